@@ -1,0 +1,1 @@
+"""The HTTP API: Falcon resources, one module per area, and the pieces they share."""

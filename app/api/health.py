@@ -1,0 +1,55 @@
+"""``GET /health`` and ``GET /api/health``: name, version, env and a real round trip per binding."""
+
+import time
+
+import falcon
+
+from app import NAME, __version__
+from app.api.access import access
+
+# What counts as a round trip for each kind of binding: each backend's ping() does real I/O.
+CHECK_ERRORS = (Exception,)
+
+
+def check_binding(binding):
+    """Ping ``binding``; return ``{"status": "ok"|"down", "latency_ms", "error"?}``."""
+    started = time.perf_counter()
+    try:
+        binding.ping()
+    except CHECK_ERRORS as ex:  # noqa: BLE001 - any failure means "down"; the kind is reported
+        return {"status": "down", "latency_ms": _ms(started), "error": type(ex).__name__}
+    return {"status": "ok", "latency_ms": _ms(started)}
+
+
+def _ms(started):
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+class HealthResource:
+    """Reports each binding; 503 when any is down, so a load balancer takes the worker out."""
+
+    def __init__(self, env):
+        self._env = env
+
+    @access(public=True)
+    def on_get(self, req, resp):
+        env = req.context.env
+        checks = {name: {"type": kind, **check_binding(env.bindings[name])} for name, kind in env.binding_types().items()}
+        healthy = all(check["status"] == "ok" for check in checks.values())
+        resp.status = falcon.HTTP_200 if healthy else falcon.HTTP_503
+        resp.media = {
+            "name": NAME,
+            "version": __version__,
+            "worker": env.name,
+            "env": env.config.env_label,
+            "status": "healthy" if healthy else "degraded",
+            "timestamp": int(time.time() * 1000),
+            "bindings": checks,
+        }
+
+
+def register(routes):
+    """Mount the health endpoints."""
+    resource = HealthResource(routes.env)
+    routes.add("/health", resource)
+    routes.add("/api/health", resource)

@@ -1,0 +1,56 @@
+"""Middleware for concerns every request shares: its context and its database connection."""
+
+import time
+import uuid
+
+from app.db.database import release_connection
+from app.runtime.context import ExecutionContext
+from app.runtime.entry import CTX_KEY, ENV_KEY
+
+
+class RequestContextMiddleware:
+    """Puts ``env``, ``ctx``, a request id and a start time on ``req.context``.
+
+    The entry (``Worker``) injects ``env`` and ``ctx`` into the WSGI environ; an app called
+    directly (as WebTest does in unit tests) falls back to the env it was built with.
+    """
+
+    def __init__(self, env):
+        self._env = env
+
+    def process_request(self, req, resp):
+        ctx = req.env.get(CTX_KEY)
+        if ctx is None:
+            ctx = ExecutionContext(request_id=uuid.uuid4().hex)
+            # No server-side close() hook without the Worker wrapper: run the work when the
+            # response is processed, still after the responder.
+            req.context.run_wait_until_inline = True
+        req.context.env = req.env.get(ENV_KEY, self._env)
+        req.context.ctx = ctx
+        req.context.request_id = ctx.request_id
+        req.context.started = time.perf_counter()
+        req.context.user = None
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        request_id = getattr(req.context, "request_id", None)
+        if request_id:
+            resp.set_header("X-Request-ID", request_id)
+        if getattr(req.context, "run_wait_until_inline", False):
+            req.context.ctx.run_pending()
+
+
+class DatabaseMiddleware:
+    """Connects the DB binding's Peewee database per request, as Peewee's Falcon recipe does.
+
+    SQLite keeps its per-thread connection open between requests (opening one with pragmas
+    costs more than a query); PostgreSQL returns its connection to the pool at the end.
+    """
+
+    def __init__(self, db):
+        self._db = db
+
+    def process_request(self, req, resp):
+        self._db.connect(reuse_if_open=True)
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        release_connection(self._db)

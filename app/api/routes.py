@@ -1,0 +1,37 @@
+"""Where the app's routes come from: each API module's ``register(routes)``, in order.
+
+``Routes`` records every route it adds so ``create_app`` can check that each responder
+declares an access rule (see ``app.api.access``).
+"""
+
+from app.api import health
+
+ROUTE_MODULES = [
+    health,
+]
+
+
+class Routes:
+    """Adds routes to a Falcon app and remembers them; carries what resources need.
+
+    Attributes:
+        app: the Falcon app.
+        env: the env of bindings.
+        settings: the app's Settings.
+        services: shared services (cache, hooks, ...) resources receive in ``__init__``.
+    """
+
+    def __init__(self, app, env, settings, services):
+        self.app = app
+        self.env = env
+        self.settings = settings
+        self.services = services
+        self.added = []
+
+    def add(self, template, resource, suffix=None):
+        """``app.add_route`` that remembers ``(template, resource, suffix)``."""
+        if suffix:
+            self.app.add_route(template, resource, suffix=suffix)
+        else:
+            self.app.add_route(template, resource)
+        self.added.append((template, resource, suffix))

@@ -1,0 +1,29 @@
+"""The wrangler-shaped CLI: ``python worker.py COMMAND`` or the ``sonicpy`` console script.
+
+Every command takes ``--env``, ``--config`` and ``--persist-to`` (see ``app.cli.common``).
+"""
+
+import click
+
+from app import __version__
+from app.cli.clock import clock
+from app.cli.d1 import d1
+from app.cli.kv import kv
+from app.cli.r2 import r2
+from app.cli.scheduled import scheduled
+from app.cli.server import dev, serve
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sonicpy")
+def cli():
+    """sonicpy: a headless CMS built like a Cloudflare Worker."""
+
+
+for command in (dev, serve, d1, kv, r2, scheduled, clock):
+    cli.add_command(command)
+
+
+def main():
+    """Console-script entry point."""
+    cli(prog_name="sonicpy")

@@ -1,0 +1,86 @@
+"""What every CLI command shares: ``--env``, ``--config``, ``--persist-to`` and the loaded runtime.
+
+Wrangler accepts its global flags after the subcommand (``wrangler d1 execute DB --env
+production``); so do we: ``runtime_options`` adds them to each command, and the command
+receives a ``Runtime`` that loads bindings.toml and opens the bindings only when asked.
+A configuration error becomes a one-line message and exit code 1, never a traceback.
+"""
+
+import functools
+from pathlib import Path
+
+import click
+
+from app.runtime.config import ConfigError, load_config
+from app.runtime.env import build_env
+
+
+class Runtime:
+    """The configuration and env selected by a command's options, loaded lazily."""
+
+    def __init__(self, config_path=None, env_name=None, persist_to=None):
+        self.config_path = config_path
+        self.env_name = env_name
+        self.persist_to = persist_to
+        self._config = None
+        self._env = None
+
+    @property
+    def config(self):
+        """The resolved Config; a ConfigError becomes a clean CLI error."""
+        if self._config is None:
+            try:
+                self._config = load_config(self.config_path, self.env_name, self.persist_to)
+            except ConfigError as ex:
+                raise click.ClickException(str(ex)) from None
+        return self._config
+
+    @property
+    def env(self):
+        """The Env with every binding opened."""
+        if self._env is None:
+            self._env = build_env(self.config)
+        return self._env
+
+    def binding(self, name, binding_type, label):
+        """The opened binding ``name`` of ``binding_type``, or a clean error listing the others."""
+        table = self.config.binding(binding_type, name)
+        if table is None:
+            known = ", ".join(t["binding"] for t in self.config.bindings.get(binding_type, [])) or "none"
+            raise click.ClickException(
+                f"no {label} binding named '{name}' in {self.config.path} "
+                f"(environment {self.config.env_label}); {label} bindings: {known}"
+            )
+        return self.env.bindings[name]
+
+    def database(self, name):
+        """``(binding table, D1Database)`` named by binding or database_name, as wrangler does."""
+        try:
+            table = self.config.d1_database(name)
+        except ConfigError as ex:
+            raise click.ClickException(str(ex)) from None
+        return table, self.env.bindings[table["binding"]]
+
+
+def resolve_database(runtime, name):
+    """``(table, d1, migrations_dir, migrations_table)`` for the D1 database ``name``."""
+    table, d1 = runtime.database(name)
+    migrations_dir = Path(table.get("migrations_dir", "migrations"))
+    return table, d1, migrations_dir, table.get("migrations_table", "d1_migrations")
+
+
+def runtime_options(command):
+    """Add ``--env/-e``, ``--config/-c`` and ``--persist-to``; pass ``runtime`` as first argument."""
+
+    @click.option("--persist-to", "persist_to", type=click.Path(file_okay=False), default=None,
+                  help="Folder for local state (default: .wrangler/state beside the config).")
+    @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), default=None,
+                  help="Path to bindings.toml (default: ./bindings.toml or $SONICPY_CONFIG).")
+    @click.option("--env", "-e", "env_name", default=None,
+                  help="Environment of bindings.toml to use (default: top level or $SONICPY_ENV).")
+    @functools.wraps(command)
+    def wrapper(*args, config_path, env_name, persist_to, **kwargs):
+        runtime = Runtime(config_path, env_name, persist_to)
+        return command(runtime, *args, **kwargs)
+
+    return wrapper

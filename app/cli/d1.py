@@ -1,0 +1,81 @@
+"""``d1`` commands: execute SQL against a DB binding, as ``wrangler d1 execute`` does."""
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from app.cli.common import runtime_options
+from app.db.splitter import split_statements
+from app.runtime.d1 import D1Error
+
+
+@click.group()
+def d1():
+    """Work with D1-style databases (DB bindings)."""
+
+
+def _read_sql(command, file):
+    if bool(command) == bool(file):
+        raise click.UsageError("Provide exactly one of --command or --file.")
+    if command:
+        return command
+    data = Path(file).read_bytes()
+    if data.startswith(b"SQLite format 3\x00"):
+        raise click.ClickException(f"{file} is a binary SQLite database file instead of an SQL text file.")
+    return data.decode("utf-8")
+
+
+def _jsonable(value):
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        # wrangler prints BLOBs as the string "[1, 2, 3]".
+        return "[" + ", ".join(str(b) for b in bytes(value)) + "]"
+    return value
+
+
+def _rows_for_json(results):
+    return [{k: _jsonable(v) for k, v in row.items()} for row in results]
+
+
+@d1.command("execute")
+@click.argument("database")
+@click.option("--command", "command", default=None, help="SQL to run.")
+@click.option("--file", "file", type=click.Path(exists=True, dir_okay=False), default=None, help="File of SQL to run.")
+@click.option("--json", "as_json", is_flag=True, help="Print wrangler's JSON result shape only.")
+@runtime_options
+def execute(runtime, database, command, file, as_json):
+    """Run SQL (--command or --file) against DATABASE (binding or database_name) in one transaction."""
+    sql = _read_sql(command, file)
+    _, db = runtime.database(database)
+    statements = [db.prepare(s) for s in split_statements(sql)]
+    if not statements:
+        raise click.ClickException("No SQL statements detected.")
+    try:
+        results = db.batch(statements)
+    except D1Error as ex:
+        if as_json:
+            click.echo(json.dumps({"error": {"text": str(ex)}}))
+            sys.exit(1)
+        raise click.ClickException(str(ex)) from None
+    if as_json:
+        payload = [
+            {"results": _rows_for_json(r["results"]), "success": True, "meta": {"duration": r["meta"]["duration"]}}
+            for r in results
+        ]
+        click.echo(json.dumps(payload, indent=2))
+        return
+    for result in results:
+        if result["results"]:
+            _print_table(result["results"])
+    click.echo(f"🚣 {len(results)} command(s) executed successfully.")
+
+
+def _print_table(rows):
+    columns = list(rows[0])
+    cells = [[str(_jsonable(row[c])) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    click.echo(" | ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    click.echo("-+-".join("-" * w for w in widths))
+    for row in cells:
+        click.echo(" | ".join(v.ljust(w) for v, w in zip(row, widths)))

@@ -1,0 +1,32 @@
+"""What ``dev`` does before serving, so one command is all a newcomer runs.
+
+Apply pending migrations to every DB binding (before any worker forks, as pitfalls.md
+advises), then close the connection so no worker inherits it.
+"""
+
+from pathlib import Path
+
+import click
+
+from app.db.migrations import MigrationError, MigrationRunner
+
+
+def apply_migrations(runtime, echo):
+    """Apply pending migrations of every D1 binding; a failure stops ``dev`` with its message."""
+    for table in runtime.config.bindings.get("d1_databases", []):
+        d1 = runtime.env.bindings[table["binding"]]
+        runner = MigrationRunner(d1.db, Path(table["migrations_dir"]), table.get("migrations_table", "d1_migrations"))
+        try:
+            applied = runner.apply(on_progress=echo)
+        except MigrationError as ex:
+            raise click.ClickException(str(ex)) from None
+        echo(f"✅ {table['binding']}: {len(applied)} migration(s) applied" if applied else f"✅ {table['binding']}: up to date")
+
+
+def prepare_local_state(runtime, echo):
+    """Migrate every database, then release the connections before serving."""
+    apply_migrations(runtime, echo)
+    for name, binding in runtime.env.bindings.items():
+        db = getattr(binding, "db", None)
+        if db is not None and not db.is_closed():
+            db.close()

@@ -1,0 +1,89 @@
+"""``dev`` and ``serve``: run the Worker under gunicorn, as ``wrangler dev`` / a deployment would.
+
+Both run gunicorn in a fresh process (``python -m gunicorn worker:app``) with the chosen
+environment passed through ``$SONICPY_ENV``, ``$SONICPY_CONFIG`` and ``$SONICPY_PERSIST_TO``:
+workers import the app after the fork, so ``--reload`` picks up code changes and no
+database or socket is ever shared between processes.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from app.cli.clock import CronClock
+from app.cli.common import runtime_options
+from app.cli.devsetup import prepare_local_state
+from app.runtime.config import ConfigError
+from app.settings import resolve_jwt_secret
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _gunicorn_env(runtime):
+    env = dict(os.environ)
+    config = runtime.config  # validates bindings.toml before anything starts
+    env["SONICPY_CONFIG"] = str(Path(config.path).resolve())
+    if config.env_name:
+        env["SONICPY_ENV"] = config.env_name
+    else:
+        env.pop("SONICPY_ENV", None)
+    if runtime.persist_to:
+        env["SONICPY_PERSIST_TO"] = str(Path(runtime.persist_to).resolve())
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def _gunicorn_command(bind, workers, threads, extra=()):
+    return [
+        sys.executable, "-m", "gunicorn", "worker:app",
+        "--bind", bind, "--workers", str(workers), "--threads", str(threads),
+        "--timeout", "30", "--graceful-timeout", "10", "--access-logfile", "-", *extra,
+    ]
+
+
+@click.command()
+@click.option("--ip", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8787, show_default=True, type=int, help="Port to listen on.")
+@click.option("--reload/--no-reload", default=True, show_default=True, help="Restart on code changes.")
+@click.option("--crons/--no-crons", default=True, show_default=True, help="Run [triggers] crons on schedule.")
+@runtime_options
+def dev(runtime, ip, port, reload, crons):
+    """Serve locally with the embedded defaults: migrate, sync collections, serve, run crons."""
+    env = _gunicorn_env(runtime)
+    prepare_local_state(runtime, click.echo)
+    extra = ["--reload", "--reload-extra-file", str(runtime.config.path)] if reload else []
+    command = _gunicorn_command(f"{ip}:{port}", 1, 4, extra)
+    click.echo(f"⎔ Serving {runtime.config.name} ({runtime.config.env_label}) at http://{ip}:{port}")
+    server = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT)
+    clock = CronClock(runtime, click.echo) if crons and runtime.config.crons else None
+    try:
+        while server.poll() is None:
+            if clock:
+                clock.tick()
+            time.sleep(1)
+    except KeyboardInterrupt:
+        server.terminate()
+    finally:
+        server.wait()
+    sys.exit(server.returncode or 0)
+
+
+@click.command()
+@click.option("--bind", "-b", default="0.0.0.0:8000", show_default=True, help="Address:port to listen on.")
+@click.option("--workers", "-w", default=2, show_default=True, type=int, help="Worker processes.")
+@click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
+@runtime_options
+def serve(runtime, bind, workers, threads):
+    """Serve with gunicorn for production (run `d1 migrations apply` first, e.g. as the release step)."""
+    env = _gunicorn_env(runtime)
+    try:
+        resolve_jwt_secret(runtime.config)
+    except ConfigError as ex:
+        raise click.ClickException(str(ex)) from None
+    command = _gunicorn_command(bind, workers, threads)
+    os.chdir(PROJECT_ROOT)
+    os.execve(sys.executable, command, env)

@@ -1,0 +1,398 @@
+"""Peewee models for every table of the migrations, bound to the env's DB at run time.
+
+The schema itself is owned by ``migrations/*.sql`` (never ``create_tables``); these models
+describe it for queries. Timestamps are epoch milliseconds; JSON columns are exposed as
+Python values through ``JSONField``; booleans are stored as INTEGER 0/1 as in D1.
+"""
+
+import time
+import uuid
+
+import msgspec
+import peewee
+
+database = peewee.DatabaseProxy()
+
+
+def now_ms():
+    """The current time in epoch milliseconds, the unit of every timestamp column."""
+    return int(time.time() * 1000)
+
+
+def new_id():
+    """A new random TEXT primary key."""
+    return uuid.uuid4().hex
+
+
+class JSONField(peewee.TextField):
+    """A TEXT column holding JSON, read and written as Python values (msgspec does the work)."""
+
+    def db_value(self, value):
+        if value is None:
+            return None
+        return msgspec.json.encode(value).decode()
+
+    def python_value(self, value):
+        if value is None or not isinstance(value, (str, bytes)):
+            return value
+        try:
+            return msgspec.json.decode(value)
+        except msgspec.DecodeError:
+            # Rows written by hand (d1 execute) may hold plain text; hand it back untouched.
+            return value
+
+
+class FlagField(peewee.IntegerField):
+    """An INTEGER 0/1 column read as bool (SQLite and PostgreSQL store it alike)."""
+
+    def db_value(self, value):
+        return None if value is None else int(bool(value))
+
+    def python_value(self, value):
+        return None if value is None else bool(value)
+
+
+class BaseModel(peewee.Model):
+    """Base of all models: TEXT ids, no implicit auto-increment."""
+
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class User(BaseModel):
+    id = peewee.TextField(primary_key=True, default=new_id)
+    email = peewee.TextField(unique=True)
+    username = peewee.TextField(unique=True)
+    first_name = peewee.TextField()
+    last_name = peewee.TextField()
+    password_hash = peewee.TextField(null=True)
+    role = peewee.TextField(default="viewer")
+    avatar = peewee.TextField(null=True)
+    is_active = FlagField(default=True)
+    last_login_at = peewee.BigIntegerField(null=True)
+    created_at = peewee.BigIntegerField(default=now_ms)
+    updated_at = peewee.BigIntegerField(default=now_ms)
+    phone = peewee.TextField(null=True)
+    bio = peewee.TextField(null=True)
+    avatar_url = peewee.TextField(null=True)
+    timezone = peewee.TextField(null=True, default="UTC")
+    language = peewee.TextField(null=True, default="en")
+    email_notifications = FlagField(null=True, default=True)
+    theme = peewee.TextField(null=True, default="dark")
+    two_factor_enabled = FlagField(null=True, default=False)
+    two_factor_secret = peewee.TextField(null=True)
+    password_reset_token = peewee.TextField(null=True)
+    password_reset_expires = peewee.BigIntegerField(null=True)
+    email_verified = FlagField(null=True, default=False)
+    email_verification_token = peewee.TextField(null=True)
+    invitation_token = peewee.TextField(null=True)
+    invited_by = peewee.ForeignKeyField("self", null=True, column_name="invited_by", field="id", backref="invitees")
+    invited_at = peewee.BigIntegerField(null=True)
+    accepted_invitation_at = peewee.BigIntegerField(null=True)
+    token_version = peewee.IntegerField(default=0)
+
+    class Meta:
+        table_name = "users"
+
+
+class Collection(BaseModel):
+    id = peewee.TextField(primary_key=True, default=new_id)
+    name = peewee.TextField(unique=True)
+    display_name = peewee.TextField()
+    description = peewee.TextField(null=True)
+    schema = JSONField()
+    is_active = FlagField(default=True)
+    managed = FlagField(default=False)
+    created_at = peewee.BigIntegerField(default=now_ms)
+    updated_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "collections"
+
+
+class Media(BaseModel):
+    id = peewee.TextField(primary_key=True, default=new_id)
+    filename = peewee.TextField()
+    original_name = peewee.TextField()
+    mime_type = peewee.TextField()
+    size = peewee.BigIntegerField()
+    width = peewee.IntegerField(null=True)
+    height = peewee.IntegerField(null=True)
+    folder = peewee.TextField(default="uploads")
+    r2_key = peewee.TextField()
+    public_url = peewee.TextField()
+    thumbnail_url = peewee.TextField(null=True)
+    alt = peewee.TextField(null=True)
+    caption = peewee.TextField(null=True)
+    tags = JSONField(null=True)
+    uploaded_by = peewee.ForeignKeyField(User, column_name="uploaded_by", backref="media")
+    uploaded_at = peewee.BigIntegerField(default=now_ms)
+    updated_at = peewee.BigIntegerField(null=True)
+    published_at = peewee.BigIntegerField(null=True)
+    scheduled_at = peewee.BigIntegerField(null=True)
+    archived_at = peewee.BigIntegerField(null=True)
+    deleted_at = peewee.BigIntegerField(null=True)
+
+    class Meta:
+        table_name = "media"
+
+
+class WorkflowState(BaseModel):
+    id = peewee.TextField(primary_key=True)
+    name = peewee.TextField()
+    description = peewee.TextField(null=True)
+    color = peewee.TextField(null=True)
+    is_initial = FlagField(default=False)
+    is_final = FlagField(default=False)
+    created_at = peewee.BigIntegerField(null=True, default=now_ms)
+
+    class Meta:
+        table_name = "workflow_states"
+
+
+class Content(BaseModel):
+    id = peewee.TextField(primary_key=True, default=new_id)
+    collection = peewee.ForeignKeyField(Collection, column_name="collection_id", backref="items")
+    slug = peewee.TextField()
+    title = peewee.TextField()
+    data = JSONField()
+    status = peewee.TextField(default="draft")
+    published_at = peewee.BigIntegerField(null=True)
+    author = peewee.ForeignKeyField(User, column_name="author_id", backref="content")
+    created_at = peewee.BigIntegerField(default=now_ms)
+    updated_at = peewee.BigIntegerField(default=now_ms)
+    scheduled_publish_at = peewee.BigIntegerField(null=True)
+    scheduled_unpublish_at = peewee.BigIntegerField(null=True)
+    review_status = peewee.TextField(null=True, default="none")
+    reviewer = peewee.ForeignKeyField(User, column_name="reviewer_id", null=True, backref="reviews")
+    reviewed_at = peewee.BigIntegerField(null=True)
+    review_notes = peewee.TextField(null=True)
+    meta_title = peewee.TextField(null=True)
+    meta_description = peewee.TextField(null=True)
+    featured_image = peewee.ForeignKeyField(Media, column_name="featured_image_id", null=True, backref="featured_in")
+    content_type = peewee.TextField(null=True, default="standard")
+    workflow_state = peewee.ForeignKeyField(
+        WorkflowState, column_name="workflow_state_id", null=True, default="draft", backref="content"
+    )
+    embargo_until = peewee.BigIntegerField(null=True)
+    expires_at = peewee.BigIntegerField(null=True)
+    version_number = peewee.IntegerField(default=1)
+    is_auto_saved = FlagField(default=False)
+    deleted_at = peewee.BigIntegerField(null=True)
+
+    class Meta:
+        table_name = "content"
+
+
+class ContentVersion(BaseModel):
+    id = peewee.TextField(primary_key=True, default=new_id)
+    content = peewee.ForeignKeyField(Content, column_name="content_id", backref="versions")
+    version = peewee.IntegerField()
+    data = JSONField()
+    author = peewee.ForeignKeyField(User, column_name="author_id", backref="content_versions")
+    created_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "content_versions"
+
+
+class Workflow(BaseModel):
+    id = peewee.TextField(primary_key=True, default=new_id)
+    name = peewee.TextField()
+    description = peewee.TextField(null=True)
+    collection = peewee.ForeignKeyField(Collection, column_name="collection_id", null=True, backref="workflows")
+    is_active = FlagField(default=True)
+    auto_publish = FlagField(default=False)
+    require_approval = FlagField(default=True)
+    approval_levels = peewee.IntegerField(default=1)
+    created_at = peewee.BigIntegerField(null=True, default=now_ms)
+    updated_at = peewee.BigIntegerField(null=True, default=now_ms)
+
+    class Meta:
+        table_name = "workflows"
+
+
+class WorkflowTransition(BaseModel):
+    id = peewee.TextField(primary_key=True, default=new_id)
+    workflow = peewee.ForeignKeyField(Workflow, column_name="workflow_id", backref="transitions")
+    from_state = peewee.ForeignKeyField(WorkflowState, column_name="from_state_id", backref="transitions_out")
+    to_state = peewee.ForeignKeyField(WorkflowState, column_name="to_state_id", backref="transitions_in")
+    required_permission = peewee.TextField(null=True)
+    auto_transition = FlagField(default=False)
+    transition_conditions = JSONField(null=True)
+    created_at = peewee.BigIntegerField(null=True, default=now_ms)
+
+    class Meta:
+        table_name = "workflow_transitions"
+
+
+class WorkflowHistory(BaseModel):
+    id = peewee.TextField(primary_key=True, default=new_id)
+    content = peewee.ForeignKeyField(Content, column_name="content_id", backref="history")
+    workflow = peewee.ForeignKeyField(Workflow, column_name="workflow_id", backref="history")
+    from_state = peewee.ForeignKeyField(WorkflowState, column_name="from_state_id", null=True)
+    to_state = peewee.ForeignKeyField(WorkflowState, column_name="to_state_id")
+    user = peewee.ForeignKeyField(User, column_name="user_id", backref="workflow_actions")
+    comment = peewee.TextField(null=True)
+    metadata = JSONField(null=True)
+    created_at = peewee.BigIntegerField(null=True, default=now_ms)
+
+    class Meta:
+        table_name = "workflow_history"
+
+
+class ScheduledContent(BaseModel):
+    id = peewee.TextField(primary_key=True, default=new_id)
+    content = peewee.ForeignKeyField(Content, column_name="content_id", backref="schedules")
+    action = peewee.TextField()
+    scheduled_at = peewee.BigIntegerField()
+    timezone = peewee.TextField(null=True, default="UTC")
+    user = peewee.ForeignKeyField(User, column_name="user_id", backref="schedules")
+    status = peewee.TextField(null=True, default="pending")
+    executed_at = peewee.BigIntegerField(null=True)
+    error_message = peewee.TextField(null=True)
+    created_at = peewee.BigIntegerField(null=True, default=now_ms)
+
+    class Meta:
+        table_name = "scheduled_content"
+
+
+class Plugin(BaseModel):
+    id = peewee.TextField(primary_key=True)
+    name = peewee.TextField(unique=True)
+    display_name = peewee.TextField()
+    description = peewee.TextField(null=True)
+    version = peewee.TextField()
+    author = peewee.TextField()
+    category = peewee.TextField()
+    icon = peewee.TextField(null=True)
+    status = peewee.TextField(null=True, default="inactive")
+    is_core = FlagField(null=True, default=False)
+    settings = JSONField(null=True)
+    permissions = JSONField(null=True)
+    dependencies = JSONField(null=True)
+    download_count = peewee.IntegerField(null=True, default=0)
+    rating = peewee.FloatField(null=True, default=0)
+    installed_at = peewee.BigIntegerField(default=now_ms)
+    activated_at = peewee.BigIntegerField(null=True)
+    last_updated = peewee.BigIntegerField(default=now_ms)
+    error_message = peewee.TextField(null=True)
+    created_at = peewee.BigIntegerField(null=True, default=now_ms)
+    updated_at = peewee.BigIntegerField(null=True, default=now_ms)
+
+    class Meta:
+        table_name = "plugins"
+
+
+class PluginHook(BaseModel):
+    id = peewee.TextField(primary_key=True, default=new_id)
+    plugin = peewee.ForeignKeyField(Plugin, column_name="plugin_id", backref="hooks")
+    hook_name = peewee.TextField()
+    handler_name = peewee.TextField()
+    priority = peewee.IntegerField(null=True, default=10)
+    is_active = FlagField(null=True, default=True)
+    created_at = peewee.BigIntegerField(null=True, default=now_ms)
+
+    class Meta:
+        table_name = "plugin_hooks"
+
+
+class PluginRoute(BaseModel):
+    id = peewee.TextField(primary_key=True, default=new_id)
+    plugin = peewee.ForeignKeyField(Plugin, column_name="plugin_id", backref="routes")
+    path = peewee.TextField()
+    method = peewee.TextField()
+    handler_name = peewee.TextField()
+    middleware = JSONField(null=True)
+    is_active = FlagField(null=True, default=True)
+    created_at = peewee.BigIntegerField(null=True, default=now_ms)
+
+    class Meta:
+        table_name = "plugin_routes"
+
+
+class Permission(BaseModel):
+    id = peewee.TextField(primary_key=True)
+    name = peewee.TextField(unique=True)
+    description = peewee.TextField(null=True)
+    category = peewee.TextField()
+    created_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "permissions"
+
+
+class RolePermission(BaseModel):
+    id = peewee.TextField(primary_key=True, default=new_id)
+    role = peewee.TextField()
+    permission = peewee.ForeignKeyField(Permission, column_name="permission_id", backref="roles")
+    created_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "role_permissions"
+
+
+class ApiToken(BaseModel):
+    id = peewee.TextField(primary_key=True, default=new_id)
+    name = peewee.TextField()
+    token = peewee.TextField(unique=True)
+    user = peewee.ForeignKeyField(User, column_name="user_id", backref="api_tokens")
+    permissions = JSONField()
+    expires_at = peewee.BigIntegerField(null=True)
+    last_used_at = peewee.BigIntegerField(null=True)
+    created_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "api_tokens"
+
+
+class SystemLog(BaseModel):
+    id = peewee.TextField(primary_key=True, default=new_id)
+    level = peewee.TextField()
+    category = peewee.TextField()
+    message = peewee.TextField()
+    data = JSONField(null=True)
+    user = peewee.ForeignKeyField(User, column_name="user_id", null=True, backref="logs")
+    session_id = peewee.TextField(null=True)
+    request_id = peewee.TextField(null=True)
+    ip_address = peewee.TextField(null=True)
+    user_agent = peewee.TextField(null=True)
+    method = peewee.TextField(null=True)
+    url = peewee.TextField(null=True)
+    status_code = peewee.IntegerField(null=True)
+    duration = peewee.IntegerField(null=True)
+    stack_trace = peewee.TextField(null=True)
+    tags = JSONField(null=True)
+    source = peewee.TextField(null=True)
+    created_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "system_logs"
+
+
+class LogConfig(BaseModel):
+    id = peewee.TextField(primary_key=True)
+    category = peewee.TextField(unique=True)
+    enabled = FlagField(default=True)
+    level = peewee.TextField(default="info")
+    retention_days = peewee.IntegerField(default=30)
+    max_size_mb = peewee.IntegerField(default=100)
+    created_at = peewee.BigIntegerField(default=now_ms)
+    updated_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "log_config"
+
+
+MODELS = [
+    User, Collection, Media, WorkflowState, Content, ContentVersion, Workflow, WorkflowTransition,
+    WorkflowHistory, ScheduledContent, Plugin, PluginHook, PluginRoute, Permission, RolePermission,
+    ApiToken, SystemLog, LogConfig,
+]
+
+
+def bind_models(db):
+    """Point every model at ``db`` (the DB binding's Peewee database)."""
+    if database.obj is not db:
+        database.initialize(db)

@@ -1,0 +1,249 @@
+"""bindings.toml: wrangler.toml syntax and environment rules, stricter where wrangler only warns.
+
+The top level is the default environment. ``--env NAME`` selects ``[env.NAME]``:
+
+* ``name``, ``main``, compatibility keys and ``triggers`` are inherited from the top level;
+* bindings (``d1_databases``, ``r2_buckets``, ``kv_namespaces``) and ``vars`` are not, and
+  must be redeclared; a binding declared at the top level but missing from the selected
+  environment is an error here (wrangler only warns, then serves without it);
+* an environment without its own ``name`` is named ``<name>-<env>``.
+
+Secrets never live in the file: they come from the process environment and from the
+dotenv file ``.dev.vars`` beside the config (``.dev.vars.<env>`` replaces it for
+``--env <env>``), as in ``wrangler dev``. The process environment wins over the file, so a
+deployment sets real secrets without editing anything.
+
+Every error names the file, the environment and the key, so a startup failure says what to fix.
+"""
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+DEFAULT_CONFIG = "bindings.toml"
+DEFAULT_STATE_DIR = Path(".wrangler") / "state"
+
+INHERITED_KEYS = ("name", "main", "compatibility_date", "compatibility_flags", "triggers")
+
+# Keys each binding type accepts: wrangler's own, plus the ones that pick a backend here.
+BINDING_KEYS = {
+    "d1_databases": {
+        "binding", "database_name", "database_id", "preview_database_id", "migrations_dir",
+        "migrations_table", "migrations_pattern", "database_internal_env", "remote",
+        "database_url", "database_url_env",
+    },
+    "r2_buckets": {
+        "binding", "bucket_name", "preview_bucket_name", "jurisdiction", "remote", "local_dev",
+        "endpoint_url", "region_name", "access_key_id_env", "secret_access_key_env",
+        "connect_timeout", "read_timeout", "public_url",
+    },
+    "kv_namespaces": {
+        "binding", "id", "preview_id", "remote", "servers", "connect_timeout", "timeout",
+    },
+}
+BINDING_TYPES = tuple(BINDING_KEYS)
+
+
+class ConfigError(Exception):
+    """bindings.toml cannot be used as written; the message says where and why."""
+
+
+@dataclass
+class Config:
+    """The resolved configuration of one environment.
+
+    Attributes:
+        path: the bindings.toml file.
+        env_name: the selected environment, or None for the top level (default).
+        name: the Worker name (``<name>-<env>`` unless the environment sets its own).
+        vars: plain-text variables of the environment (``[vars]``).
+        secrets: the process environment overlaid on ``.dev.vars`` / ``.dev.vars.<env>``.
+        bindings: binding type -> list of binding tables, with relative paths resolved.
+        crons: cron expressions of ``[triggers] crons``.
+        state_dir: where embedded backends keep their files (``--persist-to``).
+    """
+
+    path: Path
+    env_name: str | None
+    name: str
+    main: str | None = None
+    compatibility_date: str | None = None
+    compatibility_flags: list = field(default_factory=list)
+    vars: dict = field(default_factory=dict)
+    secrets: dict = field(default_factory=dict)
+    bindings: dict = field(default_factory=dict)
+    crons: list = field(default_factory=list)
+    state_dir: Path = DEFAULT_STATE_DIR
+
+    @property
+    def env_label(self):
+        """How error messages and /health name the environment."""
+        return self.env_name or "default"
+
+    def binding(self, binding_type, name):
+        """The binding table of ``binding_type`` whose ``binding`` is ``name``, or None."""
+        for table in self.bindings.get(binding_type, []):
+            if table["binding"] == name:
+                return table
+        return None
+
+    def d1_database(self, name):
+        """The D1 binding named by its ``binding`` or its ``database_name``, as wrangler does."""
+        for table in self.bindings.get("d1_databases", []):
+            if name in (table["binding"], table.get("database_name")):
+                return table
+        raise ConfigError(
+            f"Couldn't find a D1 DB with the name or binding '{name}' in {self.path} "
+            f"(environment {self.env_label})."
+        )
+
+    def setting(self, key, default=None):
+        """A secret or var by name (secrets first), as ``env.KEY`` reads it in a Worker."""
+        if key in self.secrets:
+            return self.secrets[key]
+        return self.vars.get(key, default)
+
+
+def default_config_path():
+    """``$SONICPY_CONFIG`` or ``./bindings.toml``."""
+    return Path(os.environ.get("SONICPY_CONFIG", DEFAULT_CONFIG))
+
+
+def load_config(path=None, env_name=None, persist_to=None, environ=None):
+    """Read ``path`` and resolve environment ``env_name`` (None: the top level).
+
+    Args:
+        path: the bindings.toml file; defaults to ``default_config_path()``.
+        env_name: ``--env``; defaults to ``$SONICPY_ENV`` when that is set.
+        persist_to: ``--persist-to``, the local state folder; default ``.wrangler/state``
+            beside the config file.
+        environ: the process environment (secrets); defaults to ``os.environ``.
+
+    Raises:
+        ConfigError: the file is missing or malformed, or the environment is unusable.
+    """
+    path = Path(path) if path else default_config_path()
+    environ = os.environ if environ is None else environ
+    if env_name is None:
+        env_name = environ.get("SONICPY_ENV") or None
+    raw = _read_toml(path)
+    top = {k: v for k, v in raw.items() if k != "env"}
+    section = _select_environment(path, raw, env_name)
+    base_dir = path.resolve().parent
+    bindings = _resolve_bindings(path, env_name, top, section, base_dir)
+    merged = {key: section.get(key, top.get(key)) for key in INHERITED_KEYS}
+    name = _worker_name(top, section, env_name)
+    state_dir = Path(persist_to) if persist_to else base_dir / DEFAULT_STATE_DIR
+    vars_ = dict((section if env_name else top).get("vars", {}))
+    return Config(
+        path=path,
+        env_name=env_name,
+        name=name,
+        main=merged["main"],
+        compatibility_date=merged["compatibility_date"],
+        compatibility_flags=list(merged["compatibility_flags"] or []),
+        vars=vars_,
+        secrets=_load_secrets(base_dir, env_name, environ),
+        bindings=bindings,
+        crons=list((merged["triggers"] or {}).get("crons", [])),
+        state_dir=state_dir,
+    )
+
+
+def _read_toml(path):
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found (pass --config or create bindings.toml)") from None
+    except tomllib.TOMLDecodeError as ex:
+        # tomllib's message carries "(at line N, column M)".
+        raise ConfigError(f"{path}: invalid TOML: {ex}") from None
+
+
+def _select_environment(path, raw, env_name):
+    envs = raw.get("env", {})
+    if env_name is None:
+        return {}
+    if env_name not in envs:
+        known = ", ".join(sorted(envs)) or "(none)"
+        raise ConfigError(
+            f'{path}: no environment found with name "{env_name}". '
+            f"The available configured environment names are: {known}"
+        )
+    return envs[env_name]
+
+
+def _worker_name(top, section, env_name):
+    if env_name is None:
+        return top.get("name", "worker")
+    if "name" in section:
+        return section["name"]
+    return f"{top.get('name', 'worker')}-{env_name}"
+
+
+def _resolve_bindings(path, env_name, top, section, base_dir):
+    """Validate each binding table of the selected environment and resolve relative paths."""
+    where = f"{path} (environment {env_name or 'default'})"
+    source = section if env_name else top
+    seen = {}
+    resolved = {}
+    for binding_type in BINDING_TYPES:
+        tables = source.get(binding_type, [])
+        if not isinstance(tables, list):
+            raise ConfigError(f"{where}: {binding_type} must be an array of tables ([[{binding_type}]])")
+        resolved[binding_type] = [
+            _check_binding(where, binding_type, index, table, seen, base_dir)
+            for index, table in enumerate(tables)
+        ]
+    if env_name is not None:
+        _require_redeclared(path, env_name, top, resolved)
+    return resolved
+
+
+def _check_binding(where, binding_type, index, table, seen, base_dir):
+    label = f"{binding_type}[{index}]"
+    name = table.get("binding") if isinstance(table, dict) else None
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f'{where}: {label}: "{binding_type}" bindings should have a string "binding" field')
+    unknown = sorted(set(table) - BINDING_KEYS[binding_type])
+    if unknown:
+        allowed = ", ".join(sorted(BINDING_KEYS[binding_type]))
+        raise ConfigError(f"{where}: {label} ({name}): unknown key {unknown[0]!r}; allowed keys: {allowed}")
+    if name in seen:
+        raise ConfigError(f'{where}: two bindings are named "{name}" ({seen[name]} and {label})')
+    seen[name] = label
+    table = dict(table)
+    if "migrations_dir" in table or binding_type == "d1_databases":
+        table["migrations_dir"] = str(base_dir / table.get("migrations_dir", "migrations"))
+    return table
+
+
+def _require_redeclared(path, env_name, top, resolved):
+    """Bindings are not inherited: each top-level one must be redeclared in the environment."""
+    for binding_type in BINDING_TYPES:
+        declared = {t["binding"] for t in resolved[binding_type]}
+        for table in top.get(binding_type, []):
+            name = table.get("binding") if isinstance(table, dict) else None
+            if name and name not in declared:
+                raise ConfigError(
+                    f'{path} (environment {env_name}): binding "{name}" ({binding_type}) is declared at '
+                    f"the top level but not in [env.{env_name}]; bindings are not inherited: add "
+                    f"[[env.{env_name}.{binding_type}]] with binding = \"{name}\""
+                )
+
+
+def _load_secrets(base_dir, env_name, environ):
+    """``.dev.vars.<env>`` if it exists (else ``.dev.vars``), overlaid by the process environment."""
+    candidates = [base_dir / f".dev.vars.{env_name}"] if env_name else []
+    candidates.append(base_dir / ".dev.vars")
+    secrets = {}
+    for candidate in candidates:
+        if candidate.is_file():
+            secrets = {k: v for k, v in dotenv_values(candidate).items() if v is not None}
+            break
+    secrets.update(environ)
+    return secrets

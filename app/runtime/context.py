@@ -1,0 +1,64 @@
+"""The execution context a Worker gets beside each request: ``ctx.wait_until(fn)``.
+
+On Cloudflare, ``ctx.waitUntil(promise)`` extends the invocation past the response. Here the
+WSGI server calls the response iterable's ``close()`` once the body has been sent; the
+entrypoint runs the queued callables then, so request logs and cache fills never delay the
+client. Each callable runs even if an earlier one failed (like ``Promise.allSettled``), and
+every failure is logged with its traceback, never lost silently.
+"""
+
+import logging
+import time
+
+log = logging.getLogger("sonicpy.wait_until")
+
+# Cloudflare gives waitUntil work 30 s after the response; past that we stop starting more.
+WAIT_UNTIL_BUDGET_SECONDS = 30.0
+
+
+class ExecutionContext:
+    """Per-request context: work queued with ``wait_until`` runs after the response."""
+
+    def __init__(self, request_id=None):
+        self.request_id = request_id
+        self._pending = []
+
+    def wait_until(self, fn, *args, **kwargs):
+        """Run ``fn(*args, **kwargs)`` after the response has been sent."""
+        self._pending.append((fn, args, kwargs))
+
+    def run_pending(self):
+        """Run every queued callable; log (never raise) their errors. Returns the failure count."""
+        failures = 0
+        deadline = time.monotonic() + WAIT_UNTIL_BUDGET_SECONDS
+        while self._pending:
+            fn, args, kwargs = self._pending.pop(0)
+            if time.monotonic() > deadline:
+                log.error("wait_until budget exhausted; dropped %s (request %s)", _name(fn), self.request_id)
+                failures += 1
+                continue
+            try:
+                fn(*args, **kwargs)
+            except Exception:  # noqa: BLE001 - background work must never break the worker
+                failures += 1
+                log.exception("wait_until task %s failed (request %s)", _name(fn), self.request_id)
+        return failures
+
+
+def _name(fn):
+    return getattr(fn, "__qualname__", repr(fn))
+
+
+class ScheduledEvent:
+    """What ``scheduled(event, env, ctx)`` receives: the cron expression and the time (ms)."""
+
+    type = "scheduled"
+
+    def __init__(self, cron, scheduled_time_ms):
+        self.cron = cron
+        self.scheduled_time = scheduled_time_ms
+        self.retry = True
+
+    def no_retry(self):
+        """Ask not to retry this run (kept for API parity; the CLI reports it)."""
+        self.retry = False

@@ -1,0 +1,9 @@
+"""Suite-wide fixtures: real servers (memcached, S3-compatible, PostgreSQL) and app builders."""
+
+pytest_plugins = [
+    "tests.fixtures.memcached",
+    "tests.fixtures.s3",
+    "tests.fixtures.postgres",
+    "tests.fixtures.app",
+    "tests.fixtures.users",
+]
