@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from app.cli.common import runtime_options
+from app.cli.migrations import migrations
 from app.db.splitter import split_statements
 from app.runtime.d1 import D1Error
 
@@ -14,6 +15,9 @@ from app.runtime.d1 import D1Error
 @click.group()
 def d1():
     """Work with D1-style databases (DB bindings)."""
+
+
+d1.add_command(migrations)
 
 
 def _read_sql(command, file):

@@ -1,0 +1,141 @@
+"""``d1 migrations create|list|apply``: wrangler's migration commands over ``MigrationRunner``.
+
+Output and exit codes follow wrangler where it has them ("✅ No migrations to apply!",
+"✅ Successfully created Migration '...'!"), and are stricter where scripts need it: ``list``
+exits 1 while anything is pending (or changed), so a deploy check can gate on it, and a
+failing ``apply`` prints the file, statement and database error and exits 1, without a
+traceback.
+"""
+
+import sys
+
+import click
+import peewee
+
+from app.cli.common import resolve_database, runtime_options
+from app.db.migrations import APPLIED, CHANGED, MISSING, PENDING, MigrationError, MigrationRunner
+
+_STATUS_LABELS = {
+    APPLIED: "✅ applied",
+    PENDING: "🕒 pending",
+    CHANGED: "❌ changed since applied",
+    MISSING: "⚠️ applied, file missing",
+}
+
+
+@click.group()
+def migrations():
+    """Create, list and apply the numbered SQL migrations of a DB binding.
+
+    The files live in the binding's migrations_dir (default ./migrations); applied ones are
+    recorded in its migrations_table (default d1_migrations) with a checksum.
+    """
+
+
+def _runner(runtime, database):
+    """The MigrationRunner for DATABASE (binding or database_name) of the selected env."""
+    _, d1, migrations_dir, table = resolve_database(runtime, database)
+    try:
+        return MigrationRunner(d1.db, migrations_dir, table)
+    except MigrationError as ex:
+        raise click.ClickException(str(ex)) from None
+
+
+def _fail(ex):
+    """A clean one-message exit (code 1) for runner and database errors."""
+    if isinstance(ex, MigrationError):
+        raise click.ClickException(str(ex)) from None
+    raise click.ClickException(f"database error: {str(ex).strip()}") from None
+
+
+@migrations.command("create")
+@click.argument("database")
+@click.argument("name")
+@runtime_options
+def create(runtime, database, name):
+    """Create the next migration file, NNNN_NAME.sql, for DATABASE.
+
+    NNNN is the highest number in the folder plus one; spaces in NAME become underscores.
+    """
+    runner = _runner(runtime, database)
+    try:
+        path = runner.create(name)
+    except MigrationError as ex:
+        _fail(ex)
+    click.echo(f"✅ Successfully created Migration '{path.name}'!")
+    click.echo("")
+    click.echo("The migration is available for editing here")
+    click.echo(str(path))
+
+
+@migrations.command("list")
+@click.argument("database")
+@runtime_options
+def list_migrations(runtime, database):
+    """List DATABASE's migrations with their status (read-only).
+
+    Exit code 1 while any migration is pending or was changed after being applied, 0 when
+    the database is up to date.
+    """
+    runner = _runner(runtime, database)
+    try:
+        statuses = runner.list()
+    except (MigrationError, peewee.PeeweeException) as ex:
+        _fail(ex)
+    _print_statuses(statuses)
+    waiting = [s for s in statuses if s.status in (PENDING, CHANGED)]
+    if not waiting:
+        click.echo("✅ No migrations to apply!")
+        return
+    click.echo(f"{sum(s.status == PENDING for s in statuses)} migration(s) to apply, "
+               f"{sum(s.status == CHANGED for s in statuses)} changed since applied.")
+    sys.exit(1)
+
+
+def _print_statuses(statuses):
+    """A two-column table: file name and status."""
+    if not statuses:
+        click.echo("No migration files.")
+        return
+    width = max(len("Name"), *(len(s.name) for s in statuses))
+    click.echo(f"{'Name'.ljust(width)}  Status")
+    click.echo(f"{'-' * width}  {'-' * 24}")
+    for status in statuses:
+        label = _STATUS_LABELS.get(status.status, status.status)
+        applied_at = f"  ({status.applied_at})" if status.applied_at and status.status != PENDING else ""
+        click.echo(f"{status.name.ljust(width)}  {label}{applied_at}")
+
+
+@migrations.command("apply")
+@click.argument("database")
+@click.option("--accept-changed", is_flag=True,
+              help="Escape hatch: record the new checksum of applied files that were edited "
+                   "(e.g. a comment fix) instead of refusing. Their SQL is not run again.")
+@runtime_options
+def apply(runtime, database, accept_changed):
+    """Apply DATABASE's pending migrations in order, each file in one transaction.
+
+    Stops at the first failure (that file is rolled back, earlier ones stay applied) and
+    exits 1 with the file, the statement and the database error.
+    """
+    runner = _runner(runtime, database)
+    try:
+        applied = runner.apply(on_progress=_print_progress, accept_changed=accept_changed)
+    except (MigrationError, peewee.PeeweeException) as ex:
+        _fail(ex)
+    if not applied:
+        click.echo("✅ No migrations to apply!")
+        return
+    click.echo(f"✅ Applied {len(applied)} migration(s).")
+
+
+def _print_progress(event):
+    """'Applying 0001_x.sql ... ok (12 statements)' on one line per file."""
+    if event.stage == "start":
+        click.echo(f"Applying {event.name} ... ", nl=False)
+    elif event.stage == "done":
+        click.echo(f"ok ({event.statements} statements)")
+    elif event.stage == "skipped":
+        click.echo("skipped (already applied by another process)")
+    elif event.stage == "failed":
+        click.echo("failed")

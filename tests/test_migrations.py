@@ -1,0 +1,444 @@
+"""The migration runner and the migrations themselves, on real SQLite files and a real PostgreSQL.
+
+Tests marked with the ``db`` fixture run twice: once on a fresh SQLite file (the embedded
+default, opened exactly as the DB binding opens it) and once on a fresh PostgreSQL database.
+"""
+
+import re
+import shutil
+from pathlib import Path
+
+import peewee
+import pytest
+
+from app.db.database import open_postgres, open_sqlite
+from app.db.migrations import (
+    APPLIED, CHANGED, MISSING, PENDING, TRANSACTION_MESSAGE, MigrationError, MigrationRunner,
+    checksum_of, statements_of,
+)
+from app.db.splitter import split_statements
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+LAST_MIGRATION = "0011_config_managed_collections.sql"
+
+SEED_TABLES = {
+    "users", "collections", "content", "content_versions", "media", "workflow_states",
+    "workflows", "workflow_transitions", "workflow_history", "scheduled_content", "plugins",
+    "plugin_hooks", "plugin_routes", "plugin_assets", "plugin_activity_log", "permissions",
+    "role_permissions", "api_tokens", "system_logs", "log_config", "faqs",
+}
+
+ALL_PERMISSIONS = {
+    "content.create", "content.read", "content.update", "content.delete", "content.publish",
+    "content.review", "collections.create", "collections.read", "collections.update",
+    "collections.delete", "media.upload", "media.read", "media.update", "media.delete",
+    "users.create", "users.read", "users.update", "users.delete", "users.roles",
+    "settings.read", "settings.update", "plugins.manage", "logs.read", "api_tokens.manage",
+}
+ROLE_PERMISSIONS = {
+    "admin": ALL_PERMISSIONS,
+    "editor": {"content.create", "content.read", "content.update", "content.delete",
+               "content.publish", "content.review", "collections.read", "media.upload",
+               "media.read", "media.update", "media.delete", "users.read", "logs.read"},
+    "author": {"content.create", "content.read", "content.update", "media.upload", "media.read",
+               "media.update", "collections.read"},
+    "viewer": {"content.read", "collections.read", "media.read"},
+}
+DEFAULT_TRANSITIONS = {
+    ("draft", "pending-review", "content.update"),
+    ("pending-review", "approved", "content.review"),
+    ("pending-review", "rejected", "content.review"),
+    ("approved", "published", "content.publish"),
+    ("draft", "published", "content.publish"),
+    ("published", "archived", "content.publish"),
+    ("rejected", "draft", "content.update"),
+    ("archived", "draft", "content.publish"),
+    ("published", "draft", "content.publish"),
+}
+
+
+# ------------------------------------------------------------------ fixtures and helpers
+
+@pytest.fixture
+def sqlite_db(tmp_path):
+    """A fresh SQLite file opened with the DB binding's settings."""
+    db = open_sqlite(tmp_path / "d1.sqlite")
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def postgres_db(fresh_postgres_url):
+    """A fresh PostgreSQL database, through the same pooled driver the binding uses."""
+    db = open_postgres(fresh_postgres_url)
+    yield db
+    db.close_all()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request):
+    """Each test using this runs once per supported database."""
+    return request.getfixturevalue(f"{request.param}_db")
+
+
+@pytest.fixture
+def migrations_copy(tmp_path):
+    """A private copy of the repository's migrations that a test may add to or edit."""
+    target = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, target)
+    return target
+
+
+def rows(db, sql, params=None):
+    """All rows of a query, as a list of tuples."""
+    return list(db.execute_sql(sql, params).fetchall())
+
+
+def execute(db, sql, params=None):
+    """Run ``sql`` written with ``?`` placeholders on either database."""
+    return db.execute_sql(sql.replace("?", db.param), params)
+
+
+def tracked_names(db, table="d1_migrations"):
+    return [name for (name,) in rows(db, f'SELECT name FROM "{table}" ORDER BY id')]
+
+
+def write(folder, name, sql):
+    path = Path(folder) / name
+    path.write_text(sql, encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------ the real migrations
+
+def test_fresh_database_reaches_the_last_migration_in_one_apply(db):
+    runner = MigrationRunner(db, MIGRATIONS_DIR)
+    applied = runner.apply()
+
+    assert applied[0] == "0001_initial_schema.sql"
+    assert applied[-1] == LAST_MIGRATION
+    assert len(applied) == 11
+    assert tracked_names(db) == applied
+    assert runner.pending() == []
+    assert {status.status for status in runner.list()} == {APPLIED}
+
+
+def test_applying_again_does_nothing(db):
+    runner = MigrationRunner(db, MIGRATIONS_DIR)
+    runner.apply()
+    before = rows(db, 'SELECT id, name, applied_at, checksum FROM "d1_migrations" ORDER BY id')
+
+    assert runner.apply() == []
+    assert rows(db, 'SELECT id, name, applied_at, checksum FROM "d1_migrations" ORDER BY id') == before
+
+
+def test_every_seed_table_exists_after_apply(db):
+    MigrationRunner(db, MIGRATIONS_DIR).apply()
+
+    assert SEED_TABLES <= set(db.get_tables())
+
+
+def test_tracking_table_has_wrangler_columns_plus_checksum(db):
+    MigrationRunner(db, MIGRATIONS_DIR).apply()
+
+    columns = [column.name for column in db.get_columns("d1_migrations")]
+    assert columns == ["id", "name", "applied_at", "checksum"]
+    ids, checksums = zip(*rows(db, 'SELECT id, checksum FROM "d1_migrations" ORDER BY id'))
+    assert list(ids) == list(range(1, 12))
+    first = (MIGRATIONS_DIR / "0001_initial_schema.sql").read_text(encoding="utf-8")
+    assert checksums[0] == checksum_of(first)
+
+
+def test_every_role_has_its_permissions(db):
+    MigrationRunner(db, MIGRATIONS_DIR).apply()
+
+    assert {name for (name,) in rows(db, "SELECT name FROM permissions")} == ALL_PERMISSIONS
+    granted = rows(db, "SELECT rp.role, p.name FROM role_permissions rp "
+                       "JOIN permissions p ON p.id = rp.permission_id")
+    by_role = {}
+    for role, name in granted:
+        by_role.setdefault(role, set()).add(name)
+    assert by_role == ROLE_PERMISSIONS
+
+
+def test_default_workflow_transitions_name_existing_states_and_permissions(db):
+    MigrationRunner(db, MIGRATIONS_DIR).apply()
+
+    states = {state for (state,) in rows(db, "SELECT id FROM workflow_states")}
+    assert states == {"draft", "pending-review", "approved", "published", "rejected", "archived"}
+    transitions = set(rows(db, "SELECT from_state_id, to_state_id, required_permission "
+                               "FROM workflow_transitions WHERE workflow_id = 'default-workflow'"))
+    assert transitions == DEFAULT_TRANSITIONS
+    assert {permission for _, _, permission in transitions} <= ALL_PERMISSIONS
+
+
+def test_seed_rows_for_plugins_and_log_config(db):
+    MigrationRunner(db, MIGRATIONS_DIR).apply()
+
+    plugins = dict(rows(db, "SELECT id, status FROM plugins"))
+    assert plugins == {
+        "core-auth": "active", "core-media": "active", "core-workflow": "active",
+        "core-cache": "active", "faq-plugin": "inactive", "demo-login-plugin": "inactive",
+    }
+    categories = {category for (category,) in rows(db, "SELECT category FROM log_config")}
+    assert categories == {"auth", "api", "workflow", "plugin", "media", "system", "security", "error"}
+
+
+def test_schema_constraints_hold_on_both_databases(db):
+    """token_version defaults to 0, slugs are unique per collection, roles are checked,
+    and epoch milliseconds fit."""
+    MigrationRunner(db, MIGRATIONS_DIR).apply()
+    now_ms = 1_767_225_600_000  # larger than a 32-bit INTEGER can hold
+    execute(db, "INSERT INTO users (id, email, username, first_name, last_name, created_at, updated_at) "
+                "VALUES ('u1', 'a@example.com', 'a', 'A', 'B', ?, ?)", (now_ms, now_ms))
+    execute(db, "INSERT INTO collections (id, name, display_name, schema, created_at, updated_at) "
+                "VALUES ('c1', 'posts', 'Posts', '{}', ?, ?)", (now_ms, now_ms))
+    insert_content = ("INSERT INTO content (id, collection_id, slug, title, data, author_id, created_at, updated_at) "
+                      "VALUES (?, 'c1', 'hello', 'Hello', '{}', 'u1', ?, ?)")
+    execute(db, insert_content, ("p1", now_ms, now_ms))
+
+    assert rows(db, "SELECT token_version, role, created_at FROM users") == [(0, "viewer", now_ms)]
+    assert rows(db, "SELECT managed, is_active FROM collections") == [(0, 1)]
+    with pytest.raises(peewee.IntegrityError), db.atomic():
+        execute(db, insert_content, ("p2", now_ms, now_ms))
+    with pytest.raises(peewee.IntegrityError), db.atomic():
+        execute(db, "UPDATE users SET role = 'superuser' WHERE id = 'u1'")
+
+
+# ------------------------------------------------------------------ failures and safety
+
+def test_failing_migration_leaves_no_trace_and_can_be_fixed(db, migrations_copy):
+    broken = write(migrations_copy, "0012_widgets.sql",
+                   "CREATE TABLE widgets (id TEXT PRIMARY KEY, label TEXT);\n"
+                   "INSERT INTO widgets (id, label) VALUES ('w1', '50%; off');\n"
+                   "INSERT INTO no_such_table (id) VALUES ('x');\n")
+    runner = MigrationRunner(db, migrations_copy)
+    stages = []
+
+    with pytest.raises(MigrationError) as caught:
+        runner.apply(on_progress=lambda event: stages.append((event.name, event.stage)))
+
+    message = str(caught.value)
+    assert "0012_widgets.sql" in message
+    assert "statement 3 of 3" in message
+    assert "no_such_table" in message
+    assert caught.value.cause is not None
+    assert str(caught.value.cause).splitlines()[0] in message  # the database's own words
+    assert ("0012_widgets.sql", "failed") in stages
+    assert "widgets" not in db.get_tables()
+    assert tracked_names(db)[-1] == LAST_MIGRATION  # 0001-0011 kept, 0012 not recorded
+    assert [s.name for s in runner.pending()] == ["0012_widgets.sql"]
+
+    broken.write_text("CREATE TABLE widgets (id TEXT PRIMARY KEY, label TEXT);\n"
+                      "INSERT INTO widgets (id, label) VALUES ('w1', '50%; off');\n", encoding="utf-8")
+    assert runner.apply() == ["0012_widgets.sql"]
+    assert rows(db, "SELECT id, label FROM widgets") == [("w1", "50%; off")]
+    assert runner.pending() == []
+
+
+def test_edited_applied_file_is_reported_and_stops_apply(db, migrations_copy):
+    runner = MigrationRunner(db, migrations_copy)
+    runner.apply()
+    edited = migrations_copy / "0003_stage5_enhancements.sql"
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n-- edited after release\n", encoding="utf-8")
+    write(migrations_copy, "0012_later.sql", "CREATE TABLE later (id TEXT PRIMARY KEY);")
+
+    statuses = {s.name: s.status for s in runner.list()}
+    assert statuses["0003_stage5_enhancements.sql"] == CHANGED
+    assert statuses["0012_later.sql"] == PENDING
+    with pytest.raises(MigrationError) as caught:
+        runner.apply()
+    assert "0003_stage5_enhancements.sql" in str(caught.value)
+    assert "later" not in db.get_tables()  # refused before applying anything
+
+    assert runner.apply(accept_changed=True) == ["0012_later.sql"]
+    assert {s.status for s in runner.list()} == {APPLIED}
+
+
+def test_applied_file_gone_from_disk_is_listed_as_missing(sqlite_db, migrations_copy):
+    runner = MigrationRunner(sqlite_db, migrations_copy)
+    runner.apply()
+    (migrations_copy / "0007_demo_login_plugin.sql").unlink()
+
+    statuses = {s.name: s.status for s in runner.list()}
+    assert statuses["0007_demo_login_plugin.sql"] == MISSING
+    assert runner.apply() == []
+
+
+def test_list_is_read_only_on_a_fresh_database(sqlite_db):
+    statuses = MigrationRunner(sqlite_db, MIGRATIONS_DIR).list()
+
+    assert {s.status for s in statuses} == {PENDING}
+    assert len(statuses) == 11
+    assert rows(sqlite_db, "SELECT name FROM sqlite_master") == []
+
+
+def test_list_is_read_only_on_postgres(postgres_db):
+    runner = MigrationRunner(postgres_db, MIGRATIONS_DIR)
+
+    assert len(runner.pending()) == 11
+    assert postgres_db.get_tables() == []
+
+
+def test_reused_number_names_both_files(sqlite_db, tmp_path):
+    write(tmp_path, "0001_first.sql", "CREATE TABLE a (id TEXT);")
+    write(tmp_path, "0002_users.sql", "CREATE TABLE b (id TEXT);")
+    write(tmp_path, "2_other.sql", "CREATE TABLE c (id TEXT);")
+    runner = MigrationRunner(sqlite_db, tmp_path)
+
+    for action in (runner.list, runner.apply):
+        with pytest.raises(MigrationError) as caught:
+            action()
+        assert "0002_users.sql" in str(caught.value) and "2_other.sql" in str(caught.value)
+    assert sqlite_db.get_tables() == []  # refused before even the tracking table
+
+
+def test_file_with_its_own_transaction_is_refused_before_anything_runs(sqlite_db, tmp_path):
+    write(tmp_path, "0001_ok.sql", "CREATE TABLE ok (id TEXT);")
+    write(tmp_path, "0002_tx.sql", "BEGIN TRANSACTION;\nCREATE TABLE tx (id TEXT);\nCOMMIT;\n")
+
+    with pytest.raises(MigrationError) as caught:
+        MigrationRunner(sqlite_db, tmp_path).apply()
+
+    assert TRANSACTION_MESSAGE in str(caught.value)
+    assert "0002_tx.sql" in str(caught.value)
+    assert "ok" not in sqlite_db.get_tables()
+
+
+def test_files_sort_by_number_numerically_then_by_name(sqlite_db, tmp_path):
+    for name in ("10_ten.sql", "9_nine.sql", "0100_hundred.sql", "zeta.sql", "alpha.sql", "notes.txt"):
+        write(tmp_path, name, "SELECT 1;")
+
+    names = [s.name for s in MigrationRunner(sqlite_db, tmp_path).list()]
+
+    assert names == ["9_nine.sql", "10_ten.sql", "0100_hundred.sql", "alpha.sql", "zeta.sql"]
+
+
+def test_missing_folder_is_a_clear_error(sqlite_db, tmp_path):
+    with pytest.raises(MigrationError, match="No migrations present at"):
+        MigrationRunner(sqlite_db, tmp_path / "nowhere").list()
+
+
+def test_table_name_must_be_an_identifier(sqlite_db):
+    with pytest.raises(MigrationError):
+        MigrationRunner(sqlite_db, MIGRATIONS_DIR, table='d1"; DROP TABLE users; --')
+
+
+def test_custom_tracking_table(sqlite_db, tmp_path):
+    write(tmp_path, "0001_a.sql", "CREATE TABLE a (id TEXT);")
+
+    MigrationRunner(sqlite_db, tmp_path, table="schema_history").apply()
+
+    assert tracked_names(sqlite_db, "schema_history") == ["0001_a.sql"]
+    assert "d1_migrations" not in sqlite_db.get_tables()
+
+
+def test_adopts_a_table_written_by_wrangler(sqlite_db, tmp_path):
+    """wrangler's d1_migrations has no checksum column: apply adds it and trusts old rows."""
+    write(tmp_path, "0001_a.sql", "CREATE TABLE a (id TEXT);")
+    write(tmp_path, "0002_b.sql", "CREATE TABLE b (id TEXT);")
+    sqlite_db.execute_sql("CREATE TABLE d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                          "name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)")
+    sqlite_db.execute_sql("CREATE TABLE a (id TEXT)")
+    sqlite_db.execute_sql("INSERT INTO d1_migrations (name) VALUES ('0001_a.sql')")
+    runner = MigrationRunner(sqlite_db, tmp_path)
+
+    assert [(s.name, s.status) for s in runner.list()] == [("0001_a.sql", APPLIED), ("0002_b.sql", PENDING)]
+    assert runner.apply() == ["0002_b.sql"]
+    recorded = rows(sqlite_db, "SELECT name, checksum FROM d1_migrations ORDER BY id")
+    assert [name for name, _ in recorded] == ["0001_a.sql", "0002_b.sql"]
+    assert all(checksum for _, checksum in recorded)
+
+
+def test_trigger_migration_runs_whole_on_sqlite(sqlite_db, tmp_path):
+    write(tmp_path, "0001_trigger.sql", """
+        CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT, edits INTEGER NOT NULL DEFAULT 0);
+        -- the body holds two statements; neither ';' may end the CREATE TRIGGER
+        CREATE TRIGGER notes_edit AFTER UPDATE OF body ON notes
+        BEGIN
+          UPDATE notes SET edits = edits + 1 WHERE id = NEW.id;
+          SELECT CASE WHEN NEW.body = 'x;y' THEN 1 END;
+        END;
+        INSERT INTO notes (id, body) VALUES ('n1', 'first; draft');
+        UPDATE notes SET body = 'second' WHERE id = 'n1';
+    """)
+
+    MigrationRunner(sqlite_db, tmp_path).apply()
+
+    assert rows(sqlite_db, "SELECT body, edits FROM notes") == [("second", 1)]
+
+
+# ------------------------------------------------------------------ create
+
+def test_create_numbers_files_like_wrangler(sqlite_db, tmp_path):
+    runner = MigrationRunner(sqlite_db, tmp_path / "migrations")
+
+    first = runner.create("add widgets")
+    second = runner.create("more")
+
+    assert first.name == "0001_add_widgets.sql"
+    assert second.name == "0002_more.sql"
+    assert re.fullmatch(r"-- Migration number: 0001 \t \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\n",
+                        first.read_text(encoding="utf-8"))
+
+
+def test_create_continues_after_the_highest_number(sqlite_db, migrations_copy):
+    assert MigrationRunner(sqlite_db, migrations_copy).create("next").name == "0012_next.sql"
+
+
+@pytest.mark.parametrize("name", ["a/b", "a\\b", "", "   "])
+def test_create_rejects_bad_names(sqlite_db, tmp_path, name):
+    with pytest.raises(MigrationError):
+        MigrationRunner(sqlite_db, tmp_path).create(name)
+
+
+# ------------------------------------------------------------------ splitter
+
+def test_splitter_keeps_trigger_bodies_whole():
+    sql = """
+    CREATE TABLE t (id TEXT, n INTEGER);
+    CREATE TEMP TRIGGER IF NOT EXISTS bump AFTER INSERT ON t
+    BEGIN
+      UPDATE t SET n = CASE WHEN n IS NULL THEN 1 ELSE n + 1 END WHERE id = NEW.id;
+      DELETE FROM t WHERE id = 'gone;';
+    END;
+    SELECT 1;
+    """
+    statements = split_statements(sql)
+
+    assert len(statements) == 3
+    assert statements[1].startswith("CREATE TEMP TRIGGER") and statements[1].endswith("END")
+    assert statements[2] == "SELECT 1"
+
+
+def test_splitter_ignores_semicolons_in_strings_and_identifiers():
+    sql = """INSERT INTO t VALUES ('a;b', 'it''s; fine');SELECT "odd;""name" FROM t;SELECT 2"""
+
+    assert split_statements(sql) == [
+        "INSERT INTO t VALUES ('a;b', 'it''s; fine')",
+        'SELECT "odd;""name" FROM t',
+        "SELECT 2",
+    ]
+
+
+def test_splitter_ignores_semicolons_in_comments_and_drops_empty_statements():
+    sql = """
+    -- a comment; with a semicolon
+    SELECT 1; /* block; comment
+    over lines; */ SELECT 2;
+    ;;
+    -- trailing comment only;
+    """
+    statements = split_statements(sql)
+
+    assert len(statements) == 2
+    assert statements[0].endswith("SELECT 1")
+    assert statements[1].endswith("SELECT 2")
+    assert all(not s.endswith(";") for s in statements)
+
+
+@pytest.mark.parametrize("sql", ["BEGIN;", "BEGIN TRANSACTION;", "COMMIT;", "END TRANSACTION;",
+                                 "ROLLBACK;", "SAVEPOINT s;", "START TRANSACTION;"])
+def test_transaction_control_is_refused(sql):
+    with pytest.raises(MigrationError, match="contains several transactions"):
+        statements_of("0001_x.sql", f"CREATE TABLE x (id TEXT);\n{sql}\n")
