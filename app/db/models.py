@@ -385,10 +385,51 @@ class LogConfig(BaseModel):
         table_name = "log_config"
 
 
+class PluginAsset(BaseModel):
+    id = peewee.TextField(primary_key=True, default=new_id)
+    plugin = peewee.ForeignKeyField(Plugin, column_name="plugin_id", backref="assets")
+    asset_type = peewee.TextField()
+    asset_path = peewee.TextField()
+    load_order = peewee.IntegerField(null=True, default=100)
+    load_location = peewee.TextField(null=True, default="footer")
+    is_active = FlagField(default=True)
+    created_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "plugin_assets"
+
+
+class PluginActivity(BaseModel):
+    id = peewee.TextField(primary_key=True, default=new_id)
+    plugin = peewee.ForeignKeyField(Plugin, column_name="plugin_id", backref="activity")
+    action = peewee.TextField()
+    user_id = peewee.TextField(null=True)
+    details = JSONField(null=True)
+    created_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "plugin_activity_log"
+
+
+class Faq(BaseModel):
+    id = peewee.TextField(primary_key=True, default=new_id)
+    question = peewee.TextField()
+    answer = peewee.TextField()
+    category = peewee.TextField(null=True)
+    tags = peewee.TextField(null=True)
+    is_published = FlagField(default=True)
+    sort_order = peewee.IntegerField(default=0)
+    created_at = peewee.BigIntegerField(default=now_ms)
+    updated_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "faqs"
+
+
 MODELS = [
     User, Collection, Media, WorkflowState, Content, ContentVersion, Workflow, WorkflowTransition,
-    WorkflowHistory, ScheduledContent, Plugin, PluginHook, PluginRoute, Permission, RolePermission,
-    ApiToken, SystemLog, LogConfig,
+    WorkflowHistory, ScheduledContent, Plugin, PluginHook, PluginRoute, PluginAsset, PluginActivity,
+    Permission, RolePermission, ApiToken, SystemLog, LogConfig, Faq,
 ]
 
 

@@ -1,0 +1,143 @@
+"""The wrangler-shaped CLI (R7): every command takes --env/--config/--help; d1, kv, r2, scheduled."""
+
+import json
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from app.cli import cli
+from tests.fixtures.app import PROJECT_ROOT, bindings_text
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A folder with a bindings.toml on embedded backends; returns the config path."""
+    path = tmp_path / "bindings.toml"
+    path.write_text(bindings_text() + '\n[env.staging]\n[[env.staging.d1_databases]]\nbinding = "DB"\n')
+    return path
+
+
+def run(*args, input=None):
+    result = CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+    return result
+
+
+def leaf_commands(group, prefix=()):
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from leaf_commands(command, prefix + (name,))
+        else:
+            yield prefix + (name,), command
+
+
+def test_every_command_takes_env_config_and_help():
+    commands = list(leaf_commands(cli))
+    assert len(commands) >= 12
+    for path, command in commands:
+        options = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        assert {"--env", "--config", "--persist-to"} <= options, path
+        assert command.help, f"{' '.join(path)} has no help text"
+        assert run(*path, "--help").exit_code == 0
+
+
+def test_d1_execute_json_shape(project):
+    result = run("d1", "execute", "DB", "--config", project, "--json", "--command",
+                 "CREATE TABLE t (a INTEGER, b BLOB); INSERT INTO t VALUES (1, x'0102'); SELECT a, b FROM t")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert len(payload) == 3
+    assert all(item["success"] is True and "duration" in item["meta"] for item in payload)
+    assert payload[2]["results"] == [{"a": 1, "b": "[1, 2]"}]
+
+
+def test_d1_execute_by_database_name_and_file(project, tmp_path):
+    sql = tmp_path / "seed.sql"
+    sql.write_text("CREATE TABLE notes (body TEXT);\nINSERT INTO notes VALUES ('a;b');\n")
+    result = run("d1", "execute", "test-db", "--config", project, "--file", sql)
+    assert result.exit_code == 0, result.output
+    assert "2 command(s) executed successfully" in result.output
+    result = run("d1", "execute", "DB", "--config", project, "--json", "--command", "SELECT body FROM notes")
+    assert json.loads(result.output)[0]["results"] == [{"body": "a;b"}]
+
+
+def test_d1_execute_is_one_transaction(project):
+    result = run("d1", "execute", "DB", "--config", project, "--command",
+                 "CREATE TABLE t (a INTEGER PRIMARY KEY); INSERT INTO t VALUES (1); INSERT INTO t VALUES (1)")
+    assert result.exit_code == 1
+    assert "UNIQUE constraint failed" in result.output
+    missing = run("d1", "execute", "DB", "--config", project, "--json", "--command", "SELECT * FROM t")
+    assert missing.exit_code == 1
+    assert "no such table: t" in json.loads(missing.output)["error"]["text"]
+
+
+def test_d1_execute_usage_errors(project, tmp_path):
+    assert run("d1", "execute", "DB", "--config", project).exit_code == 2
+    assert "Couldn't find a D1 DB" in run("d1", "execute", "nope", "--config", project, "--command", "SELECT 1").output
+    binary = tmp_path / "db.sqlite"
+    binary.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
+    result = run("d1", "execute", "DB", "--config", project, "--file", binary)
+    assert result.exit_code == 1 and "binary SQLite database" in result.output
+
+
+def test_kv_key_round_trip(project, tmp_path):
+    base = ("--config", project)
+    assert run("kv", "key", "put", "greeting", "hello", *base, "--metadata", '{"v": 1}').exit_code == 0
+    assert run("kv", "key", "get", "greeting", "--text", *base).output == "hello\n"
+    keys = json.loads(run("kv", "key", "list", *base, "--prefix", "gre").output)
+    assert keys == [{"name": "greeting", "metadata": {"v": 1}}]
+    result = run("kv", "key", "put", "short", "x", "--ttl", "30", *base)
+    assert result.exit_code == 1 and "Expiration TTL must be at least 60" in result.output
+    assert run("kv", "key", "delete", "greeting", *base).exit_code == 0
+    assert run("kv", "key", "get", "greeting", *base).exit_code == 1
+    assert "no KV binding named 'OTHER'" in run("kv", "key", "get", "x", "--binding", "OTHER", *base).output
+
+
+def test_r2_object_round_trip(project, tmp_path):
+    source = tmp_path / "hello.txt"
+    source.write_bytes(b"hello bucket")
+    base = ("--config", project)
+    result = run("r2", "object", "put", "test-media/docs/hello.txt", "--file", source, *base)
+    assert result.exit_code == 0, result.output
+    target = tmp_path / "out.txt"
+    assert run("r2", "object", "get", "MEDIA_BUCKET/docs/hello.txt", "--file", target, *base).exit_code == 0
+    assert target.read_bytes() == b"hello bucket"
+    assert run("r2", "object", "get", "MEDIA_BUCKET/docs/hello.txt", "--pipe", *base).output == "hello bucket"
+    assert run("r2", "object", "delete", "MEDIA_BUCKET/docs/hello.txt", *base).exit_code == 0
+    assert run("r2", "object", "get", "MEDIA_BUCKET/docs/hello.txt", "--pipe", *base).exit_code == 1
+
+
+def test_scheduled_runs_the_jobs_once(project):
+    run("d1", "migrations", "apply", "DB", "--config", project)
+    result = run("scheduled", "--config", project)
+    assert result.exit_code == 0, result.output
+    assert "purge_expired_logs" in json.loads(result.output)
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--env", "nope"], 'no environment found with name "nope"'),
+        (["--env", "staging"], 'binding "MEDIA_BUCKET" (r2_buckets) is declared at the top level but not in [env.staging]'),
+    ],
+)
+def test_config_errors_exit_cleanly_without_traceback(project, args, expected):
+    result = subprocess.run(
+        [sys.executable, "worker.py", "d1", "execute", "DB", "--command", "SELECT 1", "--config", str(project), *args],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_malformed_toml_exits_cleanly(tmp_path):
+    path = tmp_path / "bindings.toml"
+    path.write_text('name = "x"\n[[kv_namespaces]\n')
+    result = subprocess.run(
+        [sys.executable, "worker.py", "kv", "key", "list", "--config", str(path)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1 and "line 2" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,128 @@
+"""The Worker entry: env injected per request, ctx.wait_until after the body, health per binding (R6)."""
+
+import logging
+
+import pytest
+import webtest
+
+from app.api.access import access
+from app.app import create_app
+from app.runtime.entry import Worker
+from tests.fixtures.app import env_with_copy, settings_for_tests
+
+
+class Probe:
+    """A test resource that records what a request saw and queues background work."""
+
+    def __init__(self, events):
+        self.events = events
+
+    @access(public=True)
+    def on_get(self, req, resp):
+        self.events.append(("responder", req.context.env))
+        req.context.ctx.wait_until(self.events.append, ("after", None))
+        req.context.ctx.wait_until(self._fail)
+        req.context.ctx.wait_until(self.events.append, ("after-failure", None))
+        resp.media = {"ok": True}
+
+    def _fail(self):
+        raise RuntimeError("background boom")
+
+
+def probe_worker(env, events):
+    def make_app(e):
+        app = create_app(e, settings_for_tests())
+        app.add_route("/probe", Probe(events))
+        return app
+
+    return Worker(lambda: env, make_app)
+
+
+def test_env_injected_and_wait_until_runs_after_the_body(env, caplog):
+    events = []
+    worker = probe_worker(env, events)
+    captured = {}
+
+    def start_response(status, headers, exc_info=None):
+        captured["status"] = status
+
+    environ = webtest.TestRequest.blank("/probe").environ
+    body = worker(environ, start_response)
+    assert b"".join(body) == b'{"ok":true}'
+    # The body is out but the server has not closed the response yet: nothing ran.
+    assert events == [("responder", env)]
+    with caplog.at_level(logging.ERROR, logger="sonicpy.wait_until"):
+        body.close()
+    # Every task ran, the failing one did not stop the next, and its error was logged.
+    assert [e[0] for e in events] == ["responder", "after", "after-failure"]
+    assert "background boom" in caplog.text and "Probe._fail" in caplog.text
+    assert captured["status"] == "200 OK"
+
+
+def test_env_is_built_once_per_process(tmp_path, migrated_template):
+    built = []
+    env = env_with_copy(tmp_path / "a", migrated_template)
+
+    def make_env():
+        built.append(1)
+        return env
+
+    worker = Worker(make_env, lambda e: create_app(e, settings_for_tests()))
+    client = webtest.TestApp(worker)
+    for _ in range(3):
+        client.get("/health", status=200)
+    assert built == [1]
+
+
+def test_request_id_header_on_every_response(client):
+    first = client.get("/health").headers["X-Request-ID"]
+    second = client.get("/nope", status=404).headers["X-Request-ID"]
+    assert len(first) == 32 and first != second
+
+
+def test_health_reports_each_binding(client):
+    body = client.get("/health", status=200).json
+    assert body["name"] == "sonicpy" and body["env"] == "default" and body["worker"] == "sonicpy-test"
+    assert {name: check["status"] for name, check in body["bindings"].items()} == {
+        "DB": "ok", "MEDIA_BUCKET": "ok", "CACHE_KV": "ok",
+    }
+    assert client.get("/api/health", status=200).json["status"] == "healthy"
+
+
+def test_health_is_503_when_memcached_is_down(tmp_path, migrated_template, memcached_factory):
+    server = memcached_factory()
+    env = env_with_copy(tmp_path / "mc", migrated_template, kv_servers=[server.address])
+    client = webtest.TestApp(Worker(lambda: env, lambda e: create_app(e, settings_for_tests())))
+    assert client.get("/health", status=200).json["bindings"]["CACHE_KV"]["status"] == "ok"
+    server.stop()
+    body = client.get("/health", status=503).json
+    assert body["status"] == "degraded"
+    assert body["bindings"]["CACHE_KV"]["status"] == "down"
+    assert body["bindings"]["DB"]["status"] == "ok"
+
+
+def test_unrouted_and_wrong_method_use_the_envelope(client):
+    assert client.get("/no/such/route", status=404).json == {"error": "Not Found"}
+    response = client.delete("/health", status=405)
+    assert response.json == {"error": "Method Not Allowed"}
+    assert "GET" in response.headers["Allow"]
+
+
+def test_responder_without_access_rule_is_refused_at_startup(env):
+    class Careless:
+        def on_get(self, req, resp):
+            resp.media = {}
+
+    from app.api import routes as routes_module
+
+    class Module:
+        @staticmethod
+        def register(routes):
+            routes.add("/careless", Careless())
+
+    routes_module.ROUTE_MODULES.append(Module)
+    try:
+        with pytest.raises(RuntimeError, match="GET /careless"):
+            create_app(env, settings_for_tests())
+    finally:
+        routes_module.ROUTE_MODULES.remove(Module)
