@@ -1,0 +1,167 @@
+"""Serving for real: `gunicorn worker:app`, `serve --env production` on real servers, and `dev` (R6-R8, P1).
+
+These start real processes on free loopback ports and talk HTTP to them.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.fixtures.app import MIGRATIONS, PROJECT_ROOT
+from tests.fixtures.process import free_port, stop_process, wait_for_port
+from tests.fixtures.s3 import ACCESS_KEY_ENV, CREDENTIALS, SECRET_KEY_ENV, create_bucket
+
+PRODUCTION = """\
+name = "served"
+main = "worker.py"
+
+[[d1_databases]]
+binding = "DB"
+database_name = "served"
+migrations_dir = "{migrations}"
+
+[[r2_buckets]]
+binding = "MEDIA_BUCKET"
+bucket_name = "served-media"
+
+[[kv_namespaces]]
+binding = "CACHE_KV"
+id = "served-kv"
+
+[env.production]
+[[env.production.d1_databases]]
+binding = "DB"
+database_name = "served"
+database_url_env = "DATABASE_URL"
+migrations_dir = "{migrations}"
+
+[[env.production.r2_buckets]]
+binding = "MEDIA_BUCKET"
+bucket_name = "{bucket}"
+endpoint_url = "{s3}"
+region_name = "us-east-1"
+access_key_id_env = "{key_env}"
+secret_access_key_env = "{secret_env}"
+
+[[env.production.kv_namespaces]]
+binding = "CACHE_KV"
+id = "served-kv"
+servers = ["{memcached}"]
+"""
+
+
+def http_json(url, method="GET", body=None, headers=None):
+    """``(status, parsed JSON body)`` of one request on a new connection."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as ex:
+        return ex.code, json.loads(ex.read() or b"null")
+
+
+def run_cli(args, env, timeout=120):
+    return subprocess.run([sys.executable, "worker.py", *args], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def start(command, env, port):
+    proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for_port(port, timeout=60, proc=proc)
+    except BaseException:
+        stop_process(proc)
+        print(proc.stdout.read())
+        raise
+    return proc
+
+
+def wait_healthy(base, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = http_json(f"{base}/health")
+        if status == 200 or time.monotonic() > deadline:
+            return status, body
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def production_config(tmp_path, memcached_factory, s3_server, fresh_postgres_url):
+    """A bindings.toml whose production env uses real PostgreSQL, memcached and S3 servers."""
+    bucket = create_bucket(s3_server)
+    path = tmp_path / "bindings.toml"
+    path.write_text(PRODUCTION.format(
+        migrations=MIGRATIONS, bucket=bucket, s3=s3_server, key_env=ACCESS_KEY_ENV,
+        secret_env=SECRET_KEY_ENV, memcached=memcached_factory().address,
+    ))
+    env = {**os.environ, **CREDENTIALS, "DATABASE_URL": fresh_postgres_url, "JWT_SECRET": "s" * 48}
+    env.pop("SONICPY_ENV", None)
+    return path, env
+
+
+def test_serve_production_on_real_servers(production_config):
+    path, env = production_config
+    migrate = run_cli(["d1", "migrations", "apply", "DB", "--env", "production", "--config", str(path)], env)
+    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    port = free_port()
+    proc = start([sys.executable, "worker.py", "serve", "--env", "production", "--config", str(path),
+                  "--bind", f"127.0.0.1:{port}", "--workers", "2"], env, port)
+    try:
+        status, body = wait_healthy(f"http://127.0.0.1:{port}")
+        assert status == 200, body
+        assert body["env"] == "production" and body["worker"] == "served-production"
+        assert {name: check["status"] for name, check in body["bindings"].items()} == {
+            "DB": "ok", "MEDIA_BUCKET": "ok", "CACHE_KV": "ok",
+        }
+    finally:
+        stop_process(proc)
+
+
+def test_serve_refuses_production_without_jwt_secret(production_config):
+    path, env = production_config
+    env = dict(env)
+    env.pop("JWT_SECRET")
+    result = run_cli(["serve", "--env", "production", "--config", str(path), "--bind", f"127.0.0.1:{free_port()}"], env)
+    assert result.returncode == 1
+    assert "JWT_SECRET is not set" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_gunicorn_worker_app_serves_the_default_env(tmp_path):
+    path = tmp_path / "bindings.toml"
+    path.write_text(PRODUCTION.split("[env.production]")[0].format(migrations=MIGRATIONS))
+    env = {**os.environ, "SONICPY_CONFIG": str(path), "SONICPY_PERSIST_TO": str(tmp_path / "state")}
+    env.pop("SONICPY_ENV", None)
+    migrate = run_cli(["d1", "migrations", "apply", "DB"], env)
+    assert migrate.returncode == 0, migrate.stderr
+    port = free_port()
+    proc = start([sys.executable, "-m", "gunicorn", "worker:app", "--bind", f"127.0.0.1:{port}", "--workers", "2"], env, port)
+    try:
+        status, body = wait_healthy(f"http://127.0.0.1:{port}")
+        assert status == 200 and body["env"] == "default", body
+    finally:
+        stop_process(proc)
+
+
+def test_dev_migrates_and_serves_with_embedded_defaults(tmp_path):
+    path = tmp_path / "bindings.toml"
+    path.write_text(PRODUCTION.split("[env.production]")[0].format(migrations=MIGRATIONS))
+    env = {k: v for k, v in os.environ.items() if k not in ("SONICPY_ENV", "JWT_SECRET")}
+    port = free_port()
+    proc = start([sys.executable, "worker.py", "dev", "--config", str(path), "--persist-to", str(tmp_path / "state"),
+                  "--port", str(port), "--no-reload", "--no-crons"], env, port)
+    try:
+        status, body = wait_healthy(f"http://127.0.0.1:{port}")
+        assert status == 200, body
+        # dev generated a JWT secret into the state folder instead of refusing to start.
+        assert (tmp_path / "state" / "jwt_secret").read_text().strip()
+        listed = run_cli(["d1", "migrations", "list", "DB", "--config", str(path), "--persist-to", str(tmp_path / "state")], env)
+        assert listed.returncode == 0, listed.stdout  # nothing pending: dev applied them
+    finally:
+        stop_process(proc)
