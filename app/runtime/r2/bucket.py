@@ -1,0 +1,253 @@
+"""The MEDIA_BUCKET binding: R2's Workers API over a pluggable storage backend (SPEC R4).
+
+``R2Bucket`` validates every call with R2's rules and messages (``options``), then hands a
+normalised request to a backend: ``LocalBackend`` (a folder under the state folder) or
+``S3Backend`` (boto3 against R2, S3 or MinIO). ``open_bucket`` picks one from the binding's
+table in bindings.toml, as the DB and CACHE_KV bindings do.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Protocol, Union
+
+from .objects import INVALID_ARGUMENT, BodyStream, R2Error, R2Object, R2ObjectBody
+from .options import (
+    MAX_DELETE_KEYS,
+    Conditional,
+    RangeRequest,
+    ReadPlan,
+    check_custom_metadata,
+    check_folder_name,
+    check_http_metadata,
+    check_include,
+    check_key,
+    check_limit,
+    check_md5,
+    check_optional_str,
+)
+from .payload import FixedLengthStream, to_payload
+
+
+@dataclass
+class ReadResult:
+    """What a backend found for a ``get``.
+
+    ``selection`` is the ``(offset, length)`` served, or ``None`` with no ``body`` when the
+    ``only_if`` condition failed.
+    """
+
+    obj: R2Object
+    selection: Optional[tuple]
+    body: Optional[BodyStream]
+
+
+@dataclass
+class ListPage:
+    """One page of a listing, in key order; ``cursor`` is set only when more remain."""
+
+    objects: list = field(default_factory=list)
+    delimited_prefixes: list = field(default_factory=list)
+    cursor: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class PutRequest:
+    """A validated ``put``: the stream to store and what to store with it."""
+
+    key: str
+    payload: FixedLengthStream
+    http_metadata: dict
+    custom_metadata: dict
+    md5: Optional[str]
+    only_if: Optional[Conditional]
+
+
+class Backend(Protocol):
+    """Storage behind an ``R2Bucket``; inputs arrive already validated."""
+
+    def head(self, key: str) -> Optional[R2Object]:
+        """Metadata of ``key``, or ``None``."""
+
+    def read(self, key: str, plan: ReadPlan) -> Optional[ReadResult]:
+        """Read ``key`` as ``plan`` selects, or ``None`` when it does not exist."""
+
+    def write(self, request: PutRequest) -> Optional[R2Object]:
+        """Store an object; ``None`` when ``request.only_if`` does not hold."""
+
+    def delete(self, keys: list) -> None:
+        """Remove ``keys`` (at most 1000); missing keys are fine."""
+
+    def list(
+        self,
+        prefix: Optional[str],
+        delimiter: Optional[str],
+        cursor: Optional[str],
+        start_after: Optional[str],
+        limit: int,
+        include: frozenset,
+    ) -> ListPage:
+        """A page of keys after ``start_after``/``cursor``, ``include`` saying which metadata."""
+
+    def ping(self) -> None:
+        """One round trip to the store; raise ``R2Error`` when it does not answer."""
+
+
+class R2Bucket:
+    """An R2 bucket binding (``env.MEDIA_BUCKET``) with R2's Workers API in snake_case.
+
+    Args:
+        backend: Where objects are stored.
+        binding: The binding's name, for messages and ``repr``.
+    """
+
+    def __init__(self, backend: Backend, binding: str = "MEDIA_BUCKET"):
+        self.backend = backend
+        self.binding = binding
+
+    def __repr__(self) -> str:
+        return f"<R2Bucket {self.binding} on {self.backend!r}>"
+
+    def head(self, key: str) -> Optional[R2Object]:
+        """Metadata of ``key`` without its content, or ``None`` when it does not exist."""
+        return self.backend.head(check_key("head", key))
+
+    def get(
+        self, key: str, range: Optional[Mapping] = None, only_if: Optional[Mapping] = None
+    ) -> Union[R2ObjectBody, R2Object, None]:
+        """Read an object.
+
+        Args:
+            key: The object's key.
+            range: ``{"offset": n, "length": n}`` (either may be left out) or ``{"suffix": n}``.
+            only_if: ``etag_matches``, ``etag_does_not_match`` (unquoted etags or ``"*"``),
+                ``uploaded_before``, ``uploaded_after`` (aware datetimes).
+
+        Returns:
+            ``R2ObjectBody`` with the content; ``None`` when the key does not exist; a plain
+            ``R2Object`` (no body) when ``only_if`` does not hold.
+
+        Raises:
+            R2Error: 10039 for a range outside the object, 10001 when the store fails.
+        """
+        plan = ReadPlan(Conditional.parse(only_if), RangeRequest.parse(range))
+        result = self.backend.read(check_key("get", key), plan)
+        if result is None:
+            return None
+        if result.body is None:
+            return result.obj
+        if plan.ranged:
+            offset, length = result.selection
+            result.obj.range = {"offset": offset, "length": length}
+        return R2ObjectBody(result.obj, result.body)
+
+    def put(
+        self,
+        key: str,
+        value: Any,
+        http_metadata: Optional[Mapping] = None,
+        custom_metadata: Optional[Mapping] = None,
+        only_if: Optional[Mapping] = None,
+        md5: Union[str, bytes, None] = None,
+    ) -> Optional[R2Object]:
+        """Store ``value`` under ``key``, replacing any object there.
+
+        Args:
+            value: ``bytes``, ``str`` (stored as UTF-8), ``None`` (empty) or a file-like
+                object whose length is known (seekable, or wrapped in ``FixedLengthStream``).
+                File-like values are streamed, never read whole into memory.
+            http_metadata: ``content_type``, ``content_language``, ``content_disposition``,
+                ``content_encoding``, ``cache_control`` (str), ``cache_expiry`` (datetime).
+            custom_metadata: str to str, at most 2048 bytes in all.
+            only_if: As for ``get``; when it does not hold nothing is stored.
+            md5: Expected MD5 (hex or 16 bytes); a mismatch stores nothing.
+
+        Returns:
+            The stored object's metadata, or ``None`` when ``only_if`` did not hold.
+        """
+        request = PutRequest(
+            key=check_key("put", key),
+            http_metadata=check_http_metadata(http_metadata),
+            custom_metadata=check_custom_metadata(custom_metadata),
+            only_if=Conditional.parse(only_if),
+            md5=check_md5(md5),
+            payload=to_payload(value),
+        )
+        return self.backend.write(request)
+
+    def delete(self, key_or_keys: Union[str, Iterable[str]]) -> None:
+        """Delete one key or a list of up to 1000 keys; missing keys are not an error."""
+        if isinstance(key_or_keys, str):
+            key_or_keys = [key_or_keys]
+        keys = [check_key("delete", key) for key in key_or_keys]
+        if len(keys) > MAX_DELETE_KEYS:
+            raise R2Error(
+                "delete", "You can delete at most 1000 objects in one call.", INVALID_ARGUMENT
+            )
+        if keys:
+            self.backend.delete(keys)
+
+    def list(
+        self,
+        prefix: Optional[str] = None,
+        delimiter: Optional[str] = None,
+        cursor: Optional[str] = None,
+        limit: int = 1000,
+        start_after: Optional[str] = None,
+        include: Optional[Iterable[str]] = None,
+    ) -> dict:
+        """List objects in lexicographic key order.
+
+        Returns:
+            ``{"objects": [R2Object], "truncated": bool, "delimited_prefixes": [str]}``
+            plus ``"cursor"`` when truncated. A page may hold fewer than ``limit`` entries
+            even when truncated: loop while ``truncated``. Without ``include`` the listed
+            objects carry no metadata (``None``), as on R2.
+        """
+        include = check_include(include)
+        page = self.backend.list(
+            prefix=check_optional_str("prefix", prefix),
+            delimiter=check_optional_str("delimiter", delimiter),
+            cursor=check_optional_str("cursor", cursor),
+            start_after=check_optional_str("start_after", start_after),
+            limit=check_limit(limit),
+            include=include,
+        )
+        result = {
+            "objects": [obj.with_metadata(include) for obj in page.objects],
+            "truncated": page.cursor is not None,
+            "delimited_prefixes": list(page.delimited_prefixes),
+        }
+        if page.cursor is not None:
+            result["cursor"] = page.cursor
+        return result
+
+    def ping(self) -> None:
+        """A real round trip to the store, for ``/health``; raises ``R2Error`` when down."""
+        self.backend.ping()
+
+
+def open_bucket(binding: Mapping, state_dir: Path, environ: Mapping[str, str]) -> R2Bucket:
+    """Build the bucket a ``[[r2_buckets]]`` table of bindings.toml describes.
+
+    Args:
+        binding: The table: ``binding``, ``bucket_name``; with ``endpoint_url`` also
+            ``region_name`` (default ``"auto"``), ``access_key_id_env`` and
+            ``secret_access_key_env`` (names of environment variables, never the secrets),
+            ``connect_timeout`` and ``read_timeout`` (seconds).
+        state_dir: The local state folder; the local bucket lives in
+            ``state_dir / "r2" / (bucket_name or binding)``.
+        environ: Where the credential variables are looked up.
+
+    Raises:
+        ValueError: The table is unusable (unsafe name, missing credential variable ...).
+    """
+    name = binding.get("binding") or "MEDIA_BUCKET"
+    if binding.get("endpoint_url"):
+        # Imported here so a local-only setup never pays for importing boto3.
+        from .s3 import S3Backend
+
+        return R2Bucket(S3Backend.from_binding(binding, environ), binding=name)
+    from .local import LocalBackend
+
+    folder = check_folder_name(binding.get("bucket_name") or name)
+    return R2Bucket(LocalBackend(Path(state_dir) / "r2" / folder), binding=name)

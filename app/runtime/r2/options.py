@@ -1,0 +1,353 @@
+"""Checking and normalising what callers pass to the bucket, with R2's rules and messages.
+
+Everything here runs before a backend is touched, so both backends reject the same input
+with the same error: ``TypeError``/``ValueError`` where R2 throws ``TypeError``/``RangeError``
+in the caller, ``R2Error`` where the R2 service answers with an error code.
+"""
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Mapping, Optional
+
+from .objects import (
+    INVALID_MAX_KEYS,
+    INVALID_OBJECT_NAME,
+    INVALID_RANGE,
+    METADATA_TOO_LARGE,
+    R2Error,
+    R2Object,
+    to_millis,
+)
+
+MAX_KEY_BYTES = 1024
+MAX_CUSTOM_METADATA_SIZE = 2048
+MAX_LIST_LIMIT = 1000
+MAX_DELETE_KEYS = 1000
+INCLUDE_FIELDS = ("http_metadata", "custom_metadata")
+HTTP_METADATA_FIELDS = (
+    "content_type",
+    "content_language",
+    "content_disposition",
+    "content_encoding",
+    "cache_control",
+    "cache_expiry",
+)
+ONLY_IF_FIELDS = (
+    "etag_matches",
+    "etag_does_not_match",
+    "uploaded_before",
+    "uploaded_after",
+    "seconds_granularity",
+)
+
+
+def check_key(action: str, key: Any) -> str:
+    """Return ``key`` as R2 stores it, or raise ``R2Error`` 10020 for an unusable name.
+
+    Lone surrogates become U+FFFD as JavaScript's string conversion does. The empty key is
+    refused too: on S3 it would address the bucket itself.
+    """
+    if not isinstance(key, str):
+        raise TypeError(f"{action}: key must be a string, not {type(key).__name__}")
+    try:
+        encoded = key.encode("utf-8")
+    except UnicodeEncodeError:
+        key = key.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        encoded = key.encode("utf-8")
+    if not encoded or len(encoded) > MAX_KEY_BYTES:
+        raise R2Error(action, "The specified object name is not valid.", INVALID_OBJECT_NAME)
+    return key
+
+
+def _aware(name: str, value: Any) -> datetime:
+    """``value`` if it is a timezone-aware datetime; naive ones are ambiguous, so refused."""
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise TypeError(f"{name} must be a timezone-aware datetime")
+    return value
+
+
+def check_http_metadata(value: Optional[Mapping]) -> dict:
+    """Validate ``http_metadata`` (snake_case keys, str values, aware ``cache_expiry``)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError("http_metadata must be a dict")
+    unknown = set(value) - set(HTTP_METADATA_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown http_metadata field(s): {', '.join(sorted(map(str, unknown)))}")
+    checked = {}
+    for name, item in value.items():
+        if item is None:
+            continue
+        if name == "cache_expiry":
+            # An Expires header holds whole seconds: store what every backend can return.
+            expiry = _aware("cache_expiry", item).astimezone(timezone.utc)
+            checked[name] = expiry.replace(microsecond=0)
+        elif isinstance(item, str):
+            checked[name] = item
+        else:
+            raise TypeError(f"http_metadata.{name} must be a string")
+    return checked
+
+
+def _serialised_length(text: str) -> int:
+    # R2 counts a string twice over as soon as one character is outside Latin-1.
+    return len(text) * 2 if any(ord(char) >= 256 for char in text) else len(text)
+
+
+def check_custom_metadata(value: Optional[Mapping]) -> dict:
+    """Validate ``custom_metadata`` (str to str, at most 2048 bytes as R2 counts them)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError("custom_metadata must be a dict of strings")
+    size = 0
+    for name, item in value.items():
+        if not isinstance(name, str) or not isinstance(item, str):
+            raise TypeError("custom_metadata keys and values must be strings")
+        size += _serialised_length(name) + _serialised_length(item)
+    if size > MAX_CUSTOM_METADATA_SIZE:
+        raise R2Error(
+            "put",
+            "Your metadata headers exceed the maximum allowed metadata size.",
+            METADATA_TOO_LARGE,
+        )
+    return dict(value)
+
+
+def check_md5(value: Any) -> Optional[str]:
+    """The expected MD5 as lowercase hex, from 16 raw bytes or 32 hex characters."""
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        if len(value) != 16:
+            raise TypeError(f"MD5 is 16 bytes, not {len(value)}")
+        return bytes(value).hex()
+    if isinstance(value, str):
+        if len(value) != 32:
+            raise TypeError(f"MD5 is 32 hex characters, not {len(value)}")
+        try:
+            return binascii.unhexlify(value).hex()
+        except binascii.Error as ex:
+            raise TypeError("Provided MD5 wasn't a valid hex string") from ex
+    raise TypeError("md5 must be bytes or a hex string")
+
+
+def md5_base64(hex_digest: str) -> str:
+    """The ``Content-MD5`` header form of a hex digest."""
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+
+
+def check_limit(limit: Any) -> int:
+    """Validate a list ``limit`` (1..1000) with R2's error 10022."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
+        raise R2Error("list", "MaxKeys params must be positive integer <= 1000.", INVALID_MAX_KEYS)
+    return limit
+
+
+def check_include(include: Any) -> frozenset:
+    """Validate ``include``; anything but the two metadata names is a ``ValueError``."""
+    if include is None:
+        return frozenset()
+    if isinstance(include, str):
+        raise TypeError("include must be a list, e.g. ['http_metadata']")
+    for name in include:
+        if name not in INCLUDE_FIELDS:
+            raise ValueError(f"Unsupported include value {name}")
+    return frozenset(include)
+
+
+def check_optional_str(name: str, value: Any) -> Optional[str]:
+    """``value`` if it is ``None`` or a string (prefix, delimiter, cursor, start_after)."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be a string")
+    return value or None
+
+
+# ---------------------------------------------------------------------------------------
+# Conditions (only_if)
+
+
+@dataclass(frozen=True)
+class Conditional:
+    """A parsed ``only_if``: R2's conditional read/write rules (RFC 7232 flavoured)."""
+
+    etag_matches: Optional[str] = None
+    etag_does_not_match: Optional[str] = None
+    uploaded_before: Optional[datetime] = None
+    uploaded_after: Optional[datetime] = None
+    seconds_granularity: bool = False
+
+    @classmethod
+    def parse(cls, only_if: Optional[Mapping]) -> Optional["Conditional"]:
+        """Validate an ``only_if`` dict; quoted etags are a ``TypeError`` as on R2."""
+        if only_if is None:
+            return None
+        if not isinstance(only_if, Mapping):
+            raise TypeError("only_if must be a dict")
+        unknown = set(only_if) - set(ONLY_IF_FIELDS)
+        if unknown:
+            raise TypeError(f"Unknown only_if field(s): {', '.join(sorted(map(str, unknown)))}")
+        for name in ("etag_matches", "etag_does_not_match"):
+            etag = only_if.get(name)
+            if etag is None:
+                continue
+            if not isinstance(etag, str):
+                raise TypeError(f"{name} must be a string")
+            if len(etag) >= 2 and etag.startswith('"') and etag.endswith('"'):
+                raise TypeError(f"Conditional ETag should not be wrapped in quotes ({etag}).")
+        dates = {
+            name: _aware(name, only_if[name])
+            for name in ("uploaded_before", "uploaded_after")
+            if only_if.get(name) is not None
+        }
+        return cls(
+            etag_matches=only_if.get("etag_matches"),
+            etag_does_not_match=only_if.get("etag_does_not_match"),
+            seconds_granularity=bool(only_if.get("seconds_granularity", False)),
+            **dates,
+        )
+
+    def passes(self, current: Optional[R2Object]) -> bool:
+        """Whether the condition holds for ``current`` (``None``: no such object)."""
+        if current is None:
+            return self.etag_matches is None and self.uploaded_after is None
+        if_match = self.etag_matches is None or self._etag_in(self.etag_matches, current.etag)
+        if_none_match = self.etag_does_not_match is None or not self._etag_in(
+            self.etag_does_not_match, current.etag
+        )
+        uploaded = self._millis(current.uploaded)
+        # As in RFC 7232 section 6, an etag condition that holds overrides the date one.
+        if_modified_since = (
+            self.uploaded_after is None
+            or self._millis(self.uploaded_after) < uploaded
+            or (self.etag_does_not_match is not None and if_none_match)
+        )
+        if_unmodified_since = (
+            self.uploaded_before is None
+            or uploaded < self._millis(self.uploaded_before)
+            or (self.etag_matches is not None and if_match)
+        )
+        return if_match and if_none_match and if_modified_since and if_unmodified_since
+
+    @staticmethod
+    def _etag_in(condition: str, etag: str) -> bool:
+        return condition == "*" or condition == etag
+
+    def _millis(self, when: datetime) -> int:
+        millis = to_millis(when)
+        return millis - millis % 1000 if self.seconds_granularity else millis
+
+
+# ---------------------------------------------------------------------------------------
+# Ranges
+
+
+def _format_number(number: Any) -> str:
+    # JavaScript prints 1.0 as "1"; keep messages identical to R2's.
+    if isinstance(number, float) and number.is_integer():
+        return str(int(number))
+    return str(number)
+
+
+def _range_number(value: Any, label: str) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{label} must be a number")
+    if value < 0:
+        raise ValueError(f"{label} ({_format_number(value)}) must be greater than or equal to 0.")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"{label} ({_format_number(value)}) must be an integer, not floating point.")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class RangeRequest:
+    """A parsed ``range``: ``{"offset", "length"}`` (either optional) or ``{"suffix"}``."""
+
+    offset: Optional[int] = None
+    length: Optional[int] = None
+    suffix: Optional[int] = None
+
+    @classmethod
+    def parse(cls, value: Optional[Mapping]) -> Optional["RangeRequest"]:
+        """Validate the caller's range with R2's ``RangeError``/``TypeError`` messages."""
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise TypeError("range must be a dict with offset/length or suffix")
+        unknown = set(value) - {"offset", "length", "suffix"}
+        if unknown:
+            raise TypeError(f"Unknown range field(s): {', '.join(sorted(map(str, unknown)))}")
+        offset = _range_number(value.get("offset"), "Invalid range. Starting offset")
+        length = _range_number(value.get("length"), "Invalid range. Length")
+        if value.get("suffix") is None:
+            return cls(offset=offset, length=length)
+        if offset is not None:
+            raise TypeError("Suffix is incompatible with offset.")
+        if length is not None:
+            raise TypeError("Suffix is incompatible with length.")
+        return cls(suffix=_range_number(value.get("suffix"), "Invalid suffix. Suffix"))
+
+    def resolve(self, size: int) -> tuple:
+        """``(offset, length)`` inside an object of ``size`` bytes, clamped as R2 clamps.
+
+        Raises:
+            R2Error: 10039 when nothing of the object can be returned.
+        """
+        offset, length = self.offset, self.length
+        if self.suffix is not None:
+            if self.suffix <= 0:
+                raise _unsatisfiable()
+            length = min(self.suffix, size)
+            offset = size - length
+        offset = 0 if offset is None else offset
+        length = size - offset if length is None else length
+        if offset > size or length <= 0:
+            raise _unsatisfiable()
+        return offset, min(length, size - offset)
+
+
+def _unsatisfiable() -> R2Error:
+    return R2Error("get", "The requested range is not satisfiable", INVALID_RANGE)
+
+
+class ReadPlan:
+    """What a ``get`` wants of the object it finds: a condition to check and a byte range.
+
+    Backends call ``select`` with the object's metadata at the moment they read it, so the
+    check and the bytes returned describe the same version of the object.
+    """
+
+    def __init__(self, only_if: Optional[Conditional], range_request: Optional[RangeRequest]):
+        self.only_if = only_if
+        self.range_request = range_request
+
+    @property
+    def ranged(self) -> bool:
+        """Whether only part of the object is wanted."""
+        return self.range_request is not None
+
+    def select(self, obj: R2Object) -> Optional[tuple]:
+        """``None`` when the condition fails, else the ``(offset, length)`` to return."""
+        if self.only_if is not None and not self.only_if.passes(obj):
+            return None
+        if self.range_request is None:
+            return 0, obj.size
+        return self.range_request.resolve(obj.size)
+
+
+def check_folder_name(name: str) -> str:
+    """A bucket or binding name that is safe as one folder name under the state folder."""
+    if (
+        not isinstance(name, str)
+        or not name
+        or name in (".", "..")
+        or any(not (char.isascii() and (char.isalnum() or char in "._-")) for char in name)
+    ):
+        raise ValueError(f"bucket name {name!r} must be letters, digits, '.', '_' or '-'")
+    return name
+
