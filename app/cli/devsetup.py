@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from app.cli.collections import sync_on_start
 from app.db.migrations import MigrationError, MigrationRunner
 
 
@@ -24,8 +25,9 @@ def apply_migrations(runtime, echo):
 
 
 def prepare_local_state(runtime, echo):
-    """Migrate every database, then release the connections before serving."""
+    """Migrate every database, sync collections, then release the connections before serving."""
     apply_migrations(runtime, echo)
+    sync_on_start(runtime, echo)
     for name, binding in runtime.env.bindings.items():
         db = getattr(binding, "db", None)
         if db is not None and not db.is_closed():

@@ -1,0 +1,91 @@
+"""``collections sync``: apply the collection definition files to a database (SPEC D3, R7).
+
+Prints one line per collection (created / updated / unchanged / deactivated / error) and
+the totals; exits 1 when any file or collection failed, after syncing all the others, so a
+deploy step can gate on it.
+"""
+
+import sys
+from pathlib import Path
+
+import click
+
+from app.cli.common import runtime_options
+from app.db.models import bind_models
+from app.services.collection_sync import (
+    DIR_VAR,
+    CollectionSyncError,
+    collections_dir,
+    describe_result,
+    display_path,
+    sync_collections,
+)
+
+
+@click.group()
+def collections():
+    """Keep collection definitions (app/collections/*.json) and the database in step."""
+
+
+@collections.command("sync")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
+              help=f"Folder of collection files (default: [vars] {DIR_VAR}, else app/collections "
+                   "beside bindings.toml).")
+@click.option("--database", default="DB", show_default=True,
+              help="DB binding (or database_name) that holds the collections table.")
+@runtime_options
+def sync(runtime, directory, database):
+    """Create, update or deactivate collections to match their definition files.
+
+    Unchanged collections are not rewritten; a managed collection whose file is gone is
+    deactivated, never deleted; an invalid file is reported with the file and field at
+    fault while the other files still sync (exit code 1).
+    """
+    folder = Path(directory) if directory else collections_dir(runtime.config)[0]
+    _, d1 = runtime.database(database)
+    bind_models(d1.db)
+    click.echo(f"🔄 Syncing collections from {display_path(folder)}")
+    try:
+        report = sync_collections(folder)
+    except CollectionSyncError as ex:
+        raise click.ClickException(str(ex)) from None
+    print_report(report, click.echo)
+    if not report.ok:
+        sys.exit(1)
+
+
+def print_report(report, echo):
+    """Echo one line per result (error details indented), notes, then the totals."""
+    for result in report.results:
+        first, *rest = describe_result(result).split("\n")
+        echo(first)
+        for line in rest:
+            echo(f"            {line}")
+    for note in report.notes:
+        echo(f"note: {note}")
+    mark = "✅" if report.ok else "❌"
+    echo(f"{mark} Collection sync: {report.summary()}")
+
+
+def sync_on_start(runtime, echo):
+    """``dev``'s step: sync the DB binding's collections when there is a folder to sync.
+
+    A missing default folder is skipped with a note (a project may have no collection
+    files); a missing folder named by ``COLLECTIONS_DIR`` stops ``dev``. Invalid files are
+    reported but do not stop the server: the valid ones are synced.
+    """
+    tables = runtime.config.bindings.get("d1_databases", [])
+    if not any(t["binding"] == "DB" for t in tables):
+        return
+    folder, explicit = collections_dir(runtime.config)
+    if not folder.is_dir() and not explicit:
+        echo(f"collections: no folder at {display_path(folder)}: nothing to sync")
+        return
+    bind_models(runtime.env.bindings["DB"].db)
+    try:
+        report = sync_collections(folder)
+    except CollectionSyncError as ex:
+        raise click.ClickException(str(ex)) from None
+    print_report(report, echo)
+    return report
+

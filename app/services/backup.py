@@ -1,0 +1,397 @@
+"""JSON backup and restore of users, collections, content and media (SPEC D7).
+
+The file, as the seed's ``exportData`` shapes it::
+
+    {"version": "1", "timestamp": "2026-11-01T12:00:00.000Z",
+     "data": {"users": [...], "collections": [...], "content": [...], "media": [...]}}
+
+Rows are column dicts read from the database itself (every column the migrations made,
+whether or not a model names it); JSON columns (``collections.schema``, ``content.data``,
+``media.tags``) hold parsed values. Password hashes are included: a restore that lost them
+would lock every user out, so the file is as secret as the database (the CLI writes it
+mode 0600).
+
+``import_backup`` is all or nothing, in ONE transaction, in foreign-key order (users,
+collections, media, content), and idempotent: a row whose primary key or unique key
+(user email/username, collection name, content collection+slug) is already there is
+skipped, so importing twice changes nothing. References follow what was skipped: content
+of a collection skipped for its name goes to the existing collection of that name, and
+content or media of a user skipped for its email to the existing user with that email;
+a row whose author/uploader has no counterpart (a username taken by someone else) is
+skipped too, and an optional reference (reviewer, featured image, inviter) to a row that
+was not imported is cleared. Inserts use ``ON CONFLICT DO NOTHING`` on both databases (not
+SQLite's ``INSERT OR IGNORE``, which would also swallow NOT NULL and CHECK failures).
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+import peewee
+
+from app.db.database import is_postgres
+from app.db.models import MODELS, JSONField
+
+BACKUP_VERSION = "1"
+EXPORT_TABLES = ("users", "collections", "content", "media")
+IMPORT_ORDER = ("users", "collections", "media", "content")
+_IN_CHUNK = 500  # values per IN (...) lookup, well under every database's parameter limit
+_MAX_PARAMS = 900  # parameters per INSERT (SQLite builds before 3.32 allow 999)
+
+
+class BackupError(Exception):
+    """The backup cannot be written or read; nothing was changed."""
+
+
+class BackupData(msgspec.Struct, forbid_unknown_fields=True):
+    users: list[dict[str, Any]] = []
+    collections: list[dict[str, Any]] = []
+    content: list[dict[str, Any]] = []
+    media: list[dict[str, Any]] = []
+
+
+class BackupFile(msgspec.Struct, forbid_unknown_fields=True):
+    """The JSON backup file."""
+
+    version: str
+    timestamp: str
+    data: BackupData
+
+
+@dataclass
+class ImportReport:
+    """Rows inserted and skipped per table (in import order), and why rows were skipped."""
+
+    inserted: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+    reasons: list = field(default_factory=list)
+
+    def summary(self):
+        """``users: 2 inserted, 1 skipped; ...``."""
+        return "; ".join(f"{t}: {self.inserted[t]} inserted, {self.skipped[t]} skipped" for t in self.inserted)
+
+
+def json_columns():
+    """``{table: {column, ...}}`` of the JSON columns, as the models declare them."""
+    columns = {}
+    for model in MODELS:
+        for fld in model._meta.sorted_fields:
+            if isinstance(fld, JSONField):
+                columns.setdefault(model._meta.table_name, set()).add(fld.column_name)
+    return columns
+
+
+def iso_timestamp(moment=None):
+    """ISO 8601 in UTC with milliseconds and ``Z``, as JavaScript's ``toISOString``."""
+    moment = moment or datetime.now(timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _snapshot(db):
+    """A read transaction that sees one consistent state of every table."""
+    if is_postgres(db):
+        return _RepeatableRead(db)
+    return db.atomic("DEFERRED")
+
+
+class _RepeatableRead:
+    """PostgreSQL: a transaction whose reads all see the snapshot of its first query."""
+
+    def __init__(self, db):
+        self._atomic = db.atomic()
+        self._db = db
+
+    def __enter__(self):
+        self._atomic.__enter__()
+        self._db.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+    def __exit__(self, *exc):
+        return self._atomic.__exit__(*exc)
+
+
+def _decode_json(value):
+    if not isinstance(value, str):
+        return value
+    try:
+        return msgspec.json.decode(value)
+    except msgspec.DecodeError:
+        return value  # not JSON: keep the text as it is stored
+
+
+def export_backup(db, on_progress=None):
+    """Read users, collections, content and media into the backup shape (a dict).
+
+    Args:
+        db: the DB binding's Peewee database (SQLite or PostgreSQL).
+        on_progress: called as ``on_progress(table, rows)`` after each table.
+    """
+    decoded = json_columns()
+    data = {}
+    with _snapshot(db):
+        for table in EXPORT_TABLES:
+            cursor = db.execute_sql(f'SELECT * FROM "{table}" ORDER BY id')
+            names = [column[0] for column in cursor.description]
+            json_names = decoded.get(table, set())
+            data[table] = [
+                {name: (_decode_json(value) if name in json_names else value) for name, value in zip(names, row)}
+                for row in cursor.fetchall()
+            ]
+            if on_progress:
+                on_progress(table, len(data[table]))
+    return {"version": BACKUP_VERSION, "timestamp": iso_timestamp(), "data": data}
+
+
+def encode_backup(backup):
+    """The backup as pretty JSON bytes (UTF-8)."""
+    return msgspec.json.format(msgspec.json.encode(backup), indent=2) + b"\n"
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+def parse_backup(source):
+    """Decode and check a backup file's bytes; raise BackupError saying what is wrong."""
+    text = source if isinstance(source, (bytes, str)) else bytes(source)
+    head = (text[:200].decode("utf-8", "replace") if isinstance(text, bytes) else text[:200]).lstrip().upper()
+    if head.startswith(("PRAGMA", "CREATE", "INSERT", "BEGIN", "--")):
+        raise BackupError("this looks like an SQL dump, not a JSON backup: restore it with d1 execute DB --file FILE")
+    try:
+        backup = msgspec.json.decode(text, type=BackupFile)
+    except msgspec.ValidationError as ex:
+        raise BackupError(f"not a sonicpy JSON backup: {ex}") from None
+    except msgspec.DecodeError as ex:
+        raise BackupError(f"not valid JSON: {ex}") from None
+    if backup.version != BACKUP_VERSION:
+        raise BackupError(f"unsupported backup version {backup.version!r} (this version reads {BACKUP_VERSION!r})")
+    return backup
+
+
+def _check_rows(db, backup):
+    """Every row's columns must exist in the database and its id must be text."""
+    columns = {}
+    for table in IMPORT_ORDER:
+        known = [column.name for column in db.get_columns(table)]
+        columns[table] = known
+        for index, row in enumerate(getattr(backup.data, table)):
+            where = f"data.{table}[{index}]"
+            unknown = sorted(set(row) - set(known))
+            if unknown:
+                raise BackupError(f"{where}: unknown column {unknown[0]!r} for table {table}")
+            if not isinstance(row.get("id"), str) or not row["id"]:
+                raise BackupError(f"{where}: id must be a non-empty string")
+    return columns
+
+
+def import_backup(db, source, on_progress=None):
+    """Import a JSON backup (bytes, str or a parsed ``BackupFile``) in one transaction.
+
+    Args:
+        db: the DB binding's Peewee database.
+        source: the file's content.
+        on_progress: called as ``on_progress(table, inserted, skipped)`` after each table.
+
+    Returns:
+        An ``ImportReport``.
+
+    Raises:
+        BackupError: the file is invalid or the database refused a row; nothing was written.
+    """
+    backup = source if isinstance(source, BackupFile) else parse_backup(source)
+    columns = _check_rows(db, backup)
+    importer = _Importer(db, columns)
+    try:
+        with db.atomic():
+            if not is_postgres(db):
+                # Rows may reference rows later in the same table (users.invited_by): check
+                # foreign keys at COMMIT. The pragma resets itself when the transaction ends.
+                db.execute_sql("PRAGMA defer_foreign_keys = ON")
+            for table in IMPORT_ORDER:
+                getattr(importer, f"import_{table}")(getattr(backup.data, table))
+                if on_progress:
+                    on_progress(table, importer.report.inserted[table], importer.report.skipped[table])
+    except peewee.DatabaseError as ex:
+        raise BackupError(f"import failed and was rolled back, nothing was written: {str(ex).strip()}") from ex
+    return importer.report
+
+
+class _Importer:
+    """One import: the id maps from backup rows to target rows, filled table by table."""
+
+    def __init__(self, db, columns):
+        self.db = db
+        self.columns = columns
+        self.json = json_columns()
+        self.report = ImportReport()
+        self.users = {}  # backup user id -> target user id, or None when it has no counterpart
+        self.collections = {}
+        self.media = {}
+
+    # lookups -----------------------------------------------------------------------------
+
+    def _existing(self, table, column, values, key="id"):
+        """``{value: key}`` for rows of ``table`` whose ``column`` is among ``values``."""
+        values = sorted({v for v in values if v is not None})
+        found = {}
+        p = self.db.param
+        for start in range(0, len(values), _IN_CHUNK):
+            chunk = values[start:start + _IN_CHUNK]
+            cursor = self.db.execute_sql(
+                f'SELECT "{column}", "{key}" FROM "{table}" WHERE "{column}" IN ({", ".join([p] * len(chunk))})',
+                chunk,
+            )
+            found.update(dict(cursor.fetchall()))
+        return found
+
+    def _insert(self, table, rows):
+        """Insert ``rows`` (dicts) with ON CONFLICT DO NOTHING; return how many went in."""
+        if not rows:
+            return 0
+        names = self.columns[table]
+        json_names = self.json.get(table, set())
+        target = peewee.Table(table, names).bind(self.db)
+        per_chunk = max(1, _MAX_PARAMS // len(names))
+        inserted = 0
+        for start in range(0, len(rows), per_chunk):
+            chunk = [
+                tuple(_encode(row.get(n), n in json_names) if n in row else _MISSING for n in names)
+                for row in rows[start:start + per_chunk]
+            ]
+            inserted += self._insert_chunk(target, names, chunk)
+        return inserted
+
+    def _insert_chunk(self, target, names, chunk):
+        # Columns a row leaves out take the column's DEFAULT: insert such rows one shape at a time.
+        inserted = 0
+        for shape in {tuple(v is _MISSING for v in row) for row in chunk}:
+            used = [n for n, missing in zip(names, shape) if not missing]
+            rows = [tuple(v for v in row if v is not _MISSING) for row in chunk
+                    if tuple(v is _MISSING for v in row) == shape]
+            query = target.insert(rows, columns=[peewee.Column(target, n) for n in used])
+            inserted += query.on_conflict(action="NOTHING").as_rowcount().execute()
+        return inserted
+
+    def _finish(self, table, total, candidates):
+        inserted = self._insert(table, candidates)
+        self.report.inserted[table] = inserted
+        self.report.skipped[table] = total - inserted
+
+    def _skip(self, table, row, why):
+        self.report.reasons.append(f"{table} {row['id']}: {why}")
+
+    # tables ------------------------------------------------------------------------------
+
+    def import_users(self, rows):
+        by_id = self._existing("users", "id", [r["id"] for r in rows])
+        by_email = self._existing("users", "email", [r.get("email") for r in rows])
+        by_username = self._existing("users", "username", [r.get("username") for r in rows])
+        candidates = []
+        for row in rows:
+            if row["id"] in by_id:
+                self.users[row["id"]] = row["id"]
+            elif row.get("email") in by_email:
+                self.users[row["id"]] = by_email[row["email"]]
+                self._skip("users", row, f"email {row['email']!r} exists: its rows go to that user")
+            elif row.get("username") in by_username:
+                self.users[row["id"]] = None
+                self._skip("users", row, f"username {row['username']!r} belongs to another user")
+            else:
+                self.users[row["id"]] = row["id"]
+                candidates.append(row)
+        for row in candidates:
+            if row.get("invited_by") in self.users:
+                row["invited_by"] = self.users[row["invited_by"]]
+        self._finish("users", len(rows), _inviters_first(candidates))
+
+    def import_collections(self, rows):
+        by_id = self._existing("collections", "id", [r["id"] for r in rows])
+        by_name = self._existing("collections", "name", [r.get("name") for r in rows])
+        candidates = []
+        for row in rows:
+            if row["id"] in by_id:
+                self.collections[row["id"]] = row["id"]
+            elif row.get("name") in by_name:
+                self.collections[row["id"]] = by_name[row["name"]]
+                self._skip("collections", row, f"name {row['name']!r} exists: its content goes there")
+            else:
+                self.collections[row["id"]] = row["id"]
+                candidates.append(row)
+        self._finish("collections", len(rows), candidates)
+
+    def import_media(self, rows):
+        by_id = self._existing("media", "id", [r["id"] for r in rows])
+        candidates = []
+        for row in rows:
+            if row["id"] in by_id:
+                self.media[row["id"]] = row["id"]
+                continue
+            uploader = self._user(row.get("uploaded_by"))
+            if uploader is None:
+                self.media[row["id"]] = None
+                self._skip("media", row, "its uploader was not imported")
+                continue
+            self.media[row["id"]] = row["id"]
+            candidates.append({**row, "uploaded_by": uploader})
+        self._finish("media", len(rows), candidates)
+
+    def import_content(self, rows):
+        by_id = self._existing("content", "id", [r["id"] for r in rows])
+        candidates, taken = [], self._taken_slugs(rows)
+        for row in rows:
+            if row["id"] in by_id:
+                continue
+            row = {**row, "collection_id": self.collections.get(row.get("collection_id"), row.get("collection_id"))}
+            author = self._user(row.get("author_id"))
+            if author is None:
+                self._skip("content", row, "its author was not imported")
+                continue
+            if (row["collection_id"], row.get("slug")) in taken:
+                self._skip("content", row, f"slug {row.get('slug')!r} is taken in its collection")
+                continue
+            row["author_id"] = author
+            for column, mapping in (("reviewer_id", self.users), ("featured_image_id", self.media)):
+                if row.get(column) in mapping:
+                    row[column] = mapping[row[column]]
+            candidates.append(row)
+        self._finish("content", len(rows), candidates)
+
+    def _user(self, user_id):
+        """The target user for a backup user id (ids outside the backup are kept as they are)."""
+        return self.users.get(user_id, user_id)
+
+    def _taken_slugs(self, rows):
+        """``{(collection_id, slug)}`` already in the target for the collections of ``rows``."""
+        collection_ids = {self.collections.get(r.get("collection_id"), r.get("collection_id")) for r in rows}
+        taken = set()
+        for collection_id in collection_ids - {None}:
+            cursor = self.db.execute_sql(
+                f'SELECT slug FROM "content" WHERE collection_id = {self.db.param}', (collection_id,))
+            taken.update((collection_id, slug) for (slug,) in cursor.fetchall())
+        return taken
+
+
+_MISSING = object()
+
+
+def _encode(value, is_json):
+    if is_json and value is not None:
+        return msgspec.json.encode(value).decode()
+    return value
+
+
+def _inviters_first(rows):
+    """Order users so an inviter comes before the users it invited (PostgreSQL checks at once)."""
+    pending = {row["id"]: row for row in rows}
+    ordered, placed = [], set()
+
+    def place(row, trail):
+        inviter = row.get("invited_by")
+        if inviter in pending and inviter not in placed and inviter not in trail:
+            place(pending[inviter], trail | {row["id"]})
+        if row["id"] not in placed:
+            placed.add(row["id"])
+            ordered.append(row)
+
+    for row in rows:
+        place(row, frozenset())
+    return ordered

@@ -1,0 +1,333 @@
+"""Collection definitions: SonicJS's config format as msgspec Structs, plus the rules Structs can't say.
+
+A collection file (``app/collections/<name>.json``) holds one ``CollectionConfig``; its
+``schema`` (a ``CollectionSchema``) is what ``collections.schema`` stores and what content
+``data`` is validated against. Field types and options are SonicJS's
+(``types/collection-config.ts``); JSON keys keep SonicJS's camelCase spelling.
+
+Decisions where SonicJS is loose:
+
+* Unknown keys are refused at every level (a typo such as ``requird`` would otherwise be
+  silently ignored and never enforced). UI-only extras belong in ``metadata`` (collection)
+  whose content is free.
+* Field names must be identifiers (``^[A-Za-z_][A-Za-z0-9_]*$``): they become JSON paths
+  (``data.<field>``) in filters and indexes.
+* Besides SonicJS's ``FieldType`` union, the editor types used in practice (``quill``,
+  ``mdxeditor``, ``tinymce``, ``easymde``) and the admin renderer's ``text`` are accepted.
+
+Errors are ``"<path>: <message>"`` strings whose path names the field, e.g.
+``schema.properties.hero.type: unknown field type 'picture'``; parsing collects every
+error it can instead of stopping at the first.
+
+Use ``parse_collection_config`` for a whole file, ``parse_schema`` for a schema alone (the
+collections API, stored rows) and ``schema_to_builtins`` for the canonical form to store.
+"""
+
+import re
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+FIELD_TYPES = frozenset({
+    "string", "number", "boolean", "date", "datetime", "email", "url", "richtext", "markdown",
+    "json", "array", "object", "reference", "media", "select", "multiselect", "checkbox", "radio",
+    "textarea", "slug", "color", "file",
+    # Editor types SonicJS apps use although its union omits some, and the renderer's "text".
+    "quill", "mdxeditor", "tinymce", "easymde", "text",
+})
+CHOICE_TYPES = frozenset({"select", "multiselect", "radio"})
+NAME_PATTERN = re.compile(r"^[a-z0-9_-]+$")
+FIELD_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Content columns a collection may sort, list or search by besides its own fields.
+CONTENT_COLUMNS = frozenset({"title", "slug", "status", "created_at", "updated_at", "published_at"})
+
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _Base(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, rename="camel"):
+    """Strict, camelCase on the wire, defaults left out when encoded (the canonical form)."""
+
+
+class FieldConfig(_Base):
+    """One field of a collection schema (SonicJS ``FieldConfig``)."""
+
+    type: str
+    title: str | None = None
+    description: str | None = None
+    required: bool = False
+    default: Any = None
+    placeholder: str | None = None
+    help_text: str | None = None
+    min: int | float | None = None
+    max: int | float | None = None
+    min_length: NonNegative | None = None
+    max_length: NonNegative | None = None
+    pattern: str | None = None
+    enum: list[str] | None = None
+    enum_labels: list[str] | None = None
+    collection: str | list[str] | None = None
+    items: "FieldConfig | None" = None
+    item_title: str | None = None
+    properties: "dict[str, FieldConfig] | None" = None
+    blocks: "dict[str, BlockDefinition] | None" = None
+    discriminator: str | None = None
+    collapsed: bool | None = None
+    object_layout: Literal["nested", "flat"] | None = None
+    format: str | None = None
+    widget: str | None = None
+    depends_on: str | None = None
+    show_when: Any = None
+
+
+class BlockDefinition(_Base):
+    """One block type of a block array (``type: array`` with ``blocks``)."""
+
+    properties: dict[str, FieldConfig]
+    label: str | None = None
+    description: str | None = None
+
+
+class CollectionSchema(_Base):
+    """What ``collections.schema`` stores: ``{type: "object", properties, required?}``."""
+
+    type: Literal["object"]
+    properties: dict[str, FieldConfig]
+    required: list[str] | None = None
+
+
+class CollectionConfig(_Base):
+    """A collection definition file (SonicJS ``CollectionConfig``)."""
+
+    name: str
+    display_name: str
+    schema: CollectionSchema
+    description: str | None = None
+    managed: bool = True
+    is_active: bool = True
+    icon: str | None = None
+    color: str | None = None
+    default_sort: str | None = None
+    default_sort_order: Literal["asc", "desc"] | None = None
+    list_fields: list[str] | None = None
+    search_fields: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class CollectionConfigError(ValueError):
+    """A definition is invalid; ``errors`` lists every ``"<path>: <message>"`` found."""
+
+    def __init__(self, errors):
+        self.errors = list(errors)
+        super().__init__("; ".join(self.errors))
+
+
+# --- parsing with field-level paths --------------------------------------------------------
+# msgspec reports dict keys as "[...]", which would hide the field's name, so nested parts
+# are converted one level at a time with the path carried along.
+
+_PLACEHOLDERS = {"schema": {"type": "object", "properties": {}}, "properties": {}, "items": None, "blocks": None}
+
+
+def _join(path, key):
+    return f"{path}.{key}" if path else key
+
+
+def _describe(ex, path):
+    """Turn a msgspec.ValidationError into ``"<path>: <message>"``."""
+    message, _, where = str(ex).partition(" - at `$")
+    where = where.rstrip("`")
+    unknown = re.match(r"Object contains unknown field `(.*)`$", message)
+    if unknown:
+        return f"{_join(path, unknown.group(1))}: unknown key"
+    missing = re.match(r"Object missing required field `(.*)`$", message)
+    if missing:
+        return f"{_join(path, missing.group(1))}: required"
+    full = path + where if path else where.lstrip(".")
+    return f"{full or '$'}: {message}"
+
+
+def _convert(raw, cls, path, errors, nested):
+    """Convert ``raw`` to ``cls`` with the ``nested`` keys converted separately (with paths)."""
+    if not isinstance(raw, dict):
+        errors.append(f"{path or '$'}: expected an object, got {type(raw).__name__}")
+        return None
+    flat = {key: (_PLACEHOLDERS[key] if key in nested else value) for key, value in raw.items()}
+    try:
+        obj = msgspec.convert(flat, cls)
+    except msgspec.ValidationError as ex:
+        errors.append(_describe(ex, path))
+        obj = None
+    parts = {}
+    for key, converter in nested.items():
+        if raw.get(key) is not None:
+            parts[key] = converter(raw[key], _join(path, key), errors)
+    if obj is None or None in parts.values():
+        return None
+    return msgspec.structs.replace(obj, **parts)
+
+
+def _properties(raw, path, errors):
+    if not isinstance(raw, dict):
+        errors.append(f"{path}: expected an object of fields, got {type(raw).__name__}")
+        return None
+    fields, ok = {}, True
+    for name, value in raw.items():
+        if not FIELD_NAME_PATTERN.match(name):
+            errors.append(f"{_join(path, name)}: invalid field name (use letters, digits and _, "
+                          "not starting with a digit)")
+            ok = False
+        field = _field(value, _join(path, name), errors)
+        ok = ok and field is not None
+        fields[name] = field
+    return fields if ok else None
+
+
+def _blocks(raw, path, errors):
+    if not isinstance(raw, dict):
+        errors.append(f"{path}: expected an object of block definitions, got {type(raw).__name__}")
+        return None
+    blocks = {name: _convert(value, BlockDefinition, _join(path, name), errors, {"properties": _properties})
+              for name, value in raw.items()}
+    return None if None in blocks.values() else blocks
+
+
+def _field(raw, path, errors):
+    nested = {"items": _field, "properties": _properties, "blocks": _blocks}
+    field = _convert(raw, FieldConfig, path, errors, nested)
+    if field is not None:
+        errors.extend(check_field(field, path))
+    return field
+
+
+def _schema(raw, path, errors):
+    schema = _convert(raw, CollectionSchema, path, errors, {"properties": _properties})
+    if schema is not None:
+        errors.extend(check_schema(schema, path))
+    return schema
+
+
+def parse_schema(raw, path="schema"):
+    """Validate a schema (``{type: "object", properties, required?}``) and return it.
+
+    Raises:
+        CollectionConfigError: with every problem found, each naming its field.
+    """
+    errors = []
+    schema = _schema(raw, path, errors)
+    if errors:
+        raise CollectionConfigError(errors)
+    return schema
+
+
+def parse_collection_config(raw):
+    """Validate a whole collection definition (a decoded JSON object) and return it.
+
+    Raises:
+        CollectionConfigError: with every problem found, each naming its key or field.
+    """
+    errors = []
+    config = _convert(raw, CollectionConfig, "", errors, {"schema": _schema})
+    if config is not None:
+        errors.extend(check_config(config))
+    if errors:
+        raise CollectionConfigError(errors)
+    return config
+
+
+# --- rules beyond types --------------------------------------------------------------------
+
+
+def check_config(config):
+    """Collection-level rules: the name, the display name, fields named by list/search/sort."""
+    errors = []
+    if not NAME_PATTERN.match(config.name):
+        errors.append(f"name: invalid collection name {config.name!r} (lowercase letters, digits, _ and - only)")
+    if not config.display_name.strip():
+        errors.append("displayName: must not be empty")
+    known = set(config.schema.properties) | CONTENT_COLUMNS
+    for key, names in (("listFields", config.list_fields), ("searchFields", config.search_fields),
+                       ("defaultSort", [config.default_sort] if config.default_sort else None)):
+        for name in names or ():
+            if name not in known:
+                errors.append(f"{key}: unknown field {name!r}")
+    return errors
+
+
+def check_schema(schema, path="schema"):
+    """Schema-level rules: ``required`` names existing fields, each once."""
+    errors = []
+    required = schema.required or []
+    for name in required:
+        if name not in schema.properties:
+            errors.append(f"{path}.required: unknown field {name!r}")
+    if len(set(required)) != len(required):
+        errors.append(f"{path}.required: lists a field more than once")
+    return errors
+
+
+def check_field(field, path):
+    """Field-level rules of one field (nested fields are checked as they are parsed)."""
+    errors = []
+    if field.type not in FIELD_TYPES:
+        errors.append(f"{path}.type: unknown field type {field.type!r}")
+    if field.type == "reference" and not _names(field.collection):
+        errors.append(f"{path}.collection: a reference field needs the collection(s) it points to")
+    if field.type in CHOICE_TYPES and not field.enum:
+        errors.append(f"{path}.enum: a {field.type} field needs a non-empty enum")
+    errors += _check_enum(field, path)
+    if field.pattern is not None:
+        try:
+            re.compile(field.pattern)
+        except re.error as ex:
+            errors.append(f"{path}.pattern: not a valid regular expression ({ex})")
+    if field.min is not None and field.max is not None and field.min > field.max:
+        errors.append(f"{path}.min: must not be greater than max ({field.min} > {field.max})")
+    if field.min_length is not None and field.max_length is not None and field.min_length > field.max_length:
+        errors.append(f"{path}.minLength: must not be greater than maxLength "
+                      f"({field.min_length} > {field.max_length})")
+    if field.blocks is not None and field.type != "array":
+        errors.append(f"{path}.blocks: only an array field can have blocks")
+    if field.discriminator is not None and field.blocks is None:
+        errors.append(f"{path}.discriminator: only meaningful with blocks")
+    return errors
+
+
+def _names(collection):
+    if isinstance(collection, str):
+        return [collection] if collection else []
+    return [name for name in collection or () if name]
+
+
+def _check_enum(field, path):
+    errors = []
+    if field.enum is None:
+        return errors
+    if len(set(field.enum)) != len(field.enum):
+        errors.append(f"{path}.enum: lists a value more than once")
+    if field.enum_labels is not None and len(field.enum_labels) != len(field.enum):
+        errors.append(f"{path}.enumLabels: needs one label per enum value "
+                      f"({len(field.enum_labels)} labels, {len(field.enum)} values)")
+    if field.default is None or field.type not in CHOICE_TYPES:
+        return errors
+    defaults = field.default if field.type == "multiselect" and isinstance(field.default, list) else [field.default]
+    for value in defaults:
+        if value not in field.enum:
+            errors.append(f"{path}.default: {value!r} is not one of the enum values")
+    return errors
+
+
+# --- canonical form ------------------------------------------------------------------------
+
+
+def schema_to_builtins(schema):
+    """The canonical JSON-ready form of a schema: camelCase keys, defaults left out.
+
+    Keys inside a field come out in one fixed order whatever the file's order; the order of
+    the fields themselves is kept (it is the order forms show them in).
+    """
+    return msgspec.to_builtins(schema)
+
+
+def canonical_json(value):
+    """Bytes that are equal exactly when two canonical values are equal (1 and true differ)."""
+    return msgspec.json.encode(value)

@@ -1,0 +1,311 @@
+"""Collection sync (SPEC D3): collection definition files in the repo -> the ``collections`` table.
+
+Each ``*.json`` file of the collections folder holds one collection definition
+(``app.services.collection_schema.CollectionConfig``). ``sync_collections`` creates, updates
+or leaves unchanged the row of each, and deactivates managed collections whose file is gone.
+
+Where SonicJS's sync goes wrong (reference/sonicjs.md section 4.3), this one:
+
+* compares schemas by value: the stored JSON is parsed and put in the same canonical form as
+  the file's, so key order inside a field and whitespace don't count and an unchanged
+  collection is never rewritten (its ``updated_at`` stays). The order of the fields does
+  count: it is the order forms show them in;
+* deactivates (``is_active = 0``, never deletes: content still points at it) every managed
+  collection whose file is gone, and reactivates it when the file comes back;
+* reports an invalid file with the file and the field at fault, and syncs the other files.
+  A collection whose file is invalid is left as it is (not deactivated): the file is there,
+  only broken. When an invalid file's collection name cannot even be read, no collection is
+  deactivated in that run, since it might be that file's;
+* runs all its changes in ONE transaction, each collection inside its own savepoint: a
+  database error on one collection is reported and undone alone, the others commit
+  together, and two syncs (say, two ``dev`` starts) never interleave.
+
+Other decisions: a file whose collection already exists unmanaged (made through the API)
+takes it over, as SonicJS does; ``icon``, ``color``, ``defaultSort``, ``listFields`` and
+``searchFields`` are validated but not stored (the table has no columns for them).
+"""
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+import peewee
+
+from app.db.models import Collection, now_ms
+from app.services.collection_schema import (
+    CollectionConfigError,
+    canonical_json,
+    parse_collection_config,
+    parse_schema,
+    schema_to_builtins,
+)
+
+DEFAULT_DIR = Path("app") / "collections"
+DIR_VAR = "COLLECTIONS_DIR"
+
+CREATED = "created"
+UPDATED = "updated"
+UNCHANGED = "unchanged"
+DEACTIVATED = "deactivated"
+ERROR = "error"
+STATUSES = (CREATED, UPDATED, UNCHANGED, DEACTIVATED, ERROR)
+
+
+class CollectionSyncError(Exception):
+    """The sync cannot run at all (e.g. the collections folder does not exist)."""
+
+
+@dataclass(frozen=True)
+class CollectionFile:
+    """A valid collection definition and the file it came from."""
+
+    path: Path
+    config: object  # CollectionConfig
+
+
+@dataclass(frozen=True)
+class FileError:
+    """An unusable file: ``messages`` each read ``"<file>: <path>: <problem>"``.
+
+    ``name`` is the collection name the file declares, when it could be read.
+    """
+
+    path: Path
+    name: str | None
+    messages: tuple
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What happened to one collection (or one invalid file)."""
+
+    name: str
+    status: str
+    message: str
+    path: Path | None = None
+
+
+@dataclass
+class SyncReport:
+    """All results of one sync, in file order then deactivations."""
+
+    results: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    def counts(self):
+        """``{status: number}`` for every status, zeros included."""
+        return {status: sum(r.status == status for r in self.results) for status in STATUSES}
+
+    @property
+    def ok(self):
+        """True when no file or collection failed."""
+        return not any(r.status == ERROR for r in self.results)
+
+    def by_name(self):
+        """``{collection name: SyncResult}`` (invalid files without a name are left out)."""
+        return {r.name: r for r in self.results if r.name}
+
+    def summary(self):
+        """One line: ``2 created, 0 updated, 1 unchanged, 0 deactivated, 1 error``."""
+        counts = self.counts()
+        return ", ".join(f"{counts[s]} {s if s != ERROR or counts[s] == 1 else 'errors'}" for s in STATUSES)
+
+
+def display_path(path):
+    """``path`` relative to the working directory when it is below it (shorter messages)."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def collections_dir(config):
+    """The collections folder of a bindings.toml Config, and whether it was set explicitly.
+
+    ``[vars] COLLECTIONS_DIR`` (relative to the bindings.toml folder) wins; otherwise it is
+    ``app/collections`` beside bindings.toml, i.e. in the project.
+    """
+    base = Path(config.path).resolve().parent
+    configured = config.vars.get(DIR_VAR)
+    if configured:
+        return base / configured, True
+    return base / DEFAULT_DIR, False
+
+
+# --- loading files --------------------------------------------------------------------------
+
+
+def load_collection_files(directory):
+    """Read and validate every ``*.json`` file of ``directory`` (sorted by name).
+
+    Returns:
+        ``(configs, errors)``: a ``CollectionFile`` per valid file and a ``FileError`` per
+        invalid one (bad JSON, bad definition, or a name another file already uses).
+
+    Raises:
+        CollectionSyncError: ``directory`` is not a folder.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CollectionSyncError(f"collections folder not found: {display_path(directory)}")
+    configs, errors, seen = [], [], {}
+    for path in sorted(p for p in directory.glob("*.json") if p.is_file() and not p.name.startswith(".")):
+        loaded = _load_file(path)
+        if isinstance(loaded, FileError):
+            errors.append(loaded)
+            continue
+        name = loaded.config.name
+        if name in seen:
+            errors.append(FileError(path, name, (
+                f"{display_path(path)}: name: collection {name!r} is already defined by "
+                f"{display_path(seen[name])}",)))
+            continue
+        seen[name] = path
+        configs.append(loaded)
+    return configs, errors
+
+
+def _load_file(path):
+    shown = display_path(path)
+    try:
+        raw = msgspec.json.decode(path.read_bytes())
+    except msgspec.DecodeError as ex:
+        return FileError(path, None, (f"{shown}: invalid JSON: {ex}",))
+    except (OSError, UnicodeDecodeError) as ex:
+        return FileError(path, None, (f"{shown}: cannot read: {ex}",))
+    try:
+        return CollectionFile(path, parse_collection_config(raw))
+    except CollectionConfigError as ex:
+        name = raw.get("name") if isinstance(raw, dict) and isinstance(raw.get("name"), str) else None
+        return FileError(path, name, tuple(f"{shown}: {error}" for error in ex.errors))
+
+
+# --- syncing --------------------------------------------------------------------------------
+
+
+def new_collection_id(name):
+    """SonicJS's id format for collections made by sync: ``col-<name>-<8 hex>``."""
+    return f"col-{name}-{uuid.uuid4().hex[:8]}"
+
+
+def sync_collections(directory, now=None):
+    """Sync the definition files of ``directory`` into the ``collections`` table.
+
+    The models must be bound first (``app.db.models.bind_models(env.DB.db)``).
+
+    Args:
+        directory: the collections folder.
+        now: the timestamp (epoch ms) to write; defaults to the current time.
+
+    Returns:
+        A ``SyncReport`` with one result per file and per deactivated collection.
+
+    Raises:
+        CollectionSyncError: ``directory`` is not a folder.
+    """
+    configs, errors = load_collection_files(directory)
+    now = now_ms() if now is None else now
+    report = SyncReport()
+    for error in errors:
+        label = error.name or Path(error.path).stem
+        report.results.append(SyncResult(label, ERROR, "\n".join(error.messages), error.path))
+    db = Collection._meta.database
+    with db.atomic():
+        for loaded in configs:
+            report.results.append(_sync_one(db, loaded, now))
+        if any(error.name is None for error in errors):
+            report.notes.append("no collection was deactivated: an invalid file's collection name "
+                                "could not be read, and it may be one of them")
+        else:
+            keep = {c.config.name for c in configs} | {e.name for e in errors}
+            report.results.extend(_deactivate_missing(db, keep, now))
+    return report
+
+
+def _sync_one(db, loaded, now):
+    """Create, update or leave one collection, inside its own savepoint."""
+    config, path = loaded.config, loaded.path
+    try:
+        with db.atomic():
+            existing = Collection.get_or_none(Collection.name == config.name)
+            if existing is None:
+                _create(config, now)
+                return SyncResult(config.name, CREATED, f"created collection {config.display_name!r}", path)
+            changes = _changes(existing, config)
+            if not changes:
+                return SyncResult(config.name, UNCHANGED, "up to date", path)
+            values = _row_values(config)
+            values[Collection.updated_at] = now
+            Collection.update(values).where(Collection.id == existing.id).execute()
+            return SyncResult(config.name, UPDATED, "changed: " + ", ".join(changes), path)
+    except peewee.DatabaseError as ex:
+        return SyncResult(config.name, ERROR, f"{display_path(path)}: database error: {str(ex).strip()}", path)
+
+
+def _row_values(config):
+    return {
+        Collection.display_name: config.display_name,
+        Collection.description: config.description or None,
+        Collection.schema: schema_to_builtins(config.schema),
+        Collection.is_active: config.is_active,
+        Collection.managed: config.managed,
+    }
+
+
+def _create(config, now):
+    values = {field.name: value for field, value in _row_values(config).items()}
+    Collection.insert(id=new_collection_id(config.name), name=config.name, created_at=now, updated_at=now,
+                      **values).execute()
+
+
+def _stored_schema(value):
+    """The stored schema in canonical form, or None when it is not a valid schema."""
+    if isinstance(value, (str, bytes)):
+        return None  # not JSON at all (JSONField hands undecodable text back as is)
+    try:
+        return schema_to_builtins(parse_schema(value))
+    except CollectionConfigError:
+        return None
+
+
+def _changes(existing, config):
+    """The names of what differs between the row and the file (empty: unchanged)."""
+    changes = []
+    wanted_schema = canonical_json(schema_to_builtins(config.schema))
+    stored = _stored_schema(existing.schema)
+    if stored is None or canonical_json(stored) != wanted_schema:
+        changes.append("schema")
+    if existing.display_name != config.display_name:
+        changes.append("displayName")
+    if (existing.description or None) != (config.description or None):
+        changes.append("description")
+    if bool(existing.is_active) != config.is_active:
+        changes.append("reactivated" if config.is_active else "deactivated by its file")
+    if bool(existing.managed) != config.managed:
+        changes.append("now managed by its file" if config.managed else "no longer managed")
+    return changes
+
+
+def _deactivate_missing(db, keep, now):
+    """Deactivate managed, active collections that no file defines any more."""
+    gone = (Collection.select(Collection.id, Collection.name)
+            .where(Collection.managed == True, Collection.is_active == True)  # noqa: E712 (SQL)
+            .order_by(Collection.name))
+    results = []
+    for row in list(gone):
+        if row.name in keep:
+            continue
+        with db.atomic():
+            Collection.update(is_active=False, updated_at=now).where(Collection.id == row.id).execute()
+        results.append(SyncResult(row.name, DEACTIVATED, "its file is gone: deactivated (the row and its "
+                                                         "content are kept)"))
+    return results
+
+
+def describe_result(result):
+    """A human line for a result (the CLI prints these)."""
+    where = f" ({display_path(result.path)})" if result.path and result.status != ERROR else ""
+    return f"{result.status:<11} {result.name}{where}: {result.message}"
+

@@ -1,0 +1,272 @@
+"""JSON backup (D7): `d1 backup` writes users, collections, content and media; `d1 import`
+reads them back in one transaction, skipping what is already there."""
+
+import json
+import re
+import sqlite3
+import stat
+
+import msgspec
+import pytest
+from click.testing import CliRunner
+
+from app.cli import cli
+from app.db.migrations import MigrationRunner
+from app.services.backup import BackupError, export_backup, import_backup
+from tests.fixtures.app import MIGRATIONS, env_with_copy, make_env
+
+TABLES = ("users", "collections", "media", "content")
+JSON_COLUMNS = {"collections": {"schema"}, "content": {"data"}, "media": {"tags"}}
+
+
+class Project:
+    def __init__(self, folder, env):
+        self.folder = folder
+        self.config = folder / "bindings.toml"
+        self.state = folder / "state"
+        self.db_path = env.DB.db.database
+        env.DB.db.close()
+
+    def cli(self, *args):
+        return CliRunner().invoke(
+            cli, [*map(str, args), "--config", str(self.config), "--persist-to", str(self.state)],
+            catch_exceptions=False)
+
+    def execute(self, sql, params=()):
+        conn = sqlite3.connect(self.db_path)
+        try:
+            with conn:
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute(sql, params)
+        finally:
+            conn.close()
+
+    def snapshot(self):
+        """Every row of the four tables, JSON columns parsed (their text may be re-encoded)."""
+        conn = sqlite3.connect(self.db_path)
+        conn.row_factory = sqlite3.Row
+        try:
+            return {table: [_parsed(table, dict(row)) for row in conn.execute(f"SELECT * FROM {table} ORDER BY id")]
+                    for table in TABLES}
+        finally:
+            conn.close()
+
+
+def _parsed(table, row):
+    for column in JSON_COLUMNS.get(table, ()):
+        if row[column] is not None:
+            row[column] = json.loads(row[column])
+    return row
+
+
+def _user(project, uid, email, username, invited_by=None, password_hash="scrypt$16384$8$1$salt$hash"):
+    project.execute(
+        "INSERT INTO users (id, email, username, first_name, last_name, password_hash, role, bio, invited_by,"
+        " created_at, updated_at) VALUES (?, ?, ?, 'Zoë', 'O''Brien', ?, 'editor', ?, ?, 10, 20)",
+        (uid, email, username, password_hash, "line\nbreak ☃", invited_by))
+
+
+def _seed(project):
+    """Users (one invited by a later one), two collections, media and content that use them."""
+    _user(project, "u-admin", "admin@example.com", "admin")
+    _user(project, "u-early", "early@example.com", "early")
+    _user(project, "u-late", "late@example.com", "late", invited_by="u-admin")
+    # Invited by a user whose id sorts after it: the import must put inviters first.
+    project.execute("UPDATE users SET invited_by = 'u-late' WHERE id = 'u-early'")
+    for cid, name in (("c-pages", "pages"), ("c-news", "news")):
+        project.execute(
+            "INSERT INTO collections (id, name, display_name, description, schema, is_active, managed, created_at,"
+            " updated_at) VALUES (?, ?, ?, NULL, ?, 1, 1, 1, 2)",
+            (cid, name, name.title(), '{ "type": "object",  "properties": {"body": {"type": "richtext"}} }'))
+    project.execute(
+        "INSERT INTO media (id, filename, original_name, mime_type, size, width, height, r2_key, public_url, tags,"
+        " uploaded_by, uploaded_at) VALUES ('m1', 'a.png', 'A \"photo\".png', 'image/png', 1234, 10, 20,"
+        " 'uploads/a.png', '/files/uploads/a.png', '[\"hero\", \"été\"]', 'u-early', 5)")
+    for n, (collection, author) in enumerate([("c-pages", "u-admin"), ("c-pages", "u-early"), ("c-news", "u-late")]):
+        project.execute(
+            "INSERT INTO content (id, collection_id, slug, title, data, status, author_id, created_at, updated_at,"
+            " featured_image_id, reviewer_id, meta_title) VALUES (?, ?, ?, ?, ?, 'published', ?, 1, 2, ?, ?, NULL)",
+            (f"p{n}", collection, f"post-{n}", f"Post {n}", json.dumps({"body": f"<p>{n}\n</p>", "n": n, "x": None}),
+             author, "m1" if n == 0 else None, "u-admin" if n == 1 else None))
+
+
+@pytest.fixture
+def source(tmp_path, migrated_template):
+    project = Project(tmp_path / "source", env_with_copy(tmp_path / "source", migrated_template))
+    _seed(project)
+    return project
+
+
+@pytest.fixture
+def target(tmp_path, migrated_template):
+    return Project(tmp_path / "target", env_with_copy(tmp_path / "target", migrated_template))
+
+
+@pytest.fixture
+def backup_file(source, tmp_path):
+    path = tmp_path / "backup.json"
+    result = source.cli("d1", "backup", "DB", "--output", path)
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_backup_file_shape(source, backup_file):
+    backup = json.loads(backup_file.read_text())
+    assert set(backup) == {"version", "timestamp", "data"}
+    assert backup["version"] == "1"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", backup["timestamp"])
+    assert list(backup["data"]) == ["users", "collections", "content", "media"]
+    users = {u["id"]: u for u in backup["data"]["users"]}
+    assert set(users) == {"u-admin", "u-early", "u-late"}
+    assert users["u-early"]["password_hash"] == "scrypt$16384$8$1$salt$hash"  # a restore must not lock users out
+    assert users["u-early"]["invited_by"] == "u-late"
+    assert users["u-early"]["bio"] == "line\nbreak ☃"
+    assert users["u-early"]["token_version"] == 0  # columns from the database, not only the models'
+    content = {c["id"]: c for c in backup["data"]["content"]}
+    assert content["p0"]["data"] == {"body": "<p>0\n</p>", "n": 0, "x": None}  # JSON columns parsed
+    assert content["p0"]["featured_image_id"] == "m1"
+    assert backup["data"]["media"][0]["tags"] == ["hero", "été"]
+    assert backup["data"]["collections"][0]["schema"]["properties"]["body"]["type"] == "richtext"
+    assert stat.S_IMODE(backup_file.stat().st_mode) == 0o600  # it holds password hashes
+
+
+def test_import_into_a_fresh_database_reproduces_the_rows(source, target, backup_file):
+    result = target.cli("d1", "import", "DB", backup_file)
+    assert result.exit_code == 0, result.output
+    assert ("users: 3 inserted, 0 skipped; collections: 2 inserted, 0 skipped; media: 1 inserted, 0 skipped; "
+            "content: 3 inserted, 0 skipped") in result.stdout
+    assert "content: 3 inserted, 0 skipped" in result.stderr  # progress per table
+    assert target.snapshot() == source.snapshot()
+
+
+def test_importing_twice_changes_nothing(source, target, backup_file):
+    assert target.cli("d1", "import", "DB", backup_file).exit_code == 0
+    before = target.snapshot()
+    result = target.cli("d1", "import", "DB", backup_file)
+    assert result.exit_code == 0, result.output
+    assert ("users: 0 inserted, 3 skipped; collections: 0 inserted, 2 skipped; media: 0 inserted, 1 skipped; "
+            "content: 0 inserted, 3 skipped") in result.stdout
+    assert target.snapshot() == before
+    # Into the database it came from, too.
+    again = source.cli("d1", "import", "DB", backup_file)
+    assert "users: 0 inserted, 3 skipped" in again.stdout
+
+
+def test_conflicting_email_is_skipped_and_its_rows_follow_the_existing_user(target, backup_file):
+    _user(target, "someone-else", "early@example.com", "early-here", password_hash="keep-me")
+    result = target.cli("d1", "import", "DB", backup_file)
+    assert result.exit_code == 0, result.output
+    assert "users: 2 inserted, 1 skipped" in result.stdout
+    assert "skipped users u-early: email 'early@example.com' exists" in result.stderr
+    rows = target.snapshot()
+    users = {u["id"]: u for u in rows["users"]}
+    assert "u-early" not in users
+    assert users["someone-else"]["password_hash"] == "keep-me"  # the existing user is untouched
+    content = {c["id"]: c for c in rows["content"]}
+    assert content["p1"]["author_id"] == "someone-else"
+    assert {m["id"]: m for m in rows["media"]}["m1"]["uploaded_by"] == "someone-else"
+
+
+def test_username_taken_by_another_user_skips_the_user_and_what_needs_it(target, backup_file):
+    _user(target, "other", "other@example.com", "early")  # same username, different person
+    result = target.cli("d1", "import", "DB", backup_file)
+    assert result.exit_code == 0, result.output
+    assert "users: 2 inserted, 1 skipped" in result.stdout
+    assert "media: 0 inserted, 1 skipped" in result.stdout
+    assert "content: 2 inserted, 1 skipped" in result.stdout
+    rows = target.snapshot()
+    content = {c["id"]: c for c in rows["content"]}
+    assert set(content) == {"p0", "p2"}
+    assert content["p0"]["featured_image_id"] is None  # its image was not imported
+    assert {u["id"] for u in rows["users"]} == {"u-admin", "u-late", "other"}
+    assert "skipped content p1: its author was not imported" in result.stderr
+
+
+def test_collection_name_conflict_sends_content_to_the_existing_collection(target, backup_file):
+    target.execute(
+        "INSERT INTO collections (id, name, display_name, schema, is_active, managed, created_at, updated_at)"
+        " VALUES ('mine', 'pages', 'My Pages', '{}', 1, 0, 1, 1)")
+    target.execute(
+        "INSERT INTO users (id, email, username, first_name, last_name, role, created_at, updated_at)"
+        " VALUES ('me', 'me@example.com', 'me', 'M', 'E', 'admin', 1, 1)")
+    target.execute(
+        "INSERT INTO content (id, collection_id, slug, title, data, author_id, created_at, updated_at)"
+        " VALUES ('mine-1', 'mine', 'post-1', 'Mine', '{}', 'me', 1, 1)")
+    result = target.cli("d1", "import", "DB", backup_file)
+    assert result.exit_code == 0, result.output
+    assert "collections: 1 inserted, 1 skipped" in result.stdout
+    assert "content: 2 inserted, 1 skipped" in result.stdout  # p1's slug is taken in "pages"
+    assert "skipped content p1: slug 'post-1' is taken in its collection" in result.stderr
+    content = {c["id"]: c for c in target.snapshot()["content"]}
+    assert content["p0"]["collection_id"] == "mine"
+    assert "p1" not in content and content["mine-1"]["title"] == "Mine"
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b"{not json", "not valid JSON"),
+    (b"[]", "not a sonicpy JSON backup"),
+    (b'{"version": "2.0.0", "timestamp": "x", "data": {}}', "unsupported backup version '2.0.0'"),
+    (b'{"version": "1", "timestamp": "x", "data": {"comments": []}}', "unknown field `comments`"),
+    (b'{"version": "1", "timestamp": "x", "data": {"users": [{"id": "u", "rank": 1}]}}',
+     "data.users[0]: unknown column 'rank' for table users"),
+    (b'{"version": "1", "timestamp": "x", "data": {"media": [{"filename": "f"}]}}',
+     "data.media[0]: id must be a non-empty string"),
+    (b"PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t (a);", "restore it with d1 execute DB --file FILE"),
+])
+def test_invalid_files_are_refused(target, tmp_path, payload, message):
+    path = tmp_path / "bad.json"
+    path.write_bytes(payload)
+    before = target.snapshot()
+    result = target.cli("d1", "import", "DB", path)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert target.snapshot() == before
+
+
+def test_a_row_the_database_refuses_rolls_back_everything(target, backup_file, tmp_path):
+    backup = json.loads(backup_file.read_text())
+    del backup["data"]["content"][2]["title"]  # NOT NULL column: the last table fails
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(backup))
+    before = target.snapshot()
+    result = target.cli("d1", "import", "DB", path)
+    assert result.exit_code == 1
+    assert "rolled back, nothing was written" in result.output
+    assert "content.title" in result.output
+    assert target.snapshot() == before  # users, collections and media were undone too
+
+
+def test_backup_to_stdout_is_pure_json(source):
+    result = source.cli("d1", "backup", "DB", "--output", "-")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["version"] == "1"
+    assert "users: 3 row(s)" in result.stderr
+
+
+def test_output_must_not_be_a_directory(source, tmp_path):
+    result = source.cli("d1", "backup", "DB", "--output", tmp_path)
+    assert result.exit_code == 2 and "is a directory" in result.output
+
+
+def test_sqlite_to_postgres_and_back(source, backup_file, tmp_path, fresh_postgres_url):
+    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
+    try:
+        MigrationRunner(env.DB.db, MIGRATIONS).apply()
+        report = import_backup(env.DB.db, backup_file.read_bytes())
+        assert report.inserted == {"users": 3, "collections": 2, "media": 1, "content": 3}
+        again = import_backup(env.DB.db, backup_file.read_bytes())
+        assert again.inserted == {"users": 0, "collections": 0, "media": 0, "content": 0}
+        assert again.skipped == {"users": 3, "collections": 2, "media": 1, "content": 3}
+        exported = export_backup(env.DB.db)
+    finally:
+        env.DB.db.close()
+    original = json.loads(backup_file.read_text())["data"]
+    assert exported["data"] == original
+
+
+def test_function_api_refuses_before_touching_the_database():
+    # No database at all: the file is checked first.
+    with pytest.raises(BackupError, match="not valid JSON"):
+        import_backup(None, b"nope")
+    with pytest.raises(BackupError, match="unsupported backup version '9'"):
+        import_backup(None, msgspec.json.encode({"version": "9", "timestamp": "", "data": {}}))
