@@ -5,8 +5,6 @@ The environment is chosen by ``$SONICPY_ENV`` (the CLI's ``serve --env`` sets it
 the first request, so importing ``worker`` has no side effect.
 """
 
-import os
-
 from app.app import create_app
 from app.runtime.config import load_config
 from app.runtime.entry import Worker
@@ -17,13 +15,11 @@ __all__ = ["default_worker", "env_from_process", "run_scheduled"]
 
 
 def env_from_process():
-    """The Env named by ``$SONICPY_CONFIG``, ``$SONICPY_ENV`` and ``$SONICPY_PERSIST_TO``."""
-    config = load_config(
-        os.environ.get("SONICPY_CONFIG") or None,
-        os.environ.get("SONICPY_ENV") or None,
-        os.environ.get("SONICPY_PERSIST_TO") or None,
-    )
-    return build_env(config)
+    """The Env named by ``$SONICPY_CONFIG``, ``$SONICPY_ENV`` and ``$SONICPY_PERSIST_TO``.
+
+    ``load_config`` reads those variables itself, so the CLI and the served app agree.
+    """
+    return build_env(load_config())
 
 
 def default_worker():

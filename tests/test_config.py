@@ -174,6 +174,11 @@ def test_persist_to_moves_the_state_folder(tmp_path):
     assert load_config(path, persist_to=tmp_path / "elsewhere", environ={}).state_dir == tmp_path / "elsewhere"
 
 
+def test_state_folder_from_environment_variable(tmp_path):
+    config = load_config(write(tmp_path, MINIMAL), environ={"SONICPY_PERSIST_TO": str(tmp_path / "st")})
+    assert config.state_dir == tmp_path / "st"
+
+
 def test_env_chosen_by_environment_variable(tmp_path):
     config = load_config(write(tmp_path, MINIMAL), environ={"SONICPY_ENV": "staging"})
     assert config.env_name == "staging"

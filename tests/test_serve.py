@@ -142,14 +142,26 @@ def test_gunicorn_worker_app_serves_the_default_env(tmp_path):
     assert migrate.returncode == 0, migrate.stderr
     port = free_port()
     proc = start([sys.executable, "-m", "gunicorn", "worker:app", "--bind", f"127.0.0.1:{port}", "--workers", "2"], env, port)
+    base = f"http://127.0.0.1:{port}"
     try:
-        status, body = wait_healthy(f"http://127.0.0.1:{port}")
+        status, body = wait_healthy(base)
         assert status == 200 and body["env"] == "default", body
+        # Two worker processes, one state: a user registered through one request can sign
+        # in through every later one (DB), and failed sign-ins are counted across workers
+        # (KV), so the limit trips at the same attempt whichever worker answers.
+        credentials = {"email": "shared@example.com", "password": "correct horse battery"}
+        status, _ = http_json(f"{base}/auth/register", "POST", {**credentials, "username": "shared"})
+        assert status == 201
+        for _ in range(6):
+            assert http_json(f"{base}/auth/login", "POST", credentials)[0] == 200
+        wrong = {**credentials, "password": "wrong password!"}
+        statuses = [http_json(f"{base}/auth/login", "POST", wrong)[0] for _ in range(11)]
+        assert statuses == [401] * 10 + [429]
     finally:
         stop_process(proc)
 
 
-def test_dev_migrates_and_serves_with_embedded_defaults(tmp_path):
+def test_dev_migrates_creates_an_admin_and_serves_with_embedded_defaults(tmp_path):
     path = tmp_path / "bindings.toml"
     path.write_text(PRODUCTION.split("[env.production]")[0].format(migrations=MIGRATIONS))
     env = {k: v for k, v in os.environ.items() if k not in ("SONICPY_ENV", "JWT_SECRET")}
@@ -159,6 +171,11 @@ def test_dev_migrates_and_serves_with_embedded_defaults(tmp_path):
     try:
         status, body = wait_healthy(f"http://127.0.0.1:{port}")
         assert status == 200, body
+        # dev printed how to sign in as the admin it created; those credentials work.
+        line = next(line for line in proc.stdout if "Created the first admin" in line)
+        email, password = line.split(": ", 1)[1].strip().split(" / ")
+        status, login = http_json(f"http://127.0.0.1:{port}/auth/login", "POST", {"email": email, "password": password})
+        assert status == 200 and login["user"]["role"] == "admin", login
         # dev generated a JWT secret into the state folder instead of refusing to start.
         assert (tmp_path / "state" / "jwt_secret").read_text().strip()
         listed = run_cli(["d1", "migrations", "list", "DB", "--config", str(path), "--persist-to", str(tmp_path / "state")], env)

@@ -118,8 +118,8 @@ def load_config(path=None, env_name=None, persist_to=None, environ=None):
     Args:
         path: the bindings.toml file; defaults to ``default_config_path()``.
         env_name: ``--env``; defaults to ``$SONICPY_ENV`` when that is set.
-        persist_to: ``--persist-to``, the local state folder; default ``.wrangler/state``
-            beside the config file.
+        persist_to: ``--persist-to``, the local state folder; default ``$SONICPY_PERSIST_TO``
+            or ``.wrangler/state`` beside the config file.
         environ: the process environment (secrets); defaults to ``os.environ``.
 
     Raises:
@@ -129,6 +129,8 @@ def load_config(path=None, env_name=None, persist_to=None, environ=None):
     environ = os.environ if environ is None else environ
     if env_name is None:
         env_name = environ.get("SONICPY_ENV") or None
+    if persist_to is None:
+        persist_to = environ.get("SONICPY_PERSIST_TO") or None
     raw = _read_toml(path)
     top = {k: v for k, v in raw.items() if k != "env"}
     section = _select_environment(path, raw, env_name)
