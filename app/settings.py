@@ -28,6 +28,13 @@ class Settings(msgspec.Struct, kw_only=True):
         cookie_secure: the ``Secure`` flag of the auth cookie (always on outside tests).
         rate_limit_attempts: login/register attempts per window, per IP and per account.
         rate_limit_window_seconds: the rate-limit window (>= 60, KV's minimum TTL).
+        scrypt_n, scrypt_r, scrypt_p: password hashing cost (``app.services.passwords``);
+            not read from vars: production keeps these defaults, tests may lower n to 2**14.
+        password_reset_ttl_seconds: lifetime of a password-reset link (1 h).
+        invitation_ttl_seconds: lifetime of an invitation link (7 days).
+        trusted_proxy_count: proxies in front of gunicorn (``TRUSTED_PROXY_COUNT``); the
+            client IP for rate limits is taken that many hops back in ``X-Forwarded-For``
+            (0: the socket's address, since the header is client-controlled).
     """
 
     jwt_secret: str | None = None
@@ -39,6 +46,12 @@ class Settings(msgspec.Struct, kw_only=True):
     cookie_secure: bool = True
     rate_limit_attempts: int = 10
     rate_limit_window_seconds: int = 300
+    scrypt_n: int = 2**15
+    scrypt_r: int = 8
+    scrypt_p: int = 3
+    password_reset_ttl_seconds: int = 3600
+    invitation_ttl_seconds: int = 7 * 24 * 3600
+    trusted_proxy_count: int = 0
 
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -97,6 +110,7 @@ def settings_from_env(env, **overrides):
         "registration_enabled": _flag(get("REGISTRATION_ENABLED"), True),
         "max_upload_bytes": int(get("MEDIA_MAX_UPLOAD_BYTES", 50 * MIB)),
         "public_base_url": get("PUBLIC_BASE_URL", "") or "",
+        "trusted_proxy_count": int(get("TRUSTED_PROXY_COUNT", 0) or 0),
     }
     values.update(overrides)
     return Settings(**values)

@@ -49,6 +49,8 @@ def _enforce(req, resp, resource, params, rule):
         return
     user = getattr(req.context, "user", None)
     if user is None:
+        if getattr(req.context, "credential_rejected", False):
+            raise unauthorized("Invalid or expired token")
         raise unauthorized()
     if rule.permission is not None and not user.can(rule.permission):
         raise forbidden()

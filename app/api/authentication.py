@@ -32,7 +32,9 @@ class AuthenticationMiddleware:
     def __init__(self, settings, roles, token_resolvers=()):
         self._settings = settings
         self._roles = roles
-        self._token_resolvers = list(token_resolvers)
+        # The live list, not a copy: route modules append their resolvers after the
+        # middleware is built (create_app builds middleware before registering routes).
+        self._token_resolvers = token_resolvers
 
     def process_resource(self, req, resp, resource, params):
         credential = credentials_of(req)
@@ -44,3 +46,19 @@ class AuthenticationMiddleware:
                 break
             principal = resolver(credential)
         req.context.user = principal
+        # Lets a 401 say "invalid or expired" rather than "required" (SonicJS's two messages).
+        req.context.credential_rejected = principal is None
+
+
+def client_ip(req, trusted_proxy_count=0):
+    """The client's IP address for rate limits.
+
+    ``X-Forwarded-For`` is client-controlled, so it is read only when ``trusted_proxy_count``
+    proxies are known to sit in front: the address that many hops from the right is the
+    one the outermost trusted proxy saw.
+    """
+    if trusted_proxy_count > 0:
+        hops = [hop.strip() for hop in (req.get_header("X-Forwarded-For") or "").split(",") if hop.strip()]
+        if hops:
+            return hops[-min(trusted_proxy_count, len(hops))]
+    return req.remote_addr or "unknown"

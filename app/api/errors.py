@@ -1,11 +1,18 @@
 """One error envelope for everything the app can answer: ``{"error": ..., "details"?: ...}``.
 
-Falcon's own errors (404, 405, bad JSON), validation errors (422 with field paths), binding
-outages (503) and unhandled exceptions (500, logged with the request id the body carries)
-all go through here. No stack trace, SQL or secret ever reaches a response.
+Falcon's own errors (404, 405, 415, bad JSON), validation errors (422 with field paths),
+conflicts found by the database (409), binding outages (503) and unhandled exceptions (500,
+logged with the request id the body carries) all go through here. No stack trace, SQL or
+secret ever reaches a response: database and binding errors are logged, and the client
+gets a fixed message plus the request id to quote.
+
+``read_body(req, Struct)`` is the one way responders read a JSON (or form) body: it
+converts to the msgspec Struct (unknown fields, wrong types and missing fields give 422)
+and refuses NUL characters, which PostgreSQL cannot store.
 """
 
 import logging
+import re
 
 import falcon
 import msgspec
@@ -62,15 +69,64 @@ def unprocessable(message, details):
     return APIError(falcon.HTTP_422, message, details)
 
 
+def too_many_requests(retry_after, message="Too many attempts, try again later"):
+    """429 with ``Retry-After`` (seconds) in the header and in ``details``."""
+    seconds = max(1, int(retry_after))
+    return APIError(falcon.HTTP_429, message, {"retry_after": seconds}, headers={"Retry-After": str(seconds)})
+
+
 def service_unavailable(message, details=None):
     """503: a binding (database, bucket, cache) is down."""
     return APIError(falcon.HTTP_503, message, details)
 
 
+def field_error(field, message):
+    """A 422 for one field: ``{"error": "Validation failed", "details": [{field, message}]}``."""
+    return unprocessable("Validation failed", [{"field": field, "message": message}])
+
+
+def read_body(req, struct_type):
+    """The request body converted to ``struct_type`` (a msgspec Struct).
+
+    Raises:
+        msgspec.ValidationError: unknown field, wrong type, missing field (-> 422).
+        APIError: 422 when a string holds a NUL character; Falcon's 400/415 for an empty,
+            malformed or non-JSON body.
+    """
+    try:
+        media = req.get_media()
+        path = _nul_path(media)
+        if path is not None:
+            raise field_error(path or None, "NUL characters are not allowed")
+        return msgspec.convert(media, struct_type)
+    except RecursionError:
+        # A body nested thousands of levels deep exhausts the decoder's stack: the client's fault.
+        raise bad_request("Request body is nested too deeply") from None
+
+
+def _nul_path(media):
+    """The path of the first string (or key) holding a NUL, or None (iterative: no depth limit)."""
+    stack = [(media, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return path
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{path}.{key}" if path else str(key)
+                if "\x00" in str(key):
+                    return child
+                stack.append((item, child))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(value))
+    return None
+
+
 def _plain_title(ex):
     """Falcon titles read "404 Not Found"; the envelope says "Not Found"."""
     title = ex.title or ex.status
-    head, _, rest = title.partition(" ")
+    head, _, rest = str(title).partition(" ")
     return rest if head.isdigit() and rest else title
 
 
@@ -86,19 +142,62 @@ def serialize_error(req, resp, ex):
     resp.data = msgspec.json.encode(body)
 
 
-def handle_validation_error(req, resp, ex, params):
-    """msgspec validation failures are 422 with the failing field path."""
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(.+)`$")
+_MISSING_FIELD = re.compile(r"^Object missing required field `(.+)`$")
+_AT = re.compile(r" - at (?:`key` in )?`\$\.?(.*)`$")
+
+
+def validation_detail(ex, prefix=""):
+    """``{"field", "message"}`` of a msgspec ValidationError; ``prefix`` is where the value sat.
+
+    msgspec says ``Expected `int`, got `str` - at `$.a.b[0]```; the detail says field
+    ``a.b[0]``. Unknown and missing fields name the field itself, not its parent object.
+    """
     message = str(ex)
     path = ""
-    if " - at `" in message:
-        message, _, path = message.partition(" - at `")
-        path = path.rstrip("`").removeprefix("$.").removeprefix("$")
-    raise unprocessable("Validation failed", [{"field": path or None, "message": message}])
+    found = _AT.search(message)
+    if found:
+        is_key = "`key` in" in found.group(0)
+        message, path = message[: found.start()], found.group(1)
+        message = f"Invalid key: {message}" if is_key else message
+    named = _UNKNOWN_FIELD.match(message) or _MISSING_FIELD.match(message)
+    if named:
+        path = f"{path}.{named.group(1)}" if path else named.group(1)
+    if prefix:
+        path = f"{prefix}.{path}" if path and not path.startswith("[") else f"{prefix}{path}"
+    return {"field": path or None, "message": message}
+
+
+def handle_validation_error(req, resp, ex, params):
+    """msgspec validation failures are 422 with the failing field path (``a.b[0]``)."""
+    raise unprocessable("Validation failed", [validation_detail(ex)])
 
 
 def handle_decode_error(req, resp, ex, params):
     """A body that is not valid JSON is a 400."""
     raise bad_request("Malformed JSON body", str(ex))
+
+
+# sqlite3/psycopg2 OperationalError covers both "the database is unreachable" (a 503:
+# retry later) and "the SQL is wrong for this schema" (a bug: 500). Told apart by message.
+_UNAVAILABLE_WORDS = (
+    "locked", "busy", "unable to open", "disk i/o", "readonly database", "could not connect",
+    "connection", "server closed", "timeout", "timed out", "terminating", "shutting down",
+)
+
+
+def handle_database_error(req, resp, ex, params):
+    """OperationalError: 503 when the database is unreachable or locked, else a 500."""
+    text = str(ex).lower()
+    if any(word in text for word in _UNAVAILABLE_WORDS):
+        handle_binding_error(req, resp, ex, params)
+    handle_unexpected(req, resp, ex, params)
+
+
+def handle_integrity_error(req, resp, ex, params):
+    """A constraint the database enforced (a race past an application check): 409, cause logged."""
+    log.warning("integrity error on %s %s (request %s): %s", req.method, req.path, _request_id(req), ex)
+    raise conflict("The request conflicts with existing data", {"request_id": _request_id(req)})
 
 
 def handle_binding_error(req, resp, ex, params):
@@ -107,11 +206,24 @@ def handle_binding_error(req, resp, ex, params):
     raise service_unavailable("Service temporarily unavailable", {"request_id": _request_id(req)})
 
 
+def handle_value_error(req, resp, ex, params):
+    """A NUL character in a query or path parameter is a 400; any other ValueError a 500.
+
+    PostgreSQL cannot store NUL, and psycopg2 refuses such a parameter with a ValueError:
+    the client's mistake, not the server's.
+    """
+    if "NUL (0x00)" in str(ex):
+        raise bad_request("NUL characters are not allowed")
+    handle_unexpected(req, resp, ex, params)
+
+
 def handle_unexpected(req, resp, ex, params):
     """Anything unhandled: logged with its traceback and request id; the client gets the id only."""
     if isinstance(ex, falcon.HTTPError):
         raise ex
-    log.exception("unhandled error on %s %s (request %s)", req.method, req.path, _request_id(req))
+    log.error(
+        "unhandled error on %s %s (request %s)", req.method, req.path, _request_id(req), exc_info=ex
+    )
     raise APIError(falcon.HTTP_500, "Internal Server Error", {"request_id": _request_id(req)})
 
 
@@ -120,12 +232,14 @@ def _request_id(req):
 
 
 def install_error_handling(app):
-    """Register the serializer and the handlers on ``app`` (most general first)."""
+    """Register the serializer and the handlers on ``app`` (Falcon picks the most specific)."""
     app.set_error_serializer(serialize_error)
     app.add_error_handler(Exception, handle_unexpected)
+    app.add_error_handler(ValueError, handle_value_error)
     app.add_error_handler(msgspec.ValidationError, handle_validation_error)
     app.add_error_handler(msgspec.DecodeError, handle_decode_error)
-    app.add_error_handler(peewee.OperationalError, handle_binding_error)
+    app.add_error_handler(peewee.OperationalError, handle_database_error)
     app.add_error_handler(peewee.InterfaceError, handle_binding_error)
+    app.add_error_handler(peewee.IntegrityError, handle_integrity_error)
     app.add_error_handler(KVError, handle_binding_error)
     app.add_error_handler(R2Error, handle_binding_error)

@@ -1,0 +1,95 @@
+"""``/api/tokens``: create, list and revoke API tokens (absent from SonicJS; asked for in #450).
+
+Who may do what: every signed-in user manages their *own* tokens (a token can never exceed
+its owner's rights, so this grants nothing new); ``api_tokens.manage`` (admins) is needed
+to list or revoke someone else's. Token management needs a password session: an API
+token cannot mint or list tokens, so a leaked token cannot outlive its own revocation by
+creating a successor.
+"""
+
+from typing import Annotated
+
+import falcon
+import msgspec
+
+from app.api.access import access
+from app.api.errors import field_error, forbidden, not_found, read_body, unprocessable
+from app.db.models import now_ms
+from app.services.api_tokens import ApiTokens, TokenScopeError, token_json
+
+MANAGE_OTHERS = "api_tokens.manage"
+MAX_EPOCH_MS = 2**53  # beyond any date; keeps the value a safe JSON integer and a BIGINT
+
+PermissionName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class TokenBody(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    permissions: Annotated[list[PermissionName], msgspec.Meta(max_length=100)]
+    expires_at: Annotated[int, msgspec.Meta(ge=0, le=MAX_EPOCH_MS)] | None = None
+
+
+def _password_session(user):
+    if user.via != "jwt":
+        raise forbidden("API tokens cannot manage API tokens; sign in with a password")
+
+
+class TokensResource:
+    """``GET /api/tokens`` (own; ``?user_id=`` with api_tokens.manage) and ``POST /api/tokens``."""
+
+    def __init__(self, tokens):
+        self._tokens = tokens
+
+    @access(authenticated=True)
+    def on_get(self, req, resp):
+        caller = req.context.user
+        _password_session(caller)
+        user_id = req.get_param("user_id") or caller.id
+        if user_id != caller.id and not caller.can(MANAGE_OTHERS):
+            raise forbidden()
+        rows = self._tokens.list_for(user_id)
+        resp.media = {"data": [token_json(r) for r in rows], "meta": {"count": len(rows)}}
+
+    @access(authenticated=True)
+    def on_post(self, req, resp):
+        caller = req.context.user
+        _password_session(caller)
+        body = read_body(req, TokenBody)
+        if body.expires_at is not None and body.expires_at <= now_ms():
+            raise field_error("expires_at", "expires_at must be in the future (epoch milliseconds)")
+        try:
+            row, plaintext = self._tokens.create(caller, body.name, body.permissions, body.expires_at)
+        except TokenScopeError as ex:
+            raise unprocessable("Validation failed", ex.problems) from None
+        resp.status = falcon.HTTP_201
+        resp.media = {
+            "data": {**token_json(row), "token": plaintext},
+            "message": "Copy the token now: it is stored hashed and will not be shown again",
+        }
+
+
+class TokenResource:
+    """``DELETE /api/tokens/{token_id}``: revoke (delete) a token."""
+
+    def __init__(self, tokens):
+        self._tokens = tokens
+
+    @access(authenticated=True)
+    def on_delete(self, req, resp, token_id):
+        caller = req.context.user
+        _password_session(caller)
+        row = self._tokens.get(token_id)
+        # Someone else's token is reported missing, so ids of other users' tokens leak nothing.
+        if row is None or (row.user_id != caller.id and not caller.can(MANAGE_OTHERS)):
+            raise not_found("Token not found")
+        self._tokens.revoke(row.id)
+        resp.media = {"message": "Token revoked"}
+
+
+def register(routes):
+    """Mount ``/api/tokens`` and let API tokens authenticate requests."""
+    tokens = ApiTokens(routes.services.roles)
+    routes.services.extras["api_tokens"] = tokens
+    routes.services.token_resolvers.append(tokens.resolve)
+    routes.add("/api/tokens", TokensResource(tokens))
+    routes.add("/api/tokens/{token_id}", TokenResource(tokens))

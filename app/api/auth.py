@@ -1,0 +1,355 @@
+"""``/auth/*``: register, login, logout, refresh, me, password change and reset, invitations.
+
+Paths and JSON shapes follow SonicJS (``reference/sonicjs.md`` 2.3) so its clients keep
+working; its flaws do not carry over: registration always gives the least privileged role,
+logout and password changes end existing sessions (``token_version``), login and register
+are rate-limited per IP and per account, reset and invitation tokens reach the user only
+through the mailer hook, never a response.
+"""
+
+from typing import Annotated
+
+import falcon
+import msgspec
+
+from app.api.access import access
+from app.api.authentication import COOKIE_NAME, client_ip
+from app.api.errors import (
+    bad_request, conflict, field_error, forbidden, read_body, too_many_requests, unauthorized,
+)
+from app.db.models import User
+from app.services.accounts import (
+    EMAIL_PATTERN, MAX_PASSWORD_LENGTH, USERNAME_PATTERN, Accounts, DuplicateAccount,
+    InvalidCredentials, InvalidToken, WeakPassword, log_mailer, registration_open,
+)
+from app.services.identity import LEAST_PRIVILEGED_ROLE, issue_jwt
+from app.services.ratelimit import RateLimiter, bucket
+
+Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=254)]
+Password = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+Username = Annotated[str, msgspec.Meta(pattern=USERNAME_PATTERN)]
+Name = Annotated[str, msgspec.Meta(max_length=100)]
+OneTimeToken = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+RESET_MESSAGE = "If an account exists for this email, a password reset link has been sent"
+
+
+class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+    password: Password
+
+
+class RegisterBody(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+    password: Password
+    username: Username | None = None
+    firstName: Name = ""  # noqa: N815 - SonicJS's field names
+    lastName: Name = ""  # noqa: N815
+
+
+class ChangePasswordBody(msgspec.Struct, forbid_unknown_fields=True):
+    current_password: Password
+    new_password: Password
+    confirm_password: Password | None = None
+
+
+class ResetRequestBody(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+
+
+class ResetPasswordBody(msgspec.Struct, forbid_unknown_fields=True):
+    token: OneTimeToken
+    password: Password
+    confirm_password: Password | None = None
+
+
+class AcceptInvitationBody(msgspec.Struct, forbid_unknown_fields=True):
+    token: OneTimeToken
+    username: Username
+    password: Password
+    confirm_password: Password | None = None
+
+
+def session_user(user):
+    """The user as SonicJS's login and register return it."""
+    return {
+        "id": user.id, "email": user.email, "username": user.username,
+        "firstName": user.first_name, "lastName": user.last_name, "role": user.role,
+    }
+
+
+def me_user(user):
+    """The user as SonicJS's ``GET /auth/me`` returns it."""
+    return {
+        "id": user.id, "email": user.email, "username": user.username, "first_name": user.first_name,
+        "last_name": user.last_name, "role": user.role, "created_at": user.created_at,
+    }
+
+
+def start_session(resp, user, settings):
+    """Issue a JWT for ``user``, set it as the ``auth_token`` cookie, and return it."""
+    token = issue_jwt(user, settings)
+    resp.set_cookie(
+        COOKIE_NAME, token, max_age=settings.jwt_ttl_seconds, path="/", secure=settings.cookie_secure,
+        http_only=True, same_site="Strict",
+    )
+    return token
+
+
+def _check_confirmation(password, confirmation, field="confirm_password"):
+    if confirmation is not None and confirmation != password:
+        raise field_error(field, "Passwords do not match")
+
+
+def _weak(ex, field="password"):
+    return field_error(field, str(ex))
+
+
+class Guard:
+    """Rate-limit checks shared by the auth resources (login, register, resets)."""
+
+    def __init__(self, limiter, settings):
+        self._limiter = limiter
+        self._proxies = settings.trusted_proxy_count
+
+    def buckets(self, req, action, account=None):
+        """The IP bucket of ``action`` and, with ``account``, the account's bucket."""
+        keys = [bucket(f"{action}-ip", client_ip(req, self._proxies))]
+        if account is not None:
+            keys.append(bucket(f"{action}-account", account))
+        return keys
+
+    def check(self, keys):
+        """Raise 429 (with Retry-After) when any of ``keys`` is over its limit."""
+        wait = self._limiter.retry_after(*keys)
+        if wait is not None:
+            raise too_many_requests(wait)
+
+    def hit(self, keys):
+        """Count one attempt against each of ``keys``."""
+        self._limiter.hit(*keys)
+
+    def clear(self, keys):
+        """Forget ``keys`` (an account proved it holds its mailbox)."""
+        self._limiter.clear(*keys)
+
+
+class LoginResource:
+    """``POST /auth/login``: ``{user, token}`` and the cookie; only failures count against the limit."""
+
+    def __init__(self, accounts, guard, settings):
+        self._accounts = accounts
+        self._guard = guard
+        self._settings = settings
+
+    @access(public=True)
+    def on_post(self, req, resp):
+        body = read_body(req, LoginBody)
+        keys = self._guard.buckets(req, "login", body.email.lower())
+        self._guard.check(keys)
+        user = self._accounts.authenticate(body.email, body.password)
+        if user is None:
+            self._guard.hit(keys)
+            raise unauthorized("Invalid email or password")
+        token = start_session(resp, user, self._settings)
+        resp.media = {"user": session_user(user), "token": token}
+
+
+class RegisterResource:
+    """``POST /auth/register``: 201, always the least privileged role; every attempt counts."""
+
+    def __init__(self, accounts, guard, settings):
+        self._accounts = accounts
+        self._guard = guard
+        self._settings = settings
+
+    @access(public=True)
+    def on_post(self, req, resp):
+        if not registration_open(self._settings):
+            raise forbidden("Registration is currently disabled")
+        body = read_body(req, RegisterBody)
+        keys = self._guard.buckets(req, "register", body.email.lower())
+        self._guard.check(keys)
+        self._guard.hit(keys)
+        try:
+            user = self._accounts.create_user(
+                body.email, body.password, LEAST_PRIVILEGED_ROLE, body.username, body.firstName, body.lastName
+            )
+        except WeakPassword as ex:
+            raise _weak(ex) from None
+        except DuplicateAccount as ex:
+            raise conflict(str(ex)) from None
+        token = start_session(resp, user, self._settings)
+        resp.status = falcon.HTTP_201
+        resp.media = {"user": session_user(user), "token": token}
+
+
+class LogoutResource:
+    """``POST /auth/logout``: clears the cookie and ends every session of the caller."""
+
+    def __init__(self, accounts):
+        self._accounts = accounts
+
+    @access(public=True)
+    def on_post(self, req, resp):
+        user = req.context.user
+        if user is not None and user.via == "jwt":
+            self._accounts.end_sessions(user.id)
+        resp.unset_cookie(COOKIE_NAME, path="/", same_site="Strict")
+        resp.media = {"message": "Logged out successfully"}
+
+
+def _session_only(user):
+    # An API token is scoped and revocable; trading it for a full session would escape both.
+    if user.via != "jwt":
+        raise forbidden("API tokens cannot be used for this action; sign in with a password")
+
+
+class RefreshResource:
+    """``POST /auth/refresh``: a new 24 h token for a still-valid session."""
+
+    def __init__(self, settings):
+        self._settings = settings
+
+    @access(authenticated=True)
+    def on_post(self, req, resp):
+        _session_only(req.context.user)
+        user = User.get_by_id(req.context.user.id)
+        resp.media = {"token": start_session(resp, user, self._settings)}
+
+
+class MeResource:
+    """``GET /auth/me``: the caller."""
+
+    @access(authenticated=True)
+    def on_get(self, req, resp):
+        resp.media = {"user": me_user(User.get_by_id(req.context.user.id))}
+
+
+class ChangePasswordResource:
+    """``POST /auth/change-password``: needs the current password; ends other sessions."""
+
+    def __init__(self, accounts, guard, settings):
+        self._accounts = accounts
+        self._guard = guard
+        self._settings = settings
+
+    @access(authenticated=True)
+    def on_post(self, req, resp):
+        caller = req.context.user
+        _session_only(caller)
+        body = read_body(req, ChangePasswordBody)
+        _check_confirmation(body.new_password, body.confirm_password)
+        # A stolen session must not be able to brute-force the current password either.
+        keys = self._guard.buckets(req, "login", caller.email)
+        self._guard.check(keys)
+        try:
+            user = self._accounts.change_password(caller.id, body.current_password, body.new_password)
+        except InvalidCredentials as ex:
+            self._guard.hit(keys)
+            raise field_error("current_password", str(ex)) from None
+        except WeakPassword as ex:
+            raise _weak(ex, "new_password") from None
+        resp.media = {"message": "Password changed successfully", "token": start_session(resp, user, self._settings)}
+
+
+class RequestResetResource:
+    """``POST /auth/request-password-reset``: the same 202 whether or not the email exists."""
+
+    def __init__(self, accounts, guard, services):
+        self._accounts = accounts
+        self._guard = guard
+        self._services = services
+
+    @access(public=True)
+    def on_post(self, req, resp):
+        body = read_body(req, ResetRequestBody)
+        keys = self._guard.buckets(req, "reset", body.email.lower())
+        self._guard.check(keys)
+        self._guard.hit(keys)
+        mail = self._accounts.request_password_reset(body.email)
+        if mail is not None:
+            # After the response: the answer takes the same time whether a mail goes out or not.
+            req.context.ctx.wait_until(self._services.extras["mailer"], mail)
+        resp.status = falcon.HTTP_202
+        resp.media = {"success": True, "message": RESET_MESSAGE}
+
+
+class ResetPasswordResource:
+    """``POST /auth/reset-password``: ``{token, password}`` from the mailed link."""
+
+    def __init__(self, accounts, guard):
+        self._accounts = accounts
+        self._guard = guard
+
+    @access(public=True)
+    def on_post(self, req, resp):
+        body = read_body(req, ResetPasswordBody)
+        _check_confirmation(body.password, body.confirm_password)
+        keys = self._guard.buckets(req, "token")
+        self._guard.check(keys)
+        try:
+            user = self._accounts.reset_password(body.token, body.password)
+        except InvalidToken as ex:
+            self._guard.hit(keys)
+            raise bad_request(str(ex)) from None
+        except WeakPassword as ex:
+            raise _weak(ex) from None
+        self._guard.clear(self._guard.buckets(req, "login", user.email)[1:])
+        resp.media = {"message": "Password has been reset; sign in with the new password"}
+
+
+class AcceptInvitationResource:
+    """``POST /auth/accept-invitation``: sets username and password, activates, signs in."""
+
+    def __init__(self, accounts, guard, settings):
+        self._accounts = accounts
+        self._guard = guard
+        self._settings = settings
+
+    @access(public=True)
+    def on_post(self, req, resp):
+        body = read_body(req, AcceptInvitationBody)
+        _check_confirmation(body.password, body.confirm_password)
+        keys = self._guard.buckets(req, "token")
+        self._guard.check(keys)
+        try:
+            user = self._accounts.accept_invitation(body.token, body.username, body.password)
+        except InvalidToken as ex:
+            self._guard.hit(keys)
+            raise bad_request(str(ex)) from None
+        except WeakPassword as ex:
+            raise _weak(ex) from None
+        except DuplicateAccount as ex:
+            raise conflict(str(ex)) from None
+        token = start_session(resp, user, self._settings)
+        resp.media = {"user": session_user(user), "token": token}
+
+
+def shared_accounts(routes):
+    """The app's Accounts, mailer and rate limiter, created once in ``routes.services.extras``."""
+    extras = routes.services.extras
+    extras.setdefault("mailer", log_mailer)
+    if "accounts" not in extras:
+        extras["accounts"] = Accounts(routes.settings)
+    if "rate_limiter" not in extras:
+        extras["rate_limiter"] = RateLimiter(
+            routes.env.get("CACHE_KV"), routes.settings.rate_limit_attempts, routes.settings.rate_limit_window_seconds
+        )
+    return extras["accounts"]
+
+
+def register(routes):
+    """Mount ``/auth/*``."""
+    accounts = shared_accounts(routes)
+    settings = routes.settings
+    guard = Guard(routes.services.extras["rate_limiter"], settings)
+    routes.add("/auth/login", LoginResource(accounts, guard, settings))
+    routes.add("/auth/register", RegisterResource(accounts, guard, settings))
+    routes.add("/auth/logout", LogoutResource(accounts))
+    routes.add("/auth/refresh", RefreshResource(settings))
+    routes.add("/auth/me", MeResource())
+    routes.add("/auth/change-password", ChangePasswordResource(accounts, guard, settings))
+    routes.add("/auth/request-password-reset", RequestResetResource(accounts, guard, routes.services))
+    routes.add("/auth/reset-password", ResetPasswordResource(accounts, guard))
+    routes.add("/auth/accept-invitation", AcceptInvitationResource(accounts, guard, settings))

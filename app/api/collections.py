@@ -1,0 +1,311 @@
+"""Collections: public ``GET /api/collections`` and the admin JSON API ``/admin/api/collections``.
+
+Shapes follow SonicJS (``reference/sonicjs.md`` 2.1 and 2.5). Choices where SonicJS and the
+issue leave room:
+
+* Names match ``^[a-z0-9_-]{1,64}$``: SonicJS's admin API allows ``[a-z0-9_]`` and its
+  config files also ``-``; one rule for both keeps every file-defined collection creatable
+  through the API and the other way round.
+* The schema is SonicJS's ``{type: "object", properties: {...}, required: [...]}``,
+  validated by ``app.services.collection_schema`` (the rules collection files obey too):
+  unknown keys, unknown field types, a ``reference`` without ``collection``, a select
+  without ``enum``, a ``required`` entry that is not a property, a bad regex ``pattern``
+  are all 422 with the path of each problem. It is stored in its canonical form.
+* ``GET /api/collections`` is served through the three-tier cache (namespace
+  ``collections``, ``X-Cache-Status``/``X-Cache-Source`` as SonicJS sends them); every
+  admin write invalidates it after its transaction commits.
+* Managed collections (``managed = 1``, defined by a file and kept by ``collections
+  sync``) are read-only here: writes answer 409 naming the reason, since the file would
+  overwrite any change at the next sync. 409 rather than 403: no permission would help.
+* Deleting a collection that still has content, or that a workflow points at, is 409.
+"""
+
+import secrets
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+import falcon
+import msgspec
+
+from app.api.access import access
+from app.api.errors import bad_request, conflict, field_error, not_found, read_body, unprocessable
+from app.db.models import Collection, Content, Workflow, database, now_ms
+from app.services.cache import DATABASE, install_cache, invalidate
+from app.services.collection_schema import CollectionConfigError, parse_schema, schema_to_builtins
+
+NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
+# Containers (objects, arrays) a schema may nest: far beyond any real form, well short of
+# the recursion limit of the parser.
+MAX_SCHEMA_DEPTH = 40
+SEARCHABLE_TYPES = (
+    "string", "text", "textarea", "richtext", "markdown", "quill", "mdxeditor", "tinymce", "easymde", "email", "slug",
+)
+CACHE_NAMESPACE = "collections"
+
+Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
+ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+LongText = Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+class CollectionCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    displayName: ShortText | None = None  # noqa: N815 - SonicJS accepts both spellings
+    display_name: ShortText | None = None
+    description: LongText | None = None
+    schema: dict[str, Any] | None = None
+    is_active: bool = True
+
+
+class CollectionPatch(msgspec.Struct, forbid_unknown_fields=True):
+    displayName: ShortText | msgspec.UnsetType = msgspec.UNSET  # noqa: N815
+    display_name: ShortText | msgspec.UnsetType = msgspec.UNSET
+    description: LongText | None | msgspec.UnsetType = msgspec.UNSET
+    schema: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+def default_schema():
+    """SonicJS's schema for a collection created without one: title, content, status."""
+    return {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string", "title": "Title", "required": True},
+            "content": {"type": "richtext", "title": "Content"},
+            "status": {"type": "select", "title": "Status", "enum": ["draft", "published", "archived"], "default": "draft"},
+        },
+        "required": ["title"],
+    }
+
+
+def validated_schema(raw, where="schema"):
+    """The canonical form of a valid schema; else a 422 listing every problem with its path.
+
+    The rules are ``app.services.collection_schema``'s, shared with ``collections sync`` and
+    content validation, so the API accepts exactly what files may say.
+    """
+    if _depth(raw) > MAX_SCHEMA_DEPTH:
+        raise field_error(where, f"the schema nests more than {MAX_SCHEMA_DEPTH} levels deep")
+    try:
+        return schema_to_builtins(parse_schema(raw, where))
+    except CollectionConfigError as ex:
+        details = []
+        for error in ex.errors:
+            path, _, message = error.partition(": ")
+            details.append({"field": path, "message": message or error})
+        raise unprocessable("Validation failed", details) from None
+
+
+def _depth(value):
+    """How many containers deep ``value`` goes (iterative, so any depth is safe to measure)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _iso_now():
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _schema_of(row):
+    return row.schema if isinstance(row.schema, dict) else {}
+
+
+def public_json(row):
+    """A collection as SonicJS's public API returns it: the row with ``schema`` parsed."""
+    return {
+        "id": row.id, "name": row.name, "display_name": row.display_name, "description": row.description,
+        "schema": _schema_of(row), "is_active": int(bool(row.is_active)), "managed": int(bool(row.managed)),
+        "created_at": row.created_at, "updated_at": row.updated_at,
+    }
+
+
+def summary_json(row):
+    """A collection in the admin list."""
+    return {
+        "id": row.id, "name": row.name, "display_name": row.display_name, "description": row.description,
+        "created_at": row.created_at, "updated_at": row.updated_at, "is_active": bool(row.is_active),
+        "managed": bool(row.managed), "field_count": len(_schema_of(row).get("properties") or {}),
+    }
+
+
+def fields_of(row):
+    """SonicJS's ``fields`` list, derived from ``schema.properties`` (no content_fields table here)."""
+    schema = _schema_of(row)
+    required = set(schema.get("required") or [])
+    fields = []
+    for order, (name, config) in enumerate((schema.get("properties") or {}).items()):
+        config = config if isinstance(config, dict) else {}
+        options = {k: v for k, v in config.items() if k not in ("type", "title", "required")}
+        fields.append({
+            "id": f"{row.id}:{name}", "field_name": name, "field_type": config.get("type"),
+            "field_label": config.get("title") or name, "field_options": options, "field_order": order,
+            "is_required": bool(config.get("required")) or name in required,
+            "is_searchable": config.get("type") in SEARCHABLE_TYPES,
+        })
+    return fields
+
+
+def detail_json(row):
+    """A collection as ``GET /admin/api/collections/{id}`` returns it."""
+    return {
+        "id": row.id, "name": row.name, "display_name": row.display_name, "description": row.description,
+        "is_active": bool(row.is_active), "managed": bool(row.managed), "schema": _schema_of(row),
+        "created_at": row.created_at, "updated_at": row.updated_at, "fields": fields_of(row),
+    }
+
+
+def _writable(collection_id):
+    row = Collection.get_or_none(Collection.id == collection_id)
+    if row is None:
+        raise not_found("Collection not found")
+    if row.managed:
+        raise conflict(
+            f"Collection '{row.name}' is managed by a definition file; change the file and run "
+            "`collections sync` instead"
+        )
+    return row
+
+
+def _active_collections():
+    rows = Collection.select().where(Collection.is_active == True).order_by(Collection.name)  # noqa: E712
+    return [public_json(r) for r in rows]
+
+
+class PublicCollectionsResource:
+    """``GET /api/collections``: active collections, ``{data, meta: {count, timestamp, cache}}``."""
+
+    def __init__(self, cache):
+        self._cache = cache
+
+    @access(public=True)
+    def on_get(self, req, resp):
+        if self._cache is None:
+            data, source = _active_collections(), DATABASE
+        else:
+            data, source = self._cache.get_or_load(
+                CACHE_NAMESPACE, ("public-list",), _active_collections, defer=req.context.ctx.wait_until
+            )
+        hit = source != DATABASE
+        resp.set_header("X-Cache-Status", "HIT" if hit else "MISS")
+        resp.set_header("X-Cache-Source", source)
+        resp.media = {
+            "data": data,
+            "meta": {"count": len(data), "timestamp": _iso_now(), "cache": {"hit": hit, "source": source}},
+        }
+
+
+class AdminCollectionsResource:
+    """``GET /admin/api/collections`` (``search``, ``includeInactive``) and ``POST``."""
+
+    def __init__(self, services):
+        self._services = services
+
+    @access("collections.read")
+    def on_get(self, req, resp):
+        query = Collection.select()
+        if not req.get_param_as_bool("includeInactive", default=False):
+            query = query.where(Collection.is_active == True)  # noqa: E712
+        search = (req.get_param("search") or "").strip()
+        if search:
+            # contains() escapes LIKE wildcards and binds the value.
+            query = query.where(
+                Collection.name.contains(search) | Collection.display_name.contains(search)
+                | Collection.description.contains(search)
+            )
+        rows = list(query.order_by(Collection.created_at.desc(), Collection.name))
+        resp.media = {"data": [summary_json(r) for r in rows], "count": len(rows), "timestamp": _iso_now()}
+
+    @access("collections.create")
+    def on_post(self, req, resp):
+        body = read_body(req, CollectionCreate)
+        display_name = body.display_name or body.displayName
+        if not display_name:
+            raise field_error("display_name", "display_name (or displayName) is required")
+        schema = validated_schema(body.schema if body.schema is not None else default_schema())
+        now = now_ms()
+        with database.atomic():
+            if Collection.select().where(Collection.name == body.name).exists():
+                raise conflict(f"A collection named '{body.name}' already exists")
+            row = Collection.create(
+                id=f"col-{body.name}-{secrets.token_hex(4)}", name=body.name, display_name=display_name,
+                description=body.description, schema=schema, is_active=body.is_active, managed=False,
+                created_at=now, updated_at=now,
+            )
+        invalidate(self._services, CACHE_NAMESPACE)
+        resp.status = falcon.HTTP_201
+        resp.media = {
+            "id": row.id, "name": row.name, "displayName": row.display_name, "display_name": row.display_name,
+            "description": row.description, "schema": schema, "is_active": bool(row.is_active),
+            "created_at": row.created_at,
+        }
+
+
+class AdminCollectionResource:
+    """``GET/PATCH/DELETE /admin/api/collections/{collection_id}``."""
+
+    def __init__(self, services):
+        self._services = services
+
+    @access("collections.read")
+    def on_get(self, req, resp, collection_id):
+        row = Collection.get_or_none(Collection.id == collection_id)
+        if row is None:
+            raise not_found("Collection not found")
+        resp.media = detail_json(row)
+
+    @access("collections.update")
+    def on_patch(self, req, resp, collection_id):
+        patch = read_body(req, CollectionPatch)
+        changes = {}
+        display_name = patch.display_name if patch.display_name is not msgspec.UNSET else patch.displayName
+        if display_name is not msgspec.UNSET:
+            if not display_name.strip():
+                raise field_error("display_name", "display_name cannot be empty")
+            changes["display_name"] = display_name
+        if patch.description is not msgspec.UNSET:
+            changes["description"] = patch.description
+        if patch.is_active is not msgspec.UNSET:
+            changes["is_active"] = patch.is_active
+        if patch.schema is not msgspec.UNSET:
+            changes["schema"] = validated_schema(patch.schema)
+        if not changes:
+            raise bad_request("No fields to update")
+        with database.atomic():
+            row = _writable(collection_id)
+            Collection.update(updated_at=now_ms(), **changes).where(Collection.id == row.id).execute()
+        invalidate(self._services, CACHE_NAMESPACE)
+        resp.media = {"message": "Collection updated successfully", "data": detail_json(Collection.get_by_id(row.id))}
+
+    @access("collections.delete")
+    def on_delete(self, req, resp, collection_id):
+        with database.atomic():
+            row = _writable(collection_id)
+            items = Content.select(Content.id).where(Content.collection == row.id).count()
+            if items:
+                raise conflict(
+                    f"Collection '{row.name}' still has {items} content item(s); delete them first",
+                    {"content_count": items},
+                )
+            if Workflow.select(Workflow.id).where(Workflow.collection == row.id).exists():
+                raise conflict(f"Collection '{row.name}' is used by a workflow; remove the workflow first")
+            Collection.delete().where(Collection.id == row.id).execute()
+        invalidate(self._services, CACHE_NAMESPACE)
+        resp.media = {"message": "Collection deleted successfully"}
+
+
+def register(routes):
+    """Mount the public and admin collection routes."""
+    kv = routes.env.get("CACHE_KV")
+    cache = install_cache(routes.services, kv) if kv is not None else None
+    routes.add("/api/collections", PublicCollectionsResource(cache))
+    routes.add("/admin/api/collections", AdminCollectionsResource(routes.services))
+    routes.add("/admin/api/collections/{collection_id}", AdminCollectionResource(routes.services))

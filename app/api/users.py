@@ -1,0 +1,198 @@
+"""``/admin/api/users``: list, get, update, deactivate and invite users (JSON; SonicJS has HTML).
+
+Rules beyond the route permissions: changing a role needs ``users.roles`` besides
+``users.update`` (and nobody changes their own role); nobody deactivates themself; a role
+change or a deactivation ends the user's sessions at once (``token_version``). The user JSON
+never carries the password hash or any token.
+"""
+
+from typing import Literal
+
+import falcon
+import msgspec
+
+from app.api.access import access
+from app.api.auth import Email, Name, shared_accounts
+from app.api.errors import bad_request, conflict, forbidden, not_found, read_body
+from app.db.models import User, database, now_ms
+from app.services.accounts import DuplicateAccount
+from app.services.cache import invalidate
+from app.services.identity import LEAST_PRIVILEGED_ROLE
+
+Role = Literal["admin", "editor", "author", "viewer"]
+MAX_PAGE = 1_000_000
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 20
+
+
+class UserPatch(msgspec.Struct, forbid_unknown_fields=True):
+    first_name: Name | msgspec.UnsetType = msgspec.UNSET
+    last_name: Name | msgspec.UnsetType = msgspec.UNSET
+    role: Role | msgspec.UnsetType = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class InviteBody(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+    role: Role = LEAST_PRIVILEGED_ROLE
+    first_name: Name = ""
+    last_name: Name = ""
+
+
+def user_json(user):
+    """A user as the admin API shows it: profile and status, never a hash or a token."""
+    return {
+        "id": user.id,
+        "email": user.email,
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "role": user.role,
+        "is_active": bool(user.is_active),
+        "email_verified": bool(user.email_verified),
+        "invitation_pending": user.invitation_token is not None,
+        "invited_by": user.invited_by_id,
+        "invited_at": user.invited_at,
+        "accepted_invitation_at": user.accepted_invitation_at,
+        "last_login_at": user.last_login_at,
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+    }
+
+
+def pagination(page, limit, total):
+    """The seed's pagination block."""
+    return {
+        "page": page,
+        "limit": limit,
+        "total": total,
+        "pages": (total + limit - 1) // limit,
+        "hasNext": page * limit < total,
+        "hasPrev": page > 1,
+    }
+
+
+def _filters(req):
+    conditions = []
+    search = (req.get_param("search") or "").strip()
+    if search:
+        # Peewee's contains() escapes % _ and \ and binds the pattern: no wildcard or SQL injection.
+        conditions.append(
+            User.email.contains(search) | User.username.contains(search)
+            | User.first_name.contains(search) | User.last_name.contains(search)
+        )
+    role = req.get_param("role")
+    if role:
+        if role not in Role.__args__:
+            raise bad_request("Invalid role filter", f"role must be one of {', '.join(Role.__args__)}")
+        conditions.append(User.role == role)
+    status = req.get_param("status")
+    if status:
+        if status not in ("active", "inactive"):
+            raise bad_request("Invalid status filter", "status must be active or inactive")
+        conditions.append(User.is_active == (status == "active"))
+    return conditions
+
+
+def _target(user_id):
+    user = User.get_or_none(User.id == user_id)
+    if user is None:
+        raise not_found("User not found")
+    return user
+
+
+class UsersResource:
+    """``GET /admin/api/users``: ``{users, pagination}`` with search and filters."""
+
+    @access("users.read")
+    def on_get(self, req, resp):
+        page = req.get_param_as_int("page", min_value=1, max_value=MAX_PAGE, default=1)
+        limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
+        query = User.select()
+        for condition in _filters(req):
+            query = query.where(condition)
+        total = query.count()
+        rows = query.order_by(User.created_at.desc(), User.id).paginate(page, limit)
+        resp.media = {"users": [user_json(u) for u in rows], "pagination": pagination(page, limit, total)}
+
+
+class UserResource:
+    """``GET/PATCH/DELETE /admin/api/users/{user_id}``.
+
+    Writes invalidate the cache namespace ``users`` (content responses embed their authors).
+    """
+
+    def __init__(self, services):
+        self._services = services
+
+    @access("users.read")
+    def on_get(self, req, resp, user_id):
+        resp.media = {"user": user_json(_target(user_id))}
+
+    @access("users.update")
+    def on_patch(self, req, resp, user_id):
+        caller = req.context.user
+        patch = read_body(req, UserPatch)
+        changes = {name: getattr(patch, name) for name in patch.__struct_fields__ if getattr(patch, name) is not msgspec.UNSET}
+        if not changes:
+            raise bad_request("No fields to update")
+        if "role" in changes:
+            if not caller.can("users.roles"):
+                raise forbidden("Changing a role requires the users.roles permission")
+            if user_id == caller.id:
+                raise forbidden("You cannot change your own role")
+        if changes.get("is_active") is False and user_id == caller.id:
+            raise forbidden("You cannot deactivate your own account")
+        with database.atomic():
+            user = _target(user_id)
+            ends_sessions = changes.get("role", user.role) != user.role or (
+                changes.get("is_active", user.is_active) is False and user.is_active
+            )
+            update = dict(changes, updated_at=now_ms())
+            if ends_sessions:
+                update["token_version"] = User.token_version + 1
+            User.update(**update).where(User.id == user.id).execute()
+        invalidate(self._services, "users")
+        resp.media = {"user": user_json(User.get_by_id(user_id))}
+
+    @access("users.delete")
+    def on_delete(self, req, resp, user_id):
+        if user_id == req.context.user.id:
+            raise forbidden("You cannot deactivate your own account")
+        with database.atomic():
+            user = _target(user_id)
+            User.update(
+                is_active=False, invitation_token=None, token_version=User.token_version + 1, updated_at=now_ms()
+            ).where(User.id == user.id).execute()
+        invalidate(self._services, "users")
+        resp.media = {"message": "User deactivated", "user": user_json(User.get_by_id(user_id))}
+
+
+class InviteResource:
+    """``POST /admin/api/users/invite``: an inactive user; the link goes to the mailer only."""
+
+    def __init__(self, accounts, services):
+        self._accounts = accounts
+        self._services = services
+
+    @access("users.create")
+    def on_post(self, req, resp):
+        caller = req.context.user
+        body = read_body(req, InviteBody)
+        if body.role != LEAST_PRIVILEGED_ROLE and not caller.can("users.roles"):
+            raise forbidden("Inviting with a role other than viewer requires the users.roles permission")
+        try:
+            user, mail = self._accounts.invite(body.email, body.role, caller.id, body.first_name, body.last_name)
+        except DuplicateAccount as ex:
+            raise conflict(str(ex)) from None
+        req.context.ctx.wait_until(self._services.extras["mailer"], mail)
+        resp.status = falcon.HTTP_201
+        resp.media = {"user": user_json(user), "message": "Invitation sent"}
+
+
+def register(routes):
+    """Mount ``/admin/api/users``."""
+    accounts = shared_accounts(routes)
+    routes.add("/admin/api/users", UsersResource())
+    routes.add("/admin/api/users/invite", InviteResource(accounts, routes.services))
+    routes.add("/admin/api/users/{user_id}", UserResource(routes.services))

@@ -1,0 +1,321 @@
+"""User accounts: creation, login, password changes and resets, invitations, and the mailer.
+
+Used by the auth and users APIs and by the CLI (``users create-admin``) alike, so the rules
+live once: emails are stored lowercased; passwords have a minimum length and are hashed
+with scrypt; one-time tokens (password reset, invitation) are 256-bit random strings of
+which only the SHA-256 is stored, and they reach the user only through the ``mailer`` hook,
+never an HTTP response. Every event that should end existing sessions (password change or
+reset, logout, role change, deactivation) bumps ``users.token_version``.
+
+Errors are domain exceptions (``AccountError`` subclasses); the API maps them to HTTP.
+"""
+
+import hashlib
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+
+import peewee
+
+from app.db.models import Plugin, User, database, now_ms
+from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES
+from app.services.passwords import PasswordHasher
+
+log = logging.getLogger("sonicpy.accounts")
+
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,50}$"
+MAX_PASSWORD_LENGTH = 1024  # scrypt cost does not depend on it, but a cap avoids silly bodies
+
+
+class AccountError(Exception):
+    """Base of the account errors; the message is safe to show to the client."""
+
+
+class DuplicateAccount(AccountError):
+    """The email or username is already taken."""
+
+
+class WeakPassword(AccountError):
+    """The password breaks the policy (too short or too long)."""
+
+
+class InvalidCredentials(AccountError):
+    """A password (current password, login) did not match."""
+
+
+class InvalidToken(AccountError):
+    """A reset or invitation token is unknown, used or expired."""
+
+
+@dataclass(frozen=True)
+class Mail:
+    """A message for the mailer hook.
+
+    Attributes:
+        kind: ``"password_reset"`` or ``"invitation"``.
+        email: the recipient.
+        link: the one-time link (carries the plaintext token).
+    """
+
+    kind: str
+    email: str
+    link: str
+
+    @property
+    def subject(self):
+        """A short human label: "password reset", "invitation"."""
+        return self.kind.replace("_", " ")
+
+
+def log_mailer(mail):
+    """The default mailer: logs the link at WARNING so the operator can pass it on.
+
+    Replace it with a real one by setting ``services.extras["mailer"]`` to any callable
+    taking a ``Mail``.
+    """
+    log.warning("%s for %s: %s", mail.subject, mail.email, mail.link)
+
+
+def hash_token(token):
+    """The stored form of a one-time or API token: SHA-256, hex."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def normalize_email(email):
+    """Emails compare case-insensitively: they are stored and looked up lowercased."""
+    return email.strip().lower()
+
+
+class Accounts:
+    """Account operations bound to the app's settings.
+
+    Args:
+        settings: Settings (password policy, scrypt cost, token lifetimes, base URL).
+        hasher: a PasswordHasher; default from ``settings``.
+    """
+
+    def __init__(self, settings, hasher=None):
+        self._settings = settings
+        self.hasher = hasher or PasswordHasher.from_settings(settings)
+
+    # -- creation -------------------------------------------------------------------------
+
+    def check_password(self, password):
+        """Raise WeakPassword unless ``password`` meets the policy."""
+        if len(password) < self._settings.password_min_length:
+            raise WeakPassword(f"Password must be at least {self._settings.password_min_length} characters")
+        if len(password) > MAX_PASSWORD_LENGTH:
+            raise WeakPassword(f"Password must be at most {MAX_PASSWORD_LENGTH} characters")
+
+    def create_user(self, email, password, role=LEAST_PRIVILEGED_ROLE, username=None, first_name="", last_name=""):
+        """Create an active user; raise DuplicateAccount or WeakPassword.
+
+        Args:
+            email: any case; stored lowercased.
+            password: checked against the policy, stored as a scrypt hash.
+            role: one of ROLES (the API always passes the least privileged one).
+            username: default derived from the email, made unique.
+        """
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        self.check_password(password)
+        return self._insert(
+            email=normalize_email(email), username=username, role=role, first_name=first_name,
+            last_name=last_name, password_hash=self.hasher.hash(password), is_active=True,
+        )
+
+    def create_admin(self, email, password, username=None, first_name="", last_name="", update_existing=False):
+        """Create an admin (the CLI's ``users create-admin`` and ``dev`` use this).
+
+        With ``update_existing``, an existing account of that email becomes an active
+        admin with this password and its sessions end; otherwise it is a DuplicateAccount.
+        """
+        existing = User.get_or_none(User.email == normalize_email(email))
+        if existing is None:
+            return self.create_user(email, password, "admin", username, first_name, last_name)
+        if not update_existing:
+            raise DuplicateAccount(f"A user with email {existing.email} already exists")
+        self.check_password(password)
+        User.update(
+            role="admin", is_active=True, password_hash=self.hasher.hash(password),
+            token_version=User.token_version + 1, updated_at=now_ms(),
+        ).where(User.id == existing.id).execute()
+        return User.get_by_id(existing.id)
+
+    def create_dev_admin(self, email="admin@example.com"):
+        """For ``dev``: when the database has no admin yet, create one with a random password.
+
+        Returns:
+            ``(user, password)`` to print, or None when an admin already exists.
+        """
+        if User.select().where(User.role == "admin").exists():
+            return None
+        password = secrets.token_urlsafe(12)
+        return self.create_admin(email, password), password
+
+    def _insert(self, username=None, **fields):
+        with database.atomic():
+            if User.select().where(User.email == fields["email"]).exists():
+                raise DuplicateAccount("A user with this email already exists")
+            if username is not None and User.select().where(User.username == username).exists():
+                raise DuplicateAccount("A user with this username already exists")
+            now = now_ms()
+            try:
+                return User.create(
+                    username=username or _free_username(fields["email"]), created_at=now, updated_at=now, **fields
+                )
+            except peewee.IntegrityError:
+                # Another request took the email or username between the check and the insert.
+                raise DuplicateAccount("A user with this email or username already exists") from None
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def authenticate(self, email, password):
+        """The active user with this email and password (last login recorded), or None.
+
+        Unknown emails cost one scrypt run too, so timing does not reveal which exist.
+        """
+        user = User.get_or_none(User.email == normalize_email(email))
+        if user is None or not user.password_hash:
+            self.hasher.burn(password)
+            return None
+        if not self.hasher.verify(password, user.password_hash) or not user.is_active:
+            return None
+        changes = {"last_login_at": now_ms()}
+        if self.hasher.needs_rehash(user.password_hash):
+            changes["password_hash"] = self.hasher.hash(password)
+        User.update(**changes).where(User.id == user.id).execute()
+        return User.get_by_id(user.id)
+
+    def end_sessions(self, user_id):
+        """Invalidate every JWT issued to ``user_id`` so far (bump ``token_version``)."""
+        User.update(token_version=User.token_version + 1, updated_at=now_ms()).where(User.id == user_id).execute()
+
+    def change_password(self, user_id, current_password, new_password):
+        """Change a password after checking the current one; ends every session.
+
+        Raises:
+            InvalidCredentials: ``current_password`` is wrong.
+            WeakPassword: ``new_password`` breaks the policy.
+        """
+        user = User.get_by_id(user_id)
+        if not self.hasher.verify(current_password, user.password_hash):
+            raise InvalidCredentials("Current password is incorrect")
+        self.check_password(new_password)
+        self._set_password(user.id, new_password)
+        return User.get_by_id(user.id)
+
+    def _set_password(self, user_id, password, **extra):
+        User.update(
+            password_hash=self.hasher.hash(password), token_version=User.token_version + 1,
+            updated_at=now_ms(), **extra,
+        ).where(User.id == user_id).execute()
+
+    # -- password reset -------------------------------------------------------------------
+
+    def request_password_reset(self, email):
+        """Create a reset token for an active account: the Mail to send, or None.
+
+        The caller answers the same way in both cases, so the response does not reveal
+        whether the email has an account.
+        """
+        user = User.get_or_none((User.email == normalize_email(email)) & (User.is_active == True))  # noqa: E712
+        if user is None:
+            return None
+        token = secrets.token_urlsafe(32)
+        User.update(
+            password_reset_token=hash_token(token),
+            password_reset_expires=now_ms() + self._settings.password_reset_ttl_seconds * 1000,
+        ).where(User.id == user.id).execute()
+        return Mail("password_reset", user.email, self._link("/auth/reset-password", token))
+
+    def reset_password(self, token, new_password):
+        """Set a new password with a reset token (single use); ends every session.
+
+        Raises:
+            InvalidToken: the token is unknown, used or expired.
+            WeakPassword: the password breaks the policy.
+        """
+        user = User.get_or_none(User.password_reset_token == hash_token(token))
+        if user is None or not user.is_active or (user.password_reset_expires or 0) <= now_ms():
+            raise InvalidToken("Invalid or expired reset token")
+        self.check_password(new_password)
+        self._set_password(user.id, new_password, password_reset_token=None, password_reset_expires=None)
+        return User.get_by_id(user.id)
+
+    # -- invitations ----------------------------------------------------------------------
+
+    def invite(self, email, role, invited_by, first_name="", last_name=""):
+        """Create an inactive user with an invitation token: ``(user, Mail)``.
+
+        Raises:
+            DuplicateAccount: the email already has an account.
+        """
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        token = secrets.token_urlsafe(32)
+        user = self._insert(
+            email=normalize_email(email), role=role, first_name=first_name, last_name=last_name,
+            password_hash=None, is_active=False, invitation_token=hash_token(token),
+            invited_by=invited_by, invited_at=now_ms(),
+        )
+        return user, Mail("invitation", user.email, self._link("/auth/accept-invitation", token))
+
+    def accept_invitation(self, token, username, password):
+        """Set username and password of an invited user and activate the account.
+
+        Raises:
+            InvalidToken: unknown, used or expired invitation.
+            WeakPassword, DuplicateAccount: the password or the username is not acceptable.
+        """
+        user = User.get_or_none(User.invitation_token == hash_token(token))
+        expires = (user.invited_at or 0) + self._settings.invitation_ttl_seconds * 1000 if user else 0
+        if user is None or expires <= now_ms():
+            raise InvalidToken("Invalid or expired invitation")
+        self.check_password(password)
+        with database.atomic():
+            if User.select().where((User.username == username) & (User.id != user.id)).exists():
+                raise DuplicateAccount("A user with this username already exists")
+            now = now_ms()
+            try:
+                User.update(
+                    username=username, password_hash=self.hasher.hash(password), is_active=True,
+                    invitation_token=None, accepted_invitation_at=now, email_verified=True,
+                    last_login_at=now, updated_at=now,
+                ).where(User.id == user.id).execute()
+            except peewee.IntegrityError:
+                raise DuplicateAccount("A user with this username already exists") from None
+        return User.get_by_id(user.id)
+
+    def _link(self, path, token):
+        return f"{self._settings.public_base_url.rstrip('/')}{path}?token={token}"
+
+
+def registration_open(settings):
+    """Whether ``POST /auth/register`` is enabled.
+
+    Both switches must allow it: ``Settings.registration_enabled`` and, when the
+    ``core-auth`` plugin row exists, its ``settings.registration.enabled`` (SonicJS's switch).
+    """
+    if not settings.registration_enabled:
+        return False
+    plugin = Plugin.get_or_none(Plugin.name == "core-auth")
+    config = plugin.settings if plugin is not None and isinstance(plugin.settings, dict) else {}
+    registration = config.get("registration")
+    if isinstance(registration, dict) and registration.get("enabled") is False:
+        return False
+    return True
+
+
+def _free_username(email):
+    """A username derived from ``email``'s local part, suffixed until it is free."""
+    base = re.sub(r"[^a-z0-9_.-]", "", email.split("@", 1)[0].lower())[:40]
+    base = base if len(base) >= 3 else f"user{base}"
+    candidate = base
+    for _ in range(8):
+        if not User.select().where(User.username == candidate).exists():
+            return candidate
+        candidate = f"{base}-{secrets.token_hex(3)}"
+    return f"{base}-{secrets.token_hex(8)}"

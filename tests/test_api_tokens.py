@@ -1,0 +1,161 @@
+"""/api/tokens: API tokens created, listed, revoked, scoped, expiring, used as Bearer."""
+
+import hashlib
+
+import pytest
+
+from app.db.models import ApiToken, User, now_ms
+from tests.fixtures.users import bearer
+
+
+def create_token(client, headers, permissions, status=201, **extra):
+    body = {"name": "ci", "permissions": permissions, **extra}
+    return client.post_json("/api/tokens", body, headers=headers, status=status)
+
+
+def test_created_token_is_shown_once_and_stored_hashed(app_client, make_user):
+    admin, headers = make_user("admin")
+    response = create_token(app_client, headers, ["collections.read"])
+    data = response.json["data"]
+    plaintext = data["token"]
+    assert plaintext.startswith("sp_") and len(plaintext) >= 40
+    assert data["user_id"] == admin.id and data["permissions"] == ["collections.read"]
+    row = ApiToken.get_by_id(data["id"])
+    assert row.token == hashlib.sha256(plaintext.encode()).hexdigest()
+    listed = app_client.get("/api/tokens", headers=headers)
+    assert listed.json["meta"]["count"] == 1
+    assert plaintext not in listed.text and row.token not in listed.text and "token" not in listed.json["data"][0]
+
+
+def test_a_token_acts_with_its_own_permissions_only(app_client, make_user):
+    _, headers = make_user("admin")
+    token = bearer(create_token(app_client, headers, ["collections.read"]).json["data"]["token"])
+    app_client.get("/admin/api/collections", headers=token, status=200)
+    app_client.get("/auth/me", headers=token, status=200)
+    response = app_client.post_json("/admin/api/collections", {"name": "x", "displayName": "X"}, headers=token, status=403)
+    assert response.json == {"error": "Insufficient permissions"}
+    app_client.get("/admin/api/users", headers=token, status=403)
+
+
+def test_permissions_cannot_exceed_the_owners(app_client, make_user):
+    _, editor = make_user("editor")
+    response = create_token(app_client, editor, ["content.read", "users.update"], status=422)
+    assert response.json["error"] == "Validation failed"
+    assert response.json["details"] == [
+        {"field": "permissions[1]", "message": "Permission 'users.update' exceeds your role (editor)"}
+    ]
+    unknown = create_token(app_client, editor, ["root.everything"], status=422)
+    assert unknown.json["details"][0]["message"] == "Unknown permission 'root.everything'"
+    assert ApiToken.select().count() == 0
+
+
+def test_a_demoted_owner_narrows_the_token_at_once(app_client, make_user):
+    admin, admin_headers = make_user("admin")
+    owner, owner_headers = make_user("editor")
+    token = bearer(create_token(app_client, owner_headers, ["users.read"]).json["data"]["token"])
+    app_client.get("/admin/api/users", headers=token, status=200)
+    app_client.patch_json(f"/admin/api/users/{owner.id}", {"role": "viewer"}, headers=admin_headers)
+    app_client.get("/admin/api/users", headers=token, status=403)
+
+
+def test_a_deactivated_owners_tokens_stop(app_client, make_user):
+    _, admin_headers = make_user("admin")
+    owner, owner_headers = make_user("author")
+    token = bearer(create_token(app_client, owner_headers, ["collections.read"]).json["data"]["token"])
+    app_client.delete(f"/admin/api/users/{owner.id}", headers=admin_headers)
+    app_client.get("/auth/me", headers=token, status=401)
+
+
+def test_a_revoked_token_stops_at_once(app_client, make_user):
+    _, headers = make_user("viewer")
+    data = create_token(app_client, headers, ["collections.read"]).json["data"]
+    token = bearer(data["token"])
+    app_client.get("/admin/api/collections", headers=token, status=200)
+    assert app_client.delete(f"/api/tokens/{data['id']}", headers=headers).json == {"message": "Token revoked"}
+    response = app_client.get("/admin/api/collections", headers=token, status=401)
+    assert response.json == {"error": "Invalid or expired token"}
+    app_client.delete(f"/api/tokens/{data['id']}", headers=headers, status=404)
+
+
+def test_an_expired_token_stops_at_once(app_client, make_user):
+    _, headers = make_user("viewer")
+    data = create_token(app_client, headers, ["collections.read"], expires_at=now_ms() + 3_600_000).json["data"]
+    token = bearer(data["token"])
+    app_client.get("/admin/api/collections", headers=token, status=200)
+    ApiToken.update(expires_at=now_ms() - 1).where(ApiToken.id == data["id"]).execute()
+    app_client.get("/admin/api/collections", headers=token, status=401)
+
+
+@pytest.mark.parametrize("extra, field", [
+    ({"expires_at": 1}, "expires_at"),
+    ({"expires_at": 2**63}, "expires_at"),
+    ({"expires_at": "tomorrow"}, "expires_at"),
+    ({"user_id": "someone-else"}, "user_id"),
+    ({"name": ""}, "name"),
+    ({"permissions": "collections.read"}, "permissions"),
+])
+def test_invalid_token_bodies_are_422(app_client, make_user, extra, field):
+    _, headers = make_user("admin")
+    body = {"name": "ci", "permissions": ["collections.read"], **extra}
+    response = app_client.post_json("/api/tokens", body, headers=headers, status=422)
+    assert response.json["details"][0]["field"] == field
+
+
+def test_last_used_is_written_at_most_once_a_minute(app_client, make_user):
+    _, headers = make_user("viewer")
+    data = create_token(app_client, headers, ["collections.read"]).json["data"]
+    token = bearer(data["token"])
+    assert ApiToken.get_by_id(data["id"]).last_used_at is None
+    app_client.get("/api/collections", headers=token)
+    app_client.get("/admin/api/collections", headers=token)
+    first = ApiToken.get_by_id(data["id"]).last_used_at
+    assert first is not None and first <= now_ms()
+    recent = now_ms() - 30_000
+    ApiToken.update(last_used_at=recent).where(ApiToken.id == data["id"]).execute()
+    app_client.get("/admin/api/collections", headers=token)
+    assert ApiToken.get_by_id(data["id"]).last_used_at == recent
+    stale = now_ms() - 61_000
+    ApiToken.update(last_used_at=stale).where(ApiToken.id == data["id"]).execute()
+    app_client.get("/admin/api/collections", headers=token)
+    assert ApiToken.get_by_id(data["id"]).last_used_at > stale
+
+
+def test_tokens_cannot_manage_tokens_or_become_sessions(app_client, make_user):
+    _, headers = make_user("admin")
+    token = bearer(create_token(app_client, headers, ["collections.read"]).json["data"]["token"])
+    for call in (
+        lambda: app_client.post_json("/api/tokens", {"name": "n", "permissions": []}, headers=token, status=403),
+        lambda: app_client.get("/api/tokens", headers=token, status=403),
+        lambda: app_client.post("/auth/refresh", headers=token, status=403),
+        lambda: app_client.post_json(
+            "/auth/change-password", {"current_password": "a", "new_password": "b" * 10}, headers=token, status=403
+        ),
+    ):
+        assert set(call().json) == {"error"}
+
+
+def test_listing_and_revoking_other_users_tokens_needs_api_tokens_manage(app_client, make_user):
+    _, admin = make_user("admin")
+    owner, owner_headers = make_user("editor")
+    _, other_editor = make_user("editor")
+    data = create_token(app_client, owner_headers, ["content.read"]).json["data"]
+    app_client.get(f"/api/tokens?user_id={owner.id}", headers=other_editor, status=403)
+    assert app_client.get("/api/tokens", headers=other_editor).json["data"] == []
+    app_client.delete(f"/api/tokens/{data['id']}", headers=other_editor, status=404)
+    listed = app_client.get(f"/api/tokens?user_id={owner.id}", headers=admin).json["data"]
+    assert [t["id"] for t in listed] == [data["id"]]
+    app_client.delete(f"/api/tokens/{data['id']}", headers=admin, status=200)
+    assert ApiToken.select().count() == 0
+
+
+def test_anonymous_callers_get_401(app_client):
+    for response in (
+        app_client.get("/api/tokens", status=401),
+        app_client.post_json("/api/tokens", {"name": "n", "permissions": []}, status=401),
+        app_client.delete("/api/tokens/x", status=401),
+    ):
+        assert response.json == {"error": "Authentication required"}
+    # Credentials that were sent but are not valid get SonicJS's second message.
+    response = app_client.get("/auth/me", headers=bearer("sp_not-a-real-token"), status=401)
+    assert response.json == {"error": "Invalid or expired token"}
+    assert User.select().count() == 0

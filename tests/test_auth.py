@@ -1,0 +1,399 @@
+"""/auth/*: register, login, sessions (logout, refresh, me), passwords, resets, rate limits."""
+
+import hashlib
+import logging
+import time
+
+import jwt
+import pytest
+
+from app.db.models import Plugin, User, bind_models, now_ms
+from app.runtime.kv import open_kv
+from app.services.passwords import PasswordHasher
+from app.services.ratelimit import RateLimiter, bucket
+from tests.fixtures.app import TEST_JWT_SECRET, env_with_copy, make_env, migrate
+from tests.fixtures.auth import PASSWORD, accounts_for_tests, fast_client, hashed, login, mailed_links, reload
+from tests.fixtures.users import bearer, create_user
+
+
+def assert_envelope(response, status, error=None):
+    assert response.status_int == status
+    assert response.content_type == "application/json"
+    assert set(response.json) <= {"error", "details"} and isinstance(response.json["error"], str)
+    if error is not None:
+        assert response.json["error"] == error
+
+
+def cookie_header(response):
+    return next(h for h in response.headers.getall("Set-Cookie") if h.startswith("auth_token="))
+
+
+# -- register ------------------------------------------------------------------------------
+
+
+def test_register_creates_a_viewer_and_signs_in(app_client):
+    response = app_client.post_json(
+        "/auth/register",
+        {"email": "New@Example.com", "password": PASSWORD, "username": "newbie", "firstName": "N", "lastName": "B"},
+        status=201,
+    )
+    assert response.json["user"] == {
+        "id": response.json["user"]["id"], "email": "new@example.com", "username": "newbie",
+        "firstName": "N", "lastName": "B", "role": "viewer",
+    }
+    me = app_client.get("/auth/me", headers=bearer(response.json["token"])).json["user"]
+    assert me["email"] == "new@example.com" and me["role"] == "viewer"
+    stored = User.get(User.email == "new@example.com")
+    assert stored.password_hash.startswith("scrypt$") and PASSWORD not in stored.password_hash
+
+
+def test_register_refuses_a_role_field_and_stores_nothing(app_client):
+    response = app_client.post_json(
+        "/auth/register", {"email": "sneaky@example.com", "password": PASSWORD, "role": "admin"}, status=422
+    )
+    assert_envelope(response, 422, "Validation failed")
+    assert response.json["details"][0]["field"] == "role"
+    assert not User.select().where(User.email == "sneaky@example.com").exists()
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"email": "a@example.com", "password": "short"}, "password"),
+    ({"email": "not-an-email", "password": PASSWORD}, "email"),
+    ({"email": "a@example.com"}, "password"),
+    ({"email": "a@example.com", "password": PASSWORD, "username": "x"}, "username"),
+    ({"email": "a@example.com", "password": 12345678}, "password"),
+])
+def test_register_validation_names_the_field(app_client, body, field):
+    response = app_client.post_json("/auth/register", body, status=422)
+    assert_envelope(response, 422, "Validation failed")
+    assert response.json["details"][0]["field"] == field
+
+
+def test_register_duplicate_email_is_a_conflict_whatever_the_case(app_client, user_with_password):
+    user, _ = user_with_password(email="taken@example.com")
+    response = app_client.post_json("/auth/register", {"email": "TAKEN@example.com", "password": PASSWORD}, status=409)
+    assert_envelope(response, 409)
+    response = app_client.post_json(
+        "/auth/register", {"email": "other@example.com", "password": PASSWORD, "username": user.username}, status=409
+    )
+    assert_envelope(response, 409)
+
+
+def test_registration_switched_off_by_settings(env):
+    client = fast_client(env, registration_enabled=False)
+    response = client.post_json("/auth/register", {"email": "a@example.com", "password": PASSWORD}, status=403)
+    assert_envelope(response, 403, "Registration is currently disabled")
+    assert User.select().count() == 0
+
+
+def test_registration_switched_off_by_the_core_auth_plugin(app_client):
+    Plugin.update(settings={"registration": {"enabled": False}}).where(Plugin.name == "core-auth").execute()
+    response = app_client.post_json("/auth/register", {"email": "a@example.com", "password": PASSWORD}, status=403)
+    assert_envelope(response, 403, "Registration is currently disabled")
+    Plugin.update(settings={"registration": {"enabled": True}}).where(Plugin.name == "core-auth").execute()
+    app_client.post_json("/auth/register", {"email": "a@example.com", "password": PASSWORD}, status=201)
+
+
+# -- login and sessions -------------------------------------------------------------------
+
+
+def test_login_returns_user_token_and_a_strict_cookie(env, user_with_password):
+    user, _ = user_with_password("editor", email="ed@example.com")
+    client = fast_client(env, cookie_secure=True)
+    before = now_ms()
+    response = login(client, "ED@Example.COM")
+    assert response.json["user"]["id"] == user.id and response.json["user"]["role"] == "editor"
+    assert set(response.json["user"]) == {"id", "email", "username", "firstName", "lastName", "role"}
+    cookie = cookie_header(response)
+    assert f"auth_token={response.json['token']}" in cookie
+    for flag in ("HttpOnly", "Secure", "SameSite=Strict", "Max-Age=86400", "Path=/"):
+        assert flag in cookie
+    assert reload(user).last_login_at >= before
+
+
+def test_the_cookie_alone_authenticates(app_client, user_with_password):
+    user_with_password(email="c@example.com")
+    login(app_client, "c@example.com")  # WebTest keeps the cookie
+    assert app_client.get("/auth/me").json["user"]["email"] == "c@example.com"
+
+
+@pytest.mark.parametrize("email, password", [
+    ("known@example.com", "wrong password"),
+    ("unknown@example.com", PASSWORD),
+])
+def test_login_failures_say_the_same_thing(app_client, user_with_password, email, password):
+    user_with_password(email="known@example.com")
+    response = login(app_client, email, password, status=401)
+    assert_envelope(response, 401, "Invalid email or password")
+    assert "auth_token=" not in str(response.headers.getall("Set-Cookie"))
+
+
+def test_inactive_users_cannot_log_in(app_client, user_with_password):
+    user_with_password(email="gone@example.com", is_active=False)
+    assert_envelope(login(app_client, "gone@example.com", status=401), 401, "Invalid email or password")
+
+
+def test_me_requires_authentication(app_client):
+    assert_envelope(app_client.get("/auth/me", status=401), 401, "Authentication required")
+    assert_envelope(app_client.get("/auth/me", headers=bearer("garbage"), status=401), 401)
+
+
+def test_tokens_signed_with_another_secret_or_none_are_refused(app_client, user_with_password):
+    user, _ = user_with_password()
+    claims = {"sub": user.id, "ver": 0, "iat": int(time.time()), "exp": int(time.time()) + 60}
+    forged = jwt.encode(claims, "not-the-secret-" + "y" * 40, algorithm="HS256")
+    unsigned = jwt.encode(claims, None, algorithm="none")
+    for token in (forged, unsigned):
+        app_client.get("/auth/me", headers=bearer(token), status=401)
+    valid = jwt.encode(claims, TEST_JWT_SECRET, algorithm="HS256")
+    app_client.get("/auth/me", headers=bearer(valid), status=200)
+
+
+def test_expired_tokens_are_refused(app_client, user_with_password):
+    user, _ = user_with_password()
+    claims = {"sub": user.id, "ver": 0, "iat": int(time.time()) - 100, "exp": int(time.time()) - 10}
+    app_client.get("/auth/me", headers=bearer(jwt.encode(claims, TEST_JWT_SECRET, algorithm="HS256")), status=401)
+
+
+def test_logout_invalidates_issued_tokens_and_clears_the_cookie(app_client, user_with_password):
+    user_with_password(email="out@example.com")
+    token = login(app_client, "out@example.com").json["token"]
+    other_device = login(app_client, "out@example.com").json["token"]
+    response = app_client.post("/auth/logout", headers=bearer(token))
+    assert response.json == {"message": "Logged out successfully"}
+    assert 'auth_token=""' in cookie_header(response) or "Max-Age=0" in cookie_header(response)
+    for stale in (token, other_device):
+        assert_envelope(app_client.get("/auth/me", headers=bearer(stale), status=401), 401)
+    fresh = login(app_client, "out@example.com").json["token"]
+    app_client.get("/auth/me", headers=bearer(fresh), status=200)
+
+
+def test_logout_without_a_session_just_clears_the_cookie(app_client):
+    assert app_client.post("/auth/logout").json == {"message": "Logged out successfully"}
+
+
+def test_refresh_issues_a_working_token(app_client, user_with_password):
+    _, headers = user_with_password()
+    response = app_client.post("/auth/refresh", headers=headers)
+    assert "auth_token=" in cookie_header(response)
+    app_client.get("/auth/me", headers=bearer(response.json["token"]), status=200)
+    app_client.cookiejar.clear()
+    assert_envelope(app_client.post("/auth/refresh", status=401), 401)
+
+
+# -- passwords ------------------------------------------------------------------------------
+
+
+def test_password_change_needs_the_current_password_and_ends_sessions(app_client, user_with_password):
+    user_with_password(email="pw@example.com")
+    old = login(app_client, "pw@example.com").json["token"]
+    body = {"current_password": "not it at all", "new_password": "a brand new secret"}
+    response = app_client.post_json("/auth/change-password", body, headers=bearer(old), status=422)
+    assert response.json["details"][0]["field"] == "current_password"
+    body["current_password"] = PASSWORD
+    response = app_client.post_json("/auth/change-password", body, headers=bearer(old))
+    assert_envelope(app_client.get("/auth/me", headers=bearer(old), status=401), 401)
+    app_client.get("/auth/me", headers=bearer(response.json["token"]), status=200)
+    login(app_client, "pw@example.com", PASSWORD, status=401)
+    login(app_client, "pw@example.com", "a brand new secret")
+
+
+def test_password_change_enforces_the_minimum_length(app_client, user_with_password):
+    _, headers = user_with_password()
+    body = {"current_password": PASSWORD, "new_password": "short"}
+    response = app_client.post_json("/auth/change-password", body, headers=headers, status=422)
+    assert response.json["details"][0]["field"] == "new_password"
+
+
+def test_hashes_are_salted_self_describing_scrypt():
+    hasher = PasswordHasher(n=2**14, r=8, p=1)
+    first, second = hasher.hash("same password"), hasher.hash("same password")
+    assert first != second
+    scheme, n, r, p, salt, key = first.split("$")
+    assert (scheme, n, r, p) == ("scrypt", "16384", "8", "1") and salt and key
+    assert hasher.verify("same password", first) and not hasher.verify("other", first)
+    assert not hasher.verify("same password", "sha256$abc") and not hasher.verify("x", None)
+    assert PasswordHasher().needs_rehash(first) and not hasher.needs_rehash(first)
+    with pytest.raises(ValueError):
+        PasswordHasher(n=2**12)
+
+
+def test_login_rehashes_a_password_stored_with_an_older_cost(env, user_with_password):
+    user, _ = user_with_password(email="old@example.com")
+    client = fast_client(env, scrypt_n=2**15, scrypt_p=1)
+    login(client, "old@example.com")
+    assert reload(user).password_hash.startswith("scrypt$32768$8$1$")
+
+
+# -- password reset -----------------------------------------------------------------------
+
+
+def test_reset_request_answers_the_same_for_unknown_emails(app_client, user_with_password, mail_log):
+    user_with_password(email="known@example.com")
+    known = app_client.post_json("/auth/request-password-reset", {"email": "known@example.com"}, status=202)
+    unknown = app_client.post_json("/auth/request-password-reset", {"email": "nobody@example.com"}, status=202)
+    assert known.json == unknown.json == {
+        "success": True, "message": "If an account exists for this email, a password reset link has been sent",
+    }
+    tokens = mailed_links(mail_log, "password reset")
+    assert len(tokens) == 1
+    assert tokens[0] not in known.text and "token" not in known.json
+    stored = User.get(User.email == "known@example.com")
+    assert stored.password_reset_token == hashlib.sha256(tokens[0].encode()).hexdigest()
+    assert now_ms() + 3500_000 < stored.password_reset_expires <= now_ms() + 3600_000
+
+
+def test_reset_request_accepts_a_form_like_sonicjs(app_client, user_with_password, mail_log):
+    user_with_password(email="form@example.com")
+    app_client.post("/auth/request-password-reset", {"email": "form@example.com"}, status=202)
+    assert len(mailed_links(mail_log, "password reset")) == 1
+
+
+def test_reset_password_sets_the_password_once_and_ends_sessions(app_client, user_with_password, mail_log):
+    _, headers = user_with_password(email="reset@example.com")
+    app_client.post_json("/auth/request-password-reset", {"email": "reset@example.com"}, status=202)
+    [token] = mailed_links(mail_log, "password reset")
+    app_client.post_json("/auth/reset-password", {"token": token, "password": "short"}, status=422)
+    app_client.post_json("/auth/reset-password", {"token": token, "password": "the new password"}, status=200)
+    app_client.get("/auth/me", headers=headers, status=401)
+    login(app_client, "reset@example.com", "the new password")
+    again = app_client.post_json("/auth/reset-password", {"token": token, "password": "yet another one"}, status=400)
+    assert_envelope(again, 400, "Invalid or expired reset token")
+
+
+def test_expired_reset_tokens_are_refused(app_client, user_with_password, mail_log):
+    user, _ = user_with_password(email="late@example.com")
+    app_client.post_json("/auth/request-password-reset", {"email": "late@example.com"}, status=202)
+    [token] = mailed_links(mail_log, "password reset")
+    User.update(password_reset_expires=now_ms() - 1).where(User.id == user.id).execute()
+    response = app_client.post_json("/auth/reset-password", {"token": token, "password": "the new password"}, status=400)
+    assert_envelope(response, 400, "Invalid or expired reset token")
+    login(app_client, "late@example.com")
+
+
+# -- rate limits ----------------------------------------------------------------------------
+
+
+def clear_rate_limits(env):
+    """What the KV TTL does when the window is over: the counters disappear."""
+    for key in env.CACHE_KV.list(prefix="ratelimit:")["keys"]:
+        env.CACHE_KV.delete(key["name"])
+
+
+def test_login_is_rate_limited_per_account_and_recovers(env, user_with_password):
+    user_with_password(email="target@example.com")
+    client = fast_client(env, rate_limit_attempts=3, rate_limit_window_seconds=120)
+    for i in range(3):  # different IPs: the per-account bucket still fills
+        login(client, "target@example.com", "wrong", status=401, ip=f"10.0.0.{i}")
+    response = login(client, "target@example.com", PASSWORD, status=429, ip="10.0.0.9")
+    assert_envelope(response, 429, "Too many attempts, try again later")
+    retry = int(response.headers["Retry-After"])
+    assert 0 < retry <= 120 and response.json["details"]["retry_after"] == retry
+    login(client, "someone-else@example.com", "x", status=401, ip="10.0.0.9")  # other accounts unaffected
+    clear_rate_limits(env)
+    login(client, "target@example.com", PASSWORD, ip="10.0.0.9")
+
+
+def test_login_is_rate_limited_per_ip(env, user_with_password):
+    user_with_password(email="victim@example.com")
+    client = fast_client(env, rate_limit_attempts=3)
+    for i in range(3):
+        login(client, f"guess{i}@example.com", "wrong", status=401, ip="192.0.2.7")
+    assert_envelope(login(client, "victim@example.com", status=429, ip="192.0.2.7"), 429)
+    login(client, "victim@example.com", ip="192.0.2.8")
+
+
+def test_successful_logins_do_not_count(env, user_with_password):
+    user_with_password(email="busy@example.com")
+    client = fast_client(env, rate_limit_attempts=2)
+    for _ in range(4):
+        login(client, "busy@example.com")
+
+
+def test_register_is_rate_limited_per_ip(env):
+    client = fast_client(env, rate_limit_attempts=2)
+    for i in range(2):
+        client.post_json("/auth/register", {"email": f"r{i}@example.com", "password": PASSWORD}, status=201)
+    response = client.post_json("/auth/register", {"email": "r9@example.com", "password": PASSWORD}, status=429)
+    assert_envelope(response, 429)
+    assert "Retry-After" in response.headers
+
+
+def test_forwarded_for_is_ignored_unless_proxies_are_trusted(env):
+    client = fast_client(env, rate_limit_attempts=1)
+    login(client, "a@example.com", "x", status=401)
+    # A spoofed header does not buy a fresh bucket.
+    client.post_json("/auth/login", {"email": "b@example.com", "password": "x"},
+                     headers={"X-Forwarded-For": "203.0.113.5"}, status=429)
+    behind_proxy = fast_client(env, rate_limit_attempts=1, trusted_proxy_count=1)
+    behind_proxy.post_json("/auth/login", {"email": "c@example.com", "password": "x"},
+                           headers={"X-Forwarded-For": "203.0.113.5"}, status=401)
+
+
+def test_the_window_ends_by_the_clock(tmp_path):
+    """The limiter's window, against a real KV namespace, with one fake clock for both."""
+    now = [1_000_000.0]
+    kv = open_kv({"binding": "CACHE_KV", "id": "rl"}, tmp_path, clock=lambda: now[0])
+    limiter = RateLimiter(kv, attempts=2, window_seconds=90, clock=lambda: now[0])
+    key = bucket("login-ip", "198.51.100.1")
+    limiter.hit(key)
+    assert limiter.retry_after(key) is None
+    limiter.hit(key)
+    assert limiter.retry_after(key) == 90
+    now[0] += 60
+    assert limiter.retry_after(key) == 30
+    now[0] += 30
+    assert limiter.retry_after(key) is None
+    limiter.hit(key)
+    assert limiter.retry_after(key) is None
+
+
+def test_a_kv_outage_fails_open(tmp_path, migrated_template, memcached_factory, caplog):
+    server = memcached_factory()
+    env = env_with_copy(tmp_path / "app", migrated_template, kv_servers=[server.address])
+    bind_models(env.DB.db)
+    create_user(email="open@example.com", password_hash=hashed())
+    server.stop()
+    client = fast_client(env, rate_limit_attempts=1)
+    caplog.set_level(logging.WARNING, logger="sonicpy.ratelimit")
+    for _ in range(3):
+        login(client, "open@example.com", "wrong", status=401)
+    login(client, "open@example.com")
+    assert any("failing open" in r.getMessage() for r in caplog.records)
+    env.DB.db.close()
+
+
+def test_the_whole_flow_on_postgresql(tmp_path, fresh_postgres_url):
+    """Register, log in, tokens, users and collections against a real PostgreSQL."""
+    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
+    migrate(env)
+    bind_models(env.DB.db)
+    accounts_for_tests().create_admin("root@example.com", PASSWORD)
+    client = fast_client(env)
+    try:
+        client.post_json("/auth/register", {"email": "Pg@Example.com", "password": PASSWORD}, status=201)
+        client.post_json("/auth/register", {"email": "pg@example.com", "password": PASSWORD}, status=409)
+        viewer = login(client, "PG@example.com").json["token"]
+        admin = bearer(login(client, "root@example.com").json["token"])
+        client.cookiejar.clear()
+        found = client.get("/admin/api/users", {"search": "PG@"}, headers=admin).json
+        assert found["pagination"]["total"] == 1
+        assert client.get("/admin/api/users", {"search": "%"}, headers=admin).json["pagination"]["total"] == 0
+        token = client.post_json("/api/tokens", {"name": "pg", "permissions": ["collections.read", "collections.create"]},
+                                 headers=admin, status=201).json["data"]
+        scoped = bearer(token["token"])
+        created = client.post_json("/admin/api/collections", {"name": "pg-blog", "displayName": "PG"}, headers=scoped,
+                                   status=201).json
+        assert [c["name"] for c in client.get("/api/collections").json["data"]] == ["pg-blog"]
+        client.delete(f"/admin/api/collections/{created['id']}", headers=admin, status=200)
+        client.delete(f"/api/tokens/{token['id']}", headers=admin, status=200)
+        client.get("/admin/api/collections", headers=scoped, status=401)
+        client.post("/auth/logout", headers=bearer(viewer))
+        client.get("/auth/me", headers=bearer(viewer), status=401)
+        client.post_json("/auth/login", {"email": "a@example.com", "password": "x", "role": "admin"}, status=422)
+        # PostgreSQL cannot store NUL: refused as the client's mistake, never a 500.
+        client.post_json("/auth/login", {"email": "a@example.com", "password": "x\u0000"}, status=422)
+        client.get("/admin/api/users", {"search": "a\x00b"}, headers=admin, status=400)
+        client.get("/admin/api/users/a%00b", headers=admin, status=400)
+    finally:
+        env.DB.db.close()

@@ -1,0 +1,128 @@
+"""``python worker.py users create-admin`` and the ``dev`` bootstrap helper."""
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import cli
+from app.cli.common import Runtime
+from app.cli.users import bootstrap_admin
+from app.db.models import User, bind_models
+from tests.fixtures.app import client_for, env_with_copy, make_env
+from tests.fixtures.auth import accounts_for_tests, login
+from tests.fixtures.users import bearer, token_for
+
+PASSWORD = "an admin password"
+
+
+@pytest.fixture
+def project(tmp_path, migrated_template):
+    """A folder with bindings.toml and a migrated database; yields (env, CLI options)."""
+    env = env_with_copy(tmp_path / "project", migrated_template)
+    options = ["--config", str(tmp_path / "project" / "bindings.toml"), "--persist-to", str(tmp_path / "project" / "state")]
+    yield env, options
+    env.DB.db.close()
+
+
+def create_admin(options, *args, env=None, input=None):
+    return CliRunner().invoke(
+        cli, ["users", "create-admin", *args, *options], env=env or {}, input=input, catch_exceptions=False
+    )
+
+
+def stored(env, email):
+    bind_models(env.DB.db)
+    return User.get_or_none(User.email == email)
+
+
+def test_creates_an_admin_who_can_sign_in(project):
+    env, options = project
+    result = create_admin(options, "--email", "Boss@Example.com", env={"SONICPY_ADMIN_PASSWORD": PASSWORD})
+    assert result.exit_code == 0, result.output
+    assert "boss@example.com" in result.output and "/auth/login" in result.output and PASSWORD not in result.output
+    user = stored(env, "boss@example.com")
+    assert user.role == "admin" and user.is_active and user.password_hash.startswith("scrypt$32768$8$3$")
+    response = login(client_for(env), "boss@example.com", PASSWORD)
+    assert response.json["user"]["role"] == "admin"
+
+
+def test_password_from_a_named_variable_or_the_prompt(project):
+    env, options = project
+    result = create_admin(options, "--email", "a@example.com", "--password-env", "MY_SECRET", env={"MY_SECRET": PASSWORD})
+    assert result.exit_code == 0, result.output
+    result = create_admin(options, "--email", "b@example.com", input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert stored(env, "a@example.com").role == stored(env, "b@example.com").role == "admin"
+    accounts = accounts_for_tests()
+    assert accounts.hasher.verify(PASSWORD, stored(env, "b@example.com").password_hash)
+
+
+def test_an_existing_account_is_left_alone_unless_asked(project):
+    env, options = project
+    assert create_admin(options, "--email", "a@example.com", "--password", PASSWORD).exit_code == 0
+    old_session = bearer(token_for(stored(env, "a@example.com")))
+    result = create_admin(options, "--email", "A@example.com", "--password", "another password")
+    assert result.exit_code == 1 and "already exists" in result.output
+    result = create_admin(options, "--email", "a@example.com", "--password", "another password", "--update-existing")
+    assert result.exit_code == 0, result.output
+    client = client_for(env)
+    client.get("/auth/me", headers=old_session, status=401)
+    login(client, "a@example.com", "another password")
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--email", "a@example.com", "--password", "short"], 1, "at least 8"),
+    (["--email", "not-an-email", "--password", PASSWORD], 2, "not an email"),
+    (["--password", PASSWORD], 2, "--email"),
+])
+def test_bad_input_is_a_clean_error(project, args, code, message):
+    env, options = project
+    result = create_admin(options, *args)
+    assert result.exit_code == code and message in result.output
+    assert "Traceback" not in result.output
+    assert stored(env, "a@example.com") is None
+
+
+def test_an_unmigrated_database_says_what_to_do(tmp_path):
+    env = make_env(tmp_path / "fresh")
+    options = ["--config", str(tmp_path / "fresh" / "bindings.toml"), "--persist-to", str(tmp_path / "fresh" / "state")]
+    result = create_admin(options, "--email", "a@example.com", "--password", PASSWORD)
+    assert result.exit_code == 1 and "migrations apply" in result.output
+    env.DB.db.close()
+
+
+def test_help_texts():
+    runner = CliRunner()
+    assert "Manage user accounts" in runner.invoke(cli, ["users", "--help"]).output
+    output = runner.invoke(cli, ["users", "create-admin", "--help"]).output
+    for option in ("--email", "--password-env", "--update-existing", "--env", "--config"):
+        assert option in output
+
+
+def test_dev_bootstrap_creates_one_admin_only(env):
+    bind_models(env.DB.db)
+    accounts = accounts_for_tests()
+    user, password = accounts.create_dev_admin()
+    assert user.role == "admin" and len(password) >= 12
+    assert accounts.authenticate(user.email, password).id == user.id
+    assert accounts.create_dev_admin() is None
+
+
+def test_dev_bootstrap_prints_working_credentials_once(project):
+    env, options = project
+    runtime = Runtime(options[1], None, options[3])
+    lines = []
+    user = bootstrap_admin(runtime, lines.append, url="http://127.0.0.1:9999")
+    assert user.role == "admin" and "admin@example.com" in lines[0]
+    password = lines[0].rsplit(" / ", 1)[1]
+    assert "http://127.0.0.1:9999/auth/login" in lines[1] and password in lines[1]
+    login(client_for(env), "admin@example.com", password)
+    assert bootstrap_admin(runtime, lines.append) is None and len(lines) == 3
+
+
+def test_dev_bootstrap_never_takes_over_a_registered_account(project):
+    env, options = project
+    bind_models(env.DB.db)
+    accounts_for_tests().create_user("admin@example.com", PASSWORD)
+    lines = []
+    assert bootstrap_admin(Runtime(options[1], None, options[3]), lines.append) is None
+    assert "users create-admin" in lines[0] and stored(env, "admin@example.com").role == "viewer"

@@ -1,0 +1,185 @@
+"""Collections: public GET /api/collections and the admin API /admin/api/collections."""
+
+import pytest
+
+from app.db.models import Collection, Content, Workflow, now_ms
+
+BLOG_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string", "title": "Title", "required": True, "maxLength": 200},
+        "body": {"type": "richtext", "title": "Body"},
+        "category": {"type": "select", "enum": ["news", "howto"], "enumLabels": ["News", "How-to"]},
+        "author": {"type": "reference", "collection": "authors"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "seo": {"type": "object", "properties": {"description": {"type": "textarea", "maxLength": 160}}},
+    },
+    "required": ["title"],
+}
+
+
+def make_collection(name="blog", managed=False, active=True, schema=None):
+    now = now_ms()
+    return Collection.create(
+        id=f"col-{name}", name=name, display_name=name.title(), description=f"{name} things",
+        schema=schema or BLOG_SCHEMA, is_active=active, managed=managed, created_at=now, updated_at=now,
+    )
+
+
+def test_public_list_shows_active_collections_with_parsed_schema(app_client):
+    make_collection("blog")
+    make_collection("hidden", active=False)
+    response = app_client.get("/api/collections")
+    assert response.json["meta"]["count"] == 1 and isinstance(response.json["meta"]["timestamp"], str)
+    [item] = response.json["data"]
+    assert item["name"] == "blog" and item["schema"] == BLOG_SCHEMA and item["is_active"] == 1
+
+
+def test_public_list_is_cached_and_every_write_invalidates_it(app_client, make_user):
+    _, admin = make_user("admin")
+    first = app_client.get("/api/collections")
+    assert first.headers["X-Cache-Status"] == "MISS" and first.headers["X-Cache-Source"] == "database"
+    second = app_client.get("/api/collections")
+    assert second.headers["X-Cache-Status"] == "HIT" and second.json["meta"]["cache"]["hit"] is True
+    created = app_client.post_json("/admin/api/collections", {"name": "news", "displayName": "News"}, headers=admin, status=201)
+    listed = app_client.get("/api/collections")
+    assert listed.headers["X-Cache-Status"] == "MISS" and [c["name"] for c in listed.json["data"]] == ["news"]
+    app_client.patch_json(f"/admin/api/collections/{created.json['id']}", {"display_name": "Newsroom"}, headers=admin)
+    assert app_client.get("/api/collections").json["data"][0]["display_name"] == "Newsroom"
+    app_client.delete(f"/admin/api/collections/{created.json['id']}", headers=admin)
+    assert app_client.get("/api/collections").json["data"] == []
+
+
+def test_create_with_a_schema(app_client, make_user):
+    _, admin = make_user("admin")
+    body = {"name": "blog-posts", "displayName": "Blog posts", "description": "<script>x</script>", "schema": BLOG_SCHEMA}
+    created = app_client.post_json("/admin/api/collections", body, headers=admin, status=201).json
+    assert created["name"] == "blog-posts" and created["displayName"] == "Blog posts"
+    assert created["description"] == "<script>x</script>"
+    detail = app_client.get(f"/admin/api/collections/{created['id']}", headers=admin).json
+    assert detail["schema"] == BLOG_SCHEMA and detail["managed"] is False
+    assert [f["field_name"] for f in detail["fields"]] == list(BLOG_SCHEMA["properties"])
+    assert detail["fields"][0]["is_required"] and detail["fields"][2]["field_options"]["enum"] == ["news", "howto"]
+    assert app_client.get("/api/collections").json["data"][0]["schema"] == BLOG_SCHEMA
+
+
+def test_create_without_a_schema_gets_sonicjs_default(app_client, make_user):
+    _, admin = make_user("admin")
+    created = app_client.post_json(
+        "/admin/api/collections", {"name": "pages", "display_name": "Pages"}, headers=admin, status=201
+    ).json
+    assert list(created["schema"]["properties"]) == ["title", "content", "status"]
+
+
+@pytest.mark.parametrize("name", ["Blog", "blog posts", "<script>", "x" * 65, "", "blog;drop", "../etc"])
+def test_invalid_names_are_422(app_client, make_user, name):
+    _, admin = make_user("admin")
+    response = app_client.post_json("/admin/api/collections", {"name": name, "displayName": "X"}, headers=admin, status=422)
+    assert response.json["details"][0]["field"] == "name"
+
+
+def test_duplicate_names_and_missing_display_name(app_client, make_user):
+    _, admin = make_user("admin")
+    make_collection("blog")
+    app_client.post_json("/admin/api/collections", {"name": "blog", "displayName": "B"}, headers=admin, status=409)
+    response = app_client.post_json("/admin/api/collections", {"name": "other"}, headers=admin, status=422)
+    assert response.json["details"][0]["field"] == "display_name"
+
+
+@pytest.mark.parametrize("schema, field", [
+    ({"type": "array", "properties": {}}, "schema.type"),
+    ({"type": "object"}, "schema.properties"),
+    ({"type": "object", "properties": {"a": {"type": "weird"}}}, "schema.properties.a.type"),
+    ({"type": "object", "properties": {"a": {"type": "string", "color": "red"}}}, "schema.properties.a.color"),
+    ({"type": "object", "properties": {"a": {"type": "reference"}}}, "schema.properties.a.collection"),
+    ({"type": "object", "properties": {"a": {"type": "select"}}}, "schema.properties.a.enum"),
+    ({"type": "object", "properties": {"a": {"type": "string", "pattern": "(["}}}, "schema.properties.a.pattern"),
+    ({"type": "object", "properties": {"a": {"type": "number", "min": 5, "max": 1}}}, "schema.properties.a.min"),
+    ({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["b"]}, "schema.required"),
+    ({"type": "object", "properties": {"bad name": {"type": "string"}}}, "schema.properties.bad name"),
+    ({"type": "object", "properties": {"a": {"type": "object", "properties": {"b": {"type": "x"}}}}}, "schema.properties.a.properties.b.type"),
+    ({"type": "object", "properties": {"a": "string"}}, "schema.properties.a"),
+    ({"type": "object", "properties": {"a": {"type": "array", "items": {"type": "select"}}}}, "schema.properties.a.items.enum"),
+    ({"type": "object", "properties": {}, "extra": 1}, "schema.extra"),
+])
+def test_invalid_schemas_are_422_with_the_path(app_client, make_user, schema, field):
+    _, admin = make_user("admin")
+    body = {"name": "x", "displayName": "X", "schema": schema}
+    response = app_client.post_json("/admin/api/collections", body, headers=admin, status=422)
+    assert response.json["error"] == "Validation failed"
+    assert response.json["details"][0]["field"] == field
+    assert Collection.select().count() == 0
+
+
+def test_deeply_nested_schemas_are_refused(app_client, make_user):
+    _, admin = make_user("admin")
+    field = {"type": "string"}
+    for _ in range(40):
+        field = {"type": "array", "items": field}
+    body = {"name": "deep", "displayName": "Deep", "schema": {"type": "object", "properties": {"a": field}}}
+    response = app_client.post_json("/admin/api/collections", body, headers=admin, status=422)
+    assert "nest" in response.json["details"][0]["message"]
+
+
+def test_admin_list_search_and_inactive(app_client, make_user):
+    _, editor = make_user("editor")
+    make_collection("blog")
+    make_collection("faq", active=False)
+    listed = app_client.get("/admin/api/collections", headers=editor).json
+    assert [c["name"] for c in listed["data"]] == ["blog"] and listed["count"] == 1
+    assert listed["data"][0]["field_count"] == len(BLOG_SCHEMA["properties"])
+    both = app_client.get("/admin/api/collections?includeInactive=true", headers=editor).json
+    assert {c["name"] for c in both["data"]} == {"blog", "faq"}
+    assert app_client.get("/admin/api/collections?includeInactive=true&search=fa", headers=editor).json["count"] == 1
+    assert app_client.get("/admin/api/collections?search=%25", headers=editor).json["count"] == 0
+
+
+def test_patch_updates_and_validates(app_client, make_user):
+    _, admin = make_user("admin")
+    row = make_collection("blog")
+    response = app_client.patch_json(
+        f"/admin/api/collections/{row.id}", {"display_name": "The Blog", "is_active": False}, headers=admin
+    )
+    assert response.json["message"] == "Collection updated successfully"
+    assert response.json["data"]["display_name"] == "The Blog" and response.json["data"]["is_active"] is False
+    assert app_client.get("/api/collections").json["data"] == []
+    app_client.patch_json(f"/admin/api/collections/{row.id}", {}, headers=admin, status=400)
+    app_client.patch_json(f"/admin/api/collections/{row.id}", {"name": "renamed"}, headers=admin, status=422)
+    app_client.patch_json(f"/admin/api/collections/{row.id}", {"schema": {"type": "object"}}, headers=admin, status=422)
+    app_client.patch_json("/admin/api/collections/nope", {"description": "x"}, headers=admin, status=404)
+
+
+def test_managed_collections_are_read_only(app_client, make_user):
+    _, admin = make_user("admin")
+    row = make_collection("docs", managed=True)
+    for response in (
+        app_client.patch_json(f"/admin/api/collections/{row.id}", {"description": "x"}, headers=admin, status=409),
+        app_client.delete(f"/admin/api/collections/{row.id}", headers=admin, status=409),
+    ):
+        assert "managed by a definition file" in response.json["error"]
+    assert Collection.get_by_id(row.id).description == "docs things"
+    assert app_client.get(f"/admin/api/collections/{row.id}", headers=admin).json["managed"] is True
+
+
+def test_delete_refuses_collections_with_content(app_client, make_user):
+    author, admin = make_user("admin")
+    row = make_collection("blog")
+    Content.insert(
+        id="c1", collection_id=row.id, slug="hello", title="Hello", data="{}", status="draft",
+        author_id=author.id, created_at=now_ms(), updated_at=now_ms(),
+    ).execute()
+    response = app_client.delete(f"/admin/api/collections/{row.id}", headers=admin, status=409)
+    assert response.json["details"] == {"content_count": 1}
+    Content.delete().execute()
+    assert app_client.delete(f"/admin/api/collections/{row.id}", headers=admin).json == {
+        "message": "Collection deleted successfully"
+    }
+    app_client.get(f"/admin/api/collections/{row.id}", headers=admin, status=404)
+
+
+def test_delete_refuses_collections_used_by_a_workflow(app_client, make_user):
+    _, admin = make_user("admin")
+    row = make_collection("blog")
+    Workflow.insert(id="wf1", name="Blog review", collection_id=row.id).execute()
+    app_client.delete(f"/admin/api/collections/{row.id}", headers=admin, status=409)
+    assert Collection.get_or_none(Collection.id == row.id) is not None

@@ -1,0 +1,235 @@
+"""/admin/api/users: list, search, get, update, deactivate, invite; /auth/accept-invitation."""
+
+import hashlib
+
+import pytest
+
+from app.db.models import User
+from tests.fixtures.auth import PASSWORD, login, mailed_links, reload
+from tests.fixtures.users import bearer, create_user
+
+SECRETS_MARKERS = ("password_hash", "scrypt$", "password_reset_token", "invitation_token", "two_factor_secret")
+
+
+def assert_no_secrets(response):
+    for marker in SECRETS_MARKERS:
+        assert marker not in response.text
+
+
+def token_with(client, headers, permissions):
+    """An API token of the caller (a password session) holding ``permissions``."""
+    body = {"name": "scoped", "permissions": permissions}
+    return bearer(client.post_json("/api/tokens", body, headers=headers, status=201).json["data"]["token"])
+
+
+# -- list, search, get ------------------------------------------------------------------------
+
+
+def test_list_paginates_with_totals(app_client, make_user):
+    _, admin = make_user("admin")
+    for _ in range(24):
+        create_user("viewer")
+    first = app_client.get("/admin/api/users?limit=10", headers=admin).json
+    assert len(first["users"]) == 10
+    assert first["pagination"] == {"page": 1, "limit": 10, "total": 25, "pages": 3, "hasNext": True, "hasPrev": False}
+    last = app_client.get("/admin/api/users?limit=10&page=3", headers=admin).json
+    assert len(last["users"]) == 5 and last["pagination"]["hasNext"] is False and last["pagination"]["hasPrev"] is True
+    ids = {u["id"] for page in (1, 2, 3) for u in app_client.get(f"/admin/api/users?limit=10&page={page}", headers=admin).json["users"]}
+    assert len(ids) == 25
+    assert_no_secrets(app_client.get("/admin/api/users", headers=admin))
+
+
+@pytest.mark.parametrize("query", ["page=0", "page=abc", "limit=0", "limit=101", "page=99999999999999999999999", "role=root", "status=gone"])
+def test_bad_list_parameters_are_400(app_client, make_user, query):
+    _, admin = make_user("admin")
+    response = app_client.get(f"/admin/api/users?{query}", headers=admin, status=400)
+    assert set(response.json) <= {"error", "details"}
+
+
+def test_search_matches_email_username_and_names(app_client, make_user):
+    _, admin = make_user("admin")
+    create_user("viewer", email="zed@corp.example", username="zeddy", first_name="Zebulon", last_name="Quux")
+    for term, expected in [("corp.example", 1), ("zedd", 1), ("ebulo", 1), ("QUUX", 1), ("nothing-like-it", 0)]:
+        found = app_client.get("/admin/api/users", {"search": term}, headers=admin).json
+        assert found["pagination"]["total"] == expected, term
+
+
+def test_search_wildcards_are_literal(app_client, make_user):
+    _, admin = make_user("admin")
+    create_user("viewer", email="percent%sign@example.com", username="per_cent")
+    create_user("viewer", email="plain@example.com", username="plainuser")
+    assert app_client.get("/admin/api/users", {"search": "%"}, headers=admin).json["pagination"]["total"] == 1
+    assert app_client.get("/admin/api/users", {"search": "r_c"}, headers=admin).json["pagination"]["total"] == 1
+    injected = app_client.get("/admin/api/users", {"search": "' OR 1=1 --"}, headers=admin).json
+    assert injected["pagination"]["total"] == 0
+
+
+def test_filters_by_role_and_status(app_client, make_user):
+    _, admin = make_user("admin")
+    create_user("editor")
+    create_user("editor", is_active=False)
+    assert app_client.get("/admin/api/users?role=editor", headers=admin).json["pagination"]["total"] == 2
+    assert app_client.get("/admin/api/users?role=editor&status=inactive", headers=admin).json["pagination"]["total"] == 1
+
+
+def test_get_one_and_404(app_client, make_user):
+    _, admin = make_user("admin")
+    target = create_user("author", password_hash="scrypt$not-real")
+    response = app_client.get(f"/admin/api/users/{target.id}", headers=admin)
+    assert response.json["user"]["id"] == target.id and response.json["user"]["role"] == "author"
+    assert_no_secrets(response)
+    missing = app_client.get("/admin/api/users/does-not-exist", headers=admin, status=404)
+    assert missing.json == {"error": "User not found"}
+
+
+# -- update -------------------------------------------------------------------------------------
+
+
+def test_patch_names_and_role_ends_the_targets_sessions(app_client, make_user):
+    _, admin = make_user("admin")
+    target, target_headers = make_user("viewer")
+    response = app_client.patch_json(
+        f"/admin/api/users/{target.id}", {"first_name": "<b>Bold</b>", "role": "editor"}, headers=admin
+    )
+    assert response.json["user"]["first_name"] == "<b>Bold</b>" and response.json["user"]["role"] == "editor"
+    assert reload(target).role == "editor"
+    app_client.get("/auth/me", headers=target_headers, status=401)
+
+
+def test_name_changes_keep_sessions(app_client, make_user):
+    _, admin = make_user("admin")
+    target, target_headers = make_user("viewer")
+    app_client.patch_json(f"/admin/api/users/{target.id}", {"last_name": "Smith"}, headers=admin)
+    app_client.get("/auth/me", headers=target_headers, status=200)
+
+
+def test_changing_a_role_needs_users_roles(app_client, make_user):
+    _, admin = make_user("admin")
+    target, _ = make_user("viewer")
+    scoped = token_with(app_client, admin, ["users.update", "users.read"])
+    response = app_client.patch_json(f"/admin/api/users/{target.id}", {"role": "admin"}, headers=scoped, status=403)
+    assert response.json == {"error": "Changing a role requires the users.roles permission"}
+    app_client.patch_json(f"/admin/api/users/{target.id}", {"first_name": "Ok"}, headers=scoped, status=200)
+    assert reload(target).role == "viewer"
+
+
+def test_nobody_changes_their_own_role_or_deactivates_themself(app_client, make_user):
+    admin, headers = make_user("admin")
+    response = app_client.patch_json(f"/admin/api/users/{admin.id}", {"role": "viewer"}, headers=headers, status=403)
+    assert response.json == {"error": "You cannot change your own role"}
+    app_client.patch_json(f"/admin/api/users/{admin.id}", {"is_active": False}, headers=headers, status=403)
+    response = app_client.delete(f"/admin/api/users/{admin.id}", headers=headers, status=403)
+    assert response.json == {"error": "You cannot deactivate your own account"}
+    assert reload(admin).is_active and reload(admin).role == "admin"
+
+
+@pytest.mark.parametrize("body", [
+    {"password_hash": "x"}, {"token_version": 0}, {"email": "new@example.com"}, {"role": "superuser"},
+    {"is_active": "yes"}, {"first_name": "x" * 101},
+])
+def test_patch_rejects_unknown_or_invalid_fields(app_client, make_user, body):
+    _, admin = make_user("admin")
+    target, _ = make_user("viewer")
+    response = app_client.patch_json(f"/admin/api/users/{target.id}", body, headers=admin, status=422)
+    assert response.json["error"] == "Validation failed" and response.json["details"][0]["field"]
+
+
+def test_empty_patch_is_400_and_unknown_user_404(app_client, make_user):
+    _, admin = make_user("admin")
+    target, _ = make_user("viewer")
+    app_client.patch_json(f"/admin/api/users/{target.id}", {}, headers=admin, status=400)
+    app_client.patch_json("/admin/api/users/nope", {"first_name": "x"}, headers=admin, status=404)
+
+
+def test_editors_read_users_but_cannot_change_them(app_client, make_user):
+    _, editor = make_user("editor")
+    target, _ = make_user("viewer")
+    app_client.get(f"/admin/api/users/{target.id}", headers=editor, status=200)
+    app_client.patch_json(f"/admin/api/users/{target.id}", {"role": "admin"}, headers=editor, status=403)
+    app_client.delete(f"/admin/api/users/{target.id}", headers=editor, status=403)
+    assert reload(target).role == "viewer" and reload(target).is_active
+
+
+# -- deactivate ----------------------------------------------------------------------------------
+
+
+def test_delete_deactivates_and_ends_sessions(app_client, make_user, user_with_password):
+    _, admin = make_user("admin")
+    target, target_headers = user_with_password("author", email="leaving@example.com")
+    response = app_client.delete(f"/admin/api/users/{target.id}", headers=admin)
+    assert response.json["message"] == "User deactivated" and response.json["user"]["is_active"] is False
+    assert User.get_or_none(User.id == target.id) is not None  # a soft delete
+    app_client.get("/auth/me", headers=target_headers, status=401)
+    login(app_client, "leaving@example.com", status=401)
+    app_client.delete("/admin/api/users/nope", headers=admin, status=404)
+
+
+# -- invitations -----------------------------------------------------------------------------------
+
+
+def invite(client, headers, status=201, **body):
+    body = {"email": "invitee@example.com", **body}
+    return client.post_json("/admin/api/users/invite", body, headers=headers, status=status)
+
+
+def test_invite_and_accept(app_client, make_user, mail_log):
+    admin, headers = make_user("admin")
+    response = invite(app_client, headers, role="author", first_name="In", last_name="Vitee")
+    user = response.json["user"]
+    assert user["is_active"] is False and user["invitation_pending"] and user["invited_by"] == admin.id
+    [token] = mailed_links(mail_log, "invitation")
+    assert token not in response.text
+    assert_no_secrets(response)
+    stored = User.get_by_id(user["id"])
+    assert stored.invitation_token == hashlib.sha256(token.encode()).hexdigest() and stored.password_hash is None
+    login(app_client, "invitee@example.com", status=401)
+
+    body = {"token": token, "username": "newauthor", "password": "short"}
+    app_client.post_json("/auth/accept-invitation", body, status=422)
+    body["password"] = PASSWORD
+    accepted = app_client.post_json("/auth/accept-invitation", body)
+    assert accepted.json["user"]["role"] == "author" and accepted.json["user"]["username"] == "newauthor"
+    app_client.get("/auth/me", headers=bearer(accepted.json["token"]), status=200)
+    login(app_client, "invitee@example.com")
+    again = app_client.post_json("/auth/accept-invitation", {**body, "username": "another"}, status=400)
+    assert again.json == {"error": "Invalid or expired invitation"}
+
+
+def test_accepting_with_a_taken_username_is_409(app_client, make_user, mail_log):
+    _, headers = make_user("admin")
+    create_user("viewer", username="taken")
+    invite(app_client, headers)
+    [token] = mailed_links(mail_log, "invitation")
+    app_client.post_json("/auth/accept-invitation", {"token": token, "username": "taken", "password": PASSWORD}, status=409)
+
+
+def test_expired_invitations_are_refused(app_client, make_user, mail_log):
+    _, headers = make_user("admin")
+    user = invite(app_client, headers).json["user"]
+    [token] = mailed_links(mail_log, "invitation")
+    User.update(invited_at=User.invited_at - 8 * 24 * 3600 * 1000).where(User.id == user["id"]).execute()
+    body = {"token": token, "username": "late", "password": PASSWORD}
+    app_client.post_json("/auth/accept-invitation", body, status=400)
+
+
+def test_deactivating_an_invited_user_cancels_the_invitation(app_client, make_user, mail_log):
+    _, headers = make_user("admin")
+    user = invite(app_client, headers).json["user"]
+    [token] = mailed_links(mail_log, "invitation")
+    app_client.delete(f"/admin/api/users/{user['id']}", headers=headers)
+    body = {"token": token, "username": "cancelled", "password": PASSWORD}
+    app_client.post_json("/auth/accept-invitation", body, status=400)
+
+
+def test_invite_rules(app_client, make_user, mail_log):
+    _, admin = make_user("admin")
+    _, viewer = make_user("viewer")
+    invite(app_client, viewer, status=403)
+    scoped = token_with(app_client, admin, ["users.create"])
+    response = invite(app_client, scoped, role="admin", status=403)
+    assert "users.roles" in response.json["error"]
+    invite(app_client, scoped, status=201)  # viewer role needs no users.roles
+    invite(app_client, admin, email="INVITEE@example.com", status=409)
+    invite(app_client, admin, role="owner", email="x@example.com", status=422)
+    invite(app_client, admin, email="x@example.com", password_hash="x", status=422)
+    assert len(mailed_links(mail_log, "invitation")) == 1
