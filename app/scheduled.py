@@ -10,6 +10,7 @@ import logging
 
 from app.db.models import LogConfig, SystemLog, bind_models, now_ms
 from app.runtime.context import ScheduledEvent
+from app.services.content.scheduling import run_scheduled_content
 
 log = logging.getLogger("sonicpy.scheduled")
 
@@ -30,7 +31,7 @@ def purge_expired_logs(event, env):
     return {"logs_purged": removed}
 
 
-JOBS = [purge_expired_logs]
+JOBS = [purge_expired_logs, run_scheduled_content]
 
 
 def run_scheduled(event, env, ctx=None):

@@ -1,0 +1,135 @@
+"""Content reads: ``GET /api/content``, ``/api/content/{id}``, ``/api/collections/{name}/content``
+and ``/api/collections/{name}/content/{slug}``.
+
+Responses for the public (anonymous callers and viewers: same items, same fields) go
+through the three-tier cache, namespace ``content``: memory -> CACHE_KV -> database, with
+``X-Cache-Status: HIT|MISS`` and ``X-Cache-Source: memory|kv|database`` headers and the
+same in ``meta.cache``. Responses for editors and authors are built per request and marked
+``Cache-Control: private, no-store``. ``meta`` never carries SQL or internals.
+"""
+
+import falcon
+
+from app.api.access import access
+from app.api.errors import APIError, bad_request, not_found, unauthorized
+from app.db.models import Collection, now_ms
+from app.services.cache import DATABASE
+from app.services.content.fields import QueryError
+from app.services.content.query import NotPermitted, Scope, get_item, list_content, parse_list_params
+
+NAMESPACE = "content"
+
+
+def send(resp, body, source, scope):
+    """Answer ``body`` with ``meta.timestamp``, ``meta.cache`` and the cache headers."""
+    hit = source != DATABASE
+    meta = dict(body.get("meta") or {})
+    meta["timestamp"] = now_ms()
+    meta["cache"] = {"hit": hit, "source": source}
+    resp.media = {**body, "meta": meta}
+    resp.set_header("X-Cache-Status", "HIT" if hit else "MISS")
+    resp.set_header("X-Cache-Source", source)
+    if not scope.public:
+        resp.set_header("Cache-Control", "private, no-store")
+
+
+def read_through(cache, req, scope, key, loader):
+    """``(body, source)``: cached for the public, straight from the database otherwise."""
+    if cache is None or not scope.public:
+        return loader(), DATABASE
+    return cache.get_or_load(NAMESPACE, key, loader, defer=req.context.ctx.wait_until)
+
+
+def list_params(req, scope, **kwargs):
+    """``parse_list_params`` with its errors as 400 (bad parameter) or 401/403 (scope)."""
+    try:
+        return parse_list_params(req.params, scope, **kwargs)
+    except QueryError as ex:
+        raise bad_request("Invalid query parameters", ex.problems) from None
+    except NotPermitted as ex:
+        if scope.user_id is None:
+            raise unauthorized(str(ex)) from None
+        raise APIError(falcon.HTTP_403, "Insufficient permissions", str(ex)) from None
+
+
+def _item_body(scope, **where):
+    item = get_item(scope, **where)
+    if item is None:
+        raise not_found("Content not found")
+    return {"data": item}
+
+
+def _send_item(resp, body, source, scope):
+    send(resp, body, source, scope)
+    resp.set_header("ETag", f'"{body["data"]["version_number"]}"')
+
+
+class ContentListReader:
+    """``GET /api/content``: filtered, sorted, paginated content (mixed into a resource)."""
+
+    @access(public=True)
+    def on_get(self, req, resp):
+        scope = Scope.of(req.context.user)
+        params = list_params(req, scope)
+        body, source = read_through(
+            self._cache, req, scope, ("list", params.cache_key()), lambda: list_content(params, scope)
+        )
+        send(resp, body, source, scope)
+
+
+class ContentItemReader:
+    """``GET /api/content/{id}`` (mixed into the item resource)."""
+
+    @access(public=True)
+    def on_get(self, req, resp, id):
+        scope = Scope.of(req.context.user)
+        body, source = read_through(
+            self._cache, req, scope, ("item", id), lambda: _item_body(scope, content_id=id)
+        )
+        _send_item(resp, body, source, scope)
+
+
+class CollectionContentResource:
+    """``GET /api/collections/{name}/content``: one collection's content, ``meta.collection`` added."""
+
+    def __init__(self, cache):
+        self._cache = cache
+
+    @access(public=True)
+    def on_get(self, req, resp, name):
+        scope = Scope.of(req.context.user)
+
+        def load():
+            collection = None if "\x00" in name else Collection.get_or_none(Collection.name == name)
+            if collection is None:
+                raise not_found("Collection not found")
+            params = list_params(req, scope, collection_id=collection.id, schema=collection.schema)
+            body = list_content(params, scope)
+            body["meta"]["collection"] = {
+                "id": collection.id, "name": collection.name, "display_name": collection.display_name,
+                "description": collection.description, "schema": collection.schema,
+            }
+            return body
+
+        # Parameters are checked before the cache (a bad one is never cached, and the key
+        # is canonical); the loader parses again with the collection's schema to type
+        # filter values. "-" only tells the parser the path names the collection.
+        params = list_params(req, scope, collection_id="-")
+        body, source = read_through(self._cache, req, scope, ("collection", name, params.cache_key()), load)
+        send(resp, body, source, scope)
+
+
+class CollectionItemResource:
+    """``GET /api/collections/{name}/content/{slug}``: one item by its slug."""
+
+    def __init__(self, cache):
+        self._cache = cache
+
+    @access(public=True)
+    def on_get(self, req, resp, name, slug):
+        scope = Scope.of(req.context.user)
+        body, source = read_through(
+            self._cache, req, scope, ("slug", name, slug),
+            lambda: _item_body(scope, collection_name=name, slug=slug),
+        )
+        _send_item(resp, body, source, scope)

@@ -1,0 +1,70 @@
+"""Content versions: ``GET /api/content/{id}/versions``, ``GET .../versions/{n}`` and
+``POST .../versions/{n}/restore``.
+
+Every create, update and restore stores a snapshot (``{title, slug, status,
+workflow_state_id, data, meta_title, meta_description, featured_image_id,
+published_at}``). Reading versions needs ``content.update`` (authors: their own items);
+a restore brings back title, slug, data and the SEO fields (not the status, which belongs
+to the workflow) as a NEW version, validated against the collection's current schema.
+"""
+
+from app.api.access import access
+from app.api.content_write import expected_version, respond_item
+from app.api.errors import bad_request, not_found
+from app.services.cache import invalidate
+from app.services.content import writes
+from app.services.content.versions import get_version, list_versions
+
+MAX_VERSION = 2**31 - 1
+VERSION_LIMIT = 100
+
+
+def _int_param(req, name, default, low, high):
+    value = req.get_param(name)
+    if value is None:
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise bad_request("Invalid query parameters", [{"parameter": name, "message": f"must be {low} to {high}"}])
+    return int(value)
+
+
+class VersionsResource:
+    """The versions of one item, newest first (``limit`` up to 100, ``offset``)."""
+
+    @access("content.update")
+    def on_get(self, req, resp, id):
+        limit = _int_param(req, "limit", 50, 1, VERSION_LIMIT)
+        offset = _int_param(req, "offset", 0, 0, 10**9)
+        resp.media = list_versions(req.context.user, id, limit, offset)
+
+
+class VersionResource:
+    """One version with its full snapshot."""
+
+    @access("content.update")
+    def on_get(self, req, resp, id, version):
+        found = get_version(req.context.user, id, version)
+        if found is None:
+            raise not_found("Version not found")
+        resp.media = {"data": found}
+
+
+class VersionRestoreResource:
+    """Restore version ``n`` as a new version (``If-Match`` guards against stale clients)."""
+
+    def __init__(self, services):
+        self._services = services
+
+    @access("content.update")
+    def on_post(self, req, resp, id, version):
+        writes.restore_version(req.context.user, id, version, expected_version(req))
+        invalidate(self._services, "content")
+        respond_item(req, resp, id)
+
+
+def register(routes):
+    """Mount the version routes (``{version}`` is a bounded int)."""
+    one = "/api/content/{id}/versions/{version:int(min=1, max=%d)}" % MAX_VERSION
+    routes.add("/api/content/{id}/versions", VersionsResource())
+    routes.add(one, VersionResource())
+    routes.add(one + "/restore", VersionRestoreResource(routes.services))

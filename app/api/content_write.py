@@ -1,0 +1,174 @@
+"""Content writes: ``POST /api/content``, ``PUT``/``DELETE /api/content/{id}``,
+``POST /api/content/{id}/restore`` and ``DELETE /api/content/{id}/purge``.
+
+Who may write (role_permissions of migrations 0004 and 0013):
+
+* create: ``content.create``; a status other than ``draft`` needs ``content.publish``;
+* update: ``content.update``; authors (no ``content.publish``, not admin) only their own
+  items; changing the status needs ``content.publish``;
+* soft delete and restore: ``content.delete`` (editors, admins; the seed gives authors
+  none), own items only for holders without ``content.publish``;
+* purge (``?hard=true`` or ``/purge``): ``content.purge`` (admins).
+
+Optimistic concurrency: an update (or delete) carrying ``version_number`` in the body or
+``If-Match: "<version_number>"`` that is not the current one is a 409, never an overwrite.
+Every write invalidates the ``content`` cache namespace after its commit.
+"""
+
+import re
+from typing import Literal
+
+import falcon
+import msgspec
+
+from app.api.access import access
+from app.api.errors import APIError, bad_request, forbidden, read_body
+from app.services.cache import invalidate
+from app.services.content import writes
+from app.services.content.query import Scope, get_item
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
+
+
+Status = Literal["draft", "published", "archived"]
+Unset = msgspec.UnsetType  # a field left out of the body (as opposed to null)
+
+
+class CreateBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /api/content``: ``collectionId`` is the collection's id or name."""
+
+    collectionId: str
+    title: str | None = None
+    slug: str | None = None
+    status: Status | None = None
+    data: dict = {}
+    featuredImageId: str | None | Unset = msgspec.UNSET
+    metaTitle: str | None | Unset = msgspec.UNSET
+    metaDescription: str | None | Unset = msgspec.UNSET
+
+
+class UpdateBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``PUT /api/content/{id}``: any subset; ``data`` replaces the data wholesale;
+    ``featuredImageId: null`` removes the image."""
+
+    title: str | None = None
+    slug: str | None = None
+    status: Status | None = None
+    data: dict | None = None
+    featuredImageId: str | None | Unset = msgspec.UNSET
+    metaTitle: str | None | Unset = msgspec.UNSET
+    metaDescription: str | None | Unset = msgspec.UNSET
+    version_number: int | None = None
+
+
+BODY_FIELDS = (
+    ("title", "title"), ("slug", "slug"), ("status", "status"), ("data", "data"),
+    ("featuredImageId", "featured_image_id"), ("metaTitle", "meta_title"), ("metaDescription", "meta_description"),
+)
+
+
+def _fields(body):
+    """The service's field names for what the body holds (null title/slug/status/data: absent)."""
+    fields = {}
+    for attr, name in BODY_FIELDS:
+        value = getattr(body, attr)
+        if value is msgspec.UNSET or (value is None and attr in ("title", "slug", "status", "data")):
+            continue
+        fields[name] = value
+    return fields
+
+
+def _body(req, struct):
+    if req.content_length is not None and req.content_length > MAX_BODY_BYTES:
+        raise APIError(falcon.HTTP_413, "Request body too large", {"max_bytes": MAX_BODY_BYTES})
+    return read_body(req, struct)
+
+
+def expected_version(req, body_version=None):
+    """The version the client edited: the body's ``version_number`` or ``If-Match``."""
+    header = req.get_header("If-Match")
+    if header is None or header.strip() == "*":
+        return body_version
+    match = _ETAG.match(header)
+    if not match:
+        raise bad_request("Invalid If-Match header", 'expected If-Match: "<version_number>"')
+    version = int(match.group(1))
+    if body_version is not None and body_version != version:
+        raise bad_request("If-Match and version_number disagree")
+    return version
+
+
+def respond_item(req, resp, content_id, status=falcon.HTTP_200):
+    """Answer the item as the caller sees it now, with its ETag."""
+    item = get_item(Scope.of(req.context.user), content_id=content_id)
+    resp.status = status
+    resp.media = {"data": item}
+    if item is not None:
+        resp.set_header("ETag", f'"{item["version_number"]}"')
+
+
+class ContentCreator:
+    """``POST /api/content`` (mixed into the list resource)."""
+
+    @access("content.create")
+    def on_post(self, req, resp):
+        body = _body(req, CreateBody)
+        fields = _fields(body)
+        content = writes.create_content(req.context.user, body.collectionId, fields)
+        invalidate(self._services, "content")
+        respond_item(req, resp, content.id, falcon.HTTP_201)
+        resp.location = f"/api/content/{content.id}"
+
+
+class ContentItemWriter:
+    """``PUT`` and ``DELETE /api/content/{id}`` (mixed into the item resource)."""
+
+    @access("content.update")
+    def on_put(self, req, resp, id):
+        body = _body(req, UpdateBody)
+        fields = _fields(body)
+        writes.update_content(req.context.user, id, fields, expected_version(req, body.version_number))
+        invalidate(self._services, "content")
+        respond_item(req, resp, id)
+
+    @access("content.delete")
+    def on_delete(self, req, resp, id):
+        if req.get_param_as_bool("hard", default=False):
+            _purge(req, resp, id, self._services)
+            return
+        content = writes.soft_delete(req.context.user, id, expected_version(req))
+        invalidate(self._services, "content")
+        resp.media = {"success": True, "data": {"id": content.id, "deleted_at": content.deleted_at}}
+
+
+def _purge(req, resp, content_id, services):
+    if not req.context.user.can("content.purge"):
+        raise forbidden("Deleting content permanently requires the content.purge permission")
+    writes.purge(req.context.user, content_id)
+    invalidate(services, "content")
+    resp.media = {"success": True, "data": {"id": content_id, "purged": True}}
+
+
+class RestoreResource:
+    """``POST /api/content/{id}/restore``: undo a soft delete."""
+
+    def __init__(self, services):
+        self._services = services
+
+    @access("content.delete")
+    def on_post(self, req, resp, id):
+        writes.restore_deleted(req.context.user, id)
+        invalidate(self._services, "content")
+        respond_item(req, resp, id)
+
+
+class PurgeResource:
+    """``DELETE /api/content/{id}/purge``: delete for good (admins)."""
+
+    def __init__(self, services):
+        self._services = services
+
+    @access("content.purge")
+    def on_delete(self, req, resp, id):
+        _purge(req, resp, id, self._services)

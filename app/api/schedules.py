@@ -1,0 +1,164 @@
+"""Scheduling API: publish, unpublish or archive content at a given time (permission content.publish).
+
+* ``POST   /api/content/{id}/schedule`` ``{action, scheduled_at, timezone?}``: 201 with the schedule.
+  ``scheduled_at`` is an ISO 8601 date-time with an offset, a local date-time with
+  ``timezone`` (an IANA name), or epoch milliseconds; it is stored as epoch ms UTC.
+* ``GET    /api/schedules?status=&content_id=&action=&page=&limit=``: soonest first, paginated.
+* ``GET    /api/schedules/{schedule_id}``.
+* ``DELETE /api/schedules/{schedule_id}``: cancel a pending schedule (409 otherwise).
+
+The cron trigger runs due schedules (``app.services.content.scheduling.run_scheduled_content``).
+"""
+
+from datetime import datetime, timezone
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+import falcon
+import msgspec
+
+from app.api.access import access
+from app.api.errors import bad_request
+from app.api.workflow import NO_NUL, checked_id, content_changed, install_error_handler
+from app.services.content import scheduling
+from app.services.content.workflow import NotFound
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+TimeText = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NO_NUL)]
+# Epoch ms up to the end of year 9999: larger integers would overflow the BIGINT column.
+EpochMs = Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799_999)]
+ZoneName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NO_NUL)]
+
+
+class ScheduleBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /api/content/{id}/schedule``."""
+
+    action: Literal["publish", "unpublish", "archive"]
+    scheduled_at: TimeText | EpochMs
+    timezone: ZoneName | None = None
+
+
+def _iso(ms, zone_name="UTC"):
+    if ms is None:
+        return None
+    try:
+        zone = ZoneInfo(zone_name or "UTC")
+    except (KeyError, ValueError, OSError):
+        zone = timezone.utc
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).astimezone(zone).isoformat()
+
+
+def schedule_view(row):
+    """A scheduled_content row (with content and user joined) as the API returns it."""
+    return {
+        "id": row.id,
+        "content_id": row.content_id,
+        "action": row.action,
+        "scheduled_at": row.scheduled_at,
+        "scheduled_at_iso": _iso(row.scheduled_at),
+        "local_time": _iso(row.scheduled_at, row.timezone),
+        "timezone": row.timezone,
+        "status": row.status,
+        "executed_at": row.executed_at,
+        "error_message": row.error_message,
+        "created_at": row.created_at,
+        "user": {"id": row.user.id, "email": row.user.email, "username": row.user.username},
+        "content": {"id": row.content.id, "title": row.content.title, "slug": row.content.slug,
+                    "status": row.content.status},
+    }
+
+
+def _choice(req, name, allowed):
+    value = req.get_param(name)
+    if value is not None and value not in allowed:
+        raise bad_request(f"Invalid {name}", {"parameter": name, "allowed": list(allowed)})
+    return value
+
+
+def _content_filter(req):
+    value = req.get_param("content_id")
+    if value is not None and (len(value) > 128 or "\x00" in value):
+        raise bad_request("Invalid content_id", {"parameter": "content_id"})
+    return value
+
+
+def _bounded_int(req, name, default, maximum):
+    value = req.get_param(name)
+    if value is None:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= maximum:
+        raise bad_request(f"Invalid {name}", {"parameter": name, "message": f"an integer from 1 to {maximum}"})
+    return int(value)
+
+
+def pagination_meta(page, limit, total):
+    """D4's pagination block."""
+    pages = (total + limit - 1) // limit
+    return {"page": page, "limit": limit, "total": total, "pages": pages, "hasNext": page < pages, "hasPrev": page > 1}
+
+
+class ContentScheduleResource:
+    """``/api/content/{id}/schedule``."""
+
+    def __init__(self, db, services):
+        self._db = db
+        self._services = services
+
+    @access("content.publish")
+    def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
+        body = msgspec.convert(req.get_media(), ScheduleBody)
+        row = scheduling.create_schedule(
+            self._db, checked_id(id), req.context.user, body.action, body.scheduled_at, body.timezone
+        )
+        content_changed(self._services)
+        resp.status = falcon.HTTP_201
+        resp.media = {"data": schedule_view(row)}
+
+
+class SchedulesResource:
+    """``/api/schedules`` and ``/api/schedules/{schedule_id}``."""
+
+    def __init__(self, db, services):
+        self._db = db
+        self._services = services
+
+    @access("content.publish")
+    def on_get(self, req, resp):
+        page = _bounded_int(req, "page", 1, 10**9)
+        limit = _bounded_int(req, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+        rows, total = scheduling.list_schedules(
+            status=_choice(req, "status", scheduling.STATUSES),
+            content_id=_content_filter(req),
+            action=_choice(req, "action", scheduling.SCHEDULE_ACTIONS),
+            page=page,
+            limit=limit,
+        )
+        resp.media = {"data": [schedule_view(row) for row in rows], "meta": pagination_meta(page, limit, total)}
+
+    @access("content.publish")
+    def on_get_item(self, req, resp, schedule_id):
+        resp.media = {"data": schedule_view(scheduling.get_schedule(_schedule_id(schedule_id)))}
+
+    @access("content.publish")
+    def on_delete_item(self, req, resp, schedule_id):
+        row = scheduling.cancel_schedule(self._db, _schedule_id(schedule_id))
+        content_changed(self._services)
+        resp.media = {"data": schedule_view(row)}
+
+
+def _schedule_id(value):
+    try:
+        return checked_id(value)
+    except NotFound:
+        raise NotFound("Schedule not found") from None
+
+
+def register(routes):
+    """Mount the scheduling routes."""
+    install_error_handler(routes.app)
+    db = routes.env.DB.db
+    routes.add("/api/content/{id}/schedule", ContentScheduleResource(db, routes.services))
+    schedules = SchedulesResource(db, routes.services)
+    routes.add("/api/schedules", schedules)
+    routes.add("/api/schedules/{schedule_id}", schedules, suffix="item")

@@ -1,0 +1,195 @@
+"""Workflow API: a content item's state, its moves and its history.
+
+* ``GET  /api/content/{id}/workflow``: current state, review, allowed next moves for the caller.
+* ``POST /api/content/{id}/workflow`` ``{action, comment?}``: submit, approve, reject,
+  publish, unpublish, archive, restore-draft.
+* ``POST /api/workflow/content/{id}/transition`` ``{to_state, comment?}``: the same move named
+  by its target state (the path SonicJS designed but never mounted).
+* ``GET  /api/content/{id}/history``: every workflow_history row, newest first, with users.
+
+Who may move what is decided per move by ``app.services.content.workflow``: 409 when the
+workflow has no such move from the current state, 403 when the caller may not make it.
+"""
+
+from typing import Annotated, Literal
+
+import falcon
+import msgspec
+
+from app.api.access import access
+from app.api.errors import APIError
+from app.db.models import WorkflowState
+from app.services.cache import invalidate
+from app.services.content import workflow
+from app.services.content.workflow import Forbidden, Invalid, NotAllowed, NotFound, WorkflowError
+
+NO_NUL = r"^[^\x00]*$"
+MAX_ID_LENGTH = 128
+Comment = Annotated[str, msgspec.Meta(max_length=2000, pattern=NO_NUL)]
+StateId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NO_NUL)]
+Action = Literal["submit", "approve", "reject", "publish", "unpublish", "archive", "restore-draft"]
+
+
+class ActionBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /api/content/{id}/workflow``."""
+
+    action: Action
+    comment: Comment | None = None
+
+
+class StateBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /api/workflow/content/{id}/transition``."""
+
+    to_state: StateId
+    comment: Comment | None = None
+
+
+ERROR_STATUS = (
+    (NotFound, falcon.HTTP_404),
+    (Forbidden, falcon.HTTP_403),
+    (NotAllowed, falcon.HTTP_409),
+    (Invalid, falcon.HTTP_422),
+)
+
+
+def handle_workflow_error(req, resp, ex, params):
+    """Map a service's WorkflowError to the envelope with its HTTP status."""
+    status = next((code for cls, code in ERROR_STATUS if isinstance(ex, cls)), falcon.HTTP_409)
+    raise APIError(status, ex.message, ex.details)
+
+
+def install_error_handler(app):
+    """Register ``handle_workflow_error`` (idempotent: the schedules API calls it too)."""
+    app.add_error_handler(WorkflowError, handle_workflow_error)
+
+
+def checked_id(value):
+    """A path id as given, or NotFound when it cannot be one (too long, NUL byte)."""
+    if len(value) > MAX_ID_LENGTH or "\x00" in value:
+        raise NotFound("Content not found")
+    return value
+
+
+def content_changed(services):
+    """After a committed change: make cached content reads stale (a no-op without a cache)."""
+    invalidate(services, "content")
+
+
+def state_view(content, user):
+    """The workflow view of ``content`` for ``user``: state, review and allowed moves."""
+    state_id = workflow.current_state(content)
+    state = WorkflowState.get_or_none(WorkflowState.id == state_id)
+    try:
+        chosen = workflow.workflow_for(content.collection_id)
+    except NotAllowed:
+        chosen = None  # no active workflow: the item can be read but not moved
+    return {
+        "content_id": content.id,
+        "state": {
+            "id": state_id,
+            "name": state.name if state else state_id,
+            "color": state.color if state else None,
+            "is_final": bool(state.is_final) if state else False,
+        },
+        "status": content.status,
+        "published_at": content.published_at,
+        "workflow": {"id": chosen.id, "name": chosen.name} if chosen else None,
+        "review": {
+            "status": content.review_status,
+            "reviewer_id": content.reviewer_id,
+            "reviewed_at": content.reviewed_at,
+            "notes": content.review_notes,
+        },
+        "scheduled_publish_at": content.scheduled_publish_at,
+        "scheduled_unpublish_at": content.scheduled_unpublish_at,
+        "transitions": workflow.next_steps(content, user, chosen) if chosen else [],
+    }
+
+
+def history_entry(row, show_email):
+    """One workflow_history row as the API returns it."""
+    metadata = row.metadata if isinstance(row.metadata, dict) else {}
+    action = metadata.get("action") or ("create" if row.from_state_id is None else None)
+    user = {
+        "id": row.user.id,
+        "username": row.user.username,
+        "name": f"{row.user.first_name} {row.user.last_name}".strip(),
+    }
+    if show_email:
+        user["email"] = row.user.email
+    return {
+        "id": row.id,
+        "action": action,
+        "from_state": row.from_state_id,
+        "to_state": row.to_state_id,
+        "comment": row.comment,
+        "metadata": row.metadata,
+        "created_at": row.created_at,
+        "user": user,
+    }
+
+
+class ContentWorkflowResource:
+    """``/api/content/{id}/workflow``: read the state, or make a move by action name."""
+
+    def __init__(self, db, services):
+        self._db = db
+        self._services = services
+
+    @access("content.read")
+    def on_get(self, req, resp, id):  # noqa: A002 - the route's field name
+        content = workflow.load_content(checked_id(id))
+        resp.media = {"data": state_view(content, req.context.user)}
+
+    @access(authenticated=True)
+    def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
+        body = msgspec.convert(req.get_media(), ActionBody)
+        resp.media = _move(self._db, self._services, req, checked_id(id), action=body.action, comment=body.comment)
+
+
+class TransitionResource:
+    """``/api/workflow/content/{id}/transition``: make a move by target state."""
+
+    def __init__(self, db, services):
+        self._db = db
+        self._services = services
+
+    @access(authenticated=True)
+    def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
+        body = msgspec.convert(req.get_media(), StateBody)
+        resp.media = _move(self._db, self._services, req, checked_id(id), to_state=body.to_state, comment=body.comment)
+
+
+class HistoryResource:
+    """``/api/content/{id}/history``: the full workflow history, newest first."""
+
+    @access("content.read")
+    def on_get(self, req, resp, id):  # noqa: A002 - the route's field name
+        content = workflow.load_content(checked_id(id))
+        show_email = req.context.user.can("users.read")
+        entries = [history_entry(row, show_email) for row in workflow.history_of(content.id)]
+        resp.media = {"data": entries, "meta": {"content_id": content.id, "count": len(entries)}}
+
+
+def _move(db, services, req, content_id, **how):
+    user = req.context.user
+    result = workflow.transition(db, content_id, user, request_id=req.context.request_id, **how)
+    content_changed(services)
+    return {
+        "data": state_view(result.content, user),
+        "meta": {
+            "action": result.action,
+            "from_state": result.from_state,
+            "to_state": result.to_state,
+            "history_id": result.history.id,
+        },
+    }
+
+
+def register(routes):
+    """Mount the workflow routes."""
+    install_error_handler(routes.app)
+    db = routes.env.DB.db
+    routes.add("/api/content/{id}/workflow", ContentWorkflowResource(db, routes.services))
+    routes.add("/api/workflow/content/{id}/transition", TransitionResource(db, routes.services))
+    routes.add("/api/content/{id}/history", HistoryResource())

@@ -1,0 +1,1 @@
+"""Content services: queries, validation, writes, workflow and scheduling."""

@@ -1,0 +1,88 @@
+"""The fields a content list may filter and sort on, and the error every bad parameter raises.
+
+A field is a content column from an allow-list (``COLUMNS``, with SonicJS's camelCase
+aliases) or ``data.<name>[.<name>...]`` where each name matches a strict identifier
+pattern: names are never interpolated into SQL (columns are Peewee fields, JSON paths are
+bound like values).
+"""
+
+import re
+from dataclasses import dataclass
+
+from app.db.models import Content
+
+MAX_DATA_PATH = 5
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+TEXT, INT, TIME = "text", "int", "time"
+COLUMNS = {
+    "id": (Content.id, TEXT),
+    "title": (Content.title, TEXT),
+    "slug": (Content.slug, TEXT),
+    "status": (Content.status, TEXT),
+    "collection_id": (Content.collection, TEXT),
+    "author_id": (Content.author, TEXT),
+    "featured_image_id": (Content.featured_image, TEXT),
+    "workflow_state_id": (Content.workflow_state, TEXT),
+    "review_status": (Content.review_status, TEXT),
+    "content_type": (Content.content_type, TEXT),
+    "meta_title": (Content.meta_title, TEXT),
+    "meta_description": (Content.meta_description, TEXT),
+    "version_number": (Content.version_number, INT),
+    "created_at": (Content.created_at, TIME),
+    "updated_at": (Content.updated_at, TIME),
+    "published_at": (Content.published_at, TIME),
+    "deleted_at": (Content.deleted_at, TIME),
+    "scheduled_publish_at": (Content.scheduled_publish_at, TIME),
+    "scheduled_unpublish_at": (Content.scheduled_unpublish_at, TIME),
+}
+ALIASES = {
+    "collectionId": "collection_id",
+    "authorId": "author_id",
+    "featuredImageId": "featured_image_id",
+    "workflow_state": "workflow_state_id",
+    "version": "version_number",
+}
+SORTABLE = ("id", "title", "slug", "status", "created_at", "updated_at", "published_at", "version_number")
+
+
+
+class QueryError(Exception):
+    """Invalid list parameters; ``problems`` is ``[{"parameter", "message"}]``."""
+
+    def __init__(self, problems):
+        super().__init__("; ".join(f"{p['parameter']}: {p['message']}" for p in problems))
+        self.problems = problems
+
+
+def fail(parameter, message):
+    """Raise a QueryError about one parameter."""
+    raise QueryError([{"parameter": parameter, "message": message}])
+
+
+@dataclass(frozen=True)
+class Field:
+    """A filterable or sortable field: a column (``name``) or a data path (``path``)."""
+
+    name: str
+    kind: str  # TEXT, INT, TIME, or "data"
+    path: tuple = ()
+
+    @property
+    def is_data(self):
+        return self.kind == "data"
+
+
+def resolve_field(name, parameter):
+    """The Field for a column name (or alias) or ``data.<path>``; QueryError otherwise."""
+    if not isinstance(name, str) or not name:
+        fail(parameter, "a field name is required")
+    if name.startswith("data."):
+        parts = tuple(name[len("data."):].split("."))
+        if len(parts) > MAX_DATA_PATH or not all(IDENTIFIER.match(part) for part in parts):
+            fail(parameter, f"invalid data field {name!r}: use data.<name> with letters, digits and _")
+        return Field(name, "data", parts)
+    column = ALIASES.get(name, name)
+    if column not in COLUMNS:
+        fail(parameter, f"unknown field {name!r}; filter on {', '.join(sorted(COLUMNS))} or data.<field>")
+    return Field(column, COLUMNS[column][1])

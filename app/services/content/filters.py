@@ -1,0 +1,182 @@
+"""The filter and sort grammars of the content list, parsed into Conditions and SortKeys.
+
+Two filter grammars are accepted and may be combined (everything is ANDed):
+
+* SonicJS's ``where`` JSON: ``{"and": [{field, operator, value}, ...], "or": [...]}``;
+  a condition may itself be an ``{"and"|"or": [...]}`` group (nesting is bounded).
+* ``filter[field][op]=value`` query parameters (``filter[field]=value`` means equals).
+
+Fields are columns or ``data.<field>`` (``fields.py``); values are typed in ``values.py``;
+the SQL is built in ``sql.py``.
+
+Operators: equals, not_equals, gt, gte, lt, lte (and SonicJS's greater_than,
+greater_than_equal, less_than, less_than_equal), like (every word, case-insensitive),
+contains, in, not_in, exists. Sort: ``sort=-published_at,title`` or SonicJS's
+``[{"field", "order"}]`` JSON, on allow-listed columns or ``data.<field>``, ``asc``/``desc``
+only.
+
+Every problem raises ``QueryError`` naming the parameter and why (a 400 for the API).
+"""
+
+import re
+from dataclasses import dataclass
+
+import msgspec
+
+from app.services.content.fields import Field, fail, resolve_field
+from app.services.content.values import OPERATORS, coerce_value
+
+MAX_CONDITIONS = 50
+MAX_DEPTH = 4
+MAX_SORT_KEYS = 5
+FILTER_PARAM = re.compile(r"^filter\[([^\[\]]+)\](?:\[([^\[\]]+)\])?$")
+SORTABLE = ("id", "title", "slug", "status", "created_at", "updated_at", "published_at", "version_number")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One ``field operator value`` test, with the parameter it came from."""
+
+    field: Field
+    operator: str
+    value: object
+    parameter: str
+
+
+@dataclass(frozen=True)
+class Group:
+    """Conditions joined by ``and`` or ``or``."""
+
+    kind: str
+    items: tuple
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One sort key: a field and ``asc``/``desc``."""
+
+    field: Field
+    descending: bool
+
+    @property
+    def label(self):
+        return ("-" if self.descending else "") + self.field.name
+
+
+def canonical_operator(op, parameter):
+    """The canonical operator name for ``op`` (SonicJS names accepted)."""
+    if not isinstance(op, str) or op not in OPERATORS:
+        fail(parameter, f"unknown operator {op!r}; use one of {', '.join(sorted(set(OPERATORS.values())))}")
+    return OPERATORS[op]
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def parse_where(text, schema=None):
+    """The Group of a ``where`` JSON parameter (None when empty)."""
+    if not text:
+        return None
+    try:
+        tree = msgspec.json.decode(text.encode() if isinstance(text, str) else text)
+    except msgspec.DecodeError as ex:
+        fail("where", f"not valid JSON: {ex}")
+    if tree == {}:
+        return None
+    return _parse_group(tree, "where", 0, [0], schema)
+
+
+def _parse_group(node, parameter, depth, counter, schema):
+    if depth > MAX_DEPTH:
+        fail(parameter, f"groups nest at most {MAX_DEPTH} deep")
+    if not isinstance(node, dict):
+        fail(parameter, 'a group must be an object like {"and": [...]}')
+    unknown = set(node) - {"and", "or"}
+    if unknown:
+        fail(parameter, f"unknown keys {sorted(unknown)}; a group has only 'and' and 'or'")
+    parts = []
+    for kind in ("and", "or"):
+        if kind not in node:
+            continue
+        items = node[kind]
+        if not isinstance(items, list):
+            fail(f"{parameter}.{kind}", "must be a list of conditions")
+        parsed = tuple(
+            _parse_node(item, f"{parameter}.{kind}[{i}]", depth + 1, counter, schema) for i, item in enumerate(items)
+        )
+        if parsed:
+            parts.append(Group(kind, parsed))
+    return Group("and", tuple(parts))
+
+
+def _parse_node(node, parameter, depth, counter, schema):
+    if isinstance(node, dict) and set(node) & {"and", "or"} and "field" not in node:
+        return _parse_group(node, parameter, depth, counter, schema)
+    counter[0] += 1
+    if counter[0] > MAX_CONDITIONS:
+        fail("where", f"at most {MAX_CONDITIONS} conditions")
+    if not isinstance(node, dict):
+        fail(parameter, "a condition must be an object {field, operator, value}")
+    unknown = set(node) - {"field", "operator", "value"}
+    if unknown:
+        fail(parameter, f"unknown keys {sorted(unknown)} in a condition")
+    field = resolve_field(node.get("field"), parameter)
+    operator = canonical_operator(node.get("operator", "equals"), parameter)
+    value = coerce_value(field, operator, node.get("value"), parameter, from_text=False, schema=schema)
+    return Condition(field, operator, value, parameter)
+
+
+def parse_filter_params(params, schema=None):
+    """Conditions from ``filter[field][op]=value`` parameters (a Group, or None)."""
+    conditions = []
+    for key in sorted(params):
+        if not key.startswith("filter"):
+            continue
+        match = FILTER_PARAM.match(key)
+        if not match:
+            fail(key, "expected filter[field]=value or filter[field][operator]=value")
+        field = resolve_field(match.group(1), key)
+        operator = canonical_operator(match.group(2) or "equals", key)
+        values = params[key] if isinstance(params[key], list) else [params[key]]
+        for raw in values:
+            value = coerce_value(field, operator, raw, key, from_text=True, schema=schema)
+            conditions.append(Condition(field, operator, value, key))
+    if len(conditions) > MAX_CONDITIONS:
+        fail("filter", f"at most {MAX_CONDITIONS} conditions")
+    return Group("and", tuple(conditions)) if conditions else None
+
+
+def parse_sort(text):
+    """Sort keys from ``-published_at,title`` or SonicJS's ``[{"field","order"}]`` JSON."""
+    if not text:
+        return ()
+    if text.lstrip().startswith("["):
+        try:
+            items = msgspec.json.decode(text.encode())
+        except msgspec.DecodeError as ex:
+            fail("sort", f"not valid JSON: {ex}")
+        specs = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or set(item) - {"field", "order"}:
+                fail("sort", f'item {i} must be {{"field": ..., "order": "asc"|"desc"}}')
+            order = str(item.get("order", "asc")).lower()
+            if order not in ("asc", "desc"):
+                fail("sort", f"item {i}: order must be asc or desc, not {item.get('order')!r}")
+            specs.append((item.get("field"), order == "desc"))
+    else:
+        specs = []
+        for part in text.split(","):
+            part = part.strip()
+            if not part:
+                fail("sort", "empty sort key")
+            descending = part.startswith("-")
+            specs.append((part.lstrip("-+"), descending))
+    if len(specs) > MAX_SORT_KEYS:
+        fail("sort", f"at most {MAX_SORT_KEYS} sort keys")
+    keys = []
+    for name, descending in specs:
+        field = resolve_field(name, "sort")
+        if not field.is_data and field.name not in SORTABLE:
+            fail("sort", f"cannot sort by {name!r}; sort by {', '.join(SORTABLE)} or data.<field>")
+        keys.append(SortKey(field, descending))
+    return tuple(keys)

@@ -1,0 +1,89 @@
+"""Turning a request's fields into validated content columns, for create and update.
+
+* ``title`` falls back to ``data.title``; it is required (non-blank, at most 500 chars).
+* ``slug`` falls back to ``data.slug``, else (on create) is generated from the title; it
+  is normalised (``slugs.normalize_slug``) and must keep letters or digits.
+* ``data`` is validated against the collection schema (``validation.validate_data``);
+  when the schema declares its own ``title``/``slug`` fields and ``data`` leaves them
+  empty, they are filled from the item's, so SonicJS-style schemas stay consistent.
+* ``featured_image_id`` must name a live media file.
+
+Every problem is collected and raised at once as ContentInvalid.
+"""
+
+from app.db.models import Media
+from app.services.content.errors import ContentInvalid
+from app.services.content.slugs import MAX_SLUG_LENGTH, normalize_slug, slug_from_title
+from app.services.content.validation import schema_properties, validate_data
+
+MAX_TITLE_LENGTH = 500
+
+
+def prepare_fields(collection, fields, content_id, current=None):
+    """Validated column values for a create (``current`` None) or an update of ``current``.
+
+    Args:
+        collection: the Collection (its ``schema``).
+        fields: title, slug, data, featured_image_id, meta_title, meta_description (any).
+        content_id: the item's id (a generated slug may use it).
+        current: the Content being updated, or None.
+
+    Returns:
+        ``{column name: value}`` for ``title``, ``slug`` and what ``fields`` holds.
+    """
+    errors = []
+    data = fields.get("data")
+    if data is None and current is None:
+        data = {}
+    title = fields.get("title")
+    if title is None:
+        title = data.get("title") if isinstance(data, dict) and isinstance(data.get("title"), str) else None
+    if title is None and current is not None:
+        title = current.title
+    title = (title or "").strip()
+    if not title:
+        errors.append({"field": "title", "message": "is required"})
+    elif len(title) > MAX_TITLE_LENGTH:
+        errors.append({"field": "title", "message": f"must be at most {MAX_TITLE_LENGTH} characters long"})
+    slug = _slug(fields, data, title, content_id, current, errors)
+    values = {"title": title, "slug": slug}
+    if data is not None:
+        data = _synced(collection.schema, data, title, slug)
+        errors += validate_data(collection.schema, data)
+        values["data"] = data
+    for name in ("meta_title", "meta_description"):
+        if name in fields:
+            values[name] = fields[name]
+    if "featured_image_id" in fields:
+        image = fields["featured_image_id"]
+        if image is not None and not Media.select().where((Media.id == image) & Media.deleted_at.is_null()).exists():
+            errors.append({"field": "featuredImageId", "message": f"no media {image!r}"})
+        values["featured_image"] = image
+    if errors:
+        raise ContentInvalid("Validation failed", errors)
+    return values
+
+
+def _slug(fields, data, title, content_id, current, errors):
+    raw = fields.get("slug")
+    if raw is None and isinstance(data, dict) and isinstance(data.get("slug"), str) and data["slug"]:
+        raw = data["slug"]
+    if raw is None:
+        return current.slug if current is not None else slug_from_title(title, content_id)
+    slug = normalize_slug(raw)
+    if not slug:
+        errors.append({"field": "slug", "message": "must contain letters or digits"})
+    elif len(raw) > MAX_SLUG_LENGTH:
+        errors.append({"field": "slug", "message": f"must be at most {MAX_SLUG_LENGTH} characters long"})
+    return slug
+
+
+def _synced(schema, data, title, slug):
+    """``data`` with the schema's own ``title``/``slug`` fields filled from the item's, if absent."""
+    properties = schema_properties(schema) or {}
+    data = dict(data)
+    if "title" in properties and data.get("title") in (None, ""):
+        data["title"] = title
+    if "slug" in properties and data.get("slug") in (None, ""):
+        data["slug"] = slug
+    return data

@@ -1,0 +1,317 @@
+"""Content reads: who sees what, list parameters, and the two-query list (count + page).
+
+Visibility (``Scope``):
+
+* the public (anonymous callers and viewers) sees published, non-deleted content only;
+  asking for another status or for deleted items is refused (``NotPermitted``);
+* holders of ``content.publish`` (editors, admins) may ask for any status
+  (``?status=draft``, ``?status=draft,archived``, ``?status=all``) and for soft-deleted
+  items (``?include_deleted=true``);
+* holders of ``content.update`` without ``content.publish`` (authors) may ask too, but
+  beyond published content they see only their own items.
+
+Every list defaults to ``status=published``. A list costs two queries whatever its size:
+``COUNT`` for the true total, then one page query joining author, collection and featured
+image. Pagination is ``limit`` (default 50, at most 1000) with ``offset`` or ``page``, or
+an opaque ``cursor`` (keyset on the sort keys + id) that stays fast at any depth; each page
+with more rows after it carries ``meta.nextCursor``.
+"""
+
+import math
+from dataclasses import dataclass
+
+from peewee import SQL, fn
+
+from app.db.models import Collection, Content
+from app.services.content.cursors import decode_cursor, encode_cursor, full_sort, keyset
+from app.services.content.fields import TIME, Field, fail
+from app.services.content.filters import SortKey, parse_filter_params, parse_sort, parse_where
+from app.services.content.serialize import INDEX, ITEM_KEYS, item_from_row, joined_select
+from app.services.content.sql import builder
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+MAX_SEARCH_LENGTH = 200
+STATUSES = ("draft", "published", "archived")
+ALL_STATUSES = ("all", "any")
+LIST_PARAMS = frozenset({
+    "limit", "offset", "page", "cursor", "sort", "where", "search", "fields", "status",
+    "include_deleted", "collection", "collection_id",
+})
+
+
+class NotPermitted(Exception):
+    """The caller asked for content its scope does not cover (status, deleted items)."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a caller may read.
+
+    Attributes:
+        user_id: the caller's id (None: anonymous).
+        see_all: any status and deleted items (``content.publish`` or admin).
+        see_own: beyond published content, the caller's own items (``content.update``).
+        show_email: authors' emails in items (``users.read``).
+    """
+
+    user_id: str | None = None
+    see_all: bool = False
+    see_own: bool = False
+    show_email: bool = False
+
+    @classmethod
+    def of(cls, user):
+        """The Scope of a Principal (or None for anonymous callers)."""
+        if user is None:
+            return cls()
+        see_all = user.is_admin or user.can("content.publish")
+        return cls(user.id, see_all, not see_all and user.can("content.update"), user.can("users.read"))
+
+    @property
+    def public_shape(self):
+        """True when the caller sees exactly what the public sees (same items, same fields)."""
+        return not (self.see_all or self.see_own)
+
+    @property
+    def public(self):
+        """True when responses for this caller equal the anonymous ones (so they may be cached)."""
+        return self.public_shape and not self.show_email
+
+
+@dataclass(frozen=True)
+class ListParams:
+    """A validated list request; ``cache_key()`` is equal for equal requests."""
+
+    statuses: tuple | None = ("published",)
+    include_deleted: bool = False
+    collection_id: str | None = None
+    collection_name: str | None = None
+    where: object = None
+    filters: object = None
+    search: str | None = None
+    sort: tuple = ()
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    paged: bool = True
+    cursor: tuple | None = None
+    fields: tuple | None = None
+
+    def cache_key(self):
+        """A canonical, msgspec-encodable description of this request."""
+        return repr(self)
+
+
+def parse_list_params(params, scope, *, collection_id=None, schema=None):
+    """Validate query parameters of a content list.
+
+    Args:
+        params: ``req.params`` (values are str, or lists for repeated keys).
+        scope: the caller's Scope.
+        collection_id: set by the per-collection route (then ``collection`` is refused).
+        schema: the collection's schema, to type ``filter[data.x]`` values.
+
+    Raises:
+        QueryError: a parameter is invalid (400); NotPermitted: outside the caller's scope.
+    """
+    for key, value in params.items():
+        if "\x00" in key or any("\x00" in text for text in (value if isinstance(value, list) else [value])):
+            fail(key, "NUL characters are not allowed")  # PostgreSQL cannot even compare them
+    unknown = sorted(key for key in params if key not in LIST_PARAMS and not key.startswith("filter"))
+    if unknown:
+        fail(unknown[0], f"unknown parameter; accepted: {', '.join(sorted(LIST_PARAMS))}, filter[field][op]")
+    one = _single(params)
+    statuses = _statuses(params.get("status"))
+    include_deleted = _flag(one("include_deleted"), "include_deleted")
+    if scope.public_shape and (statuses != ("published",) or include_deleted):
+        raise NotPermitted("Only published content is public; sign in as an editor to see other statuses")
+    sort = parse_sort(one("sort")) or _default_sort(statuses)
+    limit = _bounded_int(one("limit"), "limit", DEFAULT_LIMIT, 1, None)
+    limit = min(limit, MAX_LIMIT)
+    offset, page, cursor = one("offset"), one("page"), one("cursor")
+    if sum(value is not None for value in (offset, page, cursor)) > 1:
+        fail("offset", "use only one of offset, page and cursor")
+    if page is not None:
+        offset = (_bounded_int(page, "page", 1, 1, 10**9) - 1) * limit
+    else:
+        offset = _bounded_int(offset, "offset", 0, 0, 10**12)
+    search = one("search")
+    if search is not None and not (0 < len(search.strip()) <= MAX_SEARCH_LENGTH):
+        fail("search", f"must be 1 to {MAX_SEARCH_LENGTH} characters")
+    if collection_id is not None and (params.get("collection") or params.get("collection_id")):
+        fail("collection", "the collection is already given by the path")
+    return ListParams(
+        statuses=statuses,
+        include_deleted=include_deleted,
+        collection_id=collection_id or one("collection_id"),
+        collection_name=one("collection"),
+        where=parse_where(one("where"), schema),
+        filters=parse_filter_params(params, schema),
+        search=search.strip() if search else None,
+        sort=sort,
+        limit=limit,
+        offset=offset if cursor is None else 0,
+        paged=cursor is None,
+        cursor=decode_cursor(cursor, sort) if cursor is not None else None,
+        fields=_fields(one("fields")),
+    )
+
+
+def _single(params):
+    def one(name):
+        value = params.get(name)
+        if isinstance(value, list):
+            fail(name, "give this parameter once")
+        return value
+
+    return one
+
+
+def _statuses(raw):
+    if raw is None:
+        return ("published",)
+    values = []
+    for chunk in raw if isinstance(raw, list) else [raw]:
+        values += [part.strip() for part in chunk.split(",") if part.strip()]
+    if any(value in ALL_STATUSES for value in values):
+        return None
+    bad = [value for value in values if value not in STATUSES]
+    if bad or not values:
+        fail("status", f"unknown status {bad[0] if bad else ''!r}; use {', '.join(STATUSES)} or all")
+    return tuple(sorted(set(values)))
+
+
+def _default_sort(statuses):
+    # The public list is newest-published first (an index returns it in order); lists
+    # that include unpublished items have no published_at to sort on: last edited first.
+    name = "published_at" if statuses == ("published",) else "updated_at"
+    return (SortKey(Field(name, TIME), True),)
+
+
+def _flag(raw, name):
+    if raw in (None, "", "false", "0"):
+        return False
+    if raw in ("true", "1"):
+        return True
+    fail(name, "must be true or false")
+
+
+def _bounded_int(raw, name, default, low, high):
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or len(raw) > 13:
+        fail(name, "must be a whole number")
+    value = int(raw)
+    if value < low or (high is not None and value > high):
+        fail(name, f"must be at least {low}" + (f" and at most {high}" if high is not None else ""))
+    return value
+
+
+def _fields(raw):
+    if not raw:
+        return None
+    names = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    unknown = [name for name in names if name not in ITEM_KEYS]
+    if unknown:
+        fail("fields", f"unknown field {unknown[0]!r}; choose from {', '.join(ITEM_KEYS)}")
+    return names
+
+
+# ---------------------------------------------------------------- queries
+
+
+def visibility(scope, statuses=("published",), include_deleted=False):
+    """The WHERE clause limiting rows to what ``scope`` may see."""
+    clauses = []
+    if statuses is not None:
+        clauses.append(Content.status.in_(list(statuses)) if len(statuses) > 1 else Content.status == statuses[0])
+    if scope.see_own:
+        clauses.append((Content.status == "published") | (Content.author == scope.user_id))
+    if not include_deleted:
+        clauses.append(Content.deleted_at.is_null())
+    elif scope.see_own:
+        clauses.append(Content.deleted_at.is_null() | (Content.author == scope.user_id))
+    return _and(clauses)
+
+
+def _and(clauses):
+    clauses = [clause for clause in clauses if clause is not None]
+    if not clauses:
+        return SQL("1 = 1")
+    combined = clauses[0]
+    for clause in clauses[1:]:
+        combined = combined & clause
+    return combined
+
+
+def list_content(params, scope):
+    """Run a list: ``{"data": [...], "meta": {...}}`` (timestamp and cache added by the API)."""
+    sql = builder()
+    clauses = [visibility(scope, params.statuses, params.include_deleted)]
+    if params.collection_id is not None:
+        clauses.append(Content.collection == params.collection_id)
+    if params.collection_name is not None:
+        clauses.append(Content.collection.in_(Collection.select(Collection.id).where(Collection.name == params.collection_name)))
+    for group in (params.where, params.filters):
+        if group is not None:
+            clauses.append(sql.group(group))
+    if params.search:
+        clauses.append(sql.search(params.search))
+    where = _and(clauses)
+    total = Content.select(fn.COUNT(Content.id)).where(where).scalar() or 0
+    keys = full_sort(params.sort)
+    extra = [sql.target(key.field).alias(f"_k{i}") for i, key in enumerate(keys) if key.field.is_data]
+    query = joined_select(*extra).order_by(*(sql.order(key) for key in keys))
+
+    def page(condition, limit, offset=None):
+        return list(query.where(condition).limit(limit).offset(offset or None).tuples())
+
+    if params.cursor is None:
+        rows = page(where, params.limit + 1, params.offset)
+    else:
+        main, tail = keyset(sql, keys, params.cursor)
+        rows = page(where & main, params.limit + 1)
+        if tail is not None and len(rows) <= params.limit:
+            rows += page(where & tail, params.limit + 1 - len(rows))
+    has_next = len(rows) > params.limit
+    rows = rows[:params.limit]
+    meta = {
+        "count": len(rows),
+        "total": total,
+        "page": params.offset // params.limit + 1 if params.paged else None,
+        "limit": params.limit,
+        "pages": math.ceil(total / params.limit),
+        "hasNext": has_next,
+        "hasPrev": params.offset > 0 if params.paged else True,
+    }
+    if params.paged:
+        meta["offset"] = params.offset
+    if has_next:
+        meta["nextCursor"] = encode_cursor(params.sort, _key_values(keys, rows[-1]))
+    return {"data": [item_from_row(row, scope, params.fields) for row in rows], "meta": meta}
+
+
+def _key_values(keys, row):
+    values, extra = [], len(INDEX)
+    for key in keys:
+        if key.field.is_data:
+            values.append(row[extra])
+            extra += 1
+        else:
+            values.append(row[INDEX[key.field.name]])
+    return values
+
+
+def get_item(scope, *, content_id=None, collection_name=None, slug=None):
+    """One item by id, or by collection name and slug, if ``scope`` may see it; else None."""
+    if "\x00" in (content_id or "") + (collection_name or "") + (slug or ""):
+        return None  # no such item; PostgreSQL would reject the parameter
+    query = joined_select()
+    if content_id is not None:
+        where = Content.id == content_id
+    else:
+        where = (Collection.name == collection_name) & (Content.slug == slug)
+    if not scope.see_all:
+        where = where & visibility(scope, None if scope.see_own else ("published",), scope.see_own)
+    row = query.where(where).limit(1).tuples().first()
+    return None if row is None else item_from_row(row, scope)

@@ -1,0 +1,258 @@
+"""Scheduled publish, unpublish and archive, and the cron job that runs them exactly once.
+
+``scheduled_content`` is the source of truth. ``content.scheduled_publish_at`` and
+``scheduled_unpublish_at`` mirror it: each holds the earliest pending schedule of its kind
+(unpublish and archive both take an item offline), recomputed in the same transaction as
+every create, cancel and run.
+
+Exactly once, even with overlapping runners (two cron processes, ``dev`` and system cron):
+each due row is handled in one transaction that first claims it with ``UPDATE ... SET
+status = 'running' WHERE id = ? AND status = 'pending'``; only the runner whose UPDATE
+changed a row goes on. SQLite's ``BEGIN IMMEDIATE`` serialises those transactions across
+processes; on PostgreSQL the second UPDATE waits for the row lock, then sees the row is no
+longer pending. The transition runs in a savepoint of the same transaction, so a failure is
+rolled back alone and recorded as ``failed`` with its error; a crash before the commit leaves
+the row pending (``running`` is never committed), and the next run picks it up.
+"""
+
+import logging
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from peewee import fn
+
+from app.db.models import Content, ScheduledContent, User, now_ms
+from app.services.cache import ThreeTierCache
+from app.services.content.workflow import (
+    Forbidden, Invalid, NotAllowed, NotFound, WorkflowError, load_content, transition,
+)
+from app.services.identity import Principal, RolePermissions
+
+log = logging.getLogger("sonicpy.scheduling")
+
+SCHEDULE_ACTIONS = ("publish", "unpublish", "archive")
+STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+OFFLINE_ACTIONS = ("unpublish", "archive")
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+DEFAULT_TIMEZONE = "UTC"
+MAX_TIMEZONE_LENGTH = 64
+RUN_BATCH = 500
+
+
+def zone_of(name):
+    """The ZoneInfo of the IANA name ``name``; Invalid (field ``timezone``) when unknown."""
+    if not name or len(name) > MAX_TIMEZONE_LENGTH or "\x00" in name:
+        raise Invalid("timezone", "timezone must be an IANA time zone name such as Europe/Paris")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise Invalid("timezone", f"Unknown time zone {name!r} (expected an IANA name such as Europe/Paris)") from None
+
+
+def parse_schedule_time(value, tz_name=None):
+    """Epoch milliseconds (UTC) of ``value``.
+
+    Args:
+        value: epoch milliseconds (int); an ISO 8601 date-time with an offset
+            (``2026-05-01T09:00:00+02:00``, ``...Z``); or a local date-time without one,
+            read in ``tz_name``.
+        tz_name: IANA time zone name; required for a local date-time, kept for display
+            otherwise.
+
+    Raises:
+        Invalid: not a date-time, unknown zone, local time without a zone, or a local time
+            that does not exist in the zone (skipped by a daylight-saving change). An
+            ambiguous local time (repeated by the change back) is read as the first one.
+    """
+    zone = zone_of(tz_name) if tz_name is not None else None
+    if isinstance(value, int):
+        return value
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise Invalid("scheduled_at", "scheduled_at must be an ISO 8601 date-time or epoch milliseconds") from None
+    if moment.tzinfo is None:
+        if zone is None:
+            raise Invalid("scheduled_at", "scheduled_at has no UTC offset: add one or give a timezone")
+        local = moment
+        moment = moment.replace(tzinfo=zone)
+        if moment.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None) != local:
+            raise Invalid("scheduled_at", f"{local.isoformat()} does not exist in {tz_name} (daylight-saving gap)")
+    return (moment - EPOCH) // timedelta(milliseconds=1)
+
+
+def create_schedule(db, content_id, user, action, scheduled_at, tz_name=None, now=None):
+    """Schedule ``action`` on ``content_id`` at ``scheduled_at``; return the new row.
+
+    Raises:
+        NotFound: no such content. Invalid: unknown action, bad or past time, bad zone.
+    """
+    if action not in SCHEDULE_ACTIONS:
+        raise Invalid("action", f"action must be one of {', '.join(SCHEDULE_ACTIONS)}")
+    when = parse_schedule_time(scheduled_at, tz_name)
+    if when <= (now if now is not None else now_ms()):
+        raise Invalid("scheduled_at", "scheduled_at must be in the future")
+    with db.atomic():
+        load_content(content_id)
+        row = ScheduledContent.create(
+            content=content_id, action=action, scheduled_at=when, timezone=tz_name or DEFAULT_TIMEZONE,
+            user=user.id, status="pending", created_at=now_ms(),
+        )
+        sync_content_columns(content_id)
+    return get_schedule(row.id)
+
+
+def schedules_query():
+    """Schedules with their content (id, title, slug, status) and user joined: one query."""
+    return (
+        ScheduledContent.select(
+            ScheduledContent, Content.id, Content.title, Content.slug, Content.status,
+            User.id, User.email, User.username,
+        )
+        .join(Content, on=(ScheduledContent.content == Content.id))
+        .switch(ScheduledContent)
+        .join(User, on=(ScheduledContent.user == User.id))
+    )
+
+
+def get_schedule(schedule_id):
+    """The schedule ``schedule_id`` with content and user joined; NotFound otherwise."""
+    row = schedules_query().where(ScheduledContent.id == schedule_id).first()
+    if row is None:
+        raise NotFound("Schedule not found")
+    return row
+
+
+def list_schedules(status=None, content_id=None, action=None, page=1, limit=20):
+    """``(rows, total)`` of schedules matching the filters, soonest first."""
+    query = schedules_query()
+    if status is not None:
+        query = query.where(ScheduledContent.status == status)
+    if content_id is not None:
+        query = query.where(ScheduledContent.content == content_id)
+    if action is not None:
+        query = query.where(ScheduledContent.action == action)
+    total = query.count()
+    rows = list(query.order_by(ScheduledContent.scheduled_at, ScheduledContent.id).paginate(page, limit))
+    return rows, total
+
+
+def cancel_schedule(db, schedule_id):
+    """Cancel the pending schedule ``schedule_id``; return it.
+
+    Raises:
+        NotFound: no such schedule. NotAllowed: it is no longer pending.
+    """
+    with db.atomic():
+        changed = (
+            ScheduledContent.update(status="cancelled")
+            .where((ScheduledContent.id == schedule_id) & (ScheduledContent.status == "pending"))
+            .execute()
+        )
+        row = get_schedule(schedule_id)
+        if not changed:
+            raise NotAllowed(f"Only pending schedules can be cancelled; this one is {row.status}",
+                             {"status": row.status})
+        sync_content_columns(row.content_id)
+    return row
+
+
+def sync_content_columns(content_id):
+    """Set content's ``scheduled_publish_at`` / ``scheduled_unpublish_at`` from its pending schedules."""
+    earliest = dict(
+        ScheduledContent.select(ScheduledContent.action, fn.MIN(ScheduledContent.scheduled_at))
+        .where((ScheduledContent.content == content_id) & (ScheduledContent.status == "pending"))
+        .group_by(ScheduledContent.action)
+        .tuples()
+    )
+    offline = [earliest[action] for action in OFFLINE_ACTIONS if action in earliest]
+    Content.update(
+        scheduled_publish_at=earliest.get("publish"), scheduled_unpublish_at=min(offline) if offline else None,
+    ).where(Content.id == content_id).execute()
+
+
+def run_due(db, now):
+    """Run every pending schedule due at ``now`` (epoch ms), each exactly once.
+
+    Args:
+        db: the Peewee database.
+        now: the cut-off; rows with ``scheduled_at <= now`` are due.
+
+    Returns:
+        ``{"due", "completed", "failed", "skipped", "items"}``; ``skipped`` counts rows another
+        runner claimed first, or could not be claimed now (they stay pending).
+    """
+    due = [
+        row.id for row in ScheduledContent.select(ScheduledContent.id)
+        .where((ScheduledContent.status == "pending") & (ScheduledContent.scheduled_at <= now))
+        .order_by(ScheduledContent.scheduled_at, ScheduledContent.id)
+        .limit(RUN_BATCH)
+    ]
+    report = {"due": len(due), "completed": 0, "failed": 0, "skipped": 0, "items": []}
+    roles = RolePermissions()  # read fresh once per run: a demoted user cannot publish by schedule
+    for schedule_id in due:
+        try:
+            item = _run_one(db, schedule_id, roles)
+        except Exception:  # noqa: BLE001 - the database itself failed: the row stays pending for the next run
+            log.exception("could not run schedule %s; it stays pending", schedule_id)
+            item = None
+        if item is None:
+            report["skipped"] += 1
+            continue
+        report[item["status"]] += 1
+        report["items"].append(item)
+    return report
+
+
+def _run_one(db, schedule_id, roles):
+    """Claim and run one schedule in one transaction; None if another runner has it."""
+    with db.atomic():
+        claimed = (
+            ScheduledContent.update(status="running")
+            .where((ScheduledContent.id == schedule_id) & (ScheduledContent.status == "pending"))
+            .execute()
+        )
+        if not claimed:
+            return None
+        row = ScheduledContent.get_by_id(schedule_id)
+        error = None
+        try:
+            with db.atomic():
+                transition(
+                    db, row.content_id, _actor(row.user_id, roles), action=row.action, source="schedule",
+                    metadata={"schedule_id": row.id, "scheduled_at": row.scheduled_at},
+                )
+        except WorkflowError as ex:
+            error = ex.message
+        except Exception as ex:  # noqa: BLE001 - recorded on the row; one bad item never stops the run
+            log.exception("schedule %s failed unexpectedly", schedule_id)
+            error = f"Internal error ({type(ex).__name__})"
+        status = "failed" if error else "completed"
+        ScheduledContent.update(status=status, executed_at=now_ms(), error_message=error).where(
+            ScheduledContent.id == schedule_id
+        ).execute()
+        sync_content_columns(row.content_id)
+    item = {"id": schedule_id, "content_id": row.content_id, "action": row.action, "status": status}
+    if error:
+        item["error"] = error
+    return item
+
+
+def _actor(user_id, roles):
+    """The Principal a schedule runs as: its creator, with the permissions their role has now."""
+    user = User.select(User.id, User.email, User.role, User.is_active).where(User.id == user_id).first()
+    if user is None or not user.is_active:
+        raise Forbidden("The user who scheduled this action is no longer active")
+    return Principal(id=user.id, email=user.email, role=user.role, permissions=roles.of(user.role), via="schedule")
+
+
+def run_scheduled_content(event, env):
+    """Cron job (``app.scheduled.JOBS``): run the schedules due at the event's time.
+
+    When anything ran, the content cache generation is bumped in CACHE_KV so every worker's
+    next read misses (``cache_invalidated`` is False when KV was unreachable).
+    """
+    report = run_due(env.DB.db, event.scheduled_time)
+    if report["items"]:
+        report["cache_invalidated"] = ThreeTierCache(env.CACHE_KV).invalidate("content")
+    return report

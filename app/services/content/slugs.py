@@ -1,0 +1,41 @@
+"""Content slugs: SonicJS's normalisation, and uniqueness within a collection.
+
+SonicJS lowercases, strips ``[^a-z0-9\\s-]`` and turns whitespace into ``-``. Here accents
+are folded first (``Café`` -> ``cafe``, not ``caf``), runs of dashes collapse and edge
+dashes go. The unique index ``idx_content_collection_slug`` (migration 0008) is the final
+guard against two writers racing; ``slug_taken`` gives the friendly 409 before it.
+"""
+
+import re
+import unicodedata
+
+from app.db.models import Content
+
+MAX_SLUG_LENGTH = 200
+_STRIP = re.compile(r"[^a-z0-9\s-]")
+_SPACES = re.compile(r"\s+")
+_DASHES = re.compile(r"-{2,}")
+
+
+def normalize_slug(text):
+    """The slug form of ``text`` ("" when nothing usable is left)."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = _STRIP.sub("", folded.lower())
+    slug = _SPACES.sub("-", slug.strip())
+    slug = _DASHES.sub("-", slug).strip("-")
+    return slug[:MAX_SLUG_LENGTH].rstrip("-")
+
+
+def slug_from_title(title, fallback_id):
+    """A slug generated from ``title``; titles without Latin letters or digits get ``item-<id>``."""
+    return normalize_slug(title) or f"item-{fallback_id[:8]}"
+
+
+def slug_taken(collection_id, slug, exclude_id=None):
+    """The id of another item of the collection holding ``slug`` (deleted ones too), or None."""
+    query = Content.select(Content.id, Content.deleted_at).where(
+        (Content.collection == collection_id) & (Content.slug == slug)
+    )
+    if exclude_id is not None:
+        query = query.where(Content.id != exclude_id)
+    return query.first()

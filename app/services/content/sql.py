@@ -1,0 +1,111 @@
+"""Peewee expressions for parsed filters, search and sort keys, per database dialect.
+
+``data.<field>`` is ``json_extract(data, ?)`` on SQLite and ``CAST(data AS jsonb) #> ?``
+on PostgreSQL (where ``data`` is TEXT holding JSON), compared with ``CAST(? AS jsonb)`` so
+numbers compare as numbers there too. Every value and JSON path is a bound parameter.
+``not_equals`` and ``not_in`` keep rows where the field is absent (SQL's ``!=`` would drop
+them, which nobody asking "not X" expects). LIKE patterns escape ``%``, ``_`` and ``\\``.
+"""
+
+import msgspec
+from peewee import SQL, Cast, EnclosedNodeList, Expression, NodeList, Value, fn
+
+from app.db.database import is_postgres
+from app.db.models import Content, database
+from app.services.content.fields import COLUMNS, INT, TIME
+from app.services.content.filters import Group
+from app.services.content.values import RANGE_SQL
+
+
+def builder():
+    """A SqlBuilder for the database the models are bound to."""
+    return SqlBuilder(is_postgres(database.obj))
+
+
+class SqlBuilder:
+    """Builds Peewee expressions for one database dialect (SQLite or PostgreSQL)."""
+
+    def __init__(self, postgres):
+        self.postgres = postgres
+
+    def target(self, field, as_text=False):
+        """The SQL expression of ``field`` (JSON text form for LIKE when ``as_text``)."""
+        if not field.is_data:
+            return COLUMNS[field.name][0]
+        if self.postgres:
+            op = "#>>" if as_text else "#>"
+            return Expression(Cast(Content.data, "jsonb"), op, Value(list(field.path), unpack=False))
+        return fn.json_extract(Content.data, "$." + ".".join(field.path)).coerce(False)
+
+    def literal(self, field, value):
+        """A bound value comparable with ``target(field)``."""
+        if field.is_data and self.postgres:
+            return Cast(Value(msgspec.json.encode(value).decode()), "jsonb")
+        if field.is_data and isinstance(value, bool):
+            return Value(int(value))  # json_extract gives 1/0 for true/false
+        return Value(value)
+
+    def group(self, group):
+        """The expression of a Group (None when it holds nothing)."""
+        parts = [self.group(item) if isinstance(item, Group) else self.condition(item) for item in group.items]
+        parts = [part for part in parts if part is not None]
+        if not parts:
+            return None
+        combined = parts[0]
+        for part in parts[1:]:
+            combined = (combined & part) if group.kind == "and" else (combined | part)
+        return combined
+
+    def condition(self, cond):
+        """The expression of one Condition."""
+        field, op, value = cond.field, cond.operator, cond.value
+        if op == "exists":
+            return self._exists(field) if value else ~self._exists(field)
+        if op in ("like", "contains"):
+            target = self.target(field, as_text=True)
+            words = value.split() if op == "like" else [value]
+            expr = None
+            for word in words or [value]:
+                part = self.like(target, word)
+                expr = part if expr is None else (expr & part)
+            return expr
+        target = self.target(field)
+        if op == "equals":
+            return target.is_null() if value is None else Expression(target, "=", self.literal(field, value))
+        if op == "not_equals":
+            if value is None:
+                return target.is_null(False)
+            return Expression(target, "!=", self.literal(field, value)) | target.is_null()
+        if op in RANGE_SQL:
+            return Expression(target, RANGE_SQL[op], self.literal(field, value))
+        listed = [v for v in value if v is not None]
+        matches = Expression(target, "IN", EnclosedNodeList([self.literal(field, v) for v in listed])) if listed else None
+        if None in value:
+            matches = target.is_null() if matches is None else (matches | target.is_null())
+        if op == "in":
+            return matches
+        return ~matches | target.is_null() if None not in value else ~matches
+
+    def _exists(self, field):
+        if field.kind in (INT, TIME):
+            return COLUMNS[field.name][0].is_null(False)
+        target = self.target(field, as_text=True)
+        return target.is_null(False) & Expression(target, "!=", Value(""))
+
+    def like(self, target, text):
+        """``target LIKE %text%`` (ILIKE on PostgreSQL) with %, _ and \\ escaped."""
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        op = SQL("ILIKE" if self.postgres else "LIKE")
+        return NodeList((target, op, Value(f"%{escaped}%"), SQL("ESCAPE '\\'")))
+
+    def search(self, text):
+        """``search=``: the title or the data JSON contains ``text`` (case-insensitive)."""
+        data = Cast(Content.data, "text") if self.postgres else Content.data
+        return self.like(Content.title, text) | self.like(data, text)
+
+    def order(self, key):
+        """The ORDER BY term of a SortKey; NULLs sort as the smallest value on both databases."""
+        target = self.target(key.field)
+        if not self.postgres:
+            return target.desc() if key.descending else target.asc()
+        return target.desc(nulls="LAST") if key.descending else target.asc(nulls="FIRST")

@@ -1,0 +1,367 @@
+"""Validation of content ``data`` against its collection's schema (SonicJS never does this).
+
+A collection schema is SonicJS's ``{type: "object", properties: {name: FieldConfig},
+required: [...]}`` (reference/sonicjs.md 4.1). ``validate_data`` checks every field and
+returns EVERY problem as ``{"field": "data.<path>", "message"}``, so a client fixes a form
+in one round trip:
+
+* required (``required: true`` or listed in ``required``; ``null`` and ``""`` are missing);
+* types: string/text/textarea/richtext/markdown/color (and the editor types quill,
+  mdxeditor, tinymce) are strings; slug a slug; number (and integer); boolean/checkbox;
+  date/datetime ISO 8601; email; url (http/https); select/radio one of ``enum``;
+  multiselect a list of distinct ``enum`` values; array (``items``, ``blocks``,
+  ``minItems``/``maxItems``); object (``properties``); json anything;
+  reference the id of live content (in ``collection``, a name or id or a list of them);
+  media/file the id of a live media file. ``multiple: true`` makes reference, media and
+  select fields lists;
+* rules: ``min``/``max`` (numbers), ``minLength``/``maxLength``, ``pattern`` (a regular
+  expression searched in the value), ``enum``, ``format`` (email, url/uri, date, date-time);
+* unknown fields are rejected: ``data`` holds what the schema declares, nothing else
+  (a typo must not be stored silently). A collection whose schema has no ``properties``
+  at all is free-form. Unknown field types accept any value (editor widgets come and go).
+
+References are checked after the structure, in one query per kind whatever their number.
+"""
+
+import math
+import re
+from datetime import date, datetime
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from app.db.models import Collection, Content, Media
+
+STRING_TYPES = frozenset(
+    {"string", "text", "textarea", "richtext", "markdown", "color", "quill", "mdxeditor", "tinymce"}
+)
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+MAX_DEPTH = 16
+
+
+def schema_properties(schema):
+    """The ``properties`` mapping of a collection schema, or None for a free-form schema."""
+    if not isinstance(schema, dict):
+        return None
+    properties = schema.get("properties")
+    return properties if isinstance(properties, dict) else None
+
+
+def schema_field_type(schema, path):
+    """The declared type of the (dotted) data field ``path``, or None when unknown."""
+    properties = schema_properties(schema)
+    config = None
+    for part in path.split("."):
+        if not isinstance(properties, dict) or not isinstance(properties.get(part), dict):
+            return None
+        config = properties[part]
+        properties = config.get("properties")
+    return config.get("type") if config else None
+
+
+def validate_data(schema, data):
+    """Every problem of ``data`` against ``schema``, as ``[{"field", "message"}]`` (empty: valid)."""
+    if not isinstance(data, dict):
+        return [{"field": "data", "message": "must be an object"}]
+    properties = schema_properties(schema)
+    if properties is None:
+        return []
+    checker = _Checker()
+    checker.object(properties, _required_names(schema), data, "data", 0)
+    checker.check_references()
+    return checker.errors
+
+
+def _required_names(schema):
+    names = schema.get("required") if isinstance(schema, dict) else None
+    return set(names) if isinstance(names, list) else set()
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern):
+    return re.compile(pattern)
+
+
+class _Checker:
+    """Walks data and schema together, collecting errors and references to resolve."""
+
+    def __init__(self):
+        self.errors = []
+        self.content_refs = []  # (path, id, allowed collections or None)
+        self.media_refs = []  # (path, id)
+
+    def fail(self, path, message):
+        self.errors.append({"field": path, "message": message})
+
+    def object(self, properties, required, data, path, depth):
+        for name in data:
+            if name not in properties:
+                self.fail(f"{path}.{name}", "unknown field (not in the collection schema)")
+        for name, config in properties.items():
+            if not isinstance(config, dict):
+                continue
+            value = data.get(name)
+            field_path = f"{path}.{name}"
+            if value is None or value == "" or value == []:
+                if config.get("required") is True or name in required:
+                    self.fail(field_path, "is required")
+                continue
+            self.value(config, value, field_path, depth + 1)
+
+    def value(self, config, value, path, depth):
+        if depth > MAX_DEPTH:
+            self.fail(path, "is nested too deeply")
+            return
+        kind = config.get("type")
+        multiple = config.get("multiple") is True and kind in ("reference", "media", "file", "select")
+        if multiple:
+            if not isinstance(value, list):
+                self.fail(path, "must be a list")
+                return
+            for i, item in enumerate(value):
+                self.single(config, item, f"{path}[{i}]", depth)
+            return
+        self.single(config, value, path, depth)
+
+    def single(self, config, value, path, depth):
+        kind = config.get("type")
+        check = _CHECKS.get(kind)
+        if kind in STRING_TYPES:
+            check = _Checker.string
+        if check is not None and check(self, config, value, path, depth) is False:
+            return
+        enum = config.get("enum")
+        if isinstance(enum, list) and kind != "multiselect" and value not in enum:
+            self.fail(path, "must be one of: " + ", ".join(map(str, enum)))
+
+    def string(self, config, value, path, depth):
+        if not isinstance(value, str):
+            self.fail(path, "must be a string")
+            return False
+        low, high = config.get("minLength"), config.get("maxLength")
+        if isinstance(low, int) and len(value) < low:
+            self.fail(path, f"must be at least {low} characters long")
+        if isinstance(high, int) and len(value) > high:
+            self.fail(path, f"must be at most {high} characters long")
+        pattern = config.get("pattern")
+        if isinstance(pattern, str):
+            try:
+                if not _compiled(pattern).search(value):
+                    self.fail(path, f"must match the pattern {pattern}")
+            except re.error:
+                self.fail(path, "the collection schema's pattern for this field is invalid")
+        fmt = config.get("format")
+        if fmt in _FORMATS and not _FORMATS[fmt](value):
+            self.fail(path, f"must be a valid {fmt}")
+        return None
+
+    def slug(self, config, value, path, depth):
+        if not isinstance(value, str) or not SLUG.match(value):
+            self.fail(path, "must be a slug (lowercase letters, digits and single dashes)")
+            return False
+        return self.string(config, value, path, depth)
+
+    def number(self, config, value, path, depth):
+        integer = config.get("type") == "integer"
+        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+            self.fail(path, "must be an integer" if integer else "must be a number")
+            return False
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(path, "must be a finite number")
+            return False
+        low, high = config.get("min"), config.get("max")
+        if _is_number(low) and value < low:
+            self.fail(path, f"must be at least {low}")
+        if _is_number(high) and value > high:
+            self.fail(path, f"must be at most {high}")
+        return None
+
+    def boolean(self, config, value, path, depth):
+        if not isinstance(value, bool):
+            self.fail(path, "must be true or false")
+            return False
+        return None
+
+    def date(self, config, value, path, depth):
+        if not isinstance(value, str) or not _is_date(value):
+            self.fail(path, "must be an ISO 8601 date (YYYY-MM-DD)")
+            return False
+        return None
+
+    def datetime(self, config, value, path, depth):
+        if not isinstance(value, str) or not _is_datetime(value):
+            self.fail(path, "must be an ISO 8601 date-time")
+            return False
+        return None
+
+    def email(self, config, value, path, depth):
+        if not isinstance(value, str) or not EMAIL.match(value):
+            self.fail(path, "must be an email address")
+            return False
+        return self.string(config, value, path, depth)
+
+    def url(self, config, value, path, depth):
+        if not isinstance(value, str) or not _is_url(value):
+            self.fail(path, "must be an http(s) URL")
+            return False
+        return self.string(config, value, path, depth)
+
+    def select(self, config, value, path, depth):
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            self.fail(path, "must be one of the listed options")
+            return False
+        return None
+
+    def multiselect(self, config, value, path, depth):
+        if not isinstance(value, list):
+            self.fail(path, "must be a list of options")
+            return False
+        enum = config.get("enum")
+        for i, item in enumerate(value):
+            if isinstance(enum, list) and item not in enum:
+                self.fail(f"{path}[{i}]", "must be one of: " + ", ".join(map(str, enum)))
+        if len({_hashable(item) for item in value}) != len(value):
+            self.fail(path, "must not repeat an option")
+        return False
+
+    def array(self, config, value, path, depth):
+        if not isinstance(value, list):
+            self.fail(path, "must be a list")
+            return False
+        low, high = config.get("minItems"), config.get("maxItems")
+        if isinstance(low, int) and len(value) < low:
+            self.fail(path, f"must have at least {low} items")
+        if isinstance(high, int) and len(value) > high:
+            self.fail(path, f"must have at most {high} items")
+        items, blocks = config.get("items"), config.get("blocks")
+        for i, item in enumerate(value):
+            if isinstance(blocks, dict):
+                self.block(config, blocks, item, f"{path}[{i}]", depth)
+            elif isinstance(items, dict) and item is not None:
+                self.value(items, item, f"{path}[{i}]", depth + 1)
+        return False
+
+    def block(self, config, blocks, item, path, depth):
+        key = config.get("discriminator") or "blockType"
+        if not isinstance(item, dict) or item.get(key) not in blocks:
+            self.fail(path, f"must be an object whose {key} is one of: " + ", ".join(blocks))
+            return
+        block = blocks[item[key]] if isinstance(blocks[item[key]], dict) else {}
+        properties = {**(block.get("properties") or {}), key: {"type": "string"}}
+        self.object(properties, _required_names(block), item, path, depth + 1)
+
+    def object_field(self, config, value, path, depth):
+        if not isinstance(value, dict):
+            self.fail(path, "must be an object")
+            return False
+        properties = config.get("properties")
+        if isinstance(properties, dict):
+            self.object(properties, _required_names(config), value, path, depth + 1)
+        return False
+
+    def reference(self, config, value, path, depth):
+        if not isinstance(value, str) or not value:
+            self.fail(path, "must be the id of a content item")
+            return False
+        allowed = config.get("collection")
+        if isinstance(allowed, str):
+            allowed = [allowed]
+        self.content_refs.append((path, value, tuple(allowed) if isinstance(allowed, list) else None))
+        return None
+
+    def media(self, config, value, path, depth):
+        if not isinstance(value, str) or not value:
+            self.fail(path, "must be the id of a media file")
+            return False
+        self.media_refs.append((path, value))
+        return None
+
+    def check_references(self):
+        """Resolve collected references: one query for content, one for media."""
+        if self.content_refs:
+            ids = {ref for _, ref, _ in self.content_refs}
+            found = {
+                row[0]: (row[1], row[2])
+                for row in Content.select(Content.id, Collection.id, Collection.name)
+                .join(Collection, on=(Content.collection == Collection.id))
+                .where(Content.id.in_(list(ids)) & Content.deleted_at.is_null())
+                .tuples()
+            }
+            for path, ref, allowed in self.content_refs:
+                if ref not in found:
+                    self.fail(path, f"references content {ref!r}, which does not exist")
+                elif allowed and not set(found[ref]) & set(allowed):
+                    self.fail(path, "must reference content of: " + ", ".join(allowed))
+        if self.media_refs:
+            ids = {ref for _, ref in self.media_refs}
+            live = {
+                row[0]
+                for row in Media.select(Media.id)
+                .where(Media.id.in_(list(ids)) & Media.deleted_at.is_null())
+                .tuples()
+            }
+            for path, ref in self.media_refs:
+                if ref not in live:
+                    self.fail(path, f"references media {ref!r}, which does not exist")
+
+
+def _hashable(item):
+    """A hashable stand-in for a JSON value (lists and dicts are not hashable)."""
+    return repr(item)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_date(text):
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return _is_datetime(text)
+    return True
+
+
+def _is_datetime(text):
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_url(text):
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+_FORMATS = {
+    "email": lambda v: bool(EMAIL.match(v)),
+    "url": _is_url,
+    "uri": _is_url,
+    "date": _is_date,
+    "date-time": _is_datetime,
+}
+
+_CHECKS = {
+    "slug": _Checker.slug,
+    "number": _Checker.number,
+    "integer": _Checker.number,
+    "boolean": _Checker.boolean,
+    "checkbox": _Checker.boolean,
+    "date": _Checker.date,
+    "datetime": _Checker.datetime,
+    "email": _Checker.email,
+    "url": _Checker.url,
+    "select": _Checker.select,
+    "radio": _Checker.select,
+    "multiselect": _Checker.multiselect,
+    "array": _Checker.array,
+    "object": _Checker.object_field,
+    "reference": _Checker.reference,
+    "media": _Checker.media,
+    "file": _Checker.media,
+}

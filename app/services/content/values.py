@@ -1,0 +1,159 @@
+"""Typing filter values: query-string text and ``where`` JSON into what SQL compares.
+
+Values from query strings are text: they are typed by the collection schema when the
+collection is known, else ``true``/``false``/``null``/numbers are read as such and a value
+in double quotes stays a string. ``where`` JSON values keep their JSON type. Timestamp
+columns take epoch ms or ISO dates; a date without a time means the whole day (``lte
+2025-12-31`` includes that day, ``gt 2025-12-31`` starts the next).
+"""
+
+import math
+import re
+from datetime import date, datetime, time, timezone
+
+from app.services.content.fields import INT, TEXT, TIME, fail
+from app.services.content.validation import schema_field_type
+
+MAX_IN_VALUES = 100
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+DAY_MS = 24 * 3600 * 1000
+
+OPERATORS = {
+    "equals": "equals", "eq": "equals",
+    "not_equals": "not_equals", "ne": "not_equals", "neq": "not_equals",
+    "gt": "gt", "greater_than": "gt",
+    "gte": "gte", "greater_than_equal": "gte",
+    "lt": "lt", "less_than": "lt",
+    "lte": "lte", "less_than_equal": "lte",
+    "like": "like", "contains": "contains",
+    "in": "in", "not_in": "not_in", "nin": "not_in",
+    "exists": "exists",
+}
+RANGE_SQL = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+STRING_FIELD_TYPES = frozenset({
+    "string", "text", "textarea", "richtext", "markdown", "color", "slug", "email", "url",
+    "date", "datetime", "select", "radio", "reference", "media", "file", "quill", "mdxeditor", "tinymce",
+})
+NUMBER_FIELD_TYPES = frozenset({"number", "integer"})
+BOOLEAN_FIELD_TYPES = frozenset({"boolean", "checkbox"})
+_NUMBER = re.compile(r"^-?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$")
+
+
+def coerce_value(field, operator, raw, parameter, *, from_text, schema=None):
+    """The value of a condition, typed for ``field`` and checked for ``operator``."""
+    if operator == "exists":
+        return _flag(raw, parameter)
+    if operator in ("in", "not_in"):
+        items = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(items, list) or not items:
+            fail(parameter, f"{operator} needs a list or comma-separated values")
+        if len(items) > MAX_IN_VALUES:
+            fail(parameter, f"{operator} takes at most {MAX_IN_VALUES} values")
+        text = from_text or isinstance(raw, str)
+        return tuple(_scalar(field, "equals", item, parameter, text, schema) for item in items)
+    if operator in ("like", "contains"):
+        if field.kind in (INT, TIME):
+            fail(parameter, f"{operator} applies to text fields, not {field.name}")
+        if isinstance(raw, (bool, list, dict)) or raw is None or str(raw) == "":
+            fail(parameter, f"{operator} needs a non-empty text value")
+        return str(raw)
+    value = _scalar(field, operator, raw, parameter, from_text, schema)
+    if operator in RANGE_SQL and value is None:
+        fail(parameter, f"{operator} needs a value")
+    return value
+
+
+def _scalar(field, operator, raw, parameter, from_text, schema):
+    if isinstance(raw, (list, dict)):
+        fail(parameter, "the value must be a single string, number or boolean")
+    if isinstance(raw, int) and not isinstance(raw, bool) and not INT64_MIN <= raw <= INT64_MAX:
+        fail(parameter, "the number is out of range")
+    if field.kind == TIME:
+        return _timestamp(raw, operator, parameter)
+    if field.kind == INT:
+        return _integer(raw, parameter)
+    if field.kind == TEXT:
+        if raw is None or (from_text and raw == "null"):
+            return None
+        if isinstance(raw, bool):
+            fail(parameter, f"{field.name} is text, not a boolean")
+        return str(raw)
+    if isinstance(raw, float) and not math.isfinite(raw):
+        fail(parameter, "numbers must be finite")
+    return _typed_text(raw, parameter, _field_type(schema, field)) if from_text else raw
+
+
+def _field_type(schema, field):
+    return None if schema is None else schema_field_type(schema, ".".join(field.path))
+
+
+def _typed_text(raw, parameter, declared):
+    """A query-string value typed by the schema's field type, or by its look."""
+    if declared in STRING_FIELD_TYPES:
+        return raw
+    if declared in NUMBER_FIELD_TYPES or (declared is None and _NUMBER.match(raw)):
+        if not _NUMBER.match(raw):
+            fail(parameter, f"{raw!r} is not a number")
+        if re.fullmatch(r"-?[0-9]+", raw):
+            return int(raw)
+        number = float(raw)
+        if not math.isfinite(number):
+            fail(parameter, "the number is out of range")
+        return number
+    if declared in BOOLEAN_FIELD_TYPES or (declared is None and raw in ("true", "false")):
+        if raw not in ("true", "false"):
+            fail(parameter, f"{raw!r} is not true or false")
+        return raw == "true"
+    if declared is None and raw == "null":
+        return None
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        return raw[1:-1]
+    return raw
+
+
+def _flag(raw, parameter):
+    if raw in (None, "", True, "true", "1", 1):
+        return True
+    if raw in (False, "false", "0", 0):
+        return False
+    fail(parameter, "exists takes true or false")
+
+
+def _integer(raw, parameter):
+    if raw is None or raw == "null":
+        return None
+    if isinstance(raw, bool):
+        fail(parameter, "expected an integer")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and re.fullmatch(r"-?[0-9]{1,18}", raw):
+        return int(raw)
+    fail(parameter, f"expected an integer, not {raw!r}")
+
+
+def _timestamp(raw, operator, parameter):
+    """Epoch ms from ms or an ISO date/date-time; a bare date covers its whole day (UTC)."""
+    if raw is None or raw == "null":
+        return None
+    if isinstance(raw, bool):
+        fail(parameter, "expected epoch milliseconds or an ISO date")
+    if isinstance(raw, int) or (isinstance(raw, str) and re.fullmatch(r"-?[0-9]{1,16}", raw)):
+        return int(raw)
+    if isinstance(raw, str):
+        try:
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+                start = _ms(datetime.combine(date.fromisoformat(raw), time(), timezone.utc))
+                # "up to 2025-12-31" includes that day; "after 2025-12-31" starts the next.
+                return start + DAY_MS - 1 if operator in ("lte", "gt") else start
+            moment = datetime.fromisoformat(raw)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+            return _ms(moment)
+        except ValueError:
+            pass
+    fail(parameter, f"expected epoch milliseconds or an ISO date, not {raw!r}")
+
+
+def _ms(moment):
+    return int(moment.timestamp() * 1000)

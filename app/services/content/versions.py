@@ -1,0 +1,64 @@
+"""Reading content versions: the list (newest first) and one version's full snapshot.
+
+Versions may hold unpublished work: only callers who may edit the item read them (its
+author, publishers, admins); soft-deleted items' versions only for publishers.
+"""
+
+from app.db.models import ContentVersion, User
+from app.services.content.query import Scope
+from app.services.content.writes import ContentForbidden, ContentNotFound, load_for_write, may_edit
+
+
+def _version_row(row, current, full):
+    saved = row.data if isinstance(row.data, dict) else {}
+    version = {
+        "version": row.version,
+        "content_id": row.content_id,
+        "created_at": row.created_at,
+        "author": {"id": row.author_id, "name": f"{row.author.first_name} {row.author.last_name}".strip()},
+        "is_current": row.version == current,
+        "title": saved.get("title"),
+        "slug": saved.get("slug"),
+        "status": saved.get("status"),
+    }
+    if full:
+        for name in ("data", "workflow_state_id", "meta_title", "meta_description", "featured_image_id", "published_at"):
+            version[name] = saved.get(name)
+    return version
+
+
+def _versions_query(content_id):
+    return (
+        ContentVersion.select(ContentVersion, User.id, User.first_name, User.last_name)
+        .join(User, on=(ContentVersion.author == User.id))
+        .where(ContentVersion.content == content_id)
+    )
+
+
+def list_versions(user, content_id, limit, offset):
+    """``{"data": [...], "meta": {...}}`` of the versions of ``content_id``, newest first."""
+    content = _content_for_versions(user, content_id)
+    total = ContentVersion.select().where(ContentVersion.content == content_id).count()
+    rows = _versions_query(content_id).order_by(ContentVersion.version.desc()).limit(limit).offset(offset or None)
+    data = [_version_row(row, content.version_number, False) for row in rows]
+    return {
+        "data": data,
+        "meta": {"count": len(data), "total": total, "limit": limit, "offset": offset,
+                 "current_version": content.version_number},
+    }
+
+
+def get_version(user, content_id, version):
+    """One version of ``content_id`` with its full snapshot; None when it does not exist."""
+    content = _content_for_versions(user, content_id)
+    row = _versions_query(content_id).where(ContentVersion.version == version).first()
+    return None if row is None else _version_row(row, content.version_number, True)
+
+
+def _content_for_versions(user, content_id):
+    content = load_for_write(content_id, include_deleted=Scope.of(user).see_all)
+    if not may_edit(user, content):
+        raise ContentForbidden("You may only read the versions of your own content")
+    if content.deleted_at is not None and not Scope.of(user).see_all:
+        raise ContentNotFound("Content not found")
+    return content

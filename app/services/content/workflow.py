@@ -1,0 +1,309 @@
+"""Content workflow: moving an item between the states of migration 0005.
+
+A move is allowed when both of these say so:
+
+* the workflow of the item's collection (falling back to the default workflow, the active
+  one without a collection) has a ``workflow_transitions`` edge from the current state to
+  the target state;
+* the caller holds that edge's ``required_permission``, and the item is the caller's own
+  unless the caller is an admin or a reviewer/publisher (``content.review``,
+  ``content.publish``): authors move only their own content.
+
+Each move is ONE transaction: the content row (``workflow_state_id``, ``status``,
+``published_at``, the review columns, ``updated_at``), a ``workflow_history`` row and a
+``system_logs`` row (category ``workflow``). A move writes no content version and leaves
+``version_number`` alone: versions record edits of ``data``, the history records states.
+
+``content.status`` stays the publication status that public reads filter on: the states
+``published`` and ``archived`` set it to themselves, every other state (draft,
+pending-review, approved, rejected) sets ``draft``; the fine-grained state lives in
+``workflow_state_id`` (the same rule as ``app.services.content.writes``). ``published_at``
+is set when an item is first published and kept afterwards, as content writes do, so a
+re-publication does not move an old item to the top of "newest first". Soft-deleted
+content (``deleted_at`` set) is not found.
+
+Services raise ``WorkflowError`` subclasses, never HTTP errors; the API maps them.
+"""
+
+from dataclasses import dataclass
+
+from app.db.models import (
+    Content, LogConfig, SystemLog, User, Workflow, WorkflowHistory, WorkflowState, WorkflowTransition, now_ms,
+)
+from app.services.content.writes import record_history, status_of_state
+
+DEFAULT_STATE = "draft"
+LEGACY_DELETED_STATUS = "deleted"  # SonicJS's soft delete, in imported data
+
+# What each action of POST /api/content/{id}/workflow asks for: its target state.
+ACTIONS = {
+    "submit": "pending-review",
+    "approve": "approved",
+    "reject": "rejected",
+    "publish": "published",
+    "unpublish": "draft",
+    "archive": "archived",
+    "restore-draft": "draft",
+}
+_ACTION_OF_STATE = {state: action for action, state in ACTIONS.items() if state != "draft"}
+
+STATE_OF_STATUS = {"draft": "draft", "published": "published", "archived": "archived"}
+REVIEW_OUTCOMES = ("approved", "rejected")
+# Holders of these act on anyone's content; everyone else only on their own.
+OVERSEER_PERMISSIONS = ("content.review", "content.publish")
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+
+# Only the columns a move reads: the data column can be large and is never needed here.
+CONTENT_FIELDS = (
+    Content.id, Content.collection, Content.title, Content.slug, Content.status, Content.author,
+    Content.workflow_state, Content.published_at, Content.updated_at, Content.review_status,
+    Content.reviewer, Content.reviewed_at, Content.review_notes, Content.scheduled_publish_at,
+    Content.scheduled_unpublish_at, Content.deleted_at,
+)
+
+
+class WorkflowError(Exception):
+    """A workflow or scheduling request that cannot be carried out.
+
+    Attributes:
+        message: what went wrong, for the envelope's ``error`` (and a failed schedule).
+        details: optional structured details for the envelope.
+    """
+
+    def __init__(self, message, details=None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(WorkflowError):
+    """The content (or schedule) does not exist or is deleted."""
+
+
+class NotAllowed(WorkflowError):
+    """The workflow has no such move from the current state (or the state changed meanwhile)."""
+
+
+class Forbidden(WorkflowError):
+    """The move exists but this caller may not make it."""
+
+
+class Invalid(WorkflowError):
+    """A field of the request is invalid; ``details`` lists it as ``[{field, message}]``."""
+
+    def __init__(self, field, message):
+        super().__init__(message, [{"field": field, "message": message}])
+
+
+@dataclass(frozen=True)
+class TransitionResult:
+    """A completed move: the content as it is now and the history row written."""
+
+    content: Content
+    history: WorkflowHistory
+    action: str
+    from_state: str
+    to_state: str
+
+
+def load_content(content_id):
+    """The live content row ``content_id`` (workflow columns only); NotFound otherwise."""
+    content = Content.select(*CONTENT_FIELDS).where(Content.id == content_id).first()
+    if content is None or content.deleted_at is not None or content.status == LEGACY_DELETED_STATUS:
+        raise NotFound("Content not found")
+    return content
+
+
+def current_state(content):
+    """The workflow state of ``content``.
+
+    ``workflow_state_id`` holds it, unless the publication status says otherwise (a row
+    published or unpublished by a direct status write): then the status wins, since it is
+    what readers see.
+    """
+    state = content.workflow_state_id or DEFAULT_STATE
+    implied = STATE_OF_STATUS.get(content.status)
+    if implied is not None and status_of_state(state) != content.status:
+        return implied
+    return state
+
+
+def action_for(from_state, to_state):
+    """The action name of a move: ``unpublish`` and ``restore-draft`` both lead to draft."""
+    if to_state == "draft":
+        return "unpublish" if from_state == "published" else "restore-draft"
+    return _ACTION_OF_STATE.get(to_state, to_state)
+
+
+def workflow_for(collection_id):
+    """The active workflow of the collection, else the active default one; NotAllowed if none."""
+    workflow = (
+        Workflow.select()
+        .where((Workflow.is_active == 1) & ((Workflow.collection == collection_id) | Workflow.collection.is_null()))
+        .order_by(Workflow.collection.is_null(), Workflow.created_at, Workflow.id)
+        .first()
+    )
+    if workflow is None:
+        raise NotAllowed("No active workflow applies to this content")
+    return workflow
+
+
+def transitions_from(workflow, state):
+    """The edges of ``workflow`` leaving ``state``, each with its target WorkflowState joined."""
+    return list(
+        WorkflowTransition.select(WorkflowTransition, WorkflowState)
+        .join(WorkflowState, on=(WorkflowTransition.to_state == WorkflowState.id))
+        .where((WorkflowTransition.workflow == workflow.id) & (WorkflowTransition.from_state == state))
+        .order_by(WorkflowTransition.to_state)
+    )
+
+
+def refusal(edge, content, user):
+    """Why ``user`` may not take ``edge`` on ``content`` (a message), or None when allowed."""
+    permission = edge.required_permission
+    if permission and not user.can(permission):
+        return f"This transition requires the {permission} permission"
+    overseer = user.is_admin or any(user.can(name) for name in OVERSEER_PERMISSIONS)
+    if content.author_id != user.id and not overseer:
+        return "You may only move your own content through the workflow"
+    return None
+
+
+def describe_edge(from_state, edge):
+    """A transition as the API lists it."""
+    return {
+        "action": action_for(from_state, edge.to_state_id),
+        "to_state": edge.to_state_id,
+        "name": edge.to_state.name,
+        "required_permission": edge.required_permission,
+    }
+
+
+def next_steps(content, user, workflow=None):
+    """The moves ``user`` may make on ``content`` now (in ``workflow``, default: its own), as dicts."""
+    state = current_state(content)
+    edges = transitions_from(workflow or workflow_for(content.collection_id), state)
+    return [describe_edge(state, edge) for edge in edges if refusal(edge, content, user) is None]
+
+
+def transition(db, content_id, user, *, action=None, to_state=None, comment=None, source="api",
+               metadata=None, request_id=None):
+    """Move content ``content_id`` by ``action`` (or to ``to_state``) as ``user``, in one transaction.
+
+    Args:
+        db: the Peewee database (a nested call becomes a savepoint).
+        content_id: the content's id.
+        user: the acting Principal.
+        action: one of ``ACTIONS``; or give ``to_state`` (a workflow state id) instead.
+        comment: the note recorded in the history (and as review notes when approving or
+            rejecting; required to reject).
+        source: where the move comes from (``api``, ``schedule``), kept in history and log.
+        metadata: extra JSON kept in the history row.
+        request_id: the request's id, for the log row.
+
+    Returns:
+        TransitionResult.
+
+    Raises:
+        NotFound, NotAllowed (no such move from this state), Forbidden (not this caller),
+        Invalid (unknown action or state, rejection without a comment).
+    """
+    with db.atomic():
+        content = load_content(content_id)
+        from_state = current_state(content)
+        target = _target_of(action, to_state)
+        name = action_for(from_state, target)
+        workflow = workflow_for(content.collection_id)
+        edges = transitions_from(workflow, from_state)
+        edge = next((e for e in edges if e.to_state_id == target and (action is None or name == action)), None)
+        if edge is None:
+            raise NotAllowed(
+                f"Cannot {action or name} content in state {from_state}",
+                {"from_state": from_state, "to_state": target,
+                 "allowed": [describe_edge(from_state, e) for e in edges]},
+            )
+        reason = refusal(edge, content, user)
+        if reason:
+            raise Forbidden(reason)
+        if target == "rejected" and not (comment and comment.strip()):
+            raise Invalid("comment", "A rejection needs a comment explaining it")
+        now = now_ms()
+        _update_content(content, target, user, comment, now)
+        history = record_history(content, from_state, target, user.id, comment,
+                                 {**(metadata or {}), "action": name, "source": source}, now, workflow.id)
+        _write_log(content, name, from_state, target, user, comment, now, history, source, request_id)
+        return TransitionResult(load_content(content_id), history, name, from_state, target)
+
+
+def history_of(content_id):
+    """Every workflow_history row of ``content_id``, newest first, each with its ``user`` joined."""
+    return list(
+        WorkflowHistory.select(WorkflowHistory, User.id, User.email, User.username, User.first_name, User.last_name)
+        .join(User, on=(WorkflowHistory.user == User.id))
+        .where(WorkflowHistory.content == content_id)
+        .order_by(WorkflowHistory.created_at.desc(), WorkflowHistory.id.desc())
+    )
+
+
+def _target_of(action, to_state):
+    if action is not None:
+        if action not in ACTIONS:
+            raise Invalid("action", f"Unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
+        return ACTIONS[action]
+    if to_state is None or WorkflowState.get_or_none(WorkflowState.id == to_state) is None:
+        raise Invalid("to_state", f"Unknown workflow state {to_state!r}")
+    return to_state
+
+
+def _update_content(content, target, user, comment, now):
+    changes = {
+        Content.workflow_state: target,
+        Content.status: status_of_state(target),
+        Content.updated_at: now,
+    }
+    if target == "published" and content.published_at is None:
+        changes[Content.published_at] = now
+    if target == "pending-review":
+        # A new review round: the previous outcome no longer applies.
+        changes.update({Content.review_status: "pending", Content.reviewer: None,
+                        Content.reviewed_at: None, Content.review_notes: None})
+    elif target in REVIEW_OUTCOMES:
+        changes.update({Content.review_status: target, Content.reviewer: user.id,
+                        Content.reviewed_at: now, Content.review_notes: comment})
+    # Guarded by what was read: on PostgreSQL two concurrent moves can both read the old
+    # state (SQLite's BEGIN IMMEDIATE serialises them); only the first one may win.
+    changed = (
+        Content.update(changes)
+        .where((Content.id == content.id) & (Content.updated_at == content.updated_at)
+               & (Content.status == content.status))
+        .execute()
+    )
+    if changed != 1:
+        raise NotAllowed("The content changed while this transition ran; reload it and retry")
+
+
+def _log_enabled(category, level):
+    config = LogConfig.select(LogConfig.enabled, LogConfig.level).where(LogConfig.category == category).first()
+    if config is None:
+        return True
+    threshold = config.level if config.level in LOG_LEVELS else "info"
+    return bool(config.enabled) and LOG_LEVELS.index(level) >= LOG_LEVELS.index(threshold)
+
+
+def _write_log(content, action, from_state, to_state, user, comment, now, history, source, request_id):
+    if not _log_enabled("workflow", "info"):
+        return
+    SystemLog.create(
+        level="info",
+        category="workflow",
+        message=f"Content {action}: {content.title} ({from_state} -> {to_state})",
+        data={
+            "content_id": content.id, "collection_id": content.collection_id, "action": action,
+            "from_state": from_state, "to_state": to_state, "history_id": history.id, "comment": comment,
+            **({"schedule_id": history.metadata["schedule_id"]} if "schedule_id" in history.metadata else {}),
+        },
+        user=user.id,
+        request_id=request_id,
+        source=source,
+        created_at=now,
+    )

@@ -1,0 +1,259 @@
+"""The three-tier cache (A11): memory -> CACHE_KV -> database for public content reads,
+invalidated by every write so that a second app instance sharing DB and KV reads its own
+writes at once, and degrading to the database (200) when memcached is down."""
+
+import logging
+import time
+
+import pytest
+
+from app.db.models import Content, bind_models
+from app.services.cache import (
+    DATABASE, KV, MEMORY, Namespace, ThreeTierCache, cache_of, invalidate,
+)
+from tests.fixtures.app import client_for, env_with_copy, make_env
+from tests.fixtures.content import create_collection, insert_items
+from tests.fixtures.users import bearer, create_user, token_for
+
+
+def cache_headers(response):
+    return response.headers["X-Cache-Status"], response.headers["X-Cache-Source"]
+
+
+def other_instance(env):
+    """A second app (own process memory) over the same SQLite file and the same KV store."""
+    twin = make_env(env.config.path.parent)
+    assert twin.DB.db.database == env.DB.db.database
+    return client_for(twin)
+
+
+@pytest.fixture
+def published(env, blog_collection, as_author):
+    author, _ = as_author
+    return insert_items(blog_collection, author, 3)
+
+
+# ---------------------------------------------------------------- through the API
+
+
+def test_second_read_is_a_memory_hit(client, published):
+    first = client.get("/api/content")
+    assert cache_headers(first) == ("MISS", "database")
+    assert first.json["meta"]["cache"] == {"hit": False, "source": "database"}
+    second = client.get("/api/content")
+    assert cache_headers(second) == ("HIT", "memory")
+    assert second.json["meta"]["cache"] == {"hit": True, "source": "memory"}
+    assert second.json["data"] == first.json["data"]
+    # Another query is another entry.
+    assert cache_headers(client.get("/api/content?limit=2")) == ("MISS", "database")
+    item = published[0]
+    client.get(f"/api/content/{item}")
+    assert cache_headers(client.get(f"/api/content/{item}")) == ("HIT", "memory")
+    client.get("/api/collections/blog/content/item-0")
+    assert cache_headers(client.get("/api/collections/blog/content/item-0")) == ("HIT", "memory")
+    client.get("/api/collections/blog/content")
+    assert cache_headers(client.get("/api/collections/blog/content")) == ("HIT", "memory")
+
+
+def test_another_instance_is_served_from_kv_then_memory(env, client, published):
+    client.get("/api/content")
+    twin = other_instance(env)
+    assert cache_headers(twin.get("/api/content")) == ("HIT", "kv")
+    assert cache_headers(twin.get("/api/content")) == ("HIT", "memory")
+
+
+def test_equal_queries_share_an_entry(client, published):
+    client.get("/api/content?limit=50&sort=-published_at")
+    assert cache_headers(client.get("/api/content")) == ("HIT", "memory")
+
+
+def test_errors_are_not_cached(client, published):
+    client.get("/api/content/nope", status=404)
+    client.get("/api/collections/nope/content", status=404)
+    client.get("/api/content?limit=0", status=400)
+    response = client.get("/api/content/nope", status=404)
+    assert response.json == {"error": "Content not found"}
+
+
+def test_private_reads_bypass_the_cache(client, published, as_editor, as_viewer):
+    _, headers = as_editor
+    for _ in range(2):
+        response = client.get("/api/content", headers=headers)
+        assert cache_headers(response) == ("MISS", "database")
+        assert response.headers["Cache-Control"] == "private, no-store"
+    # Viewers get exactly the public response: they share its cache entry.
+    client.get("/api/content")
+    _, viewer_headers = as_viewer
+    assert cache_headers(client.get("/api/content", headers=viewer_headers)) == ("HIT", "memory")
+
+
+def test_writes_are_read_through_another_instance_at_once(env, client, blog_collection, as_editor):
+    _, headers = as_editor
+    twin = other_instance(env)
+    assert twin.get("/api/content").json["data"] == []
+    assert cache_headers(twin.get("/api/content")) == ("HIT", "memory")
+
+    created = client.post_json("/api/content", {"collectionId": "blog", "title": "Fresh", "status": "published"},
+                               headers=headers, status=201).json["data"]
+    listed = twin.get("/api/content")
+    assert [item["title"] for item in listed.json["data"]] == ["Fresh"]
+    assert cache_headers(listed) == ("MISS", "database")
+    assert twin.get(f"/api/content/{created['id']}").json["data"]["title"] == "Fresh"
+
+    client.put_json(f"/api/content/{created['id']}", {"title": "Edited"}, headers=headers)
+    assert twin.get(f"/api/content/{created['id']}").json["data"]["title"] == "Edited"
+    assert twin.get("/api/collections/blog/content/fresh").json["data"]["title"] == "Edited"
+
+    client.delete(f"/api/content/{created['id']}", headers=headers)
+    twin.get(f"/api/content/{created['id']}", status=404)
+    assert twin.get("/api/content").json["meta"]["total"] == 0
+
+    client.post(f"/api/content/{created['id']}/restore", headers=headers)
+    assert twin.get("/api/content").json["meta"]["total"] == 1
+
+
+def test_version_restores_invalidate_too(env, client, blog_collection, as_editor):
+    _, headers = as_editor
+    item = client.post_json("/api/content", {"collectionId": "blog", "title": "A", "status": "published"},
+                            headers=headers, status=201).json["data"]
+    client.put_json(f"/api/content/{item['id']}", {"title": "B"}, headers=headers)
+    twin = other_instance(env)
+    assert twin.get(f"/api/content/{item['id']}").json["data"]["title"] == "B"
+    client.post(f"/api/content/{item['id']}/versions/1/restore", headers=headers)
+    assert twin.get(f"/api/content/{item['id']}").json["data"]["title"] == "A"
+
+
+def test_other_areas_invalidate_through_the_shared_function(env, client, published):
+    client.get("/api/content")
+    twin = other_instance(env)
+    twin.get("/api/content")
+    Content.update(title="Changed behind the API").where(Content.id == published[-1]).execute()
+    # A collections write elsewhere: content embeds collection fields, so it depends on them.
+    other = ThreeTierCache(env.CACHE_KV)
+    assert invalidate(other, "collections") is True
+    response = twin.get("/api/content")
+    assert cache_headers(response) == ("MISS", "database")
+    assert response.json["data"][0]["title"] == "Changed behind the API"
+
+
+# ---------------------------------------------------------------- KV outage
+
+
+@pytest.fixture
+def memcached_app(tmp_path, migrated_template, memcached_factory):
+    server = memcached_factory()
+    env = env_with_copy(tmp_path / "mc", migrated_template, kv_servers=[server.address])
+    bind_models(env.DB.db)
+    author = create_user("editor")
+    create_collection("blog")
+    insert_items(create_collection("news"), author, 2)
+    yield server, env, client_for(env), bearer(token_for(author))
+    env.DB.db.close()
+
+
+def test_reads_fall_back_to_the_database_when_memcached_stops(memcached_app, caplog):
+    server, env, client, headers = memcached_app
+    client.get("/api/content")
+    assert cache_headers(client.get("/api/content")) == ("HIT", "memory")
+    server.stop()
+    with caplog.at_level(logging.WARNING, logger="sonicpy.cache"):
+        response = client.get("/api/content")
+    assert response.status_int == 200
+    assert cache_headers(response) == ("MISS", "database")
+    assert response.json["meta"]["total"] == 2
+    assert any("CACHE_KV unavailable" in record.getMessage() for record in caplog.records)
+    # Writes still work; the next reads still answer from the database.
+    created = client.post_json("/api/content", {"collectionId": "blog", "title": "During outage", "status": "published"},
+                               headers=headers, status=201).json["data"]
+    assert client.get("/api/content").json["meta"]["total"] == 3
+    assert client.get(f"/api/content/{created['id']}").status_int == 200
+    # Back up: after the short breaker, caching resumes, with nothing stale.
+    server.start()
+    time.sleep(1.1)
+    assert client.get("/api/content").json["meta"]["total"] == 3
+    assert cache_headers(client.get("/api/content")) == ("HIT", "memory")
+
+
+# ---------------------------------------------------------------- ThreeTierCache itself
+
+
+def test_sources_and_loader_errors(env):
+    cache = ThreeTierCache(env.CACHE_KV)
+    calls = []
+
+    def load():
+        calls.append(1)
+        return {"n": len(calls)}
+
+    assert cache.get_or_load("content", ["a"], load) == ({"n": 1}, DATABASE)
+    assert cache.get_or_load("content", ["a"], load) == ({"n": 1}, MEMORY)
+    assert ThreeTierCache(env.CACHE_KV).get_or_load("content", ["a"], load) == ({"n": 1}, KV)
+
+    def broken():
+        raise LookupError("no")
+
+    with pytest.raises(LookupError):
+        cache.get_or_load("content", ["b"], broken)
+    assert cache.get_or_load("content", ["b"], load) == ({"n": 2}, DATABASE)
+
+
+def test_large_values_round_trip_compressed(env):
+    value = {"rows": [{"title": f"Item {i}", "body": "lorem ipsum " * 20} for i in range(300)]}
+    ThreeTierCache(env.CACHE_KV).get_or_load("content", ["big"], lambda: value)
+    assert ThreeTierCache(env.CACHE_KV).get_or_load("content", ["big"], lambda: None) == (value, KV)
+
+
+def test_a_lost_generation_is_replaced_by_a_new_one(env):
+    cache = ThreeTierCache(env.CACHE_KV)
+    cache.get_or_load("content", ["k"], lambda: "old")
+    env.CACHE_KV.delete("gen:content")  # evicted by memcached, say
+    assert cache.get_or_load("content", ["k"], lambda: "new") == ("new", DATABASE)
+    token = env.CACHE_KV.get("gen:content")
+    assert token and token != "0"
+
+
+def test_invalidation_covers_dependent_namespaces_only(env):
+    cache = ThreeTierCache(env.CACHE_KV)
+    cache.get_or_load("content", ["k"], lambda: 1)
+    cache.get_or_load("media", ["k"], lambda: 1)
+    cache.get_or_load("users", ["k"], lambda: 1)
+    cache.invalidate("media")
+    assert cache.get_or_load("content", ["k"], lambda: 2) == (2, DATABASE)
+    assert cache.get_or_load("media", ["k"], lambda: 2) == (2, DATABASE)
+    assert cache.get_or_load("users", ["k"], lambda: 2) == (1, MEMORY)
+
+
+def test_namespaces_respect_kv_minimum_ttl(env):
+    with pytest.raises(ValueError, match="minimum of 60"):
+        ThreeTierCache(env.CACHE_KV, [Namespace("fast", 10)])
+    cache = ThreeTierCache(env.CACHE_KV)
+    cache.register(Namespace("plugins", 120))
+    assert cache.get_or_load("plugins", ["x"], lambda: "v") == ("v", DATABASE)
+
+
+def test_memory_entries_expire_with_their_ttl(env):
+    now = [1000.0]
+    cache = ThreeTierCache(env.CACHE_KV, clock=lambda: now[0])
+    cache.get_or_load("content", ["t"], lambda: "a")
+    now[0] += 299
+    assert cache.get_or_load("content", ["t"], lambda: "b") == ("a", MEMORY)
+    now[0] += 2
+    assert cache.get_or_load("content", ["t"], lambda: "b")[1] != MEMORY
+
+
+def test_memory_is_bounded(env):
+    cache = ThreeTierCache(env.CACHE_KV, memory_max_entries=3)
+    for i in range(10):
+        cache.get_or_load("content", [i], lambda: i)
+    assert len(cache.memory) == 3
+
+
+def test_invalidate_accepts_services_a_cache_or_nothing(env):
+    cache = ThreeTierCache(env.CACHE_KV)
+
+    class Services:
+        extras = {"cache": cache}
+
+    assert cache_of(Services()) is cache
+    assert invalidate(Services(), "content") is True
+    assert invalidate(None, "content") is False

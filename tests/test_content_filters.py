@@ -1,0 +1,221 @@
+"""Filters (``where`` JSON and ``filter[field][op]``), sort and search of GET /api/content:
+every operator on a column and on a data field, on SQLite and on PostgreSQL."""
+
+import json
+
+import pytest
+
+from app.db.models import Content, bind_models
+from tests.fixtures.app import client_for, make_env, migrate
+from tests.fixtures.content import BLOG_SCHEMA, create_collection, insert_items
+from tests.fixtures.users import create_user
+
+START = 1_700_000_000_000  # 2023-11-14T22:13:20Z
+DAY = 24 * 3600 * 1000
+CATEGORIES = ("news", "tech", "life")
+
+
+def item_data(i):
+    data = {"title": f"Item {i}", "views": i, "featured": i % 2 == 0, "code": f"ABC-{i}"}
+    if i != 9:
+        data["category"] = CATEGORIES[i % 3]
+    return data
+
+
+def seed():
+    author = create_user("author")
+    blog = create_collection("blog", BLOG_SCHEMA)
+    insert_items(blog, author, 10, step=DAY, data=item_data)
+    Content.update(meta_title="SEO").where(Content.slug == "item-4").execute()
+    odd = create_collection("odd")
+    insert_items(odd, author, 2, start=START - 10 * DAY, slug_prefix="odd", data=lambda i: {"views": "7"})
+    Content.update(title="100% sure").where(Content.slug == "odd-0").execute()
+    Content.update(title="a_b").where(Content.slug == "odd-1").execute()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def backend(request, tmp_path_factory):
+    """A seeded app per database, shared by the module's (read-only) tests."""
+    folder = tmp_path_factory.mktemp(f"filters-{request.param}")
+    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
+    url = server.create_database("content_filters") if server else None
+    env = make_env(folder, database_url=url)
+    migrate(env)
+    bind_models(env.DB.db)
+    seed()
+    yield env, client_for(env)
+    env.DB.db.close()
+    if server:
+        server.drop_database("content_filters")
+
+
+@pytest.fixture
+def client(backend):
+    env, client = backend
+    bind_models(env.DB.db)  # other modules' apps may have rebound the models meanwhile
+    return client
+
+
+def numbers(response):
+    """The item numbers (``Item <n>``) of a blog response, as a sorted list."""
+    return sorted(int(item["slug"].split("-")[1]) for item in response.json["data"] if item["slug"].startswith("item-"))
+
+
+def where(*conditions, kind="and"):
+    return {"where": json.dumps({kind: [dict(zip(("field", "operator", "value"), c)) for c in conditions]})}
+
+
+def get(client, params, status=200):
+    return client.get("/api/content", {"limit": 100, **params}, status=status)
+
+
+# ---------------------------------------------------------------- operators
+
+
+@pytest.mark.parametrize("params, expected", [
+    # equals
+    ({"filter[slug][equals]": "item-3"}, [3]),
+    ({"filter[slug]": "item-3"}, [3]),
+    ({"filter[data.category][equals]": "tech"}, [1, 4, 7]),
+    ({"filter[data.views][eq]": "4"}, [4]),
+    ({"filter[data.featured][equals]": "true"}, [0, 2, 4, 6, 8]),
+    ({"filter[data.code][equals]": '"ABC-3"'}, [3]),
+    # not_equals (absent fields are "not X")
+    ({"filter[slug][not_equals]": "item-0", "filter[collection_id]": "col-blog"}, [1, 2, 3, 4, 5, 6, 7, 8, 9]),
+    ({"filter[data.category][not_equals]": "news", "collection": "blog"}, [1, 2, 4, 5, 7, 8, 9]),
+    # gt / gte / lt / lte, and SonicJS's names
+    ({"filter[published_at][gt]": str(START + 5 * DAY)}, [6, 7, 8, 9]),
+    ({"filter[published_at][gte]": str(START + 5 * DAY)}, [5, 6, 7, 8, 9]),
+    ({"filter[published_at][less_than]": str(START + 2 * DAY), "collection": "blog"}, [0, 1]),
+    ({"filter[published_at][less_than_equal]": str(START + 2 * DAY), "collection": "blog"}, [0, 1, 2]),
+    ({"filter[version_number][greater_than_equal]": "1", "collection": "blog"}, list(range(10))),
+    ({"filter[data.views][gt]": "6"}, [7, 8, 9]),
+    ({"filter[data.views][greater_than]": "6.5"}, [7, 8, 9]),
+    ({"filter[data.views][lte]": "1"}, [0, 1]),
+    ({"filter[data.views][gte]": "3", "filter[data.views][lt]": "5"}, [3, 4]),
+    # like (every word), contains
+    ({"filter[title][like]": "item 1"}, [1]),
+    ({"filter[title][like]": "ITEM"}, list(range(10))),
+    ({"filter[data.category][like]": "EC"}, [1, 4, 7]),
+    ({"filter[title][contains]": "m 5"}, [5]),
+    ({"filter[data.code][contains]": "C-7"}, [7]),
+    # in / not_in
+    ({"filter[slug][in]": "item-1,item-2"}, [1, 2]),
+    ({"filter[slug][not_in]": "item-1,item-2", "collection": "blog"}, [0, 3, 4, 5, 6, 7, 8, 9]),
+    ({"filter[data.category][in]": "news,life"}, [0, 2, 3, 5, 6, 8]),
+    ({"filter[data.category][not_in]": "news,life", "collection": "blog"}, [1, 4, 7, 9]),
+    # exists
+    ({"filter[data.category][exists]": "true"}, [0, 1, 2, 3, 4, 5, 6, 7, 8]),
+    ({"filter[data.category][exists]": "false", "collection": "blog"}, [9]),
+    ({"filter[meta_title][exists]": "true"}, [4]),
+    ({"filter[meta_title][exists]": "false", "collection": "blog"}, [0, 1, 2, 3, 5, 6, 7, 8, 9]),
+    # date ranges: ISO dates cover whole days
+    ({"filter[published_at][gte]": "2023-11-15", "filter[published_at][lte]": "2023-11-16"}, [1, 2]),
+    ({"filter[published_at][gt]": "2023-11-22"}, [9]),
+    ({"filter[published_at][lt]": "2023-11-16T00:00:00+00:00", "collection": "blog"}, [0, 1]),
+])
+def test_query_string_operators(client, params, expected):
+    assert numbers(get(client, params)) == expected
+
+
+@pytest.mark.parametrize("conditions, kind, expected", [
+    ((("data.category", "equals", "tech"),), "and", [1, 4, 7]),
+    ((("data.views", "greater_than", 7),), "and", [8, 9]),
+    ((("data.views", "in", [1, 2, 3]),), "and", [1, 2, 3]),
+    ((("data.views", "not_in", "1,2,3"), ("collection_id", "equals", "col-blog")), "and", [0, 4, 5, 6, 7, 8, 9]),
+    ((("data.featured", "equals", False),), "and", [1, 3, 5, 7, 9]),
+    ((("data.category", "equals", None), ("collection_id", "equals", "col-blog")), "and", [9]),
+    ((("data.category", "not_equals", None),), "and", [0, 1, 2, 3, 4, 5, 6, 7, 8]),
+    ((("slug", "equals", "item-1"), ("slug", "equals", "item-8")), "or", [1, 8]),
+    ((("title", "like", "item 2"),), "and", [2]),
+    ((("published_at", "lte", "2023-11-15"),), "and", [0, 1]),
+])
+def test_where_json_operators(client, conditions, kind, expected):
+    assert numbers(get(client, where(*conditions, kind=kind))) == expected
+
+
+def test_where_combines_and_with_or_and_nests(client):
+    tree = {
+        "and": [{"field": "data.views", "operator": "gte", "value": 2}],
+        "or": [
+            {"field": "data.category", "operator": "equals", "value": "news"},
+            {"and": [{"field": "data.featured", "operator": "equals", "value": True},
+                     {"field": "data.views", "operator": "lt", "value": 5}]},
+        ],
+    }
+    assert numbers(get(client, {"where": json.dumps(tree)})) == [2, 3, 4, 6]
+
+
+def test_where_and_filter_params_are_anded(client):
+    params = {**where(("data.views", "gte", 3)), "filter[data.category]": "news"}
+    assert numbers(get(client, params)) == [3, 6]
+
+
+def test_collection_schema_types_query_string_values(client):
+    # With the collection known, values take its field types: views is a number.
+    response = client.get("/api/collections/blog/content", {"filter[data.views][equals]": "7"})
+    assert numbers(response) == [7]
+    bad = client.get("/api/collections/blog/content", {"filter[data.views][equals]": "seven"}, status=400)
+    assert bad.json["details"] == [{"parameter": "filter[data.views][equals]", "message": "'seven' is not a number"}]
+    # Without a schema, "7" reads as a number and the odd collection's string "7" is not it.
+    assert client.get("/api/content", {"filter[data.views][equals]": "7", "collection": "odd"}).json["data"] == []
+    assert len(client.get("/api/collections/odd/content", {"filter[data.views]": '"7"'}).json["data"]) == 2
+
+
+# ---------------------------------------------------------------- sort and search
+
+
+def test_sort_by_columns_and_data_fields(client):
+    assert [i["slug"] for i in get(client, {"sort": "-published_at", "collection": "blog"}).json["data"]][:3] == [
+        "item-9", "item-8", "item-7"]
+    assert numbers(get(client, {"sort": "title"})) == list(range(10))
+    ordered = get(client, {"sort": "data.category,-data.views", "collection": "blog"}).json["data"]
+    assert [item["slug"] for item in ordered] == [
+        "item-9", "item-8", "item-5", "item-2", "item-6", "item-3", "item-0", "item-7", "item-4", "item-1"]
+    json_sort = json.dumps([{"field": "data.views", "order": "desc"}, {"field": "title", "order": "asc"}])
+    assert [item["slug"] for item in get(client, {"sort": json_sort, "collection": "blog"}).json["data"]][:2] == [
+        "item-9", "item-8"]
+
+
+def test_search_covers_title_and_data_with_wildcards_escaped(client):
+    assert numbers(get(client, {"search": "Item 3"})) == [3]
+    assert numbers(get(client, {"search": "abc-7"})) == [7]
+    assert [i["title"] for i in get(client, {"search": "%"}).json["data"]] == ["100% sure"]
+    assert [i["title"] for i in get(client, {"search": "a_b"}).json["data"]] == ["a_b"]
+    assert get(client, {"search": "nothing-like-this"}).json["meta"]["total"] == 0
+
+
+# ---------------------------------------------------------------- bad filters
+
+
+@pytest.mark.parametrize("params, parameter, words", [
+    ({"filter[password_hash][equals]": "x"}, "filter[password_hash][equals]", "unknown field"),
+    ({"filter[data.x') OR 1=1--][equals]": "1"}, "filter[data.x') OR 1=1--][equals]", "invalid data field"),
+    ({"filter[data.a.b.c.d.e.f]": "1"}, "filter[data.a.b.c.d.e.f]", "invalid data field"),
+    ({"filter[title][regex]": ".*"}, "filter[title][regex]", "unknown operator"),
+    ({"filter[title": "x"}, "filter[title", "expected filter[field]"),
+    ({"filter[published_at][like]": "2023"}, "filter[published_at][like]", "applies to text fields"),
+    ({"filter[published_at][gte]": "last week"}, "filter[published_at][gte]", "epoch milliseconds or an ISO date"),
+    ({"filter[version_number][gt]": "1.5"}, "filter[version_number][gt]", "expected an integer"),
+    ({"filter[title][in]": ",".join(["x"] * 101)}, "filter[title][in]", "at most 100"),
+    ({"filter[data.views][exists]": "maybe"}, "filter[data.views][exists]", "true or false"),
+    ({"where": "{not json"}, "where", "not valid JSON"),
+    ({"where": json.dumps({"and": [{"field": "title", "op": "equals"}]})}, "where.and[0]", "unknown keys"),
+    ({"where": json.dumps({"xor": []})}, "where", "unknown keys"),
+    ({"where": json.dumps({"and": [{"field": "title", "operator": "near", "value": 1}]})}, "where.and[0]", "unknown operator"),
+    ({"where": json.dumps({"and": [{"field": "title", "operator": "gt", "value": None}]})}, "where.and[0]", "needs a value"),
+    ({"sort": '[{"field": "title", "order": "desc; DROP TABLE content"}]'}, "sort", "order must be asc or desc"),
+    ({"sort": "-secret"}, "sort", "unknown field"),
+    ({"sort": "data"}, "sort", "unknown field"),
+])
+def test_bad_filters_are_400_naming_parameter_and_reason(client, params, parameter, words):
+    response = get(client, params, status=400)
+    assert response.json["error"] == "Invalid query parameters"
+    (detail,) = response.json["details"]
+    assert detail["parameter"] == parameter
+    assert words in detail["message"]
+
+
+def test_the_content_table_survives_hostile_input(client):
+    get(client, {"filter[title]": "x'; DROP TABLE content; --", "search": "'); DELETE FROM content; --"})
+    assert get(client, {}).json["meta"]["total"] == 12

@@ -1,0 +1,56 @@
+"""GET /admin/api/stats and /api/content/stats: SonicJS's keys with real numbers."""
+
+from app.db.models import Media, new_id, now_ms
+from tests.fixtures.content import create_collection, insert_items
+
+
+def add_media(user, size, deleted=False):
+    Media.create(
+        id=new_id(), filename="f", original_name="f", mime_type="image/png", size=size, r2_key=new_id(),
+        public_url="/files/x", uploaded_by=user.id, uploaded_at=now_ms(), deleted_at=now_ms() if deleted else None,
+    )
+
+
+def test_stats_count_live_content_media_and_users(client, blog_collection, as_author, as_editor):
+    author, _ = as_author
+    editor, headers = as_editor
+    news = create_collection("news", display_name="News")
+    create_collection("old", is_active=False)
+    insert_items(blog_collection, author, 3)
+    insert_items(blog_collection, author, 2, status="draft", slug_prefix="draft")
+    insert_items(news, author, 1, status="archived")
+    insert_items(news, author, 1, slug_prefix="gone", deleted_at=now_ms())
+    add_media(author, 100)
+    add_media(author, 300)
+    add_media(author, 5000, deleted=True)
+    stats = client.get("/admin/api/stats", headers=headers).json
+    assert stats["collections"] == 2
+    assert stats["contentItems"] == 6
+    assert (stats["mediaFiles"], stats["mediaSize"]) == (2, 400)
+    assert stats["users"] == 2
+    assert isinstance(stats["timestamp"], int)
+    assert stats["content"] == {
+        "total": 6,
+        "byStatus": {"draft": 2, "published": 3, "archived": 1},
+        "deleted": 1,
+        "byCollection": [
+            {"id": blog_collection.id, "name": "blog", "display_name": "Blog Posts", "count": 5},
+            {"id": news.id, "name": "news", "display_name": "News", "count": 1},
+            {"id": "col-old", "name": "old", "display_name": "Old", "count": 0},
+        ],
+    }
+    assert stats["media"] == {"count": 2, "totalSize": 400, "avgSize": 200}
+    assert client.get("/api/content/stats", headers=headers).json["content"] == stats["content"]
+
+
+def test_empty_database_gives_zeros(client, as_admin):
+    _, headers = as_admin
+    stats = client.get("/api/content/stats", headers=headers).json
+    assert (stats["contentItems"], stats["mediaFiles"], stats["mediaSize"]) == (0, 0, 0)
+    assert stats["media"] == {"count": 0, "totalSize": 0, "avgSize": 0}
+
+
+def test_stats_are_for_editors_and_admins(client, as_author, as_viewer):
+    assert client.get("/admin/api/stats", status=401).json == {"error": "Authentication required"}
+    for _, headers in (as_author, as_viewer):
+        assert client.get("/admin/api/stats", headers=headers, status=403).json == {"error": "Insufficient permissions"}

@@ -1,0 +1,506 @@
+"""POST/PUT/DELETE /api/content: permissions, slugs, optimistic concurrency, soft delete,
+purge, and the one-transaction rule (content + version + history, or nothing)."""
+
+import sqlite3
+
+import pytest
+
+from app.db.models import Content, ContentVersion, Media, WorkflowHistory, bind_models, new_id, now_ms
+from app.services.cache import ThreeTierCache
+from app.services.content import writes
+from tests.fixtures.app import client_for, make_env, migrate
+from tests.fixtures.content import BLOG_SCHEMA, content_row, create_collection, insert_items
+from tests.fixtures.users import bearer, create_user, token_for
+
+
+def create(client, headers, expect=201, **body):
+    body.setdefault("collectionId", "blog")
+    body.setdefault("title", "Hello World")
+    return client.post_json("/api/content", body, headers=headers, status=expect)
+
+
+def versions_of(content_id):
+    return [row.version for row in ContentVersion.select().where(ContentVersion.content == content_id).order_by(ContentVersion.version)]
+
+
+def history_of(content_id):
+    rows = WorkflowHistory.select().where(WorkflowHistory.content == content_id).order_by(WorkflowHistory.created_at)
+    return [(row.from_state_id, row.to_state_id, row.metadata.get("action"), row.workflow_id) for row in rows]
+
+
+def add_media(user, deleted=False):
+    return Media.create(
+        id=new_id(), filename="a.png", original_name="a.png", mime_type="image/png", size=100, width=2, height=3,
+        r2_key=f"uploads/{new_id()}.png", public_url="/files/uploads/a.png", alt="An image", uploaded_by=user.id,
+        uploaded_at=now_ms(), deleted_at=now_ms() if deleted else None,
+    )
+
+
+# ---------------------------------------------------------------- create
+
+
+def test_create_returns_201_with_item_version_and_history(client, blog_collection, as_editor):
+    user, headers = as_editor
+    response = create(client, headers, title="Hello, World!", data={"views": 3})
+    item = response.json["data"]
+    assert response.headers["Location"].endswith(f"/api/content/{item['id']}")
+    assert response.headers["ETag"] == '"1"'
+    assert item["slug"] == "hello-world"
+    assert item["status"] == "draft"
+    assert item["version_number"] == 1
+    assert item["collectionId"] == blog_collection.id
+    assert item["collection"] == {"id": blog_collection.id, "name": "blog", "display_name": "Blog Posts"}
+    assert item["author"]["id"] == user.id
+    # The schema declares data.title: it is filled from the item's title.
+    assert item["data"] == {"views": 3, "title": "Hello, World!"}
+    assert versions_of(item["id"]) == [1]
+    assert history_of(item["id"]) == [(None, "draft", "created", "default-workflow")]
+
+
+def test_create_accepts_collection_id_and_takes_title_from_data(client, pages_collection, as_editor):
+    _, headers = as_editor
+    response = client.post_json(
+        "/api/content", {"collectionId": pages_collection.id, "data": {"title": "From Data", "x": [1]}},
+        headers=headers, status=201,
+    )
+    assert response.json["data"]["title"] == "From Data"
+    assert response.json["data"]["slug"] == "from-data"
+
+
+@pytest.mark.parametrize("raw, slug", [
+    ("  Hello, World!! -- Again  ", "hello-world-again"),
+    ("Café Crème", "cafe-creme"),
+    ("MIXED case_under", "mixed-caseunder"),
+])
+def test_slugs_are_normalised(client, blog_collection, as_editor, raw, slug):
+    _, headers = as_editor
+    assert create(client, headers, slug=raw).json["data"]["slug"] == slug
+
+
+def test_a_title_without_latin_letters_still_gets_a_slug(client, pages_collection, as_editor):
+    _, headers = as_editor
+    item = create(client, headers, collectionId="pages", title="日本語").json["data"]
+    assert item["slug"].startswith("item-")
+
+
+def test_a_slug_with_nothing_usable_is_422(client, blog_collection, as_editor):
+    _, headers = as_editor
+    response = create(client, headers, expect=422, slug="!!!")
+    assert response.json == {"error": "Validation failed", "details": [{"field": "slug", "message": "must contain letters or digits"}]}
+
+
+def test_duplicate_slug_in_a_collection_is_409(client, blog_collection, pages_collection, as_editor):
+    _, headers = as_editor
+    create(client, headers, title="Same")
+    response = create(client, headers, title="Same", expect=409)
+    assert response.json["error"] == "A content item with this slug already exists in this collection"
+    assert response.json["details"]["slug"] == "same"
+    # Another collection may use it.
+    create(client, headers, collectionId="pages", title="Same")
+    assert Content.select().where(Content.slug == "same").count() == 2
+
+
+def test_anonymous_and_viewers_cannot_create(client, blog_collection, as_viewer):
+    _, headers = as_viewer
+    anonymous = client.post_json("/api/content", {"collectionId": "blog", "title": "x"}, status=401)
+    assert anonymous.json == {"error": "Authentication required"}
+    assert client.post_json("/api/content", {"collectionId": "blog", "title": "x"}, headers=headers, status=403).json == {
+        "error": "Insufficient permissions"
+    }
+    assert Content.select().count() == 0
+
+
+def test_only_publishers_create_published_content(client, blog_collection, as_author, as_editor):
+    _, author_headers = as_author
+    refused = create(client, author_headers, expect=403, title="Mine", status="published")
+    assert "content.publish" in refused.json["error"]
+    _, editor_headers = as_editor
+    item = create(client, editor_headers, title="Live", status="published").json["data"]
+    assert item["status"] == "published"
+    assert item["published_at"] is not None
+    assert item["workflow_state_id"] == "published"
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"collectionId": "nope", "title": "x"}, "collectionId"),
+    ({"collectionId": "blog", "title": "   "}, "title"),
+    ({"collectionId": "blog", "title": "x", "status": "deleted"}, "status"),
+    ({"collectionId": "blog", "title": "x", "author_id": "someone"}, "author_id"),
+    ({"collectionId": "blog", "title": "x", "data": []}, "data"),
+    ({"collectionId": "blog", "title": 5}, "title"),
+])
+def test_invalid_bodies_are_422_naming_the_field(client, blog_collection, as_editor, body, field):
+    _, headers = as_editor
+    response = client.post_json("/api/content", body, headers=headers, status=422)
+    assert response.json["error"] == "Validation failed"
+    assert field in [detail["field"] for detail in response.json["details"]]
+
+
+def test_nul_characters_are_refused(client, blog_collection, as_editor):
+    _, headers = as_editor
+    response = create(client, headers, expect=422, data={"body": "a\x00b"})
+    assert response.json["details"][0]["field"] == "data.body"
+
+
+def test_inactive_collections_take_no_new_content(client, as_editor):
+    create_collection("old", is_active=False)
+    _, headers = as_editor
+    response = create(client, headers, collectionId="old", expect=422)
+    assert response.json["details"] == [{"field": "collectionId", "message": "the collection is inactive"}]
+
+
+def test_featured_image_is_joined_and_must_be_live(client, blog_collection, as_editor):
+    user, headers = as_editor
+    image = add_media(user)
+    item = create(client, headers, featuredImageId=image.id).json["data"]
+    assert item["featuredImage"] == {
+        "id": image.id, "url": "/files/uploads/a.png", "thumbnail_url": None, "alt": "An image",
+        "width": 2, "height": 3, "mime_type": "image/png",
+    }
+    gone = add_media(user, deleted=True)
+    response = create(client, headers, title="Other", featuredImageId=gone.id, expect=422)
+    assert response.json["details"] == [{"field": "featuredImageId", "message": f"no media {gone.id!r}"}]
+
+
+# ---------------------------------------------------------------- update
+
+
+def test_update_bumps_the_version_and_records_it(client, blog_collection, as_editor):
+    _, headers = as_editor
+    item = create(client, headers).json["data"]
+    response = client.put_json(f"/api/content/{item['id']}", {"title": "New title", "version_number": 1}, headers=headers)
+    updated = response.json["data"]
+    assert updated["title"] == "New title"
+    assert updated["version_number"] == 2
+    assert response.headers["ETag"] == '"2"'
+    assert updated["slug"] == "hello-world"  # slugs change only when asked
+    assert versions_of(item["id"]) == [1, 2]
+    assert history_of(item["id"])[-1] == ("draft", "draft", "updated", "default-workflow")
+
+
+def test_data_replaces_wholesale_and_is_validated(client, blog_collection, as_editor):
+    _, headers = as_editor
+    item = create(client, headers, data={"views": 1, "category": "news"}).json["data"]
+    updated = client.put_json(f"/api/content/{item['id']}", {"data": {"title": "T", "views": 2}}, headers=headers).json["data"]
+    assert updated["data"] == {"title": "T", "views": 2}
+    response = client.put_json(f"/api/content/{item['id']}", {"data": {"views": "many"}}, headers=headers, status=422)
+    assert response.json["details"] == [{"field": "data.views", "message": "must be a number"}]
+
+
+def test_stale_version_number_is_409_and_changes_nothing(client, blog_collection, as_editor):
+    _, headers = as_editor
+    item = create(client, headers).json["data"]
+    client.put_json(f"/api/content/{item['id']}", {"title": "First", "version_number": 1}, headers=headers)
+    response = client.put_json(f"/api/content/{item['id']}", {"title": "Second", "version_number": 1}, headers=headers, status=409)
+    assert response.json["error"].startswith("Version conflict")
+    assert response.json["details"] == {"current_version": 2, "your_version": 1}
+    assert content_row(item["id"]).title == "First"
+    assert versions_of(item["id"]) == [1, 2]
+
+
+def test_if_match_guards_updates_too(client, blog_collection, as_editor):
+    _, headers = as_editor
+    item = create(client, headers).json["data"]
+    client.put_json(f"/api/content/{item['id']}", {"title": "A"}, headers={**headers, "If-Match": '"1"'})
+    client.put_json(f"/api/content/{item['id']}", {"title": "B"}, headers={**headers, "If-Match": '"1"'}, status=409)
+    bad = client.put_json(f"/api/content/{item['id']}", {"title": "B"}, headers={**headers, "If-Match": "yesterday"}, status=400)
+    assert bad.json["error"] == "Invalid If-Match header"
+    assert content_row(item["id"]).title == "A"
+
+
+def test_duplicate_slug_on_update_is_409(client, blog_collection, as_editor):
+    _, headers = as_editor
+    create(client, headers, title="Taken")
+    item = create(client, headers, title="Free").json["data"]
+    response = client.put_json(f"/api/content/{item['id']}", {"slug": "Taken"}, headers=headers, status=409)
+    assert response.json["details"]["slug"] == "taken"
+    assert content_row(item["id"]).slug == "free"
+
+
+def test_a_deleted_item_keeps_its_slug(client, blog_collection, as_editor):
+    _, headers = as_editor
+    item = create(client, headers, title="Kept").json["data"]
+    client.delete(f"/api/content/{item['id']}", headers=headers)
+    response = create(client, headers, title="Kept", expect=409)
+    assert "restore or purge" in response.json["details"]["hint"]
+
+
+def test_authors_update_only_their_own_content(client, blog_collection, as_author, make_user):
+    author, headers = as_author
+    own = create(client, headers, title="Mine").json["data"]
+    client.put_json(f"/api/content/{own['id']}", {"title": "Still mine"}, headers=headers)
+    _, other_headers = make_user("author")
+    refused = client.put_json(f"/api/content/{own['id']}", {"title": "Stolen"}, headers=other_headers, status=403)
+    assert refused.json == {"error": "You may only change your own content"}
+    status_change = client.put_json(f"/api/content/{own['id']}", {"status": "published"}, headers=headers, status=403)
+    assert "content.publish" in status_change.json["error"]
+    assert content_row(own["id"]).title == "Still mine"
+
+
+def test_editors_update_anyones_content_and_publish(client, blog_collection, as_author, as_editor):
+    _, author_headers = as_author
+    item = create(client, author_headers).json["data"]
+    _, headers = as_editor
+    updated = client.put_json(f"/api/content/{item['id']}", {"status": "published"}, headers=headers).json["data"]
+    assert (updated["status"], updated["workflow_state_id"]) == ("published", "published")
+    assert history_of(item["id"])[-1][:3] == ("draft", "published", "updated")
+
+
+def test_viewers_cannot_update_and_missing_items_are_404(client, blog_collection, as_viewer, as_editor):
+    _, headers = as_editor
+    item = create(client, headers).json["data"]
+    _, viewer_headers = as_viewer
+    client.put_json(f"/api/content/{item['id']}", {"title": "x"}, headers=viewer_headers, status=403)
+    missing = client.put_json("/api/content/nope", {"title": "x"}, headers=headers, status=404)
+    assert missing.json == {"error": "Content not found"}
+
+
+# ---------------------------------------------------------------- delete, restore, purge
+
+
+def test_soft_delete_hides_and_restore_brings_back(client, blog_collection, as_editor):
+    _, headers = as_editor
+    item = create(client, headers, status="published").json["data"]
+    deleted = client.delete(f"/api/content/{item['id']}", headers=headers).json
+    assert deleted["success"] is True and deleted["data"]["deleted_at"] is not None
+    assert content_row(item["id"]).deleted_at is not None  # the row stays
+    client.get(f"/api/content/{item['id']}", status=404)
+    assert client.get("/api/content").json["meta"]["total"] == 0
+    assert client.delete(f"/api/content/{item['id']}", headers=headers, status=404).json == {"error": "Content not found"}
+    restored = client.post(f"/api/content/{item['id']}/restore", headers=headers).json["data"]
+    assert restored["deleted_at"] is None
+    assert client.get(f"/api/content/{item['id']}").json["data"]["id"] == item["id"]
+    assert client.post(f"/api/content/{item['id']}/restore", headers=headers, status=409).json == {"error": "Content is not deleted"}
+    assert [entry[2] for entry in history_of(item["id"])] == ["created", "deleted", "restored"]
+
+
+def test_authors_cannot_delete(client, blog_collection, as_author):
+    _, headers = as_author
+    item = create(client, headers).json["data"]
+    client.delete(f"/api/content/{item['id']}", headers=headers, status=403)
+    assert content_row(item["id"]).deleted_at is None
+
+
+def test_delete_with_a_stale_if_match_is_409(client, blog_collection, as_editor):
+    _, headers = as_editor
+    item = create(client, headers).json["data"]
+    client.put_json(f"/api/content/{item['id']}", {"title": "v2"}, headers=headers)
+    client.delete(f"/api/content/{item['id']}", headers={**headers, "If-Match": '"1"'}, status=409)
+    assert content_row(item["id"]).deleted_at is None
+
+
+def test_purge_is_for_admins_and_removes_everything(client, blog_collection, as_editor, as_admin):
+    _, headers = as_editor
+    item = create(client, headers).json["data"]
+    client.put_json(f"/api/content/{item['id']}", {"title": "v2"}, headers=headers)
+    refused = client.delete(f"/api/content/{item['id']}?hard=true", headers=headers, status=403)
+    assert "content.purge" in refused.json["error"]
+    client.delete(f"/api/content/{item['id']}/purge", headers=headers, status=403)
+    _, admin_headers = as_admin
+    purged = client.delete(f"/api/content/{item['id']}?hard=true", headers=admin_headers).json
+    assert purged == {"success": True, "data": {"id": item["id"], "purged": True}}
+    assert content_row(item["id"]) is None
+    assert versions_of(item["id"]) == [] and history_of(item["id"]) == []
+    client.delete(f"/api/content/{item['id']}/purge", headers=admin_headers, status=404)
+
+
+def test_purge_route_works_on_soft_deleted_items(client, blog_collection, as_admin):
+    _, headers = as_admin
+    item = create(client, headers).json["data"]
+    client.delete(f"/api/content/{item['id']}", headers=headers)
+    client.delete(f"/api/content/{item['id']}/purge", headers=headers)
+    assert content_row(item["id"]) is None
+
+
+# ---------------------------------------------------------------- one transaction
+
+
+def _break_history_inserts(env):
+    connection = sqlite3.connect(env.DB.db.database)
+    connection.execute(
+        "CREATE TRIGGER boom BEFORE INSERT ON workflow_history BEGIN SELECT RAISE(ABORT, 'boom'); END;"
+    )
+    connection.commit()
+    connection.close()
+
+
+def test_a_failing_history_insert_rolls_back_the_content_and_its_version(env, client, blog_collection, as_editor):
+    _, headers = as_editor
+    _break_history_inserts(env)
+    response = create(client, headers, title="Doomed", expect="*")
+    assert response.status_int >= 400
+    assert set(response.json) <= {"error", "details"} and "boom" not in response.text
+    assert Content.select().count() == 0
+    assert ContentVersion.select().count() == 0
+
+
+def test_a_failing_history_insert_rolls_back_an_update(env, client, blog_collection, as_editor):
+    _, headers = as_editor
+    item = create(client, headers).json["data"]
+    _break_history_inserts(env)
+    response = client.put_json(f"/api/content/{item['id']}", {"title": "Lost"}, headers=headers, expect_errors=True)
+    assert response.status_int >= 400
+    row = content_row(item["id"])
+    assert (row.title, row.version_number) == ("Hello World", 1)
+    assert versions_of(item["id"]) == [1]
+
+
+def test_bulk_fixture_rows_are_updatable(client, blog_collection, as_editor):
+    # Rows written without the API (imports, d1 execute) have no version yet: an update still works.
+    user, headers = as_editor
+    (item_id,) = insert_items(blog_collection, user, 1)
+    updated = client.put_json(f"/api/content/{item_id}", {"title": "Edited"}, headers=headers).json["data"]
+    assert updated["version_number"] == 2
+    assert versions_of(item_id) == [2]
+
+
+# ---------------------------------------------------------------- data validation, rule by rule
+
+
+@pytest.mark.parametrize("data, field, message", [
+    ({"body": 5}, "data.body", "must be a string"),
+    ({"excerpt": "x" * 51}, "data.excerpt", "must be at most 50 characters long"),
+    ({"views": "3"}, "data.views", "must be a number"),
+    ({"views": True}, "data.views", "must be a number"),
+    ({"views": -1}, "data.views", "must be at least 0"),
+    ({"views": 1000001}, "data.views", "must be at most 1000000"),
+    ({"featured": "yes"}, "data.featured", "must be true or false"),
+    ({"category": "sports"}, "data.category", "must be one of: news, tech, life"),
+    ({"tags": "a"}, "data.tags", "must be a list of options"),
+    ({"tags": ["a", "z"]}, "data.tags[1]", "must be one of: a, b, c"),
+    ({"tags": ["a", "a"]}, "data.tags", "must not repeat an option"),
+    ({"code": "abc-1"}, "data.code", "must match the pattern ^[A-Z]{3}-[0-9]+$"),
+    ({"contact": "not-an-email"}, "data.contact", "must be an email address"),
+    ({"website": "javascript:alert(1)"}, "data.website", "must be an http(s) URL"),
+    ({"day": "31/12/2025"}, "data.day", "must be an ISO 8601 date (YYYY-MM-DD)"),
+    ({"starts": "tomorrow"}, "data.starts", "must be an ISO 8601 date-time"),
+    ({"related": "missing-id"}, "data.related", "references content 'missing-id', which does not exist"),
+    ({"cover": "missing-media"}, "data.cover", "references media 'missing-media', which does not exist"),
+    ({"meta": "text"}, "data.meta", "must be an object"),
+    ({"meta": {"source": "x"}}, "data.meta.source", "must be at least 2 characters long"),
+    ({"meta": {"other": 1}}, "data.meta.other", "unknown field (not in the collection schema)"),
+    ({"list": [1, 2, 3, 4]}, "data.list", "must have at most 3 items"),
+    ({"list": [1, "two"]}, "data.list[1]", "must be a number"),
+    ({"handle": "Not A Slug"}, "data.handle", "must be a slug (lowercase letters, digits and single dashes)"),
+    ({"surprise": 1}, "data.surprise", "unknown field (not in the collection schema)"),
+])
+def test_each_schema_rule_is_enforced(client, blog_collection, as_editor, data, field, message):
+    _, headers = as_editor
+    body = {"collectionId": "blog", "title": "Rules", "data": {"title": "Rules", **data}}
+    response = client.post_json("/api/content", body, headers=headers, status=422)
+    assert response.json == {"error": "Validation failed", "details": [{"field": field, "message": message}]}
+    assert Content.select().count() == 0
+
+
+def test_required_fields_must_be_present_and_non_empty(client, as_editor):
+    create_collection("events", {
+        "type": "object",
+        "properties": {"venue": {"type": "string", "required": True}, "seats": {"type": "number"},
+                       "tags": {"type": "multiselect", "enum": ["x"]}},
+        "required": ["seats", "tags"],
+    })
+    _, headers = as_editor
+    for data in ({}, {"venue": "", "seats": None, "tags": []}):
+        response = create(client, headers, collectionId="events", data=data, expect=422)
+        assert response.json["details"] == [
+            {"field": "data.venue", "message": "is required"},
+            {"field": "data.seats", "message": "is required"},
+            {"field": "data.tags", "message": "is required"},
+        ]
+    create(client, headers, collectionId="events", data={"venue": "Hall", "seats": 0, "tags": ["x"]})
+
+
+def test_every_failing_field_is_listed_at_once(client, blog_collection, as_editor):
+    _, headers = as_editor
+    data = {"views": -5, "category": "x", "contact": "y", "surprise": True}
+    response = client.post_json("/api/content", {"collectionId": "blog", "title": "T", "data": data}, headers=headers, status=422)
+    assert sorted(d["field"] for d in response.json["details"]) == [
+        "data.category", "data.contact", "data.surprise", "data.views",
+    ]
+
+
+def test_valid_data_of_every_type_is_stored(client, blog_collection, as_editor):
+    user, headers = as_editor
+    image = add_media(user)
+    target = create(client, headers, title="Target").json["data"]
+    data = {
+        "title": "All", "body": "<p>x</p>", "excerpt": "short", "views": 10, "rating": 4.5, "featured": True,
+        "category": "tech", "tags": ["a", "c"], "code": "ABC-12", "contact": "a@example.com",
+        "website": "https://example.com/x", "day": "2025-12-31", "starts": "2025-12-31T10:00:00Z",
+        "related": target["id"], "cover": image.id, "meta": {"source": "wire"}, "list": [1, 2.5],
+        "extra": {"anything": [1, {"goes": None}]}, "handle": "all-good",
+    }
+    item = create(client, headers, title="All", data=data).json["data"]
+    assert item["data"] == data
+
+
+def test_references_respect_the_target_collection(client, blog_collection, pages_collection, as_editor):
+    _, headers = as_editor
+    page = create(client, headers, collectionId="pages", title="A page").json["data"]
+    response = create(client, headers, title="Ref", data={"related": page["id"]}, expect=422)
+    assert response.json["details"] == [{"field": "data.related", "message": "must reference content of: blog"}]
+
+
+def test_references_to_deleted_content_are_refused(client, blog_collection, as_editor):
+    _, headers = as_editor
+    target = create(client, headers, title="Target").json["data"]
+    client.delete(f"/api/content/{target['id']}", headers=headers)
+    response = create(client, headers, title="Ref", data={"related": target["id"]}, expect=422)
+    assert response.json["details"][0]["field"] == "data.related"
+
+
+def test_free_form_collections_accept_any_object(client, pages_collection, as_editor):
+    _, headers = as_editor
+    item = create(client, headers, collectionId="pages", data={"anything": {"at": ["all"]}}).json["data"]
+    assert item["data"] == {"anything": {"at": ["all"]}}
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+def test_the_write_path_on_postgres(tmp_path, fresh_postgres_url):
+    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
+    migrate(env)
+    bind_models(env.DB.db)
+    client = client_for(env)
+    headers = bearer(token_for(create_user("admin")))
+    create_collection("blog", BLOG_SCHEMA)
+    item = create(client, headers, title="On Postgres", status="published", data={"views": 2}).json["data"]
+    create(client, headers, title="On Postgres", expect=409)
+    updated = client.put_json(f"/api/content/{item['id']}", {"title": "Edited", "version_number": 1}, headers=headers)
+    assert updated.json["data"]["version_number"] == 2
+    client.put_json(f"/api/content/{item['id']}", {"title": "Stale", "version_number": 1}, headers=headers, status=409)
+    other = create(client, headers, title="Other").json["data"]
+    client.put_json(f"/api/content/{other['id']}", {"slug": "on-postgres"}, headers=headers, status=409)
+    assert client.get("/api/content?filter[data.views][gte]=2").json["meta"]["total"] == 1
+    client.delete(f"/api/content/{item['id']}", headers=headers)
+    client.get(f"/api/content/{item['id']}", status=404)
+    client.post(f"/api/content/{item['id']}/restore", headers=headers)
+    stats = client.get("/admin/api/stats", headers=headers).json
+    assert stats["content"]["byStatus"] == {"draft": 1, "published": 1, "archived": 0}
+    client.delete(f"/api/content/{item['id']}?hard=true", headers=headers)
+    assert content_row(item["id"]) is None and versions_of(item["id"]) == []
+    env.DB.db.close()
+
+
+# ---------------------------------------------------------------- helpers other services call
+
+
+def test_set_status_keeps_status_and_state_together_and_invalidates_after_commit(env, client, blog_collection, as_editor):
+    user, headers = as_editor
+    item = create(client, headers).json["data"]
+    assert client.get("/api/content").json["meta"]["total"] == 0  # cached: nothing published
+    with writes.write_transaction(ThreeTierCache(env.CACHE_KV)):
+        content = Content.get_by_id(item["id"])
+        assert writes.set_status(content, "published", user.id, "go live") == ("draft", "published")
+    row = content_row(item["id"])
+    assert (row.status, row.workflow_state_id, row.version_number) == ("published", "published", 1)
+    assert row.published_at is not None
+    assert history_of(item["id"])[-1] == ("draft", "published", "status_changed", "default-workflow")
+    assert client.get("/api/content").json["meta"]["total"] == 1  # the app's cache saw the bump
+    with writes.write_transaction(None):
+        writes.set_workflow_state(row, "pending-review", user.id)
+    row = content_row(item["id"])
+    assert (row.status, row.workflow_state_id) == ("draft", "pending-review")
+    with pytest.raises(writes.ContentInvalid):
+        writes.set_status(row, "deleted", user.id)

@@ -1,0 +1,84 @@
+"""The list endpoint runs a constant number of SQL statements whatever the page size
+(count + page: author, collection and featured image are joined, never fetched per row)."""
+
+import pytest
+
+from app.db.models import Content, Media, bind_models, new_id, now_ms
+from tests.fixtures.content import insert_items
+
+
+@pytest.fixture
+def counted(env, monkeypatch):
+    """``counted()`` -> the statements run since the last call (the models' database)."""
+    db = env.DB.db
+    bind_models(db)
+    statements = []
+    original = db.execute_sql
+
+    def execute_sql(sql, params=None, *args, **kwargs):
+        statements.append(sql)
+        return original(sql, params, *args, **kwargs)
+
+    monkeypatch.setattr(db, "execute_sql", execute_sql)
+
+    def take():
+        taken = list(statements)
+        statements.clear()
+        return taken
+
+    return take
+
+
+@pytest.fixture
+def thousand(blog_collection, as_author):
+    author, _ = as_author
+    images = [
+        Media.create(id=new_id(), filename="i", original_name="i", mime_type="image/png", size=1, r2_key=new_id(),
+                     public_url=f"/files/{i}", uploaded_by=author.id, uploaded_at=now_ms()).id
+        for i in range(3)
+    ]
+    ids = insert_items(blog_collection, author, 1000)
+    for n, image in enumerate(images):
+        Content.update(featured_image=image).where(Content.id.in_(ids[n::3])).execute()
+    return ids
+
+
+@pytest.mark.parametrize("path", ["/api/content", "/api/collections/blog/content"])
+def test_list_queries_do_not_grow_with_the_page(client, thousand, counted, path):
+    client.get(path)  # warm up whatever is per-process (route compilation, role cache)
+    counts = {}
+    for limit in (1, 10, 100, 1000):
+        counted()
+        response = client.get(path, {"limit": limit, "sort": "-published_at"})
+        assert response.json["meta"]["count"] == limit
+        assert response.headers["X-Cache-Status"] == "MISS"
+        assert all(item["featuredImage"] for item in response.json["data"])
+        counts[limit] = len(counted())
+    assert len(set(counts.values())) == 1, counts
+    assert counts[1] == (2 if path == "/api/content" else 3)  # (collection lookup +) count + page
+
+
+def test_cursor_pages_stay_constant_too(client, thousand, counted):
+    cursor = client.get("/api/content", {"limit": 10}).json["meta"]["nextCursor"]
+    for limit in (5, 50, 500):
+        counted()
+        client.get("/api/content", {"limit": limit, "cursor": cursor})
+        assert len(counted()) == 2
+
+
+def test_authenticated_lists_are_constant_as_well(client, thousand, counted, as_editor):
+    _, headers = as_editor
+    client.get("/api/content", headers=headers)
+    sizes = set()
+    for limit in (1, 100, 1000):
+        counted()
+        client.get("/api/content", {"limit": limit}, headers=headers)
+        sizes.add(len(counted()))
+    assert len(sizes) == 1
+
+
+def test_a_cached_list_runs_no_query(client, thousand, counted):
+    client.get("/api/content", {"limit": 100})
+    counted()
+    assert client.get("/api/content", {"limit": 100}).headers["X-Cache-Status"] == "HIT"
+    assert counted() == []

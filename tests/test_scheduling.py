@@ -1,0 +1,404 @@
+"""Scheduling (A7): the API, and the cron job running each due action exactly once."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import cli
+from app.db.models import Collection, Content, ScheduledContent, User, bind_models, now_ms
+from app.runtime.context import ScheduledEvent
+from app.scheduled import run_scheduled
+from app.services.content.scheduling import run_due
+from tests.fixtures.app import PROJECT_ROOT, client_for, make_env, migrate
+from tests.fixtures.users import bearer, create_user, token_for
+from tests.fixtures.workflow import content_row, history_rows, insert_content, insert_schedule, workflow_logs
+
+HOUR_MS = 3600 * 1000
+
+
+def iso_in(ms_from_now):
+    """An ISO 8601 UTC date-time ``ms_from_now`` milliseconds ahead, and its epoch ms (whole seconds)."""
+    ms = (now_ms() + ms_from_now) // 1000 * 1000
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(), ms
+
+
+def schedule(client, item, headers, expect=201, **body):
+    return client.post_json(f"/api/content/{item.id}/schedule", body, headers=headers, status=expect)
+
+
+def assert_envelope(resp, status_code):
+    assert resp.status_code == status_code
+    assert set(resp.json) <= {"error", "details"} and isinstance(resp.json["error"], str)
+
+
+def cron_at(env, ms):
+    """Fire the real cron handler as if the trigger ran at ``ms``."""
+    return run_scheduled(ScheduledEvent("*/1 * * * *", ms), env)["run_scheduled_content"]
+
+
+# --- creating schedules -----------------------------------------------------------------------
+
+
+def test_schedule_publish_with_an_offset(client, make_user, make_content_row):
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    item = make_content_row(author)
+    text, ms = iso_in(2 * HOUR_MS)
+
+    resp = schedule(client, item, headers, action="publish", scheduled_at=text)
+
+    data = resp.json["data"]
+    assert (data["action"], data["scheduled_at"], data["timezone"], data["status"]) == ("publish", ms, "UTC", "pending")
+    assert data["user"]["id"] == editor.id and data["content"]["id"] == item.id
+    assert data["scheduled_at_iso"] == text
+    assert content_row(item.id)["scheduled_publish_at"] == ms
+    assert ScheduledContent.get_by_id(data["id"]).scheduled_at == ms
+
+
+def test_local_time_with_iana_timezone_is_stored_as_utc(client, make_user, make_content_row):
+    author, _ = make_user("author")
+    _, headers = make_user("editor")
+    item = make_content_row(author, state="published")
+
+    resp = schedule(client, item, headers, action="unpublish", scheduled_at="2035-07-01T09:00:00",
+                    timezone="Europe/Paris")
+
+    data = resp.json["data"]
+    expected = int(datetime(2035, 7, 1, 7, 0, tzinfo=timezone.utc).timestamp() * 1000)  # CEST is UTC+2
+    assert (data["scheduled_at"], data["timezone"]) == (expected, "Europe/Paris")
+    assert data["local_time"] == "2035-07-01T09:00:00+02:00"
+    assert content_row(item.id)["scheduled_unpublish_at"] == expected
+
+
+def test_epoch_milliseconds_are_accepted(client, make_user, make_content_row):
+    author, _ = make_user("author")
+    _, headers = make_user("editor")
+    item = make_content_row(author, state="published")
+    when = now_ms() + HOUR_MS
+
+    assert schedule(client, item, headers, action="archive", scheduled_at=when).json["data"]["scheduled_at"] == when
+
+
+@pytest.mark.parametrize("body, field, message", [
+    ({"action": "publish", "scheduled_at": "2001-01-01T00:00:00Z"}, "scheduled_at",
+     "scheduled_at must be in the future"),
+    ({"action": "publish", "scheduled_at": 1000}, "scheduled_at", "scheduled_at must be in the future"),
+    ({"action": "publish", "scheduled_at": 2**70}, "scheduled_at", None),
+    ({"action": "publish", "scheduled_at": "2035-01-01T09:00:00Z", "timezone": "Europe/Paris\x00"}, "timezone", None),
+    ({"action": "publish", "scheduled_at": "2035-01-01T09:00:00", "timezone": "Mars/Olympus"}, "timezone",
+     "Unknown time zone 'Mars/Olympus' (expected an IANA name such as Europe/Paris)"),
+    ({"action": "publish", "scheduled_at": "2035-01-01T09:00:00", "timezone": "../../etc/passwd"}, "timezone", None),
+    ({"action": "publish", "scheduled_at": "2035-01-01T09:00:00"}, "scheduled_at",
+     "scheduled_at has no UTC offset: add one or give a timezone"),
+    ({"action": "publish", "scheduled_at": "next tuesday"}, "scheduled_at",
+     "scheduled_at must be an ISO 8601 date-time or epoch milliseconds"),
+    ({"action": "publish", "scheduled_at": "2035-03-25T02:30:00", "timezone": "Europe/Paris"}, "scheduled_at",
+     "2035-03-25T02:30:00 does not exist in Europe/Paris (daylight-saving gap)"),
+    ({"action": "explode", "scheduled_at": "2035-01-01T09:00:00Z"}, "action", None),
+    ({"action": "publish"}, None, None),
+    ({"action": "publish", "scheduled_at": "2035-01-01T09:00:00Z", "status": "completed"}, None, None),
+])
+def test_invalid_schedules_are_422(client, make_user, make_content_row, body, field, message):
+    author, _ = make_user("author")
+    _, headers = make_user("editor")
+    item = make_content_row(author)
+
+    resp = schedule(client, item, headers, expect=422, **body)
+
+    assert_envelope(resp, 422)
+    if field:
+        assert resp.json["details"][0]["field"] == field
+    if message:
+        assert resp.json["details"][0]["message"] == message
+    assert ScheduledContent.select().count() == 0
+
+
+def test_scheduling_needs_content_publish(client, make_user, make_content_row):
+    author, author_headers = make_user("author")
+    _, viewer_headers = make_user("viewer")
+    item = make_content_row(author)
+    body = {"action": "publish", "scheduled_at": iso_in(HOUR_MS)[0]}
+
+    assert_envelope(schedule(client, item, author_headers, expect=403, **body), 403)
+    assert_envelope(schedule(client, item, viewer_headers, expect=403, **body), 403)
+    assert_envelope(client.post_json(f"/api/content/{item.id}/schedule", body, status=401), 401)
+    assert_envelope(client.get("/api/schedules", headers=author_headers, status=403), 403)
+    assert ScheduledContent.select().count() == 0
+
+
+def test_scheduling_unknown_content_is_404(client, make_user):
+    _, headers = make_user("editor")
+
+    resp = client.post_json("/api/content/missing/schedule", {"action": "publish", "scheduled_at": iso_in(HOUR_MS)[0]},
+                            headers=headers, status=404)
+
+    assert resp.json == {"error": "Content not found"}
+
+
+# --- listing and cancelling -------------------------------------------------------------------
+
+
+def test_list_filters_and_paginates(client, make_user, make_content_row):
+    author, _ = make_user("author")
+    _, headers = make_user("admin")
+    first, second = make_content_row(author), make_content_row(author, state="published")
+    for hours in (3, 1, 2):
+        schedule(client, first, headers, action="publish", scheduled_at=iso_in(hours * HOUR_MS)[0])
+    cancelled = schedule(client, second, headers, action="unpublish", scheduled_at=iso_in(HOUR_MS)[0]).json["data"]
+    client.delete(f"/api/schedules/{cancelled['id']}", headers=headers)
+
+    everything = client.get("/api/schedules", headers=headers).json
+    assert everything["meta"] == {"page": 1, "limit": 20, "total": 4, "pages": 1, "hasNext": False, "hasPrev": False}
+    pending = client.get("/api/schedules", {"status": "pending"}, headers=headers).json["data"]
+    assert [s["content_id"] for s in pending] == [first.id] * 3
+    assert [s["scheduled_at"] for s in pending] == sorted(s["scheduled_at"] for s in pending)
+    by_content = client.get("/api/schedules", {"content_id": second.id}, headers=headers).json["data"]
+    assert [(s["id"], s["status"]) for s in by_content] == [(cancelled["id"], "cancelled")]
+    page2 = client.get("/api/schedules", {"status": "pending", "limit": 2, "page": 2}, headers=headers).json
+    assert page2["meta"] == {"page": 2, "limit": 2, "total": 3, "pages": 2, "hasNext": False, "hasPrev": True}
+    assert page2["data"][0]["id"] == pending[2]["id"]
+    assert client.get(f"/api/schedules/{pending[0]['id']}", headers=headers).json["data"] == pending[0]
+
+
+@pytest.mark.parametrize("params", [{"status": "done"}, {"limit": "0"}, {"limit": "101"}, {"page": "x"},
+                                    {"action": "delete"}])
+def test_list_rejects_bad_parameters(client, make_user, params):
+    _, headers = make_user("editor")
+
+    assert_envelope(client.get("/api/schedules", params, headers=headers, status=400), 400)
+
+
+def test_cancel_only_pending(client, make_user, make_content_row):
+    author, author_headers = make_user("author")
+    _, headers = make_user("editor")
+    item = make_content_row(author)
+    data = schedule(client, item, headers, action="publish", scheduled_at=iso_in(HOUR_MS)[0]).json["data"]
+    url = f"/api/schedules/{data['id']}"
+
+    assert_envelope(client.delete(url, headers=author_headers, status=403), 403)
+    resp = client.delete(url, headers=headers)
+    assert resp.json["data"]["status"] == "cancelled"
+    assert content_row(item.id)["scheduled_publish_at"] is None
+    again = client.delete(url, headers=headers, status=409)
+    assert again.json == {"error": "Only pending schedules can be cancelled; this one is cancelled",
+                          "details": {"status": "cancelled"}}
+    assert client.delete("/api/schedules/nope", headers=headers, status=404).json == {"error": "Schedule not found"}
+
+
+def test_completed_schedules_cannot_be_cancelled(client, env, make_user, make_content_row):
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    row = insert_schedule(make_content_row(author), editor)
+    cron_at(env, now_ms())
+
+    assert_envelope(client.delete(f"/api/schedules/{row.id}", headers=headers, status=409), 409)
+
+
+# --- the cron job -----------------------------------------------------------------------------
+
+
+def test_due_publish_runs_through_the_cron_handler(client, env, make_user, make_content_row):
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    item = make_content_row(author)
+    data = schedule(client, item, headers, action="publish", scheduled_at=iso_in(HOUR_MS)[0]).json["data"]
+
+    assert cron_at(env, now_ms())["due"] == 0  # not yet
+    report = cron_at(env, data["scheduled_at"])
+
+    assert report["completed"] == 1 and report["items"] == [
+        {"id": data["id"], "content_id": item.id, "action": "publish", "status": "completed"}]
+    row = content_row(item.id)
+    assert (row["status"], row["workflow_state"], row["scheduled_publish_at"]) == ("published", "published", None)
+    assert row["published_at"] is not None
+    [history] = history_rows(item.id)
+    assert history.user_id == editor.id
+    assert history.metadata == {"schedule_id": data["id"], "scheduled_at": data["scheduled_at"], "action": "publish",
+                                "source": "schedule"}
+    [log] = workflow_logs(item.id)
+    assert (log.source, log.data["schedule_id"], log.user_id) == ("schedule", data["id"], editor.id)
+    done = client.get(f"/api/schedules/{data['id']}", headers=headers).json["data"]
+    assert done["status"] == "completed" and done["executed_at"] is not None and done["error_message"] is None
+    assert cron_at(env, data["scheduled_at"])["due"] == 0  # never twice
+
+
+def test_failing_actions_are_recorded_while_others_complete(env, make_user, make_content_row):
+    author, _ = make_user("author")
+    editor, _ = make_user("editor")
+    former, _ = make_user("editor")
+    publish_ok = insert_schedule(make_content_row(author), editor, scheduled_at=now_ms() - 4000)
+    not_allowed = insert_schedule(make_content_row(author), editor, action="unpublish", scheduled_at=now_ms() - 3000)
+    deleted = insert_schedule(make_content_row(author, deleted_at=now_ms()), editor, scheduled_at=now_ms() - 2000)
+    inactive = insert_schedule(make_content_row(author), former, scheduled_at=now_ms() - 1500)
+    User.update(is_active=False).where(User.id == former.id).execute()
+    archive_ok = insert_schedule(make_content_row(author, state="published"), editor, action="archive",
+                                 scheduled_at=now_ms() - 1000)
+
+    report = cron_at(env, now_ms())
+
+    assert (report["due"], report["completed"], report["failed"]) == (5, 2, 3)
+    status = {row.id: (row.status, row.error_message) for row in ScheduledContent.select()}
+    assert status[publish_ok.id] == ("completed", None)
+    assert status[archive_ok.id] == ("completed", None)
+    assert status[not_allowed.id] == ("failed", "Cannot unpublish content in state draft")
+    assert status[deleted.id] == ("failed", "Content not found")
+    assert status[inactive.id] == ("failed", "The user who scheduled this action is no longer active")
+    assert ScheduledContent.get_by_id(not_allowed.id).executed_at is not None
+    assert content_row(not_allowed.content_id)["status"] == "draft"
+    assert history_rows(not_allowed.content_id) == [] and history_rows(deleted.content_id) == []
+    assert content_row(archive_ok.content_id)["status"] == "archived"
+
+
+def test_a_user_who_lost_publish_rights_cannot_publish_by_schedule(env, make_user, make_content_row):
+    author, _ = make_user("author")
+    editor, _ = make_user("editor")
+    row = insert_schedule(make_content_row(author), editor)
+    User.update(role="author").where(User.id == editor.id).execute()
+
+    cron_at(env, now_ms())
+
+    assert ScheduledContent.get_by_id(row.id).error_message == "This transition requires the content.publish permission"
+
+
+def due_items(make_user, make_content_row, count):
+    author, _ = make_user("author")
+    editor, _ = make_user("editor")
+    return [insert_schedule(make_content_row(author), editor).content_id for _ in range(count)]
+
+
+def assert_each_ran_once(content_ids, completed=None):
+    done = ScheduledContent.select().where(ScheduledContent.status == "completed").count()
+    assert done == (completed if completed is not None else len(content_ids))
+    for content_id in content_ids:
+        assert len(history_rows(content_id)) == 1
+        assert len(workflow_logs(content_id)) == 1
+        assert content_row(content_id)["status"] == "published"
+
+
+def test_two_overlapping_runners_in_threads_act_once(env, make_user, make_content_row):
+    content_ids = due_items(make_user, make_content_row, 60)
+    now = now_ms()
+    start = threading.Barrier(2)
+    reports = []
+
+    def runner():
+        start.wait()
+        reports.append(run_due(env.DB.db, now))
+
+    threads = [threading.Thread(target=runner) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    # Both runners found due rows before the other had finished: a real overlap, and every
+    # row one of them claimed was skipped by the other.
+    assert len(reports) == 2 and all(r["due"] > 0 for r in reports)
+    assert sum(r["completed"] for r in reports) == 60
+    assert sum(r["skipped"] for r in reports) == sum(r["due"] for r in reports) - 60 > 0
+    assert_each_ran_once(content_ids)
+
+
+def scheduled_process(folder):
+    return subprocess.Popen(
+        [sys.executable, "worker.py", "scheduled", "--config", str(folder / "bindings.toml"),
+         "--persist-to", str(folder / "state")],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )
+
+
+def test_two_overlapping_worker_processes_act_once(env, make_user, make_content_row):
+    folder = Path(env.config.path).parent
+    content_ids = due_items(make_user, make_content_row, 200)
+
+    processes = [scheduled_process(folder) for _ in range(2)]
+    outputs = [proc.communicate(timeout=120) for proc in processes]
+
+    assert [proc.returncode for proc in processes] == [0, 0], outputs
+    reports = [json.loads(out)["run_scheduled_content"] for out, _ in outputs]
+    assert sum(r["completed"] for r in reports) == 200
+    assert all(r["failed"] == 0 and r["completed"] + r["skipped"] == r["due"] for r in reports)
+    assert_each_ran_once(content_ids)
+
+
+def test_cli_scheduled_command_runs_due_actions(env, make_user, make_content_row):
+    folder = Path(env.config.path).parent
+    author, _ = make_user("author")
+    editor, _ = make_user("editor")
+    row = insert_schedule(make_content_row(author), editor)
+
+    result = CliRunner().invoke(cli, ["scheduled", "--config", str(folder / "bindings.toml"),
+                                      "--persist-to", str(folder / "state")])
+    bind_models(env.DB.db)
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)["run_scheduled_content"]
+    assert (report["due"], report["completed"], report["failed"]) == (1, 1, 0)
+    assert report["items"][0]["id"] == row.id
+    assert Content.select(Content.status).where(Content.id == row.content_id).scalar() == "published"
+    assert ScheduledContent.get_by_id(row.id).status == "completed"
+
+
+def test_a_run_that_changed_content_makes_cached_content_stale(env, make_user, make_content_row):
+    author, _ = make_user("author")
+    editor, _ = make_user("editor")
+    insert_schedule(make_content_row(author), editor)
+    before = env.CACHE_KV.get("gen:content", type="text")
+
+    assert cron_at(env, now_ms())["cache_invalidated"] is True
+
+    after = env.CACHE_KV.get("gen:content", type="text")
+    assert after and after != before
+    assert "cache_invalidated" not in cron_at(env, now_ms())  # nothing ran: the cache stays warm
+    assert env.CACHE_KV.get("gen:content", type="text") == after
+
+
+def test_workflow_and_exactly_once_on_postgresql(tmp_path, fresh_postgres_url):
+    pg_env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
+    migrate(pg_env)
+    bind_models(pg_env.DB.db)
+    client = client_for(pg_env)
+    try:
+        author = create_user("author")
+        editor = create_user("editor")
+        author_headers, editor_headers = bearer(token_for(author)), bearer(token_for(editor))
+        collection = Collection.create(name="pg_articles", display_name="Articles", schema={})
+        item = insert_content(author, collection)
+
+        client.post_json(f"/api/content/{item.id}/workflow", {"action": "submit"}, headers=author_headers)
+        client.post_json(f"/api/content/{item.id}/workflow", {"action": "approve"}, headers=editor_headers)
+        assert client.post_json(f"/api/content/{item.id}/workflow", {"action": "approve"}, headers=editor_headers,
+                                status=409).json["error"] == "Cannot approve content in state approved"
+        data = client.post_json(f"/api/content/{item.id}/schedule",
+                                {"action": "publish", "scheduled_at": iso_in(HOUR_MS)[0]}, headers=editor_headers,
+                                status=201).json["data"]
+        assert client.get("/api/schedules", {"status": "pending"}, headers=editor_headers).json["meta"]["total"] == 1
+
+        others = [insert_schedule(insert_content(author, collection), editor).content_id for _ in range(20)]
+        start = threading.Barrier(2)
+        reports = []
+
+        def runner():
+            start.wait()
+            reports.append(run_due(pg_env.DB.db, data["scheduled_at"]))
+
+        threads = [threading.Thread(target=runner) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+
+        assert sum(r["completed"] for r in reports) == 21 and sum(r["failed"] for r in reports) == 0
+        assert_each_ran_once(others, completed=21)
+        steps = client.get(f"/api/content/{item.id}/history", headers=editor_headers).json["data"]
+        assert [s["action"] for s in steps] == ["publish", "approve", "submit"]
+    finally:
+        pg_env.DB.db.close_all()
