@@ -15,3 +15,15 @@ INSERT INTO role_permissions (id, role, permission_id, created_at) VALUES
 -- GET /files/<key> finds the media row of every served object by its key; keys are
 -- generated per upload (<folder>/<id>.<ext>), so they are unique.
 CREATE UNIQUE INDEX idx_media_r2_key ON media(r2_key);
+
+-- The library lists live files newest first with the id as tie-breaker (a stable order for
+-- pages): the partial indexes of 0001 get the id too, so the list reads in index order
+-- instead of sorting every live row. idx_media_deleted covered every row, live ones
+-- included, and SQLite preferred it for "deleted_at IS NULL" and then sorted the whole
+-- library; it now holds only the trash (the rows the trash list reads).
+DROP INDEX idx_media_deleted;
+CREATE INDEX idx_media_deleted ON media(deleted_at) WHERE deleted_at IS NOT NULL;
+DROP INDEX idx_media_live_uploaded;
+DROP INDEX idx_media_live_folder;
+CREATE INDEX idx_media_live_uploaded ON media(uploaded_at DESC, id DESC) WHERE deleted_at IS NULL;
+CREATE INDEX idx_media_live_folder ON media(folder, uploaded_at DESC, id DESC) WHERE deleted_at IS NULL;

@@ -1,0 +1,365 @@
+"""The media library's JSON routes: list, get, update/move, soft delete, restore, purge, bulk.
+
+SonicJS has no JSON list or get (``reference/sonicjs.md`` 2.4); these follow its other
+media shapes: ``{"success": true, "file": {...}}`` for one item, per-item ``deleted`` /
+``moved`` and ``errors`` lists with a ``summary`` for bulk operations, and the seed's
+pagination block for the list.
+"""
+
+import logging
+import operator
+import re
+from functools import reduce
+from typing import Annotated
+
+import msgspec
+
+from app.api.access import access
+from app.api.errors import bad_request, forbidden, not_found, read_body, service_unavailable, unprocessable
+from app.db.models import Media, database, now_ms
+from app.runtime.r2 import R2Error
+from app.services.media import (
+    MediaConflict,
+    can_delete,
+    can_update,
+    may_delete_some,
+    to_record,
+    uploads,
+)
+
+log = logging.getLogger("sonicpy.media")
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE = 1_000_000
+MAX_SEARCH_LENGTH = 200
+MAX_BULK_ITEMS = 50
+TYPE_PREFIXES = {
+    "image": ("image/",), "images": ("image/",),
+    "video": ("video/",), "videos": ("video/",),
+    "audio": ("audio/",),
+    "document": ("application/", "text/"), "documents": ("application/", "text/"),
+}
+MIME_PREFIX = re.compile(r"[a-z]+/[a-z0-9.+-]*")
+SORTS = {"uploadedAt": Media.uploaded_at, "size": Media.size, "name": Media.original_name}
+FileId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+FileIds = Annotated[list[FileId], msgspec.Meta(min_length=1, max_length=MAX_BULK_ITEMS)]
+
+
+class MediaPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``PATCH /api/media/{id}``: any of the fields; ``null`` clears alt/caption/tags."""
+
+    alt: str | None | msgspec.UnsetType = msgspec.UNSET
+    caption: str | None | msgspec.UnsetType = msgspec.UNSET
+    tags: list[str] | str | None | msgspec.UnsetType = msgspec.UNSET
+    folder: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class BulkDelete(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``POST /api/media/bulk-delete``."""
+
+    fileIds: FileIds  # noqa: N815 - SonicJS's field name
+
+
+class BulkMove(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``POST /api/media/bulk-move``."""
+
+    fileIds: FileIds  # noqa: N815 - SonicJS's field name
+    folder: str
+
+
+def find(media_id):
+    """The media row with ``media_id`` (deleted or not), or None."""
+    if len(media_id) > 64:
+        return None
+    return Media.get_or_none(Media.id == media_id)
+
+
+def live_or_404(media_id):
+    """The live (not soft-deleted) row, or 404."""
+    row = find(media_id)
+    if row is None or row.deleted_at is not None:
+        raise not_found("File not found")
+    return row
+
+
+def _unique(ids):
+    return list(dict.fromkeys(ids))
+
+
+def _summary(done, errors):
+    return {"total": len(done) + len(errors), "successful": len(done), "failed": len(errors)}
+
+
+class MediaCollectionResource:
+    """``GET /api/media``: live files, newest first, filtered and paginated.
+
+    Query: ``folder`` (exact), ``type`` (image, video, audio, document, or a MIME prefix
+    such as ``image/png``), ``search`` (in original name, alt and caption), ``sort``
+    (``uploadedAt``, ``size``, ``name``; ``-`` for descending; default ``-uploadedAt``),
+    ``page``, ``limit`` (1-100, default 20), ``deleted=true`` for the trash (everyone's for
+    holders of ``media.delete``, otherwise one's own).
+    """
+
+    @access("media.read")
+    def on_get(self, req, resp):
+        page = req.get_param_as_int("page", min_value=1, max_value=MAX_PAGE, default=1)
+        limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE)
+        where = reduce(operator.and_, self._conditions(req))
+        total = Media.select().where(where).count()
+        rows = Media.select().where(where).order_by(self._order(req.get_param("sort")), Media.id.desc())
+        resp.media = {
+            "success": True,
+            "data": [to_record(row) for row in rows.paginate(page, limit)],
+            "pagination": {
+                "page": page,
+                "limit": limit,
+                "total": total,
+                "pages": -(-total // limit),
+                "hasNext": page * limit < total,
+                "hasPrev": page > 1,
+            },
+        }
+
+    @staticmethod
+    def _conditions(req):
+        user = req.context.user
+        deleted = req.get_param_as_bool("deleted", default=False)
+        conditions = [Media.deleted_at.is_null(not deleted)]
+        if deleted and not user.can("media.delete"):
+            conditions.append(Media.uploaded_by == user.id)
+        folder = req.get_param("folder")
+        if folder:
+            conditions.append(Media.folder == folder)
+        kind = req.get_param("type")
+        if kind:
+            conditions.append(_type_condition(kind))
+        search = (req.get_param("search") or "").strip()
+        if search:
+            if len(search) > MAX_SEARCH_LENGTH or "\x00" in search:
+                raise bad_request("Invalid search", f"at most {MAX_SEARCH_LENGTH} characters")
+            # contains() escapes % and _ itself, so they match literally.
+            conditions.append(
+                Media.original_name.contains(search) | Media.alt.contains(search) | Media.caption.contains(search)
+            )
+        return conditions
+
+    @staticmethod
+    def _order(sort):
+        sort = sort or "-uploadedAt"
+        column = SORTS.get(sort.lstrip("-"))
+        if column is None:
+            raise bad_request("Invalid sort", f"one of {', '.join(SORTS)}, optionally prefixed with '-'")
+        return column.desc() if sort.startswith("-") else column.asc()
+
+
+def _type_condition(kind):
+    prefixes = TYPE_PREFIXES.get(kind.lower())
+    if prefixes is None:
+        if not MIME_PREFIX.fullmatch(kind.lower()):
+            raise bad_request("Invalid type", "image, video, audio, document, or a MIME type prefix such as image/png")
+        prefixes = (kind.lower(),)
+    return reduce(operator.or_, [Media.mime_type.startswith(prefix) for prefix in prefixes])
+
+
+class MediaItemResource:
+    """``GET``, ``PATCH`` and ``DELETE /api/media/{media_id}``."""
+
+    def __init__(self, library):
+        self._library = library
+
+    @access("media.read")
+    def on_get(self, req, resp, media_id):
+        row = find(media_id)
+        # The trash is visible to those who may restore from it, and only to them.
+        if row is None or (row.deleted_at is not None and not can_delete(req.context.user, row)):
+            raise not_found("File not found")
+        resp.media = {"success": True, "file": to_record(row)}
+
+    @access("media.update")
+    def on_patch(self, req, resp, media_id):
+        row = live_or_404(media_id)
+        if not can_update(req.context.user, row):
+            raise forbidden("You may only edit your own files")
+        body = read_body(req, MediaPatch)
+        changes = self._metadata_changes(body)
+        if not changes and body.folder is msgspec.UNSET:
+            raise unprocessable("Validation failed", [{"field": None, "message": "nothing to update"}])
+        if body.folder is not msgspec.UNSET:
+            # Move first: if the bucket fails, nothing at all has changed.
+            row = self._library.move(req.context.env.MEDIA_BUCKET, row, self._library.check_folder(body.folder))
+        if changes:
+            with database.atomic():
+                Media.update({**changes, Media.updated_at: now_ms()}).where(Media.id == row.id).execute()
+            self._library.changed()
+            row = Media.get_by_id(row.id)
+        resp.media = {"success": True, "message": "File updated successfully", "file": to_record(row)}
+
+    @staticmethod
+    def _metadata_changes(body):
+        changes = {}
+        if body.alt is not msgspec.UNSET:
+            changes[Media.alt] = uploads.clean_text("alt", body.alt, uploads.MAX_ALT_LENGTH)
+        if body.caption is not msgspec.UNSET:
+            changes[Media.caption] = uploads.clean_text("caption", body.caption, uploads.MAX_CAPTION_LENGTH)
+        if body.tags is not msgspec.UNSET:
+            changes[Media.tags] = uploads.clean_tags(body.tags)
+        return changes
+
+    @access(authenticated=True)
+    def on_delete(self, req, resp, media_id):
+        user = req.context.user
+        if req.get_param_as_bool("hard", default=False):
+            if not user.can("media.purge"):
+                raise forbidden()
+            purge_media(self._library, req, resp, media_id)
+            return
+        if not may_delete_some(user):
+            raise forbidden()
+        row = live_or_404(media_id)
+        if not can_delete(user, row):
+            raise forbidden("You may only delete your own files")
+        self._library.soft_delete(row)
+        resp.media = {"success": True, "message": "File deleted successfully", "file": to_record(row)}
+
+
+def purge_media(library, req, resp, media_id):
+    """Delete a file's row, object and thumbnail for good (the caller checked ``media.purge``)."""
+    row = find(media_id)
+    if row is None:
+        raise not_found("File not found")
+    library.purge(req.context.env.MEDIA_BUCKET, row)
+    resp.media = {"success": True, "message": "File permanently deleted", "id": row.id}
+
+
+class MediaRestoreResource:
+    """``POST /api/media/{media_id}/restore``: undo a soft delete."""
+
+    def __init__(self, library):
+        self._library = library
+
+    @access(authenticated=True)
+    def on_post(self, req, resp, media_id):
+        user = req.context.user
+        if not may_delete_some(user):
+            raise forbidden()
+        row = find(media_id)
+        if row is None:
+            raise not_found("File not found")
+        if not can_delete(user, row):
+            raise forbidden("You may only restore your own files")
+        restored = self._library.restore(row)
+        message = "File restored successfully" if restored else "File was not deleted"
+        resp.media = {"success": True, "message": message, "file": to_record(row)}
+
+
+class MediaPurgeResource:
+    """``DELETE /api/media/{media_id}/purge``: admins only (``media.purge``)."""
+
+    def __init__(self, library):
+        self._library = library
+
+    @access("media.purge")
+    def on_delete(self, req, resp, media_id):
+        purge_media(self._library, req, resp, media_id)
+
+
+class BulkDeleteResource:
+    """``POST /api/media/bulk-delete``: soft-delete up to 50 files, one result each.
+
+    Files already deleted count as deleted (``alreadyDeleted``), as in SonicJS; missing
+    files and others' files (without ``media.delete``) are errors. All deletions happen in
+    one transaction.
+    """
+
+    def __init__(self, library):
+        self._library = library
+
+    @access(authenticated=True)
+    def on_post(self, req, resp):
+        user = req.context.user
+        if not may_delete_some(user):
+            raise forbidden()
+        ids = _unique(read_body(req, BulkDelete).fileIds)
+        rows = {row.id: row for row in Media.select().where(Media.id.in_(ids))}
+        deleted, errors, to_delete = [], [], []
+        for media_id in ids:
+            row = rows.get(media_id)
+            if row is None:
+                errors.append({"fileId": media_id, "error": "File not found"})
+            elif not can_delete(user, row):
+                errors.append({"fileId": media_id, "error": "Permission denied"})
+            elif row.deleted_at is not None:
+                deleted.append(
+                    {"fileId": media_id, "filename": row.original_name, "success": True, "alreadyDeleted": True}
+                )
+            else:
+                to_delete.append(media_id)
+                deleted.append({"fileId": media_id, "filename": row.original_name, "success": True})
+        if to_delete:
+            stamp = now_ms()
+            with database.atomic():
+                Media.update(deleted_at=stamp, updated_at=stamp).where(
+                    Media.id.in_(to_delete), Media.deleted_at.is_null()
+                ).execute()
+            self._library.changed()
+        resp.media = {"success": not errors, "deleted": deleted, "errors": errors, "summary": _summary(deleted, errors)}
+
+
+class BulkMoveResource:
+    """``POST /api/media/bulk-move``: move up to 50 files (objects too) into ``folder``.
+
+    Each file moves on its own (copy, repoint the row, delete the old object), so one
+    failure leaves the others moved; 503 when none moved because the bucket failed.
+    """
+
+    def __init__(self, library):
+        self._library = library
+
+    @access("media.update")
+    def on_post(self, req, resp):
+        user = req.context.user
+        body = read_body(req, BulkMove)
+        folder = self._library.check_folder(body.folder)
+        ids = _unique(body.fileIds)
+        rows = {row.id: row for row in Media.select().where(Media.id.in_(ids), Media.deleted_at.is_null())}
+        moved, errors, outage = [], [], False
+        for media_id in ids:
+            row = rows.get(media_id)
+            if row is None:
+                errors.append({"fileId": media_id, "error": "File not found"})
+            elif not can_update(user, row):
+                errors.append({"fileId": media_id, "error": "Permission denied"})
+            else:
+                outage |= self._move_one(req, row, folder, moved, errors)
+        if outage and not moved:
+            raise service_unavailable("Service temporarily unavailable", {"request_id": req.context.request_id})
+        resp.media = {"success": not errors, "moved": moved, "errors": errors, "summary": _summary(moved, errors)}
+
+    def _move_one(self, req, row, folder, moved, errors):
+        """Move one row; returns True when the bucket failed."""
+        unchanged = row.folder == folder
+        try:
+            row = self._library.move(req.context.env.MEDIA_BUCKET, row, folder)
+        except MediaConflict as ex:
+            errors.append({"fileId": row.id, "error": ex.message})
+            return False
+        except R2Error as ex:
+            log.error("move of media %s failed (request %s): %s", row.id, req.context.request_id, ex)
+            errors.append({"fileId": row.id, "error": "Storage temporarily unavailable"})
+            return True
+        moved.append({
+            "fileId": row.id, "filename": row.original_name, "success": True, "folder": row.folder,
+            "r2_key": row.r2_key, "publicUrl": row.public_url, **({"unchanged": True} if unchanged else {}),
+        })
+        return False
+
+
+def register(routes, library):
+    """Mount the library routes (literal segments before ``{media_id}`` win in Falcon's router)."""
+    routes.add("/api/media", MediaCollectionResource())
+    routes.add("/api/media/bulk-delete", BulkDeleteResource(library))
+    routes.add("/api/media/bulk-move", BulkMoveResource(library))
+    routes.add("/api/media/{media_id}", MediaItemResource(library))
+    routes.add("/api/media/{media_id}/restore", MediaRestoreResource(library))
+    routes.add("/api/media/{media_id}/purge", MediaPurgeResource(library))

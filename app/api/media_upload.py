@@ -1,0 +1,190 @@
+"""``POST /api/media/upload``, ``/upload-multiple`` and ``/create-folder``.
+
+The body is read with Falcon's multipart parser, part by part: each file part is streamed
+into a bounded spool (``app.services.media.uploads``), never read whole into memory. A
+declared Content-Length over the limit is refused with 413 before any byte is read.
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+import falcon
+import msgspec
+
+from app.api.access import access
+from app.api.errors import APIError, bad_request, read_body, service_unavailable, unprocessable
+from app.runtime.r2 import R2Error
+from app.services.media import MediaError, to_record, uploads
+from app.services.media.uploads import FORM_OVERHEAD_BYTES, MAX_FILES_PER_REQUEST, META_FIELDS
+
+log = logging.getLogger("sonicpy.media")
+
+SINGLE_FILE_FIELDS = ("file",)
+MULTIPLE_FILE_FIELDS = ("files", "files[]")
+
+
+@dataclass
+class UploadForm:
+    """A read form: its text fields, its spooled files and the files refused while reading."""
+
+    fields: dict = field(default_factory=dict)
+    files: list = field(default_factory=list)
+    rejected: list = field(default_factory=list)
+
+    def close(self):
+        """Free every spooled file."""
+        for spooled in self.files:
+            spooled.close()
+
+
+def check_declared_length(req, body_limit, file_limit):
+    """413 at once when the declared body is over ``body_limit``: nothing is read or stored.
+
+    A body without Content-Length (chunked) is refused with 411: the form parser needs the
+    length to bound its reads.
+    """
+    if req.content_length is None:
+        raise APIError(falcon.HTTP_411, "Content-Length required")
+    if req.content_length > body_limit:
+        raise uploads.too_large(file_limit)
+
+
+def read_form(req, file_fields, limit, max_files, collect_errors):
+    """Read the multipart form of ``req``.
+
+    Args:
+        file_fields: names of the parts that carry files.
+        limit: the largest file, in bytes.
+        max_files: files past this many are refused (413 for a single upload).
+        collect_errors: record an oversized file in ``rejected`` and go on (upload-multiple)
+            instead of raising ``FileTooLarge``.
+    """
+    if not (req.content_type or "").lower().startswith(falcon.MEDIA_MULTIPART):
+        raise APIError(falcon.HTTP_415, "Expected multipart/form-data")
+    form = UploadForm()
+    try:
+        for part in req.get_media():
+            if part.name in META_FIELDS:
+                form.fields[part.name] = uploads.read_field(part)
+            elif part.name in file_fields:
+                _read_file(part, form, limit, max_files, collect_errors)
+    except BaseException:
+        form.close()
+        raise
+    return form
+
+
+def _read_file(part, form, limit, max_files, collect_errors):
+    if len(form.files) + len(form.rejected) >= max_files:
+        if not collect_errors:
+            raise bad_request("Only one file per request; use /api/media/upload-multiple for several")
+        form.rejected.append({"filename": uploads.clean_name(part.filename),
+                              "error": f"Too many files; at most {max_files} per request"})
+        return
+    try:
+        form.files.append(uploads.spool(part.stream, limit, part.filename))
+    except MediaError as ex:
+        if not collect_errors:
+            raise
+        name = uploads.clean_name(part.filename)
+        form.rejected.append({"filename": name, "error": ex.message, "details": ex.details})
+
+
+class UploadResource:
+    """``POST /api/media/upload``: one file, 201 with SonicJS's ``{"success", "file"}``."""
+
+    def __init__(self, library):
+        self._library = library
+
+    @access("media.upload")
+    def on_post(self, req, resp):
+        limit = self._library.max_upload_bytes
+        check_declared_length(req, limit + FORM_OVERHEAD_BYTES, limit)
+        form = read_form(req, SINGLE_FILE_FIELDS, limit, max_files=1, collect_errors=False)
+        try:
+            if not form.files:
+                raise bad_request("No file provided")
+            meta = uploads.parse_meta(form.fields)
+            row = self._library.upload(req.context.env.MEDIA_BUCKET, form.files[0], meta, req.context.user.id)
+        finally:
+            form.close()
+        resp.status = falcon.HTTP_201
+        resp.media = {"success": True, "file": to_record(row)}
+
+
+class UploadMultipleResource:
+    """``POST /api/media/upload-multiple``: several files, a result per file.
+
+    201 when at least one file was stored (``success`` is true when all were); 422 with the
+    per-file errors when none was; 503 when none was because the bucket failed.
+    """
+
+    def __init__(self, library):
+        self._library = library
+
+    @access("media.upload")
+    def on_post(self, req, resp):
+        limit = self._library.max_upload_bytes
+        check_declared_length(req, limit * MAX_FILES_PER_REQUEST + FORM_OVERHEAD_BYTES, limit)
+        form = read_form(req, MULTIPLE_FILE_FIELDS, limit, MAX_FILES_PER_REQUEST, collect_errors=True)
+        try:
+            if not form.files and not form.rejected:
+                raise bad_request("No files provided")
+            meta = uploads.parse_meta(form.fields)
+            uploaded, errors, outage = self._store_all(req, form, meta)
+        finally:
+            form.close()
+        errors = [{k: v for k, v in item.items() if v is not None} for item in form.rejected + errors]
+        summary = {"total": len(uploaded) + len(errors), "successful": len(uploaded), "failed": len(errors)}
+        if not uploaded:
+            if outage:
+                raise service_unavailable("Service temporarily unavailable", {"request_id": req.context.request_id})
+            raise unprocessable("No file was uploaded", {"errors": errors, "summary": summary})
+        resp.status = falcon.HTTP_201
+        resp.media = {"success": not errors, "uploaded": uploaded, "errors": errors, "summary": summary}
+
+    def _store_all(self, req, form, meta):
+        bucket, user_id = req.context.env.MEDIA_BUCKET, req.context.user.id
+        uploaded, errors, outage = [], [], False
+        for spooled in form.files:
+            try:
+                uploaded.append(to_record(self._library.upload(bucket, spooled, meta, user_id)))
+            except MediaError as ex:
+                errors.append({"filename": spooled.original_name, "error": ex.message, "details": ex.details})
+            except R2Error as ex:
+                # One file's storage failure is that file's error; the others may still succeed.
+                log.error("upload of %r failed (request %s): %s", spooled.original_name, req.context.request_id, ex)
+                outage = True
+                errors.append({"filename": spooled.original_name, "error": "Storage temporarily unavailable"})
+        return uploaded, errors, outage
+
+
+class CreateFolder(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``POST /api/media/create-folder``."""
+
+    folderName: str  # noqa: N815 - SonicJS's field name
+
+
+class CreateFolderResource:
+    """``POST /api/media/create-folder``: folders are virtual; this validates the name."""
+
+    def __init__(self, library):
+        self._library = library
+
+    @access("media.upload")
+    def on_post(self, req, resp):
+        body = read_body(req, CreateFolder)
+        folder = self._library.check_folder(body.folderName)
+        resp.media = {
+            "success": True,
+            "message": f'Folder "{folder}" is ready',
+            "folder": folder,
+            "note": "Folders are virtual: the folder appears once a file is uploaded into it.",
+        }
+
+
+def register(routes, library):
+    """Mount the upload routes."""
+    routes.add("/api/media/upload", UploadResource(library))
+    routes.add("/api/media/upload-multiple", UploadMultipleResource(library))
+    routes.add("/api/media/create-folder", CreateFolderResource(library))

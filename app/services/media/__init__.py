@@ -1,0 +1,172 @@
+"""The media library: files in the MEDIA_BUCKET binding, described by rows of ``media``.
+
+What differs from SonicJS (reference/sonicjs.md section 6), on purpose:
+
+* the type comes from the file's bytes (``sniff``), never from the client's header;
+* width and height are read for JPEG (every SOF marker), PNG, GIF and WebP, and raster
+  images get a WebP thumbnail stored beside them (``images``);
+* "soft" delete keeps the object, so ``restore`` brings the file back; ``purge`` (admins,
+  permission ``media.purge``) deletes object and row for good;
+* moving a file moves its object too, so ``r2_key`` always names a stored object;
+* timestamps (``uploaded_at``, ``updated_at``, ``deleted_at``) are epoch milliseconds, as
+  in every other table (SonicJS stores seconds in ``media``).
+
+Who may do what (permissions from migrations 0004 and 0014):
+
+* upload: ``media.upload`` (admin, editor, author); list and read: ``media.read`` (all roles);
+* change alt, caption, tags or folder: ``media.update`` on one's own uploads; on anyone's
+  with ``media.delete`` too (admin, editor);
+* soft delete and restore: one's own uploads with ``media.upload`` (so authors can take back
+  what they uploaded); anyone's with ``media.delete``;
+* purge: ``media.purge`` (admin only).
+
+Service errors are plain exceptions; the API maps them to HTTP statuses.
+"""
+
+MANAGE_ANY_PERMISSION = "media.delete"
+
+
+class MediaError(Exception):
+    """A media request that cannot be carried out; ``message`` and ``details`` are for the client."""
+
+    def __init__(self, message, details=None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class FileTooLarge(MediaError):
+    """A file (or the request carrying it) is over the upload limit: 413."""
+
+
+class UnsupportedType(MediaError):
+    """The content is not one of the allowed types: 415."""
+
+
+class InvalidMedia(MediaError):
+    """A well-formed request with invalid values (folder, tags, empty file, unreadable image): 422."""
+
+
+class MediaInUse(MediaError):
+    """The item is referenced (content's featured image) and cannot be purged: 409."""
+
+
+class MediaConflict(MediaError):
+    """The item changed under the request (moved or purged meanwhile): 409."""
+
+
+def can_update(user, row):
+    """Whether ``user`` may change the metadata or folder of ``row``."""
+    return user.can("media.update") and (row.uploaded_by_id == user.id or user.can(MANAGE_ANY_PERMISSION))
+
+
+def can_delete(user, row):
+    """Whether ``user`` may soft-delete or restore ``row``."""
+    return user.can(MANAGE_ANY_PERMISSION) or (row.uploaded_by_id == user.id and user.can("media.upload"))
+
+
+def may_delete_some(user):
+    """Whether ``user`` may soft-delete anything at all (checked before looking rows up)."""
+    return user.can(MANAGE_ANY_PERMISSION) or user.can("media.upload")
+
+
+def to_record(row):
+    """The API shape of a media row: SonicJS's ``file`` object plus what it lacks.
+
+    SonicJS's keys are kept as they are (``r2_key`` in snake case among camelCase ones).
+    """
+    return {
+        "id": row.id,
+        "filename": row.filename,
+        "originalName": row.original_name,
+        "mimeType": row.mime_type,
+        "size": row.size,
+        "width": row.width,
+        "height": row.height,
+        "folder": row.folder,
+        "r2_key": row.r2_key,
+        "publicUrl": row.public_url,
+        "thumbnailUrl": row.thumbnail_url,
+        "alt": row.alt,
+        "caption": row.caption,
+        "tags": row.tags if isinstance(row.tags, list) else [],
+        "uploadedBy": row.uploaded_by_id,
+        "uploadedAt": row.uploaded_at,
+        "updatedAt": row.updated_at,
+        "deletedAt": row.deleted_at,
+    }
+
+
+# Imported after the errors: these modules raise them.
+from app.services.cache import invalidate  # noqa: E402
+
+from . import storage, uploads  # noqa: E402
+
+
+class MediaLibrary:
+    """The media operations with the app's settings bound; the bucket is passed per call
+    (it is the request's ``env.MEDIA_BUCKET``).
+
+    Every write, once committed, invalidates the ``media`` cache namespace (and so the
+    content that embeds media) when the app has a cache.
+
+    Args:
+        settings: the app's Settings (``max_upload_bytes``, ``public_base_url``).
+        services: the app's Services (for ``extras["cache"]``), or None.
+    """
+
+    def __init__(self, settings, services=None):
+        self.settings = settings
+        self._services = services
+
+    @property
+    def max_upload_bytes(self):
+        """The largest file accepted, in bytes."""
+        return self.settings.max_upload_bytes
+
+    def public_url(self, key):
+        """The URL of the object at ``key``."""
+        return storage.public_url(self.settings.public_base_url, key)
+
+    def changed(self):
+        """Invalidate cached reads of media after a committed write."""
+        invalidate(self._services, "media")
+
+    def upload(self, bucket, spooled, meta, user_id):
+        """Store a spooled upload and insert its row; see ``uploads.store``."""
+        row = uploads.store(bucket, spooled, meta, user_id, self.settings.public_base_url)
+        self.changed()
+        return row
+
+    def move(self, bucket, row, folder):
+        """Move ``row``'s objects to ``folder``; see ``storage.move``."""
+        moved = storage.move(bucket, row, folder, self.settings.public_base_url)
+        if moved is not row:
+            self.changed()
+        return moved
+
+    def purge(self, bucket, row):
+        """Delete ``row`` and its objects for good; see ``storage.purge``."""
+        storage.purge(bucket, row)
+        self.changed()
+
+    def soft_delete(self, row):
+        """Soft-delete ``row``; see ``storage.soft_delete``."""
+        done = storage.soft_delete(row)
+        self.changed()
+        return done
+
+    def restore(self, row):
+        """Undo the soft delete of ``row``; see ``storage.restore``."""
+        done = storage.restore(row)
+        self.changed()
+        return done
+
+    find_by_key = staticmethod(storage.find_by_key)
+    check_folder = staticmethod(storage.check_folder)
+
+
+__all__ = [
+    "FileTooLarge", "InvalidMedia", "MediaConflict", "MediaError", "MediaInUse", "MediaLibrary",
+    "UnsupportedType", "can_delete", "can_update", "may_delete_some", "to_record",
+]

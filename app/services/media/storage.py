@@ -1,0 +1,264 @@
+"""Where media lives: keys and folders, the objects in MEDIA_BUCKET, and the rows that name them.
+
+Every key is made here, never taken from a client: ``<folder>/<id>.<ext>`` for a file and
+``<folder>/<id>.thumb.webp`` for its thumbnail, with the extension of the type detected
+from the content. Folders are virtual (no table, as in SonicJS): one to ``MAX_FOLDER_DEPTH``
+segments of ``[a-z0-9][a-z0-9_-]{0,63}`` joined by ``/``, so no key can hold ``..``, a
+leading ``/`` or anything a shell or a URL would treat specially.
+
+A row and its objects change in an order that never leaves a row naming a missing object;
+when a later step fails, the earlier ones are undone (best effort, logged). At worst an
+object is left without a row: invisible, since ``/files`` serves only keys a live row names.
+"""
+
+import io
+import logging
+import posixpath
+import re
+
+from app.db.models import Content, Media, database, now_ms
+from app.runtime.r2 import FixedLengthStream, R2Error
+
+from . import InvalidMedia, MediaConflict, MediaInUse
+
+log = logging.getLogger("sonicpy.media")
+
+DEFAULT_FOLDER = "uploads"
+MAX_FOLDER_DEPTH = 3
+FOLDER_SEGMENT = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+THUMBNAIL_SUFFIX = ".thumb.webp"
+THUMBNAIL_TYPE = "image/webp"
+# Keys are unique per upload, so a served object never changes: caches may keep it forever.
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def check_folder(folder):
+    """The folder name if valid (``None`` or blank gives ``uploads``), else ``InvalidMedia``."""
+    if folder is None or not str(folder).strip():
+        return DEFAULT_FOLDER
+    folder = str(folder).strip()
+    segments = folder.split("/")
+    if len(segments) > MAX_FOLDER_DEPTH or not all(FOLDER_SEGMENT.fullmatch(s) for s in segments):
+        raise InvalidMedia(
+            "Invalid folder name",
+            [{
+                "field": "folder",
+                "message": f"1 to {MAX_FOLDER_DEPTH} segments joined by '/', each of lowercase letters, "
+                "digits, '-' and '_' (starting with a letter or digit, at most 64 characters)",
+            }],
+        )
+    return folder
+
+
+def object_key(folder, media_id, extension):
+    """The key of an uploaded file."""
+    return f"{folder}/{media_id}.{extension}"
+
+
+def thumbnail_key(key):
+    """The key of the thumbnail of the file at ``key`` (beside it, same name, ``.thumb.webp``)."""
+    head, name = posixpath.split(key)
+    stem = name.split(".", 1)[0] if "." in name else name
+    return posixpath.join(head, stem + THUMBNAIL_SUFFIX) if head else stem + THUMBNAIL_SUFFIX
+
+
+def public_url(base_url, key):
+    """The URL the file is served at: ``<PUBLIC_BASE_URL>/files/<key>``."""
+    return f"{base_url.rstrip('/')}/files/{key}"
+
+
+def thumbnail_key_of(row):
+    """The thumbnail key of a media row, or None when it has no thumbnail."""
+    return thumbnail_key(row.r2_key) if row.thumbnail_url else None
+
+
+def find_by_key(key):
+    """``(row, is_thumbnail)`` of the media row a served key belongs to, or ``(None, False)``."""
+    row = Media.get_or_none(Media.r2_key == key)
+    if row is not None:
+        return row, False
+    name = posixpath.basename(key)
+    if name.endswith(THUMBNAIL_SUFFIX):
+        row = Media.get_or_none(Media.id == name[: -len(THUMBNAIL_SUFFIX)])
+        if row is not None and thumbnail_key_of(row) == key:
+            return row, True
+    return None, False
+
+
+# -- objects ------------------------------------------------------------------------------
+
+
+def content_disposition(filename, attachment=False):
+    """``inline``/``attachment`` with the original name, safe for any characters (RFC 6266)."""
+    kind = "attachment" if attachment else "inline"
+    if not filename:
+        return kind
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
+    encoded = "".join(c if c.isascii() and (c.isalnum() or c in "!#$&+-.^_`|~") else _pct(c) for c in filename)
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{encoded}"
+
+
+def _pct(char):
+    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
+
+
+def put_file(bucket, key, file, size, content_type, md5=None, custom_metadata=None):
+    """Stream ``size`` bytes of ``file`` (from its start) to ``key``; returns the R2Object."""
+    file.seek(0)
+    return bucket.put(
+        key,
+        FixedLengthStream(file, size),
+        http_metadata={"content_type": content_type, "cache_control": IMMUTABLE},
+        custom_metadata=custom_metadata or {},
+        md5=md5,
+    )
+
+
+def delete_quietly(bucket, keys, reason):
+    """Delete ``keys`` when undoing a failed step; a failure is logged, never raised."""
+    keys = [key for key in keys if key]
+    if not keys:
+        return
+    try:
+        bucket.delete(keys)
+    except (R2Error, OSError) as ex:
+        log.error("could not delete %s after %s; left without a row: %s", keys, reason, ex)
+
+
+class _ChunkReader(io.RawIOBase):
+    """A readable over an iterator of byte chunks (an R2 body), for streaming it to ``put``."""
+
+    def __init__(self, chunks):
+        super().__init__()
+        self._chunks = iter(chunks)
+        self._pending = b""
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while not self._pending:
+            self._pending = next(self._chunks, b"")
+            if not self._pending:
+                return 0
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+
+def copy_object(bucket, source, target):
+    """Copy ``source`` to ``target`` streaming; False when ``source`` does not exist."""
+    obj = bucket.get(source)
+    if obj is None:
+        return False
+    with obj:
+        bucket.put(
+            target,
+            FixedLengthStream(io.BufferedReader(_ChunkReader(obj.body)), obj.size),
+            http_metadata=obj.http_metadata,
+            custom_metadata=obj.custom_metadata,
+        )
+    return True
+
+
+# -- rows and objects together ------------------------------------------------------------
+
+
+def move(bucket, row, folder, base_url):
+    """Move a media item to ``folder``: copy its objects, repoint the row, delete the old ones.
+
+    Returns:
+        The updated row (``row`` itself when it is already in ``folder``).
+
+    Raises:
+        R2Error: the bucket failed; the row and its objects are as before.
+        MediaConflict: the row changed meanwhile (moved or purged); nothing was changed.
+    """
+    folder = check_folder(folder)
+    if folder == row.folder:
+        return row
+    old_key, old_thumb = row.r2_key, thumbnail_key_of(row)
+    new_key = f"{folder}/{posixpath.basename(old_key)}"
+    new_thumb = thumbnail_key(new_key) if old_thumb else None
+    copied = []
+    try:
+        if not copy_object(bucket, old_key, new_key):
+            raise MediaConflict(f"the stored file {old_key} is missing")
+        copied.append(new_key)
+        if new_thumb and copy_object(bucket, old_thumb, new_thumb):
+            copied.append(new_thumb)
+        else:
+            new_thumb = None  # a lost thumbnail is dropped, never pointed at
+        changes = {
+            Media.folder: folder,
+            Media.r2_key: new_key,
+            Media.public_url: public_url(base_url, new_key),
+            Media.thumbnail_url: public_url(base_url, new_thumb) if new_thumb else None,
+            Media.updated_at: now_ms(),
+        }
+        with database.atomic():
+            # Compare-and-set on the key: a concurrent move or purge makes this a no-op.
+            updated = Media.update(changes).where(Media.id == row.id, Media.r2_key == old_key).execute()
+        if updated != 1:
+            raise MediaConflict("the file was moved or deleted meanwhile")
+    except BaseException:
+        delete_quietly(bucket, copied, f"failed move of media {row.id}")
+        raise
+    delete_quietly(bucket, [old_key, old_thumb], f"move of media {row.id}")
+    return Media.get_by_id(row.id)
+
+
+def purge(bucket, row):
+    """Delete a media item for good: its row, then its objects (the row comes back if that fails).
+
+    Raises:
+        MediaInUse: content uses it as featured image (the row must stay for the reference).
+        R2Error: the bucket failed; the row is restored and still names its objects.
+    """
+    users = [c.id for c in Content.select(Content.id).where(Content.featured_image == row.id).limit(20)]
+    if users:
+        raise MediaInUse("Media is used by content", {"contentIds": users})
+    with database.atomic():
+        Media.delete().where(Media.id == row.id).execute()
+    try:
+        bucket.delete([key for key in (row.r2_key, thumbnail_key_of(row)) if key])
+    except BaseException:
+        _reinsert(row)
+        raise
+
+
+def _reinsert(row):
+    try:
+        with database.atomic():
+            row.save(force_insert=True)
+    except Exception as ex:  # noqa: BLE001 - the bucket error is the one to report
+        log.error("media %s: row lost after a failed purge; objects %s kept: %s", row.id, row.r2_key, ex)
+
+
+def soft_delete(row):
+    """Hide a media item (``deleted_at`` set); its objects stay, so it can be restored.
+
+    Returns:
+        True when this call deleted it, False when it was already deleted.
+    """
+    if row.deleted_at is not None:
+        return False
+    stamp = now_ms()
+    with database.atomic():
+        changed = Media.update(deleted_at=stamp, updated_at=stamp).where(
+            Media.id == row.id, Media.deleted_at.is_null()
+        ).execute()
+    row.deleted_at, row.updated_at = stamp, stamp
+    return changed == 1
+
+
+def restore(row):
+    """Bring a soft-deleted media item back; False when it was not deleted."""
+    if row.deleted_at is None:
+        return False
+    stamp = now_ms()
+    with database.atomic():
+        Media.update(deleted_at=None, updated_at=stamp).where(Media.id == row.id).execute()
+    row.deleted_at, row.updated_at = None, stamp
+    return True

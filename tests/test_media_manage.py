@@ -1,0 +1,326 @@
+"""The media library API: list, get, update and move, soft delete, restore, purge, bulk
+operations, permissions, and a bucket outage, on both bucket backends."""
+
+import pytest
+
+from app.db.models import Collection, Content, Media, bind_models
+from tests.fixtures import media as samples
+from tests.fixtures.app import client_for, env_with_copy
+from tests.fixtures.media import bucket_keys, upload
+from tests.fixtures.s3 import create_bucket
+from tests.fixtures.users import bearer, create_user, token_for
+
+
+@pytest.fixture
+def env(media_env):
+    return media_env
+
+
+@pytest.fixture
+def people(make_user):
+    """Headers (and users) of two authors, an editor, an admin and a viewer."""
+    return {role: make_user(role.rstrip("2")) for role in ("author", "author2", "editor", "admin", "viewer")}
+
+
+def put(client, who, name="a.png", data=None, **fields):
+    """Upload as ``who`` (a (user, headers) pair) and return the record."""
+    return upload(client, who[1], name, data if data is not None else samples.png(), **fields).json["file"]
+
+
+def ids(body):
+    return [item["id"] for item in body["data"]]
+
+
+# -- list and get ------------------------------------------------------------------------------
+
+
+def test_list_newest_first_with_pagination(client, people):
+    records = [put(client, people["author"], f"f{i}.txt", f"file {i}".encode()) for i in range(5)]
+    body = client.get("/api/media", headers=people["viewer"][1]).json
+    assert body["success"] is True
+    assert ids(body) == [r["id"] for r in reversed(records)]
+    assert body["pagination"] == {"page": 1, "limit": 20, "total": 5, "pages": 1, "hasNext": False, "hasPrev": False}
+    body = client.get("/api/media?page=2&limit=2", headers=people["viewer"][1]).json
+    assert ids(body) == [records[2]["id"], records[1]["id"]]
+    assert body["pagination"] == {"page": 2, "limit": 2, "total": 5, "pages": 3, "hasNext": True, "hasPrev": True}
+    body = client.get("/api/media?sort=size&limit=1", headers=people["viewer"][1]).json
+    assert body["data"][0]["size"] == min(r["size"] for r in records)
+
+
+def test_list_filters(client, people):
+    who = people["author"]
+    png = put(client, who, "Holiday.png", folder="trips", alt="Beach at noon")
+    pdf = put(client, who, "report.pdf", samples.pdf(), caption="Quarterly 100% numbers")
+    txt = put(client, who, "notes_1.txt", b"notes", folder="trips")
+    wav = put(client, who, "sound.wav", samples.wav())
+    headers = people["viewer"][1]
+
+    def listed(query):
+        return set(ids(client.get(f"/api/media?{query}", headers=headers).json))
+
+    assert listed("folder=trips") == {png["id"], txt["id"]}
+    assert listed("type=image") == {png["id"]}
+    assert listed("type=document") == {pdf["id"], txt["id"]}
+    assert listed("type=audio") == {wav["id"]}
+    assert listed("type=video") == set()
+    assert listed("type=application/pdf") == {pdf["id"]}
+    assert listed("search=holiday") == {png["id"]}  # case-insensitive, in the original name
+    assert listed("search=beach") == {png["id"]}  # in alt
+    assert listed("search=100%25") == {pdf["id"]}  # in caption; % is literal
+    assert listed("search=1%25") == set()
+    assert listed("search=s_1") == {txt["id"]}  # _ is literal too
+    assert listed("search=e_") == set()  # as a wildcard, "e_" would match "report"
+    assert listed("folder=trips&type=image&search=holiday") == {png["id"]}
+
+
+@pytest.mark.parametrize("query", ["type=spreadsheet", "sort=random", "limit=0", "limit=101", "page=0", "page=x"])
+def test_list_rejects_bad_parameters(client, people, query):
+    body = client.get(f"/api/media?{query}", headers=people["viewer"][1], status=400).json
+    assert set(body) <= {"error", "details"} and body["error"]
+
+
+def test_list_and_get_need_a_user(client, people):
+    record = put(client, people["author"])
+    assert client.get("/api/media", status=401).json == {"error": "Authentication required"}
+    client.get(f"/api/media/{record['id']}", status=401)
+    body = client.get(f"/api/media/{record['id']}", headers=people["viewer"][1]).json
+    assert body == {"success": True, "file": record}
+    assert client.get("/api/media/nope", headers=people["viewer"][1], status=404).json == {"error": "File not found"}
+
+
+# -- update and move -------------------------------------------------------------------------
+
+
+def test_patch_metadata(client, people):
+    record = put(client, people["author"])
+    body = client.patch_json(f"/api/media/{record['id']}", {"alt": "New alt", "caption": "Cap", "tags": ["a", "b"]},
+                             headers=people["author"][1]).json
+    assert body["success"] is True and body["message"] == "File updated successfully"
+    assert (body["file"]["alt"], body["file"]["caption"], body["file"]["tags"]) == ("New alt", "Cap", ["a", "b"])
+    assert body["file"]["updatedAt"] >= record["updatedAt"]
+    body = client.patch_json(f"/api/media/{record['id']}", {"alt": None, "tags": "x, y"}, headers=people["author"][1]).json
+    assert (body["file"]["alt"], body["file"]["caption"], body["file"]["tags"]) == (None, "Cap", ["x", "y"])
+    assert Media.get_by_id(record["id"]).tags == ["x", "y"]
+
+
+@pytest.mark.parametrize("payload, field", [
+    ({}, None), ({"role": "admin"}, "role"), ({"alt": 5}, "alt"), ({"alt": "x" * 1001}, "alt"),
+    ({"tags": ["x" * 65]}, "tags"), ({"folder": "../up"}, "folder"), ({"caption": "a\x00b"}, "caption"),
+])
+def test_patch_validation(client, env, people, payload, field):
+    record = put(client, people["author"])
+    body = client.patch_json(f"/api/media/{record['id']}", payload, headers=people["author"][1], status=422).json
+    assert body["error"] in ("Validation failed", "Invalid folder name")
+    assert body["details"][0]["field"] == field
+    assert client.get(f"/api/media/{record['id']}", headers=people["author"][1]).json["file"] == record
+
+
+def test_patch_folder_moves_the_objects(client, env, people):
+    record = put(client, people["author"], data=samples.png((400, 400)))
+    old_keys = bucket_keys(env)
+    body = client.patch_json(f"/api/media/{record['id']}", {"folder": "gallery/2024", "alt": "moved"},
+                             headers=people["author"][1]).json
+    moved = body["file"]
+    assert moved["folder"] == "gallery/2024" and moved["alt"] == "moved"
+    assert moved["r2_key"] == f"gallery/2024/{record['id']}.png"
+    assert moved["publicUrl"] == f"/files/{moved['r2_key']}"
+    assert moved["thumbnailUrl"] == f"/files/gallery/2024/{record['id']}.thumb.webp"
+    assert bucket_keys(env) == sorted([moved["r2_key"], f"gallery/2024/{record['id']}.thumb.webp"])
+    assert not set(old_keys) & set(bucket_keys(env))
+    assert client.get(moved["publicUrl"]).body == samples.png((400, 400))
+    client.get(moved["thumbnailUrl"], status=200)
+    client.get(record["publicUrl"], status=404)
+
+
+def test_who_may_update(client, people):
+    mine = put(client, people["author"])
+    theirs = put(client, people["author2"])
+    author = people["author"][1]
+    assert client.patch_json(f"/api/media/{theirs['id']}", {"alt": "x"}, headers=author, status=403).json == {
+        "error": "You may only edit your own files"}
+    client.patch_json(f"/api/media/{mine['id']}", {"alt": "x"}, headers=author, status=200)
+    client.patch_json(f"/api/media/{theirs['id']}", {"alt": "by editor"}, headers=people["editor"][1], status=200)
+    client.patch_json(f"/api/media/{mine['id']}", {"alt": "x"}, headers=people["viewer"][1], status=403)
+    client.patch_json(f"/api/media/{mine['id']}", {"alt": "x"}, status=401)
+    client.patch_json("/api/media/missing", {"alt": "x"}, headers=author, status=404)
+
+
+# -- soft delete, restore, purge ---------------------------------------------------------------
+
+
+def test_soft_delete_restore_purge(client, env, people):
+    record = put(client, people["author"], data=samples.png((400, 400)))
+    keys = bucket_keys(env)
+    author, admin = people["author"][1], people["admin"][1]
+    body = client.delete(f"/api/media/{record['id']}", headers=author).json
+    assert body["success"] is True and body["message"] == "File deleted successfully"
+    assert body["file"]["deletedAt"] is not None
+    assert record["id"] not in ids(client.get("/api/media", headers=author).json)
+    assert bucket_keys(env) == keys  # the object is kept
+    client.get(f"/api/media/{record['id']}", headers=people["viewer"][1], status=404)
+    assert client.get(f"/api/media/{record['id']}", headers=author).json["file"]["deletedAt"] is not None
+    assert ids(client.get("/api/media?deleted=true", headers=author).json) == [record["id"]]
+    client.delete(f"/api/media/{record['id']}", headers=author, status=404)  # already deleted
+
+    body = client.post(f"/api/media/{record['id']}/restore", headers=author).json
+    assert body["message"] == "File restored successfully" and body["file"]["deletedAt"] is None
+    assert ids(client.get("/api/media", headers=author).json) == [record["id"]]
+    client.get(record["publicUrl"], status=200)
+
+    client.delete(f"/api/media/{record['id']}/purge", headers=people["editor"][1], status=403)
+    client.delete(f"/api/media/{record['id']}/purge", headers=author, status=403)
+    body = client.delete(f"/api/media/{record['id']}/purge", headers=admin).json
+    assert body == {"success": True, "message": "File permanently deleted", "id": record["id"]}
+    assert bucket_keys(env) == []  # file and thumbnail gone
+    assert Media.get_or_none(Media.id == record["id"]) is None
+    client.get(record["publicUrl"], status=404)
+    client.delete(f"/api/media/{record['id']}/purge", headers=admin, status=404)
+
+
+def test_hard_delete_parameter(client, env, people):
+    record = put(client, people["author"])
+    client.delete(f"/api/media/{record['id']}?hard=true", headers=people["editor"][1], status=403)
+    client.delete(f"/api/media/{record['id']}?hard=true", headers=people["admin"][1], status=200)
+    assert Media.select().count() == 0 and bucket_keys(env) == []
+
+
+def test_purge_of_media_used_by_content_is_refused(client, env, people):
+    record = put(client, people["author"], "paper.pdf", samples.pdf())
+    collection = Collection.create(name="posts", display_name="Posts", schema={"type": "object"})
+    post = Content.create(collection=collection, slug="p", title="P", data={}, author=people["author"][0].id,
+                          featured_image=record["id"])
+    body = client.delete(f"/api/media/{record['id']}/purge", headers=people["admin"][1], status=409).json
+    assert body == {"error": "Media is used by content", "details": {"contentIds": [post.id]}}
+    assert Media.get_or_none(Media.id == record["id"]) is not None
+    assert bucket_keys(env) == [record["r2_key"]]
+
+
+def test_who_may_delete(client, people):
+    mine = put(client, people["author"])
+    theirs = put(client, people["author2"])
+    author = people["author"][1]
+    assert client.delete(f"/api/media/{theirs['id']}", headers=author, status=403).json == {
+        "error": "You may only delete your own files"}
+    client.delete(f"/api/media/{mine['id']}", headers=people["viewer"][1], status=403)
+    client.delete(f"/api/media/{mine['id']}", status=401)
+    client.delete(f"/api/media/{mine['id']}", headers=author, status=200)
+    client.delete(f"/api/media/{theirs['id']}", headers=people["editor"][1], status=200)
+    # Restoring follows the same rule.
+    client.post(f"/api/media/{theirs['id']}/restore", headers=author, status=403)
+    client.post(f"/api/media/{theirs['id']}/restore", headers=people["viewer"][1], status=403)
+    client.post(f"/api/media/{mine['id']}/restore", headers=author, status=200)
+    client.post("/api/media/missing/restore", headers=author, status=404)
+
+
+def test_trash_lists_only_what_one_may_restore(client, people):
+    mine = put(client, people["author"])
+    theirs = put(client, people["author2"])
+    for record, who in ((mine, "author"), (theirs, "author2")):
+        client.delete(f"/api/media/{record['id']}", headers=people[who][1])
+    assert ids(client.get("/api/media?deleted=true", headers=people["author"][1]).json) == [mine["id"]]
+    assert set(ids(client.get("/api/media?deleted=true", headers=people["editor"][1]).json)) == {mine["id"], theirs["id"]}
+
+
+# -- bulk operations ------------------------------------------------------------------------
+
+
+def test_bulk_delete_mixed_results(client, env, people):
+    own, own_deleted = put(client, people["author"], "own.png"), put(client, people["author"], "gone.png")
+    other = put(client, people["author2"], "other.png")
+    client.delete(f"/api/media/{own_deleted['id']}", headers=people["author"][1])
+    body = client.post_json("/api/media/bulk-delete", {"fileIds": [own["id"], other["id"], "missing", own_deleted["id"], own["id"]]},
+                            headers=people["author"][1]).json
+    assert body["success"] is False
+    assert body["deleted"] == [
+        {"fileId": own["id"], "filename": "own.png", "success": True},
+        {"fileId": own_deleted["id"], "filename": "gone.png", "success": True, "alreadyDeleted": True},
+    ]
+    assert body["errors"] == [
+        {"fileId": other["id"], "error": "Permission denied"},
+        {"fileId": "missing", "error": "File not found"},
+    ]
+    assert body["summary"] == {"total": 4, "successful": 2, "failed": 2}
+    assert Media.get_by_id(own["id"]).deleted_at is not None
+    assert Media.get_by_id(other["id"]).deleted_at is None
+    assert len(bucket_keys(env)) == 6  # soft delete keeps every object (3 files, 3 thumbnails)
+    body = client.post_json("/api/media/bulk-delete", {"fileIds": [other["id"]]}, headers=people["editor"][1]).json
+    assert body["success"] is True and body["summary"]["successful"] == 1
+
+
+@pytest.mark.parametrize("payload", [{"fileIds": []}, {"fileIds": [f"id{i}" for i in range(51)]}, {"ids": ["x"]}, {"fileIds": "x"}])
+def test_bulk_delete_validation(client, people, payload):
+    body = client.post_json("/api/media/bulk-delete", payload, headers=people["editor"][1], status=422).json
+    assert body["error"] == "Validation failed"
+
+
+def test_bulk_permissions(client, people):
+    client.post_json("/api/media/bulk-delete", {"fileIds": ["x"]}, headers=people["viewer"][1], status=403)
+    client.post_json("/api/media/bulk-delete", {"fileIds": ["x"]}, status=401)
+    client.post_json("/api/media/bulk-move", {"fileIds": ["x"], "folder": "y"}, headers=people["viewer"][1], status=403)
+    client.post_json("/api/media/bulk-move", {"fileIds": ["x"], "folder": "y"}, status=401)
+
+
+def test_bulk_move_mixed_results(client, env, people):
+    own = put(client, people["author"], "own.png", samples.png((400, 300)))
+    already = put(client, people["author"], "there.txt", b"x", folder="archive")
+    deleted = put(client, people["author"], "gone.txt", b"y")
+    other = put(client, people["author2"], "other.txt", b"z")
+    client.delete(f"/api/media/{deleted['id']}", headers=people["author"][1])
+    body = client.post_json("/api/media/bulk-move", {
+        "fileIds": [own["id"], other["id"], "missing", deleted["id"], already["id"]], "folder": "archive",
+    }, headers=people["author"][1]).json
+    assert body["success"] is False
+    assert [(m["fileId"], m.get("unchanged", False)) for m in body["moved"]] == [(own["id"], False), (already["id"], True)]
+    assert body["moved"][0]["r2_key"] == f"archive/{own['id']}.png"
+    assert body["errors"] == [
+        {"fileId": other["id"], "error": "Permission denied"},
+        {"fileId": "missing", "error": "File not found"},
+        {"fileId": deleted["id"], "error": "File not found"},
+    ]
+    assert body["summary"] == {"total": 5, "successful": 2, "failed": 3}
+    keys = bucket_keys(env)
+    assert f"archive/{own['id']}.png" in keys and f"archive/{own['id']}.thumb.webp" in keys
+    assert own["r2_key"] not in keys
+    assert other["r2_key"] in keys and Media.get_by_id(other["id"]).folder == "uploads"
+    assert client.get(f"/files/archive/{own['id']}.png").body == samples.png((400, 300))
+    client.post_json("/api/media/bulk-move", {"fileIds": [own["id"]], "folder": "Bad Name"}, headers=people["author"][1], status=422)
+
+
+# -- a bucket outage ----------------------------------------------------------------------
+
+
+def test_bucket_outage_is_503_and_leaves_no_orphan(tmp_path, migrated_template, s3_server_factory):
+    # A moto server of this test's own, stopped halfway: S3 down, the database up.
+    server = s3_server_factory()
+    env = env_with_copy(tmp_path / "outage", migrated_template, s3=server.endpoint_url,
+                        bucket_name=create_bucket(server.endpoint_url))
+    try:
+        client = client_for(env)
+        bind_models(env.DB.db)
+        admin = bearer(token_for(create_user("admin")))
+        record = upload(client, admin, "a.png", samples.png((400, 400))).json["file"]
+        server.stop()
+
+        body = upload(client, admin, "b.png", samples.png(), status=503).json
+        assert body["error"] == "Service temporarily unavailable" and "request_id" in body["details"]
+        assert [row.id for row in Media.select()] == [record["id"]]  # no row without its object
+        # The database still answers.
+        assert ids(client.get("/api/media", headers=admin).json) == [record["id"]]
+        client.get(record["publicUrl"], status=503)
+        # Move and purge fail without changing the row.
+        client.patch_json(f"/api/media/{record['id']}", {"folder": "elsewhere"}, headers=admin, status=503)
+        client.post_json("/api/media/bulk-move", {"fileIds": [record["id"]], "folder": "elsewhere"}, headers=admin, status=503)
+        client.delete(f"/api/media/{record['id']}/purge", headers=admin, status=503)
+        row = Media.get_by_id(record["id"])
+        assert (row.r2_key, row.folder, row.deleted_at) == (record["r2_key"], "uploads", None)
+        body = upload_multiple_during_outage(client, admin)
+        assert body["error"] == "Service temporarily unavailable"
+        # Soft delete needs only the database.
+        client.delete(f"/api/media/{record['id']}", headers=admin, status=200)
+    finally:
+        env.DB.db.close()
+
+
+def upload_multiple_during_outage(client, headers):
+    return client.post("/api/media/upload-multiple", upload_files=[("files", "x.txt", b"x")],
+                       headers=headers, status=503).json
