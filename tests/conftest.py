@@ -6,4 +6,8 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.app",
     "tests.fixtures.users",
+    "tests.fixtures.auth",
+    "tests.fixtures.workflow",
+    "tests.fixtures.media",
+    "tests.fixtures.content",
 ]

@@ -278,11 +278,12 @@ def test_dir_option_and_empty_folder_deactivate_all_managed(project, tmp_path):
     assert {r["is_active"] for r in project.rows().values()} == {0}
 
 
-def test_dev_start_migrates_then_syncs(project):
+def test_dev_start_migrates_syncs_and_creates_the_first_admin(project):
     lines = []
-    prepare_local_state(Runtime(project.config, None, project.state), lines.append)
+    prepare_local_state(Runtime(project.config, None, project.state), lines.append, url="http://127.0.0.1:8787")
     assert any("Collection sync: 2 created" in str(line) for line in lines), lines
     assert set(project.rows()) == {"blog-posts", "pages"}
+    assert any("Created the first admin: admin@example.com" in str(line) for line in lines), lines
 
 
 def test_default_folder_is_app_collections_beside_bindings(project):

@@ -19,7 +19,10 @@ from app.db.migrations import (
 from app.db.splitter import split_statements
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
-LAST_MIGRATION = "0011_config_managed_collections.sql"
+SHIPPED = sorted(path.name for path in MIGRATIONS_DIR.glob("*.sql"))
+LAST_MIGRATION = SHIPPED[-1]
+# The number a test migration takes: after every shipped file, whatever later issues add.
+NEXT = f"{int(LAST_MIGRATION[:4]) + 1:04d}"
 
 SEED_TABLES = {
     "users", "collections", "content", "content_versions", "media", "workflow_states",
@@ -34,6 +37,8 @@ ALL_PERMISSIONS = {
     "collections.delete", "media.upload", "media.read", "media.update", "media.delete",
     "users.create", "users.read", "users.update", "users.delete", "users.roles",
     "settings.read", "settings.update", "plugins.manage", "logs.read", "api_tokens.manage",
+    # 0013 and 0014: hard deletes, for admins only.
+    "content.purge", "media.purge",
 }
 ROLE_PERMISSIONS = {
     "admin": ALL_PERMISSIONS,
@@ -116,8 +121,9 @@ def test_fresh_database_reaches_the_last_migration_in_one_apply(db):
     applied = runner.apply()
 
     assert applied[0] == "0001_initial_schema.sql"
-    assert applied[-1] == LAST_MIGRATION
-    assert len(applied) == 11
+    assert [name[:4] for name in applied[:11]] == [f"{n:04d}" for n in range(1, 12)]
+    assert applied[10] == "0011_config_managed_collections.sql"
+    assert applied == SHIPPED
     assert tracked_names(db) == applied
     assert runner.pending() == []
     assert {status.status for status in runner.list()} == {APPLIED}
@@ -144,7 +150,7 @@ def test_tracking_table_has_wrangler_columns_plus_checksum(db):
     columns = [column.name for column in db.get_columns("d1_migrations")]
     assert columns == ["id", "name", "applied_at", "checksum"]
     ids, checksums = zip(*rows(db, 'SELECT id, checksum FROM "d1_migrations" ORDER BY id'))
-    assert list(ids) == list(range(1, 12))
+    assert list(ids) == list(range(1, len(SHIPPED) + 1))
     first = (MIGRATIONS_DIR / "0001_initial_schema.sql").read_text(encoding="utf-8")
     assert checksums[0] == checksum_of(first)
 
@@ -208,7 +214,7 @@ def test_schema_constraints_hold_on_both_databases(db):
 # ------------------------------------------------------------------ failures and safety
 
 def test_failing_migration_leaves_no_trace_and_can_be_fixed(db, migrations_copy):
-    broken = write(migrations_copy, "0012_widgets.sql",
+    broken = write(migrations_copy, f"{NEXT}_widgets.sql",
                    "CREATE TABLE widgets (id TEXT PRIMARY KEY, label TEXT);\n"
                    "INSERT INTO widgets (id, label) VALUES ('w1', '50%; off');\n"
                    "INSERT INTO no_such_table (id) VALUES ('x');\n")
@@ -219,19 +225,19 @@ def test_failing_migration_leaves_no_trace_and_can_be_fixed(db, migrations_copy)
         runner.apply(on_progress=lambda event: stages.append((event.name, event.stage)))
 
     message = str(caught.value)
-    assert "0012_widgets.sql" in message
+    assert f"{NEXT}_widgets.sql" in message
     assert "statement 3 of 3" in message
     assert "no_such_table" in message
     assert caught.value.cause is not None
     assert str(caught.value.cause).splitlines()[0] in message  # the database's own words
-    assert ("0012_widgets.sql", "failed") in stages
+    assert (f"{NEXT}_widgets.sql", "failed") in stages
     assert "widgets" not in db.get_tables()
-    assert tracked_names(db)[-1] == LAST_MIGRATION  # 0001-0011 kept, 0012 not recorded
-    assert [s.name for s in runner.pending()] == ["0012_widgets.sql"]
+    assert tracked_names(db)[-1] == LAST_MIGRATION  # earlier files kept, the failing one not recorded
+    assert [s.name for s in runner.pending()] == [f"{NEXT}_widgets.sql"]
 
     broken.write_text("CREATE TABLE widgets (id TEXT PRIMARY KEY, label TEXT);\n"
                       "INSERT INTO widgets (id, label) VALUES ('w1', '50%; off');\n", encoding="utf-8")
-    assert runner.apply() == ["0012_widgets.sql"]
+    assert runner.apply() == [f"{NEXT}_widgets.sql"]
     assert rows(db, "SELECT id, label FROM widgets") == [("w1", "50%; off")]
     assert runner.pending() == []
 
@@ -241,17 +247,17 @@ def test_edited_applied_file_is_reported_and_stops_apply(db, migrations_copy):
     runner.apply()
     edited = migrations_copy / "0003_stage5_enhancements.sql"
     edited.write_text(edited.read_text(encoding="utf-8") + "\n-- edited after release\n", encoding="utf-8")
-    write(migrations_copy, "0012_later.sql", "CREATE TABLE later (id TEXT PRIMARY KEY);")
+    write(migrations_copy, f"{NEXT}_later.sql", "CREATE TABLE later (id TEXT PRIMARY KEY);")
 
     statuses = {s.name: s.status for s in runner.list()}
     assert statuses["0003_stage5_enhancements.sql"] == CHANGED
-    assert statuses["0012_later.sql"] == PENDING
+    assert statuses[f"{NEXT}_later.sql"] == PENDING
     with pytest.raises(MigrationError) as caught:
         runner.apply()
     assert "0003_stage5_enhancements.sql" in str(caught.value)
     assert "later" not in db.get_tables()  # refused before applying anything
 
-    assert runner.apply(accept_changed=True) == ["0012_later.sql"]
+    assert runner.apply(accept_changed=True) == [f"{NEXT}_later.sql"]
     assert {s.status for s in runner.list()} == {APPLIED}
 
 
@@ -269,14 +275,14 @@ def test_list_is_read_only_on_a_fresh_database(sqlite_db):
     statuses = MigrationRunner(sqlite_db, MIGRATIONS_DIR).list()
 
     assert {s.status for s in statuses} == {PENDING}
-    assert len(statuses) == 11
+    assert len(statuses) == len(SHIPPED)
     assert rows(sqlite_db, "SELECT name FROM sqlite_master") == []
 
 
 def test_list_is_read_only_on_postgres(postgres_db):
     runner = MigrationRunner(postgres_db, MIGRATIONS_DIR)
 
-    assert len(runner.pending()) == 11
+    assert len(runner.pending()) == len(SHIPPED)
     assert postgres_db.get_tables() == []
 
 
@@ -383,7 +389,7 @@ def test_create_numbers_files_like_wrangler(sqlite_db, tmp_path):
 
 
 def test_create_continues_after_the_highest_number(sqlite_db, migrations_copy):
-    assert MigrationRunner(sqlite_db, migrations_copy).create("next").name == "0012_next.sql"
+    assert MigrationRunner(sqlite_db, migrations_copy).create("next").name == f"{NEXT}_next.sql"
 
 
 @pytest.mark.parametrize("name", ["a/b", "a\\b", "", "   "])

@@ -5,9 +5,18 @@ declares an access rule (see ``app.api.access``).
 """
 
 from app.api import health
+from app.api import api_tokens, auth, collections, users
+from app.api import schedules, workflow
+from app.api import files, media
+from app.api import content, stats
 
 ROUTE_MODULES = [
     health,
+    auth, users, api_tokens, collections,
+    workflow,
+    schedules,
+    media, files,
+    content, stats,
 ]
 
 

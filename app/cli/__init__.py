@@ -6,12 +6,15 @@ Every command takes ``--env``, ``--config`` and ``--persist-to`` (see ``app.cli.
 import click
 
 from app import __version__
+from app.cli.backup import BACKUP_COMMANDS
 from app.cli.clock import clock
+from app.cli.collections import collections
 from app.cli.d1 import d1
 from app.cli.kv import kv
 from app.cli.r2 import r2
 from app.cli.scheduled import scheduled
 from app.cli.server import dev, serve
+from app.cli.users import users
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,8 +23,10 @@ def cli():
     """sonicpy: a headless CMS built like a Cloudflare Worker."""
 
 
-for command in (dev, serve, d1, kv, r2, scheduled, clock):
+for command in (dev, serve, d1, kv, r2, scheduled, clock, users, collections):
     cli.add_command(command)
+for command in BACKUP_COMMANDS:
+    d1.add_command(command)
 
 
 def main():

@@ -1,7 +1,8 @@
 """What ``dev`` does before serving, so one command is all a newcomer runs.
 
 Apply pending migrations to every DB binding (before any worker forks, as pitfalls.md
-advises), then close the connection so no worker inherits it.
+advises), sync collection files, create the first admin if there is none (printing how to
+sign in), then close the connections so no worker inherits them.
 """
 
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import click
 
 from app.cli.collections import sync_on_start
+from app.cli.users import bootstrap_admin
 from app.db.migrations import MigrationError, MigrationRunner
 
 
@@ -24,11 +26,13 @@ def apply_migrations(runtime, echo):
         echo(f"✅ {table['binding']}: {len(applied)} migration(s) applied" if applied else f"✅ {table['binding']}: up to date")
 
 
-def prepare_local_state(runtime, echo):
-    """Migrate every database, sync collections, then release the connections before serving."""
+def prepare_local_state(runtime, echo, url):
+    """Migrate, sync collections, ensure an admin exists, then release the connections."""
     apply_migrations(runtime, echo)
     sync_on_start(runtime, echo)
-    for name, binding in runtime.env.bindings.items():
+    if runtime.config.binding("d1_databases", "DB") is not None:
+        bootstrap_admin(runtime, echo, url=url)
+    for binding in runtime.env.bindings.values():
         db = getattr(binding, "db", None)
         if db is not None and not db.is_closed():
             db.close()

@@ -54,7 +54,7 @@ def _gunicorn_command(bind, workers, threads, extra=()):
 def dev(runtime, ip, port, reload, crons):
     """Serve locally with the embedded defaults: migrate, sync collections, serve, run crons."""
     env = _gunicorn_env(runtime)
-    prepare_local_state(runtime, click.echo)
+    prepare_local_state(runtime, click.echo, url=f"http://{ip}:{port}")
     extra = ["--reload", "--reload-extra-file", str(runtime.config.path)] if reload else []
     command = _gunicorn_command(f"{ip}:{port}", 1, 4, extra)
     click.echo(f"⎔ Serving {runtime.config.name} ({runtime.config.env_label}) at http://{ip}:{port}")
