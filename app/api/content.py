@@ -14,25 +14,20 @@ same name, so other modules mounting ``/api/content/{id}/...`` use ``{id}`` too)
 * ``GET /api/collections/{name}/content``, ``GET /api/collections/{name}/content/{slug}``
 """
 
-import falcon
-
 from app.api import content_versions
 from app.api.content_read import (
-    CollectionContentResource, CollectionItemResource, ContentItemReader, ContentListReader,
+    CollectionContentResource,
+    CollectionItemResource,
+    ContentItemReader,
+    ContentListReader,
 )
-from app.api.content_write import ContentCreator, ContentItemWriter, PurgeResource, RestoreResource
-from app.api.errors import APIError
+from app.api.content_write import (
+    ContentCreator,
+    ContentItemWriter,
+    PurgeResource,
+    RestoreResource,
+)
 from app.services.cache import install_cache
-from app.services.content.errors import (
-    ContentConflict, ContentError, ContentForbidden, ContentInvalid, ContentNotFound,
-)
-
-ERROR_STATUS = (
-    (ContentNotFound, falcon.HTTP_404),
-    (ContentForbidden, falcon.HTTP_403),
-    (ContentConflict, falcon.HTTP_409),
-    (ContentInvalid, falcon.HTTP_422),
-)
 
 
 class ContentListResource(ContentListReader, ContentCreator):
@@ -51,19 +46,10 @@ class ContentItemResource(ContentItemReader, ContentItemWriter):
         self._services = services
 
 
-def handle_content_error(req, resp, ex, params):
-    """A ContentError subclass becomes its status with the envelope ``{error, details?}``."""
-    for kind, status in ERROR_STATUS:
-        if isinstance(ex, kind):
-            raise APIError(status, ex.message, ex.details)
-    raise APIError(falcon.HTTP_400, ex.message, ex.details)
-
-
 def register(routes):
     """Mount the content routes; install the cache as ``services.extras["cache"]``."""
     cache = install_cache(routes.services, routes.env.CACHE_KV)
     services = routes.services
-    routes.app.add_error_handler(ContentError, handle_content_error)
     routes.add("/api/content", ContentListResource(cache, services))
     routes.add("/api/content/{id}", ContentItemResource(cache, services))
     routes.add("/api/content/{id}/restore", RestoreResource(services))

@@ -20,6 +20,7 @@ import peewee
 
 from app.runtime.kv import KVError
 from app.runtime.r2 import R2Error
+from app.services import errors as service_errors
 
 log = logging.getLogger("sonicpy.errors")
 
@@ -231,6 +232,22 @@ def _request_id(req):
     return getattr(req.context, "request_id", None)
 
 
+SERVICE_ERROR_STATUS = {
+    service_errors.NOT_FOUND: falcon.HTTP_404,
+    service_errors.FORBIDDEN: falcon.HTTP_403,
+    service_errors.CONFLICT: falcon.HTTP_409,
+    service_errors.INVALID: falcon.HTTP_422,
+    service_errors.TOO_LARGE: falcon.HTTP_413,
+    service_errors.UNSUPPORTED: falcon.HTTP_415,
+    service_errors.BAD_REQUEST: falcon.HTTP_400,
+}
+
+
+def handle_service_error(req, resp, ex, params):
+    """A service's refusal becomes the envelope with the status of its ``kind``."""
+    raise APIError(SERVICE_ERROR_STATUS[ex.kind], ex.message, ex.details)
+
+
 def install_error_handling(app):
     """Register the serializer and the handlers on ``app`` (Falcon picks the most specific)."""
     app.set_error_serializer(serialize_error)
@@ -243,3 +260,4 @@ def install_error_handling(app):
     app.add_error_handler(peewee.IntegrityError, handle_integrity_error)
     app.add_error_handler(KVError, handle_binding_error)
     app.add_error_handler(R2Error, handle_binding_error)
+    app.add_error_handler(service_errors.ServiceError, handle_service_error)

@@ -17,40 +17,16 @@ Routes (who may call each: see ``app.services.media``)::
 Files themselves are served by ``app.api.files`` at ``/files/<key>``.
 """
 
-import falcon
 
 from app.api import media_manage, media_upload
-from app.api.errors import APIError
 from app.services.media import (
-    FileTooLarge,
-    InvalidMedia,
-    MediaConflict,
-    MediaError,
-    MediaInUse,
     MediaLibrary,
-    UnsupportedType,
 )
-
-# Most specific first: an error handler is looked up by the exception's class.
-ERROR_STATUSES = (
-    (FileTooLarge, falcon.HTTP_413),
-    (UnsupportedType, falcon.HTTP_415),
-    (InvalidMedia, falcon.HTTP_422),
-    (MediaInUse, falcon.HTTP_409),
-    (MediaConflict, falcon.HTTP_409),
-)
-
-
-def handle_media_error(req, resp, ex, params):
-    """Service errors become the envelope with their status (422 for any other MediaError)."""
-    status = next((status for kind, status in ERROR_STATUSES if isinstance(ex, kind)), falcon.HTTP_422)
-    raise APIError(status, ex.message, ex.details)
 
 
 def register(routes):
     """Mount the media API and register the media library as ``services.extras["media"]``."""
     library = MediaLibrary(routes.settings, routes.services)
     routes.services.extras["media"] = library
-    routes.app.add_error_handler(MediaError, handle_media_error)
     media_upload.register(routes, library)
     media_manage.register(routes, library)

@@ -19,7 +19,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.errors import bad_request
-from app.api.workflow import NO_NUL, checked_id, content_changed, install_error_handler
+from app.api.workflow import NO_NUL, checked_id, content_changed
 from app.services.content import scheduling
 from app.services.content.workflow import NotFound
 
@@ -156,7 +156,6 @@ def _schedule_id(value):
 
 def register(routes):
     """Mount the scheduling routes."""
-    install_error_handler(routes.app)
     db = routes.env.DB.db
     routes.add("/api/content/{id}/schedule", ContentScheduleResource(db, routes.services))
     schedules = SchedulesResource(db, routes.services)

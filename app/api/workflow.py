@@ -13,15 +13,16 @@ workflow has no such move from the current state, 403 when the caller may not ma
 
 from typing import Annotated, Literal
 
-import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.errors import APIError
 from app.db.models import WorkflowState
 from app.services.cache import invalidate
 from app.services.content import workflow
-from app.services.content.workflow import Forbidden, Invalid, NotAllowed, NotFound, WorkflowError
+from app.services.content.workflow import (
+    NotAllowed,
+    NotFound,
+)
 
 NO_NUL = r"^[^\x00]*$"
 MAX_ID_LENGTH = 128
@@ -42,25 +43,6 @@ class StateBody(msgspec.Struct, forbid_unknown_fields=True):
 
     to_state: StateId
     comment: Comment | None = None
-
-
-ERROR_STATUS = (
-    (NotFound, falcon.HTTP_404),
-    (Forbidden, falcon.HTTP_403),
-    (NotAllowed, falcon.HTTP_409),
-    (Invalid, falcon.HTTP_422),
-)
-
-
-def handle_workflow_error(req, resp, ex, params):
-    """Map a service's WorkflowError to the envelope with its HTTP status."""
-    status = next((code for cls, code in ERROR_STATUS if isinstance(ex, cls)), falcon.HTTP_409)
-    raise APIError(status, ex.message, ex.details)
-
-
-def install_error_handler(app):
-    """Register ``handle_workflow_error`` (idempotent: the schedules API calls it too)."""
-    app.add_error_handler(WorkflowError, handle_workflow_error)
 
 
 def checked_id(value):
@@ -188,7 +170,6 @@ def _move(db, services, req, content_id, **how):
 
 def register(routes):
     """Mount the workflow routes."""
-    install_error_handler(routes.app)
     db = routes.env.DB.db
     routes.add("/api/content/{id}/workflow", ContentWorkflowResource(db, routes.services))
     routes.add("/api/workflow/content/{id}/transition", TransitionResource(db, routes.services))

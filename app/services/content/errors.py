@@ -1,26 +1,31 @@
-"""What content services raise (never HTTP errors); ``app.api.content`` maps each to a status."""
+"""What content services raise (never HTTP errors); ``app.api.errors`` maps each kind to a status."""
+
+from app.services.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, ServiceError
 
 
-class ContentError(Exception):
+class ContentError(ServiceError):
     """A content write that cannot be carried out; ``details`` goes to the envelope."""
-
-    def __init__(self, message, details=None):
-        super().__init__(message)
-        self.message = message
-        self.details = details
 
 
 class ContentNotFound(ContentError):
     """No such (live) content, version or collection."""
 
+    kind = NOT_FOUND
+
 
 class ContentForbidden(ContentError):
     """The caller may not make this write."""
+
+    kind = FORBIDDEN
 
 
 class ContentConflict(ContentError):
     """Duplicate slug, stale version, or a state that forbids the write."""
 
+    kind = CONFLICT
+
 
 class ContentInvalid(ContentError):
     """Invalid fields; ``details`` is ``[{"field", "message"}]``."""
+
+    kind = INVALID

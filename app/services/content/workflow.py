@@ -31,6 +31,7 @@ from app.db.models import (
     Content, LogConfig, SystemLog, User, Workflow, WorkflowHistory, WorkflowState, WorkflowTransition, now_ms,
 )
 from app.services.content.writes import record_history, status_of_state
+from app.services.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, ServiceError
 
 DEFAULT_STATE = "draft"
 LEGACY_DELETED_STATUS = "deleted"  # SonicJS's soft delete, in imported data
@@ -62,7 +63,7 @@ CONTENT_FIELDS = (
 )
 
 
-class WorkflowError(Exception):
+class WorkflowError(ServiceError):
     """A workflow or scheduling request that cannot be carried out.
 
     Attributes:
@@ -70,14 +71,13 @@ class WorkflowError(Exception):
         details: optional structured details for the envelope.
     """
 
-    def __init__(self, message, details=None):
-        super().__init__(message)
-        self.message = message
-        self.details = details
+    kind = CONFLICT
 
 
 class NotFound(WorkflowError):
     """The content (or schedule) does not exist or is deleted."""
+
+    kind = NOT_FOUND
 
 
 class NotAllowed(WorkflowError):
@@ -87,9 +87,13 @@ class NotAllowed(WorkflowError):
 class Forbidden(WorkflowError):
     """The move exists but this caller may not make it."""
 
+    kind = FORBIDDEN
+
 
 class Invalid(WorkflowError):
     """A field of the request is invalid; ``details`` lists it as ``[{field, message}]``."""
+
+    kind = INVALID
 
     def __init__(self, field, message):
         super().__init__(message, [{"field": field, "message": message}])

@@ -20,27 +20,30 @@ Who may do what (permissions from migrations 0004 and 0014):
   what they uploaded); anyone's with ``media.delete``;
 * purge: ``media.purge`` (admin only).
 
-Service errors are plain exceptions; the API maps them to HTTP statuses.
+Service errors are ServiceErrors; ``app.api.errors`` maps their kinds to HTTP statuses.
 """
+
+from app.services.errors import CONFLICT, INVALID, TOO_LARGE, UNSUPPORTED, ServiceError
 
 MANAGE_ANY_PERMISSION = "media.delete"
 
 
-class MediaError(Exception):
+class MediaError(ServiceError):
     """A media request that cannot be carried out; ``message`` and ``details`` are for the client."""
 
-    def __init__(self, message, details=None):
-        super().__init__(message)
-        self.message = message
-        self.details = details
+    kind = INVALID
 
 
 class FileTooLarge(MediaError):
     """A file (or the request carrying it) is over the upload limit: 413."""
 
+    kind = TOO_LARGE
+
 
 class UnsupportedType(MediaError):
     """The content is not one of the allowed types: 415."""
+
+    kind = UNSUPPORTED
 
 
 class InvalidMedia(MediaError):
@@ -50,9 +53,13 @@ class InvalidMedia(MediaError):
 class MediaInUse(MediaError):
     """The item is referenced (content's featured image) and cannot be purged: 409."""
 
+    kind = CONFLICT
+
 
 class MediaConflict(MediaError):
     """The item changed under the request (moved or purged meanwhile): 409."""
+
+    kind = CONFLICT
 
 
 def can_update(user, row):
