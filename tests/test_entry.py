@@ -97,6 +97,7 @@ def test_health_is_503_when_memcached_is_down(tmp_path, migrated_template, memca
     server.stop()
     body = client.get("/health", status=503).json
     assert body["status"] == "degraded"
+    assert body["error"] == "Binding(s) down: CACHE_KV"
     assert body["bindings"]["CACHE_KV"]["status"] == "down"
     assert body["bindings"]["DB"]["status"] == "ok"
 

@@ -37,7 +37,7 @@ class HealthResource:
         checks = {name: {"type": kind, **check_binding(env.bindings[name])} for name, kind in env.binding_types().items()}
         healthy = all(check["status"] == "ok" for check in checks.values())
         resp.status = falcon.HTTP_200 if healthy else falcon.HTTP_503
-        resp.media = {
+        body = {
             "name": NAME,
             "version": __version__,
             "worker": env.name,
@@ -46,6 +46,11 @@ class HealthResource:
             "timestamp": int(time.time() * 1000),
             "bindings": checks,
         }
+        if not healthy:
+            # A 503 carries the error envelope's "error" key like every other error response.
+            down = ", ".join(name for name, check in checks.items() if check["status"] != "ok")
+            body["error"] = f"Binding(s) down: {down}"
+        resp.media = body
 
 
 def register(routes):
