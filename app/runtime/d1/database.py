@@ -1,0 +1,173 @@
+"""``D1Database`` (``env.DB``) and ``open_d1``, which picks the database a binding names."""
+
+import pathlib
+import time
+from contextlib import contextmanager
+
+import peewee
+
+from app.db.database import is_postgres, open_database, open_sqlite
+from app.runtime.d1.backends import PostgresBackend, SqliteBackend
+from app.runtime.d1.errors import DRIVER_ERRORS, D1Error, D1ExecError
+from app.runtime.d1.sql import analyse
+from app.runtime.d1.statement import D1PreparedStatement, Outcome
+
+
+class D1Database:
+    """The ``env.DB`` binding: ``prepare``, ``batch``, ``exec`` (and ``ping`` for health).
+
+    Connections are Peewee's: one per thread, opened on first use, so a D1Database may be
+    shared by all threads of a worker.
+
+    Attributes:
+        db: the Peewee database; bind models to it to share connections and transactions.
+        config: the binding's table from bindings.toml (migrations_dir, ...), if given.
+    """
+
+    def __init__(self, db, config=None):
+        self.db = db
+        self.config = dict(config or {})
+        self._backend = PostgresBackend() if is_postgres(db) else SqliteBackend()
+
+    def prepare(self, sql):
+        """Return a statement for ``sql``; no I/O and no validation happen until it runs."""
+        if not isinstance(sql, str):
+            raise TypeError(f"prepare() takes SQL text, not {type(sql).__name__}")
+        return D1PreparedStatement(self, sql)
+
+    def batch(self, statements):
+        """Run ``statements`` in order in ONE transaction and return their results.
+
+        All or nothing: when a statement fails the transaction is rolled back and its
+        D1Error is raised; no partial results are returned.
+        """
+        statements = list(statements)
+        for statement in statements:
+            if not isinstance(statement, D1PreparedStatement):
+                raise TypeError(f"batch() takes prepared statements, not {type(statement).__name__}")
+        with self._translated_errors(), self._transaction():
+            return [self._execute(statement, with_meta=True).as_result() for statement in statements]
+
+    def exec(self, sql):
+        """Run maintenance SQL, one line at a time, in one transaction; no parameters.
+
+        As D1 does, the text is trimmed and split on newlines (a statement must not span
+        lines); blank and comment-only lines are skipped.
+
+        Returns:
+            ``{"count": <lines run>, "duration": <ms>}``.
+
+        Raises:
+            D1ExecError: ``Error in line <n>: <line>: <message>``; nothing of it remains.
+        """
+        count, duration = 0, 0.0
+        with self._translated_errors(), self._transaction():
+            for number, line in enumerate(sql.strip().split("\n"), start=1):
+                if analyse(line).blank:
+                    continue
+                try:
+                    duration += self._execute(self.prepare(line), with_meta=False).duration
+                except D1Error as ex:
+                    raise D1ExecError(f"Error in line {number}: {line.strip()}: {ex.detail}") from ex
+                count += 1
+        return {"count": count, "duration": duration}
+
+    def ping(self):
+        """Run ``SELECT 1`` and return the round trip in ms; raise D1Error when unreachable."""
+        started = time.perf_counter()
+        self.prepare("SELECT 1").first()
+        return (time.perf_counter() - started) * 1000
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _connection(self):
+        self.db.connect(reuse_if_open=True)
+        return self.db.connection()
+
+    def _transaction(self):
+        # Peewee's atomic(): BEGIN (IMMEDIATE on our SQLite, so writers queue on the busy
+        # timeout instead of failing), or a savepoint inside the caller's own transaction.
+        return self.db.atomic()
+
+    @contextmanager
+    def _translated_errors(self):
+        try:
+            yield
+        except DRIVER_ERRORS as ex:
+            raise D1Error(self._backend.describe(_original(ex))) from ex
+
+    def _execute(self, statement, with_meta):
+        """Run a prepared statement: all its SQL statements, the last one's rows kept."""
+        parts = analyse(statement.sql).checked(len(statement.values))
+        with self._translated_errors():
+            conn = self._connection()
+            before = self._backend.snapshot(conn) if with_meta else None
+            if len(parts) == 1:
+                outcome = self._run_parts(conn, parts, statement.values)
+            else:
+                # Several statements in one call are all or nothing, like one D1 query.
+                with self._transaction():
+                    outcome = self._run_parts(conn, parts, statement.values)
+            if with_meta:
+                outcome.meta = self._backend.meta(conn, before, outcome)
+        return outcome
+
+    def _run_parts(self, conn, parts, values):
+        started = time.perf_counter()
+        outcome = Outcome()
+        for index, part in enumerate(parts):
+            # Only the last statement may carry parameters (analyse() checked the others).
+            part_values = values if index == len(parts) - 1 else ()
+            outcome.columns, outcome.rows, command, changes = self._backend.run(conn, part, part_values)
+            outcome.rows_returned += len(outcome.rows)
+            outcome.changes += changes
+            outcome.commands.append(command)
+        outcome.duration = (time.perf_counter() - started) * 1000
+        return outcome
+
+
+def _original(ex):
+    """The driver's exception behind ``ex`` (or ``ex`` itself when there is none).
+
+    Peewee re-raises driver errors as its own, keeping the original as the first argument
+    or, when connecting, as the exception's context.
+    """
+    candidates = [ex, *(ex.args[:1]), ex.__cause__, ex.__context__]
+    for candidate in candidates:
+        if isinstance(candidate, DRIVER_ERRORS) and not isinstance(candidate, peewee.PeeweeException):
+            return candidate
+    return ex
+
+
+def open_d1(binding, state_dir, environ):
+    """Open the database of one ``[[d1_databases]]`` table of bindings.toml.
+
+    The URL comes from the variable named by ``database_url_env`` (so passwords stay out
+    of the file), else ``database_url``; without either, the SQLite file
+    ``<state_dir>/d1/<preview_database_id or database_id or binding>.sqlite``.
+
+    Raises:
+        ValueError: ``database_url_env`` names an unset variable and there is no fallback.
+    """
+    url = _database_url(binding, environ)
+    if url:
+        db = open_database(url)
+    else:
+        name = binding.get("preview_database_id") or binding.get("database_id") or binding.get("binding", "DB")
+        folder = pathlib.Path(state_dir) / "d1"
+        folder.mkdir(parents=True, exist_ok=True)
+        db = open_sqlite(folder / f"{name}.sqlite")
+    return D1Database(db, config=binding)
+
+
+def _database_url(binding, environ):
+    variable = binding.get("database_url_env")
+    if variable and environ.get(variable):
+        return environ[variable]
+    if binding.get("database_url"):
+        return binding["database_url"]
+    if variable:
+        raise ValueError(
+            f"D1 binding {binding.get('binding', 'DB')!r}: database_url_env names {variable}, which is not set"
+        )
+    return None

@@ -1,0 +1,48 @@
+"""D1's errors: ``PREFIX: message`` with D1's prefixes (D1_ERROR, D1_TYPE_ERROR, ...)."""
+
+import sqlite3
+
+import peewee
+
+try:  # psycopg2 is only needed for database_url = "postgresql://..."
+    import psycopg2
+except ImportError:  # pragma: no cover - exercised only without the driver installed
+    psycopg2 = None
+
+
+INT64_MAX = 2**63 - 1
+
+DRIVER_ERRORS = (sqlite3.Error, peewee.PeeweeException) + ((psycopg2.Error,) if psycopg2 else ())
+
+
+class D1Error(Exception):
+    """A failed D1 call; ``str(error)`` is ``"<prefix>: <detail>"`` as in JS.
+
+    Attributes:
+        prefix: ``D1_ERROR`` here; subclasses carry the other D1 prefixes.
+        detail: the message without the prefix (JS keeps it in ``error.cause.message``).
+    """
+
+    prefix = "D1_ERROR"
+
+    def __init__(self, detail):
+        self.detail = detail
+        super().__init__(f"{self.prefix}: {detail}")
+
+
+class D1TypeError(D1Error):
+    """``bind()`` got a value D1 cannot store."""
+
+    prefix = "D1_TYPE_ERROR"
+
+
+class D1ColumnNotFoundError(D1Error):
+    """``first(column)`` named a column the row does not have."""
+
+    prefix = "D1_COLUMN_NOTFOUND"
+
+
+class D1ExecError(D1Error):
+    """A line of ``exec()`` failed; the detail names the line."""
+
+    prefix = "D1_EXEC_ERROR"
