@@ -141,3 +141,17 @@ def test_malformed_toml_exits_cleanly(tmp_path):
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 1 and "line 2" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_command_opens_only_the_binding_it_uses(tmp_path):
+    # A release step runs `d1 migrations apply` without the bucket's credentials.
+    path = tmp_path / "bindings.toml"
+    path.write_text(bindings_text(s3="http://127.0.0.1:1").replace("TEST_S3_KEY", "UNSET_S3_KEY"))
+    assert run("d1", "migrations", "apply", "DB", "--config", path).exit_code == 0
+    assert run("d1", "migrations", "list", "DB", "--config", path).exit_code == 0
+    result = subprocess.run(
+        [sys.executable, "worker.py", "r2", "object", "get", "MEDIA_BUCKET/x", "--pipe", "--config", str(path)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert "UNSET_S3_KEY is not set" in result.stderr and "Traceback" not in result.stderr

@@ -81,7 +81,7 @@ def sync_on_start(runtime, echo):
     if not folder.is_dir() and not explicit:
         echo(f"collections: no folder at {display_path(folder)}: nothing to sync")
         return
-    bind_models(runtime.env.bindings["DB"].db)
+    bind_models(runtime.database("DB")[1].db)
     try:
         report = sync_collections(folder)
     except CollectionSyncError as ex:

@@ -12,11 +12,15 @@ from pathlib import Path
 import click
 
 from app.runtime.config import ConfigError, load_config
-from app.runtime.env import build_env
+from app.runtime.env import Env, open_binding
 
 
 class Runtime:
-    """The configuration and env selected by a command's options, loaded lazily."""
+    """The configuration and env selected by a command's options, loaded lazily.
+
+    A command that works on one binding opens only that one (``binding``, ``database``):
+    ``d1 migrations apply`` in a release step must not need the bucket's credentials.
+    """
 
     def __init__(self, config_path=None, env_name=None, persist_to=None):
         self.config_path = config_path
@@ -24,6 +28,7 @@ class Runtime:
         self.persist_to = persist_to
         self._config = None
         self._env = None
+        self._opened = {}
 
     @property
     def config(self):
@@ -39,8 +44,17 @@ class Runtime:
     def env(self):
         """The Env with every binding opened."""
         if self._env is None:
-            self._env = build_env(self.config)
+            tables = self.config.bindings.items()
+            bindings = {t["binding"]: self.open_table(kind, t) for kind, group in tables for t in group}
+            self._env = Env(self.config, bindings)
         return self._env
+
+    def open_table(self, binding_type, table):
+        """Open the binding ``table`` of ``binding_type`` (once), without the others."""
+        name = table["binding"]
+        if name not in self._opened:
+            self._opened[name] = _opening(open_binding, self.config, binding_type, table)
+        return self._opened[name]
 
     def binding(self, name, binding_type, label):
         """The opened binding ``name`` of ``binding_type``, or a clean error listing the others."""
@@ -51,7 +65,7 @@ class Runtime:
                 f"no {label} binding named '{name}' in {self.config.path} "
                 f"(environment {self.config.env_label}); {label} bindings: {known}"
             )
-        return self.env.bindings[name]
+        return self.open_table(binding_type, table)
 
     def database(self, name):
         """``(binding table, D1Database)`` named by binding or database_name, as wrangler does."""
@@ -59,7 +73,16 @@ class Runtime:
             table = self.config.d1_database(name)
         except ConfigError as ex:
             raise click.ClickException(str(ex)) from None
-        return table, self.env.bindings[table["binding"]]
+        return table, self.open_table("d1_databases", table)
+
+
+def _opening(opener, *args):
+    """Run ``opener``; a binding that cannot be opened (missing credential variable,
+    unwritable state folder) becomes a one-line CLI error instead of a traceback."""
+    try:
+        return opener(*args)
+    except (ValueError, OSError) as ex:
+        raise click.ClickException(str(ex)) from None
 
 
 def resolve_database(runtime, name):

@@ -27,7 +27,7 @@ def _locate(runtime, path):
         raise click.UsageError("Give the object as BUCKET/KEY.")
     for table in runtime.config.bindings.get("r2_buckets", []):
         if bucket_name in (table["binding"], table.get("bucket_name")):
-            return runtime.env.bindings[table["binding"]], key
+            return runtime.open_table("r2_buckets", table), key
     known = ", ".join(t["binding"] for t in runtime.config.bindings.get("r2_buckets", [])) or "none"
     raise click.ClickException(f"no R2 bucket '{bucket_name}' in {runtime.config.path}; buckets: {known}")
 

@@ -57,10 +57,15 @@ class Env:
         }
 
 
+def open_binding(config, binding_type, table):
+    """Open one binding (``table`` of ``binding_type``) with the backend its keys choose."""
+    return OPENERS[binding_type](table, config)
+
+
 def build_env(config):
     """Open every binding of ``config`` and return the Env."""
     bindings = {}
     for binding_type, tables in config.bindings.items():
         for table in tables:
-            bindings[table["binding"]] = OPENERS[binding_type](table, config)
+            bindings[table["binding"]] = open_binding(config, binding_type, table)
     return Env(config, bindings)
