@@ -155,3 +155,8 @@ def test_a_command_opens_only_the_binding_it_uses(tmp_path):
     )
     assert result.returncode == 1
     assert "UNSET_S3_KEY is not set" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_kv_put_refuses_metadata_that_is_not_json(project):
+    result = run("kv", "key", "put", "k", "v", "--metadata", "{bad", "--config", project)
+    assert result.exit_code == 2 and "not JSON" in result.output

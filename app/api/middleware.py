@@ -40,17 +40,16 @@ class RequestContextMiddleware:
 
 
 class DatabaseMiddleware:
-    """Connects the DB binding's Peewee database per request, as Peewee's Falcon recipe does.
+    """Releases the DB binding's connection at the end of each request.
 
+    The database connects on first use (Peewee's autoconnect), not up front: a request
+    that needs no database, like ``/health`` reporting the database down, still answers.
     SQLite keeps its per-thread connection open between requests (opening one with pragmas
     costs more than a query); PostgreSQL returns its connection to the pool at the end.
     """
 
     def __init__(self, db):
         self._db = db
-
-    def process_request(self, req, resp):
-        self._db.connect(reuse_if_open=True)
 
     def process_response(self, req, resp, resource, req_succeeded):
         release_connection(self._db)

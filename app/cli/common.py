@@ -49,6 +49,14 @@ class Runtime:
             self._env = Env(self.config, bindings)
         return self._env
 
+    def open_all(self):
+        """Open every binding (no I/O: clients connect on first use); return the Env.
+
+        A value that cannot be used (unset credential variable, bad URL) fails here, once,
+        as a clean CLI error.
+        """
+        return self.env
+
     def open_table(self, binding_type, table):
         """Open the binding ``table`` of ``binding_type`` (once), without the others."""
         name = table["binding"]
@@ -81,7 +89,7 @@ def _opening(opener, *args):
     unwritable state folder) becomes a one-line CLI error instead of a traceback."""
     try:
         return opener(*args)
-    except (ValueError, OSError) as ex:
+    except (ConfigError, OSError) as ex:
         raise click.ClickException(str(ex)) from None
 
 

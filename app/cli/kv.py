@@ -64,7 +64,10 @@ def put(runtime, name, value, binding, path, ttl, expiration, metadata):
     if (value is None) == (path is None):
         raise click.UsageError("Provide exactly one of VALUE or --path.")
     data = open(path, "rb").read() if path else value
-    meta = json.loads(metadata) if metadata else None
+    try:
+        meta = json.loads(metadata) if metadata else None
+    except json.JSONDecodeError as ex:
+        raise click.BadParameter(f"not JSON: {ex}", param_hint="--metadata") from None
     _guard(_namespace(runtime, binding).put, name, data, expiration=expiration, expiration_ttl=ttl, metadata=meta)
     click.echo(f"Writing the value to key \"{name}\" in {binding}.")
 

@@ -7,6 +7,7 @@ database or socket is ever shared between processes.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -60,16 +61,28 @@ def dev(runtime, ip, port, reload, crons):
     click.echo(f"⎔ Serving {runtime.config.name} ({runtime.config.env_label}) at http://{ip}:{port}")
     server = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT)
     clock = CronClock(runtime, click.echo) if crons and runtime.config.crons else None
+    # A terminal's Ctrl-C reaches gunicorn too, but SIGTERM/SIGHUP sent to dev alone would
+    # leave gunicorn serving with no parent: stop it ourselves on any of them.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_stop)
     try:
         while server.poll() is None:
             if clock:
                 clock.tick()
             time.sleep(1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, StopServing):
         server.terminate()
     finally:
         server.wait()
     sys.exit(server.returncode or 0)
+
+
+class StopServing(Exception):
+    """Raised by a termination signal so ``dev`` stops its gunicorn before exiting."""
+
+
+def _raise_stop(signum, frame):
+    raise StopServing(signal.Signals(signum).name)
 
 
 @click.command()
@@ -84,6 +97,7 @@ def serve(runtime, bind, workers, threads):
         resolve_jwt_secret(runtime.config)
     except ConfigError as ex:
         raise click.ClickException(str(ex)) from None
+    runtime.open_all()  # a bad binding value stops here, not in every worker
     command = _gunicorn_command(bind, workers, threads)
     os.chdir(PROJECT_ROOT)
     os.execve(sys.executable, command, env)

@@ -38,7 +38,7 @@ BINDING_KEYS = {
     "r2_buckets": {
         "binding", "bucket_name", "preview_bucket_name", "jurisdiction", "remote", "local_dev",
         "endpoint_url", "region_name", "access_key_id_env", "secret_access_key_env",
-        "connect_timeout", "read_timeout", "public_url",
+        "connect_timeout", "read_timeout", "max_attempts",
     },
     "kv_namespaces": {
         "binding", "id", "preview_id", "remote", "servers", "connect_timeout", "timeout",

@@ -6,6 +6,7 @@ bindings are created lazily on first use, and again if the process id changes, s
 socket is ever shared across a fork.
 """
 
+from app.runtime.config import ConfigError
 from app.runtime.d1 import open_d1
 from app.runtime.kv import open_kv
 from app.runtime.r2 import open_bucket
@@ -58,8 +59,18 @@ class Env:
 
 
 def open_binding(config, binding_type, table):
-    """Open one binding (``table`` of ``binding_type``) with the backend its keys choose."""
-    return OPENERS[binding_type](table, config)
+    """Open one binding (``table`` of ``binding_type``) with the backend its keys choose.
+
+    Raises:
+        ConfigError: the binding's values cannot be used (an unset credential variable, a
+            bad URL scheme or timeout, an unsafe name); the message names file, env and binding.
+    """
+    try:
+        return OPENERS[binding_type](table, config)
+    except (ValueError, TypeError) as ex:
+        raise ConfigError(
+            f"{config.path} (environment {config.env_label}): {binding_type} ({table['binding']}): {ex}"
+        ) from None
 
 
 def build_env(config):

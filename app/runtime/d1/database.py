@@ -1,6 +1,7 @@
 """``D1Database`` (``env.DB``) and ``open_d1``, which picks the database a binding names."""
 
 import pathlib
+import re
 import time
 from contextlib import contextmanager
 
@@ -139,6 +140,9 @@ def _original(ex):
     return ex
 
 
+SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
 def open_d1(binding, state_dir, environ):
     """Open the database of one ``[[d1_databases]]`` table of bindings.toml.
 
@@ -154,6 +158,9 @@ def open_d1(binding, state_dir, environ):
         db = open_database(url)
     else:
         name = binding.get("preview_database_id") or binding.get("database_id") or binding.get("binding", "DB")
+        if not SAFE_FILE_NAME.fullmatch(name):
+            # The id becomes a file name: "../x" must not write outside the state folder.
+            raise ValueError(f"database id {name!r} cannot be used as a local file name")
         folder = pathlib.Path(state_dir) / "d1"
         folder.mkdir(parents=True, exist_ok=True)
         db = open_sqlite(folder / f"{name}.sqlite")
