@@ -7,13 +7,19 @@ binding over boto3 against a real moto S3 server.
 import io
 import time
 
+import filetype
 import pytest
+import webtest
 from PIL import Image
 
-from app.db.models import Media
+from app.app import create_app
+from app.db.models import Media, bind_models
+from app.runtime.entry import Worker
+from app.services.media import sniff
 from tests.fixtures import media as samples
-from tests.fixtures.app import client_for
-from tests.fixtures.media import bucket_keys, upload, upload_many
+from tests.fixtures.app import TEST_JWT_SECRET, client_for
+from tests.fixtures.media import bucket_keys, env_on_backend, upload, upload_many
+from tests.fixtures.users import bearer, create_user, token_for
 
 RECORD_KEYS = {
     "id", "filename", "originalName", "mimeType", "size", "width", "height", "folder", "r2_key",
@@ -64,6 +70,14 @@ def test_each_allowed_type_is_stored_under_a_generated_key(
     assert stored.http_metadata["content_type"].startswith(mime)
     row = Media.get_by_id(record["id"])
     assert (row.mime_type, row.size, row.r2_key) == (mime, len(data), record["r2_key"])
+
+
+def test_every_allowed_type_has_an_upload_sample():
+    # A type added to the allow-list without a sample (so without an upload test) fails here,
+    # as does a signature filetype maps to an allowed type (APNG, M4V) that no sample has.
+    assert {mime for _, _, mime, _, _ in samples.ALLOWED_SAMPLES} == {t.mime for t in sniff.ALLOWED_TYPES}
+    guessed = {filetype.guess(make()) for _, make, *_ in samples.ALLOWED_SAMPLES}
+    assert {kind.mime for kind in guessed if kind} == set(sniff.ALLOWED_BY_SIGNATURE)
 
 
 def test_progressive_jpeg_sample_really_is_progressive():
@@ -125,6 +139,44 @@ def test_oversize_upload_refused_while_counting(env, author):
     assert_nothing_stored(env)
     record = upload(client, headers, "notes.txt", b"a" * 1000).json["file"]
     assert record["size"] == 1000
+
+
+@pytest.mark.parametrize("backend", samples.BACKENDS)
+def test_max_upload_bytes_from_bindings_vars(request, tmp_path, migrated_template, backend):
+    # The app as deployed: settings read from the env ([vars] in bindings.toml), none passed in.
+    env = env_on_backend(request, backend, tmp_path / "vars", migrated_template,
+                         vars={"MEDIA_MAX_UPLOAD_BYTES": "1000"}, environ={"JWT_SECRET": TEST_JWT_SECRET})
+    try:
+        client = webtest.TestApp(Worker(lambda: env, create_app))
+        bind_models(env.DB.db)
+        headers = bearer(token_for(create_user("author")))
+        body = upload(client, headers, "notes.txt", b"a" * 1001, status=413).json
+        assert body == {"error": "File too large", "details": {"maxBytes": 1000}}
+        assert_nothing_stored(env)
+        record = upload(client, headers, "notes.txt", b"a" * 1000).json["file"]
+        assert record["size"] == 1000
+        assert bucket_keys(env) == [record["r2_key"]]
+    finally:
+        env.DB.db.close()
+
+
+def chunked_upload(client, headers, url, files):
+    """POST a multipart body the way a streaming client does: chunked, no Content-Length."""
+    content_type, body = client.encode_multipart([], files)
+    environ = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": content_type, "HTTP_TRANSFER_ENCODING": "chunked",
+               "wsgi.input": io.BytesIO(body)}
+    request = webtest.TestRequest.blank(url, environ, headers=headers)
+    request.environ.pop("CONTENT_LENGTH", None)
+    return client.do_request(request, status="*")
+
+
+@pytest.mark.parametrize("url, field", [("/api/media/upload", "file"), ("/api/media/upload-multiple", "files")])
+def test_upload_without_content_length_is_411(client, env, author, url, field):
+    _, headers = author
+    response = chunked_upload(client, headers, url, [(field, "notes.txt", b"hello")])
+    assert response.status_int == 411
+    assert response.json == {"error": "Content-Length required"}
+    assert_nothing_stored(env)
 
 
 def test_form_fields_are_stored(client, env, author):
@@ -202,6 +254,21 @@ def test_images_that_cannot_be_processed_are_refused(client, env, author, make, 
     _, headers = author
     assert upload(client, headers, "bomb.png", make(), status=422).json["error"] == message
     assert_nothing_stored(env)
+
+
+# Every JPEG frame marker but baseline (C0, the one SonicJS reads) and progressive (C2, the
+# progressive sample): C4, C8 and CC are not frames (Huffman tables, reserved, arithmetic).
+SOF_MARKERS = [0xC1, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF]
+
+
+@pytest.mark.parametrize("marker", SOF_MARKERS, ids=[f"SOF{m - 0xC0}" for m in SOF_MARKERS])
+def test_jpeg_dimensions_for_every_sof_marker(client, author, marker):
+    _, headers = author
+    data = samples.jpeg_with_sof(marker, (37, 23))
+    assert bytes([0xFF, marker]) in data and b"\xff\xc0" not in data
+    record = upload(client, headers, "frame.jpg", data).json["file"]
+    assert record["mimeType"] == "image/jpeg"
+    assert (record["width"], record["height"]) == (37, 23)
 
 
 def test_exif_rotation_is_applied_to_dimensions(client, author):
@@ -304,6 +371,21 @@ def test_upload_multiple_oversized_file_is_an_item_error(env, author):
     assert [f["originalName"] for f in body["uploaded"]] == ["small.txt"]
     assert body["errors"] == [{"filename": "big.txt", "error": "File too large", "details": {"maxBytes": 2000}}]
     assert bucket_keys(env) == [body["uploaded"][0]["r2_key"]]
+
+
+def test_upload_multiple_every_file_too_large_is_413(env, author):
+    _, headers = author
+    client = client_for(env, max_upload_bytes=2000)
+    body = upload_many(client, headers, [("a.txt", b"a" * 2001), ("b.txt", b"b" * 5000)], status=413).json
+    assert body["error"] == "File too large"
+    assert body["details"]["maxBytes"] == 2000
+    assert [e["filename"] for e in body["details"]["errors"]] == ["a.txt", "b.txt"]
+    assert body["details"]["summary"] == {"total": 2, "successful": 0, "failed": 2}
+    assert_nothing_stored(env)
+    # Too large and refused for another reason: not a size problem only, so 422.
+    body = upload_many(client, headers, [("a.txt", b"a" * 2001), ("x.png", samples.elf())], status=422).json
+    assert body["error"] == "No file was uploaded"
+    assert_nothing_stored(env)
 
 
 def test_upload_multiple_nothing_uploaded(client, env, author):

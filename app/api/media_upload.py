@@ -14,7 +14,7 @@ import msgspec
 from app.api.access import access
 from app.api.errors import APIError, bad_request, read_body, service_unavailable, unprocessable
 from app.runtime.r2 import R2Error
-from app.services.media import MediaError, to_record, uploads
+from app.services.media import FileTooLarge, MediaError, to_record, uploads
 from app.services.media.uploads import FORM_OVERHEAD_BYTES, MAX_FILES_PER_REQUEST, META_FIELDS
 
 log = logging.getLogger("sonicpy.media")
@@ -25,11 +25,15 @@ MULTIPLE_FILE_FIELDS = ("files", "files[]")
 
 @dataclass
 class UploadForm:
-    """A read form: its text fields, its spooled files and the files refused while reading."""
+    """A read form: its text fields, its spooled files and the files refused while reading.
+
+    ``too_large`` counts the refused files that were over the size limit.
+    """
 
     fields: dict = field(default_factory=dict)
     files: list = field(default_factory=list)
     rejected: list = field(default_factory=list)
+    too_large: int = 0
 
     def close(self):
         """Free every spooled file."""
@@ -55,7 +59,8 @@ def read_form(req, file_fields, limit, max_files, collect_errors):
     Args:
         file_fields: names of the parts that carry files.
         limit: the largest file, in bytes.
-        max_files: files past this many are refused (413 for a single upload).
+        max_files: files past this many are refused (400 for a single upload, an item error
+            for upload-multiple).
         collect_errors: record an oversized file in ``rejected`` and go on (upload-multiple)
             instead of raising ``FileTooLarge``.
     """
@@ -88,6 +93,7 @@ def _read_file(part, form, limit, max_files, collect_errors):
             raise
         name = uploads.clean_name(part.filename)
         form.rejected.append({"filename": name, "error": ex.message, "details": ex.details})
+        form.too_large += isinstance(ex, FileTooLarge)
 
 
 class UploadResource:
@@ -115,8 +121,9 @@ class UploadResource:
 class UploadMultipleResource:
     """``POST /api/media/upload-multiple``: several files, a result per file.
 
-    201 when at least one file was stored (``success`` is true when all were); 422 with the
-    per-file errors when none was; 503 when none was because the bucket failed.
+    201 when at least one file was stored (``success`` is true when all were). When none
+    was: 503 if the bucket failed, 413 if every file was over the size limit, else 422; the
+    413 and 422 carry the per-file ``errors`` and the ``summary`` in ``details``.
     """
 
     def __init__(self, library):
@@ -139,6 +146,8 @@ class UploadMultipleResource:
         if not uploaded:
             if outage:
                 raise service_unavailable("Service temporarily unavailable", {"request_id": req.context.request_id})
+            if form.too_large == len(errors):
+                raise FileTooLarge("File too large", {"maxBytes": limit, "errors": errors, "summary": summary})
             raise unprocessable("No file was uploaded", {"errors": errors, "summary": summary})
         resp.status = falcon.HTTP_201
         resp.media = {"success": not errors, "uploaded": uploaded, "errors": errors, "summary": summary}

@@ -154,8 +154,11 @@ class MediaLibrary:
 
     def purge(self, bucket, row):
         """Delete ``row`` and its objects for good; see ``storage.purge``."""
-        storage.purge(bucket, row)
-        self.changed()
+        try:
+            storage.purge(bucket, row)
+        finally:
+            # Even a failed purge may have removed the row or its thumbnail.
+            self.changed()
 
     def soft_delete(self, row):
         """Soft-delete ``row``; see ``storage.soft_delete``."""

@@ -9,6 +9,8 @@ leading ``/`` or anything a shell or a URL would treat specially.
 A row and its objects change in an order that never leaves a row naming a missing object;
 when a later step fails, the earlier ones are undone (best effort, logged). At worst an
 object is left without a row: invisible, since ``/files`` serves only keys a live row names.
+Each such orphan is logged at ERROR on ``sonicpy.media`` with its key ("orphaned object
+<key>"), so an operator can delete it by hand; there is no sweep command yet.
 """
 
 import io
@@ -115,14 +117,22 @@ def put_file(bucket, key, file, size, content_type, md5=None, custom_metadata=No
 
 
 def delete_quietly(bucket, keys, reason):
-    """Delete ``keys`` when undoing a failed step; a failure is logged, never raised."""
+    """Delete objects no row names any more (undoing a failed step, or after a move).
+
+    A failure is logged, never raised: the request's outcome is already decided. Each key
+    left behind gets its own ERROR line naming it, the only trace of an orphaned object.
+    """
     keys = [key for key in keys if key]
     if not keys:
         return
     try:
         bucket.delete(keys)
     except (R2Error, OSError) as ex:
-        log.error("could not delete %s after %s; left without a row: %s", keys, reason, ex)
+        for key in keys:
+            log.error(
+                "orphaned object %s in MEDIA_BUCKET: not deleted after %s (%s); no media row names it, "
+                "delete it by hand", key, reason, ex,
+            )
 
 
 class _ChunkReader(io.RawIOBase):
@@ -210,22 +220,57 @@ def move(bucket, row, folder, base_url):
 
 
 def purge(bucket, row):
-    """Delete a media item for good: its row, then its objects (the row comes back if that fails).
+    """Delete a media item for good: its row, then its thumbnail, then its file.
+
+    The file goes last: while it exists the item can be restored, so when a step fails the
+    row is put back if, and only if, the file is still in the bucket (without its thumbnail
+    when that was already deleted).
 
     Raises:
         MediaInUse: content uses it as featured image (the row must stay for the reference).
-        R2Error: the bucket failed; the row is restored and still names its objects.
+        R2Error: the bucket failed; see above for what is left.
     """
     users = [c.id for c in Content.select(Content.id).where(Content.featured_image == row.id).limit(20)]
     if users:
         raise MediaInUse("Media is used by content", {"contentIds": users})
     with database.atomic():
         Media.delete().where(Media.id == row.id).execute()
+    thumb_key = thumbnail_key_of(row)
+    thumbnail_gone = thumb_key is None
     try:
-        bucket.delete([key for key in (row.r2_key, thumbnail_key_of(row)) if key])
+        if thumb_key:
+            bucket.delete(thumb_key)
+            thumbnail_gone = True
+        bucket.delete(row.r2_key)
     except BaseException:
-        _reinsert(row)
+        _restore_after_failed_purge(bucket, row, thumbnail_gone)
         raise
+
+
+def _restore_after_failed_purge(bucket, row, thumbnail_gone):
+    """Put ``row`` back when its file survived a failed purge (without a thumbnail that did not)."""
+    if not _still_stored(bucket, row.r2_key, row.id):
+        log.warning("media %s: %s was deleted although the bucket reported a failure; row not restored",
+                    row.id, row.r2_key)
+        return
+    thumb_key = thumbnail_key_of(row)
+    if thumb_key and (thumbnail_gone or not _still_stored(bucket, thumb_key, row.id)):
+        row.thumbnail_url = None  # never point at a deleted thumbnail
+    _reinsert(row)
+
+
+def _still_stored(bucket, key, media_id):
+    """Whether ``key`` is in the bucket after a failed delete; True when the bucket cannot tell.
+
+    Then the delete most likely did not happen, and of the two possible leftovers a row
+    naming a missing object is visible and can be purged again, while an object without a
+    row cannot be reached: so the row is kept.
+    """
+    try:
+        return bucket.head(key) is not None
+    except (R2Error, OSError) as ex:
+        log.warning("media %s: cannot tell whether %s survived the failed purge (%s)", media_id, key, ex)
+        return True
 
 
 def _reinsert(row):
@@ -233,7 +278,10 @@ def _reinsert(row):
         with database.atomic():
             row.save(force_insert=True)
     except Exception as ex:  # noqa: BLE001 - the bucket error is the one to report
-        log.error("media %s: row lost after a failed purge; objects %s kept: %s", row.id, row.r2_key, ex)
+        for key in (row.r2_key, thumbnail_key_of(row)):
+            if key:
+                log.error("orphaned object %s in MEDIA_BUCKET: media %s row lost after a failed purge (%s); "
+                          "delete it by hand", key, row.id, ex)
 
 
 def soft_delete(row):
