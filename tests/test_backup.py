@@ -212,6 +212,8 @@ def test_collection_name_conflict_sends_content_to_the_existing_collection(targe
     (b'{"version": "1", "timestamp": "x", "data": {"media": [{"filename": "f"}]}}',
      "data.media[0]: id must be a non-empty string"),
     (b"PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t (a);", "restore it with d1 execute DB --file FILE"),
+    (b'{"version": "1", "timestamp": "x", "data": {"media": [{"id": "m", "tags": {"$text": ["a"]}}]}}',
+     "data.media[0].tags: $text must hold a string"),
 ])
 def test_invalid_files_are_refused(target, tmp_path, payload, message):
     path = tmp_path / "bad.json"
@@ -234,6 +236,78 @@ def test_a_row_the_database_refuses_rolls_back_everything(target, backup_file, t
     assert "rolled back, nothing was written" in result.output
     assert "content.title" in result.output
     assert target.snapshot() == before  # users, collections and media were undone too
+
+
+# Text a JSON column holds as stored, and how the backup must carry it.
+ODD_JSON_TEXT = {
+    ("media", "m1", "tags"): ("hero,blue", {"$text": "hero,blue"}),  # plain text, written by hand
+    ("media", "m2", "tags"): ("null", {"$json": None}),  # the JSON text null, not SQL NULL
+    ("content", "p0", "data"): ('{"body": unclosed', {"$text": '{"body": unclosed'}),
+    ("content", "p1", "data"): ('{"$text":"x"}', {"$json": {"$text": "x"}}),  # JSON shaped like a marker
+    ("content", "p2", "data"): ('{"$json":1}', {"$json": {"$json": 1}}),
+    ("collections", "c-news", "schema"): ("", {"$text": ""}),
+}
+
+
+def _store_odd_json_text(project):
+    project.execute(
+        "INSERT INTO media (id, filename, original_name, mime_type, size, r2_key, public_url, uploaded_by,"
+        " uploaded_at) VALUES ('m2', 'b.png', 'b.png', 'image/png', 1, 'uploads/b.png', '/files/uploads/b.png',"
+        " 'u-admin', 6)")
+    for (table, row_id, column), (text, _) in ODD_JSON_TEXT.items():
+        project.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", (text, row_id))
+
+
+def _stored_text(db_path):
+    conn = sqlite3.connect(db_path)
+    try:
+        return {key: conn.execute(f"SELECT {key[2]}, typeof({key[2]}) FROM {key[0]} WHERE id = ?", (key[1],)).fetchone()
+                for key in ODD_JSON_TEXT}
+    finally:
+        conn.close()
+
+
+def test_text_in_json_columns_round_trips_exactly(source, target, tmp_path):
+    _store_odd_json_text(source)
+    path = tmp_path / "odd.json"
+    assert source.cli("d1", "backup", "DB", "--output", path).exit_code == 0
+    backup = json.loads(path.read_text())["data"]
+    for (table, row_id, column), (_, exported) in ODD_JSON_TEXT.items():
+        assert {r["id"]: r for r in backup[table]}[row_id][column] == exported, (table, row_id)
+
+    result = target.cli("d1", "import", "DB", path)
+    assert result.exit_code == 0, result.output
+    assert target.cli("d1", "import", "DB", path).exit_code == 0  # idempotent with markers too
+    restored = _stored_text(target.db_path)
+    assert restored == _stored_text(source.db_path)
+    assert restored[("media", "m1", "tags")] == ("hero,blue", "text")
+    assert restored[("media", "m2", "tags")] == ("null", "text")
+    # Valid JSON keeps its value (the text becomes compact JSON, as the app writes it).
+    conn = sqlite3.connect(target.db_path)
+    try:
+        (tags,) = conn.execute("SELECT tags FROM media WHERE id = 'm1'").fetchone()
+        (schema,) = conn.execute("SELECT schema FROM collections WHERE id = 'c-pages'").fetchone()
+    finally:
+        conn.close()
+    assert tags == "hero,blue"
+    assert json.loads(schema) == {"type": "object", "properties": {"body": {"type": "richtext"}}}
+
+
+def test_text_in_json_columns_round_trips_through_postgres(source, tmp_path, fresh_postgres_url):
+    _store_odd_json_text(source)
+    path = tmp_path / "odd.json"
+    assert source.cli("d1", "backup", "DB", "--output", path).exit_code == 0
+    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
+    try:
+        MigrationRunner(env.DB.db, MIGRATIONS).apply()
+        import_backup(env.DB.db, path.read_bytes())
+        stored = {key: env.DB.db.execute_sql(f"SELECT {key[2]} FROM {key[0]} WHERE id = %s", (key[1],)).fetchone()[0]
+                  for key in ODD_JSON_TEXT}
+        exported = export_backup(env.DB.db)["data"]
+    finally:
+        env.DB.db.close()
+    assert stored == {key: text for key, (text, _) in ODD_JSON_TEXT.items()}
+    assert exported == json.loads(path.read_text())["data"]
 
 
 def test_backup_to_stdout_is_pure_json(source):

@@ -11,6 +11,15 @@ whether or not a model names it); JSON columns (``collections.schema``, ``conten
 would lock every user out, so the file is as secret as the database (the CLI writes it
 mode 0600).
 
+A JSON column may hold text that is not JSON (``media.tags = 'hero,blue'`` written with
+``d1 execute``). Exported as a plain string it would come back as the JSON string
+``'"hero,blue"'``, so such a value is marked: ``{"$text": "hero,blue"}``, restored
+verbatim. A stored JSON value that itself has that shape (one key, ``$text`` or
+``$json``) is wrapped as ``{"$json": value}`` so it cannot be mistaken for a marker, and
+so is the text ``null`` (``{"$json": null}``), which must not come back as SQL NULL.
+Valid JSON keeps its value exactly; only its spacing may change (it is written back as
+compact JSON, the way the app writes it).
+
 ``import_backup`` is all or nothing, in ONE transaction, in foreign-key order (users,
 collections, media, content), and idempotent: a row whose primary key or unique key
 (user email/username, collection name, content collection+slug) is already there is
@@ -38,6 +47,8 @@ EXPORT_TABLES = ("users", "collections", "content", "media")
 IMPORT_ORDER = ("users", "collections", "media", "content")
 _IN_CHUNK = 500  # values per IN (...) lookup, well under every database's parameter limit
 _MAX_PARAMS = 900  # parameters per INSERT (SQLite builds before 3.32 allow 999)
+TEXT_MARKER = "$text"  # a JSON column's text that is not JSON, restored verbatim
+JSON_MARKER = "$json"  # a JSON value that would otherwise read as a marker (or as NULL)
 
 
 class BackupError(Exception):
@@ -110,13 +121,20 @@ class _RepeatableRead:
         return self._atomic.__exit__(*exc)
 
 
+def _is_marker_shaped(value):
+    """True for ``{"$text": ...}`` and ``{"$json": ...}``: one key, a marker's."""
+    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in (TEXT_MARKER, JSON_MARKER)
+
+
 def _decode_json(value):
+    """A JSON column's stored text as the backup holds it (see the module docstring)."""
     if not isinstance(value, str):
         return value
     try:
-        return msgspec.json.decode(value)
+        parsed = msgspec.json.decode(value)
     except msgspec.DecodeError:
-        return value  # not JSON: keep the text as it is stored
+        return {TEXT_MARKER: value}  # not JSON: restored verbatim, not as a JSON string
+    return {JSON_MARKER: parsed} if parsed is None or _is_marker_shaped(parsed) else parsed
 
 
 def export_backup(db, on_progress=None):
@@ -168,8 +186,9 @@ def parse_backup(source):
 
 
 def _check_rows(db, backup):
-    """Every row's columns must exist in the database and its id must be text."""
-    columns = {}
+    """Every row's columns must exist in the database, its id must be text and its
+    ``$text`` markers must hold text."""
+    columns, json_names = {}, json_columns()
     for table in IMPORT_ORDER:
         known = [column.name for column in db.get_columns(table)]
         columns[table] = known
@@ -180,6 +199,10 @@ def _check_rows(db, backup):
                 raise BackupError(f"{where}: unknown column {unknown[0]!r} for table {table}")
             if not isinstance(row.get("id"), str) or not row["id"]:
                 raise BackupError(f"{where}: id must be a non-empty string")
+            for name in json_names.get(table, ()):
+                value = row.get(name)
+                if _is_marker_shaped(value) and TEXT_MARKER in value and not isinstance(value[TEXT_MARKER], str):
+                    raise BackupError(f"{where}.{name}: {TEXT_MARKER} must hold a string")
     return columns
 
 
@@ -374,9 +397,14 @@ _MISSING = object()
 
 
 def _encode(value, is_json):
-    if is_json and value is not None:
-        return msgspec.json.encode(value).decode()
-    return value
+    """The column value to insert; a JSON column's markers undone (see the module docstring)."""
+    if not is_json or value is None:
+        return value
+    if _is_marker_shaped(value):
+        if TEXT_MARKER in value:
+            return value[TEXT_MARKER]
+        value = value[JSON_MARKER]
+    return msgspec.json.encode(value).decode()
 
 
 def _inviters_first(rows):
