@@ -1,15 +1,19 @@
 """The three-tier cache (A11): memory -> CACHE_KV -> database for public content reads,
-invalidated by every write so that a second app instance sharing DB and KV reads its own
-writes at once, and degrading to the database (200) when memcached is down."""
+invalidated by every write (the API's and the CLI's) so that a second app instance sharing
+DB and KV reads its own writes at once, and degrading to the database (200) when memcached
+is down."""
 
+import json
 import logging
 import time
 
 import pytest
+from click.testing import CliRunner
 
+from app.cli import cli
 from app.db.models import Content, bind_models
 from app.services.cache import (
-    DATABASE, KV, MEMORY, Namespace, ThreeTierCache, cache_of, invalidate,
+    ALL_NAMESPACES, DATABASE, KV, MEMORY, Namespace, ThreeTierCache, cache_of, invalidate, invalidate_namespaces,
 )
 from tests.fixtures.app import client_for, env_with_copy, make_env
 from tests.fixtures.content import create_collection, insert_items
@@ -87,9 +91,27 @@ def test_private_reads_bypass_the_cache(client, published, as_editor, as_viewer)
     assert cache_headers(client.get("/api/content", headers=viewer_headers)) == ("HIT", "memory")
 
 
-def test_writes_are_read_through_another_instance_at_once(env, client, blog_collection, as_editor):
-    _, headers = as_editor
-    twin = other_instance(env)
+@pytest.fixture(params=["local", "memcached"])
+def two_instances(request, tmp_path, migrated_template):
+    """Two apps (two workers: own memory each) over one SQLite file and one CACHE_KV:
+    the local KV store, or a real memcached server."""
+    servers = None
+    if request.param == "memcached":
+        servers = [request.getfixturevalue("memcached_factory")().address]
+    folder = tmp_path / "shared"
+    env = env_with_copy(folder, migrated_template, kv_servers=servers)
+    twin = make_env(folder, kv_servers=servers)
+    assert twin.DB.db.database == env.DB.db.database
+    bind_models(env.DB.db)
+    create_collection("blog")
+    editor = create_user("editor")
+    yield client_for(env), client_for(twin), bearer(token_for(editor))
+    env.DB.db.close()
+    twin.DB.db.close()
+
+
+def test_writes_are_read_through_another_instance_at_once(two_instances):
+    client, twin, headers = two_instances
     assert twin.get("/api/content").json["data"] == []
     assert cache_headers(twin.get("/api/content")) == ("HIT", "memory")
 
@@ -257,3 +279,90 @@ def test_invalidate_accepts_services_a_cache_or_nothing(env):
     assert cache_of(Services()) is cache
     assert invalidate(Services(), "content") is True
     assert invalidate(None, "content") is False
+
+
+# ---------------------------------------------------------------- CLI writes
+
+
+def run_cli(env, *args):
+    """Run a CLI command on ``env``'s bindings.toml and state folder (as an operator would)."""
+    folder = env.config.path.parent
+    result = CliRunner().invoke(cli, [*args, "--config", str(folder / "bindings.toml"),
+                                      "--persist-to", str(folder / "state")])
+    bind_models(env.DB.db)  # the command bound the models to its own connection
+    return result
+
+
+def test_d1_execute_makes_the_running_apps_cache_stale(env, client, published):
+    assert cache_headers(client.get("/api/content")) == ("MISS", "database")
+    assert cache_headers(client.get("/api/content")) == ("HIT", "memory")
+    before = env.CACHE_KV.get("gen:content", type="text")
+
+    # A read-only statement changes nothing: the cache stays warm.
+    assert run_cli(env, "d1", "execute", "DB", "--command", "SELECT COUNT(*) FROM content").exit_code == 0
+    assert env.CACHE_KV.get("gen:content", type="text") == before
+    assert cache_headers(client.get("/api/content")) == ("HIT", "memory")
+
+    result = run_cli(env, "d1", "execute", "DB", "--command",
+                     f"UPDATE content SET title = 'Changed by SQL' WHERE id = '{published[-1]}'")
+    assert result.exit_code == 0, result.output
+    response = client.get("/api/content")
+    assert cache_headers(response) == ("MISS", "database")
+    assert response.json["data"][0]["title"] == "Changed by SQL"
+
+
+def test_d1_import_makes_the_running_apps_cache_stale(tmp_path, migrated_template, env, client, published):
+    source = env_with_copy(tmp_path / "source", migrated_template)
+    bind_models(source.DB.db)
+    insert_items(create_collection("imported"), create_user("author"), 2, slug_prefix="imp")
+    source.DB.db.close()
+    backup = tmp_path / "backup.json"
+    assert run_cli(source, "d1", "backup", "DB", "--output", str(backup)).exit_code == 0
+    bind_models(env.DB.db)
+    assert client.get("/api/content").json["meta"]["total"] == 3
+    assert client.get("/api/collections").json["meta"]["count"] == 1
+
+    result = run_cli(env, "d1", "import", "DB", str(backup))
+    assert result.exit_code == 0, result.output
+
+    listed = client.get("/api/content")
+    assert cache_headers(listed) == ("MISS", "database")
+    assert listed.json["meta"]["total"] == 5
+    assert client.get("/api/collections").json["meta"]["count"] == 2
+
+
+def test_collections_sync_makes_the_running_apps_cache_stale(tmp_path, env, client, published):
+    assert [c["name"] for c in client.get("/api/collections").json["data"]] == ["blog"]
+    assert cache_headers(client.get("/api/collections")) == ("HIT", "memory")
+    client.get("/api/content")
+    folder = tmp_path / "defs"
+    folder.mkdir()
+    (folder / "events.json").write_text(json.dumps({
+        "name": "events", "displayName": "Events", "schema": {"type": "object", "properties": {}},
+    }))
+
+    result = run_cli(env, "collections", "sync", "--dir", str(folder))
+    assert result.exit_code == 0, result.output
+
+    response = client.get("/api/collections")
+    assert cache_headers(response) == ("MISS", "database")
+    assert sorted(c["name"] for c in response.json["data"]) == ["blog", "events"]
+    # Content responses embed collection fields: they depend on the collections namespace.
+    assert cache_headers(client.get("/api/content")) == ("MISS", "database")
+
+
+def test_a_cli_write_with_memcached_down_warns_and_succeeds(memcached_app):
+    server, env, _, _ = memcached_app
+    server.stop()
+    result = run_cli(env, "d1", "execute", "DB", "--command", "UPDATE content SET title = 'While KV is down'")
+    assert result.exit_code == 0, result.output
+    assert "🚣 1 command(s) executed successfully." in result.stdout
+    assert "CACHE_KV unreachable" in result.stderr
+    assert Content.select().where(Content.title == "While KV is down").count() == 2
+
+
+def test_invalidate_namespaces_bumps_each_generation(env):
+    before = {name: env.CACHE_KV.get(f"gen:{name}", type="text") for name in ALL_NAMESPACES}
+    assert invalidate_namespaces(env.CACHE_KV, ("content", "users")) == []
+    after = {name: env.CACHE_KV.get(f"gen:{name}", type="text") for name in ALL_NAMESPACES}
+    assert [name for name in ALL_NAMESPACES if after[name] != before[name]] == ["content", "users"]

@@ -1,5 +1,6 @@
 """Filters (``where`` JSON and ``filter[field][op]``), sort and search of GET /api/content:
-every operator on a column and on a data field, on SQLite and on PostgreSQL."""
+every operator on a column and on a data field, on SQLite and on PostgreSQL; the columns
+the public may not filter on; search over data values (not keys)."""
 
 import json
 
@@ -8,7 +9,7 @@ import pytest
 from app.db.models import Content, bind_models
 from tests.fixtures.app import client_for, make_env, migrate
 from tests.fixtures.content import BLOG_SCHEMA, create_collection, insert_items
-from tests.fixtures.users import create_user
+from tests.fixtures.users import bearer, create_user, token_for
 
 START = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 DAY = 24 * 3600 * 1000
@@ -22,13 +23,20 @@ def item_data(i):
     return data
 
 
+def odd_data(i):
+    data = {"views": "7"}
+    if i == 0:
+        data["notes"] = {"lines": ["A hidden Needle here"]}
+    return data
+
+
 def seed():
     author = create_user("author")
     blog = create_collection("blog", BLOG_SCHEMA)
     insert_items(blog, author, 10, step=DAY, data=item_data)
     Content.update(meta_title="SEO").where(Content.slug == "item-4").execute()
     odd = create_collection("odd")
-    insert_items(odd, author, 2, start=START - 10 * DAY, slug_prefix="odd", data=lambda i: {"views": "7"})
+    insert_items(odd, author, 2, start=START - 10 * DAY, slug_prefix="odd", data=odd_data)
     Content.update(title="100% sure").where(Content.slug == "odd-0").execute()
     Content.update(title="a_b").where(Content.slug == "odd-1").execute()
 
@@ -113,6 +121,12 @@ def get(client, params, status=200):
     ({"filter[published_at][gte]": "2023-11-15", "filter[published_at][lte]": "2023-11-16"}, [1, 2]),
     ({"filter[published_at][gt]": "2023-11-22"}, [9]),
     ({"filter[published_at][lt]": "2023-11-16T00:00:00+00:00", "collection": "blog"}, [0, 1]),
+    # all (SonicJS): every value is contained, case-insensitively
+    ({"filter[title][all]": "item,1"}, [1]),
+    ({"filter[data.code][all]": "abc,-7"}, [7]),
+    ({"filter[data.code][all]": "ABC,-7,8"}, []),
+    # a schema-less data field compared with an ISO date (text in order)
+    ({"filter[data.title][gte]": "2000-01-01"}, list(range(10))),
 ])
 def test_query_string_operators(client, params, expected):
     assert numbers(get(client, params)) == expected
@@ -129,6 +143,8 @@ def test_query_string_operators(client, params, expected):
     ((("slug", "equals", "item-1"), ("slug", "equals", "item-8")), "or", [1, 8]),
     ((("title", "like", "item 2"),), "and", [2]),
     ((("published_at", "lte", "2023-11-15"),), "and", [0, 1]),
+    ((("data.code", "all", ["abc", "3"]),), "and", [3]),
+    ((("title", "all", "Item,9"),), "and", [9]),
 ])
 def test_where_json_operators(client, conditions, kind, expected):
     assert numbers(get(client, where(*conditions, kind=kind))) == expected
@@ -185,6 +201,14 @@ def test_search_covers_title_and_data_with_wildcards_escaped(client):
     assert get(client, {"search": "nothing-like-this"}).json["meta"]["total"] == 0
 
 
+def test_search_matches_data_values_at_any_depth_never_keys(client):
+    assert numbers(get(client, {"search": "NEWS"})) == [0, 3, 6]
+    assert [i["title"] for i in get(client, {"search": "hidden needle"}).json["data"]] == ["100% sure"]
+    # Every blog item has the keys title, views, code: none of them is a value.
+    for key in ("title", "views", "code", "notes", "lines", '":"'):
+        assert get(client, {"search": key}).json["meta"]["total"] == 0, key
+
+
 # ---------------------------------------------------------------- bad filters
 
 
@@ -207,6 +231,17 @@ def test_search_covers_title_and_data_with_wildcards_escaped(client):
     ({"sort": '[{"field": "title", "order": "desc; DROP TABLE content"}]'}, "sort", "order must be asc or desc"),
     ({"sort": "-secret"}, "sort", "unknown field"),
     ({"sort": "data"}, "sort", "unknown field"),
+    # empty list items
+    ({"filter[data.views][in]": ""}, "filter[data.views][in]", "empty value"),
+    ({"filter[title][not_in]": ","}, "filter[title][not_in]", "empty value"),
+    ({"filter[slug][in]": "item-1,,item-2"}, "filter[slug][in]", "empty value"),
+    ({"filter[data.code][all]": "abc,"}, "filter[data.code][all]", "empty value"),
+    ({"filter[published_at][all]": "1"}, "filter[published_at][all]", "applies to text fields"),
+    # ranges on schema-less data fields need numbers or dates
+    ({"filter[data.views][gt]": "abc"}, "filter[data.views][gt]", "needs a number or an ISO date"),
+    ({"filter[data.views][lte]": "true"}, "filter[data.views][lte]", "needs a number or an ISO date"),
+    ({"where": json.dumps({"and": [{"field": "data.views", "operator": "gte", "value": "many"}]})}, "where.and[0]",
+     "needs a number or an ISO date"),
 ])
 def test_bad_filters_are_400_naming_parameter_and_reason(client, params, parameter, words):
     response = get(client, params, status=400)
@@ -219,3 +254,39 @@ def test_bad_filters_are_400_naming_parameter_and_reason(client, params, paramet
 def test_the_content_table_survives_hostile_input(client):
     get(client, {"filter[title]": "x'; DROP TABLE content; --", "search": "'); DELETE FROM content; --"})
     assert get(client, {}).json["meta"]["total"] == 12
+
+
+# ---------------------------------------------------------------- columns the public may not use
+
+PRIVATE_COLUMNS = ("scheduled_unpublish_at", "scheduled_publish_at", "workflow_state_id", "review_status",
+                   "deleted_at", "content_type")
+
+
+@pytest.mark.parametrize("params, parameter", [
+    *[({f"filter[{name}][exists]": "true"}, f"filter[{name}][exists]") for name in PRIVATE_COLUMNS],
+    ({"filter[workflow_state]": "draft"}, "filter[workflow_state]"),  # the alias too
+    ({"filter[scheduled_unpublish_at][lt]": "2030-01-01"}, "filter[scheduled_unpublish_at][lt]"),
+    ({"where": json.dumps({"and": [{"field": "review_status", "operator": "equals", "value": "pending"}]})},
+     "where.and[0]"),
+    *[({f"filter[{name}]": "x"}, f"filter[{name}]") for name in
+      ("reviewer_id", "review_notes", "embargo_until", "expires_at")],
+])
+def test_the_public_cannot_filter_on_unpublished_work(client, params, parameter):
+    response = get(client, params, status=400)
+    (detail,) = response.json["details"]
+    assert detail["parameter"] == parameter
+    assert detail["message"].startswith("unknown field")
+    # The message lists what may be used, never the private columns.
+    assert not any(name in detail["message"].split(";")[1] for name in PRIVATE_COLUMNS)
+    # The same for a viewer, and through the per-collection route.
+    viewer = bearer(token_for(create_user("viewer")))
+    client.get("/api/content", params, headers=viewer, status=400)
+    client.get("/api/collections/blog/content", params, status=400)
+
+
+def test_editors_may_filter_on_workflow_columns(client):
+    editor = bearer(token_for(create_user("editor")))
+    for params in ({"filter[workflow_state_id]": "published"}, {"filter[deleted_at][exists]": "false"},
+                   {"filter[scheduled_unpublish_at][exists]": "false", "status": "all"}):
+        response = client.get("/api/content", {"limit": 100, "collection": "blog", **params}, headers=editor)
+        assert numbers(response) == list(range(10)), params

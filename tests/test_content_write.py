@@ -7,10 +7,13 @@ import pytest
 
 from app.db.models import Content, ContentVersion, Media, WorkflowHistory, bind_models, new_id, now_ms
 from app.services.cache import ThreeTierCache
-from app.services.content import writes
+from app.services.content import workflow, writes
+from app.services.content.slugs import MAX_SLUG_LENGTH
+from app.services.identity import Principal, RolePermissions
 from tests.fixtures.app import client_for, make_env, migrate
 from tests.fixtures.content import BLOG_SCHEMA, content_row, create_collection, insert_items
 from tests.fixtures.users import bearer, create_user, token_for
+from tests.fixtures.workflow import workflow_logs
 
 
 def create(client, headers, expect=201, **body):
@@ -89,15 +92,38 @@ def test_a_slug_with_nothing_usable_is_422(client, blog_collection, as_editor):
     assert response.json == {"error": "Validation failed", "details": [{"field": "slug", "message": "must contain letters or digits"}]}
 
 
-def test_duplicate_slug_in_a_collection_is_409(client, blog_collection, pages_collection, as_editor):
+def test_duplicate_slug_given_by_the_client_is_409(client, blog_collection, pages_collection, as_editor):
     _, headers = as_editor
     create(client, headers, title="Same")
-    response = create(client, headers, title="Same", expect=409)
+    response = create(client, headers, title="Other", slug="Same", expect=409)
     assert response.json["error"] == "A content item with this slug already exists in this collection"
     assert response.json["details"]["slug"] == "same"
     # Another collection may use it.
-    create(client, headers, collectionId="pages", title="Same")
+    create(client, headers, collectionId="pages", title="Same", slug="same")
     assert Content.select().where(Content.slug == "same").count() == 2
+    # A slug in data is the client's choice too.
+    create(client, headers, collectionId="pages", title="Third", data={"slug": "same"}, expect=409)
+
+
+def test_a_generated_slug_that_is_taken_gets_a_number(client, blog_collection, as_editor):
+    _, headers = as_editor
+    slugs = [create(client, headers, title="Same").json["data"]["slug"] for _ in range(4)]
+    assert slugs == ["same", "same-2", "same-3", "same-4"]
+    # A deleted item keeps its slug: the next generated one skips it too.
+    client.delete(f"/api/content/{Content.get(Content.slug == 'same-4').id}", headers=headers)
+    assert create(client, headers, title="Same").json["data"]["slug"] == "same-5"
+    # The schema's own slug field follows the item's.
+    item = create(client, headers, title="Same", data={"title": "Same"}).json["data"]
+    assert item["slug"] == "same-6"
+
+
+def test_a_long_generated_slug_stays_within_the_limit_when_numbered(client, pages_collection, as_editor):
+    _, headers = as_editor
+    title = "abcdefghij " * 30
+    first = create(client, headers, collectionId="pages", title=title).json["data"]["slug"]
+    second = create(client, headers, collectionId="pages", title=title).json["data"]["slug"]
+    assert len(first) == MAX_SLUG_LENGTH
+    assert second.endswith("-2") and len(second) <= MAX_SLUG_LENGTH and second != first
 
 
 def test_anonymous_and_viewers_cannot_create(client, blog_collection, as_viewer):
@@ -113,12 +139,28 @@ def test_anonymous_and_viewers_cannot_create(client, blog_collection, as_viewer)
 def test_only_publishers_create_published_content(client, blog_collection, as_author, as_editor):
     _, author_headers = as_author
     refused = create(client, author_headers, expect=403, title="Mine", status="published")
-    assert "content.publish" in refused.json["error"]
+    assert refused.json["error"] == "This transition requires the content.publish permission"
+    assert Content.select().count() == 0
     _, editor_headers = as_editor
     item = create(client, editor_headers, title="Live", status="published").json["data"]
     assert item["status"] == "published"
     assert item["published_at"] is not None
     assert item["workflow_state_id"] == "published"
+    assert item["version_number"] == 1
+    # Created as a draft, then the workflow's publish move, logged: one transaction.
+    assert history_of(item["id"]) == [
+        (None, "draft", "created", "default-workflow"), ("draft", "published", "publish", "default-workflow"),
+    ]
+    assert [log.data["action"] for log in workflow_logs(item["id"])] == ["publish"]
+    assert ContentVersion.get(ContentVersion.content == item["id"]).data["status"] == "published"
+
+
+def test_create_accepts_only_statuses_the_workflow_reaches_from_draft(client, blog_collection, as_admin):
+    _, headers = as_admin
+    refused = create(client, headers, expect=409, title="Old news", status="archived")
+    assert refused.json["error"] == "Cannot archive content in state draft"
+    assert Content.select().count() == 0
+    assert create(client, headers, title="Plain", status="draft").json["data"]["status"] == "draft"
 
 
 @pytest.mark.parametrize("body, field", [
@@ -221,7 +263,7 @@ def test_a_deleted_item_keeps_its_slug(client, blog_collection, as_editor):
     _, headers = as_editor
     item = create(client, headers, title="Kept").json["data"]
     client.delete(f"/api/content/{item['id']}", headers=headers)
-    response = create(client, headers, title="Kept", expect=409)
+    response = create(client, headers, title="Kept", slug="kept", expect=409)
     assert "restore or purge" in response.json["details"]["hint"]
 
 
@@ -233,17 +275,89 @@ def test_authors_update_only_their_own_content(client, blog_collection, as_autho
     refused = client.put_json(f"/api/content/{own['id']}", {"title": "Stolen"}, headers=other_headers, status=403)
     assert refused.json == {"error": "You may only change your own content"}
     status_change = client.put_json(f"/api/content/{own['id']}", {"status": "published"}, headers=headers, status=403)
-    assert "content.publish" in status_change.json["error"]
+    assert status_change.json["error"] == "This transition requires the content.publish permission"
     assert content_row(own["id"]).title == "Still mine"
 
 
-def test_editors_update_anyones_content_and_publish(client, blog_collection, as_author, as_editor):
+def set_state(content_id, state):
+    Content.update(workflow_state=state, status=writes.status_of_state(state)).where(Content.id == content_id).execute()
+
+
+def test_editors_publish_anyones_draft_through_put_as_a_logged_move(client, blog_collection, as_author, as_editor):
     _, author_headers = as_author
     item = create(client, author_headers).json["data"]
-    _, headers = as_editor
-    updated = client.put_json(f"/api/content/{item['id']}", {"status": "published"}, headers=headers).json["data"]
+    editor, headers = as_editor
+    response = client.put_json(f"/api/content/{item['id']}", {"status": "published", "version_number": 1}, headers=headers)
+    updated = response.json["data"]
     assert (updated["status"], updated["workflow_state_id"]) == ("published", "published")
-    assert history_of(item["id"])[-1][:3] == ("draft", "published", "updated")
+    assert updated["published_at"] is not None
+    # The move alone is the new version; its history and log rows are the workflow's.
+    assert updated["version_number"] == 2 and response.headers["ETag"] == '"2"'
+    assert versions_of(item["id"]) == [1, 2]
+    assert history_of(item["id"])[-1][:3] == ("draft", "published", "publish")
+    [log] = workflow_logs(item["id"])
+    assert (log.user_id, log.data["action"], log.source) == (editor.id, "publish", "api")
+
+
+def test_put_with_fields_and_a_status_is_one_version_and_two_history_rows(client, blog_collection, as_editor):
+    _, headers = as_editor
+    item = create(client, headers).json["data"]
+    updated = client.put_json(f"/api/content/{item['id']}", {"title": "Live now", "status": "published"},
+                              headers=headers).json["data"]
+    assert (updated["title"], updated["status"], updated["version_number"]) == ("Live now", "published", 2)
+    assert versions_of(item["id"]) == [1, 2]
+    assert ContentVersion.get(ContentVersion.content == item["id"], ContentVersion.version == 2).data["status"] == "published"
+    assert [entry[:3] for entry in history_of(item["id"])[1:]] == [
+        ("draft", "published", "publish"), ("published", "published", "updated"),
+    ]
+
+
+@pytest.mark.parametrize("state, status", [
+    ("pending-review", "published"),  # publishing needs the review's approval first
+    ("archived", "published"),  # archived content goes back to draft before anything else
+    ("rejected", "published"),
+])
+def test_put_cannot_skip_the_workflow(client, blog_collection, as_admin, state, status):
+    _, headers = as_admin
+    item = create(client, headers, title="Guarded").json["data"]
+    set_state(item["id"], state)
+    response = client.put_json(f"/api/content/{item['id']}", {"status": status, "title": "Sneaky"}, headers=headers,
+                               status=409)
+    assert response.json["error"].startswith("Cannot publish content in state")
+    assert response.json["details"]["from_state"] == state
+    row = content_row(item["id"])
+    assert (row.workflow_state_id, row.title, row.version_number, row.published_at) == (state, "Guarded", 1, None)
+    assert versions_of(item["id"]) == [1] and workflow_logs(item["id"]) == []
+
+
+def test_put_status_moves_the_workflow_allows(client, blog_collection, as_editor):
+    _, headers = as_editor
+    item = create(client, headers, status="published").json["data"]
+    url = f"/api/content/{item['id']}"
+    assert client.put_json(url, {"status": "archived"}, headers=headers).json["data"]["status"] == "archived"
+    assert client.put_json(url, {"status": "draft"}, headers=headers).json["data"]["workflow_state_id"] == "draft"
+    # A status equal to the current one is no move: a GET body can be PUT back as it is.
+    set_state(item["id"], "pending-review")
+    same = client.put_json(url, {"status": "draft", "title": "Edited"}, headers=headers).json["data"]
+    assert (same["workflow_state_id"], same["title"]) == ("pending-review", "Edited")
+    assert [log.data["action"] for log in workflow_logs(item["id"])] == ["publish", "archive", "restore-draft"]
+
+
+def test_a_workflow_move_makes_an_older_version_number_stale(client, blog_collection, as_author, as_editor):
+    _, author_headers = as_author
+    item = create(client, author_headers).json["data"]
+    _, editor_headers = as_editor
+    client.post_json(f"/api/content/{item['id']}/workflow", {"action": "publish"}, headers=editor_headers)
+    # The author still holds version 1: saving it would silently edit live content.
+    stale = client.put_json(f"/api/content/{item['id']}", {"title": "Draft edit", "version_number": 1},
+                            headers=author_headers, status=409)
+    assert stale.json["details"] == {"current_version": 2, "your_version": 1}
+    client.put_json(f"/api/content/{item['id']}", {"title": "Draft edit"}, headers={**author_headers, "If-Match": '"1"'},
+                    status=409)
+    assert content_row(item["id"]).title == "Hello World"
+    fresh = client.get(f"/api/content/{item['id']}", headers=author_headers)
+    assert fresh.headers["ETag"] == '"2"'
+    client.put_json(f"/api/content/{item['id']}", {"title": "Draft edit", "version_number": 2}, headers=author_headers)
 
 
 def test_viewers_cannot_update_and_missing_items_are_404(client, blog_collection, as_viewer, as_editor):
@@ -271,13 +385,32 @@ def test_soft_delete_hides_and_restore_brings_back(client, blog_collection, as_e
     assert restored["deleted_at"] is None
     assert client.get(f"/api/content/{item['id']}").json["data"]["id"] == item["id"]
     assert client.post(f"/api/content/{item['id']}/restore", headers=headers, status=409).json == {"error": "Content is not deleted"}
-    assert [entry[2] for entry in history_of(item["id"])] == ["created", "deleted", "restored"]
+    assert [entry[2] for entry in history_of(item["id"])] == ["created", "publish", "deleted", "restored"]
 
 
-def test_authors_cannot_delete(client, blog_collection, as_author):
+def test_authors_delete_and_restore_only_their_own_content(client, blog_collection, as_author, make_user):
     _, headers = as_author
+    _, other_headers = make_user("author")
+    own = create(client, headers, title="Mine").json["data"]
+    theirs = create(client, other_headers, title="Theirs").json["data"]
+    refused = client.delete(f"/api/content/{theirs['id']}", headers=headers, status=403)
+    assert refused.json == {"error": "You may only change your own content"}
+    assert content_row(theirs["id"]).deleted_at is None
+    assert client.delete(f"/api/content/{own['id']}", headers=headers).json["success"] is True
+    assert content_row(own["id"]).deleted_at is not None
+    client.post(f"/api/content/{own['id']}/restore", headers=other_headers, status=403)
+    assert client.post(f"/api/content/{own['id']}/restore", headers=headers).json["data"]["deleted_at"] is None
+    # Purging stays with admins.
+    client.delete(f"/api/content/{own['id']}?hard=true", headers=headers, status=403)
+    client.delete(f"/api/content/{own['id']}/purge", headers=headers, status=403)
+    assert content_row(own["id"]) is not None
+
+
+def test_viewers_cannot_delete(client, blog_collection, as_viewer, as_editor):
+    _, headers = as_editor
     item = create(client, headers).json["data"]
-    client.delete(f"/api/content/{item['id']}", headers=headers, status=403)
+    _, viewer_headers = as_viewer
+    client.delete(f"/api/content/{item['id']}", headers=viewer_headers, status=403)
     assert content_row(item["id"]).deleted_at is None
 
 
@@ -466,18 +599,20 @@ def test_the_write_path_on_postgres(tmp_path, fresh_postgres_url):
     headers = bearer(token_for(create_user("admin")))
     create_collection("blog", BLOG_SCHEMA)
     item = create(client, headers, title="On Postgres", status="published", data={"views": 2}).json["data"]
-    create(client, headers, title="On Postgres", expect=409)
+    create(client, headers, title="On Postgres", slug="on-postgres", expect=409)
+    assert create(client, headers, title="On Postgres").json["data"]["slug"] == "on-postgres-2"
     updated = client.put_json(f"/api/content/{item['id']}", {"title": "Edited", "version_number": 1}, headers=headers)
     assert updated.json["data"]["version_number"] == 2
     client.put_json(f"/api/content/{item['id']}", {"title": "Stale", "version_number": 1}, headers=headers, status=409)
     other = create(client, headers, title="Other").json["data"]
+    client.put_json(f"/api/content/{other['id']}", {"status": "archived"}, headers=headers, status=409)
     client.put_json(f"/api/content/{other['id']}", {"slug": "on-postgres"}, headers=headers, status=409)
     assert client.get("/api/content?filter[data.views][gte]=2").json["meta"]["total"] == 1
     client.delete(f"/api/content/{item['id']}", headers=headers)
     client.get(f"/api/content/{item['id']}", status=404)
     client.post(f"/api/content/{item['id']}/restore", headers=headers)
     stats = client.get("/admin/api/stats", headers=headers).json
-    assert stats["content"]["byStatus"] == {"draft": 1, "published": 1, "archived": 0}
+    assert stats["content"]["byStatus"] == {"draft": 2, "published": 1, "archived": 0}
     client.delete(f"/api/content/{item['id']}?hard=true", headers=headers)
     assert content_row(item["id"]) is None and versions_of(item["id"]) == []
     env.DB.db.close()
@@ -486,21 +621,19 @@ def test_the_write_path_on_postgres(tmp_path, fresh_postgres_url):
 # ---------------------------------------------------------------- helpers other services call
 
 
-def test_set_status_keeps_status_and_state_together_and_invalidates_after_commit(env, client, blog_collection, as_editor):
+def test_write_transaction_invalidates_after_commit(env, client, blog_collection, as_editor):
     user, headers = as_editor
     item = create(client, headers).json["data"]
     assert client.get("/api/content").json["meta"]["total"] == 0  # cached: nothing published
     with writes.write_transaction(ThreeTierCache(env.CACHE_KV)):
-        content = Content.get_by_id(item["id"])
-        assert writes.set_status(content, "published", user.id, "go live") == ("draft", "published")
+        moved = workflow.transition(env.DB.db, item["id"], writes_user(user), action="publish", source="test")
+    assert (moved.from_state, moved.to_state) == ("draft", "published")
     row = content_row(item["id"])
-    assert (row.status, row.workflow_state_id, row.version_number) == ("published", "published", 1)
-    assert row.published_at is not None
-    assert history_of(item["id"])[-1] == ("draft", "published", "status_changed", "default-workflow")
+    assert (row.status, row.workflow_state_id, row.version_number) == ("published", "published", 2)
+    assert history_of(item["id"])[-1] == ("draft", "published", "publish", "default-workflow")
     assert client.get("/api/content").json["meta"]["total"] == 1  # the app's cache saw the bump
-    with writes.write_transaction(None):
-        writes.set_workflow_state(row, "pending-review", user.id)
-    row = content_row(item["id"])
-    assert (row.status, row.workflow_state_id) == ("draft", "pending-review")
-    with pytest.raises(writes.ContentInvalid):
-        writes.set_status(row, "deleted", user.id)
+
+
+def writes_user(user):
+    """The Principal of ``user`` (what the API passes to services)."""
+    return Principal(id=user.id, email=user.email, role=user.role, permissions=RolePermissions().of(user.role))

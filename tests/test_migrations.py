@@ -45,8 +45,8 @@ ROLE_PERMISSIONS = {
     "editor": {"content.create", "content.read", "content.update", "content.delete",
                "content.publish", "content.review", "collections.read", "media.upload",
                "media.read", "media.update", "media.delete", "users.read", "logs.read"},
-    "author": {"content.create", "content.read", "content.update", "media.upload", "media.read",
-               "media.update", "collections.read"},
+    "author": {"content.create", "content.read", "content.update", "content.delete", "media.upload",
+               "media.read", "media.update", "collections.read"},  # content.delete: 0016
     "viewer": {"content.read", "collections.read", "media.read"},
 }
 DEFAULT_TRANSITIONS = {

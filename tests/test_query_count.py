@@ -1,5 +1,10 @@
 """The list endpoint runs a constant number of SQL statements whatever the page size
-(count + page: author, collection and featured image are joined, never fetched per row)."""
+(count + page: author, collection and featured image are joined, never fetched per row),
+and a deep cursor page is an index seek, not a scan: SQLite's plan for the SQL actually
+run is checked."""
+
+import re
+import sqlite3
 
 import pytest
 
@@ -8,15 +13,15 @@ from tests.fixtures.content import insert_items
 
 
 @pytest.fixture
-def counted(env, monkeypatch):
-    """``counted()`` -> the statements run since the last call (the models' database)."""
+def recorded(env, monkeypatch):
+    """``recorded()`` -> the ``(sql, params)`` run since the last call (the models' database)."""
     db = env.DB.db
     bind_models(db)
     statements = []
     original = db.execute_sql
 
     def execute_sql(sql, params=None, *args, **kwargs):
-        statements.append(sql)
+        statements.append((sql, params))
         return original(sql, params, *args, **kwargs)
 
     monkeypatch.setattr(db, "execute_sql", execute_sql)
@@ -27,6 +32,12 @@ def counted(env, monkeypatch):
         return taken
 
     return take
+
+
+@pytest.fixture
+def counted(recorded):
+    """``counted()`` -> the SQL texts run since the last call."""
+    return lambda: [sql for sql, _ in recorded()]
 
 
 @pytest.fixture
@@ -82,3 +93,30 @@ def test_a_cached_list_runs_no_query(client, thousand, counted):
     counted()
     assert client.get("/api/content", {"limit": 100}).headers["X-Cache-Status"] == "HIT"
     assert counted() == []
+
+
+def query_plan(env, sql, params):
+    """SQLite's EXPLAIN QUERY PLAN details for ``sql`` (run on a connection of its own)."""
+    connection = sqlite3.connect(env.DB.db.database)
+    try:
+        return [row[3] for row in connection.execute("EXPLAIN QUERY PLAN " + sql, params or ())]
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("path", ["/api/content", "/api/collections/blog/content"])
+def test_a_deep_cursor_page_seeks_the_published_at_index(env, client, thousand, recorded, path):
+    cursor = None
+    for _ in range(3):  # 900 rows deep
+        meta = client.get(path, {"limit": 300, **({"cursor": cursor} if cursor else {})}).json["meta"]
+        cursor = meta["nextCursor"]
+    recorded()
+    page = client.get(path, {"limit": 50, "cursor": cursor}).json
+    assert [item["slug"] for item in page["data"]][:2] == ["item-99", "item-98"]
+    [(sql, params)] = [(sql, params) for sql, params in recorded() if "ORDER BY" in sql]
+    plan = query_plan(env, sql, params)
+    content_steps = [step for step in plan if step.startswith(("SEARCH t1", "SCAN t1"))]
+    assert len(content_steps) == 1, plan
+    # An index seek straight to the cursor (a range on published_at), rows already in order.
+    assert re.match(r"SEARCH t1 USING INDEX idx_content_\w*published \(.*published_at<\?\)$", content_steps[0]), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan

@@ -129,15 +129,22 @@ def test_unpublish_archive_and_restore(client, make_user, make_content_row):
     assert [h.metadata["action"] for h in history_rows(item.id)] == ["unpublish", "publish", "archive", "restore-draft"]
 
 
-def test_a_move_writes_no_content_version(client, make_user, make_content_row):
-    author, _ = make_user("author")
-    _, headers = make_user("editor")
-    item = make_content_row(author)
+def test_a_move_is_a_new_version_so_stale_saves_are_refused(client, make_user, make_content_row):
+    author, author_headers = make_user("author")
+    editor, headers = make_user("editor")
+    item = make_content_row(author, version_number=3)
 
-    move(client, item, headers, "publish")
+    resp = move(client, item, headers, "publish")
 
-    assert content_row(item.id)["version_number"] == 1
-    assert ContentVersion.select().where(ContentVersion.content == item.id).count() == 0
+    assert resp.json["data"]["version_number"] == 4
+    assert content_row(item.id)["version_number"] == 4
+    [version] = ContentVersion.select().where(ContentVersion.content == item.id)
+    assert (version.version, version.author_id, version.data["status"], version.data["workflow_state_id"]) == (
+        4, editor.id, "published", "published")
+    # The author read version 3 before the move: saving it now is a conflict, not an overwrite.
+    stale = client.put_json(f"/api/content/{item.id}", {"title": "Edited", "version_number": 3},
+                            headers=author_headers, status=409)
+    assert stale.json["details"] == {"current_version": 4, "your_version": 3}
 
 
 # --- refused moves --------------------------------------------------------------------------
@@ -177,8 +184,35 @@ def test_viewer_can_do_nothing(client, make_user, make_content_row):
 
     for action in ("submit", "publish"):
         assert_envelope(move(client, item, headers, action, status=403), 403)
-    assert client.get(f"/api/content/{item.id}/workflow", headers=headers).json["data"]["transitions"] == []
     assert history_rows(item.id) == []
+    published = make_content_row(author, state="published")
+    assert client.get(f"/api/content/{published.id}/workflow", headers=headers).json["data"]["transitions"] == []
+
+
+def test_drafts_workflow_and_history_are_hidden_from_those_who_cannot_read_them(client, make_user, make_content_row):
+    author, author_headers = make_user("author")
+    _, other_headers = make_user("author")
+    _, viewer_headers = make_user("viewer")
+    _, editor_headers = make_user("editor")
+    item = make_content_row(author)
+    move(client, item, author_headers, "submit")
+    move(client, item, editor_headers, "reject", comment="Secret reviewer notes")
+
+    for headers in (viewer_headers, other_headers):
+        for path in ("workflow", "history"):
+            resp = client.get(f"/api/content/{item.id}/{path}", headers=headers, status=404)
+            assert resp.json == {"error": "Content not found"}
+            assert "Secret" not in resp.text
+        client.get(f"/api/content/{item.id}", headers=headers, status=404)  # the same rule as the item itself
+    for headers in (author_headers, editor_headers):
+        assert client.get(f"/api/content/{item.id}/workflow", headers=headers).json["data"]["review"]["notes"] == (
+            "Secret reviewer notes")
+        assert len(client.get(f"/api/content/{item.id}/history", headers=headers).json["data"]) == 2
+    # Once published, the item is public: so are its state and history.
+    move(client, item, author_headers, "restore-draft")
+    move(client, item, editor_headers, "publish")
+    assert client.get(f"/api/content/{item.id}/history", headers=viewer_headers).json["meta"]["count"] == 4
+    assert client.get(f"/api/content/{item.id}/workflow", headers=other_headers).json["data"]["status"] == "published"
 
 
 def test_anonymous_gets_401(client, make_user, make_content_row):
@@ -303,7 +337,7 @@ def test_workflow_view_lists_moves_allowed_for_the_caller(client, make_user, mak
 
     assert actions(headers) == ["submit"]
     assert actions(editor_headers) == ["submit", "publish"]
-    assert actions(other_headers) == []
+    client.get(url, headers=other_headers, status=404)  # another author's draft is not theirs to see
     view = client.get(url, headers=headers).json["data"]
     assert view["state"] == {"id": "draft", "name": "Draft", "color": "#F59E0B", "is_final": False}
     assert view["workflow"] == {"id": "default-workflow", "name": "Default Workflow"}

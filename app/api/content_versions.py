@@ -1,7 +1,7 @@
 """Content versions: ``GET /api/content/{id}/versions``, ``GET .../versions/{n}`` and
 ``POST .../versions/{n}/restore``.
 
-Every create, update and restore stores a snapshot (``{title, slug, status,
+Every create, update, restore and workflow move stores a snapshot (``{title, slug, status,
 workflow_state_id, data, meta_title, meta_description, featured_image_id,
 published_at}``). Reading versions needs ``content.update`` (authors: their own items);
 a restore brings back title, slug, data and the SEO fields (not the status, which belongs

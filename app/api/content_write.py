@@ -3,16 +3,22 @@
 
 Who may write (role_permissions of migrations 0004 and 0013):
 
-* create: ``content.create``; a status other than ``draft`` needs ``content.publish``;
+* create: ``content.create``; a status other than ``draft`` is the workflow's move out
+  of draft (``workflow_transitions``: draft -> published needs ``content.publish``;
+  there is no draft -> archived edge, so that is a 409);
 * update: ``content.update``; authors (no ``content.publish``, not admin) only their own
-  items; changing the status needs ``content.publish``;
-* soft delete and restore: ``content.delete`` (editors, admins; the seed gives authors
-  none), own items only for holders without ``content.publish``;
+  items; a changed status is a workflow move from the current state (409 when the
+  workflow has no such edge, e.g. pending-review -> published or archived -> published;
+  403 without the edge's permission), logged and in the history like any move;
+* soft delete and restore: ``content.delete`` (admins, editors and, since migration
+  0016, authors), own items only for holders without ``content.publish``;
 * purge (``?hard=true`` or ``/purge``): ``content.purge`` (admins).
 
 Optimistic concurrency: an update (or delete) carrying ``version_number`` in the body or
-``If-Match: "<version_number>"`` that is not the current one is a 409, never an overwrite.
-Every write invalidates the ``content`` cache namespace after its commit.
+``If-Match: "<version_number>"`` that is not the current one is a 409, never an overwrite;
+workflow moves bump ``version_number`` too, so a move made since the client read the item
+also makes its save stale. Every write invalidates the ``content`` cache namespace after
+its commit.
 """
 
 import re
@@ -115,7 +121,7 @@ class ContentCreator:
     def on_post(self, req, resp):
         body = _body(req, CreateBody)
         fields = _fields(body)
-        content = writes.create_content(req.context.user, body.collectionId, fields)
+        content = writes.create_content(req.context.user, body.collectionId, fields, req.context.request_id)
         invalidate(self._services, "content")
         respond_item(req, resp, content.id, falcon.HTTP_201)
         resp.location = f"/api/content/{content.id}"
@@ -128,7 +134,8 @@ class ContentItemWriter:
     def on_put(self, req, resp, id):
         body = _body(req, UpdateBody)
         fields = _fields(body)
-        writes.update_content(req.context.user, id, fields, expected_version(req, body.version_number))
+        writes.update_content(req.context.user, id, fields, expected_version(req, body.version_number),
+                              request_id=req.context.request_id)
         invalidate(self._services, "content")
         respond_item(req, resp, id)
 

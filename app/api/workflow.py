@@ -7,6 +7,10 @@
   by its target state (the path SonicJS designed but never mounted).
 * ``GET  /api/content/{id}/history``: every workflow_history row, newest first, with users.
 
+The two reads show what only the item's readers may know (review notes, who rejected it
+and why): they answer 404 to callers for whom ``GET /api/content/{id}`` is a 404 (the
+public sees published items only; authors their own drafts too; editors and admins all).
+
 Who may move what is decided per move by ``app.services.content.workflow``: 409 when the
 workflow has no such move from the current state, 403 when the caller may not make it.
 """
@@ -19,6 +23,7 @@ from app.api.access import access
 from app.db.models import WorkflowState
 from app.services.cache import invalidate
 from app.services.content import workflow
+from app.services.content.query import Scope, is_visible
 from app.services.content.workflow import (
     NotAllowed,
     NotFound,
@@ -52,6 +57,14 @@ def checked_id(value):
     return value
 
 
+def readable_content(req, content_id):
+    """The live content ``content_id`` if the caller may read it (as GET /api/content/{id}); else NotFound."""
+    content_id = checked_id(content_id)
+    if not is_visible(Scope.of(req.context.user), content_id):
+        raise NotFound("Content not found")
+    return workflow.load_content(content_id)
+
+
 def content_changed(services):
     """After a committed change: make cached content reads stale (a no-op without a cache)."""
     invalidate(services, "content")
@@ -74,6 +87,7 @@ def state_view(content, user):
             "is_final": bool(state.is_final) if state else False,
         },
         "status": content.status,
+        "version_number": content.version_number,
         "published_at": content.published_at,
         "workflow": {"id": chosen.id, "name": chosen.name} if chosen else None,
         "review": {
@@ -120,7 +134,7 @@ class ContentWorkflowResource:
 
     @access("content.read")
     def on_get(self, req, resp, id):  # noqa: A002 - the route's field name
-        content = workflow.load_content(checked_id(id))
+        content = readable_content(req, id)
         resp.media = {"data": state_view(content, req.context.user)}
 
     @access(authenticated=True)
@@ -147,7 +161,7 @@ class HistoryResource:
 
     @access("content.read")
     def on_get(self, req, resp, id):  # noqa: A002 - the route's field name
-        content = workflow.load_content(checked_id(id))
+        content = readable_content(req, id)
         show_email = req.context.user.can("users.read")
         entries = [history_entry(row, show_email) for row in workflow.history_of(content.id)]
         resp.media = {"data": entries, "meta": {"content_id": content.id, "count": len(entries)}}

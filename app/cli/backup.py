@@ -18,8 +18,12 @@ from pathlib import Path
 import click
 
 from app.cli.common import runtime_options
+from app.cli.d1 import refresh_cache
 from app.services.backup import BackupError, encode_backup, export_backup, import_backup
 from app.services.sql_dump import DumpError, dump_statements
+
+# What a JSON backup holds: the cache namespaces its rows feed.
+IMPORTED_NAMESPACES = ("users", "collections", "content", "media")
 
 
 def _progress(message):
@@ -119,7 +123,8 @@ def import_command(runtime, database, file):
     """Import a JSON backup FILE (from `d1 backup`) into DATABASE, in one transaction.
 
     Rows already there (same id, or same email / username / collection name / slug) are
-    skipped, so importing twice changes nothing; an invalid file writes nothing.
+    skipped, so importing twice changes nothing; an invalid file writes nothing. After
+    the commit, running apps' cached users, collections, content and media go stale.
     """
     _, d1 = runtime.database(database)
     _progress(f"🌀 Importing {file} into {database}...")
@@ -133,6 +138,8 @@ def import_command(runtime, database, file):
         raise click.ClickException(str(ex)) from None
     for reason in report.reasons:
         _progress(f"   skipped {reason}")
+    if any(report.inserted.values()):
+        refresh_cache(runtime, IMPORTED_NAMESPACES)
     click.echo(f"✅ Imported: {report.summary()}")
 
 

@@ -2,7 +2,8 @@
 
 Prints one line per collection (created / updated / unchanged / deactivated / error) and
 the totals; exits 1 when any file or collection failed, after syncing all the others, so a
-deploy step can gate on it.
+deploy step can gate on it. When a collection changed, running apps' cached collections
+(and the content responses embedding them) go stale at once.
 """
 
 import sys
@@ -11,9 +12,13 @@ from pathlib import Path
 import click
 
 from app.cli.common import runtime_options
+from app.cli.d1 import refresh_cache
 from app.db.models import bind_models
 from app.services.collection_sync import (
+    CREATED,
+    DEACTIVATED,
     DIR_VAR,
+    UPDATED,
     CollectionSyncError,
     collections_dir,
     describe_result,
@@ -50,8 +55,15 @@ def sync(runtime, directory, database):
     except CollectionSyncError as ex:
         raise click.ClickException(str(ex)) from None
     print_report(report, click.echo)
+    if changed(report):
+        refresh_cache(runtime, ("collections",))
     if not report.ok:
         sys.exit(1)
+
+
+def changed(report):
+    """Whether the sync wrote any collection (created, updated or deactivated one)."""
+    return any(result.status in (CREATED, UPDATED, DEACTIVATED) for result in report.results)
 
 
 def print_report(report, echo):
@@ -87,5 +99,8 @@ def sync_on_start(runtime, echo):
     except CollectionSyncError as ex:
         raise click.ClickException(str(ex)) from None
     print_report(report, echo)
+    if changed(report):
+        # KV persists across restarts: entries cached before the files changed must go.
+        refresh_cache(runtime, ("collections",))
     return report
 

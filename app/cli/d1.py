@@ -1,4 +1,11 @@
-"""``d1`` commands: execute SQL against a DB binding, as ``wrangler d1 execute`` does."""
+"""``d1`` commands: execute SQL against a DB binding, as ``wrangler d1 execute`` does.
+
+Running apps cache public reads in CACHE_KV (``app.services.cache``); a CLI command that
+writes the database behind their back bumps the cache generations afterwards
+(``refresh_cache``), so the next read through any worker sees the change. ``execute``
+bumps every namespace when a statement changed the database (it cannot tell which
+tables mattered); reads only leave the cache alone.
+"""
 
 import json
 import sys
@@ -10,11 +17,35 @@ from app.cli.common import runtime_options
 from app.cli.migrations import migrations
 from app.db.splitter import split_statements
 from app.runtime.d1 import D1Error
+from app.services.cache import ALL_NAMESPACES, invalidate_namespaces
+
+CACHE_BINDING = "CACHE_KV"
 
 
 @click.group()
 def d1():
     """Work with D1-style databases (DB bindings)."""
+
+
+def refresh_cache(runtime, namespaces=ALL_NAMESPACES):
+    """After a committed CLI write: make running apps' cached ``namespaces`` stale.
+
+    Uses the env's CACHE_KV (nothing to do when the env has none). A KV binding that
+    cannot be opened or reached only prints a warning: the write itself stands, and
+    cached entries expire with their TTL.
+    """
+    table = runtime.config.binding("kv_namespaces", CACHE_BINDING)
+    if table is None:
+        return
+    try:
+        kv = runtime.open_table("kv_namespaces", table)
+    except click.ClickException as ex:
+        failed, reason = list(namespaces), ex.message
+    else:
+        failed, reason = invalidate_namespaces(kv, namespaces), "unreachable"
+    if failed:
+        click.echo(f"⚠ {CACHE_BINDING} {reason}: cached {', '.join(failed)} responses of running apps may "
+                   "stay stale until they expire", err=True)
 
 
 d1.add_command(migrations)
@@ -62,6 +93,8 @@ def execute(runtime, database, command, file, as_json):
             click.echo(json.dumps({"error": {"text": str(ex)}}))
             sys.exit(1)
         raise click.ClickException(str(ex)) from None
+    if any((result["meta"] or {}).get("changed_db") for result in results):
+        refresh_cache(runtime)
     if as_json:
         payload = [
             {"results": _rows_for_json(r["results"]), "success": True, "meta": {"duration": r["meta"]["duration"]}}

@@ -14,7 +14,9 @@ SonicJS designs this cache but never runs it (reference/sonicjs.md section 5). H
   random token, never by a constant, so entries cached under an old generation can never
   come back.
 * Writers bump the generation AFTER their transaction commits (``invalidate``), so a read
-  that starts after the write's response sees the new data through any worker.
+  that starts after the write's response sees the new data through any worker. Writes
+  made outside the app (``d1 import``, ``d1 execute``, ``collections sync``) bump through
+  ``invalidate_namespaces`` with a cache of their own over the same CACHE_KV.
 * When KV is unreachable, the memory tier cannot be validated either: lookups go straight
   to the loader (source ``database``) and a warning is logged; nothing raises. A bump
   that failed is retried by this process on its next lookup. A short circuit breaker
@@ -73,6 +75,7 @@ DEFAULT_NAMESPACES = (
     Namespace("users", 600),
     Namespace("api", 300),
 )
+ALL_NAMESPACES = tuple(namespace.name for namespace in DEFAULT_NAMESPACES)
 
 
 class MemoryTier:
@@ -314,6 +317,20 @@ def invalidate(services_or_cache, namespace):
     if cache is None:
         return False
     return cache.invalidate(namespace)
+
+
+def invalidate_namespaces(kv, namespaces=ALL_NAMESPACES):
+    """Bump ``namespaces`` in ``kv`` for a write made outside the app (a CLI command).
+
+    Running workers then miss every entry of those namespaces (and of the ones depending
+    on them) on their next read. Call it after the write committed.
+
+    Returns:
+        The namespaces whose bump did not reach KV (empty when all did); never raises for
+        an unreachable KV: the caller warns, and the entries expire with their TTL.
+    """
+    cache = ThreeTierCache(kv)
+    return [namespace for namespace in namespaces if not cache.invalidate(namespace)]
 
 
 def install_cache(services, kv):

@@ -4,6 +4,11 @@ A field is a content column from an allow-list (``COLUMNS``, with SonicJS's came
 aliases) or ``data.<name>[.<name>...]`` where each name matches a strict identifier
 pattern: names are never interpolated into SQL (columns are Peewee fields, JSON paths are
 bound like values).
+
+Callers who cannot see drafts (anonymous, viewers) filter only on ``PUBLIC_COLUMNS``: the
+columns of the public item. Workflow, review, scheduling and deletion columns would
+otherwise answer questions about unpublished work ("which published items are due to be
+unpublished tomorrow?"), so for them those names are unknown fields (400).
 """
 
 import re
@@ -43,9 +48,13 @@ ALIASES = {
     "workflow_state": "workflow_state_id",
     "version": "version_number",
 }
+# The columns of the public item (app.services.content.serialize): what anyone may filter on.
+PUBLIC_COLUMNS = frozenset({
+    "id", "title", "slug", "status", "collection_id", "author_id", "featured_image_id", "meta_title",
+    "meta_description", "version_number", "created_at", "updated_at", "published_at",
+})
+# Sort keys: public columns only, so the sort allow-list needs no per-caller variant.
 SORTABLE = ("id", "title", "slug", "status", "created_at", "updated_at", "published_at", "version_number")
-
-
 
 class QueryError(Exception):
     """Invalid list parameters; ``problems`` is ``[{"parameter", "message"}]``."""
@@ -73,8 +82,14 @@ class Field:
         return self.kind == "data"
 
 
-def resolve_field(name, parameter):
-    """The Field for a column name (or alias) or ``data.<path>``; QueryError otherwise."""
+def resolve_field(name, parameter, columns=None):
+    """The Field for a column name (or alias) or ``data.<path>``; QueryError otherwise.
+
+    Args:
+        name: the field as the client wrote it.
+        parameter: the query parameter it came from (for the error).
+        columns: the column names this caller may use (default: all of ``COLUMNS``).
+    """
     if not isinstance(name, str) or not name:
         fail(parameter, "a field name is required")
     if name.startswith("data."):
@@ -82,7 +97,8 @@ def resolve_field(name, parameter):
         if len(parts) > MAX_DATA_PATH or not all(IDENTIFIER.match(part) for part in parts):
             fail(parameter, f"invalid data field {name!r}: use data.<name> with letters, digits and _")
         return Field(name, "data", parts)
+    allowed = COLUMNS.keys() if columns is None else columns
     column = ALIASES.get(name, name)
-    if column not in COLUMNS:
-        fail(parameter, f"unknown field {name!r}; filter on {', '.join(sorted(COLUMNS))} or data.<field>")
+    if column not in allowed:
+        fail(parameter, f"unknown field {name!r}; filter on {', '.join(sorted(allowed))} or data.<field>")
     return Field(column, COLUMNS[column][1])

@@ -11,9 +11,11 @@ the SQL is built in ``sql.py``.
 
 Operators: equals, not_equals, gt, gte, lt, lte (and SonicJS's greater_than,
 greater_than_equal, less_than, less_than_equal), like (every word, case-insensitive),
-contains, in, not_in, exists. Sort: ``sort=-published_at,title`` or SonicJS's
+contains, in, not_in, all (SonicJS's: every listed value is contained, each a
+case-insensitive ``LIKE %value%``), exists. Sort: ``sort=-published_at,title`` or SonicJS's
 ``[{"field", "order"}]`` JSON, on allow-listed columns or ``data.<field>``, ``asc``/``desc``
-only.
+only. ``columns`` narrows the columns a caller may name (``fields.PUBLIC_COLUMNS`` for
+callers who cannot see drafts).
 
 Every problem raises ``QueryError`` naming the parameter and why (a 400 for the API).
 """
@@ -23,14 +25,13 @@ from dataclasses import dataclass
 
 import msgspec
 
-from app.services.content.fields import Field, fail, resolve_field
+from app.services.content.fields import SORTABLE, Field, fail, resolve_field
 from app.services.content.values import OPERATORS, coerce_value
 
 MAX_CONDITIONS = 50
 MAX_DEPTH = 4
 MAX_SORT_KEYS = 5
 FILTER_PARAM = re.compile(r"^filter\[([^\[\]]+)\](?:\[([^\[\]]+)\])?$")
-SORTABLE = ("id", "title", "slug", "status", "created_at", "updated_at", "published_at", "version_number")
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def canonical_operator(op, parameter):
 # ---------------------------------------------------------------- parsing
 
 
-def parse_where(text, schema=None):
+def parse_where(text, schema=None, columns=None):
     """The Group of a ``where`` JSON parameter (None when empty)."""
     if not text:
         return None
@@ -83,10 +84,10 @@ def parse_where(text, schema=None):
         fail("where", f"not valid JSON: {ex}")
     if tree == {}:
         return None
-    return _parse_group(tree, "where", 0, [0], schema)
+    return _parse_group(tree, "where", 0, [0], schema, columns)
 
 
-def _parse_group(node, parameter, depth, counter, schema):
+def _parse_group(node, parameter, depth, counter, schema, columns):
     if depth > MAX_DEPTH:
         fail(parameter, f"groups nest at most {MAX_DEPTH} deep")
     if not isinstance(node, dict):
@@ -102,16 +103,17 @@ def _parse_group(node, parameter, depth, counter, schema):
         if not isinstance(items, list):
             fail(f"{parameter}.{kind}", "must be a list of conditions")
         parsed = tuple(
-            _parse_node(item, f"{parameter}.{kind}[{i}]", depth + 1, counter, schema) for i, item in enumerate(items)
+            _parse_node(item, f"{parameter}.{kind}[{i}]", depth + 1, counter, schema, columns)
+            for i, item in enumerate(items)
         )
         if parsed:
             parts.append(Group(kind, parsed))
     return Group("and", tuple(parts))
 
 
-def _parse_node(node, parameter, depth, counter, schema):
+def _parse_node(node, parameter, depth, counter, schema, columns):
     if isinstance(node, dict) and set(node) & {"and", "or"} and "field" not in node:
-        return _parse_group(node, parameter, depth, counter, schema)
+        return _parse_group(node, parameter, depth, counter, schema, columns)
     counter[0] += 1
     if counter[0] > MAX_CONDITIONS:
         fail("where", f"at most {MAX_CONDITIONS} conditions")
@@ -120,13 +122,13 @@ def _parse_node(node, parameter, depth, counter, schema):
     unknown = set(node) - {"field", "operator", "value"}
     if unknown:
         fail(parameter, f"unknown keys {sorted(unknown)} in a condition")
-    field = resolve_field(node.get("field"), parameter)
+    field = resolve_field(node.get("field"), parameter, columns)
     operator = canonical_operator(node.get("operator", "equals"), parameter)
     value = coerce_value(field, operator, node.get("value"), parameter, from_text=False, schema=schema)
     return Condition(field, operator, value, parameter)
 
 
-def parse_filter_params(params, schema=None):
+def parse_filter_params(params, schema=None, columns=None):
     """Conditions from ``filter[field][op]=value`` parameters (a Group, or None)."""
     conditions = []
     for key in sorted(params):
@@ -135,7 +137,7 @@ def parse_filter_params(params, schema=None):
         match = FILTER_PARAM.match(key)
         if not match:
             fail(key, "expected filter[field]=value or filter[field][operator]=value")
-        field = resolve_field(match.group(1), key)
+        field = resolve_field(match.group(1), key, columns)
         operator = canonical_operator(match.group(2) or "equals", key)
         values = params[key] if isinstance(params[key], list) else [params[key]]
         for raw in values:
@@ -146,7 +148,7 @@ def parse_filter_params(params, schema=None):
     return Group("and", tuple(conditions)) if conditions else None
 
 
-def parse_sort(text):
+def parse_sort(text, columns=None):
     """Sort keys from ``-published_at,title`` or SonicJS's ``[{"field","order"}]`` JSON."""
     if not text:
         return ()
@@ -175,7 +177,7 @@ def parse_sort(text):
         fail("sort", f"at most {MAX_SORT_KEYS} sort keys")
     keys = []
     for name, descending in specs:
-        field = resolve_field(name, "sort")
+        field = resolve_field(name, "sort", columns)
         if not field.is_data and field.name not in SORTABLE:
             fail("sort", f"cannot sort by {name!r}; sort by {', '.join(SORTABLE)} or data.<field>")
         keys.append(SortKey(field, descending))

@@ -1,8 +1,9 @@
 """Turning a request's fields into validated content columns, for create and update.
 
 * ``title`` falls back to ``data.title``; it is required (non-blank, at most 500 chars).
-* ``slug`` falls back to ``data.slug``, else (on create) is generated from the title; it
-  is normalised (``slugs.normalize_slug``) and must keep letters or digits.
+* ``slug`` falls back to ``data.slug``, else (on create) is generated from the title and
+  made unique by ``unique_slug`` (``-2``, ``-3``...); a given slug is normalised
+  (``slugs.normalize_slug``), must keep letters or digits, and is never renamed.
 * ``data`` is validated against the collection schema (``validation.validate_data``);
   when the schema declares its own ``title``/``slug`` fields and ``data`` leaves them
   empty, they are filled from the item's, so SonicJS-style schemas stay consistent.
@@ -19,7 +20,7 @@ from app.services.content.validation import schema_properties, validate_data
 MAX_TITLE_LENGTH = 500
 
 
-def prepare_fields(collection, fields, content_id, current=None):
+def prepare_fields(collection, fields, content_id, current=None, unique_slug=None):
     """Validated column values for a create (``current`` None) or an update of ``current``.
 
     Args:
@@ -27,6 +28,8 @@ def prepare_fields(collection, fields, content_id, current=None):
         fields: title, slug, data, featured_image_id, meta_title, meta_description (any).
         content_id: the item's id (a generated slug may use it).
         current: the Content being updated, or None.
+        unique_slug: ``slug -> free slug``, applied to a slug generated on create (never
+            to one the client gave, whose clash is the caller's 409).
 
     Returns:
         ``{column name: value}`` for ``title``, ``slug`` and what ``fields`` holds.
@@ -45,7 +48,7 @@ def prepare_fields(collection, fields, content_id, current=None):
         errors.append({"field": "title", "message": "is required"})
     elif len(title) > MAX_TITLE_LENGTH:
         errors.append({"field": "title", "message": f"must be at most {MAX_TITLE_LENGTH} characters long"})
-    slug = _slug(fields, data, title, content_id, current, errors)
+    slug = _slug(fields, data, title, content_id, current, errors, unique_slug)
     values = {"title": title, "slug": slug}
     if data is not None:
         data = _synced(collection.schema, data, title, slug)
@@ -64,12 +67,15 @@ def prepare_fields(collection, fields, content_id, current=None):
     return values
 
 
-def _slug(fields, data, title, content_id, current, errors):
+def _slug(fields, data, title, content_id, current, errors, unique_slug):
     raw = fields.get("slug")
     if raw is None and isinstance(data, dict) and isinstance(data.get("slug"), str) and data["slug"]:
         raw = data["slug"]
     if raw is None:
-        return current.slug if current is not None else slug_from_title(title, content_id)
+        if current is not None:
+            return current.slug
+        generated = slug_from_title(title, content_id)
+        return unique_slug(generated) if unique_slug else generated
     slug = normalize_slug(raw)
     if not slug:
         errors.append({"field": "slug", "message": "must contain letters or digits"})

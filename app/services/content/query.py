@@ -8,7 +8,10 @@ Visibility (``Scope``):
   (``?status=draft``, ``?status=draft,archived``, ``?status=all``) and for soft-deleted
   items (``?include_deleted=true``);
 * holders of ``content.update`` without ``content.publish`` (authors) may ask too, but
-  beyond published content they see only their own items.
+  beyond published content they see only their own items;
+* the public filters and sorts on the public item's columns only
+  (``fields.PUBLIC_COLUMNS``): workflow, review, scheduling and deletion columns are
+  unknown fields (400) to callers who cannot see drafts.
 
 Every list defaults to ``status=published``. A list costs two queries whatever its size:
 ``COUNT`` for the true total, then one page query joining author, collection and featured
@@ -24,7 +27,7 @@ from peewee import SQL, fn
 
 from app.db.models import Collection, Content
 from app.services.content.cursors import decode_cursor, encode_cursor, full_sort, keyset
-from app.services.content.fields import TIME, Field, fail
+from app.services.content.fields import PUBLIC_COLUMNS, TIME, Field, fail
 from app.services.content.filters import SortKey, parse_filter_params, parse_sort, parse_where
 from app.services.content.serialize import INDEX, ITEM_KEYS, item_from_row, joined_select
 from app.services.content.sql import builder
@@ -125,7 +128,9 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
     include_deleted = _flag(one("include_deleted"), "include_deleted")
     if scope.public_shape and (statuses != ("published",) or include_deleted):
         raise NotPermitted("Only published content is public; sign in as an editor to see other statuses")
-    sort = parse_sort(one("sort")) or _default_sort(statuses)
+    # Workflow, review, scheduling and deletion columns describe unpublished work.
+    columns = PUBLIC_COLUMNS if scope.public_shape else None
+    sort = parse_sort(one("sort"), columns) or _default_sort(statuses)
     limit = _bounded_int(one("limit"), "limit", DEFAULT_LIMIT, 1, None)
     limit = min(limit, MAX_LIMIT)
     offset, page, cursor = one("offset"), one("page"), one("cursor")
@@ -145,8 +150,8 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
         include_deleted=include_deleted,
         collection_id=collection_id or one("collection_id"),
         collection_name=one("collection"),
-        where=parse_where(one("where"), schema),
-        filters=parse_filter_params(params, schema),
+        where=parse_where(one("where"), schema, columns),
+        filters=parse_filter_params(params, schema, columns),
         search=search.strip() if search else None,
         sort=sort,
         limit=limit,
@@ -306,12 +311,27 @@ def get_item(scope, *, content_id=None, collection_name=None, slug=None):
     """One item by id, or by collection name and slug, if ``scope`` may see it; else None."""
     if "\x00" in (content_id or "") + (collection_name or "") + (slug or ""):
         return None  # no such item; PostgreSQL would reject the parameter
-    query = joined_select()
     if content_id is not None:
         where = Content.id == content_id
     else:
         where = (Collection.name == collection_name) & (Content.slug == slug)
-    if not scope.see_all:
-        where = where & visibility(scope, None if scope.see_own else ("published",), scope.see_own)
-    row = query.where(where).limit(1).tuples().first()
+    row = joined_select().where(_visible_item(scope, where)).limit(1).tuples().first()
     return None if row is None else item_from_row(row, scope)
+
+
+def is_visible(scope, content_id):
+    """Whether ``scope`` may read item ``content_id``: True exactly when ``get_item`` finds it.
+
+    Endpoints about an item (its workflow state, its history) answer 404 otherwise, so
+    review notes and history of drafts never reach readers who cannot see the draft.
+    """
+    if "\x00" in content_id:
+        return False
+    where = _visible_item(scope, Content.id == content_id)
+    return Content.select(Content.id).where(where).exists()
+
+
+def _visible_item(scope, where):
+    if scope.see_all:
+        return where
+    return where & visibility(scope, None if scope.see_own else ("published",), scope.see_own)

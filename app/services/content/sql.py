@@ -5,6 +5,11 @@ on PostgreSQL (where ``data`` is TEXT holding JSON), compared with ``CAST(? AS j
 numbers compare as numbers there too. Every value and JSON path is a bound parameter.
 ``not_equals`` and ``not_in`` keep rows where the field is absent (SQL's ``!=`` would drop
 them, which nobody asking "not X" expects). LIKE patterns escape ``%``, ``_`` and ``\\``.
+
+``search=`` matches the title and the string VALUES of ``data`` at any depth, never its
+keys or JSON punctuation (matching the raw JSON text, ``search=title`` found every item
+whose schema has a title field): ``json_tree`` on SQLite, ``jsonb_path_query(...,
+'strict $.**')`` on PostgreSQL, both in an ``EXISTS`` correlated with the row.
 """
 
 import msgspec
@@ -61,9 +66,9 @@ class SqlBuilder:
         field, op, value = cond.field, cond.operator, cond.value
         if op == "exists":
             return self._exists(field) if value else ~self._exists(field)
-        if op in ("like", "contains"):
+        if op in ("like", "contains", "all"):
             target = self.target(field, as_text=True)
-            words = value.split() if op == "like" else [value]
+            words = value.split() if op == "like" else ([value] if op == "contains" else list(value))
             expr = None
             for word in words or [value]:
                 part = self.like(target, word)
@@ -99,9 +104,23 @@ class SqlBuilder:
         return NodeList((target, op, Value(f"%{escaped}%"), SQL("ESCAPE '\\'")))
 
     def search(self, text):
-        """``search=``: the title or the data JSON contains ``text`` (case-insensitive)."""
-        data = Cast(Content.data, "text") if self.postgres else Content.data
-        return self.like(Content.title, text) | self.like(data, text)
+        """``search=``: the title or a string value of ``data`` contains ``text`` (case-insensitive)."""
+        return self.like(Content.title, text) | self._data_value_like(text)
+
+    def _data_value_like(self, text):
+        """EXISTS a string anywhere in ``data`` (not a key) containing ``text``."""
+        if self.postgres:
+            values = NodeList((
+                SQL("SELECT 1 FROM jsonb_path_query(CAST("), Content.data,
+                SQL(" AS jsonb), 'strict $.**') AS found(value) WHERE jsonb_typeof(found.value) = 'string' AND"),
+                self.like(SQL("(found.value #>> '{}')"), text),
+            ))
+        else:
+            values = NodeList((
+                SQL("SELECT 1 FROM json_tree("), Content.data, SQL(") AS found WHERE found.type = 'text' AND"),
+                self.like(SQL("found.value"), text),
+            ))
+        return NodeList((SQL("EXISTS"), EnclosedNodeList((values,))))
 
     def order(self, key):
         """The ORDER BY term of a SortKey; NULLs sort as the smallest value on both databases."""

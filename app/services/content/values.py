@@ -5,6 +5,11 @@ collection is known, else ``true``/``false``/``null``/numbers are read as such a
 in double quotes stays a string. ``where`` JSON values keep their JSON type. Timestamp
 columns take epoch ms or ISO dates; a date without a time means the whole day (``lte
 2025-12-31`` includes that day, ``gt 2025-12-31`` starts the next).
+
+Refused with a 400 rather than silently matching nothing (or everything): an empty item
+in a comma-separated list (``in=``, ``not_in=a,,b``), and a range operator on a data
+field whose type the schema does not declare, given anything but a number or an ISO
+date / date-time (``filter[data.views][gt]=abc`` compares text with numbers).
 """
 
 import math
@@ -28,8 +33,10 @@ OPERATORS = {
     "lte": "lte", "less_than_equal": "lte",
     "like": "like", "contains": "contains",
     "in": "in", "not_in": "not_in", "nin": "not_in",
+    "all": "all",
     "exists": "exists",
 }
+LIST_OPERATORS = ("in", "not_in", "all")
 RANGE_SQL = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 STRING_FIELD_TYPES = frozenset({
     "string", "text", "textarea", "richtext", "markdown", "color", "slug", "email", "url",
@@ -44,24 +51,59 @@ def coerce_value(field, operator, raw, parameter, *, from_text, schema=None):
     """The value of a condition, typed for ``field`` and checked for ``operator``."""
     if operator == "exists":
         return _flag(raw, parameter)
-    if operator in ("in", "not_in"):
-        items = raw.split(",") if isinstance(raw, str) else raw
-        if not isinstance(items, list) or not items:
-            fail(parameter, f"{operator} needs a list or comma-separated values")
-        if len(items) > MAX_IN_VALUES:
-            fail(parameter, f"{operator} takes at most {MAX_IN_VALUES} values")
+    if operator in LIST_OPERATORS:
+        items = _list_items(operator, raw, parameter)
+        if operator == "all":
+            return tuple(_text(field, operator, item, parameter) for item in items)
         text = from_text or isinstance(raw, str)
         return tuple(_scalar(field, "equals", item, parameter, text, schema) for item in items)
     if operator in ("like", "contains"):
-        if field.kind in (INT, TIME):
-            fail(parameter, f"{operator} applies to text fields, not {field.name}")
-        if isinstance(raw, (bool, list, dict)) or raw is None or str(raw) == "":
-            fail(parameter, f"{operator} needs a non-empty text value")
-        return str(raw)
+        return _text(field, operator, raw, parameter)
     value = _scalar(field, operator, raw, parameter, from_text, schema)
-    if operator in RANGE_SQL and value is None:
-        fail(parameter, f"{operator} needs a value")
+    if operator in RANGE_SQL:
+        if value is None:
+            fail(parameter, f"{operator} needs a value")
+        if field.is_data and _field_type(schema, field) is None and not _orderable(value):
+            fail(parameter, f"{operator} on {field.name} needs a number or an ISO date, not {raw!r}")
     return value
+
+
+def _list_items(operator, raw, parameter):
+    """The items of an in / not_in / all value: a JSON list, or comma-separated text."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not items:
+        fail(parameter, f"{operator} needs a list or comma-separated values")
+    if isinstance(raw, str) and any(item == "" for item in items):
+        fail(parameter, f"{operator} has an empty value: separate non-empty values with single commas")
+    if len(items) > MAX_IN_VALUES:
+        fail(parameter, f"{operator} takes at most {MAX_IN_VALUES} values")
+    return items
+
+
+def _text(field, operator, raw, parameter):
+    """The non-empty text a like / contains / all value matches."""
+    if field.kind in (INT, TIME):
+        fail(parameter, f"{operator} applies to text fields, not {field.name}")
+    if isinstance(raw, (bool, list, dict)) or raw is None or str(raw) == "":
+        fail(parameter, f"{operator} needs non-empty text values")
+    return str(raw)
+
+
+def _orderable(value):
+    """A number, or an ISO date or date-time (which compare in order as text)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    if not isinstance(value, str):
+        return False
+    for parse in (date.fromisoformat, datetime.fromisoformat):
+        try:
+            parse(value)
+            return True
+        except ValueError:
+            continue
+    return False
 
 
 def _scalar(field, operator, raw, parameter, from_text, schema):

@@ -10,14 +10,20 @@ A move is allowed when both of these say so:
   ``content.publish``): authors move only their own content.
 
 Each move is ONE transaction: the content row (``workflow_state_id``, ``status``,
-``published_at``, the review columns, ``updated_at``), a ``workflow_history`` row and a
-``system_logs`` row (category ``workflow``). A move writes no content version and leaves
-``version_number`` alone: versions record edits of ``data``, the history records states.
+``published_at``, the review columns, ``updated_at``, ``version_number``), a
+``content_versions`` row, a ``workflow_history`` row and a ``system_logs`` row (category
+``workflow``). A move bumps ``version_number`` like an edit does, so that optimistic
+concurrency covers it: a client that read version N and saves with ``version_number`` N
+(or ``If-Match: "N"``) after someone published, rejected or archived the item gets a 409
+instead of silently undoing or ignoring that move. The new version's snapshot records the
+state the item moved to, so ``version_number`` always names the newest version row.
+``PUT /api/content/{id}`` and ``POST /api/content`` call ``transition`` for a status
+change inside their own transaction (``versioned=False``: the edit records the version).
 
 ``content.status`` stays the publication status that public reads filter on: the states
 ``published`` and ``archived`` set it to themselves, every other state (draft,
 pending-review, approved, rejected) sets ``draft``; the fine-grained state lives in
-``workflow_state_id`` (the same rule as ``app.services.content.writes``). ``published_at``
+``workflow_state_id`` (the same rule as ``app.services.content.history``). ``published_at``
 is set when an item is first published and kept afterwards, as content writes do, so a
 re-publication does not move an old item to the top of "newest first". Soft-deleted
 content (``deleted_at`` set) is not found.
@@ -27,10 +33,12 @@ Services raise ``WorkflowError`` subclasses, never HTTP errors; the API maps the
 
 from dataclasses import dataclass
 
+from peewee import fn
+
 from app.db.models import (
     Content, LogConfig, SystemLog, User, Workflow, WorkflowHistory, WorkflowState, WorkflowTransition, now_ms,
 )
-from app.services.content.writes import record_history, status_of_state
+from app.services.content.history import record_history, record_version, status_of_state
 from app.services.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, ServiceError
 
 DEFAULT_STATE = "draft"
@@ -59,7 +67,7 @@ CONTENT_FIELDS = (
     Content.id, Content.collection, Content.title, Content.slug, Content.status, Content.author,
     Content.workflow_state, Content.published_at, Content.updated_at, Content.review_status,
     Content.reviewer, Content.reviewed_at, Content.review_notes, Content.scheduled_publish_at,
-    Content.scheduled_unpublish_at, Content.deleted_at,
+    Content.scheduled_unpublish_at, Content.deleted_at, Content.version_number,
 )
 
 
@@ -191,7 +199,7 @@ def next_steps(content, user, workflow=None):
 
 
 def transition(db, content_id, user, *, action=None, to_state=None, comment=None, source="api",
-               metadata=None, request_id=None):
+               metadata=None, request_id=None, versioned=True):
     """Move content ``content_id`` by ``action`` (or to ``to_state``) as ``user``, in one transaction.
 
     Args:
@@ -204,6 +212,9 @@ def transition(db, content_id, user, *, action=None, to_state=None, comment=None
         source: where the move comes from (``api``, ``schedule``), kept in history and log.
         metadata: extra JSON kept in the history row.
         request_id: the request's id, for the log row.
+        versioned: bump ``version_number`` and record a content version (False only for a
+            caller that records the version of the same transaction itself: a PUT or POST
+            that changes the status along with the fields).
 
     Returns:
         TransitionResult.
@@ -232,7 +243,9 @@ def transition(db, content_id, user, *, action=None, to_state=None, comment=None
         if target == "rejected" and not (comment and comment.strip()):
             raise Invalid("comment", "A rejection needs a comment explaining it")
         now = now_ms()
-        _update_content(content, target, user, comment, now)
+        _update_content(content, target, user, comment, now, versioned)
+        if versioned:
+            record_version(Content.get_by_id(content.id), user.id, now)
         history = record_history(content, from_state, target, user.id, comment,
                                  {**(metadata or {}), "action": name, "source": source}, now, workflow.id)
         _write_log(content, name, from_state, target, user, comment, now, history, source, request_id)
@@ -259,12 +272,15 @@ def _target_of(action, to_state):
     return to_state
 
 
-def _update_content(content, target, user, comment, now):
+def _update_content(content, target, user, comment, now, versioned):
     changes = {
         Content.workflow_state: target,
         Content.status: status_of_state(target),
         Content.updated_at: now,
     }
+    if versioned:
+        # Rows imported without a version count as version 1, as edits do.
+        changes[Content.version_number] = fn.COALESCE(Content.version_number, 1) + 1
     if target == "published" and content.published_at is None:
         changes[Content.published_at] = now
     if target == "pending-review":

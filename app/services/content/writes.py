@@ -3,146 +3,52 @@
 Each write is ONE transaction (``database.atomic()``: ``BEGIN IMMEDIATE`` on SQLite) that
 changes the content row, records a ``content_versions`` row (for edits) and a
 ``workflow_history`` row (always), so an item never exists without its history. The
-cache is invalidated only after the commit (``write_transaction``).
+cache is invalidated only after the commit (``write_transaction``, or the API after the
+service returns).
 
-Status and workflow state are kept consistent: ``content.status`` is the publication
-status public reads filter on (draft, published, archived) and ``workflow_state_id`` the
-fine-grained state (draft, pending-review, approved, published, rejected, archived):
-the states ``published`` and ``archived`` have the status of the same name, every other
-state has status ``draft``; setting a status sets the state of the same name.
-``published_at`` is set the first time an item is published and kept afterwards.
+A status in a create or update body is a workflow move, never a plain column write: it
+goes through ``app.services.content.workflow.transition`` inside the same transaction, so
+``workflow_transitions`` and the caller's permissions decide (409 when the workflow has
+no such move from the current state, 403 when the caller may not make it) and the move
+writes its history and ``system_logs`` rows. A create starts in ``draft``; any other
+status is the move out of draft the workflow allows this caller (an editor may create
+published content; nobody creates archived content: there is no draft -> archived edge).
 
-Versions record edits (title, slug, data, SEO fields, featured image): each create,
-update and version restore bumps ``version_number`` and stores a snapshot
-``{title, slug, status, workflow_state_id, data, meta_title, meta_description,
-featured_image_id, published_at}``. Status-only moves (``set_status``, the workflow
-engine) write history but no version, so they never make an editor's ``version_number``
-stale. Soft delete sets ``deleted_at`` (status unchanged) and restore clears it; both are
-history entries.
+Versions record every change of the item: each create, update, version restore and
+workflow move bumps ``version_number`` and stores a snapshot ``{title, slug, status,
+workflow_state_id, data, meta_title, meta_description, featured_image_id,
+published_at}``, so a client holding an old ``version_number`` gets a 409 whatever
+changed meanwhile. An update that also moves the status records ONE version (the move
+runs with ``versioned=False``). Soft delete sets ``deleted_at`` (status unchanged) and
+restore clears it; both are history entries; ownership is checked as for edits.
 
-The helpers ``record_version``, ``record_history``, ``set_status`` and
-``set_workflow_state`` run inside the caller's transaction, for the workflow and
-scheduling services. Services raise ``ContentError`` subclasses, never HTTP errors.
+Slugs: a slug the client gives must be free in the collection (409 otherwise); a slug
+generated from the title takes the first free ``-2``, ``-3``... suffix instead.
+
+The helpers of ``app.services.content.history`` (``record_version``, ``record_history``,
+``status_of_state``...) are re-exported here for older callers. Services raise
+``ContentError`` subclasses (and the workflow's ``WorkflowError``), never HTTP errors.
 """
 
 from contextlib import contextmanager
 
 import peewee
 
-from app.db.models import Collection, Content, ContentVersion, Workflow, WorkflowHistory, database, new_id, now_ms
+from app.db.models import Collection, Content, ContentVersion, database, new_id, now_ms
 from app.services.cache import invalidate
 from app.services.content.errors import (  # noqa: F401 - re-exported for callers of this module
     ContentConflict, ContentError, ContentForbidden, ContentInvalid, ContentNotFound,
 )
+from app.services.content.history import (  # noqa: F401 - re-exported for callers of this module
+    DEFAULT_WORKFLOW_ID, record_history, record_version, snapshot, state_of, status_of_state, workflow_id_for,
+)
 from app.services.content.prepare import prepare_fields
-from app.services.content.slugs import slug_taken
+from app.services.content.slugs import free_slug, slug_taken
+from app.services.content.workflow import transition
 
-DEFAULT_WORKFLOW_ID = "default-workflow"
 STATUSES = ("draft", "published", "archived")
 # Fields a version restore brings back (status is the workflow's, not the editor's).
 RESTORED_FIELDS = ("title", "slug", "data", "meta_title", "meta_description", "featured_image_id")
-
-
-# ---------------------------------------------------------------- helpers for other services
-
-
-def status_of_state(state):
-    """The publication status of a workflow state."""
-    return state if state in ("published", "archived") else "draft"
-
-
-def state_of(content):
-    """The workflow state of ``content`` (its status's state when the column is empty)."""
-    return content.workflow_state_id or content.status or "draft"
-
-
-def workflow_id_for(collection_id):
-    """The active workflow of the collection, else the default one (migration 0005)."""
-    found = (
-        Workflow.select(Workflow.id)
-        .where((Workflow.is_active == 1) & ((Workflow.collection == collection_id) | Workflow.collection.is_null()))
-        .order_by(Workflow.collection.is_null(), Workflow.created_at, Workflow.id)
-        .first()
-    )
-    return found.id if found else DEFAULT_WORKFLOW_ID
-
-
-def snapshot(content):
-    """What a content_versions row stores for ``content``."""
-    return {
-        "title": content.title,
-        "slug": content.slug,
-        "status": content.status,
-        "workflow_state_id": content.workflow_state_id,
-        "data": content.data,
-        "meta_title": content.meta_title,
-        "meta_description": content.meta_description,
-        "featured_image_id": content.featured_image_id,
-        "published_at": content.published_at,
-    }
-
-
-def record_version(content, user_id, now=None):
-    """Insert the content_versions row of ``content.version_number`` (inside the caller's transaction)."""
-    return ContentVersion.create(
-        id=new_id(), content=content.id, version=content.version_number, data=snapshot(content),
-        author=user_id, created_at=now or now_ms(),
-    )
-
-
-def record_history(content, from_state, to_state, user_id, comment=None, metadata=None, now=None, workflow_id=None):
-    """Insert a workflow_history row for ``content`` (inside the caller's transaction).
-
-    Args:
-        content: the Content (its ``id`` and ``collection_id`` are used).
-        from_state: the previous workflow state id (None for the creation entry).
-        to_state: the new (or unchanged) workflow state id.
-        user_id: who acted.
-        comment: free text shown in the history.
-        metadata: JSON-serialisable dict (``action``, ``version``...).
-        workflow_id: default: the collection's workflow (``workflow_id_for``).
-
-    Returns:
-        The WorkflowHistory row. ``created_at`` is strictly increasing per item, so
-        "newest first" is exact even for writes within the same millisecond.
-    """
-    now = now or now_ms()
-    last = (
-        WorkflowHistory.select(peewee.fn.MAX(WorkflowHistory.created_at))
-        .where(WorkflowHistory.content == content.id)
-        .scalar()
-    )
-    return WorkflowHistory.create(
-        id=new_id(), content=content.id, workflow=workflow_id or workflow_id_for(content.collection_id),
-        from_state=from_state, to_state=to_state, user=user_id, comment=comment, metadata=metadata,
-        created_at=max(now, (last or 0) + 1),
-    )
-
-
-def set_workflow_state(content, state, user_id, comment=None, metadata=None, now=None):
-    """Move ``content`` to workflow ``state`` (status follows), with a history row.
-
-    Runs inside the caller's transaction; writes no version and leaves
-    ``version_number`` alone. Returns ``(from_state, to_state)``.
-    """
-    now = now or now_ms()
-    from_state = state_of(content)
-    content.workflow_state = state
-    content.status = status_of_state(state)
-    if content.status == "published" and content.published_at is None:
-        content.published_at = now
-    content.updated_at = now
-    content.save(only=[Content.workflow_state, Content.status, Content.published_at, Content.updated_at])
-    record_history(content, from_state, state, user_id, comment,
-                   {"action": "status_changed", **(metadata or {})}, now)
-    return from_state, state
-
-
-def set_status(content, status, user_id, comment=None, metadata=None, now=None):
-    """Set the publication ``status`` (draft, published, archived); the state of the same name follows."""
-    if status not in STATUSES:
-        raise ContentInvalid("Validation failed", [{"field": "status", "message": f"must be one of {', '.join(STATUSES)}"}])
-    return set_workflow_state(content, status, user_id, comment, metadata, now)
 
 
 @contextmanager
@@ -186,39 +92,43 @@ def load_for_write(content_id, include_deleted=False):
     return content
 
 
-def create_content(user, collection_ref, fields):
+def create_content(user, collection_ref, fields, request_id=None):
     """Create content from ``fields`` (title, slug, status, data, featured_image_id,
-    meta_title, meta_description) in ``collection_ref`` (id or name); returns the Content."""
+    meta_title, meta_description) in ``collection_ref`` (id or name); returns the Content.
+
+    A ``status`` other than draft is the workflow's move out of draft, made in the same
+    transaction (``transition``: 409 without such an edge, 403 without its permission).
+    """
     collection = find_collection(collection_ref)
     if collection is None:
         raise ContentInvalid("Validation failed", [{"field": "collectionId", "message": f"no collection {collection_ref!r}"}])
     if not collection.is_active:
         raise ContentInvalid("Validation failed", [{"field": "collectionId", "message": "the collection is inactive"}])
     status = fields.get("status") or "draft"
-    if status != "draft" and not user.can("content.publish"):
-        raise ContentForbidden(f"Creating content with status {status!r} requires the content.publish permission")
     content_id = new_id()
-    values = prepare_fields(collection, fields, content_id, current=None)
     now = now_ms()
-    content = Content(
-        id=content_id, collection=collection.id, author=user.id, status=status, workflow_state=status,
-        published_at=now if status == "published" else None, created_at=now, updated_at=now,
-        version_number=1, **values,
-    )
-    content.collection = collection
     with database.atomic():
+        values = prepare_fields(collection, fields, content_id, current=None,
+                                unique_slug=lambda slug: free_slug(collection.id, slug))
+        content = Content(
+            id=content_id, collection=collection.id, author=user.id, status="draft", workflow_state="draft",
+            created_at=now, updated_at=now, version_number=1, **values,
+        )
         _check_slug(collection.id, content.slug, None)
         try:
             with database.atomic():
                 content.save(force_insert=True)
         except peewee.IntegrityError as ex:
             raise _slug_conflict(content.slug) from ex
+        record_history(content, None, "draft", user.id, None, {"action": "created", "version": 1}, now)
+        if status != "draft":
+            transition(database, content_id, user, to_state=status, request_id=request_id, versioned=False)
+        content = load_for_write(content_id)
         record_version(content, user.id, now)
-        record_history(content, None, status, user.id, None, {"action": "created", "version": 1}, now)
     return content
 
 
-def update_content(user, content_id, fields, expected_version=None, metadata=None):
+def update_content(user, content_id, fields, expected_version=None, metadata=None, request_id=None):
     """Apply ``fields`` to content ``content_id`` (PUT semantics: ``data`` replaces data).
 
     Args:
@@ -227,15 +137,24 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
         fields: any of title, slug, status, data, featured_image_id, meta_title, meta_description.
         expected_version: the ``version_number`` the client edited (stale: ContentConflict).
         metadata: extra history metadata.
+        request_id: the request's id, for the log row of a status change.
+
+    A ``status`` different from the current one is a workflow move (``transition``) in
+    the same transaction; with nothing else to change, the move alone is the new version.
     """
     with database.atomic():
         content = load_for_write(content_id)
         _check_editable(user, content, expected_version)
         status = fields.get("status")
-        if status is not None and status != content.status and not user.can("content.publish"):
-            raise ContentForbidden("Changing the status requires the content.publish permission")
-        values = prepare_fields(content.collection, fields, content.id, current=content)
-        return _write_update(user, content, values, status, metadata or {"action": "updated"})
+        edits = {name: value for name, value in fields.items() if name != "status"}
+        values = prepare_fields(content.collection, edits, content.id, current=content)
+        if status is None or status == content.status:
+            return _write_update(user, content, values, metadata or {"action": "updated"})
+        transition(database, content.id, user, to_state=status, request_id=request_id, versioned=not edits)
+        moved = load_for_write(content.id)
+        if not edits:
+            return moved
+        return _write_update(user, moved, values, metadata or {"action": "updated"})
 
 
 def restore_version(user, content_id, version, expected_version=None):
@@ -250,7 +169,7 @@ def restore_version(user, content_id, version, expected_version=None):
         fields = {name: saved.get(name) for name in RESTORED_FIELDS if name in saved}
         fields.setdefault("data", {})
         values = prepare_fields(content.collection, fields, content.id, current=content)
-        return _write_update(user, content, values, None, {"action": "version_restored", "restored_from": version})
+        return _write_update(user, content, values, {"action": "version_restored", "restored_from": version})
 
 
 def soft_delete(user, content_id, expected_version=None):
@@ -308,17 +227,12 @@ def _slug_conflict(slug, deleted=False):
     return ContentConflict(message, details)
 
 
-def _write_update(user, content, values, status, metadata):
+def _write_update(user, content, values, metadata):
     now = now_ms()
     from_state = state_of(content)
     if values["slug"] != content.slug:
         _check_slug(content.collection_id, values["slug"], content.id)
     changes = {getattr(Content, name): value for name, value in values.items()}
-    if status is not None and status != content.status:
-        changes[Content.status] = status
-        changes[Content.workflow_state] = status
-        if status == "published" and content.published_at is None:
-            changes[Content.published_at] = now
     read_version = content.version_number
     changes[Content.version_number] = (read_version or 1) + 1
     changes[Content.updated_at] = now

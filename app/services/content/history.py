@@ -1,0 +1,87 @@
+"""What every content change records inside its transaction: versions and workflow history.
+
+Shared by ``writes`` (edits) and ``workflow`` (moves between states), which both run
+these helpers inside their own transaction. ``content.status`` is the publication status
+public reads filter on (draft, published, archived) and ``workflow_state_id`` the
+fine-grained state: the states ``published`` and ``archived`` have the status of the
+same name, every other state (draft, pending-review, approved, rejected) has ``draft``.
+"""
+
+import peewee
+
+from app.db.models import ContentVersion, Workflow, WorkflowHistory, new_id, now_ms
+
+DEFAULT_WORKFLOW_ID = "default-workflow"
+
+
+def status_of_state(state):
+    """The publication status of a workflow state."""
+    return state if state in ("published", "archived") else "draft"
+
+
+def state_of(content):
+    """The workflow state of ``content`` (its status's state when the column is empty)."""
+    return content.workflow_state_id or content.status or "draft"
+
+
+def workflow_id_for(collection_id):
+    """The active workflow of the collection, else the default one (migration 0005)."""
+    found = (
+        Workflow.select(Workflow.id)
+        .where((Workflow.is_active == 1) & ((Workflow.collection == collection_id) | Workflow.collection.is_null()))
+        .order_by(Workflow.collection.is_null(), Workflow.created_at, Workflow.id)
+        .first()
+    )
+    return found.id if found else DEFAULT_WORKFLOW_ID
+
+
+def snapshot(content):
+    """What a content_versions row stores for ``content``."""
+    return {
+        "title": content.title,
+        "slug": content.slug,
+        "status": content.status,
+        "workflow_state_id": content.workflow_state_id,
+        "data": content.data,
+        "meta_title": content.meta_title,
+        "meta_description": content.meta_description,
+        "featured_image_id": content.featured_image_id,
+        "published_at": content.published_at,
+    }
+
+
+def record_version(content, user_id, now=None):
+    """Insert the content_versions row of ``content.version_number`` (inside the caller's transaction)."""
+    return ContentVersion.create(
+        id=new_id(), content=content.id, version=content.version_number, data=snapshot(content),
+        author=user_id, created_at=now or now_ms(),
+    )
+
+
+def record_history(content, from_state, to_state, user_id, comment=None, metadata=None, now=None, workflow_id=None):
+    """Insert a workflow_history row for ``content`` (inside the caller's transaction).
+
+    Args:
+        content: the Content (its ``id`` and ``collection_id`` are used).
+        from_state: the previous workflow state id (None for the creation entry).
+        to_state: the new (or unchanged) workflow state id.
+        user_id: who acted.
+        comment: free text shown in the history.
+        metadata: JSON-serialisable dict (``action``, ``version``...).
+        workflow_id: default: the collection's workflow (``workflow_id_for``).
+
+    Returns:
+        The WorkflowHistory row. ``created_at`` is strictly increasing per item, so
+        "newest first" is exact even for writes within the same millisecond.
+    """
+    now = now or now_ms()
+    last = (
+        WorkflowHistory.select(peewee.fn.MAX(WorkflowHistory.created_at))
+        .where(WorkflowHistory.content == content.id)
+        .scalar()
+    )
+    return WorkflowHistory.create(
+        id=new_id(), content=content.id, workflow=workflow_id or workflow_id_for(content.collection_id),
+        from_state=from_state, to_state=to_state, user=user_id, comment=comment, metadata=metadata,
+        created_at=max(now, (last or 0) + 1),
+    )
