@@ -3,12 +3,25 @@
     gunicorn worker:app                  # serves bindings.toml's default environment
     SONICPY_ENV=production gunicorn worker:app
     python worker.py --help              # the wrangler-shaped CLI
+
+Importing this module reads nothing. ``app`` is resolved when a server asks for it, and that
+is when the configuration is checked: a missing or short ``JWT_SECRET`` outside the default
+environment, or a non-numeric numeric var, makes ``gunicorn worker:app`` exit with the
+reason instead of serving 500s (``app.entrypoint.served_app``).
 """
 
-from app.entrypoint import default_worker, run_scheduled
+from app.entrypoint import default_worker, run_scheduled, served_app
 
 worker = default_worker()
-app = worker  # the WSGI callable; builds its env on the first request, in each worker process
+
+
+def __getattr__(name):
+    # PEP 562: module attributes not defined above. ``app`` (the WSGI callable, which builds
+    # its env on the first request in each worker process) is checked once, then kept.
+    if name == "app":
+        globals()["app"] = served_app(worker)
+        return globals()["app"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def fetch(environ, start_response, env=None, ctx=None):

@@ -26,8 +26,11 @@ class Settings(msgspec.Struct, kw_only=True):
         max_upload_bytes: media upload limit (``MEDIA_MAX_UPLOAD_BYTES``, default 50 MiB).
         public_base_url: prefix of media public URLs (``PUBLIC_BASE_URL``), default relative.
         cookie_secure: the ``Secure`` flag of the auth cookie (always on outside tests).
-        rate_limit_attempts: login/register attempts per window, per IP and per account.
-        rate_limit_window_seconds: the rate-limit window (>= 60, KV's minimum TTL).
+        rate_limit_attempts: login/register attempts per window, per IP and per account
+            (``RATE_LIMIT_ATTEMPTS``, default 10).
+        rate_limit_window_seconds: the rate-limit window (``RATE_LIMIT_WINDOW_SECONDS``,
+            default 300); the KV key lives at least 60 s (KV's minimum TTL) but the window
+            itself is kept by the limiter's clock, so shorter windows work too.
         scrypt_n, scrypt_r, scrypt_p: password hashing cost (``app.services.passwords``);
             not read from vars: production keeps these defaults, tests may lower n to 2**14.
         password_reset_ttl_seconds: lifetime of a password-reset link (1 h).
@@ -66,24 +69,38 @@ def _flag(value, default):
 
 
 JWT_SECRET_FILE = "jwt_secret"
+# HS256 keys shorter than the hash output (32 bytes) are guessable offline from any one
+# token (RFC 7518 section 3.2 requires at least that many); enforced where it matters.
+MIN_JWT_SECRET_BYTES = 32
+SECRET_HINT = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def _where(config):
+    return f"{config.path} (environment {config.env_label})"
 
 
 def resolve_jwt_secret(config):
     """The JWT signing secret: ``JWT_SECRET`` from the process env or ``.dev.vars``.
 
-    Outside the default environment a missing secret is a startup error. In the default
-    (development) environment one is generated once and kept in the local state folder,
-    so every worker process and every restart signs with the same key.
+    Outside the default environment a missing secret, or one shorter than 32 bytes, is a
+    startup error (ConfigError). In the default (development) environment one is generated
+    once and kept in the local state folder, so every worker process and every restart
+    signs with the same key.
     """
     secret = config.secrets.get("JWT_SECRET")
-    if secret:
-        return secret
-    if config.env_name is not None:
+    if config.env_name is None:
+        return secret or _local_secret(config.state_dir / JWT_SECRET_FILE)
+    if not secret:
         raise ConfigError(
-            f"{config.path} (environment {config.env_name}): secret JWT_SECRET is not set; "
-            f"set it in the process environment or in .dev.vars.{config.env_name}"
+            f"{_where(config)}: secret JWT_SECRET is not set; "
+            f"set it in the process environment or in .dev.vars.{config.env_name} (e.g. {SECRET_HINT})"
         )
-    return _local_secret(config.state_dir / JWT_SECRET_FILE)
+    if len(secret.encode("utf-8")) < MIN_JWT_SECRET_BYTES:
+        raise ConfigError(
+            f"{_where(config)}: secret JWT_SECRET is {len(secret.encode('utf-8'))} bytes long; "
+            f"it must be at least {MIN_JWT_SECRET_BYTES} random bytes (e.g. {SECRET_HINT})"
+        )
+    return secret
 
 
 def _local_secret(path):
@@ -102,15 +119,59 @@ def _local_secret(path):
     return path.read_text().strip()
 
 
-def settings_from_env(env, **overrides):
-    """Build Settings from ``env`` vars/secrets; keyword ``overrides`` win (tests use them)."""
-    get = env.config.setting
+def int_setting(config, name, default, minimum=0):
+    """The integer var or secret ``name`` of ``config`` (``default`` when unset or empty).
+
+    Raises:
+        ConfigError: the value is not a whole number, or is below ``minimum``; the message
+            names the variable, so a bad ``[vars]`` entry stops the start with a clear line.
+    """
+    raw = config.setting(name)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return default
+    value = _whole_number(raw)
+    if value is None:
+        shown = repr(raw) if len(repr(raw)) <= 40 else repr(raw)[:37] + "..."
+        raise ConfigError(f"{_where(config)}: {name} must be a whole number, not {shown}")
+    if value < minimum:
+        raise ConfigError(f"{_where(config)}: {name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _whole_number(raw):
+    """``raw`` (a TOML int or a string from the environment) as an int, or None."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        return None  # TOML true/1.5/[...]: not a count
+    if isinstance(raw, int):
+        return raw
+    try:
+        return int(raw.strip(), 10)
+    except ValueError:
+        return None
+
+
+def settings_from_config(config, **overrides):
+    """Build Settings from ``config``'s vars and secrets; keyword ``overrides`` win (tests).
+
+    Raises:
+        ConfigError: a required secret is missing or weak, or a numeric var is not a
+            number; ``worker.app`` calls this when a server loads it, so gunicorn refuses
+            to boot instead of answering every request with a 500.
+    """
+    get = config.setting
     values = {
-        "jwt_secret": overrides.get("jwt_secret") or resolve_jwt_secret(env.config),
+        "jwt_secret": overrides.get("jwt_secret") or resolve_jwt_secret(config),
         "registration_enabled": _flag(get("REGISTRATION_ENABLED"), True),
-        "max_upload_bytes": int(get("MEDIA_MAX_UPLOAD_BYTES", 50 * MIB)),
+        "max_upload_bytes": int_setting(config, "MEDIA_MAX_UPLOAD_BYTES", 50 * MIB, minimum=1),
         "public_base_url": get("PUBLIC_BASE_URL", "") or "",
-        "trusted_proxy_count": int(get("TRUSTED_PROXY_COUNT", 0) or 0),
+        "trusted_proxy_count": int_setting(config, "TRUSTED_PROXY_COUNT", 0),
+        "rate_limit_attempts": int_setting(config, "RATE_LIMIT_ATTEMPTS", 10, minimum=1),
+        "rate_limit_window_seconds": int_setting(config, "RATE_LIMIT_WINDOW_SECONDS", 300, minimum=1),
     }
     values.update(overrides)
     return Settings(**values)
+
+
+def settings_from_env(env, **overrides):
+    """Build Settings from ``env``'s config (see ``settings_from_config``)."""
+    return settings_from_config(env.config, **overrides)

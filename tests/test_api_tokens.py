@@ -5,6 +5,7 @@ import hashlib
 import pytest
 
 from app.db.models import ApiToken, User, now_ms
+from tests.fixtures.content import content_row, insert_items
 from tests.fixtures.users import bearer
 
 
@@ -159,3 +160,51 @@ def test_anonymous_callers_get_401(app_client):
     response = app_client.get("/auth/me", headers=bearer("sp_not-a-real-token"), status=401)
     assert response.json == {"error": "Invalid or expired token"}
     assert User.select().count() == 0
+
+
+def test_an_api_token_is_never_read_from_the_cookie(app_client, make_user):
+    _, headers = make_user("admin")
+    plaintext = create_token(app_client, headers, ["collections.read"]).json["data"]["token"]
+    app_client.get("/admin/api/collections", headers=bearer(plaintext), status=200)
+    app_client.set_cookie("auth_token", plaintext)
+    response = app_client.get("/admin/api/collections", status=401)
+    assert response.json == {"error": "Invalid or expired token"}
+
+
+# -- an admin's token is not an admin ------------------------------------------------------
+
+
+@pytest.fixture
+def drafts_of_another_author(blog_collection, make_user):
+    """An author's draft and published item in the blog collection."""
+    author, _ = make_user("author")
+    [draft] = insert_items(blog_collection, author, 1, status="draft", slug_prefix="draft")
+    [published] = insert_items(blog_collection, author, 1, status="published", slug_prefix="pub")
+    return draft, published
+
+
+def test_an_admins_empty_scope_token_reads_no_drafts(app_client, make_user, drafts_of_another_author):
+    draft, _ = drafts_of_another_author
+    _, admin = make_user("admin")
+    token = bearer(create_token(app_client, admin, []).json["data"]["token"])
+    # The admin's own session sees the draft: the token is what must not.
+    app_client.get(f"/api/content/{draft}", headers=admin, status=200)
+    assert app_client.get("/api/content?status=draft", headers=admin).json["data"]
+    app_client.get("/api/content?status=draft", headers=token, status=403)
+    app_client.get(f"/api/content/{draft}", headers=token, status=404)
+    listed = app_client.get("/api/content", headers=token).json["data"]
+    assert draft not in {item["id"] for item in listed}
+
+
+def test_an_admins_token_edits_only_what_its_scope_allows(app_client, make_user, drafts_of_another_author):
+    draft, published = drafts_of_another_author
+    _, admin = make_user("admin")
+    empty = bearer(create_token(app_client, admin, []).json["data"]["token"])
+    app_client.put_json(f"/api/content/{published}", {"title": "taken over"}, headers=empty, status=403)
+    # content.update without content.publish is an author's right: own content only.
+    updater = bearer(create_token(app_client, admin, ["content.read", "content.update"]).json["data"]["token"])
+    response = app_client.put_json(f"/api/content/{published}", {"title": "taken over"}, headers=updater, status=403)
+    assert set(response.json) <= {"error", "details"}
+    app_client.put_json(f"/api/content/{draft}", {"title": "taken over"}, headers=updater, expect_errors=True)
+    assert content_row(published).title != "taken over" and content_row(draft).title != "taken over"
+    app_client.put_json(f"/api/content/{published}", {"title": "by the admin"}, headers=admin, status=200)

@@ -1,6 +1,7 @@
 """/auth/*: register, login, sessions (logout, refresh, me), passwords, resets, rate limits."""
 
 import hashlib
+import json
 import logging
 import time
 
@@ -12,7 +13,9 @@ from app.runtime.kv import open_kv
 from app.services.passwords import PasswordHasher
 from app.services.ratelimit import RateLimiter, bucket
 from tests.fixtures.app import TEST_JWT_SECRET, env_with_copy, make_env, migrate
-from tests.fixtures.auth import PASSWORD, accounts_for_tests, fast_client, hashed, login, mailed_links, reload
+from tests.fixtures.auth import (
+    PASSWORD, accounts_for_tests, concurrently, fast_client, hashed, json_request, login, mailed_links, reload,
+)
 from tests.fixtures.users import bearer, create_user
 
 
@@ -95,6 +98,32 @@ def test_registration_switched_off_by_the_core_auth_plugin(app_client):
 
 
 # -- login and sessions -------------------------------------------------------------------
+
+
+class EndlessBody:
+    """A wsgi.input that would stream forever: reading any byte of it fails the test."""
+
+    def read(self, size=-1):
+        assert size == 0, f"the app read {size} bytes of a body without Content-Length"
+        return b""
+
+    readline = read
+
+
+def test_bodies_over_one_mib_are_refused_unread(app_client):
+    body = json.dumps({"email": "big@example.com", "password": "x" * 1024 * 1024})
+    response = app_client.post("/auth/login", body, content_type="application/json", status=413)
+    assert_envelope(response, 413, "Request body too large")
+    assert response.json["details"] == {"max_bytes": 1024 * 1024}
+    at_the_limit = json.dumps({"email": "big@example.com", "password": "x"}).ljust(1024 * 1024)
+    app_client.post("/auth/login", at_the_limit, content_type="application/json", status=401)
+    # No Content-Length (a chunked body): nothing is read, so an endless stream cannot hang a worker.
+    environ = json_request("/auth/login", {}).environ
+    del environ["CONTENT_LENGTH"]
+    environ["wsgi.input"] = EndlessBody()
+    statuses = []
+    body = app_client.app(environ, lambda status, headers, exc_info=None: statuses.append(status))
+    assert statuses == ["400 Bad Request"] and json.loads(b"".join(body))["error"]
 
 
 def test_login_returns_user_token_and_a_strict_cookie(env, user_with_password):
@@ -261,6 +290,25 @@ def test_reset_password_sets_the_password_once_and_ends_sessions(app_client, use
     assert_envelope(again, 400, "Invalid or expired reset token")
 
 
+def test_a_reset_token_is_single_use_even_under_a_race(env, app_client, user_with_password, mail_log):
+    user, _ = user_with_password(email="race@example.com")
+    app_client.post_json("/auth/request-password-reset", {"email": "race@example.com"}, status=202)
+    [token] = mailed_links(mail_log, "password reset")
+    passwords = ["first new password", "second new password"]
+    # Both requests find the token valid, then hash for ~50 ms: only the UPDATE that still
+    # finds the token consumes it; the other one changes nothing.
+    statuses = concurrently(app_client.app, [
+        json_request("/auth/reset-password", {"token": token, "password": p}) for p in passwords
+    ])
+    assert sorted(statuses) == [200, 400]
+    winner = passwords[statuses.index(200)]
+    assert reload(user).token_version == user.token_version + 1 and reload(user).password_reset_token is None
+    login(app_client, "race@example.com", winner)
+    login(app_client, "race@example.com", passwords[statuses.index(400)], status=401)
+    # And sequentially: the used token is refused.
+    app_client.post_json("/auth/reset-password", {"token": token, "password": "third new password"}, status=400)
+
+
 def test_expired_reset_tokens_are_refused(app_client, user_with_password, mail_log):
     user, _ = user_with_password(email="late@example.com")
     app_client.post_json("/auth/request-password-reset", {"email": "late@example.com"}, status=202)
@@ -308,6 +356,31 @@ def test_successful_logins_do_not_count(env, user_with_password):
     client = fast_client(env, rate_limit_attempts=2)
     for _ in range(4):
         login(client, "busy@example.com")
+
+
+def test_concurrent_wrong_logins_cannot_outrun_the_limit(env, user_with_password):
+    # Each attempt is counted before the password check (the slow part), under a lock per
+    # process: a burst of guesses gets exactly `limit` tries, not one per thread in flight.
+    user_with_password(email="burst@example.com")
+    app = fast_client(env, rate_limit_attempts=5).app
+    guesses = [{"email": "burst@example.com", "password": f"guess {i}"} for i in range(40)]
+    statuses = concurrently(app, [json_request("/auth/login", body, ip="198.51.100.20") for body in guesses])
+    assert sorted(statuses) == [401] * 5 + [429] * 35
+
+
+def test_the_limiter_counts_before_and_refunds_after(tmp_path):
+    kv = open_kv({"binding": "CACHE_KV", "id": "rl"}, tmp_path)
+    limiter = RateLimiter(kv, attempts=2, window_seconds=90)
+    key = bucket("login-ip", "198.51.100.2")
+    assert limiter.acquire(key) is None and limiter.acquire(key) is None
+    assert 0 < limiter.acquire(key) <= 90  # refused, and not counted
+    limiter.refund(key)
+    assert limiter.acquire(key) is None
+    assert limiter.acquire(key) is not None
+    other = bucket("login-account", "x@example.com")
+    # One limited bucket refuses the attempt in all of them, counting it in none.
+    assert limiter.acquire(other, key) is not None and limiter.retry_after(other) is None
+    assert limiter.acquire(other) is None
 
 
 def test_register_is_rate_limited_per_ip(env):

@@ -111,6 +111,28 @@ def test_invalid_schemas_are_422_with_the_path(app_client, make_user, schema, fi
     assert Collection.select().count() == 0
 
 
+def test_overlong_patterns_are_refused(app_client, make_user):
+    _, admin = make_user("admin")
+    fine, long = "^[a-z]+$", "a" * 257
+    schema = {"type": "object", "properties": {
+        "ok": {"type": "string", "pattern": fine},
+        "code": {"type": "string", "pattern": long},
+        "tags": {"type": "array", "items": {"type": "string", "pattern": long}},
+        "seo": {"type": "object", "properties": {"slug": {"type": "string", "pattern": "b" * 256}}},
+    }}
+    body = {"name": "long", "displayName": "Long", "schema": schema}
+    response = app_client.post_json("/admin/api/collections", body, headers=admin, status=422)
+    assert response.json["details"] == [
+        {"field": f"schema.properties.{name}.pattern", "message": "a pattern may be at most 256 characters"}
+        for name in ("code", "tags.items")
+    ]
+    row = make_collection("short")
+    patch = {"schema": {"type": "object", "properties": {"code": {"type": "string", "pattern": long}}}}
+    app_client.patch_json(f"/admin/api/collections/{row.id}", patch, headers=admin, status=422)
+    del schema["properties"]["code"], schema["properties"]["tags"]
+    app_client.post_json("/admin/api/collections", body, headers=admin, status=201)
+
+
 def test_deeply_nested_schemas_are_refused(app_client, make_user):
     _, admin = make_user("admin")
     field = {"type": "string"}
@@ -169,7 +191,16 @@ def test_delete_refuses_collections_with_content(app_client, make_user):
         author_id=author.id, created_at=now_ms(), updated_at=now_ms(),
     ).execute()
     response = app_client.delete(f"/admin/api/collections/{row.id}", headers=admin, status=409)
-    assert response.json["details"] == {"content_count": 1}
+    assert response.json["details"] == {"content_count": 1, "deleted_count": 0}
+    assert response.json["error"] == "Collection 'blog' still has 1 content item(s); delete and purge them first"
+    # Soft-deleted content still references the collection: the answer says to purge it.
+    Content.update(deleted_at=now_ms()).execute()
+    response = app_client.delete(f"/admin/api/collections/{row.id}", headers=admin, status=409)
+    assert response.json == {
+        "error": "Collection 'blog' still has 1 deleted content item(s) in the trash; "
+                 "purge them (DELETE /api/content/{id}/purge) first",
+        "details": {"content_count": 1, "deleted_count": 1},
+    }
     Content.delete().execute()
     assert app_client.delete(f"/admin/api/collections/{row.id}", headers=admin).json == {
         "message": "Collection deleted successfully"

@@ -7,6 +7,8 @@ import webtest
 
 from app.api.access import access
 from app.app import create_app
+from app.entrypoint import StartupError
+from app.runtime.config import ConfigError
 from app.runtime.entry import Worker
 from tests.fixtures.app import env_with_copy, settings_for_tests
 
@@ -127,3 +129,39 @@ def test_responder_without_access_rule_is_refused_at_startup(env):
             create_app(env, settings_for_tests())
     finally:
         routes_module.ROUTE_MODULES.remove(Module)
+
+
+def test_an_app_that_cannot_start_answers_the_envelope_and_retries(env, caplog):
+    attempts = []
+
+    def make_env():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConfigError("bindings.toml (environment staging): secret JWT_SECRET is not set")
+        return env
+
+    client = webtest.TestApp(Worker(make_env, lambda e: create_app(e, settings_for_tests())))
+    with caplog.at_level(logging.ERROR, logger="sonicpy.entry"):
+        response = client.get("/health", status=503)
+    assert response.content_type == "application/json"
+    request_id = response.headers["X-Request-ID"]
+    assert response.json == {"error": "Service temporarily unavailable", "details": {"request_id": request_id}}
+    assert "JWT_SECRET" not in response.text
+    [record] = caplog.records
+    assert request_id in record.getMessage() and "JWT_SECRET is not set" in str(record.exc_info[1])
+    # Nothing was kept from the failed build: the next request builds the app and is served.
+    client.get("/health", status=200)
+    assert len(attempts) == 2
+
+
+def test_importing_worker_reads_nothing_and_loading_app_checks_the_config(tmp_path, monkeypatch):
+    # `python worker.py <command>` imports the module: no config may be read then. Loading
+    # `worker:app` (what gunicorn does) checks it and fails with the reason.
+    import importlib
+
+    monkeypatch.setenv("SONICPY_CONFIG", str(tmp_path / "missing.toml"))
+    monkeypatch.delenv("SONICPY_ENV", raising=False)
+    module = importlib.reload(importlib.import_module("worker"))
+    with pytest.raises(StartupError, match="sonicpy cannot start: .*missing.toml"):
+        module.app
+    assert "app" not in vars(module)

@@ -4,14 +4,18 @@ Every error body is ``{"error": str, "details"?: ...}`` as JSON, without stack t
 or secrets; a 500 carries the request id its log line has.
 """
 
+import json
 import logging
 import shutil
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import webtest
 
 from app.db.models import Collection, User, now_ms
+from app.runtime.config import ConfigError
+from app.runtime.entry import Worker
 from tests.fixtures.app import TEST_JWT_SECRET
 from tests.fixtures.auth import PASSWORD, fast_client, login
 
@@ -40,7 +44,16 @@ def make_collection(name="blog"):
     )
 
 
-def test_every_status_the_api_uses_has_the_envelope(env, app_client, make_user, user_with_password):
+def unstartable(env):
+    """A Worker whose app cannot be built (as with a bad config found only at the first request)."""
+
+    def make_env():
+        raise ConfigError(f"bindings.toml: secret JWT_SECRET is not set ({TEST_JWT_SECRET})")
+
+    return webtest.TestApp(Worker(make_env, lambda e: None))
+
+
+def test_every_status_the_api_uses_has_the_envelope(env, app_client, make_user, user_with_password, caplog):
     _, admin = make_user("admin")
     _, viewer = make_user("viewer")
     user_with_password(email="limited@example.com")
@@ -59,6 +72,8 @@ def test_every_status_the_api_uses_has_the_envelope(env, app_client, make_user, 
     seen[405] = c.delete("/auth/login", status=405)
     assert "POST" in seen[405].headers["Allow"]
     seen[409] = c.post_json("/admin/api/collections", {"name": "blog", "displayName": "B"}, headers=admin, status=409)
+    big = json.dumps({"email": "a@example.com", "password": "x" * 1024 * 1024})
+    seen[413] = c.post("/auth/login", big, content_type="application/json", status=413)
     seen[415] = c.post("/auth/login", "email=x", content_type="text/plain", status=415)
     seen[422] = c.post_json("/auth/login", {"email": "a@example.com", "password": "x", "admin": True}, status=422)
     assert seen[422].json["details"] == [{"field": "admin", "message": "Object contains unknown field `admin`"}]
@@ -68,8 +83,27 @@ def test_every_status_the_api_uses_has_the_envelope(env, app_client, make_user, 
     seen[429] = login(limited, "limited@example.com", status=429)
     assert int(seen[429].headers["Retry-After"]) > 0
 
+    # The server's own failures, last since each one breaks the env: a bug (500), a
+    # database that went away (503), an app that cannot even be built (503).
+    caplog.set_level(logging.ERROR)
+    env.DB.db.execute_sql("DROP TABLE api_tokens")
+    seen[500] = c.get("/api/tokens", headers=admin, status=500)
+    database = Path(env.DB.db.database)
+    env.DB.db.close()
+    shutil.move(database.parent, database.parent.with_name("moved-away"))
+    seen[503] = c.get("/auth/me", headers=admin, status=503)
+    broken = unstartable(env).get("/auth/me", status=503)
+    assert_envelope(broken, 503)
+    assert broken.json == seen[503].json | {"details": {"request_id": broken.headers["X-Request-ID"]}}
+    assert any(broken.headers["X-Request-ID"] in r.getMessage() for r in caplog.records)
+
     for status, response in seen.items():
         assert_envelope(response, status)
+    for status in (500, 503):
+        request_id = seen[status].json["details"]["request_id"]
+        assert request_id == seen[status].headers["X-Request-ID"]
+        assert any(request_id in r.getMessage() for r in caplog.records)
+    assert set(seen) == {400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503}
     assert seen[404].json == {"error": "Not Found"}
     assert seen[405].json["error"] == "Method Not Allowed"
 

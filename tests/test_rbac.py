@@ -1,14 +1,26 @@
-"""The RBAC matrix: every protected route of auth, users, tokens and collections, against
-every role (anonymous, viewer, author, editor, admin). Allowed callers get the route's own
-answer; anonymous callers get 401, signed-in callers without the permission 403, both in
-the error envelope and with nothing changed.
+"""The RBAC matrix, twice.
+
+1. Spelled out for the routes of auth, users, tokens and collections, against every role
+   (anonymous, viewer, author, editor, admin): allowed callers get the route's own answer;
+   anonymous callers get 401, signed-in callers without the permission 403, both in the
+   error envelope and with nothing changed.
+2. Derived for EVERY route the app mounts, from each responder's ``@access`` rule and the
+   roles' permissions as stored: 401 for anonymous (and for a rejected credential), 403
+   for roles without the permission, past the check for roles with it.
 """
 
+import re
+import tempfile
+
+import falcon.inspect
 import pytest
 
+from app.api.access import rule_of
+from app.app import create_app
 from app.db.models import Collection, User, now_ms
 from app.services.api_tokens import ApiTokens
 from app.services.identity import Principal, RolePermissions
+from tests.fixtures.app import make_env, settings_for_tests
 from tests.fixtures.auth import PASSWORD
 from tests.fixtures.users import bearer, create_user, token_for
 
@@ -121,3 +133,106 @@ def test_no_request_sets_its_own_role(world):
     created = client.post_json("/auth/register", {"email": "r@example.com", "password": PASSWORD}, status=201)
     assert created.json["user"]["role"] == "viewer"
     assert User.get_by_id(me["id"]).role == "viewer"
+
+
+# -- every route of the app ---------------------------------------------------------------
+#
+# The matrix above spells out expected answers for the auth, users, tokens and collections
+# routes. This one is derived from the app itself: every route create_app mounts (read back
+# through falcon.inspect and the router, so a route added any other way is walked too) and
+# each responder's @access rule. For every rule, who must be refused is known without
+# knowing the route: anonymous callers get 401, roles without the permission 403, and the
+# others get past the check (any answer but 401/403; dummy ids make most of them 404).
+
+DUMMY_PARAMS = {"int": "1", "path": "dummy/key"}
+
+# Responders open to any signed-in caller (``authenticated=True``) that check permissions
+# themselves because either of two is enough (an @access rule names one): who gets past.
+INNER_CHECKS = {
+    ("/api/media/{media_id}", "DELETE"): ("media.delete", "media.upload"),
+    ("/api/media/{media_id}/restore", "POST"): ("media.delete", "media.upload"),
+    ("/api/media/bulk-delete", "POST"): ("media.delete", "media.upload"),
+}
+
+
+def dummy_url(template):
+    """``template`` with each ``{field}`` (or ``{field:converter}``) filled with a dummy value."""
+    return re.sub(
+        r"\{[^}:]+(?::(\w+)[^}]*)?\}", lambda m: DUMMY_PARAMS.get(m.group(1) or "", "dummy-id"), template
+    )
+
+
+def app_responders(app):
+    """``(template, method, rule)`` of every responder the app routes to (Falcon's defaults aside)."""
+    found = []
+    for route in falcon.inspect.inspect_routes(app):
+        # falcon.inspect names templates and responder functions, not the bound responders
+        # whose @access rule we need: the router's find() gives those (inspect reads the
+        # same private router).
+        resource, method_map, _, template = app._router.find(dummy_url(route.path))
+        assert template == route.path, f"{dummy_url(route.path)} reached {template}, not {route.path}"
+        for method, responder in sorted(method_map.items()):
+            if getattr(responder, "__self__", None) is resource:  # not Falcon's 405/OPTIONS
+                found.append((route.path, method, rule_of(responder)))
+    return found
+
+
+def _every_responder():
+    with tempfile.TemporaryDirectory() as folder:
+        env = make_env(folder)
+        try:
+            return app_responders(create_app(env, settings_for_tests()))
+        finally:
+            env.DB.db.close()
+
+
+EVERY_RESPONDER = _every_responder()
+
+
+def call(client, method, url, headers):
+    """One request with a dummy JSON body where the method takes one."""
+    if method in ("POST", "PUT", "PATCH"):
+        return getattr(client, f"{method.lower()}_json")(url, {}, headers=headers, expect_errors=True)
+    return client.request(url, method=method, headers=headers, expect_errors=True)
+
+
+@pytest.fixture
+def signed_in(app_client):
+    """The client, a JWT header per role, and each role's permissions as stored."""
+    roles = RolePermissions()
+    headers = {role: bearer(token_for(create_user(role))) for role in SIGNED_IN}
+    return app_client, headers, {role: roles.of(role) for role in SIGNED_IN}
+
+
+def test_every_route_is_walked():
+    assert len(EVERY_RESPONDER) > 50
+    assert all(rule is not None for _, _, rule in EVERY_RESPONDER)
+    walked = {(template, method) for template, method, _ in EVERY_RESPONDER}
+    assert {("/api/content/{id}", "PUT"), ("/api/media/upload", "POST"), ("/files/{key:path}", "GET")} <= walked
+
+
+@pytest.mark.parametrize(
+    "template, method, rule", EVERY_RESPONDER, ids=[f"{m} {t}" for t, m, _ in EVERY_RESPONDER]
+)
+def test_every_responder_enforces_its_rule(signed_in, template, method, rule):
+    client, headers, permissions = signed_in
+    url = dummy_url(template)
+    anonymous = call(client, method, url, {})
+    if rule.public:
+        assert anonymous.status_int not in (401, 403), anonymous.text
+        return
+    assert anonymous.status_int == 401, anonymous.text
+    assert anonymous.json == {"error": "Authentication required"}
+    assert anonymous.headers["WWW-Authenticate"] == "Bearer"
+    rejected = call(client, method, url, bearer("sp_revoked-or-made-up"))
+    assert rejected.status_int == 401 and rejected.json == {"error": "Invalid or expired token"}
+    needed = (rule.permission,) if rule.permission else INNER_CHECKS.get((template, method))
+    holders = [role for role in SIGNED_IN if needed is None or set(needed) & permissions[role]]
+    assert holders, f"no role holds {rule.permission}: {method} {template} is unreachable"
+    for role in SIGNED_IN:
+        response = call(client, method, url, headers[role])
+        if role in holders:
+            assert response.status_int not in (401, 403), f"{role}: {response.status_int} {response.text}"
+        else:
+            assert response.status_int == 403, f"{role}: {response.status_int} {response.text}"
+            assert response.json == {"error": "Insufficient permissions"}

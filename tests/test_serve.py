@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -157,6 +158,85 @@ def test_gunicorn_worker_app_serves_the_default_env(tmp_path):
         wrong = {**credentials, "password": "wrong password!"}
         statuses = [http_json(f"{base}/auth/login", "POST", wrong)[0] for _ in range(11)]
         assert statuses == [401] * 10 + [429]
+    finally:
+        stop_process(proc)
+
+
+STAGING = """
+[env.staging]
+[[env.staging.d1_databases]]
+binding = "DB"
+database_name = "staging"
+migrations_dir = "{migrations}"
+
+[[env.staging.r2_buckets]]
+binding = "MEDIA_BUCKET"
+bucket_name = "staging-media"
+
+[[env.staging.kv_namespaces]]
+binding = "CACHE_KV"
+id = "staging-kv"
+"""
+
+
+def default_env_config(tmp_path, extra=""):
+    """A bindings.toml with local backends only (the default env, plus ``extra``) and its process env."""
+    path = tmp_path / "bindings.toml"
+    path.write_text(PRODUCTION.split("[env.production]")[0].format(migrations=MIGRATIONS) + extra)
+    env = {**os.environ, "SONICPY_CONFIG": str(path), "SONICPY_PERSIST_TO": str(tmp_path / "state")}
+    for name in ("SONICPY_ENV", "JWT_SECRET"):
+        env.pop(name, None)
+    return path, env
+
+
+@pytest.mark.parametrize("secret, message", [
+    (None, "secret JWT_SECRET is not set"),
+    ("too-short", "secret JWT_SECRET is 9 bytes long; it must be at least 32"),
+])
+def test_gunicorn_refuses_to_boot_a_non_default_env_without_a_usable_secret(tmp_path, secret, message):
+    _, env = default_env_config(tmp_path, STAGING.format(migrations=MIGRATIONS))
+    env["SONICPY_ENV"] = "staging"
+    if secret:
+        env["JWT_SECRET"] = secret
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "worker:app", "--bind", f"127.0.0.1:{free_port()}", "--workers", "2"],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert f"sonicpy cannot start: {tmp_path / 'bindings.toml'} (environment staging): {message}" in result.stderr
+    assert "Booting worker" in result.stderr  # it did try, then halted instead of serving 500s
+
+
+def test_gunicorn_refuses_to_boot_with_a_non_numeric_var(tmp_path):
+    _, env = default_env_config(tmp_path, '[vars]\nRATE_LIMIT_ATTEMPTS = "ten"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "worker:app", "--bind", f"127.0.0.1:{free_port()}", "--workers", "1"],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "RATE_LIMIT_ATTEMPTS must be a whole number, not 'ten'" in result.stderr
+
+
+def test_a_burst_of_parallel_guesses_gets_the_limit_not_one_per_thread(tmp_path):
+    # 80 wrong passwords at once against 2 workers x 8 threads: counted after the ~100-300 ms
+    # scrypt run, 21 of them got through a limit of 10. Counted first, under a lock per
+    # worker, only the two processes can still race on the KV key (one round trip wide).
+    limit = 5
+    _, env = default_env_config(tmp_path, f"[vars]\nRATE_LIMIT_ATTEMPTS = {limit}\n")
+    migrate = run_cli(["d1", "migrations", "apply", "DB"], env)
+    assert migrate.returncode == 0, migrate.stderr
+    port = free_port()
+    proc = start([sys.executable, "-m", "gunicorn", "worker:app", "--bind", f"127.0.0.1:{port}",
+                  "--workers", "2", "--threads", "8"], env, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_healthy(base)[0] == 200
+        wrong = {"email": "target@example.com", "password": "not the password"}
+        with ThreadPoolExecutor(80) as pool:
+            statuses = list(pool.map(lambda _: http_json(f"{base}/auth/login", "POST", wrong)[0], range(80)))
+        assert set(statuses) <= {401, 429}
+        # The limit comes from [vars]; a collision between the two workers may let one more in.
+        assert limit <= statuses.count(401) <= limit + 1, statuses.count(401)
     finally:
         stop_process(proc)
 

@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from app.db.models import User
-from tests.fixtures.auth import PASSWORD, login, mailed_links, reload
+from tests.fixtures.auth import PASSWORD, concurrently, json_request, login, mailed_links, reload
 from tests.fixtures.users import bearer, create_user
 
 SECRETS_MARKERS = ("password_hash", "scrypt$", "password_reset_token", "invitation_token", "two_factor_secret")
@@ -233,3 +233,18 @@ def test_invite_rules(app_client, make_user, mail_log):
     invite(app_client, admin, role="owner", email="x@example.com", status=422)
     invite(app_client, admin, email="x@example.com", password_hash="x", status=422)
     assert len(mailed_links(mail_log, "invitation")) == 1
+
+
+def test_an_invitation_is_accepted_once_even_under_a_race(app_client, make_user, mail_log):
+    _, headers = make_user("admin")
+    user = invite(app_client, headers).json["user"]
+    [token] = mailed_links(mail_log, "invitation")
+    names = ["first-taker", "second-taker"]
+    statuses = concurrently(app_client.app, [
+        json_request("/auth/accept-invitation", {"token": token, "username": name, "password": PASSWORD})
+        for name in names
+    ])
+    assert sorted(statuses) == [200, 400]
+    stored = User.get_by_id(user["id"])
+    assert stored.username == names[statuses.index(200)] and stored.invitation_token is None
+    assert not User.select().where(User.username == names[statuses.index(400)]).exists()

@@ -106,7 +106,12 @@ def _weak(ex, field="password"):
 
 
 class Guard:
-    """Rate-limit checks shared by the auth resources (login, register, resets)."""
+    """Rate-limit checks shared by the auth resources (login, register, resets).
+
+    An attempt is counted *before* the slow work it guards (``acquire``) and given back
+    when it went well (``refund``): counted afterwards, a burst of parallel guesses would
+    all pass the check while the first ones were still hashing.
+    """
 
     def __init__(self, limiter, settings):
         self._limiter = limiter
@@ -119,15 +124,15 @@ class Guard:
             keys.append(bucket(f"{action}-account", account))
         return keys
 
-    def check(self, keys):
-        """Raise 429 (with Retry-After) when any of ``keys`` is over its limit."""
-        wait = self._limiter.retry_after(*keys)
+    def acquire(self, keys):
+        """Count this attempt against ``keys``; 429 (with Retry-After) when one is at its limit."""
+        wait = self._limiter.acquire(*keys)
         if wait is not None:
             raise too_many_requests(wait)
 
-    def hit(self, keys):
-        """Count one attempt against each of ``keys``."""
-        self._limiter.hit(*keys)
+    def refund(self, keys):
+        """Give back the attempt ``acquire`` counted: only failures count against the limit."""
+        self._limiter.refund(*keys)
 
     def clear(self, keys):
         """Forget ``keys`` (an account proved it holds its mailbox)."""
@@ -135,7 +140,11 @@ class Guard:
 
 
 class LoginResource:
-    """``POST /auth/login``: ``{user, token}`` and the cookie; only failures count against the limit."""
+    """``POST /auth/login``: ``{user, token}`` and the cookie; only failures count against the limit.
+
+    Every attempt is counted before the password check and refunded when it succeeds, so
+    parallel guesses cannot slip past the limit while the KDF runs.
+    """
 
     def __init__(self, accounts, guard, settings):
         self._accounts = accounts
@@ -146,11 +155,11 @@ class LoginResource:
     def on_post(self, req, resp):
         body = read_body(req, LoginBody)
         keys = self._guard.buckets(req, "login", body.email.lower())
-        self._guard.check(keys)
+        self._guard.acquire(keys)
         user = self._accounts.authenticate(body.email, body.password)
         if user is None:
-            self._guard.hit(keys)
             raise unauthorized("Invalid email or password")
+        self._guard.refund(keys)
         token = start_session(resp, user, self._settings)
         resp.media = {"user": session_user(user), "token": token}
 
@@ -168,9 +177,7 @@ class RegisterResource:
         if not registration_open(self._settings):
             raise forbidden("Registration is currently disabled")
         body = read_body(req, RegisterBody)
-        keys = self._guard.buckets(req, "register", body.email.lower())
-        self._guard.check(keys)
-        self._guard.hit(keys)
+        self._guard.acquire(self._guard.buckets(req, "register", body.email.lower()))
         try:
             user = self._accounts.create_user(
                 body.email, body.password, LEAST_PRIVILEGED_ROLE, body.username, body.firstName, body.lastName
@@ -242,14 +249,15 @@ class ChangePasswordResource:
         _check_confirmation(body.new_password, body.confirm_password)
         # A stolen session must not be able to brute-force the current password either.
         keys = self._guard.buckets(req, "login", caller.email)
-        self._guard.check(keys)
+        self._guard.acquire(keys)
         try:
             user = self._accounts.change_password(caller.id, body.current_password, body.new_password)
         except InvalidCredentials as ex:
-            self._guard.hit(keys)
             raise field_error("current_password", str(ex)) from None
         except WeakPassword as ex:
+            self._guard.refund(keys)  # the current password was right
             raise _weak(ex, "new_password") from None
+        self._guard.refund(keys)
         resp.media = {"message": "Password changed successfully", "token": start_session(resp, user, self._settings)}
 
 
@@ -264,9 +272,7 @@ class RequestResetResource:
     @access(public=True)
     def on_post(self, req, resp):
         body = read_body(req, ResetRequestBody)
-        keys = self._guard.buckets(req, "reset", body.email.lower())
-        self._guard.check(keys)
-        self._guard.hit(keys)
+        self._guard.acquire(self._guard.buckets(req, "reset", body.email.lower()))
         mail = self._accounts.request_password_reset(body.email)
         if mail is not None:
             # After the response: the answer takes the same time whether a mail goes out or not.
@@ -287,14 +293,15 @@ class ResetPasswordResource:
         body = read_body(req, ResetPasswordBody)
         _check_confirmation(body.password, body.confirm_password)
         keys = self._guard.buckets(req, "token")
-        self._guard.check(keys)
+        self._guard.acquire(keys)
         try:
             user = self._accounts.reset_password(body.token, body.password)
         except InvalidToken as ex:
-            self._guard.hit(keys)
             raise bad_request(str(ex)) from None
         except WeakPassword as ex:
+            self._guard.refund(keys)  # not a guess at a token
             raise _weak(ex) from None
+        self._guard.refund(keys)
         self._guard.clear(self._guard.buckets(req, "login", user.email)[1:])
         resp.media = {"message": "Password has been reset; sign in with the new password"}
 
@@ -312,16 +319,18 @@ class AcceptInvitationResource:
         body = read_body(req, AcceptInvitationBody)
         _check_confirmation(body.password, body.confirm_password)
         keys = self._guard.buckets(req, "token")
-        self._guard.check(keys)
+        self._guard.acquire(keys)
         try:
             user = self._accounts.accept_invitation(body.token, body.username, body.password)
         except InvalidToken as ex:
-            self._guard.hit(keys)
             raise bad_request(str(ex)) from None
         except WeakPassword as ex:
+            self._guard.refund(keys)  # not a guess at a token
             raise _weak(ex) from None
         except DuplicateAccount as ex:
+            self._guard.refund(keys)
             raise conflict(str(ex)) from None
+        self._guard.refund(keys)
         token = start_session(resp, user, self._settings)
         resp.media = {"user": session_user(user), "token": token}
 

@@ -1,22 +1,28 @@
 """Authentication middleware: sets ``req.context.user`` from the request's credentials.
 
 Credentials are ``Authorization: Bearer <jwt or API token>`` or the ``auth_token`` cookie,
-tried in that order as SonicJS does. Missing or invalid credentials leave the user None;
-each route's ``@access`` rule then decides between answering and 401/403.
+tried in that order as SonicJS does. The cookie only ever carries a session JWT (login sets
+it): an API token is accepted from the header alone, so a token planted in a browser's
+cookie jar cannot act with the browser's ambient credentials. Missing or invalid
+credentials leave the user None; each route's ``@access`` rule then decides between
+answering and 401/403.
 """
 
 from app.services.identity import principal_from_jwt
 
 COOKIE_NAME = "auth_token"
+BEARER = "bearer"
+COOKIE = "cookie"
 
 
 def credentials_of(req):
-    """The bearer token or auth cookie of ``req``, or None."""
+    """``(credential, source)`` of ``req``: the bearer token or the auth cookie, or ``(None, None)``."""
     header = req.get_header("Authorization") or ""
     scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return req.get_cookie_values(COOKIE_NAME)[0] if req.get_cookie_values(COOKIE_NAME) else None
+    if scheme.lower() == BEARER and value.strip():
+        return value.strip(), BEARER
+    cookies = req.get_cookie_values(COOKIE_NAME)
+    return (cookies[0], COOKIE) if cookies else (None, None)
 
 
 class AuthenticationMiddleware:
@@ -25,8 +31,9 @@ class AuthenticationMiddleware:
     Args:
         settings: the app's Settings (JWT secret).
         roles: a RolePermissions cache.
-        token_resolvers: extra ``resolver(credential) -> Principal | None`` tried when the
-            credential is not a valid JWT (API tokens plug in here).
+        token_resolvers: extra ``resolver(credential) -> Principal | None`` tried when a
+            Bearer credential is not a valid JWT (API tokens plug in here); never for the
+            cookie.
     """
 
     def __init__(self, settings, roles, token_resolvers=()):
@@ -37,11 +44,12 @@ class AuthenticationMiddleware:
         self._token_resolvers = token_resolvers
 
     def process_resource(self, req, resp, resource, params):
-        credential = credentials_of(req)
+        credential, source = credentials_of(req)
         if not credential:
             return
         principal = principal_from_jwt(credential, self._settings, self._roles)
-        for resolver in self._token_resolvers:
+        resolvers = self._token_resolvers if source == BEARER else ()
+        for resolver in resolvers:
             if principal is not None:
                 break
             principal = resolver(credential)

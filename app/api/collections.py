@@ -18,6 +18,11 @@ issue leave room:
   sync``) are read-only here: writes answer 409 naming the reason, since the file would
   overwrite any change at the next sync. 409 rather than 403: no permission would help.
 * Deleting a collection that still has content, or that a workflow points at, is 409.
+  Soft-deleted items count too (they still reference the collection): the message says
+  how many are in the trash and that they must be purged.
+* A field's regex ``pattern`` is at most 256 characters. Catastrophic backtracking (say
+  ``(a+)+$``) is not detected: Python's ``re`` has no timeout, so such a pattern remains a
+  risk only admins (``collections.create``/``update``) can introduce.
 """
 
 import secrets
@@ -34,6 +39,7 @@ from app.services.cache import DATABASE, install_cache, invalidate
 from app.services.collection_schema import CollectionConfigError, parse_schema, schema_to_builtins
 
 NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
+MAX_PATTERN_LENGTH = 256
 # Containers (objects, arrays) a schema may nest: far beyond any real form, well short of
 # the recursion limit of the parser.
 MAX_SCHEMA_DEPTH = 40
@@ -85,6 +91,12 @@ def validated_schema(raw, where="schema"):
     """
     if _depth(raw) > MAX_SCHEMA_DEPTH:
         raise field_error(where, f"the schema nests more than {MAX_SCHEMA_DEPTH} levels deep")
+    long_patterns = [
+        {"field": path, "message": f"a pattern may be at most {MAX_PATTERN_LENGTH} characters"}
+        for path, pattern in _patterns(raw, where) if len(pattern) > MAX_PATTERN_LENGTH
+    ]
+    if long_patterns:
+        raise unprocessable("Validation failed", long_patterns)
     try:
         return schema_to_builtins(parse_schema(raw, where))
     except CollectionConfigError as ex:
@@ -109,6 +121,25 @@ def _depth(value):
         deepest = max(deepest, depth)
         stack.extend((child, depth + 1) for child in children)
     return deepest
+
+
+def _patterns(schema, where):
+    """``(path, pattern)`` of every field's string ``pattern``, following ``properties``/``items``.
+
+    Iterative, and tolerant of malformed parts (those are ``parse_schema``'s to report).
+    """
+    stack, found = [(schema, where)], []
+    while stack:
+        field, path = stack.pop()
+        if not isinstance(field, dict):
+            continue
+        if isinstance(field.get("pattern"), str):
+            found.append((f"{path}.pattern", field["pattern"]))
+        properties = field.get("properties")
+        if isinstance(properties, dict):
+            stack.extend((child, f"{path}.properties.{name}") for name, child in properties.items())
+        stack.append((field.get("items"), f"{path}.items"))
+    return sorted(found)
 
 
 def _iso_now():
@@ -291,15 +322,31 @@ class AdminCollectionResource:
             row = _writable(collection_id)
             items = Content.select(Content.id).where(Content.collection == row.id).count()
             if items:
-                raise conflict(
-                    f"Collection '{row.name}' still has {items} content item(s); delete them first",
-                    {"content_count": items},
+                trashed = (
+                    Content.select(Content.id)
+                    .where((Content.collection == row.id) & Content.deleted_at.is_null(False)).count()
                 )
+                raise conflict(_still_has_content(row.name, items, trashed), {
+                    "content_count": items, "deleted_count": trashed,
+                })
             if Workflow.select(Workflow.id).where(Workflow.collection == row.id).exists():
                 raise conflict(f"Collection '{row.name}' is used by a workflow; remove the workflow first")
             Collection.delete().where(Collection.id == row.id).execute()
         invalidate(self._services, CACHE_NAMESPACE)
         resp.media = {"message": "Collection deleted successfully"}
+
+
+def _still_has_content(name, items, trashed):
+    """Why a collection with content cannot go, and what to do about it."""
+    purge = "purge them (DELETE /api/content/{id}/purge)"
+    if trashed == items:
+        return f"Collection '{name}' still has {items} deleted content item(s) in the trash; {purge} first"
+    if trashed:
+        return (
+            f"Collection '{name}' still has {items} content item(s), {trashed} of them deleted but not "
+            f"purged; delete the others, then {purge}"
+        )
+    return f"Collection '{name}' still has {items} content item(s); delete and purge them first"
 
 
 def register(routes):

@@ -7,8 +7,9 @@ secret ever reaches a response: database and binding errors are logged, and the 
 gets a fixed message plus the request id to quote.
 
 ``read_body(req, Struct)`` is the one way responders read a JSON (or form) body: it
-converts to the msgspec Struct (unknown fields, wrong types and missing fields give 422)
-and refuses NUL characters, which PostgreSQL cannot store.
+refuses bodies over 1 MiB (413) before reading a byte, converts to the msgspec Struct
+(unknown fields, wrong types and missing fields give 422) and refuses NUL characters,
+which PostgreSQL cannot store.
 """
 
 import logging
@@ -23,6 +24,9 @@ from app.runtime.r2 import R2Error
 from app.services import errors as service_errors
 
 log = logging.getLogger("sonicpy.errors")
+
+# Far above any form or API body this app takes; refused by its Content-Length, unread.
+MAX_JSON_BODY_BYTES = 1024 * 1024
 
 
 class APIError(falcon.HTTPError):
@@ -81,19 +85,30 @@ def service_unavailable(message, details=None):
     return APIError(falcon.HTTP_503, message, details)
 
 
+def payload_too_large(max_bytes, message="Request body too large"):
+    """413 with the limit in ``details``."""
+    return APIError(falcon.HTTP_413, message, {"max_bytes": max_bytes})
+
+
 def field_error(field, message):
     """A 422 for one field: ``{"error": "Validation failed", "details": [{field, message}]}``."""
     return unprocessable("Validation failed", [{"field": field, "message": message}])
 
 
-def read_body(req, struct_type):
+def read_body(req, struct_type, max_bytes=MAX_JSON_BODY_BYTES):
     """The request body converted to ``struct_type`` (a msgspec Struct).
+
+    The size is checked on ``Content-Length`` before anything is read. Without that header
+    Falcon's WSGI request reads no body at all (its bounded stream is bounded by the
+    declared length, 0), so a chunked upload can never make this read unbounded.
 
     Raises:
         msgspec.ValidationError: unknown field, wrong type, missing field (-> 422).
-        APIError: 422 when a string holds a NUL character; Falcon's 400/415 for an empty,
-            malformed or non-JSON body.
+        APIError: 413 over ``max_bytes``; 422 when a string holds a NUL character;
+            Falcon's 400/415 for an empty, malformed or non-JSON body.
     """
+    if (req.content_length or 0) > max_bytes:
+        raise payload_too_large(max_bytes)
     try:
         media = req.get_media()
         path = _nul_path(media)

@@ -6,16 +6,25 @@ key Cloudflare's own Python WSGI adapter uses), calls the Falcon app, and runs t
 ``ctx.wait_until`` work when the server closes the response, after the body is sent.
 
 The env is built lazily on the first request, so ``gunicorn worker:app`` builds it in each
-worker after the fork, never in the master.
+worker after the fork, never in the master. The configuration is checked earlier, when the
+server loads ``worker.app`` (``app.entrypoint.served_app``); should building the env or the
+app still fail, the request gets the error envelope as JSON (503, with a request id the log
+line carries), never the server's HTML page, and the next request tries again.
 """
 
+import logging
 import threading
 import uuid
+
+import msgspec
 
 from app.runtime.context import ExecutionContext
 
 ENV_KEY = "workers.env"
 CTX_KEY = "workers.ctx"
+STARTUP_FAILED_STATUS = "503 Service Unavailable"
+
+log = logging.getLogger("sonicpy.entry")
 
 
 class ClosingIterable:
@@ -74,12 +83,15 @@ class Worker:
 
     def fetch(self, environ, start_response, env=None, ctx=None):
         """Serve one request with ``env`` (default: this process's) and ``ctx``."""
+        ctx = ctx or ExecutionContext(request_id=uuid.uuid4().hex)
         if env is None:
-            env = self.env
+            try:
+                env = self.env
+            except Exception as ex:  # noqa: BLE001 - no app to map errors yet: answer here
+                return startup_failure(start_response, ctx.request_id, ex)
             app = self._app
         else:
             app = self._make_app(env)
-        ctx = ctx or ExecutionContext(request_id=uuid.uuid4().hex)
         environ[ENV_KEY] = env
         environ[CTX_KEY] = ctx
         try:
@@ -91,3 +103,19 @@ class Worker:
 
     def __call__(self, environ, start_response):
         return self.fetch(environ, start_response)
+
+
+def startup_failure(start_response, request_id, ex):
+    """Answer a request the app could not be built for: the error envelope, cause logged.
+
+    Same body as a binding outage (``app.api.errors``), so clients see one shape; the cause
+    (a ConfigError, a binding that cannot open) goes to the log with the request id only.
+    """
+    log.error("the app could not start (request %s)", request_id, exc_info=ex)
+    body = msgspec.json.encode({"error": "Service temporarily unavailable", "details": {"request_id": request_id}})
+    start_response(STARTUP_FAILED_STATUS, [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(body))),
+        ("X-Request-ID", request_id),
+    ])
+    return [body]

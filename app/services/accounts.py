@@ -4,7 +4,9 @@ Used by the auth and users APIs and by the CLI (``users create-admin``) alike, s
 live once: emails are stored lowercased; passwords have a minimum length and are hashed
 with scrypt; one-time tokens (password reset, invitation) are 256-bit random strings of
 which only the SHA-256 is stored, and they reach the user only through the ``mailer`` hook,
-never an HTTP response. Every event that should end existing sessions (password change or
+never an HTTP response. A token is consumed by the same conditional UPDATE that sets the
+new password (``WHERE token = ? AND still valid``, one row or none), so two requests racing
+with one token cannot both succeed. Every event that should end existing sessions (password change or
 reset, logout, role change, deactivation) bumps ``users.token_version``.
 
 Errors are domain exceptions (``AccountError`` subclasses); the API maps them to HTTP.
@@ -213,6 +215,13 @@ class Accounts:
             updated_at=now_ms(), **extra,
         ).where(User.id == user_id).execute()
 
+    def _reset_token_holder(self, token):
+        """The active user whose live reset token is ``token``, or None (a cheap pre-check)."""
+        user = User.get_or_none(User.password_reset_token == hash_token(token))
+        if user is None or not user.is_active or (user.password_reset_expires or 0) <= now_ms():
+            return None
+        return user
+
     # -- password reset -------------------------------------------------------------------
 
     def request_password_reset(self, email):
@@ -238,11 +247,22 @@ class Accounts:
             InvalidToken: the token is unknown, used or expired.
             WeakPassword: the password breaks the policy.
         """
-        user = User.get_or_none(User.password_reset_token == hash_token(token))
-        if user is None or not user.is_active or (user.password_reset_expires or 0) <= now_ms():
+        # The lookup spares the KDF for unknown tokens; the conditional UPDATE decides who wins.
+        user = self._reset_token_holder(token)
+        if user is None:
             raise InvalidToken("Invalid or expired reset token")
         self.check_password(new_password)
-        self._set_password(user.id, new_password, password_reset_token=None, password_reset_expires=None)
+        password_hash = self.hasher.hash(new_password)
+        with database.atomic():
+            consumed = User.update(
+                password_hash=password_hash, token_version=User.token_version + 1, updated_at=now_ms(),
+                password_reset_token=None, password_reset_expires=None,
+            ).where(
+                (User.id == user.id) & (User.password_reset_token == hash_token(token))
+                & (User.password_reset_expires > now_ms()) & (User.is_active == True)  # noqa: E712
+            ).execute()
+            if consumed != 1:
+                raise InvalidToken("Invalid or expired reset token")
         return User.get_by_id(user.id)
 
     # -- invitations ----------------------------------------------------------------------
@@ -271,23 +291,33 @@ class Accounts:
             WeakPassword, DuplicateAccount: the password or the username is not acceptable.
         """
         user = User.get_or_none(User.invitation_token == hash_token(token))
-        expires = (user.invited_at or 0) + self._settings.invitation_ttl_seconds * 1000 if user else 0
-        if user is None or expires <= now_ms():
+        if user is None or self._invitation_expired(user.invited_at):
             raise InvalidToken("Invalid or expired invitation")
         self.check_password(password)
+        password_hash = self.hasher.hash(password)
         with database.atomic():
             if User.select().where((User.username == username) & (User.id != user.id)).exists():
                 raise DuplicateAccount("A user with this username already exists")
             now = now_ms()
             try:
-                User.update(
-                    username=username, password_hash=self.hasher.hash(password), is_active=True,
+                # Consumes the invitation: one request wins, a second one with the same token
+                # (or one racing it) updates no row.
+                consumed = User.update(
+                    username=username, password_hash=password_hash, is_active=True,
                     invitation_token=None, accepted_invitation_at=now, email_verified=True,
                     last_login_at=now, updated_at=now,
-                ).where(User.id == user.id).execute()
+                ).where(
+                    (User.id == user.id) & (User.invitation_token == hash_token(token))
+                    & (User.invited_at > now - self._settings.invitation_ttl_seconds * 1000)
+                ).execute()
             except peewee.IntegrityError:
                 raise DuplicateAccount("A user with this username already exists") from None
+            if consumed != 1:
+                raise InvalidToken("Invalid or expired invitation")
         return User.get_by_id(user.id)
+
+    def _invitation_expired(self, invited_at):
+        return (invited_at or 0) + self._settings.invitation_ttl_seconds * 1000 <= now_ms()
 
     def _link(self, path, token):
         return f"{self._settings.public_base_url.rstrip('/')}{path}?token={token}"

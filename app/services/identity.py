@@ -22,6 +22,8 @@ ALGORITHM = "HS256"
 ROLE_CACHE_SECONDS = 30.0
 ROLES = ("admin", "editor", "author", "viewer")
 LEAST_PRIVILEGED_ROLE = "viewer"
+# Ways of authenticating that act with the user's whole role (not an API token's subset).
+FULL_ROLE_VIAS = frozenset({"jwt", "schedule"})
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,9 @@ class Principal:
     Attributes:
         id, email, role: the user's.
         permissions: what this request may do (a token's are a subset of its owner's).
-        via: "jwt" or "token" (an API token).
+        via: how the caller authenticated: "jwt" (a password session), "token" (an API
+            token, scoped to its own permissions) or "schedule" (a scheduled action run on
+            behalf of its creator, with the creator's current role).
         token_id: the API token's id when ``via == "token"``.
     """
 
@@ -48,8 +52,14 @@ class Principal:
 
     @property
     def is_admin(self):
-        """Admins may act on anyone's content and media."""
-        return self.role == "admin"
+        """Admins may act on anyone's content and media: only with their full role's rights.
+
+        An admin's API token carries only the permissions it was given, so it is never an
+        admin: code that short-cuts on ``is_admin`` (see all drafts, edit anyone's content)
+        must not widen a token scoped to, say, nothing. Allow-listed, so a new ``via`` is
+        not an admin until someone decides it should be.
+        """
+        return self.role == "admin" and self.via in FULL_ROLE_VIAS
 
 
 class RolePermissions:

@@ -4,10 +4,21 @@ Each bucket (say "login attempts from IP x") is one KV key holding ``{"count", "
 ``reset`` being the epoch second its window ends. A bucket is *limited* while it holds
 ``attempts`` hits or more and its window has not ended; after that it starts afresh.
 
-Two deliberate trade-offs:
+Callers count an attempt *before* the slow work it guards (``acquire``, then the password
+check) and give it back when the attempt turns out fine (``refund``): counting only after
+a 100-300 ms scrypt run let every request of a burst pass the check before any of them
+was counted (80 parallel guesses got 21 tries with a limit of 10).
 
-* KV has no atomic increment, so two requests racing on one key may count once. A limit
-  that is a little soft under a burst is acceptable; a lock service is not worth it here.
+Trade-offs, deliberately:
+
+* KV has no atomic increment or compare-and-set (and this layer keeps KV's API), so the
+  read-check-write of ``acquire`` is serialised by a lock per process only. Threads of one
+  worker never lose a count; two worker processes (or hosts) racing on the same key within
+  one KV round trip (well under a millisecond locally, about one on a LAN memcached) may
+  count once, so under a burst across N processes the limit can be exceeded by at most
+  about N - 1 per collision. A lock service is not worth it for that. (The lock is held
+  across the KV calls: a KV that hangs rather than refuses makes a worker's logins wait
+  their turn behind its timeouts, 0.2-0.5 s each, before failing open.)
 * KV refuses TTLs under 60 s, so keys live at least that long; the window itself is kept by
   ``reset`` in the value (checked with this limiter's clock), never by the TTL alone.
 
@@ -18,6 +29,7 @@ request is let through (fail open).
 import hashlib
 import logging
 import math
+import threading
 import time
 
 import msgspec
@@ -54,27 +66,63 @@ class RateLimiter:
         self.attempts = attempts
         self.window = window_seconds
         self._clock = clock
+        # Makes each read-check-write whole for the threads of this process (see above).
+        self._lock = threading.Lock()
+
+    def acquire(self, *buckets):
+        """Count one attempt in every bucket, unless one of them is already at its limit.
+
+        Returns:
+            None when the attempt was counted (go ahead), else the seconds until the most
+            limited bucket frees up; a refused attempt is not counted.
+        """
+        with self._lock:
+            now = self._clock()
+            states = {key: self._current(key, now) for key in buckets}
+            waits = [self._wait(state, now) for state in states.values() if state["count"] >= self.attempts]
+            if waits:
+                return max(waits)
+            for key, state in states.items():
+                state["count"] += 1
+                self._write(key, state, now)
+        return None
+
+    def refund(self, *buckets):
+        """Give back one attempt ``acquire`` counted in each of ``buckets`` (it went well)."""
+        with self._lock:
+            now = self._clock()
+            for key in buckets:
+                state = self._current(key, now)
+                if state["count"] > 0:
+                    state["count"] -= 1
+                    self._write(key, state, now)
 
     def retry_after(self, *buckets):
         """Seconds until the most limited of ``buckets`` frees up, or None if none is limited."""
         now = self._clock()
-        waits = []
-        for key in buckets:
-            state = self._read(key)
-            if state is not None and state["reset"] > now and state["count"] >= self.attempts:
-                waits.append(max(1, math.ceil(state["reset"] - now)))
+        waits = [self._wait(state, now) for state in (self._current(key, now) for key in buckets)
+                 if state["count"] >= self.attempts]
         return max(waits) if waits else None
 
     def hit(self, *buckets):
-        """Count one attempt in each of ``buckets``."""
-        now = self._clock()
-        for key in buckets:
-            state = self._read(key)
-            if state is None or state["reset"] <= now:
-                state = {"count": 0, "reset": now + self.window}
-            state["count"] += 1
-            ttl = max(MIN_EXPIRATION_TTL, math.ceil(state["reset"] - now))
-            self._write(key, state, ttl)
+        """Count one attempt in each of ``buckets`` (whatever their state)."""
+        with self._lock:
+            now = self._clock()
+            for key in buckets:
+                state = self._current(key, now)
+                state["count"] += 1
+                self._write(key, state, now)
+
+    def _current(self, key, now):
+        """The live state of ``key``: a new empty window when absent or over."""
+        state = self._read(key)
+        if state is None or state["reset"] <= now:
+            return {"count": 0, "reset": now + self.window}
+        return state
+
+    @staticmethod
+    def _wait(state, now):
+        return max(1, math.ceil(state["reset"] - now))
 
     def clear(self, *buckets):
         """Forget ``buckets`` (e.g. an account's failures after a successful password reset)."""
@@ -101,9 +149,10 @@ class RateLimiter:
             log.warning("rate limiter: unreadable value under %s, starting afresh", key)
             return None
 
-    def _write(self, key, state, ttl):
+    def _write(self, key, state, now):
         if self._kv is None:
             return
+        ttl = max(MIN_EXPIRATION_TTL, math.ceil(state["reset"] - now))
         try:
             self._kv.put(key, msgspec.json.encode(state), expiration_ttl=ttl)
         except KVError as ex:

@@ -1,0 +1,87 @@
+"""Settings from [vars] and secrets: numbers, the JWT secret, and a clear error for each mistake."""
+
+import pytest
+
+from app.runtime.config import ConfigError, load_config
+from app.settings import MIB, settings_from_config
+
+LOCAL = """\
+name = "site"
+main = "worker.py"
+
+{vars}
+
+[[d1_databases]]
+binding = "DB"
+database_name = "site"
+
+[env.staging]
+{staging_vars}
+
+[[env.staging.d1_databases]]
+binding = "DB"
+database_name = "site-staging"
+"""
+
+STRONG_SECRET = "s" * 32
+
+
+def config_for(tmp_path, vars="", staging_vars="", env_name=None, environ=None):
+    path = tmp_path / "bindings.toml"
+    path.write_text(LOCAL.format(vars=vars, staging_vars=staging_vars))
+    return load_config(path, env_name=env_name, environ=environ or {}, persist_to=tmp_path / "state")
+
+
+def test_defaults(tmp_path):
+    settings = settings_from_config(config_for(tmp_path))
+    assert (settings.rate_limit_attempts, settings.rate_limit_window_seconds) == (10, 300)
+    assert (settings.max_upload_bytes, settings.trusted_proxy_count) == (50 * MIB, 0)
+
+
+def test_numbers_come_from_vars_or_the_environment(tmp_path):
+    vars = "[vars]\nRATE_LIMIT_ATTEMPTS = 3\nRATE_LIMIT_WINDOW_SECONDS = 120\nMEDIA_MAX_UPLOAD_BYTES = 1024\n"
+    settings = settings_from_config(config_for(tmp_path, vars, environ={"TRUSTED_PROXY_COUNT": " 2 "}))
+    assert (settings.rate_limit_attempts, settings.rate_limit_window_seconds) == (3, 120)
+    assert (settings.max_upload_bytes, settings.trusted_proxy_count) == (1024, 2)
+    staging = config_for(
+        tmp_path, staging_vars='[env.staging.vars]\nRATE_LIMIT_ATTEMPTS = "7"\n', env_name="staging",
+        environ={"JWT_SECRET": STRONG_SECRET},
+    )
+    assert settings_from_config(staging).rate_limit_attempts == 7
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("RATE_LIMIT_ATTEMPTS", '"ten"', "RATE_LIMIT_ATTEMPTS must be a whole number, not 'ten'"),
+    ("RATE_LIMIT_WINDOW_SECONDS", "1.5", "RATE_LIMIT_WINDOW_SECONDS must be a whole number, not 1.5"),
+    ("MEDIA_MAX_UPLOAD_BYTES", '"50MB"', "MEDIA_MAX_UPLOAD_BYTES must be a whole number, not '50MB'"),
+    ("TRUSTED_PROXY_COUNT", "true", "TRUSTED_PROXY_COUNT must be a whole number, not True"),
+    ("RATE_LIMIT_ATTEMPTS", "0", "RATE_LIMIT_ATTEMPTS must be at least 1, not 0"),
+    ("TRUSTED_PROXY_COUNT", "-1", "TRUSTED_PROXY_COUNT must be at least 0, not -1"),
+])
+def test_a_bad_number_is_a_config_error_naming_the_variable(tmp_path, name, value, message):
+    config = config_for(tmp_path, f"[vars]\n{name} = {value}\n")
+    with pytest.raises(ConfigError) as raised:
+        settings_from_config(config)
+    assert str(raised.value) == f"{config.path} (environment default): {message}"
+
+
+def test_a_bad_number_from_the_environment_too(tmp_path):
+    with pytest.raises(ConfigError, match="TRUSTED_PROXY_COUNT must be a whole number, not 'two'"):
+        settings_from_config(config_for(tmp_path, environ={"TRUSTED_PROXY_COUNT": "two"}))
+
+
+def test_outside_the_default_env_the_jwt_secret_is_required_and_long(tmp_path):
+    with pytest.raises(ConfigError, match="environment staging.*secret JWT_SECRET is not set"):
+        settings_from_config(config_for(tmp_path, env_name="staging"))
+    with pytest.raises(ConfigError, match="JWT_SECRET is 31 bytes long; it must be at least 32 random bytes"):
+        settings_from_config(config_for(tmp_path, env_name="staging", environ={"JWT_SECRET": "s" * 31}))
+    settings = settings_from_config(config_for(tmp_path, env_name="staging", environ={"JWT_SECRET": STRONG_SECRET}))
+    assert settings.jwt_secret == STRONG_SECRET
+
+
+def test_the_default_env_generates_and_keeps_a_secret(tmp_path):
+    first = settings_from_config(config_for(tmp_path)).jwt_secret
+    assert len(first) >= 32 and settings_from_config(config_for(tmp_path)).jwt_secret == first
+    assert (tmp_path / "state" / "jwt_secret").read_text().strip() == first
+    # A developer's own short secret is their business in the default env.
+    assert settings_from_config(config_for(tmp_path, environ={"JWT_SECRET": "dev"})).jwt_secret == "dev"
