@@ -403,3 +403,14 @@ def test_sonicjs_field_options_are_accepted():
     assert config.schema.properties["blocks"].blocks["text"].properties["heading"].type == "string"
     assert (config.managed, config.is_active) == (False, False)
     assert parse_schema({"type": "object", "properties": {"a": {"type": "json"}}}).properties["a"].type == "json"
+
+
+def test_overlong_pattern_in_a_file_is_refused(project):
+    path = project.folder / "collections" / "pages.json"
+    config = json.loads(path.read_text())
+    first = next(iter(config["schema"]["properties"]))
+    config["schema"]["properties"][first]["pattern"] = "a" * 300
+    path.write_text(json.dumps(config))
+    result = project.sync()
+    assert result.exit_code == 1
+    assert f"schema.properties.{first}.pattern: a pattern may be at most 256 characters" in result.output

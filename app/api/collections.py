@@ -39,7 +39,6 @@ from app.services.cache import DATABASE, install_cache, invalidate
 from app.services.collection_schema import CollectionConfigError, parse_schema, schema_to_builtins
 
 NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
-MAX_PATTERN_LENGTH = 256
 # Containers (objects, arrays) a schema may nest: far beyond any real form, well short of
 # the recursion limit of the parser.
 MAX_SCHEMA_DEPTH = 40
@@ -91,12 +90,6 @@ def validated_schema(raw, where="schema"):
     """
     if _depth(raw) > MAX_SCHEMA_DEPTH:
         raise field_error(where, f"the schema nests more than {MAX_SCHEMA_DEPTH} levels deep")
-    long_patterns = [
-        {"field": path, "message": f"a pattern may be at most {MAX_PATTERN_LENGTH} characters"}
-        for path, pattern in _patterns(raw, where) if len(pattern) > MAX_PATTERN_LENGTH
-    ]
-    if long_patterns:
-        raise unprocessable("Validation failed", long_patterns)
     try:
         return schema_to_builtins(parse_schema(raw, where))
     except CollectionConfigError as ex:
@@ -121,25 +114,6 @@ def _depth(value):
         deepest = max(deepest, depth)
         stack.extend((child, depth + 1) for child in children)
     return deepest
-
-
-def _patterns(schema, where):
-    """``(path, pattern)`` of every field's string ``pattern``, following ``properties``/``items``.
-
-    Iterative, and tolerant of malformed parts (those are ``parse_schema``'s to report).
-    """
-    stack, found = [(schema, where)], []
-    while stack:
-        field, path = stack.pop()
-        if not isinstance(field, dict):
-            continue
-        if isinstance(field.get("pattern"), str):
-            found.append((f"{path}.pattern", field["pattern"]))
-        properties = field.get("properties")
-        if isinstance(properties, dict):
-            stack.extend((child, f"{path}.properties.{name}") for name, child in properties.items())
-        stack.append((field.get("items"), f"{path}.items"))
-    return sorted(found)
 
 
 def _iso_now():

@@ -18,7 +18,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.errors import bad_request
+from app.api.errors import bad_request, read_body
 from app.api.workflow import NO_NUL, checked_id, content_changed
 from app.services.content import scheduling
 from app.services.content.workflow import NotFound
@@ -107,7 +107,7 @@ class ContentScheduleResource:
 
     @access("content.publish")
     def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
-        body = msgspec.convert(req.get_media(), ScheduleBody)
+        body = read_body(req, ScheduleBody)
         row = scheduling.create_schedule(
             self._db, checked_id(id), req.context.user, body.action, body.scheduled_at, body.timezone
         )

@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.api.access import access
+from app.api.errors import read_body
 from app.db.models import WorkflowState
 from app.services.cache import invalidate
 from app.services.content import workflow
@@ -139,7 +140,7 @@ class ContentWorkflowResource:
 
     @access(authenticated=True)
     def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
-        body = msgspec.convert(req.get_media(), ActionBody)
+        body = read_body(req, ActionBody)
         resp.media = _move(self._db, self._services, req, checked_id(id), action=body.action, comment=body.comment)
 
 
@@ -152,7 +153,7 @@ class TransitionResource:
 
     @access(authenticated=True)
     def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
-        body = msgspec.convert(req.get_media(), StateBody)
+        body = read_body(req, StateBody)
         resp.media = _move(self._db, self._services, req, checked_id(id), to_state=body.to_state, comment=body.comment)
 
 

@@ -19,7 +19,7 @@ from app.cli.clock import CronClock
 from app.cli.common import runtime_options
 from app.cli.devsetup import prepare_local_state
 from app.runtime.config import ConfigError
-from app.settings import resolve_jwt_secret
+from app.settings import settings_from_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,7 +94,7 @@ def serve(runtime, bind, workers, threads):
     """Serve with gunicorn for production (run `d1 migrations apply` first, e.g. as the release step)."""
     env = _gunicorn_env(runtime)
     try:
-        resolve_jwt_secret(runtime.config)
+        settings_from_config(runtime.config)  # the JWT secret and every numeric setting
     except ConfigError as ex:
         raise click.ClickException(str(ex)) from None
     runtime.open_all()  # a bad binding value stops here, not in every worker

@@ -36,6 +36,7 @@ FIELD_TYPES = frozenset({
     "quill", "mdxeditor", "tinymce", "easymde", "text",
 })
 CHOICE_TYPES = frozenset({"select", "multiselect", "radio"})
+MAX_PATTERN_LENGTH = 256
 NAME_PATTERN = re.compile(r"^[a-z0-9_-]+$")
 FIELD_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Content columns a collection may sort, list or search by besides its own fields.
@@ -275,7 +276,10 @@ def check_field(field, path):
     if field.type in CHOICE_TYPES and not field.enum:
         errors.append(f"{path}.enum: a {field.type} field needs a non-empty enum")
     errors += _check_enum(field, path)
-    if field.pattern is not None:
+    if field.pattern is not None and len(field.pattern) > MAX_PATTERN_LENGTH:
+        # Python's re has no timeout: a length cap is the one bound we can put on patterns.
+        errors.append(f"{path}.pattern: a pattern may be at most {MAX_PATTERN_LENGTH} characters")
+    elif field.pattern is not None:
         try:
             re.compile(field.pattern)
         except re.error as ex:
