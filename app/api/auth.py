@@ -292,18 +292,31 @@ class ResetPasswordResource:
     def on_post(self, req, resp):
         body = read_body(req, ResetPasswordBody)
         _check_confirmation(body.password, body.confirm_password)
-        keys = self._guard.buckets(req, "token")
-        self._guard.acquire(keys)
-        try:
-            user = self._accounts.reset_password(body.token, body.password)
-        except InvalidToken as ex:
-            raise bad_request(str(ex)) from None
-        except WeakPassword as ex:
-            self._guard.refund(keys)  # not a guess at a token
-            raise _weak(ex) from None
-        self._guard.refund(keys)
+        user = redeem_token(self._guard, req, lambda: self._accounts.reset_password(body.token, body.password))
         self._guard.clear(self._guard.buckets(req, "login", user.email)[1:])
         resp.media = {"message": "Password has been reset; sign in with the new password"}
+
+
+def redeem_token(guard, req, redeem):
+    """Run ``redeem()`` (a reset or invitation) under the token-guessing limit.
+
+    Only a wrong token counts against the limit: a weak password or a taken username is
+    not a guess, so the attempt is given back, as it is on success.
+    """
+    keys = guard.buckets(req, "token")
+    guard.acquire(keys)
+    try:
+        result = redeem()
+    except InvalidToken as ex:
+        raise bad_request(str(ex)) from None
+    except WeakPassword as ex:
+        guard.refund(keys)
+        raise _weak(ex) from None
+    except DuplicateAccount as ex:
+        guard.refund(keys)
+        raise conflict(str(ex)) from None
+    guard.refund(keys)
+    return result
 
 
 class AcceptInvitationResource:
@@ -318,19 +331,9 @@ class AcceptInvitationResource:
     def on_post(self, req, resp):
         body = read_body(req, AcceptInvitationBody)
         _check_confirmation(body.password, body.confirm_password)
-        keys = self._guard.buckets(req, "token")
-        self._guard.acquire(keys)
-        try:
-            user = self._accounts.accept_invitation(body.token, body.username, body.password)
-        except InvalidToken as ex:
-            raise bad_request(str(ex)) from None
-        except WeakPassword as ex:
-            self._guard.refund(keys)  # not a guess at a token
-            raise _weak(ex) from None
-        except DuplicateAccount as ex:
-            self._guard.refund(keys)
-            raise conflict(str(ex)) from None
-        self._guard.refund(keys)
+        user = redeem_token(
+            self._guard, req, lambda: self._accounts.accept_invitation(body.token, body.username, body.password)
+        )
         token = start_session(resp, user, self._settings)
         resp.media = {"user": session_user(user), "token": token}
 
