@@ -16,6 +16,7 @@ reader simply reads the row again.
 """
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -381,7 +382,5 @@ def _chunks(handle, length: int) -> Iterator[bytes]:
 
 
 def _unlink(path) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
