@@ -165,3 +165,18 @@ def test_importing_worker_reads_nothing_and_loading_app_checks_the_config(tmp_pa
     with pytest.raises(StartupError, match="sonicpy cannot start: .*missing.toml"):
         module.app
     assert "app" not in vars(module)
+
+
+def test_two_apps_in_one_process_each_read_their_own_database(tmp_path, migrated_template):
+    from app.db.models import bind_models
+    from tests.fixtures.users import bearer, create_user, token_for
+
+    first = env_with_copy(tmp_path / "one", migrated_template)
+    second = env_with_copy(tmp_path / "two", migrated_template)
+    bind_models(first.DB.db)
+    headers = bearer(token_for(create_user("editor")))  # a user of the first database only
+    one = webtest.TestApp(Worker(lambda: first, lambda e: create_app(e, settings_for_tests())))
+    two = webtest.TestApp(Worker(lambda: second, lambda e: create_app(e, settings_for_tests())))
+    one.get("/auth/me", headers=headers, status=200)
+    two.get("/auth/me", headers=headers, status=401)
+    one.get("/auth/me", headers=headers, status=200)  # the models follow the app serving the request

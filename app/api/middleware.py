@@ -4,6 +4,7 @@ import time
 import uuid
 
 from app.db.database import release_connection
+from app.db.models import bind_models
 from app.runtime.context import ExecutionContext
 from app.runtime.entry import CTX_KEY, ENV_KEY
 
@@ -50,6 +51,11 @@ class DatabaseMiddleware:
 
     def __init__(self, db):
         self._db = db
+
+    def process_request(self, req, resp):
+        # Models reach the database through one process-wide proxy; a process serves one
+        # env, but tests and embedders may build several apps: point it at this app's.
+        bind_models(self._db)
 
     def process_response(self, req, resp, resource, req_succeeded):
         release_connection(self._db)

@@ -60,6 +60,7 @@ class Worker:
         self._lock = threading.Lock()
         self._env = None
         self._app = None
+        self._other_apps = {}
 
     @property
     def env(self):
@@ -91,7 +92,10 @@ class Worker:
                 return startup_failure(start_response, ctx.request_id, ex)
             app = self._app
         else:
-            app = self._make_app(env)
+            # Another env (tests, embedding): its app is built once and kept, like ours.
+            app = self._other_apps.get(env)
+            if app is None:
+                app = self._other_apps[env] = self._make_app(env)
         environ[ENV_KEY] = env
         environ[CTX_KEY] = ctx
         try:
