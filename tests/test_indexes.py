@@ -349,7 +349,7 @@ def _run_log_purge(client, site):
 
 def _check_collection_list(planned):
     page, count = _list_page(planned, "content"), _count(planned, "content")
-    # The index 0013 built for exactly this list: live rows of one collection and status,
+    # The index 0012 built for exactly this list: live rows of one collection and status,
     # newest first, id as tie-breaker.
     assert _uses(page, "idx_content_live_collection_published"), page.plan
     assert _uses(count, "idx_content_live_collection_published"), count.plan
@@ -375,7 +375,7 @@ def _check_content_list(planned):
 
 def _check_author_list(planned):
     page, count = _list_page(planned, "content"), _count(planned, "content")
-    # Without 0015's index SQLite walked every published row testing author_id (no stats)
+    # Without 0014's index SQLite walked every published row testing author_id (no stats)
     # or sorted the author's rows (with stats): neither is a SCAN, so name the index.
     assert _uses(page, "idx_content_live_author_published"), page.plan
     assert _uses(count, "idx_content_live_author_published"), count.plan

@@ -37,7 +37,7 @@ ALL_PERMISSIONS = {
     "collections.delete", "media.upload", "media.read", "media.update", "media.delete",
     "users.create", "users.read", "users.update", "users.delete", "users.roles",
     "settings.read", "settings.update", "plugins.manage", "logs.read", "api_tokens.manage",
-    # 0013 and 0014: hard deletes, for admins only.
+    # 0012 and 0013: hard deletes, for admins only.
     "content.purge", "media.purge",
 }
 ROLE_PERMISSIONS = {
@@ -46,7 +46,7 @@ ROLE_PERMISSIONS = {
                "content.publish", "content.review", "collections.read", "media.upload",
                "media.read", "media.update", "media.delete", "users.read", "logs.read"},
     "author": {"content.create", "content.read", "content.update", "content.delete", "media.upload",
-               "media.read", "media.update", "collections.read"},  # content.delete: 0016
+               "media.read", "media.update", "collections.read"},  # content.delete: 0015
     "viewer": {"content.read", "collections.read", "media.read"},
 }
 DEFAULT_TRANSITIONS = {

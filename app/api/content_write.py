@@ -1,7 +1,7 @@
 """Content writes: ``POST /api/content``, ``PUT``/``DELETE /api/content/{id}``,
 ``POST /api/content/{id}/restore`` and ``DELETE /api/content/{id}/purge``.
 
-Who may write (role_permissions of migrations 0004 and 0013):
+Who may write (role_permissions of migrations 0004 and 0012):
 
 * create: ``content.create``; a status other than ``draft`` is the workflow's move out
   of draft (``workflow_transitions``: draft -> published needs ``content.publish``;
@@ -11,7 +11,7 @@ Who may write (role_permissions of migrations 0004 and 0013):
   workflow has no such edge, e.g. pending-review -> published or archived -> published;
   403 without the edge's permission), logged and in the history like any move;
 * soft delete and restore: ``content.delete`` (admins, editors and, since migration
-  0016, authors), own items only for holders without ``content.publish``;
+  0015, authors), own items only for holders without ``content.publish``;
 * purge (``?hard=true`` or ``/purge``): ``content.purge`` (admins).
 
 Optimistic concurrency: an update (or delete) carrying ``version_number`` in the body or

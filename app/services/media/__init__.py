@@ -11,7 +11,7 @@ What differs from SonicJS (reference/sonicjs.md section 6), on purpose:
 * timestamps (``uploaded_at``, ``updated_at``, ``deleted_at``) are epoch milliseconds, as
   in every other table (SonicJS stores seconds in ``media``).
 
-Who may do what (permissions from migrations 0004 and 0014):
+Who may do what (permissions from migrations 0004 and 0013):
 
 * upload: ``media.upload`` (admin, editor, author); list and read: ``media.read`` (all roles);
 * change alt, caption, tags or folder: ``media.update`` on one's own uploads; on anyone's

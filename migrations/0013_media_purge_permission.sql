@@ -1,4 +1,4 @@
--- Migration 0014: permanent media deletion is its own permission; media looked up by key
+-- Migration 0013: permanent media deletion is its own permission; media looked up by key
 --
 -- Soft delete (media.delete, held by admins and editors; uploaders may soft-delete their
 -- own) keeps the stored object so the file can be restored. Purging removes the object and

@@ -1,4 +1,4 @@
--- Migration 0013: content soft delete, and the content.purge permission
+-- Migration 0012: content soft delete, and the content.purge permission
 --
 -- DELETE /api/content/{id} sets deleted_at (epoch ms) instead of removing the row; public
 -- reads, slug lookups and reference checks skip rows where it is set, and
