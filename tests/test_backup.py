@@ -8,29 +8,17 @@ import stat
 
 import msgspec
 import pytest
-from click.testing import CliRunner
 
-from app.cli import cli
 from app.db.migrations import MigrationRunner
 from app.services.backup import BackupError, export_backup, import_backup
-from tests.fixtures.app import MIGRATIONS, env_with_copy, make_env
+from tests.fixtures.app import MIGRATIONS, CliProject, env_with_copy, make_env
 
 TABLES = ("users", "collections", "media", "content")
 JSON_COLUMNS = {"collections": {"schema"}, "content": {"data"}, "media": {"tags"}}
 
 
-class Project:
-    def __init__(self, folder, env):
-        self.folder = folder
-        self.config = folder / "bindings.toml"
-        self.state = folder / "state"
-        self.db_path = env.DB.db.database
-        env.DB.db.close()
-
-    def cli(self, *args):
-        return CliRunner().invoke(
-            cli, [*map(str, args), "--config", str(self.config), "--persist-to", str(self.state)],
-            catch_exceptions=False)
+class Project(CliProject):
+    """The migrated project a backup is taken from or imported into."""
 
     def execute(self, sql, params=()):
         conn = sqlite3.connect(self.db_path)

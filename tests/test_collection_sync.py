@@ -9,36 +9,37 @@ import shutil
 import sqlite3
 
 import pytest
-from click.testing import CliRunner
 
-from app.cli import cli
 from app.cli.common import Runtime
 from app.cli.devsetup import prepare_local_state
-from app.db.models import bind_models
-from app.services.collection_schema import CollectionConfigError, parse_collection_config, parse_schema
-from app.services.collection_sync import load_collection_files, sync_collections
 from app.db.migrations import MigrationRunner
-from tests.fixtures.app import MIGRATIONS, PROJECT_ROOT, env_with_copy, make_env
+from app.db.models import bind_models
+from app.services.collection_schema import (
+    CollectionConfigError,
+    parse_collection_config,
+    parse_schema,
+)
+from app.services.collection_sync import load_collection_files, sync_collections
+from tests.fixtures.app import (
+    MIGRATIONS,
+    PROJECT_ROOT,
+    CliProject,
+    env_with_copy,
+    make_env,
+)
 
 EXAMPLES = PROJECT_ROOT / "app" / "collections"
 
 
-class Project:
+class Project(CliProject):
     """A project folder: its config, state folder, collections folder and database file."""
 
     def __init__(self, folder, env):
-        self.folder = folder
-        self.config = folder / "bindings.toml"
-        self.state = folder / "state"
+        super().__init__(folder, env)
         self.collections = folder / "collections"
-        self.db_path = env.DB.db.database
 
     def sync(self, *args):
-        result = CliRunner().invoke(
-            cli, ["collections", "sync", "--config", str(self.config), "--persist-to", str(self.state), *args],
-            catch_exceptions=False,
-        )
-        return result
+        return self.cli("collections", "sync", *args)
 
     def query(self, sql, params=()):
         conn = sqlite3.connect(self.db_path)

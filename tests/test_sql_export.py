@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from app.cli import cli
 from app.db.splitter import split_statements
 from app.services.sql_dump import dump_statements, quote_text, sql_literal
-from tests.fixtures.app import env_with_copy, make_env
+from tests.fixtures.app import CliProject, env_with_copy, make_env
 
 AWKWARD = [
     "it's a \"quoted\" string; with a semicolon",
@@ -29,18 +29,8 @@ AWKWARD = [
 ]
 
 
-class Project:
-    def __init__(self, folder, env):
-        self.folder = folder
-        self.config = folder / "bindings.toml"
-        self.state = folder / "state"
-        self.db_path = env.DB.db.database
-        env.DB.db.close()
-
-    def cli(self, *args):
-        return CliRunner().invoke(
-            cli, [*map(str, args), "--config", str(self.config), "--persist-to", str(self.state)],
-            catch_exceptions=False)
+class Project(CliProject):
+    """The project a dump is taken from or restored into."""
 
     def connect(self):
         conn = sqlite3.connect(self.db_path)
