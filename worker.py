@@ -10,7 +10,16 @@ environment, or a non-numeric numeric var, makes ``gunicorn worker:app`` exit wi
 reason instead of serving 500s (``app.entrypoint.served_app``).
 """
 
-from app.entrypoint import default_worker, run_scheduled, served_app
+import sys
+
+try:
+    from app.entrypoint import default_worker, run_scheduled, served_app
+except ModuleNotFoundError as missing:
+    if __name__ != "__main__":
+        raise
+    # `python worker.py` with a Python that lacks the dependencies: one line, no traceback.
+    sys.exit(f"sonicpy: {missing.name!r} is not installed for {sys.executable}; "
+             "run scripts/sonicpy ... (it installs into .venv first) or scripts/dev")
 
 worker = default_worker()
 

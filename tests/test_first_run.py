@@ -1,0 +1,58 @@
+"""What a new user meets first: the CLI wrapper, worker.py without dependencies, a quiet setup."""
+
+import subprocess
+import sys
+
+from tests.fixtures.app import PROJECT_ROOT
+
+SCRIPTS = PROJECT_ROOT / "scripts"
+
+
+def run(args, **kwargs):
+    return subprocess.run(args, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def test_worker_without_dependencies_prints_one_line_not_a_traceback():
+    # -S leaves site-packages out: the interpreter a new user runs before any install.
+    result = run([sys.executable, "-S", "worker.py", "--help"], cwd=PROJECT_ROOT)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "is not installed" in lines[0] and "scripts/sonicpy" in lines[0]
+
+
+def test_gunicorn_import_of_worker_without_dependencies_still_raises():
+    # A server importing the module must see the real error, not an exit.
+    code = "import sys; sys.path.insert(0, '.');\ntry:\n import worker\nexcept ModuleNotFoundError:\n print('raised')"
+    result = run([sys.executable, "-S", "-c", code], cwd=PROJECT_ROOT)
+    assert result.stdout.strip() == "raised"
+
+
+def test_cli_wrapper_runs_commands_from_any_folder(tmp_path):
+    # The wrapper installs into .venv if needed, then runs in the caller's folder, so a
+    # relative --config/--persist-to means what the user typed.
+    (tmp_path / "bindings.toml").write_text((PROJECT_ROOT / "bindings.toml").read_text())
+    result = run([str(SCRIPTS / "sonicpy"), "kv", "key", "list", "--persist-to", "state"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "state").is_dir()
+    assert result.stdout.strip() == "[]"
+
+
+def test_cli_wrapper_help_lists_the_commands():
+    result = run([str(SCRIPTS / "sonicpy"), "--help"], cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr
+    for command in ("dev", "serve", "d1", "kv", "r2", "collections", "users", "scheduled", "clock"):
+        assert f"  {command} " in result.stdout or f"  {command}\n" in result.stdout
+
+
+def test_setup_is_silent_when_nothing_changed():
+    run(["bash", "-c", "source scripts/setup"], cwd=PROJECT_ROOT)  # installs once if needed
+    result = run(["bash", "-c", "source scripts/setup"], cwd=PROJECT_ROOT)
+    assert result.returncode == 0
+    assert result.stdout == "" and result.stderr == ""
+
+
+def test_the_virtualenv_is_ignored_by_git():
+    result = run(["git", "check-ignore", "-q", ".venv/"], cwd=PROJECT_ROOT)
+    assert result.returncode == 0
