@@ -415,3 +415,23 @@ def test_overlong_pattern_in_a_file_is_refused(project):
     result = project.sync()
     assert result.exit_code == 1
     assert f"schema.properties.{first}.pattern: a pattern may be at most 256 characters" in result.output
+
+
+def test_pattern_re2_cannot_run_in_a_file_is_refused(project):
+    path = project.collections / "pages.json"
+    config = json.loads(path.read_text())
+    first = next(iter(config["schema"]["properties"]))
+    config["schema"]["properties"][first]["pattern"] = r"^(\w+)-\1$"
+    path.write_text(json.dumps(config))
+    result = project.sync()
+    assert result.exit_code == 1
+    assert (f"pages.json: schema.properties.{first}.pattern: not a valid regular expression "
+            "(invalid escape sequence: \\1); patterns are RE2 syntax") in result.output
+    assert "pages" not in project.rows()
+
+
+def test_nested_quantifiers_in_a_file_are_accepted(project):
+    # RE2 runs ^(a+)+$ in linear time: nothing to refuse.
+    project.edit("pages", lambda data: next(iter(data["schema"]["properties"].values())).update(pattern="^(a+)+$"))
+    assert project.sync().exit_code == 0
+    assert "^(a+)+$" in project.rows()["pages"]["schema"]

@@ -4,6 +4,15 @@ Both run gunicorn in a fresh process (``python -m gunicorn worker:app``) with th
 environment passed through ``$SONICPY_ENV``, ``$SONICPY_CONFIG`` and ``$SONICPY_PERSIST_TO``:
 workers import the app after the fork, so ``--reload`` picks up code changes and no
 database or socket is ever shared between processes.
+
+Production shape: nginx in front (``deploy/nginx.conf``), ``serve`` behind it on loopback.
+gunicorn's threaded workers read each request's header and body in the serving thread with
+no time limit (gunicorn has no setting for one), so a few clients that trickle their bytes
+would hold every thread of a worker. nginx reads each request whole under its own header
+and body timeouts before passing it on; ``serve`` therefore listens on 127.0.0.1 unless told
+otherwise, so that only the proxy reaches it. A worker class with an event loop (gevent)
+was weighed and left out: SQLite, psycopg2 without a green driver, scrypt and image decoding
+all block the loop, so one slow query or sign-in would stall every request of the worker.
 """
 
 import os
@@ -38,11 +47,17 @@ def _gunicorn_env(runtime):
     return env
 
 
+# What gunicorn can bound about a request: the request line and each header line to 8 KiB
+# (as nginx's large_client_header_buffers in deploy/nginx.conf), at most 100 header lines.
+REQUEST_LIMITS = ("--limit-request-line", "8190", "--limit-request-field_size", "8190",
+                  "--limit-request-fields", "100")
+
+
 def _gunicorn_command(bind, workers, threads, extra=()):
     return [
         sys.executable, "-m", "gunicorn", "worker:app",
         "--bind", bind, "--workers", str(workers), "--threads", str(threads),
-        "--timeout", "30", "--graceful-timeout", "10", "--access-logfile", "-", *extra,
+        "--timeout", "30", "--graceful-timeout", "10", *REQUEST_LIMITS, "--access-logfile", "-", *extra,
     ]
 
 
@@ -86,12 +101,16 @@ def _raise_stop(signum, frame):
 
 
 @click.command()
-@click.option("--bind", "-b", default="0.0.0.0:8000", show_default=True, help="Address:port to listen on.")
+@click.option("--bind", "-b", default="127.0.0.1:8000", show_default=True,
+              help="Address:port to listen on (loopback: the reverse proxy in front connects to it).")
 @click.option("--workers", "-w", default=2, show_default=True, type=int, help="Worker processes.")
 @click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
 @runtime_options
 def serve(runtime, bind, workers, threads):
-    """Serve with gunicorn for production (run `d1 migrations apply` first, e.g. as the release step)."""
+    """Serve with gunicorn for production, behind nginx (deploy/nginx.conf); see README "Production".
+
+    Run `d1 migrations apply` first, e.g. as the release step.
+    """
     env = _gunicorn_env(runtime)
     try:
         settings_from_config(runtime.config)  # the JWT secret and every numeric setting

@@ -14,6 +14,12 @@ Decisions where SonicJS is loose:
   (``data.<field>``) in filters and indexes.
 * Besides SonicJS's ``FieldType`` union, the editor types used in practice (``quill``,
   ``mdxeditor``, ``tinymce``, ``easymde``) and the admin renderer's ``text`` are accepted.
+* A field's ``pattern`` is RE2 syntax, run by RE2 (``compile_pattern``): matching takes time
+  linear in the value whatever the pattern, so a pattern such as ``^(a+)+$`` cannot stall a
+  worker the way a backtracking engine does on a long non-matching value. What RE2 cannot
+  run (backreferences, lookahead and lookbehind) is refused with the field's path. As in
+  JSON Schema, a pattern matches anywhere in the value unless anchored; ``$`` is the end of
+  the value (not before a final newline) and ``\\d``, ``\\w`` and ``\\b`` are ASCII-only.
 
 Errors are ``"<path>: <message>"`` strings whose path names the field, e.g.
 ``schema.properties.hero.type: unknown field type 'picture'``; parsing collects every
@@ -24,9 +30,11 @@ collections API, stored rows) and ``schema_to_builtins`` for the canonical form 
 """
 
 import re
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import msgspec
+import re2
 
 FIELD_TYPES = frozenset({
     "string", "number", "boolean", "date", "datetime", "email", "url", "richtext", "markdown",
@@ -277,13 +285,13 @@ def check_field(field, path):
         errors.append(f"{path}.enum: a {field.type} field needs a non-empty enum")
     errors += _check_enum(field, path)
     if field.pattern is not None and len(field.pattern) > MAX_PATTERN_LENGTH:
-        # Python's re has no timeout: a length cap is the one bound we can put on patterns.
+        # RE2's automaton grows with the pattern: the cap bounds its compile time and memory.
         errors.append(f"{path}.pattern: a pattern may be at most {MAX_PATTERN_LENGTH} characters")
     elif field.pattern is not None:
         try:
-            re.compile(field.pattern)
-        except re.error as ex:
-            errors.append(f"{path}.pattern: not a valid regular expression ({ex})")
+            compile_pattern(field.pattern)
+        except PatternError as ex:
+            errors.append(f"{path}.pattern: {ex}")
     if field.min is not None and field.max is not None and field.min > field.max:
         errors.append(f"{path}.min: must not be greater than max ({field.min} > {field.max})")
     if field.min_length is not None and field.max_length is not None and field.min_length > field.max_length:
@@ -318,6 +326,33 @@ def _check_enum(field, path):
         if value not in field.enum:
             errors.append(f"{path}.default: {value!r} is not one of the enum values")
     return errors
+
+
+# --- patterns ------------------------------------------------------------------------------
+
+
+class PatternError(ValueError):
+    """A field's ``pattern`` is not a regular expression RE2 can run."""
+
+
+@lru_cache(maxsize=256)
+def compile_pattern(pattern):
+    """``pattern`` compiled by RE2; use ``.search(value)`` (a match anywhere unless anchored).
+
+    Raises:
+        PatternError: invalid syntax, or a construct RE2 does not run (backreferences,
+            lookaround), with RE2's reason.
+    """
+    options = re2.Options()
+    # RE2 would print every refused pattern to stderr; the caller reports it instead.
+    options.log_errors = False
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as ex:
+        reason = ex.args[0].decode("utf-8", "replace") if ex.args and isinstance(ex.args[0], bytes) else str(ex)
+        raise PatternError(
+            f"not a valid regular expression ({reason}); patterns are RE2 syntax, which has no "
+            "backreferences, lookahead or lookbehind") from None
 
 
 # --- canonical form ------------------------------------------------------------------------
