@@ -33,7 +33,7 @@ def create_app(env, settings=None):
     """
     settings = settings or settings_from_env(env)
     db = env.DB.db
-    bind_models(db)
+    bind_models(db)  # the default for code outside requests; each request binds its own app's
     services = Services()
     services.extras["roles"] = RolePermissions()
     app = falcon.App(

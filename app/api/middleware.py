@@ -4,7 +4,7 @@ import time
 import uuid
 
 from app.db.database import release_connection
-from app.db.models import bind_models
+from app.db.models import database
 from app.runtime.context import ExecutionContext
 from app.runtime.entry import CTX_KEY, ENV_KEY
 
@@ -41,7 +41,15 @@ class RequestContextMiddleware:
 
 
 class DatabaseMiddleware:
-    """Releases the DB binding's connection at the end of each request.
+    """Points the models at this app's database for each request; releases the connection after.
+
+    The models reach their database through a context-local proxy: the binding made here
+    holds for this request only, so apps of several envs served by one process, from
+    several threads, never answer from each other's database. The Worker serves each
+    request in a context of its own, together with the work queued by ``ctx.wait_until``,
+    so that work sees the same database and the binding ends with it. (Called without the
+    Worker, the app leaves the binding in the caller's context, where the inline
+    ``wait_until`` work runs after this middleware; ``bind_models`` replaces it.)
 
     The database connects on first use (Peewee's autoconnect), not up front: a request
     that needs no database, like ``/health`` reporting the database down, still answers.
@@ -53,9 +61,7 @@ class DatabaseMiddleware:
         self._db = db
 
     def process_request(self, req, resp):
-        # Models reach the database through one process-wide proxy; a process serves one
-        # env, but tests and embedders may build several apps: point it at this app's.
-        bind_models(self._db)
+        database.bind_context(self._db)
 
     def process_response(self, req, resp, resource, req_succeeded):
         release_connection(self._db)

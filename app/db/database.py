@@ -2,67 +2,116 @@
 
 SQLite is the embedded default (a file under the local state folder); ``database_url``
 selects a server database (``postgresql://...``) or another SQLite file (``sqlite:///path``).
+URLs are read by ``playhouse.db_url``: user and password are percent-decoded (``p%40ss`` is
+``p@ss``) and query-string options become connection arguments (``?sslmode=require`` reaches
+psycopg2; ``?max_connections=20`` tunes the pool), overriding the defaults below.
 
-What was measured on this stack (see reference/pitfalls.md) shapes the settings:
+What was measured on this stack shapes the defaults:
 
 * SQLite: WAL, foreign keys on (as D1), ``synchronous=NORMAL``, a 5 s busy timeout, and
   ``lock_type='IMMEDIATE'`` so every transaction takes the write lock up front; a deferred
   ``BEGIN`` that later upgrades fails at once with ``database is locked`` under several
   gunicorn workers. Connections stay open per thread (opening one costs more than a query).
 * PostgreSQL: a connection pool; a request returns its connection to the pool when done.
+  Short pool and connect timeouts, so an unreachable server fails a request in seconds
+  instead of holding a worker.
 """
 
 from urllib.parse import urlparse
 
 import peewee
+from playhouse import db_url
 from playhouse.pool import PooledPostgresqlDatabase
 
 SQLITE_PRAGMAS = (
     ("journal_mode", "wal"),
     ("foreign_keys", 1),
     ("synchronous", "normal"),
-    ("busy_timeout", 5000),
 )
 
 BUSY_TIMEOUT_SECONDS = 5
 
-
-def open_sqlite(path):
-    """A SQLite database with the D1-like pragmas; one connection per thread, kept open."""
-    return peewee.SqliteDatabase(
-        str(path),
-        pragmas=SQLITE_PRAGMAS,
-        timeout=BUSY_TIMEOUT_SECONDS,
-        lock_type="IMMEDIATE",
-        autoconnect=True,
-    )
+POSTGRES_DEFAULTS = {
+    "port": 5432,
+    "max_connections": 8,  # per worker process
+    "stale_timeout": 300,  # seconds before an idle pooled connection is recycled
+    "timeout": 10,  # seconds to wait for a free pooled connection
+    "connect_timeout": 5,  # seconds for the server to accept a new connection
+    "autoconnect": True,
+}
 
 
-def open_postgres(url, max_connections=8):
-    """A pooled PostgreSQL database from a ``postgresql://user:pass@host:port/name`` URL."""
+def open_sqlite(path, **options):
+    """A SQLite database with the D1-like pragmas; one connection per thread, kept open.
+
+    Args:
+        path: the database file.
+        **options: ``peewee.SqliteDatabase`` arguments overriding the defaults; ``timeout``
+            (seconds) is the busy timeout.
+    """
+    timeout = options.pop("timeout", BUSY_TIMEOUT_SECONDS)
+    return peewee.SqliteDatabase(str(path), **{
+        "pragmas": (*SQLITE_PRAGMAS, ("busy_timeout", int(timeout * 1000))),
+        "timeout": timeout,
+        "lock_type": "IMMEDIATE",
+        "autoconnect": True,
+        **options,
+    })
+
+
+def open_postgres(url, max_connections=None):
+    """A pooled PostgreSQL database from a ``postgresql://user:pass@host:port/name?option=value`` URL.
+
+    Args:
+        url: the server URL; its query-string options override ``POSTGRES_DEFAULTS``.
+        max_connections: the pool size, when the caller (not the URL) decides it.
+    """
+    options = {**POSTGRES_DEFAULTS, **_url_options(url)}
+    if max_connections is not None:
+        options["max_connections"] = max_connections
+    return PooledPostgresqlDatabase(**options)
+
+
+def _url_options(url):
+    """``database``, credentials, host, port and query-string options of ``url``, decoded."""
+    return db_url.parse(url, unquote_password=True, unquote_user=True)
+
+
+# What playhouse reads from the parts of a SQLite URL before the query string: the file
+# path is taken whole instead, the rest means nothing to a file.
+SQLITE_URL_PARTS = {"database", "user", "password", "host", "port"}
+
+
+def _open_sqlite_url(url):
     parts = urlparse(url)
-    return PooledPostgresqlDatabase(
-        parts.path.lstrip("/"),
-        user=parts.username,
-        password=parts.password,
-        host=parts.hostname,
-        port=parts.port or 5432,
-        max_connections=max_connections,
-        stale_timeout=300,
-        timeout=10,
-        connect_timeout=5,
-        autoconnect=True,
-    )
+    # ``sqlite:///relative`` and ``sqlite:////absolute`` name a file by their path; the
+    # two-slash ``sqlite://name`` has always meant the file ``name`` too (playhouse would
+    # read it as an in-memory database and lose every write).
+    path = parts.netloc + parts.path if parts.netloc else parts.path[1:]
+    if not path:
+        raise ValueError(f"database_url {url!r} names no file (use sqlite:///path/to/file.sqlite)")
+    options = {key: value for key, value in _url_options(url).items() if key not in SQLITE_URL_PARTS}
+    return open_sqlite(path, **options)
+
+
+OPENERS = {
+    "sqlite": _open_sqlite_url,
+    "postgres": open_postgres,
+    "postgresql": open_postgres,
+}
 
 
 def open_database(url):
-    """Open the database named by ``url``: ``sqlite:///path`` or ``postgresql://...``."""
+    """Open the database named by ``url``: ``sqlite:///path`` or ``postgresql://...``.
+
+    Raises:
+        ValueError: the URL's scheme is neither SQLite nor PostgreSQL, or it names no file.
+    """
     scheme = urlparse(url).scheme
-    if scheme == "sqlite":
-        return open_sqlite(url[len("sqlite:///"):] if url.startswith("sqlite:///") else url[len("sqlite://"):])
-    if scheme in ("postgres", "postgresql"):
-        return open_postgres(url)
-    raise ValueError(f"unsupported database_url scheme {scheme!r} (use sqlite:/// or postgresql://)")
+    opener = OPENERS.get(scheme)
+    if opener is None:
+        raise ValueError(f"unsupported database_url scheme {scheme!r} (use sqlite:/// or postgresql://)")
+    return opener(url)
 
 
 def is_postgres(db):

@@ -5,13 +5,135 @@ describe it for queries. Timestamps are epoch milliseconds; JSON columns are exp
 Python values through ``JSONField``; booleans are stored as INTEGER 0/1 as in D1.
 """
 
+import contextlib
+import contextvars
+import functools
 import time
 import uuid
 
 import msgspec
 import peewee
 
-database = peewee.DatabaseProxy()
+
+class ContextDatabaseProxy(peewee.DatabaseProxy):
+    """A ``DatabaseProxy`` whose database is chosen per context, with a process-wide default.
+
+    One process may serve the apps of several envs at once (``Worker.fetch(env=...)``), from
+    several threads. A plain proxy is one global: re-pointing it for one request re-points
+    every other request in flight, and they answer from the wrong database. Here each
+    request binds its app's database in its own context (``bind_context``; a thread, or the
+    context the Worker gives each request); code that binds nothing (the CLI, scheduled
+    runs, tests) reads the default set by ``initialize``.
+
+    Transaction and connection blocks (``atomic()``, ``transaction()``, ``savepoint()``,
+    ``manual_commit()``, ``connection_context()``) take the database bound when they are
+    entered and keep it until they exit, also when used as decorators.
+    """
+
+    __slots__ = ("_current", "_default")
+
+    # peewee's Proxy refuses attributes outside the class's own ``__slots__`` (the parent's
+    # are not in that tuple); with slots only, ``object.__setattr__`` still refuses any name
+    # that no class declares, and ``obj`` (a property here) cannot be assigned at all.
+    __setattr__ = object.__setattr__
+
+    def __init__(self):
+        self._current = contextvars.ContextVar("sonicpy.database", default=None)
+        super().__init__()
+
+    @property
+    def obj(self):
+        """The database of the current context, else the process-wide default (or None)."""
+        current = self._current.get()
+        return self._default if current is None else current
+
+    def initialize(self, obj):
+        """Make ``obj`` the process-wide default (peewee's Proxy API)."""
+        self._default = obj
+        for callback in self._callbacks:
+            callback(obj)
+
+    def bind_context(self, db):
+        """Point the models at ``db`` in the current context only (``None``: follow the default).
+
+        Returns:
+            A token for ``reset_context``.
+        """
+        return self._current.set(db)
+
+    def reset_context(self, token):
+        """Undo the ``bind_context`` call that returned ``token``."""
+        self._current.reset(token)
+
+    @contextlib.contextmanager
+    def bound(self, db):
+        """``with database.bound(db):`` the models use ``db`` in this context for the block."""
+        token = self.bind_context(db)
+        try:
+            yield db
+        finally:
+            self.reset_context(token)
+
+    def atomic(self, *args, **kwargs):
+        """``Database.atomic()`` of the database bound when the block is entered."""
+        return _OnEntry(self, "atomic", args, kwargs)
+
+    def transaction(self, *args, **kwargs):
+        """``Database.transaction()`` of the database bound when the block is entered."""
+        return _OnEntry(self, "transaction", args, kwargs)
+
+    def savepoint(self, *args, **kwargs):
+        """``Database.savepoint()`` of the database bound when the block is entered."""
+        return _OnEntry(self, "savepoint", args, kwargs)
+
+    def manual_commit(self):
+        """``Database.manual_commit()`` of the database bound when the block is entered."""
+        return _OnEntry(self, "manual_commit", (), {})
+
+    def connection_context(self):
+        """``Database.connection_context()`` of the database bound when the block is entered."""
+        return _OnEntry(self, "connection_context", (), {})
+
+
+class _OnEntry:
+    """A block of the proxy's database as bound on entry (``with`` or decorator).
+
+    peewee's proxy blocks keep the proxy and resolve it on every step (begin, commit,
+    rollback); should the binding change inside the block, its end would reach another
+    database than its start. This resolves once, on entry.
+    """
+
+    __slots__ = ("_args", "_block", "_kwargs", "_method", "_proxy")
+
+    def __init__(self, proxy, method, args, kwargs):
+        self._proxy = proxy
+        self._method = method
+        self._args = args
+        self._kwargs = kwargs
+        self._block = None
+
+    def __enter__(self):
+        db = self._proxy.obj
+        if db is None:
+            raise AttributeError("Cannot use uninitialized Proxy.")
+        self._block = getattr(db, self._method)(*self._args, **self._kwargs)
+        return self._block.__enter__()
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        block, self._block = self._block, None
+        return block.__exit__(exc_type, exc_value, traceback)
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def inner(*args, **kwargs):
+            # A fresh block per call: a decorated function may run in several threads at once.
+            with _OnEntry(self._proxy, self._method, self._args, self._kwargs):
+                return fn(*args, **kwargs)
+
+        return inner
+
+
+database = ContextDatabaseProxy()
 
 
 def now_ms():
@@ -434,6 +556,13 @@ MODELS = [
 
 
 def bind_models(db):
-    """Point every model at ``db`` (the DB binding's Peewee database)."""
-    if database.obj is not db:
-        database.initialize(db)
+    """Point every model at ``db`` (the DB binding's Peewee database) by default.
+
+    For code outside requests (the CLI, scheduled runs, tests): ``db`` becomes the
+    process-wide default, and the current context drops any binding a request left in it
+    (an app called without the Worker), so it follows the default too. Requests bind
+    their app's database themselves (``app.api.middleware.DatabaseMiddleware``), in their
+    own context only.
+    """
+    database.initialize(db)
+    database.bind_context(None)

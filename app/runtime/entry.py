@@ -10,8 +10,14 @@ worker after the fork, never in the master. The configuration is checked earlier
 server loads ``worker.app`` (``app.entrypoint.served_app``); should building the env or the
 app still fail, the request gets the error envelope as JSON (503, with a request id the log
 line carries), never the server's HTML page, and the next request tries again.
+
+Each request runs in a ``contextvars`` context of its own, from the app call to its
+``wait_until`` work: what the app binds for the request (its database) stays with that
+request, even when one process serves several envs from several threads.
 """
 
+import collections
+import contextvars
 import logging
 import threading
 import uuid
@@ -23,27 +29,40 @@ from app.runtime.context import ExecutionContext
 ENV_KEY = "workers.env"
 CTX_KEY = "workers.ctx"
 STARTUP_FAILED_STATUS = "503 Service Unavailable"
+# Apps kept for envs passed to fetch(env=...): a few (tests, an embedder's handful of
+# sites), not one per env ever seen; the least recently used is dropped past this.
+OTHER_APPS_KEPT = 8
 
 log = logging.getLogger("sonicpy.entry")
 
 
 class ClosingIterable:
-    """Wraps a WSGI response body so ``on_close`` runs after the server has sent it."""
+    """Wraps a WSGI response body: it is read in ``context``, then ``on_close`` runs there.
 
-    def __init__(self, body, on_close):
+    ``on_close`` runs once the server has sent the body and closes the response.
+    """
+
+    def __init__(self, body, on_close, context):
         self._body = body
         self._on_close = on_close
+        self._context = context
 
     def __iter__(self):
-        return iter(self._body)
+        chunks = iter(self._body)
+        while True:
+            try:
+                # A streamed body is produced while it is read: in the request's context too.
+                yield self._context.run(next, chunks)
+            except StopIteration:
+                return
 
     def close(self):
         try:
             close = getattr(self._body, "close", None)
             if close is not None:
-                close()
+                self._context.run(close)
         finally:
-            self._on_close()
+            self._context.run(self._on_close)
 
 
 class Worker:
@@ -52,15 +71,16 @@ class Worker:
     Args:
         make_env: builds the env (called once, on first use, in the serving process).
         make_app: ``make_app(env)`` returns the Falcon app.
+        other_apps_kept: how many apps of other envs (``fetch(env=...)``) to keep built.
     """
 
-    def __init__(self, make_env, make_app):
+    def __init__(self, make_env, make_app, other_apps_kept=OTHER_APPS_KEPT):
         self._make_env = make_env
         self._make_app = make_app
         self._lock = threading.Lock()
         self._env = None
         self._app = None
-        self._other_apps = {}
+        self._other_apps = OtherApps(make_app, other_apps_kept)
 
     @property
     def env(self):
@@ -83,19 +103,26 @@ class Worker:
                     self._env = env
 
     def fetch(self, environ, start_response, env=None, ctx=None):
-        """Serve one request with ``env`` (default: this process's) and ``ctx``."""
+        """Serve one request with ``env`` (default: this process's) and ``ctx``.
+
+        The request, the reading of its body and its ``wait_until`` work run in a copy of
+        the caller's ``contextvars`` context made for this request alone.
+        """
         ctx = ctx or ExecutionContext(request_id=uuid.uuid4().hex)
+        context = contextvars.copy_context()
+        return context.run(self._serve, environ, start_response, env, ctx, context)
+
+    def _serve(self, environ, start_response, env, ctx, context):
         if env is None:
             try:
                 env = self.env
             except Exception as ex:  # noqa: BLE001 - no app to map errors yet: answer here
                 return startup_failure(start_response, ctx.request_id, ex)
             app = self._app
+        elif env is self._env:
+            app = self._app
         else:
-            # Another env (tests, embedding): its app is built once and kept, like ours.
             app = self._other_apps.get(env)
-            if app is None:
-                app = self._other_apps[env] = self._make_app(env)
         environ[ENV_KEY] = env
         environ[CTX_KEY] = ctx
         try:
@@ -103,10 +130,45 @@ class Worker:
         except BaseException:
             ctx.run_pending()
             raise
-        return ClosingIterable(body, ctx.run_pending)
+        return ClosingIterable(body, ctx.run_pending, context)
 
     def __call__(self, environ, start_response):
         return self.fetch(environ, start_response)
+
+
+class OtherApps:
+    """The apps built for envs other than the Worker's own: bounded, least recently used out.
+
+    Each env's app is built once even when its first requests arrive together (building
+    holds the lock: builds are rare, and a concurrent caller would wait for that app
+    anyway). Dropping an app closes nothing: its env, and so its bindings, belong to the
+    caller that passed it.
+
+    Args:
+        make_app: ``make_app(env)`` returns the Falcon app.
+        size: how many apps to keep (at least 1).
+    """
+
+    def __init__(self, make_app, size):
+        if size < 1:
+            raise ValueError("the Worker must keep at least one app of another env")
+        self._make_app = make_app
+        self._size = size
+        self._lock = threading.Lock()
+        self._apps = collections.OrderedDict()
+
+    def get(self, env):
+        """The app of ``env``, built on first use; marks it most recently used."""
+        with self._lock:
+            app = self._apps.get(env)
+            if app is None:
+                app = self._make_app(env)
+                self._apps[env] = app
+                if len(self._apps) > self._size:
+                    self._apps.popitem(last=False)
+            else:
+                self._apps.move_to_end(env)
+            return app
 
 
 def startup_failure(start_response, request_id, ex):
