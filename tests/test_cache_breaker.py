@@ -124,3 +124,33 @@ def test_the_breaker_lets_one_probe_through_once_its_time_is_up():
     assert breaker.allow()
     breaker.succeeded()
     assert breaker.allow() and breaker.allow()
+
+
+def test_an_invalidation_during_the_probe_keeps_its_own_bump(frozen_setup):
+    server, kv, cache, _, now = frozen_setup
+    server.freeze()
+    try:
+        assert cache.invalidate("content") is False  # the one timeout; the breaker opens
+    finally:
+        server.resume()
+    now[0] += BREAKER_SECONDS
+    arrived = []
+    put = kv.put
+
+    def put_then_another_write_commits(*args, **kwargs):
+        # While the probe's bump is in flight, another request commits and invalidates:
+        # the breaker (held by the probe) makes it leave its bump pending.
+        put(*args, **kwargs)
+        if not arrived:
+            arrived.append(cache.invalidate("content"))
+
+    kv.put = put_then_another_write_commits
+    assert cache.invalidate("users") is True
+    assert arrived == [False]
+    # The probe's bump may have started before that write committed: that write's bump is
+    # still pending, and is written by the next call.
+    assert cache.pending_bumps == {Namespace.CONTENT}
+    calls = kv.calls
+    assert cache.invalidate("media") is True
+    assert cache.pending_bumps == frozenset()
+    assert kv.calls == calls + 2

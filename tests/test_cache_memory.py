@@ -39,7 +39,8 @@ def test_the_memory_tier_stays_within_its_byte_cap(env):
     cache = ThreeTierCache(env.CACHE_KV, memory_max_bytes=cap, memory_max_entry_bytes=8 * 1024)
     sizes = random.Random(7).choices(range(100, 6000), k=200)
     for i, size in enumerate(sizes):
-        assert cache.get_or_load("content", [i], lambda: "x" * size) == ("x" * size, DATABASE)
+        value = "x" * size
+        assert cache.get_or_load("content", [i], lambda value=value: value) == (value, DATABASE)
         assert cache.memory.total_bytes == charged(cache.memory) <= cap
     # Full, not emptied: eviction drops only what the newest entry needs.
     assert cache.memory.total_bytes > cap - (6000 + 200 + ENTRY_OVERHEAD_BYTES)

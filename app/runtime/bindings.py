@@ -8,10 +8,10 @@ process holds for it. Config validation (``app.runtime.config``), env building
 type means adding a ``BindingKind`` member and its ``BindingType`` here, nowhere else.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Callable
 
 from app.runtime.d1 import open_d1
 from app.runtime.kv import open_kv

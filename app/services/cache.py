@@ -128,7 +128,7 @@ class ThreeTierCache:
         self.memory = MemoryTier(memory_max_bytes, memory_max_entry_bytes, clock)
         self._policies = {}
         self.breaker = CircuitBreaker(breaker_seconds, clock)
-        self._pending_bumps = set()
+        self._pending_bumps = {}  # namespace -> invalidations since its last written bump
         self._lock = threading.Lock()
         for policy in policies:
             self.register(policy)
@@ -216,7 +216,7 @@ class ThreeTierCache:
             if namespace in policy.depends_on:
                 self.memory.drop_prefix(f"{policy.namespace}:")
         with self._lock:
-            self._pending_bumps.add(namespace)
+            self._pending_bumps[namespace] = self._pending_bumps.get(namespace, 0) + 1
         if self.breaker.allow():
             self._write_pending_bumps()
         return namespace not in self.pending_bumps
@@ -228,17 +228,20 @@ class ThreeTierCache:
         log.warning("CACHE_KV unavailable (%s), serving from the database: %s", what, ex)
 
     def _write_pending_bumps(self):
-        """Write every pending generation bump; stop at the first failure (all kept pending)."""
+        """Write every pending generation bump; stop at the first failure (the rest stay pending)."""
         with self._lock:
-            pending = sorted(self._pending_bumps)
-        for name in pending:
+            pending = sorted(self._pending_bumps.items())
+        for name, count in pending:
             try:
                 self.kv.put(GENERATION_PREFIX + name, _new_generation())
             except KVError as ex:
                 self._kv_failed("invalidate", ex)
                 return False
             with self._lock:
-                self._pending_bumps.discard(name)
+                # An invalidation that arrived while this put was in flight may have
+                # committed after the put started: it keeps its bump pending.
+                if self._pending_bumps.get(name) == count:
+                    del self._pending_bumps[name]
             self.breaker.succeeded()
         return True
 
