@@ -11,6 +11,7 @@ import secrets
 import msgspec
 
 from app.runtime.config import ConfigError
+from app.services.cache_memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRY_BYTES
 
 MIB = 1024 * 1024
 
@@ -38,6 +39,10 @@ class Settings(msgspec.Struct, kw_only=True):
         trusted_proxy_count: proxies in front of gunicorn (``TRUSTED_PROXY_COUNT``); the
             client IP for rate limits is taken that many hops back in ``X-Forwarded-For``
             (0: the socket's address, since the header is client-controlled).
+        cache_memory_max_bytes: what each worker's in-memory cache tier may hold
+            (``CACHE_MEMORY_MAX_BYTES``, default 32 MiB; 0 turns the tier off).
+        cache_memory_max_entry_bytes: the largest response (JSON bytes) that tier keeps
+            (``CACHE_MEMORY_MAX_ENTRY_BYTES``, default 1 MiB); larger ones come from KV.
     """
 
     jwt_secret: str | None = None
@@ -55,6 +60,8 @@ class Settings(msgspec.Struct, kw_only=True):
     password_reset_ttl_seconds: int = 3600
     invitation_ttl_seconds: int = 7 * 24 * 3600
     trusted_proxy_count: int = 0
+    cache_memory_max_bytes: int = DEFAULT_MAX_BYTES
+    cache_memory_max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
 
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -167,6 +174,8 @@ def settings_from_config(config, **overrides):
         "trusted_proxy_count": int_setting(config, "TRUSTED_PROXY_COUNT", 0),
         "rate_limit_attempts": int_setting(config, "RATE_LIMIT_ATTEMPTS", 10, minimum=1),
         "rate_limit_window_seconds": int_setting(config, "RATE_LIMIT_WINDOW_SECONDS", 300, minimum=1),
+        "cache_memory_max_bytes": int_setting(config, "CACHE_MEMORY_MAX_BYTES", DEFAULT_MAX_BYTES),
+        "cache_memory_max_entry_bytes": int_setting(config, "CACHE_MEMORY_MAX_ENTRY_BYTES", DEFAULT_MAX_ENTRY_BYTES),
     }
     values.update(overrides)
     return Settings(**values)

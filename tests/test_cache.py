@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from app.cli import cli
 from app.db.models import Content, bind_models
 from app.services.cache import (
-    ALL_NAMESPACES, DATABASE, KV, MEMORY, Namespace, ThreeTierCache, cache_of, invalidate, invalidate_namespaces,
+    ALL_NAMESPACES, DATABASE, KV, MEMORY, Namespace, NamespacePolicy, ThreeTierCache, cache_of, invalidate,
+    invalidate_namespaces,
 )
 from tests.fixtures.app import client_for, env_with_copy, make_env
 from tests.fixtures.content import create_collection, insert_items
@@ -247,10 +248,42 @@ def test_invalidation_covers_dependent_namespaces_only(env):
 
 def test_namespaces_respect_kv_minimum_ttl(env):
     with pytest.raises(ValueError, match="minimum of 60"):
-        ThreeTierCache(env.CACHE_KV, [Namespace("fast", 10)])
+        ThreeTierCache(env.CACHE_KV, [NamespacePolicy(Namespace.API, 10)])
     cache = ThreeTierCache(env.CACHE_KV)
-    cache.register(Namespace("plugins", 120))
-    assert cache.get_or_load("plugins", ["x"], lambda: "v") == ("v", DATABASE)
+    cache.register(NamespacePolicy(Namespace.API, 120))
+    assert cache.policy("api").ttl == 120
+    assert cache.get_or_load(Namespace.API, ["x"], lambda: "v") == ("v", DATABASE)
+
+
+def test_unknown_namespaces_raise_instead_of_doing_nothing(env):
+    cache = ThreeTierCache(env.CACHE_KV)
+    before = env.CACHE_KV.get("gen:content", type="text")
+    for call in (lambda: cache.invalidate("contnet"), lambda: invalidate(cache, "contnet"),
+                 lambda: invalidate(None, "contnet"), lambda: cache.get_or_load("contnet", ["k"], lambda: 1),
+                 lambda: invalidate_namespaces(env.CACHE_KV, ("content", "contnet"))):
+        with pytest.raises(ValueError, match="unknown cache namespace 'contnet'"):
+            call()
+    assert env.CACHE_KV.get("gen:contnet") is None
+    assert env.CACHE_KV.get("gen:content", type="text") == before
+    with pytest.raises(ValueError, match="unknown cache namespace 'plugins'"):
+        cache.register(NamespacePolicy("plugins", 120))
+    with pytest.raises(ValueError, match="unknown cache namespace 'colections'"):
+        ThreeTierCache(env.CACHE_KV, [NamespacePolicy(Namespace.CONTENT, 300, ("colections",))])
+
+
+def test_names_and_members_are_the_same_namespace(env):
+    cache = ThreeTierCache(env.CACHE_KV)
+    cache.get_or_load("content", ["k"], lambda: 1)
+    assert cache.get_or_load(Namespace.CONTENT, ["k"], lambda: 2) == (1, MEMORY)
+    assert invalidate(cache, Namespace.USERS) is True
+    # Dependencies are expressed with the enum: a users write makes content stale too.
+    assert cache.policy("content").depends_on == (Namespace.COLLECTIONS, Namespace.MEDIA, Namespace.USERS)
+    assert cache.get_or_load("content", ["k"], lambda: 2) == (2, DATABASE)
+    # A namespace without a policy in this cache can be invalidated but not looked up.
+    bare = ThreeTierCache(env.CACHE_KV, [NamespacePolicy(Namespace.MEDIA, 300)])
+    assert bare.invalidate("content") is True
+    with pytest.raises(ValueError, match="no policy"):
+        bare.get_or_load("content", ["k"], lambda: 1)
 
 
 def test_memory_entries_expire_with_their_ttl(env):
@@ -263,11 +296,6 @@ def test_memory_entries_expire_with_their_ttl(env):
     assert cache.get_or_load("content", ["t"], lambda: "b")[1] != MEMORY
 
 
-def test_memory_is_bounded(env):
-    cache = ThreeTierCache(env.CACHE_KV, memory_max_entries=3)
-    for i in range(10):
-        cache.get_or_load("content", [i], lambda: i)
-    assert len(cache.memory) == 3
 
 
 def test_invalidate_accepts_services_a_cache_or_nothing(env):

@@ -21,7 +21,7 @@ import peewee
 
 from app.runtime.kv import KVError
 from app.runtime.r2 import R2Error
-from app.services import errors as service_errors
+from app.services.errors import ErrorKind, ServiceError
 
 log = logging.getLogger("sonicpy.errors")
 
@@ -247,14 +247,15 @@ def _request_id(req):
     return getattr(req.context, "request_id", None)
 
 
+# Every ErrorKind and its status, in one place (a test checks that no kind is missing).
 SERVICE_ERROR_STATUS = {
-    service_errors.NOT_FOUND: falcon.HTTP_404,
-    service_errors.FORBIDDEN: falcon.HTTP_403,
-    service_errors.CONFLICT: falcon.HTTP_409,
-    service_errors.INVALID: falcon.HTTP_422,
-    service_errors.TOO_LARGE: falcon.HTTP_413,
-    service_errors.UNSUPPORTED: falcon.HTTP_415,
-    service_errors.BAD_REQUEST: falcon.HTTP_400,
+    ErrorKind.NOT_FOUND: falcon.HTTP_404,
+    ErrorKind.FORBIDDEN: falcon.HTTP_403,
+    ErrorKind.CONFLICT: falcon.HTTP_409,
+    ErrorKind.INVALID: falcon.HTTP_422,
+    ErrorKind.TOO_LARGE: falcon.HTTP_413,
+    ErrorKind.UNSUPPORTED: falcon.HTTP_415,
+    ErrorKind.BAD_REQUEST: falcon.HTTP_400,
 }
 
 
@@ -275,4 +276,4 @@ def install_error_handling(app):
     app.add_error_handler(peewee.IntegrityError, handle_integrity_error)
     app.add_error_handler(KVError, handle_binding_error)
     app.add_error_handler(R2Error, handle_binding_error)
-    app.add_error_handler(service_errors.ServiceError, handle_service_error)
+    app.add_error_handler(ServiceError, handle_service_error)

@@ -20,10 +20,11 @@ import click
 from app.cli.common import runtime_options
 from app.cli.d1 import refresh_cache
 from app.services.backup import BackupError, encode_backup, export_backup, import_backup
+from app.services.cache import Namespace
 from app.services.sql_dump import DumpError, dump_statements
 
 # What a JSON backup holds: the cache namespaces its rows feed.
-IMPORTED_NAMESPACES = ("users", "collections", "content", "media")
+IMPORTED_NAMESPACES = (Namespace.USERS, Namespace.COLLECTIONS, Namespace.CONTENT, Namespace.MEDIA)
 
 
 def _progress(message):

@@ -14,6 +14,8 @@ import click
 from app.cli.common import runtime_options
 from app.cli.d1 import refresh_cache
 from app.db.models import bind_models
+from app.runtime.bindings import BindingKind
+from app.services.cache import Namespace
 from app.services.collection_sync import (
     CREATED,
     DEACTIVATED,
@@ -56,7 +58,7 @@ def sync(runtime, directory, database):
         raise click.ClickException(str(ex)) from None
     print_report(report, click.echo)
     if changed(report):
-        refresh_cache(runtime, ("collections",))
+        refresh_cache(runtime, (Namespace.COLLECTIONS,))
     if not report.ok:
         sys.exit(1)
 
@@ -86,8 +88,7 @@ def sync_on_start(runtime, echo):
     files); a missing folder named by ``COLLECTIONS_DIR`` stops ``dev``. Invalid files are
     reported but do not stop the server: the valid ones are synced.
     """
-    tables = runtime.config.bindings.get("d1_databases", [])
-    if not any(t["binding"] == "DB" for t in tables):
+    if runtime.config.binding(BindingKind.D1, "DB") is None:
         return
     folder, explicit = collections_dir(runtime.config)
     if not folder.is_dir() and not explicit:
@@ -101,6 +102,6 @@ def sync_on_start(runtime, echo):
     print_report(report, echo)
     if changed(report):
         # KV persists across restarts: entries cached before the files changed must go.
-        refresh_cache(runtime, ("collections",))
+        refresh_cache(runtime, (Namespace.COLLECTIONS,))
     return report
 

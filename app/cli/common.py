@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from app.runtime.bindings import BINDING_TYPES, BindingKind
 from app.runtime.config import ConfigError, load_config
 from app.runtime.env import Env, open_binding
 
@@ -18,8 +19,9 @@ from app.runtime.env import Env, open_binding
 class Runtime:
     """The configuration and env selected by a command's options, loaded lazily.
 
-    A command that works on one binding opens only that one (``binding``, ``database``):
-    ``d1 migrations apply`` in a release step must not need the bucket's credentials.
+    A command that works on one binding opens only that one (``binding``, ``database``),
+    found by its ``BindingKind``: ``d1 migrations apply`` in a release step must not need
+    the bucket's credentials.
     """
 
     def __init__(self, config_path=None, env_name=None, persist_to=None):
@@ -57,23 +59,25 @@ class Runtime:
         """
         return self.env
 
-    def open_table(self, binding_type, table):
-        """Open the binding ``table`` of ``binding_type`` (once), without the others."""
+    def open_table(self, kind, table):
+        """Open the binding ``table`` of ``kind`` (a ``BindingKind``) once, without the others."""
         name = table["binding"]
         if name not in self._opened:
-            self._opened[name] = _opening(open_binding, self.config, binding_type, table)
+            self._opened[name] = _opening(open_binding, self.config, kind, table)
         return self._opened[name]
 
-    def binding(self, name, binding_type, label):
-        """The opened binding ``name`` of ``binding_type``, or a clean error listing the others."""
-        table = self.config.binding(binding_type, name)
+    def binding(self, kind, name):
+        """``(table, opened binding)`` of ``kind`` named ``name`` by its binding or alias
+        (``database_name``, ``bucket_name``), or a clean error listing the others."""
+        table = self.config.find(kind, name)
         if table is None:
-            known = ", ".join(t["binding"] for t in self.config.bindings.get(binding_type, [])) or "none"
+            label = BINDING_TYPES[kind].label
+            known = ", ".join(t["binding"] for t in self.config.bindings.get(kind, [])) or "none"
             raise click.ClickException(
                 f"no {label} binding named '{name}' in {self.config.path} "
                 f"(environment {self.config.env_label}); {label} bindings: {known}"
             )
-        return self.open_table(binding_type, table)
+        return table, self.open_table(kind, table)
 
     def database(self, name):
         """``(binding table, D1Database)`` named by binding or database_name, as wrangler does."""
@@ -81,7 +85,7 @@ class Runtime:
             table = self.config.d1_database(name)
         except ConfigError as ex:
             raise click.ClickException(str(ex)) from None
-        return table, self.open_table("d1_databases", table)
+        return table, self.open_table(BindingKind.D1, table)
 
 
 def _opening(opener, *args):

@@ -16,6 +16,7 @@ import click
 from app.cli.common import runtime_options
 from app.cli.migrations import migrations
 from app.db.splitter import split_statements
+from app.runtime.bindings import BindingKind
 from app.runtime.d1 import D1Error
 from app.services.cache import ALL_NAMESPACES, invalidate_namespaces
 
@@ -34,11 +35,11 @@ def refresh_cache(runtime, namespaces=ALL_NAMESPACES):
     cannot be opened or reached only prints a warning: the write itself stands, and
     cached entries expire with their TTL.
     """
-    table = runtime.config.binding("kv_namespaces", CACHE_BINDING)
+    table = runtime.config.binding(BindingKind.KV, CACHE_BINDING)
     if table is None:
         return
     try:
-        kv = runtime.open_table("kv_namespaces", table)
+        kv = runtime.open_table(BindingKind.KV, table)
     except click.ClickException as ex:
         failed, reason = list(namespaces), ex.message
     else:

@@ -12,11 +12,12 @@ import click
 from app.cli.collections import sync_on_start
 from app.cli.users import bootstrap_admin
 from app.db.migrations import MigrationError, MigrationRunner
+from app.runtime.bindings import BindingKind
 
 
 def apply_migrations(runtime, echo):
     """Apply pending migrations of every D1 binding; a failure stops ``dev`` with its message."""
-    for table in runtime.config.bindings.get("d1_databases", []):
+    for table in runtime.config.bindings.get(BindingKind.D1, []):
         d1 = runtime.env.bindings[table["binding"]]
         runner = MigrationRunner(d1.db, Path(table["migrations_dir"]), table.get("migrations_table", "d1_migrations"))
         try:
@@ -30,9 +31,6 @@ def prepare_local_state(runtime, echo, url):
     """Migrate, sync collections, ensure an admin exists, then release the connections."""
     apply_migrations(runtime, echo)
     sync_on_start(runtime, echo)
-    if runtime.config.binding("d1_databases", "DB") is not None:
+    if runtime.config.binding(BindingKind.D1, "DB") is not None:
         bootstrap_admin(runtime, echo, url=url)
-    for binding in runtime.env.bindings.values():
-        db = getattr(binding, "db", None)
-        if db is not None and not db.is_closed():
-            db.close()
+    runtime.env.close()

@@ -6,6 +6,7 @@ import sys
 import click
 
 from app.cli.common import runtime_options
+from app.runtime.bindings import BindingKind
 from app.runtime.kv import KVError
 
 
@@ -20,7 +21,7 @@ def key():
 
 
 def _namespace(runtime, binding):
-    return runtime.binding(binding, "kv_namespaces", "KV")
+    return runtime.binding(BindingKind.KV, binding)[1]
 
 
 def _guard(fn, *args, **kwargs):

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from app.cli.common import runtime_options
+from app.runtime.bindings import BindingKind
 from app.runtime.r2 import R2Error
 
 
@@ -25,11 +26,7 @@ def _locate(runtime, path):
     bucket_name, sep, key = path.partition("/")
     if not sep or not key:
         raise click.UsageError("Give the object as BUCKET/KEY.")
-    for table in runtime.config.bindings.get("r2_buckets", []):
-        if bucket_name in (table["binding"], table.get("bucket_name")):
-            return runtime.open_table("r2_buckets", table), key
-    known = ", ".join(t["binding"] for t in runtime.config.bindings.get("r2_buckets", [])) or "none"
-    raise click.ClickException(f"no R2 bucket '{bucket_name}' in {runtime.config.path}; buckets: {known}")
+    return runtime.binding(BindingKind.R2, bucket_name)[1], key
 
 
 def _guard(fn, *args, **kwargs):

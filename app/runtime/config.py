@@ -23,28 +23,13 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from app.runtime.bindings import BINDING_TYPES, BindingKind
+
 DEFAULT_CONFIG = "bindings.toml"
 DEFAULT_STATE_DIR = Path(".wrangler") / "state"
 
 INHERITED_KEYS = ("name", "main", "compatibility_date", "compatibility_flags", "triggers")
 
-# Keys each binding type accepts: wrangler's own, plus the ones that pick a backend here.
-BINDING_KEYS = {
-    "d1_databases": {
-        "binding", "database_name", "database_id", "preview_database_id", "migrations_dir",
-        "migrations_table", "migrations_pattern", "database_internal_env", "remote",
-        "database_url", "database_url_env",
-    },
-    "r2_buckets": {
-        "binding", "bucket_name", "preview_bucket_name", "jurisdiction", "remote", "local_dev",
-        "endpoint_url", "region_name", "access_key_id_env", "secret_access_key_env",
-        "connect_timeout", "read_timeout", "max_attempts",
-    },
-    "kv_namespaces": {
-        "binding", "id", "preview_id", "remote", "servers", "connect_timeout", "timeout",
-    },
-}
-BINDING_TYPES = tuple(BINDING_KEYS)
 
 
 class ConfigError(Exception):
@@ -61,7 +46,7 @@ class Config:
         name: the Worker name (``<name>-<env>`` unless the environment sets its own).
         vars: plain-text variables of the environment (``[vars]``).
         secrets: the process environment overlaid on ``.dev.vars`` / ``.dev.vars.<env>``.
-        bindings: binding type -> list of binding tables, with relative paths resolved.
+        bindings: ``BindingKind`` -> list of binding tables, with relative paths resolved.
         crons: cron expressions of ``[triggers] crons``.
         state_dir: where embedded backends keep their files (``--persist-to``).
     """
@@ -83,18 +68,26 @@ class Config:
         """How error messages and /health name the environment."""
         return self.env_name or "default"
 
-    def binding(self, binding_type, name):
-        """The binding table of ``binding_type`` whose ``binding`` is ``name``, or None."""
-        for table in self.bindings.get(binding_type, []):
+    def binding(self, kind, name):
+        """The binding table of ``kind`` (a ``BindingKind``) whose ``binding`` is ``name``, or None."""
+        for table in self.bindings.get(kind, []):
             if table["binding"] == name:
+                return table
+        return None
+
+    def find(self, kind, name):
+        """The table of ``kind`` named ``name`` by its binding or its alias (``bucket_name``...), or None."""
+        binding_type = BINDING_TYPES[kind]
+        for table in self.bindings.get(kind, []):
+            if name in binding_type.names(table):
                 return table
         return None
 
     def d1_database(self, name):
         """The D1 binding named by its ``binding`` or its ``database_name``, as wrangler does."""
-        for table in self.bindings.get("d1_databases", []):
-            if name in (table["binding"], table.get("database_name")):
-                return table
+        table = self.find(BindingKind.D1, name)
+        if table is not None:
+            return table
         raise ConfigError(
             f"Couldn't find a D1 DB with the name or binding '{name}' in {self.path} "
             f"(environment {self.env_label})."
@@ -193,11 +186,11 @@ def _resolve_bindings(path, env_name, top, section, base_dir):
     source = section if env_name else top
     seen = {}
     resolved = {}
-    for binding_type in BINDING_TYPES:
-        tables = source.get(binding_type, [])
+    for kind, binding_type in BINDING_TYPES.items():
+        tables = source.get(kind, [])
         if not isinstance(tables, list):
-            raise ConfigError(f"{where}: {binding_type} must be an array of tables ([[{binding_type}]])")
-        resolved[binding_type] = [
+            raise ConfigError(f"{where}: {kind} must be an array of tables ([[{kind}]])")
+        resolved[kind] = [
             _check_binding(where, binding_type, index, table, seen, base_dir)
             for index, table in enumerate(tables)
         ]
@@ -207,34 +200,32 @@ def _resolve_bindings(path, env_name, top, section, base_dir):
 
 
 def _check_binding(where, binding_type, index, table, seen, base_dir):
-    label = f"{binding_type}[{index}]"
+    kind = binding_type.kind
+    label = f"{kind}[{index}]"
     name = table.get("binding") if isinstance(table, dict) else None
     if not isinstance(name, str) or not name:
-        raise ConfigError(f'{where}: {label}: "{binding_type}" bindings should have a string "binding" field')
-    unknown = sorted(set(table) - BINDING_KEYS[binding_type])
+        raise ConfigError(f'{where}: {label}: "{kind}" bindings should have a string "binding" field')
+    unknown = sorted(set(table) - binding_type.keys)
     if unknown:
-        allowed = ", ".join(sorted(BINDING_KEYS[binding_type]))
+        allowed = ", ".join(sorted(binding_type.keys))
         raise ConfigError(f"{where}: {label} ({name}): unknown key {unknown[0]!r}; allowed keys: {allowed}")
     if name in seen:
         raise ConfigError(f'{where}: two bindings are named "{name}" ({seen[name]} and {label})')
     seen[name] = label
-    table = dict(table)
-    if "migrations_dir" in table or binding_type == "d1_databases":
-        table["migrations_dir"] = str(base_dir / table.get("migrations_dir", "migrations"))
-    return table
+    return binding_type.resolve_paths(table, base_dir)
 
 
 def _require_redeclared(path, env_name, top, resolved):
     """Bindings are not inherited: each top-level one must be redeclared in the environment."""
-    for binding_type in BINDING_TYPES:
-        declared = {t["binding"] for t in resolved[binding_type]}
-        for table in top.get(binding_type, []):
+    for kind in BINDING_TYPES:
+        declared = {t["binding"] for t in resolved[kind]}
+        for table in top.get(kind, []):
             name = table.get("binding") if isinstance(table, dict) else None
             if name and name not in declared:
                 raise ConfigError(
-                    f'{path} (environment {env_name}): binding "{name}" ({binding_type}) is declared at '
+                    f'{path} (environment {env_name}): binding "{name}" ({kind}) is declared at '
                     f"the top level but not in [env.{env_name}]; bindings are not inherited: add "
-                    f"[[env.{env_name}.{binding_type}]] with binding = \"{name}\""
+                    f"[[env.{env_name}.{kind}]] with binding = \"{name}\""
                 )
 
 

@@ -1,21 +1,14 @@
 """The ``env`` a Worker receives: one object per bindings of the selected environment.
 
-``build_env(config)`` opens each binding with the backend its own keys choose. It is called
+``build_env(config)`` opens each binding with the backend its own keys choose, through its
+type in ``app.runtime.bindings``. It is called
 once per worker process (after gunicorn forks); the memcached and S3 clients inside the
 bindings are created lazily on first use, and again if the process id changes, so no
 socket is ever shared across a fork.
 """
 
+from app.runtime.bindings import BINDING_TYPES
 from app.runtime.config import ConfigError
-from app.runtime.d1 import open_d1
-from app.runtime.kv import open_kv
-from app.runtime.r2 import open_bucket
-
-OPENERS = {
-    "d1_databases": lambda table, config: open_d1(table, config.state_dir / "v3", config.secrets),
-    "r2_buckets": lambda table, config: open_bucket(table, config.state_dir / "v3", config.secrets),
-    "kv_namespaces": lambda table, config: open_kv(table, config.state_dir / "v3"),
-}
 
 
 class Env:
@@ -50,33 +43,39 @@ class Env:
             return default
 
     def binding_types(self):
-        """Binding name -> its type (``d1_databases``, ``r2_buckets``, ``kv_namespaces``)."""
+        """Binding name -> its ``BindingType``, for every binding of this env."""
         return {
-            table["binding"]: binding_type
-            for binding_type, tables in self.config.bindings.items()
+            table["binding"]: BINDING_TYPES[kind]
+            for kind, tables in self.config.bindings.items()
             for table in tables
         }
 
+    def close(self):
+        """Release this process's connections to every binding (each reopens on next use)."""
+        for name, binding_type in self.binding_types().items():
+            if name in self.bindings:
+                binding_type.close(self.bindings[name])
 
-def open_binding(config, binding_type, table):
-    """Open one binding (``table`` of ``binding_type``) with the backend its keys choose.
+
+def open_binding(config, kind, table):
+    """Open one binding (``table`` of ``kind``, a ``BindingKind``) with the backend its keys choose.
 
     Raises:
         ConfigError: the binding's values cannot be used (an unset credential variable, a
             bad URL scheme or timeout, an unsafe name); the message names file, env and binding.
     """
     try:
-        return OPENERS[binding_type](table, config)
+        return BINDING_TYPES[kind].open(table, config)
     except (ValueError, TypeError) as ex:
         raise ConfigError(
-            f"{config.path} (environment {config.env_label}): {binding_type} ({table['binding']}): {ex}"
+            f"{config.path} (environment {config.env_label}): {kind} ({table['binding']}): {ex}"
         ) from None
 
 
 def build_env(config):
     """Open every binding of ``config`` and return the Env."""
     bindings = {}
-    for binding_type, tables in config.bindings.items():
+    for kind, tables in config.bindings.items():
         for table in tables:
-            bindings[table["binding"]] = open_binding(config, binding_type, table)
+            bindings[table["binding"]] = open_binding(config, kind, table)
     return Env(config, bindings)

@@ -1,15 +1,15 @@
 """The three-tier read cache of public responses: process memory -> CACHE_KV -> database.
 
-SonicJS designs this cache but never runs it (reference/sonicjs.md section 5). Here:
-
-* Tier 1 is a small LRU in this process; tier 2 is the CACHE_KV binding, shared by every
-  worker and host; tier 3 is the loader the caller passes (the database query).
-* Each namespace (``content``, ``collections``, ``media``, ``users``...) has a
+* Tier 1 is an LRU in this process bounded in bytes (``app.services.cache_memory``); tier 2
+  is the CACHE_KV binding, shared by every worker and host; tier 3 is the loader the caller
+  passes (the database query).
+* Each ``Namespace`` (``content``, ``collections``, ``media``, ``users``...) has a
   *generation*: a random token stored in KV under ``gen:<namespace>``. Every cache key
   carries the generations of its namespace and of the namespaces it depends on, so a
   write anywhere invalidates everything it affects by writing one new token: no key
   listing (memcached cannot list), no stale memory in other processes. The generations
-  are read in ONE bulk KV get per lookup.
+  are read in ONE bulk KV get per lookup. A namespace name that is not a ``Namespace``
+  raises ValueError: a typo must not silently invalidate nothing.
 * A generation missing from KV (never set, or evicted by memcached) is replaced by a new
   random token, never by a constant, so entries cached under an old generation can never
   come back.
@@ -17,10 +17,16 @@ SonicJS designs this cache but never runs it (reference/sonicjs.md section 5). H
   that starts after the write's response sees the new data through any worker. Writes
   made outside the app (``d1 import``, ``d1 execute``, ``collections sync``) bump through
   ``invalidate_namespaces`` with a cache of their own over the same CACHE_KV.
+* Memory keeps only what KV took: a value KV refused (too large, or KV down) is served
+  once and not kept, so every worker's memory holds a subset of what KV holds.
 * When KV is unreachable, the memory tier cannot be validated either: lookups go straight
-  to the loader (source ``database``) and a warning is logged; nothing raises. A bump
-  that failed is retried by this process on its next lookup. A short circuit breaker
-  keeps a dead memcached from costing a connection attempt per request.
+  to the loader (source ``database``) and a warning is logged; nothing raises. A circuit
+  breaker then keeps every cache operation, invalidations included, away from KV for
+  ``breaker_seconds``, so a dead or frozen memcached costs one timeout per breaker period
+  instead of one per request; after it, a single caller probes KV while the others keep
+  skipping it. A bump that could not be written is remembered and written by this process
+  before its next lookup or invalidation that reaches KV; until then its lookups skip the
+  cache, so they never serve what the write made stale.
 
 Values must be msgspec-encodable; in KV they are stored as JSON, zlib-compressed past a
 few KiB (memcached items are limited to 1 MiB).
@@ -32,12 +38,14 @@ import secrets
 import threading
 import time
 import zlib
-from collections import OrderedDict
 from dataclasses import dataclass
+from enum import StrEnum
 
 import msgspec
 
 from app.runtime.kv import KVError
+from app.services.breaker import CircuitBreaker
+from app.services.cache_memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRY_BYTES, MemoryTier
 
 log = logging.getLogger("sonicpy.cache")
 
@@ -52,69 +60,53 @@ KV = "kv"
 DATABASE = "database"
 
 
+class Namespace(StrEnum):
+    """The cache namespaces; each member's value is its name in KV keys and in logs."""
+
+    CONTENT = "content"
+    COLLECTIONS = "collections"
+    MEDIA = "media"
+    USERS = "users"
+    API = "api"
+
+
+def namespace_of(name):
+    """The ``Namespace`` called ``name`` (a member or its exact value).
+
+    Raises:
+        ValueError: no namespace has that name.
+    """
+    try:
+        return Namespace(name)
+    except ValueError:
+        known = ", ".join(Namespace)
+        raise ValueError(f"unknown cache namespace {name!r} (known: {known})") from None
+
+
 @dataclass(frozen=True)
-class Namespace:
-    """A cache namespace.
+class NamespacePolicy:
+    """How a cache keeps the entries of one namespace.
 
     Attributes:
-        name: the namespace name (also the generation key suffix).
+        namespace: the ``Namespace``.
         ttl: seconds an entry lives in KV and in memory (>= 60, KV's minimum).
-        depends_on: other namespaces whose writes also invalidate this one (content
-            embeds collection, author and media fields).
+        depends_on: namespaces whose writes also invalidate this one (content embeds
+            collection, author and media fields).
     """
 
-    name: str
+    namespace: Namespace
     ttl: int
     depends_on: tuple = ()
 
 
-DEFAULT_NAMESPACES = (
-    Namespace("content", 300, ("collections", "media", "users")),
-    Namespace("collections", 600),
-    Namespace("media", 300),
-    Namespace("users", 600),
-    Namespace("api", 300),
+DEFAULT_POLICIES = (
+    NamespacePolicy(Namespace.CONTENT, 300, (Namespace.COLLECTIONS, Namespace.MEDIA, Namespace.USERS)),
+    NamespacePolicy(Namespace.COLLECTIONS, 600),
+    NamespacePolicy(Namespace.MEDIA, 300),
+    NamespacePolicy(Namespace.USERS, 600),
+    NamespacePolicy(Namespace.API, 300),
 )
-ALL_NAMESPACES = tuple(namespace.name for namespace in DEFAULT_NAMESPACES)
-
-
-class MemoryTier:
-    """A thread-safe LRU of ``key -> (expires_at, value)`` bounded by entry count."""
-
-    def __init__(self, max_entries=2000, clock=time.monotonic):
-        self._max = max_entries
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._entries = OrderedDict()
-
-    def get(self, key):
-        """The live value under ``key``, or None."""
-        with self._lock:
-            found = self._entries.get(key)
-            if found is None:
-                return None
-            if found[0] <= self._clock():
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return found[1]
-
-    def put(self, key, value, ttl):
-        """Store ``value`` for ``ttl`` seconds, evicting the least recently used entries."""
-        with self._lock:
-            self._entries[key] = (self._clock() + ttl, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
-
-    def drop_prefix(self, prefix):
-        """Forget every entry whose key starts with ``prefix``."""
-        with self._lock:
-            for key in [k for k in self._entries if k.startswith(prefix)]:
-                del self._entries[key]
-
-    def __len__(self):
-        return len(self._entries)
+ALL_NAMESPACES = tuple(Namespace)
 
 
 class ThreeTierCache:
@@ -122,99 +114,142 @@ class ThreeTierCache:
 
     Args:
         kv: the CACHE_KV binding (a ``KVNamespace``).
-        namespaces: Namespace objects (default ``DEFAULT_NAMESPACES``).
-        memory_max_entries: size of the per-process LRU.
+        policies: NamespacePolicy objects (default ``DEFAULT_POLICIES``).
+        memory_max_bytes: the most the per-process memory tier holds.
+        memory_max_entry_bytes: the largest entry (JSON bytes) the memory tier keeps.
         breaker_seconds: after a KV failure, skip KV (and memory) for this long.
-        clock: monotonic seconds (tests pass a fake clock to expire memory entries).
+        clock: monotonic seconds (tests pass a fake clock to expire memory entries and
+            the breaker).
     """
 
-    def __init__(self, kv, namespaces=DEFAULT_NAMESPACES, *, memory_max_entries=2000,
-                 breaker_seconds=1.0, clock=time.monotonic):
+    def __init__(self, kv, policies=DEFAULT_POLICIES, *, memory_max_bytes=DEFAULT_MAX_BYTES,
+                 memory_max_entry_bytes=DEFAULT_MAX_ENTRY_BYTES, breaker_seconds=1.0, clock=time.monotonic):
         self.kv = kv
-        self.memory = MemoryTier(memory_max_entries, clock)
-        self._namespaces = {}
-        self._clock = clock
-        self._breaker_seconds = breaker_seconds
-        self._kv_down_until = 0.0
-        self._pending_bumps = set()
+        self.memory = MemoryTier(memory_max_bytes, memory_max_entry_bytes, clock)
+        self._policies = {}
+        self.breaker = CircuitBreaker(breaker_seconds, clock)
+        self._pending_bumps = {}  # namespace -> invalidations since its last written bump
         self._lock = threading.Lock()
-        for namespace in namespaces:
-            self.register(namespace)
+        for policy in policies:
+            self.register(policy)
 
-    def register(self, namespace):
-        """Add (or replace) a Namespace; its TTL must be at least KV's 60 s."""
-        if namespace.ttl < MIN_TTL_SECONDS:
-            raise ValueError(f"cache namespace {namespace.name}: ttl {namespace.ttl} is below KV's minimum of 60 s")
-        self._namespaces[namespace.name] = namespace
+    @classmethod
+    def from_settings(cls, kv, settings, **options):
+        """A cache over ``kv`` with the memory limits of ``settings`` (``app.settings``)."""
+        return cls(kv, memory_max_bytes=settings.cache_memory_max_bytes,
+                   memory_max_entry_bytes=settings.cache_memory_max_entry_bytes, **options)
 
-    def namespace(self, name):
-        """The registered Namespace ``name`` (KeyError when unknown)."""
-        return self._namespaces[name]
+    def register(self, policy):
+        """Set the policy of a namespace; its TTL must be at least KV's 60 s."""
+        namespace = namespace_of(policy.namespace)
+        if policy.ttl < MIN_TTL_SECONDS:
+            raise ValueError(f"cache namespace {namespace}: ttl {policy.ttl} is below KV's minimum of 60 s")
+        depends_on = tuple(namespace_of(name) for name in policy.depends_on)
+        self._policies[namespace] = NamespacePolicy(namespace, policy.ttl, depends_on)
+
+    def policy(self, namespace):
+        """The NamespacePolicy of ``namespace`` (ValueError when unknown or without one)."""
+        namespace = namespace_of(namespace)
+        try:
+            return self._policies[namespace]
+        except KeyError:
+            raise ValueError(f"cache namespace {namespace} has no policy in this cache") from None
+
+    @property
+    def pending_bumps(self):
+        """Namespaces whose new generation has not reached KV yet (written on a later call)."""
+        with self._lock:
+            return frozenset(self._pending_bumps)
 
     def get_or_load(self, namespace, key_parts, loader, *, defer=None):
         """The cached value for ``key_parts`` in ``namespace``, else ``loader()``'s (stored).
 
         Args:
-            namespace: a registered namespace name.
+            namespace: a ``Namespace`` (or its name) with a policy in this cache.
             key_parts: any msgspec-encodable value identifying the entry (canonical: equal
                 requests must give equal parts).
             loader: a no-argument callable returning the value; exceptions propagate and
                 nothing is stored.
-            defer: optional ``ctx.wait_until``: the KV fill then runs after the response.
+            defer: optional ``ctx.wait_until``: the KV (then memory) fill runs after the
+                response.
 
         Returns:
             ``(value, source)`` with source ``"memory"``, ``"kv"`` or ``"database"``.
         """
-        spec = self._namespaces[namespace]
-        generations = self._generations((spec.name, *spec.depends_on))
+        policy = self.policy(namespace)
+        generations = self._generations((policy.namespace, *policy.depends_on))
         if generations is None:
             return loader(), DATABASE
-        key = _entry_key(spec.name, generations, key_parts)
-        value = self.memory.get(key)
-        if value is not None:
-            return value, MEMORY
-        value = self._kv_get(key)
-        if value is not None:
-            self.memory.put(key, value, spec.ttl)
+        key = _entry_key(policy.namespace, generations, key_parts)
+        raw = self.memory.get(key)
+        if raw is not None:
+            return msgspec.json.decode(raw), MEMORY
+        found = self._kv_get(key)
+        if found is not None:
+            raw, value = found
+            self.memory.put(key, raw, policy.ttl)
             return value, KV
         value = loader()
-        self.memory.put(key, value, spec.ttl)
+        raw = msgspec.json.encode(value)
         if defer is None:
-            self._kv_put(key, value, spec.ttl)
+            self._fill(key, raw, policy.ttl)
         else:
-            defer(self._kv_put, key, value, spec.ttl)
+            defer(self._fill, key, raw, policy.ttl)
         return value, DATABASE
 
     def invalidate(self, namespace):
         """Make every entry of ``namespace`` (and of namespaces depending on it) stale.
 
-        Call it after the write's transaction has committed. Returns True when KV took the
-        new generation; on a KV failure the bump is retried by this process later, and
-        False is returned (the write itself stands).
-        """
-        self.memory.drop_prefix(f"{namespace}:")
-        for spec in self._namespaces.values():
-            if namespace in spec.depends_on:
-                self.memory.drop_prefix(f"{spec.name}:")
-        if self._bump(namespace):
-            return True
-        with self._lock:
-            self._pending_bumps.add(namespace)
-        return False
+        Call it after the write's transaction has committed. It never waits on a KV the
+        breaker has given up on: the bump is then remembered and written on a later call.
 
-    def _bump(self, namespace):
-        try:
-            self.kv.put(GENERATION_PREFIX + namespace, _new_generation())
-        except KVError as ex:
-            self._kv_failed("invalidate", ex)
-            return False
+        Returns:
+            True when KV took the new generation; False when the bump is pending (the
+            write itself stands).
+
+        Raises:
+            ValueError: ``namespace`` is not a ``Namespace`` or its name.
+        """
+        namespace = namespace_of(namespace)
+        self.memory.drop_prefix(f"{namespace}:")
+        for policy in self._policies.values():
+            if namespace in policy.depends_on:
+                self.memory.drop_prefix(f"{policy.namespace}:")
+        with self._lock:
+            self._pending_bumps[namespace] = self._pending_bumps.get(namespace, 0) + 1
+        if self.breaker.allow():
+            self._write_pending_bumps()
+        return namespace not in self.pending_bumps
+
+    # -- KV access, behind the breaker --------------------------------------------------
+
+    def _kv_failed(self, what, ex):
+        self.breaker.failed()
+        log.warning("CACHE_KV unavailable (%s), serving from the database: %s", what, ex)
+
+    def _write_pending_bumps(self):
+        """Write every pending generation bump; stop at the first failure (the rest stay pending)."""
+        with self._lock:
+            pending = sorted(self._pending_bumps.items())
+        for name, count in pending:
+            try:
+                self.kv.put(GENERATION_PREFIX + name, _new_generation())
+            except KVError as ex:
+                self._kv_failed("invalidate", ex)
+                return False
+            with self._lock:
+                # An invalidation that arrived while this put was in flight may have
+                # committed after the put started: it keeps its bump pending.
+                if self._pending_bumps.get(name) == count:
+                    del self._pending_bumps[name]
+            self.breaker.succeeded()
         return True
 
     def _generations(self, names):
         """``{name: token}`` for ``names`` in one KV round trip; None when KV is unusable."""
-        if self._clock() < self._kv_down_until:
+        if not self.breaker.allow():
             return None
-        if self._pending_bumps and not self._retry_bumps():
+        if self.pending_bumps and not self._write_pending_bumps():
             return None
         keys = [GENERATION_PREFIX + name for name in names]
         try:
@@ -229,20 +264,11 @@ class ThreeTierCache:
         except KVError as ex:
             self._kv_failed("read", ex)
             return None
+        self.breaker.succeeded()
         return generations
 
-    def _retry_bumps(self):
-        with self._lock:
-            pending = sorted(self._pending_bumps)
-            self._pending_bumps.clear()
-        failed = [name for name in pending if not self._bump(name)]
-        if failed:
-            with self._lock:
-                self._pending_bumps.update(failed)
-            return False
-        return True
-
     def _kv_get(self, key):
+        """``(raw JSON, value)`` of the KV entry ``key``, or None (missing, unreadable, KV down)."""
         try:
             blob = self.kv.get(key, type="bytes")
         except KVError as ex:
@@ -251,21 +277,23 @@ class ThreeTierCache:
         if blob is None:
             return None
         try:
-            return _decode(blob)
+            raw = _unpack(blob)
+            return raw, msgspec.json.decode(raw)
         except (msgspec.DecodeError, zlib.error, ValueError) as ex:
             log.warning("cache entry %s unreadable, ignored: %s", key, ex)
             return None
 
-    def _kv_put(self, key, value, ttl):
+    def _fill(self, key, raw, ttl):
+        """Store a loaded entry in KV, then in memory: memory keeps only what KV took."""
+        if self.breaker.is_open:
+            return
         try:
-            self.kv.put(key, _encode(value), expiration_ttl=ttl)
+            self.kv.put(key, _pack(raw), expiration_ttl=ttl)
         except KVError as ex:
-            # A value too large for memcached lands here too: memory still holds it.
+            # Too large for memcached, or KV went away: serve it, keep it nowhere.
             log.warning("cache fill of %s skipped: %s", key, ex)
-
-    def _kv_failed(self, what, ex):
-        self._kv_down_until = self._clock() + self._breaker_seconds
-        log.warning("CACHE_KV unavailable (%s), serving from the database: %s", what, ex)
+            return
+        self.memory.put(key, raw, ttl)
 
 
 def _new_generation():
@@ -279,20 +307,21 @@ def _entry_key(namespace, generations, key_parts):
     return f"{namespace}:{stamp}:{digest}"
 
 
-def _encode(value):
-    raw = msgspec.json.encode(value)
+def _pack(raw):
+    """JSON bytes as stored in KV: tagged, and compressed when large."""
     if len(raw) > COMPRESS_OVER_BYTES:
         return ZLIB_TAG + zlib.compress(raw, 6)
     return RAW_TAG + raw
 
 
-def _decode(blob):
+def _unpack(blob):
+    """The JSON bytes of a KV blob written by ``_pack``."""
     tag, body = blob[:1], blob[1:]
     if tag == ZLIB_TAG:
-        body = zlib.decompress(body)
-    elif tag != RAW_TAG:
+        return zlib.decompress(body)
+    if tag != RAW_TAG:
         raise ValueError(f"unknown cache entry tag {tag!r}")
-    return msgspec.json.decode(body)
+    return body
 
 
 def cache_of(services_or_cache):
@@ -308,11 +337,15 @@ def invalidate(services_or_cache, namespace):
     Args:
         services_or_cache: ``routes.services`` (its ``extras["cache"]``), a
             ThreeTierCache, or None.
-        namespace: ``"content"``, ``"collections"``, ``"media"``, ``"users"``...
+        namespace: a ``Namespace`` or its name (``"content"``, ``"collections"``...).
 
     Returns:
         True when the new generation reached KV (False: no cache, or KV down; retried).
+
+    Raises:
+        ValueError: ``namespace`` is unknown, with or without a cache.
     """
+    namespace = namespace_of(namespace)
     cache = cache_of(services_or_cache)
     if cache is None:
         return False
@@ -328,7 +361,11 @@ def invalidate_namespaces(kv, namespaces=ALL_NAMESPACES):
     Returns:
         The namespaces whose bump did not reach KV (empty when all did); never raises for
         an unreachable KV: the caller warns, and the entries expire with their TTL.
+
+    Raises:
+        ValueError: a name is not a ``Namespace``; checked before anything is bumped.
     """
+    namespaces = [namespace_of(namespace) for namespace in namespaces]
     cache = ThreeTierCache(kv)
     return [namespace for namespace in namespaces if not cache.invalidate(namespace)]
 

@@ -1,27 +1,50 @@
 """What services raise when a request cannot be carried out (never HTTP errors).
 
 Each area (content, workflow, media) subclasses ``ServiceError`` and sets ``kind`` on each
-subclass; ``app.api.errors`` maps every kind to its HTTP status in one handler, so services
-stay free of HTTP and no area needs an error handler of its own.
+subclass to an ``ErrorKind``; ``app.api.errors`` maps every kind to its HTTP status in one
+table, so services stay free of HTTP and no area needs an error handler of its own. A
+subclass whose ``kind`` is not an ``ErrorKind`` fails when its module is imported, not when
+a request first raises it.
 """
 
-NOT_FOUND = "not_found"
-FORBIDDEN = "forbidden"
-CONFLICT = "conflict"
-INVALID = "invalid"
-TOO_LARGE = "too_large"
-UNSUPPORTED = "unsupported"
-BAD_REQUEST = "bad_request"
+from enum import StrEnum
+
+
+class ErrorKind(StrEnum):
+    """Why a service refused a request; decides the HTTP status (``app.api.errors``)."""
+
+    NOT_FOUND = "not_found"
+    FORBIDDEN = "forbidden"
+    CONFLICT = "conflict"
+    INVALID = "invalid"
+    TOO_LARGE = "too_large"
+    UNSUPPORTED = "unsupported"
+    BAD_REQUEST = "bad_request"
+
+
+# Short names for ``kind = ...`` lines; each one is the ErrorKind member itself.
+NOT_FOUND = ErrorKind.NOT_FOUND
+FORBIDDEN = ErrorKind.FORBIDDEN
+CONFLICT = ErrorKind.CONFLICT
+INVALID = ErrorKind.INVALID
+TOO_LARGE = ErrorKind.TOO_LARGE
+UNSUPPORTED = ErrorKind.UNSUPPORTED
+BAD_REQUEST = ErrorKind.BAD_REQUEST
 
 
 class ServiceError(Exception):
     """A request a service refuses; ``message`` and ``details`` are for the client.
 
     Attributes:
-        kind: what went wrong (one of the constants above); decides the HTTP status.
+        kind: what went wrong (an ``ErrorKind``); decides the HTTP status.
     """
 
-    kind = BAD_REQUEST
+    kind = ErrorKind.BAD_REQUEST
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not isinstance(cls.kind, ErrorKind):
+            raise TypeError(f"{cls.__qualname__}.kind must be an ErrorKind, not {cls.kind!r}")
 
     def __init__(self, message, details=None):
         super().__init__(message)
