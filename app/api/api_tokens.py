@@ -15,7 +15,7 @@ import msgspec
 from app.api.access import access
 from app.api.errors import field_error, forbidden, not_found, read_body, unprocessable
 from app.db.models import now_ms
-from app.services.api_tokens import ApiTokens, TokenScopeError, token_json
+from app.services.api_tokens import TokenScopeError, token_json
 
 MANAGE_OTHERS = "api_tokens.manage"
 MAX_EPOCH_MS = 2**53  # beyond any date; keeps the value a safe JSON integer and a BIGINT
@@ -87,9 +87,7 @@ class TokenResource:
 
 
 def register(routes):
-    """Mount ``/api/tokens`` and let API tokens authenticate requests."""
-    tokens = ApiTokens(routes.services.roles)
-    routes.services.extras["api_tokens"] = tokens
-    routes.services.token_resolvers.append(tokens.resolve)
+    """Mount ``/api/tokens``."""
+    tokens = routes.services.api_tokens
     routes.add("/api/tokens", TokensResource(tokens))
     routes.add("/api/tokens/{token_id}", TokenResource(tokens))

@@ -35,7 +35,7 @@ import msgspec
 from app.api.access import access
 from app.api.errors import bad_request, conflict, field_error, not_found, read_body, unprocessable
 from app.db.models import Collection, Content, Workflow, database, now_ms
-from app.services.cache import DATABASE, install_cache, invalidate
+from app.services.cache import DATABASE, invalidate
 from app.services.collection_schema import CollectionConfigError, parse_schema, schema_to_builtins
 
 NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
@@ -211,8 +211,8 @@ class PublicCollectionsResource:
 class AdminCollectionsResource:
     """``GET /admin/api/collections`` (``search``, ``includeInactive``) and ``POST``."""
 
-    def __init__(self, services):
-        self._services = services
+    def __init__(self, cache):
+        self._cache = cache
 
     @access("collections.read")
     def on_get(self, req, resp):
@@ -245,7 +245,7 @@ class AdminCollectionsResource:
                 description=body.description, schema=schema, is_active=body.is_active, managed=False,
                 created_at=now, updated_at=now,
             )
-        invalidate(self._services, CACHE_NAMESPACE)
+        invalidate(self._cache, CACHE_NAMESPACE)
         resp.status = falcon.HTTP_201
         resp.media = {
             "id": row.id, "name": row.name, "displayName": row.display_name, "display_name": row.display_name,
@@ -257,8 +257,8 @@ class AdminCollectionsResource:
 class AdminCollectionResource:
     """``GET/PATCH/DELETE /admin/api/collections/{collection_id}``."""
 
-    def __init__(self, services):
-        self._services = services
+    def __init__(self, cache):
+        self._cache = cache
 
     @access("collections.read")
     def on_get(self, req, resp, collection_id):
@@ -287,7 +287,7 @@ class AdminCollectionResource:
         with database.atomic():
             row = _writable(collection_id)
             Collection.update(updated_at=now_ms(), **changes).where(Collection.id == row.id).execute()
-        invalidate(self._services, CACHE_NAMESPACE)
+        invalidate(self._cache, CACHE_NAMESPACE)
         resp.media = {"message": "Collection updated successfully", "data": detail_json(Collection.get_by_id(row.id))}
 
     @access("collections.delete")
@@ -306,7 +306,7 @@ class AdminCollectionResource:
             if Workflow.select(Workflow.id).where(Workflow.collection == row.id).exists():
                 raise conflict(f"Collection '{row.name}' is used by a workflow; remove the workflow first")
             Collection.delete().where(Collection.id == row.id).execute()
-        invalidate(self._services, CACHE_NAMESPACE)
+        invalidate(self._cache, CACHE_NAMESPACE)
         resp.media = {"message": "Collection deleted successfully"}
 
 
@@ -325,8 +325,7 @@ def _still_has_content(name, items, trashed):
 
 def register(routes):
     """Mount the public and admin collection routes."""
-    kv = routes.env.get("CACHE_KV")
-    cache = install_cache(routes.services, kv) if kv is not None else None
+    cache = routes.services.cache
     routes.add("/api/collections", PublicCollectionsResource(cache))
-    routes.add("/admin/api/collections", AdminCollectionsResource(routes.services))
-    routes.add("/admin/api/collections/{collection_id}", AdminCollectionResource(routes.services))
+    routes.add("/admin/api/collections", AdminCollectionsResource(cache))
+    routes.add("/admin/api/collections/{collection_id}", AdminCollectionResource(cache))

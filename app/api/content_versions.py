@@ -52,13 +52,13 @@ class VersionResource:
 class VersionRestoreResource:
     """Restore version ``n`` as a new version (``If-Match`` guards against stale clients)."""
 
-    def __init__(self, services):
-        self._services = services
+    def __init__(self, cache):
+        self._cache = cache
 
     @access("content.update")
     def on_post(self, req, resp, id, version):
         writes.restore_version(req.context.user, id, version, expected_version(req))
-        invalidate(self._services, "content")
+        invalidate(self._cache, "content")
         respond_item(req, resp, id)
 
 
@@ -67,4 +67,4 @@ def register(routes):
     one = "/api/content/{id}/versions/{version:int(min=1, max=%d)}" % MAX_VERSION
     routes.add("/api/content/{id}/versions", VersionsResource())
     routes.add(one, VersionResource())
-    routes.add(one + "/restore", VersionRestoreResource(routes.services))
+    routes.add(one + "/restore", VersionRestoreResource(routes.services.cache))

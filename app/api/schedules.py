@@ -101,9 +101,9 @@ def pagination_meta(page, limit, total):
 class ContentScheduleResource:
     """``/api/content/{id}/schedule``."""
 
-    def __init__(self, db, services):
+    def __init__(self, db, cache):
         self._db = db
-        self._services = services
+        self._cache = cache
 
     @access("content.publish")
     def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
@@ -111,7 +111,7 @@ class ContentScheduleResource:
         row = scheduling.create_schedule(
             self._db, checked_id(id), req.context.user, body.action, body.scheduled_at, body.timezone
         )
-        content_changed(self._services)
+        content_changed(self._cache)
         resp.status = falcon.HTTP_201
         resp.media = {"data": schedule_view(row)}
 
@@ -119,9 +119,9 @@ class ContentScheduleResource:
 class SchedulesResource:
     """``/api/schedules`` and ``/api/schedules/{schedule_id}``."""
 
-    def __init__(self, db, services):
+    def __init__(self, db, cache):
         self._db = db
-        self._services = services
+        self._cache = cache
 
     @access("content.publish")
     def on_get(self, req, resp):
@@ -143,7 +143,7 @@ class SchedulesResource:
     @access("content.publish")
     def on_delete_item(self, req, resp, schedule_id):
         row = scheduling.cancel_schedule(self._db, _schedule_id(schedule_id))
-        content_changed(self._services)
+        content_changed(self._cache)
         resp.media = {"data": schedule_view(row)}
 
 
@@ -157,7 +157,8 @@ def _schedule_id(value):
 def register(routes):
     """Mount the scheduling routes."""
     db = routes.env.DB.db
-    routes.add("/api/content/{id}/schedule", ContentScheduleResource(db, routes.services))
-    schedules = SchedulesResource(db, routes.services)
+    cache = routes.services.cache
+    routes.add("/api/content/{id}/schedule", ContentScheduleResource(db, cache))
+    schedules = SchedulesResource(db, cache)
     routes.add("/api/schedules", schedules)
     routes.add("/api/schedules/{schedule_id}", schedules, suffix="item")

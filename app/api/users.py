@@ -12,7 +12,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.auth import Email, Name, shared_accounts
+from app.api.auth import Email, Name
 from app.api.errors import bad_request, conflict, forbidden, not_found, read_body
 from app.db.models import User, database, now_ms
 from app.services.accounts import DuplicateAccount
@@ -122,8 +122,8 @@ class UserResource:
     Writes invalidate the cache namespace ``users`` (content responses embed their authors).
     """
 
-    def __init__(self, services):
-        self._services = services
+    def __init__(self, cache):
+        self._cache = cache
 
     @access("users.read")
     def on_get(self, req, resp, user_id):
@@ -152,7 +152,7 @@ class UserResource:
             if ends_sessions:
                 update["token_version"] = User.token_version + 1
             User.update(**update).where(User.id == user.id).execute()
-        invalidate(self._services, "users")
+        invalidate(self._cache, "users")
         resp.media = {"user": user_json(User.get_by_id(user_id))}
 
     @access("users.delete")
@@ -164,16 +164,16 @@ class UserResource:
             User.update(
                 is_active=False, invitation_token=None, token_version=User.token_version + 1, updated_at=now_ms()
             ).where(User.id == user.id).execute()
-        invalidate(self._services, "users")
+        invalidate(self._cache, "users")
         resp.media = {"message": "User deactivated", "user": user_json(User.get_by_id(user_id))}
 
 
 class InviteResource:
     """``POST /admin/api/users/invite``: an inactive user; the link goes to the mailer only."""
 
-    def __init__(self, accounts, services):
+    def __init__(self, accounts, mailer):
         self._accounts = accounts
-        self._services = services
+        self._mailer = mailer
 
     @access("users.create")
     def on_post(self, req, resp):
@@ -185,14 +185,14 @@ class InviteResource:
             user, mail = self._accounts.invite(body.email, body.role, caller.id, body.first_name, body.last_name)
         except DuplicateAccount as ex:
             raise conflict(str(ex)) from None
-        req.context.ctx.wait_until(self._services.extras["mailer"], mail)
+        req.context.ctx.wait_until(self._mailer, mail)
         resp.status = falcon.HTTP_201
         resp.media = {"user": user_json(user), "message": "Invitation sent"}
 
 
 def register(routes):
     """Mount ``/admin/api/users``."""
-    accounts = shared_accounts(routes)
+    services = routes.services
     routes.add("/admin/api/users", UsersResource())
-    routes.add("/admin/api/users/invite", InviteResource(accounts, routes.services))
-    routes.add("/admin/api/users/{user_id}", UserResource(routes.services))
+    routes.add("/admin/api/users/invite", InviteResource(services.accounts, services.mailer))
+    routes.add("/admin/api/users/{user_id}", UserResource(services.cache))

@@ -295,25 +295,16 @@ def _decode(blob):
     return msgspec.json.decode(body)
 
 
-def cache_of(services_or_cache):
-    """The ThreeTierCache behind ``services_or_cache`` (a Services, a cache or None)."""
-    if services_or_cache is None or isinstance(services_or_cache, ThreeTierCache):
-        return services_or_cache
-    return getattr(services_or_cache, "extras", {}).get("cache")
-
-
-def invalidate(services_or_cache, namespace):
+def invalidate(cache, namespace):
     """Invalidate ``namespace`` after a committed write; a no-op without a cache.
 
     Args:
-        services_or_cache: ``routes.services`` (its ``extras["cache"]``), a
-            ThreeTierCache, or None.
+        cache: the app's ThreeTierCache (``Services.cache``), or None.
         namespace: ``"content"``, ``"collections"``, ``"media"``, ``"users"``...
 
     Returns:
         True when the new generation reached KV (False: no cache, or KV down; retried).
     """
-    cache = cache_of(services_or_cache)
     if cache is None:
         return False
     return cache.invalidate(namespace)
@@ -331,12 +322,3 @@ def invalidate_namespaces(kv, namespaces=ALL_NAMESPACES):
     """
     cache = ThreeTierCache(kv)
     return [namespace for namespace in namespaces if not cache.invalidate(namespace)]
-
-
-def install_cache(services, kv):
-    """The app's cache: ``services.extras["cache"]``, created over ``kv`` on first call."""
-    cache = services.extras.get("cache")
-    if cache is None:
-        cache = ThreeTierCache(kv)
-        services.extras["cache"] = cache
-    return cache
