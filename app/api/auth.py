@@ -17,7 +17,7 @@ from app.api.authentication import COOKIE_NAME, client_ip
 from app.api.errors import (
     bad_request, conflict, field_error, forbidden, read_body, too_many_requests, unauthorized,
 )
-from app.db.models import User
+from app.services import users
 from app.services.accounts import (
     EMAIL_PATTERN, MAX_PASSWORD_LENGTH, USERNAME_PATTERN, DuplicateAccount, InvalidCredentials, InvalidToken,
     WeakPassword, registration_open,
@@ -221,7 +221,7 @@ class RefreshResource:
     @access(authenticated=True)
     def on_post(self, req, resp):
         _session_only(req.context.user)
-        user = User.get_by_id(req.context.user.id)
+        user = users.get_user(req.context.user.id)
         resp.media = {"token": start_session(resp, user, self._settings)}
 
 
@@ -230,7 +230,7 @@ class MeResource:
 
     @access(authenticated=True)
     def on_get(self, req, resp):
-        resp.media = {"user": me_user(User.get_by_id(req.context.user.id))}
+        resp.media = {"user": me_user(users.get_user(req.context.user.id))}
 
 
 class ChangePasswordResource:
