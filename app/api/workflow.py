@@ -21,10 +21,10 @@ import msgspec
 
 from app.api.access import access
 from app.api.errors import read_body
-from app.db.models import WorkflowState
 from app.services.cache import invalidate
 from app.services.content import workflow
 from app.services.content.query import Scope, is_visible
+from app.services.content.states import find_state
 from app.services.content.workflow import (
     NotAllowed,
     NotFound,
@@ -74,7 +74,7 @@ def content_changed(cache):
 def state_view(content, user):
     """The workflow view of ``content`` for ``user``: state, review and allowed moves."""
     state_id = workflow.current_state(content)
-    state = WorkflowState.get_or_none(WorkflowState.id == state_id)
+    state = find_state(state_id)
     try:
         chosen = workflow.workflow_for(content.collection_id)
     except NotAllowed:
