@@ -2,8 +2,8 @@
 
 SonicJS has no JSON list or get (``reference/sonicjs.md`` 2.4); these follow its other
 media shapes: ``{"success": true, "file": {...}}`` for one item, per-item ``deleted`` /
-``moved`` and ``errors`` lists with a ``summary`` for bulk operations, and the seed's
-pagination block for the list.
+``moved`` and ``errors`` lists with a ``summary`` for bulk operations, and the pagination
+block of every paged list.
 """
 
 import logging
@@ -14,6 +14,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.errors import bad_request, forbidden, not_found, read_body, service_unavailable, unprocessable
+from app.api.params import limit_param, page_param
 from app.runtime.r2 import R2Error
 from app.services.media import (
     MediaConflict,
@@ -25,12 +26,12 @@ from app.services.media import (
     uploads,
 )
 from app.services.media.library_queries import DEFAULT_SORT, SORT_FIELDS, MediaFilter, find
+from app.services.pagination import pagination_meta
 
 log = logging.getLogger("sonicpy.media")
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
-MAX_PAGE = 1_000_000
 MAX_SEARCH_LENGTH = 200
 MAX_BULK_ITEMS = 50
 TYPE_PREFIXES = {
@@ -94,20 +95,12 @@ class MediaCollectionResource:
 
     @access("media.read")
     def on_get(self, req, resp):
-        page = req.get_param_as_int("page", min_value=1, max_value=MAX_PAGE, default=1)
-        limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE)
+        page, limit = page_param(req), limit_param(req, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         rows, total = library_queries.list_media(_filter(req), page, limit)
         resp.media = {
             "success": True,
             "data": [to_record(row) for row in rows],
-            "pagination": {
-                "page": page,
-                "limit": limit,
-                "total": total,
-                "pages": -(-total // limit),
-                "hasNext": page * limit < total,
-                "hasPrev": page > 1,
-            },
+            "pagination": pagination_meta(total, limit, page),
         }
 
 

@@ -19,9 +19,11 @@ import msgspec
 
 from app.api.access import access
 from app.api.errors import bad_request, read_body
+from app.api.params import limit_param, page_param
 from app.api.workflow import NO_NUL, checked_id, content_changed
 from app.services.content import scheduling
 from app.services.content.workflow import NotFound
+from app.services.pagination import pagination_meta
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -83,21 +85,6 @@ def _content_filter(req):
     return value
 
 
-def _bounded_int(req, name, default, maximum):
-    value = req.get_param(name)
-    if value is None:
-        return default
-    if not value.isdigit() or not 1 <= int(value) <= maximum:
-        raise bad_request(f"Invalid {name}", {"parameter": name, "message": f"an integer from 1 to {maximum}"})
-    return int(value)
-
-
-def pagination_meta(page, limit, total):
-    """D4's pagination block."""
-    pages = (total + limit - 1) // limit
-    return {"page": page, "limit": limit, "total": total, "pages": pages, "hasNext": page < pages, "hasPrev": page > 1}
-
-
 class ContentScheduleResource:
     """``/api/content/{id}/schedule``."""
 
@@ -125,8 +112,7 @@ class SchedulesResource:
 
     @access("content.publish")
     def on_get(self, req, resp):
-        page = _bounded_int(req, "page", 1, 10**9)
-        limit = _bounded_int(req, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+        page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
         rows, total = scheduling.list_schedules(
             status=_choice(req, "status", scheduling.STATUSES),
             content_id=_content_filter(req),
@@ -134,7 +120,7 @@ class SchedulesResource:
             page=page,
             limit=limit,
         )
-        resp.media = {"data": [schedule_view(row) for row in rows], "meta": pagination_meta(page, limit, total)}
+        resp.media = {"data": [schedule_view(row) for row in rows], "meta": pagination_meta(total, limit, page)}
 
     @access("content.publish")
     def on_get_item(self, req, resp, schedule_id):

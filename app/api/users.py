@@ -14,13 +14,14 @@ import msgspec
 from app.api.access import access
 from app.api.auth import Email, Name
 from app.api.errors import bad_request, conflict, forbidden, read_body
+from app.api.params import limit_param, page_param
 from app.services import users
 from app.services.accounts import DuplicateAccount
 from app.services.cache import invalidate
 from app.services.identity import LEAST_PRIVILEGED_ROLE
+from app.services.pagination import pagination_meta
 
 Role = Literal["admin", "editor", "author", "viewer"]
-MAX_PAGE = 1_000_000
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 
@@ -60,18 +61,6 @@ def user_json(user):
     }
 
 
-def pagination(page, limit, total):
-    """The seed's pagination block."""
-    return {
-        "page": page,
-        "limit": limit,
-        "total": total,
-        "pages": (total + limit - 1) // limit,
-        "hasNext": page * limit < total,
-        "hasPrev": page > 1,
-    }
-
-
 def _filters(req):
     """The list filters of the query string: ``search``, ``role`` and ``status`` (400 if invalid)."""
     filters = {"search": (req.get_param("search") or "").strip() or None}
@@ -93,10 +82,9 @@ class UsersResource:
 
     @access("users.read")
     def on_get(self, req, resp):
-        page = req.get_param_as_int("page", min_value=1, max_value=MAX_PAGE, default=1)
-        limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
+        page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
         rows, total = users.list_users(**_filters(req), page=page, limit=limit)
-        resp.media = {"users": [user_json(u) for u in rows], "pagination": pagination(page, limit, total)}
+        resp.media = {"users": [user_json(u) for u in rows], "pagination": pagination_meta(total, limit, page)}
 
 
 class UserResource:
