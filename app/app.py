@@ -13,6 +13,7 @@ from app.api.access import check_routes
 from app.api.authentication import AuthenticationMiddleware
 from app.api.errors import install_error_handling
 from app.api.middleware import DatabaseMiddleware, RequestContextMiddleware
+from app.api.request_guard import RequestGuard, guard_request_bodies
 from app.api.routes import ROUTE_MODULES, Routes
 from app.db.models import bind_models
 from app.services import Services
@@ -66,13 +67,14 @@ def create_app(env, settings=None, services=None):
     app = falcon.App(
         middleware=[
             RequestContextMiddleware(env),
+            RequestGuard(),
             DatabaseMiddleware(db),
             AuthenticationMiddleware(settings, services.roles, token_resolvers=[services.api_tokens.resolve]),
         ],
         cors_enable=False,
     )
     handler = _json_handler()
-    app.req_options.media_handlers.update({falcon.MEDIA_JSON: handler})
+    guard_request_bodies(app, handler)
     app.resp_options.media_handlers.update({falcon.MEDIA_JSON: handler})
     app.req_options.strip_url_path_trailing_slash = True
     install_error_handling(app)

@@ -102,7 +102,7 @@ class CollectionContentResource:
         scope = Scope.of(req.context.user)
 
         def load():
-            collection = None if "\x00" in name else collections.find_by_name(name)
+            collection = collections.find_by_name(name)
             if collection is None:
                 raise not_found("Collection not found")
             params = list_params(req, scope, collection_id=collection.id, schema=collection.schema)

@@ -111,7 +111,7 @@ def _filter(req):
     kind = req.get_param("type")
     prefixes = _type_prefixes(kind) if kind else ()
     search = (req.get_param("search") or "").strip()
-    if len(search) > MAX_SEARCH_LENGTH or "\x00" in search:
+    if len(search) > MAX_SEARCH_LENGTH:
         raise bad_request("Invalid search", f"at most {MAX_SEARCH_LENGTH} characters")
     return MediaFilter(
         deleted=deleted,

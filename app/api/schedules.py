@@ -20,17 +20,17 @@ import msgspec
 from app.api.access import access
 from app.api.errors import bad_request, read_body
 from app.api.params import limit_param, page_param
-from app.api.workflow import NO_NUL, checked_id, content_changed
+from app.api.workflow import checked_id, content_changed
 from app.services.content import scheduling
 from app.services.content.workflow import NotFound
 from app.services.pagination import pagination_meta
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-TimeText = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NO_NUL)]
+TimeText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 # Epoch ms up to the end of year 9999: larger integers would overflow the BIGINT column.
 EpochMs = Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799_999)]
-ZoneName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NO_NUL)]
+ZoneName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
 class ScheduleBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -80,7 +80,7 @@ def _choice(req, name, allowed):
 
 def _content_filter(req):
     value = req.get_param("content_id")
-    if value is not None and (len(value) > 128 or "\x00" in value):
+    if value is not None and len(value) > 128:
         raise bad_request("Invalid content_id", {"parameter": "content_id"})
     return value
 

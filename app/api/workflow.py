@@ -30,10 +30,9 @@ from app.services.content.workflow import (
     NotFound,
 )
 
-NO_NUL = r"^[^\x00]*$"
 MAX_ID_LENGTH = 128
-Comment = Annotated[str, msgspec.Meta(max_length=2000, pattern=NO_NUL)]
-StateId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NO_NUL)]
+Comment = Annotated[str, msgspec.Meta(max_length=2000)]
+StateId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Action = Literal["submit", "approve", "reject", "publish", "unpublish", "archive", "restore-draft"]
 
 
@@ -52,8 +51,8 @@ class StateBody(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def checked_id(value):
-    """A path id as given, or NotFound when it cannot be one (too long, NUL byte)."""
-    if len(value) > MAX_ID_LENGTH or "\x00" in value:
+    """A path id as given, or NotFound when it is too long to be one."""
+    if len(value) > MAX_ID_LENGTH:
         raise NotFound("Content not found")
     return value
 
