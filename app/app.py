@@ -1,7 +1,8 @@
-"""The composition root: ``create_app(env)`` wires middleware, error handling and routes.
+"""The composition root: ``build_services`` and ``create_app(env)``.
 
-Everything the app needs comes from ``env`` (the bindings) and ``settings``; nothing is read
-from globals, so tests build as many apps as they like, each with its own env.
+Everything the app needs comes from ``env`` (the bindings), ``settings`` and ``services``;
+nothing is read from globals, so tests build as many apps as they like, each with its own
+env, and hand in services of their own (a mailer that records what it is given).
 """
 
 import falcon
@@ -12,40 +13,68 @@ from app.api.access import check_routes
 from app.api.authentication import AuthenticationMiddleware
 from app.api.errors import install_error_handling
 from app.api.middleware import DatabaseMiddleware, RequestContextMiddleware
+from app.api.request_guard import RequestGuard, guard_request_bodies
 from app.api.routes import ROUTE_MODULES, Routes
 from app.db.models import bind_models
 from app.services import Services
+from app.services.accounts import Accounts, log_mailer
+from app.services.api_tokens import ApiTokens
+from app.services.cache import ThreeTierCache
 from app.services.identity import RolePermissions
+from app.services.media import MediaLibrary
+from app.services.ratelimit import RateLimiter
 from app.settings import settings_from_env
 
 
 def _json_handler():
-    # msgspec encodes rows about 10x faster than json.dumps (reference/pitfalls.md).
+    # msgspec encodes rows about 10x faster than json.dumps.
     return falcon.media.JSONHandler(dumps=lambda obj: msgspec.json.encode(obj).decode(), loads=msgspec.json.decode)
 
 
-def create_app(env, settings=None):
+def build_services(env, settings):
+    """The services one app shares, each built once.
+
+    Args:
+        env: the Env of bindings; CACHE_KV backs the read cache and the rate limiter.
+        settings: the app's Settings.
+    """
+    kv = env.get("CACHE_KV")
+    roles = RolePermissions()
+    cache = ThreeTierCache.from_settings(kv, settings) if kv is not None else None
+    return Services(
+        roles=roles,
+        accounts=Accounts(settings),
+        api_tokens=ApiTokens(roles),
+        rate_limiter=RateLimiter(kv, settings.rate_limit_attempts, settings.rate_limit_window_seconds),
+        cache=cache,
+        media=MediaLibrary(settings, cache),
+        mailer=log_mailer,
+    )
+
+
+def create_app(env, settings=None, services=None):
     """Build the Falcon WSGI app serving ``env``.
 
     Args:
         env: the Env of bindings (``app.runtime.env.build_env``).
         settings: Settings; default read from the env's vars and secrets.
+        services: Services; default ``build_services(env, settings)``.
     """
     settings = settings or settings_from_env(env)
+    services = services or build_services(env, settings)
     db = env.DB.db
     bind_models(db)  # the default for code outside requests; each request binds its own app's
-    services = Services()
-    services.extras["roles"] = RolePermissions()
     app = falcon.App(
         middleware=[
             RequestContextMiddleware(env),
+            RequestGuard(),
             DatabaseMiddleware(db),
-            AuthenticationMiddleware(settings, services.roles, token_resolvers=services.token_resolvers),
+            AuthenticationMiddleware(settings, services.roles, token_resolvers=[services.api_tokens.resolve]),
         ],
         cors_enable=False,
     )
     handler = _json_handler()
-    app.req_options.media_handlers.update({falcon.MEDIA_JSON: handler})
+    guard_request_bodies(app, handler)
     app.resp_options.media_handlers.update({falcon.MEDIA_JSON: handler})
     app.req_options.strip_url_path_trailing_slash = True
     install_error_handling(app)

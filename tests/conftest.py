@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.fixtures.app",
     "tests.fixtures.users",
     "tests.fixtures.auth",
+    "tests.fixtures.mail",
     "tests.fixtures.workflow",
     "tests.fixtures.media",
     "tests.fixtures.content",

@@ -14,7 +14,7 @@ from app.services.passwords import PasswordHasher
 from app.services.ratelimit import RateLimiter, bucket
 from tests.fixtures.app import TEST_JWT_SECRET, env_with_copy, make_env, migrate
 from tests.fixtures.auth import (
-    PASSWORD, accounts_for_tests, concurrently, fast_client, hashed, json_request, login, mailed_links, reload,
+    PASSWORD, accounts_for_tests, concurrently, fast_client, hashed, json_request, login, reload,
 )
 from tests.fixtures.users import bearer, create_user
 
@@ -257,14 +257,14 @@ def test_login_rehashes_a_password_stored_with_an_older_cost(env, user_with_pass
 # -- password reset -----------------------------------------------------------------------
 
 
-def test_reset_request_answers_the_same_for_unknown_emails(app_client, user_with_password, mail_log):
+def test_reset_request_answers_the_same_for_unknown_emails(app_client, user_with_password, outbox):
     user_with_password(email="known@example.com")
     known = app_client.post_json("/auth/request-password-reset", {"email": "known@example.com"}, status=202)
     unknown = app_client.post_json("/auth/request-password-reset", {"email": "nobody@example.com"}, status=202)
     assert known.json == unknown.json == {
         "success": True, "message": "If an account exists for this email, a password reset link has been sent",
     }
-    tokens = mailed_links(mail_log, "password reset")
+    tokens = outbox.tokens("password_reset")
     assert len(tokens) == 1
     assert tokens[0] not in known.text and "token" not in known.json
     stored = User.get(User.email == "known@example.com")
@@ -272,16 +272,35 @@ def test_reset_request_answers_the_same_for_unknown_emails(app_client, user_with
     assert now_ms() + 3500_000 < stored.password_reset_expires <= now_ms() + 3600_000
 
 
-def test_reset_request_accepts_a_form_like_sonicjs(app_client, user_with_password, mail_log):
+def test_the_mail_names_the_recipient_and_links_to_the_reset_page(app_client, user_with_password, outbox):
+    user_with_password(email="mixed@example.com")
+    app_client.post_json("/auth/request-password-reset", {"email": "MIXED@example.com"}, status=202)
+    [mail] = outbox.sent
+    assert (mail.kind, mail.email) == ("password_reset", "mixed@example.com")
+    assert mail.link.startswith("/auth/reset-password?token=")
+
+
+def test_the_default_mailer_logs_the_link_for_the_operator(env, user_with_password, caplog):
+    user_with_password(email="logged@example.com")
+    client = fast_client(env)  # no mailer given: the app's default one
+    with caplog.at_level(logging.WARNING, logger="sonicpy.accounts"):
+        client.post_json("/auth/request-password-reset", {"email": "logged@example.com"}, status=202)
+    [record] = [r for r in caplog.records if r.name == "sonicpy.accounts"]
+    assert record.levelno == logging.WARNING
+    assert record.getMessage().startswith("password reset for logged@example.com: ")
+    assert "/auth/reset-password?token=" in record.getMessage()
+
+
+def test_reset_request_accepts_a_form_like_sonicjs(app_client, user_with_password, outbox):
     user_with_password(email="form@example.com")
     app_client.post("/auth/request-password-reset", {"email": "form@example.com"}, status=202)
-    assert len(mailed_links(mail_log, "password reset")) == 1
+    assert len(outbox.tokens("password_reset")) == 1
 
 
-def test_reset_password_sets_the_password_once_and_ends_sessions(app_client, user_with_password, mail_log):
+def test_reset_password_sets_the_password_once_and_ends_sessions(app_client, user_with_password, outbox):
     _, headers = user_with_password(email="reset@example.com")
     app_client.post_json("/auth/request-password-reset", {"email": "reset@example.com"}, status=202)
-    [token] = mailed_links(mail_log, "password reset")
+    [token] = outbox.tokens("password_reset")
     app_client.post_json("/auth/reset-password", {"token": token, "password": "short"}, status=422)
     app_client.post_json("/auth/reset-password", {"token": token, "password": "the new password"}, status=200)
     app_client.get("/auth/me", headers=headers, status=401)
@@ -290,10 +309,10 @@ def test_reset_password_sets_the_password_once_and_ends_sessions(app_client, use
     assert_envelope(again, 400, "Invalid or expired reset token")
 
 
-def test_a_reset_token_is_single_use_even_under_a_race(env, app_client, user_with_password, mail_log):
+def test_a_reset_token_is_single_use_even_under_a_race(env, app_client, user_with_password, outbox):
     user, _ = user_with_password(email="race@example.com")
     app_client.post_json("/auth/request-password-reset", {"email": "race@example.com"}, status=202)
-    [token] = mailed_links(mail_log, "password reset")
+    [token] = outbox.tokens("password_reset")
     passwords = ["first new password", "second new password"]
     # Both requests find the token valid, then hash for ~50 ms: only the UPDATE that still
     # finds the token consumes it; the other one changes nothing.
@@ -309,10 +328,10 @@ def test_a_reset_token_is_single_use_even_under_a_race(env, app_client, user_wit
     app_client.post_json("/auth/reset-password", {"token": token, "password": "third new password"}, status=400)
 
 
-def test_expired_reset_tokens_are_refused(app_client, user_with_password, mail_log):
+def test_expired_reset_tokens_are_refused(app_client, user_with_password, outbox):
     user, _ = user_with_password(email="late@example.com")
     app_client.post_json("/auth/request-password-reset", {"email": "late@example.com"}, status=202)
-    [token] = mailed_links(mail_log, "password reset")
+    [token] = outbox.tokens("password_reset")
     User.update(password_reset_expires=now_ms() - 1).where(User.id == user.id).execute()
     response = app_client.post_json("/auth/reset-password", {"token": token, "password": "the new password"}, status=400)
     assert_envelope(response, 400, "Invalid or expired reset token")

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from app.cli import cli
 from app.db.models import Content, bind_models
 from app.services.cache import (
-    ALL_NAMESPACES, DATABASE, KV, MEMORY, Namespace, NamespacePolicy, ThreeTierCache, cache_of, invalidate,
+    ALL_NAMESPACES, DATABASE, KV, MEMORY, Namespace, NamespacePolicy, ThreeTierCache, invalidate,
     invalidate_namespaces,
 )
 from tests.fixtures.app import client_for, env_with_copy, make_env
@@ -298,14 +298,8 @@ def test_memory_entries_expire_with_their_ttl(env):
 
 
 
-def test_invalidate_accepts_services_a_cache_or_nothing(env):
-    cache = ThreeTierCache(env.CACHE_KV)
-
-    class Services:
-        extras = {"cache": cache}
-
-    assert cache_of(Services()) is cache
-    assert invalidate(Services(), "content") is True
+def test_invalidate_accepts_a_cache_or_nothing(env):
+    assert invalidate(ThreeTierCache(env.CACHE_KV), "content") is True
     assert invalidate(None, "content") is False
 
 

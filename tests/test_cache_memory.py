@@ -18,7 +18,7 @@ from app.runtime.kv import open_kv
 from app.services.cache import DATABASE, KV, MEMORY, ThreeTierCache
 from app.services.cache_memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRY_BYTES, ENTRY_OVERHEAD_BYTES, MemoryTier
 from app.settings import settings_from_config
-from tests.fixtures.app import make_env
+from tests.fixtures.app import client_for, make_env
 from tests.fixtures.content import insert_items
 
 
@@ -183,3 +183,13 @@ def test_the_limits_are_settings(tmp_path):
     assert (cache.memory.max_bytes, cache.memory.max_entry_bytes) == (1_000_000, 50_000)
     defaults = settings_from_config(make_env(tmp_path / "defaults").config)
     assert (defaults.cache_memory_max_bytes, defaults.cache_memory_max_entry_bytes) == (32 * 2**20, 2**20)
+
+
+def test_the_served_app_uses_the_memory_settings(env, blog_collection, as_author):
+    author, _ = as_author
+    insert_items(blog_collection, author, 3)
+    client = client_for(env, cache_memory_max_bytes=0)
+    assert cache_source(client.get("/api/content")) == "database"
+    # A zero cap turns the memory tier off: the next hit comes from KV, never from memory.
+    assert cache_source(client.get("/api/content")) == "kv"
+    assert cache_source(client.get("/api/content")) == "kv"

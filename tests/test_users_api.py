@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from app.db.models import User
-from tests.fixtures.auth import PASSWORD, concurrently, json_request, login, mailed_links, reload
+from tests.fixtures.auth import PASSWORD, concurrently, json_request, login, reload
 from tests.fixtures.users import bearer, create_user
 
 SECRETS_MARKERS = ("password_hash", "scrypt$", "password_reset_token", "invitation_token", "two_factor_secret")
@@ -172,12 +172,12 @@ def invite(client, headers, status=201, **body):
     return client.post_json("/admin/api/users/invite", body, headers=headers, status=status)
 
 
-def test_invite_and_accept(app_client, make_user, mail_log):
+def test_invite_and_accept(app_client, make_user, outbox):
     admin, headers = make_user("admin")
     response = invite(app_client, headers, role="author", first_name="In", last_name="Vitee")
     user = response.json["user"]
     assert user["is_active"] is False and user["invitation_pending"] and user["invited_by"] == admin.id
-    [token] = mailed_links(mail_log, "invitation")
+    [token] = outbox.tokens("invitation")
     assert token not in response.text
     assert_no_secrets(response)
     stored = User.get_by_id(user["id"])
@@ -195,33 +195,33 @@ def test_invite_and_accept(app_client, make_user, mail_log):
     assert again.json == {"error": "Invalid or expired invitation"}
 
 
-def test_accepting_with_a_taken_username_is_409(app_client, make_user, mail_log):
+def test_accepting_with_a_taken_username_is_409(app_client, make_user, outbox):
     _, headers = make_user("admin")
     create_user("viewer", username="taken")
     invite(app_client, headers)
-    [token] = mailed_links(mail_log, "invitation")
+    [token] = outbox.tokens("invitation")
     app_client.post_json("/auth/accept-invitation", {"token": token, "username": "taken", "password": PASSWORD}, status=409)
 
 
-def test_expired_invitations_are_refused(app_client, make_user, mail_log):
+def test_expired_invitations_are_refused(app_client, make_user, outbox):
     _, headers = make_user("admin")
     user = invite(app_client, headers).json["user"]
-    [token] = mailed_links(mail_log, "invitation")
+    [token] = outbox.tokens("invitation")
     User.update(invited_at=User.invited_at - 8 * 24 * 3600 * 1000).where(User.id == user["id"]).execute()
     body = {"token": token, "username": "late", "password": PASSWORD}
     app_client.post_json("/auth/accept-invitation", body, status=400)
 
 
-def test_deactivating_an_invited_user_cancels_the_invitation(app_client, make_user, mail_log):
+def test_deactivating_an_invited_user_cancels_the_invitation(app_client, make_user, outbox):
     _, headers = make_user("admin")
     user = invite(app_client, headers).json["user"]
-    [token] = mailed_links(mail_log, "invitation")
+    [token] = outbox.tokens("invitation")
     app_client.delete(f"/admin/api/users/{user['id']}", headers=headers)
     body = {"token": token, "username": "cancelled", "password": PASSWORD}
     app_client.post_json("/auth/accept-invitation", body, status=400)
 
 
-def test_invite_rules(app_client, make_user, mail_log):
+def test_invite_rules(app_client, make_user, outbox):
     _, admin = make_user("admin")
     _, viewer = make_user("viewer")
     invite(app_client, viewer, status=403)
@@ -232,13 +232,13 @@ def test_invite_rules(app_client, make_user, mail_log):
     invite(app_client, admin, email="INVITEE@example.com", status=409)
     invite(app_client, admin, role="owner", email="x@example.com", status=422)
     invite(app_client, admin, email="x@example.com", password_hash="x", status=422)
-    assert len(mailed_links(mail_log, "invitation")) == 1
+    assert len(outbox.tokens("invitation")) == 1
 
 
-def test_an_invitation_is_accepted_once_even_under_a_race(app_client, make_user, mail_log):
+def test_an_invitation_is_accepted_once_even_under_a_race(app_client, make_user, outbox):
     _, headers = make_user("admin")
     user = invite(app_client, headers).json["user"]
-    [token] = mailed_links(mail_log, "invitation")
+    [token] = outbox.tokens("invitation")
     names = ["first-taker", "second-taker"]
     statuses = concurrently(app_client.app, [
         json_request("/auth/accept-invitation", {"token": token, "username": name, "password": PASSWORD})

@@ -13,9 +13,8 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.errors import field_error, forbidden, not_found, read_body, unprocessable
-from app.db.models import now_ms
-from app.services.api_tokens import ApiTokens, TokenScopeError, token_json
+from app.api.errors import forbidden, not_found, read_body, unprocessable
+from app.services.api_tokens import TokenRequestError, token_json
 
 MANAGE_OTHERS = "api_tokens.manage"
 MAX_EPOCH_MS = 2**53  # beyond any date; keeps the value a safe JSON integer and a BIGINT
@@ -55,11 +54,9 @@ class TokensResource:
         caller = req.context.user
         _password_session(caller)
         body = read_body(req, TokenBody)
-        if body.expires_at is not None and body.expires_at <= now_ms():
-            raise field_error("expires_at", "expires_at must be in the future (epoch milliseconds)")
         try:
             row, plaintext = self._tokens.create(caller, body.name, body.permissions, body.expires_at)
-        except TokenScopeError as ex:
+        except TokenRequestError as ex:
             raise unprocessable("Validation failed", ex.problems) from None
         resp.status = falcon.HTTP_201
         resp.media = {
@@ -87,9 +84,7 @@ class TokenResource:
 
 
 def register(routes):
-    """Mount ``/api/tokens`` and let API tokens authenticate requests."""
-    tokens = ApiTokens(routes.services.roles)
-    routes.services.extras["api_tokens"] = tokens
-    routes.services.token_resolvers.append(tokens.resolve)
+    """Mount ``/api/tokens``."""
+    tokens = routes.services.api_tokens
     routes.add("/api/tokens", TokensResource(tokens))
     routes.add("/api/tokens/{token_id}", TokenResource(tokens))

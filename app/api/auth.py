@@ -17,13 +17,13 @@ from app.api.authentication import COOKIE_NAME, client_ip
 from app.api.errors import (
     bad_request, conflict, field_error, forbidden, read_body, too_many_requests, unauthorized,
 )
-from app.db.models import User
+from app.services import users
 from app.services.accounts import (
-    EMAIL_PATTERN, MAX_PASSWORD_LENGTH, USERNAME_PATTERN, Accounts, DuplicateAccount,
-    InvalidCredentials, InvalidToken, WeakPassword, log_mailer, registration_open,
+    EMAIL_PATTERN, MAX_PASSWORD_LENGTH, USERNAME_PATTERN, DuplicateAccount, InvalidCredentials, InvalidToken,
+    WeakPassword, registration_open,
 )
 from app.services.identity import LEAST_PRIVILEGED_ROLE, issue_jwt
-from app.services.ratelimit import RateLimiter, bucket
+from app.services.ratelimit import bucket
 
 Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=254)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
@@ -221,7 +221,7 @@ class RefreshResource:
     @access(authenticated=True)
     def on_post(self, req, resp):
         _session_only(req.context.user)
-        user = User.get_by_id(req.context.user.id)
+        user = users.get_user(req.context.user.id)
         resp.media = {"token": start_session(resp, user, self._settings)}
 
 
@@ -230,7 +230,7 @@ class MeResource:
 
     @access(authenticated=True)
     def on_get(self, req, resp):
-        resp.media = {"user": me_user(User.get_by_id(req.context.user.id))}
+        resp.media = {"user": me_user(users.get_user(req.context.user.id))}
 
 
 class ChangePasswordResource:
@@ -264,10 +264,10 @@ class ChangePasswordResource:
 class RequestResetResource:
     """``POST /auth/request-password-reset``: the same 202 whether or not the email exists."""
 
-    def __init__(self, accounts, guard, services):
+    def __init__(self, accounts, guard, mailer):
         self._accounts = accounts
         self._guard = guard
-        self._services = services
+        self._mailer = mailer
 
     @access(public=True)
     def on_post(self, req, resp):
@@ -276,7 +276,7 @@ class RequestResetResource:
         mail = self._accounts.request_password_reset(body.email)
         if mail is not None:
             # After the response: the answer takes the same time whether a mail goes out or not.
-            req.context.ctx.wait_until(self._services.extras["mailer"], mail)
+            req.context.ctx.wait_until(self._mailer, mail)
         resp.status = falcon.HTTP_202
         resp.media = {"success": True, "message": RESET_MESSAGE}
 
@@ -338,30 +338,17 @@ class AcceptInvitationResource:
         resp.media = {"user": session_user(user), "token": token}
 
 
-def shared_accounts(routes):
-    """The app's Accounts, mailer and rate limiter, created once in ``routes.services.extras``."""
-    extras = routes.services.extras
-    extras.setdefault("mailer", log_mailer)
-    if "accounts" not in extras:
-        extras["accounts"] = Accounts(routes.settings)
-    if "rate_limiter" not in extras:
-        extras["rate_limiter"] = RateLimiter(
-            routes.env.get("CACHE_KV"), routes.settings.rate_limit_attempts, routes.settings.rate_limit_window_seconds
-        )
-    return extras["accounts"]
-
-
 def register(routes):
     """Mount ``/auth/*``."""
-    accounts = shared_accounts(routes)
-    settings = routes.settings
-    guard = Guard(routes.services.extras["rate_limiter"], settings)
+    services, settings = routes.services, routes.settings
+    accounts = services.accounts
+    guard = Guard(services.rate_limiter, settings)
     routes.add("/auth/login", LoginResource(accounts, guard, settings))
     routes.add("/auth/register", RegisterResource(accounts, guard, settings))
     routes.add("/auth/logout", LogoutResource(accounts))
     routes.add("/auth/refresh", RefreshResource(settings))
     routes.add("/auth/me", MeResource())
     routes.add("/auth/change-password", ChangePasswordResource(accounts, guard, settings))
-    routes.add("/auth/request-password-reset", RequestResetResource(accounts, guard, routes.services))
+    routes.add("/auth/request-password-reset", RequestResetResource(accounts, guard, services.mailer))
     routes.add("/auth/reset-password", ResetPasswordResource(accounts, guard))
     routes.add("/auth/accept-invitation", AcceptInvitationResource(accounts, guard, settings))

@@ -31,17 +31,15 @@ class AuthenticationMiddleware:
     Args:
         settings: the app's Settings (JWT secret).
         roles: a RolePermissions cache.
-        token_resolvers: extra ``resolver(credential) -> Principal | None`` tried when a
-            Bearer credential is not a valid JWT (API tokens plug in here); never for the
+        token_resolvers: ``resolver(credential) -> Principal | None`` functions tried in
+            order when a Bearer credential is not a valid JWT (API tokens); never for the
             cookie.
     """
 
     def __init__(self, settings, roles, token_resolvers=()):
         self._settings = settings
         self._roles = roles
-        # The live list, not a copy: route modules append their resolvers after the
-        # middleware is built (create_app builds middleware before registering routes).
-        self._token_resolvers = token_resolvers
+        self._token_resolvers = tuple(token_resolvers)
 
     def process_resource(self, req, resp, resource, params):
         credential, source = credentials_of(req)

@@ -25,7 +25,6 @@ issue leave room:
   risk only admins (``collections.create``/``update``) can introduce.
 """
 
-import secrets
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
@@ -33,9 +32,9 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.errors import bad_request, conflict, field_error, not_found, read_body, unprocessable
-from app.db.models import Collection, Content, Workflow, database, now_ms
-from app.services.cache import DATABASE, install_cache, invalidate
+from app.api.errors import bad_request, field_error, read_body, unprocessable
+from app.services import collections
+from app.services.cache import DATABASE, invalidate
 from app.services.collection_schema import CollectionConfigError, parse_schema, schema_to_builtins
 
 NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
@@ -168,21 +167,8 @@ def detail_json(row):
     }
 
 
-def _writable(collection_id):
-    row = Collection.get_or_none(Collection.id == collection_id)
-    if row is None:
-        raise not_found("Collection not found")
-    if row.managed:
-        raise conflict(
-            f"Collection '{row.name}' is managed by a definition file; change the file and run "
-            "`collections sync` instead"
-        )
-    return row
-
-
 def _active_collections():
-    rows = Collection.select().where(Collection.is_active == True).order_by(Collection.name)  # noqa: E712
-    return [public_json(r) for r in rows]
+    return [public_json(r) for r in collections.active_collections()]
 
 
 class PublicCollectionsResource:
@@ -211,22 +197,15 @@ class PublicCollectionsResource:
 class AdminCollectionsResource:
     """``GET /admin/api/collections`` (``search``, ``includeInactive``) and ``POST``."""
 
-    def __init__(self, services):
-        self._services = services
+    def __init__(self, cache):
+        self._cache = cache
 
     @access("collections.read")
     def on_get(self, req, resp):
-        query = Collection.select()
-        if not req.get_param_as_bool("includeInactive", default=False):
-            query = query.where(Collection.is_active == True)  # noqa: E712
-        search = (req.get_param("search") or "").strip()
-        if search:
-            # contains() escapes LIKE wildcards and binds the value.
-            query = query.where(
-                Collection.name.contains(search) | Collection.display_name.contains(search)
-                | Collection.description.contains(search)
-            )
-        rows = list(query.order_by(Collection.created_at.desc(), Collection.name))
+        rows = collections.list_collections(
+            include_inactive=req.get_param_as_bool("includeInactive", default=False),
+            search=(req.get_param("search") or "").strip() or None,
+        )
         resp.media = {"data": [summary_json(r) for r in rows], "count": len(rows), "timestamp": _iso_now()}
 
     @access("collections.create")
@@ -236,16 +215,8 @@ class AdminCollectionsResource:
         if not display_name:
             raise field_error("display_name", "display_name (or displayName) is required")
         schema = validated_schema(body.schema if body.schema is not None else default_schema())
-        now = now_ms()
-        with database.atomic():
-            if Collection.select().where(Collection.name == body.name).exists():
-                raise conflict(f"A collection named '{body.name}' already exists")
-            row = Collection.create(
-                id=f"col-{body.name}-{secrets.token_hex(4)}", name=body.name, display_name=display_name,
-                description=body.description, schema=schema, is_active=body.is_active, managed=False,
-                created_at=now, updated_at=now,
-            )
-        invalidate(self._services, CACHE_NAMESPACE)
+        row = collections.create_collection(body.name, display_name, body.description, schema, body.is_active)
+        invalidate(self._cache, CACHE_NAMESPACE)
         resp.status = falcon.HTTP_201
         resp.media = {
             "id": row.id, "name": row.name, "displayName": row.display_name, "display_name": row.display_name,
@@ -257,15 +228,12 @@ class AdminCollectionsResource:
 class AdminCollectionResource:
     """``GET/PATCH/DELETE /admin/api/collections/{collection_id}``."""
 
-    def __init__(self, services):
-        self._services = services
+    def __init__(self, cache):
+        self._cache = cache
 
     @access("collections.read")
     def on_get(self, req, resp, collection_id):
-        row = Collection.get_or_none(Collection.id == collection_id)
-        if row is None:
-            raise not_found("Collection not found")
-        resp.media = detail_json(row)
+        resp.media = detail_json(collections.get_collection(collection_id))
 
     @access("collections.update")
     def on_patch(self, req, resp, collection_id):
@@ -284,49 +252,20 @@ class AdminCollectionResource:
             changes["schema"] = validated_schema(patch.schema)
         if not changes:
             raise bad_request("No fields to update")
-        with database.atomic():
-            row = _writable(collection_id)
-            Collection.update(updated_at=now_ms(), **changes).where(Collection.id == row.id).execute()
-        invalidate(self._services, CACHE_NAMESPACE)
-        resp.media = {"message": "Collection updated successfully", "data": detail_json(Collection.get_by_id(row.id))}
+        row = collections.update_collection(collection_id, changes)
+        invalidate(self._cache, CACHE_NAMESPACE)
+        resp.media = {"message": "Collection updated successfully", "data": detail_json(row)}
 
     @access("collections.delete")
     def on_delete(self, req, resp, collection_id):
-        with database.atomic():
-            row = _writable(collection_id)
-            items = Content.select(Content.id).where(Content.collection == row.id).count()
-            if items:
-                trashed = (
-                    Content.select(Content.id)
-                    .where((Content.collection == row.id) & Content.deleted_at.is_null(False)).count()
-                )
-                raise conflict(_still_has_content(row.name, items, trashed), {
-                    "content_count": items, "deleted_count": trashed,
-                })
-            if Workflow.select(Workflow.id).where(Workflow.collection == row.id).exists():
-                raise conflict(f"Collection '{row.name}' is used by a workflow; remove the workflow first")
-            Collection.delete().where(Collection.id == row.id).execute()
-        invalidate(self._services, CACHE_NAMESPACE)
+        collections.delete_collection(collection_id)
+        invalidate(self._cache, CACHE_NAMESPACE)
         resp.media = {"message": "Collection deleted successfully"}
-
-
-def _still_has_content(name, items, trashed):
-    """Why a collection with content cannot go, and what to do about it."""
-    purge = "purge them (DELETE /api/content/{id}/purge)"
-    if trashed == items:
-        return f"Collection '{name}' still has {items} deleted content item(s) in the trash; {purge} first"
-    if trashed:
-        return (
-            f"Collection '{name}' still has {items} content item(s), {trashed} of them deleted but not "
-            f"purged; delete the others, then {purge}"
-        )
-    return f"Collection '{name}' still has {items} content item(s); delete and purge them first"
 
 
 def register(routes):
     """Mount the public and admin collection routes."""
-    kv = routes.env.get("CACHE_KV")
-    cache = install_cache(routes.services, kv) if kv is not None else None
+    cache = routes.services.cache
     routes.add("/api/collections", PublicCollectionsResource(cache))
-    routes.add("/admin/api/collections", AdminCollectionsResource(routes.services))
-    routes.add("/admin/api/collections/{collection_id}", AdminCollectionResource(routes.services))
+    routes.add("/admin/api/collections", AdminCollectionsResource(cache))
+    routes.add("/admin/api/collections/{collection_id}", AdminCollectionResource(cache))

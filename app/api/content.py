@@ -27,33 +27,29 @@ from app.api.content_write import (
     PurgeResource,
     RestoreResource,
 )
-from app.services.cache import install_cache
 
 
 class ContentListResource(ContentListReader, ContentCreator):
-    """``/api/content``: GET lists, POST creates."""
+    """``/api/content``: GET lists, POST creates (both use the read cache)."""
 
-    def __init__(self, cache, services):
+    def __init__(self, cache):
         self._cache = cache
-        self._services = services
 
 
 class ContentItemResource(ContentItemReader, ContentItemWriter):
     """``/api/content/{id}``: GET, PUT, DELETE."""
 
-    def __init__(self, cache, services):
+    def __init__(self, cache):
         self._cache = cache
-        self._services = services
 
 
 def register(routes):
-    """Mount the content routes; install the cache as ``services.extras["cache"]``."""
-    cache = install_cache(routes.services, routes.env.CACHE_KV)
-    services = routes.services
-    routes.add("/api/content", ContentListResource(cache, services))
-    routes.add("/api/content/{id}", ContentItemResource(cache, services))
-    routes.add("/api/content/{id}/restore", RestoreResource(services))
-    routes.add("/api/content/{id}/purge", PurgeResource(services))
+    """Mount the content routes."""
+    cache = routes.services.cache
+    routes.add("/api/content", ContentListResource(cache))
+    routes.add("/api/content/{id}", ContentItemResource(cache))
+    routes.add("/api/content/{id}/restore", RestoreResource(cache))
+    routes.add("/api/content/{id}/purge", PurgeResource(cache))
     content_versions.register(routes)
     routes.add("/api/collections/{name}/content", CollectionContentResource(cache))
     routes.add("/api/collections/{name}/content/{slug}", CollectionItemResource(cache))

@@ -8,11 +8,13 @@ same in ``meta.cache``. Responses for editors and authors are built per request 
 ``Cache-Control: private, no-store``. ``meta`` never carries SQL or internals.
 """
 
+import time
+
 import falcon
 
 from app.api.access import access
 from app.api.errors import APIError, bad_request, not_found, unauthorized
-from app.db.models import Collection, now_ms
+from app.services import collections
 from app.services.cache import DATABASE
 from app.services.content.fields import QueryError
 from app.services.content.query import NotPermitted, Scope, get_item, list_content, parse_list_params
@@ -24,7 +26,7 @@ def send(resp, body, source, scope):
     """Answer ``body`` with ``meta.timestamp``, ``meta.cache`` and the cache headers."""
     hit = source != DATABASE
     meta = dict(body.get("meta") or {})
-    meta["timestamp"] = now_ms()
+    meta["timestamp"] = int(time.time() * 1000)  # epoch ms, as every timestamp the API returns
     meta["cache"] = {"hit": hit, "source": source}
     resp.media = {**body, "meta": meta}
     resp.set_header("X-Cache-Status", "HIT" if hit else "MISS")
@@ -100,7 +102,7 @@ class CollectionContentResource:
         scope = Scope.of(req.context.user)
 
         def load():
-            collection = None if "\x00" in name else Collection.get_or_none(Collection.name == name)
+            collection = collections.find_by_name(name)
             if collection is None:
                 raise not_found("Collection not found")
             params = list_params(req, scope, collection_id=collection.id, schema=collection.schema)

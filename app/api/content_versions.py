@@ -10,22 +10,15 @@ to the workflow) as a NEW version, validated against the collection's current sc
 
 from app.api.access import access
 from app.api.content_write import expected_version, respond_item
-from app.api.errors import bad_request, not_found
+from app.api.errors import not_found
+from app.api.params import limit_param, offset_param
 from app.services.cache import invalidate
 from app.services.content import writes
 from app.services.content.versions import get_version, list_versions
 
 MAX_VERSION = 2**31 - 1
+DEFAULT_VERSION_LIMIT = 50
 VERSION_LIMIT = 100
-
-
-def _int_param(req, name, default, low, high):
-    value = req.get_param(name)
-    if value is None:
-        return default
-    if not value.isdigit() or not low <= int(value) <= high:
-        raise bad_request("Invalid query parameters", [{"parameter": name, "message": f"must be {low} to {high}"}])
-    return int(value)
 
 
 class VersionsResource:
@@ -33,8 +26,8 @@ class VersionsResource:
 
     @access("content.update")
     def on_get(self, req, resp, id):
-        limit = _int_param(req, "limit", 50, 1, VERSION_LIMIT)
-        offset = _int_param(req, "offset", 0, 0, 10**9)
+        limit = limit_param(req, DEFAULT_VERSION_LIMIT, VERSION_LIMIT)
+        offset = offset_param(req)
         resp.media = list_versions(req.context.user, id, limit, offset)
 
 
@@ -52,13 +45,13 @@ class VersionResource:
 class VersionRestoreResource:
     """Restore version ``n`` as a new version (``If-Match`` guards against stale clients)."""
 
-    def __init__(self, services):
-        self._services = services
+    def __init__(self, cache):
+        self._cache = cache
 
     @access("content.update")
     def on_post(self, req, resp, id, version):
         writes.restore_version(req.context.user, id, version, expected_version(req))
-        invalidate(self._services, "content")
+        invalidate(self._cache, "content")
         respond_item(req, resp, id)
 
 
@@ -67,4 +60,4 @@ def register(routes):
     one = "/api/content/{id}/versions/{version:int(min=1, max=%d)}" % MAX_VERSION
     routes.add("/api/content/{id}/versions", VersionsResource())
     routes.add(one, VersionResource())
-    routes.add(one + "/restore", VersionRestoreResource(routes.services))
+    routes.add(one + "/restore", VersionRestoreResource(routes.services.cache))

@@ -121,7 +121,7 @@ class ContentCreator:
         body = _body(req, CreateBody)
         fields = _fields(body)
         content = writes.create_content(req.context.user, body.collectionId, fields, req.context.request_id)
-        invalidate(self._services, "content")
+        invalidate(self._cache, "content")
         respond_item(req, resp, content.id, falcon.HTTP_201)
         resp.location = f"/api/content/{content.id}"
 
@@ -135,46 +135,46 @@ class ContentItemWriter:
         fields = _fields(body)
         writes.update_content(req.context.user, id, fields, expected_version(req, body.version_number),
                               request_id=req.context.request_id)
-        invalidate(self._services, "content")
+        invalidate(self._cache, "content")
         respond_item(req, resp, id)
 
     @access("content.delete")
     def on_delete(self, req, resp, id):
         if req.get_param_as_bool("hard", default=False):
-            _purge(req, resp, id, self._services)
+            _purge(req, resp, id, self._cache)
             return
         content = writes.soft_delete(req.context.user, id, expected_version(req))
-        invalidate(self._services, "content")
+        invalidate(self._cache, "content")
         resp.media = {"success": True, "data": {"id": content.id, "deleted_at": content.deleted_at}}
 
 
-def _purge(req, resp, content_id, services):
+def _purge(req, resp, content_id, cache):
     if not req.context.user.can("content.purge"):
         raise forbidden("Deleting content permanently requires the content.purge permission")
     writes.purge(req.context.user, content_id)
-    invalidate(services, "content")
+    invalidate(cache, "content")
     resp.media = {"success": True, "data": {"id": content_id, "purged": True}}
 
 
 class RestoreResource:
     """``POST /api/content/{id}/restore``: undo a soft delete."""
 
-    def __init__(self, services):
-        self._services = services
+    def __init__(self, cache):
+        self._cache = cache
 
     @access("content.delete")
     def on_post(self, req, resp, id):
         writes.restore_deleted(req.context.user, id)
-        invalidate(self._services, "content")
+        invalidate(self._cache, "content")
         respond_item(req, resp, id)
 
 
 class PurgeResource:
     """``DELETE /api/content/{id}/purge``: delete for good (admins)."""
 
-    def __init__(self, services):
-        self._services = services
+    def __init__(self, cache):
+        self._cache = cache
 
     @access("content.purge")
     def on_delete(self, req, resp, id):
-        _purge(req, resp, id, self._services)
+        _purge(req, resp, id, self._cache)

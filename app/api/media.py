@@ -19,14 +19,10 @@ Files themselves are served by ``app.api.files`` at ``/files/<key>``.
 
 
 from app.api import media_manage, media_upload
-from app.services.media import (
-    MediaLibrary,
-)
 
 
 def register(routes):
-    """Mount the media API and register the media library as ``services.extras["media"]``."""
-    library = MediaLibrary(routes.settings, routes.services)
-    routes.services.extras["media"] = library
+    """Mount the media API over the app's media library."""
+    library = routes.services.media
     media_upload.register(routes, library)
     media_manage.register(routes, library)

@@ -2,36 +2,36 @@
 
 SonicJS has no JSON list or get (``reference/sonicjs.md`` 2.4); these follow its other
 media shapes: ``{"success": true, "file": {...}}`` for one item, per-item ``deleted`` /
-``moved`` and ``errors`` lists with a ``summary`` for bulk operations, and the seed's
-pagination block for the list.
+``moved`` and ``errors`` lists with a ``summary`` for bulk operations, and the pagination
+block of every paged list.
 """
 
 import logging
-import operator
 import re
-from functools import reduce
 from typing import Annotated
 
 import msgspec
 
 from app.api.access import access
 from app.api.errors import bad_request, forbidden, not_found, read_body, service_unavailable, unprocessable
-from app.db.models import Media, database, now_ms
+from app.api.params import limit_param, page_param
 from app.runtime.r2 import R2Error
 from app.services.media import (
     MediaConflict,
     can_delete,
     can_update,
+    library_queries,
     may_delete_some,
     to_record,
     uploads,
 )
+from app.services.media.library_queries import DEFAULT_SORT, SORT_FIELDS, MediaFilter, find
+from app.services.pagination import pagination_meta
 
 log = logging.getLogger("sonicpy.media")
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
-MAX_PAGE = 1_000_000
 MAX_SEARCH_LENGTH = 200
 MAX_BULK_ITEMS = 50
 TYPE_PREFIXES = {
@@ -41,7 +41,6 @@ TYPE_PREFIXES = {
     "document": ("application/", "text/"), "documents": ("application/", "text/"),
 }
 MIME_PREFIX = re.compile(r"[a-z]+/[a-z0-9.+-]*")
-SORTS = {"uploadedAt": Media.uploaded_at, "size": Media.size, "name": Media.original_name}
 FileId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 FileIds = Annotated[list[FileId], msgspec.Meta(min_length=1, max_length=MAX_BULK_ITEMS)]
 
@@ -66,13 +65,6 @@ class BulkMove(msgspec.Struct, forbid_unknown_fields=True):
 
     fileIds: FileIds  # noqa: N815 - SonicJS's field name
     folder: str
-
-
-def find(media_id):
-    """The media row with ``media_id`` (deleted or not), or None."""
-    if len(media_id) > 64:
-        return None
-    return Media.get_or_none(Media.id == media_id)
 
 
 def live_or_404(media_id):
@@ -103,63 +95,49 @@ class MediaCollectionResource:
 
     @access("media.read")
     def on_get(self, req, resp):
-        page = req.get_param_as_int("page", min_value=1, max_value=MAX_PAGE, default=1)
-        limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE)
-        where = reduce(operator.and_, self._conditions(req))
-        total = Media.select().where(where).count()
-        rows = Media.select().where(where).order_by(self._order(req.get_param("sort")), Media.id.desc())
+        page, limit = page_param(req), limit_param(req, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        rows, total = library_queries.list_media(_filter(req), page, limit)
         resp.media = {
             "success": True,
-            "data": [to_record(row) for row in rows.paginate(page, limit)],
-            "pagination": {
-                "page": page,
-                "limit": limit,
-                "total": total,
-                "pages": -(-total // limit),
-                "hasNext": page * limit < total,
-                "hasPrev": page > 1,
-            },
+            "data": [to_record(row) for row in rows],
+            "pagination": pagination_meta(total, limit, page),
         }
 
-    @staticmethod
-    def _conditions(req):
-        user = req.context.user
-        deleted = req.get_param_as_bool("deleted", default=False)
-        conditions = [Media.deleted_at.is_null(not deleted)]
-        if deleted and not user.can("media.delete"):
-            conditions.append(Media.uploaded_by == user.id)
-        folder = req.get_param("folder")
-        if folder:
-            conditions.append(Media.folder == folder)
-        kind = req.get_param("type")
-        if kind:
-            conditions.append(_type_condition(kind))
-        search = (req.get_param("search") or "").strip()
-        if search:
-            if len(search) > MAX_SEARCH_LENGTH or "\x00" in search:
-                raise bad_request("Invalid search", f"at most {MAX_SEARCH_LENGTH} characters")
-            # contains() escapes % and _ itself, so they match literally.
-            conditions.append(
-                Media.original_name.contains(search) | Media.alt.contains(search) | Media.caption.contains(search)
-            )
-        return conditions
 
-    @staticmethod
-    def _order(sort):
-        sort = sort or "-uploadedAt"
-        column = SORTS.get(sort.lstrip("-"))
-        if column is None:
-            raise bad_request("Invalid sort", f"one of {', '.join(SORTS)}, optionally prefixed with '-'")
-        return column.desc() if sort.startswith("-") else column.asc()
+def _filter(req):
+    """The MediaFilter of the query string (400 for an invalid ``type``, ``search`` or ``sort``)."""
+    user = req.context.user
+    deleted = req.get_param_as_bool("deleted", default=False)
+    kind = req.get_param("type")
+    prefixes = _type_prefixes(kind) if kind else ()
+    search = (req.get_param("search") or "").strip()
+    if len(search) > MAX_SEARCH_LENGTH:
+        raise bad_request("Invalid search", f"at most {MAX_SEARCH_LENGTH} characters")
+    return MediaFilter(
+        deleted=deleted,
+        # The trash is everyone's for holders of media.delete, otherwise one's own.
+        uploaded_by=user.id if deleted and not user.can("media.delete") else None,
+        folder=req.get_param("folder") or None,
+        type_prefixes=prefixes,
+        search=search or None,
+        sort=_sort(req.get_param("sort")),
+    )
 
 
-def _type_condition(kind):
+def _sort(sort):
+    sort = sort or DEFAULT_SORT
+    if sort.lstrip("-") not in SORT_FIELDS:
+        raise bad_request("Invalid sort", f"one of {', '.join(SORT_FIELDS)}, optionally prefixed with '-'")
+    return sort
+
+
+def _type_prefixes(kind):
     prefixes = TYPE_PREFIXES.get(kind.lower())
     if prefixes is None:
         if not MIME_PREFIX.fullmatch(kind.lower()):
             raise bad_request("Invalid type", "image, video, audio, document, or a MIME type prefix such as image/png")
         prefixes = (kind.lower(),)
-    return reduce(operator.or_, [Media.mime_type.startswith(prefix) for prefix in prefixes])
+    return prefixes
 
 
 class MediaItemResource:
@@ -189,21 +167,19 @@ class MediaItemResource:
             # Move first: if the bucket fails, nothing at all has changed.
             row = self._library.move(req.context.env.MEDIA_BUCKET, row, self._library.check_folder(body.folder))
         if changes:
-            with database.atomic():
-                Media.update({**changes, Media.updated_at: now_ms()}).where(Media.id == row.id).execute()
+            row = library_queries.update_metadata(row.id, changes)
             self._library.changed()
-            row = Media.get_by_id(row.id)
         resp.media = {"success": True, "message": "File updated successfully", "file": to_record(row)}
 
     @staticmethod
     def _metadata_changes(body):
         changes = {}
         if body.alt is not msgspec.UNSET:
-            changes[Media.alt] = uploads.clean_text("alt", body.alt, uploads.MAX_ALT_LENGTH)
+            changes["alt"] = uploads.clean_text("alt", body.alt, uploads.MAX_ALT_LENGTH)
         if body.caption is not msgspec.UNSET:
-            changes[Media.caption] = uploads.clean_text("caption", body.caption, uploads.MAX_CAPTION_LENGTH)
+            changes["caption"] = uploads.clean_text("caption", body.caption, uploads.MAX_CAPTION_LENGTH)
         if body.tags is not msgspec.UNSET:
-            changes[Media.tags] = uploads.clean_tags(body.tags)
+            changes["tags"] = uploads.clean_tags(body.tags)
         return changes
 
     @access(authenticated=True)
@@ -281,7 +257,7 @@ class BulkDeleteResource:
         if not may_delete_some(user):
             raise forbidden()
         ids = _unique(read_body(req, BulkDelete).fileIds)
-        rows = {row.id: row for row in Media.select().where(Media.id.in_(ids))}
+        rows = library_queries.rows_by_id(ids)
         deleted, errors, to_delete = [], [], []
         for media_id in ids:
             row = rows.get(media_id)
@@ -297,11 +273,7 @@ class BulkDeleteResource:
                 to_delete.append(media_id)
                 deleted.append({"fileId": media_id, "filename": row.original_name, "success": True})
         if to_delete:
-            stamp = now_ms()
-            with database.atomic():
-                Media.update(deleted_at=stamp, updated_at=stamp).where(
-                    Media.id.in_(to_delete), Media.deleted_at.is_null()
-                ).execute()
+            library_queries.soft_delete_many(to_delete)
             self._library.changed()
         resp.media = {"success": not errors, "deleted": deleted, "errors": errors, "summary": _summary(deleted, errors)}
 
@@ -322,7 +294,7 @@ class BulkMoveResource:
         body = read_body(req, BulkMove)
         folder = self._library.check_folder(body.folder)
         ids = _unique(body.fileIds)
-        rows = {row.id: row for row in Media.select().where(Media.id.in_(ids), Media.deleted_at.is_null())}
+        rows = library_queries.rows_by_id(ids, live_only=True)
         moved, errors, outage = [], [], False
         for media_id in ids:
             row = rows.get(media_id)

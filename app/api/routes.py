@@ -27,7 +27,7 @@ class Routes:
         app: the Falcon app.
         env: the env of bindings.
         settings: the app's Settings.
-        services: shared services (cache, hooks, ...) resources receive in ``__init__``.
+        services: the app's Services; ``register`` hands each resource the ones it uses.
     """
 
     def __init__(self, app, env, settings, services):

@@ -19,16 +19,18 @@ import msgspec
 
 from app.api.access import access
 from app.api.errors import bad_request, read_body
-from app.api.workflow import NO_NUL, checked_id, content_changed
+from app.api.params import limit_param, page_param
+from app.api.workflow import checked_id, content_changed
 from app.services.content import scheduling
 from app.services.content.workflow import NotFound
+from app.services.pagination import pagination_meta
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-TimeText = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NO_NUL)]
+TimeText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 # Epoch ms up to the end of year 9999: larger integers would overflow the BIGINT column.
 EpochMs = Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799_999)]
-ZoneName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NO_NUL)]
+ZoneName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
 class ScheduleBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -78,32 +80,17 @@ def _choice(req, name, allowed):
 
 def _content_filter(req):
     value = req.get_param("content_id")
-    if value is not None and (len(value) > 128 or "\x00" in value):
+    if value is not None and len(value) > 128:
         raise bad_request("Invalid content_id", {"parameter": "content_id"})
     return value
-
-
-def _bounded_int(req, name, default, maximum):
-    value = req.get_param(name)
-    if value is None:
-        return default
-    if not value.isdigit() or not 1 <= int(value) <= maximum:
-        raise bad_request(f"Invalid {name}", {"parameter": name, "message": f"an integer from 1 to {maximum}"})
-    return int(value)
-
-
-def pagination_meta(page, limit, total):
-    """D4's pagination block."""
-    pages = (total + limit - 1) // limit
-    return {"page": page, "limit": limit, "total": total, "pages": pages, "hasNext": page < pages, "hasPrev": page > 1}
 
 
 class ContentScheduleResource:
     """``/api/content/{id}/schedule``."""
 
-    def __init__(self, db, services):
+    def __init__(self, db, cache):
         self._db = db
-        self._services = services
+        self._cache = cache
 
     @access("content.publish")
     def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
@@ -111,7 +98,7 @@ class ContentScheduleResource:
         row = scheduling.create_schedule(
             self._db, checked_id(id), req.context.user, body.action, body.scheduled_at, body.timezone
         )
-        content_changed(self._services)
+        content_changed(self._cache)
         resp.status = falcon.HTTP_201
         resp.media = {"data": schedule_view(row)}
 
@@ -119,14 +106,13 @@ class ContentScheduleResource:
 class SchedulesResource:
     """``/api/schedules`` and ``/api/schedules/{schedule_id}``."""
 
-    def __init__(self, db, services):
+    def __init__(self, db, cache):
         self._db = db
-        self._services = services
+        self._cache = cache
 
     @access("content.publish")
     def on_get(self, req, resp):
-        page = _bounded_int(req, "page", 1, 10**9)
-        limit = _bounded_int(req, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+        page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
         rows, total = scheduling.list_schedules(
             status=_choice(req, "status", scheduling.STATUSES),
             content_id=_content_filter(req),
@@ -134,7 +120,7 @@ class SchedulesResource:
             page=page,
             limit=limit,
         )
-        resp.media = {"data": [schedule_view(row) for row in rows], "meta": pagination_meta(page, limit, total)}
+        resp.media = {"data": [schedule_view(row) for row in rows], "meta": pagination_meta(total, limit, page)}
 
     @access("content.publish")
     def on_get_item(self, req, resp, schedule_id):
@@ -143,7 +129,7 @@ class SchedulesResource:
     @access("content.publish")
     def on_delete_item(self, req, resp, schedule_id):
         row = scheduling.cancel_schedule(self._db, _schedule_id(schedule_id))
-        content_changed(self._services)
+        content_changed(self._cache)
         resp.media = {"data": schedule_view(row)}
 
 
@@ -157,7 +143,8 @@ def _schedule_id(value):
 def register(routes):
     """Mount the scheduling routes."""
     db = routes.env.DB.db
-    routes.add("/api/content/{id}/schedule", ContentScheduleResource(db, routes.services))
-    schedules = SchedulesResource(db, routes.services)
+    cache = routes.services.cache
+    routes.add("/api/content/{id}/schedule", ContentScheduleResource(db, cache))
+    schedules = SchedulesResource(db, cache)
     routes.add("/api/schedules", schedules)
     routes.add("/api/schedules/{schedule_id}", schedules, suffix="item")

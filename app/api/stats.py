@@ -3,62 +3,12 @@
 SonicJS answers ``{collections, contentItems, mediaFiles, mediaSize, users, timestamp}``
 with ``contentItems`` always 0 (its query reads a column no migration creates). Here the
 same keys hold real numbers, plus content counts by status and by collection and media
-totals. The numbers reveal unpublished work, so the route needs ``content.publish``
-(editors and admins), not just ``content.read``.
-
-Counts cover live rows (not soft-deleted); ``content.deleted`` counts soft-deleted items.
-``collections`` counts active collections, ``users`` active accounts.
+totals (``app.services.stats``). The numbers reveal unpublished work, so the route needs
+``content.publish`` (editors and admins), not just ``content.read``.
 """
 
-from peewee import JOIN, fn
-
 from app.api.access import access
-from app.db.models import Collection, Content, Media, User, now_ms
-from app.services.content.writes import STATUSES
-
-
-def content_stats():
-    """``{total, byStatus, deleted, byCollection}`` in two grouped queries."""
-    live = Content.deleted_at.is_null()
-    by_status = {status: 0 for status in STATUSES}
-    deleted = 0
-    rows = (
-        Content.select(Content.status, live.alias("live"), fn.COUNT(Content.id))
-        .group_by(Content.status, live)
-        .tuples()
-    )
-    for status, is_live, count in rows:
-        if is_live:
-            by_status[status] = by_status.get(status, 0) + count
-        else:
-            deleted += count
-    per_collection = (
-        Collection.select(Collection.id, Collection.name, Collection.display_name, fn.COUNT(Content.id))
-        .join(Content, JOIN.LEFT_OUTER, on=((Content.collection == Collection.id) & live))
-        .group_by(Collection.id, Collection.name, Collection.display_name)
-        .order_by(Collection.name)
-        .tuples()
-    )
-    return {
-        "total": sum(by_status.values()),
-        "byStatus": by_status,
-        "deleted": deleted,
-        "byCollection": [
-            {"id": cid, "name": name, "display_name": display, "count": count}
-            for cid, name, display, count in per_collection
-        ],
-    }
-
-
-def media_stats():
-    """``{count, totalSize, avgSize}`` of live media files (bytes)."""
-    count, total, average = (
-        Media.select(fn.COUNT(Media.id), fn.SUM(Media.size), fn.AVG(Media.size))
-        .where(Media.deleted_at.is_null())
-        .tuples()
-        .first()
-    )
-    return {"count": count or 0, "totalSize": int(total or 0), "avgSize": round(float(average or 0))}
+from app.services.stats import dashboard_stats
 
 
 class StatsResource:
@@ -66,17 +16,16 @@ class StatsResource:
 
     @access("content.publish")
     def on_get(self, req, resp):
-        content = content_stats()
-        media = media_stats()
+        stats = dashboard_stats()
         resp.media = {
-            "collections": Collection.select().where(Collection.is_active == 1).count(),
-            "contentItems": content["total"],
-            "mediaFiles": media["count"],
-            "mediaSize": media["totalSize"],
-            "users": User.select().where(User.is_active == 1).count(),
-            "timestamp": now_ms(),
-            "content": content,
-            "media": media,
+            "collections": stats["collections"],
+            "contentItems": stats["content"]["total"],
+            "mediaFiles": stats["media"]["count"],
+            "mediaSize": stats["media"]["totalSize"],
+            "users": stats["users"],
+            "timestamp": stats["timestamp"],
+            "content": stats["content"],
+            "media": stats["media"],
         }
         resp.set_header("Cache-Control", "private, no-store")
 

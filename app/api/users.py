@@ -12,15 +12,16 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.auth import Email, Name, shared_accounts
-from app.api.errors import bad_request, conflict, forbidden, not_found, read_body
-from app.db.models import User, database, now_ms
+from app.api.auth import Email, Name
+from app.api.errors import bad_request, conflict, forbidden, read_body
+from app.api.params import limit_param, page_param
+from app.services import users
 from app.services.accounts import DuplicateAccount
 from app.services.cache import invalidate
 from app.services.identity import LEAST_PRIVILEGED_ROLE
+from app.services.pagination import pagination_meta
 
 Role = Literal["admin", "editor", "author", "viewer"]
-MAX_PAGE = 1_000_000
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 
@@ -60,45 +61,20 @@ def user_json(user):
     }
 
 
-def pagination(page, limit, total):
-    """The seed's pagination block."""
-    return {
-        "page": page,
-        "limit": limit,
-        "total": total,
-        "pages": (total + limit - 1) // limit,
-        "hasNext": page * limit < total,
-        "hasPrev": page > 1,
-    }
-
-
 def _filters(req):
-    conditions = []
-    search = (req.get_param("search") or "").strip()
-    if search:
-        # Peewee's contains() escapes % _ and \ and binds the pattern: no wildcard or SQL injection.
-        conditions.append(
-            User.email.contains(search) | User.username.contains(search)
-            | User.first_name.contains(search) | User.last_name.contains(search)
-        )
+    """The list filters of the query string: ``search``, ``role`` and ``status`` (400 if invalid)."""
+    filters = {"search": (req.get_param("search") or "").strip() or None}
     role = req.get_param("role")
     if role:
         if role not in Role.__args__:
             raise bad_request("Invalid role filter", f"role must be one of {', '.join(Role.__args__)}")
-        conditions.append(User.role == role)
+        filters["role"] = role
     status = req.get_param("status")
     if status:
         if status not in ("active", "inactive"):
             raise bad_request("Invalid status filter", "status must be active or inactive")
-        conditions.append(User.is_active == (status == "active"))
-    return conditions
-
-
-def _target(user_id):
-    user = User.get_or_none(User.id == user_id)
-    if user is None:
-        raise not_found("User not found")
-    return user
+        filters["active"] = status == "active"
+    return filters
 
 
 class UsersResource:
@@ -106,14 +82,9 @@ class UsersResource:
 
     @access("users.read")
     def on_get(self, req, resp):
-        page = req.get_param_as_int("page", min_value=1, max_value=MAX_PAGE, default=1)
-        limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
-        query = User.select()
-        for condition in _filters(req):
-            query = query.where(condition)
-        total = query.count()
-        rows = query.order_by(User.created_at.desc(), User.id).paginate(page, limit)
-        resp.media = {"users": [user_json(u) for u in rows], "pagination": pagination(page, limit, total)}
+        page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
+        rows, total = users.list_users(**_filters(req), page=page, limit=limit)
+        resp.media = {"users": [user_json(u) for u in rows], "pagination": pagination_meta(total, limit, page)}
 
 
 class UserResource:
@@ -122,12 +93,12 @@ class UserResource:
     Writes invalidate the cache namespace ``users`` (content responses embed their authors).
     """
 
-    def __init__(self, services):
-        self._services = services
+    def __init__(self, cache):
+        self._cache = cache
 
     @access("users.read")
     def on_get(self, req, resp, user_id):
-        resp.media = {"user": user_json(_target(user_id))}
+        resp.media = {"user": user_json(users.get_user(user_id))}
 
     @access("users.update")
     def on_patch(self, req, resp, user_id):
@@ -143,37 +114,25 @@ class UserResource:
                 raise forbidden("You cannot change your own role")
         if changes.get("is_active") is False and user_id == caller.id:
             raise forbidden("You cannot deactivate your own account")
-        with database.atomic():
-            user = _target(user_id)
-            ends_sessions = changes.get("role", user.role) != user.role or (
-                changes.get("is_active", user.is_active) is False and user.is_active
-            )
-            update = dict(changes, updated_at=now_ms())
-            if ends_sessions:
-                update["token_version"] = User.token_version + 1
-            User.update(**update).where(User.id == user.id).execute()
-        invalidate(self._services, "users")
-        resp.media = {"user": user_json(User.get_by_id(user_id))}
+        user = users.update_user(user_id, changes)
+        invalidate(self._cache, "users")
+        resp.media = {"user": user_json(user)}
 
     @access("users.delete")
     def on_delete(self, req, resp, user_id):
         if user_id == req.context.user.id:
             raise forbidden("You cannot deactivate your own account")
-        with database.atomic():
-            user = _target(user_id)
-            User.update(
-                is_active=False, invitation_token=None, token_version=User.token_version + 1, updated_at=now_ms()
-            ).where(User.id == user.id).execute()
-        invalidate(self._services, "users")
-        resp.media = {"message": "User deactivated", "user": user_json(User.get_by_id(user_id))}
+        user = users.deactivate_user(user_id)
+        invalidate(self._cache, "users")
+        resp.media = {"message": "User deactivated", "user": user_json(user)}
 
 
 class InviteResource:
     """``POST /admin/api/users/invite``: an inactive user; the link goes to the mailer only."""
 
-    def __init__(self, accounts, services):
+    def __init__(self, accounts, mailer):
         self._accounts = accounts
-        self._services = services
+        self._mailer = mailer
 
     @access("users.create")
     def on_post(self, req, resp):
@@ -185,14 +144,14 @@ class InviteResource:
             user, mail = self._accounts.invite(body.email, body.role, caller.id, body.first_name, body.last_name)
         except DuplicateAccount as ex:
             raise conflict(str(ex)) from None
-        req.context.ctx.wait_until(self._services.extras["mailer"], mail)
+        req.context.ctx.wait_until(self._mailer, mail)
         resp.status = falcon.HTTP_201
         resp.media = {"user": user_json(user), "message": "Invitation sent"}
 
 
 def register(routes):
     """Mount ``/admin/api/users``."""
-    accounts = shared_accounts(routes)
+    services = routes.services
     routes.add("/admin/api/users", UsersResource())
-    routes.add("/admin/api/users/invite", InviteResource(accounts, routes.services))
-    routes.add("/admin/api/users/{user_id}", UserResource(routes.services))
+    routes.add("/admin/api/users/invite", InviteResource(services.accounts, services.mailer))
+    routes.add("/admin/api/users/{user_id}", UserResource(services.cache))

@@ -21,19 +21,18 @@ import msgspec
 
 from app.api.access import access
 from app.api.errors import read_body
-from app.db.models import WorkflowState
 from app.services.cache import invalidate
 from app.services.content import workflow
 from app.services.content.query import Scope, is_visible
+from app.services.content.states import find_state
 from app.services.content.workflow import (
     NotAllowed,
     NotFound,
 )
 
-NO_NUL = r"^[^\x00]*$"
 MAX_ID_LENGTH = 128
-Comment = Annotated[str, msgspec.Meta(max_length=2000, pattern=NO_NUL)]
-StateId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NO_NUL)]
+Comment = Annotated[str, msgspec.Meta(max_length=2000)]
+StateId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Action = Literal["submit", "approve", "reject", "publish", "unpublish", "archive", "restore-draft"]
 
 
@@ -52,8 +51,8 @@ class StateBody(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def checked_id(value):
-    """A path id as given, or NotFound when it cannot be one (too long, NUL byte)."""
-    if len(value) > MAX_ID_LENGTH or "\x00" in value:
+    """A path id as given, or NotFound when it is too long to be one."""
+    if len(value) > MAX_ID_LENGTH:
         raise NotFound("Content not found")
     return value
 
@@ -66,15 +65,15 @@ def readable_content(req, content_id):
     return workflow.load_content(content_id)
 
 
-def content_changed(services):
+def content_changed(cache):
     """After a committed change: make cached content reads stale (a no-op without a cache)."""
-    invalidate(services, "content")
+    invalidate(cache, "content")
 
 
 def state_view(content, user):
     """The workflow view of ``content`` for ``user``: state, review and allowed moves."""
     state_id = workflow.current_state(content)
-    state = WorkflowState.get_or_none(WorkflowState.id == state_id)
+    state = find_state(state_id)
     try:
         chosen = workflow.workflow_for(content.collection_id)
     except NotAllowed:
@@ -129,9 +128,9 @@ def history_entry(row, show_email):
 class ContentWorkflowResource:
     """``/api/content/{id}/workflow``: read the state, or make a move by action name."""
 
-    def __init__(self, db, services):
+    def __init__(self, db, cache):
         self._db = db
-        self._services = services
+        self._cache = cache
 
     @access("content.read")
     def on_get(self, req, resp, id):  # noqa: A002 - the route's field name
@@ -141,20 +140,20 @@ class ContentWorkflowResource:
     @access(authenticated=True)
     def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
         body = read_body(req, ActionBody)
-        resp.media = _move(self._db, self._services, req, checked_id(id), action=body.action, comment=body.comment)
+        resp.media = _move(self._db, self._cache, req, checked_id(id), action=body.action, comment=body.comment)
 
 
 class TransitionResource:
     """``/api/workflow/content/{id}/transition``: make a move by target state."""
 
-    def __init__(self, db, services):
+    def __init__(self, db, cache):
         self._db = db
-        self._services = services
+        self._cache = cache
 
     @access(authenticated=True)
     def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
         body = read_body(req, StateBody)
-        resp.media = _move(self._db, self._services, req, checked_id(id), to_state=body.to_state, comment=body.comment)
+        resp.media = _move(self._db, self._cache, req, checked_id(id), to_state=body.to_state, comment=body.comment)
 
 
 class HistoryResource:
@@ -168,10 +167,10 @@ class HistoryResource:
         resp.media = {"data": entries, "meta": {"content_id": content.id, "count": len(entries)}}
 
 
-def _move(db, services, req, content_id, **how):
+def _move(db, cache, req, content_id, **how):
     user = req.context.user
     result = workflow.transition(db, content_id, user, request_id=req.context.request_id, **how)
-    content_changed(services)
+    content_changed(cache)
     return {
         "data": state_view(result.content, user),
         "meta": {
@@ -186,6 +185,7 @@ def _move(db, services, req, content_id, **how):
 def register(routes):
     """Mount the workflow routes."""
     db = routes.env.DB.db
-    routes.add("/api/content/{id}/workflow", ContentWorkflowResource(db, routes.services))
-    routes.add("/api/workflow/content/{id}/transition", TransitionResource(db, routes.services))
+    cache = routes.services.cache
+    routes.add("/api/content/{id}/workflow", ContentWorkflowResource(db, cache))
+    routes.add("/api/workflow/content/{id}/transition", TransitionResource(db, cache))
     routes.add("/api/content/{id}/history", HistoryResource())

@@ -74,8 +74,8 @@ class Mail:
 def log_mailer(mail):
     """The default mailer: logs the link at WARNING so the operator can pass it on.
 
-    Replace it with a real one by setting ``services.extras["mailer"]`` to any callable
-    taking a ``Mail``.
+    Any callable taking a ``Mail`` can replace it: pass ``create_app`` a ``Services`` whose
+    ``mailer`` is that callable.
     """
     log.warning("%s for %s: %s", mail.subject, mail.email, mail.link)
 

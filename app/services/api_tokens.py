@@ -19,8 +19,12 @@ TOKEN_PREFIX = "sp_"
 LAST_USED_RESOLUTION_MS = 60_000
 
 
-class TokenScopeError(Exception):
-    """The requested permissions are unknown or exceed the owner's; ``problems`` lists them."""
+class TokenRequestError(Exception):
+    """A token cannot be created as asked; ``problems`` lists ``{field, message}`` for each reason.
+
+    Reasons: an expiry that is not in the future, a permission that is unknown or exceeds
+    the owner's role.
+    """
 
     def __init__(self, problems):
         super().__init__("; ".join(p["message"] for p in problems))
@@ -41,8 +45,13 @@ class ApiTokens:
         """Create a token for ``owner`` (a Principal): ``(row, plaintext)``.
 
         Raises:
-            TokenScopeError: a permission is unknown or not held by the owner's role.
+            TokenRequestError: ``expires_at`` is not in the future, or a permission is unknown
+                or not held by the owner's role.
         """
+        if expires_at is not None and expires_at <= now_ms():
+            raise TokenRequestError(
+                [{"field": "expires_at", "message": "expires_at must be in the future (epoch milliseconds)"}]
+            )
         wanted = list(dict.fromkeys(permissions))
         known = {p.name for p in Permission.select(Permission.name).where(Permission.name.in_(wanted))} if wanted else set()
         allowed = self._roles.of(owner.role)
@@ -54,7 +63,7 @@ class ApiTokens:
             if name not in known or name not in allowed
         ]
         if problems:
-            raise TokenScopeError(problems)
+            raise TokenRequestError(problems)
         plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
         row = ApiToken.create(
             name=name, token=hash_token(plaintext), user=owner.id, permissions=wanted,

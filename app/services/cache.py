@@ -324,19 +324,11 @@ def _unpack(blob):
     return body
 
 
-def cache_of(services_or_cache):
-    """The ThreeTierCache behind ``services_or_cache`` (a Services, a cache or None)."""
-    if services_or_cache is None or isinstance(services_or_cache, ThreeTierCache):
-        return services_or_cache
-    return getattr(services_or_cache, "extras", {}).get("cache")
-
-
-def invalidate(services_or_cache, namespace):
+def invalidate(cache, namespace):
     """Invalidate ``namespace`` after a committed write; a no-op without a cache.
 
     Args:
-        services_or_cache: ``routes.services`` (its ``extras["cache"]``), a
-            ThreeTierCache, or None.
+        cache: the app's ThreeTierCache (``Services.cache``), or None.
         namespace: a ``Namespace`` or its name (``"content"``, ``"collections"``...).
 
     Returns:
@@ -346,7 +338,6 @@ def invalidate(services_or_cache, namespace):
         ValueError: ``namespace`` is unknown, with or without a cache.
     """
     namespace = namespace_of(namespace)
-    cache = cache_of(services_or_cache)
     if cache is None:
         return False
     return cache.invalidate(namespace)
@@ -368,12 +359,3 @@ def invalidate_namespaces(kv, namespaces=ALL_NAMESPACES):
     namespaces = [namespace_of(namespace) for namespace in namespaces]
     cache = ThreeTierCache(kv)
     return [namespace for namespace in namespaces if not cache.invalidate(namespace)]
-
-
-def install_cache(services, kv):
-    """The app's cache: ``services.extras["cache"]``, created over ``kv`` on first call."""
-    cache = services.extras.get("cache")
-    if cache is None:
-        cache = ThreeTierCache(kv)
-        services.extras["cache"] = cache
-    return cache

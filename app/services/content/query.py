@@ -20,7 +20,6 @@ an opaque ``cursor`` (keyset on the sort keys + id) that stays fast at any depth
 with more rows after it carries ``meta.nextCursor``.
 """
 
-import math
 from dataclasses import dataclass
 
 from peewee import SQL, fn
@@ -31,6 +30,7 @@ from app.services.content.fields import PUBLIC_COLUMNS, TIME, Field, fail
 from app.services.content.filters import SortKey, parse_filter_params, parse_sort, parse_where
 from app.services.content.serialize import INDEX, ITEM_KEYS, item_from_row, joined_select
 from app.services.content.sql import builder
+from app.services.pagination import pagination_meta
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -280,15 +280,10 @@ def list_content(params, scope):
             rows += page(where & tail, params.limit + 1 - len(rows))
     has_next = len(rows) > params.limit
     rows = rows[:params.limit]
-    meta = {
-        "count": len(rows),
-        "total": total,
-        "page": params.offset // params.limit + 1 if params.paged else None,
-        "limit": params.limit,
-        "pages": math.ceil(total / params.limit),
-        "hasNext": has_next,
-        "hasPrev": params.offset > 0 if params.paged else True,
-    }
+    page_number = params.offset // params.limit + 1 if params.paged else None
+    has_prev = params.offset > 0 if params.paged else True
+    meta = {"count": len(rows)}
+    meta.update(pagination_meta(total, params.limit, page_number, has_next=has_next, has_prev=has_prev))
     if params.paged:
         meta["offset"] = params.offset
     if has_next:

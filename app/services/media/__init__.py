@@ -119,12 +119,12 @@ class MediaLibrary:
 
     Args:
         settings: the app's Settings (``max_upload_bytes``, ``public_base_url``).
-        services: the app's Services (for ``extras["cache"]``), or None.
+        cache: the app's ThreeTierCache, or None.
     """
 
-    def __init__(self, settings, services=None):
+    def __init__(self, settings, cache=None):
         self.settings = settings
-        self._services = services
+        self._cache = cache
 
     @property
     def max_upload_bytes(self):
@@ -137,7 +137,7 @@ class MediaLibrary:
 
     def changed(self):
         """Invalidate cached reads of media after a committed write."""
-        invalidate(self._services, "media")
+        invalidate(self._cache, "media")
 
     def upload(self, bucket, spooled, meta, user_id):
         """Store a spooled upload and insert its row; see ``uploads.store``."""

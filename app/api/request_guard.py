@@ -1,0 +1,91 @@
+"""One guard at the request boundary against NUL and other control characters.
+
+PostgreSQL can neither store nor compare a NUL character (the driver refuses such a
+parameter outright), and nothing the API takes in a path or a query string has a use for
+control characters. They are refused here, once, before any resource runs, instead of in
+each resource that might pass one to the database:
+
+* in the path and in the query string (names and values, after percent-decoding): 400;
+* in the strings and keys of a JSON or URL-encoded body, once decoded: 422 naming the
+  field, like any other invalid field. Only NUL is refused in bodies: their text may
+  carry other control characters (tabs and newlines in a document), which every database
+  stores as they are.
+
+Multipart uploads are read part by part by the media API, which checks their text fields.
+"""
+
+import re
+
+import falcon
+import falcon.media
+
+from app.api.errors import bad_request, field_error
+
+# C0 controls and DEL; tab, line feed and carriage return pass (pasted search text).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+NUL = "\x00"
+URL_MESSAGE = "NUL and other control characters are not allowed"
+BODY_MESSAGE = "NUL characters are not allowed"
+
+
+class RequestGuard:
+    """Middleware: 400 for a request whose path or query string holds a control character."""
+
+    def process_request(self, req, resp):
+        if CONTROL_CHARACTERS.search(req.path):
+            raise bad_request("Invalid path", URL_MESSAGE)
+        for name, value in req.params.items():
+            values = value if isinstance(value, list) else [value]
+            if any(CONTROL_CHARACTERS.search(text) for text in [name, *values]):
+                raise bad_request("Invalid query parameter", {"parameter": name, "message": URL_MESSAGE})
+
+
+class NulGuardedHandler(falcon.media.BaseHandler):
+    """A request media handler that refuses a decoded body holding NUL: 422 naming the field.
+
+    It wraps the handler that decodes the body, so the check runs where the body is read
+    (after the route's access rule and size limit), on the decoded values: ``"\\u0000"``
+    in JSON is caught as surely as a raw byte.
+
+    Args:
+        handler: the handler that decodes the body (JSON, URL-encoded form).
+    """
+
+    def __init__(self, handler):
+        self._handler = handler
+        self.exhaust_stream = handler.exhaust_stream
+
+    def deserialize(self, stream, content_type, content_length):
+        media = self._handler.deserialize(stream, content_type, content_length)
+        path = nul_field(media)
+        if path is not None:
+            raise field_error(path or None, BODY_MESSAGE)
+        return media
+
+
+def nul_field(media):
+    """The path (``a.b[0]``) of the first string or key of ``media`` holding NUL, ``""`` for
+    the top-level value itself, or None when there is none (iterative: no depth limit)."""
+    stack = [(media, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if NUL in value:
+                return path
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{path}.{key}" if path else str(key)
+                if NUL in str(key):
+                    return child
+                stack.append((item, child))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(value))
+    return None
+
+
+def guard_request_bodies(app, json_handler):
+    """Decode JSON bodies with ``json_handler`` and refuse NUL in JSON and URL-encoded bodies."""
+    app.req_options.media_handlers.update({
+        falcon.MEDIA_JSON: NulGuardedHandler(json_handler),
+        falcon.MEDIA_URLENCODED: NulGuardedHandler(falcon.media.URLEncodedFormHandler()),
+    })

@@ -1,0 +1,142 @@
+"""Collections as the API manages them: list, look up, create, update, delete.
+
+The schema a caller sends is validated before it reaches here (``app.services.collection_schema``);
+these functions own the rules about stored rows:
+
+* names are unique;
+* managed collections (``managed = 1``, defined by a file and kept by ``collections sync``)
+  are read-only: the file would overwrite any change at the next sync;
+* a collection that still has content (soft-deleted items included: they still reference
+  it) or that a workflow points at cannot be deleted.
+
+Each write is one transaction; refusals are ServiceErrors (404, 409) with a message for the client.
+"""
+
+import secrets
+
+from app.db.models import Collection, Content, Workflow, database, now_ms
+from app.services.errors import CONFLICT, NOT_FOUND, ServiceError
+
+
+class CollectionNotFound(ServiceError):
+    """No collection has that id."""
+
+    kind = NOT_FOUND
+
+    def __init__(self, message="Collection not found", details=None):
+        super().__init__(message, details)
+
+
+class CollectionConflict(ServiceError):
+    """The change conflicts with what is stored (taken name, managed collection, content left)."""
+
+    kind = CONFLICT
+
+
+def active_collections():
+    """The active collections, by name."""
+    return list(Collection.select().where(Collection.is_active == True).order_by(Collection.name))  # noqa: E712
+
+
+def list_collections(include_inactive=False, search=None):
+    """Collections, newest first; active ones only unless ``include_inactive``.
+
+    Args:
+        search: text found in the name, display name or description.
+    """
+    query = Collection.select()
+    if not include_inactive:
+        query = query.where(Collection.is_active == True)  # noqa: E712
+    if search:
+        # contains() escapes LIKE wildcards and binds the value.
+        query = query.where(
+            Collection.name.contains(search) | Collection.display_name.contains(search)
+            | Collection.description.contains(search)
+        )
+    return list(query.order_by(Collection.created_at.desc(), Collection.name))
+
+
+def get_collection(collection_id):
+    """The collection ``collection_id``; CollectionNotFound otherwise."""
+    row = Collection.get_or_none(Collection.id == collection_id)
+    if row is None:
+        raise CollectionNotFound()
+    return row
+
+
+def find_by_name(name):
+    """The collection named ``name`` (active or not), or None."""
+    return Collection.get_or_none(Collection.name == name)
+
+
+def create_collection(name, display_name, description, schema, is_active=True):
+    """Create an unmanaged collection; CollectionConflict when the name is taken."""
+    now = now_ms()
+    with database.atomic():
+        if Collection.select().where(Collection.name == name).exists():
+            raise CollectionConflict(f"A collection named '{name}' already exists")
+        return Collection.create(
+            id=f"col-{name}-{secrets.token_hex(4)}", name=name, display_name=display_name,
+            description=description, schema=schema, is_active=is_active, managed=False,
+            created_at=now, updated_at=now,
+        )
+
+
+def update_collection(collection_id, changes):
+    """Apply ``changes`` (display_name, description, is_active, schema); the row as stored.
+
+    Raises:
+        CollectionNotFound: no such collection.
+        CollectionConflict: the collection is managed by a definition file.
+    """
+    with database.atomic():
+        row = _writable(collection_id)
+        Collection.update(updated_at=now_ms(), **changes).where(Collection.id == row.id).execute()
+    return Collection.get_by_id(row.id)
+
+
+def delete_collection(collection_id):
+    """Delete a collection that no content and no workflow refers to.
+
+    Raises:
+        CollectionNotFound: no such collection.
+        CollectionConflict: managed, still has content (``details``: ``content_count`` and
+            ``deleted_count``, the items in the trash), or used by a workflow.
+    """
+    with database.atomic():
+        row = _writable(collection_id)
+        items = Content.select(Content.id).where(Content.collection == row.id).count()
+        if items:
+            trashed = (
+                Content.select(Content.id)
+                .where((Content.collection == row.id) & Content.deleted_at.is_null(False)).count()
+            )
+            raise CollectionConflict(_still_has_content(row.name, items, trashed), {
+                "content_count": items, "deleted_count": trashed,
+            })
+        if Workflow.select(Workflow.id).where(Workflow.collection == row.id).exists():
+            raise CollectionConflict(f"Collection '{row.name}' is used by a workflow; remove the workflow first")
+        Collection.delete().where(Collection.id == row.id).execute()
+
+
+def _writable(collection_id):
+    row = get_collection(collection_id)
+    if row.managed:
+        raise CollectionConflict(
+            f"Collection '{row.name}' is managed by a definition file; change the file and run "
+            "`collections sync` instead"
+        )
+    return row
+
+
+def _still_has_content(name, items, trashed):
+    """Why a collection with content cannot go, and what to do about it."""
+    purge = "purge them (DELETE /api/content/{id}/purge)"
+    if trashed == items:
+        return f"Collection '{name}' still has {items} deleted content item(s) in the trash; {purge} first"
+    if trashed:
+        return (
+            f"Collection '{name}' still has {items} content item(s), {trashed} of them deleted but not "
+            f"purged; delete the others, then {purge}"
+        )
+    return f"Collection '{name}' still has {items} content item(s); delete and purge them first"

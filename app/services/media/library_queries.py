@@ -1,0 +1,101 @@
+"""The media library's reads and row-only writes: filtered pages, lookups, metadata, bulk delete.
+
+Writes that touch the bucket too (upload, move, purge) live in ``storage`` and ``uploads``.
+The callers invalidate the ``media`` cache namespace after these writes commit
+(``MediaLibrary.changed``).
+"""
+
+import operator
+from dataclasses import dataclass
+from functools import reduce
+
+from app.db.models import Media, database, now_ms
+
+MAX_ID_LENGTH = 64
+SORT_FIELDS = {"uploadedAt": Media.uploaded_at, "size": Media.size, "name": Media.original_name}
+DEFAULT_SORT = "-uploadedAt"
+METADATA_FIELDS = {"alt": Media.alt, "caption": Media.caption, "tags": Media.tags}
+
+
+@dataclass(frozen=True)
+class MediaFilter:
+    """Which files ``list_media`` returns, and in what order.
+
+    Attributes:
+        deleted: the trash (soft-deleted files) instead of the live files.
+        uploaded_by: only the uploads of this user id.
+        folder: only files in this folder (exact).
+        type_prefixes: only files whose MIME type starts with one of these.
+        search: only files with this text in their original name, alt or caption.
+        sort: a name of ``SORT_FIELDS``, prefixed with ``-`` for descending.
+    """
+
+    deleted: bool = False
+    uploaded_by: str | None = None
+    folder: str | None = None
+    type_prefixes: tuple = ()
+    search: str | None = None
+    sort: str = DEFAULT_SORT
+
+
+def list_media(filters, page, limit):
+    """A page of the files ``filters`` selects: ``(rows, total)``; ties broken by id, newest first."""
+    where = reduce(operator.and_, _conditions(filters))
+    total = Media.select().where(where).count()
+    rows = Media.select().where(where).order_by(_order(filters.sort), Media.id.desc()).paginate(page, limit)
+    return list(rows), total
+
+
+def _conditions(filters):
+    conditions = [Media.deleted_at.is_null(not filters.deleted)]
+    if filters.uploaded_by is not None:
+        conditions.append(Media.uploaded_by == filters.uploaded_by)
+    if filters.folder:
+        conditions.append(Media.folder == filters.folder)
+    if filters.type_prefixes:
+        conditions.append(reduce(operator.or_, [Media.mime_type.startswith(p) for p in filters.type_prefixes]))
+    if filters.search:
+        # contains() escapes % and _ itself, so they match literally.
+        conditions.append(
+            Media.original_name.contains(filters.search) | Media.alt.contains(filters.search)
+            | Media.caption.contains(filters.search)
+        )
+    return conditions
+
+
+def _order(sort):
+    column = SORT_FIELDS[sort.lstrip("-")]
+    return column.desc() if sort.startswith("-") else column.asc()
+
+
+def find(media_id):
+    """The media row ``media_id`` (deleted or not), or None."""
+    if len(media_id) > MAX_ID_LENGTH:
+        return None
+    return Media.get_or_none(Media.id == media_id)
+
+
+def rows_by_id(ids, live_only=False):
+    """``{id: row}`` of the rows among ``ids`` that exist (and are live, with ``live_only``)."""
+    query = Media.select().where(Media.id.in_(ids))
+    if live_only:
+        query = query.where(Media.deleted_at.is_null())
+    return {row.id: row for row in query}
+
+
+def update_metadata(media_id, changes):
+    """Set ``changes`` (``alt``, ``caption``, ``tags``) on a row; the row as stored."""
+    values = {METADATA_FIELDS[name]: value for name, value in changes.items()}
+    values[Media.updated_at] = now_ms()
+    with database.atomic():
+        Media.update(values).where(Media.id == media_id).execute()
+    return Media.get_by_id(media_id)
+
+
+def soft_delete_many(ids):
+    """Soft-delete the live rows among ``ids``, all in one transaction."""
+    stamp = now_ms()
+    with database.atomic():
+        Media.update(deleted_at=stamp, updated_at=stamp).where(
+            Media.id.in_(ids), Media.deleted_at.is_null()
+        ).execute()

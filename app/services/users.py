@@ -1,0 +1,86 @@
+"""Reading and managing user accounts as administrators do: list, look up, update, deactivate.
+
+Creating accounts, passwords, resets and invitations belong to ``app.services.accounts``.
+Whoever may call what is the API's business (``users.*`` permissions); the rules here are
+about the data: a role change or a deactivation ends the user's sessions at once (it bumps
+``token_version``), and a deactivation also cancels a pending invitation.
+"""
+
+from app.db.models import User, database, now_ms
+from app.services.errors import NOT_FOUND, ServiceError
+
+
+class UserNotFound(ServiceError):
+    """No user has that id."""
+
+    kind = NOT_FOUND
+
+    def __init__(self, message="User not found", details=None):
+        super().__init__(message, details)
+
+
+def get_user(user_id):
+    """The user ``user_id``; UserNotFound otherwise."""
+    user = User.get_or_none(User.id == user_id)
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
+def list_users(search=None, role=None, active=None, page=1, limit=20):
+    """A page of users, newest first: ``(rows, total)``.
+
+    Args:
+        search: text found in the email, username, first or last name (case as stored).
+        role: only users of this role.
+        active: only active (True) or inactive (False) users.
+        page, limit: the 1-based page and its size.
+    """
+    query = User.select()
+    if search:
+        # contains() escapes % _ and \ and binds the pattern: no wildcard or SQL injection.
+        query = query.where(
+            User.email.contains(search) | User.username.contains(search)
+            | User.first_name.contains(search) | User.last_name.contains(search)
+        )
+    if role is not None:
+        query = query.where(User.role == role)
+    if active is not None:
+        query = query.where(User.is_active == active)
+    total = query.count()
+    rows = list(query.order_by(User.created_at.desc(), User.id).paginate(page, limit))
+    return rows, total
+
+
+def update_user(user_id, changes):
+    """Apply ``changes`` (profile fields, ``role``, ``is_active``) to a user; the user as stored.
+
+    A new role or a deactivation ends the user's sessions in the same transaction.
+
+    Raises:
+        UserNotFound: no such user.
+    """
+    with database.atomic():
+        user = get_user(user_id)
+        ends_sessions = changes.get("role", user.role) != user.role or (
+            changes.get("is_active", user.is_active) is False and user.is_active
+        )
+        update = dict(changes, updated_at=now_ms())
+        if ends_sessions:
+            update["token_version"] = User.token_version + 1
+        User.update(**update).where(User.id == user.id).execute()
+    return User.get_by_id(user_id)
+
+
+def deactivate_user(user_id):
+    """Deactivate a user, end their sessions and cancel a pending invitation; the user as stored.
+
+    Raises:
+        UserNotFound: no such user.
+    """
+    with database.atomic():
+        user = get_user(user_id)
+        User.update(
+            is_active=False, invitation_token=None, token_version=User.token_version + 1, updated_at=now_ms()
+        ).where(User.id == user.id).execute()
+    return User.get_by_id(user_id)
