@@ -12,7 +12,7 @@ import msgspec
 from app.api.access import check_routes
 from app.api.authentication import AuthenticationMiddleware
 from app.api.errors import install_error_handling
-from app.api.middleware import DatabaseMiddleware, RequestContextMiddleware
+from app.api.middleware import DatabaseMiddleware, PluginMiddleware, RequestContextMiddleware
 from app.api.request_guard import RequestGuard, guard_request_bodies
 from app.api.routes import ROUTE_MODULES, Routes
 from app.db.models import bind_models
@@ -22,6 +22,9 @@ from app.services.api_tokens import ApiTokens
 from app.services.cache import ThreeTierCache
 from app.services.identity import RolePermissions
 from app.services.media import MediaLibrary
+from app.services.plugins import hooks
+from app.services.plugins.core import CORE_PLUGINS
+from app.services.plugins.registry import PluginRegistry, load_manager
 from app.services.ratelimit import RateLimiter
 from app.settings import settings_from_env
 
@@ -41,6 +44,7 @@ def build_services(env, settings):
     kv = env.get("CACHE_KV")
     roles = RolePermissions()
     cache = ThreeTierCache.from_settings(kv, settings) if kv is not None else None
+    manager, plugin_infos = load_manager(CORE_PLUGINS, settings.plugins)
     return Services(
         roles=roles,
         accounts=Accounts(settings),
@@ -49,6 +53,7 @@ def build_services(env, settings):
         cache=cache,
         media=MediaLibrary(settings, cache),
         mailer=log_mailer,
+        plugins=PluginRegistry(manager, plugin_infos, cache),
     )
 
 
@@ -69,6 +74,7 @@ def create_app(env, settings=None, services=None):
             RequestContextMiddleware(env),
             RequestGuard(),
             DatabaseMiddleware(db),
+            PluginMiddleware(services.plugins),
             AuthenticationMiddleware(settings, services.roles, token_resolvers=[services.api_tokens.resolve]),
         ],
         cors_enable=False,
@@ -81,5 +87,8 @@ def create_app(env, settings=None, services=None):
     routes = Routes(app, env, settings, services)
     for module in ROUTE_MODULES:
         module.register(routes)
+    services.plugins.mount_routes(routes)
     check_routes(routes.added)
+    hooks.set_process_default(services.plugins.hooks)  # for hooks fired outside requests (cron, CLI)
+    services.plugins.start(env, settings, services)
     return app

@@ -43,6 +43,8 @@ class Settings(msgspec.Struct, kw_only=True):
             (``CACHE_MEMORY_MAX_BYTES``, default 32 MiB; 0 turns the tier off).
         cache_memory_max_entry_bytes: the largest response (JSON bytes) that tier keeps
             (``CACHE_MEMORY_MAX_ENTRY_BYTES``, default 1 MiB); larger ones come from KV.
+        plugins: dotted module paths of plugins to load besides the core ones and the
+            ``sonicpy.plugins`` entry points (``PLUGINS``: comma-separated, or a TOML list).
     """
 
     jwt_secret: str | None = None
@@ -62,9 +64,24 @@ class Settings(msgspec.Struct, kw_only=True):
     trusted_proxy_count: int = 0
     cache_memory_max_bytes: int = DEFAULT_MAX_BYTES
     cache_memory_max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
+    plugins: tuple[str, ...] = ()
 
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
+
+
+def plugin_paths(raw):
+    """``PLUGINS`` as a tuple of module paths: ``"a.b, c"`` or ``["a.b", "c"]``; empty names dropped.
+
+    Raises:
+        ConfigError: the value is neither a string nor a list of strings.
+    """
+    if raw is None:
+        return ()
+    names = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(names, list | tuple) or not all(isinstance(name, str) for name in names):
+        raise ConfigError(f"PLUGINS must be a comma-separated string or a list of module paths, not {raw!r}")
+    return tuple(name.strip() for name in names if name.strip())
 
 
 def _flag(value, default):
@@ -176,6 +193,7 @@ def settings_from_config(config, **overrides):
         "rate_limit_window_seconds": int_setting(config, "RATE_LIMIT_WINDOW_SECONDS", 300, minimum=1),
         "cache_memory_max_bytes": int_setting(config, "CACHE_MEMORY_MAX_BYTES", DEFAULT_MAX_BYTES),
         "cache_memory_max_entry_bytes": int_setting(config, "CACHE_MEMORY_MAX_ENTRY_BYTES", DEFAULT_MAX_ENTRY_BYTES),
+        "plugins": plugin_paths(get("PLUGINS")),
     }
     values.update(overrides)
     return Settings(**values)

@@ -265,8 +265,8 @@ def test_unknown_namespaces_raise_instead_of_doing_nothing(env):
             call()
     assert env.CACHE_KV.get("gen:contnet") is None
     assert env.CACHE_KV.get("gen:content", type="text") == before
-    with pytest.raises(ValueError, match="unknown cache namespace 'plugins'"):
-        cache.register(NamespacePolicy("plugins", 120))
+    with pytest.raises(ValueError, match="unknown cache namespace 'plugin'"):
+        cache.register(NamespacePolicy("plugin", 120))
     with pytest.raises(ValueError, match="unknown cache namespace 'colections'"):
         ThreeTierCache(env.CACHE_KV, [NamespacePolicy(Namespace.CONTENT, 300, ("colections",))])
 

@@ -23,6 +23,7 @@ from app.services.accounts import (
     WeakPassword, registration_open,
 )
 from app.services.identity import LEAST_PRIVILEGED_ROLE, issue_jwt
+from app.services.plugins import hooks
 from app.services.ratelimit import bucket
 
 Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=254)]
@@ -186,6 +187,7 @@ class RegisterResource:
             raise _weak(ex) from None
         except DuplicateAccount as ex:
             raise conflict(str(ex)) from None
+        hooks.after("auth_register", user=user)
         token = start_session(resp, user, self._settings)
         resp.status = falcon.HTTP_201
         resp.media = {"user": session_user(user), "token": token}

@@ -22,6 +22,7 @@ import peewee
 from app.runtime.kv import KVError
 from app.runtime.r2 import R2Error
 from app.services.errors import ErrorKind, ServiceError
+from app.services.plugins import HookVeto
 
 log = logging.getLogger("sonicpy.errors")
 
@@ -264,6 +265,11 @@ def handle_service_error(req, resp, ex, params):
     raise APIError(SERVICE_ERROR_STATUS[ex.kind], ex.message, ex.details)
 
 
+def handle_hook_veto(req, resp, ex, params):
+    """A plugin's ``before_*`` hook refused the write: its 4xx and message."""
+    raise APIError(falcon.code_to_http_status(ex.status), ex.message, ex.details)
+
+
 def install_error_handling(app):
     """Register the serializer and the handlers on ``app`` (Falcon picks the most specific)."""
     app.set_error_serializer(serialize_error)
@@ -277,3 +283,4 @@ def install_error_handling(app):
     app.add_error_handler(KVError, handle_binding_error)
     app.add_error_handler(R2Error, handle_binding_error)
     app.add_error_handler(ServiceError, handle_service_error)
+    app.add_error_handler(HookVeto, handle_hook_veto)

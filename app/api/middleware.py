@@ -1,10 +1,12 @@
-"""Middleware for concerns every request shares: its context and its database connection."""
+"""Middleware for concerns every request shares: its context, its database connection, its plugins."""
 
 import time
 import uuid
 
 from app.db.database import release_connection
+from app.api.errors import not_found
 from app.db.models import database
+from app.services.plugins import hooks
 from app.runtime.context import ExecutionContext
 from app.runtime.entry import CTX_KEY, ENV_KEY
 
@@ -65,3 +67,22 @@ class DatabaseMiddleware:
 
     def process_response(self, req, resp, resource, req_succeeded):
         release_connection(self._db)
+
+
+class PluginMiddleware:
+    """Binds the app's plugin hooks to the request; a route of an inactive plugin answers 404.
+
+    Args:
+        registry: the app's PluginRegistry (``Services.plugins``).
+    """
+
+    def __init__(self, registry):
+        self._registry = registry
+
+    def process_request(self, req, resp):
+        hooks.bind_context(self._registry.hooks, req.context.ctx)
+
+    def process_resource(self, req, resp, resource, params):
+        owner = self._registry.route_owner(resource) if resource is not None else None
+        if owner is not None and not self._registry.is_active(owner):
+            raise not_found()

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from app.services.cache import ThreeTierCache
     from app.services.identity import RolePermissions
     from app.services.media import MediaLibrary
+    from app.services.plugins.registry import PluginRegistry
     from app.services.ratelimit import RateLimiter
 
 
@@ -32,6 +33,8 @@ class Services:
         media: the media library (files in MEDIA_BUCKET and their rows).
         mailer: ``mailer(mail)`` delivers a password-reset or invitation ``Mail``; it runs
             after the response is sent.
+        plugins: the plugin registry: the pluggy manager and hook runner, which plugins
+            are active (cached across workers) and their settings.
     """
 
     roles: RolePermissions
@@ -41,3 +44,4 @@ class Services:
     cache: ThreeTierCache | None
     media: MediaLibrary
     mailer: Callable[[Mail], None]
+    plugins: PluginRegistry

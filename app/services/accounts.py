@@ -23,6 +23,7 @@ import peewee
 from app.db.models import Plugin, User, database, now_ms
 from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES
 from app.services.passwords import PasswordHasher
+from app.services.plugins import hooks
 
 log = logging.getLogger("sonicpy.accounts")
 
@@ -189,6 +190,7 @@ class Accounts:
         if self.hasher.needs_rehash(user.password_hash):
             changes["password_hash"] = self.hasher.hash(password)
         User.update(**changes).where(User.id == user.id).execute()
+        hooks.after("auth_login", user=user)
         return User.get_by_id(user.id)
 
     def end_sessions(self, user_id):
@@ -207,6 +209,7 @@ class Accounts:
             raise InvalidCredentials("Current password is incorrect")
         self.check_password(new_password)
         self._set_password(user.id, new_password)
+        hooks.after("auth_password_change", user=user, reason="change")
         return User.get_by_id(user.id)
 
     def _set_password(self, user_id, password, **extra):
@@ -263,6 +266,7 @@ class Accounts:
             ).execute()
             if consumed != 1:
                 raise InvalidToken("Invalid or expired reset token")
+        hooks.after("auth_password_change", user=user, reason="reset")
         return User.get_by_id(user.id)
 
     # -- invitations ----------------------------------------------------------------------

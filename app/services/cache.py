@@ -3,7 +3,7 @@
 * Tier 1 is an LRU in this process bounded in bytes (``app.services.cache_memory``); tier 2
   is the CACHE_KV binding, shared by every worker and host; tier 3 is the loader the caller
   passes (the database query).
-* Each ``Namespace`` (``content``, ``collections``, ``media``, ``users``...) has a
+* Each ``Namespace`` (``content``, ``collections``, ``media``, ``users``, ``plugins``...) has a
   *generation*: a random token stored in KV under ``gen:<namespace>``. Every cache key
   carries the generations of its namespace and of the namespaces it depends on, so a
   write anywhere invalidates everything it affects by writing one new token: no key
@@ -68,6 +68,7 @@ class Namespace(StrEnum):
     MEDIA = "media"
     USERS = "users"
     API = "api"
+    PLUGINS = "plugins"
 
 
 def namespace_of(name):
@@ -105,6 +106,8 @@ DEFAULT_POLICIES = (
     NamespacePolicy(Namespace.MEDIA, 300),
     NamespacePolicy(Namespace.USERS, 600),
     NamespacePolicy(Namespace.API, 300),
+    # Which plugins are active and their settings: read on every plugin route and hook call.
+    NamespacePolicy(Namespace.PLUGINS, 600),
 )
 ALL_NAMESPACES = tuple(Namespace)
 

@@ -40,6 +40,7 @@ from app.db.models import (
 )
 from app.services.content.history import record_history, record_version, status_of_state
 from app.services.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, ServiceError
+from app.services.plugins import hooks
 
 DEFAULT_STATE = "draft"
 LEGACY_DELETED_STATUS = "deleted"  # SonicJS's soft delete, in imported data
@@ -249,7 +250,9 @@ def transition(db, content_id, user, *, action=None, to_state=None, comment=None
         history = record_history(content, from_state, target, user.id, comment,
                                  {**(metadata or {}), "action": name, "source": source}, now, workflow.id)
         _write_log(content, name, from_state, target, user, comment, now, history, source, request_id)
-        return TransitionResult(load_content(content_id), history, name, from_state, target)
+        result = TransitionResult(load_content(content_id), history, name, from_state, target)
+        hooks.after_workflow_move(user, result.content, name, from_state, target)
+        return result
 
 
 def history_of(content_id):

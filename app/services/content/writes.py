@@ -45,6 +45,7 @@ from app.services.content.history import (  # noqa: F401 - re-exported for calle
 from app.services.content.prepare import prepare_fields
 from app.services.content.slugs import free_slug, slug_taken
 from app.services.content.workflow import transition
+from app.services.plugins import hooks
 
 STATUSES = ("draft", "published", "archived")
 # Fields a version restore brings back (status is the workflow's, not the editor's).
@@ -105,6 +106,7 @@ def create_content(user, collection_ref, fields, request_id=None):
     if not collection.is_active:
         raise ContentInvalid("Validation failed", [{"field": "collectionId", "message": "the collection is inactive"}])
     status = fields.get("status") or "draft"
+    hooks.before("content_create", user=user, collection=collection, fields=fields)
     content_id = new_id()
     now = now_ms()
     with database.atomic():
@@ -125,6 +127,7 @@ def create_content(user, collection_ref, fields, request_id=None):
             transition(database, content_id, user, to_state=status, request_id=request_id, versioned=False)
         content = load_for_write(content_id)
         record_version(content, user.id, now)
+        hooks.after("content_create", user=user, content=content)
     return content
 
 
@@ -145,6 +148,7 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
     with database.atomic():
         content = load_for_write(content_id)
         _check_editable(user, content, expected_version)
+        hooks.before("content_update", user=user, content=content, fields=fields)
         status = fields.get("status")
         edits = {name: value for name, value in fields.items() if name != "status"}
         values = prepare_fields(content.collection, edits, content.id, current=content)
@@ -177,6 +181,7 @@ def soft_delete(user, content_id, expected_version=None):
     with database.atomic():
         content = load_for_write(content_id)
         _check_editable(user, content, expected_version)
+        hooks.before("content_delete", user=user, content=content)
         return _mark_deleted(user, content, now_ms(), "deleted")
 
 
@@ -187,6 +192,7 @@ def restore_deleted(user, content_id):
         _check_editable(user, content, None)
         if content.deleted_at is None:
             raise ContentConflict("Content is not deleted")
+        hooks.before("content_restore", user=user, content=content)
         return _mark_deleted(user, content, None, "restored")
 
 
@@ -255,6 +261,7 @@ def _write_update(user, content, values, metadata):
     to_state = state_of(updated)
     record_history(updated, from_state, to_state, user.id, None,
                    {**metadata, "version": updated.version_number}, now)
+    hooks.after("content_update", user=user, content=updated)
     return updated
 
 
@@ -264,4 +271,5 @@ def _mark_deleted(user, content, deleted_at, action):
     content.deleted_at, content.updated_at = deleted_at, now
     state = state_of(content)
     record_history(content, state, state, user.id, None, {"action": action}, now)
+    hooks.after("content_delete" if action == "deleted" else "content_restore", user=user, content=content)
     return content

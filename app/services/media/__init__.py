@@ -24,6 +24,7 @@ Service errors are ServiceErrors; ``app.api.errors`` maps their kinds to HTTP st
 """
 
 from app.services.errors import CONFLICT, INVALID, TOO_LARGE, UNSUPPORTED, ServiceError
+from app.services.plugins import hooks
 
 MANAGE_ANY_PERMISSION = "media.delete"
 
@@ -143,6 +144,7 @@ class MediaLibrary:
         """Store a spooled upload and insert its row; see ``uploads.store``."""
         row = uploads.store(bucket, spooled, meta, user_id, self.settings.public_base_url)
         self.changed()
+        hooks.after("media_upload", user_id=user_id, media=row)
         return row
 
     def move(self, bucket, row, folder):
@@ -156,6 +158,7 @@ class MediaLibrary:
         """Delete ``row`` and its objects for good; see ``storage.purge``."""
         try:
             storage.purge(bucket, row)
+            hooks.after("media_delete", media=row, purged=True)
         finally:
             # Even a failed purge may have removed the row or its thumbnail.
             self.changed()
@@ -164,6 +167,7 @@ class MediaLibrary:
         """Soft-delete ``row``; see ``storage.soft_delete``."""
         done = storage.soft_delete(row)
         self.changed()
+        hooks.after("media_delete", media=row, purged=False)
         return done
 
     def restore(self, row):

@@ -1,0 +1,91 @@
+"""``/admin/api/plugins``: list plugins, read one, change its settings, activate, deactivate.
+
+All of it needs ``plugins.manage`` (admins). Settings are validated against the plugin's
+own schema (``PluginInfo.settings_schema``) and merged into what is stored: a PATCH names
+only the keys it changes. SonicJS's admin form posts to ``POST /admin/plugins/{name}/settings``
+(a JSON object or an HTML form of the settings); it has the same effect as the PATCH.
+Every change reaches every worker on its next request (see ``app.services.plugins.registry``).
+"""
+
+import msgspec
+
+from app.api.access import access
+from app.api.errors import read_body
+from app.api.params import limit_param, page_param
+from app.services.pagination import pagination_meta
+
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 50
+
+
+class SettingsPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """``PATCH /admin/api/plugins/{name}``: the settings keys to change."""
+
+    settings: dict
+
+
+class PluginsResource:
+    """``GET /admin/api/plugins``: every plugin row, paged, in the list envelope."""
+
+    def __init__(self, registry):
+        self._registry = registry
+
+    @access("plugins.manage")
+    def on_get(self, req, resp):
+        page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
+        plugins = self._registry.list()
+        resp.media = {
+            "data": plugins[(page - 1) * limit: page * limit],
+            "meta": pagination_meta(len(plugins), limit, page),
+        }
+
+
+class PluginResource:
+    """``GET`` and ``PATCH /admin/api/plugins/{name}``."""
+
+    def __init__(self, registry):
+        self._registry = registry
+
+    @access("plugins.manage")
+    def on_get(self, req, resp, name):
+        resp.media = {"data": self._registry.get(name)}
+
+    @access("plugins.manage")
+    def on_patch(self, req, resp, name):
+        body = read_body(req, SettingsPatch)
+        resp.media = {"data": self._registry.update_settings(name, body.settings, req.context.user.id)}
+
+
+class PluginSwitchResource:
+    """``POST /admin/api/plugins/{name}/activate`` or ``/deactivate``."""
+
+    def __init__(self, registry, active):
+        self._registry = registry
+        self._active = active
+
+    @access("plugins.manage")
+    def on_post(self, req, resp, name):
+        resp.media = {"data": self._registry.set_active(name, self._active, req.context.user.id)}
+
+
+class SonicSettingsResource:
+    """``POST /admin/plugins/{name}/settings``: SonicJS's settings form; the body is the settings."""
+
+    def __init__(self, registry):
+        self._registry = registry
+
+    @access("plugins.manage")
+    def on_post(self, req, resp, name):
+        settings = read_body(req, dict)
+        plugin = self._registry.update_settings(name, settings, req.context.user.id)
+        resp.media = {"success": True, "data": plugin}
+
+
+def register(routes):
+    """Mount the plugin administration routes."""
+    registry = routes.services.plugins
+    routes.add("/admin/api/plugins", PluginsResource(registry))
+    routes.add("/admin/api/plugins/{name}", PluginResource(registry))
+    routes.add("/admin/api/plugins/{name}/activate", PluginSwitchResource(registry, active=True))
+    routes.add("/admin/api/plugins/{name}/deactivate", PluginSwitchResource(registry, active=False))
+    routes.add("/admin/plugins/{name}/settings", SonicSettingsResource(registry))

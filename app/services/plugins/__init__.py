@@ -1,0 +1,72 @@
+"""Plugins: pluggy hooks, the plugin registry, and the plugins built in.
+
+A plugin is a Python module (or any object) holding functions marked ``@hookimpl`` whose
+names are hook specifications of ``app.services.plugins.hookspecs``, and optionally a
+``plugin_info = PluginInfo(...)`` describing it (display name, version, settings schema).
+The app finds plugins in three places: the core plugins of ``app.services.plugins.core``,
+the ``sonicpy.plugins`` entry point group of installed packages, and the module paths
+named in ``PLUGINS`` (``[vars]`` of bindings.toml, comma-separated). Each has a row in
+the ``plugins`` table; only an active plugin's hooks run and its routes answer.
+"""
+
+from dataclasses import dataclass, field
+
+import pluggy
+
+PROJECT = "sonicpy"
+ENTRY_POINT_GROUP = "sonicpy.plugins"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class HookVeto(Exception):
+    """Raised by a ``before_*`` hook to refuse the write; the client gets ``status`` and ``message``.
+
+    Args:
+        status: a 4xx HTTP status code (400, 403, 409, 422...).
+        message: the envelope's ``error``.
+        details: optional structured details for the envelope.
+
+    Raises:
+        ValueError: ``status`` is not a 4xx code: a plugin may refuse a request, not fail it.
+    """
+
+    def __init__(self, status, message, details=None):
+        if not isinstance(status, int) or not 400 <= status < 500:
+            raise ValueError(f"HookVeto status must be a 4xx code, not {status!r}")
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.details = details
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What a plugin says about itself (module attribute ``plugin_info``).
+
+    Attributes:
+        name: the registry name (``my-plugin``); unique.
+        display_name: shown in the admin.
+        version, description, author, category: listed by the API.
+        settings_schema: the plugin's settings: a ``msgspec.Struct`` type, a JSON-Schema-like
+            dict (``{"type": "object", "properties": {...}, "required": [...]}``) or None
+            (settings are any JSON object).
+        default_settings: stored when the plugin is first registered.
+        active_by_default: a new row starts active (core plugins) or inactive.
+        is_core: a built-in plugin.
+    """
+
+    name: str
+    display_name: str = ""
+    version: str = "0.0.0"
+    description: str = ""
+    author: str = "unknown"
+    category: str = "general"
+    settings_schema: object = None
+    default_settings: dict = field(default_factory=dict)
+    active_by_default: bool = False
+    is_core: bool = False
+
+
+__all__ = ["ENTRY_POINT_GROUP", "HookVeto", "PluginInfo", "hookimpl", "hookspec"]

@@ -1,0 +1,3 @@
+"""The plugins built into sonicpy, registered like any other (optional behaviours live here)."""
+
+CORE_PLUGINS = ()

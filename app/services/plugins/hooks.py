@@ -1,0 +1,137 @@
+"""Calling hooks from the services: ``hooks.before(...)`` and ``hooks.after(...)``.
+
+The services stay free of plugin plumbing: a write calls, in one line,
+``hooks.before("content_update", user=user, content=content, fields=fields)`` before its
+transaction and ``hooks.after("content_update", user=user, content=updated)`` after it.
+The hooks of the app serving the request are found through a context variable the
+request middleware binds (``bind_context``), as the models find their database; code
+outside a request (CLI, cron) uses the app built last in the process, or no hooks at all.
+
+Isolation, per implementation (each plugin's function is called on its own, so one
+failing plugin never stops the others):
+
+* a ``before`` hook may raise ``HookVeto``: it propagates and the write does not happen;
+  any other exception is logged with the request id and the write goes on;
+* an ``after`` hook runs once the outermost transaction has committed (Peewee's
+  ``after_commit``), never for a write rolled back; whatever it raises is logged with the
+  request id and swallowed, so the write and its response stand.
+
+Only the hooks of active plugins run (``HookRunner(is_active=...)``).
+"""
+
+import contextvars
+import functools
+import logging
+
+from app.db.models import database
+from app.services.plugins import HookVeto
+
+log = logging.getLogger("sonicpy.plugins")
+
+_current = contextvars.ContextVar("sonicpy.hooks", default=None)
+_process_default = [None]
+
+
+class HookRunner:
+    """Calls the implementations of one app's plugin manager, each isolated.
+
+    Args:
+        manager: the ``pluggy.PluginManager`` holding the specs and plugins.
+        is_active: ``is_active(plugin_name)``: whether that plugin's hooks run now.
+    """
+
+    def __init__(self, manager, is_active):
+        self.manager = manager
+        self._is_active = is_active
+
+    def before(self, name, ctx=None, **kwargs):
+        """Run the ``before_<name>`` hooks; a ``HookVeto`` propagates, other errors are logged."""
+        self._call(f"before_{name}", dict(kwargs, ctx=ctx), vetoable=True)
+
+    def after(self, name, ctx=None, **kwargs):
+        """Run the ``after_<name>`` hooks once the current transaction commits; errors are logged."""
+        call = functools.partial(self._call, f"after_{name}", dict(kwargs, ctx=ctx), vetoable=False)
+        db = database.obj
+        if db is not None and db.in_transaction():
+            db.after_commit(call)
+        else:
+            call()
+
+    def implementations(self, hook_name):
+        """The hook implementations of ``hook_name`` in pluggy's calling order (last registered first)."""
+        caller = getattr(self.manager.hook, hook_name)  # AttributeError: no such hook spec
+        return list(reversed(caller.get_hookimpls()))
+
+    def _call(self, hook_name, kwargs, vetoable):
+        ctx = kwargs.get("ctx")
+        for impl in self.implementations(hook_name):
+            if not self._is_active(impl.plugin_name):
+                continue
+            try:
+                impl.function(**{name: kwargs.get(name) for name in impl.argnames})
+            except HookVeto:
+                if vetoable:
+                    raise
+                log.error("plugin %s: %s raised HookVeto after the write; ignored (request %s)",
+                          impl.plugin_name, hook_name, _request_id(ctx))
+            except Exception:  # noqa: BLE001 - a plugin never fails a write or a request
+                log.exception("plugin %s: hook %s failed (request %s)", impl.plugin_name, hook_name, _request_id(ctx))
+
+
+class HookScope:
+    """The hooks and the execution context of one request (or of the process, ctx None)."""
+
+    def __init__(self, runner, ctx=None):
+        self.runner = runner
+        self.ctx = ctx
+
+
+def set_process_default(runner):
+    """The hooks code outside any request uses (``create_app`` sets its app's)."""
+    _process_default[0] = HookScope(runner)
+
+
+def bind_context(runner, ctx):
+    """Use ``runner``'s hooks, with ``ctx``, in the current context (a request). Returns a token."""
+    return _current.set(HookScope(runner, ctx))
+
+
+def reset_context(token):
+    """Undo ``bind_context``."""
+    _current.reset(token)
+
+
+def current_scope():
+    """The HookScope of this context, else the process default, else None."""
+    return _current.get() or _process_default[0]
+
+
+def before(name, **kwargs):
+    """Run ``before_<name>`` hooks of the current app (a ``HookVeto`` propagates)."""
+    scope = current_scope()
+    if scope is not None:
+        scope.runner.before(name, ctx=scope.ctx, **kwargs)
+
+
+def after(name, **kwargs):
+    """Run ``after_<name>`` hooks of the current app once the write commits (errors logged)."""
+    scope = current_scope()
+    if scope is not None:
+        scope.runner.after(name, ctx=scope.ctx, **kwargs)
+
+
+def after_workflow_move(user, content, action, from_state, to_state):
+    """Run the hooks of a workflow move: ``after_content_workflow``, and the publication it makes.
+
+    A move into ``published`` is also an ``after_content_publish``; a move out of it an
+    ``after_content_unpublish``.
+    """
+    after("content_workflow", user=user, content=content, action=action, from_state=from_state, to_state=to_state)
+    if to_state == "published" and from_state != "published":
+        after("content_publish", user=user, content=content)
+    elif from_state == "published" and to_state != "published":
+        after("content_unpublish", user=user, content=content)
+
+
+def _request_id(ctx):
+    return getattr(ctx, "request_id", None)

@@ -1,0 +1,235 @@
+"""The plugin registry: which plugins exist, which are active, and their settings.
+
+Plugins come from the core list (``app.services.plugins.core``), the ``sonicpy.plugins``
+entry point group and the ``PLUGINS`` setting (module paths); ``load_manager`` registers
+them with one ``pluggy.PluginManager``. Their state lives in the ``plugins`` table: a
+plugin the app loads gets its row (inactive unless it is active by default) the first time
+the registry is read, and rows without a loaded module (SonicJS's own) are listed and can
+be switched too.
+
+State is read through the three-tier cache under the ``plugins`` namespace, so each
+worker sees an activation, a deactivation or new settings on its next request without a
+restart: every change bumps the namespace's generation in CACHE_KV after its commit.
+"""
+
+import importlib
+import importlib.metadata
+import logging
+
+import pluggy
+
+from app.db.models import Plugin, PluginActivity, database, now_ms
+from app.services.cache import Namespace, invalidate
+from app.services.errors import NOT_FOUND, ServiceError
+from app.services.plugins import ENTRY_POINT_GROUP, PROJECT, PluginInfo, hookspecs
+from app.services.plugins.hooks import HookRunner
+from app.services.plugins.settings_schema import validate_settings
+
+log = logging.getLogger("sonicpy.plugins")
+
+ACTIVE = "active"
+INACTIVE = "inactive"
+
+
+class PluginNotFound(ServiceError):
+    """No plugin has that name."""
+
+    kind = NOT_FOUND
+
+    def __init__(self, name):
+        super().__init__("Plugin not found", {"name": name})
+
+
+def info_of(plugin, fallback_name):
+    """The ``PluginInfo`` of a plugin object (its ``plugin_info``, else one named ``fallback_name``)."""
+    info = getattr(plugin, "plugin_info", None)
+    return info if isinstance(info, PluginInfo) else PluginInfo(name=fallback_name)
+
+
+def import_plugin(path):
+    """The module at dotted ``path`` (``ImportError`` names it when it cannot be imported)."""
+    return importlib.import_module(path)
+
+
+def entry_point_plugins():
+    """``(name, object)`` of every installed ``sonicpy.plugins`` entry point that loads."""
+    found = []
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            found.append((entry.name, entry.load()))
+        except Exception:  # noqa: BLE001 - a broken package must not stop the app
+            log.exception("plugin entry point %s could not be loaded; skipped", entry.name)
+    return found
+
+
+def load_manager(core_plugins, module_paths=()):
+    """A PluginManager with the hook specs and every plugin; ``{name: PluginInfo}`` beside it.
+
+    Args:
+        core_plugins: the built-in plugin modules.
+        module_paths: dotted paths of further plugin modules (the ``PLUGINS`` setting).
+    """
+    manager = pluggy.PluginManager(PROJECT)
+    manager.add_hookspecs(hookspecs)
+    infos = {}
+    candidates = [(None, plugin) for plugin in core_plugins]
+    candidates += entry_point_plugins()
+    candidates += [(None, import_plugin(path)) for path in module_paths]
+    for fallback, plugin in candidates:
+        info = info_of(plugin, fallback or getattr(plugin, "__name__", repr(plugin)))
+        if info.name in infos:
+            continue  # the same plugin named twice (entry point and PLUGINS)
+        manager.register(plugin, name=info.name)
+        infos[info.name] = info
+    return manager, infos
+
+
+class PluginRegistry:
+    """The app's plugins: the pluggy manager, their rows, activation and settings.
+
+    Args:
+        manager: the PluginManager (``load_manager``).
+        infos: ``{name: PluginInfo}`` of the loaded plugins.
+        cache: the app's ThreeTierCache, or None (state read from the database every time).
+
+    Attributes:
+        hooks: the HookRunner running the active plugins' hooks.
+    """
+
+    def __init__(self, manager, infos, cache=None):
+        self.manager = manager
+        self.infos = infos
+        self._cache = cache
+        self._rows_ensured = False
+        self._route_owners = {}
+        self.hooks = HookRunner(manager, self.is_active)
+
+    # ------------------------------------------------------------ state
+
+    def states(self):
+        """``{name: {"status", "settings"}}`` of every row, cached across workers."""
+        self._ensure_rows()
+        if self._cache is None:
+            return _load_states()
+        value, _source = self._cache.get_or_load(Namespace.PLUGINS, ["states"], _load_states)
+        return value
+
+    def is_active(self, name):
+        """Whether plugin ``name`` is active now."""
+        state = self.states().get(name)
+        return state is not None and state["status"] == ACTIVE
+
+    def settings_of(self, name):
+        """The stored settings of plugin ``name`` (an empty dict when none)."""
+        state = self.states().get(name)
+        return dict(state["settings"] or {}) if state else {}
+
+    # ------------------------------------------------------------ rows
+
+    def list(self):
+        """Every plugin row as the API shows it, core first, then by name."""
+        self._ensure_rows()
+        rows = Plugin.select().order_by(Plugin.is_core.desc(), Plugin.name)
+        return [self.describe(row) for row in rows]
+
+    def get(self, name):
+        """The row of plugin ``name`` as the API shows it; PluginNotFound otherwise."""
+        return self.describe(self._row(name))
+
+    def describe(self, row):
+        """A plugin row as a dict, with whether this app has its code loaded."""
+        info = self.infos.get(row.name)
+        return {
+            "id": row.id, "name": row.name, "display_name": row.display_name, "description": row.description,
+            "version": row.version, "author": row.author, "category": row.category, "icon": row.icon,
+            "status": row.status, "is_core": bool(row.is_core), "settings": row.settings or {},
+            "loaded": info is not None, "has_settings_schema": bool(info and info.settings_schema is not None),
+            "installed_at": row.installed_at, "activated_at": row.activated_at, "last_updated": row.last_updated,
+        }
+
+    def set_active(self, name, active, user_id=None):
+        """Activate or deactivate plugin ``name``; every worker sees it on its next request."""
+        now = now_ms()
+        status = ACTIVE if active else INACTIVE
+        with database.atomic():
+            row = self._row(name)
+            changes = {Plugin.status: status, Plugin.updated_at: now, Plugin.last_updated: now}
+            if active:
+                changes[Plugin.activated_at] = now
+            Plugin.update(changes).where(Plugin.id == row.id).execute()
+            PluginActivity.create(plugin=row.id, action="activate" if active else "deactivate", user_id=user_id)
+        invalidate(self._cache, Namespace.PLUGINS)
+        return self.get(name)
+
+    def update_settings(self, name, changes, user_id=None):
+        """Merge ``changes`` into plugin ``name``'s settings, validated against its schema.
+
+        Raises:
+            PluginNotFound, InvalidSettings.
+        """
+        row = self._row(name)
+        info = self.infos.get(name)
+        merged = {**(row.settings or {}), **changes} if isinstance(changes, dict) else changes
+        settings = validate_settings(info.settings_schema if info else None, merged)
+        now = now_ms()
+        with database.atomic():
+            Plugin.update({Plugin.settings: settings, Plugin.updated_at: now, Plugin.last_updated: now}).where(
+                Plugin.id == row.id).execute()
+            PluginActivity.create(plugin=row.id, action="settings", user_id=user_id, details={"keys": sorted(merged)})
+        invalidate(self._cache, Namespace.PLUGINS)
+        return self.get(name)
+
+    def _row(self, name):
+        self._ensure_rows()
+        row = Plugin.get_or_none(Plugin.name == name)
+        if row is None:
+            raise PluginNotFound(name)
+        return row
+
+    def _ensure_rows(self):
+        """Insert the rows of loaded plugins that have none (once per registry; safe in parallel)."""
+        if self._rows_ensured:
+            return
+        now = now_ms()
+        inserted = 0
+        for info in self.infos.values():
+            inserted += Plugin.insert(
+                id=info.name, name=info.name, display_name=info.display_name or info.name,
+                description=info.description, version=info.version, author=info.author,
+                category=info.category, status=ACTIVE if info.active_by_default else INACTIVE,
+                is_core=info.is_core, settings=info.default_settings, permissions=[], dependencies=[],
+                installed_at=now, activated_at=now if info.active_by_default else None,
+                last_updated=now, created_at=now, updated_at=now,
+            ).on_conflict_ignore().as_rowcount().execute()
+        self._rows_ensured = True
+        if inserted:
+            invalidate(self._cache, Namespace.PLUGINS)
+
+    # ------------------------------------------------------------ routes
+
+    def mount_routes(self, routes):
+        """Add every loaded plugin's routes to ``routes`` (an ``app.api.routes.Routes``)."""
+        for impl in self.hooks.implementations("register_routes"):
+            args = {"env": routes.env, "settings": routes.settings, "services": routes.services}
+            for route in impl.function(**{name: args[name] for name in impl.argnames}) or ():
+                template, resource, *suffix = route
+                routes.add(template, resource, suffix[0] if suffix else None)
+                self._route_owners[id(resource)] = impl.plugin_name
+
+    def route_owner(self, resource):
+        """The name of the plugin whose route ``resource`` serves, or None for the app's own."""
+        return self._route_owners.get(id(resource))
+
+    def start(self, env, settings, services):
+        """Call every loaded plugin's ``startup`` hook (errors logged, never raised)."""
+        args = {"env": env, "settings": settings, "services": services}
+        for impl in self.hooks.implementations("startup"):
+            try:
+                impl.function(**{name: args[name] for name in impl.argnames})
+            except Exception:  # noqa: BLE001 - one plugin's start-up must not stop the app
+                log.exception("plugin %s: startup failed", impl.plugin_name)
+
+
+def _load_states():
+    rows = Plugin.select(Plugin.name, Plugin.status, Plugin.settings)
+    return {row.name: {"status": row.status, "settings": row.settings or {}} for row in rows}

@@ -1,0 +1,87 @@
+"""Validating a plugin's settings against the plugin's own schema.
+
+A plugin declares its settings (``PluginInfo.settings_schema``) as a ``msgspec.Struct``
+type (converted with ``msgspec.convert``: types, defaults, unknown keys refused when the
+Struct says ``forbid_unknown_fields``) or as a small JSON-Schema-like dict::
+
+    {"type": "object",
+     "properties": {"greeting": {"type": "string", "maxLength": 80},
+                    "level": {"type": "string", "enum": ["low", "high"]}},
+     "required": ["greeting"]}
+
+The dict form knows ``type`` (string, integer, number, boolean, array, object), ``enum``,
+``minimum``/``maximum``, ``minLength``/``maxLength`` and ``required``; keys outside
+``properties`` are refused. A plugin without a schema accepts any JSON object.
+"""
+
+import msgspec
+
+from app.services.errors import INVALID, ServiceError
+
+_TYPES = {
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+    "array": (list,), "object": (dict,),
+}
+
+
+class InvalidSettings(ServiceError):
+    """Settings that break the plugin's schema; ``details`` lists ``[{field, message}]``."""
+
+    kind = INVALID
+
+
+def validate_settings(schema, settings):
+    """``settings`` checked against ``schema``, as plain JSON values (with the schema's defaults).
+
+    Raises:
+        InvalidSettings: not an object, or a value breaks the schema.
+    """
+    if not isinstance(settings, dict):
+        raise InvalidSettings("Validation failed", [{"field": "settings", "message": "expected an object"}])
+    if schema is None:
+        return settings
+    if isinstance(schema, dict):
+        problems = list(_dict_problems(schema, settings))
+        if problems:
+            raise InvalidSettings("Validation failed", problems)
+        return settings
+    try:
+        return msgspec.to_builtins(msgspec.convert(settings, schema))
+    except msgspec.ValidationError as ex:
+        raise InvalidSettings("Validation failed", [{"field": "settings", "message": str(ex)}]) from None
+
+
+def _dict_problems(schema, settings):
+    properties = schema.get("properties", {})
+    for name in schema.get("required", ()):
+        if name not in settings:
+            yield {"field": f"settings.{name}", "message": "is required"}
+    for name, value in settings.items():
+        rule = properties.get(name)
+        if rule is None:
+            yield {"field": f"settings.{name}", "message": "unknown setting"}
+            continue
+        message = _value_problem(rule, value)
+        if message:
+            yield {"field": f"settings.{name}", "message": message}
+
+
+def _value_problem(rule, value):
+    kind = rule.get("type")
+    if kind in _TYPES:
+        wrong_bool = isinstance(value, bool) and kind in ("integer", "number")
+        if wrong_bool or not isinstance(value, _TYPES[kind]):
+            return f"expected {kind}"
+    if "enum" in rule and value not in rule["enum"]:
+        return f"expected one of {', '.join(map(str, rule['enum']))}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in rule and value < rule["minimum"]:
+            return f"must be at least {rule['minimum']}"
+        if "maximum" in rule and value > rule["maximum"]:
+            return f"must be at most {rule['maximum']}"
+    if isinstance(value, str):
+        if "minLength" in rule and len(value) < rule["minLength"]:
+            return f"must be at least {rule['minLength']} characters"
+        if "maxLength" in rule and len(value) > rule["maxLength"]:
+            return f"must be at most {rule['maxLength']} characters"
+    return None

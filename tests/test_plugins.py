@@ -1,0 +1,253 @@
+"""Plugins: the registry API, activation seen by every worker, hooks and their isolation.
+
+The sample plugin (``tests/plugins/sample_plugin.py``) is named in the test project's
+bindings.toml (``[vars] PLUGINS``); two apps built over one env play two workers sharing
+the database and CACHE_KV.
+"""
+
+import logging
+
+import pytest
+import webtest
+
+from app.app import create_app
+from app.db.models import Content, Plugin, PluginActivity, bind_models, database
+from app.runtime.entry import Worker
+from app.services.plugins import HookVeto, PluginInfo, hookimpl
+from app.services.plugins.hooks import HookRunner
+from app.services.plugins.registry import load_manager
+from app.settings import settings_from_env
+from tests.fixtures.app import TEST_JWT_SECRET, env_with_copy
+from tests.fixtures.content import create_collection
+from tests.fixtures.users import bearer, create_user, token_for
+from tests.plugins import sample_plugin
+
+SAMPLE = "tests.plugins.sample_plugin"
+HELLO = "/plugins/sample/hello"
+
+
+@pytest.fixture
+def plugin_env(tmp_path, migrated_template):
+    """An env whose bindings.toml names the sample plugin."""
+    env = env_with_copy(tmp_path / "app", migrated_template, vars={"PLUGINS": SAMPLE})
+    bind_models(env.DB.db)
+    sample_plugin.CALLS.clear()
+    yield env
+    env.DB.db.close()
+
+
+def worker_client(env):
+    """A WebTest client over an app of its own (one worker), settings read from bindings.toml."""
+    settings = settings_from_env(env, jwt_secret=TEST_JWT_SECRET, cookie_secure=False)
+    return webtest.TestApp(Worker(lambda: env, lambda e: create_app(e, settings)))
+
+
+@pytest.fixture
+def workers(plugin_env):
+    return worker_client(plugin_env), worker_client(plugin_env)
+
+
+@pytest.fixture
+def admin(plugin_env):
+    return bearer(token_for(create_user("admin")))
+
+
+def activate(client, admin, name="sample"):
+    return client.post(f"/admin/api/plugins/{name}/activate", headers=admin, status=200).json["data"]
+
+
+# -- the registry API ------------------------------------------------------------------------
+
+
+def test_list_shows_loaded_and_stored_plugins(workers, admin):
+    body = workers[0].get("/admin/api/plugins", headers=admin, status=200).json
+    by_name = {plugin["name"]: plugin for plugin in body["data"]}
+    assert by_name["sample"]["loaded"] is True and by_name["sample"]["status"] == "inactive"
+    assert by_name["sample"]["version"] == "1.2.3" and by_name["sample"]["settings"] == {"greeting": "hello", "shout": False}
+    assert by_name["core-auth"]["is_core"] is True and by_name["core-auth"]["loaded"] is False
+    assert body["meta"]["total"] == len(body["data"]) and body["meta"]["page"] == 1
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/admin/api/plugins"), ("GET", "/admin/api/plugins/sample"), ("PATCH", "/admin/api/plugins/sample"),
+    ("POST", "/admin/api/plugins/sample/activate"), ("POST", "/admin/api/plugins/sample/deactivate"),
+    ("POST", "/admin/plugins/sample/settings"),
+])
+def test_plugin_routes_are_for_admins_only(workers, plugin_env, method, path):
+    client = workers[0]
+    editor = bearer(token_for(create_user("editor")))
+    kwargs = {"body": b"{}", "content_type": "application/json"} if method != "GET" else {}
+    assert client.request(path, method=method, status=401, **kwargs).json["error"]
+    assert client.request(path, method=method, headers=editor, status=403, **kwargs).json["error"]
+
+
+def test_unknown_plugin_is_404(workers, admin):
+    assert workers[0].get("/admin/api/plugins/nope", headers=admin, status=404).json["error"] == "Plugin not found"
+    workers[0].post("/admin/api/plugins/nope/activate", headers=admin, status=404)
+
+
+def test_activation_is_recorded(workers, admin):
+    data = activate(workers[0], admin)
+    assert data["status"] == "active" and data["activated_at"]
+    row = Plugin.get(Plugin.name == "sample")
+    assert row.status == "active"
+    assert [a.action for a in PluginActivity.select().where(PluginActivity.plugin == row.id)] == ["activate"]
+
+
+# -- routes appear and disappear in every worker --------------------------------------------
+
+
+def test_plugin_route_follows_activation_in_every_worker(workers, admin):
+    first, second = workers
+    for client in workers:
+        client.get(HELLO, status=404)
+    activate(first, admin)
+    assert first.get(HELLO, status=200).json == {"greeting": "hello"}
+    assert second.get(HELLO, status=200).json == {"greeting": "hello"}
+    second.post("/admin/api/plugins/sample/deactivate", headers=admin, status=200)
+    for client in workers:
+        client.get(HELLO, status=404)
+
+
+def test_settings_change_reaches_every_worker(workers, admin):
+    first, second = workers
+    activate(first, admin)
+    assert second.get(HELLO).json == {"greeting": "hello"}  # cached in the second worker
+    patched = first.patch_json("/admin/api/plugins/sample", {"settings": {"greeting": "bonjour"}}, headers=admin, status=200)
+    assert patched.json["data"]["settings"] == {"greeting": "bonjour", "shout": False}
+    assert second.get(HELLO).json == {"greeting": "bonjour"}
+    second.post_json("/admin/plugins/sample/settings", {"shout": True}, headers=admin, status=200)
+    assert first.get(HELLO).json == {"greeting": "BONJOUR"}
+
+
+@pytest.mark.parametrize("settings, field", [({"greeting": 5}, "settings"), ({"volume": 11}, "settings")])
+def test_settings_are_validated_against_the_plugin_schema(workers, admin, settings, field):
+    response = workers[0].patch_json("/admin/api/plugins/sample", {"settings": settings}, headers=admin, status=422)
+    assert response.json["details"][0]["field"] == field
+    assert Plugin.get(Plugin.name == "sample").settings == {"greeting": "hello", "shout": False}
+
+
+def test_settings_body_must_be_an_object(workers, admin):
+    workers[0].patch_json("/admin/api/plugins/sample", {"settings": [1]}, headers=admin, status=422)
+    workers[0].post_json("/admin/plugins/sample/settings", [1], headers=admin, status=422)
+
+
+def test_json_schema_dict_settings(plugin_env):
+    from app.services.plugins.settings_schema import InvalidSettings, validate_settings
+
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}, "mode": {"enum": ["a", "b"]}},
+              "required": ["n"]}
+    assert validate_settings(schema, {"n": 2, "mode": "a"}) == {"n": 2, "mode": "a"}
+    with pytest.raises(InvalidSettings) as caught:
+        validate_settings(schema, {"n": True, "mode": "c", "x": 1})
+    assert {d["field"] for d in caught.value.details} == {"settings.n", "settings.mode", "settings.x"}
+    with pytest.raises(InvalidSettings):
+        validate_settings(schema, {})
+
+
+# -- hooks -----------------------------------------------------------------------------------
+
+
+def post_content(client, headers, title, status=201):
+    return client.post_json("/api/content", {"collectionId": "pages", "title": title}, headers=headers, status=status)
+
+
+@pytest.fixture
+def pages(plugin_env):
+    return create_collection("pages")
+
+
+def test_hooks_run_only_while_the_plugin_is_active(workers, admin, pages):
+    client = workers[0]
+    post_content(client, admin, "quiet")
+    assert sample_plugin.CALLS == []
+    activate(client, admin)
+    response = post_content(client, admin, "heard")
+    item_id = response.json["data"]["id"]
+    assert sample_plugin.CALLS == [("after_content_create", item_id, response.headers["X-Request-ID"])]
+
+
+def test_before_hook_vetoes_with_a_clean_4xx_and_writes_nothing(workers, admin, pages):
+    activate(workers[0], admin)
+    response = post_content(workers[0], admin, "vetoed", status=422)
+    assert response.json == {"error": "The sample plugin refuses this title", "details": {"field": "title"}}
+    assert Content.select().where(Content.title == "vetoed").count() == 0
+
+
+def test_after_hook_that_raises_does_not_fail_the_write(workers, admin, pages, caplog):
+    client = workers[0]
+    activate(client, admin)
+    item_id = post_content(client, admin, "fine").json["data"]["id"]
+    with caplog.at_level(logging.ERROR, logger="sonicpy.plugins"):
+        response = client.put_json(f"/api/content/{item_id}", {"title": "boom"}, headers=admin, status=200)
+    assert response.json["data"]["title"] == "boom"
+    assert Content.get_by_id(item_id).title == "boom"
+    assert ("after_content_update", item_id, "boom") in sample_plugin.CALLS
+    failure = [r for r in caplog.records if "after_content_update failed" in r.getMessage()]
+    assert failure and response.headers["X-Request-ID"] in failure[0].getMessage()
+
+
+def test_publish_hook_fires_for_a_workflow_move(workers, admin, pages):
+    client = workers[0]
+    activate(client, admin)
+    item_id = post_content(client, admin, "to publish").json["data"]["id"]
+    client.post_json(f"/api/content/{item_id}/workflow", {"action": "publish"}, headers=admin, status=200)
+    assert ("after_content_publish", item_id, None) in sample_plugin.CALLS
+
+
+# -- the hook runner -------------------------------------------------------------------------
+
+
+class Recorder:
+    plugin_info = PluginInfo(name="recorder")
+
+    def __init__(self):
+        self.seen = []
+
+    @hookimpl
+    def after_content_delete(self, content):
+        self.seen.append(content)
+
+    @hookimpl
+    def before_content_delete(self, content):
+        if content == "veto":
+            raise HookVeto(409, "no")
+        if content == "crash":
+            raise RuntimeError("crash")
+
+
+def runner_with(plugin, active=True):
+    manager, _ = load_manager([plugin])
+    return HookRunner(manager, lambda name: active)
+
+
+def test_after_hooks_wait_for_the_commit_and_skip_a_rollback(plugin_env):
+    recorder = Recorder()
+    runner = runner_with(recorder)
+    with database.atomic():
+        with database.atomic():
+            runner.after("content_delete", content="kept")
+        assert recorder.seen == []
+    assert recorder.seen == ["kept"]
+    with pytest.raises(KeyError), database.atomic():
+        runner.after("content_delete", content="undone")
+        raise KeyError
+    assert recorder.seen == ["kept"]
+
+
+def test_before_hooks_veto_or_are_ignored(plugin_env):
+    runner = runner_with(Recorder())
+    with pytest.raises(HookVeto):
+        runner.before("content_delete", content="veto")
+    runner.before("content_delete", content="crash")  # logged, not raised
+
+
+def test_inactive_plugins_hooks_do_not_run(plugin_env):
+    recorder = Recorder()
+    runner_with(recorder, active=False).after("content_delete", content="x")
+    assert recorder.seen == []
+
+
+def test_hook_veto_takes_4xx_only():
+    with pytest.raises(ValueError):
+        HookVeto(500, "no")
