@@ -17,7 +17,7 @@ from app.services.plugins import HookVeto, PluginInfo, hookimpl
 from app.services.plugins.hooks import HookRunner
 from app.services.plugins.registry import load_manager
 from app.settings import settings_from_env
-from tests.fixtures.app import TEST_JWT_SECRET, env_with_copy
+from tests.fixtures.app import TEST_JWT_SECRET, env_with_copy, make_env, migrate
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.plugins import sample_plugin
@@ -251,3 +251,29 @@ def test_inactive_plugins_hooks_do_not_run(plugin_env):
 def test_hook_veto_takes_4xx_only():
     with pytest.raises(ValueError):
         HookVeto(500, "no")
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+
+
+def test_registry_and_hooks_on_postgres(tmp_path, fresh_postgres_url):
+    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url, vars={"PLUGINS": SAMPLE})
+    migrate(env)
+    bind_models(env.DB.db)
+    sample_plugin.CALLS.clear()
+    first, second = worker_client(env), worker_client(env)
+    admin = bearer(token_for(create_user("admin")))
+    create_collection("pages")
+    assert {p["name"] for p in first.get("/admin/api/plugins", headers=admin).json["data"]} >= {"sample", "core-auth"}
+    second.get("/admin/api/plugins", headers=admin)  # the second worker's registry inserts nothing twice
+    activate(first, admin)
+    assert second.get(HELLO, status=200).json == {"greeting": "hello"}
+    post_content(second, admin, "vetoed", status=422)
+    item_id = post_content(second, admin, "fine").json["data"]["id"]
+    second.put_json(f"/api/content/{item_id}", {"title": "boom"}, headers=admin, status=200)
+    assert [call[0] for call in sample_plugin.CALLS] == ["after_content_create", "after_content_update"]
+    first.patch_json("/admin/api/plugins/sample", {"settings": {"greeting": "hej"}}, headers=admin, status=200)
+    assert second.get(HELLO).json == {"greeting": "hej"}
+    second.post("/admin/api/plugins/sample/deactivate", headers=admin, status=200)
+    first.get(HELLO, status=404)
+    env.DB.db.close()
