@@ -17,13 +17,14 @@ from app.api.request_guard import RequestGuard, guard_request_bodies
 from app.api.routes import ROUTE_MODULES, Routes
 from app.db.models import bind_models
 from app.services import Services
-from app.services.accounts import Accounts, log_mailer
+from app.services.accounts import Accounts
 from app.services.api_tokens import ApiTokens
 from app.services.cache import ThreeTierCache
 from app.services.identity import RolePermissions
+from app.services.mail import mailer_for
 from app.services.media import MediaLibrary
 from app.services.plugins import hooks
-from app.services.plugins.core import CORE_PLUGINS
+from app.services.plugins.core import core_plugins
 from app.services.plugins.registry import PluginRegistry, load_manager
 from app.services.ratelimit import RateLimiter
 from app.settings import settings_from_env
@@ -44,7 +45,7 @@ def build_services(env, settings):
     kv = env.get("CACHE_KV")
     roles = RolePermissions()
     cache = ThreeTierCache.from_settings(kv, settings) if kv is not None else None
-    manager, plugin_infos = load_manager(CORE_PLUGINS, settings.plugins)
+    manager, plugin_infos = load_manager(core_plugins(), settings.plugins)
     return Services(
         roles=roles,
         accounts=Accounts(settings),
@@ -52,7 +53,7 @@ def build_services(env, settings):
         rate_limiter=RateLimiter(kv, settings.rate_limit_attempts, settings.rate_limit_window_seconds),
         cache=cache,
         media=MediaLibrary(settings, cache),
-        mailer=log_mailer,
+        mailer=mailer_for(settings),
         plugins=PluginRegistry(manager, plugin_infos, cache),
     )
 
@@ -74,7 +75,7 @@ def create_app(env, settings=None, services=None):
             RequestContextMiddleware(env),
             RequestGuard(),
             DatabaseMiddleware(db),
-            PluginMiddleware(services.plugins),
+            PluginMiddleware(services.plugins, settings),
             AuthenticationMiddleware(settings, services.roles, token_resolvers=[services.api_tokens.resolve]),
         ],
         cors_enable=False,

@@ -12,6 +12,7 @@ import msgspec
 
 from app.runtime.config import ConfigError
 from app.services.cache_memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRY_BYTES
+from app.services.mail import MailSettings, mail_settings_from_config
 
 MIB = 1024 * 1024
 
@@ -45,6 +46,7 @@ class Settings(msgspec.Struct, kw_only=True):
             (``CACHE_MEMORY_MAX_ENTRY_BYTES``, default 1 MiB); larger ones come from KV.
         plugins: dotted module paths of plugins to load besides the core ones and the
             ``sonicpy.plugins`` entry points (``PLUGINS``: comma-separated, or a TOML list).
+        mail: how mail is sent (``MAILER``, ``SMTP_*``, ``MAIL_FROM``; ``app.services.mail``).
     """
 
     jwt_secret: str | None = None
@@ -65,6 +67,7 @@ class Settings(msgspec.Struct, kw_only=True):
     cache_memory_max_bytes: int = DEFAULT_MAX_BYTES
     cache_memory_max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
     plugins: tuple[str, ...] = ()
+    mail: MailSettings = msgspec.field(default_factory=MailSettings)
 
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -196,6 +199,8 @@ def settings_from_config(config, **overrides):
         "plugins": plugin_paths(get("PLUGINS")),
     }
     values.update(overrides)
+    if "mail" not in values:
+        values["mail"] = mail_settings_from_config(config, values["public_base_url"])
     return Settings(**values)
 
 

@@ -34,7 +34,7 @@ from app.db.models import (
 )
 from app.runtime.context import ScheduledEvent
 from app.scheduled import purge_expired_logs
-from tests.fixtures.app import env_with_copy
+from tests.fixtures.app import env_with_copy, is_request_log
 from tests.fixtures.auth import PASSWORD, fast_client, hashed
 from tests.fixtures.users import bearer, token_for
 
@@ -260,7 +260,8 @@ def captured(site, monkeypatch):
     original = db.execute_sql
 
     def execute_sql(sql, params=None, *args, **kwargs):
-        statements.append((sql, tuple(params or ())))
+        if not is_request_log(sql):
+            statements.append((sql, tuple(params or ())))
         return original(sql, params, *args, **kwargs)
 
     monkeypatch.setattr(db, "execute_sql", execute_sql)

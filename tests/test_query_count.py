@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 
 from app.db.models import Content, Media, bind_models, new_id, now_ms
+from tests.fixtures.app import is_request_log
 from tests.fixtures.content import insert_items
 
 
@@ -21,7 +22,8 @@ def recorded(env, monkeypatch):
     original = db.execute_sql
 
     def execute_sql(sql, params=None, *args, **kwargs):
-        statements.append((sql, params))
+        if not is_request_log(sql):
+            statements.append((sql, params))
         return original(sql, params, *args, **kwargs)
 
     monkeypatch.setattr(db, "execute_sql", execute_sql)

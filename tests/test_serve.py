@@ -102,7 +102,8 @@ def production_config(tmp_path, memcached_factory, s3_server, fresh_postgres_url
         migrations=MIGRATIONS, bucket=bucket, s3=s3_server, key_env=ACCESS_KEY_ENV,
         secret_env=SECRET_KEY_ENV, memcached=memcached_factory().address,
     ))
-    env = {**os.environ, **CREDENTIALS, "DATABASE_URL": fresh_postgres_url, "JWT_SECRET": "s" * 48}
+    env = {**os.environ, **CREDENTIALS, "DATABASE_URL": fresh_postgres_url, "JWT_SECRET": "s" * 48,
+           "MAILER": "log"}
     env.pop("SONICPY_ENV", None)
     return path, env
 

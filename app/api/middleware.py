@@ -4,8 +4,10 @@ import time
 import uuid
 
 from app.db.database import release_connection
+from app.api.authentication import client_ip
 from app.api.errors import not_found
 from app.db.models import database
+from app.services.logs import RequestRecord
 from app.services.plugins import hooks
 from app.runtime.context import ExecutionContext
 from app.runtime.entry import CTX_KEY, ENV_KEY
@@ -70,14 +72,17 @@ class DatabaseMiddleware:
 
 
 class PluginMiddleware:
-    """Binds the app's plugin hooks to the request; a route of an inactive plugin answers 404.
+    """Binds the app's plugin hooks to the request; a route of an inactive plugin answers 404;
+    each finished request goes to the ``after_request`` hooks (request logs) after its response.
 
     Args:
         registry: the app's PluginRegistry (``Services.plugins``).
+        settings: the app's Settings (``trusted_proxy_count`` for the client's address).
     """
 
-    def __init__(self, registry):
+    def __init__(self, registry, settings):
         self._registry = registry
+        self._proxies = settings.trusted_proxy_count
 
     def process_request(self, req, resp):
         hooks.bind_context(self._registry.hooks, req.context.ctx)
@@ -86,3 +91,18 @@ class PluginMiddleware:
         owner = self._registry.route_owner(resource) if resource is not None else None
         if owner is not None and not self._registry.is_active(owner):
             raise not_found()
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        started = getattr(req.context, "started", None)
+        if started is None:
+            return
+        user = getattr(req.context, "user", None)
+        record = RequestRecord(
+            method=req.method, path=req.path, query=req.query_string, status=resp.status_code,
+            duration_ms=int((time.perf_counter() - started) * 1000), user_id=getattr(user, "id", None),
+            ip=client_ip(req, self._proxies), user_agent=req.user_agent, request_id=req.context.request_id,
+        )
+        # After the response: whatever the hooks do (or fail at, a database that is down
+        # included) never changes or delays it.
+        ctx = req.context.ctx
+        ctx.wait_until(self._registry.hooks.after, "request", ctx=ctx, record=record)

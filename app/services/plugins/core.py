@@ -1,3 +1,13 @@
-"""The plugins built into sonicpy, registered like any other (optional behaviours live here)."""
+"""The plugins built into sonicpy, registered through the same hooks as any other.
 
-CORE_PLUGINS = ()
+Optional behaviours live here as plugins an admin may deactivate or configure like any
+other. ``core_plugins()`` makes fresh objects for each app, so two apps in one process
+(tests, an embedder's sites) never share a plugin's state.
+"""
+
+from app.services.plugins.request_logs import RequestLogs
+
+
+def core_plugins():
+    """New instances of every core plugin, for one app."""
+    return [RequestLogs()]

@@ -123,5 +123,13 @@ def register_routes(env, settings, services):
 
 
 @hookspec
+def after_request(record, ctx):
+    """After every request, once its response has been sent (it runs through ``ctx.wait_until``).
+
+    ``record`` is an ``app.services.logs.RequestRecord``.
+    """
+
+
+@hookspec
 def startup(env, settings, services):
     """Once, when the app is built (in each worker)."""

@@ -1,0 +1,54 @@
+"""``GET /admin/api/logs``: system logs (request logs, workflow moves...), newest first.
+
+Needs ``logs.read`` (admins and editors). Filters: ``level``, ``category``, ``status``
+(a status code), ``user`` (a user id), ``since`` and ``until`` (epoch milliseconds,
+inclusive), ``search`` (text in the message or the URL); ``page`` and ``limit`` (1 to 100,
+default 50). The answer is the list envelope ``{data, meta}``; a filter that is not valid
+is a 400 naming it.
+"""
+
+from app.api.access import access
+from app.api.errors import bad_request
+from app.api.params import limit_param, page_param
+from app.services.logs import CATEGORIES, LEVELS, LogFilters, list_logs, log_json
+from app.services.pagination import pagination_meta
+
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 50
+MAX_TIME_MS = 2**53
+
+
+def _choice(req, name, allowed):
+    value = req.get_param(name)
+    if value is not None and value not in allowed:
+        raise bad_request(f"Invalid {name} filter", f"{name} must be one of {', '.join(allowed)}")
+    return value
+
+
+def log_filters(req):
+    """The filters of the query string (400 for a bad value)."""
+    return LogFilters(
+        level=_choice(req, "level", LEVELS),
+        category=_choice(req, "category", CATEGORIES),
+        status=req.get_param_as_int("status", min_value=100, max_value=599),
+        user_id=req.get_param("user") or None,
+        since=req.get_param_as_int("since", min_value=0, max_value=MAX_TIME_MS),
+        until=req.get_param_as_int("until", min_value=0, max_value=MAX_TIME_MS),
+        search=(req.get_param("search") or "").strip() or None,
+    )
+
+
+class LogsResource:
+    """``GET /admin/api/logs``."""
+
+    @access("logs.read")
+    def on_get(self, req, resp):
+        filters = log_filters(req)
+        page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
+        rows, total = list_logs(filters, page, limit)
+        resp.media = {"data": [log_json(row) for row in rows], "meta": pagination_meta(total, limit, page)}
+
+
+def register(routes):
+    """Mount ``/admin/api/logs``."""
+    routes.add("/admin/api/logs", LogsResource())
