@@ -11,6 +11,8 @@ import logging
 from app.db.models import LogConfig, SystemLog, bind_models, now_ms
 from app.runtime.context import ScheduledEvent
 from app.services.content.scheduling import run_scheduled_content
+from app.services.webhooks import retry_due
+from app.settings import settings_from_env
 
 log = logging.getLogger("sonicpy.scheduled")
 
@@ -31,7 +33,13 @@ def purge_expired_logs(event, env):
     return {"logs_purged": removed}
 
 
-JOBS = [purge_expired_logs, run_scheduled_content]
+def retry_webhook_deliveries(event, env):
+    """Attempt again every webhook delivery whose backoff has run out."""
+    allow_private = settings_from_env(env).webhooks_allow_private_targets
+    return {"webhook_deliveries": retry_due(event.scheduled_time, allow_private)}
+
+
+JOBS = [purge_expired_logs, run_scheduled_content, retry_webhook_deliveries]
 
 
 def run_scheduled(event, env, ctx=None):

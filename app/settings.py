@@ -46,6 +46,8 @@ class Settings(msgspec.Struct, kw_only=True):
             (``CACHE_MEMORY_MAX_ENTRY_BYTES``, default 1 MiB); larger ones come from KV.
         plugins: dotted module paths of plugins to load besides the core ones and the
             ``sonicpy.plugins`` entry points (``PLUGINS``: comma-separated, or a TOML list).
+        webhooks_allow_private_targets: webhook URLs on loopback or private addresses are
+            accepted (``WEBHOOKS_ALLOW_PRIVATE_TARGETS``; default refused).
         mail: how mail is sent (``MAILER``, ``SMTP_*``, ``MAIL_FROM``; ``app.services.mail``).
     """
 
@@ -67,6 +69,7 @@ class Settings(msgspec.Struct, kw_only=True):
     cache_memory_max_bytes: int = DEFAULT_MAX_BYTES
     cache_memory_max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
     plugins: tuple[str, ...] = ()
+    webhooks_allow_private_targets: bool = False
     mail: MailSettings = msgspec.field(default_factory=MailSettings)
 
 
@@ -197,6 +200,7 @@ def settings_from_config(config, **overrides):
         "cache_memory_max_bytes": int_setting(config, "CACHE_MEMORY_MAX_BYTES", DEFAULT_MAX_BYTES),
         "cache_memory_max_entry_bytes": int_setting(config, "CACHE_MEMORY_MAX_ENTRY_BYTES", DEFAULT_MAX_ENTRY_BYTES),
         "plugins": plugin_paths(get("PLUGINS")),
+        "webhooks_allow_private_targets": _flag(get("WEBHOOKS_ALLOW_PRIVATE_TARGETS"), False),
     }
     values.update(overrides)
     if "mail" not in values:

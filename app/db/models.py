@@ -548,10 +548,44 @@ class Faq(BaseModel):
         table_name = "faqs"
 
 
+class Webhook(BaseModel):
+    id = peewee.TextField(primary_key=True, default=new_id)
+    url = peewee.TextField()
+    events = JSONField(default=list)
+    secret = peewee.TextField()
+    is_active = FlagField(default=True)
+    description = peewee.TextField(null=True)
+    created_by = peewee.ForeignKeyField(User, column_name="created_by", null=True, on_delete="SET NULL")
+    created_at = peewee.BigIntegerField(default=now_ms)
+    updated_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "webhooks"
+
+
+class WebhookDelivery(BaseModel):
+    id = peewee.TextField(primary_key=True, default=new_id)
+    webhook = peewee.ForeignKeyField(Webhook, column_name="webhook_id", backref="deliveries", on_delete="CASCADE")
+    event = peewee.TextField()
+    payload = JSONField()
+    status = peewee.TextField(default="pending")
+    attempts = peewee.IntegerField(default=0)
+    response_status = peewee.IntegerField(null=True)
+    last_error = peewee.TextField(null=True)
+    next_attempt_at = peewee.BigIntegerField(null=True)
+    delivered_at = peewee.BigIntegerField(null=True)
+    created_at = peewee.BigIntegerField(default=now_ms)
+    updated_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "webhook_deliveries"
+
+
 MODELS = [
     User, Collection, Media, WorkflowState, Content, ContentVersion, Workflow, WorkflowTransition,
     WorkflowHistory, ScheduledContent, Plugin, PluginHook, PluginRoute, PluginAsset, PluginActivity,
     Permission, RolePermission, ApiToken, SystemLog, LogConfig, Faq,
+    Webhook, WebhookDelivery,
 ]
 
 

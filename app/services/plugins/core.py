@@ -6,8 +6,9 @@ other. ``core_plugins()`` makes fresh objects for each app, so two apps in one p
 """
 
 from app.services.plugins.request_logs import RequestLogs
+from app.services.plugins.webhooks_plugin import Webhooks
 
 
 def core_plugins():
     """New instances of every core plugin, for one app."""
-    return [RequestLogs()]
+    return [RequestLogs(), Webhooks()]

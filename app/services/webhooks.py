@@ -1,0 +1,264 @@
+"""Webhooks: endpoints admins register, signed deliveries, retries with backoff.
+
+An endpoint has a URL, the events it wants (``content.published``... or ``*``), a secret
+and an active flag. Each event it wants becomes a ``webhook_deliveries`` row, sent as a
+JSON POST after the response (``ctx.wait_until``) and, while it fails, again by the cron
+handler with exponential backoff (1, 2, 4, 8 minutes) up to ``MAX_ATTEMPTS``; the row
+keeps the status, the attempts, the last response status and error.
+
+Signature: ``X-Sonicpy-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``.
+A receiver recomputes it over the raw body and refuses old timestamps (replays).
+
+Targets: only http(s) URLs whose host resolves to public addresses; loopback, private,
+link-local and other reserved ranges are refused (at registration and again before each
+attempt, as DNS may change) unless ``WEBHOOKS_ALLOW_PRIVATE_TARGETS`` is set. Redirects are
+not followed, so a public endpoint cannot bounce a delivery to an internal one.
+"""
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import secrets
+import socket
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+import msgspec
+
+from app.db.models import Webhook, WebhookDelivery, database, now_ms
+from app.services.errors import INVALID, NOT_FOUND, ServiceError
+
+log = logging.getLogger("sonicpy.webhooks")
+
+EVENTS = (
+    "content.created", "content.updated", "content.deleted", "content.restored", "content.workflow",
+    "content.published", "content.unpublished", "media.uploaded", "media.deleted", "user.registered",
+    "webhook.test",
+)
+ALL_EVENTS = "*"
+MAX_ATTEMPTS = 5
+BACKOFF_BASE_MS = 60_000
+TIMEOUT_SECONDS = 5
+MAX_ERROR_CHARS = 500
+SIGNATURE_HEADER = "X-Sonicpy-Signature"
+
+
+class WebhookNotFound(ServiceError):
+    """No webhook has that id."""
+
+    kind = NOT_FOUND
+
+    def __init__(self):
+        super().__init__("Webhook not found")
+
+
+class InvalidWebhook(ServiceError):
+    """A field of a webhook is invalid."""
+
+    kind = INVALID
+
+    def __init__(self, field, message):
+        super().__init__("Validation failed", [{"field": field, "message": message}])
+
+
+def sign(secret, timestamp, body):
+    """The signature header value of ``body`` (bytes) sent at ``timestamp`` (unix seconds)."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def check_target(url, allow_private):
+    """Refuse a URL that is not http(s) or whose host resolves to a non-public address.
+
+    Raises:
+        InvalidWebhook: naming ``url``.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidWebhook("url", "must be an http or https URL")
+    if allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        raise InvalidWebhook("url", f"host {parts.hostname} does not resolve") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global:
+            raise InvalidWebhook("url", f"{parts.hostname} is a private or loopback address; "
+                                        "WEBHOOKS_ALLOW_PRIVATE_TARGETS allows it")
+
+
+def check_events(events):
+    """Refuse an empty list or an unknown event name."""
+    if not events:
+        raise InvalidWebhook("events", "name at least one event (or \"*\")")
+    unknown = [name for name in events if name != ALL_EVENTS and name not in EVENTS]
+    if unknown:
+        raise InvalidWebhook("events", f"unknown events {', '.join(unknown)}; known: {', '.join(EVENTS)}")
+
+
+# ------------------------------------------------------------------ endpoints
+
+
+def create_webhook(url, events, allow_private, secret=None, active=True, description=None, user_id=None):
+    """Register an endpoint; a secret is generated when none is given. Returns the Webhook."""
+    check_events(events)
+    check_target(url, allow_private)
+    return Webhook.create(url=url, events=list(events), secret=secret or secrets.token_urlsafe(32),
+                          is_active=active, description=description, created_by=user_id)
+
+
+def get_webhook(webhook_id):
+    """The webhook ``webhook_id``; WebhookNotFound otherwise."""
+    webhook = Webhook.get_or_none(Webhook.id == webhook_id)
+    if webhook is None:
+        raise WebhookNotFound()
+    return webhook
+
+
+def update_webhook(webhook_id, changes, allow_private):
+    """Apply ``changes`` (url, events, secret, is_active, description); the webhook as stored."""
+    webhook = get_webhook(webhook_id)
+    if "events" in changes:
+        check_events(changes["events"])
+    if "url" in changes:
+        check_target(changes["url"], allow_private)
+    if changes:
+        Webhook.update({**changes, "updated_at": now_ms()}).where(Webhook.id == webhook.id).execute()
+    return get_webhook(webhook.id)
+
+
+def delete_webhook(webhook_id):
+    """Delete the webhook and its delivery log."""
+    webhook = get_webhook(webhook_id)
+    with database.atomic():
+        WebhookDelivery.delete().where(WebhookDelivery.webhook == webhook.id).execute()
+        webhook.delete_instance()
+
+
+def list_webhooks(page, limit):
+    """A page of webhooks, newest first: ``(rows, total)``."""
+    query = Webhook.select()
+    return list(query.order_by(Webhook.created_at.desc(), Webhook.id).paginate(page, limit)), query.count()
+
+
+def list_deliveries(webhook_id, page, limit):
+    """A page of the webhook's deliveries, newest first: ``(rows, total)``."""
+    query = WebhookDelivery.select().where(WebhookDelivery.webhook == get_webhook(webhook_id).id)
+    rows = query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()).paginate(page, limit)
+    return list(rows), query.count()
+
+
+def webhook_json(webhook, with_secret=False):
+    """An endpoint as the API shows it; the secret only when just created (or replaced)."""
+    body = {
+        "id": webhook.id, "url": webhook.url, "events": webhook.events, "active": bool(webhook.is_active),
+        "description": webhook.description, "created_at": webhook.created_at, "updated_at": webhook.updated_at,
+    }
+    if with_secret:
+        body["secret"] = webhook.secret
+    return body
+
+
+def delivery_json(delivery):
+    """A delivery as the API shows it."""
+    return {
+        "id": delivery.id, "webhook_id": delivery.webhook_id, "event": delivery.event, "status": delivery.status,
+        "attempts": delivery.attempts, "response_status": delivery.response_status,
+        "last_error": delivery.last_error, "next_attempt_at": delivery.next_attempt_at,
+        "delivered_at": delivery.delivered_at, "created_at": delivery.created_at, "payload": delivery.payload,
+    }
+
+
+# ------------------------------------------------------------------ deliveries
+
+
+def enqueue(event, data, webhook_ids=None, include_inactive=False):
+    """One pending delivery per endpoint wanting ``event``. Returns the new rows.
+
+    Args:
+        event: the event name.
+        data: the event's JSON document.
+        webhook_ids: only these endpoints, whatever events they want (a test delivery).
+        include_inactive: inactive endpoints too (a test delivery).
+    """
+    now = now_ms()
+    query = Webhook.select()
+    if not include_inactive:
+        query = query.where(Webhook.is_active == True)  # noqa: E712
+    if webhook_ids is not None:
+        query = query.where(Webhook.id.in_(webhook_ids))
+    rows = []
+    for webhook in query:
+        if webhook_ids is None and event not in webhook.events and ALL_EVENTS not in webhook.events:
+            continue
+        delivery_id = WebhookDelivery._meta.primary_key.default()
+        payload = {"id": delivery_id, "event": event, "created_at": now, "data": data}
+        rows.append(WebhookDelivery.create(id=delivery_id, webhook=webhook.id, event=event, payload=payload,
+                                           next_attempt_at=now, created_at=now, updated_at=now))
+    return rows
+
+
+def attempt(delivery_id, allow_private, now=None):
+    """Send delivery ``delivery_id`` once; record the outcome and the next attempt. Returns its status."""
+    now = now if now is not None else now_ms()
+    delivery = WebhookDelivery.get_or_none(WebhookDelivery.id == delivery_id)
+    if delivery is None or delivery.status != "pending":
+        return None
+    webhook = Webhook.get_by_id(delivery.webhook_id)
+    status, error = _post(webhook, delivery, allow_private)
+    attempts = delivery.attempts + 1
+    changes = {"attempts": attempts, "response_status": status, "last_error": error, "updated_at": now_ms()}
+    if error is None:
+        changes.update(status="delivered", delivered_at=now_ms(), next_attempt_at=None)
+    elif attempts >= MAX_ATTEMPTS:
+        changes.update(status="failed", next_attempt_at=None)
+    else:
+        changes["next_attempt_at"] = now + BACKOFF_BASE_MS * 2 ** (attempts - 1)
+    WebhookDelivery.update(changes).where(WebhookDelivery.id == delivery.id).execute()
+    return changes.get("status", "pending")
+
+
+def retry_due(now, allow_private):
+    """Attempt every pending delivery due at ``now`` (the cron handler). Returns ``{status: count}``."""
+    due = (WebhookDelivery.select(WebhookDelivery.id)
+           .where((WebhookDelivery.status == "pending") & (WebhookDelivery.next_attempt_at <= now))
+           .order_by(WebhookDelivery.next_attempt_at))
+    outcome = {}
+    for row in list(due):
+        status = attempt(row.id, allow_private, now)
+        outcome[status] = outcome.get(status, 0) + 1
+    return outcome
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # the 3xx is the answer: a delivery never follows it elsewhere
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def _post(webhook, delivery, allow_private):
+    """POST the delivery; ``(response status or None, error or None)``."""
+    body = msgspec.json.encode(delivery.payload)
+    try:
+        check_target(webhook.url, allow_private)
+    except InvalidWebhook as ex:
+        return None, ex.details[0]["message"]
+    request = urllib.request.Request(webhook.url, data=body, method="POST", headers={
+        "Content-Type": "application/json", "User-Agent": "sonicpy-webhooks/1",
+        "X-Sonicpy-Event": delivery.event, "X-Sonicpy-Delivery": delivery.id,
+        SIGNATURE_HEADER: sign(webhook.secret, int(time.time()), body),
+    })
+    try:
+        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
+            return response.status, None
+    except urllib.error.HTTPError as ex:
+        return ex.code, f"HTTP {ex.code}"
+    except (urllib.error.URLError, OSError, ValueError) as ex:
+        return None, str(getattr(ex, "reason", ex))[:MAX_ERROR_CHARS]

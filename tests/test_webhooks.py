@@ -1,0 +1,210 @@
+"""Webhooks: registration, signed deliveries after the response, retries by the cron handler, the log."""
+
+import hashlib
+import hmac
+import http.server
+import json
+import threading
+
+import pytest
+import webtest
+
+from app.app import create_app
+from app.db.models import WebhookDelivery, bind_models, now_ms
+from app.runtime.context import ScheduledEvent
+from app.runtime.entry import Worker
+from app.scheduled import run_scheduled
+from app.services import webhooks
+from tests.fixtures.app import env_with_copy, settings_for_tests
+from tests.fixtures.content import create_collection
+from tests.fixtures.users import bearer, create_user, token_for
+
+SECRET = "a-webhook-secret-of-some-length"
+MINUTE_MS = 60_000
+
+
+class Receiver:
+    """A local HTTP server recording each POST; it answers 500 to the first ``fail`` ones."""
+
+    def __init__(self):
+        self.received = []
+        self.fail = 0
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append((dict(self.headers), body))
+                status = 500 if receiver.fail > 0 else 204
+                receiver.fail -= 1
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self):
+        return [json.loads(body)["event"] for _, body in self.received]
+
+
+@pytest.fixture
+def receiver():
+    receiver = Receiver()
+    yield receiver
+    receiver.server.shutdown()
+
+
+def client_for_env(env, **settings):
+    app_settings = settings_for_tests(**settings)
+    return webtest.TestApp(Worker(lambda: env, lambda e: create_app(e, app_settings)))
+
+
+@pytest.fixture
+def env(tmp_path, migrated_template):
+    """An env whose bindings.toml allows private targets (the receiver is on loopback): the
+    cron handler reads it from there."""
+    env = env_with_copy(tmp_path / "app", migrated_template, vars={"WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true"})
+    yield env
+    env.DB.db.close()
+
+
+@pytest.fixture
+def web(env):
+    bind_models(env.DB.db)
+    return client_for_env(env, webhooks_allow_private_targets=True)
+
+
+@pytest.fixture
+def admin(env):
+    bind_models(env.DB.db)
+    return bearer(token_for(create_user("admin")))
+
+
+def register(web, admin, url, events=("content.published",), status=201, **extra):
+    body = {"url": url, "events": list(events), "secret": SECRET, **extra}
+    return web.post_json("/admin/api/webhooks", body, headers=admin, status=status).json
+
+
+def publish(web, admin):
+    create_collection("pages")
+    item = web.post_json("/api/content", {"collectionId": "pages", "title": "Hello"}, headers=admin, status=201)
+    item_id = item.json["data"]["id"]
+    web.post_json(f"/api/content/{item_id}/workflow", {"action": "publish"}, headers=admin, status=200)
+    return item_id
+
+
+def test_a_publication_is_delivered_signed(web, admin, receiver):
+    hook = register(web, admin, receiver.url)["data"]
+    assert hook["secret"] == SECRET and hook["events"] == ["content.published"]
+    item_id = publish(web, admin)
+    [(headers, body)] = receiver.received  # content.created is not wanted: one delivery
+    payload = json.loads(body)
+    assert payload["event"] == "content.published" and payload["data"]["id"] == item_id
+    assert headers["Content-Type"] == "application/json" and headers["X-Sonicpy-Event"] == "content.published"
+    timestamp, signature = (part.split("=", 1)[1] for part in headers["X-Sonicpy-Signature"].split(","))
+    expected = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(signature, expected)
+    [delivery] = web.get(f"/admin/api/webhooks/{hook['id']}/deliveries", headers=admin).json["data"]
+    assert (delivery["status"], delivery["attempts"], delivery["response_status"]) == ("delivered", 1, 204)
+
+
+def test_a_failing_receiver_is_retried_with_backoff_by_the_cron_handler(env, web, admin, receiver):
+    receiver.fail = 2
+    hook = register(web, admin, receiver.url, events=["*"])["data"]
+    web.post_json(f"/admin/api/webhooks/{hook['id']}", {}, headers=admin, status=405)
+    test = web.post(f"/admin/api/webhooks/{hook['id']}/test", headers=admin, status=202).json["data"]
+    row = WebhookDelivery.get_by_id(test["id"])
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, "HTTP 500")
+    first_retry = row.next_attempt_at
+    run_scheduled(ScheduledEvent("* * * * *", first_retry - 1), env)
+    assert WebhookDelivery.get_by_id(test["id"]).attempts == 1  # not due yet
+    run_scheduled(ScheduledEvent("* * * * *", first_retry), env)
+    row = WebhookDelivery.get_by_id(test["id"])
+    assert (row.status, row.attempts) == ("pending", 2)
+    assert row.next_attempt_at == first_retry + 2 * MINUTE_MS  # backoff doubles
+    run_scheduled(ScheduledEvent("* * * * *", row.next_attempt_at), env)
+    log = web.get(f"/admin/api/webhooks/{hook['id']}/deliveries", headers=admin).json
+    [delivery] = log["data"]
+    assert (delivery["status"], delivery["attempts"], delivery["response_status"]) == ("delivered", 3, 204)
+    assert receiver.events() == ["webhook.test"] * 3 and log["meta"]["total"] == 1
+
+
+def test_gives_up_after_the_last_attempt(env, web, admin, receiver):
+    receiver.fail = 99
+    hook = register(web, admin, receiver.url, events=["*"])["data"]
+    delivery_id = web.post(f"/admin/api/webhooks/{hook['id']}/test", headers=admin, status=202).json["data"]["id"]
+    for hours in range(1, webhooks.MAX_ATTEMPTS + 2):
+        run_scheduled(ScheduledEvent("* * * * *", now_ms() + hours * 3_600_000), env)
+    row = WebhookDelivery.get_by_id(delivery_id)
+    assert (row.status, row.attempts, row.next_attempt_at) == ("failed", webhooks.MAX_ATTEMPTS, None)
+
+
+def test_private_targets_are_refused_unless_allowed(env, admin, receiver):
+    strict = client_for_env(env)
+    for url in (receiver.url, "http://10.1.2.3/x", "http://169.254.169.254/latest", "ftp://example.com/x"):
+        response = strict.post_json("/admin/api/webhooks", {"url": url, "events": ["*"]}, headers=admin, status=422)
+        assert response.json["details"][0]["field"] == "url"
+
+
+def test_crud_and_validation(web, admin, receiver):
+    created = register(web, admin, receiver.url, description="mine")["data"]
+    assert web.get(f"/admin/api/webhooks/{created['id']}", headers=admin).json["data"].get("secret") is None
+    listed = web.get("/admin/api/webhooks", headers=admin).json
+    assert [h["id"] for h in listed["data"]] == [created["id"]] and listed["meta"]["total"] == 1
+    patched = web.patch_json(f"/admin/api/webhooks/{created['id']}", {"active": False, "events": ["media.uploaded"]},
+                             headers=admin).json["data"]
+    assert (patched["active"], patched["events"]) == (False, ["media.uploaded"])
+    register(web, admin, receiver.url, events=["content.nope"], status=422)
+    register(web, admin, receiver.url, events=[], status=422)
+    web.post_json("/admin/api/webhooks", {"url": receiver.url, "events": ["*"], "secret": "short"},
+                  headers=admin, status=422)
+    web.delete(f"/admin/api/webhooks/{created['id']}", headers=admin, status=200)
+    web.get(f"/admin/api/webhooks/{created['id']}", headers=admin, status=404)
+
+
+def test_inactive_endpoints_get_nothing(web, admin, receiver):
+    register(web, admin, receiver.url, events=["*"], active=False)
+    publish(web, admin)
+    assert receiver.received == []
+
+
+def test_webhook_routes_are_for_admins_and_follow_the_plugin(web, admin, env):
+    editor = bearer(token_for(create_user("editor")))
+    web.get("/admin/api/webhooks", headers=editor, status=403)
+    web.get("/admin/api/webhooks", status=401)
+    web.post("/admin/api/plugins/webhooks/deactivate", headers=admin, status=200)
+    web.get("/admin/api/webhooks", headers=admin, status=404)
+
+
+def test_a_down_receiver_never_fails_the_write(web, admin):
+    from tests.fixtures.process import free_port
+
+    register(web, admin, f"http://127.0.0.1:{free_port()}/gone", events=["*"])
+    publish(web, admin)
+    assert {row.status for row in WebhookDelivery.select()} == {"pending"}
+
+
+def test_webhooks_on_postgres(tmp_path, fresh_postgres_url, receiver):
+    from tests.fixtures.app import make_env, migrate
+
+    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url, vars={"WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true"})
+    migrate(env)
+    bind_models(env.DB.db)
+    web = client_for_env(env, webhooks_allow_private_targets=True)
+    admin = bearer(token_for(create_user("admin")))
+    receiver.fail = 1
+    hook = register(web, admin, receiver.url, events=["content.published", "content.created"])["data"]
+    publish(web, admin)
+    assert receiver.events() == ["content.created", "content.published"]
+    run_scheduled(ScheduledEvent("* * * * *", now_ms() + 2 * MINUTE_MS), env)
+    log = web.get(f"/admin/api/webhooks/{hook['id']}/deliveries", headers=admin).json["data"]
+    assert sorted((d["event"], d["status"], d["attempts"]) for d in log) == [
+        ("content.created", "delivered", 2), ("content.published", "delivered", 1)]
+    web.delete(f"/admin/api/webhooks/{hook['id']}", headers=admin, status=200)
+    assert WebhookDelivery.select().count() == 0
+    env.DB.db.close()
