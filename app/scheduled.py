@@ -11,6 +11,7 @@ import logging
 from app.db.models import LogConfig, SystemLog, bind_models, now_ms
 from app.runtime.context import ScheduledEvent
 from app.services.content.scheduling import run_scheduled_content
+from app.services.plugins import hooks
 from app.services.webhooks import retry_due
 from app.settings import settings_from_env
 
@@ -42,19 +43,43 @@ def retry_webhook_deliveries(event, env):
 JOBS = [purge_expired_logs, run_scheduled_content, retry_webhook_deliveries]
 
 
+def bind_plugin_hooks(env, ctx):
+    """Bind the plugins of ``env`` for the jobs, so a scheduled publication fires its hooks
+    (webhooks...) even in a process that serves no app (``scheduled``, ``clock``).
+
+    Returns:
+        A token for ``hooks.reset_context``, or None when the plugins could not be loaded.
+    """
+    from app.app import build_services  # the composition root, which imports every service
+
+    try:
+        settings = settings_from_env(env)
+        services = build_services(env, settings)
+        services.plugins.start(env, settings, services)
+    except Exception:  # noqa: BLE001 - without plugins the jobs still run
+        log.exception("plugins could not be loaded for the scheduled run; their hooks will not fire")
+        return None
+    return hooks.bind_context(services.plugins.hooks, ctx)
+
+
 def run_scheduled(event, env, ctx=None):
     """Run every job for ``event``; return ``{job name: result or {"error": message}}``."""
     bind_models(env.DB.db)
     env.DB.db.connect(reuse_if_open=True)
+    token = bind_plugin_hooks(env, ctx)
     results = {}
-    for job in JOBS:
-        try:
-            results[job.__name__] = job(event, env)
-        except Exception as ex:  # noqa: BLE001 - a failing job is reported, the others still run
-            log.exception("scheduled job %s failed (cron %s)", job.__name__, event.cron)
-            results[job.__name__] = {"error": str(ex)}
-    if ctx is not None:
-        ctx.run_pending()
+    try:
+        for job in JOBS:
+            try:
+                results[job.__name__] = job(event, env)
+            except Exception as ex:  # noqa: BLE001 - a failing job is reported, the others still run
+                log.exception("scheduled job %s failed (cron %s)", job.__name__, event.cron)
+                results[job.__name__] = {"error": str(ex)}
+        if ctx is not None:
+            ctx.run_pending()
+    finally:
+        if token is not None:
+            hooks.reset_context(token)
     return results
 
 

@@ -208,3 +208,18 @@ def test_webhooks_on_postgres(tmp_path, fresh_postgres_url, receiver):
     web.delete(f"/admin/api/webhooks/{hook['id']}", headers=admin, status=200)
     assert WebhookDelivery.select().count() == 0
     env.DB.db.close()
+
+
+def test_a_scheduled_publication_is_delivered_by_the_cron_process(env, web, admin, receiver):
+    """``python worker.py scheduled`` serves no app: the handler loads the plugins itself."""
+    from app.services.plugins import hooks
+
+    register(web, admin, receiver.url)
+    create_collection("pages")
+    item_id = web.post_json("/api/content", {"collectionId": "pages", "title": "Later"}, headers=admin).json["data"]["id"]
+    when = now_ms() + MINUTE_MS
+    web.post_json(f"/api/content/{item_id}/schedule", {"action": "publish", "scheduled_at": when}, headers=admin,
+                  status=201)
+    hooks.set_process_default(None)  # as in a process that built no app
+    run_scheduled(ScheduledEvent("* * * * *", when + 1), env)
+    assert receiver.events() == ["content.published"]

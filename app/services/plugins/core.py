@@ -5,10 +5,11 @@ other. ``core_plugins()`` makes fresh objects for each app, so two apps in one p
 (tests, an embedder's sites) never share a plugin's state.
 """
 
+from app.services.plugins.core_cache import CoreCache
 from app.services.plugins.request_logs import RequestLogs
 from app.services.plugins.webhooks_plugin import Webhooks
 
 
 def core_plugins():
     """New instances of every core plugin, for one app."""
-    return [RequestLogs(), Webhooks()]
+    return [RequestLogs(), Webhooks(), CoreCache()]

@@ -87,8 +87,8 @@ class HookScope:
 
 
 def set_process_default(runner):
-    """The hooks code outside any request uses (``create_app`` sets its app's)."""
-    _process_default[0] = HookScope(runner)
+    """The hooks code outside any request uses (``create_app`` sets its app's); None: no hooks."""
+    _process_default[0] = HookScope(runner) if runner is not None else None
 
 
 def bind_context(runner, ctx):
