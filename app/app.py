@@ -12,6 +12,7 @@ import msgspec
 from app.api.access import check_routes
 from app.api.authentication import AuthenticationMiddleware
 from app.api.errors import install_error_handling
+from app.api.metrics import MetricsMiddleware
 from app.api.middleware import DatabaseMiddleware, PluginMiddleware, RequestContextMiddleware
 from app.api.request_guard import RequestGuard, guard_request_bodies
 from app.api.routes import ROUTE_MODULES, Routes
@@ -73,6 +74,7 @@ def create_app(env, settings=None, services=None):
     app = falcon.App(
         middleware=[
             RequestContextMiddleware(env),
+            MetricsMiddleware(),
             RequestGuard(),
             DatabaseMiddleware(db),
             PluginMiddleware(services.plugins, settings),

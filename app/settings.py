@@ -48,6 +48,8 @@ class Settings(msgspec.Struct, kw_only=True):
             ``sonicpy.plugins`` entry points (``PLUGINS``: comma-separated, or a TOML list).
         webhooks_allow_private_targets: webhook URLs on loopback or private addresses are
             accepted (``WEBHOOKS_ALLOW_PRIVATE_TARGETS``; default refused).
+        metrics_token: the Bearer token ``GET /metrics`` wants (secret ``METRICS_TOKEN``);
+            None turns the route off (404).
         mail: how mail is sent (``MAILER``, ``SMTP_*``, ``MAIL_FROM``; ``app.services.mail``).
     """
 
@@ -70,6 +72,7 @@ class Settings(msgspec.Struct, kw_only=True):
     cache_memory_max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
     plugins: tuple[str, ...] = ()
     webhooks_allow_private_targets: bool = False
+    metrics_token: str | None = None
     mail: MailSettings = msgspec.field(default_factory=MailSettings)
 
 
@@ -201,6 +204,7 @@ def settings_from_config(config, **overrides):
         "cache_memory_max_entry_bytes": int_setting(config, "CACHE_MEMORY_MAX_ENTRY_BYTES", DEFAULT_MAX_ENTRY_BYTES),
         "plugins": plugin_paths(get("PLUGINS")),
         "webhooks_allow_private_targets": _flag(get("WEBHOOKS_ALLOW_PRIVATE_TARGETS"), False),
+        "metrics_token": get("METRICS_TOKEN") or None,
     }
     values.update(overrides)
     if "mail" not in values:

@@ -16,6 +16,7 @@ all block the loop, so one slow query or sign-in would stall every request of th
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from app.cli.clock import CronClock
 from app.cli.common import runtime_options
 from app.cli.devsetup import prepare_local_state
 from app.runtime.config import ConfigError
+from app.services.metrics import MULTIPROC_ENV
 from app.settings import settings_from_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +46,16 @@ def _gunicorn_env(runtime):
     if runtime.persist_to:
         env["SONICPY_PERSIST_TO"] = str(Path(runtime.persist_to).resolve())
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    env.setdefault(MULTIPROC_ENV, str(_fresh_metrics_dir(Path(config.state_dir))))
     return env
+
+
+def _fresh_metrics_dir(state_dir):
+    """An empty folder for the workers' metric files (a previous run's would be added up too)."""
+    folder = state_dir / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 # What gunicorn can bound about a request: the request line and each header line to 8 KiB

@@ -1,0 +1,83 @@
+"""GET /metrics: Prometheus counts per route template, behind a token, added up across gunicorn workers."""
+
+import sys
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.fixtures.app import client_for
+from tests.fixtures.process import free_port, stop_process
+from tests.test_serve import default_env_config, run_cli, start, wait_healthy
+
+TOKEN = "metrics-token-for-tests"
+
+
+def scrape(client, token=TOKEN, status=200):
+    return client.get("/metrics", headers={"Authorization": f"Bearer {token}"}, status=status)
+
+
+def sample(text, name, **labels):
+    """The value of the sample ``name{labels}`` in a Prometheus text exposition (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_requests_are_counted_per_route_template(env):
+    client = client_for(env, metrics_token=TOKEN)
+    before = sample(scrape(client).text, "sonicpy_http_requests_total", route="/api/content/{id}", status="404")
+    for n in range(3):
+        client.get(f"/api/content/missing-{n}", status=404)
+    text = scrape(client).text
+    assert sample(text, "sonicpy_http_requests_total", route="/api/content/{id}", status="404") == before + 3
+    assert sample(text, "sonicpy_http_request_duration_seconds_count", route="/api/content/{id}") >= 3
+    assert "missing-1" not in text
+
+
+def test_metrics_need_the_token(env):
+    client_for(env).get("/metrics", status=404)  # no METRICS_TOKEN: off
+    client = client_for(env, metrics_token=TOKEN)
+    scrape(client, token="wrong", status=401)
+    client.get("/metrics", status=401)
+
+
+def get_status(url):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status
+
+
+def worker_pids(metrics_dir):
+    """The processes that have written request counts (one counter file each)."""
+    return {path.stem.rsplit("_", 1)[-1] for path in metrics_dir.glob("counter_*.db")}
+
+
+def test_two_gunicorn_workers_are_added_up(tmp_path):
+    _, env = default_env_config(tmp_path)
+    env["METRICS_TOKEN"] = TOKEN
+    assert run_cli(["d1", "migrations", "apply", "DB"], env).returncode == 0
+    port = free_port()
+    server = start([sys.executable, "worker.py", "serve", "--bind", f"127.0.0.1:{port}",
+                    "--workers", "2", "--threads", "2"], env, port)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert wait_healthy(base)[0] == 200
+        metrics_dir = tmp_path / "state" / "metrics"
+        sent = 0
+        with ThreadPoolExecutor(8) as pool:
+            # Concurrent batches until both workers have served some (gunicorn decides who accepts).
+            for _ in range(50):
+                statuses = list(pool.map(lambda _: get_status(f"{base}/api/collections"), range(16)))
+                assert statuses == [200] * 16
+                sent += 16
+                if len(worker_pids(metrics_dir)) == 2:
+                    break
+        assert len(worker_pids(metrics_dir)) == 2
+        for _ in range(4):  # whichever worker answers adds up both
+            request = urllib.request.Request(f"{base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                text = response.read().decode()
+            assert sample(text, "sonicpy_http_requests_total", route="/api/collections", status="200") == sent
+    finally:
+        stop_process(server)
