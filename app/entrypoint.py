@@ -6,6 +6,7 @@ reads nothing, so the CLI (``python worker.py ...``) stays side-effect free. A s
 loads ``worker:app`` goes through ``served_app``, which checks the configuration and the
 settings (JWT secret, numeric vars) right then: ``gunicorn worker:app`` with a missing
 secret prints the reason and exits non-zero instead of booting workers that answer 500s.
+It also sets up the process logs (``app.runtime.logs``: JSON outside the default env).
 The env itself (bindings, connections) is still built lazily, after the fork.
 """
 
@@ -15,6 +16,7 @@ from app.app import create_app
 from app.runtime.config import ConfigError, load_config
 from app.runtime.entry import Worker
 from app.runtime.env import build_env
+from app.runtime.logs import configure_logging
 from app.scheduled import run_scheduled
 from app.settings import settings_from_config
 
@@ -55,6 +57,7 @@ def served_app(worker):
     """
     try:
         check_startup()
+        configure_logging(load_config())
     except ConfigError as ex:
         raise StartupError(f"sonicpy cannot start: {ex}") from None
     return worker

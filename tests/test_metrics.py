@@ -4,8 +4,6 @@ import sys
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from tests.fixtures.app import client_for
 from tests.fixtures.process import free_port, stop_process
 from tests.test_serve import default_env_config, run_cli, start, wait_healthy

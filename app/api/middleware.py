@@ -1,16 +1,19 @@
 """Middleware for concerns every request shares: its context, its database connection, its plugins."""
 
+import logging
 import time
 import uuid
 
-from app.db.database import release_connection
 from app.api.authentication import client_ip
 from app.api.errors import not_found
+from app.db.database import release_connection
 from app.db.models import database
-from app.services.logs import RequestRecord
-from app.services.plugins import hooks
 from app.runtime.context import ExecutionContext
 from app.runtime.entry import CTX_KEY, ENV_KEY
+from app.services.logs import RequestRecord
+from app.services.plugins import hooks
+
+access_log = logging.getLogger("sonicpy.access")
 
 
 class RequestContextMiddleware:
@@ -40,6 +43,11 @@ class RequestContextMiddleware:
         request_id = getattr(req.context, "request_id", None)
         if request_id:
             resp.set_header("X-Request-ID", request_id)
+        if access_log.isEnabledFor(logging.INFO):
+            duration_ms = int((time.perf_counter() - req.context.started) * 1000)
+            access_log.info("%s %s %s %dms (request %s)", req.method, req.path, resp.status_code, duration_ms,
+                            request_id, extra={"request_id": request_id, "method": req.method, "path": req.path,
+                                               "status": resp.status_code, "duration_ms": duration_ms})
         if getattr(req.context, "run_wait_until_inline", False):
             req.context.ctx.run_pending()
 
