@@ -25,13 +25,26 @@ def sample(text, name, **labels):
 
 def test_requests_are_counted_per_route_template(env):
     client = client_for(env, metrics_token=TOKEN)
-    before = sample(scrape(client).text, "sonicpy_http_requests_total", route="/api/content/{id}", status="404")
+    labels = {"method": "GET", "route": "/api/content/{id}"}
+    text = scrape(client).text  # the metrics are the process's: other tests counted too
+    before = (sample(text, "sonicpy_http_requests_total", status="404", **labels),
+              sample(text, "sonicpy_http_request_duration_seconds_count", **labels))
     for n in range(3):
         client.get(f"/api/content/missing-{n}", status=404)
     text = scrape(client).text
-    assert sample(text, "sonicpy_http_requests_total", route="/api/content/{id}", status="404") == before + 3
-    assert sample(text, "sonicpy_http_request_duration_seconds_count", route="/api/content/{id}") >= 3
+    assert sample(text, "sonicpy_http_requests_total", status="404", **labels) == before[0] + 3
+    assert sample(text, "sonicpy_http_request_duration_seconds_count", **labels) == before[1] + 3
     assert "missing-1" not in text
+
+
+def test_cached_reads_are_counted_by_tier(env):
+    client = client_for(env, metrics_token=TOKEN)
+    before = {tier: sample(scrape(client).text, "sonicpy_cache_reads_total", source=tier) for tier in ("database", "memory")}
+    client.get("/api/content")
+    client.get("/api/content")
+    text = scrape(client).text
+    assert sample(text, "sonicpy_cache_reads_total", source="database") == before["database"] + 1
+    assert sample(text, "sonicpy_cache_reads_total", source="memory") == before["memory"] + 1
 
 
 def test_metrics_need_the_token(env):

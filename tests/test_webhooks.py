@@ -15,6 +15,7 @@ from app.runtime.context import ScheduledEvent
 from app.runtime.entry import Worker
 from app.scheduled import run_scheduled
 from app.services import webhooks
+from app.services.metrics import request_metrics
 from tests.fixtures.app import env_with_copy, settings_for_tests
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import bearer, create_user, token_for
@@ -132,6 +133,9 @@ def test_a_failing_receiver_is_retried_with_backoff_by_the_cron_handler(env, web
     [delivery] = log["data"]
     assert (delivery["status"], delivery["attempts"], delivery["response_status"]) == ("delivered", 3, 204)
     assert receiver.events() == ["webhook.test"] * 3 and log["meta"]["total"] == 1
+    registry = request_metrics().registry
+    assert registry.get_sample_value("sonicpy_webhook_attempts_total", {"outcome": "failed"}) >= 2
+    assert registry.get_sample_value("sonicpy_webhook_attempts_total", {"outcome": "delivered"}) >= 1
 
 
 def test_gives_up_after_the_last_attempt(env, web, admin, receiver):

@@ -29,7 +29,8 @@ class MetricsMiddleware:
         if started is None:
             return
         route = req.uri_template if resource is not None and req.uri_template else UNMATCHED
-        self._metrics.observe(req.method, route, resp.status_code, time.perf_counter() - started)
+        self._metrics.observe(req.method, route, resp.status_code, time.perf_counter() - started,
+                              resp.get_header("X-Cache-Source"))
 
 
 class MetricsResource:

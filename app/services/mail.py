@@ -119,7 +119,9 @@ def mailer_for(settings):
     """The mailer of ``settings`` (``Settings.mail``): a SmtpMailer, or the ``log`` one."""
     if settings.mail.backend == "smtp":
         return SmtpMailer(settings.mail)
-    from app.services.accounts import log_mailer  # accounts imports the models: not at import time
+    from app.services.accounts import (
+        log_mailer,  # accounts imports the models: not at import time
+    )
 
     return log_mailer
 

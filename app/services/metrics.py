@@ -1,4 +1,5 @@
-"""Prometheus metrics of the process: requests per route template and status, and their latency.
+"""Prometheus metrics of the process: requests per route template and status, their latency,
+cached reads by the tier that answered them, webhook delivery attempts by outcome.
 
 Under gunicorn every worker is a process of its own: ``serve`` points
 ``PROMETHEUS_MULTIPROC_DIR`` at a fresh folder before the workers start, each worker's
@@ -14,8 +15,13 @@ import functools
 import os
 import threading
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -31,11 +37,18 @@ class RequestMetrics:
                                 registry=self.registry)
         self.latency = Histogram("sonicpy_http_request_duration_seconds", "Time to build a response",
                                  ["method", "route"], registry=self.registry)
+        self.cache_reads = Counter("sonicpy_cache_reads", "Cached reads by the tier that answered",
+                                   ["source"], registry=self.registry)
+        self.webhook_attempts = Counter("sonicpy_webhook_attempts", "Webhook delivery attempts by outcome",
+                                        ["outcome"], registry=self.registry)
 
-    def observe(self, method, route, status, seconds):
-        """Count one request of ``route`` (its URI template) and record how long it took."""
+    def observe(self, method, route, status, seconds, cache_source=None):
+        """Count one request of ``route`` (its URI template), how long it took and, for a
+        cached read, the tier that answered (``memory``, ``kv`` or ``database``)."""
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
+        if cache_source:
+            self.cache_reads.labels(cache_source).inc()
 
     def exposition(self):
         """The Prometheus text format of every worker's values (this process's without multiprocess)."""

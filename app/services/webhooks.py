@@ -30,6 +30,7 @@ import msgspec
 
 from app.db.models import Webhook, WebhookDelivery, database, now_ms
 from app.services.errors import INVALID, NOT_FOUND, ServiceError
+from app.services.metrics import request_metrics
 
 log = logging.getLogger("sonicpy.webhooks")
 
@@ -220,6 +221,7 @@ def attempt(delivery_id, allow_private, now=None):
     else:
         changes["next_attempt_at"] = now + BACKOFF_BASE_MS * 2 ** (attempts - 1)
     WebhookDelivery.update(changes).where(WebhookDelivery.id == delivery.id).execute()
+    request_metrics().webhook_attempts.labels("delivered" if error is None else "failed").inc()
     return changes.get("status", "pending")
 
 
