@@ -2,7 +2,7 @@
 
 Two layers:
 
-* ``HOT_QUERIES``: hand-written SQL for the seed's hot queries, planned on a migrated
+* ``HOT_QUERIES``: hand-written SQL for the hot queries of the schema's design, planned on a migrated
   database without ANALYZE statistics (SQLite then plans as for a large table);
 * the SQL the app really runs: requests through the real app (and the cron's log purge)
   with the Peewee database's ``execute_sql`` wrapped, on a seeded database, each captured
@@ -102,7 +102,7 @@ HOT_QUERIES = {
         "SELECT id FROM collections WHERE managed = 1 AND is_active = 1", (), False),
 }
 
-# Composite, covering and partial indexes of the seed's "Indexing Strategy", plus the unique
+# Composite, covering and partial indexes of the schema's indexing strategy, plus the unique
 # slug-per-collection index the application relies on.
 STRATEGY_INDEXES = {
     "idx_content_collection_status", "idx_content_author_status", "idx_media_folder_type",
@@ -344,7 +344,7 @@ def _run_log_purge(client, site):
     with site.DB.db.atomic() as transaction:
         result = purge_expired_logs(ScheduledEvent("0 3 * * *", now_ms()), site)
         transaction.rollback()
-    assert result["logs_purged"] > 0  # the seed holds expired logs: the DELETE has work to do
+    assert result["logs_purged"] > 0  # the seeded rows hold expired logs: the DELETE has work to do
 
 
 def _check_collection_list(planned):

@@ -1,6 +1,6 @@
 """``/auth/*``: register, login, logout, refresh, me, password change and reset, invitations.
 
-Paths and JSON shapes follow SonicJS (``reference/sonicjs.md`` 2.3) so its clients keep
+Paths and JSON shapes follow SonicJS's auth routes so its clients keep
 working; its flaws do not carry over: registration always gives the least privileged role,
 logout and password changes end existing sessions (``token_version``), login and register
 are rate-limited per IP and per account, reset and invitation tokens reach the user only

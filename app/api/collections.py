@@ -1,7 +1,6 @@
 """Collections: public ``GET /api/collections`` and the admin JSON API ``/admin/api/collections``.
 
-Shapes follow SonicJS (``reference/sonicjs.md`` 2.1 and 2.5). Choices where SonicJS and the
-issue leave room:
+Shapes follow SonicJS's collection routes. Choices where SonicJS leaves room:
 
 * Names match ``^[a-z0-9_-]{1,64}$``: SonicJS's admin API allows ``[a-z0-9_]`` and its
   config files also ``-``; one rule for both keeps every file-defined collection creatable

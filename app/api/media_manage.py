@@ -1,6 +1,6 @@
 """The media library's JSON routes: list, get, update/move, soft delete, restore, purge, bulk.
 
-SonicJS has no JSON list or get (``reference/sonicjs.md`` 2.4); these follow its other
+SonicJS has no JSON list or get for media; these follow its other
 media shapes: ``{"success": true, "file": {...}}`` for one item, per-item ``deleted`` /
 ``moved`` and ``errors`` lists with a ``summary`` for bulk operations, and the pagination
 block of every paged list.

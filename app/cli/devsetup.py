@@ -1,7 +1,7 @@
 """What ``dev`` does before serving, so one command is all a newcomer runs.
 
-Apply pending migrations to every DB binding (before any worker forks, as pitfalls.md
-advises), sync collection files, create the first admin if there is none (printing how to
+Apply pending migrations to every DB binding (before any worker forks, so
+no worker inherits a connection or races another to migrate), sync collection files, create the first admin if there is none (printing how to
 sign in), then close the connections so no worker inherits them.
 """
 

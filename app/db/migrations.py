@@ -2,8 +2,8 @@
 
 It follows wrangler's model: numbered ``*.sql`` files in a migrations folder, a tracking
 table (``d1_migrations`` by default) with one row per applied file, pending files applied in
-order of their leading number. Where SonicJS's own runner went wrong (reference/sonicjs.md
-section 7) this one is strict:
+order of their leading number. Where SonicJS's own runner goes wrong (it runs files outside transactions and
+hides failures) this one is strict:
 
 * each file's statements and its tracking row commit in ONE transaction (never
   ``executescript``, which commits first), so a failing file leaves no trace;

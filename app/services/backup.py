@@ -1,6 +1,6 @@
-"""JSON backup and restore of users, collections, content and media (SPEC D7).
+"""JSON backup and restore of users, collections, content and media.
 
-The file, as the seed's ``exportData`` shapes it::
+The file, in the shape SonicJS-style ``exportData`` backups use::
 
     {"version": "1", "timestamp": "2026-11-01T12:00:00.000Z",
      "data": {"users": [...], "collections": [...], "content": [...], "media": [...]}}

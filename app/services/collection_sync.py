@@ -1,10 +1,10 @@
-"""Collection sync (SPEC D3): collection definition files in the repo -> the ``collections`` table.
+"""Collection sync: collection definition files in the repo -> the ``collections`` table.
 
 Each ``*.json`` file of the collections folder holds one collection definition
 (``app.services.collection_schema.CollectionConfig``). ``sync_collections`` creates, updates
 or leaves unchanged the row of each, and deactivates managed collections whose file is gone.
 
-Where SonicJS's sync goes wrong (reference/sonicjs.md section 4.3), this one:
+Where SonicJS's own sync goes wrong (it rewrites unchanged rows and never removes anything), this one:
 
 * compares schemas by value: the stored JSON is parsed and put in the same canonical form as
   the file's, so key order inside a field and whitespace don't count and an unchanged

@@ -1,4 +1,4 @@
-"""``d1 export``'s SQL dump, in wrangler's format (cloudflare-runtime.md section 2.5).
+"""``d1 export``'s SQL dump, in wrangler's format.
 
 The text is what ``wrangler d1 export`` writes (Miniflare's ``dumpSql``, itself a port of the
 sqlite shell's ``.dump``), so a dump made here restores with ``wrangler d1 execute --file``

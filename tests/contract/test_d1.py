@@ -1,9 +1,9 @@
-"""Contract suite for the DB binding (``app.runtime.d1``): D1's client API, SPEC R3.
+"""Contract suite for the DB binding (``app.runtime.d1``): D1's client API.
 
 Every test runs on a real SQLite file; the ``d1`` fixture also runs it on PostgreSQL when
 ``tests/fixtures/postgres.py`` provides its ``fresh_postgres_url`` fixture (a new database
-per test on the suite's server). Expected behaviour comes from
-reference/cloudflare-runtime.md section 1.
+per test on the suite's server). Expected behaviour is D1's, as its Workers binding
+documents and answers it (result shapes, meta fields, error messages).
 """
 
 import decimal

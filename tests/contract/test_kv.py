@@ -1,4 +1,4 @@
-"""Contract suite of the CACHE_KV binding (SPEC R5), run against every backend.
+"""Contract suite of the CACHE_KV binding, run against every backend.
 
 The first part runs on both backends (the ``make_kv``/``kv`` fixtures are parametrized
 over "local" and "memcached", on a real SQLite file and a real memcached); then come the

@@ -1,4 +1,4 @@
-"""Contract of the MEDIA_BUCKET binding (SPEC R4): one suite, run against every backend.
+"""Contract of the MEDIA_BUCKET binding: one suite, run against every backend.
 
 ``bucket`` is parametrized over the local folder backend and the boto3 backend talking to
 a real S3-compatible server (moto_server over HTTP). Backend-specific tests follow the

@@ -1,7 +1,7 @@
 """The DB binding: Cloudflare D1's client API (``env.DB``) over a Peewee database.
 
-``D1Database.prepare(sql).bind(...).all()`` and friends behave like D1 (reference:
-cloudflare-runtime.md section 1), synchronously, on the database ``app.db.database`` opens:
+``D1Database.prepare(sql).bind(...).all()`` and friends behave like D1's Workers binding
+(same result shapes, meta fields and error messages), synchronously, on the database ``app.db.database`` opens:
 a SQLite file (the default, like D1 itself) or a pooled PostgreSQL server. Peewee models can
 share the database through ``D1Database.db``.
 

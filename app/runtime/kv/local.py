@@ -2,7 +2,7 @@
 
 Like Miniflare's local KV, a namespace is a SQLite file under the state folder; gunicorn
 workers open the same file, so a write through one worker is read by the next request on
-any other. Settings follow what was measured on this stack (reference/pitfalls.md):
+any other. Settings follow what was measured on this stack with several gunicorn workers:
 
 * WAL and ``synchronous=NORMAL``: readers never block the writer.
 * A 5 s busy timeout: without one, a third of concurrent writes fail with

@@ -1,4 +1,4 @@
-"""The MEDIA_BUCKET binding: R2's Workers API over a pluggable storage backend (SPEC R4).
+"""The MEDIA_BUCKET binding: R2's Workers API over a pluggable storage backend.
 
 ``R2Bucket`` validates every call with R2's rules and messages (``options``), then hands a
 normalised request to a backend: ``LocalBackend`` (a folder under the state folder) or

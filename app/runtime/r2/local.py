@@ -157,7 +157,7 @@ class LocalBackend:
     @contextmanager
     def _transaction(self):
         # IMMEDIATE takes the write lock up front: a deferred BEGIN that upgrades later fails
-        # at once with "database is locked" when several workers write (pitfalls.md).
+        # at once with "database is locked" when several workers write.
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:

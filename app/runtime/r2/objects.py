@@ -1,6 +1,6 @@
 """What the MEDIA_BUCKET binding hands back: ``R2Object``, ``R2ObjectBody`` and ``R2Error``.
 
-The shapes mirror the R2 Workers API (``reference/cloudflare-runtime.md`` section 4.2) with
+The shapes mirror the R2 Workers API (``R2Object``, ``R2ObjectBody``, ``R2Objects``) with
 snake_case names. Both backends (local folder and S3) build these same classes, so callers
 never see which store answered.
 """

@@ -1,6 +1,6 @@
 """The boto3 backend of MEDIA_BUCKET: R2, S3 or MinIO through the S3 API.
 
-Choices that come from measurements and known breakages (``reference/pitfalls.md``):
+Choices that come from measurements on this stack and from known breakages:
 
 * One client per process, made on first use and remade when ``os.getpid()`` changes, so a
   client is never shared across a gunicorn fork. boto3 clients are thread-safe.

@@ -1,6 +1,6 @@
 """The media library: files in the MEDIA_BUCKET binding, described by rows of ``media``.
 
-What differs from SonicJS (reference/sonicjs.md section 6), on purpose:
+What differs from SonicJS's media handling, on purpose:
 
 * the type comes from the file's bytes (``sniff``), never from the client's header;
 * width and height are read for JPEG (every SOF marker), PNG, GIF and WebP, and raster
