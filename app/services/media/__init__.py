@@ -1,10 +1,11 @@
 """The media library: files in the MEDIA_BUCKET binding, described by rows of ``media``.
 
-What differs from SonicJS (reference/sonicjs.md section 6), on purpose:
+What differs from SonicJS's media library, on purpose:
 
 * the type comes from the file's bytes (``sniff``), never from the client's header;
 * width and height are read for JPEG (every SOF marker), PNG, GIF and WebP, and raster
-  images get a WebP thumbnail stored beside them (``images``);
+  images get a WebP thumbnail stored beside them (``images``), one decode at a time per
+  process and within a pixel and byte budget;
 * "soft" delete keeps the object, so ``restore`` brings the file back; ``purge`` (admins,
   permission ``media.purge``) deletes object and row for good;
 * moving a file moves its object too, so ``r2_key`` always names a stored object;
@@ -20,46 +21,16 @@ Who may do what (permissions from migrations 0004 and 0013):
   what they uploaded); anyone's with ``media.delete``;
 * purge: ``media.purge`` (admin only).
 
-Service errors are ServiceErrors; ``app.api.errors`` maps their kinds to HTTP statuses.
+Service errors (``errors``) are ServiceErrors; ``app.api.errors`` maps their kinds to HTTP
+statuses.
 """
 
-from app.services.errors import CONFLICT, INVALID, TOO_LARGE, UNSUPPORTED, ServiceError
+from app.services.cache import invalidate
+
+from . import storage, uploads
+from .errors import FileTooLarge, InvalidMedia, MediaConflict, MediaError, MediaInUse, UnsupportedType
 
 MANAGE_ANY_PERMISSION = "media.delete"
-
-
-class MediaError(ServiceError):
-    """A media request that cannot be carried out; ``message`` and ``details`` are for the client."""
-
-    kind = INVALID
-
-
-class FileTooLarge(MediaError):
-    """A file (or the request carrying it) is over the upload limit: 413."""
-
-    kind = TOO_LARGE
-
-
-class UnsupportedType(MediaError):
-    """The content is not one of the allowed types: 415."""
-
-    kind = UNSUPPORTED
-
-
-class InvalidMedia(MediaError):
-    """A well-formed request with invalid values (folder, tags, empty file, unreadable image): 422."""
-
-
-class MediaInUse(MediaError):
-    """The item is referenced (content's featured image) and cannot be purged: 409."""
-
-    kind = CONFLICT
-
-
-class MediaConflict(MediaError):
-    """The item changed under the request (moved or purged meanwhile): 409."""
-
-    kind = CONFLICT
 
 
 def can_update(user, row):
@@ -102,12 +73,6 @@ def to_record(row):
         "updatedAt": row.updated_at,
         "deletedAt": row.deleted_at,
     }
-
-
-# Imported after the errors: these modules raise them.
-from app.services.cache import invalidate  # noqa: E402
-
-from . import storage, uploads  # noqa: E402
 
 
 class MediaLibrary:

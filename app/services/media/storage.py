@@ -21,7 +21,7 @@ import re
 from app.db.models import Content, Media, database, now_ms
 from app.runtime.r2 import FixedLengthStream, R2Error
 
-from . import InvalidMedia, MediaConflict, MediaInUse
+from .errors import InvalidMedia, MediaConflict, MediaInUse
 
 log = logging.getLogger("sonicpy.media")
 

@@ -21,7 +21,8 @@ import msgspec
 from app.db.models import Media, database, new_id, now_ms
 from app.runtime.r2 import R2Error
 
-from . import FileTooLarge, InvalidMedia, UnsupportedType, images, sniff, storage
+from . import images, sniff, storage
+from .errors import FileTooLarge, InvalidMedia, UnsupportedType
 
 log = logging.getLogger("sonicpy.media")
 
