@@ -13,6 +13,8 @@ import msgspec
 from app.runtime.config import ConfigError
 
 MIB = 1024 * 1024
+DEFAULT_MEDIA_STORE_CONCURRENCY = 2
+DEFAULT_MEDIA_STORE_BREAKER_SECONDS = 5
 
 
 class Settings(msgspec.Struct, kw_only=True):
@@ -38,6 +40,12 @@ class Settings(msgspec.Struct, kw_only=True):
         trusted_proxy_count: proxies in front of gunicorn (``TRUSTED_PROXY_COUNT``); the
             client IP for rate limits is taken that many hops back in ``X-Forwarded-For``
             (0: the socket's address, since the header is client-controlled).
+        media_store_concurrency: calls to a remote MEDIA_BUCKET allowed at once per worker
+            process (``MEDIA_STORE_CONCURRENCY``, default 2); one more answers 503 at once.
+            Keep it below gunicorn's threads per worker so other routes keep a thread.
+        media_store_breaker_seconds: after a call to the bucket got no answer, media
+            requests answer 503 at once for this long (``MEDIA_STORE_BREAKER_SECONDS``,
+            default 5).
     """
 
     jwt_secret: str | None = None
@@ -55,6 +63,8 @@ class Settings(msgspec.Struct, kw_only=True):
     password_reset_ttl_seconds: int = 3600
     invitation_ttl_seconds: int = 7 * 24 * 3600
     trusted_proxy_count: int = 0
+    media_store_concurrency: int = DEFAULT_MEDIA_STORE_CONCURRENCY
+    media_store_breaker_seconds: int = DEFAULT_MEDIA_STORE_BREAKER_SECONDS
 
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -167,6 +177,10 @@ def settings_from_config(config, **overrides):
         "trusted_proxy_count": int_setting(config, "TRUSTED_PROXY_COUNT", 0),
         "rate_limit_attempts": int_setting(config, "RATE_LIMIT_ATTEMPTS", 10, minimum=1),
         "rate_limit_window_seconds": int_setting(config, "RATE_LIMIT_WINDOW_SECONDS", 300, minimum=1),
+        "media_store_concurrency": int_setting(
+            config, "MEDIA_STORE_CONCURRENCY", DEFAULT_MEDIA_STORE_CONCURRENCY, minimum=1),
+        "media_store_breaker_seconds": int_setting(
+            config, "MEDIA_STORE_BREAKER_SECONDS", DEFAULT_MEDIA_STORE_BREAKER_SECONDS, minimum=0),
     }
     values.update(overrides)
     return Settings(**values)

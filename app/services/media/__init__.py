@@ -9,6 +9,8 @@ What differs from SonicJS's media library, on purpose:
 * "soft" delete keeps the object, so ``restore`` brings the file back; ``purge`` (admins,
   permission ``media.purge``) deletes object and row for good;
 * moving a file moves its object too, so ``r2_key`` always names a stored object;
+* calls to a remote bucket go through a per-process limit and a circuit breaker
+  (``app.runtime.r2.guard``): a hung store answers 503 at once instead of holding threads;
 * timestamps (``uploaded_at``, ``updated_at``, ``deleted_at``) are epoch milliseconds, as
   in every other table (SonicJS stores seconds in ``media``).
 
@@ -25,6 +27,7 @@ Service errors (``errors``) are ServiceErrors; ``app.api.errors`` maps their kin
 statuses.
 """
 
+from app.runtime.r2.guard import BucketGuard, guard_bucket
 from app.services.cache import invalidate
 
 from . import storage, uploads
@@ -77,19 +80,25 @@ def to_record(row):
 
 class MediaLibrary:
     """The media operations with the app's settings bound; the bucket is passed per call
-    (it is the request's ``env.MEDIA_BUCKET``).
+    (it is the request's ``env.MEDIA_BUCKET``) and reached through this library's guard.
 
     Every write, once committed, invalidates the ``media`` cache namespace (and so the
     content that embeds media) when the app has a cache.
 
     Args:
-        settings: the app's Settings (``max_upload_bytes``, ``public_base_url``).
+        settings: the app's Settings (``max_upload_bytes``, ``public_base_url``,
+            ``media_store_concurrency``, ``media_store_breaker_seconds``).
         services: the app's Services (for ``extras["cache"]``), or None.
     """
 
     def __init__(self, settings, services=None):
         self.settings = settings
         self._services = services
+        self.guard = BucketGuard(settings.media_store_concurrency, settings.media_store_breaker_seconds)
+
+    def bucket(self, bucket):
+        """``bucket`` with every call bounded by the guard (a local folder bucket as it is)."""
+        return guard_bucket(bucket, self.guard)
 
     @property
     def max_upload_bytes(self):
@@ -106,13 +115,13 @@ class MediaLibrary:
 
     def upload(self, bucket, spooled, meta, user_id):
         """Store a spooled upload and insert its row; see ``uploads.store``."""
-        row = uploads.store(bucket, spooled, meta, user_id, self.settings.public_base_url)
+        row = uploads.store(self.bucket(bucket), spooled, meta, user_id, self.settings.public_base_url)
         self.changed()
         return row
 
     def move(self, bucket, row, folder):
         """Move ``row``'s objects to ``folder``; see ``storage.move``."""
-        moved = storage.move(bucket, row, folder, self.settings.public_base_url)
+        moved = storage.move(self.bucket(bucket), row, folder, self.settings.public_base_url)
         if moved is not row:
             self.changed()
         return moved
@@ -120,7 +129,7 @@ class MediaLibrary:
     def purge(self, bucket, row):
         """Delete ``row`` and its objects for good; see ``storage.purge``."""
         try:
-            storage.purge(bucket, row)
+            storage.purge(self.bucket(bucket), row)
         finally:
             # Even a failed purge may have removed the row or its thumbnail.
             self.changed()
