@@ -15,6 +15,7 @@ from app.runtime.config import ConfigError
 MIB = 1024 * 1024
 DEFAULT_MEDIA_STORE_CONCURRENCY = 2
 DEFAULT_MEDIA_STORE_BREAKER_SECONDS = 5
+DEFAULT_MEDIA_SWEEP_GRACE_SECONDS = 3600
 
 
 class Settings(msgspec.Struct, kw_only=True):
@@ -46,6 +47,9 @@ class Settings(msgspec.Struct, kw_only=True):
         media_store_breaker_seconds: after a call to the bucket got no answer, media
             requests answer 503 at once for this long (``MEDIA_STORE_BREAKER_SECONDS``,
             default 5).
+        media_sweep_grace_seconds: how old a pending object write or an unnamed object must
+            be before ``media sweep`` and the cron handler remove it
+            (``MEDIA_SWEEP_GRACE_SECONDS``, default 3600).
     """
 
     jwt_secret: str | None = None
@@ -65,6 +69,7 @@ class Settings(msgspec.Struct, kw_only=True):
     trusted_proxy_count: int = 0
     media_store_concurrency: int = DEFAULT_MEDIA_STORE_CONCURRENCY
     media_store_breaker_seconds: int = DEFAULT_MEDIA_STORE_BREAKER_SECONDS
+    media_sweep_grace_seconds: int = DEFAULT_MEDIA_SWEEP_GRACE_SECONDS
 
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -160,6 +165,12 @@ def _whole_number(raw):
         return None
 
 
+def media_sweep_grace_seconds(config):
+    """``MEDIA_SWEEP_GRACE_SECONDS`` of ``config``: read alone by the CLI and the cron handler,
+    which need no JWT secret."""
+    return int_setting(config, "MEDIA_SWEEP_GRACE_SECONDS", DEFAULT_MEDIA_SWEEP_GRACE_SECONDS)
+
+
 def settings_from_config(config, **overrides):
     """Build Settings from ``config``'s vars and secrets; keyword ``overrides`` win (tests).
 
@@ -181,6 +192,7 @@ def settings_from_config(config, **overrides):
             config, "MEDIA_STORE_CONCURRENCY", DEFAULT_MEDIA_STORE_CONCURRENCY, minimum=1),
         "media_store_breaker_seconds": int_setting(
             config, "MEDIA_STORE_BREAKER_SECONDS", DEFAULT_MEDIA_STORE_BREAKER_SECONDS, minimum=0),
+        "media_sweep_grace_seconds": media_sweep_grace_seconds(config),
     }
     values.update(overrides)
     return Settings(**values)

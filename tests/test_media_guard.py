@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from app.db.models import Media, bind_models
+from app.db.models import Media, MediaPendingObject, bind_models
 from app.runtime.r2 import R2Error, StoreUnreachable, open_bucket
 from app.runtime.r2.guard import BucketGuard, BucketUnavailable, guard_bucket
 from tests.fixtures import media as samples
@@ -111,8 +111,8 @@ def test_past_the_limit_media_requests_answer_503_at_once_and_other_routes_still
         # None of them reached the store, and the first two are still waiting for it.
         assert len(store.calls()) == before + LIMIT
         assert all(thread.is_alive() for thread in stuck) and results == []
-        # Nothing half-written by the refused upload.
-        assert Media.select().count() == 1
+        # Nothing half-written by the refused upload: no row, no pending record.
+        assert Media.select().count() == 1 and MediaPendingObject.select().count() == 0
         # Routes that do not touch the bucket answer as usual.
         assert client.get("/auth/me", headers=admin).json["user"]["role"] == "admin"
         client.get("/api/content", status=200)

@@ -9,6 +9,8 @@ What differs from SonicJS's media library, on purpose:
 * "soft" delete keeps the object, so ``restore`` brings the file back; ``purge`` (admins,
   permission ``media.purge``) deletes object and row for good;
 * moving a file moves its object too, so ``r2_key`` always names a stored object;
+* every object key is recorded in an intent log before its object is written or deleted
+  (``pending``), so objects left without a row are found and removed (``sweep``);
 * calls to a remote bucket go through a per-process limit and a circuit breaker
   (``app.runtime.r2.guard``): a hung store answers 503 at once instead of holding threads;
 * timestamps (``uploaded_at``, ``updated_at``, ``deleted_at``) are epoch milliseconds, as
