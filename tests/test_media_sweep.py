@@ -16,9 +16,9 @@ from app.cli import cli
 from app.db.models import Media, MediaPendingObject, bind_models, now_ms
 from app.runtime.context import ScheduledEvent
 from app.scheduled import run_scheduled
-from app.services.media import pending
+from app.services.media import MediaConflict, MediaLibrary, pending
 from tests.fixtures import media as samples
-from tests.fixtures.app import client_for, env_with_copy, make_env, migrate
+from tests.fixtures.app import client_for, env_with_copy, make_env, migrate, settings_for_tests
 from tests.fixtures.media import bucket_keys, upload
 from tests.fixtures.s3 import create_bucket
 from tests.fixtures.s3_proxy import LOSE_ANSWER, S3FaultProxy
@@ -204,3 +204,19 @@ def test_a_key_recorded_again_takes_the_new_record(site):
     pending.record(["uploads/k.png"], "m2", pending.MOVE)
     (record,) = MediaPendingObject.select()
     assert (record.key, record.media_id, record.reason) == ("uploads/k.png", "m2", "move")
+
+
+def test_a_move_that_lost_the_race_keeps_the_winners_objects(site):
+    # Two moves of one item into the same folder copy to the same keys; the one whose
+    # compare-and-set fails must not delete what the winner's row now names.
+    record = upload(site.client, site.admin, "a.png", samples.png((400, 300))).json["file"]
+    stale = Media.get_by_id(record["id"])
+    site.proxy.fail("POST", "/" + site.bucket_name)  # the winner cannot delete the old objects
+    site.client.patch_json(f"/api/media/{record['id']}", {"folder": "archive"}, headers=site.admin)
+    site.proxy.faults.clear()
+    library = MediaLibrary(settings_for_tests())
+    with pytest.raises(MediaConflict):
+        library.move(site.env.MEDIA_BUCKET, stale, "archive")
+    moved = site.client.get(f"/api/media/{record['id']}", headers=site.admin).json["file"]
+    assert site.client.get(moved["publicUrl"]).body == samples.png((400, 300))
+    site.client.get(moved["thumbnailUrl"], status=200)

@@ -20,6 +20,8 @@ import logging
 import posixpath
 import re
 
+import peewee
+
 from app.db.models import Content, Media, database, now_ms
 from app.runtime.r2 import FixedLengthStream, R2Error
 
@@ -227,10 +229,21 @@ def move(bucket, row, folder, base_url):
         if updated != 1:
             raise MediaConflict("the file was moved or deleted meanwhile")
     except BaseException:
-        delete_quietly(bucket, copied, f"failed move of media {row.id}")
+        # A concurrent move into the same folder may have won with the very same keys.
+        delete_quietly(bucket, _unnamed(copied), f"failed move of media {row.id}")
         raise
     delete_quietly(bucket, [old_key, old_thumb], f"move of media {row.id}")
     return Media.get_by_id(row.id)
+
+
+def _unnamed(keys):
+    """The ``keys`` no media row names; none when the database cannot tell (their pending
+    records stay, and the sweep decides later)."""
+    try:
+        return [key for key in keys if find_by_key(key)[0] is None]
+    except peewee.PeeweeException as ex:
+        log.warning("cannot tell whether %s are named by a row (%s): left for the sweep", keys, ex)
+        return []
 
 
 def purge(bucket, row):
