@@ -11,6 +11,8 @@ import logging
 from app.db.models import LogConfig, SystemLog, bind_models, now_ms
 from app.runtime.context import ScheduledEvent
 from app.services.content.scheduling import run_scheduled_content
+from app.services.media.sweep import sweep
+from app.settings import media_sweep_grace_seconds
 
 log = logging.getLogger("sonicpy.scheduled")
 
@@ -31,7 +33,14 @@ def purge_expired_logs(event, env):
     return {"logs_purged": removed}
 
 
-JOBS = [purge_expired_logs, run_scheduled_content]
+def sweep_media_orphans(event, env):
+    """Remove media objects whose pending record outlived ``MEDIA_SWEEP_GRACE_SECONDS`` and
+    that no media row names (no bucket listing: ``media sweep`` does that)."""
+    grace = media_sweep_grace_seconds(env.config)
+    return sweep(env.MEDIA_BUCKET, event.scheduled_time, grace, scan=False).to_dict()
+
+
+JOBS = [purge_expired_logs, run_scheduled_content, sweep_media_orphans]
 
 
 def run_scheduled(event, env, ctx=None):

@@ -14,6 +14,9 @@ from app.runtime.config import ConfigError
 from app.services.cache_memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRY_BYTES
 
 MIB = 1024 * 1024
+DEFAULT_MEDIA_STORE_CONCURRENCY = 2
+DEFAULT_MEDIA_STORE_BREAKER_SECONDS = 5
+DEFAULT_MEDIA_SWEEP_GRACE_SECONDS = 3600
 
 
 class Settings(msgspec.Struct, kw_only=True):
@@ -43,6 +46,15 @@ class Settings(msgspec.Struct, kw_only=True):
             (``CACHE_MEMORY_MAX_BYTES``, default 32 MiB; 0 turns the tier off).
         cache_memory_max_entry_bytes: the largest response (JSON bytes) that tier keeps
             (``CACHE_MEMORY_MAX_ENTRY_BYTES``, default 1 MiB); larger ones come from KV.
+        media_store_concurrency: calls to a remote MEDIA_BUCKET allowed at once per worker
+            process (``MEDIA_STORE_CONCURRENCY``, default 2); one more answers 503 at once.
+            Keep it below gunicorn's threads per worker so other routes keep a thread.
+        media_store_breaker_seconds: after a call to the bucket got no answer, media
+            requests answer 503 at once for this long (``MEDIA_STORE_BREAKER_SECONDS``,
+            default 5).
+        media_sweep_grace_seconds: how old a pending object write or an unnamed object must
+            be before ``media sweep`` and the cron handler remove it
+            (``MEDIA_SWEEP_GRACE_SECONDS``, default 3600).
     """
 
     jwt_secret: str | None = None
@@ -62,6 +74,9 @@ class Settings(msgspec.Struct, kw_only=True):
     trusted_proxy_count: int = 0
     cache_memory_max_bytes: int = DEFAULT_MAX_BYTES
     cache_memory_max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
+    media_store_concurrency: int = DEFAULT_MEDIA_STORE_CONCURRENCY
+    media_store_breaker_seconds: int = DEFAULT_MEDIA_STORE_BREAKER_SECONDS
+    media_sweep_grace_seconds: int = DEFAULT_MEDIA_SWEEP_GRACE_SECONDS
 
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -157,6 +172,12 @@ def _whole_number(raw):
         return None
 
 
+def media_sweep_grace_seconds(config):
+    """``MEDIA_SWEEP_GRACE_SECONDS`` of ``config``: read alone by the CLI and the cron handler,
+    which need no JWT secret."""
+    return int_setting(config, "MEDIA_SWEEP_GRACE_SECONDS", DEFAULT_MEDIA_SWEEP_GRACE_SECONDS)
+
+
 def settings_from_config(config, **overrides):
     """Build Settings from ``config``'s vars and secrets; keyword ``overrides`` win (tests).
 
@@ -176,6 +197,11 @@ def settings_from_config(config, **overrides):
         "rate_limit_window_seconds": int_setting(config, "RATE_LIMIT_WINDOW_SECONDS", 300, minimum=1),
         "cache_memory_max_bytes": int_setting(config, "CACHE_MEMORY_MAX_BYTES", DEFAULT_MAX_BYTES),
         "cache_memory_max_entry_bytes": int_setting(config, "CACHE_MEMORY_MAX_ENTRY_BYTES", DEFAULT_MAX_ENTRY_BYTES),
+        "media_store_concurrency": int_setting(
+            config, "MEDIA_STORE_CONCURRENCY", DEFAULT_MEDIA_STORE_CONCURRENCY, minimum=1),
+        "media_store_breaker_seconds": int_setting(
+            config, "MEDIA_STORE_BREAKER_SECONDS", DEFAULT_MEDIA_STORE_BREAKER_SECONDS, minimum=0),
+        "media_sweep_grace_seconds": media_sweep_grace_seconds(config),
     }
     values.update(overrides)
     return Settings(**values)

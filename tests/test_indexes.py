@@ -27,13 +27,14 @@ from app.db.models import (
     Collection,
     Content,
     Media,
+    MediaPendingObject,
     SystemLog,
     User,
     bind_models,
     now_ms,
 )
 from app.runtime.context import ScheduledEvent
-from app.scheduled import purge_expired_logs
+from app.scheduled import purge_expired_logs, sweep_media_orphans
 from tests.fixtures.app import env_with_copy
 from tests.fixtures.auth import PASSWORD, fast_client, hashed
 from tests.fixtures.users import bearer, token_for
@@ -347,6 +348,25 @@ def _run_log_purge(client, site):
     assert result["logs_purged"] > 0  # the seeded rows hold expired logs: the DELETE has work to do
 
 
+def _run_media_sweep(client, site):
+    # Pending records past the grace period: a live file's key, a thumbnail key, a key of no
+    # row (none of their objects is in the bucket). Rolled back like the log purge.
+    stamp = now_ms() - 2 * 3600 * 1000
+    keys = ["k/1.png", "k/m00001.thumb.webp", "uploads/gone.png"]  # m00001's file is k/1.png
+    with site.DB.db.atomic() as transaction:
+        MediaPendingObject.insert_many(
+            [{"key": key, "media_id": "m00001", "reason": "upload", "created_at": stamp} for key in keys]).execute()
+        result = sweep_media_orphans(ScheduledEvent("*/5 * * * *", now_ms()), site)
+        transaction.rollback()
+    assert result["pending_settled"] == 3
+
+
+def _check_media_sweep(planned):
+    by_key = [p for p in planned if '"media"' in p.sql and '"r2_key" = ?' in p.sql]
+    assert len(by_key) == 3 and all(_uses(p, "idx_media_r2_key") for p in by_key)
+    return []
+
+
 def _check_collection_list(planned):
     page, count = _list_page(planned, "content"), _count(planned, "content")
     # The index 0012 built for exactly this list: live rows of one collection and status,
@@ -412,6 +432,7 @@ APP_QUERIES = {
     "GET /api/media?folder=": (_request_media_folder, _check_media_folder),
     "POST /auth/login": (_request_login, _check_login),
     "cron purge_expired_logs": (_run_log_purge, _check_log_purge),
+    "cron sweep_media_orphans": (_run_media_sweep, _check_media_sweep),
 }
 
 

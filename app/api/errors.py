@@ -22,6 +22,7 @@ import peewee
 from app.runtime.kv import KVError
 from app.runtime.r2 import R2Error
 from app.services.errors import ErrorKind, ServiceError
+from app.runtime.r2.guard import BucketUnavailable
 
 log = logging.getLogger("sonicpy.errors")
 
@@ -222,6 +223,17 @@ def handle_binding_error(req, resp, ex, params):
     raise service_unavailable("Service temporarily unavailable", {"request_id": _request_id(req)})
 
 
+def handle_bucket_unavailable(req, resp, ex, params):
+    """A bucket call refused by its guard (store not answering, or too many calls at once):
+    503 at once, with ``Retry-After``; the breaker already logged the outage."""
+    log.info("bucket call refused on %s %s (request %s): %s", req.method, req.path, _request_id(req), ex)
+    raise APIError(
+        falcon.HTTP_503, "Service temporarily unavailable",
+        {"request_id": _request_id(req), "retry_after": ex.retry_after},
+        headers={"Retry-After": str(ex.retry_after)},
+    )
+
+
 def handle_value_error(req, resp, ex, params):
     """A NUL character in a query or path parameter is a 400; any other ValueError a 500.
 
@@ -276,4 +288,5 @@ def install_error_handling(app):
     app.add_error_handler(peewee.IntegrityError, handle_integrity_error)
     app.add_error_handler(KVError, handle_binding_error)
     app.add_error_handler(R2Error, handle_binding_error)
+    app.add_error_handler(BucketUnavailable, handle_bucket_unavailable)
     app.add_error_handler(ServiceError, handle_service_error)

@@ -106,13 +106,21 @@ def validators(req):
 
 
 class FilesResource:
-    """Serves ``/files/{key:path}``: GET, HEAD and the CORS preflight."""
+    """Serves ``/files/{key:path}``: GET, HEAD and the CORS preflight.
+
+    Args:
+        library: the MediaLibrary, whose guard bounds the calls to the bucket (503 with
+            ``Retry-After`` while the store is not answering or too busy).
+    """
+
+    def __init__(self, library):
+        self._library = library
 
     @access(public=True)
     def on_get(self, req, resp, key):
         resp.set_headers(CORS_HEADERS)
         row, is_thumbnail = self._locate(key)
-        bucket = req.context.env.MEDIA_BUCKET
+        bucket = self._library.bucket(req.context.env.MEDIA_BUCKET)
         only_if, tags = validators(req)
         byte_range = parse_range(req.get_header("Range"))
         if len(tags) > 1 or (byte_range and req.get_header("If-Range")):
@@ -144,7 +152,7 @@ class FilesResource:
     def on_head(self, req, resp, key):
         resp.set_headers(CORS_HEADERS)
         row, is_thumbnail = self._locate(key)
-        obj = self._head(req.context.env.MEDIA_BUCKET, key)
+        obj = self._head(self._library.bucket(req.context.env.MEDIA_BUCKET), key)
         self._describe(resp, row, is_thumbnail, obj)
         only_if, tags = validators(req)
         if obj.etag in tags or (only_if is not None and not Conditional.parse(only_if).passes(obj)):
@@ -222,4 +230,4 @@ class FilesResource:
 
 def register(routes):
     """Mount ``/files/{key:path}`` (the key may contain '/')."""
-    routes.add("/files/{key:path}", FilesResource())
+    routes.add("/files/{key:path}", FilesResource(routes.services.media))

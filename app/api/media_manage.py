@@ -13,7 +13,7 @@ from typing import Annotated
 import msgspec
 
 from app.api.access import access
-from app.api.errors import bad_request, forbidden, not_found, read_body, service_unavailable, unprocessable
+from app.api.errors import bad_request, forbidden, not_found, read_body, unprocessable
 from app.api.params import limit_param, page_param
 from app.runtime.r2 import R2Error
 from app.services.media import (
@@ -295,7 +295,7 @@ class BulkMoveResource:
         folder = self._library.check_folder(body.folder)
         ids = _unique(body.fileIds)
         rows = library_queries.rows_by_id(ids, live_only=True)
-        moved, errors, outage = [], [], False
+        moved, errors, outage = [], [], None
         for media_id in ids:
             row = rows.get(media_id)
             if row is None:
@@ -303,28 +303,28 @@ class BulkMoveResource:
             elif not can_update(user, row):
                 errors.append({"fileId": media_id, "error": "Permission denied"})
             else:
-                outage |= self._move_one(req, row, folder, moved, errors)
-        if outage and not moved:
-            raise service_unavailable("Service temporarily unavailable", {"request_id": req.context.request_id})
+                outage = self._move_one(req, row, folder, moved, errors) or outage
+        if outage is not None and not moved:
+            raise outage  # the bucket's error: 503 (with Retry-After when its guard refused)
         resp.media = {"success": not errors, "moved": moved, "errors": errors, "summary": _summary(moved, errors)}
 
     def _move_one(self, req, row, folder, moved, errors):
-        """Move one row; returns True when the bucket failed."""
+        """Move one row; returns the bucket's error when it failed, else None."""
         unchanged = row.folder == folder
         try:
             row = self._library.move(req.context.env.MEDIA_BUCKET, row, folder)
         except MediaConflict as ex:
             errors.append({"fileId": row.id, "error": ex.message})
-            return False
+            return None
         except R2Error as ex:
             log.error("move of media %s failed (request %s): %s", row.id, req.context.request_id, ex)
             errors.append({"fileId": row.id, "error": "Storage temporarily unavailable"})
-            return True
+            return ex
         moved.append({
             "fileId": row.id, "filename": row.original_name, "success": True, "folder": row.folder,
             "r2_key": row.r2_key, "publicUrl": row.public_url, **({"unchanged": True} if unchanged else {}),
         })
-        return False
+        return None
 
 
 def register(routes, library):

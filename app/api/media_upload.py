@@ -12,7 +12,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.errors import APIError, bad_request, read_body, service_unavailable, unprocessable
+from app.api.errors import APIError, bad_request, read_body, unprocessable
 from app.runtime.r2 import R2Error
 from app.services.media import FileTooLarge, MediaError, to_record, uploads
 from app.services.media.uploads import FORM_OVERHEAD_BYTES, MAX_FILES_PER_REQUEST, META_FIELDS
@@ -144,8 +144,8 @@ class UploadMultipleResource:
         errors = [{k: v for k, v in item.items() if v is not None} for item in form.rejected + errors]
         summary = {"total": len(uploaded) + len(errors), "successful": len(uploaded), "failed": len(errors)}
         if not uploaded:
-            if outage:
-                raise service_unavailable("Service temporarily unavailable", {"request_id": req.context.request_id})
+            if outage is not None:
+                raise outage  # the bucket's error: 503 (with Retry-After when its guard refused)
             if form.too_large == len(errors):
                 raise FileTooLarge("File too large", {"maxBytes": limit, "errors": errors, "summary": summary})
             raise unprocessable("No file was uploaded", {"errors": errors, "summary": summary})
@@ -154,7 +154,7 @@ class UploadMultipleResource:
 
     def _store_all(self, req, form, meta):
         bucket, user_id = req.context.env.MEDIA_BUCKET, req.context.user.id
-        uploaded, errors, outage = [], [], False
+        uploaded, errors, outage = [], [], None
         for spooled in form.files:
             try:
                 uploaded.append(to_record(self._library.upload(bucket, spooled, meta, user_id)))
@@ -163,7 +163,7 @@ class UploadMultipleResource:
             except R2Error as ex:
                 # One file's storage failure is that file's error; the others may still succeed.
                 log.error("upload of %r failed (request %s): %s", spooled.original_name, req.context.request_id, ex)
-                outage = True
+                outage = ex
                 errors.append({"filename": spooled.original_name, "error": "Storage temporarily unavailable"})
         return uploaded, errors, outage
 

@@ -11,6 +11,7 @@ from app.cli.clock import clock
 from app.cli.collections import collections
 from app.cli.d1 import d1
 from app.cli.kv import kv
+from app.cli.media import media
 from app.cli.r2 import r2
 from app.cli.scheduled import scheduled
 from app.cli.server import dev, serve
@@ -23,7 +24,7 @@ def cli():
     """sonicpy: a headless CMS built like a Cloudflare Worker."""
 
 
-for command in (dev, serve, d1, kv, r2, scheduled, clock, users, collections):
+for command in (dev, serve, d1, kv, r2, media, scheduled, clock, users, collections):
     cli.add_command(command)
 for command in BACKUP_COMMANDS:
     d1.add_command(command)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from app.runtime.r2 import FixedLengthStream, R2Error, R2Object, R2ObjectBody, open_bucket
+from app.runtime.r2 import FixedLengthStream, R2Error, R2Object, R2ObjectBody, StoreUnreachable, open_bucket
 from app.runtime.r2.s3 import S3Backend, decode_metadata_name, encode_metadata_name
 from tests.fixtures.s3 import (
     ACCESS_KEY_ENV,
@@ -877,8 +877,22 @@ def test_s3_client_settings(s3_server, tmp_path):
     assert config.request_checksum_calculation == "when_required"
     assert config.response_checksum_validation == "when_required"
     assert config.s3 == {"addressing_style": "path"}
-    default = open_bucket(s3_binding(s3_server), tmp_path, CREDENTIALS).backend.client.meta.config
-    assert (default.connect_timeout, default.read_timeout) == (2.0, 5.0)
+    # Writes wait at least 5 s for the store's answer; a longer read_timeout serves both.
+    writer = open_bucket(binding, tmp_path, CREDENTIALS).backend.writer.meta.config
+    assert (writer.connect_timeout, writer.read_timeout) == (1.5, 5.0)
+    longer = open_bucket(s3_binding(s3_server, read_timeout=8), tmp_path, CREDENTIALS).backend
+    assert (longer.client.meta.config.read_timeout, longer.writer.meta.config.read_timeout) == (8.0, 8.0)
+    default = open_bucket(s3_binding(s3_server), tmp_path, CREDENTIALS).backend
+    assert (default.client.meta.config.connect_timeout, default.client.meta.config.read_timeout) == (2.0, 2.0)
+    assert default.writer.meta.config.read_timeout == 5.0
+
+
+def test_s3_reads_and_writes_use_their_own_client(s3_server, tmp_path, monkeypatch):
+    backend = open_bucket(s3_binding(s3_server), tmp_path, CREDENTIALS).backend
+    reader, writer = backend.client, backend.writer
+    assert reader is not writer
+    monkeypatch.setattr(os, "getpid", lambda: -12345)  # a forked worker makes both anew
+    assert backend.client is not reader and backend.writer is not writer
 
 
 def test_s3_outage_is_a_quick_r2_error(s3_server_factory, tmp_path):
@@ -901,6 +915,7 @@ def test_s3_outage_is_a_quick_r2_error(s3_server_factory, tmp_path):
         assert time.monotonic() - started < 10
         assert caught.value.code == 10001
         assert "did not answer" in str(caught.value)
+        assert isinstance(caught.value, StoreUnreachable)  # what opens the media breaker
 
 
 def test_s3_outage_mid_download_is_an_r2_error(s3_server_factory, tmp_path):

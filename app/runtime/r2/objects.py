@@ -1,6 +1,6 @@
 """What the MEDIA_BUCKET binding hands back: ``R2Object``, ``R2ObjectBody`` and ``R2Error``.
 
-The shapes mirror the R2 Workers API (``R2Object``, ``R2ObjectBody``, ``R2Objects``) with
+The shapes mirror the R2 Workers API (its objects, bodies and v4 error codes) with
 snake_case names. Both backends (local folder and S3) build these same classes, so callers
 never see which store answered.
 """
@@ -64,6 +64,14 @@ class R2Error(Exception):
         super().__init__(f"{action}: {message} ({code})")
         self.action = action
         self.code = code
+
+
+class StoreUnreachable(R2Error):
+    """The store did not answer at all (refused or reset connection, timeout): an outage.
+
+    An error the store answered with (a 503, access denied) is a plain ``R2Error``; this
+    one cost the caller a wait, which is what a circuit breaker wants to know.
+    """
 
 
 @dataclass

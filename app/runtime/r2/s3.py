@@ -4,8 +4,14 @@ Choices that come from measurements on this stack and from known breakages:
 
 * One client per process, made on first use and remade when ``os.getpid()`` changes, so a
   client is never shared across a gunicorn fork. boto3 clients are thread-safe.
-* Short timeouts (2 s connect, 5 s read) and two attempts in all: boto3's 60 s defaults
-  with retries hold a worker past gunicorn's 30 s timeout when the store hangs.
+* Short timeouts and two attempts in all: boto3's 60 s defaults with retries hold a worker
+  past gunicorn's 30 s timeout when the store hangs. Reads (HEAD, GET, LIST) wait
+  ``read_timeout`` (2 s by default) for each answer; writes (PUT, DELETE) at least 5 s,
+  since a store answers a PUT only once it has taken in and checked every byte. So a hung
+  store holds a reading thread for about 4 s, not 10; ``app.runtime.r2.guard`` bounds how
+  many threads it can hold at all.
+* A call the store never answered (refused, reset, timed out) raises ``StoreUnreachable``;
+  an error the store answered with raises a plain ``R2Error``.
 * ``request_checksum_calculation``/``response_checksum_validation`` ``when_required``:
   botocore >= 1.36 default checksums break R2 and MinIO.
 * Path-style addressing: works with every S3-compatible server, whatever its DNS.
@@ -58,13 +64,17 @@ from .objects import (
     BodyStream,
     R2Error,
     R2Object,
+    StoreUnreachable,
 )
 from .options import ReadPlan, md5_base64
 from .payload import FixedLengthStream
 
 DEFAULT_CONNECT_TIMEOUT = 2.0
-DEFAULT_READ_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 2.0
+# Writes wait at least this long for the store's answer (see the module notes).
+MIN_WRITE_TIMEOUT = 5.0
 DEFAULT_MAX_ATTEMPTS = 2
+WRITE_OPERATIONS = frozenset({"put_object", "delete_object", "delete_objects"})
 CHUNK_SIZE = 64 * 1024
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
 LIST_WITH_METADATA_LIMIT = 100
@@ -113,7 +123,7 @@ def to_r2_error(action: str, ex: Exception) -> R2Error:
         v4_code, message = S3_ERRORS.get(code, (INTERNAL_ERROR, None))
         message = message or f"{error.get('Message') or code} (S3 {code}, HTTP {_status(ex)})"
         return R2Error(action, message, v4_code)
-    return R2Error(action, f"The object store did not answer: {ex}", INTERNAL_ERROR)
+    return StoreUnreachable(action, f"The object store did not answer: {ex}", INTERNAL_ERROR)
 
 
 # -- metadata mapping -------------------------------------------------------------------
@@ -243,6 +253,18 @@ def _process_session() -> boto3.session.Session:
     return _SESSIONS[pid]
 
 
+def _client_config(connect_timeout: float, read_timeout: float, max_attempts: int) -> Config:
+    return Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"total_max_attempts": max_attempts, "mode": "standard"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+    )
+
+
 # -- the backend ------------------------------------------------------------------------
 
 
@@ -256,9 +278,13 @@ class S3Backend:
         access_key_id: Credentials; both ``None`` means boto3's default lookup.
         secret_access_key: See ``access_key_id``.
         connect_timeout: Seconds to wait for a connection.
-        read_timeout: Seconds to wait for each read from the socket.
+        read_timeout: Seconds a read call (HEAD, GET, LIST) waits for each read from the
+            socket; writes wait at least ``MIN_WRITE_TIMEOUT``.
         max_attempts: Attempts in all for one call (retries included).
     """
+
+    # A store across the network: ``app.runtime.r2.guard`` bounds the calls made to it.
+    remote = True
 
     def __init__(
         self,
@@ -275,16 +301,9 @@ class S3Backend:
         self.endpoint_url = endpoint_url
         self.region_name = region_name
         self._credentials = (access_key_id, secret_access_key)
-        self.config = Config(
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            retries={"total_max_attempts": max_attempts, "mode": "standard"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            signature_version="s3v4",
-            s3={"addressing_style": "path"},
-        )
-        self._state = None  # (pid, client)
+        self.config = _client_config(connect_timeout, read_timeout, max_attempts)
+        self.write_config = _client_config(connect_timeout, max(read_timeout, MIN_WRITE_TIMEOUT), max_attempts)
+        self._state = None  # (pid, reading client, writing client)
 
     @classmethod
     def from_binding(cls, binding: Mapping, environ: Mapping[str, str]) -> "S3Backend":
@@ -322,29 +341,40 @@ class S3Backend:
 
     @property
     def client(self):
-        """This process's boto3 client, created on first use after any fork."""
+        """This process's boto3 client for reads, created on first use after any fork."""
+        return self._clients()[0]
+
+    @property
+    def writer(self):
+        """This process's boto3 client for writes (longer timeout), made with ``client``."""
+        return self._clients()[1]
+
+    def _clients(self) -> tuple:
         pid = os.getpid()
         state = self._state
         if state is not None and state[0] == pid:
-            return state[1]
+            return state[1:]
         with _process_lock():
             if self._state is None or self._state[0] != pid:
-                client = _process_session().client(
-                    "s3",
-                    endpoint_url=self.endpoint_url,
-                    region_name=self.region_name,
-                    aws_access_key_id=self._credentials[0],
-                    aws_secret_access_key=self._credentials[1],
-                    config=self.config,
-                )
-                self._state = (pid, client)
-        return self._state[1]
+                self._state = (pid, self._new_client(self.config), self._new_client(self.write_config))
+        return self._state[1:]
+
+    def _new_client(self, config: Config):
+        return _process_session().client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region_name,
+            aws_access_key_id=self._credentials[0],
+            aws_secret_access_key=self._credentials[1],
+            config=config,
+        )
 
     def _call(self, action: str, operation: str, **params):
-        """Run one S3 operation; network failures become ``R2Error`` (ClientError is kept
-        for callers that give some answers a meaning, such as 404 or 412)."""
+        """Run one S3 operation; network failures become ``StoreUnreachable`` (ClientError
+        is kept for callers that give some answers a meaning, such as 404 or 412)."""
+        client = self.writer if operation in WRITE_OPERATIONS else self.client
         try:
-            return getattr(self.client, operation)(Bucket=self.bucket_name, **params)
+            return getattr(client, operation)(Bucket=self.bucket_name, **params)
         except ClientError:
             raise
         except NETWORK_ERRORS as ex:
