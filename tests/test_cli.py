@@ -116,6 +116,16 @@ def test_scheduled_runs_the_jobs_once(project):
     assert "purge_expired_logs" in json.loads(result.output)
 
 
+def test_scheduled_validates_the_cron_expression(project):
+    run("d1", "migrations", "apply", "DB", "--config", project)
+    for bad in ("not a cron", "0 0 * * * *", "61 * * * *"):
+        result = run("scheduled", "--cron", bad, "--config", project)
+        assert result.exit_code == 2
+        assert f"Invalid value for '--cron': {bad!r} is not a cron expression" in result.output
+    for good in ("*/5 * * * *", "manual"):
+        assert run("scheduled", "--cron", good, "--config", project).exit_code == 0
+
+
 @pytest.mark.parametrize(
     "args, expected",
     [
