@@ -75,7 +75,7 @@ def dev(runtime, ip, port, reload, crons):
     command = _gunicorn_command(f"{ip}:{port}", 1, 4, extra)
     click.echo(f"⎔ Serving {runtime.config.name} ({runtime.config.env_label}) at http://{ip}:{port}")
     server = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT)
-    clock = CronClock(runtime, click.echo) if crons and runtime.config.crons else None
+    clock = CronClock(runtime, click.echo, quiet=True) if crons and runtime.config.crons else None
     # A terminal's Ctrl-C reaches gunicorn too, but SIGTERM/SIGHUP sent to dev alone would
     # leave gunicorn serving with no parent: stop it ourselves on any of them.
     for signum in (signal.SIGTERM, signal.SIGHUP):
