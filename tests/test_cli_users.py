@@ -138,8 +138,8 @@ def test_dev_bootstrap_prints_working_credentials_once(project):
 
     later = []
     assert bootstrap_admin(runtime, later.append, url="http://127.0.0.1:9999") is None
-    assert later == ["👤 Admin: admin@example.com (sign in with POST http://127.0.0.1:9999/auth/login; "
-                     "a forgotten password: `users create-admin --email ... --update-existing`)"]
+    assert later == [("👤 Admin: admin@example.com (sign in with POST http://127.0.0.1:9999/auth/login; "
+                      "a forgotten password: `users create-admin --email ... --update-existing`)")]
 
 
 def test_dev_names_the_admins_that_exist(project):
