@@ -1,4 +1,4 @@
-"""``collections sync``: apply the collection definition files to a database (SPEC D3, R7).
+"""``collections sync``: apply the collection definition files to a database.
 
 Prints one line per collection (created / updated / unchanged / deactivated / error) and
 the totals; exits 1 when any file or collection failed, after syncing all the others, so a
