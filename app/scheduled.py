@@ -59,6 +59,23 @@ def run_scheduled(event, env, ctx=None):
     return results
 
 
+def eventful(results):
+    """The jobs of a run that did something or failed: ``{job name: result}``, empty when idle.
+
+    Jobs report what they did as counts (``{"logs_purged": 0}``); a result whose counts are
+    all zero did nothing. A failed job's result is ``{"error": message}``.
+    """
+    return {name: result for name, result in results.items() if _did_something(result)}
+
+
+def _did_something(result):
+    if not isinstance(result, dict):
+        return result is not None
+    if "error" in result:
+        return True
+    return any(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in result.values())
+
+
 def now_event(cron="manual"):
     """A ScheduledEvent for "now", as the CLI's ``scheduled`` command fires it."""
     return ScheduledEvent(cron, now_ms())

@@ -1,6 +1,9 @@
 """The wrangler-shaped CLI (R7): every command takes --env/--config/--help; d1, kv, r2, scheduled."""
 
+import contextlib
 import json
+import os
+import pty
 import subprocess
 import sys
 
@@ -109,11 +112,56 @@ def test_r2_object_round_trip(project, tmp_path):
     assert run("r2", "object", "get", "MEDIA_BUCKET/docs/hello.txt", "--pipe", *base).exit_code == 1
 
 
+def get_on_a_terminal(project, *flags):
+    """Run ``r2 object get`` with standard output on a pseudo-terminal: (exit code, terminal text, stderr)."""
+    controller, terminal = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "worker.py", "r2", "object", "get", "MEDIA_BUCKET/docs/hello.txt", *flags,
+             "--config", str(project)],
+            cwd=PROJECT_ROOT, stdout=terminal, stderr=subprocess.PIPE, text=True, timeout=60,
+        )
+        os.close(terminal)
+        terminal = None
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once everything written was read
+            while chunk := os.read(controller, 4096):
+                shown += chunk
+        return result.returncode, shown, result.stderr
+    finally:
+        os.close(controller)
+        if terminal is not None:
+            os.close(terminal)
+
+
+def test_r2_object_get_refuses_to_write_to_a_terminal(project, tmp_path):
+    source = tmp_path / "hello.txt"
+    source.write_bytes(b"hello bucket")
+    assert run("r2", "object", "put", "MEDIA_BUCKET/docs/hello.txt", "--file", source, "--config", project).exit_code == 0
+    code, shown, err = get_on_a_terminal(project)
+    assert code == 2 and shown == b""
+    assert "the object would be written to your terminal: pass --file PATH" in err and "Traceback" not in err
+    code, shown, err = get_on_a_terminal(project, "--pipe")
+    assert code == 0 and shown == b"hello bucket", err
+    # Not a terminal: the bytes go to standard output, as before.
+    assert run("r2", "object", "get", "MEDIA_BUCKET/docs/hello.txt", "--config", project).output == "hello bucket"
+
+
 def test_scheduled_runs_the_jobs_once(project):
     run("d1", "migrations", "apply", "DB", "--config", project)
     result = run("scheduled", "--config", project)
     assert result.exit_code == 0, result.output
     assert "purge_expired_logs" in json.loads(result.output)
+
+
+def test_scheduled_validates_the_cron_expression(project):
+    run("d1", "migrations", "apply", "DB", "--config", project)
+    for bad in ("not a cron", "0 0 * * * *", "61 * * * *"):
+        result = run("scheduled", "--cron", bad, "--config", project)
+        assert result.exit_code == 2
+        assert f"Invalid value for '--cron': {bad!r} is not a cron expression" in result.output
+    for good in ("*/5 * * * *", "manual"):
+        assert run("scheduled", "--cron", good, "--config", project).exit_code == 0
 
 
 @pytest.mark.parametrize(

@@ -145,6 +145,18 @@ def test_unknown_backend_key(tmp_path):
     assert "(environment default)" in str(err.value) and "'server'" in str(err.value) and "KV" in str(err.value)
 
 
+@pytest.mark.parametrize("crons, message", [
+    ('["every minute"]', "'every minute' is not a cron expression: five fields"),
+    ('["0 0 * * * *"]', "'0 0 * * * *' is not a cron expression"),
+    ('"*/5 * * * *"', "[triggers] crons must be a list"),
+])
+def test_a_bad_cron_trigger_stops_start_up(tmp_path, crons, message):
+    path = write(tmp_path, f'name = "x"\n[triggers]\ncrons = {crons}\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert str(err.value).startswith(f"{path}: [triggers] crons") and message in str(err.value)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "absent.toml", environ={})

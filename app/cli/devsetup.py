@@ -1,8 +1,8 @@
 """What ``dev`` does before serving, so one command is all a newcomer runs.
 
-Apply pending migrations to every DB binding (before any worker forks, so
-no worker inherits a connection or races another to migrate), sync collection files, create the first admin if there is none (printing how to
-sign in), then close the connections so no worker inherits them.
+Apply pending migrations to every DB binding (before any worker starts, so no two workers
+race to migrate), sync collection files, create the first admin if there is none (printing
+how to sign in), then close the connections so no worker inherits them.
 """
 
 from pathlib import Path

@@ -24,6 +24,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from app.runtime.bindings import BINDING_TYPES, BindingKind
+from app.runtime.cron import cron_problem
 
 DEFAULT_CONFIG = "bindings.toml"
 DEFAULT_STATE_DIR = Path(".wrangler") / "state"
@@ -143,9 +144,21 @@ def load_config(path=None, env_name=None, persist_to=None, environ=None):
         vars=vars_,
         secrets=_load_secrets(base_dir, env_name, environ),
         bindings=bindings,
-        crons=list((merged["triggers"] or {}).get("crons", [])),
+        crons=_crons(path, merged["triggers"]),
         state_dir=state_dir,
     )
+
+
+def _crons(path, triggers):
+    """``[triggers] crons``, each expression checked: a bad one stops start-up, not the clock."""
+    crons = (triggers or {}).get("crons", [])
+    if not isinstance(crons, list):
+        raise ConfigError(f"{path}: [triggers] crons must be a list of cron expressions")
+    for expression in crons:
+        problem = cron_problem(expression)
+        if problem:
+            raise ConfigError(f"{path}: [triggers] crons: {problem}")
+    return list(crons)
 
 
 def _read_toml(path):

@@ -14,7 +14,6 @@ Errors are domain exceptions (``AccountError`` subclasses); the API maps them to
 
 import hashlib
 import logging
-import re
 import secrets
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ import peewee
 from app.db.models import Plugin, User, database, now_ms
 from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES
 from app.services.passwords import PasswordHasher
+from app.services.usernames import free_username
 
 log = logging.getLogger("sonicpy.accounts")
 
@@ -166,7 +166,7 @@ class Accounts:
             now = now_ms()
             try:
                 return User.create(
-                    username=username or _free_username(fields["email"]), created_at=now, updated_at=now, **fields
+                    username=username or free_username(fields["email"]), created_at=now, updated_at=now, **fields
                 )
             except peewee.IntegrityError:
                 # Another request took the email or username between the check and the insert.
@@ -337,15 +337,3 @@ def registration_open(settings):
     if isinstance(registration, dict) and registration.get("enabled") is False:
         return False
     return True
-
-
-def _free_username(email):
-    """A username derived from ``email``'s local part, suffixed until it is free."""
-    base = re.sub(r"[^a-z0-9_.-]", "", email.split("@", 1)[0].lower())[:40]
-    base = base if len(base) >= 3 else f"user{base}"
-    candidate = base
-    for _ in range(8):
-        if not User.select().where(User.username == candidate).exists():
-            return candidate
-        candidate = f"{base}-{secrets.token_hex(3)}"
-    return f"{base}-{secrets.token_hex(8)}"

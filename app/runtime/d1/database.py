@@ -73,6 +73,13 @@ class D1Database:
                 count += 1
         return {"count": count, "duration": duration}
 
+    def describe(self):
+        """The backend in a few words, credentials left out: ``SQLite /path`` or ``PostgreSQL host:port/name``."""
+        if is_postgres(self.db):
+            params = self.db.connect_params
+            return f"PostgreSQL {params.get('host') or 'localhost'}:{params.get('port') or 5432}/{self.db.database}"
+        return f"SQLite {self.db.database}"
+
     def ping(self):
         """Run ``SELECT 1`` and return the round trip in ms; raise D1Error when unreachable."""
         started = time.perf_counter()

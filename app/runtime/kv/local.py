@@ -55,6 +55,10 @@ class LocalBackend:
     def __repr__(self):
         return f"LocalBackend({str(self.path)!r})"
 
+    def describe(self):
+        """``SQLite <file>``."""
+        return f"SQLite {self.path}"
+
     def connection(self):
         """The SQLite connection of this process and thread, opened on first use."""
         state = self._local

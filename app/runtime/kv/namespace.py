@@ -84,6 +84,10 @@ class KVNamespace:
         """The storage backend (for diagnostics and backend-specific tests)."""
         return self._backend
 
+    def describe(self):
+        """The backend in a few words (``SQLite /path``, ``memcached host:port``)."""
+        return self._backend.describe()
+
     def _now(self):
         # KV works in whole seconds, as Miniflare does (floor of the clock).
         return math.floor(self._clock())

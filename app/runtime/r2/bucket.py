@@ -91,6 +91,9 @@ class Backend(Protocol):
     def ping(self) -> None:
         """One round trip to the store; raise ``R2Error`` when it does not answer."""
 
+    def describe(self) -> str:
+        """Where the objects are, in a few words and without credentials."""
+
 
 class R2Bucket:
     """An R2 bucket binding (``env.MEDIA_BUCKET``) with R2's Workers API in snake_case.
@@ -106,6 +109,10 @@ class R2Bucket:
 
     def __repr__(self) -> str:
         return f"<R2Bucket {self.binding} on {self.backend!r}>"
+
+    def describe(self) -> str:
+        """The backend in a few words (``folder /path``, ``S3 bucket at endpoint``)."""
+        return self.backend.describe()
 
     def head(self, key: str) -> Optional[R2Object]:
         """Metadata of ``key`` without its content, or ``None`` when it does not exist."""

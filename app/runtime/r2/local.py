@@ -139,6 +139,10 @@ class LocalBackend:
     def __repr__(self) -> str:
         return f"LocalBackend({str(self.root)!r})"
 
+    def describe(self) -> str:
+        """``folder <path>``."""
+        return f"folder {self.root}"
+
     # -- connections -------------------------------------------------------------------
 
     def _db(self) -> sqlite3.Connection:

@@ -339,6 +339,10 @@ class S3Backend:
     def __repr__(self) -> str:
         return f"S3Backend({self.endpoint_url!r}, bucket={self.bucket_name!r})"
 
+    def describe(self) -> str:
+        """``S3 bucket <name> at <endpoint>``."""
+        return f"S3 bucket {self.bucket_name} at {self.endpoint_url}"
+
     @property
     def client(self):
         """This process's boto3 client for reads, created on first use after any fork."""
