@@ -172,6 +172,27 @@ def test_secrets_from_dev_vars_and_process_env(tmp_path):
     assert config.setting("GREETING") == "hello"
 
 
+def test_env_exposes_only_declared_names_and_process_variables_override_them(tmp_path):
+    declared = MINIMAL.replace("[vars]", '[secrets]\nrequired = ["API_KEY"]\n\n[vars]', 1)
+    declared = declared.replace("[env.staging.vars]", '[env.staging.secrets]\nrequired = ["API_KEY", "UNSET"]\n\n[env.staging.vars]')
+    path = write(tmp_path, declared)
+    (tmp_path / ".dev.vars").write_text("FROM_FILE=file\n")
+    environ = {"HOME": "/root", "PATH": "/bin", "GREETING": "from-shell", "API_KEY": "k", "FROM_FILE": "shell"}
+    config = load_config(path, environ=environ)
+    assert config.secrets == {"API_KEY": "k", "FROM_FILE": "shell"}
+    assert config.setting("GREETING") == "from-shell"  # a declared var: the process wins
+    assert config.setting("HOME") is None and config.setting("PATH") is None
+    staging = load_config(path, "staging", environ=environ)
+    assert staging.secrets == {"API_KEY": "k", "FROM_FILE": "shell"}  # UNSET: declared, not set
+    assert staging.setting("GREETING") == "from-shell"
+
+
+def test_secrets_required_must_be_a_list_of_names(tmp_path):
+    path = write(tmp_path, MINIMAL.replace('[vars]', '[secrets]\nrequired = "JWT_SECRET"\n\n[vars]', 1))
+    with pytest.raises(ConfigError, match=r"\[secrets\] required must be a list of secret names"):
+        load_config(path, environ={})
+
+
 def test_env_dev_vars_replace_the_default_file(tmp_path):
     path = write(tmp_path, MINIMAL)
     (tmp_path / ".dev.vars").write_text("A=default\nB=default\n")

@@ -11,12 +11,18 @@ main = "worker.py"
 
 {vars}
 
+[secrets]
+required = ["JWT_SECRET"]
+
 [[d1_databases]]
 binding = "DB"
 database_name = "site"
 
 [env.staging]
 {staging_vars}
+
+[env.staging.secrets]
+required = ["JWT_SECRET"]
 
 [[env.staging.d1_databases]]
 binding = "DB"
@@ -39,7 +45,10 @@ def test_defaults(tmp_path):
 
 
 def test_numbers_come_from_vars_or_the_environment(tmp_path):
-    vars = "[vars]\nRATE_LIMIT_ATTEMPTS = 3\nRATE_LIMIT_WINDOW_SECONDS = 120\nMEDIA_MAX_UPLOAD_BYTES = 1024\n"
+    vars = (
+        "[vars]\nRATE_LIMIT_ATTEMPTS = 3\nRATE_LIMIT_WINDOW_SECONDS = 120\nMEDIA_MAX_UPLOAD_BYTES = 1024\n"
+        "TRUSTED_PROXY_COUNT = 0\n"  # declared: the process variable below overrides it
+    )
     settings = settings_from_config(config_for(tmp_path, vars, environ={"TRUSTED_PROXY_COUNT": " 2 "}))
     assert (settings.rate_limit_attempts, settings.rate_limit_window_seconds) == (3, 120)
     assert (settings.max_upload_bytes, settings.trusted_proxy_count) == (1024, 2)
@@ -80,7 +89,14 @@ def test_a_bad_number_is_a_config_error_naming_the_variable(tmp_path, name, valu
 
 def test_a_bad_number_from_the_environment_too(tmp_path):
     with pytest.raises(ConfigError, match="TRUSTED_PROXY_COUNT must be a whole number, not 'two'"):
-        settings_from_config(config_for(tmp_path, environ={"TRUSTED_PROXY_COUNT": "two"}))
+        settings_from_config(
+            config_for(tmp_path, "[vars]\nTRUSTED_PROXY_COUNT = 1\n", environ={"TRUSTED_PROXY_COUNT": "two"})
+        )
+
+
+def test_an_undeclared_process_variable_is_not_a_setting(tmp_path):
+    settings = settings_from_config(config_for(tmp_path, environ={"TRUSTED_PROXY_COUNT": "2"}))
+    assert settings.trusted_proxy_count == 0
 
 
 def test_outside_the_default_env_the_jwt_secret_is_required_and_long(tmp_path):

@@ -60,7 +60,7 @@ class BindingType:
 
     def open(self, table, config):
         """Open the binding ``table`` of ``config`` (state folder and secrets from it)."""
-        return self.opener(table, Path(config.state_dir) / STATE_SUBDIR, config.secrets)
+        return self.opener(table, Path(config.state_dir) / STATE_SUBDIR, config.credentials)
 
     def ping(self, binding):
         """One real round trip to ``binding``; raises when it does not answer."""

@@ -17,6 +17,7 @@ from app.db.splitter import split_statements
 from app.runtime.d1 import (
     D1ColumnNotFoundError,
     D1Database,
+    D1DumpError,
     D1Error,
     D1ExecError,
     D1PreparedStatement,
@@ -327,11 +328,29 @@ def test_sql_errors_are_d1_errors_with_the_sqlite_code(users, dialect):
     duplicate = users.prepare("INSERT INTO users (email) VALUES ('ada@example.com')")
     missing = users.prepare("SELECT * FROM missing")
     if dialect == "sqlite":
-        assert d1_error(duplicate.run) == "D1_ERROR: UNIQUE constraint failed: users.email: SQLITE_CONSTRAINT"
+        assert d1_error(duplicate.run) == (
+            "D1_ERROR: UNIQUE constraint failed: users.email: SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_UNIQUE)"
+        )
         assert d1_error(missing.all) == "D1_ERROR: no such table: missing: SQLITE_ERROR"
     else:
-        assert d1_error(duplicate.run).endswith(": SQLITE_CONSTRAINT")
+        assert d1_error(duplicate.run).endswith(": SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_UNIQUE)")
         assert d1_error(missing.all).endswith(": SQLITE_ERROR")
+
+
+@pytest.mark.parametrize(
+    ("sql", "extended"),
+    [
+        ("INSERT INTO users (email) VALUES (NULL)", "SQLITE_CONSTRAINT_NOTNULL"),
+        ("INSERT INTO posts (user_id) VALUES (99)", "SQLITE_CONSTRAINT_FOREIGNKEY"),
+        ("INSERT INTO aged (age) VALUES (-1)", "SQLITE_CONSTRAINT_CHECK"),
+    ],
+)
+def test_error_messages_carry_the_extended_code(users, sql, extended):
+    users.exec(
+        "CREATE TABLE posts (user_id INTEGER REFERENCES users (id))\n"
+        "CREATE TABLE aged (age INTEGER CHECK (age >= 0))"
+    )
+    assert d1_error(users.prepare(sql).run).endswith(f": SQLITE_CONSTRAINT (extended: {extended})")
 
 
 def test_d1_errors_carry_prefix_and_detail(users):
@@ -351,9 +370,11 @@ def test_foreign_keys_are_enforced(d1, dialect):
         "INSERT INTO posts (author_id) VALUES (1)"
     )
     error = d1_error(lambda: d1.prepare("INSERT INTO posts (author_id) VALUES (?)").bind(99).run())
-    assert error.endswith(": SQLITE_CONSTRAINT")
+    assert error.endswith(": SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_FOREIGNKEY)")
     if dialect == "sqlite":
-        assert error == "D1_ERROR: FOREIGN KEY constraint failed: SQLITE_CONSTRAINT"
+        assert error == (
+            "D1_ERROR: FOREIGN KEY constraint failed: SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_FOREIGNKEY)"
+        )
     d1.prepare("DELETE FROM authors WHERE id = 1").run()
     assert d1.prepare("SELECT count(*) AS n FROM posts").first("n") == 0
 
@@ -445,7 +466,10 @@ def test_batch_returns_results_in_order(users):
     results = users.batch([insert.bind("c@example.com"), users.prepare("SELECT count(*) AS n FROM users")])
     assert results[0]["results"] == [] and results[0]["meta"]["changes"] == 1
     assert results[1]["results"] == [{"n": 3}]
-    assert users.batch([]) == []
+
+
+def test_batch_of_no_statements_is_an_error(d1):
+    assert d1_error(lambda: d1.batch([])) == "D1_ERROR: No SQL statements detected."
 
 
 def test_batch_is_rolled_back_whole_when_the_third_statement_fails(users):
@@ -457,7 +481,7 @@ def test_batch_is_rolled_back_whole_when_the_third_statement_fails(users):
         users.prepare("DELETE FROM users"),
     ]
     error = d1_error(lambda: users.batch(statements))
-    assert error.startswith("D1_ERROR: ") and error.endswith(": SQLITE_CONSTRAINT")
+    assert error.startswith("D1_ERROR: ") and ": SQLITE_CONSTRAINT" in error
     assert table_rows(users) == before
 
 
@@ -602,3 +626,99 @@ def test_open_d1_takes_the_url_from_the_binding_or_the_named_variable(tmp_path):
 def test_open_d1_refuses_an_unset_url_variable(tmp_path):
     with pytest.raises(ValueError, match="DB_URL"):
         open_d1({"binding": "DB", "database_url_env": "DB_URL"}, tmp_path, {})
+
+
+# --- what a query may do to the connection (D1's authorizer) ------------------------------
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "ATTACH DATABASE 'other.sqlite' AS other",
+        "DETACH DATABASE main",
+        "PRAGMA journal_mode = DELETE",
+        "PRAGMA journal_mode",
+        "PRAGMA synchronous = OFF",
+        "PRAGMA busy_timeout = 1",
+        "PRAGMA writable_schema = ON",
+    ],
+)
+def test_connection_changing_statements_are_not_authorized(d1, dialect, sql):
+    if dialect != "sqlite":
+        pytest.skip("SQLite's authorizer")
+    assert d1_error(lambda: d1.prepare(sql).run()) == "D1_ERROR: not authorized: SQLITE_AUTH"
+    # The platform's own connection settings are untouched.
+    assert d1.db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_reporting_pragmas_are_allowed(users, dialect):
+    if dialect != "sqlite":
+        pytest.skip("SQLite PRAGMAs")
+    columns = [row["name"] for row in users.prepare("PRAGMA table_info(users)").all()["results"]]
+    assert columns == ["id", "email", "age"]
+    assert users.prepare("PRAGMA foreign_keys").first("foreign_keys") == 1
+
+
+def test_pragma_foreign_keys_off_is_ignored_on_the_shared_connection(d1, dialect):
+    if dialect != "sqlite":
+        pytest.skip("SQLite PRAGMA")
+    d1.exec("CREATE TABLE authors (id INTEGER PRIMARY KEY)\nCREATE TABLE posts (author_id INTEGER REFERENCES authors (id))")
+    connection = d1.db.connection()
+    d1.prepare("PRAGMA foreign_keys = OFF").run()
+    # A later query on the very same connection (the next request's) still enforces them.
+    assert d1.db.connection() is connection
+    assert d1.prepare("PRAGMA foreign_keys").first("foreign_keys") == 1
+    error = d1_error(lambda: d1.prepare("INSERT INTO posts VALUES (99)").run())
+    assert error.endswith("(extended: SQLITE_CONSTRAINT_FOREIGNKEY)")
+
+
+def test_defer_foreign_keys_relaxes_checks_until_the_end_of_the_batch(d1, dialect):
+    if dialect != "sqlite":
+        pytest.skip("SQLite PRAGMA")
+    d1.exec("CREATE TABLE authors (id INTEGER PRIMARY KEY)\nCREATE TABLE posts (author_id INTEGER REFERENCES authors (id))")
+    d1.batch([
+        d1.prepare("PRAGMA defer_foreign_keys = ON"),
+        d1.prepare("INSERT INTO posts VALUES (1)"),  # its author arrives next
+        d1.prepare("INSERT INTO authors VALUES (1)"),
+    ])
+    assert d1.prepare("SELECT count(*) AS n FROM posts").first("n") == 1
+
+
+# --- D1's limits --------------------------------------------------------------------------
+
+
+def test_strings_and_blobs_over_2_000_000_bytes_are_too_big(d1, dialect):
+    d1.exec(f"CREATE TABLE files (data {DIALECT[dialect]['blob']}, name TEXT)")
+    insert = d1.prepare("INSERT INTO files (data, name) VALUES (?, ?)")
+    too_big = "D1_ERROR: string or blob too big: SQLITE_TOOBIG"
+    assert d1_error(lambda: insert.bind(b"\0" * 2_000_001, "x").run()) == too_big
+    assert d1_error(lambda: insert.bind(b"", "é" * 1_000_001).run()) == too_big  # 2,000,002 UTF-8 bytes
+    insert.bind(b"\0" * 1_999_000, "x").run()
+    assert d1.prepare("SELECT count(*) AS n FROM files").first("n") == 1
+    if dialect == "sqlite":  # values SQLite builds itself meet the same limit
+        assert d1_error(lambda: d1.prepare("SELECT zeroblob(2000001) AS b").first()).endswith(": SQLITE_TOOBIG")
+
+
+def test_exec_with_no_statements_is_an_error(d1):
+    assert d1_error(lambda: d1.exec("")) == "D1_ERROR: No SQL statements detected."
+    assert d1_error(lambda: d1.exec("\n  -- only a comment\n/* and another */\n")) == (
+        "D1_ERROR: No SQL statements detected."
+    )
+
+
+# --- dump ---------------------------------------------------------------------------------
+
+
+def test_dump_returns_the_sqlite_file(users, dialect, tmp_path):
+    if dialect != "sqlite":
+        with pytest.raises(D1DumpError) as info:
+            users.dump()
+        assert str(info.value).startswith("D1_DUMP_ERROR: ")
+        return
+    data = users.dump()
+    assert data.startswith(b"SQLite format 3\0")
+    copy = tmp_path / "copy.sqlite"
+    copy.write_bytes(data)
+    assert open_d1({"binding": "COPY", "database_url": f"sqlite:///{copy}"}, tmp_path, {}).prepare(
+        "SELECT email FROM users ORDER BY id"
+    ).raw() == [["ada@example.com"], ["bob@example.com"]]

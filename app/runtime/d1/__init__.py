@@ -19,13 +19,18 @@ Choices where Python and JS differ, or where SQLite/PostgreSQL cannot tell us wh
   a second old (measuring it costs more than a query); values read back are made
   D1-like (bytea -> bytes, boolean -> 1/0, numeric -> int/float, dates -> ISO strings,
   json -> text).
-* Errors keep D1's ``PREFIX: message: SQLITE_<CODE>`` shape; PostgreSQL SQLSTATE classes
-  map to the nearest SQLite code so callers can test one suffix on both databases.
+* Errors keep D1's ``PREFIX: message: SQLITE_<CODE>`` shape, followed by
+  `` (extended: SQLITE_CONSTRAINT_UNIQUE)`` when SQLite reports an extended code;
+  PostgreSQL SQLSTATEs map to the nearest SQLite codes so callers can test one message on
+  both databases. SQLite's ``at offset N`` is not added: Python's sqlite3 does not expose it.
+* On SQLite, queries run under D1's authorizer and size limit (``app.runtime.d1.guard``);
+  on PostgreSQL the size limit is checked on bound values only.
 """
 
 from app.runtime.d1.database import D1Database, open_d1
 from app.runtime.d1.errors import (
     D1ColumnNotFoundError,
+    D1DumpError,
     D1Error,
     D1ExecError,
     D1TypeError,
@@ -34,6 +39,6 @@ from app.runtime.d1.sql import convert_value
 from app.runtime.d1.statement import D1PreparedStatement
 
 __all__ = [
-    "D1ColumnNotFoundError", "D1Database", "D1Error", "D1ExecError", "D1PreparedStatement",
+    "D1ColumnNotFoundError", "D1Database", "D1DumpError", "D1Error", "D1ExecError", "D1PreparedStatement",
     "D1TypeError", "convert_value", "open_d1",
 ]

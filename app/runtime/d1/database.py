@@ -9,8 +9,9 @@ import peewee
 
 from app.db.database import is_postgres, open_database, open_sqlite
 from app.runtime.d1.backends import PostgresBackend, SqliteBackend
-from app.runtime.d1.errors import DRIVER_ERRORS, D1Error, D1ExecError
-from app.runtime.d1.sql import analyse
+from app.runtime.d1.errors import DRIVER_ERRORS, D1DumpError, D1Error, D1ExecError
+from app.runtime.d1.guard import MAX_VALUE_BYTES
+from app.runtime.d1.sql import NO_STATEMENTS, analyse
 from app.runtime.d1.statement import D1PreparedStatement, Outcome
 
 
@@ -40,9 +41,12 @@ class D1Database:
         """Run ``statements`` in order in ONE transaction and return their results.
 
         All or nothing: when a statement fails the transaction is rolled back and its
-        D1Error is raised; no partial results are returned.
+        D1Error is raised; no partial results are returned. An empty list is an error, as
+        in D1 (``No SQL statements detected.``).
         """
         statements = list(statements)
+        if not statements:
+            raise D1Error(NO_STATEMENTS)
         for statement in statements:
             if not isinstance(statement, D1PreparedStatement):
                 raise TypeError(f"batch() takes prepared statements, not {type(statement).__name__}")
@@ -60,6 +64,7 @@ class D1Database:
 
         Raises:
             D1ExecError: ``Error in line <n>: <line>: <message>``; nothing of it remains.
+            D1Error: ``No SQL statements detected.`` when no line holds a statement.
         """
         count, duration = 0, 0.0
         with self._translated_errors(), self._transaction():
@@ -71,7 +76,22 @@ class D1Database:
                 except D1Error as ex:
                     raise D1ExecError(f"Error in line {number}: {line.strip()}: {ex.detail}") from ex
                 count += 1
+            if not count:
+                raise D1Error(NO_STATEMENTS)
         return {"count": count, "duration": duration}
+
+    def dump(self):
+        """The whole SQLite database as the bytes of a database file (D1's deprecated ``dump()``).
+
+        Raises:
+            D1DumpError: the binding is on PostgreSQL, which has no such file
+                (``sonicpy d1 export`` writes SQL for either database).
+        """
+        if is_postgres(self.db):
+            raise D1DumpError("dump() needs a SQLite database; use `d1 export` for PostgreSQL")
+        with self._translated_errors():
+            # serialize() reads through SQLite's pager: committed WAL pages are included.
+            return self._connection().serialize()
 
     def describe(self):
         """The backend in a few words, credentials left out: ``SQLite /path`` or ``PostgreSQL host:port/name``."""
@@ -107,6 +127,7 @@ class D1Database:
     def _execute(self, statement, with_meta):
         """Run a prepared statement: all its SQL statements, the last one's rows kept."""
         parts = analyse(statement.sql).checked(len(statement.values))
+        _check_value_sizes(statement.values)
         with self._translated_errors():
             conn = self._connection()
             before = self._backend.snapshot(conn) if with_meta else None
@@ -132,6 +153,17 @@ class D1Database:
             outcome.commands.append(command)
         outcome.duration = (time.perf_counter() - started) * 1000
         return outcome
+
+
+def _check_value_sizes(values):
+    """Refuse bound strings and BLOBs over D1's size limit, on either database."""
+    for value in values:
+        if isinstance(value, (str, bytes)) and len(value) > MAX_VALUE_BYTES // 4 and _byte_length(value) > MAX_VALUE_BYTES:
+            raise D1Error("string or blob too big: SQLITE_TOOBIG")
+
+
+def _byte_length(value):
+    return len(value) if isinstance(value, bytes) else len(value.encode("utf-8", "surrogatepass"))
 
 
 def _original(ex):
