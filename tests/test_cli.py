@@ -76,6 +76,18 @@ def test_d1_execute_is_one_transaction(project):
     assert "no such table: t" in json.loads(missing.output)["error"]["text"]
 
 
+def test_d1_execute_drops_one_begin_commit_pair_as_wrangler(project):
+    result = run("d1", "execute", "DB", "--config", project, "--command",
+                 "BEGIN TRANSACTION; CREATE TABLE wrapped (a INTEGER); INSERT INTO wrapped VALUES (1); COMMIT;")
+    assert result.exit_code == 0, result.output
+    assert "2 command(s) executed successfully" in result.output
+    again = run("d1", "execute", "DB", "--config", project, "--command",
+                "BEGIN; INSERT INTO wrapped VALUES (2); COMMIT; BEGIN; INSERT INTO wrapped VALUES (3); COMMIT;")
+    assert again.exit_code == 1 and "it contains several transactions" in again.output
+    count = run("d1", "execute", "DB", "--config", project, "--json", "--command", "SELECT count(*) AS n FROM wrapped")
+    assert json.loads(count.output)[0]["results"] == [{"n": 1}]  # the refused run wrote nothing
+
+
 def test_d1_execute_usage_errors(project, tmp_path):
     assert run("d1", "execute", "DB", "--config", project).exit_code == 2
     assert "Couldn't find a D1 DB" in run("d1", "execute", "nope", "--config", project, "--command", "SELECT 1").output
@@ -94,7 +106,8 @@ def test_kv_key_round_trip(project, tmp_path):
     result = run("kv", "key", "put", "short", "x", "--ttl", "30", *base)
     assert result.exit_code == 1 and "Expiration TTL must be at least 60" in result.output
     assert run("kv", "key", "delete", "greeting", *base).exit_code == 0
-    assert run("kv", "key", "get", "greeting", *base).exit_code == 1
+    missing = run("kv", "key", "get", "greeting", *base)
+    assert (missing.exit_code, missing.output) == (0, "Value not found\n")  # wrangler's message and exit code
     assert "no KV binding named 'OTHER'" in run("kv", "key", "get", "x", "--binding", "OTHER", *base).output
 
 

@@ -6,6 +6,7 @@ contract: path escapes on the local folder, several processes on one folder, out
 hangs of the S3 endpoint.
 """
 
+import email.utils
 import hashlib
 import io
 import multiprocessing
@@ -111,7 +112,9 @@ def test_get_returns_the_content_and_the_same_metadata_as_head(bucket):
     assert got.json() == {"a": [1, 2]}
     for field in ("key", "version", "size", "etag", "uploaded"):
         assert getattr(got, field) == getattr(put, field) == getattr(head, field), field
-    assert got.range is None
+    # As R2 reports it: a full get and a head cover the whole object.
+    assert got.range == head.range == {"offset": 0, "length": 13}
+    assert got.storage_class == head.storage_class == put.storage_class == "Standard"
 
 
 def test_missing_keys_give_none(bucket):
@@ -451,6 +454,58 @@ def test_condition_and_range_together(bucket):
     assert type(failed) is R2Object
 
 
+# -- a request's headers as range and only_if (the standard file-serving pattern) ------------
+
+
+@pytest.mark.parametrize(
+    "headers, expected, served",
+    [
+        ({"Range": "bytes=2-4"}, b"234", {"offset": 2, "length": 3}),
+        ({"RANGE": "bytes=7-"}, b"789", {"offset": 7, "length": 3}),  # falcon's req.headers
+        ({"range": "bytes=-3"}, b"789", {"offset": 7, "length": 3}),
+        ({"Range": "bytes=8-100"}, b"89", {"offset": 8, "length": 2}),
+        ({"Range": "bytes=0-1,4-5"}, b"0123456789", {"offset": 0, "length": 10}),  # several: whole
+        ({"Range": "items=0-1"}, b"0123456789", {"offset": 0, "length": 10}),
+        ({"HOST": "example.com"}, b"0123456789", {"offset": 0, "length": 10}),
+    ],
+)
+def test_get_range_from_request_headers(bucket, headers, expected, served):
+    bucket.put("digits", b"0123456789")
+    obj = bucket.get("digits", range=headers)
+    assert obj.bytes() == expected and obj.range == served
+
+
+def test_get_range_header_beyond_the_object_is_not_satisfiable(bucket):
+    bucket.put("digits", b"0123456789")
+    with pytest.raises(R2Error, match=r"\(10039\)$"):
+        bucket.get("digits", range={"Range": "bytes=10-"})
+
+
+def test_get_only_if_from_request_headers(bucket):
+    put = bucket.put("k", "content")
+    last_modified = email.utils.format_datetime(put.uploaded, usegmt=True)
+    earlier = email.utils.format_datetime(put.uploaded - timedelta(seconds=5), usegmt=True)
+    holds = [
+        {"If-Match": put.http_etag}, {"If-Match": f'"other", {put.http_etag}'}, {"If-Match": "*"},
+        {"If-None-Match": '"other"'}, {"IF-MODIFIED-SINCE": earlier},
+        {"If-Unmodified-Since": last_modified}, {"If-Modified-Since": "not a date"},
+    ]
+    fails = [
+        {"If-Match": '"other"'}, {"If-Match": f"W/{put.http_etag}"},  # If-Match compares strongly
+        {"If-None-Match": put.http_etag}, {"If-None-Match": f"W/{put.http_etag}"}, {"If-None-Match": "*"},
+        {"If-Modified-Since": last_modified}, {"If-Unmodified-Since": earlier},
+        # An If-None-Match that holds overrides If-Modified-Since.
+    ]
+    for headers in holds:
+        assert isinstance(bucket.get("k", only_if=headers), R2ObjectBody), headers
+    for headers in fails:
+        failed = bucket.get("k", only_if=headers)
+        assert type(failed) is R2Object and failed.etag == put.etag, headers
+    assert isinstance(bucket.get("k", only_if={"If-None-Match": '"other"', "If-Modified-Since": last_modified}),
+                      R2ObjectBody)
+    assert bucket.head("k", only_if={"If-None-Match": put.http_etag}).etag == put.etag
+
+
 def test_put_only_if_absent(bucket):
     first = bucket.put("k", "first", only_if={"etag_does_not_match": "*"})
     assert first is not None
@@ -635,13 +690,15 @@ def test_list_limit_bounds(bucket, limit):
     assert caught.value.code == 10022
 
 
-def test_list_without_include_has_no_metadata(bucket):
+def test_list_without_include_has_empty_metadata(bucket):
     bucket.put("k", "v", http_metadata={"content_type": "text/plain"}, custom_metadata={"a": "b"})
     (obj,) = bucket.list()["objects"]
-    assert obj.http_metadata is None and obj.custom_metadata is None
+    assert obj.http_metadata == {} and obj.custom_metadata == {}
     assert obj.size == 1 and obj.etag == md5(b"v") and HEX32.match(obj.version)
-    with pytest.raises(TypeError, match="HTTP metadata unknown for key `k`"):
-        obj.write_http_metadata({})
+    assert obj.storage_class == "Standard"
+    headers = {}
+    obj.write_http_metadata(headers)  # writes nothing: the listing did not ask for it
+    assert headers == {}
 
 
 def test_list_include(bucket):
@@ -652,7 +709,7 @@ def test_list_include(bucket):
     assert both.custom_metadata == {"a": "b"}
     assert (both.version, both.uploaded, both.etag) == (put.version, put.uploaded, put.etag)
     (custom_only,) = bucket.list(include=["custom_metadata"])["objects"]
-    assert custom_only.http_metadata is None and custom_only.custom_metadata == {"a": "b"}
+    assert custom_only.http_metadata == {} and custom_only.custom_metadata == {"a": "b"}
 
 
 def test_list_include_rejects_other_names(bucket):

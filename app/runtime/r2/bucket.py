@@ -114,9 +114,18 @@ class R2Bucket:
         """The backend in a few words (``folder /path``, ``S3 bucket at endpoint``)."""
         return self.backend.describe()
 
-    def head(self, key: str) -> Optional[R2Object]:
-        """Metadata of ``key`` without its content, or ``None`` when it does not exist."""
-        return self.backend.head(check_key("head", key))
+    def head(self, key: str, only_if: Optional[Mapping] = None) -> Optional[R2Object]:
+        """Metadata of ``key`` without its content, or ``None`` when it does not exist.
+
+        ``only_if`` (as for ``get``, or a request's headers) is accepted, as R2's binding
+        accepts it, and does not change the answer: a head always describes the object.
+        """
+        key = check_key("head", key)
+        Conditional.parse(only_if)
+        obj = self.backend.head(key)
+        if obj is not None:
+            obj.range = {"offset": 0, "length": obj.size}
+        return obj
 
     def get(
         self, key: str, range: Optional[Mapping] = None, only_if: Optional[Mapping] = None
@@ -125,9 +134,13 @@ class R2Bucket:
 
         Args:
             key: The object's key.
-            range: ``{"offset": n, "length": n}`` (either may be left out) or ``{"suffix": n}``.
+            range: ``{"offset": n, "length": n}`` (either may be left out) or ``{"suffix": n}``,
+                or a request's headers (their ``Range``: one range of bytes; several give
+                the whole object, as on R2).
             only_if: ``etag_matches``, ``etag_does_not_match`` (unquoted etags or ``"*"``),
-                ``uploaded_before``, ``uploaded_after`` (aware datetimes).
+                ``uploaded_before``, ``uploaded_after`` (aware datetimes), or a request's
+                headers (``If-Match``, ``If-None-Match``, ``If-Modified-Since``,
+                ``If-Unmodified-Since``): the standard way to serve a file.
 
         Returns:
             ``R2ObjectBody`` with the content; ``None`` when the key does not exist; a plain
@@ -142,9 +155,8 @@ class R2Bucket:
             return None
         if result.body is None:
             return result.obj
-        if plan.ranged:
-            offset, length = result.selection
-            result.obj.range = {"offset": offset, "length": length}
+        offset, length = result.selection
+        result.obj.range = {"offset": offset, "length": length}
         return R2ObjectBody(result.obj, result.body)
 
     def put(

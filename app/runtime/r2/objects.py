@@ -78,8 +78,10 @@ class StoreUnreachable(R2Error):
 class R2Object:
     """Metadata of a stored object, as ``head``, ``put``, ``list`` and a failed ``get`` return it.
 
-    ``http_metadata`` and ``custom_metadata`` are ``None`` on listed objects unless the list
-    asked for them with ``include``, exactly as on R2.
+    ``http_metadata`` and ``custom_metadata`` are empty dicts on listed objects unless the
+    list asked for them with ``include``, as R2's objects carry empty metadata objects.
+    ``range`` is the part a ``get`` returned (the whole object for a full read) and the whole
+    object for ``head``, as R2 reports it.
     """
 
     key: str
@@ -107,16 +109,10 @@ class R2Object:
     def write_http_metadata(self, headers: MutableMapping[str, str]) -> None:
         """Set Content-Type, Content-Language, ... and Expires on ``headers`` from the metadata.
 
-        Raises:
-            TypeError: The object came from ``list`` without ``include=["http_metadata"]``.
+        An object listed without ``include=["http_metadata"]`` has none, so nothing is set.
         """
-        if self.http_metadata is None:
-            raise TypeError(
-                f"HTTP metadata unknown for key `{self.key}`. Did you forget to add "
-                "'http_metadata' to `include` when listing?"
-            )
         for name, header in HTTP_METADATA_HEADERS:
-            value = self.http_metadata.get(name)
+            value = (self.http_metadata or {}).get(name)
             if value is None:
                 continue
             if isinstance(value, datetime):
@@ -127,8 +123,8 @@ class R2Object:
         """A copy keeping only the metadata ``list(include=...)`` asked for."""
         return replace(
             self,
-            http_metadata=self.http_metadata if "http_metadata" in include else None,
-            custom_metadata=self.custom_metadata if "custom_metadata" in include else None,
+            http_metadata=self.http_metadata if "http_metadata" in include else {},
+            custom_metadata=self.custom_metadata if "custom_metadata" in include else {},
         )
 
 

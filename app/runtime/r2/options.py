@@ -7,8 +7,10 @@ in the caller, ``R2Error`` where the R2 service answers with an error code.
 
 import base64
 import binascii
+import email.utils
+import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Optional
 
 from .objects import (
@@ -167,6 +169,60 @@ def check_optional_str(name: str, value: Any) -> Optional[str]:
 
 
 # ---------------------------------------------------------------------------------------
+# A request's headers in place of range / only_if
+
+REQUEST_HEADERS = {"range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since"}
+
+
+def request_headers(value: Any) -> Optional[dict]:
+    """``value`` as ``{lowercase name: value}`` when it is a request's headers, else ``None``.
+
+    Headers are any header object that is not a dict (``wsgiref``, ``requests``), or a dict
+    with a header-like name: ``Range``/``If-Match``... in any case, a name with a dash, or
+    an all-capitals one (falcon's ``req.headers``). Options dicts use snake_case names
+    (``offset``, ``etag_matches``), so a misspelt option is still an error.
+    """
+    if not hasattr(value, "items"):
+        return None
+    items = list(value.items())
+    if isinstance(value, dict) and not any(_header_name(name) for name, _ in items):
+        return None
+    return {str(name).lower(): item for name, item in items}
+
+
+def _header_name(name: Any) -> bool:
+    return isinstance(name, str) and (name.lower() in REQUEST_HEADERS or "-" in name or name.isupper())
+
+
+def _http_date(text: Any) -> Optional[datetime]:
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def _header_etags(text: str, weak: bool) -> tuple:
+    """Unquoted etags of an If-Match (strong: weak tags never match) or If-None-Match list."""
+    tags = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if part == "*":
+            tags.append(part)
+            continue
+        if part.startswith("W/"):
+            if not weak:
+                continue
+            part = part[2:]
+        if len(part) >= 2 and part[0] == part[-1] == '"':
+            tags.append(part[1:-1])
+    return tuple(tags)
+
+
+RANGE_HEADER = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------------------------------
 # Conditions (only_if)
 
 
@@ -174,8 +230,8 @@ def check_optional_str(name: str, value: Any) -> Optional[str]:
 class Conditional:
     """A parsed ``only_if``: R2's conditional read/write rules (RFC 7232 flavoured)."""
 
-    etag_matches: Optional[str] = None
-    etag_does_not_match: Optional[str] = None
+    etag_matches: Any = None  # an etag, "*", or a tuple of them (from an If-Match header)
+    etag_does_not_match: Any = None
     uploaded_before: Optional[datetime] = None
     uploaded_after: Optional[datetime] = None
     seconds_granularity: bool = False
@@ -185,6 +241,9 @@ class Conditional:
         """Validate an ``only_if`` dict; quoted etags are a ``TypeError`` as on R2."""
         if only_if is None:
             return None
+        headers = request_headers(only_if)
+        if headers is not None:
+            return cls.from_headers(headers)
         if not isinstance(only_if, Mapping):
             raise TypeError("only_if must be a dict")
         unknown = set(only_if) - set(ONLY_IF_FIELDS)
@@ -210,6 +269,27 @@ class Conditional:
             **dates,
         )
 
+    @classmethod
+    def from_headers(cls, headers: Mapping) -> Optional["Conditional"]:
+        """The condition of a request's If-* headers (lowercase names), or ``None`` without any.
+
+        Dates compare to the second, as HTTP dates do; an unparsable date is ignored, as
+        RFC 7232 asks. If-Range is not one of them (R2 does not take it either).
+        """
+        fields = {}
+        if headers.get("if-match") is not None:
+            fields["etag_matches"] = _header_etags(headers["if-match"], weak=False)
+        if headers.get("if-none-match") is not None:
+            fields["etag_does_not_match"] = _header_etags(headers["if-none-match"], weak=True)
+        modified_since = _http_date(headers.get("if-modified-since"))
+        if modified_since is not None:
+            fields["uploaded_after"] = modified_since
+        unmodified_since = _http_date(headers.get("if-unmodified-since"))
+        if unmodified_since is not None:
+            # "Not modified after" that second: uploaded before the next one.
+            fields["uploaded_before"] = unmodified_since + timedelta(seconds=1)
+        return cls(seconds_granularity=True, **fields) if fields else None
+
     def passes(self, current: Optional[R2Object]) -> bool:
         """Whether the condition holds for ``current`` (``None``: no such object)."""
         if current is None:
@@ -233,7 +313,9 @@ class Conditional:
         return if_match and if_none_match and if_modified_since and if_unmodified_since
 
     @staticmethod
-    def _etag_in(condition: str, etag: str) -> bool:
+    def _etag_in(condition: Any, etag: str) -> bool:
+        if isinstance(condition, tuple):
+            return "*" in condition or etag in condition
         return condition == "*" or condition == etag
 
     def _millis(self, when: datetime) -> int:
@@ -277,6 +359,9 @@ class RangeRequest:
         """Validate the caller's range with R2's ``RangeError``/``TypeError`` messages."""
         if value is None:
             return None
+        headers = request_headers(value)
+        if headers is not None:
+            return cls.from_header(headers.get("range"))
         if not isinstance(value, Mapping):
             raise TypeError("range must be a dict with offset/length or suffix")
         unknown = set(value) - {"offset", "length", "suffix"}
@@ -291,6 +376,24 @@ class RangeRequest:
         if length is not None:
             raise TypeError("Suffix is incompatible with length.")
         return cls(suffix=_range_number(value.get("suffix"), "Invalid suffix. Suffix"))
+
+    @classmethod
+    def from_header(cls, text: Any) -> Optional["RangeRequest"]:
+        """The range of a ``Range: bytes=a-b`` header; ``None`` (the whole object) without one.
+
+        As R2 does, several ranges, another unit or a malformed header give the whole object.
+        """
+        match = RANGE_HEADER.fullmatch(text) if isinstance(text, str) else None
+        if match is None or not (match[1] or match[2]):
+            return None
+        first, last = match[1], match[2]
+        if not first:
+            return cls(suffix=int(last))
+        if not last:
+            return cls(offset=int(first))
+        if int(last) < int(first):
+            return None
+        return cls(offset=int(first), length=int(last) - int(first) + 1)
 
     def resolve(self, size: int) -> tuple:
         """``(offset, length)`` inside an object of ``size`` bytes, clamped as R2 clamps.
