@@ -574,6 +574,42 @@ def test_malformed_md5_is_a_type_error(bucket, value, message):
         bucket.put("k", b"data", md5=value)
 
 
+# -- sha1 / sha256 / sha384 / sha512 checksums --------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["sha1", "sha256", "sha384", "sha512"])
+def test_put_checksum_is_checked_and_stored(bucket, algorithm):
+    digest = hashlib.new(algorithm, b"data")
+    put = bucket.put("k", b"data", custom_metadata={"a": "b"}, **{algorithm: digest.hexdigest()})
+    expected = {"md5": md5(b"data"), algorithm: digest.hexdigest()}
+    assert put.checksums == expected
+    assert bucket.head("k").checksums == bucket.get("k").checksums == expected
+    assert bucket.head("k").custom_metadata == {"a": "b"}  # the checksum is not custom metadata
+    (listed,) = bucket.list(include=["custom_metadata"])["objects"]
+    assert listed.custom_metadata == {"a": "b"}
+    assert bucket.put("k", b"data", **{algorithm: digest.digest()}).checksums[algorithm] == digest.hexdigest()
+    assert bucket.put("k", b"data").checksums == {"md5": md5(b"data")}  # a later put without one
+
+
+@pytest.mark.parametrize("algorithm, label", [("sha1", "SHA-1"), ("sha256", "SHA-256"), ("sha512", "SHA-512")])
+def test_put_with_wrong_checksum_stores_nothing(bucket, algorithm, label):
+    bucket.put("k", b"old")
+    wrong = hashlib.new(algorithm, b"other").hexdigest()
+    with pytest.raises(R2Error) as caught:
+        bucket.put("k", b"new", **{algorithm: wrong})
+    assert str(caught.value) == f"put: The {label} checksum you specified did not match what we received. (10037)"
+    with pytest.raises(R2Error, match=r"\(10037\)"):
+        bucket.put("k", FixedLengthStream(OneWayStream(b"new"), 3), **{algorithm: wrong})
+    assert bucket.get("k").text() == "old"
+
+
+def test_put_takes_one_hashing_algorithm(bucket):
+    with pytest.raises(TypeError, match="You cannot specify multiple hashing algorithms."):
+        bucket.put("k", b"data", md5=md5(b"data"), sha256=hashlib.sha256(b"data").hexdigest())
+    with pytest.raises(TypeError, match="sha256 must be 32 bytes or 64 hex characters"):
+        bucket.put("k", b"data", sha256="abc")
+
+
 # -- delete -----------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from .options import (
     Conditional,
     RangeRequest,
     ReadPlan,
+    check_checksum,
     check_custom_metadata,
     check_folder_name,
     check_http_metadata,
@@ -60,6 +61,7 @@ class PutRequest:
     custom_metadata: dict
     md5: Optional[str]
     only_if: Optional[Conditional]
+    checksum: Optional[tuple] = None  # ("sha256", hex) to check and store
 
 
 class Backend(Protocol):
@@ -167,6 +169,10 @@ class R2Bucket:
         custom_metadata: Optional[Mapping] = None,
         only_if: Optional[Mapping] = None,
         md5: Union[str, bytes, None] = None,
+        sha1: Union[str, bytes, None] = None,
+        sha256: Union[str, bytes, None] = None,
+        sha384: Union[str, bytes, None] = None,
+        sha512: Union[str, bytes, None] = None,
     ) -> Optional[R2Object]:
         """Store ``value`` under ``key``, replacing any object there.
 
@@ -179,6 +185,11 @@ class R2Bucket:
             custom_metadata: str to str, at most 2048 bytes in all.
             only_if: As for ``get``; when it does not hold nothing is stored.
             md5: Expected MD5 (hex or 16 bytes); a mismatch stores nothing.
+            sha1, sha256, sha384, sha512: An expected SHA digest (hex or bytes), checked like
+                ``md5`` and kept in the object's ``checksums``; one algorithm per put.
+
+        Raises:
+            R2Error: 10037 when the content does not match the checksum given.
 
         Returns:
             The stored object's metadata, or ``None`` when ``only_if`` did not hold.
@@ -189,6 +200,7 @@ class R2Bucket:
             custom_metadata=check_custom_metadata(custom_metadata),
             only_if=Conditional.parse(only_if),
             md5=check_md5(md5),
+            checksum=check_checksum(md5, sha1=sha1, sha256=sha256, sha384=sha384, sha512=sha512),
             payload=to_payload(value),
         )
         return self.backend.write(request)

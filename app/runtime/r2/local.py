@@ -40,7 +40,7 @@ from .objects import (
     from_millis,
     to_millis,
 )
-from .options import ReadPlan
+from .options import ReadPlan, checksum_mismatch
 
 CHUNK_SIZE = 64 * 1024
 BUSY_TIMEOUT_MS = 5000
@@ -55,10 +55,13 @@ CREATE TABLE IF NOT EXISTS objects (
     etag TEXT NOT NULL,
     uploaded INTEGER NOT NULL,          -- milliseconds since the epoch, UTC
     http_metadata TEXT NOT NULL,        -- JSON; cache_expiry in milliseconds
-    custom_metadata TEXT NOT NULL       -- JSON
+    custom_metadata TEXT NOT NULL,      -- JSON
+    checksums TEXT NOT NULL DEFAULT '{}'  -- JSON: a SHA checksum given to put, hex
 ) WITHOUT ROWID
 """
-COLUMNS = "key, blob, version, size, etag, uploaded, http_metadata, custom_metadata"
+# Folders made before checksums were kept get the column on open.
+ADD_CHECKSUMS = "ALTER TABLE objects ADD COLUMN checksums TEXT NOT NULL DEFAULT '{}'"
+COLUMNS = "key, blob, version, size, etag, uploaded, http_metadata, custom_metadata, checksums"
 
 
 def _dump_http(http_metadata: dict) -> str:
@@ -76,8 +79,9 @@ def _load_http(text: str) -> dict:
 
 
 def _row_to_object(row: tuple) -> R2Object:
-    key, _blob, version, size, etag, uploaded, http_metadata, custom_metadata = row
+    key, _blob, version, size, etag, uploaded, http_metadata, custom_metadata, checksums = row
     return R2Object(
+        stored_checksums=json.loads(checksums),
         key=key,
         version=version,
         size=size,
@@ -135,6 +139,8 @@ class LocalBackend:
             folder.mkdir(parents=True, exist_ok=True)
         with self._transaction() as db:
             db.execute(SCHEMA)
+            if "checksums" not in {row[1] for row in db.execute("PRAGMA table_info(objects)")}:
+                db.execute(ADD_CHECKSUMS)
 
     def __repr__(self) -> str:
         return f"LocalBackend({str(self.root)!r})"
@@ -215,8 +221,9 @@ class LocalBackend:
         # is repeated under the write lock below, where it decides.
         if request.only_if is not None and not request.only_if.passes(self.head(request.key)):
             return None
-        blob, size, etag = self._store_blob(request)
+        blob, size, etag, checksums = self._store_blob(request)
         obj = R2Object(
+            stored_checksums=checksums,
             key=request.key,
             version=uuid.uuid4().hex,
             size=size,
@@ -239,14 +246,17 @@ class LocalBackend:
         return obj
 
     def _store_blob(self, request: PutRequest) -> tuple:
-        """Copy the payload into ``blobs/`` via ``tmp/``; return (name, size, md5 hex)."""
+        """Copy the payload into ``blobs/`` via ``tmp/``; return (name, size, md5 hex, checksums)."""
         digest = hashlib.md5()
+        extra = hashlib.new(request.checksum[0]) if request.checksum else None
         size = 0
         fd, tmp_name = tempfile.mkstemp(dir=self.tmp)
         try:
             with os.fdopen(fd, "wb") as out:
                 while chunk := request.payload.read(CHUNK_SIZE):
                     digest.update(chunk)
+                    if extra is not None:
+                        extra.update(chunk)
                     size += len(chunk)
                     out.write(chunk)
             etag = digest.hexdigest()
@@ -256,12 +266,14 @@ class LocalBackend:
                     "The MD5 checksum you specified did not match what we received.",
                     BAD_DIGEST,
                 )
+            if extra is not None and extra.hexdigest() != request.checksum[1]:
+                raise checksum_mismatch(request.checksum[0])
             blob = uuid.uuid4().hex
             os.replace(tmp_name, self.blobs / blob)
         except BaseException:
             _unlink(tmp_name)
             raise
-        return blob, size, etag
+        return blob, size, etag, dict([request.checksum]) if request.checksum else {}
 
     def _publish(self, obj: R2Object, blob: str, only_if) -> tuple:
         """Point ``obj.key`` at ``blob`` if ``only_if`` holds now.
@@ -276,7 +288,7 @@ class LocalBackend:
             ):
                 return False, None
             db.execute(
-                f"INSERT OR REPLACE INTO objects ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO objects ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     obj.key,
                     blob,
@@ -286,6 +298,7 @@ class LocalBackend:
                     to_millis(obj.uploaded),
                     _dump_http(obj.http_metadata),
                     json.dumps(obj.custom_metadata),
+                    json.dumps(obj.stored_checksums),
                 ),
             )
         return True, None if current is None else current[1]

@@ -93,6 +93,7 @@ class R2Object:
     custom_metadata: Optional[dict] = field(default_factory=dict)
     range: Optional[dict] = None
     storage_class: str = "Standard"
+    stored_checksums: dict = field(default_factory=dict)  # a SHA checksum given to put, hex
 
     @property
     def http_etag(self) -> str:
@@ -101,10 +102,10 @@ class R2Object:
 
     @property
     def checksums(self) -> dict:
-        """Known checksums as hex; MD5 is the etag of every single-part upload."""
-        if len(self.etag) == 32 and "-" not in self.etag:
-            return {"md5": self.etag}
-        return {}
+        """Known checksums as hex: MD5 (the etag of every single-part upload) and the SHA
+        checksum ``put`` was given, if any (R2 stores the one it checked)."""
+        md5 = {"md5": self.etag} if len(self.etag) == 32 and "-" not in self.etag else {}
+        return {**md5, **self.stored_checksums}
 
     def write_http_metadata(self, headers: MutableMapping[str, str]) -> None:
         """Set Content-Type, Content-Language, ... and Expires on ``headers`` from the metadata.

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Optional
 
 from .objects import (
+    BAD_DIGEST,
     INVALID_MAX_KEYS,
     INVALID_OBJECT_NAME,
     INVALID_RANGE,
@@ -135,6 +136,41 @@ def check_md5(value: Any) -> Optional[str]:
         except binascii.Error as ex:
             raise TypeError("Provided MD5 wasn't a valid hex string") from ex
     raise TypeError("md5 must be bytes or a hex string")
+
+
+# The hashes put() can check besides MD5, with their digest sizes in bytes.
+CHECKSUM_SIZES = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}
+CHECKSUM_LABELS = {"sha1": "SHA-1", "sha256": "SHA-256", "sha384": "SHA-384", "sha512": "SHA-512"}
+
+
+def check_checksum(md5: Any, **hashes: Any) -> Optional[tuple]:
+    """The one SHA checksum given to ``put`` as ``(algorithm, lowercase hex)``, or ``None``.
+
+    As R2: one hashing algorithm per put (MD5 included), as raw bytes or hex of the right size.
+    """
+    given = {name: value for name, value in hashes.items() if value is not None}
+    if len(given) + (md5 is not None) > 1:
+        raise TypeError("You cannot specify multiple hashing algorithms.")
+    if not given:
+        return None
+    ((name, value),) = given.items()
+    size = CHECKSUM_SIZES[name]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        if len(value) != size:
+            raise TypeError(f"{name} is {size} bytes, not {len(value)}")
+        return name, bytes(value).hex()
+    if isinstance(value, str) and len(value) == size * 2:
+        try:
+            return name, binascii.unhexlify(value).hex()
+        except binascii.Error as ex:
+            raise TypeError(f"Provided {name} wasn't a valid hex string") from ex
+    raise TypeError(f"{name} must be {size} bytes or {size * 2} hex characters")
+
+
+def checksum_mismatch(algorithm: str) -> R2Error:
+    """R2's BadDigest (10037) for a ``put`` whose content does not match its checksum."""
+    label = CHECKSUM_LABELS.get(algorithm, algorithm.upper())
+    return R2Error("put", f"The {label} checksum you specified did not match what we received.", BAD_DIGEST)
 
 
 def md5_base64(hex_digest: str) -> str:

@@ -66,7 +66,7 @@ from .objects import (
     R2Object,
     StoreUnreachable,
 )
-from .options import ReadPlan, md5_base64
+from .options import ReadPlan, checksum_mismatch, md5_base64
 from .payload import FixedLengthStream
 
 DEFAULT_CONNECT_TIMEOUT = 2.0
@@ -166,9 +166,30 @@ def encode_custom_metadata(custom_metadata: Mapping[str, str]) -> dict:
     }
 
 
+# User metadata names that hold a checksum given to put: ".s" is no escape that
+# encode_metadata_name makes, so no custom metadata name can collide with them.
+CHECKSUM_PREFIX = "r2.sha"
+
+
+def checksum_metadata(checksum: Optional[tuple]) -> dict:
+    """``("sha256", hex)`` as the S3 user metadata that keeps it with the object."""
+    return {f"r2.{checksum[0]}": checksum[1]} if checksum else {}
+
+
 def decode_custom_metadata(metadata: Mapping[str, str]) -> dict:
-    """boto3's ``Metadata`` answer as custom metadata."""
-    return {decode_metadata_name(name): unquote(value) for name, value in metadata.items()}
+    """boto3's ``Metadata`` answer as custom metadata (checksums kept by put left out)."""
+    return {
+        decode_metadata_name(name): unquote(value)
+        for name, value in metadata.items()
+        if not name.lower().startswith(CHECKSUM_PREFIX)
+    }
+
+
+def decode_checksums(metadata: Mapping[str, str]) -> dict:
+    """The checksums put stored in boto3's ``Metadata`` answer, by algorithm."""
+    return {
+        name.lower()[3:]: value for name, value in metadata.items() if name.lower().startswith(CHECKSUM_PREFIX)
+    }
 
 
 def http_parameters(http_metadata: Mapping) -> dict:
@@ -225,6 +246,7 @@ def object_from_response(key: str, response: Mapping) -> R2Object:
     obj = _object(key, response["ETag"], response["ContentLength"], response["LastModified"])
     obj.http_metadata = http_metadata_from(response)
     obj.custom_metadata = decode_custom_metadata(response.get("Metadata", {}))
+    obj.stored_checksums = decode_checksums(response.get("Metadata", {}))
     return obj
 
 
@@ -463,6 +485,8 @@ class S3Backend:
         try:
             if request.md5 is not None:
                 _check_md5(body, request.md5)
+            if request.checksum is not None:
+                _check_checksum(body, request.checksum)
             params = self._put_parameters(request, body, current)
             try:
                 response = self._call("put", "put_object", **params)
@@ -498,7 +522,7 @@ class S3Backend:
             "Key": request.key,
             "Body": body,
             "ContentLength": request.payload.length,
-            "Metadata": encode_custom_metadata(request.custom_metadata),
+            "Metadata": {**encode_custom_metadata(request.custom_metadata), **checksum_metadata(request.checksum)},
             **http_parameters(request.http_metadata),
         }
         if request.md5 is not None:
@@ -523,6 +547,7 @@ class S3Backend:
             obj = _object(request.key, etag, request.payload.length, datetime.now(timezone.utc))
         obj.http_metadata = dict(request.http_metadata)
         obj.custom_metadata = dict(request.custom_metadata)
+        obj.stored_checksums = dict([request.checksum]) if request.checksum else {}
         return obj
 
     def delete(self, keys: list) -> None:
@@ -604,3 +629,14 @@ def _check_md5(body, expected: str) -> None:
         raise R2Error(
             "put", "The MD5 checksum you specified did not match what we received.", BAD_DIGEST
         )
+
+
+def _check_checksum(body, checksum: tuple) -> None:
+    """Compare the body's SHA digest with the caller's before sending anything, as for MD5."""
+    algorithm, expected = checksum
+    digest = hashlib.new(algorithm)
+    while chunk := body.read(CHUNK_SIZE):
+        digest.update(chunk)
+    body.seek(0)
+    if digest.hexdigest() != expected:
+        raise checksum_mismatch(algorithm)
