@@ -1064,3 +1064,83 @@ def test_s3_hung_endpoint_times_out(silent_endpoint, tmp_path):
         bucket.head("k")
     assert time.monotonic() - started < 8  # 2 attempts x 1 s + backoff, never boto3's 60 s
     assert caught.value.code == 10001
+
+
+# -- multipart uploads (createMultipartUpload, uploadPart, complete, abort) --------------------
+
+MIB = 1024 * 1024
+
+
+def multipart_etag(*parts: bytes) -> str:
+    joined = b"".join(hashlib.md5(part).digest() for part in parts)
+    return f"{hashlib.md5(joined).hexdigest()}-{len(parts)}"
+
+
+def test_multipart_upload_complete(bucket):
+    first, second, last = b"a" * (5 * MIB), b"b" * (5 * MIB), b"tail"
+    upload = bucket.create_multipart_upload(
+        "big.bin", http_metadata={"content_type": "application/octet-stream"}, custom_metadata={"by": "test"}
+    )
+    assert upload.key == "big.bin" and upload.upload_id
+    # Parts may arrive in any order; a part number uploaded again replaces the part.
+    part3 = upload.upload_part(3, last)
+    part1 = upload.upload_part(1, b"x" * (5 * MIB))
+    part1 = upload.upload_part(1, io.BytesIO(first))
+    resumed = bucket.resume_multipart_upload("big.bin", upload.upload_id)
+    part2 = resumed.upload_part(2, second)
+    assert part2 == {"part_number": 2, "etag": md5(second)}
+    obj = resumed.complete([part1, part2, part3])
+    assert obj.etag == multipart_etag(first, second, last) and obj.size == len(first + second + last)
+    assert "md5" not in obj.checksums  # a multipart etag is no MD5 of the content
+    got = bucket.get("big.bin")
+    assert got.bytes() == first + second + last and got.etag == obj.etag
+    assert got.http_metadata["content_type"] == "application/octet-stream"
+    assert got.custom_metadata == {"by": "test"}
+    with pytest.raises(R2Error) as late:
+        upload.upload_part(4, b"late")  # completed
+    if not isinstance(bucket.backend, S3Backend):  # moto answers a 500 where S3 says NoSuchUpload
+        assert late.value.code == 10024
+    upload.abort()  # aborting after completion is fine
+
+
+def test_multipart_part_rules(bucket):
+    upload = bucket.create_multipart_upload("k")
+    small = upload.upload_part(1, b"small")
+    last = upload.upload_part(2, b"last")
+    with pytest.raises(R2Error) as caught:
+        upload.complete([small, last])
+    assert str(caught.value) == (
+        "completeMultipartUpload: Your proposed upload is smaller than the minimum allowed object size. (10011)"
+    )
+    with pytest.raises(R2Error, match=r"^completeMultipartUpload: One or more of the specified parts could not be found\. \(10025\)$"):
+        upload.complete([{"part_number": 1, "etag": md5(b"other")}, last])
+    with pytest.raises(R2Error, match=r"\(10025\)$"):
+        upload.complete([small, {"part_number": 9, "etag": md5(b"last")}])
+    big = upload.upload_part(1, b"a" * (6 * MIB))
+    middle = upload.upload_part(2, b"b" * (5 * MIB))
+    end = upload.upload_part(3, b"c")
+    with pytest.raises(R2Error, match=r"^completeMultipartUpload: There was a problem with the multipart upload\. \(10048\)$"):
+        upload.complete([big, middle, end])  # parts before the last differ in size
+    with pytest.raises(ValueError, match="Part number must be between 1 and 10000"):
+        upload.upload_part(0, b"x")
+    upload.abort()
+    assert bucket.head("k") is None
+
+
+def test_multipart_abort(bucket):
+    upload = bucket.create_multipart_upload("k")
+    part = upload.upload_part(1, b"only part")
+    upload.abort()
+    upload.abort()  # idempotent
+    with pytest.raises(R2Error) as caught:
+        upload.upload_part(2, b"more")
+    if not isinstance(bucket.backend, S3Backend):  # moto answers a 500 where S3 says NoSuchUpload
+        assert str(caught.value) == "uploadPart: The specified multipart upload does not exist. (10024)"
+    with pytest.raises(R2Error) as caught:
+        upload.complete([part])
+    assert str(caught.value) == "completeMultipartUpload: The specified multipart upload does not exist. (10024)"
+    assert bucket.head("k") is None and bucket.list()["objects"] == []
+    # resume does not check the id; the next call does.
+    unknown = bucket.resume_multipart_upload("k", "no-such-upload")
+    with pytest.raises(R2Error, match=r"\(10024\)$"):
+        unknown.complete([part])

@@ -151,6 +151,26 @@ class GuardedBackend:
         with self.guard.call("ping"):
             return self.backend.ping()
 
+    def create_upload(self, key, http_metadata, custom_metadata):
+        with self.guard.call("createMultipartUpload"):
+            return self.backend.create_upload(key, http_metadata, custom_metadata)
+
+    def upload_part(self, key, upload_id, part_number, payload):
+        with self.guard.call("uploadPart"):
+            return self.backend.upload_part(key, upload_id, part_number, payload)
+
+    def upload_parts(self, key, upload_id):
+        with self.guard.call("completeMultipartUpload"):
+            return self.backend.upload_parts(key, upload_id)
+
+    def complete_upload(self, key, upload_id, parts):
+        with self.guard.call("completeMultipartUpload"):
+            return self.backend.complete_upload(key, upload_id, parts)
+
+    def abort_upload(self, key, upload_id):
+        with self.guard.call("abortMultipartUpload"):
+            return self.backend.abort_upload(key, upload_id)
+
 
 def guard_bucket(bucket, guard):
     """``bucket`` with its calls going through ``guard`` when its store is remote."""

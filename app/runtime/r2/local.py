@@ -40,6 +40,7 @@ from .objects import (
     from_millis,
     to_millis,
 )
+from .local_multipart import LocalMultipart
 from .options import ReadPlan, checksum_mismatch
 
 CHUNK_SIZE = 64 * 1024
@@ -122,7 +123,7 @@ def _decode_cursor(cursor: str) -> tuple:
     raise R2Error("list", "The provided cursor is not valid.", INVALID_ARGUMENT)
 
 
-class LocalBackend:
+class LocalBackend(LocalMultipart):
     """Objects in a folder: blobs as files, metadata in one SQLite index.
 
     Args:
@@ -139,6 +140,7 @@ class LocalBackend:
             folder.mkdir(parents=True, exist_ok=True)
         with self._transaction() as db:
             db.execute(SCHEMA)
+            self._create_multipart_tables(db)
             if "checksums" not in {row[1] for row in db.execute("PRAGMA table_info(objects)")}:
                 db.execute(ADD_CHECKSUMS)
 

@@ -66,6 +66,7 @@ from .objects import (
     R2Object,
     StoreUnreachable,
 )
+from .multipart import NO_SUCH_UPLOAD, no_such_upload
 from .options import ReadPlan, checksum_mismatch, md5_base64
 from .payload import FixedLengthStream
 
@@ -74,7 +75,9 @@ DEFAULT_READ_TIMEOUT = 2.0
 # Writes wait at least this long for the store's answer (see the module notes).
 MIN_WRITE_TIMEOUT = 5.0
 DEFAULT_MAX_ATTEMPTS = 2
-WRITE_OPERATIONS = frozenset({"put_object", "delete_object", "delete_objects"})
+WRITE_OPERATIONS = frozenset({
+    "put_object", "delete_object", "delete_objects", "upload_part", "complete_multipart_upload",
+})
 CHUNK_SIZE = 64 * 1024
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
 LIST_WITH_METADATA_LIMIT = 100
@@ -549,6 +552,66 @@ class S3Backend:
         obj.custom_metadata = dict(request.custom_metadata)
         obj.stored_checksums = dict([request.checksum]) if request.checksum else {}
         return obj
+
+    # -- multipart (see app.runtime.r2.multipart) -------------------------------------------
+
+    def create_upload(self, key: str, http_metadata: dict, custom_metadata: dict) -> str:
+        params = {"Key": key, "Metadata": encode_custom_metadata(custom_metadata), **http_parameters(http_metadata)}
+        try:
+            return self._call("createMultipartUpload", "create_multipart_upload", **params)["UploadId"]
+        except ClientError as ex:
+            raise to_r2_error("createMultipartUpload", ex) from ex
+
+    def _multipart_call(self, action: str, operation: str, **params):
+        try:
+            return self._call(action, operation, **params)
+        except ClientError as ex:
+            if ex.response.get("Error", {}).get("Code") == "NoSuchUpload":
+                raise no_such_upload(action) from ex
+            raise to_r2_error(action, ex) from ex
+
+    def upload_part(self, key: str, upload_id: str, part_number: int, payload: FixedLengthStream) -> str:
+        body, spool = self._seekable_body(payload)
+        try:
+            response = self._multipart_call(
+                "uploadPart", "upload_part", Key=key, UploadId=upload_id, PartNumber=part_number,
+                Body=body, ContentLength=payload.length,
+            )
+        finally:
+            if spool is not None:
+                spool.close()
+        return response["ETag"].strip('"')
+
+    def upload_parts(self, key: str, upload_id: str) -> dict:
+        parts, marker = {}, 0
+        while True:
+            page = self._multipart_call(
+                "completeMultipartUpload", "list_parts", Key=key, UploadId=upload_id, PartNumberMarker=marker,
+            )
+            for part in page.get("Parts", []):
+                parts[part["PartNumber"]] = (part["ETag"].strip('"'), part["Size"])
+            if not page.get("IsTruncated"):
+                return parts
+            marker = page["NextPartNumberMarker"]
+
+    def complete_upload(self, key: str, upload_id: str, parts: list) -> R2Object:
+        self._multipart_call(
+            "completeMultipartUpload", "complete_multipart_upload", Key=key, UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": number, "ETag": f'"{etag}"'} for number, etag in parts]},
+        )
+        obj = self.head(key, "completeMultipartUpload")
+        if obj is None:  # deleted at once by another client: still report what was made
+            raise R2Error("completeMultipartUpload", "The object was removed as it was completed.", INTERNAL_ERROR)
+        return obj
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        # S3 forgets an upload once it is completed or aborted, so "no such upload" here is
+        # taken as already finished: aborting stays idempotent, as on R2.
+        try:
+            self._multipart_call("abortMultipartUpload", "abort_multipart_upload", Key=key, UploadId=upload_id)
+        except R2Error as ex:
+            if ex.code != NO_SUCH_UPLOAD:
+                raise
 
     def delete(self, keys: list) -> None:
         """DeleteObject, or DeleteObjects for several keys (quiet: missing keys are fine)."""
