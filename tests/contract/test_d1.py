@@ -7,6 +7,7 @@ documents and answers it (result shapes, meta fields, error messages).
 """
 
 import decimal
+import re
 import threading
 
 import peewee
@@ -722,3 +723,30 @@ def test_dump_returns_the_sqlite_file(users, dialect, tmp_path):
     assert open_d1({"binding": "COPY", "database_url": f"sqlite:///{copy}"}, tmp_path, {}).prepare(
         "SELECT email FROM users ORDER BY id"
     ).raw() == [["ada@example.com"], ["bob@example.com"]]
+
+
+# --- withSession --------------------------------------------------------------------------
+
+
+def test_with_session_reads_its_own_writes_and_keeps_the_latest_bookmark(users):
+    session = users.with_session()
+    assert session.get_bookmark() is None  # no query yet; never the constraint
+    session.prepare("INSERT INTO users (email) VALUES (?)").bind("c@example.com").run()
+    first = session.get_bookmark()
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}", first)
+    assert session.prepare("SELECT count(*) AS n FROM users").first("n") == 3
+    second = session.get_bookmark()
+    assert second > first  # bookmarks sort by time
+    session.batch([session.prepare("SELECT 1")])
+    assert session.get_bookmark() > second
+    # A later session continues from a bookmark; "first-primary" is accepted too.
+    continued = users.with_session(second)
+    assert continued.get_bookmark() == second
+    assert continued.prepare("SELECT email FROM users WHERE id = 3").first("email") == "c@example.com"
+    assert continued.get_bookmark() > second
+    assert users.with_session("first-primary").prepare("SELECT 1 AS one").first("one") == 1
+
+
+@pytest.mark.parametrize("bad", ["  ", 42])
+def test_with_session_refuses_an_invalid_bookmark(d1, bad):
+    assert d1_error(lambda: d1.with_session(bad)) == "D1_SESSION_ERROR: invalid bookmark or constraint"

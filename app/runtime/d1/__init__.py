@@ -23,6 +23,8 @@ Choices where Python and JS differ, or where SQLite/PostgreSQL cannot tell us wh
   `` (extended: SQLITE_CONSTRAINT_UNIQUE)`` when SQLite reports an extended code;
   PostgreSQL SQLSTATEs map to the nearest SQLite codes so callers can test one message on
   both databases. SQLite's ``at offset N`` is not added: Python's sqlite3 does not expose it.
+* ``with_session()`` keeps D1's bookmarks, but every query is served by the one database
+  (there are no read replicas).
 * On SQLite, queries run under D1's authorizer and size limit (``app.runtime.d1.guard``);
   on PostgreSQL the size limit is checked on bound values only.
 """
@@ -35,10 +37,12 @@ from app.runtime.d1.errors import (
     D1ExecError,
     D1TypeError,
 )
+from app.runtime.d1.session import D1DatabaseSession, D1SessionError
 from app.runtime.d1.sql import convert_value
 from app.runtime.d1.statement import D1PreparedStatement
 
 __all__ = [
-    "D1ColumnNotFoundError", "D1Database", "D1DumpError", "D1Error", "D1ExecError", "D1PreparedStatement",
+    "D1ColumnNotFoundError", "D1Database", "D1DatabaseSession", "D1DumpError", "D1SessionError",
+    "D1Error", "D1ExecError", "D1PreparedStatement",
     "D1TypeError", "convert_value", "open_d1",
 ]

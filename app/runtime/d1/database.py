@@ -93,6 +93,22 @@ class D1Database:
             # serialize() reads through SQLite's pager: committed WAL pages are included.
             return self._connection().serialize()
 
+    def with_session(self, constraint_or_bookmark=None):
+        """A session (``prepare``, ``batch``, ``get_bookmark``) as D1's ``withSession``.
+
+        Args:
+            constraint_or_bookmark: ``"first-unconstrained"`` (the default),
+                ``"first-primary"`` or a bookmark from an earlier session's
+                ``get_bookmark()``. Every query is served by the one database here, so
+                each constraint holds; see ``app.runtime.d1.session``.
+
+        Raises:
+            D1SessionError: ``D1_SESSION_ERROR: invalid bookmark or constraint``.
+        """
+        from app.runtime.d1.session import D1DatabaseSession
+
+        return D1DatabaseSession(self, constraint_or_bookmark)
+
     def describe(self):
         """The backend in a few words, credentials left out: ``SQLite /path`` or ``PostgreSQL host:port/name``."""
         if is_postgres(self.db):
@@ -158,7 +174,9 @@ class D1Database:
 def _check_value_sizes(values):
     """Refuse bound strings and BLOBs over D1's size limit, on either database."""
     for value in values:
-        if isinstance(value, (str, bytes)) and len(value) > MAX_VALUE_BYTES // 4 and _byte_length(value) > MAX_VALUE_BYTES:
+        # A str of n characters is at most 4n UTF-8 bytes: short ones need no encoding.
+        if isinstance(value, (str, bytes)) and len(value) > MAX_VALUE_BYTES // 4 \
+                and _byte_length(value) > MAX_VALUE_BYTES:
             raise D1Error("string or blob too big: SQLITE_TOOBIG")
 
 

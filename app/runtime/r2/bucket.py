@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Protocol, Union
 
+from .multipart import R2MultipartUpload
 from .objects import INVALID_ARGUMENT, BodyStream, R2Error, R2Object, R2ObjectBody
 from .options import (
     MAX_DELETE_KEYS,
@@ -207,20 +208,16 @@ class R2Bucket:
 
     def create_multipart_upload(
         self, key: str, http_metadata: Optional[Mapping] = None, custom_metadata: Optional[Mapping] = None
-    ) -> "R2MultipartUpload":
+    ) -> R2MultipartUpload:
         """Start a multipart upload of ``key`` (parts of at least 5 MiB but the last, all one size)."""
-        from .multipart import R2MultipartUpload
-
         key = check_key("createMultipartUpload", key)
         upload_id = self.backend.create_upload(
             key, check_http_metadata(http_metadata), check_custom_metadata(custom_metadata)
         )
         return R2MultipartUpload(self.backend, key, upload_id)
 
-    def resume_multipart_upload(self, key: str, upload_id: str) -> "R2MultipartUpload":
+    def resume_multipart_upload(self, key: str, upload_id: str) -> R2MultipartUpload:
         """The upload ``upload_id`` of ``key``, without checking it exists (as R2: the next call will)."""
-        from .multipart import R2MultipartUpload
-
         if not isinstance(upload_id, str) or not upload_id:
             raise TypeError("upload_id must be a non-empty string")
         return R2MultipartUpload(self.backend, check_key("resumeMultipartUpload", key), upload_id)

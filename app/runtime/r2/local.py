@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from .bucket import ListPage, PutRequest, ReadResult
+from .local_multipart import LocalMultipart
 from .objects import (
     BAD_DIGEST,
     INTERNAL_ERROR,
@@ -40,7 +41,6 @@ from .objects import (
     from_millis,
     to_millis,
 )
-from .local_multipart import LocalMultipart
 from .options import ReadPlan, checksum_mismatch
 
 CHUNK_SIZE = 64 * 1024

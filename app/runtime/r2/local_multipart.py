@@ -52,7 +52,8 @@ class LocalMultipart:
 
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO uploads (upload_id, key, http_metadata, custom_metadata, state) VALUES (?, ?, ?, ?, 'open')",
+                "INSERT INTO uploads (upload_id, key, http_metadata, custom_metadata, state)"
+                " VALUES (?, ?, ?, ?, 'open')",
                 (upload_id, key, _dump_http(http_metadata), json.dumps(custom_metadata)),
             )
         return upload_id
@@ -140,7 +141,9 @@ class LocalMultipart:
         return blob, size
 
     def abort_upload(self, key, upload_id):
-        row = self._db().execute("SELECT state FROM uploads WHERE upload_id = ? AND key = ?", (upload_id, key)).fetchone()
+        row = self._db().execute(
+            "SELECT state FROM uploads WHERE upload_id = ? AND key = ?", (upload_id, key)
+        ).fetchone()
         if row is None:
             raise no_such_upload("abortMultipartUpload")
         if row[0] == "open":

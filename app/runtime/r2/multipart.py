@@ -56,7 +56,8 @@ class R2MultipartUpload:
         Returns:
             ``{"part_number": n, "etag": "..."}``, to pass to ``complete``.
         """
-        if isinstance(part_number, bool) or not isinstance(part_number, int) or not 1 <= part_number <= MAX_PART_NUMBER:
+        if isinstance(part_number, bool) or not isinstance(part_number, int) \
+                or not 1 <= part_number <= MAX_PART_NUMBER:
             raise ValueError(f"Part number must be between 1 and {MAX_PART_NUMBER} (inclusive).")
         etag = self.backend.upload_part(self.key, self.upload_id, part_number, to_payload(value))
         return {"part_number": part_number, "etag": etag}
@@ -80,8 +81,11 @@ class R2MultipartUpload:
                 "Your proposed upload is smaller than the minimum allowed object size.",
                 ENTITY_TOO_SMALL,
             )
+        # As R2 (and Miniflare): parts before the last all one size, the last no larger.
         if len(set(sizes[:-1])) > 1 or (len(sizes) > 1 and sizes[-1] > sizes[0]):
-            raise R2Error("completeMultipartUpload", "There was a problem with the multipart upload.", MULTIPART_PROBLEM)
+            raise R2Error(
+                "completeMultipartUpload", "There was a problem with the multipart upload.", MULTIPART_PROBLEM
+            )
         return self.backend.complete_upload(self.key, self.upload_id, wanted)
 
     def abort(self) -> None:

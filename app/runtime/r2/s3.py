@@ -52,6 +52,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from .bucket import ListPage, PutRequest, ReadResult
+from .multipart import NO_SUCH_UPLOAD, no_such_upload
 from .objects import (
     BAD_DIGEST,
     ENTITY_TOO_LARGE,
@@ -66,7 +67,6 @@ from .objects import (
     R2Object,
     StoreUnreachable,
 )
-from .multipart import NO_SUCH_UPLOAD, no_such_upload
 from .options import ReadPlan, checksum_mismatch, md5_base64
 from .payload import FixedLengthStream
 
