@@ -347,18 +347,39 @@ def clear_rate_limits(env):
         env.CACHE_KV.delete(key["name"])
 
 
-def test_login_is_rate_limited_per_account_and_recovers(env, user_with_password):
+def test_wrong_passwords_limit_the_attackers_address_not_the_owners_account(env, user_with_password):
     user_with_password(email="target@example.com")
     client = fast_client(env, rate_limit_attempts=3, rate_limit_window_seconds=120)
-    for i in range(3):  # different IPs: the per-account bucket still fills
-        login(client, "target@example.com", "wrong", status=401, ip=f"10.0.0.{i}")
-    response = login(client, "target@example.com", PASSWORD, status=429, ip="10.0.0.9")
+    for _ in range(3):
+        login(client, "target@example.com", "wrong", status=401, ip="203.0.113.66")
+    response = login(client, "target@example.com", "wrong", status=429, ip="203.0.113.66")
     assert_envelope(response, 429, "Too many attempts, try again later")
     retry = int(response.headers["Retry-After"])
     assert 0 < retry <= 120 and response.json["details"]["retry_after"] == retry
-    login(client, "someone-else@example.com", "x", status=401, ip="10.0.0.9")  # other accounts unaffected
+    # The owner, from another address, signs in with the right password: no lockout.
+    login(client, "target@example.com", PASSWORD, ip="198.51.100.10")
+    # The attacker's address stays limited, even with the right password (no oracle).
+    login(client, "target@example.com", PASSWORD, status=429, ip="203.0.113.66")
     clear_rate_limits(env)
-    login(client, "target@example.com", PASSWORD, ip="10.0.0.9")
+    login(client, "target@example.com", PASSWORD, ip="203.0.113.66")
+
+
+def test_past_the_account_ceiling_each_address_gets_one_failure(env, user_with_password):
+    # A guess spread over many addresses: past the account's ceiling it slows to one
+    # failure per address per window, and a client that has not failed still signs in.
+    user_with_password(email="spread@example.com")
+    client = fast_client(env, rate_limit_attempts=5, rate_limit_account_attempts=3)
+    for i in range(3):
+        login(client, "spread@example.com", "wrong", status=401, ip=f"10.0.0.{i}")
+    # Below the ceiling 10.0.0.1 had four failures left; now it has used its one.
+    login(client, "spread@example.com", "wrong", status=429, ip="10.0.0.1")
+    login(client, "spread@example.com", "wrong", status=401, ip="10.0.0.7")  # a new address: one try
+    login(client, "spread@example.com", "wrong", status=429, ip="10.0.0.7")
+    login(client, "spread@example.com", PASSWORD, ip="10.0.0.8")  # the owner, from a new address
+    login(client, "someone-else@example.com", "x", status=401, ip="10.0.0.1")  # other accounts unaffected
+    clear_rate_limits(env)
+    login(client, "spread@example.com", "wrong", status=401, ip="10.0.0.1")
+    login(client, "spread@example.com", "wrong", status=401, ip="10.0.0.1")
 
 
 def test_login_is_rate_limited_per_ip(env, user_with_password):

@@ -3,8 +3,9 @@
 Paths and JSON shapes follow SonicJS (``reference/sonicjs.md`` 2.3) so its clients keep
 working; its flaws do not carry over: registration always gives the least privileged role,
 logout and password changes end existing sessions (``token_version``), login and register
-are rate-limited per IP and per account, reset and invitation tokens reach the user only
-through the mailer hook, never a response.
+are rate-limited (sign-in per client address, so nobody can lock someone else's account:
+see ``Guard``), reset and invitation tokens reach the user only through the mailer hook,
+never a response.
 """
 
 from typing import Annotated
@@ -20,7 +21,7 @@ from app.api.errors import (
 from app.services import users
 from app.services.accounts import (
     EMAIL_PATTERN, MAX_PASSWORD_LENGTH, USERNAME_PATTERN, DuplicateAccount, InvalidCredentials, InvalidToken,
-    WeakPassword, registration_open,
+    WeakPassword, normalize_email, registration_open,
 )
 from app.services.identity import LEAST_PRIVILEGED_ROLE, issue_jwt
 from app.services.ratelimit import bucket
@@ -111,17 +112,46 @@ class Guard:
     An attempt is counted *before* the slow work it guards (``acquire``) and given back
     when it went well (``refund``): counted afterwards, a burst of parallel guesses would
     all pass the check while the first ones were still hashing.
+
+    Sign-in (``acquire_login``) is limited so that nobody can lock an account by failing
+    on purpose: the client address is limited (``RATE_LIMIT_ATTEMPTS`` failures per window,
+    whichever accounts they name), the account is not, so its owner signs in from any
+    other address. An account's failures from all addresses are counted too; past
+    ``RATE_LIMIT_ACCOUNT_ATTEMPTS`` in a window (a guess spread over many addresses) each
+    address gets one failure for that account per window instead: the attack slows to one
+    guess per address while a correct password from a client that has not failed still
+    signs in.
     """
 
     def __init__(self, limiter, settings):
         self._limiter = limiter
         self._proxies = settings.trusted_proxy_count
+        self._account_ceiling = settings.rate_limit_account_attempts
 
     def buckets(self, req, action, account=None):
         """The IP bucket of ``action`` and, with ``account``, the account's bucket."""
         keys = [bucket(f"{action}-ip", client_ip(req, self._proxies))]
         if account is not None:
-            keys.append(bucket(f"{action}-account", account))
+            keys.append(bucket(f"{action}-account", normalize_email(account)))
+        return keys
+
+    def login_buckets(self, req, account):
+        """The sign-in buckets of ``req``: its address, ``account``, and the two together."""
+        address, account = client_ip(req, self._proxies), normalize_email(account)
+        return [
+            bucket("login-ip", address), bucket("login-account", account),
+            bucket("login-account-ip", f"{account} {address}"),
+        ]
+
+    def acquire_login(self, req, account):
+        """Count a sign-in attempt on ``account`` (429 when limited); the buckets to refund."""
+        keys = address_key, account_key, pair_key = self.login_buckets(req, account)
+        under_attack = self._limiter.count(account_key) >= self._account_ceiling
+        wait = self._limiter.acquire(
+            address_key, account_key, pair_key, limits={account_key: None, pair_key: 1 if under_attack else None}
+        )
+        if wait is not None:
+            raise too_many_requests(wait)
         return keys
 
     def acquire(self, keys):
@@ -154,8 +184,7 @@ class LoginResource:
     @access(public=True)
     def on_post(self, req, resp):
         body = read_body(req, LoginBody)
-        keys = self._guard.buckets(req, "login", body.email.lower())
-        self._guard.acquire(keys)
+        keys = self._guard.acquire_login(req, body.email)
         user = self._accounts.authenticate(body.email, body.password)
         if user is None:
             raise unauthorized("Invalid email or password")
@@ -177,7 +206,7 @@ class RegisterResource:
         if not registration_open(self._settings):
             raise forbidden("Registration is currently disabled")
         body = read_body(req, RegisterBody)
-        self._guard.acquire(self._guard.buckets(req, "register", body.email.lower()))
+        self._guard.acquire(self._guard.buckets(req, "register", body.email))
         try:
             user = self._accounts.create_user(
                 body.email, body.password, LEAST_PRIVILEGED_ROLE, body.username, body.firstName, body.lastName
@@ -248,8 +277,7 @@ class ChangePasswordResource:
         body = read_body(req, ChangePasswordBody)
         _check_confirmation(body.new_password, body.confirm_password)
         # A stolen session must not be able to brute-force the current password either.
-        keys = self._guard.buckets(req, "login", caller.email)
-        self._guard.acquire(keys)
+        keys = self._guard.acquire_login(req, caller.email)
         try:
             user = self._accounts.change_password(caller.id, body.current_password, body.new_password)
         except InvalidCredentials as ex:
@@ -272,7 +300,7 @@ class RequestResetResource:
     @access(public=True)
     def on_post(self, req, resp):
         body = read_body(req, ResetRequestBody)
-        self._guard.acquire(self._guard.buckets(req, "reset", body.email.lower()))
+        self._guard.acquire(self._guard.buckets(req, "reset", body.email))
         mail = self._accounts.request_password_reset(body.email)
         if mail is not None:
             # After the response: the answer takes the same time whether a mail goes out or not.
@@ -293,7 +321,7 @@ class ResetPasswordResource:
         body = read_body(req, ResetPasswordBody)
         _check_confirmation(body.password, body.confirm_password)
         user = redeem_token(self._guard, req, lambda: self._accounts.reset_password(body.token, body.password))
-        self._guard.clear(self._guard.buckets(req, "login", user.email)[1:])
+        self._guard.clear(self._guard.login_buckets(req, user.email)[1:])
         resp.media = {"message": "Password has been reset; sign in with the new password"}
 
 
