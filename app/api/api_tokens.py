@@ -5,6 +5,9 @@ its owner's rights, so this grants nothing new); ``api_tokens.manage`` (admins) 
 to list or revoke someone else's. Token management needs a password session: an API
 token cannot mint or list tokens, so a leaked token cannot outlive its own revocation by
 creating a successor.
+
+Every token expires: ``expires_at`` (epoch milliseconds) defaults to 90 days from now and
+may be at most 365 days ahead (``API_TOKEN_DEFAULT_TTL_DAYS``, ``API_TOKEN_MAX_TTL_DAYS``).
 """
 
 from typing import Annotated

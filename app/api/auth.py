@@ -263,7 +263,8 @@ class MeResource:
 
 
 class ChangePasswordResource:
-    """``POST /auth/change-password``: needs the current password; ends other sessions."""
+    """``POST /auth/change-password``: needs the current password; ends other sessions and
+    deletes the caller's API tokens (whoever knew the old password may have made them)."""
 
     def __init__(self, accounts, guard, settings):
         self._accounts = accounts
@@ -310,7 +311,8 @@ class RequestResetResource:
 
 
 class ResetPasswordResource:
-    """``POST /auth/reset-password``: ``{token, password}`` from the mailed link."""
+    """``POST /auth/reset-password``: ``{token, password}`` from the mailed link; ends every
+    session and deletes the user's API tokens."""
 
     def __init__(self, accounts, guard):
         self._accounts = accounts

@@ -7,12 +7,13 @@ which only the SHA-256 is stored, and they reach the user only through the ``mai
 never an HTTP response. A token is consumed by the same conditional UPDATE that sets the
 new password (``WHERE token = ? AND still valid``, one row or none), so two requests racing
 with one token cannot both succeed. Every event that should end existing sessions (password change or
-reset, logout, role change, deactivation) bumps ``users.token_version``.
+reset, logout, role change, deactivation) bumps ``users.token_version``; a new password,
+however it is set, also deletes the user's API tokens in the same transaction, since
+whoever knew the old password may have made them.
 
 Errors are domain exceptions (``AccountError`` subclasses); the API maps them to HTTP.
 """
 
-import hashlib
 import logging
 import re
 import secrets
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 import peewee
 
 from app.db.models import Plugin, User, database, now_ms
-from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES
+from app.services.api_tokens import revoke_tokens_of
+from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES, hash_token
 from app.services.passwords import PasswordHasher
 
 log = logging.getLogger("sonicpy.accounts")
@@ -80,11 +82,6 @@ def log_mailer(mail):
     log.warning("%s for %s: %s", mail.subject, mail.email, mail.link)
 
 
-def hash_token(token):
-    """The stored form of a one-time or API token: SHA-256, hex."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
 def normalize_email(email):
     """Emails compare case-insensitively: they are stored and looked up lowercased."""
     return email.strip().lower()
@@ -132,7 +129,8 @@ class Accounts:
         """Create an admin (the CLI's ``users create-admin`` and ``dev`` use this).
 
         With ``update_existing``, an existing account of that email becomes an active
-        admin with this password and its sessions end; otherwise it is a DuplicateAccount.
+        admin with this password and its sessions and API tokens end; otherwise it is a
+        DuplicateAccount.
         """
         existing = User.get_or_none(User.email == normalize_email(email))
         if existing is None:
@@ -140,10 +138,7 @@ class Accounts:
         if not update_existing:
             raise DuplicateAccount(f"A user with email {existing.email} already exists")
         self.check_password(password)
-        User.update(
-            role="admin", is_active=True, password_hash=self.hasher.hash(password),
-            token_version=User.token_version + 1, updated_at=now_ms(),
-        ).where(User.id == existing.id).execute()
+        self._set_password(existing.id, password, role="admin", is_active=True)
         return User.get_by_id(existing.id)
 
     def create_dev_admin(self, email="admin@example.com"):
@@ -196,7 +191,7 @@ class Accounts:
         User.update(token_version=User.token_version + 1, updated_at=now_ms()).where(User.id == user_id).execute()
 
     def change_password(self, user_id, current_password, new_password):
-        """Change a password after checking the current one; ends every session.
+        """Change a password after checking the current one; ends every session and API token.
 
         Raises:
             InvalidCredentials: ``current_password`` is wrong.
@@ -210,10 +205,12 @@ class Accounts:
         return User.get_by_id(user.id)
 
     def _set_password(self, user_id, password, **extra):
-        User.update(
-            password_hash=self.hasher.hash(password), token_version=User.token_version + 1,
-            updated_at=now_ms(), **extra,
-        ).where(User.id == user_id).execute()
+        password_hash = self.hasher.hash(password)
+        with database.atomic():
+            User.update(
+                password_hash=password_hash, token_version=User.token_version + 1, updated_at=now_ms(), **extra,
+            ).where(User.id == user_id).execute()
+            revoke_tokens_of(user_id)
 
     def _reset_token_holder(self, token):
         """The active user whose live reset token is ``token``, or None (a cheap pre-check)."""
@@ -241,7 +238,7 @@ class Accounts:
         return Mail("password_reset", user.email, self._link("/auth/reset-password", token))
 
     def reset_password(self, token, new_password):
-        """Set a new password with a reset token (single use); ends every session.
+        """Set a new password with a reset token (single use); ends every session and API token.
 
         Raises:
             InvalidToken: the token is unknown, used or expired.
@@ -263,6 +260,7 @@ class Accounts:
             ).execute()
             if consumed != 1:
                 raise InvalidToken("Invalid or expired reset token")
+            revoke_tokens_of(user.id)
         return User.get_by_id(user.id)
 
     # -- invitations ----------------------------------------------------------------------
