@@ -154,6 +154,14 @@ def test_token_lifetimes_come_from_settings(env, outbox):
     create_token(client, headers, ["collections.read"], expires_at=now_ms() + 31 * DAY_MS, status=422)
 
 
+def test_token_responses_are_not_stored(app_client, make_user):
+    _, headers = make_user("viewer")
+    created = create_token(app_client, headers, ["collections.read"])
+    listed = app_client.get("/api/tokens", headers=headers)
+    revoked = app_client.delete(f"/api/tokens/{created.json['data']['id']}", headers=headers)
+    assert [r.headers.get("Cache-Control") for r in (created, listed, revoked)] == ["no-store"] * 3
+
+
 @pytest.mark.parametrize("extra, field", [
     ({"expires_at": 1}, "expires_at"),
     ({"expires_at": 2**63}, "expires_at"),

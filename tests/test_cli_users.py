@@ -81,6 +81,12 @@ def test_update_existing_deletes_the_accounts_api_tokens(project):
     client.get("/auth/me", headers=token, status=401)
 
 
+def test_a_mixed_script_email_is_a_clean_error(project):
+    _, options = project
+    result = create_admin(options, "--email", "\u0430dmin@example.com", "--password", PASSWORD)
+    assert result.exit_code == 1 and "mixes letters of different scripts" in result.output
+
+
 @pytest.mark.parametrize("args, code, message", [
     (["--email", "a@example.com", "--password", "short"], 1, "at least 8"),
     (["--email", "not-an-email", "--password", PASSWORD], 2, "not an email"),

@@ -6,6 +6,13 @@ logout and password changes end existing sessions (``token_version``), login and
 are rate-limited (sign-in per client address, so nobody can lock someone else's account:
 see ``Guard``), reset and invitation tokens reach the user only through the mailer hook,
 never a response.
+
+The routes that start a session from credentials in the body (login, register, accept an
+invitation) take JSON only, 415 otherwise: a page on any site can submit an HTML form
+(URL-encoded or multipart) across origins without a CORS preflight, and could sign a
+visitor in to an account of its choosing (login CSRF); a JSON body cannot be sent that
+way. SonicJS's JSON routes take JSON only as well (its form routes are HTML pages this
+app does not serve). Responses carrying a token or the caller's details are ``no-store``.
 """
 
 from typing import Annotated
@@ -16,12 +23,13 @@ import msgspec
 from app.api.access import access
 from app.api.authentication import COOKIE_NAME, client_ip
 from app.api.errors import (
-    bad_request, conflict, field_error, forbidden, read_body, too_many_requests, unauthorized,
+    APIError, bad_request, conflict, field_error, forbidden, read_body, too_many_requests, unauthorized,
 )
+from app.api.private import no_store
 from app.services import users
 from app.services.accounts import (
-    EMAIL_PATTERN, MAX_PASSWORD_LENGTH, USERNAME_PATTERN, DuplicateAccount, InvalidCredentials, InvalidToken,
-    WeakPassword, normalize_email, registration_open,
+    EMAIL_PATTERN, MAX_PASSWORD_LENGTH, USERNAME_PATTERN, DuplicateAccount, InvalidCredentials, InvalidEmail,
+    InvalidToken, WeakPassword, normalize_email, registration_open,
 )
 from app.services.identity import LEAST_PRIVILEGED_ROLE, issue_jwt
 from app.services.ratelimit import bucket
@@ -106,6 +114,14 @@ def _weak(ex, field="password"):
     return field_error(field, str(ex))
 
 
+def _json_only(req, resp, resource, params):
+    """415 unless the body is JSON: no cross-site HTML form can start a session (login CSRF)."""
+    if (req.content_type or "").split(";", 1)[0].strip().lower() != falcon.MEDIA_JSON:
+        raise APIError(
+            falcon.HTTP_415, "Unsupported media type", f"this route takes a JSON body ({falcon.MEDIA_JSON})"
+        )
+
+
 class Guard:
     """Rate-limit checks shared by the auth resources (login, register, resets).
 
@@ -182,6 +198,8 @@ class LoginResource:
         self._settings = settings
 
     @access(public=True)
+    @falcon.before(_json_only)
+    @no_store
     def on_post(self, req, resp):
         body = read_body(req, LoginBody)
         keys = self._guard.acquire_login(req, body.email)
@@ -202,6 +220,8 @@ class RegisterResource:
         self._settings = settings
 
     @access(public=True)
+    @falcon.before(_json_only)
+    @no_store
     def on_post(self, req, resp):
         if not registration_open(self._settings):
             raise forbidden("Registration is currently disabled")
@@ -213,6 +233,8 @@ class RegisterResource:
             )
         except WeakPassword as ex:
             raise _weak(ex) from None
+        except InvalidEmail as ex:
+            raise field_error("email", str(ex)) from None
         except DuplicateAccount as ex:
             raise conflict(str(ex)) from None
         token = start_session(resp, user, self._settings)
@@ -248,6 +270,7 @@ class RefreshResource:
         self._settings = settings
 
     @access(authenticated=True)
+    @no_store
     def on_post(self, req, resp):
         _session_only(req.context.user)
         user = users.get_user(req.context.user.id)
@@ -258,6 +281,7 @@ class MeResource:
     """``GET /auth/me``: the caller."""
 
     @access(authenticated=True)
+    @no_store
     def on_get(self, req, resp):
         resp.media = {"user": me_user(users.get_user(req.context.user.id))}
 
@@ -272,6 +296,7 @@ class ChangePasswordResource:
         self._settings = settings
 
     @access(authenticated=True)
+    @no_store
     def on_post(self, req, resp):
         caller = req.context.user
         _session_only(caller)
@@ -358,6 +383,8 @@ class AcceptInvitationResource:
         self._settings = settings
 
     @access(public=True)
+    @falcon.before(_json_only)
+    @no_store
     def on_post(self, req, resp):
         body = read_body(req, AcceptInvitationBody)
         _check_confirmation(body.password, body.confirm_password)
