@@ -12,6 +12,7 @@ from app.runtime.d1.backends import PostgresBackend, SqliteBackend
 from app.runtime.d1.errors import DRIVER_ERRORS, D1Error, D1ExecError
 from app.runtime.d1.sql import analyse
 from app.runtime.d1.statement import D1PreparedStatement, Outcome
+from app.runtime.private import private_sqlite_file
 
 
 class D1Database:
@@ -168,9 +169,8 @@ def open_d1(binding, state_dir, environ):
         if not SAFE_FILE_NAME.fullmatch(name):
             # The id becomes a file name: "../x" must not write outside the state folder.
             raise ValueError(f"database id {name!r} cannot be used as a local file name")
-        folder = pathlib.Path(state_dir) / "d1"
-        folder.mkdir(parents=True, exist_ok=True)
-        db = open_sqlite(folder / f"{name}.sqlite")
+        # The whole database: only the server's user may read it (app.runtime.private).
+        db = open_sqlite(private_sqlite_file(pathlib.Path(state_dir) / "d1" / f"{name}.sqlite"))
     return D1Database(db, config=binding)
 
 
