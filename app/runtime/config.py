@@ -148,6 +148,15 @@ def load_config(path=None, env_name=None, persist_to=None, environ=None):
     )
 
 
+def environment_names(path=None):
+    """The names of the ``[env.NAME]`` sections of ``path`` (default: ``default_config_path()``), sorted.
+
+    Raises:
+        ConfigError: the file is missing or malformed.
+    """
+    return sorted(_read_toml(Path(path) if path else default_config_path()).get("env", {}))
+
+
 def _read_toml(path):
     try:
         with open(path, "rb") as fh:
