@@ -9,6 +9,7 @@ line and ``dev``'s own timer.
 import logging
 
 from app.db.models import LogConfig, SystemLog, bind_models, now_ms
+from app.db.time_travel import purge_expired_history
 from app.runtime.context import ScheduledEvent
 from app.services.content.scheduling import run_scheduled_content
 
@@ -31,7 +32,7 @@ def purge_expired_logs(event, env):
     return {"logs_purged": removed}
 
 
-JOBS = [purge_expired_logs, run_scheduled_content]
+JOBS = [purge_expired_logs, run_scheduled_content, purge_expired_history]
 
 
 def run_scheduled(event, env, ctx=None):

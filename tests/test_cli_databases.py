@@ -125,6 +125,11 @@ def test_info_prints_wranglers_fields(project):
     assert info["created_at"] == "unknown"  # made by the binding itself, not by d1 create
     for key in ("read_queries_24h", "write_queries_24h", "rows_read_24h"):
         assert info[key] == "unknown"
+    assert info["rows_written_24h"] == 0  # counted by the time-travel log, armed after the migrations
+    assert project.cli("d1", "execute", "DB", "--command",
+                       "INSERT INTO collections (id, name, display_name, schema, created_at, updated_at)"
+                       " VALUES ('c1', 'a', 'A', '{}', 1, 1); UPDATE collections SET name = 'b'").exit_code == 0
+    assert project.json("d1", "info", "test-db")["rows_written_24h"] == 2
     table = project.cli("d1", "info", "DB")
     assert re.search(r"num_tables\s+\d+", table.output) and re.search(r"database_size\s+[\d.]+ kB", table.output)
 
@@ -251,4 +256,4 @@ def test_list_and_info_on_a_postgres_binding(tmp_path, fresh_postgres_url):
     assert row["migrations"] == {"pending": len(list(MIGRATIONS.glob("*.sql")))}
     assert project.cli("d1", "migrations", "apply", "DB").exit_code == 0
     info = project.json("d1", "info", "DB")
-    assert info["num_tables"] > 20 and info["created_at"] == "unknown"
+    assert info["num_tables"] > 20 and info["created_at"] == "unknown" and info["rows_written_24h"] == 0

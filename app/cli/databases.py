@@ -11,6 +11,7 @@
 """
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import click
 import peewee
 
 from app.cli.common import runtime_options
-from app.db import catalog
+from app.db import catalog, time_travel
 from app.db.catalog import POSTGRES, SQLITE, CatalogError, Location
 from app.db.migrations import MigrationError, MigrationRunner
 from app.runtime.bindings import STATE_SUBDIR, BindingKind
@@ -216,15 +217,28 @@ def info_fields(config, table):
         "created_at": row["created_at"] or UNKNOWN,
         "num_tables": row["num_tables"],
         "database_size": row["size"],
-        # No per-query analytics are kept: wrangler reads these from Cloudflare's.
+        # No per-query analytics are kept (wrangler reads these from Cloudflare's); rows
+        # written are counted by the time-travel log, when the database has one.
         "read_queries_24h": UNKNOWN,
         "write_queries_24h": UNKNOWN,
         "rows_read_24h": UNKNOWN,
-        "rows_written_24h": UNKNOWN,
+        "rows_written_24h": _rows_written_24h(catalog.locate(table, state_folder(config), config.secrets)),
         "backend": row["backend"],
         "location": row["location"],
         "migrations": migration_summary(row),
     }
+
+
+def _rows_written_24h(location):
+    """Rows changed in the last 24 hours, from the time-travel log; "unknown" without one."""
+    db = catalog.open_readonly(location)
+    try:
+        count = time_travel.rows_written_since(db, round(time.time() * 1000) - time_travel.DAY_MS)
+    except peewee.PeeweeException:
+        count = None
+    finally:
+        db.close()
+    return UNKNOWN if count is None else count
 
 
 @click.command("info")
