@@ -288,3 +288,38 @@ def test_tables_without_a_primary_key_are_named_as_not_restored(project):
     assert project.restore("--bookmark", bookmark).exit_code == 0
     assert set(project.content()) == {"p1", "p2"}
     assert project.rows("SELECT body FROM notes") == [{"body": "kept"}]
+
+
+def test_a_cascading_delete_comes_back_parent_and_children(project):
+    project.sql("INSERT INTO plugin_hooks (id, plugin_id, hook_name, handler_name, created_at) VALUES"
+                " ('h1', 'faq-plugin', 'content:save', 'a', 1), ('h2', 'faq-plugin', 'content:read', 'b', 1)")
+    bookmark = project.bookmark()
+    project.sql("DELETE FROM plugins WHERE id = 'faq-plugin'")
+    assert project.rows("SELECT COUNT(*) AS n FROM plugin_hooks") == [{"n": 0}]
+    result = project.restore("--bookmark", bookmark)
+    assert result.exit_code == 0, result.output
+    assert project.rows("SELECT id FROM plugin_hooks ORDER BY id") == [{"id": "h1"}, {"id": "h2"}]
+    assert project.rows("SELECT name FROM plugins WHERE id = 'faq-plugin'") == [{"name": "faq-plugin"}]
+    if project.dialect == "postgres":  # the foreign keys were deferrable for the restore only
+        assert project.rows("SELECT COUNT(*) AS n FROM pg_constraint WHERE contype = 'f' AND condeferrable") \
+            == [{"n": 0}]
+
+
+def test_values_come_back_exactly(project):
+    postgres = project.dialect == "postgres"
+    blob, real = ("BYTEA", "DOUBLE PRECISION") if postgres else ("BLOB", "REAL")
+    blob_value = "decode('00ff10', 'hex')" if postgres else "x'00ff10'"
+    real_value = "0.1::float8 + 0.2::float8" if postgres else "0.1 + 0.2"
+    (project.migrations / "0999_samples.sql").write_text(
+        f"CREATE TABLE samples (id INTEGER PRIMARY KEY, b {blob}, r {real}, n BIGINT, t TEXT);\n")
+    assert project.cli("d1", "migrations", "apply", "DB").exit_code == 0
+    project.sql(f"INSERT INTO samples VALUES (1, {blob_value}, {real_value}, 9007199254740993, 'line break ''q'' é')")
+    project.sql("INSERT INTO samples VALUES (2, NULL, 1e300, -1, NULL)")
+    before = project.rows("SELECT id, b, r, n, t FROM samples ORDER BY id")
+    bookmark = project.bookmark()
+    project.sql("UPDATE samples SET b = NULL, r = 0, n = 0, t = 'x'")
+    project.sql("DELETE FROM samples WHERE id = 2")
+    assert project.restore("--bookmark", bookmark).exit_code == 0
+    after = project.rows("SELECT id, b, r, n, t FROM samples ORDER BY id")
+    assert after == before
+    assert after[0]["r"] == 0.1 + 0.2 and after[0]["n"] == 9007199254740993

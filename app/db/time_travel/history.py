@@ -267,27 +267,61 @@ def restore(db, bookmark, batch=500):
 def _restore(db, bookmark, batch):
     specs = triggers.table_specs(db, set(read_history(db).excluded))
     _lock(db, specs, "EXCLUSIVE")
-    if not is_postgres(db):
-        db.execute_sql("PRAGMA defer_foreign_keys = ON")  # children may come back before parents
     history = read_history(db)
     _check_reachable(history, bookmark)
     check_armed(db, history)
     previous = Bookmark(history.current_seq, _now_ms(db), history.log_id)
-    undone, upper = 0, history.current_seq
+    with _foreign_keys_deferred(db, specs):
+        undone = _undo_after(db, specs, bookmark.seq, history.current_seq, batch)
+    return Restored(bookmark, previous, undone)
+
+
+def _undo_after(db, specs, seq, upper, batch):
+    """Undo the logged changes ``seq < change <= upper``, newest first; return how many."""
+    undone = 0
     while True:
         rows = db.execute_sql(_sql(db, f"SELECT seq, table_name, operation, row_key, old_row FROM {LOG_TABLE}"
                                        " WHERE seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ?"),
-                              (bookmark.seq, upper, batch)).fetchall()
-        for seq, table, operation, row_key, old_row in rows:
+                              (seq, upper, batch)).fetchall()
+        for change, table, operation, row_key, old_row in rows:
             try:
                 undo_change(db, table, operation, json.loads(row_key),
                             None if old_row is None else json.loads(old_row), specs.get(table))
             except HistoryMismatch as ex:
-                raise TimeTravelError(f"change {seq} cannot be undone: {ex}; nothing was restored") from None
+                raise TimeTravelError(f"change {change} cannot be undone: {ex}; nothing was restored") from None
         undone += len(rows)
         if len(rows) < batch:
-            return Restored(bookmark, previous, undone)
+            return undone
         upper = rows[-1][0] - 1
+
+
+@contextmanager
+def _foreign_keys_deferred(db, tables):
+    """Check foreign keys once, after every change is undone, instead of statement by statement.
+
+    Undone newest first, a cascading delete comes back child before parent (PostgreSQL
+    logs the parent row first; its cascade runs after). SQLite defers the checks with a
+    pragma. PostgreSQL defers only DEFERRABLE constraints, so the restore makes its
+    tables' foreign keys deferrable for the transaction, checks them all at the end
+    (``SET CONSTRAINTS ALL IMMEDIATE``), then puts them back as they were; all of it
+    commits or rolls back with the restore.
+    """
+    if not is_postgres(db):
+        db.execute_sql("PRAGMA defer_foreign_keys = ON")  # ends with the transaction
+        yield
+        return
+    constraints = db.execute_sql(
+        "SELECT t.relname, c.conname FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid"
+        " JOIN pg_namespace n ON n.oid = t.relnamespace"
+        " WHERE c.contype = 'f' AND NOT c.condeferrable AND n.nspname = current_schema()").fetchall()
+    constraints = [(table, name) for table, name in constraints if table in tables]
+    for table, name in constraints:
+        db.execute_sql(f"ALTER TABLE {quote(table)} ALTER CONSTRAINT {quote(name)} DEFERRABLE INITIALLY IMMEDIATE")
+    db.execute_sql("SET CONSTRAINTS ALL DEFERRED")
+    yield
+    db.execute_sql("SET CONSTRAINTS ALL IMMEDIATE")  # every deferred check runs here
+    for table, name in constraints:
+        db.execute_sql(f"ALTER TABLE {quote(table)} ALTER CONSTRAINT {quote(name)} NOT DEFERRABLE")
 
 
 def _check_reachable(history, bookmark):
