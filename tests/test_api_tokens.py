@@ -8,6 +8,8 @@ from app.db.models import ApiToken, User, now_ms
 from tests.fixtures.content import content_row, insert_items
 from tests.fixtures.users import bearer
 
+pytestmark = pytest.mark.backends
+
 
 def create_token(client, headers, permissions, status=201, **extra):
     body = {"name": "ci", "permissions": permissions, **extra}

@@ -18,6 +18,8 @@ from tests.fixtures.auth import (
 )
 from tests.fixtures.users import bearer, create_user
 
+pytestmark = pytest.mark.backends
+
 
 def assert_envelope(response, status, error=None):
     assert response.status_int == status
@@ -322,13 +324,7 @@ def test_expired_reset_tokens_are_refused(app_client, user_with_password, mail_l
 # -- rate limits ----------------------------------------------------------------------------
 
 
-def clear_rate_limits(env):
-    """What the KV TTL does when the window is over: the counters disappear."""
-    for key in env.CACHE_KV.list(prefix="ratelimit:")["keys"]:
-        env.CACHE_KV.delete(key["name"])
-
-
-def test_login_is_rate_limited_per_account_and_recovers(env, user_with_password):
+def test_login_is_rate_limited_per_account_and_recovers(env, stack, user_with_password):
     user_with_password(email="target@example.com")
     client = fast_client(env, rate_limit_attempts=3, rate_limit_window_seconds=120)
     for i in range(3):  # different IPs: the per-account bucket still fills
@@ -338,7 +334,7 @@ def test_login_is_rate_limited_per_account_and_recovers(env, user_with_password)
     retry = int(response.headers["Retry-After"])
     assert 0 < retry <= 120 and response.json["details"]["retry_after"] == retry
     login(client, "someone-else@example.com", "x", status=401, ip="10.0.0.9")  # other accounts unaffected
-    clear_rate_limits(env)
+    stack.expire_kv(env, "ratelimit:")  # the window is over
     login(client, "target@example.com", PASSWORD, ip="10.0.0.9")
 
 
