@@ -58,7 +58,7 @@ def free(env):
     return create_collection("free")
 
 
-def values_collection(collection, author, values):
+def insert_each(collection, author, values):
     """One published item per ``(slug, data)``; returns their ids."""
     ids = []
     for slug, data in values:
@@ -90,7 +90,7 @@ def test_cursor_paging_over_a_field_holding_null_visits_every_item_once(client, 
 @pytest.fixture
 def nullish(free, as_author):
     author, _ = as_author
-    values_collection(free, author, [
+    insert_each(free, author, [
         ("missing", {"other": 1}), ("null", {"v": None}), ("x", {"v": "x"}), ("y", {"v": "y"}),
     ])
 
@@ -128,7 +128,7 @@ MIXED = [
 @pytest.fixture
 def mixed(free, as_author):
     author, _ = as_author
-    values_collection(free, author, MIXED)
+    insert_each(free, author, MIXED)
 
 
 @pytest.mark.parametrize("condition, expected", [
@@ -173,7 +173,7 @@ def test_mixed_types_sort_by_type_then_value(client, mixed):
 
 def test_case_insensitive_matching_folds_every_letter(client, free, as_author):
     author, _ = as_author
-    values_collection(free, author, [("cafe", {"name": "Grand CAFÉ Ünïcode"}), ("plain", {"name": "cafe"})])
+    insert_each(free, author, [("cafe", {"name": "Grand CAFÉ Ünïcode"}), ("plain", {"name": "cafe"})])
     Content.update(title="ÉCOLE ÄÖÜ").where(Content.slug == "plain-0").execute()
     assert slugs(client.get("/api/content", {"search": "café ünï"})) == ["cafe-0"]
     assert slugs(client.get("/api/content", {"search": "ünï café"})) == []  # search is one phrase
@@ -186,7 +186,7 @@ def test_case_insensitive_matching_folds_every_letter(client, free, as_author):
 
 def test_text_sorts_by_code_point_on_both(client, free, as_author):
     author, _ = as_author
-    values_collection(free, author, [("a", {"w": "apple"}), ("b", {"w": "Banana"}), ("c", {"w": "cherry"}),
+    insert_each(free, author, [("a", {"w": "apple"}), ("b", {"w": "Banana"}), ("c", {"w": "cherry"}),
                                      ("d", {"w": "Äpfel"}), ("e", {"w": "a-b"}), ("f", {"w": "ab"})])
     Content.update(title=Content.slug).execute()
     expected = ["b-0", "e-0", "f-0", "a-0", "c-0", "d-0"]  # B < a-b < ab < apple < cherry < Ä
@@ -200,8 +200,8 @@ def test_text_sorts_by_code_point_on_both(client, free, as_author):
 
 def test_integers_beyond_64_bits_page_on(client, free, as_author):
     author, _ = as_author
-    values_collection(free, author, [(f"big{n}", {"n": 2**63 + n}) for n in range(5)])
-    values_collection(free, author, [("small", {"n": 1}), ("huge", {"n": 10**30})])
+    insert_each(free, author, [(f"big{n}", {"n": 2**63 + n}) for n in range(5)])
+    insert_each(free, author, [("small", {"n": 1}), ("huge", {"n": 10**30})])
     for sort in ("data.n", "-data.n"):
         seen = walk(client, "/api/content", {"sort": sort, "limit": 2})
         assert len(seen) == 7 and len(set(seen)) == 7, sort
@@ -212,7 +212,7 @@ def test_integers_beyond_64_bits_page_on(client, free, as_author):
 def test_long_sort_values_keep_cursors_short(client, free, as_author):
     author, _ = as_author
     long_text = "x" * 3600
-    values_collection(free, author, [(f"long{n}", {"body": long_text + str(n)}) for n in range(5)])
+    insert_each(free, author, [(f"long{n}", {"body": long_text + str(n)}) for n in range(5)])
     Content.update(title="T" * 500).execute()
     for sort in ("data.body", "-data.body", "title", "title,data.body,-slug"):
         first = client.get("/api/content", {"sort": sort, "limit": 2}).json
@@ -269,8 +269,8 @@ def test_nul_in_a_cursor_key_is_a_400(client, mixed, params, forged):
 def test_a_row_whose_data_is_not_json_breaks_no_query(env, client, free, as_author, as_editor, caplog):
     author, _ = as_author
     _, headers = as_editor
-    values_collection(free, author, [("good", {"category": "news", "n": 1}), ("other", {"category": "tech", "n": 2})])
-    (bad,) = values_collection(free, author, [("bad", {"category": "news"})])
+    insert_each(free, author, [("good", {"category": "news", "n": 1}), ("other", {"category": "tech", "n": 2})])
+    (bad,) = insert_each(free, author, [("bad", {"category": "news"})])
     env.DB.db.execute_sql("UPDATE content SET data = 'not json {' WHERE id = ?".replace("?", env.DB.db.param), (bad,))
     caplog.set_level(logging.WARNING, logger="sonicpy.content")
     assert slugs(client.get("/api/content?filter[data.category]=news")) == ["good-0"]

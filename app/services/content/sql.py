@@ -116,18 +116,18 @@ class SqlBuilder:
             return fn.jsonb_typeof(self._raw(field))
         return fn.json_type(self._document(), _sqlite_path(field))
 
+    def _type_names(self, kind):
+        """This database's names for JSON type ``kind`` (jsonb_typeof uses the JSON names)."""
+        return (kind,) if self.postgres else SQLITE_TYPES[kind]
+
     def is_type(self, field, kind):
         """True when ``field`` holds a value of JSON type ``kind`` (``number``, ``string``...)."""
-        if self.postgres:
-            return self._type(field) == kind
-        names = SQLITE_TYPES[kind]
+        names = self._type_names(kind)
         return self._type(field) == names[0] if len(names) == 1 else self._type(field).in_(list(names))
 
     def _by_type(self, field, results):
         """``CASE <field's JSON type> WHEN ... END``: ``results`` maps JSON types to expressions."""
-        names = {"boolean": ("boolean",), "number": ("number",), "string": ("string",),
-                 "array": ("array",), "object": ("object",)} if self.postgres else SQLITE_TYPES
-        whens = [(name, result) for kind, result in results.items() for name in names[kind]]
+        whens = [(name, result) for kind, result in results.items() for name in self._type_names(kind)]
         return Case(self._type(field), whens, None)
 
     def text(self, field):
