@@ -1,7 +1,7 @@
 """POST /api/media/upload and /upload-multiple, on both bucket backends (local folder, S3).
 
-Every test runs twice through ``media_env``: once with the local bucket, once with the R2
-binding over boto3 against a real moto S3 server.
+Every test runs through ``media_env``: on SQLite with the local bucket and with the R2
+binding over boto3 against a real moto S3 server, and on PostgreSQL with S3.
 """
 
 import io
