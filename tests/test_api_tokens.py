@@ -10,6 +10,8 @@ from tests.fixtures.auth import PASSWORD, fast_client
 from tests.fixtures.content import content_row, insert_items
 from tests.fixtures.users import bearer, create_user, token_for
 
+pytestmark = pytest.mark.backends
+
 
 def create_token(client, headers, permissions, status=201, **extra):
     body = {"name": "ci", "permissions": permissions, **extra}

@@ -18,6 +18,8 @@ from tests.fixtures.auth import (
 )
 from tests.fixtures.users import bearer, create_user
 
+pytestmark = pytest.mark.backends
+
 
 def assert_envelope(response, status, error=None):
     assert response.status_int == status
@@ -341,13 +343,7 @@ def test_expired_reset_tokens_are_refused(app_client, user_with_password, outbox
 # -- rate limits ----------------------------------------------------------------------------
 
 
-def clear_rate_limits(env):
-    """What the KV TTL does when the window is over: the counters disappear."""
-    for key in env.CACHE_KV.list(prefix="ratelimit:")["keys"]:
-        env.CACHE_KV.delete(key["name"])
-
-
-def test_wrong_passwords_limit_the_attackers_address_not_the_owners_account(env, user_with_password):
+def test_wrong_passwords_limit_the_attackers_address_not_the_owners_account(env, stack, user_with_password):
     user_with_password(email="target@example.com")
     client = fast_client(env, rate_limit_attempts=3, rate_limit_window_seconds=120)
     for _ in range(3):
@@ -360,7 +356,7 @@ def test_wrong_passwords_limit_the_attackers_address_not_the_owners_account(env,
     login(client, "target@example.com", PASSWORD, ip="198.51.100.10")
     # The attacker's address stays limited, even with the right password (no oracle).
     login(client, "target@example.com", PASSWORD, status=429, ip="203.0.113.66")
-    clear_rate_limits(env)
+    stack.expire_kv(env, "ratelimit:")  # the window is over
     login(client, "target@example.com", PASSWORD, ip="203.0.113.66")
 
 
@@ -373,7 +369,7 @@ def test_look_alike_spellings_of_an_email_count_against_one_account(env, user_wi
     login(client, "t\u200dwin@example.com", "wrong", status=429, ip="203.0.113.71")
 
 
-def test_past_the_account_ceiling_each_address_gets_one_failure(env, user_with_password):
+def test_past_the_account_ceiling_each_address_gets_one_failure(env, stack, user_with_password):
     # A guess spread over many addresses: past the account's ceiling it slows to one
     # failure per address per window, and a client that has not failed still signs in.
     user_with_password(email="spread@example.com")
@@ -386,7 +382,7 @@ def test_past_the_account_ceiling_each_address_gets_one_failure(env, user_with_p
     login(client, "spread@example.com", "wrong", status=429, ip="10.0.0.7")
     login(client, "spread@example.com", PASSWORD, ip="10.0.0.8")  # the owner, from a new address
     login(client, "someone-else@example.com", "x", status=401, ip="10.0.0.1")  # other accounts unaffected
-    clear_rate_limits(env)
+    stack.expire_kv(env, "ratelimit:")  # the window is over
     login(client, "spread@example.com", "wrong", status=401, ip="10.0.0.1")
     login(client, "spread@example.com", "wrong", status=401, ip="10.0.0.1")
 

@@ -8,6 +8,8 @@ from app.db.models import User
 from tests.fixtures.auth import PASSWORD, concurrently, json_request, login, reload
 from tests.fixtures.users import bearer, create_user
 
+pytestmark = pytest.mark.backends
+
 SECRETS_MARKERS = ("password_hash", "scrypt$", "password_reset_token", "invitation_token", "two_factor_secret")
 
 
