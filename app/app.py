@@ -44,7 +44,7 @@ def build_services(env, settings):
     return Services(
         roles=roles,
         accounts=Accounts(settings),
-        api_tokens=ApiTokens(roles),
+        api_tokens=ApiTokens.from_settings(roles, settings),
         rate_limiter=RateLimiter(kv, settings.rate_limit_attempts, settings.rate_limit_window_seconds),
         cache=cache,
         media=MediaLibrary(settings, cache),

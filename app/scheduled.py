@@ -9,6 +9,7 @@ line and ``dev``'s own timer.
 import logging
 
 from app.db.models import LogConfig, SystemLog, bind_models, now_ms
+from app.db.time_travel import purge_expired_history
 from app.runtime.context import ScheduledEvent
 from app.services.content.scheduling import run_scheduled_content
 from app.services.media.sweep import sweep
@@ -40,7 +41,7 @@ def sweep_media_orphans(event, env):
     return sweep(env.MEDIA_BUCKET, event.scheduled_time, grace, scan=False).to_dict()
 
 
-JOBS = [purge_expired_logs, run_scheduled_content, sweep_media_orphans]
+JOBS = [purge_expired_logs, run_scheduled_content, sweep_media_orphans, purge_expired_history]
 
 
 def run_scheduled(event, env, ctx=None):

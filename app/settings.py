@@ -11,6 +11,7 @@ import secrets
 import msgspec
 
 from app.runtime.config import ConfigError
+from app.runtime.private import PRIVATE_FILE_MODE, private_folder
 from app.services.cache_memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRY_BYTES
 
 MIB = 1024 * 1024
@@ -30,8 +31,13 @@ class Settings(msgspec.Struct, kw_only=True):
         max_upload_bytes: media upload limit (``MEDIA_MAX_UPLOAD_BYTES``, default 50 MiB).
         public_base_url: prefix of media public URLs (``PUBLIC_BASE_URL``), default relative.
         cookie_secure: the ``Secure`` flag of the auth cookie (always on outside tests).
-        rate_limit_attempts: login/register attempts per window, per IP and per account
+        rate_limit_attempts: failed sign-ins per window from one address (whatever the
+            account), and register and reset attempts per address and per account
             (``RATE_LIMIT_ATTEMPTS``, default 10).
+        rate_limit_account_attempts: failed sign-ins on one account per window, from all
+            addresses together, past which each address gets one failure on that account
+            per window (``RATE_LIMIT_ACCOUNT_ATTEMPTS``, default 100); it slows a spread-out
+            guess, never refusing a correct password from an address that has not failed.
         rate_limit_window_seconds: the rate-limit window (``RATE_LIMIT_WINDOW_SECONDS``,
             default 300); the KV key lives at least 60 s (KV's minimum TTL) but the window
             itself is kept by the limiter's clock, so shorter windows work too.
@@ -42,6 +48,10 @@ class Settings(msgspec.Struct, kw_only=True):
         trusted_proxy_count: proxies in front of gunicorn (``TRUSTED_PROXY_COUNT``); the
             client IP for rate limits is taken that many hops back in ``X-Forwarded-For``
             (0: the socket's address, since the header is client-controlled).
+        api_token_default_ttl_days: lifetime of an API token created without ``expires_at``
+            (``API_TOKEN_DEFAULT_TTL_DAYS``, default 90).
+        api_token_max_ttl_days: the furthest ``expires_at`` a new API token may have
+            (``API_TOKEN_MAX_TTL_DAYS``, default 365).
         cache_memory_max_bytes: what each worker's in-memory cache tier may hold
             (``CACHE_MEMORY_MAX_BYTES``, default 32 MiB; 0 turns the tier off).
         cache_memory_max_entry_bytes: the largest response (JSON bytes) that tier keeps
@@ -66,12 +76,15 @@ class Settings(msgspec.Struct, kw_only=True):
     cookie_secure: bool = True
     rate_limit_attempts: int = 10
     rate_limit_window_seconds: int = 300
+    rate_limit_account_attempts: int = 100
     scrypt_n: int = 2**15
     scrypt_r: int = 8
     scrypt_p: int = 3
     password_reset_ttl_seconds: int = 3600
     invitation_ttl_seconds: int = 7 * 24 * 3600
     trusted_proxy_count: int = 0
+    api_token_default_ttl_days: int = 90
+    api_token_max_ttl_days: int = 365
     cache_memory_max_bytes: int = DEFAULT_MAX_BYTES
     cache_memory_max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
     media_store_concurrency: int = DEFAULT_MEDIA_STORE_CONCURRENCY
@@ -92,7 +105,7 @@ def _flag(value, default):
 
 JWT_SECRET_FILE = "jwt_secret"
 # HS256 keys shorter than the hash output (32 bytes) are guessable offline from any one
-# token (RFC 7518 section 3.2 requires at least that many); enforced where it matters.
+# token (RFC 7518 section 3.2 requires at least that many); enforced in every environment.
 MIN_JWT_SECRET_BYTES = 32
 SECRET_HINT = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
@@ -104,15 +117,17 @@ def _where(config):
 def resolve_jwt_secret(config):
     """The JWT signing secret: ``JWT_SECRET`` from the process env or ``.dev.vars``.
 
-    Outside the default environment a missing secret, or one shorter than 32 bytes, is a
-    startup error (ConfigError). In the default (development) environment one is generated
-    once and kept in the local state folder, so every worker process and every restart
-    signs with the same key.
+    A secret that is given must be at least 32 bytes long in every environment, the default
+    one included: a short one is a startup error (ConfigError), since anyone holding one
+    token could recover it offline and sign tokens of their own. Outside the default
+    environment a missing secret is a startup error too; in the default (development)
+    environment one is generated once and kept in the local state folder (0600 in a 0700
+    folder), so every worker process and every restart signs with the same key.
     """
     secret = config.secrets.get("JWT_SECRET")
-    if config.env_name is None:
-        return secret or _local_secret(config.state_dir / JWT_SECRET_FILE)
     if not secret:
+        if config.env_name is None:
+            return _local_secret(config.state_dir / JWT_SECRET_FILE)
         raise ConfigError(
             f"{_where(config)}: secret JWT_SECRET is not set; "
             f"set it in the process environment or in .dev.vars.{config.env_name} (e.g. {SECRET_HINT})"
@@ -127,11 +142,12 @@ def resolve_jwt_secret(config):
 
 def _local_secret(path):
     """Read the secret at ``path``, creating it atomically (write aside, then link) if absent."""
+    private_folder(path.parent)
     if path.exists():
+        os.chmod(path, PRIVATE_FILE_MODE)  # an older version left it readable by everyone
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
     with os.fdopen(fd, "w") as fh:
         fh.write(secrets.token_urlsafe(48))
     # link() fails if another worker won the race; then theirs is the one everybody uses.
@@ -195,6 +211,9 @@ def settings_from_config(config, **overrides):
         "trusted_proxy_count": int_setting(config, "TRUSTED_PROXY_COUNT", 0),
         "rate_limit_attempts": int_setting(config, "RATE_LIMIT_ATTEMPTS", 10, minimum=1),
         "rate_limit_window_seconds": int_setting(config, "RATE_LIMIT_WINDOW_SECONDS", 300, minimum=1),
+        "rate_limit_account_attempts": int_setting(config, "RATE_LIMIT_ACCOUNT_ATTEMPTS", 100, minimum=1),
+        "api_token_default_ttl_days": int_setting(config, "API_TOKEN_DEFAULT_TTL_DAYS", 90, minimum=1),
+        "api_token_max_ttl_days": int_setting(config, "API_TOKEN_MAX_TTL_DAYS", 365, minimum=1),
         "cache_memory_max_bytes": int_setting(config, "CACHE_MEMORY_MAX_BYTES", DEFAULT_MAX_BYTES),
         "cache_memory_max_entry_bytes": int_setting(config, "CACHE_MEMORY_MAX_ENTRY_BYTES", DEFAULT_MAX_ENTRY_BYTES),
         "media_store_concurrency": int_setting(

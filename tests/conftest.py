@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.postgres",
     "tests.fixtures.app",
+    "tests.fixtures.backends",
     "tests.fixtures.users",
     "tests.fixtures.auth",
     "tests.fixtures.mail",

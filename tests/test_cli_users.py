@@ -74,6 +74,24 @@ def test_an_existing_account_is_left_alone_unless_asked(project):
     login(client, "a@example.com", "another password")
 
 
+def test_update_existing_deletes_the_accounts_api_tokens(project):
+    env, options = project
+    assert create_admin(options, "--email", "a@example.com", "--password", PASSWORD).exit_code == 0
+    client = client_for(env)
+    session = bearer(login(client, "a@example.com", PASSWORD).json["token"])
+    body = {"name": "ci", "permissions": ["collections.read"]}
+    token = bearer(client.post_json("/api/tokens", body, headers=session, status=201).json["data"]["token"])
+    result = create_admin(options, "--email", "a@example.com", "--password", "another password", "--update-existing")
+    assert result.exit_code == 0, result.output
+    client.get("/auth/me", headers=token, status=401)
+
+
+def test_a_mixed_script_email_is_a_clean_error(project):
+    _, options = project
+    result = create_admin(options, "--email", "\u0430dmin@example.com", "--password", PASSWORD)
+    assert result.exit_code == 1 and "mixes letters of different scripts" in result.output
+
+
 @pytest.mark.parametrize("args, code, message", [
     (["--email", "a@example.com", "--password", "short"], 1, "at least 8"),
     (["--email", "not-an-email", "--password", PASSWORD], 2, "not an email"),

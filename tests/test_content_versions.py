@@ -4,6 +4,8 @@ import pytest
 
 from app.db.models import ContentVersion, WorkflowHistory
 
+pytestmark = pytest.mark.backends
+
 
 @pytest.fixture
 def edited(client, blog_collection, as_author):

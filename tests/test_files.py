@@ -9,6 +9,8 @@ from app.db.models import Media
 from tests.fixtures import media as samples
 from tests.fixtures.media import upload
 
+pytestmark = pytest.mark.backends
+
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 

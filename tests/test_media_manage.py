@@ -10,6 +10,8 @@ from tests.fixtures.media import bucket_keys, upload
 from tests.fixtures.s3 import create_bucket
 from tests.fixtures.users import bearer, create_user, token_for
 
+pytestmark = pytest.mark.backends
+
 
 @pytest.fixture
 def env(media_env):

@@ -24,6 +24,8 @@ from tests.fixtures.app import make_env, settings_for_tests
 from tests.fixtures.auth import PASSWORD
 from tests.fixtures.users import bearer, create_user, token_for
 
+pytestmark = pytest.mark.backends
+
 ROLES = ("anonymous", "viewer", "author", "editor", "admin")
 SIGNED_IN = ROLES[1:]
 READERS = ("viewer", "author", "editor", "admin")  # collections.read

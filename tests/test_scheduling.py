@@ -20,6 +20,8 @@ from tests.fixtures.app import PROJECT_ROOT, client_for, make_env, migrate
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.fixtures.workflow import content_row, history_rows, insert_content, insert_schedule, workflow_logs
 
+pytestmark = pytest.mark.backends
+
 HOUR_MS = 3600 * 1000
 
 

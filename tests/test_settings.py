@@ -112,5 +112,23 @@ def test_the_default_env_generates_and_keeps_a_secret(tmp_path):
     first = settings_from_config(config_for(tmp_path)).jwt_secret
     assert len(first) >= 32 and settings_from_config(config_for(tmp_path)).jwt_secret == first
     assert (tmp_path / "state" / "jwt_secret").read_text().strip() == first
-    # A developer's own short secret is their business in the default env.
-    assert settings_from_config(config_for(tmp_path, environ={"JWT_SECRET": "dev"})).jwt_secret == "dev"
+    given = settings_from_config(config_for(tmp_path, environ={"JWT_SECRET": STRONG_SECRET})).jwt_secret
+    assert given == STRONG_SECRET
+
+
+def test_a_short_jwt_secret_is_refused_in_the_default_env_too(tmp_path):
+    # Anyone holding one token could recover a short key offline, development or not.
+    with pytest.raises(ConfigError) as raised:
+        settings_from_config(config_for(tmp_path, environ={"JWT_SECRET": "dev"}))
+    assert str(raised.value).startswith(f"{tmp_path / 'bindings.toml'} (environment default): secret JWT_SECRET is 3 bytes")
+    assert not (tmp_path / "state" / "jwt_secret").exists()  # nothing generated in its place
+
+
+def test_the_new_numbers_have_defaults_and_read_vars(tmp_path):
+    settings = settings_from_config(config_for(tmp_path))
+    assert (settings.rate_limit_account_attempts, settings.api_token_default_ttl_days) == (100, 90)
+    assert settings.api_token_max_ttl_days == 365
+    vars = "[vars]\nRATE_LIMIT_ACCOUNT_ATTEMPTS = 40\nAPI_TOKEN_DEFAULT_TTL_DAYS = 7\nAPI_TOKEN_MAX_TTL_DAYS = 30\n"
+    settings = settings_from_config(config_for(tmp_path, vars))
+    assert (settings.rate_limit_account_attempts, settings.api_token_default_ttl_days) == (40, 7)
+    assert settings.api_token_max_ttl_days == 30

@@ -8,6 +8,8 @@ from app.db.models import User
 from tests.fixtures.auth import PASSWORD, concurrently, json_request, login, reload
 from tests.fixtures.users import bearer, create_user
 
+pytestmark = pytest.mark.backends
+
 SECRETS_MARKERS = ("password_hash", "scrypt$", "password_reset_token", "invitation_token", "two_factor_secret")
 
 
@@ -248,3 +250,28 @@ def test_an_invitation_is_accepted_once_even_under_a_race(app_client, make_user,
     stored = User.get_by_id(user["id"])
     assert stored.username == names[statuses.index(200)] and stored.invitation_token is None
     assert not User.select().where(User.username == names[statuses.index(400)]).exists()
+
+
+def test_invitations_meet_look_alike_emails_as_one_account(app_client, make_user, outbox):
+    _, headers = make_user("admin")
+    create_user("viewer", email="known@example.com")
+    invite(app_client, headers, email="kn\u200bown@example.com", status=409)
+    invite(app_client, headers, email="KNOWN@ＥＸＡＭＰＬＥ.COM", status=409)
+    response = invite(app_client, headers, email="kn\u043ewn@example.com", status=422)  # Cyrillic o
+    assert response.json["details"][0]["field"] == "email"
+    stored = invite(app_client, headers, email="Fresh\u200b@Example.com").json["user"]
+    assert stored["email"] == "fresh@example.com"
+    assert len(outbox.tokens("invitation")) == 1
+
+
+def test_user_responses_are_not_stored(app_client, make_user, outbox):
+    _, headers = make_user("admin")
+    target, _ = make_user("viewer")
+    responses = [
+        app_client.get("/admin/api/users", headers=headers),
+        app_client.get(f"/admin/api/users/{target.id}", headers=headers),
+        app_client.patch_json(f"/admin/api/users/{target.id}", {"first_name": "T"}, headers=headers),
+        invite(app_client, headers),
+        app_client.delete(f"/admin/api/users/{target.id}", headers=headers),
+    ]
+    assert [r.headers.get("Cache-Control") for r in responses] == ["no-store"] * len(responses)

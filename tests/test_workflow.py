@@ -9,7 +9,7 @@ import pytest
 from app.db.models import ContentVersion, Workflow, WorkflowTransition, now_ms
 from tests.fixtures.workflow import content_row, history_rows, workflow_logs
 
-pytestmark = pytest.mark.usefixtures("env")
+pytestmark = [pytest.mark.usefixtures("env"), pytest.mark.backends]
 
 
 def move(client, content, headers, action, status=200, **body):
@@ -385,15 +385,12 @@ def test_history_lists_every_step_newest_first_with_users(client, make_user, mak
     assert "email" not in client.get(f"/api/content/{item.id}/history", headers=viewer_headers).json["data"][0]["user"]
 
 
-def test_a_failed_log_write_rolls_back_the_whole_move(client, env, make_user, make_content_row):
+def test_a_failed_log_write_rolls_back_the_whole_move(client, env, stack, make_user, make_content_row):
     author, _ = make_user("author")
     _, headers = make_user("editor")
     item = make_content_row(author)
     # A real fault in the last write of the transaction: content + history must roll back with it.
-    env.DB.db.execute_sql(
-        "CREATE TRIGGER refuse_workflow_logs BEFORE INSERT ON system_logs WHEN NEW.category = 'workflow' "
-        "BEGIN SELECT RAISE(ABORT, 'log store refused'); END"
-    )
+    stack.refuse_inserts(env, "system_logs", "log store refused", when="NEW.category = 'workflow'")
 
     # The database's error maps to an error envelope (its exact status is errors.py's choice).
     resp = move(client, item, headers, "publish", status="*")

@@ -5,6 +5,10 @@ its owner's rights, so this grants nothing new); ``api_tokens.manage`` (admins) 
 to list or revoke someone else's. Token management needs a password session: an API
 token cannot mint or list tokens, so a leaked token cannot outlive its own revocation by
 creating a successor.
+
+Every token expires: ``expires_at`` (epoch milliseconds) defaults to 90 days from now and
+may be at most 365 days ahead (``API_TOKEN_DEFAULT_TTL_DAYS``, ``API_TOKEN_MAX_TTL_DAYS``).
+Every response is ``no-store``: it lists tokens, or carries a new one.
 """
 
 from typing import Annotated
@@ -14,6 +18,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.errors import forbidden, not_found, read_body, unprocessable
+from app.api.private import no_store
 from app.services.api_tokens import TokenRequestError, token_json
 
 MANAGE_OTHERS = "api_tokens.manage"
@@ -40,6 +45,7 @@ class TokensResource:
         self._tokens = tokens
 
     @access(authenticated=True)
+    @no_store
     def on_get(self, req, resp):
         caller = req.context.user
         _password_session(caller)
@@ -50,6 +56,7 @@ class TokensResource:
         resp.media = {"data": [token_json(r) for r in rows], "meta": {"count": len(rows)}}
 
     @access(authenticated=True)
+    @no_store
     def on_post(self, req, resp):
         caller = req.context.user
         _password_session(caller)
@@ -72,6 +79,7 @@ class TokenResource:
         self._tokens = tokens
 
     @access(authenticated=True)
+    @no_store
     def on_delete(self, req, resp, token_id):
         caller = req.context.user
         _password_session(caller)

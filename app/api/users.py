@@ -3,7 +3,7 @@
 Rules beyond the route permissions: changing a role needs ``users.roles`` besides
 ``users.update`` (and nobody changes their own role); nobody deactivates themself; a role
 change or a deactivation ends the user's sessions at once (``token_version``). The user JSON
-never carries the password hash or any token.
+never carries the password hash or any token; every response is ``no-store`` (personal data).
 """
 
 from typing import Literal
@@ -13,10 +13,11 @@ import msgspec
 
 from app.api.access import access
 from app.api.auth import Email, Name
-from app.api.errors import bad_request, conflict, forbidden, read_body
+from app.api.errors import bad_request, conflict, field_error, forbidden, read_body
 from app.api.params import limit_param, page_param
+from app.api.private import no_store
 from app.services import users
-from app.services.accounts import DuplicateAccount
+from app.services.accounts import DuplicateAccount, InvalidEmail
 from app.services.cache import invalidate
 from app.services.identity import LEAST_PRIVILEGED_ROLE
 from app.services.pagination import pagination_meta
@@ -81,6 +82,7 @@ class UsersResource:
     """``GET /admin/api/users``: ``{users, pagination}`` with search and filters."""
 
     @access("users.read")
+    @no_store
     def on_get(self, req, resp):
         page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
         rows, total = users.list_users(**_filters(req), page=page, limit=limit)
@@ -97,10 +99,12 @@ class UserResource:
         self._cache = cache
 
     @access("users.read")
+    @no_store
     def on_get(self, req, resp, user_id):
         resp.media = {"user": user_json(users.get_user(user_id))}
 
     @access("users.update")
+    @no_store
     def on_patch(self, req, resp, user_id):
         caller = req.context.user
         patch = read_body(req, UserPatch)
@@ -119,6 +123,7 @@ class UserResource:
         resp.media = {"user": user_json(user)}
 
     @access("users.delete")
+    @no_store
     def on_delete(self, req, resp, user_id):
         if user_id == req.context.user.id:
             raise forbidden("You cannot deactivate your own account")
@@ -135,6 +140,7 @@ class InviteResource:
         self._mailer = mailer
 
     @access("users.create")
+    @no_store
     def on_post(self, req, resp):
         caller = req.context.user
         body = read_body(req, InviteBody)
@@ -142,6 +148,8 @@ class InviteResource:
             raise forbidden("Inviting with a role other than viewer requires the users.roles permission")
         try:
             user, mail = self._accounts.invite(body.email, body.role, caller.id, body.first_name, body.last_name)
+        except InvalidEmail as ex:
+            raise field_error("email", str(ex)) from None
         except DuplicateAccount as ex:
             raise conflict(str(ex)) from None
         req.context.ctx.wait_until(self._mailer, mail)

@@ -15,7 +15,10 @@ hides failures) this one is strict:
 * two files with the same number are an error naming both (SonicJS reused 029 silently);
 * ``list()`` is read-only: it never creates the tracking table;
 * a file that manages its own transaction (BEGIN/COMMIT ...) is refused with wrangler's
-  message, because the runner already wraps every file in one.
+  message, because the runner already wraps every file in one;
+* the time-travel triggers (``app.db.time_travel``) are removed before pending files run
+  and installed again afterwards for the schema as it then is, so a migration never trips
+  over them and history never spans a schema change.
 
 The tracking table is compatible with wrangler's (``id``, ``name``, ``applied_at``) plus a
 ``checksum`` column, added to an existing wrangler table on the first ``apply``. Rows
@@ -32,6 +35,7 @@ from pathlib import Path
 
 import peewee
 
+from app.db import time_travel
 from app.db.splitter import split_tokens
 
 DEFAULT_TABLE = "d1_migrations"
@@ -329,10 +333,22 @@ class MigrationRunner:
         # Split every pending file first: a file that cannot run stops the run before any does.
         plans = [(m, statements_of(m.name, m.sql)) for m in pending]
         done = []
-        for index, (migration, statements) in enumerate(plans, start=1):
-            if self._apply_one(migration, statements, index, len(plans), on_progress):
-                done.append(migration.name)
+        if plans:
+            with self._transaction():
+                time_travel.disarm(self.db)  # a schema change must not trip over history triggers
+        try:
+            for index, (migration, statements) in enumerate(plans, start=1):
+                if self._apply_one(migration, statements, index, len(plans), on_progress):
+                    done.append(migration.name)
+        finally:
+            self._arm_time_travel(done)
         return done
+
+    def _arm_time_travel(self, done):
+        """(Re)install the history triggers for the schema as it now is, when it changed."""
+        armed_by = f"migration {done[-1]}" if done else "d1 migrations apply"
+        with self._transaction():
+            time_travel.arm(self.db, armed_by, excluded=(self.table,))
 
     def _reconcile_checksums(self, migrations, applied, accept_changed):
         """Refuse (or, with accept_changed, record) applied files whose content changed;

@@ -177,6 +177,13 @@ def _crons(path, triggers):
         if problem:
             raise ConfigError(f"{path}: [triggers] crons: {problem}")
     return list(crons)
+def environment_names(path=None):
+    """The names of the ``[env.NAME]`` sections of ``path`` (default: ``default_config_path()``), sorted.
+
+    Raises:
+        ConfigError: the file is missing or malformed.
+    """
+    return sorted(_read_toml(Path(path) if path else default_config_path()).get("env", {}))
 
 
 def _read_toml(path):

@@ -13,6 +13,7 @@ from app.runtime.d1.errors import DRIVER_ERRORS, D1DumpError, D1Error, D1ExecErr
 from app.runtime.d1.guard import MAX_VALUE_BYTES
 from app.runtime.d1.sql import NO_STATEMENTS, analyse
 from app.runtime.d1.statement import D1PreparedStatement, Outcome
+from app.runtime.private import private_sqlite_file
 
 
 class D1Database:
@@ -210,21 +211,34 @@ def open_d1(binding, state_dir, environ):
     Raises:
         ValueError: ``database_url_env`` names an unset variable and there is no fallback.
     """
-    url = _database_url(binding, environ)
+    url = database_url(binding, environ)
     if url:
         db = open_database(url)
     else:
-        name = binding.get("preview_database_id") or binding.get("database_id") or binding.get("binding", "DB")
-        if not SAFE_FILE_NAME.fullmatch(name):
-            # The id becomes a file name: "../x" must not write outside the state folder.
-            raise ValueError(f"database id {name!r} cannot be used as a local file name")
-        folder = pathlib.Path(state_dir) / "d1"
-        folder.mkdir(parents=True, exist_ok=True)
-        db = open_sqlite(folder / f"{name}.sqlite")
+        # The whole database: only the server's user may read it (app.runtime.private).
+        db = open_sqlite(private_sqlite_file(local_file(binding, state_dir)))
     return D1Database(db, config=binding)
 
 
-def _database_url(binding, environ):
+def local_file(binding, state_dir):
+    """The SQLite file of a binding without a URL: ``<state_dir>/d1/<id>.sqlite``.
+
+    Raises:
+        ValueError: the id cannot be used as a file name.
+    """
+    name = binding.get("preview_database_id") or binding.get("database_id") or binding.get("binding", "DB")
+    if not SAFE_FILE_NAME.fullmatch(name):
+        # The id becomes a file name: "../x" must not write outside the state folder.
+        raise ValueError(f"database id {name!r} cannot be used as a local file name")
+    return pathlib.Path(state_dir) / "d1" / f"{name}.sqlite"
+
+
+def database_url(binding, environ):
+    """The binding's URL (from ``database_url_env`` first, then ``database_url``), or None.
+
+    Raises:
+        ValueError: ``database_url_env`` names an unset variable and there is no fallback.
+    """
     variable = binding.get("database_url_env")
     if variable and environ.get(variable):
         return environ[variable]

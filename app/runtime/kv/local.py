@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from app.runtime.kv.namespace import Entry, KVError
+from app.runtime.private import private_sqlite_file
 
 BUSY_TIMEOUT_SECONDS = 5.0
 PURGE_INTERVAL_SECONDS = 60
@@ -72,7 +73,7 @@ class LocalBackend:
 
     def _connect(self):
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(self.path)
             # isolation_level=None: autocommit, so each write is its own short transaction.
             conn = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None

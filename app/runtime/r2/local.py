@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Optional
 
+from ..private import private_folder, private_sqlite_file
 from .bucket import ListPage, PutRequest, ReadResult
 from .local_multipart import LocalMultipart
 from .objects import (
@@ -137,7 +138,8 @@ class LocalBackend(LocalMultipart):
         self.index_path = self.root / "index.sqlite3"
         self._local = threading.local()
         for folder in (self.root, self.blobs, self.tmp):
-            folder.mkdir(parents=True, exist_ok=True)
+            private_folder(folder)
+        private_sqlite_file(self.index_path)
         with self._transaction() as db:
             db.execute(SCHEMA)
             self._create_multipart_tables(db)

@@ -6,7 +6,8 @@ in double quotes stays a string. ``where`` JSON values keep their JSON type. Tim
 columns take epoch ms or ISO dates; a date without a time means the whole day (``lte
 2025-12-31`` includes that day, ``gt 2025-12-31`` starts the next).
 
-Refused with a 400 rather than silently matching nothing (or everything): an empty item
+Refused with a 400 rather than silently matching nothing (or everything): a NUL
+character anywhere in a value (``where`` JSON may hold ``\\u0000``), an empty item
 in a comma-separated list (``in=``, ``not_in=a,,b``), and a range operator on a data
 field whose type the schema does not declare, given anything but a number or an ISO
 date / date-time (``filter[data.views][gt]=abc`` compares text with numbers).
@@ -47,8 +48,35 @@ BOOLEAN_FIELD_TYPES = frozenset({"boolean", "checkbox"})
 _NUMBER = re.compile(r"^-?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$")
 
 
+def json_kind(value):
+    """The JSON type name of a decoded value: boolean, number, string, array, object (None for null)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def holds_nul(value):
+    """Whether a decoded JSON value holds a NUL character anywhere (keys included)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(holds_nul(item) for item in value)
+    if isinstance(value, dict):
+        return any(holds_nul(key) or holds_nul(item) for key, item in value.items())
+    return False
+
+
 def coerce_value(field, operator, raw, parameter, *, from_text, schema=None):
     """The value of a condition, typed for ``field`` and checked for ``operator``."""
+    if holds_nul(raw):
+        # An escaped \u0000 in JSON decodes to one; PostgreSQL cannot even compare it.
+        fail(parameter, "NUL characters are not allowed")
     if operator == "exists":
         return _flag(raw, parameter)
     if operator in LIST_OPERATORS:

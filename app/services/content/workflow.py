@@ -39,6 +39,7 @@ from app.db.models import (
     Content, LogConfig, SystemLog, User, Workflow, WorkflowHistory, WorkflowState, WorkflowTransition, now_ms,
 )
 from app.services.content.history import record_history, record_version, status_of_state
+from app.services.content.locks import lock_row
 from app.services.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, ServiceError
 
 DEFAULT_STATE = "draft"
@@ -118,9 +119,14 @@ class TransitionResult:
     to_state: str
 
 
-def load_content(content_id):
-    """The live content row ``content_id`` (workflow columns only); NotFound otherwise."""
-    content = Content.select(*CONTENT_FIELDS).where(Content.id == content_id).first()
+def load_content(content_id, lock=False):
+    """The live content row ``content_id`` (workflow columns only); NotFound otherwise.
+
+    ``lock``: inside a move's transaction, lock the row until it ends, so that concurrent
+    moves and edits of one item take turns (PostgreSQL; SQLite's writers already do).
+    """
+    query = Content.select(*CONTENT_FIELDS).where(Content.id == content_id)
+    content = (lock_row(query) if lock else query).first()
     if content is None or content.deleted_at is not None or content.status == LEGACY_DELETED_STATUS:
         raise NotFound("Content not found")
     return content
@@ -224,7 +230,7 @@ def transition(db, content_id, user, *, action=None, to_state=None, comment=None
         Invalid (unknown action or state, rejection without a comment).
     """
     with db.atomic():
-        content = load_content(content_id)
+        content = load_content(content_id, lock=True)
         from_state = current_state(content)
         target = _target_of(action, to_state)
         name = action_for(from_state, target)

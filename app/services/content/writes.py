@@ -23,7 +23,12 @@ runs with ``versioned=False``). Soft delete sets ``deleted_at`` (status unchange
 restore clears it; both are history entries; ownership is checked as for edits.
 
 Slugs: a slug the client gives must be free in the collection (409 otherwise); a slug
-generated from the title takes the first free ``-2``, ``-3``... suffix instead.
+generated from the title takes the first free ``-2``, ``-3``... suffix instead, also when
+a concurrent create takes it first.
+
+Concurrency: every write locks the item's row before checking it (``locks.py``), so two
+writers of one item take turns: without a version each applies in turn (last writer
+wins), with a version the second one finds it stale (409).
 
 The helpers of ``app.services.content.history`` (``record_version``, ``record_history``,
 ``status_of_state``...) are re-exported here for older callers. Services raise
@@ -42,11 +47,14 @@ from app.services.content.errors import (  # noqa: F401 - re-exported for caller
 from app.services.content.history import (  # noqa: F401 - re-exported for callers of this module
     DEFAULT_WORKFLOW_ID, record_history, record_version, snapshot, state_of, status_of_state, workflow_id_for,
 )
-from app.services.content.prepare import prepare_fields
+from app.services.content.locks import lock_row
+from app.services.content.prepare import prepare_fields, slug_is_given
 from app.services.content.slugs import free_slug, slug_taken
 from app.services.content.workflow import transition
 
 STATUSES = ("draft", "published", "archived")
+# Concurrent creates with one title each take the next suffix; this bounds the retries.
+MAX_SLUG_ATTEMPTS = 50
 # Fields a version restore brings back (status is the workflow's, not the editor's).
 RESTORED_FIELDS = ("title", "slug", "data", "meta_title", "meta_description", "featured_image_id")
 
@@ -77,16 +85,22 @@ def find_collection(ref):
     return Collection.get_or_none((Collection.id == ref) | (Collection.name == ref))
 
 
-def load_for_write(content_id, include_deleted=False):
-    """The content row ``content_id`` with its collection; ContentNotFound if missing (or deleted)."""
+def load_for_write(content_id, include_deleted=False, lock=False):
+    """The content row ``content_id`` with its collection; ContentNotFound if missing (or deleted).
+
+    Args:
+        content_id: the content's id.
+        include_deleted: find soft-deleted items too.
+        lock: inside a write's transaction, lock the row until it ends (``locks.lock_row``).
+    """
     if "\x00" in content_id:
         raise ContentNotFound("Content not found")
-    content = (
+    query = (
         Content.select(Content, Collection)
         .join(Collection, on=(Content.collection == Collection.id))
         .where(Content.id == content_id)
-        .first()
     )
+    content = lock_row(query).first() if lock else query.first()
     if content is None or (content.deleted_at is not None and not include_deleted):
         raise ContentNotFound("Content not found")
     return content
@@ -108,24 +122,41 @@ def create_content(user, collection_ref, fields, request_id=None):
     content_id = new_id()
     now = now_ms()
     with database.atomic():
-        values = prepare_fields(collection, fields, content_id, current=None,
-                                unique_slug=lambda slug: free_slug(collection.id, slug))
-        content = Content(
+        content = _insert(collection, fields, Content(
             id=content_id, collection=collection.id, author=user.id, status="draft", workflow_state="draft",
-            created_at=now, updated_at=now, version_number=1, **values,
-        )
-        _check_slug(collection.id, content.slug, None)
-        try:
-            with database.atomic():
-                content.save(force_insert=True)
-        except peewee.IntegrityError as ex:
-            raise _slug_conflict(content.slug) from ex
+            created_at=now, updated_at=now, version_number=1,
+        ))
         record_history(content, None, "draft", user.id, None, {"action": "created", "version": 1}, now)
         if status != "draft":
             transition(database, content_id, user, to_state=status, request_id=request_id, versioned=False)
         content = load_for_write(content_id)
         record_version(content, user.id, now)
     return content
+
+
+def _insert(collection, fields, content):
+    """Validate ``fields`` into ``content`` and insert it; returns it.
+
+    A slug the client gave that is taken is a 409. A generated one that another writer
+    takes between our check and our insert (a concurrent create with the same title)
+    is not the client's problem: the next free suffix is tried instead.
+    """
+    generated = not slug_is_given(fields)
+    for _ in range(MAX_SLUG_ATTEMPTS):
+        values = prepare_fields(collection, fields, content.id, current=None,
+                                unique_slug=lambda slug: free_slug(collection.id, slug))
+        for name, value in values.items():
+            setattr(content, name, value)
+        if not generated:
+            _check_slug(collection.id, content.slug, None)
+        try:
+            with database.atomic():  # a savepoint: a refused insert leaves the transaction usable
+                content.save(force_insert=True)
+            return content
+        except peewee.IntegrityError as ex:
+            if not generated or slug_taken(collection.id, content.slug) is None:
+                raise _slug_conflict(content.slug) from ex
+    raise ContentConflict("Too many concurrent writers took this title's slugs; retry", {"field": "slug"})
 
 
 def update_content(user, content_id, fields, expected_version=None, metadata=None, request_id=None):
@@ -143,7 +174,7 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
     the same transaction; with nothing else to change, the move alone is the new version.
     """
     with database.atomic():
-        content = load_for_write(content_id)
+        content = load_for_write(content_id, lock=True)
         _check_editable(user, content, expected_version)
         status = fields.get("status")
         edits = {name: value for name, value in fields.items() if name != "status"}
@@ -160,7 +191,7 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
 def restore_version(user, content_id, version, expected_version=None):
     """Bring back version ``version``'s title, slug, data and SEO fields as a NEW version."""
     with database.atomic():
-        content = load_for_write(content_id)
+        content = load_for_write(content_id, lock=True)
         _check_editable(user, content, expected_version)
         row = ContentVersion.get_or_none((ContentVersion.content == content.id) & (ContentVersion.version == version))
         if row is None:
@@ -175,7 +206,7 @@ def restore_version(user, content_id, version, expected_version=None):
 def soft_delete(user, content_id, expected_version=None):
     """Set ``deleted_at``: the item disappears from reads until restored. Returns the Content."""
     with database.atomic():
-        content = load_for_write(content_id)
+        content = load_for_write(content_id, lock=True)
         _check_editable(user, content, expected_version)
         return _mark_deleted(user, content, now_ms(), "deleted")
 
@@ -183,7 +214,7 @@ def soft_delete(user, content_id, expected_version=None):
 def restore_deleted(user, content_id):
     """Clear ``deleted_at`` of a soft-deleted item. Returns the Content."""
     with database.atomic():
-        content = load_for_write(content_id, include_deleted=True)
+        content = load_for_write(content_id, include_deleted=True, lock=True)
         _check_editable(user, content, None)
         if content.deleted_at is None:
             raise ContentConflict("Content is not deleted")
@@ -193,7 +224,7 @@ def restore_deleted(user, content_id):
 def purge(user, content_id):
     """Delete content for good, with its versions, history and schedules. Returns its id."""
     with database.atomic():
-        content = load_for_write(content_id, include_deleted=True)
+        content = load_for_write(content_id, include_deleted=True, lock=True)
         ContentVersion.delete().where(ContentVersion.content == content.id).execute()
         # workflow_history and scheduled_content rows go by ON DELETE CASCADE.
         Content.delete().where(Content.id == content.id).execute()
@@ -236,8 +267,8 @@ def _write_update(user, content, values, metadata):
     read_version = content.version_number
     changes[Content.version_number] = (read_version or 1) + 1
     changes[Content.updated_at] = now
-    # Guarded by what was read: a concurrent write (PostgreSQL has no BEGIN IMMEDIATE to
-    # serialise us) makes this match nothing instead of overwriting it.
+    # Guarded by what was read, although the row is locked since (locks.py): a write that
+    # bypassed the lock then makes this match nothing instead of being overwritten.
     same_version = Content.version_number.is_null() if read_version is None else Content.version_number == read_version
     try:
         with database.atomic():
