@@ -18,7 +18,9 @@ What differs from SonicJS's media handling, on purpose:
 
 Who may do what (permissions from migrations 0004 and 0013):
 
-* upload: ``media.upload`` (admin, editor, author); list and read: ``media.read`` (all roles);
+* upload: ``media.upload`` (admin, editor, author); list and read: ``media.read`` (all roles),
+  limited for those without ``media.upload`` to files published content uses and their
+  own uploads (``visibility``);
 * change alt, caption, tags or folder: ``media.update`` on one's own uploads; on anyone's
   with ``media.delete`` too (admin, editor);
 * soft delete and restore: one's own uploads with ``media.upload`` (so authors can take back
