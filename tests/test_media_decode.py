@@ -34,7 +34,7 @@ def test_a_large_16_bit_png_is_stored_without_being_decoded(client, env, headers
     assert (record["mimeType"], record["width"], record["height"]) == ("image/png", 5000, 5000)
     assert record["thumbnailUrl"] is None  # over the pixels a thumbnail may decode
     assert bucket_keys(env) == [record["r2_key"]]
-    assert client.get(record["publicUrl"]).body == data
+    assert client.get(record["publicUrl"], headers=headers).body == data
 
 
 @pytest.mark.parametrize("colour, thumbnail", [(RGBA, False), (GREY, True)], ids=["rgba-64MB", "grey-16MB"])
@@ -51,7 +51,7 @@ def test_a_large_jpeg_is_thumbnailed_through_scaled_decoding(client, headers):
     out = io.BytesIO()
     Image.new("L", (6000, 4000), 90).save(out, "JPEG", quality=50)
     record = upload(client, headers, "photo.jpg", out.getvalue()).json["file"]
-    with Image.open(io.BytesIO(client.get(record["thumbnailUrl"]).body)) as thumb:
+    with Image.open(io.BytesIO(client.get(record["thumbnailUrl"], headers=headers).body)) as thumb:
         assert thumb.size == (320, 213)
 
 
@@ -73,7 +73,7 @@ def test_one_decode_at_a_time_per_process(client, env, headers, monkeypatch):
 def test_exif_orientation_turns_the_thumbnail_as_it_turns_the_dimensions(client, headers):
     record = upload(client, headers, "phone.jpg", samples.jpeg((400, 200), orientation=6)).json["file"]
     assert (record["width"], record["height"]) == (200, 400)
-    with Image.open(io.BytesIO(client.get(record["thumbnailUrl"]).body)) as thumb:
+    with Image.open(io.BytesIO(client.get(record["thumbnailUrl"], headers=headers).body)) as thumb:
         assert thumb.size == (160, 320)
 
 

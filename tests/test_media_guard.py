@@ -94,7 +94,7 @@ def test_past_the_limit_media_requests_answer_503_at_once_and_other_routes_still
     results = []
 
     def download():
-        results.append(client.get(record["publicUrl"], expect_errors=True).status_int)
+        results.append(client.get(record["publicUrl"], expect_errors=True, headers=admin).status_int)
 
     with frozen(store.server):
         before = len(store.calls())
@@ -105,8 +105,8 @@ def test_past_the_limit_media_requests_answer_503_at_once_and_other_routes_still
         wait_until(lambda: len(store.calls()) == before + LIMIT, "the downloads to reach the store")
         assert [method for method, _ in store.calls()[before:]] == ["GET"] * LIMIT
 
-        assert_refused_at_once(client.get(record["publicUrl"], expect_errors=True))
-        assert_refused_at_once(client.head(record["publicUrl"], expect_errors=True))
+        assert_refused_at_once(client.get(record["publicUrl"], expect_errors=True, headers=admin))
+        assert_refused_at_once(client.head(record["publicUrl"], expect_errors=True, headers=admin))
         assert_refused_at_once(upload(client, admin, "b.png", samples.png(), status=503))
         # None of them reached the store, and the first two are still waiting for it.
         assert len(store.calls()) == before + LIMIT
@@ -121,7 +121,7 @@ def test_past_the_limit_media_requests_answer_503_at_once_and_other_routes_still
         thread.join(HANGING_READ_TIMEOUT)
     assert results == [200] * LIMIT  # thawed, the store answered them
     # The slots were given back: the next download goes through.
-    assert client.get(record["publicUrl"]).body == samples.png((400, 300))
+    assert client.get(record["publicUrl"], headers=admin).body == samples.png((400, 300))
 
 
 @pytest.fixture
@@ -138,11 +138,11 @@ def test_once_a_call_gets_no_answer_the_breaker_refuses_media_calls(timing_out_s
     client, admin = store.client, store.admin
     record = upload(client, admin, "a.png", samples.png((400, 300))).json["file"]
     with frozen(store.server):
-        first = client.get(record["publicUrl"], status=503)
+        first = client.get(record["publicUrl"], status=503, headers=admin)
         # The timeout itself is an ordinary binding error (no Retry-After: nothing to promise).
         assert set(first.json["details"]) == {"request_id"} and "Retry-After" not in first.headers
         reached = len(store.calls())
-        assert_refused_at_once(client.get(record["publicUrl"], expect_errors=True))
+        assert_refused_at_once(client.get(record["publicUrl"], expect_errors=True, headers=admin))
         assert_refused_at_once(upload(client, admin, "b.png", samples.png(), status=503))
         assert_refused_at_once(client.patch_json(f"/api/media/{record['id']}", {"folder": "other"},
                                                  headers=admin, expect_errors=True))
@@ -155,7 +155,7 @@ def test_once_a_call_gets_no_answer_the_breaker_refuses_media_calls(timing_out_s
         client.delete(f"/api/media/{record['id']}", headers=admin, status=200)  # database only
     client.post(f"/api/media/{record['id']}/restore", headers=admin, status=200)
     # Thawed, but the breaker is still open: the refusal is the guard's, not the store's.
-    assert_refused_at_once(client.get(record["publicUrl"], expect_errors=True))
+    assert_refused_at_once(client.get(record["publicUrl"], expect_errors=True, headers=admin))
     assert Media.get_by_id(record["id"]).folder == "uploads"
     assert bucket_keys(store.env) == sorted([record["r2_key"], f"uploads/{record['id']}.thumb.webp"])
 
@@ -178,10 +178,10 @@ def test_an_error_the_store_answers_does_not_open_the_breaker(proxied):
     proxy, env, client, admin = proxied
     record = upload(client, admin, "a.png", samples.png()).json["file"]
     proxy.fail("GET", "/" + record["r2_key"])
-    assert set(client.get(record["publicUrl"], status=503).json["details"]) == {"request_id"}
+    assert set(client.get(record["publicUrl"], status=503, headers=admin).json["details"]) == {"request_id"}
     proxy.faults.clear()
     # It cost no wait, so nothing is refused afterwards.
-    assert client.get(record["publicUrl"]).body == samples.png()
+    assert client.get(record["publicUrl"], headers=admin).body == samples.png()
 
 
 def test_the_local_bucket_is_not_guarded(tmp_path):

@@ -142,8 +142,8 @@ def test_sweep_removes_exactly_the_orphans_and_leaves_live_objects(site, caplog)
     assert orphan_lines(caplog) == orphans  # every orphan logged with its key
     assert bucket_keys(site.env) == sorted([live["r2_key"], live_thumb, thumbless["r2_key"]])
     assert pending_keys() == []
-    assert site.client.get(live["thumbnailUrl"]).content_type == "image/webp"
-    assert site.client.get(thumbless["publicUrl"]).body == samples.png((400, 300))
+    assert site.client.get(live["thumbnailUrl"], headers=site.admin).content_type == "image/webp"
+    assert site.client.get(thumbless["publicUrl"], headers=site.admin).body == samples.png((400, 300))
     again = site.cli("media", "sweep", "--grace", "0")
     assert again.output.startswith("0 orphaned objects removed")
 
@@ -189,7 +189,7 @@ def test_old_objects_a_failed_move_left_are_swept(site):
     assert MediaPendingObject.get_by_id(old[0]).reason == "move"
     assert site.cron()["orphans_removed"] == 2
     assert bucket_keys(site.env) == sorted([moved["r2_key"], f"archive/{record['id']}.thumb.webp"])
-    assert site.client.get(moved["publicUrl"]).body == samples.png((400, 300))
+    assert site.client.get(moved["publicUrl"], headers=site.admin).body == samples.png((400, 300))
 
 
 def test_a_purge_leaves_no_record_and_nothing_to_sweep(site):
@@ -218,5 +218,5 @@ def test_a_move_that_lost_the_race_keeps_the_winners_objects(site):
     with pytest.raises(MediaConflict):
         library.move(site.env.MEDIA_BUCKET, stale, "archive")
     moved = site.client.get(f"/api/media/{record['id']}", headers=site.admin).json["file"]
-    assert site.client.get(moved["publicUrl"]).body == samples.png((400, 300))
-    site.client.get(moved["thumbnailUrl"], status=200)
+    assert site.client.get(moved["publicUrl"], headers=site.admin).body == samples.png((400, 300))
+    site.client.get(moved["thumbnailUrl"], status=200, headers=site.admin)

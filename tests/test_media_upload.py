@@ -291,7 +291,7 @@ def test_thumbnail_is_created_and_served(client, env, author, make, size):
     thumb_key = f"uploads/{record['id']}.thumb.webp"
     assert record["thumbnailUrl"] == f"/files/{thumb_key}"
     assert bucket_keys(env) == sorted([record["r2_key"], thumb_key])
-    response = client.get(record["thumbnailUrl"], status=200)
+    response = client.get(record["thumbnailUrl"], headers=headers, status=200)
     assert response.content_type == "image/webp"
     with Image.open(io.BytesIO(response.body)) as image:
         assert image.format == "WEBP" and image.size == size

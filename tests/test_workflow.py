@@ -208,11 +208,35 @@ def test_drafts_workflow_and_history_are_hidden_from_those_who_cannot_read_them(
         assert client.get(f"/api/content/{item.id}/workflow", headers=headers).json["data"]["review"]["notes"] == (
             "Secret reviewer notes")
         assert len(client.get(f"/api/content/{item.id}/history", headers=headers).json["data"]) == 2
-    # Once published, the item is public: so are its state and history.
+    # Once published, the item's state is public; its review notes and history are not.
     move(client, item, author_headers, "restore-draft")
     move(client, item, editor_headers, "publish")
-    assert client.get(f"/api/content/{item.id}/history", headers=viewer_headers).json["meta"]["count"] == 4
     assert client.get(f"/api/content/{item.id}/workflow", headers=other_headers).json["data"]["status"] == "published"
+
+
+def test_review_notes_and_history_of_published_items_are_for_reviewers_and_the_author(
+        client, make_user, make_content_row):
+    author, author_headers = make_user("author")
+    _, other_headers = make_user("author")
+    _, viewer_headers = make_user("viewer")
+    _, editor_headers = make_user("editor")
+    item = make_content_row(author, state="pending-review")
+    move(client, item, editor_headers, "reject", comment="Secret reviewer notes")
+    move(client, item, author_headers, "restore-draft")
+    move(client, item, editor_headers, "publish")
+    client.get(f"/api/content/{item.id}", headers=viewer_headers, status=200)
+
+    for headers in (viewer_headers, other_headers):
+        view = client.get(f"/api/content/{item.id}/workflow", headers=headers)
+        assert view.json["data"]["state"]["id"] == "published" and view.json["data"]["review"] is None
+        assert "Secret" not in view.text
+        denied = client.get(f"/api/content/{item.id}/history", headers=headers, status=403)
+        assert denied.json == {"error": "The workflow history is for reviewers and the item's author"}
+    for headers in (author_headers, editor_headers):
+        view = client.get(f"/api/content/{item.id}/workflow", headers=headers).json["data"]
+        assert view["review"]["notes"] == "Secret reviewer notes"
+        steps = client.get(f"/api/content/{item.id}/history", headers=headers).json["data"]
+        assert "Secret reviewer notes" in [step["comment"] for step in steps]
 
 
 def test_anonymous_gets_401(client, make_user, make_content_row):
@@ -381,8 +405,8 @@ def test_history_lists_every_step_newest_first_with_users(client, make_user, mak
     assert steps[4]["comment"] == "too short"
     assert [s["created_at"] for s in steps] == sorted((s["created_at"] for s in steps), reverse=True)
     assert len({s["created_at"] for s in steps}) == 6
-    # Readers without users.read see who acted, not their email.
-    assert "email" not in client.get(f"/api/content/{item.id}/history", headers=viewer_headers).json["data"][0]["user"]
+    # Readers without users.read (the author) see who acted, not their email.
+    assert "email" not in client.get(f"/api/content/{item.id}/history", headers=author_headers).json["data"][0]["user"]
 
 
 def test_a_failed_log_write_rolls_back_the_whole_move(client, env, stack, make_user, make_content_row):

@@ -9,9 +9,12 @@ Who may write (role_permissions of migrations 0004 and 0012):
 * update: ``content.update``; authors (no ``content.publish``, not admin) only their own
   items; a changed status is a workflow move from the current state (409 when the
   workflow has no such edge, e.g. pending-review -> published or archived -> published;
-  403 without the edge's permission), logged and in the history like any move;
+  403 without the edge's permission), logged and in the history like any move; an edit
+  by someone without ``content.publish`` to an approved or published item sends it back
+  to review first (``app.services.content.review``);
 * soft delete and restore: ``content.delete`` (admins, editors and, since migration
-  0015, authors), own items only for holders without ``content.publish``;
+  0015, authors), own items only for holders without ``content.publish``, whose restore
+  of an approved, published or archived item brings it back as a draft;
 * purge (``?hard=true`` or ``/purge``): ``content.purge`` (admins).
 
 Optimistic concurrency: an update (or delete) carrying ``version_number`` in the body or

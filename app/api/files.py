@@ -2,9 +2,16 @@
 
 Only keys that a live media row names are served (the file, or its thumbnail): a key with
 no row, or a soft-deleted file, is 404 even though its object may still be in the bucket.
+Who gets a file follows ``app.services.media.visibility``: a file that live published
+content uses is served to anyone (pages embed it); any other file only to the editorial
+team (``media.upload``) and its uploader, signed in by bearer token or cookie, and to
+everyone else it is the same 404 as a missing key, sent with ``Cache-Control: no-store``
+so that no cache keeps the 404 once the file is published.
+
 Responses carry what a CDN and a browser need: ``ETag`` (the object's), ``Last-Modified``,
-``Cache-Control: public, max-age=31536000, immutable`` (keys are unique per upload, so the
-bytes behind a URL never change), ``Accept-Ranges``, single ``Range`` requests (206, or 416
+``Cache-Control: public, max-age=31536000, immutable`` for published files (keys are
+unique per upload, so the bytes behind a URL never change; ``private, no-cache`` for
+the others, so no shared cache keeps them), ``Accept-Ranges``, single ``Range`` requests (206, or 416
 with ``Content-Range: bytes */<size>``), and ``If-None-Match`` / ``If-Modified-Since``
 (304), evaluated by the bucket itself (``only_if``) so a 304 costs no body transfer.
 
@@ -25,7 +32,7 @@ from app.api.errors import APIError, not_found
 from app.runtime.r2 import R2Error, R2ObjectBody
 from app.runtime.r2.objects import INVALID_RANGE
 from app.runtime.r2.options import Conditional
-from app.services.media import storage
+from app.services.media import storage, visibility
 
 log = logging.getLogger("sonicpy.media")
 
@@ -36,6 +43,7 @@ CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Accept-Ranges, Content-Length, Content-Range, ETag, Last-Modified",
 }
+PRIVATE_CACHE = "private, no-cache"
 PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
     "Access-Control-Allow-Headers": "Range, If-None-Match, If-Modified-Since, If-Range",
@@ -119,7 +127,7 @@ class FilesResource:
     @access(public=True)
     def on_get(self, req, resp, key):
         resp.set_headers(CORS_HEADERS)
-        row, is_thumbnail = self._locate(key)
+        row, is_thumbnail = self._locate(req, resp, key)
         bucket = self._library.bucket(req.context.env.MEDIA_BUCKET)
         only_if, tags = validators(req)
         byte_range = parse_range(req.get_header("Range"))
@@ -151,7 +159,7 @@ class FilesResource:
     @access(public=True)
     def on_head(self, req, resp, key):
         resp.set_headers(CORS_HEADERS)
-        row, is_thumbnail = self._locate(key)
+        row, is_thumbnail = self._locate(req, resp, key)
         obj = self._head(self._library.bucket(req.context.env.MEDIA_BUCKET), key)
         self._describe(resp, row, is_thumbnail, obj)
         only_if, tags = validators(req)
@@ -166,11 +174,14 @@ class FilesResource:
         resp.set_headers({**CORS_HEADERS, **PREFLIGHT_HEADERS})
         resp.status = falcon.HTTP_204
 
-    @staticmethod
-    def _locate(key):
+    def _locate(self, req, resp, key):
+        """The live row serving ``key`` if this caller may have it (else 404); sets Cache-Control."""
         row, is_thumbnail = storage.find_by_key(key)
-        if row is None or row.deleted_at is not None:
-            raise not_found()
+        live = row is not None and row.deleted_at is None
+        published = live and self._library.is_published(row.id)
+        if not published and not (live and visibility.team_or_uploader(getattr(req.context, "user", None), row)):
+            raise APIError(falcon.HTTP_404, "Not Found", headers={"Cache-Control": "no-store"})
+        resp.set_header("Cache-Control", storage.IMMUTABLE if published else PRIVATE_CACHE)
         return row, is_thumbnail
 
     @staticmethod
@@ -205,7 +216,6 @@ class FilesResource:
         resp.set_headers({
             "ETag": obj.http_etag,
             "Last-Modified": format_http_date(obj.uploaded),
-            "Cache-Control": storage.IMMUTABLE,
             "Accept-Ranges": "bytes",
             "X-Content-Type-Options": "nosniff",
             "Content-Disposition": storage.content_disposition(

@@ -24,6 +24,7 @@ from app.services.media import (
     may_delete_some,
     to_record,
     uploads,
+    visibility,
 )
 from app.services.media.library_queries import DEFAULT_SORT, SORT_FIELDS, MediaFilter, find
 from app.services.pagination import pagination_meta
@@ -90,7 +91,8 @@ class MediaCollectionResource:
     such as ``image/png``), ``search`` (in original name, alt and caption), ``sort``
     (``uploadedAt``, ``size``, ``name``; ``-`` for descending; default ``-uploadedAt``),
     ``page``, ``limit`` (1-100, default 20), ``deleted=true`` for the trash (everyone's for
-    holders of ``media.delete``, otherwise one's own).
+    holders of ``media.delete``, otherwise one's own). Callers without ``media.upload``
+    (viewers) list only files that published content uses and their own uploads.
     """
 
     @access("media.read")
@@ -121,6 +123,8 @@ def _filter(req):
         type_prefixes=prefixes,
         search=search or None,
         sort=_sort(req.get_param("sort")),
+        # Outside the editorial team: published files and one's own uploads only.
+        visible_to=None if visibility.sees_whole_library(user) else user.id,
     )
 
 
@@ -151,6 +155,8 @@ class MediaItemResource:
         row = find(media_id)
         # The trash is visible to those who may restore from it, and only to them.
         if row is None or (row.deleted_at is not None and not can_delete(req.context.user, row)):
+            raise not_found("File not found")
+        if not visibility.may_see(req.context.user, row, self._library.is_published):
             raise not_found("File not found")
         resp.media = {"success": True, "file": to_record(row)}
 

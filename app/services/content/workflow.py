@@ -258,6 +258,28 @@ def transition(db, content_id, user, *, action=None, to_state=None, comment=None
         return TransitionResult(load_content(content_id), history, name, from_state, target)
 
 
+def impose(db, content_id, user, target, action, *, comment=None, request_id=None):
+    """Move content to ``target`` whatever the workflow's edges say, in one transaction.
+
+    For the review rule (``app.services.content.review``) only: a change by someone who
+    cannot publish takes an approved or published item back to review or draft, moves no
+    workflow edge offers, since nobody may choose them. Recorded like any move (history
+    row with ``action``, log row); ``version_number`` is left to the edit that follows.
+
+    Returns:
+        TransitionResult.
+    """
+    with db.atomic():
+        content = load_content(content_id)
+        from_state = current_state(content)
+        now = now_ms()
+        _update_content(content, target, user, comment, now, versioned=False)
+        history = record_history(content, from_state, target, user.id, comment,
+                                 {"action": action, "source": "review-rule"}, now)
+        _write_log(content, action, from_state, target, user, comment, now, history, "review-rule", request_id)
+        return TransitionResult(load_content(content_id), history, action, from_state, target)
+
+
 def history_of(content_id):
     """Every workflow_history row of ``content_id``, newest first, each with its ``user`` joined."""
     return list(

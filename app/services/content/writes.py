@@ -22,6 +22,10 @@ changed meanwhile. An update that also moves the status records ONE version (the
 runs with ``versioned=False``). Soft delete sets ``deleted_at`` (status unchanged) and
 restore clears it; both are history entries; ownership is checked as for edits.
 
+Edits and restores by someone who cannot publish follow ``app.services.content.review``:
+an approved or published item goes back to review before the edit is written, and a
+restored item comes back as a draft when its state was one only a publisher may give.
+
 Slugs: a slug the client gives must be free in the collection (409 otherwise); a slug
 generated from the title takes the first free ``-2``, ``-3``... suffix instead, also when
 a concurrent create takes it first.
@@ -47,6 +51,7 @@ from app.services.content.errors import (  # noqa: F401 - re-exported for caller
 from app.services.content.history import (  # noqa: F401 - re-exported for callers of this module
     DEFAULT_WORKFLOW_ID, record_history, record_version, snapshot, state_of, status_of_state, workflow_id_for,
 )
+from app.services.content import review
 from app.services.content.locks import lock_row
 from app.services.content.prepare import prepare_fields, slug_is_given
 from app.services.content.slugs import free_slug, slug_taken
@@ -180,6 +185,8 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
         edits = {name: value for name, value in fields.items() if name != "status"}
         values = prepare_fields(content.collection, edits, content.id, current=content)
         if status is None or status == content.status:
+            if edits and review.before_edit(database, content.id, user, request_id):
+                content = load_for_write(content.id)
             return _write_update(user, content, values, metadata or {"action": "updated"})
         transition(database, content.id, user, to_state=status, request_id=request_id, versioned=not edits)
         moved = load_for_write(content.id)
@@ -200,6 +207,8 @@ def restore_version(user, content_id, version, expected_version=None):
         fields = {name: saved.get(name) for name in RESTORED_FIELDS if name in saved}
         fields.setdefault("data", {})
         values = prepare_fields(content.collection, fields, content.id, current=content)
+        if review.before_edit(database, content.id, user):
+            content = load_for_write(content.id)
         return _write_update(user, content, values, {"action": "version_restored", "restored_from": version})
 
 
@@ -218,7 +227,10 @@ def restore_deleted(user, content_id):
         _check_editable(user, content, None)
         if content.deleted_at is None:
             raise ContentConflict("Content is not deleted")
-        return _mark_deleted(user, content, None, "restored")
+        restored = _mark_deleted(user, content, None, "restored")
+        if review.after_restore(database, content.id, user):
+            restored = load_for_write(content.id)
+        return restored
 
 
 def purge(user, content_id):

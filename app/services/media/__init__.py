@@ -18,7 +18,9 @@ What differs from SonicJS's media handling, on purpose:
 
 Who may do what (permissions from migrations 0004 and 0013):
 
-* upload: ``media.upload`` (admin, editor, author); list and read: ``media.read`` (all roles);
+* upload: ``media.upload`` (admin, editor, author); list and read: ``media.read`` (all roles),
+  limited for those without ``media.upload`` to files published content uses and their
+  own uploads (``visibility``);
 * change alt, caption, tags or folder: ``media.update`` on one's own uploads; on anyone's
   with ``media.delete`` too (admin, editor);
 * soft delete and restore: one's own uploads with ``media.upload`` (so authors can take back
@@ -32,7 +34,7 @@ statuses.
 from app.runtime.r2.guard import BucketGuard, guard_bucket
 from app.services.cache import invalidate
 
-from . import storage, uploads
+from . import storage, uploads, visibility
 from .errors import FileTooLarge, InvalidMedia, MediaConflict, MediaError, MediaInUse, UnsupportedType
 
 MANAGE_ANY_PERMISSION = "media.delete"
@@ -110,6 +112,18 @@ class MediaLibrary:
     def public_url(self, key):
         """The URL of the object at ``key``."""
         return storage.public_url(self.settings.public_base_url, key)
+
+    def is_published(self, media_id):
+        """Whether live published content uses file ``media_id`` (``visibility``), cached.
+
+        The answer is kept in the ``content`` namespace: publishing, unpublishing or
+        editing content (and any media write) makes it stale.
+        """
+        if self._cache is None:
+            return visibility.is_published(media_id)
+        found, _ = self._cache.get_or_load("content", ("media-published", media_id),
+                                           lambda: visibility.is_published(media_id))
+        return found
 
     def changed(self):
         """Invalidate cached reads of media after a committed write."""
