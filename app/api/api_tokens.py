@@ -13,6 +13,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
+from app.api.describe import Param, describe
 from app.api.errors import forbidden, not_found, read_body, unprocessable
 from app.services.api_tokens import TokenRequestError, token_json
 
@@ -40,6 +41,7 @@ class TokensResource:
         self._tokens = tokens
 
     @access(authenticated=True)
+    @describe("List API tokens (own; another user's with api_tokens.manage)", query=(Param("user_id", str, "whose tokens"),))
     def on_get(self, req, resp):
         caller = req.context.user
         _password_session(caller)
@@ -50,6 +52,7 @@ class TokensResource:
         resp.media = {"data": [token_json(r) for r in rows], "meta": {"count": len(rows)}}
 
     @access(authenticated=True)
+    @describe("Create an API token (shown once)", body=TokenBody, status=201)
     def on_post(self, req, resp):
         caller = req.context.user
         _password_session(caller)
@@ -72,6 +75,7 @@ class TokenResource:
         self._tokens = tokens
 
     @access(authenticated=True)
+    @describe("Revoke an API token")
     def on_delete(self, req, resp, token_id):
         caller = req.context.user
         _password_session(caller)

@@ -13,6 +13,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
+from app.api.describe import describe
 from app.api.authentication import COOKIE_NAME, client_ip
 from app.api.errors import (
     bad_request, conflict, field_error, forbidden, read_body, too_many_requests, unauthorized,
@@ -152,6 +153,7 @@ class LoginResource:
         self._settings = settings
 
     @access(public=True)
+    @describe("Sign in with email and password", body=LoginBody)
     def on_post(self, req, resp):
         body = read_body(req, LoginBody)
         keys = self._guard.buckets(req, "login", body.email.lower())
@@ -173,6 +175,7 @@ class RegisterResource:
         self._settings = settings
 
     @access(public=True)
+    @describe("Register an account (always the least privileged role)", body=RegisterBody, status=201)
     def on_post(self, req, resp):
         if not registration_open(self._settings):
             raise forbidden("Registration is currently disabled")
@@ -198,6 +201,7 @@ class LogoutResource:
         self._accounts = accounts
 
     @access(public=True)
+    @describe("Sign out: clear the cookie and end every session")
     def on_post(self, req, resp):
         user = req.context.user
         if user is not None and user.via == "jwt":
@@ -219,6 +223,7 @@ class RefreshResource:
         self._settings = settings
 
     @access(authenticated=True)
+    @describe("A new token for a still-valid session")
     def on_post(self, req, resp):
         _session_only(req.context.user)
         user = users.get_user(req.context.user.id)
@@ -229,6 +234,7 @@ class MeResource:
     """``GET /auth/me``: the caller."""
 
     @access(authenticated=True)
+    @describe("The signed-in caller")
     def on_get(self, req, resp):
         resp.media = {"user": me_user(users.get_user(req.context.user.id))}
 
@@ -242,6 +248,7 @@ class ChangePasswordResource:
         self._settings = settings
 
     @access(authenticated=True)
+    @describe("Change the password (ends other sessions)", body=ChangePasswordBody)
     def on_post(self, req, resp):
         caller = req.context.user
         _session_only(caller)
@@ -270,6 +277,7 @@ class RequestResetResource:
         self._mailer = mailer
 
     @access(public=True)
+    @describe("Mail a password-reset link", body=ResetRequestBody, status=202)
     def on_post(self, req, resp):
         body = read_body(req, ResetRequestBody)
         self._guard.acquire(self._guard.buckets(req, "reset", body.email.lower()))
@@ -289,6 +297,7 @@ class ResetPasswordResource:
         self._guard = guard
 
     @access(public=True)
+    @describe("Set a new password with a reset token", body=ResetPasswordBody)
     def on_post(self, req, resp):
         body = read_body(req, ResetPasswordBody)
         _check_confirmation(body.password, body.confirm_password)
@@ -328,6 +337,7 @@ class AcceptInvitationResource:
         self._settings = settings
 
     @access(public=True)
+    @describe("Accept an invitation and sign in", body=AcceptInvitationBody)
     def on_post(self, req, resp):
         body = read_body(req, AcceptInvitationBody)
         _check_confirmation(body.password, body.confirm_password)

@@ -32,6 +32,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
+from app.api.describe import Param, describe
 from app.api.errors import bad_request, field_error, read_body, unprocessable
 from app.services import collections
 from app.services.cache import DATABASE, invalidate
@@ -178,6 +179,7 @@ class PublicCollectionsResource:
         self._cache = cache
 
     @access(public=True)
+    @describe("Active collections with their schemas")
     def on_get(self, req, resp):
         if self._cache is None:
             data, source = _active_collections(), DATABASE
@@ -201,6 +203,7 @@ class AdminCollectionsResource:
         self._cache = cache
 
     @access("collections.read")
+    @describe("List collections", query=(Param("search", str, "in name and display name"), Param("includeInactive", bool, "include deactivated collections")))
     def on_get(self, req, resp):
         rows = collections.list_collections(
             include_inactive=req.get_param_as_bool("includeInactive", default=False),
@@ -209,6 +212,7 @@ class AdminCollectionsResource:
         resp.media = {"data": [summary_json(r) for r in rows], "count": len(rows), "timestamp": _iso_now()}
 
     @access("collections.create")
+    @describe("Create a collection", body=CollectionCreate, status=201)
     def on_post(self, req, resp):
         body = read_body(req, CollectionCreate)
         display_name = body.display_name or body.displayName
@@ -232,10 +236,12 @@ class AdminCollectionResource:
         self._cache = cache
 
     @access("collections.read")
+    @describe("One collection with its fields")
     def on_get(self, req, resp, collection_id):
         resp.media = detail_json(collections.get_collection(collection_id))
 
     @access("collections.update")
+    @describe("Update a collection", body=CollectionPatch)
     def on_patch(self, req, resp, collection_id):
         patch = read_body(req, CollectionPatch)
         changes = {}
@@ -257,6 +263,7 @@ class AdminCollectionResource:
         resp.media = {"message": "Collection updated successfully", "data": detail_json(row)}
 
     @access("collections.delete")
+    @describe("Delete a collection without content")
     def on_delete(self, req, resp, collection_id):
         collections.delete_collection(collection_id)
         invalidate(self._cache, CACHE_NAMESPACE)

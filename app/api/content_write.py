@@ -28,6 +28,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
+from app.api.describe import Param, describe
 from app.api.errors import bad_request, forbidden, read_body
 from app.services.cache import invalidate
 from app.services.content import writes
@@ -117,6 +118,7 @@ class ContentCreator:
     """``POST /api/content`` (mixed into the list resource)."""
 
     @access("content.create")
+    @describe("Create a content item", body=CreateBody, status=201)
     def on_post(self, req, resp):
         body = _body(req, CreateBody)
         fields = _fields(body)
@@ -130,6 +132,7 @@ class ContentItemWriter:
     """``PUT`` and ``DELETE /api/content/{id}`` (mixed into the item resource)."""
 
     @access("content.update")
+    @describe("Update a content item (If-Match or version_number guards)", body=UpdateBody)
     def on_put(self, req, resp, id):
         body = _body(req, UpdateBody)
         fields = _fields(body)
@@ -139,6 +142,7 @@ class ContentItemWriter:
         respond_item(req, resp, id)
 
     @access("content.delete")
+    @describe("Soft-delete a content item (hard=true purges)", query=(Param("hard", bool, "delete for good (content.purge)"),))
     def on_delete(self, req, resp, id):
         if req.get_param_as_bool("hard", default=False):
             _purge(req, resp, id, self._cache)
@@ -163,6 +167,7 @@ class RestoreResource:
         self._cache = cache
 
     @access("content.delete")
+    @describe("Restore a soft-deleted item")
     def on_post(self, req, resp, id):
         writes.restore_deleted(req.context.user, id)
         invalidate(self._cache, "content")
@@ -176,5 +181,6 @@ class PurgeResource:
         self._cache = cache
 
     @access("content.purge")
+    @describe("Delete an item for good")
     def on_delete(self, req, resp, id):
         _purge(req, resp, id, self._cache)

@@ -10,6 +10,7 @@ import falcon
 
 from app import NAME, __version__
 from app.api.access import access
+from app.api.describe import describe
 
 # Whatever a ping raises means the binding is down; its class name is reported.
 CHECK_ERRORS = (Exception,)
@@ -33,6 +34,7 @@ class HealthResource:
     """Reports each binding; 503 when any is down, so a load balancer takes the worker out."""
 
     @access(public=True)
+    @describe("Liveness and a round trip per binding (503 when one is down)")
     def on_get(self, req, resp):
         env = req.context.env
         checks = {

@@ -12,6 +12,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
+from app.api.describe import Param, describe, paged
 from app.api.auth import Email, Name
 from app.api.errors import bad_request, conflict, forbidden, read_body
 from app.api.params import limit_param, page_param
@@ -24,6 +25,11 @@ from app.services.pagination import pagination_meta
 Role = Literal["admin", "editor", "author", "viewer"]
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
+USER_FILTERS = (
+    Param("search", str, "in email, username and names"),
+    Param("role", Role, "only this role"),
+    Param("status", Literal["active", "inactive"], "only active or inactive users"),
+)
 
 
 class UserPatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -81,6 +87,7 @@ class UsersResource:
     """``GET /admin/api/users``: ``{users, pagination}`` with search and filters."""
 
     @access("users.read")
+    @describe("List users", query=paged(DEFAULT_LIMIT, MAX_LIMIT) + USER_FILTERS)
     def on_get(self, req, resp):
         page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
         rows, total = users.list_users(**_filters(req), page=page, limit=limit)
@@ -97,10 +104,12 @@ class UserResource:
         self._cache = cache
 
     @access("users.read")
+    @describe("One user")
     def on_get(self, req, resp, user_id):
         resp.media = {"user": user_json(users.get_user(user_id))}
 
     @access("users.update")
+    @describe("Update a user (role changes need users.roles)", body=UserPatch)
     def on_patch(self, req, resp, user_id):
         caller = req.context.user
         patch = read_body(req, UserPatch)
@@ -119,6 +128,7 @@ class UserResource:
         resp.media = {"user": user_json(user)}
 
     @access("users.delete")
+    @describe("Deactivate a user")
     def on_delete(self, req, resp, user_id):
         if user_id == req.context.user.id:
             raise forbidden("You cannot deactivate your own account")
@@ -135,6 +145,7 @@ class InviteResource:
         self._mailer = mailer
 
     @access("users.create")
+    @describe("Invite a user by email", body=InviteBody, status=201)
     def on_post(self, req, resp):
         caller = req.context.user
         body = read_body(req, InviteBody)

@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.api.access import access
+from app.api.describe import describe
 from app.api.errors import read_body
 from app.services.cache import invalidate
 from app.services.content import workflow
@@ -133,11 +134,13 @@ class ContentWorkflowResource:
         self._cache = cache
 
     @access("content.read")
+    @describe("An item's workflow state and allowed moves")
     def on_get(self, req, resp, id):  # noqa: A002 - the route's field name
         content = readable_content(req, id)
         resp.media = {"data": state_view(content, req.context.user)}
 
     @access(authenticated=True)
+    @describe("Make a workflow move by action", body=ActionBody)
     def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
         body = read_body(req, ActionBody)
         resp.media = _move(self._db, self._cache, req, checked_id(id), action=body.action, comment=body.comment)
@@ -151,6 +154,7 @@ class TransitionResource:
         self._cache = cache
 
     @access(authenticated=True)
+    @describe("Make a workflow move by target state", body=StateBody)
     def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
         body = read_body(req, StateBody)
         resp.media = _move(self._db, self._cache, req, checked_id(id), to_state=body.to_state, comment=body.comment)
@@ -160,6 +164,7 @@ class HistoryResource:
     """``/api/content/{id}/history``: the full workflow history, newest first."""
 
     @access("content.read")
+    @describe("An item's workflow history, newest first")
     def on_get(self, req, resp, id):  # noqa: A002 - the route's field name
         content = readable_content(req, id)
         show_email = req.context.user.can("users.read")
