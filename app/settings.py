@@ -6,6 +6,7 @@ for secrets such as ``JWT_SECRET``, in the process environment or ``.dev.vars``.
 
 import contextlib
 import os
+import re
 import secrets
 
 import msgspec
@@ -41,6 +42,9 @@ class Settings(msgspec.Struct, kw_only=True):
             (0: the socket's address, since the header is client-controlled).
         cache_memory_max_bytes: what each worker's in-memory cache tier may hold
             (``CACHE_MEMORY_MAX_BYTES``, default 32 MiB; 0 turns the tier off).
+        cors_allow_origins: origins a browser may call the API from (``CORS_ALLOW_ORIGINS``):
+            ``("*",)`` for anyone without credentials, or a list of origins allowed with
+            credentials (``app.api.cors``).
         cache_memory_max_entry_bytes: the largest response (JSON bytes) that tier keeps
             (``CACHE_MEMORY_MAX_ENTRY_BYTES``, default 1 MiB); larger ones come from KV.
     """
@@ -62,6 +66,7 @@ class Settings(msgspec.Struct, kw_only=True):
     trusted_proxy_count: int = 0
     cache_memory_max_bytes: int = DEFAULT_MAX_BYTES
     cache_memory_max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
+    cors_allow_origins: tuple[str, ...] = ("*",)
 
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -157,6 +162,29 @@ def _whole_number(raw):
         return None
 
 
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+def cors_origins_setting(config):
+    """``CORS_ALLOW_ORIGINS``: ``*`` (the default) or origins separated by commas or spaces.
+
+    Raises:
+        ConfigError: ``*`` mixed with origins (credentials are never allowed for ``*``), or
+            a value that is not an origin (``https://host[:port]``, no path, no trailing slash).
+    """
+    raw = config.setting("CORS_ALLOW_ORIGINS", "*")
+    values = raw if isinstance(raw, list) else re.split(r"[,\s]+", str(raw or "*"))
+    origins = tuple(dict.fromkeys(str(v).strip() for v in values if str(v).strip())) or ("*",)
+    if origins == ("*",):
+        return origins
+    bad = [origin for origin in origins if not _ORIGIN.match(origin)]
+    if bad:
+        raise ConfigError(
+            f"{_where(config)}: CORS_ALLOW_ORIGINS must be * or origins like https://app.example.com, not {bad[0]!r}"
+        )
+    return origins
+
+
 def settings_from_config(config, **overrides):
     """Build Settings from ``config``'s vars and secrets; keyword ``overrides`` win (tests).
 
@@ -176,6 +204,7 @@ def settings_from_config(config, **overrides):
         "rate_limit_window_seconds": int_setting(config, "RATE_LIMIT_WINDOW_SECONDS", 300, minimum=1),
         "cache_memory_max_bytes": int_setting(config, "CACHE_MEMORY_MAX_BYTES", DEFAULT_MAX_BYTES),
         "cache_memory_max_entry_bytes": int_setting(config, "CACHE_MEMORY_MAX_ENTRY_BYTES", DEFAULT_MAX_ENTRY_BYTES),
+        "cors_allow_origins": cors_origins_setting(config),
     }
     values.update(overrides)
     return Settings(**values)
