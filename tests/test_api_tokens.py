@@ -34,7 +34,8 @@ def test_a_token_acts_with_its_own_permissions_only(app_client, make_user):
     app_client.get("/admin/api/collections", headers=token, status=200)
     app_client.get("/auth/me", headers=token, status=200)
     response = app_client.post_json("/admin/api/collections", {"name": "x", "displayName": "X"}, headers=token, status=403)
-    assert response.json == {"error": "Insufficient permissions"}
+    # The refusal speaks of the token, not of signing in: the token is what lacks the right.
+    assert response.json == {"error": "This API token does not grant the permission collections.create"}
     app_client.get("/admin/api/users", headers=token, status=403)
 
 

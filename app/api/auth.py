@@ -30,6 +30,8 @@ Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=254)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 Username = Annotated[str, msgspec.Meta(pattern=USERNAME_PATTERN)]
 Name = Annotated[str, msgspec.Meta(max_length=100)]
+# SonicJS refuses an empty first or last name: absent is fine, "" or blanks are not.
+GivenName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"\S")]
 OneTimeToken = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 RESET_MESSAGE = "If an account exists for this email, a password reset link has been sent"
@@ -44,8 +46,8 @@ class RegisterBody(msgspec.Struct, forbid_unknown_fields=True):
     email: Email
     password: Password
     username: Username | None = None
-    firstName: Name = ""  # noqa: N815 - SonicJS's field names
-    lastName: Name = ""  # noqa: N815
+    firstName: GivenName | None = None  # noqa: N815 - SonicJS's field names
+    lastName: GivenName | None = None  # noqa: N815
 
 
 class ChangePasswordBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -183,7 +185,7 @@ class RegisterResource:
         self._guard.acquire(self._guard.buckets(req, "register", body.email.lower()))
         try:
             user = self._accounts.create_user(
-                body.email, body.password, LEAST_PRIVILEGED_ROLE, body.username, body.firstName, body.lastName
+                body.email, body.password, LEAST_PRIVILEGED_ROLE, body.username, body.firstName or "", body.lastName or ""
             )
         except WeakPassword as ex:
             raise _weak(ex) from None

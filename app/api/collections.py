@@ -230,7 +230,7 @@ class AdminCollectionsResource:
 
 
 class AdminCollectionResource:
-    """``GET/PATCH/DELETE /admin/api/collections/{collection_id}``."""
+    """``GET/PATCH/DELETE /admin/api/collections/{collection_id}``: the id or the name."""
 
     def __init__(self, cache):
         self._cache = cache
@@ -238,7 +238,7 @@ class AdminCollectionResource:
     @access("collections.read")
     @describe("One collection with its fields")
     def on_get(self, req, resp, collection_id):
-        resp.media = detail_json(collections.get_collection(collection_id))
+        resp.media = detail_json(collections.find_collection(collection_id))
 
     @access("collections.update")
     @describe("Update a collection", body=CollectionPatch)
@@ -258,14 +258,16 @@ class AdminCollectionResource:
             changes["schema"] = validated_schema(patch.schema)
         if not changes:
             raise bad_request("No fields to update")
-        row = collections.update_collection(collection_id, changes)
+        row = collections.update_collection(collections.find_collection(collection_id).id, changes)
         invalidate(self._cache, CACHE_NAMESPACE)
+        # Deactivating withdraws the collection's content from cached public reads too.
+        invalidate(self._cache, "content")
         resp.media = {"message": "Collection updated successfully", "data": detail_json(row)}
 
     @access("collections.delete")
     @describe("Delete a collection without content")
     def on_delete(self, req, resp, collection_id):
-        collections.delete_collection(collection_id)
+        collections.delete_collection(collections.find_collection(collection_id).id)
         invalidate(self._cache, CACHE_NAMESPACE)
         resp.media = {"message": "Collection deleted successfully"}
 

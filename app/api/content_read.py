@@ -75,6 +75,11 @@ def list_params(req, scope, **kwargs):
     except NotPermitted as ex:
         if scope.user_id is None:
             raise unauthorized(str(ex)) from None
+        if req.context.user.via == "token":
+            raise APIError(
+                falcon.HTTP_403, "This API token reads published content only",
+                "other statuses and deleted items need a token with content.publish or content.update",
+            ) from None
         raise APIError(falcon.HTTP_403, "Insufficient permissions", str(ex)) from None
 
 
@@ -130,7 +135,7 @@ class CollectionContentResource:
 
         def load():
             collection = collections.find_by_name(name)
-            if collection is None:
+            if collection is None or not (collection.is_active or scope.see_all):
                 raise not_found("Collection not found")
             params = list_params(req, scope, collection_id=collection.id, schema=collection.schema)
             body = list_content(params, scope)

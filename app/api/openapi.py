@@ -20,7 +20,7 @@ import re
 import msgspec
 
 from app import NAME, __version__
-from app.api.access import access, responders, rule_of
+from app.api.access import access, admin_api_path, responders, rule_of
 from app.api.describe import ErrorBody, describe, operation_of
 
 OPENAPI_VERSION = "3.1.0"
@@ -160,6 +160,8 @@ def build_operation(method, path, path_params, resource, responder, types):
     operation = operation_of(responder)
     summary = operation.summary if operation else _summary(resource, responder)
     notes = [operation.description] if operation and operation.description else []
+    if not rule.public and admin_api_path(path):
+        notes.append("Editors and admins only.")
     if rule.permission:
         notes.append(f"Requires the permission `{rule.permission}`.")
     elif rule.authenticated:
