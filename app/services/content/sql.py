@@ -27,6 +27,15 @@ def builder():
     return SqlBuilder(is_postgres(database.obj))
 
 
+
+def balanced(parts, combine):
+    """``parts`` joined by ``combine`` as a balanced tree: nesting grows with log2 of their
+    number, never linearly (a left-deep chain of many terms overflows SQLite's parser)."""
+    if len(parts) == 1:
+        return parts[0]
+    middle = len(parts) // 2
+    return combine(balanced(parts[:middle], combine), balanced(parts[middle:], combine))
+
 class SqlBuilder:
     """Builds Peewee expressions for one database dialect (SQLite or PostgreSQL)."""
 
@@ -48,6 +57,8 @@ class SqlBuilder:
             return Cast(Value(msgspec.json.encode(value).decode()), "jsonb")
         if field.is_data and isinstance(value, bool):
             return Value(int(value))  # json_extract gives 1/0 for true/false
+        if field.is_data and isinstance(value, (dict, list)):
+            return Value(msgspec.json.encode(value).decode())  # json_extract gives objects as JSON text
         return Value(value)
 
     def group(self, group):
@@ -56,10 +67,7 @@ class SqlBuilder:
         parts = [part for part in parts if part is not None]
         if not parts:
             return None
-        combined = parts[0]
-        for part in parts[1:]:
-            combined = (combined & part) if group.kind == "and" else (combined | part)
-        return combined
+        return balanced(parts, (lambda a, b: a & b) if group.kind == "and" else (lambda a, b: a | b))
 
     def condition(self, cond):
         """The expression of one Condition."""
@@ -69,11 +77,7 @@ class SqlBuilder:
         if op in ("like", "contains", "all"):
             target = self.target(field, as_text=True)
             words = value.split() if op == "like" else ([value] if op == "contains" else list(value))
-            expr = None
-            for word in words or [value]:
-                part = self.like(target, word)
-                expr = part if expr is None else (expr & part)
-            return expr
+            return balanced([self.like(target, word) for word in words or [value]], lambda a, b: a & b)
         target = self.target(field)
         if op == "equals":
             return target.is_null() if value is None else Expression(target, "=", self.literal(field, value))
