@@ -151,3 +151,17 @@ def test_an_unknown_schema_key_lists_the_valid_keys(app_client, make_user):
     details = app_client.post_json("/admin/api/collections", body, headers=admin, status=422).json["details"]
     problem = next(d for d in details if d["field"].endswith("requird"))
     assert "required" in problem["message"] and "maxLength" in problem["message"]
+
+
+def test_bodies_take_camel_case_and_snake_case(app_client, make_user):
+    _, admin = make_user("admin")
+    create_collection("notes")
+    created = app_client.post_json(
+        "/api/content", {"collection_id": "notes", "title": "Hi", "meta_title": "SEO"}, headers=admin, status=201,
+    ).json["data"]
+    assert created["meta_title"] == "SEO"
+    app_client.patch_json("/admin/api/collections/notes", {"isActive": False}, headers=admin)
+    assert app_client.get("/admin/api/collections/notes", headers=admin).json["is_active"] is False
+    both = {"collectionId": "notes", "collection_id": "notes", "title": "Twice"}
+    response = app_client.post_json("/api/content", both, headers=admin, status=422)
+    assert response.json["details"][0]["field"] in ("collectionId", "collection_id")

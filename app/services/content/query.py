@@ -233,7 +233,9 @@ def visibility(scope, statuses=("published",), include_deleted=False):
     clauses = []
     if not scope.see_all:
         # A deactivated collection's content is withdrawn from everyone but its managers.
-        clauses.append(Content.collection.in_(Collection.select(Collection.id).where(Collection.is_active == True)))  # noqa: E712
+        # NOT IN the (few) inactive ones rather than IN the active ones: the planner keeps
+        # choosing the content index as it would without this clause.
+        clauses.append(Content.collection.not_in(Collection.select(Collection.id).where(Collection.is_active == False)))  # noqa: E712
     if statuses is not None:
         clauses.append(Content.status.in_(list(statuses)) if len(statuses) > 1 else Content.status == statuses[0])
     if scope.see_own:
