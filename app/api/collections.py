@@ -32,10 +32,11 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import Param, describe
+from app.api.describe import ListBody, Param, describe
 from app.api.errors import bad_request, field_error, read_body, unprocessable
 from app.services import collections
 from app.services.cache import DATABASE, invalidate
+from app.services.pagination import whole_list_meta
 from app.services.collection_schema import CollectionConfigError, parse_schema, schema_to_builtins
 
 NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
@@ -179,7 +180,7 @@ class PublicCollectionsResource:
         self._cache = cache
 
     @access(public=True)
-    @describe("Active collections with their schemas")
+    @describe("Active collections with their schemas", response=ListBody)
     def on_get(self, req, resp):
         if self._cache is None:
             data, source = _active_collections(), DATABASE
@@ -192,7 +193,7 @@ class PublicCollectionsResource:
         resp.set_header("X-Cache-Source", source)
         resp.media = {
             "data": data,
-            "meta": {"count": len(data), "timestamp": _iso_now(), "cache": {"hit": hit, "source": source}},
+            "meta": {**whole_list_meta(len(data)), "timestamp": _iso_now(), "cache": {"hit": hit, "source": source}},
         }
 
 
@@ -203,13 +204,18 @@ class AdminCollectionsResource:
         self._cache = cache
 
     @access("collections.read")
-    @describe("List collections", query=(Param("search", str, "in name and display name"), Param("includeInactive", bool, "include deactivated collections")))
+    @describe("List collections", query=(Param("search", str, "in name and display name"), Param("includeInactive", bool, "include deactivated collections")), response=ListBody)
     def on_get(self, req, resp):
         rows = collections.list_collections(
             include_inactive=req.get_param_as_bool("includeInactive", default=False),
             search=(req.get_param("search") or "").strip() or None,
         )
-        resp.media = {"data": [summary_json(r) for r in rows], "count": len(rows), "timestamp": _iso_now()}
+        timestamp = _iso_now()
+        # count and timestamp also at the top, where SonicJS's admin API has them.
+        resp.media = {
+            "data": [summary_json(r) for r in rows], "meta": {**whole_list_meta(len(rows)), "timestamp": timestamp},
+            "count": len(rows), "timestamp": timestamp,
+        }
 
     @access("collections.create")
     @describe("Create a collection", body=CollectionCreate, status=201)

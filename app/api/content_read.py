@@ -8,15 +8,15 @@ same in ``meta.cache``. Responses for editors and authors are built per request 
 ``Cache-Control: private, no-store``. ``meta`` never carries SQL or internals.
 """
 
-import time
 from typing import Annotated
 
 import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import Param, describe
+from app.api.describe import ItemBody, ListBody, Param, describe
 from app.api.errors import APIError, bad_request, not_found, unauthorized
+from app.api.health import iso_now
 from app.services import collections
 from app.services.cache import DATABASE
 from app.services.content.fields import QueryError
@@ -50,7 +50,7 @@ def send(resp, body, source, scope):
     """Answer ``body`` with ``meta.timestamp``, ``meta.cache`` and the cache headers."""
     hit = source != DATABASE
     meta = dict(body.get("meta") or {})
-    meta["timestamp"] = int(time.time() * 1000)  # epoch ms, as every timestamp the API returns
+    meta["timestamp"] = iso_now()  # ISO 8601, as SonicJS sends it; rows keep epoch ms
     meta["cache"] = {"hit": hit, "source": source}
     resp.media = {**body, "meta": meta}
     resp.set_header("X-Cache-Status", "HIT" if hit else "MISS")
@@ -99,7 +99,7 @@ class ContentListReader:
     """``GET /api/content``: filtered, sorted, paginated content (mixed into a resource)."""
 
     @access(public=True)
-    @describe("List content: filter, sort, paginate", description=LIST_NOTES, query=CONTENT_LIST_QUERY)
+    @describe("List content: filter, sort, paginate", description=LIST_NOTES, query=CONTENT_LIST_QUERY, response=ListBody)
     def on_get(self, req, resp):
         scope = Scope.of(req.context.user)
         params = list_params(req, scope)
@@ -113,7 +113,7 @@ class ContentItemReader:
     """``GET /api/content/{id}`` (mixed into the item resource)."""
 
     @access(public=True)
-    @describe("One content item")
+    @describe("One content item", response=ItemBody)
     def on_get(self, req, resp, id):
         scope = Scope.of(req.context.user)
         body, source = read_through(
@@ -129,7 +129,7 @@ class CollectionContentResource:
         self._cache = cache
 
     @access(public=True)
-    @describe("One collection's content", description=LIST_NOTES, query=COLLECTION_LIST_QUERY)
+    @describe("One collection's content", description=LIST_NOTES, query=COLLECTION_LIST_QUERY, response=ListBody)
     def on_get(self, req, resp, name):
         scope = Scope.of(req.context.user)
 
@@ -160,7 +160,7 @@ class CollectionItemResource:
         self._cache = cache
 
     @access(public=True)
-    @describe("One content item by its slug")
+    @describe("One content item by its slug", response=ItemBody)
     def on_get(self, req, resp, name, slug):
         scope = Scope.of(req.context.user)
         body, source = read_through(

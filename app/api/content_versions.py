@@ -9,7 +9,7 @@ to the workflow) as a NEW version, validated against the collection's current sc
 """
 
 from app.api.access import access
-from app.api.describe import Offset, Param, describe, limit_type
+from app.api.describe import ItemBody, ListBody, Offset, Param, describe, limit_type
 from app.api.content_write import expected_version, respond_item
 from app.api.errors import not_found
 from app.api.params import limit_param, offset_param
@@ -26,7 +26,7 @@ class VersionsResource:
     """The versions of one item, newest first (``limit`` up to 100, ``offset``)."""
 
     @access("content.update")
-    @describe("The versions of an item, newest first", query=(Param("limit", limit_type(DEFAULT_VERSION_LIMIT, VERSION_LIMIT)), Param("offset", Offset)))
+    @describe("The versions of an item, newest first", query=(Param("limit", limit_type(DEFAULT_VERSION_LIMIT, VERSION_LIMIT)), Param("offset", Offset)), response=ListBody)
     def on_get(self, req, resp, id):
         limit = limit_param(req, DEFAULT_VERSION_LIMIT, VERSION_LIMIT)
         offset = offset_param(req)

@@ -87,14 +87,27 @@ class ErrorBody(msgspec.Struct):
 
 
 class PageMeta(msgspec.Struct):
-    """The pagination block of a paged list."""
+    """The pagination block every list answers in ``meta`` (more keys may follow)."""
 
     total: int
-    page: int
+    page: int | None  # None for a page read by cursor
     limit: int
     pages: int
     hasNext: bool  # noqa: N815 - SonicJS's casing
     hasPrev: bool  # noqa: N815
+
+
+class ListBody(msgspec.Struct):
+    """The one envelope of every list: ``{data: [...], meta: {total, page, limit, pages, hasNext, hasPrev}}``."""
+
+    data: list[Any]
+    meta: PageMeta
+
+
+class ItemBody(msgspec.Struct):
+    """A single object: ``{data: {...}}``."""
+
+    data: dict[str, Any]
 
 
 Page = Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE, description="1-based page number")]

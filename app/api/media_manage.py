@@ -13,7 +13,7 @@ from typing import Annotated
 import msgspec
 
 from app.api.access import access
-from app.api.describe import Param, describe, paged
+from app.api.describe import ListBody, Param, describe, paged
 from app.api.errors import bad_request, forbidden, not_found, read_body, service_unavailable, unprocessable
 from app.api.params import limit_param, page_param
 from app.runtime.r2 import R2Error
@@ -102,15 +102,11 @@ class MediaCollectionResource:
     """
 
     @access("media.read")
-    @describe("List media files", query=paged(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE) + MEDIA_FILTERS)
+    @describe("List media files", query=paged(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE) + MEDIA_FILTERS, response=ListBody)
     def on_get(self, req, resp):
         page, limit = page_param(req), limit_param(req, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         rows, total = library_queries.list_media(_filter(req), page, limit)
-        resp.media = {
-            "success": True,
-            "data": [to_record(row) for row in rows],
-            "pagination": pagination_meta(total, limit, page),
-        }
+        resp.media = {"data": [to_record(row) for row in rows], "meta": pagination_meta(total, limit, page)}
 
 
 def _filter(req):

@@ -18,7 +18,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import PAGED, Param, describe
+from app.api.describe import PAGED, ItemBody, ListBody, Param, describe
 from app.api.errors import bad_request, read_body
 from app.api.params import limit_param, page_param
 from app.api.workflow import checked_id, content_changed
@@ -118,7 +118,7 @@ class SchedulesResource:
         self._cache = cache
 
     @access("content.publish")
-    @describe("List schedules, soonest first", query=PAGED + SCHEDULE_FILTERS)
+    @describe("List schedules, soonest first", query=PAGED + SCHEDULE_FILTERS, response=ListBody)
     def on_get(self, req, resp):
         page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
         rows, total = scheduling.list_schedules(

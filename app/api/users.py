@@ -12,7 +12,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import Param, describe, paged
+from app.api.describe import ItemBody, ListBody, Param, describe, paged
 from app.api.auth import Email, Name
 from app.api.errors import bad_request, conflict, forbidden, read_body
 from app.api.params import limit_param, page_param
@@ -84,14 +84,14 @@ def _filters(req):
 
 
 class UsersResource:
-    """``GET /admin/api/users``: ``{users, pagination}`` with search and filters."""
+    """``GET /admin/api/users``: ``{data, meta}`` with search and filters."""
 
     @access("users.read")
-    @describe("List users", query=paged(DEFAULT_LIMIT, MAX_LIMIT) + USER_FILTERS)
+    @describe("List users", query=paged(DEFAULT_LIMIT, MAX_LIMIT) + USER_FILTERS, response=ListBody)
     def on_get(self, req, resp):
         page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
         rows, total = users.list_users(**_filters(req), page=page, limit=limit)
-        resp.media = {"users": [user_json(u) for u in rows], "pagination": pagination_meta(total, limit, page)}
+        resp.media = {"data": [user_json(u) for u in rows], "meta": pagination_meta(total, limit, page)}
 
 
 class UserResource:
@@ -104,12 +104,12 @@ class UserResource:
         self._cache = cache
 
     @access("users.read")
-    @describe("One user")
+    @describe("One user", response=ItemBody)
     def on_get(self, req, resp, user_id):
-        resp.media = {"user": user_json(users.get_user(user_id))}
+        resp.media = {"data": user_json(users.get_user(user_id))}
 
     @access("users.update")
-    @describe("Update a user (role changes need users.roles)", body=UserPatch)
+    @describe("Update a user (role changes need users.roles)", body=UserPatch, response=ItemBody)
     def on_patch(self, req, resp, user_id):
         caller = req.context.user
         patch = read_body(req, UserPatch)
@@ -125,7 +125,7 @@ class UserResource:
             raise forbidden("You cannot deactivate your own account")
         user = users.update_user(user_id, changes)
         invalidate(self._cache, "users")
-        resp.media = {"user": user_json(user)}
+        resp.media = {"data": user_json(user)}
 
     @access("users.delete")
     @describe("Deactivate a user")
@@ -134,7 +134,7 @@ class UserResource:
             raise forbidden("You cannot deactivate your own account")
         user = users.deactivate_user(user_id)
         invalidate(self._cache, "users")
-        resp.media = {"message": "User deactivated", "user": user_json(user)}
+        resp.media = {"message": "User deactivated", "data": user_json(user)}
 
 
 class InviteResource:
@@ -157,7 +157,7 @@ class InviteResource:
             raise conflict(str(ex)) from None
         req.context.ctx.wait_until(self._mailer, mail)
         resp.status = falcon.HTTP_201
-        resp.media = {"user": user_json(user), "message": "Invitation sent"}
+        resp.media = {"data": user_json(user), "message": "Invitation sent"}
 
 
 def register(routes):

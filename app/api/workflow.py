@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.api.access import access
-from app.api.describe import describe
+from app.api.describe import ListBody, describe
 from app.api.errors import read_body
 from app.services.cache import invalidate
 from app.services.content import workflow
@@ -30,6 +30,7 @@ from app.services.content.workflow import (
     NotAllowed,
     NotFound,
 )
+from app.services.pagination import whole_list_meta
 
 MAX_ID_LENGTH = 128
 Comment = Annotated[str, msgspec.Meta(max_length=2000)]
@@ -164,12 +165,12 @@ class HistoryResource:
     """``/api/content/{id}/history``: the full workflow history, newest first."""
 
     @access("content.read")
-    @describe("An item's workflow history, newest first")
+    @describe("An item's workflow history, newest first", response=ListBody)
     def on_get(self, req, resp, id):  # noqa: A002 - the route's field name
         content = readable_content(req, id)
         show_email = req.context.user.can("users.read")
         entries = [history_entry(row, show_email) for row in workflow.history_of(content.id)]
-        resp.media = {"data": entries, "meta": {"content_id": content.id, "count": len(entries)}}
+        resp.media = {"data": entries, "meta": {"content_id": content.id, **whole_list_meta(len(entries))}}
 
 
 def _move(db, cache, req, content_id, **how):
