@@ -10,7 +10,6 @@ import pytest
 
 from tests.fixtures.auth import PASSWORD
 from tests.fixtures.content import create_collection, insert_items
-from tests.fixtures.users import bearer
 
 
 def create_token(client, headers, permissions):

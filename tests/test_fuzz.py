@@ -9,18 +9,20 @@ run stays well under a few minutes on two cores.
 
 import pytest
 import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
-    content_type_conformance, response_schema_conformance, status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
 )
-from hypothesis import HealthCheck, Phase, given, settings
 
 from app.db.models import bind_models
+from app.runtime.entry import Worker
+from tests.fixtures.app import app_for, env_with_copy
 from tests.fixtures.auth import FAST_SCRYPT
 from tests.fixtures.content import BLOG_SCHEMA, create_collection, insert_items
 from tests.fixtures.users import create_user, token_for
-from app.runtime.entry import Worker
-from tests.fixtures.app import app_for, env_with_copy
 
 MAX_EXAMPLES = 25
 # Answers, not input strictness: the document cannot state every rule a body obeys (a NUL

@@ -36,8 +36,12 @@ from app.api.describe import ListBody, Param, describe
 from app.api.errors import bad_request, field_error, read_body, unprocessable
 from app.services import collections
 from app.services.cache import DATABASE, invalidate
+from app.services.collection_schema import (
+    CollectionConfigError,
+    parse_schema,
+    schema_to_builtins,
+)
 from app.services.pagination import whole_list_meta
-from app.services.collection_schema import CollectionConfigError, parse_schema, schema_to_builtins
 
 NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
 # Containers (objects, arrays) a schema may nest: far beyond any real form, well short of

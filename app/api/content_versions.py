@@ -9,8 +9,8 @@ to the workflow) as a NEW version, validated against the collection's current sc
 """
 
 from app.api.access import access
-from app.api.describe import ItemBody, ListBody, Offset, Param, describe, limit_type
 from app.api.content_write import expected_version, respond_item
+from app.api.describe import ItemBody, ListBody, Offset, Param, describe, limit_type
 from app.api.errors import not_found
 from app.api.params import limit_param, offset_param
 from app.services.cache import invalidate
@@ -37,7 +37,7 @@ class VersionResource:
     """One version with its full snapshot."""
 
     @access("content.update")
-    @describe("One version with its snapshot")
+    @describe("One version with its snapshot", response=ItemBody)
     def on_get(self, req, resp, id, version):
         found = get_version(req.context.user, id, version)
         if found is None:

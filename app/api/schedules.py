@@ -131,7 +131,7 @@ class SchedulesResource:
         resp.media = {"data": [schedule_view(row) for row in rows], "meta": pagination_meta(total, limit, page)}
 
     @access("content.publish")
-    @describe("One schedule")
+    @describe("One schedule", response=ItemBody)
     def on_get_item(self, req, resp, schedule_id):
         resp.media = {"data": schedule_view(scheduling.get_schedule(_schedule_id(schedule_id)))}
 

@@ -12,8 +12,8 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import ItemBody, ListBody, Param, describe, paged
 from app.api.auth import Email, Name
+from app.api.describe import ItemBody, ListBody, Param, describe, paged
 from app.api.errors import bad_request, conflict, forbidden, read_body
 from app.api.params import limit_param, page_param
 from app.services import users
