@@ -76,3 +76,25 @@ def test_a_forged_cursor_with_an_object_key_is_not_a_500(client, value):
 def test_a_forged_cursor_with_an_object_for_a_column_is_400(client):
     cursor = forged(["-published_at"], [{"a": 1}, "0" * 32])
     client.get("/api/content", {"cursor": cursor}, status=400)
+
+
+ODD_PARAMETERS = [
+    {"where": json.dumps({"and": [{"field": "data.a.b.c.d.e.f", "operator": "equals", "value": {"x": [1, {"y": 2}]}}]})},
+    {"where": json.dumps({"and": [{"field": "data.title", "operator": "in", "value": [[1], {"a": 1}]}]})},
+    {"where": json.dumps({"and": [{"field": "data.views", "operator": "gt", "value": 1e308}]})},
+    {"where": json.dumps({"and": [{"field": "data.views", "operator": "equals", "value": 2**70}]})},
+    {"where": json.dumps({"or": [{"and": [{"or": [{"and": [{"or": []}]}]}]}]})},
+    {"where": json.dumps([1, 2])}, {"where": "null"}, {"where": json.dumps({"and": None})},
+    {"sort": "data." + "x." * 200 + "y"}, {"sort": json.dumps([{"field": "title", "order": "desc; drop"}])},
+    {"filter[data.title][like]": "%_%\\"}, {"filter[data.views][gt]": "NaN"}, {"filter[data.views][gt]": "1e999"},
+    {"filter[data.]": "x"}, {"filter[data..x]": "x"}, {"filter[data.title][in]": ",".join(["a"] * 100)},
+    {"fields": "id," * 300}, {"search": "%" * 200}, {"limit": "0"}, {"limit": "99999999999999999999"},
+    {"filter[data.starts][gt]": "2026-13-45T99:99"}, {"filter[published_at][gt]": "99999999999999999999"},
+    {"filter[data.title][exists]": "maybe"}, {"collection_id": "x" * 5000},
+]
+
+
+@pytest.mark.parametrize("params", ODD_PARAMETERS, ids=range(len(ODD_PARAMETERS)))
+def test_odd_parameters_are_answered_never_a_5xx(client, params):
+    response = client.get("/api/content", params, expect_errors=True)
+    assert response.status_int < 500, response.text
