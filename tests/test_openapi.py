@@ -76,6 +76,11 @@ def test_bodies_and_query_parameters_come_from_the_declarations(doc):
     assert "multipart/form-data" in upload["requestBody"]["content"]
 
 
+def test_header_parameters_are_declared_too(doc):
+    put = {p["name"]: p for p in doc["paths"]["/api/content/{id}"]["put"]["parameters"]}
+    assert put["If-Match"]["in"] == "header"
+
+
 def test_path_parameters_come_from_the_template(doc):
     params = doc["paths"]["/api/content/{id}/versions/{version}"]["get"]["parameters"]
     assert params[0] == {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}

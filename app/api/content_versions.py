@@ -10,7 +10,7 @@ to the workflow) as a NEW version, validated against the collection's current sc
 
 from app.api.access import access
 from app.api.content_write import expected_version, respond_item
-from app.api.describe import ItemBody, ListBody, Offset, Param, describe, limit_type
+from app.api.describe import IF_MATCH, ItemBody, ListBody, Offset, Param, describe, limit_type
 from app.api.errors import not_found
 from app.api.params import limit_param, offset_param
 from app.services.cache import invalidate
@@ -52,7 +52,7 @@ class VersionRestoreResource:
         self._cache = cache
 
     @access("content.update")
-    @describe("Restore a version as a new version")
+    @describe("Restore a version as a new version", query=(IF_MATCH,))
     def on_post(self, req, resp, id, version):
         writes.restore_version(req.context.user, id, version, expected_version(req))
         invalidate(self._cache, "content")

@@ -28,7 +28,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import Param, describe
+from app.api.describe import IF_MATCH, Param, describe
 from app.api.errors import bad_request, forbidden, read_body
 from app.services.cache import invalidate
 from app.services.content import writes
@@ -132,7 +132,7 @@ class ContentItemWriter:
     """``PUT`` and ``DELETE /api/content/{id}`` (mixed into the item resource)."""
 
     @access("content.update")
-    @describe("Update a content item (If-Match or version_number guards)", body=UpdateBody)
+    @describe("Update a content item (If-Match or version_number guards)", body=UpdateBody, query=(IF_MATCH,))
     def on_put(self, req, resp, id):
         body = _body(req, UpdateBody)
         fields = _fields(body)
@@ -142,7 +142,7 @@ class ContentItemWriter:
         respond_item(req, resp, id)
 
     @access("content.delete")
-    @describe("Soft-delete a content item (hard=true purges)", query=(Param("hard", bool, "delete for good (content.purge)"),))
+    @describe("Soft-delete a content item (hard=true purges)", query=(Param("hard", bool, "delete for good (content.purge)"), IF_MATCH))
     def on_delete(self, req, resp, id):
         if req.get_param_as_bool("hard", default=False):
             _purge(req, resp, id, self._cache)

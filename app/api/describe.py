@@ -28,12 +28,13 @@ DESCRIBE_ATTR = "__sonicpy_openapi__"
 
 @dataclass(frozen=True)
 class Param:
-    """A query parameter: its name, a type msgspec can describe, and what it means."""
+    """A query (or, with ``location="header"``, header) parameter: name, type, meaning."""
 
     name: str
     type: Any = str
     description: str = ""
     required: bool = False
+    location: str = "query"
 
 
 @dataclass(frozen=True)
@@ -125,3 +126,4 @@ def paged(default=20, maximum=100):
 
 
 PAGED = paged()
+IF_MATCH = Param("If-Match", str, 'the version_number the client edited, as "<n>": 409 when stale', location="header")

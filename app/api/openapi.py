@@ -121,7 +121,7 @@ def _resolve(node, schemas):
 def _parameters(path_params, operation, types):
     params = [{"name": name, "in": "path", "required": True, "schema": schema} for name, schema in path_params]
     for param in operation.query if operation else ():
-        entry = {"name": param.name, "in": "query", "required": param.required, "schema": types.ref(param.type)}
+        entry = {"name": param.name, "in": param.location, "required": param.required, "schema": types.ref(param.type)}
         if param.description:
             entry["description"] = param.description
         params.append(entry)
