@@ -11,6 +11,7 @@ import msgspec
 
 from app.api.access import check_routes
 from app.api.authentication import AuthenticationMiddleware
+from app.api.cors import CORSMiddleware
 from app.api.errors import install_error_handling
 from app.api.middleware import DatabaseMiddleware, RequestContextMiddleware
 from app.api.request_guard import RequestGuard, guard_request_bodies
@@ -82,4 +83,6 @@ def create_app(env, settings=None, services=None):
     for module in ROUTE_MODULES:
         module.register(routes)
     check_routes(routes.added)
+    # Last: it needs every mounted route's methods for its preflight answers.
+    app.add_middleware(CORSMiddleware(settings.cors_allow_origins, routes.added))
     return app

@@ -6,6 +6,7 @@ for secrets such as ``JWT_SECRET``, in the process environment or ``.dev.vars``.
 
 import contextlib
 import os
+import re
 import secrets
 
 import msgspec
@@ -54,6 +55,9 @@ class Settings(msgspec.Struct, kw_only=True):
             (``API_TOKEN_MAX_TTL_DAYS``, default 365).
         cache_memory_max_bytes: what each worker's in-memory cache tier may hold
             (``CACHE_MEMORY_MAX_BYTES``, default 32 MiB; 0 turns the tier off).
+        cors_allow_origins: origins a browser may call the API from (``CORS_ALLOW_ORIGINS``):
+            ``("*",)`` for anyone without credentials, or a list of origins allowed with
+            credentials (``app.api.cors``).
         cache_memory_max_entry_bytes: the largest response (JSON bytes) that tier keeps
             (``CACHE_MEMORY_MAX_ENTRY_BYTES``, default 1 MiB); larger ones come from KV.
         media_store_concurrency: calls to a remote MEDIA_BUCKET allowed at once per worker
@@ -90,6 +94,7 @@ class Settings(msgspec.Struct, kw_only=True):
     media_store_concurrency: int = DEFAULT_MEDIA_STORE_CONCURRENCY
     media_store_breaker_seconds: int = DEFAULT_MEDIA_STORE_BREAKER_SECONDS
     media_sweep_grace_seconds: int = DEFAULT_MEDIA_SWEEP_GRACE_SECONDS
+    cors_allow_origins: tuple[str, ...] = ("*",)
 
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -192,6 +197,27 @@ def media_sweep_grace_seconds(config):
     """``MEDIA_SWEEP_GRACE_SECONDS`` of ``config``: read alone by the CLI and the cron handler,
     which need no JWT secret."""
     return int_setting(config, "MEDIA_SWEEP_GRACE_SECONDS", DEFAULT_MEDIA_SWEEP_GRACE_SECONDS)
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+def cors_origins_setting(config):
+    """``CORS_ALLOW_ORIGINS``: ``*`` (the default) or origins separated by commas or spaces.
+
+    Raises:
+        ConfigError: ``*`` mixed with origins (credentials are never allowed for ``*``), or
+            a value that is not an origin (``https://host[:port]``, no path, no trailing slash).
+    """
+    raw = config.setting("CORS_ALLOW_ORIGINS", "*")
+    values = raw if isinstance(raw, list) else re.split(r"[,\s]+", str(raw or "*"))
+    origins = tuple(dict.fromkeys(str(v).strip() for v in values if str(v).strip())) or ("*",)
+    if origins == ("*",):
+        return origins
+    bad = [origin for origin in origins if not _ORIGIN.match(origin)]
+    if bad:
+        raise ConfigError(
+            f"{_where(config)}: CORS_ALLOW_ORIGINS must be * or origins like https://app.example.com, not {bad[0]!r}"
+        )
+    return origins
 
 
 def settings_from_config(config, **overrides):
@@ -221,6 +247,7 @@ def settings_from_config(config, **overrides):
         "media_store_breaker_seconds": int_setting(
             config, "MEDIA_STORE_BREAKER_SECONDS", DEFAULT_MEDIA_STORE_BREAKER_SECONDS, minimum=0),
         "media_sweep_grace_seconds": media_sweep_grace_seconds(config),
+        "cors_allow_origins": cors_origins_setting(config),
     }
     values.update(overrides)
     return Settings(**values)

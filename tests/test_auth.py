@@ -497,8 +497,8 @@ def test_the_whole_flow_on_postgresql(tmp_path, fresh_postgres_url):
         admin = bearer(login(client, "root@example.com").json["token"])
         client.cookiejar.clear()
         found = client.get("/admin/api/users", {"search": "PG@"}, headers=admin).json
-        assert found["pagination"]["total"] == 1
-        assert client.get("/admin/api/users", {"search": "%"}, headers=admin).json["pagination"]["total"] == 0
+        assert found["meta"]["total"] == 1
+        assert client.get("/admin/api/users", {"search": "%"}, headers=admin).json["meta"]["total"] == 0
         token = client.post_json("/api/tokens", {"name": "pg", "permissions": ["collections.read", "collections.create"]},
                                  headers=admin, status=201).json["data"]
         scoped = bearer(token["token"])

@@ -202,7 +202,7 @@ def test_injection_payloads_never_give_5xx_and_are_stored_inert(app_client, make
     patched = c.patch_json(f"/admin/api/users/{target.id}", {"first_name": payload}, headers=admin, expect_errors=True)
     statuses_ok(patched)
     if patched.status_int == 200:
-        assert patched.json["user"]["first_name"] == payload == User.get_by_id(target.id).first_name
+        assert patched.json["data"]["first_name"] == payload == User.get_by_id(target.id).first_name
     created = c.post_json(
         "/admin/api/collections", {"name": "inert", "displayName": payload[:200], "description": payload}, headers=admin,
         expect_errors=True,

@@ -39,12 +39,12 @@ def ids(body):
 def test_list_newest_first_with_pagination(client, people):
     records = [put(client, people["author"], f"f{i}.txt", f"file {i}".encode()) for i in range(5)]
     body = client.get("/api/media", headers=people["editor"][1]).json
-    assert body["success"] is True
+    assert set(body) == {"data", "meta"}
     assert ids(body) == [r["id"] for r in reversed(records)]
-    assert body["pagination"] == {"page": 1, "limit": 20, "total": 5, "pages": 1, "hasNext": False, "hasPrev": False}
+    assert body["meta"] == {"page": 1, "limit": 20, "total": 5, "pages": 1, "hasNext": False, "hasPrev": False}
     body = client.get("/api/media?page=2&limit=2", headers=people["editor"][1]).json
     assert ids(body) == [records[2]["id"], records[1]["id"]]
-    assert body["pagination"] == {"page": 2, "limit": 2, "total": 5, "pages": 3, "hasNext": True, "hasPrev": True}
+    assert body["meta"] == {"page": 2, "limit": 2, "total": 5, "pages": 3, "hasNext": True, "hasPrev": True}
     body = client.get("/api/media?sort=size&limit=1", headers=people["editor"][1]).json
     assert body["data"][0]["size"] == min(r["size"] for r in records)
 

@@ -398,7 +398,7 @@ def test_history_lists_every_step_newest_first_with_users(client, make_user, mak
     resp = client.get(f"/api/content/{item.id}/history", headers=editor_headers)
     steps = resp.json["data"]
     assert [s["action"] for s in steps] == ["publish", "approve", "submit", "restore-draft", "reject", "submit"]
-    assert resp.json["meta"] == {"content_id": item.id, "count": 6}
+    assert resp.json["meta"] == {"content_id": item.id, "count": 6, "total": 6, "page": 1, "limit": 6, "pages": 1, "hasNext": False, "hasPrev": False}
     assert steps[-1]["user"] == {"id": author.id, "username": author.username, "name": "Ada Lovelace",
                                  "email": author.email}
     assert steps[0]["user"]["id"] == editor.id

@@ -17,9 +17,11 @@ import falcon
 import msgspec
 
 from app.api.access import access
+from app.api.describe import ListBody, Param, describe
 from app.api.errors import forbidden, not_found, read_body, unprocessable
 from app.api.private import no_store
 from app.services.api_tokens import TokenRequestError, token_json
+from app.services.pagination import whole_list_meta
 
 MANAGE_OTHERS = "api_tokens.manage"
 MAX_EPOCH_MS = 2**53  # beyond any date; keeps the value a safe JSON integer and a BIGINT
@@ -45,6 +47,7 @@ class TokensResource:
         self._tokens = tokens
 
     @access(authenticated=True)
+    @describe("List API tokens (own; another user's with api_tokens.manage)", query=(Param("user_id", str, "whose tokens"),), response=ListBody)
     @no_store
     def on_get(self, req, resp):
         caller = req.context.user
@@ -53,9 +56,10 @@ class TokensResource:
         if user_id != caller.id and not caller.can(MANAGE_OTHERS):
             raise forbidden()
         rows = self._tokens.list_for(user_id)
-        resp.media = {"data": [token_json(r) for r in rows], "meta": {"count": len(rows)}}
+        resp.media = {"data": [token_json(r) for r in rows], "meta": whole_list_meta(len(rows))}
 
     @access(authenticated=True)
+    @describe("Create an API token (shown once)", body=TokenBody, status=201)
     @no_store
     def on_post(self, req, resp):
         caller = req.context.user
@@ -79,6 +83,7 @@ class TokenResource:
         self._tokens = tokens
 
     @access(authenticated=True)
+    @describe("Revoke an API token")
     @no_store
     def on_delete(self, req, resp, token_id):
         caller = req.context.user

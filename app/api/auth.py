@@ -21,6 +21,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
+from app.api.describe import describe
 from app.api.authentication import COOKIE_NAME, client_ip
 from app.api.errors import (
     APIError, bad_request, conflict, field_error, forbidden, read_body, too_many_requests, unauthorized,
@@ -38,6 +39,8 @@ Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=254)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 Username = Annotated[str, msgspec.Meta(pattern=USERNAME_PATTERN)]
 Name = Annotated[str, msgspec.Meta(max_length=100)]
+# SonicJS refuses an empty first or last name: absent is fine, "" or blanks are not.
+GivenName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"\S")]
 OneTimeToken = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 RESET_MESSAGE = "If an account exists for this email, a password reset link has been sent"
@@ -52,8 +55,8 @@ class RegisterBody(msgspec.Struct, forbid_unknown_fields=True):
     email: Email
     password: Password
     username: Username | None = None
-    firstName: Name = ""  # noqa: N815 - SonicJS's field names
-    lastName: Name = ""  # noqa: N815
+    firstName: GivenName | None = None  # noqa: N815 - SonicJS's field names
+    lastName: GivenName | None = None  # noqa: N815
 
 
 class ChangePasswordBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -198,6 +201,7 @@ class LoginResource:
         self._settings = settings
 
     @access(public=True)
+    @describe("Sign in with email and password", body=LoginBody)
     @falcon.before(_json_only)
     @no_store
     def on_post(self, req, resp):
@@ -220,6 +224,7 @@ class RegisterResource:
         self._settings = settings
 
     @access(public=True)
+    @describe("Register an account (always the least privileged role)", body=RegisterBody, status=201)
     @falcon.before(_json_only)
     @no_store
     def on_post(self, req, resp):
@@ -229,7 +234,7 @@ class RegisterResource:
         self._guard.acquire(self._guard.buckets(req, "register", body.email))
         try:
             user = self._accounts.create_user(
-                body.email, body.password, LEAST_PRIVILEGED_ROLE, body.username, body.firstName, body.lastName
+                body.email, body.password, LEAST_PRIVILEGED_ROLE, body.username, body.firstName or "", body.lastName or ""
             )
         except WeakPassword as ex:
             raise _weak(ex) from None
@@ -249,6 +254,7 @@ class LogoutResource:
         self._accounts = accounts
 
     @access(public=True)
+    @describe("Sign out: clear the cookie and end every session")
     def on_post(self, req, resp):
         user = req.context.user
         if user is not None and user.via == "jwt":
@@ -270,6 +276,7 @@ class RefreshResource:
         self._settings = settings
 
     @access(authenticated=True)
+    @describe("A new token for a still-valid session")
     @no_store
     def on_post(self, req, resp):
         _session_only(req.context.user)
@@ -281,6 +288,7 @@ class MeResource:
     """``GET /auth/me``: the caller."""
 
     @access(authenticated=True)
+    @describe("The signed-in caller")
     @no_store
     def on_get(self, req, resp):
         resp.media = {"user": me_user(users.get_user(req.context.user.id))}
@@ -296,6 +304,7 @@ class ChangePasswordResource:
         self._settings = settings
 
     @access(authenticated=True)
+    @describe("Change the password (ends other sessions)", body=ChangePasswordBody)
     @no_store
     def on_post(self, req, resp):
         caller = req.context.user
@@ -324,6 +333,7 @@ class RequestResetResource:
         self._mailer = mailer
 
     @access(public=True)
+    @describe("Mail a password-reset link", body=ResetRequestBody, status=202)
     def on_post(self, req, resp):
         body = read_body(req, ResetRequestBody)
         self._guard.acquire(self._guard.buckets(req, "reset", body.email))
@@ -344,6 +354,7 @@ class ResetPasswordResource:
         self._guard = guard
 
     @access(public=True)
+    @describe("Set a new password with a reset token", body=ResetPasswordBody)
     def on_post(self, req, resp):
         body = read_body(req, ResetPasswordBody)
         _check_confirmation(body.password, body.confirm_password)
@@ -383,6 +394,7 @@ class AcceptInvitationResource:
         self._settings = settings
 
     @access(public=True)
+    @describe("Accept an invitation and sign in", body=AcceptInvitationBody)
     @falcon.before(_json_only)
     @no_store
     def on_post(self, req, resp):

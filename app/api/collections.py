@@ -31,10 +31,16 @@ import falcon
 import msgspec
 
 from app.api.access import access
+from app.api.describe import ListBody, Param, describe
 from app.api.errors import bad_request, field_error, read_body, unprocessable
 from app.services import collections
 from app.services.cache import DATABASE, invalidate
-from app.services.collection_schema import CollectionConfigError, parse_schema, schema_to_builtins
+from app.services.collection_schema import (
+    CollectionConfigError,
+    parse_schema,
+    schema_to_builtins,
+)
+from app.services.pagination import whole_list_meta
 
 NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
 # Containers (objects, arrays) a schema may nest: far beyond any real form, well short of
@@ -177,6 +183,7 @@ class PublicCollectionsResource:
         self._cache = cache
 
     @access(public=True)
+    @describe("Active collections with their schemas", response=ListBody)
     def on_get(self, req, resp):
         if self._cache is None:
             data, source = _active_collections(), DATABASE
@@ -189,7 +196,7 @@ class PublicCollectionsResource:
         resp.set_header("X-Cache-Source", source)
         resp.media = {
             "data": data,
-            "meta": {"count": len(data), "timestamp": _iso_now(), "cache": {"hit": hit, "source": source}},
+            "meta": {**whole_list_meta(len(data)), "timestamp": _iso_now(), "cache": {"hit": hit, "source": source}},
         }
 
 
@@ -200,14 +207,21 @@ class AdminCollectionsResource:
         self._cache = cache
 
     @access("collections.read")
+    @describe("List collections", query=(Param("search", str, "in name and display name"), Param("includeInactive", bool, "include deactivated collections")), response=ListBody)
     def on_get(self, req, resp):
         rows = collections.list_collections(
             include_inactive=req.get_param_as_bool("includeInactive", default=False),
             search=(req.get_param("search") or "").strip() or None,
         )
-        resp.media = {"data": [summary_json(r) for r in rows], "count": len(rows), "timestamp": _iso_now()}
+        timestamp = _iso_now()
+        # count and timestamp also at the top, where SonicJS's admin API has them.
+        resp.media = {
+            "data": [summary_json(r) for r in rows], "meta": {**whole_list_meta(len(rows)), "timestamp": timestamp},
+            "count": len(rows), "timestamp": timestamp,
+        }
 
     @access("collections.create")
+    @describe("Create a collection", body=CollectionCreate, status=201)
     def on_post(self, req, resp):
         body = read_body(req, CollectionCreate)
         display_name = body.display_name or body.displayName
@@ -225,16 +239,18 @@ class AdminCollectionsResource:
 
 
 class AdminCollectionResource:
-    """``GET/PATCH/DELETE /admin/api/collections/{collection_id}``."""
+    """``GET/PATCH/DELETE /admin/api/collections/{collection_id}``: the id or the name."""
 
     def __init__(self, cache):
         self._cache = cache
 
     @access("collections.read")
+    @describe("One collection with its fields")
     def on_get(self, req, resp, collection_id):
-        resp.media = detail_json(collections.get_collection(collection_id))
+        resp.media = detail_json(collections.find_collection(collection_id))
 
     @access("collections.update")
+    @describe("Update a collection", body=CollectionPatch)
     def on_patch(self, req, resp, collection_id):
         patch = read_body(req, CollectionPatch)
         changes = {}
@@ -251,13 +267,16 @@ class AdminCollectionResource:
             changes["schema"] = validated_schema(patch.schema)
         if not changes:
             raise bad_request("No fields to update")
-        row = collections.update_collection(collection_id, changes)
+        row = collections.update_collection(collections.find_collection(collection_id).id, changes)
         invalidate(self._cache, CACHE_NAMESPACE)
+        # Deactivating withdraws the collection's content from cached public reads too.
+        invalidate(self._cache, "content")
         resp.media = {"message": "Collection updated successfully", "data": detail_json(row)}
 
     @access("collections.delete")
+    @describe("Delete a collection without content")
     def on_delete(self, req, resp, collection_id):
-        collections.delete_collection(collection_id)
+        collections.delete_collection(collections.find_collection(collection_id).id)
         invalidate(self._cache, CACHE_NAMESPACE)
         resp.media = {"message": "Collection deleted successfully"}
 

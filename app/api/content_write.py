@@ -31,6 +31,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
+from app.api.describe import IF_MATCH, Param, describe
 from app.api.errors import bad_request, forbidden, read_body
 from app.services.cache import invalidate
 from app.services.content import writes
@@ -120,6 +121,7 @@ class ContentCreator:
     """``POST /api/content`` (mixed into the list resource)."""
 
     @access("content.create")
+    @describe("Create a content item", body=CreateBody, status=201)
     def on_post(self, req, resp):
         body = _body(req, CreateBody)
         fields = _fields(body)
@@ -133,6 +135,7 @@ class ContentItemWriter:
     """``PUT`` and ``DELETE /api/content/{id}`` (mixed into the item resource)."""
 
     @access("content.update")
+    @describe("Update a content item (If-Match or version_number guards)", body=UpdateBody, query=(IF_MATCH,))
     def on_put(self, req, resp, id):
         body = _body(req, UpdateBody)
         fields = _fields(body)
@@ -142,6 +145,7 @@ class ContentItemWriter:
         respond_item(req, resp, id)
 
     @access("content.delete")
+    @describe("Soft-delete a content item (hard=true purges)", query=(Param("hard", bool, "delete for good (content.purge)"), IF_MATCH))
     def on_delete(self, req, resp, id):
         if req.get_param_as_bool("hard", default=False):
             _purge(req, resp, id, self._cache)
@@ -166,6 +170,7 @@ class RestoreResource:
         self._cache = cache
 
     @access("content.delete")
+    @describe("Restore a soft-deleted item")
     def on_post(self, req, resp, id):
         writes.restore_deleted(req.context.user, id)
         invalidate(self._cache, "content")
@@ -179,5 +184,6 @@ class PurgeResource:
         self._cache = cache
 
     @access("content.purge")
+    @describe("Delete an item for good")
     def on_delete(self, req, resp, id):
         _purge(req, resp, id, self._cache)

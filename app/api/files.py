@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 import falcon
 
 from app.api.access import access
+from app.api.describe import describe
 from app.api.errors import APIError, not_found
 from app.runtime.r2 import R2Error, R2ObjectBody
 from app.runtime.r2.objects import INVALID_RANGE
@@ -125,6 +126,7 @@ class FilesResource:
         self._library = library
 
     @access(public=True)
+    @describe("A media file's bytes (Range, conditional requests)", media_type="application/octet-stream")
     def on_get(self, req, resp, key):
         resp.set_headers(CORS_HEADERS)
         row, is_thumbnail = self._locate(req, resp, key)
@@ -157,6 +159,7 @@ class FilesResource:
         self._send(resp, obj, byte_range)
 
     @access(public=True)
+    @describe("A media file's headers", media_type=None)
     def on_head(self, req, resp, key):
         resp.set_headers(CORS_HEADERS)
         row, is_thumbnail = self._locate(req, resp, key)
@@ -170,6 +173,7 @@ class FilesResource:
         resp.content_length = obj.size
 
     @access(public=True)
+    @describe("CORS preflight", status=204, media_type=None)
     def on_options(self, req, resp, key):
         resp.set_headers({**CORS_HEADERS, **PREFLIGHT_HEADERS})
         resp.status = falcon.HTTP_204

@@ -13,6 +13,7 @@ from typing import Annotated
 import msgspec
 
 from app.api.access import access
+from app.api.describe import ListBody, Param, describe, paged
 from app.api.errors import bad_request, forbidden, not_found, read_body, unprocessable
 from app.api.params import limit_param, page_param
 from app.runtime.r2 import R2Error
@@ -44,6 +45,13 @@ TYPE_PREFIXES = {
 MIME_PREFIX = re.compile(r"[a-z]+/[a-z0-9.+-]*")
 FileId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 FileIds = Annotated[list[FileId], msgspec.Meta(min_length=1, max_length=MAX_BULK_ITEMS)]
+MEDIA_FILTERS = (
+    Param("folder", str, "exact folder"),
+    Param("type", str, "image, video, audio, document, or a MIME prefix such as image/png"),
+    Param("search", Annotated[str, msgspec.Meta(max_length=MAX_SEARCH_LENGTH)], "in name, alt and caption"),
+    Param("sort", str, "uploadedAt, size or name; '-' for descending (default -uploadedAt)"),
+    Param("deleted", bool, "the trash instead of live files"),
+)
 
 
 class MediaPatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -96,14 +104,11 @@ class MediaCollectionResource:
     """
 
     @access("media.read")
+    @describe("List media files", query=paged(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE) + MEDIA_FILTERS, response=ListBody)
     def on_get(self, req, resp):
         page, limit = page_param(req), limit_param(req, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         rows, total = library_queries.list_media(_filter(req), page, limit)
-        resp.media = {
-            "success": True,
-            "data": [to_record(row) for row in rows],
-            "pagination": pagination_meta(total, limit, page),
-        }
+        resp.media = {"data": [to_record(row) for row in rows], "meta": pagination_meta(total, limit, page)}
 
 
 def _filter(req):
@@ -151,6 +156,7 @@ class MediaItemResource:
         self._library = library
 
     @access("media.read")
+    @describe("One media file")
     def on_get(self, req, resp, media_id):
         row = find(media_id)
         # The trash is visible to those who may restore from it, and only to them.
@@ -161,6 +167,7 @@ class MediaItemResource:
         resp.media = {"success": True, "file": to_record(row)}
 
     @access("media.update")
+    @describe("Update alt, caption, tags or folder", body=MediaPatch)
     def on_patch(self, req, resp, media_id):
         row = live_or_404(media_id)
         if not can_update(req.context.user, row):
@@ -189,6 +196,7 @@ class MediaItemResource:
         return changes
 
     @access(authenticated=True)
+    @describe("Soft-delete a file (hard=true purges)", query=(Param("hard", bool, "delete for good (media.purge)"),))
     def on_delete(self, req, resp, media_id):
         user = req.context.user
         if req.get_param_as_bool("hard", default=False):
@@ -221,6 +229,7 @@ class MediaRestoreResource:
         self._library = library
 
     @access(authenticated=True)
+    @describe("Restore a soft-deleted file")
     def on_post(self, req, resp, media_id):
         user = req.context.user
         if not may_delete_some(user):
@@ -242,6 +251,7 @@ class MediaPurgeResource:
         self._library = library
 
     @access("media.purge")
+    @describe("Delete a file for good")
     def on_delete(self, req, resp, media_id):
         purge_media(self._library, req, resp, media_id)
 
@@ -258,6 +268,7 @@ class BulkDeleteResource:
         self._library = library
 
     @access(authenticated=True)
+    @describe("Soft-delete up to 50 files", body=BulkDelete)
     def on_post(self, req, resp):
         user = req.context.user
         if not may_delete_some(user):
@@ -295,6 +306,7 @@ class BulkMoveResource:
         self._library = library
 
     @access("media.update")
+    @describe("Move up to 50 files to a folder", body=BulkMove)
     def on_post(self, req, resp):
         user = req.context.user
         body = read_body(req, BulkMove)

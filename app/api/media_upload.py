@@ -12,10 +12,31 @@ import falcon
 import msgspec
 
 from app.api.access import access
+from app.api.describe import describe
 from app.api.errors import APIError, bad_request, read_body, unprocessable
 from app.runtime.r2 import R2Error
 from app.services.media import FileTooLarge, MediaError, to_record, uploads
 from app.services.media.uploads import FORM_OVERHEAD_BYTES, MAX_FILES_PER_REQUEST, META_FIELDS
+
+
+class UploadFields(msgspec.Struct):
+    """The parts of ``POST /api/media/upload`` (for the OpenAPI document)."""
+
+    file: bytes
+    folder: str | msgspec.UnsetType = msgspec.UNSET
+    alt: str | msgspec.UnsetType = msgspec.UNSET
+    caption: str | msgspec.UnsetType = msgspec.UNSET
+    tags: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class UploadManyFields(msgspec.Struct):
+    """The parts of ``POST /api/media/upload-multiple``: ``files`` repeated (for the document)."""
+
+    files: list[bytes]
+    folder: str | msgspec.UnsetType = msgspec.UNSET
+    alt: str | msgspec.UnsetType = msgspec.UNSET
+    caption: str | msgspec.UnsetType = msgspec.UNSET
+    tags: str | msgspec.UnsetType = msgspec.UNSET
 
 log = logging.getLogger("sonicpy.media")
 
@@ -103,6 +124,7 @@ class UploadResource:
         self._library = library
 
     @access("media.upload")
+    @describe("Upload one file", form=UploadFields, status=201)
     def on_post(self, req, resp):
         limit = self._library.max_upload_bytes
         check_declared_length(req, limit + FORM_OVERHEAD_BYTES, limit)
@@ -130,6 +152,7 @@ class UploadMultipleResource:
         self._library = library
 
     @access("media.upload")
+    @describe("Upload several files", form=UploadManyFields, status=201)
     def on_post(self, req, resp):
         limit = self._library.max_upload_bytes
         check_declared_length(req, limit * MAX_FILES_PER_REQUEST + FORM_OVERHEAD_BYTES, limit)
@@ -181,6 +204,7 @@ class CreateFolderResource:
         self._library = library
 
     @access("media.upload")
+    @describe("Check a folder name (folders are virtual)", body=CreateFolder)
     def on_post(self, req, resp):
         body = read_body(req, CreateFolder)
         folder = self._library.check_folder(body.folderName)

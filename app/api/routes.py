@@ -9,6 +9,7 @@ from app.api import api_tokens, auth, collections, users
 from app.api import schedules, workflow
 from app.api import files, media
 from app.api import content, stats
+from app.api import explorer, openapi
 
 ROUTE_MODULES = [
     health,
@@ -17,6 +18,7 @@ ROUTE_MODULES = [
     schedules,
     media, files,
     content, stats,
+    openapi, explorer,
 ]
 
 

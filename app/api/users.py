@@ -13,6 +13,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.auth import Email, Name
+from app.api.describe import ItemBody, ListBody, Param, describe, paged
 from app.api.errors import bad_request, conflict, field_error, forbidden, read_body
 from app.api.params import limit_param, page_param
 from app.api.private import no_store
@@ -25,6 +26,11 @@ from app.services.pagination import pagination_meta
 Role = Literal["admin", "editor", "author", "viewer"]
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
+USER_FILTERS = (
+    Param("search", str, "in email, username and names"),
+    Param("role", Role, "only this role"),
+    Param("status", Literal["active", "inactive"], "only active or inactive users"),
+)
 
 
 class UserPatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -79,14 +85,15 @@ def _filters(req):
 
 
 class UsersResource:
-    """``GET /admin/api/users``: ``{users, pagination}`` with search and filters."""
+    """``GET /admin/api/users``: ``{data, meta}`` with search and filters."""
 
     @access("users.read")
+    @describe("List users", query=paged(DEFAULT_LIMIT, MAX_LIMIT) + USER_FILTERS, response=ListBody)
     @no_store
     def on_get(self, req, resp):
         page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
         rows, total = users.list_users(**_filters(req), page=page, limit=limit)
-        resp.media = {"users": [user_json(u) for u in rows], "pagination": pagination_meta(total, limit, page)}
+        resp.media = {"data": [user_json(u) for u in rows], "meta": pagination_meta(total, limit, page)}
 
 
 class UserResource:
@@ -99,11 +106,13 @@ class UserResource:
         self._cache = cache
 
     @access("users.read")
+    @describe("One user", response=ItemBody)
     @no_store
     def on_get(self, req, resp, user_id):
-        resp.media = {"user": user_json(users.get_user(user_id))}
+        resp.media = {"data": user_json(users.get_user(user_id))}
 
     @access("users.update")
+    @describe("Update a user (role changes need users.roles)", body=UserPatch, response=ItemBody)
     @no_store
     def on_patch(self, req, resp, user_id):
         caller = req.context.user
@@ -120,16 +129,17 @@ class UserResource:
             raise forbidden("You cannot deactivate your own account")
         user = users.update_user(user_id, changes)
         invalidate(self._cache, "users")
-        resp.media = {"user": user_json(user)}
+        resp.media = {"data": user_json(user)}
 
     @access("users.delete")
+    @describe("Deactivate a user")
     @no_store
     def on_delete(self, req, resp, user_id):
         if user_id == req.context.user.id:
             raise forbidden("You cannot deactivate your own account")
         user = users.deactivate_user(user_id)
         invalidate(self._cache, "users")
-        resp.media = {"message": "User deactivated", "user": user_json(user)}
+        resp.media = {"message": "User deactivated", "data": user_json(user)}
 
 
 class InviteResource:
@@ -140,6 +150,7 @@ class InviteResource:
         self._mailer = mailer
 
     @access("users.create")
+    @describe("Invite a user by email", body=InviteBody, status=201)
     @no_store
     def on_post(self, req, resp):
         caller = req.context.user
@@ -154,7 +165,7 @@ class InviteResource:
             raise conflict(str(ex)) from None
         req.context.ctx.wait_until(self._mailer, mail)
         resp.status = falcon.HTTP_201
-        resp.media = {"user": user_json(user), "message": "Invitation sent"}
+        resp.media = {"data": user_json(user), "message": "Invitation sent"}
 
 
 def register(routes):

@@ -23,6 +23,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.api.access import access
+from app.api.describe import ListBody, describe
 from app.api.errors import forbidden, read_body
 from app.services.cache import invalidate
 from app.services.content import workflow
@@ -32,6 +33,7 @@ from app.services.content.workflow import (
     NotAllowed,
     NotFound,
 )
+from app.services.pagination import whole_list_meta
 
 MAX_ID_LENGTH = 128
 Comment = Annotated[str, msgspec.Meta(max_length=2000)]
@@ -147,11 +149,13 @@ class ContentWorkflowResource:
         self._cache = cache
 
     @access("content.read")
+    @describe("An item's workflow state and allowed moves")
     def on_get(self, req, resp, id):  # noqa: A002 - the route's field name
         content = readable_content(req, id)
         resp.media = {"data": state_view(content, req.context.user)}
 
     @access(authenticated=True)
+    @describe("Make a workflow move by action", body=ActionBody)
     def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
         body = read_body(req, ActionBody)
         resp.media = _move(self._db, self._cache, req, checked_id(id), action=body.action, comment=body.comment)
@@ -165,6 +169,7 @@ class TransitionResource:
         self._cache = cache
 
     @access(authenticated=True)
+    @describe("Make a workflow move by target state", body=StateBody)
     def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
         body = read_body(req, StateBody)
         resp.media = _move(self._db, self._cache, req, checked_id(id), to_state=body.to_state, comment=body.comment)
@@ -174,13 +179,14 @@ class HistoryResource:
     """``/api/content/{id}/history``: the full workflow history, newest first (reviewers, the author)."""
 
     @access("content.read")
+    @describe("An item's workflow history, newest first", response=ListBody)
     def on_get(self, req, resp, id):  # noqa: A002 - the route's field name
         content = readable_content(req, id)
         if not may_see_review(req.context.user, content):
             raise forbidden("The workflow history is for reviewers and the item's author")
         show_email = req.context.user.can("users.read")
         entries = [history_entry(row, show_email) for row in workflow.history_of(content.id)]
-        resp.media = {"data": entries, "meta": {"content_id": content.id, "count": len(entries)}}
+        resp.media = {"data": entries, "meta": {"content_id": content.id, **whole_list_meta(len(entries))}}
 
 
 def _move(db, cache, req, content_id, **how):

@@ -70,7 +70,8 @@ class ApiTokens:
         known = {p.name for p in Permission.select(Permission.name).where(Permission.name.in_(wanted))} if wanted else set()
         allowed = self._roles.of(owner.role)
         problems = [
-            {"field": f"permissions[{i}]", "message": f"Unknown permission {name!r}"}
+            {"field": f"permissions[{i}]",
+             "message": f"Unknown permission {name!r}; your role can grant: {', '.join(sorted(allowed))}"}
             if name not in known else
             {"field": f"permissions[{i}]", "message": f"Permission {name!r} exceeds your role ({owner.role})"}
             for i, name in enumerate(wanted)

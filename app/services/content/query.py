@@ -2,7 +2,8 @@
 
 Visibility (``Scope``):
 
-* the public (anonymous callers and viewers) sees published, non-deleted content only;
+* the public (anonymous callers and viewers) sees published, non-deleted content only,
+  of active collections (only holders of ``content.publish`` read a deactivated one's);
   asking for another status or for deleted items is refused (``NotPermitted``);
 * holders of ``content.publish`` (editors, admins) may ask for any status
   (``?status=draft``, ``?status=draft,archived``, ``?status=all``) and for soft-deleted
@@ -13,7 +14,8 @@ Visibility (``Scope``):
   (``fields.PUBLIC_COLUMNS``): workflow, review, scheduling and deletion columns are
   unknown fields (400) to callers who cannot see drafts.
 
-Every list defaults to ``status=published``. A list costs two queries whatever its size:
+The public's lists are ``status=published``; callers who may read drafts (editors, admins,
+authors for their own) get every status but deleted items unless they pass ``status=``. A list costs two queries whatever its size:
 ``COUNT`` for the true total, then one page query joining author, collection and featured
 image. Pagination is ``limit`` (default 50, at most 1000) with ``offset`` or ``page``, or
 an opaque ``cursor`` (keyset on the sort keys + id) that stays fast at any depth; each page
@@ -130,10 +132,11 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
     if unknown:
         fail(unknown[0], f"unknown parameter; accepted: {', '.join(sorted(LIST_PARAMS))}, filter[field][op]")
     one = _single(params)
-    statuses = _statuses(params.get("status"))
+    # Callers who may read drafts get every status by default (deleted items stay out).
+    statuses = _statuses(params.get("status"), ("published",) if scope.public_shape else None)
     include_deleted = _flag(one("include_deleted"), "include_deleted")
     if scope.public_shape and (statuses != ("published",) or include_deleted):
-        raise NotPermitted("Only published content is public; sign in as an editor to see other statuses")
+        raise NotPermitted("Only published content is public; other statuses need content.publish or content.update")
     # Workflow, review, scheduling and deletion columns describe unpublished work.
     columns = PUBLIC_COLUMNS if scope.public_shape else None
     sort = parse_sort(one("sort"), columns) or _default_sort(statuses)
@@ -178,9 +181,9 @@ def _single(params):
     return one
 
 
-def _statuses(raw):
+def _statuses(raw, default):
     if raw is None:
-        return ("published",)
+        return default
     values = []
     for chunk in raw if isinstance(raw, list) else [raw]:
         values += [part.strip() for part in chunk.split(",") if part.strip()]
@@ -234,6 +237,11 @@ def _fields(raw):
 def visibility(scope, statuses=("published",), include_deleted=False):
     """The WHERE clause limiting rows to what ``scope`` may see."""
     clauses = []
+    if not scope.see_all:
+        # A deactivated collection's content is withdrawn from everyone but its managers.
+        # NOT IN the (few) inactive ones rather than IN the active ones: the planner keeps
+        # choosing the content index as it would without this clause.
+        clauses.append(Content.collection.not_in(Collection.select(Collection.id).where(Collection.is_active == False)))  # noqa: E712
     if statuses is not None:
         clauses.append(Content.status.in_(list(statuses)) if len(statuses) > 1 else Content.status == statuses[0])
     if scope.see_own:

@@ -71,6 +71,15 @@ def _lower(text):
     return text.lower() if isinstance(text, str) else text
 
 
+def balanced(parts, combine):
+    """``parts`` joined by ``combine`` as a balanced tree: nesting grows with log2 of their
+    number, never linearly (a left-deep chain of many terms overflows SQLite's parser)."""
+    if len(parts) == 1:
+        return parts[0]
+    middle = len(parts) // 2
+    return combine(balanced(parts[:middle], combine), balanced(parts[middle:], combine))
+
+
 class SqlBuilder:
     """Builds Peewee expressions for one database dialect (SQLite or PostgreSQL)."""
 
@@ -149,6 +158,8 @@ class SqlBuilder:
             return Value(int(value))  # json_extract gives 1/0 for true/false
         if isinstance(value, int) and not -(2**63) <= value < 2**63:
             return Value(float(value))  # SQLite reads such integers as REAL too
+        if isinstance(value, (dict, list)):
+            return Value(msgspec.json.encode(value).decode())  # json_extract gives objects as JSON text
         return Value(value)
 
     def _collated(self, expr):
@@ -162,10 +173,7 @@ class SqlBuilder:
         parts = [part for part in parts if part is not None]
         if not parts:
             return None
-        combined = parts[0]
-        for part in parts[1:]:
-            combined = (combined & part) if group.kind == "and" else (combined | part)
-        return combined
+        return balanced(parts, (lambda a, b: a & b) if group.kind == "and" else (lambda a, b: a | b))
 
     def condition(self, cond):
         """The expression of one Condition."""
@@ -175,11 +183,7 @@ class SqlBuilder:
         if op in ("like", "contains", "all"):
             target = self.text(field) if field.is_data else COLUMNS[field.name][0]
             words = value.split() if op == "like" else ([value] if op == "contains" else list(value))
-            expr = None
-            for word in words or [value]:
-                part = self.like(target, word)
-                expr = part if expr is None else (expr & part)
-            return expr
+            return balanced([self.like(target, word) for word in words or [value]], lambda a, b: a & b)
         if op in ("equals", "not_equals"):
             matches = self._equals(field, value)
         elif op in ("in", "not_in"):
@@ -213,10 +217,7 @@ class SqlBuilder:
                 if same:
                     literals = EnclosedNodeList([self._data_literal(v) for v in same])
                     parts.append(self.is_type(field, kind) & Expression(self._raw(field), "IN", literals))
-        combined = parts[0]
-        for part in parts[1:]:
-            combined = combined | part
-        return combined
+        return balanced(parts, lambda a, b: a | b)
 
     def _range(self, field, op, value):
         if not field.is_data:

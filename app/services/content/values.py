@@ -21,6 +21,9 @@ from app.services.content.fields import INT, TEXT, TIME, fail
 from app.services.content.validation import schema_field_type
 
 MAX_IN_VALUES = 100
+# Each word of like and each value of all is one LIKE over the row: a few are a search, a
+# hundred are a denial of service (and, chained, overflow SQLite's parser stack).
+MAX_MATCH_TERMS = 20
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 DAY_MS = 24 * 3600 * 1000
@@ -82,11 +85,15 @@ def coerce_value(field, operator, raw, parameter, *, from_text, schema=None):
     if operator in LIST_OPERATORS:
         items = _list_items(operator, raw, parameter)
         if operator == "all":
+            _at_most_terms(items, operator, "values", parameter)
             return tuple(_text(field, operator, item, parameter) for item in items)
         text = from_text or isinstance(raw, str)
         return tuple(_scalar(field, "equals", item, parameter, text, schema) for item in items)
     if operator in ("like", "contains"):
-        return _text(field, operator, raw, parameter)
+        text = _text(field, operator, raw, parameter)
+        if operator == "like":
+            _at_most_terms(text.split(), operator, "words", parameter)
+        return text
     value = _scalar(field, operator, raw, parameter, from_text, schema)
     if operator in RANGE_SQL:
         if value is None:
@@ -106,6 +113,11 @@ def _list_items(operator, raw, parameter):
     if len(items) > MAX_IN_VALUES:
         fail(parameter, f"{operator} takes at most {MAX_IN_VALUES} values")
     return items
+
+
+def _at_most_terms(terms, operator, what, parameter):
+    if len(terms) > MAX_MATCH_TERMS:
+        fail(parameter, f"{operator} takes at most {MAX_MATCH_TERMS} {what}, not {len(terms)}")
 
 
 def _text(field, operator, raw, parameter):
