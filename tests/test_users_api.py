@@ -259,7 +259,7 @@ def test_invitations_meet_look_alike_emails_as_one_account(app_client, make_user
     invite(app_client, headers, email="KNOWN@ＥＸＡＭＰＬＥ.COM", status=409)
     response = invite(app_client, headers, email="kn\u043ewn@example.com", status=422)  # Cyrillic o
     assert response.json["details"][0]["field"] == "email"
-    stored = invite(app_client, headers, email="Fresh\u200b@Example.com").json["user"]
+    stored = invite(app_client, headers, email="Fresh\u200b@Example.com").json["data"]
     assert stored["email"] == "fresh@example.com"
     assert len(outbox.tokens("invitation")) == 1
 
