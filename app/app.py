@@ -9,6 +9,7 @@ import falcon
 import falcon.media
 import msgspec
 
+from app.admin import register as register_admin
 from app.api.access import check_routes
 from app.api.authentication import AuthenticationMiddleware
 from app.api.errors import install_error_handling
@@ -81,5 +82,6 @@ def create_app(env, settings=None, services=None):
     routes = Routes(app, env, settings, services)
     for module in ROUTE_MODULES:
         module.register(routes)
+    register_admin(routes)  # the web UI at /admin, over the same services and access rules
     check_routes(routes.added)
     return app

@@ -1,0 +1,38 @@
+"""The admin web UI at ``/admin``: server-rendered pages over the same services and access rules as the API.
+
+``register(routes)`` mounts every page with ``Routes.add`` (so ``check_routes`` sees each
+responder's ``@access`` rule) and adds the middleware all admin pages share (security
+headers, CSRF checks, HTML refusals: ``app.admin.pages``).
+"""
+
+from app.admin.assets import Assets, StaticResource
+from app.admin.content import (
+    ContentEditPage, ContentIndexPage, ContentListPage, ContentNewPage, ContentWorkflowAction,
+)
+from app.admin.csrf import CsrfTokens
+from app.admin.dashboard import DashboardPage, RootRedirect
+from app.admin.pages import AdminPagesMiddleware, Renderer
+from app.admin.session import LoginPage, LogoutPage, PasswordPage
+from app.api.auth import Guard
+
+
+def register(routes):
+    """Mount the admin pages, its static files and its middleware on ``routes``."""
+    services, settings = routes.services, routes.settings
+    assets = Assets()
+    renderer = Renderer(assets, CsrfTokens(settings), settings)
+    routes.app.add_middleware(AdminPagesMiddleware(renderer))
+    guard = Guard(services.rate_limiter, settings)
+    cache = services.cache
+    routes.add("/", RootRedirect())
+    routes.add("/admin", DashboardPage(renderer))
+    routes.add("/admin/static/{path:path}", StaticResource(assets))
+    routes.add("/admin/login", LoginPage(renderer, services.accounts, guard, settings))
+    routes.add("/admin/logout", LogoutPage(services.accounts))
+    routes.add("/admin/account/password", PasswordPage(renderer, services.accounts, guard, settings))
+    routes.add("/admin/content", ContentIndexPage(renderer))
+    routes.add("/admin/content/{collection}", ContentListPage(renderer))
+    routes.add("/admin/content/{collection}/new", ContentNewPage(renderer, cache))
+    edit = ContentEditPage(renderer, cache)
+    routes.add("/admin/content/{collection}/{id}", edit)
+    routes.add("/admin/content/{collection}/{id}/workflow", ContentWorkflowAction(edit, routes.env.DB.db, cache))
