@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fixtures.workflow",
     "tests.fixtures.media",
     "tests.fixtures.content",
+    "tests.fixtures.admin",
 ]

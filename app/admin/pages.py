@@ -2,9 +2,10 @@
 
 Templates autoescape every value (``select_autoescape`` on ``.html``), so nothing a user
 typed reaches a page as markup. ``AdminPagesMiddleware`` gives each admin page its security
-headers, checks the CSRF token of every state-changing request, and turns the JSON refusals
-of ``@access`` (401, 403, 404) into pages: a browser that is not signed in is sent to the
-sign-in page instead of being shown ``{"error": ...}``.
+headers, checks the CSRF token of every state-changing request, and, for browsers, turns the
+JSON refusals of ``@access`` (401, 403, 404) into pages: a browser that is not signed in is
+sent to the sign-in page instead of being shown ``{"error": ...}``. Clients that do not ask
+for HTML keep the API's JSON envelope.
 """
 
 from datetime import UTC, datetime
@@ -51,6 +52,11 @@ def format_time(epoch_ms):
 
 class FormTooLarge(Exception):
     """A form body over ``MAX_FORM_BYTES``."""
+
+
+def wants_html(req):
+    """True for a browser (navigations ask for ``text/html``) or htmx; API clients keep JSON refusals."""
+    return "text/html" in (req.get_header("Accept") or "") or req.get_header("HX-Request") is not None
 
 
 def is_admin_page(path):
@@ -143,7 +149,7 @@ class AdminPagesMiddleware:
             return
         for name, value in SECURITY_HEADERS.items():
             resp.set_header(name, value)
-        if resp.content_type and resp.content_type.startswith(HTML):
+        if (resp.content_type and resp.content_type.startswith(HTML)) or not wants_html(req):
             return
         if resp.status in (falcon.HTTP_401, 401) and req.method in SAFE_METHODS:
             redirect(resp, "/admin/login?next=" + quote(req.relative_uri, safe=""))
