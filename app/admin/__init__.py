@@ -7,7 +7,11 @@ headers, CSRF checks, HTML refusals: ``app.admin.pages``).
 
 from app.admin.assets import Assets, StaticResource
 from app.admin.content import (
-    ContentEditPage, ContentIndexPage, ContentListPage, ContentNewPage, ContentWorkflowAction,
+    ContentEditPage,
+    ContentIndexPage,
+    ContentListPage,
+    ContentNewPage,
+    ContentWorkflowAction,
 )
 from app.admin.csrf import CsrfTokens
 from app.admin.dashboard import DashboardPage, RootRedirect

@@ -81,7 +81,7 @@ def list_query(req, scope):
     page = req.get_param("page") or "1"
     page = page if page.isdigit() and 0 < int(page) < 10**6 else "1"
     shown = {"status": status, "sort": sort, "search": search, "page": int(page)}
-    if scope.public_shape and status in ("", "published"):
+    if scope.public_shape:
         shown["status"] = "published"  # all a viewer may list
     params = {"status": shown["status"] or "all", "sort": sort, "limit": str(PAGE_SIZE), "page": page}
     if search:

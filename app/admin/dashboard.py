@@ -8,10 +8,10 @@ unpublished work, so they are shown, like ``GET /admin/api/stats`` and
 
 from app.admin.pages import redirect
 from app.api.access import access
+from app.services.content.fields import TIME, Field
+from app.services.content.filters import SortKey
 from app.services.content.query import ListParams, Scope, list_content
 from app.services.content.scheduling import list_schedules
-from app.services.content.fields import Field, TIME
-from app.services.content.filters import SortKey
 from app.services.stats import dashboard_stats
 
 RECENT_LIMIT = 10

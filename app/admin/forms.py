@@ -17,8 +17,8 @@ TEXT_TYPES = frozenset({"string", "text", "email", "url", "slug", "color"})
 LONG_TEXT_TYPES = frozenset({"textarea", "richtext", "markdown", "quill", "mdxeditor", "tinymce", "easymde"})
 INPUT_TYPES = {"email": "email", "url": "url", "color": "text"}
 CONTROLS = {
-    **{name: "text" for name in TEXT_TYPES},
-    **{name: "textarea" for name in LONG_TEXT_TYPES},
+    **dict.fromkeys(TEXT_TYPES, "text"),
+    **dict.fromkeys(LONG_TEXT_TYPES, "textarea"),
     "number": "number",
     "boolean": "checkbox",
     "checkbox": "checkbox",
@@ -123,7 +123,10 @@ def data_from_form(schema, form, current):
     """
     data = dict(current or {})
     for name, config in (schema_properties(schema) or {}).items():
-        if name in COLUMN_FIELDS or not isinstance(config, dict):
+        if name in COLUMN_FIELDS:
+            data.pop(name, None)  # the service fills them from the item's title and slug
+            continue
+        if not isinstance(config, dict):
             continue
         control = CONTROLS.get(config.get("type", "string"), "readonly")
         raw = form.get(FIELD_PREFIX + name)

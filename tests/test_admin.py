@@ -1,0 +1,376 @@
+"""The admin UI at /admin: sign-in, CSRF, security headers, dashboard and content pages, per role.
+
+Requests go through the real app (WebTest over the Worker) with a browser's Accept header;
+writes are checked in the database and through the API's cached reads.
+"""
+
+import re
+
+import pytest
+
+from app.admin.assets import HTMX, LONG_CACHE, PICO
+from app.db.models import Content, ScheduledContent, new_id, now_ms
+from tests.fixtures.admin import browser_for, csrf_headers, sign_in
+from tests.fixtures.auth import PASSWORD, hashed
+from tests.fixtures.content import create_collection
+from tests.fixtures.users import bearer, create_user, token_for
+from tests.fixtures.workflow import insert_content
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string", "required": True},
+        "body": {"type": "richtext"},
+        "excerpt": {"type": "textarea", "maxLength": 20},
+        "views": {"type": "number", "min": 0},
+        "featured": {"type": "boolean"},
+        "day": {"type": "date"},
+        "category": {"type": "select", "enum": ["news", "tech"]},
+        "tags": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["title"],
+}
+
+
+@pytest.fixture
+def posts(browser):
+    return create_collection("posts", SCHEMA, display_name="Posts")
+
+
+def edit_url(item):
+    return f"/admin/content/posts/{item.id}"
+
+
+def test_root_redirects_to_the_admin_and_the_admin_to_sign_in(browser):
+    assert browser.get("/", status=302).location.endswith("/admin")
+    response = browser.get("/admin", status=303)
+    assert response.location.endswith("/admin/login?next=%2Fadmin")
+
+
+def test_api_clients_keep_the_json_refusal(browser):
+    response = browser.get("/admin", headers={"Accept": "application/json"}, status=401)
+    assert response.json == {"error": "Authentication required"}
+
+
+def test_every_page_has_the_security_headers(browser, signed_in_as, posts):
+    anonymous = browser.get("/admin/login")
+    signed_in_as("admin")
+    for response in (anonymous, browser.get("/admin"), browser.get("/admin/content/posts"),
+                     browser.get("/admin/nothing-here", status=404)):
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert not re.search(r"<script(?![^>]*\bsrc=)", browser.get("/admin").text), "inline script"
+    assert " style=" not in browser.get("/admin").text
+
+
+def test_vendored_assets_are_served_with_long_caching(browser):
+    page = browser.get("/admin/login").text
+    for name in (HTMX, PICO):
+        assert f"/admin/static/{name}" in page
+        response = browser.get(f"/admin/static/{name}")
+        assert response.headers["Cache-Control"] == LONG_CACHE
+        assert len(response.body) > 10_000
+    own = re.search(r'href="(/admin/static/admin\.css\?v=[0-9a-f]{12})"', page).group(1)
+    assert browser.get(own).content_type == "text/css"
+    browser.get("/admin/static/../../app.py", status=404)
+    browser.get("/admin/static/vendor/README.md", status=404)
+
+
+# ---------------------------------------------------------------- sign-in
+
+
+def test_sign_in_sets_the_api_session_cookie(browser):
+    user = create_user("editor", password_hash=hashed())
+    response = sign_in(browser, user)
+    assert response.status_int == 303 and response.location.endswith("/admin")
+    cookie = next(value for name, value in response.headerlist if name.lower() == "set-cookie" and "auth_token=" in value)
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert browser.get("/auth/me", headers={"Accept": "application/json"}).json["user"]["id"] == user.id
+    assert "Dashboard" in browser.get("/admin").text
+
+
+def test_the_cookie_is_secure_when_the_settings_say_so(env, browser):  # browser: models bound to env
+    user = create_user("editor", password_hash=hashed())
+    browser = browser_for(env, cookie_secure=True)
+    browser.extra_environ["wsgi.url_scheme"] = "https"
+    response = sign_in(browser, user)
+    cookies = [value for name, value in response.headerlist if name.lower() == "set-cookie"]
+    assert cookies and all("Secure" in value for value in cookies)
+
+
+def test_a_wrong_password_is_shown_on_the_page(browser):
+    user = create_user("editor", password_hash=hashed())
+    response = sign_in(browser, user, password="wrong password!", status=401)
+    assert response.status_int == 401
+    assert "Invalid email or password." in response.text
+    assert "auth_token=" not in response.headers.get("Set-Cookie", "")
+
+
+def test_sign_in_goes_on_to_an_admin_page_only(browser, posts):
+    user = create_user("editor", password_hash=hashed())
+    form = browser.get("/admin/login?next=/admin/content/posts").forms[0]
+    form["email"], form["password"] = user.email, PASSWORD
+    assert form.submit().location.endswith("/admin/content/posts")
+    browser.reset()
+    form = browser.get("/admin/login?next=//evil.example/admin").forms[0]
+    form["email"], form["password"] = user.email, PASSWORD
+    assert form.submit().location.endswith("/admin")
+
+
+def test_sign_out_ends_the_session(browser, signed_in_as):
+    user = signed_in_as("editor")
+    old_session = browser.cookies["auth_token"]
+    response = browser.get("/admin").forms[0].submit()  # the sign-out form in the header
+    assert response.status_int == 303 and response.location.endswith("/admin/login")
+    assert browser.get("/admin", status=303)
+    browser.set_cookie("auth_token", old_session)
+    assert browser.get("/admin", status=303), "the old session must be over"
+    assert user.id
+
+
+def test_change_password(browser, signed_in_as):
+    user = signed_in_as("author")
+    form = browser.get("/admin/account/password").forms["password-form"]
+    form["current_password"], form["new_password"], form["confirm_password"] = PASSWORD, "a new secret 123", "other"
+    response = form.submit(status=422)
+    assert "Passwords do not match." in response.text
+    form = response.forms["password-form"]
+    form["current_password"], form["new_password"], form["confirm_password"] = "wrong", "a new secret 123", "a new secret 123"
+    response = form.submit(status=422)
+    assert 'aria-invalid="true"' in response.text and "current_password-error" in response.text
+    form = response.forms["password-form"]
+    form["current_password"] = PASSWORD
+    form["new_password"] = form["confirm_password"] = "a new secret 123"
+    response = form.submit(status=303).follow()
+    assert "Your password was changed" in response.text
+    assert browser.get("/admin").status_int == 200  # this browser got a fresh session
+    browser.reset()
+    assert sign_in(browser, user, "a new secret 123").status_int == 303
+
+
+# ---------------------------------------------------------------- CSRF
+
+
+def test_forms_without_a_csrf_token_are_refused(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Before")
+    browser.post(edit_url(item), {"title": "After", "version_number": "1"}, status=403)
+    browser.post("/admin/logout", status=403)
+    forged = browser.post(edit_url(item), {"title": "After", "version_number": "1", "csrf_token": "x.y"}, status=403)
+    assert "did not come from this site" in forged.text
+    assert Content.get_by_id(item.id).title == "Before"
+    assert browser.get("/admin").status_int == 200, "still signed in"
+
+
+def test_a_token_from_another_browser_is_refused(env, browser):
+    other = browser_for(env)
+    token = csrf_headers(other)["X-CSRF-Token"]
+    form = browser.get("/admin/login").forms[0]
+    user = create_user("editor", password_hash=hashed())
+    form["email"], form["password"], form["csrf_token"] = user.email, PASSWORD, token
+    assert form.submit(status=403)
+    assert "auth_token" not in browser.cookies
+
+
+def test_htmx_requests_carry_the_token_in_a_header(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Before")
+    body = browser.get("/admin").html.body
+    token = re.search(r'"X-CSRF-Token": "([^"]+)"', body["hx-headers"]).group(1)
+    browser.post(edit_url(item), {"title": "Via htmx", "version_number": "1"}, headers={"X-CSRF-Token": token},
+                 status=303)
+    assert Content.get_by_id(item.id).title == "Via htmx"
+
+
+# ---------------------------------------------------------------- dashboard
+
+
+def test_dashboard_for_editors_counts_and_lists(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    insert_content(editor, posts, state="published", title="Live one")
+    draft = insert_content(editor, posts, title="Draft one")
+    insert_content(editor, posts, title="Gone", deleted_at=now_ms())
+    ScheduledContent.create(id=new_id(), content=draft.id, action="publish", scheduled_at=now_ms() + 3_600_000,
+                            status="pending", user=editor.id, created_at=now_ms(), updated_at=now_ms())
+    page = browser.get("/admin")
+    stat = {node["data-status"]: node.text for node in page.html.select("[data-status]")}
+    assert stat == {"draft": "1", "published": "1", "archived": "0"}
+    assert "Draft one" in page.text and "Live one" in page.text and "Gone" not in page.text
+    assert "Scheduled" in page.text and "publish" in page.text
+    assert "/admin/content/posts" in page.text
+
+
+def test_dashboard_for_authors_shows_no_totals(browser, signed_in_as, posts):
+    author = signed_in_as("author")
+    other = create_user("author")
+    insert_content(author, posts, title="Mine")
+    insert_content(other, posts, title="Someone else's draft")
+    page = browser.get("/admin")
+    assert "Mine" in page.text and "Someone else" not in page.text
+    assert not page.html.select("[data-status]")
+
+
+# ---------------------------------------------------------------- content list
+
+
+def test_content_list_searches_filters_and_pages(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    for n in range(25):
+        insert_content(editor, posts, state="published" if n % 2 else "draft", title=f"Post {n:02d}")
+    insert_content(editor, posts, title="Needle")
+    page = browser.get("/admin/content/posts")
+    assert "26 items" in page.text and "Page 1 of 2" in page.text
+    assert len(page.html.select("tbody tr")) == 20
+    assert "Page 2 of 2" in browser.get("/admin/content/posts?page=2").text
+    found = browser.get("/admin/content/posts?search=Needle")
+    assert "1 item" in found.text and len(found.html.select("tbody tr")) == 1
+    drafts = browser.get("/admin/content/posts?status=draft")
+    chips = {chip.text for chip in drafts.html.select("tbody .chip")}
+    assert chips == {"draft"} and "14 items" in drafts.text
+    titles = [a.text for a in browser.get("/admin/content/posts?sort=title&status=published").html.select("tbody a")]
+    assert titles == sorted(titles)
+
+
+def test_viewers_see_published_items_read_only(browser, signed_in_as, posts):
+    viewer = signed_in_as("viewer")
+    editor = create_user("editor")
+    live = insert_content(editor, posts, state="published", title="Live")
+    insert_content(editor, posts, title="Secret draft")
+    page = browser.get("/admin/content/posts?status=draft")
+    assert "Live" in page.text and "Secret draft" not in page.text
+    assert "New item" not in page.text
+    item = browser.get(edit_url(live))
+    assert item.html.select_one("#content-form fieldset").has_attr("disabled")
+    assert not item.html.select("#save") and not item.html.select("#workflow-form")
+    browser.get("/admin/content/posts/new", status=403)
+    browser.post(edit_url(live), {"title": "Defaced", "version_number": "1"}, headers=csrf_headers(browser),
+                 status=403)
+    assert Content.get_by_id(live.id).title == "Live"
+    assert viewer.role == "viewer"
+
+
+def test_unknown_collection_and_item_are_404_pages(browser, signed_in_as, posts):
+    signed_in_as("editor")
+    assert "There is nothing here." in browser.get("/admin/content/nope", status=404).text
+    browser.get("/admin/content/posts/no-such-id", status=404)
+
+
+# ---------------------------------------------------------------- create and edit
+
+
+def test_create_through_the_form(browser, signed_in_as, posts):
+    author = signed_in_as("author")
+    form = browser.get("/admin/content/posts/new").forms["content-form"]
+    form["title"] = "Fresh <b>post</b>"
+    form["data.views"] = "7"
+    form["data.category"] = "tech"
+    form["data.featured"] = True
+    response = form.submit(status=303)
+    item = Content.get(Content.title == "Fresh <b>post</b>")
+    assert response.location.endswith(edit_url(item))
+    assert item.author_id == author.id and item.status == "draft"
+    assert item.data == {"title": "Fresh <b>post</b>", "views": 7, "category": "tech", "featured": True}
+    page = response.follow()
+    assert "Fresh &lt;b&gt;post&lt;/b&gt;" in page.text and "<b>post</b>" not in page.text
+
+
+def test_edit_saves_through_the_service_and_the_cache_sees_it(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, state="published", title="Old title",
+                          data={"title": "Old title", "tags": ["kept"]}, published_at=now_ms())
+    api = f"/api/content/{item.id}"
+    assert browser.get(api, headers={"Accept": "application/json"}).json["data"]["title"] == "Old title"
+    form = browser.get(edit_url(item)).forms["content-form"]
+    form["title"] = "New title"
+    form["data.body"] = "Some **rich** text"
+    form["data.day"] = "2026-12-24"
+    response = form.submit(status=303)
+    assert response.location.endswith(edit_url(item) + "?saved=1")
+    saved = Content.get_by_id(item.id)
+    assert saved.title == "New title" and saved.version_number == 2
+    assert saved.data == {"title": "New title", "tags": ["kept"], "body": "Some **rich** text", "day": "2026-12-24",
+                          "featured": False}
+    browser.reset()  # an anonymous, cached read
+    assert browser.get(api, headers={"Accept": "application/json"}).json["data"]["title"] == "New title"
+
+
+def test_validation_errors_are_rendered_next_to_their_fields(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Valid")
+    form = browser.get(edit_url(item)).forms["content-form"]
+    form["title"] = ""
+    form["data.views"] = "many"
+    form["data.excerpt"] = "x" * 30
+    response = form.submit(status=422)
+    errors = {node["id"]: node.text for node in response.html.select(".field-error")}
+    assert set(errors) == {"f-title-error", "f-data-views-error", "f-data-excerpt-error"}
+    assert "required" in errors["f-title-error"]
+    assert response.html.select_one("#f-data-excerpt").text == "x" * 30, "what was typed stays"
+    assert Content.get_by_id(item.id).title == "Valid"
+
+
+def test_a_stale_edit_shows_a_conflict_and_overwrites_nothing(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Original")
+    form = browser.get(edit_url(item)).forms["content-form"]
+    browser.put_json(f"/api/content/{item.id}", {"title": "Changed elsewhere"},
+                     headers={**bearer(token_for(editor)), "Accept": "application/json"})
+    form["title"] = "My late change"
+    response = form.submit(status=409)
+    assert "Someone changed this item after you opened it" in response.text
+    assert response.html.select_one("#f-title")["value"] == "My late change"
+    assert Content.get_by_id(item.id).title == "Changed elsewhere"
+
+
+def test_authors_cannot_edit_others_items(browser, signed_in_as, posts):
+    signed_in_as("author")
+    item = insert_content(create_user("author"), posts, state="published", title="Theirs", published_at=now_ms())
+    page = browser.get(edit_url(item))
+    assert page.html.select_one("#content-form fieldset").has_attr("disabled")
+    browser.post(edit_url(item), {"title": "Mine now", "version_number": "1"}, headers=csrf_headers(browser),
+                 status=403)
+    assert Content.get_by_id(item.id).title == "Theirs"
+
+
+# ---------------------------------------------------------------- workflow
+
+
+def buttons(page):
+    return sorted(button["value"] for button in page.html.select("#workflow-form button[name=action]"))
+
+
+def test_workflow_buttons_are_exactly_the_allowed_moves(browser, signed_in_as, posts):
+    author = signed_in_as("author")
+    item = insert_content(author, posts, title="Mine")
+    assert buttons(browser.get(edit_url(item))) == ["submit"]
+    browser.post(f"{edit_url(item)}/workflow", {"action": "publish"}, headers=csrf_headers(browser), status=403)
+    assert Content.get_by_id(item.id).status == "draft"
+    browser.reset()
+    signed_in_as("editor")
+    assert buttons(browser.get(edit_url(item))) == ["publish", "submit"]
+
+
+def test_publishing_from_the_edit_page(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Ready")
+    form = browser.get(edit_url(item)).forms["workflow-form"]
+    form["comment"] = "Looks good"
+    response = form.submit("action", value="publish", status=303)
+    assert response.location.endswith("?moved=publish")
+    page = response.follow()
+    assert page.html.select_one("#item-status").text == "published"
+    assert buttons(page) == ["archive", "unpublish"]
+    saved = Content.get_by_id(item.id)
+    assert saved.status == "published" and saved.published_at is not None
+
+
+def test_a_move_the_workflow_lacks_is_shown_as_a_conflict(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Draft")
+    response = browser.post(f"{edit_url(item)}/workflow", {"action": "archive"}, headers=csrf_headers(browser),
+                            status=409)
+    assert "Cannot archive content in state draft" in response.text
+    assert browser.post(f"{edit_url(item)}/workflow", {"action": "explode"}, headers=csrf_headers(browser),
+                        status=422)
