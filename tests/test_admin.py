@@ -288,6 +288,7 @@ def test_edit_saves_through_the_service_and_the_cache_sees_it(browser, signed_in
     form["data.day"] = "2026-12-24"
     response = form.submit(status=303)
     assert response.location.endswith(edit_url(item) + "?saved=1")
+    assert "Saved." in response.follow().text
     saved = Content.get_by_id(item.id)
     assert saved.title == "New title" and saved.version_number == 2
     assert saved.data == {"title": "New title", "tags": ["kept"], "body": "Some **rich** text", "day": "2026-12-24",

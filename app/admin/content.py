@@ -135,7 +135,7 @@ class ContentNewPage:
         self._renderer.page(
             req, resp, "content_form.html", status=status, collection=collection, item=item, is_new=True,
             fields=form_fields(collection.schema, item["data"], errors), errors=errors or {}, message=message,
-            editable=True, transitions=[], state=None, moved=None,
+            editable=True, transitions=[], state=None, moved=None, saved=False,
         )
 
     @access("content.create")
@@ -185,7 +185,8 @@ class ContentEditPage:
             req, resp, "content_form.html", status=status, collection=collection, item=item, is_new=False,
             fields=form_fields(collection.schema, item["data"], errors), errors=errors or {}, message=message,
             editable=user.can("content.update") and writes.may_edit(user, content),
-            transitions=transitions, state=workflow.current_state(content), moved=req.get_param("moved"),
+            transitions=transitions, state=workflow.current_state(content), moved=_known_action(req.get_param("moved")),
+            saved=status == falcon.HTTP_200 and req.get_param("saved") == "1",
         )
 
     @access("content.read")
@@ -213,6 +214,11 @@ class ContentEditPage:
             return
         invalidate(self._cache, "content")
         redirect(resp, f"/admin/content/{found.name}/{id}?saved=1")
+
+
+def _known_action(name):
+    # Only a workflow action's name is echoed back: no text of the URL's choosing on the page.
+    return name if name in workflow.ACTIONS else None
 
 
 class ContentWorkflowAction:
