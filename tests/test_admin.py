@@ -9,7 +9,7 @@ import re
 import pytest
 
 from app.admin.assets import HTMX, LONG_CACHE, PICO
-from app.db.models import Content, ScheduledContent, new_id, now_ms
+from app.db.models import Content, Media, ScheduledContent, new_id, now_ms
 from tests.fixtures.admin import browser_for, csrf_headers, sign_in
 from tests.fixtures.auth import PASSWORD, hashed
 from tests.fixtures.content import create_collection
@@ -375,3 +375,50 @@ def test_a_move_the_workflow_lacks_is_shown_as_a_conflict(browser, signed_in_as,
     assert "Cannot archive content in state draft" in response.text
     assert browser.post(f"{edit_url(item)}/workflow", {"action": "explode"}, headers=csrf_headers(browser),
                         status=422)
+
+
+# ---------------------------------------------------------------- media, users, collections
+
+
+def media_row(owner, name, mime, deleted_at=None):
+    return Media.create(filename=name, original_name=name, mime_type=mime, size=2048, r2_key=f"uploads/{name}",
+                        public_url=f"/files/uploads/{name}", uploaded_by=owner.id, deleted_at=deleted_at)
+
+
+def test_media_library_lists_live_files_and_never_inlines_svg(browser, signed_in_as):
+    editor = signed_in_as("editor")
+    media_row(editor, "photo.png", "image/png")
+    media_row(editor, "drawing.svg", "image/svg+xml")
+    media_row(editor, "notes.pdf", "application/pdf")
+    media_row(editor, "trashed.png", "image/png", deleted_at=now_ms())
+    page = browser.get("/admin/media")
+    assert "3 files" in page.text and "trashed.png" not in page.text
+    assert [img["src"] for img in page.html.select(".media-grid img")] == ["/files/uploads/photo.png"]
+    assert "<svg" not in page.text
+    only_docs = browser.get("/admin/media?type=document&search=notes")
+    assert "1 file" in only_docs.text and "notes.pdf" in only_docs.text
+
+
+def test_users_page_is_for_holders_of_users_read(browser, signed_in_as):
+    signed_in_as("admin")
+    create_user("author", email="findme@example.com")
+    create_user("viewer", email="dormant@example.com", is_active=False)
+    page = browser.get("/admin/users?search=findme")
+    assert "findme@example.com" in page.text and "1 user" in page.text
+    assert "dormant@example.com" in browser.get("/admin/users?status=inactive").text
+    assert "dormant@example.com" not in browser.get("/admin/users?status=active").text
+    browser.reset()
+    signed_in_as("author")
+    assert "/admin/users" not in browser.get("/admin").text, "no link to a page the role may not open"
+    browser.get("/admin/users", status=403)
+
+
+def test_collections_page_marks_config_managed_collections(browser, signed_in_as, posts):
+    signed_in_as("admin")
+    create_collection("from_file", SCHEMA, managed=True)
+    create_collection("retired", is_active=False)
+    page = browser.get("/admin/collections")
+    rows = {row.select_one("small").text: row.text for row in page.html.select("tbody tr")}
+    assert "config (read-only)" in rows["from_file"] and "database" in rows["posts"]
+    assert "inactive" in rows["retired"]
+    assert "8" in rows["posts"], "field count"

@@ -15,6 +15,7 @@ from app.admin.content import (
 )
 from app.admin.csrf import CsrfTokens
 from app.admin.dashboard import DashboardPage, RootRedirect
+from app.admin.listing import CollectionsPage, MediaPage, UsersPage
 from app.admin.pages import AdminPagesMiddleware, Renderer
 from app.admin.session import LoginPage, LogoutPage, PasswordPage
 from app.api.auth import Guard
@@ -37,6 +38,9 @@ def register(routes):
     routes.add("/admin/content", ContentIndexPage(renderer))
     routes.add("/admin/content/{collection}", ContentListPage(renderer))
     routes.add("/admin/content/{collection}/new", ContentNewPage(renderer, cache))
+    routes.add("/admin/media", MediaPage(renderer))
+    routes.add("/admin/users", UsersPage(renderer))
+    routes.add("/admin/collections", CollectionsPage(renderer))
     edit = ContentEditPage(renderer, cache)
     routes.add("/admin/content/{collection}/{id}", edit)
     routes.add("/admin/content/{collection}/{id}/workflow", ContentWorkflowAction(edit, routes.env.DB.db, cache))

@@ -113,6 +113,12 @@ def read_form(req):
     return req.get_media(default_when_empty={}) or {}
 
 
+def page_number(req, limit=10**6):
+    """The 1-based ``page`` parameter (1 when missing or not a positive number below ``limit``)."""
+    raw = req.get_param("page") or "1"
+    return int(raw) if raw.isdigit() and 0 < int(raw) < limit else 1
+
+
 def one(form, name, default=""):
     """The single value of ``name`` in ``form`` (the last one when repeated)."""
     value = form.get(name, default)
