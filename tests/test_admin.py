@@ -422,3 +422,47 @@ def test_collections_page_marks_config_managed_collections(browser, signed_in_as
     assert "config (read-only)" in rows["from_file"] and "database" in rows["posts"]
     assert "inactive" in rows["retired"]
     assert "8" in rows["posts"], "field count"
+
+
+# ---------------------------------------------------------------- reset and invitation pages
+
+
+def test_forgot_and_reset_password_pages(browser, outbox):
+    user = create_user("author", password_hash=hashed())
+    assert "Forgot your password?" in browser.get("/admin/login").text
+    form = browser.get("/admin/forgot-password").forms["forgot-form"]
+    form["email"] = "nobody@example.com"
+    assert "If an account exists" in form.submit().text and not outbox.sent
+    form = browser.get("/admin/forgot-password").forms["forgot-form"]
+    form["email"] = user.email
+    assert "If an account exists" in form.submit().text
+    token = outbox.tokens("password_reset")[0]
+    form = browser.get(f"/admin/reset-password?token={token}").forms["reset-form"]
+    form["password"], form["confirm_password"] = "short", "short"
+    assert "password" in form.submit(status=422).text.lower()
+    form = browser.get("/admin/reset-password?token=not-a-real-token").forms["reset-form"]
+    form["password"] = form["confirm_password"] = "a brand new password"
+    assert "Invalid or expired reset token" in form.submit(status=400).text
+    form = browser.get(f"/admin/reset-password?token={token}").forms["reset-form"]
+    form["password"] = form["confirm_password"] = "a brand new password"
+    response = form.submit(status=303)
+    assert response.location.endswith("/admin/login?reset=1")
+    assert "Your password was reset" in response.follow().text
+    assert sign_in(browser, user, "a brand new password").status_int == 303
+
+
+def test_accept_invitation_page_signs_the_new_user_in(browser, outbox):
+    admin = create_user("admin")
+    browser.post_json("/admin/api/users/invite", {"email": "newbie@example.com", "role": "author"},
+                      headers={**bearer(token_for(admin)), "Accept": "application/json"}, status=201)
+    token = outbox.tokens("invitation")[0]
+    form = browser.get(f"/admin/accept-invitation?token={token}").forms["invitation-form"]
+    form["username"] = "newbie"
+    form["password"], form["confirm_password"] = "a good long password", "different"
+    response = form.submit(status=422)
+    assert "Passwords do not match." in response.text
+    form = response.forms["invitation-form"]
+    form["password"] = form["confirm_password"] = "a good long password"
+    assert form.submit(status=303).location.endswith("/admin")
+    page = browser.get("/admin")
+    assert "newbie@example.com" in page.text  # the header's sign-out button names the user

@@ -17,7 +17,14 @@ from app.admin.csrf import CsrfTokens
 from app.admin.dashboard import DashboardPage, RootRedirect
 from app.admin.listing import CollectionsPage, MediaPage, UsersPage
 from app.admin.pages import AdminPagesMiddleware, Renderer
-from app.admin.session import LoginPage, LogoutPage, PasswordPage
+from app.admin.session import (
+    AcceptInvitationPage,
+    ForgotPasswordPage,
+    LoginPage,
+    LogoutPage,
+    PasswordPage,
+    ResetPasswordPage,
+)
 from app.api.auth import Guard
 
 
@@ -35,6 +42,9 @@ def register(routes):
     routes.add("/admin/login", LoginPage(renderer, services.accounts, guard, settings))
     routes.add("/admin/logout", LogoutPage(services.accounts))
     routes.add("/admin/account/password", PasswordPage(renderer, services.accounts, guard, settings))
+    routes.add("/admin/forgot-password", ForgotPasswordPage(renderer, services.accounts, guard, services.mailer))
+    routes.add("/admin/reset-password", ResetPasswordPage(renderer, services.accounts, guard))
+    routes.add("/admin/accept-invitation", AcceptInvitationPage(renderer, services.accounts, guard, settings))
     routes.add("/admin/content", ContentIndexPage(renderer))
     routes.add("/admin/content/{collection}", ContentListPage(renderer))
     routes.add("/admin/content/{collection}/new", ContentNewPage(renderer, cache))
