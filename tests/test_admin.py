@@ -466,3 +466,51 @@ def test_accept_invitation_page_signs_the_new_user_in(browser, outbox):
     assert form.submit(status=303).location.endswith("/admin")
     page = browser.get("/admin")
     assert "newbie@example.com" in page.text  # the header's sign-out button names the user
+
+
+# ---------------------------------------------------------------- trash, purge, scheduling
+
+
+def test_trash_restore_and_purge(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Doomed")
+    page = browser.get(edit_url(item))
+    assert page.html.select("#delete-form") and not page.html.select("#purge-form"), "purge is for admins"
+    response = page.forms["delete-form"].submit(status=303).follow()
+    assert "This item is in the trash." in response.text and Content.get_by_id(item.id).deleted_at is not None
+    assert not response.html.select("#save") and not response.html.select("#workflow-form")
+    assert "Doomed" not in browser.get("/admin/content/posts").text
+    response = response.forms["restore-form"].submit(status=303).follow()
+    assert "Restored from the trash." in response.text and Content.get_by_id(item.id).deleted_at is None
+    browser.post(f"{edit_url(item)}/purge", headers=csrf_headers(browser), status=403)
+    browser.reset()
+    signed_in_as("admin")
+    browser.get(edit_url(item)).forms["purge-form"].submit(status=303)
+    assert Content.get_or_none(Content.id == item.id) is None
+
+
+def test_authors_trash_only_their_own_items(browser, signed_in_as, posts):
+    signed_in_as("author")
+    theirs = insert_content(create_user("author"), posts, state="published", title="Theirs", published_at=now_ms())
+    assert not browser.get(edit_url(theirs)).html.select("#delete-form")
+    browser.post(f"{edit_url(theirs)}/delete", headers=csrf_headers(browser), status=403)
+    assert Content.get_by_id(theirs.id).deleted_at is None
+
+
+def test_scheduling_from_the_edit_page(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Later")
+    form = browser.get(edit_url(item)).forms["schedule-form"]
+    form["action"], form["scheduled_at"], form["timezone"] = "publish", "2000-01-01T09:00", "Europe/Paris"
+    assert "scheduled_at must be in the future" in form.submit(status=422).text
+    form["scheduled_at"], form["timezone"] = "2099-06-01T09:00", "Mars/Olympus"
+    assert "Unknown time zone" in form.submit(status=422).text
+    form["timezone"] = "Europe/Paris"
+    page = form.submit(status=303).follow()
+    assert "Scheduled." in page.text and "publish at 2099-06-01 07:00 UTC" in page.text
+    row = ScheduledContent.get(ScheduledContent.content == item.id)
+    assert row.action == "publish" and row.timezone == "Europe/Paris" and row.status == "pending"
+    live = insert_content(editor, posts, state="published", title="Live", published_at=now_ms())
+    browser.reset()
+    signed_in_as("author")
+    assert not browser.get(edit_url(live)).html.select("#schedule-form")

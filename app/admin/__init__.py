@@ -7,10 +7,14 @@ headers, CSRF checks, HTML refusals: ``app.admin.pages``).
 
 from app.admin.assets import Assets, StaticResource
 from app.admin.content import (
+    ContentDeleteAction,
     ContentEditPage,
     ContentIndexPage,
     ContentListPage,
     ContentNewPage,
+    ContentPurgeAction,
+    ContentRestoreAction,
+    ContentScheduleAction,
     ContentWorkflowAction,
 )
 from app.admin.csrf import CsrfTokens
@@ -53,4 +57,9 @@ def register(routes):
     routes.add("/admin/collections", CollectionsPage(renderer))
     edit = ContentEditPage(renderer, cache)
     routes.add("/admin/content/{collection}/{id}", edit)
-    routes.add("/admin/content/{collection}/{id}/workflow", ContentWorkflowAction(edit, routes.env.DB.db, cache))
+    db = routes.env.DB.db
+    routes.add("/admin/content/{collection}/{id}/workflow", ContentWorkflowAction(edit, db, cache))
+    routes.add("/admin/content/{collection}/{id}/schedule", ContentScheduleAction(edit, db, cache))
+    routes.add("/admin/content/{collection}/{id}/delete", ContentDeleteAction(edit, cache))
+    routes.add("/admin/content/{collection}/{id}/restore", ContentRestoreAction(edit, cache))
+    routes.add("/admin/content/{collection}/{id}/purge", ContentPurgeAction(edit, cache))

@@ -7,7 +7,9 @@
 * ``GET``/``POST /admin/content/{collection}/{id}``: view and edit (``writes.update_content``
   with the ``version_number`` the form was rendered from, so a stale save is a conflict);
 * ``POST /admin/content/{collection}/{id}/workflow``: one workflow move
-  (``workflow.transition``); the page offers exactly ``workflow.next_steps`` for the user.
+  (``workflow.transition``); the page offers exactly ``workflow.next_steps`` for the user;
+* ``POST .../delete``, ``.../restore``, ``.../purge``, ``.../schedule``: soft delete,
+  restore, purge (admins) and scheduling, through the services the API's routes use.
 
 Permissions are the API's: each responder's ``@access`` rule and the services' own checks
 (authors edit only their own items). Every write invalidates the content cache after it.
@@ -21,10 +23,11 @@ from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
 from app.services.cache import invalidate
 from app.services.collections import active_collections
-from app.services.content import workflow, writes
+from app.services.content import scheduling, workflow, writes
 from app.services.content.errors import ContentForbidden, ContentInvalid, ContentNotFound
 from app.services.content.fields import QueryError
 from app.services.content.query import NotPermitted, Scope, get_item, list_content, parse_list_params
+from app.services.content.scheduling import list_schedules
 from app.services.errors import ServiceError
 
 PAGE_SIZE = 20
@@ -135,7 +138,8 @@ class ContentNewPage:
         self._renderer.page(
             req, resp, "content_form.html", status=status, collection=collection, item=item, is_new=True,
             fields=form_fields(collection.schema, item["data"], errors), errors=errors or {}, message=message,
-            editable=True, transitions=[], state=None, moved=None, saved=False,
+            editable=True, transitions=[], state=None, moved=None, saved=False, deleted=False, can_delete=False,
+            can_purge=False, can_schedule=False, schedules=[],
         )
 
     @access("content.create")
@@ -166,25 +170,35 @@ class ContentEditPage:
         self._cache = cache
 
     def load(self, req, collection, content_id):
-        """``(collection, item as the API shows it, Content row)`` if the user may read the item."""
+        """``(collection, item as the API shows it, Content row)`` if the user may read the item.
+
+        An item in the trash is shown to whoever may read it there (editors and admins, authors
+        their own), so the page can offer the restore.
+        """
         found = collection_or_404(collection)
-        item = get_item(Scope.of(req.context.user), content_id=content_id)
+        user = req.context.user
+        item = get_item(Scope.of(user), content_id=content_id)
         if item is None or item["collection"]["id"] != found.id:
             raise falcon.HTTPNotFound()
-        return found, item, workflow.load_content(content_id)
+        return found, item, writes.load_for_write(content_id, include_deleted=True)
 
     def render(self, req, resp, collection, item, content, status=falcon.HTTP_200, errors=None, message=None):
         """The edit page of ``item``, with the workflow moves the user may make now."""
         user = req.context.user
         try:
             chosen = workflow.workflow_for(content.collection_id)
-            transitions = workflow.next_steps(content, user, chosen)
+            transitions = [] if content.deleted_at else workflow.next_steps(content, user, chosen)
         except workflow.NotAllowed:
             transitions = []  # no active workflow: the item can be edited but not moved
+        own_or_overseen = writes.may_edit(user, content)
+        deleted = content.deleted_at is not None
         self._renderer.page(
             req, resp, "content_form.html", status=status, collection=collection, item=item, is_new=False,
             fields=form_fields(collection.schema, item["data"], errors), errors=errors or {}, message=message,
-            editable=user.can("content.update") and writes.may_edit(user, content),
+            editable=user.can("content.update") and own_or_overseen and not deleted, deleted=deleted,
+            can_delete=user.can("content.delete") and own_or_overseen, can_purge=user.can("content.purge"),
+            can_schedule=user.can("content.publish") and not deleted,
+            schedules=list_schedules(status="pending", content_id=content.id)[0],
             transitions=transitions, state=workflow.current_state(content), moved=_known_action(req.get_param("moved")),
             saved=status == falcon.HTTP_200 and req.get_param("saved") == "1",
         )
@@ -216,9 +230,15 @@ class ContentEditPage:
         redirect(resp, f"/admin/content/{found.name}/{id}?saved=1")
 
 
+DONE_MESSAGES = {"deleted": "Moved to the trash.", "restored": "Restored from the trash.",
+                 "scheduled": "Scheduled."}
+
+
 def _known_action(name):
-    # Only a workflow action's name is echoed back: no text of the URL's choosing on the page.
-    return name if name in workflow.ACTIONS else None
+    # Only a known action is echoed back: no text of the URL's choosing on the page.
+    if name in DONE_MESSAGES:
+        return DONE_MESSAGES[name]
+    return f"Done: {name}." if name in workflow.ACTIONS else None
 
 
 class ContentWorkflowAction:
@@ -247,3 +267,70 @@ class ContentWorkflowAction:
         invalidate(self._cache, "content")
         redirect(resp, f"/admin/content/{found.name}/{id}?moved={action}")
 
+
+
+class ContentDeleteAction:
+    """``POST /admin/content/{collection}/{id}/delete``: soft delete (the item can be restored)."""
+
+    def __init__(self, edit_page, cache):
+        self._edit = edit_page
+        self._cache = cache
+
+    @access("content.delete")
+    def on_post(self, req, resp, collection, id):
+        found, _, _ = self._edit.load(req, collection, id)
+        writes.soft_delete(req.context.user, id)
+        invalidate(self._cache, "content")
+        redirect(resp, f"/admin/content/{found.name}/{id}?moved=deleted")
+
+
+class ContentRestoreAction:
+    """``POST /admin/content/{collection}/{id}/restore``: undo a soft delete."""
+
+    def __init__(self, edit_page, cache):
+        self._edit = edit_page
+        self._cache = cache
+
+    @access("content.delete")
+    def on_post(self, req, resp, collection, id):
+        found, _, _ = self._edit.load(req, collection, id)
+        writes.restore_deleted(req.context.user, id)
+        invalidate(self._cache, "content")
+        redirect(resp, f"/admin/content/{found.name}/{id}?moved=restored")
+
+
+class ContentPurgeAction:
+    """``POST /admin/content/{collection}/{id}/purge``: delete for good (admins)."""
+
+    def __init__(self, edit_page, cache):
+        self._edit = edit_page
+        self._cache = cache
+
+    @access("content.purge")
+    def on_post(self, req, resp, collection, id):
+        found, _, _ = self._edit.load(req, collection, id)
+        writes.purge(req.context.user, id)
+        invalidate(self._cache, "content")
+        redirect(resp, f"/admin/content/{found.name}?purged=1")
+
+
+class ContentScheduleAction:
+    """``POST /admin/content/{collection}/{id}/schedule``: ``action`` at a local ``scheduled_at`` in ``timezone``."""
+
+    def __init__(self, edit_page, db, cache):
+        self._edit = edit_page
+        self._db = db
+        self._cache = cache
+
+    @access("content.publish")
+    def on_post(self, req, resp, collection, id):
+        found, item, content = self._edit.load(req, collection, id)
+        form = read_form(req)
+        when, zone = one(form, "scheduled_at").strip(), one(form, "timezone").strip() or "UTC"
+        try:
+            scheduling.create_schedule(self._db, id, req.context.user, one(form, "action"), when, zone)
+        except workflow.WorkflowError as ex:
+            self._edit.render(req, resp, found, item, content, status_of(ex), message=ex.message)
+            return
+        invalidate(self._cache, "content")
+        redirect(resp, f"/admin/content/{found.name}/{id}?moved=scheduled")
