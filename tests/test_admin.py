@@ -514,3 +514,54 @@ def test_scheduling_from_the_edit_page(browser, signed_in_as, posts):
     browser.reset()
     signed_in_as("author")
     assert not browser.get(edit_url(live)).html.select("#schedule-form")
+
+
+# ---------------------------------------------------------------- versions
+
+
+def save(browser, item, **fields):
+    form = browser.get(edit_url(item)).forms["content-form"]
+    for name, value in fields.items():
+        form[name] = value
+    return form.submit(status=303)
+
+
+def test_versions_diff_and_restore(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    form = browser.get("/admin/content/posts/new").forms["content-form"]
+    form["title"], form["data.views"] = "First", "1"
+    form.submit(status=303)
+    item = Content.get(Content.title == "First")
+    save(browser, item, title="Second", **{"data.views": "2", "data.category": "news"})
+    listing = browser.get(f"{edit_url(item)}/versions")
+    assert "2 versions" in listing.text and "2 (current)" in listing.text
+    diff = browser.get(f"{edit_url(item)}/versions/1")
+    changed = {row.th.contents[0].strip() for row in diff.html.select("tr.changed")}
+    assert changed == {"title", "data.title", "data.views", "data.category"}
+    response = diff.forms["restore-version-form"].submit(status=303).follow()
+    assert "restored as a new version" in response.text
+    restored = Content.get_by_id(item.id)
+    assert restored.title == "First" and restored.version_number == 3 and restored.data["views"] == 1
+    assert restored.author_id == editor.id
+
+
+def test_a_stale_version_restore_is_a_conflict(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    form = browser.get("/admin/content/posts/new").forms["content-form"]
+    form["title"] = "One"
+    form.submit(status=303)
+    item = Content.get(Content.title == "One")
+    save(browser, item, title="Two")
+    restore = browser.get(f"{edit_url(item)}/versions/1").forms["restore-version-form"]
+    save(browser, item, title="Three")
+    response = restore.submit(status=409)
+    assert "The item changed since this page was opened" in response.text
+    assert Content.get_by_id(item.id).title == "Three" and Content.get_by_id(item.id).author_id == editor.id
+
+
+def test_versions_are_for_the_items_editors(browser, signed_in_as, posts):
+    signed_in_as("author")
+    item = insert_content(create_user("author"), posts, state="published", title="Theirs", published_at=now_ms())
+    browser.get(f"{edit_url(item)}/versions", status=403)
+    browser.get(f"{edit_url(item)}/versions/1", status=403)
+    browser.get("/admin/content/posts/no-such/versions", status=404)

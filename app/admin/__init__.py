@@ -29,6 +29,7 @@ from app.admin.session import (
     PasswordPage,
     ResetPasswordPage,
 )
+from app.admin.versions import VersionPage, VersionsPage
 from app.api.auth import Guard
 
 
@@ -63,3 +64,7 @@ def register(routes):
     routes.add("/admin/content/{collection}/{id}/delete", ContentDeleteAction(edit, cache))
     routes.add("/admin/content/{collection}/{id}/restore", ContentRestoreAction(edit, cache))
     routes.add("/admin/content/{collection}/{id}/purge", ContentPurgeAction(edit, cache))
+    routes.add("/admin/content/{collection}/{id}/versions", VersionsPage(renderer))
+    version = VersionPage(renderer, cache)
+    routes.add("/admin/content/{collection}/{id}/versions/{version:int}", version)
+    routes.add("/admin/content/{collection}/{id}/versions/{version:int}/restore", version, suffix="restore")

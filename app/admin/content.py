@@ -231,7 +231,7 @@ class ContentEditPage:
 
 
 DONE_MESSAGES = {"deleted": "Moved to the trash.", "restored": "Restored from the trash.",
-                 "scheduled": "Scheduled."}
+                 "scheduled": "Scheduled.", "version-restored": "The version was restored as a new version."}
 
 
 def _known_action(name):
