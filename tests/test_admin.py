@@ -565,3 +565,14 @@ def test_versions_are_for_the_items_editors(browser, signed_in_as, posts):
     browser.get(f"{edit_url(item)}/versions", status=403)
     browser.get(f"{edit_url(item)}/versions/1", status=403)
     browser.get("/admin/content/posts/no-such/versions", status=404)
+
+
+def test_other_refusals_are_pages_for_browsers(browser, signed_in_as, posts):
+    signed_in_as("editor")
+    page = browser.get("/admin/logout", status=405)
+    assert page.content_type == "text/html" and "Not allowed" in page.text
+    item = insert_content(create_user("editor"), posts, title="Clean")
+    page = browser.post(edit_url(item), {"title": "bad\x00title", "version_number": "1"},
+                        headers=csrf_headers(browser), status=422)
+    assert page.content_type == "text/html" and "Invalid input" in page.text
+    assert Content.get_by_id(item.id).title == "Clean"

@@ -50,6 +50,13 @@ def format_time(epoch_ms):
     return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+ERROR_TITLES = {
+    "400": "Bad request", "401": "Sign in required", "403": "Forbidden", "404": "Not found",
+    "405": "Not allowed", "409": "Conflict", "413": "Too large", "422": "Invalid input",
+    "429": "Too many requests", "500": "Server error", "503": "Unavailable",
+}
+
+
 class FormTooLarge(Exception):
     """A form body over ``MAX_FORM_BYTES``."""
 
@@ -161,20 +168,22 @@ class AdminPagesMiddleware:
             redirect(resp, "/admin/login?next=" + quote(req.relative_uri, safe=""))
             resp.media = None
             return
-        titles = {falcon.HTTP_403: "Forbidden", falcon.HTTP_404: "Not found", falcon.HTTP_401: "Sign in required"}
         status = resp.status if isinstance(resp.status, str) else falcon.code_to_http_status(resp.status)
-        if status in titles:
-            self._error_page(req, resp, status, titles[status])
+        if int(status[:3]) >= 400:
+            self._error_page(req, resp, status, ERROR_TITLES.get(status[:3], "Something went wrong"))
 
     def _error_page(self, req, resp, status, title):
+        """Replace an error's JSON envelope with a page saying the same (its status kept)."""
         if getattr(req.context, "admin_refusal", None) == "csrf":
             message = "The form was stale or did not come from this site. Reload the page and try again."
         elif status == falcon.HTTP_403:
             message = "Your role does not allow this."
         elif status == falcon.HTTP_401:
             message = "Sign in to continue."
-        else:
+        elif status == falcon.HTTP_404:
             message = "There is nothing here."
+        else:
+            message = "The request could not be carried out. Go back and try again."
         resp.media = None
         resp.data = None
         self._renderer.page(req, resp, "error.html", status=status, title=title, message=message)
