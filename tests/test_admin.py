@@ -9,7 +9,7 @@ import re
 import pytest
 
 from app.admin.assets import HTMX, LONG_CACHE, PICO
-from app.db.models import Content, Media, ScheduledContent, new_id, now_ms
+from app.db.models import Content, Media, ScheduledContent, User, new_id, now_ms
 from tests.fixtures.admin import browser_for, csrf_headers, sign_in
 from tests.fixtures.auth import PASSWORD, hashed
 from tests.fixtures.content import create_collection
@@ -576,3 +576,41 @@ def test_other_refusals_are_pages_for_browsers(browser, signed_in_as, posts):
                         headers=csrf_headers(browser), status=422)
     assert page.content_type == "text/html" and "Invalid input" in page.text
     assert Content.get_by_id(item.id).title == "Clean"
+
+
+def test_admins_invite_change_roles_and_deactivate(browser, signed_in_as, outbox):
+    admin = signed_in_as("admin")
+    page = browser.get("/admin/users")
+    form = page.forms["invite-form"]
+    form["email"], form["role"] = "not-an-email", "author"
+    assert "Enter a valid email address." in form.submit(status=422).text
+    form["email"] = admin.email
+    assert form.submit(status=409)
+    form["email"] = "joiner@example.com"
+    assert "Invitation sent." in form.submit(status=303).follow().text
+    joiner = User.get(User.email == "joiner@example.com")
+    assert joiner.role == "author" and not joiner.is_active and outbox.tokens("invitation")
+    member = create_user("viewer", email="member@example.com")
+    page = browser.get("/admin/users")
+    assert not page.html.select(f"#user-{admin.id} form"), "no actions on oneself"
+    role_form = next(f for f in page.forms.values() if f.action == f"/admin/users/{member.id}/role")
+    role_form["role"] = "editor"
+    role_form.submit(status=303)
+    assert User.get_by_id(member.id).role == "editor"
+    browser.post(f"/admin/users/{admin.id}/deactivate", headers=csrf_headers(browser), status=403)
+    page = browser.get("/admin/users")
+    next(f for f in page.forms.values() if f.action == f"/admin/users/{member.id}/deactivate").submit(status=303)
+    assert not User.get_by_id(member.id).is_active
+    page = browser.get("/admin/users")
+    next(f for f in page.forms.values() if f.action == f"/admin/users/{member.id}/reactivate").submit(status=303)
+    assert User.get_by_id(member.id).is_active
+
+
+def test_editors_read_users_but_cannot_manage_them(browser, signed_in_as):
+    signed_in_as("editor")
+    member = create_user("viewer")
+    page = browser.get("/admin/users")
+    assert member.email in page.text and not page.html.select(f"#user-{member.id} form")
+    for action, data in (("role", {"role": "admin"}), ("deactivate", {})):
+        browser.post(f"/admin/users/{member.id}/{action}", data, headers=csrf_headers(browser), status=403)
+    assert User.get_by_id(member.id).role == "viewer" and User.get_by_id(member.id).is_active

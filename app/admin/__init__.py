@@ -19,7 +19,7 @@ from app.admin.content import (
 )
 from app.admin.csrf import CsrfTokens
 from app.admin.dashboard import DashboardPage, RootRedirect
-from app.admin.listing import CollectionsPage, MediaPage, UsersPage
+from app.admin.listing import CollectionsPage, MediaPage
 from app.admin.pages import AdminPagesMiddleware, Renderer
 from app.admin.session import (
     AcceptInvitationPage,
@@ -29,6 +29,7 @@ from app.admin.session import (
     PasswordPage,
     ResetPasswordPage,
 )
+from app.admin.users import DeactivateAction, InviteAction, ReactivateAction, RoleAction, UsersPage
 from app.admin.versions import VersionPage, VersionsPage
 from app.api.auth import Guard
 
@@ -54,7 +55,12 @@ def register(routes):
     routes.add("/admin/content/{collection}", ContentListPage(renderer))
     routes.add("/admin/content/{collection}/new", ContentNewPage(renderer, cache))
     routes.add("/admin/media", MediaPage(renderer))
-    routes.add("/admin/users", UsersPage(renderer))
+    users_page = UsersPage(renderer)
+    routes.add("/admin/users", users_page)
+    routes.add("/admin/users/invite", InviteAction(users_page, services.accounts, services.mailer, cache))
+    routes.add("/admin/users/{user_id}/role", RoleAction(users_page, cache))
+    routes.add("/admin/users/{user_id}/deactivate", DeactivateAction(cache))
+    routes.add("/admin/users/{user_id}/reactivate", ReactivateAction(cache))
     routes.add("/admin/collections", CollectionsPage(renderer))
     edit = ContentEditPage(renderer, cache)
     routes.add("/admin/content/{collection}/{id}", edit)

@@ -1,18 +1,16 @@
-"""Read-only admin lists: the media library, users and collections (first versions of those pages).
+"""Read-only admin lists: the media library and collections (first versions of those pages).
 
 Each reads through the service the API's list uses (``library_queries.list_media``,
-``users.list_users``, ``collections.list_collections``) under the same permission as the
-API's list route (``media.read``, ``users.read``, ``collections.read``).
+``collections.list_collections``) under the same permission as the API's list route
+(``media.read``, ``collections.read``).
 """
 
 from app.admin.pages import page_number
 from app.api.access import access
 from app.services.collections import list_collections
-from app.services.identity import ROLES
 from app.services.media import to_record
 from app.services.media.library_queries import MediaFilter, list_media
 from app.services.pagination import pagination_meta
-from app.services.users import list_users
 
 PAGE_SIZE = 24
 MAX_SEARCH = 200
@@ -43,25 +41,6 @@ class MediaPage:
         self._renderer.page(
             req, resp, "media.html", files=files, meta=pagination_meta(total, PAGE_SIZE, page),
             search=search, kind=kind, kinds=tuple(MEDIA_TYPES),
-        )
-
-
-class UsersPage:
-    """``GET /admin/users``: accounts with search and role and status filters."""
-
-    def __init__(self, renderer):
-        self._renderer = renderer
-
-    @access("users.read")
-    def on_get(self, req, resp):
-        search, role, page = search_of(req), req.get_param("role") or "", page_number(req)
-        role = role if role in ROLES else ""
-        state = req.get_param("status") or ""
-        active = {"active": True, "inactive": False}.get(state)
-        rows, total = list_users(search or None, role or None, active, page, PAGE_SIZE)
-        self._renderer.page(
-            req, resp, "users.html", users=rows, meta=pagination_meta(total, PAGE_SIZE, page),
-            search=search, role=role, roles=ROLES, state=state if active is not None else "",
         )
 
 
