@@ -2,7 +2,9 @@
 
 The app is served over real HTTP (wsgiref in a thread, on a free loopback port) so the
 browser runs the vendored htmx under the real Content-Security-Policy; any console error
-(a CSP violation included) fails the test. A screenshot lands in tests/artifacts/.
+(a CSP violation included) fails the test, and so does a critical accessibility violation
+that axe-core (vendored in tests/vendor/) finds on the main pages. A screenshot lands in
+tests/artifacts/.
 Without chromium the test is skipped on a developer's machine and fails under CI.
 """
 
@@ -22,6 +24,13 @@ from tests.fixtures.users import create_user
 from tests.fixtures.workflow import insert_content
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core-4.10.2" / "axe.min.js"
+RUN_AXE = """
+const done = arguments[arguments.length - 1];
+axe.run(document, {resultTypes: ["violations"]}).then(
+  (result) => done(result.violations.map((v) => ({id: v.id, impact: v.impact, nodes: v.nodes.length}))),
+  (error) => done([{id: "axe-error", impact: "critical", nodes: String(error)}]));
+"""
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -67,6 +76,14 @@ def chromium(tmp_path):
     driver.quit()
 
 
+def critical_violations(driver):
+    """axe-core's critical accessibility violations on the current page (injected through
+    WebDriver, which the page's CSP does not govern)."""
+    driver.execute_script(AXE.read_text())
+    driver.set_script_timeout(WAIT_SECONDS)
+    return [v for v in driver.execute_async_script(RUN_AXE) if v["impact"] == "critical"]
+
+
 def test_sign_in_edit_and_publish_in_chromium(served_admin, chromium):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -83,16 +100,19 @@ def test_sign_in_edit_and_publish_in_chromium(served_admin, chromium):
 
     chromium.get(served_admin + "/")
     wait.until(ec.url_contains("/admin/login"))
+    audited = {"sign-in": critical_violations(chromium)}
     chromium.find_element(By.ID, "email").send_keys(editor.email)
     chromium.find_element(By.ID, "password").send_keys(PASSWORD)
     chromium.find_element(By.CSS_SELECTOR, "form[action='/admin/login'] button[type=submit]").click()
     wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Dashboard"))
+    audited["dashboard"] = critical_violations(chromium)
 
     chromium.find_element(By.LINK_TEXT, "Content").click()
     chromium.find_element(By.LINK_TEXT, "Posts").click()
     search = wait.until(ec.presence_of_element_located((By.ID, "search")))
     search.send_keys("First")  # htmx swaps the results in place
     wait.until(ec.url_contains("search=First"))
+    audited["content list"] = critical_violations(chromium)
     wait.until(ec.element_to_be_clickable((By.LINK_TEXT, "First draft"))).click()
 
     title = wait.until(ec.presence_of_element_located((By.ID, "f-title")))
@@ -103,6 +123,7 @@ def test_sign_in_edit_and_publish_in_chromium(served_admin, chromium):
     body.send_keys("Written in a real browser.")
     chromium.find_element(By.ID, "save").click()
     wait.until(ec.url_contains("saved=1"))
+    audited["edit form"] = critical_violations(chromium)
 
     chromium.find_element(By.ID, "wf-publish").click()
     wait.until(ec.text_to_be_present_in_element((By.ID, "item-status"), "published"))
@@ -114,3 +135,4 @@ def test_sign_in_edit_and_publish_in_chromium(served_admin, chromium):
     assert saved.data["body"] == "Written in a real browser."
     errors = [entry for entry in chromium.get_log("browser") if entry["level"] == "SEVERE"]
     assert not errors, errors
+    assert audited == {page: [] for page in audited}, audited
