@@ -10,6 +10,8 @@ import pytest
 
 from app.admin.assets import HTMX, LONG_CACHE, PICO
 from app.db.models import Content, Media, ScheduledContent, User, new_id, now_ms
+from app.services.api_tokens import ApiTokens
+from app.services.identity import Principal, RolePermissions
 from tests.fixtures.admin import browser_for, csrf_headers, sign_in
 from tests.fixtures.auth import PASSWORD, hashed
 from tests.fixtures.content import create_collection
@@ -614,3 +616,37 @@ def test_editors_read_users_but_cannot_manage_them(browser, signed_in_as):
     for action, data in (("role", {"role": "admin"}), ("deactivate", {})):
         browser.post(f"/admin/users/{member.id}/{action}", data, headers=csrf_headers(browser), status=403)
     assert User.get_by_id(member.id).role == "viewer" and User.get_by_id(member.id).is_active
+
+
+# ---------------------------------------------------------------- API tokens
+
+
+def test_api_tokens_are_shown_once_scoped_and_revocable(browser, signed_in_as, posts):
+    author = signed_in_as("author")
+    page = browser.get("/admin/account/tokens")
+    offered = [box["value"] for box in page.html.select("input[name=permissions]")]
+    assert "content.create" in offered and "users.delete" not in offered
+    form = page.forms["token-form"]
+    form["name"] = "ci"
+    form.set("permissions", True, index=offered.index("content.read"))
+    created = form.submit(status=201)
+    token = created.html.select_one("#new-token")["value"]
+    assert token.startswith("sp_")
+    assert token not in browser.get("/admin/account/tokens").text, "shown once"
+    api = {**bearer(token), "Accept": "application/json"}
+    assert browser.get("/auth/me", headers=api).json["user"]["id"] == author.id
+    browser.post("/admin/account/tokens", {"name": "x", "permissions": "users.delete"},
+                 headers=csrf_headers(browser), status=422)
+    row_form = next(f for f in browser.get("/admin/account/tokens").forms.values() if f.action.endswith("/revoke"))
+    row_form.submit(status=303)
+    browser.get("/auth/me", headers=api, status=401)
+
+
+def test_others_tokens_cannot_be_revoked_from_the_page(browser, signed_in_as):
+    signed_in_as("editor")
+    roles = RolePermissions()
+    other = create_user("editor")
+    owner = Principal(id=other.id, email=other.email, role=other.role, permissions=frozenset(roles.of("editor")))
+    row, _ = ApiTokens(roles).create(owner, "theirs", [])
+    browser.post(f"/admin/account/tokens/{row.id}/revoke", headers=csrf_headers(browser), status=404)
+    assert ApiTokens(roles).get(row.id) is not None

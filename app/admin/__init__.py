@@ -29,6 +29,7 @@ from app.admin.session import (
     PasswordPage,
     ResetPasswordPage,
 )
+from app.admin.tokens import RevokeTokenAction, TokensPage
 from app.admin.users import DeactivateAction, InviteAction, ReactivateAction, RoleAction, UsersPage
 from app.admin.versions import VersionPage, VersionsPage
 from app.api.auth import Guard
@@ -48,6 +49,8 @@ def register(routes):
     routes.add("/admin/login", LoginPage(renderer, services.accounts, guard, settings))
     routes.add("/admin/logout", LogoutPage(services.accounts))
     routes.add("/admin/account/password", PasswordPage(renderer, services.accounts, guard, settings))
+    routes.add("/admin/account/tokens", TokensPage(renderer, services.api_tokens))
+    routes.add("/admin/account/tokens/{token_id}/revoke", RevokeTokenAction(services.api_tokens))
     routes.add("/admin/forgot-password", ForgotPasswordPage(renderer, services.accounts, guard, services.mailer))
     routes.add("/admin/reset-password", ResetPasswordPage(renderer, services.accounts, guard))
     routes.add("/admin/accept-invitation", AcceptInvitationPage(renderer, services.accounts, guard, settings))
