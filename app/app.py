@@ -9,6 +9,7 @@ import falcon
 import falcon.media
 import msgspec
 
+from app.admin import register as register_admin
 from app.api.access import check_routes
 from app.api.authentication import AuthenticationMiddleware
 from app.api.cors import CORSMiddleware
@@ -82,6 +83,7 @@ def create_app(env, settings=None, services=None):
     routes = Routes(app, env, settings, services)
     for module in ROUTE_MODULES:
         module.register(routes)
+    register_admin(routes)  # the web UI at /admin, over the same services and access rules
     check_routes(routes.added)
     # Last: it needs every mounted route's methods for its preflight answers.
     app.add_middleware(CORSMiddleware(settings.cors_allow_origins, routes.added))

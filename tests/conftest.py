@@ -12,4 +12,5 @@ pytest_plugins = [
     "tests.fixtures.workflow",
     "tests.fixtures.media",
     "tests.fixtures.content",
+    "tests.fixtures.admin",
 ]

@@ -15,11 +15,13 @@ import tempfile
 import falcon.inspect
 import pytest
 
+from app.admin.pages import is_admin_page
 from app.api.access import admin_api_path, rule_of
 from app.app import create_app
 from app.db.models import Collection, User, now_ms
 from app.services.api_tokens import ApiTokens
 from app.services.identity import Principal, RolePermissions
+from tests.fixtures.admin import csrf_headers
 from tests.fixtures.app import make_env, settings_for_tests
 from tests.fixtures.auth import PASSWORD
 from tests.fixtures.users import bearer, create_user, token_for
@@ -193,8 +195,14 @@ EVERY_RESPONDER = _every_responder()
 
 
 def call(client, method, url, headers):
-    """One request with a dummy JSON body where the method takes one."""
+    """One request with a dummy JSON body where the method takes one.
+
+    Admin pages refuse a state-changing request without a CSRF token before anything else
+    (tested in test_admin.py); here each carries a valid one, so the access rule decides.
+    """
     if method in ("POST", "PUT", "PATCH"):
+        if is_admin_page(url):
+            headers = {**headers, **csrf_headers(client)}
         return getattr(client, f"{method.lower()}_json")(url, {}, headers=headers, expect_errors=True)
     return client.request(url, method=method, headers=headers, expect_errors=True)
 
