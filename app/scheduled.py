@@ -52,7 +52,7 @@ def run_scheduled(event, env, ctx=None):
     for job in JOBS:
         try:
             results[job.__name__] = job(event, env)
-        except Exception as ex:  # noqa: BLE001 - a failing job is reported, the others still run
+        except Exception as ex:
             log.exception("scheduled job %s failed (cron %s)", job.__name__, event.cron)
             results[job.__name__] = {"error": str(ex)}
     if ctx is not None:

@@ -14,7 +14,14 @@ from app.services.passwords import PasswordHasher
 from app.services.ratelimit import RateLimiter, bucket
 from tests.fixtures.app import TEST_JWT_SECRET, env_with_copy, make_env, migrate
 from tests.fixtures.auth import (
-    PASSWORD, accounts_for_tests, concurrently, fast_client, hashed, json_request, login, reload,
+    PASSWORD,
+    accounts_for_tests,
+    concurrently,
+    fast_client,
+    hashed,
+    json_request,
+    login,
+    reload,
 )
 from tests.fixtures.users import bearer, create_user
 

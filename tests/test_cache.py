@@ -14,7 +14,14 @@ from app.cli import cli
 from app.db.models import Content, bind_models
 from app.runtime.env import build_env
 from app.services.cache import (
-    ALL_NAMESPACES, DATABASE, KV, MEMORY, Namespace, NamespacePolicy, ThreeTierCache, invalidate,
+    ALL_NAMESPACES,
+    DATABASE,
+    KV,
+    MEMORY,
+    Namespace,
+    NamespacePolicy,
+    ThreeTierCache,
+    invalidate,
     invalidate_namespaces,
 )
 from tests.fixtures.app import client_for, env_with_copy, make_env

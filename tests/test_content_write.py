@@ -6,7 +6,7 @@ import pytest
 
 from app.db.models import Content, ContentVersion, Media, WorkflowHistory, bind_models, new_id, now_ms
 from app.services.cache import ThreeTierCache
-from app.services.content import workflow, writes
+from app.services.content import history, workflow, writes
 from app.services.content.slugs import MAX_SLUG_LENGTH
 from app.services.identity import Principal, RolePermissions
 from tests.fixtures.app import client_for, make_env, migrate
@@ -281,7 +281,7 @@ def test_authors_update_only_their_own_content(client, blog_collection, as_autho
 
 
 def set_state(content_id, state):
-    Content.update(workflow_state=state, status=writes.status_of_state(state)).where(Content.id == content_id).execute()
+    Content.update(workflow_state=state, status=history.status_of_state(state)).where(Content.id == content_id).execute()
 
 
 def test_editors_publish_anyones_draft_through_put_as_a_logged_move(client, blog_collection, as_author, as_editor):

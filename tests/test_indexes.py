@@ -159,7 +159,7 @@ def test_strategy_indexes_exist_with_their_shape(migrated_sqlite):
     found = dict(migrated_sqlite.execute_sql(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").fetchall())
 
-    assert STRATEGY_INDEXES <= set(found)
+    assert set(found) >= STRATEGY_INDEXES
     assert "WHERE is_active = 1" in found["idx_active_users"]
     assert "WHERE status = 'published'" in found["idx_published_content"]
     assert "published_at DESC" in found["idx_content_author_status"]
@@ -171,8 +171,8 @@ def test_postgres_gets_the_same_indexes(migrated_sqlite, fresh_postgres_url):
     pg = open_postgres(fresh_postgres_url)
     try:
         MigrationRunner(pg, MIGRATIONS_DIR).apply()
-        pg_indexes = {name: definition for name, definition in pg.execute_sql(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()").fetchall()}
+        pg_indexes = dict(pg.execute_sql(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()").fetchall())
     finally:
         pg.close_all()
     sqlite_named = {name for (name,) in migrated_sqlite.execute_sql(

@@ -46,7 +46,7 @@ def test_files_left_readable_by_an_older_version_are_tightened(tmp_path, open_um
     env.CACHE_KV.put("k", "v")
     env.CACHE_KV.close()
     state = tmp_path / "site" / "state"
-    loose = [p for p in state.rglob("*.sqlite*")] + [p.parent for p in state.rglob("*.sqlite")]
+    loose = list(state.rglob("*.sqlite*")) + [p.parent for p in state.rglob("*.sqlite")]
     for path in loose:
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
     reopened = make_env(tmp_path / "site")

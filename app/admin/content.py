@@ -21,7 +21,7 @@ from app.admin.forms import data_from_form, errors_by_field, form_fields
 from app.admin.pages import one, read_form, redirect
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
-from app.services.cache import invalidate
+from app.services.cache import Namespace, invalidate
 from app.services.collections import active_collections
 from app.services.content import scheduling, workflow, writes
 from app.services.content.errors import ContentForbidden, ContentInvalid, ContentNotFound
@@ -158,7 +158,7 @@ class ContentNewPage:
             item = {"title": fields["title"], "slug": one(form, "slug"), "data": fields["data"], "version_number": ""}
             self._form(req, resp, found, item, status_of(ex), errors_by_field(ex.details), ex.message)
             return
-        invalidate(self._cache, "content")
+        invalidate(self._cache, Namespace.CONTENT)
         redirect(resp, f"/admin/content/{found.name}/{content.id}")
 
 
@@ -226,7 +226,7 @@ class ContentEditPage:
             message = CONFLICT_MESSAGE if conflict else ex.message
             self.render(req, resp, found, shown, content, status_of(ex), errors_by_field(ex.details), message)
             return
-        invalidate(self._cache, "content")
+        invalidate(self._cache, Namespace.CONTENT)
         redirect(resp, f"/admin/content/{found.name}/{id}?saved=1")
 
 
@@ -264,7 +264,7 @@ class ContentWorkflowAction:
         except workflow.WorkflowError as ex:
             self._edit.render(req, resp, found, item, content, status_of(ex), message=ex.message)
             return
-        invalidate(self._cache, "content")
+        invalidate(self._cache, Namespace.CONTENT)
         redirect(resp, f"/admin/content/{found.name}/{id}?moved={action}")
 
 
@@ -280,7 +280,7 @@ class ContentDeleteAction:
     def on_post(self, req, resp, collection, id):
         found, _, _ = self._edit.load(req, collection, id)
         writes.soft_delete(req.context.user, id)
-        invalidate(self._cache, "content")
+        invalidate(self._cache, Namespace.CONTENT)
         redirect(resp, f"/admin/content/{found.name}/{id}?moved=deleted")
 
 
@@ -295,7 +295,7 @@ class ContentRestoreAction:
     def on_post(self, req, resp, collection, id):
         found, _, _ = self._edit.load(req, collection, id)
         writes.restore_deleted(req.context.user, id)
-        invalidate(self._cache, "content")
+        invalidate(self._cache, Namespace.CONTENT)
         redirect(resp, f"/admin/content/{found.name}/{id}?moved=restored")
 
 
@@ -310,7 +310,7 @@ class ContentPurgeAction:
     def on_post(self, req, resp, collection, id):
         found, _, _ = self._edit.load(req, collection, id)
         writes.purge(req.context.user, id)
-        invalidate(self._cache, "content")
+        invalidate(self._cache, Namespace.CONTENT)
         redirect(resp, f"/admin/content/{found.name}?purged=1")
 
 
@@ -332,5 +332,5 @@ class ContentScheduleAction:
         except workflow.WorkflowError as ex:
             self._edit.render(req, resp, found, item, content, status_of(ex), message=ex.message)
             return
-        invalidate(self._cache, "content")
+        invalidate(self._cache, Namespace.CONTENT)
         redirect(resp, f"/admin/content/{found.name}/{id}?moved=scheduled")

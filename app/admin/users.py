@@ -14,7 +14,7 @@ from app.admin.session import EMAIL
 from app.api.access import access
 from app.services import users
 from app.services.accounts import DuplicateAccount
-from app.services.cache import invalidate
+from app.services.cache import Namespace, invalidate
 from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES
 
 PAGE_SIZE = 24
@@ -79,7 +79,7 @@ class InviteAction:
                 self._page.render(req, resp, falcon.HTTP_409, str(ex), invite)
                 return
             req.context.ctx.wait_until(self._mailer, mail)
-            invalidate(self._cache, "users")
+            invalidate(self._cache, Namespace.USERS)
             redirect(resp, "/admin/users?done=invited")
             return
         self._page.render(req, resp, falcon.HTTP_422, problem, invite)
@@ -105,7 +105,7 @@ class RoleAction:
             self._page.render(req, resp, falcon.HTTP_422, "Choose a role.")
             return
         users.update_user(user_id, {"role": role})
-        invalidate(self._cache, "users")
+        invalidate(self._cache, Namespace.USERS)
         redirect(resp, "/admin/users?done=role")
 
 
@@ -119,7 +119,7 @@ class DeactivateAction:
     def on_post(self, req, resp, user_id):
         _not_self(req, user_id, "You cannot deactivate your own account")
         users.deactivate_user(user_id)
-        invalidate(self._cache, "users")
+        invalidate(self._cache, Namespace.USERS)
         redirect(resp, "/admin/users?done=deactivated")
 
 
@@ -132,5 +132,5 @@ class ReactivateAction:
     @access("users.update")
     def on_post(self, req, resp, user_id):
         users.update_user(user_id, {"is_active": True})
-        invalidate(self._cache, "users")
+        invalidate(self._cache, Namespace.USERS)
         redirect(resp, "/admin/users?done=reactivated")

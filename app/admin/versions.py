@@ -18,7 +18,7 @@ import falcon
 from app.admin.content import collection_or_404, status_of
 from app.admin.pages import one, read_form, redirect
 from app.api.access import access
-from app.services.cache import invalidate
+from app.services.cache import Namespace, invalidate
 from app.services.content import writes
 from app.services.content.errors import ContentConflict
 from app.services.content.versions import get_version, list_versions
@@ -99,5 +99,5 @@ class VersionPage:
             self.render(req, resp, found, content, version, status_of(ex), message if "ersion" in ex.message
                         else ex.message)
             return
-        invalidate(self._cache, "content")
+        invalidate(self._cache, Namespace.CONTENT)
         redirect(resp, f"/admin/content/{found.name}/{id}?moved=version-restored")

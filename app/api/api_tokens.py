@@ -47,7 +47,10 @@ class TokensResource:
         self._tokens = tokens
 
     @access(authenticated=True)
-    @describe("List API tokens (own; another user's with api_tokens.manage)", query=(Param("user_id", str, "whose tokens"),), response=ListBody)
+    @describe(
+        "List API tokens (own; another user's with api_tokens.manage)",
+        query=(Param("user_id", str, "whose tokens"),), response=ListBody,
+    )
     @no_store
     def on_get(self, req, resp):
         caller = req.context.user

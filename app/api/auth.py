@@ -21,16 +21,31 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import describe
 from app.api.authentication import COOKIE_NAME, client_ip
+from app.api.describe import describe
 from app.api.errors import (
-    APIError, bad_request, conflict, field_error, forbidden, read_body, too_many_requests, unauthorized,
+    APIError,
+    bad_request,
+    conflict,
+    field_error,
+    forbidden,
+    read_body,
+    too_many_requests,
+    unauthorized,
 )
 from app.api.private import no_store
 from app.services import users
 from app.services.accounts import (
-    EMAIL_PATTERN, MAX_PASSWORD_LENGTH, USERNAME_PATTERN, DuplicateAccount, InvalidCredentials, InvalidEmail,
-    InvalidToken, WeakPassword, normalize_email, registration_open,
+    EMAIL_PATTERN,
+    MAX_PASSWORD_LENGTH,
+    USERNAME_PATTERN,
+    DuplicateAccount,
+    InvalidCredentials,
+    InvalidEmail,
+    InvalidToken,
+    WeakPassword,
+    normalize_email,
+    registration_open,
 )
 from app.services.identity import LEAST_PRIVILEGED_ROLE, issue_jwt
 from app.services.ratelimit import bucket
@@ -55,8 +70,8 @@ class RegisterBody(msgspec.Struct, forbid_unknown_fields=True):
     email: Email
     password: Password
     username: Username | None = None
-    firstName: GivenName | None = None  # noqa: N815 - SonicJS's field names
-    lastName: GivenName | None = None  # noqa: N815
+    firstName: GivenName | None = None
+    lastName: GivenName | None = None
 
 
 class ChangePasswordBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -234,7 +249,8 @@ class RegisterResource:
         self._guard.acquire(self._guard.buckets(req, "register", body.email))
         try:
             user = self._accounts.create_user(
-                body.email, body.password, LEAST_PRIVILEGED_ROLE, body.username, body.firstName or "", body.lastName or ""
+                body.email, body.password, LEAST_PRIVILEGED_ROLE, body.username,
+                body.firstName or "", body.lastName or "",
             )
         except WeakPassword as ex:
             raise _weak(ex) from None

@@ -24,7 +24,7 @@ Shapes follow SonicJS's collection routes. Choices where SonicJS leaves room:
   risk only admins (``collections.create``/``update``) can introduce.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import falcon
@@ -34,7 +34,7 @@ from app.api.access import access
 from app.api.describe import ListBody, Param, describe
 from app.api.errors import bad_request, field_error, read_body, unprocessable
 from app.services import collections
-from app.services.cache import DATABASE, invalidate
+from app.services.cache import DATABASE, Namespace, invalidate
 from app.services.collection_schema import (
     CollectionConfigError,
     parse_schema,
@@ -49,7 +49,7 @@ MAX_SCHEMA_DEPTH = 40
 SEARCHABLE_TYPES = (
     "string", "text", "textarea", "richtext", "markdown", "quill", "mdxeditor", "tinymce", "easymde", "email", "slug",
 )
-CACHE_NAMESPACE = "collections"
+CACHE_NAMESPACE = Namespace.COLLECTIONS
 
 Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
@@ -58,7 +58,7 @@ LongText = Annotated[str, msgspec.Meta(max_length=2000)]
 
 class CollectionCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
-    displayName: ShortText | None = None  # noqa: N815 - SonicJS accepts both spellings
+    displayName: ShortText | None = None
     display_name: ShortText | None = None
     description: LongText | None = None
     schema: dict[str, Any] | None = None
@@ -66,7 +66,7 @@ class CollectionCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class CollectionPatch(msgspec.Struct, forbid_unknown_fields=True):
-    displayName: ShortText | msgspec.UnsetType = msgspec.UNSET  # noqa: N815
+    displayName: ShortText | msgspec.UnsetType = msgspec.UNSET
     display_name: ShortText | msgspec.UnsetType = msgspec.UNSET
     description: LongText | None | msgspec.UnsetType = msgspec.UNSET
     schema: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
@@ -80,7 +80,9 @@ def default_schema():
         "properties": {
             "title": {"type": "string", "title": "Title", "required": True},
             "content": {"type": "richtext", "title": "Content"},
-            "status": {"type": "select", "title": "Status", "enum": ["draft", "published", "archived"], "default": "draft"},
+            "status": {
+                "type": "select", "title": "Status", "enum": ["draft", "published", "archived"], "default": "draft",
+            },
         },
         "required": ["title"],
     }
@@ -121,7 +123,7 @@ def _depth(value):
 
 
 def _iso_now():
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _schema_of(row):
@@ -207,7 +209,14 @@ class AdminCollectionsResource:
         self._cache = cache
 
     @access("collections.read")
-    @describe("List collections", query=(Param("search", str, "in name and display name"), Param("includeInactive", bool, "include deactivated collections")), response=ListBody)
+    @describe(
+        "List collections",
+        query=(
+            Param("search", str, "in name and display name"),
+            Param("includeInactive", bool, "include deactivated collections"),
+        ),
+        response=ListBody,
+    )
     def on_get(self, req, resp):
         rows = collections.list_collections(
             include_inactive=req.get_param_as_bool("includeInactive", default=False),
@@ -270,7 +279,7 @@ class AdminCollectionResource:
         row = collections.update_collection(collections.find_collection(collection_id).id, changes)
         invalidate(self._cache, CACHE_NAMESPACE)
         # Deactivating withdraws the collection's content from cached public reads too.
-        invalidate(self._cache, "content")
+        invalidate(self._cache, Namespace.CONTENT)
         resp.media = {"message": "Collection updated successfully", "data": detail_json(row)}
 
     @access("collections.delete")

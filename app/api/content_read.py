@@ -18,11 +18,11 @@ from app.api.describe import ItemBody, ListBody, Param, describe
 from app.api.errors import APIError, bad_request, not_found, unauthorized
 from app.api.health import iso_now
 from app.services import collections
-from app.services.cache import DATABASE
+from app.services.cache import DATABASE, Namespace
 from app.services.content.fields import QueryError
 from app.services.content.query import NotPermitted, Scope, get_item, list_content, parse_list_params
 
-NAMESPACE = "content"
+NAMESPACE = Namespace.CONTENT
 LIST_NOTES = (
     "Anonymous callers and viewers see published items and public columns only. "
     "`filter[field][op]=value` (ops equals, not_equals, gt, gte, lt, lte, like, contains, in, not_in, all, "
@@ -99,7 +99,9 @@ class ContentListReader:
     """``GET /api/content``: filtered, sorted, paginated content (mixed into a resource)."""
 
     @access(public=True)
-    @describe("List content: filter, sort, paginate", description=LIST_NOTES, query=CONTENT_LIST_QUERY, response=ListBody)
+    @describe(
+        "List content: filter, sort, paginate", description=LIST_NOTES, query=CONTENT_LIST_QUERY, response=ListBody,
+    )
     def on_get(self, req, resp):
         scope = Scope.of(req.context.user)
         params = list_params(req, scope)

@@ -33,7 +33,7 @@ import msgspec
 from app.api.access import access
 from app.api.describe import IF_MATCH, Param, describe
 from app.api.errors import bad_request, forbidden, read_body
-from app.services.cache import invalidate
+from app.services.cache import Namespace, invalidate
 from app.services.content import writes
 from app.services.content.query import Scope, get_item
 
@@ -126,7 +126,7 @@ class ContentCreator:
         body = _body(req, CreateBody)
         fields = _fields(body)
         content = writes.create_content(req.context.user, body.collectionId, fields, req.context.request_id)
-        invalidate(self._cache, "content")
+        invalidate(self._cache, Namespace.CONTENT)
         respond_item(req, resp, content.id, falcon.HTTP_201)
         resp.location = f"/api/content/{content.id}"
 
@@ -141,17 +141,20 @@ class ContentItemWriter:
         fields = _fields(body)
         writes.update_content(req.context.user, id, fields, expected_version(req, body.version_number),
                               request_id=req.context.request_id)
-        invalidate(self._cache, "content")
+        invalidate(self._cache, Namespace.CONTENT)
         respond_item(req, resp, id)
 
     @access("content.delete")
-    @describe("Soft-delete a content item (hard=true purges)", query=(Param("hard", bool, "delete for good (content.purge)"), IF_MATCH))
+    @describe(
+        "Soft-delete a content item (hard=true purges)",
+        query=(Param("hard", bool, "delete for good (content.purge)"), IF_MATCH),
+    )
     def on_delete(self, req, resp, id):
         if req.get_param_as_bool("hard", default=False):
             _purge(req, resp, id, self._cache)
             return
         content = writes.soft_delete(req.context.user, id, expected_version(req))
-        invalidate(self._cache, "content")
+        invalidate(self._cache, Namespace.CONTENT)
         resp.media = {"success": True, "data": {"id": content.id, "deleted_at": content.deleted_at}}
 
 
@@ -159,7 +162,7 @@ def _purge(req, resp, content_id, cache):
     if not req.context.user.can("content.purge"):
         raise forbidden("Deleting content permanently requires the content.purge permission")
     writes.purge(req.context.user, content_id)
-    invalidate(cache, "content")
+    invalidate(cache, Namespace.CONTENT)
     resp.media = {"success": True, "data": {"id": content_id, "purged": True}}
 
 
@@ -173,7 +176,7 @@ class RestoreResource:
     @describe("Restore a soft-deleted item")
     def on_post(self, req, resp, id):
         writes.restore_deleted(req.context.user, id)
-        invalidate(self._cache, "content")
+        invalidate(self._cache, Namespace.CONTENT)
         respond_item(req, resp, id)
 
 

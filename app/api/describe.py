@@ -94,8 +94,8 @@ class PageMeta(msgspec.Struct):
     page: int | None  # None for a page read by cursor
     limit: int
     pages: int
-    hasNext: bool  # noqa: N815 - SonicJS's casing
-    hasPrev: bool  # noqa: N815
+    hasNext: bool
+    hasPrev: bool
 
 
 class ListBody(msgspec.Struct):

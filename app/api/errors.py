@@ -22,8 +22,8 @@ import peewee
 
 from app.runtime.kv import KVError
 from app.runtime.r2 import R2Error
-from app.services.errors import ErrorKind, ServiceError
 from app.runtime.r2.guard import BucketUnavailable
+from app.services.errors import ErrorKind, ServiceError
 
 log = logging.getLogger("sonicpy.errors")
 
@@ -255,7 +255,10 @@ def handle_integrity_error(req, resp, ex, params):
 
 
 def handle_binding_error(req, resp, ex, params):
-    """A binding that is down (database unreachable or locked, bucket, cache) answers 503; the cause goes to the log, not the client."""
+    """A binding that is down (database unreachable or locked, bucket, cache) answers 503.
+
+    The cause goes to the log, not the client.
+    """
     log.error("binding error on %s %s (request %s): %s", req.method, req.path, _request_id(req), ex)
     raise service_unavailable("Service temporarily unavailable", {"request_id": _request_id(req)})
 

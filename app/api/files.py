@@ -23,7 +23,7 @@ under a sandboxing Content-Security-Policy.
 import email.utils
 import logging
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import falcon
 
@@ -88,13 +88,13 @@ def http_date(value):
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return None if when > datetime.now(timezone.utc) else when
+        when = when.replace(tzinfo=UTC)
+    return None if when > datetime.now(UTC) else when
 
 
 def format_http_date(when):
     """``when`` as an HTTP date (``Last-Modified``)."""
-    return email.utils.format_datetime(when.astimezone(timezone.utc), usegmt=True)
+    return email.utils.format_datetime(when.astimezone(UTC), usegmt=True)
 
 
 def validators(req):

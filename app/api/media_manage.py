@@ -66,13 +66,13 @@ class MediaPatch(msgspec.Struct, forbid_unknown_fields=True):
 class BulkDelete(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``POST /api/media/bulk-delete``."""
 
-    fileIds: FileIds  # noqa: N815 - SonicJS's field name
+    fileIds: FileIds
 
 
 class BulkMove(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``POST /api/media/bulk-move``."""
 
-    fileIds: FileIds  # noqa: N815 - SonicJS's field name
+    fileIds: FileIds
     folder: str
 
 

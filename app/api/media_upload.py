@@ -194,7 +194,7 @@ class UploadMultipleResource:
 class CreateFolder(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``POST /api/media/create-folder``."""
 
-    folderName: str  # noqa: N815 - SonicJS's field name
+    folderName: str
 
 
 class CreateFolderResource:

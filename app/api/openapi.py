@@ -144,7 +144,10 @@ def _responses(operation, types):
         success["content"] = {"application/json": {"schema": schema}}
     elif operation.media_type:
         success["content"] = {operation.media_type: {"schema": {}}}
-    error = {"description": "An error, as the envelope", "content": {"application/json": {"schema": types.ref(ErrorBody)}}}
+    error = {
+        "description": "An error, as the envelope",
+        "content": {"application/json": {"schema": types.ref(ErrorBody)}},
+    }
     return {status: success, "default": error}
 
 

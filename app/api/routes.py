@@ -4,12 +4,21 @@
 declares an access rule (see ``app.api.access``).
 """
 
-from app.api import health
-from app.api import api_tokens, auth, collections, users
-from app.api import schedules, workflow
-from app.api import files, media
-from app.api import content, stats
-from app.api import explorer, openapi
+from app.api import (
+    api_tokens,
+    auth,
+    collections,
+    content,
+    explorer,
+    files,
+    health,
+    media,
+    openapi,
+    schedules,
+    stats,
+    users,
+    workflow,
+)
 
 ROUTE_MODULES = [
     health,

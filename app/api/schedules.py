@@ -10,7 +10,7 @@
 The cron trigger runs due schedules (``app.services.content.scheduling.run_scheduled_content``).
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -53,8 +53,8 @@ def _iso(ms, zone_name="UTC"):
     try:
         zone = ZoneInfo(zone_name or "UTC")
     except (KeyError, ValueError, OSError):
-        zone = timezone.utc
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).astimezone(zone).isoformat()
+        zone = UTC
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(zone).isoformat()
 
 
 def schedule_view(row):
@@ -100,7 +100,7 @@ class ContentScheduleResource:
 
     @access("content.publish")
     @describe("Schedule a publish, unpublish or archive", body=ScheduleBody, status=201)
-    def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
+    def on_post(self, req, resp, id):
         body = read_body(req, ScheduleBody)
         row = scheduling.create_schedule(
             self._db, checked_id(id), req.context.user, body.action, body.scheduled_at, body.timezone

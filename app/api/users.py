@@ -19,7 +19,7 @@ from app.api.params import limit_param, page_param
 from app.api.private import no_store
 from app.services import users
 from app.services.accounts import DuplicateAccount, InvalidEmail
-from app.services.cache import invalidate
+from app.services.cache import Namespace, invalidate
 from app.services.identity import LEAST_PRIVILEGED_ROLE
 from app.services.pagination import pagination_meta
 
@@ -117,7 +117,9 @@ class UserResource:
     def on_patch(self, req, resp, user_id):
         caller = req.context.user
         patch = read_body(req, UserPatch)
-        changes = {name: getattr(patch, name) for name in patch.__struct_fields__ if getattr(patch, name) is not msgspec.UNSET}
+        changes = {
+            name: getattr(patch, name) for name in patch.__struct_fields__ if getattr(patch, name) is not msgspec.UNSET
+        }
         if not changes:
             raise bad_request("No fields to update")
         if "role" in changes:
@@ -128,7 +130,7 @@ class UserResource:
         if changes.get("is_active") is False and user_id == caller.id:
             raise forbidden("You cannot deactivate your own account")
         user = users.update_user(user_id, changes)
-        invalidate(self._cache, "users")
+        invalidate(self._cache, Namespace.USERS)
         resp.media = {"data": user_json(user)}
 
     @access("users.delete")
@@ -138,7 +140,7 @@ class UserResource:
         if user_id == req.context.user.id:
             raise forbidden("You cannot deactivate your own account")
         user = users.deactivate_user(user_id)
-        invalidate(self._cache, "users")
+        invalidate(self._cache, Namespace.USERS)
         resp.media = {"message": "User deactivated", "data": user_json(user)}
 
 

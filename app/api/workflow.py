@@ -25,7 +25,7 @@ import msgspec
 from app.api.access import access
 from app.api.describe import ListBody, describe
 from app.api.errors import forbidden, read_body
-from app.services.cache import invalidate
+from app.services.cache import Namespace, invalidate
 from app.services.content import workflow
 from app.services.content.query import Scope, is_visible
 from app.services.content.states import find_state
@@ -78,7 +78,7 @@ def may_see_review(user, content):
 
 def content_changed(cache):
     """After a committed change: make cached content reads stale (a no-op without a cache)."""
-    invalidate(cache, "content")
+    invalidate(cache, Namespace.CONTENT)
 
 
 def state_view(content, user):
@@ -150,13 +150,13 @@ class ContentWorkflowResource:
 
     @access("content.read")
     @describe("An item's workflow state and allowed moves")
-    def on_get(self, req, resp, id):  # noqa: A002 - the route's field name
+    def on_get(self, req, resp, id):
         content = readable_content(req, id)
         resp.media = {"data": state_view(content, req.context.user)}
 
     @access(authenticated=True)
     @describe("Make a workflow move by action", body=ActionBody)
-    def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
+    def on_post(self, req, resp, id):
         body = read_body(req, ActionBody)
         resp.media = _move(self._db, self._cache, req, checked_id(id), action=body.action, comment=body.comment)
 
@@ -170,7 +170,7 @@ class TransitionResource:
 
     @access(authenticated=True)
     @describe("Make a workflow move by target state", body=StateBody)
-    def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
+    def on_post(self, req, resp, id):
         body = read_body(req, StateBody)
         resp.media = _move(self._db, self._cache, req, checked_id(id), to_state=body.to_state, comment=body.comment)
 
@@ -180,7 +180,7 @@ class HistoryResource:
 
     @access("content.read")
     @describe("An item's workflow history, newest first", response=ListBody)
-    def on_get(self, req, resp, id):  # noqa: A002 - the route's field name
+    def on_get(self, req, resp, id):
         content = readable_content(req, id)
         if not may_see_review(req.context.user, content):
             raise forbidden("The workflow history is for reviewers and the item's author")

@@ -15,9 +15,9 @@ from app.cli.kv import kv
 from app.cli.media import media
 from app.cli.r2 import r2
 from app.cli.scheduled import scheduled
+from app.cli.server import dev, serve
 from app.cli.studio import studio
 from app.cli.time_travel import time_travel_group
-from app.cli.server import dev, serve
 from app.cli.users import users
 
 

@@ -102,9 +102,9 @@ def sync_on_start(runtime, echo):
     reported but do not stop the server: the valid ones are synced.
     """
     if runtime.config.binding(BindingKind.D1, "DB") is None:
-        return
+        return None
     folder, explicit = collections_dir(runtime.config)
     if not folder.is_dir() and not explicit:
         echo(f"collections: no folder at {display_path(folder)}: nothing to sync")
-        return
+        return None
     return sync_folder(runtime, folder, echo)

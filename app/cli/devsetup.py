@@ -24,7 +24,8 @@ def apply_migrations(runtime, echo):
             applied = runner.apply(on_progress=echo)
         except MigrationError as ex:
             raise click.ClickException(str(ex)) from None
-        echo(f"✅ {table['binding']}: {len(applied)} migration(s) applied" if applied else f"✅ {table['binding']}: up to date")
+        done = f"{len(applied)} migration(s) applied" if applied else "up to date"
+        echo(f"✅ {table['binding']}: {done}")
 
 
 def prepare_local_state(runtime, echo, url):

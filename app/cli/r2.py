@@ -17,7 +17,7 @@ def r2():
 
 
 @r2.group()
-def object():  # noqa: A001 - the command is called "object", as in wrangler
+def object():
     """Get, put and delete objects."""
 
 

@@ -52,7 +52,8 @@ def check_port(ip, port):
     if error is None:
         return
     if error.errno == errno.EADDRINUSE:
-        free = next((p for p in range(port + 1, min(port + 1 + PORTS_TRIED, 65536)) if _bind_error(ip, p) is None), None)
+        candidates = range(port + 1, min(port + 1 + PORTS_TRIED, 65536))
+        free = next((p for p in candidates if _bind_error(ip, p) is None), None)
         hint = f"; try --port {free}" if free else ""
         raise click.ClickException(f"port {port} is in use{hint}")
     raise click.ClickException(f"cannot listen on {ip}:{port}: {error.strerror}")

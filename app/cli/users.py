@@ -52,7 +52,9 @@ def users():
               help="If the email already has an account, make it an active admin with this password.")
 @click.option("--database", "database_name", default="DB", show_default=True, help="D1 binding or database name.")
 @runtime_options
-def create_admin(runtime, email, password, password_env, username, first_name, last_name, update_existing, database_name):
+def create_admin(
+    runtime, email, password, password_env, username, first_name, last_name, update_existing, database_name,
+):
     """Create an admin user (the first user of a new installation).
 
     Example: SONICPY_ADMIN_PASSWORD=... users create-admin --email you@example.com
@@ -144,6 +146,7 @@ def _echo_existing_admins(echo, admins, url):
         echo(f"⚠ Every admin account is deactivated ({emails}); "
              "run `users create-admin --email ... --update-existing` to restore one.")
         return
-    shown = ", ".join(active[:ADMINS_SHOWN]) + (f" and {len(active) - ADMINS_SHOWN} more" if len(active) > ADMINS_SHOWN else "")
+    more = f" and {len(active) - ADMINS_SHOWN} more" if len(active) > ADMINS_SHOWN else ""
+    shown = ", ".join(active[:ADMINS_SHOWN]) + more
     echo(f"👤 Admin: {shown} (sign in with POST {url}/auth/login; "
          "a forgotten password: `users create-admin --email ... --update-existing`)")

@@ -21,7 +21,7 @@ import sqlite3
 import tempfile
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
@@ -130,7 +130,7 @@ def check_name(name):
 
 def now_iso():
     """Now in UTC, ISO-8601 with milliseconds, as wrangler prints created_at."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # ----------------------------------------------------------------------------- SQLite

@@ -30,7 +30,7 @@ import re
 import sys
 import textwrap
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import peewee
@@ -467,9 +467,9 @@ def _reporter(on_progress, name, index, total, statements):
 
 def _utc_timestamp():
     """``YYYY-MM-DD HH:MM:SS`` in UTC: what SQLite's CURRENT_TIMESTAMP writes in wrangler's table."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _iso_now():
     """An ISO-8601 UTC timestamp with milliseconds, like JavaScript's ``toISOString()``."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -372,9 +372,7 @@ def registration_open(settings):
     plugin = Plugin.get_or_none(Plugin.name == "core-auth")
     config = plugin.settings if plugin is not None and isinstance(plugin.settings, dict) else {}
     registration = config.get("registration")
-    if isinstance(registration, dict) and registration.get("enabled") is False:
-        return False
-    return True
+    return not (isinstance(registration, dict) and registration.get("enabled") is False)
 
 
 def new_email(email):

@@ -67,7 +67,9 @@ class ApiTokens:
         """
         expires_at = self._expiry(expires_at)
         wanted = list(dict.fromkeys(permissions))
-        known = {p.name for p in Permission.select(Permission.name).where(Permission.name.in_(wanted))} if wanted else set()
+        known = set()
+        if wanted:
+            known = {p.name for p in Permission.select(Permission.name).where(Permission.name.in_(wanted))}
         allowed = self._roles.of(owner.role)
         problems = [
             {"field": f"permissions[{i}]",

@@ -33,7 +33,7 @@ SQLite's ``INSERT OR IGNORE``, which would also swallow NOT NULL and CHECK failu
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -95,8 +95,8 @@ def json_columns():
 
 def iso_timestamp(moment=None):
     """ISO 8601 in UTC with milliseconds and ``Z``, as JavaScript's ``toISOString``."""
-    moment = moment or datetime.now(timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    moment = moment or datetime.now(UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _snapshot(db):

@@ -568,11 +568,10 @@ def test_d1_calls_join_the_callers_peewee_transaction(users):
             table_name = "users"
 
     before = table_rows(users)
-    with pytest.raises(RuntimeError):
-        with users.db.atomic():
-            users.prepare("INSERT INTO users (email) VALUES ('c@example.com')").run()
-            assert User.select().where(User.email == "c@example.com").count() == 1
-            raise RuntimeError("roll back")
+    with pytest.raises(RuntimeError), users.db.atomic():
+        users.prepare("INSERT INTO users (email) VALUES ('c@example.com')").run()
+        assert User.select().where(User.email == "c@example.com").count() == 1
+        raise RuntimeError("roll back")
     assert table_rows(users) == before
     User.create(email="d@example.com")
     assert users.prepare("SELECT id FROM users WHERE email = 'd@example.com'").first("id") is not None

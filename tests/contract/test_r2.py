@@ -15,7 +15,7 @@ import re
 import socket
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -91,7 +91,7 @@ class OneWayStream(io.RawIOBase):
 
 
 def test_put_returns_the_stored_object(bucket):
-    before = datetime.now(timezone.utc).replace(microsecond=0)
+    before = datetime.now(UTC).replace(microsecond=0)
     obj = bucket.put("notes/hello.txt", b"hello world")
     assert isinstance(obj, R2Object)
     assert obj.key == "notes/hello.txt"
@@ -101,7 +101,7 @@ def test_put_returns_the_stored_object(bucket):
     assert obj.checksums == {"md5": obj.etag}
     assert HEX32.match(obj.version)
     assert obj.uploaded.tzinfo is not None and obj.uploaded.utcoffset() == timedelta(0)
-    assert before - timedelta(seconds=2) <= obj.uploaded <= datetime.now(timezone.utc)
+    assert before - timedelta(seconds=2) <= obj.uploaded <= datetime.now(UTC)
 
 
 def test_get_returns_the_content_and_the_same_metadata_as_head(bucket):
@@ -127,7 +127,7 @@ def test_missing_keys_give_none(bucket):
 @pytest.mark.parametrize(
     "value, stored",
     [
-        ("héllo", "héllo".encode("utf-8")),
+        ("héllo", "héllo".encode()),
         (None, b""),
         (b"", b""),
         (bytearray(b"abc"), b"abc"),
@@ -234,7 +234,7 @@ FULL_HTTP_METADATA = {
     "content_disposition": 'attachment; filename="a b.png"',
     "content_encoding": "gzip",
     "cache_control": "public, max-age=3600",
-    "cache_expiry": datetime(2031, 5, 6, 7, 8, 9, tzinfo=timezone.utc),
+    "cache_expiry": datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC),
 }
 
 
@@ -249,7 +249,7 @@ def test_cache_expiry_is_kept_in_utc_to_the_second(bucket):
     paris = timezone(timedelta(hours=2))
     sent = datetime(2031, 5, 6, 9, 8, 9, 654321, tzinfo=paris)
     put = bucket.put("k", "v", http_metadata={"cache_expiry": sent})
-    expected = datetime(2031, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+    expected = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
     assert put.http_metadata["cache_expiry"] == expected
     assert bucket.head("k").http_metadata["cache_expiry"] == expected
     headers = {}

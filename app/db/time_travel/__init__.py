@@ -35,7 +35,6 @@ from app.db.time_travel.history import (
     restore,
     rows_written_since,
 )
-
 from app.db.time_travel.triggers import untracked as untracked_tables
 
 DEFAULT_RETENTION_DAYS = 30

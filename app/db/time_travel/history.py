@@ -157,7 +157,8 @@ def arm(db, armed_by, excluded=()):
 def _write_meta(db, exists, armed_by, at, excluded, fingerprint):
     seq = _scalar(db, f"SELECT COALESCE(MAX(seq), 0) FROM {LOG_TABLE}")
     if exists:
-        db.execute_sql(_sql(db, f"UPDATE {META_TABLE} SET armed_seq = CASE WHEN ? > purged_seq THEN ? ELSE purged_seq END,"
+        db.execute_sql(_sql(db, f"UPDATE {META_TABLE} SET"
+                                " armed_seq = CASE WHEN ? > purged_seq THEN ? ELSE purged_seq END,"
                                 " armed_at = ?, armed_by = ?, excluded = ?, fingerprint = ? WHERE id = 1"),
                        (seq, seq, at, armed_by, json.dumps(excluded), fingerprint))
     else:

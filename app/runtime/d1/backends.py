@@ -113,7 +113,7 @@ class PostgresBackend:
 
     def snapshot(self, conn):
         """Nothing to compare: the command tags tell whether the database changed."""
-        return None
+        return
 
     def meta(self, conn, before, outcome):
         """D1's meta dict; size is pg_database_size, last_row_id is lastval() after INSERT."""

@@ -24,9 +24,9 @@ def convert_value(value):
         return float(value)
     elif isinstance(value, str):
         return str(value)
-    elif isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    elif isinstance(value, list) and all(_is_byte(item) for item in value):
+    elif isinstance(value, (bytes, bytearray, memoryview)) or (
+        isinstance(value, list) and all(_is_byte(item) for item in value)
+    ):
         return bytes(value)
     raise D1TypeError(f"Type '{type(value).__name__}' not supported for value '{value}'")
 

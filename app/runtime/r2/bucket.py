@@ -6,9 +6,10 @@ normalised request to a backend: ``LocalBackend`` (a folder under the state fold
 table in bindings.toml, as the DB and CACHE_KV bindings do.
 """
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Protocol, Union
+from typing import Any, Protocol
 
 from .multipart import R2MultipartUpload
 from .objects import INVALID_ARGUMENT, BodyStream, R2Error, R2Object, R2ObjectBody
@@ -39,8 +40,8 @@ class ReadResult:
     """
 
     obj: R2Object
-    selection: Optional[tuple]
-    body: Optional[BodyStream]
+    selection: tuple | None
+    body: BodyStream | None
 
 
 @dataclass
@@ -49,7 +50,7 @@ class ListPage:
 
     objects: list = field(default_factory=list)
     delimited_prefixes: list = field(default_factory=list)
-    cursor: Optional[str] = None
+    cursor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,21 +61,21 @@ class PutRequest:
     payload: FixedLengthStream
     http_metadata: dict
     custom_metadata: dict
-    md5: Optional[str]
-    only_if: Optional[Conditional]
-    checksum: Optional[tuple] = None  # ("sha256", hex) to check and store
+    md5: str | None
+    only_if: Conditional | None
+    checksum: tuple | None = None  # ("sha256", hex) to check and store
 
 
 class Backend(Protocol):
     """Storage behind an ``R2Bucket``; inputs arrive already validated."""
 
-    def head(self, key: str) -> Optional[R2Object]:
+    def head(self, key: str) -> R2Object | None:
         """Metadata of ``key``, or ``None``."""
 
-    def read(self, key: str, plan: ReadPlan) -> Optional[ReadResult]:
+    def read(self, key: str, plan: ReadPlan) -> ReadResult | None:
         """Read ``key`` as ``plan`` selects, or ``None`` when it does not exist."""
 
-    def write(self, request: PutRequest) -> Optional[R2Object]:
+    def write(self, request: PutRequest) -> R2Object | None:
         """Store an object; ``None`` when ``request.only_if`` does not hold."""
 
     def delete(self, keys: list) -> None:
@@ -82,10 +83,10 @@ class Backend(Protocol):
 
     def list(
         self,
-        prefix: Optional[str],
-        delimiter: Optional[str],
-        cursor: Optional[str],
-        start_after: Optional[str],
+        prefix: str | None,
+        delimiter: str | None,
+        cursor: str | None,
+        start_after: str | None,
         limit: int,
         include: frozenset,
     ) -> ListPage:
@@ -117,7 +118,7 @@ class R2Bucket:
         """The backend in a few words (``folder /path``, ``S3 bucket at endpoint``)."""
         return self.backend.describe()
 
-    def head(self, key: str, only_if: Optional[Mapping] = None) -> Optional[R2Object]:
+    def head(self, key: str, only_if: Mapping | None = None) -> R2Object | None:
         """Metadata of ``key`` without its content, or ``None`` when it does not exist.
 
         ``only_if`` (as for ``get``, or a request's headers) is accepted, as R2's binding
@@ -131,8 +132,8 @@ class R2Bucket:
         return obj
 
     def get(
-        self, key: str, range: Optional[Mapping] = None, only_if: Optional[Mapping] = None
-    ) -> Union[R2ObjectBody, R2Object, None]:
+        self, key: str, range: Mapping | None = None, only_if: Mapping | None = None
+    ) -> R2ObjectBody | R2Object | None:
         """Read an object.
 
         Args:
@@ -166,15 +167,15 @@ class R2Bucket:
         self,
         key: str,
         value: Any,
-        http_metadata: Optional[Mapping] = None,
-        custom_metadata: Optional[Mapping] = None,
-        only_if: Optional[Mapping] = None,
-        md5: Union[str, bytes, None] = None,
-        sha1: Union[str, bytes, None] = None,
-        sha256: Union[str, bytes, None] = None,
-        sha384: Union[str, bytes, None] = None,
-        sha512: Union[str, bytes, None] = None,
-    ) -> Optional[R2Object]:
+        http_metadata: Mapping | None = None,
+        custom_metadata: Mapping | None = None,
+        only_if: Mapping | None = None,
+        md5: str | bytes | None = None,
+        sha1: str | bytes | None = None,
+        sha256: str | bytes | None = None,
+        sha384: str | bytes | None = None,
+        sha512: str | bytes | None = None,
+    ) -> R2Object | None:
         """Store ``value`` under ``key``, replacing any object there.
 
         Args:
@@ -207,7 +208,7 @@ class R2Bucket:
         return self.backend.write(request)
 
     def create_multipart_upload(
-        self, key: str, http_metadata: Optional[Mapping] = None, custom_metadata: Optional[Mapping] = None
+        self, key: str, http_metadata: Mapping | None = None, custom_metadata: Mapping | None = None
     ) -> R2MultipartUpload:
         """Start a multipart upload of ``key`` (parts of at least 5 MiB but the last, all one size)."""
         key = check_key("createMultipartUpload", key)
@@ -222,7 +223,7 @@ class R2Bucket:
             raise TypeError("upload_id must be a non-empty string")
         return R2MultipartUpload(self.backend, check_key("resumeMultipartUpload", key), upload_id)
 
-    def delete(self, key_or_keys: Union[str, Iterable[str]]) -> None:
+    def delete(self, key_or_keys: str | Iterable[str]) -> None:
         """Delete one key or a list of up to 1000 keys; missing keys are not an error."""
         if isinstance(key_or_keys, str):
             key_or_keys = [key_or_keys]
@@ -236,12 +237,12 @@ class R2Bucket:
 
     def list(
         self,
-        prefix: Optional[str] = None,
-        delimiter: Optional[str] = None,
-        cursor: Optional[str] = None,
+        prefix: str | None = None,
+        delimiter: str | None = None,
+        cursor: str | None = None,
         limit: int = 1000,
-        start_after: Optional[str] = None,
-        include: Optional[Iterable[str]] = None,
+        start_after: str | None = None,
+        include: Iterable[str] | None = None,
     ) -> dict:
         """List objects in lexicographic key order.
 

@@ -24,10 +24,10 @@ import sqlite3
 import tempfile
 import threading
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator, Optional
 
 from ..private import private_folder, private_sqlite_file
 from .bucket import ListPage, PutRequest, ReadResult
@@ -94,7 +94,7 @@ def _row_to_object(row: tuple) -> R2Object:
     )
 
 
-def key_successor(text: str) -> Optional[str]:
+def key_successor(text: str) -> str | None:
     """The smallest string greater than every string that starts with ``text``.
 
     ``None`` when there is none (``text`` is all U+10FFFF). Surrogates are skipped because
@@ -181,7 +181,7 @@ class LocalBackend(LocalMultipart):
             raise
         db.execute("COMMIT")
 
-    def _row(self, db: sqlite3.Connection, key: str) -> Optional[tuple]:
+    def _row(self, db: sqlite3.Connection, key: str) -> tuple | None:
         return db.execute(f"SELECT {COLUMNS} FROM objects WHERE key = ?", (key,)).fetchone()
 
     def _blob_path(self, blob: str) -> Path:
@@ -193,12 +193,12 @@ class LocalBackend(LocalMultipart):
 
     # -- reads -------------------------------------------------------------------------
 
-    def head(self, key: str) -> Optional[R2Object]:
+    def head(self, key: str) -> R2Object | None:
         """Metadata of ``key`` or ``None``."""
         row = self._row(self._db(), key)
         return None if row is None else _row_to_object(row)
 
-    def read(self, key: str, plan: ReadPlan) -> Optional[ReadResult]:
+    def read(self, key: str, plan: ReadPlan) -> ReadResult | None:
         """Check ``plan`` against the current row and stream the matching blob."""
         for _ in range(READ_ATTEMPTS):
             row = self._row(self._db(), key)
@@ -219,7 +219,7 @@ class LocalBackend(LocalMultipart):
 
     # -- writes ------------------------------------------------------------------------
 
-    def write(self, request: PutRequest) -> Optional[R2Object]:
+    def write(self, request: PutRequest) -> R2Object | None:
         """Stream the payload to a new blob, then publish it in one transaction."""
         # Checking first avoids streaming a large upload only to throw it away; the check
         # is repeated under the write lock below, where it decides.
@@ -233,7 +233,7 @@ class LocalBackend(LocalMultipart):
             size=size,
             etag=etag,
             # Stored in milliseconds: round now so put's answer equals a later head's.
-            uploaded=from_millis(to_millis(datetime.now(timezone.utc))),
+            uploaded=from_millis(to_millis(datetime.now(UTC))),
             http_metadata=request.http_metadata,
             custom_metadata=request.custom_metadata,
         )
@@ -357,7 +357,7 @@ class LocalBackend(LocalMultipart):
         return page
 
     @staticmethod
-    def _lower_bound(prefix: str, cursor: Optional[str], start_after: Optional[str]):
+    def _lower_bound(prefix: str, cursor: str | None, start_after: str | None):
         """The smallest key the page may start at (``key + "\\0"`` is just after ``key``);
         ``None`` when nothing can follow the cursor."""
         bounds = [prefix]
@@ -372,7 +372,7 @@ class LocalBackend(LocalMultipart):
         return max(bounds)
 
     @staticmethod
-    def _rows(db: sqlite3.Connection, lower: str, upper: Optional[str], limit: int) -> list:
+    def _rows(db: sqlite3.Connection, lower: str, upper: str | None, limit: int) -> list:
         if upper is None:
             sql, args = "key >= ?", (lower, limit)
         else:

@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .bucket import PutRequest
 from .multipart import no_such_upload
@@ -109,7 +109,7 @@ class LocalMultipart:
             version=uuid.uuid4().hex,
             size=size,
             etag=f"{joined_md5}-{len(parts)}",
-            uploaded=from_millis(to_millis(datetime.now(timezone.utc))),
+            uploaded=from_millis(to_millis(datetime.now(UTC))),
             http_metadata=_load_http(http_metadata),
             custom_metadata=json.loads(custom_metadata),
         )

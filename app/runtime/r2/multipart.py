@@ -13,8 +13,9 @@ R2's rules, checked here before ``complete`` reaches a backend: every part but t
 at least 5 MiB, and all of them are the same size; part numbers run 1 to 10,000.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from .objects import R2Error, R2Object
 from .payload import to_payload

@@ -7,9 +7,10 @@ never see which store answered.
 
 import email.utils
 import json
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, MutableMapping, Optional
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 # R2's v4 error codes (the number at the end of every binding error message).
 INTERNAL_ERROR = 10001
@@ -38,7 +39,7 @@ HTTP_METADATA_HEADERS = (
 )
 
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MILLISECOND = timedelta(milliseconds=1)
 
 
@@ -89,9 +90,9 @@ class R2Object:
     size: int
     etag: str
     uploaded: datetime
-    http_metadata: Optional[dict] = field(default_factory=dict)
-    custom_metadata: Optional[dict] = field(default_factory=dict)
-    range: Optional[dict] = None
+    http_metadata: dict | None = field(default_factory=dict)
+    custom_metadata: dict | None = field(default_factory=dict)
+    range: dict | None = None
     storage_class: str = "Standard"
     stored_checksums: dict = field(default_factory=dict)  # a SHA checksum given to put, hex
 
@@ -117,7 +118,7 @@ class R2Object:
             if value is None:
                 continue
             if isinstance(value, datetime):
-                value = email.utils.format_datetime(value.astimezone(timezone.utc), usegmt=True)
+                value = email.utils.format_datetime(value.astimezone(UTC), usegmt=True)
             headers[header] = value
 
     def with_metadata(self, include: frozenset) -> "R2Object":

@@ -9,9 +9,10 @@ import base64
 import binascii
 import email.utils
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping, Optional
+from datetime import UTC, datetime, timedelta
+from typing import Any, Optional
 
 from .objects import (
     BAD_DIGEST,
@@ -71,7 +72,7 @@ def _aware(name: str, value: Any) -> datetime:
     return value
 
 
-def check_http_metadata(value: Optional[Mapping]) -> dict:
+def check_http_metadata(value: Mapping | None) -> dict:
     """Validate ``http_metadata`` (snake_case keys, str values, aware ``cache_expiry``)."""
     if value is None:
         return {}
@@ -86,7 +87,7 @@ def check_http_metadata(value: Optional[Mapping]) -> dict:
             continue
         if name == "cache_expiry":
             # An Expires header holds whole seconds: store what every backend can return.
-            expiry = _aware("cache_expiry", item).astimezone(timezone.utc)
+            expiry = _aware("cache_expiry", item).astimezone(UTC)
             checked[name] = expiry.replace(microsecond=0)
         elif isinstance(item, str):
             checked[name] = item
@@ -100,7 +101,7 @@ def _serialised_length(text: str) -> int:
     return len(text) * 2 if any(ord(char) >= 256 for char in text) else len(text)
 
 
-def check_custom_metadata(value: Optional[Mapping]) -> dict:
+def check_custom_metadata(value: Mapping | None) -> dict:
     """Validate ``custom_metadata`` (str to str, at most 2048 bytes as R2 counts them)."""
     if value is None:
         return {}
@@ -120,7 +121,7 @@ def check_custom_metadata(value: Optional[Mapping]) -> dict:
     return dict(value)
 
 
-def check_md5(value: Any) -> Optional[str]:
+def check_md5(value: Any) -> str | None:
     """The expected MD5 as lowercase hex, from 16 raw bytes or 32 hex characters."""
     if value is None:
         return None
@@ -143,7 +144,7 @@ CHECKSUM_SIZES = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}
 CHECKSUM_LABELS = {"sha1": "SHA-1", "sha256": "SHA-256", "sha384": "SHA-384", "sha512": "SHA-512"}
 
 
-def check_checksum(md5: Any, **hashes: Any) -> Optional[tuple]:
+def check_checksum(md5: Any, **hashes: Any) -> tuple | None:
     """The one SHA checksum given to ``put`` as ``(algorithm, lowercase hex)``, or ``None``.
 
     As R2: one hashing algorithm per put (MD5 included), as raw bytes or hex of the right size.
@@ -197,7 +198,7 @@ def check_include(include: Any) -> frozenset:
     return frozenset(include)
 
 
-def check_optional_str(name: str, value: Any) -> Optional[str]:
+def check_optional_str(name: str, value: Any) -> str | None:
     """``value`` if it is ``None`` or a string (prefix, delimiter, cursor, start_after)."""
     if value is not None and not isinstance(value, str):
         raise TypeError(f"{name} must be a string")
@@ -210,7 +211,7 @@ def check_optional_str(name: str, value: Any) -> Optional[str]:
 REQUEST_HEADERS = {"range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since"}
 
 
-def request_headers(value: Any) -> Optional[dict]:
+def request_headers(value: Any) -> dict | None:
     """``value`` as ``{lowercase name: value}`` when it is a request's headers, else ``None``.
 
     Headers are any header object that is not a dict (``wsgiref``, ``requests``), or a dict
@@ -230,7 +231,7 @@ def _header_name(name: Any) -> bool:
     return isinstance(name, str) and (name.lower() in REQUEST_HEADERS or "-" in name or name.isupper())
 
 
-def _http_date(text: Any) -> Optional[datetime]:
+def _http_date(text: Any) -> datetime | None:
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
@@ -268,12 +269,12 @@ class Conditional:
 
     etag_matches: Any = None  # an etag, "*", or a tuple of them (from an If-Match header)
     etag_does_not_match: Any = None
-    uploaded_before: Optional[datetime] = None
-    uploaded_after: Optional[datetime] = None
+    uploaded_before: datetime | None = None
+    uploaded_after: datetime | None = None
     seconds_granularity: bool = False
 
     @classmethod
-    def parse(cls, only_if: Optional[Mapping]) -> Optional["Conditional"]:
+    def parse(cls, only_if: Mapping | None) -> Optional["Conditional"]:
         """Validate an ``only_if`` dict; quoted etags are a ``TypeError`` as on R2."""
         if only_if is None:
             return None
@@ -326,7 +327,7 @@ class Conditional:
             fields["uploaded_before"] = unmodified_since + timedelta(seconds=1)
         return cls(seconds_granularity=True, **fields) if fields else None
 
-    def passes(self, current: Optional[R2Object]) -> bool:
+    def passes(self, current: R2Object | None) -> bool:
         """Whether the condition holds for ``current`` (``None``: no such object)."""
         if current is None:
             return self.etag_matches is None and self.uploaded_after is None
@@ -370,7 +371,7 @@ def _format_number(number: Any) -> str:
     return str(number)
 
 
-def _range_number(value: Any, label: str) -> Optional[int]:
+def _range_number(value: Any, label: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -386,12 +387,12 @@ def _range_number(value: Any, label: str) -> Optional[int]:
 class RangeRequest:
     """A parsed ``range``: ``{"offset", "length"}`` (either optional) or ``{"suffix"}``."""
 
-    offset: Optional[int] = None
-    length: Optional[int] = None
-    suffix: Optional[int] = None
+    offset: int | None = None
+    length: int | None = None
+    suffix: int | None = None
 
     @classmethod
-    def parse(cls, value: Optional[Mapping]) -> Optional["RangeRequest"]:
+    def parse(cls, value: Mapping | None) -> Optional["RangeRequest"]:
         """Validate the caller's range with R2's ``RangeError``/``TypeError`` messages."""
         if value is None:
             return None
@@ -461,7 +462,7 @@ class ReadPlan:
     check and the bytes returned describe the same version of the object.
     """
 
-    def __init__(self, only_if: Optional[Conditional], range_request: Optional[RangeRequest]):
+    def __init__(self, only_if: Conditional | None, range_request: RangeRequest | None):
         self.only_if = only_if
         self.range_request = range_request
 
@@ -470,7 +471,7 @@ class ReadPlan:
         """Whether only part of the object is wanted."""
         return self.range_request is not None
 
-    def select(self, obj: R2Object) -> Optional[tuple]:
+    def select(self, obj: R2Object) -> tuple | None:
         """``None`` when the condition fails, else the ``(offset, length)`` to return."""
         if self.only_if is not None and not self.only_if.passes(obj):
             return None

@@ -41,9 +41,9 @@ import os
 import shutil
 import tempfile
 import threading
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Mapping, Optional
 from urllib.parse import quote, unquote
 
 import boto3
@@ -174,7 +174,7 @@ def encode_custom_metadata(custom_metadata: Mapping[str, str]) -> dict:
 CHECKSUM_PREFIX = "r2.sha"
 
 
-def checksum_metadata(checksum: Optional[tuple]) -> dict:
+def checksum_metadata(checksum: tuple | None) -> dict:
     """``("sha256", hex)`` as the S3 user metadata that keeps it with the object."""
     return {f"r2.{checksum[0]}": checksum[1]} if checksum else {}
 
@@ -200,16 +200,16 @@ def http_parameters(http_metadata: Mapping) -> dict:
     return {param: http_metadata[name] for name, param in HTTP_PARAMETERS if name in http_metadata}
 
 
-def _expiry(response: Mapping) -> Optional[datetime]:
+def _expiry(response: Mapping) -> datetime | None:
     # botocore >= 1.36 keeps the raw header in ExpiresString (Expires may be None if odd).
     raw = response.get("ExpiresString")
     if raw:
         try:
-            return parsedate_to_datetime(raw).astimezone(timezone.utc)
+            return parsedate_to_datetime(raw).astimezone(UTC)
         except (TypeError, ValueError):
             return None
     expires = response.get("Expires")
-    return expires.astimezone(timezone.utc) if isinstance(expires, datetime) else None
+    return expires.astimezone(UTC) if isinstance(expires, datetime) else None
 
 
 def http_metadata_from(response: Mapping) -> dict:
@@ -228,12 +228,12 @@ def http_metadata_from(response: Mapping) -> dict:
 def _uploaded(last_modified: datetime) -> datetime:
     # HEAD answers to the second while listings may carry milliseconds: keep seconds so
     # every call reports the same instant (and the same derived version).
-    return last_modified.astimezone(timezone.utc).replace(microsecond=0)
+    return last_modified.astimezone(UTC).replace(microsecond=0)
 
 
 def derive_version(etag: str, uploaded: datetime) -> str:
     """A 32-hex version that changes with each upload (S3 keeps no id without versioning)."""
-    return hashlib.md5(f"{etag}@{uploaded.isoformat()}".encode("utf-8")).hexdigest()
+    return hashlib.md5(f"{etag}@{uploaded.isoformat()}".encode()).hexdigest()
 
 
 def _object(key: str, etag: str, size: int, last_modified: datetime) -> R2Object:
@@ -316,8 +316,8 @@ class S3Backend:
         bucket_name: str,
         endpoint_url: str,
         region_name: str = "auto",
-        access_key_id: Optional[str] = None,
-        secret_access_key: Optional[str] = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
@@ -411,7 +411,7 @@ class S3Backend:
 
     # -- reads -------------------------------------------------------------------------
 
-    def head(self, key: str, action: str = "head") -> Optional[R2Object]:
+    def head(self, key: str, action: str = "head") -> R2Object | None:
         """Metadata of ``key`` or ``None``."""
         try:
             return object_from_response(key, self._call(action, "head_object", Key=key))
@@ -420,7 +420,7 @@ class S3Backend:
                 return None
             raise to_r2_error(action, ex) from ex
 
-    def read(self, key: str, plan: ReadPlan) -> Optional[ReadResult]:
+    def read(self, key: str, plan: ReadPlan) -> ReadResult | None:
         """A whole object in one GET; a ranged one as HEAD then GET with ``If-Match``."""
         if not plan.ranged:
             return self._read_whole(key, plan)
@@ -449,7 +449,7 @@ class S3Backend:
             return ReadResult(obj, selection, self._body(response["Body"]))
         raise R2Error("get", "The object kept changing while being read.", INTERNAL_ERROR)
 
-    def _read_whole(self, key: str, plan: ReadPlan) -> Optional[ReadResult]:
+    def _read_whole(self, key: str, plan: ReadPlan) -> ReadResult | None:
         try:
             response = self._call("get", "get_object", Key=key)
         except ClientError as ex:
@@ -477,7 +477,7 @@ class S3Backend:
 
     # -- writes ------------------------------------------------------------------------
 
-    def write(self, request: PutRequest) -> Optional[R2Object]:
+    def write(self, request: PutRequest) -> R2Object | None:
         """PutObject, streamed from the payload; see the module notes for ``only_if``."""
         current = None
         if request.only_if is not None:
@@ -520,7 +520,7 @@ class S3Backend:
             raise
         return FixedLengthStream(spool, payload.length), spool
 
-    def _put_parameters(self, request: PutRequest, body, current: Optional[R2Object]) -> dict:
+    def _put_parameters(self, request: PutRequest, body, current: R2Object | None) -> dict:
         params = {
             "Key": request.key,
             "Body": body,
@@ -547,7 +547,7 @@ class S3Backend:
             obj = None  # the store took the object; failing now would misreport the put
         if obj is None or obj.etag != etag:
             # Replaced or deleted in the meantime: describe what we wrote.
-            obj = _object(request.key, etag, request.payload.length, datetime.now(timezone.utc))
+            obj = _object(request.key, etag, request.payload.length, datetime.now(UTC))
         obj.http_metadata = dict(request.http_metadata)
         obj.custom_metadata = dict(request.custom_metadata)
         obj.stored_checksums = dict([request.checksum]) if request.checksum else {}

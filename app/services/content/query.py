@@ -15,11 +15,12 @@ Visibility (``Scope``):
   unknown fields (400) to callers who cannot see drafts.
 
 The public's lists are ``status=published``; callers who may read drafts (editors, admins,
-authors for their own) get every status but deleted items unless they pass ``status=``. A list costs two queries whatever its size:
-``COUNT`` for the true total, then one page query joining author, collection and featured
-image. Pagination is ``limit`` (default 50, at most 1000) with ``offset`` or ``page``, or
-an opaque ``cursor`` (keyset on the sort keys + id) that stays fast at any depth; each page
-with more rows after it carries ``meta.nextCursor``.
+authors for their own) get every status but deleted items unless they pass ``status=``.
+A list costs two queries whatever its size: ``COUNT`` for the true total, then one page
+query joining author, collection and featured image. Pagination is ``limit`` (default 50,
+at most 1000) with ``offset`` or ``page``, or an opaque ``cursor`` (keyset on the sort
+keys + id) that stays fast at any depth; each page with more rows after it carries
+``meta.nextCursor``.
 """
 
 import logging
@@ -288,7 +289,8 @@ def _list(params, scope, sql):
     if params.collection_id is not None:
         clauses.append(Content.collection == params.collection_id)
     if params.collection_name is not None:
-        clauses.append(Content.collection.in_(Collection.select(Collection.id).where(Collection.name == params.collection_name)))
+        named = Collection.select(Collection.id).where(Collection.name == params.collection_name)
+        clauses.append(Content.collection.in_(named))
     for group in (params.where, params.filters):
         if group is not None:
             clauses.append(sql.group(group))

@@ -15,7 +15,7 @@ date / date-time (``filter[data.views][gt]=abc`` compares text with numbers).
 
 import math
 import re
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 from app.services.content.fields import INT, TEXT, TIME, fail
 from app.services.content.validation import schema_field_type
@@ -225,12 +225,12 @@ def _timestamp(raw, operator, parameter):
     if isinstance(raw, str):
         try:
             if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
-                start = _ms(datetime.combine(date.fromisoformat(raw), time(), timezone.utc))
+                start = _ms(datetime.combine(date.fromisoformat(raw), time(), UTC))
                 # "up to 2025-12-31" includes that day; "after 2025-12-31" starts the next.
                 return start + DAY_MS - 1 if operator in ("lte", "gt") else start
             moment = datetime.fromisoformat(raw)
             if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
+                moment = moment.replace(tzinfo=UTC)
             return _ms(moment)
         except ValueError:
             pass

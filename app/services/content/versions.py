@@ -5,8 +5,9 @@ author, publishers, admins); soft-deleted items' versions only for publishers.
 """
 
 from app.db.models import ContentVersion, User
+from app.services.content.errors import ContentForbidden, ContentNotFound
 from app.services.content.query import Scope
-from app.services.content.writes import ContentForbidden, ContentNotFound, load_for_write, may_edit
+from app.services.content.writes import load_for_write, may_edit
 from app.services.pagination import pagination_meta
 
 
@@ -23,7 +24,9 @@ def _version_row(row, current, full):
         "status": saved.get("status"),
     }
     if full:
-        for name in ("data", "workflow_state_id", "meta_title", "meta_description", "featured_image_id", "published_at"):
+        for name in (
+            "data", "workflow_state_id", "meta_title", "meta_description", "featured_image_id", "published_at",
+        ):
             version[name] = saved.get(name)
     return version
 

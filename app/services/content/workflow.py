@@ -36,7 +36,15 @@ from dataclasses import dataclass
 from peewee import fn
 
 from app.db.models import (
-    Content, LogConfig, SystemLog, User, Workflow, WorkflowHistory, WorkflowState, WorkflowTransition, now_ms,
+    Content,
+    LogConfig,
+    SystemLog,
+    User,
+    Workflow,
+    WorkflowHistory,
+    WorkflowState,
+    WorkflowTransition,
+    now_ms,
 )
 from app.services.content.history import record_history, record_version, status_of_state
 from app.services.content.locks import lock_row

@@ -34,9 +34,8 @@ Concurrency: every write locks the item's row before checking it (``locks.py``),
 writers of one item take turns: without a version each applies in turn (last writer
 wins), with a version the second one finds it stale (409).
 
-The helpers of ``app.services.content.history`` (``record_version``, ``record_history``,
-``status_of_state``...) are re-exported here for older callers. Services raise
-``ContentError`` subclasses (and the workflow's ``WorkflowError``), never HTTP errors.
+Services raise ``ContentError`` subclasses (``app.services.content.errors``) and the
+workflow's ``WorkflowError``, never HTTP errors.
 """
 
 from contextlib import contextmanager
@@ -44,14 +43,19 @@ from contextlib import contextmanager
 import peewee
 
 from app.db.models import Collection, Content, ContentVersion, database, new_id, now_ms
-from app.services.cache import invalidate
-from app.services.content.errors import (  # noqa: F401 - re-exported for callers of this module
-    ContentConflict, ContentError, ContentForbidden, ContentInvalid, ContentNotFound,
-)
-from app.services.content.history import (  # noqa: F401 - re-exported for callers of this module
-    DEFAULT_WORKFLOW_ID, record_history, record_version, snapshot, state_of, status_of_state, workflow_id_for,
-)
+from app.services.cache import Namespace, invalidate
 from app.services.content import review
+from app.services.content.errors import (
+    ContentConflict,
+    ContentForbidden,
+    ContentInvalid,
+    ContentNotFound,
+)
+from app.services.content.history import (
+    record_history,
+    record_version,
+    state_of,
+)
 from app.services.content.locks import lock_row
 from app.services.content.prepare import prepare_fields, slug_is_given
 from app.services.content.slugs import free_slug, slug_taken
@@ -65,7 +69,7 @@ RESTORED_FIELDS = ("title", "slug", "data", "meta_title", "meta_description", "f
 
 
 @contextmanager
-def write_transaction(services_or_cache=None, namespaces=("content",)):
+def write_transaction(services_or_cache=None, namespaces=(Namespace.CONTENT,)):
     """``with write_transaction(services):`` one transaction, then cache invalidation after commit.
 
     Use it as the outermost transaction: nested in another, the invalidation would run
@@ -120,7 +124,8 @@ def create_content(user, collection_ref, fields, request_id=None):
     """
     collection = find_collection(collection_ref)
     if collection is None:
-        raise ContentInvalid("Validation failed", [{"field": "collectionId", "message": f"no collection {collection_ref!r}"}])
+        problem = {"field": "collectionId", "message": f"no collection {collection_ref!r}"}
+        raise ContentInvalid("Validation failed", [problem])
     if not collection.is_active:
         raise ContentInvalid("Validation failed", [{"field": "collectionId", "message": "the collection is inactive"}])
     status = fields.get("status") or "draft"

@@ -32,7 +32,7 @@ statuses.
 """
 
 from app.runtime.r2.guard import BucketGuard, guard_bucket
-from app.services.cache import invalidate
+from app.services.cache import Namespace, invalidate
 
 from . import storage, uploads, visibility
 from .errors import FileTooLarge, InvalidMedia, MediaConflict, MediaError, MediaInUse, UnsupportedType
@@ -127,7 +127,7 @@ class MediaLibrary:
 
     def changed(self):
         """Invalidate cached reads of media after a committed write."""
-        invalidate(self._cache, "media")
+        invalidate(self._cache, Namespace.MEDIA)
 
     def upload(self, bucket, spooled, meta, user_id):
         """Store a spooled upload and insert its row; see ``uploads.store``."""

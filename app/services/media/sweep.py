@@ -20,7 +20,7 @@ Every orphan is logged on ``sonicpy.media`` at WARNING, with its key ("orphaned 
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from app.db.models import Media
 from app.runtime.r2.objects import to_millis
@@ -104,7 +104,7 @@ def _settle(bucket, record, report):
         if not report.dry_run:
             pending.clear([record.key])
         return
-    since = datetime.fromtimestamp(record.created_at / 1000, timezone.utc).isoformat(timespec="seconds")
+    since = datetime.fromtimestamp(record.created_at / 1000, UTC).isoformat(timespec="seconds")
     _remove(bucket, [record.key], f"pending {record.reason} of media {record.media_id} since {since}", report)
 
 
