@@ -69,8 +69,8 @@ RESTORED_FIELDS = ("title", "slug", "data", "meta_title", "meta_description", "f
 
 
 @contextmanager
-def write_transaction(services_or_cache=None, namespaces=(Namespace.CONTENT,)):
-    """``with write_transaction(services):`` one transaction, then cache invalidation after commit.
+def write_transaction(cache=None, namespaces=(Namespace.CONTENT,)):
+    """``with write_transaction(cache):`` one transaction, then cache invalidation after commit.
 
     Use it as the outermost transaction: nested in another, the invalidation would run
     before the outer commit, and a reader could cache the old rows under the new generation.
@@ -78,7 +78,7 @@ def write_transaction(services_or_cache=None, namespaces=(Namespace.CONTENT,)):
     with database.atomic():
         yield
     for namespace in namespaces:
-        invalidate(services_or_cache, namespace)
+        invalidate(cache, namespace)
 
 
 def may_edit(user, content):
