@@ -9,8 +9,10 @@ import falcon
 import falcon.media
 import msgspec
 
+from app.admin import register as register_admin
 from app.api.access import check_routes
 from app.api.authentication import AuthenticationMiddleware
+from app.api.cors import CORSMiddleware
 from app.api.errors import install_error_handling
 from app.api.metrics import MetricsMiddleware
 from app.api.middleware import DatabaseMiddleware, PluginMiddleware, RequestContextMiddleware
@@ -50,7 +52,7 @@ def build_services(env, settings):
     return Services(
         roles=roles,
         accounts=Accounts(settings),
-        api_tokens=ApiTokens(roles),
+        api_tokens=ApiTokens.from_settings(roles, settings),
         rate_limiter=RateLimiter(kv, settings.rate_limit_attempts, settings.rate_limit_window_seconds),
         cache=cache,
         media=MediaLibrary(settings, cache),
@@ -91,7 +93,10 @@ def create_app(env, settings=None, services=None):
     for module in ROUTE_MODULES:
         module.register(routes)
     services.plugins.mount_routes(routes)
+    register_admin(routes)  # the web UI at /admin, over the same services and access rules
     check_routes(routes.added)
     hooks.set_process_default(services.plugins.hooks)  # for hooks fired outside requests (cron, CLI)
     services.plugins.start(env, settings, services)
+    # Last: it needs every mounted route's methods for its preflight answers.
+    app.add_middleware(CORSMiddleware(settings.cors_allow_origins, routes.added))
     return app

@@ -9,11 +9,13 @@ line and ``dev``'s own timer.
 import logging
 
 from app.db.models import LogConfig, SystemLog, bind_models, now_ms
+from app.db.time_travel import purge_expired_history
 from app.runtime.context import ScheduledEvent
 from app.services.content.scheduling import run_scheduled_content
+from app.services.media.sweep import sweep
 from app.services.plugins import hooks
 from app.services.webhooks import retry_due
-from app.settings import settings_from_env
+from app.settings import media_sweep_grace_seconds, settings_from_env
 
 log = logging.getLogger("sonicpy.scheduled")
 
@@ -34,13 +36,23 @@ def purge_expired_logs(event, env):
     return {"logs_purged": removed}
 
 
+def sweep_media_orphans(event, env):
+    """Remove media objects whose pending record outlived ``MEDIA_SWEEP_GRACE_SECONDS`` and
+    that no media row names (no bucket listing: ``media sweep`` does that)."""
+    grace = media_sweep_grace_seconds(env.config)
+    return sweep(env.MEDIA_BUCKET, event.scheduled_time, grace, scan=False).to_dict()
+
+
+
 def retry_webhook_deliveries(event, env):
     """Attempt again every webhook delivery whose backoff has run out."""
     allow_private = settings_from_env(env).webhooks_allow_private_targets
     return {"webhook_deliveries": retry_due(event.scheduled_time, allow_private)}
 
 
-JOBS = [purge_expired_logs, run_scheduled_content, retry_webhook_deliveries]
+JOBS = [
+    purge_expired_logs, run_scheduled_content, sweep_media_orphans, purge_expired_history, retry_webhook_deliveries,
+]
 
 
 def bind_plugin_hooks(env, ctx):
@@ -56,7 +68,7 @@ def bind_plugin_hooks(env, ctx):
         settings = settings_from_env(env)
         services = build_services(env, settings)
         services.plugins.start(env, settings, services)
-    except Exception:  # noqa: BLE001 - without plugins the jobs still run
+    except Exception:
         log.exception("plugins could not be loaded for the scheduled run; their hooks will not fire")
         return None
     return hooks.bind_context(services.plugins.hooks, ctx)
@@ -72,7 +84,7 @@ def run_scheduled(event, env, ctx=None):
         for job in JOBS:
             try:
                 results[job.__name__] = job(event, env)
-            except Exception as ex:  # noqa: BLE001 - a failing job is reported, the others still run
+            except Exception as ex:
                 log.exception("scheduled job %s failed (cron %s)", job.__name__, event.cron)
                 results[job.__name__] = {"error": str(ex)}
         if ctx is not None:
@@ -81,6 +93,23 @@ def run_scheduled(event, env, ctx=None):
         if token is not None:
             hooks.reset_context(token)
     return results
+
+
+def eventful(results):
+    """The jobs of a run that did something or failed: ``{job name: result}``, empty when idle.
+
+    Jobs report what they did as counts (``{"logs_purged": 0}``); a result whose counts are
+    all zero did nothing. A failed job's result is ``{"error": message}``.
+    """
+    return {name: result for name, result in results.items() if _did_something(result)}
+
+
+def _did_something(result):
+    if not isinstance(result, dict):
+        return result is not None
+    if "error" in result:
+        return True
+    return any(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in result.values())
 
 
 def now_event(cron="manual"):

@@ -6,15 +6,20 @@ for secrets such as ``JWT_SECRET``, in the process environment or ``.dev.vars``.
 
 import contextlib
 import os
+import re
 import secrets
 
 import msgspec
 
 from app.runtime.config import ConfigError
+from app.runtime.private import PRIVATE_FILE_MODE, private_folder
 from app.services.cache_memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRY_BYTES
 from app.services.mail import MailSettings, mail_settings_from_config
 
 MIB = 1024 * 1024
+DEFAULT_MEDIA_STORE_CONCURRENCY = 2
+DEFAULT_MEDIA_STORE_BREAKER_SECONDS = 5
+DEFAULT_MEDIA_SWEEP_GRACE_SECONDS = 3600
 
 
 class Settings(msgspec.Struct, kw_only=True):
@@ -28,8 +33,13 @@ class Settings(msgspec.Struct, kw_only=True):
         max_upload_bytes: media upload limit (``MEDIA_MAX_UPLOAD_BYTES``, default 50 MiB).
         public_base_url: prefix of media public URLs (``PUBLIC_BASE_URL``), default relative.
         cookie_secure: the ``Secure`` flag of the auth cookie (always on outside tests).
-        rate_limit_attempts: login/register attempts per window, per IP and per account
+        rate_limit_attempts: failed sign-ins per window from one address (whatever the
+            account), and register and reset attempts per address and per account
             (``RATE_LIMIT_ATTEMPTS``, default 10).
+        rate_limit_account_attempts: failed sign-ins on one account per window, from all
+            addresses together, past which each address gets one failure on that account
+            per window (``RATE_LIMIT_ACCOUNT_ATTEMPTS``, default 100); it slows a spread-out
+            guess, never refusing a correct password from an address that has not failed.
         rate_limit_window_seconds: the rate-limit window (``RATE_LIMIT_WINDOW_SECONDS``,
             default 300); the KV key lives at least 60 s (KV's minimum TTL) but the window
             itself is kept by the limiter's clock, so shorter windows work too.
@@ -40,10 +50,26 @@ class Settings(msgspec.Struct, kw_only=True):
         trusted_proxy_count: proxies in front of gunicorn (``TRUSTED_PROXY_COUNT``); the
             client IP for rate limits is taken that many hops back in ``X-Forwarded-For``
             (0: the socket's address, since the header is client-controlled).
+        api_token_default_ttl_days: lifetime of an API token created without ``expires_at``
+            (``API_TOKEN_DEFAULT_TTL_DAYS``, default 90).
+        api_token_max_ttl_days: the furthest ``expires_at`` a new API token may have
+            (``API_TOKEN_MAX_TTL_DAYS``, default 365).
         cache_memory_max_bytes: what each worker's in-memory cache tier may hold
             (``CACHE_MEMORY_MAX_BYTES``, default 32 MiB; 0 turns the tier off).
+        cors_allow_origins: origins a browser may call the API from (``CORS_ALLOW_ORIGINS``):
+            ``("*",)`` for anyone without credentials, or a list of origins allowed with
+            credentials (``app.api.cors``).
         cache_memory_max_entry_bytes: the largest response (JSON bytes) that tier keeps
             (``CACHE_MEMORY_MAX_ENTRY_BYTES``, default 1 MiB); larger ones come from KV.
+        media_store_concurrency: calls to a remote MEDIA_BUCKET allowed at once per worker
+            process (``MEDIA_STORE_CONCURRENCY``, default 2); one more answers 503 at once.
+            Keep it below gunicorn's threads per worker so other routes keep a thread.
+        media_store_breaker_seconds: after a call to the bucket got no answer, media
+            requests answer 503 at once for this long (``MEDIA_STORE_BREAKER_SECONDS``,
+            default 5).
+        media_sweep_grace_seconds: how old a pending object write or an unnamed object must
+            be before ``media sweep`` and the cron handler remove it
+            (``MEDIA_SWEEP_GRACE_SECONDS``, default 3600).
         plugins: dotted module paths of plugins to load besides the core ones and the
             ``sonicpy.plugins`` entry points (``PLUGINS``: comma-separated, or a TOML list).
         webhooks_allow_private_targets: webhook URLs on loopback or private addresses are
@@ -62,14 +88,21 @@ class Settings(msgspec.Struct, kw_only=True):
     cookie_secure: bool = True
     rate_limit_attempts: int = 10
     rate_limit_window_seconds: int = 300
+    rate_limit_account_attempts: int = 100
     scrypt_n: int = 2**15
     scrypt_r: int = 8
     scrypt_p: int = 3
     password_reset_ttl_seconds: int = 3600
     invitation_ttl_seconds: int = 7 * 24 * 3600
     trusted_proxy_count: int = 0
+    api_token_default_ttl_days: int = 90
+    api_token_max_ttl_days: int = 365
     cache_memory_max_bytes: int = DEFAULT_MAX_BYTES
     cache_memory_max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
+    media_store_concurrency: int = DEFAULT_MEDIA_STORE_CONCURRENCY
+    media_store_breaker_seconds: int = DEFAULT_MEDIA_STORE_BREAKER_SECONDS
+    media_sweep_grace_seconds: int = DEFAULT_MEDIA_SWEEP_GRACE_SECONDS
+    cors_allow_origins: tuple[str, ...] = ("*",)
     plugins: tuple[str, ...] = ()
     webhooks_allow_private_targets: bool = False
     metrics_token: str | None = None
@@ -103,7 +136,7 @@ def _flag(value, default):
 
 JWT_SECRET_FILE = "jwt_secret"
 # HS256 keys shorter than the hash output (32 bytes) are guessable offline from any one
-# token (RFC 7518 section 3.2 requires at least that many); enforced where it matters.
+# token (RFC 7518 section 3.2 requires at least that many); enforced in every environment.
 MIN_JWT_SECRET_BYTES = 32
 SECRET_HINT = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
@@ -115,15 +148,17 @@ def _where(config):
 def resolve_jwt_secret(config):
     """The JWT signing secret: ``JWT_SECRET`` from the process env or ``.dev.vars``.
 
-    Outside the default environment a missing secret, or one shorter than 32 bytes, is a
-    startup error (ConfigError). In the default (development) environment one is generated
-    once and kept in the local state folder, so every worker process and every restart
-    signs with the same key.
+    A secret that is given must be at least 32 bytes long in every environment, the default
+    one included: a short one is a startup error (ConfigError), since anyone holding one
+    token could recover it offline and sign tokens of their own. Outside the default
+    environment a missing secret is a startup error too; in the default (development)
+    environment one is generated once and kept in the local state folder (0600 in a 0700
+    folder), so every worker process and every restart signs with the same key.
     """
     secret = config.secrets.get("JWT_SECRET")
-    if config.env_name is None:
-        return secret or _local_secret(config.state_dir / JWT_SECRET_FILE)
     if not secret:
+        if config.env_name is None:
+            return _local_secret(config.state_dir / JWT_SECRET_FILE)
         raise ConfigError(
             f"{_where(config)}: secret JWT_SECRET is not set; "
             f"set it in the process environment or in .dev.vars.{config.env_name} (e.g. {SECRET_HINT})"
@@ -138,11 +173,12 @@ def resolve_jwt_secret(config):
 
 def _local_secret(path):
     """Read the secret at ``path``, creating it atomically (write aside, then link) if absent."""
+    private_folder(path.parent)
     if path.exists():
+        os.chmod(path, PRIVATE_FILE_MODE)  # an older version left it readable by everyone
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
     with os.fdopen(fd, "w") as fh:
         fh.write(secrets.token_urlsafe(48))
     # link() fails if another worker won the race; then theirs is the one everybody uses.
@@ -183,6 +219,33 @@ def _whole_number(raw):
         return None
 
 
+def media_sweep_grace_seconds(config):
+    """``MEDIA_SWEEP_GRACE_SECONDS`` of ``config``: read alone by the CLI and the cron handler,
+    which need no JWT secret."""
+    return int_setting(config, "MEDIA_SWEEP_GRACE_SECONDS", DEFAULT_MEDIA_SWEEP_GRACE_SECONDS)
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+def cors_origins_setting(config):
+    """``CORS_ALLOW_ORIGINS``: ``*`` (the default) or origins separated by commas or spaces.
+
+    Raises:
+        ConfigError: ``*`` mixed with origins (credentials are never allowed for ``*``), or
+            a value that is not an origin (``https://host[:port]``, no path, no trailing slash).
+    """
+    raw = config.setting("CORS_ALLOW_ORIGINS", "*")
+    values = raw if isinstance(raw, list) else re.split(r"[,\s]+", str(raw or "*"))
+    origins = tuple(dict.fromkeys(str(v).strip() for v in values if str(v).strip())) or ("*",)
+    if origins == ("*",):
+        return origins
+    bad = [origin for origin in origins if not _ORIGIN.match(origin)]
+    if bad:
+        raise ConfigError(
+            f"{_where(config)}: CORS_ALLOW_ORIGINS must be * or origins like https://app.example.com, not {bad[0]!r}"
+        )
+    return origins
+
+
 def settings_from_config(config, **overrides):
     """Build Settings from ``config``'s vars and secrets; keyword ``overrides`` win (tests).
 
@@ -200,8 +263,17 @@ def settings_from_config(config, **overrides):
         "trusted_proxy_count": int_setting(config, "TRUSTED_PROXY_COUNT", 0),
         "rate_limit_attempts": int_setting(config, "RATE_LIMIT_ATTEMPTS", 10, minimum=1),
         "rate_limit_window_seconds": int_setting(config, "RATE_LIMIT_WINDOW_SECONDS", 300, minimum=1),
+        "rate_limit_account_attempts": int_setting(config, "RATE_LIMIT_ACCOUNT_ATTEMPTS", 100, minimum=1),
+        "api_token_default_ttl_days": int_setting(config, "API_TOKEN_DEFAULT_TTL_DAYS", 90, minimum=1),
+        "api_token_max_ttl_days": int_setting(config, "API_TOKEN_MAX_TTL_DAYS", 365, minimum=1),
         "cache_memory_max_bytes": int_setting(config, "CACHE_MEMORY_MAX_BYTES", DEFAULT_MAX_BYTES),
         "cache_memory_max_entry_bytes": int_setting(config, "CACHE_MEMORY_MAX_ENTRY_BYTES", DEFAULT_MAX_ENTRY_BYTES),
+        "media_store_concurrency": int_setting(
+            config, "MEDIA_STORE_CONCURRENCY", DEFAULT_MEDIA_STORE_CONCURRENCY, minimum=1),
+        "media_store_breaker_seconds": int_setting(
+            config, "MEDIA_STORE_BREAKER_SECONDS", DEFAULT_MEDIA_STORE_BREAKER_SECONDS, minimum=0),
+        "media_sweep_grace_seconds": media_sweep_grace_seconds(config),
+        "cors_allow_origins": cors_origins_setting(config),
         "plugins": plugin_paths(get("PLUGINS")),
         "webhooks_allow_private_targets": _flag(get("WEBHOOKS_ALLOW_PRIVATE_TARGETS"), False),
         "metrics_token": get("METRICS_TOKEN") or None,

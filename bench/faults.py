@@ -23,9 +23,9 @@ back as the admin (never from the cache) and every acknowledged create must be t
 once, with its last acknowledged value (a later write that was sent but not acknowledged
 may have landed instead: it is counted, not lost); every acknowledged upload must still
 be found. A sample of anonymous (cached) reads is compared with the database, to show
-invalidations lost during an outage (reported only). It prints a table per phase and a JSON summary, and exits 1 when a write was
-lost, an item was duplicated, or a route outside media answered 5xx. Everything it starts
-is stopped on the way out; every loop is bounded by time and by count.
+invalidations lost during an outage (reported only). It prints a table per phase and a
+JSON summary, and exits 1 when a write was lost, an item was duplicated, or a route
+outside media answered 5xx. Everything it starts is stopped on the way out; every loop is bounded by time and by count.
 """
 
 import argparse
@@ -385,7 +385,7 @@ class Stack:
             raise RuntimeError(f"worker.py {' '.join(command)} failed:\n{done.stdout}{done.stderr}")
 
     def serve(self):
-        log = open(self.state / "gunicorn.log", "wb")  # noqa: SIM115 - the server writes it until stopped
+        log = open(self.state / "gunicorn.log", "wb")
         command = [sys.executable, "worker.py", "serve", "--bind", f"127.0.0.1:{self.port}",
                    "--workers", str(self.args.workers), "--threads", str(self.args.threads)]
         # `serve` replaces itself with gunicorn (exec): this pid is gunicorn's master.

@@ -64,7 +64,8 @@ def seed(env):
         "INSERT INTO users (id, email, username, first_name, last_name, role, is_active, created_at, updated_at) "
         f"VALUES ('bench-user', 'bench@example.com', 'bench', 'Bench', 'User', 'editor', 1, {now}, {now});\n"
         "INSERT INTO collections (id, name, display_name, schema, is_active, managed, created_at, updated_at) "
-        f"VALUES ('col-bench', 'posts', 'Posts', '{{\"type\": \"object\", \"properties\": {{}}}}', 1, 0, {now}, {now});\n"
+        "VALUES ('col-bench', 'posts', 'Posts', '{\"type\": \"object\", \"properties\": {}}', "
+        f"1, 0, {now}, {now});\n"
         "INSERT INTO content (id, collection_id, slug, title, data, status, published_at, author_id, created_at, "
         f"updated_at, workflow_state_id) VALUES {rows};\n"
     )
@@ -122,7 +123,10 @@ def main():
     env.pop("SONICPY_ENV", None)
     seed(env)
     base_port, app_port = free_port(), free_port()
-    procs = [gunicorn("bench.baseline:app", base_port, env, args.workers), gunicorn("worker:app", app_port, env, args.workers)]
+    procs = [
+        gunicorn("bench.baseline:app", base_port, env, args.workers),
+        gunicorn("worker:app", app_port, env, args.workers),
+    ]
     try:
         baseline = measure(f"http://127.0.0.1:{base_port}/hello", args.seconds, args.connections)
         rows = [("baseline: bare Falcon JSON", baseline)]
@@ -138,7 +142,8 @@ def main():
             stop_process(proc)
         shutil.rmtree(state, ignore_errors=True)
     tool = "wrk" if shutil.which("wrk") else "python client"
-    print(f"{'endpoint':48} {'req/s':>10} {'ratio':>7}   ({tool}, {args.connections} connections, {args.seconds}s each)")
+    header = f"{'endpoint':48} {'req/s':>10} {'ratio':>7}"
+    print(f"{header}   ({tool}, {args.connections} connections, {args.seconds}s each)")
     for label, rate in rows:
         print(f"{label:48} {rate:10.0f} {rate / baseline:7.2f}")
     print(json.dumps({label: round(rate / baseline, 3) for label, rate in rows}))

@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.postgres",
     "tests.fixtures.app",
+    "tests.fixtures.backends",
     "tests.fixtures.users",
     "tests.fixtures.auth",
     "tests.fixtures.mail",
@@ -12,4 +13,5 @@ pytest_plugins = [
     "tests.fixtures.media",
     "tests.fixtures.content",
     "tests.fixtures.smtp",
+    "tests.fixtures.admin",
 ]

@@ -4,9 +4,13 @@ import hashlib
 
 import pytest
 
-from app.db.models import ApiToken, User, now_ms
+from app.db.models import ApiToken, User, bind_models, now_ms
+from app.services.api_tokens import DAY_MS
+from tests.fixtures.auth import PASSWORD, fast_client
 from tests.fixtures.content import content_row, insert_items
-from tests.fixtures.users import bearer
+from tests.fixtures.users import bearer, create_user, token_for
+
+pytestmark = pytest.mark.backends
 
 
 def create_token(client, headers, permissions, status=201, **extra):
@@ -34,7 +38,8 @@ def test_a_token_acts_with_its_own_permissions_only(app_client, make_user):
     app_client.get("/admin/api/collections", headers=token, status=200)
     app_client.get("/auth/me", headers=token, status=200)
     response = app_client.post_json("/admin/api/collections", {"name": "x", "displayName": "X"}, headers=token, status=403)
-    assert response.json == {"error": "Insufficient permissions"}
+    # The refusal speaks of the token, not of signing in: the token is what lacks the right.
+    assert response.json == {"error": "This API token does not grant the permission collections.create"}
     app_client.get("/admin/api/users", headers=token, status=403)
 
 
@@ -46,7 +51,7 @@ def test_permissions_cannot_exceed_the_owners(app_client, make_user):
         {"field": "permissions[1]", "message": "Permission 'users.update' exceeds your role (editor)"}
     ]
     unknown = create_token(app_client, editor, ["root.everything"], status=422)
-    assert unknown.json["details"][0]["message"] == "Unknown permission 'root.everything'"
+    assert unknown.json["details"][0]["message"].startswith("Unknown permission 'root.everything'; your role can grant: ")
     assert ApiToken.select().count() == 0
 
 
@@ -59,16 +64,53 @@ def test_a_demoted_owner_narrows_the_token_at_once(app_client, make_user):
     app_client.get("/admin/api/users", headers=token, status=403)
 
 
-def test_a_deactivated_owners_tokens_stop(app_client, make_user):
+@pytest.mark.parametrize("deactivate", ["delete", "patch"])
+def test_a_deactivated_owners_tokens_stop_and_stay_dead_after_reactivation(app_client, make_user, deactivate):
     _, admin_headers = make_user("admin")
     owner, owner_headers = make_user("author")
     token = bearer(create_token(app_client, owner_headers, ["collections.read"]).json["data"]["token"])
-    app_client.delete(f"/admin/api/users/{owner.id}", headers=admin_headers)
+    if deactivate == "delete":
+        app_client.delete(f"/admin/api/users/{owner.id}", headers=admin_headers)
+    else:
+        app_client.patch_json(f"/admin/api/users/{owner.id}", {"is_active": False}, headers=admin_headers)
+    app_client.get("/auth/me", headers=token, status=401)
+    assert ApiToken.select().where(ApiToken.user == owner.id).count() == 0
+    app_client.patch_json(f"/admin/api/users/{owner.id}", {"is_active": True}, headers=admin_headers)
     app_client.get("/auth/me", headers=token, status=401)
 
 
+def test_a_password_reset_revokes_the_users_tokens(app_client, user_with_password, outbox):
+    user, headers = user_with_password("editor", email="reset-tokens@example.com")
+    _, bystander = user_with_password("editor", email="bystander@example.com")
+    token = bearer(create_token(app_client, headers, ["collections.read"]).json["data"]["token"])
+    other = bearer(create_token(app_client, bystander, ["collections.read"]).json["data"]["token"])
+    app_client.post_json("/auth/request-password-reset", {"email": "reset-tokens@example.com"}, status=202)
+    [reset] = outbox.tokens("password_reset")
+    app_client.get("/auth/me", headers=token, status=200)  # asking for a reset changes nothing yet
+    app_client.post_json("/auth/reset-password", {"token": reset, "password": "a brand new one"})
+    app_client.get("/auth/me", headers=token, status=401)
+    app_client.get("/auth/me", headers=other, status=200)  # only that user's tokens
+    assert ApiToken.select().where(ApiToken.user == user.id).count() == 0
+
+
+def test_a_password_change_revokes_the_users_tokens(app_client, user_with_password):
+    _, headers = user_with_password("editor", email="change-tokens@example.com")
+    token = bearer(create_token(app_client, headers, ["collections.read"]).json["data"]["token"])
+    body = {"current_password": PASSWORD, "new_password": "a brand new one"}
+    app_client.post_json("/auth/change-password", body, headers=headers, status=200)
+    app_client.get("/auth/me", headers=token, status=401)
+
+
+def test_a_wrong_current_password_revokes_nothing(app_client, user_with_password):
+    _, headers = user_with_password("editor", email="keep-tokens@example.com")
+    token = bearer(create_token(app_client, headers, ["collections.read"]).json["data"]["token"])
+    body = {"current_password": "not it", "new_password": "a brand new one"}
+    app_client.post_json("/auth/change-password", body, headers=headers, status=422)
+    app_client.get("/auth/me", headers=token, status=200)
+
+
 def test_a_revoked_token_stops_at_once(app_client, make_user):
-    _, headers = make_user("viewer")
+    _, headers = make_user("editor")
     data = create_token(app_client, headers, ["collections.read"]).json["data"]
     token = bearer(data["token"])
     app_client.get("/admin/api/collections", headers=token, status=200)
@@ -79,12 +121,48 @@ def test_a_revoked_token_stops_at_once(app_client, make_user):
 
 
 def test_an_expired_token_stops_at_once(app_client, make_user):
-    _, headers = make_user("viewer")
+    _, headers = make_user("editor")
     data = create_token(app_client, headers, ["collections.read"], expires_at=now_ms() + 3_600_000).json["data"]
     token = bearer(data["token"])
     app_client.get("/admin/api/collections", headers=token, status=200)
     ApiToken.update(expires_at=now_ms() - 1).where(ApiToken.id == data["id"]).execute()
     app_client.get("/admin/api/collections", headers=token, status=401)
+
+
+def test_a_token_expires_after_90_days_by_default(app_client, make_user):
+    _, headers = make_user("viewer")
+    before = now_ms()
+    data = create_token(app_client, headers, ["collections.read"]).json["data"]
+    assert before + 90 * DAY_MS <= data["expires_at"] <= now_ms() + 90 * DAY_MS
+    assert ApiToken.get_by_id(data["id"]).expires_at == data["expires_at"]
+    explicit_null = create_token(app_client, headers, ["collections.read"], expires_at=None).json["data"]
+    assert explicit_null["expires_at"] >= before + 90 * DAY_MS
+
+
+def test_an_explicit_expiry_may_be_up_to_the_maximum(app_client, make_user):
+    _, headers = make_user("viewer")
+    within = now_ms() + 364 * DAY_MS
+    assert create_token(app_client, headers, ["collections.read"], expires_at=within).json["data"]["expires_at"] == within
+    response = create_token(app_client, headers, ["collections.read"], expires_at=now_ms() + 366 * DAY_MS, status=422)
+    assert response.json["details"] == [{"field": "expires_at", "message": "expires_at may be at most 365 days from now"}]
+
+
+def test_token_lifetimes_come_from_settings(env, outbox):
+    bind_models(env.DB.db)
+    client = fast_client(env, outbox, api_token_default_ttl_days=7, api_token_max_ttl_days=30)
+    user = create_user("viewer")
+    headers = bearer(token_for(user))
+    data = create_token(client, headers, ["collections.read"]).json["data"]
+    assert data["expires_at"] <= now_ms() + 7 * DAY_MS
+    create_token(client, headers, ["collections.read"], expires_at=now_ms() + 31 * DAY_MS, status=422)
+
+
+def test_token_responses_are_not_stored(app_client, make_user):
+    _, headers = make_user("viewer")
+    created = create_token(app_client, headers, ["collections.read"])
+    listed = app_client.get("/api/tokens", headers=headers)
+    revoked = app_client.delete(f"/api/tokens/{created.json['data']['id']}", headers=headers)
+    assert [r.headers.get("Cache-Control") for r in (created, listed, revoked)] == ["no-store"] * 3
 
 
 @pytest.mark.parametrize("extra, field", [
@@ -103,7 +181,7 @@ def test_invalid_token_bodies_are_422(app_client, make_user, extra, field):
 
 
 def test_last_used_is_written_at_most_once_a_minute(app_client, make_user):
-    _, headers = make_user("viewer")
+    _, headers = make_user("editor")
     data = create_token(app_client, headers, ["collections.read"]).json["data"]
     token = bearer(data["token"])
     assert ApiToken.get_by_id(data["id"]).last_used_at is None

@@ -14,9 +14,18 @@ from app.services.passwords import PasswordHasher
 from app.services.ratelimit import RateLimiter, bucket
 from tests.fixtures.app import TEST_JWT_SECRET, env_with_copy, make_env, migrate
 from tests.fixtures.auth import (
-    PASSWORD, accounts_for_tests, concurrently, fast_client, hashed, json_request, login, reload,
+    PASSWORD,
+    accounts_for_tests,
+    concurrently,
+    fast_client,
+    hashed,
+    json_request,
+    login,
+    reload,
 )
 from tests.fixtures.users import bearer, create_user
+
+pytestmark = pytest.mark.backends
 
 
 def assert_envelope(response, status, error=None):
@@ -341,24 +350,48 @@ def test_expired_reset_tokens_are_refused(app_client, user_with_password, outbox
 # -- rate limits ----------------------------------------------------------------------------
 
 
-def clear_rate_limits(env):
-    """What the KV TTL does when the window is over: the counters disappear."""
-    for key in env.CACHE_KV.list(prefix="ratelimit:")["keys"]:
-        env.CACHE_KV.delete(key["name"])
-
-
-def test_login_is_rate_limited_per_account_and_recovers(env, user_with_password):
+def test_wrong_passwords_limit_the_attackers_address_not_the_owners_account(env, stack, user_with_password):
     user_with_password(email="target@example.com")
     client = fast_client(env, rate_limit_attempts=3, rate_limit_window_seconds=120)
-    for i in range(3):  # different IPs: the per-account bucket still fills
-        login(client, "target@example.com", "wrong", status=401, ip=f"10.0.0.{i}")
-    response = login(client, "target@example.com", PASSWORD, status=429, ip="10.0.0.9")
+    for _ in range(3):
+        login(client, "target@example.com", "wrong", status=401, ip="203.0.113.66")
+    response = login(client, "target@example.com", "wrong", status=429, ip="203.0.113.66")
     assert_envelope(response, 429, "Too many attempts, try again later")
     retry = int(response.headers["Retry-After"])
     assert 0 < retry <= 120 and response.json["details"]["retry_after"] == retry
-    login(client, "someone-else@example.com", "x", status=401, ip="10.0.0.9")  # other accounts unaffected
-    clear_rate_limits(env)
-    login(client, "target@example.com", PASSWORD, ip="10.0.0.9")
+    # The owner, from another address, signs in with the right password: no lockout.
+    login(client, "target@example.com", PASSWORD, ip="198.51.100.10")
+    # The attacker's address stays limited, even with the right password (no oracle).
+    login(client, "target@example.com", PASSWORD, status=429, ip="203.0.113.66")
+    stack.expire_kv(env, "ratelimit:")  # the window is over
+    login(client, "target@example.com", PASSWORD, ip="203.0.113.66")
+
+
+def test_look_alike_spellings_of_an_email_count_against_one_account(env, user_with_password):
+    user_with_password(email="twin@example.com")
+    client = fast_client(env, rate_limit_attempts=5, rate_limit_account_attempts=2)
+    login(client, "twin@example.com", "wrong", status=401, ip="203.0.113.70")
+    login(client, "TW\u200bIN@example.com", "wrong", status=401, ip="203.0.113.71")
+    # The account is past its ceiling: 203.0.113.71 has had its one failure, however spelt.
+    login(client, "t\u200dwin@example.com", "wrong", status=429, ip="203.0.113.71")
+
+
+def test_past_the_account_ceiling_each_address_gets_one_failure(env, stack, user_with_password):
+    # A guess spread over many addresses: past the account's ceiling it slows to one
+    # failure per address per window, and a client that has not failed still signs in.
+    user_with_password(email="spread@example.com")
+    client = fast_client(env, rate_limit_attempts=5, rate_limit_account_attempts=3)
+    for i in range(3):
+        login(client, "spread@example.com", "wrong", status=401, ip=f"10.0.0.{i}")
+    # Below the ceiling 10.0.0.1 had four failures left; now it has used its one.
+    login(client, "spread@example.com", "wrong", status=429, ip="10.0.0.1")
+    login(client, "spread@example.com", "wrong", status=401, ip="10.0.0.7")  # a new address: one try
+    login(client, "spread@example.com", "wrong", status=429, ip="10.0.0.7")
+    login(client, "spread@example.com", PASSWORD, ip="10.0.0.8")  # the owner, from a new address
+    login(client, "someone-else@example.com", "x", status=401, ip="10.0.0.1")  # other accounts unaffected
+    stack.expire_kv(env, "ratelimit:")  # the window is over
+    login(client, "spread@example.com", "wrong", status=401, ip="10.0.0.1")
+    login(client, "spread@example.com", "wrong", status=401, ip="10.0.0.1")
 
 
 def test_login_is_rate_limited_per_ip(env, user_with_password):
@@ -465,12 +498,14 @@ def test_the_whole_flow_on_postgresql(tmp_path, fresh_postgres_url):
     try:
         client.post_json("/auth/register", {"email": "Pg@Example.com", "password": PASSWORD}, status=201)
         client.post_json("/auth/register", {"email": "pg@example.com", "password": PASSWORD}, status=409)
+        client.post_json("/auth/register", {"email": "p\u200bg@example.com", "password": PASSWORD}, status=409)
+        client.post_json("/auth/register", {"email": "p\u0433@example.com", "password": PASSWORD}, status=422)
         viewer = login(client, "PG@example.com").json["token"]
         admin = bearer(login(client, "root@example.com").json["token"])
         client.cookiejar.clear()
         found = client.get("/admin/api/users", {"search": "PG@"}, headers=admin).json
-        assert found["pagination"]["total"] == 1
-        assert client.get("/admin/api/users", {"search": "%"}, headers=admin).json["pagination"]["total"] == 0
+        assert found["meta"]["total"] == 1
+        assert client.get("/admin/api/users", {"search": "%"}, headers=admin).json["meta"]["total"] == 0
         token = client.post_json("/api/tokens", {"name": "pg", "permissions": ["collections.read", "collections.create"]},
                                  headers=admin, status=201).json["data"]
         scoped = bearer(token["token"])
@@ -480,6 +515,22 @@ def test_the_whole_flow_on_postgresql(tmp_path, fresh_postgres_url):
         client.delete(f"/admin/api/collections/{created['id']}", headers=admin, status=200)
         client.delete(f"/api/tokens/{token['id']}", headers=admin, status=200)
         client.get("/admin/api/collections", headers=scoped, status=401)
+        # Deactivation and a password change delete the user's tokens.
+        viewer_session = bearer(viewer)
+        kept = bearer(client.post_json("/api/tokens", {"name": "v", "permissions": []}, headers=viewer_session,
+                                       status=201).json["data"]["token"])
+        viewer_id = client.get("/auth/me", headers=kept).json["user"]["id"]
+        client.patch_json(f"/admin/api/users/{viewer_id}", {"is_active": False}, headers=admin)
+        client.patch_json(f"/admin/api/users/{viewer_id}", {"is_active": True}, headers=admin)
+        client.get("/auth/me", headers=kept, status=401)
+        viewer = login(client, "PG@example.com").json["token"]
+        kept = bearer(client.post_json("/api/tokens", {"name": "v", "permissions": []}, headers=bearer(viewer),
+                                       status=201).json["data"]["token"])
+        client.post_json("/auth/change-password", {"current_password": PASSWORD, "new_password": "pg new password"},
+                         headers=bearer(viewer))
+        client.get("/auth/me", headers=kept, status=401)
+        viewer = login(client, "PG@example.com", "pg new password").json["token"]
+        client.cookiejar.clear()
         client.post("/auth/logout", headers=bearer(viewer))
         client.get("/auth/me", headers=bearer(viewer), status=401)
         client.post_json("/auth/login", {"email": "a@example.com", "password": "x", "role": "admin"}, status=422)
@@ -489,3 +540,85 @@ def test_the_whole_flow_on_postgresql(tmp_path, fresh_postgres_url):
         client.get("/admin/api/users/a%00b", headers=admin, status=400)
     finally:
         env.DB.db.close()
+
+
+# -- login CSRF and caching -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/auth/login", "/auth/register", "/auth/accept-invitation"])
+def test_routes_that_start_a_session_take_json_only(app_client, user_with_password, path):
+    # An HTML form on any site can post these types across origins without a preflight.
+    user_with_password(email="csrf@example.com")
+    form = {"email": "csrf@example.com", "password": PASSWORD, "token": "t", "username": "csrf"}
+    response = app_client.post(path, form, status=415)  # application/x-www-form-urlencoded
+    assert_envelope(response, 415, "Unsupported media type")
+    assert "Set-Cookie" not in response.headers
+    multipart = app_client.post(path, form, upload_files=[("f", "f.txt", b"x")], status=415)
+    assert "Set-Cookie" not in multipart.headers
+    plain = app_client.post(path, json.dumps(form), content_type="text/plain", status=415)
+    assert "Set-Cookie" not in plain.headers
+    assert not app_client.cookies
+    app_client.post("/auth/login", json.dumps({"email": "csrf@example.com", "password": PASSWORD}),
+                    content_type="application/json; charset=utf-8", status=200)
+
+
+def test_responses_with_tokens_or_personal_data_are_not_stored(app_client, user_with_password):
+    _, headers = user_with_password(email="private@example.com")
+    responses = [
+        login(app_client, "private@example.com"),
+        app_client.post_json("/auth/register", {"email": "fresh@example.com", "password": PASSWORD}, status=201),
+        app_client.get("/auth/me", headers=headers),
+        app_client.post("/auth/refresh", headers=headers),
+        app_client.post_json("/auth/change-password", {"current_password": PASSWORD, "new_password": "another one!"},
+                             headers=headers),
+    ]
+    assert [r.headers.get("Cache-Control") for r in responses] == ["no-store"] * len(responses)
+    assert "Cache-Control" not in app_client.get("/health").headers
+
+
+# -- look-alike emails --------------------------------------------------------------------------
+
+
+def register(client, email, status=201):
+    return client.post_json("/auth/register", {"email": email, "password": PASSWORD}, status=status)
+
+
+@pytest.mark.parametrize("look_alike", [
+    "ad\u200bmin@example.com",  # zero-width space
+    "\ufeffadmin@example.com",  # byte order mark
+    "adm\u00adin@example.com",  # soft hyphen
+    "\uff41dmin@example.com",  # fullwidth a: NFKC folds it
+    "ADMIN@EXAMPLE.COM",
+])
+def test_look_alike_spellings_are_one_account(app_client, look_alike):
+    register(app_client, "admin@example.com")
+    assert_envelope(register(app_client, look_alike, status=409), 409)
+    app_client.cookiejar.clear()
+    assert login(app_client, look_alike).json["user"]["email"] == "admin@example.com"
+
+
+def test_an_invisible_character_is_removed_before_storing(app_client):
+    assert register(app_client, "new\u200b\u2060@example.com").json["user"]["email"] == "new@example.com"
+    assert User.get_or_none(User.email == "new@example.com") is not None
+    response = register(app_client, "\u200b@example.com", status=422)
+    assert response.json["details"] == [{"field": "email", "message": "Invalid email"}]
+
+
+@pytest.mark.parametrize("mixed", [
+    "\u0430dmin@example.com",  # Cyrillic a among Latin letters
+    "admin@ex\u0430mple.com",  # ... in a domain label
+    "p\u0430yp\u0430l@example.com",
+    "\u03bfmega@example.com",  # Greek omicron
+])
+def test_emails_mixing_look_alike_scripts_are_refused(app_client, mixed):
+    register(app_client, "admin@example.com")
+    response = register(app_client, mixed, status=422)
+    assert response.json["details"] == [
+        {"field": "email", "message": "Email mixes letters of different scripts (for example Latin and Cyrillic)"}
+    ]
+    assert User.select().count() == 1
+
+
+@pytest.mark.parametrize("email", ["\u0438\u0432\u0430\u043d@example.com", "\u5c71\u7530taro@example.jp"])
+def test_an_address_in_one_script_or_latin_with_cjk_is_accepted(app_client, email):
+    assert register(app_client, email).json["user"]["email"] == email

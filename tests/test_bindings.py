@@ -10,6 +10,7 @@ import webtest
 
 from app.app import create_app
 from app.cli.common import Runtime
+from app.cli.startup import banner_lines
 from app.runtime.bindings import BINDING_TYPES, BindingKind, BindingType
 from app.runtime.config import ConfigError, load_config
 from app.runtime.entry import Worker
@@ -133,7 +134,7 @@ def queues_registered(monkeypatch):
         "queues", "Queue", frozenset({"binding", "queue"}),
         opener=lambda table, state_dir, secrets: Queue(table, state_dir),
         pinger=lambda queue: queue.ping(), closer=lambda queue: setattr(queue, "closes", queue.closes + 1),
-        alias_key="queue",
+        describer=lambda queue: f"queue {queue.name}", alias_key="queue",
     )
     monkeypatch.setitem(BINDING_TYPES, "queues", queues)
     return queues
@@ -157,3 +158,4 @@ def test_a_type_added_to_the_registry_reaches_config_env_health_and_cli(tmp_path
     runtime = Runtime(tmp_path / "bindings.toml", None, tmp_path / "state")
     table, queue = runtime.binding("queues", "jobs")
     assert table["binding"] == "JOBS" and isinstance(queue, Queue)
+    assert "   JOBS          Queue  queue JOBS" in banner_lines(runtime, "http://127.0.0.1:8787")

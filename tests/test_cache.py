@@ -12,13 +12,23 @@ from click.testing import CliRunner
 
 from app.cli import cli
 from app.db.models import Content, bind_models
+from app.runtime.env import build_env
 from app.services.cache import (
-    ALL_NAMESPACES, DATABASE, KV, MEMORY, Namespace, NamespacePolicy, ThreeTierCache, invalidate,
+    ALL_NAMESPACES,
+    DATABASE,
+    KV,
+    MEMORY,
+    Namespace,
+    NamespacePolicy,
+    ThreeTierCache,
+    invalidate,
     invalidate_namespaces,
 )
 from tests.fixtures.app import client_for, env_with_copy, make_env
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.users import bearer, create_user, token_for
+
+pytestmark = pytest.mark.backends
 
 
 def cache_headers(response):
@@ -26,8 +36,8 @@ def cache_headers(response):
 
 
 def other_instance(env):
-    """A second app (own process memory) over the same SQLite file and the same KV store."""
-    twin = make_env(env.config.path.parent)
+    """A second app (own process memory) over the same database and the same KV store."""
+    twin = build_env(env.config)
     assert twin.DB.db.database == env.DB.db.database
     return client_for(twin)
 

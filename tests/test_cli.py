@@ -1,6 +1,9 @@
 """The wrangler-shaped CLI (R7): every command takes --env/--config/--help; d1, kv, r2, scheduled."""
 
+import contextlib
 import json
+import os
+import pty
 import subprocess
 import sys
 
@@ -73,6 +76,18 @@ def test_d1_execute_is_one_transaction(project):
     assert "no such table: t" in json.loads(missing.output)["error"]["text"]
 
 
+def test_d1_execute_drops_one_begin_commit_pair_as_wrangler(project):
+    result = run("d1", "execute", "DB", "--config", project, "--command",
+                 "BEGIN TRANSACTION; CREATE TABLE wrapped (a INTEGER); INSERT INTO wrapped VALUES (1); COMMIT;")
+    assert result.exit_code == 0, result.output
+    assert "2 command(s) executed successfully" in result.output
+    again = run("d1", "execute", "DB", "--config", project, "--command",
+                "BEGIN; INSERT INTO wrapped VALUES (2); COMMIT; BEGIN; INSERT INTO wrapped VALUES (3); COMMIT;")
+    assert again.exit_code == 1 and "it contains several transactions" in again.output
+    count = run("d1", "execute", "DB", "--config", project, "--json", "--command", "SELECT count(*) AS n FROM wrapped")
+    assert json.loads(count.output)[0]["results"] == [{"n": 1}]  # the refused run wrote nothing
+
+
 def test_d1_execute_usage_errors(project, tmp_path):
     assert run("d1", "execute", "DB", "--config", project).exit_code == 2
     assert "Couldn't find a D1 DB" in run("d1", "execute", "nope", "--config", project, "--command", "SELECT 1").output
@@ -91,7 +106,8 @@ def test_kv_key_round_trip(project, tmp_path):
     result = run("kv", "key", "put", "short", "x", "--ttl", "30", *base)
     assert result.exit_code == 1 and "Expiration TTL must be at least 60" in result.output
     assert run("kv", "key", "delete", "greeting", *base).exit_code == 0
-    assert run("kv", "key", "get", "greeting", *base).exit_code == 1
+    missing = run("kv", "key", "get", "greeting", *base)
+    assert (missing.exit_code, missing.output) == (0, "Value not found\n")  # wrangler's message and exit code
     assert "no KV binding named 'OTHER'" in run("kv", "key", "get", "x", "--binding", "OTHER", *base).output
 
 
@@ -109,11 +125,56 @@ def test_r2_object_round_trip(project, tmp_path):
     assert run("r2", "object", "get", "MEDIA_BUCKET/docs/hello.txt", "--pipe", *base).exit_code == 1
 
 
+def get_on_a_terminal(project, *flags):
+    """Run ``r2 object get`` with standard output on a pseudo-terminal: (exit code, terminal text, stderr)."""
+    controller, terminal = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "worker.py", "r2", "object", "get", "MEDIA_BUCKET/docs/hello.txt", *flags,
+             "--config", str(project)],
+            cwd=PROJECT_ROOT, stdout=terminal, stderr=subprocess.PIPE, text=True, timeout=60,
+        )
+        os.close(terminal)
+        terminal = None
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once everything written was read
+            while chunk := os.read(controller, 4096):
+                shown += chunk
+        return result.returncode, shown, result.stderr
+    finally:
+        os.close(controller)
+        if terminal is not None:
+            os.close(terminal)
+
+
+def test_r2_object_get_refuses_to_write_to_a_terminal(project, tmp_path):
+    source = tmp_path / "hello.txt"
+    source.write_bytes(b"hello bucket")
+    assert run("r2", "object", "put", "MEDIA_BUCKET/docs/hello.txt", "--file", source, "--config", project).exit_code == 0
+    code, shown, err = get_on_a_terminal(project)
+    assert code == 2 and shown == b""
+    assert "the object would be written to your terminal: pass --file PATH" in err and "Traceback" not in err
+    code, shown, err = get_on_a_terminal(project, "--pipe")
+    assert code == 0 and shown == b"hello bucket", err
+    # Not a terminal: the bytes go to standard output, as before.
+    assert run("r2", "object", "get", "MEDIA_BUCKET/docs/hello.txt", "--config", project).output == "hello bucket"
+
+
 def test_scheduled_runs_the_jobs_once(project):
     run("d1", "migrations", "apply", "DB", "--config", project)
     result = run("scheduled", "--config", project)
     assert result.exit_code == 0, result.output
     assert "purge_expired_logs" in json.loads(result.output)
+
+
+def test_scheduled_validates_the_cron_expression(project):
+    run("d1", "migrations", "apply", "DB", "--config", project)
+    for bad in ("not a cron", "0 0 * * * *", "61 * * * *"):
+        result = run("scheduled", "--cron", bad, "--config", project)
+        assert result.exit_code == 2
+        assert f"Invalid value for '--cron': {bad!r} is not a cron expression" in result.output
+    for good in ("*/5 * * * *", "manual"):
+        assert run("scheduled", "--cron", good, "--config", project).exit_code == 0
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,7 @@
 """``python worker.py users create-admin`` and the ``dev`` bootstrap helper."""
 
+import json
+
 import pytest
 from click.testing import CliRunner
 
@@ -60,13 +62,34 @@ def test_an_existing_account_is_left_alone_unless_asked(project):
     env, options = project
     assert create_admin(options, "--email", "a@example.com", "--password", PASSWORD).exit_code == 0
     old_session = bearer(token_for(stored(env, "a@example.com")))
-    result = create_admin(options, "--email", "A@example.com", "--password", "another password")
-    assert result.exit_code == 1 and "already exists" in result.output
+    # Said before any password prompt, with the flag that would do it.
+    result = create_admin(options, "--email", "A@example.com")
+    assert result.exit_code == 1 and "Password" not in result.output
+    assert result.output == ("Error: a user with email a@example.com already exists (role admin); "
+                             "pass --update-existing to make it an active admin with the new password\n")
     result = create_admin(options, "--email", "a@example.com", "--password", "another password", "--update-existing")
     assert result.exit_code == 0, result.output
     client = client_for(env)
     client.get("/auth/me", headers=old_session, status=401)
     login(client, "a@example.com", "another password")
+
+
+def test_update_existing_deletes_the_accounts_api_tokens(project):
+    env, options = project
+    assert create_admin(options, "--email", "a@example.com", "--password", PASSWORD).exit_code == 0
+    client = client_for(env)
+    session = bearer(login(client, "a@example.com", PASSWORD).json["token"])
+    body = {"name": "ci", "permissions": ["collections.read"]}
+    token = bearer(client.post_json("/api/tokens", body, headers=session, status=201).json["data"]["token"])
+    result = create_admin(options, "--email", "a@example.com", "--password", "another password", "--update-existing")
+    assert result.exit_code == 0, result.output
+    client.get("/auth/me", headers=token, status=401)
+
+
+def test_a_mixed_script_email_is_a_clean_error(project):
+    _, options = project
+    result = create_admin(options, "--email", "\u0430dmin@example.com", "--password", PASSWORD)
+    assert result.exit_code == 1 and "mixes letters of different scripts" in result.output
 
 
 @pytest.mark.parametrize("args, code, message", [
@@ -107,6 +130,11 @@ def test_dev_bootstrap_creates_one_admin_only(env):
     assert accounts.create_dev_admin() is None
 
 
+def curl_body(line):
+    """The JSON a printed ``curl ... -d '{...}'`` line sends."""
+    return json.loads(line.split(" -d '", 1)[1].rstrip("'"))
+
+
 def test_dev_bootstrap_prints_working_credentials_once(project):
     env, options = project
     runtime = Runtime(options[1], None, options[3])
@@ -115,8 +143,39 @@ def test_dev_bootstrap_prints_working_credentials_once(project):
     assert user.role == "admin" and "admin@example.com" in lines[0]
     password = lines[0].rsplit(" / ", 1)[1]
     assert "http://127.0.0.1:9999/auth/login" in lines[1] and password in lines[1]
-    login(client_for(env), "admin@example.com", password)
-    assert bootstrap_admin(runtime, lines.append) is None and len(lines) == 3
+    client = client_for(env)
+    token = client.post_json("/auth/login", curl_body(lines[1])).json["token"]
+    # The change-password command, as printed, with the new password filled in, works.
+    change = next(line for line in lines if "/auth/change-password" in line)
+    assert "http://127.0.0.1:9999/auth/change-password" in change and "Authorization: Bearer TOKEN" in change
+    body = curl_body(change)
+    assert body == {"current_password": password, "new_password": "NEW PASSWORD"}
+    client.post_json("/auth/change-password", {**body, "new_password": "a new admin password"},
+                     headers=bearer(token), status=200)
+    login(client, "admin@example.com", "a new admin password")
+
+    later = []
+    assert bootstrap_admin(runtime, later.append, url="http://127.0.0.1:9999") is None
+    assert later == [("👤 Admin: admin@example.com (sign in with POST http://127.0.0.1:9999/auth/login; "
+                      "a forgotten password: `users create-admin --email ... --update-existing`)")]
+
+
+def test_dev_names_the_admins_that_exist(project):
+    env, options = project
+    runtime = Runtime(options[1], None, options[3])
+    bind_models(env.DB.db)
+    accounts = accounts_for_tests()
+    for n in range(5):
+        accounts.create_admin(f"admin{n}@example.com", PASSWORD)
+    lines = []
+    bootstrap_admin(runtime, lines.append)
+    assert lines[0].startswith("👤 Admin: admin0@example.com, admin1@example.com, admin2@example.com and 2 more (")
+    bind_models(env.DB.db)
+    User.update(is_active=False).execute()
+    lines = []
+    bootstrap_admin(runtime, lines.append)
+    assert lines[0].startswith("⚠ Every admin account is deactivated (admin0@example.com, ")
+    assert "--update-existing" in lines[0]
 
 
 def test_dev_bootstrap_never_takes_over_a_registered_account(project):

@@ -250,9 +250,25 @@ def test_unreadable_file_blocks_deactivation(project):
     (project.collections / "broken.json").write_text('{"name": "pages", ')
     result = project.sync()
     assert result.exit_code == 1
-    assert "broken.json: invalid JSON" in result.output
+    assert "broken.json: line 1, column 19: invalid JSON: the file ends before the JSON does" in result.output
     assert "no collection was deactivated" in result.output
     assert project.rows()["pages"]["is_active"] == 1
+
+
+@pytest.mark.parametrize("text, where, reason", [
+    ('{\n  "name": "notes",\n  "displayName": ,\n}\n', "line 3, column 18", "invalid character"),
+    ('{\n  "name": "notes",\n  "displayName": "Nötes"\n  "schema": {}\n}\n', "line 4, column 3", "expected ',' or '}'"),
+    ('{"name": "notes"}\n\n{}', "line 3", "trailing characters"),
+    ("", None, "the file is empty"),
+])
+def test_invalid_json_is_reported_with_line_and_column(project, text, where, reason):
+    # Where an editor puts the cursor: line and column (in characters), not a byte offset.
+    (project.collections / "notes.json").write_text(text, encoding="utf-8")
+    result = project.sync()
+    assert result.exit_code == 1
+    prefix = f"notes.json: {where}" if where else "notes.json: "
+    assert prefix in result.output and f"invalid JSON: {reason}" in result.output
+    assert "byte" not in result.output
 
 
 def test_two_files_with_one_name(project):

@@ -4,6 +4,8 @@ import pytest
 
 from app.db.models import Collection, Content, Workflow, now_ms
 
+pytestmark = pytest.mark.backends
+
 BLOG_SCHEMA = {
     "type": "object",
     "properties": {

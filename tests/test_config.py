@@ -145,6 +145,18 @@ def test_unknown_backend_key(tmp_path):
     assert "(environment default)" in str(err.value) and "'server'" in str(err.value) and "KV" in str(err.value)
 
 
+@pytest.mark.parametrize("crons, message", [
+    ('["every minute"]', "'every minute' is not a cron expression: five fields"),
+    ('["0 0 * * * *"]', "'0 0 * * * *' is not a cron expression"),
+    ('"*/5 * * * *"', "[triggers] crons must be a list"),
+])
+def test_a_bad_cron_trigger_stops_start_up(tmp_path, crons, message):
+    path = write(tmp_path, f'name = "x"\n[triggers]\ncrons = {crons}\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert str(err.value).startswith(f"{path}: [triggers] crons") and message in str(err.value)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "absent.toml", environ={})
@@ -158,6 +170,27 @@ def test_secrets_from_dev_vars_and_process_env(tmp_path):
     config = load_config(path, environ={"JWT_SECRET": "from-process"})
     assert config.setting("JWT_SECRET") == "from-process"
     assert config.setting("GREETING") == "hello"
+
+
+def test_env_exposes_only_declared_names_and_process_variables_override_them(tmp_path):
+    declared = MINIMAL.replace("[vars]", '[secrets]\nrequired = ["API_KEY"]\n\n[vars]', 1)
+    declared = declared.replace("[env.staging.vars]", '[env.staging.secrets]\nrequired = ["API_KEY", "UNSET"]\n\n[env.staging.vars]')
+    path = write(tmp_path, declared)
+    (tmp_path / ".dev.vars").write_text("FROM_FILE=file\n")
+    environ = {"HOME": "/root", "PATH": "/bin", "GREETING": "from-shell", "API_KEY": "k", "FROM_FILE": "shell"}
+    config = load_config(path, environ=environ)
+    assert config.secrets == {"API_KEY": "k", "FROM_FILE": "shell"}
+    assert config.setting("GREETING") == "from-shell"  # a declared var: the process wins
+    assert config.setting("HOME") is None and config.setting("PATH") is None
+    staging = load_config(path, "staging", environ=environ)
+    assert staging.secrets == {"API_KEY": "k", "FROM_FILE": "shell"}  # UNSET: declared, not set
+    assert staging.setting("GREETING") == "from-shell"
+
+
+def test_secrets_required_must_be_a_list_of_names(tmp_path):
+    path = write(tmp_path, MINIMAL.replace('[vars]', '[secrets]\nrequired = "JWT_SECRET"\n\n[vars]', 1))
+    with pytest.raises(ConfigError, match=r"\[secrets\] required must be a list of secret names"):
+        load_config(path, environ={})
 
 
 def test_env_dev_vars_replace_the_default_file(tmp_path):

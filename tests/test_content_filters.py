@@ -41,7 +41,7 @@ def seed():
     Content.update(title="a_b").where(Content.slug == "odd-1").execute()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def backend(request, tmp_path_factory):
     """A seeded app per database, shared by the module's (read-only) tests."""
     folder = tmp_path_factory.mktemp(f"filters-{request.param}")

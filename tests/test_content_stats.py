@@ -1,7 +1,11 @@
 """GET /admin/api/stats and /api/content/stats: SonicJS's keys with real numbers."""
 
+import pytest
+
 from app.db.models import Media, new_id, now_ms
 from tests.fixtures.content import create_collection, insert_items
+
+pytestmark = pytest.mark.backends
 
 
 def add_media(user, size, deleted=False):

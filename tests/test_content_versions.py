@@ -4,6 +4,8 @@ import pytest
 
 from app.db.models import ContentVersion, WorkflowHistory
 
+pytestmark = pytest.mark.backends
+
 
 @pytest.fixture
 def edited(client, blog_collection, as_author):
@@ -21,7 +23,7 @@ def test_versions_are_listed_newest_first(client, edited, as_author):
     response = client.get(f"/api/content/{edited}/versions", headers=headers).json
     assert [(v["version"], v["title"], v["is_current"]) for v in response["data"]] == [
         (3, "Three", True), (2, "Two", False), (1, "One", False)]
-    assert response["meta"] == {"count": 3, "total": 3, "limit": 50, "offset": 0, "current_version": 3}
+    assert response["meta"] == {"count": 3, "total": 3, "limit": 50, "offset": 0, "current_version": 3, "page": 1, "pages": 1, "hasNext": False, "hasPrev": False}
     assert "data" not in response["data"][0]
     paged = client.get(f"/api/content/{edited}/versions?limit=1&offset=1", headers=headers).json
     assert [v["version"] for v in paged["data"]] == [2]

@@ -1,19 +1,20 @@
 """POST/PUT/DELETE /api/content: permissions, slugs, optimistic concurrency, soft delete,
 purge, and the one-transaction rule (content + version + history, or nothing)."""
 
-import sqlite3
 
 import pytest
 
 from app.db.models import Content, ContentVersion, Media, WorkflowHistory, bind_models, new_id, now_ms
 from app.services.cache import ThreeTierCache
-from app.services.content import workflow, writes
+from app.services.content import history, workflow, writes
 from app.services.content.slugs import MAX_SLUG_LENGTH
 from app.services.identity import Principal, RolePermissions
 from tests.fixtures.app import client_for, make_env, migrate
 from tests.fixtures.content import BLOG_SCHEMA, content_row, create_collection, insert_items
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.fixtures.workflow import workflow_logs
+
+pytestmark = pytest.mark.backends
 
 
 def create(client, headers, expect=201, **body):
@@ -280,7 +281,7 @@ def test_authors_update_only_their_own_content(client, blog_collection, as_autho
 
 
 def set_state(content_id, state):
-    Content.update(workflow_state=state, status=writes.status_of_state(state)).where(Content.id == content_id).execute()
+    Content.update(workflow_state=state, status=history.status_of_state(state)).where(Content.id == content_id).execute()
 
 
 def test_editors_publish_anyones_draft_through_put_as_a_logged_move(client, blog_collection, as_author, as_editor):
@@ -448,18 +449,10 @@ def test_purge_route_works_on_soft_deleted_items(client, blog_collection, as_adm
 # ---------------------------------------------------------------- one transaction
 
 
-def _break_history_inserts(env):
-    connection = sqlite3.connect(env.DB.db.database)
-    connection.execute(
-        "CREATE TRIGGER boom BEFORE INSERT ON workflow_history BEGIN SELECT RAISE(ABORT, 'boom'); END;"
-    )
-    connection.commit()
-    connection.close()
-
-
-def test_a_failing_history_insert_rolls_back_the_content_and_its_version(env, client, blog_collection, as_editor):
+def test_a_failing_history_insert_rolls_back_the_content_and_its_version(env, stack, client, blog_collection,
+                                                                         as_editor):
     _, headers = as_editor
-    _break_history_inserts(env)
+    stack.refuse_inserts(env, "workflow_history", "boom")
     response = create(client, headers, title="Doomed", expect="*")
     assert response.status_int >= 400
     assert set(response.json) <= {"error", "details"} and "boom" not in response.text
@@ -467,10 +460,10 @@ def test_a_failing_history_insert_rolls_back_the_content_and_its_version(env, cl
     assert ContentVersion.select().count() == 0
 
 
-def test_a_failing_history_insert_rolls_back_an_update(env, client, blog_collection, as_editor):
+def test_a_failing_history_insert_rolls_back_an_update(env, stack, client, blog_collection, as_editor):
     _, headers = as_editor
     item = create(client, headers).json["data"]
-    _break_history_inserts(env)
+    stack.refuse_inserts(env, "workflow_history", "boom")
     response = client.put_json(f"/api/content/{item['id']}", {"title": "Lost"}, headers=headers, expect_errors=True)
     assert response.status_int >= 400
     row = content_row(item["id"])

@@ -1,6 +1,7 @@
 """The Worker entry: env injected per request, ctx.wait_until after the body, health per binding (R6)."""
 
 import logging
+import re
 
 import pytest
 import webtest
@@ -88,7 +89,15 @@ def test_health_reports_each_binding(client):
     assert {name: check["status"] for name, check in body["bindings"].items()} == {
         "DB": "ok", "MEDIA_BUCKET": "ok", "CACHE_KV": "ok",
     }
-    assert client.get("/api/health", status=200).json["status"] == "healthy"
+    assert client.get("/api/health", status=200).json["status"] == "running"
+
+
+def test_health_has_sonicjs_shape(client):
+    body = client.get("/health", status=200).json
+    assert body["status"] == "running" and body["version"]
+    # ISO 8601 in UTC with milliseconds, as JavaScript's toISOString writes it.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["timestamp"])
+    assert "error" not in body
 
 
 def test_health_is_503_when_memcached_is_down(tmp_path, migrated_template, memcached_factory):
@@ -100,6 +109,7 @@ def test_health_is_503_when_memcached_is_down(tmp_path, migrated_template, memca
     body = client.get("/health", status=503).json
     assert body["status"] == "degraded"
     assert body["error"] == "Binding(s) down: CACHE_KV"
+    assert body["details"] == {"down": ["CACHE_KV"]}
     assert body["bindings"]["CACHE_KV"]["status"] == "down"
     assert body["bindings"]["DB"]["status"] == "ok"
 

@@ -19,6 +19,8 @@ from app.runtime.entry import Worker
 from tests.fixtures.app import TEST_JWT_SECRET
 from tests.fixtures.auth import PASSWORD, fast_client, login
 
+pytestmark = pytest.mark.backends
+
 LEAKS = ("Traceback", "SELECT", "INSERT", "sqlite", "no such table", "peewee", TEST_JWT_SECRET, "scrypt$")
 # Hostile input may be echoed in a 422 detail ("Unknown permission '... SELECT ...'"): there
 # only what the server itself could leak is looked for.
@@ -53,6 +55,7 @@ def unstartable(env):
     return webtest.TestApp(Worker(make_env, lambda e: None))
 
 
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)  # breaks the SQLite file on purpose
 def test_every_status_the_api_uses_has_the_envelope(env, app_client, make_user, user_with_password, caplog):
     _, admin = make_user("admin")
     _, viewer = make_user("viewer")
@@ -108,6 +111,7 @@ def test_every_status_the_api_uses_has_the_envelope(env, app_client, make_user, 
     assert seen[405].json["error"] == "Method Not Allowed"
 
 
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)  # breaks the SQLite file on purpose
 def test_a_real_500_is_logged_with_the_request_id_the_body_carries(env, app_client, make_user, caplog):
     _, headers = make_user("admin")
     env.DB.db.execute_sql("DROP TABLE api_tokens")
@@ -121,6 +125,7 @@ def test_a_real_500_is_logged_with_the_request_id_the_body_carries(env, app_clie
     assert record.exc_info is not None and "no such table" in str(record.exc_info[1])
 
 
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)  # breaks the SQLite file on purpose
 def test_an_unreachable_database_is_a_503(env, app_client, make_user, caplog):
     _, headers = make_user("admin")
     app_client.get("/auth/me", headers=headers, status=200)
@@ -197,7 +202,7 @@ def test_injection_payloads_never_give_5xx_and_are_stored_inert(app_client, make
     patched = c.patch_json(f"/admin/api/users/{target.id}", {"first_name": payload}, headers=admin, expect_errors=True)
     statuses_ok(patched)
     if patched.status_int == 200:
-        assert patched.json["user"]["first_name"] == payload == User.get_by_id(target.id).first_name
+        assert patched.json["data"]["first_name"] == payload == User.get_by_id(target.id).first_name
     created = c.post_json(
         "/admin/api/collections", {"name": "inert", "displayName": payload[:200], "description": payload}, headers=admin,
         expect_errors=True,

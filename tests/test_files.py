@@ -7,7 +7,9 @@ import pytest
 
 from app.db.models import Media
 from tests.fixtures import media as samples
-from tests.fixtures.media import upload
+from tests.fixtures.media import publish_media, upload
+
+pytestmark = pytest.mark.backends
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -27,6 +29,7 @@ def stored(client, author):
     """A text file of 100 known bytes, uploaded into a nested folder."""
     data = bytes(range(48, 58)) * 10  # "0123456789" x 10
     record = upload(client, author[1], "digits.txt", data, folder="docs/2024").json["file"]
+    publish_media(record["id"])
     return record, data
 
 
@@ -129,6 +132,7 @@ def test_cors_preflight(client, stored):
 
 def test_svg_cannot_run_script(client, author):
     record = upload(client, author[1], "logo.svg", samples.svg()).json["file"]
+    publish_media(record["id"])
     response = client.get(record["publicUrl"], status=200)
     assert response.content_type == "image/svg+xml"
     assert response.headers["Content-Security-Policy"] == "default-src 'none'; style-src 'unsafe-inline'; sandbox"
@@ -139,6 +143,7 @@ def test_svg_cannot_run_script(client, author):
 def test_binary_file_and_non_ascii_name(client, author):
     data = samples.png((30, 30))
     record = upload(client, author[1], "été \"1\".png", data).json["file"]
+    publish_media(record["id"])
     response = client.get(record["publicUrl"], status=200)
     assert response.content_type == "image/png" and response.body == data
     assert response.headers["Content-Disposition"] == (
@@ -157,6 +162,7 @@ def test_unknown_key_is_404(client, env, stored):
 def test_soft_deleted_file_and_its_thumbnail_are_404(client, env, author):
     headers = author[1]
     record = upload(client, headers, "a.png", samples.png((500, 500))).json["file"]
+    publish_media(record["id"])
     client.get(record["thumbnailUrl"], status=200)
     client.delete(f"/api/media/{record['id']}", headers=headers, status=200)
     client.get(record["publicUrl"], status=404)
@@ -172,6 +178,7 @@ def test_thumbnail_key_of_another_media_is_not_served(client, author):
     headers = author[1]
     with_thumb = upload(client, headers, "a.png", samples.png((400, 400))).json["file"]
     without = upload(client, headers, "b.pdf", samples.pdf()).json["file"]
+    publish_media(with_thumb["id"], without["id"])
     client.get(with_thumb["thumbnailUrl"], status=200)
     # A thumbnail-shaped key for a media item that has none (or in another folder): 404.
     client.get(f"/files/uploads/{without['id']}.thumb.webp", status=404)

@@ -56,3 +56,37 @@ def test_setup_is_silent_when_nothing_changed():
 def test_the_virtualenv_is_ignored_by_git():
     result = run(["git", "check-ignore", "-q", ".venv/"], cwd=PROJECT_ROOT)
     assert result.returncode == 0
+
+
+def completion_executable(tmp_path):
+    """A ``sonicpy`` on a PATH of its own that runs this checkout's CLI, as .venv/bin/sonicpy does."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "sonicpy"
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{PROJECT_ROOT / "worker.py"}" "$@"\n')
+    script.chmod(0o755)
+    return bin_dir
+
+
+def test_shell_completion_as_the_readme_shows_it(tmp_path):
+    bin_dir = completion_executable(tmp_path)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    source = run(["sonicpy"], env={**env, "_SONICPY_COMPLETE": "bash_source"})
+    assert source.returncode == 0, source.stderr
+    assert "complete -o nosort -F _sonicpy_completion sonicpy" in source.stdout
+    (tmp_path / "complete.bash").write_text(source.stdout)
+    # What bash does on `sonicpy d<TAB>` and `sonicpy d1 migrations <TAB>`.
+    probe = (
+        f"source {tmp_path / 'complete.bash'}\n"
+        "COMP_WORDS=(sonicpy d); COMP_CWORD=1; _sonicpy_completion sonicpy; echo \"${COMPREPLY[*]}\"\n"
+        "COMPREPLY=(); COMP_WORDS=(sonicpy d1 migrations ''); COMP_CWORD=3; _sonicpy_completion sonicpy; "
+        "echo \"${COMPREPLY[*]}\"\n"
+    )
+    result = run(["bash", "-c", probe], env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["d1 dev", "apply create list"]
+
+
+def test_readme_documents_shell_completion():
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert "_SONICPY_COMPLETE=bash_source" in readme and "_SONICPY_COMPLETE=zsh_source" in readme

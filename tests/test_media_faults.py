@@ -147,8 +147,8 @@ def test_purge_with_the_file_delete_refused_keeps_the_row_without_thumbnail(faul
     got = client.get(f"/api/media/{record['id']}", headers=admin).json["file"]
     assert got["thumbnailUrl"] is None
     assert {k: v for k, v in got.items() if k != "thumbnailUrl"} == {k: v for k, v in record.items() if k != "thumbnailUrl"}
-    assert client.get(record["publicUrl"]).body == samples.png((400, 300))
-    client.get(record["thumbnailUrl"], status=404)
+    assert client.get(record["publicUrl"], headers=admin).body == samples.png((400, 300))
+    client.get(record["thumbnailUrl"], status=404, headers=admin)
     proxy.faults.clear()
     client.delete(f"/api/media/{record['id']}/purge", headers=admin, status=200)
     assert bucket_keys(env) == [] and Media.select().count() == 0
@@ -173,7 +173,7 @@ def test_purge_with_the_thumbnail_delete_refused_changes_nothing(faulty, proxy, 
     assert not any(path.endswith("/" + key) for path in deletes(proxy))  # the file was never touched
     assert bucket_keys(env) == sorted([key, thumb])
     assert client.get(f"/api/media/{record['id']}", headers=admin).json["file"] == record
-    client.get(record["thumbnailUrl"], status=200)
+    client.get(record["thumbnailUrl"], status=200, headers=admin)
 
 
 def test_purge_whose_thumbnail_answer_is_lost_keeps_the_row_without_thumbnail(faulty, proxy, with_thumbnail):
@@ -184,7 +184,7 @@ def test_purge_whose_thumbnail_answer_is_lost_keeps_the_row_without_thumbnail(fa
     assert bucket_keys(env) == [key]
     got = client.get(f"/api/media/{record['id']}", headers=admin).json["file"]
     assert got["thumbnailUrl"] is None and got["r2_key"] == key
-    client.get(record["publicUrl"], status=200)
+    client.get(record["publicUrl"], status=200, headers=admin)
 
 
 def orphan_logs(caplog):

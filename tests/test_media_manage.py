@@ -10,6 +10,8 @@ from tests.fixtures.media import bucket_keys, upload
 from tests.fixtures.s3 import create_bucket
 from tests.fixtures.users import bearer, create_user, token_for
 
+pytestmark = pytest.mark.backends
+
 
 @pytest.fixture
 def env(media_env):
@@ -36,14 +38,14 @@ def ids(body):
 
 def test_list_newest_first_with_pagination(client, people):
     records = [put(client, people["author"], f"f{i}.txt", f"file {i}".encode()) for i in range(5)]
-    body = client.get("/api/media", headers=people["viewer"][1]).json
-    assert body["success"] is True
+    body = client.get("/api/media", headers=people["editor"][1]).json
+    assert set(body) == {"data", "meta"}
     assert ids(body) == [r["id"] for r in reversed(records)]
-    assert body["pagination"] == {"page": 1, "limit": 20, "total": 5, "pages": 1, "hasNext": False, "hasPrev": False}
-    body = client.get("/api/media?page=2&limit=2", headers=people["viewer"][1]).json
+    assert body["meta"] == {"page": 1, "limit": 20, "total": 5, "pages": 1, "hasNext": False, "hasPrev": False}
+    body = client.get("/api/media?page=2&limit=2", headers=people["editor"][1]).json
     assert ids(body) == [records[2]["id"], records[1]["id"]]
-    assert body["pagination"] == {"page": 2, "limit": 2, "total": 5, "pages": 3, "hasNext": True, "hasPrev": True}
-    body = client.get("/api/media?sort=size&limit=1", headers=people["viewer"][1]).json
+    assert body["meta"] == {"page": 2, "limit": 2, "total": 5, "pages": 3, "hasNext": True, "hasPrev": True}
+    body = client.get("/api/media?sort=size&limit=1", headers=people["editor"][1]).json
     assert body["data"][0]["size"] == min(r["size"] for r in records)
 
 
@@ -53,7 +55,7 @@ def test_list_filters(client, people):
     pdf = put(client, who, "report.pdf", samples.pdf(), caption="Quarterly 100% numbers")
     txt = put(client, who, "notes_1.txt", b"notes", folder="trips")
     wav = put(client, who, "sound.wav", samples.wav())
-    headers = people["viewer"][1]
+    headers = people["author2"][1]  # the editorial team sees the whole library
 
     def listed(query):
         return set(ids(client.get(f"/api/media?{query}", headers=headers).json))
@@ -83,7 +85,7 @@ def test_list_and_get_need_a_user(client, people):
     record = put(client, people["author"])
     assert client.get("/api/media", status=401).json == {"error": "Authentication required"}
     client.get(f"/api/media/{record['id']}", status=401)
-    body = client.get(f"/api/media/{record['id']}", headers=people["viewer"][1]).json
+    body = client.get(f"/api/media/{record['id']}", headers=people["editor"][1]).json
     assert body == {"success": True, "file": record}
     assert client.get("/api/media/nope", headers=people["viewer"][1], status=404).json == {"error": "File not found"}
 
@@ -127,9 +129,10 @@ def test_patch_folder_moves_the_objects(client, env, people):
     assert moved["thumbnailUrl"] == f"/files/gallery/2024/{record['id']}.thumb.webp"
     assert bucket_keys(env) == sorted([moved["r2_key"], f"gallery/2024/{record['id']}.thumb.webp"])
     assert not set(old_keys) & set(bucket_keys(env))
-    assert client.get(moved["publicUrl"]).body == samples.png((400, 400))
-    client.get(moved["thumbnailUrl"], status=200)
-    client.get(record["publicUrl"], status=404)
+    author = people["author"][1]
+    assert client.get(moved["publicUrl"], headers=author).body == samples.png((400, 400))
+    client.get(moved["thumbnailUrl"], headers=author, status=200)
+    client.get(record["publicUrl"], headers=author, status=404)
 
 
 def test_who_may_update(client, people):
@@ -165,7 +168,7 @@ def test_soft_delete_restore_purge(client, env, people):
     body = client.post(f"/api/media/{record['id']}/restore", headers=author).json
     assert body["message"] == "File restored successfully" and body["file"]["deletedAt"] is None
     assert ids(client.get("/api/media", headers=author).json) == [record["id"]]
-    client.get(record["publicUrl"], status=200)
+    client.get(record["publicUrl"], headers=author, status=200)
 
     client.delete(f"/api/media/{record['id']}/purge", headers=people["editor"][1], status=403)
     client.delete(f"/api/media/{record['id']}/purge", headers=author, status=403)
@@ -173,7 +176,7 @@ def test_soft_delete_restore_purge(client, env, people):
     assert body == {"success": True, "message": "File permanently deleted", "id": record["id"]}
     assert bucket_keys(env) == []  # file and thumbnail gone
     assert Media.get_or_none(Media.id == record["id"]) is None
-    client.get(record["publicUrl"], status=404)
+    client.get(record["publicUrl"], headers=admin, status=404)
     client.delete(f"/api/media/{record['id']}/purge", headers=admin, status=404)
 
 
@@ -282,7 +285,7 @@ def test_bulk_move_mixed_results(client, env, people):
     assert f"archive/{own['id']}.png" in keys and f"archive/{own['id']}.thumb.webp" in keys
     assert own["r2_key"] not in keys
     assert other["r2_key"] in keys and Media.get_by_id(other["id"]).folder == "uploads"
-    assert client.get(f"/files/archive/{own['id']}.png").body == samples.png((400, 300))
+    assert client.get(f"/files/archive/{own['id']}.png", headers=people["author"][1]).body == samples.png((400, 300))
     client.post_json("/api/media/bulk-move", {"fileIds": [own["id"]], "folder": "Bad Name"}, headers=people["author"][1], status=422)
 
 
@@ -306,7 +309,7 @@ def test_bucket_outage_is_503_and_leaves_no_orphan(tmp_path, migrated_template, 
         assert [row.id for row in Media.select()] == [record["id"]]  # no row without its object
         # The database still answers.
         assert ids(client.get("/api/media", headers=admin).json) == [record["id"]]
-        client.get(record["publicUrl"], status=503)
+        client.get(record["publicUrl"], headers=admin, status=503)
         # Move and purge fail without changing the row.
         client.patch_json(f"/api/media/{record['id']}", {"folder": "elsewhere"}, headers=admin, status=503)
         client.post_json("/api/media/bulk-move", {"fileIds": [record["id"]], "folder": "elsewhere"}, headers=admin, status=503)

@@ -18,6 +18,8 @@ from app.services.media.uploads import CHUNK_SIZE, SPOOL_IN_MEMORY
 from tests.fixtures.app import client_for
 from tests.fixtures.media import bucket_keys, upload
 
+pytestmark = pytest.mark.backends
+
 MIB = 1024 * 1024
 
 

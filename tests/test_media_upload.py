@@ -1,7 +1,7 @@
 """POST /api/media/upload and /upload-multiple, on both bucket backends (local folder, S3).
 
-Every test runs twice through ``media_env``: once with the local bucket, once with the R2
-binding over boto3 against a real moto S3 server.
+Every test runs through ``media_env``: on SQLite with the local bucket and with the R2
+binding over boto3 against a real moto S3 server, and on PostgreSQL with S3.
 """
 
 import io
@@ -20,6 +20,8 @@ from tests.fixtures import media as samples
 from tests.fixtures.app import TEST_JWT_SECRET, client_for
 from tests.fixtures.media import bucket_keys, env_on_backend, upload, upload_many
 from tests.fixtures.users import bearer, create_user, token_for
+
+pytestmark = pytest.mark.backends
 
 RECORD_KEYS = {
     "id", "filename", "originalName", "mimeType", "size", "width", "height", "folder", "r2_key",
@@ -289,7 +291,7 @@ def test_thumbnail_is_created_and_served(client, env, author, make, size):
     thumb_key = f"uploads/{record['id']}.thumb.webp"
     assert record["thumbnailUrl"] == f"/files/{thumb_key}"
     assert bucket_keys(env) == sorted([record["r2_key"], thumb_key])
-    response = client.get(record["thumbnailUrl"], status=200)
+    response = client.get(record["thumbnailUrl"], headers=headers, status=200)
     assert response.content_type == "image/webp"
     with Image.open(io.BytesIO(response.body)) as image:
         assert image.format == "WEBP" and image.size == size
@@ -327,12 +329,10 @@ def test_original_name_is_cleaned(client, author):
     assert record["originalName"] == "holiday photo.png"
 
 
-def test_row_insert_failure_removes_the_stored_object(client, env, author):
+def test_row_insert_failure_removes_the_stored_object(client, env, stack, author):
     # A trigger makes the INSERT fail after the object is in the bucket: the object must go.
     _, headers = author
-    env.DB.db.execute_sql(
-        "CREATE TRIGGER refuse_media BEFORE INSERT ON media BEGIN SELECT RAISE(ABORT, 'refused'); END"
-    )
+    stack.refuse_inserts(env, "media")
     body = upload(client, headers, "a.png", samples.png((400, 300)), status=409).json
     assert body["error"] == "The request conflicts with existing data"
     assert_nothing_stored(env)

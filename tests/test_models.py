@@ -5,7 +5,7 @@ import pytest
 from app.db.models import MODELS, JSONField, User, bind_models
 from tests.fixtures.app import make_env, migrate
 
-TRACKING_TABLES = {"d1_migrations"}
+TRACKING_TABLES = {"d1_migrations", "d1_changes", "d1_time_travel"}  # bookkeeping, no models
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ def test_every_paged_list_answers_the_same_pagination_block(client, make_user, u
     block = body.get("pagination") or body["meta"]
     total = block["total"]
     assert block == {
-        "page": 3, "limit": 7, "total": total, "pages": -(-total // 7), "hasNext": 21 < total, "hasPrev": True,
+        "page": 3, "limit": 7, "total": total, "pages": -(-total // 7), "hasNext": total > 21, "hasPrev": True,
     }
 
 

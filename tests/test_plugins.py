@@ -164,7 +164,7 @@ def test_hooks_run_only_while_the_plugin_is_active(workers, admin, pages):
     activate(client, admin)
     response = post_content(client, admin, "heard")
     item_id = response.json["data"]["id"]
-    assert sample_plugin.CALLS == [("after_content_create", item_id, response.headers["X-Request-ID"])]
+    assert [("after_content_create", item_id, response.headers["X-Request-ID"])] == sample_plugin.CALLS
 
 
 def test_before_hook_vetoes_with_a_clean_4xx_and_writes_nothing(workers, admin, pages):

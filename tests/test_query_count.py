@@ -12,6 +12,8 @@ from app.db.models import Content, Media, bind_models, new_id, now_ms
 from tests.fixtures.app import is_request_log
 from tests.fixtures.content import insert_items
 
+pytestmark = pytest.mark.backends
+
 
 @pytest.fixture
 def recorded(env, monkeypatch):
@@ -106,6 +108,7 @@ def query_plan(env, sql, params):
         connection.close()
 
 
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)  # reads SQLite's query plan
 @pytest.mark.parametrize("path", ["/api/content", "/api/collections/blog/content"])
 def test_a_deep_cursor_page_seeks_the_published_at_index(env, client, thousand, recorded, path):
     cursor = None

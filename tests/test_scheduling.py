@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,13 +20,15 @@ from tests.fixtures.app import PROJECT_ROOT, client_for, make_env, migrate
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.fixtures.workflow import content_row, history_rows, insert_content, insert_schedule, workflow_logs
 
+pytestmark = pytest.mark.backends
+
 HOUR_MS = 3600 * 1000
 
 
 def iso_in(ms_from_now):
     """An ISO 8601 UTC date-time ``ms_from_now`` milliseconds ahead, and its epoch ms (whole seconds)."""
     ms = (now_ms() + ms_from_now) // 1000 * 1000
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(), ms
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(), ms
 
 
 def schedule(client, item, headers, expect=201, **body):
@@ -71,7 +73,7 @@ def test_local_time_with_iana_timezone_is_stored_as_utc(client, make_user, make_
                     timezone="Europe/Paris")
 
     data = resp.json["data"]
-    expected = int(datetime(2035, 7, 1, 7, 0, tzinfo=timezone.utc).timestamp() * 1000)  # CEST is UTC+2
+    expected = int(datetime(2035, 7, 1, 7, 0, tzinfo=UTC).timestamp() * 1000)  # CEST is UTC+2
     assert (data["scheduled_at"], data["timezone"]) == (expected, "Europe/Paris")
     assert data["local_time"] == "2035-07-01T09:00:00+02:00"
     assert content_row(item.id)["scheduled_unpublish_at"] == expected

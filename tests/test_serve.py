@@ -36,6 +36,9 @@ binding = "CACHE_KV"
 id = "served-kv"
 
 [env.production]
+[env.production.secrets]
+required = ["JWT_SECRET"]
+
 [[env.production.d1_databases]]
 binding = "DB"
 database_name = "served"
@@ -165,6 +168,9 @@ def test_gunicorn_worker_app_serves_the_default_env(tmp_path):
 
 STAGING = """
 [env.staging]
+[env.staging.secrets]
+required = ["JWT_SECRET"]
+
 [[env.staging.d1_databases]]
 binding = "DB"
 database_name = "staging"

@@ -11,12 +11,18 @@ main = "worker.py"
 
 {vars}
 
+[secrets]
+required = ["JWT_SECRET"]
+
 [[d1_databases]]
 binding = "DB"
 database_name = "site"
 
 [env.staging]
 {staging_vars}
+
+[env.staging.secrets]
+required = ["JWT_SECRET"]
 
 [[env.staging.d1_databases]]
 binding = "DB"
@@ -39,7 +45,10 @@ def test_defaults(tmp_path):
 
 
 def test_numbers_come_from_vars_or_the_environment(tmp_path):
-    vars = "[vars]\nRATE_LIMIT_ATTEMPTS = 3\nRATE_LIMIT_WINDOW_SECONDS = 120\nMEDIA_MAX_UPLOAD_BYTES = 1024\n"
+    vars = (
+        "[vars]\nRATE_LIMIT_ATTEMPTS = 3\nRATE_LIMIT_WINDOW_SECONDS = 120\nMEDIA_MAX_UPLOAD_BYTES = 1024\n"
+        "TRUSTED_PROXY_COUNT = 0\n"  # declared: the process variable below overrides it
+    )
     settings = settings_from_config(config_for(tmp_path, vars, environ={"TRUSTED_PROXY_COUNT": " 2 "}))
     assert (settings.rate_limit_attempts, settings.rate_limit_window_seconds) == (3, 120)
     assert (settings.max_upload_bytes, settings.trusted_proxy_count) == (1024, 2)
@@ -50,6 +59,16 @@ def test_numbers_come_from_vars_or_the_environment(tmp_path):
     assert settings_from_config(staging).rate_limit_attempts == 7
 
 
+def test_media_store_and_sweep_settings(tmp_path):
+    defaults = settings_from_config(config_for(tmp_path))
+    assert (defaults.media_store_concurrency, defaults.media_store_breaker_seconds,
+            defaults.media_sweep_grace_seconds) == (2, 5, 3600)
+    vars = "[vars]\nMEDIA_STORE_CONCURRENCY = 3\nMEDIA_STORE_BREAKER_SECONDS = 0\nMEDIA_SWEEP_GRACE_SECONDS = 600\n"
+    settings = settings_from_config(config_for(tmp_path, vars))
+    assert (settings.media_store_concurrency, settings.media_store_breaker_seconds,
+            settings.media_sweep_grace_seconds) == (3, 0, 600)
+
+
 @pytest.mark.parametrize("name, value, message", [
     ("RATE_LIMIT_ATTEMPTS", '"ten"', "RATE_LIMIT_ATTEMPTS must be a whole number, not 'ten'"),
     ("RATE_LIMIT_WINDOW_SECONDS", "1.5", "RATE_LIMIT_WINDOW_SECONDS must be a whole number, not 1.5"),
@@ -57,6 +76,9 @@ def test_numbers_come_from_vars_or_the_environment(tmp_path):
     ("TRUSTED_PROXY_COUNT", "true", "TRUSTED_PROXY_COUNT must be a whole number, not True"),
     ("RATE_LIMIT_ATTEMPTS", "0", "RATE_LIMIT_ATTEMPTS must be at least 1, not 0"),
     ("TRUSTED_PROXY_COUNT", "-1", "TRUSTED_PROXY_COUNT must be at least 0, not -1"),
+    ("MEDIA_STORE_CONCURRENCY", "0", "MEDIA_STORE_CONCURRENCY must be at least 1, not 0"),
+    ("MEDIA_STORE_BREAKER_SECONDS", '"5s"', "MEDIA_STORE_BREAKER_SECONDS must be a whole number, not '5s'"),
+    ("MEDIA_SWEEP_GRACE_SECONDS", "-60", "MEDIA_SWEEP_GRACE_SECONDS must be at least 0, not -60"),
 ])
 def test_a_bad_number_is_a_config_error_naming_the_variable(tmp_path, name, value, message):
     config = config_for(tmp_path, f"[vars]\n{name} = {value}\n")
@@ -67,7 +89,14 @@ def test_a_bad_number_is_a_config_error_naming_the_variable(tmp_path, name, valu
 
 def test_a_bad_number_from_the_environment_too(tmp_path):
     with pytest.raises(ConfigError, match="TRUSTED_PROXY_COUNT must be a whole number, not 'two'"):
-        settings_from_config(config_for(tmp_path, environ={"TRUSTED_PROXY_COUNT": "two"}))
+        settings_from_config(
+            config_for(tmp_path, "[vars]\nTRUSTED_PROXY_COUNT = 1\n", environ={"TRUSTED_PROXY_COUNT": "two"})
+        )
+
+
+def test_an_undeclared_process_variable_is_not_a_setting(tmp_path):
+    settings = settings_from_config(config_for(tmp_path, environ={"TRUSTED_PROXY_COUNT": "2"}))
+    assert settings.trusted_proxy_count == 0
 
 
 def test_outside_the_default_env_the_jwt_secret_is_required_and_long(tmp_path):
@@ -84,5 +113,23 @@ def test_the_default_env_generates_and_keeps_a_secret(tmp_path):
     first = settings_from_config(config_for(tmp_path)).jwt_secret
     assert len(first) >= 32 and settings_from_config(config_for(tmp_path)).jwt_secret == first
     assert (tmp_path / "state" / "jwt_secret").read_text().strip() == first
-    # A developer's own short secret is their business in the default env.
-    assert settings_from_config(config_for(tmp_path, environ={"JWT_SECRET": "dev"})).jwt_secret == "dev"
+    given = settings_from_config(config_for(tmp_path, environ={"JWT_SECRET": STRONG_SECRET})).jwt_secret
+    assert given == STRONG_SECRET
+
+
+def test_a_short_jwt_secret_is_refused_in_the_default_env_too(tmp_path):
+    # Anyone holding one token could recover a short key offline, development or not.
+    with pytest.raises(ConfigError) as raised:
+        settings_from_config(config_for(tmp_path, environ={"JWT_SECRET": "dev"}))
+    assert str(raised.value).startswith(f"{tmp_path / 'bindings.toml'} (environment default): secret JWT_SECRET is 3 bytes")
+    assert not (tmp_path / "state" / "jwt_secret").exists()  # nothing generated in its place
+
+
+def test_the_new_numbers_have_defaults_and_read_vars(tmp_path):
+    settings = settings_from_config(config_for(tmp_path))
+    assert (settings.rate_limit_account_attempts, settings.api_token_default_ttl_days) == (100, 90)
+    assert settings.api_token_max_ttl_days == 365
+    vars = "[vars]\nRATE_LIMIT_ACCOUNT_ATTEMPTS = 40\nAPI_TOKEN_DEFAULT_TTL_DAYS = 7\nAPI_TOKEN_MAX_TTL_DAYS = 30\n"
+    settings = settings_from_config(config_for(tmp_path, vars))
+    assert (settings.rate_limit_account_attempts, settings.api_token_default_ttl_days) == (40, 7)
+    assert settings.api_token_max_ttl_days == 30

@@ -8,6 +8,8 @@ from app.db.models import User
 from tests.fixtures.auth import PASSWORD, concurrently, json_request, login, reload
 from tests.fixtures.users import bearer, create_user
 
+pytestmark = pytest.mark.backends
+
 SECRETS_MARKERS = ("password_hash", "scrypt$", "password_reset_token", "invitation_token", "two_factor_secret")
 
 
@@ -30,11 +32,11 @@ def test_list_paginates_with_totals(app_client, make_user):
     for _ in range(24):
         create_user("viewer")
     first = app_client.get("/admin/api/users?limit=10", headers=admin).json
-    assert len(first["users"]) == 10
-    assert first["pagination"] == {"page": 1, "limit": 10, "total": 25, "pages": 3, "hasNext": True, "hasPrev": False}
+    assert len(first["data"]) == 10
+    assert first["meta"] == {"page": 1, "limit": 10, "total": 25, "pages": 3, "hasNext": True, "hasPrev": False}
     last = app_client.get("/admin/api/users?limit=10&page=3", headers=admin).json
-    assert len(last["users"]) == 5 and last["pagination"]["hasNext"] is False and last["pagination"]["hasPrev"] is True
-    ids = {u["id"] for page in (1, 2, 3) for u in app_client.get(f"/admin/api/users?limit=10&page={page}", headers=admin).json["users"]}
+    assert len(last["data"]) == 5 and last["meta"]["hasNext"] is False and last["meta"]["hasPrev"] is True
+    ids = {u["id"] for page in (1, 2, 3) for u in app_client.get(f"/admin/api/users?limit=10&page={page}", headers=admin).json["data"]}
     assert len(ids) == 25
     assert_no_secrets(app_client.get("/admin/api/users", headers=admin))
 
@@ -51,32 +53,32 @@ def test_search_matches_email_username_and_names(app_client, make_user):
     create_user("viewer", email="zed@corp.example", username="zeddy", first_name="Zebulon", last_name="Quux")
     for term, expected in [("corp.example", 1), ("zedd", 1), ("ebulo", 1), ("QUUX", 1), ("nothing-like-it", 0)]:
         found = app_client.get("/admin/api/users", {"search": term}, headers=admin).json
-        assert found["pagination"]["total"] == expected, term
+        assert found["meta"]["total"] == expected, term
 
 
 def test_search_wildcards_are_literal(app_client, make_user):
     _, admin = make_user("admin")
     create_user("viewer", email="percent%sign@example.com", username="per_cent")
     create_user("viewer", email="plain@example.com", username="plainuser")
-    assert app_client.get("/admin/api/users", {"search": "%"}, headers=admin).json["pagination"]["total"] == 1
-    assert app_client.get("/admin/api/users", {"search": "r_c"}, headers=admin).json["pagination"]["total"] == 1
+    assert app_client.get("/admin/api/users", {"search": "%"}, headers=admin).json["meta"]["total"] == 1
+    assert app_client.get("/admin/api/users", {"search": "r_c"}, headers=admin).json["meta"]["total"] == 1
     injected = app_client.get("/admin/api/users", {"search": "' OR 1=1 --"}, headers=admin).json
-    assert injected["pagination"]["total"] == 0
+    assert injected["meta"]["total"] == 0
 
 
 def test_filters_by_role_and_status(app_client, make_user):
     _, admin = make_user("admin")
     create_user("editor")
     create_user("editor", is_active=False)
-    assert app_client.get("/admin/api/users?role=editor", headers=admin).json["pagination"]["total"] == 2
-    assert app_client.get("/admin/api/users?role=editor&status=inactive", headers=admin).json["pagination"]["total"] == 1
+    assert app_client.get("/admin/api/users?role=editor", headers=admin).json["meta"]["total"] == 2
+    assert app_client.get("/admin/api/users?role=editor&status=inactive", headers=admin).json["meta"]["total"] == 1
 
 
 def test_get_one_and_404(app_client, make_user):
     _, admin = make_user("admin")
     target = create_user("author", password_hash="scrypt$not-real")
     response = app_client.get(f"/admin/api/users/{target.id}", headers=admin)
-    assert response.json["user"]["id"] == target.id and response.json["user"]["role"] == "author"
+    assert response.json["data"]["id"] == target.id and response.json["data"]["role"] == "author"
     assert_no_secrets(response)
     missing = app_client.get("/admin/api/users/does-not-exist", headers=admin, status=404)
     assert missing.json == {"error": "User not found"}
@@ -91,7 +93,7 @@ def test_patch_names_and_role_ends_the_targets_sessions(app_client, make_user):
     response = app_client.patch_json(
         f"/admin/api/users/{target.id}", {"first_name": "<b>Bold</b>", "role": "editor"}, headers=admin
     )
-    assert response.json["user"]["first_name"] == "<b>Bold</b>" and response.json["user"]["role"] == "editor"
+    assert response.json["data"]["first_name"] == "<b>Bold</b>" and response.json["data"]["role"] == "editor"
     assert reload(target).role == "editor"
     app_client.get("/auth/me", headers=target_headers, status=401)
 
@@ -157,7 +159,7 @@ def test_delete_deactivates_and_ends_sessions(app_client, make_user, user_with_p
     _, admin = make_user("admin")
     target, target_headers = user_with_password("author", email="leaving@example.com")
     response = app_client.delete(f"/admin/api/users/{target.id}", headers=admin)
-    assert response.json["message"] == "User deactivated" and response.json["user"]["is_active"] is False
+    assert response.json["message"] == "User deactivated" and response.json["data"]["is_active"] is False
     assert User.get_or_none(User.id == target.id) is not None  # a soft delete
     app_client.get("/auth/me", headers=target_headers, status=401)
     login(app_client, "leaving@example.com", status=401)
@@ -175,7 +177,7 @@ def invite(client, headers, status=201, **body):
 def test_invite_and_accept(app_client, make_user, outbox):
     admin, headers = make_user("admin")
     response = invite(app_client, headers, role="author", first_name="In", last_name="Vitee")
-    user = response.json["user"]
+    user = response.json["data"]
     assert user["is_active"] is False and user["invitation_pending"] and user["invited_by"] == admin.id
     [token] = outbox.tokens("invitation")
     assert token not in response.text
@@ -205,7 +207,7 @@ def test_accepting_with_a_taken_username_is_409(app_client, make_user, outbox):
 
 def test_expired_invitations_are_refused(app_client, make_user, outbox):
     _, headers = make_user("admin")
-    user = invite(app_client, headers).json["user"]
+    user = invite(app_client, headers).json["data"]
     [token] = outbox.tokens("invitation")
     User.update(invited_at=User.invited_at - 8 * 24 * 3600 * 1000).where(User.id == user["id"]).execute()
     body = {"token": token, "username": "late", "password": PASSWORD}
@@ -214,7 +216,7 @@ def test_expired_invitations_are_refused(app_client, make_user, outbox):
 
 def test_deactivating_an_invited_user_cancels_the_invitation(app_client, make_user, outbox):
     _, headers = make_user("admin")
-    user = invite(app_client, headers).json["user"]
+    user = invite(app_client, headers).json["data"]
     [token] = outbox.tokens("invitation")
     app_client.delete(f"/admin/api/users/{user['id']}", headers=headers)
     body = {"token": token, "username": "cancelled", "password": PASSWORD}
@@ -237,7 +239,7 @@ def test_invite_rules(app_client, make_user, outbox):
 
 def test_an_invitation_is_accepted_once_even_under_a_race(app_client, make_user, outbox):
     _, headers = make_user("admin")
-    user = invite(app_client, headers).json["user"]
+    user = invite(app_client, headers).json["data"]
     [token] = outbox.tokens("invitation")
     names = ["first-taker", "second-taker"]
     statuses = concurrently(app_client.app, [
@@ -248,3 +250,28 @@ def test_an_invitation_is_accepted_once_even_under_a_race(app_client, make_user,
     stored = User.get_by_id(user["id"])
     assert stored.username == names[statuses.index(200)] and stored.invitation_token is None
     assert not User.select().where(User.username == names[statuses.index(400)]).exists()
+
+
+def test_invitations_meet_look_alike_emails_as_one_account(app_client, make_user, outbox):
+    _, headers = make_user("admin")
+    create_user("viewer", email="known@example.com")
+    invite(app_client, headers, email="kn\u200bown@example.com", status=409)
+    invite(app_client, headers, email="KNOWN@ＥＸＡＭＰＬＥ.COM", status=409)
+    response = invite(app_client, headers, email="kn\u043ewn@example.com", status=422)  # Cyrillic o
+    assert response.json["details"][0]["field"] == "email"
+    stored = invite(app_client, headers, email="Fresh\u200b@Example.com").json["data"]
+    assert stored["email"] == "fresh@example.com"
+    assert len(outbox.tokens("invitation")) == 1
+
+
+def test_user_responses_are_not_stored(app_client, make_user, outbox):
+    _, headers = make_user("admin")
+    target, _ = make_user("viewer")
+    responses = [
+        app_client.get("/admin/api/users", headers=headers),
+        app_client.get(f"/admin/api/users/{target.id}", headers=headers),
+        app_client.patch_json(f"/admin/api/users/{target.id}", {"first_name": "T"}, headers=headers),
+        invite(app_client, headers),
+        app_client.delete(f"/admin/api/users/{target.id}", headers=headers),
+    ]
+    assert [r.headers.get("Cache-Control") for r in responses] == ["no-store"] * len(responses)

@@ -9,7 +9,7 @@ import pytest
 from app.db.models import ContentVersion, Workflow, WorkflowTransition, now_ms
 from tests.fixtures.workflow import content_row, history_rows, workflow_logs
 
-pytestmark = pytest.mark.usefixtures("env")
+pytestmark = [pytest.mark.usefixtures("env"), pytest.mark.backends]
 
 
 def move(client, content, headers, action, status=200, **body):
@@ -208,11 +208,35 @@ def test_drafts_workflow_and_history_are_hidden_from_those_who_cannot_read_them(
         assert client.get(f"/api/content/{item.id}/workflow", headers=headers).json["data"]["review"]["notes"] == (
             "Secret reviewer notes")
         assert len(client.get(f"/api/content/{item.id}/history", headers=headers).json["data"]) == 2
-    # Once published, the item is public: so are its state and history.
+    # Once published, the item's state is public; its review notes and history are not.
     move(client, item, author_headers, "restore-draft")
     move(client, item, editor_headers, "publish")
-    assert client.get(f"/api/content/{item.id}/history", headers=viewer_headers).json["meta"]["count"] == 4
     assert client.get(f"/api/content/{item.id}/workflow", headers=other_headers).json["data"]["status"] == "published"
+
+
+def test_review_notes_and_history_of_published_items_are_for_reviewers_and_the_author(
+        client, make_user, make_content_row):
+    author, author_headers = make_user("author")
+    _, other_headers = make_user("author")
+    _, viewer_headers = make_user("viewer")
+    _, editor_headers = make_user("editor")
+    item = make_content_row(author, state="pending-review")
+    move(client, item, editor_headers, "reject", comment="Secret reviewer notes")
+    move(client, item, author_headers, "restore-draft")
+    move(client, item, editor_headers, "publish")
+    client.get(f"/api/content/{item.id}", headers=viewer_headers, status=200)
+
+    for headers in (viewer_headers, other_headers):
+        view = client.get(f"/api/content/{item.id}/workflow", headers=headers)
+        assert view.json["data"]["state"]["id"] == "published" and view.json["data"]["review"] is None
+        assert "Secret" not in view.text
+        denied = client.get(f"/api/content/{item.id}/history", headers=headers, status=403)
+        assert denied.json == {"error": "The workflow history is for reviewers and the item's author"}
+    for headers in (author_headers, editor_headers):
+        view = client.get(f"/api/content/{item.id}/workflow", headers=headers).json["data"]
+        assert view["review"]["notes"] == "Secret reviewer notes"
+        steps = client.get(f"/api/content/{item.id}/history", headers=headers).json["data"]
+        assert "Secret reviewer notes" in [step["comment"] for step in steps]
 
 
 def test_anonymous_gets_401(client, make_user, make_content_row):
@@ -374,26 +398,23 @@ def test_history_lists_every_step_newest_first_with_users(client, make_user, mak
     resp = client.get(f"/api/content/{item.id}/history", headers=editor_headers)
     steps = resp.json["data"]
     assert [s["action"] for s in steps] == ["publish", "approve", "submit", "restore-draft", "reject", "submit"]
-    assert resp.json["meta"] == {"content_id": item.id, "count": 6}
+    assert resp.json["meta"] == {"content_id": item.id, "count": 6, "total": 6, "page": 1, "limit": 6, "pages": 1, "hasNext": False, "hasPrev": False}
     assert steps[-1]["user"] == {"id": author.id, "username": author.username, "name": "Ada Lovelace",
                                  "email": author.email}
     assert steps[0]["user"]["id"] == editor.id
     assert steps[4]["comment"] == "too short"
     assert [s["created_at"] for s in steps] == sorted((s["created_at"] for s in steps), reverse=True)
     assert len({s["created_at"] for s in steps}) == 6
-    # Readers without users.read see who acted, not their email.
-    assert "email" not in client.get(f"/api/content/{item.id}/history", headers=viewer_headers).json["data"][0]["user"]
+    # Readers without users.read (the author) see who acted, not their email.
+    assert "email" not in client.get(f"/api/content/{item.id}/history", headers=author_headers).json["data"][0]["user"]
 
 
-def test_a_failed_log_write_rolls_back_the_whole_move(client, env, make_user, make_content_row):
+def test_a_failed_log_write_rolls_back_the_whole_move(client, env, stack, make_user, make_content_row):
     author, _ = make_user("author")
     _, headers = make_user("editor")
     item = make_content_row(author)
     # A real fault in the last write of the transaction: content + history must roll back with it.
-    env.DB.db.execute_sql(
-        "CREATE TRIGGER refuse_workflow_logs BEFORE INSERT ON system_logs WHEN NEW.category = 'workflow' "
-        "BEGIN SELECT RAISE(ABORT, 'log store refused'); END"
-    )
+    stack.refuse_inserts(env, "system_logs", "log store refused", when="NEW.category = 'workflow'")
 
     # The database's error maps to an error envelope (its exact status is errors.py's choice).
     resp = move(client, item, headers, "publish", status="*")

@@ -6,6 +6,9 @@ Every responder declares its rule with ``@access(...)``:
 * ``@access(authenticated=True)`` — any signed-in user (or API token);
 * ``@access("content.update")`` — a user whose role (or token) holds that permission.
 
+Under ``/admin/api`` every non-public rule also needs the role admin or editor (an API
+token carries its owner's role), as SonicJS's ``requireRole(['admin','editor'])``.
+
 ``check_routes(app_routes)`` refuses to build an app in which some responder has no rule,
 so no route can forget its check (fail closed). The check itself is a Falcon ``before``
 hook; ``req.context.user`` is set by the authentication middleware (None when anonymous).
@@ -19,6 +22,15 @@ from app.api.errors import forbidden, unauthorized
 
 RESPONDER_PREFIX = "on_"
 ACCESS_ATTR = "__sonicpy_access__"
+# The admin JSON API is for the people who run the site, whatever single permissions
+# another role holds (viewers may read collections, but not through the admin API).
+ADMIN_API_PREFIX = "/admin/api"
+ADMIN_API_ROLES = frozenset({"admin", "editor"})
+
+
+def admin_api_path(path):
+    """Whether ``path`` is under ``/admin/api`` (editors and admins only)."""
+    return path == ADMIN_API_PREFIX or path.startswith(ADMIN_API_PREFIX + "/")
 
 
 @dataclass(frozen=True)
@@ -52,7 +64,11 @@ def _enforce(req, resp, resource, params, rule):
         if getattr(req.context, "credential_rejected", False):
             raise unauthorized("Invalid or expired token")
         raise unauthorized()
+    if admin_api_path(req.path) and user.role not in ADMIN_API_ROLES:
+        raise forbidden()  # SonicJS's answer to requireRole
     if rule.permission is not None and not user.can(rule.permission):
+        if user.via == "token":
+            raise forbidden(f"This API token does not grant the permission {rule.permission}")
         raise forbidden()
 
 

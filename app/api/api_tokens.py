@@ -5,6 +5,10 @@ its owner's rights, so this grants nothing new); ``api_tokens.manage`` (admins) 
 to list or revoke someone else's. Token management needs a password session: an API
 token cannot mint or list tokens, so a leaked token cannot outlive its own revocation by
 creating a successor.
+
+Every token expires: ``expires_at`` (epoch milliseconds) defaults to 90 days from now and
+may be at most 365 days ahead (``API_TOKEN_DEFAULT_TTL_DAYS``, ``API_TOKEN_MAX_TTL_DAYS``).
+Every response is ``no-store``: it lists tokens, or carries a new one.
 """
 
 from typing import Annotated
@@ -13,8 +17,11 @@ import falcon
 import msgspec
 
 from app.api.access import access
+from app.api.describe import ListBody, Param, describe
 from app.api.errors import forbidden, not_found, read_body, unprocessable
+from app.api.private import no_store
 from app.services.api_tokens import TokenRequestError, token_json
+from app.services.pagination import whole_list_meta
 
 MANAGE_OTHERS = "api_tokens.manage"
 MAX_EPOCH_MS = 2**53  # beyond any date; keeps the value a safe JSON integer and a BIGINT
@@ -40,6 +47,11 @@ class TokensResource:
         self._tokens = tokens
 
     @access(authenticated=True)
+    @describe(
+        "List API tokens (own; another user's with api_tokens.manage)",
+        query=(Param("user_id", str, "whose tokens"),), response=ListBody,
+    )
+    @no_store
     def on_get(self, req, resp):
         caller = req.context.user
         _password_session(caller)
@@ -47,9 +59,11 @@ class TokensResource:
         if user_id != caller.id and not caller.can(MANAGE_OTHERS):
             raise forbidden()
         rows = self._tokens.list_for(user_id)
-        resp.media = {"data": [token_json(r) for r in rows], "meta": {"count": len(rows)}}
+        resp.media = {"data": [token_json(r) for r in rows], "meta": whole_list_meta(len(rows))}
 
     @access(authenticated=True)
+    @describe("Create an API token (shown once)", body=TokenBody, status=201)
+    @no_store
     def on_post(self, req, resp):
         caller = req.context.user
         _password_session(caller)
@@ -72,6 +86,8 @@ class TokenResource:
         self._tokens = tokens
 
     @access(authenticated=True)
+    @describe("Revoke an API token")
+    @no_store
     def on_delete(self, req, resp, token_id):
         caller = req.context.user
         _password_session(caller)

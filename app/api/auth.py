@@ -1,10 +1,18 @@
 """``/auth/*``: register, login, logout, refresh, me, password change and reset, invitations.
 
-Paths and JSON shapes follow SonicJS (``reference/sonicjs.md`` 2.3) so its clients keep
+Paths and JSON shapes follow SonicJS's auth routes so its clients keep
 working; its flaws do not carry over: registration always gives the least privileged role,
 logout and password changes end existing sessions (``token_version``), login and register
-are rate-limited per IP and per account, reset and invitation tokens reach the user only
-through the mailer hook, never a response.
+are rate-limited (sign-in per client address, so nobody can lock someone else's account:
+see ``Guard``), reset and invitation tokens reach the user only through the mailer hook,
+never a response.
+
+The routes that start a session from credentials in the body (login, register, accept an
+invitation) take JSON only, 415 otherwise: a page on any site can submit an HTML form
+(URL-encoded or multipart) across origins without a CORS preflight, and could sign a
+visitor in to an account of its choosing (login CSRF); a JSON body cannot be sent that
+way. SonicJS's JSON routes take JSON only as well (its form routes are HTML pages this
+app does not serve). Responses carrying a token or the caller's details are ``no-store``.
 """
 
 from typing import Annotated
@@ -14,13 +22,30 @@ import msgspec
 
 from app.api.access import access
 from app.api.authentication import COOKIE_NAME, client_ip
+from app.api.describe import describe
 from app.api.errors import (
-    bad_request, conflict, field_error, forbidden, read_body, too_many_requests, unauthorized,
+    APIError,
+    bad_request,
+    conflict,
+    field_error,
+    forbidden,
+    read_body,
+    too_many_requests,
+    unauthorized,
 )
+from app.api.private import no_store
 from app.services import users
 from app.services.accounts import (
-    EMAIL_PATTERN, MAX_PASSWORD_LENGTH, USERNAME_PATTERN, DuplicateAccount, InvalidCredentials, InvalidToken,
-    WeakPassword, registration_open,
+    EMAIL_PATTERN,
+    MAX_PASSWORD_LENGTH,
+    USERNAME_PATTERN,
+    DuplicateAccount,
+    InvalidCredentials,
+    InvalidEmail,
+    InvalidToken,
+    WeakPassword,
+    normalize_email,
+    registration_open,
 )
 from app.services.identity import LEAST_PRIVILEGED_ROLE, issue_jwt
 from app.services.plugins import hooks
@@ -30,6 +55,8 @@ Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=254)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 Username = Annotated[str, msgspec.Meta(pattern=USERNAME_PATTERN)]
 Name = Annotated[str, msgspec.Meta(max_length=100)]
+# SonicJS refuses an empty first or last name: absent is fine, "" or blanks are not.
+GivenName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"\S")]
 OneTimeToken = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 RESET_MESSAGE = "If an account exists for this email, a password reset link has been sent"
@@ -44,8 +71,8 @@ class RegisterBody(msgspec.Struct, forbid_unknown_fields=True):
     email: Email
     password: Password
     username: Username | None = None
-    firstName: Name = ""  # noqa: N815 - SonicJS's field names
-    lastName: Name = ""  # noqa: N815
+    firstName: GivenName | None = None
+    lastName: GivenName | None = None
 
 
 class ChangePasswordBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -106,23 +133,60 @@ def _weak(ex, field="password"):
     return field_error(field, str(ex))
 
 
+def _json_only(req, resp, resource, params):
+    """415 unless the body is JSON: no cross-site HTML form can start a session (login CSRF)."""
+    if (req.content_type or "").split(";", 1)[0].strip().lower() != falcon.MEDIA_JSON:
+        raise APIError(
+            falcon.HTTP_415, "Unsupported media type", f"this route takes a JSON body ({falcon.MEDIA_JSON})"
+        )
+
+
 class Guard:
     """Rate-limit checks shared by the auth resources (login, register, resets).
 
     An attempt is counted *before* the slow work it guards (``acquire``) and given back
     when it went well (``refund``): counted afterwards, a burst of parallel guesses would
     all pass the check while the first ones were still hashing.
+
+    Sign-in (``acquire_login``) is limited so that nobody can lock an account by failing
+    on purpose: the client address is limited (``RATE_LIMIT_ATTEMPTS`` failures per window,
+    whichever accounts they name), the account is not, so its owner signs in from any
+    other address. An account's failures from all addresses are counted too; past
+    ``RATE_LIMIT_ACCOUNT_ATTEMPTS`` in a window (a guess spread over many addresses) each
+    address gets one failure for that account per window instead: the attack slows to one
+    guess per address while a correct password from a client that has not failed still
+    signs in.
     """
 
     def __init__(self, limiter, settings):
         self._limiter = limiter
         self._proxies = settings.trusted_proxy_count
+        self._account_ceiling = settings.rate_limit_account_attempts
 
     def buckets(self, req, action, account=None):
         """The IP bucket of ``action`` and, with ``account``, the account's bucket."""
         keys = [bucket(f"{action}-ip", client_ip(req, self._proxies))]
         if account is not None:
-            keys.append(bucket(f"{action}-account", account))
+            keys.append(bucket(f"{action}-account", normalize_email(account)))
+        return keys
+
+    def login_buckets(self, req, account):
+        """The sign-in buckets of ``req``: its address, ``account``, and the two together."""
+        address, account = client_ip(req, self._proxies), normalize_email(account)
+        return [
+            bucket("login-ip", address), bucket("login-account", account),
+            bucket("login-account-ip", f"{account} {address}"),
+        ]
+
+    def acquire_login(self, req, account):
+        """Count a sign-in attempt on ``account`` (429 when limited); the buckets to refund."""
+        keys = address_key, account_key, pair_key = self.login_buckets(req, account)
+        under_attack = self._limiter.count(account_key) >= self._account_ceiling
+        wait = self._limiter.acquire(
+            address_key, account_key, pair_key, limits={account_key: None, pair_key: 1 if under_attack else None}
+        )
+        if wait is not None:
+            raise too_many_requests(wait)
         return keys
 
     def acquire(self, keys):
@@ -153,10 +217,12 @@ class LoginResource:
         self._settings = settings
 
     @access(public=True)
+    @describe("Sign in with email and password", body=LoginBody)
+    @falcon.before(_json_only)
+    @no_store
     def on_post(self, req, resp):
         body = read_body(req, LoginBody)
-        keys = self._guard.buckets(req, "login", body.email.lower())
-        self._guard.acquire(keys)
+        keys = self._guard.acquire_login(req, body.email)
         user = self._accounts.authenticate(body.email, body.password)
         if user is None:
             raise unauthorized("Invalid email or password")
@@ -174,17 +240,23 @@ class RegisterResource:
         self._settings = settings
 
     @access(public=True)
+    @describe("Register an account (always the least privileged role)", body=RegisterBody, status=201)
+    @falcon.before(_json_only)
+    @no_store
     def on_post(self, req, resp):
         if not registration_open(self._settings):
             raise forbidden("Registration is currently disabled")
         body = read_body(req, RegisterBody)
-        self._guard.acquire(self._guard.buckets(req, "register", body.email.lower()))
+        self._guard.acquire(self._guard.buckets(req, "register", body.email))
         try:
             user = self._accounts.create_user(
-                body.email, body.password, LEAST_PRIVILEGED_ROLE, body.username, body.firstName, body.lastName
+                body.email, body.password, LEAST_PRIVILEGED_ROLE, body.username,
+                body.firstName or "", body.lastName or "",
             )
         except WeakPassword as ex:
             raise _weak(ex) from None
+        except InvalidEmail as ex:
+            raise field_error("email", str(ex)) from None
         except DuplicateAccount as ex:
             raise conflict(str(ex)) from None
         hooks.after("auth_register", user=user)
@@ -200,6 +272,7 @@ class LogoutResource:
         self._accounts = accounts
 
     @access(public=True)
+    @describe("Sign out: clear the cookie and end every session")
     def on_post(self, req, resp):
         user = req.context.user
         if user is not None and user.via == "jwt":
@@ -221,6 +294,8 @@ class RefreshResource:
         self._settings = settings
 
     @access(authenticated=True)
+    @describe("A new token for a still-valid session")
+    @no_store
     def on_post(self, req, resp):
         _session_only(req.context.user)
         user = users.get_user(req.context.user.id)
@@ -231,12 +306,15 @@ class MeResource:
     """``GET /auth/me``: the caller."""
 
     @access(authenticated=True)
+    @describe("The signed-in caller")
+    @no_store
     def on_get(self, req, resp):
         resp.media = {"user": me_user(users.get_user(req.context.user.id))}
 
 
 class ChangePasswordResource:
-    """``POST /auth/change-password``: needs the current password; ends other sessions."""
+    """``POST /auth/change-password``: needs the current password; ends other sessions and
+    deletes the caller's API tokens (whoever knew the old password may have made them)."""
 
     def __init__(self, accounts, guard, settings):
         self._accounts = accounts
@@ -244,14 +322,15 @@ class ChangePasswordResource:
         self._settings = settings
 
     @access(authenticated=True)
+    @describe("Change the password (ends other sessions)", body=ChangePasswordBody)
+    @no_store
     def on_post(self, req, resp):
         caller = req.context.user
         _session_only(caller)
         body = read_body(req, ChangePasswordBody)
         _check_confirmation(body.new_password, body.confirm_password)
         # A stolen session must not be able to brute-force the current password either.
-        keys = self._guard.buckets(req, "login", caller.email)
-        self._guard.acquire(keys)
+        keys = self._guard.acquire_login(req, caller.email)
         try:
             user = self._accounts.change_password(caller.id, body.current_password, body.new_password)
         except InvalidCredentials as ex:
@@ -272,9 +351,10 @@ class RequestResetResource:
         self._mailer = mailer
 
     @access(public=True)
+    @describe("Mail a password-reset link", body=ResetRequestBody, status=202)
     def on_post(self, req, resp):
         body = read_body(req, ResetRequestBody)
-        self._guard.acquire(self._guard.buckets(req, "reset", body.email.lower()))
+        self._guard.acquire(self._guard.buckets(req, "reset", body.email))
         mail = self._accounts.request_password_reset(body.email)
         if mail is not None:
             # After the response: the answer takes the same time whether a mail goes out or not.
@@ -284,18 +364,20 @@ class RequestResetResource:
 
 
 class ResetPasswordResource:
-    """``POST /auth/reset-password``: ``{token, password}`` from the mailed link."""
+    """``POST /auth/reset-password``: ``{token, password}`` from the mailed link; ends every
+    session and deletes the user's API tokens."""
 
     def __init__(self, accounts, guard):
         self._accounts = accounts
         self._guard = guard
 
     @access(public=True)
+    @describe("Set a new password with a reset token", body=ResetPasswordBody)
     def on_post(self, req, resp):
         body = read_body(req, ResetPasswordBody)
         _check_confirmation(body.password, body.confirm_password)
         user = redeem_token(self._guard, req, lambda: self._accounts.reset_password(body.token, body.password))
-        self._guard.clear(self._guard.buckets(req, "login", user.email)[1:])
+        self._guard.clear(self._guard.login_buckets(req, user.email)[1:])
         resp.media = {"message": "Password has been reset; sign in with the new password"}
 
 
@@ -330,6 +412,9 @@ class AcceptInvitationResource:
         self._settings = settings
 
     @access(public=True)
+    @describe("Accept an invitation and sign in", body=AcceptInvitationBody)
+    @falcon.before(_json_only)
+    @no_store
     def on_post(self, req, resp):
         body = read_body(req, AcceptInvitationBody)
         _check_confirmation(body.password, body.confirm_password)

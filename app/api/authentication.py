@@ -1,7 +1,8 @@
 """Authentication middleware: sets ``req.context.user`` from the request's credentials.
 
-Credentials are ``Authorization: Bearer <jwt or API token>`` or the ``auth_token`` cookie,
-tried in that order as SonicJS does. The cookie only ever carries a session JWT (login sets
+Credentials are ``Authorization: Bearer <jwt or API token>``, ``X-API-Key: <API token>``
+(SonicJS's header for API keys; never a JWT) or the ``auth_token`` cookie, tried in that
+order. The cookie only ever carries a session JWT (login sets
 it): an API token is accepted from the header alone, so a token planted in a browser's
 cookie jar cannot act with the browser's ambient credentials. Missing or invalid
 credentials leave the user None; each route's ``@access`` rule then decides between
@@ -12,15 +13,19 @@ from app.services.identity import principal_from_jwt
 
 COOKIE_NAME = "auth_token"
 BEARER = "bearer"
+API_KEY = "api_key"
 COOKIE = "cookie"
 
 
 def credentials_of(req):
-    """``(credential, source)`` of ``req``: the bearer token or the auth cookie, or ``(None, None)``."""
+    """``(credential, source)`` of ``req``: the bearer token, the API key or the auth cookie, or ``(None, None)``."""
     header = req.get_header("Authorization") or ""
     scheme, _, value = header.partition(" ")
     if scheme.lower() == BEARER and value.strip():
         return value.strip(), BEARER
+    api_key = (req.get_header("X-API-Key") or "").strip()
+    if api_key:
+        return api_key, API_KEY
     cookies = req.get_cookie_values(COOKIE_NAME)
     return (cookies[0], COOKIE) if cookies else (None, None)
 
@@ -45,8 +50,8 @@ class AuthenticationMiddleware:
         credential, source = credentials_of(req)
         if not credential:
             return
-        principal = principal_from_jwt(credential, self._settings, self._roles)
-        resolvers = self._token_resolvers if source == BEARER else ()
+        principal = principal_from_jwt(credential, self._settings, self._roles) if source != API_KEY else None
+        resolvers = self._token_resolvers if source in (BEARER, API_KEY) else ()
         for resolver in resolvers:
             if principal is not None:
                 break

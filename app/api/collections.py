@@ -1,7 +1,6 @@
 """Collections: public ``GET /api/collections`` and the admin JSON API ``/admin/api/collections``.
 
-Shapes follow SonicJS (``reference/sonicjs.md`` 2.1 and 2.5). Choices where SonicJS and the
-issue leave room:
+Shapes follow SonicJS's collection routes. Choices where SonicJS leaves room:
 
 * Names match ``^[a-z0-9_-]{1,64}$``: SonicJS's admin API allows ``[a-z0-9_]`` and its
   config files also ``-``; one rule for both keeps every file-defined collection creatable
@@ -25,17 +24,23 @@ issue leave room:
   risk only admins (``collections.create``/``update``) can introduce.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import falcon
 import msgspec
 
 from app.api.access import access
+from app.api.describe import ListBody, Param, describe
 from app.api.errors import bad_request, field_error, read_body, unprocessable
 from app.services import collections
-from app.services.cache import DATABASE, invalidate
-from app.services.collection_schema import CollectionConfigError, parse_schema, schema_to_builtins
+from app.services.cache import DATABASE, Namespace, invalidate
+from app.services.collection_schema import (
+    CollectionConfigError,
+    parse_schema,
+    schema_to_builtins,
+)
+from app.services.pagination import whole_list_meta
 
 NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
 # Containers (objects, arrays) a schema may nest: far beyond any real form, well short of
@@ -44,7 +49,7 @@ MAX_SCHEMA_DEPTH = 40
 SEARCHABLE_TYPES = (
     "string", "text", "textarea", "richtext", "markdown", "quill", "mdxeditor", "tinymce", "easymde", "email", "slug",
 )
-CACHE_NAMESPACE = "collections"
+CACHE_NAMESPACE = Namespace.COLLECTIONS
 
 Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
@@ -53,7 +58,7 @@ LongText = Annotated[str, msgspec.Meta(max_length=2000)]
 
 class CollectionCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
-    displayName: ShortText | None = None  # noqa: N815 - SonicJS accepts both spellings
+    displayName: ShortText | None = None
     display_name: ShortText | None = None
     description: LongText | None = None
     schema: dict[str, Any] | None = None
@@ -61,7 +66,7 @@ class CollectionCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class CollectionPatch(msgspec.Struct, forbid_unknown_fields=True):
-    displayName: ShortText | msgspec.UnsetType = msgspec.UNSET  # noqa: N815
+    displayName: ShortText | msgspec.UnsetType = msgspec.UNSET
     display_name: ShortText | msgspec.UnsetType = msgspec.UNSET
     description: LongText | None | msgspec.UnsetType = msgspec.UNSET
     schema: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
@@ -75,7 +80,9 @@ def default_schema():
         "properties": {
             "title": {"type": "string", "title": "Title", "required": True},
             "content": {"type": "richtext", "title": "Content"},
-            "status": {"type": "select", "title": "Status", "enum": ["draft", "published", "archived"], "default": "draft"},
+            "status": {
+                "type": "select", "title": "Status", "enum": ["draft", "published", "archived"], "default": "draft",
+            },
         },
         "required": ["title"],
     }
@@ -116,7 +123,7 @@ def _depth(value):
 
 
 def _iso_now():
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _schema_of(row):
@@ -178,6 +185,7 @@ class PublicCollectionsResource:
         self._cache = cache
 
     @access(public=True)
+    @describe("Active collections with their schemas", response=ListBody)
     def on_get(self, req, resp):
         if self._cache is None:
             data, source = _active_collections(), DATABASE
@@ -190,7 +198,7 @@ class PublicCollectionsResource:
         resp.set_header("X-Cache-Source", source)
         resp.media = {
             "data": data,
-            "meta": {"count": len(data), "timestamp": _iso_now(), "cache": {"hit": hit, "source": source}},
+            "meta": {**whole_list_meta(len(data)), "timestamp": _iso_now(), "cache": {"hit": hit, "source": source}},
         }
 
 
@@ -201,14 +209,28 @@ class AdminCollectionsResource:
         self._cache = cache
 
     @access("collections.read")
+    @describe(
+        "List collections",
+        query=(
+            Param("search", str, "in name and display name"),
+            Param("includeInactive", bool, "include deactivated collections"),
+        ),
+        response=ListBody,
+    )
     def on_get(self, req, resp):
         rows = collections.list_collections(
             include_inactive=req.get_param_as_bool("includeInactive", default=False),
             search=(req.get_param("search") or "").strip() or None,
         )
-        resp.media = {"data": [summary_json(r) for r in rows], "count": len(rows), "timestamp": _iso_now()}
+        timestamp = _iso_now()
+        # count and timestamp also at the top, where SonicJS's admin API has them.
+        resp.media = {
+            "data": [summary_json(r) for r in rows], "meta": {**whole_list_meta(len(rows)), "timestamp": timestamp},
+            "count": len(rows), "timestamp": timestamp,
+        }
 
     @access("collections.create")
+    @describe("Create a collection", body=CollectionCreate, status=201)
     def on_post(self, req, resp):
         body = read_body(req, CollectionCreate)
         display_name = body.display_name or body.displayName
@@ -226,16 +248,18 @@ class AdminCollectionsResource:
 
 
 class AdminCollectionResource:
-    """``GET/PATCH/DELETE /admin/api/collections/{collection_id}``."""
+    """``GET/PATCH/DELETE /admin/api/collections/{collection_id}``: the id or the name."""
 
     def __init__(self, cache):
         self._cache = cache
 
     @access("collections.read")
+    @describe("One collection with its fields")
     def on_get(self, req, resp, collection_id):
-        resp.media = detail_json(collections.get_collection(collection_id))
+        resp.media = detail_json(collections.find_collection(collection_id))
 
     @access("collections.update")
+    @describe("Update a collection", body=CollectionPatch)
     def on_patch(self, req, resp, collection_id):
         patch = read_body(req, CollectionPatch)
         changes = {}
@@ -252,13 +276,16 @@ class AdminCollectionResource:
             changes["schema"] = validated_schema(patch.schema)
         if not changes:
             raise bad_request("No fields to update")
-        row = collections.update_collection(collection_id, changes)
+        row = collections.update_collection(collections.find_collection(collection_id).id, changes)
         invalidate(self._cache, CACHE_NAMESPACE)
+        # Deactivating withdraws the collection's content from cached public reads too.
+        invalidate(self._cache, Namespace.CONTENT)
         resp.media = {"message": "Collection updated successfully", "data": detail_json(row)}
 
     @access("collections.delete")
+    @describe("Delete a collection without content")
     def on_delete(self, req, resp, collection_id):
-        collections.delete_collection(collection_id)
+        collections.delete_collection(collections.find_collection(collection_id).id)
         invalidate(self._cache, CACHE_NAMESPACE)
         resp.media = {"message": "Collection deleted successfully"}
 

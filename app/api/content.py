@@ -1,4 +1,4 @@
-"""The content API (SPEC A5, A11, D4-D6): where its routes are mounted and errors mapped.
+"""The content API: where its routes are mounted and errors mapped.
 
 Reads live in ``content_read``, writes in ``content_write``, versions in
 ``content_versions``; this module composes the resources Falcon needs (one per URI

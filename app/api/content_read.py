@@ -8,25 +8,49 @@ same in ``meta.cache``. Responses for editors and authors are built per request 
 ``Cache-Control: private, no-store``. ``meta`` never carries SQL or internals.
 """
 
-import time
+from typing import Annotated
 
 import falcon
+import msgspec
 
 from app.api.access import access
+from app.api.describe import ItemBody, ListBody, Param, describe
 from app.api.errors import APIError, bad_request, not_found, unauthorized
+from app.api.health import iso_now
 from app.services import collections
-from app.services.cache import DATABASE
+from app.services.cache import DATABASE, Namespace
 from app.services.content.fields import QueryError
 from app.services.content.query import NotPermitted, Scope, get_item, list_content, parse_list_params
 
-NAMESPACE = "content"
+NAMESPACE = Namespace.CONTENT
+LIST_NOTES = (
+    "Anonymous callers and viewers see published items and public columns only. "
+    "`filter[field][op]=value` (ops equals, not_equals, gt, gte, lt, lte, like, contains, in, not_in, all, "
+    "exists) may be repeated; `data.<name>` names a field of the collection."
+)
+COLLECTION_LIST_QUERY = (
+    Param("limit", Annotated[int, msgspec.Meta(ge=1)], "page size (default 50, at most 1000)"),
+    Param("offset", Annotated[int, msgspec.Meta(ge=0)], "items to skip"),
+    Param("page", Annotated[int, msgspec.Meta(ge=1)], "1-based page (instead of offset)"),
+    Param("cursor", str, "meta.nextCursor of the previous page (instead of offset or page)"),
+    Param("sort", str, "fields, '-' for descending: -published_at,title"),
+    Param("where", str, 'SonicJS\'s JSON filter: {"and": [{"field", "operator", "value"}]}'),
+    Param("search", Annotated[str, msgspec.Meta(min_length=1, max_length=200)], "in title and text fields"),
+    Param("fields", str, "comma-separated fields to return"),
+    Param("status", str, "draft, published, archived (comma-separated) or all; editors"),
+    Param("include_deleted", bool, "include soft-deleted items; editors"),
+)
+CONTENT_LIST_QUERY = COLLECTION_LIST_QUERY + (
+    Param("collection", str, "a collection's name"),
+    Param("collection_id", str, "a collection's id"),
+)
 
 
 def send(resp, body, source, scope):
     """Answer ``body`` with ``meta.timestamp``, ``meta.cache`` and the cache headers."""
     hit = source != DATABASE
     meta = dict(body.get("meta") or {})
-    meta["timestamp"] = int(time.time() * 1000)  # epoch ms, as every timestamp the API returns
+    meta["timestamp"] = iso_now()  # ISO 8601, as SonicJS sends it; rows keep epoch ms
     meta["cache"] = {"hit": hit, "source": source}
     resp.media = {**body, "meta": meta}
     resp.set_header("X-Cache-Status", "HIT" if hit else "MISS")
@@ -51,6 +75,11 @@ def list_params(req, scope, **kwargs):
     except NotPermitted as ex:
         if scope.user_id is None:
             raise unauthorized(str(ex)) from None
+        if req.context.user.via == "token":
+            raise APIError(
+                falcon.HTTP_403, "This API token reads published content only",
+                "other statuses and deleted items need a token with content.publish or content.update",
+            ) from None
         raise APIError(falcon.HTTP_403, "Insufficient permissions", str(ex)) from None
 
 
@@ -70,6 +99,9 @@ class ContentListReader:
     """``GET /api/content``: filtered, sorted, paginated content (mixed into a resource)."""
 
     @access(public=True)
+    @describe(
+        "List content: filter, sort, paginate", description=LIST_NOTES, query=CONTENT_LIST_QUERY, response=ListBody,
+    )
     def on_get(self, req, resp):
         scope = Scope.of(req.context.user)
         params = list_params(req, scope)
@@ -83,6 +115,7 @@ class ContentItemReader:
     """``GET /api/content/{id}`` (mixed into the item resource)."""
 
     @access(public=True)
+    @describe("One content item", response=ItemBody)
     def on_get(self, req, resp, id):
         scope = Scope.of(req.context.user)
         body, source = read_through(
@@ -98,12 +131,13 @@ class CollectionContentResource:
         self._cache = cache
 
     @access(public=True)
+    @describe("One collection's content", description=LIST_NOTES, query=COLLECTION_LIST_QUERY, response=ListBody)
     def on_get(self, req, resp, name):
         scope = Scope.of(req.context.user)
 
         def load():
             collection = collections.find_by_name(name)
-            if collection is None:
+            if collection is None or not (collection.is_active or scope.see_all):
                 raise not_found("Collection not found")
             params = list_params(req, scope, collection_id=collection.id, schema=collection.schema)
             body = list_content(params, scope)
@@ -128,6 +162,7 @@ class CollectionItemResource:
         self._cache = cache
 
     @access(public=True)
+    @describe("One content item by its slug", response=ItemBody)
     def on_get(self, req, resp, name, slug):
         scope = Scope.of(req.context.user)
         body, source = read_through(

@@ -10,9 +10,10 @@ to the workflow) as a NEW version, validated against the collection's current sc
 
 from app.api.access import access
 from app.api.content_write import expected_version, respond_item
+from app.api.describe import IF_MATCH, ItemBody, ListBody, Offset, Param, describe, limit_type
 from app.api.errors import not_found
 from app.api.params import limit_param, offset_param
-from app.services.cache import invalidate
+from app.services.cache import Namespace, invalidate
 from app.services.content import writes
 from app.services.content.versions import get_version, list_versions
 
@@ -25,6 +26,11 @@ class VersionsResource:
     """The versions of one item, newest first (``limit`` up to 100, ``offset``)."""
 
     @access("content.update")
+    @describe(
+        "The versions of an item, newest first",
+        query=(Param("limit", limit_type(DEFAULT_VERSION_LIMIT, VERSION_LIMIT)), Param("offset", Offset)),
+        response=ListBody,
+    )
     def on_get(self, req, resp, id):
         limit = limit_param(req, DEFAULT_VERSION_LIMIT, VERSION_LIMIT)
         offset = offset_param(req)
@@ -35,6 +41,7 @@ class VersionResource:
     """One version with its full snapshot."""
 
     @access("content.update")
+    @describe("One version with its snapshot", response=ItemBody)
     def on_get(self, req, resp, id, version):
         found = get_version(req.context.user, id, version)
         if found is None:
@@ -49,15 +56,16 @@ class VersionRestoreResource:
         self._cache = cache
 
     @access("content.update")
+    @describe("Restore a version as a new version", query=(IF_MATCH,))
     def on_post(self, req, resp, id, version):
         writes.restore_version(req.context.user, id, version, expected_version(req))
-        invalidate(self._cache, "content")
+        invalidate(self._cache, Namespace.CONTENT)
         respond_item(req, resp, id)
 
 
 def register(routes):
     """Mount the version routes (``{version}`` is a bounded int)."""
-    one = "/api/content/{id}/versions/{version:int(min=1, max=%d)}" % MAX_VERSION
+    one = f"/api/content/{{id}}/versions/{{version:int(min=1, max={MAX_VERSION})}}"
     routes.add("/api/content/{id}/versions", VersionsResource())
     routes.add(one, VersionResource())
     routes.add(one + "/restore", VersionRestoreResource(routes.services.cache))

@@ -9,9 +9,12 @@ Who may write (role_permissions of migrations 0004 and 0012):
 * update: ``content.update``; authors (no ``content.publish``, not admin) only their own
   items; a changed status is a workflow move from the current state (409 when the
   workflow has no such edge, e.g. pending-review -> published or archived -> published;
-  403 without the edge's permission), logged and in the history like any move;
+  403 without the edge's permission), logged and in the history like any move; an edit
+  by someone without ``content.publish`` to an approved or published item sends it back
+  to review first (``app.services.content.review``);
 * soft delete and restore: ``content.delete`` (admins, editors and, since migration
-  0015, authors), own items only for holders without ``content.publish``;
+  0015, authors), own items only for holders without ``content.publish``, whose restore
+  of an approved, published or archived item brings it back as a draft;
 * purge (``?hard=true`` or ``/purge``): ``content.purge`` (admins).
 
 Optimistic concurrency: an update (or delete) carrying ``version_number`` in the body or
@@ -28,8 +31,9 @@ import falcon
 import msgspec
 
 from app.api.access import access
+from app.api.describe import IF_MATCH, Param, describe
 from app.api.errors import bad_request, forbidden, read_body
-from app.services.cache import invalidate
+from app.services.cache import Namespace, invalidate
 from app.services.content import writes
 from app.services.content.query import Scope, get_item
 
@@ -117,11 +121,12 @@ class ContentCreator:
     """``POST /api/content`` (mixed into the list resource)."""
 
     @access("content.create")
+    @describe("Create a content item", body=CreateBody, status=201)
     def on_post(self, req, resp):
         body = _body(req, CreateBody)
         fields = _fields(body)
         content = writes.create_content(req.context.user, body.collectionId, fields, req.context.request_id)
-        invalidate(self._cache, "content")
+        invalidate(self._cache, Namespace.CONTENT)
         respond_item(req, resp, content.id, falcon.HTTP_201)
         resp.location = f"/api/content/{content.id}"
 
@@ -130,21 +135,26 @@ class ContentItemWriter:
     """``PUT`` and ``DELETE /api/content/{id}`` (mixed into the item resource)."""
 
     @access("content.update")
+    @describe("Update a content item (If-Match or version_number guards)", body=UpdateBody, query=(IF_MATCH,))
     def on_put(self, req, resp, id):
         body = _body(req, UpdateBody)
         fields = _fields(body)
         writes.update_content(req.context.user, id, fields, expected_version(req, body.version_number),
                               request_id=req.context.request_id)
-        invalidate(self._cache, "content")
+        invalidate(self._cache, Namespace.CONTENT)
         respond_item(req, resp, id)
 
     @access("content.delete")
+    @describe(
+        "Soft-delete a content item (hard=true purges)",
+        query=(Param("hard", bool, "delete for good (content.purge)"), IF_MATCH),
+    )
     def on_delete(self, req, resp, id):
         if req.get_param_as_bool("hard", default=False):
             _purge(req, resp, id, self._cache)
             return
         content = writes.soft_delete(req.context.user, id, expected_version(req))
-        invalidate(self._cache, "content")
+        invalidate(self._cache, Namespace.CONTENT)
         resp.media = {"success": True, "data": {"id": content.id, "deleted_at": content.deleted_at}}
 
 
@@ -152,7 +162,7 @@ def _purge(req, resp, content_id, cache):
     if not req.context.user.can("content.purge"):
         raise forbidden("Deleting content permanently requires the content.purge permission")
     writes.purge(req.context.user, content_id)
-    invalidate(cache, "content")
+    invalidate(cache, Namespace.CONTENT)
     resp.media = {"success": True, "data": {"id": content_id, "purged": True}}
 
 
@@ -163,9 +173,10 @@ class RestoreResource:
         self._cache = cache
 
     @access("content.delete")
+    @describe("Restore a soft-deleted item")
     def on_post(self, req, resp, id):
         writes.restore_deleted(req.context.user, id)
-        invalidate(self._cache, "content")
+        invalidate(self._cache, Namespace.CONTENT)
         respond_item(req, resp, id)
 
 
@@ -176,5 +187,6 @@ class PurgeResource:
         self._cache = cache
 
     @access("content.purge")
+    @describe("Delete an item for good")
     def on_delete(self, req, resp, id):
         _purge(req, resp, id, self._cache)

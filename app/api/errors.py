@@ -9,7 +9,8 @@ gets a fixed message plus the request id to quote.
 ``read_body(req, Struct)`` is the one way responders read a JSON (or form) body: it
 refuses bodies over 1 MiB (413) before reading a byte, converts to the msgspec Struct
 (unknown fields, wrong types and missing fields give 422) and refuses NUL characters,
-which PostgreSQL cannot store.
+which PostgreSQL cannot store. Every top-level field is accepted in camelCase and in
+snake_case (``collectionId`` or ``collection_id``), whichever the Struct declares.
 """
 
 import logging
@@ -21,6 +22,7 @@ import peewee
 
 from app.runtime.kv import KVError
 from app.runtime.r2 import R2Error
+from app.runtime.r2.guard import BucketUnavailable
 from app.services.errors import ErrorKind, ServiceError
 from app.services.plugins import HookVeto
 
@@ -115,10 +117,46 @@ def read_body(req, struct_type, max_bytes=MAX_JSON_BODY_BYTES):
         path = _nul_path(media)
         if path is not None:
             raise field_error(path or None, "NUL characters are not allowed")
-        return msgspec.convert(media, struct_type)
+        return msgspec.convert(either_casing(media, struct_type), struct_type)
     except RecursionError:
         # A body nested thousands of levels deep exhausts the decoder's stack: the client's fault.
         raise bad_request("Request body is nested too deeply") from None
+
+
+def _snake(name):
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", lambda m: "_" + m.group(1).lower(), name)
+
+
+def _camel(name):
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def casing_aliases(struct_type):
+    """``{other casing: declared name}`` of ``struct_type``'s fields (a name it declares itself is no alias)."""
+    declared = {field.encode_name for field in msgspec.structs.fields(struct_type)}
+    aliases = {}
+    for name in declared:
+        for alias in (_snake(name), _camel(name)):
+            if alias not in declared:
+                aliases[alias] = name
+    return aliases
+
+
+def either_casing(media, struct_type):
+    """``media`` with top-level keys in the other casing renamed to the Struct's (422 if both are given)."""
+    if not isinstance(media, dict) or not hasattr(struct_type, "__struct_fields__"):
+        return media
+    aliases = casing_aliases(struct_type)
+    if not any(key in aliases for key in media):
+        return media
+    renamed = {}
+    for key, value in media.items():
+        name = aliases.get(key, key)
+        if name in renamed:
+            raise field_error(key, f"give {name} in one casing only")
+        renamed[name] = value
+    return renamed
 
 
 def _nul_path(media):
@@ -218,9 +256,23 @@ def handle_integrity_error(req, resp, ex, params):
 
 
 def handle_binding_error(req, resp, ex, params):
-    """A binding that is down (database unreachable or locked, bucket, cache) answers 503; the cause goes to the log, not the client."""
+    """A binding that is down (database unreachable or locked, bucket, cache) answers 503.
+
+    The cause goes to the log, not the client.
+    """
     log.error("binding error on %s %s (request %s): %s", req.method, req.path, _request_id(req), ex)
     raise service_unavailable("Service temporarily unavailable", {"request_id": _request_id(req)})
+
+
+def handle_bucket_unavailable(req, resp, ex, params):
+    """A bucket call refused by its guard (store not answering, or too many calls at once):
+    503 at once, with ``Retry-After``; the breaker already logged the outage."""
+    log.info("bucket call refused on %s %s (request %s): %s", req.method, req.path, _request_id(req), ex)
+    raise APIError(
+        falcon.HTTP_503, "Service temporarily unavailable",
+        {"request_id": _request_id(req), "retry_after": ex.retry_after},
+        headers={"Retry-After": str(ex.retry_after)},
+    )
 
 
 def handle_value_error(req, resp, ex, params):
@@ -282,5 +334,6 @@ def install_error_handling(app):
     app.add_error_handler(peewee.IntegrityError, handle_integrity_error)
     app.add_error_handler(KVError, handle_binding_error)
     app.add_error_handler(R2Error, handle_binding_error)
+    app.add_error_handler(BucketUnavailable, handle_bucket_unavailable)
     app.add_error_handler(ServiceError, handle_service_error)
     app.add_error_handler(HookVeto, handle_hook_veto)

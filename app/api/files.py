@@ -2,9 +2,16 @@
 
 Only keys that a live media row names are served (the file, or its thumbnail): a key with
 no row, or a soft-deleted file, is 404 even though its object may still be in the bucket.
+Who gets a file follows ``app.services.media.visibility``: a file that live published
+content uses is served to anyone (pages embed it); any other file only to the editorial
+team (``media.upload``) and its uploader, signed in by bearer token or cookie, and to
+everyone else it is the same 404 as a missing key, sent with ``Cache-Control: no-store``
+so that no cache keeps the 404 once the file is published.
+
 Responses carry what a CDN and a browser need: ``ETag`` (the object's), ``Last-Modified``,
-``Cache-Control: public, max-age=31536000, immutable`` (keys are unique per upload, so the
-bytes behind a URL never change), ``Accept-Ranges``, single ``Range`` requests (206, or 416
+``Cache-Control: public, max-age=31536000, immutable`` for published files (keys are
+unique per upload, so the bytes behind a URL never change; ``private, no-cache`` for
+the others, so no shared cache keeps them), ``Accept-Ranges``, single ``Range`` requests (206, or 416
 with ``Content-Range: bytes */<size>``), and ``If-None-Match`` / ``If-Modified-Since``
 (304), evaluated by the bucket itself (``only_if``) so a 304 costs no body transfer.
 
@@ -16,16 +23,17 @@ under a sandboxing Content-Security-Policy.
 import email.utils
 import logging
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import falcon
 
 from app.api.access import access
+from app.api.describe import describe
 from app.api.errors import APIError, not_found
 from app.runtime.r2 import R2Error, R2ObjectBody
 from app.runtime.r2.objects import INVALID_RANGE
 from app.runtime.r2.options import Conditional
-from app.services.media import storage
+from app.services.media import storage, visibility
 
 log = logging.getLogger("sonicpy.media")
 
@@ -36,6 +44,7 @@ CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Accept-Ranges, Content-Length, Content-Range, ETag, Last-Modified",
 }
+PRIVATE_CACHE = "private, no-cache"
 PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
     "Access-Control-Allow-Headers": "Range, If-None-Match, If-Modified-Since, If-Range",
@@ -79,13 +88,13 @@ def http_date(value):
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return None if when > datetime.now(timezone.utc) else when
+        when = when.replace(tzinfo=UTC)
+    return None if when > datetime.now(UTC) else when
 
 
 def format_http_date(when):
     """``when`` as an HTTP date (``Last-Modified``)."""
-    return email.utils.format_datetime(when.astimezone(timezone.utc), usegmt=True)
+    return email.utils.format_datetime(when.astimezone(UTC), usegmt=True)
 
 
 def validators(req):
@@ -106,13 +115,22 @@ def validators(req):
 
 
 class FilesResource:
-    """Serves ``/files/{key:path}``: GET, HEAD and the CORS preflight."""
+    """Serves ``/files/{key:path}``: GET, HEAD and the CORS preflight.
+
+    Args:
+        library: the MediaLibrary, whose guard bounds the calls to the bucket (503 with
+            ``Retry-After`` while the store is not answering or too busy).
+    """
+
+    def __init__(self, library):
+        self._library = library
 
     @access(public=True)
+    @describe("A media file's bytes (Range, conditional requests)", media_type="application/octet-stream")
     def on_get(self, req, resp, key):
         resp.set_headers(CORS_HEADERS)
-        row, is_thumbnail = self._locate(key)
-        bucket = req.context.env.MEDIA_BUCKET
+        row, is_thumbnail = self._locate(req, resp, key)
+        bucket = self._library.bucket(req.context.env.MEDIA_BUCKET)
         only_if, tags = validators(req)
         byte_range = parse_range(req.get_header("Range"))
         if len(tags) > 1 or (byte_range and req.get_header("If-Range")):
@@ -141,10 +159,11 @@ class FilesResource:
         self._send(resp, obj, byte_range)
 
     @access(public=True)
+    @describe("A media file's headers", media_type=None)
     def on_head(self, req, resp, key):
         resp.set_headers(CORS_HEADERS)
-        row, is_thumbnail = self._locate(key)
-        obj = self._head(req.context.env.MEDIA_BUCKET, key)
+        row, is_thumbnail = self._locate(req, resp, key)
+        obj = self._head(self._library.bucket(req.context.env.MEDIA_BUCKET), key)
         self._describe(resp, row, is_thumbnail, obj)
         only_if, tags = validators(req)
         if obj.etag in tags or (only_if is not None and not Conditional.parse(only_if).passes(obj)):
@@ -154,15 +173,19 @@ class FilesResource:
         resp.content_length = obj.size
 
     @access(public=True)
+    @describe("CORS preflight", status=204, media_type=None)
     def on_options(self, req, resp, key):
         resp.set_headers({**CORS_HEADERS, **PREFLIGHT_HEADERS})
         resp.status = falcon.HTTP_204
 
-    @staticmethod
-    def _locate(key):
+    def _locate(self, req, resp, key):
+        """The live row serving ``key`` if this caller may have it (else 404); sets Cache-Control."""
         row, is_thumbnail = storage.find_by_key(key)
-        if row is None or row.deleted_at is not None:
-            raise not_found()
+        live = row is not None and row.deleted_at is None
+        published = live and self._library.is_published(row.id)
+        if not published and not (live and visibility.team_or_uploader(getattr(req.context, "user", None), row)):
+            raise APIError(falcon.HTTP_404, "Not Found", headers={"Cache-Control": "no-store"})
+        resp.set_header("Cache-Control", storage.IMMUTABLE if published else PRIVATE_CACHE)
         return row, is_thumbnail
 
     @staticmethod
@@ -197,7 +220,6 @@ class FilesResource:
         resp.set_headers({
             "ETag": obj.http_etag,
             "Last-Modified": format_http_date(obj.uploaded),
-            "Cache-Control": storage.IMMUTABLE,
             "Accept-Ranges": "bytes",
             "X-Content-Type-Options": "nosniff",
             "Content-Disposition": storage.content_disposition(
@@ -222,4 +244,4 @@ class FilesResource:
 
 def register(routes):
     """Mount ``/files/{key:path}`` (the key may contain '/')."""
-    routes.add("/files/{key:path}", FilesResource())
+    routes.add("/files/{key:path}", FilesResource(routes.services.media))

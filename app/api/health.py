@@ -1,15 +1,24 @@
 """``GET /health`` and ``GET /api/health``: name, version, env and a real round trip per binding.
 
+The shape is SonicJS's (``name``, ``version``, ``status: "running"``, an ISO 8601
+``timestamp``) plus ``worker``, ``env`` and ``bindings``, one check per binding. When a
+binding is down the answer is 503 with ``status: "degraded"`` and the error envelope's
+``error`` and ``details`` (the names of the bindings down) besides the same fields.
+
 Each binding is checked by its type's ``ping`` (``app.runtime.bindings``), so a new binding
 type is reported here without a change to this module.
 """
 
 import time
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import falcon
+import msgspec
 
 from app import NAME, __version__
 from app.api.access import access
+from app.api.describe import describe
 
 # Whatever a ping raises means the binding is down; its class name is reported.
 CHECK_ERRORS = (Exception,)
@@ -20,9 +29,37 @@ def check_binding(binding_type, binding):
     started = time.perf_counter()
     try:
         binding_type.ping(binding)
-    except CHECK_ERRORS as ex:  # noqa: BLE001 - any failure means "down"; the kind is reported
+    except CHECK_ERRORS as ex:
         return {"status": "down", "latency_ms": _ms(started), "error": type(ex).__name__}
     return {"status": "ok", "latency_ms": _ms(started)}
+
+
+class BindingCheck(msgspec.Struct):
+    """One binding's check."""
+
+    type: str
+    status: Literal["ok", "down"]
+    latency_ms: float
+    error: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class HealthBody(msgspec.Struct):
+    """What ``/health`` answers (200, or 503 with ``error`` and ``details``)."""
+
+    name: str
+    version: str
+    status: Literal["running", "degraded"]
+    timestamp: str
+    worker: str
+    env: str
+    bindings: dict[str, BindingCheck]
+    error: str | msgspec.UnsetType = msgspec.UNSET
+    details: Any | msgspec.UnsetType = msgspec.UNSET
+
+
+def iso_now():
+    """Now in UTC as ISO 8601 with milliseconds and ``Z``, as JavaScript's ``toISOString``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _ms(started):
@@ -33,6 +70,7 @@ class HealthResource:
     """Reports each binding; 503 when any is down, so a load balancer takes the worker out."""
 
     @access(public=True)
+    @describe("Liveness and a round trip per binding (503 when one is down)", response=HealthBody)
     def on_get(self, req, resp):
         env = req.context.env
         checks = {
@@ -46,14 +84,15 @@ class HealthResource:
             "version": __version__,
             "worker": env.name,
             "env": env.config.env_label,
-            "status": "healthy" if healthy else "degraded",
-            "timestamp": int(time.time() * 1000),
+            "status": "running" if healthy else "degraded",
+            "timestamp": iso_now(),
             "bindings": checks,
         }
         if not healthy:
-            # A 503 carries the error envelope's "error" key like every other error response.
-            down = ", ".join(name for name, check in checks.items() if check["status"] != "ok")
-            body["error"] = f"Binding(s) down: {down}"
+            # A 503 carries the error envelope like every other error response.
+            down = [name for name, check in checks.items() if check["status"] != "ok"]
+            body["error"] = f"Binding(s) down: {', '.join(down)}"
+            body["details"] = {"down": down}
         resp.media = body
 
 

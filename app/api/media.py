@@ -1,4 +1,4 @@
-"""The media API (SPEC A8) under ``/api/media``, with SonicJS's paths and shapes.
+"""The media API under ``/api/media``, with SonicJS's paths and shapes.
 
 Routes (who may call each: see ``app.services.media``)::
 

@@ -1,6 +1,6 @@
 """The media library's JSON routes: list, get, update/move, soft delete, restore, purge, bulk.
 
-SonicJS has no JSON list or get (``reference/sonicjs.md`` 2.4); these follow its other
+SonicJS has no JSON list or get for media; these follow its other
 media shapes: ``{"success": true, "file": {...}}`` for one item, per-item ``deleted`` /
 ``moved`` and ``errors`` lists with a ``summary`` for bulk operations, and the pagination
 block of every paged list.
@@ -13,7 +13,8 @@ from typing import Annotated
 import msgspec
 
 from app.api.access import access
-from app.api.errors import bad_request, forbidden, not_found, read_body, service_unavailable, unprocessable
+from app.api.describe import ListBody, Param, describe, paged
+from app.api.errors import bad_request, forbidden, not_found, read_body, unprocessable
 from app.api.params import limit_param, page_param
 from app.runtime.r2 import R2Error
 from app.services.media import (
@@ -24,6 +25,7 @@ from app.services.media import (
     may_delete_some,
     to_record,
     uploads,
+    visibility,
 )
 from app.services.media.library_queries import DEFAULT_SORT, SORT_FIELDS, MediaFilter, find
 from app.services.pagination import pagination_meta
@@ -43,6 +45,13 @@ TYPE_PREFIXES = {
 MIME_PREFIX = re.compile(r"[a-z]+/[a-z0-9.+-]*")
 FileId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 FileIds = Annotated[list[FileId], msgspec.Meta(min_length=1, max_length=MAX_BULK_ITEMS)]
+MEDIA_FILTERS = (
+    Param("folder", str, "exact folder"),
+    Param("type", str, "image, video, audio, document, or a MIME prefix such as image/png"),
+    Param("search", Annotated[str, msgspec.Meta(max_length=MAX_SEARCH_LENGTH)], "in name, alt and caption"),
+    Param("sort", str, "uploadedAt, size or name; '-' for descending (default -uploadedAt)"),
+    Param("deleted", bool, "the trash instead of live files"),
+)
 
 
 class MediaPatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -57,13 +66,13 @@ class MediaPatch(msgspec.Struct, forbid_unknown_fields=True):
 class BulkDelete(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``POST /api/media/bulk-delete``."""
 
-    fileIds: FileIds  # noqa: N815 - SonicJS's field name
+    fileIds: FileIds
 
 
 class BulkMove(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``POST /api/media/bulk-move``."""
 
-    fileIds: FileIds  # noqa: N815 - SonicJS's field name
+    fileIds: FileIds
     folder: str
 
 
@@ -90,18 +99,16 @@ class MediaCollectionResource:
     such as ``image/png``), ``search`` (in original name, alt and caption), ``sort``
     (``uploadedAt``, ``size``, ``name``; ``-`` for descending; default ``-uploadedAt``),
     ``page``, ``limit`` (1-100, default 20), ``deleted=true`` for the trash (everyone's for
-    holders of ``media.delete``, otherwise one's own).
+    holders of ``media.delete``, otherwise one's own). Callers without ``media.upload``
+    (viewers) list only files that published content uses and their own uploads.
     """
 
     @access("media.read")
+    @describe("List media files", query=paged(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE) + MEDIA_FILTERS, response=ListBody)
     def on_get(self, req, resp):
         page, limit = page_param(req), limit_param(req, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         rows, total = library_queries.list_media(_filter(req), page, limit)
-        resp.media = {
-            "success": True,
-            "data": [to_record(row) for row in rows],
-            "pagination": pagination_meta(total, limit, page),
-        }
+        resp.media = {"data": [to_record(row) for row in rows], "meta": pagination_meta(total, limit, page)}
 
 
 def _filter(req):
@@ -121,6 +128,8 @@ def _filter(req):
         type_prefixes=prefixes,
         search=search or None,
         sort=_sort(req.get_param("sort")),
+        # Outside the editorial team: published files and one's own uploads only.
+        visible_to=None if visibility.sees_whole_library(user) else user.id,
     )
 
 
@@ -147,14 +156,18 @@ class MediaItemResource:
         self._library = library
 
     @access("media.read")
+    @describe("One media file")
     def on_get(self, req, resp, media_id):
         row = find(media_id)
         # The trash is visible to those who may restore from it, and only to them.
         if row is None or (row.deleted_at is not None and not can_delete(req.context.user, row)):
             raise not_found("File not found")
+        if not visibility.may_see(req.context.user, row, self._library.is_published):
+            raise not_found("File not found")
         resp.media = {"success": True, "file": to_record(row)}
 
     @access("media.update")
+    @describe("Update alt, caption, tags or folder", body=MediaPatch)
     def on_patch(self, req, resp, media_id):
         row = live_or_404(media_id)
         if not can_update(req.context.user, row):
@@ -183,6 +196,7 @@ class MediaItemResource:
         return changes
 
     @access(authenticated=True)
+    @describe("Soft-delete a file (hard=true purges)", query=(Param("hard", bool, "delete for good (media.purge)"),))
     def on_delete(self, req, resp, media_id):
         user = req.context.user
         if req.get_param_as_bool("hard", default=False):
@@ -215,6 +229,7 @@ class MediaRestoreResource:
         self._library = library
 
     @access(authenticated=True)
+    @describe("Restore a soft-deleted file")
     def on_post(self, req, resp, media_id):
         user = req.context.user
         if not may_delete_some(user):
@@ -236,6 +251,7 @@ class MediaPurgeResource:
         self._library = library
 
     @access("media.purge")
+    @describe("Delete a file for good")
     def on_delete(self, req, resp, media_id):
         purge_media(self._library, req, resp, media_id)
 
@@ -252,6 +268,7 @@ class BulkDeleteResource:
         self._library = library
 
     @access(authenticated=True)
+    @describe("Soft-delete up to 50 files", body=BulkDelete)
     def on_post(self, req, resp):
         user = req.context.user
         if not may_delete_some(user):
@@ -289,13 +306,14 @@ class BulkMoveResource:
         self._library = library
 
     @access("media.update")
+    @describe("Move up to 50 files to a folder", body=BulkMove)
     def on_post(self, req, resp):
         user = req.context.user
         body = read_body(req, BulkMove)
         folder = self._library.check_folder(body.folder)
         ids = _unique(body.fileIds)
         rows = library_queries.rows_by_id(ids, live_only=True)
-        moved, errors, outage = [], [], False
+        moved, errors, outage = [], [], None
         for media_id in ids:
             row = rows.get(media_id)
             if row is None:
@@ -303,28 +321,28 @@ class BulkMoveResource:
             elif not can_update(user, row):
                 errors.append({"fileId": media_id, "error": "Permission denied"})
             else:
-                outage |= self._move_one(req, row, folder, moved, errors)
-        if outage and not moved:
-            raise service_unavailable("Service temporarily unavailable", {"request_id": req.context.request_id})
+                outage = self._move_one(req, row, folder, moved, errors) or outage
+        if outage is not None and not moved:
+            raise outage  # the bucket's error: 503 (with Retry-After when its guard refused)
         resp.media = {"success": not errors, "moved": moved, "errors": errors, "summary": _summary(moved, errors)}
 
     def _move_one(self, req, row, folder, moved, errors):
-        """Move one row; returns True when the bucket failed."""
+        """Move one row; returns the bucket's error when it failed, else None."""
         unchanged = row.folder == folder
         try:
             row = self._library.move(req.context.env.MEDIA_BUCKET, row, folder)
         except MediaConflict as ex:
             errors.append({"fileId": row.id, "error": ex.message})
-            return False
+            return None
         except R2Error as ex:
             log.error("move of media %s failed (request %s): %s", row.id, req.context.request_id, ex)
             errors.append({"fileId": row.id, "error": "Storage temporarily unavailable"})
-            return True
+            return ex
         moved.append({
             "fileId": row.id, "filename": row.original_name, "success": True, "folder": row.folder,
             "r2_key": row.r2_key, "publicUrl": row.public_url, **({"unchanged": True} if unchanged else {}),
         })
-        return False
+        return None
 
 
 def register(routes, library):

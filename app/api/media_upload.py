@@ -12,10 +12,31 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.errors import APIError, bad_request, read_body, service_unavailable, unprocessable
+from app.api.describe import describe
+from app.api.errors import APIError, bad_request, read_body, unprocessable
 from app.runtime.r2 import R2Error
 from app.services.media import FileTooLarge, MediaError, to_record, uploads
 from app.services.media.uploads import FORM_OVERHEAD_BYTES, MAX_FILES_PER_REQUEST, META_FIELDS
+
+
+class UploadFields(msgspec.Struct):
+    """The parts of ``POST /api/media/upload`` (for the OpenAPI document)."""
+
+    file: bytes
+    folder: str | msgspec.UnsetType = msgspec.UNSET
+    alt: str | msgspec.UnsetType = msgspec.UNSET
+    caption: str | msgspec.UnsetType = msgspec.UNSET
+    tags: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class UploadManyFields(msgspec.Struct):
+    """The parts of ``POST /api/media/upload-multiple``: ``files`` repeated (for the document)."""
+
+    files: list[bytes]
+    folder: str | msgspec.UnsetType = msgspec.UNSET
+    alt: str | msgspec.UnsetType = msgspec.UNSET
+    caption: str | msgspec.UnsetType = msgspec.UNSET
+    tags: str | msgspec.UnsetType = msgspec.UNSET
 
 log = logging.getLogger("sonicpy.media")
 
@@ -103,6 +124,7 @@ class UploadResource:
         self._library = library
 
     @access("media.upload")
+    @describe("Upload one file", form=UploadFields, status=201)
     def on_post(self, req, resp):
         limit = self._library.max_upload_bytes
         check_declared_length(req, limit + FORM_OVERHEAD_BYTES, limit)
@@ -130,6 +152,7 @@ class UploadMultipleResource:
         self._library = library
 
     @access("media.upload")
+    @describe("Upload several files", form=UploadManyFields, status=201)
     def on_post(self, req, resp):
         limit = self._library.max_upload_bytes
         check_declared_length(req, limit * MAX_FILES_PER_REQUEST + FORM_OVERHEAD_BYTES, limit)
@@ -144,8 +167,8 @@ class UploadMultipleResource:
         errors = [{k: v for k, v in item.items() if v is not None} for item in form.rejected + errors]
         summary = {"total": len(uploaded) + len(errors), "successful": len(uploaded), "failed": len(errors)}
         if not uploaded:
-            if outage:
-                raise service_unavailable("Service temporarily unavailable", {"request_id": req.context.request_id})
+            if outage is not None:
+                raise outage  # the bucket's error: 503 (with Retry-After when its guard refused)
             if form.too_large == len(errors):
                 raise FileTooLarge("File too large", {"maxBytes": limit, "errors": errors, "summary": summary})
             raise unprocessable("No file was uploaded", {"errors": errors, "summary": summary})
@@ -154,7 +177,7 @@ class UploadMultipleResource:
 
     def _store_all(self, req, form, meta):
         bucket, user_id = req.context.env.MEDIA_BUCKET, req.context.user.id
-        uploaded, errors, outage = [], [], False
+        uploaded, errors, outage = [], [], None
         for spooled in form.files:
             try:
                 uploaded.append(to_record(self._library.upload(bucket, spooled, meta, user_id)))
@@ -163,7 +186,7 @@ class UploadMultipleResource:
             except R2Error as ex:
                 # One file's storage failure is that file's error; the others may still succeed.
                 log.error("upload of %r failed (request %s): %s", spooled.original_name, req.context.request_id, ex)
-                outage = True
+                outage = ex
                 errors.append({"filename": spooled.original_name, "error": "Storage temporarily unavailable"})
         return uploaded, errors, outage
 
@@ -171,7 +194,7 @@ class UploadMultipleResource:
 class CreateFolder(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``POST /api/media/create-folder``."""
 
-    folderName: str  # noqa: N815 - SonicJS's field name
+    folderName: str
 
 
 class CreateFolderResource:
@@ -181,6 +204,7 @@ class CreateFolderResource:
         self._library = library
 
     @access("media.upload")
+    @describe("Check a folder name (folders are virtual)", body=CreateFolder)
     def on_post(self, req, resp):
         body = read_body(req, CreateFolder)
         folder = self._library.check_folder(body.folderName)

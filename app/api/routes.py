@@ -4,12 +4,24 @@
 declares an access rule (see ``app.api.access``).
 """
 
-from app.api import health
-from app.api import api_tokens, auth, collections, users
-from app.api import schedules, workflow
-from app.api import files, media
-from app.api import content, stats
-from app.api import logs, metrics, plugins
+from app.api import (
+    api_tokens,
+    auth,
+    collections,
+    content,
+    explorer,
+    files,
+    health,
+    logs,
+    media,
+    metrics,
+    openapi,
+    plugins,
+    schedules,
+    stats,
+    users,
+    workflow,
+)
 
 ROUTE_MODULES = [
     health,
@@ -19,6 +31,7 @@ ROUTE_MODULES = [
     media, files,
     content, stats,
     plugins, logs, metrics,
+    openapi, explorer,
 ]
 
 

@@ -10,7 +10,7 @@
 The cron trigger runs due schedules (``app.services.content.scheduling.run_scheduled_content``).
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
+from app.api.describe import PAGED, ItemBody, ListBody, Param, describe
 from app.api.errors import bad_request, read_body
 from app.api.params import limit_param, page_param
 from app.api.workflow import checked_id, content_changed
@@ -31,6 +32,11 @@ TimeText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 # Epoch ms up to the end of year 9999: larger integers would overflow the BIGINT column.
 EpochMs = Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799_999)]
 ZoneName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+SCHEDULE_FILTERS = (
+    Param("status", Literal[scheduling.STATUSES], "only schedules in this status"),
+    Param("content_id", Annotated[str, msgspec.Meta(max_length=128)], "only this item's schedules"),
+    Param("action", Literal[scheduling.SCHEDULE_ACTIONS], "only this action"),
+)
 
 
 class ScheduleBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -47,8 +53,8 @@ def _iso(ms, zone_name="UTC"):
     try:
         zone = ZoneInfo(zone_name or "UTC")
     except (KeyError, ValueError, OSError):
-        zone = timezone.utc
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).astimezone(zone).isoformat()
+        zone = UTC
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(zone).isoformat()
 
 
 def schedule_view(row):
@@ -93,7 +99,8 @@ class ContentScheduleResource:
         self._cache = cache
 
     @access("content.publish")
-    def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
+    @describe("Schedule a publish, unpublish or archive", body=ScheduleBody, status=201)
+    def on_post(self, req, resp, id):
         body = read_body(req, ScheduleBody)
         row = scheduling.create_schedule(
             self._db, checked_id(id), req.context.user, body.action, body.scheduled_at, body.timezone
@@ -111,6 +118,7 @@ class SchedulesResource:
         self._cache = cache
 
     @access("content.publish")
+    @describe("List schedules, soonest first", query=PAGED + SCHEDULE_FILTERS, response=ListBody)
     def on_get(self, req, resp):
         page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
         rows, total = scheduling.list_schedules(
@@ -123,10 +131,12 @@ class SchedulesResource:
         resp.media = {"data": [schedule_view(row) for row in rows], "meta": pagination_meta(total, limit, page)}
 
     @access("content.publish")
+    @describe("One schedule", response=ItemBody)
     def on_get_item(self, req, resp, schedule_id):
         resp.media = {"data": schedule_view(scheduling.get_schedule(_schedule_id(schedule_id)))}
 
     @access("content.publish")
+    @describe("Cancel a pending schedule")
     def on_delete_item(self, req, resp, schedule_id):
         row = scheduling.cancel_schedule(self._db, _schedule_id(schedule_id))
         content_changed(self._cache)

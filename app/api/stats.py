@@ -8,6 +8,7 @@ totals (``app.services.stats``). The numbers reveal unpublished work, so the rou
 """
 
 from app.api.access import access
+from app.api.describe import describe
 from app.services.stats import dashboard_stats
 
 
@@ -15,6 +16,7 @@ class StatsResource:
     """The dashboard numbers."""
 
     @access("content.publish")
+    @describe("Dashboard numbers: collections, content, media, users")
     def on_get(self, req, resp):
         stats = dashboard_stats()
         resp.media = {

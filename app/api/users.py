@@ -3,7 +3,7 @@
 Rules beyond the route permissions: changing a role needs ``users.roles`` besides
 ``users.update`` (and nobody changes their own role); nobody deactivates themself; a role
 change or a deactivation ends the user's sessions at once (``token_version``). The user JSON
-never carries the password hash or any token.
+never carries the password hash or any token; every response is ``no-store`` (personal data).
 """
 
 from typing import Literal
@@ -13,17 +13,24 @@ import msgspec
 
 from app.api.access import access
 from app.api.auth import Email, Name
-from app.api.errors import bad_request, conflict, forbidden, read_body
+from app.api.describe import ItemBody, ListBody, Param, describe, paged
+from app.api.errors import bad_request, conflict, field_error, forbidden, read_body
 from app.api.params import limit_param, page_param
+from app.api.private import no_store
 from app.services import users
-from app.services.accounts import DuplicateAccount
-from app.services.cache import invalidate
+from app.services.accounts import DuplicateAccount, InvalidEmail
+from app.services.cache import Namespace, invalidate
 from app.services.identity import LEAST_PRIVILEGED_ROLE
 from app.services.pagination import pagination_meta
 
 Role = Literal["admin", "editor", "author", "viewer"]
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
+USER_FILTERS = (
+    Param("search", str, "in email, username and names"),
+    Param("role", Role, "only this role"),
+    Param("status", Literal["active", "inactive"], "only active or inactive users"),
+)
 
 
 class UserPatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -78,13 +85,15 @@ def _filters(req):
 
 
 class UsersResource:
-    """``GET /admin/api/users``: ``{users, pagination}`` with search and filters."""
+    """``GET /admin/api/users``: ``{data, meta}`` with search and filters."""
 
     @access("users.read")
+    @describe("List users", query=paged(DEFAULT_LIMIT, MAX_LIMIT) + USER_FILTERS, response=ListBody)
+    @no_store
     def on_get(self, req, resp):
         page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
         rows, total = users.list_users(**_filters(req), page=page, limit=limit)
-        resp.media = {"users": [user_json(u) for u in rows], "pagination": pagination_meta(total, limit, page)}
+        resp.media = {"data": [user_json(u) for u in rows], "meta": pagination_meta(total, limit, page)}
 
 
 class UserResource:
@@ -97,14 +106,20 @@ class UserResource:
         self._cache = cache
 
     @access("users.read")
+    @describe("One user", response=ItemBody)
+    @no_store
     def on_get(self, req, resp, user_id):
-        resp.media = {"user": user_json(users.get_user(user_id))}
+        resp.media = {"data": user_json(users.get_user(user_id))}
 
     @access("users.update")
+    @describe("Update a user (role changes need users.roles)", body=UserPatch, response=ItemBody)
+    @no_store
     def on_patch(self, req, resp, user_id):
         caller = req.context.user
         patch = read_body(req, UserPatch)
-        changes = {name: getattr(patch, name) for name in patch.__struct_fields__ if getattr(patch, name) is not msgspec.UNSET}
+        changes = {
+            name: getattr(patch, name) for name in patch.__struct_fields__ if getattr(patch, name) is not msgspec.UNSET
+        }
         if not changes:
             raise bad_request("No fields to update")
         if "role" in changes:
@@ -115,16 +130,18 @@ class UserResource:
         if changes.get("is_active") is False and user_id == caller.id:
             raise forbidden("You cannot deactivate your own account")
         user = users.update_user(user_id, changes)
-        invalidate(self._cache, "users")
-        resp.media = {"user": user_json(user)}
+        invalidate(self._cache, Namespace.USERS)
+        resp.media = {"data": user_json(user)}
 
     @access("users.delete")
+    @describe("Deactivate a user")
+    @no_store
     def on_delete(self, req, resp, user_id):
         if user_id == req.context.user.id:
             raise forbidden("You cannot deactivate your own account")
         user = users.deactivate_user(user_id)
-        invalidate(self._cache, "users")
-        resp.media = {"message": "User deactivated", "user": user_json(user)}
+        invalidate(self._cache, Namespace.USERS)
+        resp.media = {"message": "User deactivated", "data": user_json(user)}
 
 
 class InviteResource:
@@ -135,6 +152,8 @@ class InviteResource:
         self._mailer = mailer
 
     @access("users.create")
+    @describe("Invite a user by email", body=InviteBody, status=201)
+    @no_store
     def on_post(self, req, resp):
         caller = req.context.user
         body = read_body(req, InviteBody)
@@ -142,11 +161,13 @@ class InviteResource:
             raise forbidden("Inviting with a role other than viewer requires the users.roles permission")
         try:
             user, mail = self._accounts.invite(body.email, body.role, caller.id, body.first_name, body.last_name)
+        except InvalidEmail as ex:
+            raise field_error("email", str(ex)) from None
         except DuplicateAccount as ex:
             raise conflict(str(ex)) from None
         req.context.ctx.wait_until(self._mailer, mail)
         resp.status = falcon.HTTP_201
-        resp.media = {"user": user_json(user), "message": "Invitation sent"}
+        resp.media = {"data": user_json(user), "message": "Invitation sent"}
 
 
 def register(routes):

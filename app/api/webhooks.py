@@ -103,7 +103,9 @@ class DeliveriesResource:
     def on_get(self, req, resp, webhook_id):
         page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
         rows, total = webhooks.list_deliveries(webhook_id, page, limit)
-        resp.media = {"data": [webhooks.delivery_json(row) for row in rows], "meta": pagination_meta(total, limit, page)}
+        resp.media = {
+            "data": [webhooks.delivery_json(row) for row in rows], "meta": pagination_meta(total, limit, page),
+        }
 
 
 class TestDeliveryResource:

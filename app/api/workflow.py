@@ -7,9 +7,12 @@
   by its target state (the path SonicJS designed but never mounted).
 * ``GET  /api/content/{id}/history``: every workflow_history row, newest first, with users.
 
-The two reads show what only the item's readers may know (review notes, who rejected it
-and why): they answer 404 to callers for whom ``GET /api/content/{id}`` is a 404 (the
+The two reads answer 404 to callers for whom ``GET /api/content/{id}`` is a 404 (the
 public sees published items only; authors their own drafts too; editors and admins all).
+Review notes and the history are editorial records, for those who take part in the
+review: holders of ``content.review`` or ``content.publish``, admins, and the item's
+author (the notes are addressed to them). Any other reader of a published item sees its
+state and status with ``review: null``, and gets 403 for its history.
 
 Who may move what is decided per move by ``app.services.content.workflow``: 409 when the
 workflow has no such move from the current state, 403 when the caller may not make it.
@@ -20,8 +23,9 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.api.access import access
-from app.api.errors import read_body
-from app.services.cache import invalidate
+from app.api.describe import ListBody, describe
+from app.api.errors import forbidden, read_body
+from app.services.cache import Namespace, invalidate
 from app.services.content import workflow
 from app.services.content.query import Scope, is_visible
 from app.services.content.states import find_state
@@ -29,6 +33,7 @@ from app.services.content.workflow import (
     NotAllowed,
     NotFound,
 )
+from app.services.pagination import whole_list_meta
 
 MAX_ID_LENGTH = 128
 Comment = Annotated[str, msgspec.Meta(max_length=2000)]
@@ -65,9 +70,15 @@ def readable_content(req, content_id):
     return workflow.load_content(content_id)
 
 
+def may_see_review(user, content):
+    """Whether ``user`` may read the review notes and history of ``content``."""
+    overseer = user.is_admin or any(user.can(name) for name in workflow.OVERSEER_PERMISSIONS)
+    return overseer or content.author_id == user.id
+
+
 def content_changed(cache):
     """After a committed change: make cached content reads stale (a no-op without a cache)."""
-    invalidate(cache, "content")
+    invalidate(cache, Namespace.CONTENT)
 
 
 def state_view(content, user):
@@ -90,15 +101,20 @@ def state_view(content, user):
         "version_number": content.version_number,
         "published_at": content.published_at,
         "workflow": {"id": chosen.id, "name": chosen.name} if chosen else None,
-        "review": {
-            "status": content.review_status,
-            "reviewer_id": content.reviewer_id,
-            "reviewed_at": content.reviewed_at,
-            "notes": content.review_notes,
-        },
+        "review": review_view(content) if may_see_review(user, content) else None,
         "scheduled_publish_at": content.scheduled_publish_at,
         "scheduled_unpublish_at": content.scheduled_unpublish_at,
         "transitions": workflow.next_steps(content, user, chosen) if chosen else [],
+    }
+
+
+def review_view(content):
+    """The review block of the state view: outcome, reviewer, time and notes."""
+    return {
+        "status": content.review_status,
+        "reviewer_id": content.reviewer_id,
+        "reviewed_at": content.reviewed_at,
+        "notes": content.review_notes,
     }
 
 
@@ -133,12 +149,14 @@ class ContentWorkflowResource:
         self._cache = cache
 
     @access("content.read")
-    def on_get(self, req, resp, id):  # noqa: A002 - the route's field name
+    @describe("An item's workflow state and allowed moves")
+    def on_get(self, req, resp, id):
         content = readable_content(req, id)
         resp.media = {"data": state_view(content, req.context.user)}
 
     @access(authenticated=True)
-    def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
+    @describe("Make a workflow move by action", body=ActionBody)
+    def on_post(self, req, resp, id):
         body = read_body(req, ActionBody)
         resp.media = _move(self._db, self._cache, req, checked_id(id), action=body.action, comment=body.comment)
 
@@ -151,20 +169,24 @@ class TransitionResource:
         self._cache = cache
 
     @access(authenticated=True)
-    def on_post(self, req, resp, id):  # noqa: A002 - the route's field name
+    @describe("Make a workflow move by target state", body=StateBody)
+    def on_post(self, req, resp, id):
         body = read_body(req, StateBody)
         resp.media = _move(self._db, self._cache, req, checked_id(id), to_state=body.to_state, comment=body.comment)
 
 
 class HistoryResource:
-    """``/api/content/{id}/history``: the full workflow history, newest first."""
+    """``/api/content/{id}/history``: the full workflow history, newest first (reviewers, the author)."""
 
     @access("content.read")
-    def on_get(self, req, resp, id):  # noqa: A002 - the route's field name
+    @describe("An item's workflow history, newest first", response=ListBody)
+    def on_get(self, req, resp, id):
         content = readable_content(req, id)
+        if not may_see_review(req.context.user, content):
+            raise forbidden("The workflow history is for reviewers and the item's author")
         show_email = req.context.user.can("users.read")
         entries = [history_entry(row, show_email) for row in workflow.history_of(content.id)]
-        resp.media = {"data": entries, "meta": {"content_id": content.id, "count": len(entries)}}
+        resp.media = {"data": entries, "meta": {"content_id": content.id, **whole_list_meta(len(entries))}}
 
 
 def _move(db, cache, req, content_id, **how):

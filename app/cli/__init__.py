@@ -10,10 +10,14 @@ from app.cli.backup import BACKUP_COMMANDS
 from app.cli.clock import clock
 from app.cli.collections import collections
 from app.cli.d1 import d1
+from app.cli.databases import DATABASE_COMMANDS
 from app.cli.kv import kv
+from app.cli.media import media
 from app.cli.r2 import r2
 from app.cli.scheduled import scheduled
 from app.cli.server import dev, serve
+from app.cli.studio import studio
+from app.cli.time_travel import time_travel_group
 from app.cli.users import users
 
 
@@ -23,9 +27,9 @@ def cli():
     """sonicpy: a headless CMS built like a Cloudflare Worker."""
 
 
-for command in (dev, serve, d1, kv, r2, scheduled, clock, users, collections):
+for command in (dev, serve, d1, kv, r2, media, scheduled, clock, users, collections):
     cli.add_command(command)
-for command in BACKUP_COMMANDS:
+for command in (*BACKUP_COMMANDS, *DATABASE_COMMANDS, studio, time_travel_group):
     d1.add_command(command)
 
 

@@ -1,4 +1,4 @@
-"""``collections sync``: apply the collection definition files to a database (SPEC D3, R7).
+"""``collections sync``: apply the collection definition files to a database.
 
 Prints one line per collection (created / updated / unchanged / deactivated / error) and
 the totals; exits 1 when any file or collection failed, after syncing all the others, so a
@@ -49,18 +49,31 @@ def sync(runtime, directory, database):
     fault while the other files still sync (exit code 1).
     """
     folder = Path(directory) if directory else collections_dir(runtime.config)[0]
-    _, d1 = runtime.database(database)
-    bind_models(d1.db)
+    runtime.database(database)  # an unknown binding is refused before anything is printed
     click.echo(f"🔄 Syncing collections from {display_path(folder)}")
+    report = sync_folder(runtime, folder, click.echo, database)
+    if not report.ok:
+        sys.exit(1)
+
+
+def sync_folder(runtime, folder, echo, database="DB"):
+    """Sync ``folder`` into ``database``, report each result, make cached collections stale.
+
+    What ``collections sync``, ``dev``'s start and ``dev``'s file watcher all run.
+
+    Raises:
+        click.ClickException: the folder does not exist.
+    """
+    bind_models(runtime.database(database)[1].db)
     try:
         report = sync_collections(folder)
     except CollectionSyncError as ex:
         raise click.ClickException(str(ex)) from None
-    print_report(report, click.echo)
+    print_report(report, echo)
     if changed(report):
+        # KV persists across restarts: entries cached before the files changed must go.
         refresh_cache(runtime, (Namespace.COLLECTIONS,))
-    if not report.ok:
-        sys.exit(1)
+    return report
 
 
 def changed(report):
@@ -89,19 +102,9 @@ def sync_on_start(runtime, echo):
     reported but do not stop the server: the valid ones are synced.
     """
     if runtime.config.binding(BindingKind.D1, "DB") is None:
-        return
+        return None
     folder, explicit = collections_dir(runtime.config)
     if not folder.is_dir() and not explicit:
         echo(f"collections: no folder at {display_path(folder)}: nothing to sync")
-        return
-    bind_models(runtime.database("DB")[1].db)
-    try:
-        report = sync_collections(folder)
-    except CollectionSyncError as ex:
-        raise click.ClickException(str(ex)) from None
-    print_report(report, echo)
-    if changed(report):
-        # KV persists across restarts: entries cached before the files changed must go.
-        refresh_cache(runtime, (Namespace.COLLECTIONS,))
-    return report
-
+        return None
+    return sync_folder(runtime, folder, echo)

@@ -63,6 +63,31 @@ def _read_sql(command, file):
     return data.decode("utf-8")
 
 
+SEVERAL_TRANSACTIONS = (
+    "Wrangler could not process the provided SQL file, as it contains several transactions.\n"
+    "D1 runs your SQL in a transaction for you.\n"
+    "Please export an SQL file from your SQLite database and try again."
+)
+
+
+def _without_transaction_pair(statements):
+    """Drop one ``BEGIN [TRANSACTION]`` and one ``COMMIT``/``END``, as wrangler does (sqlite3's
+    ``.dump`` wraps its output in them); the whole run is one transaction anyway. Any other
+    transaction statement is refused with wrangler's message.
+    """
+    kept, dropped = [], set()
+    for statement in statements:
+        words = statement.upper().split()
+        kind = "begin" if words[:1] == ["BEGIN"] else "commit" if words[:1] in (["COMMIT"], ["END"]) else None
+        if kind and kind not in dropped and words[1:] in ([], ["TRANSACTION"]):
+            dropped.add(kind)
+            continue
+        if words[:1] in (["BEGIN"], ["COMMIT"], ["END"], ["ROLLBACK"], ["SAVEPOINT"], ["RELEASE"]):
+            raise click.ClickException(SEVERAL_TRANSACTIONS)
+        kept.append(statement)
+    return kept
+
+
 def _jsonable(value):
     if isinstance(value, (bytes, bytearray, memoryview)):
         # wrangler prints BLOBs as the string "[1, 2, 3]".
@@ -84,7 +109,7 @@ def execute(runtime, database, command, file, as_json):
     """Run SQL (--command or --file) against DATABASE (binding or database_name) in one transaction."""
     sql = _read_sql(command, file)
     _, db = runtime.database(database)
-    statements = [db.prepare(s) for s in split_statements(sql)]
+    statements = [db.prepare(s) for s in _without_transaction_pair(split_statements(sql))]
     if not statements:
         raise click.ClickException("No SQL statements detected.")
     try:

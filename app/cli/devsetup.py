@@ -1,8 +1,8 @@
 """What ``dev`` does before serving, so one command is all a newcomer runs.
 
-Apply pending migrations to every DB binding (before any worker forks, as pitfalls.md
-advises), sync collection files, create the first admin if there is none (printing how to
-sign in), then close the connections so no worker inherits them.
+Apply pending migrations to every DB binding (before any worker starts, so no two workers
+race to migrate), sync collection files, create the first admin if there is none (printing
+how to sign in), then close the connections so no worker inherits them.
 """
 
 from pathlib import Path
@@ -24,7 +24,8 @@ def apply_migrations(runtime, echo):
             applied = runner.apply(on_progress=echo)
         except MigrationError as ex:
             raise click.ClickException(str(ex)) from None
-        echo(f"✅ {table['binding']}: {len(applied)} migration(s) applied" if applied else f"✅ {table['binding']}: up to date")
+        done = f"{len(applied)} migration(s) applied" if applied else "up to date"
+        echo(f"✅ {table['binding']}: {done}")
 
 
 def prepare_local_state(runtime, echo, url):

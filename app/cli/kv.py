@@ -40,11 +40,11 @@ binding_option = click.option("--binding", default="CACHE_KV", show_default=True
 @click.option("--text", "as_text", is_flag=True, help="Decode the value as UTF-8 text.")
 @runtime_options
 def get(runtime, name, binding, as_text):
-    """Print the value of key NAME (exit 1 when it does not exist)."""
+    """Print the value of key NAME ("Value not found" and exit 0 when missing, as wrangler)."""
     value = _guard(_namespace(runtime, binding).get, name, "text" if as_text else "bytes")
     if value is None:
-        click.echo("Value not found", err=True)
-        sys.exit(1)
+        click.echo("Value not found")
+        return
     if as_text:
         click.echo(value)
     else:

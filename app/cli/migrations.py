@@ -1,10 +1,10 @@
 """``d1 migrations create|list|apply``: wrangler's migration commands over ``MigrationRunner``.
 
 Output and exit codes follow wrangler where it has them ("✅ No migrations to apply!",
-"✅ Successfully created Migration '...'!"), and are stricter where scripts need it: ``list``
-exits 1 while anything is pending (or changed), so a deploy check can gate on it, and a
-failing ``apply`` prints the file, statement and database error and exits 1, without a
-traceback.
+"✅ Successfully created Migration '...'!"; ``list`` exits 0 with migrations pending), and
+are stricter where scripts need it: ``list --check`` exits 1 while anything is pending (or
+changed), so a release step can gate on it, and a failing ``apply`` prints the file,
+statement and database error and exits 1, without a traceback.
 """
 
 import sys
@@ -70,12 +70,14 @@ def create(runtime, database, name):
 
 @migrations.command("list")
 @click.argument("database")
+@click.option("--check", is_flag=True,
+              help="Exit 1 while any migration is pending or changed since applied (for release gating).")
 @runtime_options
-def list_migrations(runtime, database):
+def list_migrations(runtime, database, check):
     """List DATABASE's migrations with their status (read-only).
 
-    Exit code 1 while any migration is pending or was changed after being applied, 0 when
-    the database is up to date.
+    Exits 0 with migrations pending, as wrangler does; with ``--check``, exits 1 while any
+    migration is pending or was changed after being applied.
     """
     runner = _runner(runtime, database)
     try:
@@ -89,7 +91,8 @@ def list_migrations(runtime, database):
         return
     click.echo(f"{sum(s.status == PENDING for s in statuses)} migration(s) to apply, "
                f"{sum(s.status == CHANGED for s in statuses)} changed since applied.")
-    sys.exit(1)
+    if check:
+        sys.exit(1)
 
 
 def _print_statuses(statuses):

@@ -17,7 +17,7 @@ def r2():
 
 
 @r2.group()
-def object():  # noqa: A001 - the command is called "object", as in wrangler
+def object():
     """Get, put and delete objects."""
 
 
@@ -42,7 +42,16 @@ def _guard(fn, *args, **kwargs):
 @click.option("--pipe", is_flag=True, help="Write the object to standard output.")
 @runtime_options
 def get(runtime, path, file, pipe):
-    """Download object BUCKET/KEY to --file (or standard output with --pipe)."""
+    """Download object BUCKET/KEY to --file (or standard output with --pipe).
+
+    Without either, the object goes to standard output unless that is a terminal.
+
+    Example: r2 object get MEDIA_BUCKET/uploads/photo.jpg --file photo.jpg
+    """
+    if not file and not pipe and sys.stdout.isatty():
+        # As curl does: raw bytes would garble the terminal (and may be megabytes long).
+        raise click.UsageError("the object would be written to your terminal: pass --file PATH to save it, "
+                               "or --pipe to write it to standard output anyway")
     bucket, key = _locate(runtime, path)
     obj = _guard(bucket.get, key)
     if obj is None:

@@ -26,9 +26,13 @@ from pathlib import Path
 import click
 
 from app.cli.clock import CronClock
+from app.cli.collection_watch import CollectionWatcher
 from app.cli.common import runtime_options
 from app.cli.devsetup import prepare_local_state
+from app.cli.startup import banner_lines, base_url, check_port, wait_until_listening
+from app.runtime.bindings import BindingKind
 from app.runtime.config import ConfigError
+from app.services.collection_sync import collections_dir
 from app.services.metrics import MULTIPROC_ENV
 from app.settings import settings_from_config
 
@@ -64,43 +68,66 @@ REQUEST_LIMITS = ("--limit-request-line", "8190", "--limit-request-field_size", 
                   "--limit-request-fields", "100")
 
 
-def _gunicorn_command(bind, workers, threads, extra=()):
+# Access log lines: short and coloured while developing, JSON in production.
+DEV_LOGGER = "app.runtime.access_log.DevAccessLogger"
+JSON_LOGGER = "app.runtime.access_log.JsonAccessLogger"
+
+
+def _gunicorn_command(bind, workers, threads, logger_class, extra=()):
     return [
         sys.executable, "-m", "gunicorn", "worker:app",
         "--bind", bind, "--workers", str(workers), "--threads", str(threads),
-        "--timeout", "30", "--graceful-timeout", "10", *REQUEST_LIMITS, "--access-logfile", "-", *extra,
+        "--timeout", "30", "--graceful-timeout", "10", *REQUEST_LIMITS,
+        "--access-logfile", "-", "--logger-class", logger_class, *extra,
     ]
 
 
 @click.command()
 @click.option("--ip", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8787, show_default=True, type=int, help="Port to listen on.")
-@click.option("--reload/--no-reload", default=True, show_default=True, help="Restart on code changes.")
+@click.option("--reload/--no-reload", default=True, show_default=True,
+              help="Restart on code changes; sync collection files when they change.")
 @click.option("--crons/--no-crons", default=True, show_default=True, help="Run [triggers] crons on schedule.")
 @runtime_options
 def dev(runtime, ip, port, reload, crons):
-    """Serve locally with the embedded defaults: migrate, sync collections, serve, run crons."""
+    """Serve locally with the embedded defaults: migrate, sync collections, serve, run crons.
+
+    Example: dev --port 8788
+    """
+    check_port(ip, port)
     env = _gunicorn_env(runtime)
-    prepare_local_state(runtime, click.echo, url=f"http://{ip}:{port}")
+    url = base_url(ip, port)
+    prepare_local_state(runtime, click.echo, url=url)
     extra = ["--reload", "--reload-extra-file", str(runtime.config.path)] if reload else []
-    command = _gunicorn_command(f"{ip}:{port}", 1, 4, extra)
-    click.echo(f"⎔ Serving {runtime.config.name} ({runtime.config.env_label}) at http://{ip}:{port}")
+    command = _gunicorn_command(f"{ip}:{port}", 1, 4, DEV_LOGGER, extra)
     server = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT)
-    clock = CronClock(runtime, click.echo) if crons and runtime.config.crons else None
+    clock = CronClock(runtime, click.echo, quiet=True) if crons and runtime.config.crons else None
+    watcher = _collection_watcher(runtime) if reload else None
     # A terminal's Ctrl-C reaches gunicorn too, but SIGTERM/SIGHUP sent to dev alone would
     # leave gunicorn serving with no parent: stop it ourselves on any of them.
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_stop)
     try:
+        if wait_until_listening(server, ip, port):
+            for line in banner_lines(runtime, url):
+                click.echo(line)
         while server.poll() is None:
-            if clock:
-                clock.tick()
+            for ticking in (clock, watcher):
+                if ticking:
+                    ticking.tick()
             time.sleep(1)
     except (KeyboardInterrupt, StopServing):
         server.terminate()
     finally:
         server.wait()
     sys.exit(server.returncode or 0)
+
+
+def _collection_watcher(runtime):
+    """A watcher on the DB binding's collections folder, or None when there is no DB binding."""
+    if runtime.config.binding(BindingKind.D1, "DB") is None:
+        return None
+    return CollectionWatcher(runtime, collections_dir(runtime.config)[0], click.echo)
 
 
 class StopServing(Exception):
@@ -128,6 +155,6 @@ def serve(runtime, bind, workers, threads):
     except ConfigError as ex:
         raise click.ClickException(str(ex)) from None
     runtime.open_all()  # a bad binding value stops here, not in every worker
-    command = _gunicorn_command(bind, workers, threads)
+    command = _gunicorn_command(bind, workers, threads, JSON_LOGGER)
     os.chdir(PROJECT_ROOT)
     os.execve(sys.executable, command, env)

@@ -82,7 +82,12 @@ def _url_options(url):
 SQLITE_URL_PARTS = {"database", "user", "password", "host", "port"}
 
 
-def _open_sqlite_url(url):
+def sqlite_url_path(url):
+    """The file a ``sqlite://`` URL names.
+
+    Raises:
+        ValueError: the URL names no file.
+    """
     parts = urlparse(url)
     # ``sqlite:///relative`` and ``sqlite:////absolute`` name a file by their path; the
     # two-slash ``sqlite://name`` has always meant the file ``name`` too (playhouse would
@@ -90,6 +95,11 @@ def _open_sqlite_url(url):
     path = parts.netloc + parts.path if parts.netloc else parts.path[1:]
     if not path:
         raise ValueError(f"database_url {url!r} names no file (use sqlite:///path/to/file.sqlite)")
+    return path
+
+
+def _open_sqlite_url(url):
+    path = sqlite_url_path(url)
     options = {key: value for key, value in _url_options(url).items() if key not in SQLITE_URL_PARTS}
     return open_sqlite(path, **options)
 

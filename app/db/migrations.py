@@ -2,8 +2,8 @@
 
 It follows wrangler's model: numbered ``*.sql`` files in a migrations folder, a tracking
 table (``d1_migrations`` by default) with one row per applied file, pending files applied in
-order of their leading number. Where SonicJS's own runner went wrong (reference/sonicjs.md
-section 7) this one is strict:
+order of their leading number. Where SonicJS's own runner goes wrong (it runs files outside transactions and
+hides failures) this one is strict:
 
 * each file's statements and its tracking row commit in ONE transaction (never
   ``executescript``, which commits first), so a failing file leaves no trace;
@@ -15,7 +15,10 @@ section 7) this one is strict:
 * two files with the same number are an error naming both (SonicJS reused 029 silently);
 * ``list()`` is read-only: it never creates the tracking table;
 * a file that manages its own transaction (BEGIN/COMMIT ...) is refused with wrangler's
-  message, because the runner already wraps every file in one.
+  message, because the runner already wraps every file in one;
+* the time-travel triggers (``app.db.time_travel``) are removed before pending files run
+  and installed again afterwards for the schema as it then is, so a migration never trips
+  over them and history never spans a schema change.
 
 The tracking table is compatible with wrangler's (``id``, ``name``, ``applied_at``) plus a
 ``checksum`` column, added to an existing wrangler table on the first ``apply``. Rows
@@ -27,11 +30,12 @@ import re
 import sys
 import textwrap
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import peewee
 
+from app.db import time_travel
 from app.db.splitter import split_tokens
 
 DEFAULT_TABLE = "d1_migrations"
@@ -329,10 +333,22 @@ class MigrationRunner:
         # Split every pending file first: a file that cannot run stops the run before any does.
         plans = [(m, statements_of(m.name, m.sql)) for m in pending]
         done = []
-        for index, (migration, statements) in enumerate(plans, start=1):
-            if self._apply_one(migration, statements, index, len(plans), on_progress):
-                done.append(migration.name)
+        if plans:
+            with self._transaction():
+                time_travel.disarm(self.db)  # a schema change must not trip over history triggers
+        try:
+            for index, (migration, statements) in enumerate(plans, start=1):
+                if self._apply_one(migration, statements, index, len(plans), on_progress):
+                    done.append(migration.name)
+        finally:
+            self._arm_time_travel(done)
         return done
+
+    def _arm_time_travel(self, done):
+        """(Re)install the history triggers for the schema as it now is, when it changed."""
+        armed_by = f"migration {done[-1]}" if done else "d1 migrations apply"
+        with self._transaction():
+            time_travel.arm(self.db, armed_by, excluded=(self.table,))
 
     def _reconcile_checksums(self, migrations, applied, accept_changed):
         """Refuse (or, with accept_changed, record) applied files whose content changed;
@@ -451,9 +467,9 @@ def _reporter(on_progress, name, index, total, statements):
 
 def _utc_timestamp():
     """``YYYY-MM-DD HH:MM:SS`` in UTC: what SQLite's CURRENT_TIMESTAMP writes in wrangler's table."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _iso_now():
     """An ISO-8601 UTC timestamp with milliseconds, like JavaScript's ``toISOString()``."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

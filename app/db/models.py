@@ -260,6 +260,18 @@ class Media(BaseModel):
         table_name = "media"
 
 
+class MediaPendingObject(BaseModel):
+    """A media object being written or deleted whose outcome no media row records yet."""
+
+    key = peewee.TextField(primary_key=True)
+    media_id = peewee.TextField()
+    reason = peewee.TextField()
+    created_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "media_pending_objects"
+
+
 class WorkflowState(BaseModel):
     id = peewee.TextField(primary_key=True)
     name = peewee.TextField()
@@ -582,7 +594,7 @@ class WebhookDelivery(BaseModel):
 
 
 MODELS = [
-    User, Collection, Media, WorkflowState, Content, ContentVersion, Workflow, WorkflowTransition,
+    User, Collection, Media, MediaPendingObject, WorkflowState, Content, ContentVersion, Workflow, WorkflowTransition,
     WorkflowHistory, ScheduledContent, Plugin, PluginHook, PluginRoute, PluginAsset, PluginActivity,
     Permission, RolePermission, ApiToken, SystemLog, LogConfig, Faq,
     Webhook, WebhookDelivery,

@@ -41,6 +41,8 @@ class BindingType:
             or TypeError for a value it cannot use.
         pinger: ``pinger(binding)`` makes one real round trip; raises when it is down.
         closer: ``closer(binding)`` releases what this process and thread hold for it.
+        describer: ``describer(binding)`` names its backend in a few words, without
+            credentials (``SQLite /path``, ``memcached host:port``), for ``dev``'s banner.
         alias_key: a second key the CLI finds a binding by, as wrangler does
             (``database_name``, ``bucket_name``), or None.
         path_defaults: keys holding paths relative to bindings.toml, with their defaults.
@@ -52,16 +54,21 @@ class BindingType:
     opener: Callable
     pinger: Callable
     closer: Callable
+    describer: Callable
     alias_key: str | None = None
     path_defaults: dict = field(default_factory=dict)
 
     def open(self, table, config):
         """Open the binding ``table`` of ``config`` (state folder and secrets from it)."""
-        return self.opener(table, Path(config.state_dir) / STATE_SUBDIR, config.secrets)
+        return self.opener(table, Path(config.state_dir) / STATE_SUBDIR, config.credentials)
 
     def ping(self, binding):
         """One real round trip to ``binding``; raises when it does not answer."""
         self.pinger(binding)
+
+    def describe(self, binding):
+        """The backend of ``binding`` in a few words (no credentials)."""
+        return self.describer(binding)
 
     def close(self, binding):
         """Release this process's connections to ``binding`` (it reopens on next use)."""
@@ -82,6 +89,10 @@ class BindingType:
 
 def _ping(binding):
     binding.ping()
+
+
+def _describe(binding):
+    return binding.describe()
 
 
 def _close_d1(d1):
@@ -107,9 +118,9 @@ BINDING_TYPES = {
             frozenset({
                 "binding", "database_name", "database_id", "preview_database_id", "migrations_dir",
                 "migrations_table", "migrations_pattern", "database_internal_env", "remote",
-                "database_url", "database_url_env",
+                "database_url", "database_url_env", "time_travel_retention_days",
             }),
-            opener=open_d1, pinger=_ping, closer=_close_d1,
+            opener=open_d1, pinger=_ping, closer=_close_d1, describer=_describe,
             alias_key="database_name", path_defaults={"migrations_dir": "migrations"},
         ),
         BindingType(
@@ -119,13 +130,13 @@ BINDING_TYPES = {
                 "endpoint_url", "region_name", "access_key_id_env", "secret_access_key_env",
                 "connect_timeout", "read_timeout", "max_attempts",
             }),
-            opener=open_bucket, pinger=_ping, closer=_close_r2, alias_key="bucket_name",
+            opener=open_bucket, pinger=_ping, closer=_close_r2, describer=_describe, alias_key="bucket_name",
         ),
         BindingType(
             BindingKind.KV, "KV",
             frozenset({"binding", "id", "preview_id", "remote", "servers", "connect_timeout", "timeout"}),
             opener=lambda table, state_dir, secrets: open_kv(table, state_dir),
-            pinger=_ping, closer=_close_kv,
+            pinger=_ping, closer=_close_kv, describer=_describe,
         ),
     )
 }

@@ -8,10 +8,19 @@ The top level is the default environment. ``--env NAME`` selects ``[env.NAME]``:
   environment is an error here (wrangler only warns, then serves without it);
 * an environment without its own ``name`` is named ``<name>-<env>``.
 
-Secrets never live in the file: they come from the process environment and from the
-dotenv file ``.dev.vars`` beside the config (``.dev.vars.<env>`` replaces it for
-``--env <env>``), as in ``wrangler dev``. The process environment wins over the file, so a
-deployment sets real secrets without editing anything.
+Secret values never live in the file, only their names. The env exposes the bindings,
+``[vars]``, the keys of the dotenv file ``.dev.vars`` beside the config (``.dev.vars.<env>``
+replaces it for ``--env <env>``), as in ``wrangler dev``, and the secrets the file declares
+with wrangler's key::
+
+    [secrets]                      # or [env.<env>.secrets]: not inherited, like [vars]
+    required = ["JWT_SECRET"]
+
+A process variable overrides any of these declared names (so a deployment sets real
+secrets without editing anything), but a variable the file does not name never reaches
+the env. The ``*_env`` keys of a binding (``database_url_env``...) name the variables its
+credentials are read from; those are read from the process environment and ``.dev.vars``
+without being exposed.
 
 Every error names the file, the environment and the key, so a startup failure says what to fix.
 """
@@ -24,6 +33,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from app.runtime.bindings import BINDING_TYPES, BindingKind
+from app.runtime.cron import cron_problem
 
 DEFAULT_CONFIG = "bindings.toml"
 DEFAULT_STATE_DIR = Path(".wrangler") / "state"
@@ -44,8 +54,12 @@ class Config:
         path: the bindings.toml file.
         env_name: the selected environment, or None for the top level (default).
         name: the Worker name (``<name>-<env>`` unless the environment sets its own).
-        vars: plain-text variables of the environment (``[vars]``).
-        secrets: the process environment overlaid on ``.dev.vars`` / ``.dev.vars.<env>``.
+        vars: plain-text variables of the environment (``[vars]``), each overridden by a
+            process variable of the same name.
+        secrets: the keys of ``.dev.vars`` / ``.dev.vars.<env>`` and the names of
+            ``[secrets] required``, each valued from the process environment, else the file.
+        credentials: ``.dev.vars`` overlaid by the whole process environment; only a
+            binding's ``*_env`` keys read it, and it is never exposed on ``env``.
         bindings: ``BindingKind`` -> list of binding tables, with relative paths resolved.
         crons: cron expressions of ``[triggers] crons``.
         state_dir: where embedded backends keep their files (``--persist-to``).
@@ -59,6 +73,7 @@ class Config:
     compatibility_flags: list = field(default_factory=list)
     vars: dict = field(default_factory=dict)
     secrets: dict = field(default_factory=dict)
+    credentials: dict = field(default_factory=dict, repr=False)
     bindings: dict = field(default_factory=dict)
     crons: list = field(default_factory=list)
     state_dir: Path = DEFAULT_STATE_DIR
@@ -132,7 +147,10 @@ def load_config(path=None, env_name=None, persist_to=None, environ=None):
     merged = {key: section.get(key, top.get(key)) for key in INHERITED_KEYS}
     name = _worker_name(top, section, env_name)
     state_dir = Path(persist_to) if persist_to else base_dir / DEFAULT_STATE_DIR
-    vars_ = dict((section if env_name else top).get("vars", {}))
+    source = section if env_name else top
+    vars_ = {name: environ.get(name, value) for name, value in source.get("vars", {}).items()}
+    dev_vars = _load_dev_vars(base_dir, env_name)
+    declared = {*dev_vars, *_required_secrets(path, env_name, source)}
     return Config(
         path=path,
         env_name=env_name,
@@ -141,11 +159,31 @@ def load_config(path=None, env_name=None, persist_to=None, environ=None):
         compatibility_date=merged["compatibility_date"],
         compatibility_flags=list(merged["compatibility_flags"] or []),
         vars=vars_,
-        secrets=_load_secrets(base_dir, env_name, environ),
+        secrets={name: value for name in declared if (value := environ.get(name, dev_vars.get(name))) is not None},
+        credentials={**dev_vars, **environ},
         bindings=bindings,
-        crons=list((merged["triggers"] or {}).get("crons", [])),
+        crons=_crons(path, merged["triggers"]),
         state_dir=state_dir,
     )
+
+
+def _crons(path, triggers):
+    """``[triggers] crons``, each expression checked: a bad one stops start-up, not the clock."""
+    crons = (triggers or {}).get("crons", [])
+    if not isinstance(crons, list):
+        raise ConfigError(f"{path}: [triggers] crons must be a list of cron expressions")
+    for expression in crons:
+        problem = cron_problem(expression)
+        if problem:
+            raise ConfigError(f"{path}: [triggers] crons: {problem}")
+    return list(crons)
+def environment_names(path=None):
+    """The names of the ``[env.NAME]`` sections of ``path`` (default: ``default_config_path()``), sorted.
+
+    Raises:
+        ConfigError: the file is missing or malformed.
+    """
+    return sorted(_read_toml(Path(path) if path else default_config_path()).get("env", {}))
 
 
 def _read_toml(path):
@@ -229,14 +267,21 @@ def _require_redeclared(path, env_name, top, resolved):
                 )
 
 
-def _load_secrets(base_dir, env_name, environ):
-    """``.dev.vars.<env>`` if it exists (else ``.dev.vars``), overlaid by the process environment."""
+def _load_dev_vars(base_dir, env_name):
+    """``.dev.vars.<env>`` if it exists, else ``.dev.vars`` (replaced, not merged, as wrangler)."""
     candidates = [base_dir / f".dev.vars.{env_name}"] if env_name else []
     candidates.append(base_dir / ".dev.vars")
-    secrets = {}
     for candidate in candidates:
         if candidate.is_file():
-            secrets = {k: v for k, v in dotenv_values(candidate).items() if v is not None}
-            break
-    secrets.update(environ)
-    return secrets
+            return {k: v for k, v in dotenv_values(candidate).items() if v is not None}
+    return {}
+
+
+def _required_secrets(path, env_name, source):
+    """The names of ``[secrets] required`` of the selected environment (not inherited)."""
+    secrets = source.get("secrets", {})
+    required = secrets.get("required", []) if isinstance(secrets, dict) else None
+    if not isinstance(required, list) or not all(isinstance(name, str) and name for name in required):
+        table = f"env.{env_name}.secrets" if env_name else "secrets"
+        raise ConfigError(f'{path}: [{table}] required must be a list of secret names, e.g. ["JWT_SECRET"]')
+    return required

@@ -39,7 +39,7 @@ class ExecutionContext:
                 continue
             try:
                 fn(*args, **kwargs)
-            except Exception:  # noqa: BLE001 - background work must never break the worker
+            except Exception:
                 failures += 1
                 log.exception("wait_until task %s failed (request %s)", _name(fn), self.request_id)
         return failures

@@ -1,35 +1,47 @@
 """User accounts: creation, login, password changes and resets, invitations, and the mailer.
 
 Used by the auth and users APIs and by the CLI (``users create-admin``) alike, so the rules
-live once: emails are stored lowercased; passwords have a minimum length and are hashed
-with scrypt; one-time tokens (password reset, invitation) are 256-bit random strings of
-which only the SHA-256 is stored, and they reach the user only through the ``mailer`` hook,
-never an HTTP response. A token is consumed by the same conditional UPDATE that sets the
-new password (``WHERE token = ? AND still valid``, one row or none), so two requests racing
-with one token cannot both succeed. Every event that should end existing sessions (password change or
-reset, logout, role change, deactivation) bumps ``users.token_version``.
+live once: emails are stored and looked up in one normal form (``normalize_email``: NFKC,
+invisible characters removed, lower-case), so look-alike spellings of one address meet as
+one account, and a new address whose letters mix scripts (a Cyrillic "а" among Latin
+letters) is refused, since NFKC does not fold those; passwords have a minimum length and
+are hashed with scrypt; one-time tokens (password reset, invitation) are 256-bit random
+strings of which only the SHA-256 is stored, and they reach the user only through the
+``mailer`` hook, never an HTTP response. A token is consumed by the same conditional UPDATE
+that sets the new password (``WHERE token = ? AND still valid``, one row or none), so two
+requests racing with one token cannot both succeed. Every event that should end existing
+sessions (password change or reset, logout, role change, deactivation) bumps
+``users.token_version``; a new password, however it is set, also deletes the user's API
+tokens in the same transaction, since whoever knew the old password may have made them.
 
 Errors are domain exceptions (``AccountError`` subclasses); the API maps them to HTTP.
 """
 
-import hashlib
 import logging
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 
 import peewee
 
 from app.db.models import Plugin, User, database, now_ms
-from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES
+from app.services.api_tokens import revoke_tokens_of
+from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES, hash_token
 from app.services.passwords import PasswordHasher
 from app.services.plugins import hooks
+from app.services.usernames import free_username
 
 log = logging.getLogger("sonicpy.accounts")
 
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,50}$"
 MAX_PASSWORD_LENGTH = 1024  # scrypt cost does not depend on it, but a cap avoids silly bodies
+# Characters that render as nothing (soft hyphen, zero-width and direction marks, word
+# joiners, the BOM): an address holding one looks exactly like the address without it.
+INVISIBLE_CHARACTERS = re.compile("[\u00ad\u034f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
+# Scripts that are written together: Latin with the Chinese, Japanese and Korean ones.
+MIXABLE_SCRIPTS = frozenset({"LATIN", "CJK", "HIRAGANA", "KATAKANA", "HANGUL", "BOPOMOFO"})
 
 
 class AccountError(Exception):
@@ -42,6 +54,11 @@ class DuplicateAccount(AccountError):
 
 class WeakPassword(AccountError):
     """The password breaks the policy (too short or too long)."""
+
+
+class InvalidEmail(AccountError):
+    """The email mixes letters of scripts that look alike (Latin and Cyrillic, say), or is
+    no email once invisible characters are removed."""
 
 
 class InvalidCredentials(AccountError):
@@ -81,14 +98,33 @@ def log_mailer(mail):
     log.warning("%s for %s: %s", mail.subject, mail.email, mail.link)
 
 
-def hash_token(token):
-    """The stored form of a one-time or API token: SHA-256, hex."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
 def normalize_email(email):
-    """Emails compare case-insensitively: they are stored and looked up lowercased."""
-    return email.strip().lower()
+    """The one form an email is stored and looked up in.
+
+    NFKC folds compatibility look-alikes (fullwidth letters, ligatures) into the plain
+    letters, invisible characters are removed, and emails compare case-insensitively.
+    """
+    return INVISIBLE_CHARACTERS.sub("", unicodedata.normalize("NFKC", email)).strip().lower()
+
+
+def check_email_scripts(email):
+    """Raise InvalidEmail when a part of ``email`` (the local part, a domain label) mixes scripts.
+
+    A part in one script is accepted, whatever the script ("иван@пример.рф" is a real
+    address); Latin may mix with the Chinese, Japanese and Korean scripts, which are written
+    together. Any other mix (a Cyrillic "а" in "pаypal") is how a look-alike of another
+    address is made, and NFKC does not fold it.
+    """
+    local, _, domain = email.rpartition("@")
+    for part in (local, *domain.split(".")):
+        scripts = {_script(ch) for ch in part if ch.isalpha()}
+        if len(scripts) > 1 and not scripts <= MIXABLE_SCRIPTS:
+            raise InvalidEmail("Email mixes letters of different scripts (for example Latin and Cyrillic)")
+
+
+def _script(letter):
+    """The script of ``letter`` as the first word of its Unicode name (LATIN, CYRILLIC, GREEK...)."""
+    return unicodedata.name(letter, "UNKNOWN").split(" ", 1)[0]
 
 
 class Accounts:
@@ -113,10 +149,10 @@ class Accounts:
             raise WeakPassword(f"Password must be at most {MAX_PASSWORD_LENGTH} characters")
 
     def create_user(self, email, password, role=LEAST_PRIVILEGED_ROLE, username=None, first_name="", last_name=""):
-        """Create an active user; raise DuplicateAccount or WeakPassword.
+        """Create an active user; raise DuplicateAccount, WeakPassword or InvalidEmail.
 
         Args:
-            email: any case; stored lowercased.
+            email: stored normalised (``normalize_email``); refused if it mixes scripts.
             password: checked against the policy, stored as a scrypt hash.
             role: one of ROLES (the API always passes the least privileged one).
             username: default derived from the email, made unique.
@@ -125,7 +161,7 @@ class Accounts:
             raise ValueError(f"unknown role {role!r}")
         self.check_password(password)
         return self._insert(
-            email=normalize_email(email), username=username, role=role, first_name=first_name,
+            email=new_email(email), username=username, role=role, first_name=first_name,
             last_name=last_name, password_hash=self.hasher.hash(password), is_active=True,
         )
 
@@ -133,7 +169,8 @@ class Accounts:
         """Create an admin (the CLI's ``users create-admin`` and ``dev`` use this).
 
         With ``update_existing``, an existing account of that email becomes an active
-        admin with this password and its sessions end; otherwise it is a DuplicateAccount.
+        admin with this password and its sessions and API tokens end; otherwise it is a
+        DuplicateAccount.
         """
         existing = User.get_or_none(User.email == normalize_email(email))
         if existing is None:
@@ -141,10 +178,7 @@ class Accounts:
         if not update_existing:
             raise DuplicateAccount(f"A user with email {existing.email} already exists")
         self.check_password(password)
-        User.update(
-            role="admin", is_active=True, password_hash=self.hasher.hash(password),
-            token_version=User.token_version + 1, updated_at=now_ms(),
-        ).where(User.id == existing.id).execute()
+        self._set_password(existing.id, password, role="admin", is_active=True)
         return User.get_by_id(existing.id)
 
     def create_dev_admin(self, email="admin@example.com"):
@@ -167,7 +201,7 @@ class Accounts:
             now = now_ms()
             try:
                 return User.create(
-                    username=username or _free_username(fields["email"]), created_at=now, updated_at=now, **fields
+                    username=username or free_username(fields["email"]), created_at=now, updated_at=now, **fields
                 )
             except peewee.IntegrityError:
                 # Another request took the email or username between the check and the insert.
@@ -198,7 +232,7 @@ class Accounts:
         User.update(token_version=User.token_version + 1, updated_at=now_ms()).where(User.id == user_id).execute()
 
     def change_password(self, user_id, current_password, new_password):
-        """Change a password after checking the current one; ends every session.
+        """Change a password after checking the current one; ends every session and API token.
 
         Raises:
             InvalidCredentials: ``current_password`` is wrong.
@@ -213,10 +247,12 @@ class Accounts:
         return User.get_by_id(user.id)
 
     def _set_password(self, user_id, password, **extra):
-        User.update(
-            password_hash=self.hasher.hash(password), token_version=User.token_version + 1,
-            updated_at=now_ms(), **extra,
-        ).where(User.id == user_id).execute()
+        password_hash = self.hasher.hash(password)
+        with database.atomic():
+            User.update(
+                password_hash=password_hash, token_version=User.token_version + 1, updated_at=now_ms(), **extra,
+            ).where(User.id == user_id).execute()
+            revoke_tokens_of(user_id)
 
     def _reset_token_holder(self, token):
         """The active user whose live reset token is ``token``, or None (a cheap pre-check)."""
@@ -244,7 +280,7 @@ class Accounts:
         return Mail("password_reset", user.email, self._link("/auth/reset-password", token))
 
     def reset_password(self, token, new_password):
-        """Set a new password with a reset token (single use); ends every session.
+        """Set a new password with a reset token (single use); ends every session and API token.
 
         Raises:
             InvalidToken: the token is unknown, used or expired.
@@ -266,6 +302,7 @@ class Accounts:
             ).execute()
             if consumed != 1:
                 raise InvalidToken("Invalid or expired reset token")
+            revoke_tokens_of(user.id)
         hooks.after("auth_password_change", user=user, reason="reset")
         return User.get_by_id(user.id)
 
@@ -276,12 +313,13 @@ class Accounts:
 
         Raises:
             DuplicateAccount: the email already has an account.
+            InvalidEmail: the email mixes scripts.
         """
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
         token = secrets.token_urlsafe(32)
         user = self._insert(
-            email=normalize_email(email), role=role, first_name=first_name, last_name=last_name,
+            email=new_email(email), role=role, first_name=first_name, last_name=last_name,
             password_hash=None, is_active=False, invitation_token=hash_token(token),
             invited_by=invited_by, invited_at=now_ms(),
         )
@@ -338,18 +376,14 @@ def registration_open(settings):
     plugin = Plugin.get_or_none(Plugin.name == "core-auth")
     config = plugin.settings if plugin is not None and isinstance(plugin.settings, dict) else {}
     registration = config.get("registration")
-    if isinstance(registration, dict) and registration.get("enabled") is False:
-        return False
-    return True
+    return not (isinstance(registration, dict) and registration.get("enabled") is False)
 
 
-def _free_username(email):
-    """A username derived from ``email``'s local part, suffixed until it is free."""
-    base = re.sub(r"[^a-z0-9_.-]", "", email.split("@", 1)[0].lower())[:40]
-    base = base if len(base) >= 3 else f"user{base}"
-    candidate = base
-    for _ in range(8):
-        if not User.select().where(User.username == candidate).exists():
-            return candidate
-        candidate = f"{base}-{secrets.token_hex(3)}"
-    return f"{base}-{secrets.token_hex(8)}"
+def new_email(email):
+    """``email`` normalised for a new account; InvalidEmail when it mixes scripts."""
+    email = normalize_email(email)
+    if not re.fullmatch(EMAIL_PATTERN, email):
+        raise InvalidEmail("Invalid email")  # nothing but invisible characters on one side
+    check_email_scripts(email)
+    return email
+

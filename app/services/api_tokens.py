@@ -4,26 +4,31 @@ A token is ``"sp_" + secrets.token_urlsafe(32)`` (256 random bits). Only its SHA
 stored (``api_tokens.token``), so a database leak gives no usable token, and the plaintext
 is shown once, when it is created. A request presenting it as ``Authorization: Bearer``
 acts with the token's permissions intersected with the owner's *current* role: demoting
-or deactivating the owner narrows or ends every token at once, and deleting the row
-(revoke) or passing ``expires_at`` stops it on the next request.
+the owner narrows every token at once, and deleting the row (revoke) or ``expires_at``
+stops it on the next request.
+
+A token lives no longer than the password session it was made from: every token expires
+(by default 90 days after creation; an explicit ``expires_at`` may be no further than the
+maximum lifetime), and a password change, a password reset and a deactivation delete all
+of the user's tokens (``revoke_tokens_of``), so reactivating the user revives none.
 """
 
 import secrets
 
 from app.db.models import ApiToken, Permission, User, now_ms
-from app.services.accounts import hash_token
-from app.services.identity import Principal
+from app.services.identity import Principal, hash_token
 
 TOKEN_PREFIX = "sp_"
 # last_used_at is written at most this often per token, not on every request.
 LAST_USED_RESOLUTION_MS = 60_000
+DAY_MS = 24 * 3600 * 1000
 
 
 class TokenRequestError(Exception):
     """A token cannot be created as asked; ``problems`` lists ``{field, message}`` for each reason.
 
-    Reasons: an expiry that is not in the future, a permission that is unknown or exceeds
-    the owner's role.
+    Reasons: an expiry that is not in the future or beyond the maximum lifetime, a
+    permission that is unknown or exceeds the owner's role.
     """
 
     def __init__(self, problems):
@@ -36,27 +41,39 @@ class ApiTokens:
 
     Args:
         roles: the RolePermissions cache (permissions of the owner's role).
+        default_ttl_days: the lifetime of a token created without ``expires_at``.
+        max_ttl_days: how far ahead an explicit ``expires_at`` may be.
     """
 
-    def __init__(self, roles):
+    def __init__(self, roles, default_ttl_days=90, max_ttl_days=365):
         self._roles = roles
+        self._max_ttl_ms = max_ttl_days * DAY_MS
+        self._default_ttl_ms = min(default_ttl_days * DAY_MS, self._max_ttl_ms)
+
+    @classmethod
+    def from_settings(cls, roles, settings):
+        """ApiTokens with the lifetimes of ``settings`` (``API_TOKEN_*_TTL_DAYS``)."""
+        return cls(roles, settings.api_token_default_ttl_days, settings.api_token_max_ttl_days)
 
     def create(self, owner, name, permissions, expires_at=None):
         """Create a token for ``owner`` (a Principal): ``(row, plaintext)``.
 
+        Args:
+            expires_at: epoch milliseconds; None means the default lifetime from now.
+
         Raises:
-            TokenRequestError: ``expires_at`` is not in the future, or a permission is unknown
-                or not held by the owner's role.
+            TokenRequestError: ``expires_at`` is not in the future or beyond the maximum
+                lifetime, or a permission is unknown or not held by the owner's role.
         """
-        if expires_at is not None and expires_at <= now_ms():
-            raise TokenRequestError(
-                [{"field": "expires_at", "message": "expires_at must be in the future (epoch milliseconds)"}]
-            )
+        expires_at = self._expiry(expires_at)
         wanted = list(dict.fromkeys(permissions))
-        known = {p.name for p in Permission.select(Permission.name).where(Permission.name.in_(wanted))} if wanted else set()
+        known = set()
+        if wanted:
+            known = {p.name for p in Permission.select(Permission.name).where(Permission.name.in_(wanted))}
         allowed = self._roles.of(owner.role)
         problems = [
-            {"field": f"permissions[{i}]", "message": f"Unknown permission {name!r}"}
+            {"field": f"permissions[{i}]",
+             "message": f"Unknown permission {name!r}; your role can grant: {', '.join(sorted(allowed))}"}
             if name not in known else
             {"field": f"permissions[{i}]", "message": f"Permission {name!r} exceeds your role ({owner.role})"}
             for i, name in enumerate(wanted)
@@ -70,6 +87,19 @@ class ApiTokens:
             expires_at=expires_at, created_at=now_ms(),
         )
         return row, plaintext
+
+    def _expiry(self, expires_at):
+        """``expires_at`` checked against now and the maximum lifetime, or the default one."""
+        now = now_ms()
+        if expires_at is None:
+            return now + self._default_ttl_ms
+        if expires_at <= now:
+            message = "expires_at must be in the future (epoch milliseconds)"
+        elif expires_at > now + self._max_ttl_ms:
+            message = f"expires_at may be at most {self._max_ttl_ms // DAY_MS} days from now"
+        else:
+            return expires_at
+        raise TokenRequestError([{"field": "expires_at", "message": message}])
 
     def list_for(self, user_id):
         """The tokens of ``user_id``, newest first."""
@@ -107,6 +137,14 @@ class ApiTokens:
         return Principal(
             id=owner.id, email=owner.email, role=owner.role, permissions=granted, via="token", token_id=row.id
         )
+
+
+def revoke_tokens_of(user_id):
+    """Delete every API token of ``user_id`` (its password changed, or it was deactivated).
+
+    Callers run it inside the transaction of the change that calls for it.
+    """
+    ApiToken.delete().where(ApiToken.user == user_id).execute()
 
 
 def token_json(row):

@@ -1,6 +1,6 @@
-"""JSON backup and restore of users, collections, content and media (SPEC D7).
+"""JSON backup and restore of users, collections, content and media.
 
-The file, as the seed's ``exportData`` shapes it::
+The file, in the shape SonicJS-style ``exportData`` backups use::
 
     {"version": "1", "timestamp": "2026-11-01T12:00:00.000Z",
      "data": {"users": [...], "collections": [...], "content": [...], "media": [...]}}
@@ -33,7 +33,7 @@ SQLite's ``INSERT OR IGNORE``, which would also swallow NOT NULL and CHECK failu
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -95,8 +95,8 @@ def json_columns():
 
 def iso_timestamp(moment=None):
     """ISO 8601 in UTC with milliseconds and ``Z``, as JavaScript's ``toISOString``."""
-    moment = moment or datetime.now(timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    moment = moment or datetime.now(UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _snapshot(db):

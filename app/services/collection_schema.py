@@ -141,13 +141,14 @@ def _join(path, key):
     return f"{path}.{key}" if path else key
 
 
-def _describe(ex, path):
-    """Turn a msgspec.ValidationError into ``"<path>: <message>"``."""
+def _describe(ex, path, cls=None):
+    """Turn a msgspec.ValidationError into ``"<path>: <message>"`` (an unknown key lists ``cls``'s)."""
     message, _, where = str(ex).partition(" - at `$")
     where = where.rstrip("`")
     unknown = re.match(r"Object contains unknown field `(.*)`$", message)
     if unknown:
-        return f"{_join(path, unknown.group(1))}: unknown key"
+        known = ", ".join(sorted(f.encode_name for f in msgspec.structs.fields(cls))) if cls and not where else ""
+        return f"{_join(path, unknown.group(1))}: unknown key" + (f"; valid keys: {known}" if known else "")
     missing = re.match(r"Object missing required field `(.*)`$", message)
     if missing:
         return f"{_join(path, missing.group(1))}: required"
@@ -164,7 +165,7 @@ def _convert(raw, cls, path, errors, nested):
     try:
         obj = msgspec.convert(flat, cls)
     except msgspec.ValidationError as ex:
-        errors.append(_describe(ex, path))
+        errors.append(_describe(ex, path, cls))
         obj = None
     parts = {}
     for key, converter in nested.items():
@@ -278,7 +279,7 @@ def check_field(field, path):
     """Field-level rules of one field (nested fields are checked as they are parsed)."""
     errors = []
     if field.type not in FIELD_TYPES:
-        errors.append(f"{path}.type: unknown field type {field.type!r}")
+        errors.append(f"{path}.type: unknown field type {field.type!r}; valid types: {', '.join(sorted(FIELD_TYPES))}")
     if field.type == "reference" and not _names(field.collection):
         errors.append(f"{path}.collection: a reference field needs the collection(s) it points to")
     if field.type in CHOICE_TYPES and not field.enum:

@@ -1,10 +1,10 @@
-"""Collection sync (SPEC D3): collection definition files in the repo -> the ``collections`` table.
+"""Collection sync: collection definition files in the repo -> the ``collections`` table.
 
 Each ``*.json`` file of the collections folder holds one collection definition
 (``app.services.collection_schema.CollectionConfig``). ``sync_collections`` creates, updates
 or leaves unchanged the row of each, and deactivates managed collections whose file is gone.
 
-Where SonicJS's sync goes wrong (reference/sonicjs.md section 4.3), this one:
+Where SonicJS's own sync goes wrong (it rewrites unchanged rows and never removes anything), this one:
 
 * compares schemas by value: the stored JSON is parsed and put in the same canonical form as
   the file's, so key order inside a field and whitespace don't count and an unchanged
@@ -25,6 +25,7 @@ takes it over, as SonicJS does; ``icon``, ``color``, ``defaultSort``, ``listFiel
 ``searchFields`` are validated but not stored (the table has no columns for them).
 """
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,9 +171,10 @@ def load_collection_files(directory):
 def _load_file(path):
     shown = display_path(path)
     try:
-        raw = msgspec.json.decode(path.read_bytes())
+        data = path.read_bytes()
+        raw = msgspec.json.decode(data)
     except msgspec.DecodeError as ex:
-        return FileError(path, None, (f"{shown}: invalid JSON: {ex}",))
+        return FileError(path, None, (f"{shown}: {json_error_position(data, str(ex))}",))
     except (OSError, UnicodeDecodeError) as ex:
         return FileError(path, None, (f"{shown}: cannot read: {ex}",))
     try:
@@ -180,6 +182,27 @@ def _load_file(path):
     except CollectionConfigError as ex:
         name = raw.get("name") if isinstance(raw, dict) and isinstance(raw.get("name"), str) else None
         return FileError(path, name, tuple(f"{shown}: {error}" for error in ex.errors))
+
+
+_BYTE_OFFSET = re.compile(r"\s*\(byte (\d+)\)$")
+
+
+def json_error_position(data, message):
+    """msgspec's decode error as ``line L, column C: invalid JSON: <reason>``.
+
+    msgspec gives a byte offset (``invalid character (byte 24)``), which no editor shows;
+    a truncated document has none, so its error points at the end of the file.
+    """
+    if not data.strip():
+        return "invalid JSON: the file is empty"
+    found = _BYTE_OFFSET.search(message)
+    offset = int(found.group(1)) if found else len(data)
+    reason = message[:found.start()] if found else "the file ends before the JSON does"
+    reason = reason.removeprefix("JSON is malformed: ")
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    line = data.count(b"\n", 0, offset) + 1
+    column = len(data[line_start:offset].decode("utf-8", "replace")) + 1
+    return f"line {line}, column {column}: invalid JSON: {reason}"
 
 
 # --- syncing --------------------------------------------------------------------------------

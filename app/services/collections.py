@@ -64,6 +64,14 @@ def get_collection(collection_id):
     return row
 
 
+def find_collection(id_or_name):
+    """The collection whose id, or else name, is ``id_or_name``; CollectionNotFound otherwise."""
+    row = Collection.get_or_none(Collection.id == id_or_name) or find_by_name(id_or_name)
+    if row is None:
+        raise CollectionNotFound()
+    return row
+
+
 def find_by_name(name):
     """The collection named ``name`` (active or not), or None."""
     return Collection.get_or_none(Collection.name == name)

@@ -9,6 +9,7 @@ Permissions come from ``role_permissions`` in the database: the role's set is re
 and kept for a short time per process, since it changes only by migration.
 """
 
+import hashlib
 import threading
 import time
 import uuid
@@ -85,6 +86,11 @@ class RolePermissions:
         with self._lock:
             self._cache[role] = (now + self._ttl, names)
         return names
+
+
+def hash_token(token):
+    """The stored form of a one-time or API token: SHA-256, hex."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def issue_jwt(user, settings, now=None):

@@ -67,7 +67,8 @@ class MailSettings(msgspec.Struct, kw_only=True):
 
     def __repr__(self):
         # Settings are printed in tracebacks and debug logs: never the SMTP password.
-        return f"MailSettings(backend={self.backend!r}, host={self.host!r}, port={self.port}, security={self.security!r})"
+        return (f"MailSettings(backend={self.backend!r}, host={self.host!r}, port={self.port}, "
+                f"security={self.security!r})")
 
 
 def compose(mail, sender):
@@ -152,7 +153,9 @@ def _smtp_settings(config, where, public_base_url):
         if not get(name):
             raise ConfigError(f"{where}: MAILER = \"smtp\" needs {name}")
     if not public_base_url.startswith(("https://", "http://")):
-        raise ConfigError(f"{where}: MAILER = \"smtp\" needs PUBLIC_BASE_URL (https://...) so mailed links are absolute")
+        raise ConfigError(
+            f"{where}: MAILER = \"smtp\" needs PUBLIC_BASE_URL (https://...) so mailed links are absolute"
+        )
     port = get("SMTP_PORT") or DEFAULT_PORTS[security]
     try:
         port = int(port)

@@ -1,4 +1,4 @@
-"""The pagination block every paged list answers with (users, media, schedules, content)."""
+"""The pagination block every list answers with in ``meta`` (paged or whole)."""
 
 
 def pagination_meta(total, limit, page=None, *, has_next=None, has_prev=None):
@@ -21,3 +21,8 @@ def pagination_meta(total, limit, page=None, *, has_next=None, has_prev=None):
         "hasNext": page * limit < total if has_next is None else has_next,
         "hasPrev": page > 1 if has_prev is None else has_prev,
     }
+
+
+def whole_list_meta(count):
+    """The block of a list answered whole (one page holding every item), with ``count``."""
+    return {"count": count, **pagination_meta(count, max(count, 1), 1)}

@@ -69,23 +69,36 @@ class RateLimiter:
         # Makes each read-check-write whole for the threads of this process (see above).
         self._lock = threading.Lock()
 
-    def acquire(self, *buckets):
+    def acquire(self, *buckets, limits=None):
         """Count one attempt in every bucket, unless one of them is already at its limit.
+
+        Args:
+            buckets: the KV keys (``bucket(...)``) to count this attempt in.
+            limits: ``{bucket: limit}`` for buckets whose limit is not ``attempts``; a limit
+                of None counts the attempt without ever refusing it.
 
         Returns:
             None when the attempt was counted (go ahead), else the seconds until the most
             limited bucket frees up; a refused attempt is not counted.
         """
+        limits = limits or {}
         with self._lock:
             now = self._clock()
             states = {key: self._current(key, now) for key in buckets}
-            waits = [self._wait(state, now) for state in states.values() if state["count"] >= self.attempts]
+            waits = [
+                self._wait(state, now) for key, state in states.items()
+                if limits.get(key, self.attempts) is not None and state["count"] >= limits.get(key, self.attempts)
+            ]
             if waits:
                 return max(waits)
             for key, state in states.items():
                 state["count"] += 1
                 self._write(key, state, now)
         return None
+
+    def count(self, key):
+        """The attempts counted in ``key``'s current window (0 when none, or when KV is down)."""
+        return self._current(key, self._clock())["count"]
 
     def refund(self, *buckets):
         """Give back one attempt ``acquire`` counted in each of ``buckets`` (it went well)."""

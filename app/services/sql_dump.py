@@ -1,4 +1,4 @@
-"""``d1 export``'s SQL dump, in wrangler's format (cloudflare-runtime.md section 2.5).
+"""``d1 export``'s SQL dump, in wrangler's format.
 
 The text is what ``wrangler d1 export`` writes (Miniflare's ``dumpSql``, itself a port of the
 sqlite shell's ``.dump``), so a dump made here restores with ``wrangler d1 execute --file``
@@ -123,7 +123,7 @@ def _table_statements(conn, name, sql, schema, data, on_progress):
             yield "ANALYZE sqlite_schema;"
     elif sql.startswith("CREATE VIRTUAL TABLE"):
         raise DumpError("D1 Export error: cannot export databases with Virtual Tables (fts5)")
-    elif name.startswith("_cf_") or name.startswith("sqlite_"):
+    elif name.startswith(("_cf_", "sqlite_")):
         return
     elif schema:
         yield f"CREATE TABLE IF NOT EXISTS {sql[13:]};" if _QUOTED_CREATE.match(sql) else f"{sql};"

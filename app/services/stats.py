@@ -13,7 +13,7 @@ from app.services.content.writes import STATUSES
 def content_stats():
     """``{total, byStatus, deleted, byCollection}`` in two grouped queries."""
     live = Content.deleted_at.is_null()
-    by_status = {status: 0 for status in STATUSES}
+    by_status = dict.fromkeys(STATUSES, 0)
     deleted = 0
     rows = (
         Content.select(Content.status, live.alias("live"), fn.COUNT(Content.id))

@@ -3,10 +3,12 @@
 Creating accounts, passwords, resets and invitations belong to ``app.services.accounts``.
 Whoever may call what is the API's business (``users.*`` permissions); the rules here are
 about the data: a role change or a deactivation ends the user's sessions at once (it bumps
-``token_version``), and a deactivation also cancels a pending invitation.
+``token_version``), and a deactivation also cancels a pending invitation and deletes the
+user's API tokens, so that reactivating the account does not bring them back.
 """
 
 from app.db.models import User, database, now_ms
+from app.services.api_tokens import revoke_tokens_of
 from app.services.errors import NOT_FOUND, ServiceError
 
 
@@ -55,25 +57,27 @@ def list_users(search=None, role=None, active=None, page=1, limit=20):
 def update_user(user_id, changes):
     """Apply ``changes`` (profile fields, ``role``, ``is_active``) to a user; the user as stored.
 
-    A new role or a deactivation ends the user's sessions in the same transaction.
+    A new role or a deactivation ends the user's sessions in the same transaction; a
+    deactivation also deletes the user's API tokens.
 
     Raises:
         UserNotFound: no such user.
     """
     with database.atomic():
         user = get_user(user_id)
-        ends_sessions = changes.get("role", user.role) != user.role or (
-            changes.get("is_active", user.is_active) is False and user.is_active
-        )
+        deactivates = changes.get("is_active", user.is_active) is False and user.is_active
+        ends_sessions = deactivates or changes.get("role", user.role) != user.role
         update = dict(changes, updated_at=now_ms())
         if ends_sessions:
             update["token_version"] = User.token_version + 1
         User.update(**update).where(User.id == user.id).execute()
+        if deactivates:
+            revoke_tokens_of(user.id)
     return User.get_by_id(user_id)
 
 
 def deactivate_user(user_id):
-    """Deactivate a user, end their sessions and cancel a pending invitation; the user as stored.
+    """Deactivate a user, end their sessions and API tokens, cancel a pending invitation; the user as stored.
 
     Raises:
         UserNotFound: no such user.
@@ -83,4 +87,5 @@ def deactivate_user(user_id):
         User.update(
             is_active=False, invitation_token=None, token_version=User.token_version + 1, updated_at=now_ms()
         ).where(User.id == user.id).execute()
+        revoke_tokens_of(user.id)
     return User.get_by_id(user_id)

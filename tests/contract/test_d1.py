@@ -1,12 +1,13 @@
-"""Contract suite for the DB binding (``app.runtime.d1``): D1's client API, SPEC R3.
+"""Contract suite for the DB binding (``app.runtime.d1``): D1's client API.
 
 Every test runs on a real SQLite file; the ``d1`` fixture also runs it on PostgreSQL when
 ``tests/fixtures/postgres.py`` provides its ``fresh_postgres_url`` fixture (a new database
-per test on the suite's server). Expected behaviour comes from
-reference/cloudflare-runtime.md section 1.
+per test on the suite's server). Expected behaviour is D1's, as its Workers binding
+documents and answers it (result shapes, meta fields, error messages).
 """
 
 import decimal
+import re
 import threading
 
 import peewee
@@ -17,6 +18,7 @@ from app.db.splitter import split_statements
 from app.runtime.d1 import (
     D1ColumnNotFoundError,
     D1Database,
+    D1DumpError,
     D1Error,
     D1ExecError,
     D1PreparedStatement,
@@ -327,11 +329,29 @@ def test_sql_errors_are_d1_errors_with_the_sqlite_code(users, dialect):
     duplicate = users.prepare("INSERT INTO users (email) VALUES ('ada@example.com')")
     missing = users.prepare("SELECT * FROM missing")
     if dialect == "sqlite":
-        assert d1_error(duplicate.run) == "D1_ERROR: UNIQUE constraint failed: users.email: SQLITE_CONSTRAINT"
+        assert d1_error(duplicate.run) == (
+            "D1_ERROR: UNIQUE constraint failed: users.email: SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_UNIQUE)"
+        )
         assert d1_error(missing.all) == "D1_ERROR: no such table: missing: SQLITE_ERROR"
     else:
-        assert d1_error(duplicate.run).endswith(": SQLITE_CONSTRAINT")
+        assert d1_error(duplicate.run).endswith(": SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_UNIQUE)")
         assert d1_error(missing.all).endswith(": SQLITE_ERROR")
+
+
+@pytest.mark.parametrize(
+    ("sql", "extended"),
+    [
+        ("INSERT INTO users (email) VALUES (NULL)", "SQLITE_CONSTRAINT_NOTNULL"),
+        ("INSERT INTO posts (user_id) VALUES (99)", "SQLITE_CONSTRAINT_FOREIGNKEY"),
+        ("INSERT INTO aged (age) VALUES (-1)", "SQLITE_CONSTRAINT_CHECK"),
+    ],
+)
+def test_error_messages_carry_the_extended_code(users, sql, extended):
+    users.exec(
+        "CREATE TABLE posts (user_id INTEGER REFERENCES users (id))\n"
+        "CREATE TABLE aged (age INTEGER CHECK (age >= 0))"
+    )
+    assert d1_error(users.prepare(sql).run).endswith(f": SQLITE_CONSTRAINT (extended: {extended})")
 
 
 def test_d1_errors_carry_prefix_and_detail(users):
@@ -351,9 +371,11 @@ def test_foreign_keys_are_enforced(d1, dialect):
         "INSERT INTO posts (author_id) VALUES (1)"
     )
     error = d1_error(lambda: d1.prepare("INSERT INTO posts (author_id) VALUES (?)").bind(99).run())
-    assert error.endswith(": SQLITE_CONSTRAINT")
+    assert error.endswith(": SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_FOREIGNKEY)")
     if dialect == "sqlite":
-        assert error == "D1_ERROR: FOREIGN KEY constraint failed: SQLITE_CONSTRAINT"
+        assert error == (
+            "D1_ERROR: FOREIGN KEY constraint failed: SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_FOREIGNKEY)"
+        )
     d1.prepare("DELETE FROM authors WHERE id = 1").run()
     assert d1.prepare("SELECT count(*) AS n FROM posts").first("n") == 0
 
@@ -445,7 +467,10 @@ def test_batch_returns_results_in_order(users):
     results = users.batch([insert.bind("c@example.com"), users.prepare("SELECT count(*) AS n FROM users")])
     assert results[0]["results"] == [] and results[0]["meta"]["changes"] == 1
     assert results[1]["results"] == [{"n": 3}]
-    assert users.batch([]) == []
+
+
+def test_batch_of_no_statements_is_an_error(d1):
+    assert d1_error(lambda: d1.batch([])) == "D1_ERROR: No SQL statements detected."
 
 
 def test_batch_is_rolled_back_whole_when_the_third_statement_fails(users):
@@ -457,7 +482,7 @@ def test_batch_is_rolled_back_whole_when_the_third_statement_fails(users):
         users.prepare("DELETE FROM users"),
     ]
     error = d1_error(lambda: users.batch(statements))
-    assert error.startswith("D1_ERROR: ") and error.endswith(": SQLITE_CONSTRAINT")
+    assert error.startswith("D1_ERROR: ") and ": SQLITE_CONSTRAINT" in error
     assert table_rows(users) == before
 
 
@@ -543,11 +568,10 @@ def test_d1_calls_join_the_callers_peewee_transaction(users):
             table_name = "users"
 
     before = table_rows(users)
-    with pytest.raises(RuntimeError):
-        with users.db.atomic():
-            users.prepare("INSERT INTO users (email) VALUES ('c@example.com')").run()
-            assert User.select().where(User.email == "c@example.com").count() == 1
-            raise RuntimeError("roll back")
+    with pytest.raises(RuntimeError), users.db.atomic():
+        users.prepare("INSERT INTO users (email) VALUES ('c@example.com')").run()
+        assert User.select().where(User.email == "c@example.com").count() == 1
+        raise RuntimeError("roll back")
     assert table_rows(users) == before
     User.create(email="d@example.com")
     assert users.prepare("SELECT id FROM users WHERE email = 'd@example.com'").first("id") is not None
@@ -602,3 +626,126 @@ def test_open_d1_takes_the_url_from_the_binding_or_the_named_variable(tmp_path):
 def test_open_d1_refuses_an_unset_url_variable(tmp_path):
     with pytest.raises(ValueError, match="DB_URL"):
         open_d1({"binding": "DB", "database_url_env": "DB_URL"}, tmp_path, {})
+
+
+# --- what a query may do to the connection (D1's authorizer) ------------------------------
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "ATTACH DATABASE 'other.sqlite' AS other",
+        "DETACH DATABASE main",
+        "PRAGMA journal_mode = DELETE",
+        "PRAGMA journal_mode",
+        "PRAGMA synchronous = OFF",
+        "PRAGMA busy_timeout = 1",
+        "PRAGMA writable_schema = ON",
+    ],
+)
+def test_connection_changing_statements_are_not_authorized(d1, dialect, sql):
+    if dialect != "sqlite":
+        pytest.skip("SQLite's authorizer")
+    assert d1_error(lambda: d1.prepare(sql).run()) == "D1_ERROR: not authorized: SQLITE_AUTH"
+    # The platform's own connection settings are untouched.
+    assert d1.db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_reporting_pragmas_are_allowed(users, dialect):
+    if dialect != "sqlite":
+        pytest.skip("SQLite PRAGMAs")
+    columns = [row["name"] for row in users.prepare("PRAGMA table_info(users)").all()["results"]]
+    assert columns == ["id", "email", "age"]
+    assert users.prepare("PRAGMA foreign_keys").first("foreign_keys") == 1
+
+
+def test_pragma_foreign_keys_off_is_ignored_on_the_shared_connection(d1, dialect):
+    if dialect != "sqlite":
+        pytest.skip("SQLite PRAGMA")
+    d1.exec("CREATE TABLE authors (id INTEGER PRIMARY KEY)\nCREATE TABLE posts (author_id INTEGER REFERENCES authors (id))")
+    connection = d1.db.connection()
+    d1.prepare("PRAGMA foreign_keys = OFF").run()
+    # A later query on the very same connection (the next request's) still enforces them.
+    assert d1.db.connection() is connection
+    assert d1.prepare("PRAGMA foreign_keys").first("foreign_keys") == 1
+    error = d1_error(lambda: d1.prepare("INSERT INTO posts VALUES (99)").run())
+    assert error.endswith("(extended: SQLITE_CONSTRAINT_FOREIGNKEY)")
+
+
+def test_defer_foreign_keys_relaxes_checks_until_the_end_of_the_batch(d1, dialect):
+    if dialect != "sqlite":
+        pytest.skip("SQLite PRAGMA")
+    d1.exec("CREATE TABLE authors (id INTEGER PRIMARY KEY)\nCREATE TABLE posts (author_id INTEGER REFERENCES authors (id))")
+    d1.batch([
+        d1.prepare("PRAGMA defer_foreign_keys = ON"),
+        d1.prepare("INSERT INTO posts VALUES (1)"),  # its author arrives next
+        d1.prepare("INSERT INTO authors VALUES (1)"),
+    ])
+    assert d1.prepare("SELECT count(*) AS n FROM posts").first("n") == 1
+
+
+# --- D1's limits --------------------------------------------------------------------------
+
+
+def test_strings_and_blobs_over_2_000_000_bytes_are_too_big(d1, dialect):
+    d1.exec(f"CREATE TABLE files (data {DIALECT[dialect]['blob']}, name TEXT)")
+    insert = d1.prepare("INSERT INTO files (data, name) VALUES (?, ?)")
+    too_big = "D1_ERROR: string or blob too big: SQLITE_TOOBIG"
+    assert d1_error(lambda: insert.bind(b"\0" * 2_000_001, "x").run()) == too_big
+    assert d1_error(lambda: insert.bind(b"", "é" * 1_000_001).run()) == too_big  # 2,000,002 UTF-8 bytes
+    insert.bind(b"\0" * 1_999_000, "x").run()
+    assert d1.prepare("SELECT count(*) AS n FROM files").first("n") == 1
+    if dialect == "sqlite":  # values SQLite builds itself meet the same limit
+        assert d1_error(lambda: d1.prepare("SELECT zeroblob(2000001) AS b").first()).endswith(": SQLITE_TOOBIG")
+
+
+def test_exec_with_no_statements_is_an_error(d1):
+    assert d1_error(lambda: d1.exec("")) == "D1_ERROR: No SQL statements detected."
+    assert d1_error(lambda: d1.exec("\n  -- only a comment\n/* and another */\n")) == (
+        "D1_ERROR: No SQL statements detected."
+    )
+
+
+# --- dump ---------------------------------------------------------------------------------
+
+
+def test_dump_returns_the_sqlite_file(users, dialect, tmp_path):
+    if dialect != "sqlite":
+        with pytest.raises(D1DumpError) as info:
+            users.dump()
+        assert str(info.value).startswith("D1_DUMP_ERROR: ")
+        return
+    data = users.dump()
+    assert data.startswith(b"SQLite format 3\0")
+    copy = tmp_path / "copy.sqlite"
+    copy.write_bytes(data)
+    assert open_d1({"binding": "COPY", "database_url": f"sqlite:///{copy}"}, tmp_path, {}).prepare(
+        "SELECT email FROM users ORDER BY id"
+    ).raw() == [["ada@example.com"], ["bob@example.com"]]
+
+
+# --- withSession --------------------------------------------------------------------------
+
+
+def test_with_session_reads_its_own_writes_and_keeps_the_latest_bookmark(users):
+    session = users.with_session()
+    assert session.get_bookmark() is None  # no query yet; never the constraint
+    session.prepare("INSERT INTO users (email) VALUES (?)").bind("c@example.com").run()
+    first = session.get_bookmark()
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}", first)
+    assert session.prepare("SELECT count(*) AS n FROM users").first("n") == 3
+    second = session.get_bookmark()
+    assert second > first  # bookmarks sort by time
+    session.batch([session.prepare("SELECT 1")])
+    assert session.get_bookmark() > second
+    # A later session continues from a bookmark; "first-primary" is accepted too.
+    continued = users.with_session(second)
+    assert continued.get_bookmark() == second
+    assert continued.prepare("SELECT email FROM users WHERE id = 3").first("email") == "c@example.com"
+    assert continued.get_bookmark() > second
+    assert users.with_session("first-primary").prepare("SELECT 1 AS one").first("one") == 1
+
+
+@pytest.mark.parametrize("bad", ["  ", 42])
+def test_with_session_refuses_an_invalid_bookmark(d1, bad):
+    assert d1_error(lambda: d1.with_session(bad)) == "D1_SESSION_ERROR: invalid bookmark or constraint"

@@ -1,4 +1,4 @@
-"""Contract suite of the CACHE_KV binding (SPEC R5), run against every backend.
+"""Contract suite of the CACHE_KV binding, run against every backend.
 
 The first part runs on both backends (the ``make_kv``/``kv`` fixtures are parametrized
 over "local" and "memcached", on a real SQLite file and a real memcached); then come the
@@ -113,12 +113,33 @@ def test_json_type_parses_and_rejects_non_json(kv):
 
 
 def test_unknown_type_is_a_type_error(kv):
-    message = 'Unknown response type. Possible types are "text", "json", and "bytes".'
+    message = 'Unknown response type. Possible types are "text", "json", "bytes", and "stream".'
     with pytest.raises(TypeError) as info:
-        kv.get("key", "stream")
+        kv.get("key", "blob")
     assert str(info.value) == message
     with pytest.raises(TypeError):
         kv.get_with_metadata("key", "banana")
+
+
+def test_get_type_stream_gives_a_file_like_stream(kv):
+    kv.put("blob", b"\x00\x01 stream \xff")
+    stream = kv.get("blob", "stream")
+    assert stream.read(2) == b"\x00\x01" and stream.read() == b" stream \xff"
+    with_metadata = kv.get_with_metadata("blob", {"type": "stream"})
+    assert with_metadata["value"].read() == b"\x00\x01 stream \xff"
+    assert kv.get("missing", "stream") is None
+
+
+def test_get_cache_ttl_is_at_least_60_seconds(kv):
+    kv.put("key", "value")
+    assert kv.get("key", cache_ttl=60) == "value"
+    assert kv.get("key", {"type": "text", "cacheTtl": 3600}) == "value"
+    assert kv.get_with_metadata("key", cache_ttl=120)["value"] == "value"
+    for call in (lambda: kv.get("key", cache_ttl=30), lambda: kv.get_with_metadata("key", cache_ttl=59)):
+        with pytest.raises(KVError, match=r"^KV GET failed: 400 Invalid cache_ttl of \d+\. Cache TTL must be at least 60\.$"):
+            call()
+    with pytest.raises(KVError, match="Please specify integer greater than 0"):
+        kv.get("key", cache_ttl="soon")
 
 
 @pytest.mark.parametrize("value", [None, 42, {"a": 1}, ["x"], 1.5])

@@ -1,4 +1,4 @@
-"""Contract of the MEDIA_BUCKET binding (SPEC R4): one suite, run against every backend.
+"""Contract of the MEDIA_BUCKET binding: one suite, run against every backend.
 
 ``bucket`` is parametrized over the local folder backend and the boto3 backend talking to
 a real S3-compatible server (moto_server over HTTP). Backend-specific tests follow the
@@ -6,6 +6,7 @@ contract: path escapes on the local folder, several processes on one folder, out
 hangs of the S3 endpoint.
 """
 
+import email.utils
 import hashlib
 import io
 import multiprocessing
@@ -14,11 +15,11 @@ import re
 import socket
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from app.runtime.r2 import FixedLengthStream, R2Error, R2Object, R2ObjectBody, open_bucket
+from app.runtime.r2 import FixedLengthStream, R2Error, R2Object, R2ObjectBody, StoreUnreachable, open_bucket
 from app.runtime.r2.s3 import S3Backend, decode_metadata_name, encode_metadata_name
 from tests.fixtures.s3 import (
     ACCESS_KEY_ENV,
@@ -90,7 +91,7 @@ class OneWayStream(io.RawIOBase):
 
 
 def test_put_returns_the_stored_object(bucket):
-    before = datetime.now(timezone.utc).replace(microsecond=0)
+    before = datetime.now(UTC).replace(microsecond=0)
     obj = bucket.put("notes/hello.txt", b"hello world")
     assert isinstance(obj, R2Object)
     assert obj.key == "notes/hello.txt"
@@ -100,7 +101,7 @@ def test_put_returns_the_stored_object(bucket):
     assert obj.checksums == {"md5": obj.etag}
     assert HEX32.match(obj.version)
     assert obj.uploaded.tzinfo is not None and obj.uploaded.utcoffset() == timedelta(0)
-    assert before - timedelta(seconds=2) <= obj.uploaded <= datetime.now(timezone.utc)
+    assert before - timedelta(seconds=2) <= obj.uploaded <= datetime.now(UTC)
 
 
 def test_get_returns_the_content_and_the_same_metadata_as_head(bucket):
@@ -111,7 +112,9 @@ def test_get_returns_the_content_and_the_same_metadata_as_head(bucket):
     assert got.json() == {"a": [1, 2]}
     for field in ("key", "version", "size", "etag", "uploaded"):
         assert getattr(got, field) == getattr(put, field) == getattr(head, field), field
-    assert got.range is None
+    # As R2 reports it: a full get and a head cover the whole object.
+    assert got.range == head.range == {"offset": 0, "length": 13}
+    assert got.storage_class == head.storage_class == put.storage_class == "Standard"
 
 
 def test_missing_keys_give_none(bucket):
@@ -124,7 +127,7 @@ def test_missing_keys_give_none(bucket):
 @pytest.mark.parametrize(
     "value, stored",
     [
-        ("héllo", "héllo".encode("utf-8")),
+        ("héllo", "héllo".encode()),
         (None, b""),
         (b"", b""),
         (bytearray(b"abc"), b"abc"),
@@ -231,7 +234,7 @@ FULL_HTTP_METADATA = {
     "content_disposition": 'attachment; filename="a b.png"',
     "content_encoding": "gzip",
     "cache_control": "public, max-age=3600",
-    "cache_expiry": datetime(2031, 5, 6, 7, 8, 9, tzinfo=timezone.utc),
+    "cache_expiry": datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC),
 }
 
 
@@ -246,7 +249,7 @@ def test_cache_expiry_is_kept_in_utc_to_the_second(bucket):
     paris = timezone(timedelta(hours=2))
     sent = datetime(2031, 5, 6, 9, 8, 9, 654321, tzinfo=paris)
     put = bucket.put("k", "v", http_metadata={"cache_expiry": sent})
-    expected = datetime(2031, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+    expected = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
     assert put.http_metadata["cache_expiry"] == expected
     assert bucket.head("k").http_metadata["cache_expiry"] == expected
     headers = {}
@@ -451,6 +454,58 @@ def test_condition_and_range_together(bucket):
     assert type(failed) is R2Object
 
 
+# -- a request's headers as range and only_if (the standard file-serving pattern) ------------
+
+
+@pytest.mark.parametrize(
+    "headers, expected, served",
+    [
+        ({"Range": "bytes=2-4"}, b"234", {"offset": 2, "length": 3}),
+        ({"RANGE": "bytes=7-"}, b"789", {"offset": 7, "length": 3}),  # falcon's req.headers
+        ({"range": "bytes=-3"}, b"789", {"offset": 7, "length": 3}),
+        ({"Range": "bytes=8-100"}, b"89", {"offset": 8, "length": 2}),
+        ({"Range": "bytes=0-1,4-5"}, b"0123456789", {"offset": 0, "length": 10}),  # several: whole
+        ({"Range": "items=0-1"}, b"0123456789", {"offset": 0, "length": 10}),
+        ({"HOST": "example.com"}, b"0123456789", {"offset": 0, "length": 10}),
+    ],
+)
+def test_get_range_from_request_headers(bucket, headers, expected, served):
+    bucket.put("digits", b"0123456789")
+    obj = bucket.get("digits", range=headers)
+    assert obj.bytes() == expected and obj.range == served
+
+
+def test_get_range_header_beyond_the_object_is_not_satisfiable(bucket):
+    bucket.put("digits", b"0123456789")
+    with pytest.raises(R2Error, match=r"\(10039\)$"):
+        bucket.get("digits", range={"Range": "bytes=10-"})
+
+
+def test_get_only_if_from_request_headers(bucket):
+    put = bucket.put("k", "content")
+    last_modified = email.utils.format_datetime(put.uploaded, usegmt=True)
+    earlier = email.utils.format_datetime(put.uploaded - timedelta(seconds=5), usegmt=True)
+    holds = [
+        {"If-Match": put.http_etag}, {"If-Match": f'"other", {put.http_etag}'}, {"If-Match": "*"},
+        {"If-None-Match": '"other"'}, {"IF-MODIFIED-SINCE": earlier},
+        {"If-Unmodified-Since": last_modified}, {"If-Modified-Since": "not a date"},
+    ]
+    fails = [
+        {"If-Match": '"other"'}, {"If-Match": f"W/{put.http_etag}"},  # If-Match compares strongly
+        {"If-None-Match": put.http_etag}, {"If-None-Match": f"W/{put.http_etag}"}, {"If-None-Match": "*"},
+        {"If-Modified-Since": last_modified}, {"If-Unmodified-Since": earlier},
+        # An If-None-Match that holds overrides If-Modified-Since.
+    ]
+    for headers in holds:
+        assert isinstance(bucket.get("k", only_if=headers), R2ObjectBody), headers
+    for headers in fails:
+        failed = bucket.get("k", only_if=headers)
+        assert type(failed) is R2Object and failed.etag == put.etag, headers
+    assert isinstance(bucket.get("k", only_if={"If-None-Match": '"other"', "If-Modified-Since": last_modified}),
+                      R2ObjectBody)
+    assert bucket.head("k", only_if={"If-None-Match": put.http_etag}).etag == put.etag
+
+
 def test_put_only_if_absent(bucket):
     first = bucket.put("k", "first", only_if={"etag_does_not_match": "*"})
     assert first is not None
@@ -517,6 +572,42 @@ def test_put_with_wrong_md5_stores_nothing(bucket):
 def test_malformed_md5_is_a_type_error(bucket, value, message):
     with pytest.raises(TypeError, match=re.escape(message)):
         bucket.put("k", b"data", md5=value)
+
+
+# -- sha1 / sha256 / sha384 / sha512 checksums --------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["sha1", "sha256", "sha384", "sha512"])
+def test_put_checksum_is_checked_and_stored(bucket, algorithm):
+    digest = hashlib.new(algorithm, b"data")
+    put = bucket.put("k", b"data", custom_metadata={"a": "b"}, **{algorithm: digest.hexdigest()})
+    expected = {"md5": md5(b"data"), algorithm: digest.hexdigest()}
+    assert put.checksums == expected
+    assert bucket.head("k").checksums == bucket.get("k").checksums == expected
+    assert bucket.head("k").custom_metadata == {"a": "b"}  # the checksum is not custom metadata
+    (listed,) = bucket.list(include=["custom_metadata"])["objects"]
+    assert listed.custom_metadata == {"a": "b"}
+    assert bucket.put("k", b"data", **{algorithm: digest.digest()}).checksums[algorithm] == digest.hexdigest()
+    assert bucket.put("k", b"data").checksums == {"md5": md5(b"data")}  # a later put without one
+
+
+@pytest.mark.parametrize("algorithm, label", [("sha1", "SHA-1"), ("sha256", "SHA-256"), ("sha512", "SHA-512")])
+def test_put_with_wrong_checksum_stores_nothing(bucket, algorithm, label):
+    bucket.put("k", b"old")
+    wrong = hashlib.new(algorithm, b"other").hexdigest()
+    with pytest.raises(R2Error) as caught:
+        bucket.put("k", b"new", **{algorithm: wrong})
+    assert str(caught.value) == f"put: The {label} checksum you specified did not match what we received. (10037)"
+    with pytest.raises(R2Error, match=r"\(10037\)"):
+        bucket.put("k", FixedLengthStream(OneWayStream(b"new"), 3), **{algorithm: wrong})
+    assert bucket.get("k").text() == "old"
+
+
+def test_put_takes_one_hashing_algorithm(bucket):
+    with pytest.raises(TypeError, match="You cannot specify multiple hashing algorithms."):
+        bucket.put("k", b"data", md5=md5(b"data"), sha256=hashlib.sha256(b"data").hexdigest())
+    with pytest.raises(TypeError, match="sha256 must be 32 bytes or 64 hex characters"):
+        bucket.put("k", b"data", sha256="abc")
 
 
 # -- delete -----------------------------------------------------------------------------
@@ -635,13 +726,15 @@ def test_list_limit_bounds(bucket, limit):
     assert caught.value.code == 10022
 
 
-def test_list_without_include_has_no_metadata(bucket):
+def test_list_without_include_has_empty_metadata(bucket):
     bucket.put("k", "v", http_metadata={"content_type": "text/plain"}, custom_metadata={"a": "b"})
     (obj,) = bucket.list()["objects"]
-    assert obj.http_metadata is None and obj.custom_metadata is None
+    assert obj.http_metadata == {} and obj.custom_metadata == {}
     assert obj.size == 1 and obj.etag == md5(b"v") and HEX32.match(obj.version)
-    with pytest.raises(TypeError, match="HTTP metadata unknown for key `k`"):
-        obj.write_http_metadata({})
+    assert obj.storage_class == "Standard"
+    headers = {}
+    obj.write_http_metadata(headers)  # writes nothing: the listing did not ask for it
+    assert headers == {}
 
 
 def test_list_include(bucket):
@@ -652,7 +745,7 @@ def test_list_include(bucket):
     assert both.custom_metadata == {"a": "b"}
     assert (both.version, both.uploaded, both.etag) == (put.version, put.uploaded, put.etag)
     (custom_only,) = bucket.list(include=["custom_metadata"])["objects"]
-    assert custom_only.http_metadata is None and custom_only.custom_metadata == {"a": "b"}
+    assert custom_only.http_metadata == {} and custom_only.custom_metadata == {"a": "b"}
 
 
 def test_list_include_rejects_other_names(bucket):
@@ -877,8 +970,22 @@ def test_s3_client_settings(s3_server, tmp_path):
     assert config.request_checksum_calculation == "when_required"
     assert config.response_checksum_validation == "when_required"
     assert config.s3 == {"addressing_style": "path"}
-    default = open_bucket(s3_binding(s3_server), tmp_path, CREDENTIALS).backend.client.meta.config
-    assert (default.connect_timeout, default.read_timeout) == (2.0, 5.0)
+    # Writes wait at least 5 s for the store's answer; a longer read_timeout serves both.
+    writer = open_bucket(binding, tmp_path, CREDENTIALS).backend.writer.meta.config
+    assert (writer.connect_timeout, writer.read_timeout) == (1.5, 5.0)
+    longer = open_bucket(s3_binding(s3_server, read_timeout=8), tmp_path, CREDENTIALS).backend
+    assert (longer.client.meta.config.read_timeout, longer.writer.meta.config.read_timeout) == (8.0, 8.0)
+    default = open_bucket(s3_binding(s3_server), tmp_path, CREDENTIALS).backend
+    assert (default.client.meta.config.connect_timeout, default.client.meta.config.read_timeout) == (2.0, 2.0)
+    assert default.writer.meta.config.read_timeout == 5.0
+
+
+def test_s3_reads_and_writes_use_their_own_client(s3_server, tmp_path, monkeypatch):
+    backend = open_bucket(s3_binding(s3_server), tmp_path, CREDENTIALS).backend
+    reader, writer = backend.client, backend.writer
+    assert reader is not writer
+    monkeypatch.setattr(os, "getpid", lambda: -12345)  # a forked worker makes both anew
+    assert backend.client is not reader and backend.writer is not writer
 
 
 def test_s3_outage_is_a_quick_r2_error(s3_server_factory, tmp_path):
@@ -901,6 +1008,7 @@ def test_s3_outage_is_a_quick_r2_error(s3_server_factory, tmp_path):
         assert time.monotonic() - started < 10
         assert caught.value.code == 10001
         assert "did not answer" in str(caught.value)
+        assert isinstance(caught.value, StoreUnreachable)  # what opens the media breaker
 
 
 def test_s3_outage_mid_download_is_an_r2_error(s3_server_factory, tmp_path):
@@ -956,3 +1064,83 @@ def test_s3_hung_endpoint_times_out(silent_endpoint, tmp_path):
         bucket.head("k")
     assert time.monotonic() - started < 8  # 2 attempts x 1 s + backoff, never boto3's 60 s
     assert caught.value.code == 10001
+
+
+# -- multipart uploads (createMultipartUpload, uploadPart, complete, abort) --------------------
+
+MIB = 1024 * 1024
+
+
+def multipart_etag(*parts: bytes) -> str:
+    joined = b"".join(hashlib.md5(part).digest() for part in parts)
+    return f"{hashlib.md5(joined).hexdigest()}-{len(parts)}"
+
+
+def test_multipart_upload_complete(bucket):
+    first, second, last = b"a" * (5 * MIB), b"b" * (5 * MIB), b"tail"
+    upload = bucket.create_multipart_upload(
+        "big.bin", http_metadata={"content_type": "application/octet-stream"}, custom_metadata={"by": "test"}
+    )
+    assert upload.key == "big.bin" and upload.upload_id
+    # Parts may arrive in any order; a part number uploaded again replaces the part.
+    part3 = upload.upload_part(3, last)
+    part1 = upload.upload_part(1, b"x" * (5 * MIB))
+    part1 = upload.upload_part(1, io.BytesIO(first))
+    resumed = bucket.resume_multipart_upload("big.bin", upload.upload_id)
+    part2 = resumed.upload_part(2, second)
+    assert part2 == {"part_number": 2, "etag": md5(second)}
+    obj = resumed.complete([part1, part2, part3])
+    assert obj.etag == multipart_etag(first, second, last) and obj.size == len(first + second + last)
+    assert "md5" not in obj.checksums  # a multipart etag is no MD5 of the content
+    got = bucket.get("big.bin")
+    assert got.bytes() == first + second + last and got.etag == obj.etag
+    assert got.http_metadata["content_type"] == "application/octet-stream"
+    assert got.custom_metadata == {"by": "test"}
+    with pytest.raises(R2Error) as late:
+        upload.upload_part(4, b"late")  # completed
+    if not isinstance(bucket.backend, S3Backend):  # moto answers a 500 where S3 says NoSuchUpload
+        assert late.value.code == 10024
+    upload.abort()  # aborting after completion is fine
+
+
+def test_multipart_part_rules(bucket):
+    upload = bucket.create_multipart_upload("k")
+    small = upload.upload_part(1, b"small")
+    last = upload.upload_part(2, b"last")
+    with pytest.raises(R2Error) as caught:
+        upload.complete([small, last])
+    assert str(caught.value) == (
+        "completeMultipartUpload: Your proposed upload is smaller than the minimum allowed object size. (10011)"
+    )
+    with pytest.raises(R2Error, match=r"^completeMultipartUpload: One or more of the specified parts could not be found\. \(10025\)$"):
+        upload.complete([{"part_number": 1, "etag": md5(b"other")}, last])
+    with pytest.raises(R2Error, match=r"\(10025\)$"):
+        upload.complete([small, {"part_number": 9, "etag": md5(b"last")}])
+    big = upload.upload_part(1, b"a" * (6 * MIB))
+    middle = upload.upload_part(2, b"b" * (5 * MIB))
+    end = upload.upload_part(3, b"c")
+    with pytest.raises(R2Error, match=r"^completeMultipartUpload: There was a problem with the multipart upload\. \(10048\)$"):
+        upload.complete([big, middle, end])  # parts before the last differ in size
+    with pytest.raises(ValueError, match="Part number must be between 1 and 10000"):
+        upload.upload_part(0, b"x")
+    upload.abort()
+    assert bucket.head("k") is None
+
+
+def test_multipart_abort(bucket):
+    upload = bucket.create_multipart_upload("k")
+    part = upload.upload_part(1, b"only part")
+    upload.abort()
+    upload.abort()  # idempotent
+    with pytest.raises(R2Error) as caught:
+        upload.upload_part(2, b"more")
+    if not isinstance(bucket.backend, S3Backend):  # moto answers a 500 where S3 says NoSuchUpload
+        assert str(caught.value) == "uploadPart: The specified multipart upload does not exist. (10024)"
+    with pytest.raises(R2Error) as caught:
+        upload.complete([part])
+    assert str(caught.value) == "completeMultipartUpload: The specified multipart upload does not exist. (10024)"
+    assert bucket.head("k") is None and bucket.list()["objects"] == []
+    # resume does not check the id; the next call does.
+    unknown = bucket.resume_multipart_upload("k", "no-such-upload")
+    with pytest.raises(R2Error, match=r"\(10024\)$"):
+        unknown.complete([part])

@@ -6,7 +6,8 @@ import json
 import time
 import uuid
 
-from app.runtime.d1.errors import D1Error
+from app.runtime.d1.errors import D1Error, with_extended_code
+from app.runtime.d1.guard import guarded
 
 try:  # psycopg2 is only needed for database_url = "postgresql://..."
     import psycopg2
@@ -25,8 +26,9 @@ class SqliteBackend:
         changes_before = conn.total_changes  # counts trigger and cascade changes, as Miniflare
         cursor = conn.cursor()
         try:
-            cursor.execute(part.text, values)
-            rows = cursor.fetchall()
+            with guarded(conn):
+                cursor.execute(part.text, values)
+                rows = cursor.fetchall()
         except ValueError as ex:  # e.g. a lone surrogate in a str cannot be encoded
             raise D1Error(f"{ex}: SQLITE_MISMATCH") from ex
         columns = tuple(column[0] for column in cursor.description or ())
@@ -57,12 +59,20 @@ class SqliteBackend:
 
     @staticmethod
     def describe(ex):
-        """``<sqlite message>: SQLITE_<PRIMARY CODE>`` (extended codes cut to the primary)."""
+        """``<sqlite message>: SQLITE_<CODE>``, then `` (extended: <name>)`` when SQLite gives one."""
         name = getattr(ex, "sqlite_errorname", None) or "SQLITE_ERROR"
-        return f"{ex}: {'_'.join(name.split('_')[:2])}"
+        return with_extended_code(f"{ex}: {'_'.join(name.split('_')[:2])}", name)
 
 
 # SQLSTATE class (or full code) -> nearest SQLite primary result code.
+# SQLSTATE -> SQLite extended result code, for the errors both databases name alike.
+_PG_EXTENDED = {
+    "23505": "SQLITE_CONSTRAINT_UNIQUE",
+    "23503": "SQLITE_CONSTRAINT_FOREIGNKEY",
+    "23502": "SQLITE_CONSTRAINT_NOTNULL",
+    "23514": "SQLITE_CONSTRAINT_CHECK",
+}
+
 _PG_CODES = {
     "23": "SQLITE_CONSTRAINT",
     "22": "SQLITE_MISMATCH",
@@ -103,7 +113,7 @@ class PostgresBackend:
 
     def snapshot(self, conn):
         """Nothing to compare: the command tags tell whether the database changed."""
-        return None
+        return
 
     def meta(self, conn, before, outcome):
         """D1's meta dict; size is pg_database_size, last_row_id is lastval() after INSERT."""
@@ -161,7 +171,7 @@ class PostgresBackend:
             sqlite_code = "SQLITE_CANTOPEN"  # no SQLSTATE: the server could not be reached
         else:
             sqlite_code = "SQLITE_ERROR"
-        return f"{message}: {sqlite_code}"
+        return with_extended_code(f"{message}: {sqlite_code}", _PG_EXTENDED.get(code))
 
 
 def _pg_value(value):

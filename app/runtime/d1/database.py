@@ -9,9 +9,11 @@ import peewee
 
 from app.db.database import is_postgres, open_database, open_sqlite
 from app.runtime.d1.backends import PostgresBackend, SqliteBackend
-from app.runtime.d1.errors import DRIVER_ERRORS, D1Error, D1ExecError
-from app.runtime.d1.sql import analyse
+from app.runtime.d1.errors import DRIVER_ERRORS, D1DumpError, D1Error, D1ExecError
+from app.runtime.d1.guard import MAX_VALUE_BYTES
+from app.runtime.d1.sql import NO_STATEMENTS, analyse
 from app.runtime.d1.statement import D1PreparedStatement, Outcome
+from app.runtime.private import private_sqlite_file
 
 
 class D1Database:
@@ -40,9 +42,12 @@ class D1Database:
         """Run ``statements`` in order in ONE transaction and return their results.
 
         All or nothing: when a statement fails the transaction is rolled back and its
-        D1Error is raised; no partial results are returned.
+        D1Error is raised; no partial results are returned. An empty list is an error, as
+        in D1 (``No SQL statements detected.``).
         """
         statements = list(statements)
+        if not statements:
+            raise D1Error(NO_STATEMENTS)
         for statement in statements:
             if not isinstance(statement, D1PreparedStatement):
                 raise TypeError(f"batch() takes prepared statements, not {type(statement).__name__}")
@@ -60,6 +65,7 @@ class D1Database:
 
         Raises:
             D1ExecError: ``Error in line <n>: <line>: <message>``; nothing of it remains.
+            D1Error: ``No SQL statements detected.`` when no line holds a statement.
         """
         count, duration = 0, 0.0
         with self._translated_errors(), self._transaction():
@@ -71,7 +77,45 @@ class D1Database:
                 except D1Error as ex:
                     raise D1ExecError(f"Error in line {number}: {line.strip()}: {ex.detail}") from ex
                 count += 1
+            if not count:
+                raise D1Error(NO_STATEMENTS)
         return {"count": count, "duration": duration}
+
+    def dump(self):
+        """The whole SQLite database as the bytes of a database file (D1's deprecated ``dump()``).
+
+        Raises:
+            D1DumpError: the binding is on PostgreSQL, which has no such file
+                (``sonicpy d1 export`` writes SQL for either database).
+        """
+        if is_postgres(self.db):
+            raise D1DumpError("dump() needs a SQLite database; use `d1 export` for PostgreSQL")
+        with self._translated_errors():
+            # serialize() reads through SQLite's pager: committed WAL pages are included.
+            return self._connection().serialize()
+
+    def with_session(self, constraint_or_bookmark=None):
+        """A session (``prepare``, ``batch``, ``get_bookmark``) as D1's ``withSession``.
+
+        Args:
+            constraint_or_bookmark: ``"first-unconstrained"`` (the default),
+                ``"first-primary"`` or a bookmark from an earlier session's
+                ``get_bookmark()``. Every query is served by the one database here, so
+                each constraint holds; see ``app.runtime.d1.session``.
+
+        Raises:
+            D1SessionError: ``D1_SESSION_ERROR: invalid bookmark or constraint``.
+        """
+        from app.runtime.d1.session import D1DatabaseSession
+
+        return D1DatabaseSession(self, constraint_or_bookmark)
+
+    def describe(self):
+        """The backend in a few words, credentials left out: ``SQLite /path`` or ``PostgreSQL host:port/name``."""
+        if is_postgres(self.db):
+            params = self.db.connect_params
+            return f"PostgreSQL {params.get('host') or 'localhost'}:{params.get('port') or 5432}/{self.db.database}"
+        return f"SQLite {self.db.database}"
 
     def ping(self):
         """Run ``SELECT 1`` and return the round trip in ms; raise D1Error when unreachable."""
@@ -100,6 +144,7 @@ class D1Database:
     def _execute(self, statement, with_meta):
         """Run a prepared statement: all its SQL statements, the last one's rows kept."""
         parts = analyse(statement.sql).checked(len(statement.values))
+        _check_value_sizes(statement.values)
         with self._translated_errors():
             conn = self._connection()
             before = self._backend.snapshot(conn) if with_meta else None
@@ -125,6 +170,19 @@ class D1Database:
             outcome.commands.append(command)
         outcome.duration = (time.perf_counter() - started) * 1000
         return outcome
+
+
+def _check_value_sizes(values):
+    """Refuse bound strings and BLOBs over D1's size limit, on either database."""
+    for value in values:
+        # A str of n characters is at most 4n UTF-8 bytes: short ones need no encoding.
+        if isinstance(value, (str, bytes)) and len(value) > MAX_VALUE_BYTES // 4 \
+                and _byte_length(value) > MAX_VALUE_BYTES:
+            raise D1Error("string or blob too big: SQLITE_TOOBIG")
+
+
+def _byte_length(value):
+    return len(value) if isinstance(value, bytes) else len(value.encode("utf-8", "surrogatepass"))
 
 
 def _original(ex):
@@ -153,21 +211,34 @@ def open_d1(binding, state_dir, environ):
     Raises:
         ValueError: ``database_url_env`` names an unset variable and there is no fallback.
     """
-    url = _database_url(binding, environ)
+    url = database_url(binding, environ)
     if url:
         db = open_database(url)
     else:
-        name = binding.get("preview_database_id") or binding.get("database_id") or binding.get("binding", "DB")
-        if not SAFE_FILE_NAME.fullmatch(name):
-            # The id becomes a file name: "../x" must not write outside the state folder.
-            raise ValueError(f"database id {name!r} cannot be used as a local file name")
-        folder = pathlib.Path(state_dir) / "d1"
-        folder.mkdir(parents=True, exist_ok=True)
-        db = open_sqlite(folder / f"{name}.sqlite")
+        # The whole database: only the server's user may read it (app.runtime.private).
+        db = open_sqlite(private_sqlite_file(local_file(binding, state_dir)))
     return D1Database(db, config=binding)
 
 
-def _database_url(binding, environ):
+def local_file(binding, state_dir):
+    """The SQLite file of a binding without a URL: ``<state_dir>/d1/<id>.sqlite``.
+
+    Raises:
+        ValueError: the id cannot be used as a file name.
+    """
+    name = binding.get("preview_database_id") or binding.get("database_id") or binding.get("binding", "DB")
+    if not SAFE_FILE_NAME.fullmatch(name):
+        # The id becomes a file name: "../x" must not write outside the state folder.
+        raise ValueError(f"database id {name!r} cannot be used as a local file name")
+    return pathlib.Path(state_dir) / "d1" / f"{name}.sqlite"
+
+
+def database_url(binding, environ):
+    """The binding's URL (from ``database_url_env`` first, then ``database_url``), or None.
+
+    Raises:
+        ValueError: ``database_url_env`` names an unset variable and there is no fallback.
+    """
     variable = binding.get("database_url_env")
     if variable and environ.get(variable):
         return environ[variable]

@@ -30,6 +30,24 @@ class D1Error(Exception):
         super().__init__(f"{self.prefix}: {detail}")
 
 
+class D1DumpError(D1Error):
+    """``dump()`` cannot give the database as a file (it is not SQLite)."""
+
+    prefix = "D1_DUMP_ERROR"
+
+
+def with_extended_code(message, extended):
+    """``message`` plus D1's `` (extended: SQLITE_CONSTRAINT_UNIQUE)`` when ``extended`` adds to it.
+
+    Args:
+        message: ``<text>: SQLITE_<PRIMARY>``.
+        extended: SQLite's extended result code name, or None; a primary code adds nothing.
+    """
+    if not extended or extended.count("_") < 2:
+        return message
+    return f"{message} (extended: {extended})"
+
+
 class D1TypeError(D1Error):
     """``bind()`` got a value D1 cannot store."""
 

@@ -24,9 +24,9 @@ def convert_value(value):
         return float(value)
     elif isinstance(value, str):
         return str(value)
-    elif isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    elif isinstance(value, list) and all(_is_byte(item) for item in value):
+    elif isinstance(value, (bytes, bytearray, memoryview)) or (
+        isinstance(value, list) and all(_is_byte(item) for item in value)
+    ):
         return bytes(value)
     raise D1TypeError(f"Type '{type(value).__name__}' not supported for value '{value}'")
 
@@ -39,6 +39,7 @@ MAX_SQL_BYTES = 100_000
 MAX_PARAMS = 100
 # Statements that open or close transactions (ABORT and START TRANSACTION: PostgreSQL's).
 TRANSACTION_WORDS = {"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE", "ABORT"}
+NO_STATEMENTS = "No SQL statements detected."
 MULTI_PARAMS_ERROR = (
     "When executing multiple SQL statements in a single call, only the last statement can have parameters."
 )
@@ -71,7 +72,7 @@ class _Analysis:
         if self.error:
             raise D1Error(self.error)
         if not self.parts:
-            raise D1Error("No SQL statements detected.")
+            raise D1Error(NO_STATEMENTS)
         if bound > MAX_PARAMS:
             raise D1Error(f"too many SQL variables: at most {MAX_PARAMS} bound parameters (got {bound}): SQLITE_RANGE")
         expected = self.parts[-1].param_count

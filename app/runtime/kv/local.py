@@ -2,7 +2,7 @@
 
 Like Miniflare's local KV, a namespace is a SQLite file under the state folder; gunicorn
 workers open the same file, so a write through one worker is read by the next request on
-any other. Settings follow what was measured on this stack (reference/pitfalls.md):
+any other. Settings follow what was measured on this stack with several gunicorn workers:
 
 * WAL and ``synchronous=NORMAL``: readers never block the writer.
 * A 5 s busy timeout: without one, a third of concurrent writes fail with
@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from app.runtime.kv.namespace import Entry, KVError
+from app.runtime.private import private_sqlite_file
 
 BUSY_TIMEOUT_SECONDS = 5.0
 PURGE_INTERVAL_SECONDS = 60
@@ -55,6 +56,10 @@ class LocalBackend:
     def __repr__(self):
         return f"LocalBackend({str(self.path)!r})"
 
+    def describe(self):
+        """``SQLite <file>``."""
+        return f"SQLite {self.path}"
+
     def connection(self):
         """The SQLite connection of this process and thread, opened on first use."""
         state = self._local
@@ -68,7 +73,7 @@ class LocalBackend:
 
     def _connect(self):
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(self.path)
             # isolation_level=None: autocommit, so each write is its own short transaction.
             conn = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None

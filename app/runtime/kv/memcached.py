@@ -108,6 +108,10 @@ class MemcachedBackend:
     def __repr__(self):
         return f"MemcachedBackend({self._where()})"
 
+    def describe(self):
+        """``memcached host:port[, host:port...]``."""
+        return f"memcached {self._where()}"
+
     def _where(self):
         return ", ".join(f"{host}:{port}" for host, port in self.servers)
 

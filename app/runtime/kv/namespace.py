@@ -18,6 +18,7 @@ Backends raise ``KVError`` for every service failure; they never validate input.
 
 import base64
 import binascii
+import io
 import json
 import math
 import os
@@ -35,8 +36,11 @@ MIN_EXPIRATION_TTL = 60
 MAX_LIST_KEYS = 1000
 MAX_BULK_KEYS = 100
 
+MIN_CACHE_TTL = 60  # KV's documented minimum for cacheTtl (Miniflare accepts 30)
+
 # "arrayBuffer" is KV's own name for bytes; accepted so code ported from JS keeps working.
-VALUE_TYPES = ("text", "json", "bytes", "arrayBuffer")
+# "stream" gives a binary file-like object (JS: a ReadableStream).
+VALUE_TYPES = ("text", "json", "bytes", "arrayBuffer", "stream")
 BULK_VALUE_TYPES = ("text", "json")
 
 
@@ -84,23 +88,31 @@ class KVNamespace:
         """The storage backend (for diagnostics and backend-specific tests)."""
         return self._backend
 
+    def describe(self):
+        """The backend in a few words (``SQLite /path``, ``memcached host:port``)."""
+        return self._backend.describe()
+
     def _now(self):
         # KV works in whole seconds, as Miniflare does (floor of the clock).
         return math.floor(self._clock())
 
-    def get(self, key, type="text"):
+    def get(self, key, type="text", cache_ttl=None):
         """Read one key, or several when ``key`` is a list.
 
         Args:
             key: a key name, or a list of 1 to 100 key names (bulk read).
             type: ``"text"`` (str), ``"json"`` (parsed), ``"bytes"``/``"arrayBuffer"``
-                (bytes); bulk reads accept only ``"text"`` and ``"json"``.
+                (bytes), ``"stream"`` (a binary file-like object); bulk reads accept only
+                ``"text"`` and ``"json"``. As in JS, an options dict
+                (``{"type": "json", "cacheTtl": 300}``) may be given instead.
+            cache_ttl: seconds a read may be served from a cache, at least 60 (KV's rule).
+                Checked only: this binding has one location, so every read is fresh.
 
         Returns:
             The value, or None when the key is missing or expired; for a bulk read a dict
             key -> value (None for missing keys) in the order requested.
         """
-        _check_type(type)
+        type, cache_ttl = _read_options(type, cache_ttl)
         if isinstance(key, (list, tuple)):
             return {
                 name: (None if entry is None else entry["value"])
@@ -109,14 +121,14 @@ class KVNamespace:
         entry = self._get_one(key)
         return None if entry is None else _decode_value(entry.value, type)
 
-    def get_with_metadata(self, key, type="text"):
+    def get_with_metadata(self, key, type="text", cache_ttl=None):
         """Read a key with its metadata: ``{"value", "metadata", "cache_status"}``.
 
         A missing key gives ``{"value": None, "metadata": None, "cache_status": None}``.
         With a list of keys, returns a dict key -> ``{"value", "metadata"}`` (None when
-        missing), with the bulk rules of ``get``.
+        missing), with the bulk rules of ``get``; ``type`` and ``cache_ttl`` as in ``get``.
         """
-        _check_type(type)
+        type, cache_ttl = _read_options(type, cache_ttl)
         if isinstance(key, (list, tuple)):
             return self._get_bulk(key, type)
         entry = self._get_one(key)
@@ -279,10 +291,32 @@ def _check_bulk_keys(keys, type):
     return list(dict.fromkeys(keys))
 
 
+def _read_options(type, cache_ttl):
+    """``(type, cache_ttl)`` from get's arguments or a JS-style options dict, checked."""
+    if isinstance(type, dict):
+        options = type
+        type = options.get("type", "text")
+        cache_ttl = options.get("cacheTtl", options.get("cache_ttl", cache_ttl))
+    _check_type(type)
+    _check_cache_ttl(cache_ttl)
+    return type, cache_ttl
+
+
 def _check_type(type):
     if type not in VALUE_TYPES:
         raise TypeError(
-            'Unknown response type. Possible types are "text", "json", and "bytes".'
+            'Unknown response type. Possible types are "text", "json", "bytes", and "stream".'
+        )
+
+
+def _check_cache_ttl(cache_ttl):
+    if cache_ttl is None:
+        return
+    if isinstance(cache_ttl, bool) or not isinstance(cache_ttl, (int, float)) or cache_ttl != int(cache_ttl):
+        raise KVError(f"KV GET failed: 400 Invalid cache_ttl of {cache_ttl}. Please specify integer greater than 0.")
+    if cache_ttl < MIN_CACHE_TTL:
+        raise KVError(
+            f"KV GET failed: 400 Invalid cache_ttl of {int(cache_ttl)}. Cache TTL must be at least {MIN_CACHE_TTL}."
         )
 
 
@@ -299,6 +333,8 @@ def _encode_value(value):
 def _decode_value(data, type):
     if type in ("bytes", "arrayBuffer"):
         return data
+    if type == "stream":
+        return io.BytesIO(data)
     # Invalid UTF-8 becomes U+FFFD, as JS's TextDecoder does.
     text = data.decode("utf-8", "replace")
     # A value that is not JSON raises ValueError (JSON.parse's SyntaxError in JS).

@@ -6,7 +6,7 @@ with it, boto3 talks to R2, S3 or MinIO.
 """
 
 from .bucket import R2Bucket, open_bucket
-from .objects import R2Error, R2Object, R2ObjectBody
+from .objects import R2Error, R2Object, R2ObjectBody, StoreUnreachable
 from .payload import FixedLengthStream
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "R2Error",
     "R2Object",
     "R2ObjectBody",
+    "StoreUnreachable",
     "open_bucket",
 ]

@@ -1,4 +1,4 @@
-"""The MEDIA_BUCKET binding: R2's Workers API over a pluggable storage backend (SPEC R4).
+"""The MEDIA_BUCKET binding: R2's Workers API over a pluggable storage backend.
 
 ``R2Bucket`` validates every call with R2's rules and messages (``options``), then hands a
 normalised request to a backend: ``LocalBackend`` (a folder under the state folder) or
@@ -6,16 +6,19 @@ normalised request to a backend: ``LocalBackend`` (a folder under the state fold
 table in bindings.toml, as the DB and CACHE_KV bindings do.
 """
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Protocol, Union
+from typing import Any, Protocol
 
+from .multipart import R2MultipartUpload
 from .objects import INVALID_ARGUMENT, BodyStream, R2Error, R2Object, R2ObjectBody
 from .options import (
     MAX_DELETE_KEYS,
     Conditional,
     RangeRequest,
     ReadPlan,
+    check_checksum,
     check_custom_metadata,
     check_folder_name,
     check_http_metadata,
@@ -37,8 +40,8 @@ class ReadResult:
     """
 
     obj: R2Object
-    selection: Optional[tuple]
-    body: Optional[BodyStream]
+    selection: tuple | None
+    body: BodyStream | None
 
 
 @dataclass
@@ -47,7 +50,7 @@ class ListPage:
 
     objects: list = field(default_factory=list)
     delimited_prefixes: list = field(default_factory=list)
-    cursor: Optional[str] = None
+    cursor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,20 +61,21 @@ class PutRequest:
     payload: FixedLengthStream
     http_metadata: dict
     custom_metadata: dict
-    md5: Optional[str]
-    only_if: Optional[Conditional]
+    md5: str | None
+    only_if: Conditional | None
+    checksum: tuple | None = None  # ("sha256", hex) to check and store
 
 
 class Backend(Protocol):
     """Storage behind an ``R2Bucket``; inputs arrive already validated."""
 
-    def head(self, key: str) -> Optional[R2Object]:
+    def head(self, key: str) -> R2Object | None:
         """Metadata of ``key``, or ``None``."""
 
-    def read(self, key: str, plan: ReadPlan) -> Optional[ReadResult]:
+    def read(self, key: str, plan: ReadPlan) -> ReadResult | None:
         """Read ``key`` as ``plan`` selects, or ``None`` when it does not exist."""
 
-    def write(self, request: PutRequest) -> Optional[R2Object]:
+    def write(self, request: PutRequest) -> R2Object | None:
         """Store an object; ``None`` when ``request.only_if`` does not hold."""
 
     def delete(self, keys: list) -> None:
@@ -79,10 +83,10 @@ class Backend(Protocol):
 
     def list(
         self,
-        prefix: Optional[str],
-        delimiter: Optional[str],
-        cursor: Optional[str],
-        start_after: Optional[str],
+        prefix: str | None,
+        delimiter: str | None,
+        cursor: str | None,
+        start_after: str | None,
         limit: int,
         include: frozenset,
     ) -> ListPage:
@@ -90,6 +94,9 @@ class Backend(Protocol):
 
     def ping(self) -> None:
         """One round trip to the store; raise ``R2Error`` when it does not answer."""
+
+    def describe(self) -> str:
+        """Where the objects are, in a few words and without credentials."""
 
 
 class R2Bucket:
@@ -107,20 +114,37 @@ class R2Bucket:
     def __repr__(self) -> str:
         return f"<R2Bucket {self.binding} on {self.backend!r}>"
 
-    def head(self, key: str) -> Optional[R2Object]:
-        """Metadata of ``key`` without its content, or ``None`` when it does not exist."""
-        return self.backend.head(check_key("head", key))
+    def describe(self) -> str:
+        """The backend in a few words (``folder /path``, ``S3 bucket at endpoint``)."""
+        return self.backend.describe()
+
+    def head(self, key: str, only_if: Mapping | None = None) -> R2Object | None:
+        """Metadata of ``key`` without its content, or ``None`` when it does not exist.
+
+        ``only_if`` (as for ``get``, or a request's headers) is accepted, as R2's binding
+        accepts it, and does not change the answer: a head always describes the object.
+        """
+        key = check_key("head", key)
+        Conditional.parse(only_if)
+        obj = self.backend.head(key)
+        if obj is not None:
+            obj.range = {"offset": 0, "length": obj.size}
+        return obj
 
     def get(
-        self, key: str, range: Optional[Mapping] = None, only_if: Optional[Mapping] = None
-    ) -> Union[R2ObjectBody, R2Object, None]:
+        self, key: str, range: Mapping | None = None, only_if: Mapping | None = None
+    ) -> R2ObjectBody | R2Object | None:
         """Read an object.
 
         Args:
             key: The object's key.
-            range: ``{"offset": n, "length": n}`` (either may be left out) or ``{"suffix": n}``.
+            range: ``{"offset": n, "length": n}`` (either may be left out) or ``{"suffix": n}``,
+                or a request's headers (their ``Range``: one range of bytes; several give
+                the whole object, as on R2).
             only_if: ``etag_matches``, ``etag_does_not_match`` (unquoted etags or ``"*"``),
-                ``uploaded_before``, ``uploaded_after`` (aware datetimes).
+                ``uploaded_before``, ``uploaded_after`` (aware datetimes), or a request's
+                headers (``If-Match``, ``If-None-Match``, ``If-Modified-Since``,
+                ``If-Unmodified-Since``): the standard way to serve a file.
 
         Returns:
             ``R2ObjectBody`` with the content; ``None`` when the key does not exist; a plain
@@ -135,20 +159,23 @@ class R2Bucket:
             return None
         if result.body is None:
             return result.obj
-        if plan.ranged:
-            offset, length = result.selection
-            result.obj.range = {"offset": offset, "length": length}
+        offset, length = result.selection
+        result.obj.range = {"offset": offset, "length": length}
         return R2ObjectBody(result.obj, result.body)
 
     def put(
         self,
         key: str,
         value: Any,
-        http_metadata: Optional[Mapping] = None,
-        custom_metadata: Optional[Mapping] = None,
-        only_if: Optional[Mapping] = None,
-        md5: Union[str, bytes, None] = None,
-    ) -> Optional[R2Object]:
+        http_metadata: Mapping | None = None,
+        custom_metadata: Mapping | None = None,
+        only_if: Mapping | None = None,
+        md5: str | bytes | None = None,
+        sha1: str | bytes | None = None,
+        sha256: str | bytes | None = None,
+        sha384: str | bytes | None = None,
+        sha512: str | bytes | None = None,
+    ) -> R2Object | None:
         """Store ``value`` under ``key``, replacing any object there.
 
         Args:
@@ -160,6 +187,11 @@ class R2Bucket:
             custom_metadata: str to str, at most 2048 bytes in all.
             only_if: As for ``get``; when it does not hold nothing is stored.
             md5: Expected MD5 (hex or 16 bytes); a mismatch stores nothing.
+            sha1, sha256, sha384, sha512: An expected SHA digest (hex or bytes), checked like
+                ``md5`` and kept in the object's ``checksums``; one algorithm per put.
+
+        Raises:
+            R2Error: 10037 when the content does not match the checksum given.
 
         Returns:
             The stored object's metadata, or ``None`` when ``only_if`` did not hold.
@@ -170,11 +202,28 @@ class R2Bucket:
             custom_metadata=check_custom_metadata(custom_metadata),
             only_if=Conditional.parse(only_if),
             md5=check_md5(md5),
+            checksum=check_checksum(md5, sha1=sha1, sha256=sha256, sha384=sha384, sha512=sha512),
             payload=to_payload(value),
         )
         return self.backend.write(request)
 
-    def delete(self, key_or_keys: Union[str, Iterable[str]]) -> None:
+    def create_multipart_upload(
+        self, key: str, http_metadata: Mapping | None = None, custom_metadata: Mapping | None = None
+    ) -> R2MultipartUpload:
+        """Start a multipart upload of ``key`` (parts of at least 5 MiB but the last, all one size)."""
+        key = check_key("createMultipartUpload", key)
+        upload_id = self.backend.create_upload(
+            key, check_http_metadata(http_metadata), check_custom_metadata(custom_metadata)
+        )
+        return R2MultipartUpload(self.backend, key, upload_id)
+
+    def resume_multipart_upload(self, key: str, upload_id: str) -> R2MultipartUpload:
+        """The upload ``upload_id`` of ``key``, without checking it exists (as R2: the next call will)."""
+        if not isinstance(upload_id, str) or not upload_id:
+            raise TypeError("upload_id must be a non-empty string")
+        return R2MultipartUpload(self.backend, check_key("resumeMultipartUpload", key), upload_id)
+
+    def delete(self, key_or_keys: str | Iterable[str]) -> None:
         """Delete one key or a list of up to 1000 keys; missing keys are not an error."""
         if isinstance(key_or_keys, str):
             key_or_keys = [key_or_keys]
@@ -188,12 +237,12 @@ class R2Bucket:
 
     def list(
         self,
-        prefix: Optional[str] = None,
-        delimiter: Optional[str] = None,
-        cursor: Optional[str] = None,
+        prefix: str | None = None,
+        delimiter: str | None = None,
+        cursor: str | None = None,
         limit: int = 1000,
-        start_after: Optional[str] = None,
-        include: Optional[Iterable[str]] = None,
+        start_after: str | None = None,
+        include: Iterable[str] | None = None,
     ) -> dict:
         """List objects in lexicographic key order.
 

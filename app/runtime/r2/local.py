@@ -24,12 +24,14 @@ import sqlite3
 import tempfile
 import threading
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator, Optional
 
+from ..private import private_folder, private_sqlite_file
 from .bucket import ListPage, PutRequest, ReadResult
+from .local_multipart import LocalMultipart
 from .objects import (
     BAD_DIGEST,
     INTERNAL_ERROR,
@@ -40,7 +42,7 @@ from .objects import (
     from_millis,
     to_millis,
 )
-from .options import ReadPlan
+from .options import ReadPlan, checksum_mismatch
 
 CHUNK_SIZE = 64 * 1024
 BUSY_TIMEOUT_MS = 5000
@@ -55,10 +57,13 @@ CREATE TABLE IF NOT EXISTS objects (
     etag TEXT NOT NULL,
     uploaded INTEGER NOT NULL,          -- milliseconds since the epoch, UTC
     http_metadata TEXT NOT NULL,        -- JSON; cache_expiry in milliseconds
-    custom_metadata TEXT NOT NULL       -- JSON
+    custom_metadata TEXT NOT NULL,      -- JSON
+    checksums TEXT NOT NULL DEFAULT '{}'  -- JSON: a SHA checksum given to put, hex
 ) WITHOUT ROWID
 """
-COLUMNS = "key, blob, version, size, etag, uploaded, http_metadata, custom_metadata"
+# Folders made before checksums were kept get the column on open.
+ADD_CHECKSUMS = "ALTER TABLE objects ADD COLUMN checksums TEXT NOT NULL DEFAULT '{}'"
+COLUMNS = "key, blob, version, size, etag, uploaded, http_metadata, custom_metadata, checksums"
 
 
 def _dump_http(http_metadata: dict) -> str:
@@ -76,8 +81,9 @@ def _load_http(text: str) -> dict:
 
 
 def _row_to_object(row: tuple) -> R2Object:
-    key, _blob, version, size, etag, uploaded, http_metadata, custom_metadata = row
+    key, _blob, version, size, etag, uploaded, http_metadata, custom_metadata, checksums = row
     return R2Object(
+        stored_checksums=json.loads(checksums),
         key=key,
         version=version,
         size=size,
@@ -88,7 +94,7 @@ def _row_to_object(row: tuple) -> R2Object:
     )
 
 
-def key_successor(text: str) -> Optional[str]:
+def key_successor(text: str) -> str | None:
     """The smallest string greater than every string that starts with ``text``.
 
     ``None`` when there is none (``text`` is all U+10FFFF). Surrogates are skipped because
@@ -118,7 +124,7 @@ def _decode_cursor(cursor: str) -> tuple:
     raise R2Error("list", "The provided cursor is not valid.", INVALID_ARGUMENT)
 
 
-class LocalBackend:
+class LocalBackend(LocalMultipart):
     """Objects in a folder: blobs as files, metadata in one SQLite index.
 
     Args:
@@ -132,12 +138,20 @@ class LocalBackend:
         self.index_path = self.root / "index.sqlite3"
         self._local = threading.local()
         for folder in (self.root, self.blobs, self.tmp):
-            folder.mkdir(parents=True, exist_ok=True)
+            private_folder(folder)
+        private_sqlite_file(self.index_path)
         with self._transaction() as db:
             db.execute(SCHEMA)
+            self._create_multipart_tables(db)
+            if "checksums" not in {row[1] for row in db.execute("PRAGMA table_info(objects)")}:
+                db.execute(ADD_CHECKSUMS)
 
     def __repr__(self) -> str:
         return f"LocalBackend({str(self.root)!r})"
+
+    def describe(self) -> str:
+        """``folder <path>``."""
+        return f"folder {self.root}"
 
     # -- connections -------------------------------------------------------------------
 
@@ -157,7 +171,7 @@ class LocalBackend:
     @contextmanager
     def _transaction(self):
         # IMMEDIATE takes the write lock up front: a deferred BEGIN that upgrades later fails
-        # at once with "database is locked" when several workers write (pitfalls.md).
+        # at once with "database is locked" when several workers write.
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -167,7 +181,7 @@ class LocalBackend:
             raise
         db.execute("COMMIT")
 
-    def _row(self, db: sqlite3.Connection, key: str) -> Optional[tuple]:
+    def _row(self, db: sqlite3.Connection, key: str) -> tuple | None:
         return db.execute(f"SELECT {COLUMNS} FROM objects WHERE key = ?", (key,)).fetchone()
 
     def _blob_path(self, blob: str) -> Path:
@@ -179,12 +193,12 @@ class LocalBackend:
 
     # -- reads -------------------------------------------------------------------------
 
-    def head(self, key: str) -> Optional[R2Object]:
+    def head(self, key: str) -> R2Object | None:
         """Metadata of ``key`` or ``None``."""
         row = self._row(self._db(), key)
         return None if row is None else _row_to_object(row)
 
-    def read(self, key: str, plan: ReadPlan) -> Optional[ReadResult]:
+    def read(self, key: str, plan: ReadPlan) -> ReadResult | None:
         """Check ``plan`` against the current row and stream the matching blob."""
         for _ in range(READ_ATTEMPTS):
             row = self._row(self._db(), key)
@@ -205,20 +219,21 @@ class LocalBackend:
 
     # -- writes ------------------------------------------------------------------------
 
-    def write(self, request: PutRequest) -> Optional[R2Object]:
+    def write(self, request: PutRequest) -> R2Object | None:
         """Stream the payload to a new blob, then publish it in one transaction."""
         # Checking first avoids streaming a large upload only to throw it away; the check
         # is repeated under the write lock below, where it decides.
         if request.only_if is not None and not request.only_if.passes(self.head(request.key)):
             return None
-        blob, size, etag = self._store_blob(request)
+        blob, size, etag, checksums = self._store_blob(request)
         obj = R2Object(
+            stored_checksums=checksums,
             key=request.key,
             version=uuid.uuid4().hex,
             size=size,
             etag=etag,
             # Stored in milliseconds: round now so put's answer equals a later head's.
-            uploaded=from_millis(to_millis(datetime.now(timezone.utc))),
+            uploaded=from_millis(to_millis(datetime.now(UTC))),
             http_metadata=request.http_metadata,
             custom_metadata=request.custom_metadata,
         )
@@ -235,14 +250,17 @@ class LocalBackend:
         return obj
 
     def _store_blob(self, request: PutRequest) -> tuple:
-        """Copy the payload into ``blobs/`` via ``tmp/``; return (name, size, md5 hex)."""
+        """Copy the payload into ``blobs/`` via ``tmp/``; return (name, size, md5 hex, checksums)."""
         digest = hashlib.md5()
+        extra = hashlib.new(request.checksum[0]) if request.checksum else None
         size = 0
         fd, tmp_name = tempfile.mkstemp(dir=self.tmp)
         try:
             with os.fdopen(fd, "wb") as out:
                 while chunk := request.payload.read(CHUNK_SIZE):
                     digest.update(chunk)
+                    if extra is not None:
+                        extra.update(chunk)
                     size += len(chunk)
                     out.write(chunk)
             etag = digest.hexdigest()
@@ -252,12 +270,14 @@ class LocalBackend:
                     "The MD5 checksum you specified did not match what we received.",
                     BAD_DIGEST,
                 )
+            if extra is not None and extra.hexdigest() != request.checksum[1]:
+                raise checksum_mismatch(request.checksum[0])
             blob = uuid.uuid4().hex
             os.replace(tmp_name, self.blobs / blob)
         except BaseException:
             _unlink(tmp_name)
             raise
-        return blob, size, etag
+        return blob, size, etag, dict([request.checksum]) if request.checksum else {}
 
     def _publish(self, obj: R2Object, blob: str, only_if) -> tuple:
         """Point ``obj.key`` at ``blob`` if ``only_if`` holds now.
@@ -272,7 +292,7 @@ class LocalBackend:
             ):
                 return False, None
             db.execute(
-                f"INSERT OR REPLACE INTO objects ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO objects ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     obj.key,
                     blob,
@@ -282,6 +302,7 @@ class LocalBackend:
                     to_millis(obj.uploaded),
                     _dump_http(obj.http_metadata),
                     json.dumps(obj.custom_metadata),
+                    json.dumps(obj.stored_checksums),
                 ),
             )
         return True, None if current is None else current[1]
@@ -336,7 +357,7 @@ class LocalBackend:
         return page
 
     @staticmethod
-    def _lower_bound(prefix: str, cursor: Optional[str], start_after: Optional[str]):
+    def _lower_bound(prefix: str, cursor: str | None, start_after: str | None):
         """The smallest key the page may start at (``key + "\\0"`` is just after ``key``);
         ``None`` when nothing can follow the cursor."""
         bounds = [prefix]
@@ -351,7 +372,7 @@ class LocalBackend:
         return max(bounds)
 
     @staticmethod
-    def _rows(db: sqlite3.Connection, lower: str, upper: Optional[str], limit: int) -> list:
+    def _rows(db: sqlite3.Connection, lower: str, upper: str | None, limit: int) -> list:
         if upper is None:
             sql, args = "key >= ?", (lower, limit)
         else:

@@ -1,15 +1,16 @@
 """What the MEDIA_BUCKET binding hands back: ``R2Object``, ``R2ObjectBody`` and ``R2Error``.
 
-The shapes mirror the R2 Workers API (``reference/cloudflare-runtime.md`` section 4.2) with
+The shapes mirror the R2 Workers API (its objects, bodies and v4 error codes) with
 snake_case names. Both backends (local folder and S3) build these same classes, so callers
 never see which store answered.
 """
 
 import email.utils
 import json
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, MutableMapping, Optional
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 # R2's v4 error codes (the number at the end of every binding error message).
 INTERNAL_ERROR = 10001
@@ -38,7 +39,7 @@ HTTP_METADATA_HEADERS = (
 )
 
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MILLISECOND = timedelta(milliseconds=1)
 
 
@@ -66,12 +67,22 @@ class R2Error(Exception):
         self.code = code
 
 
+class StoreUnreachable(R2Error):
+    """The store did not answer at all (refused or reset connection, timeout): an outage.
+
+    An error the store answered with (a 503, access denied) is a plain ``R2Error``; this
+    one cost the caller a wait, which is what a circuit breaker wants to know.
+    """
+
+
 @dataclass
 class R2Object:
     """Metadata of a stored object, as ``head``, ``put``, ``list`` and a failed ``get`` return it.
 
-    ``http_metadata`` and ``custom_metadata`` are ``None`` on listed objects unless the list
-    asked for them with ``include``, exactly as on R2.
+    ``http_metadata`` and ``custom_metadata`` are empty dicts on listed objects unless the
+    list asked for them with ``include``, as R2's objects carry empty metadata objects.
+    ``range`` is the part a ``get`` returned (the whole object for a full read) and the whole
+    object for ``head``, as R2 reports it.
     """
 
     key: str
@@ -79,10 +90,11 @@ class R2Object:
     size: int
     etag: str
     uploaded: datetime
-    http_metadata: Optional[dict] = field(default_factory=dict)
-    custom_metadata: Optional[dict] = field(default_factory=dict)
-    range: Optional[dict] = None
+    http_metadata: dict | None = field(default_factory=dict)
+    custom_metadata: dict | None = field(default_factory=dict)
+    range: dict | None = None
     storage_class: str = "Standard"
+    stored_checksums: dict = field(default_factory=dict)  # a SHA checksum given to put, hex
 
     @property
     def http_etag(self) -> str:
@@ -91,36 +103,30 @@ class R2Object:
 
     @property
     def checksums(self) -> dict:
-        """Known checksums as hex; MD5 is the etag of every single-part upload."""
-        if len(self.etag) == 32 and "-" not in self.etag:
-            return {"md5": self.etag}
-        return {}
+        """Known checksums as hex: MD5 (the etag of every single-part upload) and the SHA
+        checksum ``put`` was given, if any (R2 stores the one it checked)."""
+        md5 = {"md5": self.etag} if len(self.etag) == 32 and "-" not in self.etag else {}
+        return {**md5, **self.stored_checksums}
 
     def write_http_metadata(self, headers: MutableMapping[str, str]) -> None:
         """Set Content-Type, Content-Language, ... and Expires on ``headers`` from the metadata.
 
-        Raises:
-            TypeError: The object came from ``list`` without ``include=["http_metadata"]``.
+        An object listed without ``include=["http_metadata"]`` has none, so nothing is set.
         """
-        if self.http_metadata is None:
-            raise TypeError(
-                f"HTTP metadata unknown for key `{self.key}`. Did you forget to add "
-                "'http_metadata' to `include` when listing?"
-            )
         for name, header in HTTP_METADATA_HEADERS:
-            value = self.http_metadata.get(name)
+            value = (self.http_metadata or {}).get(name)
             if value is None:
                 continue
             if isinstance(value, datetime):
-                value = email.utils.format_datetime(value.astimezone(timezone.utc), usegmt=True)
+                value = email.utils.format_datetime(value.astimezone(UTC), usegmt=True)
             headers[header] = value
 
     def with_metadata(self, include: frozenset) -> "R2Object":
         """A copy keeping only the metadata ``list(include=...)`` asked for."""
         return replace(
             self,
-            http_metadata=self.http_metadata if "http_metadata" in include else None,
-            custom_metadata=self.custom_metadata if "custom_metadata" in include else None,
+            http_metadata=self.http_metadata if "http_metadata" in include else {},
+            custom_metadata=self.custom_metadata if "custom_metadata" in include else {},
         )
 
 

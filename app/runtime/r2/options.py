@@ -7,11 +7,15 @@ in the caller, ``R2Error`` where the R2 service answers with an error code.
 
 import base64
 import binascii
+import email.utils
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Mapping, Optional
+from datetime import UTC, datetime, timedelta
+from typing import Any, Optional
 
 from .objects import (
+    BAD_DIGEST,
     INVALID_MAX_KEYS,
     INVALID_OBJECT_NAME,
     INVALID_RANGE,
@@ -68,7 +72,7 @@ def _aware(name: str, value: Any) -> datetime:
     return value
 
 
-def check_http_metadata(value: Optional[Mapping]) -> dict:
+def check_http_metadata(value: Mapping | None) -> dict:
     """Validate ``http_metadata`` (snake_case keys, str values, aware ``cache_expiry``)."""
     if value is None:
         return {}
@@ -83,7 +87,7 @@ def check_http_metadata(value: Optional[Mapping]) -> dict:
             continue
         if name == "cache_expiry":
             # An Expires header holds whole seconds: store what every backend can return.
-            expiry = _aware("cache_expiry", item).astimezone(timezone.utc)
+            expiry = _aware("cache_expiry", item).astimezone(UTC)
             checked[name] = expiry.replace(microsecond=0)
         elif isinstance(item, str):
             checked[name] = item
@@ -97,7 +101,7 @@ def _serialised_length(text: str) -> int:
     return len(text) * 2 if any(ord(char) >= 256 for char in text) else len(text)
 
 
-def check_custom_metadata(value: Optional[Mapping]) -> dict:
+def check_custom_metadata(value: Mapping | None) -> dict:
     """Validate ``custom_metadata`` (str to str, at most 2048 bytes as R2 counts them)."""
     if value is None:
         return {}
@@ -117,7 +121,7 @@ def check_custom_metadata(value: Optional[Mapping]) -> dict:
     return dict(value)
 
 
-def check_md5(value: Any) -> Optional[str]:
+def check_md5(value: Any) -> str | None:
     """The expected MD5 as lowercase hex, from 16 raw bytes or 32 hex characters."""
     if value is None:
         return None
@@ -133,6 +137,41 @@ def check_md5(value: Any) -> Optional[str]:
         except binascii.Error as ex:
             raise TypeError("Provided MD5 wasn't a valid hex string") from ex
     raise TypeError("md5 must be bytes or a hex string")
+
+
+# The hashes put() can check besides MD5, with their digest sizes in bytes.
+CHECKSUM_SIZES = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}
+CHECKSUM_LABELS = {"sha1": "SHA-1", "sha256": "SHA-256", "sha384": "SHA-384", "sha512": "SHA-512"}
+
+
+def check_checksum(md5: Any, **hashes: Any) -> tuple | None:
+    """The one SHA checksum given to ``put`` as ``(algorithm, lowercase hex)``, or ``None``.
+
+    As R2: one hashing algorithm per put (MD5 included), as raw bytes or hex of the right size.
+    """
+    given = {name: value for name, value in hashes.items() if value is not None}
+    if len(given) + (md5 is not None) > 1:
+        raise TypeError("You cannot specify multiple hashing algorithms.")
+    if not given:
+        return None
+    ((name, value),) = given.items()
+    size = CHECKSUM_SIZES[name]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        if len(value) != size:
+            raise TypeError(f"{name} is {size} bytes, not {len(value)}")
+        return name, bytes(value).hex()
+    if isinstance(value, str) and len(value) == size * 2:
+        try:
+            return name, binascii.unhexlify(value).hex()
+        except binascii.Error as ex:
+            raise TypeError(f"Provided {name} wasn't a valid hex string") from ex
+    raise TypeError(f"{name} must be {size} bytes or {size * 2} hex characters")
+
+
+def checksum_mismatch(algorithm: str) -> R2Error:
+    """R2's BadDigest (10037) for a ``put`` whose content does not match its checksum."""
+    label = CHECKSUM_LABELS.get(algorithm, algorithm.upper())
+    return R2Error("put", f"The {label} checksum you specified did not match what we received.", BAD_DIGEST)
 
 
 def md5_base64(hex_digest: str) -> str:
@@ -159,11 +198,65 @@ def check_include(include: Any) -> frozenset:
     return frozenset(include)
 
 
-def check_optional_str(name: str, value: Any) -> Optional[str]:
+def check_optional_str(name: str, value: Any) -> str | None:
     """``value`` if it is ``None`` or a string (prefix, delimiter, cursor, start_after)."""
     if value is not None and not isinstance(value, str):
         raise TypeError(f"{name} must be a string")
     return value or None
+
+
+# ---------------------------------------------------------------------------------------
+# A request's headers in place of range / only_if
+
+REQUEST_HEADERS = {"range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since"}
+
+
+def request_headers(value: Any) -> dict | None:
+    """``value`` as ``{lowercase name: value}`` when it is a request's headers, else ``None``.
+
+    Headers are any header object that is not a dict (``wsgiref``, ``requests``), or a dict
+    with a header-like name: ``Range``/``If-Match``... in any case, a name with a dash, or
+    an all-capitals one (falcon's ``req.headers``). Options dicts use snake_case names
+    (``offset``, ``etag_matches``), so a misspelt option is still an error.
+    """
+    if not hasattr(value, "items"):
+        return None
+    items = list(value.items())
+    if isinstance(value, dict) and not any(_header_name(name) for name, _ in items):
+        return None
+    return {str(name).lower(): item for name, item in items}
+
+
+def _header_name(name: Any) -> bool:
+    return isinstance(name, str) and (name.lower() in REQUEST_HEADERS or "-" in name or name.isupper())
+
+
+def _http_date(text: Any) -> datetime | None:
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def _header_etags(text: str, weak: bool) -> tuple:
+    """Unquoted etags of an If-Match (strong: weak tags never match) or If-None-Match list."""
+    tags = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if part == "*":
+            tags.append(part)
+            continue
+        if part.startswith("W/"):
+            if not weak:
+                continue
+            part = part[2:]
+        if len(part) >= 2 and part[0] == part[-1] == '"':
+            tags.append(part[1:-1])
+    return tuple(tags)
+
+
+RANGE_HEADER = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------------------------
@@ -174,17 +267,20 @@ def check_optional_str(name: str, value: Any) -> Optional[str]:
 class Conditional:
     """A parsed ``only_if``: R2's conditional read/write rules (RFC 7232 flavoured)."""
 
-    etag_matches: Optional[str] = None
-    etag_does_not_match: Optional[str] = None
-    uploaded_before: Optional[datetime] = None
-    uploaded_after: Optional[datetime] = None
+    etag_matches: Any = None  # an etag, "*", or a tuple of them (from an If-Match header)
+    etag_does_not_match: Any = None
+    uploaded_before: datetime | None = None
+    uploaded_after: datetime | None = None
     seconds_granularity: bool = False
 
     @classmethod
-    def parse(cls, only_if: Optional[Mapping]) -> Optional["Conditional"]:
+    def parse(cls, only_if: Mapping | None) -> Optional["Conditional"]:
         """Validate an ``only_if`` dict; quoted etags are a ``TypeError`` as on R2."""
         if only_if is None:
             return None
+        headers = request_headers(only_if)
+        if headers is not None:
+            return cls.from_headers(headers)
         if not isinstance(only_if, Mapping):
             raise TypeError("only_if must be a dict")
         unknown = set(only_if) - set(ONLY_IF_FIELDS)
@@ -210,7 +306,28 @@ class Conditional:
             **dates,
         )
 
-    def passes(self, current: Optional[R2Object]) -> bool:
+    @classmethod
+    def from_headers(cls, headers: Mapping) -> Optional["Conditional"]:
+        """The condition of a request's If-* headers (lowercase names), or ``None`` without any.
+
+        Dates compare to the second, as HTTP dates do; an unparsable date is ignored, as
+        RFC 7232 asks. If-Range is not one of them (R2 does not take it either).
+        """
+        fields = {}
+        if headers.get("if-match") is not None:
+            fields["etag_matches"] = _header_etags(headers["if-match"], weak=False)
+        if headers.get("if-none-match") is not None:
+            fields["etag_does_not_match"] = _header_etags(headers["if-none-match"], weak=True)
+        modified_since = _http_date(headers.get("if-modified-since"))
+        if modified_since is not None:
+            fields["uploaded_after"] = modified_since
+        unmodified_since = _http_date(headers.get("if-unmodified-since"))
+        if unmodified_since is not None:
+            # "Not modified after" that second: uploaded before the next one.
+            fields["uploaded_before"] = unmodified_since + timedelta(seconds=1)
+        return cls(seconds_granularity=True, **fields) if fields else None
+
+    def passes(self, current: R2Object | None) -> bool:
         """Whether the condition holds for ``current`` (``None``: no such object)."""
         if current is None:
             return self.etag_matches is None and self.uploaded_after is None
@@ -233,7 +350,9 @@ class Conditional:
         return if_match and if_none_match and if_modified_since and if_unmodified_since
 
     @staticmethod
-    def _etag_in(condition: str, etag: str) -> bool:
+    def _etag_in(condition: Any, etag: str) -> bool:
+        if isinstance(condition, tuple):
+            return "*" in condition or etag in condition
         return condition == "*" or condition == etag
 
     def _millis(self, when: datetime) -> int:
@@ -252,7 +371,7 @@ def _format_number(number: Any) -> str:
     return str(number)
 
 
-def _range_number(value: Any, label: str) -> Optional[int]:
+def _range_number(value: Any, label: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -268,15 +387,18 @@ def _range_number(value: Any, label: str) -> Optional[int]:
 class RangeRequest:
     """A parsed ``range``: ``{"offset", "length"}`` (either optional) or ``{"suffix"}``."""
 
-    offset: Optional[int] = None
-    length: Optional[int] = None
-    suffix: Optional[int] = None
+    offset: int | None = None
+    length: int | None = None
+    suffix: int | None = None
 
     @classmethod
-    def parse(cls, value: Optional[Mapping]) -> Optional["RangeRequest"]:
+    def parse(cls, value: Mapping | None) -> Optional["RangeRequest"]:
         """Validate the caller's range with R2's ``RangeError``/``TypeError`` messages."""
         if value is None:
             return None
+        headers = request_headers(value)
+        if headers is not None:
+            return cls.from_header(headers.get("range"))
         if not isinstance(value, Mapping):
             raise TypeError("range must be a dict with offset/length or suffix")
         unknown = set(value) - {"offset", "length", "suffix"}
@@ -291,6 +413,24 @@ class RangeRequest:
         if length is not None:
             raise TypeError("Suffix is incompatible with length.")
         return cls(suffix=_range_number(value.get("suffix"), "Invalid suffix. Suffix"))
+
+    @classmethod
+    def from_header(cls, text: Any) -> Optional["RangeRequest"]:
+        """The range of a ``Range: bytes=a-b`` header; ``None`` (the whole object) without one.
+
+        As R2 does, several ranges, another unit or a malformed header give the whole object.
+        """
+        match = RANGE_HEADER.fullmatch(text) if isinstance(text, str) else None
+        if match is None or not (match[1] or match[2]):
+            return None
+        first, last = match[1], match[2]
+        if not first:
+            return cls(suffix=int(last))
+        if not last:
+            return cls(offset=int(first))
+        if int(last) < int(first):
+            return None
+        return cls(offset=int(first), length=int(last) - int(first) + 1)
 
     def resolve(self, size: int) -> tuple:
         """``(offset, length)`` inside an object of ``size`` bytes, clamped as R2 clamps.
@@ -322,7 +462,7 @@ class ReadPlan:
     check and the bytes returned describe the same version of the object.
     """
 
-    def __init__(self, only_if: Optional[Conditional], range_request: Optional[RangeRequest]):
+    def __init__(self, only_if: Conditional | None, range_request: RangeRequest | None):
         self.only_if = only_if
         self.range_request = range_request
 
@@ -331,7 +471,7 @@ class ReadPlan:
         """Whether only part of the object is wanted."""
         return self.range_request is not None
 
-    def select(self, obj: R2Object) -> Optional[tuple]:
+    def select(self, obj: R2Object) -> tuple | None:
         """``None`` when the condition fails, else the ``(offset, length)`` to return."""
         if self.only_if is not None and not self.only_if.passes(obj):
             return None

@@ -1,11 +1,17 @@
 """The boto3 backend of MEDIA_BUCKET: R2, S3 or MinIO through the S3 API.
 
-Choices that come from measurements and known breakages (``reference/pitfalls.md``):
+Choices that come from measurements on this stack and from known breakages:
 
 * One client per process, made on first use and remade when ``os.getpid()`` changes, so a
   client is never shared across a gunicorn fork. boto3 clients are thread-safe.
-* Short timeouts (2 s connect, 5 s read) and two attempts in all: boto3's 60 s defaults
-  with retries hold a worker past gunicorn's 30 s timeout when the store hangs.
+* Short timeouts and two attempts in all: boto3's 60 s defaults with retries hold a worker
+  past gunicorn's 30 s timeout when the store hangs. Reads (HEAD, GET, LIST) wait
+  ``read_timeout`` (2 s by default) for each answer; writes (PUT, DELETE) at least 5 s,
+  since a store answers a PUT only once it has taken in and checked every byte. So a hung
+  store holds a reading thread for about 4 s, not 10; ``app.runtime.r2.guard`` bounds how
+  many threads it can hold at all.
+* A call the store never answered (refused, reset, timed out) raises ``StoreUnreachable``;
+  an error the store answered with raises a plain ``R2Error``.
 * ``request_checksum_calculation``/``response_checksum_validation`` ``when_required``:
   botocore >= 1.36 default checksums break R2 and MinIO.
 * Path-style addressing: works with every S3-compatible server, whatever its DNS.
@@ -35,9 +41,9 @@ import os
 import shutil
 import tempfile
 import threading
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Mapping, Optional
 from urllib.parse import quote, unquote
 
 import boto3
@@ -46,6 +52,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from .bucket import ListPage, PutRequest, ReadResult
+from .multipart import NO_SUCH_UPLOAD, no_such_upload
 from .objects import (
     BAD_DIGEST,
     ENTITY_TOO_LARGE,
@@ -58,13 +65,19 @@ from .objects import (
     BodyStream,
     R2Error,
     R2Object,
+    StoreUnreachable,
 )
-from .options import ReadPlan, md5_base64
+from .options import ReadPlan, checksum_mismatch, md5_base64
 from .payload import FixedLengthStream
 
 DEFAULT_CONNECT_TIMEOUT = 2.0
-DEFAULT_READ_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 2.0
+# Writes wait at least this long for the store's answer (see the module notes).
+MIN_WRITE_TIMEOUT = 5.0
 DEFAULT_MAX_ATTEMPTS = 2
+WRITE_OPERATIONS = frozenset({
+    "put_object", "delete_object", "delete_objects", "upload_part", "complete_multipart_upload",
+})
 CHUNK_SIZE = 64 * 1024
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
 LIST_WITH_METADATA_LIMIT = 100
@@ -113,7 +126,7 @@ def to_r2_error(action: str, ex: Exception) -> R2Error:
         v4_code, message = S3_ERRORS.get(code, (INTERNAL_ERROR, None))
         message = message or f"{error.get('Message') or code} (S3 {code}, HTTP {_status(ex)})"
         return R2Error(action, message, v4_code)
-    return R2Error(action, f"The object store did not answer: {ex}", INTERNAL_ERROR)
+    return StoreUnreachable(action, f"The object store did not answer: {ex}", INTERNAL_ERROR)
 
 
 # -- metadata mapping -------------------------------------------------------------------
@@ -156,9 +169,30 @@ def encode_custom_metadata(custom_metadata: Mapping[str, str]) -> dict:
     }
 
 
+# User metadata names that hold a checksum given to put: ".s" is no escape that
+# encode_metadata_name makes, so no custom metadata name can collide with them.
+CHECKSUM_PREFIX = "r2.sha"
+
+
+def checksum_metadata(checksum: tuple | None) -> dict:
+    """``("sha256", hex)`` as the S3 user metadata that keeps it with the object."""
+    return {f"r2.{checksum[0]}": checksum[1]} if checksum else {}
+
+
 def decode_custom_metadata(metadata: Mapping[str, str]) -> dict:
-    """boto3's ``Metadata`` answer as custom metadata."""
-    return {decode_metadata_name(name): unquote(value) for name, value in metadata.items()}
+    """boto3's ``Metadata`` answer as custom metadata (checksums kept by put left out)."""
+    return {
+        decode_metadata_name(name): unquote(value)
+        for name, value in metadata.items()
+        if not name.lower().startswith(CHECKSUM_PREFIX)
+    }
+
+
+def decode_checksums(metadata: Mapping[str, str]) -> dict:
+    """The checksums put stored in boto3's ``Metadata`` answer, by algorithm."""
+    return {
+        name.lower()[3:]: value for name, value in metadata.items() if name.lower().startswith(CHECKSUM_PREFIX)
+    }
 
 
 def http_parameters(http_metadata: Mapping) -> dict:
@@ -166,16 +200,16 @@ def http_parameters(http_metadata: Mapping) -> dict:
     return {param: http_metadata[name] for name, param in HTTP_PARAMETERS if name in http_metadata}
 
 
-def _expiry(response: Mapping) -> Optional[datetime]:
+def _expiry(response: Mapping) -> datetime | None:
     # botocore >= 1.36 keeps the raw header in ExpiresString (Expires may be None if odd).
     raw = response.get("ExpiresString")
     if raw:
         try:
-            return parsedate_to_datetime(raw).astimezone(timezone.utc)
+            return parsedate_to_datetime(raw).astimezone(UTC)
         except (TypeError, ValueError):
             return None
     expires = response.get("Expires")
-    return expires.astimezone(timezone.utc) if isinstance(expires, datetime) else None
+    return expires.astimezone(UTC) if isinstance(expires, datetime) else None
 
 
 def http_metadata_from(response: Mapping) -> dict:
@@ -194,12 +228,12 @@ def http_metadata_from(response: Mapping) -> dict:
 def _uploaded(last_modified: datetime) -> datetime:
     # HEAD answers to the second while listings may carry milliseconds: keep seconds so
     # every call reports the same instant (and the same derived version).
-    return last_modified.astimezone(timezone.utc).replace(microsecond=0)
+    return last_modified.astimezone(UTC).replace(microsecond=0)
 
 
 def derive_version(etag: str, uploaded: datetime) -> str:
     """A 32-hex version that changes with each upload (S3 keeps no id without versioning)."""
-    return hashlib.md5(f"{etag}@{uploaded.isoformat()}".encode("utf-8")).hexdigest()
+    return hashlib.md5(f"{etag}@{uploaded.isoformat()}".encode()).hexdigest()
 
 
 def _object(key: str, etag: str, size: int, last_modified: datetime) -> R2Object:
@@ -215,6 +249,7 @@ def object_from_response(key: str, response: Mapping) -> R2Object:
     obj = _object(key, response["ETag"], response["ContentLength"], response["LastModified"])
     obj.http_metadata = http_metadata_from(response)
     obj.custom_metadata = decode_custom_metadata(response.get("Metadata", {}))
+    obj.stored_checksums = decode_checksums(response.get("Metadata", {}))
     return obj
 
 
@@ -243,6 +278,18 @@ def _process_session() -> boto3.session.Session:
     return _SESSIONS[pid]
 
 
+def _client_config(connect_timeout: float, read_timeout: float, max_attempts: int) -> Config:
+    return Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"total_max_attempts": max_attempts, "mode": "standard"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+    )
+
+
 # -- the backend ------------------------------------------------------------------------
 
 
@@ -256,17 +303,21 @@ class S3Backend:
         access_key_id: Credentials; both ``None`` means boto3's default lookup.
         secret_access_key: See ``access_key_id``.
         connect_timeout: Seconds to wait for a connection.
-        read_timeout: Seconds to wait for each read from the socket.
+        read_timeout: Seconds a read call (HEAD, GET, LIST) waits for each read from the
+            socket; writes wait at least ``MIN_WRITE_TIMEOUT``.
         max_attempts: Attempts in all for one call (retries included).
     """
+
+    # A store across the network: ``app.runtime.r2.guard`` bounds the calls made to it.
+    remote = True
 
     def __init__(
         self,
         bucket_name: str,
         endpoint_url: str,
         region_name: str = "auto",
-        access_key_id: Optional[str] = None,
-        secret_access_key: Optional[str] = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
@@ -275,16 +326,9 @@ class S3Backend:
         self.endpoint_url = endpoint_url
         self.region_name = region_name
         self._credentials = (access_key_id, secret_access_key)
-        self.config = Config(
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            retries={"total_max_attempts": max_attempts, "mode": "standard"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            signature_version="s3v4",
-            s3={"addressing_style": "path"},
-        )
-        self._state = None  # (pid, client)
+        self.config = _client_config(connect_timeout, read_timeout, max_attempts)
+        self.write_config = _client_config(connect_timeout, max(read_timeout, MIN_WRITE_TIMEOUT), max_attempts)
+        self._state = None  # (pid, reading client, writing client)
 
     @classmethod
     def from_binding(cls, binding: Mapping, environ: Mapping[str, str]) -> "S3Backend":
@@ -320,31 +364,46 @@ class S3Backend:
     def __repr__(self) -> str:
         return f"S3Backend({self.endpoint_url!r}, bucket={self.bucket_name!r})"
 
+    def describe(self) -> str:
+        """``S3 bucket <name> at <endpoint>``."""
+        return f"S3 bucket {self.bucket_name} at {self.endpoint_url}"
+
     @property
     def client(self):
-        """This process's boto3 client, created on first use after any fork."""
+        """This process's boto3 client for reads, created on first use after any fork."""
+        return self._clients()[0]
+
+    @property
+    def writer(self):
+        """This process's boto3 client for writes (longer timeout), made with ``client``."""
+        return self._clients()[1]
+
+    def _clients(self) -> tuple:
         pid = os.getpid()
         state = self._state
         if state is not None and state[0] == pid:
-            return state[1]
+            return state[1:]
         with _process_lock():
             if self._state is None or self._state[0] != pid:
-                client = _process_session().client(
-                    "s3",
-                    endpoint_url=self.endpoint_url,
-                    region_name=self.region_name,
-                    aws_access_key_id=self._credentials[0],
-                    aws_secret_access_key=self._credentials[1],
-                    config=self.config,
-                )
-                self._state = (pid, client)
-        return self._state[1]
+                self._state = (pid, self._new_client(self.config), self._new_client(self.write_config))
+        return self._state[1:]
+
+    def _new_client(self, config: Config):
+        return _process_session().client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region_name,
+            aws_access_key_id=self._credentials[0],
+            aws_secret_access_key=self._credentials[1],
+            config=config,
+        )
 
     def _call(self, action: str, operation: str, **params):
-        """Run one S3 operation; network failures become ``R2Error`` (ClientError is kept
-        for callers that give some answers a meaning, such as 404 or 412)."""
+        """Run one S3 operation; network failures become ``StoreUnreachable`` (ClientError
+        is kept for callers that give some answers a meaning, such as 404 or 412)."""
+        client = self.writer if operation in WRITE_OPERATIONS else self.client
         try:
-            return getattr(self.client, operation)(Bucket=self.bucket_name, **params)
+            return getattr(client, operation)(Bucket=self.bucket_name, **params)
         except ClientError:
             raise
         except NETWORK_ERRORS as ex:
@@ -352,7 +411,7 @@ class S3Backend:
 
     # -- reads -------------------------------------------------------------------------
 
-    def head(self, key: str, action: str = "head") -> Optional[R2Object]:
+    def head(self, key: str, action: str = "head") -> R2Object | None:
         """Metadata of ``key`` or ``None``."""
         try:
             return object_from_response(key, self._call(action, "head_object", Key=key))
@@ -361,7 +420,7 @@ class S3Backend:
                 return None
             raise to_r2_error(action, ex) from ex
 
-    def read(self, key: str, plan: ReadPlan) -> Optional[ReadResult]:
+    def read(self, key: str, plan: ReadPlan) -> ReadResult | None:
         """A whole object in one GET; a ranged one as HEAD then GET with ``If-Match``."""
         if not plan.ranged:
             return self._read_whole(key, plan)
@@ -390,7 +449,7 @@ class S3Backend:
             return ReadResult(obj, selection, self._body(response["Body"]))
         raise R2Error("get", "The object kept changing while being read.", INTERNAL_ERROR)
 
-    def _read_whole(self, key: str, plan: ReadPlan) -> Optional[ReadResult]:
+    def _read_whole(self, key: str, plan: ReadPlan) -> ReadResult | None:
         try:
             response = self._call("get", "get_object", Key=key)
         except ClientError as ex:
@@ -418,7 +477,7 @@ class S3Backend:
 
     # -- writes ------------------------------------------------------------------------
 
-    def write(self, request: PutRequest) -> Optional[R2Object]:
+    def write(self, request: PutRequest) -> R2Object | None:
         """PutObject, streamed from the payload; see the module notes for ``only_if``."""
         current = None
         if request.only_if is not None:
@@ -429,6 +488,8 @@ class S3Backend:
         try:
             if request.md5 is not None:
                 _check_md5(body, request.md5)
+            if request.checksum is not None:
+                _check_checksum(body, request.checksum)
             params = self._put_parameters(request, body, current)
             try:
                 response = self._call("put", "put_object", **params)
@@ -459,12 +520,12 @@ class S3Backend:
             raise
         return FixedLengthStream(spool, payload.length), spool
 
-    def _put_parameters(self, request: PutRequest, body, current: Optional[R2Object]) -> dict:
+    def _put_parameters(self, request: PutRequest, body, current: R2Object | None) -> dict:
         params = {
             "Key": request.key,
             "Body": body,
             "ContentLength": request.payload.length,
-            "Metadata": encode_custom_metadata(request.custom_metadata),
+            "Metadata": {**encode_custom_metadata(request.custom_metadata), **checksum_metadata(request.checksum)},
             **http_parameters(request.http_metadata),
         }
         if request.md5 is not None:
@@ -486,10 +547,71 @@ class S3Backend:
             obj = None  # the store took the object; failing now would misreport the put
         if obj is None or obj.etag != etag:
             # Replaced or deleted in the meantime: describe what we wrote.
-            obj = _object(request.key, etag, request.payload.length, datetime.now(timezone.utc))
+            obj = _object(request.key, etag, request.payload.length, datetime.now(UTC))
         obj.http_metadata = dict(request.http_metadata)
         obj.custom_metadata = dict(request.custom_metadata)
+        obj.stored_checksums = dict([request.checksum]) if request.checksum else {}
         return obj
+
+    # -- multipart (see app.runtime.r2.multipart) -------------------------------------------
+
+    def create_upload(self, key: str, http_metadata: dict, custom_metadata: dict) -> str:
+        params = {"Key": key, "Metadata": encode_custom_metadata(custom_metadata), **http_parameters(http_metadata)}
+        try:
+            return self._call("createMultipartUpload", "create_multipart_upload", **params)["UploadId"]
+        except ClientError as ex:
+            raise to_r2_error("createMultipartUpload", ex) from ex
+
+    def _multipart_call(self, action: str, operation: str, **params):
+        try:
+            return self._call(action, operation, **params)
+        except ClientError as ex:
+            if ex.response.get("Error", {}).get("Code") == "NoSuchUpload":
+                raise no_such_upload(action) from ex
+            raise to_r2_error(action, ex) from ex
+
+    def upload_part(self, key: str, upload_id: str, part_number: int, payload: FixedLengthStream) -> str:
+        body, spool = self._seekable_body(payload)
+        try:
+            response = self._multipart_call(
+                "uploadPart", "upload_part", Key=key, UploadId=upload_id, PartNumber=part_number,
+                Body=body, ContentLength=payload.length,
+            )
+        finally:
+            if spool is not None:
+                spool.close()
+        return response["ETag"].strip('"')
+
+    def upload_parts(self, key: str, upload_id: str) -> dict:
+        parts, marker = {}, 0
+        while True:
+            page = self._multipart_call(
+                "completeMultipartUpload", "list_parts", Key=key, UploadId=upload_id, PartNumberMarker=marker,
+            )
+            for part in page.get("Parts", []):
+                parts[part["PartNumber"]] = (part["ETag"].strip('"'), part["Size"])
+            if not page.get("IsTruncated"):
+                return parts
+            marker = page["NextPartNumberMarker"]
+
+    def complete_upload(self, key: str, upload_id: str, parts: list) -> R2Object:
+        self._multipart_call(
+            "completeMultipartUpload", "complete_multipart_upload", Key=key, UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": number, "ETag": f'"{etag}"'} for number, etag in parts]},
+        )
+        obj = self.head(key, "completeMultipartUpload")
+        if obj is None:  # deleted at once by another client: still report what was made
+            raise R2Error("completeMultipartUpload", "The object was removed as it was completed.", INTERNAL_ERROR)
+        return obj
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        # S3 forgets an upload once it is completed or aborted, so "no such upload" here is
+        # taken as already finished: aborting stays idempotent, as on R2.
+        try:
+            self._multipart_call("abortMultipartUpload", "abort_multipart_upload", Key=key, UploadId=upload_id)
+        except R2Error as ex:
+            if ex.code != NO_SUCH_UPLOAD:
+                raise
 
     def delete(self, keys: list) -> None:
         """DeleteObject, or DeleteObjects for several keys (quiet: missing keys are fine)."""
@@ -570,3 +692,14 @@ def _check_md5(body, expected: str) -> None:
         raise R2Error(
             "put", "The MD5 checksum you specified did not match what we received.", BAD_DIGEST
         )
+
+
+def _check_checksum(body, checksum: tuple) -> None:
+    """Compare the body's SHA digest with the caller's before sending anything, as for MD5."""
+    algorithm, expected = checksum
+    digest = hashlib.new(algorithm)
+    while chunk := body.read(CHUNK_SIZE):
+        digest.update(chunk)
+    body.seek(0)
+    if digest.hexdigest() != expected:
+        raise checksum_mismatch(algorithm)

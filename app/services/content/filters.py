@@ -7,7 +7,8 @@ Two filter grammars are accepted and may be combined (everything is ANDed):
 * ``filter[field][op]=value`` query parameters (``filter[field]=value`` means equals).
 
 Fields are columns or ``data.<field>`` (``fields.py``); values are typed in ``values.py``;
-the SQL is built in ``sql.py``.
+the SQL is built in ``sql.py``, which also states how missing and null values and values
+of mixed JSON types compare (the same way on SQLite and PostgreSQL).
 
 Operators: equals, not_equals, gt, gte, lt, lte (and SonicJS's greater_than,
 greater_than_equal, less_than, less_than_equal), like (every word, case-insensitive),

@@ -67,10 +67,20 @@ def prepare_fields(collection, fields, content_id, current=None, unique_slug=Non
     return values
 
 
-def _slug(fields, data, title, content_id, current, errors, unique_slug):
+def slug_is_given(fields):
+    """Whether the client chose the slug (``slug``, or ``data.slug``) rather than leaving it to the title."""
+    return _given_slug(fields, fields.get("data")) is not None
+
+
+def _given_slug(fields, data):
     raw = fields.get("slug")
     if raw is None and isinstance(data, dict) and isinstance(data.get("slug"), str) and data["slug"]:
         raw = data["slug"]
+    return raw
+
+
+def _slug(fields, data, title, content_id, current, errors, unique_slug):
+    raw = _given_slug(fields, data)
     if raw is None:
         if current is not None:
             return current.slug

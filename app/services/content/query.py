@@ -2,7 +2,8 @@
 
 Visibility (``Scope``):
 
-* the public (anonymous callers and viewers) sees published, non-deleted content only;
+* the public (anonymous callers and viewers) sees published, non-deleted content only,
+  of active collections (only holders of ``content.publish`` read a deactivated one's);
   asking for another status or for deleted items is refused (``NotPermitted``);
 * holders of ``content.publish`` (editors, admins) may ask for any status
   (``?status=draft``, ``?status=draft,archived``, ``?status=all``) and for soft-deleted
@@ -13,24 +14,32 @@ Visibility (``Scope``):
   (``fields.PUBLIC_COLUMNS``): workflow, review, scheduling and deletion columns are
   unknown fields (400) to callers who cannot see drafts.
 
-Every list defaults to ``status=published``. A list costs two queries whatever its size:
-``COUNT`` for the true total, then one page query joining author, collection and featured
-image. Pagination is ``limit`` (default 50, at most 1000) with ``offset`` or ``page``, or
-an opaque ``cursor`` (keyset on the sort keys + id) that stays fast at any depth; each page
-with more rows after it carries ``meta.nextCursor``.
+The public's lists are ``status=published``; callers who may read drafts (editors, admins,
+authors for their own) get every status but deleted items unless they pass ``status=``.
+A list costs two queries whatever its size: ``COUNT`` for the true total, then one page
+query joining author, collection and featured image. Pagination is ``limit`` (default 50,
+at most 1000) with ``offset`` or ``page``, or an opaque ``cursor`` (keyset on the sort
+keys + id) that stays fast at any depth; each page with more rows after it carries
+``meta.nextCursor``.
 """
 
+import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import peewee
 from peewee import SQL, fn
 
-from app.db.models import Collection, Content
-from app.services.content.cursors import decode_cursor, encode_cursor, full_sort, keyset
+from app.db.database import is_postgres
+from app.db.models import Collection, Content, database
+from app.services.content.cursors import decode_cursor, encode_cursor, keyset, sort_terms
 from app.services.content.fields import PUBLIC_COLUMNS, TIME, Field, fail
 from app.services.content.filters import SortKey, parse_filter_params, parse_sort, parse_where
 from app.services.content.serialize import INDEX, ITEM_KEYS, item_from_row, joined_select
 from app.services.content.sql import builder
 from app.services.pagination import pagination_meta
+
+log = logging.getLogger("sonicpy.content")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -124,10 +133,11 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
     if unknown:
         fail(unknown[0], f"unknown parameter; accepted: {', '.join(sorted(LIST_PARAMS))}, filter[field][op]")
     one = _single(params)
-    statuses = _statuses(params.get("status"))
+    # Callers who may read drafts get every status by default (deleted items stay out).
+    statuses = _statuses(params.get("status"), ("published",) if scope.public_shape else None)
     include_deleted = _flag(one("include_deleted"), "include_deleted")
     if scope.public_shape and (statuses != ("published",) or include_deleted):
-        raise NotPermitted("Only published content is public; sign in as an editor to see other statuses")
+        raise NotPermitted("Only published content is public; other statuses need content.publish or content.update")
     # Workflow, review, scheduling and deletion columns describe unpublished work.
     columns = PUBLIC_COLUMNS if scope.public_shape else None
     sort = parse_sort(one("sort"), columns) or _default_sort(statuses)
@@ -172,9 +182,9 @@ def _single(params):
     return one
 
 
-def _statuses(raw):
+def _statuses(raw, default):
     if raw is None:
-        return ("published",)
+        return default
     values = []
     for chunk in raw if isinstance(raw, list) else [raw]:
         values += [part.strip() for part in chunk.split(",") if part.strip()]
@@ -228,6 +238,11 @@ def _fields(raw):
 def visibility(scope, statuses=("published",), include_deleted=False):
     """The WHERE clause limiting rows to what ``scope`` may see."""
     clauses = []
+    if not scope.see_all:
+        # A deactivated collection's content is withdrawn from everyone but its managers.
+        # NOT IN the (few) inactive ones rather than IN the active ones: the planner keeps
+        # choosing the content index as it would without this clause.
+        clauses.append(Content.collection.not_in(Collection.select(Collection.id).where(Collection.is_active == False)))  # noqa: E712
     if statuses is not None:
         clauses.append(Content.status.in_(list(statuses)) if len(statuses) > 1 else Content.status == statuses[0])
     if scope.see_own:
@@ -250,23 +265,43 @@ def _and(clauses):
 
 
 def list_content(params, scope):
-    """Run a list: ``{"data": [...], "meta": {...}}`` (timestamp and cache added by the API)."""
-    sql = builder()
+    """Run a list: ``{"data": [...], "meta": {...}}`` (timestamp and cache added by the API).
+
+    A row whose ``data`` is not JSON (written by hand: ``d1 execute``, a restored backup)
+    makes the database refuse any query reading ``data``. Such rows must not take the
+    list down for everyone: the list runs again with their data read as empty, and each
+    one is logged for the operator to repair.
+    """
+    try:
+        with _savepoint():
+            return _list(params, scope, builder())
+    except peewee.DatabaseError:
+        unreadable = invalid_data_rows()
+        if not unreadable:
+            raise
+        for content_id in unreadable:
+            log.warning("content %s: data is not JSON; read as empty by filters, sorts and search", content_id)
+        return _list(params, scope, builder(skip=unreadable))
+
+
+def _list(params, scope, sql):
     clauses = [visibility(scope, params.statuses, params.include_deleted)]
     if params.collection_id is not None:
         clauses.append(Content.collection == params.collection_id)
     if params.collection_name is not None:
-        clauses.append(Content.collection.in_(Collection.select(Collection.id).where(Collection.name == params.collection_name)))
+        named = Collection.select(Collection.id).where(Collection.name == params.collection_name)
+        clauses.append(Content.collection.in_(named))
     for group in (params.where, params.filters):
         if group is not None:
             clauses.append(sql.group(group))
     if params.search:
         clauses.append(sql.search(params.search))
     where = _and(clauses)
-    total = Content.select(fn.COUNT(Content.id)).where(where).scalar() or 0
-    keys = full_sort(params.sort)
-    extra = [sql.target(key.field).alias(f"_k{i}") for i, key in enumerate(keys) if key.field.is_data]
-    query = joined_select(*extra).order_by(*(sql.order(key) for key in keys))
+    total = sql.reading_data(Content.select(fn.COUNT(Content.id))).where(where).scalar() or 0
+    terms = sort_terms(params.sort)
+    # The sort terms are selected too: the next page's cursor carries the last row's.
+    extra = [sql.term(term).alias(f"_k{i}") for i, term in enumerate(terms)]
+    query = sql.reading_data(joined_select(*extra)).order_by(*(sql.order(term) for term in terms))
 
     def page(condition, limit, offset=None):
         return list(query.where(condition).limit(limit).offset(offset or None).tuples())
@@ -274,7 +309,7 @@ def list_content(params, scope):
     if params.cursor is None:
         rows = page(where, params.limit + 1, params.offset)
     else:
-        main, tail = keyset(sql, keys, params.cursor)
+        main, tail = keyset(sql, terms, params.cursor)
         rows = page(where & main, params.limit + 1)
         if tail is not None and len(rows) <= params.limit:
             rows += page(where & tail, params.limit + 1 - len(rows))
@@ -287,19 +322,43 @@ def list_content(params, scope):
     if params.paged:
         meta["offset"] = params.offset
     if has_next:
-        meta["nextCursor"] = encode_cursor(params.sort, _key_values(keys, rows[-1]))
+        meta["nextCursor"] = encode_cursor(params.sort, rows[-1][len(INDEX):])
     return {"data": [item_from_row(row, scope, params.fields) for row in rows], "meta": meta}
 
 
-def _key_values(keys, row):
-    values, extra = [], len(INDEX)
-    for key in keys:
-        if key.field.is_data:
-            values.append(row[extra])
-            extra += 1
-        else:
-            values.append(row[INDEX[key.field.name]])
-    return values
+@contextmanager
+def _savepoint():
+    """A savepoint inside an open transaction (a failed statement would abort it), else nothing."""
+    if database.in_transaction():
+        with database.atomic():
+            yield
+    else:
+        yield
+
+
+def invalid_data_rows():
+    """Ids of the content rows whose ``data`` is not JSON the database can read.
+
+    SQLite has ``json_valid``. PostgreSQL 15 has no test that does not raise, so a
+    session-local function (``pg_temp``: nothing is added to the schema) tries the cast.
+    """
+    if not is_postgres(database.obj):
+        query = "SELECT id FROM content WHERE json_valid(data) = 0 ORDER BY id"
+        return [row[0] for row in database.execute_sql(query).fetchall()]
+    with database.atomic():
+        database.execute_sql(_PG_IS_JSON)
+        query = "SELECT id FROM content WHERE NOT pg_temp.sonicpy_is_json(data) ORDER BY id"
+        return [row[0] for row in database.execute_sql(query).fetchall()]
+
+
+_PG_IS_JSON = """CREATE OR REPLACE FUNCTION pg_temp.sonicpy_is_json(value text) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  PERFORM CAST(value AS jsonb);
+  RETURN true;
+EXCEPTION WHEN others THEN
+  RETURN false;
+END $$"""
 
 
 def get_item(scope, *, content_id=None, collection_name=None, slug=None):

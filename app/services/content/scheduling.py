@@ -16,15 +16,21 @@ the row pending (``running`` is never committed), and the next run picks it up.
 """
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from peewee import fn
 
 from app.db.models import Content, ScheduledContent, User, now_ms
-from app.services.cache import ThreeTierCache
+from app.services.cache import Namespace, ThreeTierCache
 from app.services.content.workflow import (
-    Forbidden, Invalid, NotAllowed, NotFound, WorkflowError, load_content, transition,
+    Forbidden,
+    Invalid,
+    NotAllowed,
+    NotFound,
+    WorkflowError,
+    load_content,
+    transition,
 )
 from app.services.identity import Principal, RolePermissions
 
@@ -33,7 +39,7 @@ log = logging.getLogger("sonicpy.scheduling")
 SCHEDULE_ACTIONS = ("publish", "unpublish", "archive")
 STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 OFFLINE_ACTIONS = ("unpublish", "archive")
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_TIMEZONE = "UTC"
 MAX_TIMEZONE_LENGTH = 64
 RUN_BATCH = 500
@@ -76,7 +82,7 @@ def parse_schedule_time(value, tz_name=None):
             raise Invalid("scheduled_at", "scheduled_at has no UTC offset: add one or give a timezone")
         local = moment
         moment = moment.replace(tzinfo=zone)
-        if moment.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None) != local:
+        if moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local:
             raise Invalid("scheduled_at", f"{local.isoformat()} does not exist in {tz_name} (daylight-saving gap)")
     return (moment - EPOCH) // timedelta(milliseconds=1)
 
@@ -193,7 +199,7 @@ def run_due(db, now):
     for schedule_id in due:
         try:
             item = _run_one(db, schedule_id, roles)
-        except Exception:  # noqa: BLE001 - the database itself failed: the row stays pending for the next run
+        except Exception:
             log.exception("could not run schedule %s; it stays pending", schedule_id)
             item = None
         if item is None:
@@ -224,7 +230,7 @@ def _run_one(db, schedule_id, roles):
                 )
         except WorkflowError as ex:
             error = ex.message
-        except Exception as ex:  # noqa: BLE001 - recorded on the row; one bad item never stops the run
+        except Exception as ex:
             log.exception("schedule %s failed unexpectedly", schedule_id)
             error = f"Internal error ({type(ex).__name__})"
         status = "failed" if error else "completed"
@@ -254,5 +260,5 @@ def run_scheduled_content(event, env):
     """
     report = run_due(env.DB.db, event.scheduled_time)
     if report["items"]:
-        report["cache_invalidated"] = ThreeTierCache(env.CACHE_KV).invalidate("content")
+        report["cache_invalidated"] = ThreeTierCache(env.CACHE_KV).invalidate(Namespace.CONTENT)
     return report

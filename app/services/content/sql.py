@@ -1,54 +1,171 @@
-"""Peewee expressions for parsed filters, search and sort keys, per database dialect.
+"""Peewee expressions for parsed filters, search and sort terms, per database dialect.
 
-``data.<field>`` is ``json_extract(data, ?)`` on SQLite and ``CAST(data AS jsonb) #> ?``
-on PostgreSQL (where ``data`` is TEXT holding JSON), compared with ``CAST(? AS jsonb)`` so
-numbers compare as numbers there too. Every value and JSON path is a bound parameter.
-``not_equals`` and ``not_in`` keep rows where the field is absent (SQL's ``!=`` would drop
-them, which nobody asking "not X" expects). LIKE patterns escape ``%``, ``_`` and ``\\``.
+Both databases must give the same answers, so every rule below is spelled out for each.
+
+``data.<field>`` is read from the TEXT column ``data``: ``json_extract``/``json_type`` on
+SQLite, ``CAST(data AS jsonb) #> path`` and ``jsonb_typeof`` on PostgreSQL. Every value and
+JSON path is a bound parameter.
+
+* **No value**: a key that is missing and a key holding JSON ``null`` are the same thing,
+  SQL NULL (PostgreSQL's ``#>`` gives a jsonb ``null`` that is not SQL NULL: it is mapped
+  to it with ``NULLIF``). ``equals null`` matches items without a value, ``not_equals`` and
+  ``not_in`` are the exact complements of ``equals`` and ``in`` (so "not X" includes items
+  without a value, and ``not_in [null]`` excludes them).
+* **Types**: a comparison applies to values of the filter value's JSON type only: ``equals
+  1`` never matches ``true`` (SQLite's ``json_extract`` reads it as 1), ``gt 1`` matches
+  numbers only (PostgreSQL orders every boolean, array and object above every number,
+  SQLite every string), ``gt "2025-01-01"`` strings only. ``like``, ``contains`` and
+  ``all`` match string values only (PostgreSQL's ``#>>`` would turn ``true`` into text).
+* **Text order** is by code point on both (PostgreSQL compares with ``COLLATE "C"``, as
+  SQLite's BINARY does); **case folding** in ``like`` and ``search`` is Unicode-aware on
+  both (SQLite's LIKE folds ASCII only, so the text goes through Python's ``str.lower``).
+* **Data that is not JSON** (a row written by hand) makes the database raise; the list is
+  then run again with those rows' data read as empty (``skip``), see ``query.py``.
 
 ``search=`` matches the title and the string VALUES of ``data`` at any depth, never its
-keys or JSON punctuation (matching the raw JSON text, ``search=title`` found every item
-whose schema has a title field): ``json_tree`` on SQLite, ``jsonb_path_query(...,
-'strict $.**')`` on PostgreSQL, both in an ``EXISTS`` correlated with the row.
+keys or JSON punctuation: ``json_tree`` on SQLite, ``jsonb_path_query(..., 'strict $.**')``
+on PostgreSQL, both in an ``EXISTS`` correlated with the row. LIKE patterns escape ``%``,
+``_`` and ``\\``.
 """
 
 import msgspec
-from peewee import SQL, Cast, EnclosedNodeList, Expression, NodeList, Value, fn
+from peewee import JOIN, SQL, Case, Cast, EnclosedNodeList, Expression, NodeList, Select, Value, fn
 
 from app.db.database import is_postgres
 from app.db.models import Content, database
 from app.services.content.fields import COLUMNS, INT, TIME
 from app.services.content.filters import Group
-from app.services.content.values import RANGE_SQL
+from app.services.content.values import RANGE_SQL, json_kind
+
+# Text sort keys compare their first characters only, so a cursor (which carries the
+# last row's sort values) stays short whatever the text; ties go to the id.
+SORT_TEXT_LENGTH = 100
+# Where a data value's JSON type puts it in a sort: no value first, then these.
+TYPE_RANKS = {"boolean": 1, "number": 2, "string": 3, "array": 4, "object": 5}
+# SQLite's json_type names per JSON type (it tells true from false, integer from real).
+SQLITE_TYPES = {
+    "boolean": ("true", "false"), "number": ("integer", "real"), "string": ("text",),
+    "array": ("array",), "object": ("object",),
+}
+# Text columns ordered (and range-compared) by code point on PostgreSQL too.
+COLLATED_COLUMNS = frozenset({"title", "slug", "status", "meta_title", "meta_description"})
+BOUNDED_COLUMNS = frozenset({"title"})
+FOLD_FUNCTION = "sonicpy_lower"
 
 
-def builder():
-    """A SqlBuilder for the database the models are bound to."""
-    return SqlBuilder(is_postgres(database.obj))
+def builder(skip=()):
+    """A SqlBuilder for the database the models are bound to.
+
+    Args:
+        skip: ids of content rows whose ``data`` is not JSON: read as empty.
+    """
+    db = database.obj
+    if not is_postgres(db):
+        # LIKE folds ASCII letters only: register Unicode folding on this thread's
+        # connection (a cheap call; connections are per thread and opened lazily).
+        db.connection().create_function(FOLD_FUNCTION, 1, _lower, deterministic=True)
+    return SqlBuilder(is_postgres(db), skip)
+
+
+def _lower(text):
+    return text.lower() if isinstance(text, str) else text
+
+
+def balanced(parts, combine):
+    """``parts`` joined by ``combine`` as a balanced tree: nesting grows with log2 of their
+    number, never linearly (a left-deep chain of many terms overflows SQLite's parser)."""
+    if len(parts) == 1:
+        return parts[0]
+    middle = len(parts) // 2
+    return combine(balanced(parts[:middle], combine), balanced(parts[middle:], combine))
 
 
 class SqlBuilder:
     """Builds Peewee expressions for one database dialect (SQLite or PostgreSQL)."""
 
-    def __init__(self, postgres):
+    def __init__(self, postgres, skip=()):
         self.postgres = postgres
+        self.skip = tuple(skip)
+        self._parsed = None
 
-    def target(self, field, as_text=False):
-        """The SQL expression of ``field`` (JSON text form for LIKE when ``as_text``)."""
-        if not field.is_data:
-            return COLUMNS[field.name][0]
+    # ------------------------------------------------------------ data access
+
+    def _document(self):
+        """The row's data as a JSON document (NULL for the rows in ``skip``)."""
+        document = Cast(Content.data, "jsonb") if self.postgres else Content.data
+        if self.skip:
+            document = Case(None, [(Content.id.in_(list(self.skip)), None)], document)
+        if not self.postgres:
+            return document
+        if self._parsed is None:
+            # Parsed once per row: a filter and a sort read the document many times, and
+            # each CAST would parse the whole text again. OFFSET 0 keeps the planner from
+            # folding the subquery back into every reference.
+            self._parsed = Select(columns=[document.alias("doc")]).offset(0).lateral().alias("content_json")
+        return self._parsed.c.doc
+
+    def reading_data(self, query):
+        """``query`` (FROM content) joined with the parsed documents its expressions read, if any."""
+        return query if self._parsed is None else query.join(self._parsed, JOIN.CROSS)
+
+    def _raw(self, field):
+        """The JSON value at ``field`` (PostgreSQL: jsonb, JSON null included)."""
         if self.postgres:
-            op = "#>>" if as_text else "#>"
-            return Expression(Cast(Content.data, "jsonb"), op, Value(list(field.path), unpack=False))
-        return fn.json_extract(Content.data, "$." + ".".join(field.path)).coerce(False)
+            return Expression(self._document(), "#>", Value(list(field.path), unpack=False))
+        return fn.json_extract(self._document(), _sqlite_path(field)).coerce(False)
 
-    def literal(self, field, value):
-        """A bound value comparable with ``target(field)``."""
-        if field.is_data and self.postgres:
+    def value(self, field):
+        """``field``'s value; SQL NULL when there is none (missing key or JSON null)."""
+        if self.postgres:
+            return fn.NULLIF(self._raw(field), Cast(Value("null"), "jsonb"))
+        return self._raw(field)
+
+    def _type(self, field):
+        if self.postgres:
+            return fn.jsonb_typeof(self._raw(field))
+        return fn.json_type(self._document(), _sqlite_path(field))
+
+    def _type_names(self, kind):
+        """This database's names for JSON type ``kind`` (jsonb_typeof uses the JSON names)."""
+        return (kind,) if self.postgres else SQLITE_TYPES[kind]
+
+    def is_type(self, field, kind):
+        """True when ``field`` holds a value of JSON type ``kind`` (``number``, ``string``...)."""
+        names = self._type_names(kind)
+        return self._type(field) == names[0] if len(names) == 1 else self._type(field).in_(list(names))
+
+    def _by_type(self, field, results):
+        """``CASE <field's JSON type> WHEN ... END``: ``results`` maps JSON types to expressions."""
+        whens = [(name, result) for kind, result in results.items() for name in self._type_names(kind)]
+        return Case(self._type(field), whens, None)
+
+    def text(self, field):
+        """``field``'s value when it is a string (NULL otherwise)."""
+        if self.postgres:
+            text = Expression(self._document(), "#>>", Value(list(field.path), unpack=False))
+        else:
+            text = self._raw(field)
+        return self._by_type(field, {"string": text})
+
+    def target(self, field):
+        """The SQL expression of a column, or the value of a data field."""
+        return COLUMNS[field.name][0] if not field.is_data else self.value(field)
+
+    def _data_literal(self, value):
+        if self.postgres:
             return Cast(Value(msgspec.json.encode(value).decode()), "jsonb")
-        if field.is_data and isinstance(value, bool):
+        if isinstance(value, bool):
             return Value(int(value))  # json_extract gives 1/0 for true/false
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            return Value(float(value))  # SQLite reads such integers as REAL too
+        if isinstance(value, (dict, list)):
+            return Value(msgspec.json.encode(value).decode())  # json_extract gives objects as JSON text
         return Value(value)
+
+    def _collated(self, expr):
+        return NodeList((expr, SQL('COLLATE "C"'))) if self.postgres else expr
+
+    # ------------------------------------------------------------ filters
 
     def group(self, group):
         """The expression of a Group (None when it holds nothing)."""
@@ -56,10 +173,7 @@ class SqlBuilder:
         parts = [part for part in parts if part is not None]
         if not parts:
             return None
-        combined = parts[0]
-        for part in parts[1:]:
-            combined = (combined & part) if group.kind == "and" else (combined | part)
-        return combined
+        return balanced(parts, (lambda a, b: a & b) if group.kind == "and" else (lambda a, b: a | b))
 
     def condition(self, cond):
         """The expression of one Condition."""
@@ -67,41 +181,71 @@ class SqlBuilder:
         if op == "exists":
             return self._exists(field) if value else ~self._exists(field)
         if op in ("like", "contains", "all"):
-            target = self.target(field, as_text=True)
+            target = self.text(field) if field.is_data else COLUMNS[field.name][0]
             words = value.split() if op == "like" else ([value] if op == "contains" else list(value))
-            expr = None
-            for word in words or [value]:
-                part = self.like(target, word)
-                expr = part if expr is None else (expr & part)
-            return expr
-        target = self.target(field)
-        if op == "equals":
-            return target.is_null() if value is None else Expression(target, "=", self.literal(field, value))
-        if op == "not_equals":
-            if value is None:
-                return target.is_null(False)
-            return Expression(target, "!=", self.literal(field, value)) | target.is_null()
-        if op in RANGE_SQL:
-            return Expression(target, RANGE_SQL[op], self.literal(field, value))
-        listed = [v for v in value if v is not None]
-        matches = Expression(target, "IN", EnclosedNodeList([self.literal(field, v) for v in listed])) if listed else None
-        if None in value:
-            matches = target.is_null() if matches is None else (matches | target.is_null())
-        if op == "in":
-            return matches
-        return ~matches | target.is_null() if None not in value else ~matches
+            return balanced([self.like(target, word) for word in words or [value]], lambda a, b: a & b)
+        if op in ("equals", "not_equals"):
+            matches = self._equals(field, value)
+        elif op in ("in", "not_in"):
+            matches = self._in(field, value)
+        else:
+            return self._range(field, RANGE_SQL[op], value)
+        return matches if op in ("equals", "in") else _not_true(matches)
+
+    def _equals(self, field, value):
+        if value is None:
+            return self.target(field).is_null()
+        if not field.is_data:
+            return self.target(field) == Value(value)
+        if self.postgres:
+            return self._raw(field) == self._data_literal(value)  # jsonb: 1 != true != "1"
+        if isinstance(value, bool):
+            return self._type(field) == ("true" if value else "false")
+        return self.is_type(field, json_kind(value)) & (self._raw(field) == self._data_literal(value))
+
+    def _in(self, field, values):
+        listed = [value for value in values if value is not None]
+        parts = [self.target(field).is_null()] if None in values else []
+        if listed and (not field.is_data or self.postgres):
+            literals = [self._data_literal(v) if field.is_data else Value(v) for v in listed]
+            target = self._raw(field) if field.is_data else self.target(field)
+            parts.append(Expression(target, "IN", EnclosedNodeList(literals)))
+        elif listed:
+            parts += [self._equals(field, value) for value in listed if isinstance(value, bool)]
+            for kind in ("number", "string"):
+                same = [v for v in listed if not isinstance(v, bool) and json_kind(v) == kind]
+                if same:
+                    literals = EnclosedNodeList([self._data_literal(v) for v in same])
+                    parts.append(self.is_type(field, kind) & Expression(self._raw(field), "IN", literals))
+        return balanced(parts, lambda a, b: a | b)
+
+    def _range(self, field, op, value):
+        if not field.is_data:
+            target = self.target(field)
+            if field.name in COLLATED_COLUMNS:
+                return Expression(self._collated(target), op, Value(value))
+            return Expression(target, op, Value(value))
+        kind = json_kind(value)
+        if kind == "string":
+            return Expression(self._collated(self.text(field)), op, Value(value))
+        return self.is_type(field, kind) & Expression(self._raw(field), op, self._data_literal(value))
 
     def _exists(self, field):
         if field.kind in (INT, TIME):
             return COLUMNS[field.name][0].is_null(False)
-        target = self.target(field, as_text=True)
-        return target.is_null(False) & Expression(target, "!=", Value(""))
+        if field.is_data:
+            # A value other than null and the empty string.
+            return self.value(field).is_null(False) & (self.text(field).is_null() | (self.text(field) != ""))
+        target = COLUMNS[field.name][0]
+        return target.is_null(False) & (target != "")
 
     def like(self, target, text):
-        """``target LIKE %text%`` (ILIKE on PostgreSQL) with %, _ and \\ escaped."""
+        """``target`` contains ``text``, case-insensitively (every letter), with %, _ and \\ escaped."""
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        op = SQL("ILIKE" if self.postgres else "LIKE")
-        return NodeList((target, op, Value(f"%{escaped}%"), SQL("ESCAPE '\\'")))
+        if self.postgres:
+            return NodeList((target, SQL("ILIKE"), Value(f"%{escaped}%"), SQL("ESCAPE '\\'")))
+        folded = getattr(fn, FOLD_FUNCTION)(target)
+        return NodeList((folded, SQL("LIKE"), Value(f"%{escaped.lower()}%"), SQL("ESCAPE '\\'")))
 
     def search(self, text):
         """``search=``: the title or a string value of ``data`` contains ``text`` (case-insensitive)."""
@@ -111,20 +255,52 @@ class SqlBuilder:
         """EXISTS a string anywhere in ``data`` (not a key) containing ``text``."""
         if self.postgres:
             values = NodeList((
-                SQL("SELECT 1 FROM jsonb_path_query(CAST("), Content.data,
-                SQL(" AS jsonb), 'strict $.**') AS found(value) WHERE jsonb_typeof(found.value) = 'string' AND"),
+                SQL("SELECT 1 FROM jsonb_path_query("), self._document(),
+                SQL(", 'strict $.**') AS found(value) WHERE jsonb_typeof(found.value) = 'string' AND"),
                 self.like(SQL("(found.value #>> '{}')"), text),
             ))
         else:
             values = NodeList((
-                SQL("SELECT 1 FROM json_tree("), Content.data, SQL(") AS found WHERE found.type = 'text' AND"),
+                SQL("SELECT 1 FROM json_tree("), self._document(), SQL(") AS found WHERE found.type = 'text' AND"),
                 self.like(SQL("found.value"), text),
             ))
         return NodeList((SQL("EXISTS"), EnclosedNodeList((values,))))
 
-    def order(self, key):
-        """The ORDER BY term of a SortKey; NULLs sort as the smallest value on both databases."""
-        target = self.target(key.field)
+    # ------------------------------------------------------------ sort terms
+
+    def term(self, term):
+        """The SQL expression of a sort term (``cursors.Term``)."""
+        field = term.field
+        if term.part == "column":
+            column = COLUMNS[field.name][0]
+            if field.name in BOUNDED_COLUMNS:
+                column = fn.SUBSTR(column, 1, SORT_TEXT_LENGTH)
+            return self._collated(column) if field.name in COLLATED_COLUMNS else column
+        if term.part == "rank":
+            # Literal numbers, so that PostgreSQL types the CASE as an integer.
+            return self._by_type(field, {kind: SQL(str(rank)) for kind, rank in TYPE_RANKS.items()})
+        if term.part == "number":
+            return self._by_type(field, {"number": self._raw(field), "boolean": self._raw(field)})
+        return self._collated(fn.SUBSTR(self.text(field), 1, SORT_TEXT_LENGTH))
+
+    def term_literal(self, term, value):
+        """A bound value comparable with ``term(term)``."""
+        if term.part == "number":
+            return self._data_literal(value)
+        return Value(value)
+
+    def order(self, term):
+        """The ORDER BY item of a sort term; NULLs sort as the smallest value on both databases."""
+        target = self.term(term)
         if not self.postgres:
-            return target.desc() if key.descending else target.asc()
-        return target.desc(nulls="LAST") if key.descending else target.asc(nulls="FIRST")
+            return target.desc() if term.descending else target.asc()
+        return target.desc(nulls="LAST") if term.descending else target.asc(nulls="FIRST")
+
+
+def _sqlite_path(field):
+    return "$." + ".".join(field.path)
+
+
+def _not_true(expr):
+    """``expr IS NOT TRUE``: the complement of ``expr``, counting NULL (no value) as not true."""
+    return NodeList((EnclosedNodeList((expr,)), SQL("IS NOT TRUE")))

@@ -1,7 +1,7 @@
 """Validation of content ``data`` against its collection's schema (SonicJS never does this).
 
 A collection schema is SonicJS's ``{type: "object", properties: {name: FieldConfig},
-required: [...]}`` (reference/sonicjs.md 4.1). ``validate_data`` checks every field and
+required: [...]}``. ``validate_data`` checks every field and
 returns EVERY problem as ``{"field": "data.<path>", "message"}``, so a client fixes a form
 in one round trip:
 

@@ -6,7 +6,8 @@ in double quotes stays a string. ``where`` JSON values keep their JSON type. Tim
 columns take epoch ms or ISO dates; a date without a time means the whole day (``lte
 2025-12-31`` includes that day, ``gt 2025-12-31`` starts the next).
 
-Refused with a 400 rather than silently matching nothing (or everything): an empty item
+Refused with a 400 rather than silently matching nothing (or everything): a NUL
+character anywhere in a value (``where`` JSON may hold ``\\u0000``), an empty item
 in a comma-separated list (``in=``, ``not_in=a,,b``), and a range operator on a data
 field whose type the schema does not declare, given anything but a number or an ISO
 date / date-time (``filter[data.views][gt]=abc`` compares text with numbers).
@@ -14,12 +15,15 @@ date / date-time (``filter[data.views][gt]=abc`` compares text with numbers).
 
 import math
 import re
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 from app.services.content.fields import INT, TEXT, TIME, fail
 from app.services.content.validation import schema_field_type
 
 MAX_IN_VALUES = 100
+# Each word of like and each value of all is one LIKE over the row: a few are a search, a
+# hundred are a denial of service (and, chained, overflow SQLite's parser stack).
+MAX_MATCH_TERMS = 20
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 DAY_MS = 24 * 3600 * 1000
@@ -47,18 +51,49 @@ BOOLEAN_FIELD_TYPES = frozenset({"boolean", "checkbox"})
 _NUMBER = re.compile(r"^-?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$")
 
 
+def json_kind(value):
+    """The JSON type name of a decoded value: boolean, number, string, array, object (None for null)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def holds_nul(value):
+    """Whether a decoded JSON value holds a NUL character anywhere (keys included)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(holds_nul(item) for item in value)
+    if isinstance(value, dict):
+        return any(holds_nul(key) or holds_nul(item) for key, item in value.items())
+    return False
+
+
 def coerce_value(field, operator, raw, parameter, *, from_text, schema=None):
     """The value of a condition, typed for ``field`` and checked for ``operator``."""
+    if holds_nul(raw):
+        # An escaped \u0000 in JSON decodes to one; PostgreSQL cannot even compare it.
+        fail(parameter, "NUL characters are not allowed")
     if operator == "exists":
         return _flag(raw, parameter)
     if operator in LIST_OPERATORS:
         items = _list_items(operator, raw, parameter)
         if operator == "all":
+            _at_most_terms(items, operator, "values", parameter)
             return tuple(_text(field, operator, item, parameter) for item in items)
         text = from_text or isinstance(raw, str)
         return tuple(_scalar(field, "equals", item, parameter, text, schema) for item in items)
     if operator in ("like", "contains"):
-        return _text(field, operator, raw, parameter)
+        text = _text(field, operator, raw, parameter)
+        if operator == "like":
+            _at_most_terms(text.split(), operator, "words", parameter)
+        return text
     value = _scalar(field, operator, raw, parameter, from_text, schema)
     if operator in RANGE_SQL:
         if value is None:
@@ -78,6 +113,11 @@ def _list_items(operator, raw, parameter):
     if len(items) > MAX_IN_VALUES:
         fail(parameter, f"{operator} takes at most {MAX_IN_VALUES} values")
     return items
+
+
+def _at_most_terms(terms, operator, what, parameter):
+    if len(terms) > MAX_MATCH_TERMS:
+        fail(parameter, f"{operator} takes at most {MAX_MATCH_TERMS} {what}, not {len(terms)}")
 
 
 def _text(field, operator, raw, parameter):
@@ -185,12 +225,12 @@ def _timestamp(raw, operator, parameter):
     if isinstance(raw, str):
         try:
             if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
-                start = _ms(datetime.combine(date.fromisoformat(raw), time(), timezone.utc))
+                start = _ms(datetime.combine(date.fromisoformat(raw), time(), UTC))
                 # "up to 2025-12-31" includes that day; "after 2025-12-31" starts the next.
                 return start + DAY_MS - 1 if operator in ("lte", "gt") else start
             moment = datetime.fromisoformat(raw)
             if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
+                moment = moment.replace(tzinfo=UTC)
             return _ms(moment)
         except ValueError:
             pass

@@ -5,8 +5,10 @@ author, publishers, admins); soft-deleted items' versions only for publishers.
 """
 
 from app.db.models import ContentVersion, User
+from app.services.content.errors import ContentForbidden, ContentNotFound
 from app.services.content.query import Scope
-from app.services.content.writes import ContentForbidden, ContentNotFound, load_for_write, may_edit
+from app.services.content.writes import load_for_write, may_edit
+from app.services.pagination import pagination_meta
 
 
 def _version_row(row, current, full):
@@ -22,7 +24,9 @@ def _version_row(row, current, full):
         "status": saved.get("status"),
     }
     if full:
-        for name in ("data", "workflow_state_id", "meta_title", "meta_description", "featured_image_id", "published_at"):
+        for name in (
+            "data", "workflow_state_id", "meta_title", "meta_description", "featured_image_id", "published_at",
+        ):
             version[name] = saved.get(name)
     return version
 
@@ -43,8 +47,9 @@ def list_versions(user, content_id, limit, offset):
     data = [_version_row(row, content.version_number, False) for row in rows]
     return {
         "data": data,
-        "meta": {"count": len(data), "total": total, "limit": limit, "offset": offset,
-                 "current_version": content.version_number},
+        "meta": {"count": len(data), **pagination_meta(total, limit, offset // limit + 1, has_prev=offset > 0,
+                                                       has_next=offset + len(data) < total),
+                 "offset": offset, "current_version": content.version_number},
     }
 
 

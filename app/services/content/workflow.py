@@ -36,9 +36,18 @@ from dataclasses import dataclass
 from peewee import fn
 
 from app.db.models import (
-    Content, LogConfig, SystemLog, User, Workflow, WorkflowHistory, WorkflowState, WorkflowTransition, now_ms,
+    Content,
+    LogConfig,
+    SystemLog,
+    User,
+    Workflow,
+    WorkflowHistory,
+    WorkflowState,
+    WorkflowTransition,
+    now_ms,
 )
 from app.services.content.history import record_history, record_version, status_of_state
+from app.services.content.locks import lock_row
 from app.services.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, ServiceError
 from app.services.plugins import hooks
 
@@ -119,9 +128,14 @@ class TransitionResult:
     to_state: str
 
 
-def load_content(content_id):
-    """The live content row ``content_id`` (workflow columns only); NotFound otherwise."""
-    content = Content.select(*CONTENT_FIELDS).where(Content.id == content_id).first()
+def load_content(content_id, lock=False):
+    """The live content row ``content_id`` (workflow columns only); NotFound otherwise.
+
+    ``lock``: inside a move's transaction, lock the row until it ends, so that concurrent
+    moves and edits of one item take turns (PostgreSQL; SQLite's writers already do).
+    """
+    query = Content.select(*CONTENT_FIELDS).where(Content.id == content_id)
+    content = (lock_row(query) if lock else query).first()
     if content is None or content.deleted_at is not None or content.status == LEGACY_DELETED_STATUS:
         raise NotFound("Content not found")
     return content
@@ -225,7 +239,7 @@ def transition(db, content_id, user, *, action=None, to_state=None, comment=None
         Invalid (unknown action or state, rejection without a comment).
     """
     with db.atomic():
-        content = load_content(content_id)
+        content = load_content(content_id, lock=True)
         from_state = current_state(content)
         target = _target_of(action, to_state)
         name = action_for(from_state, target)
@@ -253,6 +267,28 @@ def transition(db, content_id, user, *, action=None, to_state=None, comment=None
         result = TransitionResult(load_content(content_id), history, name, from_state, target)
         hooks.after_workflow_move(user, result.content, name, from_state, target)
         return result
+
+
+def impose(db, content_id, user, target, action, *, comment=None, request_id=None):
+    """Move content to ``target`` whatever the workflow's edges say, in one transaction.
+
+    For the review rule (``app.services.content.review``) only: a change by someone who
+    cannot publish takes an approved or published item back to review or draft, moves no
+    workflow edge offers, since nobody may choose them. Recorded like any move (history
+    row with ``action``, log row); ``version_number`` is left to the edit that follows.
+
+    Returns:
+        TransitionResult.
+    """
+    with db.atomic():
+        content = load_content(content_id)
+        from_state = current_state(content)
+        now = now_ms()
+        _update_content(content, target, user, comment, now, versioned=False)
+        history = record_history(content, from_state, target, user.id, comment,
+                                 {"action": action, "source": "review-rule"}, now)
+        _write_log(content, action, from_state, target, user, comment, now, history, "review-rule", request_id)
+        return TransitionResult(load_content(content_id), history, action, from_state, target)
 
 
 def history_of(content_id):

@@ -22,12 +22,20 @@ changed meanwhile. An update that also moves the status records ONE version (the
 runs with ``versioned=False``). Soft delete sets ``deleted_at`` (status unchanged) and
 restore clears it; both are history entries; ownership is checked as for edits.
 
-Slugs: a slug the client gives must be free in the collection (409 otherwise); a slug
-generated from the title takes the first free ``-2``, ``-3``... suffix instead.
+Edits and restores by someone who cannot publish follow ``app.services.content.review``:
+an approved or published item goes back to review before the edit is written, and a
+restored item comes back as a draft when its state was one only a publisher may give.
 
-The helpers of ``app.services.content.history`` (``record_version``, ``record_history``,
-``status_of_state``...) are re-exported here for older callers. Services raise
-``ContentError`` subclasses (and the workflow's ``WorkflowError``), never HTTP errors.
+Slugs: a slug the client gives must be free in the collection (409 otherwise); a slug
+generated from the title takes the first free ``-2``, ``-3``... suffix instead, also when
+a concurrent create takes it first.
+
+Concurrency: every write locks the item's row before checking it (``locks.py``), so two
+writers of one item take turns: without a version each applies in turn (last writer
+wins), with a version the second one finds it stale (409).
+
+Services raise ``ContentError`` subclasses (``app.services.content.errors``) and the
+workflow's ``WorkflowError``, never HTTP errors.
 """
 
 from contextlib import contextmanager
@@ -35,26 +43,35 @@ from contextlib import contextmanager
 import peewee
 
 from app.db.models import Collection, Content, ContentVersion, database, new_id, now_ms
-from app.services.cache import invalidate
-from app.services.content.errors import (  # noqa: F401 - re-exported for callers of this module
-    ContentConflict, ContentError, ContentForbidden, ContentInvalid, ContentNotFound,
+from app.services.cache import Namespace, invalidate
+from app.services.content import review
+from app.services.content.errors import (
+    ContentConflict,
+    ContentForbidden,
+    ContentInvalid,
+    ContentNotFound,
 )
-from app.services.content.history import (  # noqa: F401 - re-exported for callers of this module
-    DEFAULT_WORKFLOW_ID, record_history, record_version, snapshot, state_of, status_of_state, workflow_id_for,
+from app.services.content.history import (
+    record_history,
+    record_version,
+    state_of,
 )
-from app.services.content.prepare import prepare_fields
+from app.services.content.locks import lock_row
+from app.services.content.prepare import prepare_fields, slug_is_given
 from app.services.content.slugs import free_slug, slug_taken
 from app.services.content.workflow import transition
 from app.services.plugins import hooks
 
 STATUSES = ("draft", "published", "archived")
+# Concurrent creates with one title each take the next suffix; this bounds the retries.
+MAX_SLUG_ATTEMPTS = 50
 # Fields a version restore brings back (status is the workflow's, not the editor's).
 RESTORED_FIELDS = ("title", "slug", "data", "meta_title", "meta_description", "featured_image_id")
 
 
 @contextmanager
-def write_transaction(services_or_cache=None, namespaces=("content",)):
-    """``with write_transaction(services):`` one transaction, then cache invalidation after commit.
+def write_transaction(cache=None, namespaces=(Namespace.CONTENT,)):
+    """``with write_transaction(cache):`` one transaction, then cache invalidation after commit.
 
     Use it as the outermost transaction: nested in another, the invalidation would run
     before the outer commit, and a reader could cache the old rows under the new generation.
@@ -62,7 +79,7 @@ def write_transaction(services_or_cache=None, namespaces=("content",)):
     with database.atomic():
         yield
     for namespace in namespaces:
-        invalidate(services_or_cache, namespace)
+        invalidate(cache, namespace)
 
 
 def may_edit(user, content):
@@ -78,16 +95,22 @@ def find_collection(ref):
     return Collection.get_or_none((Collection.id == ref) | (Collection.name == ref))
 
 
-def load_for_write(content_id, include_deleted=False):
-    """The content row ``content_id`` with its collection; ContentNotFound if missing (or deleted)."""
+def load_for_write(content_id, include_deleted=False, lock=False):
+    """The content row ``content_id`` with its collection; ContentNotFound if missing (or deleted).
+
+    Args:
+        content_id: the content's id.
+        include_deleted: find soft-deleted items too.
+        lock: inside a write's transaction, lock the row until it ends (``locks.lock_row``).
+    """
     if "\x00" in content_id:
         raise ContentNotFound("Content not found")
-    content = (
+    query = (
         Content.select(Content, Collection)
         .join(Collection, on=(Content.collection == Collection.id))
         .where(Content.id == content_id)
-        .first()
     )
+    content = lock_row(query).first() if lock else query.first()
     if content is None or (content.deleted_at is not None and not include_deleted):
         raise ContentNotFound("Content not found")
     return content
@@ -102,7 +125,8 @@ def create_content(user, collection_ref, fields, request_id=None):
     """
     collection = find_collection(collection_ref)
     if collection is None:
-        raise ContentInvalid("Validation failed", [{"field": "collectionId", "message": f"no collection {collection_ref!r}"}])
+        problem = {"field": "collectionId", "message": f"no collection {collection_ref!r}"}
+        raise ContentInvalid("Validation failed", [problem])
     if not collection.is_active:
         raise ContentInvalid("Validation failed", [{"field": "collectionId", "message": "the collection is inactive"}])
     status = fields.get("status") or "draft"
@@ -110,18 +134,10 @@ def create_content(user, collection_ref, fields, request_id=None):
     content_id = new_id()
     now = now_ms()
     with database.atomic():
-        values = prepare_fields(collection, fields, content_id, current=None,
-                                unique_slug=lambda slug: free_slug(collection.id, slug))
-        content = Content(
+        content = _insert(collection, fields, Content(
             id=content_id, collection=collection.id, author=user.id, status="draft", workflow_state="draft",
-            created_at=now, updated_at=now, version_number=1, **values,
-        )
-        _check_slug(collection.id, content.slug, None)
-        try:
-            with database.atomic():
-                content.save(force_insert=True)
-        except peewee.IntegrityError as ex:
-            raise _slug_conflict(content.slug) from ex
+            created_at=now, updated_at=now, version_number=1,
+        ))
         record_history(content, None, "draft", user.id, None, {"action": "created", "version": 1}, now)
         if status != "draft":
             transition(database, content_id, user, to_state=status, request_id=request_id, versioned=False)
@@ -129,6 +145,31 @@ def create_content(user, collection_ref, fields, request_id=None):
         record_version(content, user.id, now)
         hooks.after("content_create", user=user, content=content)
     return content
+
+
+def _insert(collection, fields, content):
+    """Validate ``fields`` into ``content`` and insert it; returns it.
+
+    A slug the client gave that is taken is a 409. A generated one that another writer
+    takes between our check and our insert (a concurrent create with the same title)
+    is not the client's problem: the next free suffix is tried instead.
+    """
+    generated = not slug_is_given(fields)
+    for _ in range(MAX_SLUG_ATTEMPTS):
+        values = prepare_fields(collection, fields, content.id, current=None,
+                                unique_slug=lambda slug: free_slug(collection.id, slug))
+        for name, value in values.items():
+            setattr(content, name, value)
+        if not generated:
+            _check_slug(collection.id, content.slug, None)
+        try:
+            with database.atomic():  # a savepoint: a refused insert leaves the transaction usable
+                content.save(force_insert=True)
+            return content
+        except peewee.IntegrityError as ex:
+            if not generated or slug_taken(collection.id, content.slug) is None:
+                raise _slug_conflict(content.slug) from ex
+    raise ContentConflict("Too many concurrent writers took this title's slugs; retry", {"field": "slug"})
 
 
 def update_content(user, content_id, fields, expected_version=None, metadata=None, request_id=None):
@@ -146,13 +187,15 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
     the same transaction; with nothing else to change, the move alone is the new version.
     """
     with database.atomic():
-        content = load_for_write(content_id)
+        content = load_for_write(content_id, lock=True)
         _check_editable(user, content, expected_version)
         hooks.before("content_update", user=user, content=content, fields=fields)
         status = fields.get("status")
         edits = {name: value for name, value in fields.items() if name != "status"}
         values = prepare_fields(content.collection, edits, content.id, current=content)
         if status is None or status == content.status:
+            if edits and review.before_edit(database, content.id, user, request_id):
+                content = load_for_write(content.id)
             return _write_update(user, content, values, metadata or {"action": "updated"})
         transition(database, content.id, user, to_state=status, request_id=request_id, versioned=not edits)
         moved = load_for_write(content.id)
@@ -164,7 +207,7 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
 def restore_version(user, content_id, version, expected_version=None):
     """Bring back version ``version``'s title, slug, data and SEO fields as a NEW version."""
     with database.atomic():
-        content = load_for_write(content_id)
+        content = load_for_write(content_id, lock=True)
         _check_editable(user, content, expected_version)
         row = ContentVersion.get_or_none((ContentVersion.content == content.id) & (ContentVersion.version == version))
         if row is None:
@@ -173,13 +216,15 @@ def restore_version(user, content_id, version, expected_version=None):
         fields = {name: saved.get(name) for name in RESTORED_FIELDS if name in saved}
         fields.setdefault("data", {})
         values = prepare_fields(content.collection, fields, content.id, current=content)
+        if review.before_edit(database, content.id, user):
+            content = load_for_write(content.id)
         return _write_update(user, content, values, {"action": "version_restored", "restored_from": version})
 
 
 def soft_delete(user, content_id, expected_version=None):
     """Set ``deleted_at``: the item disappears from reads until restored. Returns the Content."""
     with database.atomic():
-        content = load_for_write(content_id)
+        content = load_for_write(content_id, lock=True)
         _check_editable(user, content, expected_version)
         hooks.before("content_delete", user=user, content=content)
         return _mark_deleted(user, content, now_ms(), "deleted")
@@ -188,18 +233,21 @@ def soft_delete(user, content_id, expected_version=None):
 def restore_deleted(user, content_id):
     """Clear ``deleted_at`` of a soft-deleted item. Returns the Content."""
     with database.atomic():
-        content = load_for_write(content_id, include_deleted=True)
+        content = load_for_write(content_id, include_deleted=True, lock=True)
         _check_editable(user, content, None)
         if content.deleted_at is None:
             raise ContentConflict("Content is not deleted")
         hooks.before("content_restore", user=user, content=content)
-        return _mark_deleted(user, content, None, "restored")
+        restored = _mark_deleted(user, content, None, "restored")
+        if review.after_restore(database, content.id, user):
+            restored = load_for_write(content.id)
+        return restored
 
 
 def purge(user, content_id):
     """Delete content for good, with its versions, history and schedules. Returns its id."""
     with database.atomic():
-        content = load_for_write(content_id, include_deleted=True)
+        content = load_for_write(content_id, include_deleted=True, lock=True)
         ContentVersion.delete().where(ContentVersion.content == content.id).execute()
         # workflow_history and scheduled_content rows go by ON DELETE CASCADE.
         Content.delete().where(Content.id == content.id).execute()
@@ -242,8 +290,8 @@ def _write_update(user, content, values, metadata):
     read_version = content.version_number
     changes[Content.version_number] = (read_version or 1) + 1
     changes[Content.updated_at] = now
-    # Guarded by what was read: a concurrent write (PostgreSQL has no BEGIN IMMEDIATE to
-    # serialise us) makes this match nothing instead of overwriting it.
+    # Guarded by what was read, although the row is locked since (locks.py): a write that
+    # bypassed the lock then makes this match nothing instead of being overwritten.
     same_version = Content.version_number.is_null() if read_version is None else Content.version_number == read_version
     try:
         with database.atomic():

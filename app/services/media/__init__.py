@@ -1,66 +1,44 @@
 """The media library: files in the MEDIA_BUCKET binding, described by rows of ``media``.
 
-What differs from SonicJS (reference/sonicjs.md section 6), on purpose:
+What differs from SonicJS's media handling, on purpose:
 
 * the type comes from the file's bytes (``sniff``), never from the client's header;
 * width and height are read for JPEG (every SOF marker), PNG, GIF and WebP, and raster
-  images get a WebP thumbnail stored beside them (``images``);
+  images get a WebP thumbnail stored beside them (``images``), one decode at a time per
+  process and within a pixel and byte budget;
 * "soft" delete keeps the object, so ``restore`` brings the file back; ``purge`` (admins,
   permission ``media.purge``) deletes object and row for good;
 * moving a file moves its object too, so ``r2_key`` always names a stored object;
+* every object key is recorded in an intent log before its object is written or deleted
+  (``pending``), so objects left without a row are found and removed (``sweep``);
+* calls to a remote bucket go through a per-process limit and a circuit breaker
+  (``app.runtime.r2.guard``): a hung store answers 503 at once instead of holding threads;
 * timestamps (``uploaded_at``, ``updated_at``, ``deleted_at``) are epoch milliseconds, as
   in every other table (SonicJS stores seconds in ``media``).
 
 Who may do what (permissions from migrations 0004 and 0013):
 
-* upload: ``media.upload`` (admin, editor, author); list and read: ``media.read`` (all roles);
+* upload: ``media.upload`` (admin, editor, author); list and read: ``media.read`` (all roles),
+  limited for those without ``media.upload`` to files published content uses and their
+  own uploads (``visibility``);
 * change alt, caption, tags or folder: ``media.update`` on one's own uploads; on anyone's
   with ``media.delete`` too (admin, editor);
 * soft delete and restore: one's own uploads with ``media.upload`` (so authors can take back
   what they uploaded); anyone's with ``media.delete``;
 * purge: ``media.purge`` (admin only).
 
-Service errors are ServiceErrors; ``app.api.errors`` maps their kinds to HTTP statuses.
+Service errors (``errors``) are ServiceErrors; ``app.api.errors`` maps their kinds to HTTP
+statuses.
 """
 
-from app.services.errors import CONFLICT, INVALID, TOO_LARGE, UNSUPPORTED, ServiceError
+from app.runtime.r2.guard import BucketGuard, guard_bucket
+from app.services.cache import Namespace, invalidate
 from app.services.plugins import hooks
 
+from . import storage, uploads, visibility
+from .errors import FileTooLarge, InvalidMedia, MediaConflict, MediaError, MediaInUse, UnsupportedType
+
 MANAGE_ANY_PERMISSION = "media.delete"
-
-
-class MediaError(ServiceError):
-    """A media request that cannot be carried out; ``message`` and ``details`` are for the client."""
-
-    kind = INVALID
-
-
-class FileTooLarge(MediaError):
-    """A file (or the request carrying it) is over the upload limit: 413."""
-
-    kind = TOO_LARGE
-
-
-class UnsupportedType(MediaError):
-    """The content is not one of the allowed types: 415."""
-
-    kind = UNSUPPORTED
-
-
-class InvalidMedia(MediaError):
-    """A well-formed request with invalid values (folder, tags, empty file, unreadable image): 422."""
-
-
-class MediaInUse(MediaError):
-    """The item is referenced (content's featured image) and cannot be purged: 409."""
-
-    kind = CONFLICT
-
-
-class MediaConflict(MediaError):
-    """The item changed under the request (moved or purged meanwhile): 409."""
-
-    kind = CONFLICT
 
 
 def can_update(user, row):
@@ -105,27 +83,27 @@ def to_record(row):
     }
 
 
-# Imported after the errors: these modules raise them.
-from app.services.cache import invalidate  # noqa: E402
-
-from . import storage, uploads  # noqa: E402
-
-
 class MediaLibrary:
     """The media operations with the app's settings bound; the bucket is passed per call
-    (it is the request's ``env.MEDIA_BUCKET``).
+    (it is the request's ``env.MEDIA_BUCKET``) and reached through this library's guard.
 
     Every write, once committed, invalidates the ``media`` cache namespace (and so the
     content that embeds media) when the app has a cache.
 
     Args:
-        settings: the app's Settings (``max_upload_bytes``, ``public_base_url``).
+        settings: the app's Settings (``max_upload_bytes``, ``public_base_url``,
+            ``media_store_concurrency``, ``media_store_breaker_seconds``).
         cache: the app's ThreeTierCache, or None.
     """
 
     def __init__(self, settings, cache=None):
         self.settings = settings
         self._cache = cache
+        self.guard = BucketGuard(settings.media_store_concurrency, settings.media_store_breaker_seconds)
+
+    def bucket(self, bucket):
+        """``bucket`` with every call bounded by the guard (a local folder bucket as it is)."""
+        return guard_bucket(bucket, self.guard)
 
     @property
     def max_upload_bytes(self):
@@ -136,20 +114,32 @@ class MediaLibrary:
         """The URL of the object at ``key``."""
         return storage.public_url(self.settings.public_base_url, key)
 
+    def is_published(self, media_id):
+        """Whether live published content uses file ``media_id`` (``visibility``), cached.
+
+        The answer is kept in the ``content`` namespace: publishing, unpublishing or
+        editing content (and any media write) makes it stale.
+        """
+        if self._cache is None:
+            return visibility.is_published(media_id)
+        found, _ = self._cache.get_or_load("content", ("media-published", media_id),
+                                           lambda: visibility.is_published(media_id))
+        return found
+
     def changed(self):
         """Invalidate cached reads of media after a committed write."""
-        invalidate(self._cache, "media")
+        invalidate(self._cache, Namespace.MEDIA)
 
     def upload(self, bucket, spooled, meta, user_id):
         """Store a spooled upload and insert its row; see ``uploads.store``."""
-        row = uploads.store(bucket, spooled, meta, user_id, self.settings.public_base_url)
+        row = uploads.store(self.bucket(bucket), spooled, meta, user_id, self.settings.public_base_url)
         self.changed()
         hooks.after("media_upload", user_id=user_id, media=row)
         return row
 
     def move(self, bucket, row, folder):
         """Move ``row``'s objects to ``folder``; see ``storage.move``."""
-        moved = storage.move(bucket, row, folder, self.settings.public_base_url)
+        moved = storage.move(self.bucket(bucket), row, folder, self.settings.public_base_url)
         if moved is not row:
             self.changed()
         return moved
@@ -157,7 +147,7 @@ class MediaLibrary:
     def purge(self, bucket, row):
         """Delete ``row`` and its objects for good; see ``storage.purge``."""
         try:
-            storage.purge(bucket, row)
+            storage.purge(self.bucket(bucket), row)
             hooks.after("media_delete", media=row, purged=True)
         finally:
             # Even a failed purge may have removed the row or its thumbnail.

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import reduce
 
 from app.db.models import Media, database, now_ms
+from app.services.media.visibility import published_condition
 
 MAX_ID_LENGTH = 64
 SORT_FIELDS = {"uploadedAt": Media.uploaded_at, "size": Media.size, "name": Media.original_name}
@@ -28,6 +29,8 @@ class MediaFilter:
         type_prefixes: only files whose MIME type starts with one of these.
         search: only files with this text in their original name, alt or caption.
         sort: a name of ``SORT_FIELDS``, prefixed with ``-`` for descending.
+        visible_to: when set (a user id), only published files and that user's uploads
+            (``visibility``: callers outside the editorial team).
     """
 
     deleted: bool = False
@@ -36,6 +39,7 @@ class MediaFilter:
     type_prefixes: tuple = ()
     search: str | None = None
     sort: str = DEFAULT_SORT
+    visible_to: str | None = None
 
 
 def list_media(filters, page, limit):
@@ -50,6 +54,8 @@ def _conditions(filters):
     conditions = [Media.deleted_at.is_null(not filters.deleted)]
     if filters.uploaded_by is not None:
         conditions.append(Media.uploaded_by == filters.uploaded_by)
+    if filters.visible_to is not None:
+        conditions.append(published_condition() | (Media.uploaded_by == filters.visible_to))
     if filters.folder:
         conditions.append(Media.folder == filters.folder)
     if filters.type_prefixes:

@@ -56,7 +56,7 @@ WAV = FileType("audio/wav", "wav", "audio")
 OGG_AUDIO = FileType("audio/ogg", "ogg", "audio")
 M4A = FileType("audio/mp4", "m4a", "audio")
 
-# SonicJS's allow-list (reference/sonicjs.md section 6), keyed by what filetype answers.
+# SonicJS's media allow-list (images, documents, audio, video), keyed by what filetype answers.
 # APNG is a PNG to every reader; M4V is Apple's name for MP4.
 ALLOWED_BY_SIGNATURE = {
     "image/jpeg": JPEG,

@@ -9,8 +9,10 @@ leading ``/`` or anything a shell or a URL would treat specially.
 A row and its objects change in an order that never leaves a row naming a missing object;
 when a later step fails, the earlier ones are undone (best effort, logged). At worst an
 object is left without a row: invisible, since ``/files`` serves only keys a live row names.
-Each such orphan is logged at ERROR on ``sonicpy.media`` with its key ("orphaned object
-<key>"), so an operator can delete it by hand; there is no sweep command yet.
+Every key is recorded in the intent log (``pending``) before its object is written or
+deleted, so ``media sweep`` and the cron handler find such objects and remove them; a
+cleanup that fails here is also logged at ERROR on ``sonicpy.media`` with its key
+("orphaned object <key>").
 """
 
 import io
@@ -18,10 +20,13 @@ import logging
 import posixpath
 import re
 
+import peewee
+
 from app.db.models import Content, Media, database, now_ms
 from app.runtime.r2 import FixedLengthStream, R2Error
 
-from . import InvalidMedia, MediaConflict, MediaInUse
+from . import pending
+from .errors import InvalidMedia, MediaConflict, MediaInUse
 
 log = logging.getLogger("sonicpy.media")
 
@@ -120,7 +125,8 @@ def delete_quietly(bucket, keys, reason):
     """Delete objects no row names any more (undoing a failed step, or after a move).
 
     A failure is logged, never raised: the request's outcome is already decided. Each key
-    left behind gets its own ERROR line naming it, the only trace of an orphaned object.
+    left behind gets its own ERROR line naming it; its pending record stays for the sweep.
+    Deleted keys lose their pending records.
     """
     keys = [key for key in keys if key]
     if not keys:
@@ -131,8 +137,10 @@ def delete_quietly(bucket, keys, reason):
         for key in keys:
             log.error(
                 "orphaned object %s in MEDIA_BUCKET: not deleted after %s (%s); no media row names it, "
-                "delete it by hand", key, reason, ex,
+                "`media sweep` removes it", key, reason, ex,
             )
+        return
+    pending.clear_quietly(keys)
 
 
 class _ChunkReader(io.RawIOBase):
@@ -157,18 +165,22 @@ class _ChunkReader(io.RawIOBase):
         return count
 
 
-def copy_object(bucket, source, target):
-    """Copy ``source`` to ``target`` streaming; False when ``source`` does not exist."""
+def copy_object(bucket, source, target, media_id):
+    """Copy ``source`` to ``target`` streaming, ``target`` recorded as pending first.
+
+    Returns:
+        False when ``source`` does not exist (nothing written), else True.
+    """
     obj = bucket.get(source)
     if obj is None:
         return False
     with obj:
-        bucket.put(
+        pending.put_recorded(target, media_id, pending.MOVE, lambda: bucket.put(
             target,
             FixedLengthStream(io.BufferedReader(_ChunkReader(obj.body)), obj.size),
             http_metadata=obj.http_metadata,
             custom_metadata=obj.custom_metadata,
-        )
+        ))
     return True
 
 
@@ -193,10 +205,10 @@ def move(bucket, row, folder, base_url):
     new_thumb = thumbnail_key(new_key) if old_thumb else None
     copied = []
     try:
-        if not copy_object(bucket, old_key, new_key):
+        if not copy_object(bucket, old_key, new_key, row.id):
             raise MediaConflict(f"the stored file {old_key} is missing")
         copied.append(new_key)
-        if new_thumb and copy_object(bucket, old_thumb, new_thumb):
+        if new_thumb and copy_object(bucket, old_thumb, new_thumb, row.id):
             copied.append(new_thumb)
         else:
             new_thumb = None  # a lost thumbnail is dropped, never pointed at
@@ -210,13 +222,28 @@ def move(bucket, row, folder, base_url):
         with database.atomic():
             # Compare-and-set on the key: a concurrent move or purge makes this a no-op.
             updated = Media.update(changes).where(Media.id == row.id, Media.r2_key == old_key).execute()
+            if updated == 1:
+                # The row names the copies now; the old objects nothing, until deleted below.
+                pending.clear(copied)
+                pending.record([old_key, old_thumb], row.id, pending.MOVE)
         if updated != 1:
             raise MediaConflict("the file was moved or deleted meanwhile")
     except BaseException:
-        delete_quietly(bucket, copied, f"failed move of media {row.id}")
+        # A concurrent move into the same folder may have won with the very same keys.
+        delete_quietly(bucket, _unnamed(copied), f"failed move of media {row.id}")
         raise
     delete_quietly(bucket, [old_key, old_thumb], f"move of media {row.id}")
     return Media.get_by_id(row.id)
+
+
+def _unnamed(keys):
+    """The ``keys`` no media row names; none when the database cannot tell (their pending
+    records stay, and the sweep decides later)."""
+    try:
+        return [key for key in keys if find_by_key(key)[0] is None]
+    except peewee.PeeweeException as ex:
+        log.warning("cannot tell whether %s are named by a row (%s): left for the sweep", keys, ex)
+        return []
 
 
 def purge(bucket, row):
@@ -233,9 +260,11 @@ def purge(bucket, row):
     users = [c.id for c in Content.select(Content.id).where(Content.featured_image == row.id).limit(20)]
     if users:
         raise MediaInUse("Media is used by content", {"contentIds": users})
+    thumb_key = thumbnail_key_of(row)
     with database.atomic():
         Media.delete().where(Media.id == row.id).execute()
-    thumb_key = thumbnail_key_of(row)
+        # Should the process die before the deletes below, the sweep finishes the purge.
+        pending.record([thumb_key, row.r2_key], row.id, pending.PURGE)
     thumbnail_gone = thumb_key is None
     try:
         if thumb_key:
@@ -245,6 +274,7 @@ def purge(bucket, row):
     except BaseException:
         _restore_after_failed_purge(bucket, row, thumbnail_gone)
         raise
+    pending.clear_quietly([thumb_key, row.r2_key])
 
 
 def _restore_after_failed_purge(bucket, row, thumbnail_gone):
@@ -277,11 +307,13 @@ def _reinsert(row):
     try:
         with database.atomic():
             row.save(force_insert=True)
+            # The row names its objects again (a deleted thumbnail was dropped from it).
+            pending.clear([row.r2_key, thumbnail_key(row.r2_key)])
     except Exception as ex:  # noqa: BLE001 - the bucket error is the one to report
         for key in (row.r2_key, thumbnail_key_of(row)):
             if key:
                 log.error("orphaned object %s in MEDIA_BUCKET: media %s row lost after a failed purge (%s); "
-                          "delete it by hand", key, row.id, ex)
+                          "`media sweep` removes it", key, row.id, ex)
 
 
 def soft_delete(row):

@@ -7,8 +7,10 @@ oversized file is never read further and nothing of it is stored.
 
 The form's other fields (``folder``, ``alt``, ``caption``, ``tags``) may come after the
 file in the body, so the whole form is read before anything is stored; then each file is
-sniffed, measured and stored: the object first, the row second, the object deleted again
-if the row cannot be written.
+sniffed, measured and stored: its key recorded as pending first (``pending``), the object
+second, the row last (clearing the record in the same transaction), the object deleted
+again if the row cannot be written. Whatever a crash or a lost answer leaves behind is
+found through the record by ``media sweep``.
 """
 
 import hashlib
@@ -21,7 +23,8 @@ import msgspec
 from app.db.models import Media, database, new_id, now_ms
 from app.runtime.r2 import R2Error
 
-from . import FileTooLarge, InvalidMedia, UnsupportedType, images, sniff, storage
+from . import images, pending, sniff, storage
+from .errors import FileTooLarge, InvalidMedia, UnsupportedType
 
 log = logging.getLogger("sonicpy.media")
 
@@ -172,7 +175,8 @@ def store(bucket, upload, meta, user_id, base_url):
     Raises:
         InvalidMedia: empty file, or an image that is unreadable or too large to process.
         UnsupportedType: the content is not an allowed type.
-        R2Error: the bucket failed; nothing is stored and no row exists.
+        R2Error: the bucket failed; no row exists, and an object the store may have taken
+            despite the error keeps its pending record for the sweep.
     """
     if upload.size == 0:
         raise invalid("file", "the file is empty", "File validation failed")
@@ -190,14 +194,15 @@ def store(bucket, upload, meta, user_id, base_url):
     key = storage.object_key(meta.folder, media_id, kind.extension)
     content_type = "text/plain; charset=utf-8" if kind is sniff.TEXT else kind.mime
     custom = {"originalName": upload.original_name, "uploadedBy": user_id, "mediaId": media_id}
-    storage.put_file(bucket, key, upload.file, upload.size, content_type, upload.md5, custom)
+    pending.put_recorded(key, media_id, pending.UPLOAD, lambda: storage.put_file(
+        bucket, key, upload.file, upload.size, content_type, upload.md5, custom))
     stored = [key]
     try:
         thumb_key = _put_thumbnail(bucket, key, thumbnail, custom) if thumbnail else None
         stored.append(thumb_key)
         stamp = now_ms()
         with database.atomic():
-            return Media.create(
+            row = Media.create(
                 id=media_id, filename=f"{media_id}.{kind.extension}", original_name=upload.original_name,
                 mime_type=kind.mime, size=upload.size, width=width, height=height, folder=meta.folder,
                 r2_key=key, public_url=storage.public_url(base_url, key),
@@ -205,6 +210,8 @@ def store(bucket, upload, meta, user_id, base_url):
                 alt=meta.alt, caption=meta.caption, tags=meta.tags, uploaded_by=user_id,
                 uploaded_at=stamp, updated_at=stamp,
             )
+            pending.clear(stored)
+        return row
     except BaseException:
         storage.delete_quietly(bucket, stored, f"failed upload of {key}")
         raise
@@ -230,13 +237,18 @@ def _thumbnail(upload):
 
 
 def _put_thumbnail(bucket, key, data, custom):
+    """The thumbnail's key once stored, or None: a failed thumbnail never fails the upload.
+
+    The store may have taken a thumbnail whose answer was lost; its pending record stays,
+    so the sweep removes it (no row will name it).
+    """
     thumb_key = storage.thumbnail_key(key)
     try:
-        bucket.put(
+        pending.put_recorded(thumb_key, custom["mediaId"], pending.UPLOAD, lambda: bucket.put(
             thumb_key, data,
             http_metadata={"content_type": storage.THUMBNAIL_TYPE, "cache_control": storage.IMMUTABLE},
             custom_metadata={"mediaId": custom["mediaId"], "thumbnailOf": key},
-        )
+        ))
     except R2Error as ex:
         log.warning("thumbnail of %s not stored: %s", key, ex)
         return None

@@ -74,7 +74,7 @@ class HookRunner:
                     raise
                 log.error("plugin %s: %s raised HookVeto after the write; ignored (request %s)",
                           impl.plugin_name, hook_name, _request_id(ctx))
-            except Exception:  # noqa: BLE001 - a plugin never fails a write or a request
+            except Exception:
                 log.exception("plugin %s: hook %s failed (request %s)", impl.plugin_name, hook_name, _request_id(ctx))
 
 

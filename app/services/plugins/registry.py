@@ -57,7 +57,7 @@ def entry_point_plugins():
     for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             found.append((entry.name, entry.load()))
-        except Exception:  # noqa: BLE001 - a broken package must not stop the app
+        except Exception:
             log.exception("plugin entry point %s could not be loaded; skipped", entry.name)
     return found
 
@@ -226,7 +226,7 @@ class PluginRegistry:
         for impl in self.hooks.implementations("startup"):
             try:
                 impl.function(**{name: args[name] for name in impl.argnames})
-            except Exception:  # noqa: BLE001 - one plugin's start-up must not stop the app
+            except Exception:
                 log.exception("plugin %s: startup failed", impl.plugin_name)
 
 

@@ -1,0 +1,336 @@
+"""Content pages: the collections to edit, a collection's items, the create and edit forms, workflow moves.
+
+* ``GET /admin/content``: the active collections;
+* ``GET /admin/content/{collection}``: its items with search, status chips, sort and pages
+  (the API's list: ``parse_list_params`` and ``list_content`` under the caller's Scope);
+* ``GET``/``POST /admin/content/{collection}/new``: create (``writes.create_content``);
+* ``GET``/``POST /admin/content/{collection}/{id}``: view and edit (``writes.update_content``
+  with the ``version_number`` the form was rendered from, so a stale save is a conflict);
+* ``POST /admin/content/{collection}/{id}/workflow``: one workflow move
+  (``workflow.transition``); the page offers exactly ``workflow.next_steps`` for the user;
+* ``POST .../delete``, ``.../restore``, ``.../purge``, ``.../schedule``: soft delete,
+  restore, purge (admins) and scheduling, through the services the API's routes use.
+
+Permissions are the API's: each responder's ``@access`` rule and the services' own checks
+(authors edit only their own items). Every write invalidates the content cache after it.
+"""
+
+import falcon
+
+from app.admin.forms import data_from_form, errors_by_field, form_fields
+from app.admin.pages import one, read_form, redirect
+from app.api.access import access
+from app.api.errors import SERVICE_ERROR_STATUS
+from app.services.cache import Namespace, invalidate
+from app.services.collections import active_collections
+from app.services.content import scheduling, workflow, writes
+from app.services.content.errors import ContentForbidden, ContentInvalid, ContentNotFound
+from app.services.content.fields import QueryError
+from app.services.content.query import NotPermitted, Scope, get_item, list_content, parse_list_params
+from app.services.content.scheduling import list_schedules
+from app.services.errors import ServiceError
+
+PAGE_SIZE = 20
+STATUS_CHIPS = ("draft", "published", "archived")
+SORTS = {
+    "-updated_at": "Last edited",
+    "updated_at": "Least recently edited",
+    "-created_at": "Newest",
+    "title": "Title A-Z",
+    "-title": "Title Z-A",
+    "-published_at": "Last published",
+}
+DEFAULT_SORT = "-updated_at"
+MAX_SEARCH = 200
+CONFLICT_MESSAGE = (
+    "Someone changed this item after you opened it, so your changes were not saved. "
+    "Open the current version, then make your changes again."
+)
+
+
+def collection_or_404(name):
+    """The active collection named ``name``."""
+    found = writes.find_collection(name)
+    if found is None or not found.is_active or found.name != name:
+        raise falcon.HTTPNotFound()
+    return found
+
+
+def status_of(ex):
+    """The HTTP status of a service's refusal."""
+    return SERVICE_ERROR_STATUS[ex.kind]
+
+
+class ContentIndexPage:
+    """``GET /admin/content``: the collections, each linking to its items."""
+
+    def __init__(self, renderer):
+        self._renderer = renderer
+
+    @access("content.read")
+    def on_get(self, req, resp):
+        self._renderer.page(req, resp, "content_index.html", collections=active_collections())
+
+
+def list_query(req, scope):
+    """``(values shown in the filter form, parameters for parse_list_params)`` of a list request."""
+    status = req.get_param("status") or ""
+    if status not in STATUS_CHIPS:
+        status = ""
+    sort = req.get_param("sort") or DEFAULT_SORT
+    if sort not in SORTS:
+        sort = DEFAULT_SORT
+    search = (req.get_param("search") or "").strip()[:MAX_SEARCH]
+    page = req.get_param("page") or "1"
+    page = page if page.isdigit() and 0 < int(page) < 10**6 else "1"
+    shown = {"status": status, "sort": sort, "search": search, "page": int(page)}
+    if scope.public_shape:
+        shown["status"] = "published"  # all a viewer may list
+    params = {"status": shown["status"] or "all", "sort": sort, "limit": str(PAGE_SIZE), "page": page}
+    if search:
+        params["search"] = search
+    return shown, params
+
+
+class ContentListPage:
+    """``GET /admin/content/{collection}``."""
+
+    def __init__(self, renderer):
+        self._renderer = renderer
+
+    @access("content.read")
+    def on_get(self, req, resp, collection):
+        found = collection_or_404(collection)
+        user = req.context.user
+        scope = Scope.of(user)
+        shown, params = list_query(req, scope)
+        result, error, status = {"data": [], "meta": {}}, None, falcon.HTTP_200
+        try:
+            result = list_content(parse_list_params(params, scope, collection_id=found.id), scope)
+        except NotPermitted as ex:
+            error, status = str(ex), falcon.HTTP_403
+        except QueryError as ex:
+            error, status = str(ex), falcon.HTTP_400
+        self._renderer.page(
+            req, resp, "content_list.html", status=status, collection=found, items=result["data"],
+            meta=result["meta"], shown=shown, sorts=SORTS, chips=STATUS_CHIPS, error=error,
+            can_create=user.can("content.create"), public_only=scope.public_shape,
+        )
+
+
+def posted_fields(collection, form, current_data):
+    """The service's fields (title, slug, data) from a posted form."""
+    fields = {"title": one(form, "title"), "data": data_from_form(collection.schema, form, current_data)}
+    slug = one(form, "slug").strip()
+    if slug:
+        fields["slug"] = slug
+    return fields
+
+
+class ContentNewPage:
+    """``GET``/``POST /admin/content/{collection}/new``."""
+
+    def __init__(self, renderer, cache):
+        self._renderer = renderer
+        self._cache = cache
+
+    def _form(self, req, resp, collection, item, status=falcon.HTTP_200, errors=None, message=None):
+        self._renderer.page(
+            req, resp, "content_form.html", status=status, collection=collection, item=item, is_new=True,
+            fields=form_fields(collection.schema, item["data"], errors), errors=errors or {}, message=message,
+            editable=True, transitions=[], state=None, moved=None, saved=False, deleted=False, can_delete=False,
+            can_purge=False, can_schedule=False, schedules=[],
+        )
+
+    @access("content.create")
+    def on_get(self, req, resp, collection):
+        found = collection_or_404(collection)
+        self._form(req, resp, found, {"title": "", "slug": "", "data": {}, "version_number": ""})
+
+    @access("content.create")
+    def on_post(self, req, resp, collection):
+        found = collection_or_404(collection)
+        form = read_form(req)
+        fields = posted_fields(found, form, {})
+        try:
+            content = writes.create_content(req.context.user, found.id, fields, req.context.request_id)
+        except ContentInvalid as ex:
+            item = {"title": fields["title"], "slug": one(form, "slug"), "data": fields["data"], "version_number": ""}
+            self._form(req, resp, found, item, status_of(ex), errors_by_field(ex.details), ex.message)
+            return
+        invalidate(self._cache, Namespace.CONTENT)
+        redirect(resp, f"/admin/content/{found.name}/{content.id}")
+
+
+class ContentEditPage:
+    """``GET``/``POST /admin/content/{collection}/{id}``: read-only unless the user may edit the item."""
+
+    def __init__(self, renderer, cache):
+        self._renderer = renderer
+        self._cache = cache
+
+    def load(self, req, collection, content_id):
+        """``(collection, item as the API shows it, Content row)`` if the user may read the item.
+
+        An item in the trash is shown to whoever may read it there (editors and admins, authors
+        their own), so the page can offer the restore.
+        """
+        found = collection_or_404(collection)
+        user = req.context.user
+        item = get_item(Scope.of(user), content_id=content_id)
+        if item is None or item["collection"]["id"] != found.id:
+            raise falcon.HTTPNotFound()
+        return found, item, writes.load_for_write(content_id, include_deleted=True)
+
+    def render(self, req, resp, collection, item, content, status=falcon.HTTP_200, errors=None, message=None):
+        """The edit page of ``item``, with the workflow moves the user may make now."""
+        user = req.context.user
+        try:
+            chosen = workflow.workflow_for(content.collection_id)
+            transitions = [] if content.deleted_at else workflow.next_steps(content, user, chosen)
+        except workflow.NotAllowed:
+            transitions = []  # no active workflow: the item can be edited but not moved
+        own_or_overseen = writes.may_edit(user, content)
+        deleted = content.deleted_at is not None
+        self._renderer.page(
+            req, resp, "content_form.html", status=status, collection=collection, item=item, is_new=False,
+            fields=form_fields(collection.schema, item["data"], errors), errors=errors or {}, message=message,
+            editable=user.can("content.update") and own_or_overseen and not deleted, deleted=deleted,
+            can_delete=user.can("content.delete") and own_or_overseen, can_purge=user.can("content.purge"),
+            can_schedule=user.can("content.publish") and not deleted,
+            schedules=list_schedules(status="pending", content_id=content.id)[0],
+            transitions=transitions, state=workflow.current_state(content), moved=_known_action(req.get_param("moved")),
+            saved=status == falcon.HTTP_200 and req.get_param("saved") == "1",
+        )
+
+    @access("content.read")
+    def on_get(self, req, resp, collection, id):
+        self.render(req, resp, *self.load(req, collection, id))
+
+    @access("content.update")
+    def on_post(self, req, resp, collection, id):
+        found, item, content = self.load(req, collection, id)
+        form = read_form(req)
+        fields = posted_fields(found, form, item["data"])
+        version = one(form, "version_number")
+        try:
+            writes.update_content(
+                req.context.user, id, fields, int(version) if version.isdigit() else -1,
+                request_id=req.context.request_id,
+            )
+        except ServiceError as ex:
+            if isinstance(ex, ContentNotFound | ContentForbidden):
+                raise
+            shown = {**item, "title": fields["title"], "slug": one(form, "slug"), "data": fields["data"]}
+            conflict = status_of(ex) == falcon.HTTP_409 and "version" in ex.message.lower()
+            message = CONFLICT_MESSAGE if conflict else ex.message
+            self.render(req, resp, found, shown, content, status_of(ex), errors_by_field(ex.details), message)
+            return
+        invalidate(self._cache, Namespace.CONTENT)
+        redirect(resp, f"/admin/content/{found.name}/{id}?saved=1")
+
+
+DONE_MESSAGES = {"deleted": "Moved to the trash.", "restored": "Restored from the trash.",
+                 "scheduled": "Scheduled.", "version-restored": "The version was restored as a new version."}
+
+
+def _known_action(name):
+    # Only a known action is echoed back: no text of the URL's choosing on the page.
+    if name in DONE_MESSAGES:
+        return DONE_MESSAGES[name]
+    return f"Done: {name}." if name in workflow.ACTIONS else None
+
+
+class ContentWorkflowAction:
+    """``POST /admin/content/{collection}/{id}/workflow``: ``action`` and an optional ``comment``."""
+
+    def __init__(self, edit_page, db, cache):
+        self._edit = edit_page
+        self._db = db
+        self._cache = cache
+
+    @access(authenticated=True)
+    def on_post(self, req, resp, collection, id):
+        found, item, content = self._edit.load(req, collection, id)
+        form = read_form(req)
+        action = one(form, "action")
+        comment = one(form, "comment").strip() or None
+        if action not in workflow.ACTIONS:
+            self._edit.render(req, resp, found, item, content, falcon.HTTP_422, message=f"Unknown action {action!r}")
+            return
+        try:
+            workflow.transition(self._db, id, req.context.user, action=action, comment=comment, source="admin",
+                                request_id=req.context.request_id)
+        except workflow.WorkflowError as ex:
+            self._edit.render(req, resp, found, item, content, status_of(ex), message=ex.message)
+            return
+        invalidate(self._cache, Namespace.CONTENT)
+        redirect(resp, f"/admin/content/{found.name}/{id}?moved={action}")
+
+
+
+class ContentDeleteAction:
+    """``POST /admin/content/{collection}/{id}/delete``: soft delete (the item can be restored)."""
+
+    def __init__(self, edit_page, cache):
+        self._edit = edit_page
+        self._cache = cache
+
+    @access("content.delete")
+    def on_post(self, req, resp, collection, id):
+        found, _, _ = self._edit.load(req, collection, id)
+        writes.soft_delete(req.context.user, id)
+        invalidate(self._cache, Namespace.CONTENT)
+        redirect(resp, f"/admin/content/{found.name}/{id}?moved=deleted")
+
+
+class ContentRestoreAction:
+    """``POST /admin/content/{collection}/{id}/restore``: undo a soft delete."""
+
+    def __init__(self, edit_page, cache):
+        self._edit = edit_page
+        self._cache = cache
+
+    @access("content.delete")
+    def on_post(self, req, resp, collection, id):
+        found, _, _ = self._edit.load(req, collection, id)
+        writes.restore_deleted(req.context.user, id)
+        invalidate(self._cache, Namespace.CONTENT)
+        redirect(resp, f"/admin/content/{found.name}/{id}?moved=restored")
+
+
+class ContentPurgeAction:
+    """``POST /admin/content/{collection}/{id}/purge``: delete for good (admins)."""
+
+    def __init__(self, edit_page, cache):
+        self._edit = edit_page
+        self._cache = cache
+
+    @access("content.purge")
+    def on_post(self, req, resp, collection, id):
+        found, _, _ = self._edit.load(req, collection, id)
+        writes.purge(req.context.user, id)
+        invalidate(self._cache, Namespace.CONTENT)
+        redirect(resp, f"/admin/content/{found.name}?purged=1")
+
+
+class ContentScheduleAction:
+    """``POST /admin/content/{collection}/{id}/schedule``: ``action`` at a local ``scheduled_at`` in ``timezone``."""
+
+    def __init__(self, edit_page, db, cache):
+        self._edit = edit_page
+        self._db = db
+        self._cache = cache
+
+    @access("content.publish")
+    def on_post(self, req, resp, collection, id):
+        found, item, content = self._edit.load(req, collection, id)
+        form = read_form(req)
+        when, zone = one(form, "scheduled_at").strip(), one(form, "timezone").strip() or "UTC"
+        try:
+            scheduling.create_schedule(self._db, id, req.context.user, one(form, "action"), when, zone)
+        except workflow.WorkflowError as ex:
+            self._edit.render(req, resp, found, item, content, status_of(ex), message=ex.message)
+            return
+        invalidate(self._cache, Namespace.CONTENT)
+        redirect(resp, f"/admin/content/{found.name}/{id}?moved=scheduled")

@@ -1,0 +1,189 @@
+"""Rendering admin pages: the Jinja2 environment, form bodies, and the middleware every page shares.
+
+Templates autoescape every value (``select_autoescape`` on ``.html``), so nothing a user
+typed reaches a page as markup. ``AdminPagesMiddleware`` gives each admin page its security
+headers, checks the CSRF token of every state-changing request, and, for browsers, turns the
+JSON refusals of ``@access`` (401, 403, 404) into pages: a browser that is not signed in is
+sent to the sign-in page instead of being shown ``{"error": ...}``. Clients that do not ask
+for HTML keep the API's JSON envelope.
+"""
+
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import falcon
+import jinja2
+
+from app.admin.csrf import FIELD, HEADER, SAFE_METHODS
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+ADMIN_PREFIX = "/admin"
+# JSON routes that live under /admin for SonicJS's sake; they keep the API's behaviour.
+API_PREFIX = "/admin/api/"
+MAX_FORM_BYTES = 1024 * 1024
+HTML = "text/html; charset=utf-8"
+
+# No inline script or style anywhere: scripts and styles come from /admin/static only.
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def format_time(epoch_ms):
+    """Epoch milliseconds as ``2026-01-31 09:00 UTC`` ("" for None)."""
+    if epoch_ms is None:
+        return ""
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+ERROR_TITLES = {
+    "400": "Bad request", "401": "Sign in required", "403": "Forbidden", "404": "Not found",
+    "405": "Not allowed", "409": "Conflict", "413": "Too large", "422": "Invalid input",
+    "429": "Too many requests", "500": "Server error", "503": "Unavailable",
+}
+
+
+class FormTooLarge(Exception):
+    """A form body over ``MAX_FORM_BYTES``."""
+
+
+def wants_html(req):
+    """True for a browser (navigations ask for ``text/html``) or htmx; API clients keep JSON refusals."""
+    return "text/html" in (req.get_header("Accept") or "") or req.get_header("HX-Request") is not None
+
+
+def is_admin_page(path):
+    """True for the HTML pages under /admin (not the JSON routes kept there for SonicJS)."""
+    return (path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")) and not path.startswith(API_PREFIX)
+
+
+class Renderer:
+    """Renders templates with what every page needs (the user, the CSRF token, asset URLs).
+
+    Args:
+        assets: the ``Assets`` of the admin's static files.
+        csrf: the ``CsrfTokens``.
+        settings: the app's Settings.
+    """
+
+    def __init__(self, assets, csrf, settings):
+        self.csrf = csrf
+        self.settings = settings
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES),
+            autoescape=jinja2.select_autoescape(["html"]),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.globals["asset"] = assets.url
+        self.env.filters["datetime"] = format_time
+
+    def page(self, req, resp, template, status=falcon.HTTP_200, **values):
+        """Render ``template`` into ``resp`` as an HTML page with ``status``."""
+        user = getattr(req.context, "user", None)
+        resp.status = status
+        resp.content_type = HTML
+        resp.set_header("Cache-Control", "no-store")
+        resp.text = self.env.get_template(template).render(
+            user=user, csrf_token=self.csrf.token_for(req, resp), csrf_field=FIELD, path=req.path, **values,
+        )
+
+
+def redirect(resp, location):
+    """Answer ``303 See Other`` to ``location`` (after a POST, the browser GETs it)."""
+    resp.status = falcon.HTTP_303
+    resp.location = location
+    resp.text = ""
+
+
+def read_form(req):
+    """The URL-encoded body as ``{name: str or [str, ...]}`` (empty when there is none)."""
+    if (req.content_length or 0) > MAX_FORM_BYTES:
+        raise FormTooLarge()
+    if not (req.content_type or "").startswith(falcon.MEDIA_URLENCODED):
+        return {}
+    return req.get_media(default_when_empty={}) or {}
+
+
+def page_number(req, limit=10**6):
+    """The 1-based ``page`` parameter (1 when missing or not a positive number below ``limit``)."""
+    raw = req.get_param("page") or "1"
+    return int(raw) if raw.isdigit() and 0 < int(raw) < limit else 1
+
+
+def one(form, name, default=""):
+    """The single value of ``name`` in ``form`` (the last one when repeated)."""
+    value = form.get(name, default)
+    if isinstance(value, list):
+        return value[-1] if value else default
+    return value
+
+
+class AdminPagesMiddleware:
+    """Security headers, CSRF checks and HTML refusals for every admin page.
+
+    Args:
+        renderer: the Renderer for the error pages.
+    """
+
+    def __init__(self, renderer):
+        self._renderer = renderer
+
+    def process_resource(self, req, resp, resource, params):
+        if not is_admin_page(req.path) or req.method in SAFE_METHODS:
+            return
+        token = req.get_header(HEADER)
+        if token is None:
+            try:
+                token = one(read_form(req), FIELD, None)
+            except FormTooLarge:
+                raise falcon.HTTPPayloadTooLarge() from None
+        if not self._renderer.csrf.valid(req, token):
+            req.context.admin_refusal = "csrf"
+            raise falcon.HTTPForbidden(title="Forbidden", description="Invalid or missing CSRF token")
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        if not is_admin_page(req.path):
+            return
+        for name, value in SECURITY_HEADERS.items():
+            resp.set_header(name, value)
+        if (resp.content_type and resp.content_type.startswith(HTML)) or not wants_html(req):
+            return
+        if resp.status in (falcon.HTTP_401, 401) and req.method in SAFE_METHODS:
+            redirect(resp, "/admin/login?next=" + quote(req.relative_uri, safe=""))
+            resp.media = None
+            return
+        status = resp.status if isinstance(resp.status, str) else falcon.code_to_http_status(resp.status)
+        if int(status[:3]) >= 400:
+            self._error_page(req, resp, status, ERROR_TITLES.get(status[:3], "Something went wrong"))
+
+    def _error_page(self, req, resp, status, title):
+        """Replace an error's JSON envelope with a page saying the same (its status kept)."""
+        if getattr(req.context, "admin_refusal", None) == "csrf":
+            message = "The form was stale or did not come from this site. Reload the page and try again."
+        elif status == falcon.HTTP_403:
+            message = "Your role does not allow this."
+        elif status == falcon.HTTP_401:
+            message = "Sign in to continue."
+        elif status == falcon.HTTP_404:
+            message = "There is nothing here."
+        else:
+            message = "The request could not be carried out. Go back and try again."
+        resp.media = None
+        resp.data = None
+        self._renderer.page(req, resp, "error.html", status=status, title=title, message=message)

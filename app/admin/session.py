@@ -1,0 +1,281 @@
+"""Signing in and out of the admin, and changing one's password.
+
+Reset and invitation pages redeem their tokens through the API's ``redeem_token``.
+The pages use the API's own pieces: ``Accounts`` checks the password, ``Guard`` applies the
+sign-in rate limits, and ``start_session`` sets the same ``auth_token`` cookie as
+``POST /auth/login`` (HttpOnly, SameSite=Strict, Secure per the settings), so a session
+begun here is an API session too, and signing out ends both.
+"""
+
+import re
+from urllib.parse import urlsplit
+
+import falcon
+
+from app.admin.pages import one, read_form, redirect
+from app.api.access import access
+from app.api.auth import RESET_MESSAGE, redeem_token, start_session
+from app.api.authentication import COOKIE_NAME
+from app.services.accounts import EMAIL_PATTERN, USERNAME_PATTERN, InvalidCredentials, WeakPassword
+
+HOME = "/admin"
+USERNAME = re.compile(USERNAME_PATTERN)
+EMAIL = re.compile(EMAIL_PATTERN)
+
+
+def safe_next(target):
+    """``target`` when it is a path inside the admin, else the dashboard (no open redirect)."""
+    if not target or not target.startswith("/admin") or target.startswith("//") or "\\" in target:
+        return HOME
+    parts = urlsplit(target)
+    return HOME if parts.scheme or parts.netloc else target
+
+
+def _refused(ex):
+    """The message of a rate-limit refusal, with its wait when the guard gave one."""
+    retry = (ex.headers or {}).get("Retry-After")
+    return f"Too many attempts; try again in {retry} seconds." if retry else "Too many attempts; try again later."
+
+
+class LoginPage:
+    """``GET /admin/login``: the form; ``POST``: sign in and go on to ``next``."""
+
+    def __init__(self, renderer, accounts, guard, settings):
+        self._renderer = renderer
+        self._accounts = accounts
+        self._guard = guard
+        self._settings = settings
+
+    @access(public=True)
+    def on_get(self, req, resp):
+        if req.context.user is not None and req.context.user.via == "jwt":
+            redirect(resp, safe_next(req.get_param("next")))
+            return
+        self._renderer.page(req, resp, "login.html", email="", error=None, next=safe_next(req.get_param("next")),
+                            notice="Your password was reset; sign in with the new one." if req.get_param("reset") == "1"
+                            else None)
+
+    @access(public=True)
+    def on_post(self, req, resp):
+        form = read_form(req)
+        email, password = one(form, "email").strip(), one(form, "password")
+        target = safe_next(one(form, "next"))
+        error, status = self._sign_in(req, resp, email, password)
+        if error is None:
+            redirect(resp, target)
+            return
+        self._renderer.page(req, resp, "login.html", status=status, email=email, error=error, next=target,
+                            notice=None)
+
+    def _sign_in(self, req, resp, email, password):
+        """Sign in; ``(None, None)`` on success, else ``(message, status)``."""
+        if not email or not password:
+            return "Enter your email and password.", falcon.HTTP_422
+        keys = self._guard.buckets(req, "login", email.lower())
+        try:
+            self._guard.acquire(keys)
+        except falcon.HTTPError as ex:
+            return _refused(ex), falcon.HTTP_429
+        user = self._accounts.authenticate(email, password)
+        if user is None:
+            return "Invalid email or password.", falcon.HTTP_401
+        self._guard.refund(keys)
+        start_session(resp, user, self._settings)
+        return None, None
+
+
+class LogoutPage:
+    """``POST /admin/logout``: ends every session of the user and clears the cookie."""
+
+    def __init__(self, accounts):
+        self._accounts = accounts
+
+    @access(public=True)
+    def on_post(self, req, resp):
+        user = req.context.user
+        if user is not None and user.via == "jwt":
+            self._accounts.end_sessions(user.id)
+        resp.unset_cookie(COOKIE_NAME, path="/", same_site="Strict")
+        redirect(resp, "/admin/login")
+
+
+class PasswordPage:
+    """``GET /admin/account/password``: the form; ``POST``: change the password.
+
+    Changing it ends the user's other sessions; this browser gets a new session cookie.
+    """
+
+    def __init__(self, renderer, accounts, guard, settings):
+        self._renderer = renderer
+        self._accounts = accounts
+        self._guard = guard
+        self._settings = settings
+
+    @access(authenticated=True)
+    def on_get(self, req, resp):
+        self._renderer.page(req, resp, "password.html", errors={}, done=req.get_param("done") == "1")
+
+    @access(authenticated=True)
+    def on_post(self, req, resp):
+        caller = req.context.user
+        if caller.via != "jwt":
+            raise falcon.HTTPForbidden()
+        form = read_form(req)
+        current, new, confirm = one(form, "current_password"), one(form, "new_password"), one(form, "confirm_password")
+        errors, status = self._change(req, resp, caller, current, new, confirm)
+        if not errors:
+            redirect(resp, "/admin/account/password?done=1")
+            return
+        self._renderer.page(req, resp, "password.html", status=status, errors=errors, done=False)
+
+    def _change(self, req, resp, caller, current, new, confirm):
+        """Change the password; ``({}, None)`` on success, else ``({field: message}, status)``."""
+        if not current:
+            return {"current_password": "Enter your current password."}, falcon.HTTP_422
+        if not new:
+            return {"new_password": "Enter a new password."}, falcon.HTTP_422
+        if new != confirm:
+            return {"confirm_password": "Passwords do not match."}, falcon.HTTP_422
+        keys = self._guard.buckets(req, "login", caller.email)
+        try:
+            self._guard.acquire(keys)
+        except falcon.HTTPError as ex:
+            return {"current_password": _refused(ex)}, falcon.HTTP_429
+        try:
+            user = self._accounts.change_password(caller.id, current, new)
+        except InvalidCredentials as ex:
+            return {"current_password": str(ex)}, falcon.HTTP_422
+        except WeakPassword as ex:
+            self._guard.refund(keys)
+            return {"new_password": str(ex)}, falcon.HTTP_422
+        self._guard.refund(keys)
+        start_session(resp, user, self._settings)
+        return {}, None
+
+
+def refusal_message(ex):
+    """What a refusal of the API's token redemption says, with each field's message."""
+    details = ex.details if isinstance(getattr(ex, "details", None), list) else []
+    messages = [f"{item.get('field')}: {item.get('message')}" for item in details if isinstance(item, dict)]
+    if ex.status == falcon.HTTP_429:
+        return _refused(ex)
+    return "; ".join(messages) if messages else (ex.title or "The request was refused.")
+
+
+class ResetPasswordPage:
+    """``GET /admin/reset-password?token=``: the form the reset link opens; ``POST``: set the password.
+
+    Redeems the token exactly as ``POST /auth/reset-password`` does (``redeem_token``: the
+    token-guessing limit, the password rules), then sends the user to the sign-in page.
+    """
+
+    def __init__(self, renderer, accounts, guard):
+        self._renderer = renderer
+        self._accounts = accounts
+        self._guard = guard
+
+    @access(public=True)
+    def on_get(self, req, resp):
+        self._renderer.page(req, resp, "reset_password.html", token=req.get_param("token") or "", error=None)
+
+    @access(public=True)
+    def on_post(self, req, resp):
+        form = read_form(req)
+        token, password = one(form, "token")[:200], one(form, "password")
+        error, status = None, falcon.HTTP_422
+        if not token:
+            error = "This page needs the link from your email."
+        elif not password:
+            error = "Enter a new password."
+        elif password != one(form, "confirm_password"):
+            error = "Passwords do not match."
+        else:
+            try:
+                user = redeem_token(self._guard, req, lambda: self._accounts.reset_password(token, password))
+            except falcon.HTTPError as ex:
+                error, status = refusal_message(ex), ex.status
+            else:
+                self._guard.clear(self._guard.buckets(req, "login", user.email)[1:])
+                redirect(resp, "/admin/login?reset=1")
+                return
+        self._renderer.page(req, resp, "reset_password.html", status=status, token=token, error=error)
+
+
+class AcceptInvitationPage:
+    """``GET /admin/accept-invitation?token=``: the form the invitation opens; ``POST``: join.
+
+    Redeems the invitation as ``POST /auth/accept-invitation`` does, then signs the new user in.
+    """
+
+    def __init__(self, renderer, accounts, guard, settings):
+        self._renderer = renderer
+        self._accounts = accounts
+        self._guard = guard
+        self._settings = settings
+
+    @access(public=True)
+    def on_get(self, req, resp):
+        self._renderer.page(req, resp, "accept_invitation.html", token=req.get_param("token") or "", username="",
+                            error=None)
+
+    @access(public=True)
+    def on_post(self, req, resp):
+        form = read_form(req)
+        token, username, password = one(form, "token")[:200], one(form, "username").strip(), one(form, "password")
+        error, status = None, falcon.HTTP_422
+        if not token:
+            error = "This page needs the link from your invitation."
+        elif not username or not password:
+            error = "Choose a username and a password."
+        elif password != one(form, "confirm_password"):
+            error = "Passwords do not match."
+        elif not USERNAME.fullmatch(username):
+            error = "A username is 3 to 50 letters, digits, dots, dashes or underscores."
+        else:
+            try:
+                user = redeem_token(
+                    self._guard, req, lambda: self._accounts.accept_invitation(token, username, password))
+            except falcon.HTTPError as ex:
+                error, status = refusal_message(ex), ex.status
+            else:
+                start_session(resp, user, self._settings)
+                redirect(resp, HOME)
+                return
+        self._renderer.page(req, resp, "accept_invitation.html", status=status, token=token, username=username,
+                            error=error)
+
+
+class ForgotPasswordPage:
+    """``GET /admin/forgot-password``: ask for a reset link; ``POST``: send it if the account exists.
+
+    As ``POST /auth/request-password-reset``: rate-limited per IP and address, the same
+    answer whether or not the account exists, and the mail sent after the response.
+    """
+
+    def __init__(self, renderer, accounts, guard, mailer):
+        self._renderer = renderer
+        self._accounts = accounts
+        self._guard = guard
+        self._mailer = mailer
+
+    @access(public=True)
+    def on_get(self, req, resp):
+        self._renderer.page(req, resp, "forgot_password.html", sent=None, error=None)
+
+    @access(public=True)
+    def on_post(self, req, resp):
+        email = one(read_form(req), "email").strip()
+        if not EMAIL.fullmatch(email) or len(email) > 254:
+            self._renderer.page(req, resp, "forgot_password.html", status=falcon.HTTP_422, sent=None,
+                                error="Enter the email address of your account.")
+            return
+        try:
+            self._guard.acquire(self._guard.buckets(req, "reset", email.lower()))
+        except falcon.HTTPError as ex:
+            self._renderer.page(req, resp, "forgot_password.html", status=falcon.HTTP_429, sent=None,
+                                error=_refused(ex))
+            return
+        mail = self._accounts.request_password_reset(email)
+        if mail is not None:
+            req.context.ctx.wait_until(self._mailer, mail)
+        self._renderer.page(req, resp, "forgot_password.html", sent=RESET_MESSAGE + ".", error=None)

@@ -1,0 +1,77 @@
+"""API tokens of the signed-in user: list, create (shown once), revoke.
+
+The same service and rules as ``/api/tokens``: a token's permissions must be ones the
+user's role holds (the service checks), only a password session manages tokens, and a
+token's plaintext appears once, in the page that answers its creation, never again.
+"""
+
+import falcon
+
+from app.admin.pages import read_form, redirect
+from app.api.access import access
+from app.services.api_tokens import TokenRequestError, token_json
+
+MAX_NAME = 100
+
+
+def _password_session(user):
+    if user.via != "jwt":
+        raise falcon.HTTPForbidden()
+
+
+class TokensPage:
+    """``GET /admin/account/tokens``: the user's tokens; ``POST``: create one and show it once."""
+
+    def __init__(self, renderer, tokens):
+        self._renderer = renderer
+        self._tokens = tokens
+
+    def render(self, req, resp, status=falcon.HTTP_200, created=None, errors=None, name=""):
+        user = req.context.user
+        rows = [token_json(row) for row in self._tokens.list_for(user.id)]
+        self._renderer.page(
+            req, resp, "tokens.html", status=status, tokens=rows, permissions=sorted(user.permissions),
+            created=created, errors=errors or [], name=name, revoked=req.get_param("revoked") == "1",
+        )
+
+    @access(authenticated=True)
+    def on_get(self, req, resp):
+        _password_session(req.context.user)
+        self.render(req, resp)
+
+    @access(authenticated=True)
+    def on_post(self, req, resp):
+        user = req.context.user
+        _password_session(user)
+        form = read_form(req)
+        name = form.get("name", "")
+        name = (name[-1] if isinstance(name, list) else name).strip()
+        wanted = form.get("permissions", [])
+        wanted = wanted if isinstance(wanted, list) else [wanted]
+        if not name or len(name) > MAX_NAME:
+            self.render(req, resp, falcon.HTTP_422, errors=[f"Give the token a name of 1 to {MAX_NAME} characters."],
+                        name=name[:MAX_NAME])
+            return
+        try:
+            row, plaintext = self._tokens.create(user, name, wanted)
+        except TokenRequestError as ex:
+            self.render(req, resp, falcon.HTTP_422, errors=[p["message"] for p in ex.problems], name=name)
+            return
+        self.render(req, resp, falcon.HTTP_201, created={**token_json(row), "token": plaintext})
+
+
+class RevokeTokenAction:
+    """``POST /admin/account/tokens/{token_id}/revoke``: one of the user's own tokens."""
+
+    def __init__(self, tokens):
+        self._tokens = tokens
+
+    @access(authenticated=True)
+    def on_post(self, req, resp, token_id):
+        user = req.context.user
+        _password_session(user)
+        row = self._tokens.get(token_id)
+        if row is None or row.user_id != user.id:
+            raise falcon.HTTPNotFound()  # someone else's token is reported missing
+        self._tokens.revoke(row.id)
+        redirect(resp, "/admin/account/tokens?revoked=1")

@@ -1,0 +1,136 @@
+"""Users (admins): the list with search and filters, invitations, role changes, deactivation.
+
+The same services and rules as ``/admin/api/users``: listing needs ``users.read``, inviting
+``users.create`` (a role other than viewer also ``users.roles``), changing a role
+``users.roles``, deactivating ``users.delete``, reactivating ``users.update``; nobody changes
+their own role or deactivates themselves. A role change or deactivation ends the user's
+sessions (the service bumps their token version).
+"""
+
+import falcon
+
+from app.admin.pages import one, page_number, read_form, redirect
+from app.admin.session import EMAIL
+from app.api.access import access
+from app.services import users
+from app.services.accounts import DuplicateAccount
+from app.services.cache import Namespace, invalidate
+from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES
+
+PAGE_SIZE = 24
+MAX_SEARCH = 200
+DONE = {"invited": "Invitation sent.", "role": "Role changed.", "deactivated": "User deactivated.",
+        "reactivated": "User reactivated."}
+
+
+class UsersPage:
+    """``GET /admin/users``: accounts with search and role and status filters."""
+
+    def __init__(self, renderer):
+        self._renderer = renderer
+
+    def render(self, req, resp, status=falcon.HTTP_200, message=None, invite=None):
+        """The users page; ``message`` is an error to show, ``invite`` the invitation form's values."""
+        search = (req.get_param("search") or "").strip()[:MAX_SEARCH]
+        role, page = req.get_param("role") or "", page_number(req)
+        role = role if role in ROLES else ""
+        state = req.get_param("status") or ""
+        active = {"active": True, "inactive": False}.get(state)
+        rows, total = users.list_users(search or None, role or None, active, page, PAGE_SIZE)
+        pages = -(-total // PAGE_SIZE)
+        self._renderer.page(
+            req, resp, "users.html", status=status, users=rows,
+            meta={"total": total, "page": page, "pages": pages}, search=search, role=role, roles=ROLES,
+            state=state if active is not None else "", message=message, done=DONE.get(req.get_param("done")),
+            invite=invite or {"email": "", "role": LEAST_PRIVILEGED_ROLE, "first_name": "", "last_name": ""},
+        )
+
+    @access("users.read")
+    def on_get(self, req, resp):
+        self.render(req, resp)
+
+
+class InviteAction:
+    """``POST /admin/users/invite``: create an inactive account and mail its invitation link."""
+
+    def __init__(self, page, accounts, mailer, cache):
+        self._page = page
+        self._accounts = accounts
+        self._mailer = mailer
+        self._cache = cache
+
+    @access("users.create")
+    def on_post(self, req, resp):
+        caller = req.context.user
+        form = read_form(req)
+        invite = {name: one(form, name).strip() for name in ("email", "role", "first_name", "last_name")}
+        problem = None
+        if not EMAIL.fullmatch(invite["email"]) or len(invite["email"]) > 254:
+            problem = "Enter a valid email address."
+        elif invite["role"] not in ROLES:
+            problem = "Choose a role."
+        elif invite["role"] != LEAST_PRIVILEGED_ROLE and not caller.can("users.roles"):
+            raise falcon.HTTPForbidden()
+        if problem is None:
+            try:
+                _, mail = self._accounts.invite(invite["email"], invite["role"], caller.id,
+                                                invite["first_name"][:100], invite["last_name"][:100])
+            except DuplicateAccount as ex:
+                self._page.render(req, resp, falcon.HTTP_409, str(ex), invite)
+                return
+            req.context.ctx.wait_until(self._mailer, mail)
+            invalidate(self._cache, Namespace.USERS)
+            redirect(resp, "/admin/users?done=invited")
+            return
+        self._page.render(req, resp, falcon.HTTP_422, problem, invite)
+
+
+def _not_self(req, user_id, message):
+    if user_id == req.context.user.id:
+        raise falcon.HTTPForbidden(title=message)
+
+
+class RoleAction:
+    """``POST /admin/users/{user_id}/role``: ``role``."""
+
+    def __init__(self, page, cache):
+        self._page = page
+        self._cache = cache
+
+    @access("users.roles")
+    def on_post(self, req, resp, user_id):
+        _not_self(req, user_id, "You cannot change your own role")
+        role = one(read_form(req), "role")
+        if role not in ROLES:
+            self._page.render(req, resp, falcon.HTTP_422, "Choose a role.")
+            return
+        users.update_user(user_id, {"role": role})
+        invalidate(self._cache, Namespace.USERS)
+        redirect(resp, "/admin/users?done=role")
+
+
+class DeactivateAction:
+    """``POST /admin/users/{user_id}/deactivate``: sign the user out for good (until reactivated)."""
+
+    def __init__(self, cache):
+        self._cache = cache
+
+    @access("users.delete")
+    def on_post(self, req, resp, user_id):
+        _not_self(req, user_id, "You cannot deactivate your own account")
+        users.deactivate_user(user_id)
+        invalidate(self._cache, Namespace.USERS)
+        redirect(resp, "/admin/users?done=deactivated")
+
+
+class ReactivateAction:
+    """``POST /admin/users/{user_id}/reactivate``."""
+
+    def __init__(self, cache):
+        self._cache = cache
+
+    @access("users.update")
+    def on_post(self, req, resp, user_id):
+        users.update_user(user_id, {"is_active": True})
+        invalidate(self._cache, Namespace.USERS)
+        redirect(resp, "/admin/users?done=reactivated")

@@ -1,0 +1,103 @@
+"""Content versions: the list, a field-level diff against the current version, and restore.
+
+* ``GET /admin/content/{collection}/{id}/versions``: every version, newest first;
+* ``GET .../versions/{version}``: that version beside the current one, field by field
+  (title, slug, status, SEO fields and each data field), changed fields marked;
+* ``POST .../versions/{version}/restore``: bring it back as a new version
+  (``writes.restore_version``, with the ``version_number`` the page showed: a stale restore
+  is a conflict, as for a save).
+
+Who may read versions is the service's rule (the item's editors), under the API's
+``content.update`` access rule.
+"""
+
+import json
+
+import falcon
+
+from app.admin.content import collection_or_404, status_of
+from app.admin.pages import one, read_form, redirect
+from app.api.access import access
+from app.services.cache import Namespace, invalidate
+from app.services.content import writes
+from app.services.content.errors import ContentConflict
+from app.services.content.versions import get_version, list_versions
+
+LIST_LIMIT = 100
+TOP_FIELDS = ("title", "slug", "status", "meta_title", "meta_description", "featured_image_id")
+
+
+def shown(value):
+    """A value as the diff shows it: text as it is, anything else as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def field_diff(old, new):
+    """``[{field, old, new, changed}]`` of two full version snapshots."""
+    rows = [(name, old.get(name), new.get(name)) for name in TOP_FIELDS]
+    old_data, new_data = old.get("data") or {}, new.get("data") or {}
+    for key in sorted(set(old_data) | set(new_data)):
+        rows.append((f"data.{key}", old_data.get(key), new_data.get(key)))
+    return [{"field": name, "old": shown(a), "new": shown(b), "changed": a != b} for name, a, b in rows]
+
+
+def _item(collection, content_id):
+    found = collection_or_404(collection)
+    content = writes.load_for_write(content_id, include_deleted=True)
+    if content.collection_id != found.id:
+        raise falcon.HTTPNotFound()
+    return found, content
+
+
+class VersionsPage:
+    """``GET /admin/content/{collection}/{id}/versions``."""
+
+    def __init__(self, renderer):
+        self._renderer = renderer
+
+    @access("content.update")
+    def on_get(self, req, resp, collection, id):
+        found, content = _item(collection, id)
+        versions = list_versions(req.context.user, id, LIST_LIMIT, 0)
+        self._renderer.page(req, resp, "versions.html", collection=found, content=content,
+                            versions=versions["data"], total=versions["meta"]["total"])
+
+
+class VersionPage:
+    """``GET /admin/content/{collection}/{id}/versions/{version}``: the diff; ``POST`` (``/restore``) restores."""
+
+    def __init__(self, renderer, cache):
+        self._renderer = renderer
+        self._cache = cache
+
+    def render(self, req, resp, found, content, version, status=falcon.HTTP_200, message=None):
+        user = req.context.user
+        chosen = get_version(user, content.id, version)
+        current = get_version(user, content.id, content.version_number)
+        if chosen is None or current is None:
+            raise falcon.HTTPNotFound()
+        self._renderer.page(req, resp, "version.html", status=status, collection=found, content=content,
+                            chosen=chosen, diff=field_diff(chosen, current), message=message)
+
+    @access("content.update")
+    def on_get(self, req, resp, collection, id, version):
+        found, content = _item(collection, id)
+        self.render(req, resp, found, content, version)
+
+    @access("content.update")
+    def on_post_restore(self, req, resp, collection, id, version):
+        found, content = _item(collection, id)
+        expected = one(read_form(req), "version_number")
+        try:
+            writes.restore_version(req.context.user, id, version, int(expected) if expected.isdigit() else -1)
+        except ContentConflict as ex:
+            message = "The item changed since this page was opened; compare again before restoring."
+            self.render(req, resp, found, content, version, status_of(ex), message if "ersion" in ex.message
+                        else ex.message)
+            return
+        invalidate(self._cache, Namespace.CONTENT)
+        redirect(resp, f"/admin/content/{found.name}/{id}?moved=version-restored")

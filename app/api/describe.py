@@ -1,0 +1,129 @@
+"""What a responder tells the OpenAPI document beyond its ``@access`` rule: ``@describe(...)``.
+
+The document (``app.api.openapi``) is generated from the routes the app mounts; path
+parameters come from the URI template and the security requirement from ``@access``. The
+rest sits next to the responder::
+
+    @access("content.create")
+    @describe("Create a content item", body=CreateBody, status=201, query=PAGED)
+    def on_post(self, req, resp): ...
+
+* ``body``: the msgspec Struct ``read_body`` converts the JSON body to (its JSON Schema
+  is the request body's); ``form``: a Struct naming the fields of a multipart form instead;
+* ``query``: the query parameters, as ``Param``s (``PAGED`` is the shared ``page``/``limit``);
+* ``response``: a type for the success body (default: any JSON object) and ``status``;
+* a responder without ``@describe`` is still in the document, summarised by its
+  resource's docstring; every error answers the ``{error, details?}`` envelope.
+"""
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+
+from app.api.params import MAX_OFFSET, MAX_PAGE
+
+DESCRIBE_ATTR = "__sonicpy_openapi__"
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query (or, with ``location="header"``, header) parameter: name, type, meaning."""
+
+    name: str
+    type: Any = str
+    description: str = ""
+    required: bool = False
+    location: str = "query"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What ``@describe`` records on a responder."""
+
+    summary: str
+    description: str = ""
+    body: Any = None
+    form: Any = None
+    query: tuple = ()
+    response: Any = None
+    status: int = 200
+    media_type: str = "application/json"
+
+
+def describe(summary, *, description="", body=None, form=None, query=(), response=None, status=200,
+             media_type="application/json"):
+    """Record the OpenAPI facts of the decorated responder (order with ``@access`` is free).
+
+    Args:
+        summary: one line for the operation.
+        description: more text (Markdown).
+        body: msgspec Struct of the JSON request body.
+        form: msgspec Struct whose fields name the parts of a ``multipart/form-data`` body
+            (``bytes`` for a file part).
+        query: ``Param``s of the query string.
+        response: type of the success body (default: any JSON object).
+        status: the success status code.
+        media_type: the success body's media type.
+    """
+    operation = Operation(summary, description, body, form, tuple(query), response, status, media_type)
+
+    def decorate(responder):
+        setattr(responder, DESCRIBE_ATTR, operation)
+        return responder
+
+    return decorate
+
+
+def operation_of(responder):
+    """The Operation declared on ``responder``, or None."""
+    return getattr(responder, DESCRIBE_ATTR, None)
+
+
+class ErrorBody(msgspec.Struct):
+    """The envelope every error answers."""
+
+    error: str
+    details: Any | msgspec.UnsetType = msgspec.UNSET
+
+
+class PageMeta(msgspec.Struct):
+    """The pagination block every list answers in ``meta`` (more keys may follow)."""
+
+    total: int
+    page: int | None  # None for a page read by cursor
+    limit: int
+    pages: int
+    hasNext: bool
+    hasPrev: bool
+
+
+class ListBody(msgspec.Struct):
+    """The one envelope of every list: ``{data: [...], meta: {total, page, limit, pages, hasNext, hasPrev}}``."""
+
+    data: list[Any]
+    meta: PageMeta
+
+
+class ItemBody(msgspec.Struct):
+    """A single object: ``{data: {...}}``."""
+
+    data: dict[str, Any]
+
+
+Page = Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE, description="1-based page number")]
+Offset = Annotated[int, msgspec.Meta(ge=0, le=MAX_OFFSET, description="items to skip")]
+
+
+def limit_type(default, maximum):
+    """The type of a ``limit`` parameter from 1 to ``maximum``."""
+    return Annotated[int, msgspec.Meta(ge=1, le=maximum, description=f"page size (default {default})")]
+
+
+def paged(default=20, maximum=100):
+    """``page`` and ``limit`` of a paged list."""
+    return (Param("page", Page), Param("limit", limit_type(default, maximum)))
+
+
+PAGED = paged()
+IF_MATCH = Param("If-Match", str, 'the version_number the client edited, as "<n>": 409 when stale', location="header")

@@ -1,0 +1,233 @@
+"""The OpenAPI 3.1 document of the mounted app, generated from its routes, never written by hand.
+
+Each ``(template, resource, suffix)`` the app mounted (``Routes.added``) gives one path;
+each responder of it one operation, with:
+
+* its path parameters from the URI template (``{version:int(min=1)}`` is a bounded integer);
+* its security from ``@access``: public operations need nothing (a signed-in caller may
+  see more), the others any one of a bearer JWT, an ``sp_`` API token (``Authorization:
+  Bearer`` or ``X-API-Key``) or the ``auth_token`` cookie; the permission is named in the
+  description and in ``x-permission``;
+* its body, query parameters and success response from ``@describe`` (``app.api.describe``),
+  their JSON Schemas from ``msgspec.json.schema_components``;
+* every error as the ``{error, details?}`` envelope (``default`` response).
+
+Served at ``GET /api/openapi.json`` and ``GET /api`` (where SonicJS serves its document).
+"""
+
+import re
+
+import msgspec
+
+from app import NAME, __version__
+from app.api.access import access, admin_api_path, responders, rule_of
+from app.api.describe import ErrorBody, describe, operation_of
+
+OPENAPI_VERSION = "3.1.0"
+REF_TEMPLATE = "#/components/schemas/{name}"
+_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+)(?:\((.*?)\))?)?\}")
+_SKIP_TAG_SEGMENTS = {"api", "admin"}
+
+SECURITY_SCHEMES = {
+    "bearerAuth": {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "description": "The token `POST /auth/login` returns (24 h).",
+    },
+    "apiToken": {
+        "type": "http", "scheme": "bearer", "bearerFormat": "sp_ API token",
+        "description": "An API token from `POST /api/tokens`, as `Authorization: Bearer sp_...`.",
+    },
+    "apiKey": {
+        "type": "apiKey", "in": "header", "name": "X-API-Key",
+        "description": "An API token from `POST /api/tokens`, as `X-API-Key: sp_...`.",
+    },
+    "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "auth_token", "description": "The login cookie."},
+}
+SIGNED_IN = [{name: []} for name in SECURITY_SCHEMES]
+
+
+def openapi_path(template):
+    """``(path, [(name, schema)])`` of a Falcon URI template: ``{id:int(min=1)}`` -> ``{id}``."""
+    params = []
+
+    def plain(match):
+        name, converter, args = match.groups()
+        params.append((name, _converter_schema(converter, args or "")))
+        return "{" + name + "}"
+
+    return _FIELD.sub(plain, template), params
+
+
+def _converter_schema(converter, args):
+    if converter == "int":
+        schema = {"type": "integer"}
+        for key, word in (("minimum", "min"), ("maximum", "max")):
+            found = re.search(rf"\b{word}\s*=\s*(-?\d+)", args)
+            if found:
+                schema[key] = int(found.group(1))
+        return schema
+    if converter == "uuid":
+        return {"type": "string", "format": "uuid"}
+    if converter == "path":
+        return {"type": "string", "description": "a key that may contain '/'"}
+    return {"type": "string"}
+
+
+def _tag(path):
+    segments = [s for s in path.strip("/").split("/") if s and s not in _SKIP_TAG_SEGMENTS]
+    return segments[0] if segments and not segments[0].startswith("{") else "api"
+
+
+def _operation_id(method, path):
+    words = re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_")
+    return f"{method.lower()}_{words or 'root'}"
+
+
+def _summary(resource, responder):
+    doc = (responder.__doc__ or type(resource).__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+class _Types:
+    """Collects the types operations name, then resolves them to component schemas at once."""
+
+    def __init__(self):
+        self._types = [ErrorBody]
+        self._index = {}
+
+    def ref(self, type_):
+        """A placeholder for ``type_`` resolved by ``schemas()``."""
+        if type_ not in self._index:
+            self._index[type_] = len(self._types)
+            self._types.append(type_)
+        return {"$sonicpy_type": self._index[type_]}
+
+    def schemas(self):
+        """``(schemas by index, components)``."""
+        return msgspec.json.schema_components(self._types, ref_template=REF_TEMPLATE)
+
+
+def _resolve(node, schemas):
+    """Replace every placeholder of ``node`` by its schema."""
+    if isinstance(node, dict):
+        if set(node) == {"$sonicpy_type"}:
+            return schemas[node["$sonicpy_type"]]
+        return {key: _resolve(value, schemas) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_resolve(item, schemas) for item in node]
+    return node
+
+
+def _parameters(path_params, operation, types):
+    params = [{"name": name, "in": "path", "required": True, "schema": schema} for name, schema in path_params]
+    for param in operation.query if operation else ():
+        entry = {"name": param.name, "in": param.location, "required": param.required, "schema": types.ref(param.type)}
+        if param.description:
+            entry["description"] = param.description
+        params.append(entry)
+    return params
+
+
+def _request_body(operation, types):
+    if operation is None or (operation.body is None and operation.form is None):
+        return None
+    if operation.form is not None:
+        return {"required": True, "content": {"multipart/form-data": {"schema": types.ref(operation.form)}}}
+    return {"required": True, "content": {"application/json": {"schema": types.ref(operation.body)}}}
+
+
+def _responses(operation, types):
+    status = str(operation.status if operation else 200)
+    success = {"description": "Success"}
+    if operation is None or operation.media_type == "application/json":
+        schema = types.ref(operation.response) if operation and operation.response else {"type": "object"}
+        success["content"] = {"application/json": {"schema": schema}}
+    elif operation.media_type:
+        success["content"] = {operation.media_type: {"schema": {}}}
+    error = {
+        "description": "An error, as the envelope",
+        "content": {"application/json": {"schema": types.ref(ErrorBody)}},
+    }
+    return {status: success, "default": error}
+
+
+def _security(rule):
+    if rule.public:
+        return [{}] + SIGNED_IN  # anyone; a signed-in caller may see more
+    return SIGNED_IN
+
+
+def build_operation(method, path, path_params, resource, responder, types):
+    """The OpenAPI operation of one responder."""
+    rule = rule_of(responder)
+    operation = operation_of(responder)
+    summary = operation.summary if operation else _summary(resource, responder)
+    notes = [operation.description] if operation and operation.description else []
+    if not rule.public and admin_api_path(path):
+        notes.append("Editors and admins only.")
+    if rule.permission:
+        notes.append(f"Requires the permission `{rule.permission}`.")
+    elif rule.authenticated:
+        notes.append("Requires a signed-in caller.")
+    entry = {
+        "operationId": _operation_id(method, path),
+        "summary": summary,
+        "tags": [_tag(path)],
+        "security": _security(rule),
+        "parameters": _parameters(path_params, operation, types),
+        "responses": _responses(operation, types),
+    }
+    if notes:
+        entry["description"] = "\n\n".join(notes)
+    if rule.permission:
+        entry["x-permission"] = rule.permission
+    body = _request_body(operation, types)
+    if body:
+        entry["requestBody"] = body
+    return entry
+
+
+def build_document(routes):
+    """The OpenAPI 3.1 document of ``routes`` (``(template, resource, suffix)`` triples)."""
+    types = _Types()
+    paths = {}
+    for template, resource, suffix in routes:
+        path, path_params = openapi_path(template)
+        item = paths.setdefault(path, {})
+        for method, responder in responders(resource, suffix):
+            item[method.lower()] = build_operation(method, path, path_params, resource, responder, types)
+    schemas, components = types.schemas()
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": f"{NAME} API",
+            "version": __version__,
+            "description": "Generated from the routes the app mounts. Errors answer `{error, details?}`.",
+        },
+        "paths": _resolve(paths, schemas),
+        "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},
+    }
+
+
+class OpenAPIResource:
+    """The OpenAPI document, built on first request from the routes mounted by then (all of them)."""
+
+    def __init__(self, routes):
+        self._routes = routes
+        self._encoded = None
+
+    @access(public=True)
+    @describe("This API's OpenAPI 3.1 document")
+    def on_get(self, req, resp):
+        if self._encoded is None:
+            self._encoded = msgspec.json.encode(build_document(self._routes.added))
+        resp.data = self._encoded
+        resp.content_type = "application/json"
+        resp.cache_control = ["public", "max-age=300"]
+
+
+def register(routes):
+    """Mount ``/api/openapi.json`` and ``/api``."""
+    resource = OpenAPIResource(routes)
+    routes.add("/api/openapi.json", resource)
+    routes.add("/api", resource)

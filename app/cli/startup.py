@@ -1,0 +1,110 @@
+"""What ``dev`` says around starting gunicorn: a port in use before, the banner after the bind.
+
+A port that is taken is found here, before migrations and gunicorn: one line naming a
+free port to use instead, not gunicorn retrying for five seconds. The banner waits until
+gunicorn listens, so what it promises (the URL) holds when it is printed.
+"""
+
+import errno
+import os
+import socket
+import time
+from pathlib import Path
+
+import click
+import falcon.inspect
+
+from app.app import create_app
+from app.runtime.config import ConfigError
+
+PORTS_TRIED = 20  # how far past a taken port to look for a free one to suggest
+DOCS_PATH = "/docs"
+HEALTH_PATH = "/health"
+
+
+def base_url(ip, port):
+    """``http://ip:port`` (an IPv6 address in brackets)."""
+    host = f"[{ip}]" if ":" in ip else ip
+    return f"http://{host}:{port}"
+
+
+def _bind_error(ip, port):
+    """The OSError binding ``ip:port`` raises now, or None when it is free."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # As gunicorn binds: a port whose old connections linger in TIME_WAIT is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((ip, port))
+        except OSError as ex:
+            return ex
+    return None
+
+
+def check_port(ip, port):
+    """Stop ``dev`` with one line when ``ip:port`` cannot be listened on.
+
+    Raises:
+        click.ClickException: the port is in use (naming a free one to try), or the
+            address cannot be used at all.
+    """
+    error = _bind_error(ip, port)
+    if error is None:
+        return
+    if error.errno == errno.EADDRINUSE:
+        candidates = range(port + 1, min(port + 1 + PORTS_TRIED, 65536))
+        free = next((p for p in candidates if _bind_error(ip, p) is None), None)
+        hint = f"; try --port {free}" if free else ""
+        raise click.ClickException(f"port {port} is in use{hint}")
+    raise click.ClickException(f"cannot listen on {ip}:{port}: {error.strerror}")
+
+
+def wait_until_listening(process, ip, port, timeout=60.0):
+    """Wait until ``ip:port`` accepts connections; False when ``process`` exited first.
+
+    gunicorn's master binds before it starts workers: from then on connections queue, so
+    the URL works. A wildcard address (``0.0.0.0``, ``::``) is reached on loopback.
+    """
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(ip, ip)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return process.poll() is None
+
+
+def has_route(env, path):
+    """Whether the app built for ``env`` serves ``path`` (False when it cannot be built here)."""
+    try:
+        app = create_app(env)
+    except ConfigError:
+        return False
+    return any(route.path == path for route in falcon.inspect.inspect_routes(app))
+
+
+def _short(text):
+    # Paths below the working folder read better relative to it.
+    return text.replace(f"{Path.cwd()}{os.sep}", "")
+
+
+def banner_lines(runtime, url):
+    """The banner: URL and environment, each binding's backend, then the API docs or health URL."""
+    config, env = runtime.config, runtime.env
+    lines = [f"⎔ Serving {config.name} ({config.env_label} environment) at {url}"]
+    types = env.binding_types()
+    width = max((len(name) for name in types), default=0)
+    label_width = max((len(binding_type.label) for binding_type in types.values()), default=0)
+    for name, binding_type in types.items():
+        described = _short(binding_type.describe(env.bindings[name]))
+        lines.append(f"   {name:<{width}}  {binding_type.label:<{label_width}}  {described}")
+    if has_route(env, DOCS_PATH):
+        lines.append(f"   API docs: {url}{DOCS_PATH}")
+    else:
+        lines.append(f"   Health: {url}{HEALTH_PATH}")
+    lines.append("   Ctrl-C to stop")
+    return lines

@@ -1,0 +1,137 @@
+"""``d1 time-travel info|restore``: wrangler's Time Travel over the database's own change log.
+
+``info`` prints the bookmark of the database now, or at ``--timestamp``; ``restore`` brings
+the database back to a bookmark or a time in one transaction, prints the bookmark that
+undoes it, and makes the running apps' cache stale. See ``app.db.time_travel`` for how the
+history is kept and what limits a restore (the retention window, the last migration).
+"""
+
+import json
+import re
+from datetime import UTC, datetime
+
+import click
+
+from app.cli.common import runtime_options
+from app.cli.d1 import refresh_cache
+from app.db import time_travel
+from app.db.time_travel import Bookmark, TimeTravelError
+
+_UNIX_SECONDS = re.compile(r"\d+(\.\d+)?")
+
+
+@click.group("time-travel")
+def time_travel_group():
+    """Find bookmarks of a database's past and restore it to one (within the retention window)."""
+
+
+def parse_timestamp(text):
+    """Epoch ms of ``text``: Unix seconds or an RFC 3339 time (a time without offset is UTC)."""
+    text = text.strip()
+    if _UNIX_SECONDS.fullmatch(text):
+        return round(float(text) * 1000)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is neither Unix seconds nor an RFC 3339 time "
+                                 "(e.g. 2025-10-01T00:00:00Z)", param_hint="--timestamp") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round(moment.timestamp() * 1000)
+
+
+def _open(runtime, database):
+    """``(binding table, Peewee database)`` of DATABASE in the selected environment."""
+    table, d1 = runtime.database(database)
+    try:
+        time_travel.retention_days(table)
+    except TimeTravelError as ex:
+        raise click.ClickException(f"{table['binding']}: {ex}") from None
+    return table, d1.db
+
+
+def _bookmark(db, timestamp):
+    return time_travel.bookmark_at(db, parse_timestamp(timestamp)) if timestamp else time_travel.current_bookmark(db)
+
+
+@time_travel_group.command("info")
+@click.argument("database")
+@click.option("--timestamp", default=None,
+              help="Unix seconds or an RFC 3339 time (e.g. 2025-10-01T00:00:00Z); default: now.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object only.")
+@runtime_options
+def info(runtime, database, timestamp, as_json):
+    """Print the bookmark of DATABASE now, or as it was at --timestamp.
+
+    Example: sonicpy d1 time-travel info DB --timestamp 2025-10-01T00:00:00Z
+    """
+    table, db = _open(runtime, database)
+    try:
+        bookmark = _bookmark(db, timestamp)
+        history = time_travel.read_history(db)
+    except TimeTravelError as ex:
+        raise click.ClickException(str(ex)) from None
+    details = {
+        "bookmark": str(bookmark),
+        "timestamp": time_travel.iso(bookmark.at_ms),
+        "earliest": time_travel.iso(history.floor_at),
+        "retention_days": time_travel.retention_days(table),
+        # Tables without a primary key cannot be restored row by row: say so.
+        "untracked_tables": time_travel.untracked_tables(db, set(history.excluded)),
+    }
+    if as_json:
+        click.echo(json.dumps(details, indent=2))
+        return
+    click.echo("🚧 Time Traveling...")
+    click.echo(f"⚠️ Timestamp '{timestamp}' corresponds with bookmark '{bookmark}'" if timestamp
+               else f"⚠️ The current bookmark is '{bookmark}'")
+    click.echo(f"   History reaches back to {details['earliest']} (retention {details['retention_days']} days).")
+    if details["untracked_tables"]:
+        click.echo(f"   Not restored (no primary key): {', '.join(details['untracked_tables'])}")
+    click.echo(f"⚡️ To restore to this specific bookmark, run:\n `sonicpy d1 time-travel restore {database} "
+               f"--bookmark={bookmark}`")
+
+
+@time_travel_group.command("restore")
+@click.argument("database")
+@click.option("--bookmark", default=None, help="A bookmark from `time-travel info` (or a previous restore).")
+@click.option("--timestamp", default=None, help="Unix seconds or an RFC 3339 time to restore to.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object only (and do not ask).")
+@click.option("--yes", "-y", "yes", is_flag=True, help="Do not ask for confirmation.")
+@runtime_options
+def restore(runtime, database, bookmark, timestamp, as_json, yes):
+    """Restore DATABASE to --bookmark or --timestamp, in one transaction; print the undo bookmark.
+
+    Every change after that point is undone (rows edited, deleted or added since);
+    the restore itself can be undone with the bookmark it prints. Running apps' cached
+    responses are made stale afterwards.
+
+    Example: sonicpy d1 time-travel restore DB --timestamp 2025-10-01T00:00:00Z
+    """
+    if bool(bookmark) == bool(timestamp):
+        raise click.UsageError("Provide either a timestamp or a bookmark - not both, not neither.")
+    _, db = _open(runtime, database)
+    try:
+        target = Bookmark.parse(bookmark) if bookmark else _bookmark(db, timestamp)
+    except TimeTravelError as ex:
+        raise click.ClickException(str(ex)) from None
+    if not as_json:
+        click.echo(f"🚧 Restoring database {database} from bookmark {target}")
+        click.echo(f"⚠️ This will overwrite all data in database {database} changed since "
+                   f"{time_travel.iso(target.at_ms)}.")
+        if not yes and not click.confirm("OK to proceed (y/N)", default=False, show_default=False):
+            click.echo("Not restoring.")
+            return
+        click.echo("⚡️ Time travel in progress...")
+    try:
+        restored = time_travel.restore(db, target)
+    except TimeTravelError as ex:
+        raise click.ClickException(str(ex)) from None
+    refresh_cache(runtime)
+    if as_json:
+        click.echo(json.dumps({"bookmark": str(restored.bookmark), "previous_bookmark": str(restored.previous_bookmark),
+                               "changes_undone": restored.undone}, indent=2))
+        return
+    click.echo(f"✅ Database {database} restored back to bookmark {restored.bookmark} "
+               f"({restored.undone} change(s) undone)")
+    click.echo(f"↩️ To undo this operation, you can restore to the previous bookmark: {restored.previous_bookmark}")

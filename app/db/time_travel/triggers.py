@@ -1,0 +1,190 @@
+"""The triggers that fill ``d1_changes``, written for SQLite and for PostgreSQL.
+
+SQLite triggers cannot read a row generically, so each tracked table gets three triggers
+that name its columns; BLOB and REAL values are wrapped (``{"$blob": hex}``,
+``{"$real": "%!.17g"}``) because SQLite's JSON cannot hold the first and rounds the second
+to 15 digits. PostgreSQL gets one plpgsql function, ``to_jsonb(OLD)``, and one trigger per
+table handing it the key columns; it is named after ``RI_...``, so when a DELETE cascades,
+the children are logged before their parent (triggers of one event fire in name order).
+
+A table is tracked when it has a primary key and is neither the history's own nor
+excluded (the migrations tracking table). The tracked tables with their columns and keys
+make the fingerprint stored at arm time: a schema that differs from it means the triggers
+no longer describe the tables, and restoring is refused until they are installed again.
+"""
+
+import hashlib
+import json
+
+import peewee
+
+LOG_TABLE = "d1_changes"
+META_TABLE = "d1_time_travel"
+HISTORY_TABLES = {LOG_TABLE, META_TABLE}
+
+SQLITE_PREFIX = "d1_tt_"
+PG_TRIGGER = "d1_time_travel"
+PG_FUNCTION = "d1_time_travel_log"
+PG_SEQUENCE = "d1_changes_seq"
+
+# SQLite's default limit is 127 arguments per function call: at most 60 name/value pairs
+# go into one json_object(), the rest are added by json_insert() calls around it.
+_PAIRS_PER_CALL = 60
+
+SQLITE_NOW_MS = "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)"
+# The simple MAX() subquery is answered from the primary key's index, not by a scan; after a
+# purge emptied the log, numbering continues from what was purged.
+SQLITE_NEXT_SEQ = (f"COALESCE((SELECT MAX(seq) FROM {LOG_TABLE}), "
+                   f"(SELECT purged_seq FROM {META_TABLE} WHERE id = 1), 0) + 1")
+
+PG_FUNCTION_SQL = f"""
+CREATE OR REPLACE FUNCTION {PG_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $body$
+DECLARE
+  source jsonb;
+  row_key jsonb := '[]'::jsonb;
+  key_column text;
+BEGIN
+  IF TG_OP = 'DELETE' THEN source := to_jsonb(OLD); ELSE source := to_jsonb(NEW); END IF;
+  FOREACH key_column IN ARRAY TG_ARGV LOOP
+    row_key := row_key || jsonb_build_array(source -> key_column);
+  END LOOP;
+  INSERT INTO {LOG_TABLE} (seq, changed_at, table_name, operation, row_key, old_row)
+  VALUES (nextval('{PG_SEQUENCE}'), floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint,
+          TG_TABLE_NAME, TG_OP, row_key::text,
+          CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE to_jsonb(OLD)::text END);
+  RETURN NULL;
+END
+$body$"""
+
+
+def quote(name):
+    """An SQL identifier, double-quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text):
+    """An SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def is_postgres(db):
+    return isinstance(db, peewee.PostgresqlDatabase)
+
+
+def installed(db):
+    """True when the history tables exist (migration 0018 was applied)."""
+    return db.table_exists(LOG_TABLE) and db.table_exists(META_TABLE)
+
+
+def table_specs(db, excluded):
+    """``{table: {"columns": [...], "key": [...]}}`` of the tables to track, by name."""
+    specs = {}
+    for name in sorted(db.get_tables()):
+        if name in HISTORY_TABLES or name in excluded or name.startswith(("sqlite_", "_cf_")):
+            continue
+        key = db.get_primary_keys(name)
+        if key:
+            specs[name] = {"columns": [column.name for column in db.get_columns(name)], "key": list(key)}
+    return specs
+
+
+def untracked(db, excluded):
+    """Tables left out because they have no primary key (their rows cannot be named)."""
+    specs = table_specs(db, excluded)
+    return sorted(name for name in db.get_tables()
+                  if name not in specs and name not in HISTORY_TABLES and name not in excluded
+                  and not name.startswith(("sqlite_", "_cf_")))
+
+
+def fingerprint(specs):
+    """sha256 of the tracked tables, their columns and keys."""
+    return hashlib.sha256(json.dumps(specs, sort_keys=True).encode()).hexdigest()
+
+
+def armed_tables(db):
+    """The tables that carry our triggers now (on SQLite, all three of them)."""
+    if is_postgres(db):
+        cursor = db.execute_sql(
+            "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE t.tgname = %s AND n.nspname = current_schema()", (PG_TRIGGER,))
+        return {name for (name,) in cursor.fetchall()}
+    cursor = db.execute_sql("SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'")
+    counts = {}
+    for table, name in cursor.fetchall():
+        if name in {f"{SQLITE_PREFIX}{op}_{table}" for op in ("insert", "update", "delete")}:
+            counts[table] = counts.get(table, 0) + 1
+    return {table for table, count in counts.items() if count == 3}
+
+
+def drop_triggers(db):
+    """Remove every trigger of ours (the log and its rows stay)."""
+    if is_postgres(db):
+        for table in armed_tables(db):
+            db.execute_sql(f"DROP TRIGGER IF EXISTS {PG_TRIGGER} ON {quote(table)}")
+        return
+    cursor = db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'trigger' AND substr(name, 1, ?) = ?",
+                            (len(SQLITE_PREFIX), SQLITE_PREFIX))
+    for (name,) in cursor.fetchall():
+        db.execute_sql(f"DROP TRIGGER IF EXISTS {quote(name)}")
+
+
+def create_triggers(db, specs):
+    """Install the triggers for ``specs`` (call ``drop_triggers`` first)."""
+    if is_postgres(db):
+        db.execute_sql(f"CREATE SEQUENCE IF NOT EXISTS {PG_SEQUENCE}")
+        db.cursor().execute(PG_FUNCTION_SQL)  # no parameters: psycopg2 leaves the body alone
+        for table, spec in specs.items():
+            arguments = ", ".join(literal(column) for column in spec["key"])
+            db.execute_sql(f"CREATE TRIGGER {PG_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {quote(table)}"
+                           f" FOR EACH ROW EXECUTE FUNCTION {PG_FUNCTION}({arguments})")
+        return
+    for table, spec in specs.items():
+        for statement in _sqlite_triggers(table, spec):
+            db.execute_sql(statement)
+
+
+def sync_sequence(db):
+    """PostgreSQL: make the sequence continue after every seq already in the log."""
+    if is_postgres(db):
+        db.execute_sql(f"SELECT setval('{PG_SEQUENCE}', GREATEST("
+                       f"(SELECT COALESCE(MAX(seq), 0) FROM {LOG_TABLE}),"
+                       f" (SELECT purged_seq FROM {META_TABLE} WHERE id = 1),"
+                       f" (SELECT last_value FROM {PG_SEQUENCE}), 1))")
+
+
+def _sqlite_value(reference):
+    """A column value as JSON can hold it exactly."""
+    return (f"CASE typeof({reference})"
+            f" WHEN 'blob' THEN json_object('$blob', hex({reference}))"
+            f" WHEN 'real' THEN json_object('$real', printf('%!.17g', {reference}))"
+            f" ELSE {reference} END")
+
+
+def _sqlite_row(columns):
+    """``json_object(...)`` of OLD's columns, in calls of at most 60 pairs."""
+    pairs = [(column, _sqlite_value(f"OLD.{quote(column)}")) for column in columns]
+    first, rest = pairs[:_PAIRS_PER_CALL], pairs[_PAIRS_PER_CALL:]
+    expression = "json_object(" + ", ".join(f"{literal(c)}, {v}" for c, v in first) + ")"
+    for start in range(0, len(rest), _PAIRS_PER_CALL):
+        chunk = rest[start:start + _PAIRS_PER_CALL]
+        paths = ", ".join(f"{literal('$.' + quote(c))}, {v}" for c, v in chunk)
+        expression = f"json_insert({expression}, {paths})"
+    return expression
+
+
+def _sqlite_triggers(table, spec):
+    """The three CREATE TRIGGER statements of one table."""
+    def key(row):
+        return "json_array(" + ", ".join(_sqlite_value(f"{row}.{quote(k)}") for k in spec["key"]) + ")"
+
+    old_row = _sqlite_row(spec["columns"])
+    for event, operation, row_key, logged_row in (
+        ("INSERT", "insert", key("NEW"), "NULL"),
+        ("UPDATE", "update", key("NEW"), old_row),
+        ("DELETE", "delete", key("OLD"), old_row),
+    ):
+        yield (f"CREATE TRIGGER {quote(SQLITE_PREFIX + operation + '_' + table)} AFTER {event} ON {quote(table)}"
+               f" BEGIN INSERT INTO {LOG_TABLE} (seq, changed_at, table_name, operation, row_key, old_row)"
+               f" VALUES ({SQLITE_NEXT_SEQ}, {SQLITE_NOW_MS}, {literal(table)}, '{event}', {row_key}, {logged_row});"
+               " END")

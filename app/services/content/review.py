@@ -1,0 +1,62 @@
+"""The review rule: a change by someone who cannot publish never changes what the public sees.
+
+Only holders of ``content.publish`` (and admins) decide what is live. Everyone else who
+may edit an item (its author) may still change it, but:
+
+* an edit (``PUT``, or restoring an old version) to an item that is ``approved`` or
+  ``published`` first takes it back to ``pending-review``: a published item leaves the
+  public site until a reviewer approves and a publisher publishes the new text, and an
+  approval does not carry over to text nobody approved;
+* restoring a soft-deleted item that was ``approved``, ``published`` or ``archived``
+  brings it back as a ``draft``: the restorer could not have put it in that state.
+
+Each such move is a workflow_history and system_logs row (actions ``edited-for-review``
+and ``restored-as-draft``) in the transaction of the change that caused it. The moves
+are not ``workflow_transitions`` edges, so no one can make them by hand.
+"""
+
+from app.services.content import workflow
+
+# States whose content a reviewer or publisher vouched for.
+REVIEWED_STATES = ("approved", "published")
+# States a restorer without content.publish may not bring back.
+PUBLISHER_STATES = ("approved", "published", "archived")
+REVIEW_STATE = "pending-review"
+RESTORE_STATE = "draft"
+
+
+def may_publish(user):
+    """Whether ``user`` decides what is live (``content.publish`` or admin)."""
+    return user.is_admin or user.can("content.publish")
+
+
+def before_edit(db, content_id, user, request_id=None):
+    """Before ``user`` edits ``content_id``: send reviewed content back to review if needed.
+
+    Returns:
+        True when the item was moved (the caller must reload it before writing).
+    """
+    if may_publish(user):
+        return False
+    state = workflow.current_state(workflow.load_content(content_id))
+    if state not in REVIEWED_STATES:
+        return False
+    workflow.impose(db, content_id, user, REVIEW_STATE, "edited-for-review",
+                    comment=f"Edited while {state}: needs review again", request_id=request_id)
+    return True
+
+
+def after_restore(db, content_id, user, request_id=None):
+    """After ``user`` restored ``content_id`` from the trash: a draft again if needed.
+
+    Returns:
+        True when the item was moved.
+    """
+    if may_publish(user):
+        return False
+    state = workflow.current_state(workflow.load_content(content_id))
+    if state not in PUBLISHER_STATES:
+        return False
+    workflow.impose(db, content_id, user, RESTORE_STATE, "restored-as-draft",
+                    comment=f"Restored from {state} by someone who cannot publish", request_id=request_id)
+    return True

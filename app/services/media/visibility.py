@@ -1,0 +1,76 @@
+"""Who sees which media file: the library's visibility rule.
+
+A CMS embeds its files in public pages, so the files of published content must keep
+working for anonymous readers; a file used only by drafts is unpublished work and must
+not leak through the library or ``/files``.
+
+* A file is *published* when live published content (not soft-deleted) uses it: as its
+  featured image, or by naming the file's id (a ``media`` field) or its storage key (an
+  embedded ``/files/<key>`` URL, which a thumbnail's key also contains the id of) anywhere
+  in its ``data``.
+* The editorial team, holders of ``media.upload`` (admin, editor, author), sees the whole
+  library: they pick files for content that is not published yet.
+* Everyone else (viewers) lists and reads only published files and their own uploads;
+  anonymous callers get only published files from ``/files``.
+
+Whether a file is published is one correlated ``EXISTS`` over published content; callers
+that answer anonymous traffic cache the answer in the ``content`` namespace, which every
+content and media write invalidates.
+"""
+
+from peewee import SQL, fn
+
+from app.db.database import is_postgres
+from app.db.models import Content, Media, database
+
+LIBRARY_PERMISSION = "media.upload"
+
+
+def sees_whole_library(user):
+    """Whether ``user`` (a Principal, or None when anonymous) sees every file."""
+    return user is not None and (user.is_admin or user.can(LIBRARY_PERMISSION))
+
+
+def published_condition():
+    """A condition on ``Media`` rows: some live published content uses the file."""
+    contains = fn.strpos if is_postgres(database.obj) else fn.instr  # (haystack, needle) on both
+    used = (
+        (Content.featured_image == Media.id)
+        | (contains(Content.data, Media.id) > 0)
+        | (contains(Content.data, Media.r2_key) > 0)
+    )
+    users = Content.select(SQL("1")).where(
+        (Content.status == "published") & Content.deleted_at.is_null() & used
+    )
+    return fn.EXISTS(users)
+
+
+def visible_condition(user):
+    """A condition limiting ``Media`` rows to what ``user`` may see; None for the whole library."""
+    if sees_whole_library(user):
+        return None
+    if user is None:
+        return published_condition()
+    return published_condition() | (Media.uploaded_by == user.id)
+
+
+def is_published(media_id):
+    """Whether the file ``media_id`` is used by live published content."""
+    return Media.select(Media.id).where((Media.id == media_id) & published_condition()).exists()
+
+
+def team_or_uploader(user, row):
+    """Whether ``user`` sees media ``row`` whether or not it is published."""
+    return sees_whole_library(user) or (user is not None and row.uploaded_by_id == user.id)
+
+
+def may_see(user, row, published=None):
+    """Whether ``user`` may see media ``row``.
+
+    Args:
+        user: the caller's Principal, or None.
+        row: the Media row.
+        published: a callable ``(media_id) -> bool`` (default ``is_published``), so that
+            callers may put a cache in front of it.
+    """
+    return team_or_uploader(user, row) or (published or is_published)(row.id)

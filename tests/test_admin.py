@@ -1,0 +1,652 @@
+"""The admin UI at /admin: sign-in, CSRF, security headers, dashboard and content pages, per role.
+
+Requests go through the real app (WebTest over the Worker) with a browser's Accept header;
+writes are checked in the database and through the API's cached reads.
+"""
+
+import re
+
+import pytest
+
+from app.admin.assets import HTMX, LONG_CACHE, PICO
+from app.db.models import Content, Media, ScheduledContent, User, new_id, now_ms
+from app.services.api_tokens import ApiTokens
+from app.services.identity import Principal, RolePermissions
+from tests.fixtures.admin import browser_for, csrf_headers, sign_in
+from tests.fixtures.auth import PASSWORD, hashed
+from tests.fixtures.content import create_collection
+from tests.fixtures.users import bearer, create_user, token_for
+from tests.fixtures.workflow import insert_content
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string", "required": True},
+        "body": {"type": "richtext"},
+        "excerpt": {"type": "textarea", "maxLength": 20},
+        "views": {"type": "number", "min": 0},
+        "featured": {"type": "boolean"},
+        "day": {"type": "date"},
+        "category": {"type": "select", "enum": ["news", "tech"]},
+        "tags": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["title"],
+}
+
+
+@pytest.fixture
+def posts(browser):
+    return create_collection("posts", SCHEMA, display_name="Posts")
+
+
+def edit_url(item):
+    return f"/admin/content/posts/{item.id}"
+
+
+def test_root_redirects_to_the_admin_and_the_admin_to_sign_in(browser):
+    assert browser.get("/", status=302).location.endswith("/admin")
+    response = browser.get("/admin", status=303)
+    assert response.location.endswith("/admin/login?next=%2Fadmin")
+
+
+def test_api_clients_keep_the_json_refusal(browser):
+    response = browser.get("/admin", headers={"Accept": "application/json"}, status=401)
+    assert response.json == {"error": "Authentication required"}
+
+
+def test_every_page_has_the_security_headers(browser, signed_in_as, posts):
+    anonymous = browser.get("/admin/login")
+    signed_in_as("admin")
+    for response in (anonymous, browser.get("/admin"), browser.get("/admin/content/posts"),
+                     browser.get("/admin/nothing-here", status=404)):
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert not re.search(r"<script(?![^>]*\bsrc=)", browser.get("/admin").text), "inline script"
+    assert " style=" not in browser.get("/admin").text
+
+
+def test_vendored_assets_are_served_with_long_caching(browser):
+    page = browser.get("/admin/login").text
+    for name in (HTMX, PICO):
+        assert f"/admin/static/{name}" in page
+        response = browser.get(f"/admin/static/{name}")
+        assert response.headers["Cache-Control"] == LONG_CACHE
+        assert len(response.body) > 10_000
+    own = re.search(r'href="(/admin/static/admin\.css\?v=[0-9a-f]{12})"', page).group(1)
+    assert browser.get(own).content_type == "text/css"
+    browser.get("/admin/static/../../app.py", status=404)
+    browser.get("/admin/static/vendor/README.md", status=404)
+
+
+# ---------------------------------------------------------------- sign-in
+
+
+def test_sign_in_sets_the_api_session_cookie(browser):
+    user = create_user("editor", password_hash=hashed())
+    response = sign_in(browser, user)
+    assert response.status_int == 303 and response.location.endswith("/admin")
+    cookie = next(value for name, value in response.headerlist if name.lower() == "set-cookie" and "auth_token=" in value)
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert browser.get("/auth/me", headers={"Accept": "application/json"}).json["user"]["id"] == user.id
+    assert "Dashboard" in browser.get("/admin").text
+
+
+def test_the_cookie_is_secure_when_the_settings_say_so(env, browser):  # browser: models bound to env
+    user = create_user("editor", password_hash=hashed())
+    browser = browser_for(env, cookie_secure=True)
+    browser.extra_environ["wsgi.url_scheme"] = "https"
+    response = sign_in(browser, user)
+    cookies = [value for name, value in response.headerlist if name.lower() == "set-cookie"]
+    assert cookies and all("Secure" in value for value in cookies)
+
+
+def test_a_wrong_password_is_shown_on_the_page(browser):
+    user = create_user("editor", password_hash=hashed())
+    response = sign_in(browser, user, password="wrong password!", status=401)
+    assert response.status_int == 401
+    assert "Invalid email or password." in response.text
+    assert "auth_token=" not in response.headers.get("Set-Cookie", "")
+
+
+def test_sign_in_goes_on_to_an_admin_page_only(browser, posts):
+    user = create_user("editor", password_hash=hashed())
+    form = browser.get("/admin/login?next=/admin/content/posts").forms[0]
+    form["email"], form["password"] = user.email, PASSWORD
+    assert form.submit().location.endswith("/admin/content/posts")
+    browser.reset()
+    form = browser.get("/admin/login?next=//evil.example/admin").forms[0]
+    form["email"], form["password"] = user.email, PASSWORD
+    assert form.submit().location.endswith("/admin")
+
+
+def test_sign_out_ends_the_session(browser, signed_in_as):
+    user = signed_in_as("editor")
+    old_session = browser.cookies["auth_token"]
+    response = browser.get("/admin").forms[0].submit()  # the sign-out form in the header
+    assert response.status_int == 303 and response.location.endswith("/admin/login")
+    assert browser.get("/admin", status=303)
+    browser.set_cookie("auth_token", old_session)
+    assert browser.get("/admin", status=303), "the old session must be over"
+    assert user.id
+
+
+def test_change_password(browser, signed_in_as):
+    user = signed_in_as("author")
+    form = browser.get("/admin/account/password").forms["password-form"]
+    form["current_password"], form["new_password"], form["confirm_password"] = PASSWORD, "a new secret 123", "other"
+    response = form.submit(status=422)
+    assert "Passwords do not match." in response.text
+    form = response.forms["password-form"]
+    form["current_password"], form["new_password"], form["confirm_password"] = "wrong", "a new secret 123", "a new secret 123"
+    response = form.submit(status=422)
+    assert 'aria-invalid="true"' in response.text and "current_password-error" in response.text
+    form = response.forms["password-form"]
+    form["current_password"] = PASSWORD
+    form["new_password"] = form["confirm_password"] = "a new secret 123"
+    response = form.submit(status=303).follow()
+    assert "Your password was changed" in response.text
+    assert browser.get("/admin").status_int == 200  # this browser got a fresh session
+    browser.reset()
+    assert sign_in(browser, user, "a new secret 123").status_int == 303
+
+
+# ---------------------------------------------------------------- CSRF
+
+
+def test_forms_without_a_csrf_token_are_refused(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Before")
+    browser.post(edit_url(item), {"title": "After", "version_number": "1"}, status=403)
+    browser.post("/admin/logout", status=403)
+    forged = browser.post(edit_url(item), {"title": "After", "version_number": "1", "csrf_token": "x.y"}, status=403)
+    assert "did not come from this site" in forged.text
+    assert Content.get_by_id(item.id).title == "Before"
+    assert browser.get("/admin").status_int == 200, "still signed in"
+
+
+def test_a_token_from_another_browser_is_refused(env, browser):
+    other = browser_for(env)
+    token = csrf_headers(other)["X-CSRF-Token"]
+    form = browser.get("/admin/login").forms[0]
+    user = create_user("editor", password_hash=hashed())
+    form["email"], form["password"], form["csrf_token"] = user.email, PASSWORD, token
+    assert form.submit(status=403)
+    assert "auth_token" not in browser.cookies
+
+
+def test_htmx_requests_carry_the_token_in_a_header(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Before")
+    body = browser.get("/admin").html.body
+    token = re.search(r'"X-CSRF-Token": "([^"]+)"', body["hx-headers"]).group(1)
+    browser.post(edit_url(item), {"title": "Via htmx", "version_number": "1"}, headers={"X-CSRF-Token": token},
+                 status=303)
+    assert Content.get_by_id(item.id).title == "Via htmx"
+
+
+# ---------------------------------------------------------------- dashboard
+
+
+def test_dashboard_for_editors_counts_and_lists(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    insert_content(editor, posts, state="published", title="Live one")
+    draft = insert_content(editor, posts, title="Draft one")
+    insert_content(editor, posts, title="Gone", deleted_at=now_ms())
+    ScheduledContent.create(id=new_id(), content=draft.id, action="publish", scheduled_at=now_ms() + 3_600_000,
+                            status="pending", user=editor.id, created_at=now_ms(), updated_at=now_ms())
+    page = browser.get("/admin")
+    stat = {node["data-status"]: node.text for node in page.html.select("[data-status]")}
+    assert stat == {"draft": "1", "published": "1", "archived": "0"}
+    assert "Draft one" in page.text and "Live one" in page.text and "Gone" not in page.text
+    assert "Scheduled" in page.text and "publish" in page.text
+    assert "/admin/content/posts" in page.text
+
+
+def test_dashboard_for_authors_shows_no_totals(browser, signed_in_as, posts):
+    author = signed_in_as("author")
+    other = create_user("author")
+    insert_content(author, posts, title="Mine")
+    insert_content(other, posts, title="Someone else's draft")
+    page = browser.get("/admin")
+    assert "Mine" in page.text and "Someone else" not in page.text
+    assert not page.html.select("[data-status]")
+
+
+# ---------------------------------------------------------------- content list
+
+
+def test_content_list_searches_filters_and_pages(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    for n in range(25):
+        insert_content(editor, posts, state="published" if n % 2 else "draft", title=f"Post {n:02d}")
+    insert_content(editor, posts, title="Needle")
+    page = browser.get("/admin/content/posts")
+    assert "26 items" in page.text and "Page 1 of 2" in page.text
+    assert len(page.html.select("tbody tr")) == 20
+    assert "Page 2 of 2" in browser.get("/admin/content/posts?page=2").text
+    found = browser.get("/admin/content/posts?search=Needle")
+    assert "1 item" in found.text and len(found.html.select("tbody tr")) == 1
+    drafts = browser.get("/admin/content/posts?status=draft")
+    chips = {chip.text for chip in drafts.html.select("tbody .chip")}
+    assert chips == {"draft"} and "14 items" in drafts.text
+    titles = [a.text for a in browser.get("/admin/content/posts?sort=title&status=published").html.select("tbody a")]
+    assert titles == sorted(titles)
+
+
+def test_viewers_see_published_items_read_only(browser, signed_in_as, posts):
+    viewer = signed_in_as("viewer")
+    editor = create_user("editor")
+    live = insert_content(editor, posts, state="published", title="Live")
+    insert_content(editor, posts, title="Secret draft")
+    page = browser.get("/admin/content/posts?status=draft")
+    assert "Live" in page.text and "Secret draft" not in page.text
+    assert "New item" not in page.text
+    item = browser.get(edit_url(live))
+    assert item.html.select_one("#content-form fieldset").has_attr("disabled")
+    assert not item.html.select("#save") and not item.html.select("#workflow-form")
+    browser.get("/admin/content/posts/new", status=403)
+    browser.post(edit_url(live), {"title": "Defaced", "version_number": "1"}, headers=csrf_headers(browser),
+                 status=403)
+    assert Content.get_by_id(live.id).title == "Live"
+    assert viewer.role == "viewer"
+
+
+def test_unknown_collection_and_item_are_404_pages(browser, signed_in_as, posts):
+    signed_in_as("editor")
+    assert "There is nothing here." in browser.get("/admin/content/nope", status=404).text
+    browser.get("/admin/content/posts/no-such-id", status=404)
+
+
+# ---------------------------------------------------------------- create and edit
+
+
+def test_create_through_the_form(browser, signed_in_as, posts):
+    author = signed_in_as("author")
+    form = browser.get("/admin/content/posts/new").forms["content-form"]
+    form["title"] = "Fresh <b>post</b>"
+    form["data.views"] = "7"
+    form["data.category"] = "tech"
+    form["data.featured"] = True
+    response = form.submit(status=303)
+    item = Content.get(Content.title == "Fresh <b>post</b>")
+    assert response.location.endswith(edit_url(item))
+    assert item.author_id == author.id and item.status == "draft"
+    assert item.data == {"title": "Fresh <b>post</b>", "views": 7, "category": "tech", "featured": True}
+    page = response.follow()
+    assert "Fresh &lt;b&gt;post&lt;/b&gt;" in page.text and "<b>post</b>" not in page.text
+
+
+def test_edit_saves_through_the_service_and_the_cache_sees_it(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, state="published", title="Old title",
+                          data={"title": "Old title", "tags": ["kept"]}, published_at=now_ms())
+    api = f"/api/content/{item.id}"
+    assert browser.get(api, headers={"Accept": "application/json"}).json["data"]["title"] == "Old title"
+    form = browser.get(edit_url(item)).forms["content-form"]
+    form["title"] = "New title"
+    form["data.body"] = "Some **rich** text"
+    form["data.day"] = "2026-12-24"
+    response = form.submit(status=303)
+    assert response.location.endswith(edit_url(item) + "?saved=1")
+    assert "Saved." in response.follow().text
+    saved = Content.get_by_id(item.id)
+    assert saved.title == "New title" and saved.version_number == 2
+    assert saved.data == {"title": "New title", "tags": ["kept"], "body": "Some **rich** text", "day": "2026-12-24",
+                          "featured": False}
+    browser.reset()  # an anonymous, cached read
+    assert browser.get(api, headers={"Accept": "application/json"}).json["data"]["title"] == "New title"
+
+
+def test_validation_errors_are_rendered_next_to_their_fields(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Valid")
+    form = browser.get(edit_url(item)).forms["content-form"]
+    form["title"] = ""
+    form["data.views"] = "many"
+    form["data.excerpt"] = "x" * 30
+    response = form.submit(status=422)
+    errors = {node["id"]: node.text for node in response.html.select(".field-error")}
+    assert set(errors) == {"f-title-error", "f-data-views-error", "f-data-excerpt-error"}
+    assert "required" in errors["f-title-error"]
+    assert response.html.select_one("#f-data-excerpt").text == "x" * 30, "what was typed stays"
+    assert Content.get_by_id(item.id).title == "Valid"
+
+
+def test_a_stale_edit_shows_a_conflict_and_overwrites_nothing(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Original")
+    form = browser.get(edit_url(item)).forms["content-form"]
+    browser.put_json(f"/api/content/{item.id}", {"title": "Changed elsewhere"},
+                     headers={**bearer(token_for(editor)), "Accept": "application/json"})
+    form["title"] = "My late change"
+    response = form.submit(status=409)
+    assert "Someone changed this item after you opened it" in response.text
+    assert response.html.select_one("#f-title")["value"] == "My late change"
+    assert Content.get_by_id(item.id).title == "Changed elsewhere"
+
+
+def test_authors_cannot_edit_others_items(browser, signed_in_as, posts):
+    signed_in_as("author")
+    item = insert_content(create_user("author"), posts, state="published", title="Theirs", published_at=now_ms())
+    page = browser.get(edit_url(item))
+    assert page.html.select_one("#content-form fieldset").has_attr("disabled")
+    browser.post(edit_url(item), {"title": "Mine now", "version_number": "1"}, headers=csrf_headers(browser),
+                 status=403)
+    assert Content.get_by_id(item.id).title == "Theirs"
+
+
+# ---------------------------------------------------------------- workflow
+
+
+def buttons(page):
+    return sorted(button["value"] for button in page.html.select("#workflow-form button[name=action]"))
+
+
+def test_workflow_buttons_are_exactly_the_allowed_moves(browser, signed_in_as, posts):
+    author = signed_in_as("author")
+    item = insert_content(author, posts, title="Mine")
+    assert buttons(browser.get(edit_url(item))) == ["submit"]
+    browser.post(f"{edit_url(item)}/workflow", {"action": "publish"}, headers=csrf_headers(browser), status=403)
+    assert Content.get_by_id(item.id).status == "draft"
+    browser.reset()
+    signed_in_as("editor")
+    assert buttons(browser.get(edit_url(item))) == ["publish", "submit"]
+
+
+def test_publishing_from_the_edit_page(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Ready")
+    form = browser.get(edit_url(item)).forms["workflow-form"]
+    form["comment"] = "Looks good"
+    response = form.submit("action", value="publish", status=303)
+    assert response.location.endswith("?moved=publish")
+    page = response.follow()
+    assert page.html.select_one("#item-status").text == "published"
+    assert buttons(page) == ["archive", "unpublish"]
+    saved = Content.get_by_id(item.id)
+    assert saved.status == "published" and saved.published_at is not None
+
+
+def test_a_move_the_workflow_lacks_is_shown_as_a_conflict(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Draft")
+    response = browser.post(f"{edit_url(item)}/workflow", {"action": "archive"}, headers=csrf_headers(browser),
+                            status=409)
+    assert "Cannot archive content in state draft" in response.text
+    assert browser.post(f"{edit_url(item)}/workflow", {"action": "explode"}, headers=csrf_headers(browser),
+                        status=422)
+
+
+# ---------------------------------------------------------------- media, users, collections
+
+
+def media_row(owner, name, mime, deleted_at=None):
+    return Media.create(filename=name, original_name=name, mime_type=mime, size=2048, r2_key=f"uploads/{name}",
+                        public_url=f"/files/uploads/{name}", uploaded_by=owner.id, deleted_at=deleted_at)
+
+
+def test_media_library_lists_live_files_and_never_inlines_svg(browser, signed_in_as):
+    editor = signed_in_as("editor")
+    media_row(editor, "photo.png", "image/png")
+    media_row(editor, "drawing.svg", "image/svg+xml")
+    media_row(editor, "notes.pdf", "application/pdf")
+    media_row(editor, "trashed.png", "image/png", deleted_at=now_ms())
+    page = browser.get("/admin/media")
+    assert "3 files" in page.text and "trashed.png" not in page.text
+    assert [img["src"] for img in page.html.select(".media-grid img")] == ["/files/uploads/photo.png"]
+    assert "<svg" not in page.text
+    only_docs = browser.get("/admin/media?type=document&search=notes")
+    assert "1 file" in only_docs.text and "notes.pdf" in only_docs.text
+
+
+def test_users_page_is_for_holders_of_users_read(browser, signed_in_as):
+    signed_in_as("admin")
+    create_user("author", email="findme@example.com")
+    create_user("viewer", email="dormant@example.com", is_active=False)
+    page = browser.get("/admin/users?search=findme")
+    assert "findme@example.com" in page.text and "1 user" in page.text
+    assert "dormant@example.com" in browser.get("/admin/users?status=inactive").text
+    assert "dormant@example.com" not in browser.get("/admin/users?status=active").text
+    browser.reset()
+    signed_in_as("author")
+    assert "/admin/users" not in browser.get("/admin").text, "no link to a page the role may not open"
+    browser.get("/admin/users", status=403)
+
+
+def test_collections_page_marks_config_managed_collections(browser, signed_in_as, posts):
+    signed_in_as("admin")
+    create_collection("from_file", SCHEMA, managed=True)
+    create_collection("retired", is_active=False)
+    page = browser.get("/admin/collections")
+    rows = {row.select_one("small").text: row.text for row in page.html.select("tbody tr")}
+    assert "config (read-only)" in rows["from_file"] and "database" in rows["posts"]
+    assert "inactive" in rows["retired"]
+    assert "8" in rows["posts"], "field count"
+
+
+# ---------------------------------------------------------------- reset and invitation pages
+
+
+def test_forgot_and_reset_password_pages(browser, outbox):
+    user = create_user("author", password_hash=hashed())
+    assert "Forgot your password?" in browser.get("/admin/login").text
+    form = browser.get("/admin/forgot-password").forms["forgot-form"]
+    form["email"] = "nobody@example.com"
+    assert "If an account exists" in form.submit().text and not outbox.sent
+    form = browser.get("/admin/forgot-password").forms["forgot-form"]
+    form["email"] = user.email
+    assert "If an account exists" in form.submit().text
+    token = outbox.tokens("password_reset")[0]
+    form = browser.get(f"/admin/reset-password?token={token}").forms["reset-form"]
+    form["password"], form["confirm_password"] = "short", "short"
+    assert "password" in form.submit(status=422).text.lower()
+    form = browser.get("/admin/reset-password?token=not-a-real-token").forms["reset-form"]
+    form["password"] = form["confirm_password"] = "a brand new password"
+    assert "Invalid or expired reset token" in form.submit(status=400).text
+    form = browser.get(f"/admin/reset-password?token={token}").forms["reset-form"]
+    form["password"] = form["confirm_password"] = "a brand new password"
+    response = form.submit(status=303)
+    assert response.location.endswith("/admin/login?reset=1")
+    assert "Your password was reset" in response.follow().text
+    assert sign_in(browser, user, "a brand new password").status_int == 303
+
+
+def test_accept_invitation_page_signs_the_new_user_in(browser, outbox):
+    admin = create_user("admin")
+    browser.post_json("/admin/api/users/invite", {"email": "newbie@example.com", "role": "author"},
+                      headers={**bearer(token_for(admin)), "Accept": "application/json"}, status=201)
+    token = outbox.tokens("invitation")[0]
+    form = browser.get(f"/admin/accept-invitation?token={token}").forms["invitation-form"]
+    form["username"] = "newbie"
+    form["password"], form["confirm_password"] = "a good long password", "different"
+    response = form.submit(status=422)
+    assert "Passwords do not match." in response.text
+    form = response.forms["invitation-form"]
+    form["password"] = form["confirm_password"] = "a good long password"
+    assert form.submit(status=303).location.endswith("/admin")
+    page = browser.get("/admin")
+    assert "newbie@example.com" in page.text  # the header's sign-out button names the user
+
+
+# ---------------------------------------------------------------- trash, purge, scheduling
+
+
+def test_trash_restore_and_purge(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Doomed")
+    page = browser.get(edit_url(item))
+    assert page.html.select("#delete-form") and not page.html.select("#purge-form"), "purge is for admins"
+    response = page.forms["delete-form"].submit(status=303).follow()
+    assert "This item is in the trash." in response.text and Content.get_by_id(item.id).deleted_at is not None
+    assert not response.html.select("#save") and not response.html.select("#workflow-form")
+    assert "Doomed" not in browser.get("/admin/content/posts").text
+    response = response.forms["restore-form"].submit(status=303).follow()
+    assert "Restored from the trash." in response.text and Content.get_by_id(item.id).deleted_at is None
+    browser.post(f"{edit_url(item)}/purge", headers=csrf_headers(browser), status=403)
+    browser.reset()
+    signed_in_as("admin")
+    browser.get(edit_url(item)).forms["purge-form"].submit(status=303)
+    assert Content.get_or_none(Content.id == item.id) is None
+
+
+def test_authors_trash_only_their_own_items(browser, signed_in_as, posts):
+    signed_in_as("author")
+    theirs = insert_content(create_user("author"), posts, state="published", title="Theirs", published_at=now_ms())
+    assert not browser.get(edit_url(theirs)).html.select("#delete-form")
+    browser.post(f"{edit_url(theirs)}/delete", headers=csrf_headers(browser), status=403)
+    assert Content.get_by_id(theirs.id).deleted_at is None
+
+
+def test_scheduling_from_the_edit_page(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Later")
+    form = browser.get(edit_url(item)).forms["schedule-form"]
+    form["action"], form["scheduled_at"], form["timezone"] = "publish", "2000-01-01T09:00", "Europe/Paris"
+    assert "scheduled_at must be in the future" in form.submit(status=422).text
+    form["scheduled_at"], form["timezone"] = "2099-06-01T09:00", "Mars/Olympus"
+    assert "Unknown time zone" in form.submit(status=422).text
+    form["timezone"] = "Europe/Paris"
+    page = form.submit(status=303).follow()
+    assert "Scheduled." in page.text and "publish at 2099-06-01 07:00 UTC" in page.text
+    row = ScheduledContent.get(ScheduledContent.content == item.id)
+    assert row.action == "publish" and row.timezone == "Europe/Paris" and row.status == "pending"
+    live = insert_content(editor, posts, state="published", title="Live", published_at=now_ms())
+    browser.reset()
+    signed_in_as("author")
+    assert not browser.get(edit_url(live)).html.select("#schedule-form")
+
+
+# ---------------------------------------------------------------- versions
+
+
+def save(browser, item, **fields):
+    form = browser.get(edit_url(item)).forms["content-form"]
+    for name, value in fields.items():
+        form[name] = value
+    return form.submit(status=303)
+
+
+def test_versions_diff_and_restore(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    form = browser.get("/admin/content/posts/new").forms["content-form"]
+    form["title"], form["data.views"] = "First", "1"
+    form.submit(status=303)
+    item = Content.get(Content.title == "First")
+    save(browser, item, title="Second", **{"data.views": "2", "data.category": "news"})
+    listing = browser.get(f"{edit_url(item)}/versions")
+    assert "2 versions" in listing.text and "2 (current)" in listing.text
+    diff = browser.get(f"{edit_url(item)}/versions/1")
+    changed = {row.th.contents[0].strip() for row in diff.html.select("tr.changed")}
+    assert changed == {"title", "data.title", "data.views", "data.category"}
+    response = diff.forms["restore-version-form"].submit(status=303).follow()
+    assert "restored as a new version" in response.text
+    restored = Content.get_by_id(item.id)
+    assert restored.title == "First" and restored.version_number == 3 and restored.data["views"] == 1
+    assert restored.author_id == editor.id
+
+
+def test_a_stale_version_restore_is_a_conflict(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    form = browser.get("/admin/content/posts/new").forms["content-form"]
+    form["title"] = "One"
+    form.submit(status=303)
+    item = Content.get(Content.title == "One")
+    save(browser, item, title="Two")
+    restore = browser.get(f"{edit_url(item)}/versions/1").forms["restore-version-form"]
+    save(browser, item, title="Three")
+    response = restore.submit(status=409)
+    assert "The item changed since this page was opened" in response.text
+    assert Content.get_by_id(item.id).title == "Three" and Content.get_by_id(item.id).author_id == editor.id
+
+
+def test_versions_are_for_the_items_editors(browser, signed_in_as, posts):
+    signed_in_as("author")
+    item = insert_content(create_user("author"), posts, state="published", title="Theirs", published_at=now_ms())
+    browser.get(f"{edit_url(item)}/versions", status=403)
+    browser.get(f"{edit_url(item)}/versions/1", status=403)
+    browser.get("/admin/content/posts/no-such/versions", status=404)
+
+
+def test_other_refusals_are_pages_for_browsers(browser, signed_in_as, posts):
+    signed_in_as("editor")
+    page = browser.get("/admin/logout", status=405)
+    assert page.content_type == "text/html" and "Not allowed" in page.text
+    item = insert_content(create_user("editor"), posts, title="Clean")
+    page = browser.post(edit_url(item), {"title": "bad\x00title", "version_number": "1"},
+                        headers=csrf_headers(browser), status=422)
+    assert page.content_type == "text/html" and "Invalid input" in page.text
+    assert Content.get_by_id(item.id).title == "Clean"
+
+
+def test_admins_invite_change_roles_and_deactivate(browser, signed_in_as, outbox):
+    admin = signed_in_as("admin")
+    page = browser.get("/admin/users")
+    form = page.forms["invite-form"]
+    form["email"], form["role"] = "not-an-email", "author"
+    assert "Enter a valid email address." in form.submit(status=422).text
+    form["email"] = admin.email
+    assert form.submit(status=409)
+    form["email"] = "joiner@example.com"
+    assert "Invitation sent." in form.submit(status=303).follow().text
+    joiner = User.get(User.email == "joiner@example.com")
+    assert joiner.role == "author" and not joiner.is_active and outbox.tokens("invitation")
+    member = create_user("viewer", email="member@example.com")
+    page = browser.get("/admin/users")
+    assert not page.html.select(f"#user-{admin.id} form"), "no actions on oneself"
+    role_form = next(f for f in page.forms.values() if f.action == f"/admin/users/{member.id}/role")
+    role_form["role"] = "editor"
+    role_form.submit(status=303)
+    assert User.get_by_id(member.id).role == "editor"
+    browser.post(f"/admin/users/{admin.id}/deactivate", headers=csrf_headers(browser), status=403)
+    page = browser.get("/admin/users")
+    next(f for f in page.forms.values() if f.action == f"/admin/users/{member.id}/deactivate").submit(status=303)
+    assert not User.get_by_id(member.id).is_active
+    page = browser.get("/admin/users")
+    next(f for f in page.forms.values() if f.action == f"/admin/users/{member.id}/reactivate").submit(status=303)
+    assert User.get_by_id(member.id).is_active
+
+
+def test_editors_read_users_but_cannot_manage_them(browser, signed_in_as):
+    signed_in_as("editor")
+    member = create_user("viewer")
+    page = browser.get("/admin/users")
+    assert member.email in page.text and not page.html.select(f"#user-{member.id} form")
+    for action, data in (("role", {"role": "admin"}), ("deactivate", {})):
+        browser.post(f"/admin/users/{member.id}/{action}", data, headers=csrf_headers(browser), status=403)
+    assert User.get_by_id(member.id).role == "viewer" and User.get_by_id(member.id).is_active
+
+
+# ---------------------------------------------------------------- API tokens
+
+
+def test_api_tokens_are_shown_once_scoped_and_revocable(browser, signed_in_as, posts):
+    author = signed_in_as("author")
+    page = browser.get("/admin/account/tokens")
+    offered = [box["value"] for box in page.html.select("input[name=permissions]")]
+    assert "content.create" in offered and "users.delete" not in offered
+    form = page.forms["token-form"]
+    form["name"] = "ci"
+    form.set("permissions", True, index=offered.index("content.read"))
+    created = form.submit(status=201)
+    token = created.html.select_one("#new-token")["value"]
+    assert token.startswith("sp_")
+    assert token not in browser.get("/admin/account/tokens").text, "shown once"
+    api = {**bearer(token), "Accept": "application/json"}
+    assert browser.get("/auth/me", headers=api).json["user"]["id"] == author.id
+    browser.post("/admin/account/tokens", {"name": "x", "permissions": "users.delete"},
+                 headers=csrf_headers(browser), status=422)
+    row_form = next(f for f in browser.get("/admin/account/tokens").forms.values() if f.action.endswith("/revoke"))
+    row_form.submit(status=303)
+    browser.get("/auth/me", headers=api, status=401)
+
+
+def test_others_tokens_cannot_be_revoked_from_the_page(browser, signed_in_as):
+    signed_in_as("editor")
+    roles = RolePermissions()
+    other = create_user("editor")
+    owner = Principal(id=other.id, email=other.email, role=other.role, permissions=frozenset(roles.of("editor")))
+    row, _ = ApiTokens(roles).create(owner, "theirs", [])
+    browser.post(f"/admin/account/tokens/{row.id}/revoke", headers=csrf_headers(browser), status=404)
+    assert ApiTokens(roles).get(row.id) is not None

@@ -1,0 +1,81 @@
+"""Every list answers one envelope: ``{data: [...], meta: {total, page, limit, pages, hasNext, hasPrev}}``.
+
+The list routes are found in the OpenAPI document (their success body is ``ListBody``), so
+a new list route is walked as soon as it declares itself a list; a test also fails when a
+route that answers a list does not declare it.
+"""
+
+import re
+
+import pytest
+
+from tests.fixtures.content import create_collection, insert_items
+
+PAGE_KEYS = {"total", "page", "limit", "pages", "hasNext", "hasPrev"}
+LIST_REF = "#/components/schemas/ListBody"
+
+
+def list_operations(doc):
+    """``[path]`` of every GET whose success body is the list envelope."""
+    found = []
+    for path, item in doc["paths"].items():
+        get = item.get("get")
+        if get and get["responses"].get("200", {}).get("content", {}).get("application/json", {}).get("schema") == {
+            "$ref": LIST_REF
+        }:
+            found.append(path)
+    return sorted(found)
+
+
+@pytest.fixture
+def site(app_client, make_user):
+    admin, headers = make_user("admin")
+    blog = create_collection("blog")
+    ids = insert_items(blog, admin, 3)
+    return app_client, headers, {"name": "blog", "id": ids[0]}
+
+
+def test_the_list_routes_are_the_expected_ones(app_client):
+    doc = app_client.get("/api/openapi.json").json
+    assert list_operations(doc) == [
+        "/admin/api/collections", "/admin/api/users", "/api/collections", "/api/collections/{name}/content",
+        "/api/content", "/api/content/{id}/history", "/api/content/{id}/versions", "/api/media",
+        "/api/schedules", "/api/tokens",
+    ]
+
+
+def test_every_list_answers_the_one_envelope(site):
+    client, headers, values = site
+    doc = client.get("/api/openapi.json").json
+    for path in list_operations(doc):
+        body = client.get(path.format(**values), headers=headers, status=200).json
+        assert set(body) >= {"data", "meta"}, path
+        assert isinstance(body["data"], list), path
+        assert set(body["meta"]) >= PAGE_KEYS, (path, body["meta"])
+        meta = body["meta"]
+        assert meta["total"] >= len(body["data"]) and meta["limit"] >= 1 and meta["pages"] >= 0, path
+        assert isinstance(meta["hasNext"], bool) and isinstance(meta["hasPrev"], bool), path
+
+
+def test_a_paged_list_counts_its_pages(site):
+    client, headers, _ = site
+    meta = client.get("/api/content?limit=2", headers=headers).json["meta"]
+    assert {k: meta[k] for k in PAGE_KEYS} == {
+        "total": 3, "page": 1, "limit": 2, "pages": 2, "hasNext": True, "hasPrev": False,
+    }
+    meta = client.get("/api/content/{}/versions?limit=1".format(site[2]["id"]), headers=headers).json["meta"]
+    assert meta["page"] == 1 and meta["limit"] == 1
+
+
+def test_single_users_are_data_objects(site):
+    client, headers, _ = site
+    me = client.get("/auth/me", headers=headers).json["user"]
+    assert client.get(f"/admin/api/users/{me['id']}", headers=headers).json["data"]["id"] == me["id"]
+
+
+def test_list_timestamps_are_iso_and_rows_keep_epoch_ms(site):
+    client, headers, _ = site
+    body = client.get("/api/content").json
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["meta"]["timestamp"])
+    assert isinstance(body["data"][0]["created_at"], int)
+    assert re.fullmatch(r"\d{4}-.*Z", client.get("/api/collections").json["meta"]["timestamp"])

@@ -1,0 +1,101 @@
+"""The OpenAPI document: generated from the mounted routes, complete, valid, served at two paths."""
+
+import re
+
+import falcon.inspect
+import pytest
+from openapi_spec_validator import validate
+
+from app.api.openapi import openapi_path
+from tests.fixtures.app import app_for
+
+_CONVERTED = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):[^}]*\}")
+
+
+def mounted_operations(app):
+    """``{(path, method)}`` of every responder the app mounts (Falcon's own defaults left out)."""
+    found = set()
+    for route in falcon.inspect.inspect_routes(app):
+        path = _CONVERTED.sub(r"{\1}", route.path)
+        found |= {(path, m.method.lower()) for m in route.methods if not m.internal}
+    return found
+
+
+def documented_operations(doc):
+    return {(path, method) for path, item in doc["paths"].items() for method in item}
+
+
+@pytest.fixture
+def doc(client):
+    return client.get("/api/openapi.json").json
+
+
+def test_every_mounted_route_is_documented_and_nothing_else(env, doc):
+    mounted = mounted_operations(app_for(env))
+    documented = documented_operations(doc)
+    assert mounted - documented == set()
+    assert documented - mounted == set()
+    assert ("/api/content/{id}/versions/{version}", "get") in documented
+
+
+def test_the_document_is_valid_openapi_3_1(doc):
+    assert doc["openapi"].startswith("3.1")
+    validate(doc)
+
+
+def test_get_api_serves_the_same_document(client, doc):
+    response = client.get("/api")
+    assert response.content_type == "application/json"
+    assert response.json == doc
+    assert client.get("/api/").json == doc
+
+
+def test_security_follows_the_access_rule(doc):
+    public = doc["paths"]["/api/content"]["get"]
+    assert {} in public["security"]
+    create = doc["paths"]["/api/content"]["post"]
+    assert {} not in create["security"]
+    assert create["x-permission"] == "content.create"
+    assert {"apiKey": []} in create["security"]
+    me = doc["paths"]["/auth/me"]["get"]
+    assert {} not in me["security"] and "x-permission" not in me
+
+
+def test_bodies_and_query_parameters_come_from_the_declarations(doc):
+    schemas = doc["components"]["schemas"]
+    create = doc["paths"]["/api/content"]["post"]
+    ref = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = schemas[ref.rsplit("/", 1)[1]]
+    assert "collectionId" in body["required"]
+    assert "201" in create["responses"]
+    users = doc["paths"]["/admin/api/users"]["get"]
+    names = {p["name"]: p for p in users["parameters"]}
+    assert names["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 100, "description": "page size (default 20)"}
+    assert set(names["role"]["schema"]["enum"]) == {"admin", "editor", "author", "viewer"}
+    upload = doc["paths"]["/api/media/upload"]["post"]
+    assert "multipart/form-data" in upload["requestBody"]["content"]
+
+
+def test_header_parameters_are_declared_too(doc):
+    put = {p["name"]: p for p in doc["paths"]["/api/content/{id}"]["put"]["parameters"]}
+    assert put["If-Match"]["in"] == "header"
+
+
+def test_path_parameters_come_from_the_template(doc):
+    params = doc["paths"]["/api/content/{id}/versions/{version}"]["get"]["parameters"]
+    assert params[0] == {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    assert params[1]["schema"]["type"] == "integer" and params[1]["schema"]["minimum"] == 1
+
+
+def test_errors_are_the_envelope(doc):
+    for item in doc["paths"].values():
+        for operation in item.values():
+            schema = operation["responses"]["default"]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def test_openapi_path_converts_falcon_templates():
+    assert openapi_path("/a/{id}/b/{n:int(min=1, max=9)}") == (
+        "/a/{id}/b/{n}",
+        [("id", {"type": "string"}), ("n", {"type": "integer", "minimum": 1, "maximum": 9})],
+    )

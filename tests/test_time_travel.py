@@ -1,0 +1,325 @@
+"""`d1 time-travel info|restore` through the CLI, on a SQLite file and on a real PostgreSQL database.
+
+Every test runs on both backends. Changes are made with `d1 execute` (the triggers log
+them whoever writes) and read back with `d1 execute --json`.
+"""
+
+import json
+import re
+import shutil
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import cli
+from app.db.models import bind_models
+from app.db.time_travel import triggers
+from app.runtime.config import load_config
+from app.runtime.context import ScheduledEvent
+from app.runtime.env import build_env
+from app.scheduled import run_scheduled
+from tests.fixtures.app import MIGRATIONS, CliProject, env_with_copy, make_env, migrate
+from tests.fixtures.content import insert_items
+
+DAY_MS = 24 * 3600 * 1000
+BOOKMARK = re.compile(r"[0-9a-f]{16}-[0-9a-f]{12}-[0-9a-f]{32}")
+
+
+class Project(CliProject):
+    """A migrated project whose migrations folder is its own copy (a test may add one)."""
+
+    def __init__(self, folder, env, dialect):
+        super().__init__(folder, env)
+        self.dialect = dialect
+        self.migrations = folder / "migrations"
+        shutil.copytree(MIGRATIONS, self.migrations)
+        self.config.write_text(self.config.read_text().replace(str(MIGRATIONS), str(self.migrations)))
+
+    def cli(self, *args, input=None):
+        return CliRunner().invoke(
+            cli, [*map(str, args), "--config", str(self.config), "--persist-to", str(self.state)],
+            input=input, catch_exceptions=False)
+
+    def sql(self, statement):
+        result = self.cli("d1", "execute", "DB", "--command", statement)
+        assert result.exit_code == 0, result.output
+
+    def rows(self, query):
+        result = self.cli("d1", "execute", "DB", "--json", "--command", query)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)[0]["results"]
+
+    def content(self):
+        return {row["id"]: row["title"] for row in self.rows("SELECT id, title FROM content ORDER BY id")}
+
+    def bookmark(self, *args):
+        result = self.cli("d1", "time-travel", "info", "DB", "--json", *args)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)["bookmark"]
+
+    def restore(self, *args):
+        return self.cli("d1", "time-travel", "restore", "DB", "--yes", *args)
+
+    def env(self):
+        return build_env(load_config(self.config, persist_to=self.state))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def project(request, tmp_path, migrated_template):
+    folder = tmp_path / "app"
+    if request.param == "sqlite":
+        env = env_with_copy(folder, migrated_template)
+    else:
+        env = make_env(folder, database_url=request.getfixturevalue("fresh_postgres_url"))
+        migrate(env)
+    project = Project(folder, env, request.param)
+    project.sql("INSERT INTO users (id, email, username, first_name, last_name, role, created_at, updated_at)"
+                " VALUES ('u1', 'a@example.com', 'a', 'A', 'B', 'admin', 1, 1)")
+    project.sql("INSERT INTO collections (id, name, display_name, schema, created_at, updated_at)"
+                " VALUES ('c1', 'blog', 'Blog', '{}', 1, 1)")
+    for n in (1, 2):
+        project.sql("INSERT INTO content (id, collection_id, slug, title, data, author_id, created_at, updated_at)"
+                    f" VALUES ('p{n}', 'c1', 'post-{n}', 'Post {n}', '{{\"n\": {n}}}', 'u1', 1, 1)")
+    return project
+
+
+def now_seconds_between_writes():
+    """A time strictly after the writes made so far and before the next ones."""
+    time.sleep(0.02)
+    moment = time.time()
+    time.sleep(0.02)
+    return f"{moment:.3f}"
+
+
+def edit_delete_add(project):
+    project.sql("UPDATE content SET title = 'Edited' WHERE id = 'p1'")
+    project.sql("DELETE FROM content WHERE id = 'p2'")
+    project.sql("INSERT INTO content (id, collection_id, slug, title, data, author_id, created_at, updated_at)"
+                " VALUES ('p3', 'c1', 'post-3', 'Added', '{}', 'u1', 2, 2)")
+
+
+def test_restore_to_a_timestamp_brings_back_edited_and_deleted_content(project):
+    before = {"p1": "Post 1", "p2": "Post 2"}
+    assert project.content() == before
+    moment = now_seconds_between_writes()
+    edit_delete_add(project)
+    after = {"p1": "Edited", "p3": "Added"}
+    assert project.content() == after
+
+    result = project.restore("--timestamp", moment)
+    assert result.exit_code == 0, result.output
+    assert "(3 change(s) undone)" in result.output
+    assert project.content() == before
+    assert project.rows("SELECT data FROM content WHERE id = 'p2'") == [{"data": '{"n": 2}'}]
+
+    undo = re.search(r"restore to the previous bookmark: (\S+)", result.output).group(1)
+    assert BOOKMARK.fullmatch(undo)
+    again = project.restore("--bookmark", undo)
+    assert again.exit_code == 0, again.output
+    assert project.content() == after
+
+
+def test_info_prints_the_bookmark_to_restore_to(project):
+    result = project.cli("d1", "time-travel", "info", "DB")
+    assert result.exit_code == 0, result.output
+    bookmark = re.search(r"The current bookmark is '(\S+)'", result.output).group(1)
+    assert f"time-travel restore DB --bookmark={bookmark}" in result.output
+    edit_delete_add(project)
+    restored = project.cli("d1", "time-travel", "restore", "DB", "--json", "--bookmark", bookmark)
+    assert restored.exit_code == 0, restored.output
+    payload = json.loads(restored.output)
+    assert payload["bookmark"] == bookmark and payload["changes_undone"] == 3
+    assert BOOKMARK.fullmatch(payload["previous_bookmark"]) and payload["previous_bookmark"] > bookmark
+    assert project.content() == {"p1": "Post 1", "p2": "Post 2"}
+
+
+def test_bookmarks_of_times_sort_and_name_the_state_then(project):
+    first = now_seconds_between_writes()
+    project.sql("UPDATE content SET title = 'One' WHERE id = 'p1'")
+    second = now_seconds_between_writes()
+    project.sql("UPDATE content SET title = 'Two' WHERE id = 'p1'")
+    at_first, at_second, now = project.bookmark("--timestamp", first), project.bookmark("--timestamp", second), \
+        project.bookmark()
+    assert at_first < at_second < now
+    assert project.restore("--bookmark", at_second).exit_code == 0
+    assert project.content()["p1"] == "One"
+
+
+def test_restore_asks_first(project):
+    bookmark = project.bookmark()
+    edit_delete_add(project)
+    declined = project.cli("d1", "time-travel", "restore", "DB", "--bookmark", bookmark, input="n\n")
+    assert declined.exit_code == 0 and "OK to proceed (y/N)" in declined.output and "Not restoring." in declined.output
+    assert project.content() == {"p1": "Edited", "p3": "Added"}
+
+
+def test_a_point_before_a_migration_is_refused(project):
+    bookmark = project.bookmark()
+    moment = now_seconds_between_writes()
+    (project.migrations / "0999_add_subtitle.sql").write_text("ALTER TABLE content ADD COLUMN subtitle TEXT;\n")
+    assert project.cli("d1", "migrations", "apply", "DB").exit_code == 0
+    project.sql("UPDATE content SET title = 'After', subtitle = 'x' WHERE id = 'p1'")
+
+    for args in (("--bookmark", bookmark), ("--timestamp", moment)):
+        refused = project.restore(*args)
+        assert refused.exit_code == 1
+        assert "before the schema changed" in refused.output and "migration 0999_add_subtitle.sql" in refused.output
+    assert project.content()["p1"] == "After"
+
+    # A point after the migration is fine, new column included.
+    after_migration = project.bookmark()
+    project.sql("UPDATE content SET title = 'Later', subtitle = 'y' WHERE id = 'p1'")
+    assert project.restore("--bookmark", after_migration).exit_code == 0
+    assert project.rows("SELECT title, subtitle FROM content WHERE id = 'p1'") == [{"title": "After", "subtitle": "x"}]
+
+
+def test_a_schema_changed_outside_migrations_is_refused_until_re_armed(project):
+    bookmark = project.bookmark()
+    project.sql("ALTER TABLE content ADD COLUMN subtitle TEXT")
+    refused = project.restore("--bookmark", bookmark)
+    assert refused.exit_code == 1 and "the schema changed outside `d1 migrations apply`" in refused.output
+    assert project.cli("d1", "migrations", "apply", "DB").exit_code == 0  # re-arms
+    later = project.bookmark()
+    project.sql("DELETE FROM content WHERE id = 'p1'")
+    assert project.restore("--bookmark", later).exit_code == 0
+    assert set(project.content()) == {"p1", "p2"}
+
+
+def test_bad_bookmarks_and_timestamps_are_refused_clearly(project):
+    cases = {
+        ("--bookmark", "nonsense"): "is not a bookmark",
+        ("--bookmark", "0" * 16 + "-" + "0" * 12 + "-" + "f" * 32): "belongs to another database",
+        ("--timestamp", "yesterday"): "neither Unix seconds nor an RFC 3339 time",
+        ("--timestamp", str(int(time.time()) + 3600)): "is in the future",
+        ("--timestamp", "2001-01-01T00:00:00Z"): "before the schema changed",
+    }
+    for args, message in cases.items():
+        result = project.restore(*args)
+        assert result.exit_code != 0 and message in result.output, (args, result.output)
+    both = project.restore("--bookmark", project.bookmark(), "--timestamp", "1")
+    assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_retention_purge_drops_old_history_and_refuses_points_before_it(project):
+    project.config.write_text(project.config.read_text().replace(
+        'database_name = "test-db"', 'database_name = "test-db"\ntime_travel_retention_days = 2'))
+    old = now_seconds_between_writes()
+    project.sql("UPDATE content SET title = 'Old edit' WHERE id = 'p1'")
+    cutoff = now_seconds_between_writes()
+    project.sql("UPDATE content SET title = 'New edit' WHERE id = 'p2'")
+
+    env = project.env()
+    try:
+        event = ScheduledEvent("manual", round(float(cutoff) * 1000) + 2 * DAY_MS)
+        report = run_scheduled(event, env)["purge_expired_history"]
+    finally:
+        env.DB.db.close()
+    assert report["changes_purged"] >= 1
+
+    refused = project.restore("--timestamp", old)
+    assert refused.exit_code == 1 and "older than the history kept" in refused.output
+    kept = project.restore("--timestamp", cutoff)
+    assert kept.exit_code == 0, kept.output
+    assert project.content() == {"p1": "Old edit", "p2": "Post 2"}
+    # Numbering goes on after the purge: the restore's own changes can be undone.
+    undo = re.search(r"previous bookmark: (\S+)", kept.output).group(1)
+    assert project.restore("--bookmark", undo).exit_code == 0
+    assert project.content() == {"p1": "Old edit", "p2": "New edit"}
+
+
+def test_a_bad_retention_setting_is_a_clean_error(project):
+    project.config.write_text(project.config.read_text().replace(
+        'database_name = "test-db"', 'database_name = "test-db"\ntime_travel_retention_days = 0'))
+    result = project.cli("d1", "time-travel", "info", "DB")
+    assert result.exit_code == 1 and "time_travel_retention_days must be a whole number of days" in result.output
+
+
+def test_a_failing_restore_leaves_the_database_as_it_was(project):
+    bookmark = project.bookmark()
+    edit_delete_add(project)
+    # A row deleted behind the triggers' back: the oldest change to undo names a missing row.
+    env = project.env()
+    db = env.DB.db
+    try:
+        with db.atomic():
+            triggers.drop_triggers(db)
+            db.execute_sql("DELETE FROM content WHERE id = 'p1'")
+            triggers.create_triggers(db, triggers.table_specs(db, {"d1_migrations"}))
+    finally:
+        db.close()
+    failed = project.restore("--bookmark", bookmark)
+    assert failed.exit_code == 1, failed.output
+    assert "cannot be undone" in failed.output and "nothing was restored" in failed.output
+    # The two newer changes were undone first, then rolled back with the rest.
+    assert project.content() == {"p3": "Added"}
+
+
+def test_restore_makes_the_running_apps_cache_stale(env, client, blog_collection, as_author):
+    author, _ = as_author
+    (item,) = insert_items(blog_collection, author, 1)
+    folder = env.config.path.parent
+
+    def run(*args):
+        result = CliRunner().invoke(cli, [*args, "--config", str(folder / "bindings.toml"),
+                                          "--persist-to", str(folder / "state")], catch_exceptions=False)
+        bind_models(env.DB.db)  # the command bound the models to its own connection
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    bookmark = json.loads(run("d1", "time-travel", "info", "DB", "--json"))["bookmark"]
+    run("d1", "execute", "DB", "--command", f"UPDATE content SET title = 'Changed' WHERE id = '{item}'")
+    assert client.get("/api/content").json["data"][0]["title"] == "Changed"
+    assert client.get("/api/content").headers["X-Cache-Status"] == "HIT"
+
+    run("d1", "time-travel", "restore", "DB", "--bookmark", bookmark, "--yes")
+    response = client.get("/api/content")
+    assert response.headers["X-Cache-Status"] == "MISS"
+    assert response.json["data"][0]["title"] == "Item 0"
+
+
+def test_tables_without_a_primary_key_are_named_as_not_restored(project):
+    project.sql("CREATE TABLE notes (body TEXT)")
+    result = project.cli("d1", "time-travel", "info", "DB")
+    assert result.exit_code == 0, result.output
+    assert "Not restored (no primary key): notes" in result.output
+    bookmark = project.bookmark()
+    project.sql("INSERT INTO notes VALUES ('kept'); DELETE FROM content WHERE id = 'p1'")
+    assert project.restore("--bookmark", bookmark).exit_code == 0
+    assert set(project.content()) == {"p1", "p2"}
+    assert project.rows("SELECT body FROM notes") == [{"body": "kept"}]
+
+
+def test_a_cascading_delete_comes_back_parent_and_children(project):
+    project.sql("INSERT INTO plugin_hooks (id, plugin_id, hook_name, handler_name, created_at) VALUES"
+                " ('h1', 'faq-plugin', 'content:save', 'a', 1), ('h2', 'faq-plugin', 'content:read', 'b', 1)")
+    bookmark = project.bookmark()
+    project.sql("DELETE FROM plugins WHERE id = 'faq-plugin'")
+    assert project.rows("SELECT COUNT(*) AS n FROM plugin_hooks") == [{"n": 0}]
+    result = project.restore("--bookmark", bookmark)
+    assert result.exit_code == 0, result.output
+    assert project.rows("SELECT id FROM plugin_hooks ORDER BY id") == [{"id": "h1"}, {"id": "h2"}]
+    assert project.rows("SELECT name FROM plugins WHERE id = 'faq-plugin'") == [{"name": "faq-plugin"}]
+    if project.dialect == "postgres":  # the foreign keys were deferrable for the restore only
+        assert project.rows("SELECT COUNT(*) AS n FROM pg_constraint WHERE contype = 'f' AND condeferrable") \
+            == [{"n": 0}]
+
+
+def test_values_come_back_exactly(project):
+    postgres = project.dialect == "postgres"
+    blob, real = ("BYTEA", "DOUBLE PRECISION") if postgres else ("BLOB", "REAL")
+    blob_value = "decode('00ff10', 'hex')" if postgres else "x'00ff10'"
+    real_value = "0.1::float8 + 0.2::float8" if postgres else "0.1 + 0.2"
+    (project.migrations / "0999_samples.sql").write_text(
+        f"CREATE TABLE samples (id INTEGER PRIMARY KEY, b {blob}, r {real}, n BIGINT, t TEXT);\n")
+    assert project.cli("d1", "migrations", "apply", "DB").exit_code == 0
+    project.sql(f"INSERT INTO samples VALUES (1, {blob_value}, {real_value}, 9007199254740993, 'line break ''q'' é')")
+    project.sql("INSERT INTO samples VALUES (2, NULL, 1e300, -1, NULL)")
+    before = project.rows("SELECT id, b, r, n, t FROM samples ORDER BY id")
+    bookmark = project.bookmark()
+    project.sql("UPDATE samples SET b = NULL, r = 0, n = 0, t = 'x'")
+    project.sql("DELETE FROM samples WHERE id = 2")
+    assert project.restore("--bookmark", bookmark).exit_code == 0
+    after = project.rows("SELECT id, b, r, n, t FROM samples ORDER BY id")
+    assert after == before
+    assert after[0]["r"] == 0.1 + 0.2 and after[0]["n"] == 9007199254740993

@@ -1,0 +1,81 @@
+"""Usernames derived from the email: invitations, registration without a username, create-admin."""
+
+import re
+
+import pytest
+
+from app.db.models import User, bind_models
+from app.services.accounts import USERNAME_PATTERN
+from app.services.usernames import MAX_LENGTH, free_username, username_base
+from tests.fixtures.app import client_for, make_env, migrate
+from tests.fixtures.auth import PASSWORD, accounts_for_tests
+from tests.fixtures.users import bearer, create_user, token_for
+
+
+def taken_from(names):
+    return lambda batch: set(batch) & set(names)
+
+
+@pytest.mark.parametrize("email, expected", [
+    ("ed.jones@example.com", "ed.jones"),
+    ("Ed.Jones@Example.com", "ed.jones"),
+    ("ed+cms@example.com", "ed1"),
+    ("zoë@example.com", "zoe"),
+    ("o'brien@example.com", "obrien"),
+    ("a@example.com", "a01"),
+    ("!!!@example.com", "user"),
+    ("x" * 64 + "@example.com", "x" * MAX_LENGTH),
+])
+def test_the_local_part_becomes_a_valid_username(email, expected):
+    username = free_username(email, taken_from([]))
+    assert username == expected
+    assert re.fullmatch(USERNAME_PATTERN, username)
+
+
+def test_taken_names_get_the_next_number():
+    assert free_username("sam@example.com", taken_from(["sam"])) == "sam2"
+    assert free_username("sam@example.com", taken_from(["sam", "sam2", "sam3"])) == "sam4"
+    assert free_username("ed@example.com", taken_from(["ed1"])) == "ed2"
+    many = ["sam"] + [f"sam{n}" for n in range(2, 45)]
+    assert free_username("sam@example.com", taken_from(many)) == "sam45"
+
+
+def test_a_number_never_makes_a_long_name_too_long():
+    base = "y" * MAX_LENGTH
+    username = free_username(f"{base}@example.com", taken_from([base]))
+    assert username == "y" * (MAX_LENGTH - 1) + "2"
+
+
+def test_the_base_keeps_only_allowed_characters():
+    assert username_base("first last@example.com") == "firstlast"
+    assert username_base("under_score-dash.dot@example.com") == "under_score-dash.dot"
+
+
+def invite(client, headers, email):
+    return client.post_json("/admin/api/users/invite", {"email": email}, headers=headers, status=201).json["user"]
+
+
+def test_invitations_take_the_local_part_then_a_number(env):
+    bind_models(env.DB.db)
+    admin = create_user("admin")
+    headers = bearer(token_for(admin))
+    client = client_for(env)
+    create_user("viewer", username="ed1")
+    assert invite(client, headers, "sam@example.com")["username"] == "sam"
+    assert invite(client, headers, "sam@example.org")["username"] == "sam2"
+    assert invite(client, headers, "ed@example.com")["username"] == "ed2"
+
+
+def test_registration_and_create_admin_on_postgresql(tmp_path, fresh_postgres_url):
+    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
+    migrate(env)
+    bind_models(env.DB.db)
+    try:
+        assert accounts_for_tests().create_admin("kim@example.com", PASSWORD).username == "kim"
+        client = client_for(env)
+        body = {"email": "kim@example.org", "password": PASSWORD}
+        user = client.post_json("/auth/register", body, status=201).json["user"]
+        assert user["username"] == "kim2"
+        assert User.select().where(User.username.startswith("kim")).count() == 2
+    finally:
+        env.DB.db.close()
