@@ -163,11 +163,13 @@ def test_dev_banner_collection_edits_and_access_log(tmp_path):
         listening = output.lines.index(output.wait_for(lambda line: "Listening at" in line))
         assert listening < banner
         assert output.lines[banner] == f"⎔ Serving sonicpy-test (default environment) at {base}"
-        block = output.lines[banner + 1:banner + 6]
+        block = output.lines[banner + 1:banner + 8]
         assert re.fullmatch(r"   DB {12}D1  SQLite .*/state/v3/d1/DB\.sqlite", block[0]), block
         assert re.fullmatch(r"   MEDIA_BUCKET  R2  folder .*/state/v3/r2/test-media", block[1]), block
         assert re.fullmatch(r"   CACHE_KV {6}KV  SQLite .*/state/v3/kv/test-kv\.sqlite", block[2]), block
-        assert block[3:] == [f"   Health: {base}/health", "   Ctrl-C to stop"]
+        assert block[3:] == [
+            f"   Admin: {base}/admin", f"   API docs: {base}/docs", f"   Health: {base}/health", "   Ctrl-C to stop",
+        ]
         assert display_names(base) == {"notes": "Notes"}
 
         # An edited file is synced while dev runs, and the API answers with it.

@@ -3,10 +3,8 @@ the app has them) and the access log lines of `dev` and `serve`."""
 
 import datetime
 import json
-import types
 
 import app.app as composition_root
-from app.api.access import access
 from app.cli.common import Runtime
 from app.cli.startup import banner_lines
 from app.runtime.access_log import access_entry, dev_line, json_line
@@ -28,6 +26,8 @@ def test_banner_names_each_backend_relative_to_the_working_folder(tmp_path, monk
         "   DB            D1  SQLite state/v3/d1/DB.sqlite",
         "   MEDIA_BUCKET  R2  folder state/v3/r2/test-media",
         "   CACHE_KV      KV  SQLite state/v3/kv/test-kv.sqlite",
+        f"   Admin: {URL}/admin",
+        f"   API docs: {URL}/docs",
         f"   Health: {URL}/health",
         "   Ctrl-C to stop",
     ]
@@ -49,18 +49,13 @@ def test_banner_shows_servers_but_never_credentials(tmp_path, monkeypatch):
         assert secret not in shown
 
 
-class Docs:
-    @access(public=True)
-    def on_get(self, req, resp):
-        resp.media = {}
-
-
-def test_banner_points_at_the_api_docs_when_the_app_serves_them(tmp_path, monkeypatch):
-    docs_module = types.SimpleNamespace(register=lambda routes: routes.add("/docs", Docs()))
-    # The app as it will be once a module registers /docs (create_app reads ROUTE_MODULES).
-    monkeypatch.setattr(composition_root, "ROUTE_MODULES", [*composition_root.ROUTE_MODULES, docs_module])
+def test_banner_leaves_out_a_page_the_app_does_not_serve(tmp_path, monkeypatch):
+    # The app without its docs module: the banner must not point at a page that answers 404.
+    without_docs = [module for module in composition_root.ROUTE_MODULES if module.__name__ != "app.api.explorer"]
+    monkeypatch.setattr(composition_root, "ROUTE_MODULES", without_docs)
     lines = banner_lines(runtime_for(tmp_path, bindings_text()), URL)
-    assert lines[-2:] == [f"   API docs: {URL}/docs", "   Ctrl-C to stop"]
+    assert not any("API docs" in line for line in lines)
+    assert lines[-3:] == [f"   Admin: {URL}/admin", f"   Health: {URL}/health", "   Ctrl-C to stop"]
 
 
 class Response:

@@ -13,9 +13,12 @@ _CONVERTED = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):[^}]*\}")
 
 
 def mounted_operations(app):
-    """``{(path, method)}`` of every responder the app mounts (Falcon's own defaults left out)."""
+    """``{(path, method)}`` of every API responder the app mounts (Falcon's own defaults and
+    the admin UI's HTML pages left out)."""
     found = set()
     for route in falcon.inspect.inspect_routes(app):
+        if "/app/admin/" in route.source_info:
+            continue
         path = _CONVERTED.sub(r"{\1}", route.path)
         found |= {(path, m.method.lower()) for m in route.methods if not m.internal}
     return found
@@ -99,3 +102,12 @@ def test_openapi_path_converts_falcon_templates():
         "/a/{id}/b/{n}",
         [("id", {"type": "string"}), ("n", {"type": "integer", "minimum": 1, "maximum": 9})],
     )
+
+
+def test_the_admin_pages_are_left_out_and_really_mounted(env, doc):
+    # Browser pages are not API operations; the exclusion must not hide API routes.
+    paths = {route.path for route in falcon.inspect.inspect_routes(app_for(env))}
+    assert {"/", "/admin", "/admin/login"} <= paths
+    assert not any(path == "/" or path.startswith("/admin/") and not path.startswith("/admin/api/")
+                   for path in doc["paths"] if path != "/admin/plugins/{name}/settings")
+    assert "/admin/api/users" in doc["paths"]

@@ -52,7 +52,7 @@ def test_the_base_keeps_only_allowed_characters():
 
 
 def invite(client, headers, email):
-    return client.post_json("/admin/api/users/invite", {"email": email}, headers=headers, status=201).json["user"]
+    return client.post_json("/admin/api/users/invite", {"email": email}, headers=headers, status=201).json["data"]
 
 
 def test_invitations_take_the_local_part_then_a_number(env):

@@ -187,11 +187,24 @@ def build_operation(method, path, path_params, resource, responder, types):
     return entry
 
 
+# The admin UI's HTML pages (and `/`, which redirects to them) are for browsers, not API
+# clients: the document describes the JSON API only.
+HTML_PAGES_PACKAGE = "app.admin"
+
+
+def is_api_route(resource):
+    """False for the admin UI's pages, which the document leaves out."""
+    module = type(resource).__module__
+    return not (module == HTML_PAGES_PACKAGE or module.startswith(HTML_PAGES_PACKAGE + "."))
+
+
 def build_document(routes):
     """The OpenAPI 3.1 document of ``routes`` (``(template, resource, suffix)`` triples)."""
     types = _Types()
     paths = {}
     for template, resource, suffix in routes:
+        if not is_api_route(resource):
+            continue
         path, path_params = openapi_path(template)
         item = paths.setdefault(path, {})
         for method, responder in responders(resource, suffix):

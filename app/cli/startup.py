@@ -18,6 +18,7 @@ from app.app import create_app
 from app.runtime.config import ConfigError
 
 PORTS_TRIED = 20  # how far past a taken port to look for a free one to suggest
+ADMIN_PATH = "/admin"
 DOCS_PATH = "/docs"
 HEALTH_PATH = "/health"
 
@@ -78,13 +79,13 @@ def wait_until_listening(process, ip, port, timeout=60.0):
     return process.poll() is None
 
 
-def has_route(env, path):
-    """Whether the app built for ``env`` serves ``path`` (False when it cannot be built here)."""
+def served_paths(env):
+    """The route templates the app built for ``env`` serves (none when it cannot be built here)."""
     try:
         app = create_app(env)
     except ConfigError:
-        return False
-    return any(route.path == path for route in falcon.inspect.inspect_routes(app))
+        return set()
+    return {route.path for route in falcon.inspect.inspect_routes(app)}
 
 
 def _short(text):
@@ -93,7 +94,7 @@ def _short(text):
 
 
 def banner_lines(runtime, url):
-    """The banner: URL and environment, each binding's backend, then the API docs or health URL."""
+    """The banner: URL and environment, each binding's backend, then the admin, API docs and health URLs."""
     config, env = runtime.config, runtime.env
     lines = [f"⎔ Serving {config.name} ({config.env_label} environment) at {url}"]
     types = env.binding_types()
@@ -102,9 +103,9 @@ def banner_lines(runtime, url):
     for name, binding_type in types.items():
         described = _short(binding_type.describe(env.bindings[name]))
         lines.append(f"   {name:<{width}}  {binding_type.label:<{label_width}}  {described}")
-    if has_route(env, DOCS_PATH):
-        lines.append(f"   API docs: {url}{DOCS_PATH}")
-    else:
-        lines.append(f"   Health: {url}{HEALTH_PATH}")
+    served = served_paths(env)
+    for label, path in (("Admin", ADMIN_PATH), ("API docs", DOCS_PATH), ("Health", HEALTH_PATH)):
+        if path in served:
+            lines.append(f"   {label}: {url}{path}")
     lines.append("   Ctrl-C to stop")
     return lines
