@@ -286,7 +286,9 @@ def test_the_mail_names_the_recipient_and_links_to_the_reset_page(app_client, us
     app_client.post_json("/auth/request-password-reset", {"email": "MIXED@example.com"}, status=202)
     [mail] = outbox.sent
     assert (mail.kind, mail.email) == ("password_reset", "mixed@example.com")
-    assert mail.link.startswith("/auth/reset-password?token=")
+    assert mail.link.startswith("/admin/reset-password?token=")  # the page a person opens
+    page = app_client.get(mail.link, headers={"Accept": "text/html"}, status=200)
+    assert page.content_type == "text/html" and "password" in page.text.lower()
 
 
 def test_the_default_mailer_logs_the_link_for_the_operator(env, user_with_password, caplog):
@@ -297,7 +299,7 @@ def test_the_default_mailer_logs_the_link_for_the_operator(env, user_with_passwo
     [record] = [r for r in caplog.records if r.name == "sonicpy.accounts"]
     assert record.levelno == logging.WARNING
     assert record.getMessage().startswith("password reset for logged@example.com: ")
-    assert "/auth/reset-password?token=" in record.getMessage()
+    assert "/admin/reset-password?token=" in record.getMessage()
 
 
 def test_reset_request_accepts_a_form_like_sonicjs(app_client, user_with_password, outbox):

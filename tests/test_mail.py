@@ -37,7 +37,7 @@ def client_with(env, settings, mailer=None):
 
 def token_of(message):
     link = next(line for line in message.get_content().splitlines() if line.startswith(BASE))
-    assert link.startswith(f"{BASE}/auth/reset-password?token=")
+    assert link.startswith(f"{BASE}/admin/reset-password?token=")
     return parse_qs(urlsplit(link).query)["token"][0]
 
 
@@ -92,7 +92,7 @@ def test_implicit_tls_carries_invitations(env, smtp_server, client_context):
     client.post_json("/admin/api/users/invite", {"email": "new@example.com"}, headers=admin, status=201)
     [(_, recipients, message)] = inbox.messages
     assert recipients == ["new@example.com"] and message["Subject"] == "You are invited"
-    assert f"{BASE}/auth/accept-invitation?token=" in message.get_content()
+    assert f"{BASE}/admin/accept-invitation?token=" in message.get_content()
 
 
 def test_a_failing_smtp_server_never_fails_the_request(env, person, caplog):
@@ -116,6 +116,8 @@ binding = "DB"
 database_name = "site"
 [env.production.vars]
 {production}
+[env.production.secrets]
+required = ["JWT_SECRET", "SMTP_PASSWORD"]
 [[env.production.d1_databases]]
 binding = "DB"
 database_name = "site-prod"

@@ -65,7 +65,8 @@ def worker_pids(metrics_dir):
 
 
 def test_two_gunicorn_workers_are_added_up(tmp_path):
-    _, env = default_env_config(tmp_path)
+    # The secret is declared, as a deployment declares it; its value comes from the process.
+    _, env = default_env_config(tmp_path, extra='\n[secrets]\nrequired = ["METRICS_TOKEN"]\n')
     env["METRICS_TOKEN"] = TOKEN
     assert run_cli(["d1", "migrations", "apply", "DB"], env).returncode == 0
     port = free_port()

@@ -36,6 +36,9 @@ binding = "CACHE_KV"
 id = "served-kv"
 
 [env.production]
+[env.production.vars]
+MAILER = "log"
+
 [env.production.secrets]
 required = ["JWT_SECRET"]
 
@@ -105,8 +108,7 @@ def production_config(tmp_path, memcached_factory, s3_server, fresh_postgres_url
         migrations=MIGRATIONS, bucket=bucket, s3=s3_server, key_env=ACCESS_KEY_ENV,
         secret_env=SECRET_KEY_ENV, memcached=memcached_factory().address,
     ))
-    env = {**os.environ, **CREDENTIALS, "DATABASE_URL": fresh_postgres_url, "JWT_SECRET": "s" * 48,
-           "MAILER": "log"}
+    env = {**os.environ, **CREDENTIALS, "DATABASE_URL": fresh_postgres_url, "JWT_SECRET": "s" * 48}
     env.pop("SONICPY_ENV", None)
     return path, env
 

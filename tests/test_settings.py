@@ -53,8 +53,8 @@ def test_numbers_come_from_vars_or_the_environment(tmp_path):
     assert (settings.rate_limit_attempts, settings.rate_limit_window_seconds) == (3, 120)
     assert (settings.max_upload_bytes, settings.trusted_proxy_count) == (1024, 2)
     staging = config_for(
-        tmp_path, staging_vars='[env.staging.vars]\nRATE_LIMIT_ATTEMPTS = "7"\n', env_name="staging",
-        environ={"JWT_SECRET": STRONG_SECRET, "MAILER": "log"},
+        tmp_path, staging_vars='[env.staging.vars]\nRATE_LIMIT_ATTEMPTS = "7"\nMAILER = "log"\n', env_name="staging",
+        environ={"JWT_SECRET": STRONG_SECRET},
     )
     assert settings_from_config(staging).rate_limit_attempts == 7
 
@@ -104,8 +104,9 @@ def test_outside_the_default_env_the_jwt_secret_is_required_and_long(tmp_path):
         settings_from_config(config_for(tmp_path, env_name="staging"))
     with pytest.raises(ConfigError, match="JWT_SECRET is 31 bytes long; it must be at least 32 random bytes"):
         settings_from_config(config_for(tmp_path, env_name="staging", environ={"JWT_SECRET": "s" * 31}))
-    environ = {"JWT_SECRET": STRONG_SECRET, "MAILER": "log"}
-    settings = settings_from_config(config_for(tmp_path, env_name="staging", environ=environ))
+    staging_vars = '[env.staging.vars]\nMAILER = "log"\n'
+    environ = {"JWT_SECRET": STRONG_SECRET}
+    settings = settings_from_config(config_for(tmp_path, staging_vars=staging_vars, env_name="staging", environ=environ))
     assert settings.jwt_secret == STRONG_SECRET
 
 

@@ -277,7 +277,7 @@ class Accounts:
             password_reset_token=hash_token(token),
             password_reset_expires=now_ms() + self._settings.password_reset_ttl_seconds * 1000,
         ).where(User.id == user.id).execute()
-        return Mail("password_reset", user.email, self._link("/auth/reset-password", token))
+        return Mail("password_reset", user.email, self._link("/admin/reset-password", token))
 
     def reset_password(self, token, new_password):
         """Set a new password with a reset token (single use); ends every session and API token.
@@ -323,7 +323,7 @@ class Accounts:
             password_hash=None, is_active=False, invitation_token=hash_token(token),
             invited_by=invited_by, invited_at=now_ms(),
         )
-        return user, Mail("invitation", user.email, self._link("/auth/accept-invitation", token))
+        return user, Mail("invitation", user.email, self._link("/admin/accept-invitation", token))
 
     def accept_invitation(self, token, username, password):
         """Set username and password of an invited user and activate the account.
