@@ -15,9 +15,10 @@ from app.api.authentication import AuthenticationMiddleware
 from app.api.cors import CORSMiddleware
 from app.api.errors import install_error_handling
 from app.api.metrics import MetricsMiddleware
-from app.api.middleware import DatabaseMiddleware, PluginMiddleware, RequestContextMiddleware
+from app.api.middleware import PluginMiddleware, RequestContextMiddleware
 from app.api.request_guard import RequestGuard, guard_request_bodies
 from app.api.routes import ROUTE_MODULES, Routes
+from app.db.middleware import DatabaseMiddleware
 from app.db.models import bind_models
 from app.services import Services
 from app.services.accounts import Accounts

@@ -110,6 +110,7 @@ def test_quiet_still_reports_errors(tmp_path):
         f"❌ {EVERY_MINUTE}: purge_expired_logs failed: no such table: log_config",
         f"❌ {EVERY_MINUTE}: run_scheduled_content failed: no such table: scheduled_content",
         f"❌ {EVERY_MINUTE}: sweep_media_orphans failed: no such table: media_pending_objects",
+        f"❌ {EVERY_MINUTE}: retry_webhook_deliveries failed: no such table: webhook_deliveries",
     ]
     env.DB.db.close()
 

@@ -5,8 +5,6 @@ import ast
 from tests.fixtures.app import PROJECT_ROOT
 
 API = PROJECT_ROOT / "app" / "api"
-# Connects each request to its app's database: plumbing, not data access.
-DATABASE_PLUMBING = {"middleware.py"}
 
 
 def runtime_imports(path):
@@ -29,6 +27,5 @@ def test_no_api_module_imports_the_models_but_for_types():
     reaching = {
         path.name: [name for name in runtime_imports(path) if name.startswith("app.db")]
         for path in sorted(API.glob("*.py"))
-        if path.name not in DATABASE_PLUMBING
     }
     assert {name: modules for name, modules in reaching.items() if modules} == {}

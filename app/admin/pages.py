@@ -71,6 +71,15 @@ def is_admin_page(path):
     return (path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")) and not path.startswith(API_PREFIX)
 
 
+def serves_page(req, resource):
+    """Whether ``req`` is for an admin page: answered by a resource of this package, or, when
+    no route matched, a path under /admin (its 404 is a page too). JSON routes that live
+    under /admin for SonicJS's sake (``/admin/plugins/{name}/settings``) are not pages."""
+    if resource is None:
+        return is_admin_page(req.path)
+    module = type(resource).__module__
+    return module == __package__ or module.startswith(__package__ + ".")
+
 class Renderer:
     """Renders templates with what every page needs (the user, the CSRF token, asset URLs).
 
@@ -145,7 +154,7 @@ class AdminPagesMiddleware:
         self._renderer = renderer
 
     def process_resource(self, req, resp, resource, params):
-        if not is_admin_page(req.path) or req.method in SAFE_METHODS:
+        if not serves_page(req, resource) or req.method in SAFE_METHODS:
             return
         token = req.get_header(HEADER)
         if token is None:
@@ -158,7 +167,7 @@ class AdminPagesMiddleware:
             raise falcon.HTTPForbidden(title="Forbidden", description="Invalid or missing CSRF token")
 
     def process_response(self, req, resp, resource, req_succeeded):
-        if not is_admin_page(req.path):
+        if not serves_page(req, resource):
             return
         for name, value in SECURITY_HEADERS.items():
             resp.set_header(name, value)
