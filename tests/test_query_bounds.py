@@ -3,7 +3,9 @@
 A ``like`` of many words and an ``all`` of many values are each one LIKE per term: they
 are bounded (400 beyond, naming the limit). Many conditions are joined as a balanced tree,
 so the SQL nests by the logarithm of their number and no database parser overflows. A
-forged cursor whose key holds an object is compared as JSON text, never bound raw.
+forged cursor whose key holds an object is compared as JSON text, never bound raw. The
+size of a query is bounded too: ``where`` by its length, and every route's query string
+by its length (400 naming the limit, before gunicorn's request line limit would refuse it).
 """
 
 import base64
@@ -12,7 +14,9 @@ import json
 import msgspec
 import pytest
 
+from app.api.request_guard import MAX_QUERY_STRING_LENGTH
 from app.db.models import bind_models
+from app.services.content.filters import MAX_CONDITIONS, MAX_WHERE_LENGTH
 from app.services.content.values import MAX_MATCH_TERMS
 from tests.fixtures.app import client_for, make_env, migrate
 from tests.fixtures.content import BLOG_SCHEMA, create_collection, insert_items
@@ -53,10 +57,18 @@ def test_all_with_too_many_values_is_400(client):
     assert "at most" in response.json["details"][0]["message"]
 
 
+def largest_where(words):
+    """A ``where`` ORing MAX_CONDITIONS ``like`` conditions of ``words`` times ``i``."""
+    condition = {"field": "title", "operator": "like", "value": " ".join(["i"] * words)}
+    return json.dumps({"or": [condition] * MAX_CONDITIONS}, separators=(",", ":"))
+
+
 def test_the_most_a_filter_may_hold_still_answers(client):
-    # 50 conditions of 20 words each: 1000 LIKEs, yet shallow SQL.
-    conditions = [{"field": "title", "operator": "like", "value": "item " * MAX_MATCH_TERMS} for _ in range(50)]
-    response = client.get("/api/content", {"where": json.dumps({"or": conditions})})
+    # As many one-letter words per condition as the length cap lets through: hundreds of
+    # LIKEs, yet shallow SQL.
+    words = max(n for n in range(1, MAX_MATCH_TERMS + 1) if len(largest_where(n)) <= MAX_WHERE_LENGTH)
+    assert words * MAX_CONDITIONS >= 500
+    response = client.get("/api/content", {"where": largest_where(words)})
     assert len(response.json["data"]) == 3
     assert client.get("/api/content", {"filter[title][like]": "item " * MAX_MATCH_TERMS}).json["meta"]["total"] == 3
 
@@ -98,3 +110,25 @@ ODD_PARAMETERS = [
 def test_odd_parameters_are_answered_never_a_5xx(client, params):
     response = client.get("/api/content", params, expect_errors=True)
     assert response.status_int < 500, response.text
+
+
+def test_a_where_over_the_length_cap_is_400_naming_it(client):
+    # One long value: over the where cap, yet under the query string's once percent-encoded.
+    text = json.dumps({"and": [{"field": "title", "operator": "equals", "value": "a" * MAX_WHERE_LENGTH}]})
+    response = client.get("/api/content", {"where": text}, status=400)
+    assert response.json["details"] == [
+        {"parameter": "where", "message": f"at most {MAX_WHERE_LENGTH} characters, not {len(text)}"},
+    ]
+
+
+@pytest.mark.parametrize("url", ["/api/content", "/api/collections/blog/content", "/api/media", "/health"])
+def test_a_query_string_over_the_cap_is_400_naming_it(client, url):
+    query = "search=" + "a" * (MAX_QUERY_STRING_LENGTH - len("search=") + 1)
+    response = client.get(f"{url}?{query}", status=400)
+    assert response.json["error"] == "Query string too long"
+    assert str(MAX_QUERY_STRING_LENGTH) in response.json["details"]
+
+
+def test_a_query_string_at_the_cap_passes_the_guard(client):
+    query = "collection_id=" + "x" * (MAX_QUERY_STRING_LENGTH - len("collection_id="))
+    assert client.get(f"/api/content?{query}").json["data"] == []

@@ -20,6 +20,7 @@ from app.api.health import iso_now
 from app.services import collections
 from app.services.cache import DATABASE, Namespace
 from app.services.content.fields import QueryError
+from app.services.content.filters import MAX_WHERE_LENGTH
 from app.services.content.query import NotPermitted, Scope, get_item, list_content, parse_list_params
 
 NAMESPACE = Namespace.CONTENT
@@ -34,7 +35,10 @@ COLLECTION_LIST_QUERY = (
     Param("page", Annotated[int, msgspec.Meta(ge=1)], "1-based page (instead of offset)"),
     Param("cursor", str, "meta.nextCursor of the previous page (instead of offset or page)"),
     Param("sort", str, "fields, '-' for descending: -published_at,title"),
-    Param("where", str, 'SonicJS\'s JSON filter: {"and": [{"field", "operator", "value"}]}'),
+    Param(
+        "where", Annotated[str, msgspec.Meta(max_length=MAX_WHERE_LENGTH)],
+        'SonicJS\'s JSON filter: {"and": [{"field", "operator", "value"}]}',
+    ),
     Param("search", Annotated[str, msgspec.Meta(min_length=1, max_length=200)], "in title and text fields"),
     Param("fields", str, "comma-separated fields to return"),
     Param("status", str, "draft, published, archived (comma-separated) or all; editors"),

@@ -1,4 +1,11 @@
-"""One guard at the request boundary against NUL and other control characters.
+"""One guard at the request boundary against oversized query strings, NUL and other
+control characters.
+
+A query string over ``MAX_QUERY_STRING_LENGTH`` characters (as sent, percent-encoded) is
+a 400 naming the limit. The limit sits below gunicorn's request line limit (8190 bytes,
+method, path and protocol included), so that a client gets this API's error envelope
+rather than the server's bare refusal, and so that behind any other server a query's
+total size stays bounded as well.
 
 PostgreSQL can neither store nor compare a NUL character (the driver refuses such a
 parameter outright), and nothing the API takes in a path or a query string has a use for
@@ -26,12 +33,18 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 NUL = "\x00"
 URL_MESSAGE = "NUL and other control characters are not allowed"
 BODY_MESSAGE = "NUL characters are not allowed"
+MAX_QUERY_STRING_LENGTH = 6144
 
 
 class RequestGuard:
-    """Middleware: 400 for a request whose path or query string holds a control character."""
+    """Middleware: 400 for a query string too long, or a path or query string holding a control character."""
 
     def process_request(self, req, resp):
+        if len(req.query_string) > MAX_QUERY_STRING_LENGTH:
+            raise bad_request(
+                "Query string too long",
+                f"a query string takes at most {MAX_QUERY_STRING_LENGTH} characters, not {len(req.query_string)}",
+            )
         if CONTROL_CHARACTERS.search(req.path):
             raise bad_request("Invalid path", URL_MESSAGE)
         for name, value in req.params.items():

@@ -30,6 +30,9 @@ from app.services.content.fields import SORTABLE, Field, fail, resolve_field
 from app.services.content.values import OPERATORS, coerce_value
 
 MAX_CONDITIONS = 50
+# Conditions, words and values are each capped; the text as a whole is too, so that the
+# product of the caps (50 conditions of 20 words...) is not all reachable at once.
+MAX_WHERE_LENGTH = 4096
 MAX_DEPTH = 4
 MAX_SORT_KEYS = 5
 FILTER_PARAM = re.compile(r"^filter\[([^\[\]]+)\](?:\[([^\[\]]+)\])?$")
@@ -79,6 +82,8 @@ def parse_where(text, schema=None, columns=None):
     """The Group of a ``where`` JSON parameter (None when empty)."""
     if not text:
         return None
+    if len(text) > MAX_WHERE_LENGTH:
+        fail("where", f"at most {MAX_WHERE_LENGTH} characters, not {len(text)}")
     try:
         tree = msgspec.json.decode(text.encode() if isinstance(text, str) else text)
     except msgspec.DecodeError as ex:

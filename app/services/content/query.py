@@ -21,12 +21,19 @@ query joining author, collection and featured image. Pagination is ``limit`` (de
 at most 1000) with ``offset`` or ``page``, or an opaque ``cursor`` (keyset on the sort
 keys + id) that stays fast at any depth; each page with more rows after it carries
 ``meta.nextCursor``.
+
+A page is also bounded in bytes: when its items' JSON passes ``RESPONSE_BUDGET_BYTES``, it
+is cut after the last item that fits (one item at least), with ``meta.truncated: true``,
+``hasNext`` and a ``nextCursor`` that continues right after the last item returned. An
+offset or page request cut this way carries that cursor too: the next ``page`` number
+would skip the items cut, the cursor does not.
 """
 
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import msgspec
 import peewee
 from peewee import SQL, fn
 
@@ -44,6 +51,9 @@ log = logging.getLogger("sonicpy.content")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 MAX_SEARCH_LENGTH = 200
+# The most item JSON one list response carries: 1000 items of full ``data`` could otherwise
+# hold a worker's memory (and the cache's) at hundreds of megabytes per anonymous request.
+RESPONSE_BUDGET_BYTES = 8 * 1024 * 1024
 STATUSES = ("draft", "published", "archived")
 ALL_STATUSES = ("all", "any")
 LIST_PARAMS = frozenset({
@@ -315,6 +325,11 @@ def _list(params, scope, sql):
             rows += page(where & tail, params.limit + 1 - len(rows))
     has_next = len(rows) > params.limit
     rows = rows[:params.limit]
+    items = [item_from_row(row, scope, params.fields) for row in rows]
+    kept = _items_within_budget(items)
+    truncated = kept < len(items)
+    if truncated:
+        rows, items, has_next = rows[:kept], items[:kept], True
     page_number = params.offset // params.limit + 1 if params.paged else None
     has_prev = params.offset > 0 if params.paged else True
     meta = {"count": len(rows)}
@@ -323,7 +338,19 @@ def _list(params, scope, sql):
         meta["offset"] = params.offset
     if has_next:
         meta["nextCursor"] = encode_cursor(params.sort, rows[-1][len(INDEX):])
-    return {"data": [item_from_row(row, scope, params.fields) for row in rows], "meta": meta}
+    if truncated:
+        meta["truncated"] = True
+    return {"data": items, "meta": meta}
+
+
+def _items_within_budget(items):
+    """How many of ``items``, from the first, fit ``RESPONSE_BUDGET_BYTES`` (always at least one)."""
+    used = 0
+    for count, item in enumerate(items):
+        used += len(msgspec.json.encode(item))
+        if used > RESPONSE_BUDGET_BYTES:
+            return max(count, 1)
+    return len(items)
 
 
 @contextmanager
