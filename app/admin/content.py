@@ -268,50 +268,44 @@ class ContentWorkflowAction:
         redirect(resp, f"/admin/content/{found.name}/{id}?moved={action}")
 
 
+class _ItemWrite:
+    """Base of the POSTs that run one content write on an item, then go where it landed."""
 
-class ContentDeleteAction:
+    def __init__(self, edit_page, cache):
+        self._edit = edit_page
+        self._cache = cache
+
+    def _apply(self, req, resp, collection, id, write, landing):
+        """Run ``write(user, id)``, invalidate the content cache, redirect to ``landing``
+        (formatted with the collection's ``name`` and the item's ``id``)."""
+        found, _, _ = self._edit.load(req, collection, id)
+        write(req.context.user, id)
+        invalidate(self._cache, Namespace.CONTENT)
+        redirect(resp, landing.format(name=found.name, id=id))
+
+
+class ContentDeleteAction(_ItemWrite):
     """``POST /admin/content/{collection}/{id}/delete``: soft delete (the item can be restored)."""
 
-    def __init__(self, edit_page, cache):
-        self._edit = edit_page
-        self._cache = cache
-
     @access("content.delete")
     def on_post(self, req, resp, collection, id):
-        found, _, _ = self._edit.load(req, collection, id)
-        writes.soft_delete(req.context.user, id)
-        invalidate(self._cache, Namespace.CONTENT)
-        redirect(resp, f"/admin/content/{found.name}/{id}?moved=deleted")
+        self._apply(req, resp, collection, id, writes.soft_delete, "/admin/content/{name}/{id}?moved=deleted")
 
 
-class ContentRestoreAction:
+class ContentRestoreAction(_ItemWrite):
     """``POST /admin/content/{collection}/{id}/restore``: undo a soft delete."""
 
-    def __init__(self, edit_page, cache):
-        self._edit = edit_page
-        self._cache = cache
-
     @access("content.delete")
     def on_post(self, req, resp, collection, id):
-        found, _, _ = self._edit.load(req, collection, id)
-        writes.restore_deleted(req.context.user, id)
-        invalidate(self._cache, Namespace.CONTENT)
-        redirect(resp, f"/admin/content/{found.name}/{id}?moved=restored")
+        self._apply(req, resp, collection, id, writes.restore_deleted, "/admin/content/{name}/{id}?moved=restored")
 
 
-class ContentPurgeAction:
+class ContentPurgeAction(_ItemWrite):
     """``POST /admin/content/{collection}/{id}/purge``: delete for good (admins)."""
-
-    def __init__(self, edit_page, cache):
-        self._edit = edit_page
-        self._cache = cache
 
     @access("content.purge")
     def on_post(self, req, resp, collection, id):
-        found, _, _ = self._edit.load(req, collection, id)
-        writes.purge(req.context.user, id)
-        invalidate(self._cache, Namespace.CONTENT)
-        redirect(resp, f"/admin/content/{found.name}?purged=1")
+        self._apply(req, resp, collection, id, writes.purge, "/admin/content/{name}?purged=1")
 
 
 class ContentScheduleAction:
