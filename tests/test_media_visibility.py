@@ -9,23 +9,13 @@ import pytest
 
 from app.db.models import Media
 from tests.fixtures import media as samples
-from tests.fixtures.app import env_with_copy, make_env, migrate
 from tests.fixtures.media import upload
 from tests.fixtures.workflow import insert_content
 
+# Each test runs on SQLite and on PostgreSQL (tests/fixtures/backends.py).
+pytestmark = pytest.mark.backends
+
 IMMUTABLE = "public, max-age=31536000, immutable"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def env(request, tmp_path, migrated_template):
-    """The app's Env (local bucket) on either database backend."""
-    if request.param == "sqlite":
-        env = env_with_copy(tmp_path / "app", migrated_template)
-    else:
-        env = make_env(tmp_path / "pg", database_url=request.getfixturevalue("fresh_postgres_url"))
-        migrate(env)
-    yield env
-    env.DB.db.close()
 
 
 @pytest.fixture

@@ -4,8 +4,11 @@
 import pytest
 
 from app.db.models import bind_models
-from tests.fixtures.app import client_for, env_with_copy, make_env, migrate
+from tests.fixtures.app import client_for
 from tests.fixtures.users import bearer, create_user, token_for
+
+# Each test runs on SQLite and on PostgreSQL (tests/fixtures/backends.py).
+pytestmark = pytest.mark.backends
 
 QUERIES = [
     ("/admin/api/users", {"search": "a\x00b"}),
@@ -33,18 +36,11 @@ PATHS = [
 ]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def admin_client(request, tmp_path, migrated_template):
-    """``(client, admin headers)`` over a migrated database of each kind."""
-    if request.param == "sqlite":
-        env = env_with_copy(tmp_path / "app", migrated_template)
-    else:
-        env = make_env(tmp_path / "pg", database_url=request.getfixturevalue("fresh_postgres_url"))
-        migrate(env)
+@pytest.fixture
+def admin_client(env):
+    """``(client, admin headers)`` over the test's backend stack."""
     bind_models(env.DB.db)
-    headers = bearer(token_for(create_user("admin")))
-    yield client_for(env), headers
-    env.DB.db.close()
+    return client_for(env), bearer(token_for(create_user("admin")))
 
 
 def assert_refused(response, status, error):

@@ -8,20 +8,12 @@ needs a new review, and a delete + restore by an author does not bring an item o
 import pytest
 
 from app.services.content.history import record_version
-from tests.fixtures.app import env_with_copy, make_env, migrate
 from tests.fixtures.workflow import content_row, history_rows, workflow_logs
 
+# Each test runs on SQLite and on PostgreSQL (tests/fixtures/backends.py).
+pytestmark = pytest.mark.backends
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def env(request, tmp_path, migrated_template):
-    """The app's Env on either database backend."""
-    if request.param == "sqlite":
-        env = env_with_copy(tmp_path / "app", migrated_template)
-    else:
-        env = make_env(tmp_path / "pg", database_url=request.getfixturevalue("fresh_postgres_url"))
-        migrate(env)
-    yield env
-    env.DB.db.close()
+
 
 
 def put(client, item, headers, status=200, **body):
