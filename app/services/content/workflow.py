@@ -37,7 +37,6 @@ from peewee import fn
 
 from app.db.models import (
     Content,
-    LogConfig,
     SystemLog,
     User,
     Workflow,
@@ -49,6 +48,7 @@ from app.db.models import (
 from app.services.content.history import record_history, record_version, status_of_state
 from app.services.content.locks import lock_row
 from app.services.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, ServiceError
+from app.services.logs import log_enabled
 from app.services.plugins import hooks
 
 DEFAULT_STATE = "draft"
@@ -70,7 +70,6 @@ STATE_OF_STATUS = {"draft": "draft", "published": "published", "archived": "arch
 REVIEW_OUTCOMES = ("approved", "rejected")
 # Holders of these act on anyone's content; everyone else only on their own.
 OVERSEER_PERMISSIONS = ("content.review", "content.publish")
-LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 
 # Only the columns a move reads: the data column can be large and is never needed here.
 CONTENT_FIELDS = (
@@ -341,16 +340,8 @@ def _update_content(content, target, user, comment, now, versioned):
         raise NotAllowed("The content changed while this transition ran; reload it and retry")
 
 
-def _log_enabled(category, level):
-    config = LogConfig.select(LogConfig.enabled, LogConfig.level).where(LogConfig.category == category).first()
-    if config is None:
-        return True
-    threshold = config.level if config.level in LOG_LEVELS else "info"
-    return bool(config.enabled) and LOG_LEVELS.index(level) >= LOG_LEVELS.index(threshold)
-
-
 def _write_log(content, action, from_state, to_state, user, comment, now, history, source, request_id):
-    if not _log_enabled("workflow", "info"):
+    if not log_enabled("workflow", "info"):
         return
     SystemLog.create(
         level="info",
