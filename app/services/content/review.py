@@ -30,33 +30,35 @@ def may_publish(user):
     return user.is_admin or user.can("content.publish")
 
 
-def before_edit(db, content_id, user, request_id=None):
-    """Before ``user`` edits ``content_id``: send reviewed content back to review if needed.
+def before_edit(db, content, user, request_id=None):
+    """Before ``user`` edits ``content`` (the row the write loaded): send reviewed content
+    back to review if needed.
 
     Returns:
         True when the item was moved (the caller must reload it before writing).
     """
     if may_publish(user):
         return False
-    state = workflow.current_state(workflow.load_content(content_id))
+    state = workflow.current_state(content)
     if state not in REVIEWED_STATES:
         return False
-    workflow.impose(db, content_id, user, REVIEW_STATE, "edited-for-review",
+    workflow.impose(db, content.id, user, REVIEW_STATE, "edited-for-review",
                     comment=f"Edited while {state}: needs review again", request_id=request_id)
     return True
 
 
-def after_restore(db, content_id, user, request_id=None):
-    """After ``user`` restored ``content_id`` from the trash: a draft again if needed.
+def after_restore(db, content, user, request_id=None):
+    """After ``user`` restored ``content`` (the row the restore loaded) from the trash: a
+    draft again if needed.
 
     Returns:
         True when the item was moved.
     """
     if may_publish(user):
         return False
-    state = workflow.current_state(workflow.load_content(content_id))
+    state = workflow.current_state(content)
     if state not in PUBLISHER_STATES:
         return False
-    workflow.impose(db, content_id, user, RESTORE_STATE, "restored-as-draft",
+    workflow.impose(db, content.id, user, RESTORE_STATE, "restored-as-draft",
                     comment=f"Restored from {state} by someone who cannot publish", request_id=request_id)
     return True

@@ -194,7 +194,7 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
         edits = {name: value for name, value in fields.items() if name != "status"}
         values = prepare_fields(content.collection, edits, content.id, current=content)
         if status is None or status == content.status:
-            if edits and review.before_edit(database, content.id, user, request_id):
+            if edits and review.before_edit(database, content, user, request_id):
                 content = load_for_write(content.id)
             return _write_update(user, content, values, metadata or {"action": "updated"})
         transition(database, content.id, user, to_state=status, request_id=request_id, versioned=not edits)
@@ -216,7 +216,7 @@ def restore_version(user, content_id, version, expected_version=None):
         fields = {name: saved.get(name) for name in RESTORED_FIELDS if name in saved}
         fields.setdefault("data", {})
         values = prepare_fields(content.collection, fields, content.id, current=content)
-        if review.before_edit(database, content.id, user):
+        if review.before_edit(database, content, user):
             content = load_for_write(content.id)
         return _write_update(user, content, values, {"action": "version_restored", "restored_from": version})
 
@@ -239,7 +239,7 @@ def restore_deleted(user, content_id):
             raise ContentConflict("Content is not deleted")
         hooks.before("content_restore", user=user, content=content)
         restored = _mark_deleted(user, content, None, "restored")
-        if review.after_restore(database, content.id, user):
+        if review.after_restore(database, content, user):
             restored = load_for_write(content.id)
         return restored
 
