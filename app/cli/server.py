@@ -130,8 +130,12 @@ def _collection_watcher(runtime):
     return CollectionWatcher(runtime, collections_dir(runtime.config)[0], click.echo)
 
 
-class StopServing(Exception):
-    """Raised by a termination signal so ``dev`` stops its gunicorn before exiting."""
+class StopServing(BaseException):
+    """Raised by a termination signal so ``dev`` stops its gunicorn before exiting.
+
+    A BaseException, as KeyboardInterrupt is: the signal may land anywhere, for example
+    while the banner builds the app, and an ``except Exception`` there must not swallow it.
+    """
 
 
 def _raise_stop(signum, frame):
