@@ -84,6 +84,20 @@ def critical_violations(driver):
     return [v for v in driver.execute_async_script(RUN_AXE) if v["impact"] == "critical"]
 
 
+def navigate(driver, wait, element):
+    """Click ``element`` and wait until the browser has left the page it was on.
+
+    Without this, a wait that follows may find an element of the old page just as the new
+    one replaces it (Chromium then answers "Node with given id does not belong to the document").
+    """
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    old_page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    wait.until(ec.staleness_of(old_page))
+
+
 def test_sign_in_edit_and_publish_in_chromium(served_admin, chromium):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -103,17 +117,17 @@ def test_sign_in_edit_and_publish_in_chromium(served_admin, chromium):
     audited = {"sign-in": critical_violations(chromium)}
     chromium.find_element(By.ID, "email").send_keys(editor.email)
     chromium.find_element(By.ID, "password").send_keys(PASSWORD)
-    chromium.find_element(By.CSS_SELECTOR, "form[action='/admin/login'] button[type=submit]").click()
+    navigate(chromium, wait, chromium.find_element(By.CSS_SELECTOR, "form[action='/admin/login'] button[type=submit]"))
     wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Dashboard"))
     audited["dashboard"] = critical_violations(chromium)
 
-    chromium.find_element(By.LINK_TEXT, "Content").click()
-    chromium.find_element(By.LINK_TEXT, "Posts").click()
+    navigate(chromium, wait, chromium.find_element(By.LINK_TEXT, "Content"))
+    navigate(chromium, wait, wait.until(ec.element_to_be_clickable((By.LINK_TEXT, "Posts"))))
     search = wait.until(ec.presence_of_element_located((By.ID, "search")))
     search.send_keys("First")  # htmx swaps the results in place
     wait.until(ec.url_contains("search=First"))
     audited["content list"] = critical_violations(chromium)
-    wait.until(ec.element_to_be_clickable((By.LINK_TEXT, "First draft"))).click()
+    navigate(chromium, wait, wait.until(ec.element_to_be_clickable((By.LINK_TEXT, "First draft"))))
 
     title = wait.until(ec.presence_of_element_located((By.ID, "f-title")))
     title.clear()
@@ -121,11 +135,11 @@ def test_sign_in_edit_and_publish_in_chromium(served_admin, chromium):
     body = chromium.find_element(By.ID, "f-data-body")
     body.clear()
     body.send_keys("Written in a real browser.")
-    chromium.find_element(By.ID, "save").click()
+    navigate(chromium, wait, chromium.find_element(By.ID, "save"))
     wait.until(ec.url_contains("saved=1"))
     audited["edit form"] = critical_violations(chromium)
 
-    chromium.find_element(By.ID, "wf-publish").click()
+    navigate(chromium, wait, chromium.find_element(By.ID, "wf-publish"))
     wait.until(ec.text_to_be_present_in_element((By.ID, "item-status"), "published"))
     ARTIFACTS.mkdir(exist_ok=True)
     chromium.save_screenshot(str(ARTIFACTS / "admin-edit-publish.png"))
