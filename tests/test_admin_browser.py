@@ -88,14 +88,26 @@ def navigate(driver, wait, element):
     """Click ``element`` and wait until the browser has left the page it was on.
 
     Without this, a wait that follows may find an element of the old page just as the new
-    one replaces it (Chromium then answers "Node with given id does not belong to the document").
+    one replaces it. The check itself can land mid-swap, when Chromium answers "Node with
+    given id does not belong to the document" for the old page's element: that answer
+    means "not yet decided", so the wait asks again.
     """
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
 
     old_page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    wait.until(ec.staleness_of(old_page))
+
+    def left_old_page(_driver):
+        try:
+            old_page.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException:
+            return False
+        return False
+
+    wait.until(left_old_page)
 
 
 def test_sign_in_edit_and_publish_in_chromium(served_admin, chromium):

@@ -20,6 +20,7 @@ from app.runtime.r2.guard import BucketGuard, BucketUnavailable, guard_bucket
 from tests.fixtures import media as samples
 from tests.fixtures.app import client_for, env_with_copy
 from tests.fixtures.media import bucket_keys, upload
+from tests.fixtures.process import freeze_process
 from tests.fixtures.s3 import create_bucket
 from tests.fixtures.s3_proxy import S3FaultProxy
 from tests.fixtures.users import bearer, create_user, token_for
@@ -33,7 +34,7 @@ WAIT_LIMIT_SECONDS = 30
 @contextmanager
 def frozen(server):
     """The moto server stopped (SIGSTOP) for the block, resumed afterwards whatever happens."""
-    os.kill(server.proc.pid, signal.SIGSTOP)
+    freeze_process(server.proc.pid)
     try:
         yield
     finally:
