@@ -32,7 +32,9 @@ class Settings(msgspec.Struct, kw_only=True):
         password_min_length: minimum password length at register and change.
         max_upload_bytes: media upload limit (``MEDIA_MAX_UPLOAD_BYTES``, default 50 MiB).
         public_base_url: prefix of media public URLs (``PUBLIC_BASE_URL``), default relative.
-        cookie_secure: the ``Secure`` flag of the auth cookie (always on outside tests).
+        cookie_secure: the ``Secure`` flag of the auth and CSRF cookies: on in every named
+            environment, off in the default (development) one, which ``dev`` serves over plain
+            http where a browser reached by a LAN address would drop a ``Secure`` cookie.
         rate_limit_attempts: failed sign-ins per window from one address (whatever the
             account), and register and reset attempts per address and per account
             (``RATE_LIMIT_ATTEMPTS``, default 10).
@@ -260,6 +262,7 @@ def settings_from_config(config, **overrides):
         "registration_enabled": _flag(get("REGISTRATION_ENABLED"), True),
         "max_upload_bytes": int_setting(config, "MEDIA_MAX_UPLOAD_BYTES", 50 * MIB, minimum=1),
         "public_base_url": get("PUBLIC_BASE_URL", "") or "",
+        "cookie_secure": config.env_name is not None,
         "trusted_proxy_count": int_setting(config, "TRUSTED_PROXY_COUNT", 0),
         "rate_limit_attempts": int_setting(config, "RATE_LIMIT_ATTEMPTS", 10, minimum=1),
         "rate_limit_window_seconds": int_setting(config, "RATE_LIMIT_WINDOW_SECONDS", 300, minimum=1),

@@ -107,6 +107,7 @@ class PhaseStats:
     connection_errors: int = 0
     acked_writes: int = 0
     api_latencies: list = field(default_factory=list)
+    route_latencies: dict = field(default_factory=lambda: defaultdict(list))  # every answered request
 
 
 @dataclass
@@ -147,6 +148,7 @@ class Ledger:
                 stats.connection_errors += 1
                 return
             stats.responses += 1
+            stats.route_latencies[route].append(seconds)
             stats.ok += 200 <= outcome < 300
             stats.client_errors += 400 <= outcome < 500
             if route == HEALTH and outcome == 503:
@@ -594,6 +596,19 @@ def print_table(ledger):
               f"{s.api_timeouts:7} {s.media_timeouts:9} {s.connection_errors:8}")
 
 
+def print_route_table(ledger):
+    """p50/p95 per route and phase: shows which routes an outage slows, media or not."""
+    routes = sorted({route for s in ledger.stats.values() for route in s.route_latencies})
+    print(f"{'p50/p95 ms by route':36}" + "".join(f"{name:>19}" for name in ledger.stats))
+    for route in routes:
+        cells = []
+        for s in ledger.stats.values():
+            values = s.route_latencies.get(route, [])
+            p50, p95 = percentile(values, 0.5) * 1000, percentile(values, 0.95) * 1000
+            cells.append(f"{p50:.0f}/{p95:.0f}" if values else "-")
+        print(f"{route:36}" + "".join(f"{cell:>19}" for cell in cells))
+
+
 def report(ledger, result, args):
     """Print the table and the verdict; returns the exit code."""
     api_5xx = sum(s.api_5xx for s in ledger.stats.values())
@@ -603,6 +618,8 @@ def report(ledger, result, args):
     print(f"sonicpy under faults: {args.db}, {args.workers} workers x {args.threads} threads, "
           f"{args.clients} clients, {args.phase_seconds:g}s per phase, {args.timeout:g}s request timeout")
     print_table(ledger)
+    print()
+    print_route_table(ledger)
     print()
     print(f"acknowledged writes: {len(ledger.items)} creates, {ledger.updates_acked} updates, "
           f"{len(ledger.uploads)} uploads ({result['rows']} items read back)")

@@ -110,6 +110,14 @@ def test_outside_the_default_env_the_jwt_secret_is_required_and_long(tmp_path):
     assert settings.jwt_secret == STRONG_SECRET
 
 
+def test_cookies_are_secure_outside_the_default_env(tmp_path):
+    assert settings_from_config(config_for(tmp_path)).cookie_secure is False
+    staging_vars = '[env.staging.vars]\nMAILER = "log"\n'
+    environ = {"JWT_SECRET": STRONG_SECRET}
+    staging = settings_from_config(config_for(tmp_path, staging_vars=staging_vars, env_name="staging", environ=environ))
+    assert staging.cookie_secure is True
+
+
 def test_the_default_env_generates_and_keeps_a_secret(tmp_path):
     first = settings_from_config(config_for(tmp_path)).jwt_secret
     assert len(first) >= 32 and settings_from_config(config_for(tmp_path)).jwt_secret == first
