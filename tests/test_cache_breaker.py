@@ -7,8 +7,8 @@ so nothing here depends on wall time: assertions count the calls that reach KV.
 
 import pytest
 
+from app.runtime.breaker import CircuitBreaker
 from app.runtime.kv import open_kv
-from app.services.breaker import CircuitBreaker
 from app.services.cache import DATABASE, KV, MEMORY, Namespace, ThreeTierCache, invalidate_namespaces
 
 BREAKER_SECONDS = 1.0

@@ -236,6 +236,20 @@ def test_breaker_opens_on_no_answer_refuses_until_it_closes_then_reopens():
     assert guard.is_open
 
 
+def test_once_the_breaker_time_is_up_one_probe_goes_through_and_the_others_are_refused():
+    clock = Clock()
+    guard = BucketGuard(3, 5, clock=clock)
+    with pytest.raises(StoreUnreachable):
+        call_through(guard, unreachable)
+    clock.now += 5
+    with guard.call("head"):  # the probe, still waiting for the store
+        with pytest.raises(BucketUnavailable) as caught:
+            call_through(guard)
+        assert caught.value.retry_after == 5
+    # The probe was answered: the breaker is closed for everyone.
+    assert not guard.is_open and call_through(guard) == "answered" and call_through(guard) == "answered"
+
+
 def test_breaker_stays_closed_for_answered_errors_and_for_zero_seconds():
     guard = BucketGuard(1, 5, clock=Clock())
     with pytest.raises(R2Error):

@@ -43,8 +43,8 @@ from enum import StrEnum
 
 import msgspec
 
+from app.runtime.breaker import CircuitBreaker
 from app.runtime.kv import KVError
-from app.services.breaker import CircuitBreaker
 from app.services.cache_memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRY_BYTES, MemoryTier
 
 log = logging.getLogger("sonicpy.cache")

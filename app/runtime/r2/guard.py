@@ -7,8 +7,10 @@ of that worker stops answering. ``BucketGuard`` bounds that harm in two ways:
 * at most ``max_concurrent`` calls to the store run at once in this process; one more is
   refused at once with ``BucketUnavailable`` (never queued: a queue would hold threads too);
 * once a call gets no answer at all (``StoreUnreachable``: timeout, refused connection),
-  the breaker opens: every call is refused at once for ``breaker_seconds``, then calls go
-  through again and the first one that gets no answer opens it anew.
+  the breaker opens: every call is refused at once for ``breaker_seconds``; then one call
+  goes through as a probe while the others are still refused, and the breaker closes once
+  a call is answered. Letting every caller probe would hold a thread per caller for the
+  client's whole timeout each period, the health check's included.
 
 Refusals carry ``retry_after`` (whole seconds) for a ``Retry-After`` header. An error the
 store *answered* with (a 503, access denied) does not open the breaker: it cost no wait.
@@ -24,6 +26,8 @@ import os
 import threading
 import time
 from contextlib import contextmanager
+
+from app.runtime.breaker import CircuitBreaker
 
 from .bucket import R2Bucket
 from .objects import INTERNAL_ERROR, R2Error, StoreUnreachable
@@ -67,8 +71,7 @@ class BucketGuard:
             raise ValueError("max_concurrent must be at least 1")
         self.max_concurrent = max_concurrent
         self.breaker_seconds = breaker_seconds
-        self._clock = clock
-        self._open_until = 0.0
+        self._breaker = CircuitBreaker(breaker_seconds, clock=clock)
         # Keyed by pid: a forked worker starts with free slots of its own.
         self._slots = (os.getpid(), threading.BoundedSemaphore(max_concurrent))
 
@@ -83,7 +86,7 @@ class BucketGuard:
     @property
     def is_open(self):
         """Whether calls are being refused by the breaker right now."""
-        return self._clock() < self._open_until
+        return self._breaker.is_open
 
     @contextmanager
     def call(self, action):
@@ -92,10 +95,6 @@ class BucketGuard:
         Raises:
             BucketUnavailable: the breaker is open, or ``max_concurrent`` calls are running.
         """
-        remaining = self._open_until - self._clock()
-        if remaining > 0:
-            raise BucketUnavailable(action, "The object store is not answering; try again later.",
-                                    math.ceil(remaining))
         semaphore = self._semaphore()
         if not semaphore.acquire(blocking=False):
             raise BucketUnavailable(
@@ -103,18 +102,27 @@ class BucketGuard:
                 BUSY_RETRY_AFTER_SECONDS,
             )
         try:
-            yield
-        except StoreUnreachable as ex:
-            self._trip(action, ex)
-            raise
+            # Asked only once a slot is held, so a refused caller never takes the probe's turn.
+            if not self._breaker.allow():
+                raise BucketUnavailable(action, "The object store is not answering; try again later.",
+                                        math.ceil(self._breaker.remaining()))
+            try:
+                yield
+            except StoreUnreachable as ex:
+                self._trip(action, ex)
+                raise
+            except R2Error:
+                self._breaker.succeeded()  # the store answered, even if with an error
+                raise
+            self._breaker.succeeded()
         finally:
             semaphore.release()
 
     def _trip(self, action, ex):
-        if not self.is_open:
+        if not self._breaker.is_open:
             log.warning("MEDIA_BUCKET did not answer (%s): refusing media calls for %s s: %s",
                         action, self.breaker_seconds, ex)
-        self._open_until = self._clock() + self.breaker_seconds
+        self._breaker.failed()
 
 
 class GuardedBackend:

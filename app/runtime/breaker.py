@@ -30,6 +30,10 @@ class CircuitBreaker:
         """True while calls are refused (after a failure, or while a probe runs)."""
         return self._clock() < self._open_until
 
+    def remaining(self):
+        """Seconds until a caller may be let through again (0 when calls go through now)."""
+        return max(0.0, self._open_until - self._clock())
+
     def allow(self):
         """Whether the caller may call now; once the open time is up, only the first caller is allowed."""
         with self._lock:
