@@ -151,6 +151,9 @@ def test_once_a_call_gets_no_answer_the_breaker_refuses_media_calls(timing_out_s
                                                 headers=admin, expect_errors=True))
         assert_refused_at_once(client.post("/api/media/upload-multiple", upload_files=[("files", "x.txt", b"x")],
                                            headers=admin, expect_errors=True))
+        health = client.get("/health", status=503).json
+        assert health["bindings"]["MEDIA_BUCKET"] == {**health["bindings"]["MEDIA_BUCKET"],
+                                                      "status": "down", "error": "BucketUnavailable"}
         assert len(store.calls()) == reached  # the breaker kept every one of them from the store
         client.get("/auth/me", headers=admin, status=200)
         client.delete(f"/api/media/{record['id']}", headers=admin, status=200)  # database only
