@@ -89,14 +89,21 @@ class BucketGuard:
         return self._breaker.is_open
 
     @contextmanager
-    def call(self, action):
+    def call(self, action, limited=True):
         """Run one store call inside the guard.
+
+        Args:
+            action: the R2 action's name, for errors and logs.
+            limited: whether the call takes one of the ``max_concurrent`` slots. The health
+                check's ping does not: busy media calls are not an outage, and reporting
+                the bucket down for them would take a healthy worker out of a load balancer.
+                It still waits for the breaker and feeds it.
 
         Raises:
             BucketUnavailable: the breaker is open, or ``max_concurrent`` calls are running.
         """
-        semaphore = self._semaphore()
-        if not semaphore.acquire(blocking=False):
+        semaphore = self._semaphore() if limited else None
+        if semaphore is not None and not semaphore.acquire(blocking=False):
             raise BucketUnavailable(
                 action, f"Too many object store calls at once ({self.max_concurrent}); try again later.",
                 BUSY_RETRY_AFTER_SECONDS,
@@ -116,7 +123,8 @@ class BucketGuard:
                 raise
             self._breaker.succeeded()
         finally:
-            semaphore.release()
+            if semaphore is not None:
+                semaphore.release()
 
     def _trip(self, action, ex):
         if not self._breaker.is_open:
@@ -156,7 +164,7 @@ class GuardedBackend:
             return self.backend.list(prefix, delimiter, cursor, start_after, limit, include)
 
     def ping(self):
-        with self.guard.call("ping"):
+        with self.guard.call("ping", limited=False):
             return self.backend.ping()
 
     def create_upload(self, key, http_metadata, custom_metadata):
