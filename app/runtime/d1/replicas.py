@@ -86,10 +86,13 @@ class Replica:
             return None
 
     def failed(self, ex):
-        """Note a failure: drop the connection; an unreachable replica rests for RETRY_SECONDS."""
-        self.database.discard_connection()
+        """Note a failure: a lost or refused connection is dropped and the replica rests.
+
+        Other refusals (a write, a read cancelled by replay) leave the connection usable.
+        """
         code = sqlstate(ex)
         if code is None or code.startswith(("08", "57")):
+            self.database.discard_connection()
             with self._lock:
                 self._down_until = time.monotonic() + RETRY_SECONDS
 
