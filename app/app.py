@@ -13,6 +13,7 @@ from app.admin import register as register_admin
 from app.api.access import check_routes
 from app.api.authentication import AuthenticationMiddleware
 from app.api.cors import CORSMiddleware
+from app.api.d1_session import D1SessionMiddleware
 from app.api.errors import install_error_handling
 from app.api.metrics import MetricsMiddleware
 from app.api.middleware import PluginMiddleware, RequestContextMiddleware
@@ -80,6 +81,7 @@ def create_app(env, settings=None, services=None):
             MetricsMiddleware(),
             RequestGuard(),
             DatabaseMiddleware(db),
+            D1SessionMiddleware(),
             PluginMiddleware(services.plugins, settings),
             AuthenticationMiddleware(settings, services.roles, token_resolvers=[services.api_tokens.resolve]),
         ],

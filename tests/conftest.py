@@ -4,6 +4,7 @@ pytest_plugins = [
     "tests.fixtures.memcached",
     "tests.fixtures.s3",
     "tests.fixtures.postgres",
+    "tests.fixtures.postgres_replica",
     "tests.fixtures.app",
     "tests.fixtures.backends",
     "tests.fixtures.users",

@@ -1,7 +1,7 @@
 """GET/HEAD /files/<key>: streaming, ETag, Range and conditional GET, on both bucket backends."""
 
 import email.utils
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -184,3 +184,43 @@ def test_thumbnail_key_of_another_media_is_not_served(client, author):
     client.get(f"/files/uploads/{without['id']}.thumb.webp", status=404)
     client.get(f"/files/other/{with_thumb['id']}.thumb.webp", status=404)
     assert Media.select().count() == 2
+
+
+def test_if_match_and_if_unmodified_since_failing_are_412(client, stored):
+    record, data = stored
+    first = client.get(record["publicUrl"])
+    etag, last_modified = first.headers["ETag"], first.headers["Last-Modified"]
+    response = client.get(record["publicUrl"], headers={"If-Match": '"other"'}, status=412)
+    assert response.json == {"error": "Precondition Failed"}
+    assert response.headers["ETag"] == etag
+    earlier = email.utils.format_datetime(
+        email.utils.parsedate_to_datetime(last_modified) - timedelta(seconds=5), usegmt=True)
+    client.get(record["publicUrl"], headers={"If-Unmodified-Since": earlier}, status=412)
+    client.head(record["publicUrl"], headers={"If-Match": '"other"'}, status=412)
+    # Holding preconditions serve the file, and a range with them.
+    assert client.get(record["publicUrl"], headers={"If-Match": etag}, status=200).body == data
+    assert client.get(record["publicUrl"], headers={"If-Unmodified-Since": last_modified}, status=200).body == data
+    ranged = client.get(record["publicUrl"], headers={"If-Match": etag, "Range": "bytes=0-3"}, status=206)
+    assert ranged.body == data[:4]
+    # If-Match is decided before If-None-Match: a failing one is 412, not 304.
+    client.get(record["publicUrl"], headers={"If-Match": '"other"', "If-None-Match": etag}, status=412)
+
+
+def test_weak_etags_never_satisfy_if_match(client, stored):
+    record, _ = stored
+    etag = client.get(record["publicUrl"]).headers["ETag"]
+    client.get(record["publicUrl"], headers={"If-Match": f"W/{etag}"}, status=412)
+    client.get(record["publicUrl"], headers={"If-Match": f'"other", {etag}'}, status=200)
+
+
+def test_an_if_modified_since_in_the_future_is_ignored(client, stored):
+    record, data = stored
+    future = email.utils.format_datetime(datetime.now(UTC) + timedelta(days=1), usegmt=True)
+    assert client.get(record["publicUrl"], headers={"If-Modified-Since": future}, status=200).body == data
+
+
+def test_head_answers_304_for_if_modified_since(client, stored):
+    record, _ = stored
+    last_modified = client.head(record["publicUrl"]).headers["Last-Modified"]
+    response = client.head(record["publicUrl"], headers={"If-Modified-Since": last_modified}, status=304)
+    assert response.headers["Last-Modified"] == last_modified

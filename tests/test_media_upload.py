@@ -5,6 +5,7 @@ binding over boto3 against a real moto S3 server, and on PostgreSQL with S3.
 """
 
 import io
+import sqlite3
 import time
 
 import filetype
@@ -13,12 +14,14 @@ import webtest
 from PIL import Image
 
 from app.app import create_app
-from app.db.models import Media, bind_models
+from app.db.models import Media, MediaPendingObject, bind_models
 from app.runtime.entry import Worker
-from app.services.media import sniff
+from app.services.media import sniff, uploads
 from tests.fixtures import media as samples
-from tests.fixtures.app import TEST_JWT_SECRET, client_for
+from tests.fixtures.app import TEST_JWT_SECRET, client_for, env_with_copy
 from tests.fixtures.media import bucket_keys, env_on_backend, upload, upload_many
+from tests.fixtures.s3 import admin_client, create_bucket
+from tests.fixtures.s3_proxy import S3FaultProxy
 from tests.fixtures.users import bearer, create_user, token_for
 
 pytestmark = pytest.mark.backends
@@ -414,3 +417,87 @@ def test_create_folder_validates_the_name(client, make_user):
     client.post_json("/api/media/create-folder", {"folder": "x"}, headers=headers, status=422)
     _, viewer = make_user("viewer")
     client.post_json("/api/media/create-folder", {"folderName": "x"}, headers=viewer, status=403)
+
+
+# -- large files: R2 multipart uploads -----------------------------------------------------
+
+LARGE = b"0123456789abcdef" * (11 * 1024 * 1024 // 16) + b"tail"  # 11 MiB and 4 bytes: 3 parts
+
+
+def open_multipart_uploads(env):
+    """Multipart uploads started in the env's bucket and neither completed nor aborted."""
+    backend = env.MEDIA_BUCKET.backend
+    if hasattr(backend, "endpoint_url"):
+        listed = admin_client(backend.endpoint_url).list_multipart_uploads(Bucket=backend.bucket_name)
+        return [upload["UploadId"] for upload in listed.get("Uploads", [])]
+    index = sqlite3.connect(backend.index_path)
+    try:
+        return [row[0] for row in index.execute("SELECT upload_id FROM uploads WHERE state = 'open'")]
+    finally:
+        index.close()
+
+
+def test_a_large_file_is_stored_as_a_multipart_upload(client, env, author):
+    _, headers = author
+    record = upload(client, headers, "big.txt", LARGE).json["file"]
+    obj = env.MEDIA_BUCKET.head(record["r2_key"])
+    # R2's (and S3's) etag of a multipart object: MD5 of the parts' MD5s, then the part count.
+    assert obj.etag.endswith("-3") and obj.size == len(LARGE)
+    assert obj.http_metadata["content_type"] == "text/plain; charset=utf-8"
+    assert obj.custom_metadata["mediaId"] == record["id"]
+    assert client.get(record["publicUrl"], headers=headers, status=200).body == LARGE
+    assert open_multipart_uploads(env) == []
+    assert MediaPendingObject.select().count() == 0
+
+
+def test_a_file_at_the_threshold_is_one_put(client, env, author):
+    _, headers = author
+    record = upload(client, headers, "edge.txt", b"a" * uploads.MULTIPART_THRESHOLD).json["file"]
+    assert "-" not in env.MEDIA_BUCKET.head(record["r2_key"]).etag
+
+
+def test_a_multipart_upload_that_fails_midway_is_aborted(env, author):
+    # The spool holds fewer bytes than its size says: the second part cannot be read whole.
+    bind_models(env.DB.db)
+    spooled = uploads.spool(io.BytesIO(LARGE[:7 * 1024 * 1024]), len(LARGE), "short.txt")
+    spooled.size = len(LARGE)
+    bucket = env.MEDIA_BUCKET
+    with pytest.raises(ValueError):
+        uploads.put_multipart(bucket, "uploads/short.txt", spooled, "text/plain", {})
+    spooled.close()
+    assert open_multipart_uploads(env) == []
+    assert bucket_keys(env) == []
+    backend = bucket.backend
+    if hasattr(backend, "blobs"):  # the local folder: part 1's blob is gone too
+        assert list(backend.blobs.iterdir()) == []
+
+
+@pytest.fixture
+def proxied(tmp_path, migrated_template, s3_server):
+    """``(env, client, headers, proxy)``: an S3 MEDIA_BUCKET reached through a fault proxy."""
+    proxy = S3FaultProxy(s3_server)
+    env = env_with_copy(tmp_path / "proxied", migrated_template, s3=proxy.endpoint_url,
+                        bucket_name=create_bucket(s3_server))
+    bind_models(env.DB.db)
+    yield env, client_for(env), bearer(token_for(create_user("author"))), proxy
+    env.DB.db.close()
+    proxy.close()
+
+
+def test_on_s3_a_large_upload_sends_its_parts_one_request_each(proxied):
+    env, client, headers, proxy = proxied
+    record = upload(client, headers, "big.txt", LARGE).json["file"]
+    key_path = f"/{env.MEDIA_BUCKET.backend.bucket_name}/{record['r2_key']}"
+    to_key = [method for method, path in proxy.requests if path == key_path]
+    # create (POST ?uploads), three parts (PUT), complete (POST ?uploadId), then the binding's HEAD.
+    assert to_key.count("PUT") == 3 and to_key.count("POST") == 2
+
+
+def test_on_s3_a_failed_part_aborts_the_upload(proxied):
+    env, client, headers, proxy = proxied
+    proxy.fail("PUT", ".txt")  # every part is refused; creating and aborting still work
+    response = upload(client, headers, "big.txt", LARGE, status="*")
+    assert response.status_int >= 500 and set(response.json) <= {"error", "details"}
+    assert [method for method, path in proxy.requests if path.endswith(".txt")][-1] == "DELETE"  # the abort
+    assert open_multipart_uploads(env) == []
+    assert bucket_keys(env) == [] and Media.select().count() == 0

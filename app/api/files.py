@@ -11,9 +11,12 @@ so that no cache keeps the 404 once the file is published.
 Responses carry what a CDN and a browser need: ``ETag`` (the object's), ``Last-Modified``,
 ``Cache-Control: public, max-age=31536000, immutable`` for published files (keys are
 unique per upload, so the bytes behind a URL never change; ``private, no-cache`` for
-the others, so no shared cache keeps them), ``Accept-Ranges``, single ``Range`` requests (206, or 416
-with ``Content-Range: bytes */<size>``), and ``If-None-Match`` / ``If-Modified-Since``
-(304), evaluated by the bucket itself (``only_if``) so a 304 costs no body transfer.
+the others, so no shared cache keeps them) and ``Accept-Ranges``. As in R2's pattern for
+serving files, the request's own headers go to the bucket as ``get(key, range=headers,
+only_if=headers)``: a single ``Range`` is a 206 (416 with ``Content-Range: bytes */<size>``
+when the file cannot satisfy it); a failed ``If-None-Match`` / ``If-Modified-Since`` is a
+304 and a failed ``If-Match`` / ``If-Unmodified-Since`` a 412, decided by the bucket so
+neither costs a body transfer. ``If-Range``, which R2 does not take, is checked here.
 
 Content-Type is the type sniffed at upload, with ``X-Content-Type-Options: nosniff`` so a
 browser never second-guesses it; SVG (which can carry script) is sent as an attachment
@@ -22,7 +25,6 @@ under a sandboxing Content-Security-Policy.
 
 import email.utils
 import logging
-import re
 from datetime import UTC, datetime
 
 import falcon
@@ -32,14 +34,15 @@ from app.api.describe import describe
 from app.api.errors import APIError, not_found
 from app.runtime.r2 import R2Error, R2ObjectBody
 from app.runtime.r2.objects import INVALID_RANGE
-from app.runtime.r2.options import Conditional
+from app.runtime.r2.options import Conditional, RangeRequest
 from app.services.media import storage, visibility
 
 log = logging.getLogger("sonicpy.media")
 
 SVG_TYPE = "image/svg+xml"
 SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
-SINGLE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+READ_HEADERS = ("range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since")
+PRECONDITION_HEADERS = ("if-match", "if-unmodified-since")
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Accept-Ranges, Content-Length, Content-Range, ETag, Last-Modified",
@@ -47,38 +50,9 @@ CORS_HEADERS = {
 PRIVATE_CACHE = "private, no-cache"
 PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
-    "Access-Control-Allow-Headers": "Range, If-None-Match, If-Modified-Since, If-Range",
+    "Access-Control-Allow-Headers": "Range, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, If-Range",
     "Access-Control-Max-Age": "86400",
 }
-
-
-def parse_range(header):
-    """R2's ``range`` for a single ``bytes=`` range; None to serve the whole file.
-
-    Syntactically invalid and multi-range headers are ignored (RFC 9110 allows it). A range
-    the object cannot satisfy is left for the bucket to reject.
-    """
-    match = SINGLE_RANGE.fullmatch((header or "").strip())
-    if match is None or match.groups() == ("", ""):
-        return None
-    first, last = match.groups()
-    if not first:
-        return {"suffix": int(last)}
-    if not last:
-        return {"offset": int(first)}
-    if int(last) < int(first):
-        return None
-    return {"offset": int(first), "length": int(last) - int(first) + 1}
-
-
-def entity_tags(header):
-    """The entity tags of an ``If-None-Match`` header, unquoted, weakness dropped."""
-    tags = []
-    for item in (header or "").split(","):
-        item = item.strip().removeprefix("W/").strip()
-        if item:
-            tags.append(item[1:-1] if len(item) >= 2 and item[0] == item[-1] == '"' else item)
-    return tags
 
 
 def http_date(value):
@@ -97,21 +71,23 @@ def format_http_date(when):
     return email.utils.format_datetime(when.astimezone(UTC), usegmt=True)
 
 
-def validators(req):
-    """``(only_if, tags)``: the bucket condition for a conditional GET, and the etags asked for.
+def read_headers(req):
+    """The request's Range and conditional headers, as R2's ``get`` takes them, or None without any.
 
-    ``If-None-Match`` wins over ``If-Modified-Since`` (RFC 9110 13.2.2). Several etags
-    cannot be one R2 condition; the caller compares them itself (``tags``).
+    An If-Modified-Since that is not a valid date, or lies in the future, is left out: HTTP
+    says to ignore it (R2 would compare with it).
     """
-    tags = entity_tags(req.get_header("If-None-Match"))
-    if len(tags) == 1 or "*" in tags:
-        return {"etag_does_not_match": "*" if "*" in tags else tags[0]}, tags
-    if tags:
-        return None, tags
-    since = http_date(req.get_header("If-Modified-Since"))
-    if since is not None:
-        return {"uploaded_after": since, "seconds_granularity": True}, tags
-    return None, tags
+    headers = {name: req.get_header(name) for name in READ_HEADERS if req.get_header(name) is not None}
+    if "if-modified-since" in headers and http_date(headers["if-modified-since"]) is None:
+        del headers["if-modified-since"]
+    return headers or None
+
+
+def failed_status(headers, obj):
+    """412 when If-Match or If-Unmodified-Since failed (they are checked first), else 304."""
+    preconditions = {name: headers[name] for name in PRECONDITION_HEADERS if name in headers}
+    condition = Conditional.from_headers(preconditions)
+    return falcon.HTTP_412 if condition is not None and not condition.passes(obj) else falcon.HTTP_304
 
 
 class FilesResource:
@@ -131,19 +107,14 @@ class FilesResource:
         resp.set_headers(CORS_HEADERS)
         row, is_thumbnail = self._locate(req, resp, key)
         bucket = self._library.bucket(req.context.env.MEDIA_BUCKET)
-        only_if, tags = validators(req)
-        byte_range = parse_range(req.get_header("Range"))
-        if len(tags) > 1 or (byte_range and req.get_header("If-Range")):
-            # Rare cases R2's get cannot express: decide on the object's metadata first.
-            current = self._head(bucket, key)
-            if current.etag in tags:
-                self._describe(resp, row, is_thumbnail, current)
-                resp.status = falcon.HTTP_304
-                return
-            if byte_range and not self._if_range_holds(req.get_header("If-Range"), current):
-                byte_range = None
+        headers = read_headers(req)
+        if_range = req.get_header("If-Range")
+        # If-Range is no part of R2's get: decide on the object's metadata first.
+        if headers and "range" in headers and if_range and not self._if_range_holds(if_range, self._head(bucket, key)):
+            del headers["range"]
         try:
-            obj = bucket.get(key, range=byte_range, only_if=only_if)
+            # R2's file-serving pattern: the request's own headers as range and only_if.
+            obj = bucket.get(key, range=headers, only_if=headers)
         except R2Error as ex:
             if ex.code != INVALID_RANGE:
                 raise
@@ -151,24 +122,24 @@ class FilesResource:
         if obj is None:
             log.warning("media %s names %s, which is not in the bucket", row.id, key)
             raise not_found()
-        self._describe(resp, row, is_thumbnail, obj)
-        if not isinstance(obj, R2ObjectBody):
-            resp.status = falcon.HTTP_304
+        if not isinstance(obj, R2ObjectBody):  # a condition failed: no body
+            self._condition_failed(resp, row, is_thumbnail, headers, obj)
             return
+        self._describe(resp, row, is_thumbnail, obj)
         self._content_type(resp, row, is_thumbnail, obj)
-        self._send(resp, obj, byte_range)
+        self._send(resp, obj, ranged=RangeRequest.from_header((headers or {}).get("range")) is not None)
 
     @access(public=True)
     @describe("A media file's headers", media_type=None)
     def on_head(self, req, resp, key):
         resp.set_headers(CORS_HEADERS)
         row, is_thumbnail = self._locate(req, resp, key)
+        headers = read_headers(req)
         obj = self._head(self._library.bucket(req.context.env.MEDIA_BUCKET), key)
-        self._describe(resp, row, is_thumbnail, obj)
-        only_if, tags = validators(req)
-        if obj.etag in tags or (only_if is not None and not Conditional.parse(only_if).passes(obj)):
-            resp.status = falcon.HTTP_304
+        if headers and not Conditional.parse(headers).passes(obj):
+            self._condition_failed(resp, row, is_thumbnail, headers, obj)
             return
+        self._describe(resp, row, is_thumbnail, obj)
         self._content_type(resp, row, is_thumbnail, obj)
         resp.content_length = obj.size
 
@@ -187,6 +158,13 @@ class FilesResource:
             raise APIError(falcon.HTTP_404, "Not Found", headers={"Cache-Control": "no-store"})
         resp.set_header("Cache-Control", storage.IMMUTABLE if published else PRIVATE_CACHE)
         return row, is_thumbnail
+
+    def _condition_failed(self, resp, row, is_thumbnail, headers, obj):
+        """Answer a failed condition: 412 (If-Match, If-Unmodified-Since), else 304 with the file's headers."""
+        if failed_status(headers, obj) == falcon.HTTP_412:
+            raise APIError(falcon.HTTP_412, "Precondition Failed", headers={"ETag": obj.http_etag})
+        self._describe(resp, row, is_thumbnail, obj)
+        resp.status = falcon.HTTP_304
 
     @staticmethod
     def _head(bucket, key):
@@ -229,9 +207,9 @@ class FilesResource:
         if svg:
             resp.set_header("Content-Security-Policy", SVG_POLICY)
 
-    def _send(self, resp, obj, byte_range):
+    def _send(self, resp, obj, ranged):
         length = obj.size
-        if byte_range is not None and obj.range is not None:
+        if ranged:
             offset, length = obj.range["offset"], obj.range["length"]
             if length == 0:  # R2 serves an empty range at the very end; HTTP calls it unsatisfiable
                 obj.close()

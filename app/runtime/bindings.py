@@ -96,8 +96,7 @@ def _describe(binding):
 
 
 def _close_d1(d1):
-    if not d1.db.is_closed():
-        d1.db.close()
+    d1.close()
 
 
 def _close_kv(kv):
@@ -119,6 +118,7 @@ BINDING_TYPES = {
                 "binding", "database_name", "database_id", "preview_database_id", "migrations_dir",
                 "migrations_table", "migrations_pattern", "database_internal_env", "remote",
                 "database_url", "database_url_env", "time_travel_retention_days",
+                "read_replica_urls", "read_replica_urls_env",
             }),
             opener=open_d1, pinger=_ping, closer=_close_d1, describer=_describe,
             alias_key="database_name", path_defaults={"migrations_dir": "migrations"},

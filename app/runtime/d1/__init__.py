@@ -23,8 +23,9 @@ Choices where Python and JS differ, or where SQLite/PostgreSQL cannot tell us wh
   `` (extended: SQLITE_CONSTRAINT_UNIQUE)`` when SQLite reports an extended code;
   PostgreSQL SQLSTATEs map to the nearest SQLite codes so callers can test one message on
   both databases. SQLite's ``at offset N`` is not added: Python's sqlite3 does not expose it.
-* ``with_session()`` keeps D1's bookmarks, but every query is served by the one database
-  (there are no read replicas).
+* ``with_session()`` keeps D1's bookmarks; on PostgreSQL with ``read_replica_urls`` a
+  session's reads go to streaming replicas that have replayed its bookmark (a WAL
+  position), see ``app.runtime.d1.session``.
 * On SQLite, queries run under D1's authorizer and size limit (``app.runtime.d1.guard``);
   on PostgreSQL the size limit is checked on bound values only.
 """

@@ -5,12 +5,11 @@ import re
 import time
 from contextlib import contextmanager
 
-import peewee
-
 from app.db.database import is_postgres, open_database, open_sqlite
 from app.runtime.d1.backends import PostgresBackend, SqliteBackend
-from app.runtime.d1.errors import DRIVER_ERRORS, D1DumpError, D1Error, D1ExecError
+from app.runtime.d1.errors import DRIVER_ERRORS, D1DumpError, D1Error, D1ExecError, original_error
 from app.runtime.d1.guard import MAX_VALUE_BYTES
+from app.runtime.d1.replicas import Replica
 from app.runtime.d1.sql import NO_STATEMENTS, analyse
 from app.runtime.d1.statement import D1PreparedStatement, Outcome
 from app.runtime.private import private_sqlite_file
@@ -25,11 +24,14 @@ class D1Database:
     Attributes:
         db: the Peewee database; bind models to it to share connections and transactions.
         config: the binding's table from bindings.toml (migrations_dir, ...), if given.
+        replicas: the read replicas (``app.runtime.d1.replicas.Replica``) sessions may
+            read from; empty without ``read_replica_urls``.
     """
 
-    def __init__(self, db, config=None):
+    def __init__(self, db, config=None, replicas=()):
         self.db = db
         self.config = dict(config or {})
+        self.replicas = list(replicas)
         self._backend = PostgresBackend() if is_postgres(db) else SqliteBackend()
 
     def prepare(self, sql):
@@ -100,8 +102,8 @@ class D1Database:
         Args:
             constraint_or_bookmark: ``"first-unconstrained"`` (the default),
                 ``"first-primary"`` or a bookmark from an earlier session's
-                ``get_bookmark()``. Every query is served by the one database here, so
-                each constraint holds; see ``app.runtime.d1.session``.
+                ``get_bookmark()``. Reads go to a read replica that has replayed the
+                bookmark, when the binding has replicas; see ``app.runtime.d1.session``.
 
         Raises:
             D1SessionError: ``D1_SESSION_ERROR: invalid bookmark or constraint``.
@@ -123,6 +125,18 @@ class D1Database:
         self.prepare("SELECT 1").first()
         return (time.perf_counter() - started) * 1000
 
+    def discard_connection(self):
+        """Drop this thread's connection without returning it to the pool (it may be broken)."""
+        if is_postgres(self.db) and not self.db.is_closed():
+            self.db.manual_close()
+
+    def close(self):
+        """Close this thread's connection, and every connection of the replicas."""
+        if not self.db.is_closed():
+            self.db.close()
+        for replica in self.replicas:
+            replica.close()
+
     # -- internals ----------------------------------------------------------------------
 
     def _connection(self):
@@ -139,7 +153,7 @@ class D1Database:
         try:
             yield
         except DRIVER_ERRORS as ex:
-            raise D1Error(self._backend.describe(_original(ex))) from ex
+            raise D1Error(self._backend.describe(original_error(ex))) from ex
 
     def _execute(self, statement, with_meta):
         """Run a prepared statement: all its SQL statements, the last one's rows kept."""
@@ -185,19 +199,6 @@ def _byte_length(value):
     return len(value) if isinstance(value, bytes) else len(value.encode("utf-8", "surrogatepass"))
 
 
-def _original(ex):
-    """The driver's exception behind ``ex`` (or ``ex`` itself when there is none).
-
-    Peewee re-raises driver errors as its own, keeping the original as the first argument
-    or, when connecting, as the exception's context.
-    """
-    candidates = [ex, *(ex.args[:1]), ex.__cause__, ex.__context__]
-    for candidate in candidates:
-        if isinstance(candidate, DRIVER_ERRORS) and not isinstance(candidate, peewee.PeeweeException):
-            return candidate
-    return ex
-
-
 SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -217,7 +218,28 @@ def open_d1(binding, state_dir, environ):
     else:
         # The whole database: only the server's user may read it (app.runtime.private).
         db = open_sqlite(private_sqlite_file(local_file(binding, state_dir)))
-    return D1Database(db, config=binding)
+    replica_urls = read_replica_urls(binding, environ)
+    if replica_urls and not is_postgres(db):
+        raise ValueError(f"D1 binding {binding.get('binding', 'DB')!r}: read replicas need a PostgreSQL database_url")
+    replicas = [Replica(D1Database(open_database(replica_url))) for replica_url in replica_urls]
+    return D1Database(db, config=binding, replicas=replicas)
+
+
+def read_replica_urls(binding, environ):
+    """The binding's replica URLs: ``read_replica_urls_env`` (comma-separated) first, then ``read_replica_urls``.
+
+    Raises:
+        ValueError: a URL is not PostgreSQL's.
+    """
+    variable = binding.get("read_replica_urls_env")
+    if variable and environ.get(variable):
+        urls = [url.strip() for url in environ[variable].split(",") if url.strip()]
+    else:
+        urls = list(binding.get("read_replica_urls") or [])
+    for url in urls:
+        if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError(f"D1 binding {binding.get('binding', 'DB')!r}: read replicas must be postgresql:// URLs")
+    return urls
 
 
 def local_file(binding, state_dir):

@@ -15,6 +15,19 @@ INT64_MAX = 2**63 - 1
 DRIVER_ERRORS = (sqlite3.Error, peewee.PeeweeException) + ((psycopg2.Error,) if psycopg2 else ())
 
 
+def original_error(ex):
+    """The driver's exception behind ``ex`` (or ``ex`` itself when there is none).
+
+    Peewee re-raises driver errors as its own, keeping the original as the first argument
+    or, when connecting, as the exception's context.
+    """
+    candidates = [ex, *(ex.args[:1]), ex.__cause__, ex.__context__]
+    for candidate in candidates:
+        if isinstance(candidate, DRIVER_ERRORS) and not isinstance(candidate, peewee.PeeweeException):
+            return candidate
+    return ex
+
+
 class D1Error(Exception):
     """A failed D1 call; ``str(error)`` is ``"<prefix>: <detail>"`` as in JS.
 

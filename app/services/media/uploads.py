@@ -11,6 +11,13 @@ sniffed, measured and stored: its key recorded as pending first (``pending``), t
 second, the row last (clearing the record in the same transaction), the object deleted
 again if the row cannot be written. Whatever a crash or a lost answer leaves behind is
 found through the record by ``media sweep``.
+
+A file larger than ``MULTIPART_THRESHOLD`` goes to the bucket as an R2 multipart upload,
+in parts of ``PART_SIZE`` (R2's minimum; all equal but the last): no single request to the
+store carries the whole file, so a slow or flaky link fails one part, not a 50 MiB body.
+A multipart upload that fails before it completes is aborted, so its parts do not stay
+in the store unnamed. R2's parts take no MD5, so such a file is checked by the store
+only through the parts' own integrity (the whole-file MD5 applies to single puts).
 """
 
 import hashlib
@@ -21,7 +28,8 @@ from dataclasses import dataclass, field
 import msgspec
 
 from app.db.models import Media, database, new_id, now_ms
-from app.runtime.r2 import R2Error
+from app.runtime.r2 import FixedLengthStream, R2Error
+from app.runtime.r2.multipart import MIN_PART_SIZE
 
 from . import images, pending, sniff, storage
 from .errors import FileTooLarge, InvalidMedia, UnsupportedType
@@ -40,6 +48,8 @@ MAX_CAPTION_LENGTH = 2000
 MAX_TAGS = 32
 MAX_TAG_LENGTH = 64
 META_FIELDS = ("folder", "alt", "caption", "tags")
+MULTIPART_THRESHOLD = 10 * 1024 * 1024
+PART_SIZE = MIN_PART_SIZE
 
 
 @dataclass
@@ -194,8 +204,7 @@ def store(bucket, upload, meta, user_id, base_url):
     key = storage.object_key(meta.folder, media_id, kind.extension)
     content_type = "text/plain; charset=utf-8" if kind is sniff.TEXT else kind.mime
     custom = {"originalName": upload.original_name, "uploadedBy": user_id, "mediaId": media_id}
-    pending.put_recorded(key, media_id, pending.UPLOAD, lambda: storage.put_file(
-        bucket, key, upload.file, upload.size, content_type, upload.md5, custom))
+    pending.put_recorded(key, media_id, pending.UPLOAD, lambda: put_object(bucket, key, upload, content_type, custom))
     stored = [key]
     try:
         thumb_key = _put_thumbnail(bucket, key, thumbnail, custom) if thumbnail else None
@@ -215,6 +224,45 @@ def store(bucket, upload, meta, user_id, base_url):
     except BaseException:
         storage.delete_quietly(bucket, stored, f"failed upload of {key}")
         raise
+
+
+def put_object(bucket, key, upload, content_type, custom):
+    """Store the spooled file at ``key``: one put, or a multipart upload above ``MULTIPART_THRESHOLD``."""
+    if upload.size <= MULTIPART_THRESHOLD:
+        return storage.put_file(bucket, key, upload.file, upload.size, content_type, upload.md5, custom)
+    return put_multipart(bucket, key, upload, content_type, custom)
+
+
+def put_multipart(bucket, key, upload, content_type, custom):
+    """Store the spooled file at ``key`` as a multipart upload of ``PART_SIZE`` parts.
+
+    Raises:
+        R2Error: the store failed; the upload was aborted (or, when even that failed, its
+            id logged), so no part is left waiting for a ``complete`` that never comes.
+    """
+    multipart = bucket.create_multipart_upload(
+        key, http_metadata={"content_type": content_type, "cache_control": storage.IMMUTABLE},
+        custom_metadata=custom,
+    )
+    try:
+        upload.file.seek(0)
+        parts = []
+        for number, offset in enumerate(range(0, upload.size, PART_SIZE), start=1):
+            length = min(PART_SIZE, upload.size - offset)
+            parts.append(multipart.upload_part(number, FixedLengthStream(upload.file, length)))
+        return multipart.complete(parts)
+    except BaseException:
+        _abort_quietly(multipart)
+        raise
+
+
+def _abort_quietly(multipart):
+    """Abort a failed multipart upload; a failure to abort is logged, never raised over the first."""
+    try:
+        multipart.abort()
+    except (R2Error, OSError) as ex:
+        log.error("multipart upload %s of %s not aborted after a failed upload: %s",
+                  multipart.upload_id, multipart.key, ex)
 
 
 def _measure(upload):
