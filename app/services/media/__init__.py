@@ -35,7 +35,7 @@ from app.runtime.r2.guard import BucketGuard, guard_bucket
 from app.services.cache import Namespace, invalidate
 from app.services.plugins import hooks
 
-from . import storage, uploads, visibility
+from . import library_queries, storage, uploads, visibility
 from .errors import FileTooLarge, InvalidMedia, MediaConflict, MediaError, MediaInUse, UnsupportedType
 
 MANAGE_ANY_PERMISSION = "media.delete"
@@ -159,6 +159,18 @@ class MediaLibrary:
         self.changed()
         hooks.after("media_delete", media=row, purged=False)
         return done
+
+    def soft_delete_many(self, ids):
+        """Soft-delete the live files among ``ids`` in one transaction; the rows deleted.
+
+        Each deleted file gets its ``after_media_delete`` hook, as a single delete does.
+        """
+        deleted = library_queries.soft_delete_many(ids)
+        if deleted:
+            self.changed()
+        for row in deleted:
+            hooks.after("media_delete", media=row, purged=False)
+        return deleted
 
     def restore(self, row):
         """Undo the soft delete of ``row``; see ``storage.restore``."""
