@@ -20,7 +20,7 @@ import pluggy
 
 from app.db.models import Plugin, PluginActivity, database, now_ms
 from app.services.cache import Namespace, invalidate
-from app.services.errors import NOT_FOUND, ServiceError
+from app.services.errors import CONFLICT, NOT_FOUND, ServiceError
 from app.services.plugins import ENTRY_POINT_GROUP, PROJECT, PluginInfo, hookspecs, registrations
 from app.services.plugins.hooks import HookRunner
 from app.services.plugins.settings_schema import validate_settings
@@ -29,6 +29,15 @@ log = logging.getLogger("sonicpy.plugins")
 
 ACTIVE = "active"
 INACTIVE = "inactive"
+
+
+class PluginRequired(ServiceError):
+    """A plugin the app relies on cannot be deactivated."""
+
+    kind = CONFLICT
+
+    def __init__(self, name):
+        super().__init__(f"The plugin {name} is required and cannot be deactivated", {"name": name})
 
 
 class PluginNotFound(ServiceError):
@@ -137,7 +146,13 @@ class PluginRegistry:
         """The row of plugin ``name`` as the API shows it, with its hooks and routes; PluginNotFound otherwise."""
         row = self._row(name)
         hooks, routes = registrations.hooks_of(row.id), registrations.routes_of(row.id)
-        return {**self.describe(row), "hooks": hooks, "routes": routes}
+        return {**self.describe(row), "hooks": hooks, "routes": routes, "state": self._state_of(name)}
+
+    def _state_of(self, name):
+        """What a loaded plugin reports about itself (its ``state()`` method), else None."""
+        plugin = self.manager.get_plugin(name) if name in self.infos else None
+        state = getattr(plugin, "state", None)
+        return state() if callable(state) else None
 
     def describe(self, row):
         """A plugin row as a dict, with whether this app has its code loaded."""
@@ -147,11 +162,19 @@ class PluginRegistry:
             "version": row.version, "author": row.author, "category": row.category, "icon": row.icon,
             "status": row.status, "is_core": bool(row.is_core), "settings": row.settings or {},
             "loaded": info is not None, "has_settings_schema": bool(info and info.settings_schema is not None),
+            "can_deactivate": not (info is not None and info.required),
             "installed_at": row.installed_at, "activated_at": row.activated_at, "last_updated": row.last_updated,
         }
 
     def set_active(self, name, active, user_id=None):
-        """Activate or deactivate plugin ``name``; every worker sees it on its next request."""
+        """Activate or deactivate plugin ``name``; every worker sees it on its next request.
+
+        Raises:
+            PluginNotFound; PluginRequired when deactivating a plugin the app relies on.
+        """
+        info = self.infos.get(name)
+        if not active and info is not None and info.required:
+            raise PluginRequired(name)
         now = now_ms()
         status = ACTIVE if active else INACTIVE
         with database.atomic():
