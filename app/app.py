@@ -28,6 +28,7 @@ from app.services.cache import ThreeTierCache
 from app.services.identity import RolePermissions
 from app.services.mail import mailer_for
 from app.services.media import MediaLibrary
+from app.services.metrics import time_queries
 from app.services.plugins import hooks
 from app.services.plugins.core import core_plugins
 from app.services.plugins.registry import PluginRegistry, load_manager
@@ -75,6 +76,7 @@ def create_app(env, settings=None, services=None):
     services = services or build_services(env, settings)
     db = env.DB.db
     bind_models(db)  # the default for code outside requests; each request binds its own app's
+    time_queries(db)  # query durations for /metrics
     app = falcon.App(
         middleware=[
             RequestContextMiddleware(env),

@@ -250,6 +250,21 @@ def test_bulk_delete_mixed_results(client, env, people):
     assert body["success"] is True and body["summary"]["successful"] == 1
 
 
+def test_bulk_delete_fires_after_media_delete_for_each_file_it_deletes(env, people):
+    from tests.plugins import sample_plugin
+
+    client = client_for(env, plugins=("tests.plugins.sample_plugin",))
+    client.post("/admin/api/plugins/sample/activate", headers=people["admin"][1], status=200)
+    first, second, gone = (put(client, people["author"], f"{name}.png") for name in ("first", "second", "gone"))
+    client.delete(f"/api/media/{gone['id']}", headers=people["author"][1])
+    sample_plugin.CALLS.clear()
+    client.post_json("/api/media/bulk-delete", {"fileIds": [first["id"], gone["id"], second["id"], "missing"]},
+                     headers=people["author"][1], status=200)
+    # The file already in the trash was deleted earlier: its hook ran then, not again.
+    assert sorted(sample_plugin.CALLS) == sorted([("after_media_delete", first["id"], False),
+                                                  ("after_media_delete", second["id"], False)])
+
+
 @pytest.mark.parametrize("payload", [{"fileIds": []}, {"fileIds": [f"id{i}" for i in range(51)]}, {"ids": ["x"]}, {"fileIds": "x"}])
 def test_bulk_delete_validation(client, people, payload):
     body = client.post_json("/api/media/bulk-delete", payload, headers=people["editor"][1], status=422).json

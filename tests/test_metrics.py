@@ -4,6 +4,9 @@ import sys
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
+from app.services.metrics import statement_kind
 from tests.fixtures.app import client_for
 from tests.fixtures.process import free_port, stop_process
 from tests.test_serve import default_env_config, run_cli, start, wait_healthy
@@ -45,6 +48,25 @@ def test_cached_reads_are_counted_by_tier(env):
     text = scrape(client).text
     assert sample(text, "sonicpy_cache_reads_total", source="database") == before["database"] + 1
     assert sample(text, "sonicpy_cache_reads_total", source="memory") == before["memory"] + 1
+
+
+@pytest.mark.backends
+def test_database_query_time_is_measured(env, db_backend):
+    client = client_for(env, metrics_token=TOKEN)
+    backend = "postgresql" if db_backend == "postgres" else "sqlite"
+    name = "sonicpy_db_query_duration_seconds_count"
+    before = {kind: sample(scrape(client).text, name, backend=backend, statement=kind) for kind in ("SELECT", "INSERT")}
+    client.post_json("/auth/register", {"email": "metrics@example.com", "password": "a-long-password-1"}, status=201)
+    text = scrape(client).text
+    assert sample(text, name, backend=backend, statement="INSERT") > before["INSERT"]
+    assert sample(text, name, backend=backend, statement="SELECT") > before["SELECT"]
+    assert sample(text, "sonicpy_db_query_duration_seconds_bucket", backend=backend, statement="SELECT", le="+Inf") \
+        == sample(text, name, backend=backend, statement="SELECT")
+
+
+def test_statement_kinds():
+    assert [statement_kind(sql) for sql in ("select 1", ' (SELECT "a")', "INSERT INTO t", "BEGIN IMMEDIATE", "")] == [
+        "SELECT", "SELECT", "INSERT", "other", "other"]
 
 
 def test_metrics_need_the_token(env):

@@ -11,7 +11,7 @@ import pytest
 import webtest
 
 from app.app import create_app
-from app.db.models import Content, Plugin, PluginActivity, bind_models, database
+from app.db.models import Content, Plugin, PluginActivity, PluginHook, PluginRoute, bind_models, database
 from app.runtime.entry import Worker
 from app.services.plugins import HookVeto, PluginInfo, hookimpl
 from app.services.plugins.hooks import HookRunner
@@ -251,6 +251,51 @@ def test_inactive_plugins_hooks_do_not_run(plugin_env):
 def test_hook_veto_takes_4xx_only():
     with pytest.raises(ValueError):
         HookVeto(500, "no")
+
+
+# -- plugin_hooks and plugin_routes ---------------------------------------------------------
+
+
+def check_registrations(env):
+    """The sample plugin's hooks and route reach their tables and the API, and follow its status."""
+    admin = bearer(token_for(create_user("admin", email="registrations@example.com")))
+    first = worker_client(env)
+    plugin = first.get("/admin/api/plugins/sample", headers=admin, status=200).json["data"]
+    hooks = {hook["hook_name"]: hook for hook in plugin["hooks"]}
+    assert set(hooks) == {"before_content_create", "after_content_create", "after_content_update",
+                          "after_content_publish", "after_media_delete", "register_routes"}
+    assert hooks["after_content_create"] == {"hook_name": "after_content_create", "priority": 10, "is_active": False,
+                                             "handler_name": "tests.plugins.sample_plugin.after_content_create"}
+    assert plugin["routes"] == [{"path": HELLO, "method": "GET", "access": "public", "is_active": False,
+                                 "handler_name": "tests.plugins.sample_plugin.HelloResource.on_get"}]
+    stale = PluginHook.create(plugin="sample", hook_name="after_auth_login", handler_name="gone.handler")
+    counts = (PluginHook.select().count(), PluginRoute.select().count())
+    second = worker_client(env)  # another worker: its first read removes what the code no longer has
+    activate(second, admin)
+    assert PluginHook.get_or_none(PluginHook.id == stale.id) is None
+    assert (PluginHook.select().count(), PluginRoute.select().count()) == (counts[0] - 1, counts[1])
+    plugin = first.get("/admin/api/plugins/sample", headers=admin).json["data"]
+    assert all(hook["is_active"] for hook in plugin["hooks"]) and plugin["routes"][0]["is_active"] is True
+    webhooks = first.get("/admin/api/plugins/webhooks", headers=admin).json["data"]
+    assert {(r["path"], r["method"], r["access"]) for r in webhooks["routes"]} >= {
+        ("/admin/api/webhooks", "GET", "plugins.manage"), ("/admin/api/webhooks/{webhook_id}", "DELETE", "plugins.manage")}
+    first.post("/admin/api/plugins/sample/deactivate", headers=admin, status=200)
+    assert not PluginHook.select().where(PluginHook.plugin == "sample", PluginHook.is_active == 1).exists()
+    assert not PluginRoute.select().where(PluginRoute.plugin == "sample", PluginRoute.is_active == 1).exists()
+    core = first.get("/admin/api/plugins/core-workflow", headers=admin).json["data"]
+    assert (core["loaded"], core["hooks"], core["routes"]) == (False, [], [])
+
+
+def test_hooks_and_routes_are_recorded_and_follow_activation(plugin_env):
+    check_registrations(plugin_env)
+
+
+def test_hooks_and_routes_are_recorded_on_postgres(tmp_path, fresh_postgres_url):
+    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url, vars={"PLUGINS": SAMPLE})
+    migrate(env)
+    bind_models(env.DB.db)
+    check_registrations(env)
+    env.DB.db.close()
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------

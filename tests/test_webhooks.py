@@ -138,6 +138,22 @@ def test_a_failing_receiver_is_retried_with_backoff_by_the_cron_handler(env, web
     assert registry.get_sample_value("sonicpy_webhook_attempts_total", {"outcome": "delivered"}) >= 1
 
 
+def test_retries_pause_while_the_plugin_is_inactive_and_resume_after(env, web, admin, receiver):
+    receiver.fail = 1
+    hook = register(web, admin, receiver.url, events=["*"])["data"]
+    delivery_id = web.post(f"/admin/api/webhooks/{hook['id']}/test", headers=admin, status=202).json["data"]["id"]
+    due = WebhookDelivery.get_by_id(delivery_id).next_attempt_at
+    web.post("/admin/api/plugins/webhooks/deactivate", headers=admin, status=200)
+    result = run_scheduled(ScheduledEvent("* * * * *", due), env)["retry_webhook_deliveries"]
+    assert result == {"webhook_deliveries": {"paused": 1}}
+    row = WebhookDelivery.get_by_id(delivery_id)
+    assert (row.status, row.attempts, len(receiver.received)) == ("pending", 1, 1)
+    web.post("/admin/api/plugins/webhooks/activate", headers=admin, status=200)
+    run_scheduled(ScheduledEvent("* * * * *", due + MINUTE_MS), env)
+    row = WebhookDelivery.get_by_id(delivery_id)
+    assert (row.status, row.attempts, len(receiver.received)) == ("delivered", 2, 2)
+
+
 def test_gives_up_after_the_last_attempt(env, web, admin, receiver):
     receiver.fail = 99
     hook = register(web, admin, receiver.url, events=["*"])["data"]

@@ -10,7 +10,8 @@ from app.services.cache import ALL_NAMESPACES, invalidate
 
 
 class CacheResource:
-    """``GET /admin/api/cache``: each namespace's TTL and dependencies, this worker's memory use."""
+    """``GET /admin/api/cache``: each namespace's TTL now (``core-cache``'s settings applied) and
+    built-in one, its dependencies, this worker's memory use."""
 
     def __init__(self, cache):
         self._cache = cache
@@ -21,7 +22,8 @@ class CacheResource:
         namespaces = {}
         for name in ALL_NAMESPACES:
             policy = cache.policy(name)
-            namespaces[str(name)] = {"ttl": policy.ttl, "depends_on": [str(n) for n in policy.depends_on]}
+            namespaces[str(name)] = {"ttl": cache.ttl_of(name), "default_ttl": policy.ttl,
+                                     "depends_on": [str(n) for n in policy.depends_on]}
         resp.media = {"data": {
             "namespaces": namespaces,
             "memory": {"entries": len(cache.memory), "bytes": cache.memory.total_bytes},

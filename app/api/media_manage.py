@@ -290,8 +290,7 @@ class BulkDeleteResource:
                 to_delete.append(media_id)
                 deleted.append({"fileId": media_id, "filename": row.original_name, "success": True})
         if to_delete:
-            library_queries.soft_delete_many(to_delete)
-            self._library.changed()
+            self._library.soft_delete_many(to_delete)
         resp.media = {"success": not errors, "deleted": deleted, "errors": errors, "summary": _summary(deleted, errors)}
 
 

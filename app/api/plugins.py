@@ -5,14 +5,17 @@ own schema (``PluginInfo.settings_schema``) and merged into what is stored: a PA
 only the keys it changes. SonicJS's admin form posts to ``POST /admin/plugins/{name}/settings``
 (a JSON object or an HTML form of the settings); it has the same effect as the PATCH.
 Every change reaches every worker on its next request (see ``app.services.plugins.registry``).
+``GET /admin/api/plugins/{name}`` also lists the hooks the plugin implements and the routes it
+mounts, with their access rules (the ``plugin_hooks`` and ``plugin_routes`` rows).
 """
 
 import msgspec
 
-from app.api.access import access
+from app.api.access import access, responders, rule_of
 from app.api.errors import read_body
 from app.api.params import limit_param, page_param
 from app.services.pagination import pagination_meta
+from app.services.plugins.registrations import RouteEntry, dotted_name
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 50
@@ -79,6 +82,18 @@ class SonicSettingsResource:
         settings = read_body(req, dict)
         plugin = self._registry.update_settings(name, settings, req.context.user.id)
         resp.media = {"success": True, "data": plugin}
+
+
+def route_entries(template, resource, suffix=None):
+    """A ``RouteEntry`` per method a plugin's route answers, with its ``@access`` rule."""
+    entries = []
+    for method, responder in responders(resource, suffix):
+        rule = rule_of(responder)
+        if rule is None:
+            continue  # the app refuses to start with it (check_routes): nothing to record
+        kind = "public" if rule.public else "authenticated" if rule.authenticated else rule.permission
+        entries.append(RouteEntry(template, method, dotted_name(responder), kind))
+    return entries
 
 
 def register(routes):

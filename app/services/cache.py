@@ -28,6 +28,10 @@
   before its next lookup or invalidation that reaches KV; until then its lookups skip the
   cache, so they never serve what the write made stale.
 
+TTLs: each namespace's comes from its ``NamespacePolicy``, unless ``ttl_source`` (set by the
+``core-cache`` plugin from its settings) names another one; it is asked when an entry is
+stored (KV, then memory), never on a memory hit.
+
 Values must be msgspec-encodable; in KV they are stored as JSON, zlib-compressed past a
 few KiB (memcached items are limited to 1 MiB).
 """
@@ -123,6 +127,11 @@ class ThreeTierCache:
         breaker_seconds: after a KV failure, skip KV (and memory) for this long.
         clock: monotonic seconds (tests pass a fake clock to expire memory entries and
             the breaker).
+
+    Attributes:
+        ttl_source: None, or ``ttl_source(namespace)`` returning the TTL (seconds, at least
+            60) entries of that namespace get when stored, or None for the policy's. It may
+            read through this cache itself, in another namespace than the one it is asked about.
     """
 
     def __init__(self, kv, policies=DEFAULT_POLICIES, *, memory_max_bytes=DEFAULT_MAX_BYTES,
@@ -133,6 +142,7 @@ class ThreeTierCache:
         self.breaker = CircuitBreaker(breaker_seconds, clock)
         self._pending_bumps = {}  # namespace -> invalidations since its last written bump
         self._lock = threading.Lock()
+        self.ttl_source = None
         for policy in policies:
             self.register(policy)
 
@@ -157,6 +167,19 @@ class ThreeTierCache:
             return self._policies[namespace]
         except KeyError:
             raise ValueError(f"cache namespace {namespace} has no policy in this cache") from None
+
+    def ttl_of(self, namespace):
+        """The TTL entries of ``namespace`` get now: ``ttl_source``'s when it names one, else the policy's."""
+        policy = self.policy(namespace)
+        if self.ttl_source is None:
+            return policy.ttl
+        try:
+            ttl = self.ttl_source(policy.namespace)
+        except Exception:
+            # A TTL is no reason to fail a read: the policy's is always a valid one.
+            log.exception("cache TTL of %s could not be read; using %d s", policy.namespace, policy.ttl)
+            return policy.ttl
+        return ttl if isinstance(ttl, int) and ttl >= MIN_TTL_SECONDS else policy.ttl
 
     @property
     def pending_bumps(self):
@@ -190,14 +213,15 @@ class ThreeTierCache:
         found = self._kv_get(key)
         if found is not None:
             raw, value = found
-            self.memory.put(key, raw, policy.ttl)
+            self.memory.put(key, raw, self.ttl_of(policy.namespace))
             return value, KV
         value = loader()
         raw = msgspec.json.encode(value)
+        ttl = self.ttl_of(policy.namespace)
         if defer is None:
-            self._fill(key, raw, policy.ttl)
+            self._fill(key, raw, ttl)
         else:
-            defer(self._fill, key, raw, policy.ttl)
+            defer(self._fill, key, raw, ttl)
         return value, DATABASE
 
     def invalidate(self, namespace):

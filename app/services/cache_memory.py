@@ -82,5 +82,10 @@ class MemoryTier:
         if found is not None:
             self._total -= found[2]
 
+    def held_keys(self):
+        """The keys held now, oldest use first."""
+        with self._lock:
+            return list(self._entries)
+
     def __len__(self):
         return len(self._entries)

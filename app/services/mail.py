@@ -91,15 +91,26 @@ class SmtpMailer:
         settings: MailSettings with ``backend == "smtp"``.
         ssl_context: for ``starttls``/``tls``; default the system's trusted CAs with
             hostname checking.
+
+    Attributes:
+        sender_source: None, or a callable returning the ``From`` address to use instead of
+            ``MAIL_FROM`` (None: ``MAIL_FROM``); the ``email`` plugin sets it from its settings.
     """
 
     def __init__(self, settings, ssl_context=None):
         self._settings = settings
         self._context = ssl_context or ssl.create_default_context()
+        self.sender_source = None
+
+    @property
+    def sender(self):
+        """The ``From`` address of the next message."""
+        override = self.sender_source() if self.sender_source is not None else None
+        return override or self._settings.sender
 
     def __call__(self, mail):
         """Send ``mail``; smtplib's errors propagate (``wait_until`` logs them)."""
-        message = compose(mail, self._settings.sender)
+        message = compose(mail, self.sender)
         with self._connect() as smtp:
             if self._settings.username:
                 smtp.login(self._settings.username, self._settings.password)

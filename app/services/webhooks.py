@@ -28,11 +28,13 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from app.db.models import Webhook, WebhookDelivery, database, now_ms
+from app.db.models import Plugin, Webhook, WebhookDelivery, database, now_ms
 from app.services.errors import INVALID, NOT_FOUND, ServiceError
 from app.services.metrics import request_metrics
 
 log = logging.getLogger("sonicpy.webhooks")
+
+PLUGIN_NAME = "webhooks"  # the core plugin sending these deliveries (its row says whether it is active)
 
 EVENTS = (
     "content.created", "content.updated", "content.deleted", "content.restored", "content.workflow",
@@ -225,11 +227,28 @@ def attempt(delivery_id, allow_private, now=None):
     return changes.get("status", "pending")
 
 
+def deliveries_enabled():
+    """Whether the ``webhooks`` plugin is active, read from its row (the cron process may have no app).
+
+    A database without the row yet (no app has read the registry) counts as active, as the
+    plugin is active by default.
+    """
+    row = Plugin.select(Plugin.status).where(Plugin.name == PLUGIN_NAME).first()
+    return row is None or row.status == "active"
+
+
 def retry_due(now, allow_private):
-    """Attempt every pending delivery due at ``now`` (the cron handler). Returns ``{status: count}``."""
+    """Attempt every pending delivery due at ``now`` (the cron handler). Returns ``{status: count}``.
+
+    While the ``webhooks`` plugin is inactive nothing is sent: the due deliveries stay
+    pending (counted as ``paused``) and go out on the first run after it is activated again.
+    """
     due = (WebhookDelivery.select(WebhookDelivery.id)
            .where((WebhookDelivery.status == "pending") & (WebhookDelivery.next_attempt_at <= now))
            .order_by(WebhookDelivery.next_attempt_at))
+    if not deliveries_enabled():
+        paused = due.count()
+        return {"paused": paused} if paused else {}
     outcome = {}
     for row in list(due):
         status = attempt(row.id, allow_private, now)

@@ -53,6 +53,11 @@ def after_content_publish(content):
     CALLS.append(("after_content_publish", content.id, None))
 
 
+@hookimpl
+def after_media_delete(media, purged):
+    CALLS.append(("after_media_delete", media.id, purged))
+
+
 class HelloResource:
     """``GET /plugins/sample/hello``: the greeting from the plugin's settings."""
 

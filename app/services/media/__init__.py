@@ -35,7 +35,7 @@ from app.runtime.r2.guard import BucketGuard, guard_bucket
 from app.services.cache import Namespace, invalidate
 from app.services.plugins import hooks
 
-from . import storage, uploads, visibility
+from . import library_queries, sniff, storage, uploads, visibility
 from .errors import FileTooLarge, InvalidMedia, MediaConflict, MediaError, MediaInUse, UnsupportedType
 
 MANAGE_ANY_PERMISSION = "media.delete"
@@ -99,6 +99,8 @@ class MediaLibrary:
     def __init__(self, settings, cache=None):
         self.settings = settings
         self._cache = cache
+        # Set by the core-media plugin: () -> an upload policy (max_upload_bytes, allows(mime)) or None.
+        self.policy_source = None
         self.guard = BucketGuard(settings.media_store_concurrency, settings.media_store_breaker_seconds)
 
     def bucket(self, bucket):
@@ -107,8 +109,23 @@ class MediaLibrary:
 
     @property
     def max_upload_bytes(self):
-        """The largest file accepted, in bytes."""
-        return self.settings.max_upload_bytes
+        """The largest file accepted, in bytes: ``MEDIA_MAX_UPLOAD_BYTES``, or less if core-media says so."""
+        policy = self._policy()
+        limit = getattr(policy, "max_upload_bytes", None)
+        return min(limit, self.settings.max_upload_bytes) if limit else self.settings.max_upload_bytes
+
+    def _policy(self):
+        return self.policy_source() if self.policy_source is not None else None
+
+    def check_type(self, spooled):
+        """Refuse a file of a type the core-media settings leave out (UnsupportedType, 415)."""
+        policy = self._policy()
+        if getattr(policy, "allowed_types", None) is None:
+            return
+        kind = sniff.detect(spooled.head, spooled.is_text)
+        if kind is not None and not policy.allows(kind.mime):  # unrecognised: the store refuses it
+            raise UnsupportedType("Unsupported file type",
+                                  {"filename": spooled.original_name, "allowed": list(policy.allowed_types)})
 
     def public_url(self, key):
         """The URL of the object at ``key``."""
@@ -132,6 +149,7 @@ class MediaLibrary:
 
     def upload(self, bucket, spooled, meta, user_id):
         """Store a spooled upload and insert its row; see ``uploads.store``."""
+        self.check_type(spooled)
         row = uploads.store(self.bucket(bucket), spooled, meta, user_id, self.settings.public_base_url)
         self.changed()
         hooks.after("media_upload", user_id=user_id, media=row)
@@ -159,6 +177,18 @@ class MediaLibrary:
         self.changed()
         hooks.after("media_delete", media=row, purged=False)
         return done
+
+    def soft_delete_many(self, ids):
+        """Soft-delete the live files among ``ids`` in one transaction; the rows deleted.
+
+        Each deleted file gets its ``after_media_delete`` hook, as a single delete does.
+        """
+        deleted = library_queries.soft_delete_many(ids)
+        if deleted:
+            self.changed()
+        for row in deleted:
+            hooks.after("media_delete", media=row, purged=False)
+        return deleted
 
     def restore(self, row):
         """Undo the soft delete of ``row``; see ``storage.restore``."""

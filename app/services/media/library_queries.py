@@ -9,6 +9,7 @@ import operator
 from dataclasses import dataclass
 from functools import reduce
 
+from app.db.database import is_postgres
 from app.db.models import Media, database, now_ms
 from app.services.media.visibility import published_condition
 
@@ -99,9 +100,23 @@ def update_metadata(media_id, changes):
 
 
 def soft_delete_many(ids):
-    """Soft-delete the live rows among ``ids``, all in one transaction."""
+    """Soft-delete the live rows among ``ids``, all in one transaction.
+
+    Returns:
+        The rows this call deleted (as they are now), so each gets its ``after_media_delete``
+        hook once: a row another request deleted meanwhile is not among them.
+    """
     stamp = now_ms()
     with database.atomic():
-        Media.update(deleted_at=stamp, updated_at=stamp).where(
-            Media.id.in_(ids), Media.deleted_at.is_null()
-        ).execute()
+        # Locked, then updated by id: the rows read are exactly the rows changed.
+        live = list(_for_update(Media.select().where(Media.id.in_(ids), Media.deleted_at.is_null())))
+        if live:
+            Media.update(deleted_at=stamp, updated_at=stamp).where(Media.id.in_([row.id for row in live])).execute()
+    for row in live:
+        row.deleted_at, row.updated_at = stamp, stamp
+    return live
+
+
+def _for_update(query):
+    # SQLite has no row locks: its write transactions begin IMMEDIATE, holding the database.
+    return query.for_update() if is_postgres(database.obj) else query

@@ -55,6 +55,7 @@ class PluginInfo:
         default_settings: stored when the plugin is first registered.
         active_by_default: a new row starts active (core plugins) or inactive.
         is_core: a built-in plugin.
+        required: the app relies on it: deactivating it is refused (409).
     """
 
     name: str
@@ -67,6 +68,7 @@ class PluginInfo:
     default_settings: dict = field(default_factory=dict)
     active_by_default: bool = False
     is_core: bool = False
+    required: bool = False
 
 
 __all__ = ["ENTRY_POINT_GROUP", "HookVeto", "PluginInfo", "hookimpl", "hookspec"]

@@ -6,10 +6,12 @@ other. ``core_plugins()`` makes fresh objects for each app, so two apps in one p
 """
 
 from app.services.plugins.core_cache import CoreCache
+from app.services.plugins.core_media import CoreMedia
+from app.services.plugins.email_plugin import Email
 from app.services.plugins.request_logs import RequestLogs
 from app.services.plugins.webhooks_plugin import Webhooks
 
 
 def core_plugins():
     """New instances of every core plugin, for one app."""
-    return [RequestLogs(), Webhooks(), CoreCache()]
+    return [RequestLogs(), Webhooks(), CoreCache(), CoreMedia(), Email()]

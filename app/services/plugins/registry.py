@@ -20,8 +20,8 @@ import pluggy
 
 from app.db.models import Plugin, PluginActivity, database, now_ms
 from app.services.cache import Namespace, invalidate
-from app.services.errors import NOT_FOUND, ServiceError
-from app.services.plugins import ENTRY_POINT_GROUP, PROJECT, PluginInfo, hookspecs
+from app.services.errors import CONFLICT, NOT_FOUND, ServiceError
+from app.services.plugins import ENTRY_POINT_GROUP, PROJECT, PluginInfo, hookspecs, registrations
 from app.services.plugins.hooks import HookRunner
 from app.services.plugins.settings_schema import validate_settings
 
@@ -29,6 +29,15 @@ log = logging.getLogger("sonicpy.plugins")
 
 ACTIVE = "active"
 INACTIVE = "inactive"
+
+
+class PluginRequired(ServiceError):
+    """A plugin the app relies on cannot be deactivated."""
+
+    kind = CONFLICT
+
+    def __init__(self, name):
+        super().__init__(f"The plugin {name} is required and cannot be deactivated", {"name": name})
 
 
 class PluginNotFound(ServiceError):
@@ -102,6 +111,7 @@ class PluginRegistry:
         self._cache = cache
         self._rows_ensured = False
         self._route_owners = {}
+        self._mounted_routes = None  # {plugin name: [RouteEntry]} once mount_routes ran
         self.hooks = HookRunner(manager, self.is_active)
 
     # ------------------------------------------------------------ state
@@ -133,8 +143,16 @@ class PluginRegistry:
         return [self.describe(row) for row in rows]
 
     def get(self, name):
-        """The row of plugin ``name`` as the API shows it; PluginNotFound otherwise."""
-        return self.describe(self._row(name))
+        """The row of plugin ``name`` as the API shows it, with its hooks and routes; PluginNotFound otherwise."""
+        row = self._row(name)
+        hooks, routes = registrations.hooks_of(row.id), registrations.routes_of(row.id)
+        return {**self.describe(row), "hooks": hooks, "routes": routes, "state": self._state_of(name)}
+
+    def _state_of(self, name):
+        """What a loaded plugin reports about itself (its ``state()`` method), else None."""
+        plugin = self.manager.get_plugin(name) if name in self.infos else None
+        state = getattr(plugin, "state", None)
+        return state() if callable(state) else None
 
     def describe(self, row):
         """A plugin row as a dict, with whether this app has its code loaded."""
@@ -144,11 +162,19 @@ class PluginRegistry:
             "version": row.version, "author": row.author, "category": row.category, "icon": row.icon,
             "status": row.status, "is_core": bool(row.is_core), "settings": row.settings or {},
             "loaded": info is not None, "has_settings_schema": bool(info and info.settings_schema is not None),
+            "can_deactivate": not (info is not None and info.required),
             "installed_at": row.installed_at, "activated_at": row.activated_at, "last_updated": row.last_updated,
         }
 
     def set_active(self, name, active, user_id=None):
-        """Activate or deactivate plugin ``name``; every worker sees it on its next request."""
+        """Activate or deactivate plugin ``name``; every worker sees it on its next request.
+
+        Raises:
+            PluginNotFound; PluginRequired when deactivating a plugin the app relies on.
+        """
+        info = self.infos.get(name)
+        if not active and info is not None and info.required:
+            raise PluginRequired(name)
         now = now_ms()
         status = ACTIVE if active else INACTIVE
         with database.atomic():
@@ -157,6 +183,7 @@ class PluginRegistry:
             if active:
                 changes[Plugin.activated_at] = now
             Plugin.update(changes).where(Plugin.id == row.id).execute()
+            registrations.set_active(row.id, active)
             PluginActivity.create(plugin=row.id, action="activate" if active else "deactivate", user_id=user_id)
         invalidate(self._cache, Namespace.PLUGINS)
         return self.get(name)
@@ -201,20 +228,38 @@ class PluginRegistry:
                 installed_at=now, activated_at=now if info.active_by_default else None,
                 last_updated=now, created_at=now, updated_at=now,
             ).on_conflict_ignore().as_rowcount().execute()
+        self._sync_registrations()
         self._rows_ensured = True
         if inserted:
             invalidate(self._cache, Namespace.PLUGINS)
+
+    def _sync_registrations(self):
+        """Write the loaded plugins' hooks (and routes, once mounted) to their tables."""
+        rows = list(Plugin.select(Plugin.id, Plugin.name, Plugin.status).where(Plugin.name.in_(list(self.infos))))
+        ids = {row.name: row.id for row in rows}
+        active = {row.id for row in rows if row.status == ACTIVE}
+        hooks = {ids[name]: registrations.hook_entries(self.manager, name) for name in ids}
+        routes = None
+        if self._mounted_routes is not None:
+            routes = {ids[name]: entries for name, entries in self._mounted_routes.items() if name in ids}
+        registrations.sync(ids.values(), hooks, routes, active)
 
     # ------------------------------------------------------------ routes
 
     def mount_routes(self, routes):
         """Add every loaded plugin's routes to ``routes`` (an ``app.api.routes.Routes``)."""
+        from app.api.plugins import route_entries  # reads the responders' @access rules
+
+        mounted = {name: [] for name in self.infos}
         for impl in self.hooks.implementations("register_routes"):
             args = {"env": routes.env, "settings": routes.settings, "services": routes.services}
             for route in impl.function(**{name: args[name] for name in impl.argnames}) or ():
                 template, resource, *suffix = route
                 routes.add(template, resource, suffix[0] if suffix else None)
                 self._route_owners[id(resource)] = impl.plugin_name
+                mounted[impl.plugin_name] += route_entries(template, resource, suffix[0] if suffix else None)
+        self._mounted_routes = mounted
+        self._rows_ensured = False  # the routes reach plugin_routes on the next read
 
     def route_owner(self, resource):
         """The name of the plugin whose route ``resource`` serves, or None for the app's own."""

@@ -3,7 +3,8 @@
 Each ``after_*`` hook turns its event into a small JSON document and, after the response
 (``ctx.wait_until``), queues one delivery per endpoint that wants it and makes the first
 attempt; the cron handler retries the ones that failed (``retry_webhook_deliveries`` in
-``app.scheduled``). Deactivating the plugin stops new deliveries and hides its routes.
+``app.scheduled``). Deactivating the plugin stops new deliveries, pauses the retries (the
+pending ones go out once it is active again) and hides its routes.
 """
 
 from app.db.database import release_connection
@@ -11,7 +12,7 @@ from app.db.models import database
 from app.services import webhooks
 from app.services.plugins import PluginInfo, hookimpl
 
-NAME = "webhooks"
+NAME = webhooks.PLUGIN_NAME
 
 INFO = PluginInfo(
     name=NAME, display_name="Webhooks", version="1.0.0", author="sonicpy", category="integration",
