@@ -25,7 +25,7 @@ def time_travel_group():
     """Find bookmarks of a database's past and restore it to one (within the retention window)."""
 
 
-def parse_timestamp(text):
+def parse_timestamp(text, param_hint="--timestamp"):
     """Epoch ms of ``text``: Unix seconds or an RFC 3339 time (a time without offset is UTC)."""
     text = text.strip()
     if _UNIX_SECONDS.fullmatch(text):
@@ -34,7 +34,7 @@ def parse_timestamp(text):
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise click.BadParameter(f"{text!r} is neither Unix seconds nor an RFC 3339 time "
-                                 "(e.g. 2025-10-01T00:00:00Z)", param_hint="--timestamp") from None
+                                 "(e.g. 2025-10-01T00:00:00Z)", param_hint=param_hint) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return round(moment.timestamp() * 1000)
