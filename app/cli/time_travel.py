@@ -76,7 +76,7 @@ def info(runtime, database, timestamp, as_json):
         "timestamp": time_travel.iso(bookmark.at_ms),
         "earliest": time_travel.iso(history.floor_at),
         "retention_days": time_travel.retention_days(table),
-        # Tables without a primary key cannot be restored row by row: say so.
+        # Virtual tables (SQLite's FTS and the like) take no triggers, so keep no history: say so.
         "untracked_tables": time_travel.untracked_tables(db, set(history.excluded)),
     }
     if as_json:
@@ -87,7 +87,7 @@ def info(runtime, database, timestamp, as_json):
                else f"⚠️ The current bookmark is '{bookmark}'")
     click.echo(f"   History reaches back to {details['earliest']} (retention {details['retention_days']} days).")
     if details["untracked_tables"]:
-        click.echo(f"   Not restored (no primary key): {', '.join(details['untracked_tables'])}")
+        click.echo(f"   Not restored (virtual tables, no history): {', '.join(details['untracked_tables'])}")
     click.echo(f"⚡️ To restore to this specific bookmark, run:\n `sonicpy d1 time-travel restore {database} "
                f"--bookmark={bookmark}`")
 
