@@ -81,6 +81,21 @@ def test_tail_stops_cleanly_on_sigterm_and_ctrl_c(env, signum):
     assert "Traceback" not in err
 
 
+def test_tail_stops_quietly_when_its_reader_goes_away(env, web):
+    """`sonicpy tail | head -1`: the pipe closes, the next line ends the command without a traceback."""
+    process = start_tail(env, "--format", "json")
+    try:
+        web.get("/api/content/first", status=404)
+        assert "/api/content/first" in process.stdout.readline()
+        process.stdout.close()
+        web.get("/api/content/second", status=404)
+        err = process.stderr.read()
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0 and "Traceback" not in err, err
+
+
 def test_pretty_lines_name_method_url_status_and_request(env, web):
     response = web.get("/api/content/pretty", status=404)
     result = tail_once(env)

@@ -13,11 +13,14 @@ before the newest row seen and skips the ids it printed already.
 """
 
 import json
+import os
 import random
 import re
 import signal
+import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -161,12 +164,44 @@ def json_line(row):
     return json.dumps(log_json(row), separators=(",", ":"))
 
 
+@contextmanager
 def _stop_on_signals():
-    """An Event set by Ctrl-C or SIGTERM: the loop finishes its poll and the command exits 0."""
+    """An Event set by Ctrl-C or SIGTERM: the loop finishes its poll and the command exits 0.
+
+    A second signal while a poll hangs (a database that stopped answering) interrupts it.
+    The previous handlers come back when the command ends.
+    """
     stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda signum, frame: stopping.set())
-    return stopping
+
+    def stop(signum, frame):
+        if stopping.is_set():
+            raise KeyboardInterrupt
+        stopping.set()
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stopping
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@dataclass
+class Printer:
+    """Prints rows with ``render``, keeping ``sampling_rate`` of them, until ``max_lines`` were printed."""
+
+    render: object
+    sampling_rate: float = 1.0
+    max_lines: int | None = None
+    printed: int = 0
+
+    def show(self, row):
+        """Print ``row`` unless sampled out; True once ``max_lines`` rows were printed."""
+        if self.sampling_rate < 1 and random.random() >= self.sampling_rate:
+            return False
+        click.echo(self.render(row))
+        self.printed += 1
+        return self.max_lines is not None and self.printed >= self.max_lines
 
 
 @click.command("tail")
@@ -202,20 +237,26 @@ def tail(runtime, database, output_format, statuses, methods, paths, search, ips
     cursor = LogCursor(parse_since(since) if since else round(time.time() * 1000))
     _, d1 = runtime.database(database)
     bind_models(d1.db)
-    stopping = _stop_on_signals()
-    render = json_line if output_format == "json" else pretty_line
-    click.echo(f"Tailing the request log of {database} ({runtime.config.env_label}); Ctrl-C to stop.", err=True)
-    printed, polls = 0, 0
+    printer = Printer(json_line if output_format == "json" else pretty_line, sampling_rate, max_lines)
+    try:
+        with _stop_on_signals() as stopping:
+            # Said once the signals are ours: from here Ctrl-C ends the command cleanly.
+            click.echo(f"Tailing the request log of {database} ({runtime.config.env_label}); Ctrl-C to stop.",
+                       err=True)
+            _stream(d1.db, cursor, filters, printer, None if once else interval, stopping)
+    except BrokenPipeError:
+        # The reader went away (`sonicpy tail | head -3`): stop quietly, as a shell tool does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _stream(db, cursor, filters, printer, interval, stopping):
+    """Print the matching rows poll after poll until stopped or the printer is done; one poll without ``interval``."""
+    polls = 0
     while True:
-        rows, polls = _poll(d1.db, cursor, filters, first=polls == 0), polls + 1
-        for row in rows:
-            if sampling_rate < 1 and random.random() >= sampling_rate:
-                continue
-            click.echo(render(row))
-            printed += 1
-            if max_lines is not None and printed >= max_lines:
-                return
-        if once or stopping.wait(interval):
+        rows, polls = _poll(db, cursor, filters, first=polls == 0), polls + 1
+        if any(printer.show(row) for row in rows):
+            return
+        if interval is None or stopping.wait(interval):
             return
 
 
