@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import cli
-from app.cli.tail import LogCursor, TailFilters
+from app.cli.tail import LATE_ROW_MS, LogCursor, TailFilters
 from app.db.models import SystemLog, bind_models, now_ms
 from app.services.logs import RequestRecord, write_request_log
 from tests.fixtures.app import PROJECT_ROOT, bindings_text, client_for
@@ -158,6 +158,17 @@ def test_a_row_committed_late_is_printed_once(env):
     SystemLog.create(level="info", category="api", message="GET /old 200", url="/old", created_at=start - 5000)
     assert [row.url for row in cursor.unseen(TailFilters())] == ["/late"]
     assert cursor.unseen(TailFilters()) == []
+
+
+def test_the_next_read_starts_shortly_before_the_newest_request_of_any_kind(env):
+    """However rarely the filters match, a read covers only the last few seconds of rows."""
+    bind_models(env.DB.db)
+    start = now_ms()
+    cursor = LogCursor(start - 1000)
+    SystemLog.create(level="info", category="api", message="GET /a 200", method="GET", url="/a",
+                     created_at=start + 60_000)
+    assert cursor.unseen(TailFilters(methods=("POST",))) == []
+    assert cursor.floor_ms == start + 60_000 - LATE_ROW_MS
 
 
 def test_a_database_without_the_log_is_a_clean_error(tmp_path):

@@ -9,7 +9,7 @@ are printed.
 
 A row's ``created_at`` is taken before its transaction commits, so a row can become
 visible after a newer one was printed; each poll therefore looks back ``LATE_ROW_MS``
-before the newest row seen and skips the ids it printed already.
+before the newest request row and skips the ids it saw already.
 """
 
 import json
@@ -114,20 +114,24 @@ def parse_since(text):
 
 @dataclass
 class LogCursor:
-    """Which rows were printed: everything before ``floor_ms``, and the ids in ``printed``."""
+    """Where the next read starts (``floor_ms``) and the rows already seen since then (``seen``).
+
+    The floor follows the newest request row of any kind, ``LATE_ROW_MS`` behind it, so a
+    read covers a few seconds of rows however rarely the filters match.
+    """
 
     floor_ms: int
-    printed: dict = field(default_factory=dict)  # id -> created_at, within LATE_ROW_MS of the newest
+    seen: dict = field(default_factory=dict)  # id -> created_at, for the rows at or after floor_ms
 
     def unseen(self, filters):
-        """The rows matching ``filters`` not printed yet, oldest first; marks them printed."""
-        newest = max(self.printed.values(), default=self.floor_ms)
-        low = max(self.floor_ms, newest - LATE_ROW_MS)
-        rows = [row for row in _rows_from(low, filters) if row.id not in self.printed]
-        for row in rows:
-            self.printed[row.id] = row.created_at
-        newest = max(self.printed.values(), default=self.floor_ms)
-        self.printed = {key: at for key, at in self.printed.items() if at >= newest - LATE_ROW_MS}
+        """The rows matching ``filters`` not seen yet, oldest first; marks them seen."""
+        rows = [row for row in _rows_from(self.floor_ms, filters) if row.id not in self.seen]
+        self.seen.update((row.id, row.created_at) for row in rows)
+        newest = (SystemLog.select(peewee.fn.MAX(SystemLog.created_at))
+                  .where((SystemLog.category == "api") & (SystemLog.created_at >= self.floor_ms)).scalar())
+        if newest is not None:
+            self.floor_ms = max(self.floor_ms, newest - LATE_ROW_MS)
+            self.seen = {key: at for key, at in self.seen.items() if at >= self.floor_ms}
         return rows
 
 
@@ -264,7 +268,7 @@ def _poll(db, cursor, filters, first):
     """One read of the log; a database error stops the command on the first read, later ones are retried."""
     try:
         return cursor.unseen(filters)
-    except peewee.DatabaseError as ex:
+    except (peewee.DatabaseError, peewee.InterfaceError) as ex:  # a server restarting, a dropped connection
         message = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
         if first:
             raise click.ClickException(f"cannot read the request log: {message} (are the migrations applied?)") \
