@@ -81,6 +81,22 @@ def test_tail_stops_cleanly_on_sigterm_and_ctrl_c(env, signum):
     assert "Traceback" not in err
 
 
+def test_a_failing_read_is_retried(env, web):
+    """The log table goes away for a while (as when the server restarts): tail warns and goes on."""
+    db = env.DB.db
+    process = start_tail(env, "--format", "json", "--max-lines", "1")
+    try:
+        db.execute_sql("ALTER TABLE system_logs RENAME TO system_logs_away")
+        assert "reading the request log failed, retrying" in process.stderr.readline()
+        db.execute_sql("ALTER TABLE system_logs_away RENAME TO system_logs")
+        web.get("/api/content/after-the-outage", status=404)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert json.loads(out)["url"] == "/api/content/after-the-outage"
+
+
 def test_tail_stops_quietly_when_its_reader_goes_away(env, web):
     """`sonicpy tail | head -1`: the pipe closes, the next line ends the command without a traceback."""
     process = start_tail(env, "--format", "json")

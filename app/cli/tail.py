@@ -244,24 +244,22 @@ def tail(runtime, database, output_format, statuses, methods, paths, search, ips
     printer = Printer(json_line if output_format == "json" else pretty_line, sampling_rate, max_lines)
     try:
         with _stop_on_signals() as stopping:
-            # Said once the signals are ours: from here Ctrl-C ends the command cleanly.
+            rows = _poll(d1.db, cursor, filters, first=True)
+            # Said once the log was read and the signals are ours: from here Ctrl-C ends it cleanly.
             click.echo(f"Tailing the request log of {database} ({runtime.config.env_label}); Ctrl-C to stop.",
                        err=True)
-            _stream(d1.db, cursor, filters, printer, None if once else interval, stopping)
+            _stream(d1.db, cursor, filters, printer, rows, None if once else interval, stopping)
     except BrokenPipeError:
         # The reader went away (`sonicpy tail | head -3`): stop quietly, as a shell tool does.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def _stream(db, cursor, filters, printer, interval, stopping):
-    """Print the matching rows poll after poll until stopped or the printer is done; one poll without ``interval``."""
-    polls = 0
-    while True:
-        rows, polls = _poll(db, cursor, filters, first=polls == 0), polls + 1
-        if any(printer.show(row) for row in rows):
-            return
+def _stream(db, cursor, filters, printer, rows, interval, stopping):
+    """Print ``rows``, then those of each poll, until stopped or the printer is done; no polls without ``interval``."""
+    while not any(printer.show(row) for row in rows):
         if interval is None or stopping.wait(interval):
             return
+        rows = _poll(db, cursor, filters, first=False)
 
 
 def _poll(db, cursor, filters, first):
