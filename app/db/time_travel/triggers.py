@@ -8,11 +8,11 @@ table handing it the key columns; it is named after ``RI_...``, so when a DELETE
 the children are logged before their parent (triggers of one event fire in name order).
 
 Every table is tracked but the history's own, the excluded ones (the migrations tracking
-table) and SQLite's virtual tables with their shadow tables (see ``_virtual_tables``). A table with a primary
-key logs its key as a JSON array; a table without one has no key to name a row by, so it
-logs the whole row after the change (a JSON object) and is restored as a multiset: undoing
-a change touches any one row equal to the logged one, and rows that are equal are
-interchangeable, so the table's content comes back exactly as it was at the point.
+table) and SQLite's virtual tables with their shadow tables (see ``_virtual_tables``). A
+table with a primary key logs its key as a JSON array; a table without one has no key to
+name a row by, so it logs the whole row after the change (a JSON object) and is restored
+as a multiset: undoing a change touches any one row equal to the logged one, and rows that
+are equal are interchangeable, so the table's content comes back exactly as it was.
 
 The tracked tables with their columns and keys make the fingerprint stored at arm time: a
 schema that differs from it means the triggers no longer describe the tables, and
