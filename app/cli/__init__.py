@@ -17,6 +17,7 @@ from app.cli.r2 import r2
 from app.cli.scheduled import scheduled
 from app.cli.server import dev, serve
 from app.cli.studio import studio
+from app.cli.tail import tail
 from app.cli.time_travel import time_travel_group
 from app.cli.users import users
 
@@ -27,7 +28,7 @@ def cli():
     """sonicpy: a headless CMS built like a Cloudflare Worker."""
 
 
-for command in (dev, serve, d1, kv, r2, media, scheduled, clock, users, collections):
+for command in (dev, serve, d1, kv, r2, media, scheduled, clock, users, collections, tail):
     cli.add_command(command)
 for command in (*BACKUP_COMMANDS, *DATABASE_COMMANDS, studio, time_travel_group):
     d1.add_command(command)

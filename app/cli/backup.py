@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from app.cli.common import runtime_options
+from app.cli.common import location_options, runtime_options
 from app.cli.d1 import refresh_cache
 from app.services.backup import BackupError, encode_backup, export_backup, import_backup
 from app.services.cache import Namespace
@@ -71,6 +71,7 @@ def _dump_chunks(statements):
 @click.option("--table", "tables", multiple=True, help="Export only this table (repeatable).")
 @click.option("--no-schema", is_flag=True, help="Only the rows, no CREATE statements.")
 @click.option("--no-data", is_flag=True, help="Only the CREATE statements, no rows.")
+@location_options
 @runtime_options
 def export_command(runtime, database, output, tables, no_schema, no_data):
     """Export DATABASE as SQL in wrangler's d1 export format (SQLite databases).

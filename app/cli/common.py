@@ -119,3 +119,28 @@ def runtime_options(command):
         return command(runtime, *args, **kwargs)
 
     return wrapper
+
+
+REMOTE_REFUSED = (
+    "--remote: sonicpy has no remote account to reach; every binding is the one bindings.toml "
+    "declares for the selected environment. For the deployed database, bucket or namespace, "
+    "run the command with --env production (or that environment's name) on a host that reaches it."
+)
+
+
+def _refuse_remote(ctx, param, value):
+    if value:
+        raise click.UsageError(REMOTE_REFUSED, ctx)
+
+
+def location_options(command):
+    """Accept wrangler's ``--local`` (a no-op: local is the only place) and refuse ``--remote``.
+
+    Scripts written for wrangler pass ``--local`` to d1, kv and r2 commands; here the
+    selected environment's bindings are always the ones used, so ``--local`` changes
+    nothing, and ``--remote`` stops with a message saying what to use instead.
+    """
+    command = click.option("--remote", is_flag=True, expose_value=False, callback=_refuse_remote,
+                           help="Refused: there is no remote here (use --env for the deployed environment).")(command)
+    return click.option("--local", is_flag=True, expose_value=False,
+                        help="Accepted for wrangler's scripts; changes nothing (bindings.toml decides).")(command)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from app.cli.common import runtime_options
+from app.cli.common import location_options, runtime_options
 from app.cli.migrations import migrations
 from app.db.splitter import split_statements
 from app.runtime.bindings import BindingKind
@@ -104,6 +104,7 @@ def _rows_for_json(results):
 @click.option("--command", "command", default=None, help="SQL to run.")
 @click.option("--file", "file", type=click.Path(exists=True, dir_okay=False), default=None, help="File of SQL to run.")
 @click.option("--json", "as_json", is_flag=True, help="Print wrangler's JSON result shape only.")
+@location_options
 @runtime_options
 def execute(runtime, database, command, file, as_json):
     """Run SQL (--command or --file) against DATABASE (binding or database_name) in one transaction."""

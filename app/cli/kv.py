@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from app.cli.common import runtime_options
+from app.cli.common import location_options, runtime_options
 from app.runtime.bindings import BindingKind
 from app.runtime.kv import KVError
 
@@ -38,6 +38,7 @@ binding_option = click.option("--binding", default="CACHE_KV", show_default=True
 @click.argument("name")
 @binding_option
 @click.option("--text", "as_text", is_flag=True, help="Decode the value as UTF-8 text.")
+@location_options
 @runtime_options
 def get(runtime, name, binding, as_text):
     """Print the value of key NAME ("Value not found" and exit 0 when missing, as wrangler)."""
@@ -59,6 +60,7 @@ def get(runtime, name, binding, as_text):
 @click.option("--ttl", type=int, default=None, help="Expire after this many seconds (at least 60).")
 @click.option("--expiration", type=int, default=None, help="Expire at this epoch time in seconds.")
 @click.option("--metadata", default=None, help="JSON metadata to store with the key.")
+@location_options
 @runtime_options
 def put(runtime, name, value, binding, path, ttl, expiration, metadata):
     """Write VALUE (or the file at --path) to key NAME."""
@@ -76,6 +78,7 @@ def put(runtime, name, value, binding, path, ttl, expiration, metadata):
 @key.command("list")
 @binding_option
 @click.option("--prefix", default=None, help="Only keys starting with this prefix.")
+@location_options
 @runtime_options
 def list_keys(runtime, binding, prefix):
     """Print the keys as JSON (all pages)."""
@@ -93,6 +96,7 @@ def list_keys(runtime, binding, prefix):
 @key.command("delete")
 @click.argument("name")
 @binding_option
+@location_options
 @runtime_options
 def delete(runtime, name, binding):
     """Delete key NAME (a missing key is not an error)."""

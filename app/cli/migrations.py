@@ -12,7 +12,7 @@ import sys
 import click
 import peewee
 
-from app.cli.common import resolve_database, runtime_options
+from app.cli.common import location_options, resolve_database, runtime_options
 from app.db.migrations import APPLIED, CHANGED, MISSING, PENDING, MigrationError, MigrationRunner
 
 _STATUS_LABELS = {
@@ -72,6 +72,7 @@ def create(runtime, database, name):
 @click.argument("database")
 @click.option("--check", is_flag=True,
               help="Exit 1 while any migration is pending or changed since applied (for release gating).")
+@location_options
 @runtime_options
 def list_migrations(runtime, database, check):
     """List DATABASE's migrations with their status (read-only).
@@ -114,6 +115,7 @@ def _print_statuses(statuses):
 @click.option("--accept-changed", is_flag=True,
               help="Escape hatch: record the new checksum of applied files that were edited "
                    "(e.g. a comment fix) instead of refusing. Their SQL is not run again.")
+@location_options
 @runtime_options
 def apply(runtime, database, accept_changed):
     """Apply DATABASE's pending migrations in order, each file in one transaction.

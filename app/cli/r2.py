@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from app.cli.common import runtime_options
+from app.cli.common import location_options, runtime_options
 from app.runtime.bindings import BindingKind
 from app.runtime.r2 import R2Error
 
@@ -40,6 +40,7 @@ def _guard(fn, *args, **kwargs):
 @click.argument("path")
 @click.option("--file", "file", type=click.Path(dir_okay=False), help="Write the object to this file.")
 @click.option("--pipe", is_flag=True, help="Write the object to standard output.")
+@location_options
 @runtime_options
 def get(runtime, path, file, pipe):
     """Download object BUCKET/KEY to --file (or standard output with --pipe).
@@ -70,6 +71,7 @@ def get(runtime, path, file, pipe):
 @click.argument("path")
 @click.option("--file", "file", type=click.Path(exists=True, dir_okay=False), required=True, help="File to upload.")
 @click.option("--content-type", default=None, help="Content-Type (default: guessed from the file name).")
+@location_options
 @runtime_options
 def put(runtime, path, file, content_type):
     """Upload --file as object BUCKET/KEY."""
@@ -82,6 +84,7 @@ def put(runtime, path, file, content_type):
 
 @object.command("delete")
 @click.argument("path")
+@location_options
 @runtime_options
 def delete(runtime, path):
     """Delete object BUCKET/KEY."""

@@ -25,7 +25,7 @@ def time_travel_group():
     """Find bookmarks of a database's past and restore it to one (within the retention window)."""
 
 
-def parse_timestamp(text):
+def parse_timestamp(text, param_hint="--timestamp"):
     """Epoch ms of ``text``: Unix seconds or an RFC 3339 time (a time without offset is UTC)."""
     text = text.strip()
     if _UNIX_SECONDS.fullmatch(text):
@@ -34,7 +34,7 @@ def parse_timestamp(text):
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise click.BadParameter(f"{text!r} is neither Unix seconds nor an RFC 3339 time "
-                                 "(e.g. 2025-10-01T00:00:00Z)", param_hint="--timestamp") from None
+                                 "(e.g. 2025-10-01T00:00:00Z)", param_hint=param_hint) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return round(moment.timestamp() * 1000)
@@ -76,7 +76,7 @@ def info(runtime, database, timestamp, as_json):
         "timestamp": time_travel.iso(bookmark.at_ms),
         "earliest": time_travel.iso(history.floor_at),
         "retention_days": time_travel.retention_days(table),
-        # Tables without a primary key cannot be restored row by row: say so.
+        # Virtual tables (SQLite's FTS and the like) take no triggers, so keep no history: say so.
         "untracked_tables": time_travel.untracked_tables(db, set(history.excluded)),
     }
     if as_json:
@@ -87,7 +87,7 @@ def info(runtime, database, timestamp, as_json):
                else f"⚠️ The current bookmark is '{bookmark}'")
     click.echo(f"   History reaches back to {details['earliest']} (retention {details['retention_days']} days).")
     if details["untracked_tables"]:
-        click.echo(f"   Not restored (no primary key): {', '.join(details['untracked_tables'])}")
+        click.echo(f"   Not restored (virtual tables, no history): {', '.join(details['untracked_tables'])}")
     click.echo(f"⚡️ To restore to this specific bookmark, run:\n `sonicpy d1 time-travel restore {database} "
                f"--bookmark={bookmark}`")
 

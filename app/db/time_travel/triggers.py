@@ -7,10 +7,16 @@ to 15 digits. PostgreSQL gets one plpgsql function, ``to_jsonb(OLD)``, and one t
 table handing it the key columns; it is named after ``RI_...``, so when a DELETE cascades,
 the children are logged before their parent (triggers of one event fire in name order).
 
-A table is tracked when it has a primary key and is neither the history's own nor
-excluded (the migrations tracking table). The tracked tables with their columns and keys
-make the fingerprint stored at arm time: a schema that differs from it means the triggers
-no longer describe the tables, and restoring is refused until they are installed again.
+Every table is tracked but the history's own, the excluded ones (the migrations tracking
+table) and SQLite's virtual tables with their shadow tables (see ``_virtual_tables``). A
+table with a primary key logs its key as a JSON array; a table without one has no key to
+name a row by, so it logs the whole row after the change (a JSON object) and is restored
+as a multiset: undoing a change touches any one row equal to the logged one, and rows that
+are equal are interchangeable, so the table's content comes back exactly as it was.
+
+The tracked tables with their columns and keys make the fingerprint stored at arm time: a
+schema that differs from it means the triggers no longer describe the tables, and
+restoring is refused until they are installed again.
 """
 
 import hashlib
@@ -45,9 +51,13 @@ DECLARE
   key_column text;
 BEGIN
   IF TG_OP = 'DELETE' THEN source := to_jsonb(OLD); ELSE source := to_jsonb(NEW); END IF;
-  FOREACH key_column IN ARRAY TG_ARGV LOOP
-    row_key := row_key || jsonb_build_array(source -> key_column);
-  END LOOP;
+  IF TG_NARGS = 0 THEN
+    row_key := source;  -- no primary key: the whole row names it
+  ELSE
+    FOREACH key_column IN ARRAY TG_ARGV LOOP
+      row_key := row_key || jsonb_build_array(source -> key_column);
+    END LOOP;
+  END IF;
   INSERT INTO {LOG_TABLE} (seq, changed_at, table_name, operation, row_key, old_row)
   VALUES (nextval('{PG_SEQUENCE}'), floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint,
           TG_TABLE_NAME, TG_OP, row_key::text,
@@ -76,24 +86,45 @@ def installed(db):
     return db.table_exists(LOG_TABLE) and db.table_exists(META_TABLE)
 
 
+def _candidates(db, excluded):
+    """The tables history could track: all but its own, the excluded and SQLite's internal ones."""
+    return sorted(name for name in db.get_tables()
+                  if name not in HISTORY_TABLES and name not in excluded and not name.startswith(("sqlite_", "_cf_")))
+
+
 def table_specs(db, excluded):
-    """``{table: {"columns": [...], "key": [...]}}`` of the tables to track, by name."""
-    specs = {}
-    for name in sorted(db.get_tables()):
-        if name in HISTORY_TABLES or name in excluded or name.startswith(("sqlite_", "_cf_")):
-            continue
-        key = db.get_primary_keys(name)
-        if key:
-            specs[name] = {"columns": [column.name for column in db.get_columns(name)], "key": list(key)}
-    return specs
+    """``{table: {"columns": [...], "key": [...]}}`` of the tables to track, by name.
+
+    ``key`` is the primary key's columns, or empty for a table without one.
+    """
+    virtual, shadow = _virtual_tables(db)
+    return {name: {"columns": [column.name for column in db.get_columns(name)],
+                   "key": list(db.get_primary_keys(name))}
+            for name in _candidates(db, excluded) if name not in virtual | shadow}
 
 
 def untracked(db, excluded):
-    """Tables left out because they have no primary key (their rows cannot be named)."""
-    specs = table_specs(db, excluded)
-    return sorted(name for name in db.get_tables()
-                  if name not in specs and name not in HISTORY_TABLES and name not in excluded
-                  and not name.startswith(("sqlite_", "_cf_")))
+    """Tables left out because they are virtual (SQLite's FTS and the like take no triggers)."""
+    virtual, _ = _virtual_tables(db)
+    return [name for name in _candidates(db, excluded) if name in virtual]
+
+
+def _virtual_tables(db):
+    """SQLite: ``(virtual tables, their shadow tables)``; both empty on PostgreSQL.
+
+    Shadow tables (an FTS5 table's ``_data``, ``_idx``...) are written by the virtual
+    table's module from inside its own statement: a trigger there would log rows no
+    restore can put back consistently, and makes SQLite crash, so they are never tracked.
+    """
+    if is_postgres(db):
+        return set(), set()
+    listed = db.execute_sql("PRAGMA main.table_list").fetchall()  # SQLite 3.37+; older ones answer nothing
+    if listed:
+        return ({name for _, name, kind, *_ in listed if kind == "virtual"},
+                {name for _, name, kind, *_ in listed if kind == "shadow"})
+    cursor = db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'")
+    virtual = {name for (name,) in cursor.fetchall()}
+    return virtual, {name for name in db.get_tables() if any(name.startswith(f"{v}_") for v in virtual)}
 
 
 def fingerprint(specs):
@@ -161,9 +192,9 @@ def _sqlite_value(reference):
             f" ELSE {reference} END")
 
 
-def _sqlite_row(columns):
-    """``json_object(...)`` of OLD's columns, in calls of at most 60 pairs."""
-    pairs = [(column, _sqlite_value(f"OLD.{quote(column)}")) for column in columns]
+def _sqlite_row(columns, row="OLD"):
+    """``json_object(...)`` of ``row``'s columns (OLD or NEW), in calls of at most 60 pairs."""
+    pairs = [(column, _sqlite_value(f"{row}.{quote(column)}")) for column in columns]
     first, rest = pairs[:_PAIRS_PER_CALL], pairs[_PAIRS_PER_CALL:]
     expression = "json_object(" + ", ".join(f"{literal(c)}, {v}" for c, v in first) + ")"
     for start in range(0, len(rest), _PAIRS_PER_CALL):
@@ -176,6 +207,8 @@ def _sqlite_row(columns):
 def _sqlite_triggers(table, spec):
     """The three CREATE TRIGGER statements of one table."""
     def key(row):
+        if not spec["key"]:  # no primary key: the whole row names it
+            return _sqlite_row(spec["columns"], row)
         return "json_array(" + ", ".join(_sqlite_value(f"{row}.{quote(k)}") for k in spec["key"]) + ")"
 
     old_row = _sqlite_row(spec["columns"])
