@@ -14,4 +14,5 @@ pytest_plugins = [
     "tests.fixtures.content",
     "tests.fixtures.smtp",
     "tests.fixtures.admin",
+    "tests.fixtures.browser",
 ]

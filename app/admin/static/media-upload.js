@@ -27,7 +27,7 @@
   function finished() {
     pending -= 1;
     if (pending === 0 && stored > 0 && window.htmx) {
-      // Refresh the library below with the new files (same URL, the #library part only).
+      // Refresh the folders and the library below (same URL, the #library part only).
       window.htmx.ajax("GET", window.location.href, {target: "#library", select: "#library", swap: "outerHTML"});
     }
   }
