@@ -24,8 +24,10 @@ def media_row(owner, name, mime, folder="uploads", deleted_at=None):
                         deleted_at=deleted_at)
 
 
-def upload_url(browser):
-    return f"/admin/media/upload?csrf_token={csrf_token(browser)}"
+def form_upload(browser, files, status=None, **fields):
+    """What the form sends without script: the token as the first part, then the folder and files."""
+    params = [("csrf_token", csrf_token(browser)), *fields.items()]
+    return browser.post("/admin/media/upload", params=params, upload_files=files, status=status)
 
 
 def script_upload(browser, name, data, status=201, **fields):
@@ -39,9 +41,9 @@ def test_a_form_upload_without_script_stores_every_file(browser, signed_in_as):
     editor = signed_in_as("editor")
     page = browser.get("/admin/media")
     form = page.html.select_one("#upload-form")
-    assert form["enctype"] == "multipart/form-data" and form["action"].startswith("/admin/media/upload?csrf_token=")
-    response = browser.post(upload_url(browser), params={"folder": "trips"},
-                            upload_files=[("files", "a.png", png()), ("files", "b.png", png((30, 20)))])
+    assert form["enctype"] == "multipart/form-data" and form["action"] == "/admin/media/upload"
+    assert form.select("input")[0]["name"] == "csrf_token", "the token is the first part the form sends"
+    response = form_upload(browser, [("files", "a.png", png()), ("files", "b.png", png((30, 20)))], folder="trips")
     assert "Uploaded 2 files: a.png, b.png." in response.text
     rows = list(Media.select().where(Media.uploaded_by == editor.id).order_by(Media.original_name))
     assert [(row.original_name, row.folder, row.mime_type) for row in rows] == [
@@ -51,9 +53,15 @@ def test_a_form_upload_without_script_stores_every_file(browser, signed_in_as):
     assert [a.text for a in listed.html.select(".folders a")][:2] == ["All files", "trips"]
 
 
-def test_a_form_upload_needs_the_token(browser, signed_in_as):
+def test_a_form_upload_needs_the_token_first(browser, signed_in_as):
     signed_in_as("editor")
     browser.post("/admin/media/upload", upload_files=[("files", "a.png", png())], status=403)
+    browser.post("/admin/media/upload", params=[("folder", "x"), ("csrf_token", csrf_token(browser))],
+                 upload_files=[("files", "a.png", png())], status=403)
+    browser.post("/admin/media/upload", params=[("csrf_token", "forged.token")],
+                 upload_files=[("files", "a.png", png())], status=403)
+    browser.post(f"/admin/media/upload?csrf_token={csrf_token(browser)}", upload_files=[("files", "a.png", png())],
+                 status=403)
     assert Media.select().count() == 0
 
 
@@ -75,7 +83,7 @@ def test_unsupported_and_too_large_files_are_415_and_413(env, outbox, signed_in_
     small.cookiejar = browser.cookiejar
     too_large = script_upload(small, "big.txt", text() * 200, status=413)
     assert too_large.json["error"] == "File too large" and too_large.json["details"]["maxBytes"] == 1000
-    page = small.post(upload_url(small), upload_files=[("files", "big.txt", text() * 200)], status=413)
+    page = form_upload(small, [("files", "big.txt", text() * 200)], status=413)
     assert "big.txt: File too large" in page.text and page.content_type == "text/html"
     assert Media.select().count() == 0
 
@@ -84,7 +92,7 @@ def test_viewers_get_no_upload_form_and_are_refused(browser, signed_in_as):
     signed_in_as("viewer")
     page = browser.get("/admin/media")
     assert not page.html.select("#upload-form") and "Trash" not in page.text
-    browser.post(upload_url(browser), upload_files=[("files", "a.png", png())], status=403)
+    form_upload(browser, [("files", "a.png", png())], status=403)
 
 
 def test_grid_and_list_views_never_inline_svg(browser, signed_in_as):

@@ -89,7 +89,7 @@ def _register_media_and_system(routes, renderer):
     library = services.media
     media = MediaPage(renderer, library)
     routes.add("/admin/media", media)
-    routes.add("/admin/media/upload", MediaUploadAction(media))
+    routes.add("/admin/media/upload", MediaUploadAction(media, renderer.csrf))
     routes.add("/admin/media/{media_id}", MediaFilePage(renderer, library))
     routes.add("/admin/media/{media_id}/delete", MediaDeleteAction(library))
     routes.add("/admin/media/{media_id}/restore", MediaRestoreAction(library))

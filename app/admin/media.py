@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 import falcon
 
+from app.admin.csrf import FIELD, HEADER
 from app.admin.pages import one, page_number, read_form, redirect, wants_html
 from app.api.access import access
 from app.api.media_upload import MULTIPLE_FILE_FIELDS, check_declared_length
@@ -127,15 +128,33 @@ class MediaUploadAction:
     library page with the results.
     """
 
-    def __init__(self, page):
+    reads_csrf_from_multipart = True  # AdminPagesMiddleware leaves a form's token to ``_parts``
+
+    def __init__(self, page, csrf):
         self._page = page
+        self._csrf = csrf
+
+    def _parts(self, req):
+        """The form's parts still to read: all of them when the script sent the token in its
+        header (the middleware checked it), else those after the ``csrf_token`` field, which
+        a plain form sends first and which is checked before any file is read."""
+        if req.get_header(HEADER) is not None or not (req.content_type or "").startswith(falcon.MEDIA_MULTIPART):
+            return None  # checked by the middleware, or not a multipart form (read_form answers 415)
+        parts = iter(req.get_media())
+        first = next(parts, None)
+        token = uploads.read_field(first) if first is not None and first.name == FIELD else None
+        if not self._csrf.valid(req, token):
+            req.context.admin_refusal = "csrf"
+            raise falcon.HTTPForbidden(title="Forbidden", description="Invalid or missing CSRF token")
+        return parts
 
     @access("media.upload")
     def on_post(self, req, resp):
         library = self._page.library
         limit = library.max_upload_bytes
         check_declared_length(req, limit * MAX_FILES_PER_REQUEST + FORM_OVERHEAD_BYTES, limit)
-        form = read_upload_form(req, MULTIPLE_FILE_FIELDS, limit, MAX_FILES_PER_REQUEST, collect_errors=True)
+        form = read_upload_form(req, MULTIPLE_FILE_FIELDS, limit, MAX_FILES_PER_REQUEST, collect_errors=True,
+                                parts=self._parts(req))
         try:
             meta = uploads.parse_meta(form.fields)
             uploaded, errors = self._store_all(req, form, meta)
