@@ -173,3 +173,22 @@ def test_media_page_uses_the_upload_script_and_no_inline_script(browser, signed_
     [script] = [s for s in page.html.select("script[src]") if "media-upload.js" in s["src"]]
     assert browser.get(script["src"]).content_type == "text/javascript"
     assert all(s.get("src") for s in page.html.select("script"))
+
+
+def test_admins_purge_from_the_trash_and_the_object_goes_too(env, browser, signed_in_as):
+    signed_in_as("admin")
+    [file] = script_upload(browser, "gone.png", png()).json["uploaded"]
+    browser.post(f"/admin/media/{file['id']}/delete", {"csrf_token": csrf_token(browser)})
+    trash = browser.get("/admin/media?trash=1")
+    purge = next(f for f in trash.forms.values() if f.action == f"/admin/media/{file['id']}/purge")
+    assert purge.submit().location.endswith("/admin/media?trash=1&done=purged")
+    assert Media.get_or_none(Media.id == file["id"]) is None
+    assert env.MEDIA_BUCKET.head(file["r2_key"]) is None
+
+
+def test_editors_cannot_purge(browser, signed_in_as):
+    editor = signed_in_as("editor")
+    row = media_row(editor, "old.png", "image/png", deleted_at=now_ms())
+    assert f"/admin/media/{row.id}/purge" not in browser.get("/admin/media?trash=1").text
+    browser.post(f"/admin/media/{row.id}/purge", {"csrf_token": csrf_token(browser)}, status=403)
+    assert Media.get_by_id(row.id).deleted_at is not None

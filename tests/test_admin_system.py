@@ -3,6 +3,7 @@
 import pytest
 import webtest
 
+from app.admin import plugins as admin_plugins
 from app.db.models import Permission, Plugin, RolePermission, SystemLog
 from app.services import role_permissions
 from app.services.identity import RolePermissions
@@ -208,3 +209,40 @@ def test_logs_need_logs_read(browser, signed_in_as):
     signed_in_as("author")
     assert "/admin/logs" not in browser.get("/admin").text
     browser.get("/admin/logs", status=403)
+
+
+DICT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "greeting": {"type": "string", "maxLength": 20, "description": "Shown on every page"},
+        "level": {"type": "string", "enum": ["low", "high"]},
+        "retries": {"type": "integer", "minimum": 0},
+        "enabled": {"type": "boolean"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "extra": {"type": "object"},
+    },
+    "required": ["greeting"],
+}
+
+
+def test_a_dict_schema_becomes_one_control_per_property():
+    plugin = {"name": "hello", "settings": {"greeting": "Hi", "level": "high", "tags": ["a", "b"]}}
+    fields = {field["name"]: field for field in admin_plugins.form_fields(plugin, DICT_SCHEMA)}
+    assert {name: field["control"] for name, field in fields.items()} == {
+        "greeting": "text", "level": "select", "retries": "number", "enabled": "checkbox", "tags": "lines",
+        "extra": "json"}
+    assert fields["greeting"]["required"] and fields["greeting"]["help"] == "Shown on every page"
+    assert fields["level"]["choices"] == ("low", "high") and fields["tags"]["value"] == "a\nb"
+    form = {"settings.greeting": "Hello", "settings.level": "low", "settings.retries": "3",
+            "settings.tags": "x\n\ny\n", "settings.extra": '{"k": 1}', "settings.enabled": "on"}
+    settings, _ = admin_plugins.settings_from_form(DICT_SCHEMA, form)
+    assert settings == {"greeting": "Hello", "level": "low", "retries": 3, "enabled": True, "tags": ["x", "y"],
+                        "extra": {"k": 1}}
+    settings, posted = admin_plugins.settings_from_form(DICT_SCHEMA, {"settings.retries": "many"})
+    assert settings == {"retries": "many", "enabled": False} and posted["retries"] == "many"
+
+
+def test_a_plugin_without_a_schema_gets_one_json_field():
+    [field] = admin_plugins.form_fields({"name": "free", "settings": {"a": 1}}, None)
+    assert (field["input"], field["control"], field["value"]) == ("settings", "json", '{\n  "a": 1\n}')
+    assert admin_plugins.settings_from_form(None, {"settings": '{"b": 2}'})[0] == {"b": 2}

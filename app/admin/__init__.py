@@ -21,7 +21,14 @@ from app.admin.csrf import CsrfTokens
 from app.admin.dashboard import DashboardPage, RootRedirect
 from app.admin.listing import CollectionsPage
 from app.admin.logs import LogsPage
-from app.admin.media import MediaDeleteAction, MediaFilePage, MediaPage, MediaRestoreAction, MediaUploadAction
+from app.admin.media import (
+    MediaDeleteAction,
+    MediaFilePage,
+    MediaPage,
+    MediaPurgeAction,
+    MediaRestoreAction,
+    MediaUploadAction,
+)
 from app.admin.pages import AdminPagesMiddleware, Renderer
 from app.admin.permissions import PermissionsPage
 from app.admin.plugins import PluginPage, PluginsPage, PluginSwitchAction
@@ -93,6 +100,7 @@ def _register_media_and_system(routes, renderer):
     routes.add("/admin/media/{media_id}", MediaFilePage(renderer, library))
     routes.add("/admin/media/{media_id}/delete", MediaDeleteAction(library))
     routes.add("/admin/media/{media_id}/restore", MediaRestoreAction(library))
+    routes.add("/admin/media/{media_id}/purge", MediaPurgeAction(library))
     routes.add("/admin/permissions", PermissionsPage(renderer, services.roles))
     routes.add("/admin/plugins", PluginsPage(renderer, services.plugins))
     routes.add("/admin/plugins/{name}", PluginPage(renderer, services.plugins))

@@ -4,7 +4,7 @@ Every read and write goes through the media service the JSON API uses: ``list_me
 the same visibility rule (callers without ``media.upload`` see published files and their
 own uploads), ``MediaLibrary.upload`` for each uploaded file, ``MediaLibrary.move`` for a
 new folder, ``update_metadata`` for alt text, caption and name, ``soft_delete`` and
-``restore``, with the same per-row rules (``can_update``, ``can_delete``). Folders are
+``restore``, ``purge`` (admins), with the same per-row rules (``can_update``, ``can_delete``). Folders are
 virtual, as in the API: a folder exists while a file is in it, so one is created by moving
 or uploading a file into it.
 
@@ -49,7 +49,8 @@ MEDIA_TYPES = {"image": ("image/",), "video": ("video/",), "audio": ("audio/",),
 # /files, which serves it as an attachment).
 RASTER_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif"})
 VIEWS = ("grid", "list")
-DONE = {"saved": "File saved.", "deleted": "File moved to the trash.", "restored": "File restored."}
+DONE = {"saved": "File saved.", "deleted": "File moved to the trash.", "restored": "File restored.",
+        "purged": "File deleted permanently."}
 
 
 def _listing(req, user):
@@ -81,7 +82,8 @@ def _filter(listing, user):
 def shown(row, user):
     """A row as the templates show it: the API record, whether it gets a thumbnail, what the user may do."""
     return {**to_record(row), "thumbnail": row.mime_type in RASTER_TYPES,
-            "editable": can_update(user, row), "deletable": can_delete(user, row)}
+            "editable": can_update(user, row), "deletable": can_delete(user, row),
+            "purgeable": user.can("media.purge")}
 
 
 def query_string(listing, **changes):
@@ -312,3 +314,18 @@ class MediaRestoreAction:
             raise falcon.HTTPForbidden()
         self._library.restore(row)
         redirect(resp, f"/admin/media/{row.id}?done=restored")
+
+
+class MediaPurgeAction:
+    """``POST /admin/media/{media_id}/purge``: delete a file and its objects for good (``media.purge``)."""
+
+    def __init__(self, library):
+        self._library = library
+
+    @access("media.purge")
+    def on_post(self, req, resp, media_id):
+        row = find(media_id)
+        if row is None:
+            raise falcon.HTTPNotFound()
+        self._library.purge(req.context.env.MEDIA_BUCKET, row)
+        redirect(resp, "/admin/media?trash=1&done=purged")
