@@ -80,6 +80,8 @@ def test_drop_two_images_and_see_them_in_the_library(served_admin, chromium):
     # The library below is refreshed in place with the new files.
     wait.until(ec.text_to_be_present_in_element((By.ID, "library"), "hills.png"))
     assert "beach.png" in chromium.find_element(By.ID, "library").text
+    assert "holidays (2)" in chromium.find_element(By.CSS_SELECTOR, ".folders").text
+    audited["media grid"] = critical_violations(chromium)
     screenshot(chromium, "admin-media-drop-upload")
 
     rows = Media.select().where(Media.uploaded_by == editor.id).order_by(Media.original_name)

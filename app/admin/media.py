@@ -226,7 +226,7 @@ class MediaFilePage:
             req, resp, "media_file.html", status=status, file=file, message=message,
             values=values or {"name": file["originalName"], "alt": file["alt"] or "",
                               "caption": file["caption"] or "", "folder": file["folder"]},
-            folders=[name for name, _ in folders()], done=DONE.get(req.get_param("done")),
+            folders=[name for name, _ in folders()] if file["editable"] else [], done=DONE.get(req.get_param("done")),
         )
 
     @access("media.read")
