@@ -15,4 +15,5 @@ pytest_plugins = [
     "tests.fixtures.content",
     "tests.fixtures.smtp",
     "tests.fixtures.admin",
+    "tests.fixtures.browser",
 ]

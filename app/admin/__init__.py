@@ -19,8 +19,19 @@ from app.admin.content import (
 )
 from app.admin.csrf import CsrfTokens
 from app.admin.dashboard import DashboardPage, RootRedirect
-from app.admin.listing import CollectionsPage, MediaPage
+from app.admin.listing import CollectionsPage
+from app.admin.logs import LogsPage
+from app.admin.media import (
+    MediaDeleteAction,
+    MediaFilePage,
+    MediaPage,
+    MediaPurgeAction,
+    MediaRestoreAction,
+    MediaUploadAction,
+)
 from app.admin.pages import AdminPagesMiddleware, Renderer
+from app.admin.permissions import PermissionsPage
+from app.admin.plugins import PluginPage, PluginsPage, PluginSwitchAction
 from app.admin.session import (
     AcceptInvitationPage,
     ForgotPasswordPage,
@@ -57,7 +68,6 @@ def register(routes):
     routes.add("/admin/content", ContentIndexPage(renderer))
     routes.add("/admin/content/{collection}", ContentListPage(renderer))
     routes.add("/admin/content/{collection}/new", ContentNewPage(renderer, cache))
-    routes.add("/admin/media", MediaPage(renderer))
     users_page = UsersPage(renderer)
     routes.add("/admin/users", users_page)
     routes.add("/admin/users/invite", InviteAction(users_page, services.accounts, services.mailer, cache))
@@ -77,3 +87,23 @@ def register(routes):
     version = VersionPage(renderer, cache)
     routes.add("/admin/content/{collection}/{id}/versions/{version:int}", version)
     routes.add("/admin/content/{collection}/{id}/versions/{version:int}/restore", version, suffix="restore")
+    _register_media_and_system(routes, renderer)
+
+
+def _register_media_and_system(routes, renderer):
+    """The media library, the permission matrix, plugins and logs."""
+    services = routes.services
+    library = services.media
+    media = MediaPage(renderer, library)
+    routes.add("/admin/media", media)
+    routes.add("/admin/media/upload", MediaUploadAction(media, renderer.csrf))
+    routes.add("/admin/media/{media_id}", MediaFilePage(renderer, library))
+    routes.add("/admin/media/{media_id}/delete", MediaDeleteAction(library))
+    routes.add("/admin/media/{media_id}/restore", MediaRestoreAction(library))
+    routes.add("/admin/media/{media_id}/purge", MediaPurgeAction(library))
+    routes.add("/admin/permissions", PermissionsPage(renderer, services.roles))
+    routes.add("/admin/plugins", PluginsPage(renderer, services.plugins))
+    routes.add("/admin/plugins/{name}", PluginPage(renderer, services.plugins))
+    routes.add("/admin/plugins/{name}/activate", PluginSwitchAction(services.plugins, active=True))
+    routes.add("/admin/plugins/{name}/deactivate", PluginSwitchAction(services.plugins, active=False))
+    routes.add("/admin/logs", LogsPage(renderer))

@@ -157,6 +157,12 @@ class AdminPagesMiddleware:
         if not serves_page(req, resource) or req.method in SAFE_METHODS:
             return
         token = req.get_header(HEADER)
+        if token is None and getattr(resource, "reads_csrf_from_multipart", False) and (
+                req.content_type or "").startswith(falcon.MEDIA_MULTIPART):
+            # A multipart form (an upload without script) cannot be read here without
+            # consuming its files: the resource checks the token, its form's first part,
+            # before it reads any file.
+            return
         if token is None:
             try:
                 token = one(read_form(req), FIELD, None)

@@ -74,7 +74,7 @@ def check_declared_length(req, body_limit, file_limit):
         raise uploads.too_large(file_limit)
 
 
-def read_form(req, file_fields, limit, max_files, collect_errors):
+def read_form(req, file_fields, limit, max_files, collect_errors, parts=None):
     """Read the multipart form of ``req``.
 
     Args:
@@ -84,12 +84,14 @@ def read_form(req, file_fields, limit, max_files, collect_errors):
             for upload-multiple).
         collect_errors: record an oversized file in ``rejected`` and go on (upload-multiple)
             instead of raising ``FileTooLarge``.
+        parts: the parts still to read, when the caller has read the first ones itself
+            (default: every part of ``req``).
     """
     if not (req.content_type or "").lower().startswith(falcon.MEDIA_MULTIPART):
         raise APIError(falcon.HTTP_415, "Expected multipart/form-data")
     form = UploadForm()
     try:
-        for part in req.get_media():
+        for part in req.get_media() if parts is None else parts:
             if part.name in META_FIELDS:
                 form.fields[part.name] = uploads.read_field(part)
             elif part.name in file_fields:

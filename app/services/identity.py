@@ -6,7 +6,8 @@ matches, so logout, a password change, a role change or deactivation (each bumps
 version) invalidate every token issued before, at once.
 
 Permissions come from ``role_permissions`` in the database: the role's set is read once
-and kept for a short time per process, since it changes only by migration.
+and kept for a short time per process: it changes only by migration or through the admin's
+permission matrix, which empties the cache of its own process (``RolePermissions.clear``).
 """
 
 import hashlib
@@ -86,6 +87,11 @@ class RolePermissions:
         with self._lock:
             self._cache[role] = (now + self._ttl, names)
         return names
+
+    def clear(self):
+        """Forget every role's set (after ``role_permissions`` changed): the next ``of`` reads again."""
+        with self._lock:
+            self._cache.clear()
 
 
 def hash_token(token):

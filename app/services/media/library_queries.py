@@ -9,6 +9,8 @@ import operator
 from dataclasses import dataclass
 from functools import reduce
 
+import peewee
+
 from app.db.database import is_postgres
 from app.db.models import Media, database, now_ms
 from app.services.media.visibility import published_condition
@@ -16,7 +18,8 @@ from app.services.media.visibility import published_condition
 MAX_ID_LENGTH = 64
 SORT_FIELDS = {"uploadedAt": Media.uploaded_at, "size": Media.size, "name": Media.original_name}
 DEFAULT_SORT = "-uploadedAt"
-METADATA_FIELDS = {"alt": Media.alt, "caption": Media.caption, "tags": Media.tags}
+# ``original_name`` is the name shown and downloaded; renaming never touches the stored key.
+METADATA_FIELDS = {"alt": Media.alt, "caption": Media.caption, "tags": Media.tags, "original_name": Media.original_name}
 
 
 @dataclass(frozen=True)
@@ -90,8 +93,19 @@ def rows_by_id(ids, live_only=False):
     return {row.id: row for row in query}
 
 
+def folders(visible_to=None):
+    """``[(folder, live file count)]`` by folder name; with ``visible_to`` (a user id), only
+    the folders of files that user may see (published files and their own uploads)."""
+    where = Media.deleted_at.is_null()
+    if visible_to is not None:
+        where &= published_condition() | (Media.uploaded_by == visible_to)
+    count = peewee.fn.COUNT(Media.id)
+    query = Media.select(Media.folder, count.alias("files")).where(where).group_by(Media.folder).order_by(Media.folder)
+    return [(row.folder, row.files) for row in query]
+
+
 def update_metadata(media_id, changes):
-    """Set ``changes`` (``alt``, ``caption``, ``tags``) on a row; the row as stored."""
+    """Set ``changes`` (``alt``, ``caption``, ``tags``, ``original_name``) on a row; the row as stored."""
     values = {METADATA_FIELDS[name]: value for name, value in changes.items()}
     values[Media.updated_at] = now_ms()
     with database.atomic():

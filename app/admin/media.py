@@ -1,0 +1,331 @@
+"""The media library: grid and list views, folders, uploads, editing, trash and restore.
+
+Every read and write goes through the media service the JSON API uses: ``list_media`` with
+the same visibility rule (callers without ``media.upload`` see published files and their
+own uploads), ``MediaLibrary.upload`` for each uploaded file, ``MediaLibrary.move`` for a
+new folder, ``update_metadata`` for alt text, caption and name, ``soft_delete`` and
+``restore``, ``purge`` (admins), with the same per-row rules (``can_update``, ``can_delete``). Folders are
+virtual, as in the API: a folder exists while a file is in it, so one is created by moving
+or uploading a file into it.
+
+Uploads: the page's script sends each dropped or chosen file in its own request (so each
+has its own progress bar and its own error) with ``Accept: application/json`` and gets the
+upload-multiple answer back; without script, the same form posts every chosen file at once
+and the page shows the results.
+"""
+
+import logging
+from urllib.parse import urlencode
+
+import falcon
+
+from app.admin.csrf import FIELD, HEADER
+from app.admin.pages import one, page_number, read_form, redirect, wants_html
+from app.api.access import access
+from app.api.media_upload import MULTIPLE_FILE_FIELDS, check_declared_length
+from app.api.media_upload import read_form as read_upload_form
+from app.runtime.r2 import R2Error
+from app.services.errors import ErrorKind
+from app.services.media import (
+    MediaError,
+    can_delete,
+    can_update,
+    may_delete_some,
+    to_record,
+    uploads,
+    visibility,
+)
+from app.services.media.library_queries import MediaFilter, find, folders, list_media, update_metadata
+from app.services.media.uploads import FORM_OVERHEAD_BYTES, MAX_FILES_PER_REQUEST
+from app.services.pagination import pagination_meta
+
+log = logging.getLogger("sonicpy.media")
+
+PAGE_SIZE = 24
+MAX_SEARCH = 200
+MEDIA_TYPES = {"image": ("image/",), "video": ("video/",), "audio": ("audio/",),
+               "document": ("application/", "text/")}
+# Thumbnails only for raster images: an uploaded SVG is never shown inline (only linked to
+# /files, which serves it as an attachment).
+RASTER_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif"})
+VIEWS = ("grid", "list")
+DONE = {"saved": "File saved.", "deleted": "File moved to the trash.", "restored": "File restored.",
+        "purged": "File deleted permanently."}
+
+
+def _listing(req, user):
+    """The page's query (search, type, folder, view, trash, page) from the query string."""
+    kind = req.get_param("type") or ""
+    view = req.get_param("view") or "grid"
+    return {
+        "search": (req.get_param("search") or "").strip()[:MAX_SEARCH],
+        "kind": kind if kind in MEDIA_TYPES else "",
+        "folder": (req.get_param("folder") or "")[:200],
+        "view": view if view in VIEWS else "grid",
+        "trash": req.get_param_as_bool("trash", default=False) and may_delete_some(user),
+        "page": page_number(req),
+    }
+
+
+def _filter(listing, user):
+    return MediaFilter(
+        deleted=listing["trash"],
+        # The trash is everyone's for holders of media.delete, otherwise one's own.
+        uploaded_by=user.id if listing["trash"] and not user.can("media.delete") else None,
+        folder=listing["folder"] or None,
+        type_prefixes=MEDIA_TYPES.get(listing["kind"], ()),
+        search=listing["search"] or None,
+        visible_to=None if visibility.sees_whole_library(user) else user.id,
+    )
+
+
+def shown(row, user):
+    """A row as the templates show it: the API record, whether it gets a thumbnail, what the user may do."""
+    return {**to_record(row), "thumbnail": row.mime_type in RASTER_TYPES,
+            "editable": can_update(user, row), "deletable": can_delete(user, row),
+            "purgeable": user.can("media.purge")}
+
+
+def query_string(listing, **changes):
+    """The query string of the page with ``changes`` (empty values left out)."""
+    values = {**{k: listing[k] for k in ("search", "kind", "folder", "view")}, **changes}
+    values["type"] = values.pop("kind")
+    if listing["trash"]:
+        values.setdefault("trash", "1")
+    return urlencode({k: v for k, v in values.items() if v})
+
+
+class MediaPage:
+    """``GET /admin/media``: the library (or the trash) as a grid or a list, with folders."""
+
+    def __init__(self, renderer, library):
+        self._renderer = renderer
+        self.library = library
+
+    def render(self, req, resp, status=falcon.HTTP_200, results=None):
+        """The library page; ``results`` are the outcome of a form upload."""
+        user = req.context.user
+        listing = _listing(req, user)
+        rows, total = list_media(_filter(listing, user), listing["page"], PAGE_SIZE)
+        visible_to = None if visibility.sees_whole_library(user) else user.id
+        self._renderer.page(
+            req, resp, "media.html", status=status, files=[shown(row, user) for row in rows],
+            meta=pagination_meta(total, PAGE_SIZE, listing["page"]), listing=listing, kinds=tuple(MEDIA_TYPES),
+            folders=folders(visible_to), query=lambda **changes: query_string(listing, **changes),
+            results=results, done=DONE.get(req.get_param("done")),
+            max_upload_mb=round(self.library.max_upload_bytes / 1024 / 1024, 1),
+        )
+
+    @access("media.read")
+    def on_get(self, req, resp):
+        self.render(req, resp)
+
+
+class MediaUploadAction:
+    """``POST /admin/media/upload``: ``files`` (repeated) and ``folder``, through ``MediaLibrary.upload``.
+
+    A script's request (``Accept: application/json``) gets the API's upload-multiple
+    answer: 201 with ``uploaded`` and ``errors``, or, when nothing was stored, the error
+    envelope with 413 (too large), 415 (type not accepted) or 422. A plain form gets the
+    library page with the results.
+    """
+
+    reads_csrf_from_multipart = True  # AdminPagesMiddleware leaves a form's token to ``_parts``
+
+    def __init__(self, page, csrf):
+        self._page = page
+        self._csrf = csrf
+
+    def _parts(self, req):
+        """The form's parts still to read: all of them when the script sent the token in its
+        header (the middleware checked it), else those after the ``csrf_token`` field, which
+        a plain form sends first and which is checked before any file is read."""
+        if req.get_header(HEADER) is not None or not (req.content_type or "").startswith(falcon.MEDIA_MULTIPART):
+            return None  # checked by the middleware, or not a multipart form (read_form answers 415)
+        parts = iter(req.get_media())
+        first = next(parts, None)
+        token = uploads.read_field(first) if first is not None and first.name == FIELD else None
+        if not self._csrf.valid(req, token):
+            req.context.admin_refusal = "csrf"
+            raise falcon.HTTPForbidden(title="Forbidden", description="Invalid or missing CSRF token")
+        return parts
+
+    @access("media.upload")
+    def on_post(self, req, resp):
+        library = self._page.library
+        limit = library.max_upload_bytes
+        check_declared_length(req, limit * MAX_FILES_PER_REQUEST + FORM_OVERHEAD_BYTES, limit)
+        form = read_upload_form(req, MULTIPLE_FILE_FIELDS, limit, MAX_FILES_PER_REQUEST, collect_errors=True,
+                                parts=self._parts(req))
+        try:
+            meta = uploads.parse_meta(form.fields)
+            uploaded, errors = self._store_all(req, form, meta)
+        finally:
+            form.close()
+        errors = form.rejected + errors
+        if wants_html(req):
+            status = falcon.HTTP_200 if uploaded or not errors else _failure(errors, form.too_large)[0]
+            self._page.render(req, resp, status, {"uploaded": uploaded, "errors": errors})
+            return
+        if not uploaded:
+            status, message = _failure(errors, form.too_large) if errors else (falcon.HTTP_400, "No files provided")
+            resp.status = status
+            resp.media = {"error": message, "details": {"errors": errors, "maxBytes": limit}}
+            return
+        resp.status = falcon.HTTP_201
+        resp.media = {"success": not errors, "uploaded": uploaded, "errors": errors}
+
+    def _store_all(self, req, form, meta):
+        library, bucket, user_id = self._page.library, req.context.env.MEDIA_BUCKET, req.context.user.id
+        uploaded, errors = [], []
+        for spooled in form.files:
+            try:
+                uploaded.append(to_record(library.upload(bucket, spooled, meta, user_id)))
+            except MediaError as ex:
+                errors.append({"filename": spooled.original_name, "error": ex.message, "kind": ex.kind})
+            except R2Error as ex:
+                log.error("upload of %r failed (request %s): %s", spooled.original_name, req.context.request_id, ex)
+                errors.append({"filename": spooled.original_name, "error": "Storage temporarily unavailable"})
+        return uploaded, errors
+
+
+def _failure(errors, too_large):
+    """The status and message when no file was stored: 413 if every file was too large, 415
+    if every file had a type the library does not accept, else 422."""
+    if too_large == len(errors):
+        return falcon.HTTP_413, "File too large"
+    if all(error.get("kind") == ErrorKind.UNSUPPORTED for error in errors):
+        return falcon.HTTP_415, "File type not allowed"
+    return falcon.HTTP_422, "No file was uploaded"
+
+
+class MediaFilePage:
+    """``GET /admin/media/{media_id}``: one file, its preview and details, and its edit form.
+
+    ``POST`` saves ``name``, ``alt``, ``caption`` and ``folder`` (a new folder name moves
+    the file there, objects included).
+    """
+
+    def __init__(self, renderer, library):
+        self._renderer = renderer
+        self._library = library
+
+    def _row(self, req, media_id):
+        row = find(media_id)
+        user = req.context.user
+        if row is None or (row.deleted_at is not None and not can_delete(user, row)):
+            raise falcon.HTTPNotFound()
+        if not visibility.may_see(user, row, self._library.is_published):
+            raise falcon.HTTPNotFound()
+        return row
+
+    def render(self, req, resp, row, status=falcon.HTTP_200, message=None, values=None):
+        """The file's page; ``message`` is a validation error, ``values`` the form as posted."""
+        file = shown(row, req.context.user)
+        self._renderer.page(
+            req, resp, "media_file.html", status=status, file=file, message=message,
+            values=values or {"name": file["originalName"], "alt": file["alt"] or "",
+                              "caption": file["caption"] or "", "folder": file["folder"]},
+            folders=[name for name, _ in folders()] if file["editable"] else [], done=DONE.get(req.get_param("done")),
+        )
+
+    @access("media.read")
+    def on_get(self, req, resp, media_id):
+        self.render(req, resp, self._row(req, media_id))
+
+    @access("media.update")
+    def on_post(self, req, resp, media_id):
+        row = self._row(req, media_id)
+        if row.deleted_at is not None:
+            raise falcon.HTTPNotFound()
+        if not can_update(req.context.user, row):
+            raise falcon.HTTPForbidden()
+        form = read_form(req)
+        values = {name: one(form, name).strip() for name in ("name", "alt", "caption", "folder")}
+        try:
+            changes = {
+                "original_name": _clean_name(values["name"]),
+                "alt": uploads.clean_text("alt", values["alt"] or None, uploads.MAX_ALT_LENGTH),
+                "caption": uploads.clean_text("caption", values["caption"] or None, uploads.MAX_CAPTION_LENGTH),
+            }
+            folder = self._library.check_folder(values["folder"] or row.folder)
+            # Move first: if the bucket fails, nothing at all has changed.
+            row = self._library.move(req.context.env.MEDIA_BUCKET, row, folder)
+        except MediaError as ex:
+            self.render(req, resp, row, _status_of(ex), _message_of(ex), values)
+            return
+        update_metadata(row.id, changes)
+        self._library.changed()
+        redirect(resp, f"/admin/media/{row.id}?done=saved")
+
+
+def _clean_name(name):
+    if not name:
+        raise uploads.invalid("name", "is required")
+    return uploads.clean_name(name)
+
+
+def _status_of(ex):
+    return falcon.HTTP_409 if ex.kind == ErrorKind.CONFLICT else falcon.HTTP_422
+
+
+def _message_of(ex):
+    """A MediaError's message with its field details (``alt: at most 1000 characters``)."""
+    details = ex.details if isinstance(ex.details, list) else []
+    parts = [f"{d.get('field')}: {d.get('message')}" for d in details if isinstance(d, dict) and d.get("message")]
+    return f"{ex.message}: {'; '.join(parts)}" if parts else ex.message
+
+
+class MediaDeleteAction:
+    """``POST /admin/media/{media_id}/delete``: soft delete (the file can be restored)."""
+
+    def __init__(self, library):
+        self._library = library
+
+    @access(authenticated=True)
+    def on_post(self, req, resp, media_id):
+        user = req.context.user
+        row = find(media_id)
+        if not may_delete_some(user):
+            raise falcon.HTTPForbidden()
+        if row is None or row.deleted_at is not None:
+            raise falcon.HTTPNotFound()
+        if not can_delete(user, row):
+            raise falcon.HTTPForbidden()
+        self._library.soft_delete(row)
+        redirect(resp, "/admin/media?done=deleted")
+
+
+class MediaRestoreAction:
+    """``POST /admin/media/{media_id}/restore``: bring a soft-deleted file back."""
+
+    def __init__(self, library):
+        self._library = library
+
+    @access(authenticated=True)
+    def on_post(self, req, resp, media_id):
+        user = req.context.user
+        if not may_delete_some(user):
+            raise falcon.HTTPForbidden()
+        row = find(media_id)
+        if row is None:
+            raise falcon.HTTPNotFound()
+        if not can_delete(user, row):
+            raise falcon.HTTPForbidden()
+        self._library.restore(row)
+        redirect(resp, f"/admin/media/{row.id}?done=restored")
+
+
+class MediaPurgeAction:
+    """``POST /admin/media/{media_id}/purge``: delete a file and its objects for good (``media.purge``)."""
+
+    def __init__(self, library):
+        self._library = library
+
+    @access("media.purge")
+    def on_post(self, req, resp, media_id):
+        row = find(media_id)
+        if row is None:
+            raise falcon.HTTPNotFound()
+        self._library.purge(req.context.env.MEDIA_BUCKET, row)
+        redirect(resp, "/admin/media?trash=1&done=purged")

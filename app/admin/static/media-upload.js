@@ -1,0 +1,108 @@
+// Media library uploads: drop or choose several files; each is sent in its own request so it
+// gets its own progress bar and its own error. Without this script the form posts all files
+// at once and the page lists the results.
+(function () {
+  "use strict";
+  var form = document.getElementById("upload-form");
+  if (!form) { return; }
+  var zone = document.getElementById("drop-zone");
+  var input = document.getElementById("upload-files");
+  var folder = document.getElementById("upload-folder");
+  var list = document.getElementById("upload-progress");
+  var pending = 0;
+  var stored = 0;
+
+  function messageOf(xhr) {
+    var body = null;
+    try { body = JSON.parse(xhr.responseText); } catch (ignored) { body = null; }
+    if (xhr.status === 413) { return "Too large: the limit is " + Math.round(form.dataset.maxBytes / 1048576) + " MB per file."; }
+    if (xhr.status === 415) { return "This file type is not accepted."; }
+    if (body && body.details && body.details.errors && body.details.errors.length) {
+      return body.details.errors[0].error;
+    }
+    if (body && body.error) { return body.error; }
+    return "Upload failed (" + (xhr.status || "network error") + ").";
+  }
+
+  function finished() {
+    pending -= 1;
+    if (pending === 0 && stored > 0 && window.htmx) {
+      // Refresh the folders and the library below (same URL, the #library part only).
+      window.htmx.ajax("GET", window.location.href, {target: "#library", select: "#library", swap: "outerHTML"});
+    }
+  }
+
+  function upload(file) {
+    var item = document.createElement("li");
+    var name = document.createElement("span");
+    var bar = document.createElement("progress");
+    var status = document.createElement("span");
+    name.textContent = file.name + " ";
+    bar.max = 100;
+    bar.value = 0;
+    bar.setAttribute("aria-label", "Upload of " + file.name);
+    status.className = "upload-status";
+    status.textContent = " waiting";
+    item.append(name, bar, status);
+    list.appendChild(item);
+    pending += 1;
+
+    var data = new FormData();
+    data.append("files", file, file.name);
+    if (folder && folder.value) { data.append("folder", folder.value); }
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", "/admin/media/upload");
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.setRequestHeader("X-CSRF-Token", form.dataset.csrf);
+    xhr.upload.addEventListener("progress", function (event) {
+      if (event.lengthComputable) {
+        bar.value = Math.round(100 * event.loaded / event.total);
+        status.textContent = " " + bar.value + " %";
+      }
+    });
+    xhr.addEventListener("load", function () {
+      var body = null;
+      try { body = JSON.parse(xhr.responseText); } catch (ignored) { body = null; }
+      if (xhr.status === 201 && body && body.uploaded && body.uploaded.length) {
+        bar.value = 100;
+        status.textContent = " uploaded";
+        item.className = "ok";
+        stored += 1;
+      } else {
+        status.textContent = " " + (body && body.errors && body.errors.length ? body.errors[0].error : messageOf(xhr));
+        item.className = "error";
+      }
+      finished();
+    });
+    xhr.addEventListener("error", function () {
+      status.textContent = " Upload failed (network error).";
+      item.className = "error";
+      finished();
+    });
+    xhr.send(data);
+  }
+
+  function uploadAll(files) {
+    stored = 0;
+    Array.prototype.forEach.call(files, upload);
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    uploadAll(input.files);
+    input.value = "";
+  });
+  ["dragenter", "dragover"].forEach(function (name) {
+    zone.addEventListener(name, function (event) {
+      event.preventDefault();
+      zone.classList.add("dragging");
+    });
+  });
+  ["dragleave", "drop"].forEach(function (name) {
+    zone.addEventListener(name, function () { zone.classList.remove("dragging"); });
+  });
+  zone.addEventListener("drop", function (event) {
+    event.preventDefault();
+    if (event.dataTransfer && event.dataTransfer.files.length) { uploadAll(event.dataTransfer.files); }
+  });
+}());

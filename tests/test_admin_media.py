@@ -1,0 +1,194 @@
+"""The admin's media library: views, folders, uploads (with and without script), edit, trash.
+
+Requests go through the real app (WebTest over the Worker) with a browser's Accept header,
+on each backend: SQLite with the folder bucket, PostgreSQL with S3. Uploads go through
+the same upload service as the API, so the stored row, object and cache are checked too.
+"""
+
+import pytest
+
+from app.admin.csrf import HEADER
+from app.db.models import Media, now_ms
+from tests.fixtures.admin import browser_for, csrf_token
+from tests.fixtures.media import png, text, windows_exe
+from tests.fixtures.users import create_user
+
+pytestmark = pytest.mark.backends
+
+JSON = {"Accept": "application/json"}
+
+
+def media_row(owner, name, mime, folder="uploads", deleted_at=None):
+    return Media.create(filename=name, original_name=name, mime_type=mime, size=2048, r2_key=f"{folder}/{name}",
+                        folder=folder, public_url=f"/files/{folder}/{name}", uploaded_by=owner.id,
+                        deleted_at=deleted_at)
+
+
+def form_upload(browser, files, status=None, **fields):
+    """What the form sends without script: the token as the first part, then the folder and files."""
+    params = [("csrf_token", csrf_token(browser)), *fields.items()]
+    return browser.post("/admin/media/upload", params=params, upload_files=files, status=status)
+
+
+def script_upload(browser, name, data, status=201, **fields):
+    """What the page's script sends: one file, the token in a header, JSON asked for."""
+    headers = {**JSON, HEADER: csrf_token(browser)}
+    return browser.post("/admin/media/upload", params=fields, upload_files=[("files", name, data)],
+                        headers=headers, status=status)
+
+
+def test_a_form_upload_without_script_stores_every_file(browser, signed_in_as):
+    editor = signed_in_as("editor")
+    page = browser.get("/admin/media")
+    form = page.html.select_one("#upload-form")
+    assert form["enctype"] == "multipart/form-data" and form["action"] == "/admin/media/upload"
+    assert form.select("input")[0]["name"] == "csrf_token", "the token is the first part the form sends"
+    response = form_upload(browser, [("files", "a.png", png()), ("files", "b.png", png((30, 20)))], folder="trips")
+    assert "Uploaded 2 files: a.png, b.png." in response.text
+    rows = list(Media.select().where(Media.uploaded_by == editor.id).order_by(Media.original_name))
+    assert [(row.original_name, row.folder, row.mime_type) for row in rows] == [
+        ("a.png", "trips", "image/png"), ("b.png", "trips", "image/png")]
+    listed = browser.get("/admin/media?folder=trips")
+    assert "2 files in trips" in listed.text
+    assert [a.text for a in listed.html.select(".folders a")][:2] == ["All files", "trips"]
+
+
+def test_a_form_upload_needs_the_token_first(browser, signed_in_as):
+    signed_in_as("editor")
+    browser.post("/admin/media/upload", upload_files=[("files", "a.png", png())], status=403)
+    browser.post("/admin/media/upload", params=[("folder", "x"), ("csrf_token", csrf_token(browser))],
+                 upload_files=[("files", "a.png", png())], status=403)
+    browser.post("/admin/media/upload", params=[("csrf_token", "forged.token")],
+                 upload_files=[("files", "a.png", png())], status=403)
+    browser.post(f"/admin/media/upload?csrf_token={csrf_token(browser)}", upload_files=[("files", "a.png", png())],
+                 status=403)
+    assert Media.select().count() == 0
+
+
+def test_a_script_upload_answers_per_file(browser, signed_in_as):
+    signed_in_as("author")
+    response = script_upload(browser, "photo.png", png(), folder="blog")
+    assert response.status_int == 201
+    [file] = response.json["uploaded"]
+    assert file["originalName"] == "photo.png" and file["folder"] == "blog" and response.json["errors"] == []
+    assert Media.get_by_id(file["id"]).uploaded_by_id
+
+
+def test_unsupported_and_too_large_files_are_415_and_413(env, outbox, signed_in_as, browser):
+    signed_in_as("editor")
+    refused = script_upload(browser, "setup.exe", windows_exe(), status=415)
+    assert refused.json["error"] == "File type not allowed"
+    assert refused.json["details"]["errors"][0]["filename"] == "setup.exe"
+    small = browser_for(env, outbox, max_upload_bytes=1000)
+    small.cookiejar = browser.cookiejar
+    too_large = script_upload(small, "big.txt", text() * 200, status=413)
+    assert too_large.json["error"] == "File too large" and too_large.json["details"]["maxBytes"] == 1000
+    page = form_upload(small, [("files", "big.txt", text() * 200)], status=413)
+    assert "big.txt: File too large" in page.text and page.content_type == "text/html"
+    assert Media.select().count() == 0
+
+
+def test_viewers_get_no_upload_form_and_are_refused(browser, signed_in_as):
+    signed_in_as("viewer")
+    page = browser.get("/admin/media")
+    assert not page.html.select("#upload-form") and "Trash" not in page.text
+    form_upload(browser, [("files", "a.png", png())], status=403)
+
+
+def test_grid_and_list_views_never_inline_svg(browser, signed_in_as):
+    editor = signed_in_as("editor")
+    media_row(editor, "photo.png", "image/png")
+    media_row(editor, "drawing.svg", "image/svg+xml")
+    for view, selector in (("grid", ".media-grid img"), ("list", ".media-list img")):
+        page = browser.get(f"/admin/media?view={view}")
+        assert [img["src"] for img in page.html.select(selector)] == ["/files/uploads/photo.png"]
+        assert "<svg" not in page.text and "drawing.svg" in page.text
+    one = Media.get(Media.original_name == "drawing.svg")
+    detail = browser.get(f"/admin/media/{one.id}")
+    assert not detail.html.select("img") and "<svg" not in detail.text
+
+
+def test_edit_renames_sets_alt_and_moves_into_a_new_folder(browser, signed_in_as):
+    signed_in_as("editor")
+    [file] = script_upload(browser, "photo.png", png()).json["uploaded"]
+    browser.get(f"/api/media/{file['id']}", headers=JSON)  # the API's read is cached now
+    form = browser.get(f"/admin/media/{file['id']}").forms["media-edit"]
+    form["name"], form["alt"], form["folder"] = "Sunset.png", "A red sunset", "holidays/2026"
+    response = form.submit()
+    assert response.status_int == 303 and response.location.endswith(f"/admin/media/{file['id']}?done=saved")
+    row = Media.get_by_id(file["id"])
+    assert (row.original_name, row.alt, row.folder) == ("Sunset.png", "A red sunset", "holidays/2026")
+    assert row.r2_key.startswith("holidays/2026/")
+    api = browser.get(f"/api/media/{file['id']}", headers=JSON).json["file"]
+    assert (api["originalName"], api["alt"], api["folder"]) == ("Sunset.png", "A red sunset", "holidays/2026")
+    assert "holidays/2026" in [a.text for a in browser.get("/admin/media").html.select(".folders a")]
+
+
+def test_an_invalid_edit_is_shown_and_changes_nothing(browser, signed_in_as):
+    signed_in_as("editor")
+    [file] = script_upload(browser, "photo.png", png()).json["uploaded"]
+    form = browser.get(f"/admin/media/{file['id']}").forms["media-edit"]
+    form["alt"], form["folder"] = "new alt", "Not A Folder!"
+    response = form.submit(status=422)
+    assert "Invalid folder name" in response.text and 'value="Not A Folder!"' in response.text
+    row = Media.get_by_id(file["id"])
+    assert row.alt is None and row.folder == "uploads"
+
+
+def test_soft_delete_trash_and_restore(browser, signed_in_as):
+    editor = signed_in_as("editor")
+    row = media_row(create_user("author"), "other.png", "image/png")
+    page = browser.get("/admin/media")
+    delete = next(f for f in page.forms.values() if f.action == f"/admin/media/{row.id}/delete")
+    assert delete.submit().location.endswith("/admin/media?done=deleted")
+    assert Media.get_by_id(row.id).deleted_at is not None
+    assert "other.png" not in browser.get("/admin/media").text
+    trash = browser.get("/admin/media?trash=1")
+    assert "Media trash" in trash.text and "other.png" in trash.text
+    restore = next(f for f in trash.forms.values() if f.action == f"/admin/media/{row.id}/restore")
+    assert restore.submit().status_int == 303
+    assert Media.get_by_id(row.id).deleted_at is None
+    assert editor.id != row.uploaded_by_id
+
+
+def test_authors_manage_only_their_own_files(browser, signed_in_as):
+    author = signed_in_as("author")
+    own = media_row(author, "mine.png", "image/png")
+    other = media_row(create_user("editor"), "theirs.png", "image/png")
+    page = browser.get("/admin/media")
+    actions = {f.action for f in page.forms.values()}
+    assert f"/admin/media/{own.id}/delete" in actions and f"/admin/media/{other.id}/delete" not in actions
+    token = {"csrf_token": csrf_token(browser)}
+    browser.post(f"/admin/media/{other.id}/delete", token, status=403)
+    browser.post(f"/admin/media/{other.id}", {**token, "name": "x.png", "folder": "uploads"}, status=403)
+    assert not browser.get(f"/admin/media/{other.id}").html.select("#media-edit")
+    assert Media.get_by_id(other.id).deleted_at is None and Media.get_by_id(other.id).original_name == "theirs.png"
+    media_row(author, "old.png", "image/png", deleted_at=now_ms())
+    assert "old.png" in browser.get("/admin/media?trash=1").text
+
+
+def test_media_page_uses_the_upload_script_and_no_inline_script(browser, signed_in_as):
+    signed_in_as("editor")
+    page = browser.get("/admin/media")
+    [script] = [s for s in page.html.select("script[src]") if "media-upload.js" in s["src"]]
+    assert browser.get(script["src"]).content_type == "text/javascript"
+    assert all(s.get("src") for s in page.html.select("script"))
+
+
+def test_admins_purge_from_the_trash_and_the_object_goes_too(env, browser, signed_in_as):
+    signed_in_as("admin")
+    [file] = script_upload(browser, "gone.png", png()).json["uploaded"]
+    browser.post(f"/admin/media/{file['id']}/delete", {"csrf_token": csrf_token(browser)})
+    trash = browser.get("/admin/media?trash=1")
+    purge = next(f for f in trash.forms.values() if f.action == f"/admin/media/{file['id']}/purge")
+    assert purge.submit().location.endswith("/admin/media?trash=1&done=purged")
+    assert Media.get_or_none(Media.id == file["id"]) is None
+    assert env.MEDIA_BUCKET.head(file["r2_key"]) is None
+
+
+def test_editors_cannot_purge(browser, signed_in_as):
+    editor = signed_in_as("editor")
+    row = media_row(editor, "old.png", "image/png", deleted_at=now_ms())
+    assert f"/admin/media/{row.id}/purge" not in browser.get("/admin/media?trash=1").text
+    browser.post(f"/admin/media/{row.id}/purge", {"csrf_token": csrf_token(browser)}, status=403)
+    assert Media.get_by_id(row.id).deleted_at is not None

@@ -1,0 +1,248 @@
+"""The admin's permission matrix, plugins and logs pages, per role, on each backend."""
+
+import pytest
+import webtest
+
+from app.admin import plugins as admin_plugins
+from app.db.models import Permission, Plugin, RolePermission, SystemLog
+from app.services import role_permissions
+from app.services.identity import RolePermissions
+from tests.fixtures.admin import BROWSER, csrf_token, sign_in
+from tests.fixtures.auth import hashed
+from tests.fixtures.users import create_user
+
+pytestmark = pytest.mark.backends
+
+JSON = {"Accept": "application/json"}
+
+
+def granted(role):
+    query = Permission.select(Permission.name).join(RolePermission).where(RolePermission.role == role)
+    return {row.name for row in query}
+
+
+def matrix_form(page):
+    return page.forms["permissions-form"]
+
+
+# ---------------------------------------------------------------- permissions
+
+
+def test_editors_see_the_matrix_read_only(browser, signed_in_as):
+    signed_in_as("editor")
+    page = browser.get("/admin/permissions")
+    boxes = page.html.select("#permissions-form input[type=checkbox]")
+    assert boxes and all(box.has_attr("disabled") for box in boxes)
+    assert page.html.select_one("#p-editor-logs-read").has_attr("checked")
+    assert not page.html.select_one("#p-viewer-logs-read").has_attr("checked")
+    assert not page.html.select("#save-permissions")
+    browser.post("/admin/permissions", {"csrf_token": csrf_token(browser), "viewer:logs.read": "on"}, status=403)
+    assert "logs.read" not in granted("viewer")
+
+
+def test_authors_cannot_open_the_matrix(browser, signed_in_as):
+    signed_in_as("author")
+    assert "/admin/permissions" not in browser.get("/admin").text
+    browser.get("/admin/permissions", status=403)
+
+
+def test_admins_save_the_matrix_and_it_applies_at_once(browser, signed_in_as):
+    signed_in_as("admin")
+    viewer = create_user("viewer", password_hash=hashed())
+    other = webtest.TestApp(browser.app, extra_environ=dict(BROWSER))  # the same app, another browser
+    sign_in(other, viewer)
+    other.get("/admin/logs", status=403)  # the viewer's permissions are cached now
+    before = {role: granted(role) for role in ("admin", "editor", "author")}
+    form = matrix_form(browser.get("/admin/permissions"))
+    form["viewer:logs.read"] = True
+    form["author:content.read"] = False
+    response = form.submit()
+    assert response.status_int == 303 and response.location.endswith("/admin/permissions?done=1")
+    assert "logs.read" in granted("viewer")
+    assert granted("author") == before["author"] - {"content.read"}
+    assert granted("admin") == before["admin"] and granted("editor") == before["editor"]
+    assert other.get("/admin/logs").status_int == 200
+    assert "Permissions saved." in response.follow().text
+
+
+def test_the_admins_own_management_rights_are_locked(browser, signed_in_as):
+    signed_in_as("admin")
+    page = browser.get("/admin/permissions")
+    for box in ("#p-admin-users-roles", "#p-admin-users-read"):
+        assert page.html.select_one(box).has_attr("disabled") and page.html.select_one(box).has_attr("checked")
+    assert not page.html.select_one("#p-editor-users-roles").has_attr("disabled")
+    # A form without the locked boxes (disabled boxes are never posted) keeps them.
+    form = matrix_form(page)
+    form.submit()
+    assert {"users.roles", "users.read"} <= granted("admin")
+
+
+def test_the_service_refuses_a_matrix_that_drops_a_protected_grant(browser):
+    before = {role: granted(role) for role in ("admin", "editor")}
+    cache = RolePermissions()
+    with pytest.raises(role_permissions.InvalidMatrix) as caught:
+        role_permissions.replace({"admin": before["admin"] - {"users.roles"}, "editor": set()}, "admin", cache)
+    assert {"field": "admin.users.roles", "message": "cannot be removed: it keeps the matrix manageable"} in (
+        caught.value.details)
+    assert granted("admin") == before["admin"] and granted("editor") == before["editor"]
+
+
+def test_unknown_permissions_are_refused_and_nothing_is_written(browser, signed_in_as):
+    signed_in_as("admin")
+    before = granted("viewer")
+    form = {"csrf_token": csrf_token(browser), "viewer:logs.read": "on", "viewer:bogus.thing": "on"}
+    response = browser.post("/admin/permissions", form, status=422)
+    assert "viewer.bogus.thing: unknown permission" in response.text
+    assert granted("viewer") == before
+
+
+def test_the_matrix_form_needs_the_token(browser, signed_in_as):
+    signed_in_as("admin")
+    browser.post("/admin/permissions", {"viewer:logs.read": "on"}, status=403)
+    assert "logs.read" not in granted("viewer")
+
+
+# ---------------------------------------------------------------- plugins
+
+
+def test_plugins_are_for_admins(browser, signed_in_as):
+    signed_in_as("editor")
+    assert "/admin/plugins" not in browser.get("/admin").text
+    browser.get("/admin/plugins", status=403)
+    browser.post("/admin/plugins/request-logs/deactivate", {"csrf_token": csrf_token(browser)}, status=403)
+
+
+def test_deactivate_and_activate_through_the_registry(browser, signed_in_as):
+    signed_in_as("admin")
+    page = browser.get("/admin/plugins")
+    assert "Request Logs" in page.text
+    switch = next(f for f in page.forms.values() if f.action == "/admin/plugins/request-logs/deactivate")
+    assert switch.submit().location.endswith("/admin/plugins?done=deactivated")
+    assert Plugin.get(Plugin.name == "request-logs").status == "inactive"
+    api = browser.get("/admin/api/plugins/request-logs", headers=JSON).json["data"]
+    assert api["status"] == "inactive"
+    page = browser.get("/admin/plugins?done=deactivated")
+    assert "Plugin deactivated." in page.text
+    switch = next(f for f in page.forms.values() if f.action == "/admin/plugins/request-logs/activate")
+    switch.submit()
+    assert browser.get("/admin/api/plugins/request-logs", headers=JSON).json["data"]["status"] == "active"
+
+
+def test_the_settings_form_follows_the_schema_and_saves(browser, signed_in_as):
+    signed_in_as("admin")
+    page = browser.get("/admin/plugins/request-logs")
+    form = page.forms["plugin-settings"]
+    assert form["settings.exclude_paths"].value.splitlines() == ["/health", "/api/health", "/files/"]
+    assert form["settings.sample_rate"].value == "1.0"
+    form["settings.exclude_paths"] = "/health\n/admin/static/\n"
+    form["settings.sample_rate"] = "0.25"
+    assert form.submit().status_int == 303
+    stored = Plugin.get(Plugin.name == "request-logs").settings
+    assert stored == {"exclude_paths": ["/health", "/admin/static/"], "sample_rate": 0.25}
+    assert browser.get("/admin/api/plugins/request-logs", headers=JSON).json["data"]["settings"] == stored
+
+
+@pytest.mark.parametrize(("rate", "message"), [("2", "sample_rate must be between 0 and 1"),
+                                               ("lots", "Expected `float`")])
+def test_invalid_settings_are_shown_and_not_saved(browser, signed_in_as, rate, message):
+    signed_in_as("admin")
+    before = Plugin.get(Plugin.name == "request-logs").settings
+    form = browser.get("/admin/plugins/request-logs").forms["plugin-settings"]
+    form["settings.sample_rate"] = rate
+    response = form.submit(status=422)
+    assert message in response.text and "The settings were not saved" in response.text
+    assert response.forms["plugin-settings"]["settings.sample_rate"].value == rate
+    assert Plugin.get(Plugin.name == "request-logs").settings == before
+
+
+def test_an_unknown_plugin_is_a_404_page(browser, signed_in_as):
+    signed_in_as("admin")
+    assert "Not found" in browser.get("/admin/plugins/nope", status=404).text
+
+
+# ---------------------------------------------------------------- logs
+
+
+def add_log(level, category, message, created_at, user=None, status=None, url=None):
+    return SystemLog.create(level=level, category=category, message=message, created_at=created_at,
+                            user=user.id if user else None, status_code=status, url=url)
+
+
+T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
+
+
+def messages(page):
+    return [row.select("td")[3].contents[0].strip() for row in page.html.select("table.logs tbody tr")]
+
+
+def test_logs_filter_by_every_field(browser, signed_in_as):
+    editor = signed_in_as("editor")
+    add_log("info", "api", "GET /api/content 200", T0, status=200, url="/api/content")
+    add_log("warn", "api", "GET /api/nope 404", T0 + 60_000, user=editor, status=404, url="/api/nope")
+    add_log("error", "auth", "login failed", T0 + 3_600_000)
+
+    def shown(query):  # up to a day after T0: the request logs of this test's own visits are later
+        return messages(browser.get(f"/admin/logs?until=2026-01-02T00:00&{query}"))
+
+    assert shown("search=api&category=api") == ["GET /api/nope 404", "GET /api/content 200"]
+    assert shown("level=error") == ["login failed"]
+    assert shown("status=404") == ["GET /api/nope 404"]
+    assert shown(f"user={editor.email}") == ["GET /api/nope 404"]
+    assert shown("user=nobody@example.com") == []
+    assert shown("since=2026-01-01T00:01&until=2026-01-01T00:01") == ["GET /api/nope 404"]
+    page = browser.get("/admin/logs?until=2026-01-02T00:00&since=yesterday&level=loud&category=api")
+    assert "left out of the filter: level, since" in page.text
+    assert messages(page) == ["GET /api/nope 404", "GET /api/content 200"]
+
+
+def test_logs_are_paged(browser, signed_in_as):
+    signed_in_as("admin")
+    for number in range(55):
+        add_log("info", "system", f"entry {number:02}", T0 + number)
+    first = browser.get("/admin/logs?category=system")
+    assert "55 entries" in first.text and len(messages(first)) == 50 and messages(first)[0] == "entry 54"
+    second = browser.get("/admin/logs" + first.html.select_one(".pager a[rel=next]")["href"])
+    assert messages(second) == ["entry 04", "entry 03", "entry 02", "entry 01", "entry 00"]
+
+
+def test_logs_need_logs_read(browser, signed_in_as):
+    signed_in_as("author")
+    assert "/admin/logs" not in browser.get("/admin").text
+    browser.get("/admin/logs", status=403)
+
+
+DICT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "greeting": {"type": "string", "maxLength": 20, "description": "Shown on every page"},
+        "level": {"type": "string", "enum": ["low", "high"]},
+        "retries": {"type": "integer", "minimum": 0},
+        "enabled": {"type": "boolean"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "extra": {"type": "object"},
+    },
+    "required": ["greeting"],
+}
+
+
+def test_a_dict_schema_becomes_one_control_per_property():
+    plugin = {"name": "hello", "settings": {"greeting": "Hi", "level": "high", "tags": ["a", "b"]}}
+    fields = {field["name"]: field for field in admin_plugins.form_fields(plugin, DICT_SCHEMA)}
+    assert {name: field["control"] for name, field in fields.items()} == {
+        "greeting": "text", "level": "select", "retries": "number", "enabled": "checkbox", "tags": "lines",
+        "extra": "json"}
+    assert fields["greeting"]["required"] and fields["greeting"]["help"] == "Shown on every page"
+    assert fields["level"]["choices"] == ("low", "high") and fields["tags"]["value"] == "a\nb"
+    form = {"settings.greeting": "Hello", "settings.level": "low", "settings.retries": "3",
+            "settings.tags": "x\n\ny\n", "settings.extra": '{"k": 1}', "settings.enabled": "on"}
+    settings, _ = admin_plugins.settings_from_form(DICT_SCHEMA, form)
+    assert settings == {"greeting": "Hello", "level": "low", "retries": 3, "enabled": True, "tags": ["x", "y"],
+                        "extra": {"k": 1}}
+    settings, posted = admin_plugins.settings_from_form(DICT_SCHEMA, {"settings.retries": "many"})
+    assert settings == {"retries": "many", "enabled": False} and posted["retries"] == "many"
+
+
+def test_a_plugin_without_a_schema_gets_one_json_field():
+    [field] = admin_plugins.form_fields({"name": "free", "settings": {"a": 1}}, None)
+    assert (field["input"], field["control"], field["value"]) == ("settings", "json", '{\n  "a": 1\n}')
+    assert admin_plugins.settings_from_form(None, {"settings": '{"b": 2}'})[0] == {"b": 2}
