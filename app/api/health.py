@@ -70,7 +70,8 @@ class HealthResource:
     """Reports each binding; 503 when any is down, so a load balancer takes the worker out."""
 
     @access(public=True)
-    @describe("Liveness and a round trip per binding (503 when one is down)", response=HealthBody)
+    @describe("Liveness and a round trip per binding (503 when one is down)", response=HealthBody,
+              others={503: HealthBody})
     def on_get(self, req, resp):
         env = req.context.env
         checks = {
