@@ -139,6 +139,7 @@ def test_response_objects_are_closed_and_user_data_stays_open(doc):
     schemas = doc["components"]["schemas"]
     assert schemas["ContentItem"]["additionalProperties"] is False
     assert "collectionId" in schemas["ContentItem"]["required"]
-    assert schemas["ContentItem"]["properties"]["data"] == {"type": "object"}
+    assert schemas["ContentItem"]["properties"]["data"] == {}  # the user's fields, as stored
+    assert schemas["CollectionDetail"]["properties"]["schema"] == {"type": "object"}
     assert schemas["ErrorBody"]["additionalProperties"] is False
     assert set(schemas["AdminUser"]["properties"]["role"]["enum"]) == {"admin", "editor", "author", "viewer"}

@@ -65,7 +65,8 @@ def describe(summary, *, description="", body=None, form=None, query=(), respons
         form: msgspec Struct whose fields name the parts of a ``multipart/form-data`` body
             (``bytes`` for a file part).
         query: ``Param``s of the query string.
-        response: type of the success body (default: any JSON object).
+        response: the Struct of the success body (without one: any JSON object, which a test forbids
+            for the app's own routes).
         status: the success status code.
         media_type: the success body's media type.
         others: ``{status: type, media type or None}``: statuses besides ``status`` and the

@@ -49,7 +49,8 @@ class ContentItem(Closed):
     slug: str
     status: str
     collectionId: str
-    data: dict[str, Any]
+    # The user's fields: an object, unless a row was stored as something else (answered as stored).
+    data: Any
     created_at: Ms
     updated_at: Ms
     published_at: Ms | None
@@ -92,7 +93,7 @@ class ContentListItem(Closed):
     slug: str | Unset = UNSET
     status: str | Unset = UNSET
     collectionId: str | Unset = UNSET
-    data: dict[str, Any] | Unset = UNSET
+    data: Any | Unset = UNSET
     created_at: Ms | Unset = UNSET
     updated_at: Ms | Unset = UNSET
     published_at: Ms | None | Unset = UNSET
