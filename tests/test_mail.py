@@ -4,7 +4,6 @@ from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import webtest
 
 from app.app import build_services, create_app
 from app.runtime.config import ConfigError, load_config
@@ -13,6 +12,7 @@ from app.services.mail import MailSettings, SmtpMailer, mailer_for
 from app.settings import settings_from_config, settings_from_env
 from tests.fixtures.app import TEST_JWT_SECRET, env_with_copy, settings_for_tests
 from tests.fixtures.auth import PASSWORD
+from tests.fixtures.conformance import ConformingTestApp
 from tests.fixtures.users import create_user
 
 BASE = "https://cms.example.org"
@@ -32,7 +32,7 @@ def client_with(env, settings, mailer=None):
     services = build_services(env, settings)
     if mailer is not None:
         services = replace(services, mailer=mailer)
-    return webtest.TestApp(Worker(lambda: env, lambda e: create_app(e, settings, services)))
+    return ConformingTestApp(Worker(lambda: env, lambda e: create_app(e, settings, services)))
 
 
 def token_of(message):

@@ -111,3 +111,35 @@ def test_the_admin_pages_are_left_out_and_really_mounted(env, doc):
     assert not any(path == "/" or path.startswith("/admin/") and not path.startswith("/admin/api/")
                    for path in doc["paths"] if path != "/admin/plugins/{name}/settings")
     assert "/admin/api/users" in doc["paths"]
+
+
+def test_operations_that_need_a_caller_name_their_refusals(doc):
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            public = {} in operation["security"]
+            for status in ("401", "403"):
+                assert (status in operation["responses"]) is not public, (method, path, status)
+    refusal = doc["paths"]["/api/content"]["post"]["responses"]["403"]
+    assert refusal["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def test_every_json_success_has_a_typed_schema(doc):
+    # Only the document itself (an open object) and non-JSON bodies may go untyped.
+    untyped = []
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                schema = response.get("content", {}).get("application/json", {}).get("schema")
+                if schema is not None and "$ref" not in schema:
+                    untyped.append((method, path, status))
+    assert untyped == []
+
+
+def test_response_objects_are_closed_and_user_data_stays_open(doc):
+    schemas = doc["components"]["schemas"]
+    assert schemas["ContentItem"]["additionalProperties"] is False
+    assert "collectionId" in schemas["ContentItem"]["required"]
+    assert schemas["ContentItem"]["properties"]["data"] == {}  # the user's fields, as stored
+    assert schemas["CollectionDetail"]["properties"]["schema"] == {"type": "object"}
+    assert schemas["ErrorBody"]["additionalProperties"] is False
+    assert set(schemas["AdminUser"]["properties"]["role"]["enum"]) == {"admin", "editor", "author", "viewer"}

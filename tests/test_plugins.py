@@ -8,7 +8,6 @@ the database and CACHE_KV.
 import logging
 
 import pytest
-import webtest
 
 from app.app import create_app
 from app.db.models import Content, Plugin, PluginActivity, PluginHook, PluginRoute, bind_models, database
@@ -18,6 +17,7 @@ from app.services.plugins.hooks import HookRunner
 from app.services.plugins.registry import load_manager
 from app.settings import settings_from_env
 from tests.fixtures.app import TEST_JWT_SECRET, env_with_copy, make_env, migrate
+from tests.fixtures.conformance import ConformingTestApp
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.plugins import sample_plugin
@@ -39,7 +39,7 @@ def plugin_env(tmp_path, migrated_template):
 def worker_client(env):
     """A WebTest client over an app of its own (one worker), settings read from bindings.toml."""
     settings = settings_from_env(env, jwt_secret=TEST_JWT_SECRET, cookie_secure=False)
-    return webtest.TestApp(Worker(lambda: env, lambda e: create_app(e, settings)))
+    return ConformingTestApp(Worker(lambda: env, lambda e: create_app(e, settings)))
 
 
 @pytest.fixture

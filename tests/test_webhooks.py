@@ -7,7 +7,6 @@ import json
 import threading
 
 import pytest
-import webtest
 
 from app.app import create_app
 from app.db.models import WebhookDelivery, bind_models, now_ms
@@ -17,6 +16,7 @@ from app.scheduled import run_scheduled
 from app.services import webhooks
 from app.services.metrics import request_metrics
 from tests.fixtures.app import env_with_copy, settings_for_tests
+from tests.fixtures.conformance import ConformingTestApp
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import bearer, create_user, token_for
 
@@ -62,7 +62,7 @@ def receiver():
 
 def client_for_env(env, **settings):
     app_settings = settings_for_tests(**settings)
-    return webtest.TestApp(Worker(lambda: env, lambda e: create_app(e, app_settings)))
+    return ConformingTestApp(Worker(lambda: env, lambda e: create_app(e, app_settings)))
 
 
 @pytest.fixture

@@ -17,9 +17,10 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import ListBody, Param, describe
+from app.api.describe import Param, describe
 from app.api.errors import forbidden, not_found, read_body, unprocessable
 from app.api.private import no_store
+from app.api.schemas import ApiToken, Listed, Message, TokenCreated
 from app.services.api_tokens import TokenRequestError, token_json
 from app.services.pagination import whole_list_meta
 
@@ -49,7 +50,7 @@ class TokensResource:
     @access(authenticated=True)
     @describe(
         "List API tokens (own; another user's with api_tokens.manage)",
-        query=(Param("user_id", str, "whose tokens"),), response=ListBody,
+        query=(Param("user_id", str, "whose tokens"),), response=Listed[ApiToken],
     )
     @no_store
     def on_get(self, req, resp):
@@ -62,7 +63,7 @@ class TokensResource:
         resp.media = {"data": [token_json(r) for r in rows], "meta": whole_list_meta(len(rows))}
 
     @access(authenticated=True)
-    @describe("Create an API token (shown once)", body=TokenBody, status=201)
+    @describe("Create an API token (shown once)", body=TokenBody, status=201, response=TokenCreated)
     @no_store
     def on_post(self, req, resp):
         caller = req.context.user
@@ -86,7 +87,7 @@ class TokenResource:
         self._tokens = tokens
 
     @access(authenticated=True)
-    @describe("Revoke an API token")
+    @describe("Revoke an API token", response=Message)
     @no_store
     def on_delete(self, req, resp, token_id):
         caller = req.context.user

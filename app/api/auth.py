@@ -34,6 +34,7 @@ from app.api.errors import (
     unauthorized,
 )
 from app.api.private import no_store
+from app.api.schemas import Me, Message, PasswordChanged, ResetRequested, Session, TokenOnly
 from app.services import users
 from app.services.accounts import (
     EMAIL_PATTERN,
@@ -217,7 +218,7 @@ class LoginResource:
         self._settings = settings
 
     @access(public=True)
-    @describe("Sign in with email and password", body=LoginBody)
+    @describe("Sign in with email and password", body=LoginBody, response=Session)
     @falcon.before(_json_only)
     @no_store
     def on_post(self, req, resp):
@@ -240,7 +241,7 @@ class RegisterResource:
         self._settings = settings
 
     @access(public=True)
-    @describe("Register an account (always the least privileged role)", body=RegisterBody, status=201)
+    @describe("Register an account (always the least privileged role)", body=RegisterBody, status=201, response=Session)
     @falcon.before(_json_only)
     @no_store
     def on_post(self, req, resp):
@@ -272,7 +273,7 @@ class LogoutResource:
         self._accounts = accounts
 
     @access(public=True)
-    @describe("Sign out: clear the cookie and end every session")
+    @describe("Sign out: clear the cookie and end every session", response=Message)
     def on_post(self, req, resp):
         user = req.context.user
         if user is not None and user.via == "jwt":
@@ -294,7 +295,7 @@ class RefreshResource:
         self._settings = settings
 
     @access(authenticated=True)
-    @describe("A new token for a still-valid session")
+    @describe("A new token for a still-valid session", response=TokenOnly)
     @no_store
     def on_post(self, req, resp):
         _session_only(req.context.user)
@@ -306,7 +307,7 @@ class MeResource:
     """``GET /auth/me``: the caller."""
 
     @access(authenticated=True)
-    @describe("The signed-in caller")
+    @describe("The signed-in caller", response=Me)
     @no_store
     def on_get(self, req, resp):
         resp.media = {"user": me_user(users.get_user(req.context.user.id))}
@@ -322,7 +323,7 @@ class ChangePasswordResource:
         self._settings = settings
 
     @access(authenticated=True)
-    @describe("Change the password (ends other sessions)", body=ChangePasswordBody)
+    @describe("Change the password (ends other sessions)", body=ChangePasswordBody, response=PasswordChanged)
     @no_store
     def on_post(self, req, resp):
         caller = req.context.user
@@ -351,7 +352,7 @@ class RequestResetResource:
         self._mailer = mailer
 
     @access(public=True)
-    @describe("Mail a password-reset link", body=ResetRequestBody, status=202)
+    @describe("Mail a password-reset link", body=ResetRequestBody, status=202, response=ResetRequested)
     def on_post(self, req, resp):
         body = read_body(req, ResetRequestBody)
         self._guard.acquire(self._guard.buckets(req, "reset", body.email))
@@ -372,7 +373,7 @@ class ResetPasswordResource:
         self._guard = guard
 
     @access(public=True)
-    @describe("Set a new password with a reset token", body=ResetPasswordBody)
+    @describe("Set a new password with a reset token", body=ResetPasswordBody, response=Message)
     def on_post(self, req, resp):
         body = read_body(req, ResetPasswordBody)
         _check_confirmation(body.password, body.confirm_password)
@@ -412,7 +413,7 @@ class AcceptInvitationResource:
         self._settings = settings
 
     @access(public=True)
-    @describe("Accept an invitation and sign in", body=AcceptInvitationBody)
+    @describe("Accept an invitation and sign in", body=AcceptInvitationBody, response=Session)
     @falcon.before(_json_only)
     @no_store
     def on_post(self, req, resp):

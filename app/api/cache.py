@@ -5,7 +5,10 @@ Mounted by the core plugin ``core-cache`` (404 while it is inactive); ``plugins.
 """
 
 from app.api.access import access
+from app.api.describe import describe
 from app.api.errors import not_found
+from app.api.schemas import One, SuccessOf
+from app.api.schemas_admin import CachePurged, CacheState
 from app.services.cache import ALL_NAMESPACES, invalidate
 
 
@@ -17,6 +20,7 @@ class CacheResource:
         self._cache = cache
 
     @access("plugins.manage")
+    @describe("The cache's namespaces and this worker's memory tier", response=One[CacheState])
     def on_get(self, req, resp):
         cache = _required(self._cache)
         namespaces = {}
@@ -38,6 +42,7 @@ class PurgeResource:
         self._cache = cache
 
     @access("plugins.manage")
+    @describe("Purge every namespace, for every worker", response=SuccessOf[CachePurged])
     def on_post(self, req, resp):
         cache = _required(self._cache)
         pending = [str(name) for name in ALL_NAMESPACES if not invalidate(cache, name)]

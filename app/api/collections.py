@@ -31,8 +31,16 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import ListBody, Param, describe
+from app.api.describe import Param, describe
 from app.api.errors import bad_request, field_error, read_body, unprocessable
+from app.api.schemas import Listed, Message
+from app.api.schemas_content import (
+    AdminCollections,
+    CollectionCreated,
+    CollectionDetail,
+    CollectionUpdated,
+    PublicCollection,
+)
 from app.services import collections
 from app.services.cache import DATABASE, Namespace, invalidate
 from app.services.collection_schema import (
@@ -185,7 +193,7 @@ class PublicCollectionsResource:
         self._cache = cache
 
     @access(public=True)
-    @describe("Active collections with their schemas", response=ListBody)
+    @describe("Active collections with their schemas", response=Listed[PublicCollection])
     def on_get(self, req, resp):
         if self._cache is None:
             data, source = _active_collections(), DATABASE
@@ -215,7 +223,7 @@ class AdminCollectionsResource:
             Param("search", str, "in name and display name"),
             Param("includeInactive", bool, "include deactivated collections"),
         ),
-        response=ListBody,
+        response=AdminCollections,
     )
     def on_get(self, req, resp):
         rows = collections.list_collections(
@@ -230,7 +238,7 @@ class AdminCollectionsResource:
         }
 
     @access("collections.create")
-    @describe("Create a collection", body=CollectionCreate, status=201)
+    @describe("Create a collection", body=CollectionCreate, status=201, response=CollectionCreated)
     def on_post(self, req, resp):
         body = read_body(req, CollectionCreate)
         display_name = body.display_name or body.displayName
@@ -254,12 +262,12 @@ class AdminCollectionResource:
         self._cache = cache
 
     @access("collections.read")
-    @describe("One collection with its fields")
+    @describe("One collection with its fields", response=CollectionDetail)
     def on_get(self, req, resp, collection_id):
         resp.media = detail_json(collections.find_collection(collection_id))
 
     @access("collections.update")
-    @describe("Update a collection", body=CollectionPatch)
+    @describe("Update a collection", body=CollectionPatch, response=CollectionUpdated)
     def on_patch(self, req, resp, collection_id):
         patch = read_body(req, CollectionPatch)
         changes = {}
@@ -283,7 +291,7 @@ class AdminCollectionResource:
         resp.media = {"message": "Collection updated successfully", "data": detail_json(row)}
 
     @access("collections.delete")
-    @describe("Delete a collection without content")
+    @describe("Delete a collection without content", response=Message)
     def on_delete(self, req, resp, collection_id):
         collections.delete_collection(collections.find_collection(collection_id).id)
         invalidate(self._cache, CACHE_NAMESPACE)

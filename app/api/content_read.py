@@ -14,9 +14,11 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import ItemBody, ListBody, Param, describe
+from app.api.describe import Param, describe
 from app.api.errors import APIError, bad_request, not_found, unauthorized
 from app.api.health import iso_now
+from app.api.schemas import Listed
+from app.api.schemas_content import ContentListItem, ContentRead
 from app.services import collections
 from app.services.cache import DATABASE, Namespace
 from app.services.content.fields import QueryError
@@ -104,7 +106,8 @@ class ContentListReader:
 
     @access(public=True)
     @describe(
-        "List content: filter, sort, paginate", description=LIST_NOTES, query=CONTENT_LIST_QUERY, response=ListBody,
+        "List content: filter, sort, paginate", description=LIST_NOTES, query=CONTENT_LIST_QUERY,
+        response=Listed[ContentListItem],
     )
     def on_get(self, req, resp):
         scope = Scope.of(req.context.user)
@@ -119,7 +122,7 @@ class ContentItemReader:
     """``GET /api/content/{id}`` (mixed into the item resource)."""
 
     @access(public=True)
-    @describe("One content item", response=ItemBody)
+    @describe("One content item", response=ContentRead)
     def on_get(self, req, resp, id):
         scope = Scope.of(req.context.user)
         body, source = read_through(
@@ -135,7 +138,8 @@ class CollectionContentResource:
         self._cache = cache
 
     @access(public=True)
-    @describe("One collection's content", description=LIST_NOTES, query=COLLECTION_LIST_QUERY, response=ListBody)
+    @describe("One collection's content", description=LIST_NOTES, query=COLLECTION_LIST_QUERY,
+              response=Listed[ContentListItem])
     def on_get(self, req, resp, name):
         scope = Scope.of(req.context.user)
 
@@ -166,7 +170,7 @@ class CollectionItemResource:
         self._cache = cache
 
     @access(public=True)
-    @describe("One content item by its slug", response=ItemBody)
+    @describe("One content item by its slug", response=ContentRead)
     def on_get(self, req, resp, name, slug):
         scope = Scope.of(req.context.user)
         body, source = read_through(

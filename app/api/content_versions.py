@@ -10,9 +10,11 @@ to the workflow) as a NEW version, validated against the collection's current sc
 
 from app.api.access import access
 from app.api.content_write import expected_version, respond_item
-from app.api.describe import IF_MATCH, ItemBody, ListBody, Offset, Param, describe, limit_type
+from app.api.describe import IF_MATCH, Offset, Param, describe, limit_type
 from app.api.errors import not_found
 from app.api.params import limit_param, offset_param
+from app.api.schemas import Listed, One
+from app.api.schemas_content import ContentItem, Version, VersionSummary
 from app.services.cache import Namespace, invalidate
 from app.services.content import writes
 from app.services.content.versions import get_version, list_versions
@@ -29,7 +31,7 @@ class VersionsResource:
     @describe(
         "The versions of an item, newest first",
         query=(Param("limit", limit_type(DEFAULT_VERSION_LIMIT, VERSION_LIMIT)), Param("offset", Offset)),
-        response=ListBody,
+        response=Listed[VersionSummary],
     )
     def on_get(self, req, resp, id):
         limit = limit_param(req, DEFAULT_VERSION_LIMIT, VERSION_LIMIT)
@@ -41,7 +43,7 @@ class VersionResource:
     """One version with its full snapshot."""
 
     @access("content.update")
-    @describe("One version with its snapshot", response=ItemBody)
+    @describe("One version with its snapshot", response=One[Version])
     def on_get(self, req, resp, id, version):
         found = get_version(req.context.user, id, version)
         if found is None:
@@ -56,7 +58,7 @@ class VersionRestoreResource:
         self._cache = cache
 
     @access("content.update")
-    @describe("Restore a version as a new version", query=(IF_MATCH,))
+    @describe("Restore a version as a new version", query=(IF_MATCH,), response=One[ContentItem])
     def on_post(self, req, resp, id, version):
         writes.restore_version(req.context.user, id, version, expected_version(req))
         invalidate(self._cache, Namespace.CONTENT)

@@ -33,6 +33,8 @@ import msgspec
 from app.api.access import access
 from app.api.describe import IF_MATCH, Param, describe
 from app.api.errors import bad_request, forbidden, read_body
+from app.api.schemas import One, SuccessOf
+from app.api.schemas_content import ContentItem, Removed
 from app.services.cache import Namespace, invalidate
 from app.services.content import writes
 from app.services.content.query import Scope, get_item
@@ -121,7 +123,7 @@ class ContentCreator:
     """``POST /api/content`` (mixed into the list resource)."""
 
     @access("content.create")
-    @describe("Create a content item", body=CreateBody, status=201)
+    @describe("Create a content item", body=CreateBody, status=201, response=One[ContentItem])
     def on_post(self, req, resp):
         body = _body(req, CreateBody)
         fields = _fields(body)
@@ -135,7 +137,8 @@ class ContentItemWriter:
     """``PUT`` and ``DELETE /api/content/{id}`` (mixed into the item resource)."""
 
     @access("content.update")
-    @describe("Update a content item (If-Match or version_number guards)", body=UpdateBody, query=(IF_MATCH,))
+    @describe("Update a content item (If-Match or version_number guards)", body=UpdateBody, query=(IF_MATCH,),
+              response=One[ContentItem])
     def on_put(self, req, resp, id):
         body = _body(req, UpdateBody)
         fields = _fields(body)
@@ -148,6 +151,7 @@ class ContentItemWriter:
     @describe(
         "Soft-delete a content item (hard=true purges)",
         query=(Param("hard", bool, "delete for good (content.purge)"), IF_MATCH),
+        response=SuccessOf[Removed],
     )
     def on_delete(self, req, resp, id):
         if req.get_param_as_bool("hard", default=False):
@@ -173,7 +177,7 @@ class RestoreResource:
         self._cache = cache
 
     @access("content.delete")
-    @describe("Restore a soft-deleted item")
+    @describe("Restore a soft-deleted item", response=One[ContentItem])
     def on_post(self, req, resp, id):
         writes.restore_deleted(req.context.user, id)
         invalidate(self._cache, Namespace.CONTENT)
@@ -187,6 +191,6 @@ class PurgeResource:
         self._cache = cache
 
     @access("content.purge")
-    @describe("Delete an item for good")
+    @describe("Delete an item for good", response=SuccessOf[Removed])
     def on_delete(self, req, resp, id):
         _purge(req, resp, id, self._cache)

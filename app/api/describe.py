@@ -11,7 +11,9 @@ rest sits next to the responder::
 * ``body``: the msgspec Struct ``read_body`` converts the JSON body to (its JSON Schema
   is the request body's); ``form``: a Struct naming the fields of a multipart form instead;
 * ``query``: the query parameters, as ``Param``s (``PAGED`` is the shared ``page``/``limit``);
-* ``response``: a type for the success body (default: any JSON object) and ``status``;
+* ``response``: the Struct of the success body (``app.api.schemas*``) and ``status``;
+  ``others``: more statuses: ``{503: HealthBody}`` (a JSON body), ``{206: "*/*"}`` (a
+  media type), ``{304: None}`` (no body);
 * a responder without ``@describe`` is still in the document, summarised by its
   resource's docstring; every error answers the ``{error, details?}`` envelope.
 """
@@ -49,10 +51,11 @@ class Operation:
     response: Any = None
     status: int = 200
     media_type: str = "application/json"
+    others: tuple = ()
 
 
 def describe(summary, *, description="", body=None, form=None, query=(), response=None, status=200,
-             media_type="application/json"):
+             media_type="application/json", others=None):
     """Record the OpenAPI facts of the decorated responder (order with ``@access`` is free).
 
     Args:
@@ -62,11 +65,15 @@ def describe(summary, *, description="", body=None, form=None, query=(), respons
         form: msgspec Struct whose fields name the parts of a ``multipart/form-data`` body
             (``bytes`` for a file part).
         query: ``Param``s of the query string.
-        response: type of the success body (default: any JSON object).
+        response: the Struct of the success body (without one: any JSON object, which a test forbids
+            for the app's own routes).
         status: the success status code.
         media_type: the success body's media type.
+        others: ``{status: type, media type or None}``: statuses besides ``status`` and the
+            error envelope, with their body (a type for JSON) or None for none.
     """
-    operation = Operation(summary, description, body, form, tuple(query), response, status, media_type)
+    operation = Operation(summary, description, body, form, tuple(query), response, status, media_type,
+                          tuple((others or {}).items()))
 
     def decorate(responder):
         setattr(responder, DESCRIBE_ATTR, operation)
@@ -80,35 +87,12 @@ def operation_of(responder):
     return getattr(responder, DESCRIBE_ATTR, None)
 
 
-class ErrorBody(msgspec.Struct):
-    """The envelope every error answers."""
+class ErrorBody(msgspec.Struct, forbid_unknown_fields=True):
+    """The envelope every error answers: ``error`` says what went wrong, ``details`` (a
+    string, a list of ``{field, message}``, or an object) says more."""
 
     error: str
     details: Any | msgspec.UnsetType = msgspec.UNSET
-
-
-class PageMeta(msgspec.Struct):
-    """The pagination block every list answers in ``meta`` (more keys may follow)."""
-
-    total: int
-    page: int | None  # None for a page read by cursor
-    limit: int
-    pages: int
-    hasNext: bool
-    hasPrev: bool
-
-
-class ListBody(msgspec.Struct):
-    """The one envelope of every list: ``{data: [...], meta: {total, page, limit, pages, hasNext, hasPrev}}``."""
-
-    data: list[Any]
-    meta: PageMeta
-
-
-class ItemBody(msgspec.Struct):
-    """A single object: ``{data: {...}}``."""
-
-    data: dict[str, Any]
 
 
 Page = Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE, description="1-based page number")]

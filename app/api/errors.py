@@ -9,15 +9,19 @@ gets a fixed message plus the request id to quote.
 ``read_body(req, Struct)`` is the one way responders read a JSON (or form) body: it
 refuses bodies over 1 MiB (413) before reading a byte, converts to the msgspec Struct
 (unknown fields, wrong types and missing fields give 422) and refuses NUL characters,
-which PostgreSQL cannot store. Every top-level field is accepted in camelCase and in
-snake_case (``collectionId`` or ``collection_id``), whichever the Struct declares.
+which PostgreSQL cannot store. Every field the API declares is accepted in camelCase and
+in snake_case (``collectionId`` or ``collection_id``), whichever the Struct declares, at
+the top level and in nested Structs; keys of user data (a field typed ``dict`` or ``Any``:
+content ``data``, a collection ``schema``, plugin ``settings``) are kept as written.
 """
 
+import functools
 import logging
 import re
 
 import falcon
 import msgspec
+import msgspec.inspect
 import peewee
 
 from app.runtime.kv import KVError
@@ -143,20 +147,65 @@ def casing_aliases(struct_type):
     return aliases
 
 
-def either_casing(media, struct_type):
-    """``media`` with top-level keys in the other casing renamed to the Struct's (422 if both are given)."""
+def either_casing(media, struct_type, path=""):
+    """``media`` with keys in the other casing renamed to the Struct's (422 if both are given).
+
+    Keys of nested Structs (a field typed as a Struct, or a list or dict of them) are API
+    fields too and are renamed the same way, at any depth; keys inside a field typed
+    ``dict`` or ``Any`` (content ``data``, a collection ``schema``, plugin ``settings``)
+    are the user's own and are kept exactly as written. ``path`` is where ``media`` sits
+    (``settings.limits[0]``), for the error.
+    """
     if not isinstance(media, dict) or not hasattr(struct_type, "__struct_fields__"):
         return media
     aliases = casing_aliases(struct_type)
-    if not any(key in aliases for key in media):
-        return media
     renamed = {}
     for key, value in media.items():
         name = aliases.get(key, key)
         if name in renamed:
-            raise field_error(key, f"give {name} in one casing only")
+            raise field_error(f"{path}.{key}" if path else key, f"give {name} in one casing only")
         renamed[name] = value
+    for name, kind in _nested_structs(struct_type).items():
+        if name in renamed:
+            renamed[name] = _recase(renamed[name], kind, f"{path}.{name}" if path else name)
     return renamed
+
+
+@functools.cache
+def _nested_structs(struct_type):
+    """``{field name: msgspec.inspect type}`` of the fields that hold Structs, at any depth."""
+    info = msgspec.inspect.type_info(struct_type)
+    return {field.encode_name: field.type for field in info.fields if _holds_struct(field.type)}
+
+
+def _holds_struct(kind):
+    if isinstance(kind, msgspec.inspect.StructType):
+        return True
+    if isinstance(kind, msgspec.inspect.UnionType):
+        return any(_holds_struct(member) for member in kind.types)
+    if isinstance(kind, (msgspec.inspect.ListType, msgspec.inspect.SetType, msgspec.inspect.FrozenSetType,
+                         msgspec.inspect.VarTupleType)):
+        return _holds_struct(kind.item_type)
+    if isinstance(kind, msgspec.inspect.DictType):
+        return _holds_struct(kind.value_type)
+    return False
+
+
+def _recase(value, kind, path):
+    """``value`` (at ``path``) with its nested Structs' keys renamed, following the field's type."""
+    if isinstance(kind, msgspec.inspect.StructType):
+        return either_casing(value, kind.cls, path)
+    if isinstance(kind, msgspec.inspect.UnionType):
+        for member in kind.types:
+            recased = _recase(value, member, path)
+            if recased is not value:
+                return recased
+        return value
+    if isinstance(value, list) and hasattr(kind, "item_type"):
+        return [_recase(item, kind.item_type, f"{path}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, dict) and isinstance(kind, msgspec.inspect.DictType):
+        return {key: _recase(item, kind.value_type, f"{path}.{key}") for key, item in value.items()}
+    return value
 
 
 def _nul_path(media):

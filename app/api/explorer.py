@@ -77,7 +77,7 @@ class DocsAssetResource:
         self._files = files
 
     @access(public=True)
-    @describe("A script or style of the explorer", media_type="text/plain")
+    @describe("A script or style of the explorer", media_type="text/*")
     def on_get(self, req, resp, name):
         found = ASSETS.get(name)
         if found is None:

@@ -102,7 +102,8 @@ class FilesResource:
         self._library = library
 
     @access(public=True)
-    @describe("A media file's bytes (Range, conditional requests)", media_type="application/octet-stream")
+    @describe("A media file's bytes (Range, conditional requests)", media_type="*/*",
+              others={206: "*/*", 304: None})
     def on_get(self, req, resp, key):
         resp.set_headers(CORS_HEADERS)
         row, is_thumbnail = self._locate(req, resp, key)

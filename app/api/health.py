@@ -86,7 +86,8 @@ class HealthResource:
         return guard(binding) if guard else binding
 
     @access(public=True)
-    @describe("Liveness and a round trip per binding (503 when one is down)", response=HealthBody)
+    @describe("Liveness and a round trip per binding (503 when one is down)", response=HealthBody,
+              others={503: HealthBody})
     def on_get(self, req, resp):
         env = req.context.env
         checks = {

@@ -7,15 +7,32 @@ default 50). The answer is the list envelope ``{data, meta}``; a filter that is 
 is a 400 naming it.
 """
 
+from typing import Annotated, Literal
+
+import msgspec
+
 from app.api.access import access
+from app.api.describe import Param, describe, paged
 from app.api.errors import bad_request
 from app.api.params import limit_param, page_param
+from app.api.schemas import Listed
+from app.api.schemas_admin import LogEntry
 from app.services.logs import CATEGORIES, LEVELS, LogFilters, list_logs, log_json
 from app.services.pagination import pagination_meta
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 50
 MAX_TIME_MS = 2**53
+_TIME = Annotated[int, msgspec.Meta(ge=0, le=MAX_TIME_MS)]
+LOG_FILTERS = (
+    Param("level", Literal[tuple(LEVELS)]),
+    Param("category", Literal[tuple(CATEGORIES)]),
+    Param("status", Annotated[int, msgspec.Meta(ge=100, le=599)], "a status code"),
+    Param("user", str, "a user id"),
+    Param("since", _TIME, "epoch milliseconds, inclusive"),
+    Param("until", _TIME, "epoch milliseconds, inclusive"),
+    Param("search", str, "text in the message or the URL"),
+)
 
 
 def _choice(req, name, allowed):
@@ -42,6 +59,8 @@ class LogsResource:
     """``GET /admin/api/logs``."""
 
     @access("logs.read")
+    @describe("System logs, newest first", query=paged(DEFAULT_LIMIT, MAX_LIMIT) + LOG_FILTERS,
+              response=Listed[LogEntry])
     def on_get(self, req, resp):
         filters = log_filters(req)
         page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)

@@ -13,9 +13,11 @@ from typing import Annotated
 import msgspec
 
 from app.api.access import access
-from app.api.describe import ListBody, Param, describe, paged
+from app.api.describe import Param, describe, paged
 from app.api.errors import bad_request, forbidden, not_found, read_body, unprocessable
 from app.api.params import limit_param, page_param
+from app.api.schemas import Listed
+from app.api.schemas_admin import BulkDeleteResult, BulkMoveResult, FileBody, FilePurged, FileRemoved, MediaFile
 from app.runtime.r2 import R2Error
 from app.services.media import (
     MediaConflict,
@@ -104,7 +106,8 @@ class MediaCollectionResource:
     """
 
     @access("media.read")
-    @describe("List media files", query=paged(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE) + MEDIA_FILTERS, response=ListBody)
+    @describe("List media files", query=paged(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE) + MEDIA_FILTERS,
+              response=Listed[MediaFile])
     def on_get(self, req, resp):
         page, limit = page_param(req), limit_param(req, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         rows, total = library_queries.list_media(_filter(req), page, limit)
@@ -156,7 +159,7 @@ class MediaItemResource:
         self._library = library
 
     @access("media.read")
-    @describe("One media file")
+    @describe("One media file", response=FileBody)
     def on_get(self, req, resp, media_id):
         row = find(media_id)
         # The trash is visible to those who may restore from it, and only to them.
@@ -167,7 +170,7 @@ class MediaItemResource:
         resp.media = {"success": True, "file": to_record(row)}
 
     @access("media.update")
-    @describe("Update alt, caption, tags or folder", body=MediaPatch)
+    @describe("Update alt, caption, tags or folder", body=MediaPatch, response=FileBody)
     def on_patch(self, req, resp, media_id):
         row = live_or_404(media_id)
         if not can_update(req.context.user, row):
@@ -196,7 +199,8 @@ class MediaItemResource:
         return changes
 
     @access(authenticated=True)
-    @describe("Soft-delete a file (hard=true purges)", query=(Param("hard", bool, "delete for good (media.purge)"),))
+    @describe("Soft-delete a file (hard=true purges)", query=(Param("hard", bool, "delete for good (media.purge)"),),
+              response=FileRemoved)
     def on_delete(self, req, resp, media_id):
         user = req.context.user
         if req.get_param_as_bool("hard", default=False):
@@ -229,7 +233,7 @@ class MediaRestoreResource:
         self._library = library
 
     @access(authenticated=True)
-    @describe("Restore a soft-deleted file")
+    @describe("Restore a soft-deleted file", response=FileBody)
     def on_post(self, req, resp, media_id):
         user = req.context.user
         if not may_delete_some(user):
@@ -251,7 +255,7 @@ class MediaPurgeResource:
         self._library = library
 
     @access("media.purge")
-    @describe("Delete a file for good")
+    @describe("Delete a file for good", response=FilePurged)
     def on_delete(self, req, resp, media_id):
         purge_media(self._library, req, resp, media_id)
 
@@ -268,7 +272,7 @@ class BulkDeleteResource:
         self._library = library
 
     @access(authenticated=True)
-    @describe("Soft-delete up to 50 files", body=BulkDelete)
+    @describe("Soft-delete up to 50 files", body=BulkDelete, response=BulkDeleteResult)
     def on_post(self, req, resp):
         user = req.context.user
         if not may_delete_some(user):
@@ -305,7 +309,7 @@ class BulkMoveResource:
         self._library = library
 
     @access("media.update")
-    @describe("Move up to 50 files to a folder", body=BulkMove)
+    @describe("Move up to 50 files to a folder", body=BulkMove, response=BulkMoveResult)
     def on_post(self, req, resp):
         user = req.context.user
         body = read_body(req, BulkMove)

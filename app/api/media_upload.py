@@ -14,6 +14,7 @@ import msgspec
 from app.api.access import access
 from app.api.describe import describe
 from app.api.errors import APIError, bad_request, read_body, unprocessable
+from app.api.schemas_admin import FileBody, FolderChecked, UploadResult
 from app.runtime.r2 import R2Error
 from app.services.media import FileTooLarge, MediaError, to_record, uploads
 from app.services.media.uploads import FORM_OVERHEAD_BYTES, MAX_FILES_PER_REQUEST, META_FIELDS
@@ -126,7 +127,7 @@ class UploadResource:
         self._library = library
 
     @access("media.upload")
-    @describe("Upload one file", form=UploadFields, status=201)
+    @describe("Upload one file", form=UploadFields, status=201, response=FileBody)
     def on_post(self, req, resp):
         limit = self._library.max_upload_bytes
         check_declared_length(req, limit + FORM_OVERHEAD_BYTES, limit)
@@ -154,7 +155,7 @@ class UploadMultipleResource:
         self._library = library
 
     @access("media.upload")
-    @describe("Upload several files", form=UploadManyFields, status=201)
+    @describe("Upload several files", form=UploadManyFields, status=201, response=UploadResult)
     def on_post(self, req, resp):
         limit = self._library.max_upload_bytes
         check_declared_length(req, limit * MAX_FILES_PER_REQUEST + FORM_OVERHEAD_BYTES, limit)
@@ -206,7 +207,7 @@ class CreateFolderResource:
         self._library = library
 
     @access("media.upload")
-    @describe("Check a folder name (folders are virtual)", body=CreateFolder)
+    @describe("Check a folder name (folders are virtual)", body=CreateFolder, response=FolderChecked)
     def on_post(self, req, resp):
         body = read_body(req, CreateFolder)
         folder = self._library.check_folder(body.folderName)

@@ -12,6 +12,7 @@ import time
 import falcon
 
 from app.api.access import access
+from app.api.describe import describe
 from app.api.errors import not_found, unauthorized
 from app.services.metrics import CONTENT_TYPE, request_metrics
 
@@ -40,6 +41,7 @@ class MetricsResource:
         self._token = token
 
     @access(public=True)
+    @describe("Request counters (Prometheus text; needs the METRICS_TOKEN bearer)", media_type="text/plain")
     def on_get(self, req, resp):
         if not self._token:
             raise not_found()

@@ -10,7 +10,8 @@ each responder of it one operation, with:
   description and in ``x-permission``;
 * its body, query parameters and success response from ``@describe`` (``app.api.describe``),
   their JSON Schemas from ``msgspec.json.schema_components``;
-* every error as the ``{error, details?}`` envelope (``default`` response).
+* every error as the ``{error, details?}`` envelope (``default`` response), and ``401`` and
+  ``403`` named for every operation that needs a caller.
 
 Served at ``GET /api/openapi.json`` and ``GET /api`` (where SonicJS serves its document).
 """
@@ -22,6 +23,7 @@ import msgspec
 from app import NAME, __version__
 from app.api.access import access, admin_api_path, responders, rule_of
 from app.api.describe import ErrorBody, describe, operation_of
+from app.api.schemas import OpenAPIDocument
 
 OPENAPI_VERSION = "3.1.0"
 REF_TEMPLATE = "#/components/schemas/{name}"
@@ -136,7 +138,26 @@ def _request_body(operation, types):
     return {"required": True, "content": {"application/json": {"schema": types.ref(operation.body)}}}
 
 
-def _responses(operation, types):
+# The errors every operation that needs a caller may answer, besides its own.
+SIGNED_IN_ERRORS = {
+    "401": "Not signed in, or the token or API token is invalid or expired",
+    "403": "Signed in, but the role or the API token's permissions do not allow it",
+}
+
+
+def _envelope(description, types):
+    return {"description": description, "content": {"application/json": {"schema": types.ref(ErrorBody)}}}
+
+
+def _other_response(body, types):
+    if body is None:
+        return {"description": "No body"}
+    if isinstance(body, str):
+        return {"description": "See the summary", "content": {body: {"schema": {}}}}
+    return {"description": "See the summary", "content": {"application/json": {"schema": types.ref(body)}}}
+
+
+def _responses(operation, rule, types):
     status = str(operation.status if operation else 200)
     success = {"description": "Success"}
     if operation is None or operation.media_type == "application/json":
@@ -144,11 +165,13 @@ def _responses(operation, types):
         success["content"] = {"application/json": {"schema": schema}}
     elif operation.media_type:
         success["content"] = {operation.media_type: {"schema": {}}}
-    error = {
-        "description": "An error, as the envelope",
-        "content": {"application/json": {"schema": types.ref(ErrorBody)}},
-    }
-    return {status: success, "default": error}
+    responses = {status: success}
+    if not rule.public:
+        responses.update({code: _envelope(text, types) for code, text in SIGNED_IN_ERRORS.items()})
+    for code, body in operation.others if operation else ():
+        responses[str(code)] = _other_response(body, types)
+    responses["default"] = _envelope("An error, as the envelope", types)
+    return responses
 
 
 def _security(rule):
@@ -175,7 +198,7 @@ def build_operation(method, path, path_params, resource, responder, types):
         "tags": [_tag(path)],
         "security": _security(rule),
         "parameters": _parameters(path_params, operation, types),
-        "responses": _responses(operation, types),
+        "responses": _responses(operation, rule, types),
     }
     if notes:
         entry["description"] = "\n\n".join(notes)
@@ -230,7 +253,7 @@ class OpenAPIResource:
         self._encoded = None
 
     @access(public=True)
-    @describe("This API's OpenAPI 3.1 document")
+    @describe("This API's OpenAPI 3.1 document", response=OpenAPIDocument)
     def on_get(self, req, resp):
         if self._encoded is None:
             self._encoded = msgspec.json.encode(build_document(self._routes.added))

@@ -18,9 +18,11 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import PAGED, ItemBody, ListBody, Param, describe
+from app.api.describe import PAGED, Param, describe
 from app.api.errors import bad_request, read_body
 from app.api.params import limit_param, page_param
+from app.api.schemas import Listed, One
+from app.api.schemas_content import Schedule
 from app.api.workflow import checked_id, content_changed
 from app.services.content import scheduling
 from app.services.content.workflow import NotFound
@@ -99,7 +101,7 @@ class ContentScheduleResource:
         self._cache = cache
 
     @access("content.publish")
-    @describe("Schedule a publish, unpublish or archive", body=ScheduleBody, status=201)
+    @describe("Schedule a publish, unpublish or archive", body=ScheduleBody, status=201, response=One[Schedule])
     def on_post(self, req, resp, id):
         body = read_body(req, ScheduleBody)
         row = scheduling.create_schedule(
@@ -118,7 +120,7 @@ class SchedulesResource:
         self._cache = cache
 
     @access("content.publish")
-    @describe("List schedules, soonest first", query=PAGED + SCHEDULE_FILTERS, response=ListBody)
+    @describe("List schedules, soonest first", query=PAGED + SCHEDULE_FILTERS, response=Listed[Schedule])
     def on_get(self, req, resp):
         page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
         rows, total = scheduling.list_schedules(
@@ -131,12 +133,12 @@ class SchedulesResource:
         resp.media = {"data": [schedule_view(row) for row in rows], "meta": pagination_meta(total, limit, page)}
 
     @access("content.publish")
-    @describe("One schedule", response=ItemBody)
+    @describe("One schedule", response=One[Schedule])
     def on_get_item(self, req, resp, schedule_id):
         resp.media = {"data": schedule_view(scheduling.get_schedule(_schedule_id(schedule_id)))}
 
     @access("content.publish")
-    @describe("Cancel a pending schedule")
+    @describe("Cancel a pending schedule", response=One[Schedule])
     def on_delete_item(self, req, resp, schedule_id):
         row = scheduling.cancel_schedule(self._db, _schedule_id(schedule_id))
         content_changed(self._cache)

@@ -9,6 +9,7 @@ totals (``app.services.stats``). The numbers reveal unpublished work, so the rou
 
 from app.api.access import access
 from app.api.describe import describe
+from app.api.schemas_admin import Stats
 from app.services.stats import dashboard_stats
 
 
@@ -16,7 +17,7 @@ class StatsResource:
     """The dashboard numbers."""
 
     @access("content.publish")
-    @describe("Dashboard numbers: collections, content, media, users")
+    @describe("Dashboard numbers: collections, content, media, users", response=Stats)
     def on_get(self, req, resp):
         stats = dashboard_stats()
         resp.media = {

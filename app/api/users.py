@@ -13,10 +13,11 @@ import msgspec
 
 from app.api.access import access
 from app.api.auth import Email, Name
-from app.api.describe import ItemBody, ListBody, Param, describe, paged
+from app.api.describe import Param, describe, paged
 from app.api.errors import bad_request, conflict, field_error, forbidden, read_body
 from app.api.params import limit_param, page_param
 from app.api.private import no_store
+from app.api.schemas import AdminUser, Listed, One, UserMessage
 from app.services import users
 from app.services.accounts import DuplicateAccount, InvalidEmail
 from app.services.cache import Namespace, invalidate
@@ -88,7 +89,7 @@ class UsersResource:
     """``GET /admin/api/users``: ``{data, meta}`` with search and filters."""
 
     @access("users.read")
-    @describe("List users", query=paged(DEFAULT_LIMIT, MAX_LIMIT) + USER_FILTERS, response=ListBody)
+    @describe("List users", query=paged(DEFAULT_LIMIT, MAX_LIMIT) + USER_FILTERS, response=Listed[AdminUser])
     @no_store
     def on_get(self, req, resp):
         page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
@@ -106,13 +107,13 @@ class UserResource:
         self._cache = cache
 
     @access("users.read")
-    @describe("One user", response=ItemBody)
+    @describe("One user", response=One[AdminUser])
     @no_store
     def on_get(self, req, resp, user_id):
         resp.media = {"data": user_json(users.get_user(user_id))}
 
     @access("users.update")
-    @describe("Update a user (role changes need users.roles)", body=UserPatch, response=ItemBody)
+    @describe("Update a user (role changes need users.roles)", body=UserPatch, response=One[AdminUser])
     @no_store
     def on_patch(self, req, resp, user_id):
         caller = req.context.user
@@ -134,7 +135,7 @@ class UserResource:
         resp.media = {"data": user_json(user)}
 
     @access("users.delete")
-    @describe("Deactivate a user")
+    @describe("Deactivate a user", response=UserMessage)
     @no_store
     def on_delete(self, req, resp, user_id):
         if user_id == req.context.user.id:
@@ -152,7 +153,7 @@ class InviteResource:
         self._mailer = mailer
 
     @access("users.create")
-    @describe("Invite a user by email", body=InviteBody, status=201)
+    @describe("Invite a user by email", body=InviteBody, status=201, response=UserMessage)
     @no_store
     def on_post(self, req, resp):
         caller = req.context.user

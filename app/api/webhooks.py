@@ -10,8 +10,11 @@ import falcon
 import msgspec
 
 from app.api.access import access
+from app.api.describe import describe, paged
 from app.api.errors import read_body
 from app.api.params import limit_param, page_param
+from app.api.schemas import Listed, One, SuccessOf
+from app.api.schemas_admin import Delivery, IdOnly, WebhookInfo
 from app.services import webhooks
 from app.services.pagination import pagination_meta
 
@@ -55,12 +58,15 @@ class WebhooksResource:
         self._allow_private = allow_private
 
     @access("plugins.manage")
+    @describe("List webhook endpoints", query=paged(DEFAULT_LIMIT, MAX_LIMIT), response=Listed[WebhookInfo])
     def on_get(self, req, resp):
         page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
         rows, total = webhooks.list_webhooks(page, limit)
         resp.media = {"data": [webhooks.webhook_json(row) for row in rows], "meta": pagination_meta(total, limit, page)}
 
     @access("plugins.manage")
+    @describe("Register a webhook endpoint (the secret shown once)", body=WebhookBody, status=201,
+              response=One[WebhookInfo])
     def on_post(self, req, resp):
         body = read_body(req, WebhookBody)
         _check_secret(body.secret)
@@ -78,10 +84,12 @@ class WebhookResource:
         self._allow_private = allow_private
 
     @access("plugins.manage")
+    @describe("One webhook endpoint", response=One[WebhookInfo])
     def on_get(self, req, resp, webhook_id):
         resp.media = {"data": webhooks.webhook_json(webhooks.get_webhook(webhook_id))}
 
     @access("plugins.manage")
+    @describe("Update a webhook endpoint", body=WebhookPatch, response=One[WebhookInfo])
     def on_patch(self, req, resp, webhook_id):
         body = read_body(req, WebhookPatch)
         changes = {column: getattr(body, field) for field, column in PATCH_COLUMNS.items()
@@ -91,6 +99,7 @@ class WebhookResource:
         resp.media = {"data": webhooks.webhook_json(webhook, with_secret="secret" in changes)}
 
     @access("plugins.manage")
+    @describe("Delete a webhook endpoint", response=SuccessOf[IdOnly])
     def on_delete(self, req, resp, webhook_id):
         webhooks.delete_webhook(webhook_id)
         resp.media = {"success": True, "data": {"id": webhook_id}}
@@ -100,6 +109,8 @@ class DeliveriesResource:
     """``GET /admin/api/webhooks/{id}/deliveries``: the delivery log, newest first."""
 
     @access("plugins.manage")
+    @describe("An endpoint's deliveries, newest first", query=paged(DEFAULT_LIMIT, MAX_LIMIT),
+              response=Listed[Delivery])
     def on_get(self, req, resp, webhook_id):
         page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
         rows, total = webhooks.list_deliveries(webhook_id, page, limit)
@@ -115,6 +126,7 @@ class TestDeliveryResource:
         self._allow_private = allow_private
 
     @access("plugins.manage")
+    @describe("Send a test delivery (after the response)", status=202, response=One[Delivery])
     def on_post(self, req, resp, webhook_id):
         webhook = webhooks.get_webhook(webhook_id)
         [delivery] = webhooks.enqueue("webhook.test", {"message": "test delivery"}, webhook_ids=[webhook.id],

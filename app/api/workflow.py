@@ -23,8 +23,10 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.api.access import access
-from app.api.describe import ListBody, describe
+from app.api.describe import describe
 from app.api.errors import forbidden, read_body
+from app.api.schemas import Listed, One
+from app.api.schemas_content import HistoryEntry, Moved, WorkflowView
 from app.services.cache import Namespace, invalidate
 from app.services.content import workflow
 from app.services.content.query import Scope, is_visible
@@ -149,13 +151,13 @@ class ContentWorkflowResource:
         self._cache = cache
 
     @access("content.read")
-    @describe("An item's workflow state and allowed moves")
+    @describe("An item's workflow state and allowed moves", response=One[WorkflowView])
     def on_get(self, req, resp, id):
         content = readable_content(req, id)
         resp.media = {"data": state_view(content, req.context.user)}
 
     @access(authenticated=True)
-    @describe("Make a workflow move by action", body=ActionBody)
+    @describe("Make a workflow move by action", body=ActionBody, response=Moved)
     def on_post(self, req, resp, id):
         body = read_body(req, ActionBody)
         resp.media = _move(self._db, self._cache, req, checked_id(id), action=body.action, comment=body.comment)
@@ -169,7 +171,7 @@ class TransitionResource:
         self._cache = cache
 
     @access(authenticated=True)
-    @describe("Make a workflow move by target state", body=StateBody)
+    @describe("Make a workflow move by target state", body=StateBody, response=Moved)
     def on_post(self, req, resp, id):
         body = read_body(req, StateBody)
         resp.media = _move(self._db, self._cache, req, checked_id(id), to_state=body.to_state, comment=body.comment)
@@ -179,7 +181,7 @@ class HistoryResource:
     """``/api/content/{id}/history``: the full workflow history, newest first (reviewers, the author)."""
 
     @access("content.read")
-    @describe("An item's workflow history, newest first", response=ListBody)
+    @describe("An item's workflow history, newest first", response=Listed[HistoryEntry])
     def on_get(self, req, resp, id):
         content = readable_content(req, id)
         if not may_see_review(req.context.user, content):

@@ -1,0 +1,290 @@
+"""Response bodies of media, stats, plugins, webhooks, cache and logs (see ``app.api.schemas``)."""
+
+from typing import Any
+
+import msgspec
+
+from app.api.schemas import Closed, Ms
+
+Unset = msgspec.UnsetType
+UNSET = msgspec.UNSET
+
+# ------------------------------------------------------------------ media
+
+
+class MediaFile(Closed):
+    """A media file: SonicJS's ``file`` object (``r2_key`` in snake case among camelCase ones) plus what it lacks."""
+
+    id: str
+    filename: str
+    originalName: str
+    mimeType: str
+    size: int
+    width: int | None
+    height: int | None
+    folder: str
+    r2_key: str
+    publicUrl: str
+    thumbnailUrl: str | None
+    alt: str | None
+    caption: str | None
+    tags: list[Any]
+    uploadedBy: str
+    uploadedAt: Ms
+    updatedAt: Ms | None
+    deletedAt: Ms | None
+
+
+class FileBody(Closed):
+    """``{success, file}`` and, after a change, a ``message``."""
+
+    success: bool
+    file: MediaFile
+    message: str | Unset = UNSET
+
+
+class FilePurged(Closed):
+    """A file deleted for good."""
+
+    success: bool
+    message: str
+    id: str
+
+
+class FileRemoved(Closed):
+    """A file deleted: the soft-deleted ``file``, or the ``id`` of one purged (``hard=true``)."""
+
+    success: bool
+    message: str
+    file: MediaFile | Unset = UNSET
+    id: str | Unset = UNSET
+
+
+class Summary(Closed):
+    """How many of a batch succeeded."""
+
+    total: int
+    successful: int
+    failed: int
+
+
+class FileError(Closed):
+    """A file of a batch that failed, by id (bulk operations) or by name (uploads)."""
+
+    error: str
+    fileId: str | Unset = UNSET
+    filename: str | Unset = UNSET
+    details: Any | Unset = UNSET
+
+
+class BulkDeleted(Closed):
+    """A file of a bulk delete."""
+
+    fileId: str
+    filename: str
+    success: bool
+    alreadyDeleted: bool | Unset = UNSET
+
+
+class BulkMoved(Closed):
+    """A file of a bulk move, where it is now."""
+
+    fileId: str
+    filename: str
+    success: bool
+    folder: str
+    r2_key: str
+    publicUrl: str
+    unchanged: bool | Unset = UNSET
+
+
+class BulkDeleteResult(Closed):
+    """What a bulk delete did, per file."""
+
+    success: bool
+    deleted: list[BulkDeleted]
+    errors: list[FileError]
+    summary: Summary
+
+
+class BulkMoveResult(Closed):
+    """What a bulk move did, per file."""
+
+    success: bool
+    moved: list[BulkMoved]
+    errors: list[FileError]
+    summary: Summary
+
+
+class UploadResult(Closed):
+    """What a multi-file upload stored, and what it refused."""
+
+    success: bool
+    uploaded: list[MediaFile]
+    errors: list[FileError]
+    summary: Summary
+
+
+class FolderChecked(Closed):
+    """A folder name accepted (folders are virtual)."""
+
+    success: bool
+    message: str
+    folder: str
+    note: str
+
+
+# ------------------------------------------------------------------ stats
+
+
+class CollectionCount(Closed):
+    """Live items of one collection."""
+
+    id: str
+    name: str
+    display_name: str
+    count: int
+
+
+class ContentStats(Closed):
+    """Live content by status and by collection; ``deleted`` counts soft-deleted items."""
+
+    total: int
+    byStatus: dict[str, int]
+    deleted: int
+    byCollection: list[CollectionCount]
+
+
+class MediaStats(Closed):
+    """Live media files and their sizes in bytes."""
+
+    count: int
+    totalSize: int
+    avgSize: int
+
+
+class Stats(Closed):
+    """The dashboard numbers (SonicJS's flat keys, then the detail)."""
+
+    collections: int
+    contentItems: int
+    mediaFiles: int
+    mediaSize: int
+    users: int
+    timestamp: Ms
+    content: ContentStats
+    media: MediaStats
+
+
+# ------------------------------------------------------------------ plugins
+
+
+class PluginInfo(Closed):
+    """A plugin row, with whether this app has its code loaded."""
+
+    id: str
+    name: str
+    display_name: str
+    description: str | None
+    version: str | None
+    author: str | None
+    category: str | None
+    icon: str | None
+    status: str
+    is_core: bool
+    settings: dict[str, Any]
+    loaded: bool
+    has_settings_schema: bool
+    installed_at: Ms | None
+    activated_at: Ms | None
+    last_updated: Ms | None
+
+
+# ------------------------------------------------------------------ webhooks
+
+
+class WebhookInfo(Closed):
+    """A webhook endpoint; ``secret`` only when just created or replaced."""
+
+    id: str
+    url: str
+    events: list[str]
+    active: bool
+    description: str | None
+    created_at: Ms
+    updated_at: Ms
+    secret: str | Unset = UNSET
+
+
+class Delivery(Closed):
+    """One delivery of an event to an endpoint."""
+
+    id: str
+    webhook_id: str
+    event: str
+    status: str
+    attempts: int
+    response_status: int | None
+    last_error: str | None
+    next_attempt_at: Ms | None
+    delivered_at: Ms | None
+    created_at: Ms
+    payload: Any
+
+
+class IdOnly(Closed):
+    """What was removed."""
+
+    id: str
+
+
+# ------------------------------------------------------------------ cache and logs
+
+
+class NamespacePolicy(Closed):
+    """How long a cache namespace lives and what it depends on."""
+
+    ttl: int
+    depends_on: list[str]
+
+
+class MemoryTier(Closed):
+    """This worker's in-memory tier."""
+
+    entries: int
+    bytes: int
+
+
+class CacheState(Closed):
+    """The cache's namespaces, memory tier and invalidations not yet written to KV."""
+
+    namespaces: dict[str, NamespacePolicy]
+    memory: MemoryTier
+    pending_invalidations: list[str]
+
+
+class CachePurged(Closed):
+    """Namespaces purged; ``pending`` ones are retried when KV answers again."""
+
+    purged: list[str]
+    pending: list[str]
+
+
+class LogEntry(Closed):
+    """A system log row."""
+
+    id: str
+    level: str
+    category: str
+    message: str
+    data: Any
+    user_id: str | None
+    request_id: str | None
+    ip_address: str | None
+    user_agent: str | None
+    method: str | None
+    url: str | None
+    status_code: int | None
+    duration: float | None
+    source: str | None
+    created_at: Ms
