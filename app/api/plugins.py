@@ -16,7 +16,7 @@ from app.api.describe import describe, paged
 from app.api.errors import read_body
 from app.api.params import limit_param, page_param
 from app.api.schemas import Listed, One, SuccessOf
-from app.api.schemas_admin import PluginInfo
+from app.api.schemas_admin import PluginDetail, PluginInfo
 from app.services.pagination import pagination_meta
 from app.services.plugins.registrations import RouteEntry, dotted_name
 
@@ -54,12 +54,12 @@ class PluginResource:
         self._registry = registry
 
     @access("plugins.manage")
-    @describe("One plugin", response=One[PluginInfo])
+    @describe("One plugin", response=One[PluginDetail])
     def on_get(self, req, resp, name):
         resp.media = {"data": self._registry.get(name)}
 
     @access("plugins.manage")
-    @describe("Change some of a plugin's settings", body=SettingsPatch, response=One[PluginInfo])
+    @describe("Change some of a plugin's settings", body=SettingsPatch, response=One[PluginDetail])
     def on_patch(self, req, resp, name):
         body = read_body(req, SettingsPatch)
         resp.media = {"data": self._registry.update_settings(name, body.settings, req.context.user.id)}
@@ -73,7 +73,7 @@ class PluginSwitchResource:
         self._active = active
 
     @access("plugins.manage")
-    @describe("Activate or deactivate a plugin", response=One[PluginInfo])
+    @describe("Activate or deactivate a plugin", response=One[PluginDetail])
     def on_post(self, req, resp, name):
         resp.media = {"data": self._registry.set_active(name, self._active, req.context.user.id)}
 
@@ -85,7 +85,7 @@ class SonicSettingsResource:
         self._registry = registry
 
     @access("plugins.manage")
-    @describe("Change a plugin's settings (SonicJS's form)", body=dict, response=SuccessOf[PluginInfo])
+    @describe("Change a plugin's settings (SonicJS's form)", body=dict, response=SuccessOf[PluginDetail])
     def on_post(self, req, resp, name):
         settings = read_body(req, dict)
         plugin = self._registry.update_settings(name, settings, req.context.user.id)

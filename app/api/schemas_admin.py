@@ -195,9 +195,37 @@ class PluginInfo(Closed):
     settings: dict[str, Any]
     loaded: bool
     has_settings_schema: bool
+    can_deactivate: bool
     installed_at: Ms | None
     activated_at: Ms | None
     last_updated: Ms | None
+
+
+class PluginHookInfo(Closed):
+    """One hook implementation a plugin registered (a ``plugin_hooks`` row)."""
+
+    hook_name: str
+    handler_name: str
+    priority: int
+    is_active: bool
+
+
+class PluginRouteInfo(Closed):
+    """One method of a route a plugin mounts (a ``plugin_routes`` row), with its access rule."""
+
+    path: str
+    method: str
+    handler_name: str
+    access: str | None
+    is_active: bool
+
+
+class PluginDetail(PluginInfo):
+    """A plugin with its hooks, its routes and what its code reports about itself (``state``)."""
+
+    hooks: list[PluginHookInfo]
+    routes: list[PluginRouteInfo]
+    state: Any | None
 
 
 # ------------------------------------------------------------------ webhooks
@@ -242,9 +270,10 @@ class IdOnly(Closed):
 
 
 class NamespacePolicy(Closed):
-    """How long a cache namespace lives and what it depends on."""
+    """How long a cache namespace lives (``ttl`` in force, ``default_ttl`` built in) and what it depends on."""
 
     ttl: int
+    default_ttl: int
     depends_on: list[str]
 
 
