@@ -6,6 +6,7 @@ headers, CSRF checks, HTML refusals: ``app.admin.pages``).
 """
 
 from app.admin.assets import Assets, StaticResource
+from app.admin.collections import CollectionActiveAction, CollectionEditPage, CollectionNewPage, CollectionsPage
 from app.admin.content import (
     ContentDeleteAction,
     ContentEditPage,
@@ -19,7 +20,7 @@ from app.admin.content import (
 )
 from app.admin.csrf import CsrfTokens
 from app.admin.dashboard import DashboardPage, RootRedirect
-from app.admin.listing import CollectionsPage, MediaPage
+from app.admin.listing import MediaPage
 from app.admin.pages import AdminPagesMiddleware, Renderer
 from app.admin.session import (
     AcceptInvitationPage,
@@ -64,7 +65,6 @@ def register(routes):
     routes.add("/admin/users/{user_id}/role", RoleAction(users_page, cache))
     routes.add("/admin/users/{user_id}/deactivate", DeactivateAction(cache))
     routes.add("/admin/users/{user_id}/reactivate", ReactivateAction(cache))
-    routes.add("/admin/collections", CollectionsPage(renderer))
     edit = ContentEditPage(renderer, cache)
     routes.add("/admin/content/{collection}/{id}", edit)
     db = routes.env.DB.db
@@ -77,3 +77,13 @@ def register(routes):
     version = VersionPage(renderer, cache)
     routes.add("/admin/content/{collection}/{id}/versions/{version:int}", version)
     routes.add("/admin/content/{collection}/{id}/versions/{version:int}/restore", version, suffix="restore")
+    _register_collections(routes, renderer, cache)
+
+
+def _register_collections(routes, renderer, cache):
+    """The collections editor (admins) and its field builder."""
+    routes.add("/admin/collections", CollectionsPage(renderer))
+    routes.add("/admin/collections/new", CollectionNewPage(renderer, cache))
+    editor = CollectionEditPage(renderer, cache)
+    routes.add("/admin/collections/{name}", editor)
+    routes.add("/admin/collections/{name}/active", CollectionActiveAction(editor, cache))

@@ -1,13 +1,11 @@
-"""Read-only admin lists: the media library and collections (first versions of those pages).
+"""Read-only admin lists: the media library (first version of that page).
 
-Each reads through the service the API's list uses (``library_queries.list_media``,
-``collections.list_collections``) under the same permission as the API's list route
-(``media.read``, ``collections.read``).
+It reads through the service the API's list uses (``library_queries.list_media``) under
+the same permission as the API's list route (``media.read``).
 """
 
 from app.admin.pages import page_number
 from app.api.access import access
-from app.services.collections import list_collections
 from app.services.media import to_record
 from app.services.media.library_queries import MediaFilter, list_media
 from app.services.pagination import pagination_meta
@@ -43,15 +41,3 @@ class MediaPage:
             search=search, kind=kind, kinds=tuple(MEDIA_TYPES),
         )
 
-
-class CollectionsPage:
-    """``GET /admin/collections``: every collection, config-managed ones marked as read-only."""
-
-    def __init__(self, renderer):
-        self._renderer = renderer
-
-    @access("collections.read")
-    def on_get(self, req, resp):
-        search = search_of(req)
-        collections = list_collections(include_inactive=True, search=search or None)
-        self._renderer.page(req, resp, "collections.html", collections=collections, search=search)
