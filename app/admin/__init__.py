@@ -22,6 +22,7 @@ from app.admin.csrf import CsrfTokens
 from app.admin.dashboard import DashboardPage, RootRedirect
 from app.admin.listing import MediaPage
 from app.admin.pages import AdminPagesMiddleware, Renderer
+from app.admin.pickers import MarkdownPreview, MediaPicker, ReferencePicker
 from app.admin.session import (
     AcceptInvitationPage,
     ForgotPasswordPage,
@@ -78,6 +79,7 @@ def register(routes):
     routes.add("/admin/content/{collection}/{id}/versions/{version:int}", version)
     routes.add("/admin/content/{collection}/{id}/versions/{version:int}/restore", version, suffix="restore")
     _register_collections(routes, renderer, cache)
+    _register_pickers(routes, renderer)
 
 
 def _register_collections(routes, renderer, cache):
@@ -87,3 +89,10 @@ def _register_collections(routes, renderer, cache):
     editor = CollectionEditPage(renderer, cache)
     routes.add("/admin/collections/{name}", editor)
     routes.add("/admin/collections/{name}/active", CollectionActiveAction(editor, cache))
+
+
+def _register_pickers(routes, renderer):
+    """The content form's media and reference pickers and its Markdown preview (htmx fragments)."""
+    routes.add("/admin/pickers/media", MediaPicker(renderer))
+    routes.add("/admin/pickers/reference/{collection}/{field}", ReferencePicker(renderer))
+    routes.add("/admin/preview/markdown", MarkdownPreview(renderer))

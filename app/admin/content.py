@@ -19,6 +19,7 @@ import falcon
 
 from app.admin.forms import data_from_form, errors_by_field, form_fields
 from app.admin.pages import one, read_form, redirect
+from app.admin.picked import picked_values
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
 from app.services.cache import Namespace, invalidate
@@ -118,6 +119,11 @@ class ContentListPage:
         )
 
 
+def controls_for(collection, item, errors, user):
+    """The form's controls for ``item``, with what its media and reference values point at."""
+    return form_fields(collection.schema, item["data"], errors, picked_values(collection.schema, item["data"], user))
+
+
 def posted_fields(collection, form, current_data):
     """The service's fields (title, slug, data) from a posted form."""
     fields = {"title": one(form, "title"), "data": data_from_form(collection.schema, form, current_data)}
@@ -137,7 +143,7 @@ class ContentNewPage:
     def _form(self, req, resp, collection, item, status=falcon.HTTP_200, errors=None, message=None):
         self._renderer.page(
             req, resp, "content_form.html", status=status, collection=collection, item=item, is_new=True,
-            fields=form_fields(collection.schema, item["data"], errors), errors=errors or {}, message=message,
+            fields=controls_for(collection, item, errors, req.context.user), errors=errors or {}, message=message,
             editable=True, transitions=[], state=None, moved=None, saved=False, deleted=False, can_delete=False,
             can_purge=False, can_schedule=False, schedules=[],
         )
@@ -194,7 +200,7 @@ class ContentEditPage:
         deleted = content.deleted_at is not None
         self._renderer.page(
             req, resp, "content_form.html", status=status, collection=collection, item=item, is_new=False,
-            fields=form_fields(collection.schema, item["data"], errors), errors=errors or {}, message=message,
+            fields=controls_for(collection, item, errors, user), errors=errors or {}, message=message,
             editable=user.can("content.update") and own_or_overseen and not deleted, deleted=deleted,
             can_delete=user.can("content.delete") and own_or_overseen, can_purge=user.can("content.purge"),
             can_schedule=user.can("content.publish") and not deleted,
