@@ -132,6 +132,14 @@ def test_media_picker_lists_live_files_as_thumbnails(browser, signed_in_as, post
     browser.get("/admin/pickers/media?target=x%22onclick", status=400)
 
 
+def test_media_picker_shows_viewers_only_what_the_api_lists_for_them(browser, signed_in_as, posts):
+    viewer = signed_in_as("viewer")
+    media_row(create_user("editor"), "unpublished.png")
+    media_row(viewer, "mine.png")
+    panel = browser.get("/admin/pickers/media?target=f-data-hero")
+    assert [c["data-pick-label"] for c in panel.html.select("[data-pick-value]")] == ["mine.png"]
+
+
 def test_reference_picker_searches_the_referenced_collection_in_the_callers_scope(browser, signed_in_as, posts):
     author = signed_in_as("author")
     other = Collection.get(Collection.name == "people")

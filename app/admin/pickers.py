@@ -1,7 +1,8 @@
 """What the content form's pickers and its Markdown editor fetch (htmx fragments, not pages).
 
 * ``GET /admin/pickers/media?target=<input id>&search=&page=``: the live media library as a
-  grid of thumbnails (raster images only; an SVG is never shown inline), ``media.read``;
+  grid of thumbnails (raster images only; an SVG is never shown inline), ``media.read``,
+  with the files the API's list would give the caller;
 * ``GET /admin/pickers/reference/{collection}/{field}?target=&search=``: content of the
   collection(s) that field references, read under the caller's Scope (``content.read``);
 * ``POST /admin/preview/markdown?field=<input name>``: that input's Markdown as HTML, with
@@ -24,6 +25,7 @@ from app.services.content.fields import QueryError
 from app.services.content.query import NotPermitted, Scope, list_content, parse_list_params
 from app.services.content.validation import schema_properties
 from app.services.content.writes import find_collection
+from app.services.media import visibility
 from app.services.media.library_queries import MediaFilter, list_media
 from app.services.pagination import pagination_meta
 
@@ -60,7 +62,11 @@ class MediaPicker:
     def on_get(self, req, resp):
         target, page = target_of(req), page_number(req)
         search = (req.get_param("search") or "").strip()[:MAX_SEARCH]
-        rows, total = list_media(MediaFilter(search=search or None), page, MEDIA_PAGE_SIZE)
+        user = req.context.user
+        # The API's rule: outside the editorial team, published files and one's own uploads only.
+        filters = MediaFilter(search=search or None,
+                              visible_to=None if visibility.sees_whole_library(user) else user.id)
+        rows, total = list_media(filters, page, MEDIA_PAGE_SIZE)
         self._renderer.page(req, resp, "_media_picker.html", target=target, search=search,
                             files=[media_choice(row) for row in rows],
                             meta=pagination_meta(total, MEDIA_PAGE_SIZE, page))
