@@ -6,6 +6,7 @@ import pytest
 
 from app.db.models import Collection
 from tests.fixtures.content import create_collection
+from tests.fixtures.users import bearer, token_for
 
 pytestmark = pytest.mark.backends
 
@@ -178,3 +179,26 @@ def test_forms_without_a_csrf_token_are_refused(browser, signed_in_as):
 def test_unknown_collection_is_a_404_page(browser, signed_in_as):
     signed_in_as("admin")
     assert "There is nothing here." in browser.get("/admin/collections/nope", status=404).text
+
+
+def test_the_page_lists_exactly_the_apis_validation_details(browser, signed_in_as):
+    admin = signed_in_as("admin")
+    schema = {"type": "object", "properties": {
+        "title": {"type": "string", "pattern": "(a)\\1"},
+        "kind": {"type": "select"},
+        "link": {"type": "reference"},
+        "size": {"type": "number", "min": 5, "max": 1},
+    }}
+    api = browser.post_json("/admin/api/collections", {"name": "shop", "display_name": "Shop", "schema": schema},
+                            headers={**bearer(token_for(admin)), "Accept": "application/json"}, status=422).json
+    form = browser.get("/admin/collections/new").forms["collection-form"]
+    form["name"], form["display_name"] = "shop", "Shop"
+    rows = [("title", "string", '{"pattern": "(a)\\\\1"}'), ("kind", "select", ""), ("link", "reference", ""),
+            ("size", "number", '{"min": 5, "max": 1}')]
+    for index, (name, kind, options) in enumerate(rows):
+        form[f"field-{index}.name"], form[f"field-{index}.type"] = name, kind
+        form[f"field-{index}.options"], form[f"field-{index}.enum"] = options, ""
+    page = form.submit(status=422)
+    shown = [item.text for item in page.html.select("#form-message li")]
+    assert shown == [f"{detail['field']}: {detail['message']}" for detail in api["details"]]
+    assert len(shown) == 4
