@@ -19,6 +19,7 @@ SCHEMA = {
         "hero": {"type": "media", "title": "Featured image"},
         "author": {"type": "reference", "collection": "people"},
         "tags": {"type": "array", "items": {"type": "string"}},
+        "topics": {"type": "multiselect", "enum": ["web", "db", "ops"], "enumLabels": ["Web", "Databases", "Ops"]},
         "scores": {"type": "array", "items": {"type": "number"}},
         "sections": {"type": "array", "blocks": {
             "text": {"label": "Text", "properties": {"heading": {"type": "string", "required": True},
@@ -170,3 +171,22 @@ def test_pickers_need_a_session_and_the_permission(browser, posts):
     response = browser.get("/admin/pickers/media?target=f-data-hero", status=303)
     assert response.location.startswith("/admin/login")
     browser.get("/admin/pickers/reference/posts/author?target=f-data-author", status=303)
+
+
+def test_multiselect_is_a_group_of_checkboxes(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, data={"topics": ["db"]})
+    page = browser.get(f"/admin/content/posts/{item.id}")
+    labels = [label.text.strip() for label in page.html.select("#f-data-topics label")]
+    assert labels == ["Web", "Databases", "Ops"]
+    form = page.forms["content-form"]
+    assert [box.checked for box in form.fields["data.topics"]] == [False, True, False]
+    form.fields["data.topics"][2].checked = True
+    form.fields["data.topics"][0].checked = True
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data["topics"] == ["web", "db", "ops"]
+    form = browser.get(f"/admin/content/posts/{item.id}").forms["content-form"]
+    for box in form.fields["data.topics"]:
+        box.checked = False
+    form.submit(status=303)
+    assert "topics" not in Content.get_by_id(item.id).data

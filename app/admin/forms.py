@@ -3,7 +3,8 @@
 Each field of the schema's ``properties`` becomes one form control by its type: text
 inputs for strings (email, url, slug, color too), a textarea for long text, a Markdown
 editor for rich text (a textarea with a toolbar and a server-rendered preview), a number
-input, a checkbox, a date or datetime input, a select for choices, a media picker and a
+input, a checkbox, a date or datetime input, a select for choices (checkboxes for a
+multiselect), a media picker and a
 reference picker (an id input the picker fills), a repeatable list for an array of simple
 items and repeatable blocks for an array of ``blocks``. Field types the form cannot edit
 (objects, JSON, multiple media or references...) are shown read-only and keep their stored
@@ -34,6 +35,7 @@ CONTROLS = {
     "datetime": "datetime",
     "select": "select",
     "radio": "select",
+    "multiselect": "multiselect",
     "media": "media",
     "file": "media",
     "reference": "reference",
@@ -51,15 +53,15 @@ class FormField:
     Attributes:
         name: the data key.
         label: what the label says.
-        control: text, textarea, richtext, number, checkbox, date, datetime, select, media,
-            reference, list, blocks or readonly.
+        control: text, textarea, richtext, number, checkbox, date, datetime, select,
+            multiselect, media, reference, list, blocks or readonly.
         input_type: the ``type`` of a text input (text, email, url).
         value: the value shown (a string; for a checkbox, a bool).
         required: whether the schema requires it.
         choices: ``[(value, label)]`` of a select.
         help: the schema's help text.
         error: the validation message of the last save.
-        items: a list's values or a blocks field's ``BlockRow``s (with ``item_control``
+        items: a list's values, a multiselect's chosen values or a blocks field's ``BlockRow``s (with ``item_control``
             the control of a list's items, ``block_types`` ``[(name, label, fields)]``).
         picked: what a picker's value points at (a media record or a content item), if found.
     """
@@ -166,6 +168,8 @@ def _repeated(control, config, value):
     if control == "blocks":
         rows, types = blocks_shown(config, value)
         return {"items": rows, "block_types": types}
+    if control == "multiselect":
+        return {"items": [str(item) for item in value] if isinstance(value, list) else []}
     return {}
 
 
@@ -184,6 +188,11 @@ def data_from_form(schema, form, current):
             continue
         control = control_of(config)
         if control == "readonly":
+            continue
+        if control == "multiselect":
+            chosen = form.get(FIELD_PREFIX + name)
+            chosen = set(chosen if isinstance(chosen, list) else [chosen])
+            _put(data, name, [value for value in config.get("enum") or [] if value in chosen])
             continue
         if control in ("list", "blocks"):
             _put(data, name, list_from_form(form, FIELD_PREFIX + name, config) if control == "list"
