@@ -165,6 +165,9 @@ def test_markdown_preview_escapes_html(browser, signed_in_as, posts):
     assert 'href="javascript' not in response.text
     browser.post("/admin/preview/markdown?field=data.body", {"data.body": "x"}, headers={"HX-Request": "true"},
                  status=403)
+    for size in (200_001, 1024 * 1024 + 1):  # over the preview's bound, over any form's
+        browser.post("/admin/preview/markdown?field=data.body", {"data.body": "x" * size}, headers=headers,
+                     status=413)
 
 
 def test_pickers_need_a_session_and_the_permission(browser, posts):
