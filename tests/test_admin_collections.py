@@ -134,7 +134,9 @@ def test_config_managed_collections_are_read_only(browser, signed_in_as):
     response = browser.post("/admin/collections/from_file", {"csrf_token": token, "display_name": "Changed"},
                             status=409)
     assert "managed by a definition file" in response.text
-    assert Collection.get(Collection.name == "from_file").display_name == "From_File"
+    browser.post("/admin/collections/from_file/active", {"csrf_token": token, "is_active": "0"}, status=409)
+    stored = Collection.get(Collection.name == "from_file")
+    assert stored.display_name == "From_File" and stored.is_active
 
 
 def test_deactivate_and_activate(browser, signed_in_as):
