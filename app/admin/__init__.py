@@ -6,6 +6,7 @@ headers, CSRF checks, HTML refusals: ``app.admin.pages``).
 """
 
 from app.admin.assets import Assets, StaticResource
+from app.admin.collections import CollectionActiveAction, CollectionEditPage, CollectionNewPage, CollectionsPage
 from app.admin.content import (
     ContentDeleteAction,
     ContentEditPage,
@@ -19,7 +20,6 @@ from app.admin.content import (
 )
 from app.admin.csrf import CsrfTokens
 from app.admin.dashboard import DashboardPage, RootRedirect
-from app.admin.listing import CollectionsPage
 from app.admin.logs import LogsPage
 from app.admin.media import (
     MediaDeleteAction,
@@ -31,6 +31,7 @@ from app.admin.media import (
 )
 from app.admin.pages import AdminPagesMiddleware, Renderer
 from app.admin.permissions import PermissionsPage
+from app.admin.pickers import MarkdownPreview, MediaPicker, ReferencePicker
 from app.admin.plugins import PluginPage, PluginsPage, PluginSwitchAction
 from app.admin.session import (
     AcceptInvitationPage,
@@ -74,7 +75,6 @@ def register(routes):
     routes.add("/admin/users/{user_id}/role", RoleAction(users_page, cache))
     routes.add("/admin/users/{user_id}/deactivate", DeactivateAction(cache))
     routes.add("/admin/users/{user_id}/reactivate", ReactivateAction(cache))
-    routes.add("/admin/collections", CollectionsPage(renderer))
     edit = ContentEditPage(renderer, cache)
     routes.add("/admin/content/{collection}/{id}", edit)
     db = routes.env.DB.db
@@ -88,6 +88,8 @@ def register(routes):
     routes.add("/admin/content/{collection}/{id}/versions/{version:int}", version)
     routes.add("/admin/content/{collection}/{id}/versions/{version:int}/restore", version, suffix="restore")
     _register_media_and_system(routes, renderer)
+    _register_collections(routes, renderer, cache)
+    _register_pickers(routes, renderer)
 
 
 def _register_media_and_system(routes, renderer):
@@ -107,3 +109,19 @@ def _register_media_and_system(routes, renderer):
     routes.add("/admin/plugins/{name}/activate", PluginSwitchAction(services.plugins, active=True))
     routes.add("/admin/plugins/{name}/deactivate", PluginSwitchAction(services.plugins, active=False))
     routes.add("/admin/logs", LogsPage(renderer))
+
+
+def _register_collections(routes, renderer, cache):
+    """The collections editor (admins) and its field builder."""
+    routes.add("/admin/collections", CollectionsPage(renderer))
+    routes.add("/admin/collections/new", CollectionNewPage(renderer, cache))
+    editor = CollectionEditPage(renderer, cache)
+    routes.add("/admin/collections/{name}", editor)
+    routes.add("/admin/collections/{name}/active", CollectionActiveAction(editor, cache))
+
+
+def _register_pickers(routes, renderer):
+    """The content form's media and reference pickers and its Markdown preview (htmx fragments)."""
+    routes.add("/admin/pickers/media", MediaPicker(renderer))
+    routes.add("/admin/pickers/reference/{collection}/{field}", ReferencePicker(renderer))
+    routes.add("/admin/preview/markdown", MarkdownPreview(renderer))

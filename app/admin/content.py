@@ -18,7 +18,8 @@ Permissions are the API's: each responder's ``@access`` rule and the services' o
 import falcon
 
 from app.admin.forms import data_from_form, errors_by_field, form_fields
-from app.admin.pages import one, read_form, redirect
+from app.admin.pages import one, read_form, redirect, search_of
+from app.admin.picked import picked_values
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
 from app.services.cache import Namespace, invalidate
@@ -41,7 +42,6 @@ SORTS = {
     "-published_at": "Last published",
 }
 DEFAULT_SORT = "-updated_at"
-MAX_SEARCH = 200
 CONFLICT_MESSAGE = (
     "Someone changed this item after you opened it, so your changes were not saved. "
     "Open the current version, then make your changes again."
@@ -80,7 +80,7 @@ def list_query(req, scope):
     sort = req.get_param("sort") or DEFAULT_SORT
     if sort not in SORTS:
         sort = DEFAULT_SORT
-    search = (req.get_param("search") or "").strip()[:MAX_SEARCH]
+    search = search_of(req)
     page = req.get_param("page") or "1"
     page = page if page.isdigit() and 0 < int(page) < 10**6 else "1"
     shown = {"status": status, "sort": sort, "search": search, "page": int(page)}
@@ -118,6 +118,11 @@ class ContentListPage:
         )
 
 
+def controls_for(collection, item, errors, user):
+    """The form's controls for ``item``, with what its media and reference values point at."""
+    return form_fields(collection.schema, item["data"], errors, picked_values(collection.schema, item["data"], user))
+
+
 def posted_fields(collection, form, current_data):
     """The service's fields (title, slug, data) from a posted form."""
     fields = {"title": one(form, "title"), "data": data_from_form(collection.schema, form, current_data)}
@@ -137,7 +142,7 @@ class ContentNewPage:
     def _form(self, req, resp, collection, item, status=falcon.HTTP_200, errors=None, message=None):
         self._renderer.page(
             req, resp, "content_form.html", status=status, collection=collection, item=item, is_new=True,
-            fields=form_fields(collection.schema, item["data"], errors), errors=errors or {}, message=message,
+            fields=controls_for(collection, item, errors, req.context.user), errors=errors or {}, message=message,
             editable=True, transitions=[], state=None, moved=None, saved=False, deleted=False, can_delete=False,
             can_purge=False, can_schedule=False, schedules=[],
         )
@@ -194,7 +199,7 @@ class ContentEditPage:
         deleted = content.deleted_at is not None
         self._renderer.page(
             req, resp, "content_form.html", status=status, collection=collection, item=item, is_new=False,
-            fields=form_fields(collection.schema, item["data"], errors), errors=errors or {}, message=message,
+            fields=controls_for(collection, item, errors, user), errors=errors or {}, message=message,
             editable=user.can("content.update") and own_or_overseen and not deleted, deleted=deleted,
             can_delete=user.can("content.delete") and own_or_overseen, can_purge=user.can("content.purge"),
             can_schedule=user.can("content.publish") and not deleted,

@@ -1,24 +1,33 @@
 """The content edit form, generated from a collection's schema.
 
 Each field of the schema's ``properties`` becomes one form control by its type: text
-inputs for strings (email, url, slug, color too), a textarea for long and rich text, a
-number input, a checkbox, a date or datetime input, a select for choices. Field types the
-form cannot edit yet (media, references, arrays, objects, JSON...) are shown read-only and
-keep their stored value. A posted form becomes the API's ``data`` object: the stored data
-with the form's fields replaced, so validation, messages and writes are the service's.
+inputs for strings (email, url, slug, color too), a textarea for long text, a Markdown
+editor for rich text (a textarea with a toolbar and a server-rendered preview), a number
+input, a checkbox, a date or datetime input, a select for choices (checkboxes for a
+multiselect), a media picker and a
+reference picker (an id input the picker fills), a repeatable list for an array of simple
+items and repeatable blocks for an array of ``blocks``. Field types the form cannot edit
+(objects, JSON, multiple media or references...) are shown read-only and keep their stored
+value. A posted form becomes the API's ``data`` object: the stored data with the form's
+fields replaced, so validation, messages and writes are the service's.
+
+Without script every control still works: ids are typed, an empty item or block row adds
+one, positions order them and a checkbox removes one.
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from app.admin.blocks import LIST_ITEM_CONTROLS, block_rows_from_form, blocks_shown, list_from_form, parse_number
 from app.services.content.validation import schema_properties
 
 TEXT_TYPES = frozenset({"string", "text", "email", "url", "slug", "color"})
-LONG_TEXT_TYPES = frozenset({"textarea", "richtext", "markdown", "quill", "mdxeditor", "tinymce", "easymde"})
+RICH_TEXT_TYPES = frozenset({"richtext", "markdown", "quill", "mdxeditor", "tinymce", "easymde"})
 INPUT_TYPES = {"email": "email", "url": "url", "color": "text"}
 CONTROLS = {
     **dict.fromkeys(TEXT_TYPES, "text"),
-    **dict.fromkeys(LONG_TEXT_TYPES, "textarea"),
+    "textarea": "textarea",
+    **dict.fromkeys(RICH_TEXT_TYPES, "richtext"),
     "number": "number",
     "boolean": "checkbox",
     "checkbox": "checkbox",
@@ -26,7 +35,12 @@ CONTROLS = {
     "datetime": "datetime",
     "select": "select",
     "radio": "select",
+    "multiselect": "multiselect",
+    "media": "media",
+    "file": "media",
+    "reference": "reference",
 }
+TEXT_CONTROLS = frozenset({"textarea", "richtext"})
 # Item columns the form edits itself; a schema field of the same name mirrors the column.
 COLUMN_FIELDS = ("title", "slug")
 FIELD_PREFIX = "data."
@@ -39,13 +53,17 @@ class FormField:
     Attributes:
         name: the data key.
         label: what the label says.
-        control: text, textarea, number, checkbox, date, datetime, select or readonly.
+        control: text, textarea, richtext, number, checkbox, date, datetime, select,
+            multiselect, media, reference, list, blocks or readonly.
         input_type: the ``type`` of a text input (text, email, url).
         value: the value shown (a string; for a checkbox, a bool).
         required: whether the schema requires it.
         choices: ``[(value, label)]`` of a select.
         help: the schema's help text.
         error: the validation message of the last save.
+        items: a list's values, a multiselect's chosen values or a blocks field's ``BlockRow``s (with ``item_control``
+            the control of a list's items, ``block_types`` ``[(name, label, fields)]``).
+        picked: what a picker's value points at (a media record or a content item), if found.
     """
 
     name: str
@@ -57,6 +75,25 @@ class FormField:
     choices: tuple = ()
     help: str | None = None
     error: str | None = None
+    items: list = field(default_factory=list)
+    item_control: str = "text"
+    block_types: tuple = ()
+    picked: dict | None = None
+
+
+def control_of(config):
+    """The control of a field's schema entry."""
+    field_type = config.get("type", "string")
+    if config.get("multiple") is True and field_type in ("media", "file", "reference", "select"):
+        return "readonly"
+    if field_type == "array":
+        if isinstance(config.get("blocks"), dict):
+            return "blocks"
+        items = config.get("items")
+        if items is None or (isinstance(items, dict) and items.get("type", "string") in LIST_ITEM_CONTROLS):
+            return "list"
+        return "readonly"
+    return CONTROLS.get(field_type, "readonly")
 
 
 def required_names(schema):
@@ -78,8 +115,12 @@ def _shown(control, value):
     return str(value)
 
 
-def form_fields(schema, data, errors=None):
-    """The controls for ``data`` under ``schema`` (title and slug are the item's own inputs)."""
+def form_fields(schema, data, errors=None, picked=None):
+    """The controls for ``data`` under ``schema`` (title and slug are the item's own inputs).
+
+    Args:
+        picked: ``{field name: media record or content item}`` of picker values found.
+    """
     required = required_names(schema)
     errors = errors or {}
     fields = []
@@ -87,32 +128,49 @@ def form_fields(schema, data, errors=None):
         if name in COLUMN_FIELDS or not isinstance(config, dict):
             continue
         field_type = config.get("type", "string")
-        control = CONTROLS.get(field_type, "readonly")
+        control = control_of(config)
         enum = config.get("enum") or []
         labels = config.get("enumLabels") or enum
+        value = (data or {}).get(name)
         fields.append(FormField(
             name=name,
             label=config.get("title") or name.replace("_", " ").capitalize(),
             control=control,
             input_type=INPUT_TYPES.get(field_type, "text"),
-            value=_shown(control, (data or {}).get(name)),
+            value=_shown(control, value),
             required=name in required and control != "checkbox",
             choices=tuple(zip(enum, labels)),
             help=config.get("helpText") or config.get("description"),
-            error=errors.get(FIELD_PREFIX + name) or errors.get(name),
+            error=_error_of(errors, name),
+            **_repeated(control, config, value),
+            picked=(picked or {}).get(name),
         ))
     return fields
 
 
-def _number(text):
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text  # the service answers "must be a number", the API's message
+def _error_of(errors, name):
+    """The message about field ``name`` or, for lists and blocks, the first about one of its items."""
+    for key in (FIELD_PREFIX + name, name):
+        if key in errors:
+            return errors[key]
+    for key, message in errors.items():
+        if key.startswith((f"{FIELD_PREFIX}{name}[", f"{name}[")):
+            return f"{key.removeprefix(FIELD_PREFIX)}: {message}"
+    return None
+
+
+def _repeated(control, config, value):
+    """The extra FormField values of a list or blocks control."""
+    if control == "list":
+        items = config.get("items") or {}
+        return {"items": [_shown("text", item) for item in value] if isinstance(value, list) else [],
+                "item_control": LIST_ITEM_CONTROLS.get(items.get("type", "string"), "text")}
+    if control == "blocks":
+        rows, types = blocks_shown(config, value)
+        return {"items": rows, "block_types": types}
+    if control == "multiselect":
+        return {"items": [str(item) for item in value] if isinstance(value, list) else []}
+    return {}
 
 
 def data_from_form(schema, form, current):
@@ -128,23 +186,40 @@ def data_from_form(schema, form, current):
             continue
         if not isinstance(config, dict):
             continue
-        control = CONTROLS.get(config.get("type", "string"), "readonly")
+        control = control_of(config)
+        if control == "readonly":
+            continue
+        if control == "multiselect":
+            chosen = form.get(FIELD_PREFIX + name)
+            chosen = set(chosen if isinstance(chosen, list) else [chosen])
+            _put(data, name, [value for value in config.get("enum") or [] if value in chosen])
+            continue
+        if control in ("list", "blocks"):
+            _put(data, name, list_from_form(form, FIELD_PREFIX + name, config) if control == "list"
+                 else block_rows_from_form(form, FIELD_PREFIX + name, config))
+            continue
         raw = form.get(FIELD_PREFIX + name)
         if isinstance(raw, list):
             raw = raw[-1] if raw else None
-        if control == "readonly":
-            continue
         if control == "checkbox":
             data[name] = raw is not None
             continue
-        text = (raw or "").strip() if control != "textarea" else (raw or "")
+        text = (raw or "").strip() if control not in TEXT_CONTROLS else (raw or "")
         if text == "":
             data.pop(name, None)
         elif control == "number":
-            data[name] = _number(text)
+            data[name] = parse_number(text)
         else:
             data[name] = text
     return data
+
+
+def _put(data, name, values):
+    """Set ``data[name]`` to ``values``, or remove it when there are none (not set)."""
+    if values:
+        data[name] = values
+    else:
+        data.pop(name, None)
 
 
 def errors_by_field(details):

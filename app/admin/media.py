@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import falcon
 
 from app.admin.csrf import FIELD, HEADER
-from app.admin.pages import one, page_number, read_form, redirect, wants_html
+from app.admin.pages import one, page_number, read_form, redirect, search_of, wants_html
 from app.api.access import access
 from app.api.media_upload import MULTIPLE_FILE_FIELDS, check_declared_length
 from app.api.media_upload import read_form as read_upload_form
@@ -42,7 +42,6 @@ from app.services.pagination import pagination_meta
 log = logging.getLogger("sonicpy.media")
 
 PAGE_SIZE = 24
-MAX_SEARCH = 200
 MEDIA_TYPES = {"image": ("image/",), "video": ("video/",), "audio": ("audio/",),
                "document": ("application/", "text/")}
 # Thumbnails only for raster images: an uploaded SVG is never shown inline (only linked to
@@ -58,7 +57,7 @@ def _listing(req, user):
     kind = req.get_param("type") or ""
     view = req.get_param("view") or "grid"
     return {
-        "search": (req.get_param("search") or "").strip()[:MAX_SEARCH],
+        "search": search_of(req),
         "kind": kind if kind in MEDIA_TYPES else "",
         "folder": (req.get_param("folder") or "")[:200],
         "view": view if view in VIEWS else "grid",

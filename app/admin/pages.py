@@ -135,6 +135,14 @@ def page_number(req, limit=10**6):
     return int(raw) if raw.isdigit() and 0 < int(raw) < limit else 1
 
 
+MAX_SEARCH = 200
+
+
+def search_of(req):
+    """The ``search`` parameter of a list page, trimmed and bounded."""
+    return (req.get_param("search") or "").strip()[:MAX_SEARCH]
+
+
 def one(form, name, default=""):
     """The single value of ``name`` in ``form`` (the last one when repeated)."""
     value = form.get(name, default)

@@ -9,7 +9,7 @@ sessions (the service bumps their token version).
 
 import falcon
 
-from app.admin.pages import one, page_number, read_form, redirect
+from app.admin.pages import one, page_number, read_form, redirect, search_of
 from app.admin.session import EMAIL
 from app.api.access import access
 from app.services import users
@@ -18,7 +18,6 @@ from app.services.cache import Namespace, invalidate
 from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES
 
 PAGE_SIZE = 24
-MAX_SEARCH = 200
 DONE = {"invited": "Invitation sent.", "role": "Role changed.", "deactivated": "User deactivated.",
         "reactivated": "User reactivated."}
 
@@ -31,7 +30,7 @@ class UsersPage:
 
     def render(self, req, resp, status=falcon.HTTP_200, message=None, invite=None):
         """The users page; ``message`` is an error to show, ``invite`` the invitation form's values."""
-        search = (req.get_param("search") or "").strip()[:MAX_SEARCH]
+        search = search_of(req)
         role, page = req.get_param("role") or "", page_number(req)
         role = role if role in ROLES else ""
         state = req.get_param("status") or ""

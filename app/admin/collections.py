@@ -1,0 +1,192 @@
+"""Collection pages: the list, the editor with its field builder, activate and deactivate.
+
+* ``GET /admin/collections``: every collection, config-managed ones marked read-only;
+* ``GET``/``POST /admin/collections/new``: create (``collections.create``);
+* ``GET``/``POST /admin/collections/{name}``: view (``collections.read``) and edit
+  (``collections.update``); a config-managed collection is shown read-only, since its file
+  would overwrite any change at the next sync;
+* ``POST /admin/collections/{name}/active``: activate or deactivate.
+
+A save goes through what ``/admin/api/collections`` uses: its body Structs, its schema
+validation (so every message is the API's, with the same field paths), the collections
+service, and the same cache invalidation.
+"""
+
+import falcon
+import msgspec
+
+from app.admin.field_builder import TYPES, attach_errors, blank_row, rows_from_form, rows_from_schema, schema_from_rows
+from app.admin.pages import one, read_form, redirect, search_of
+from app.api.access import access
+from app.api.collections import CollectionCreate, CollectionPatch, default_schema, validated_schema
+from app.api.errors import SERVICE_ERROR_STATUS, APIError, validation_detail
+from app.services import collections
+from app.services.cache import Namespace, invalidate
+from app.services.errors import ServiceError
+
+DONE = {"created": "Collection created.", "saved": "Saved.", "activated": "Collection activated.",
+        "deactivated": "Collection deactivated."}
+
+
+class FormProblem(Exception):
+    """A save refused: the status, a message, and the API's ``{field, message}`` details."""
+
+    def __init__(self, status, message, details=()):
+        super().__init__(message)
+        self.status, self.message, self.details = status, message, list(details)
+
+
+def collection_or_404(name):
+    """The collection named ``name`` (active or not)."""
+    found = collections.find_by_name(name)
+    if found is None:
+        raise falcon.HTTPNotFound()
+    return found
+
+
+def _posted(form):
+    """``(name, display name, description or None, builder rows)`` of a posted editor form."""
+    description = one(form, "description").strip()
+    return (one(form, "name").strip(), one(form, "display_name").strip(), description or None,
+            rows_from_form(form))
+
+
+def _schema(rows):
+    """The validated, canonical schema of ``rows``; FormProblem with the API's 422 otherwise."""
+    raw, problems = schema_from_rows(rows)
+    for row, message in problems:
+        row.errors.append(message)
+    if problems:
+        raise FormProblem(falcon.HTTP_422, "Validation failed")
+    return validated_schema(raw)
+
+
+def _refusal(ex):
+    """A FormProblem of an API error, a msgspec validation error or a service's refusal."""
+    if isinstance(ex, APIError):
+        return FormProblem(ex.status, ex.title, ex.details or [])
+    if isinstance(ex, msgspec.ValidationError):
+        return FormProblem(falcon.HTTP_422, "Validation failed", [validation_detail(ex)])
+    return FormProblem(SERVICE_ERROR_STATUS[ex.kind], ex.message)
+
+
+class CollectionsPage:
+    """``GET /admin/collections``: every collection, config-managed ones marked as read-only."""
+
+    def __init__(self, renderer):
+        self._renderer = renderer
+
+    @access("collections.read")
+    def on_get(self, req, resp):
+        search = search_of(req)
+        rows = collections.list_collections(include_inactive=True, search=search or None)
+        self._renderer.page(req, resp, "collections.html", collections=rows, search=search,
+                            can_create=req.context.user.can("collections.create"))
+
+
+class _Editor:
+    """What the new and edit pages share: rendering the editor with its rows and messages."""
+
+    def __init__(self, renderer, cache):
+        self._renderer = renderer
+        self._cache = cache
+
+    def render(self, req, resp, values, rows, collection=None, problem=None, status=falcon.HTTP_200):
+        user = req.context.user
+        managed = bool(collection is not None and collection.managed)
+        editable = not managed and user.can("collections.update" if collection else "collections.create")
+        details = problem.details if problem else []
+        attach_errors(rows, details)
+        shown = rows + [blank_row(rows)] if editable else rows
+        self._renderer.page(
+            req, resp, "collection_form.html", status=problem.status if problem else status,
+            collection=collection, values=values, rows=shown, types=TYPES, editable=editable, managed=managed,
+            message=problem.message if problem else None, details=details,
+            can_toggle=collection is not None and not managed and user.can("collections.update"),
+            done=DONE.get(req.get_param("done") or ""), template_row=blank_row(shown),
+        )
+
+
+class CollectionNewPage(_Editor):
+    """``GET``/``POST /admin/collections/new``: starts with SonicJS's default fields."""
+
+    @access("collections.create")
+    def on_get(self, req, resp):
+        values = {"name": "", "display_name": "", "description": ""}
+        self.render(req, resp, values, rows_from_schema(default_schema()))
+
+    @access("collections.create")
+    def on_post(self, req, resp):
+        name, display_name, description, rows = _posted(read_form(req))
+        values = {"name": name, "display_name": display_name, "description": description or ""}
+        try:
+            body = msgspec.convert({"name": name, "display_name": display_name, "description": description},
+                                   CollectionCreate)
+            if not display_name:
+                raise FormProblem(falcon.HTTP_422, "Validation failed", [
+                    {"field": "display_name", "message": "display_name (or displayName) is required"}])
+            schema = _schema(rows)
+            row = collections.create_collection(body.name, display_name, description, schema)
+        except (APIError, msgspec.ValidationError, ServiceError) as ex:
+            self.render(req, resp, values, rows, problem=_refusal(ex))
+            return
+        except FormProblem as ex:
+            self.render(req, resp, values, rows, problem=ex)
+            return
+        invalidate(self._cache, Namespace.COLLECTIONS)
+        redirect(resp, f"/admin/collections/{row.name}?done=created")
+
+
+class CollectionEditPage(_Editor):
+    """``GET``/``POST /admin/collections/{name}``."""
+
+    @access("collections.read")
+    def on_get(self, req, resp, name):
+        found = collection_or_404(name)
+        values = {"name": found.name, "display_name": found.display_name, "description": found.description or ""}
+        self.render(req, resp, values, rows_from_schema(found.schema), collection=found)
+
+    @access("collections.update")
+    def on_post(self, req, resp, name):
+        found = collection_or_404(name)
+        _, display_name, description, rows = _posted(read_form(req))
+        values = {"name": found.name, "display_name": display_name, "description": description or ""}
+        try:
+            msgspec.convert({"display_name": display_name, "description": description}, CollectionPatch)
+            if not display_name:
+                raise FormProblem(falcon.HTTP_422, "Validation failed", [
+                    {"field": "display_name", "message": "display_name cannot be empty"}])
+            changes = {"display_name": display_name, "description": description, "schema": _schema(rows)}
+            collections.update_collection(found.id, changes)
+        except (APIError, msgspec.ValidationError, ServiceError) as ex:
+            self.render(req, resp, values, rows, collection=found, problem=_refusal(ex))
+            return
+        except FormProblem as ex:
+            self.render(req, resp, values, rows, collection=found, problem=ex)
+            return
+        invalidate(self._cache, Namespace.COLLECTIONS)
+        invalidate(self._cache, Namespace.CONTENT)  # content is validated against the new schema
+        redirect(resp, f"/admin/collections/{found.name}?done=saved")
+
+
+class CollectionActiveAction:
+    """``POST /admin/collections/{name}/active``: ``is_active`` 1 activates, 0 deactivates."""
+
+    def __init__(self, edit_page, cache):
+        self._edit = edit_page
+        self._cache = cache
+
+    @access("collections.update")
+    def on_post(self, req, resp, name):
+        found = collection_or_404(name)
+        active = one(read_form(req), "is_active") == "1"
+        try:
+            collections.update_collection(found.id, {"is_active": active})
+        except ServiceError as ex:
+            values = {"name": found.name, "display_name": found.display_name, "description": found.description or ""}
+            self._edit.render(req, resp, values, rows_from_schema(found.schema), found, _refusal(ex))
+            return
+        invalidate(self._cache, Namespace.COLLECTIONS)
+        # Deactivating withdraws the collection's content from cached public reads too.
+        invalidate(self._cache, Namespace.CONTENT)
+        redirect(resp, f"/admin/collections/{found.name}?done={'activated' if active else 'deactivated'}")

@@ -1,0 +1,188 @@
+"""The collection editor's field builder: a schema's fields as rows of form inputs, and back.
+
+Each field is one row of inputs named ``field-<n>.<part>``: its name, type, label, whether it
+is required, the choices of a select, the collection(s) a reference points to, and every
+other setting of the field as a JSON object (``{"maxLength": 80}``, an array's ``items`` or
+``blocks``...), so any field the schema supports can be built without a control per option.
+Rows are saved in the order of their ``position`` (the browser's script keeps it in step with
+the order on screen; without script it is typed); a row marked ``remove`` is dropped.
+
+The rows only assemble the raw schema: whether it is valid is decided by the collections
+API's own validation, so the editor shows exactly the API's messages.
+"""
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from app.services.collection_schema import FIELD_TYPES
+
+ROW_PART = re.compile(r"^field-(\d{1,4})\.(name|type|title|required|enum|collection|options|position|remove)$")
+# Keys with an input of their own; everything else a field says goes into its options.
+OWN_INPUTS = ("type", "title", "required", "enum", "collection")
+TYPES = tuple(sorted(FIELD_TYPES))
+MAX_ROWS = 200
+
+
+@dataclass
+class FieldRow:
+    """One field of the builder, as its inputs show it.
+
+    Attributes:
+        index: the row's number in the input names (stable while the page is open).
+        name: the field name (its key in ``properties``).
+        type: the field type.
+        title: the label forms show.
+        required: whether content must have it.
+        enum: the choices, one per line.
+        collection: the referenced collection(s), separated by commas.
+        options: the field's other settings as a JSON object ("" when none).
+        position: where the row goes (1-based).
+        errors: messages about this field from the last save.
+    """
+
+    index: int
+    name: str = ""
+    type: str = "string"
+    title: str = ""
+    required: bool = False
+    enum: str = ""
+    collection: str = ""
+    options: str = ""
+    position: int = 0
+    errors: list = field(default_factory=list)
+
+    def is_blank(self):
+        """True for a row nothing was typed into (the empty row the page offers)."""
+        return not (self.name or self.title or self.enum or self.collection or self.options)
+
+
+def rows_from_schema(schema):
+    """The builder rows of ``schema``'s fields, in their order."""
+    schema = schema if isinstance(schema, dict) else {}
+    required = set(schema.get("required") or [])
+    rows = []
+    for index, (name, config) in enumerate((schema.get("properties") or {}).items()):
+        config = config if isinstance(config, dict) else {}
+        collection = config.get("collection") or ""
+        others = {key: value for key, value in config.items() if key not in OWN_INPUTS}
+        rows.append(FieldRow(
+            index=index, name=name, type=str(config.get("type") or "string"), title=config.get("title") or "",
+            required=config.get("required") is True or name in required,
+            enum="\n".join(str(value) for value in config.get("enum") or []),
+            collection=", ".join(collection) if isinstance(collection, list) else str(collection),
+            options=json.dumps(others, ensure_ascii=False) if others else "", position=index + 1,
+        ))
+    return rows
+
+
+def blank_row(rows):
+    """An empty row numbered after ``rows``, for a new field."""
+    index = max((row.index for row in rows), default=-1) + 1
+    return FieldRow(index=index, position=len(rows) + 1)
+
+
+def _text(value):
+    if isinstance(value, list):
+        value = value[-1] if value else ""
+    return value if isinstance(value, str) else ""
+
+
+def rows_from_form(form):
+    """The rows of a posted builder form, in their chosen order, removed ones left out."""
+    parts = {}
+    for key, value in form.items():
+        matched = ROW_PART.match(key)
+        if matched:
+            parts.setdefault(int(matched.group(1)), {})[matched.group(2)] = _text(value)
+    rows = []
+    for index, values in sorted(parts.items())[:MAX_ROWS]:
+        if values.get("remove"):
+            continue
+        position = values.get("position", "").strip()
+        rows.append(FieldRow(
+            index=index, name=values.get("name", "").strip(), type=values.get("type", "string").strip(),
+            title=values.get("title", "").strip(), required=bool(values.get("required")),
+            enum=values.get("enum", "").strip(), collection=values.get("collection", "").strip(),
+            options=values.get("options", "").strip(),
+            position=int(position) if position.isdigit() else 10**6 + index,
+        ))
+    # On a tie the later row wins the place: typing a row's new position moves it there,
+    # before the row that held it when moving up, after it when moving down.
+    rows.sort(key=lambda row: (row.position, -row.index))
+    for place, row in enumerate(rows, start=1):
+        row.position = place
+    return rows
+
+
+def _row_config(row):
+    """The schema entry of one row; a message instead when its options are not a JSON object."""
+    config = {}
+    if row.options:
+        try:
+            config = json.loads(row.options)
+        except ValueError as ex:
+            return None, f"options: not valid JSON ({ex.msg})"
+        if not isinstance(config, dict):
+            return None, 'options: must be a JSON object such as {"maxLength": 80}'
+    config["type"] = row.type
+    if row.title:
+        config["title"] = row.title
+    if row.required:
+        config["required"] = True
+    choices = [line.strip() for line in row.enum.splitlines() if line.strip()]
+    if choices:
+        config["enum"] = choices
+    names = [name.strip() for name in row.collection.split(",") if name.strip()]
+    if names:
+        config["collection"] = names[0] if len(names) == 1 else names
+    return config, None
+
+
+def schema_from_rows(rows):
+    """``(raw schema, problems)`` of the non-blank ``rows``; each problem is ``(row, message)``.
+
+    Problems here are the ones only the form can have (a row without a name, a name used
+    twice, options that are not a JSON object); the schema's own rules are the API's.
+    """
+    properties, required, problems = {}, [], []
+    for row in rows:
+        if row.is_blank():
+            continue
+        if not row.name:
+            problems.append((row, "name: required"))
+            continue
+        if row.name in properties:
+            problems.append((row, f"name: {row.name!r} is used by another field"))
+            continue
+        config, problem = _row_config(row)
+        if problem:
+            problems.append((row, problem))
+            continue
+        properties[row.name] = config
+        if row.required:
+            required.append(row.name)
+    schema = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return schema, problems
+
+
+def attach_errors(rows, details, where="schema"):
+    """Put each ``{field, message}`` of the API's details also on the row of the field it names.
+
+    Returns:
+        The details that name no row (a collection-level one, or a field's name).
+    """
+    by_name = {row.name: row for row in rows if row.name}
+    unplaced = []
+    prefix = f"{where}.properties."
+    for detail in details:
+        path = detail.get("field") or ""
+        name, _, rest = path[len(prefix):].partition(".") if path.startswith(prefix) else ("", "", "")
+        row = by_name.get(name)
+        if row is None:
+            unplaced.append(detail)
+        else:
+            row.errors.append(f"{rest or 'name'}: {detail.get('message')}")
+    return unplaced

@@ -1,0 +1,274 @@
+"""The collections editor and the content form's controls in a real browser (Chromium via selenium).
+
+Served and driven as in tests/test_admin_browser.py (its fixtures and helpers): the vendored
+htmx and the admin's own scripts run under the real Content-Security-Policy, any console
+error fails a test, every page visited is scanned by axe-core for critical violations, and
+each test saves a screenshot to tests/artifacts/. One more check: at 360 px wide the main
+pages scroll vertically only.
+"""
+
+import pytest
+
+from app.db.models import Collection, Content, Media, ScheduledContent
+from app.services.media import to_record
+from tests import test_admin_browser as browser_scenarios
+from tests.fixtures.admin import browser_for
+from tests.fixtures.auth import PASSWORD, hashed
+from tests.fixtures.content import create_collection
+from tests.fixtures.media import png
+from tests.fixtures.process import require_binary
+from tests.fixtures.users import bearer, create_user, token_for
+from tests.fixtures.workflow import insert_content
+from tests.test_admin_browser import ARTIFACTS, CHROMIUM_FLAGS, WAIT_SECONDS, critical_violations, navigate
+
+# The fixtures of the sign-in scenario: the app served on a loopback port, a headless Chromium.
+served_admin = browser_scenarios.served_admin
+chromium = browser_scenarios.chromium
+
+POSTS = {"type": "object", "properties": {
+    "title": {"type": "string", "required": True},
+    "body": {"type": "richtext", "title": "Body"},
+    "hero": {"type": "media", "title": "Featured image"},
+    "tags": {"type": "array", "items": {"type": "string"}},
+    "sections": {"type": "array", "blocks": {
+        "text": {"label": "Text", "properties": {"heading": {"type": "string", "required": True}}},
+    }},
+}}
+
+
+def by():
+    from selenium.webdriver.common.by import By
+
+    return By
+
+
+def wait_for(driver):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT_SECONDS)
+
+
+def sign_in(driver, base, user):
+    """Sign ``user`` in through the sign-in page and wait for the dashboard."""
+    from selenium.webdriver.support import expected_conditions as ec
+
+    wait = wait_for(driver)
+    driver.get(base + "/admin/login")
+    wait.until(ec.presence_of_element_located((by().ID, "email"))).send_keys(user.email)
+    driver.find_element(by().ID, "password").send_keys(PASSWORD)
+    navigate(driver, wait, driver.find_element(by().CSS_SELECTOR, "form[action='/admin/login'] button[type=submit]"))
+    wait.until(ec.text_to_be_present_in_element((by().TAG_NAME, "h1"), "Dashboard"))
+
+
+def open_page(driver, url, heading=None):
+    """Load ``url`` and wait until its main heading is there."""
+    from selenium.webdriver.support import expected_conditions as ec
+
+    driver.get(url)
+    located = wait_for(driver).until(ec.presence_of_element_located((by().TAG_NAME, "h1")))
+    if heading:
+        wait_for(driver).until(ec.text_to_be_present_in_element((by().TAG_NAME, "h1"), heading))
+    return located
+
+
+def finish(driver, audited, screenshot, expected_status=None):
+    """Save the screenshot, then fail on console errors or critical accessibility violations.
+
+    Chromium logs a page answered with an error status as a console error: ``expected_status``
+    (say ``"409 (Conflict)"``) names the one the test itself brought about.
+    """
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / screenshot))
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
+              and not (expected_status and entry["message"].endswith(f"status of {expected_status}"))]
+    assert not errors, errors
+    assert audited == {page: [] for page in audited}, audited
+
+
+def row_button(driver, field_input_id, move):
+    """The builder's ``move`` button (up, down, remove) in the row of input ``field_input_id``."""
+    return driver.find_element(
+        by().XPATH, f"//input[@id='{field_input_id}']/ancestor::fieldset[@data-field-row]//button[@data-move='{move}']")
+
+
+def test_create_a_collection_with_the_field_builder(served_admin, chromium):
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select
+
+    wait = wait_for(chromium)
+    sign_in(chromium, served_admin, create_user("admin", password_hash=hashed()))
+    navigate(chromium, wait, chromium.find_element(by().LINK_TEXT, "Collections"))
+    audited = {"collections": critical_violations(chromium)}
+    navigate(chromium, wait, wait.until(ec.element_to_be_clickable((by().ID, "new-collection"))))
+    wait.until(ec.presence_of_element_located((by().ID, "c-name"))).send_keys("events")
+    chromium.find_element(by().ID, "c-display-name").send_keys("Events")
+    row_button(chromium, "field-1-name", "remove").click()  # the default "content" field
+    chromium.find_element(by().ID, "field-3-name").send_keys("starts")
+    Select(chromium.find_element(by().ID, "field-3-type")).select_by_value("date")
+    chromium.find_element(by().ID, "add-field").click()
+    wait.until(ec.presence_of_element_located((by().ID, "field-4-name"))).send_keys("seats")
+    Select(chromium.find_element(by().ID, "field-4-type")).select_by_value("number")
+    chromium.find_element(by().ID, "field-4-title").send_keys("Seats")
+    row_button(chromium, "field-4-name", "up").click()  # seats before starts
+    audited["collection editor"] = critical_violations(chromium)
+    navigate(chromium, wait, chromium.find_element(by().ID, "save-collection"))
+    wait.until(ec.url_contains("/admin/collections/events?done=created"))
+    audited["collection saved"] = critical_violations(chromium)
+
+    stored = Collection.get(Collection.name == "events")
+    assert list(stored.schema["properties"]) == ["title", "status", "seats", "starts"]
+    assert {config["type"] for config in stored.schema["properties"].values()} == {"string", "select", "number", "date"}
+    finish(chromium, audited, "admin-collection-builder.png")
+
+
+def test_create_edit_publish_and_schedule_with_the_rich_controls(served_admin, chromium):
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select
+
+    wait = wait_for(chromium)
+    editor = create_user("editor", password_hash=hashed())
+    create_collection("posts", POSTS, display_name="Posts")
+    sign_in(chromium, served_admin, editor)
+    open_page(chromium, served_admin + "/admin/content/posts/new", "New item")
+    chromium.find_element(by().ID, "f-title").send_keys("Launch day")
+    body = chromium.find_element(by().ID, "f-data-body")
+    body.send_keys("We launch. ")
+    chromium.find_element(by().CSS_SELECTOR, "[data-md='bold'][data-md-for='f-data-body']").click()
+    chromium.find_element(by().ID, "f-data-body-preview-button").click()
+    wait.until(ec.presence_of_element_located((by().CSS_SELECTOR, "#f-data-body-preview strong")))
+    chromium.find_element(by().ID, "f-data-tags-1").send_keys("launch")
+    chromium.find_element(by().CSS_SELECTOR, "#f-data-tags [data-list-add]").click()
+    chromium.switch_to.active_element.send_keys("news")
+    Select(chromium.find_element(by().ID, "f-data-sections-add")).select_by_value("text")
+    chromium.find_element(by().CSS_SELECTOR, "[data-block-add='f-data-sections']").click()
+    wait.until(ec.presence_of_element_located((by().NAME, "data.sections.0.heading"))).send_keys("Intro")
+    audited = {"new item": critical_violations(chromium)}
+    navigate(chromium, wait, chromium.find_element(by().ID, "save"))
+    wait.until(ec.presence_of_element_located((by().ID, "item-status")))
+
+    item = Content.get(Content.title == "Launch day")
+    assert item.data["body"] == "We launch. **bold text**"
+    assert item.data["tags"] == ["launch", "news"]
+    assert item.data["sections"] == [{"blockType": "text", "heading": "Intro"}]
+
+    title = chromium.find_element(by().ID, "f-title")
+    title.clear()
+    title.send_keys("Launch day, edited")
+    navigate(chromium, wait, chromium.find_element(by().ID, "save"))
+    wait.until(ec.url_contains("saved=1"))
+    audited["edit form"] = critical_violations(chromium)
+    navigate(chromium, wait, chromium.find_element(by().ID, "wf-publish"))
+    wait.until(ec.text_to_be_present_in_element((by().ID, "item-status"), "published"))
+
+    Select(chromium.find_element(by().ID, "sc-action")).select_by_value("unpublish")
+    when = chromium.find_element(by().ID, "sc-when")
+    chromium.execute_script("arguments[0].value = '2030-01-31T09:00';", when)
+    navigate(chromium, wait, chromium.find_element(by().CSS_SELECTOR, "#schedule-form button[type=submit]"))
+    wait.until(ec.url_contains("moved=scheduled"))
+    audited["scheduled"] = critical_violations(chromium)
+
+    item = Content.get_by_id(item.id)
+    assert item.title == "Launch day, edited" and item.status == "published"
+    assert [row.action for row in ScheduledContent.select().where(ScheduledContent.content == item.id)] == ["unpublish"]
+    finish(chromium, audited, "admin-create-edit-publish-schedule.png")
+
+
+def second_chromium(tmp_path):
+    """Another headless Chromium with a profile of its own: a second person's browser."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = require_binary("chromium")
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'second-profile'}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(require_binary("chromedriver")), options=options)
+
+
+def test_a_conflicting_edit_from_a_second_session_shows_the_conflict(served_admin, chromium, tmp_path):
+    from selenium.webdriver.support import expected_conditions as ec
+
+    editor = create_user("editor", password_hash=hashed())
+    admin = create_user("admin", password_hash=hashed())
+    posts = create_collection("posts", POSTS, display_name="Posts")
+    item = insert_content(editor, posts, title="Shared draft")
+    other = second_chromium(tmp_path)
+    try:
+        sign_in(chromium, served_admin, editor)
+        sign_in(other, served_admin, admin)
+        url = f"{served_admin}/admin/content/posts/{item.id}"
+        open_page(chromium, url, "Shared draft")
+        open_page(other, url, "Shared draft")
+
+        title = other.find_element(by().ID, "f-title")
+        title.clear()
+        title.send_keys("The admin's title")
+        navigate(other, wait_for(other), other.find_element(by().ID, "save"))
+        wait_for(other).until(ec.url_contains("saved=1"))
+
+        title = chromium.find_element(by().ID, "f-title")
+        title.clear()
+        title.send_keys("The editor's title")
+        navigate(chromium, wait_for(chromium), chromium.find_element(by().ID, "save"))
+        message = wait_for(chromium).until(ec.presence_of_element_located((by().CSS_SELECTOR, ".message.error")))
+        assert "Someone changed this item after you opened it" in message.text
+        audited = {"conflict": critical_violations(chromium)}
+        assert Content.get_by_id(item.id).title == "The admin's title"
+        assert not [entry for entry in other.get_log("browser") if entry["level"] == "SEVERE"]
+    finally:
+        other.quit()
+    finish(chromium, audited, "admin-edit-conflict.png", expected_status="409 (Conflict)")
+
+
+def test_pick_an_uploaded_image_as_the_featured_image(env, served_admin, chromium):
+    from selenium.webdriver.support import expected_conditions as ec
+
+    wait = wait_for(chromium)
+    editor = create_user("editor", password_hash=hashed())
+    posts = create_collection("posts", POSTS, display_name="Posts")
+    item = insert_content(editor, posts, title="Needs a picture")
+    api = browser_for(env)
+    for name in ("hero.png", "other.png"):
+        api.post("/api/media/upload", upload_files=[("file", name, png((320, 200)))],
+                 headers=bearer(token_for(editor)), status=201)
+    hero = Media.get(Media.original_name == "hero.png")
+
+    sign_in(chromium, served_admin, editor)
+    open_page(chromium, f"{served_admin}/admin/content/posts/{item.id}", "Needs a picture")
+    chromium.find_element(by().ID, "f-data-hero-choose").click()
+    choice = wait.until(ec.element_to_be_clickable(
+        (by().CSS_SELECTOR, f"#f-data-hero-picker [data-pick-value='{hero.id}']")))
+    wait.until(lambda driver: all(img.get_property("complete") for img in driver.find_elements(
+        by().CSS_SELECTOR, "#f-data-hero-picker img")))
+    audited = {"media picker": critical_violations(chromium)}
+    choice.click()
+    assert chromium.find_element(by().ID, "f-data-hero").get_property("value") == hero.id
+    assert chromium.find_element(by().CSS_SELECTOR, "#f-data-hero-picked img")
+    navigate(chromium, wait, chromium.find_element(by().ID, "save"))
+    wait.until(ec.url_contains("saved=1"))
+    picked = wait.until(ec.presence_of_element_located((by().CSS_SELECTOR, "#f-data-hero-picked img")))
+    assert picked.get_attribute("src").endswith(to_record(hero)["thumbnailUrl"] or hero.public_url)
+    audited["saved with picture"] = critical_violations(chromium)
+    assert Content.get_by_id(item.id).data["hero"] == hero.id
+    finish(chromium, audited, "admin-media-picker.png")
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_main_pages_scroll_vertically_only(served_admin, chromium, width):
+    admin = create_user("admin", password_hash=hashed())
+    posts = create_collection("posts", POSTS, display_name="Posts")
+    item = insert_content(admin, posts, title="A rather long title that has to wrap on a phone screen")
+    chromium.set_window_size(width, 800)
+    sign_in(chromium, served_admin, admin)
+    overflowing = {}
+    for path in ("/admin", "/admin/content", "/admin/content/posts", f"/admin/content/posts/{item.id}",
+                 "/admin/content/posts/new", "/admin/collections", "/admin/collections/posts", "/admin/media",
+                 "/admin/users", "/admin/account/tokens"):
+        open_page(chromium, served_admin + path)
+        widths = chromium.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth];")
+        if widths[0] > widths[1]:
+            overflowing[path] = widths
+    finish(chromium, {}, f"admin-width-{width}.png")
+    assert overflowing == {}, overflowing

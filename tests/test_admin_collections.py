@@ -1,0 +1,207 @@
+"""The admin's collections editor: create and edit with the field builder, API messages, managed
+collections read-only, activate and deactivate, per role; writes checked in the database and
+through the API's cached collection list."""
+
+import pytest
+
+from app.db.models import Collection
+from tests.fixtures.content import create_collection
+from tests.fixtures.users import bearer, token_for
+
+pytestmark = pytest.mark.backends
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string", "title": "Title", "required": True},
+        "body": {"type": "richtext"},
+        "category": {"type": "select", "enum": ["news", "tech"]},
+    },
+    "required": ["title"],
+}
+
+
+def names_in(page):
+    """The field names in the builder, in order, blank row left out."""
+    form = page.forms["collection-form"]
+    return [form[key].value for key in sorted(form.fields, key=_row_number) if key and key.endswith(".name") and form[key].value]
+
+
+def _row_number(key):
+    return int(key.split(".")[0][len("field-"):]) if key and key.startswith("field-") else -1
+
+
+def public_names(browser):
+    response = browser.get("/api/collections", headers={"Accept": "application/json"})
+    return {row["name"]: row for row in response.json["data"]}
+
+
+def test_create_with_the_field_builder_reaches_the_database_and_the_cache(browser, signed_in_as):
+    signed_in_as("admin")
+    assert "events" not in public_names(browser)  # the public list is now cached
+    page = browser.get("/admin/collections/new")
+    assert names_in(page) == ["title", "content", "status"], "starts with the API's default fields"
+    form = page.forms["collection-form"]
+    form["name"], form["display_name"] = "events", "Events"
+    form["field-1.remove"] = True  # content
+    form["field-3.name"], form["field-3.type"], form["field-3.title"] = "seats", "number", "Seats"
+    form["field-3.required"] = True
+    form["field-3.position"] = "1"
+    form["field-3.options"] = '{"min": 1}'
+    response = form.submit(status=303)
+    assert response.location.endswith("/admin/collections/events?done=created")
+    stored = Collection.get(Collection.name == "events")
+    assert list(stored.schema["properties"]) == ["seats", "title", "status"]
+    assert stored.schema["properties"]["seats"] == {"type": "number", "title": "Seats", "required": True, "min": 1}
+    assert stored.schema["required"] == ["seats", "title"] and not stored.managed
+    assert "events" in public_names(browser), "the cached list was invalidated"
+    assert "Collection created." in response.follow().text
+
+
+def test_the_api_validation_messages_are_shown_on_their_fields(browser, signed_in_as):
+    signed_in_as("admin")
+    form = browser.get("/admin/collections/new").forms["collection-form"]
+    form["name"], form["display_name"] = "shop", "Shop"
+    form["field-2.type"] = "select"
+    form["field-2.enum"] = ""
+    form["field-3.name"], form["field-3.type"] = "author", "reference"
+    response = form.submit(status=422)
+    assert "schema.properties.status.enum: a select field needs a non-empty enum" in response.text
+    row = response.html.select_one("#field-3-errors").text
+    assert "collection: a reference field needs the collection(s) it points to" in row
+    assert not Collection.select().where(Collection.name == "shop").exists()
+    assert response.forms["collection-form"]["field-3.name"].value == "author", "what was typed is kept"
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"name": "Bad Name"}, "Expected `str` matching regex"),
+    ({"display_name": ""}, "display_name (or displayName) is required"),
+    ({"field-0.options": "{not json"}, "options: not valid JSON"),
+    ({"field-0.options": "[1]"}, "options: must be a JSON object"),
+    ({"field-1.name": "title"}, "name: &#39;title&#39; is used by another field"),
+    ({"field-1.name": "", "field-1.title": "Body"}, "name: required"),
+    ({"field-0.options": '{"requird": true}'}, "schema.properties.title.requird: unknown key"),
+    ({"description": "a\x00b"}, "Invalid input"),  # refused before any page code runs
+])
+def test_invalid_forms_are_refused_and_write_nothing(browser, signed_in_as, change, expected):
+    signed_in_as("admin")
+    form = browser.get("/admin/collections/new").forms["collection-form"]
+    form["name"], form["display_name"] = "shop", "Shop"
+    for key, value in change.items():
+        form[key] = value
+    response = form.submit(status=422)
+    assert expected in response.text
+    assert Collection.select().count() == 0
+
+
+def test_a_taken_name_is_a_conflict(browser, signed_in_as):
+    signed_in_as("admin")
+    create_collection("posts", SCHEMA)
+    form = browser.get("/admin/collections/new").forms["collection-form"]
+    form["name"], form["display_name"] = "posts", "Posts again"
+    assert "A collection named &#39;posts&#39; already exists" in form.submit(status=409).text
+
+
+def test_edit_changes_fields_and_invalidates_the_caches(browser, signed_in_as):
+    signed_in_as("admin")
+    create_collection("posts", SCHEMA, display_name="Posts")
+    assert public_names(browser)["posts"]["display_name"] == "Posts"
+    page = browser.get("/admin/collections/posts")
+    assert names_in(page) == ["title", "body", "category"]
+    form = page.forms["collection-form"]
+    assert form["field-0.required"].checked and form["field-2.enum"].value == "news\ntech"
+    form["display_name"] = "Articles"
+    form["field-2.enum"] = "news\ntech\nlife"
+    form["field-1.position"], form["field-2.position"] = "3", "2"
+    form["field-3.name"], form["field-3.type"], form["field-3.collection"] = "related", "reference", "posts"
+    assert form.submit(status=303).location.endswith("/admin/collections/posts?done=saved")
+    stored = Collection.get(Collection.name == "posts")
+    assert stored.display_name == "Articles"
+    assert list(stored.schema["properties"]) == ["title", "category", "body", "related"]
+    assert stored.schema["properties"]["category"]["enum"] == ["news", "tech", "life"]
+    assert stored.schema["properties"]["related"] == {"type": "reference", "collection": "posts"}
+    assert public_names(browser)["posts"]["display_name"] == "Articles"
+
+
+def test_config_managed_collections_are_read_only(browser, signed_in_as):
+    signed_in_as("admin")
+    create_collection("from_file", SCHEMA, managed=True)
+    page = browser.get("/admin/collections/from_file")
+    assert page.html.select_one("#managed-note") and not page.html.select("#save-collection")
+    assert page.html.select_one("#collection-form fieldset").has_attr("disabled")
+    assert not page.html.select("#active-form")
+    token = page.forms["collection-form"]["csrf_token"].value
+    response = browser.post("/admin/collections/from_file", {"csrf_token": token, "display_name": "Changed"},
+                            status=409)
+    assert "managed by a definition file" in response.text
+    browser.post("/admin/collections/from_file/active", {"csrf_token": token, "is_active": "0"}, status=409)
+    stored = Collection.get(Collection.name == "from_file")
+    assert stored.display_name == "From_File" and stored.is_active
+
+
+def test_deactivate_and_activate(browser, signed_in_as):
+    signed_in_as("admin")
+    create_collection("posts", SCHEMA)
+    assert "posts" in public_names(browser)
+    page = browser.get("/admin/collections/posts")
+    response = page.forms["active-form"].submit(status=303)
+    assert response.location.endswith("?done=deactivated")
+    assert not Collection.get(Collection.name == "posts").is_active
+    assert "posts" not in public_names(browser)
+    page = response.follow()
+    assert "Collection deactivated." in page.text
+    page.forms["active-form"].submit(status=303)
+    assert Collection.get(Collection.name == "posts").is_active
+
+
+@pytest.mark.parametrize("role", ["editor", "author", "viewer"])
+def test_only_admins_change_collections(browser, signed_in_as, role):
+    signed_in_as(role)
+    create_collection("posts", SCHEMA)
+    token = browser.get("/admin/account/password").forms[0]["csrf_token"].value
+    page = browser.get("/admin/collections/posts", expect_errors=True)
+    if page.status_int == 200:  # a role that reads collections sees them read-only
+        assert not page.html.select("#save-collection") and not page.html.select("#active-form")
+        assert not browser.get("/admin/collections").html.select("#new-collection")
+    browser.get("/admin/collections/new", status=403)
+    browser.post("/admin/collections/new", {"csrf_token": token, "name": "x", "display_name": "X"}, status=403)
+    browser.post("/admin/collections/posts", {"csrf_token": token, "display_name": "X"}, status=403)
+    browser.post("/admin/collections/posts/active", {"csrf_token": token, "is_active": "0"}, status=403)
+    assert Collection.get(Collection.name == "posts").is_active
+    assert Collection.select().count() == 1
+
+
+def test_forms_without_a_csrf_token_are_refused(browser, signed_in_as):
+    signed_in_as("admin")
+    create_collection("posts", SCHEMA)
+    browser.post("/admin/collections/new", {"name": "x", "display_name": "X"}, status=403)
+    browser.post("/admin/collections/posts/active", {"is_active": "0"}, status=403)
+    assert Collection.select().count() == 1 and Collection.get(Collection.name == "posts").is_active
+
+
+def test_unknown_collection_is_a_404_page(browser, signed_in_as):
+    signed_in_as("admin")
+    assert "There is nothing here." in browser.get("/admin/collections/nope", status=404).text
+
+
+def test_the_page_lists_exactly_the_apis_validation_details(browser, signed_in_as):
+    admin = signed_in_as("admin")
+    schema = {"type": "object", "properties": {
+        "title": {"type": "string", "pattern": "(a)\\1"},
+        "kind": {"type": "select"},
+        "link": {"type": "reference"},
+        "size": {"type": "number", "min": 5, "max": 1},
+    }}
+    api = browser.post_json("/admin/api/collections", {"name": "shop", "display_name": "Shop", "schema": schema},
+                            headers={**bearer(token_for(admin)), "Accept": "application/json"}, status=422).json
+    form = browser.get("/admin/collections/new").forms["collection-form"]
+    form["name"], form["display_name"] = "shop", "Shop"
+    rows = [("title", "string", '{"pattern": "(a)\\\\1"}'), ("kind", "select", ""), ("link", "reference", ""),
+            ("size", "number", '{"min": 5, "max": 1}')]
+    for index, (name, kind, options) in enumerate(rows):
+        form[f"field-{index}.name"], form[f"field-{index}.type"] = name, kind
+        form[f"field-{index}.options"], form[f"field-{index}.enum"] = options, ""
+    page = form.submit(status=422)
+    shown = [item.text for item in page.html.select("#form-message li")]
+    assert shown == [f"{detail['field']}: {detail['message']}" for detail in api["details"]]
+    assert len(shown) == 4

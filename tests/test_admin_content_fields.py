@@ -1,0 +1,195 @@
+"""The content form's richer controls: Markdown editor and preview, media and reference pickers,
+repeatable lists and blocks; each save checked in the database, each refusal on the page."""
+
+import pytest
+
+from app.db.models import Collection, Content, Media, now_ms
+from tests.fixtures.admin import csrf_headers
+from tests.fixtures.content import create_collection
+from tests.fixtures.users import create_user
+from tests.fixtures.workflow import insert_content
+
+pytestmark = pytest.mark.backends
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string", "required": True},
+        "body": {"type": "markdown"},
+        "hero": {"type": "media", "title": "Featured image"},
+        "author": {"type": "reference", "collection": "people"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "topics": {"type": "multiselect", "enum": ["web", "db", "ops"], "enumLabels": ["Web", "Databases", "Ops"]},
+        "scores": {"type": "array", "items": {"type": "number"}},
+        "sections": {"type": "array", "blocks": {
+            "text": {"label": "Text", "properties": {"heading": {"type": "string", "required": True},
+                                                     "body": {"type": "textarea"}}},
+            "quote": {"label": "Quote", "properties": {"said": {"type": "string"}, "stars": {"type": "number"},
+                                                       "boxed": {"type": "boolean"}}},
+        }},
+    },
+}
+
+
+@pytest.fixture
+def posts(browser):
+    create_collection("people", {"type": "object", "properties": {"title": {"type": "string"}}}, display_name="People")
+    return create_collection("posts", SCHEMA, display_name="Posts")
+
+
+def media_row(owner, name, mime="image/png", deleted_at=None):
+    return Media.create(filename=name, original_name=name, mime_type=mime, size=2048, r2_key=f"uploads/{name}",
+                        public_url=f"/files/uploads/{name}", uploaded_by=owner.id, deleted_at=deleted_at)
+
+
+def test_new_form_shows_each_control(browser, signed_in_as, posts):
+    signed_in_as("editor")
+    page = browser.get("/admin/content/posts/new")
+    html = page.html
+    assert html.select_one("textarea#f-data-body.md-input")
+    assert html.select_one("[hx-post='/admin/preview/markdown?field=data.body']")
+    assert html.select_one("#f-data-hero-choose")["hx-get"] == "/admin/pickers/media?target=f-data-hero"
+    assert html.select_one("#f-data-author-choose")["hx-get"] == "/admin/pickers/reference/posts/author?target=f-data-author"
+    assert len(html.select("input[name='data.tags']")) == 1, "one empty item to add"
+    assert [o["value"] for o in html.select("#f-data-sections-add option")] == ["", "text", "quote"]
+    templates = html.select("template[data-block-template]")
+    assert [t["data-block-template"] for t in templates] == ["f-data-sections:text", "f-data-sections:quote"]
+    assert "data.sections.__n__.heading" in str(templates[0])
+    assert "content-fields.js" in page.text
+
+
+def test_pickers_lists_and_blocks_save_through_the_service(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    photo = media_row(editor, "photo.png")
+    person = insert_content(editor, Collection.get(Collection.name == "people"), title="Ada")
+    form = browser.get("/admin/content/posts/new").forms["content-form"]
+    form["title"] = "Launch"
+    form["data.body"] = "# Hello\n\n**bold**"
+    form["data.hero"], form["data.author"] = photo.id, person.id
+    form.set("data.tags", "launch", index=0)
+    form["data.sections._add"] = "text"
+    response = form.submit(status=422)  # the new block's heading is required: the service says so
+    assert "sections[0].heading: is required" in response.text
+    form = response.forms["content-form"]
+    assert form["data.sections.0._type"].value == "text"
+    form["data.sections.0.heading"] = "Intro"
+    form["data.sections._add"] = "quote"
+    form.set("data.tags", "news", index=1)
+    saved = form.submit(status=303)
+    item = Content.get(Content.title == "Launch")
+    assert item.data["hero"] == photo.id and item.data["author"] == person.id
+    assert item.data["tags"] == ["launch", "news"] and item.data["body"] == "# Hello\n\n**bold**"
+    assert item.data["sections"] == [{"blockType": "text", "heading": "Intro"}, {"blockType": "quote"}]
+    page = saved.follow()
+    assert page.html.select_one("#f-data-hero-picked img")["src"] == "/files/uploads/photo.png"
+    assert "Ada (people)" in page.html.select_one("#f-data-author-picked").text
+
+
+def test_blocks_are_reordered_edited_and_removed(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    sections = [{"blockType": "text", "heading": "One"}, {"blockType": "quote", "said": "Two", "stars": 3},
+                {"blockType": "text", "heading": "Three", "body": "x"}]
+    item = insert_content(editor, posts, data={"sections": sections, "scores": [1, 2.5]})
+    form = browser.get(f"/admin/content/posts/{item.id}").forms["content-form"]
+    assert form["data.sections.1.stars"].value == "3"
+    form["data.sections.2._position"] = "1"  # Three moves to the top
+    form["data.sections.0._remove"] = True
+    form["data.sections.1.boxed"] = True
+    form["data.sections.1.stars"] = "4"
+    form.set("data.scores", "", index=0)  # an emptied item is removed
+    form.submit(status=303)
+    data = Content.get_by_id(item.id).data
+    assert data["sections"] == [{"blockType": "text", "heading": "Three", "body": "x"},
+                                {"blockType": "quote", "said": "Two", "stars": 4, "boxed": True}]
+    assert data["scores"] == [2.5]
+
+
+def test_invalid_picks_show_the_service_message(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    gone = media_row(editor, "gone.png", deleted_at=now_ms())
+    form = browser.get("/admin/content/posts/new").forms["content-form"]
+    form["title"] = "Broken"
+    form["data.hero"], form["data.author"] = gone.id, "no-such-item"
+    form.set("data.scores", "many", index=0)
+    response = form.submit(status=422)
+    assert f"references media &#39;{gone.id}&#39;, which does not exist" in response.text
+    assert "references content &#39;no-such-item&#39;, which does not exist" in response.text
+    assert "scores[0]: must be a number" in response.text
+    assert not Content.select().where(Content.title == "Broken").exists()
+
+
+def test_media_picker_lists_live_files_as_thumbnails(browser, signed_in_as, posts):
+    editor = signed_in_as("author")
+    media_row(editor, "photo.png")
+    media_row(editor, "drawing.svg", "image/svg+xml")
+    media_row(editor, "trashed.png", deleted_at=now_ms())
+    panel = browser.get("/admin/pickers/media?target=f-data-hero", headers={"HX-Request": "true"})
+    choices = panel.html.select("[data-pick-value]")
+    assert sorted(c["data-pick-label"] for c in choices) == ["drawing.svg", "photo.png"]
+    assert [img["src"] for img in panel.html.select("img")] == ["/files/uploads/photo.png"], "no SVG inline"
+    assert all(c["data-pick-target"] == "f-data-hero" for c in choices)
+    searched = browser.get("/admin/pickers/media?target=f-data-hero&search=draw")
+    assert [c["data-pick-label"] for c in searched.html.select("[data-pick-value]")] == ["drawing.svg"]
+    browser.get("/admin/pickers/media?target=x%22onclick", status=400)
+
+
+def test_media_picker_shows_viewers_only_what_the_api_lists_for_them(browser, signed_in_as, posts):
+    viewer = signed_in_as("viewer")
+    media_row(create_user("editor"), "unpublished.png")
+    media_row(viewer, "mine.png")
+    panel = browser.get("/admin/pickers/media?target=f-data-hero")
+    assert [c["data-pick-label"] for c in panel.html.select("[data-pick-value]")] == ["mine.png"]
+
+
+def test_reference_picker_searches_the_referenced_collection_in_the_callers_scope(browser, signed_in_as, posts):
+    author = signed_in_as("author")
+    other = Collection.get(Collection.name == "people")
+    insert_content(author, other, title="Ada Lovelace")
+    insert_content(create_user("editor"), other, title="Alan's draft")  # another author's draft
+    insert_content(author, posts, title="Not a person")
+    panel = browser.get("/admin/pickers/reference/posts/author?target=f-data-author")
+    assert [b.text.split(" people")[0].strip() for b in panel.html.select("[data-pick-value]")] == ["Ada Lovelace"]
+    assert browser.get("/admin/pickers/reference/posts/author?target=f-data-author&search=zzz").html.select(
+        "[data-pick-value]") == []
+    browser.get("/admin/pickers/reference/posts/title?target=f-data-title", status=404)
+    browser.get("/admin/pickers/reference/nope/author?target=f-data-author", status=404)
+
+
+def test_markdown_preview_escapes_html(browser, signed_in_as, posts):
+    signed_in_as("author")
+    headers = {**csrf_headers(browser), "HX-Request": "true"}
+    text = "# Title\n\n<script>alert(1)</script> [x](javascript:alert(1)) *em*"
+    response = browser.post("/admin/preview/markdown?field=data.body", {"data.body": text}, headers=headers)
+    assert "<h1>Title</h1>" in response.text and "<em>em</em>" in response.text
+    assert "<script>" not in response.text and "&lt;script&gt;" in response.text
+    assert 'href="javascript' not in response.text
+    browser.post("/admin/preview/markdown?field=data.body", {"data.body": "x"}, headers={"HX-Request": "true"},
+                 status=403)
+    for size in (200_001, 1024 * 1024 + 1):  # over the preview's bound, over any form's
+        browser.post("/admin/preview/markdown?field=data.body", {"data.body": "x" * size}, headers=headers,
+                     status=413)
+
+
+def test_pickers_need_a_session_and_the_permission(browser, posts):
+    response = browser.get("/admin/pickers/media?target=f-data-hero", status=303)
+    assert response.location.startswith("/admin/login")
+    browser.get("/admin/pickers/reference/posts/author?target=f-data-author", status=303)
+
+
+def test_multiselect_is_a_group_of_checkboxes(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, data={"topics": ["db"]})
+    page = browser.get(f"/admin/content/posts/{item.id}")
+    labels = [label.text.strip() for label in page.html.select("#f-data-topics label")]
+    assert labels == ["Web", "Databases", "Ops"]
+    form = page.forms["content-form"]
+    assert [box.checked for box in form.fields["data.topics"]] == [False, True, False]
+    form.fields["data.topics"][2].checked = True
+    form.fields["data.topics"][0].checked = True
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data["topics"] == ["web", "db", "ops"]
+    form = browser.get(f"/admin/content/posts/{item.id}").forms["content-form"]
+    for box in form.fields["data.topics"]:
+        box.checked = False
+    form.submit(status=303)
+    assert "topics" not in Content.get_by_id(item.id).data
