@@ -1,6 +1,6 @@
 """The collections editor and the content form's controls in a real browser (Chromium via selenium).
 
-Served and driven as in tests/test_admin_browser.py (its fixtures and helpers): the vendored
+Served and driven with the shared browser fixtures (tests/fixtures/browser.py): the vendored
 htmx and the admin's own scripts run under the real Content-Security-Policy, any console
 error fails a test, every page visited is scanned by axe-core for critical violations, and
 each test saves a screenshot to tests/artifacts/. One more check: at 360 px wide the main
@@ -11,19 +11,21 @@ import pytest
 
 from app.db.models import Collection, Content, Media, ScheduledContent
 from app.services.media import to_record
-from tests import test_admin_browser as browser_scenarios
 from tests.fixtures.admin import browser_for
 from tests.fixtures.auth import PASSWORD, hashed
+from tests.fixtures.browser import (
+    CHROMIUM_FLAGS,
+    WAIT_SECONDS,
+    critical_violations,
+    navigate,
+    screenshot,
+    severe_console_errors,
+)
 from tests.fixtures.content import create_collection
 from tests.fixtures.media import png
 from tests.fixtures.process import require_binary
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.fixtures.workflow import insert_content
-from tests.test_admin_browser import ARTIFACTS, CHROMIUM_FLAGS, WAIT_SECONDS, critical_violations, navigate
-
-# The fixtures of the sign-in scenario: the app served on a loopback port, a headless Chromium.
-served_admin = browser_scenarios.served_admin
-chromium = browser_scenarios.chromium
 
 POSTS = {"type": "object", "properties": {
     "title": {"type": "string", "required": True},
@@ -71,16 +73,15 @@ def open_page(driver, url, heading=None):
     return located
 
 
-def finish(driver, audited, screenshot, expected_status=None):
+def finish(driver, audited, name, expected_status=None):
     """Save the screenshot, then fail on console errors or critical accessibility violations.
 
     Chromium logs a page answered with an error status as a console error: ``expected_status``
     (say ``"409 (Conflict)"``) names the one the test itself brought about.
     """
-    ARTIFACTS.mkdir(exist_ok=True)
-    driver.save_screenshot(str(ARTIFACTS / screenshot))
-    errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
-              and not (expected_status and entry["message"].endswith(f"status of {expected_status}"))]
+    screenshot(driver, name)
+    errors = [entry for entry in severe_console_errors(driver)
+              if not (expected_status and entry["message"].endswith(f"status of {expected_status}"))]
     assert not errors, errors
     assert audited == {page: [] for page in audited}, audited
 
@@ -118,7 +119,7 @@ def test_create_a_collection_with_the_field_builder(served_admin, chromium):
     stored = Collection.get(Collection.name == "events")
     assert list(stored.schema["properties"]) == ["title", "status", "seats", "starts"]
     assert {config["type"] for config in stored.schema["properties"].values()} == {"string", "select", "number", "date"}
-    finish(chromium, audited, "admin-collection-builder.png")
+    finish(chromium, audited, "admin-collection-builder")
 
 
 def test_create_edit_publish_and_schedule_with_the_rich_controls(served_admin, chromium):
@@ -170,7 +171,7 @@ def test_create_edit_publish_and_schedule_with_the_rich_controls(served_admin, c
     item = Content.get_by_id(item.id)
     assert item.title == "Launch day, edited" and item.status == "published"
     assert [row.action for row in ScheduledContent.select().where(ScheduledContent.content == item.id)] == ["unpublish"]
-    finish(chromium, audited, "admin-create-edit-publish-schedule.png")
+    finish(chromium, audited, "admin-create-edit-publish-schedule")
 
 
 def second_chromium(tmp_path):
@@ -218,7 +219,7 @@ def test_a_conflicting_edit_from_a_second_session_shows_the_conflict(served_admi
         assert not [entry for entry in other.get_log("browser") if entry["level"] == "SEVERE"]
     finally:
         other.quit()
-    finish(chromium, audited, "admin-edit-conflict.png", expected_status="409 (Conflict)")
+    finish(chromium, audited, "admin-edit-conflict", expected_status="409 (Conflict)")
 
 
 def test_pick_an_uploaded_image_as_the_featured_image(env, served_admin, chromium):
@@ -251,7 +252,7 @@ def test_pick_an_uploaded_image_as_the_featured_image(env, served_admin, chromiu
     assert picked.get_attribute("src").endswith(to_record(hero)["thumbnailUrl"] or hero.public_url)
     audited["saved with picture"] = critical_violations(chromium)
     assert Content.get_by_id(item.id).data["hero"] == hero.id
-    finish(chromium, audited, "admin-media-picker.png")
+    finish(chromium, audited, "admin-media-picker")
 
 
 @pytest.mark.parametrize("width", [360, 1280])
@@ -270,5 +271,5 @@ def test_main_pages_scroll_vertically_only(served_admin, chromium, width):
             "return [document.documentElement.scrollWidth, window.innerWidth];")
         if widths[0] > widths[1]:
             overflowing[path] = widths
-    finish(chromium, {}, f"admin-width-{width}.png")
+    finish(chromium, {}, f"admin-width-{width}")
     assert overflowing == {}, overflowing
