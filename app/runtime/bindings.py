@@ -118,7 +118,7 @@ BINDING_TYPES = {
             frozenset({
                 "binding", "database_name", "database_id", "preview_database_id", "migrations_dir",
                 "migrations_table", "migrations_pattern", "database_internal_env", "remote",
-                "database_url", "database_url_env", "time_travel_retention_days",
+                "database_url", "database_url_env", "time_travel_retention_days", "time_travel",
             }),
             opener=open_d1, pinger=_ping, closer=_close_d1, describer=_describe,
             alias_key="database_name", path_defaults={"migrations_dir": "migrations"},
