@@ -195,23 +195,31 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
 
     A ``status`` different from the current one is a workflow move (``transition``) in
     the same transaction; with nothing else to change, the move alone is the new version.
+    The fields are validated against the row as read before the transaction; the row
+    locked inside it is checked again, and only a row changed in between is prepared
+    again, under the lock.
     """
+    status = fields.get("status")
+    edits = {name: value for name, value in fields.items() if name != "status"}
+    seen = load_for_write(content_id)
+    _check_editable(user, seen, expected_version)
+    values = prepare_fields(seen.collection, edits, seen.id, current=seen)
+    workflow_id = workflow_id_for(seen.collection_id)
     with database.atomic():
         content = load_for_write(content_id, lock=True)
         _check_editable(user, content, expected_version)
         hooks.before("content_update", user=user, content=content, fields=fields)
-        status = fields.get("status")
-        edits = {name: value for name, value in fields.items() if name != "status"}
-        values = prepare_fields(content.collection, edits, content.id, current=content)
+        if (content.version_number, content.updated_at) != (seen.version_number, seen.updated_at):
+            values = prepare_fields(content.collection, edits, content.id, current=content)
         if status is None or status == content.status:
             if edits and review.before_edit(database, content, user, request_id):
                 content = load_for_write(content.id)
-            return _write_update(user, content, values, metadata or {"action": "updated"})
+            return _write_update(user, content, values, metadata or {"action": "updated"}, workflow_id)
         transition(database, content.id, user, to_state=status, request_id=request_id, versioned=not edits)
         moved = load_for_write(content.id)
         if not edits:
             return moved
-        return _write_update(user, moved, values, metadata or {"action": "updated"})
+        return _write_update(user, moved, values, metadata or {"action": "updated"}, workflow_id)
 
 
 def restore_version(user, content_id, version, expected_version=None):
@@ -291,7 +299,7 @@ def _slug_conflict(slug, deleted=False):
     return ContentConflict(message, details)
 
 
-def _write_update(user, content, values, metadata):
+def _write_update(user, content, values, metadata, workflow_id=None):
     now = now_ms()
     from_state = state_of(content)
     if values["slug"] != content.slug:
@@ -318,7 +326,7 @@ def _write_update(user, content, values, metadata):
     record_version(updated, user.id, now)
     to_state = state_of(updated)
     record_history(updated, from_state, to_state, user.id, None,
-                   {**metadata, "version": updated.version_number}, now)
+                   {**metadata, "version": updated.version_number}, now, workflow_id=workflow_id)
     hooks.after("content_update", user=user, content=updated)
     return updated
 
