@@ -2,7 +2,7 @@
 
     python bench/run.py [--items 1000] [--rounds 3] [--seconds 5] [--connections 16] [--workers 2]
                         [--no-postgres] [--app-root PATH] [--request-log-sample RATE]
-                        [--access-log true|false] [--json PATH]
+                        [--access-log true|false] [--time-travel true|false] [--json PATH]
 
 Starts gunicorn for each system on free loopback ports: the bare baseline
 (``bench/baseline.py``: Falcon, raw sqlite3, msgspec), sonicpy on a migrated SQLite file
@@ -18,7 +18,8 @@ list, creates per second with their errors and against the bare 3-row insert, p9
 the cached list, and the largest worker's RSS after the whole mixed run. Absolute
 numbers vary with the machine and its load (the client shares the cores); compare the
 ratios. ``--app-root`` serves another checkout of sonicpy (a before/after comparison);
-``--request-log-sample 0`` shows what writing a ``system_logs`` row per request costs.
+``--request-log-sample 0`` shows what writing a ``system_logs`` row per request costs, and
+``--time-travel false`` what the change-log triggers cost the writes.
 """
 
 import argparse
@@ -57,21 +58,23 @@ def gunicorn(app, port, env, workers, cwd, log):
     return proc
 
 
-def seed(env, items, request_log_sample=None):
+def seed(env, items, request_log_sample=None, keep_history=True):
     """Migrate ``env``'s DB and insert an editor, a collection and ``items`` published items in one transaction.
 
     With ``request_log_sample``, the ``request-logs`` plugin's row is written first with that
-    ``sample_rate`` (the share of successful requests it writes to ``system_logs``).
+    ``sample_rate`` (the share of successful requests it writes to ``system_logs``);
+    ``keep_history=False`` leaves time travel's triggers out (``time_travel = false``).
 
     Returns:
         ``(editor JWT, id of one item)``.
     """
+    from app.db.migrations import MigrationRunner
     from app.db.models import Collection, Content, User, bind_models, database, new_id, now_ms
     from app.services.identity import issue_jwt
     from app.settings import Settings
-    from tests.fixtures.app import migrate
+    from tests.fixtures.app import MIGRATIONS
 
-    migrate(env)
+    MigrationRunner(env.DB.db, MIGRATIONS, keep_history=keep_history).apply()
     bind_models(env.DB.db)
     now = now_ms()
     with database.atomic():
@@ -114,7 +117,7 @@ def sonicpy_system(name, folder, items, args, database_url=None):
 
     environ = {"JWT_SECRET": JWT_SECRET}
     env = make_env(folder, environ=environ, database_url=database_url, vars={"ACCESS_LOG": args.access_log})
-    token, item = seed(env, items, args.request_log_sample)
+    token, item = seed(env, items, args.request_log_sample, args.time_travel == "true")
     port = free_port()
     process_env = {**os.environ, **environ, "SONICPY_CONFIG": str(folder / "bindings.toml"),
                    "SONICPY_PERSIST_TO": str(folder / "state"), "PYTHONPATH": str(args.app_root)}
@@ -222,6 +225,8 @@ def main():
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--access-log", choices=("true", "false"), default="true",
                         help="the ACCESS_LOG var: the app's line per request (default true)")
+    parser.add_argument("--time-travel", choices=("true", "false"), default="true",
+                        help="keep time travel's change-log triggers (default true)")
     parser.add_argument("--request-log-sample", type=float, metavar="RATE",
                         help="the request-logs plugin's sample_rate for 2xx (default: as installed, 1)")
     args = parser.parse_args()
