@@ -54,7 +54,7 @@ def build_services(env, settings):
     manager, plugin_infos = load_manager(core_plugins(), settings.plugins)
     return Services(
         roles=roles,
-        accounts=Accounts(settings),
+        accounts=Accounts(settings, cache=cache),
         api_tokens=ApiTokens.from_settings(roles, settings),
         rate_limiter=RateLimiter(kv, settings.rate_limit_attempts, settings.rate_limit_window_seconds),
         cache=cache,
@@ -85,7 +85,8 @@ def create_app(env, settings=None, services=None):
             DatabaseMiddleware(db),
             D1SessionMiddleware(),
             PluginMiddleware(services.plugins, settings),
-            AuthenticationMiddleware(settings, services.roles, token_resolvers=[services.api_tokens.resolve]),
+            AuthenticationMiddleware(settings, services.roles, token_resolvers=[services.api_tokens.resolve],
+                                     cache=services.cache),
         ],
         cors_enable=False,
     )

@@ -1,152 +1,281 @@
-"""Benchmarks: sonicpy's hot endpoints against a bare Falcon+gunicorn baseline, in one run.
+"""Benchmarks: sonicpy on SQLite and on PostgreSQL against a bare Falcon+gunicorn baseline, in one run.
 
-    python bench/run.py [--seconds 5] [--connections 16] [--workers 2]
+    python bench/run.py [--items 1000] [--rounds 3] [--seconds 5] [--connections 16] [--workers 2]
+                        [--no-postgres] [--app-root PATH] [--request-log-sample RATE]
+                        [--access-log true|false] [--time-travel true|false] [--json PATH]
 
-Starts gunicorn twice on free loopback ports (the baseline app, then sonicpy on a
-migrated SQLite database with a published collection of 200 items), drives each endpoint
-with wrk when it is installed (``apt-get install wrk``) or with a small keep-alive Python
-client otherwise, and prints requests per second and the ratio to the baseline measured
-in the same run. Absolute numbers vary with the machine and its load; compare ratios.
+Starts gunicorn for each system on free loopback ports: the bare baseline
+(``bench/baseline.py``: Falcon, raw sqlite3, msgspec), sonicpy on a migrated SQLite file
+and sonicpy on a throwaway PostgreSQL cluster (skipped when its binaries are missing or
+with ``--no-postgres``). Each database is seeded with ``--items`` published items through
+one bulk insert (no API calls). Each round then drives every endpoint of every system
+in turn, so the systems share the machine's load alike, with wrk when it is installed
+or ``bench/load.py`` otherwise (keep-alive connections over two client processes).
+
+It prints each goal's figure as the median over the rounds with its range: cached list
+against bare ``/hello``, uncached list (an editor's: never cached) against the bare
+list, creates per second with their errors and against the bare 3-row insert, p99 of
+the cached list, and the largest worker's RSS after the whole mixed run. Absolute
+numbers vary with the machine and its load (the client shares the cores); compare the
+ratios. ``--app-root`` serves another checkout of sonicpy (a before/after comparison);
+``--request-log-sample 0`` shows what writing a ``system_logs`` row per request costs, and
+``--time-travel false`` what the change-log triggers cost the writes.
 """
 
 import argparse
-import http.client
 import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import baseline, load  # noqa: E402
 from tests.fixtures.process import free_port, stop_process, wait_for_port  # noqa: E402
 
-ITEMS = 200
-BINDINGS = """\
-name = "bench"
-[[d1_databases]]
-binding = "DB"
-migrations_dir = "{migrations}"
-[[r2_buckets]]
-binding = "MEDIA_BUCKET"
-bucket_name = "bench"
-[[kv_namespaces]]
-binding = "CACHE_KV"
-id = "bench"
-"""
+JWT_SECRET = "bench-secret-" + "x" * 40
+CHUNK = 500
+CREATE_BODY = '{"collectionId": "posts", "title": "Bench %d", "data": {"body": "created by the bench"}}'
 
 
-def gunicorn(app, port, env, workers):
+# -------------------------------------------------------------- systems
+
+
+def gunicorn(app, port, env, workers, cwd, log):
+    """gunicorn serving ``app``; its stderr (the app's process log) goes to the file ``log``."""
     command = [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}",
                "--workers", str(workers), "--threads", "4", "--log-level", "warning"]
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    with open(log, "ab") as stream:
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=stream)
     wait_for_port(port, timeout=60, proc=proc)
     return proc
 
 
-def seed(env):
-    """Migrate, and publish ``ITEMS`` items in a collection through the real CLI."""
-    subprocess.run([sys.executable, "worker.py", "d1", "migrations", "apply", "DB"], cwd=ROOT, env=env,
-                   check=True, capture_output=True)
-    now = int(time.time() * 1000)
-    rows = ",\n".join(
-        f"('bench-{i}', 'col-bench', 'post-{i}', 'Post {i}', '{{\"body\": \"text {i}\"}}', 'published', {now - i}, "
-        f"'bench-user', {now}, {now}, 'published')"
-        for i in range(ITEMS)
-    )
-    sql = (
-        "INSERT INTO users (id, email, username, first_name, last_name, role, is_active, created_at, updated_at) "
-        f"VALUES ('bench-user', 'bench@example.com', 'bench', 'Bench', 'User', 'editor', 1, {now}, {now});\n"
-        "INSERT INTO collections (id, name, display_name, schema, is_active, managed, created_at, updated_at) "
-        "VALUES ('col-bench', 'posts', 'Posts', '{\"type\": \"object\", \"properties\": {}}', "
-        f"1, 0, {now}, {now});\n"
-        "INSERT INTO content (id, collection_id, slug, title, data, status, published_at, author_id, created_at, "
-        f"updated_at, workflow_state_id) VALUES {rows};\n"
-    )
-    script = Path(env["SONICPY_PERSIST_TO"]) / "seed.sql"
-    script.write_text(sql)
-    subprocess.run([sys.executable, "worker.py", "d1", "execute", "DB", "--file", str(script)], cwd=ROOT, env=env,
-                   check=True, capture_output=True)
+def seed(env, items, request_log_sample=None, keep_history=True):
+    """Migrate ``env``'s DB and insert an editor, a collection and ``items`` published items in one transaction.
+
+    With ``request_log_sample``, the ``request-logs`` plugin's row is written first with that
+    ``sample_rate`` (the share of successful requests it writes to ``system_logs``);
+    ``keep_history=False`` leaves time travel's triggers out (``time_travel = false``).
+
+    Returns:
+        ``(editor JWT, id of one item)``.
+    """
+    from app.db.migrations import MigrationRunner
+    from app.db.models import Collection, Content, User, bind_models, database, new_id, now_ms
+    from app.services.identity import issue_jwt
+    from app.settings import Settings
+    from tests.fixtures.app import MIGRATIONS
+
+    MigrationRunner(env.DB.db, MIGRATIONS, keep_history=keep_history).apply()
+    bind_models(env.DB.db)
+    now = now_ms()
+    with database.atomic():
+        editor = User.create(email="bench@example.com", username="bench", first_name="B", last_name="E",
+                             role="editor")
+        Collection.create(id="col-posts", name="posts", display_name="Posts", created_at=now, updated_at=now,
+                          schema={"type": "object", "properties": {"body": {"type": "string"}}})
+        if request_log_sample is not None:
+            set_request_log_sample(request_log_sample, now)
+        ids = []
+        for start in range(0, items, CHUNK):
+            rows = []
+            for i in range(start, min(items, start + CHUNK)):
+                ids.append(new_id())
+                rows.append({"id": ids[-1], "collection": "col-posts", "slug": f"post-{i}", "title": f"Post {i}",
+                             "data": {"body": f"text {i}"}, "status": "published", "workflow_state": "published",
+                             "published_at": now - i, "author": editor.id, "created_at": now - i,
+                             "updated_at": now - i, "version_number": 1})
+            Content.insert_many(rows).execute()
+    token = issue_jwt(editor, Settings(jwt_secret=JWT_SECRET))
+    env.DB.db.close()
+    return token, ids[len(ids) // 2]
 
 
-def with_wrk(url, seconds, connections):
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", url],
-                         capture_output=True, text=True, check=True).stdout
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+def set_request_log_sample(rate, now):
+    """Insert the ``request-logs`` plugin's row, active, with ``sample_rate`` = ``rate``."""
+    from app.db.models import Plugin
+    from app.services.plugins.request_logs import INFO
+
+    Plugin.insert(
+        id=INFO.name, name=INFO.name, display_name=INFO.display_name, description=INFO.description,
+        version=INFO.version, author=INFO.author, category=INFO.category, status="active", is_core=True,
+        settings={**INFO.default_settings, "sample_rate": rate}, permissions=[], dependencies=[],
+        installed_at=now, activated_at=now, last_updated=now, created_at=now, updated_at=now,
+    ).execute()
 
 
-def with_python(url, seconds, connections):
-    """Keep-alive GETs from ``connections`` threads; returns successful requests per second."""
-    host, port, path = re.match(r"http://([^:/]+):(\d+)(.*)", url).groups()
-    deadline = time.monotonic() + seconds
-    counts = []
+def sonicpy_system(name, folder, items, args, database_url=None):
+    from tests.fixtures.app import make_env
 
-    def client():
-        conn, done = http.client.HTTPConnection(host, int(port), timeout=10), 0
-        while time.monotonic() < deadline:
-            conn.request("GET", path)
-            response = conn.getresponse()
-            response.read()
-            done += response.status == 200
-        counts.append(done)
+    environ = {"JWT_SECRET": JWT_SECRET}
+    env = make_env(folder, environ=environ, database_url=database_url, vars={"ACCESS_LOG": args.access_log})
+    token, item = seed(env, items, args.request_log_sample, args.time_travel == "true")
+    port = free_port()
+    process_env = {**os.environ, **environ, "SONICPY_CONFIG": str(folder / "bindings.toml"),
+                   "SONICPY_PERSIST_TO": str(folder / "state"), "PYTHONPATH": str(args.app_root)}
+    process_env.pop("SONICPY_ENV", None)
+    proc = gunicorn("worker:app", port, process_env, args.workers, args.app_root, folder / "gunicorn.log")
+    auth = {"Authorization": f"Bearer {token}"}
+    return {
+        "name": name, "proc": proc, "port": port, "db": env.DB.db.database,
+        "endpoints": {
+            "cached list": load.get("/api/content?limit=20"),
+            "cached item": load.get(f"/api/content/{item}"),
+            "uncached list": load.get("/api/content?limit=20", auth),
+            "create": load.post_json("/api/content", CREATE_BODY, auth),
+        },
+    }
 
-    threads = [threading.Thread(target=client) for _ in range(connections)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(counts) / seconds
+
+def bare_system(folder, sqlite_db, args):
+    write_db = folder / "bare-writes.sqlite"
+    baseline.create_schema(str(write_db))
+    port = free_port()
+    process_env = {**os.environ, "BENCH_DB": str(sqlite_db), "BENCH_WRITE_DB": str(write_db),
+                   "PYTHONPATH": str(ROOT)}
+    proc = gunicorn("bench.baseline:app", port, process_env, args.workers, ROOT, folder / "bare.log")
+    return {
+        "name": "bare", "proc": proc, "port": port,
+        "endpoints": {
+            "hello": load.get("/hello"),
+            "list": load.get("/list"),
+            "create": load.post_json("/items", CREATE_BODY),
+        },
+    }
 
 
-def measure(url, seconds, connections):
-    runner = with_wrk if shutil.which("wrk") else with_python
-    runner(url, 1, connections)  # warm up: caches, connections, imports
-    return runner(url, seconds, connections)
+def start_postgres():
+    """A throwaway PostgreSQL cluster and the URL of a database in it, or ``(None, reason)``."""
+    try:
+        from tests.fixtures.postgres import PostgresServer
+
+        server = PostgresServer()
+        server.start()
+        return server, server.create_database("bench")
+    except BaseException as ex:  # noqa: BLE001 (pytest.skip is a BaseException: binaries missing)
+        return None, str(ex)
+
+
+# -------------------------------------------------------------- measuring
+
+
+def measure(system, endpoint, args):
+    factory = system["endpoints"][endpoint]
+    ok_status = (201,) if endpoint == "create" else (200,)
+    load.drive(system["port"], factory, 1, args.connections, ok_status=ok_status)  # warm: caches, connections
+    return load.drive(system["port"], factory, args.seconds, args.connections, ok_status=ok_status)
+
+
+def worker_rss_mb(proc):
+    """The largest RSS among the gunicorn master's workers, in MB."""
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    sizes = []
+    for pid in children:
+        status = Path(f"/proc/{pid}/status").read_text()
+        sizes.append(int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024)
+    return max(sizes) if sizes else float("nan")
+
+
+def spread(values):
+    values = [v for v in values if v == v]  # drop NaN
+    if not values:
+        return "-"
+    return f"{statistics.median(values):.2f} [{min(values):.2f}-{max(values):.2f}]"
+
+
+def figures(results, name, rounds):
+    """Per-round figures of sonicpy system ``name`` against the bare one of the same round."""
+    rows = {}
+    for r in range(rounds):
+        bare, app = results[r]["bare"], results[r][name]
+        values = {
+            "cached list / bare /hello (>= 0.8)": app["cached list"]["rate"] / bare["hello"]["rate"],
+            "cached list p99 ms (<= 10)": app["cached list"]["p99_ms"],
+            "cached item / bare /hello": app["cached item"]["rate"] / bare["hello"]["rate"],
+            "uncached list / bare list (>= 0.5)": app["uncached list"]["rate"] / bare["list"]["rate"],
+            "uncached list p50 ms": app["uncached list"]["p50_ms"],
+            "creates/s (>= 500 on SQLite)": app["create"]["rate"],
+            "create errors": app["create"]["errors"],
+            "creates / bare 3-row insert": app["create"]["rate"] / bare["create"]["rate"],
+            "cached list req/s": app["cached list"]["rate"],
+            "uncached list req/s": app["uncached list"]["rate"],
+        }
+        for label, value in values.items():
+            rows.setdefault(label, []).append(value)
+    return rows
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--app-root", type=Path, default=ROOT)
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--access-log", choices=("true", "false"), default="true",
+                        help="the ACCESS_LOG var: the app's line per request (default true)")
+    parser.add_argument("--time-travel", choices=("true", "false"), default="true",
+                        help="keep time travel's change-log triggers (default true)")
+    parser.add_argument("--request-log-sample", type=float, metavar="RATE",
+                        help="the request-logs plugin's sample_rate for 2xx (default: as installed, 1)")
     args = parser.parse_args()
-    state = Path(tempfile.mkdtemp(prefix="sonicpy-bench-"))
-    config = state / "bindings.toml"
-    config.write_text(BINDINGS.format(migrations=ROOT / "migrations"))
-    env = {**os.environ, "SONICPY_CONFIG": str(config), "SONICPY_PERSIST_TO": str(state), "PYTHONPATH": str(ROOT)}
-    env.pop("SONICPY_ENV", None)
-    seed(env)
-    base_port, app_port = free_port(), free_port()
-    procs = [
-        gunicorn("bench.baseline:app", base_port, env, args.workers),
-        gunicorn("worker:app", app_port, env, args.workers),
-    ]
+    if shutil.which("wrk"):
+        print("note: wrk is installed but this harness uses bench/load.py for every system (one client, same costs)")
+    folder = Path(tempfile.mkdtemp(prefix="sonicpy-bench-"))
+    systems, server = [], None
     try:
-        baseline = measure(f"http://127.0.0.1:{base_port}/hello", args.seconds, args.connections)
-        rows = [("baseline: bare Falcon JSON", baseline)]
-        for label, path in [
-            ("GET /health (DB, KV, bucket round trips)", "/health"),
-            ("GET /api/content?limit=20 (cached list)", "/api/content?limit=20"),
-            ("GET /api/collections/posts/content?limit=50", "/api/collections/posts/content?limit=50"),
-            ("GET /api/content/bench-7 (cached item)", "/api/content/bench-7"),
-        ]:
-            rows.append((label, measure(f"http://127.0.0.1:{app_port}{path}", args.seconds, args.connections)))
+        sqlite = sonicpy_system("sqlite", folder / "sqlite", args.items, args)
+        systems += [bare_system(folder, sqlite["db"], args), sqlite]
+        if not args.no_postgres:
+            server, url = start_postgres()
+            if server is None:
+                print(f"PostgreSQL skipped: {url}")
+            else:
+                systems.append(sonicpy_system("postgres", folder / "postgres", args.items, args, database_url=url))
+        results, started = [], time.time()
+        for r in range(args.rounds):
+            results.append({})
+            for system in systems:
+                results[r][system["name"]] = {
+                    endpoint: measure(system, endpoint, args) for endpoint in system["endpoints"]
+                }
+            print(f"round {r + 1}/{args.rounds} done ({time.time() - started:.0f} s)", flush=True)
+        rss = {system["name"]: worker_rss_mb(system["proc"]) for system in systems}
     finally:
-        for proc in procs:
-            stop_process(proc)
-        shutil.rmtree(state, ignore_errors=True)
-    tool = "wrk" if shutil.which("wrk") else "python client"
-    header = f"{'endpoint':48} {'req/s':>10} {'ratio':>7}"
-    print(f"{header}   ({tool}, {args.connections} connections, {args.seconds}s each)")
-    for label, rate in rows:
-        print(f"{label:48} {rate:10.0f} {rate / baseline:7.2f}")
-    print(json.dumps({label: round(rate / baseline, 3) for label, rate in rows}))
+        for system in systems:
+            stop_process(system["proc"])
+        if server is not None:
+            server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    report(results, systems, rss, args, time.time() - started)
+
+
+def report(results, systems, rss, args, elapsed):
+    names = [system["name"] for system in systems if system["name"] != "bare"]
+    per_system = {name: figures(results, name, args.rounds) for name in names}
+    print(f"\n{args.items} items, {args.rounds} rounds x {args.seconds} s, {args.connections} connections, "
+          f"{args.workers} workers; median [min-max] over rounds")
+    print(f"{'figure':42}" + "".join(f"{name:>26}" for name in names))
+    for label in per_system[names[0]]:
+        print(f"{label:42}" + "".join(f"{spread(per_system[name][label]):>26}" for name in names))
+    print(f"{'worker RSS MB after the mixed run (<= 80)':42}" + "".join(f"{rss[name]:>26.1f}" for name in names)
+          + f"   (after {elapsed:.0f} s of load)")
+    bare = {endpoint: [results[r]["bare"][endpoint]["rate"] for r in range(args.rounds)]
+            for endpoint in ("hello", "list", "create")}
+    print("bare req/s: " + ", ".join(f"{endpoint} {statistics.median(rates):.0f}" for endpoint, rates in bare.items()))
+    if args.json:
+        args.json.write_text(json.dumps({"results": results, "rss_mb": rss}, indent=1))
 
 
 if __name__ == "__main__":

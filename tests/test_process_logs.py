@@ -4,13 +4,19 @@ import io
 import json
 import logging
 
+import pytest
+
 from app.runtime.logs import configure_logging
 from tests.fixtures.app import client_for
 
 
 class FakeConfig:
-    def __init__(self, env_name):
+    def __init__(self, env_name, **vars):
         self.env_name = env_name
+        self.vars = vars
+
+    def setting(self, key, default=None):
+        return self.vars.get(key, default)
 
 
 def emit(env_name, **extra):
@@ -45,3 +51,18 @@ def test_each_request_has_an_access_line(env, caplog):
     assert (record.method, record.path, record.status, record.request_id) == (
         "GET", "/api/content/nope", 404, response.headers["X-Request-ID"])
     assert record.duration_ms >= 0
+
+
+@pytest.mark.parametrize("value, logged", [(None, True), ("true", True), ("false", False), ("off", False)])
+def test_access_log_var_turns_the_request_line_off(env, value, logged):
+    stream = io.StringIO()
+    handler = configure_logging(FakeConfig(None, **({"ACCESS_LOG": value} if value else {})), stream)
+    try:
+        client_for(env).get("/api/content/nope", status=404)
+        logging.getLogger("sonicpy.test").warning("still logged")
+    finally:
+        logging.getLogger("sonicpy").removeHandler(handler)
+        logging.getLogger("sonicpy.access").setLevel(logging.NOTSET)
+    text = stream.getvalue()
+    assert ("sonicpy.access: GET /api/content/nope 404" in text) is logged
+    assert "still logged" in text

@@ -375,3 +375,36 @@ def test_virtual_tables_are_named_as_not_restored(project):
     assert restored.exit_code == 0, restored.output
     assert set(project.content()) == {"p1", "p2"}
     assert project.rows("SELECT body FROM search") == [{"body": "kept"}]
+
+
+def binding_option(project, line):
+    project.config.write_text(project.config.read_text().replace(
+        'database_name = "test-db"', f'database_name = "test-db"\n{line}'))
+
+
+def test_time_travel_false_removes_the_triggers_and_logs_nothing(project):
+    binding_option(project, "time_travel = false")
+    assert project.cli("d1", "migrations", "apply", "DB").exit_code == 0
+    assert triggers.armed_tables(project.env().DB.db) == set()
+    logged = project.rows("SELECT COUNT(*) AS n FROM d1_changes")[0]["n"]
+    edit_delete_add(project)
+    assert project.rows("SELECT COUNT(*) AS n FROM d1_changes")[0]["n"] == logged
+    result = project.cli("d1", "time-travel", "info", "DB")
+    assert result.exit_code == 1 and "time travel is off for this binding (time_travel = false)" in result.output
+
+
+def test_turning_time_travel_on_again_arms_from_then_on(project):
+    binding_option(project, "time_travel = false")
+    assert project.cli("d1", "migrations", "apply", "DB").exit_code == 0
+    project.config.write_text(project.config.read_text().replace("time_travel = false", "time_travel = true"))
+    assert project.cli("d1", "migrations", "apply", "DB").exit_code == 0
+    bookmark = project.bookmark()
+    edit_delete_add(project)
+    assert project.restore("--bookmark", bookmark).exit_code == 0
+    assert project.content() == {"p1": "Post 1", "p2": "Post 2"}
+
+
+def test_a_bad_time_travel_setting_is_a_clean_error(project):
+    binding_option(project, 'time_travel = "no"')
+    result = project.cli("d1", "migrations", "apply", "DB")
+    assert result.exit_code == 1 and "time_travel must be true or false" in result.output

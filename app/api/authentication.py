@@ -36,21 +36,25 @@ class AuthenticationMiddleware:
     Args:
         settings: the app's Settings (JWT secret).
         roles: a RolePermissions cache.
+        cache: the app's ThreeTierCache, where session accounts are kept (None: read each time).
         token_resolvers: ``resolver(credential) -> Principal | None`` functions tried in
             order when a Bearer credential is not a valid JWT (API tokens); never for the
             cookie.
     """
 
-    def __init__(self, settings, roles, token_resolvers=()):
+    def __init__(self, settings, roles, token_resolvers=(), cache=None):
         self._settings = settings
         self._roles = roles
+        self._cache = cache
         self._token_resolvers = tuple(token_resolvers)
 
     def process_resource(self, req, resp, resource, params):
         credential, source = credentials_of(req)
         if not credential:
             return
-        principal = principal_from_jwt(credential, self._settings, self._roles) if source != API_KEY else None
+        principal = None
+        if source != API_KEY:
+            principal = principal_from_jwt(credential, self._settings, self._roles, self._cache)
         resolvers = self._token_resolvers if source in (BEARER, API_KEY) else ()
         for resolver in resolvers:
             if principal is not None:

@@ -11,7 +11,9 @@ import click
 
 from app.cli.collections import sync_on_start
 from app.cli.users import bootstrap_admin
+from app.db import time_travel
 from app.db.migrations import MigrationError, MigrationRunner
+from app.db.time_travel import TimeTravelError
 from app.runtime.bindings import BindingKind
 
 
@@ -19,10 +21,13 @@ def apply_migrations(runtime, echo):
     """Apply pending migrations of every D1 binding; a failure stops ``dev`` with its message."""
     for table in runtime.config.bindings.get(BindingKind.D1, []):
         d1 = runtime.env.bindings[table["binding"]]
-        runner = MigrationRunner(d1.db, Path(table["migrations_dir"]), table.get("migrations_table", "d1_migrations"))
         try:
+            runner = MigrationRunner(
+                d1.db, Path(table["migrations_dir"]), table.get("migrations_table", "d1_migrations"),
+                keep_history=time_travel.enabled(table),
+            )
             applied = runner.apply(on_progress=echo)
-        except MigrationError as ex:
+        except (MigrationError, TimeTravelError) as ex:
             raise click.ClickException(str(ex)) from None
         done = f"{len(applied)} migration(s) applied" if applied else "up to date"
         echo(f"✅ {table['binding']}: {done}")

@@ -13,7 +13,9 @@ import click
 import peewee
 
 from app.cli.common import location_options, resolve_database, runtime_options
+from app.db import time_travel
 from app.db.migrations import APPLIED, CHANGED, MISSING, PENDING, MigrationError, MigrationRunner
+from app.db.time_travel import TimeTravelError
 
 _STATUS_LABELS = {
     APPLIED: "✅ applied",
@@ -34,10 +36,10 @@ def migrations():
 
 def _runner(runtime, database):
     """The MigrationRunner for DATABASE (binding or database_name) of the selected env."""
-    _, d1, migrations_dir, table = resolve_database(runtime, database)
+    binding, d1, migrations_dir, table = resolve_database(runtime, database)
     try:
-        return MigrationRunner(d1.db, migrations_dir, table)
-    except MigrationError as ex:
+        return MigrationRunner(d1.db, migrations_dir, table, keep_history=time_travel.enabled(binding))
+    except (MigrationError, TimeTravelError) as ex:
         raise click.ClickException(str(ex)) from None
 
 

@@ -45,6 +45,10 @@ def _open(runtime, database):
     table, d1 = runtime.database(database)
     try:
         time_travel.retention_days(table)
+        if not time_travel.enabled(table):
+            raise TimeTravelError(
+                "time travel is off for this binding (time_travel = false): no history is kept. Set it to "
+                "true and run `d1 migrations apply` to start keeping history from then on")
     except TimeTravelError as ex:
         raise click.ClickException(f"{table['binding']}: {ex}") from None
     return table, d1.db

@@ -18,8 +18,10 @@ import click
 import peewee
 
 from app.cli.common import runtime_options
+from app.cli.d1 import refresh_cache
 from app.db.models import User, bind_models
 from app.services.accounts import EMAIL_PATTERN, AccountError, Accounts, normalize_email
+from app.services.cache import Namespace
 from app.settings import Settings
 
 DEFAULT_PASSWORD_ENV = "SONICPY_ADMIN_PASSWORD"
@@ -78,6 +80,9 @@ def create_admin(
             user = Accounts(Settings()).create_admin(email, secret, username, first_name, last_name, update_existing)
     except AccountError as ex:
         raise click.ClickException(str(ex)) from None
+    if existing is not None:
+        # The existing account's sessions ended: running apps must not keep accepting them.
+        refresh_cache(runtime, [Namespace.USERS])
     click.echo(f"✅ Admin {user.email} ({user.username}) ready. Sign in with POST /auth/login "
                f'{{"email": "{user.email}", "password": "..."}}')
 

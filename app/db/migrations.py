@@ -178,12 +178,15 @@ class MigrationRunner:
         migrations_dir: the folder holding ``NNNN_name.sql`` files.
         table: the tracking table (wrangler's ``migrations_table``); it is interpolated into
             SQL, so it must be a plain identifier.
+        keep_history: arm time travel's triggers after applying (the binding's
+            ``time_travel``, default true); False removes them instead.
     """
 
-    def __init__(self, db, migrations_dir, table=DEFAULT_TABLE):
+    def __init__(self, db, migrations_dir, table=DEFAULT_TABLE, keep_history=True):
         if not _IDENTIFIER.match(table or ""):
             raise MigrationError(f"invalid migrations table name {table!r}: use letters, digits and _")
         self.db = db
+        self.keep_history = keep_history
         self.migrations_dir = Path(migrations_dir)
         self.table = table
         self._quoted = f'"{table}"'
@@ -345,10 +348,14 @@ class MigrationRunner:
         return done
 
     def _arm_time_travel(self, done):
-        """(Re)install the history triggers for the schema as it now is, when it changed."""
+        """(Re)install the history triggers for the schema as it now is, when it changed;
+        remove them instead when the binding turned time travel off."""
         armed_by = f"migration {done[-1]}" if done else "d1 migrations apply"
         with self._transaction():
-            time_travel.arm(self.db, armed_by, excluded=(self.table,))
+            if self.keep_history:
+                time_travel.arm(self.db, armed_by, excluded=(self.table,))
+            else:
+                time_travel.disarm(self.db)
 
     def _reconcile_checksums(self, migrations, applied, accept_changed):
         """Refuse (or, with accept_changed, record) applied files whose content changed;

@@ -13,6 +13,8 @@ requests racing with one token cannot both succeed. Every event that should end 
 sessions (password change or reset, logout, role change, deactivation) bumps
 ``users.token_version``; a new password, however it is set, also deletes the user's API
 tokens in the same transaction, since whoever knew the old password may have made them.
+Each such write then invalidates the read cache's ``users`` namespace, where sessions'
+accounts are kept (``app.services.identity``).
 
 Errors are domain exceptions (``AccountError`` subclasses); the API maps them to HTTP.
 """
@@ -27,6 +29,7 @@ import peewee
 
 from app.db.models import Plugin, User, database, now_ms
 from app.services.api_tokens import revoke_tokens_of
+from app.services.cache import Namespace, invalidate
 from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES, hash_token
 from app.services.passwords import PasswordHasher
 from app.services.plugins import hooks
@@ -133,11 +136,18 @@ class Accounts:
     Args:
         settings: Settings (password policy, scrypt cost, token lifetimes, base URL).
         hasher: a PasswordHasher; default from ``settings``.
+        cache: the app's ThreeTierCache, whose ``users`` namespace a write ending
+            sessions invalidates (None: nothing cached to invalidate).
     """
 
-    def __init__(self, settings, hasher=None):
+    def __init__(self, settings, hasher=None, cache=None):
         self._settings = settings
         self.hasher = hasher or PasswordHasher.from_settings(settings)
+        self._cache = cache
+
+    def _sessions_changed(self):
+        """After a committed write to a user's version or activity: cached sessions are stale."""
+        invalidate(self._cache, Namespace.USERS)
 
     # -- creation -------------------------------------------------------------------------
 
@@ -230,6 +240,7 @@ class Accounts:
     def end_sessions(self, user_id):
         """Invalidate every JWT issued to ``user_id`` so far (bump ``token_version``)."""
         User.update(token_version=User.token_version + 1, updated_at=now_ms()).where(User.id == user_id).execute()
+        self._sessions_changed()
 
     def change_password(self, user_id, current_password, new_password):
         """Change a password after checking the current one; ends every session and API token.
@@ -253,6 +264,7 @@ class Accounts:
                 password_hash=password_hash, token_version=User.token_version + 1, updated_at=now_ms(), **extra,
             ).where(User.id == user_id).execute()
             revoke_tokens_of(user_id)
+        self._sessions_changed()
 
     def _reset_token_holder(self, token):
         """The active user whose live reset token is ``token``, or None (a cheap pre-check)."""
@@ -303,6 +315,7 @@ class Accounts:
             if consumed != 1:
                 raise InvalidToken("Invalid or expired reset token")
             revoke_tokens_of(user.id)
+        self._sessions_changed()
         hooks.after("auth_password_change", user=user, reason="reset")
         return User.get_by_id(user.id)
 
@@ -356,6 +369,7 @@ class Accounts:
                 raise DuplicateAccount("A user with this username already exists") from None
             if consumed != 1:
                 raise InvalidToken("Invalid or expired invitation")
+        self._sessions_changed()
         return User.get_by_id(user.id)
 
     def _invitation_expired(self, invited_at):

@@ -59,6 +59,9 @@ COMPRESS_OVER_BYTES = 4096
 RAW_TAG = b"j"
 ZLIB_TAG = b"z"
 
+# What ``_lookup`` answers for a value it did not decode (None is a value a loader may return).
+_UNDECODED = object()
+
 MEMORY = "memory"
 KV = "kv"
 DATABASE = "database"
@@ -202,19 +205,36 @@ class ThreeTierCache:
         Returns:
             ``(value, source)`` with source ``"memory"``, ``"kv"`` or ``"database"``.
         """
+        raw, value, source = self._lookup(namespace, key_parts, loader, defer)
+        return (msgspec.json.decode(raw) if value is _UNDECODED else value), source
+
+    def get_or_load_raw(self, namespace, key_parts, loader, *, defer=None):
+        """``get_or_load``, answering the entry's JSON bytes: a hit is never decoded.
+
+        The caller sends the bytes as they are (a response body), so a hit costs no JSON
+        work at all; a miss encodes ``loader()``'s value once, for the response and the fill.
+
+        Returns:
+            ``(JSON bytes, source)``.
+        """
+        raw, value, source = self._lookup(namespace, key_parts, loader, defer)
+        return (msgspec.json.encode(value) if raw is None else raw), source
+
+    def _lookup(self, namespace, key_parts, loader, defer):
+        """``(raw JSON or None, value or _UNDECODED, source)`` of one lookup; see ``get_or_load``."""
         policy = self.policy(namespace)
         generations = self._generations((policy.namespace, *policy.depends_on))
         if generations is None:
-            return loader(), DATABASE
+            return None, loader(), DATABASE
         key = _entry_key(policy.namespace, generations, key_parts)
         raw = self.memory.get(key)
         if raw is not None:
-            return msgspec.json.decode(raw), MEMORY
+            return raw, _UNDECODED, MEMORY
         found = self._kv_get(key)
         if found is not None:
             raw, value = found
             self.memory.put(key, raw, self.ttl_of(policy.namespace))
-            return value, KV
+            return raw, value, KV
         value = loader()
         raw = msgspec.json.encode(value)
         ttl = self.ttl_of(policy.namespace)
@@ -222,7 +242,7 @@ class ThreeTierCache:
             self._fill(key, raw, ttl)
         else:
             defer(self._fill, key, raw, ttl)
-        return value, DATABASE
+        return raw, value, DATABASE
 
     def invalidate(self, namespace):
         """Make every entry of ``namespace`` (and of namespaces depending on it) stale.

@@ -5,6 +5,14 @@ A JWT (HS256, signed with the ``JWT_SECRET`` secret) names the user and carries 
 matches, so logout, a password change, a role change or deactivation (each bumps the
 version) invalidate every token issued before, at once.
 
+Checking the user on every request would cost a database read per request, so the
+session's account (id, email, role, for one user id and ``token_version``) goes through
+the read cache's ``users`` namespace: memory, then CACHE_KV, then the database. Every
+write that can end a session (the version bump, a role change, a deactivation, a
+deletion) invalidates ``users`` after its commit, which makes every cached account stale
+in every worker at once; a token whose version is no longer current then misses, reads
+the row and is refused.
+
 Permissions come from ``role_permissions`` in the database: the role's set is read once
 and kept for a short time per process: it changes only by migration or through the admin's
 permission matrix, which empties the cache of its own process (``RolePermissions.clear``).
@@ -19,6 +27,7 @@ from dataclasses import dataclass
 import jwt
 
 from app.db.models import Permission, RolePermission, User
+from app.services.cache import Namespace
 
 ALGORITHM = "HS256"
 ROLE_CACHE_SECONDS = 30.0
@@ -124,12 +133,45 @@ def decode_jwt(token, settings):
         return None
 
 
-def principal_from_jwt(token, settings, roles):
-    """The Principal of a JWT still valid for an active user with a matching version, or None."""
+def principal_from_jwt(token, settings, roles, cache=None):
+    """The Principal of a JWT still valid for an active user with a matching version, or None.
+
+    Args:
+        token: the JWT.
+        settings: Settings (the secret).
+        roles: a RolePermissions cache.
+        cache: the app's ThreeTierCache; None reads the user row every time.
+    """
     payload = decode_jwt(token, settings)
     if payload is None:
         return None
-    user = User.get_or_none(User.id == payload["sub"])
-    if user is None or not user.is_active or user.token_version != payload.get("ver"):
+    account = session_account(payload["sub"], payload.get("ver"), cache)
+    if account is None:
         return None
-    return Principal(id=user.id, email=user.email, role=user.role, permissions=roles.of(user.role))
+    return Principal(id=account["id"], email=account["email"], role=account["role"],
+                     permissions=roles.of(account["role"]))
+
+
+def session_account(user_id, version, cache=None):
+    """``{"id", "email", "role"}`` of the active user ``user_id`` at ``token_version`` ``version``, or None.
+
+    Cached in the ``users`` namespace: keyed by both, valid until the next ``users`` write.
+    """
+    if cache is None:
+        return load_session_account(user_id, version)
+    account, _source = cache.get_or_load(
+        Namespace.USERS, ("session", user_id, version), lambda: load_session_account(user_id, version)
+    )
+    return account
+
+
+def load_session_account(user_id, version):
+    """``session_account`` read from the database."""
+    user = (
+        User.select(User.id, User.email, User.role, User.is_active, User.token_version)
+        .where(User.id == user_id)
+        .first()
+    )
+    if user is None or not user.is_active or user.token_version != version:
+        return None
+    return {"id": user.id, "email": user.email, "role": user.role}

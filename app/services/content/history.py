@@ -5,11 +5,15 @@ these helpers inside their own transaction. ``content.status`` is the publicatio
 public reads filter on (draft, published, archived) and ``workflow_state_id`` the
 fine-grained state: the states ``published`` and ``archived`` have the status of the
 same name, every other state (draft, pending-review, approved, rejected) has ``draft``.
+
+Rows go in through ``rows.insert_row`` (SQL built once per shape): these inserts run in
+every write's transaction, where time is spent holding the database's write lock.
 """
 
 import peewee
 
 from app.db.models import ContentVersion, Workflow, WorkflowHistory, new_id, now_ms
+from app.services.content.rows import insert_row
 
 DEFAULT_WORKFLOW_ID = "default-workflow"
 
@@ -52,10 +56,20 @@ def snapshot(content):
 
 def record_version(content, user_id, now=None):
     """Insert the content_versions row of ``content.version_number`` (inside the caller's transaction)."""
-    return ContentVersion.create(
-        id=new_id(), content=content.id, version=content.version_number, data=snapshot(content),
-        author=user_id, created_at=now or now_ms(),
-    )
+    return _inserted(ContentVersion, {
+        "id": new_id(), "content": content.id, "version": content.version_number, "data": snapshot(content),
+        "author": user_id, "created_at": now or now_ms(),
+    })
+
+
+def record_creation(content, user_id, now, workflow_id):
+    """Insert the first workflow_history row of a new item (``created``, version 1, in state draft).
+
+    No earlier row can exist, so unlike ``record_history`` it reads nothing first.
+    """
+    return _inserted(WorkflowHistory, _history_values(
+        content, None, "draft", user_id, None, {"action": "created", "version": 1}, now, workflow_id,
+    ))
 
 
 def record_history(content, from_state, to_state, user_id, comment=None, metadata=None, now=None, workflow_id=None):
@@ -80,8 +94,19 @@ def record_history(content, from_state, to_state, user_id, comment=None, metadat
         .where(WorkflowHistory.content == content.id)
         .scalar()
     )
-    return WorkflowHistory.create(
-        id=new_id(), content=content.id, workflow=workflow_id or workflow_id_for(content.collection_id),
-        from_state=from_state, to_state=to_state, user=user_id, comment=comment, metadata=metadata,
-        created_at=max(now, (last or 0) + 1),
-    )
+    workflow_id = workflow_id or workflow_id_for(content.collection_id)
+    return _inserted(WorkflowHistory, _history_values(
+        content, from_state, to_state, user_id, comment, metadata, max(now, (last or 0) + 1), workflow_id,
+    ))
+
+
+def _history_values(content, from_state, to_state, user_id, comment, metadata, created_at, workflow_id):
+    return {
+        "id": new_id(), "content": content.id, "workflow": workflow_id, "from_state": from_state,
+        "to_state": to_state, "user": user_id, "comment": comment, "metadata": metadata, "created_at": created_at,
+    }
+
+
+def _inserted(model, values):
+    insert_row(model, values)
+    return model(**values)

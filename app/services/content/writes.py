@@ -4,7 +4,9 @@ Each write is ONE transaction (``database.atomic()``: ``BEGIN IMMEDIATE`` on SQL
 changes the content row, records a ``content_versions`` row (for edits) and a
 ``workflow_history`` row (always), so an item never exists without its history. The
 cache is invalidated only after the commit (``write_transaction``, or the API after the
-service returns).
+service returns). A create reads and validates everything before its transaction, which
+then only inserts (rows in ``rows.py``): on SQLite the write lock is held for three
+INSERTs, not for validation and slug look-ups.
 
 A status in a create or update body is a workflow move, never a plain column write: it
 goes through ``app.services.content.workflow.transition`` inside the same transaction, so
@@ -52,12 +54,15 @@ from app.services.content.errors import (
     ContentNotFound,
 )
 from app.services.content.history import (
+    record_creation,
     record_history,
     record_version,
     state_of,
+    workflow_id_for,
 )
 from app.services.content.locks import lock_row
 from app.services.content.prepare import prepare_fields, slug_is_given
+from app.services.content.rows import insert_instance
 from app.services.content.slugs import free_slug, slug_taken
 from app.services.content.workflow import transition
 from app.services.plugins import hooks
@@ -120,8 +125,11 @@ def create_content(user, collection_ref, fields, request_id=None):
     """Create content from ``fields`` (title, slug, status, data, featured_image_id,
     meta_title, meta_description) in ``collection_ref`` (id or name); returns the Content.
 
-    A ``status`` other than draft is the workflow's move out of draft, made in the same
-    transaction (``transition``: 409 without such an edge, 403 without its permission).
+    Everything that only reads (the collection, validation, the slug, the workflow, the
+    version's snapshot) is done before the transaction, so the transaction holds the
+    write lock only to insert the item, its history entry and its version. A ``status``
+    other than draft is the workflow's move out of draft, made in the same transaction
+    (``transition``: 409 without such an edge, 403 without its permission).
     """
     collection = find_collection(collection_ref)
     if collection is None:
@@ -131,45 +139,47 @@ def create_content(user, collection_ref, fields, request_id=None):
         raise ContentInvalid("Validation failed", [{"field": "collectionId", "message": "the collection is inactive"}])
     status = fields.get("status") or "draft"
     hooks.before("content_create", user=user, collection=collection, fields=fields)
-    content_id = new_id()
     now = now_ms()
+    content = Content(
+        id=new_id(), collection=collection, author=user.id, status="draft", workflow_state="draft",
+        created_at=now, updated_at=now, version_number=1,
+    )
+    generated = not slug_is_given(fields)
+    _prepare_new(collection, fields, content, generated)
+    workflow_id = workflow_id_for(collection.id)
+    for _ in range(MAX_SLUG_ATTEMPTS):
+        try:
+            return _write_new(user, content, status, workflow_id, request_id, now)
+        except peewee.IntegrityError as ex:
+            # Only a concurrent create taking a generated slug is retried (with the next
+            # free suffix); a taken slug the client chose is its 409.
+            if not generated or slug_taken(collection.id, content.slug) is None:
+                raise _slug_conflict(content.slug) from ex
+            _prepare_new(collection, fields, content, generated)  # now sees the slug taken
+    raise ContentConflict("Too many concurrent writers took this title's slugs; retry", {"field": "slug"})
+
+
+def _prepare_new(collection, fields, content, generated):
+    """Validate ``fields`` into the new ``content`` (ContentInvalid) and check a given slug is free (409)."""
+    values = prepare_fields(collection, fields, content.id, current=None,
+                            unique_slug=lambda slug: free_slug(collection.id, slug))
+    for name, value in values.items():
+        setattr(content, name, value)
+    if not generated:
+        _check_slug(collection.id, content.slug, None)
+
+
+def _write_new(user, content, status, workflow_id, request_id, now):
+    """The create's transaction: the content row, its creation entry and its version (and a first move)."""
     with database.atomic():
-        content = _insert(collection, fields, Content(
-            id=content_id, collection=collection.id, author=user.id, status="draft", workflow_state="draft",
-            created_at=now, updated_at=now, version_number=1,
-        ))
-        record_history(content, None, "draft", user.id, None, {"action": "created", "version": 1}, now)
+        insert_instance(content)
+        record_creation(content, user.id, now, workflow_id)
         if status != "draft":
-            transition(database, content_id, user, to_state=status, request_id=request_id, versioned=False)
-        content = load_for_write(content_id)
+            transition(database, content.id, user, to_state=status, request_id=request_id, versioned=False)
+            content = load_for_write(content.id)
         record_version(content, user.id, now)
         hooks.after("content_create", user=user, content=content)
     return content
-
-
-def _insert(collection, fields, content):
-    """Validate ``fields`` into ``content`` and insert it; returns it.
-
-    A slug the client gave that is taken is a 409. A generated one that another writer
-    takes between our check and our insert (a concurrent create with the same title)
-    is not the client's problem: the next free suffix is tried instead.
-    """
-    generated = not slug_is_given(fields)
-    for _ in range(MAX_SLUG_ATTEMPTS):
-        values = prepare_fields(collection, fields, content.id, current=None,
-                                unique_slug=lambda slug: free_slug(collection.id, slug))
-        for name, value in values.items():
-            setattr(content, name, value)
-        if not generated:
-            _check_slug(collection.id, content.slug, None)
-        try:
-            with database.atomic():  # a savepoint: a refused insert leaves the transaction usable
-                content.save(force_insert=True)
-            return content
-        except peewee.IntegrityError as ex:
-            if not generated or slug_taken(collection.id, content.slug) is None:
-                raise _slug_conflict(content.slug) from ex
-    raise ContentConflict("Too many concurrent writers took this title's slugs; retry", {"field": "slug"})
 
 
 def update_content(user, content_id, fields, expected_version=None, metadata=None, request_id=None):
@@ -185,23 +195,31 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
 
     A ``status`` different from the current one is a workflow move (``transition``) in
     the same transaction; with nothing else to change, the move alone is the new version.
+    The fields are validated against the row as read before the transaction; the row
+    locked inside it is checked again, and only a row changed in between is prepared
+    again, under the lock.
     """
+    status = fields.get("status")
+    edits = {name: value for name, value in fields.items() if name != "status"}
+    seen = load_for_write(content_id)
+    _check_editable(user, seen, expected_version)
+    values = prepare_fields(seen.collection, edits, seen.id, current=seen)
+    workflow_id = workflow_id_for(seen.collection_id)
     with database.atomic():
         content = load_for_write(content_id, lock=True)
         _check_editable(user, content, expected_version)
         hooks.before("content_update", user=user, content=content, fields=fields)
-        status = fields.get("status")
-        edits = {name: value for name, value in fields.items() if name != "status"}
-        values = prepare_fields(content.collection, edits, content.id, current=content)
+        if (content.version_number, content.updated_at) != (seen.version_number, seen.updated_at):
+            values = prepare_fields(content.collection, edits, content.id, current=content)
         if status is None or status == content.status:
             if edits and review.before_edit(database, content, user, request_id):
                 content = load_for_write(content.id)
-            return _write_update(user, content, values, metadata or {"action": "updated"})
+            return _write_update(user, content, values, metadata or {"action": "updated"}, workflow_id)
         transition(database, content.id, user, to_state=status, request_id=request_id, versioned=not edits)
         moved = load_for_write(content.id)
         if not edits:
             return moved
-        return _write_update(user, moved, values, metadata or {"action": "updated"})
+        return _write_update(user, moved, values, metadata or {"action": "updated"}, workflow_id)
 
 
 def restore_version(user, content_id, version, expected_version=None):
@@ -281,7 +299,7 @@ def _slug_conflict(slug, deleted=False):
     return ContentConflict(message, details)
 
 
-def _write_update(user, content, values, metadata):
+def _write_update(user, content, values, metadata, workflow_id=None):
     now = now_ms()
     from_state = state_of(content)
     if values["slug"] != content.slug:
@@ -308,7 +326,7 @@ def _write_update(user, content, values, metadata):
     record_version(updated, user.id, now)
     to_state = state_of(updated)
     record_history(updated, from_state, to_state, user.id, None,
-                   {**metadata, "version": updated.version_number}, now)
+                   {**metadata, "version": updated.version_number}, now, workflow_id=workflow_id)
     hooks.after("content_update", user=user, content=updated)
     return updated
 

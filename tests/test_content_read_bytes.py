@@ -1,0 +1,70 @@
+"""Public content bodies are kept as JSON bytes with ``meta`` last: a hit answers those
+bytes with only ``meta.timestamp`` and ``meta.cache`` spliced in, and says exactly what a
+miss said."""
+
+import msgspec
+import pytest
+
+from app.api.content_read import meta_last, with_request_meta
+from tests.fixtures.content import insert_items
+from tests.fixtures.users import create_user
+
+pytestmark = pytest.mark.backends
+
+
+def without_request_meta(body):
+    meta = dict(body["meta"])
+    timestamp, cache = meta.pop("timestamp"), meta.pop("cache")
+    assert timestamp.endswith("Z") and set(cache) == {"hit", "source"}
+    return {**body, "meta": meta}, cache
+
+
+@pytest.mark.parametrize("path", [
+    "/api/content?limit=5", "/api/collections/blog/content?limit=5", "/api/collections/blog/content/item-2",
+])
+def test_a_hit_answers_what_the_miss_answered(client, blog_collection, as_author, path):
+    author, _ = as_author
+    insert_items(blog_collection, author, 8)
+    miss = client.get(path)
+    hit = client.get(path)
+    assert (miss.headers["X-Cache-Status"], hit.headers["X-Cache-Status"]) == ("MISS", "HIT")
+    assert hit.content_type == "application/json"
+    miss_body, miss_cache = without_request_meta(miss.json)
+    hit_body, hit_cache = without_request_meta(hit.json)
+    assert hit_body == miss_body and miss_body["data"]
+    assert miss_cache == {"hit": False, "source": "database"}
+    assert hit_cache == {"hit": True, "source": hit.headers["X-Cache-Source"]}
+    assert list(hit.json)[-1] == "meta"
+
+
+def test_an_item_hit_keeps_its_etag(client, blog_collection, as_author):
+    author, _ = as_author
+    [item] = insert_items(blog_collection, author, 1, version_number=7)
+    miss, hit = client.get(f"/api/content/{item}"), client.get(f"/api/content/{item}")
+    assert miss.headers["ETag"] == hit.headers["ETag"] == '"7"'
+    assert hit.headers["X-Cache-Status"] == "HIT" and set(hit.json) == {"data", "meta"}
+
+
+def test_private_bodies_carry_the_same_meta(client, blog_collection, as_editor):
+    editor, headers = as_editor
+    insert_items(blog_collection, create_user("author"), 2, status="draft")
+    response = client.get("/api/content?status=draft", headers=headers)
+    body, cache = without_request_meta(response.json)
+    assert cache == {"hit": False, "source": "database"} and body["meta"]["total"] == 2
+    assert response.headers["Cache-Control"] == "private, no-store"
+
+
+@pytest.mark.parametrize("body", [
+    {"data": [1, 2], "meta": {"count": 2, "note": "}}"}},
+    {"meta": {"count": 0}, "data": []},
+    {"data": {"id": "x"}},
+    {"data": {"id": "x"}, "meta": {}},
+])
+def test_request_meta_is_spliced_into_any_body(body):
+    raw = msgspec.json.encode(meta_last(body))
+    spliced = msgspec.json.decode(with_request_meta(raw, "kv"))
+    assert list(spliced) == [*[name for name in body if name != "meta"], "meta"]
+    meta = dict(spliced["meta"])
+    assert meta.pop("cache") == {"hit": True, "source": "kv"} and meta.pop("timestamp")
+    assert meta == (body.get("meta") or {})
+    assert msgspec.json.decode(with_request_meta(raw, "database"))["meta"]["cache"]["hit"] is False
