@@ -18,6 +18,8 @@ from tests.fixtures.content import create_collection
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.fixtures.workflow import insert_content
 
+pytestmark = pytest.mark.backends
+
 SCHEMA = {
     "type": "object",
     "properties": {
@@ -184,6 +186,17 @@ def test_htmx_requests_carry_the_token_in_a_header(browser, signed_in_as, posts)
     browser.post(edit_url(item), {"title": "Via htmx", "version_number": "1"}, headers={"X-CSRF-Token": token},
                  status=303)
     assert Content.get_by_id(item.id).title == "Via htmx"
+
+
+def test_an_oversized_form_is_a_413_whoever_reads_it(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Before")
+    huge = {"title": "x" * (1024 * 1024 + 1), "version_number": "1"}
+    # The token in a header (htmx): the edit page itself reads, and sizes, the form.
+    browser.post(edit_url(item), huge, headers=csrf_headers(browser), status=413)
+    # The token in the form: the CSRF check reads it first.
+    browser.post(edit_url(item), huge, status=413)
+    assert Content.get_by_id(item.id).title == "Before"
 
 
 # ---------------------------------------------------------------- dashboard

@@ -57,8 +57,9 @@ ERROR_TITLES = {
 }
 
 
-class FormTooLarge(Exception):
-    """A form body over ``MAX_FORM_BYTES``."""
+class FormTooLarge(falcon.HTTPContentTooLarge):
+    """A form body over ``MAX_FORM_BYTES``: a 413 wherever the form is read (the CSRF check,
+    or a resource reading a form htmx sent with the token in a header)."""
 
 
 def wants_html(req):
@@ -172,10 +173,7 @@ class AdminPagesMiddleware:
             # before it reads any file.
             return
         if token is None:
-            try:
-                token = one(read_form(req), FIELD, None)
-            except FormTooLarge:
-                raise falcon.HTTPPayloadTooLarge() from None
+            token = one(read_form(req), FIELD, None)
         if not self._renderer.csrf.valid(req, token):
             req.context.admin_refusal = "csrf"
             raise falcon.HTTPForbidden(title="Forbidden", description="Invalid or missing CSRF token")

@@ -18,7 +18,7 @@ import falcon
 from markdown_it import MarkdownIt
 
 from app.admin.content import collection_or_404
-from app.admin.pages import FormTooLarge, one, page_number, read_form, search_of
+from app.admin.pages import one, page_number, read_form, search_of
 from app.admin.picked import media_choice
 from app.api.access import access
 from app.services.content.fields import QueryError
@@ -107,11 +107,7 @@ class MarkdownPreview:
 
     @access(authenticated=True)
     def on_post(self, req, resp):
-        try:
-            text = one(read_form(req), req.get_param("field") or "")
-        except FormTooLarge:
-            # htmx sends the CSRF token as a header, so the middleware has not read (and sized) the form.
-            raise falcon.HTTPContentTooLarge() from None
+        text = one(read_form(req), req.get_param("field") or "")
         if len(text) > MAX_MARKDOWN:
             raise falcon.HTTPContentTooLarge()
         self._renderer.page(req, resp, "_markdown_preview.html", html=MARKDOWN.render(text))
