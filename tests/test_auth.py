@@ -8,7 +8,7 @@ import time
 import jwt
 import pytest
 
-from app.db.models import Plugin, User, bind_models, now_ms
+from app.db.models import User, bind_models, now_ms
 from app.runtime.kv import open_kv
 from app.services.passwords import PasswordHasher
 from app.services.ratelimit import RateLimiter, bucket
@@ -96,14 +96,6 @@ def test_registration_switched_off_by_settings(env):
     response = client.post_json("/auth/register", {"email": "a@example.com", "password": PASSWORD}, status=403)
     assert_envelope(response, 403, "Registration is currently disabled")
     assert User.select().count() == 0
-
-
-def test_registration_switched_off_by_the_core_auth_plugin(app_client):
-    Plugin.update(settings={"registration": {"enabled": False}}).where(Plugin.name == "core-auth").execute()
-    response = app_client.post_json("/auth/register", {"email": "a@example.com", "password": PASSWORD}, status=403)
-    assert_envelope(response, 403, "Registration is currently disabled")
-    Plugin.update(settings={"registration": {"enabled": True}}).where(Plugin.name == "core-auth").execute()
-    app_client.post_json("/auth/register", {"email": "a@example.com", "password": PASSWORD}, status=201)
 
 
 # -- login and sessions -------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""core-auth: registration switched at run time through the plugin routes; REGISTRATION_ENABLED wins."""
+"""core-auth: registration switched at run time through the plugin routes in every worker;
+REGISTRATION_ENABLED wins; the plugin cannot be deactivated and its settings are validated."""
 
 import pytest
 
@@ -39,3 +40,30 @@ def test_registration_enabled_false_overrides_the_stored_setting(env, admin):
     web.post_json("/admin/plugins/core-auth/settings", {"registration": {"enabled": True}}, headers=admin, status=200)
     register(web, "d@example.com", 403)
     assert User.get_or_none(User.email == "d@example.com") is None
+
+
+def test_registration_switch_reaches_another_worker(env, admin):
+    first, second = client_for(env), client_for(env)  # two apps: two workers sharing the cache
+    register(second, "e@example.com", 201)
+    first.patch_json("/admin/api/plugins/core-auth", {"settings": {"registration": {"enabled": False}}},
+                     headers=admin, status=200)
+    register(second, "f@example.com", 403)
+
+
+def test_core_auth_cannot_be_deactivated(web, admin):
+    web.post("/admin/api/plugins/core-auth/deactivate", headers=admin, status=409)
+    plugin = web.get("/admin/api/plugins/core-auth", headers=admin).json["data"]
+    assert plugin["status"] == "active" and plugin["loaded"] is True and plugin["can_deactivate"] is False
+    register(web, "g@example.com", 201)
+
+
+@pytest.mark.parametrize("settings", [
+    {"registration": {"enabled": "no"}},
+    {"registration": {"defaultRole": "owner"}},
+    {"registration": {"enabled": True, "verifyEmail": True}},
+    {"signup": True},
+])
+def test_core_auth_settings_are_validated(web, admin, settings):
+    before = web.get("/admin/api/plugins/core-auth", headers=admin).json["data"]["settings"]
+    web.patch_json("/admin/api/plugins/core-auth", {"settings": settings}, headers=admin, status=422)
+    assert web.get("/admin/api/plugins/core-auth", headers=admin).json["data"]["settings"] == before

@@ -46,7 +46,6 @@ from app.services.accounts import (
     InvalidToken,
     WeakPassword,
     normalize_email,
-    registration_open,
 )
 from app.services.identity import LEAST_PRIVILEGED_ROLE, issue_jwt
 from app.services.plugins import hooks
@@ -245,7 +244,7 @@ class RegisterResource:
     @falcon.before(_json_only)
     @no_store
     def on_post(self, req, resp):
-        if not registration_open(self._settings):
+        if not self._accounts.registration_open():
             raise forbidden("Registration is currently disabled")
         body = read_body(req, RegisterBody)
         self._guard.acquire(self._guard.buckets(req, "register", body.email))

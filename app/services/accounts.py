@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import peewee
 
-from app.db.models import Plugin, User, database, now_ms
+from app.db.models import User, database, now_ms
 from app.services.api_tokens import revoke_tokens_of
 from app.services.cache import Namespace, invalidate
 from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES, hash_token
@@ -144,6 +144,15 @@ class Accounts:
         self._settings = settings
         self.hasher = hasher or PasswordHasher.from_settings(settings)
         self._cache = cache
+        # Set by the core-auth plugin: () -> whether its stored settings leave registration open.
+        self.registration_source = None
+
+    def registration_open(self):
+        """Whether ``POST /auth/register`` is enabled: ``Settings.registration_enabled`` and,
+        when the core-auth plugin is loaded, its ``registration.enabled`` setting both allow it."""
+        if not self._settings.registration_enabled:
+            return False
+        return self.registration_source() if self.registration_source is not None else True
 
     def _sessions_changed(self):
         """After a committed write to a user's version or activity: cached sessions are stale."""
@@ -377,20 +386,6 @@ class Accounts:
 
     def _link(self, path, token):
         return f"{self._settings.public_base_url.rstrip('/')}{path}?token={token}"
-
-
-def registration_open(settings):
-    """Whether ``POST /auth/register`` is enabled.
-
-    Both switches must allow it: ``Settings.registration_enabled`` and, when the
-    ``core-auth`` plugin row exists, its ``settings.registration.enabled`` (SonicJS's switch).
-    """
-    if not settings.registration_enabled:
-        return False
-    plugin = Plugin.get_or_none(Plugin.name == "core-auth")
-    config = plugin.settings if plugin is not None and isinstance(plugin.settings, dict) else {}
-    registration = config.get("registration")
-    return not (isinstance(registration, dict) and registration.get("enabled") is False)
 
 
 def new_email(email):

@@ -5,6 +5,7 @@ other. ``core_plugins()`` makes fresh objects for each app, so two apps in one p
 (tests, an embedder's sites) never share a plugin's state.
 """
 
+from app.services.plugins.core_auth import CoreAuth
 from app.services.plugins.core_cache import CoreCache
 from app.services.plugins.core_media import CoreMedia
 from app.services.plugins.email_plugin import Email
@@ -14,4 +15,4 @@ from app.services.plugins.webhooks_plugin import Webhooks
 
 def core_plugins():
     """New instances of every core plugin, for one app."""
-    return [RequestLogs(), Webhooks(), CoreCache(), CoreMedia(), Email()]
+    return [RequestLogs(), Webhooks(), CoreAuth(), CoreCache(), CoreMedia(), Email()]
