@@ -1,7 +1,8 @@
 """The admin web UI at ``/admin``: server-rendered pages over the same services and access rules as the API.
 
-``register(routes)`` mounts every page with ``Routes.add`` (so ``check_routes`` sees each
-responder's ``@access`` rule) and adds the middleware all admin pages share (security
+``register(routes)`` mounts every page with ``Routes.add_page`` (so ``check_routes`` sees
+each responder's ``@access`` rule, and the OpenAPI document and the pages' middleware know
+it for a page) and adds the middleware all admin pages share (security
 headers, CSRF checks, HTML refusals: ``app.admin.pages``).
 """
 
@@ -52,41 +53,41 @@ def register(routes):
     services, settings = routes.services, routes.settings
     assets = Assets()
     renderer = Renderer(assets, CsrfTokens(settings), settings)
-    routes.app.add_middleware(AdminPagesMiddleware(renderer))
+    routes.app.add_middleware(AdminPagesMiddleware(renderer, routes.is_page))
     guard = Guard(services.rate_limiter, settings)
     cache = services.cache
-    routes.add("/", RootRedirect())
-    routes.add("/admin", DashboardPage(renderer))
-    routes.add("/admin/static/{path:path}", StaticResource(assets))
-    routes.add("/admin/login", LoginPage(renderer, services.accounts, guard, settings))
-    routes.add("/admin/logout", LogoutPage(services.accounts))
-    routes.add("/admin/account/password", PasswordPage(renderer, services.accounts, guard, settings))
-    routes.add("/admin/account/tokens", TokensPage(renderer, services.api_tokens))
-    routes.add("/admin/account/tokens/{token_id}/revoke", RevokeTokenAction(services.api_tokens))
-    routes.add("/admin/forgot-password", ForgotPasswordPage(renderer, services.accounts, guard, services.mailer))
-    routes.add("/admin/reset-password", ResetPasswordPage(renderer, services.accounts, guard))
-    routes.add("/admin/accept-invitation", AcceptInvitationPage(renderer, services.accounts, guard, settings))
-    routes.add("/admin/content", ContentIndexPage(renderer))
-    routes.add("/admin/content/{collection}", ContentListPage(renderer))
-    routes.add("/admin/content/{collection}/new", ContentNewPage(renderer, cache))
+    routes.add_page("/", RootRedirect())
+    routes.add_page("/admin", DashboardPage(renderer))
+    routes.add_page("/admin/static/{path:path}", StaticResource(assets))
+    routes.add_page("/admin/login", LoginPage(renderer, services.accounts, guard, settings))
+    routes.add_page("/admin/logout", LogoutPage(services.accounts))
+    routes.add_page("/admin/account/password", PasswordPage(renderer, services.accounts, guard, settings))
+    routes.add_page("/admin/account/tokens", TokensPage(renderer, services.api_tokens))
+    routes.add_page("/admin/account/tokens/{token_id}/revoke", RevokeTokenAction(services.api_tokens))
+    routes.add_page("/admin/forgot-password", ForgotPasswordPage(renderer, services.accounts, guard, services.mailer))
+    routes.add_page("/admin/reset-password", ResetPasswordPage(renderer, services.accounts, guard))
+    routes.add_page("/admin/accept-invitation", AcceptInvitationPage(renderer, services.accounts, guard, settings))
+    routes.add_page("/admin/content", ContentIndexPage(renderer))
+    routes.add_page("/admin/content/{collection}", ContentListPage(renderer))
+    routes.add_page("/admin/content/{collection}/new", ContentNewPage(renderer, cache))
     users_page = UsersPage(renderer)
-    routes.add("/admin/users", users_page)
-    routes.add("/admin/users/invite", InviteAction(users_page, services.accounts, services.mailer, cache))
-    routes.add("/admin/users/{user_id}/role", RoleAction(users_page, cache))
-    routes.add("/admin/users/{user_id}/deactivate", DeactivateAction(cache))
-    routes.add("/admin/users/{user_id}/reactivate", ReactivateAction(cache))
+    routes.add_page("/admin/users", users_page)
+    routes.add_page("/admin/users/invite", InviteAction(users_page, services.accounts, services.mailer, cache))
+    routes.add_page("/admin/users/{user_id}/role", RoleAction(users_page, cache))
+    routes.add_page("/admin/users/{user_id}/deactivate", DeactivateAction(cache))
+    routes.add_page("/admin/users/{user_id}/reactivate", ReactivateAction(cache))
     edit = ContentEditPage(renderer, cache)
-    routes.add("/admin/content/{collection}/{id}", edit)
+    routes.add_page("/admin/content/{collection}/{id}", edit)
     db = routes.env.DB.db
-    routes.add("/admin/content/{collection}/{id}/workflow", ContentWorkflowAction(edit, db, cache))
-    routes.add("/admin/content/{collection}/{id}/schedule", ContentScheduleAction(edit, db, cache))
-    routes.add("/admin/content/{collection}/{id}/delete", ContentDeleteAction(edit, cache))
-    routes.add("/admin/content/{collection}/{id}/restore", ContentRestoreAction(edit, cache))
-    routes.add("/admin/content/{collection}/{id}/purge", ContentPurgeAction(edit, cache))
-    routes.add("/admin/content/{collection}/{id}/versions", VersionsPage(renderer))
+    routes.add_page("/admin/content/{collection}/{id}/workflow", ContentWorkflowAction(edit, db, cache))
+    routes.add_page("/admin/content/{collection}/{id}/schedule", ContentScheduleAction(edit, db, cache))
+    routes.add_page("/admin/content/{collection}/{id}/delete", ContentDeleteAction(edit, cache))
+    routes.add_page("/admin/content/{collection}/{id}/restore", ContentRestoreAction(edit, cache))
+    routes.add_page("/admin/content/{collection}/{id}/purge", ContentPurgeAction(edit, cache))
+    routes.add_page("/admin/content/{collection}/{id}/versions", VersionsPage(renderer))
     version = VersionPage(renderer, cache)
-    routes.add("/admin/content/{collection}/{id}/versions/{version:int}", version)
-    routes.add("/admin/content/{collection}/{id}/versions/{version:int}/restore", version, suffix="restore")
+    routes.add_page("/admin/content/{collection}/{id}/versions/{version:int}", version)
+    routes.add_page("/admin/content/{collection}/{id}/versions/{version:int}/restore", version, suffix="restore")
     _register_media_and_system(routes, renderer)
     _register_collections(routes, renderer, cache)
     _register_pickers(routes, renderer)
@@ -97,31 +98,31 @@ def _register_media_and_system(routes, renderer):
     services = routes.services
     library = services.media
     media = MediaPage(renderer, library)
-    routes.add("/admin/media", media)
-    routes.add("/admin/media/upload", MediaUploadAction(media, renderer.csrf))
-    routes.add("/admin/media/{media_id}", MediaFilePage(renderer, library))
-    routes.add("/admin/media/{media_id}/delete", MediaDeleteAction(library))
-    routes.add("/admin/media/{media_id}/restore", MediaRestoreAction(library))
-    routes.add("/admin/media/{media_id}/purge", MediaPurgeAction(library))
-    routes.add("/admin/permissions", PermissionsPage(renderer, services.roles))
-    routes.add("/admin/plugins", PluginsPage(renderer, services.plugins))
-    routes.add("/admin/plugins/{name}", PluginPage(renderer, services.plugins))
-    routes.add("/admin/plugins/{name}/activate", PluginSwitchAction(services.plugins, active=True))
-    routes.add("/admin/plugins/{name}/deactivate", PluginSwitchAction(services.plugins, active=False))
-    routes.add("/admin/logs", LogsPage(renderer))
+    routes.add_page("/admin/media", media)
+    routes.add_page("/admin/media/upload", MediaUploadAction(media, renderer.csrf))
+    routes.add_page("/admin/media/{media_id}", MediaFilePage(renderer, library))
+    routes.add_page("/admin/media/{media_id}/delete", MediaDeleteAction(library))
+    routes.add_page("/admin/media/{media_id}/restore", MediaRestoreAction(library))
+    routes.add_page("/admin/media/{media_id}/purge", MediaPurgeAction(library))
+    routes.add_page("/admin/permissions", PermissionsPage(renderer, services.roles))
+    routes.add_page("/admin/plugins", PluginsPage(renderer, services.plugins))
+    routes.add_page("/admin/plugins/{name}", PluginPage(renderer, services.plugins))
+    routes.add_page("/admin/plugins/{name}/activate", PluginSwitchAction(services.plugins, active=True))
+    routes.add_page("/admin/plugins/{name}/deactivate", PluginSwitchAction(services.plugins, active=False))
+    routes.add_page("/admin/logs", LogsPage(renderer))
 
 
 def _register_collections(routes, renderer, cache):
     """The collections editor (admins) and its field builder."""
-    routes.add("/admin/collections", CollectionsPage(renderer))
-    routes.add("/admin/collections/new", CollectionNewPage(renderer, cache))
+    routes.add_page("/admin/collections", CollectionsPage(renderer))
+    routes.add_page("/admin/collections/new", CollectionNewPage(renderer, cache))
     editor = CollectionEditPage(renderer, cache)
-    routes.add("/admin/collections/{name}", editor)
-    routes.add("/admin/collections/{name}/active", CollectionActiveAction(editor, cache))
+    routes.add_page("/admin/collections/{name}", editor)
+    routes.add_page("/admin/collections/{name}/active", CollectionActiveAction(editor, cache))
 
 
 def _register_pickers(routes, renderer):
     """The content form's media and reference pickers and its Markdown preview (htmx fragments)."""
-    routes.add("/admin/pickers/media", MediaPicker(renderer))
-    routes.add("/admin/pickers/reference/{collection}/{field}", ReferencePicker(renderer))
-    routes.add("/admin/preview/markdown", MarkdownPreview(renderer))
+    routes.add_page("/admin/pickers/media", MediaPicker(renderer))
+    routes.add_page("/admin/pickers/reference/{collection}/{field}", ReferencePicker(renderer))
+    routes.add_page("/admin/preview/markdown", MarkdownPreview(renderer))

@@ -72,14 +72,14 @@ def is_admin_page(path):
     return (path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")) and not path.startswith(API_PREFIX)
 
 
-def serves_page(req, resource):
-    """Whether ``req`` is for an admin page: answered by a resource of this package, or, when
-    no route matched, a path under /admin (its 404 is a page too). JSON routes that live
-    under /admin for SonicJS's sake (``/admin/plugins/{name}/settings``) are not pages."""
+def serves_page(req, resource, is_page):
+    """Whether ``req`` is for an admin page: answered by a resource mounted as a page
+    (``is_page``: ``Routes.is_page``), or, when no route matched, a path under /admin (its
+    404 is a page too). JSON routes that live under /admin for SonicJS's sake
+    (``/admin/plugins/{name}/settings``) are not pages."""
     if resource is None:
         return is_admin_page(req.path)
-    module = type(resource).__module__
-    return module == __package__ or module.startswith(__package__ + ".")
+    return is_page(resource)
 
 class Renderer:
     """Renders templates with what every page needs (the user, the CSRF token, asset URLs).
@@ -157,13 +157,15 @@ class AdminPagesMiddleware:
 
     Args:
         renderer: the Renderer for the error pages.
+        is_page: ``(resource) -> bool``, whether a resource answers pages (``Routes.is_page``).
     """
 
-    def __init__(self, renderer):
+    def __init__(self, renderer, is_page):
         self._renderer = renderer
+        self._is_page = is_page
 
     def process_resource(self, req, resp, resource, params):
-        if not serves_page(req, resource) or req.method in SAFE_METHODS:
+        if not serves_page(req, resource, self._is_page) or req.method in SAFE_METHODS:
             return
         token = req.get_header(HEADER)
         if token is None and getattr(resource, "reads_csrf_from_multipart", False) and (
@@ -179,7 +181,7 @@ class AdminPagesMiddleware:
             raise falcon.HTTPForbidden(title="Forbidden", description="Invalid or missing CSRF token")
 
     def process_response(self, req, resp, resource, req_succeeded):
-        if not serves_page(req, resource):
+        if not serves_page(req, resource, self._is_page):
             return
         for name, value in SECURITY_HEADERS.items():
             resp.set_header(name, value)

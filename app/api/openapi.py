@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document of the mounted app, generated from its routes, never written by hand.
 
-Each ``(template, resource, suffix)`` the app mounted (``Routes.added``) gives one path;
+Each ``(template, resource, suffix)`` the app mounted as an API route (``Routes.api_routes``:
+HTML pages are left out) gives one path;
 each responder of it one operation, with:
 
 * its path parameters from the URI template (``{version:int(min=1)}`` is a bounded integer);
@@ -212,22 +213,11 @@ def build_operation(method, path, path_params, resource, responder, types):
 
 # The admin UI's HTML pages (and `/`, which redirects to them) are for browsers, not API
 # clients: the document describes the JSON API only.
-HTML_PAGES_PACKAGE = "app.admin"
-
-
-def is_api_route(resource):
-    """False for the admin UI's pages, which the document leaves out."""
-    module = type(resource).__module__
-    return not (module == HTML_PAGES_PACKAGE or module.startswith(HTML_PAGES_PACKAGE + "."))
-
-
 def build_document(routes):
     """The OpenAPI 3.1 document of ``routes`` (``(template, resource, suffix)`` triples)."""
     types = _Types()
     paths = {}
     for template, resource, suffix in routes:
-        if not is_api_route(resource):
-            continue
         path, path_params = openapi_path(template)
         item = paths.setdefault(path, {})
         for method, responder in responders(resource, suffix):
@@ -256,7 +246,7 @@ class OpenAPIResource:
     @describe("This API's OpenAPI 3.1 document", response=OpenAPIDocument)
     def on_get(self, req, resp):
         if self._encoded is None:
-            self._encoded = msgspec.json.encode(build_document(self._routes.added))
+            self._encoded = msgspec.json.encode(build_document(self._routes.api_routes))
         resp.data = self._encoded
         resp.content_type = "application/json"
         resp.cache_control = ["public", "max-age=300"]

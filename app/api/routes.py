@@ -51,6 +51,7 @@ class Routes:
         self.settings = settings
         self.services = services
         self.added = []
+        self._pages = set()  # ids of the resources that answer HTML pages
 
     def add(self, template, resource, suffix=None):
         """``app.add_route`` that remembers ``(template, resource, suffix)``."""
@@ -59,3 +60,18 @@ class Routes:
         else:
             self.app.add_route(template, resource)
         self.added.append((template, resource, suffix))
+
+    def add_page(self, template, resource, suffix=None):
+        """``add`` for a resource answering HTML pages (the admin UI): the OpenAPI document
+        leaves it out, and the admin's middleware gives it CSRF checks and page refusals."""
+        self._pages.add(id(resource))
+        self.add(template, resource, suffix)
+
+    def is_page(self, resource):
+        """Whether ``resource`` was mounted with ``add_page``."""
+        return id(resource) in self._pages
+
+    @property
+    def api_routes(self):
+        """The ``(template, resource, suffix)`` of every route but the pages."""
+        return [route for route in self.added if not self.is_page(route[1])]
