@@ -71,4 +71,33 @@ class PluginInfo:
     required: bool = False
 
 
-__all__ = ["ENTRY_POINT_GROUP", "HookVeto", "PluginInfo", "hookimpl", "hookspec"]
+class ReadsOwnSettings:
+    """Base of a plugin object that reads its own stored settings at run time.
+
+    The settings come through the registry's cached plugin state, so every worker follows a
+    change on its next request. The subclass's ``startup`` hook calls ``attach(services)``.
+    """
+
+    plugin_info: PluginInfo
+
+    def __init__(self):
+        self._registry = None
+
+    def attach(self, services):
+        """Remember the app's plugin registry (from the plugin's ``startup`` hook)."""
+        self._registry = services.plugins
+
+    def own_settings(self):
+        """This plugin's stored settings now (a dict); None before ``attach``."""
+        if self._registry is None:
+            return None
+        return self._registry.settings_of(self.plugin_info.name)
+
+    def own_state(self):
+        """This plugin's ``{"status", "settings"}`` now, or None (before ``attach``, or no row)."""
+        if self._registry is None:
+            return None
+        return self._registry.states().get(self.plugin_info.name)
+
+
+__all__ = ["ENTRY_POINT_GROUP", "HookVeto", "PluginInfo", "ReadsOwnSettings", "hookimpl", "hookspec"]

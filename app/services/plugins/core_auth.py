@@ -17,7 +17,7 @@ from typing import Literal
 
 import msgspec
 
-from app.services.plugins import PluginInfo, hookimpl
+from app.services.plugins import PluginInfo, ReadsOwnSettings, hookimpl
 
 NAME = "core-auth"
 
@@ -49,19 +49,16 @@ def registration_enabled(settings):
     return not (isinstance(registration, dict) and registration.get("enabled") is False)
 
 
-class CoreAuth:
+class CoreAuth(ReadsOwnSettings):
     """The plugin object (one per app): it gives the accounts service its registration switch."""
 
     plugin_info = INFO
 
-    def __init__(self):
-        self._registry = None
-
     @hookimpl
     def startup(self, services):
-        self._registry = services.plugins
+        self.attach(services)
         services.accounts.registration_source = self.registration_enabled
 
     def registration_enabled(self):
         """Whether the stored settings leave self-registration open now."""
-        return registration_enabled(self._registry.settings_of(NAME))
+        return registration_enabled(self.own_settings())

@@ -22,7 +22,7 @@ kept so its settings form validates; they are not applied (the memory tier's siz
 import msgspec
 
 from app.services.cache import MIN_TTL_SECONDS, Namespace
-from app.services.plugins import PluginInfo, hookimpl
+from app.services.plugins import PluginInfo, ReadsOwnSettings, hookimpl
 
 NAME = "core-cache"
 MAX_TTL_SECONDS = 30 * 24 * 3600  # memcached reads a longer expiration as an absolute time
@@ -79,17 +79,14 @@ def ttl_from_settings(settings, namespace):
     return seconds if valid and MIN_TTL_SECONDS <= seconds <= MAX_TTL_SECONDS else None
 
 
-class CoreCache:
+class CoreCache(ReadsOwnSettings):
     """The plugin object (one per app): it mounts the cache routes and gives the cache its TTLs."""
 
     plugin_info = INFO
 
-    def __init__(self):
-        self._registry = None
-
     @hookimpl
     def startup(self, services):
-        self._registry = services.plugins
+        self.attach(services)
         if services.cache is not None:
             services.cache.ttl_source = self.ttl_for
 
@@ -101,9 +98,9 @@ class CoreCache:
 
     def ttl_for(self, namespace):
         """The TTL the settings give ``namespace`` while the plugin is active, else None."""
-        if str(namespace) not in CONFIGURABLE or self._registry is None:
+        if str(namespace) not in CONFIGURABLE:
             return None  # the plugins namespace first: reading the settings reads it
-        state = self._registry.states().get(NAME)
+        state = self.own_state()
         if state is None or state["status"] != "active":
             return None
         return ttl_from_settings(state["settings"] or {}, namespace)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import msgspec
 
 from app.services.media import sniff
-from app.services.plugins import PluginInfo, hookimpl
+from app.services.plugins import PluginInfo, ReadsOwnSettings, hookimpl
 
 NAME = "core-media"
 KNOWN_TYPES = tuple(kind.mime for kind in sniff.ALLOWED_TYPES)
@@ -77,19 +77,17 @@ def policy_from_settings(settings):
     )
 
 
-class CoreMedia:
+class CoreMedia(ReadsOwnSettings):
     """The plugin object (one per app): it gives the media library its upload policy."""
 
     plugin_info = INFO
 
-    def __init__(self):
-        self._registry = None
-
     @hookimpl
     def startup(self, services):
-        self._registry = services.plugins
+        self.attach(services)
         services.media.policy_source = self.policy
 
     def policy(self):
         """The upload policy the stored settings give now."""
-        return policy_from_settings(self._registry.settings_of(NAME)) if self._registry is not None else None
+        settings = self.own_settings()
+        return policy_from_settings(settings) if settings is not None else None

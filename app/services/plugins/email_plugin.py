@@ -18,7 +18,7 @@ import msgspec
 
 from app.db.database import release_connection
 from app.db.models import database
-from app.services.plugins import PluginInfo, hookimpl
+from app.services.plugins import PluginInfo, ReadsOwnSettings, hookimpl
 
 NAME = "email"
 log = logging.getLogger("sonicpy.mail")
@@ -55,19 +55,19 @@ INFO = PluginInfo(
 )
 
 
-class Email:
+class Email(ReadsOwnSettings):
     """The plugin object (one per app): it gives the SMTP mailer its ``From`` and reports its state."""
 
     plugin_info = INFO
 
     def __init__(self):
-        self._registry = None
+        super().__init__()
         self._mail = None
         self._mailer = None
 
     @hookimpl
     def startup(self, settings, services):
-        self._registry = services.plugins
+        self.attach(services)
         self._mail = settings.mail
         self._mailer = services.mailer
         if hasattr(services.mailer, "sender_source"):
@@ -78,7 +78,7 @@ class Email:
         db = database.obj
         opened_here = db is not None and db.is_closed()  # after the response the request's is gone
         try:
-            return self._registry.settings_of(NAME).get("from_address") or None
+            return self.own_settings().get("from_address") or None
         except Exception:
             log.exception("email plugin settings could not be read; sending from MAIL_FROM")
             return None
