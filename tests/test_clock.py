@@ -99,7 +99,8 @@ def test_quiet_reports_only_runs_that_did_something(clock_env):
 
 
 def test_quiet_still_reports_errors(tmp_path):
-    # An unmigrated database: every job fails, and each failure is one line.
+    # An unmigrated database: every job fails, and each failure is one line (the webhook job
+    # first asks whether its plugin is active).
     folder = tmp_path / "unmigrated"
     env = make_env(folder, crons=[EVERY_MINUTE])
     runtime = Runtime(str(folder / "bindings.toml"), None, str(folder / "state"))
@@ -110,7 +111,7 @@ def test_quiet_still_reports_errors(tmp_path):
         f"❌ {EVERY_MINUTE}: purge_expired_logs failed: no such table: log_config",
         f"❌ {EVERY_MINUTE}: run_scheduled_content failed: no such table: scheduled_content",
         f"❌ {EVERY_MINUTE}: sweep_media_orphans failed: no such table: media_pending_objects",
-        f"❌ {EVERY_MINUTE}: retry_webhook_deliveries failed: no such table: webhook_deliveries",
+        f"❌ {EVERY_MINUTE}: retry_webhook_deliveries failed: no such table: plugins",
     ]
     env.DB.db.close()
 
