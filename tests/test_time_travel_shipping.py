@@ -228,3 +228,42 @@ def test_a_database_under_another_schema_is_not_overwritten(project):
     result = project.rebuild()
     assert result.exit_code == 1 and "schema is not the one the snapshot was taken under" in result.output
     assert project.content() == {"p1": "Post 1", "p2": "Post 2"}
+
+
+def test_tables_without_a_key_and_exact_values_are_rebuilt_as_they_were(project):
+    postgres = project.dialect == "postgres"
+    blob, real = ("BYTEA", "DOUBLE PRECISION") if postgres else ("BLOB", "REAL")
+    blob_value = "decode('00ff10', 'hex')" if postgres else "x'00ff10'"
+    (project.migrations / "0999_samples.sql").write_text(
+        "CREATE TABLE notes (body TEXT, n INTEGER);\n"
+        f"CREATE TABLE samples (id INTEGER PRIMARY KEY, b {blob}, r {real}, n BIGINT, t TEXT);\n")
+    assert project.cli("d1", "migrations", "apply", "DB").exit_code == 0
+    project.sql("INSERT INTO notes VALUES ('a', 1), ('a', 1), ('b', NULL)")
+    project.sql(f"INSERT INTO samples VALUES (1, {blob_value}, 0.1 + 0.2, 9007199254740993, 'q''é')")
+    project.ship()  # the snapshot holds these rows
+    project.sql("INSERT INTO notes VALUES ('d', 4), ('a', 1)")
+    project.sql("UPDATE notes SET body = 'z' WHERE body = 'a'")
+    project.sql("DELETE FROM notes WHERE body = 'b'")
+    project.sql(f"INSERT INTO samples VALUES (2, {blob_value}, 1e300, -1, NULL)")  # forward changes carry them
+    project.sql("UPDATE samples SET r = r * 3, t = 'x' WHERE id = 1")
+
+    def state():
+        return (sorted((row["body"], row["n"]) for row in project.rows("SELECT body, n FROM notes")),
+                project.rows("SELECT id, b, r, n, t FROM samples ORDER BY id"))
+
+    at_middle = state()
+    assert at_middle[0] == [("d", 4), ("z", 1), ("z", 1), ("z", 1)] and len(at_middle[1]) == 2
+    middle = now_seconds_between_writes()
+    project.sql("DELETE FROM samples WHERE id = 2")
+    project.sql("UPDATE notes SET n = 7 WHERE body = 'd'")
+    latest = state()
+    project.ship()
+
+    project.lose_database()
+    assert project.rebuild("--timestamp", middle).exit_code == 0
+    assert state() == at_middle
+    assert project.rebuild().exit_code == 0
+    assert state() == latest
+    # A REAL that 15 digits would round (0.9000000000000001 on SQLite, 0.8999999999999999 on
+    # PostgreSQL, whose 0.1 + 0.2 is exact numeric) and an integer past 2**53 came back exactly.
+    assert latest[1][0]["r"] != 0.9 and latest[1][0]["n"] == 9007199254740993

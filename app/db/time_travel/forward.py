@@ -70,7 +70,7 @@ def current_row(db, table, columns, key):
     if is_postgres(db):
         record = f"jsonb_populate_record(NULL::{quote(table)}, %s::jsonb)"
         match = " AND ".join(f"target.{quote(column)} = _key.{quote(column)}" for column in key)
-        row = db.execute_sql(f"SELECT to_jsonb(target)::text FROM {quote(table)} AS target, {record} AS _key"
+        row = db.execute_sql(f"SELECT to_jsonb(target.*)::text FROM {quote(table)} AS target, {record} AS _key"
                              f" WHERE {match}", (json.dumps(key),)).fetchone()
     else:
         match = " AND ".join(f"{quote(column)} = ?" for column in key)

@@ -94,9 +94,16 @@ def _keys(bucket, prefix):
         cursor = page["cursor"]
 
 
-def _put_lines(bucket, key, lines):
-    bucket.put(key, gzip.compress("".join(json.dumps(line) + "\n" for line in lines).encode()),
-               http_metadata={"content_type": "application/jsonl", "content_encoding": "gzip"})
+def _lines_object(key, lines):
+    """``(key, gzip of JSON lines, metadata)``, an object to put."""
+    return (key, gzip.compress("".join(json.dumps(line) + "\n" for line in lines).encode()),
+            {"content_type": "application/jsonl", "content_encoding": "gzip"})
+
+
+def _head_object(folder, history, snapshot_at, seq, through):
+    head = {"log_id": history.log_id, "armed_at": history.armed_at, "snapshot_at": snapshot_at,
+            "seq": seq, "through_ms": through}
+    return folder + "head.json", json.dumps(head).encode(), {"content_type": "application/json"}
 
 
 def _get_lines(bucket, key):
@@ -124,13 +131,17 @@ def ship(db, bucket, prefix, retention_days, snapshot_hours=24):
     head = _head(bucket, folders[-1][2]) if folders else None
     with _consistent_read(db):
         history = read_history(db)
-        specs = triggers.table_specs(db, set(history.excluded))
         check_armed(db, history)
         now = _now_ms(db)
         if _needs_snapshot(head, history, now, snapshot_hours):
-            shipped = Shipped(snapshots=1, changes=_ship_snapshot(db, bucket, prefix, history, specs, now))
+            shipped, objects = Shipped(snapshots=1), _snapshot_objects(db, prefix, history, now)
         else:
-            shipped = Shipped(changes=_ship_changes(db, bucket, folders[-1][2], head, history, specs, now))
+            changes, objects = _change_objects(db, folders[-1][2], head, history, now)
+            shipped = Shipped(changes=changes)
+    # Written after the read ends (on PostgreSQL writers wait while it lasts), head.json last:
+    # a pass that fails half-way leaves the folder reaching only as far as it did.
+    for key, data, metadata in objects:
+        bucket.put(key, data, http_metadata=metadata)
     return Shipped(shipped.snapshots, shipped.changes, _prune(bucket, prefix, now - retention_days * DAY_MS))
 
 
@@ -168,7 +179,7 @@ def _needs_snapshot(head, history, now, snapshot_hours):
     return now - head["snapshot_at"] >= snapshot_hours * HOUR_MS
 
 
-def _ship_snapshot(db, bucket, prefix, history, specs, now):
+def _snapshot_objects(db, prefix, history, now):
     tables = snapshot.snapshot_tables(db, set(history.excluded))
     folder = f"{prefix}{now:013d}-{history.current_seq:016x}/"
     header = {"format": FORMAT, "seq": history.current_seq, "at_ms": now, "log_id": history.log_id,
@@ -180,27 +191,23 @@ def _ship_snapshot(db, bucket, prefix, history, specs, now):
             for row in snapshot.table_rows(db, table):
                 yield [table, row]
 
-    _put_lines(bucket, folder + "snapshot.jsonl.gz", lines())
-    _put_head(bucket, folder, history, now, history.current_seq, now)
-    return 0
+    return [_lines_object(folder + "snapshot.jsonl.gz", lines()),
+            _head_object(folder, history, now, history.current_seq, now)]
 
 
-def _ship_changes(db, bucket, folder, head, history, specs, now):
+def _change_objects(db, folder, head, history, now):
+    """``(changes shipped, objects)``: a segment of the changes since ``head`` (if any) and the head."""
     changes = forward.read_changes(db, head["seq"], history.current_seq)
+    objects = []
     if changes:
+        specs = triggers.table_specs(db, set(history.excluded))
         try:
             lines = forward.with_new_rows(db, changes, specs)
         except HistoryMismatch as ex:
             raise TimeTravelError(f"changes cannot be shipped: {ex}") from None
-        _put_lines(bucket, f"{folder}segment-{history.current_seq:016x}.jsonl.gz", lines)
-    _put_head(bucket, folder, history, head["snapshot_at"], history.current_seq, now)
-    return len(changes)
-
-
-def _put_head(bucket, folder, history, snapshot_at, seq, through):
-    bucket.put(folder + "head.json", json.dumps({
-        "log_id": history.log_id, "armed_at": history.armed_at, "snapshot_at": snapshot_at,
-        "seq": seq, "through_ms": through}), http_metadata={"content_type": "application/json"})
+        objects.append(_lines_object(f"{folder}segment-{history.current_seq:016x}.jsonl.gz", lines))
+    objects.append(_head_object(folder, history, head["snapshot_at"], history.current_seq, now))
+    return len(changes), objects
 
 
 def _prune(bucket, prefix, cutoff):

@@ -30,7 +30,8 @@ def _jsonable(value):
 def table_rows(db, table):
     """Yield the rows of ``table`` as dicts, in the triggers' JSON form."""
     if is_postgres(db):
-        for (text,) in db.execute_sql(f"SELECT to_jsonb(t)::text FROM {quote(table)} AS t"):
+        # ``t.*`` is the row even when a column is named ``t`` (``to_jsonb(t)`` would be that column).
+        for (text,) in db.execute_sql(f"SELECT to_jsonb(t.*)::text FROM {quote(table)} AS t"):
             yield json.loads(text)
         return
     cursor = db.execute_sql(f"SELECT * FROM {quote(table)}")
