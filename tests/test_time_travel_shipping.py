@@ -267,3 +267,17 @@ def test_tables_without_a_key_and_exact_values_are_rebuilt_as_they_were(project)
     # A REAL that 15 digits would round (0.9000000000000001 on SQLite, 0.8999999999999999 on
     # PostgreSQL, whose 0.1 + 0.2 is exact numeric) and an integer past 2**53 came back exactly.
     assert latest[1][0]["r"] != 0.9 and latest[1][0]["n"] == 9007199254740993
+
+
+def test_a_migration_starts_a_new_snapshot_and_a_time_after_the_last_run_is_refused(project):
+    project.ship()
+    (project.migrations / "0999_add_subtitle.sql").write_text("ALTER TABLE content ADD COLUMN subtitle TEXT;\n")
+    assert project.cli("d1", "migrations", "apply", "DB").exit_code == 0
+    project.sql("UPDATE content SET subtitle = 'x' WHERE id = 'p1'")
+    assert project.ship()["snapshots_shipped"] == 1  # the old snapshot does not describe the new schema
+    after_run = now_seconds_between_writes()
+    project.lose_database()
+    refused = project.rebuild("--timestamp", after_run)
+    assert refused.exit_code == 1 and "pick an earlier time (or ship more often)" in refused.output
+    assert project.rebuild().exit_code == 0
+    assert project.rows("SELECT subtitle FROM content WHERE id = 'p1'") == [{"subtitle": "x"}]
