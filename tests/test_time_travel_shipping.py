@@ -216,7 +216,13 @@ def test_refusals_are_clear(project):
     media = project.cli("d1", "time-travel", "ship", "DB")
     assert media.exit_code == 1 and "`media sweep` deletes" in media.output
 
-    project.config.write_text(project.config.read_text().replace('time_travel_bucket = "MEDIA_BUCKET"\n', ""))
+    project.config.write_text(project.config.read_text().replace(
+        'time_travel_bucket = "MEDIA_BUCKET"', 'time_travel_bucket = "HISTORY"\ntime_travel_snapshot_hours = 0'))
+    hours = project.cli("d1", "time-travel", "ship", "DB")
+    assert hours.exit_code == 1 and "time_travel_snapshot_hours must be a whole number of hours" in hours.output
+
+    project.config.write_text(project.config.read_text().replace(
+        'time_travel_bucket = "HISTORY"\ntime_travel_snapshot_hours = 0\n', ""))
     unset = project.cli("d1", "time-travel", "ship", "DB")
     assert unset.exit_code == 1 and "no time_travel_bucket is configured" in unset.output
 
