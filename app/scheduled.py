@@ -9,7 +9,7 @@ line and ``dev``'s own timer.
 import logging
 
 from app.db.models import LogConfig, SystemLog, bind_models, now_ms
-from app.db.time_travel import purge_expired_history
+from app.db.time_travel import purge_expired_history, ship_history_to_bucket
 from app.runtime.context import ScheduledEvent
 from app.services.content.scheduling import run_scheduled_content
 from app.services.media.sweep import sweep
@@ -52,6 +52,7 @@ def retry_webhook_deliveries(event, env):
 
 JOBS = [
     purge_expired_logs, run_scheduled_content, sweep_media_orphans, purge_expired_history, retry_webhook_deliveries,
+    ship_history_to_bucket,
 ]
 
 

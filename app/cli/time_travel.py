@@ -1,9 +1,11 @@
-"""``d1 time-travel info|restore``: wrangler's Time Travel over the database's own change log.
+"""``d1 time-travel info|restore|ship``: wrangler's Time Travel over the database's own change log.
 
 ``info`` prints the bookmark of the database now, or at ``--timestamp``; ``restore`` brings
 the database back to a bookmark or a time in one transaction, prints the bookmark that
 undoes it, and makes the running apps' cache stale. See ``app.db.time_travel`` for how the
 history is kept and what limits a restore (the retention window, the last migration).
+``ship`` sends the history to the binding's ``time_travel_bucket`` (as the cron handler
+does), and ``restore --from-bucket`` rebuilds the database from there on another host.
 """
 
 import json
@@ -16,6 +18,7 @@ from app.cli.common import runtime_options
 from app.cli.d1 import refresh_cache
 from app.db import time_travel
 from app.db.time_travel import Bookmark, TimeTravelError
+from app.runtime.bindings import BindingKind
 
 _UNIX_SECONDS = re.compile(r"\d+(\.\d+)?")
 
@@ -52,6 +55,19 @@ def _open(runtime, database):
     except TimeTravelError as ex:
         raise click.ClickException(f"{table['binding']}: {ex}") from None
     return table, d1.db
+
+
+def _history_bucket(runtime, table):
+    """The opened R2 binding named by the binding's ``time_travel_bucket``; a clean error without one."""
+    try:
+        name = time_travel.bucket_binding(table)
+    except TimeTravelError as ex:
+        raise click.ClickException(f"{table['binding']}: {ex}") from None
+    if name is None:
+        raise click.ClickException(
+            f"{table['binding']}: no time_travel_bucket is configured, so its history is not shipped anywhere: "
+            "name an [[r2_buckets]] binding of its own in the database's table (time_travel_bucket = \"HISTORY\")")
+    return runtime.binding(BindingKind.R2, name)[1]
 
 
 def _bookmark(db, timestamp):
@@ -102,16 +118,24 @@ def info(runtime, database, timestamp, as_json):
 @click.option("--timestamp", default=None, help="Unix seconds or an RFC 3339 time to restore to.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object only (and do not ask).")
 @click.option("--yes", "-y", "yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--from-bucket", "from_bucket", is_flag=True,
+              help="Rebuild from the history shipped to time_travel_bucket (another host's); "
+                   "default time: the latest shipped.")
 @runtime_options
-def restore(runtime, database, bookmark, timestamp, as_json, yes):
+def restore(runtime, database, bookmark, timestamp, as_json, yes, from_bucket):
     """Restore DATABASE to --bookmark or --timestamp, in one transaction; print the undo bookmark.
 
     Every change after that point is undone (rows edited, deleted or added since);
     the restore itself can be undone with the bookmark it prints. Running apps' cached
-    responses are made stale afterwards.
+    responses are made stale afterwards. With --from-bucket, the database (migrated to
+    the same schema, e.g. on a new host) is rebuilt from the snapshot and changes shipped
+    to its time_travel_bucket, replacing every row it holds.
 
     Example: sonicpy d1 time-travel restore DB --timestamp 2025-10-01T00:00:00Z
     """
+    if from_bucket:
+        _restore_from_bucket(runtime, database, bookmark, timestamp, as_json, yes)
+        return
     if bool(bookmark) == bool(timestamp):
         raise click.UsageError("Provide either a timestamp or a bookmark - not both, not neither.")
     _, db = _open(runtime, database)
@@ -139,3 +163,61 @@ def restore(runtime, database, bookmark, timestamp, as_json, yes):
     click.echo(f"✅ Database {database} restored back to bookmark {restored.bookmark} "
                f"({restored.undone} change(s) undone)")
     click.echo(f"↩️ To undo this operation, you can restore to the previous bookmark: {restored.previous_bookmark}")
+
+
+def _restore_from_bucket(runtime, database, bookmark, timestamp, as_json, yes):
+    if bookmark:
+        raise click.UsageError("--from-bucket restores to a --timestamp (or the latest shipped point), "
+                               "not a bookmark")
+    table, db = _open(runtime, database)
+    bucket = _history_bucket(runtime, table)
+    at_ms = parse_timestamp(timestamp) if timestamp else None
+    if not as_json:
+        click.echo(f"🚧 Rebuilding database {database} from {table['binding']}'s history in {bucket.binding} "
+                   f"as of {time_travel.iso(at_ms) if at_ms else 'the latest point shipped'}")
+        click.echo(f"⚠️ This will replace all data in database {database}.")
+        if not yes and not click.confirm("OK to proceed (y/N)", default=False, show_default=False):
+            click.echo("Not restoring.")
+            return
+    try:
+        rebuilt = time_travel.restore_from_bucket(db, bucket, time_travel.prefix_for(table), at_ms)
+    except TimeTravelError as ex:
+        raise click.ClickException(str(ex)) from None
+    refresh_cache(runtime)
+    details = {"bookmark": str(rebuilt.bookmark), "timestamp": time_travel.iso(rebuilt.bookmark.at_ms),
+               "snapshot": time_travel.iso(rebuilt.snapshot_at), "changes_replayed": rebuilt.replayed}
+    if as_json:
+        click.echo(json.dumps(details, indent=2))
+        return
+    click.echo(f"✅ Database {database} rebuilt as of {details['timestamp']} (bookmark {rebuilt.bookmark}) from the "
+               f"snapshot of {details['snapshot']} and {rebuilt.replayed} change(s) shipped after it")
+
+
+@time_travel_group.command("ship")
+@click.argument("database")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object only.")
+@runtime_options
+def ship(runtime, database, as_json):
+    """Ship DATABASE's history to its time_travel_bucket now, as the cron handler does every run.
+
+    Writes a base snapshot when the bucket has none (or the last is older than
+    time_travel_snapshot_hours), otherwise the changes made since the last shipment.
+
+    Example: sonicpy d1 time-travel ship DB --env production
+    """
+    table, db = _open(runtime, database)
+    bucket = _history_bucket(runtime, table)
+    try:
+        shipped = time_travel.ship_history(db, table, bucket)
+        reach = time_travel.reach(bucket, time_travel.prefix_for(table))
+    except TimeTravelError as ex:
+        raise click.ClickException(str(ex)) from None
+    details = {"snapshots_shipped": shipped.snapshots, "changes_shipped": shipped.changes,
+               "folders_deleted": shipped.folders_deleted,
+               "earliest": time_travel.iso(reach[0]), "latest": time_travel.iso(reach[1])}
+    if as_json:
+        click.echo(json.dumps(details, indent=2))
+        return
+    what = "a base snapshot" if shipped.snapshots else f"{shipped.changes} change(s)"
+    click.echo(f"✅ Shipped {what} of {database} to {bucket.binding}; it can rebuild the database as of any "
+               f"time from {details['earliest']} to {details['latest']}")

@@ -118,6 +118,7 @@ BINDING_TYPES = {
                 "binding", "database_name", "database_id", "preview_database_id", "migrations_dir",
                 "migrations_table", "migrations_pattern", "database_internal_env", "remote",
                 "database_url", "database_url_env", "time_travel_retention_days", "time_travel",
+                "time_travel_bucket", "time_travel_snapshot_hours",
                 "read_replica_urls", "read_replica_urls_env",
             }),
             opener=open_d1, pinger=_ping, closer=_close_d1, describer=_describe,

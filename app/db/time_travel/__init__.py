@@ -8,7 +8,10 @@ The design, on SQLite and PostgreSQL alike:
   log row per row written, whatever the size of the database, and has the granularity of
   single changes (any millisecond can be named).
 * The history lives in the database itself, so it is as safe as the database and travels
-  with its backups.
+  with its backups. With ``time_travel_bucket`` naming an R2 binding, the cron handler
+  also ships it there (``shipping``: a base snapshot a day plus the changes since, with
+  the rows they wrote), so another host can rebuild the database at a point of the
+  retention window after this one is lost.
 * The migration runner removes the triggers before it applies migrations and installs
   them again after (``arm``), for the schema as it then is; that moment is the earliest a
   restore can reach, so a restore never crosses a schema change.
@@ -40,11 +43,17 @@ from app.db.time_travel.history import (
     restore,
     rows_written_since,
 )
+from app.db.time_travel.shipping import Rebuilt, Shipped, prefix_for, reach, restore_from_bucket, ship
 from app.db.time_travel.triggers import untracked as untracked_tables
 
 DEFAULT_RETENTION_DAYS = 30
 RETENTION_KEY = "time_travel_retention_days"
 ENABLED_KEY = "time_travel"
+BUCKET_KEY = "time_travel_bucket"
+SNAPSHOT_HOURS_KEY = "time_travel_snapshot_hours"
+DEFAULT_SNAPSHOT_HOURS = 24
+# `media sweep` deletes every object of the media bucket that no media row names.
+MEDIA_BUCKET = "MEDIA_BUCKET"
 
 
 def enabled(binding):
@@ -71,13 +80,61 @@ def retention_days(binding):
     return value
 
 
+def bucket_binding(binding):
+    """The R2 binding name history is shipped to (``time_travel_bucket``), or None.
+
+    Raises:
+        TimeTravelError: not a binding name, or the media bucket (its sweep would delete
+            the shipped history).
+    """
+    value = binding.get(BUCKET_KEY)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise TimeTravelError(f"{BUCKET_KEY} must name an [[r2_buckets]] binding (got {value!r})")
+    if value == MEDIA_BUCKET:
+        raise TimeTravelError(f"{BUCKET_KEY} cannot be {MEDIA_BUCKET}: `media sweep` deletes the objects no media "
+                              "row names. Declare a bucket of its own ([[r2_buckets]] binding = \"HISTORY_BUCKET\")")
+    return value
+
+
+def snapshot_hours(binding):
+    """Hours between base snapshots shipped to the bucket (``time_travel_snapshot_hours``, default 24).
+
+    Raises:
+        TimeTravelError: the value is not a whole number of hours, at least 1.
+    """
+    value = binding.get(SNAPSHOT_HOURS_KEY, DEFAULT_SNAPSHOT_HOURS)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise TimeTravelError(f"{SNAPSHOT_HOURS_KEY} must be a whole number of hours, at least 1 (got {value!r})")
+    return value
+
+
+def ship_history(db, binding, bucket):
+    """Ship DB's history to ``bucket`` as ``binding`` (its ``[[d1_databases]]`` table) configures."""
+    return ship(db, bucket, prefix_for(binding), retention_days(binding), snapshot_hours(binding))
+
+
+def ship_history_to_bucket(event, env):
+    """Cron job: ship DB's history to its ``time_travel_bucket``, when one is configured."""
+    config = env.DB.config
+    name = bucket_binding(config)
+    if name is None or not enabled(config):
+        return {"history_snapshots_shipped": 0, "history_changes_shipped": 0}
+    shipped = ship_history(env.DB.db, config, getattr(env, name))
+    return {"history_snapshots_shipped": shipped.snapshots, "history_changes_shipped": shipped.changes,
+            "history_folders_deleted": shipped.folders_deleted}
+
+
 def purge_expired_history(event, env):
     """Cron job: delete DB's changes older than its retention window."""
     return {"changes_purged": purge(env.DB.db, retention_days(env.DB.config), event.scheduled_time)}
 
 
 __all__ = [
-    "DAY_MS", "DEFAULT_RETENTION_DAYS", "RETENTION_KEY", "Bookmark", "History", "Restored",
+    "BUCKET_KEY", "DAY_MS", "DEFAULT_RETENTION_DAYS", "RETENTION_KEY", "SNAPSHOT_HOURS_KEY", "Bookmark", "History",
+    "Rebuilt", "Restored", "Shipped", "bucket_binding", "prefix_for", "reach", "restore_from_bucket", "ship",
+    "ship_history", "ship_history_to_bucket", "snapshot_hours",
     "TimeTravelError", "arm", "bookmark_at", "check_armed", "current_bookmark", "disarm", "iso",
     "purge", "purge_expired_history", "read_history", "restore", "retention_days", "rows_written_since",
     "untracked_tables",

@@ -118,3 +118,8 @@ def _postgres_keyless(db, table, operation, row, old_row):
     assignments = ", ".join(f"{quote(column)} = _old.{quote(column)}" for column in old_row)
     sql = f"UPDATE {target} AS target SET {assignments} FROM {record} AS _old WHERE target.ctid = {one_row}"
     return db.execute_sql(sql, (json.dumps(old_row), json.dumps(row))).rowcount
+
+
+def insert_row(db, table, row):
+    """Insert ``row`` (a JSON object as the triggers log rows) into ``table``, as undoing a DELETE does."""
+    return (_postgres if is_postgres(db) else _sqlite)(db, table, "DELETE", {}, row)

@@ -1,0 +1,294 @@
+"""Shipping history to an R2 bucket, and rebuilding a database from it on another host.
+
+The change log lives in the database, so a lost host loses it. With ``time_travel_bucket``
+naming an R2 binding, each shipping pass (the cron handler, ``d1 time-travel ship``) writes
+under ``d1-time-travel/<database_name>/``, one folder per base snapshot::
+
+    <snapshot at ms, 13 digits>-<seq, 16 hex>/snapshot.jsonl.gz   every table's rows
+    .../segment-<last seq, 16 hex>.jsonl.gz                        changes since, with the rows they left
+    .../head.json                                                  how far the folder reaches
+
+A new snapshot is taken when there is none, when the last is older than
+``time_travel_snapshot_hours`` (default 24), or when it no longer describes the database
+(a migration re-armed history, or the log was replaced by a restore from the bucket);
+otherwise the pass ships the changes since the last one, if any, and moves ``head.json``
+forward. So the bucket holds a snapshot a day plus what was written, and reaches as close
+to now as the last pass (the cron runs every minute).
+
+Restoring at time T takes the newest snapshot at or before T and replays its segments'
+changes up to T, in one transaction, into a database migrated to the same schema.
+Folders no point of the retention window needs are deleted by the shipping pass.
+"""
+
+import gzip
+import json
+import re
+from dataclasses import dataclass
+
+from app.db.time_travel import forward, snapshot, triggers
+from app.db.time_travel.history import (
+    DAY_MS,
+    Bookmark,
+    TimeTravelError,
+    _foreign_keys_deferred,
+    _lock,
+    _now_ms,
+    check_armed,
+    iso,
+    read_history,
+)
+from app.db.time_travel.undo import HistoryMismatch
+
+PREFIX = "d1-time-travel"
+HOUR_MS = 3600 * 1000
+_FOLDER = re.compile(r"(\d{13})-([0-9a-f]{16})")
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """What one shipping pass wrote."""
+
+    snapshots: int = 0
+    changes: int = 0
+    folders_deleted: int = 0
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """What a restore from the bucket did: the bookmark reached, from which snapshot, changes replayed."""
+
+    bookmark: Bookmark
+    snapshot_at: int
+    replayed: int
+
+
+def prefix_for(binding_table):
+    """The key prefix of one database's history in the bucket."""
+    return f"{PREFIX}/{binding_table.get('database_name') or binding_table['binding']}/"
+
+
+# --------------------------------------------------------------------------- bucket layout
+
+def _folders(bucket, prefix):
+    """``[(at_ms, seq, folder prefix)]`` of the snapshots under ``prefix``, oldest first."""
+    folders, cursor = [], None
+    while True:
+        page = bucket.list(prefix=prefix, delimiter="/", cursor=cursor)
+        for name in page["delimited_prefixes"]:
+            match = _FOLDER.fullmatch(name[len(prefix):].rstrip("/"))
+            if match:
+                folders.append((int(match.group(1)), int(match.group(2), 16), name))
+        if not page["truncated"]:
+            return sorted(folders)
+        cursor = page["cursor"]
+
+
+def _keys(bucket, prefix):
+    keys, cursor = [], None
+    while True:
+        page = bucket.list(prefix=prefix, cursor=cursor)
+        keys += [obj.key for obj in page["objects"]]
+        if not page["truncated"]:
+            return keys
+        cursor = page["cursor"]
+
+
+def _lines_object(key, lines):
+    """``(key, gzip of JSON lines, metadata)``, an object to put."""
+    return (key, gzip.compress("".join(json.dumps(line) + "\n" for line in lines).encode()),
+            {"content_type": "application/jsonl", "content_encoding": "gzip"})
+
+
+def _head_object(folder, history, snapshot_at, seq, through):
+    head = {"log_id": history.log_id, "armed_at": history.armed_at, "snapshot_at": snapshot_at,
+            "seq": seq, "through_ms": through}
+    return folder + "head.json", json.dumps(head).encode(), {"content_type": "application/json"}
+
+
+def _get_lines(bucket, key):
+    body = bucket.get(key)
+    if body is None:
+        raise TimeTravelError(f"{key} is missing from the bucket")
+    return [json.loads(line) for line in gzip.decompress(body.bytes()).decode().splitlines()]
+
+
+def _head(bucket, folder):
+    body = bucket.get(folder + "head.json")
+    return None if body is None else body.json()
+
+
+# -------------------------------------------------------------------------------- shipping
+
+def ship(db, bucket, prefix, retention_days, snapshot_hours=24):
+    """Ship what the bucket lacks: a new snapshot, or the changes since the last pass.
+
+    Raises:
+        TimeTravelError: the database keeps no history, or its schema changed outside
+            migrations (history cannot be read consistently then).
+    """
+    folders = _folders(bucket, prefix)
+    head = _head(bucket, folders[-1][2]) if folders else None
+    with _consistent_read(db):
+        history = read_history(db)
+        check_armed(db, history)
+        now = _now_ms(db)
+        if _needs_snapshot(head, history, now, snapshot_hours):
+            shipped, objects = Shipped(snapshots=1), _snapshot_objects(db, prefix, history, now)
+        else:
+            changes, objects = _change_objects(db, folders[-1][2], head, history, now)
+            shipped = Shipped(changes=changes)
+    # Written after the read ends (on PostgreSQL writers wait while it lasts), head.json last:
+    # a pass that fails half-way leaves the folder reaching only as far as it did.
+    for key, data, metadata in objects:
+        bucket.put(key, data, http_metadata=metadata)
+    return Shipped(shipped.snapshots, shipped.changes, _prune(bucket, prefix, now - retention_days * DAY_MS))
+
+
+def _consistent_read(db):
+    """One snapshot of every table and the log, with no writer between its change and commit.
+
+    PostgreSQL hands out ``seq`` before commit: the SHARE lock, taken before the first
+    read of a REPEATABLE READ transaction, waits for writers in flight, so no change below
+    the shipped ``seq`` commits later. SQLite's read transaction sees one state already.
+    """
+    if not triggers.is_postgres(db):
+        return db.atomic("DEFERRED")
+    return _RepeatableReadLocked(db)
+
+
+class _RepeatableReadLocked:
+    def __init__(self, db):
+        self._db = db
+        self._atomic = db.atomic()
+
+    def __enter__(self):
+        self._atomic.__enter__()
+        self._db.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        _lock(self._db)
+
+    def __exit__(self, *exc):
+        return self._atomic.__exit__(*exc)
+
+
+def _needs_snapshot(head, history, now, snapshot_hours):
+    if head is None or head["log_id"] != history.log_id or head["armed_at"] != history.armed_at:
+        return True
+    if head["seq"] > history.current_seq or head["seq"] < history.purged_seq:
+        return True  # the log was replaced, or changes were purged before being shipped
+    return now - head["snapshot_at"] >= snapshot_hours * HOUR_MS
+
+
+def _snapshot_objects(db, prefix, history, now):
+    tables = snapshot.snapshot_tables(db, set(history.excluded))
+    folder = f"{prefix}{now:013d}-{history.current_seq:016x}/"
+    header = {"format": FORMAT, "seq": history.current_seq, "at_ms": now, "log_id": history.log_id,
+              "fingerprint": history.fingerprint, "excluded": list(history.excluded), "tables": tables}
+
+    def lines():
+        yield header
+        for table in tables:
+            for row in snapshot.table_rows(db, table):
+                yield [table, row]
+
+    return [_lines_object(folder + "snapshot.jsonl.gz", lines()),
+            _head_object(folder, history, now, history.current_seq, now)]
+
+
+def _change_objects(db, folder, head, history, now):
+    """``(changes shipped, objects)``: a segment of the changes since ``head`` (if any) and the head."""
+    changes = forward.read_changes(db, head["seq"], history.current_seq)
+    objects = []
+    if changes:
+        specs = triggers.table_specs(db, set(history.excluded))
+        try:
+            lines = forward.with_new_rows(db, changes, specs)
+        except HistoryMismatch as ex:
+            raise TimeTravelError(f"changes cannot be shipped: {ex}") from None
+        objects.append(_lines_object(f"{folder}segment-{history.current_seq:016x}.jsonl.gz", lines))
+    objects.append(_head_object(folder, history, head["snapshot_at"], history.current_seq, now))
+    return len(changes), objects
+
+
+def _prune(bucket, prefix, cutoff):
+    """Delete the folders older than the newest snapshot taken at or before ``cutoff``."""
+    folders = _folders(bucket, prefix)
+    kept_from = max((index for index, (at, _, _) in enumerate(folders) if at <= cutoff), default=0)
+    for _, _, folder in folders[:kept_from]:
+        keys = _keys(bucket, folder)
+        for start in range(0, len(keys), 1000):
+            bucket.delete(keys[start:start + 1000])
+    return kept_from
+
+
+# ------------------------------------------------------------------------------- rebuilding
+
+def reach(bucket, prefix):
+    """``(earliest, latest)`` epoch ms the bucket can restore to, or None when it holds nothing."""
+    folders = _folders(bucket, prefix)
+    if not folders:
+        return None
+    head = _head(bucket, folders[-1][2])
+    return folders[0][0], (head or {}).get("through_ms", folders[-1][0])
+
+
+def restore_from_bucket(db, bucket, prefix, at_ms=None):
+    """Rebuild ``db`` as it was at ``at_ms`` (default: the latest point shipped), in ONE transaction.
+
+    ``db`` must be migrated to the schema the snapshot was taken under; everything in
+    its tables is replaced.
+
+    Raises:
+        TimeTravelError: the bucket holds nothing for that time, the schema differs, or
+            a change cannot be replayed (nothing changed then).
+    """
+    folder, snapshot_at, through = _pick_folder(bucket, prefix, at_ms)
+    target = through if at_ms is None else at_ms
+    lines = _get_lines(bucket, folder + "snapshot.jsonl.gz")
+    header, rows = lines[0], lines[1:]
+    changes = [change for key in sorted(_keys(bucket, folder + "segment-"))
+               for change in _get_lines(bucket, key)]
+    last = max((change[0] for change in changes if change[1] <= target), default=header["seq"])
+    changes = [change for change in changes if change[0] <= last]
+    try:
+        with db.atomic():
+            _rebuild(db, header, rows, changes)
+    except HistoryMismatch as ex:
+        raise TimeTravelError(f"the bucket's history cannot be replayed: {ex}; nothing was restored") from None
+    return Rebuilt(Bookmark(last, target, header["log_id"]), snapshot_at, len(changes))
+
+
+def _pick_folder(bucket, prefix, at_ms):
+    folders = _folders(bucket, prefix)
+    if not folders:
+        raise TimeTravelError(f"the bucket holds no history under {prefix}: nothing was shipped there yet")
+    eligible = folders if at_ms is None else [folder for folder in folders if folder[0] <= at_ms]
+    if not eligible:
+        raise TimeTravelError(f"the bucket's history starts at {iso(folders[0][0])}: "
+                              f"it holds nothing as old as {iso(at_ms)}")
+    snapshot_at, _, folder = eligible[-1]
+    through = (_head(bucket, folder) or {}).get("through_ms", snapshot_at)
+    if at_ms is not None and at_ms > through:
+        raise TimeTravelError(f"the bucket's history under that snapshot reaches {iso(through)}, "
+                              f"before {iso(at_ms)}: pick an earlier time (or ship more often)")
+    return folder, snapshot_at, through
+
+
+def _rebuild(db, header, rows, changes):
+    specs = triggers.table_specs(db, set(header["excluded"]))
+    if triggers.fingerprint(specs) != header["fingerprint"]:
+        raise TimeTravelError("this database's schema is not the one the snapshot was taken under: migrate it "
+                              "to the same migrations (`d1 migrations apply` with the same code) and try again")
+    missing = set(header["tables"]) - set(db.get_tables())
+    if missing:
+        raise TimeTravelError(f"tables missing here: {', '.join(sorted(missing))}; run `d1 migrations apply` first")
+    _lock(db, specs, "EXCLUSIVE")
+    triggers.drop_triggers(db)  # the snapshot's log rows and the replayed ones are the original's
+    with _foreign_keys_deferred(db, set(header["tables"])):
+        snapshot.clear_tables(db, header["tables"])
+        for table, row in rows:
+            snapshot.load_row(db, table, row)
+        for change in changes:
+            forward.replay(db, change, specs)
+    triggers.create_triggers(db, specs)
+    snapshot.reset_sequences(db)
