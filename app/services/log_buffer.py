@@ -31,7 +31,7 @@ log = logging.getLogger("sonicpy.request_logs")
 
 DEFAULT_MAX_ROWS = 100
 DEFAULT_MAX_AGE_MS = 1000
-DEFAULT_CAPACITY = 10_000
+DEFAULT_CAPACITY = 5_000  # about 5 MB of rows at most per process
 
 
 class LogBuffer:
