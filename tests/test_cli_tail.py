@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from app.cli import cli
 from app.cli.tail import LATE_ROW_MS, LogCursor, TailFilters
 from app.db.models import SystemLog, bind_models, now_ms
+from app.services.log_buffer import flush_process_buffer
 from app.services.logs import RequestRecord, write_request_log
 from tests.fixtures.app import PROJECT_ROOT, bindings_text, client_for
 
@@ -45,6 +46,7 @@ def start_tail(env, *args):
 
 def tail_once(env, *args):
     """``tail --once --since 1h`` in process: the rows written so far that pass ``args``."""
+    flush_process_buffer()  # the requests' rows wait in this process's buffer until a flush
     result = CliRunner().invoke(cli, ["tail", "--once", "--since", "1h", *args, *project_args(env)],
                                 catch_exceptions=False)
     bind_models(env.DB.db)  # the command bound the models to its own connection

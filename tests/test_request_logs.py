@@ -1,6 +1,10 @@
 """The request-logs core plugin and GET /admin/api/logs."""
 
 import logging
+import os
+import subprocess
+import sys
+import threading
 
 import pytest
 import webtest
@@ -8,7 +12,10 @@ import webtest
 from app.db.models import LogConfig, SystemLog, bind_models, database, now_ms
 from app.runtime.context import ScheduledEvent
 from app.scheduled import run_scheduled
-from tests.fixtures.app import client_for
+from app.services.log_buffer import LogBuffer, flush_process_buffer, process_buffer
+from app.services.logs import RequestRecord, insert_request_logs, request_log_row
+from app.services.plugins.request_logs import write_batch
+from tests.fixtures.app import PROJECT_ROOT, client_for
 from tests.fixtures.users import bearer, create_user, token_for
 
 DAY_MS = 24 * 3600 * 1000
@@ -16,8 +23,18 @@ DAY_MS = 24 * 3600 * 1000
 
 @pytest.fixture
 def web(env):
+    """A client whose request rows this process's buffer holds until ``api_logs`` flushes it
+    (its thread would otherwise flush whenever a second passed, and a test could not see a row
+    waiting)."""
     bind_models(env.DB.db)
-    return client_for(env)
+    buffer = process_buffer(write_batch)
+    saved = buffer.max_rows, buffer.max_age_ms
+    buffer.max_rows, buffer.max_age_ms = 1_000_000, 3_600_000
+    try:
+        yield client_for(env)
+    finally:
+        buffer.max_rows, buffer.max_age_ms = saved
+        buffer.flush()  # into this test's database, while it is open
 
 
 @pytest.fixture
@@ -27,6 +44,8 @@ def admin(env):
 
 
 def api_logs(**where):
+    """The ``api`` rows written, after writing what this process has queued."""
+    flush_process_buffer()
     query = SystemLog.select().where(SystemLog.category == "api")
     for name, value in where.items():
         query = query.where(getattr(SystemLog, name) == value)
@@ -52,7 +71,13 @@ def test_the_row_is_written_after_the_response_body(env, web):
     assert statuses == ["200 OK"] and chunks
     assert api_logs(url="/api/collections") == []
     body.close()
+    assert written("/api/collections") == 0  # queued, not written: the flush thread batches rows
     assert len(api_logs(url="/api/collections")) == 1
+
+
+def written(url):
+    """Rows in ``system_logs`` for ``url`` now, without flushing."""
+    return SystemLog.select().where(SystemLog.url == url).count()
 
 
 def test_levels_follow_the_status(web):
@@ -91,15 +116,18 @@ def test_deactivated_plugin_logs_nothing(web, admin):
 
 def test_a_failing_log_write_never_fails_the_request(env, web, caplog):
     database.execute_sql("ALTER TABLE system_logs RENAME TO system_logs_gone")
-    with caplog.at_level(logging.ERROR, logger="sonicpy.plugins"):
+    with caplog.at_level(logging.ERROR, logger="sonicpy.request_logs"):
         response = web.get("/api/collections", status=200)
+        assert flush_process_buffer() == 1  # logged, never raised
     assert response.json["data"] is not None
-    assert any("request-logs: hook after_request failed" in record.getMessage()
+    assert any("request-logs: writing 1 rows failed" in record.getMessage()
                and response.headers["X-Request-ID"] in record.getMessage() for record in caplog.records)
+    database.execute_sql("ALTER TABLE system_logs_gone RENAME TO system_logs")
+    assert api_logs() == []  # the failed batch was dropped, not retried forever
 
 
 def test_a_deleted_caller_is_logged_anonymously(web):
-    from app.services.logs import RequestRecord, write_request_log
+    from app.services.logs import write_request_log
 
     record = RequestRecord("GET", "/api/x", "", 200, 1, "no-such-user", "127.0.0.1", None, "r1")
     assert write_request_log(record) is True
@@ -114,6 +142,7 @@ def test_logs_api_filters_and_pages(web, admin):
     user, headers = admin
     web.get("/api/content/missing", status=404)
     web.get("/api/collections", headers=headers, status=200)
+    flush_process_buffer()
     body = web.get("/admin/api/logs?category=api&status=404", headers=headers).json
     assert [row["url"] for row in body["data"]] == ["/api/content/missing"]
     assert body["meta"] == {"page": 1, "limit": 50, "total": 1, "pages": 1, "hasNext": False, "hasPrev": False}
@@ -159,4 +188,155 @@ def test_request_logs_on_postgres(tmp_path, fresh_postgres_url):
     assert (row.status_code, row.user_id, row.level) == (404, user.id, "warn")
     found = client.get("/admin/api/logs?status=404&search=missing", headers=headers).json
     assert found["meta"]["total"] == 1 and found["data"][0]["request_id"] == response.headers["X-Request-ID"]
+    flush_process_buffer()  # the last request's row, while its database exists
     env.DB.db.close()
+
+
+# -- batching: app.services.log_buffer -----------------------------------------------------
+
+
+def test_requests_are_written_together_in_one_flush(env, web):
+    for _ in range(3):
+        web.get("/api/collections", status=200)
+    assert written("/api/collections") == 0
+    database.obj.connect(reuse_if_open=True)
+    with QueryLog(database.obj) as statements:
+        assert flush_process_buffer() == 3
+    inserts = [sql for sql in statements if sql.startswith('INSERT INTO "system_logs"')]
+    assert len(inserts) == 1 and len(api_logs(url="/api/collections")) == 3
+    assert sum('"log_config"' in sql for sql in statements) == 1  # read once per flush, not per row
+
+
+class QueryLog:
+    """The SQL ``db`` runs inside the block (peewee's ``execute_sql`` wrapped)."""
+
+    def __init__(self, db):
+        self._db, self._statements = db, []
+
+    def __enter__(self):
+        original = self._original = self._db.execute_sql
+
+        def recording(sql, params=None, *args, **kwargs):
+            self._statements.append(sql)
+            return original(sql, params, *args, **kwargs)
+
+        self._db.execute_sql = recording
+        return self._statements
+
+    def __exit__(self, *exc):
+        del self._db.execute_sql
+
+
+class Recorder:
+    """A writer that keeps what it was given and signals each call."""
+
+    def __init__(self):
+        self.calls = []
+        self.called = threading.Event()
+
+    def __call__(self, db, rows):
+        self.calls.append((db, [row["n"] for row in rows]))
+        self.called.set()
+
+
+def test_the_thread_writes_when_max_rows_are_waiting():
+    recorder = Recorder()
+    buffer = LogBuffer(recorder, max_rows=2, max_age_ms=3_600_000)
+    buffer.add("db", {"n": 1})
+    buffer.add("db", {"n": 2})
+    assert recorder.called.wait(30)
+    assert recorder.calls == [("db", [1, 2])] and buffer.pending() == 0
+
+
+def test_the_thread_writes_a_lone_row_once_it_is_max_age_old():
+    recorder = Recorder()
+    buffer = LogBuffer(recorder, max_rows=100, max_age_ms=0)
+    buffer.add("db", {"n": 1})
+    assert recorder.called.wait(30)
+    assert recorder.calls == [("db", [1])]
+
+
+def test_rows_go_to_the_database_their_request_used():
+    recorder = Recorder()
+    buffer = LogBuffer(recorder, max_age_ms=3_600_000)
+    for db, n in (("one", 1), ("two", 2), ("one", 3)):
+        buffer.add(db, {"n": n})
+    assert buffer.flush() == 3
+    assert recorder.calls == [("one", [1, 3]), ("two", [2])]
+
+
+def test_a_full_buffer_drops_the_oldest_and_says_so_once(caplog):
+    recorder = Recorder()
+    buffer = LogBuffer(recorder, max_age_ms=3_600_000, capacity=2)
+    with caplog.at_level(logging.WARNING, logger="sonicpy.request_logs"):
+        for n in range(1, 6):
+            buffer.add("db", {"n": n})
+        assert buffer.pending() == 2
+        buffer.flush()
+    assert recorder.calls == [("db", [4, 5])]
+    messages = [record.getMessage() for record in caplog.records]
+    assert len([m for m in messages if "dropping the oldest" in m]) == 1
+    assert any("3 rows were dropped" in m for m in messages)
+
+
+def test_a_failing_writer_is_logged_and_never_raises(caplog):
+    def broken(db, rows):
+        raise RuntimeError("log store down")
+
+    buffer = LogBuffer(broken, max_age_ms=3_600_000)
+    buffer.add("db", {"request_id": "r-1"})
+    with caplog.at_level(logging.ERROR, logger="sonicpy.request_logs"):
+        assert buffer.flush() == 1
+    assert any("writing 1 rows failed (requests r-1)" in record.getMessage() for record in caplog.records)
+    assert buffer.pending() == 0
+
+
+def test_a_forked_process_gets_a_buffer_of_its_own(web):
+    web.get("/api/collections", status=200)
+    parent = process_buffer(write_batch)
+    assert parent.pending() == 1
+    pid = os.fork()
+    if pid == 0:  # the child: a fresh, empty buffer, not the parent's rows (nor its locks or thread)
+        child = process_buffer(write_batch)
+        os._exit(0 if child is not parent and child.pending() == 0 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(api_logs(url="/api/collections")) == 1  # written once, by the parent
+
+
+def test_a_batch_with_a_deleted_caller_logs_it_anonymously(web):
+    user = create_user("author")
+    rows = [request_log_row(RequestRecord("GET", "/api/x", "", 200, 1, uid, None, None, rid))
+            for uid, rid in ((user.id, "r-kept"), ("no-such-user", "r-gone"))]
+    assert insert_request_logs(rows) == 2
+    logged = sorted((row.request_id, row.user_id) for row in api_logs(url="/api/x"))
+    assert logged == [("r-gone", None), ("r-kept", user.id)]
+
+
+S3_KEYS = {"TEST_S3_KEY": "testing", "TEST_S3_SECRET": "testing"}  # the names tests' bindings.toml gives
+EXIT_SCRIPT = """
+import sys
+from app.db.models import bind_models
+from app.runtime.config import load_config
+from app.runtime.env import build_env
+from app.services.logs import RequestRecord, request_log_row
+from app.services.plugins.request_logs import RequestLogs
+
+env = build_env(load_config(sys.argv[1], persist_to=sys.argv[2]))
+bind_models(env.DB.db)
+plugin = RequestLogs()
+for n in range(3):
+    plugin.after_request(RequestRecord("GET", "/api/at-exit", "", 200, 1, None, None, None, f"exit-{n}"))
+"""
+
+
+@pytest.mark.backends
+def test_rows_still_waiting_are_written_when_the_process_exits(env, tmp_path):
+    """A clean exit (a gunicorn worker's graceful stop ends the same way) flushes the buffer."""
+    config = tmp_path / "app" / "bindings.toml"
+    result = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, str(config), str(tmp_path / "app" / "state")],
+                            cwd=PROJECT_ROOT, env={**os.environ, **S3_KEYS}, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    bind_models(env.DB.db)
+    assert sorted(row.request_id for row in api_logs(url="/api/at-exit")) == ["exit-0", "exit-1", "exit-2"]

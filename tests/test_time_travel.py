@@ -408,3 +408,50 @@ def test_a_bad_time_travel_setting_is_a_clean_error(project):
     binding_option(project, 'time_travel = "no"')
     result = project.cli("d1", "migrations", "apply", "DB")
     assert result.exit_code == 1 and "time_travel must be true or false" in result.output
+
+
+LOG_ROW = ("INSERT INTO system_logs (id, level, category, message, user_id, created_at)"
+           " VALUES ('{id}', 'info', 'api', 'GET /x 200', '{user}', 5)")
+
+
+def changes_of(project, table):
+    return project.rows(f"SELECT COUNT(*) AS n FROM d1_changes WHERE table_name = '{table}'")[0]["n"]
+
+
+def test_logs_keep_no_history_and_a_restore_leaves_them(project):
+    armed = triggers.armed_tables(project.env().DB.db)
+    assert "content" in armed and not armed & triggers.LOG_TABLES
+    bookmark = project.bookmark()
+    project.sql("INSERT INTO users (id, email, username, first_name, last_name, role, created_at, updated_at)"
+                " VALUES ('u2', 'b@example.com', 'b', 'B', 'C', 'author', 2, 2)")
+    project.sql(LOG_ROW.format(id="l1", user="u1"))
+    project.sql(LOG_ROW.format(id="l2", user="u2"))
+    project.sql("DELETE FROM content WHERE id = 'p1'")
+    assert changes_of(project, "system_logs") == 0
+
+    restored = project.restore("--bookmark", bookmark)
+    assert restored.exit_code == 0, restored.output
+    assert set(project.content()) == {"p1", "p2"}
+    assert project.rows("SELECT id FROM users WHERE id = 'u2'") == []
+    # The logs stay; the one naming a user the restore removed is now anonymous.
+    assert project.rows("SELECT id, user_id FROM system_logs WHERE id IN ('l1', 'l2') ORDER BY id") == [
+        {"id": "l1", "user_id": "u1"}, {"id": "l2", "user_id": None}]
+
+
+def test_log_triggers_of_an_earlier_arming_go_at_the_next_migrations_apply(project, monkeypatch):
+    """A database armed while logs were tracked: the next apply re-arms without them."""
+    with monkeypatch.context() as earlier:
+        earlier.setattr(triggers, "LOG_TABLES", frozenset())
+        assert project.cli("d1", "migrations", "apply", "DB").exit_code == 0
+        assert "system_logs" in triggers.armed_tables(project.env().DB.db)
+    refused = project.restore("--bookmark", project.bookmark())
+    assert refused.exit_code == 1 and "run `d1 migrations apply`" in refused.output
+    assert project.cli("d1", "migrations", "apply", "DB").exit_code == 0
+    assert not triggers.armed_tables(project.env().DB.db) & triggers.LOG_TABLES
+    logged = changes_of(project, "system_logs")
+    project.sql(LOG_ROW.format(id="l1", user="u1"))
+    assert changes_of(project, "system_logs") == logged
+    later = project.bookmark()
+    project.sql("DELETE FROM content WHERE id = 'p1'")
+    assert project.restore("--bookmark", later).exit_code == 0
+    assert set(project.content()) == {"p1", "p2"}

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import peewee
 
-from app.db.models import LogConfig, SystemLog, database, now_ms
+from app.db.models import LogConfig, SystemLog, User, database, now_ms
 
 LEVELS = ("debug", "info", "warn", "error", "fatal")
 CATEGORIES = ("auth", "api", "workflow", "plugin", "media", "system", "security", "error")
@@ -53,33 +53,70 @@ def level_of_status(status):
 
 def log_enabled(category, level):
     """Whether ``log_config`` keeps a row of ``category`` at ``level``."""
+    lowest = lowest_level_kept(category)
+    return lowest is not None and LEVELS.index(level) >= lowest
+
+
+def lowest_level_kept(category):
+    """The index in ``LEVELS`` of the lowest level ``log_config`` keeps for ``category``; None when off."""
     config = LogConfig.select(LogConfig.enabled, LogConfig.level).where(LogConfig.category == category).first()
     if config is None:
-        return True
-    threshold = config.level if config.level in LEVELS else "info"
-    return bool(config.enabled) and LEVELS.index(level) >= LEVELS.index(threshold)
+        return 0
+    if not config.enabled:
+        return None
+    return LEVELS.index(config.level if config.level in LEVELS else "info")
 
 
-def write_request_log(record):
-    """Write ``record`` to ``system_logs`` (category ``api``) if ``log_config`` allows; True if written."""
+def request_log_row(record):
+    """The ``system_logs`` row (category ``api``) of a finished request, as column values."""
     level = level_of_status(record.status)
-    if not log_enabled("api", level):
-        return False
     url = f"{record.path}?{record.query}" if record.query else record.path
-    row = {
+    return {
         "level": level, "category": "api", "message": f"{record.method} {record.path} {record.status}",
         "data": {"status": record.status, "duration_ms": record.duration_ms}, "user": record.user_id,
         "request_id": record.request_id, "ip_address": record.ip, "user_agent": record.user_agent,
         "method": record.method, "url": url, "status_code": record.status, "duration": record.duration_ms,
         "source": "request-logs", "created_at": now_ms(),
     }
+
+
+def write_request_log(record):
+    """Write ``record`` to ``system_logs`` now if ``log_config`` allows; True if written."""
+    return insert_request_logs([request_log_row(record)]) == 1
+
+
+# Rows per INSERT: 15 columns each stays under SQLite's oldest limit of 999 bound values.
+ROWS_PER_STATEMENT = 50
+
+
+def insert_request_logs(rows):
+    """Write the ``api`` rows ``log_config`` keeps, in one transaction; returns how many.
+
+    ``log_config`` is read once for the whole batch, when it is written, so a change to it
+    applies to every row not yet written.
+    """
+    lowest = lowest_level_kept("api") if rows else None
+    kept = [row for row in rows if LEVELS.index(row["level"]) >= lowest] if lowest is not None else []
+    if not kept:
+        return 0
     try:
-        with database.atomic():
-            SystemLog.create(**row)
+        _insert_logs(kept)
     except peewee.IntegrityError:
-        # system_logs.user_id references users: a caller deleted meanwhile is logged anonymously.
-        SystemLog.create(**{**row, "user": None})
-    return True
+        # system_logs.user_id references users: callers deleted meanwhile are logged anonymously.
+        _insert_logs(_without_deleted_users(kept))
+    return len(kept)
+
+
+def _insert_logs(rows):
+    with database.atomic():
+        for chunk in peewee.chunked(rows, ROWS_PER_STATEMENT):
+            SystemLog.insert_many(chunk).execute()
+
+
+def _without_deleted_users(rows):
+    ids = {row["user"] for row in rows if row["user"] is not None}
+    known = {user_id for (user_id,) in User.select(User.id).where(User.id.in_(list(ids))).tuples()} if ids else set()
+    return [row if row["user"] in known else {**row, "user": None} for row in rows]
 
 
 @dataclass(frozen=True)

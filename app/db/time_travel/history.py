@@ -272,9 +272,28 @@ def _restore(db, bookmark, batch):
     _check_reachable(history, bookmark)
     check_armed(db, history)
     previous = Bookmark(history.current_seq, _now_ms(db), history.log_id)
-    with _foreign_keys_deferred(db, specs):
+    logs = triggers.log_tables(db)
+    with _foreign_keys_deferred(db, {*specs, *logs}):
         undone = _undo_after(db, specs, bookmark.seq, history.current_seq, batch)
+        _detach_logs(db, logs)
     return Restored(bookmark, previous, undone)
+
+
+def _detach_logs(db, logs):
+    """Log rows keep no reference to a row the restore removed: the reference becomes NULL.
+
+    Logs are not restored, so a log row may name a row (a user) that the restore took
+    out; as when that user is deleted, the row stays, anonymous. Non-null references are
+    declared ``ON DELETE CASCADE`` and went with their row.
+    """
+    for table in logs:
+        nullable = {column.name for column in db.get_columns(table) if column.null}
+        for key in db.get_foreign_keys(table):
+            if key.column not in nullable:
+                continue
+            log, column, parent = quote(table), quote(key.column), quote(key.dest_table)
+            db.execute_sql(f"UPDATE {log} SET {column} = NULL WHERE {column} IS NOT NULL AND NOT EXISTS"
+                           f" (SELECT 1 FROM {parent} WHERE {parent}.{quote(key.dest_column)} = {log}.{column})")
 
 
 def _undo_after(db, specs, seq, upper, batch):

@@ -8,7 +8,11 @@ table handing it the key columns; it is named after ``RI_...``, so when a DELETE
 the children are logged before their parent (triggers of one event fire in name order).
 
 Every table is tracked but the history's own, the excluded ones (the migrations tracking
-table) and SQLite's virtual tables with their shadow tables (see ``_virtual_tables``). A
+table), the log tables (``LOG_TABLES``) and SQLite's virtual tables with their shadow
+tables (see ``_virtual_tables``). Logs are a record of what happened, not content to put
+back: a restore leaves them as they are, and they cost no change-log row per row (the
+request log writes one row per request). A database armed before they were left out
+loses their triggers at the next ``d1 migrations apply``, as for any schema change. A
 table with a primary key logs its key as a JSON array; a table without one has no key to
 name a row by, so it logs the whole row after the change (a JSON object) and is restored
 as a multiset: undoing a change touches any one row equal to the logged one, and rows that
@@ -27,6 +31,10 @@ import peewee
 LOG_TABLE = "d1_changes"
 META_TABLE = "d1_time_travel"
 HISTORY_TABLES = {LOG_TABLE, META_TABLE}
+# Records of what happened, never restored: the request and event log, plugin activations,
+# and webhook deliveries (messages already sent outside: rewinding them would send them
+# again or forget they were sent).
+LOG_TABLES = frozenset({"system_logs", "plugin_activity_log", "webhook_deliveries"})
 
 SQLITE_PREFIX = "d1_tt_"
 PG_TRIGGER = "d1_time_travel"
@@ -87,9 +95,15 @@ def installed(db):
 
 
 def _candidates(db, excluded):
-    """The tables history could track: all but its own, the excluded and SQLite's internal ones."""
+    """The tables history could track: all but its own, the excluded, the logs and SQLite's internal ones."""
     return sorted(name for name in db.get_tables()
-                  if name not in HISTORY_TABLES and name not in excluded and not name.startswith(("sqlite_", "_cf_")))
+                  if name not in HISTORY_TABLES | LOG_TABLES and name not in excluded
+                  and not name.startswith(("sqlite_", "_cf_")))
+
+
+def log_tables(db):
+    """The ``LOG_TABLES`` this database has."""
+    return sorted(LOG_TABLES & set(db.get_tables()))
 
 
 def table_specs(db, excluded):

@@ -1,13 +1,15 @@
 """The ``request-logs`` core plugin: every request written to ``system_logs`` after its response.
 
 Each finished request reaches the ``after_request`` hook, which the app runs through
-``ctx.wait_until`` once the response has been sent: the client never waits for the row,
-and a failing write is only logged (by the hook runner, with the request id) and never
-fails the request. ``log_config``'s ``api``
-row decides whether a row is kept (``enabled``, ``level``: 2xx/3xx are info, 4xx warn,
-5xx error) and how long (``retention_days``, purged by the cron handler). The plugin's own
-settings add what ``log_config`` has no column for: paths not logged (prefixes) and a
-sampling rate for successful requests (4xx and 5xx are always kept).
+``ctx.wait_until`` once the response has been sent. The hook only queues the row in its
+worker process's buffer (``app.services.log_buffer``): rows are written in batches, one
+transaction per flush, by a background thread, and flushed when the process exits, so the
+client never waits for a row and a failing write is only logged. ``log_config``'s ``api``
+row, read once per flush, decides whether a row is kept (``enabled``, ``level``: 2xx/3xx
+are info, 4xx warn, 5xx error) and how long (``retention_days``, purged by the cron
+handler). The plugin's own settings add what ``log_config`` has no column for: paths not
+logged (prefixes) and a sampling rate for successful requests (4xx and 5xx are always
+kept). ``flush()`` writes the waiting rows at once (tests use it to read what was logged).
 """
 
 import logging
@@ -17,7 +19,8 @@ import msgspec
 
 from app.db.database import release_connection
 from app.db.models import database
-from app.services.logs import write_request_log
+from app.services.log_buffer import process_buffer
+from app.services.logs import insert_request_logs, request_log_row
 from app.services.plugins import PluginInfo, hookimpl
 
 NAME = "request-logs"
@@ -63,19 +66,30 @@ class RequestLogs:
 
     @hookimpl
     def after_request(self, record):
+        db = database.obj
+        try:
+            if self._keeps(record):
+                process_buffer(write_batch).add(db, request_log_row(record))
+        finally:
+            if db is not None:
+                release_connection(db)  # reading the settings may have taken a pooled connection
+
+    def _keeps(self, record):
+        """Whether the settings log ``record`` (its path is not excluded, and it is sampled)."""
         settings = self._registry.settings_of(NAME) if self._registry is not None else {}
         if any(record.path.startswith(prefix) for prefix in settings.get("exclude_paths", ())):
-            return
-        if record.status < 400 and self._chance() >= settings.get("sample_rate", 1.0):
-            return
-        write_logged(record)  # the hook already runs after the response
+            return False
+        return record.status >= 400 or self._chance() < settings.get("sample_rate", 1.0)
+
+    def flush(self):
+        """Write the rows this process has queued now; returns how many were taken."""
+        return process_buffer(write_batch).flush()
 
 
-def write_logged(record):
-    """Write the row for ``record``, then hand a pooled connection back (the request's own was already)."""
-    try:
-        write_request_log(record)
-    finally:
-        db = database.obj
-        if db is not None:
+def write_batch(db, rows):
+    """Write ``rows`` to ``db`` (the flush thread binds the database the requests used)."""
+    with database.bound(db):
+        try:
+            insert_request_logs(rows)
+        finally:
             release_connection(db)
