@@ -98,6 +98,8 @@ def info(runtime, database, timestamp, as_json):
         "retention_days": time_travel.retention_days(table),
         # Virtual tables (SQLite's FTS and the like) take no triggers, so keep no history: say so.
         "untracked_tables": time_travel.untracked_tables(db, set(history.excluded)),
+        # Logs record what happened: a restore leaves them as they are.
+        "log_tables": time_travel.log_tables(db),
     }
     if as_json:
         click.echo(json.dumps(details, indent=2))
@@ -108,6 +110,8 @@ def info(runtime, database, timestamp, as_json):
     click.echo(f"   History reaches back to {details['earliest']} (retention {details['retention_days']} days).")
     if details["untracked_tables"]:
         click.echo(f"   Not restored (virtual tables, no history): {', '.join(details['untracked_tables'])}")
+    if details["log_tables"]:
+        click.echo(f"   Left as they are (logs): {', '.join(details['log_tables'])}")
     click.echo(f"⚡️ To restore to this specific bookmark, run:\n `sonicpy d1 time-travel restore {database} "
                f"--bookmark={bookmark}`")
 

@@ -44,6 +44,7 @@ from app.db.time_travel.history import (
     rows_written_since,
 )
 from app.db.time_travel.shipping import Rebuilt, Shipped, prefix_for, reach, restore_from_bucket, ship
+from app.db.time_travel.triggers import log_tables
 from app.db.time_travel.triggers import untracked as untracked_tables
 
 DEFAULT_RETENTION_DAYS = 30
@@ -137,5 +138,5 @@ __all__ = [
     "ship_history", "ship_history_to_bucket", "snapshot_hours",
     "TimeTravelError", "arm", "bookmark_at", "check_armed", "current_bookmark", "disarm", "iso",
     "purge", "purge_expired_history", "read_history", "restore", "retention_days", "rows_written_since",
-    "untracked_tables",
+    "untracked_tables", "log_tables",
 ]
