@@ -157,6 +157,8 @@ INNER_CHECKS = {
     ("/api/media/{media_id}", "DELETE"): ("media.delete", "media.upload"),
     ("/api/media/{media_id}/restore", "POST"): ("media.delete", "media.upload"),
     ("/api/media/bulk-delete", "POST"): ("media.delete", "media.upload"),
+    ("/admin/media/{media_id}/delete", "POST"): ("media.delete", "media.upload"),
+    ("/admin/media/{media_id}/restore", "POST"): ("media.delete", "media.upload"),
 }
 
 

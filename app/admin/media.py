@@ -22,6 +22,7 @@ import falcon
 from app.admin.csrf import FIELD, HEADER
 from app.admin.pages import one, page_number, read_form, redirect, search_of, wants_html
 from app.api.access import access
+from app.api.errors import forbidden
 from app.api.media_upload import MULTIPLE_FILE_FIELDS, check_declared_length
 from app.api.media_upload import read_form as read_upload_form
 from app.runtime.r2 import R2Error
@@ -238,7 +239,7 @@ class MediaFilePage:
         if row.deleted_at is not None:
             raise falcon.HTTPNotFound()
         if not can_update(req.context.user, row):
-            raise falcon.HTTPForbidden()
+            raise forbidden()
         form = read_form(req)
         values = {name: one(form, name).strip() for name in ("name", "alt", "caption", "folder")}
         try:
@@ -284,13 +285,13 @@ class MediaDeleteAction:
     @access(authenticated=True)
     def on_post(self, req, resp, media_id):
         user = req.context.user
-        row = find(media_id)
         if not may_delete_some(user):
-            raise falcon.HTTPForbidden()
+            raise forbidden()
+        row = find(media_id)
         if row is None or row.deleted_at is not None:
             raise falcon.HTTPNotFound()
         if not can_delete(user, row):
-            raise falcon.HTTPForbidden()
+            raise forbidden()
         self._library.soft_delete(row)
         redirect(resp, "/admin/media?done=deleted")
 
@@ -305,12 +306,12 @@ class MediaRestoreAction:
     def on_post(self, req, resp, media_id):
         user = req.context.user
         if not may_delete_some(user):
-            raise falcon.HTTPForbidden()
+            raise forbidden()
         row = find(media_id)
         if row is None:
             raise falcon.HTTPNotFound()
         if not can_delete(user, row):
-            raise falcon.HTTPForbidden()
+            raise forbidden()
         self._library.restore(row)
         redirect(resp, f"/admin/media/{row.id}?done=restored")
 
