@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from app.app import create_app
+from app.app import build_services, create_app
 from app.db.models import Content, Plugin, PluginActivity, PluginHook, PluginRoute, bind_models, database
 from app.runtime.entry import Worker
 from app.services.plugins import HookVeto, PluginInfo, hookimpl
@@ -125,6 +125,18 @@ def test_settings_change_reaches_every_worker(workers, admin):
     second.post_json("/admin/plugins/sample/settings", {"shout": True}, headers=admin, status=200)
     past_generation_bound()
     assert first.get(HELLO).json == {"greeting": "BONJOUR"}
+
+
+def test_plugin_state_is_decoded_once_per_cache_entry(plugin_env, admin):
+    services = build_services(plugin_env, settings_from_env(plugin_env, jwt_secret=TEST_JWT_SECRET))
+    registry = services.plugins
+    first = registry.states()
+    # Every hook call asks: while the entry stands they all share one decoded answer.
+    assert registry.states() is first
+    assert registry.is_active("sample") is False
+    registry.set_active("sample", True)
+    assert registry.states() is not first
+    assert registry.is_active("sample") is True
 
 
 @pytest.mark.parametrize("settings, field", [({"greeting": 5}, "settings"), ({"volume": 11}, "settings")])

@@ -16,6 +16,7 @@ import importlib
 import importlib.metadata
 import logging
 
+import msgspec
 import pluggy
 
 from app.db.models import Plugin, PluginActivity, database, now_ms
@@ -112,17 +113,27 @@ class PluginRegistry:
         self._rows_ensured = False
         self._route_owners = {}
         self._mounted_routes = None  # {plugin name: [RouteEntry]} once mount_routes ran
+        self._decoded = None  # (cached JSON, its states): decoded once per cache entry
         self.hooks = HookRunner(manager, self.is_active)
 
     # ------------------------------------------------------------ state
 
     def states(self):
-        """``{name: {"status", "settings"}}`` of every row, cached across workers."""
+        """``{name: {"status", "settings"}}`` of every row, cached across workers.
+
+        Every hook call and plugin route asks, so the answer is decoded once per cache
+        entry and shared: callers must not change it.
+        """
         self._ensure_rows()
         if self._cache is None:
             return _load_states()
-        value, _source = self._cache.get_or_load(Namespace.PLUGINS, ["states"], _load_states)
-        return value
+        raw, _source = self._cache.get_or_load_raw(Namespace.PLUGINS, ["states"], _load_states)
+        decoded = self._decoded
+        if decoded is not None and decoded[0] == raw:
+            return decoded[1]
+        states = msgspec.json.decode(raw)
+        self._decoded = (raw, states)
+        return states
 
     def is_active(self, name):
         """Whether plugin ``name`` is active now."""
