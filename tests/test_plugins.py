@@ -139,6 +139,24 @@ def test_plugin_state_is_decoded_once_per_cache_entry(plugin_env, admin):
     assert registry.is_active("sample") is True
 
 
+def test_a_request_reads_the_plugin_state_once(plugin_env, admin):
+    settings = settings_from_env(plugin_env, jwt_secret=TEST_JWT_SECRET, cookie_secure=False)
+    services = build_services(plugin_env, settings)
+    client = ConformingTestApp(Worker(lambda: plugin_env, lambda e: create_app(e, settings, services)))
+    activate(client, admin)
+    create_collection("pages")
+    reads = []
+    read = services.plugins._read_states
+    services.plugins._read_states = lambda: reads.append(1) or read()
+    # before_content_create, after_content_create and after_request: one read.
+    post_content(client, admin, "fine")
+    assert len(reads) == 1
+    assert [call[0] for call in sample_plugin.CALLS] == ["after_content_create"]
+    # The memo ends with the request: the next one (a plugin route: its owner checked) reads again.
+    client.get(HELLO, status=200)
+    assert len(reads) == 2
+
+
 @pytest.mark.parametrize("settings, field", [({"greeting": 5}, "settings"), ({"volume": 11}, "settings")])
 def test_settings_are_validated_against_the_plugin_schema(workers, admin, settings, field):
     response = workers[0].patch_json("/admin/api/plugins/sample", {"settings": settings}, headers=admin, status=422)
