@@ -37,8 +37,9 @@ from app.settings import settings_from_env
 
 
 def _json_handler():
-    # msgspec encodes rows about 10x faster than json.dumps.
-    return falcon.media.JSONHandler(dumps=lambda obj: msgspec.json.encode(obj).decode(), loads=msgspec.json.decode)
+    # msgspec encodes rows about 10x faster than json.dumps; it answers bytes, which falcon
+    # sends as they are (a dumps answering str is encoded a second time on every response).
+    return falcon.media.JSONHandler(dumps=msgspec.json.encode, loads=msgspec.json.decode)
 
 
 def build_services(env, settings):

@@ -1,6 +1,7 @@
 """The three-tier cache (A11): memory -> CACHE_KV -> database for public content reads,
-invalidated by every write (the API's and the CLI's) so that a second app instance sharing
-DB and KV reads its own writes at once, and degrading to the database (200) when memcached
+invalidated by every write (the API's and the CLI's) so that the writer's instance reads
+its own writes at once and a second app instance sharing DB and KV reads them within the
+generation bound, and degrading to the database (200) when memcached
 is down."""
 
 import json
@@ -16,6 +17,7 @@ from app.runtime.env import build_env
 from app.services.cache import (
     ALL_NAMESPACES,
     DATABASE,
+    GENERATION_TTL_SECONDS,
     KV,
     MEMORY,
     Namespace,
@@ -25,6 +27,7 @@ from app.services.cache import (
     invalidate_namespaces,
 )
 from tests.fixtures.app import client_for, env_with_copy, make_env
+from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.users import bearer, create_user, token_for
 
@@ -128,20 +131,24 @@ def test_writes_are_read_through_another_instance_at_once(two_instances):
 
     created = client.post_json("/api/content", {"collectionId": "blog", "title": "Fresh", "status": "published"},
                                headers=headers, status=201).json["data"]
+    past_generation_bound()
     listed = twin.get("/api/content")
     assert [item["title"] for item in listed.json["data"]] == ["Fresh"]
     assert cache_headers(listed) == ("MISS", "database")
     assert twin.get(f"/api/content/{created['id']}").json["data"]["title"] == "Fresh"
 
     client.put_json(f"/api/content/{created['id']}", {"title": "Edited"}, headers=headers)
+    past_generation_bound()
     assert twin.get(f"/api/content/{created['id']}").json["data"]["title"] == "Edited"
     assert twin.get("/api/collections/blog/content/fresh").json["data"]["title"] == "Edited"
 
     client.delete(f"/api/content/{created['id']}", headers=headers)
+    past_generation_bound()
     twin.get(f"/api/content/{created['id']}", status=404)
     assert twin.get("/api/content").json["meta"]["total"] == 0
 
     client.post(f"/api/content/{created['id']}/restore", headers=headers)
+    past_generation_bound()
     assert twin.get("/api/content").json["meta"]["total"] == 1
 
 
@@ -153,6 +160,7 @@ def test_version_restores_invalidate_too(env, client, blog_collection, as_editor
     twin = other_instance(env)
     assert twin.get(f"/api/content/{item['id']}").json["data"]["title"] == "B"
     client.post(f"/api/content/{item['id']}/versions/1/restore", headers=headers)
+    past_generation_bound()
     assert twin.get(f"/api/content/{item['id']}").json["data"]["title"] == "A"
 
 
@@ -164,6 +172,7 @@ def test_other_areas_invalidate_through_the_shared_function(env, client, publish
     # A collections write elsewhere: content embeds collection fields, so it depends on them.
     other = ThreeTierCache(env.CACHE_KV)
     assert invalidate(other, "collections") is True
+    past_generation_bound()
     response = twin.get("/api/content")
     assert cache_headers(response) == ("MISS", "database")
     assert response.json["data"][0]["title"] == "Changed behind the API"
@@ -240,6 +249,7 @@ def test_a_lost_generation_is_replaced_by_a_new_one(env):
     cache = ThreeTierCache(env.CACHE_KV)
     cache.get_or_load("content", ["k"], lambda: "old")
     env.CACHE_KV.delete("gen:content")  # evicted by memcached, say
+    past_generation_bound()
     assert cache.get_or_load("content", ["k"], lambda: "new") == ("new", DATABASE)
     token = env.CACHE_KV.get("gen:content")
     assert token and token != "0"
@@ -296,6 +306,67 @@ def test_names_and_members_are_the_same_namespace(env):
         bare.get_or_load("content", ["k"], lambda: 1)
 
 
+class CountingKV:
+    """The real KV binding, counting the reads made through it."""
+
+    def __init__(self, kv):
+        self.kv = kv
+        self.reads = 0
+
+    def get(self, *args, **kwargs):
+        self.reads += 1
+        return self.kv.get(*args, **kwargs)
+
+    def put(self, *args, **kwargs):
+        return self.kv.put(*args, **kwargs)
+
+
+def test_generations_are_trusted_for_the_bound_then_read_again(env):
+    now = [1000.0]
+    kv = CountingKV(env.CACHE_KV)
+    cache = ThreeTierCache(kv, clock=lambda: now[0])
+    other = ThreeTierCache(env.CACHE_KV)  # another worker
+    assert cache.get_or_load("content", ["k"], lambda: "v1") == ("v1", DATABASE)
+    reads = kv.reads
+    # Within the bound a memory hit reads KV not at all, plugin state and all.
+    assert cache.get_or_load("content", ["k"], lambda: "never") == ("v1", MEMORY)
+    assert kv.reads == reads
+    assert other.invalidate("content") is True
+    # Another worker's write is seen within the bound, not at once: the documented staleness.
+    now[0] += GENERATION_TTL_SECONDS / 2
+    assert cache.get_or_load("content", ["k"], lambda: "v2") == ("v1", MEMORY)
+    now[0] += GENERATION_TTL_SECONDS / 2
+    assert cache.get_or_load("content", ["k"], lambda: "v2") == ("v2", DATABASE)
+
+
+def test_a_kv_hit_reads_kv_once(env):
+    ThreeTierCache(env.CACHE_KV).get_or_load("content", ["k"], lambda: "v1")
+    now = [1000.0]
+    kv = CountingKV(env.CACHE_KV)
+    cache = ThreeTierCache(kv, clock=lambda: now[0])
+    cache.get_or_load("content", ["other"], lambda: "x")  # reads the generations
+    reads = kv.reads
+    assert cache.get_or_load("content", ["k"], lambda: "never") == ("v1", KV)
+    assert kv.reads == reads + 1
+
+
+def test_this_workers_own_invalidation_is_seen_at_once(env):
+    now = [1000.0]
+    cache = ThreeTierCache(env.CACHE_KV, clock=lambda: now[0])
+    cache.get_or_load("content", ["k"], lambda: "v1")
+    cache.get_or_load("collections", ["c"], lambda: "c1")
+    cache.invalidate("collections")  # content depends on collections
+    assert cache.get_or_load("content", ["k"], lambda: "v2") == ("v2", DATABASE)
+    assert cache.get_or_load("collections", ["c"], lambda: "c2") == ("c2", DATABASE)
+
+
+def test_a_generation_bound_of_zero_reads_kv_every_time(env):
+    cache = ThreeTierCache(env.CACHE_KV, generation_ttl=0)
+    cache.get_or_load("content", ["k"], lambda: "v1")
+    ThreeTierCache(env.CACHE_KV).invalidate("content")
+    assert cache.get_or_load("content", ["k"], lambda: "v2") == ("v2", DATABASE)
+
+
 def test_memory_entries_expire_with_their_ttl(env):
     now = [1000.0]
     cache = ThreeTierCache(env.CACHE_KV, clock=lambda: now[0])
@@ -338,6 +409,7 @@ def test_d1_execute_makes_the_running_apps_cache_stale(env, client, published):
     result = run_cli(env, "d1", "execute", "DB", "--command",
                      f"UPDATE content SET title = 'Changed by SQL' WHERE id = '{published[-1]}'")
     assert result.exit_code == 0, result.output
+    past_generation_bound()
     response = client.get("/api/content")
     assert cache_headers(response) == ("MISS", "database")
     assert response.json["data"][0]["title"] == "Changed by SQL"
@@ -357,6 +429,7 @@ def test_d1_import_makes_the_running_apps_cache_stale(tmp_path, migrated_templat
     result = run_cli(env, "d1", "import", "DB", str(backup))
     assert result.exit_code == 0, result.output
 
+    past_generation_bound()
     listed = client.get("/api/content")
     assert cache_headers(listed) == ("MISS", "database")
     assert listed.json["meta"]["total"] == 5
@@ -376,6 +449,7 @@ def test_collections_sync_makes_the_running_apps_cache_stale(tmp_path, env, clie
     result = run_cli(env, "collections", "sync", "--dir", str(folder))
     assert result.exit_code == 0, result.output
 
+    past_generation_bound()
     response = client.get("/api/collections")
     assert cache_headers(response) == ("MISS", "database")
     assert sorted(c["name"] for c in response.json["data"]) == ["blog", "events"]

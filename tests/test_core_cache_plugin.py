@@ -9,6 +9,7 @@ from app.app import build_services, create_app
 from app.db.models import bind_models
 from app.runtime.entry import Worker
 from tests.fixtures.app import client_for, settings_for_tests
+from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.users import bearer, create_user, token_for
 
@@ -27,6 +28,7 @@ def test_purge_reaches_every_worker(env, admin):
     assert first.get("/api/content").headers["X-Cache-Status"] == "HIT"
     purged = second.post("/admin/api/cache/purge", headers=admin, status=200).json
     assert purged["data"]["pending"] == [] and "content" in purged["data"]["purged"]
+    past_generation_bound()
     assert first.get("/api/content").headers["X-Cache-Status"] == "MISS"
 
 
@@ -77,6 +79,7 @@ def test_a_changed_ttl_reaches_the_stored_entries(env, admin):
     state = first.get("/admin/api/cache", headers=admin).json["data"]["namespaces"]
     assert (state["content"]["ttl"], state["media"]["ttl"], state["plugins"]["ttl"]) == (7200, 900, 600)
     second.post("/admin/api/plugins/core-cache/deactivate", headers=admin, status=200)
+    past_generation_bound()
     assert services.cache.ttl_of("content") == 300  # an inactive plugin's settings are not applied
 
 

@@ -6,6 +6,7 @@ from app.db.models import Media
 from app.services.mail import MailSettings
 from tests.fixtures import media as samples
 from tests.fixtures.app import client_for, settings_for_tests
+from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.media import upload
 from tests.test_mail import BASE, client_with, token_of
 
@@ -37,14 +38,17 @@ def test_upload_limits_follow_the_core_media_settings_in_every_worker(env, admin
     first, second = client_for(env), client_for(env)
     author = make_user("author")[1]
     patch(first, admin, "core-media", {"max_upload_bytes": 40})
+    past_generation_bound()
     assert upload(second, author, "big.txt", b"x" * 41, status=413).json["details"]["maxBytes"] == 40
     upload(second, author, "small.txt", b"x" * 40, status=201)
     patch(first, admin, "core-media", {"max_upload_bytes": None, "allowed_types": ["image/*", "text/plain"]})
+    past_generation_bound()
     refused = upload(second, author, "doc.pdf", samples.pdf(), status=415).json
     assert refused["details"]["allowed"] == ["image/*", "text/plain"]
     upload(second, author, "a.png", samples.png(), status=201)
     assert Media.select().count() == 2
     patch(first, admin, "core-media", {"allowed_types": None})
+    past_generation_bound()
     upload(second, author, "doc.pdf", samples.pdf(), status=201)
 
 

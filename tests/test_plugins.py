@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from app.app import create_app
+from app.app import build_services, create_app
 from app.db.models import Content, Plugin, PluginActivity, PluginHook, PluginRoute, bind_models, database
 from app.runtime.entry import Worker
 from app.services.plugins import HookVeto, PluginInfo, hookimpl
@@ -17,6 +17,7 @@ from app.services.plugins.hooks import HookRunner
 from app.services.plugins.registry import load_manager
 from app.settings import settings_from_env
 from tests.fixtures.app import TEST_JWT_SECRET, env_with_copy, make_env, migrate
+from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.conformance import ConformingTestApp
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import bearer, create_user, token_for
@@ -105,8 +106,10 @@ def test_plugin_route_follows_activation_in_every_worker(workers, admin):
         client.get(HELLO, status=404)
     activate(first, admin)
     assert first.get(HELLO, status=200).json == {"greeting": "hello"}
+    past_generation_bound()
     assert second.get(HELLO, status=200).json == {"greeting": "hello"}
     second.post("/admin/api/plugins/sample/deactivate", headers=admin, status=200)
+    past_generation_bound()
     for client in workers:
         client.get(HELLO, status=404)
 
@@ -117,9 +120,41 @@ def test_settings_change_reaches_every_worker(workers, admin):
     assert second.get(HELLO).json == {"greeting": "hello"}  # cached in the second worker
     patched = first.patch_json("/admin/api/plugins/sample", {"settings": {"greeting": "bonjour"}}, headers=admin, status=200)
     assert patched.json["data"]["settings"] == {"greeting": "bonjour", "shout": False}
+    past_generation_bound()
     assert second.get(HELLO).json == {"greeting": "bonjour"}
     second.post_json("/admin/plugins/sample/settings", {"shout": True}, headers=admin, status=200)
+    past_generation_bound()
     assert first.get(HELLO).json == {"greeting": "BONJOUR"}
+
+
+def test_plugin_state_is_decoded_once_per_cache_entry(plugin_env, admin):
+    services = build_services(plugin_env, settings_from_env(plugin_env, jwt_secret=TEST_JWT_SECRET))
+    registry = services.plugins
+    first = registry.states()
+    # Every hook call asks: while the entry stands they all share one decoded answer.
+    assert registry.states() is first
+    assert registry.is_active("sample") is False
+    registry.set_active("sample", True)
+    assert registry.states() is not first
+    assert registry.is_active("sample") is True
+
+
+def test_a_request_reads_the_plugin_state_once(plugin_env, admin):
+    settings = settings_from_env(plugin_env, jwt_secret=TEST_JWT_SECRET, cookie_secure=False)
+    services = build_services(plugin_env, settings)
+    client = ConformingTestApp(Worker(lambda: plugin_env, lambda e: create_app(e, settings, services)))
+    activate(client, admin)
+    create_collection("pages")
+    reads = []
+    read = services.plugins._read_states
+    services.plugins._read_states = lambda: reads.append(1) or read()
+    # before_content_create, after_content_create and after_request: one read.
+    post_content(client, admin, "fine")
+    assert len(reads) == 1
+    assert [call[0] for call in sample_plugin.CALLS] == ["after_content_create"]
+    # The memo ends with the request: the next one (a plugin route: its owner checked) reads again.
+    client.get(HELLO, status=200)
+    assert len(reads) == 2
 
 
 @pytest.mark.parametrize("settings, field", [({"greeting": 5}, "settings"), ({"volume": 11}, "settings")])
@@ -314,13 +349,16 @@ def test_registry_and_hooks_on_postgres(tmp_path, fresh_postgres_url):
     assert {p["name"] for p in first.get("/admin/api/plugins", headers=admin).json["data"]} >= {"sample", "core-auth"}
     second.get("/admin/api/plugins", headers=admin)  # the second worker's registry inserts nothing twice
     activate(first, admin)
+    past_generation_bound()
     assert second.get(HELLO, status=200).json == {"greeting": "hello"}
     post_content(second, admin, "vetoed", status=422)
     item_id = post_content(second, admin, "fine").json["data"]["id"]
     second.put_json(f"/api/content/{item_id}", {"title": "boom"}, headers=admin, status=200)
     assert [call[0] for call in sample_plugin.CALLS] == ["after_content_create", "after_content_update"]
     first.patch_json("/admin/api/plugins/sample", {"settings": {"greeting": "hej"}}, headers=admin, status=200)
+    past_generation_bound()
     assert second.get(HELLO).json == {"greeting": "hej"}
     second.post("/admin/api/plugins/sample/deactivate", headers=admin, status=200)
+    past_generation_bound()
     first.get(HELLO, status=404)
     env.DB.db.close()

@@ -8,6 +8,7 @@ from app.db.models import User, bind_models
 from app.services.identity import session_account
 from tests.fixtures.app import is_request_log
 from tests.fixtures.auth import PASSWORD, fast_client, login
+from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.users import bearer
 
 pytestmark = pytest.mark.backends
@@ -58,6 +59,7 @@ def test_logout_in_one_worker_refuses_the_token_in_the_other(workers, user_with_
     token = login(first, "two@example.com").json["token"]
     second.get("/auth/me", headers=bearer(token), status=200)  # cached in the second worker
     first.post("/auth/logout", headers=bearer(token), status=200)
+    past_generation_bound()
     second.get("/auth/me", headers=bearer(token), status=401)
 
 
@@ -68,6 +70,7 @@ def test_a_password_change_refuses_older_tokens_everywhere(workers, user_with_pa
     second.get("/auth/me", headers=bearer(old), status=200)
     body = {"current_password": PASSWORD, "new_password": PASSWORD + "-new", "confirm_password": PASSWORD + "-new"}
     new = first.post_json("/auth/change-password", body, headers=bearer(old)).json["token"]
+    past_generation_bound()
     second.get("/auth/me", headers=bearer(old), status=401)
     second.get("/auth/me", headers=bearer(new), status=200)
 
@@ -82,6 +85,7 @@ def test_role_change_and_deactivation_refuse_the_cached_session(workers, user_wi
         first.patch_json(f"/admin/api/users/{target.id}", change, headers=admin, status=200)
     else:
         first.delete(f"/admin/api/users/{target.id}", headers=admin, status=200)
+    past_generation_bound()
     second.get("/auth/me", headers=headers, status=401)
 
 

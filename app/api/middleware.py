@@ -85,3 +85,7 @@ class PluginMiddleware:
         # included) never changes or delays it.
         ctx = req.context.ctx
         ctx.wait_until(self._registry.hooks.after, "request", ctx=ctx, record=record)
+        scope = hooks.current_scope()
+        if scope is not None and scope.ctx is ctx:
+            # The plugin state this request read is not reused past it (last, after its hooks).
+            ctx.wait_until(scope.memo.clear)

@@ -8,13 +8,20 @@
   carries the generations of its namespace and of the namespaces it depends on, so a
   write anywhere invalidates everything it affects by writing one new token: no key
   listing (memcached cannot list), no stale memory in other processes. The generations
-  are read in ONE bulk KV get per lookup. A namespace name that is not a ``Namespace``
-  raises ValueError: a typo must not silently invalidate nothing.
+  are read in ONE bulk KV get and then kept in this process for ``generation_ttl``
+  (``GENERATION_TTL_SECONDS``, 0.25 s): so most lookups, memory hits and the plugin
+  state read on every hook call included, reach KV not at all, and a KV hit reads KV
+  once. That is the staleness bound across workers: a write another process made is
+  seen within it. This process's own invalidations are seen at once (they replace the
+  kept generation), so a write's next read through the same worker is never stale. A
+  namespace name that is not a ``Namespace`` raises ValueError: a typo must not
+  silently invalidate nothing.
 * A generation missing from KV (never set, or evicted by memcached) is replaced by a new
   random token, never by a constant, so entries cached under an old generation can never
   come back.
 * Writers bump the generation AFTER their transaction commits (``invalidate``), so a read
-  that starts after the write's response sees the new data through any worker. Writes
+  that starts after the write's response sees the new data through the writer's worker
+  at once and through any other within ``generation_ttl``. Writes
   made outside the app (``d1 import``, ``d1 execute``, ``collections sync``) bump through
   ``invalidate_namespaces`` with a cache of their own over the same CACHE_KV.
 * Memory keeps only what KV took: a value KV refused (too large, or KV down) is served
@@ -54,6 +61,10 @@ from app.services.cache_memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRY_BYTES
 log = logging.getLogger("sonicpy.cache")
 
 MIN_TTL_SECONDS = 60  # KV refuses shorter expirations
+# How long a worker trusts the generations it read from KV: the staleness bound, across
+# workers, of a write made elsewhere. Short, since within it another worker's write is
+# not seen; long enough that a busy worker reads them a few times a second, not per lookup.
+GENERATION_TTL_SECONDS = 0.25
 GENERATION_PREFIX = "gen:"
 COMPRESS_OVER_BYTES = 4096
 RAW_TAG = b"j"
@@ -128,8 +139,10 @@ class ThreeTierCache:
         memory_max_bytes: the most the per-process memory tier holds.
         memory_max_entry_bytes: the largest entry (JSON bytes) the memory tier keeps.
         breaker_seconds: after a KV failure, skip KV (and memory) for this long.
-        clock: monotonic seconds (tests pass a fake clock to expire memory entries and
-            the breaker).
+        generation_ttl: seconds the generations read from KV are trusted without reading
+            them again (0: read them on every lookup); the staleness bound across workers.
+        clock: monotonic seconds (tests pass a fake clock to expire memory entries, the
+            kept generations and the breaker).
 
     Attributes:
         ttl_source: None, or ``ttl_source(namespace)`` returning the TTL (seconds, at least
@@ -138,8 +151,13 @@ class ThreeTierCache:
     """
 
     def __init__(self, kv, policies=DEFAULT_POLICIES, *, memory_max_bytes=DEFAULT_MAX_BYTES,
-                 memory_max_entry_bytes=DEFAULT_MAX_ENTRY_BYTES, breaker_seconds=1.0, clock=time.monotonic):
+                 memory_max_entry_bytes=DEFAULT_MAX_ENTRY_BYTES, breaker_seconds=1.0,
+                 generation_ttl=GENERATION_TTL_SECONDS, clock=time.monotonic):
         self.kv = kv
+        self.generation_ttl = generation_ttl
+        self._clock = clock
+        self._known = {}  # namespace -> (token, trusted until), generations read from KV
+        self._epochs = {}  # namespace -> count of this process's invalidations (see _remember)
         self.memory = MemoryTier(memory_max_bytes, memory_max_entry_bytes, clock)
         self._policies = {}
         self.breaker = CircuitBreaker(breaker_seconds, clock)
@@ -258,6 +276,7 @@ class ThreeTierCache:
             ValueError: ``namespace`` is not a ``Namespace`` or its name.
         """
         namespace = namespace_of(namespace)
+        self._forget_generation(namespace)
         self.memory.drop_prefix(f"{namespace}:")
         for policy in self._policies.values():
             if namespace in policy.depends_on:
@@ -289,15 +308,21 @@ class ThreeTierCache:
                 # committed after the put started: it keeps its bump pending.
                 if self._pending_bumps.get(name) == count:
                     del self._pending_bumps[name]
+            self._forget_generation(name)
             self.breaker.succeeded()
         return True
 
     def _generations(self, names):
-        """``{name: token}`` for ``names`` in one KV round trip; None when KV is unusable."""
+        """``{name: token}`` for ``names``: kept ones, else one KV round trip; None when KV is unusable."""
         if not self.breaker.allow():
             return None
         if self.pending_bumps and not self._write_pending_bumps():
             return None
+        kept = self._kept_generations(names)
+        if kept is not None:
+            return kept
+        with self._lock:
+            epochs = {name: self._epochs.get(name, 0) for name in names}
         keys = [GENERATION_PREFIX + name for name in names]
         try:
             found = self.kv.get(keys, type="text")
@@ -312,7 +337,39 @@ class ThreeTierCache:
             self._kv_failed("read", ex)
             return None
         self.breaker.succeeded()
+        self._remember(generations, epochs)
         return generations
+
+    def _kept_generations(self, names):
+        """The kept tokens of ``names`` when every one is still trusted, else None."""
+        now = self._clock()
+        generations = {}
+        for name in names:
+            known = self._known.get(name)
+            if known is None or known[1] <= now:
+                return None
+            generations[name] = known[0]
+        return generations
+
+    def _remember(self, generations, epochs):
+        """Keep tokens just read from KV, unless this process invalidated their namespace meanwhile.
+
+        A token read before an invalidation of this process may be the one it replaced;
+        keeping it would hide the write from this worker's next reads.
+        """
+        if self.generation_ttl <= 0:
+            return
+        until = self._clock() + self.generation_ttl
+        with self._lock:
+            for name, token in generations.items():
+                if self._epochs.get(name, 0) == epochs[name]:
+                    self._known[name] = (token, until)
+
+    def _forget_generation(self, namespace):
+        """Stop trusting the kept token of ``namespace``: this process is replacing it."""
+        with self._lock:
+            self._epochs[namespace] = self._epochs.get(namespace, 0) + 1
+            self._known.pop(namespace, None)
 
     def _kv_get(self, key):
         """``(raw JSON, value)`` of the KV entry ``key``, or None (missing, unreadable, KV down)."""

@@ -16,7 +16,9 @@ failing plugin never stops the others):
   ``after_commit``), never for a write rolled back; whatever it raises is logged with the
   request id and swallowed, so the write and its response stand.
 
-Only the hooks of active plugins run (``HookRunner(is_active=...)``).
+Only the hooks of active plugins run (``HookRunner(is_active=...)``). Which ones are active
+is asked on every hook call, so a request keeps the answer in its scope's ``memo``
+(``request_memo``): a request with many hook calls reads the plugin state once.
 """
 
 import contextvars
@@ -79,11 +81,17 @@ class HookRunner:
 
 
 class HookScope:
-    """The hooks and the execution context of one request (or of the process, ctx None)."""
+    """The hooks and the execution context of one request (or of the process, ctx None).
+
+    Attributes:
+        memo: what the request has read once and reuses (the plugin state), keyed by its
+            owner; emptied when the request's after-response work is done.
+    """
 
     def __init__(self, runner, ctx=None):
         self.runner = runner
         self.ctx = ctx
+        self.memo = {}
 
 
 def set_process_default(runner):
@@ -104,6 +112,12 @@ def reset_context(token):
 def current_scope():
     """The HookScope of this context, else the process default, else None."""
     return _current.get() or _process_default[0]
+
+
+def request_memo():
+    """The current request's ``HookScope.memo``, or None outside a request (cron, CLI)."""
+    scope = _current.get()
+    return scope.memo if scope is not None and scope.ctx is not None else None
 
 
 def before(name, **kwargs):

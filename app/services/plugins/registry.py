@@ -16,12 +16,13 @@ import importlib
 import importlib.metadata
 import logging
 
+import msgspec
 import pluggy
 
 from app.db.models import Plugin, PluginActivity, database, now_ms
 from app.services.cache import Namespace, invalidate
 from app.services.errors import CONFLICT, NOT_FOUND, ServiceError
-from app.services.plugins import ENTRY_POINT_GROUP, PROJECT, PluginInfo, hookspecs, registrations
+from app.services.plugins import ENTRY_POINT_GROUP, PROJECT, PluginInfo, hooks, hookspecs, registrations
 from app.services.plugins.hooks import HookRunner
 from app.services.plugins.settings_schema import validate_settings
 
@@ -112,17 +113,37 @@ class PluginRegistry:
         self._rows_ensured = False
         self._route_owners = {}
         self._mounted_routes = None  # {plugin name: [RouteEntry]} once mount_routes ran
+        self._decoded = None  # (cached JSON, its states): decoded once per cache entry
         self.hooks = HookRunner(manager, self.is_active)
 
     # ------------------------------------------------------------ state
 
     def states(self):
-        """``{name: {"status", "settings"}}`` of every row, cached across workers."""
+        """``{name: {"status", "settings"}}`` of every row, cached across workers.
+
+        Every hook call and plugin route asks, so a request reads it once (its hook
+        scope's memo), and it is decoded once per cache entry and shared: callers must
+        not change it.
+        """
+        memo = hooks.request_memo()
+        if memo is not None and self in memo:
+            return memo[self]
+        states = self._read_states()
+        if memo is not None:
+            memo[self] = states
+        return states
+
+    def _read_states(self):
         self._ensure_rows()
         if self._cache is None:
             return _load_states()
-        value, _source = self._cache.get_or_load(Namespace.PLUGINS, ["states"], _load_states)
-        return value
+        raw, _source = self._cache.get_or_load_raw(Namespace.PLUGINS, ["states"], _load_states)
+        decoded = self._decoded
+        if decoded is not None and decoded[0] == raw:
+            return decoded[1]
+        states = msgspec.json.decode(raw)
+        self._decoded = (raw, states)
+        return states
 
     def is_active(self, name):
         """Whether plugin ``name`` is active now."""
@@ -185,7 +206,7 @@ class PluginRegistry:
             Plugin.update(changes).where(Plugin.id == row.id).execute()
             registrations.set_active(row.id, active)
             PluginActivity.create(plugin=row.id, action="activate" if active else "deactivate", user_id=user_id)
-        invalidate(self._cache, Namespace.PLUGINS)
+        self._changed()
         return self.get(name)
 
     def update_settings(self, name, changes, user_id=None):
@@ -203,8 +224,15 @@ class PluginRegistry:
             Plugin.update({Plugin.settings: settings, Plugin.updated_at: now, Plugin.last_updated: now}).where(
                 Plugin.id == row.id).execute()
             PluginActivity.create(plugin=row.id, action="settings", user_id=user_id, details={"keys": sorted(merged)})
-        invalidate(self._cache, Namespace.PLUGINS)
+        self._changed()
         return self.get(name)
+
+    def _changed(self):
+        """After a committed change of the state: every worker reads it anew, this request too."""
+        invalidate(self._cache, Namespace.PLUGINS)
+        memo = hooks.request_memo()
+        if memo is not None:
+            memo.pop(self, None)
 
     def _row(self, name):
         self._ensure_rows()
@@ -231,7 +259,7 @@ class PluginRegistry:
         self._sync_registrations()
         self._rows_ensured = True
         if inserted:
-            invalidate(self._cache, Namespace.PLUGINS)
+            self._changed()
 
     def _sync_registrations(self):
         """Write the loaded plugins' hooks (and routes, once mounted) to their tables."""
