@@ -42,7 +42,9 @@ class CountingKV:
 def frozen_setup(tmp_path, memcached_factory):
     """``(server, kv, cache, other, clock)``: a cache and another worker's cache over one memcached."""
     server = memcached_factory()
-    table = {"binding": "CACHE_KV", "id": "breaker", "servers": [server.address], "timeout": 0.3}
+    # Long enough that a resumed server answers in time on a loaded machine; each test pays
+    # it only once or twice, while the server is frozen.
+    table = {"binding": "CACHE_KV", "id": "breaker", "servers": [server.address], "timeout": 1.0}
     kv = CountingKV(open_kv(table, tmp_path))
     now = [1000.0]
     cache = ThreeTierCache(kv, breaker_seconds=BREAKER_SECONDS, clock=lambda: now[0])
