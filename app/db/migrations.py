@@ -35,7 +35,7 @@ from pathlib import Path
 
 import peewee
 
-from app.db import time_travel
+from app.db import derived, time_travel
 from app.db.splitter import split_tokens
 
 DEFAULT_TABLE = "d1_migrations"
@@ -348,6 +348,7 @@ class MigrationRunner:
         """(Re)install the history triggers for the schema as it now is, when it changed."""
         armed_by = f"migration {done[-1]}" if done else "d1 migrations apply"
         with self._transaction():
+            derived.install(self.db)  # counts and search index: dialect-specific, so not in the files
             time_travel.arm(self.db, armed_by, excluded=(self.table,))
 
     def _reconcile_checksums(self, migrations, applied, accept_changed):

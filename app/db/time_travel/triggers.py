@@ -8,7 +8,8 @@ table handing it the key columns; it is named after ``RI_...``, so when a DELETE
 the children are logged before their parent (triggers of one event fire in name order).
 
 A table is tracked when it has a primary key and is neither the history's own nor
-excluded (the migrations tracking table). The tracked tables with their columns and keys
+excluded (the migrations tracking table) nor derived from content by triggers of its own
+(``app.db.derived``: replaying content changes recomputes it). The tracked tables with their columns and keys
 make the fingerprint stored at arm time: a schema that differs from it means the triggers
 no longer describe the tables, and restoring is refused until they are installed again.
 """
@@ -17,6 +18,8 @@ import hashlib
 import json
 
 import peewee
+
+from app.db.derived import is_derived
 
 LOG_TABLE = "d1_changes"
 META_TABLE = "d1_time_travel"
@@ -80,7 +83,7 @@ def table_specs(db, excluded):
     """``{table: {"columns": [...], "key": [...]}}`` of the tables to track, by name."""
     specs = {}
     for name in sorted(db.get_tables()):
-        if name in HISTORY_TABLES or name in excluded or name.startswith(("sqlite_", "_cf_")):
+        if name in HISTORY_TABLES or name in excluded or name.startswith(("sqlite_", "_cf_")) or is_derived(name):
             continue
         key = db.get_primary_keys(name)
         if key:
@@ -93,7 +96,7 @@ def untracked(db, excluded):
     specs = table_specs(db, excluded)
     return sorted(name for name in db.get_tables()
                   if name not in specs and name not in HISTORY_TABLES and name not in excluded
-                  and not name.startswith(("sqlite_", "_cf_")))
+                  and not name.startswith(("sqlite_", "_cf_")) and not is_derived(name))
 
 
 def fingerprint(specs):

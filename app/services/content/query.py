@@ -16,8 +16,11 @@ Visibility (``Scope``):
 
 The public's lists are ``status=published``; callers who may read drafts (editors, admins,
 authors for their own) get every status but deleted items unless they pass ``status=``.
-A list costs two queries whatever its size: ``COUNT`` for the true total, then one page
-query joining author, collection and featured image. Pagination is ``limit`` (default 50,
+A list costs two queries whatever its size: its total, then one page query joining author,
+collection and featured image. The total of an unfiltered list is read from the counts the
+database's triggers keep per collection, status and deletion (``content_counts``); a filtered
+list counts its matches up to ``COUNT_LIMIT`` and, past it, reports ``COUNT_LIMIT`` with
+``meta.totalIsEstimate: true``. Pagination is ``limit`` (default 50,
 at most 1000) with ``offset`` or ``page``, or an opaque ``cursor`` (keyset on the sort
 keys + id) that stays fast at any depth; each page with more rows after it carries
 ``meta.nextCursor``.
@@ -35,10 +38,10 @@ from dataclasses import dataclass
 
 import msgspec
 import peewee
-from peewee import SQL, fn
+from peewee import SQL, Select, fn
 
 from app.db.database import is_postgres
-from app.db.models import Collection, Content, database
+from app.db.models import Collection, Content, ContentCount, database
 from app.services.content.cursors import decode_cursor, encode_cursor, keyset, sort_terms
 from app.services.content.fields import PUBLIC_COLUMNS, TIME, Field, fail
 from app.services.content.filters import SortKey, parse_filter_params, parse_sort, parse_where
@@ -54,6 +57,9 @@ MAX_SEARCH_LENGTH = 200
 # The most item JSON one list response carries: 1000 items of full ``data`` could otherwise
 # hold a worker's memory (and the cache's) at hundreds of megabytes per anonymous request.
 RESPONSE_BUDGET_BYTES = 8 * 1024 * 1024
+# A filtered list counts its matches up to this many; past it ``meta.total`` is this number
+# and ``meta.totalIsEstimate`` is true.
+COUNT_LIMIT = 10_000
 STATUSES = ("draft", "published", "archived")
 ALL_STATUSES = ("all", "any")
 LIST_PARAMS = frozenset({
@@ -307,7 +313,7 @@ def _list(params, scope, sql):
     if params.search:
         clauses.append(sql.search(params.search))
     where = _and(clauses)
-    total = sql.reading_data(Content.select(fn.COUNT(Content.id))).where(where).scalar() or 0
+    total, estimated = total_of(params, scope, sql, where)
     terms = sort_terms(params.sort)
     # The sort terms are selected too: the next page's cursor carries the last row's.
     extra = [sql.term(term).alias(f"_k{i}") for i, term in enumerate(terms)]
@@ -340,7 +346,43 @@ def _list(params, scope, sql):
         meta["nextCursor"] = encode_cursor(params.sort, rows[-1][len(INDEX):])
     if truncated:
         meta["truncated"] = True
+    if estimated:
+        meta["totalIsEstimate"] = True
     return {"data": items, "meta": meta}
+
+
+def total_of(params, scope, sql, where):
+    """``(total, is_estimate)`` of a list, without counting every matching row.
+
+    An unfiltered list reads the counts the triggers keep (``content_counts``). A filtered
+    one counts its matches up to ``COUNT_LIMIT``; past it, the total is ``COUNT_LIMIT`` and
+    marked as an estimate (a lower bound): counting a million matches would cost more than
+    the page itself.
+    """
+    if params.where is None and params.filters is None and not params.search and not scope.see_own:
+        return _counted(params, scope), False
+    matching = sql.reading_data(Content.select(SQL("1"))).where(where).limit(COUNT_LIMIT + 1)
+    found = Select([matching.alias("matching")], [fn.COUNT(SQL("*"))]).bind(database).scalar()
+    return (COUNT_LIMIT, True) if found > COUNT_LIMIT else (found, False)
+
+
+def _counted(params, scope):
+    """The total of an unfiltered list, summed from ``content_counts``."""
+    query = ContentCount.select(fn.SUM(ContentCount.n))
+    clauses = []
+    if not scope.see_all:
+        clauses.append(ContentCount.collection_id.not_in(
+            Collection.select(Collection.id).where(Collection.is_active == False)))  # noqa: E712
+    if params.statuses is not None:
+        clauses.append(ContentCount.status.in_(list(params.statuses)))
+    if not params.include_deleted:
+        clauses.append(ContentCount.deleted == 0)
+    if params.collection_id is not None:
+        clauses.append(ContentCount.collection_id == params.collection_id)
+    if params.collection_name is not None:
+        clauses.append(ContentCount.collection_id.in_(
+            Collection.select(Collection.id).where(Collection.name == params.collection_name)))
+    return int(query.where(_and(clauses)).scalar() or 0)
 
 
 def _items_within_budget(items):

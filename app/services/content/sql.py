@@ -22,19 +22,20 @@ JSON path is a bound parameter.
 * **Data that is not JSON** (a row written by hand) makes the database raise; the list is
   then run again with those rows' data read as empty (``skip``), see ``query.py``.
 
-``search=`` matches the title and the string VALUES of ``data`` at any depth, never its
-keys or JSON punctuation: ``json_tree`` on SQLite, ``jsonb_path_query(..., 'strict $.**')``
-on PostgreSQL, both in an ``EXISTS`` correlated with the row. LIKE patterns escape ``%``,
-``_`` and ``\\``.
+``search=`` matches words of the title and of the string VALUES of ``data`` at any depth,
+never its keys or JSON punctuation, through the full-text index (``app.db.derived``; the
+query syntax is in ``search.py``). LIKE patterns escape ``%``, ``_`` and ``\\``.
 """
 
 import msgspec
-from peewee import JOIN, SQL, Case, Cast, EnclosedNodeList, Expression, NodeList, Select, Value, fn
+from peewee import JOIN, SQL, Case, Cast, Column, EnclosedNodeList, Expression, NodeList, Select, Value, fn
 
 from app.db.database import is_postgres
+from app.db.derived import FTS_TABLE, PG_SEARCH_FUNCTION
 from app.db.models import Content, database
 from app.services.content.fields import COLUMNS, INT, TIME
 from app.services.content.filters import Group
+from app.services.content.search import fts5_query, parse_search, tsquery
 from app.services.content.values import RANGE_SQL, json_kind
 
 # Text sort keys compare their first characters only, so a cursor (which carries the
@@ -248,23 +249,19 @@ class SqlBuilder:
         return NodeList((folded, SQL("LIKE"), Value(f"%{escaped.lower()}%"), SQL("ESCAPE '\\'")))
 
     def search(self, text):
-        """``search=``: the title or a string value of ``data`` contains ``text`` (case-insensitive)."""
-        return self.like(Content.title, text) | self._data_value_like(text)
-
-    def _data_value_like(self, text):
-        """EXISTS a string anywhere in ``data`` (not a key) containing ``text``."""
+        """``search=``: the item's title or string values of ``data`` hold the query's terms
+        (``search.py``), answered by the full-text index (``app.db.derived``)."""
+        terms = parse_search(text)
+        if not terms:
+            return SQL("1 = 0")
         if self.postgres:
-            values = NodeList((
-                SQL("SELECT 1 FROM jsonb_path_query("), self._document(),
-                SQL(", 'strict $.**') AS found(value) WHERE jsonb_typeof(found.value) = 'string' AND"),
-                self.like(SQL("(found.value #>> '{}')"), text),
-            ))
-        else:
-            values = NodeList((
-                SQL("SELECT 1 FROM json_tree("), self._document(), SQL(") AS found WHERE found.type = 'text' AND"),
-                self.like(SQL("found.value"), text),
-            ))
-        return NodeList((SQL("EXISTS"), EnclosedNodeList((values,))))
+            return Expression(self._search_vector(), "@@", fn.to_tsquery(SQL("'simple'"), Value(tsquery(terms))))
+        return NodeList((Column(Content._meta.table, "rowid"), SQL(f"IN (SELECT rowid FROM {FTS_TABLE} WHERE"),
+                         SQL(f"{FTS_TABLE} MATCH"), Value(fts5_query(terms)), SQL(")")))
+
+    def _search_vector(self):
+        # Exactly the indexed expression, so that PostgreSQL answers from the GIN index.
+        return getattr(fn, PG_SEARCH_FUNCTION)(Content.title, Content.data)
 
     # ------------------------------------------------------------ sort terms
 
