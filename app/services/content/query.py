@@ -44,9 +44,10 @@ from app.db.database import is_postgres
 from app.db.models import Collection, Content, ContentCount, database
 from app.services.content.cursors import decode_cursor, encode_cursor, keyset, sort_terms
 from app.services.content.fields import PUBLIC_COLUMNS, TIME, Field, fail
-from app.services.content.filters import SortKey, parse_filter_params, parse_sort, parse_where
+from app.services.content.filters import Group, SortKey, parse_filter_params, parse_sort, parse_where
 from app.services.content.serialize import INDEX, ITEM_KEYS, item_from_row, joined_select
 from app.services.content.sql import builder
+from app.services.field_indexes import declared_fields
 from app.services.pagination import pagination_meta
 
 log = logging.getLogger("sonicpy.content")
@@ -60,6 +61,11 @@ RESPONSE_BUDGET_BYTES = 8 * 1024 * 1024
 # A filtered list counts its matches up to this many; past it ``meta.total`` is this number
 # and ``meta.totalIsEstimate`` is true.
 COUNT_LIMIT = 10_000
+# Past this many published items in a collection (or in all, for a list across them), the
+# public may filter and sort on data fields only where the schema declares an index.
+PUBLIC_SCAN_LIMIT = 5_000
+# Filter operators no field index answers (they test every candidate's text).
+SCANNING_OPERATORS = frozenset({"like", "contains", "all"})
 STATUSES = ("draft", "published", "archived")
 ALL_STATUSES = ("all", "any")
 LIST_PARAMS = frozenset({
@@ -124,6 +130,7 @@ class ListParams:
     paged: bool = True
     cursor: tuple | None = None
     fields: tuple | None = None
+    declared: frozenset = frozenset()
 
     def cache_key(self):
         """A canonical, msgspec-encodable description of this request."""
@@ -171,13 +178,18 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
         fail("search", f"must be 1 to {MAX_SEARCH_LENGTH} characters")
     if collection_id is not None and (params.get("collection") or params.get("collection_id")):
         fail("collection", "the collection is already given by the path")
+    where, filters = parse_where(one("where"), schema, columns), parse_filter_params(params, schema, columns)
+    indexed, sortable = declared_fields(schema if schema is not None else _schema_named(one("collection")))
+    if scope.public_shape and collection_id != "-":  # "-": a first parse, before the collection is known
+        _refuse_scans(where, filters, sort, indexed, sortable, collection_id or one("collection_id"),
+                      one("collection"))
     return ListParams(
         statuses=statuses,
         include_deleted=include_deleted,
         collection_id=collection_id or one("collection_id"),
         collection_name=one("collection"),
-        where=parse_where(one("where"), schema, columns),
-        filters=parse_filter_params(params, schema, columns),
+        where=where,
+        filters=filters,
         search=search.strip() if search else None,
         sort=sort,
         limit=limit,
@@ -185,7 +197,57 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
         paged=cursor is None,
         cursor=decode_cursor(cursor, sort) if cursor is not None else None,
         fields=_fields(one("fields")),
+        declared=indexed | sortable,
     )
+
+
+def _schema_named(name):
+    """The schema of the collection ``name`` (None without a name or such a collection)."""
+    if name is None:
+        return None
+    found = Collection.select(Collection.schema).where(Collection.name == name).tuples().first()
+    return found[0] if found else None
+
+
+def _conditions(group):
+    for item in group.items if group is not None else ():
+        yield from _conditions(item) if isinstance(item, Group) else (item,)
+
+
+def _refuse_scans(where, filters, sort, indexed, sortable, collection_id, collection_name):
+    """The public's filters and sorts on data fields need an index past ``PUBLIC_SCAN_LIMIT`` items.
+
+    Raises:
+        QueryError: a filter on a field not declared ``indexed`` (or with an operator no
+            index answers), or a sort on one not declared ``sortable``, over a collection
+            (or, without one, all content) holding more public items than the limit.
+    """
+    refused = [(c.parameter, f"{c.field.name} is not indexed", "indexed")
+               for c in [*_conditions(where), *_conditions(filters)]
+               if c.field.is_data and (c.field.path[0] not in indexed or len(c.field.path) > 1)]
+    refused += [(c.parameter, f"{c.operator} reads every item", "indexed")
+                for c in [*_conditions(where), *_conditions(filters)]
+                if c.field.is_data and c.operator in SCANNING_OPERATORS]
+    refused += [("sort", f"{key.field.name} is not sortable", "sortable")
+                for key in sort if key.field.is_data and (key.field.path[0] not in sortable or len(key.field.path) > 1)]
+    if not refused or _public_items(collection_id, collection_name) <= PUBLIC_SCAN_LIMIT:
+        return
+    parameter, problem, flag = refused[0]
+    fail(parameter, f"{problem}: past {PUBLIC_SCAN_LIMIT} items, anonymous lists filter (equals, in, ranges) "
+                    f'and sort only on data fields the collection declares "{flag}": true; '
+                    "signed-in editors may use any field")
+
+
+def _public_items(collection_id, collection_name):
+    """How many published, live items a collection (or all of them) holds, from the kept counts."""
+    query = ContentCount.select(fn.SUM(ContentCount.n)).where(
+        (ContentCount.status == "published") & (ContentCount.deleted == 0))
+    if collection_id is not None:
+        query = query.where(ContentCount.collection_id == collection_id)
+    elif collection_name is not None:
+        query = query.where(ContentCount.collection_id.in_(
+            Collection.select(Collection.id).where(Collection.name == collection_name)))
+    return int(query.scalar() or 0)
 
 
 def _single(params):
@@ -290,7 +352,7 @@ def list_content(params, scope):
     """
     try:
         with _savepoint():
-            return _list(params, scope, builder())
+            return _list(params, scope, builder(declared=params.declared))
     except peewee.DatabaseError:
         unreadable = invalid_data_rows()
         if not unreadable:

@@ -54,18 +54,20 @@ BOUNDED_COLUMNS = frozenset({"title"})
 FOLD_FUNCTION = "sonicpy_lower"
 
 
-def builder(skip=()):
+def builder(skip=(), declared=frozenset()):
     """A SqlBuilder for the database the models are bound to.
 
     Args:
         skip: ids of content rows whose ``data`` is not JSON: read as empty.
+        declared: top-level data fields with an index (``field_indexes``): their
+            expressions are written exactly as the index's, literals included.
     """
     db = database.obj
     if not is_postgres(db):
         # LIKE folds ASCII letters only: register Unicode folding on this thread's
         # connection (a cheap call; connections are per thread and opened lazily).
         db.connection().create_function(FOLD_FUNCTION, 1, _lower, deterministic=True)
-    return SqlBuilder(is_postgres(db), skip)
+    return SqlBuilder(is_postgres(db), skip, declared)
 
 
 def _lower(text):
@@ -84,10 +86,28 @@ def balanced(parts, combine):
 class SqlBuilder:
     """Builds Peewee expressions for one database dialect (SQLite or PostgreSQL)."""
 
-    def __init__(self, postgres, skip=()):
+    def __init__(self, postgres, skip=(), declared=frozenset()):
         self.postgres = postgres
         self.skip = tuple(skip)
+        # With rows to skip the document is a CASE, which no index expression is.
+        self.declared = frozenset() if self.skip else frozenset(declared)
         self._parsed = None
+
+    def _is_declared(self, field):
+        """True when ``field`` is indexed: its expressions must match the index's."""
+        return field.is_data and len(field.path) == 1 and field.path[0] in self.declared
+
+    def _literal(self, value, field):
+        """``value`` inline for a declared field (an index matches literals, not parameters)."""
+        if not self._is_declared(field):
+            return value if not isinstance(value, (str, int)) else Value(value)
+        return SQL(str(value)) if isinstance(value, int) else SQL("'" + value.replace("'", "''") + "'")
+
+    def _declared_raw(self, field, operator="->"):
+        name = field.path[0]  # an identifier (fields.IDENTIFIER): safe as a literal
+        if self.postgres:
+            return Expression(Cast(Content.data, "jsonb"), operator, SQL(f"'{name}'"))
+        return fn.json_extract(Content.data, SQL(f"'$.{name}'")).coerce(False)
 
     # ------------------------------------------------------------ data access
 
@@ -111,9 +131,15 @@ class SqlBuilder:
 
     def _raw(self, field):
         """The JSON value at ``field`` (PostgreSQL: jsonb, JSON null included)."""
+        if self._is_declared(field):
+            return self._declared_raw(field)
         if self.postgres:
             return Expression(self._document(), "#>", Value(list(field.path), unpack=False))
         return fn.json_extract(self._document(), _sqlite_path(field)).coerce(False)
+
+    def value_expression(self, field):
+        """The expression a filter compares ``field``'s value with (what a field index holds)."""
+        return self._raw(field)
 
     def value(self, field):
         """``field``'s value; SQL NULL when there is none (missing key or JSON null)."""
@@ -124,6 +150,8 @@ class SqlBuilder:
     def _type(self, field):
         if self.postgres:
             return fn.jsonb_typeof(self._raw(field))
+        if self._is_declared(field):
+            return fn.json_type(Content.data, SQL(f"'$.{field.path[0]}'"))
         return fn.json_type(self._document(), _sqlite_path(field))
 
     def _type_names(self, kind):
@@ -137,12 +165,15 @@ class SqlBuilder:
 
     def _by_type(self, field, results):
         """``CASE <field's JSON type> WHEN ... END``: ``results`` maps JSON types to expressions."""
-        whens = [(name, result) for kind, result in results.items() for name in self._type_names(kind)]
+        whens = [(self._literal(name, field), result)
+                 for kind, result in results.items() for name in self._type_names(kind)]
         return Case(self._type(field), whens, None)
 
     def text(self, field):
         """``field``'s value when it is a string (NULL otherwise)."""
-        if self.postgres:
+        if self.postgres and self._is_declared(field):
+            text = self._declared_raw(field, "->>")
+        elif self.postgres:
             text = Expression(self._document(), "#>>", Value(list(field.path), unpack=False))
         else:
             text = self._raw(field)
@@ -278,7 +309,8 @@ class SqlBuilder:
             return self._by_type(field, {kind: SQL(str(rank)) for kind, rank in TYPE_RANKS.items()})
         if term.part == "number":
             return self._by_type(field, {"number": self._raw(field), "boolean": self._raw(field)})
-        return self._collated(fn.SUBSTR(self.text(field), 1, SORT_TEXT_LENGTH))
+        return self._collated(fn.SUBSTR(self.text(field), self._literal(1, field),
+                                        self._literal(SORT_TEXT_LENGTH, field)))
 
     def term_literal(self, term, value):
         """A bound value comparable with ``term(term)``."""
