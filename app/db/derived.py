@@ -3,6 +3,7 @@
 * ``content_counts`` (migration 0020) holds one row per collection, status and deleted
   flag with the number of content rows, so an unfiltered list reads its total from a
   handful of rows instead of counting every matching one.
+* On PostgreSQL, NULLS LAST twins of the live-content list indexes (``PG_LIST_INDEXES``).
 * The full-text index: on SQLite an FTS5 table, ``content_fts``, whose rowids are
   content's rowids and whose columns are the title and every string value of ``data``
   (at any depth; keys are not indexed); on PostgreSQL a GIN index over
@@ -177,6 +178,15 @@ PG_COUNT_TRIGGERS = {
 }
 
 
+# The live-content list indexes of migrations 0012 and 0014 are DESC, which PostgreSQL
+# reads as NULLS FIRST, while lists order NULLS LAST (as SQLite does going down): these
+# twins match the lists' ORDER BY, so PostgreSQL returns pages in index order too.
+PG_LIST_INDEXES = {
+    f"idx_content_live_{name}_published_nl": f"{columns}status, published_at DESC NULLS LAST, id DESC NULLS LAST"
+    for name, columns in (("collection", "collection_id, "), ("author", "author_id, "), ("all", ""))
+}
+
+
 def _install_postgres(db):
     triggers = {name for (name,) in db.execute_sql(
         "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
@@ -193,6 +203,8 @@ def _install_postgres(db):
             created = True
     db.execute_sql(f"CREATE INDEX IF NOT EXISTS {PG_SEARCH_INDEX} ON content"
                    f" USING gin ({PG_SEARCH_FUNCTION}(title, data))")
+    for name, columns in PG_LIST_INDEXES.items():
+        db.execute_sql(f"CREATE INDEX IF NOT EXISTS {name} ON content ({columns}) WHERE deleted_at IS NULL")
     return created
 
 
