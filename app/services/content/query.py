@@ -60,7 +60,7 @@ MAX_SEARCH_LENGTH = 200
 RESPONSE_BUDGET_BYTES = 8 * 1024 * 1024
 # A filtered list counts its matches up to this many; past it ``meta.total`` is this number
 # and ``meta.totalIsEstimate`` is true.
-COUNT_LIMIT = 10_000
+COUNT_LIMIT = 1_000
 # Past this many published items in a collection (or in all, for a list across them), the
 # public may filter and sort on data fields only where the schema declares an index.
 PUBLIC_SCAN_LIMIT = 5_000

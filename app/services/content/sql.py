@@ -92,6 +92,7 @@ class SqlBuilder:
         # With rows to skip the document is a CASE, which no index expression is.
         self.declared = frozenset() if self.skip else frozenset(declared)
         self._parsed = None
+        self._searching = False
 
     def _is_declared(self, field):
         """True when ``field`` is indexed: its expressions must match the index's."""
@@ -285,6 +286,7 @@ class SqlBuilder:
         terms = parse_search(text)
         if not terms:
             return SQL("1 = 0")
+        self._searching = True
         if self.postgres:
             return Expression(self._search_vector(), "@@", fn.to_tsquery(SQL("'simple'"), Value(tsquery(terms))))
         return NodeList((Column(Content._meta.table, "rowid"), SQL(f"IN (SELECT rowid FROM {FTS_TABLE} WHERE"),
@@ -322,6 +324,11 @@ class SqlBuilder:
         """The ORDER BY item of a sort term; NULLs sort as the smallest value on both databases."""
         target = self.term(term)
         if not self.postgres:
+            if self._searching:
+                # Not the column itself, so no index can give the order: SQLite then starts
+                # from the search's matches and sorts them, instead of walking the whole
+                # list in order and testing every row against them.
+                target = NodeList((SQL("+"), target), glue="")
             return target.desc() if term.descending else target.asc()
         return target.desc(nulls="LAST") if term.descending else target.asc(nulls="FIRST")
 
