@@ -83,3 +83,27 @@ def test_rebuild_recomputes_what_writes_without_triggers_left_wrong(site):
     derived.rebuild(db)
     assert client.get("/api/content", {"limit": 5}).json["meta"]["total"] == 2
     assert found(client, "zeta") == ["item-0", "item-1"]
+
+
+def test_search_ranks_by_relevance_on_request(site):
+    db, client = site.DB.db, client_for(site)
+    blog = create_collection("blog")
+    bodies = {0: ("Zebra facts", "plain words"), 1: ("Other", "zebra and zebra again"),
+              2: ("Third", "one zebra among many many many other words here")}
+    insert_items(blog, create_user("author"), 3, data=lambda i: {"body": bodies[i][1]})
+    for i, (title, _) in bodies.items():
+        sql(db, f"UPDATE content SET title = '{title}' WHERE slug = 'item-{i}'")
+    ranked = client.get("/api/content", {"search": "zebra", "sort": "relevance"}).json["data"]
+    # The title weighs most; two mentions in a short text beat one in a long text.
+    assert [item["slug"] for item in ranked] == ["item-0", "item-1", "item-2"]
+    # Cursor pages follow the ranking, each item once.
+    seen, params = [], {"search": "zebra", "sort": "relevance", "limit": 1}
+    while True:
+        meta_data = client.get("/api/content", params).json
+        seen += [item["slug"] for item in meta_data["data"]]
+        if "nextCursor" not in meta_data["meta"]:
+            break
+        params = {**params, "cursor": meta_data["meta"]["nextCursor"]}
+    assert seen == ["item-0", "item-1", "item-2"]
+    refused = client.get("/api/content", {"sort": "relevance"}, status=400).json
+    assert refused["details"] == [{"parameter": "sort", "message": "relevance needs search="}]

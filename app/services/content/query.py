@@ -43,7 +43,7 @@ from peewee import SQL, Select, fn
 from app.db.database import is_postgres
 from app.db.models import Collection, Content, ContentCount, database
 from app.services.content.cursors import decode_cursor, encode_cursor, keyset, sort_terms
-from app.services.content.fields import PUBLIC_COLUMNS, TIME, Field, fail
+from app.services.content.fields import PUBLIC_COLUMNS, SCORE, TIME, Field, fail
 from app.services.content.filters import Group, SortKey, parse_filter_params, parse_sort, parse_where
 from app.services.content.serialize import INDEX, ITEM_KEYS, item_from_row, joined_select
 from app.services.content.sql import builder
@@ -67,6 +67,7 @@ PUBLIC_SCAN_LIMIT = 5_000
 # Filter operators no field index answers (they test every candidate's text).
 SCANNING_OPERATORS = frozenset({"like", "contains", "all"})
 STATUSES = ("draft", "published", "archived")
+RELEVANCE = Field("relevance", SCORE)
 ALL_STATUSES = ("all", "any")
 LIST_PARAMS = frozenset({
     "limit", "offset", "page", "cursor", "sort", "where", "search", "fields", "status",
@@ -163,7 +164,8 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
         raise NotPermitted("Only published content is public; other statuses need content.publish or content.update")
     # Workflow, review, scheduling and deletion columns describe unpublished work.
     columns = PUBLIC_COLUMNS if scope.public_shape else None
-    sort = parse_sort(one("sort"), columns) or _default_sort(statuses)
+    search = one("search")
+    sort = _relevance_sort(one("sort"), search) or parse_sort(one("sort"), columns) or _default_sort(statuses)
     limit = _bounded_int(one("limit"), "limit", DEFAULT_LIMIT, 1, None)
     limit = min(limit, MAX_LIMIT)
     offset, page, cursor = one("offset"), one("page"), one("cursor")
@@ -173,7 +175,6 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
         offset = (_bounded_int(page, "page", 1, 1, 10**9) - 1) * limit
     else:
         offset = _bounded_int(offset, "offset", 0, 0, 10**12)
-    search = one("search")
     if search is not None and not (0 < len(search.strip()) <= MAX_SEARCH_LENGTH):
         fail("search", f"must be 1 to {MAX_SEARCH_LENGTH} characters")
     if collection_id is not None and (params.get("collection") or params.get("collection_id")):
@@ -272,6 +273,15 @@ def _statuses(raw, default):
     if bad or not values:
         fail("status", f"unknown status {bad[0] if bad else ''!r}; use {', '.join(STATUSES)} or all")
     return tuple(sorted(set(values)))
+
+
+def _relevance_sort(raw, search):
+    """``sort=relevance``: best search matches first (ties by id); only with ``search=``."""
+    if raw is None or raw.strip() not in ("relevance", "-relevance"):
+        return None
+    if not search:
+        fail("sort", "relevance needs search=")
+    return (SortKey(RELEVANCE, True),)
 
 
 def _default_sort(statuses):

@@ -33,7 +33,7 @@ from peewee import JOIN, SQL, Case, Cast, Column, EnclosedNodeList, Expression, 
 from app.db.database import is_postgres
 from app.db.derived import FTS_TABLE, PG_SEARCH_FUNCTION
 from app.db.models import Content, database
-from app.services.content.fields import COLUMNS, INT, TIME
+from app.services.content.fields import COLUMNS, INT, SCORE, TIME
 from app.services.content.filters import Group
 from app.services.content.search import fts5_query, parse_search, tsquery
 from app.services.content.values import RANGE_SQL, json_kind
@@ -92,7 +92,7 @@ class SqlBuilder:
         # With rows to skip the document is a CASE, which no index expression is.
         self.declared = frozenset() if self.skip else frozenset(declared)
         self._parsed = None
-        self._searching = False
+        self._searching = ()  # the search terms, once a search condition was built
 
     def _is_declared(self, field):
         """True when ``field`` is indexed: its expressions must match the index's."""
@@ -286,11 +286,27 @@ class SqlBuilder:
         terms = parse_search(text)
         if not terms:
             return SQL("1 = 0")
-        self._searching = True
+        self._searching = terms
         if self.postgres:
             return Expression(self._search_vector(), "@@", fn.to_tsquery(SQL("'simple'"), Value(tsquery(terms))))
         return NodeList((Column(Content._meta.table, "rowid"), SQL(f"IN (SELECT rowid FROM {FTS_TABLE} WHERE"),
                          SQL(f"{FTS_TABLE} MATCH"), Value(fts5_query(terms)), SQL(")")))
+
+    def _relevance(self):
+        """How well the row matches the search, higher is better (``sort=relevance``).
+
+        The title weighs more than ``data``: BM25 with weights 10 and 1 on SQLite (negated:
+        FTS5 gives better matches lower scores), ``ts_rank`` over the A (title) and B (data)
+        weights on PostgreSQL.
+        """
+        if not self._searching:
+            return SQL("0")
+        if self.postgres:
+            query = fn.to_tsquery(SQL("'simple'"), Value(tsquery(self._searching)))
+            return Cast(fn.ts_rank(self._search_vector(), query), "float8")
+        return NodeList((SQL(f"(SELECT -bm25({FTS_TABLE}, 10.0, 1.0) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH"),
+                         Value(fts5_query(self._searching)), SQL("AND rowid ="),
+                         Column(Content._meta.table, "rowid"), SQL(")")))
 
     def _search_vector(self):
         # Exactly the indexed expression, so that PostgreSQL answers from the GIN index.
@@ -301,6 +317,8 @@ class SqlBuilder:
     def term(self, term):
         """The SQL expression of a sort term (``cursors.Term``)."""
         field = term.field
+        if field.kind == SCORE:
+            return self._relevance()
         if term.part == "column":
             column = COLUMNS[field.name][0]
             if field.name in BOUNDED_COLUMNS:
