@@ -1,8 +1,9 @@
 """Uncached list latency at depth: how the query path holds from 1k to 100k and 1M items.
 
-    python bench/query_depth.py [--depths 1000,100000,1000000] [--rounds 30] [--database-url URL]
+    python bench/query_depth.py [--depths 1000,100000,1000000] [--rounds 30] [--postgres | --database-url URL]
 
-For each depth, builds a migrated database (SQLite in a temporary folder, or a fresh
+For each depth, builds a migrated database (SQLite in a temporary folder; with
+``--postgres`` a database on a PostgreSQL server started as the tests start theirs; or the
 PostgreSQL database at ``--database-url``, which it empties first) with one collection
 declaring ``category`` indexed and ``price`` sortable, seeds it in ONE INSERT ... SELECT
 (the bulk path: the triggers keep counts and search right), then runs each list shape
@@ -105,7 +106,24 @@ def main():
     parser.add_argument("--depths", default="1000,100000,1000000")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--database-url", default=None, help="a PostgreSQL database to use (emptied first)")
+    parser.add_argument("--postgres", action="store_true", help="start a PostgreSQL server for the run")
     args = parser.parse_args()
+    if args.postgres:
+        from tests.fixtures.postgres import PostgresServer
+
+        server = PostgresServer()
+        server.start()
+        try:
+            args.database_url = server.create_database("query_depth")
+            report(args)
+        finally:
+            server.stop()
+    else:
+        report(args)
+
+
+def report(args):
+    """Build each depth, measure each shape, print the table."""
     depths = [int(depth) for depth in args.depths.split(",")]
     results = {}
     for depth in depths:
