@@ -49,7 +49,7 @@ POSTGRES_SEED = (
     " json_build_object('category', 'cat-' || (i %% 20), 'price', (i * 7919) %% 10007,"
     " 'name', CASE WHEN i %% 1000 = 0 THEN 'a needle here' ELSE 'word' || (i %% 50) END)::text,"
     " 'published', 1700000000000 + i * 1000, %s, 1700000000000, 1700000000000"
-    " FROM generate_series(0, {last}) AS i")
+    " FROM generate_series(0::bigint, {last}) AS i")
 SHAPES = {
     "first page": {"limit": "20"},
     "cursor page (middle)": {"limit": "20", "cursor": None},
