@@ -180,7 +180,11 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
     if collection_id is not None and (params.get("collection") or params.get("collection_id")):
         fail("collection", "the collection is already given by the path")
     where, filters = parse_where(one("where"), schema, columns), parse_filter_params(params, schema, columns)
-    indexed, sortable = declared_fields(schema if schema is not None else _schema_named(one("collection")))
+    indexed, sortable = frozenset(), frozenset()
+    # Only lists on data fields need the declarations (a cached list must not pay a lookup).
+    if any(c.field.is_data for c in [*_conditions(where), *_conditions(filters)]) or any(
+            key.field.is_data for key in sort):
+        indexed, sortable = declared_fields(schema if schema is not None else _schema_named(one("collection")))
     if scope.public_shape and collection_id != "-":  # "-": a first parse, before the collection is known
         _refuse_scans(where, filters, sort, indexed, sortable, collection_id or one("collection_id"),
                       one("collection"))
