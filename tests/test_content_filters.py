@@ -193,12 +193,28 @@ def test_sort_by_columns_and_data_fields(client):
         "item-9", "item-8"]
 
 
-def test_search_covers_title_and_data_with_wildcards_escaped(client):
+def test_search_covers_title_and_data_words(client):
     assert numbers(get(client, {"search": "Item 3"})) == [3]
+    # Punctuation separates words: abc-7 is the phrase "abc 7", found in data.code.
     assert numbers(get(client, {"search": "abc-7"})) == [7]
-    assert [i["title"] for i in get(client, {"search": "%"}).json["data"]] == ["100% sure"]
     assert [i["title"] for i in get(client, {"search": "a_b"}).json["data"]] == ["a_b"]
     assert get(client, {"search": "nothing-like-this"}).json["meta"]["total"] == 0
+
+
+def test_search_syntax_and_phrases_prefixes(client):
+    # Words are AND-ed, wherever they are (title, data).
+    assert numbers(get(client, {"search": "news item"})) == [0, 3, 6]
+    assert numbers(get(client, {"search": "news tech"})) == []
+    # A quoted phrase needs its words side by side, in order.
+    assert [i["title"] for i in get(client, {"search": '"hidden needle"'}).json["data"]] == ["100% sure"]
+    assert get(client, {"search": '"needle hidden"'}).json["meta"]["total"] == 0
+    # A trailing * is a prefix; without it a word is whole.
+    assert numbers(get(client, {"search": "tec*"})) == [1, 4, 7]
+    assert numbers(get(client, {"search": "tec"})) == []
+    # Case does not matter; text without any word finds nothing (not everything).
+    assert numbers(get(client, {"search": "NEWS ITEM"})) == [0, 3, 6]
+    assert get(client, {"search": "%"}).json["meta"]["total"] == 0
+    assert get(client, {"search": "OR"}).json["meta"]["total"] == 0
 
 
 def test_search_matches_data_values_at_any_depth_never_keys(client):

@@ -2,6 +2,7 @@
 
 import pytest
 
+from app.db.derived import is_derived
 from app.db.models import MODELS, JSONField, User, bind_models
 from tests.fixtures.app import make_env, migrate
 
@@ -19,7 +20,9 @@ def migrated_db(tmp_path_factory):
 
 def test_every_table_has_a_model(migrated_db):
     modelled = {model._meta.table_name for model in MODELS}
-    assert set(migrated_db.get_tables()) - TRACKING_TABLES == modelled
+    # The search index's tables are SQLite's own (FTS5), read through SQL, not a model.
+    tables = {name for name in migrated_db.get_tables() if not is_derived(name) or name == "content_counts"}
+    assert tables - TRACKING_TABLES == modelled
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import peewee
 
-from app.db import time_travel
+from app.db import derived, time_travel
 from app.db.splitter import split_tokens
 
 DEFAULT_TABLE = "d1_migrations"
@@ -352,6 +352,7 @@ class MigrationRunner:
         remove them instead when the binding turned time travel off."""
         armed_by = f"migration {done[-1]}" if done else "d1 migrations apply"
         with self._transaction():
+            derived.install(self.db)  # counts and search index: dialect-specific, so not in the files
             if self.keep_history:
                 time_travel.arm(self.db, armed_by, excluded=(self.table,))
             else:

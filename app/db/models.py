@@ -319,6 +319,19 @@ class Content(BaseModel):
         table_name = "content"
 
 
+class ContentCount(BaseModel):
+    """How many content rows a collection has per status and deleted flag (kept by triggers)."""
+
+    collection_id = peewee.TextField()
+    status = peewee.TextField()
+    deleted = peewee.IntegerField()
+    n = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = "content_counts"
+        primary_key = peewee.CompositeKey("collection_id", "status", "deleted")
+
+
 class ContentVersion(BaseModel):
     id = peewee.TextField(primary_key=True, default=new_id)
     content = peewee.ForeignKeyField(Content, column_name="content_id", backref="versions")
@@ -594,8 +607,8 @@ class WebhookDelivery(BaseModel):
 
 
 MODELS = [
-    User, Collection, Media, MediaPendingObject, WorkflowState, Content, ContentVersion, Workflow, WorkflowTransition,
-    WorkflowHistory, ScheduledContent, Plugin, PluginHook, PluginRoute, PluginAsset, PluginActivity,
+    User, Collection, Media, MediaPendingObject, WorkflowState, Content, ContentCount, ContentVersion, Workflow,
+    WorkflowTransition, WorkflowHistory, ScheduledContent, Plugin, PluginHook, PluginRoute, PluginAsset, PluginActivity,
     Permission, RolePermission, ApiToken, SystemLog, LogConfig, Faq,
     Webhook, WebhookDelivery,
 ]

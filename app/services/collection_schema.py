@@ -86,6 +86,10 @@ class FieldConfig(_Base):
     widget: str | None = None
     depends_on: str | None = None
     show_when: Any = None
+    # Top-level fields only: an index on data.<field> for filters, and one for sorts
+    # (app.services.field_indexes).
+    indexed: bool = False
+    sortable: bool = False
 
 
 class BlockDefinition(_Base):
@@ -272,6 +276,24 @@ def check_schema(schema, path="schema"):
             errors.append(f"{path}.required: unknown field {name!r}")
     if len(set(required)) != len(required):
         errors.append(f"{path}.required: lists a field more than once")
+    for name, field in schema.properties.items():
+        errors += _nested_index_flags(field, f"{path}.properties.{name}")
+    return errors
+
+
+def _nested_index_flags(field, path):
+    """Errors for ``indexed``/``sortable`` below the top level (indexes cover top-level fields)."""
+    errors = []
+    children = [(f"{path}.items", field.items)] if field.items is not None else []
+    children += [(f"{path}.properties.{name}", child) for name, child in (field.properties or {}).items()]
+    for block, definition in (field.blocks or {}).items():
+        children += [(f"{path}.blocks.{block}.properties.{name}", child)
+                     for name, child in definition.properties.items()]
+    for child_path, child in children:
+        for flag in ("indexed", "sortable"):
+            if getattr(child, flag):
+                errors.append(f"{child_path}.{flag}: only a top-level field can be {flag}")
+        errors += _nested_index_flags(child, child_path)
     return errors
 
 

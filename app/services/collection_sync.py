@@ -41,6 +41,7 @@ from app.services.collection_schema import (
     parse_schema,
     schema_to_builtins,
 )
+from app.services.field_indexes import sync_field_indexes
 
 DEFAULT_DIR = Path("app") / "collections"
 DIR_VAR = "COLLECTIONS_DIR"
@@ -244,6 +245,8 @@ def sync_collections(directory, now=None):
         else:
             keep = {c.config.name for c in configs} | {e.name for e in errors}
             report.results.extend(_deactivate_missing(db, keep, now))
+        created, dropped = sync_field_indexes(db)
+    report.notes += [f"created index {name}" for name in created] + [f"dropped index {name}" for name in dropped]
     return report
 
 

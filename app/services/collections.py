@@ -9,13 +9,17 @@ these functions own the rules about stored rows:
 * a collection that still has content (soft-deleted items included: they still reference
   it) or that a workflow points at cannot be deleted.
 
-Each write is one transaction; refusals are ServiceErrors (404, 409) with a message for the client.
+A schema's ``indexed``/``sortable`` fields get their indexes in the same transaction as the
+write that declares them, and lose them with the last collection declaring them
+(``app.services.field_indexes``). Each write is one transaction; refusals are ServiceErrors
+(404, 409) with a message for the client.
 """
 
 import secrets
 
 from app.db.models import Collection, Content, Workflow, database, now_ms
 from app.services.errors import CONFLICT, NOT_FOUND, ServiceError
+from app.services.field_indexes import sync_field_indexes
 
 
 class CollectionNotFound(ServiceError):
@@ -83,11 +87,13 @@ def create_collection(name, display_name, description, schema, is_active=True):
     with database.atomic():
         if Collection.select().where(Collection.name == name).exists():
             raise CollectionConflict(f"A collection named '{name}' already exists")
-        return Collection.create(
+        row = Collection.create(
             id=f"col-{name}-{secrets.token_hex(4)}", name=name, display_name=display_name,
             description=description, schema=schema, is_active=is_active, managed=False,
             created_at=now, updated_at=now,
         )
+        sync_field_indexes(database.obj)
+        return row
 
 
 def update_collection(collection_id, changes):
@@ -100,6 +106,8 @@ def update_collection(collection_id, changes):
     with database.atomic():
         row = _writable(collection_id)
         Collection.update(updated_at=now_ms(), **changes).where(Collection.id == row.id).execute()
+        if "schema" in changes:
+            sync_field_indexes(database.obj)
     return Collection.get_by_id(row.id)
 
 
@@ -125,6 +133,7 @@ def delete_collection(collection_id):
         if Workflow.select(Workflow.id).where(Workflow.collection == row.id).exists():
             raise CollectionConflict(f"Collection '{row.name}' is used by a workflow; remove the workflow first")
         Collection.delete().where(Collection.id == row.id).execute()
+        sync_field_indexes(database.obj)
 
 
 def _writable(collection_id):

@@ -9,7 +9,9 @@ and the other way round, and ``d1 execute DB --file`` restores it here:
   (``IF NOT EXISTS`` injected when the name is quoted, as sqlite does), then one
   ``INSERT INTO "t" ("c1","c2") VALUES(...);`` per row; ``sqlite_sequence`` gets
   ``DELETE FROM sqlite_sequence;`` before its rows; ``_cf_*`` and other ``sqlite_*`` tables
-  are skipped (``d1_migrations`` is a normal table and is kept);
+  are skipped (``d1_migrations`` is a normal table and is kept), and so are the search
+  index and the triggers on content (``app.db.derived``): ``d1 migrations apply`` puts them
+  back where the dump is loaded and recomputes the index and counts;
 * then indexes, triggers and views; statements joined by newlines, no trailing newline.
 
 Values: NULL, numbers bare, strings single-quoted with ``''``, newlines and carriage returns
@@ -30,6 +32,7 @@ import re
 import peewee
 
 from app.db.database import is_postgres
+from app.db.derived import is_installed_on_apply
 
 _QUOTED_CREATE = re.compile(r"CREATE TABLE ['\"]")
 
@@ -121,6 +124,8 @@ def _table_statements(conn, name, sql, schema, data, on_progress):
     elif name.startswith("sqlite_stat"):
         if schema:
             yield "ANALYZE sqlite_schema;"
+    elif is_installed_on_apply(name):
+        return  # recomputed from content by `d1 migrations apply` on the importing side
     elif sql.startswith("CREATE VIRTUAL TABLE"):
         raise DumpError("D1 Export error: cannot export databases with Virtual Tables (fts5)")
     elif name.startswith(("_cf_", "sqlite_")):
@@ -180,6 +185,8 @@ def dump_statements(db, tables=(), schema=True, data=True, on_progress=None):
                 " AND type IN ('index', 'trigger', 'view') ORDER BY type COLLATE NOCASE, rowid"
             )
             for name, table, sql in rest.fetchall():
+                if is_installed_on_apply(name):
+                    continue
                 if not wanted or table in wanted or name in wanted:
                     yield f"{sql};"
 

@@ -9,7 +9,9 @@ the children are logged before their parent (triggers of one event fire in name 
 
 Every table is tracked but the history's own, the excluded ones (the migrations tracking
 table), the log tables (``LOG_TABLES``) and SQLite's virtual tables with their shadow
-tables (see ``_virtual_tables``). Logs are a record of what happened, not content to put
+tables (see ``_virtual_tables``), and the tables derived from content by triggers of their
+own (``app.db.derived``: counts and the search index; replaying content changes recomputes
+them). Logs are a record of what happened, not content to put
 back: a restore leaves them as they are, and they cost no change-log row per row (the
 request log writes one row per request). A database armed before they were left out
 loses their triggers at the next ``d1 migrations apply``, as for any schema change. A
@@ -27,6 +29,8 @@ import hashlib
 import json
 
 import peewee
+
+from app.db.derived import is_derived
 
 LOG_TABLE = "d1_changes"
 META_TABLE = "d1_time_travel"
@@ -98,7 +102,7 @@ def _candidates(db, excluded):
     """The tables history could track: all but its own, the excluded, the logs and SQLite's internal ones."""
     return sorted(name for name in db.get_tables()
                   if name not in HISTORY_TABLES | LOG_TABLES and name not in excluded
-                  and not name.startswith(("sqlite_", "_cf_")))
+                  and not name.startswith(("sqlite_", "_cf_")) and not is_derived(name))
 
 
 def log_tables(db):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import msgspec
 from peewee import SQL
 
-from app.services.content.fields import TEXT, Field, fail
+from app.services.content.fields import SCORE, TEXT, Field, fail
 from app.services.content.filters import SortKey
 from app.services.content.sql import SORT_TEXT_LENGTH, TYPE_RANKS
 
@@ -103,6 +103,8 @@ def _plausible(term, value):
         return isinstance(value, (int, float)) and (not isinstance(value, float) or math.isfinite(value))
     if term.part == "text":
         return isinstance(value, str) and len(value) <= SORT_TEXT_LENGTH
+    if term.field.kind == SCORE:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if isinstance(value, bool):
         return False
     if term.field.kind == TEXT:

@@ -20,6 +20,7 @@ MAX_DATA_PATH = 5
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 TEXT, INT, TIME = "text", "int", "time"
+SCORE = "score"  # a computed number: search relevance
 COLUMNS = {
     "id": (Content.id, TEXT),
     "title": (Content.title, TEXT),

@@ -16,8 +16,11 @@ Visibility (``Scope``):
 
 The public's lists are ``status=published``; callers who may read drafts (editors, admins,
 authors for their own) get every status but deleted items unless they pass ``status=``.
-A list costs two queries whatever its size: ``COUNT`` for the true total, then one page
-query joining author, collection and featured image. Pagination is ``limit`` (default 50,
+A list costs two queries whatever its size: its total, then one page query joining author,
+collection and featured image. The total of an unfiltered list is read from the counts the
+database's triggers keep per collection, status and deletion (``content_counts``); a filtered
+list counts its matches up to ``COUNT_LIMIT`` and, past it, reports ``COUNT_LIMIT`` with
+``meta.totalIsEstimate: true``. Pagination is ``limit`` (default 50,
 at most 1000) with ``offset`` or ``page``, or an opaque ``cursor`` (keyset on the sort
 keys + id) that stays fast at any depth; each page with more rows after it carries
 ``meta.nextCursor``.
@@ -35,15 +38,16 @@ from dataclasses import dataclass
 
 import msgspec
 import peewee
-from peewee import SQL, fn
+from peewee import SQL, Select, fn
 
 from app.db.database import is_postgres
-from app.db.models import Collection, Content, database
+from app.db.models import Collection, Content, ContentCount, database
 from app.services.content.cursors import decode_cursor, encode_cursor, keyset, sort_terms
-from app.services.content.fields import PUBLIC_COLUMNS, TIME, Field, fail
-from app.services.content.filters import SortKey, parse_filter_params, parse_sort, parse_where
+from app.services.content.fields import PUBLIC_COLUMNS, SCORE, TIME, Field, fail
+from app.services.content.filters import Group, SortKey, parse_filter_params, parse_sort, parse_where
 from app.services.content.serialize import INDEX, ITEM_KEYS, item_from_row, joined_select
 from app.services.content.sql import builder
+from app.services.field_indexes import declared_fields
 from app.services.pagination import pagination_meta
 
 log = logging.getLogger("sonicpy.content")
@@ -54,7 +58,16 @@ MAX_SEARCH_LENGTH = 200
 # The most item JSON one list response carries: 1000 items of full ``data`` could otherwise
 # hold a worker's memory (and the cache's) at hundreds of megabytes per anonymous request.
 RESPONSE_BUDGET_BYTES = 8 * 1024 * 1024
+# A filtered list counts its matches up to this many; past it ``meta.total`` is this number
+# and ``meta.totalIsEstimate`` is true.
+COUNT_LIMIT = 1_000
+# Past this many published items in a collection (or in all, for a list across them), the
+# public may filter and sort on data fields only where the schema declares an index.
+PUBLIC_SCAN_LIMIT = 5_000
+# Filter operators no field index answers (they test every candidate's text).
+SCANNING_OPERATORS = frozenset({"like", "contains", "all"})
 STATUSES = ("draft", "published", "archived")
+RELEVANCE = Field("relevance", SCORE)
 ALL_STATUSES = ("all", "any")
 LIST_PARAMS = frozenset({
     "limit", "offset", "page", "cursor", "sort", "where", "search", "fields", "status",
@@ -118,6 +131,7 @@ class ListParams:
     paged: bool = True
     cursor: tuple | None = None
     fields: tuple | None = None
+    declared: frozenset = frozenset()
 
     def cache_key(self):
         """A canonical, msgspec-encodable description of this request."""
@@ -150,7 +164,8 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
         raise NotPermitted("Only published content is public; other statuses need content.publish or content.update")
     # Workflow, review, scheduling and deletion columns describe unpublished work.
     columns = PUBLIC_COLUMNS if scope.public_shape else None
-    sort = parse_sort(one("sort"), columns) or _default_sort(statuses)
+    search = one("search")
+    sort = _relevance_sort(one("sort"), search) or parse_sort(one("sort"), columns) or _default_sort(statuses)
     limit = _bounded_int(one("limit"), "limit", DEFAULT_LIMIT, 1, None)
     limit = min(limit, MAX_LIMIT)
     offset, page, cursor = one("offset"), one("page"), one("cursor")
@@ -160,18 +175,26 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
         offset = (_bounded_int(page, "page", 1, 1, 10**9) - 1) * limit
     else:
         offset = _bounded_int(offset, "offset", 0, 0, 10**12)
-    search = one("search")
     if search is not None and not (0 < len(search.strip()) <= MAX_SEARCH_LENGTH):
         fail("search", f"must be 1 to {MAX_SEARCH_LENGTH} characters")
     if collection_id is not None and (params.get("collection") or params.get("collection_id")):
         fail("collection", "the collection is already given by the path")
+    where, filters = parse_where(one("where"), schema, columns), parse_filter_params(params, schema, columns)
+    indexed, sortable = frozenset(), frozenset()
+    # Only lists on data fields need the declarations (a cached list must not pay a lookup).
+    if any(c.field.is_data for c in [*_conditions(where), *_conditions(filters)]) or any(
+            key.field.is_data for key in sort):
+        indexed, sortable = declared_fields(schema if schema is not None else _schema_named(one("collection")))
+    if scope.public_shape and collection_id != "-":  # "-": a first parse, before the collection is known
+        _refuse_scans(where, filters, sort, indexed, sortable, collection_id or one("collection_id"),
+                      one("collection"))
     return ListParams(
         statuses=statuses,
         include_deleted=include_deleted,
         collection_id=collection_id or one("collection_id"),
         collection_name=one("collection"),
-        where=parse_where(one("where"), schema, columns),
-        filters=parse_filter_params(params, schema, columns),
+        where=where,
+        filters=filters,
         search=search.strip() if search else None,
         sort=sort,
         limit=limit,
@@ -179,7 +202,57 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
         paged=cursor is None,
         cursor=decode_cursor(cursor, sort) if cursor is not None else None,
         fields=_fields(one("fields")),
+        declared=indexed | sortable,
     )
+
+
+def _schema_named(name):
+    """The schema of the collection ``name`` (None without a name or such a collection)."""
+    if name is None:
+        return None
+    found = Collection.select(Collection.schema).where(Collection.name == name).tuples().first()
+    return found[0] if found else None
+
+
+def _conditions(group):
+    for item in group.items if group is not None else ():
+        yield from _conditions(item) if isinstance(item, Group) else (item,)
+
+
+def _refuse_scans(where, filters, sort, indexed, sortable, collection_id, collection_name):
+    """The public's filters and sorts on data fields need an index past ``PUBLIC_SCAN_LIMIT`` items.
+
+    Raises:
+        QueryError: a filter on a field not declared ``indexed`` (or with an operator no
+            index answers), or a sort on one not declared ``sortable``, over a collection
+            (or, without one, all content) holding more public items than the limit.
+    """
+    refused = [(c.parameter, f"{c.field.name} is not indexed", "indexed")
+               for c in [*_conditions(where), *_conditions(filters)]
+               if c.field.is_data and (c.field.path[0] not in indexed or len(c.field.path) > 1)]
+    refused += [(c.parameter, f"{c.operator} reads every item", "indexed")
+                for c in [*_conditions(where), *_conditions(filters)]
+                if c.field.is_data and c.operator in SCANNING_OPERATORS]
+    refused += [("sort", f"{key.field.name} is not sortable", "sortable")
+                for key in sort if key.field.is_data and (key.field.path[0] not in sortable or len(key.field.path) > 1)]
+    if not refused or _public_items(collection_id, collection_name) <= PUBLIC_SCAN_LIMIT:
+        return
+    parameter, problem, flag = refused[0]
+    fail(parameter, f"{problem}: past {PUBLIC_SCAN_LIMIT} items, anonymous lists filter (equals, in, ranges) "
+                    f'and sort only on data fields the collection declares "{flag}": true; '
+                    "signed-in editors may use any field")
+
+
+def _public_items(collection_id, collection_name):
+    """How many published, live items a collection (or all of them) holds, from the kept counts."""
+    query = ContentCount.select(fn.SUM(ContentCount.n)).where(
+        (ContentCount.status == "published") & (ContentCount.deleted == 0))
+    if collection_id is not None:
+        query = query.where(ContentCount.collection_id == collection_id)
+    elif collection_name is not None:
+        query = query.where(ContentCount.collection_id.in_(
+            Collection.select(Collection.id).where(Collection.name == collection_name)))
+    return int(query.scalar() or 0)
 
 
 def _single(params):
@@ -204,6 +277,15 @@ def _statuses(raw, default):
     if bad or not values:
         fail("status", f"unknown status {bad[0] if bad else ''!r}; use {', '.join(STATUSES)} or all")
     return tuple(sorted(set(values)))
+
+
+def _relevance_sort(raw, search):
+    """``sort=relevance``: best search matches first (ties by id); only with ``search=``."""
+    if raw is None or raw.strip() not in ("relevance", "-relevance"):
+        return None
+    if not search:
+        fail("sort", "relevance needs search=")
+    return (SortKey(RELEVANCE, True),)
 
 
 def _default_sort(statuses):
@@ -284,7 +366,7 @@ def list_content(params, scope):
     """
     try:
         with _savepoint():
-            return _list(params, scope, builder())
+            return _list(params, scope, builder(declared=params.declared))
     except peewee.DatabaseError:
         unreadable = invalid_data_rows()
         if not unreadable:
@@ -307,7 +389,7 @@ def _list(params, scope, sql):
     if params.search:
         clauses.append(sql.search(params.search))
     where = _and(clauses)
-    total = sql.reading_data(Content.select(fn.COUNT(Content.id))).where(where).scalar() or 0
+    total, estimated = total_of(params, scope, sql, where)
     terms = sort_terms(params.sort)
     # The sort terms are selected too: the next page's cursor carries the last row's.
     extra = [sql.term(term).alias(f"_k{i}") for i, term in enumerate(terms)]
@@ -340,7 +422,43 @@ def _list(params, scope, sql):
         meta["nextCursor"] = encode_cursor(params.sort, rows[-1][len(INDEX):])
     if truncated:
         meta["truncated"] = True
+    if estimated:
+        meta["totalIsEstimate"] = True
     return {"data": items, "meta": meta}
+
+
+def total_of(params, scope, sql, where):
+    """``(total, is_estimate)`` of a list, without counting every matching row.
+
+    An unfiltered list reads the counts the triggers keep (``content_counts``). A filtered
+    one counts its matches up to ``COUNT_LIMIT``; past it, the total is ``COUNT_LIMIT`` and
+    marked as an estimate (a lower bound): counting a million matches would cost more than
+    the page itself.
+    """
+    if params.where is None and params.filters is None and not params.search and not scope.see_own:
+        return _counted(params, scope), False
+    matching = sql.reading_data(Content.select(SQL("1"))).where(where).limit(COUNT_LIMIT + 1)
+    found = Select([matching.alias("matching")], [fn.COUNT(SQL("*"))]).bind(database).scalar()
+    return (COUNT_LIMIT, True) if found > COUNT_LIMIT else (found, False)
+
+
+def _counted(params, scope):
+    """The total of an unfiltered list, summed from ``content_counts``."""
+    query = ContentCount.select(fn.SUM(ContentCount.n))
+    clauses = []
+    if not scope.see_all:
+        clauses.append(ContentCount.collection_id.not_in(
+            Collection.select(Collection.id).where(Collection.is_active == False)))  # noqa: E712
+    if params.statuses is not None:
+        clauses.append(ContentCount.status.in_(list(params.statuses)))
+    if not params.include_deleted:
+        clauses.append(ContentCount.deleted == 0)
+    if params.collection_id is not None:
+        clauses.append(ContentCount.collection_id == params.collection_id)
+    if params.collection_name is not None:
+        clauses.append(ContentCount.collection_id.in_(
+            Collection.select(Collection.id).where(Collection.name == params.collection_name)))
+    return int(query.where(_and(clauses)).scalar() or 0)
 
 
 def _items_within_budget(items):

@@ -22,19 +22,20 @@ JSON path is a bound parameter.
 * **Data that is not JSON** (a row written by hand) makes the database raise; the list is
   then run again with those rows' data read as empty (``skip``), see ``query.py``.
 
-``search=`` matches the title and the string VALUES of ``data`` at any depth, never its
-keys or JSON punctuation: ``json_tree`` on SQLite, ``jsonb_path_query(..., 'strict $.**')``
-on PostgreSQL, both in an ``EXISTS`` correlated with the row. LIKE patterns escape ``%``,
-``_`` and ``\\``.
+``search=`` matches words of the title and of the string VALUES of ``data`` at any depth,
+never its keys or JSON punctuation, through the full-text index (``app.db.derived``; the
+query syntax is in ``search.py``). LIKE patterns escape ``%``, ``_`` and ``\\``.
 """
 
 import msgspec
-from peewee import JOIN, SQL, Case, Cast, EnclosedNodeList, Expression, NodeList, Select, Value, fn
+from peewee import JOIN, SQL, Case, Cast, Column, EnclosedNodeList, Expression, NodeList, Select, Value, fn
 
 from app.db.database import is_postgres
+from app.db.derived import FTS_TABLE, PG_SEARCH_FUNCTION
 from app.db.models import Content, database
-from app.services.content.fields import COLUMNS, INT, TIME
+from app.services.content.fields import COLUMNS, INT, SCORE, TIME
 from app.services.content.filters import Group
+from app.services.content.search import fts5_query, parse_search, tsquery
 from app.services.content.values import RANGE_SQL, json_kind
 
 # Text sort keys compare their first characters only, so a cursor (which carries the
@@ -53,18 +54,20 @@ BOUNDED_COLUMNS = frozenset({"title"})
 FOLD_FUNCTION = "sonicpy_lower"
 
 
-def builder(skip=()):
+def builder(skip=(), declared=frozenset()):
     """A SqlBuilder for the database the models are bound to.
 
     Args:
         skip: ids of content rows whose ``data`` is not JSON: read as empty.
+        declared: top-level data fields with an index (``field_indexes``): their
+            expressions are written exactly as the index's, literals included.
     """
     db = database.obj
     if not is_postgres(db):
         # LIKE folds ASCII letters only: register Unicode folding on this thread's
         # connection (a cheap call; connections are per thread and opened lazily).
         db.connection().create_function(FOLD_FUNCTION, 1, _lower, deterministic=True)
-    return SqlBuilder(is_postgres(db), skip)
+    return SqlBuilder(is_postgres(db), skip, declared)
 
 
 def _lower(text):
@@ -83,10 +86,29 @@ def balanced(parts, combine):
 class SqlBuilder:
     """Builds Peewee expressions for one database dialect (SQLite or PostgreSQL)."""
 
-    def __init__(self, postgres, skip=()):
+    def __init__(self, postgres, skip=(), declared=frozenset()):
         self.postgres = postgres
         self.skip = tuple(skip)
+        # With rows to skip the document is a CASE, which no index expression is.
+        self.declared = frozenset() if self.skip else frozenset(declared)
         self._parsed = None
+        self._searching = ()  # the search terms, once a search condition was built
+
+    def _is_declared(self, field):
+        """True when ``field`` is indexed: its expressions must match the index's."""
+        return field.is_data and len(field.path) == 1 and field.path[0] in self.declared
+
+    def _literal(self, value, field):
+        """``value`` inline for a declared field (an index matches literals, not parameters)."""
+        if not self._is_declared(field):
+            return value if not isinstance(value, (str, int)) else Value(value)
+        return SQL(str(value)) if isinstance(value, int) else SQL("'" + value.replace("'", "''") + "'")
+
+    def _declared_raw(self, field, operator="->"):
+        name = field.path[0]  # an identifier (fields.IDENTIFIER): safe as a literal
+        if self.postgres:
+            return Expression(Cast(Content.data, "jsonb"), operator, SQL(f"'{name}'"))
+        return fn.json_extract(Content.data, SQL(f"'$.{name}'")).coerce(False)
 
     # ------------------------------------------------------------ data access
 
@@ -110,9 +132,15 @@ class SqlBuilder:
 
     def _raw(self, field):
         """The JSON value at ``field`` (PostgreSQL: jsonb, JSON null included)."""
+        if self._is_declared(field):
+            return self._declared_raw(field)
         if self.postgres:
             return Expression(self._document(), "#>", Value(list(field.path), unpack=False))
         return fn.json_extract(self._document(), _sqlite_path(field)).coerce(False)
+
+    def value_expression(self, field):
+        """The expression a filter compares ``field``'s value with (what a field index holds)."""
+        return self._raw(field)
 
     def value(self, field):
         """``field``'s value; SQL NULL when there is none (missing key or JSON null)."""
@@ -123,6 +151,8 @@ class SqlBuilder:
     def _type(self, field):
         if self.postgres:
             return fn.jsonb_typeof(self._raw(field))
+        if self._is_declared(field):
+            return fn.json_type(Content.data, SQL(f"'$.{field.path[0]}'"))
         return fn.json_type(self._document(), _sqlite_path(field))
 
     def _type_names(self, kind):
@@ -136,12 +166,15 @@ class SqlBuilder:
 
     def _by_type(self, field, results):
         """``CASE <field's JSON type> WHEN ... END``: ``results`` maps JSON types to expressions."""
-        whens = [(name, result) for kind, result in results.items() for name in self._type_names(kind)]
+        whens = [(self._literal(name, field), result)
+                 for kind, result in results.items() for name in self._type_names(kind)]
         return Case(self._type(field), whens, None)
 
     def text(self, field):
         """``field``'s value when it is a string (NULL otherwise)."""
-        if self.postgres:
+        if self.postgres and self._is_declared(field):
+            text = self._declared_raw(field, "->>")
+        elif self.postgres:
             text = Expression(self._document(), "#>>", Value(list(field.path), unpack=False))
         else:
             text = self._raw(field)
@@ -248,29 +281,44 @@ class SqlBuilder:
         return NodeList((folded, SQL("LIKE"), Value(f"%{escaped.lower()}%"), SQL("ESCAPE '\\'")))
 
     def search(self, text):
-        """``search=``: the title or a string value of ``data`` contains ``text`` (case-insensitive)."""
-        return self.like(Content.title, text) | self._data_value_like(text)
-
-    def _data_value_like(self, text):
-        """EXISTS a string anywhere in ``data`` (not a key) containing ``text``."""
+        """``search=``: the item's title or string values of ``data`` hold the query's terms
+        (``search.py``), answered by the full-text index (``app.db.derived``)."""
+        terms = parse_search(text)
+        if not terms:
+            return SQL("1 = 0")
+        self._searching = terms
         if self.postgres:
-            values = NodeList((
-                SQL("SELECT 1 FROM jsonb_path_query("), self._document(),
-                SQL(", 'strict $.**') AS found(value) WHERE jsonb_typeof(found.value) = 'string' AND"),
-                self.like(SQL("(found.value #>> '{}')"), text),
-            ))
-        else:
-            values = NodeList((
-                SQL("SELECT 1 FROM json_tree("), self._document(), SQL(") AS found WHERE found.type = 'text' AND"),
-                self.like(SQL("found.value"), text),
-            ))
-        return NodeList((SQL("EXISTS"), EnclosedNodeList((values,))))
+            return Expression(self._search_vector(), "@@", fn.to_tsquery(SQL("'simple'"), Value(tsquery(terms))))
+        return NodeList((Column(Content._meta.table, "rowid"), SQL(f"IN (SELECT rowid FROM {FTS_TABLE} WHERE"),
+                         SQL(f"{FTS_TABLE} MATCH"), Value(fts5_query(terms)), SQL(")")))
+
+    def _relevance(self):
+        """How well the row matches the search, higher is better (``sort=relevance``).
+
+        The title weighs more than ``data``: BM25 with weights 10 and 1 on SQLite (negated:
+        FTS5 gives better matches lower scores), ``ts_rank`` over the A (title) and B (data)
+        weights on PostgreSQL.
+        """
+        if not self._searching:
+            return SQL("0")
+        if self.postgres:
+            query = fn.to_tsquery(SQL("'simple'"), Value(tsquery(self._searching)))
+            return Cast(fn.ts_rank(self._search_vector(), query), "float8")
+        return NodeList((SQL(f"(SELECT -bm25({FTS_TABLE}, 10.0, 1.0) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH"),
+                         Value(fts5_query(self._searching)), SQL("AND rowid ="),
+                         Column(Content._meta.table, "rowid"), SQL(")")))
+
+    def _search_vector(self):
+        # Exactly the indexed expression, so that PostgreSQL answers from the GIN index.
+        return getattr(fn, PG_SEARCH_FUNCTION)(Content.title, Content.data)
 
     # ------------------------------------------------------------ sort terms
 
     def term(self, term):
         """The SQL expression of a sort term (``cursors.Term``)."""
         field = term.field
+        if field.kind == SCORE:
+            return self._relevance()
         if term.part == "column":
             column = COLUMNS[field.name][0]
             if field.name in BOUNDED_COLUMNS:
@@ -281,7 +329,8 @@ class SqlBuilder:
             return self._by_type(field, {kind: SQL(str(rank)) for kind, rank in TYPE_RANKS.items()})
         if term.part == "number":
             return self._by_type(field, {"number": self._raw(field), "boolean": self._raw(field)})
-        return self._collated(fn.SUBSTR(self.text(field), 1, SORT_TEXT_LENGTH))
+        return self._collated(fn.SUBSTR(self.text(field), self._literal(1, field),
+                                        self._literal(SORT_TEXT_LENGTH, field)))
 
     def term_literal(self, term, value):
         """A bound value comparable with ``term(term)``."""
@@ -293,6 +342,11 @@ class SqlBuilder:
         """The ORDER BY item of a sort term; NULLs sort as the smallest value on both databases."""
         target = self.term(term)
         if not self.postgres:
+            if self._searching:
+                # Not the column itself, so no index can give the order: SQLite then starts
+                # from the search's matches and sorts them, instead of walking the whole
+                # list in order and testing every row against them.
+                target = NodeList((SQL("+"), target), glue="")
             return target.desc() if term.descending else target.asc()
         return target.desc(nulls="LAST") if term.descending else target.asc(nulls="FIRST")
 

@@ -1,0 +1,56 @@
+"""``search=``: one query syntax, written for SQLite FTS5 and for PostgreSQL ``tsquery``.
+
+The syntax:
+
+* words are AND-ed: ``red bike`` finds items holding both words, anywhere;
+* ``"quoted words"`` are a phrase: the words next to each other, in that order;
+* a word ending in ``*`` is a prefix: ``bik*`` finds bike, bikes, biking;
+* case does not matter; punctuation separates words (``e-mail`` is the phrase ``"e mail"``),
+  other operators (OR, NOT, NEAR, column filters) are plain words.
+
+A word is a run of letters and digits (any script); both databases split text the same way
+for such runs (SQLite's ``unicode61`` tokenizer, PostgreSQL's ``simple`` configuration),
+so a query finds the same items on both. Text with no word at all finds nothing.
+"""
+
+import re
+from dataclasses import dataclass
+
+_WORD = re.compile(r"[^\W_]+")
+_PART = re.compile(r'"([^"]*)"?|(\S+)')
+
+
+@dataclass(frozen=True)
+class Term:
+    """One AND-ed term: its words (several: a phrase), and whether the last is a prefix."""
+
+    words: tuple
+    prefix: bool = False
+
+
+def parse_search(text):
+    """The terms of a ``search=`` text (an empty tuple when it holds no word)."""
+    terms = []
+    for phrase, bare in _PART.findall(text):
+        chunk = phrase if phrase or not bare else bare
+        words = tuple(word.lower() for word in _WORD.findall(chunk))
+        if words:
+            terms.append(Term(words, prefix=bool(bare) and bare.endswith("*")))
+    return tuple(terms)
+
+
+def fts5_query(terms):
+    """The FTS5 MATCH expression of ``terms`` (words are letters and digits: safe in quotes)."""
+    return " ".join(f'"{" ".join(term.words)}"' + ("*" if term.prefix else "") for term in terms)
+
+
+def tsquery(terms):
+    """The ``to_tsquery('simple', ...)`` text of ``terms``."""
+    def lexeme(word, prefix):
+        return f"'{word}'" + (":*" if prefix else "")
+
+    parts = []
+    for term in terms:
+        last = len(term.words) - 1
+        parts.append(" <-> ".join(lexeme(word, term.prefix and i == last) for i, word in enumerate(term.words)))
+    return " & ".join(f"({part})" for part in parts)

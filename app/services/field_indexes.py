@@ -1,0 +1,110 @@
+"""Indexes that follow the collection schemas: ``"indexed": true`` and ``"sortable": true``.
+
+A top-level field of a collection schema may be declared
+
+* ``"indexed": true``: filters on ``data.<field>`` are answered from an index on
+  ``(collection_id, status, <the field's value>, published_at DESC, id DESC)`` over live
+  rows, so an equality filter returns the newest matches first without reading the rest;
+* ``"sortable": true``: ``sort=data.<field>`` (either direction) reads an index on
+  ``(collection_id, status, <type rank>, <number>, <text>, id)`` over live rows in order,
+  and cursor pages seek into it.
+
+The indexes are per field NAME, shared by every collection that declares it (the
+collection is the index's first column, so each collection's rows form their own run);
+they are named ``idx_content_field_<field>`` and ``idx_content_sort_<field>``. Their
+expressions are rendered from the query builder itself (``SqlBuilder`` with the field
+declared), so a list writes exactly the expression the index holds and the planner uses it.
+
+``sync_field_indexes`` creates the indexes some schema declares and drops those none does
+any more; ``collections sync`` and every write of the collections API run it in their
+transaction. On a large table, creating an index takes as long as reading the table once.
+"""
+
+import re
+
+import peewee
+
+from app.db.models import Collection
+from app.services.content.cursors import DATA_PARTS, Term
+from app.services.content.fields import resolve_field
+from app.services.content.sql import SqlBuilder
+
+FILTER_PREFIX = "idx_content_field_"
+SORT_PREFIX = "idx_content_sort_"
+_ALIAS = re.compile(r'"t\d+"\.')
+
+
+def declared_fields(schema):
+    """``(indexed, sortable)``: frozensets of the top-level fields ``schema`` (stored form) declares."""
+    properties = (schema or {}).get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict):
+        return frozenset(), frozenset()
+    flagged = {flag: frozenset(name for name, field in properties.items()
+                               if isinstance(field, dict) and field.get(flag) is True)
+               for flag in ("indexed", "sortable")}
+    return flagged["indexed"], flagged["sortable"]
+
+
+def _is_postgres(db):
+    return isinstance(getattr(db, "obj", db), peewee.PostgresqlDatabase)  # the models' proxy, or a database
+
+
+def _render(db, expression):
+    sql, params = db.get_sql_context().sql(expression).query()
+    if params:  # every literal of a declared field's expression is inline
+        raise AssertionError(f"index expression with parameters: {sql} {params}")
+    return _ALIAS.sub("", sql)
+
+
+def index_statements(db, indexed, sortable):
+    """``{index name: CREATE INDEX statement}`` for the declared field names."""
+    postgres = _is_postgres(db)
+    descending_last = " NULLS LAST" if postgres else ""
+    ascending_first = " NULLS FIRST" if postgres else ""
+    statements = {}
+    for name in sorted(indexed):
+        builder = SqlBuilder(postgres, declared={name})
+        value = _render(db, builder.value_expression(resolve_field(f"data.{name}", "index")))
+        statements[FILTER_PREFIX + name] = (
+            f'CREATE INDEX "{FILTER_PREFIX}{name}" ON content (collection_id, status, ({value}),'
+            f" published_at DESC{descending_last}, id DESC{descending_last}) WHERE deleted_at IS NULL")
+    for name in sorted(sortable):
+        builder = SqlBuilder(postgres, declared={name})
+        field = resolve_field(f"data.{name}", "index")
+        terms = [_render(db, builder.term(Term(field, part, False))) for part in DATA_PARTS]
+        columns = ", ".join(f"({term}){ascending_first}" for term in terms)
+        statements[SORT_PREFIX + name] = (
+            f'CREATE INDEX "{SORT_PREFIX}{name}" ON content (collection_id, status, {columns},'
+            f" id{ascending_first}) WHERE deleted_at IS NULL")
+    return statements
+
+
+def existing_indexes(db):
+    """The names of the field indexes the database has now."""
+    if _is_postgres(db):
+        rows = db.execute_sql("SELECT indexname FROM pg_indexes WHERE tablename = 'content'"
+                              " AND schemaname = current_schema()").fetchall()
+    else:
+        rows = db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'content'").fetchall()
+    return {name for (name,) in rows if name.startswith((FILTER_PREFIX, SORT_PREFIX))}
+
+
+def sync_field_indexes(db):
+    """Create the field indexes the collections declare, drop the others.
+
+    Returns:
+        ``(created, dropped)``: sorted index names.
+    """
+    indexed, sortable = set(), set()
+    for (schema,) in Collection.select(Collection.schema).tuples():
+        fields = declared_fields(schema)
+        indexed |= fields[0]
+        sortable |= fields[1]
+    wanted = index_statements(db, indexed, sortable)
+    present = existing_indexes(db)
+    with db.atomic():
+        for name in sorted(present - wanted.keys()):
+            db.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
+        for name in sorted(wanted.keys() - present):
+            db.execute_sql(wanted[name])
+    return sorted(wanted.keys() - present), sorted(present - wanted.keys())
