@@ -136,6 +136,9 @@ def test_a_lost_host_is_rebuilt_from_the_bucket_as_it_was_at_a_timestamp(shippin
     assert shipping.rebuild().exit_code == 0  # no timestamp: the latest point shipped
     assert shipping.content() == latest
     assert shipping.rows("SELECT slug FROM content WHERE id = 'p1'") == [{"slug": "moved"}]
+    # The counts kept for lists follow the rebuilt content, not the snapshot's.
+    counted = shipping.rows("SELECT SUM(n) AS n FROM content_counts WHERE deleted = 0")[0]["n"]
+    assert counted == len(latest)
 
     too_old = shipping.rebuild("--timestamp", before_snapshot)
     assert too_old.exit_code == 1 and "holds nothing as old as" in too_old.output

@@ -10,17 +10,20 @@ database keeps its history, bookmarks included.
 
 import json
 
+from app.db.derived import is_derived
 from app.db.time_travel import triggers
 from app.db.time_travel.triggers import is_postgres, quote
 from app.db.time_travel.undo import insert_row
 
 
 def snapshot_tables(db, excluded):
-    """The tables a snapshot holds: all but the excluded (migrations), SQLite's internal and virtual ones."""
+    """The tables a snapshot holds: all but the excluded (migrations), SQLite's internal and
+    virtual ones, and those derived from content (counts, search index), which a rebuild
+    recomputes from the content it loads."""
     virtual, shadow = triggers._virtual_tables(db)
     return sorted(name for name in db.get_tables()
                   if name not in excluded and name not in virtual | shadow
-                  and not name.startswith(("sqlite_", "_cf_")))
+                  and not name.startswith(("sqlite_", "_cf_")) and not is_derived(name))
 
 
 def _jsonable(value):
