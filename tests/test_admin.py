@@ -241,6 +241,8 @@ def test_content_list_searches_filters_and_pages(browser, signed_in_as, posts):
     assert "Page 2 of 2" in browser.get("/admin/content/posts?page=2").text
     found = browser.get("/admin/content/posts?search=Needle")
     assert "1 item" in found.text and len(found.html.select("tbody tr")) == 1
+    typing = browser.get("/admin/content/posts?search=Need")  # searched as the editor types
+    assert "1 item" in typing.text and "Needle" in typing.text
     drafts = browser.get("/admin/content/posts?status=draft")
     chips = {chip.text for chip in drafts.html.select("tbody .chip")}
     assert chips == {"draft"} and "14 items" in drafts.text

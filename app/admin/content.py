@@ -88,8 +88,17 @@ def list_query(req, scope):
         shown["status"] = "published"  # all a viewer may list
     params = {"status": shown["status"] or "all", "sort": sort, "limit": str(PAGE_SIZE), "page": page}
     if search:
-        params["search"] = search
+        params["search"] = as_you_type(search)
     return shown, params
+
+
+def as_you_type(search):
+    """``search`` with its last word made a prefix (``Fir`` finds First), since the list
+    page searches while the editor types; a quoted phrase or a word already ending in ``*``
+    is left as it is."""
+    if search.endswith(("*", '"')) or not search[-1:].isalnum():
+        return search
+    return search + "*"
 
 
 class ContentListPage:
