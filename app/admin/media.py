@@ -276,6 +276,21 @@ def _message_of(ex):
     return f"{ex.message}: {'; '.join(parts)}" if parts else ex.message
 
 
+def _trash_row(req, media_id, live_only):
+    """The file ``media_id`` the caller may move to or from the trash, as the API decides it:
+    403 before any lookup for a caller who may trash nothing, 404 for no such file (or, with
+    ``live_only``, one already trashed), 403 for someone else's file without ``media.delete``."""
+    user = req.context.user
+    if not may_delete_some(user):
+        raise forbidden()
+    row = find(media_id)
+    if row is None or (live_only and row.deleted_at is not None):
+        raise falcon.HTTPNotFound()
+    if not can_delete(user, row):
+        raise forbidden()
+    return row
+
+
 class MediaDeleteAction:
     """``POST /admin/media/{media_id}/delete``: soft delete (the file can be restored)."""
 
@@ -284,14 +299,7 @@ class MediaDeleteAction:
 
     @access(authenticated=True)
     def on_post(self, req, resp, media_id):
-        user = req.context.user
-        if not may_delete_some(user):
-            raise forbidden()
-        row = find(media_id)
-        if row is None or row.deleted_at is not None:
-            raise falcon.HTTPNotFound()
-        if not can_delete(user, row):
-            raise forbidden()
+        row = _trash_row(req, media_id, live_only=True)
         self._library.soft_delete(row)
         redirect(resp, "/admin/media?done=deleted")
 
@@ -304,14 +312,7 @@ class MediaRestoreAction:
 
     @access(authenticated=True)
     def on_post(self, req, resp, media_id):
-        user = req.context.user
-        if not may_delete_some(user):
-            raise forbidden()
-        row = find(media_id)
-        if row is None:
-            raise falcon.HTTPNotFound()
-        if not can_delete(user, row):
-            raise forbidden()
+        row = _trash_row(req, media_id, live_only=False)
         self._library.restore(row)
         redirect(resp, f"/admin/media/{row.id}?done=restored")
 
