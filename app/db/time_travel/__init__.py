@@ -75,9 +75,14 @@ def retention_days(binding):
     Raises:
         TimeTravelError: the value is not a whole number of days, at least 1.
     """
-    value = binding.get(RETENTION_KEY, DEFAULT_RETENTION_DAYS)
+    return _whole_number(binding, RETENTION_KEY, DEFAULT_RETENTION_DAYS, "days")
+
+
+def _whole_number(binding, key, default, unit):
+    """``binding[key]`` (``default`` when absent), a whole number of ``unit``, at least 1."""
+    value = binding.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TimeTravelError(f"{RETENTION_KEY} must be a whole number of days, at least 1 (got {value!r})")
+        raise TimeTravelError(f"{key} must be a whole number of {unit}, at least 1 (got {value!r})")
     return value
 
 
@@ -105,10 +110,7 @@ def snapshot_hours(binding):
     Raises:
         TimeTravelError: the value is not a whole number of hours, at least 1.
     """
-    value = binding.get(SNAPSHOT_HOURS_KEY, DEFAULT_SNAPSHOT_HOURS)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TimeTravelError(f"{SNAPSHOT_HOURS_KEY} must be a whole number of hours, at least 1 (got {value!r})")
-    return value
+    return _whole_number(binding, SNAPSHOT_HOURS_KEY, DEFAULT_SNAPSHOT_HOURS, "hours")
 
 
 def ship_history(db, binding, bucket):
