@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -156,12 +157,16 @@ def prepare_database(workdir, items):
 # -------------------------------------------------------------- SonicJS's server
 
 
-def start_sonicjs(workdir, log):
-    """``wrangler dev --local`` on free loopback ports; returns ``(process, port)`` once it answers."""
+def start_sonicjs(workdir):
+    """``wrangler dev --local`` on free loopback ports; returns ``(process, port)`` once it answers.
+
+    Its output goes to ``wrangler-dev.log`` in ``workdir`` (kept after the run, for a failed start).
+    """
+    log = workdir / "wrangler-dev.log"
     port = free_port()
     command = [str(wrangler_bin(workdir)), "dev", "--local", "--ip", "127.0.0.1", "--port", str(port),
                "--inspector-port", str(free_port()), "--log-level", "warn", "--show-interactive-dev-session=false"]
-    with open(log, "ab") as stream:
+    with open(log, "wb") as stream:
         proc = subprocess.Popen(command, cwd=workdir, env={**os.environ, **WRANGLER_ENV}, stdin=subprocess.DEVNULL,
                                 stdout=stream, stderr=subprocess.STDOUT, start_new_session=True)
     wait_for_port(port, timeout=120, proc=proc)
@@ -282,7 +287,7 @@ def main():
     systems, procs = [], []
     try:
         item = prepare_database(workdir, args.items)
-        proc, port = start_sonicjs(workdir, folder / "wrangler.log")
+        proc, port = start_sonicjs(workdir)
         procs.append(proc)
         systems.append(sonicjs_system(port, login(port), item))
         options = sonicpy_options(args)
