@@ -11,7 +11,8 @@ import pytest
 
 from app.db.models import Content, bind_models, database, now_ms
 from app.services.content import statements
-from app.services.content.query import Scope, get_item, list_content, parse_list_params
+from app.services.content.fields import QueryError
+from app.services.content.query import NotPermitted, Scope, get_item, list_content, parse_list_params
 from tests.fixtures.content import BLOG_SCHEMA, create_collection, insert_items
 from tests.fixtures.users import create_user
 
@@ -151,3 +152,34 @@ def test_get_item_reuses_its_sql(site, scope):
     assert get_item(site[scope], content_id=second) == item
     assert get_item(site[scope], collection_name="blog", slug="item-2") == by_slug
     assert get_item(site[scope], collection_name="blog", slug="no-such-item") is None
+
+
+def test_a_common_list_is_parsed_once_and_its_errors_stay(site):
+    editor, public = site["editor"], site["public"]
+    first = parse_list_params({"limit": "20", "status": "draft"}, editor)
+    assert parse_list_params({"limit": "20", "status": "draft"}, editor) is first
+    assert first.cache_key() is first.cache_key()
+    # The same parameters mean other lists to the public and to editors.
+    assert parse_list_params({}, public).statuses == ("published",) and parse_list_params({}, editor).statuses is None
+    # Filters read schemas and declared indexes, cursors are one per page: parsed anew.
+    assert parse_list_params({"filter[title]": "x"}, editor) is not parse_list_params({"filter[title]": "x"}, editor)
+    for _ in range(2):
+        with pytest.raises(QueryError) as caught:
+            parse_list_params({"limit": "abc"}, editor)
+        assert caught.value.problems[0]["parameter"] == "limit"
+        with pytest.raises(QueryError):
+            parse_list_params({"limit": ["1", "2"]}, editor)
+        with pytest.raises(QueryError):
+            parse_list_params({"search": "a\x00b"}, editor)
+        with pytest.raises(NotPermitted):
+            parse_list_params({"status": "draft"}, public)
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_a_value_of_another_type_reads_as_peewee_reads_it(site):
+    """SQLite keeps what a hand-written UPDATE gives a column: such values still get the
+    field's conversion (2.5 in an integer column reads as 2, as Peewee's int() gives)."""
+    database.execute_sql("UPDATE content SET version_number = 2.5, title = 'Odd' WHERE slug = 'item-3'")
+    items = {item["slug"]: item for item in run(site["editor"], {"limit": "100"})[0]["data"]}
+    assert items["item-3"]["version_number"] == 2 and items["item-4"]["version_number"] == 1
+    assert get_item(site["editor"], collection_name="blog", slug="item-3")["version_number"] == 2

@@ -25,6 +25,15 @@ at most 1000) with ``offset`` or ``page``, or an opaque ``cursor`` (keyset on th
 keys + id) that stays fast at any depth; each page with more rows after it carries
 ``meta.nextCursor``.
 
+The list's SQL is compiled once per shape and reused with each request's values
+(``statements.py``: the user, collection, filter values, search text, cursor, limit and
+offset are bound parameters; ``list_shape`` says what else the SQL depends on), and so is
+``get_item``'s; rows are read from the database cursor and only ``data`` is decoded
+(``serialize.convert_row``). A list of the common kind (no filter, cursor or data-field
+sort) is parsed once per process: its ListParams, and the cache key made from it, are reused.
+Editors' lists (every status or one, per collection or not, last edited first) read live-row
+indexes in their order (migration 0022), as the public's do (0012, 0014).
+
 A page is also bounded in bytes: when its items' JSON passes ``RESPONSE_BUDGET_BYTES``, it
 is cut after the last item that fits (one item at least), with ``meta.truncated: true``,
 ``hasNext`` and a ``nextCursor`` that continues right after the last item returned. An

@@ -4,7 +4,9 @@ Both databases must give the same answers, so every rule below is spelled out fo
 
 ``data.<field>`` is read from the TEXT column ``data``: ``json_extract``/``json_type`` on
 SQLite, ``CAST(data AS jsonb) #> path`` and ``jsonb_typeof`` on PostgreSQL. Every value and
-JSON path is a bound parameter.
+JSON path is a bound parameter; the values a request brings (filter values, LIKE patterns,
+search queries, cursor values) go through ``SqlBuilder.bind``, so that the compiled SQL can
+be reused with another request's values (``statements.py``).
 
 * **No value**: a key that is missing and a key holding JSON ``null`` are the same thing,
   SQL NULL (PostgreSQL's ``#>`` gives a jsonb ``null`` that is not SQL NULL: it is mapped
