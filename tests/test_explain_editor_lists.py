@@ -1,6 +1,7 @@
 """At depth (20,000 items), an editor's lists read their indexes in order, on SQLite and
-PostgreSQL: the default list (every status, live items, last edited first), per collection,
-its cursor pages and one status; the trash reads the index of deleted rows.
+PostgreSQL: the default list (every status, live items, last edited first), per collection
+(by path or by ``?collection=<name>``), its cursor pages and one status; the trash reads the
+index of deleted rows.
 
 As in ``test_query_depth.py``: the app's own SQL is captured from real requests and planned
 with its own parameters; a plan that scans ``content`` or sorts the page's rows fails.
@@ -99,6 +100,18 @@ def test_the_editors_list_of_a_collection_reads_its_live_index_in_order(deep, ca
     captured.clear()
     client.get("/api/collections/shop/content", {"limit": 20, "cursor": body["meta"]["nextCursor"]}, headers=editor)
     assert_indexed_page(page_plan(env, captured), "idx_content_live_collection_updated")
+
+
+@pytest.mark.parametrize("editor_list", [True, False], ids=["editor", "public"])
+def test_a_list_of_a_collection_named_in_the_query_reads_its_index_in_order(deep, captured, editor_list):
+    """``?collection=<name>`` compares collection_id with the one id the name has (a scalar
+    subquery): with ``IN (subquery)`` the planners read the collection's rows and sorted them."""
+    env, client, editor = deep
+    body = client.get("/api/content", {"limit": 20, "collection": "shop"}, headers=editor if editor_list else {}).json
+    assert {item["collection"]["name"] for item in body["data"]} == {"shop"} and len(body["data"]) == 20
+    index = "idx_content_live_collection_updated" if editor_list else "idx_content_live_collection_published"
+    assert_indexed_page(page_plan(env, captured), index)
+    assert client.get("/api/content", {"collection": "none"}, headers=editor).json["meta"]["total"] == 0
 
 
 def test_the_editors_list_of_one_status_reads_its_live_index_in_order(deep, captured):
