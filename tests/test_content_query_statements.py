@@ -183,3 +183,15 @@ def test_a_value_of_another_type_reads_as_peewee_reads_it(site):
     items = {item["slug"]: item for item in run(site["editor"], {"limit": "100"})[0]["data"]}
     assert items["item-3"]["version_number"] == 2 and items["item-4"]["version_number"] == 1
     assert get_item(site["editor"], collection_name="blog", slug="item-3")["version_number"] == 2
+
+
+def test_the_store_of_statements_is_bounded(site, monkeypatch):
+    monkeypatch.setattr(statements, "MAX_STATEMENTS", 3)
+    statements.clear()
+    for sort in ("title", "-title", "slug", "-slug", "created_at", "-created_at"):
+        run(site["editor"], {"sort": sort})
+    assert statements.stats()["stored"] == 3
+    # The newest are kept: the last list's page is reused (its count was pushed out).
+    compiled = statements.stats()["compiled"]
+    run(site["editor"], {"sort": "-created_at"})
+    assert statements.stats()["compiled"] == compiled + 1
