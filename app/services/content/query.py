@@ -25,6 +25,15 @@ at most 1000) with ``offset`` or ``page``, or an opaque ``cursor`` (keyset on th
 keys + id) that stays fast at any depth; each page with more rows after it carries
 ``meta.nextCursor``.
 
+The list's SQL is compiled once per shape and reused with each request's values
+(``statements.py``: the user, collection, filter values, search text, cursor, limit and
+offset are bound parameters; ``list_shape`` says what else the SQL depends on), and so is
+``get_item``'s; rows are read from the database cursor and only ``data`` is decoded
+(``serialize.convert_row``). A list of the common kind (no filter, cursor or data-field
+sort) is parsed once per process: its ListParams, and the cache key made from it, are reused.
+Editors' lists (every status or one, per collection or not, last edited first) read live-row
+indexes in their order (migration 0022), as the public's do (0012, 0014).
+
 A page is also bounded in bytes: when its items' JSON passes ``RESPONSE_BUDGET_BYTES``, it
 is cut after the last item that fits (one item at least), with ``meta.truncated: true``,
 ``hasNext`` and a ``nextCursor`` that continues right after the last item returned. An
@@ -45,8 +54,16 @@ from app.db.models import Collection, Content, ContentCount, database
 from app.services.content.cursors import decode_cursor, encode_cursor, keyset, sort_terms
 from app.services.content.fields import PUBLIC_COLUMNS, SCORE, TIME, Field, fail
 from app.services.content.filters import Group, SortKey, parse_filter_params, parse_sort, parse_where
-from app.services.content.serialize import INDEX, ITEM_KEYS, item_from_row, joined_select
+from app.services.content.serialize import (
+    ITEM_KEYS,
+    WIDTH,
+    column_converters,
+    convert_row,
+    item_from_row,
+    joined_select,
+)
 from app.services.content.sql import builder
+from app.services.content.statements import Binder, execute
 from app.services.field_indexes import declared_fields
 from app.services.pagination import pagination_meta
 
@@ -134,12 +151,28 @@ class ListParams:
     declared: frozenset = frozenset()
 
     def cache_key(self):
-        """A canonical, msgspec-encodable description of this request."""
-        return repr(self)
+        """A canonical, msgspec-encodable description of this request (made once per instance)."""
+        key = self.__dict__.get("_cache_key")
+        if key is None:
+            key = self.__dict__["_cache_key"] = repr(self)
+        return key
+
+
+# Parameters whose parsing reads nothing but the parameters themselves (and the scope's
+# shape): lists using only these are parsed once per process (``_parsed``). A cursor is
+# left out (each page has its own: remembering them would only push the others out), and
+# so are filters and data-field sorts, which read schemas, declarations and counts.
+_PURE_PARAMS = frozenset({"limit", "offset", "page", "sort", "status", "include_deleted", "collection",
+                          "collection_id", "fields", "search"})
+MAX_PARSED = 1024
+_parsed = {}
 
 
 def parse_list_params(params, scope, *, collection_id=None, schema=None):
     """Validate query parameters of a content list.
+
+    A valid list of the common kind (no filters, cursor or data-field sort) is parsed once
+    per process and its ListParams reused; anything else, errors included, is parsed anew.
 
     Args:
         params: ``req.params`` (values are str, or lists for repeated keys).
@@ -150,6 +183,33 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
     Raises:
         QueryError: a parameter is invalid (400); NotPermitted: outside the caller's scope.
     """
+    key = _parse_key(params, scope, collection_id)
+    if key is None:
+        return _parse_list_params(params, scope, collection_id, schema)
+    found = _parsed.get(key)
+    if found is None:
+        found = _parse_list_params(params, scope, collection_id, schema)
+        if len(_parsed) >= MAX_PARSED:
+            _parsed.clear()  # a burst of distinct lists: start over rather than track an order
+        _parsed[key] = found
+    return found
+
+
+def _parse_key(params, scope, collection_id):
+    """The key of a list whose parsing reads only its parameters, else None."""
+    if not params.keys() <= _PURE_PARAMS:
+        return None
+    items = tuple(params.items())
+    for _, value in items:
+        if value.__class__ is not str:
+            return None  # repeated parameters: an error, reported by the full parse
+    sort = params.get("sort")
+    if sort is not None and "data" in sort:
+        return None
+    return items, scope.public_shape, collection_id
+
+
+def _parse_list_params(params, scope, collection_id, schema):
     for key, value in params.items():
         if "\x00" in key or any("\x00" in text for text in (value if isinstance(value, list) else [value])):
             fail(key, "NUL characters are not allowed")  # PostgreSQL cannot even compare them
@@ -327,8 +387,9 @@ def _fields(raw):
 # ---------------------------------------------------------------- queries
 
 
-def visibility(scope, statuses=("published",), include_deleted=False):
-    """The WHERE clause limiting rows to what ``scope`` may see."""
+def visibility(scope, statuses=("published",), include_deleted=False, bind=None):
+    """The WHERE clause limiting rows to what ``scope`` may see (``bind``: a Binder for the user id)."""
+    bind = bind or _as_is
     clauses = []
     if not scope.see_all:
         # A deactivated collection's content is withdrawn from everyone but its managers.
@@ -338,12 +399,16 @@ def visibility(scope, statuses=("published",), include_deleted=False):
     if statuses is not None:
         clauses.append(Content.status.in_(list(statuses)) if len(statuses) > 1 else Content.status == statuses[0])
     if scope.see_own:
-        clauses.append((Content.status == "published") | (Content.author == scope.user_id))
+        clauses.append((Content.status == "published") | (Content.author == bind(scope.user_id)))
     if not include_deleted:
         clauses.append(Content.deleted_at.is_null())
     elif scope.see_own:
-        clauses.append(Content.deleted_at.is_null() | (Content.author == scope.user_id))
+        clauses.append(Content.deleted_at.is_null() | (Content.author == bind(scope.user_id)))
     return _and(clauses)
+
+
+def _as_is(value):
+    return value
 
 
 def _and(clauses):
@@ -377,34 +442,45 @@ def list_content(params, scope):
 
 
 def _list(params, scope, sql):
-    clauses = [visibility(scope, params.statuses, params.include_deleted)]
+    bind = sql.bind
+    clauses = [visibility(scope, params.statuses, params.include_deleted, bind)]
     if params.collection_id is not None:
-        clauses.append(Content.collection == params.collection_id)
+        clauses.append(Content.collection == bind(params.collection_id))
     if params.collection_name is not None:
-        named = Collection.select(Collection.id).where(Collection.name == params.collection_name)
-        clauses.append(Content.collection.in_(named))
+        named = Collection.select(Collection.id).where(Collection.name == bind(params.collection_name))
+        # A name is unique: ``= (subquery)`` is an equality both planners seek a collection's
+        # index with, in its order; ``IN (subquery)`` had them read the rows and sort them.
+        clauses.append(Content.collection == named)
     for group in (params.where, params.filters):
         if group is not None:
             clauses.append(sql.group(group))
     if params.search:
         clauses.append(sql.search(params.search))
     where = _and(clauses)
-    total, estimated = total_of(params, scope, sql, where)
+    shape = list_shape(params, scope, sql)
+    total, estimated = total_of(params, scope, sql, where, shape)
     terms = sort_terms(params.sort)
     # The sort terms are selected too: the next page's cursor carries the last row's.
     extra = [sql.term(term).alias(f"_k{i}") for i, term in enumerate(terms)]
-    query = sql.reading_data(joined_select(*extra)).order_by(*(sql.order(term) for term in terms))
+    nulls = any(term.nullable for term in terms)
+    orders = [sql.order(term, nulls) for term in terms]
+    converters = column_converters(extra, WIDTH)
 
-    def page(condition, limit, offset=None):
-        return list(query.where(condition).limit(limit).offset(offset or None).tuples())
+    def page(part, condition, limit, offset=None):
+        def build():
+            query = sql.reading_data(joined_select(*extra)).order_by(*orders)
+            return query.where(condition).limit(limit).offset(offset)
+
+        cursor = execute(shape and (shape, part), bind.values, build)
+        return [convert_row(row, converters) for row in cursor.fetchall()]
 
     if params.cursor is None:
-        rows = page(where, params.limit + 1, params.offset)
+        rows = page("page", where, bind(params.limit + 1), bind(params.offset) if params.offset else None)
     else:
         main, tail = keyset(sql, terms, params.cursor)
-        rows = page(where & main, params.limit + 1)
+        rows = page("after", where & main, bind(params.limit + 1))
         if tail is not None and len(rows) <= params.limit:
-            rows += page(where & tail, params.limit + 1 - len(rows))
+            rows += page("tail", where & tail, bind(params.limit + 1 - len(rows)))
     has_next = len(rows) > params.limit
     rows = rows[:params.limit]
     items = [item_from_row(row, scope, params.fields) for row in rows]
@@ -419,7 +495,7 @@ def _list(params, scope, sql):
     if params.paged:
         meta["offset"] = params.offset
     if has_next:
-        meta["nextCursor"] = encode_cursor(params.sort, rows[-1][len(INDEX):])
+        meta["nextCursor"] = encode_cursor(params.sort, rows[-1][WIDTH:])
     if truncated:
         meta["truncated"] = True
     if estimated:
@@ -427,7 +503,51 @@ def _list(params, scope, sql):
     return {"data": items, "meta": meta}
 
 
-def total_of(params, scope, sql, where):
+def list_shape(params, scope, sql):
+    """What the SQL of a list depends on besides its bound values (None: compile afresh).
+
+    Values bound as parameters (through ``sql.bind``: user, collection, filter values,
+    search text, cursor values, limit and offset) are left out; whatever changes the SQL
+    text is in: which clauses exist, each filter's field and operator and its value's JSON
+    type (a boolean or null value itself), the number of words of ``like``, whether the
+    search has terms, which cursor values are null, and whether there is an offset.
+    """
+    if sql.skip:
+        return None  # the fallback for rows whose data is not JSON: rare, compiled each time
+    return (
+        "list", sql.postgres, sql.declared, scope.see_all, scope.see_own, params.statuses, params.include_deleted,
+        params.collection_id is not None, params.collection_name is not None,
+        _group_shape(params.where), _group_shape(params.filters),
+        None if not params.search else bool(sql._searching), params.sort,
+        None if params.cursor is None else tuple(value is None for value in params.cursor), bool(params.offset),
+    )
+
+
+def _group_shape(group):
+    if group is None:
+        return None
+    return (group.kind, tuple(_group_shape(item) if isinstance(item, Group) else _condition_shape(item)
+                              for item in group.items))
+
+
+def _condition_shape(condition):
+    value = condition.value
+    shape = len(value.split()) if condition.operator == "like" else _value_shape(value)
+    return condition.field, condition.operator, shape
+
+
+def _value_shape(value):
+    """A value's type as the SQL sees it (booleans and null are part of the SQL text)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (list, tuple)):
+        return tuple(_value_shape(item) for item in value)
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        return "bigint"
+    return type(value).__name__
+
+
+def total_of(params, scope, sql, where, shape=None):
     """``(total, is_estimate)`` of a list, without counting every matching row.
 
     An unfiltered list reads the counts the triggers keep (``content_counts``). A filtered
@@ -437,14 +557,19 @@ def total_of(params, scope, sql, where):
     """
     if params.where is None and params.filters is None and not params.search and not scope.see_own:
         return _counted(params, scope), False
-    matching = sql.reading_data(Content.select(SQL("1"))).where(where).limit(COUNT_LIMIT + 1)
-    found = Select([matching.alias("matching")], [fn.COUNT(SQL("*"))]).bind(database).scalar()
+
+    def build():
+        matching = sql.reading_data(Content.select(SQL("1"))).where(where).limit(COUNT_LIMIT + 1)
+        # LIMIT 1: the SQL Peewee's scalar() sent (the statement must stay the same).
+        return Select([matching.alias("matching")], [fn.COUNT(SQL("*"))]).limit(1)
+
+    found = execute(shape and (shape, "count"), sql.bind.values, build).fetchone()[0]
     return (COUNT_LIMIT, True) if found > COUNT_LIMIT else (found, False)
 
 
 def _counted(params, scope):
     """The total of an unfiltered list, summed from ``content_counts``."""
-    query = ContentCount.select(fn.SUM(ContentCount.n))
+    bind = Binder()
     clauses = []
     if not scope.see_all:
         clauses.append(ContentCount.collection_id.not_in(
@@ -454,11 +579,16 @@ def _counted(params, scope):
     if not params.include_deleted:
         clauses.append(ContentCount.deleted == 0)
     if params.collection_id is not None:
-        clauses.append(ContentCount.collection_id == params.collection_id)
+        clauses.append(ContentCount.collection_id == bind(params.collection_id))
     if params.collection_name is not None:
         clauses.append(ContentCount.collection_id.in_(
-            Collection.select(Collection.id).where(Collection.name == params.collection_name)))
-    return int(query.where(_and(clauses)).scalar() or 0)
+            Collection.select(Collection.id).where(Collection.name == bind(params.collection_name))))
+    shape = ("counted", is_postgres(database.obj), scope.see_all, params.statuses, params.include_deleted,
+             params.collection_id is not None, params.collection_name is not None)
+    # LIMIT 1: the SQL Peewee's scalar() sent (the statement must stay the same).
+    query = ContentCount.select(fn.SUM(ContentCount.n))
+    summed = execute(shape, bind.values, lambda: query.where(_and(clauses)).limit(1))
+    return int(summed.fetchone()[0] or 0)
 
 
 def _items_within_budget(items):
@@ -510,12 +640,15 @@ def get_item(scope, *, content_id=None, collection_name=None, slug=None):
     """One item by id, or by collection name and slug, if ``scope`` may see it; else None."""
     if "\x00" in (content_id or "") + (collection_name or "") + (slug or ""):
         return None  # no such item; PostgreSQL would reject the parameter
+    bind = Binder()
     if content_id is not None:
-        where = Content.id == content_id
+        where = Content.id == bind(content_id)
     else:
-        where = (Collection.name == collection_name) & (Content.slug == slug)
-    row = joined_select().where(_visible_item(scope, where)).limit(1).tuples().first()
-    return None if row is None else item_from_row(row, scope)
+        where = (Collection.name == bind(collection_name)) & (Content.slug == bind(slug))
+    condition = _visible_item(scope, where, bind)
+    shape = ("item", is_postgres(database.obj), content_id is not None, scope.see_all, scope.see_own)
+    row = execute(shape, bind.values, lambda: joined_select().where(condition).limit(1)).fetchone()
+    return None if row is None else item_from_row(convert_row(row), scope)
 
 
 def is_visible(scope, content_id):
@@ -530,7 +663,7 @@ def is_visible(scope, content_id):
     return Content.select(Content.id).where(where).exists()
 
 
-def _visible_item(scope, where):
+def _visible_item(scope, where, bind=None):
     if scope.see_all:
         return where
-    return where & visibility(scope, None if scope.see_own else ("published",), scope.see_own)
+    return where & visibility(scope, None if scope.see_own else ("published",), scope.see_own, bind)

@@ -8,11 +8,18 @@ updated_at}`` and adds ``published_at``, ``version_number``, the SEO fields, and
 soft-deleted image reads as null). Callers who may see unpublished content also get
 ``workflow_state_id`` and ``deleted_at``; authors' emails are shown only to callers who may
 read users (``users.read``), never to the public.
+
+Rows come straight from the database cursor (``convert_row``), not through Peewee's
+per-column conversion: both databases already return ``str`` for the text columns and
+``int`` for the integer ones, so only the JSON ``data`` is decoded. A value of another type
+(SQLite stores what a hand-written INSERT gives it) still gets the field's own conversion,
+so a row reads exactly as Peewee would have read it.
 """
 
+import peewee
 from peewee import JOIN
 
-from app.db.models import Collection, Content, Media, User
+from app.db.models import Collection, Content, JSONField, Media, User
 
 # (key in the row, selected expression), in SELECT order.
 COLUMNS = (
@@ -44,7 +51,9 @@ COLUMNS = (
     ("media_height", Media.height),
     ("media_mime_type", Media.mime_type),
 )
+# item_from_row unpacks a row in this order.
 INDEX = {name: i for i, (name, _) in enumerate(COLUMNS)}
+DATA = INDEX["data"]
 
 PUBLIC_KEYS = (
     "id", "title", "slug", "status", "collectionId", "data", "created_at", "updated_at", "published_at",
@@ -66,49 +75,105 @@ def joined_select(*extra):
     )
 
 
-def item_from_row(row, scope, fields=None):
-    """The API item of one ``joined_select`` row (a tuple) for a caller of ``scope``."""
-    def col(name):
-        return row[INDEX[name]]
+def _expected_type(field):
+    """The Python type a column of ``field`` needs no conversion for (None: always convert)."""
+    if isinstance(field, peewee.ForeignKeyField):
+        field = field.rel_field
+    if type(field) in (peewee.TextField, peewee.CharField):
+        return str
+    if type(field) in (peewee.IntegerField, peewee.BigIntegerField):
+        return int
+    return None
 
-    author = {
-        "id": col("author_id"),
-        "name": " ".join(part for part in (col("author_first_name"), col("author_last_name")) if part),
-    }
+
+def column_converters(expressions, start=0):
+    """``(index, type, python_value)`` of the selected ``expressions`` that are plain fields
+    (JSON ones excepted: ``convert_row`` decodes ``data`` itself). Other expressions (a
+    CASE, a SUBSTR of the title) are read as they come: Peewee leaves them so, or converts
+    them to the type the database already returns.
+
+    Args:
+        expressions: selected expressions, the first at row index ``start``.
+    """
+    converters = []
+    for index, expression in enumerate(expressions, start):
+        field = expression.unwrap() if isinstance(expression, peewee.Alias) else expression
+        if isinstance(field, peewee.Field) and not isinstance(field, JSONField):
+            converters.append((index, _expected_type(field), field.python_value))
+    return tuple(converters)
+
+
+_CONVERTERS = column_converters([expression for _, expression in COLUMNS])
+WIDTH = len(COLUMNS)
+# Type patterns of COLUMNS rows seen to need no conversion but ``data``'s (a page's rows
+# share a few): such a row skips the per-column checks.
+_PLAIN_ROWS = set()
+_MAX_PLAIN_ROWS = 4096
+
+
+def convert_row(row, extra=()):
+    """A cursor row of ``joined_select`` with the values Peewee's conversion gives.
+
+    Args:
+        row: the database's tuple: COLUMNS, then the extra expressions selected.
+        extra: ``column_converters`` of the extra expressions (indexes from WIDTH on).
+    """
+    values = list(row)
+    values[DATA] = Content.data.python_value(values[DATA])
+    pattern = tuple(map(type, row[:WIDTH]))
+    if pattern not in _PLAIN_ROWS and _convert(values, _CONVERTERS) and len(_PLAIN_ROWS) < _MAX_PLAIN_ROWS:
+        _PLAIN_ROWS.add(pattern)
+    if extra:
+        _convert(values, extra)
+    return values
+
+
+def _convert(values, converters):
+    """Convert ``values`` in place where Peewee would change them; True when none needed it."""
+    plain = True
+    for index, expected, python_value in converters:
+        value = values[index]
+        if value is not None and (expected is None or type(value) is not expected):
+            values[index] = python_value(value)
+            plain = False
+    return plain
+
+
+def item_from_row(row, scope, fields=None):
+    """The API item of one ``joined_select`` row (converted: ``convert_row``) for a caller of ``scope``."""
+    (content_id, title, slug, status, collection_id, data, created_at, updated_at, published_at, version_number,
+     meta_title, meta_description, workflow_state_id, deleted_at, author_id, first_name, last_name, email,
+     collection_name, collection_display_name, media_id, media_url, media_thumbnail_url, media_alt, media_width,
+     media_height, media_mime_type) = row[:WIDTH]
+    author = {"id": author_id, "name": " ".join(part for part in (first_name, last_name) if part)}
     if scope.show_email:
-        author["email"] = col("author_email")
+        author["email"] = email
     image = None
-    if col("media_id") is not None:
+    if media_id is not None:
         image = {
-            "id": col("media_id"),
-            "url": col("media_url"),
-            "thumbnail_url": col("media_thumbnail_url"),
-            "alt": col("media_alt"),
-            "width": col("media_width"),
-            "height": col("media_height"),
-            "mime_type": col("media_mime_type"),
+            "id": media_id, "url": media_url, "thumbnail_url": media_thumbnail_url, "alt": media_alt,
+            "width": media_width, "height": media_height, "mime_type": media_mime_type,
         }
     item = {
-        "id": col("id"),
-        "title": col("title"),
-        "slug": col("slug"),
-        "status": col("status"),
-        "collectionId": col("collection_id"),
-        "data": col("data"),
-        "created_at": col("created_at"),
-        "updated_at": col("updated_at"),
-        "published_at": col("published_at"),
-        "version_number": col("version_number"),
-        "meta_title": col("meta_title"),
-        "meta_description": col("meta_description"),
+        "id": content_id,
+        "title": title,
+        "slug": slug,
+        "status": status,
+        "collectionId": collection_id,
+        "data": data,
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "published_at": published_at,
+        "version_number": version_number,
+        "meta_title": meta_title,
+        "meta_description": meta_description,
         "author": author,
-        "collection": {"id": col("collection_id"), "name": col("collection_name"),
-                       "display_name": col("collection_display_name")},
+        "collection": {"id": collection_id, "name": collection_name, "display_name": collection_display_name},
         "featuredImage": image,
     }
     if not scope.public_shape:
-        item["workflow_state_id"] = col("workflow_state_id")
-        item["deleted_at"] = col("deleted_at")
+        item["workflow_state_id"] = workflow_state_id
+        item["deleted_at"] = deleted_at
     if fields:
         item = {key: item[key] for key in item if key in fields or key == "id"}
     return item

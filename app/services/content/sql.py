@@ -4,7 +4,9 @@ Both databases must give the same answers, so every rule below is spelled out fo
 
 ``data.<field>`` is read from the TEXT column ``data``: ``json_extract``/``json_type`` on
 SQLite, ``CAST(data AS jsonb) #> path`` and ``jsonb_typeof`` on PostgreSQL. Every value and
-JSON path is a bound parameter.
+JSON path is a bound parameter; the values a request brings (filter values, LIKE patterns,
+search queries, cursor values) go through ``SqlBuilder.bind``, so that the compiled SQL can
+be reused with another request's values (``statements.py``).
 
 * **No value**: a key that is missing and a key holding JSON ``null`` are the same thing,
   SQL NULL (PostgreSQL's ``#>`` gives a jsonb ``null`` that is not SQL NULL: it is mapped
@@ -36,6 +38,7 @@ from app.db.models import Content, database
 from app.services.content.fields import COLUMNS, INT, SCORE, TIME
 from app.services.content.filters import Group
 from app.services.content.search import fts5_query, parse_search, tsquery
+from app.services.content.statements import Binder
 from app.services.content.values import RANGE_SQL, json_kind
 
 # Text sort keys compare their first characters only, so a cursor (which carries the
@@ -93,6 +96,9 @@ class SqlBuilder:
         self.declared = frozenset() if self.skip else frozenset(declared)
         self._parsed = None
         self._searching = ()  # the search terms, once a search condition was built
+        # Every value a request of the same shape may change is bound through ``bind``, so
+        # the compiled SQL can be reused with new values (``statements.py``).
+        self.bind = Binder()
 
     def _is_declared(self, field):
         """True when ``field`` is indexed: its expressions must match the index's."""
@@ -185,15 +191,16 @@ class SqlBuilder:
         return COLUMNS[field.name][0] if not field.is_data else self.value(field)
 
     def _data_literal(self, value):
+        bind = self.bind
         if self.postgres:
-            return Cast(Value(msgspec.json.encode(value).decode()), "jsonb")
+            return Cast(bind(msgspec.json.encode(value).decode()), "jsonb")
         if isinstance(value, bool):
-            return Value(int(value))  # json_extract gives 1/0 for true/false
+            return bind(int(value))  # json_extract gives 1/0 for true/false
         if isinstance(value, int) and not -(2**63) <= value < 2**63:
-            return Value(float(value))  # SQLite reads such integers as REAL too
+            return bind(float(value))  # SQLite reads such integers as REAL too
         if isinstance(value, (dict, list)):
-            return Value(msgspec.json.encode(value).decode())  # json_extract gives objects as JSON text
-        return Value(value)
+            return bind(msgspec.json.encode(value).decode())  # json_extract gives objects as JSON text
+        return bind(value)
 
     def _collated(self, expr):
         return NodeList((expr, SQL('COLLATE "C"'))) if self.postgres else expr
@@ -229,7 +236,7 @@ class SqlBuilder:
         if value is None:
             return self.target(field).is_null()
         if not field.is_data:
-            return self.target(field) == Value(value)
+            return self.target(field) == self.bind(value)
         if self.postgres:
             return self._raw(field) == self._data_literal(value)  # jsonb: 1 != true != "1"
         if isinstance(value, bool):
@@ -240,7 +247,7 @@ class SqlBuilder:
         listed = [value for value in values if value is not None]
         parts = [self.target(field).is_null()] if None in values else []
         if listed and (not field.is_data or self.postgres):
-            literals = [self._data_literal(v) if field.is_data else Value(v) for v in listed]
+            literals = [self._data_literal(v) if field.is_data else self.bind(v) for v in listed]
             target = self._raw(field) if field.is_data else self.target(field)
             parts.append(Expression(target, "IN", EnclosedNodeList(literals)))
         elif listed:
@@ -256,11 +263,11 @@ class SqlBuilder:
         if not field.is_data:
             target = self.target(field)
             if field.name in COLLATED_COLUMNS:
-                return Expression(self._collated(target), op, Value(value))
-            return Expression(target, op, Value(value))
+                return Expression(self._collated(target), op, self.bind(value))
+            return Expression(target, op, self.bind(value))
         kind = json_kind(value)
         if kind == "string":
-            return Expression(self._collated(self.text(field)), op, Value(value))
+            return Expression(self._collated(self.text(field)), op, self.bind(value))
         return self.is_type(field, kind) & Expression(self._raw(field), op, self._data_literal(value))
 
     def _exists(self, field):
@@ -276,9 +283,9 @@ class SqlBuilder:
         """``target`` contains ``text``, case-insensitively (every letter), with %, _ and \\ escaped."""
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         if self.postgres:
-            return NodeList((target, SQL("ILIKE"), Value(f"%{escaped}%"), SQL("ESCAPE '\\'")))
+            return NodeList((target, SQL("ILIKE"), self.bind(f"%{escaped}%"), SQL("ESCAPE '\\'")))
         folded = getattr(fn, FOLD_FUNCTION)(target)
-        return NodeList((folded, SQL("LIKE"), Value(f"%{escaped.lower()}%"), SQL("ESCAPE '\\'")))
+        return NodeList((folded, SQL("LIKE"), self.bind(f"%{escaped.lower()}%"), SQL("ESCAPE '\\'")))
 
     def search(self, text):
         """``search=``: the item's title or string values of ``data`` hold the query's terms
@@ -288,9 +295,9 @@ class SqlBuilder:
             return SQL("1 = 0")
         self._searching = terms
         if self.postgres:
-            return Expression(self._search_vector(), "@@", fn.to_tsquery(SQL("'simple'"), Value(tsquery(terms))))
+            return Expression(self._search_vector(), "@@", fn.to_tsquery(SQL("'simple'"), self.bind(tsquery(terms))))
         return NodeList((Column(Content._meta.table, "rowid"), SQL(f"IN (SELECT rowid FROM {FTS_TABLE} WHERE"),
-                         SQL(f"{FTS_TABLE} MATCH"), Value(fts5_query(terms)), SQL(")")))
+                         SQL(f"{FTS_TABLE} MATCH"), self.bind(fts5_query(terms)), SQL(")")))
 
     def _relevance(self):
         """How well the row matches the search, higher is better (``sort=relevance``).
@@ -302,10 +309,10 @@ class SqlBuilder:
         if not self._searching:
             return SQL("0")
         if self.postgres:
-            query = fn.to_tsquery(SQL("'simple'"), Value(tsquery(self._searching)))
+            query = fn.to_tsquery(SQL("'simple'"), self.bind(tsquery(self._searching)))
             return Cast(fn.ts_rank(self._search_vector(), query), "float8")
         return NodeList((SQL(f"(SELECT -bm25({FTS_TABLE}, 10.0, 1.0) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH"),
-                         Value(fts5_query(self._searching)), SQL("AND rowid ="),
+                         self.bind(fts5_query(self._searching)), SQL("AND rowid ="),
                          Column(Content._meta.table, "rowid"), SQL(")")))
 
     def _search_vector(self):
@@ -336,10 +343,17 @@ class SqlBuilder:
         """A bound value comparable with ``term(term)``."""
         if term.part == "number":
             return self._data_literal(value)
-        return Value(value)
+        return self.bind(value)
 
-    def order(self, term):
-        """The ORDER BY item of a sort term; NULLs sort as the smallest value on both databases."""
+    def order(self, term, nulls=True):
+        """The ORDER BY item of a sort term; NULLs sort as the smallest value on both databases.
+
+        Args:
+            nulls: False when no term of the sort can be NULL: PostgreSQL then gets no
+                NULLS clause, so that a plain ``DESC`` index (NULLS FIRST to PostgreSQL)
+                gives the order, as it does on SQLite. With a NULLS clause on some terms
+                only, no index would match them all.
+        """
         target = self.term(term)
         if not self.postgres:
             if self._searching:
@@ -347,6 +361,8 @@ class SqlBuilder:
                 # from the search's matches and sorts them, instead of walking the whole
                 # list in order and testing every row against them.
                 target = NodeList((SQL("+"), target), glue="")
+            return target.desc() if term.descending else target.asc()
+        if not nulls:
             return target.desc() if term.descending else target.asc()
         return target.desc(nulls="LAST") if term.descending else target.asc(nulls="FIRST")
 
