@@ -10,7 +10,8 @@ declaring ``category`` indexed and ``price`` sortable, seeds it in ONE INSERT ..
 in-process through the service the API calls (``parse_list_params`` + ``list_content``,
 as an anonymous caller, no response cache) ``--rounds`` times and prints the median in
 milliseconds and its ratio to the first depth's. The shapes: first page, a cursor page
-from the middle, a filter on the declared field, a sort on the declared field, search.
+from the middle, a filter on the declared field, a sort on the declared field, search for a
+rare word (one item in 1,000) and for a common one (every title holds it).
 Numbers vary with the machine and its load; the ratios are what to compare.
 """
 
@@ -55,7 +56,8 @@ SHAPES = {
     "cursor page (middle)": {"limit": "20", "cursor": None},
     "declared filter": {"limit": "20", "filter[data.category][equals]": "cat-3"},
     "declared sort": {"limit": "20", "sort": "data.price"},
-    "search": {"limit": "20", "search": "needle"},
+    "search, rare word": {"limit": "20", "search": "needle"},
+    "search, common word": {"limit": "20", "search": "item"},
 }
 
 

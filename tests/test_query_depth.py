@@ -94,7 +94,7 @@ def plan(db, sql, params):
 
 def page_plan(env, statements):
     """The plan of the request's page query (the one with ORDER BY)."""
-    pages = [(sql, params) for sql, params in statements if "ORDER BY" in sql and 'FROM "content"' in sql]
+    pages = [(sql, params) for sql, params in statements if "ORDER BY" in sql and '"content" AS "t1"' in sql]
     assert pages, [sql for sql, _ in statements]
     return plan(env.DB.db, *pages[-1])
 
@@ -211,3 +211,68 @@ def test_a_small_collection_stays_open_to_any_public_filter(deep):
     body = client.get("/api/collections/small/content", {"filter[data.name][equals]": "word3",
                                                           "sort": "data.name"}).json
     assert [item["slug"] for item in body["data"]] == ["item-3"]
+
+
+SEARCH_PLANS = {  # SQLite's plan: (SEARCH_DRIVEN_UP_TO, SEARCH_PROBE_FROM) that select it
+    "driven": (10**9, 10**9),
+    "in": (0, 10**9),
+    "probe": (0, 1),
+}
+PLAN_SQL = {"driven": '"content_fts" CROSS JOIN "content"', "in": '"rowid" IN (SELECT rowid FROM content_fts',
+            "probe": "EXISTS (SELECT 1 FROM content_fts"}
+
+
+def newest(predicate, count):
+    """Ids of the first ``count`` seeded items matching ``predicate(i)``, newest published first."""
+    return [f"d{i}" for i in sorted((i for i in range(ROWS) if predicate(i)), reverse=True)][:count]
+
+
+@pytest.mark.parametrize("plan", list(SEARCH_PLANS))
+def test_every_search_plan_gives_the_same_pages_and_totals(deep, captured, monkeypatch, plan):
+    env, client = deep
+    postgres = is_postgres(env.DB.db)
+    if postgres and plan != "driven":
+        pytest.skip("one plan on PostgreSQL: the GIN index answers every search")
+    if not postgres:
+        from app.services.content import sql as sql_module
+
+        driven_up_to, probe_from = SEARCH_PLANS[plan]
+        monkeypatch.setattr(sql_module, "SEARCH_DRIVEN_UP_TO", driven_up_to)
+        monkeypatch.setattr(sql_module, "SEARCH_PROBE_FROM", probe_from)
+    path = "/api/collections/shop/content"
+    size = 20 + list(SEARCH_PLANS).index(plan)  # a page size per plan: no answer comes from the cache
+    # "word7": one item in 50 (400 of them); "item": every title (more than COUNT_LIMIT).
+    rare = client.get(path, {"search": "word7", "limit": size}).json
+    assert [item["id"] for item in rare["data"]] == newest(lambda i: i % 50 == 7, size)
+    assert rare["meta"]["total"] == ROWS // 50 and "totalIsEstimate" not in rare["meta"]
+    following = client.get(path, {"search": "word7", "limit": size, "cursor": rare["meta"]["nextCursor"]}).json
+    assert [item["id"] for item in following["data"]] == newest(lambda i: i % 50 == 7, 2 * size)[size:]
+    common = client.get(path, {"search": "item", "limit": size}).json
+    assert [item["id"] for item in common["data"]] == newest(lambda i: True, size)
+    assert common["meta"]["total"] == COUNT_LIMIT and common["meta"]["totalIsEstimate"] is True
+    if postgres:
+        return
+    pages = [sql for sql, _ in captured if "ORDER BY" in sql and '"content" AS "t1"' in sql]
+    assert pages and all(PLAN_SQL[plan] in sql for sql in pages), pages
+    lines = page_plan(env, captured)
+    if plan == "driven":
+        # The matches first, each one's row by rowid, then sorted.
+        assert reads_matches_first(lines) and uses(lines, "t1 USING INTEGER PRIMARY KEY"), lines
+    else:
+        assert_indexed_page(lines, "idx_content_live_")
+    # Whatever the page's plan, the count reads matches first and stops at COUNT_LIMIT.
+    count = count_plan_of(env, captured, -1)
+    assert reads_matches_first(count) and uses(count, "t1 USING INTEGER PRIMARY KEY"), count
+
+
+def reads_matches_first(lines):
+    """True when SQLite's plan reads the full-text matches before any content row (t1)."""
+    fts = [n for n, line in enumerate(lines) if line.startswith("SCAN content_fts VIRTUAL TABLE")]
+    rows = [n for n, line in enumerate(lines) if re.match(r"^(SCAN|SEARCH) t1\b", line)]
+    return bool(fts and rows) and fts[0] < rows[0]
+
+
+def count_plan_of(env, statements, which):
+    counts = [(sql, params) for sql, params in statements if sql.startswith("SELECT COUNT(")]
+    assert counts, [sql for sql, _ in statements]
+    return plan(env.DB.db, *counts[which])

@@ -454,11 +454,12 @@ def _list(params, scope, sql):
     for group in (params.where, params.filters):
         if group is not None:
             clauses.append(sql.group(group))
-    if params.search:
-        clauses.append(sql.search(params.search))
-    where = _and(clauses)
+    where = _and(clauses + [sql.search(params.search)] if params.search else clauses)
+    # The count may read the full-text index by another plan than the page (sql.search).
+    counted = _and(clauses + [sql.search(params.search, counting=True)]) if params.search and not sql.postgres \
+        else where
     shape = list_shape(params, scope, sql)
-    total, estimated = total_of(params, scope, sql, where, shape)
+    total, estimated = total_of(params, scope, sql, counted, shape)
     terms = sort_terms(params.sort)
     # The sort terms are selected too: the next page's cursor carries the last row's.
     extra = [sql.term(term).alias(f"_k{i}") for i, term in enumerate(terms)]
@@ -509,8 +510,8 @@ def list_shape(params, scope, sql):
     Values bound as parameters (through ``sql.bind``: user, collection, filter values,
     search text, cursor values, limit and offset) are left out; whatever changes the SQL
     text is in: which clauses exist, each filter's field and operator and its value's JSON
-    type (a boolean or null value itself), the number of words of ``like``, whether the
-    search has terms, which cursor values are null, and whether there is an offset.
+    type (a boolean or null value itself), the number of words of ``like``, the search's
+    plan (``sql.search``), which cursor values are null, and whether there is an offset.
     """
     if sql.skip:
         return None  # the fallback for rows whose data is not JSON: rare, compiled each time
@@ -518,7 +519,7 @@ def list_shape(params, scope, sql):
         "list", sql.postgres, sql.declared, scope.see_all, scope.see_own, params.statuses, params.include_deleted,
         params.collection_id is not None, params.collection_name is not None,
         _group_shape(params.where), _group_shape(params.filters),
-        None if not params.search else bool(sql._searching), params.sort,
+        sql.search_plan, params.sort,
         None if params.cursor is None else tuple(value is None for value in params.cursor), bool(params.offset),
     )
 
@@ -559,7 +560,7 @@ def total_of(params, scope, sql, where, shape=None):
         return _counted(params, scope), False
 
     def build():
-        matching = sql.reading_data(Content.select(SQL("1"))).where(where).limit(COUNT_LIMIT + 1)
+        matching = sql.reading_data(Content.select(SQL("1")), counting=True).where(where).limit(COUNT_LIMIT + 1)
         # LIMIT 1: the SQL Peewee's scalar() sent (the statement must stay the same).
         return Select([matching.alias("matching")], [fn.COUNT(SQL("*"))]).limit(1)
 

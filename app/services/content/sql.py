@@ -55,6 +55,11 @@ SQLITE_TYPES = {
 COLLATED_COLUMNS = frozenset({"title", "slug", "status", "meta_title", "meta_description"})
 BOUNDED_COLUMNS = frozenset({"title"})
 FOLD_FUNCTION = "sonicpy_lower"
+# SQLite search plans (``SqlBuilder.search``), by how many rows of the full-text index match:
+# reading the matches costs about one row lookup each, testing the list's rows in order
+# about one index lookup each (some 50 times a lookup) until a page is full.
+SEARCH_DRIVEN_UP_TO = 2_000
+SEARCH_PROBE_FROM = 50_000
 
 
 def builder(skip=(), declared=frozenset()):
@@ -71,6 +76,15 @@ def builder(skip=(), declared=frozenset()):
         # connection (a cheap call; connections are per thread and opened lazily).
         db.connection().create_function(FOLD_FUNCTION, 1, _lower, deterministic=True)
     return SqlBuilder(is_postgres(db), skip, declared)
+
+
+def _sqlite_search_plan(match):
+    """``driven``, ``in`` or ``probe``: the plan for a page searching ``match`` (an FTS5 query)."""
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? LIMIT ?)"
+    found = database.execute_sql(sql, (match, SEARCH_PROBE_FROM)).fetchone()[0]
+    if found <= SEARCH_DRIVEN_UP_TO:
+        return "driven"
+    return "probe" if found >= SEARCH_PROBE_FROM else "in"
 
 
 def _lower(text):
@@ -96,6 +110,8 @@ class SqlBuilder:
         self.declared = frozenset() if self.skip else frozenset(declared)
         self._parsed = None
         self._searching = ()  # the search terms, once a search condition was built
+        self.search_plan = None  # how the page's search condition reads the index (see search)
+        self._driven = set()  # which conditions (page: False, count: True) lead with the index
         # Every value a request of the same shape may change is bound through ``bind``, so
         # the compiled SQL can be reused with new values (``statements.py``).
         self.bind = Binder()
@@ -132,8 +148,12 @@ class SqlBuilder:
             self._parsed = Select(columns=[document.alias("doc")]).offset(0).lateral().alias("content_json")
         return self._parsed.c.doc
 
-    def reading_data(self, query):
-        """``query`` (FROM content) joined with the parsed documents its expressions read, if any."""
+    def reading_data(self, query, counting=False):
+        """``query`` (FROM content) joined with the parsed documents its expressions read, if any,
+        and led by the full-text index when its search condition is ``driven`` (``counting``:
+        the count's condition, else the page's)."""
+        if counting in self._driven:
+            query = query.from_(NodeList((SQL(f'"{FTS_TABLE}" CROSS JOIN'), *query._from_list)))
         return query if self._parsed is None else query.join(self._parsed, JOIN.CROSS)
 
     def _raw(self, field):
@@ -287,17 +307,48 @@ class SqlBuilder:
         folded = getattr(fn, FOLD_FUNCTION)(target)
         return NodeList((folded, SQL("LIKE"), self.bind(f"%{escaped.lower()}%"), SQL("ESCAPE '\\'")))
 
-    def search(self, text):
+    def search(self, text, counting=False):
         """``search=``: the item's title or string values of ``data`` hold the query's terms
-        (``search.py``), answered by the full-text index (``app.db.derived``)."""
+        (``search.py``), answered by the full-text index (``app.db.derived``).
+
+        On SQLite the condition takes one of three forms, by how many rows of the index
+        match (``search_plan``; counted first, up to ``SEARCH_PROBE_FROM``):
+
+        * ``driven`` (at most ``SEARCH_DRIVEN_UP_TO`` matches, and always for the count):
+          the query reads the matches from the index first (``FROM content_fts CROSS JOIN
+          content``: CROSS fixes that order) and each one's row by rowid, then sorts them.
+          A count stops after ``COUNT_LIMIT`` visible matches, so it reads few rows even
+          for a word every item holds;
+        * ``in``: ``rowid IN (matches)``: the planner reads the list's index in order and
+          tests each row against the matches, kept in a temporary index;
+        * ``probe`` (``SEARCH_PROBE_FROM`` matches or more): the list's index in order,
+          each row tested with an index lookup of its own; a common word fills a page
+          within its first rows, where reading every match would cost the most.
+
+        The three give the same rows; ``reading_data`` adds the index to FROM for ``driven``.
+        """
         terms = parse_search(text)
         if not terms:
+            self.search_plan = "none"
             return SQL("1 = 0")
         self._searching = terms
         if self.postgres:
+            self.search_plan = "tsvector"
             return Expression(self._search_vector(), "@@", fn.to_tsquery(SQL("'simple'"), self.bind(tsquery(terms))))
-        return NodeList((Column(Content._meta.table, "rowid"), SQL(f"IN (SELECT rowid FROM {FTS_TABLE} WHERE"),
-                         SQL(f"{FTS_TABLE} MATCH"), self.bind(fts5_query(terms)), SQL(")")))
+        match = fts5_query(terms)
+        plan = "driven" if counting else _sqlite_search_plan(match)
+        if not counting:
+            self.search_plan = plan
+        rowid = Column(Content._meta.table, "rowid")
+        if plan == "driven":
+            self._driven.add(counting)
+            return NodeList((SQL(f'"{FTS_TABLE}" MATCH'), self.bind(match), SQL("AND"), rowid,
+                             SQL(f'= "{FTS_TABLE}".rowid')))
+        if plan == "probe":
+            return NodeList((SQL(f"EXISTS (SELECT 1 FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH"), self.bind(match),
+                             SQL("AND rowid ="), rowid, SQL(")")))
+        return NodeList((rowid, SQL(f"IN (SELECT rowid FROM {FTS_TABLE} WHERE"),
+                         SQL(f"{FTS_TABLE} MATCH"), self.bind(match), SQL(")")))
 
     def _relevance(self):
         """How well the row matches the search, higher is better (``sort=relevance``).
@@ -356,10 +407,10 @@ class SqlBuilder:
         """
         target = self.term(term)
         if not self.postgres:
-            if self._searching:
-                # Not the column itself, so no index can give the order: SQLite then starts
-                # from the search's matches and sorts them, instead of walking the whole
-                # list in order and testing every row against them.
+            if self.search_plan == "driven":
+                # Not the column itself, so no index can give the order: SQLite keeps
+                # starting from the search's few matches and sorts them, instead of walking
+                # the whole list in order and testing every row against them.
                 target = NodeList((SQL("+"), target), glue="")
             return target.desc() if term.descending else target.asc()
         if not nulls:
