@@ -150,6 +150,18 @@ def test_where_json_operators(client, conditions, kind, expected):
     assert numbers(get(client, where(*conditions, kind=kind))) == expected
 
 
+def test_a_string_value_matches_json_strings_only(client):
+    def slugs(*conditions):
+        return sorted(item["slug"] for item in get(client, where(*conditions)).json["data"])
+
+    assert slugs(("data.views", "equals", "7")) == ["odd-0", "odd-1"]
+    assert slugs(("data.views", "equals", 7)) == ["item-7"]
+    assert slugs(("data.views", "in", ["7", "x"])) == ["odd-0", "odd-1"]
+    # SQLite reads an object as its JSON text: a string equal to that text is still no match.
+    assert slugs(("data.notes", "equals", '{"lines":["A hidden Needle here"]}')) == []
+    assert slugs(("data.notes", "in", ['{"lines":["A hidden Needle here"]}', "x"])) == []
+
+
 def test_where_combines_and_with_or_and_nests(client):
     tree = {
         "and": [{"field": "data.views", "operator": "gte", "value": 2}],

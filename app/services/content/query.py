@@ -62,7 +62,7 @@ from app.services.content.serialize import (
     item_from_row,
     joined_select,
 )
-from app.services.content.sql import builder
+from app.services.content.sql import builder, is_plain_text
 from app.services.content.statements import Binder, execute
 from app.services.field_indexes import declared_fields
 from app.services.pagination import pagination_meta
@@ -545,6 +545,8 @@ def _value_shape(value):
         return tuple(_value_shape(item) for item in value)
     if isinstance(value, int) and not -(2**63) <= value < 2**63:
         return "bigint"
+    if isinstance(value, str):
+        return "text" if is_plain_text(value) else "json text"  # SQLite tests the JSON type of the latter
     return type(value).__name__
 
 

@@ -87,6 +87,11 @@ def _sqlite_search_plan(match):
     return "probe" if found >= SEARCH_PROBE_FROM else "in"
 
 
+def is_plain_text(value):
+    """True for a string SQLite's ``json_extract`` gives only for a JSON string (see ``_equals``)."""
+    return isinstance(value, str) and not value.startswith(("[", "{"))
+
+
 def _lower(text):
     return text.lower() if isinstance(text, str) else text
 
@@ -261,6 +266,11 @@ class SqlBuilder:
             return self._raw(field) == self._data_literal(value)  # jsonb: 1 != true != "1"
         if isinstance(value, bool):
             return self._type(field) == ("true" if value else "false")
+        if is_plain_text(value):
+            # Only a JSON string reads as such text (numbers read as numbers, arrays and
+            # objects as JSON text starting with [ or {): no type test, which would read
+            # every matching row besides the field's index.
+            return self._raw(field) == self._data_literal(value)
         return self.is_type(field, json_kind(value)) & (self._raw(field) == self._data_literal(value))
 
     def _in(self, field, values):
@@ -276,7 +286,8 @@ class SqlBuilder:
                 same = [v for v in listed if not isinstance(v, bool) and json_kind(v) == kind]
                 if same:
                     literals = EnclosedNodeList([self._data_literal(v) for v in same])
-                    parts.append(self.is_type(field, kind) & Expression(self._raw(field), "IN", literals))
+                    matches = Expression(self._raw(field), "IN", literals)
+                    parts.append(matches if all(map(is_plain_text, same)) else self.is_type(field, kind) & matches)
         return balanced(parts, lambda a, b: a | b)
 
     def _range(self, field, op, value):
