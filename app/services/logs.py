@@ -8,6 +8,7 @@ without a row logs everything at every level.
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import peewee
 
@@ -17,9 +18,10 @@ LEVELS = ("debug", "info", "warn", "error", "fatal")
 CATEGORIES = ("auth", "api", "workflow", "plugin", "media", "system", "security", "error")
 
 
-@dataclass(frozen=True)
-class RequestRecord:
+class RequestRecord(NamedTuple):
     """What one finished request was, as the ``after_request`` hook receives it.
+
+    Immutable; a named tuple rather than a dataclass because one is built for every request.
 
     Attributes:
         method, path, query: the request line (the query string without ``?``).
