@@ -7,6 +7,8 @@ built only when the logger keeps it, and the ``after_request`` hooks run as one
 """
 
 import logging
+import os
+import threading
 import time
 
 from app.api.authentication import client_ip
@@ -18,6 +20,7 @@ from app.services.plugins import hooks
 
 access_log = logging.getLogger("sonicpy.access")
 ACCESS_FORMAT = "%s %s %s %dms (request %s)"
+_access_template = [(None, {})]  # (process id, attributes of an access record LogRecord made there)
 
 
 class RequestContextMiddleware:
@@ -59,18 +62,40 @@ class RequestContextMiddleware:
 def log_access(req, resp, request_id, context):
     """Write the ``sonicpy.access`` line of a finished request (method, path, status, duration, id).
 
-    The record is handed to the logger's handlers directly: the caller's frame (which
-    ``Logger.info`` looks up for every line) is always this one.
+    The record goes to the logger's handlers directly (``Logger.handle``, filters
+    included), made by ``access_record``: ``Logger.info`` would look up the caller's frame
+    and ``LogRecord`` the process, thread and file names for every line.
     """
     started = getattr(context, "started", None)
     duration_ms = int((time.perf_counter() - started) * 1000) if started is not None else 0
     method, path, status = req.method, req.path, resp.status_code
-    record = access_log.makeRecord(
-        access_log.name, logging.INFO, __file__, 0, ACCESS_FORMAT, (method, path, status, duration_ms, request_id),
-        None, "log_access", {"request_id": request_id, "method": method, "path": path, "status": status,
-                             "duration_ms": duration_ms},
-    )
-    access_log.handle(record)
+    access_log.handle(access_record((method, path, status, duration_ms, request_id), {
+        "request_id": request_id, "method": method, "path": path, "status": status, "duration_ms": duration_ms}))
+
+
+def access_record(args, extra):
+    """A ``sonicpy.access`` LogRecord of ``ACCESS_FORMAT % args`` with ``extra``'s attributes, made now.
+
+    What is the same for every access line (names, level, process) is copied from one
+    record ``LogRecord`` itself made in this process; only the time and thread are new.
+    """
+    pid = os.getpid()
+    template = _access_template[0]
+    if template[0] != pid:  # first line in this process (a forked worker included)
+        made = logging.LogRecord(access_log.name, logging.INFO, __file__, 0, ACCESS_FORMAT, (), None, "log_access")
+        template = _access_template[0] = (pid, made.__dict__)
+    record = logging.LogRecord.__new__(logging.LogRecord)
+    attributes = record.__dict__
+    attributes.update(template[1])
+    created = time.time()
+    attributes["created"] = created
+    attributes["msecs"] = int((created - int(created)) * 1000) + 0.0
+    attributes["relativeCreated"] = template[1]["relativeCreated"] + (created - template[1]["created"]) * 1000
+    attributes["thread"] = threading.get_ident()
+    attributes["threadName"] = threading.current_thread().name
+    attributes["args"] = args
+    attributes.update(extra)
+    return record
 
 
 class PluginMiddleware:
