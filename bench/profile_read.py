@@ -3,6 +3,7 @@
     python bench/profile_read.py [--items 1000] [--requests 2000] [--top 25] [--sort tottime]
                                  [--endpoint "cached list"] [--postgres]
                                  [--timing] [--repeats 7] [--access-log] [--worker]
+                                 [--request-log-sample RATE]
 
 Seeds a migrated SQLite file (or, with ``--postgres``, a throwaway PostgreSQL cluster)
 as ``bench/run.py`` does, with the request log off, builds the app with ``create_app``
@@ -18,7 +19,9 @@ process, and their ratio: what a request costs the app beyond the framework's fl
 ``--access-log`` writes the ``sonicpy.access`` line per request (to a file in the temp
 folder, as a served app does to its log) and ``--worker`` calls the app through the
 ``Worker`` gunicorn serves (its per-request context, the ``wait_until`` work run when the
-response closes); ``bench/run.py`` serves with both.
+response closes); ``bench/run.py`` serves with both. ``--request-log-sample 1`` logs every
+successful request to ``system_logs`` (the plugin's default, which ``bench/run.py`` keeps);
+the rows are written in batches by the request log's own thread, in this process.
 """
 
 import argparse
@@ -58,10 +61,11 @@ def wsgi_get(app, path, headers=()):
     return status[0]
 
 
-def build(folder, items, database_url, access_log=False, worker=False):
-    """The app over a database seeded with ``items`` (request log off): ``(app, editor JWT, item id)``.
+def build(folder, items, database_url, access_log=False, worker=False, request_log_sample=0):
+    """The app over a database seeded with ``items``: ``(app, editor JWT, item id)``.
 
     Args:
+        request_log_sample: the share of successful requests logged to ``system_logs`` (0: none).
         access_log: write the ``sonicpy.access`` line of each request to ``folder/access.log``.
         worker: answer the ``Worker`` over the app (as gunicorn serves it), not the Falcon app.
     """
@@ -75,7 +79,7 @@ def build(folder, items, database_url, access_log=False, worker=False):
     os.environ["JWT_SECRET"] = JWT_SECRET
     env = make_env(folder, environ={"JWT_SECRET": JWT_SECRET}, database_url=database_url,
                    vars={"ACCESS_LOG": "true" if access_log else "false"})
-    token, item = seed(env, items, request_log_sample=0)
+    token, item = seed(env, items, request_log_sample=request_log_sample)
     if access_log:
         configure_logging(env.config, open(folder / "access.log", "a"))  # kept open for the run
     app = create_app(env)
@@ -142,6 +146,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=7, help="rounds of --timing (the median is printed)")
     parser.add_argument("--access-log", action="store_true", help="write the sonicpy.access line per request")
     parser.add_argument("--worker", action="store_true", help="call the app through the Worker gunicorn serves")
+    parser.add_argument("--request-log-sample", type=float, default=0.0,
+                        help="share of successful requests written to system_logs (default 0: none)")
     args = parser.parse_args()
     server, url = None, None
     if args.postgres:
@@ -152,7 +158,7 @@ def main():
         url = server.create_database("bench")
     try:
         folder = Path(tempfile.mkdtemp(prefix="sonicpy-profile-"))
-        app, token, item = build(folder, args.items, url, args.access_log, args.worker)
+        app, token, item = build(folder, args.items, url, args.access_log, args.worker, args.request_log_sample)
         auth = [("Authorization", f"Bearer {token}")]
         endpoints = {"cached list": ("/api/content?limit=20", ()), "cached item": (f"/api/content/{item}", ()),
                      "uncached list": ("/api/content?limit=20", auth)}
