@@ -43,7 +43,7 @@ class RequestMetrics:
     """The request counter and latency histogram, in a registry of their own."""
 
     def __init__(self):
-        self._children = {}  # (metric name, label values) -> the metric's child for them
+        self._children = {}  # (method, route, status) or (id of a metric, label values) -> children
         self.registry = CollectorRegistry()
         self.requests = Counter("sonicpy_http_requests", "HTTP requests served", ["method", "route", "status"],
                                 registry=self.registry)
@@ -70,7 +70,7 @@ class RequestMetrics:
 
     def child(self, metric, *labels):
         """``metric.labels(*labels)``, looked up once per label values and kept."""
-        key = (metric._name, labels)
+        key = (id(metric), labels)
         found = self._children.get(key)
         if found is None:
             found = self._children[key] = metric.labels(*labels)
