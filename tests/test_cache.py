@@ -379,6 +379,49 @@ def test_memory_entries_expire_with_their_ttl(env):
 
 
 
+def test_a_shared_value_is_one_object_until_a_generation_moves(env):
+    now = [1000.0]
+    kv = CountingKV(env.CACHE_KV)
+    cache = ThreeTierCache(kv, clock=lambda: now[0])
+    first = cache.get_or_load_shared("plugins", ("states",), lambda: {"n": 1})
+    assert first == {"n": 1}
+    reads = kv.reads
+    assert cache.get_or_load_shared("plugins", ("states",), lambda: {"n": 2}) is first
+    now[0] += GENERATION_TTL_SECONDS  # the generations are read again: the entry is the same
+    assert cache.get_or_load_shared("plugins", ("states",), lambda: {"n": 2}) is first
+    assert kv.reads == reads + 1
+    # Another worker's write: seen once the generations are read again, as any entry.
+    ThreeTierCache(env.CACHE_KV).invalidate("plugins")
+    assert cache.get_or_load_shared("plugins", ("states",), lambda: {"n": 2}) is first
+    now[0] += GENERATION_TTL_SECONDS
+    assert cache.get_or_load_shared("plugins", ("states",), lambda: {"n": 2}) == {"n": 2}
+
+
+def test_a_shared_value_is_dropped_at_once_by_this_workers_invalidation(env):
+    now = [1000.0]
+    cache = ThreeTierCache(env.CACHE_KV, clock=lambda: now[0])
+    cache.get_or_load_shared("users", ("session", "u1", 1), lambda: {"role": "editor"})
+    cache.invalidate("plugins")  # any namespace: the shared values are read again
+    assert cache.get_or_load_shared("users", ("session", "u1", 1), lambda: None) == {"role": "editor"}
+    cache.invalidate("users")
+    assert cache.get_or_load_shared("users", ("session", "u1", 1), lambda: None) is None
+
+
+def test_a_shared_value_is_its_json_from_every_tier(env):
+    cache = ThreeTierCache(env.CACHE_KV)
+    assert cache.get_or_load_shared("users", ("k",), lambda: ("a", 1)) == ["a", 1]
+    assert ThreeTierCache(env.CACHE_KV).get_or_load_shared("users", ("k",), lambda: None) == ["a", 1]
+    assert cache.get_or_load_shared("users", ("k",), lambda: None) == ["a", 1]
+
+
+def test_keys_that_compare_equal_but_encode_apart_are_apart(env):
+    cache = ThreeTierCache(env.CACHE_KV)
+    assert cache.get_or_load("content", ("k", 1), lambda: "one") == ("one", DATABASE)
+    assert cache.get_or_load("content", ("k", True), lambda: "true") == ("true", DATABASE)
+    assert cache.get_or_load("content", ("k", 1.0), lambda: "float") == ("float", DATABASE)
+    assert cache.get_or_load("content", ["k", 1], lambda: "never") == ("one", MEMORY)
+
+
 def test_invalidate_accepts_a_cache_or_nothing(env):
     assert invalidate(ThreeTierCache(env.CACHE_KV), "content") is True
     assert invalidate(None, "content") is False

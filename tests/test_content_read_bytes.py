@@ -68,3 +68,46 @@ def test_request_meta_is_spliced_into_any_body(body):
     assert meta.pop("cache") == {"hit": True, "source": "kv"} and meta.pop("timestamp")
     assert meta == (body.get("meta") or {})
     assert msgspec.json.decode(with_request_meta(raw, "database"))["meta"]["cache"]["hit"] is False
+
+
+@pytest.fixture
+def parses(monkeypatch):
+    """How many times the list parameters were parsed (``parse_list_params`` calls)."""
+    import app.api.content_read as content_read
+
+    calls = []
+    original = content_read.parse_list_params
+
+    def counted(*args, **kwargs):
+        calls.append(args[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(content_read, "parse_list_params", counted)
+    monkeypatch.setattr(content_read, "_parsed", {})
+    return calls
+
+
+def test_a_repeated_plain_query_is_parsed_once(client, blog_collection, as_author, parses):
+    author, _ = as_author
+    insert_items(blog_collection, author, 3)
+    first = client.get("/api/content?limit=2&offset=1")
+    second = client.get("/api/content?limit=2&offset=1")
+    assert len(parses) == 1 and second.headers["X-Cache-Status"] == "HIT"
+    assert without_request_meta(first.json)[0] == without_request_meta(second.json)[0]
+    client.get("/api/collections/blog/content?limit=2")
+    client.get("/api/collections/blog/content?limit=2")
+    assert len(parses) == 3  # the collection's first parse, then its loader's (with the schema) on the miss
+
+
+@pytest.mark.parametrize("query", ["limit=2&sort=title", "filter[title][equals]=x", "li%6Dit=2"])
+def test_queries_that_may_read_schemas_or_counts_are_parsed_every_time(client, blog_collection, parses, query):
+    client.get(f"/api/content?{query}")
+    client.get(f"/api/content?{query}")
+    assert len(parses) == 2
+
+
+def test_a_refused_query_is_refused_every_time(client, parses):
+    for _ in range(2):
+        assert client.get("/api/content?limit=0", status=400).json["error"] == "Invalid query parameters"
+        assert client.get("/api/content?status=draft", status=401).json["error"]
+    assert len(parses) == 4

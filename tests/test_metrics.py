@@ -1,6 +1,7 @@
 """GET /metrics: Prometheus counts per route template, behind a token, added up across gunicorn workers."""
 
 import sys
+import threading
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -94,6 +95,9 @@ def test_two_gunicorn_workers_are_added_up(tmp_path):
     port = free_port()
     server = start([sys.executable, "worker.py", "serve", "--bind", f"127.0.0.1:{port}",
                     "--workers", "2", "--threads", "2"], env, port)
+    # The server logs a line or two per request to its stdout, a pipe: unread, it fills
+    # after a few hundred requests and the workers block writing their next line.
+    threading.Thread(target=server.stdout.read, daemon=True).start()
     try:
         base = f"http://127.0.0.1:{port}"
         assert wait_healthy(base)[0] == 200

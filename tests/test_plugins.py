@@ -285,6 +285,26 @@ def test_inactive_plugins_hooks_do_not_run(plugin_env):
     assert recorder.seen == []
 
 
+def test_a_plugin_registered_later_gets_its_hooks_called(plugin_env):
+    early, late = Recorder(), Recorder()
+    runner = runner_with(early)
+    runner.after("content_delete", content="first")
+    assert len(runner.implementations("after_content_delete")) == 1  # kept per hook name
+    runner.manager.register(late, name="late")
+    runner.after("content_delete", content="second")
+    assert (early.seen, late.seen) == (["first", "second"], ["second"])
+    runner.manager.unregister(name="late")
+    runner.after("content_delete", content="third")
+    assert late.seen == ["second"]
+
+
+def test_a_hook_nobody_implements_is_a_no_op_and_an_unknown_one_an_error(plugin_env):
+    runner = runner_with(Recorder())
+    runner.after("content_publish", content="x")
+    with pytest.raises(AttributeError):
+        runner.after("no_such_hook", content="x")
+
+
 def test_hook_veto_takes_4xx_only():
     with pytest.raises(ValueError):
         HookVeto(500, "no")

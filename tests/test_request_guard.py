@@ -79,6 +79,19 @@ def test_other_control_characters_are_refused_in_urls_but_tabs_and_newlines_pass
     assert client.get("/admin/api/users", {"search": "a\tb\nc"}, headers=admin).json["data"] == []
 
 
+@pytest.mark.parametrize("query", ["search=a%01b", "search=a%1Fb", "search=a%1fb", "search=%7F", "search=%0b",
+                                   "s%0Bearch=x", "search=ok&limit=%00"])
+def test_percent_escaped_control_characters_are_refused_in_either_case(client, make_user, query):
+    _, admin = make_user("admin")
+    assert_refused(client.get(f"/admin/api/users?{query}", headers=admin, status=400), 400, "Invalid query parameter")
+
+
+def test_escaped_tabs_and_newlines_and_other_escapes_pass(client, make_user):
+    _, admin = make_user("admin")
+    for query in ("search=a%09b%0Ac%0dd", "search=%20%2F%41%C3%A9", "search=%E2%80%8B"):
+        assert client.get(f"/admin/api/users?{query}", headers=admin, status=200).json["data"] == []
+
+
 def test_a_json_escape_is_checked_once_decoded_and_so_are_forms(client, make_user):
     _, admin = make_user("admin")
     escaped = b'{"name": "x", "displayName": "X", "description": "a\\u0000b"}'

@@ -13,7 +13,7 @@ from app.db.models import LogConfig, SystemLog, bind_models, database, now_ms
 from app.runtime.context import ScheduledEvent
 from app.scheduled import run_scheduled
 from app.services.log_buffer import LogBuffer, flush_process_buffer, process_buffer
-from app.services.logs import RequestRecord, insert_request_logs, request_log_row
+from app.services.logs import RequestRecord, insert_request_logs, log_json, request_log_row
 from app.services.plugins.request_logs import write_batch
 from tests.fixtures.app import PROJECT_ROOT, client_for
 from tests.fixtures.users import bearer, create_user, token_for
@@ -304,6 +304,7 @@ def test_a_forked_process_gets_a_buffer_of_its_own(web):
     assert len(api_logs(url="/api/collections")) == 1  # written once, by the parent
 
 
+@pytest.mark.backends
 def test_a_batch_with_a_deleted_caller_logs_it_anonymously(web):
     user = create_user("author")
     rows = [request_log_row(RequestRecord("GET", "/api/x", "", 200, 1, uid, None, None, rid))
@@ -311,6 +312,23 @@ def test_a_batch_with_a_deleted_caller_logs_it_anonymously(web):
     assert insert_request_logs(rows) == 2
     logged = sorted((row.request_id, row.user_id) for row in api_logs(url="/api/x"))
     assert logged == [("r-gone", None), ("r-kept", user.id)]
+
+
+@pytest.mark.backends
+def test_rows_are_stored_as_the_model_would_store_them(web):
+    """Request log rows go through an INSERT written once per row count, not the model's."""
+    user = create_user("author")
+    fast = request_log_row(RequestRecord("POST", "/api/y", "a=1", 503, 7, user.id, "10.0.0.1", "ua/1", "r-fast"))
+    modelled = {**fast, "request_id": "r-model", "tags": ["t"]}  # a field only the model writes
+    assert insert_request_logs([fast, modelled]) == 2
+    stored = {row.request_id: log_json(row) for row in api_logs(url="/api/y?a=1")}
+    assert stored["r-fast"]["id"] != stored["r-model"]["id"]
+    assert {**stored["r-fast"], "id": None, "request_id": None} == {**stored["r-model"], "id": None, "request_id": None}
+    assert stored["r-fast"] | {"id": None} == {
+        "id": None, "level": "error", "category": "api", "message": "POST /api/y 503", "user_id": user.id,
+        "data": {"status": 503, "duration_ms": 7}, "request_id": "r-fast", "ip_address": "10.0.0.1",
+        "user_agent": "ua/1", "method": "POST", "url": "/api/y?a=1", "status_code": 503, "duration": 7,
+        "source": "request-logs", "created_at": fast["created_at"]}
 
 
 S3_KEYS = {"TEST_S3_KEY": "testing", "TEST_S3_SECRET": "testing"}  # the names tests' bindings.toml gives

@@ -2,11 +2,15 @@
 after the first read no user row, and every write that ends sessions (logout, password
 change, role change, deactivation) refuses the old token at once, in every worker."""
 
+import time
+
+import jwt
 import pytest
 
 from app.db.models import User, bind_models
-from app.services.identity import session_account
-from tests.fixtures.app import is_request_log
+from app.services.cache import ThreeTierCache
+from app.services.identity import RolePermissions, VerifiedTokens, principal_from_jwt, session_account
+from tests.fixtures.app import TEST_JWT_SECRET, is_request_log, settings_for_tests
 from tests.fixtures.auth import PASSWORD, fast_client, login
 from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.users import bearer
@@ -97,3 +101,30 @@ def test_without_a_cache_the_row_is_read_every_time(env, user_selects):
     User.update(is_active=False).where(User.id == user.id).execute()
     assert session_account(user.id, 0) is None
     assert user_selects() == 3
+
+
+def test_a_verified_token_is_refused_once_it_expires(env):
+    bind_models(env.DB.db)
+    user = User.create(email="exp@example.com", username="expiring", first_name="E", last_name="X", role="author")
+    issued = int(time.time())
+    token = jwt.encode({"sub": user.id, "ver": 0, "iat": issued, "exp": issued + 60}, TEST_JWT_SECRET,
+                       algorithm="HS256")
+    now = [float(issued)]
+    tokens = VerifiedTokens(settings_for_tests(), clock=lambda: now[0])
+    roles, cache = RolePermissions(), ThreeTierCache(env.CACHE_KV)
+    first = principal_from_jwt(token, settings_for_tests(), roles, cache, tokens)
+    assert first.id == user.id
+    # Verified once: the next requests reuse the answer, Principal included.
+    assert principal_from_jwt(token, settings_for_tests(), roles, cache, tokens) is first
+    now[0] = issued + 60  # PyJWT's rule: expired once exp <= now
+    assert principal_from_jwt(token, settings_for_tests(), roles, cache, tokens) is None
+    assert tokens.verified(token) is None
+
+
+def test_only_tokens_that_verify_are_kept(env):
+    tokens = VerifiedTokens(settings_for_tests(), size=2)
+    forged = jwt.encode({"sub": "x", "iat": 1, "exp": int(time.time()) + 60}, "not-the-secret-" + "y" * 40,
+                        algorithm="HS256")
+    assert tokens.verified(forged) is None
+    assert tokens.verified("garbage") is None
+    assert tokens._tokens == {}

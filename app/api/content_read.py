@@ -9,9 +9,18 @@ same in ``meta.cache``. Responses for editors and authors are built per request 
 
 A body is encoded once, with ``meta`` as its last member, and kept as JSON bytes: a hit
 sends those bytes with only ``meta.timestamp`` and ``meta.cache`` spliced in before the
-closing braces, so serving from the cache costs no JSON decoding or encoding.
+closing braces, so serving from the cache costs no JSON decoding or encoding (and the
+timestamp's text is made once per millisecond).
+
+A list's parameters are parsed before the cache is asked (its key is their canonical
+form). A query string that names only parameters whose parsing reads nothing but the query
+(``PURE_PARAMS``: no filter, no sort, no ``where``, so no collection schema and no item
+counts) is parsed once per process: its parameters and key are kept (``PARSED_KEPT`` query
+strings at most) and a repeated request, the usual cached hit, parses nothing.
 """
 
+import time
+from datetime import UTC, datetime
 from typing import Annotated
 
 import falcon
@@ -20,7 +29,6 @@ import msgspec
 from app.api.access import access
 from app.api.describe import Param, describe
 from app.api.errors import APIError, bad_request, not_found, unauthorized
-from app.api.health import iso_now
 from app.api.schemas import Listed
 from app.api.schemas_content import ContentListItem, ContentRead
 from app.services import collections
@@ -58,6 +66,12 @@ CONTENT_LIST_QUERY = COLLECTION_LIST_QUERY + (
 
 # Leads every cache key: bodies stored in another layout (before meta came last) never match.
 BODY_LAYOUT = "meta-last"
+# Parameters parse_list_params reads from the query alone: filters, where and sort may
+# name data fields, whose parsing reads the collection's schema and its item counts.
+PURE_PARAMS = frozenset({"limit", "offset", "page", "cursor", "fields", "status", "include_deleted",
+                         "collection", "collection_id", "search"})
+PARSED_KEPT = 1024
+_parsed = {}  # (collection_id argument, Scope, query string) -> (ListParams, its cache key)
 
 
 class _VersionNumber(msgspec.Struct):
@@ -79,13 +93,46 @@ def meta_last(body):
     return {**rest, "meta": dict(body.get("meta") or {})}
 
 
+# The anonymous caller's scope, the same for every anonymous request (Scope is immutable).
+ANONYMOUS = Scope()
+_timestamp = [(0, b"")]  # (epoch ms, its JSON text) of the latest response
+
+
+def timestamp_json():
+    """Now as ISO 8601 UTC with milliseconds and ``Z`` (JavaScript's ``toISOString``), as JSON bytes.
+
+    Made once per millisecond: the requests answered within one share it.
+    """
+    now_ms = time.time_ns() // 1_000_000
+    kept = _timestamp[0]
+    if kept[0] == now_ms:
+        return kept[1]
+    moment = datetime.fromtimestamp(now_ms // 1000, UTC).replace(microsecond=now_ms % 1000 * 1000)
+    text = b'"' + moment.isoformat(timespec="milliseconds").replace("+00:00", "Z").encode() + b'"'
+    _timestamp[0] = (now_ms, text)
+    return text
+
+
+def _cache_meta(source):
+    return f',"cache":{{"hit":{"true" if source != DATABASE else "false"},"source":"{source}"}}}}}}'.encode()
+
+
+# What follows the timestamp, per source: meta.cache and the closing braces of meta and the body.
+_CACHE_META = {source: _cache_meta(source) for source in ("memory", "kv", DATABASE)}
+
+
 def with_request_meta(raw, source):
     """The JSON bytes of a ``meta_last`` body with ``meta.timestamp`` and ``meta.cache`` added."""
-    hit = "true" if source != DATABASE else "false"
-    # ISO 8601, as SonicJS sends it; rows keep epoch ms.
-    extra = f'"timestamp":"{iso_now()}","cache":{{"hit":{hit},"source":"{source}"}}'.encode()
     head = raw[:-2]  # without the closing braces of meta and of the body
-    return head + (extra if head.endswith(b"{") else b"," + extra) + b"}}"
+    # ISO 8601, as SonicJS sends it; rows keep epoch ms.
+    lead = b'"timestamp":' if head.endswith(b"{") else b',"timestamp":'
+    return b"".join((head, lead, timestamp_json(), _CACHE_META.get(source) or _cache_meta(source)))
+
+
+def caller_scope(req):
+    """The Scope of the request's caller (one shared object for anonymous callers)."""
+    user = req.context.user
+    return ANONYMOUS if user is None else Scope.of(user)
 
 
 def send(resp, raw, source, scope):
@@ -106,6 +153,31 @@ def read_through(cache, req, scope, key, loader):
     return cache.get_or_load_raw(
         NAMESPACE, (BODY_LAYOUT, *key), lambda: meta_last(loader()), defer=req.context.ctx.wait_until
     )
+
+
+def parsed_list(req, scope, collection_id=None):
+    """``(list_params(req, scope, collection_id=...), their cache key)``, kept per query string when pure.
+
+    Only successful parses are kept (an invalid query is parsed, and refused, every time),
+    and only for query strings whose every parameter name is in ``PURE_PARAMS`` as sent.
+    """
+    query = req.query_string
+    memo_key = (collection_id, scope, query) if _pure(query) else None
+    found = _parsed.get(memo_key) if memo_key is not None else None
+    if found is not None:
+        return found
+    params = list_params(req, scope, collection_id=collection_id)
+    found = (params, params.cache_key())
+    if memo_key is not None:
+        if len(_parsed) >= PARSED_KEPT:
+            _parsed.clear()
+        _parsed[memo_key] = found
+    return found
+
+
+def _pure(query):
+    """Whether every parameter named in the raw ``query`` is one of ``PURE_PARAMS``."""
+    return all(part.partition("=")[0] in PURE_PARAMS for part in query.split("&") if part) if query else True
 
 
 def list_params(req, scope, **kwargs):
@@ -147,11 +219,9 @@ class ContentListReader:
         response=Listed[ContentListItem],
     )
     def on_get(self, req, resp):
-        scope = Scope.of(req.context.user)
-        params = list_params(req, scope)
-        raw, source = read_through(
-            self._cache, req, scope, ("list", params.cache_key()), lambda: list_content(params, scope)
-        )
+        scope = caller_scope(req)
+        params, key = parsed_list(req, scope)
+        raw, source = read_through(self._cache, req, scope, ("list", key), lambda: list_content(params, scope))
         send(resp, raw, source, scope)
 
 
@@ -161,7 +231,7 @@ class ContentItemReader:
     @access(public=True)
     @describe("One content item", response=ContentRead)
     def on_get(self, req, resp, id):
-        scope = Scope.of(req.context.user)
+        scope = caller_scope(req)
         raw, source = read_through(
             self._cache, req, scope, ("item", id), lambda: _item_body(scope, content_id=id)
         )
@@ -178,7 +248,7 @@ class CollectionContentResource:
     @describe("One collection's content", description=LIST_NOTES, query=COLLECTION_LIST_QUERY,
               response=Listed[ContentListItem])
     def on_get(self, req, resp, name):
-        scope = Scope.of(req.context.user)
+        scope = caller_scope(req)
 
         def load():
             collection = collections.find_by_name(name)
@@ -195,8 +265,8 @@ class CollectionContentResource:
         # Parameters are checked before the cache (a bad one is never cached, and the key
         # is canonical); the loader parses again with the collection's schema to type
         # filter values. "-" only tells the parser the path names the collection.
-        params = list_params(req, scope, collection_id="-")
-        raw, source = read_through(self._cache, req, scope, ("collection", name, params.cache_key()), load)
+        _params, key = parsed_list(req, scope, collection_id="-")
+        raw, source = read_through(self._cache, req, scope, ("collection", name, key), load)
         send(resp, raw, source, scope)
 
 
@@ -209,7 +279,7 @@ class CollectionItemResource:
     @access(public=True)
     @describe("One content item by its slug", response=ContentRead)
     def on_get(self, req, resp, name, slug):
-        scope = Scope.of(req.context.user)
+        scope = caller_scope(req)
         raw, source = read_through(
             self._cache, req, scope, ("slug", name, slug),
             lambda: _item_body(scope, collection_name=name, slug=slug),

@@ -29,7 +29,7 @@ class MetricsMiddleware:
         started = getattr(req.context, "started", None)
         if started is None:
             return
-        route = req.uri_template if resource is not None and req.uri_template else UNMATCHED
+        route = (resource is not None and req.uri_template) or UNMATCHED
         self._metrics.observe(req.method, route, resp.status_code, time.perf_counter() - started,
                               resp.get_header("X-Cache-Source"))
 

@@ -30,6 +30,10 @@ from app.api.errors import bad_request, field_error
 
 # C0 controls and DEL; tab, line feed and carriage return pass (pasted search text).
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# What can decode to one of those in a query string: the character itself or its
+# percent-escape (UTF-8 never encodes them inside a longer sequence). A query string
+# without either needs no look at its decoded parameters.
+MAYBE_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|%(?:0[0-8bcefBCEF]|1[0-9a-fA-F]|7[fF])")
 NUL = "\x00"
 URL_MESSAGE = "NUL and other control characters are not allowed"
 BODY_MESSAGE = "NUL characters are not allowed"
@@ -47,6 +51,8 @@ class RequestGuard:
             )
         if CONTROL_CHARACTERS.search(req.path):
             raise bad_request("Invalid path", URL_MESSAGE)
+        if not MAYBE_CONTROL.search(req.query_string):
+            return
         for name, value in req.params.items():
             values = value if isinstance(value, list) else [value]
             if any(CONTROL_CHARACTERS.search(text) for text in [name, *values]):

@@ -8,12 +8,18 @@ every failure is logged with its traceback, never lost silently.
 """
 
 import logging
+import os
 import time
 
 log = logging.getLogger("sonicpy.wait_until")
 
 # Cloudflare gives waitUntil work 30 s after the response; past that we stop starting more.
 WAIT_UNTIL_BUDGET_SECONDS = 30.0
+
+
+def new_request_id():
+    """A new request id: 32 random hex digits (128 bits, as a UUID4's hex, for a fifth of its cost)."""
+    return os.urandom(16).hex()
 
 
 class ExecutionContext:
@@ -29,6 +35,8 @@ class ExecutionContext:
 
     def run_pending(self):
         """Run every queued callable; log (never raise) their errors. Returns the failure count."""
+        if not self._pending:
+            return 0
         failures = 0
         deadline = time.monotonic() + WAIT_UNTIL_BUDGET_SECONDS
         while self._pending:

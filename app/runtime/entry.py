@@ -20,11 +20,10 @@ import collections
 import contextvars
 import logging
 import threading
-import uuid
 
 import msgspec
 
-from app.runtime.context import ExecutionContext
+from app.runtime.context import ExecutionContext, new_request_id
 
 ENV_KEY = "workers.env"
 CTX_KEY = "workers.ctx"
@@ -48,6 +47,11 @@ class ClosingIterable:
         self._context = context
 
     def __iter__(self):
+        if isinstance(self._body, (list, tuple)):
+            return iter(self._body)  # produced already (falcon's usual answer): nothing runs while read
+        return self._streamed()
+
+    def _streamed(self):
         chunks = iter(self._body)
         while True:
             try:
@@ -108,7 +112,7 @@ class Worker:
         The request, the reading of its body and its ``wait_until`` work run in a copy of
         the caller's ``contextvars`` context made for this request alone.
         """
-        ctx = ctx or ExecutionContext(request_id=uuid.uuid4().hex)
+        ctx = ctx or ExecutionContext(request_id=new_request_id())
         context = contextvars.copy_context()
         return context.run(self._serve, environ, start_response, env, ctx, context)
 

@@ -35,6 +35,13 @@
   before its next lookup or invalidation that reaches KV; until then its lookups skip the
   cache, so they never serve what the write made stale.
 
+A memory hit costs no hashing and no JSON work: the digest of each distinct key is kept
+(``_digests``), the generations' stamp is joined from the kept tokens, and the memory tier
+answers the stored JSON bytes. Values read on nearly every request (the plugin state, a
+session's account) go through ``get_or_load_shared``: decoded once, and answered without
+any lookup while the generations they were read under are trusted and this process has
+invalidated nothing since.
+
 TTLs: each namespace's comes from its ``NamespacePolicy``, unless ``ttl_source`` (set by the
 ``core-cache`` plugin from its settings) names another one; it is asked when an entry is
 stored (KV, then memory), never on a memory hit.
@@ -72,6 +79,10 @@ ZLIB_TAG = b"z"
 
 # What ``_lookup`` answers for a value it did not decode (None is a value a loader may return).
 _UNDECODED = object()
+# Distinct keys whose digest is kept, and values kept by ``get_or_load_shared``: past these
+# counts the memo is emptied and refills with what is read now (a bound, not an LRU).
+DIGESTS_KEPT = 4096
+SHARED_KEPT = 1024
 
 MEMORY = "memory"
 KV = "kv"
@@ -160,6 +171,10 @@ class ThreeTierCache:
         self._epochs = {}  # namespace -> count of this process's invalidations (see _remember)
         self.memory = MemoryTier(memory_max_bytes, memory_max_entry_bytes, clock)
         self._policies = {}
+        self._stamp_names = {}  # namespace -> the sorted namespaces whose generations its keys carry
+        self._digests = {}  # encoded key parts -> their digest (see _entry_key)
+        self._shared = {}  # (namespace, key parts) -> (invalidations, until, value, raw); get_or_load_shared
+        self._invalidations = 0  # this process's invalidations so far: a shared value read before one is stale
         self.breaker = CircuitBreaker(breaker_seconds, clock)
         self._pending_bumps = {}  # namespace -> invalidations since its last written bump
         self._lock = threading.Lock()
@@ -180,9 +195,14 @@ class ThreeTierCache:
             raise ValueError(f"cache namespace {namespace}: ttl {policy.ttl} is below KV's minimum of 60 s")
         depends_on = tuple(namespace_of(name) for name in policy.depends_on)
         self._policies[namespace] = NamespacePolicy(namespace, policy.ttl, depends_on)
+        self._stamp_names[namespace] = tuple(sorted({namespace, *depends_on}))
 
     def policy(self, namespace):
         """The NamespacePolicy of ``namespace`` (ValueError when unknown or without one)."""
+        # A Namespace and its name hash alike: the common case is one dict lookup.
+        found = self._policies.get(namespace) if isinstance(namespace, str) else None
+        if found is not None:
+            return found
         namespace = namespace_of(namespace)
         try:
             return self._policies[namespace]
@@ -223,8 +243,44 @@ class ThreeTierCache:
         Returns:
             ``(value, source)`` with source ``"memory"``, ``"kv"`` or ``"database"``.
         """
-        raw, value, source = self._lookup(namespace, key_parts, loader, defer)
+        raw, value, source, _until = self._lookup(namespace, key_parts, loader, defer)
         return (msgspec.json.decode(raw) if value is _UNDECODED else value), source
+
+    def get_or_load_shared(self, namespace, key_parts, loader):
+        """``get_or_load``'s value, decoded once and shared by every caller of this process.
+
+        For values read on nearly every request (the plugin state, a session's account).
+        The value is always the entry's JSON decoded (whatever tier answered), once per
+        entry: while the generations it was read under are trusted (``generation_ttl``)
+        and this process has invalidated nothing since, the same object is answered with
+        no lookup at all; after that, a lookup whose entry is unchanged answers it again
+        without decoding. Callers must not change it. Nothing is kept with the memory tier
+        off.
+
+        Args:
+            key_parts: as for ``get_or_load``, and hashable (a tuple).
+
+        Returns:
+            The value (not its source).
+        """
+        slot = (namespace, key_parts)
+        kept = self._shared.get(slot)
+        if kept is not None and kept[0] == self._invalidations and self._clock() < kept[1]:
+            return kept[2]
+        invalidations = self._invalidations  # before the lookup: one made during it is seen
+        raw, value, source, until = self._lookup(namespace, key_parts, loader, None)
+        if raw is None:  # KV unusable: the loader's value, shaped as its JSON
+            return msgspec.json.decode(msgspec.json.encode(value))
+        if kept is not None and kept[3] == raw:
+            value = kept[2]
+        elif source != KV:  # a memory hit is undecoded; a load is the loader's value, not its JSON
+            value = msgspec.json.decode(raw)
+        if not self.memory.max_bytes:
+            return value
+        if len(self._shared) >= SHARED_KEPT:
+            self._shared.clear()
+        self._shared[slot] = (invalidations, until, value, raw)
+        return value
 
     def get_or_load_raw(self, namespace, key_parts, loader, *, defer=None):
         """``get_or_load``, answering the entry's JSON bytes: a hit is never decoded.
@@ -235,24 +291,26 @@ class ThreeTierCache:
         Returns:
             ``(JSON bytes, source)``.
         """
-        raw, value, source = self._lookup(namespace, key_parts, loader, defer)
+        raw, value, source, _until = self._lookup(namespace, key_parts, loader, defer)
         return (msgspec.json.encode(value) if raw is None else raw), source
 
     def _lookup(self, namespace, key_parts, loader, defer):
-        """``(raw JSON or None, value or _UNDECODED, source)`` of one lookup; see ``get_or_load``."""
+        """``(raw JSON or None, value or _UNDECODED, source, generations trusted until)`` of
+        one lookup; see ``get_or_load``."""
         policy = self.policy(namespace)
-        generations = self._generations((policy.namespace, *policy.depends_on))
-        if generations is None:
-            return None, loader(), DATABASE
-        key = _entry_key(policy.namespace, generations, key_parts)
+        stamped = self._stamp(self._stamp_names[policy.namespace])
+        if stamped is None:
+            return None, loader(), DATABASE, 0.0
+        stamp, until = stamped
+        key = self._entry_key(policy.namespace, stamp, key_parts)
         raw = self.memory.get(key)
         if raw is not None:
-            return raw, _UNDECODED, MEMORY
+            return raw, _UNDECODED, MEMORY, until
         found = self._kv_get(key)
         if found is not None:
             raw, value = found
             self.memory.put(key, raw, self.ttl_of(policy.namespace))
-            return raw, value, KV
+            return raw, value, KV, until
         value = loader()
         raw = msgspec.json.encode(value)
         ttl = self.ttl_of(policy.namespace)
@@ -260,7 +318,23 @@ class ThreeTierCache:
             self._fill(key, raw, ttl)
         else:
             defer(self._fill, key, raw, ttl)
-        return raw, value, DATABASE
+        return raw, value, DATABASE, until
+
+    def _entry_key(self, namespace, stamp, key_parts):
+        """The KV and memory key of ``key_parts`` under the generations ``stamp``.
+
+        The digest of each distinct key (by its JSON, so ``1`` and ``true`` stay apart) is
+        computed once and kept: a hit hashes nothing.
+        """
+        encoded = msgspec.json.encode(key_parts)
+        digest = self._digests.get(encoded)
+        if digest is None:
+            digest = hashlib.sha256(encoded).hexdigest()[:40]
+            if len(self._digests) >= DIGESTS_KEPT:
+                self._digests.clear()
+            self._digests[encoded] = digest
+        # The namespace leads so invalidate() can drop this process's entries by prefix.
+        return f"{namespace}:{stamp}:{digest}"
 
     def invalidate(self, namespace):
         """Make every entry of ``namespace`` (and of namespaces depending on it) stale.
@@ -312,15 +386,39 @@ class ThreeTierCache:
             self.breaker.succeeded()
         return True
 
-    def _generations(self, names):
-        """``{name: token}`` for ``names``: kept ones, else one KV round trip; None when KV is unusable."""
+    def _stamp(self, names):
+        """``(stamp, trusted until)`` of the generations of ``names`` (sorted): their tokens
+        joined, from the kept ones or else one KV round trip; None when KV is unusable."""
         if not self.breaker.allow():
             return None
-        if self.pending_bumps and not self._write_pending_bumps():
+        # Read without the lock: a bump pending elsewhere is seen here or on the next call.
+        if self._pending_bumps and not self._write_pending_bumps():
             return None
-        kept = self._kept_generations(names)
+        kept = self._kept_stamp(names)
         if kept is not None:
             return kept
+        generations = self._generations(names)
+        if generations is None:
+            return None
+        until = self._clock() + max(self.generation_ttl, 0)
+        return ".".join(generations[name] for name in names), until
+
+    def _kept_stamp(self, names):
+        """``(stamp, trusted until)`` from the kept tokens of ``names`` when every one is still trusted, else None."""
+        now = self._clock()
+        tokens = []
+        until = None
+        for name in names:
+            known = self._known.get(name)
+            if known is None or known[1] <= now:
+                return None
+            tokens.append(known[0])
+            until = known[1] if until is None or known[1] < until else until
+        return ".".join(tokens), until
+
+    def _generations(self, names):
+        """``{name: token}`` for ``names`` read from KV in one round trip (new tokens for
+        missing ones) and kept; None when KV failed."""
         with self._lock:
             epochs = {name: self._epochs.get(name, 0) for name in names}
         keys = [GENERATION_PREFIX + name for name in names]
@@ -338,17 +436,6 @@ class ThreeTierCache:
             return None
         self.breaker.succeeded()
         self._remember(generations, epochs)
-        return generations
-
-    def _kept_generations(self, names):
-        """The kept tokens of ``names`` when every one is still trusted, else None."""
-        now = self._clock()
-        generations = {}
-        for name in names:
-            known = self._known.get(name)
-            if known is None or known[1] <= now:
-                return None
-            generations[name] = known[0]
         return generations
 
     def _remember(self, generations, epochs):
@@ -369,6 +456,7 @@ class ThreeTierCache:
         """Stop trusting the kept token of ``namespace``: this process is replacing it."""
         with self._lock:
             self._epochs[namespace] = self._epochs.get(namespace, 0) + 1
+            self._invalidations += 1
             self._known.pop(namespace, None)
 
     def _kv_get(self, key):
@@ -402,13 +490,6 @@ class ThreeTierCache:
 
 def _new_generation():
     return secrets.token_hex(8)
-
-
-def _entry_key(namespace, generations, key_parts):
-    stamp = ".".join(generations[name] for name in sorted(generations))
-    digest = hashlib.sha256(msgspec.json.encode(key_parts)).hexdigest()[:40]
-    # The namespace leads so invalidate() can drop this process's entries by prefix.
-    return f"{namespace}:{stamp}:{digest}"
 
 
 def _pack(raw):

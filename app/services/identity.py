@@ -5,9 +5,17 @@ A JWT (HS256, signed with the ``JWT_SECRET`` secret) names the user and carries 
 matches, so logout, a password change, a role change or deactivation (each bumps the
 version) invalidate every token issued before, at once.
 
+Verifying a JWT costs PyJWT about 30 us (it decodes and re-encodes each segment to check
+its padding, and on every call makes sure the HMAC key is not a PEM, SSH or DER key), so
+the request path keeps the tokens it has verified (``VerifiedTokens``, per app and so per
+secret): a token seen before costs a dict lookup and its ``exp`` check (``iat`` and
+``nbf`` only become more true with time). Only a token PyJWT accepted is kept, so nothing
+a caller sends can put an entry there.
+
 Checking the user on every request would cost a database read per request, so the
 session's account (id, email, role, for one user id and ``token_version``) goes through
-the read cache's ``users`` namespace: memory, then CACHE_KV, then the database. Every
+the read cache's ``users`` namespace: memory, then CACHE_KV, then the database, decoded
+once and shared while the generation holds (``ThreeTierCache.get_or_load_shared``). Every
 write that can end a session (the version bump, a role change, a deactivation, a
 deletion) invalidates ``users`` after its commit, which makes every cached account stale
 in every worker at once; a token whose version is no longer current then misses, reads
@@ -31,6 +39,8 @@ from app.services.cache import Namespace
 
 ALGORITHM = "HS256"
 ROLE_CACHE_SECONDS = 30.0
+# Verified tokens kept per app: about a kilobyte each; past it the memo starts again empty.
+TOKENS_KEPT = 1024
 ROLES = ("admin", "editor", "author", "viewer")
 LEAST_PRIVILEGED_ROLE = "viewer"
 # Ways of authenticating that act with the user's whole role (not an API token's subset).
@@ -133,7 +143,59 @@ def decode_jwt(token, settings):
         return None
 
 
-def principal_from_jwt(token, settings, roles, cache=None):
+class VerifiedToken:
+    """A JWT PyJWT accepted: its payload, and the Principal it last resolved to.
+
+    Attributes:
+        payload: the decoded claims.
+        expires: ``exp`` as an integer.
+        resolved: None, or ``(account, permissions, Principal)``: the Principal stands
+            while the shared account and permission set are the same objects.
+    """
+
+    __slots__ = ("payload", "expires", "resolved")
+
+    def __init__(self, payload):
+        self.payload = payload
+        self.expires = int(payload["exp"])
+        self.resolved = None
+
+
+class VerifiedTokens:
+    """The JWTs this app has verified, so a session's next requests skip PyJWT.
+
+    Args:
+        settings: Settings (the secret every kept token was verified with).
+        size: how many tokens to keep; past it the memo is emptied (valid tokens only get
+            in, so only that many live sessions in one worker can fill it).
+        clock: Unix seconds (tests pass a fake clock to let a kept token expire).
+    """
+
+    def __init__(self, settings, size=TOKENS_KEPT, clock=time.time):
+        self._settings = settings
+        self._size = size
+        self._clock = clock
+        self._tokens = {}
+
+    def verified(self, token):
+        """The ``VerifiedToken`` of ``token`` if it is valid and unexpired now, else None."""
+        found = self._tokens.get(token)
+        if found is None:
+            payload = decode_jwt(token, self._settings)
+            if payload is None:
+                return None
+            found = VerifiedToken(payload)
+            if len(self._tokens) >= self._size:
+                self._tokens.clear()
+            self._tokens[token] = found
+        # PyJWT's own rule: expired once exp <= now.
+        if found.expires <= self._clock():
+            self._tokens.pop(token, None)
+            return None
+        return found
+
+
+def principal_from_jwt(token, settings, roles, cache=None, tokens=None):
     """The Principal of a JWT still valid for an active user with a matching version, or None.
 
     Args:
@@ -141,28 +203,39 @@ def principal_from_jwt(token, settings, roles, cache=None):
         settings: Settings (the secret).
         roles: a RolePermissions cache.
         cache: the app's ThreeTierCache; None reads the user row every time.
+        tokens: the app's VerifiedTokens (over the same settings); None verifies every time.
     """
-    payload = decode_jwt(token, settings)
+    if tokens is not None:
+        verified = tokens.verified(token)
+        payload = verified.payload if verified is not None else None
+    else:
+        verified, payload = None, decode_jwt(token, settings)
     if payload is None:
         return None
     account = session_account(payload["sub"], payload.get("ver"), cache)
     if account is None:
         return None
-    return Principal(id=account["id"], email=account["email"], role=account["role"],
-                     permissions=roles.of(account["role"]))
+    permissions = roles.of(account["role"])
+    resolved = verified.resolved if verified is not None else None
+    if resolved is not None and resolved[0] is account and resolved[1] is permissions:
+        return resolved[2]
+    principal = Principal(id=account["id"], email=account["email"], role=account["role"], permissions=permissions)
+    if verified is not None:
+        verified.resolved = (account, permissions, principal)
+    return principal
 
 
 def session_account(user_id, version, cache=None):
     """``{"id", "email", "role"}`` of the active user ``user_id`` at ``token_version`` ``version``, or None.
 
-    Cached in the ``users`` namespace: keyed by both, valid until the next ``users`` write.
+    Cached in the ``users`` namespace: keyed by both, valid until the next ``users`` write;
+    the dict is shared by the requests of this process: callers must not change it.
     """
     if cache is None:
         return load_session_account(user_id, version)
-    account, _source = cache.get_or_load(
+    return cache.get_or_load_shared(
         Namespace.USERS, ("session", user_id, version), lambda: load_session_account(user_id, version)
     )
-    return account
 
 
 def load_session_account(user_id, version):

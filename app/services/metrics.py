@@ -9,7 +9,10 @@ whichever worker answers reports them all. Without that variable (tests, one pro
 values stay in this process's memory.
 
 The metrics are created once per process (prometheus-client keeps one value per label set
-and process), whatever number of apps the process builds.
+and process), whatever number of apps the process builds. Every request is counted, so the
+child of each label set is looked up once and kept (``labels()`` checks and joins the
+label values on every call); the children are prometheus-client's own, so the exposition,
+multiprocess files included, is the same.
 """
 
 import functools
@@ -40,6 +43,7 @@ class RequestMetrics:
     """The request counter and latency histogram, in a registry of their own."""
 
     def __init__(self):
+        self._children = {}  # (method, route, status) or (id of a metric, label values) -> children
         self.registry = CollectorRegistry()
         self.requests = Counter("sonicpy_http_requests", "HTTP requests served", ["method", "route", "status"],
                                 registry=self.registry)
@@ -55,10 +59,22 @@ class RequestMetrics:
     def observe(self, method, route, status, seconds, cache_source=None):
         """Count one request of ``route`` (its URI template), how long it took and, for a
         cached read, the tier that answered (``memory``, ``kv`` or ``database``)."""
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        counted = self._children.get((method, route, status))
+        if counted is None:
+            counted = (self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+            self._children[(method, route, status)] = counted
+        counted[0].inc()
+        counted[1].observe(seconds)
         if cache_source:
-            self.cache_reads.labels(cache_source).inc()
+            self.child(self.cache_reads, cache_source).inc()
+
+    def child(self, metric, *labels):
+        """``metric.labels(*labels)``, looked up once per label values and kept."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def exposition(self):
         """The Prometheus text format of every worker's values (this process's without multiprocess)."""
@@ -89,8 +105,9 @@ def time_queries(db):
     """
     if getattr(db, "_sonicpy_timed", False):
         return db
-    histogram = request_metrics().db_queries
+    metrics = request_metrics()
     backend = "postgresql" if is_postgres(db) else "sqlite"
+    by_kind = {kind: metrics.child(metrics.db_queries, backend, kind) for kind in (*STATEMENTS, "other")}
     run = db.execute_sql
 
     def execute_sql(sql, params=None):
@@ -98,7 +115,7 @@ def time_queries(db):
         try:
             return run(sql, params)
         finally:
-            histogram.labels(backend, statement_kind(sql)).observe(time.perf_counter() - started)
+            by_kind[statement_kind(sql)].observe(time.perf_counter() - started)
 
     db.execute_sql = execute_sql
     db._sonicpy_timed = True
@@ -107,5 +124,9 @@ def time_queries(db):
 
 def statement_kind(sql):
     """``SELECT``, ``INSERT``, ``UPDATE``, ``DELETE`` or ``other``: the first word of ``sql``."""
-    word = sql.lstrip(" \n\t(").split(None, 1)[0].upper() if sql.strip() else ""
+    # The head is enough (a statement is often kilobytes): unless it is mostly blanks.
+    head = sql[:64].lstrip(" \n\t(")
+    if len(head) < 16:
+        head = sql.lstrip(" \n\t(")
+    word = head.split(None, 1)[0].upper() if head.strip() else ""
     return word if word in STATEMENTS else "other"

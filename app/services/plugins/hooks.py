@@ -19,11 +19,18 @@ failing plugin never stops the others):
 Only the hooks of active plugins run (``HookRunner(is_active=...)``). Which ones are active
 is asked on every hook call, so a request keeps the answer in its scope's ``memo``
 (``request_memo``): a request with many hook calls reads the plugin state once.
+
+Every request reaches at least ``after_request``, so a call costs little: each hook's
+implementations and the arguments each one takes are looked up once per hook name and
+kept until a plugin is registered or unregistered (``PluginManager.changes``), and a hook
+no plugin implements returns at once.
 """
 
 import contextvars
 import functools
 import logging
+
+import pluggy
 
 from app.db.models import database
 from app.services.plugins import HookVeto
@@ -34,43 +41,92 @@ _current = contextvars.ContextVar("sonicpy.hooks", default=None)
 _process_default = [None]
 
 
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, counting the registrations that change which implementations a hook has.
+
+    Attributes:
+        changes: how many times a plugin was registered or unregistered; a HookRunner looks
+            the implementations up again when it moves.
+    """
+
+    changes = 0
+
+    def register(self, plugin, name=None):
+        """Register ``plugin`` (pluggy's ``register``) and count the change."""
+        try:
+            return super().register(plugin, name)
+        finally:
+            self.changes += 1
+
+    def unregister(self, plugin=None, name=None):
+        """Unregister a plugin (pluggy's ``unregister``) and count the change."""
+        try:
+            return super().unregister(plugin, name)
+        finally:
+            self.changes += 1
+
+
 class HookRunner:
     """Calls the implementations of one app's plugin manager, each isolated.
 
     Args:
-        manager: the ``pluggy.PluginManager`` holding the specs and plugins.
+        manager: the plugin manager holding the specs and plugins: a ``PluginManager``
+            (its implementations are kept per hook name until it ``changes``) or any
+            ``pluggy.PluginManager`` (looked up on every call).
         is_active: ``is_active(plugin_name)``: whether that plugin's hooks run now.
     """
 
     def __init__(self, manager, is_active):
         self.manager = manager
         self._is_active = is_active
+        self._kept = {}  # hook name -> (manager changes, ((impl, argument names), ...))
 
     def before(self, name, ctx=None, **kwargs):
         """Run the ``before_<name>`` hooks; a ``HookVeto`` propagates, other errors are logged."""
-        self._call(f"before_{name}", dict(kwargs, ctx=ctx), vetoable=True)
+        hook_name = "before_" + name
+        if self._calls(hook_name):
+            kwargs["ctx"] = ctx
+            self._call(hook_name, kwargs, True)
 
     def after(self, name, ctx=None, **kwargs):
         """Run the ``after_<name>`` hooks once the current transaction commits; errors are logged."""
-        call = functools.partial(self._call, f"after_{name}", dict(kwargs, ctx=ctx), vetoable=False)
+        hook_name = "after_" + name
+        if not self._calls(hook_name):
+            return
+        kwargs["ctx"] = ctx
         db = database.obj
         if db is not None and db.in_transaction():
-            db.after_commit(call)
+            db.after_commit(functools.partial(self._call, hook_name, kwargs, False))
         else:
-            call()
+            self._call(hook_name, kwargs, False)
 
     def implementations(self, hook_name):
         """The hook implementations of ``hook_name`` in pluggy's calling order (last registered first)."""
-        caller = getattr(self.manager.hook, hook_name)  # AttributeError: no such hook spec
-        return list(reversed(caller.get_hookimpls()))
+        return [impl for impl, _names in self._calls(hook_name)]
+
+    def _calls(self, hook_name):
+        """``((impl, argument names), ...)`` of ``hook_name`` in calling order, kept while the plugins stay.
+
+        Raises:
+            AttributeError: no such hook spec.
+        """
+        changes = getattr(self.manager, "changes", None)
+        kept = self._kept.get(hook_name)
+        if kept is not None and kept[0] == changes:
+            return kept[1]
+        caller = getattr(self.manager.hook, hook_name)
+        calls = tuple((impl, tuple(impl.argnames)) for impl in reversed(caller.get_hookimpls()))
+        if changes is not None:
+            self._kept[hook_name] = (changes, calls)
+        return calls
 
     def _call(self, hook_name, kwargs, vetoable):
         ctx = kwargs.get("ctx")
-        for impl in self.implementations(hook_name):
+        for impl, names in self._calls(hook_name):
             if not self._is_active(impl.plugin_name):
                 continue
             try:
-                impl.function(**{name: kwargs.get(name) for name in impl.argnames})
+                impl.function(**{name: kwargs.get(name) for name in names})
             except HookVeto:
                 if vetoable:
                     raise

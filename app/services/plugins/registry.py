@@ -2,10 +2,10 @@
 
 Plugins come from the core list (``app.services.plugins.core``), the ``sonicpy.plugins``
 entry point group and the ``PLUGINS`` setting (module paths); ``load_manager`` registers
-them with one ``pluggy.PluginManager``. Their state lives in the ``plugins`` table: a
-plugin the app loads gets its row (inactive unless it is active by default) the first time
-the registry is read, and rows without a loaded module (SonicJS's own) are listed and can
-be switched too.
+them with one ``hooks.PluginManager`` (pluggy's, counting registrations). Their state lives
+in the ``plugins`` table: a plugin the app loads gets its row (inactive unless it is active
+by default) the first time the registry is read, and rows without a loaded module
+(SonicJS's own) are listed and can be switched too.
 
 State is read through the three-tier cache under the ``plugins`` namespace, so each
 worker sees an activation, a deactivation or new settings on its next request without a
@@ -15,9 +15,6 @@ restart: every change bumps the namespace's generation in CACHE_KV after its com
 import importlib
 import importlib.metadata
 import logging
-
-import msgspec
-import pluggy
 
 from app.db.models import Plugin, PluginActivity, database, now_ms
 from app.services.cache import Namespace, invalidate
@@ -73,13 +70,13 @@ def entry_point_plugins():
 
 
 def load_manager(core_plugins, module_paths=()):
-    """A PluginManager with the hook specs and every plugin; ``{name: PluginInfo}`` beside it.
+    """A ``hooks.PluginManager`` with the hook specs and every plugin; ``{name: PluginInfo}`` beside it.
 
     Args:
         core_plugins: the built-in plugin modules.
         module_paths: dotted paths of further plugin modules (the ``PLUGINS`` setting).
     """
-    manager = pluggy.PluginManager(PROJECT)
+    manager = hooks.PluginManager(PROJECT)
     manager.add_hookspecs(hookspecs)
     infos = {}
     candidates = [(None, plugin) for plugin in core_plugins]
@@ -113,7 +110,6 @@ class PluginRegistry:
         self._rows_ensured = False
         self._route_owners = {}
         self._mounted_routes = None  # {plugin name: [RouteEntry]} once mount_routes ran
-        self._decoded = None  # (cached JSON, its states): decoded once per cache entry
         self.hooks = HookRunner(manager, self.is_active)
 
     # ------------------------------------------------------------ state
@@ -122,8 +118,8 @@ class PluginRegistry:
         """``{name: {"status", "settings"}}`` of every row, cached across workers.
 
         Every hook call and plugin route asks, so a request reads it once (its hook
-        scope's memo), and it is decoded once per cache entry and shared: callers must
-        not change it.
+        scope's memo); the cache decodes it once and shares it between requests while its
+        generation holds (``ThreeTierCache.get_or_load_shared``): callers must not change it.
         """
         memo = hooks.request_memo()
         if memo is not None and self in memo:
@@ -137,13 +133,7 @@ class PluginRegistry:
         self._ensure_rows()
         if self._cache is None:
             return _load_states()
-        raw, _source = self._cache.get_or_load_raw(Namespace.PLUGINS, ["states"], _load_states)
-        decoded = self._decoded
-        if decoded is not None and decoded[0] == raw:
-            return decoded[1]
-        states = msgspec.json.decode(raw)
-        self._decoded = (raw, states)
-        return states
+        return self._cache.get_or_load_shared(Namespace.PLUGINS, ("states",), _load_states)
 
     def is_active(self, name):
         """Whether plugin ``name`` is active now."""

@@ -10,6 +10,9 @@ are info, 4xx warn, 5xx error) and how long (``retention_days``, purged by the c
 handler). The plugin's own settings add what ``log_config`` has no column for: paths not
 logged (prefixes) and a sampling rate for successful requests (4xx and 5xx are always
 kept). ``flush()`` writes the waiting rows at once (tests use it to read what was logged).
+
+The hook runs for every request, so deciding costs little: the rules are drawn from the
+settings once per settings object the registry shares (a new one comes with every change).
 """
 
 import logging
@@ -59,6 +62,7 @@ class RequestLogs:
     def __init__(self, chance=random.random):
         self._registry = None
         self._chance = chance
+        self._rules = (None, ((), 1.0))  # (the settings they were drawn from, (excluded prefixes, sample rate))
 
     @hookimpl
     def startup(self, services):
@@ -76,10 +80,22 @@ class RequestLogs:
 
     def _keeps(self, record):
         """Whether the settings log ``record`` (its path is not excluded, and it is sampled)."""
-        settings = self._registry.settings_of(NAME) if self._registry is not None else {}
-        if any(record.path.startswith(prefix) for prefix in settings.get("exclude_paths", ())):
+        excluded, sample_rate = self._current_rules()
+        if excluded and record.path.startswith(excluded):
             return False
-        return record.status >= 400 or self._chance() < settings.get("sample_rate", 1.0)
+        return record.status >= 400 or self._chance() < sample_rate
+
+    def _current_rules(self):
+        """``(excluded path prefixes, sample rate)`` of the current settings."""
+        state = self._registry.states().get(NAME) if self._registry is not None else None
+        settings = state["settings"] if state else None
+        kept = self._rules
+        if kept[0] is settings and settings is not None:
+            return kept[1]
+        settings = settings or {}
+        rules = (tuple(settings.get("exclude_paths", ())), settings.get("sample_rate", 1.0))
+        self._rules = (settings, rules)
+        return rules
 
     def flush(self):
         """Write the rows this process has queued now; returns how many were taken."""
