@@ -29,8 +29,7 @@ The list's SQL is compiled once per shape and reused with each request's values
 (``statements.py``: the user, collection, filter values, search text, cursor, limit and
 offset are bound parameters; ``list_shape`` says what else the SQL depends on), and so is
 ``get_item``'s; rows are read from the database cursor and only ``data`` is decoded
-(``serialize.convert_row``). A list of the common kind (no filter, cursor or data-field
-sort) is parsed once per process: its ListParams, and the cache key made from it, are reused.
+(``serialize.convert_row``). A ListParams makes its cache key once.
 Editors' lists (every status or one, per collection or not, last edited first) read live-row
 indexes in their order (migration 0022), as the public's do (0012, 0014).
 
@@ -158,21 +157,8 @@ class ListParams:
         return key
 
 
-# Parameters whose parsing reads nothing but the parameters themselves (and the scope's
-# shape): lists using only these are parsed once per process (``_parsed``). A cursor is
-# left out (each page has its own: remembering them would only push the others out), and
-# so are filters and data-field sorts, which read schemas, declarations and counts.
-_PURE_PARAMS = frozenset({"limit", "offset", "page", "sort", "status", "include_deleted", "collection",
-                          "collection_id", "fields", "search"})
-MAX_PARSED = 1024
-_parsed = {}
-
-
 def parse_list_params(params, scope, *, collection_id=None, schema=None):
     """Validate query parameters of a content list.
-
-    A valid list of the common kind (no filters, cursor or data-field sort) is parsed once
-    per process and its ListParams reused; anything else, errors included, is parsed anew.
 
     Args:
         params: ``req.params`` (values are str, or lists for repeated keys).
@@ -183,33 +169,6 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
     Raises:
         QueryError: a parameter is invalid (400); NotPermitted: outside the caller's scope.
     """
-    key = _parse_key(params, scope, collection_id)
-    if key is None:
-        return _parse_list_params(params, scope, collection_id, schema)
-    found = _parsed.get(key)
-    if found is None:
-        found = _parse_list_params(params, scope, collection_id, schema)
-        if len(_parsed) >= MAX_PARSED:
-            _parsed.clear()  # a burst of distinct lists: start over rather than track an order
-        _parsed[key] = found
-    return found
-
-
-def _parse_key(params, scope, collection_id):
-    """The key of a list whose parsing reads only its parameters, else None."""
-    if not params.keys() <= _PURE_PARAMS:
-        return None
-    items = tuple(params.items())
-    for _, value in items:
-        if value.__class__ is not str:
-            return None  # repeated parameters: an error, reported by the full parse
-    sort = params.get("sort")
-    if sort is not None and "data" in sort:
-        return None
-    return items, scope.public_shape, collection_id
-
-
-def _parse_list_params(params, scope, collection_id, schema):
     for key, value in params.items():
         if "\x00" in key or any("\x00" in text for text in (value if isinstance(value, list) else [value])):
             fail(key, "NUL characters are not allowed")  # PostgreSQL cannot even compare them
