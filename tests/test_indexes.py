@@ -106,7 +106,7 @@ HOT_QUERIES = {
 # Composite, covering and partial indexes of the schema's indexing strategy, plus the unique
 # slug-per-collection index the application relies on.
 STRATEGY_INDEXES = {
-    "idx_content_collection_status", "idx_content_author_status", "idx_media_folder_type",
+    "idx_content_author_status", "idx_media_folder_type",
     "idx_content_published_covering", "idx_active_users", "idx_published_content",
     "idx_content_collection_slug", "idx_collections_managed_active",
 }

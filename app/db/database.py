@@ -12,6 +12,17 @@ What was measured on this stack shapes the defaults:
   ``lock_type='IMMEDIATE'`` so every transaction takes the write lock up front; a deferred
   ``BEGIN`` that later upgrades fails at once with ``database is locked`` under several
   gunicorn workers. Connections stay open per thread (opening one costs more than a query).
+* SQLite's memory: each connection keeps the parsed schema (about 1.5 MB for this one),
+  its prepared statements and a page cache, and a worker holds one connection per thread.
+  The page cache is bounded per connection (``cache_kib``, default 1 MiB rather than
+  SQLite's 2 MB: the operating system caches the file too) and SQLite's heap in the whole
+  process softly (``memory_limit_mib``: past it, the page caches of every connection of
+  the process, KV's and the media index's included, give pages back before taking new
+  ones). Temporary storage is memory: an INSERT into ``content`` fires triggers (counts,
+  search, time travel), which makes SQLite open a statement journal, and on disk that is
+  a temporary file created and deleted for every such statement (it tripled the INSERT's
+  time, inside the write lock). Sorts without an index stay in memory too: the app's sort
+  orders have indexes, and lists are bounded by their LIMIT.
 * PostgreSQL: a connection pool; a request returns its connection to the pool when done.
   Short pool and connect timeouts, so an unreachable server fails a request in seconds
   instead of holding a worker.
@@ -30,6 +41,11 @@ SQLITE_PRAGMAS = (
 )
 
 BUSY_TIMEOUT_SECONDS = 5
+# Per connection: SQLite's default is 2,000 KiB; a worker has one connection per thread.
+DEFAULT_SQLITE_CACHE_KIB = 1024
+# The soft limit on SQLite's heap in the process (all connections, all files); 0: none.
+DEFAULT_SQLITE_MEMORY_LIMIT_MIB = 16
+MIB = 1024 * 1024
 
 POSTGRES_DEFAULTS = {
     "port": 5432,
@@ -41,17 +57,22 @@ POSTGRES_DEFAULTS = {
 }
 
 
-def open_sqlite(path, **options):
+def open_sqlite(path, cache_kib=DEFAULT_SQLITE_CACHE_KIB, memory_limit_mib=DEFAULT_SQLITE_MEMORY_LIMIT_MIB,
+                **options):
     """A SQLite database with the D1-like pragmas; one connection per thread, kept open.
 
     Args:
         path: the database file.
+        cache_kib: each connection's page cache, in KiB.
+        memory_limit_mib: the soft limit on SQLite's heap in this process (0: none).
         **options: ``peewee.SqliteDatabase`` arguments overriding the defaults; ``timeout``
             (seconds) is the busy timeout.
     """
     timeout = options.pop("timeout", BUSY_TIMEOUT_SECONDS)
+    memory = (("cache_size", -int(cache_kib)), ("temp_store", "memory"),
+              ("soft_heap_limit", int(memory_limit_mib) * MIB))
     return peewee.SqliteDatabase(str(path), **{
-        "pragmas": (*SQLITE_PRAGMAS, ("busy_timeout", int(timeout * 1000))),
+        "pragmas": (*SQLITE_PRAGMAS, *memory, ("busy_timeout", int(timeout * 1000))),
         "timeout": timeout,
         "lock_type": "IMMEDIATE",
         "autoconnect": True,
@@ -98,21 +119,30 @@ def sqlite_url_path(url):
     return path
 
 
-def _open_sqlite_url(url):
+def _open_sqlite_url(url, **memory):
     path = sqlite_url_path(url)
     options = {key: value for key, value in _url_options(url).items() if key not in SQLITE_URL_PARTS}
-    return open_sqlite(path, **options)
+    return open_sqlite(path, **memory, **options)
+
+
+def _open_postgres_url(url, **_memory):
+    return open_postgres(url)
 
 
 OPENERS = {
     "sqlite": _open_sqlite_url,
-    "postgres": open_postgres,
-    "postgresql": open_postgres,
+    "postgres": _open_postgres_url,
+    "postgresql": _open_postgres_url,
 }
 
 
-def open_database(url):
+def open_database(url, **sqlite_memory):
     """Open the database named by ``url``: ``sqlite:///path`` or ``postgresql://...``.
+
+    Args:
+        url: the database URL.
+        **sqlite_memory: ``cache_kib`` and ``memory_limit_mib`` of a SQLite database
+            (``open_sqlite``); a PostgreSQL one ignores them.
 
     Raises:
         ValueError: the URL's scheme is neither SQLite nor PostgreSQL, or it names no file.
@@ -121,7 +151,7 @@ def open_database(url):
     opener = OPENERS.get(scheme)
     if opener is None:
         raise ValueError(f"unsupported database_url scheme {scheme!r} (use sqlite:/// or postgresql://)")
-    return opener(url)
+    return opener(url, **sqlite_memory)
 
 
 def is_postgres(db):

@@ -10,7 +10,7 @@
   ``sonicpy_search_vector(title, data)``, the same text as a ``tsvector``.
 
 Both are maintained by triggers on ``content`` (SQLite triggers, a plpgsql trigger
-function on PostgreSQL; the GIN index is maintained by PostgreSQL itself), so every
+function on PostgreSQL, run at commit there; the GIN index is maintained by PostgreSQL itself), so every
 write path keeps them right: the API, ``d1 execute --file`` with plain INSERTs, the JSON
 backup import and a time-travel restore (which replays changes as plain DML; the derived
 tables are therefore not tracked by time travel themselves).
@@ -169,13 +169,18 @@ BEGIN
 END
 $body$"""
 
+# Constraint triggers deferred to the commit: the counter row is updated (and locked) only
+# while the transaction commits, not from its content write on, so concurrent writers of one
+# collection and status wait on it for the commit alone instead of for the whole rest of
+# their transaction (a create's other inserts, a workflow move's checks). The counts are
+# the same: OLD and NEW are those of each row change, applied in the same transaction.
 PG_COUNT_TRIGGERS = {
     f"{TRIGGER_PREFIX}count_write": "AFTER INSERT OR DELETE ON content",
-    f"{TRIGGER_PREFIX}count_update": (
-        "AFTER UPDATE OF collection_id, status, deleted_at ON content FOR EACH ROW WHEN"
-        " (OLD.collection_id IS DISTINCT FROM NEW.collection_id OR OLD.status IS DISTINCT FROM NEW.status"
-        " OR (OLD.deleted_at IS NULL) <> (NEW.deleted_at IS NULL))"),
+    f"{TRIGGER_PREFIX}count_update": "AFTER UPDATE OF collection_id, status, deleted_at ON content",
 }
+_PG_COUNT_UPDATE_WHEN = (
+    " WHEN (OLD.collection_id IS DISTINCT FROM NEW.collection_id OR OLD.status IS DISTINCT FROM NEW.status"
+    " OR (OLD.deleted_at IS NULL) <> (NEW.deleted_at IS NULL))")
 
 
 # The live-content list indexes of migrations 0012 and 0014 are DESC, which PostgreSQL
@@ -188,19 +193,25 @@ PG_LIST_INDEXES = {
 
 
 def _install_postgres(db):
-    triggers = {name for (name,) in db.execute_sql(
-        "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+    deferred = dict(db.execute_sql(
+        "SELECT t.tgname, t.tginitdeferred FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
         " JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE c.relname = 'content' AND n.nspname = current_schema()").fetchall()}
+        " WHERE c.relname = 'content' AND n.nspname = current_schema()").fetchall())
     cursor = db.cursor()
     cursor.execute(PG_COUNT_SQL)  # no parameters: psycopg2 leaves the bodies alone
     cursor.execute(PG_SEARCH_SQL)
     created = False
     for name, timing in PG_COUNT_TRIGGERS.items():
-        if name not in triggers:
-            each_row = "" if "FOR EACH ROW" in timing else " FOR EACH ROW"
-            db.execute_sql(f"CREATE TRIGGER {name} {timing}{each_row} EXECUTE FUNCTION {PG_COUNT_FUNCTION}()")
+        if deferred.get(name):
+            continue
+        if name in deferred:
+            # A plain trigger of an earlier install: replaced (the counts it kept stay right).
+            db.execute_sql(f"DROP TRIGGER {name} ON content")
+        else:
             created = True
+        when = _PG_COUNT_UPDATE_WHEN if "UPDATE" in timing else ""
+        db.execute_sql(f"CREATE CONSTRAINT TRIGGER {name} {timing} DEFERRABLE INITIALLY DEFERRED"
+                       f" FOR EACH ROW{when} EXECUTE FUNCTION {PG_COUNT_FUNCTION}()")
     db.execute_sql(f"CREATE INDEX IF NOT EXISTS {PG_SEARCH_INDEX} ON content"
                    f" USING gin ({PG_SEARCH_FUNCTION}(title, data))")
     for name, columns in PG_LIST_INDEXES.items():
@@ -226,6 +237,10 @@ def install(db):
 def rebuild(db):
     """Recompute the counts and the search index from ``content`` (one transaction)."""
     with db.atomic():
+        if _is_postgres(db):
+            # Count changes of this transaction still waiting for its commit run now,
+            # before the recount, rather than after it (where they would count twice).
+            db.execute_sql("SET CONSTRAINTS ALL IMMEDIATE")
         db.execute_sql(f"DELETE FROM {COUNTS_TABLE}")
         deleted = "(deleted_at IS NOT NULL)::int" if _is_postgres(db) else "deleted_at IS NOT NULL"
         db.execute_sql(f"INSERT INTO {COUNTS_TABLE} (collection_id, status, deleted, n)"

@@ -119,7 +119,7 @@ BINDING_TYPES = {
                 "migrations_table", "migrations_pattern", "database_internal_env", "remote",
                 "database_url", "database_url_env", "time_travel_retention_days", "time_travel",
                 "time_travel_bucket", "time_travel_snapshot_hours",
-                "read_replica_urls", "read_replica_urls_env",
+                "read_replica_urls", "read_replica_urls_env", "sqlite_cache_kib", "sqlite_memory_limit_mib",
             }),
             opener=open_d1, pinger=_ping, closer=_close_d1, describer=_describe,
             alias_key="database_name", path_defaults={"migrations_dir": "migrations"},

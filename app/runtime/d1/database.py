@@ -5,7 +5,13 @@ import re
 import time
 from contextlib import contextmanager
 
-from app.db.database import is_postgres, open_database, open_sqlite
+from app.db.database import (
+    DEFAULT_SQLITE_CACHE_KIB,
+    DEFAULT_SQLITE_MEMORY_LIMIT_MIB,
+    is_postgres,
+    open_database,
+    open_sqlite,
+)
 from app.runtime.d1.backends import PostgresBackend, SqliteBackend
 from app.runtime.d1.errors import DRIVER_ERRORS, D1DumpError, D1Error, D1ExecError, original_error
 from app.runtime.d1.guard import MAX_VALUE_BYTES
@@ -207,22 +213,51 @@ def open_d1(binding, state_dir, environ):
 
     The URL comes from the variable named by ``database_url_env`` (so passwords stay out
     of the file), else ``database_url``; without either, the SQLite file
-    ``<state_dir>/d1/<preview_database_id or database_id or binding>.sqlite``.
+    ``<state_dir>/d1/<preview_database_id or database_id or binding>.sqlite``. A SQLite
+    database's memory is bounded by ``sqlite_cache_kib`` and ``sqlite_memory_limit_mib``
+    (``sqlite_memory``).
 
     Raises:
-        ValueError: ``database_url_env`` names an unset variable and there is no fallback.
+        ValueError: ``database_url_env`` names an unset variable and there is no fallback,
+            or a memory bound is not a whole number.
     """
     url = database_url(binding, environ)
+    memory = sqlite_memory(binding)
     if url:
-        db = open_database(url)
+        db = open_database(url, **memory)
     else:
         # The whole database: only the server's user may read it (app.runtime.private).
-        db = open_sqlite(private_sqlite_file(local_file(binding, state_dir)))
+        db = open_sqlite(private_sqlite_file(local_file(binding, state_dir)), **memory)
     replica_urls = read_replica_urls(binding, environ)
     if replica_urls and not is_postgres(db):
         raise ValueError(f"D1 binding {binding.get('binding', 'DB')!r}: read replicas need a PostgreSQL database_url")
     replicas = [Replica(D1Database(open_database(replica_url))) for replica_url in replica_urls]
     return D1Database(db, config=binding, replicas=replicas)
+
+
+# Binding keys bounding a SQLite database's memory: (open_sqlite argument, default, least value).
+SQLITE_MEMORY_KEYS = {
+    "sqlite_cache_kib": ("cache_kib", DEFAULT_SQLITE_CACHE_KIB, 64),
+    "sqlite_memory_limit_mib": ("memory_limit_mib", DEFAULT_SQLITE_MEMORY_LIMIT_MIB, 0),
+}
+
+
+def sqlite_memory(binding):
+    """``open_sqlite``'s memory arguments from the binding's ``sqlite_cache_kib`` (each
+    connection's page cache) and ``sqlite_memory_limit_mib`` (SQLite's soft heap limit in
+    the process, 0 for none).
+
+    Raises:
+        ValueError: a value is not a whole number, or below its least value.
+    """
+    options = {}
+    for key, (argument, default, least) in SQLITE_MEMORY_KEYS.items():
+        value = binding.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"D1 binding {binding.get('binding', 'DB')!r}: {key} must be a whole number,"
+                             f" at least {least} (got {value!r})")
+        options[argument] = value
+    return options
 
 
 def read_replica_urls(binding, environ):

@@ -7,13 +7,14 @@ fine-grained state: the states ``published`` and ``archived`` have the status of
 same name, every other state (draft, pending-review, approved, rejected) has ``draft``.
 
 Rows go in through ``rows.insert_row`` (SQL built once per shape): these inserts run in
-every write's transaction, where time is spent holding the database's write lock.
+every write's transaction, where time is spent holding the database's write lock. The
+workflow is looked up through a fixed statement too (``rows.fetch_one``).
 """
 
 import peewee
 
-from app.db.models import ContentVersion, Workflow, WorkflowHistory, new_id, now_ms
-from app.services.content.rows import insert_row
+from app.db.models import ContentVersion, WorkflowHistory, new_id, now_ms
+from app.services.content.rows import fetch_one, insert_row
 
 DEFAULT_WORKFLOW_ID = "default-workflow"
 
@@ -28,15 +29,16 @@ def state_of(content):
     return content.workflow_state_id or content.status or "draft"
 
 
+# The collection's own active workflow first, then a global one (no collection).
+_WORKFLOW_OF_COLLECTION = (
+    'SELECT "id" FROM "workflows" WHERE "is_active" = 1 AND ("collection_id" = {p} OR "collection_id" IS NULL)'
+    ' ORDER BY "collection_id" IS NULL, "created_at", "id" LIMIT 1')
+
+
 def workflow_id_for(collection_id):
     """The active workflow of the collection, else the default one (migration 0005)."""
-    found = (
-        Workflow.select(Workflow.id)
-        .where((Workflow.is_active == 1) & ((Workflow.collection == collection_id) | Workflow.collection.is_null()))
-        .order_by(Workflow.collection.is_null(), Workflow.created_at, Workflow.id)
-        .first()
-    )
-    return found.id if found else DEFAULT_WORKFLOW_ID
+    found = fetch_one(_WORKFLOW_OF_COLLECTION, (collection_id,))
+    return found[0] if found else DEFAULT_WORKFLOW_ID
 
 
 def snapshot(content):

@@ -62,7 +62,7 @@ from app.services.content.history import (
 )
 from app.services.content.locks import lock_row
 from app.services.content.prepare import prepare_fields, slug_is_given
-from app.services.content.rows import insert_instance
+from app.services.content.rows import fetch_models, insert_instance
 from app.services.content.slugs import free_slug, slug_taken
 from app.services.content.workflow import transition
 from app.services.plugins import hooks
@@ -95,9 +95,14 @@ def may_edit(user, content):
 # ---------------------------------------------------------------- the API's writes
 
 
+_COLLECTION_COLUMNS = ", ".join(f'"{field.column_name}"' for field in Collection._meta.sorted_fields)
+_COLLECTION_BY_REF = f'SELECT {_COLLECTION_COLUMNS} FROM "collections" WHERE "id" = {{p}} OR "name" = {{p}} LIMIT 1'
+
+
 def find_collection(ref):
     """The collection with id or name ``ref``, or None."""
-    return Collection.get_or_none((Collection.id == ref) | (Collection.name == ref))
+    found = fetch_models(Collection, _COLLECTION_BY_REF, (ref, ref))
+    return found[0] if found else None
 
 
 def load_for_write(content_id, include_deleted=False, lock=False):
