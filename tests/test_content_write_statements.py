@@ -1,18 +1,15 @@
 """A create runs fixed statements (built once per shape), never Peewee's query compiler, and
 answers exactly what ``get_item`` reads.
 
-Compiling the create's queries cost more than running them; ``rows.py`` keeps their SQL.
-The response of ``POST /api/content`` comes from ``rows.created_item`` instead of
-``query.get_item`` (an item with a featured image still goes through ``get_item``): both
-are compared here for every kind of caller and item.
+Compiling the create's queries cost more than running them; ``rows.py`` keeps their SQL, and
+the response's read is ``get_item``, whose SQL is compiled once per shape (``statements.py``).
 """
 
 import peewee
 import pytest
 
-from app.db.models import Collection, Content, Media, bind_models, new_id, now_ms
-from app.services.content.query import Scope, get_item
-from app.services.content.rows import created_item, fetch_models
+from app.db.models import Collection, Media, bind_models, new_id, now_ms
+from app.services.content.rows import fetch_models
 from app.services.content.slugs import free_slug, slug_taken
 from tests.fixtures.content import create_collection, insert_items
 
@@ -97,33 +94,6 @@ def items(env, make_user):
         "missing": "no-such-id",
     }
     return ids, author
-
-
-SCOPES = {
-    "publisher": lambda author: Scope("editor-id", see_all=True, show_email=True),
-    "author": lambda author: Scope(author.id, see_own=True),
-    "author reading users": lambda author: Scope(author.id, see_own=True, show_email=True),
-    "public": lambda author: Scope(),
-}
-
-
-@pytest.mark.parametrize("scope_name", SCOPES)
-def test_created_item_reads_what_get_item_reads(items, scope_name):
-    ids, author = items
-    scope = SCOPES[scope_name](author)
-    for name, content_id in ids.items():
-        found, item = created_item(scope, content_id)
-        assert found, name
-        assert item == get_item(scope, content_id=content_id), (scope_name, name)
-
-
-def test_created_item_leaves_an_item_with_an_image_to_get_item(items):
-    ids, author = items
-    image = Media.create(id=new_id(), filename="i", original_name="i", mime_type="image/png", size=1,
-                         r2_key=new_id(), public_url="/files/i", uploaded_by=author.id, uploaded_at=now_ms())
-    Content.update(featured_image=image.id).where(Content.id == ids["published"]).execute()
-
-    assert created_item(Scope(), ids["published"]) == (False, None)
 
 
 def test_fixed_statements_read_models_as_peewee_does(items):

@@ -38,7 +38,6 @@ from app.api.schemas_content import ContentItem, Removed
 from app.services.cache import Namespace, invalidate
 from app.services.content import writes
 from app.services.content.query import Scope, get_item
-from app.services.content.rows import created_item
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
@@ -111,17 +110,9 @@ def expected_version(req, body_version=None):
     return version
 
 
-def respond_item(req, resp, content_id, status=falcon.HTTP_200, created=False):
-    """Answer the item as the caller sees it now, with its ETag.
-
-    A new item (``created``) is read through ``rows.created_item``'s fixed statement,
-    unless it has a featured image: the same answer as ``get_item``'s without compiling
-    its query.
-    """
-    scope = Scope.of(req.context.user)
-    found, item = created_item(scope, content_id) if created else (False, None)
-    if not found:
-        item = get_item(scope, content_id=content_id)
+def respond_item(req, resp, content_id, status=falcon.HTTP_200):
+    """Answer the item as the caller sees it now, with its ETag."""
+    item = get_item(Scope.of(req.context.user), content_id=content_id)
     resp.status = status
     resp.media = {"data": item}
     if item is not None:
@@ -138,7 +129,7 @@ class ContentCreator:
         fields = _fields(body)
         content = writes.create_content(req.context.user, body.collectionId, fields, req.context.request_id)
         invalidate(self._cache, Namespace.CONTENT)
-        respond_item(req, resp, content.id, falcon.HTTP_201, created=True)
+        respond_item(req, resp, content.id, falcon.HTTP_201)
         resp.location = f"/api/content/{content.id}"
 
 
