@@ -34,7 +34,6 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import msgspec
-import re2
 
 FIELD_TYPES = frozenset({
     "string", "number", "boolean", "date", "datetime", "email", "url", "richtext", "markdown",
@@ -366,6 +365,8 @@ def compile_pattern(pattern):
         PatternError: invalid syntax, or a construct RE2 does not run (backreferences,
             lookaround), with RE2's reason.
     """
+    import re2  # here: RE2's library (about 2.5 MB) is loaded by the first schema with a pattern
+
     options = re2.Options()
     # RE2 would print every refused pattern to stderr; the caller reports it instead.
     options.log_errors = False

@@ -31,7 +31,7 @@ from app.db.models import Media, database, new_id, now_ms
 from app.runtime.r2 import FixedLengthStream, R2Error
 from app.runtime.r2.multipart import MIN_PART_SIZE
 
-from . import images, pending, sniff, storage
+from . import pending, sniff, storage
 from .errors import FileTooLarge, InvalidMedia, UnsupportedType
 
 log = logging.getLogger("sonicpy.media")
@@ -265,7 +265,16 @@ def _abort_quietly(multipart):
                   multipart.upload_id, multipart.key, ex)
 
 
+def _images():
+    """The Pillow-backed module, imported by a worker's first image upload (about 2 MB a worker
+    that only serves reads never holds)."""
+    from . import images
+
+    return images
+
+
 def _measure(upload):
+    images = _images()
     try:
         found = images.dimensions(upload.file)
     except images.ImageTooLarge as ex:
@@ -277,6 +286,7 @@ def _measure(upload):
 
 def _thumbnail(upload):
     """The thumbnail's bytes, or None: a thumbnail that cannot be made never fails the upload."""
+    images = _images()
     try:
         return images.thumbnail(upload.file)
     except (images.UnreadableImage, images.ThumbnailSkipped, MemoryError) as ex:
