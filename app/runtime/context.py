@@ -8,8 +8,9 @@ every failure is logged with its traceback, never lost silently.
 """
 
 import logging
-import os
 import time
+
+from app.runtime.ids import time_ordered_id
 
 log = logging.getLogger("sonicpy.wait_until")
 
@@ -18,8 +19,8 @@ WAIT_UNTIL_BUDGET_SECONDS = 30.0
 
 
 def new_request_id():
-    """A new request id: 32 random hex digits (128 bits, as a UUID4's hex, for a fifth of its cost)."""
-    return os.urandom(16).hex()
+    """A new request id: 32 hex digits, ordered by time (``ids.time_ordered_id``)."""
+    return time_ordered_id()
 
 
 class ExecutionContext:

@@ -13,7 +13,8 @@ from typing import NamedTuple
 import msgspec
 import peewee
 
-from app.db.models import LogConfig, SystemLog, User, database, new_id, now_ms
+from app.db.models import LogConfig, SystemLog, User, database, now_ms
+from app.runtime.ids import time_ordered_id
 
 LEVELS = ("debug", "info", "warn", "error", "fatal")
 CATEGORIES = ("auth", "api", "workflow", "plugin", "media", "system", "security", "error")
@@ -145,10 +146,10 @@ def _insert_sql(mark, count):
 
 
 def _values(rows):
-    """The bound values of ``rows`` for ``_insert_sql``: a new id, then each field (``data`` as JSON)."""
+    """The bound values of ``rows`` for ``_insert_sql``: a new id (time-ordered), each field (``data`` as JSON)."""
     values = []
     for row in rows:
-        values.append(new_id())
+        values.append(time_ordered_id())  # appended at the end of the primary key's index
         for name in REQUEST_LOG_FIELDS:
             value = row.get(name)
             values.append(msgspec.json.encode(value).decode() if name == "data" and value is not None else value)
