@@ -8,12 +8,12 @@ sent to the sign-in page instead of being shown ``{"error": ...}``. Clients that
 for HTML keep the API's JSON envelope.
 """
 
+import functools
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
 import falcon
-import jinja2
 
 from app.admin.csrf import FIELD, HEADER, SAFE_METHODS
 
@@ -93,15 +93,24 @@ class Renderer:
     def __init__(self, assets, csrf, settings):
         self.csrf = csrf
         self.settings = settings
-        self.env = jinja2.Environment(
+        self._assets = assets
+
+    @functools.cached_property
+    def env(self):
+        """The Jinja environment, made (and Jinja imported) by the first page a worker renders:
+        a worker that only serves the API never holds it (about 2 MB)."""
+        import jinja2
+
+        env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES),
             autoescape=jinja2.select_autoescape(["html"]),
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.globals["asset"] = assets.url
-        self.env.filters["datetime"] = format_time
+        env.globals["asset"] = self._assets.url
+        env.filters["datetime"] = format_time
+        return env
 
     def page(self, req, resp, template, status=falcon.HTTP_200, **values):
         """Render ``template`` into ``resp`` as an HTML page with ``status``."""

@@ -12,10 +12,10 @@ Each choice is a button carrying the value and the id of the input it fills; the
 script copies it there. Without script the inputs take a typed id.
 """
 
+import functools
 import re
 
 import falcon
-from markdown_it import MarkdownIt
 
 from app.admin.content import collection_or_404
 from app.admin.pages import one, page_number, read_form, search_of
@@ -33,8 +33,15 @@ TARGET = re.compile(r"^f-data-[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MEDIA_PAGE_SIZE = 12
 REFERENCE_LIMIT = "10"
 MAX_MARKDOWN = 200_000
-# CommonMark with raw HTML off: what an editor typed as <script> shows as text.
-MARKDOWN = MarkdownIt("commonmark", {"html": False})
+
+
+@functools.cache
+def markdown():
+    """CommonMark with raw HTML off (what an editor typed as <script> shows as text), made by
+    the first preview a worker renders."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False})
 
 
 def target_of(req):
@@ -110,4 +117,4 @@ class MarkdownPreview:
         text = one(read_form(req), req.get_param("field") or "")
         if len(text) > MAX_MARKDOWN:
             raise falcon.HTTPContentTooLarge()
-        self._renderer.page(req, resp, "_markdown_preview.html", html=MARKDOWN.render(text))
+        self._renderer.page(req, resp, "_markdown_preview.html", html=markdown().render(text))
