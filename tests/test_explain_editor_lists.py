@@ -11,7 +11,7 @@ import pytest
 
 from app.db.database import is_postgres
 from app.db.models import bind_models
-from tests.fixtures.app import client_for, is_request_log, make_env, migrate
+from tests.fixtures.app import client_for, make_env, migrate, record_statements
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.test_query_depth import assert_indexed_page, page_plan, plan, scans_content, uses
@@ -61,15 +61,7 @@ def captured(deep, monkeypatch):
     """Every ``(sql, params)`` the app sends to the database during the test."""
     env = deep[0]
     bind_models(env.DB.db)
-    statements, original = [], env.DB.db.execute_sql
-
-    def execute_sql(sql, params=None, *args, **kwargs):
-        if not is_request_log(sql):
-            statements.append((sql, tuple(params or ())))
-        return original(sql, params, *args, **kwargs)
-
-    monkeypatch.setattr(env.DB.db, "execute_sql", execute_sql)
-    return statements
+    return record_statements(env.DB.db, monkeypatch)
 
 
 def updated(items):

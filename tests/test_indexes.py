@@ -35,7 +35,7 @@ from app.db.models import (
 )
 from app.runtime.context import ScheduledEvent
 from app.scheduled import purge_expired_logs, sweep_media_orphans
-from tests.fixtures.app import env_with_copy, is_request_log
+from tests.fixtures.app import env_with_copy, record_statements
 from tests.fixtures.auth import PASSWORD, fast_client, hashed
 from tests.fixtures.users import bearer, token_for
 
@@ -265,16 +265,7 @@ def site(request, tmp_path_factory, migrated_template):
 def captured(site, monkeypatch):
     """Every ``(sql, params)`` the app sends through the env's Peewee database."""
     bind_models(site.DB.db)
-    db, statements = site.DB.db, []
-    original = db.execute_sql
-
-    def execute_sql(sql, params=None, *args, **kwargs):
-        if not is_request_log(sql):
-            statements.append((sql, tuple(params or ())))
-        return original(sql, params, *args, **kwargs)
-
-    monkeypatch.setattr(db, "execute_sql", execute_sql)
-    return statements
+    return record_statements(site.DB.db, monkeypatch)
 
 
 @dataclass(frozen=True)

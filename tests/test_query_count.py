@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from app.db.models import Content, Media, bind_models, new_id, now_ms
-from tests.fixtures.app import is_request_log
+from tests.fixtures.app import record_statements
 from tests.fixtures.content import insert_items
 
 pytestmark = pytest.mark.backends
@@ -18,17 +18,8 @@ pytestmark = pytest.mark.backends
 @pytest.fixture
 def recorded(env, monkeypatch):
     """``recorded()`` -> the ``(sql, params)`` run since the last call (the models' database)."""
-    db = env.DB.db
-    bind_models(db)
-    statements = []
-    original = db.execute_sql
-
-    def execute_sql(sql, params=None, *args, **kwargs):
-        if not is_request_log(sql):
-            statements.append((sql, params))
-        return original(sql, params, *args, **kwargs)
-
-    monkeypatch.setattr(db, "execute_sql", execute_sql)
+    bind_models(env.DB.db)
+    statements = record_statements(env.DB.db, monkeypatch)
 
     def take():
         taken = list(statements)

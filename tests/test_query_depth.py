@@ -16,7 +16,7 @@ from app.db.database import is_postgres
 from app.db.models import bind_models
 from app.services.content.query import COUNT_LIMIT
 from app.services.field_indexes import sync_field_indexes
-from tests.fixtures.app import client_for, is_request_log, make_env, migrate
+from tests.fixtures.app import client_for, make_env, migrate, record_statements
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import bearer, create_user, token_for
 
@@ -74,15 +74,7 @@ def captured(deep, monkeypatch):
     """Every ``(sql, params)`` the app sends to the database during the test."""
     env, _ = deep
     bind_models(env.DB.db)
-    statements, original = [], env.DB.db.execute_sql
-
-    def execute_sql(sql, params=None, *args, **kwargs):
-        if not is_request_log(sql):
-            statements.append((sql, tuple(params or ())))
-        return original(sql, params, *args, **kwargs)
-
-    monkeypatch.setattr(env.DB.db, "execute_sql", execute_sql)
-    return statements
+    return record_statements(env.DB.db, monkeypatch)
 
 
 def plan(db, sql, params):
