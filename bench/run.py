@@ -213,14 +213,13 @@ def figures(results, name, rounds):
     return rows
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_options(parser):
+    """The load and sonicpy options of a run (``bench/sonicjs.py`` serves sonicpy with them too)."""
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of each sonicpy (and bare) server")
     parser.add_argument("--app-root", type=Path, default=ROOT)
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--access-log", choices=("true", "false"), default="true",
@@ -229,6 +228,12 @@ def main():
                         help="keep time travel's change-log triggers (default true)")
     parser.add_argument("--request-log-sample", type=float, metavar="RATE",
                         help="the request-logs plugin's sample_rate for 2xx (default: as installed, 1)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_options(parser)
+    parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     if shutil.which("wrk"):
         print("note: wrk is installed but this harness uses bench/load.py for every system (one client, same costs)")

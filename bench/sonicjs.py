@@ -223,15 +223,6 @@ def sonicjs_system(port, token, item):
             "endpoints": {endpoint: load.get(path, headers) for endpoint, (path, headers) in paths.items()}}
 
 
-# -------------------------------------------------------------- sonicpy, as bench/run.py builds it
-
-
-def sonicpy_options(args):
-    """The options ``bench/run.py`` passes its systems, at its defaults (plus this run's load settings)."""
-    return argparse.Namespace(seconds=args.seconds, connections=args.connections, workers=args.workers,
-                              app_root=ROOT, access_log="true", time_travel="true", request_log_sample=None)
-
-
 # -------------------------------------------------------------- report
 
 
@@ -262,16 +253,11 @@ def report(results, systems, args):
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2, help="sonicpy's gunicorn workers")
+    bench_run.add_options(parser)  # sonicpy is served as bench/run.py serves it, with the same options
     parser.add_argument("--no-compare", dest="compare", action="store_false",
                         help="measure SonicJS alone (by default sonicpy on SQLite runs beside it)")
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
                         help=f"where SonicJS is installed and its local D1 lives (default {DEFAULT_WORKDIR})")
-    parser.add_argument("--json", type=Path, help="also write the raw results here")
     return parser.parse_args()
 
 
@@ -290,14 +276,13 @@ def main():
         proc, port = start_sonicjs(workdir)
         procs.append(proc)
         systems.append(sonicjs_system(port, login(port), item))
-        options = sonicpy_options(args)
         if args.compare:
-            sqlite = bench_run.sonicpy_system("sqlite", folder / "sqlite", args.items, options)
+            sqlite = bench_run.sonicpy_system("sqlite", folder / "sqlite", args.items, args)
             procs.append(sqlite["proc"])
             systems.append(sqlite)
         results, started = [], time.time()
         for r in range(args.rounds):
-            results.append({system["name"]: {endpoint: bench_run.measure(system, endpoint, options)
+            results.append({system["name"]: {endpoint: bench_run.measure(system, endpoint, args)
                                              for endpoint in ENDPOINTS} for system in systems})
             print(f"round {r + 1}/{args.rounds} done ({time.time() - started:.0f} s)", flush=True)
     finally:
