@@ -1,10 +1,13 @@
-"""Migration 0023 dropped the indexes that were prefixes of others: their lookups still use an index.
+"""Lookups of child rows search an index: the app's and the database's own foreign-key work.
 
-Each dropped index served lookups by its leading columns: the app's queries by collection,
-author, status, an item's versions and its history, and the database's own foreign-key
-work (deleting a user, a collection or a content row looks up the rows referring to it,
-or deletes them by ON DELETE CASCADE). Every such lookup is planned here, on SQLite and on
-PostgreSQL, and must search an index whose leading column is the one looked up.
+Migration 0023 dropped the indexes that were prefixes of others. Each dropped index served
+lookups by its leading columns: the app's queries by collection, author, status, an item's
+versions and its history, and the database's own foreign-key work (deleting a user, a
+collection or a content row looks up the rows referring to it, or deletes them by ON
+DELETE CASCADE). Migration 0028 indexes content.featured_image_id (partially: only rows
+with an image), which purging a media file looks up twice: the app's "is it in use" query
+and the foreign-key check of the DELETE. Every such lookup is planned here, on SQLite and
+on PostgreSQL, and must search an index whose leading column is the one looked up.
 
 * SQLite: EXPLAIN QUERY PLAN for the queries; for the foreign-key work, which the query
   plan does not show, the bytecode of the DELETE (EXPLAIN), whose trigger programs are
@@ -44,6 +47,8 @@ LOOKUPS = {
     "versions of an item, purged": ("content_versions", "content_id", "DELETE FROM content_versions WHERE content_id = %s"),
     "history of an item": (
         "workflow_history", "content_id", "SELECT * FROM workflow_history WHERE content_id = %s ORDER BY created_at"),
+    "content using a media file as featured image": (
+        "content", "featured_image_id", "SELECT id FROM content WHERE featured_image_id = %s LIMIT 20"),
 }
 
 # Deleting a parent row: (DELETE statement, child table, child column, ON DELETE CASCADE?).
@@ -55,6 +60,8 @@ FOREIGN_KEYS = {
         "DELETE FROM content WHERE id = %s", "content_versions", "content_id", False),
     "deleting content cascades to workflow_history.content_id": (
         "DELETE FROM content WHERE id = %s", "workflow_history", "content_id", True),
+    "deleting media checks content.featured_image_id": (
+        "DELETE FROM media WHERE id = %s", "content", "featured_image_id", False),
 }
 
 
