@@ -3,6 +3,7 @@
 import pytest
 import webtest
 
+from app.admin import logs as admin_logs
 from app.admin import plugins as admin_plugins
 from app.db.models import Permission, Plugin, RolePermission, SystemLog
 from app.services import role_permissions
@@ -193,6 +194,28 @@ def test_logs_filter_by_every_field(browser, signed_in_as):
     page = browser.get("/admin/logs?until=2026-01-02T00:00&since=yesterday&level=loud&category=api")
     assert "left out of the filter: level, since" in page.text
     assert messages(page) == ["GET /api/nope 404", "GET /api/content 200"]
+
+
+def test_logs_name_their_users_by_email_with_a_filter_link(browser, signed_in_as):
+    admin = signed_in_as("admin")
+    add_log("warn", "api", "GET /api/nope 404", T0, user=admin, status=404, url="/api/nope")
+    add_log("info", "system", "no user", T0 + 1)
+
+    page = browser.get("/admin/logs?until=2026-01-02T00:00")
+
+    links = {row.select("td")[3].contents[0].strip(): row.select_one(".log-user a")
+             for row in page.html.select("table.logs tbody tr")}
+    assert links["no user"] is None
+    named = links["GET /api/nope 404"]
+    assert named.get_text() == admin.email and named["title"] == admin.id
+    filtered = browser.get("/admin/logs" + named["href"] + "&until=2026-01-02T00:00")
+    assert messages(filtered) == ["GET /api/nope 404"]
+
+
+def test_emails_of_names_the_users_that_exist(signed_in_as):
+    admin = signed_in_as("admin")
+    assert admin_logs.emails_of([admin.id, None, "u-deleted-since", admin.id]) == {admin.id: admin.email}
+    assert admin_logs.emails_of([None, ""]) == {}
 
 
 def test_logs_are_paged(browser, signed_in_as):

@@ -4,7 +4,8 @@ The filters and the query are those of ``GET /admin/api/logs`` (``app.services.l
 level, category, status code, user, a time range and text in the message or URL. The page
 takes the user as an email address (or a user id) and the time range as UTC date-times from
 the browser's ``datetime-local`` inputs; a value it cannot read is left out of the filter
-and named on the page.
+and named on the page. Each row names its user by email address (one lookup for the page's
+users), linked to the page filtered by that user.
 """
 
 from datetime import UTC, datetime
@@ -65,6 +66,14 @@ def read_filters(req):
     return query, LogFilters(user_id=user_id, search=query["search"] or None, **values), problems
 
 
+def emails_of(user_ids):
+    """``{user id: email}`` of the users among ``user_ids`` that exist (one query)."""
+    wanted = {user_id for user_id in user_ids if user_id}
+    if not wanted:
+        return {}
+    return dict(User.select(User.id, User.email).where(User.id.in_(sorted(wanted))).tuples())
+
+
 class LogsPage:
     """``GET /admin/logs``."""
 
@@ -76,7 +85,9 @@ class LogsPage:
         query, filters, problems = read_filters(req)
         page = page_number(req)
         rows, total = list_logs(filters, page, PAGE_SIZE)
+        logs = [log_json(row) for row in rows]
         self._renderer.page(
-            req, resp, "logs.html", logs=[log_json(row) for row in rows], meta=pagination_meta(total, PAGE_SIZE, page),
-            query=query, problems=problems, levels=LEVELS, categories=CATEGORIES,
+            req, resp, "logs.html", logs=logs, emails=emails_of(entry["user_id"] for entry in logs),
+            meta=pagination_meta(total, PAGE_SIZE, page), query=query, problems=problems, levels=LEVELS,
+            categories=CATEGORIES,
         )
