@@ -102,6 +102,13 @@ def test_a_taken_name_is_a_conflict(browser, signed_in_as):
     assert "A collection named &#39;posts&#39; already exists" in form.submit(status=409).text
 
 
+def test_the_name_new_is_refused_next_to_the_field(browser, signed_in_as):
+    signed_in_as("admin")
+    form = browser.get("/admin/collections/new").forms["collection-form"]
+    form["name"], form["display_name"] = "new", "New"
+    assert "&#39;new&#39; is reserved" in form.submit(status=422).text
+
+
 def test_edit_changes_fields_and_invalidates_the_caches(browser, signed_in_as):
     signed_in_as("admin")
     create_collection("posts", SCHEMA, display_name="Posts")

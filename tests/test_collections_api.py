@@ -80,6 +80,16 @@ def test_invalid_names_are_422(app_client, make_user, name):
     assert response.json["details"][0]["field"] == "name"
 
 
+def test_a_name_the_admin_pages_take_is_422(app_client, make_user):
+    _, admin = make_user("admin")
+    response = app_client.post_json("/admin/api/collections", {"name": "new", "displayName": "New"}, headers=admin,
+                                    status=422)
+    assert response.json["details"] == [
+        {"field": "name", "message": "'new' is reserved: /admin/collections/new is the admin's page for a new collection"}]
+    assert not Collection.select().where(Collection.name == "new").exists()
+    app_client.post_json("/admin/api/collections", {"name": "news", "displayName": "News"}, headers=admin, status=201)
+
+
 def test_duplicate_names_and_missing_display_name(app_client, make_user):
     _, admin = make_user("admin")
     make_collection("blog")

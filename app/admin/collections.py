@@ -67,7 +67,9 @@ def _refusal(ex):
         return FormProblem(ex.status, ex.title, ex.details or [])
     if isinstance(ex, msgspec.ValidationError):
         return FormProblem(falcon.HTTP_422, "Validation failed", [validation_detail(ex)])
-    return FormProblem(SERVICE_ERROR_STATUS[ex.kind], ex.message)
+    # Field-level details (``[{field, message}]``) are shown next to their fields.
+    fields = ex.details if isinstance(ex.details, list) else []
+    return FormProblem(SERVICE_ERROR_STATUS[ex.kind], ex.message, fields)
 
 
 class CollectionsPage:

@@ -45,6 +45,9 @@ FIELD_TYPES = frozenset({
 CHOICE_TYPES = frozenset({"select", "multiselect", "radio"})
 MAX_PATTERN_LENGTH = 256
 NAME_PATTERN = re.compile(r"^[a-z0-9_-]+$")
+# Names the admin's own pages take: /admin/collections/new creates a collection, so a
+# collection named "new" could never be opened or edited there.
+RESERVED_NAMES = frozenset({"new"})
 FIELD_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Content columns a collection may sort, list or search by besides its own fields.
 CONTENT_COLUMNS = frozenset({"title", "slug", "status", "created_at", "updated_at", "published_at"})
@@ -250,11 +253,18 @@ def parse_collection_config(raw):
 # --- rules beyond types --------------------------------------------------------------------
 
 
+def reserved_name_message(name):
+    """Why the collection name ``name`` (one of ``RESERVED_NAMES``) is refused."""
+    return f"{name!r} is reserved: /admin/collections/{name} is the admin's page for a new collection"
+
+
 def check_config(config):
     """Collection-level rules: the name, the display name, fields named by list/search/sort."""
     errors = []
     if not NAME_PATTERN.match(config.name):
         errors.append(f"name: invalid collection name {config.name!r} (lowercase letters, digits, _ and - only)")
+    elif config.name in RESERVED_NAMES:
+        errors.append(f"name: {reserved_name_message(config.name)}")
     if not config.display_name.strip():
         errors.append("displayName: must not be empty")
     known = set(config.schema.properties) | CONTENT_COLUMNS

@@ -3,7 +3,7 @@
 The schema a caller sends is validated before it reaches here (``app.services.collection_schema``);
 these functions own the rules about stored rows:
 
-* names are unique;
+* names are unique, and none is one the admin's pages take (``RESERVED_NAMES``);
 * managed collections (``managed = 1``, defined by a file and kept by ``collections sync``)
   are read-only: the file would overwrite any change at the next sync;
 * a collection that still has content (soft-deleted items included: they still reference
@@ -18,7 +18,8 @@ write that declares them, and lose them with the last collection declaring them
 import secrets
 
 from app.db.models import Collection, Content, Workflow, database, now_ms
-from app.services.errors import CONFLICT, NOT_FOUND, ServiceError
+from app.services.collection_schema import RESERVED_NAMES, reserved_name_message
+from app.services.errors import CONFLICT, INVALID, NOT_FOUND, ServiceError
 from app.services.field_indexes import sync_field_indexes
 
 
@@ -35,6 +36,16 @@ class CollectionConflict(ServiceError):
     """The change conflicts with what is stored (taken name, managed collection, content left)."""
 
     kind = CONFLICT
+
+
+class CollectionNameReserved(ServiceError):
+    """The name is one the admin's pages take; ``details`` names the field: 422."""
+
+    kind = INVALID
+
+    def __init__(self, name):
+        message = reserved_name_message(name)
+        super().__init__("Validation failed", [{"field": "name", "message": message}])
 
 
 def active_collections():
@@ -82,7 +93,10 @@ def find_by_name(name):
 
 
 def create_collection(name, display_name, description, schema, is_active=True):
-    """Create an unmanaged collection; CollectionConflict when the name is taken."""
+    """Create an unmanaged collection; CollectionConflict when the name is taken,
+    CollectionNameReserved when the admin's pages take it."""
+    if name in RESERVED_NAMES:
+        raise CollectionNameReserved(name)
     now = now_ms()
     with database.atomic():
         if Collection.select().where(Collection.name == name).exists():
