@@ -16,6 +16,8 @@ Numbers vary with the machine and its load; the ratios are what to compare.
 """
 
 import argparse
+import contextlib
+import os
 import statistics
 import sys
 import tempfile
@@ -68,7 +70,7 @@ SHAPES = {
 
 
 def build(folder, depth, database_url):
-    """A seeded, checked database of ``depth`` items; returns the collection's id."""
+    """A seeded, checked database of ``depth`` items: ``(its Peewee database, the collection's id)``."""
     env = make_env(folder, database_url=database_url)
     db = env.DB.db
     if database_url:
@@ -83,12 +85,13 @@ def build(folder, depth, database_url):
     if is_postgres(db):
         seed_postgres(db, depth, shop.id, author.id)
         db.execute_sql("VACUUM ANALYZE content")  # what autovacuum does after a bulk insert
+        db.execute_sql("CHECKPOINT")  # the seed's pages written now, not while the shapes are timed
     else:
         with db.atomic():
             db.execute_sql(SQLITE_SEED.replace("{last}", str(depth - 1)), (shop.id, author.id))
     print(f"  seeded {depth:,} items in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     check_seed(db, shop.id, depth)
-    return shop.id
+    return db, shop.id
 
 
 def seed_postgres(db, depth, collection_id, author_id):
@@ -162,49 +165,82 @@ def middle_cursor(collection_id, depth):
     return run(collection_id, {"limit": "1", "offset": str(depth // 2)})["meta"]["nextCursor"]
 
 
-def measure(collection_id, params, rounds):
-    run(collection_id, params)  # warm
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
+def prepare(folder, depth, database_url):
+    """Build ``depth`` items and warm each shape: ``(db, collection id, {shape: params})``."""
+    db, collection_id = build(Path(folder), depth, database_url)
+    cursor = middle_cursor(collection_id, depth)
+    shapes = {name: {**params, "cursor": cursor} if "cursor" in params else params
+              for name, params in SHAPES.items()}
+    for params in shapes.values():
         run(collection_id, params)
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+    return db, collection_id, shapes
+
+
+def measure(prepared, rounds):
+    """``{depth: {shape: p50 ms}}``, the depths taking turns in each round (load that comes
+    and goes on a shared machine then weighs on every depth alike)."""
+    times = {depth: {name: [] for name in SHAPES} for depth in prepared}
+    for _ in range(rounds):
+        for depth, (db, collection_id, shapes) in prepared.items():
+            bind_models(db)
+            for name, params in shapes.items():
+                started = time.perf_counter()
+                run(collection_id, params)
+                times[depth][name].append((time.perf_counter() - started) * 1000)
+    return {depth: {name: statistics.median(spent) for name, spent in shapes.items()}
+            for depth, shapes in times.items()}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--depths", default="1000,100000,1000000")
     parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--database-url", default=None, help="a PostgreSQL database to use (emptied first)")
+    parser.add_argument("--database-url", default=None,
+                        help="a PostgreSQL database to use (emptied first; the depths are measured one after another)")
     parser.add_argument("--postgres", action="store_true", help="start a PostgreSQL server for the run")
     args = parser.parse_args()
+    depths = [int(depth) for depth in args.depths.split(",")]
+    print(f"  load average {os.getloadavg()[0]:.2f} at the start", file=sys.stderr)
     if args.postgres:
         from tests.fixtures.postgres import PostgresServer
 
         server = PostgresServer()
         server.start()
         try:
-            args.database_url = server.create_database("query_depth")
-            report(args)
+            results = interleaved(depths, args.rounds, lambda depth: server.create_database(f"query_depth_{depth}"))
         finally:
             server.stop()
+    elif args.database_url:
+        results = one_after_another(depths, args.rounds, args.database_url)
     else:
-        report(args)
+        results = interleaved(depths, args.rounds, lambda depth: None)
+    print(f"  load average {os.getloadavg()[0]:.2f} at the end", file=sys.stderr)
+    print_table(depths, results)
 
 
-def report(args):
-    """Build each depth, measure each shape, print the table."""
-    depths = [int(depth) for depth in args.depths.split(",")]
+def interleaved(depths, rounds, database_for):
+    """Build every depth (each its own database), then measure them in turns."""
+    with contextlib.ExitStack() as stack:
+        prepared = {depth: prepare(stack.enter_context(tempfile.TemporaryDirectory()), depth, database_for(depth))
+                    for depth in depths}
+        results = measure(prepared, rounds)
+        for db, _, _ in prepared.values():
+            db.close()
+        return results
+
+
+def one_after_another(depths, rounds, database_url):
+    """Build and measure each depth in turn in the one database given."""
     results = {}
     for depth in depths:
         with tempfile.TemporaryDirectory() as folder:
-            collection_id = build(Path(folder), depth, args.database_url)
-            cursor = middle_cursor(collection_id, depth)
-            results[depth] = {}
-            for name, params in SHAPES.items():
-                params = {**params, "cursor": cursor} if "cursor" in params else params
-                results[depth][name] = measure(collection_id, params, args.rounds)
+            prepared = prepare(folder, depth, database_url)
+            results.update(measure({depth: prepared}, rounds))
+            prepared[0].close()
+    return results
+
+
+def print_table(depths, results):
     base = depths[0]
     print(f"{'p50 ms (ratio to ' + format(base, ',') + ')':<24}" + "".join(f"{d:>20,}" for d in depths))
     for name in SHAPES:
