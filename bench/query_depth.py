@@ -7,8 +7,8 @@ For each depth, builds a migrated database (SQLite in a temporary folder; with
 theirs; or the PostgreSQL database at ``--database-url``, which it empties first) with one
 collection declaring ``category`` indexed and ``price`` sortable, and seeds it in one
 INSERT ... SELECT. On SQLite the triggers keep counts and search right through it (a
-million items in a few minutes). On PostgreSQL the row triggers would take about a second
-per 2,000 items, so the seed runs without them and rebuilds what they keep afterwards, set
+million items in about a minute). On PostgreSQL the row triggers would take 50 to 100 s
+per 100,000 items, so the seed runs without them and rebuilds what they keep afterwards, set
 based (``seed_postgres``; it needs a superuser, as the server ``--postgres`` starts is).
 Either way the counts, search and the declared fields are then checked against what the
 items say (``check_seed``), so a broken seed stops the run instead of being measured.
@@ -107,8 +107,8 @@ def seed_postgres(db, depth, collection_id, author_id):
     """Insert ``depth`` items set-based, then make the derived state right set-based too.
 
     Through the row triggers (counts, time travel's change log) and with every index kept
-    row by row (the search index computes each row's ``tsvector``), PostgreSQL inserts about
-    2,000 items a second. Here the triggers do not fire (``session_replication_role =
+    row by row (the search index computes each row's ``tsvector``), PostgreSQL inserts 1,000
+    to 2,000 items a second. Here the triggers do not fire (``session_replication_role =
     replica``, which also skips the foreign key checks: the seed refers to rows that
     exist), the secondary indexes are dropped and built again once the rows are in (one
     sort per index instead of a million insertions; the search index computes its vectors
