@@ -1,6 +1,6 @@
 """Uncached list latency at depth: how the query path holds from 1k to 100k and 1M items.
 
-    python bench/query_depth.py [--depths 1000,100000,1000000] [--rounds 30] [--postgres | --database-url URL]
+    python bench/query_depth.py [--depths 1000,100000,1000000] [--rounds 100] [--postgres | --database-url URL]
 
 For each depth, builds a migrated database (SQLite in a temporary folder; with
 ``--postgres`` one database per depth on a PostgreSQL server started as the tests start
@@ -205,7 +205,7 @@ def measure(prepared, rounds):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--depths", default="1000,100000,1000000")
-    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--database-url", default=None,
                         help="a PostgreSQL database to use (emptied first; the depths are measured one after another)")
     parser.add_argument("--postgres", action="store_true", help="start a PostgreSQL server for the run")
