@@ -42,7 +42,6 @@ would skip the items cut, the cursor does not.
 
 import functools
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import msgspec
@@ -390,7 +389,9 @@ def list_content(params, scope):
     one is logged for the operator to repair.
     """
     try:
-        with _savepoint():
+        if not database.in_transaction():
+            return _list(params, scope, builder(declared=params.declared))
+        with database.atomic():  # a savepoint: a failed statement would abort the transaction
             return _list(params, scope, builder(declared=params.declared))
     except peewee.DatabaseError:
         unreadable = invalid_data_rows()
@@ -429,11 +430,11 @@ def _list(params, scope, sql):
     shape = list_shape(params, scope, sql)
     total, estimated = total_of(params, scope, sql, lambda: where(counting), shape)
     terms = sort_terms(params.sort)
-    nulls = any(term.nullable for term in terms)
 
     def selected():
         # The sort terms are selected too: the next page's cursor carries the last row's.
         extra = [sql.term(term).alias(f"_k{i}") for i, term in enumerate(terms)]
+        nulls = any(term.nullable for term in terms)
         return extra, [sql.order(term, nulls) for term in terms]
 
     # A relevance term binds the search query: built now, in the order of the slots.
@@ -601,16 +602,6 @@ def _items_within_budget(items):
         if used > RESPONSE_BUDGET_BYTES:
             return max(count, 1)
     return len(items)
-
-
-@contextmanager
-def _savepoint():
-    """A savepoint inside an open transaction (a failed statement would abort it), else nothing."""
-    if database.in_transaction():
-        with database.atomic():
-            yield
-    else:
-        yield
 
 
 def invalid_data_rows():
