@@ -28,8 +28,9 @@ keys + id) that stays fast at any depth; each page with more rows after it carri
 The list's SQL is compiled once per shape and reused with each request's values
 (``statements.py``: the user, collection, filter values, search text, cursor, limit and
 offset are bound parameters; ``list_shape`` says what else the SQL depends on), and so is
-``get_item``'s; rows are read from the database cursor and only ``data`` is decoded
-(``serialize.convert_row``). A ListParams makes its cache key once.
+``get_item``'s; the Peewee expressions of a stored shape are not even built. Rows are read
+from the database cursor into items in one pass, only ``data`` decoded
+(``serialize.items_from_rows``). A ListParams makes its cache key once.
 Editors' lists (every status or one, per collection or not, last edited first) read live-row
 indexes in their order (migration 0022), as the public's do (0012, 0014).
 

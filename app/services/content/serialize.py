@@ -9,11 +9,12 @@ soft-deleted image reads as null). Callers who may see unpublished content also 
 ``workflow_state_id`` and ``deleted_at``; authors' emails are shown only to callers who may
 read users (``users.read``), never to the public.
 
-Rows come straight from the database cursor (``convert_row``), not through Peewee's
-per-column conversion: both databases already return ``str`` for the text columns and
-``int`` for the integer ones, so only the JSON ``data`` is decoded. A value of another type
-(SQLite stores what a hand-written INSERT gives it) still gets the field's own conversion,
-so a row reads exactly as Peewee would have read it.
+Rows come straight from the database cursor, not through Peewee's per-column conversion:
+both databases already return ``str`` for the text columns and ``int`` for the integer
+ones, so only the JSON ``data`` is decoded. A value of another type (SQLite stores what a
+hand-written INSERT gives it) still gets the field's own conversion (``convert_row``), so a
+row reads exactly as Peewee would have read it. ``items_from_rows`` turns a page's rows
+into items in one pass; ``item_from_row(convert_row(row))`` is the same in two steps.
 """
 
 import msgspec
