@@ -10,7 +10,7 @@ and answer are compared with those of the same request compiled afresh (cache em
 import pytest
 
 from app.db.models import Content, bind_models, database, now_ms
-from app.services.content import serialize, statements
+from app.services.content import query, serialize, statements
 from app.services.content.fields import QueryError
 from app.services.content.query import NotPermitted, Scope, get_item, list_content, parse_list_params
 from tests.fixtures.content import BLOG_SCHEMA, create_collection, insert_items
@@ -253,3 +253,24 @@ def test_items_from_rows_reads_rows_as_convert_row_and_item_from_row(scope, fiel
     assert [item["author"]["name"] for item in items[:4]] == ["Ada Lovelace", "Lovelace", "Ada", ""]
     assert [item["data"] for item in items[5:8]] == ["not JSON", None, {"x": 1}]
     assert [items[8][key] for key in ("version_number", "published_at", "created_at")] == [2, 17, 3]
+
+
+@pytest.mark.parametrize("scope, params", [
+    ("public", {}), ("editor", {"collection": "blog", "offset": "2"}), ("author", {"include_deleted": "true"}),
+    ("editor", {"collection_id": "col-blog", "sort": "-data.views"}),
+])
+def test_a_stored_shape_builds_no_expressions(site, monkeypatch, scope, params):
+    """A list whose statements are stored makes its bound values only: its WHERE and SELECT
+    expressions are built to compile a shape, never to run it again."""
+    statements.clear()
+    run(site[scope], params)
+    built = []
+    for name in ("visibility", "joined_select"):
+        original = getattr(query, name)
+        monkeypatch.setattr(query, name, lambda *args, _name=name, _original=original: built.append(_name)
+                            or _original(*args))
+    reused, _ = run(site[scope], {**params, "limit": "3"})
+    assert built == [] and reused["data"]
+    statements.clear()
+    assert run(site[scope], {**params, "limit": "3"})[0] == reused
+    assert "visibility" in built and "joined_select" in built  # a compile builds them (the test sees it)
