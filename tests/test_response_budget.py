@@ -92,3 +92,22 @@ def test_the_cache_keeps_the_cut_page(client, big_items):
 def test_a_page_within_the_budget_is_not_marked(client, big_items):
     meta = client.get("/api/content", {"limit": 2}).json["meta"]
     assert "truncated" not in meta and meta["hasNext"] is True
+
+
+def test_a_page_of_exactly_the_budget_is_whole(big_items, monkeypatch):
+    """The budget bounds the sum of the items' JSON: a page of exactly that many bytes is whole,
+    one byte less cuts its last item."""
+    scope = query.Scope()
+
+    def page():
+        return query.list_content(query.parse_list_params({"limit": "5"}, scope), scope)
+
+    monkeypatch.setattr(query, "RESPONSE_BUDGET_BYTES", 10 * BUDGET)
+    items = page()["data"]
+    size = sum(len(msgspec.json.encode(item)) for item in items)
+    monkeypatch.setattr(query, "RESPONSE_BUDGET_BYTES", size)
+    whole = page()
+    assert whole["data"] == items and "truncated" not in whole["meta"]
+    monkeypatch.setattr(query, "RESPONSE_BUDGET_BYTES", size - 1)
+    cut = page()
+    assert cut["data"] == items[:4] and cut["meta"]["truncated"] is True

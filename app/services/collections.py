@@ -19,8 +19,14 @@ import secrets
 
 from app.db.models import Collection, Content, Workflow, database, now_ms
 from app.services.collection_schema import RESERVED_NAMES, reserved_name_message
+from app.services.content.rows import fetch_models
 from app.services.errors import CONFLICT, INVALID, NOT_FOUND, ServiceError
 from app.services.field_indexes import sync_field_indexes
+
+# A collection's content list looks the collection up by name on every request: a fixed
+# statement, not a query Peewee compiles each time.
+_BY_NAME = 'SELECT {columns} FROM "collections" WHERE "name" = {{p}} LIMIT 1'.format(
+    columns=", ".join(f'"{field.column_name}"' for field in Collection._meta.sorted_fields))
 
 
 class CollectionNotFound(ServiceError):
@@ -89,7 +95,8 @@ def find_collection(id_or_name):
 
 def find_by_name(name):
     """The collection named ``name`` (active or not), or None."""
-    return Collection.get_or_none(Collection.name == name)
+    found = fetch_models(Collection, _BY_NAME, (name,))
+    return found[0] if found else None
 
 
 def create_collection(name, display_name, description, schema, is_active=True):

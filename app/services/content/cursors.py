@@ -19,6 +19,7 @@ straight to it: page 1,000 costs what page 1 does.
 
 import base64
 import binascii
+import functools
 import math
 from dataclasses import dataclass
 
@@ -54,6 +55,7 @@ def full_sort(sort):
     return (*sort, SortKey(ID_FIELD, sort[-1].descending if sort else True))
 
 
+@functools.lru_cache(maxsize=1024)
 def sort_terms(sort):
     """The terms of ``full_sort(sort)``, in ORDER BY order."""
     terms = []

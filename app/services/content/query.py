@@ -28,8 +28,9 @@ keys + id) that stays fast at any depth; each page with more rows after it carri
 The list's SQL is compiled once per shape and reused with each request's values
 (``statements.py``: the user, collection, filter values, search text, cursor, limit and
 offset are bound parameters; ``list_shape`` says what else the SQL depends on), and so is
-``get_item``'s; rows are read from the database cursor and only ``data`` is decoded
-(``serialize.convert_row``). A ListParams makes its cache key once.
+``get_item``'s; the Peewee expressions of a stored shape are not even built. Rows are read
+from the database cursor into items in one pass, only ``data`` decoded
+(``serialize.items_from_rows``). A ListParams makes its cache key once.
 Editors' lists (every status or one, per collection or not, last edited first) read live-row
 indexes in their order (migration 0022), as the public's do (0012, 0014).
 
@@ -40,8 +41,8 @@ offset or page request cut this way carries that cursor too: the next ``page`` n
 would skip the items cut, the cursor does not.
 """
 
+import functools
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import msgspec
@@ -58,10 +59,10 @@ from app.services.content.serialize import (
     WIDTH,
     column_converters,
     convert_row,
-    item_from_row,
+    items_from_rows,
     joined_select,
 )
-from app.services.content.sql import builder, is_plain_text
+from app.services.content.sql import SqlBuilder, builder, is_plain_text
 from app.services.content.statements import Binder, execute
 from app.services.field_indexes import declared_fields
 from app.services.pagination import pagination_meta
@@ -346,9 +347,13 @@ def _fields(raw):
 # ---------------------------------------------------------------- queries
 
 
-def visibility(scope, statuses=("published",), include_deleted=False, bind=None):
-    """The WHERE clause limiting rows to what ``scope`` may see (``bind``: a Binder for the user id)."""
-    bind = bind or _as_is
+def visibility(scope, statuses=("published",), include_deleted=False, user=None):
+    """The WHERE clause limiting rows to what ``scope`` may see.
+
+    Args:
+        user: what stands for the caller's id in the SQL (a ``Binder`` slot); None: the id itself.
+    """
+    user = scope.user_id if user is None else user
     clauses = []
     if not scope.see_all:
         # A deactivated collection's content is withdrawn from everyone but its managers.
@@ -358,16 +363,12 @@ def visibility(scope, statuses=("published",), include_deleted=False, bind=None)
     if statuses is not None:
         clauses.append(Content.status.in_(list(statuses)) if len(statuses) > 1 else Content.status == statuses[0])
     if scope.see_own:
-        clauses.append((Content.status == "published") | (Content.author == bind(scope.user_id)))
+        clauses.append((Content.status == "published") | (Content.author == user))
     if not include_deleted:
         clauses.append(Content.deleted_at.is_null())
     elif scope.see_own:
-        clauses.append(Content.deleted_at.is_null() | (Content.author == bind(scope.user_id)))
+        clauses.append(Content.deleted_at.is_null() | (Content.author == user))
     return _and(clauses)
-
-
-def _as_is(value):
-    return value
 
 
 def _and(clauses):
@@ -389,7 +390,9 @@ def list_content(params, scope):
     one is logged for the operator to repair.
     """
     try:
-        with _savepoint():
+        if not database.in_transaction():
+            return _list(params, scope, builder(declared=params.declared))
+        with database.atomic():  # a savepoint: a failed statement would abort the transaction
             return _list(params, scope, builder(declared=params.declared))
     except peewee.DatabaseError:
         unreadable = invalid_data_rows()
@@ -401,49 +404,62 @@ def list_content(params, scope):
 
 
 def _list(params, scope, sql):
+    # Only what binds a value is built before the statements are asked for (the slots must
+    # be made in the same order by every request of a shape): the rest of the SQL's
+    # expressions are built in the ``build`` callbacks, which run only when a shape's
+    # statement is compiled. Filters, search, a relevance sort and a cursor bind their
+    # values as their expressions are built, so those are built each time.
     bind = sql.bind
-    clauses = [visibility(scope, params.statuses, params.include_deleted, bind)]
-    if params.collection_id is not None:
-        clauses.append(Content.collection == bind(params.collection_id))
-    if params.collection_name is not None:
-        named = Collection.select(Collection.id).where(Collection.name == bind(params.collection_name))
-        # A name is unique: ``= (subquery)`` is an equality both planners seek a collection's
-        # index with, in its order; ``IN (subquery)`` had them read the rows and sort them.
-        clauses.append(Content.collection == named)
-    for group in (params.where, params.filters):
-        if group is not None:
-            clauses.append(sql.group(group))
-    where = _and(clauses + [sql.search(params.search)] if params.search else clauses)
+    user = bind(scope.user_id) if scope.see_own else None
+    collection = bind(params.collection_id) if params.collection_id is not None else None
+    named = bind(params.collection_name) if params.collection_name is not None else None
+    filters = [sql.group(group) for group in (params.where, params.filters) if group is not None]
+    searched = sql.search(params.search) if params.search else None
     # The count may read the full-text index by another plan than the page (sql.search).
-    counted = _and(clauses + [sql.search(params.search, counting=True)]) if params.search and not sql.postgres \
-        else where
+    counting = sql.search(params.search, counting=True) if params.search and not sql.postgres else searched
+
+    def where(search):
+        clauses = [visibility(scope, params.statuses, params.include_deleted, user)]
+        if collection is not None:
+            clauses.append(Content.collection == collection)
+        if named is not None:
+            # A name is unique: ``= (subquery)`` is an equality both planners seek a collection's
+            # index with, in its order; ``IN (subquery)`` had them read the rows and sort them.
+            clauses.append(Content.collection == Collection.select(Collection.id).where(Collection.name == named))
+        return _and(clauses + filters + ([search] if search is not None else []))
+
     shape = list_shape(params, scope, sql)
-    total, estimated = total_of(params, scope, sql, counted, shape)
+    total, estimated = total_of(params, scope, sql, lambda: where(counting), shape)
     terms = sort_terms(params.sort)
-    # The sort terms are selected too: the next page's cursor carries the last row's.
-    extra = [sql.term(term).alias(f"_k{i}") for i, term in enumerate(terms)]
-    nulls = any(term.nullable for term in terms)
-    orders = [sql.order(term, nulls) for term in terms]
-    converters = column_converters(extra, WIDTH)
+
+    def selected():
+        # The sort terms are selected too: the next page's cursor carries the last row's.
+        extra = [sql.term(term).alias(f"_k{i}") for i, term in enumerate(terms)]
+        nulls = any(term.nullable for term in terms)
+        return extra, [sql.order(term, nulls) for term in terms]
+
+    # A relevance term binds the search query: built now, in the order of the slots.
+    prebuilt = selected() if any(term.field.kind == SCORE for term in terms) else None
 
     def page(part, condition, limit, offset=None):
         def build():
+            extra, orders = prebuilt or selected()
             query = sql.reading_data(joined_select(*extra)).order_by(*orders)
-            return query.where(condition).limit(limit).offset(offset)
+            return query.where(condition()).limit(limit).offset(offset)
 
-        cursor = execute(shape and (shape, part), bind.values, build)
-        return [convert_row(row, converters) for row in cursor.fetchall()]
+        return execute(shape and (shape, part), bind.values, build).fetchall()
 
     if params.cursor is None:
-        rows = page("page", where, bind(params.limit + 1), bind(params.offset) if params.offset else None)
+        rows = page("page", lambda: where(searched), bind(params.limit + 1),
+                    bind(params.offset) if params.offset else None)
     else:
         main, tail = keyset(sql, terms, params.cursor)
-        rows = page("after", where & main, bind(params.limit + 1))
+        rows = page("after", lambda: where(searched) & main, bind(params.limit + 1))
         if tail is not None and len(rows) <= params.limit:
-            rows += page("tail", where & tail, bind(params.limit + 1 - len(rows)))
+            rows += page("tail", lambda: where(searched) & tail, bind(params.limit + 1 - len(rows)))
     has_next = len(rows) > params.limit
     rows = rows[:params.limit]
-    items = [item_from_row(row, scope, params.fields) for row in rows]
+    items = items_from_rows(rows, scope, params.fields)
     kept = _items_within_budget(items)
     truncated = kept < len(items)
     if truncated:
@@ -455,12 +471,23 @@ def _list(params, scope, sql):
     if params.paged:
         meta["offset"] = params.offset
     if has_next:
-        meta["nextCursor"] = encode_cursor(params.sort, rows[-1][WIDTH:])
+        last = convert_row(rows[-1], _extra_converters(sql.postgres, terms))
+        meta["nextCursor"] = encode_cursor(params.sort, last[WIDTH:])
     if truncated:
         meta["truncated"] = True
     if estimated:
         meta["totalIsEstimate"] = True
     return {"data": items, "meta": meta}
+
+
+@functools.lru_cache(maxsize=256)
+def _extra_converters(postgres, terms):
+    """``column_converters`` of the sort terms ``_list`` selects after COLUMNS (per dialect and terms).
+
+    Which terms are plain columns depends on those two only, so a scratch builder tells.
+    """
+    scratch = SqlBuilder(postgres)
+    return column_converters([scratch.term(term) for term in terms], WIDTH)
 
 
 def list_shape(params, scope, sql):
@@ -516,12 +543,15 @@ def total_of(params, scope, sql, where, shape=None):
     one counts its matches up to ``COUNT_LIMIT``; past it, the total is ``COUNT_LIMIT`` and
     marked as an estimate (a lower bound): counting a million matches would cost more than
     the page itself.
+
+    Args:
+        where: returns the list's WHERE clause (called only to compile the count's SQL).
     """
     if params.where is None and params.filters is None and not params.search and not scope.see_own:
         return _counted(params, scope), False
 
     def build():
-        matching = sql.reading_data(Content.select(SQL("1")), counting=True).where(where).limit(COUNT_LIMIT + 1)
+        matching = sql.reading_data(Content.select(SQL("1")), counting=True).where(where()).limit(COUNT_LIMIT + 1)
         # LIMIT 1: the SQL Peewee's scalar() sent (the statement must stay the same).
         return Select([matching.alias("matching")], [fn.COUNT(SQL("*"))]).limit(1)
 
@@ -532,45 +562,47 @@ def total_of(params, scope, sql, where, shape=None):
 def _counted(params, scope):
     """The total of an unfiltered list, summed from ``content_counts``."""
     bind = Binder()
-    clauses = []
-    if not scope.see_all:
-        clauses.append(ContentCount.collection_id.not_in(
-            Collection.select(Collection.id).where(Collection.is_active == False)))  # noqa: E712
-    if params.statuses is not None:
-        clauses.append(ContentCount.status.in_(list(params.statuses)))
-    if not params.include_deleted:
-        clauses.append(ContentCount.deleted == 0)
-    if params.collection_id is not None:
-        clauses.append(ContentCount.collection_id == bind(params.collection_id))
-    if params.collection_name is not None:
-        clauses.append(ContentCount.collection_id.in_(
-            Collection.select(Collection.id).where(Collection.name == bind(params.collection_name))))
+    collection = bind(params.collection_id) if params.collection_id is not None else None
+    named = bind(params.collection_name) if params.collection_name is not None else None
+
+    def build():
+        clauses = []
+        if not scope.see_all:
+            clauses.append(ContentCount.collection_id.not_in(
+                Collection.select(Collection.id).where(Collection.is_active == False)))  # noqa: E712
+        if params.statuses is not None:
+            clauses.append(ContentCount.status.in_(list(params.statuses)))
+        if not params.include_deleted:
+            clauses.append(ContentCount.deleted == 0)
+        if collection is not None:
+            clauses.append(ContentCount.collection_id == collection)
+        if named is not None:
+            clauses.append(ContentCount.collection_id.in_(
+                Collection.select(Collection.id).where(Collection.name == named)))
+        # LIMIT 1: the SQL Peewee's scalar() sent (the statement must stay the same).
+        return ContentCount.select(fn.SUM(ContentCount.n)).where(_and(clauses)).limit(1)
+
     shape = ("counted", is_postgres(database.obj), scope.see_all, params.statuses, params.include_deleted,
-             params.collection_id is not None, params.collection_name is not None)
-    # LIMIT 1: the SQL Peewee's scalar() sent (the statement must stay the same).
-    query = ContentCount.select(fn.SUM(ContentCount.n))
-    summed = execute(shape, bind.values, lambda: query.where(_and(clauses)).limit(1))
+             collection is not None, named is not None)
+    summed = execute(shape, bind.values, build)
     return int(summed.fetchone()[0] or 0)
 
 
 def _items_within_budget(items):
-    """How many of ``items``, from the first, fit ``RESPONSE_BUDGET_BYTES`` (always at least one)."""
+    """How many of ``items``, from the first, fit ``RESPONSE_BUDGET_BYTES`` (always at least one).
+
+    The items' JSON is measured as one list first (the sum of the items' sizes is the
+    list's less its brackets and commas): only a page over the budget is measured item by
+    item, to find where to cut it.
+    """
+    if len(msgspec.json.encode(items)) - 1 - max(len(items), 1) <= RESPONSE_BUDGET_BYTES:
+        return len(items)
     used = 0
     for count, item in enumerate(items):
         used += len(msgspec.json.encode(item))
         if used > RESPONSE_BUDGET_BYTES:
             return max(count, 1)
     return len(items)
-
-
-@contextmanager
-def _savepoint():
-    """A savepoint inside an open transaction (a failed statement would abort it), else nothing."""
-    if database.in_transaction():
-        with database.atomic():
-            yield
-    else:
-        yield
 
 
 def invalid_data_rows():
@@ -603,14 +635,19 @@ def get_item(scope, *, content_id=None, collection_name=None, slug=None):
     if "\x00" in (content_id or "") + (collection_name or "") + (slug or ""):
         return None  # no such item; PostgreSQL would reject the parameter
     bind = Binder()
-    if content_id is not None:
-        where = Content.id == bind(content_id)
-    else:
-        where = (Collection.name == bind(collection_name)) & (Content.slug == bind(slug))
-    condition = _visible_item(scope, where, bind)
+    keys = (bind(content_id),) if content_id is not None else (bind(collection_name), bind(slug))
+    user = bind(scope.user_id) if scope.see_own else None
+
+    def build():
+        if content_id is not None:
+            where = Content.id == keys[0]
+        else:
+            where = (Collection.name == keys[0]) & (Content.slug == keys[1])
+        return joined_select().where(_visible_item(scope, where, user)).limit(1)
+
     shape = ("item", is_postgres(database.obj), content_id is not None, scope.see_all, scope.see_own)
-    row = execute(shape, bind.values, lambda: joined_select().where(condition).limit(1)).fetchone()
-    return None if row is None else item_from_row(convert_row(row), scope)
+    row = execute(shape, bind.values, build).fetchone()
+    return None if row is None else items_from_rows([row], scope)[0]
 
 
 def is_visible(scope, content_id):
@@ -625,7 +662,7 @@ def is_visible(scope, content_id):
     return Content.select(Content.id).where(where).exists()
 
 
-def _visible_item(scope, where, bind=None):
+def _visible_item(scope, where, user=None):
     if scope.see_all:
         return where
-    return where & visibility(scope, None if scope.see_own else ("published",), scope.see_own, bind)
+    return where & visibility(scope, None if scope.see_own else ("published",), scope.see_own, user)

@@ -70,12 +70,7 @@ def builder(skip=(), declared=frozenset()):
         declared: top-level data fields with an index (``field_indexes``): their
             expressions are written exactly as the index's, literals included.
     """
-    db = database.obj
-    if not is_postgres(db):
-        # LIKE folds ASCII letters only: register Unicode folding on this thread's
-        # connection (a cheap call; connections are per thread and opened lazily).
-        db.connection().create_function(FOLD_FUNCTION, 1, _lower, deterministic=True)
-    return SqlBuilder(is_postgres(db), skip, declared)
+    return SqlBuilder(is_postgres(database.obj), skip, declared)
 
 
 def _sqlite_search_plan(match):
@@ -315,6 +310,11 @@ class SqlBuilder:
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         if self.postgres:
             return NodeList((target, SQL("ILIKE"), self.bind(f"%{escaped}%"), SQL("ESCAPE '\\'")))
+        # LIKE folds ASCII letters only: register Unicode folding on this thread's connection
+        # (a cheap call; connections are per thread and opened lazily). Every list with a
+        # LIKE builds this condition (its value is bound here), so it is registered before
+        # the statement runs, stored or not.
+        database.obj.connection().create_function(FOLD_FUNCTION, 1, _lower, deterministic=True)
         folded = getattr(fn, FOLD_FUNCTION)(target)
         return NodeList((folded, SQL("LIKE"), self.bind(f"%{escaped.lower()}%"), SQL("ESCAPE '\\'")))
 

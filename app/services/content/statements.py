@@ -1,15 +1,19 @@
 """Content read SQL compiled once per shape and reused with new values.
 
 Compiling the content list's page query (27 columns, three joins, its WHERE and ORDER BY)
-with Peewee costs more than running it. Two lists of the same *shape* (scope kind, statuses,
-sort, which filters with which operators and value types...) differ only in the values
-bound as parameters: another offset, collection, filter value, search text or cursor. So a
-read builds its expression fragments as before, but every value that may change between
-two requests of one shape is a ``Slot`` (``Binder``): a bound parameter that records where
-it lands in the compiled parameters. The first request of a shape compiles and stores a
-``Statement`` (the SQL, its parameters, and each slot's positions with the converter Peewee
-applied to it); later ones only fill their values into a copy of those parameters. The
-SQL and parameters are exactly those a fresh compile gives (tests compare them).
+with Peewee costs more than running it, and so does building its Peewee expressions. Two
+lists of the same *shape* (scope kind, statuses, sort, which filters with which operators
+and value types...) differ only in the values bound as parameters: another offset,
+collection, filter value, search text or cursor. Every value that may change between two
+requests of one shape is a ``Slot`` (``Binder``): a bound parameter that records where it
+lands in the compiled parameters. A read makes its slots first, in the same order for
+every request of a shape, and builds the Peewee query only in the ``build`` callback, which
+runs only when the shape has no stored statement (expressions that make slots as they are
+built, such as filters and a cursor's conditions, are built each time, in that same order).
+The first request of a shape compiles and stores a ``Statement`` (the SQL, its parameters,
+and each slot's positions with the converter Peewee applied to it); later ones only fill
+their values into a copy of those parameters. The SQL and parameters are exactly those a
+fresh compile gives (tests compare them).
 
 The key of a shape is built by the caller (``query.py``) from everything that changes the
 SQL text; the values abstracted out of it must all be slots. A statement whose values do
