@@ -176,3 +176,13 @@ def test_the_pool_replaces_a_connection_the_server_ended(db, postgres_server):
         time.sleep(0.01)
     assert db.execute_sql("SELECT name FROM items WHERE id = 1").fetchone() == ("one",)
     assert backend_pid(db) != pid
+
+
+def test_a_url_may_turn_prepared_statements_off(fresh_postgres_url):
+    db = open_postgres(fresh_postgres_url + "?prepared_statements=false")
+    try:
+        sql = prepared_sql("SELECT %s::int + 1")
+        assert db.execute_sql(sql, (1,)).fetchone() == (2,)
+        assert prepared_statements(db) == {} and "prepared_statements" not in db.connect_params
+    finally:
+        db.close_all()

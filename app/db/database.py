@@ -119,7 +119,9 @@ def open_postgres(url, max_connections=None):
     options = {**POSTGRES_DEFAULTS, **_url_options(url)}
     if max_connections is not None:
         options["max_connections"] = max_connections
-    if psycopg2 is not None:
+    # ``?prepared_statements=false`` for a pooler that moves a session's statements between
+    # server connections (PgBouncer's transaction mode): a prepared name lives on one.
+    if options.pop("prepared_statements", True) and psycopg2 is not None:
         options.setdefault("connection_factory", PreparingConnection)
     return PostgresPool(**options)
 
