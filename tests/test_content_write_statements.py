@@ -135,8 +135,10 @@ def test_a_draft_create_writes_its_three_rows_at_once(env, client, blog_collecti
 
     sent = [sql.split(" ", 3)[:3] for sql, _ in statements]
     inserts = [sql for sql, _ in statements if sql.startswith("INSERT")]
-    # The collection with its workflow, the slug's holder, the rows, the answer, the webhooks.
-    assert [words[0] for words in sent] == ["SELECT", "SELECT", *["INSERT"] * len(inserts), "SELECT", "SELECT"]
+    # The collection with its workflow and the slug's holder, the rows, the answer, the webhooks.
+    assert [words[0] for words in sent] == ["SELECT", *["INSERT"] * len(inserts), "SELECT", "SELECT"]
+    assert '"workflows"' in statements[0][0] and '"holder"."slug"' in statements[0][0]
+    assert statements[0][1][0] == "at-once"
     tables = [part.split('"')[1] for sql in inserts for part in sql.split("; ")]
     assert tables == ["content", "workflow_history", "content_versions"]
     # PostgreSQL gets them in ONE query, its own transaction; SQLite in BEGIN IMMEDIATE ... COMMIT.
@@ -170,3 +172,18 @@ def test_a_slug_taken_meanwhile_is_still_a_409_and_writes_nothing(client, blog_c
 
     assert answer.json["details"]["slug"] == "mine"
     assert (Content.select().count(), ContentVersion.select().count(), WorkflowHistory.select().count()) == before
+
+
+def test_a_create_reads_its_slugs_holder_with_its_collection(client, blog_collection, as_editor):
+    _, headers = as_editor
+    first = client.post_json("/api/content", {"collectionId": "blog", "title": "Twice", "slug": "twice"},
+                             headers=headers, status=201).json["data"]
+    client.delete(f"/api/content/{first['id']}", headers=headers, status=200)
+
+    taken = client.post_json("/api/content", {"collectionId": "blog", "title": "Twice", "slug": "twice"},
+                             headers=headers, status=409).json
+    generated = client.post_json("/api/content", {"collectionId": "blog", "title": "Twice"}, headers=headers,
+                                 status=201).json["data"]
+
+    assert taken["details"]["slug"] == "twice" and "deleted item" in taken["details"]["hint"]
+    assert generated["slug"] == "twice-2"
