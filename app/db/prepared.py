@@ -79,16 +79,15 @@ if psycopg2 is not None:
         """A cursor running ``PreparedSQL`` by name on its connection (plain SQL as usual)."""
 
         def execute(self, query, vars=None):
-            if type(query) is not PreparedSQL or query in _unpreparable or any(m in query for m in NEVER_PREPARED):
+            if type(query) is not PreparedSQL:
                 return super().execute(query, vars)
             conn = self.connection
             name = conn.prepared.get(query)
             if name is not None:
                 return self._execute_prepared(conn, query, name, vars)
-            idle = conn.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
-            if not idle or len(conn.prepared) >= MAX_PREPARED:
-                return super().execute(query, vars)
-            return self._prepare_and_execute(conn, query, vars)
+            if _may_prepare(conn, query):
+                return self._prepare_and_execute(conn, query, vars)
+            return super().execute(query, vars)
 
         def _execute_prepared(self, conn, query, name, vars):
             idle = conn.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
@@ -128,6 +127,13 @@ if psycopg2 is not None:
             self.prepared = {}
             self.attempts = 0
             self.cursor_factory = PreparingCursor
+
+
+def _may_prepare(conn, query):
+    """Whether ``conn`` may prepare ``query`` now: outside a transaction, room left, a statement it can prepare."""
+    return (conn.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+            and len(conn.prepared) < MAX_PREPARED and query not in _unpreparable
+            and not any(marker in query for marker in NEVER_PREPARED))
 
 
 def _execute_text(name, vars):
