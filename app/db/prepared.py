@@ -32,7 +32,6 @@ import threading
 
 try:  # psycopg2 is only needed for database_url = "postgresql://..."
     import psycopg2
-    import psycopg2.errorcodes
     import psycopg2.extensions
 except ImportError:  # pragma: no cover - exercised only without the driver installed
     psycopg2 = None

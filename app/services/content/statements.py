@@ -126,8 +126,9 @@ def _store(key, statement):
 def execute(key, values, build):
     """Run the statement of shape ``key`` (see ``prepared``); the database cursor.
 
-    On PostgreSQL each connection runs it as a server-side prepared statement, planned
-    once instead of on every request (``app.db.prepared``); SQLite's driver keeps its own.
+    On PostgreSQL each connection runs it as a server-side prepared statement, parsed and
+    planned once instead of on every request, a search's excepted (``app.db.prepared``);
+    sqlite3 keeps its own prepared statements.
     """
     from app.db.prepared import prepared_sql
 
