@@ -77,10 +77,13 @@ def test_errors_are_the_plain_sqls(db):
     db.execute_sql(insert, (4, "four"))
     with pytest.raises(peewee.IntegrityError):
         db.execute_sql(insert, (4, "again"))
-    with pytest.raises(peewee.IntegrityError):  # a first run fails alike, its statement prepared or not
-        db.execute_sql(prepared_sql('INSERT INTO "items" ("id") VALUES (%s)'), (1,))
+    first_run = prepared_sql('INSERT INTO "items" ("id") VALUES (%s)')
+    with pytest.raises(peewee.IntegrityError):  # a first run fails alike; its statement stays prepared
+        db.execute_sql(first_run, (1,))
+    db.execute_sql(first_run, (6,))
     db.execute_sql(insert, (5, "five"))
-    assert db.execute_sql("SELECT count(*) FROM items").fetchone() == (5,)
+    assert db.execute_sql("SELECT count(*) FROM items").fetchone() == (6,)
+    assert sorted(prepared_statements(db).values()) == sorted(db.connection().prepared.values())
 
 
 def test_inside_a_transaction_a_new_statement_runs_plain_and_a_prepared_one_by_name(db):

@@ -101,7 +101,7 @@ if psycopg2 is not None:
             return super().execute(query, vars)
 
         def _prepare_and_execute(self, conn, query, vars):
-            # A fresh name per attempt: a PREPARE whose EXECUTE failed may still hold its own.
+            # A fresh name per attempt: a name the server kept from an attempt is never reused.
             conn.attempts += 1
             name = f"sonicpy_{conn.attempts}"
             text, count = numbered(query)
@@ -110,9 +110,12 @@ if psycopg2 is not None:
             try:
                 result = super().execute(f"PREPARE {name} AS {text}; {_execute_text(name, vars)}", vars)
             except psycopg2.Error as ex:
-                if ex.pgcode is None or ex.pgcode[:2] != "42":  # not a refusal to prepare it
+                if ex.pgcode is None or ex.pgcode[:2] != "42":
+                    # The EXECUTE failed (a constraint...): PREPARE is not undone with it.
+                    if ex.pgcode is not None:
+                        conn.prepared[query] = name
                     raise
-                with _lock:
+                with _lock:  # the server refused to prepare it: plain SQL from now on
                     _unpreparable.add(str(query))
                 return super().execute(query, vars)
             conn.prepared[query] = name
