@@ -8,7 +8,7 @@ import psycopg2
 import pytest
 
 from app.db.database import open_postgres
-from app.db.prepared import MAX_PREPARED, PreparedSQL, numbered, prepared_sql
+from app.db.prepared import MAX_PREPARED, PreparedBatch, PreparedSQL, numbered, prepared_sql
 
 pytestmark = pytest.mark.postgres
 
@@ -23,8 +23,8 @@ def db(fresh_postgres_url):
 
 
 def prepared_statements(db):
-    """``{statement text: name}`` the server holds for this thread's connection."""
-    return dict(db.execute_sql("SELECT statement, name FROM pg_prepared_statements").fetchall())
+    """``{name: the query that prepared it}`` the server holds for this thread's connection."""
+    return dict(db.execute_sql("SELECT name, statement FROM pg_prepared_statements").fetchall())
 
 
 def backend_pid(db):
@@ -38,7 +38,7 @@ def test_numbered_placeholders_keep_literal_percent_signs():
 def test_marked_sql_is_prepared_once_and_then_run_by_name(db):
     sql = prepared_sql('SELECT "name" FROM "items" WHERE "id" = %s')
     assert db.execute_sql(sql, (1,)).fetchall() == [("one",)]
-    [(statement, name)] = [(text, name) for text, name in prepared_statements(db).items() if '"items"' in text]
+    [(name, statement)] = [(name, text) for name, text in prepared_statements(db).items() if '"items"' in text]
     assert f'PREPARE {name} AS SELECT "name" FROM "items" WHERE "id" = $1;' in statement
     assert db.connection().prepared == {sql: name}
 
@@ -83,7 +83,7 @@ def test_errors_are_the_plain_sqls(db):
     db.execute_sql(first_run, (6,))
     db.execute_sql(insert, (5, "five"))
     assert db.execute_sql("SELECT count(*) FROM items").fetchone() == (6,)
-    assert sorted(prepared_statements(db).values()) == sorted(db.connection().prepared.values())
+    assert sorted(prepared_statements(db)) == sorted(db.connection().prepared.values())
 
 
 def test_inside_a_transaction_a_new_statement_runs_plain_and_a_prepared_one_by_name(db):
@@ -93,7 +93,7 @@ def test_inside_a_transaction_a_new_statement_runs_plain_and_a_prepared_one_by_n
     with db.atomic():
         assert db.execute_sql(known, (2,)).fetchall() == [("two",)]
         assert db.execute_sql(new, (2,)).fetchall() == [("b",)]
-        assert set(prepared_statements(db).values()) == {db.connection().prepared[known]}
+        assert set(prepared_statements(db)) == {db.connection().prepared[known]}
     db.execute_sql(new, (3,))  # outside: prepared now
     assert len(prepared_statements(db)) == 2
 
@@ -189,3 +189,48 @@ def test_a_url_may_turn_prepared_statements_off(fresh_postgres_url):
         assert prepared_statements(db) == {} and "prepared_statements" not in db.connect_params
     finally:
         db.close_all()
+
+
+INSERT_ITEM = prepared_sql('INSERT INTO "items" ("id", "name") VALUES (%s, %s)')
+INSERT_BODY = prepared_sql('INSERT INTO "items" ("id", "body") VALUES (%s, %s)')
+
+
+def insert_batch(db, *rows):
+    """Insert ``(id, name)`` and ``(id, body)`` rows as one PreparedBatch."""
+    statements = [(INSERT_ITEM if index % 2 == 0 else INSERT_BODY, row) for index, row in enumerate(rows)]
+    db.execute_sql(PreparedBatch(statements), [value for _, row in statements for value in row])
+
+
+def ids(db):
+    return [row[0] for row in db.execute_sql("SELECT id FROM items ORDER BY id").fetchall()]
+
+
+def test_a_batch_is_prepared_with_its_first_run_and_then_sent_by_name(db):
+    insert_batch(db, (10, "ten"), (11, "b"))
+    names = db.connection().prepared
+    assert set(names) == {INSERT_ITEM, INSERT_BODY}
+    assert sorted(prepared_statements(db)) == sorted(names.values())
+
+    insert_batch(db, (12, "twelve"), (13, "b"))
+    assert len(prepared_statements(db)) == 2 and ids(db) == [1, 2, 3, 10, 11, 12, 13]
+
+
+def test_a_batch_is_all_or_nothing_and_its_names_stay_true(db):
+    with pytest.raises(peewee.IntegrityError):
+        insert_batch(db, (1, "taken"), (20, "b"))  # the first row's id is taken: the rest never ran
+    assert ids(db) == [1, 2, 3]
+    # Only the statement prepared before the failure is known by name: the next runs work,
+    # inside a transaction too (where nothing is prepared, only run by name).
+    assert list(db.connection().prepared) == [INSERT_ITEM]
+    assert sorted(prepared_statements(db)) == sorted(db.connection().prepared.values())
+    with db.atomic():
+        db.execute_sql(INSERT_BODY, (21, "b"))
+        db.execute_sql(INSERT_ITEM, (22, "x"))
+    insert_batch(db, (23, "y"), (24, "b"))
+    assert ids(db) == [1, 2, 3, 21, 22, 23, 24]
+
+
+def test_a_batch_inside_a_transaction_runs_as_plain_sql(db):
+    with db.atomic():
+        insert_batch(db, (30, "thirty"), (31, "b"))
+    assert prepared_statements(db) == {} and ids(db)[-2:] == [30, 31]

@@ -17,6 +17,11 @@ Only SQL wrapped in ``PreparedSQL`` is prepared: statements from anywhere else (
 recycled by the pool takes its statements along on the server too. A connection prepares
 at most ``MAX_PREPARED`` statements.
 
+A ``PreparedBatch`` (a create's three INSERTs, sent as one query: one transaction on the
+server) sends each of its statements by name the same way, preparing the new ones in that
+query; after a failed batch the connection keeps the names the server made before the
+failure (``PREPARE`` is not undone with it) and no others.
+
 A statement is prepared only while its connection is outside a transaction (in
 autocommit mode, between transactions), in the same round trip as its first ``EXECUTE``:
 should the server refuse to prepare it (a parameter whose type it cannot infer), the
@@ -54,6 +59,23 @@ class PreparedSQL(str):
     __slots__ = ()
 
 
+class PreparedBatch(str):
+    """Several ``PreparedSQL`` statements sent as one query (one transaction on the server).
+
+    Its text is the statements joined by ``"; "``, so it runs as plain SQL anywhere; a
+    preparing cursor sends each statement by name instead (preparing it in the same query
+    the first time).
+
+    Attributes:
+        parts: ``((PreparedSQL, number of its parameters), ...)`` in order.
+    """
+
+    def __new__(cls, statements):
+        batch = super().__new__(cls, "; ".join(sql for sql, _ in statements))
+        batch.parts = tuple((sql, len(params)) for sql, params in statements)
+        return batch
+
+
 def numbered(sql):
     """``sql`` with psycopg2's ``%s`` placeholders numbered ``$1``, ``$2``... and the count.
 
@@ -78,6 +100,8 @@ if psycopg2 is not None:
         """A cursor running ``PreparedSQL`` by name on its connection (plain SQL as usual)."""
 
         def execute(self, query, vars=None):
+            if type(query) is PreparedBatch:
+                return self._execute_batch(self.connection, query, vars)
             if type(query) is not PreparedSQL:
                 return super().execute(query, vars)
             conn = self.connection
@@ -120,6 +144,46 @@ if psycopg2 is not None:
                 return super().execute(query, vars)
             conn.prepared[query] = name
             return result
+
+        def _execute_batch(self, conn, batch, vars):
+            if conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+                return super().execute(batch, vars)
+            texts, new = [], {}
+            for sql, count in batch.parts:
+                name = conn.prepared.get(sql)
+                text, placeholders = numbered(sql)
+                if name is None and placeholders == count and _may_prepare(conn, sql) \
+                        and len(conn.prepared) + len(new) < MAX_PREPARED:
+                    conn.attempts += 1
+                    name = new[sql] = f"sonicpy_{conn.attempts}"
+                    texts.append(f"PREPARE {name} AS {text}")
+                texts.append(sql if name is None else _execute_text(name, [None] * count))
+            try:
+                result = super().execute("; ".join(texts), vars)
+            except psycopg2.Error as ex:
+                if ex.pgcode in _STALE:  # a name lost: forget them all, run it as text
+                    conn.prepared.clear()
+                    super().execute("DEALLOCATE ALL")
+                    return super().execute(batch, vars)
+                if ex.pgcode is not None and new:
+                    self._keep_prepared(conn, new, refused=ex.pgcode[:2] == "42")
+                    if ex.pgcode[:2] == "42":
+                        return super().execute(batch, vars)
+                raise
+            conn.prepared.update(new)
+            return result
+
+        def _keep_prepared(self, conn, new, refused):
+            """After a batch failed: keep the names its PREPAREs made before the failure (they
+            stay on the server); when the server refused one, the others run as plain SQL."""
+            super().execute("SELECT name FROM pg_prepared_statements WHERE name = ANY(%s)", (list(new.values()),))
+            made = {row[0] for row in self.fetchall()}
+            for sql, name in new.items():
+                if name in made:
+                    conn.prepared[sql] = name
+                elif refused:
+                    with _lock:
+                        _unpreparable.add(str(sql))
 
     class PreparingConnection(psycopg2.extensions.connection):
         """A psycopg2 connection whose cursors prepare ``PreparedSQL``; ``prepared`` maps SQL to names."""

@@ -10,8 +10,8 @@ and database placeholder and then only bound to new values:
   given as an instance is written as ``save()`` would write it;
 * ``insert_rows`` writes several rows in one transaction; on PostgreSQL, outside another
   transaction, it sends their INSERTs in ONE round trip (a multi-statement query is one
-  transaction on the server: all rows or none), instead of five (BEGIN, each INSERT,
-  COMMIT);
+  transaction on the server: all rows or none; ``app.db.prepared.PreparedBatch``), instead
+  of five (BEGIN, each INSERT, COMMIT);
 * ``fetch_one`` and ``fetch_models`` run fixed SELECTs written with ``{p}`` where the
   database's placeholder goes; ``fetch_models`` reads rows into model instances with the
   fields' ``python_value`` applied (``Model.raw``), as a Peewee SELECT would.
@@ -23,7 +23,7 @@ import threading
 
 from app.db.database import is_postgres
 from app.db.models import database
-from app.db.prepared import PreparedSQL
+from app.db.prepared import PreparedBatch, PreparedSQL
 
 _lock = threading.Lock()
 _statements = {}  # (key, placeholder) -> SQL
@@ -49,8 +49,8 @@ def insert_rows(rows):
     """
     statements = [_insert(model, values) for model, values in rows]
     if is_postgres(database.obj) and not database.in_transaction():
-        sql = "; ".join(sql for sql, _ in statements)
-        database.execute_sql(sql, [param for _, params in statements for param in params])
+        batch = PreparedBatch(statements)
+        database.execute_sql(batch, [param for _, params in statements for param in params])
         return
     with database.atomic():
         for sql, params in statements:
