@@ -29,7 +29,8 @@ text is remembered as unpreparable and runs as plain SQL, with no transaction to
 A statement prepared earlier runs by name inside transactions too. When the server no
 longer knows a name (``DEALLOCATE ALL`` sent through the connection) or a table changed
 under a plan so that its result no longer fits, the connection forgets its statements
-and runs the SQL as plain text.
+and runs the SQL as plain text (outside a transaction; inside one, the error is the
+statement's, as the transaction is spoilt).
 """
 
 import re
