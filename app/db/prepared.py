@@ -195,6 +195,9 @@ if psycopg2 is not None:
             self.attempts = 0
             self.cursor_factory = PreparingCursor
 
+else:  # pragma: no cover - without the driver there is no PostgreSQL connection to prepare on
+    PreparingCursor = PreparingConnection = None
+
 
 def _may_prepare(conn, query):
     """Whether ``conn`` may prepare ``query`` now: outside a transaction, room left, a statement it can prepare."""
