@@ -1,4 +1,4 @@
-"""The baseline the benchmarks compare against: a bare Falcon app over raw sqlite3 and msgspec.
+"""The baseline the benchmarks compare against: a bare Falcon app over raw database drivers and msgspec.
 
 Served by the same gunicorn settings as sonicpy, so a ratio says what sonicpy's own
 work (routing rules, auth, database layer, cache, serialisation) costs on top of the stack:
@@ -6,7 +6,11 @@ work (routing rules, auth, database layer, cache, serialisation) costs on top of
 * ``GET /hello``: constant JSON, the stack's ceiling;
 * ``GET /list``: the newest 20 published items of ``$BENCH_DB`` (sonicpy's SQLite file, read
   only), one SELECT encoded by msgspec;
-* ``POST /items``: a 3-row transaction (item, version, history) into ``$BENCH_WRITE_DB``.
+* ``POST /items``: a 3-row transaction (item, version, history) into ``$BENCH_WRITE_DB``;
+* ``GET /pg/list`` and ``POST /pg/items``: the same over PostgreSQL with raw psycopg2, one
+  connection per thread: the list from ``$BENCH_PG_URL`` (sonicpy's seeded PostgreSQL
+  database), the insert into ``$BENCH_PG_WRITE_URL`` (``create_pg_schema``), so sonicpy on
+  PostgreSQL is compared with the same server reached the same way.
 """
 
 import os
@@ -40,20 +44,45 @@ def connection(path):
     return conn
 
 
+def pg_connection(url):
+    """This thread's psycopg2 connection to ``url`` (autocommit: each transaction says BEGIN)."""
+    conn = getattr(_local, url, None)
+    if conn is None:
+        import psycopg2
+
+        conn = psycopg2.connect(url)
+        conn.autocommit = True
+        setattr(_local, url, conn)
+    return conn
+
+
 class Hello:
     def on_get(self, req, resp):
         resp.media = {"data": [], "meta": {"count": 0}}
 
 
+def list_body(rows):
+    """The list's JSON: each row's columns, ``data`` decoded (stored as JSON text on both databases)."""
+    items = [
+        {"id": r[0], "title": r[1], "slug": r[2], "data": msgspec.json.decode(r[3]), "status": r[4],
+         "created_at": r[5], "updated_at": r[6]}
+        for r in rows
+    ]
+    return msgspec.json.encode({"data": items, "meta": {"count": len(items)}})
+
+
 class List:
     def on_get(self, req, resp):
-        rows = connection(os.environ["BENCH_DB"]).execute(LIST_SQL).fetchall()
-        items = [
-            {"id": r[0], "title": r[1], "slug": r[2], "data": msgspec.json.decode(r[3]), "status": r[4],
-             "created_at": r[5], "updated_at": r[6]}
-            for r in rows
-        ]
-        resp.data = msgspec.json.encode({"data": items, "meta": {"count": len(items)}})
+        resp.data = list_body(connection(os.environ["BENCH_DB"]).execute(LIST_SQL).fetchall())
+        resp.content_type = falcon.MEDIA_JSON
+
+
+class PgList:
+    def on_get(self, req, resp):
+        with pg_connection(os.environ["BENCH_PG_URL"]).cursor() as cursor:
+            cursor.execute(LIST_SQL)
+            rows = cursor.fetchall()
+        resp.data = list_body(rows)
         resp.content_type = falcon.MEDIA_JSON
 
 
@@ -75,6 +104,24 @@ class Items:
         resp.media = {"data": {"id": item_id}}
 
 
+class PgItems:
+    def on_post(self, req, resp):
+        body = msgspec.json.decode(req.bounded_stream.read())
+        item_id, data = uuid.uuid4().hex, msgspec.json.encode(body).decode()
+        with pg_connection(os.environ["BENCH_PG_WRITE_URL"]).cursor() as cursor:
+            cursor.execute("BEGIN")
+            try:
+                cursor.execute("INSERT INTO items VALUES (%s, %s, %s)", (item_id, body.get("title"), data))
+                cursor.execute("INSERT INTO versions VALUES (%s, %s, %s)", (uuid.uuid4().hex, item_id, data))
+                cursor.execute("INSERT INTO history VALUES (%s, %s, %s)", (uuid.uuid4().hex, item_id, "created"))
+                cursor.execute("COMMIT")
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+        resp.status = falcon.HTTP_201
+        resp.media = {"data": {"id": item_id}}
+
+
 def create_schema(path):
     """Create the write table set in ``path`` (run once, before the workers start)."""
     conn = sqlite3.connect(path)
@@ -83,7 +130,19 @@ def create_schema(path):
     conn.close()
 
 
+def create_pg_schema(url):
+    """Create the write table set in the PostgreSQL database ``url`` (run once, before the workers start)."""
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    with conn, conn.cursor() as cursor:
+        cursor.execute(SCHEMA)
+    conn.close()
+
+
 app = falcon.App()
 app.add_route("/hello", Hello())
 app.add_route("/list", List())
 app.add_route("/items", Items())
+app.add_route("/pg/list", PgList())
+app.add_route("/pg/items", PgItems())

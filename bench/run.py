@@ -5,17 +5,22 @@
                         [--access-log true|false] [--time-travel true|false] [--json PATH]
 
 Starts gunicorn for each system on free loopback ports: the bare baseline
-(``bench/baseline.py``: Falcon, raw sqlite3, msgspec), sonicpy on a migrated SQLite file
-and sonicpy on a throwaway PostgreSQL cluster (skipped when its binaries are missing or
-with ``--no-postgres``). Each database is seeded with ``--items`` published items through
+(``bench/baseline.py``: Falcon, raw sqlite3 and raw psycopg2, msgspec), sonicpy on a
+migrated SQLite file and sonicpy on a throwaway PostgreSQL cluster (skipped when its
+binaries are missing or with ``--no-postgres``; the bare app's PostgreSQL endpoints go
+with it). Each database is seeded with ``--items`` published items through
 one bulk insert (no API calls). Each round then drives every endpoint of every system
 in turn, so the systems share the machine's load alike, with wrk when it is installed
 or ``bench/load.py`` otherwise (keep-alive connections over two client processes).
 
 It prints each goal's figure as the median over the rounds with its range: cached list
-against bare ``/hello``, uncached list (an editor's: never cached) against the bare
-list, creates per second with their errors and against the bare 3-row insert, p99 of
-the cached list, and the largest worker's RSS after the whole mixed run. Absolute
+against bare ``/hello``, uncached list (an editor's: never cached) against the bare list
+on the same database (raw sqlite3 on the SQLite file, raw psycopg2 on the seeded
+PostgreSQL database), creates per second with their errors and against the bare 3-row
+insert on the same database, p99 of the cached list, and the largest worker's RSS after
+the whole mixed run. PostgreSQL's uncached list and creates are also given against the
+bare SQLite ones (``cross``: a server over TCP against an in-process file), the ratio
+earlier runs printed. Absolute
 numbers vary with the machine and its load (the client shares the cores); compare the
 ratios. ``--app-root`` serves another checkout of sonicpy (a before/after comparison);
 ``--request-log-sample 0`` shows what writing a ``system_logs`` row per request costs, and
@@ -135,21 +140,24 @@ def sonicpy_system(name, folder, items, args, database_url=None):
     }
 
 
-def bare_system(folder, sqlite_db, args):
+def bare_system(folder, sqlite_db, args, pg_url=None, pg_write_url=None):
+    """The bare app; with ``pg_url`` (sonicpy's seeded database) its PostgreSQL endpoints too."""
     write_db = folder / "bare-writes.sqlite"
     baseline.create_schema(str(write_db))
     port = free_port()
     process_env = {**os.environ, "BENCH_DB": str(sqlite_db), "BENCH_WRITE_DB": str(write_db),
                    "PYTHONPATH": str(ROOT)}
-    proc = gunicorn("bench.baseline:app", port, process_env, args.workers, ROOT, folder / "bare.log")
-    return {
-        "name": "bare", "proc": proc, "port": port,
-        "endpoints": {
-            "hello": load.get("/hello"),
-            "list": load.get("/list"),
-            "create": load.post_json("/items", CREATE_BODY),
-        },
+    endpoints = {
+        "hello": load.get("/hello"),
+        "list": load.get("/list"),
+        "create": load.post_json("/items", CREATE_BODY),
     }
+    if pg_url is not None:
+        baseline.create_pg_schema(pg_write_url)
+        process_env.update(BENCH_PG_URL=pg_url, BENCH_PG_WRITE_URL=pg_write_url)
+        endpoints.update({"pg list": load.get("/pg/list"), "pg create": load.post_json("/pg/items", CREATE_BODY)})
+    proc = gunicorn("bench.baseline:app", port, process_env, args.workers, ROOT, folder / "bare.log")
+    return {"name": "bare", "proc": proc, "port": port, "endpoints": endpoints}
 
 
 def start_postgres():
@@ -169,7 +177,7 @@ def start_postgres():
 
 def measure(system, endpoint, args):
     factory = system["endpoints"][endpoint]
-    ok_status = (201,) if endpoint == "create" else (200,)
+    ok_status = (201,) if endpoint.endswith("create") else (200,)
     load.drive(system["port"], factory, 1, args.connections, ok_status=ok_status)  # warm: caches, connections
     return load.drive(system["port"], factory, args.seconds, args.connections, ok_status=ok_status)
 
@@ -192,19 +200,26 @@ def spread(values):
 
 
 def figures(results, name, rounds):
-    """Per-round figures of sonicpy system ``name`` against the bare one of the same round."""
+    """Per-round figures of sonicpy system ``name`` against the bare one of the same round.
+
+    The uncached list and the creates are compared with the bare app's on the same database
+    (its ``pg`` endpoints for PostgreSQL) and, as ``cross``, with its SQLite ones.
+    """
     rows = {}
     for r in range(rounds):
         bare, app = results[r]["bare"], results[r][name]
+        own = "pg " if name == "postgres" and "pg list" in bare else ""
         values = {
             "cached list / bare /hello (>= 0.8)": app["cached list"]["rate"] / bare["hello"]["rate"],
             "cached list p99 ms (<= 10)": app["cached list"]["p99_ms"],
             "cached item / bare /hello": app["cached item"]["rate"] / bare["hello"]["rate"],
-            "uncached list / bare list (>= 0.5)": app["uncached list"]["rate"] / bare["list"]["rate"],
+            "uncached list / bare list (>= 0.5)": app["uncached list"]["rate"] / bare[own + "list"]["rate"],
+            "  cross: / bare SQLite list": app["uncached list"]["rate"] / bare["list"]["rate"],
             "uncached list p50 ms": app["uncached list"]["p50_ms"],
             "creates/s (>= 500 on SQLite)": app["create"]["rate"],
             "create errors": app["create"]["errors"],
-            "creates / bare 3-row insert": app["create"]["rate"] / bare["create"]["rate"],
+            "creates / bare 3-row insert": app["create"]["rate"] / bare[own + "create"]["rate"],
+            "  cross: / bare SQLite insert": app["create"]["rate"] / bare["create"]["rate"],
             "cached list req/s": app["cached list"]["rate"],
             "uncached list req/s": app["uncached list"]["rate"],
         }
@@ -240,14 +255,17 @@ def main():
     folder = Path(tempfile.mkdtemp(prefix="sonicpy-bench-"))
     systems, server = [], None
     try:
-        sqlite = sonicpy_system("sqlite", folder / "sqlite", args.items, args)
-        systems += [bare_system(folder, sqlite["db"], args), sqlite]
+        systems.append(sonicpy_system("sqlite", folder / "sqlite", args.items, args))
+        pg_urls = (None, None)
         if not args.no_postgres:
             server, url = start_postgres()
             if server is None:
                 print(f"PostgreSQL skipped: {url}")
             else:
                 systems.append(sonicpy_system("postgres", folder / "postgres", args.items, args, database_url=url))
+                pg_urls = (url, server.create_database("bare"))
+        # The bare app reads sonicpy's seeded databases; it is measured first in each round.
+        systems.insert(0, bare_system(folder, systems[0]["db"], args, *pg_urls))
         results, started = [], time.time()
         for r in range(args.rounds):
             results.append({})
@@ -277,7 +295,7 @@ def report(results, systems, rss, args, elapsed):
     print(f"{'worker RSS MB after the mixed run (<= 80)':42}" + "".join(f"{rss[name]:>26.1f}" for name in names)
           + f"   (after {elapsed:.0f} s of load)")
     bare = {endpoint: [results[r]["bare"][endpoint]["rate"] for r in range(args.rounds)]
-            for endpoint in ("hello", "list", "create")}
+            for endpoint in results[0]["bare"]}
     print("bare req/s: " + ", ".join(f"{endpoint} {statistics.median(rates):.0f}" for endpoint, rates in bare.items()))
     if args.json:
         args.json.write_text(json.dumps({"results": results, "rss_mb": rss}, indent=1))

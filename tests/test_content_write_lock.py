@@ -13,15 +13,20 @@ pytestmark = pytest.mark.backends
 
 @pytest.fixture
 def in_transaction(env, client, monkeypatch):
-    """``in_transaction()`` -> the SQL run inside a transaction since the last call."""
+    """``in_transaction()`` -> the SQL run inside a transaction since the last call (each
+    statement of a multi-statement query too: PostgreSQL runs one as a transaction)."""
     db = env.DB.db
     bind_models(db)
     seen = []
     original = db.execute_sql
 
     def execute_sql(sql, params=None, *args, **kwargs):
-        if db.in_transaction() and not is_request_log(sql):
+        if is_request_log(sql):
+            pass
+        elif db.in_transaction():
             seen.append(sql)
+        elif "; " in sql:  # several statements in one query: one transaction of their own
+            seen.extend(sql.split("; "))
         return original(sql, params, *args, **kwargs)
 
     monkeypatch.setattr(db, "execute_sql", execute_sql)

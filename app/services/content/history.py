@@ -29,10 +29,12 @@ def state_of(content):
     return content.workflow_state_id or content.status or "draft"
 
 
-# The collection's own active workflow first, then a global one (no collection).
-_WORKFLOW_OF_COLLECTION = (
-    'SELECT "id" FROM "workflows" WHERE "is_active" = 1 AND ("collection_id" = {p} OR "collection_id" IS NULL)'
+# The collection's own active workflow first, then a global one (no collection); ``{collection}``
+# is the collection's id: a parameter, or a column of an outer query (``WORKFLOW_OF``).
+WORKFLOW_OF = (
+    'SELECT "id" FROM "workflows" WHERE "is_active" = 1 AND ("collection_id" = {collection} OR "collection_id" IS NULL)'
     ' ORDER BY "collection_id" IS NULL, "created_at", "id" LIMIT 1')
+_WORKFLOW_OF_COLLECTION = WORKFLOW_OF.format(collection="{p}")
 
 
 def workflow_id_for(collection_id):
@@ -58,10 +60,15 @@ def snapshot(content):
 
 def record_version(content, user_id, now=None):
     """Insert the content_versions row of ``content.version_number`` (inside the caller's transaction)."""
-    return _inserted(ContentVersion, {
+    return _inserted(*version_row(content, user_id, now))
+
+
+def version_row(content, user_id, now=None):
+    """``(ContentVersion, values)``: the version row ``record_version`` inserts, for ``rows.insert_rows``."""
+    return ContentVersion, {
         "id": new_id(), "content": content.id, "version": content.version_number, "data": snapshot(content),
         "author": user_id, "created_at": now or now_ms(),
-    })
+    }
 
 
 def record_creation(content, user_id, now, workflow_id):
@@ -69,9 +76,14 @@ def record_creation(content, user_id, now, workflow_id):
 
     No earlier row can exist, so unlike ``record_history`` it reads nothing first.
     """
-    return _inserted(WorkflowHistory, _history_values(
+    return _inserted(*creation_row(content, user_id, now, workflow_id))
+
+
+def creation_row(content, user_id, now, workflow_id):
+    """``(WorkflowHistory, values)``: the entry ``record_creation`` inserts, for ``rows.insert_rows``."""
+    return WorkflowHistory, _history_values(
         content, None, "draft", user_id, None, {"action": "created", "version": 1}, now, workflow_id,
-    ))
+    )
 
 
 def record_history(content, from_state, to_state, user_id, comment=None, metadata=None, now=None, workflow_id=None):

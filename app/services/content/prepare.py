@@ -38,12 +38,7 @@ def prepare_fields(collection, fields, content_id, current=None, unique_slug=Non
     data = fields.get("data")
     if data is None and current is None:
         data = {}
-    title = fields.get("title")
-    if title is None:
-        title = data.get("title") if isinstance(data, dict) and isinstance(data.get("title"), str) else None
-    if title is None and current is not None:
-        title = current.title
-    title = (title or "").strip()
+    title = _title(fields, data, current)
     if not title:
         errors.append({"field": "title", "message": "is required"})
     elif len(title) > MAX_TITLE_LENGTH:
@@ -65,6 +60,26 @@ def prepare_fields(collection, fields, content_id, current=None, unique_slug=Non
     if errors:
         raise ContentInvalid("Validation failed", errors)
     return values
+
+
+def expected_slug(fields, content_id):
+    """The slug a create's ``prepare_fields`` settles on before making it unique: the given one
+    normalised, or the one generated from the title; None when there is none (no title)."""
+    raw = _given_slug(fields, fields.get("data"))
+    if raw is not None:
+        return normalize_slug(raw) or None
+    title = _title(fields, fields.get("data") or {}, None)
+    return slug_from_title(title, content_id) if title else None
+
+
+def _title(fields, data, current):
+    """The stripped title: ``title``, else ``data.title``, else (on update) the current one."""
+    title = fields.get("title")
+    if title is None:
+        title = data.get("title") if isinstance(data, dict) and isinstance(data.get("title"), str) else None
+    if title is None and current is not None:
+        title = current.title
+    return (title or "").strip()
 
 
 def slug_is_given(fields):

@@ -45,22 +45,29 @@ _HOLDER_OF = {
 }
 
 
-def slug_taken(collection_id, slug, exclude_id=None):
+def slug_taken(collection_id, slug, exclude_id=None, known=None):
     """Another item of the collection holding ``slug`` (deleted ones too; its ``id`` and
-    ``deleted_at``), or None."""
+    ``deleted_at``), or None.
+
+    Args:
+        known: ``{slug: holder or None}`` already read for this collection (a create reads
+            its expected slug's holder with its collection); other slugs are looked up.
+    """
+    if known is not None and exclude_id is None and slug in known:
+        return known[slug]
     params = (collection_id, slug) if exclude_id is None else (collection_id, slug, exclude_id)
     found = fetch_models(Content, _HOLDER_OF[exclude_id is not None], params)
     return found[0] if found else None
 
 
-def free_slug(collection_id, slug):
+def free_slug(collection_id, slug, known=None):
     """``slug`` if no item of the collection holds it, else the first free ``slug-2``, ``slug-3``...
 
     Deleted items count (they keep their slug until purged). A free slug costs one lookup
     in the unique index; a taken one, one more query fetching every slug sharing its
     prefix, so a title used a hundred times costs no more than one used twice.
     """
-    if slug_taken(collection_id, slug) is None:
+    if slug_taken(collection_id, slug, known=known) is None:
         return slug
     prefix = slug[:MAX_SLUG_LENGTH - SUFFIX_ROOM]
     taken = {

@@ -128,9 +128,16 @@ def _store(key, statement):
 
 
 def execute(key, values, build):
-    """Run the statement of shape ``key`` (see ``prepared``); the database cursor."""
+    """Run the statement of shape ``key`` (see ``prepared``); the database cursor.
+
+    On PostgreSQL each connection runs it as a server-side prepared statement, parsed and
+    planned once instead of on every request, a search's excepted (``app.db.prepared``);
+    sqlite3 keeps its own prepared statements.
+    """
+    from app.db.prepared import prepared_sql
+
     sql, params = prepared(key, values, build)
-    return database.execute_sql(sql, params)
+    return database.execute_sql(prepared_sql(sql), params)
 
 
 def clear():

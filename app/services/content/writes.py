@@ -54,15 +54,19 @@ from app.services.content.errors import (
     ContentNotFound,
 )
 from app.services.content.history import (
+    DEFAULT_WORKFLOW_ID,
+    WORKFLOW_OF,
+    creation_row,
     record_creation,
     record_history,
     record_version,
     state_of,
+    version_row,
     workflow_id_for,
 )
 from app.services.content.locks import lock_row
-from app.services.content.prepare import prepare_fields, slug_is_given
-from app.services.content.rows import fetch_models, insert_instance
+from app.services.content.prepare import expected_slug, prepare_fields, slug_is_given
+from app.services.content.rows import fetch_models, insert_instance, insert_rows, instance_row
 from app.services.content.slugs import free_slug, slug_taken
 from app.services.content.workflow import transition
 from app.services.plugins import hooks
@@ -99,10 +103,36 @@ _COLLECTION_COLUMNS = ", ".join(f'"{field.column_name}"' for field in Collection
 _COLLECTION_BY_REF = f'SELECT {_COLLECTION_COLUMNS} FROM "collections" WHERE "id" = {{p}} OR "name" = {{p}} LIMIT 1'
 
 
+# What a create reads in one query: its collection, the collection's workflow (NULL: the
+# default one) and the item holding the slug the create expects to take, if any (the
+# unique index on collection and slug finds it). Parameters: the slug, then the ref twice.
+_COLLECTION_ID = '"collections"."id"'
+_COLLECTION_FOR_CREATE = (
+    "SELECT " + ", ".join(f'"collections"."{field.column_name}"' for field in Collection._meta.sorted_fields)
+    + f', ({WORKFLOW_OF.format(collection=_COLLECTION_ID)}) AS "workflow_id",'
+    ' "holder"."id" AS "slug_holder_id", "holder"."deleted_at" AS "slug_holder_deleted_at"'
+    ' FROM "collections" LEFT JOIN "content" AS "holder"'
+    ' ON "holder"."collection_id" = "collections"."id" AND "holder"."slug" = {p}'
+    ' WHERE "collections"."id" = {p} OR "collections"."name" = {p} LIMIT 1')
+
+
 def find_collection(ref):
     """The collection with id or name ``ref``, or None."""
     found = fetch_models(Collection, _COLLECTION_BY_REF, (ref, ref))
     return found[0] if found else None
+
+
+def _collection_for_create(ref, slug):
+    """``(collection, its workflow's id, {slug: its holder or None})`` for a create in ``ref``
+    (id or name) expecting ``slug`` (None: nothing known); ``(None, None, None)`` without such a collection."""
+    found = fetch_models(Collection, _COLLECTION_FOR_CREATE, (slug or "", ref, ref))
+    if not found:
+        return None, None, None
+    collection = found[0]
+    holder = None
+    if collection.slug_holder_id is not None:
+        holder = Content(id=collection.slug_holder_id, deleted_at=collection.slug_holder_deleted_at)
+    return collection, collection.workflow_id or DEFAULT_WORKFLOW_ID, None if slug is None else {slug: holder}
 
 
 def load_for_write(content_id, include_deleted=False, lock=False):
@@ -136,7 +166,8 @@ def create_content(user, collection_ref, fields, request_id=None):
     other than draft is the workflow's move out of draft, made in the same transaction
     (``transition``: 409 without such an edge, 403 without its permission).
     """
-    collection = find_collection(collection_ref)
+    content_id = new_id()
+    collection, workflow_id, known = _collection_for_create(collection_ref, expected_slug(fields, content_id))
     if collection is None:
         problem = {"field": "collectionId", "message": f"no collection {collection_ref!r}"}
         raise ContentInvalid("Validation failed", [problem])
@@ -146,12 +177,11 @@ def create_content(user, collection_ref, fields, request_id=None):
     hooks.before("content_create", user=user, collection=collection, fields=fields)
     now = now_ms()
     content = Content(
-        id=new_id(), collection=collection, author=user.id, status="draft", workflow_state="draft",
+        id=content_id, collection=collection, author=user.id, status="draft", workflow_state="draft",
         created_at=now, updated_at=now, version_number=1,
     )
     generated = not slug_is_given(fields)
-    _prepare_new(collection, fields, content, generated)
-    workflow_id = workflow_id_for(collection.id)
+    _prepare_new(collection, fields, content, generated, known)
     for _ in range(MAX_SLUG_ATTEMPTS):
         try:
             return _write_new(user, content, status, workflow_id, request_id, now)
@@ -164,18 +194,31 @@ def create_content(user, collection_ref, fields, request_id=None):
     raise ContentConflict("Too many concurrent writers took this title's slugs; retry", {"field": "slug"})
 
 
-def _prepare_new(collection, fields, content, generated):
-    """Validate ``fields`` into the new ``content`` (ContentInvalid) and check a given slug is free (409)."""
+def _prepare_new(collection, fields, content, generated, known=None):
+    """Validate ``fields`` into the new ``content`` (ContentInvalid) and check a given slug is free (409).
+
+    ``known`` (``{slug: holder or None}``, read with the collection) saves looking that slug up again.
+    """
     values = prepare_fields(collection, fields, content.id, current=None,
-                            unique_slug=lambda slug: free_slug(collection.id, slug))
+                            unique_slug=lambda slug: free_slug(collection.id, slug, known))
     for name, value in values.items():
         setattr(content, name, value)
     if not generated:
-        _check_slug(collection.id, content.slug, None)
+        _check_slug(collection.id, content.slug, None, known)
 
 
 def _write_new(user, content, status, workflow_id, request_id, now):
-    """The create's transaction: the content row, its creation entry and its version (and a first move)."""
+    """The create's transaction: the content row, its creation entry and its version (and a first move).
+
+    A draft needs no move: its three rows go in through ``insert_rows`` (one round trip on
+    PostgreSQL), and the ``after`` hooks run once they are committed, as they would inside
+    ``atomic()``.
+    """
+    if status == "draft":
+        insert_rows([instance_row(content), creation_row(content, user.id, now, workflow_id),
+                     version_row(content, user.id, now)])
+        hooks.after("content_create", user=user, content=content)
+        return content
     with database.atomic():
         insert_instance(content)
         record_creation(content, user.id, now, workflow_id)
@@ -290,8 +333,8 @@ def _check_editable(user, content, expected_version):
         )
 
 
-def _check_slug(collection_id, slug, exclude_id):
-    holder = slug_taken(collection_id, slug, exclude_id)
+def _check_slug(collection_id, slug, exclude_id, known=None):
+    holder = slug_taken(collection_id, slug, exclude_id, known)
     if holder is not None:
         raise _slug_conflict(slug, deleted=holder.deleted_at is not None)
 
