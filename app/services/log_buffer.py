@@ -38,7 +38,8 @@ class LogBuffer:
     """Rows waiting to be written, and the thread that writes them.
 
     Args:
-        write: ``write(db, rows)`` writes ``rows`` (dicts) to ``db`` in one transaction.
+        write: ``write(db, rows)`` writes ``rows`` to ``db`` in one transaction (the request
+            log queues ``(RequestRecord, created_at)`` pairs; any value the writer takes will do).
         max_rows: waiting rows that trigger a flush at once.
         max_age_ms: how long the oldest waiting row may wait.
         capacity: the most rows kept waiting; past it the oldest are dropped.
@@ -102,7 +103,7 @@ class LogBuffer:
         try:
             self._write(db, rows)
         except Exception:  # any failure of the log store must stay out of requests and the exit
-            ids = ", ".join(str(row.get("request_id")) for row in rows[:3])
+            ids = ", ".join(str(_request_id(row)) for row in rows[:3])
             log.exception("request-logs: writing %d rows failed (requests %s%s); they are dropped",
                           len(rows), ids, ", ..." if len(rows) > 3 else "")
 
@@ -128,6 +129,13 @@ class LogBuffer:
         if self._oldest is None:
             return None
         return max(0.0, self._oldest + self.max_age_ms / 1000 - self._clock())
+
+
+def _request_id(row):
+    """The request id of a queued row: a dict with ``request_id``, or a ``(RequestRecord, time)`` pair."""
+    if isinstance(row, dict):
+        return row.get("request_id")
+    return getattr(row[0], "request_id", None)
 
 
 def _by_database(taken):

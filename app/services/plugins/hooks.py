@@ -126,7 +126,8 @@ class HookRunner:
             if not self._is_active(impl.plugin_name):
                 continue
             try:
-                impl.function(**{name: kwargs.get(name) for name in names})
+                # Positionally, in the implementation's argument order, as pluggy itself calls it.
+                impl.function(*[kwargs.get(name) for name in names])
             except HookVeto:
                 if vetoable:
                     raise

@@ -1,7 +1,7 @@
 """The ``request-logs`` core plugin: every request written to ``system_logs`` after its response.
 
 Each finished request reaches the ``after_request`` hook, which the app runs through
-``ctx.wait_until`` once the response has been sent. The hook only queues the row in its
+``ctx.wait_until`` once the response has been sent. The hook only queues the request's record and time in its
 worker process's buffer (``app.services.log_buffer``): rows are written in batches, one
 transaction per flush, by a background thread, and flushed when the process exits, so the
 client never waits for a row and a failing write is only logged. ``log_config``'s ``api``
@@ -21,9 +21,9 @@ import random
 import msgspec
 
 from app.db.database import release_connection
-from app.db.models import database
+from app.db.models import database, now_ms
 from app.services.log_buffer import process_buffer
-from app.services.logs import insert_request_logs, request_log_row
+from app.services.logs import insert_request_records
 from app.services.plugins import PluginInfo, hookimpl
 
 NAME = "request-logs"
@@ -73,7 +73,8 @@ class RequestLogs:
         db = database.obj
         try:
             if self._keeps(record):
-                process_buffer(write_batch).add(db, request_log_row(record))
+                # The record and its time only: the writer thread builds the row's values.
+                process_buffer(write_batch).add(db, (record, now_ms()))
         finally:
             if db is not None:
                 release_connection(db)  # reading the settings may have taken a pooled connection
@@ -102,10 +103,11 @@ class RequestLogs:
         return process_buffer(write_batch).flush()
 
 
-def write_batch(db, rows):
-    """Write ``rows`` to ``db`` (the flush thread binds the database the requests used)."""
+def write_batch(db, entries):
+    """Write the ``(RequestRecord, created_at)`` ``entries`` to ``db`` (the flush thread binds the
+    database the requests used)."""
     with database.bound(db):
         try:
-            insert_request_logs(rows)
+            insert_request_records(entries)
         finally:
             release_connection(db)
