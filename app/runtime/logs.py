@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 
 ACCESS_FIELDS = ("request_id", "method", "path", "status", "duration_ms")
 ACCESS_LOGGER = "sonicpy.access"
@@ -79,8 +80,8 @@ class TextFormatter(logging.Formatter):
 
     def format_fields(self, created, levelname, name, message, fields):
         """The line ``format`` writes for a record of these values without exception (``fields`` unused)."""
-        asctime = self.default_msec_format % (self._clock.text(created), _msecs(created))
-        return TEXT_FORMAT % {"asctime": asctime, "levelname": levelname, "name": name, "message": message}
+        # TEXT_FORMAT with logging's "%s,%03d" time, spelled out: this runs for every access line.
+        return f"{self._clock.text(created)},{int(_msecs(created)):03d} {levelname} {name}: {message}"
 
 
 class JsonFormatter(logging.Formatter):
@@ -130,8 +131,8 @@ class BatchedStreamHandler(logging.StreamHandler):
         self.max_bytes = max_bytes
         self._lines = []
         self._size = 0
-        self._pid = None  # the process whose lines wait and whose thread writes them
-        self._due = None
+        self._due = None  # set by the first line of a batch; None until this process's thread runs
+        _HANDLERS.add(self)
         self._closed = False
 
     def emit(self, record):
@@ -159,7 +160,7 @@ class BatchedStreamHandler(logging.StreamHandler):
 
     def _queue(self, line, level):
         """Add ``line``; write the batch now for a WARNING or worse, or a full batch (holding the lock)."""
-        if self._pid != os.getpid():
+        if self._due is None:
             self._start()
         lines = self._lines
         lines.append(line)
@@ -194,12 +195,15 @@ class BatchedStreamHandler(logging.StreamHandler):
             self.stream.flush()
 
     def _start(self):
-        """Start this process's writer thread (a forked process drops the lines its parent writes)."""
-        self._pid = os.getpid()
-        self._lines = []
-        self._size = 0
+        """Start this process's writer thread."""
         self._due = threading.Event()
         threading.Thread(target=self._run, args=(self._due,), name="sonicpy-log-flush", daemon=True).start()
+
+    def _forked(self):
+        """In a forked child: the parent writes the lines it queued, and the child needs a thread of its own."""
+        self._lines = []
+        self._size = 0
+        self._due = None
 
     def _run(self, due):
         while not self._closed:
@@ -254,6 +258,8 @@ def configure_logging(config, stream=None):
 
 
 _FORMATTERS = (TextFormatter, JsonFormatter)
+_HANDLERS = weakref.WeakSet()  # every BatchedStreamHandler of the process, for a fork
+os.register_at_fork(after_in_child=lambda: [handler._forked() for handler in list(_HANDLERS)])
 
 
 def access_log_enabled(config):

@@ -75,7 +75,10 @@ class LogBuffer:
             if self._oldest is None:
                 self._oldest = self._clock()
                 self._wake.notify()
-            elif len(self._rows) >= self.max_rows:
+            elif len(self._rows) == self.max_rows:
+                # Once, as the batch fills: the thread re-checks under the lock before it
+                # waits, so it cannot miss it, and a notify per further row (while the thread
+                # waits for the interpreter to get to it) would only cost the requests.
                 self._wake.notify()
             self._start_thread()
 
