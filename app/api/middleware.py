@@ -2,7 +2,8 @@
 
 Every request, a cached hit included, passes through all of it, so each step costs next to
 nothing when it has nothing to do: the request id is 16 random bytes, the access line is
-built only when the logger keeps it, and the ``after_request`` hooks run as one
+built only when the logger keeps it (and, served, handed to the process log's batching
+handler as its parts: ``app.runtime.logs``), and the ``after_request`` hooks run as one
 ``wait_until`` task after the response.
 """
 

@@ -2,7 +2,8 @@
 
 Writing one ``system_logs`` row per request cost most of a cached hit's time, and on SQLite
 each row took the write lock that content writes need. Rows are therefore queued in memory
-and written together: one transaction (a few multi-row INSERTs) per flush, when
+(the request log queues each request's record and time: its row's values are built by the
+writer, off the request) and written together: one transaction (a few multi-row INSERTs) per flush, when
 ``max_rows`` rows are waiting or the oldest has waited ``max_age_ms``, by a thread started
 on the first row of each process.
 

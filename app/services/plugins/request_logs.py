@@ -1,10 +1,11 @@
 """The ``request-logs`` core plugin: every request written to ``system_logs`` after its response.
 
 Each finished request reaches the ``after_request`` hook, which the app runs through
-``ctx.wait_until`` once the response has been sent. The hook only queues the request's record and time in its
-worker process's buffer (``app.services.log_buffer``): rows are written in batches, one
-transaction per flush, by a background thread, and flushed when the process exits, so the
-client never waits for a row and a failing write is only logged. ``log_config``'s ``api``
+``ctx.wait_until`` once the response has been sent. The hook only queues the request's
+record and time in its worker process's buffer (``app.services.log_buffer``): rows are
+built and written in batches, one transaction per flush, by a background thread, and
+flushed when the process exits, so the client never waits for a row and a failing write
+is only logged. ``log_config``'s ``api``
 row, read once per flush, decides whether a row is kept (``enabled``, ``level``: 2xx/3xx
 are info, 4xx warn, 5xx error) and how long (``retention_days``, purged by the cron
 handler). The plugin's own settings add what ``log_config`` has no column for: paths not
