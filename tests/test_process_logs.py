@@ -156,3 +156,26 @@ def test_the_access_line_is_the_same_without_a_log_record(env, env_name):
     shape = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[,.]\d{3}Z?|\d+ms|\"duration_ms\": \d+")
     assert shape.sub("_", lines[True]) == shape.sub("_", lines[False])
     assert "GET /api/content/nope 404" in lines[True]
+
+
+def test_the_access_line_goes_through_logging_when_more_than_our_handler_could_see_it():
+    from app.runtime.logs import sole_handler
+
+    access = logging.getLogger("sonicpy.access")
+    handler = configure_logging(FakeConfig(None), io.StringIO())
+    saved, logging.root.handlers[:] = logging.root.handlers[:], []
+    try:
+        assert sole_handler(access) is handler
+        access.disabled = True
+        assert sole_handler(access) is None
+        access.disabled = False
+        access.addFilter(lambda record: True)
+        assert sole_handler(access) is None
+        access.filters.clear()
+        logging.root.addHandler(logging.NullHandler())
+        assert sole_handler(access) is None
+    finally:
+        logging.root.handlers[:] = saved
+        access.disabled = False
+        access.filters.clear()
+        logging.getLogger("sonicpy").removeHandler(handler)

@@ -221,6 +221,8 @@ def sole_handler(logger):
     """The BatchedStreamHandler that alone handles ``logger``'s INFO records, with one of this
     module's formatters and no filter on the way; else None (the record must be made).
     """
+    if logger.disabled:  # Logger.handle drops every record of a disabled logger
+        return None
     found = None
     current = logger
     while current is not None:
