@@ -42,24 +42,22 @@ class ExecutionContext:
         if not self._pending:
             return 0
         failures = 0
-        deadline = time.monotonic() + WAIT_UNTIL_BUDGET_SECONDS
+        deadline = None  # the budget starts with the first callable: it cannot be spent before it
         while self._pending:
             queued, self._pending = self._pending, []
             for fn, args, kwargs in queued:
-                failures += self._run_one(fn, args, kwargs, deadline)
+                if deadline is None:
+                    deadline = time.monotonic() + WAIT_UNTIL_BUDGET_SECONDS
+                elif time.monotonic() > deadline:
+                    log.error("wait_until budget exhausted; dropped %s (request %s)", _name(fn), self.request_id)
+                    failures += 1
+                    continue
+                try:
+                    fn(*args, **kwargs)
+                except Exception:
+                    failures += 1
+                    log.exception("wait_until task %s failed (request %s)", _name(fn), self.request_id)
         return failures
-
-    def _run_one(self, fn, args, kwargs, deadline):
-        """Run one queued callable unless past ``deadline``; 1 when it failed or was dropped, else 0."""
-        if time.monotonic() > deadline:
-            log.error("wait_until budget exhausted; dropped %s (request %s)", _name(fn), self.request_id)
-            return 1
-        try:
-            fn(*args, **kwargs)
-        except Exception:
-            log.exception("wait_until task %s failed (request %s)", _name(fn), self.request_id)
-            return 1
-        return 0
 
 
 def _name(fn):

@@ -81,7 +81,8 @@ class LogBuffer:
                 # waits, so it cannot miss it, and a notify per further row (while the thread
                 # waits for the interpreter to get to it) would only cost the requests.
                 self._wake.notify()
-            self._start_thread()
+            if self._thread is None:
+                self._start_thread()
 
     def pending(self):
         """How many rows are waiting."""

@@ -73,19 +73,15 @@ class RequestLogs:
     def after_request(self, record):
         db = database.obj
         try:
-            if self._keeps(record):
+            excluded, sample_rate = self._current_rules()
+            if excluded and record.path.startswith(excluded):
+                return
+            if record.status >= 400 or self._chance() < sample_rate:
                 # The record and its time only: the writer thread builds the row's values.
                 process_buffer(write_batch).add(db, (record, now_ms()))
         finally:
             if db is not None:
                 release_connection(db)  # reading the settings may have taken a pooled connection
-
-    def _keeps(self, record):
-        """Whether the settings log ``record`` (its path is not excluded, and it is sampled)."""
-        excluded, sample_rate = self._current_rules()
-        if excluded and record.path.startswith(excluded):
-            return False
-        return record.status >= 400 or self._chance() < sample_rate
 
     def _current_rules(self):
         """``(excluded path prefixes, sample rate)`` of the current settings."""
