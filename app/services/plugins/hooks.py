@@ -125,20 +125,20 @@ class HookRunner:
 
     def _call(self, hook_name, calls, kwargs, vetoable):
         """Call each active implementation in ``calls`` (None: looked up now) with its arguments of ``kwargs``."""
-        ctx = kwargs.get("ctx")
         for impl, names in self._calls(hook_name) if calls is None else calls:
             if not self._is_active(impl.plugin_name):
                 continue
             try:
                 # Positionally, in the implementation's argument order, as pluggy itself calls it.
-                impl.function(*[kwargs.get(name) for name in names])
+                impl.function(*map(kwargs.get, names))
             except HookVeto:
                 if vetoable:
                     raise
                 log.error("plugin %s: %s raised HookVeto after the write; ignored (request %s)",
-                          impl.plugin_name, hook_name, _request_id(ctx))
+                          impl.plugin_name, hook_name, _request_id(kwargs.get("ctx")))
             except Exception:
-                log.exception("plugin %s: hook %s failed (request %s)", impl.plugin_name, hook_name, _request_id(ctx))
+                log.exception("plugin %s: hook %s failed (request %s)", impl.plugin_name, hook_name,
+                              _request_id(kwargs.get("ctx")))
 
 
 class HookScope:
