@@ -5,12 +5,15 @@ import json
 import logging
 import os
 import re
+import subprocess
+import sys
 import time
 
 import pytest
 
 from app.runtime.logs import configure_logging
-from tests.fixtures.app import client_for
+from tests.fixtures.app import PROJECT_ROOT, bindings_text, client_for
+from tests.fixtures.process import free_port, stop_process, wait_for_port
 
 
 class FakeConfig:
@@ -179,3 +182,52 @@ def test_the_access_line_goes_through_logging_when_more_than_our_handler_could_s
         access.disabled = False
         access.filters.clear()
         logging.getLogger("sonicpy").removeHandler(handler)
+
+
+EXIT_SCRIPT = """
+import logging, sys
+from app.runtime.logs import configure_logging
+
+class Config:
+    env_name = None
+    def setting(self, key, default=None):
+        return default
+
+handler = configure_logging(Config())
+handler.interval = 3600  # only the exit can write it
+logging.getLogger("sonicpy.test").info("written at exit")
+"""
+
+
+def test_lines_still_waiting_are_written_when_the_process_exits():
+    """A clean exit (a gunicorn worker's graceful stop ends the same way) writes the batch."""
+    result = subprocess.run([sys.executable, "-c", EXIT_SCRIPT], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.rstrip().endswith("INFO sonicpy.test: written at exit")
+
+
+def test_a_served_worker_writes_its_access_lines(tmp_path):
+    """Under ``serve`` the access line reaches stderr within its batch's interval (polled, not slept)."""
+    from tests.test_dev import dev_env, get_json
+
+    path = tmp_path / "bindings.toml"
+    path.write_text(bindings_text())
+    port = free_port()
+    errors = tmp_path / "stderr.log"
+    with open(errors, "w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "worker.py", "serve", "--config", str(path), "--bind", f"127.0.0.1:{port}",
+             "--workers", "1"],
+            cwd=PROJECT_ROOT, env={**dev_env(), "SONICPY_PERSIST_TO": str(tmp_path / "state")},
+            stdout=subprocess.DEVNULL, stderr=sink, text=True,
+        )
+    try:
+        wait_for_port(port, timeout=60, proc=proc)
+        request_id, _ = get_json(f"http://127.0.0.1:{port}/health")
+        deadline = time.monotonic() + 30
+        while not [line for line in errors.read_text().splitlines() if "sonicpy.access" in line and request_id in line]:
+            assert time.monotonic() < deadline, "the access line never came"
+            time.sleep(0.05)
+    finally:
+        stop_process(proc)
