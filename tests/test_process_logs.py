@@ -231,3 +231,21 @@ def test_a_served_worker_writes_its_access_lines(tmp_path):
             time.sleep(0.05)
     finally:
         stop_process(proc)
+
+
+def test_a_line_is_written_at_once_when_no_thread_can_start(monkeypatch):
+    """At interpreter shutdown no thread starts: a line logged then (an exit flush's error) is not lost."""
+    import threading
+
+    from app.runtime.logs import BatchedStreamHandler, TextFormatter
+
+    def refuse(thread):
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    stream = io.StringIO()
+    handler = BatchedStreamHandler(stream, interval=3600)
+    handler.setFormatter(TextFormatter())
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    handler.handle(logging.makeLogRecord({"name": "sonicpy.test", "msg": "late", "levelno": logging.INFO,
+                                          "levelname": "INFO"}))
+    assert stream.getvalue().endswith("INFO sonicpy.test: late\n")

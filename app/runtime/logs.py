@@ -160,12 +160,11 @@ class BatchedStreamHandler(logging.StreamHandler):
 
     def _queue(self, line, level):
         """Add ``line``; write the batch now for a WARNING or worse, or a full batch (holding the lock)."""
-        if self._due is None:
-            self._start()
+        threaded = self._due is not None or self._start()
         lines = self._lines
         lines.append(line)
         self._size += len(line) + 1
-        if level >= logging.WARNING or self._size >= self.max_bytes or self.interval <= 0:
+        if level >= logging.WARNING or self._size >= self.max_bytes or self.interval <= 0 or not threaded:
             self._write()
         elif len(lines) == 1:
             self._due.set()  # the first line of a batch: the thread writes it in ``interval``
@@ -195,9 +194,14 @@ class BatchedStreamHandler(logging.StreamHandler):
             self.stream.flush()
 
     def _start(self):
-        """Start this process's writer thread."""
-        self._due = threading.Event()
-        threading.Thread(target=self._run, args=(self._due,), name="sonicpy-log-flush", daemon=True).start()
+        """Start this process's writer thread; False when none can start (the interpreter is exiting)."""
+        due = threading.Event()
+        try:
+            threading.Thread(target=self._run, args=(due,), name="sonicpy-log-flush", daemon=True).start()
+        except RuntimeError:  # no new thread at shutdown: the caller writes its line at once
+            return False
+        self._due = due
+        return True
 
     def _forked(self):
         """In a forked child: the parent writes the lines it queued, and the child needs a thread of its own."""
