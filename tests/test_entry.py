@@ -2,6 +2,7 @@
 
 import logging
 import re
+import time
 
 import pytest
 import webtest
@@ -190,3 +191,18 @@ def test_two_apps_in_one_process_each_read_their_own_database(tmp_path, migrated
     one.get("/auth/me", headers=headers, status=200)
     two.get("/auth/me", headers=headers, status=401)
     one.get("/auth/me", headers=headers, status=200)  # the models follow the app serving the request
+
+
+def test_wait_until_work_past_its_budget_is_dropped_and_logged(monkeypatch, caplog):
+    from app.runtime import context
+
+    monkeypatch.setattr(context, "WAIT_UNTIL_BUDGET_SECONDS", 0.0)
+    ctx = context.ExecutionContext(request_id="r-budget")
+    ran = []
+    ctx.wait_until(lambda: (ran.append(1), time.sleep(0.01)))  # the first always runs: the budget starts with it
+    ctx.wait_until(ran.append, 2)
+    with caplog.at_level(logging.ERROR, logger="sonicpy.wait_until"):
+        assert ctx.run_pending() == 1
+    assert ran == [1]
+    assert any("budget exhausted" in record.getMessage() and "r-budget" in record.getMessage()
+               for record in caplog.records)

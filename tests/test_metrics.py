@@ -119,3 +119,23 @@ def test_two_gunicorn_workers_are_added_up(tmp_path):
             assert sample(text, "sonicpy_http_requests_total", route="/api/collections", status="200") == sent
     finally:
         stop_process(server)
+
+
+@pytest.mark.parametrize("seconds", [0.0, 0.00005, 0.0001, 0.0003, 0.005, 0.0051, 2.5, 7.0, 1e9])
+def test_a_request_is_counted_as_prometheus_client_counts_it(seconds):
+    """``counting`` and ``observing`` add to a child's values what ``inc()`` and ``observe()`` add."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    from app.services.metrics import QUERY_BUCKETS, counting, observing
+
+    expositions = []
+    for direct in (False, True):
+        registry = CollectorRegistry()
+        counter = Counter("c", "c", ["x"], registry=registry).labels("a")
+        histogram = Histogram("h", "h", ["x"], buckets=QUERY_BUCKETS, registry=registry).labels("a")
+        for _ in range(2):
+            (counting(counter) if direct else counter.inc)()
+            (observing(histogram) if direct else histogram.observe)(seconds)
+        expositions.append("\n".join(line for line in generate_latest(registry).decode().splitlines()
+                                     if "_created" not in line))
+    assert expositions[0] == expositions[1]

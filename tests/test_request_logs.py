@@ -358,3 +358,27 @@ def test_rows_still_waiting_are_written_when_the_process_exits(env, tmp_path):
     assert result.returncode == 0, result.stderr
     bind_models(env.DB.db)
     assert sorted(row.request_id for row in api_logs(url="/api/at-exit")) == ["exit-0", "exit-1", "exit-2"]
+
+
+@pytest.mark.parametrize("record", [
+    RequestRecord("POST", "/api/y", "a=1", 503, 7, "u1", "10.0.0.1", "ua/1", "r1"),
+    RequestRecord("GET", "/api/x", "", 200, 0, None, None, None, None),
+    RequestRecord("GET", "/api/x", "", 404, 12.5, None, None, None, "r2"),  # not an int: encoded by msgspec
+])
+def test_a_records_values_are_its_rows(record):
+    """The writer thread binds a record's values directly: those of its ``request_log_row``."""
+    from app.services.logs import _values, request_log_values
+
+    assert list(request_log_values(record, 1234)[1:]) == _values([request_log_row(record, 1234)])[1:]
+
+
+@pytest.mark.backends
+def test_records_with_a_deleted_caller_are_logged_anonymously(web):
+    from app.services.logs import insert_request_records
+
+    user = create_user("author")
+    records = [(RequestRecord("GET", "/api/z", "", 200, 1, uid, None, None, rid), now_ms())
+               for uid, rid in ((user.id, "r-kept"), ("no-such-user", "r-gone"))]
+    assert insert_request_records(records) == 2
+    logged = sorted((row.request_id, row.user_id) for row in api_logs(url="/api/z"))
+    assert logged == [("r-gone", None), ("r-kept", user.id)]

@@ -162,10 +162,12 @@ def parsed_list(req, scope, collection_id=None):
     and only for query strings whose every parameter name is in ``PURE_PARAMS`` as sent.
     """
     query = req.query_string
-    memo_key = (collection_id, scope, query) if _pure(query) else None
-    found = _parsed.get(memo_key) if memo_key is not None else None
+    memo_key = (collection_id, scope, query)
+    found = _parsed.get(memo_key)  # only pure query strings are ever kept: no need to check again
     if found is not None:
         return found
+    if not _pure(query):
+        memo_key = None
     params = list_params(req, scope, collection_id=collection_id)
     found = (params, params.cache_key())
     if memo_key is not None:

@@ -2,7 +2,8 @@
 
 Every request, a cached hit included, passes through all of it, so each step costs next to
 nothing when it has nothing to do: the request id is 16 random bytes, the access line is
-built only when the logger keeps it, and the ``after_request`` hooks run as one
+built only when the logger keeps it (and, served, handed to the process log's batching
+handler as its parts: ``app.runtime.logs``), and the ``after_request`` hooks run as one
 ``wait_until`` task after the response.
 """
 
@@ -15,10 +16,11 @@ from app.api.authentication import client_ip
 from app.api.errors import not_found
 from app.runtime.context import ExecutionContext, new_request_id
 from app.runtime.entry import CTX_KEY, ENV_KEY
+from app.runtime.logs import ACCESS_LOGGER, sole_handler
 from app.services.logs import RequestRecord
 from app.services.plugins import hooks
 
-access_log = logging.getLogger("sonicpy.access")
+access_log = logging.getLogger(ACCESS_LOGGER)
 ACCESS_FORMAT = "%s %s %s %dms (request %s)"
 _access_template = [(None, {})]  # (process id, attributes of an access record LogRecord made there)
 
@@ -62,15 +64,23 @@ class RequestContextMiddleware:
 def log_access(req, resp, request_id, context):
     """Write the ``sonicpy.access`` line of a finished request (method, path, status, duration, id).
 
-    The record goes to the logger's handlers directly (``Logger.handle``, filters
-    included), made by ``access_record``: ``Logger.info`` would look up the caller's frame
-    and ``LogRecord`` the process, thread and file names for every line.
+    When the process log's handler alone receives the line (``sole_handler``: no other
+    handler or filter, as a served app is configured), the line is handed to it as its
+    parts: the same line, without a LogRecord. Otherwise the record goes to the logger's
+    handlers directly (``Logger.handle``, filters included), made by ``access_record``:
+    ``Logger.info`` would look up the caller's frame and ``LogRecord`` the process, thread
+    and file names for every line.
     """
     started = getattr(context, "started", None)
     duration_ms = int((time.perf_counter() - started) * 1000) if started is not None else 0
     method, path, status = req.method, req.path, resp.status_code
-    access_log.handle(access_record((method, path, status, duration_ms, request_id), {
-        "request_id": request_id, "method": method, "path": path, "status": status, "duration_ms": duration_ms}))
+    args = (method, path, status, duration_ms, request_id)
+    fields = {"request_id": request_id, "method": method, "path": path, "status": status, "duration_ms": duration_ms}
+    handler = sole_handler(access_log)
+    if handler is not None:
+        handler.write_fields(ACCESS_LOGGER, ACCESS_FORMAT % args, fields)
+    else:
+        access_log.handle(access_record(args, fields))
 
 
 def access_record(args, extra):

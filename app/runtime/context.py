@@ -35,22 +35,28 @@ class ExecutionContext:
         self._pending.append((fn, args, kwargs))
 
     def run_pending(self):
-        """Run every queued callable; log (never raise) their errors. Returns the failure count."""
+        """Run every queued callable; log (never raise) their errors. Returns the failure count.
+
+        Callables queued while these run (by one of them) run too, after them.
+        """
         if not self._pending:
             return 0
         failures = 0
-        deadline = time.monotonic() + WAIT_UNTIL_BUDGET_SECONDS
+        deadline = None  # the budget starts with the first callable: it cannot be spent before it
         while self._pending:
-            fn, args, kwargs = self._pending.pop(0)
-            if time.monotonic() > deadline:
-                log.error("wait_until budget exhausted; dropped %s (request %s)", _name(fn), self.request_id)
-                failures += 1
-                continue
-            try:
-                fn(*args, **kwargs)
-            except Exception:
-                failures += 1
-                log.exception("wait_until task %s failed (request %s)", _name(fn), self.request_id)
+            queued, self._pending = self._pending, []
+            for fn, args, kwargs in queued:
+                if deadline is None:
+                    deadline = time.monotonic() + WAIT_UNTIL_BUDGET_SECONDS
+                elif time.monotonic() > deadline:
+                    log.error("wait_until budget exhausted; dropped %s (request %s)", _name(fn), self.request_id)
+                    failures += 1
+                    continue
+                try:
+                    fn(*args, **kwargs)
+                except Exception:
+                    failures += 1
+                    log.exception("wait_until task %s failed (request %s)", _name(fn), self.request_id)
         return failures
 
 

@@ -2,7 +2,8 @@
 
 Writing one ``system_logs`` row per request cost most of a cached hit's time, and on SQLite
 each row took the write lock that content writes need. Rows are therefore queued in memory
-and written together: one transaction (a few multi-row INSERTs) per flush, when
+(the request log queues each request's record and time: its row's values are built by the
+writer, off the request) and written together: one transaction (a few multi-row INSERTs) per flush, when
 ``max_rows`` rows are waiting or the oldest has waited ``max_age_ms``, by a thread started
 on the first row of each process.
 
@@ -38,7 +39,8 @@ class LogBuffer:
     """Rows waiting to be written, and the thread that writes them.
 
     Args:
-        write: ``write(db, rows)`` writes ``rows`` (dicts) to ``db`` in one transaction.
+        write: ``write(db, rows)`` writes ``rows`` to ``db`` in one transaction (the request
+            log queues ``(RequestRecord, created_at)`` pairs; any value the writer takes will do).
         max_rows: waiting rows that trigger a flush at once.
         max_age_ms: how long the oldest waiting row may wait.
         capacity: the most rows kept waiting; past it the oldest are dropped.
@@ -74,9 +76,13 @@ class LogBuffer:
             if self._oldest is None:
                 self._oldest = self._clock()
                 self._wake.notify()
-            elif len(self._rows) >= self.max_rows:
+            elif len(self._rows) == self.max_rows:
+                # Once, as the batch fills: the thread re-checks under the lock before it
+                # waits, so it cannot miss it, and a notify per further row (while the thread
+                # waits for the interpreter to get to it) would only cost the requests.
                 self._wake.notify()
-            self._start_thread()
+            if self._thread is None:
+                self._start_thread()
 
     def pending(self):
         """How many rows are waiting."""
@@ -102,7 +108,7 @@ class LogBuffer:
         try:
             self._write(db, rows)
         except Exception:  # any failure of the log store must stay out of requests and the exit
-            ids = ", ".join(str(row.get("request_id")) for row in rows[:3])
+            ids = ", ".join(str(_request_id(row)) for row in rows[:3])
             log.exception("request-logs: writing %d rows failed (requests %s%s); they are dropped",
                           len(rows), ids, ", ..." if len(rows) > 3 else "")
 
@@ -128,6 +134,13 @@ class LogBuffer:
         if self._oldest is None:
             return None
         return max(0.0, self._oldest + self.max_age_ms / 1000 - self._clock())
+
+
+def _request_id(row):
+    """The request id of a queued row: a dict with ``request_id``, or a ``(RequestRecord, time)`` pair."""
+    if isinstance(row, dict):
+        return row.get("request_id")
+    return getattr(row[0], "request_id", None)
 
 
 def _by_database(taken):

@@ -12,9 +12,13 @@ The metrics are created once per process (prometheus-client keeps one value per 
 and process), whatever number of apps the process builds. Every request is counted, so the
 child of each label set is looked up once and kept (``labels()`` checks and joins the
 label values on every call); the children are prometheus-client's own, so the exposition,
-multiprocess files included, is the same.
+multiprocess files included, is the same. A request's counts go straight to the children's
+values (``counting``, ``observing``): the same additions ``inc()`` and ``observe()`` make,
+without their checks (a child is always observable, the amounts never negative), which
+were most of what counting a request cost.
 """
 
+import bisect
 import functools
 import os
 import threading
@@ -44,6 +48,7 @@ class RequestMetrics:
 
     def __init__(self):
         self._children = {}  # (method, route, status) or (id of a metric, label values) -> children
+        self._reads = {}  # cache source -> its counting()
         self.registry = CollectorRegistry()
         self.requests = Counter("sonicpy_http_requests", "HTTP requests served", ["method", "route", "status"],
                                 registry=self.registry)
@@ -61,12 +66,16 @@ class RequestMetrics:
         cached read, the tier that answered (``memory``, ``kv`` or ``database``)."""
         counted = self._children.get((method, route, status))
         if counted is None:
-            counted = (self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+            counted = (counting(self.requests.labels(method, route, str(status))),
+                       observing(self.latency.labels(method, route)))
             self._children[(method, route, status)] = counted
-        counted[0].inc()
-        counted[1].observe(seconds)
+        counted[0]()
+        counted[1](seconds)
         if cache_source:
-            self.child(self.cache_reads, cache_source).inc()
+            read = self._reads.get(cache_source)
+            if read is None:
+                read = self._reads[cache_source] = counting(self.child(self.cache_reads, cache_source))
+            read()
 
     def child(self, metric, *labels):
         """``metric.labels(*labels)``, looked up once per label values and kept."""
@@ -83,6 +92,31 @@ class RequestMetrics:
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+def counting(counter):
+    """A function adding 1 to the Counter child ``counter``, as ``counter.inc()`` does."""
+    value = getattr(counter, "_value", None)
+    if value is None:  # a prometheus-client laid out otherwise: its own method
+        return counter.inc
+    return functools.partial(value.inc, 1)
+
+
+def observing(histogram):
+    """A function ``observe(seconds)`` adding to the Histogram child ``histogram`` as its ``observe`` does."""
+    try:
+        total, buckets, bounds = histogram._sum, histogram._buckets, tuple(histogram._upper_bounds)
+    except AttributeError:  # a prometheus-client laid out otherwise: its own method
+        return histogram.observe
+    adds = tuple(bucket.inc for bucket in buckets)
+    add_total = total.inc
+
+    def observe(seconds):
+        add_total(seconds)
+        # The first bucket whose upper bound is at least ``seconds`` (the last one is +Inf).
+        adds[bisect.bisect_left(bounds, seconds)](1)
+
+    return observe
 
 
 @functools.cache
@@ -107,7 +141,7 @@ def time_queries(db):
         return db
     metrics = request_metrics()
     backend = "postgresql" if is_postgres(db) else "sqlite"
-    by_kind = {kind: metrics.child(metrics.db_queries, backend, kind) for kind in (*STATEMENTS, "other")}
+    by_kind = {kind: observing(metrics.child(metrics.db_queries, backend, kind)) for kind in (*STATEMENTS, "other")}
     run = db.execute_sql
 
     def execute_sql(sql, params=None):
@@ -115,7 +149,7 @@ def time_queries(db):
         try:
             return run(sql, params)
         finally:
-            by_kind[statement_kind(sql)].observe(time.perf_counter() - started)
+            by_kind[statement_kind(sql)](time.perf_counter() - started)
 
     db.execute_sql = execute_sql
     db._sonicpy_timed = True

@@ -84,21 +84,24 @@ class HookRunner:
     def before(self, name, ctx=None, **kwargs):
         """Run the ``before_<name>`` hooks; a ``HookVeto`` propagates, other errors are logged."""
         hook_name = "before_" + name
-        if self._calls(hook_name):
+        calls = self._calls(hook_name)
+        if calls:
             kwargs["ctx"] = ctx
-            self._call(hook_name, kwargs, True)
+            self._call(hook_name, calls, kwargs, True)
 
     def after(self, name, ctx=None, **kwargs):
         """Run the ``after_<name>`` hooks once the current transaction commits; errors are logged."""
         hook_name = "after_" + name
-        if not self._calls(hook_name):
+        calls = self._calls(hook_name)
+        if not calls:
             return
         kwargs["ctx"] = ctx
         db = database.obj
         if db is not None and db.in_transaction():
-            db.after_commit(functools.partial(self._call, hook_name, kwargs, False))
+            # Looked up again once committed: a plugin registered meanwhile is called too.
+            db.after_commit(functools.partial(self._call, hook_name, None, kwargs, False))
         else:
-            self._call(hook_name, kwargs, False)
+            self._call(hook_name, calls, kwargs, False)
 
     def implementations(self, hook_name):
         """The hook implementations of ``hook_name`` in pluggy's calling order (last registered first)."""
@@ -120,20 +123,22 @@ class HookRunner:
             self._kept[hook_name] = (changes, calls)
         return calls
 
-    def _call(self, hook_name, kwargs, vetoable):
-        ctx = kwargs.get("ctx")
-        for impl, names in self._calls(hook_name):
+    def _call(self, hook_name, calls, kwargs, vetoable):
+        """Call each active implementation in ``calls`` (None: looked up now) with its arguments of ``kwargs``."""
+        for impl, names in self._calls(hook_name) if calls is None else calls:
             if not self._is_active(impl.plugin_name):
                 continue
             try:
-                impl.function(**{name: kwargs.get(name) for name in names})
+                # Positionally, in the implementation's argument order, as pluggy itself calls it.
+                impl.function(*map(kwargs.get, names))
             except HookVeto:
                 if vetoable:
                     raise
                 log.error("plugin %s: %s raised HookVeto after the write; ignored (request %s)",
-                          impl.plugin_name, hook_name, _request_id(ctx))
+                          impl.plugin_name, hook_name, _request_id(kwargs.get("ctx")))
             except Exception:
-                log.exception("plugin %s: hook %s failed (request %s)", impl.plugin_name, hook_name, _request_id(ctx))
+                log.exception("plugin %s: hook %s failed (request %s)", impl.plugin_name, hook_name,
+                              _request_id(kwargs.get("ctx")))
 
 
 class HookScope:

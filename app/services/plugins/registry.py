@@ -122,8 +122,9 @@ class PluginRegistry:
         generation holds (``ThreeTierCache.get_or_load_shared``): callers must not change it.
         """
         memo = hooks.request_memo()
-        if memo is not None and self in memo:
-            return memo[self]
+        states = memo.get(self) if memo is not None else None
+        if states is not None:
+            return states
         states = self._read_states()
         if memo is not None:
             memo[self] = states

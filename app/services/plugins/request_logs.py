@@ -1,10 +1,11 @@
 """The ``request-logs`` core plugin: every request written to ``system_logs`` after its response.
 
 Each finished request reaches the ``after_request`` hook, which the app runs through
-``ctx.wait_until`` once the response has been sent. The hook only queues the row in its
-worker process's buffer (``app.services.log_buffer``): rows are written in batches, one
-transaction per flush, by a background thread, and flushed when the process exits, so the
-client never waits for a row and a failing write is only logged. ``log_config``'s ``api``
+``ctx.wait_until`` once the response has been sent. The hook only queues the request's
+record and time in its worker process's buffer (``app.services.log_buffer``): rows are
+built and written in batches, one transaction per flush, by a background thread, and
+flushed when the process exits, so the client never waits for a row and a failing write
+is only logged. ``log_config``'s ``api``
 row, read once per flush, decides whether a row is kept (``enabled``, ``level``: 2xx/3xx
 are info, 4xx warn, 5xx error) and how long (``retention_days``, purged by the cron
 handler). The plugin's own settings add what ``log_config`` has no column for: paths not
@@ -21,9 +22,9 @@ import random
 import msgspec
 
 from app.db.database import release_connection
-from app.db.models import database
+from app.db.models import database, now_ms
 from app.services.log_buffer import process_buffer
-from app.services.logs import insert_request_logs, request_log_row
+from app.services.logs import insert_request_records
 from app.services.plugins import PluginInfo, hookimpl
 
 NAME = "request-logs"
@@ -72,18 +73,15 @@ class RequestLogs:
     def after_request(self, record):
         db = database.obj
         try:
-            if self._keeps(record):
-                process_buffer(write_batch).add(db, request_log_row(record))
+            excluded, sample_rate = self._current_rules()
+            if excluded and record.path.startswith(excluded):
+                return
+            if record.status >= 400 or self._chance() < sample_rate:
+                # The record and its time only: the writer thread builds the row's values.
+                process_buffer(write_batch).add(db, (record, now_ms()))
         finally:
             if db is not None:
                 release_connection(db)  # reading the settings may have taken a pooled connection
-
-    def _keeps(self, record):
-        """Whether the settings log ``record`` (its path is not excluded, and it is sampled)."""
-        excluded, sample_rate = self._current_rules()
-        if excluded and record.path.startswith(excluded):
-            return False
-        return record.status >= 400 or self._chance() < sample_rate
 
     def _current_rules(self):
         """``(excluded path prefixes, sample rate)`` of the current settings."""
@@ -102,10 +100,11 @@ class RequestLogs:
         return process_buffer(write_batch).flush()
 
 
-def write_batch(db, rows):
-    """Write ``rows`` to ``db`` (the flush thread binds the database the requests used)."""
+def write_batch(db, entries):
+    """Write the ``(RequestRecord, created_at)`` ``entries`` to ``db`` (the flush thread binds the
+    database the requests used)."""
     with database.bound(db):
         try:
-            insert_request_logs(rows)
+            insert_request_records(entries)
         finally:
             release_connection(db)
