@@ -136,8 +136,14 @@ def _camel(name):
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
+# Both are kept per Struct type (a fixed set of classes): reading a type's fields resolves its
+# annotations, tens of microseconds that every request with a body paid again.
+@functools.cache
 def casing_aliases(struct_type):
-    """``{other casing: declared name}`` of ``struct_type``'s fields (a name it declares itself is no alias)."""
+    """``{other casing: declared name}`` of ``struct_type``'s fields (a name it declares itself is no alias).
+
+    The dict is shared by every caller: read it, never change it.
+    """
     declared = {field.encode_name for field in msgspec.structs.fields(struct_type)}
     aliases = {}
     for name in declared:
@@ -171,6 +177,7 @@ def either_casing(media, struct_type, path=""):
     return renamed
 
 
+@functools.cache
 @functools.cache
 def _nested_structs(struct_type):
     """``{field name: msgspec.inspect type}`` of the fields that hold Structs, at any depth."""
