@@ -52,7 +52,7 @@ MATRIX = [
     # Viewers and authors hold collections.read, but the admin API is not theirs.
     ("GET", "/admin/api/collections", None, ADMIN_API_ROLES, 200),
     ("GET", "/admin/api/collections/{collection}", None, ADMIN_API_ROLES, 200),
-    ("POST", "/admin/api/collections", {"name": "new", "displayName": "New"}, ADMIN, 201),
+    ("POST", "/admin/api/collections", {"name": "fresh", "displayName": "Fresh"}, ADMIN, 201),
     ("PATCH", "/admin/api/collections/{collection}", {"description": "changed"}, ADMIN, 200),
     ("DELETE", "/admin/api/collections/{collection}", None, ADMIN, 200),
     ("GET", "/api/collections", None, ROLES, 200),
