@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from peewee import Value
 
 from app.db.models import database
+from app.db.prepared import prepared_sql
 
 MAX_STATEMENTS = 512
 
@@ -134,8 +135,6 @@ def execute(key, values, build):
     planned once instead of on every request, a search's excepted (``app.db.prepared``);
     sqlite3 keeps its own prepared statements.
     """
-    from app.db.prepared import prepared_sql
-
     sql, params = prepared(key, values, build)
     return database.execute_sql(prepared_sql(sql), params)
 
