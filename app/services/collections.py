@@ -19,14 +19,13 @@ import secrets
 
 from app.db.models import Collection, Content, Workflow, database, now_ms
 from app.services.collection_schema import RESERVED_NAMES, reserved_name_message
-from app.services.content.rows import fetch_models
+from app.services.content.rows import columns_of, fetch_models
 from app.services.errors import CONFLICT, INVALID, NOT_FOUND, ServiceError
 from app.services.field_indexes import sync_field_indexes
 
 # A collection's content list looks the collection up by name on every request: a fixed
 # statement, not a query Peewee compiles each time.
-_BY_NAME = 'SELECT {columns} FROM "collections" WHERE "name" = {{p}} LIMIT 1'.format(
-    columns=", ".join(f'"{field.column_name}"' for field in Collection._meta.sorted_fields))
+_BY_NAME = f'SELECT {columns_of(Collection)} FROM "collections" WHERE "name" = {{p}} LIMIT 1'
 
 
 class CollectionNotFound(ServiceError):

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from app.db.models import Plugin, Webhook, WebhookDelivery, database, now_ms
-from app.services.content.rows import fetch_models
+from app.services.content.rows import columns_of, fetch_models
 from app.services.errors import INVALID, NOT_FOUND, ServiceError
 from app.services.metrics import request_metrics
 
@@ -202,8 +202,7 @@ def enqueue(event, data, webhook_ids=None, include_inactive=False):
     return rows
 
 
-_COLUMNS = ", ".join(f'"{field.column_name}"' for field in Webhook._meta.sorted_fields)
-_ACTIVE = f'SELECT {_COLUMNS} FROM "webhooks" WHERE "is_active" = 1'
+_ACTIVE = f'SELECT {columns_of(Webhook)} FROM "webhooks" WHERE "is_active" = 1'
 
 
 def _endpoints(webhook_ids, include_inactive):

@@ -76,6 +76,13 @@ def instance_row(instance):
     return type(instance), instance.__data__
 
 
+def columns_of(model, table=None):
+    """``model``'s columns as a SELECT list, in field order (each ``"table"."column"`` with ``table``),
+    for the fixed SELECTs ``fetch_models`` reads into instances."""
+    prefix = f'"{table}".' if table else ""
+    return ", ".join(f'{prefix}"{field.column_name}"' for field in model._meta.sorted_fields)
+
+
 def fetch_one(template, params):
     """The first row (a tuple) of the SELECT ``template`` (``{p}`` for each parameter), or None."""
     return database.execute_sql(_sql(template, template.format), params).fetchone()

@@ -66,7 +66,7 @@ from app.services.content.history import (
 )
 from app.services.content.locks import lock_row
 from app.services.content.prepare import expected_slug, prepare_fields, slug_is_given
-from app.services.content.rows import fetch_models, insert_instance, insert_rows, instance_row
+from app.services.content.rows import columns_of, fetch_models, insert_instance, insert_rows, instance_row
 from app.services.content.slugs import free_slug, slug_taken
 from app.services.content.workflow import transition
 from app.services.plugins import hooks
@@ -99,8 +99,7 @@ def may_edit(user, content):
 # ---------------------------------------------------------------- the API's writes
 
 
-_COLLECTION_COLUMNS = ", ".join(f'"{field.column_name}"' for field in Collection._meta.sorted_fields)
-_COLLECTION_BY_REF = f'SELECT {_COLLECTION_COLUMNS} FROM "collections" WHERE "id" = {{p}} OR "name" = {{p}} LIMIT 1'
+_COLLECTION_BY_REF = f'SELECT {columns_of(Collection)} FROM "collections" WHERE "id" = {{p}} OR "name" = {{p}} LIMIT 1'
 
 
 # What a create reads in one query: its collection, the collection's workflow (NULL: the
@@ -108,7 +107,7 @@ _COLLECTION_BY_REF = f'SELECT {_COLLECTION_COLUMNS} FROM "collections" WHERE "id
 # unique index on collection and slug finds it). Parameters: the slug, then the ref twice.
 _COLLECTION_ID = '"collections"."id"'
 _COLLECTION_FOR_CREATE = (
-    "SELECT " + ", ".join(f'"collections"."{field.column_name}"' for field in Collection._meta.sorted_fields)
+    f'SELECT {columns_of(Collection, "collections")}'
     + f', ({WORKFLOW_OF.format(collection=_COLLECTION_ID)}) AS "workflow_id",'
     ' "holder"."id" AS "slug_holder_id", "holder"."deleted_at" AS "slug_holder_deleted_at"'
     ' FROM "collections" LEFT JOIN "content" AS "holder"'
