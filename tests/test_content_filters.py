@@ -7,7 +7,7 @@ import json
 import pytest
 
 from app.db.models import Content, bind_models
-from tests.fixtures.app import client_for, make_env, migrate
+from tests.fixtures.app import client_for, module_env
 from tests.fixtures.content import BLOG_SCHEMA, create_collection, insert_items
 from tests.fixtures.users import bearer, create_user, token_for
 
@@ -44,17 +44,9 @@ def seed():
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def backend(request, tmp_path_factory):
     """A seeded app per database, shared by the module's (read-only) tests."""
-    folder = tmp_path_factory.mktemp(f"filters-{request.param}")
-    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
-    url = server.create_database("content_filters") if server else None
-    env = make_env(folder, database_url=url)
-    migrate(env)
-    bind_models(env.DB.db)
-    seed()
-    yield env, client_for(env)
-    env.DB.db.close()
-    if server:
-        server.drop_database("content_filters")
+    with module_env(request, tmp_path_factory, "content_filters") as env:
+        seed()
+        yield env, client_for(env)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from app.db.database import is_postgres
 from app.db.models import bind_models
-from tests.fixtures.app import client_for, make_env, migrate, record_statements
+from tests.fixtures.app import client_for, module_env, record_statements
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.test_query_depth import assert_indexed_page, page_plan, plan, scans_content, uses
@@ -37,23 +37,15 @@ POSTGRES_SEED = (
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def deep(request, tmp_path_factory):
     """A seeded app per database and an editor's headers, shared by the module's read-only tests."""
-    folder = tmp_path_factory.mktemp(f"editor-depth-{request.param}")
-    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
-    url = server.create_database("editor_depth") if server else None
-    env = make_env(folder, database_url=url)
-    migrate(env)
-    db = env.DB.db
-    bind_models(db)
-    author = create_user("author")
-    shop, pages = create_collection("shop"), create_collection("pages")
-    with db.atomic():
-        db.execute_sql(POSTGRES_SEED if is_postgres(db) else SQLITE_SEED, (shop.id, pages.id, author.id))
-    if is_postgres(db):
-        db.execute_sql("ANALYZE")  # autovacuum would, in time; SQLite has no statistics (see test_query_depth)
-    yield env, client_for(env), bearer(token_for(create_user("editor")))
-    db.close()
-    if server:
-        server.drop_database("editor_depth")
+    with module_env(request, tmp_path_factory, "editor_depth") as env:
+        db = env.DB.db
+        author = create_user("author")
+        shop, pages = create_collection("shop"), create_collection("pages")
+        with db.atomic():
+            db.execute_sql(POSTGRES_SEED if is_postgres(db) else SQLITE_SEED, (shop.id, pages.id, author.id))
+        if is_postgres(db):
+            db.execute_sql("ANALYZE")  # autovacuum would, in time; SQLite has no statistics (see test_query_depth)
+        yield env, client_for(env), bearer(token_for(create_user("editor")))
 
 
 @pytest.fixture

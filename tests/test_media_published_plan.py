@@ -11,7 +11,7 @@ import pytest
 from app.db.database import is_postgres
 from app.db.models import Media, bind_models
 from app.services.media import visibility
-from tests.fixtures.app import make_env, migrate, record_statements
+from tests.fixtures.app import module_env, record_statements
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import create_user
 from tests.test_query_depth import plan, uses
@@ -35,31 +35,23 @@ def add_media(uploader, name):
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def deep(request, tmp_path_factory):
     """A migrated database with ``ROWS`` published items and four files, shared by the module."""
-    folder = tmp_path_factory.mktemp(f"media-published-{request.param}")
-    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
-    url = server.create_database("media_published") if server else None
-    env = make_env(folder, database_url=url)
-    migrate(env)
-    db = env.DB.db
-    bind_models(db)
-    author = create_user("author")
-    posts = create_collection("posts")
-    with db.atomic():
-        db.execute_sql(POSTGRES_SEED if is_postgres(db) else SQLITE_SEED, (posts.id, author.id))
-    files = {name: add_media(author, name) for name in ("featured", "draft-only", "named", "unused")}
-    mark = "%s" if is_postgres(db) else "?"
-    with db.atomic():
-        db.execute_sql(f"UPDATE content SET featured_image_id = {mark} WHERE id = 'p17'", (files["featured"].id,))
-        db.execute_sql(f"UPDATE content SET featured_image_id = {mark}, status = 'draft' WHERE id = 'p18'",
-                       (files["draft-only"].id,))
-        db.execute_sql(f"UPDATE content SET data = {mark} WHERE id = 'p4000'",
-                       ('{"body": "<img src=\\"/files/uploads/named.png\\">"}',))
-    if is_postgres(db):
-        db.execute_sql("ANALYZE")
-    yield env, files
-    db.close()
-    if server:
-        server.drop_database("media_published")
+    with module_env(request, tmp_path_factory, "media_published") as env:
+        db = env.DB.db
+        author = create_user("author")
+        posts = create_collection("posts")
+        with db.atomic():
+            db.execute_sql(POSTGRES_SEED if is_postgres(db) else SQLITE_SEED, (posts.id, author.id))
+        files = {name: add_media(author, name) for name in ("featured", "draft-only", "named", "unused")}
+        mark = "%s" if is_postgres(db) else "?"
+        with db.atomic():
+            db.execute_sql(f"UPDATE content SET featured_image_id = {mark} WHERE id = 'p17'", (files["featured"].id,))
+            db.execute_sql(f"UPDATE content SET featured_image_id = {mark}, status = 'draft' WHERE id = 'p18'",
+                           (files["draft-only"].id,))
+            db.execute_sql(f"UPDATE content SET data = {mark} WHERE id = 'p4000'",
+                           ('{"body": "<img src=\\"/files/uploads/named.png\\">"}',))
+        if is_postgres(db):
+            db.execute_sql("ANALYZE")
+        yield env, files
 
 
 @pytest.fixture

@@ -15,27 +15,18 @@ import msgspec
 import pytest
 
 from app.api.request_guard import MAX_QUERY_STRING_LENGTH
-from app.db.models import bind_models
 from app.services.content.filters import MAX_CONDITIONS, MAX_WHERE_LENGTH
 from app.services.content.values import MAX_MATCH_TERMS
-from tests.fixtures.app import client_for, make_env, migrate
+from tests.fixtures.app import client_for, module_env
 from tests.fixtures.content import BLOG_SCHEMA, create_collection, insert_items
 from tests.fixtures.users import create_user
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def client(request, tmp_path_factory):
-    folder = tmp_path_factory.mktemp(f"bounds-{request.param}")
-    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
-    url = server.create_database("query_bounds") if server else None
-    env = make_env(folder, database_url=url)
-    migrate(env)
-    bind_models(env.DB.db)
-    insert_items(create_collection("blog", BLOG_SCHEMA), create_user("author"), 3)
-    yield client_for(env)
-    env.DB.db.close()
-    if server:
-        server.drop_database("query_bounds")
+    with module_env(request, tmp_path_factory, "query_bounds") as env:
+        insert_items(create_collection("blog", BLOG_SCHEMA), create_user("author"), 3)
+        yield client_for(env)
 
 
 def words(n):

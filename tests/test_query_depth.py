@@ -16,7 +16,7 @@ from app.db.database import is_postgres
 from app.db.models import bind_models
 from app.services.content.query import COUNT_LIMIT
 from app.services.field_indexes import sync_field_indexes
-from tests.fixtures.app import client_for, make_env, migrate, record_statements
+from tests.fixtures.app import client_for, module_env, record_statements
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import bearer, create_user, token_for
 
@@ -46,27 +46,19 @@ POSTGRES_SEED = (
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def deep(request, tmp_path_factory):
     """A seeded app per database, shared by the module's read-only tests."""
-    folder = tmp_path_factory.mktemp(f"depth-{request.param}")
-    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
-    url = server.create_database("query_depth") if server else None
-    env = make_env(folder, database_url=url)
-    migrate(env)
-    db = env.DB.db
-    bind_models(db)
-    author = create_user("author")
-    shop = create_collection("shop", SCHEMA)
-    sync_field_indexes(db)
-    with db.atomic():
-        db.execute_sql(POSTGRES_SEED if is_postgres(db) else SQLITE_SEED, (shop.id, author.id))
-    if is_postgres(db):
-        # PostgreSQL's autovacuum gathers statistics by itself. SQLite has none unless someone
-        # runs ANALYZE (the app never does); with them and a site of one user, it would
-        # join content last and sort every matching row (the same for every list shape).
-        db.execute_sql("ANALYZE")
-    yield env, client_for(env)
-    db.close()
-    if server:
-        server.drop_database("query_depth")
+    with module_env(request, tmp_path_factory, "query_depth") as env:
+        db = env.DB.db
+        author = create_user("author")
+        shop = create_collection("shop", SCHEMA)
+        sync_field_indexes(db)
+        with db.atomic():
+            db.execute_sql(POSTGRES_SEED if is_postgres(db) else SQLITE_SEED, (shop.id, author.id))
+        if is_postgres(db):
+            # PostgreSQL's autovacuum gathers statistics by itself. SQLite has none unless someone
+            # runs ANALYZE (the app never does); with them and a site of one user, it would
+            # join content last and sort every matching row (the same for every list shape).
+            db.execute_sql("ANALYZE")
+        yield env, client_for(env)
 
 
 @pytest.fixture
