@@ -19,8 +19,8 @@ from app.db.models import (
     new_id,
     now_ms,
 )
+from app.db.rows import fetch_models, insert_rows
 from app.services.content import writes
-from app.services.content.rows import fetch_models, insert_rows
 from app.services.content.slugs import free_slug, slug_taken
 from tests.fixtures.app import record_statements
 from tests.fixtures.content import create_collection, insert_items

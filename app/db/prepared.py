@@ -4,7 +4,7 @@ psycopg2 sends every statement as text, which the server parses, analyses and pl
 anew each time: for a content read (four tables joined) that is about 150 us of the
 server's time, where the execution itself takes 20. The app's hot statements are fixed
 texts bound to new values (``app.services.content.statements`` compiles each read shape
-once, ``app.services.content.rows`` holds the write path's), so each connection prepares
+once, ``app.db.rows`` holds the fixed statements of hot paths), so each connection prepares
 such a statement the first time it runs it (``PREPARE``) and then only sends
 ``EXECUTE name (values)``. After five executions PostgreSQL may keep one generic plan for
 the statement when it costs no more than the plans made for each value (``plan_cache_mode

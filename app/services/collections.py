@@ -18,8 +18,8 @@ write that declares them, and lose them with the last collection declaring them
 import secrets
 
 from app.db.models import Collection, Content, Workflow, database, now_ms
+from app.db.rows import columns_of, fetch_models
 from app.services.collection_schema import RESERVED_NAMES, reserved_name_message
-from app.services.content.rows import columns_of, fetch_models
 from app.services.errors import CONFLICT, INVALID, NOT_FOUND, ServiceError
 from app.services.field_indexes import sync_field_indexes
 

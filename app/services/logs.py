@@ -13,7 +13,8 @@ from typing import NamedTuple
 import msgspec
 import peewee
 
-from app.db.models import LogConfig, SystemLog, User, database, now_ms
+from app.db.models import SystemLog, User, database, now_ms
+from app.db.rows import fetch_one
 from app.runtime.ids import time_ordered_id
 
 LEVELS = ("debug", "info", "warn", "error", "fatal")
@@ -67,8 +68,7 @@ def lowest_level_kept(category):
     Read once per request log batch: its SQL is written once per parameter style, since
     Peewee compiling the query took a quarter of what writing a hundred rows did.
     """
-    db = database.obj
-    found = db.execute_sql(_log_config_sql(db.param), (category,)).fetchone()
+    found = fetch_one(_LOG_CONFIG, (category,))
     if found is None:
         return 0
     enabled, level = found
@@ -77,17 +77,7 @@ def lowest_level_kept(category):
     return LEVELS.index(level if level in LEVELS else "info")
 
 
-_LOG_CONFIG_SQL = {}  # parameter mark -> the SELECT of a category's enabled and level
-
-
-def _log_config_sql(mark):
-    sql = _LOG_CONFIG_SQL.get(mark)
-    if sql is None:
-        fields = LogConfig._meta.fields
-        sql = _LOG_CONFIG_SQL[mark] = (
-            f'SELECT "{fields["enabled"].column_name}", "{fields["level"].column_name}" '
-            f'FROM "{LogConfig._meta.table_name}" WHERE "{fields["category"].column_name}" = {mark} LIMIT 1')
-    return sql
+_LOG_CONFIG = 'SELECT "enabled", "level" FROM "log_config" WHERE "category" = {p} LIMIT 1'
 
 
 def request_log_row(record, created_at=None):

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from app.db.models import Plugin, Webhook, WebhookDelivery, database, now_ms
-from app.services.content.rows import columns_of, fetch_models
+from app.db.rows import columns_of, fetch_models
 from app.services.errors import INVALID, NOT_FOUND, ServiceError
 from app.services.metrics import request_metrics
 

@@ -14,7 +14,7 @@ workflow is looked up through a fixed statement too (``rows.fetch_one``).
 import peewee
 
 from app.db.models import ContentVersion, WorkflowHistory, new_id, now_ms
-from app.services.content.rows import fetch_one, insert_row
+from app.db.rows import fetch_one, insert_row
 
 DEFAULT_WORKFLOW_ID = "default-workflow"
 

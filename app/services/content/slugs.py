@@ -14,7 +14,7 @@ import re
 import unicodedata
 
 from app.db.models import Content
-from app.services.content.rows import fetch_models
+from app.db.rows import fetch_models
 
 MAX_SLUG_LENGTH = 200
 # Room kept for a "-<n>" suffix when a long generated slug is made unique.

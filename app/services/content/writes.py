@@ -45,6 +45,7 @@ from contextlib import contextmanager
 import peewee
 
 from app.db.models import Collection, Content, ContentVersion, database, new_id, now_ms
+from app.db.rows import columns_of, fetch_models, insert_instance, insert_rows, instance_row
 from app.services.cache import Namespace, invalidate
 from app.services.content import review
 from app.services.content.errors import (
@@ -66,7 +67,6 @@ from app.services.content.history import (
 )
 from app.services.content.locks import lock_row
 from app.services.content.prepare import expected_slug, prepare_fields, slug_is_given
-from app.services.content.rows import columns_of, fetch_models, insert_instance, insert_rows, instance_row
 from app.services.content.slugs import free_slug, slug_taken
 from app.services.content.workflow import transition
 from app.services.plugins import hooks

@@ -1,9 +1,11 @@
-"""Plain statements for the write path, their SQL built once per shape.
+"""Plain statements for hot paths, their SQL built once per shape.
 
 Peewee builds a query's SQL anew every time it runs: for a create, compiling its handful
 of statements (the collection, the slug check, the workflow, three INSERTs) costs several
-times what the database spends running them. The statements here are built once per shape
-and database placeholder and then only bound to new values:
+times what the database spends running them; the same holds for the lookups every request
+of a kind makes (a collection by name, the active webhooks after each write, the request
+log's ``log_config``). The statements here are built once per shape and database
+placeholder and then only bound to new values:
 
 * ``insert_row`` keeps the text of each INSERT shape (table, columns) and converts the
   values through the model's own fields (``db_value``), so a JSON field or a foreign key
@@ -13,8 +15,9 @@ and database placeholder and then only bound to new values:
   transaction on the server: all rows or none; ``app.db.prepared.PreparedBatch``), instead
   of five (BEGIN, each INSERT, COMMIT);
 * ``fetch_one`` and ``fetch_models`` run fixed SELECTs written with ``{p}`` where the
-  database's placeholder goes; ``fetch_models`` reads rows into model instances with the
-  fields' ``python_value`` applied (``Model.raw``), as a Peewee SELECT would.
+  database's placeholder goes (``columns_of`` spells a model's columns for them);
+  ``fetch_models`` reads rows into model instances with the fields' ``python_value``
+  applied (``Model.raw``), as a Peewee SELECT would.
 
 On PostgreSQL the statements run as server-side prepared statements (``app.db.prepared``).
 """
