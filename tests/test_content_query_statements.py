@@ -5,10 +5,13 @@ parameters a fresh compile gives, without running Peewee's compiler again.
 Each case is a pair of requests of one shape with different values: the first compiles
 (and stores) the statements, the second must reuse them. The second request's statements
 and answer are compared with those of the same request compiled afresh (cache emptied).
+On PostgreSQL a page's LIMIT is part of its SQL text, a statement per page size, so there
+the first request of a pair also runs at the second's page size before the second runs.
 """
 
 import pytest
 
+from app.db.database import is_postgres
 from app.db.models import Content, bind_models, database, now_ms
 from app.services.content import query, serialize, statements
 from app.services.content.fields import QueryError
@@ -135,6 +138,10 @@ def run(scope, params):
 def test_a_list_of_the_same_shape_reuses_the_compiled_sql(site, scope, first, second):
     statements.clear()
     run(site[scope], first)
+    if is_postgres(database.obj) and first.get("limit") != second.get("limit"):
+        # A page size is a statement of its own there: the first request's values at the second's size.
+        run(site[scope], {**{key: value for key, value in first.items() if key != "limit"},
+                          **({"limit": second["limit"]} if "limit" in second else {})})
     compiled = statements.stats()["compiled"]
     reused_answer, reused_sql = run(site[scope], second)
     assert statements.stats()["compiled"] == compiled, "the second request compiled SQL again"
@@ -143,6 +150,26 @@ def test_a_list_of_the_same_shape_reuses_the_compiled_sql(site, scope, first, se
     assert statements.stats()["compiled"] > 0
     assert reused_sql == fresh_sql
     assert reused_answer == fresh_answer
+
+
+def test_each_page_size_is_one_statement_on_postgresql_and_a_bound_value_on_sqlite(site):
+    """PostgreSQL keeps one generic plan for a prepared statement only when it costs no more
+    than planning anew, and it costs a bound LIMIT as a tenth of the matching rows: the page
+    size is in the SQL text there (a statement per size, each reused), a parameter on SQLite."""
+    statements.clear()
+    pages = {}
+    for limit in ("3", "5", "3", "5"):
+        answer, sent = run(site["public"], {"limit": limit})
+        assert answer["meta"]["count"] == int(limit)
+        page_sql, page_params = sent[-1]
+        pages.setdefault(limit, set()).add(page_sql)
+        if is_postgres(database.obj):
+            assert f"LIMIT {int(limit) + 1}" in page_sql and int(limit) + 1 not in page_params
+        else:
+            assert "LIMIT ?" in page_sql and page_params[-1] == int(limit) + 1
+    assert all(len(texts) == 1 for texts in pages.values())
+    assert (pages["3"] != pages["5"]) == is_postgres(database.obj)
+    assert statements.stats()["compiled"] == (3 if is_postgres(database.obj) else 2)  # one count, the pages
 
 
 def test_cases_hold_items(site):
@@ -263,7 +290,7 @@ def test_a_stored_shape_builds_no_expressions(site, monkeypatch, scope, params):
     """A list whose statements are stored makes its bound values only: its WHERE and SELECT
     expressions are built to compile a shape, never to run it again."""
     statements.clear()
-    run(site[scope], params)
+    run(site[scope], {**params, "limit": "3"})
     built = []
     for name in ("visibility", "joined_select"):
         original = getattr(query, name)

@@ -445,16 +445,18 @@ def _list(params, scope, sql):
         def build():
             extra, orders = prebuilt or selected()
             query = sql.reading_data(joined_select(*extra)).order_by(*orders)
-            return query.where(condition()).limit(limit).offset(offset)
+            # An int is written into the text (Peewee would bind it): see ``page_limit``.
+            return query.where(condition()).limit(SQL(str(limit)) if isinstance(limit, int) else limit).offset(offset)
 
-        return execute(shape and (shape, part), bind.values, build).fetchall()
+        key = shape and (shape, part, limit if isinstance(limit, int) else None)
+        return execute(key, bind.values, build).fetchall()
 
     if params.cursor is None:
-        rows = page("page", lambda: where(searched), bind(params.limit + 1),
+        rows = page("page", lambda: where(searched), page_limit(sql, bind, params.limit + 1),
                     bind(params.offset) if params.offset else None)
     else:
         main, tail = keyset(sql, terms, params.cursor)
-        rows = page("after", lambda: where(searched) & main, bind(params.limit + 1))
+        rows = page("after", lambda: where(searched) & main, page_limit(sql, bind, params.limit + 1))
         if tail is not None and len(rows) <= params.limit:
             rows += page("tail", lambda: where(searched) & tail, bind(params.limit + 1 - len(rows)))
     has_next = len(rows) > params.limit
@@ -478,6 +480,25 @@ def _list(params, scope, sql):
     if estimated:
         meta["totalIsEstimate"] = True
     return {"data": items, "meta": meta}
+
+
+def page_limit(sql, bind, rows):
+    """The LIMIT of a page of ``rows`` rows: a bound value on SQLite, part of the SQL text on PostgreSQL.
+
+    PostgreSQL plans a prepared statement for its values five times, then keeps one
+    generic plan when that plan costs no more. A generic plan does not know a bound LIMIT
+    and reckons with a tenth of the matching rows, so past some thousands of items the
+    page's generic plan looked dearer than planning anew, and every page paid its planning
+    (0.3 to 0.6 ms, more than running it). With the LIMIT in the text (an int the
+    parameters bounded, one statement per page size) the generic plan is costed for the
+    rows it reads, and kept. SQLite plans each statement for its SQL alone.
+
+    Returns:
+        An int (the caller puts it in the shape's key) or the ``bind`` slot.
+    """
+    if sql.postgres:
+        return int(rows)
+    return bind(rows)
 
 
 @functools.lru_cache(maxsize=256)
