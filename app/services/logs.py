@@ -118,7 +118,7 @@ def request_log_values(record, created_at):
 
 def write_request_log(record):
     """Write ``record`` to ``system_logs`` now if ``log_config`` allows; True if written."""
-    return insert_request_logs([request_log_row(record)]) == 1
+    return insert_request_records([(record, now_ms())]) == 1
 
 
 # Rows per INSERT: 15 columns each stays under SQLite's oldest limit of 999 bound values.
@@ -127,31 +127,16 @@ ROWS_PER_STATEMENT = 50
 # written for them; ``user`` is the ``user_id`` column, ``data`` is stored as JSON text.
 REQUEST_LOG_FIELDS = ("level", "category", "message", "data", "user", "request_id", "ip_address", "user_agent",
                       "method", "url", "status_code", "duration", "source", "created_at")
-_FIELD_SET = frozenset(REQUEST_LOG_FIELDS)
 _INSERT_SQL = {}  # (parameter mark, rows) -> the INSERT of that many request log rows
 
 
-def insert_request_logs(rows):
-    """Write the ``api`` rows ``log_config`` keeps, in one transaction; returns how many.
+def insert_request_records(entries):
+    """Write the rows of ``(RequestRecord, created_at)`` entries that ``log_config`` keeps,
+    in one transaction; returns how many.
 
     ``log_config`` is read once for the whole batch, when it is written, so a change to it
-    applies to every row not yet written.
-    """
-    lowest = lowest_level_kept("api") if rows else None
-    kept = [row for row in rows if LEVELS.index(row["level"]) >= lowest] if lowest is not None else []
-    if not kept:
-        return 0
-    try:
-        _insert_logs(kept)
-    except peewee.IntegrityError:
-        # system_logs.user_id references users: callers deleted meanwhile are logged anonymously.
-        _insert_logs(_without_deleted_users(kept))
-    return len(kept)
-
-
-def insert_request_records(entries):
-    """Write the rows of ``(RequestRecord, created_at)`` entries ``log_config`` keeps, in one
-    transaction; returns how many (``insert_request_logs`` without building the row dicts).
+    applies to every row not yet written. A caller deleted meanwhile is logged anonymously
+    (``system_logs.user_id`` references users).
     """
     lowest = lowest_level_kept("api") if entries else None
     if lowest is None:
@@ -159,31 +144,24 @@ def insert_request_records(entries):
     kept = [entry for entry in entries if LEVELS.index(level_of_status(entry[0].status)) >= lowest]
     if not kept:
         return 0
-    db = database.obj
     try:
-        with database.atomic():
-            for chunk in peewee.chunked(kept, ROWS_PER_STATEMENT):
-                values = [value for record, created_at in chunk for value in request_log_values(record, created_at)]
-                db.execute_sql(_insert_sql(db.param, len(chunk)), values)
+        _insert_records(kept)
     except peewee.IntegrityError:
-        # system_logs.user_id references users: callers deleted meanwhile are logged anonymously.
-        _insert_logs(_without_deleted_users([request_log_row(record, created_at) for record, created_at in kept]))
+        _insert_records(_without_deleted_users(kept))
     return len(kept)
 
 
-def _insert_logs(rows):
-    """Insert ``rows`` in one transaction: multi-row INSERTs written once per row count.
+def _insert_records(entries):
+    """Insert the rows of ``entries`` in one transaction: multi-row INSERTs written once per row count.
 
     Request log rows are written for nearly every request, and Peewee compiling a 50-row
     INSERT cost about 100 us a row, ten times what the database took to store it.
     """
     db = database.obj
     with database.atomic():
-        for chunk in peewee.chunked(rows, ROWS_PER_STATEMENT):
-            if all(row.keys() == _FIELD_SET for row in chunk):
-                db.execute_sql(_insert_sql(db.param, len(chunk)), _values(chunk))
-            else:  # rows shaped otherwise than request_log_row's: the model fills in its defaults
-                SystemLog.insert_many(chunk).execute()
+        for chunk in peewee.chunked(entries, ROWS_PER_STATEMENT):
+            values = [value for record, created_at in chunk for value in request_log_values(record, created_at)]
+            db.execute_sql(_insert_sql(db.param, len(chunk)), values)
 
 
 def _insert_sql(mark, count):
@@ -199,21 +177,11 @@ def _insert_sql(mark, count):
     return sql
 
 
-def _values(rows):
-    """The bound values of ``rows`` for ``_insert_sql``: a new id (time-ordered), each field (``data`` as JSON)."""
-    values = []
-    for row in rows:
-        values.append(time_ordered_id())  # appended at the end of the primary key's index
-        for name in REQUEST_LOG_FIELDS:
-            value = row.get(name)
-            values.append(msgspec.json.encode(value).decode() if name == "data" and value is not None else value)
-    return values
-
-
-def _without_deleted_users(rows):
-    ids = {row["user"] for row in rows if row["user"] is not None}
+def _without_deleted_users(entries):
+    ids = {record.user_id for record, _ in entries if record.user_id is not None}
     known = {user_id for (user_id,) in User.select(User.id).where(User.id.in_(list(ids))).tuples()} if ids else set()
-    return [row if row["user"] in known else {**row, "user": None} for row in rows]
+    return [(record if record.user_id is None or record.user_id in known else record._replace(user_id=None), created_at)
+            for record, created_at in entries]
 
 
 @dataclass(frozen=True)
