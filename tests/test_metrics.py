@@ -2,6 +2,7 @@
 
 import sys
 import threading
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -104,8 +105,10 @@ def test_two_gunicorn_workers_are_added_up(tmp_path):
         metrics_dir = tmp_path / "state" / "metrics"
         sent = 0
         with ThreadPoolExecutor(8) as pool:
-            # Concurrent batches until both workers have served some (gunicorn decides who accepts).
-            for _ in range(50):
+            # Concurrent batches until both workers have served some (gunicorn decides who
+            # accepts; on a loaded machine the second worker may take seconds to boot).
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
                 statuses = list(pool.map(lambda _: get_status(f"{base}/api/collections"), range(16)))
                 assert statuses == [200] * 16
                 sent += 16
