@@ -26,7 +26,7 @@ import threading
 
 from app.db.database import is_postgres
 from app.db.models import database
-from app.db.prepared import PreparedBatch, PreparedSQL
+from app.db.prepared import PreparedBatch, PreparedSQL, prepared_sql
 
 _lock = threading.Lock()
 _statements = {}  # (key, placeholder) -> SQL
@@ -41,23 +41,38 @@ def insert_row(model, values):
     database.execute_sql(*_insert(model, values))
 
 
-def insert_rows(rows):
+def insert_rows(rows, then=None):
     """INSERT each ``(model, values)`` of ``rows``, in order, all in one transaction.
 
     Inside the caller's transaction they join it (a savepoint: a refused row undoes the
     others and leaves the caller's transaction usable, as a nested ``atomic()`` does).
 
+    Args:
+        rows: ``(model, values)`` pairs (``instance_row``).
+        then: ``(sql, params)`` of a SELECT that reads what the rows made (the answer of a
+            create), or None. On PostgreSQL it is the batch's last statement: it sees the rows
+            its own transaction wrote, and its rows come back in the same round trip.
+            Elsewhere it runs once the rows are committed, as a separate statement.
+
+    Returns:
+        The rows of ``then`` (a list), or None without it.
+
     Raises:
         peewee.IntegrityError: a constraint refused a row; none of them was written.
     """
     statements = [_insert(model, values) for model, values in rows]
+    if then is not None:
+        then = (prepared_sql(then[0]), then[1])
     if is_postgres(database.obj) and not database.in_transaction():
+        if then is not None:
+            statements.append(then)
         batch = PreparedBatch(statements)
-        database.execute_sql(batch, [param for _, params in statements for param in params])
-        return
+        cursor = database.execute_sql(batch, [param for _, params in statements for param in params])
+        return None if then is None else cursor.fetchall()
     with database.atomic():
         for sql, params in statements:
             database.execute_sql(sql, params)
+    return None if then is None else database.execute_sql(*then).fetchall()
 
 
 def _insert(model, values):
