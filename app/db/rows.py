@@ -24,6 +24,8 @@ On PostgreSQL the statements run as server-side prepared statements (``app.db.pr
 
 import threading
 
+import peewee
+
 from app.db.database import is_postgres
 from app.db.models import database
 from app.db.prepared import PreparedBatch, PreparedSQL, prepared_sql
@@ -107,8 +109,15 @@ def fetch_one(template, params):
 
 
 def fetch_models(model, template, params):
-    """The rows of the SELECT ``template`` as ``model`` instances (columns named as the model's)."""
-    return list(model.raw(_sql(template, template.format), *params))
+    """The rows of the SELECT ``template`` as ``model`` instances (columns named as the model's).
+
+    The rows are read as ``model.raw(...)`` reads them (the same cursor wrapper), but the
+    statement is run directly: Peewee would copy the SQL into a plain string on its way to
+    the database, and PostgreSQL would then parse and plan it on every call instead of
+    running it prepared.
+    """
+    cursor = database.execute_sql(_sql(template, template.format), params)
+    return list(peewee.ModelObjectCursorWrapper(cursor, model, [], model))
 
 
 def _sql(key, build):
