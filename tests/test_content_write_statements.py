@@ -20,7 +20,7 @@ from app.db.models import (
     new_id,
     now_ms,
 )
-from app.db.rows import fetch_models, insert_rows
+from app.db.rows import columns_of, fetch_models, insert_rows
 from app.services.content import writes
 from app.services.content.slugs import free_slug, slug_taken
 from tests.fixtures.app import record_statements
@@ -153,6 +153,19 @@ def test_fixed_statements_read_models_as_peewee_does(items):
     [gone] = fetch_models(Collection, template, ("gone",))
 
     assert (gone.id, gone.schema, gone.is_active) == ("col-gone", {"type": "object"}, False)
+
+
+def test_fixed_statements_read_every_row_as_model_raw_does(items):
+    # The second run of a statement reuses the columns and converters its first run worked out.
+    template = (f'SELECT {columns_of(Collection)}, 1 AS "extra" FROM "collections"'
+                ' WHERE "name" = {p} OR "name" = {p} ORDER BY "name"')
+    sql = template.format(p=Collection._meta.database.param)
+    for names in (("gone", "live"), ("live", "none"), ("gone", "gone")):
+        fixed = fetch_models(Collection, template, names)
+        raw = list(Collection.raw(sql, *names))
+        assert [(row.__data__, row.extra, row._dirty) for row in fixed] == \
+            [(row.__data__, row.extra, row._dirty) for row in raw]
+        assert [row.schema for row in fixed] == [row.schema for row in raw] != []
 
 
 def test_fixed_selects_run_prepared_on_postgresql(env, items):

@@ -13,11 +13,12 @@ placeholder and then only bound to new values:
 * ``insert_rows`` writes several rows in one transaction; on PostgreSQL, outside another
   transaction, it sends their INSERTs in ONE round trip (a multi-statement query is one
   transaction on the server: all rows or none; ``app.db.prepared.PreparedBatch``), instead
-  of five (BEGIN, each INSERT, COMMIT);
+  of five (BEGIN, each INSERT, COMMIT), with a SELECT of what they made last if the
+  caller wants one (a create's answer);
 * ``fetch_one`` and ``fetch_models`` run fixed SELECTs written with ``{p}`` where the
   database's placeholder goes (``columns_of`` spells a model's columns for them);
   ``fetch_models`` reads rows into model instances with the fields' ``python_value``
-  applied (``Model.raw``), as a Peewee SELECT would.
+  applied (``Model.raw``'s cursor wrapper), as a Peewee SELECT would.
 
 On PostgreSQL the statements run as server-side prepared statements (``app.db.prepared``).
 """
@@ -116,8 +117,28 @@ def fetch_models(model, template, params):
     the database, and PostgreSQL would then parse and plan it on every call instead of
     running it prepared.
     """
-    cursor = database.execute_sql(_sql(template, template.format), params)
-    return list(peewee.ModelObjectCursorWrapper(cursor, model, [], model))
+    sql = _sql(template, template.format)
+    wrapper = peewee.ModelObjectCursorWrapper(database.execute_sql(sql, params), model, [], model)
+    layout = _layouts.get((model, sql))
+    if layout is not None:
+        wrapper.__dict__.update(layout)
+        wrapper.initialized = True
+    rows = list(wrapper)
+    if layout is None and wrapper.initialized:
+        _keep_layout((model, sql), wrapper)
+    return rows
+
+
+# What a cursor wrapper works out from its first row's cursor (the columns, their fields and
+# converters: about half of reading a row), kept per fixed statement, whose columns never change.
+_layouts = {}
+_PER_CURSOR = ("cursor", "count", "index", "initialized", "populated", "row_cache")
+
+
+def _keep_layout(key, wrapper):
+    layout = {name: value for name, value in vars(wrapper).items() if name not in _PER_CURSOR}
+    with _lock:
+        _layouts[key] = layout
 
 
 def _sql(key, build):
