@@ -233,6 +233,21 @@ def test_rows_written_at_once_are_all_or_nothing(items):
     assert Content.get_by_id(fresh["id"]).slug == "fresh"
 
 
+def test_rows_written_at_once_can_be_read_back_in_the_same_go(items):
+    ids, author = items
+    row = {"id": new_id(), "collection": "col-live", "slug": "read-back", "title": "Read Back", "data": {"a": 1},
+           "author": author.id, "created_at": 1, "updated_at": 1}
+    p = Content._meta.database.param
+    read = (f'SELECT "slug", "data" FROM "content" WHERE "collection_id" = {p} AND "slug" LIKE {p} ORDER BY "slug"',
+            ["col-live", "read-%"])
+
+    assert insert_rows([(Content, row)], then=read) == [("read-back", '{"a":1}')]
+    with pytest.raises(peewee.IntegrityError):
+        insert_rows([(Content, {**row, "id": new_id(), "slug": "read-again"}), (Content, row)], then=read)
+    assert insert_rows([], then=read) == [("read-back", '{"a":1}')]
+    assert insert_rows([(Content, {**row, "id": new_id(), "slug": "read-on"})]) is None
+
+
 def test_a_slug_taken_meanwhile_is_still_a_409_and_writes_nothing(client, blog_collection, as_editor, monkeypatch):
     _, headers = as_editor
     client.post_json("/api/content", {"collectionId": "blog", "title": "Mine", "slug": "mine"}, headers=headers,
