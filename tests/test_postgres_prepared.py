@@ -234,3 +234,22 @@ def test_a_batch_inside_a_transaction_runs_as_plain_sql(db):
     with db.atomic():
         insert_batch(db, (30, "thirty"), (31, "b"))
     assert prepared_statements(db) == {} and ids(db)[-2:] == [30, 31]
+
+
+READ_ITEMS = prepared_sql('SELECT "id", "name" FROM "items" WHERE "id" >= %s ORDER BY "id"')
+
+
+def test_a_batch_ending_in_a_select_answers_its_rows_with_the_batchs_writes(db):
+    # A create's answer rides last in its INSERTs' query: it must see them, uncommitted as
+    # they are, and come back in the same round trip, the first time (prepared in that query)
+    # and by name afterwards.
+    for first in (40, 50):
+        statements = [(INSERT_ITEM, (first, "new")), (INSERT_BODY, (first + 1, "b")), (READ_ITEMS, (first,))]
+        cursor = db.execute_sql(PreparedBatch(statements), [value for _, row in statements for value in row])
+        assert cursor.fetchall() == [(first, "new"), (first + 1, None)]
+    assert set(db.connection().prepared) == {INSERT_ITEM, INSERT_BODY, READ_ITEMS}
+
+    statements = [(INSERT_ITEM, (1, "taken")), (READ_ITEMS, (0,))]
+    with pytest.raises(peewee.IntegrityError):  # a refused row: no answer, nothing written
+        db.execute_sql(PreparedBatch(statements), [value for _, row in statements for value in row])
+    assert ids(db) == [1, 2, 3, 40, 41, 50, 51]

@@ -14,8 +14,9 @@ from app.runtime.context import ScheduledEvent
 from app.runtime.entry import Worker
 from app.scheduled import run_scheduled
 from app.services import webhooks
+from app.services.cache import GENERATION_TTL_SECONDS, ThreeTierCache
 from app.services.metrics import request_metrics
-from tests.fixtures.app import env_with_copy, settings_for_tests
+from tests.fixtures.app import env_with_copy, record_statements, settings_for_tests
 from tests.fixtures.conformance import ConformingTestApp
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import bearer, create_user, token_for
@@ -243,3 +244,69 @@ def test_a_scheduled_publication_is_delivered_by_the_cron_process(env, web, admi
     hooks.set_process_default(None)  # as in a process that built no app
     run_scheduled(ScheduledEvent("* * * * *", when + 1), env)
     assert receiver.events() == ["content.published"]
+
+
+# ------------------------------------------------------------------ the cached "any endpoint active?"
+
+
+def test_an_endpoint_registered_after_writes_saw_none_gets_the_next_events(web, admin, receiver, env,
+                                                                             monkeypatch):
+    create_collection("pages")
+    web.post_json("/api/content", {"collectionId": "pages", "title": "Before"}, headers=admin, status=201)
+    statements = record_statements(env.DB.db, monkeypatch)
+    web.post_json("/api/content", {"collectionId": "pages", "title": "Unseen"}, headers=admin, status=201)
+    assert not [sql for sql, _ in statements if '"webhooks"' in sql]  # the cache knows there is none
+
+    hook = register(web, admin, receiver.url, events=["content.created"])["data"]
+    web.post_json("/api/content", {"collectionId": "pages", "title": "Seen"}, headers=admin, status=201)
+    assert [json.loads(body)["data"]["title"] for _, body in receiver.received] == ["Seen"]
+
+    web.patch_json(f"/admin/api/webhooks/{hook['id']}", {"active": False}, headers=admin, status=200)
+    web.post_json("/api/content", {"collectionId": "pages", "title": "Off"}, headers=admin, status=201)
+    web.patch_json(f"/admin/api/webhooks/{hook['id']}", {"active": True}, headers=admin, status=200)
+    web.post_json("/api/content", {"collectionId": "pages", "title": "On"}, headers=admin, status=201)
+    web.delete(f"/admin/api/webhooks/{hook['id']}", headers=admin, status=200)
+    web.post_json("/api/content", {"collectionId": "pages", "title": "Gone"}, headers=admin, status=201)
+    assert [json.loads(body)["data"]["title"] for _, body in receiver.received] == ["Seen", "On"]
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_another_workers_change_is_seen_within_the_generation_ttl(env, admin):
+    # Two workers' caches over one CACHE_KV: a change made through one reaches the other once
+    # the generations it trusts expire; a stale "some endpoint is active" costs a read, never
+    # a delivery to an endpoint that is gone.
+    clock = Clock()
+    mine, other = (ThreeTierCache(env.CACHE_KV, clock=clock) for _ in range(2))
+    assert webhooks.any_active(mine) is False
+
+    hook = webhooks.create_webhook("http://127.0.0.1:9/in", ["*"], True, cache=other)
+    assert webhooks.any_active(other) is True
+    assert webhooks.any_active(mine) is False and webhooks.enqueue("content.created", {}, cache=mine) == []
+    clock.now += GENERATION_TTL_SECONDS
+    assert webhooks.any_active(mine) is True
+
+    webhooks.update_webhook(hook.id, {"is_active": False}, True, cache=other)
+    assert webhooks.any_active(mine) is True and webhooks.enqueue("content.created", {}, cache=mine) == []
+    clock.now += GENERATION_TTL_SECONDS
+    assert webhooks.any_active(mine) is False
+
+    webhooks.update_webhook(hook.id, {"is_active": True}, True, cache=other)
+    clock.now += GENERATION_TTL_SECONDS
+    assert [row.webhook_id for row in webhooks.enqueue("content.created", {}, cache=mine)] == [hook.id]
+    webhooks.delete_webhook(hook.id, cache=other)
+    assert webhooks.enqueue("content.created", {}, cache=mine) == []
+
+
+def test_without_a_cache_every_event_reads_the_endpoints(env):
+    bind_models(env.DB.db)
+    assert webhooks.any_active(None) is False
+    hook = webhooks.create_webhook("http://127.0.0.1:9/in", ["content.created"], True)
+    assert webhooks.any_active(None) is True
+    assert [row.webhook_id for row in webhooks.enqueue("content.created", {})] == [hook.id]

@@ -112,7 +112,11 @@ def expected_version(req, body_version=None):
 
 def respond_item(req, resp, content_id, status=falcon.HTTP_200):
     """Answer the item as the caller sees it now, with its ETag."""
-    item = get_item(Scope.of(req.context.user), content_id=content_id)
+    _answer(resp, get_item(Scope.of(req.context.user), content_id=content_id), status)
+
+
+def _answer(resp, item, status):
+    """Answer ``item`` (None: the caller may not see it) with its ETag."""
     resp.status = status
     resp.media = {"data": item}
     if item is not None:
@@ -127,9 +131,10 @@ class ContentCreator:
     def on_post(self, req, resp):
         body = _body(req, CreateBody)
         fields = _fields(body)
-        content = writes.create_content(req.context.user, body.collectionId, fields, req.context.request_id)
+        user = req.context.user
+        content, item = writes.create_and_read(user, body.collectionId, fields, Scope.of(user), req.context.request_id)
         invalidate(self._cache, Namespace.CONTENT)
-        respond_item(req, resp, content.id, falcon.HTTP_201)
+        _answer(resp, item, falcon.HTTP_201)
         resp.location = f"/api/content/{content.id}"
 
 

@@ -54,8 +54,9 @@ def _check_secret(secret):
 class WebhooksResource:
     """``GET`` (list) and ``POST`` (register) ``/admin/api/webhooks``."""
 
-    def __init__(self, allow_private):
+    def __init__(self, allow_private, cache=None):
         self._allow_private = allow_private
+        self._cache = cache
 
     @access("plugins.manage")
     @describe("List webhook endpoints", query=paged(DEFAULT_LIMIT, MAX_LIMIT), response=Listed[WebhookInfo])
@@ -71,7 +72,7 @@ class WebhooksResource:
         body = read_body(req, WebhookBody)
         _check_secret(body.secret)
         webhook = webhooks.create_webhook(body.url, body.events, self._allow_private, body.secret, body.active,
-                                          body.description, req.context.user.id)
+                                          body.description, req.context.user.id, self._cache)
         resp.status = falcon.HTTP_201
         resp.location = f"/admin/api/webhooks/{webhook.id}"
         resp.media = {"data": webhooks.webhook_json(webhook, with_secret=True)}
@@ -80,8 +81,9 @@ class WebhooksResource:
 class WebhookResource:
     """``GET``, ``PATCH`` and ``DELETE /admin/api/webhooks/{id}``."""
 
-    def __init__(self, allow_private):
+    def __init__(self, allow_private, cache=None):
         self._allow_private = allow_private
+        self._cache = cache
 
     @access("plugins.manage")
     @describe("One webhook endpoint", response=One[WebhookInfo])
@@ -95,13 +97,13 @@ class WebhookResource:
         changes = {column: getattr(body, field) for field, column in PATCH_COLUMNS.items()
                    if getattr(body, field) is not msgspec.UNSET}
         _check_secret(changes.get("secret"))
-        webhook = webhooks.update_webhook(webhook_id, changes, self._allow_private)
+        webhook = webhooks.update_webhook(webhook_id, changes, self._allow_private, self._cache)
         resp.media = {"data": webhooks.webhook_json(webhook, with_secret="secret" in changes)}
 
     @access("plugins.manage")
     @describe("Delete a webhook endpoint", response=SuccessOf[IdOnly])
     def on_delete(self, req, resp, webhook_id):
-        webhooks.delete_webhook(webhook_id)
+        webhooks.delete_webhook(webhook_id, self._cache)
         resp.media = {"success": True, "data": {"id": webhook_id}}
 
 
@@ -136,12 +138,12 @@ class TestDeliveryResource:
         resp.media = {"data": webhooks.delivery_json(delivery)}
 
 
-def webhook_routes(settings):
-    """The routes the ``webhooks`` plugin mounts."""
+def webhook_routes(settings, cache=None):
+    """The routes the ``webhooks`` plugin mounts; ``cache`` is the app's read cache (told of changes)."""
     allow_private = settings.webhooks_allow_private_targets
     return [
-        ("/admin/api/webhooks", WebhooksResource(allow_private)),
-        ("/admin/api/webhooks/{webhook_id}", WebhookResource(allow_private)),
+        ("/admin/api/webhooks", WebhooksResource(allow_private, cache)),
+        ("/admin/api/webhooks/{webhook_id}", WebhookResource(allow_private, cache)),
         ("/admin/api/webhooks/{webhook_id}/deliveries", DeliveriesResource()),
         ("/admin/api/webhooks/{webhook_id}/test", TestDeliveryResource(allow_private)),
     ]

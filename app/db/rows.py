@@ -13,20 +13,23 @@ placeholder and then only bound to new values:
 * ``insert_rows`` writes several rows in one transaction; on PostgreSQL, outside another
   transaction, it sends their INSERTs in ONE round trip (a multi-statement query is one
   transaction on the server: all rows or none; ``app.db.prepared.PreparedBatch``), instead
-  of five (BEGIN, each INSERT, COMMIT);
+  of five (BEGIN, each INSERT, COMMIT), with a SELECT of what they made last if the
+  caller wants one (a create's answer);
 * ``fetch_one`` and ``fetch_models`` run fixed SELECTs written with ``{p}`` where the
   database's placeholder goes (``columns_of`` spells a model's columns for them);
   ``fetch_models`` reads rows into model instances with the fields' ``python_value``
-  applied (``Model.raw``), as a Peewee SELECT would.
+  applied (``Model.raw``'s cursor wrapper), as a Peewee SELECT would.
 
 On PostgreSQL the statements run as server-side prepared statements (``app.db.prepared``).
 """
 
 import threading
 
+import peewee
+
 from app.db.database import is_postgres
 from app.db.models import database
-from app.db.prepared import PreparedBatch, PreparedSQL
+from app.db.prepared import PreparedBatch, PreparedSQL, prepared_sql
 
 _lock = threading.Lock()
 _statements = {}  # (key, placeholder) -> SQL
@@ -41,23 +44,38 @@ def insert_row(model, values):
     database.execute_sql(*_insert(model, values))
 
 
-def insert_rows(rows):
+def insert_rows(rows, then=None):
     """INSERT each ``(model, values)`` of ``rows``, in order, all in one transaction.
 
     Inside the caller's transaction they join it (a savepoint: a refused row undoes the
     others and leaves the caller's transaction usable, as a nested ``atomic()`` does).
 
+    Args:
+        rows: ``(model, values)`` pairs (``instance_row``).
+        then: ``(sql, params)`` of a SELECT that reads what the rows made (the answer of a
+            create), or None. On PostgreSQL it is the batch's last statement: it sees the rows
+            its own transaction wrote, and its rows come back in the same round trip.
+            Elsewhere it runs once the rows are committed, as a separate statement.
+
+    Returns:
+        The rows of ``then`` (a list), or None without it.
+
     Raises:
         peewee.IntegrityError: a constraint refused a row; none of them was written.
     """
     statements = [_insert(model, values) for model, values in rows]
+    if then is not None:
+        then = (prepared_sql(then[0]), then[1])
     if is_postgres(database.obj) and not database.in_transaction():
+        if then is not None:
+            statements.append(then)
         batch = PreparedBatch(statements)
-        database.execute_sql(batch, [param for _, params in statements for param in params])
-        return
+        cursor = database.execute_sql(batch, [param for _, params in statements for param in params])
+        return None if then is None else cursor.fetchall()
     with database.atomic():
         for sql, params in statements:
             database.execute_sql(sql, params)
+    return None if then is None else database.execute_sql(*then).fetchall()
 
 
 def _insert(model, values):
@@ -92,8 +110,35 @@ def fetch_one(template, params):
 
 
 def fetch_models(model, template, params):
-    """The rows of the SELECT ``template`` as ``model`` instances (columns named as the model's)."""
-    return list(model.raw(_sql(template, template.format), *params))
+    """The rows of the SELECT ``template`` as ``model`` instances (columns named as the model's).
+
+    The rows are read as ``model.raw(...)`` reads them (the same cursor wrapper), but the
+    statement is run directly: Peewee would copy the SQL into a plain string on its way to
+    the database, and PostgreSQL would then parse and plan it on every call instead of
+    running it prepared.
+    """
+    sql = _sql(template, template.format)
+    wrapper = peewee.ModelObjectCursorWrapper(database.execute_sql(sql, params), model, [], model)
+    layout = _layouts.get((model, sql))
+    if layout is not None:
+        wrapper.__dict__.update(layout)
+        wrapper.initialized = True
+    rows = list(wrapper)
+    if layout is None and wrapper.initialized:
+        _keep_layout((model, sql), wrapper)
+    return rows
+
+
+# What a cursor wrapper works out from its first row's cursor (the columns, their fields and
+# converters: about half of reading a row), kept per fixed statement, whose columns never change.
+_layouts = {}
+_PER_CURSOR = ("cursor", "count", "index", "initialized", "populated", "row_cache")
+
+
+def _keep_layout(key, wrapper):
+    layout = {name: value for name, value in vars(wrapper).items() if name not in _PER_CURSOR}
+    with _lock:
+        _layouts[key] = layout
 
 
 def _sql(key, build):

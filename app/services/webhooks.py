@@ -13,6 +13,16 @@ Targets: only http(s) URLs whose host resolves to public addresses; loopback, pr
 link-local and other reserved ranges are refused (at registration and again before each
 attempt, as DNS may change) unless ``WEBHOOKS_ALLOW_PRIVATE_TARGETS`` is set. Redirects are
 not followed, so a public endpoint cannot bounce a delivery to an internal one.
+
+Whether any endpoint is active is kept in the read cache (``any_active``, in the ``plugins``
+namespace: the endpoints are the webhooks plugin's configuration), so a content write with
+no active endpoint, the usual case, costs no query after its response. Every change of an
+endpoint through the service bumps that namespace after its commit (``d1 execute`` bumps
+every namespace): the worker that made it sees it at once, the others within the cache's
+generation TTL (``GENERATION_TTL_SECONDS``, 0.25 s), so an endpoint created or activated
+through another worker may miss the events of that quarter second. When some endpoint is
+active, the endpoints are read from the database for each event, as before: a deleted or
+deactivated endpoint never gets another delivery.
 """
 
 import hashlib
@@ -29,7 +39,8 @@ from urllib.parse import urlsplit
 import msgspec
 
 from app.db.models import Plugin, Webhook, WebhookDelivery, database, now_ms
-from app.db.rows import columns_of, fetch_models
+from app.db.rows import columns_of, fetch_models, fetch_one
+from app.services.cache import Namespace, invalidate
 from app.services.errors import INVALID, NOT_FOUND, ServiceError
 from app.services.metrics import request_metrics
 
@@ -108,12 +119,19 @@ def check_events(events):
 # ------------------------------------------------------------------ endpoints
 
 
-def create_webhook(url, events, allow_private, secret=None, active=True, description=None, user_id=None):
-    """Register an endpoint; a secret is generated when none is given. Returns the Webhook."""
+def create_webhook(url, events, allow_private, secret=None, active=True, description=None, user_id=None,
+                   cache=None):
+    """Register an endpoint; a secret is generated when none is given. Returns the Webhook.
+
+    ``cache``: the app's read cache, told about the new endpoint (``any_active``); the same
+    for the other changes below.
+    """
     check_events(events)
     check_target(url, allow_private)
-    return Webhook.create(url=url, events=list(events), secret=secret or secrets.token_urlsafe(32),
-                          is_active=active, description=description, created_by=user_id)
+    webhook = Webhook.create(url=url, events=list(events), secret=secret or secrets.token_urlsafe(32),
+                             is_active=active, description=description, created_by=user_id)
+    _changed(cache)
+    return webhook
 
 
 def get_webhook(webhook_id):
@@ -124,7 +142,7 @@ def get_webhook(webhook_id):
     return webhook
 
 
-def update_webhook(webhook_id, changes, allow_private):
+def update_webhook(webhook_id, changes, allow_private, cache=None):
     """Apply ``changes`` (url, events, secret, is_active, description); the webhook as stored."""
     webhook = get_webhook(webhook_id)
     if "events" in changes:
@@ -133,15 +151,38 @@ def update_webhook(webhook_id, changes, allow_private):
         check_target(changes["url"], allow_private)
     if changes:
         Webhook.update({**changes, "updated_at": now_ms()}).where(Webhook.id == webhook.id).execute()
+        _changed(cache)
     return get_webhook(webhook.id)
 
 
-def delete_webhook(webhook_id):
+def delete_webhook(webhook_id, cache=None):
     """Delete the webhook and its delivery log."""
     webhook = get_webhook(webhook_id)
     with database.atomic():
         WebhookDelivery.delete().where(WebhookDelivery.webhook == webhook.id).execute()
         webhook.delete_instance()
+    _changed(cache)
+
+
+# What ``any_active`` keeps in the cache's ``plugins`` namespace.
+ANY_ACTIVE_KEY = ("webhooks", "any active")
+_ANY_ACTIVE = 'SELECT 1 FROM "webhooks" WHERE "is_active" = 1 LIMIT 1'
+
+
+def any_active(cache=None):
+    """Whether some endpoint is active: from ``cache`` (see the module), or the database without one."""
+    if cache is None:
+        return _any_active()
+    return cache.get_or_load_shared(Namespace.PLUGINS, ANY_ACTIVE_KEY, _any_active)
+
+
+def _any_active():
+    return fetch_one(_ANY_ACTIVE, ()) is not None
+
+
+def _changed(cache):
+    """After a committed change of the endpoints: every worker's ``any_active`` reads them again."""
+    invalidate(cache, Namespace.PLUGINS)
 
 
 def list_webhooks(page, limit):
@@ -181,7 +222,7 @@ def delivery_json(delivery):
 # ------------------------------------------------------------------ deliveries
 
 
-def enqueue(event, data, webhook_ids=None, include_inactive=False):
+def enqueue(event, data, webhook_ids=None, include_inactive=False, cache=None):
     """One pending delivery per endpoint wanting ``event``. Returns the new rows.
 
     Args:
@@ -189,7 +230,11 @@ def enqueue(event, data, webhook_ids=None, include_inactive=False):
         data: the event's JSON document.
         webhook_ids: only these endpoints, whatever events they want (a test delivery).
         include_inactive: inactive endpoints too (a test delivery).
+        cache: the app's read cache: with no active endpoint (``any_active``), an event of
+            every active one reads nothing.
     """
+    if webhook_ids is None and not include_inactive and not any_active(cache):
+        return []
     now = now_ms()
     rows = []
     for webhook in _endpoints(webhook_ids, include_inactive):

@@ -51,6 +51,7 @@ from peewee import SQL, Select, fn
 
 from app.db.database import is_postgres
 from app.db.models import Collection, Content, ContentCount, database
+from app.db.prepared import prepared_sql
 from app.services.content.cursors import decode_cursor, encode_cursor, keyset, sort_terms
 from app.services.content.fields import PUBLIC_COLUMNS, SCORE, TIME, Field, fail
 from app.services.content.filters import Group, SortKey, parse_filter_params, parse_sort, parse_where
@@ -63,7 +64,7 @@ from app.services.content.serialize import (
     joined_select,
 )
 from app.services.content.sql import SqlBuilder, builder, is_plain_text
-from app.services.content.statements import Binder, execute
+from app.services.content.statements import Binder, execute, prepared
 from app.services.field_indexes import declared_fields
 from app.services.pagination import pagination_meta
 
@@ -655,6 +656,17 @@ def get_item(scope, *, content_id=None, collection_name=None, slug=None):
     """One item by id, or by collection name and slug, if ``scope`` may see it; else None."""
     if "\x00" in (content_id or "") + (collection_name or "") + (slug or ""):
         return None  # no such item; PostgreSQL would reject the parameter
+    sql, params = item_statement(scope, content_id=content_id, collection_name=collection_name, slug=slug)
+    return item_of(database.execute_sql(prepared_sql(sql), params).fetchall(), scope)
+
+
+def item_of(rows, scope):
+    """The item of ``item_statement``'s rows, as ``get_item`` answers it (None: no row)."""
+    return items_from_rows(rows[:1], scope)[0] if rows else None
+
+
+def item_statement(scope, *, content_id=None, collection_name=None, slug=None):
+    """``(sql, params)`` of ``get_item``'s SELECT, for a caller that sends it with other statements."""
     bind = Binder()
     keys = (bind(content_id),) if content_id is not None else (bind(collection_name), bind(slug))
     user = bind(scope.user_id) if scope.see_own else None
@@ -667,8 +679,7 @@ def get_item(scope, *, content_id=None, collection_name=None, slug=None):
         return joined_select().where(_visible_item(scope, where, user)).limit(1)
 
     shape = ("item", is_postgres(database.obj), content_id is not None, scope.see_all, scope.see_own)
-    row = execute(shape, bind.values, build).fetchone()
-    return None if row is None else items_from_rows([row], scope)[0]
+    return prepared(shape, bind.values, build)
 
 
 def is_visible(scope, content_id):

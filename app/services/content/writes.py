@@ -67,6 +67,7 @@ from app.services.content.history import (
 )
 from app.services.content.locks import lock_row
 from app.services.content.prepare import expected_slug, prepare_fields, slug_is_given
+from app.services.content.query import get_item, item_of, item_statement
 from app.services.content.slugs import free_slug, slug_taken
 from app.services.content.workflow import transition
 from app.services.plugins import hooks
@@ -165,6 +166,22 @@ def create_content(user, collection_ref, fields, request_id=None):
     other than draft is the workflow's move out of draft, made in the same transaction
     (``transition``: 409 without such an edge, 403 without its permission).
     """
+    return create_and_read(user, collection_ref, fields, None, request_id)[0]
+
+
+def create_and_read(user, collection_ref, fields, scope, request_id=None):
+    """``create_content``, and the new item as a caller of ``scope`` reads it then:
+    ``(content, get_item(scope, content_id=content.id))``.
+
+    A draft's read rides with its INSERTs (``insert_rows``: on PostgreSQL in the same
+    round trip, the SELECT seeing the rows its own transaction wrote); a create that moves
+    out of draft reads the item once its transaction committed. The read is the item as
+    the create wrote it: the ``after_content_create`` hooks run after it (the core ones
+    defer their work past the response and change no item).
+
+    Args:
+        scope: the reader's ``Scope``, or None to read nothing (the item is then None).
+    """
     content_id = new_id()
     collection, workflow_id, known = _collection_for_create(collection_ref, expected_slug(fields, content_id))
     if collection is None:
@@ -183,7 +200,7 @@ def create_content(user, collection_ref, fields, request_id=None):
     _prepare_new(collection, fields, content, generated, known)
     for _ in range(MAX_SLUG_ATTEMPTS):
         try:
-            return _write_new(user, content, status, workflow_id, request_id, now)
+            return _write_new(user, content, status, workflow_id, request_id, now, scope)
         except peewee.IntegrityError as ex:
             # Only a concurrent create taking a generated slug is retried (with the next
             # free suffix); a taken slug the client chose is its 409.
@@ -206,18 +223,20 @@ def _prepare_new(collection, fields, content, generated, known=None):
         _check_slug(collection.id, content.slug, None, known)
 
 
-def _write_new(user, content, status, workflow_id, request_id, now):
-    """The create's transaction: the content row, its creation entry and its version (and a first move).
+def _write_new(user, content, status, workflow_id, request_id, now, scope):
+    """The create's transaction: the content row, its creation entry and its version (and a
+    first move); ``(content, the item as scope reads it, or None)``.
 
     A draft needs no move: its three rows go in through ``insert_rows`` (one round trip on
-    PostgreSQL), and the ``after`` hooks run once they are committed, as they would inside
-    ``atomic()``.
+    PostgreSQL, the item's read included), and the ``after`` hooks run once they are
+    committed, as they would inside ``atomic()``.
     """
     if status == "draft":
-        insert_rows([instance_row(content), creation_row(content, user.id, now, workflow_id),
-                     version_row(content, user.id, now)])
+        read = None if scope is None else item_statement(scope, content_id=content.id)
+        rows = insert_rows([instance_row(content), creation_row(content, user.id, now, workflow_id),
+                            version_row(content, user.id, now)], then=read)
         hooks.after("content_create", user=user, content=content)
-        return content
+        return content, None if scope is None else item_of(rows, scope)
     with database.atomic():
         insert_instance(content)
         record_creation(content, user.id, now, workflow_id)
@@ -226,7 +245,7 @@ def _write_new(user, content, status, workflow_id, request_id, now):
             content = load_for_write(content.id)
         record_version(content, user.id, now)
         hooks.after("content_create", user=user, content=content)
-    return content
+    return content, None if scope is None else get_item(scope, content_id=content.id)
 
 
 def update_content(user, content_id, fields, expected_version=None, metadata=None, request_id=None):

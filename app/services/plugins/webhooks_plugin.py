@@ -34,22 +34,24 @@ def media_data(media):
 
 
 class Webhooks:
-    """The plugin object (one per app: it keeps that app's WEBHOOKS_ALLOW_PRIVATE_TARGETS)."""
+    """The plugin object (one per app: it keeps that app's WEBHOOKS_ALLOW_PRIVATE_TARGETS and read cache)."""
 
     plugin_info = INFO
 
     def __init__(self):
         self.allow_private = False
+        self.cache = None
 
     @hookimpl
-    def startup(self, settings):
+    def startup(self, settings, services):
         self.allow_private = settings.webhooks_allow_private_targets
+        self.cache = services.cache
 
     @hookimpl
-    def register_routes(self, settings):
+    def register_routes(self, settings, services):
         from app.api.webhooks import webhook_routes  # the resources live with the other API modules
 
-        return webhook_routes(settings)
+        return webhook_routes(settings, services.cache)
 
     @hookimpl
     def after_content_create(self, content, ctx):
@@ -102,7 +104,7 @@ class Webhooks:
     def send(self, event, data, webhook_ids=None):
         """Queue one delivery per endpoint wanting ``event`` and attempt each once."""
         try:
-            for delivery in webhooks.enqueue(event, data, webhook_ids):
+            for delivery in webhooks.enqueue(event, data, webhook_ids, cache=self.cache):
                 webhooks.attempt(delivery.id, self.allow_private)
         finally:
             db = database.obj
