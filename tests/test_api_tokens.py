@@ -7,7 +7,7 @@ import pytest
 from app.db.models import ApiToken, User, bind_models, now_ms
 from app.services.api_tokens import DAY_MS
 from tests.fixtures.auth import PASSWORD, fast_client
-from tests.fixtures.content import content_row, insert_items
+from tests.fixtures.content import content_row, create_collection, insert_items
 from tests.fixtures.users import bearer, create_user, token_for
 
 pytestmark = pytest.mark.backends
@@ -286,3 +286,16 @@ def test_an_admins_token_edits_only_what_its_scope_allows(app_client, make_user,
     app_client.put_json(f"/api/content/{draft}", {"title": "taken over"}, headers=updater, expect_errors=True)
     assert content_row(published).title != "taken over" and content_row(draft).title != "taken over"
     app_client.put_json(f"/api/content/{published}", {"title": "by the admin"}, headers=admin, status=200)
+
+
+def test_a_token_that_may_only_create_is_answered_its_new_item(app_client, make_user):
+    """A token (or a role) with ``content.create`` alone reads only published items; the
+    create still answers the draft it made, and the item stays hidden from its other reads."""
+    _, headers = make_user("editor")
+    create_collection("blog")
+    token = bearer(create_token(app_client, headers, ["content.create"]).json["data"]["token"])
+    created = app_client.post_json("/api/content", {"collectionId": "blog", "title": "Only created"},
+                                   headers=token, status=201).json["data"]
+    assert created["title"] == "Only created" and created["status"] == "draft" and created["slug"] == "only-created"
+    # Its own reads stay those of a caller who sees published items only.
+    app_client.get(f"/api/content/{created['id']}", headers=token, status=404)

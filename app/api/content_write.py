@@ -24,6 +24,7 @@ also makes its save stale. Every write invalidates the ``content`` cache namespa
 its commit.
 """
 
+import dataclasses
 import re
 from typing import Literal
 
@@ -123,6 +124,16 @@ def _answer(resp, item, status):
         resp.set_header("ETag", f'"{item["version_number"]}"')
 
 
+def creator_scope(user):
+    """The Scope a create's answer is read with: the caller's, seeing their own items at least.
+
+    A role or API token that may create content but neither update nor publish it reads
+    only published items; its new draft would otherwise be answered ``{"data": null}``.
+    """
+    scope = Scope.of(user)
+    return scope if scope.see_all or scope.see_own else dataclasses.replace(scope, see_own=True)
+
+
 class ContentCreator:
     """``POST /api/content`` (mixed into the list resource)."""
 
@@ -132,7 +143,8 @@ class ContentCreator:
         body = _body(req, CreateBody)
         fields = _fields(body)
         user = req.context.user
-        content, item = writes.create_and_read(user, body.collectionId, fields, Scope.of(user), req.context.request_id)
+        content, item = writes.create_and_read(user, body.collectionId, fields, creator_scope(user),
+                                               req.context.request_id)
         invalidate(self._cache, Namespace.CONTENT)
         _answer(resp, item, falcon.HTTP_201)
         resp.location = f"/api/content/{content.id}"
