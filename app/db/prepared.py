@@ -152,12 +152,12 @@ if psycopg2 is not None:
             texts, new = [], {}
             for sql, count in batch.parts:
                 name = conn.prepared.get(sql)
-                text, placeholders = numbered(sql)
-                if name is None and placeholders == count and _may_prepare(conn, sql) \
-                        and len(conn.prepared) + len(new) < MAX_PREPARED:
-                    conn.attempts += 1
-                    name = new[sql] = f"sonicpy_{conn.attempts}"
-                    texts.append(f"PREPARE {name} AS {text}")
+                if name is None and _may_prepare(conn, sql) and len(conn.prepared) + len(new) < MAX_PREPARED:
+                    text, placeholders = numbered(sql)  # only for a statement to prepare: it costs a few us
+                    if placeholders == count:
+                        conn.attempts += 1
+                        name = new[sql] = f"sonicpy_{conn.attempts}"
+                        texts.append(f"PREPARE {name} AS {text}")
                 texts.append(sql if name is None else _execute_text(name, [None] * count))
             try:
                 result = super().execute("; ".join(texts), vars)
