@@ -27,7 +27,8 @@ keys + id) that stays fast at any depth; each page with more rows after it carri
 
 The list's SQL is compiled once per shape and reused with each request's values
 (``statements.py``: the user, collection, filter values, search text, cursor, limit and
-offset are bound parameters; ``list_shape`` says what else the SQL depends on), and so is
+offset are bound parameters, but for a page's LIMIT on PostgreSQL, written into the text:
+``page_limit``; ``list_shape`` says what else the SQL depends on), and so is
 ``get_item``'s; the Peewee expressions of a stored shape are not even built. Rows are read
 from the database cursor into items in one pass, only ``data`` decoded
 (``serialize.items_from_rows``). A ListParams makes its cache key once.
@@ -516,7 +517,8 @@ def list_shape(params, scope, sql):
     """What the SQL of a list depends on besides its bound values (None: compile afresh).
 
     Values bound as parameters (through ``sql.bind``: user, collection, filter values,
-    search text, cursor values, limit and offset) are left out; whatever changes the SQL
+    search text, cursor values, limit and offset) are left out (a page's LIMIT written
+    into the text on PostgreSQL joins the key of that page: ``page_limit``); whatever changes the SQL
     text is in: which clauses exist, each filter's field and operator and its value's JSON
     type (a boolean or null value itself), the number of words of ``like``, the search's
     plan (``sql.search``), which cursor values are null, and whether there is an offset.
