@@ -50,8 +50,8 @@ def build_services(env, settings):
         settings: the app's Settings.
     """
     kv = env.get("CACHE_KV")
-    roles = RolePermissions()
     cache = ThreeTierCache.from_settings(kv, settings) if kv is not None else None
+    roles = RolePermissions(cache=cache)
     manager, plugin_infos = load_manager(core_plugins(), settings.plugins)
     return Services(
         roles=roles,

@@ -5,8 +5,9 @@ import webtest
 
 from app.admin import logs as admin_logs
 from app.admin import plugins as admin_plugins
-from app.db.models import Permission, Plugin, RolePermission, SystemLog
+from app.db.models import Permission, Plugin, RolePermission, SystemLog, bind_models
 from app.services import role_permissions
+from app.services.cache import GENERATION_TTL_SECONDS, ThreeTierCache
 from app.services.identity import RolePermissions
 from tests.fixtures.admin import BROWSER, csrf_token, sign_in
 from tests.fixtures.auth import hashed
@@ -86,6 +87,25 @@ def test_the_service_refuses_a_matrix_that_drops_a_protected_grant(browser):
     assert {"field": "admin.users.roles", "message": "cannot be removed: it keeps the matrix manageable"} in (
         caught.value.details)
     assert granted("admin") == before["admin"] and granted("editor") == before["editor"]
+
+
+def test_other_workers_follow_a_saved_matrix_within_the_generation_ttl(env):
+    """Two workers' caches over one CACHE_KV: the worker that saves sees the new grants at
+    once, the other once the generations it trusts expire, not after ROLE_CACHE_SECONDS."""
+    bind_models(env.DB.db)
+    now = [1000.0]
+    mine, other = (RolePermissions(cache=ThreeTierCache(env.CACHE_KV, clock=lambda: now[0])) for _ in range(2))
+    matrix = role_permissions.load()
+    assert "logs.read" not in mine.of("viewer") and "logs.read" not in other.of("viewer")
+    role_permissions.replace({**matrix, "viewer": matrix["viewer"] | {"logs.read"}}, "admin", other)
+    assert "logs.read" in other.of("viewer")
+    assert "logs.read" not in mine.of("viewer")  # its generations are still trusted
+    now[0] += GENERATION_TTL_SECONDS
+    assert "logs.read" in mine.of("viewer")
+    assert mine.of("viewer") is mine.of("viewer")  # one set while the entry holds
+    role_permissions.replace(matrix, "admin", mine)
+    now[0] += GENERATION_TTL_SECONDS
+    assert "logs.read" not in other.of("viewer") and other.of("viewer") == matrix["viewer"]
 
 
 def test_unknown_permissions_are_refused_and_nothing_is_written(browser, signed_in_as):

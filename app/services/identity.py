@@ -21,9 +21,12 @@ deletion) invalidates ``users`` after its commit, which makes every cached accou
 in every worker at once; a token whose version is no longer current then misses, reads
 the row and is refused.
 
-Permissions come from ``role_permissions`` in the database: the role's set is read once
-and kept for a short time per process: it changes only by migration or through the admin's
-permission matrix, which empties the cache of its own process (``RolePermissions.clear``).
+Permissions come from ``role_permissions`` in the database. A role's set goes through the
+read cache's ``users`` namespace as the session's account does (``RolePermissions``): it
+changes only by migration, through the admin's permission matrix, or by hand-written SQL
+(``d1 execute``), and the matrix's save and ``d1 execute`` invalidate ``users`` after their
+commit, so every worker reads the new grants within the cache's generation TTL. Without a
+read cache (no CACHE_KV) a process keeps each set for ``ROLE_CACHE_SECONDS``.
 """
 
 import hashlib
@@ -84,33 +87,61 @@ class Principal:
 
 
 class RolePermissions:
-    """Permission names per role, read from the database and kept briefly in memory."""
+    """Permission names per role, read from the database and kept.
 
-    def __init__(self, ttl=ROLE_CACHE_SECONDS):
+    Args:
+        ttl: without ``cache``, seconds a process keeps a role's set.
+        cache: the app's ``ThreeTierCache``, or None. With it, the sets are entries of the
+            ``users`` namespace (shared by the workers through CACHE_KV, decoded once per
+            process), and ``clear`` invalidates that namespace: a change reaches every
+            worker within the generation TTL instead of ``ttl``.
+    """
+
+    def __init__(self, ttl=ROLE_CACHE_SECONDS, cache=None):
         self._ttl = ttl
+        self._read_cache = cache
         self._lock = threading.Lock()
-        self._cache = {}
+        self._cache = {}  # role -> (valid until, names); or, with the read cache, (its shared list, names)
 
     def of(self, role):
         """The frozenset of permission names granted to ``role``."""
+        if self._read_cache is not None:
+            return self._shared(role)
         now = time.monotonic()
         cached = self._cache.get(role)
         if cached and cached[0] > now:
             return cached[1]
-        names = frozenset(
-            p.name
-            for p in Permission.select(Permission.name)
-            .join(RolePermission)
-            .where(RolePermission.role == role)
-        )
+        names = _granted(role)
         with self._lock:
             self._cache[role] = (now + self._ttl, names)
         return names
 
+    def _shared(self, role):
+        # The read cache answers the same list object while its entry holds: its set is made once.
+        listed = self._read_cache.get_or_load_shared(Namespace.USERS, ("role-permissions", role),
+                                                     lambda: sorted(_granted(role)))
+        kept = self._cache.get(role)
+        if kept is not None and kept[0] is listed:
+            return kept[1]
+        names = frozenset(listed)
+        with self._lock:
+            self._cache[role] = (listed, names)
+        return names
+
     def clear(self):
-        """Forget every role's set (after ``role_permissions`` changed): the next ``of`` reads again."""
+        """Forget every role's set (after ``role_permissions`` changed, once committed): the
+        next ``of`` reads again, here at once and in the other workers within the read
+        cache's generation TTL."""
         with self._lock:
             self._cache.clear()
+        if self._read_cache is not None:
+            self._read_cache.invalidate(Namespace.USERS)
+
+
+def _granted(role):
+    return frozenset(
+        p.name for p in Permission.select(Permission.name).join(RolePermission).where(RolePermission.role == role)
+    )
 
 
 def hash_token(token):

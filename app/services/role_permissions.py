@@ -3,8 +3,9 @@
 ``replace`` writes the whole matrix in one transaction: it validates everything first (known
 roles and permissions only, the protected grants kept) and then deletes and inserts only the
 rows that change. Afterwards it empties the ``RolePermissions`` cache of this process, so the
-next request here sees the new grants; other worker processes see them when their cache
-entry expires (``ROLE_CACHE_SECONDS``). API tokens follow at once, since a token's
+next request here sees the new grants, and invalidates the read cache's ``users`` namespace,
+where the sets are kept, so other worker processes see them within its generation TTL
+(``ROLE_CACHE_SECONDS`` without a read cache). API tokens follow at once, since a token's
 permissions are always cut down to its owner's role when it is resolved.
 
 Protected grants: every role that may edit the matrix keeps ``users.read`` and
