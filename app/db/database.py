@@ -192,6 +192,19 @@ def is_postgres(db):
     return isinstance(db, peewee.PostgresqlDatabase)
 
 
+def refresh_statistics(db):
+    """After a bulk load: have PostgreSQL sample its tables again (``ANALYZE``).
+
+    PostgreSQL plans from statistics that autovacuum refreshes within about a minute of a
+    large write; until then it plans for the tables as they were (nearly empty, after a
+    load into a fresh database), and a page may sort a whole table. ANALYZE also makes it
+    plan anew the statements whose plans it kept. SQLite is left alone: it keeps no
+    statistics unless asked, and once asked its plans follow them for good.
+    """
+    if is_postgres(db):
+        db.execute_sql("ANALYZE")
+
+
 def release_connection(db):
     """End-of-request hook: pooled server connections go back to the pool; SQLite stays open."""
     if is_postgres(db) and not db.is_closed():

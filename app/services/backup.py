@@ -39,7 +39,7 @@ from typing import Any
 import msgspec
 import peewee
 
-from app.db.database import is_postgres
+from app.db.database import is_postgres, refresh_statistics
 from app.db.models import MODELS, JSONField
 
 BACKUP_VERSION = "1"
@@ -235,6 +235,8 @@ def import_backup(db, source, on_progress=None):
                     on_progress(table, importer.report.inserted[table], importer.report.skipped[table])
     except peewee.DatabaseError as ex:
         raise BackupError(f"import failed and was rolled back, nothing was written: {str(ex).strip()}") from ex
+    if any(importer.report.inserted.values()):
+        refresh_statistics(db)
     return importer.report
 
 

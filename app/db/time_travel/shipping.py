@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 
 from app.db import derived
+from app.db.database import refresh_statistics
 from app.db.time_travel import forward, snapshot, triggers
 from app.db.time_travel.history import (
     DAY_MS,
@@ -256,6 +257,7 @@ def restore_from_bucket(db, bucket, prefix, at_ms=None):
             _rebuild(db, header, rows, changes)
     except HistoryMismatch as ex:
         raise TimeTravelError(f"the bucket's history cannot be replayed: {ex}; nothing was restored") from None
+    refresh_statistics(db)  # every table was just rewritten
     return Rebuilt(Bookmark(last, target, header["log_id"]), snapshot_at, len(changes))
 
 
