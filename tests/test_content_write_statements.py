@@ -126,7 +126,6 @@ def test_every_create_answer_is_byte_for_byte_the_items_read(client, blog_collec
     assert all(item["data"] == data and item["featuredImage"] is None for item in plain)
 
 
-
 @pytest.fixture
 def items(env, make_user):
     """Items of every visibility: ``{name: id}`` plus the author's and the collection's ids."""
