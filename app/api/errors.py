@@ -178,7 +178,6 @@ def either_casing(media, struct_type, path=""):
 
 
 @functools.cache
-@functools.cache
 def _nested_structs(struct_type):
     """``{field name: msgspec.inspect type}`` of the fields that hold Structs, at any depth."""
     info = msgspec.inspect.type_info(struct_type)
