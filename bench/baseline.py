@@ -86,40 +86,48 @@ class PgList:
         resp.content_type = falcon.MEDIA_JSON
 
 
+def inserts(mark):
+    """The three INSERTs of the write (item, version, history) with the driver's parameter ``mark``."""
+    return tuple(f"INSERT INTO {table} VALUES ({mark}, {mark}, {mark})" for table in ("items", "versions", "history"))
+
+
+SQLITE_INSERTS, PG_INSERTS = inserts("?"), inserts("%s")
+
+
+def write_item(execute, begin, statements, body):
+    """The 3-row transaction of a create, run by a driver's ``execute`` with its ``begin`` and
+    ``statements`` (``inserts``); the new item's id."""
+    item_id, data = uuid.uuid4().hex, msgspec.json.encode(body).decode()
+    item, version, history = statements
+    execute(begin)
+    try:
+        execute(item, (item_id, body.get("title"), data))
+        execute(version, (uuid.uuid4().hex, item_id, data))
+        execute(history, (uuid.uuid4().hex, item_id, "created"))
+        execute("COMMIT")
+    except BaseException:
+        execute("ROLLBACK")
+        raise
+    return item_id
+
+
+def created(resp, item_id):
+    resp.status = falcon.HTTP_201
+    resp.media = {"data": {"id": item_id}}
+
+
 class Items:
     def on_post(self, req, resp):
         body = msgspec.json.decode(req.bounded_stream.read())
         conn = connection(os.environ["BENCH_WRITE_DB"])
-        item_id, data = uuid.uuid4().hex, msgspec.json.encode(body).decode()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("INSERT INTO items VALUES (?, ?, ?)", (item_id, body.get("title"), data))
-            conn.execute("INSERT INTO versions VALUES (?, ?, ?)", (uuid.uuid4().hex, item_id, data))
-            conn.execute("INSERT INTO history VALUES (?, ?, ?)", (uuid.uuid4().hex, item_id, "created"))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        resp.status = falcon.HTTP_201
-        resp.media = {"data": {"id": item_id}}
+        created(resp, write_item(conn.execute, "BEGIN IMMEDIATE", SQLITE_INSERTS, body))
 
 
 class PgItems:
     def on_post(self, req, resp):
         body = msgspec.json.decode(req.bounded_stream.read())
-        item_id, data = uuid.uuid4().hex, msgspec.json.encode(body).decode()
         with pg_connection(os.environ["BENCH_PG_WRITE_URL"]).cursor() as cursor:
-            cursor.execute("BEGIN")
-            try:
-                cursor.execute("INSERT INTO items VALUES (%s, %s, %s)", (item_id, body.get("title"), data))
-                cursor.execute("INSERT INTO versions VALUES (%s, %s, %s)", (uuid.uuid4().hex, item_id, data))
-                cursor.execute("INSERT INTO history VALUES (%s, %s, %s)", (uuid.uuid4().hex, item_id, "created"))
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-        resp.status = falcon.HTTP_201
-        resp.media = {"data": {"id": item_id}}
+            created(resp, write_item(cursor.execute, "BEGIN", PG_INSERTS, body))
 
 
 def create_schema(path):
