@@ -3,6 +3,10 @@
 * ``content_counts`` (migration 0020) holds one row per collection, status and deleted
   flag with the number of content rows, so an unfiltered list reads its total from a
   handful of rows instead of counting every matching one.
+* ``content_counts_values`` (migration 0029) holds the same per string value of each field
+  a collection's schema declares ``"indexed": true`` (the pairs in
+  ``content_counts_fields``, which ``track_declared`` keeps in step with the schemas), so
+  a list filtered on one such value reads its exact total from one row.
 * On PostgreSQL, NULLS LAST twins of the live-content list indexes (``PG_LIST_INDEXES``).
 * The full-text index: on SQLite an FTS5 table, ``content_fts``, whose rowids are
   content's rowids and whose columns are the title and every string value of ``data``
@@ -22,15 +26,29 @@ may renumber the rowids the search index refers to, or after writes made with th
 triggers dropped).
 """
 
+import json
+import re
+
 import peewee
 
 COUNTS_TABLE = "content_counts"
+VALUES_TABLE = "content_counts_values"
+FIELDS_TABLE = "content_counts_fields"
+# String values longer than this are not counted (a list filtering on one counts its
+# matches instead): a key of a few KB would not fit PostgreSQL's index pages.
+VALUE_LENGTH = 200
 FTS_TABLE = "content_fts"
 FTS_SOURCE = "content_fts_source"
 TRIGGER_PREFIX = "sonicpy_content_"
 PG_COUNT_FUNCTION = "sonicpy_content_count"
 PG_SEARCH_FUNCTION = "sonicpy_search_vector"
 PG_SEARCH_INDEX = "idx_content_search"
+PG_VALUE_FUNCTION = "sonicpy_content_value_count"
+PG_VALUE_STEP = "sonicpy_content_value_step"
+PG_JSON_FUNCTION = "sonicpy_json_or_null"
+# Fields are counted only when a list may filter on them: top-level names (the same rule as
+# a filter's data path; it also keeps SQLite's JSON paths well formed).
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # Tables time travel leaves alone: they are recomputed by the triggers when it replays
 # content changes (the FTS5 shadow tables start with the FTS table's name).
 DERIVED_PREFIXES = (COUNTS_TABLE, FTS_TABLE)
@@ -49,7 +67,7 @@ def is_installed_on_apply(name):
 
 
 def _is_postgres(db):
-    return isinstance(db, peewee.PostgresqlDatabase)
+    return isinstance(getattr(db, "obj", db), peewee.PostgresqlDatabase)  # a database, or the models' proxy
 
 
 # ------------------------------------------------------------------ SQLite
@@ -95,6 +113,30 @@ SQLITE_TRIGGERS = {
         f" BEGIN {_sqlite_fts_remove('OLD')} {_sqlite_fts_add('NEW')} END"),
 }
 
+
+def _sqlite_value_step(row, delta):
+    """Count ``row``'s string values of its collection's counted fields (``delta``: +1 or -1).
+
+    One parse of the data for every counted field (``json_each``); data that is not JSON
+    counts as having no values, as filters read it."""
+    document = f"CASE WHEN json_valid({row}.data) THEN {row}.data ELSE '{{}}' END"
+    return (f"INSERT INTO {VALUES_TABLE} (collection_id, field, value, status, deleted, n)"
+            f" SELECT {row}.collection_id, f.field, d.atom, {row}.status, {row}.deleted_at IS NOT NULL, {delta}"
+            f" FROM {FIELDS_TABLE} f JOIN json_each({document}) d ON d.key = f.field"
+            f" WHERE f.collection_id = {row}.collection_id AND d.type = 'text' AND length(d.atom) <= {VALUE_LENGTH}"
+            f" ON CONFLICT (collection_id, field, value, status, deleted) DO UPDATE SET n = n + ({delta});")
+
+
+_VALUE_CHANGED = f"{_COUNT_CHANGED} OR OLD.data IS NOT NEW.data"
+
+SQLITE_VALUE_TRIGGERS = {
+    f"{TRIGGER_PREFIX}value_insert": f"AFTER INSERT ON content BEGIN {_sqlite_value_step('NEW', 1)} END",
+    f"{TRIGGER_PREFIX}value_delete": f"AFTER DELETE ON content BEGIN {_sqlite_value_step('OLD', -1)} END",
+    f"{TRIGGER_PREFIX}value_update": (
+        f"AFTER UPDATE OF collection_id, status, deleted_at, data ON content WHEN {_VALUE_CHANGED}"
+        f" BEGIN {_sqlite_value_step('OLD', -1)} {_sqlite_value_step('NEW', 1)} END"),
+}
+
 # External content: the index stores no copy of the text; FTS5 reads the view when it
 # needs a row's text (it never does for matching and ranking). unicode61 without diacritic
 # removal folds case as PostgreSQL's 'simple' configuration does.
@@ -121,6 +163,12 @@ def _install_sqlite(db):
         if name not in present:
             db.execute_sql(f'CREATE TRIGGER "{name}" {body}')
             created = True
+    if VALUES_TABLE in present:
+        # Values are counted per tracked pair: a new trigger has nothing to fill (the pairs
+        # are counted as ``track_declared`` adds them).
+        for name, body in SQLITE_VALUE_TRIGGERS.items():
+            if name not in present:
+                db.execute_sql(f'CREATE TRIGGER "{name}" {body}')
     return created
 
 
@@ -183,6 +231,60 @@ _PG_COUNT_UPDATE_WHEN = (
     " OR (OLD.deleted_at IS NULL) <> (NEW.deleted_at IS NULL))")
 
 
+# Data that is not JSON reads as no document (NULL) instead of failing the write, as the
+# search vector reads it as empty.
+PG_JSON_SQL = f"""
+CREATE OR REPLACE FUNCTION {PG_JSON_FUNCTION}(data text) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body$
+BEGIN
+  RETURN data::jsonb;
+EXCEPTION WHEN others THEN
+  RETURN NULL;
+END
+$body$"""
+
+# One row change's string values of its collection's counted fields, counted by ``delta``.
+# A collection with no counted field (most rows of most databases) costs one index probe.
+PG_VALUE_STEP_SQL = f"""
+CREATE OR REPLACE FUNCTION {PG_VALUE_STEP}(p_collection text, p_data text, p_status text, p_deleted int, p_delta int)
+RETURNS void LANGUAGE plpgsql AS $body$
+DECLARE
+  doc jsonb;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM {FIELDS_TABLE} f WHERE f.collection_id = p_collection) THEN
+    RETURN;
+  END IF;
+  doc := {PG_JSON_FUNCTION}(p_data);
+  INSERT INTO {VALUES_TABLE} AS v (collection_id, field, value, status, deleted, n)
+  SELECT p_collection, f.field, doc ->> f.field, p_status, p_deleted, p_delta
+  FROM {FIELDS_TABLE} f
+  WHERE f.collection_id = p_collection AND jsonb_typeof(doc -> f.field) = 'string'
+    AND length(doc ->> f.field) <= {VALUE_LENGTH}
+  ON CONFLICT (collection_id, field, value, status, deleted) DO UPDATE SET n = v.n + EXCLUDED.n;
+END
+$body$"""
+
+PG_VALUE_SQL = f"""
+CREATE OR REPLACE FUNCTION {PG_VALUE_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    PERFORM {PG_VALUE_STEP}(OLD.collection_id, OLD.data, OLD.status, (OLD.deleted_at IS NOT NULL)::int, -1);
+  END IF;
+  IF TG_OP IN ('UPDATE', 'INSERT') THEN
+    PERFORM {PG_VALUE_STEP}(NEW.collection_id, NEW.data, NEW.status, (NEW.deleted_at IS NOT NULL)::int, 1);
+  END IF;
+  RETURN NULL;
+END
+$body$"""
+
+# Deferred to the commit as the count triggers are (a value's counter row is as shared).
+PG_VALUE_TRIGGERS = {
+    f"{TRIGGER_PREFIX}value_write": "AFTER INSERT OR DELETE ON content",
+    f"{TRIGGER_PREFIX}value_update": "AFTER UPDATE OF collection_id, status, deleted_at, data ON content",
+}
+_PG_VALUE_UPDATE_WHEN = _PG_COUNT_UPDATE_WHEN[:-1] + " OR OLD.data IS DISTINCT FROM NEW.data)"
+
+
 # The live-content list indexes of migrations 0012 and 0014 are DESC, which PostgreSQL
 # reads as NULLS FIRST, while lists order NULLS LAST (as SQLite does going down): these
 # twins match the lists' ORDER BY, so PostgreSQL returns pages in index order too.
@@ -212,6 +314,15 @@ def _install_postgres(db):
         when = _PG_COUNT_UPDATE_WHEN if "UPDATE" in timing else ""
         db.execute_sql(f"CREATE CONSTRAINT TRIGGER {name} {timing} DEFERRABLE INITIALLY DEFERRED"
                        f" FOR EACH ROW{when} EXECUTE FUNCTION {PG_COUNT_FUNCTION}()")
+    if db.table_exists(VALUES_TABLE):
+        cursor.execute(PG_JSON_SQL)
+        cursor.execute(PG_VALUE_STEP_SQL)
+        cursor.execute(PG_VALUE_SQL)
+        for name, timing in PG_VALUE_TRIGGERS.items():
+            if name not in deferred:
+                when = _PG_VALUE_UPDATE_WHEN if "UPDATE" in timing else ""
+                db.execute_sql(f"CREATE CONSTRAINT TRIGGER {name} {timing} DEFERRABLE INITIALLY DEFERRED"
+                               f" FOR EACH ROW{when} EXECUTE FUNCTION {PG_VALUE_FUNCTION}()")
     db.execute_sql(f"CREATE INDEX IF NOT EXISTS {PG_SEARCH_INDEX} ON content"
                    f" USING gin ({PG_SEARCH_FUNCTION}(title, data))")
     for name, columns in PG_LIST_INDEXES.items():
@@ -232,6 +343,8 @@ def install(db):
     created = _install_postgres(db) if _is_postgres(db) else _install_sqlite(db)
     if created:
         rebuild(db)
+    else:
+        track_declared(db)
 
 
 def rebuild(db):
@@ -248,3 +361,92 @@ def rebuild(db):
                        f" GROUP BY collection_id, status, {deleted}")
         if not _is_postgres(db):
             _rebuild_sqlite(db)
+        if db.table_exists(VALUES_TABLE):
+            db.execute_sql(f"DELETE FROM {VALUES_TABLE}")
+            for collection_id, field in _tracked(db):
+                _count_values(db, collection_id, field)
+            track_declared(db)
+
+
+# ------------------------------------------------------------------ declared fields
+
+
+def declared_fields(schema):
+    """``(indexed, sortable)``: frozensets of the top-level fields ``schema`` (stored form) declares."""
+    properties = (schema or {}).get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict):
+        return frozenset(), frozenset()
+    flagged = {flag: frozenset(name for name, field in properties.items()
+                               if isinstance(field, dict) and field.get(flag) is True)
+               for flag in ("indexed", "sortable")}
+    return flagged["indexed"], flagged["sortable"]
+
+
+def declared_pairs(db):
+    """The ``(collection id, field)`` pairs whose values are counted: the schemas' indexed fields."""
+    pairs = set()
+    for collection_id, schema in db.execute_sql("SELECT id, schema FROM collections").fetchall():
+        try:
+            parsed = json.loads(schema) if isinstance(schema, (str, bytes)) else schema
+        except ValueError:  # a schema written by hand that is not JSON declares nothing
+            continue
+        pairs |= {(collection_id, name) for name in declared_fields(parsed)[0] if _FIELD_NAME.match(name)}
+    return pairs
+
+
+def _tracked(db):
+    return {tuple(row) for row in db.execute_sql(f"SELECT collection_id, field FROM {FIELDS_TABLE}").fetchall()}
+
+
+def track_declared(db):
+    """Count the values of the fields the schemas declare indexed, and of those only.
+
+    Pairs no schema declares any more are forgotten, new ones are counted from the rows
+    there now; the triggers keep them from then on. Cheap when nothing changed (the
+    schemas are read, no content): every write of a collection's schema runs it in its
+    transaction, and so do the paths that may bring other schemas (migrations, a backup
+    import, a restore). On a database without the tables (before migration 0029), nothing.
+
+    Returns:
+        True when the counted pairs changed.
+    """
+    if not db.table_exists(FIELDS_TABLE):
+        return False
+    wanted, present = declared_pairs(db), _tracked(db)
+    if wanted == present:
+        return False
+    triggers = ", ".join(PG_VALUE_TRIGGERS)
+    with db.atomic():
+        if _is_postgres(db):
+            # Row changes of this transaction still waiting for the commit are counted now,
+            # under the pairs they were made under; later ones under the new pairs.
+            db.execute_sql(f"SET CONSTRAINTS {triggers} IMMEDIATE")
+        for collection_id, field in sorted(present - wanted):
+            for table in (FIELDS_TABLE, VALUES_TABLE):
+                db.execute_sql(f"DELETE FROM {table} WHERE collection_id = {db.param} AND field = {db.param}",
+                               (collection_id, field))
+        for collection_id, field in sorted(wanted - present):
+            db.execute_sql(f"INSERT INTO {FIELDS_TABLE} (collection_id, field) VALUES ({db.param}, {db.param})",
+                           (collection_id, field))
+            _count_values(db, collection_id, field)
+        if _is_postgres(db):
+            db.execute_sql(f"SET CONSTRAINTS {triggers} DEFERRED")
+    return True
+
+
+def _count_values(db, collection_id, field):
+    """Insert the counts of one pair's values, read from every content row of the collection."""
+    if _is_postgres(db):
+        value, select = "x.doc ->> %s", (
+            f" FROM content c CROSS JOIN LATERAL (SELECT {PG_JSON_FUNCTION}(c.data) AS doc) x"
+            " WHERE c.collection_id = %s AND jsonb_typeof(x.doc -> %s) = 'string'"
+            f" AND length(x.doc ->> %s) <= {VALUE_LENGTH} GROUP BY 1, 3, 4, 5")
+        deleted, params = "(c.deleted_at IS NOT NULL)::int", (field, field, collection_id, field, field)
+    else:
+        value, select = "d.atom", (
+            " FROM content c JOIN json_each(CASE WHEN json_valid(c.data) THEN c.data ELSE '{}' END) d ON d.key = ?"
+            f" WHERE c.collection_id = ? AND d.type = 'text' AND length(d.atom) <= {VALUE_LENGTH} GROUP BY 1, 3, 4, 5")
+        deleted, params = "c.deleted_at IS NOT NULL", (field, field, collection_id)
+    db.execute_sql(f"INSERT INTO {VALUES_TABLE} (collection_id, field, value, status, deleted, n)"
+                   f" SELECT c.collection_id, {db.param}, {value}, c.status, {deleted}, COUNT(*){select}",
+                   params)

@@ -332,6 +332,33 @@ class ContentCount(BaseModel):
         primary_key = peewee.CompositeKey("collection_id", "status", "deleted")
 
 
+class ContentCountedField(BaseModel):
+    """A collection's field whose string values are counted (``app.db.derived.track_declared``)."""
+
+    collection_id = peewee.TextField()
+    field = peewee.TextField()
+
+    class Meta:
+        table_name = "content_counts_fields"
+        primary_key = peewee.CompositeKey("collection_id", "field")
+
+
+class ContentValueCount(BaseModel):
+    """How many content rows hold a string value in a counted field, per status and deleted flag
+    (kept by triggers)."""
+
+    collection_id = peewee.TextField()
+    field = peewee.TextField()
+    value = peewee.TextField()
+    status = peewee.TextField()
+    deleted = peewee.IntegerField()
+    n = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = "content_counts_values"
+        primary_key = peewee.CompositeKey("collection_id", "field", "value", "status", "deleted")
+
+
 class ContentVersion(BaseModel):
     id = peewee.TextField(primary_key=True, default=new_id)
     content = peewee.ForeignKeyField(Content, column_name="content_id", backref="versions")
@@ -607,7 +634,8 @@ class WebhookDelivery(BaseModel):
 
 
 MODELS = [
-    User, Collection, Media, MediaPendingObject, WorkflowState, Content, ContentCount, ContentVersion, Workflow,
+    User, Collection, Media, MediaPendingObject, WorkflowState, Content, ContentCount, ContentCountedField, ContentValueCount,
+    ContentVersion, Workflow,
     WorkflowTransition, WorkflowHistory, ScheduledContent, Plugin, PluginHook, PluginRoute, PluginAsset, PluginActivity,
     Permission, RolePermission, ApiToken, SystemLog, LogConfig, Faq,
     Webhook, WebhookDelivery,

@@ -39,6 +39,7 @@ from typing import Any
 import msgspec
 import peewee
 
+from app.db import derived
 from app.db.database import is_postgres, refresh_statistics
 from app.db.models import MODELS, JSONField
 
@@ -233,6 +234,7 @@ def import_backup(db, source, on_progress=None):
                 getattr(importer, f"import_{table}")(getattr(backup.data, table))
                 if on_progress:
                     on_progress(table, importer.report.inserted[table], importer.report.skipped[table])
+            derived.track_declared(db)  # the imported collections' indexed fields are counted too
     except peewee.DatabaseError as ex:
         raise BackupError(f"import failed and was rolled back, nothing was written: {str(ex).strip()}") from ex
     if any(importer.report.inserted.values()):

@@ -16,14 +16,18 @@ expressions are rendered from the query builder itself (``SqlBuilder`` with the 
 declared), so a list writes exactly the expression the index holds and the planner uses it.
 
 ``sync_field_indexes`` creates the indexes some schema declares and drops those none does
-any more; ``collections sync`` and every write of the collections API run it in their
-transaction. On a large table, creating an index takes as long as reading the table once.
+any more, and has the values of each collection's indexed fields counted
+(``app.db.derived.track_declared``: an equality filter on one reads its exact total);
+``collections sync`` and every write of the collections API run it in their transaction.
+On a large table, creating an index (or counting a new field's values) takes as long as
+reading the table once.
 """
 
 import re
 
 import peewee
 
+from app.db.derived import declared_fields, track_declared
 from app.db.models import Collection
 from app.services.content.cursors import DATA_PARTS, Term
 from app.services.content.fields import resolve_field
@@ -32,17 +36,6 @@ from app.services.content.sql import SqlBuilder
 FILTER_PREFIX = "idx_content_field_"
 SORT_PREFIX = "idx_content_sort_"
 _ALIAS = re.compile(r'"t\d+"\.')
-
-
-def declared_fields(schema):
-    """``(indexed, sortable)``: frozensets of the top-level fields ``schema`` (stored form) declares."""
-    properties = (schema or {}).get("properties") if isinstance(schema, dict) else None
-    if not isinstance(properties, dict):
-        return frozenset(), frozenset()
-    flagged = {flag: frozenset(name for name, field in properties.items()
-                               if isinstance(field, dict) and field.get(flag) is True)
-               for flag in ("indexed", "sortable")}
-    return flagged["indexed"], flagged["sortable"]
 
 
 def _is_postgres(db):
@@ -107,4 +100,5 @@ def sync_field_indexes(db):
             db.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
         for name in sorted(wanted.keys() - present):
             db.execute_sql(wanted[name])
+        track_declared(db)
     return sorted(wanted.keys() - present), sorted(present - wanted.keys())

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 import peewee
 
+from app.db import derived
 from app.db.time_travel import triggers
 from app.db.time_travel.triggers import LOG_TABLE, META_TABLE, is_postgres, quote
 from app.db.time_travel.undo import HistoryMismatch, undo_change
@@ -276,6 +277,8 @@ def _restore(db, bookmark, batch):
     with _foreign_keys_deferred(db, {*specs, *logs}):
         undone = _undo_after(db, specs, bookmark.seq, history.current_seq, batch)
         _detach_logs(db, logs)
+    # The schemas may be older now: count the values of the fields they declare indexed.
+    derived.track_declared(db)
     return Restored(bookmark, previous, undone)
 
 

@@ -51,7 +51,8 @@ import peewee
 from peewee import SQL, Select, fn
 
 from app.db.database import is_postgres
-from app.db.models import Collection, Content, ContentCount, database
+from app.db.derived import VALUE_LENGTH
+from app.db.models import Collection, Content, ContentCount, ContentCountedField, ContentValueCount, database
 from app.db.prepared import prepared_sql
 from app.services.content.cursors import decode_cursor, encode_cursor, keyset, sort_terms
 from app.services.content.fields import PUBLIC_COLUMNS, SCORE, TIME, Field, fail
@@ -573,6 +574,11 @@ def total_of(params, scope, sql, where, shape=None):
     """
     if params.where is None and params.filters is None and not params.search and not scope.see_own:
         return _counted(params, scope), False
+    condition = _counted_condition(params, scope)
+    if condition is not None:
+        found = _counted_value(params, scope, condition)
+        if found is not None:
+            return found, False
 
     def build():
         matching = sql.reading_data(Content.select(SQL("1")), counting=True).where(where()).limit(COUNT_LIMIT + 1)
@@ -610,6 +616,57 @@ def _counted(params, scope):
              collection is not None, named is not None)
     summed = execute(shape, bind.values, build)
     return int(summed.fetchone()[0] or 0)
+
+
+def _counted_condition(params, scope):
+    """The list's one condition when its total may be read from the kept value counts, else None.
+
+    That is a list of one collection whose only filter is ``data.<field> equals "<text>"``
+    (no ``where``, no search, a scope with no "own items" part): its matches are the rows
+    whose field holds that JSON string, which is what ``content_counts_values`` counts.
+    """
+    if params.where is not None or params.filters is None or params.search or scope.see_own:
+        return None
+    if params.collection_id is None and params.collection_name is None:
+        return None
+    if len(params.filters.items) != 1 or isinstance(params.filters.items[0], Group):
+        return None
+    condition = params.filters.items[0]
+    field, value = condition.field, condition.value
+    if condition.operator != "equals" or not field.is_data or len(field.path) != 1:
+        return None
+    return condition if isinstance(value, str) and len(value) <= VALUE_LENGTH else None
+
+
+def _counted_value(params, scope, condition):
+    """The exact total of a list filtered on one counted value (``_counted_condition``), or
+    None when the collection's field is not counted (then the matches are counted)."""
+    bind = Binder()
+    collection = bind(params.collection_id) if params.collection_id is not None else None
+    named = bind(params.collection_name) if params.collection_name is not None else None
+    field, value = bind(condition.field.path[0]), bind(condition.value)
+
+    def build():
+        counted, tracked = ContentValueCount, ContentCountedField
+        clauses = [counted.collection_id == tracked.collection_id, counted.field == tracked.field,
+                   counted.value == value]
+        if params.statuses is not None:
+            clauses.append(counted.status.in_(list(params.statuses)))
+        if not params.include_deleted:
+            clauses.append(counted.deleted == 0)
+        summed = counted.select(fn.COALESCE(fn.SUM(counted.n), 0)).where(_and(clauses))
+        which = collection if collection is not None else Collection.select(Collection.id).where(
+            Collection.name == named)
+        pair = [tracked.collection_id == which, tracked.field == field]
+        if not scope.see_all:  # a deactivated collection's list is empty to the public: counted as such
+            pair.append(tracked.collection_id.not_in(
+                Collection.select(Collection.id).where(Collection.is_active == False)))  # noqa: E712
+        return tracked.select(summed).where(_and(pair)).limit(1)
+
+    shape = ("counted value", is_postgres(database.obj), scope.see_all, params.statuses, params.include_deleted,
+             collection is not None)
+    row = execute(shape, bind.values, build).fetchone()
+    return None if row is None else int(row[0])
 
 
 def _items_within_budget(items):
