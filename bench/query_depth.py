@@ -113,7 +113,8 @@ def seed_postgres(db, depth, collection_id, author_id):
     exist), the secondary indexes are dropped and built again once the rows are in (one
     sort per index instead of a million insertions; the search index computes its vectors
     in that build), and ``derived.rebuild`` recounts ``content_counts`` and the declared
-    field's values (``content_counts_values``), one ``GROUP BY`` each. Time travel's change log gets no rows: the seed is not history.
+    field's values (``content_counts_values``), one ``GROUP BY`` each. Time travel's change
+    log gets no rows: the seed is not history.
     """
     with db.atomic():
         db.execute_sql("SET LOCAL session_replication_role = replica")

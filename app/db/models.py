@@ -634,11 +634,10 @@ class WebhookDelivery(BaseModel):
 
 
 MODELS = [
-    User, Collection, Media, MediaPendingObject, WorkflowState, Content, ContentCount, ContentCountedField, ContentValueCount,
-    ContentVersion, Workflow,
-    WorkflowTransition, WorkflowHistory, ScheduledContent, Plugin, PluginHook, PluginRoute, PluginAsset, PluginActivity,
-    Permission, RolePermission, ApiToken, SystemLog, LogConfig, Faq,
-    Webhook, WebhookDelivery,
+    User, Collection, Media, MediaPendingObject, WorkflowState, Content, ContentCount, ContentCountedField,
+    ContentValueCount, ContentVersion, Workflow, WorkflowTransition, WorkflowHistory, ScheduledContent, Plugin,
+    PluginHook, PluginRoute, PluginAsset, PluginActivity, Permission, RolePermission, ApiToken, SystemLog, LogConfig,
+    Faq, Webhook, WebhookDelivery,
 ]
 
 
