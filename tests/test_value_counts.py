@@ -12,7 +12,7 @@ from app.db.database import is_postgres
 from app.db.models import bind_models
 from app.db.time_travel import current_bookmark, restore
 from app.services.backup import export_backup, import_backup
-from app.services.content.query import COUNT_LIMIT
+from app.services.content.query import COUNT_LIMIT, Scope, list_content, parse_list_params
 from app.services.field_indexes import sync_field_indexes
 from tests.fixtures.app import client_for, make_env, migrate
 from tests.fixtures.content import create_collection, insert_items
@@ -214,3 +214,28 @@ def test_a_filtered_list_reads_its_exact_total_past_the_count_limit(site):
     # A field the schema does not declare is counted up to the limit, as before.
     estimated = meta({"filter[data.tag][equals]": "t"})
     assert (estimated["total"], estimated["totalIsEstimate"]) == (COUNT_LIMIT, True)
+
+
+def test_a_counted_total_follows_the_callers_scope(site):
+    db, client = site.DB.db, client_for(site)
+    collection, author = shop(db), create_user("author")
+    insert_items(collection, author, 4, data=lambda i: {"category": "c"})
+    sql(db, "UPDATE content SET status = 'draft' WHERE slug = 'item-0'")
+    sql(db, "UPDATE content SET deleted_at = 1 WHERE slug = 'item-1'")
+    filtered = {"filter[data.category][equals]": "c"}
+
+    def total(scope, **params):
+        parsed = parse_list_params({**filtered, **params}, scope, collection_id=collection.id, schema=SCHEMA)
+        return list_content(parsed, scope)["meta"]["total"]
+
+    editor = Scope(user_id=author.id, see_all=True)
+    assert total(editor) == 3  # every status, deleted items out
+    assert total(editor, status="draft") == 1
+    assert total(editor, include_deleted="true") == 4
+    assert total(Scope()) == 2
+    # A deactivated collection's items are withdrawn from the public, not from its editors.
+    collection.is_active = False
+    collection.save()
+    assert total(Scope()) == 0
+    assert client.get("/api/content", {"collection": "shop", **filtered}).json["meta"]["total"] == 0
+    assert total(editor) == 3

@@ -18,9 +18,10 @@ The public's lists are ``status=published``; callers who may read drafts (editor
 authors for their own) get every status but deleted items unless they pass ``status=``.
 A list costs two queries whatever its size: its total, then one page query joining author,
 collection and featured image. The total of an unfiltered list is read from the counts the
-database's triggers keep per collection, status and deletion (``content_counts``); a filtered
-list counts its matches up to ``COUNT_LIMIT`` and, past it, reports ``COUNT_LIMIT`` with
-``meta.totalIsEstimate: true``. Pagination is ``limit`` (default 50,
+database's triggers keep per collection, status and deletion (``content_counts``), and so
+is a list of one collection filtered on one string value of a field its schema declares
+indexed (``content_counts_values``); another filtered list counts its matches up to
+``COUNT_LIMIT`` and, past it, reports ``COUNT_LIMIT`` with ``meta.totalIsEstimate: true``. Pagination is ``limit`` (default 50,
 at most 1000) with ``offset`` or ``page``, or an opaque ``cursor`` (keyset on the sort
 keys + id) that stays fast at any depth; each page with more rows after it carries
 ``meta.nextCursor``.
@@ -564,10 +565,11 @@ def _value_shape(value):
 def total_of(params, scope, sql, where, shape=None):
     """``(total, is_estimate)`` of a list, without counting every matching row.
 
-    An unfiltered list reads the counts the triggers keep (``content_counts``). A filtered
-    one counts its matches up to ``COUNT_LIMIT``; past it, the total is ``COUNT_LIMIT`` and
-    marked as an estimate (a lower bound): counting a million matches would cost more than
-    the page itself.
+    An unfiltered list reads the counts the triggers keep (``content_counts``), and so does
+    one filtered on a counted value (``content_counts_values``, ``_counted_condition``).
+    Another filtered one counts its matches up to ``COUNT_LIMIT``; past it, the total is
+    ``COUNT_LIMIT`` and marked as an estimate (a lower bound): counting a million matches
+    would cost more than the page itself.
 
     Args:
         where: returns the list's WHERE clause (called only to compile the count's SQL).
