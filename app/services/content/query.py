@@ -21,10 +21,10 @@ collection and featured image. The total of an unfiltered list is read from the 
 database's triggers keep per collection, status and deletion (``content_counts``), and so
 is a list of one collection filtered on one string value of a field its schema declares
 indexed (``content_counts_values``); another filtered list counts its matches up to
-``COUNT_LIMIT`` and, past it, reports ``COUNT_LIMIT`` with ``meta.totalIsEstimate: true``. Pagination is ``limit`` (default 50,
-at most 1000) with ``offset`` or ``page``, or an opaque ``cursor`` (keyset on the sort
-keys + id) that stays fast at any depth; each page with more rows after it carries
-``meta.nextCursor``.
+``COUNT_LIMIT`` and, past it, reports ``COUNT_LIMIT`` with ``meta.totalIsEstimate: true``.
+Pagination is ``limit`` (default 50, at most 1000) with ``offset`` or ``page``, or an
+opaque ``cursor`` (keyset on the sort keys + id) that stays fast at any depth; each page
+with more rows after it carries ``meta.nextCursor``.
 
 The list's SQL is compiled once per shape and reused with each request's values
 (``statements.py``: the user, collection, filter values, search text, cursor, limit and
