@@ -239,3 +239,19 @@ def test_a_counted_total_follows_the_callers_scope(site):
     assert total(Scope()) == 0
     assert client.get("/api/content", {"collection": "shop", **filtered}).json["meta"]["total"] == 0
     assert total(editor) == 3
+
+
+def test_a_counted_total_is_the_number_of_items_the_filter_returns(site):
+    # Data written by hand may hold a key twice, escapes, or a value of exactly the length
+    # counted: the total read from the counts is what the filter's rows are.
+    db, client = site.DB.db, client_for(site)
+    collection, author = shop(db), create_user("author")
+    edge = "é" * derived.VALUE_LENGTH  # 200 characters, 400 bytes
+    insert_items(collection, author, 3, data=lambda i: {"category": ["x", "caf\u00e9", edge][i]})
+    sql(db, "UPDATE content SET data = ? WHERE slug = 'item-0'", ('{"category": "x", "category": "y"}',))
+    sql(db, "UPDATE content SET data = ? WHERE slug = 'item-1'", ('{"category": "caf\\u00e9 \\"q\\""}',))
+    for value in ("x", "y", 'café "q"', edge):
+        listed = client.get("/api/content", {"collection": "shop", "limit": 100,
+                                             "filter[data.category][equals]": value}).json
+        assert listed["meta"]["total"] == len(listed["data"]), value
+    assert sum(n for *_, n in kept_values(db)) == 3  # every item once, whichever value it holds

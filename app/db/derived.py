@@ -117,13 +117,16 @@ SQLITE_TRIGGERS = {
 def _sqlite_value_step(row, delta):
     """Count ``row``'s string values of its collection's counted fields (``delta``: +1 or -1).
 
-    One parse of the data for every counted field (``json_each``); data that is not JSON
-    counts as having no values, as filters read it."""
+    Read with ``json_extract`` and ``json_type``, as filters read them (a key written twice
+    by hand counts once, with its first value); data that is not JSON counts as having no
+    values, as filters read it as empty."""
     document = f"CASE WHEN json_valid({row}.data) THEN {row}.data ELSE '{{}}' END"
+    path = "'$.' || f.field"
     return (f"INSERT INTO {VALUES_TABLE} (collection_id, field, value, status, deleted, n)"
-            f" SELECT {row}.collection_id, f.field, d.atom, {row}.status, {row}.deleted_at IS NOT NULL, {delta}"
-            f" FROM {FIELDS_TABLE} f JOIN json_each({document}) d ON d.key = f.field"
-            f" WHERE f.collection_id = {row}.collection_id AND d.type = 'text' AND length(d.atom) <= {VALUE_LENGTH}"
+            f" SELECT {row}.collection_id, f.field, json_extract({document}, {path}), {row}.status,"
+            f" {row}.deleted_at IS NOT NULL, {delta} FROM {FIELDS_TABLE} f"
+            f" WHERE f.collection_id = {row}.collection_id AND json_type({document}, {path}) = 'text'"
+            f" AND length(json_extract({document}, {path})) <= {VALUE_LENGTH}"
             f" ON CONFLICT (collection_id, field, value, status, deleted) DO UPDATE SET n = n + ({delta});")
 
 
@@ -443,10 +446,12 @@ def _count_values(db, collection_id, field):
             f" AND length(x.doc ->> %s) <= {VALUE_LENGTH} GROUP BY 1, 3, 4, 5")
         deleted, params = "(c.deleted_at IS NOT NULL)::int", (field, field, collection_id, field, field)
     else:
-        value, select = "d.atom", (
-            " FROM content c JOIN json_each(CASE WHEN json_valid(c.data) THEN c.data ELSE '{}' END) d ON d.key = ?"
-            f" WHERE c.collection_id = ? AND d.type = 'text' AND length(d.atom) <= {VALUE_LENGTH} GROUP BY 1, 3, 4, 5")
-        deleted, params = "c.deleted_at IS NOT NULL", (field, field, collection_id)
+        document = "CASE WHEN json_valid(c.data) THEN c.data ELSE '{}' END"
+        value, select = f"json_extract({document}, ?)", (
+            f" FROM content c WHERE c.collection_id = ? AND json_type({document}, ?) = 'text'"
+            f" AND length(json_extract({document}, ?)) <= {VALUE_LENGTH} GROUP BY 1, 3, 4, 5")
+        path = f"$.{field}"  # a top-level name (_FIELD_NAME)
+        deleted, params = "c.deleted_at IS NOT NULL", (field, path, collection_id, path, path)
     db.execute_sql(f"INSERT INTO {VALUES_TABLE} (collection_id, field, value, status, deleted, n)"
                    f" SELECT c.collection_id, {db.param}, {value}, c.status, {deleted}, COUNT(*){select}",
                    params)
