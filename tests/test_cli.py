@@ -88,6 +88,21 @@ def test_d1_execute_drops_one_begin_commit_pair_as_wrangler(project):
     assert json.loads(count.output)[0]["results"] == [{"n": 1}]  # the refused run wrote nothing
 
 
+def test_d1_execute_has_a_schema_changed_by_hand_counted(project):
+    run("d1", "migrations", "apply", "DB", "--config", project)
+    schema = json.dumps({"type": "object", "properties": {"category": {"type": "string", "indexed": True}}})
+    sql = ("INSERT INTO collections (id, name, display_name, schema, is_active, created_at, updated_at)"
+           f" VALUES ('col-shop', 'shop', 'Shop', '{schema}', 1, 1, 1);"
+           "INSERT INTO users (id, email, username, first_name, last_name, password_hash, role, created_at, updated_at)"
+           " VALUES ('u1', 'a@example.com', 'a', 'A', 'B', 'x', 'admin', 1, 1);"
+           "INSERT INTO content (id, collection_id, slug, title, data, status, author_id, created_at, updated_at)"
+           """ VALUES ('c1', 'col-shop', 'one', 'One', '{"category": "red"}', 'published', 'u1', 1, 1)""")
+    assert run("d1", "execute", "DB", "--config", project, "--command", sql).exit_code == 0
+    result = run("d1", "execute", "DB", "--config", project, "--json", "--command",
+                 "SELECT field, value, n FROM content_counts_values")
+    assert json.loads(result.output)[0]["results"] == [{"field": "category", "value": "red", "n": 1}]
+
+
 def test_d1_execute_usage_errors(project, tmp_path):
     assert run("d1", "execute", "DB", "--config", project).exit_code == 2
     assert "Couldn't find a D1 DB" in run("d1", "execute", "nope", "--config", project, "--command", "SELECT 1").output

@@ -15,6 +15,7 @@ import click
 
 from app.cli.common import location_options, runtime_options
 from app.cli.migrations import migrations
+from app.db import derived
 from app.db.splitter import split_statements
 from app.runtime.bindings import BindingKind
 from app.runtime.d1 import D1Error
@@ -121,6 +122,8 @@ def execute(runtime, database, command, file, as_json):
             sys.exit(1)
         raise click.ClickException(str(ex)) from None
     if any((result["meta"] or {}).get("changed_db") for result in results):
+        # A collection's schema changed by hand: the values of its indexed fields are counted.
+        derived.track_declared(db.db)
         refresh_cache(runtime)
     if as_json:
         payload = [
