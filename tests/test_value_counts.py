@@ -4,7 +4,9 @@ and deleted flag, through every write path (the API, plain SQL, a restore, a bac
 on SQLite and PostgreSQL; a list filtered on one such value reads its total from them."""
 
 import json
+import threading
 
+import psycopg2
 import pytest
 
 from app.db import derived
@@ -12,6 +14,7 @@ from app.db.database import is_postgres
 from app.db.models import bind_models
 from app.db.time_travel import current_bookmark, restore
 from app.services.backup import export_backup, import_backup
+from app.services.content import query
 from app.services.content.query import COUNT_LIMIT, Scope, list_content, parse_list_params
 from app.services.field_indexes import sync_field_indexes
 from tests.fixtures.app import client_for, make_env, migrate
@@ -70,6 +73,14 @@ def true_values(db):
 
 def tracked(db):
     return sorted(tuple(row) for row in sql(db, "SELECT collection_id, field FROM content_counts_fields").fetchall())
+
+
+def counted(params, scope=None):
+    """The total read from the value counts for ``params`` (None: the list would count matches)."""
+    scope = scope or Scope()
+    parsed = parse_list_params(params, scope, schema=SCHEMA)
+    condition = query._counted_condition(parsed, scope)
+    return None if condition is None else query._counted_value(parsed, scope, condition)
 
 
 def shop(db, schema=SCHEMA, name="shop"):
@@ -226,9 +237,15 @@ def test_a_counted_total_follows_the_callers_scope(site):
 
     def total(scope, **params):
         parsed = parse_list_params({**filtered, **params}, scope, collection_id=collection.id, schema=SCHEMA)
-        return list_content(parsed, scope)["meta"]["total"]
+        listed = list_content(parsed, scope)["meta"]["total"]
+        # Read from the counts (None would mean the list counted its matches instead); a
+        # deactivated collection's public list is the exception: it counts, and finds none.
+        assert counted({**filtered, **params, "collection_id": collection.id}, scope) in (listed, None)
+        return listed
 
     editor = Scope(user_id=author.id, see_all=True)
+    assert counted({**filtered, "collection_id": collection.id}, editor) == 3
+    assert counted({**filtered, "collection": "shop"}) == 2
     assert total(editor) == 3  # every status, deleted items out
     assert total(editor, status="draft") == 1
     assert total(editor, include_deleted="true") == 4
@@ -251,7 +268,53 @@ def test_a_counted_total_is_the_number_of_items_the_filter_returns(site):
     sql(db, "UPDATE content SET data = ? WHERE slug = 'item-0'", ('{"category": "x", "category": "y"}',))
     sql(db, "UPDATE content SET data = ? WHERE slug = 'item-1'", ('{"category": "caf\\u00e9 \\"q\\""}',))
     for value in ("x", "y", 'café "q"', edge):
-        listed = client.get("/api/content", {"collection": "shop", "limit": 100,
-                                             "filter[data.category][equals]": value}).json
-        assert listed["meta"]["total"] == len(listed["data"]), value
+        params = {"collection": "shop", "filter[data.category][equals]": value}
+        listed = client.get("/api/content", {**params, "limit": 100}).json
+        assert counted(params) == listed["meta"]["total"] == len(listed["data"]), value
     assert sum(n for *_, n in kept_values(db)) == 3  # every item once, whichever value it holds
+
+
+def test_a_list_by_id_and_by_a_name_counts_what_both_select(site):
+    db, client = site.DB.db, client_for(site)
+    collection, other = shop(db), shop(db, name="other")
+    insert_items(collection, create_user("author"), 3, data=lambda i: {"category": "c"})
+    both = {"collection_id": collection.id, "filter[data.category][equals]": "c"}
+    assert counted({**both, "collection": "other"}) is None  # counted among the matches instead
+    assert client.get("/api/content", {**both, "collection": "other"}).json["meta"]["total"] == 0
+    assert client.get("/api/content", {**both, "collection": "shop"}).json["meta"]["total"] == 3
+    assert other.id != collection.id
+
+
+def test_a_field_declared_again_is_counted_afresh(site):
+    db = site.DB.db
+    collection = shop(db)
+    insert_items(collection, create_user("author"), 2, data=lambda i: {"category": "c"})
+    for schema in ({"type": "object"}, SCHEMA, {"type": "object"}, SCHEMA):
+        collection.schema = schema
+        collection.save()
+        sync_field_indexes(db)
+    assert kept_values(db) == true_values(db) == [(collection.id, "category", "c", "published", 0, 2)]
+
+
+@pytest.mark.parametrize("site", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_declaring_a_field_waits_for_content_writers_then_counts_their_rows(site):
+    # A row written by a transaction still open when the field is declared must be counted
+    # once: declaring waits for that writer, then counts what it committed.
+    db = site.DB.db
+    collection, author = create_collection("shop", schema=SCHEMA), create_user("author")
+    writer = psycopg2.connect(dbname=db.database, **db.connect_params)
+    try:
+        with writer.cursor() as cursor:
+            cursor.execute("INSERT INTO content (id, collection_id, slug, title, data, status, author_id,"
+                           " created_at, updated_at) VALUES ('w', %s, 'w', 'W', %s, 'published', %s, 1, 1)",
+                           (collection.id, '{"category": "open"}', author.id))
+        declared = threading.Thread(target=lambda: (bind_models(db), derived.track_declared(db)))
+        declared.start()
+        declared.join(0.5)
+        assert declared.is_alive()  # waiting for the writer's transaction
+        writer.commit()
+        declared.join(10)
+        assert not declared.is_alive()
+    finally:
+        writer.close()
+    assert kept_values(db) == true_values(db) == [(collection.id, "category", "open", "published", 0, 1)]

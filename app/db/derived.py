@@ -391,9 +391,9 @@ def declared_pairs(db):
     for collection_id, schema in db.execute_sql("SELECT id, schema FROM collections").fetchall():
         try:
             parsed = json.loads(schema) if isinstance(schema, (str, bytes)) else schema
-        except ValueError:  # a schema written by hand that is not JSON declares nothing
+        except (ValueError, RecursionError):  # a schema written by hand that is not JSON declares nothing
             continue
-        pairs |= {(collection_id, name) for name in declared_fields(parsed)[0] if _FIELD_NAME.match(name)}
+        pairs |= {(collection_id, name) for name in declared_fields(parsed)[0] if _FIELD_NAME.fullmatch(name)}
     return pairs
 
 
@@ -415,15 +415,21 @@ def track_declared(db):
     """
     if not db.table_exists(FIELDS_TABLE):
         return False
-    wanted, present = declared_pairs(db), _tracked(db)
-    if wanted == present:
+    if declared_pairs(db) == _tracked(db):
         return False
     triggers = ", ".join(PG_VALUE_TRIGGERS)
     with db.atomic():
         if _is_postgres(db):
+            # Writers of content wait for this transaction, and it for theirs, so a row is
+            # counted either by its trigger or by the recount, never by neither or both: a
+            # writer that committed first is seen by the recount, one that commits after
+            # sees the new pairs. Concurrent callers take turns (SQLite has one writer).
+            db.execute_sql(f"LOCK TABLE {FIELDS_TABLE} IN EXCLUSIVE MODE")
+            db.execute_sql("LOCK TABLE content IN SHARE MODE")
             # Row changes of this transaction still waiting for the commit are counted now,
             # under the pairs they were made under; later ones under the new pairs.
             db.execute_sql(f"SET CONSTRAINTS {triggers} IMMEDIATE")
+        wanted, present = declared_pairs(db), _tracked(db)  # read again, under the locks
         for collection_id, field in sorted(present - wanted):
             for table in (FIELDS_TABLE, VALUES_TABLE):
                 db.execute_sql(f"DELETE FROM {table} WHERE collection_id = {db.param} AND field = {db.param}",
@@ -434,11 +440,13 @@ def track_declared(db):
             _count_values(db, collection_id, field)
         if _is_postgres(db):
             db.execute_sql(f"SET CONSTRAINTS {triggers} DEFERRED")
-    return True
+    return wanted != present
 
 
 def _count_values(db, collection_id, field):
-    """Insert the counts of one pair's values, read from every content row of the collection."""
+    """Count one pair's values afresh, from every content row of the collection."""
+    db.execute_sql(f"DELETE FROM {VALUES_TABLE} WHERE collection_id = {db.param} AND field = {db.param}",
+                   (collection_id, field))
     if _is_postgres(db):
         value, select = "x.doc ->> %s", (
             f" FROM content c CROSS JOIN LATERAL (SELECT {PG_JSON_FUNCTION}(c.data) AS doc) x"

@@ -623,13 +623,13 @@ def _counted(params, scope):
 def _counted_condition(params, scope):
     """The list's one condition when its total may be read from the kept value counts, else None.
 
-    That is a list of one collection whose only filter is ``data.<field> equals "<text>"``
+    That is a list of one collection (by id or by name) whose only filter is ``data.<field> equals "<text>"``
     (no ``where``, no search, a scope with no "own items" part): its matches are the rows
     whose field holds that JSON string, which is what ``content_counts_values`` counts.
     """
     if params.where is not None or params.filters is None or params.search or scope.see_own:
         return None
-    if params.collection_id is None and params.collection_name is None:
+    if (params.collection_id is None) == (params.collection_name is None):  # none, or both (an id and a name)
         return None
     if len(params.filters.items) != 1 or isinstance(params.filters.items[0], Group):
         return None
