@@ -13,7 +13,7 @@
   (at any depth; keys are not indexed); on PostgreSQL a GIN index over
   ``sonicpy_search_vector(title, data)``, the same text as a ``tsvector``.
 
-Both are maintained by triggers on ``content`` (SQLite triggers, a plpgsql trigger
+All are maintained by triggers on ``content`` (SQLite triggers, a plpgsql trigger
 function on PostgreSQL, run at commit there; the GIN index is maintained by PostgreSQL itself), so every
 write path keeps them right: the API, ``d1 execute --file`` with plain INSERTs, the JSON
 backup import and a time-travel restore (which replays changes as plain DML; the derived
@@ -48,7 +48,7 @@ PG_VALUE_STEP = "sonicpy_content_value_step"
 PG_JSON_FUNCTION = "sonicpy_json_or_null"
 # Fields are counted only when a list may filter on them: top-level names (the same rule as
 # a filter's data path; it also keeps SQLite's JSON paths well formed).
-_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # matched whole (fullmatch)
 # Tables time travel leaves alone: they are recomputed by the triggers when it replays
 # content changes (the FTS5 shadow tables start with the FTS table's name).
 DERIVED_PREFIXES = (COUNTS_TABLE, FTS_TABLE)

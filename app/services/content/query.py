@@ -623,9 +623,10 @@ def _counted(params, scope):
 def _counted_condition(params, scope):
     """The list's one condition when its total may be read from the kept value counts, else None.
 
-    That is a list of one collection (by id or by name) whose only filter is ``data.<field> equals "<text>"``
-    (no ``where``, no search, a scope with no "own items" part): its matches are the rows
-    whose field holds that JSON string, which is what ``content_counts_values`` counts.
+    That is a list of one collection (by id or by name) whose only filter is
+    ``data.<field> equals "<text>"`` (no ``where``, no search, a scope with no "own items"
+    part): its matches are the rows whose field holds that JSON string, which is what
+    ``content_counts_values`` counts.
     """
     if params.where is not None or params.filters is None or params.search or scope.see_own:
         return None
