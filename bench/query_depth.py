@@ -17,11 +17,11 @@ Then each list shape runs in-process through the service the API calls
 (``parse_list_params`` + ``list_content``, as an anonymous caller, no response cache)
 ``--rounds`` times, the depths taking turns within each round (with ``--database-url``
 there is one database, so the depths are built and measured one after another), and the
-median in milliseconds is printed with its ratio to the first depth's. The shapes: first
-page, a cursor page from the middle, a filter on the declared field, a sort on the declared
-field, search for a rare word (one item in 1,000) and for a common one (every title holds
-it). Numbers vary with the machine and its load (printed at the start and the end); the
-ratios are what to compare.
+median in milliseconds is printed with its ratio to the first depth's and the middle half
+of its times (p25 to p75). The shapes: first page, a cursor page from the middle, a filter
+on the declared field, a sort on the declared field, search for a rare word (one item in
+1,000) and for a common one (every title holds it). Numbers vary with the machine and its
+load (printed at the start and the end); the ratios are what to compare.
 """
 
 import argparse
@@ -201,8 +201,13 @@ def measure(prepared, rounds):
                 started = time.perf_counter()
                 run(collection_id, params)
                 times[depth][name].append((time.perf_counter() - started) * 1000)
-    return {depth: {name: statistics.median(spent) for name, spent in shapes.items()}
-            for depth, shapes in times.items()}
+    return {depth: {name: _summary(spent) for name, spent in shapes.items()} for depth, shapes in times.items()}
+
+
+def _summary(spent):
+    """``(p50, p25, p75)`` of one shape's times: the median and the middle half's spread."""
+    quartiles = statistics.quantiles(spent, n=4) if len(spent) > 1 else [spent[0]] * 3
+    return statistics.median(spent), quartiles[0], quartiles[2]
 
 
 def main():
@@ -255,12 +260,15 @@ def one_after_another(depths, rounds, database_url):
 
 
 def print_table(depths, results):
+    """Per shape and depth: p50 ms, its ratio to the first depth's, and [p25-p75] ms."""
     base = depths[0]
-    print(f"{'p50 ms (ratio to ' + format(base, ',') + ')':<24}" + "".join(f"{d:>20,}" for d in depths))
+    print(f"{'p50 ms (ratio to ' + format(base, ',') + ') [p25-p75]':<32}" + "".join(f"{d:>30,}" for d in depths))
     for name in SHAPES:
-        cells = "".join(f"{results[d][name]:>11.2f} ({results[d][name] / results[base][name]:>4.1f}x)"
-                        for d in depths)
-        print(f"{name:<24}{cells}")
+        cells = ""
+        for depth in depths:
+            median, low, high = results[depth][name]
+            cells += f"{median:>9.2f} ({median / results[base][name][0]:>4.1f}x) [{low:.2f}-{high:.2f}]".rjust(30)
+        print(f"{name:<32}{cells}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
     python bench/run.py [--items 1000] [--rounds 3] [--seconds 5] [--connections 16] [--workers 2]
                         [--no-postgres] [--app-root PATH] [--request-log-sample RATE]
                         [--access-log true|false] [--time-travel true|false] [--json PATH]
+                        [--depths 1000,100000,1000000 | --depths none] [--depth-rounds 100]
+                        [--no-sonicjs]
 
 Starts gunicorn for each system on free loopback ports: the bare baseline
 (``bench/baseline.py``: Falcon, raw sqlite3 and raw psycopg2, msgspec), sonicpy on a
@@ -25,6 +27,15 @@ numbers vary with the machine and its load (the client shares the cores); compar
 ratios. ``--app-root`` serves another checkout of sonicpy (a before/after comparison);
 ``--request-log-sample 0`` shows what writing a ``system_logs`` row per request costs, and
 ``--time-travel false`` what the change-log triggers cost the writes.
+
+Then, so that one command prints every figure the goals name, it runs the two other
+benchmarks, each in its own process once the servers above are stopped:
+``bench/query_depth.py`` on SQLite and (unless ``--no-postgres``) on PostgreSQL, the
+uncached list at ``--depths`` items as ratios to the first depth with their spread
+(``--depths none`` skips it), and ``bench/sonicjs.py``, sonicpy against SonicJS 2.11 on
+Miniflare (``--no-sonicjs`` skips it; it skips itself without node and npm). The whole
+run takes about 15 minutes on a 2-core machine, most of it seeding and measuring a million
+items on each database.
 """
 
 import argparse
@@ -254,6 +265,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_options(parser)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--depths", default="1000,100000,1000000",
+                        help="the depths bench/query_depth.py measures after the served rounds; none: skip it")
+    parser.add_argument("--depth-rounds", type=int, default=100, help="bench/query_depth.py's --rounds")
+    parser.add_argument("--no-sonicjs", action="store_true", help="skip bench/sonicjs.py after the served rounds")
     args = parser.parse_args()
     if shutil.which("wrk"):
         print("note: wrk is installed but this harness uses bench/load.py for every system (one client, same costs)")
@@ -287,6 +302,40 @@ def main():
             server.stop()
         shutil.rmtree(folder, ignore_errors=True)
     report(results, systems, rss, args, time.time() - started)
+    run_the_others(args)
+
+
+def run_the_others(args):
+    """Run the depth and SonicJS benchmarks, each in its own process, their output passed through.
+
+    The depth benchmark comes from ``--app-root`` (the code being compared), SonicJS's from
+    this checkout (it serves ``--app-root`` itself). A failure is printed and the next
+    one still runs; the exit status is the first failure's.
+    """
+    script = args.app_root / "bench" / "query_depth.py"
+    runs = []
+    if args.depths.strip().lower() != "none":
+        depth = [sys.executable, str(script), "--depths", args.depths, "--rounds", str(args.depth_rounds)]
+        runs += [("uncached lists at depth, SQLite", depth)]
+        if not args.no_postgres:
+            runs += [("uncached lists at depth, PostgreSQL", [*depth, "--postgres"])]
+    if not args.no_sonicjs:
+        sonicjs = [sys.executable, str(ROOT / "bench" / "sonicjs.py"), "--app-root", str(args.app_root),
+                   "--items", str(args.items), "--rounds", str(args.rounds), "--seconds", str(args.seconds),
+                   "--connections", str(args.connections), "--workers", str(args.workers),
+                   "--access-log", args.access_log, "--time-travel", args.time_travel]
+        if args.request_log_sample is not None:
+            sonicjs += ["--request-log-sample", str(args.request_log_sample)]
+        runs += [("sonicpy against SonicJS 2.11 on Miniflare", sonicjs)]
+    failed = 0
+    for title, command in runs:
+        print(f"\n== {title}", flush=True)
+        code = subprocess.run(command, cwd=args.app_root).returncode
+        if code:
+            print(f"(exited {code})", flush=True)
+            failed = failed or code
+    if failed:
+        sys.exit(failed)
 
 
 def report(results, systems, rss, args, elapsed):
