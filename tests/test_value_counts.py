@@ -54,7 +54,10 @@ def kept_values(db):
 
 
 def true_values(db):
-    """The counts computed here from the rows, for the pairs the schemas declare."""
+    """The counts computed here from the rows, for the pairs the schemas declare.
+
+    Python reads a key written twice by its last value where SQLite's filters read the
+    first: the test that writes one compares with the filter's rows instead."""
     declared = {(collection_id, field) for collection_id, schema in sql(db, "SELECT id, schema FROM collections")
                 for field, spec in (json.loads(schema).get("properties") or {}).items() if spec.get("indexed") is True}
     counted = {}
