@@ -88,7 +88,7 @@ def test_d1_execute_drops_one_begin_commit_pair_as_wrangler(project):
     assert json.loads(count.output)[0]["results"] == [{"n": 1}]  # the refused run wrote nothing
 
 
-def test_d1_execute_has_a_schema_changed_by_hand_counted(project):
+def test_d1_execute_follows_a_schema_changed_by_hand(project):
     run("d1", "migrations", "apply", "DB", "--config", project)
     schema = json.dumps({"type": "object", "properties": {"category": {"type": "string", "indexed": True}}})
     sql = ("INSERT INTO collections (id, name, display_name, schema, is_active, created_at, updated_at)"
@@ -99,8 +99,11 @@ def test_d1_execute_has_a_schema_changed_by_hand_counted(project):
            """ VALUES ('c1', 'col-shop', 'one', 'One', '{"category": "red"}', 'published', 'u1', 1, 1)""")
     assert run("d1", "execute", "DB", "--config", project, "--command", sql).exit_code == 0
     result = run("d1", "execute", "DB", "--config", project, "--json", "--command",
-                 "SELECT field, value, n FROM content_counts_values")
-    assert json.loads(result.output)[0]["results"] == [{"field": "category", "value": "red", "n": 1}]
+                 "SELECT field, value, n FROM content_counts_values;"
+                 " SELECT name FROM sqlite_master WHERE name LIKE 'idx_content_field_%'")
+    counted, indexes = (item["results"] for item in json.loads(result.output))
+    assert counted == [{"field": "category", "value": "red", "n": 1}]
+    assert indexes == [{"name": "idx_content_field_category"}]
 
 
 def test_d1_execute_usage_errors(project, tmp_path):

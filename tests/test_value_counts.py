@@ -321,3 +321,21 @@ def test_declaring_a_field_waits_for_content_writers_then_counts_their_rows(site
     finally:
         writer.close()
     assert kept_values(db) == true_values(db) == [(collection.id, "category", "open", "published", 0, 1)]
+
+
+@pytest.mark.parametrize("site", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_a_field_is_counted_on_a_database_without_the_triggers_yet(site):
+    # As a dump loaded with `d1 execute --file` is until `d1 migrations apply` installs them.
+    db = site.DB.db
+    collection, author = create_collection("shop", schema={"type": "object"}), create_user("author")
+    insert_items(collection, author, 2, data=lambda i: {"category": "c"})
+    for name in derived.PG_VALUE_TRIGGERS:
+        sql(db, f"DROP TRIGGER {name} ON content")
+    collection.schema = SCHEMA
+    collection.save()
+    assert derived.track_declared(db)
+    assert kept_values(db) == true_values(db) == [(collection.id, "category", "c", "published", 0, 2)]
+    with db.atomic():
+        derived.install(db)  # what the next apply does
+    insert_items(collection, author, 1, slug_prefix="later", data=lambda i: {"category": "c"})
+    assert kept_values(db) == true_values(db) == [(collection.id, "category", "c", "published", 0, 3)]

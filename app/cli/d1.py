@@ -16,10 +16,12 @@ import click
 from app.cli.common import location_options, runtime_options
 from app.cli.migrations import migrations
 from app.db import derived
+from app.db.models import bind_models
 from app.db.splitter import split_statements
 from app.runtime.bindings import BindingKind
 from app.runtime.d1 import D1Error
 from app.services.cache import ALL_NAMESPACES, invalidate_namespaces
+from app.services.field_indexes import sync_field_indexes
 
 CACHE_BINDING = "CACHE_KV"
 
@@ -122,8 +124,7 @@ def execute(runtime, database, command, file, as_json):
             sys.exit(1)
         raise click.ClickException(str(ex)) from None
     if any((result["meta"] or {}).get("changed_db") for result in results):
-        # A collection's schema changed by hand: the values of its indexed fields are counted.
-        derived.track_declared(db.db)
+        follow_schemas(db.db)
         refresh_cache(runtime)
     if as_json:
         payload = [
@@ -136,6 +137,15 @@ def execute(runtime, database, command, file, as_json):
         if result["results"]:
             _print_table(result["results"])
     click.echo(f"🚣 {len(results)} command(s) executed successfully.")
+
+
+def follow_schemas(db):
+    """Create and drop the declared field indexes and count the indexed fields' values, as a
+    collections write does, for schemas changed by hand; nothing on a database that is not
+    sonicpy's (D1 runs any SQL), or one migrated before the value counts."""
+    if db.table_exists(derived.FIELDS_TABLE):
+        bind_models(db)
+        sync_field_indexes(db)
 
 
 def _print_table(rows):

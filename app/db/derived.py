@@ -418,6 +418,9 @@ def track_declared(db):
     if declared_pairs(db) == _tracked(db):
         return False
     triggers = ", ".join(PG_VALUE_TRIGGERS)
+    # A database loaded from a dump has no triggers until the next ``d1 migrations apply``
+    # (which installs them and counts afresh): nothing is pending then.
+    deferring = _is_postgres(db) and _pg_triggers_present(db, PG_VALUE_TRIGGERS)
     with db.atomic():
         if _is_postgres(db):
             # Writers of content wait for this transaction, and it for theirs, so a row is
@@ -426,9 +429,10 @@ def track_declared(db):
             # sees the new pairs. Concurrent callers take turns (SQLite has one writer).
             db.execute_sql(f"LOCK TABLE {FIELDS_TABLE} IN EXCLUSIVE MODE")
             db.execute_sql("LOCK TABLE content IN SHARE MODE")
-            # Row changes of this transaction still waiting for the commit are counted now,
-            # under the pairs they were made under; later ones under the new pairs.
-            db.execute_sql(f"SET CONSTRAINTS {triggers} IMMEDIATE")
+            if deferring:
+                # Row changes of this transaction still waiting for the commit are counted
+                # now, under the pairs they were made under; later ones under the new pairs.
+                db.execute_sql(f"SET CONSTRAINTS {triggers} IMMEDIATE")
         wanted, present = declared_pairs(db), _tracked(db)  # read again, under the locks
         for collection_id, field in sorted(present - wanted):
             for table in (FIELDS_TABLE, VALUES_TABLE):
@@ -438,9 +442,17 @@ def track_declared(db):
             db.execute_sql(f"INSERT INTO {FIELDS_TABLE} (collection_id, field) VALUES ({db.param}, {db.param})",
                            (collection_id, field))
             _count_values(db, collection_id, field)
-        if _is_postgres(db):
+        if deferring:
             db.execute_sql(f"SET CONSTRAINTS {triggers} DEFERRED")
     return wanted != present
+
+
+def _pg_triggers_present(db, names):
+    found = db.execute_sql(
+        "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE c.relname = 'content' AND n.nspname = current_schema()"
+        " AND t.tgname = ANY(%s)", (list(names),)).fetchone()[0]
+    return found == len(names)
 
 
 def _count_values(db, collection_id, field):
