@@ -188,8 +188,9 @@ def open_database(url, **sqlite_memory):
 
 
 def is_postgres(db):
-    """True when ``db`` is a PostgreSQL database (SQL dialect differences are few but real)."""
-    return isinstance(db, peewee.PostgresqlDatabase)
+    """True when ``db`` is a PostgreSQL database, or the models' proxy bound to one (SQL
+    dialect differences are few but real)."""
+    return isinstance(getattr(db, "obj", db), peewee.PostgresqlDatabase)
 
 
 def refresh_statistics(db):

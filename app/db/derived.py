@@ -29,7 +29,7 @@ triggers dropped).
 import json
 import re
 
-import peewee
+from app.db.database import is_postgres
 
 COUNTS_TABLE = "content_counts"
 VALUES_TABLE = "content_counts_values"
@@ -64,10 +64,6 @@ def is_installed_on_apply(name):
     out, since FTS5 tables cannot be restored from INSERTs, and the migration runner puts
     them back (the counts table is a migration's, and its rows are dumped with it)."""
     return name.startswith((FTS_TABLE, TRIGGER_PREFIX))
-
-
-def _is_postgres(db):
-    return isinstance(getattr(db, "obj", db), peewee.PostgresqlDatabase)  # a database, or the models' proxy
 
 
 # ------------------------------------------------------------------ SQLite
@@ -343,7 +339,7 @@ def install(db):
     """
     if not db.table_exists(COUNTS_TABLE):
         return
-    created = _install_postgres(db) if _is_postgres(db) else _install_sqlite(db)
+    created = _install_postgres(db) if is_postgres(db) else _install_sqlite(db)
     if created:
         rebuild(db)
     else:
@@ -353,16 +349,16 @@ def install(db):
 def rebuild(db):
     """Recompute the counts and the search index from ``content`` (one transaction)."""
     with db.atomic():
-        if _is_postgres(db):
+        if is_postgres(db):
             # Count changes of this transaction still waiting for its commit run now,
             # before the recount, rather than after it (where they would count twice).
             db.execute_sql("SET CONSTRAINTS ALL IMMEDIATE")
         db.execute_sql(f"DELETE FROM {COUNTS_TABLE}")
-        deleted = "(deleted_at IS NOT NULL)::int" if _is_postgres(db) else "deleted_at IS NOT NULL"
+        deleted = "(deleted_at IS NOT NULL)::int" if is_postgres(db) else "deleted_at IS NOT NULL"
         db.execute_sql(f"INSERT INTO {COUNTS_TABLE} (collection_id, status, deleted, n)"
                        f" SELECT collection_id, status, {deleted}, COUNT(*) FROM content"
                        f" GROUP BY collection_id, status, {deleted}")
-        if not _is_postgres(db):
+        if not is_postgres(db):
             _rebuild_sqlite(db)
         if db.table_exists(VALUES_TABLE):
             db.execute_sql(f"DELETE FROM {VALUES_TABLE}")
@@ -420,9 +416,9 @@ def track_declared(db):
     triggers = ", ".join(PG_VALUE_TRIGGERS)
     # A database loaded from a dump has no triggers until the next ``d1 migrations apply``
     # (which installs them and counts afresh): nothing is pending then.
-    deferring = _is_postgres(db) and _pg_triggers_present(db, PG_VALUE_TRIGGERS)
+    deferring = is_postgres(db) and _pg_triggers_present(db, PG_VALUE_TRIGGERS)
     with db.atomic():
-        if _is_postgres(db):
+        if is_postgres(db):
             # Writers of content wait for this transaction, and it for theirs, so a row is
             # counted either by its trigger or by the recount, never by neither or both: a
             # writer that committed first is seen by the recount, one that commits after
@@ -459,7 +455,7 @@ def _count_values(db, collection_id, field):
     """Count one pair's values afresh, from every content row of the collection."""
     db.execute_sql(f"DELETE FROM {VALUES_TABLE} WHERE collection_id = {db.param} AND field = {db.param}",
                    (collection_id, field))
-    if _is_postgres(db):
+    if is_postgres(db):
         value, select = "x.doc ->> %s", (
             f" FROM content c CROSS JOIN LATERAL (SELECT {PG_JSON_FUNCTION}(c.data) AS doc) x"
             " WHERE c.collection_id = %s AND jsonb_typeof(x.doc -> %s) = 'string'"

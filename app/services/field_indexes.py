@@ -25,8 +25,7 @@ reading the table once.
 
 import re
 
-import peewee
-
+from app.db.database import is_postgres
 from app.db.derived import declared_fields, track_declared
 from app.db.models import Collection
 from app.services.content.cursors import DATA_PARTS, Term
@@ -38,10 +37,6 @@ SORT_PREFIX = "idx_content_sort_"
 _ALIAS = re.compile(r'"t\d+"\.')
 
 
-def _is_postgres(db):
-    return isinstance(getattr(db, "obj", db), peewee.PostgresqlDatabase)  # the models' proxy, or a database
-
-
 def _render(db, expression):
     sql, params = db.get_sql_context().sql(expression).query()
     if params:  # every literal of a declared field's expression is inline
@@ -51,7 +46,7 @@ def _render(db, expression):
 
 def index_statements(db, indexed, sortable):
     """``{index name: CREATE INDEX statement}`` for the declared field names."""
-    postgres = _is_postgres(db)
+    postgres = is_postgres(db)
     descending_last = " NULLS LAST" if postgres else ""
     ascending_first = " NULLS FIRST" if postgres else ""
     statements = {}
@@ -74,7 +69,7 @@ def index_statements(db, indexed, sortable):
 
 def existing_indexes(db):
     """The names of the field indexes the database has now."""
-    if _is_postgres(db):
+    if is_postgres(db):
         rows = db.execute_sql("SELECT indexname FROM pg_indexes WHERE tablename = 'content'"
                               " AND schemaname = current_schema()").fetchall()
     else:

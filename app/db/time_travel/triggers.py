@@ -28,8 +28,7 @@ restoring is refused until they are installed again.
 import hashlib
 import json
 
-import peewee
-
+from app.db.database import is_postgres
 from app.db.derived import is_derived
 
 LOG_TABLE = "d1_changes"
@@ -87,10 +86,6 @@ def quote(name):
 def literal(text):
     """An SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
-
-
-def is_postgres(db):
-    return isinstance(db, peewee.PostgresqlDatabase)
 
 
 def installed(db):
