@@ -76,6 +76,8 @@ HOT_QUERIES = {
         "SELECT * FROM system_logs ORDER BY created_at DESC LIMIT 50", (), True),
     "system logs of a category, newest first": (
         "SELECT * FROM system_logs WHERE category = ? ORDER BY created_at DESC LIMIT 50", ("api",), True),
+    "a user's log rows (the logs API's user filter; deleting a user checks them)": (
+        "SELECT id FROM system_logs WHERE user_id = ?", ("u-1",), False),
     "retention purge": (
         "DELETE FROM system_logs WHERE category = ? AND created_at < ?", ("api", 0), False),
     "user by email": ("SELECT * FROM users WHERE email = ?", ("a@example.com",), False),
@@ -161,6 +163,7 @@ def test_strategy_indexes_exist_with_their_shape(migrated_sqlite):
 
     assert set(found) >= STRATEGY_INDEXES
     assert "WHERE is_active = 1" in found["idx_active_users"]
+    assert "WHERE user_id IS NOT NULL" in found["idx_system_logs_user_id"]  # anonymous rows skip it
     assert "WHERE status = 'published'" in found["idx_published_content"]
     assert "published_at DESC" in found["idx_content_author_status"]
     assert found["idx_content_collection_slug"].startswith("CREATE UNIQUE INDEX")
@@ -180,6 +183,7 @@ def test_postgres_gets_the_same_indexes(migrated_sqlite, fresh_postgres_url):
 
     assert sqlite_named <= set(pg_indexes)
     assert "WHERE (is_active = 1)" in pg_indexes["idx_active_users"]
+    assert "WHERE (user_id IS NOT NULL)" in pg_indexes["idx_system_logs_user_id"]
     assert "published_at DESC" in pg_indexes["idx_content_collection_status_published"]
 
 
