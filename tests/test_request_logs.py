@@ -14,7 +14,7 @@ from app.db.models import LogConfig, SystemLog, bind_models, database, now_ms
 from app.runtime.context import ScheduledEvent
 from app.scheduled import run_scheduled
 from app.services.log_buffer import LogBuffer, flush_process_buffer, process_buffer
-from app.services.logs import RequestRecord, insert_request_records, log_json, request_log_row
+from app.services.logs import REDACTED, RequestRecord, insert_request_records, log_json, redact_query, request_log_row
 from app.services.plugins.request_logs import write_batch
 from tests.fixtures.app import PROJECT_ROOT, client_for
 from tests.fixtures.users import bearer, create_user, token_for
@@ -60,6 +60,29 @@ def test_a_request_is_logged_with_who_what_and_how_long(web, admin):
     assert (row.method, row.url, row.status_code, row.level) == ("GET", "/api/content?limit=2", 200, "info")
     assert row.user_id == user.id and row.ip_address == "127.0.0.1" and row.user_agent == "probe/1"
     assert row.duration >= 0 and row.message == "GET /api/content 200" and row.source == "request-logs"
+
+
+def test_a_token_in_a_mailed_link_is_not_logged(web):
+    """Whoever reads the logs (editors may) must not be able to use a reset or invitation link."""
+    secret = "reset-token-0123456789abcdef"
+    for path in ("/admin/reset-password", "/admin/accept-invitation"):
+        response = web.get(f"{path}?token={secret}&lang=en", status=200)
+        [row] = api_logs(request_id=response.headers["X-Request-ID"])
+        assert row.url == f"{path}?token={REDACTED}&lang=en"
+    assert SystemLog.select().where(SystemLog.url.contains(secret) | SystemLog.message.contains(secret)).count() == 0
+
+
+@pytest.mark.parametrize(("query", "logged"), [
+    ("limit=2&sort=-created_at", "limit=2&sort=-created_at"),
+    ("token=abc", f"token={REDACTED}"),
+    ("a=1&X-Amz-Signature=ff&X-Amz-Credential=k%2F2026&b=2", f"a=1&X-Amz-Signature={REDACTED}&X-Amz-Credential={REDACTED}&b=2"),
+    ("api_key=k&Password=p&client_secret=s", f"api_key={REDACTED}&Password={REDACTED}&client_secret={REDACTED}"),
+    ("%74oken=abc&search=keys", f"%74oken={REDACTED}&search=keys"),  # a name percent-encoded; a value is no name
+    ("token&x=1", "token&x=1"),  # no value to hide
+    ("", ""),
+])
+def test_secret_query_parameters_are_filtered(query, logged):
+    assert redact_query(query) == logged
 
 
 def test_the_row_is_written_after_the_response_body(env, web):

@@ -17,7 +17,7 @@ from app.api.errors import not_found
 from app.runtime.context import ExecutionContext, new_request_id
 from app.runtime.entry import CTX_KEY, ENV_KEY
 from app.runtime.logs import ACCESS_LOGGER, sole_handler
-from app.services.logs import RequestRecord
+from app.services.logs import RequestRecord, redact_query
 from app.services.plugins import hooks
 
 access_log = logging.getLogger(ACCESS_LOGGER)
@@ -136,8 +136,9 @@ class PluginMiddleware:
             return
         user = context.user
         record = RequestRecord(
-            req.method, req.path, req.query_string, resp.status_code, int((time.perf_counter() - started) * 1000),
-            user.id if user is not None else None, client_ip(req, self._proxies), req.user_agent, context.request_id,
+            req.method, req.path, redact_query(req.query_string), resp.status_code,
+            int((time.perf_counter() - started) * 1000), user.id if user is not None else None,
+            client_ip(req, self._proxies), req.user_agent, context.request_id,
         )
         # After the response: whatever the hooks do (or fail at, a database that is down
         # included) never changes or delays it.

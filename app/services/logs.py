@@ -7,8 +7,10 @@
 without a row logs everything at every level.
 """
 
+import re
 from dataclasses import dataclass
 from typing import NamedTuple
+from urllib.parse import unquote_plus
 
 import msgspec
 import peewee
@@ -19,6 +21,12 @@ from app.runtime.ids import time_ordered_id
 
 LEVELS = ("debug", "info", "warn", "error", "fatal")
 CATEGORIES = ("auth", "api", "workflow", "plugin", "media", "system", "security", "error")
+# Query parameters whose values are secrets, by their names: a password reset or invitation
+# link's token, a presigned URL's signature and credential, an API key. Logs keep such a
+# parameter with its value replaced (as web frameworks filter parameters from their logs):
+# whoever may read the logs must not be able to use a link someone else was mailed.
+SECRET_PARAMETER = re.compile(r"token|secret|passw|key|auth|signature|credential|session|jwt|otp|code", re.I)
+REDACTED = "[FILTERED]"
 
 
 class RequestRecord(NamedTuple):
@@ -27,7 +35,8 @@ class RequestRecord(NamedTuple):
     Immutable; a named tuple rather than a dataclass because one is built for every request.
 
     Attributes:
-        method, path, query: the request line (the query string without ``?``).
+        method, path, query: the request line (the query string without ``?``, secrets
+            filtered out by ``redact_query``).
         status: the response's status code.
         duration_ms: time from the first middleware to the response, in milliseconds.
         user_id: the caller's user id, or None when anonymous.
@@ -45,6 +54,19 @@ class RequestRecord(NamedTuple):
     ip: str | None
     user_agent: str | None
     request_id: str | None
+
+
+def redact_query(query):
+    """``query`` (a query string without ``?``) with the value of each ``SECRET_PARAMETER``
+    replaced by ``REDACTED``; the other parameters, their order and their encoding as they were."""
+    if not query or not SECRET_PARAMETER.search(query):
+        return query
+    parts = query.split("&")
+    for index, part in enumerate(parts):
+        name, equals, _value = part.partition("=")
+        if equals and SECRET_PARAMETER.search(unquote_plus(name)):
+            parts[index] = f"{name}={REDACTED}"
+    return "&".join(parts)
 
 
 def level_of_status(status):
