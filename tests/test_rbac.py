@@ -251,3 +251,20 @@ def test_every_responder_enforces_its_rule(signed_in, template, method, rule):
         else:
             assert response.status_int == 403, f"{role}: {response.status_int} {response.text}"
             assert response.json == {"error": "Insufficient permissions"}
+
+
+ADMIN_API_RESPONDERS = [(t, m, r) for t, m, r in EVERY_RESPONDER if admin_api_path(t) and not r.public]
+
+
+@pytest.mark.parametrize(
+    "template, method, rule", ADMIN_API_RESPONDERS, ids=[f"{m} {t}" for t, m, _ in ADMIN_API_RESPONDERS]
+)
+def test_leading_slashes_do_not_get_past_the_admin_api_gate(signed_in, template, method, rule):
+    """The router ignores leading slashes, so ``//admin/api/...`` reaches the same responder:
+    it is refused to every role but editors and admins alike, whatever permissions they hold."""
+    client, headers, _ = signed_in
+    url = "//" + dummy_url(template).lstrip("/")
+    for role in SIGNED_IN:
+        if role not in ADMIN_API_ROLES:
+            response = call(client, method, url, headers[role])
+            assert response.status_int == 403, f"{role}: {response.status_int} {response.text}"

@@ -64,7 +64,9 @@ def _enforce(req, resp, resource, params, rule):
         if getattr(req.context, "credential_rejected", False):
             raise unauthorized("Invalid or expired token")
         raise unauthorized()
-    if admin_api_path(req.path) and user.role not in ADMIN_API_ROLES:
+    # By the route's template, not the path: the router ignores leading slashes, so
+    # ``//admin/api/...`` reaches the same resource while its path does not start with /admin.
+    if admin_api_path(req.uri_template or req.path) and user.role not in ADMIN_API_ROLES:
         raise forbidden()  # SonicJS's answer to requireRole
     if rule.permission is not None and not user.can(rule.permission):
         if user.via == "token":
