@@ -9,7 +9,7 @@ import re
 import pytest
 
 from app.admin.assets import HTMX, LONG_CACHE, PICO
-from app.db.models import Content, Media, ScheduledContent, User, new_id, now_ms
+from app.db.models import Content, Media, ScheduledContent, User, bind_models, new_id, now_ms
 from app.services.api_tokens import ApiTokens
 from app.services.identity import Principal, RolePermissions
 from tests.fixtures.admin import browser_for, csrf_headers, sign_in
@@ -166,6 +166,23 @@ def test_forms_without_a_csrf_token_are_refused(browser, signed_in_as, posts):
     assert "did not come from this site" in forged.text
     assert Content.get_by_id(item.id).title == "Before"
     assert browser.get("/admin").status_int == 200, "still signed in"
+
+
+def test_failing_sign_ins_limit_the_address_and_never_lock_the_owner_out(env, outbox):
+    """The sign-in form limits as the API's sign-in does: the failing address, not the account."""
+    bind_models(env.DB.db)
+    owner = create_user("editor", password_hash=hashed())
+    attacker = browser_for(env, outbox, rate_limit_attempts=3)
+    attacker.extra_environ["REMOTE_ADDR"] = "203.0.113.66"
+    attacker.post_json("/auth/login", {"email": owner.email, "password": "wrong"}, status=401)
+    for _ in range(2):
+        assert sign_in(attacker, owner, password="wrong", status=401)
+    refused = sign_in(attacker, owner, status=429)  # the right password, from the limited address
+    assert "Too many attempts" in refused.text and "auth_token" not in attacker.cookies
+    elsewhere = browser_for(env, outbox, rate_limit_attempts=3)
+    elsewhere.extra_environ["REMOTE_ADDR"] = "198.51.100.10"
+    assert sign_in(elsewhere, owner, status=303).location.endswith("/admin")
+    assert elsewhere.get("/admin/account/password").status_int == 200
 
 
 def test_a_token_from_another_browser_is_refused(env, browser):

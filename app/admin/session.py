@@ -71,9 +71,10 @@ class LoginPage:
         """Sign in; ``(None, None)`` on success, else ``(message, status)``."""
         if not email or not password:
             return "Enter your email and password.", falcon.HTTP_422
-        keys = self._guard.buckets(req, "login", email.lower())
         try:
-            self._guard.acquire(keys)
+            # The API's sign-in limits: the address, never the account alone, so nobody can
+            # lock someone else out by failing on purpose.
+            keys = self._guard.acquire_login(req, email)
         except falcon.HTTPError as ex:
             return _refused(ex), falcon.HTTP_429
         user = self._accounts.authenticate(email, password)
@@ -136,9 +137,8 @@ class PasswordPage:
             return {"new_password": "Enter a new password."}, falcon.HTTP_422
         if new != confirm:
             return {"confirm_password": "Passwords do not match."}, falcon.HTTP_422
-        keys = self._guard.buckets(req, "login", caller.email)
         try:
-            self._guard.acquire(keys)
+            keys = self._guard.acquire_login(req, caller.email)
         except falcon.HTTPError as ex:
             return {"current_password": _refused(ex)}, falcon.HTTP_429
         try:
@@ -195,7 +195,7 @@ class ResetPasswordPage:
             except falcon.HTTPError as ex:
                 error, status = refusal_message(ex), ex.status
             else:
-                self._guard.clear(self._guard.buckets(req, "login", user.email)[1:])
+                self._guard.clear(self._guard.login_buckets(req, user.email)[1:])
                 redirect(resp, "/admin/login?reset=1")
                 return
         self._renderer.page(req, resp, "reset_password.html", status=status, token=token, error=error)
