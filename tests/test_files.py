@@ -123,6 +123,17 @@ def test_head(client, stored):
     client.head(record["publicUrl"], headers={"If-None-Match": response.headers["ETag"]}, status=304)
 
 
+@pytest.mark.parametrize("headers", [
+    {"Range": "bytes=0-1"},  # a download manager's probe
+    {"If-Unmodified-Since": "garbage"},  # an unparsable date is no condition
+    {"Range": "bytes=0-1", "If-Range": '"x"'},
+])
+def test_head_without_a_condition_answers_the_files_headers(client, stored, headers):
+    record, _ = stored
+    response = client.head(record["publicUrl"], headers=headers, status=200)
+    assert response.headers["Content-Length"] == "100" and response.headers["ETag"]
+
+
 def test_cors_preflight(client, stored):
     record, _ = stored
     response = client.options(record["publicUrl"], headers={"Origin": "https://site.example"}, status=204)

@@ -137,7 +137,10 @@ class FilesResource:
         row, is_thumbnail = self._locate(req, resp, key)
         headers = read_headers(req)
         obj = self._head(self._library.bucket(req.context.env.MEDIA_BUCKET), key)
-        if headers and not Conditional.parse(headers).passes(obj):
+        # Range alone (a download manager's probe) or an unparsable date makes no condition:
+        # the file's headers are answered, as a GET without the range would send them.
+        condition = Conditional.parse(headers) if headers else None
+        if condition is not None and not condition.passes(obj):
             self._condition_failed(resp, row, is_thumbnail, headers, obj)
             return
         self._describe(resp, row, is_thumbnail, obj)
