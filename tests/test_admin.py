@@ -682,3 +682,11 @@ def test_others_tokens_cannot_be_revoked_from_the_page(browser, signed_in_as):
     row, _ = ApiTokens(roles).create(owner, "theirs", [])
     browser.post(f"/admin/account/tokens/{row.id}/revoke", headers=csrf_headers(browser), status=404)
     assert ApiTokens(roles).get(row.id) is not None
+
+
+@pytest.mark.parametrize("url", ["/admin/users?page=%C2%B2", "/admin/logs?page=%C2%B2", "/admin/logs?status=%C2%B2",
+                                 "/admin/media?page=%C2%B2"])
+def test_a_number_written_with_a_digit_int_refuses_is_no_number(browser, signed_in_as, url):
+    """"²" is a digit to str.isdigit, not to int(): such a page number means the first page."""
+    signed_in_as("admin")
+    assert browser.get(url).status_int == 200

@@ -191,6 +191,7 @@ def test_limit_defaults_to_50_and_is_capped_at_1000(client, hundred):
 
 @pytest.mark.parametrize("query, parameter", [
     ("limit=0", "limit"), ("limit=ten", "limit"), ("page=0", "page"), ("offset=-1", "offset"),
+    ("limit=%C2%B2", "limit"), ("page=%C2%B2", "page"), ("offset=%C2%B2", "offset"),  # "²" is a digit int() refuses
     ("page=2&offset=10", "offset"), ("cursor=abc&page=2", "offset"), ("limit=1&limit=2", "limit"),
     ("cursor=!!!", "cursor"), ("cursor=eyJ2IjoxfQ", "cursor"), ("sort=password", "sort"),
     ("colour=red", "colour"), ("include_deleted=maybe", "include_deleted"), ("search=", "search"),

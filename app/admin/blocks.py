@@ -136,7 +136,7 @@ def _posted_blocks(form, key):
         if not name.startswith(prefix):
             continue
         number, _, part = name[len(prefix):].partition(".")
-        if number.isdigit() and len(number) < 5 and part:
+        if number.isdecimal() and len(number) < 5 and part:
             found.setdefault(int(number), {})[part] = _one(value)
     return dict(sorted(found.items())[:MAX_BLOCKS])
 
@@ -175,7 +175,7 @@ def block_rows_from_form(form, key, config):
             if value is not None:
                 item[name] = value
         position = (values.get("_position") or "").strip()
-        placed.append((int(position) if position.isdigit() else 10**6 + number, -number, item))
+        placed.append((int(position) if position.isdecimal() else 10**6 + number, -number, item))
     items = [item for _, _, item in sorted(placed, key=lambda entry: entry[:2])]
     added = _one(form.get(key + "._add"))
     if added in blocks:

@@ -82,7 +82,7 @@ def list_query(req, scope):
         sort = DEFAULT_SORT
     search = search_of(req)
     page = req.get_param("page") or "1"
-    page = page if page.isdigit() and 0 < int(page) < 10**6 else "1"
+    page = page if page.isdecimal() and 0 < int(page) < 10**6 else "1"
     shown = {"status": status, "sort": sort, "search": search, "page": int(page)}
     if scope.public_shape:
         shown["status"] = "published"  # all a viewer may list
@@ -229,7 +229,7 @@ class ContentEditPage:
         version = one(form, "version_number")
         try:
             writes.update_content(
-                req.context.user, id, fields, int(version) if version.isdigit() else -1,
+                req.context.user, id, fields, int(version) if version.isdecimal() else -1,
                 request_id=req.context.request_id,
             )
         except ServiceError as ex:

@@ -105,7 +105,7 @@ def rows_from_form(form):
             title=values.get("title", "").strip(), required=bool(values.get("required")),
             enum=values.get("enum", "").strip(), collection=values.get("collection", "").strip(),
             options=values.get("options", "").strip(),
-            position=int(position) if position.isdigit() else 10**6 + index,
+            position=int(position) if position.isdecimal() else 10**6 + index,
         ))
     # On a tie the later row wins the place: typing a row's new position moves it there,
     # before the row that held it when moving up, after it when moving down.

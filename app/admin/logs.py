@@ -43,7 +43,7 @@ def user_id_of(text):
 
 
 def _status(text):
-    return int(text) if text.isdigit() and 100 <= int(text) <= 599 else None
+    return int(text) if text.isdecimal() and 100 <= int(text) <= 599 else None
 
 
 def read_filters(req):

@@ -142,7 +142,7 @@ def read_form(req):
 def page_number(req, limit=10**6):
     """The 1-based ``page`` parameter (1 when missing or not a positive number below ``limit``)."""
     raw = req.get_param("page") or "1"
-    return int(raw) if raw.isdigit() and 0 < int(raw) < limit else 1
+    return int(raw) if raw.isdecimal() and 0 < int(raw) < limit else 1
 
 
 MAX_SEARCH = 200

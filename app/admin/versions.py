@@ -93,7 +93,7 @@ class VersionPage:
         found, content = _item(collection, id)
         expected = one(read_form(req), "version_number")
         try:
-            writes.restore_version(req.context.user, id, version, int(expected) if expected.isdigit() else -1)
+            writes.restore_version(req.context.user, id, version, int(expected) if expected.isdecimal() else -1)
         except ContentConflict as ex:
             message = "The item changed since this page was opened; compare again before restoring."
             self.render(req, resp, found, content, version, status_of(ex), message if "ersion" in ex.message

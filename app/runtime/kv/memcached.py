@@ -79,7 +79,7 @@ def parse_server(spec):
     if not isinstance(spec, str):
         raise ValueError(f"memcached server must be a 'host:port' string, not {spec!r}")
     host, sep, port = spec.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdecimal() or not 0 < int(port) < 65536:
         raise ValueError(f"memcached server must be 'host:port', not {spec!r}")
     return host.strip("[]"), int(port)
 

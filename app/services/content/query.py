@@ -330,7 +330,7 @@ def _flag(raw, name):
 def _bounded_int(raw, name, default, low, high):
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or len(raw) > 13:
+    if not raw.isdecimal() or len(raw) > 13:  # isdecimal, not isdigit: int() refuses "²"
         fail(name, "must be a whole number")
     value = int(raw)
     if value < low or (high is not None and value > high):
