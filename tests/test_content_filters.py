@@ -241,6 +241,11 @@ def test_search_matches_data_values_at_any_depth_never_keys(client):
     ({"filter[published_at][like]": "2023"}, "filter[published_at][like]", "applies to text fields"),
     ({"filter[published_at][gte]": "last week"}, "filter[published_at][gte]", "epoch milliseconds or an ISO date"),
     ({"filter[version_number][gt]": "1.5"}, "filter[version_number][gt]", "expected an integer"),
+    # version_number is an INTEGER column: PostgreSQL would fail on a larger value
+    ({"filter[version_number][gt]": "2147483648"}, "filter[version_number][gt]", "out of range"),
+    ({"filter[version_number][in]": "1,-2147483649"}, "filter[version_number][in]", "out of range"),
+    ({"where": json.dumps({"and": [{"field": "version_number", "operator": "gt", "value": 99999999999999999}]})},
+     "where.and[0]", "out of range"),
     ({"filter[title][in]": ",".join(["x"] * 101)}, "filter[title][in]", "at most 100"),
     ({"filter[data.views][exists]": "maybe"}, "filter[data.views][exists]", "true or false"),
     ({"where": "{not json"}, "where", "not valid JSON"),

@@ -1,6 +1,9 @@
 """GET /api/content, /api/content/{id}, /api/collections/{name}/content[/{slug}]: who sees
 what, the item shape, pagination with true totals, and cursors over 1,000 items."""
 
+import base64
+
+import msgspec
 import pytest
 
 from app.db.models import Content, Media, new_id, now_ms
@@ -251,6 +254,23 @@ def test_cursor_walks_in_any_sort_including_nulls_and_data_fields(client, blog_c
             offset_order += [item["id"] for item in client.get(
                 "/api/content", {"limit": 150, "status": "all", "sort": sort, "page": page}, headers=headers).json["data"]]
         assert seen == offset_order, sort
+
+
+def forged(cursor, position, value):
+    """``cursor`` with its ``position``-th term value replaced by ``value``."""
+    payload = msgspec.json.decode(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    payload["k"][position] = value
+    return base64.urlsafe_b64encode(msgspec.json.encode(payload)).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("sort, position, value", [
+    ("version_number", 0, 2**31),  # an INTEGER column: PostgreSQL would fail on it
+    ("data.n", 1, 10**400),  # a data field's number term: SQLite could not bind it
+], ids=["version_number", "data-number"])
+def test_a_forged_cursor_past_what_a_term_holds_is_a_400(client, hundred, sort, position, value):
+    cursor = client.get(f"/api/content?limit=10&sort={sort}").json["meta"]["nextCursor"]
+    response = client.get(f"/api/content?limit=10&sort={sort}&cursor={forged(cursor, position, value)}", status=400)
+    assert response.json["details"] == [{"parameter": "cursor", "message": "not a cursor this API issued"}]
 
 
 def test_a_cursor_is_tied_to_its_sort(client, hundred):

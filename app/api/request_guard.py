@@ -18,10 +18,15 @@ each resource that might pass one to the database:
   carry other control characters (tabs and newlines in a document), which every database
   stores as they are.
 
+A JSON integer too large for a double (past about 1.8e308) is refused in bodies too, 422
+naming the field, as the JSON decoder refuses such a float: SQLite reads it back as
+infinity, so it would sort and page differently from PostgreSQL, which reads it exactly.
+
 Multipart uploads are read part by part by the media API, which checks their text fields.
 """
 
 import re
+import sys
 
 import falcon
 import falcon.media
@@ -37,6 +42,8 @@ MAYBE_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|%(?:0[0-8bcefBCEF]
 NUL = "\x00"
 URL_MESSAGE = "NUL and other control characters are not allowed"
 BODY_MESSAGE = "NUL characters are not allowed"
+NUMBER_MESSAGE = "the number is out of range"
+LARGEST_NUMBER = sys.float_info.max
 MAX_QUERY_STRING_LENGTH = 6144
 
 
@@ -60,7 +67,8 @@ class RequestGuard:
 
 
 class NulGuardedHandler(falcon.media.BaseHandler):
-    """A request media handler that refuses a decoded body holding NUL: 422 naming the field.
+    """A request media handler that refuses a decoded body holding NUL (or a number past a
+    double's range): 422 naming the field.
 
     It wraps the handler that decodes the body, so the check runs where the body is read
     (after the route's access rule and size limit), on the decoded values: ``"\\u0000"``
@@ -76,29 +84,34 @@ class NulGuardedHandler(falcon.media.BaseHandler):
 
     def deserialize(self, stream, content_type, content_length):
         media = self._handler.deserialize(stream, content_type, content_length)
-        path = nul_field(media)
-        if path is not None:
-            raise field_error(path or None, BODY_MESSAGE)
+        refused = refused_value(media)
+        if refused is not None:
+            path, message = refused
+            raise field_error(path or None, message)
         return media
 
 
-def nul_field(media):
-    """The path (``a.b[0]``) of the first string or key of ``media`` holding NUL, ``""`` for
-    the top-level value itself, or None when there is none (iterative: no depth limit)."""
+def refused_value(media):
+    """``(path, message)`` of the first value of ``media`` no database stores as given: a
+    string or key holding NUL, or an integer past ``LARGEST_NUMBER``; the path reads
+    ``a.b[0]`` (``""`` for the top-level value itself). None when there is none (iterative:
+    no depth limit)."""
     stack = [(media, "")]
     while stack:
         value, path = stack.pop()
         if isinstance(value, str):
             if NUL in value:
-                return path
+                return path, BODY_MESSAGE
         elif isinstance(value, dict):
             for key, item in value.items():
                 child = f"{path}.{key}" if path else str(key)
                 if NUL in str(key):
-                    return child
+                    return child, BODY_MESSAGE
                 stack.append((item, child))
         elif isinstance(value, list):
             stack.extend((item, f"{path}[{i}]") for i, item in enumerate(value))
+        elif type(value) is int and not -LARGEST_NUMBER <= value <= LARGEST_NUMBER:
+            return path, NUMBER_MESSAGE
     return None
 
 

@@ -21,12 +21,13 @@ import base64
 import binascii
 import functools
 import math
+import sys
 from dataclasses import dataclass
 
 import msgspec
 from peewee import SQL
 
-from app.services.content.fields import SCORE, TEXT, Field, fail
+from app.services.content.fields import INT, INT32_RANGE, INT64_RANGE, SCORE, TEXT, Field, fail
 from app.services.content.filters import SortKey
 from app.services.content.sql import SORT_TEXT_LENGTH, TYPE_RANKS
 
@@ -101,8 +102,11 @@ def _plausible(term, value):
     if term.part == "rank":
         return value in TYPE_RANKS.values() and not isinstance(value, bool)
     if term.part == "number":
-        # Any size: PostgreSQL reads JSON numbers exactly (SQLite as 64-bit floats).
-        return isinstance(value, (int, float)) and (not isinstance(value, float) or math.isfinite(value))
+        # Any size a double holds: PostgreSQL reads JSON numbers exactly (SQLite as 64-bit
+        # floats); no stored number is larger, as bodies holding one are refused.
+        if isinstance(value, float):
+            return math.isfinite(value)
+        return isinstance(value, int) and -sys.float_info.max <= value <= sys.float_info.max
     if term.part == "text":
         return isinstance(value, str) and len(value) <= SORT_TEXT_LENGTH
     if term.field.kind == SCORE:
@@ -111,7 +115,8 @@ def _plausible(term, value):
         return False
     if term.field.kind == TEXT:
         return isinstance(value, str)
-    return isinstance(value, int) and -(2**63) <= value < 2**63
+    low, high = INT32_RANGE if term.field.kind == INT else INT64_RANGE
+    return isinstance(value, int) and low <= value <= high
 
 
 def keyset(sql, terms, values):

@@ -20,6 +20,10 @@ MAX_DATA_PATH = 5
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 TEXT, INT, TIME = "text", "int", "time"
+# What the columns of each kind hold on PostgreSQL (INTEGER, BIGINT): a value past them is
+# refused with a 400 rather than sent to a database that would fail on it.
+INT32_RANGE = (-(2**31), 2**31 - 1)
+INT64_RANGE = (-(2**63), 2**63 - 1)
 SCORE = "score"  # a computed number: search relevance
 COLUMNS = {
     "id": (Content.id, TEXT),

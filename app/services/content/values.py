@@ -17,15 +17,13 @@ import math
 import re
 from datetime import UTC, date, datetime, time
 
-from app.services.content.fields import INT, TEXT, TIME, fail
+from app.services.content.fields import INT, INT32_RANGE, INT64_RANGE, TEXT, TIME, fail
 from app.services.content.validation import schema_field_type
 
 MAX_IN_VALUES = 100
 # Each word of like and each value of all is one LIKE over the row: a few are a search, a
 # hundred are a denial of service (and, chained, overflow SQLite's parser stack).
 MAX_MATCH_TERMS = 20
-INT64_MAX = 2**63 - 1
-INT64_MIN = -(2**63)
 DAY_MS = 24 * 3600 * 1000
 
 OPERATORS = {
@@ -149,7 +147,7 @@ def _orderable(value):
 def _scalar(field, operator, raw, parameter, from_text, schema):
     if isinstance(raw, (list, dict)):
         fail(parameter, "the value must be a single string, number or boolean")
-    if isinstance(raw, int) and not isinstance(raw, bool) and not INT64_MIN <= raw <= INT64_MAX:
+    if isinstance(raw, int) and not isinstance(raw, bool) and not INT64_RANGE[0] <= raw <= INT64_RANGE[1]:
         fail(parameter, "the number is out of range")
     if field.kind == TIME:
         return _timestamp(raw, operator, parameter)
@@ -207,11 +205,13 @@ def _integer(raw, parameter):
         return None
     if isinstance(raw, bool):
         fail(parameter, "expected an integer")
-    if isinstance(raw, int):
-        return raw
     if isinstance(raw, str) and re.fullmatch(r"-?[0-9]{1,18}", raw):
-        return int(raw)
-    fail(parameter, f"expected an integer, not {raw!r}")
+        raw = int(raw)
+    if not isinstance(raw, int):
+        fail(parameter, f"expected an integer, not {raw!r}")
+    if not INT32_RANGE[0] <= raw <= INT32_RANGE[1]:  # version_number is an INTEGER column
+        fail(parameter, "the number is out of range")
+    return raw
 
 
 def _timestamp(raw, operator, parameter):
