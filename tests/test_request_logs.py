@@ -72,6 +72,17 @@ def test_a_token_in_a_mailed_link_is_not_logged(web):
     assert SystemLog.select().where(SystemLog.url.contains(secret) | SystemLog.message.contains(secret)).count() == 0
 
 
+@pytest.mark.backends
+def test_a_request_refused_for_a_nul_is_logged_without_failing_the_others(web):
+    """PostgreSQL stores no NUL: the row keeps U+FFFD in its place, and its batch is written."""
+    ids = [web.get("/api/collections", status=200).headers["X-Request-ID"]]
+    ids.append(web.get("/api/content/a%00b?x=%00", status=400).headers["X-Request-ID"])
+    ids.append(web.get("/api/collections", status=200).headers["X-Request-ID"])
+    rows = {row.request_id: row for row in api_logs()}
+    assert set(ids) <= set(rows)
+    assert rows[ids[1]].url == "/api/content/a\ufffdb?x=%00" and rows[ids[1]].status_code == 400
+
+
 @pytest.mark.parametrize(("query", "logged"), [
     ("limit=2&sort=-created_at", "limit=2&sort=-created_at"),
     ("token=abc", f"token={REDACTED}"),

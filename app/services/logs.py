@@ -27,6 +27,8 @@ CATEGORIES = ("auth", "api", "workflow", "plugin", "media", "system", "security"
 # whoever may read the logs must not be able to use a link someone else was mailed.
 SECRET_PARAMETER = re.compile(r"token|secret|passw|key|auth|signature|credential|session|jwt|otp|code", re.I)
 REDACTED = "[FILTERED]"
+NUL = "\x00"
+_RECORD_TEXTS = ("method", "path", "query", "ip", "user_agent")  # RequestRecord's text from the request
 
 
 class RequestRecord(NamedTuple):
@@ -102,12 +104,23 @@ def lowest_level_kept(category):
 _LOG_CONFIG = 'SELECT "enabled", "level" FROM "log_config" WHERE "category" = {p} LIMIT 1'
 
 
+def storable(record):
+    """``record`` with each NUL in its text replaced by U+FFFD. A request refused for holding
+    NUL is logged too, and PostgreSQL stores no NUL: one such row would fail its whole batch."""
+    if not any(text and NUL in text for text in (record.method, record.path, record.query, record.ip,
+                                                  record.user_agent)):
+        return record
+    texts = {name: getattr(record, name) for name in _RECORD_TEXTS}
+    return record._replace(**{name: text.replace(NUL, "\ufffd") for name, text in texts.items() if text})
+
+
 def request_log_row(record, created_at=None):
     """The ``system_logs`` row (category ``api``) of a finished request, as column values.
 
     Args:
         created_at: when the request finished (epoch ms); default now.
     """
+    record = storable(record)
     level = level_of_status(record.status)
     url = f"{record.path}?{record.query}" if record.query else record.path
     return {
@@ -126,6 +139,7 @@ def request_log_values(record, created_at):
     Built straight from the record (no row dict): the request log's writer thread makes one
     for every logged request.
     """
+    record = storable(record)
     status, duration, path = record.status, record.duration_ms, record.path
     if type(status) is int and type(duration) is int:  # exact ints (not bools) print as JSON does
         data = f'{{"status":{status},"duration_ms":{duration}}}'
