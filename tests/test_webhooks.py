@@ -194,6 +194,56 @@ def test_inactive_endpoints_get_nothing(web, admin, receiver):
     assert receiver.received == []
 
 
+def test_a_retry_to_an_endpoint_deactivated_since_is_not_sent(env, web, admin, receiver):
+    receiver.fail = 1
+    hook = register(web, admin, receiver.url, events=["content.created"])["data"]
+    web.post_json("/api/content", {"collectionId": create_collection("pages").id, "title": "A"}, headers=admin,
+                  status=201)
+    [row] = WebhookDelivery.select()
+    assert (row.status, row.attempts, len(receiver.received)) == ("pending", 1, 1)
+    web.patch_json(f"/admin/api/webhooks/{hook['id']}", {"active": False}, headers=admin, status=200)
+    run_scheduled(ScheduledEvent("* * * * *", row.next_attempt_at), env)
+    row = WebhookDelivery.get_by_id(row.id)
+    assert (row.status, row.attempts, row.last_error) == ("failed", 1, webhooks.DEACTIVATED)
+    assert len(receiver.received) == 1
+
+
+def test_an_attempt_being_made_is_not_sent_again_by_the_cron(env, web, admin):
+    """The write's own attempt holds its claim while it waits for the receiver: a cron run
+    meanwhile finds nothing to send."""
+    arrived, answer, received = threading.Event(), threading.Event(), []
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(self.headers["X-Sonicpy-Delivery"])
+            arrived.set()
+            answer.wait(30)
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        hook = register(web, admin, f"http://127.0.0.1:{server.server_address[1]}/hook", events=["*"])["data"]
+        [delivery] = webhooks.enqueue(webhooks.TEST_EVENT, {}, webhook_ids=[hook["id"]])
+        first = threading.Thread(target=webhooks.attempt, args=(delivery.id, True))
+        first.start()
+        assert arrived.wait(30)
+        outcome = run_scheduled(ScheduledEvent("* * * * *", now_ms()), env)["retry_webhook_deliveries"]
+        answer.set()
+        first.join(30)
+    finally:
+        answer.set()
+        server.shutdown()
+    assert outcome == {"webhook_deliveries": {}} and received == [delivery.id]
+    row = WebhookDelivery.get_by_id(delivery.id)
+    assert (row.status, row.attempts) == ("delivered", 1)
+
+
 def test_webhook_routes_are_for_admins_and_follow_the_plugin(web, admin, env):
     editor = bearer(token_for(create_user("editor")))
     web.get("/admin/api/webhooks", headers=editor, status=403)

@@ -131,7 +131,7 @@ class TestDeliveryResource:
     @describe("Send a test delivery (after the response)", status=202, response=One[Delivery])
     def on_post(self, req, resp, webhook_id):
         webhook = webhooks.get_webhook(webhook_id)
-        [delivery] = webhooks.enqueue("webhook.test", {"message": "test delivery"}, webhook_ids=[webhook.id],
+        [delivery] = webhooks.enqueue(webhooks.TEST_EVENT, {"message": "test delivery"}, webhook_ids=[webhook.id],
                                       include_inactive=True)
         req.context.ctx.wait_until(webhooks.attempt, delivery.id, self._allow_private)
         resp.status = falcon.HTTP_202

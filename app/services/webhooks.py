@@ -4,7 +4,10 @@ An endpoint has a URL, the events it wants (``content.published``... or ``*``), 
 and an active flag. Each event it wants becomes a ``webhook_deliveries`` row, sent as a
 JSON POST after the response (``ctx.wait_until``) and, while it fails, again by the cron
 handler with exponential backoff (1, 2, 4, 8 minutes) up to ``MAX_ATTEMPTS``; the row
-keeps the status, the attempts, the last response status and error.
+keeps the status, the attempts, the last response status and error. Each attempt is
+claimed before it is sent, so the write's own attempt and a cron run (or two cron
+processes) never send one delivery twice at a time; a delivery whose endpoint was
+deactivated after it was queued fails unsent.
 
 Signature: ``X-Sonicpy-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``.
 A receiver recomputes it over the raw body and refuses old timestamps (replays).
@@ -59,6 +62,10 @@ BACKOFF_BASE_MS = 60_000
 TIMEOUT_SECONDS = 5
 MAX_ERROR_CHARS = 500
 SIGNATURE_HEADER = "X-Sonicpy-Signature"
+TEST_EVENT = "webhook.test"
+DEACTIVATED = "the endpoint was deactivated"
+# How long a runner holds an attempt it is making: well past the request's own timeout.
+CLAIM_MS = (TIMEOUT_SECONDS + 55) * 1000
 
 
 class WebhookNotFound(ServiceError):
@@ -264,12 +271,24 @@ def _endpoints(webhook_ids, include_inactive):
 
 
 def attempt(delivery_id, allow_private, now=None):
-    """Send delivery ``delivery_id`` once; record the outcome and the next attempt. Returns its status."""
+    """Send delivery ``delivery_id`` once, if it is due; record the outcome and the next
+    attempt. Returns its status, or None when there was nothing to send.
+
+    The attempt is claimed first (``_claim``), so two runners (the write's own attempt and a
+    cron run, or two cron processes) never send it twice. A delivery to an endpoint
+    deactivated since it was queued is not sent: it fails, saying why (a test delivery,
+    asked for by hand, is sent whatever the endpoint's state).
+    """
     now = now if now is not None else now_ms()
     delivery = WebhookDelivery.get_or_none(WebhookDelivery.id == delivery_id)
     if delivery is None or delivery.status != "pending":
         return None
     webhook = Webhook.get_by_id(delivery.webhook_id)
+    if not webhook.is_active and delivery.event != TEST_EVENT:
+        changes = {"status": "failed", "next_attempt_at": None, "last_error": DEACTIVATED, "updated_at": now_ms()}
+        return "failed" if _record(delivery, changes) else None
+    if not _claim(delivery, now):
+        return None
     status, error = _post(webhook, delivery, allow_private)
     attempts = delivery.attempts + 1
     changes = {"attempts": attempts, "response_status": status, "last_error": error, "updated_at": now_ms()}
@@ -279,9 +298,29 @@ def attempt(delivery_id, allow_private, now=None):
         changes.update(status="failed", next_attempt_at=None)
     else:
         changes["next_attempt_at"] = now + BACKOFF_BASE_MS * 2 ** (attempts - 1)
-    WebhookDelivery.update(changes).where(WebhookDelivery.id == delivery.id).execute()
+    _record(delivery, changes)
     request_metrics().webhook_attempts.labels("delivered" if error is None else "failed").inc()
     return changes.get("status", "pending")
+
+
+def _claim(delivery, now):
+    """Take the attempt of ``delivery`` (pending and due at ``now``, as read): move its next
+    attempt ``CLAIM_MS`` on, so no other runner sends it meanwhile. False when another runner
+    took it first (or it is not due). A runner that dies while sending leaves the claim to
+    expire: the attempt is then made again (at least once, never twice at a time)."""
+    claimed = (WebhookDelivery.update(next_attempt_at=now + CLAIM_MS)
+               .where((WebhookDelivery.id == delivery.id) & (WebhookDelivery.status == "pending")
+                      & (WebhookDelivery.attempts == delivery.attempts)
+                      & (WebhookDelivery.next_attempt_at <= now))
+               .execute())
+    return claimed == 1
+
+
+def _record(delivery, changes):
+    """Write ``changes`` to ``delivery`` unless another attempt was recorded since it was read."""
+    return WebhookDelivery.update(changes).where(
+        (WebhookDelivery.id == delivery.id) & (WebhookDelivery.attempts == delivery.attempts)
+        & (WebhookDelivery.status == "pending")).execute() == 1
 
 
 def deliveries_enabled():
