@@ -127,3 +127,20 @@ def test_restoring_deleted_published_content_makes_its_files_public_again(client
     client.post(f"/api/content/{library['content']['trashed'].id}/restore", headers=library["editor"])
 
     client.get(record["publicUrl"], status=200)
+
+
+def test_deactivating_a_collection_withdraws_its_files_with_its_content(client, library, workflow_collection, make_user):
+    _, admin = make_user("admin")
+    _, viewer_headers = library["viewer"]
+    toggle = f"/admin/api/collections/{workflow_collection.id}"
+    client.patch_json(toggle, {"is_active": False}, headers=admin, status=200)
+    for name in PUBLISHED:
+        record = library["files"][name]
+        for headers in ({}, viewer_headers):
+            client.get(record["publicUrl"], headers=headers, status=404)
+            client.get(record["thumbnailUrl"], headers=headers, status=404)
+    assert listed(client, viewer_headers) == set()
+    assert client.get(library["files"]["featured"]["publicUrl"], headers=library["editor"], status=200)
+    client.patch_json(toggle, {"is_active": True}, headers=admin, status=200)
+    assert listed(client, viewer_headers) == PUBLISHED
+    assert client.get(library["files"]["embedded"]["publicUrl"], status=200).headers["Cache-Control"] == IMMUTABLE

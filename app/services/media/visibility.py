@@ -4,10 +4,10 @@ A CMS embeds its files in public pages, so the files of published content must k
 working for anonymous readers; a file used only by drafts is unpublished work and must
 not leak through the library or ``/files``.
 
-* A file is *published* when live published content (not soft-deleted) uses it: as its
-  featured image, or by naming the file's id (a ``media`` field) or its storage key (an
-  embedded ``/files/<key>`` URL, which a thumbnail's key also contains the id of) anywhere
-  in its ``data``.
+* A file is *published* when live published content (not soft-deleted, in an active
+  collection) uses it: as its featured image, or by naming the file's id (a ``media``
+  field) or its storage key (an embedded ``/files/<key>`` URL, which a thumbnail's key also
+  contains the id of) anywhere in its ``data``.
 * The editorial team, holders of ``media.upload`` (admin, editor, author), sees the whole
   library: they pick files for content that is not published yet.
 * Everyone else (viewers) lists and reads only published files and their own uploads;
@@ -23,7 +23,7 @@ until one names it. Callers that answer anonymous traffic cache the answer in th
 from peewee import SQL, fn
 
 from app.db.database import is_postgres
-from app.db.models import Content, Media, database
+from app.db.models import Collection, Content, Media, database
 
 LIBRARY_PERMISSION = "media.upload"
 
@@ -36,7 +36,10 @@ def sees_whole_library(user):
 def published_condition():
     """A condition on ``Media`` rows: some live published content uses the file."""
     contains = fn.strpos if is_postgres(database.obj) else fn.instr  # (haystack, needle) on both
-    live = (Content.status == "published") & Content.deleted_at.is_null()
+    # A deactivated collection's content is withdrawn from the public, and so are its files
+    # (NOT IN the few inactive ones, as content lists say it).
+    withdrawn = Collection.select(Collection.id).where(Collection.is_active == False)  # noqa: E712
+    live = (Content.status == "published") & Content.deleted_at.is_null() & Content.collection.not_in(withdrawn)
     # Apart: in one EXISTS the OR kept the featured image from being looked up by its index.
     featured = Content.select(SQL("1")).where(live & (Content.featured_image == Media.id))
     named = Content.select(SQL("1")).where(
