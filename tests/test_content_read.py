@@ -282,3 +282,20 @@ def test_a_cursor_is_tied_to_its_sort(client, hundred):
     page = client.get(f"/api/content?limit=10&cursor={cursor}").json
     assert page["meta"]["page"] is None and page["meta"]["hasPrev"] is True
     assert page["data"][0]["title"] == "Item 89"
+
+
+VERSIONS = ["1.0", "1.00", "0", "-0", "1e2", "1E2"]  # texts one number could stand for
+
+
+def test_a_text_fields_values_that_read_as_one_number_stay_apart(client, blog_collection, as_author):
+    """A field the schema types as text compares as sent, and each list, cached for the public
+    one after the other, is its own: a cache key typed by look would make 1.0 and 1.00 one."""
+    author, _ = as_author
+    codes = create_collection("codes", {"type": "object", "properties": {"version": {"type": "string"}}})
+    insert_items(codes, author, len(VERSIONS), data=lambda i: {"version": VERSIONS[i]}, slug_prefix="code")
+    for version in VERSIONS:
+        for path, params in (("/api/collections/codes/content", {}), ("/api/content", {"collection": "codes"})):
+            response = client.get(path, {**params, "filter[data.version]": version})
+            assert [item["data"]["version"] for item in response.json["data"]] == [version], (path, version)
+    again = client.get("/api/collections/codes/content", {"filter[data.version]": "1.00"})
+    assert again.headers["X-Cache-Status"] == "HIT" and again.json["data"][0]["data"]["version"] == "1.00"

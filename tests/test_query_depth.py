@@ -183,6 +183,19 @@ def test_the_public_cannot_scan_a_large_collection(deep, params, parameter, word
             '"sortable": true' in body["details"][0]["message"]
 
 
+@pytest.mark.parametrize("params", [{"filter[data.category][equals]": "cat-3"}, {"sort": "-data.price"}])
+def test_a_collection_named_by_id_declares_its_fields_as_by_name(deep, params):
+    """``collection_id`` finds the schema's declarations as ``collection`` does: the public
+    may use them, and both lists are the same."""
+    _, client = deep
+    shop = client.get("/api/collections", {"limit": 100}).json["data"]
+    [shop_id] = [item["id"] for item in shop if item["name"] == "shop"]
+    by_id = client.get("/api/content", {**params, "collection_id": shop_id, "limit": 5}, status=200).json
+    by_name = client.get("/api/content", {**params, "collection": "shop", "limit": 5}, status=200).json
+    assert [item["id"] for item in by_id["data"]] == [item["id"] for item in by_name["data"]]
+    assert by_id["meta"]["total"] == by_name["meta"]["total"] > 0
+
+
 def test_editors_may_filter_on_any_field_with_estimated_totals(deep):
     _, client = deep
     editor = bearer(token_for(create_user("editor")))

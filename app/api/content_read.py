@@ -177,6 +177,19 @@ def parsed_list(req, scope, collection_id=None):
     return found
 
 
+def data_filter_texts(req):
+    """The data filters of ``req`` as sent: part of a per-collection list's cache key.
+
+    Its key is parsed before the collection's schema is known, so a value is typed by its
+    look there (``1.0`` and ``1.00`` are one number) while the schema may type it as text
+    (two strings, two answers): the texts as sent keep such lists apart.
+    """
+    if "data" not in req.query_string:
+        return ()
+    return tuple(sorted((name, value if isinstance(value, str) else tuple(value))
+                        for name, value in req.params.items() if name.startswith("filter[data")))
+
+
 def _pure(query):
     """Whether every parameter named in the raw ``query`` is one of ``PURE_PARAMS``."""
     return all(part.partition("=")[0] in PURE_PARAMS for part in query.split("&") if part) if query else True
@@ -268,7 +281,7 @@ class CollectionContentResource:
         # is canonical); the loader parses again with the collection's schema to type
         # filter values. "-" only tells the parser the path names the collection.
         _params, key = parsed_list(req, scope, collection_id="-")
-        raw, source = read_through(self._cache, req, scope, ("collection", name, key), load)
+        raw, source = read_through(self._cache, req, scope, ("collection", name, key, data_filter_texts(req)), load)
         send(resp, raw, source, scope)
 
 

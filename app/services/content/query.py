@@ -203,12 +203,16 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
         fail("search", f"must be 1 to {MAX_SEARCH_LENGTH} characters")
     if collection_id is not None and (params.get("collection") or params.get("collection_id")):
         fail("collection", "the collection is already given by the path")
+    if schema is None and collection_id is None and _names_data_fields(params):
+        # The collection named by id or name types the data filters' values and declares
+        # their indexes, as the per-collection route's does. Only lists on data fields need
+        # it: a cached list must not pay a lookup.
+        schema = _schema_of(one("collection_id"), one("collection"))
     where, filters = parse_where(one("where"), schema, columns), parse_filter_params(params, schema, columns)
     indexed, sortable = frozenset(), frozenset()
-    # Only lists on data fields need the declarations (a cached list must not pay a lookup).
     if any(c.field.is_data for c in [*_conditions(where), *_conditions(filters)]) or any(
             key.field.is_data for key in sort):
-        indexed, sortable = declared_fields(schema if schema is not None else _schema_named(one("collection")))
+        indexed, sortable = declared_fields(schema)
     if scope.public_shape and collection_id != "-":  # "-": a first parse, before the collection is known
         _refuse_scans(where, filters, sort, indexed, sortable, collection_id or one("collection_id"),
                       one("collection"))
@@ -230,11 +234,23 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
     )
 
 
-def _schema_named(name):
-    """The schema of the collection ``name`` (None without a name or such a collection)."""
-    if name is None:
+def _names_data_fields(params):
+    """Whether ``params`` may filter or sort on a data field (a cheap look at the raw text:
+    it may say yes for a value that only contains ``data.``, never no for a data field)."""
+    return any(key.startswith("filter[data") for key in params) or any(
+        "data" in str(params.get(name) or "") for name in ("where", "sort"))
+
+
+def _schema_of(collection_id, name):
+    """The schema of the collection with id ``collection_id`` (else named ``name``); None
+    without either or such a collection."""
+    if collection_id is not None:
+        condition = Collection.id == collection_id
+    elif name is not None:
+        condition = Collection.name == name
+    else:
         return None
-    found = Collection.select(Collection.schema).where(Collection.name == name).tuples().first()
+    found = Collection.select(Collection.schema).where(condition).tuples().first()
     return found[0] if found else None
 
 
