@@ -107,3 +107,52 @@ def test_search_ranks_by_relevance_on_request(site):
     assert seen == ["item-0", "item-1", "item-2"]
     refused = client.get("/api/content", {"sort": "relevance"}, status=400).json
     assert refused["details"] == [{"parameter": "sort", "message": "relevance needs search="}]
+
+
+SCRIPTS = ["नमस्ते दुनिया", "हिन्दी भाषा", "தமிழ் மொழி", "שָׁלוֹם עולם", "Tiếng Việt", "Привет мир"]
+
+
+@pytest.mark.parametrize("word, index", [
+    ("नमस्ते", 0), ("दुनिया", 0), ("हिन्दी", 1), ("भाषा", 1), ("தமிழ்", 2), ("மொழி", 2), ("שָׁלוֹם", 3),
+    ("Tiếng", 4), ("Привет", 5), ("नम*", 0),
+])
+def test_words_carrying_combining_marks_are_found_whole_on_both_databases(site, word, index):
+    """Devanagari and Tamil write vowels as combining marks, Hebrew its points: a word of
+    theirs is one word to both indexes, and so it must be to the query."""
+    client = client_for(site)
+    insert_items(create_collection("scripts"), create_user("author"), len(SCRIPTS),
+                 data=lambda i: {"body": SCRIPTS[i]})
+    assert found(client, word) == [f"item-{index}"]
+
+
+@pytest.mark.postgres
+def test_an_earlier_search_function_is_replaced_and_its_index_rebuilt(postgres_server, tmp_path):
+    """A database installed before words kept their marks: ``d1 migrations apply`` (``install``)
+    replaces the function and rebuilds the index its vectors came from."""
+    env = make_env(tmp_path, database_url=postgres_server.create_database("earlier_search"))
+    try:
+        migrate(env)
+        bind_models(env.DB.db)
+        db, client = env.DB.db, client_for(env)
+        insert_items(create_collection("scripts"), create_user("author"), len(SCRIPTS),
+                     data=lambda i: {"body": SCRIPTS[i]})
+        earlier = derived.pg_search_body().replace(
+            "[^[:alnum:][:space:]" + derived.combining_marks()[1:], "[[:punct:]]")
+        db.execute_sql(f"CREATE OR REPLACE FUNCTION {derived.PG_SEARCH_FUNCTION}(title text, data text)"
+                       f" RETURNS tsvector LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body${earlier}$body$")
+        db.execute_sql(f"REINDEX INDEX {derived.PG_SEARCH_INDEX}")
+        assert found(client, "नमस्ते") == []  # split at its virama by [[:punct:]]
+        with db.atomic():
+            derived.install(db)
+        after = client.get("/api/content", {"search": "नमस्ते", "limit": 7}).json["data"]  # not the cached list
+        assert [item["slug"] for item in after] == ["item-0"]
+        with db.atomic():  # through the index itself (a table this small is otherwise read whole)
+            db.execute_sql("SET LOCAL enable_seqscan = off")
+            indexed = db.execute_sql(f"SELECT slug FROM content WHERE {derived.PG_SEARCH_FUNCTION}(title, data)"
+                                     " @@ to_tsquery('simple', %s)", ("'नमस्ते'",)).fetchall()
+        assert indexed == [("item-0",)]
+        assert db.execute_sql("SELECT prosrc FROM pg_proc WHERE proname = %s",
+                              (derived.PG_SEARCH_FUNCTION,)).fetchone()[0] == derived.pg_search_body()
+    finally:
+        env.DB.db.close()
+        postgres_server.drop_database("earlier_search")

@@ -26,8 +26,10 @@ may renumber the rowids the search index refers to, or after writes made with th
 triggers dropped).
 """
 
+import functools
 import json
 import re
+import unicodedata
 
 from app.db.database import is_postgres
 
@@ -196,12 +198,42 @@ BEGIN
 END
 $body$"""
 
-# The title weighs more than the data (ranking); data that is not JSON counts as empty.
-# Punctuation becomes spaces first: PostgreSQL's parser would otherwise read "ABC-7" as the
-# words "abc" and "-7" where SQLite's tokenizer reads "abc" and "7".
-PG_SEARCH_SQL = f"""
-CREATE OR REPLACE FUNCTION {PG_SEARCH_FUNCTION}(title text, data text) RETURNS tsvector
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body$
+@functools.cache
+def combining_marks():
+    """A character class (``[...]``, for Python's ``re`` and PostgreSQL's regular
+    expressions alike) of Unicode's combining marks: categories Mn, Mc and Me.
+
+    A word of the search index is a run of letters and digits with the marks they carry
+    (Devanagari and Tamil write vowels as marks, Hebrew its points). SQLite's tokenizer
+    keeps them inside words; Python's ``\\w`` and PostgreSQL's ``[[:punct:]]`` do not, so
+    the query's words and PostgreSQL's text are split with this class in mind. The marks
+    live in the first two planes and among the variation selectors, which is all this reads
+    (a few hundredths of a second, once).
+    """
+    ranges = []
+    for first, end in ((0, 0x20000), (0xE0100, 0xE01F0)):
+        start = None
+        for point in range(first, end + 1):  # one past the end closes a run reaching it
+            mark = point < end and unicodedata.category(chr(point)).startswith("M")
+            if mark and start is None:
+                start = point
+            elif not mark and start is not None:
+                ranges.append(f"\\U{start:08x}-\\U{point - 1:08x}")
+                start = None
+    return "[" + "".join(ranges) + "]"
+
+
+def pg_search_body():
+    """The body of PostgreSQL's search vector function.
+
+    The title weighs more than the data (ranking); data that is not JSON counts as empty.
+    What is neither a letter, a digit, a space nor a combining mark becomes a space first:
+    PostgreSQL's parser would otherwise read "ABC-7" as the words "abc" and "-7" where
+    SQLite's tokenizer reads "abc" and "7", and ``[[:punct:]]`` would split "नमस्ते" at its
+    virama, which SQLite keeps inside the word.
+    """
+    separator = "[^[:alnum:][:space:]" + combining_marks()[1:]
+    return f"""
 DECLARE
   body text;
 BEGIN
@@ -211,10 +243,25 @@ BEGIN
   EXCEPTION WHEN others THEN
     body := '';
   END;
-  RETURN setweight(to_tsvector('simple', regexp_replace(coalesce(title, ''), '[[:punct:]]', ' ', 'g')), 'A')
-      || setweight(to_tsvector('simple', regexp_replace(coalesce(body, ''), '[[:punct:]]', ' ', 'g')), 'B');
+  RETURN setweight(to_tsvector('simple', regexp_replace(coalesce(title, ''), '{separator}', ' ', 'g')), 'A')
+      || setweight(to_tsvector('simple', regexp_replace(coalesce(body, ''), '{separator}', ' ', 'g')), 'B');
 END
-$body$"""
+"""
+
+
+def _install_pg_search(db):
+    """Create or replace the search vector function; when an earlier install's differs, the
+    search index built with it is rebuilt (its vectors were the old function's)."""
+    body = pg_search_body()
+    found = db.execute_sql(
+        "SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE p.proname = %s AND n.nspname = current_schema()", (PG_SEARCH_FUNCTION,)).fetchone()
+    if found is not None and found[0] == body:
+        return
+    db.cursor().execute(f"CREATE OR REPLACE FUNCTION {PG_SEARCH_FUNCTION}(title text, data text) RETURNS tsvector"
+                        f" LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body${body}$body$")
+    if found is not None and db.execute_sql("SELECT to_regclass(%s)", (PG_SEARCH_INDEX,)).fetchone()[0]:
+        db.execute_sql(f"REINDEX INDEX {PG_SEARCH_INDEX}")
 
 # Constraint triggers deferred to the commit: the counter row is updated (and locked) only
 # while the transaction commits, not from its content write on, so concurrent writers of one
@@ -300,7 +347,7 @@ def _install_postgres(db):
         " WHERE c.relname = 'content' AND n.nspname = current_schema()").fetchall())
     cursor = db.cursor()
     cursor.execute(PG_COUNT_SQL)  # no parameters: psycopg2 leaves the bodies alone
-    cursor.execute(PG_SEARCH_SQL)
+    _install_pg_search(db)
     created = False
     for name, timing in PG_COUNT_TRIGGERS.items():
         if deferred.get(name):

@@ -8,16 +8,25 @@ The syntax:
 * case does not matter; punctuation separates words (``e-mail`` is the phrase ``"e mail"``),
   other operators (OR, NOT, NEAR, column filters) are plain words.
 
-A word is a run of letters and digits (any script); both databases split text the same way
-for such runs (SQLite's ``unicode61`` tokenizer, PostgreSQL's ``simple`` configuration),
-so a query finds the same items on both. Text with no word at all finds nothing.
+A word is a run of letters and digits (any script) with the combining marks they carry
+(Devanagari's vowel signs, Hebrew points): both databases keep such a run as one word
+(SQLite's ``unicode61`` tokenizer, PostgreSQL's ``simple`` configuration), so a query finds
+the same items on both. Text with no word at all finds nothing.
 """
 
+import functools
 import re
 from dataclasses import dataclass
 
-_WORD = re.compile(r"[^\W_]+")
+from app.db.derived import combining_marks
+
 _PART = re.compile(r'"([^"]*)"?|(\S+)')
+
+
+@functools.cache
+def _word():
+    """A word: a letter or digit, then letters, digits and the marks they carry (made once)."""
+    return re.compile(r"[^\W_](?:[^\W_]|" + combining_marks() + ")*")
 
 
 @dataclass(frozen=True)
@@ -33,7 +42,7 @@ def parse_search(text):
     terms = []
     for phrase, bare in _PART.findall(text):
         chunk = phrase if phrase or not bare else bare
-        words = tuple(word.lower() for word in _WORD.findall(chunk))
+        words = tuple(word.lower() for word in _word().findall(chunk))
         if words:
             terms.append(Term(words, prefix=bool(bare) and bare.endswith("*")))
     return tuple(terms)
