@@ -601,6 +601,17 @@ def test_versions_are_for_the_items_editors(browser, signed_in_as, posts):
     browser.get("/admin/content/posts/no-such/versions", status=404)
 
 
+def test_a_version_number_past_the_columns_range_is_no_version(browser, signed_in_as, posts):
+    signed_in_as("editor")
+    form = browser.get("/admin/content/posts/new").forms["content-form"]
+    form["title"] = "One"
+    form.submit(status=303)
+    item = Content.get(Content.title == "One")
+    browser.get(f"{edit_url(item)}/versions/99999999999999999999999", status=404)
+    browser.post(f"{edit_url(item)}/versions/99999999999999999999/restore", headers=csrf_headers(browser), status=404)
+    assert Content.get_by_id(item.id).version_number == 1
+
+
 def test_other_refusals_are_pages_for_browsers(browser, signed_in_as, posts):
     signed_in_as("editor")
     page = browser.get("/admin/logout", status=405)

@@ -46,6 +46,7 @@ from app.admin.tokens import RevokeTokenAction, TokensPage
 from app.admin.users import DeactivateAction, InviteAction, ReactivateAction, RoleAction, UsersPage
 from app.admin.versions import VersionPage, VersionsPage
 from app.api.auth import Guard
+from app.api.content_versions import MAX_VERSION
 
 
 def register(routes):
@@ -86,8 +87,10 @@ def register(routes):
     routes.add_page("/admin/content/{collection}/{id}/purge", ContentPurgeAction(edit, cache))
     routes.add_page("/admin/content/{collection}/{id}/versions", VersionsPage(renderer))
     version = VersionPage(renderer, cache)
-    routes.add_page("/admin/content/{collection}/{id}/versions/{version:int}", version)
-    routes.add_page("/admin/content/{collection}/{id}/versions/{version:int}/restore", version, suffix="restore")
+    # Bounded as the API's route is: past the column's range there is no such version (404).
+    one = f"/admin/content/{{collection}}/{{id}}/versions/{{version:int(min=1, max={MAX_VERSION})}}"
+    routes.add_page(one, version)
+    routes.add_page(one + "/restore", version, suffix="restore")
     _register_media_and_system(routes, renderer)
     _register_collections(routes, renderer, cache)
     _register_pickers(routes, renderer)
