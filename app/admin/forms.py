@@ -16,6 +16,7 @@ one, positions order them and a checkbox removes one.
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from app.admin.blocks import LIST_ITEM_CONTROLS, block_rows_from_form, blocks_shown, list_from_form, parse_number
@@ -103,6 +104,18 @@ def required_names(schema):
         if isinstance(config, dict) and config.get("required") is True:
             names.add(name)
     return names
+
+
+_PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def is_plain_date(value):
+    """Whether a date input can show ``value`` (empty, or ``YYYY-MM-DD``).
+
+    A browser empties a date input holding anything else (a date-time the API stored), and
+    the form would then save the field as removed: such a value is shown in a text input.
+    """
+    return value in ("", None) or (isinstance(value, str) and _PLAIN_DATE.fullmatch(value) is not None)
 
 
 def _shown(control, value):

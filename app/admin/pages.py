@@ -16,6 +16,7 @@ from urllib.parse import quote
 import falcon
 
 from app.admin.csrf import FIELD, HEADER, SAFE_METHODS
+from app.admin.forms import is_plain_date
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ADMIN_PREFIX = "/admin"
@@ -110,6 +111,7 @@ class Renderer:
         )
         env.globals["asset"] = self._assets.url
         env.filters["datetime"] = format_time
+        env.tests["plain_date"] = is_plain_date
         return env
 
     def page(self, req, resp, template, status=falcon.HTTP_200, **values):
