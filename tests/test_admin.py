@@ -700,6 +700,18 @@ def test_api_tokens_are_shown_once_scoped_and_revocable(browser, signed_in_as, p
     browser.get("/auth/me", headers=api, status=401)
 
 
+def test_a_refused_token_form_keeps_the_ticked_permissions(browser, signed_in_as, posts):
+    signed_in_as("author")
+    page = browser.get("/admin/account/tokens")
+    offered = [box["value"] for box in page.html.select("input[name=permissions]")]
+    form = page.forms["token-form"]
+    for name in ("content.read", "content.create"):
+        form.set("permissions", True, index=offered.index(name))
+    refused = form.submit(status=422)  # no name
+    ticked = {box["value"] for box in refused.html.select("input[name=permissions][checked]")}
+    assert ticked == {"content.read", "content.create"}
+
+
 def test_others_tokens_cannot_be_revoked_from_the_page(browser, signed_in_as):
     signed_in_as("editor")
     roles = RolePermissions()

@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from app.db.models import ApiToken, User, bind_models, now_ms
-from app.services.api_tokens import DAY_MS
+from app.services.api_tokens import DAY_MS, ApiTokens
 from tests.fixtures.auth import PASSWORD, fast_client
 from tests.fixtures.content import content_row, create_collection, insert_items
 from tests.fixtures.users import bearer, create_user, token_for
@@ -99,6 +99,22 @@ def test_a_password_change_revokes_the_users_tokens(app_client, user_with_passwo
     body = {"current_password": PASSWORD, "new_password": "a brand new one"}
     app_client.post_json("/auth/change-password", body, headers=headers, status=200)
     app_client.get("/auth/me", headers=token, status=401)
+
+
+def test_a_token_asked_while_the_password_changes_is_refused(app_client, user_with_password, monkeypatch):
+    """The request signed in before the change committed: the token it was about to write
+    would outlive the session it came from, so it is refused with nothing written."""
+    user, headers = user_with_password("editor", email="racing-tokens@example.com")
+    expiry, changed = ApiTokens._expiry, []
+
+    def change_commits_now(self, expires_at):  # the request checks the expiry: the change commits meanwhile
+        changed.append(User.update(token_version=User.token_version + 1).where(User.id == user.id).execute())
+        return expiry(self, expires_at)
+
+    monkeypatch.setattr(ApiTokens, "_expiry", change_commits_now)
+    refused = create_token(app_client, headers, ["collections.read"], status=401)
+    assert "session has ended" in refused.json["error"] and changed == [1]
+    assert ApiToken.select().where(ApiToken.user == user.id).count() == 0
 
 
 def test_a_wrong_current_password_revokes_nothing(app_client, user_with_password):

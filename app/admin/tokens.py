@@ -9,7 +9,7 @@ import falcon
 
 from app.admin.pages import read_form, redirect
 from app.api.access import access
-from app.services.api_tokens import TokenRequestError, token_json
+from app.services.api_tokens import SessionEnded, TokenRequestError, token_json
 
 MAX_NAME = 100
 
@@ -26,12 +26,14 @@ class TokensPage:
         self._renderer = renderer
         self._tokens = tokens
 
-    def render(self, req, resp, status=falcon.HTTP_200, created=None, errors=None, name=""):
+    def render(self, req, resp, status=falcon.HTTP_200, created=None, errors=None, name="", chosen=()):
+        """The page; after a refusal, ``name`` and the ``chosen`` permissions are shown as typed."""
         user = req.context.user
         rows = [token_json(row) for row in self._tokens.list_for(user.id)]
         self._renderer.page(
             req, resp, "tokens.html", status=status, tokens=rows, permissions=sorted(user.permissions),
-            created=created, errors=errors or [], name=name, revoked=req.get_param("revoked") == "1",
+            created=created, errors=errors or [], name=name, chosen=set(chosen),
+            revoked=req.get_param("revoked") == "1",
         )
 
     @access(authenticated=True)
@@ -50,13 +52,16 @@ class TokensPage:
         wanted = wanted if isinstance(wanted, list) else [wanted]
         if not name or len(name) > MAX_NAME:
             self.render(req, resp, falcon.HTTP_422, errors=[f"Give the token a name of 1 to {MAX_NAME} characters."],
-                        name=name[:MAX_NAME])
+                        name=name[:MAX_NAME], chosen=wanted)
             return
         try:
             row, plaintext = self._tokens.create(user, name, wanted)
         except TokenRequestError as ex:
-            self.render(req, resp, falcon.HTTP_422, errors=[p["message"] for p in ex.problems], name=name)
+            self.render(req, resp, falcon.HTTP_422, errors=[p["message"] for p in ex.problems], name=name,
+                        chosen=wanted)
             return
+        except SessionEnded as ex:
+            raise falcon.HTTPUnauthorized(title="Unauthorized", description=str(ex)) from None
         self.render(req, resp, falcon.HTTP_201, created={**token_json(row), "token": plaintext})
 
 

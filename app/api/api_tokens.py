@@ -18,10 +18,10 @@ import msgspec
 
 from app.api.access import access
 from app.api.describe import Param, describe
-from app.api.errors import forbidden, not_found, read_body, unprocessable
+from app.api.errors import forbidden, not_found, read_body, unauthorized, unprocessable
 from app.api.private import no_store
 from app.api.schemas import ApiToken, Listed, Message, TokenCreated
-from app.services.api_tokens import TokenRequestError, token_json
+from app.services.api_tokens import SessionEnded, TokenRequestError, token_json
 from app.services.pagination import whole_list_meta
 
 MANAGE_OTHERS = "api_tokens.manage"
@@ -73,6 +73,8 @@ class TokensResource:
             row, plaintext = self._tokens.create(caller, body.name, body.permissions, body.expires_at)
         except TokenRequestError as ex:
             raise unprocessable("Validation failed", ex.problems) from None
+        except SessionEnded as ex:
+            raise unauthorized(str(ex)) from None
         resp.status = falcon.HTTP_201
         resp.media = {
             "data": {**token_json(row), "token": plaintext},

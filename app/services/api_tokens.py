@@ -15,7 +15,8 @@ of the user's tokens (``revoke_tokens_of``), so reactivating the user revives no
 
 import secrets
 
-from app.db.models import ApiToken, Permission, User, now_ms
+from app.db.database import is_postgres
+from app.db.models import ApiToken, Permission, User, database, now_ms
 from app.services.identity import Principal, hash_token
 
 TOKEN_PREFIX = "sp_"
@@ -34,6 +35,11 @@ class TokenRequestError(Exception):
     def __init__(self, problems):
         super().__init__("; ".join(p["message"] for p in problems))
         self.problems = problems
+
+
+class SessionEnded(Exception):
+    """The session a token was asked from is no longer the user's (its ``token_version``
+    changed: a password change or reset, a deactivation): no credential is made from it."""
 
 
 class ApiTokens:
@@ -82,10 +88,20 @@ class ApiTokens:
         if problems:
             raise TokenRequestError(problems)
         plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        row = ApiToken.create(
-            name=name, token=hash_token(plaintext), user=owner.id, permissions=wanted,
-            expires_at=expires_at, created_at=now_ms(),
-        )
+        with database.atomic():
+            # The session must still be the user's when the token is written: a password
+            # change that committed since this request signed in (or while it ran) deleted
+            # the tokens there were, and must not miss this one. The owner's row is locked
+            # (on SQLite the write transaction is), so a change waits for this insert and
+            # deletes the token, or this waits for the change and refuses.
+            query = User.select(User.token_version, User.is_active).where(User.id == owner.id)
+            current = (query.for_update() if is_postgres(database.obj) else query).first()
+            if current is None or not current.is_active or current.token_version != owner.token_version:
+                raise SessionEnded("This session has ended (the password changed or the account was deactivated)")
+            row = ApiToken.create(
+                name=name, token=hash_token(plaintext), user=owner.id, permissions=wanted,
+                expires_at=expires_at, created_at=now_ms(),
+            )
         return row, plaintext
 
     def _expiry(self, expires_at):

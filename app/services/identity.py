@@ -61,6 +61,8 @@ class Principal:
             token, scoped to its own permissions) or "schedule" (a scheduled action run on
             behalf of its creator, with the creator's current role).
         token_id: the API token's id when ``via == "token"``.
+        token_version: the user's ``token_version`` the session was signed with (``via ==
+            "jwt"``): what a credential made from this session is checked against.
     """
 
     id: str
@@ -69,6 +71,7 @@ class Principal:
     permissions: frozenset
     via: str = "jwt"
     token_id: str | None = None
+    token_version: int | None = None
 
     def can(self, permission):
         """True when this caller holds ``permission``."""
@@ -250,7 +253,8 @@ def principal_from_jwt(token, settings, roles, cache=None, tokens=None):
     resolved = verified.resolved if verified is not None else None
     if resolved is not None and resolved[0] is account and resolved[1] is permissions:
         return resolved[2]
-    principal = Principal(id=account["id"], email=account["email"], role=account["role"], permissions=permissions)
+    principal = Principal(id=account["id"], email=account["email"], role=account["role"], permissions=permissions,
+                          token_version=payload.get("ver"))
     if verified is not None:
         verified.resolved = (account, permissions, principal)
     return principal
