@@ -89,14 +89,15 @@ class ApiTokens:
             raise TokenRequestError(problems)
         plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with database.atomic():
-            # The session must still be the user's when the token is written: a password
+            # The session must still be the user's when the token is written (an owner made
+            # outside a session, with no version, is only checked to be active): a password
             # change that committed since this request signed in (or while it ran) deleted
             # the tokens there were, and must not miss this one. The owner's row is locked
             # (on SQLite the write transaction is), so a change waits for this insert and
             # deletes the token, or this waits for the change and refuses.
             query = User.select(User.token_version, User.is_active).where(User.id == owner.id)
             current = (query.for_update() if is_postgres(database.obj) else query).first()
-            if current is None or not current.is_active or current.token_version != owner.token_version:
+            if current is None or not current.is_active or owner.token_version not in (None, current.token_version):
                 raise SessionEnded("This session has ended (the password changed or the account was deactivated)")
             row = ApiToken.create(
                 name=name, token=hash_token(plaintext), user=owner.id, permissions=wanted,
