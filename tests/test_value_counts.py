@@ -339,3 +339,43 @@ def test_a_field_is_counted_on_a_database_without_the_triggers_yet(site):
         derived.install(db)  # what the next apply does
     insert_items(collection, author, 1, slug_prefix="later", data=lambda i: {"category": "c"})
     assert kept_values(db) == true_values(db) == [(collection.id, "category", "c", "published", 0, 3)]
+
+
+def _connect(db):
+    return psycopg2.connect(dbname=db.database, **db.connect_params)
+
+
+@pytest.mark.parametrize("site", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+@pytest.mark.parametrize("table, held, change, first", [
+    # A published item unpublished: the draft counter row's key is the lower, locked first.
+    ("content_counts", "status = 'published'", "status = 'draft'", "status = 'draft'"),
+    # A value changed from "b" to "a": the counter row of "a" is locked first.
+    ("content_counts_values", "value = 'b'", "data = '{\"category\": \"a\"}'", "value = 'a'"),
+])
+def test_counter_rows_are_locked_in_the_order_of_their_keys(site, table, held, change, first):
+    """Two writers moving rows in opposite directions (a publish and an unpublish; "a" to "b"
+    and "b" to "a") would deadlock if each locked its old counter row before its new one:
+    both lock the lower key first. While another transaction holds the higher row, a writer
+    must already hold the lower one."""
+    db = site.DB.db
+    collection, author = shop(db), create_user("author")
+    insert_items(collection, author, 2, data=lambda i: {"category": "ab"[i]})
+    insert_items(collection, author, 1, slug_prefix="d", status="draft", data=lambda i: {"category": "a"})
+    holder, writer, probe = _connect(db), _connect(db), _connect(db)
+    target = "item-1" if table == "content_counts_values" else "item-0"
+    moving = threading.Thread(target=lambda: writer.cursor().execute(
+        f"SET CONSTRAINTS ALL IMMEDIATE; UPDATE content SET {change} WHERE slug = '{target}'"))
+    try:
+        holder.cursor().execute(f"SELECT n FROM {table} WHERE {held} FOR UPDATE")
+        moving.start()
+        moving.join(0.5)
+        assert moving.is_alive()  # waiting for the held row
+        with pytest.raises(psycopg2.errors.LockNotAvailable):
+            probe.cursor().execute(f"SELECT n FROM {table} WHERE {first} FOR UPDATE NOWAIT")
+    finally:
+        # Whoever holds a lock lets go first, so the writer's thread ends before its connection closes.
+        for connection in (probe, holder):
+            connection.close()
+        if moving.ident is not None:
+            moving.join(10)
+        writer.close()

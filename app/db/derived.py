@@ -46,7 +46,8 @@ PG_COUNT_FUNCTION = "sonicpy_content_count"
 PG_SEARCH_FUNCTION = "sonicpy_search_vector"
 PG_SEARCH_INDEX = "idx_content_search"
 PG_VALUE_FUNCTION = "sonicpy_content_value_count"
-PG_VALUE_STEP = "sonicpy_content_value_step"
+PG_VALUE_ROWS = "sonicpy_content_value_rows"
+PG_VALUE_STEP = "sonicpy_content_value_step"  # an earlier install's function, dropped
 PG_JSON_FUNCTION = "sonicpy_json_or_null"
 # Fields are counted only when a list may filter on them: top-level names (the same rule as
 # a filter's data path; it also keeps SQLite's JSON paths well formed).
@@ -181,18 +182,26 @@ def _rebuild_sqlite(db):
 
 # ------------------------------------------------------------------ PostgreSQL
 
+# An update moving a row between two counter rows locks both: in the order of their keys,
+# so that two transactions moving rows in opposite directions (a publish and an unpublish
+# in one collection) take them in the same order instead of deadlocking.
 PG_COUNT_SQL = f"""
 CREATE OR REPLACE FUNCTION {PG_COUNT_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $body$
 BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    INSERT INTO {COUNTS_TABLE} (collection_id, status, deleted, n)
+  IF TG_OP = 'UPDATE' THEN
+    INSERT INTO {COUNTS_TABLE} AS c (collection_id, status, deleted, n)
+    SELECT * FROM (VALUES (OLD.collection_id, OLD.status, (OLD.deleted_at IS NOT NULL)::int, -1),
+                          (NEW.collection_id, NEW.status, (NEW.deleted_at IS NOT NULL)::int, 1)) AS d
+    ORDER BY 1, 2, 3
+    ON CONFLICT (collection_id, status, deleted) DO UPDATE SET n = c.n + EXCLUDED.n;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO {COUNTS_TABLE} AS c (collection_id, status, deleted, n)
     VALUES (OLD.collection_id, OLD.status, (OLD.deleted_at IS NOT NULL)::int, -1)
-    ON CONFLICT (collection_id, status, deleted) DO UPDATE SET n = {COUNTS_TABLE}.n - 1;
-  END IF;
-  IF TG_OP IN ('UPDATE', 'INSERT') THEN
-    INSERT INTO {COUNTS_TABLE} (collection_id, status, deleted, n)
+    ON CONFLICT (collection_id, status, deleted) DO UPDATE SET n = c.n - 1;
+  ELSE
+    INSERT INTO {COUNTS_TABLE} AS c (collection_id, status, deleted, n)
     VALUES (NEW.collection_id, NEW.status, (NEW.deleted_at IS NOT NULL)::int, 1)
-    ON CONFLICT (collection_id, status, deleted) DO UPDATE SET n = {COUNTS_TABLE}.n + 1;
+    ON CONFLICT (collection_id, status, deleted) DO UPDATE SET n = c.n + 1;
   END IF;
   RETURN NULL;
 END
@@ -291,34 +300,48 @@ $body$"""
 
 # One row change's string values of its collection's counted fields, counted by ``delta``.
 # A collection with no counted field (most rows of most databases) costs one index probe.
-PG_VALUE_STEP_SQL = f"""
-CREATE OR REPLACE FUNCTION {PG_VALUE_STEP}(p_collection text, p_data text, p_status text, p_deleted int, p_delta int)
-RETURNS void LANGUAGE plpgsql AS $body$
+PG_VALUE_ROWS_SQL = f"""
+CREATE OR REPLACE FUNCTION {PG_VALUE_ROWS}(p_collection text, p_data text, p_status text, p_deleted int, p_delta int)
+RETURNS TABLE (collection_id text, field text, value text, status text, deleted int, delta int)
+LANGUAGE plpgsql AS $body$
 DECLARE
   doc jsonb;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM {FIELDS_TABLE} f WHERE f.collection_id = p_collection) THEN
+  IF p_collection IS NULL OR NOT EXISTS (SELECT 1 FROM {FIELDS_TABLE} f WHERE f.collection_id = p_collection) THEN
     RETURN;
   END IF;
   doc := {PG_JSON_FUNCTION}(p_data);
-  INSERT INTO {VALUES_TABLE} AS v (collection_id, field, value, status, deleted, n)
+  RETURN QUERY
   SELECT p_collection, f.field, doc ->> f.field, p_status, p_deleted, p_delta
   FROM {FIELDS_TABLE} f
   WHERE f.collection_id = p_collection AND jsonb_typeof(doc -> f.field) = 'string'
-    AND length(doc ->> f.field) <= {VALUE_LENGTH}
-  ON CONFLICT (collection_id, field, value, status, deleted) DO UPDATE SET n = v.n + EXCLUDED.n;
+    AND length(doc ->> f.field) <= {VALUE_LENGTH};
 END
 $body$"""
 
+# A row's old values and its new ones, netted per counter row and written in the order of
+# their keys: two transactions changing values in opposite directions ("a" to "b" and "b"
+# to "a") lock the counter rows in the same order instead of deadlocking.
 PG_VALUE_SQL = f"""
 CREATE OR REPLACE FUNCTION {PG_VALUE_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $body$
 BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') THEN
-    PERFORM {PG_VALUE_STEP}(OLD.collection_id, OLD.data, OLD.status, (OLD.deleted_at IS NOT NULL)::int, -1);
-  END IF;
-  IF TG_OP IN ('UPDATE', 'INSERT') THEN
-    PERFORM {PG_VALUE_STEP}(NEW.collection_id, NEW.data, NEW.status, (NEW.deleted_at IS NOT NULL)::int, 1);
-  END IF;
+  INSERT INTO {VALUES_TABLE} AS v (collection_id, field, value, status, deleted, n)
+  SELECT r.collection_id, r.field, r.value, r.status, r.deleted, sum(r.delta)
+  FROM (
+    SELECT * FROM {PG_VALUE_ROWS}(CASE WHEN TG_OP <> 'INSERT' THEN OLD.collection_id END,
+                                  CASE WHEN TG_OP <> 'INSERT' THEN OLD.data END,
+                                  CASE WHEN TG_OP <> 'INSERT' THEN OLD.status END,
+                                  CASE WHEN TG_OP <> 'INSERT' THEN (OLD.deleted_at IS NOT NULL)::int END, -1)
+    UNION ALL
+    SELECT * FROM {PG_VALUE_ROWS}(CASE WHEN TG_OP <> 'DELETE' THEN NEW.collection_id END,
+                                  CASE WHEN TG_OP <> 'DELETE' THEN NEW.data END,
+                                  CASE WHEN TG_OP <> 'DELETE' THEN NEW.status END,
+                                  CASE WHEN TG_OP <> 'DELETE' THEN (NEW.deleted_at IS NOT NULL)::int END, 1)
+  ) AS r
+  GROUP BY 1, 2, 3, 4, 5
+  HAVING sum(r.delta) <> 0
+  ORDER BY 1, 2, 3, 4, 5
+  ON CONFLICT (collection_id, field, value, status, deleted) DO UPDATE SET n = v.n + EXCLUDED.n;
   RETURN NULL;
 END
 $body$"""
@@ -362,8 +385,9 @@ def _install_postgres(db):
                        f" FOR EACH ROW{when} EXECUTE FUNCTION {PG_COUNT_FUNCTION}()")
     if db.table_exists(VALUES_TABLE):
         cursor.execute(PG_JSON_SQL)
-        cursor.execute(PG_VALUE_STEP_SQL)
+        cursor.execute(PG_VALUE_ROWS_SQL)
         cursor.execute(PG_VALUE_SQL)
+        db.execute_sql(f"DROP FUNCTION IF EXISTS {PG_VALUE_STEP}(text, text, text, int, int)")
         for name, timing in PG_VALUE_TRIGGERS.items():
             if name not in deferred:
                 when = _PG_VALUE_UPDATE_WHEN if "UPDATE" in timing else ""
