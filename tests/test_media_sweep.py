@@ -198,6 +198,20 @@ def test_a_purge_leaves_no_record_and_nothing_to_sweep(site):
     assert pending_keys() == [] and bucket_keys(site.env) == []
 
 
+def test_a_purge_that_lost_the_race_to_a_move_changes_nothing(site):
+    # The purge read the row before a move committed: it must neither delete the row that now
+    # names the moved objects nor leave those objects behind unnamed.
+    record = upload(site.client, site.admin, "a.png", samples.png((400, 300))).json["file"]
+    stale = Media.get_by_id(record["id"])
+    site.client.patch_json(f"/api/media/{record['id']}", {"folder": "archive"}, headers=site.admin, status=200)
+    with pytest.raises(MediaConflict):
+        MediaLibrary(settings_for_tests()).purge(site.env.MEDIA_BUCKET, stale)
+    moved = site.client.get(f"/api/media/{record['id']}", headers=site.admin).json["file"]
+    assert site.client.get(moved["publicUrl"], headers=site.admin).body == samples.png((400, 300))
+    assert sorted(bucket_keys(site.env)) == sorted([f"archive/{record['id']}.png", f"archive/{record['id']}.thumb.webp"])
+    assert pending_keys() == []
+
+
 def test_a_key_recorded_again_takes_the_new_record(site):
     # A move back into a folder re-records a key whose earlier record is still pending.
     pending.record(["uploads/k.png", None], "m1", pending.UPLOAD)

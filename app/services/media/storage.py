@@ -255,6 +255,7 @@ def purge(bucket, row):
 
     Raises:
         MediaInUse: content uses it as featured image (the row must stay for the reference).
+        MediaConflict: the row was moved or purged since it was read; nothing was changed.
         R2Error: the bucket failed; see above for what is left.
     """
     users = [c.id for c in Content.select(Content.id).where(Content.featured_image == row.id).limit(20)]
@@ -262,7 +263,10 @@ def purge(bucket, row):
         raise MediaInUse("Media is used by content", {"contentIds": users})
     thumb_key = thumbnail_key_of(row)
     with database.atomic():
-        Media.delete().where(Media.id == row.id).execute()
+        # Compare-and-set on the key, as a move does: a move that committed since ``row`` was
+        # read named other objects, which this purge would leave behind unnamed.
+        if Media.delete().where(Media.id == row.id, Media.r2_key == row.r2_key).execute() != 1:
+            raise MediaConflict("the file was moved or deleted meanwhile")
         # Should the process die before the deletes below, the sweep finishes the purge.
         pending.record([thumb_key, row.r2_key], row.id, pending.PURGE)
     thumbnail_gone = thumb_key is None
