@@ -128,6 +128,23 @@ def test_export_execute_export_is_byte_identical(source, empty, tmp_path):
         assert b.execute(search).fetchall() == a.execute(search).fetchall() != []
 
 
+def test_a_row_longer_than_a_query_is_restored_from_its_dump(source, empty, tmp_path):
+    """A dump writes each row as one INSERT: ``execute --file`` loads it as wrangler imports a
+    file, past the 100,000 bytes a query (``--command``, the binding) may hold."""
+    body = "y" * 150_000
+    with source.connect() as conn:
+        conn.execute("CREATE TABLE long_rows (v TEXT)")
+        conn.execute("INSERT INTO long_rows VALUES (?)", (body,))
+    dump = tmp_path / "long.sql"
+    assert source.cli("d1", "export", "DB", "--output", dump).exit_code == 0
+    restored = empty.cli("d1", "execute", "DB", "--file", dump)
+    assert restored.exit_code == 0, restored.output
+    with empty.connect() as conn:
+        assert conn.execute("SELECT v FROM long_rows").fetchone()[0] == body
+    refused = empty.cli("d1", "execute", "DB", "--command", f"SELECT '{body}'")
+    assert refused.exit_code == 1 and "statement too long" in refused.output
+
+
 def test_dump_has_wranglers_shape(source, tmp_path):
     out = tmp_path / "dump.sql"
     assert source.cli("d1", "export", "DB", "--output", out).exit_code == 0

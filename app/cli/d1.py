@@ -113,6 +113,10 @@ def execute(runtime, database, command, file, as_json):
     """Run SQL (--command or --file) against DATABASE (binding or database_name) in one transaction."""
     sql = _read_sql(command, file)
     _, db = runtime.database(database)
+    if file is not None:
+        # A file is loaded as wrangler imports one: a statement may be longer than a query's
+        # limit (a row of ``d1 export`` is one INSERT, as long as the row).
+        db.statement_limit = None
     statements = [db.prepare(s) for s in _without_transaction_pair(split_statements(sql))]
     if not statements:
         raise click.ClickException("No SQL statements detected.")

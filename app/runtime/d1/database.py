@@ -16,7 +16,7 @@ from app.runtime.d1.backends import PostgresBackend, SqliteBackend
 from app.runtime.d1.errors import DRIVER_ERRORS, D1DumpError, D1Error, D1ExecError, original_error
 from app.runtime.d1.guard import MAX_VALUE_BYTES
 from app.runtime.d1.replicas import Replica
-from app.runtime.d1.sql import NO_STATEMENTS, analyse
+from app.runtime.d1.sql import MAX_SQL_BYTES, NO_STATEMENTS, analyse, too_long
 from app.runtime.d1.statement import D1PreparedStatement, Outcome
 from app.runtime.private import private_sqlite_file
 
@@ -33,6 +33,10 @@ class D1Database:
         replicas: the read replicas (``app.runtime.d1.replicas.Replica``) sessions may
             read from; empty without ``read_replica_urls``.
     """
+
+    # What one query may hold, as D1 limits it. ``d1 execute --file`` lifts it: a file is an
+    # import, whose statements (a dump's row, written as one INSERT) may be longer.
+    statement_limit = MAX_SQL_BYTES
 
     def __init__(self, db, config=None, replicas=()):
         self.db = db
@@ -163,6 +167,9 @@ class D1Database:
 
     def _execute(self, statement, with_meta):
         """Run a prepared statement: all its SQL statements, the last one's rows kept."""
+        refused = too_long(statement.sql, self.statement_limit)
+        if refused:
+            raise D1Error(refused)
         parts = analyse(statement.sql).checked(len(statement.values))
         _check_value_sizes(statement.values)
         with self._translated_errors():

@@ -86,6 +86,13 @@ class _Analysis:
 CACHED_SQL_CHARS = 4096  # bounds the cache's memory: long SQL is rare and not repeated
 
 
+def too_long(sql, limit=MAX_SQL_BYTES):
+    """The D1 error text when ``sql`` is over ``limit`` bytes of UTF-8 (None: no limit), else None."""
+    if limit is None or len(sql) * 4 <= limit or len(sql.encode("utf-8", "surrogatepass")) <= limit:
+        return None
+    return f"statement too long: SQL is limited to {limit} bytes: SQLITE_TOOBIG"
+
+
 def analyse(sql):
     """Split and check ``sql``; short texts are cached (hot paths prepare the same SQL)."""
     return _analyse_cached(sql) if len(sql) <= CACHED_SQL_CHARS else _analyse(sql)
@@ -97,8 +104,6 @@ def _analyse(sql):
         part, error = _analyse_part(tokens)
         parts.append(part)
         errors.append(error)
-    if len(sql.encode("utf-8", "surrogatepass")) > MAX_SQL_BYTES:
-        errors.insert(0, f"statement too long: SQL is limited to {MAX_SQL_BYTES} bytes: SQLITE_TOOBIG")
     if any(part.param_count for part in parts[:-1]):
         errors.append(MULTI_PARAMS_ERROR)
     return _Analysis(tuple(parts), next((error for error in errors if error), None))
