@@ -86,6 +86,9 @@ def test_d1_execute_drops_one_begin_commit_pair_as_wrangler(project):
     assert again.exit_code == 1 and "it contains several transactions" in again.output
     count = run("d1", "execute", "DB", "--config", project, "--json", "--command", "SELECT count(*) AS n FROM wrapped")
     assert json.loads(count.output)[0]["results"] == [{"n": 1}]  # the refused run wrote nothing
+    commented = run("d1", "execute", "DB", "--config", project, "--command",
+                    "-- dumped\nBEGIN TRANSACTION;\nINSERT INTO wrapped VALUES (4);\n/* end */ COMMIT;")
+    assert commented.exit_code == 0, commented.output  # comments around the pair do not count
 
 
 def test_d1_execute_follows_a_schema_changed_by_hand(project):

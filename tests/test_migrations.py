@@ -17,13 +17,12 @@ from app.db.migrations import (
     CHANGED,
     MISSING,
     PENDING,
-    TRANSACTION_MESSAGE,
     MigrationError,
     MigrationRunner,
     checksum_of,
     statements_of,
 )
-from app.db.splitter import split_statements
+from app.db.splitter import SEVERAL_TRANSACTIONS, split_statements
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SHIPPED = sorted(path.name for path in MIGRATIONS_DIR.glob("*.sql"))
@@ -306,16 +305,24 @@ def test_reused_number_names_both_files(sqlite_db, tmp_path):
     assert sqlite_db.get_tables() == []  # refused before even the tracking table
 
 
-def test_file_with_its_own_transaction_is_refused_before_anything_runs(sqlite_db, tmp_path):
+def test_file_with_several_transactions_is_refused_before_anything_runs(sqlite_db, tmp_path):
     write(tmp_path, "0001_ok.sql", "CREATE TABLE ok (id TEXT);")
-    write(tmp_path, "0002_tx.sql", "BEGIN TRANSACTION;\nCREATE TABLE tx (id TEXT);\nCOMMIT;\n")
+    write(tmp_path, "0002_tx.sql", "BEGIN TRANSACTION;\nCREATE TABLE tx (id TEXT);\nCOMMIT;\nBEGIN;\nCOMMIT;\n")
 
     with pytest.raises(MigrationError) as caught:
         MigrationRunner(sqlite_db, tmp_path).apply()
 
-    assert TRANSACTION_MESSAGE in str(caught.value)
+    assert SEVERAL_TRANSACTIONS in str(caught.value)
     assert "0002_tx.sql" in str(caught.value)
     assert "ok" not in sqlite_db.get_tables()
+
+
+def test_one_begin_commit_pair_is_dropped_as_wrangler_drops_it(sqlite_db, tmp_path):
+    # sqlite3's .dump wraps its output in one; comments around it do not matter.
+    write(tmp_path, "0001_dump.sql", "-- dumped\nBEGIN TRANSACTION;\nCREATE TABLE d (x TEXT);\n-- end\nCOMMIT;\n")
+
+    assert MigrationRunner(sqlite_db, tmp_path).apply() == ["0001_dump.sql"]
+    assert "d" in sqlite_db.get_tables()
 
 
 def test_files_sort_by_number_numerically_then_by_name(sqlite_db, tmp_path):

@@ -17,7 +17,7 @@ from app.cli.common import location_options, runtime_options
 from app.cli.migrations import migrations
 from app.db import derived
 from app.db.models import bind_models
-from app.db.splitter import split_statements
+from app.db.splitter import SeveralTransactions, split_statements, without_transaction_pair
 from app.runtime.bindings import BindingKind
 from app.runtime.d1 import D1Error
 from app.services.cache import ALL_NAMESPACES, invalidate_namespaces
@@ -66,31 +66,6 @@ def _read_sql(command, file):
     return data.decode("utf-8")
 
 
-SEVERAL_TRANSACTIONS = (
-    "Wrangler could not process the provided SQL file, as it contains several transactions.\n"
-    "D1 runs your SQL in a transaction for you.\n"
-    "Please export an SQL file from your SQLite database and try again."
-)
-
-
-def _without_transaction_pair(statements):
-    """Drop one ``BEGIN [TRANSACTION]`` and one ``COMMIT``/``END``, as wrangler does (sqlite3's
-    ``.dump`` wraps its output in them); the whole run is one transaction anyway. Any other
-    transaction statement is refused with wrangler's message.
-    """
-    kept, dropped = [], set()
-    for statement in statements:
-        words = statement.upper().split()
-        kind = "begin" if words[:1] == ["BEGIN"] else "commit" if words[:1] in (["COMMIT"], ["END"]) else None
-        if kind and kind not in dropped and words[1:] in ([], ["TRANSACTION"]):
-            dropped.add(kind)
-            continue
-        if words[:1] in (["BEGIN"], ["COMMIT"], ["END"], ["ROLLBACK"], ["SAVEPOINT"], ["RELEASE"]):
-            raise click.ClickException(SEVERAL_TRANSACTIONS)
-        kept.append(statement)
-    return kept
-
-
 def _jsonable(value):
     if isinstance(value, (bytes, bytearray, memoryview)):
         # wrangler prints BLOBs as the string "[1, 2, 3]".
@@ -117,7 +92,10 @@ def execute(runtime, database, command, file, as_json):
         # A file is loaded as wrangler imports one: a statement may be longer than a query's
         # limit (a row of ``d1 export`` is one INSERT, as long as the row).
         db.statement_limit = None
-    statements = [db.prepare(s) for s in _without_transaction_pair(split_statements(sql))]
+    try:
+        statements = [db.prepare(s) for s in without_transaction_pair(split_statements(sql))]
+    except SeveralTransactions as ex:
+        raise click.ClickException(str(ex)) from None
     if not statements:
         raise click.ClickException("No SQL statements detected.")
     try:

@@ -36,7 +36,7 @@ from pathlib import Path
 import peewee
 
 from app.db import derived, time_travel
-from app.db.splitter import split_tokens
+from app.db.splitter import SeveralTransactions, split_tokens, without_transaction_pair
 
 DEFAULT_TABLE = "d1_migrations"
 
@@ -45,17 +45,8 @@ PENDING = "pending"
 CHANGED = "changed"
 MISSING = "missing"
 
-# Wrangler's words, so a file that works with one tool gets the same answer from the other.
-TRANSACTION_MESSAGE = (
-    "Wrangler could not process the provided SQL file, as it contains several transactions.\n"
-    "D1 runs your SQL in a transaction for you.\n"
-    "Please export an SQL file from your SQLite database and try again."
-)
-
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LEADING_NUMBER = re.compile(r"^(\d+)")
-# First words of statements that open, end or nest a transaction.
-_TRANSACTION_WORDS = {"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"}
 _STATEMENT_PREVIEW = 200
 
 
@@ -132,30 +123,14 @@ def sort_key(name):
     return (0, int(match.group(1)), name) if match else (1, 0, name)
 
 
-def _first_word(tokens):
-    """The first keyword of a statement's tokens, upper-cased ('' if none)."""
-    for kind, text in tokens:
-        if kind == "word":
-            return text.upper()
-        if kind not in ("ws", "comment"):
-            return ""
-    return ""
-
-
-def _second_word(tokens):
-    words = [text.upper() for kind, text in tokens if kind == "word"]
-    return words[1] if len(words) > 1 else ""
-
-
 def statements_of(migration_name, sql):
-    """Split a migration into statements; refuse transaction control (the runner owns it)."""
-    statements = []
-    for tokens in split_tokens(sql):
-        first = _first_word(tokens)
-        if first in _TRANSACTION_WORDS or (first == "START" and _second_word(tokens) == "TRANSACTION"):
-            raise MigrationError(f"{migration_name}: {TRANSACTION_MESSAGE}", migration=migration_name)
-        statements.append("".join(text for _, text in tokens).strip())
-    return statements
+    """Split a migration into statements; one BEGIN/COMMIT pair is dropped as wrangler drops it,
+    any other transaction control refused (the runner owns the transaction)."""
+    statements = ["".join(text for _, text in tokens).strip() for tokens in split_tokens(sql)]
+    try:
+        return without_transaction_pair(statements)
+    except SeveralTransactions as ex:
+        raise MigrationError(f"{migration_name}: {ex}", migration=migration_name) from None
 
 
 def _preview(statement):

@@ -102,3 +102,42 @@ def split_statements(sql):
     empty and comment-only statements are skipped.
     """
     return ["".join(text for _, text in tokens).strip() for tokens in split_tokens(sql)]
+
+
+# Wrangler's words, so a file that works with one tool gets the same answer from the other.
+SEVERAL_TRANSACTIONS = (
+    "Wrangler could not process the provided SQL file, as it contains several transactions.\n"
+    "D1 runs your SQL in a transaction for you.\n"
+    "Please export an SQL file from your SQLite database and try again."
+)
+# First words of statements that open, end or nest a transaction.
+_TRANSACTION_WORDS = {"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"}
+
+
+class SeveralTransactions(ValueError):
+    """SQL holding transaction control besides the one BEGIN/COMMIT pair a dump wraps itself in."""
+
+
+def without_transaction_pair(statements):
+    """``statements`` without the ``BEGIN [TRANSACTION]``/``COMMIT`` pair sqlite3's ``.dump``
+    wraps its output in, as wrangler strips it (the whole run is one transaction anyway):
+    the first BEGIN and the first COMMIT (or END) after it. Comments around them do not count.
+
+    Raises:
+        SeveralTransactions: another transaction statement remains (wrangler's message), a
+            lone BEGIN or COMMIT included.
+    """
+    words = [[text.upper() for kind, text in tokenize(statement) if kind not in ("ws", "comment")]
+             for statement in statements]
+    begin = next((i for i, w in enumerate(words) if w in (["BEGIN"], ["BEGIN", "TRANSACTION"])), None)
+    ends = (["COMMIT"], ["COMMIT", "TRANSACTION"], ["END"], ["END", "TRANSACTION"])
+    commit = None if begin is None else next((i for i, w in enumerate(words) if i > begin and w in ends), None)
+    pair = {begin, commit} if commit is not None else set()
+    kept = []
+    for i, (statement, first) in enumerate(zip(statements, words)):
+        if i in pair:
+            continue
+        if first[:1] and (first[0] in _TRANSACTION_WORDS or first[:2] == ["START", "TRANSACTION"]):
+            raise SeveralTransactions(SEVERAL_TRANSACTIONS)
+        kept.append(statement)
+    return kept
