@@ -163,6 +163,24 @@ def test_the_settings_form_follows_the_schema_and_saves(browser, signed_in_as):
     assert browser.get("/admin/api/plugins/request-logs", headers=JSON).json["data"]["settings"] == stored
 
 
+def test_an_emptied_setting_goes_back_to_not_set(browser, signed_in_as):
+    """Clearing a field is how an admin undoes a limit: null where the schema allows it."""
+    signed_in_as("admin")
+    form = browser.get("/admin/plugins/core-media").forms["plugin-settings"]
+    form["settings.max_upload_bytes"], form["settings.allowed_types"] = "1000", "image/png"
+    assert form.submit().status_int == 303
+    assert Plugin.get(Plugin.name == "core-media").settings == {"max_upload_bytes": 1000,
+                                                                 "allowed_types": ["image/png"]}
+    form = browser.get("/admin/plugins/core-media").forms["plugin-settings"]
+    form["settings.max_upload_bytes"], form["settings.allowed_types"] = "", ""
+    assert form.submit().status_int == 303
+    assert Plugin.get(Plugin.name == "core-media").settings == {"max_upload_bytes": None, "allowed_types": None}
+    form = browser.get("/admin/plugins/email").forms["plugin-settings"]
+    form["settings.from_address"] = ""
+    assert form.submit().status_int == 303  # not "" (which is no email address): not set
+    assert Plugin.get(Plugin.name == "email").settings.get("from_address") is None
+
+
 @pytest.mark.parametrize(("rate", "message"), [("2", "sample_rate must be between 0 and 1"),
                                                ("lots", "Expected `float`")])
 def test_invalid_settings_are_shown_and_not_saved(browser, signed_in_as, rate, message):

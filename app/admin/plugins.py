@@ -113,10 +113,25 @@ def settings_from_form(schema, form):
             settings[name] = posted[name] = raw is not None
             continue
         posted[name] = raw or ""
-        if raw is None or (raw.strip() == "" and control != "text"):
-            continue  # left empty: the stored value (or the schema's default) stays
+        if raw is None:
+            continue  # not in the form: the stored value stays
+        if raw.strip() == "" and (control != "text" or _nullable(rule)):
+            # Emptied: back to "not set" (null) where the schema allows it, else to the
+            # schema's default; a field with neither keeps its stored value.
+            if _nullable(rule):
+                settings[name] = None
+            elif "default" in rule:
+                settings[name] = rule["default"]
+            continue
         settings[name] = _parsed(control, _kind(rule).get("type"), raw)
     return settings, posted
+
+
+def _nullable(rule):
+    """Whether a property of the schema takes null (``anyOf`` with null, or a type list holding it)."""
+    types = rule.get("type")
+    return any(option.get("type") == "null" for option in rule.get("anyOf", ())) or (
+        isinstance(types, list) and "null" in types)
 
 
 def _parsed(control, kind, raw):
