@@ -551,6 +551,27 @@ def test_scheduling_from_the_edit_page(browser, signed_in_as, posts):
     assert not browser.get(edit_url(live)).html.select("#schedule-form")
 
 
+def test_a_refused_schedule_keeps_what_was_typed_and_a_pending_one_can_be_cancelled(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Later")
+    form = browser.get(edit_url(item)).forms["schedule-form"]
+    form["action"], form["scheduled_at"], form["timezone"] = "archive", "2000-01-01T09:00", "Europe/Paris"
+    refused = form.submit(status=422).forms["schedule-form"]  # in the past
+    assert (refused["action"].value, refused["scheduled_at"].value, refused["timezone"].value) == (
+        "archive", "2000-01-01T09:00", "Europe/Paris")
+    refused["action"], refused["scheduled_at"] = "publish", "2099-06-01T09:00"
+    page = refused.submit(status=303).follow()
+    cancel = next(f for f in page.forms.values() if f.action.endswith("/cancel"))
+    assert "Cancel the publish at 2099-06-01 07:00 UTC" in page.text
+    assert "The schedule was cancelled." in cancel.submit(status=303).follow().text
+    assert ScheduledContent.get(ScheduledContent.content == item.id).status == "cancelled"
+    assert not next((f for f in browser.get(edit_url(item)).forms.values() if f.action.endswith("/cancel")), None)
+    cancel.submit(status=404)  # no longer pending
+    other = insert_content(editor, posts, title="Other")
+    browser.post(f"{edit_url(other)}/schedules/{cancel.action.split('/')[-2]}/cancel", headers=csrf_headers(browser),
+                 status=404)  # not that item's schedule
+
+
 # ---------------------------------------------------------------- versions
 
 

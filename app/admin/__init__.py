@@ -17,6 +17,7 @@ from app.admin.content import (
     ContentPurgeAction,
     ContentRestoreAction,
     ContentScheduleAction,
+    ContentScheduleCancelAction,
     ContentWorkflowAction,
 )
 from app.admin.csrf import CsrfTokens
@@ -82,6 +83,8 @@ def register(routes):
     db = routes.env.DB.db
     routes.add_page("/admin/content/{collection}/{id}/workflow", ContentWorkflowAction(edit, db, cache))
     routes.add_page("/admin/content/{collection}/{id}/schedule", ContentScheduleAction(edit, db, cache))
+    routes.add_page("/admin/content/{collection}/{id}/schedules/{schedule_id}/cancel",
+                    ContentScheduleCancelAction(edit, db, cache))
     routes.add_page("/admin/content/{collection}/{id}/delete", ContentDeleteAction(edit, cache))
     routes.add_page("/admin/content/{collection}/{id}/restore", ContentRestoreAction(edit, cache))
     routes.add_page("/admin/content/{collection}/{id}/purge", ContentPurgeAction(edit, cache))

@@ -196,8 +196,13 @@ class ContentEditPage:
             raise falcon.HTTPNotFound()
         return found, item, writes.load_for_write(content_id, include_deleted=True)
 
-    def render(self, req, resp, collection, item, content, status=falcon.HTTP_200, errors=None, message=None):
-        """The edit page of ``item``, with the workflow moves the user may make now."""
+    def render(self, req, resp, collection, item, content, status=falcon.HTTP_200, errors=None, message=None,
+               schedule=None):
+        """The edit page of ``item``, with the workflow moves the user may make now.
+
+        Args:
+            schedule: the schedule form's values as posted (a refused schedule is shown as typed).
+        """
         user = req.context.user
         try:
             chosen = workflow.workflow_for(content.collection_id)
@@ -213,6 +218,7 @@ class ContentEditPage:
             can_delete=user.can("content.delete") and own_or_overseen, can_purge=user.can("content.purge"),
             can_schedule=user.can("content.publish") and not deleted,
             schedules=list_schedules(status="pending", content_id=content.id)[0],
+            schedule=schedule or {"action": "publish", "scheduled_at": "", "timezone": "UTC"},
             transitions=transitions, state=workflow.current_state(content), moved=_known_action(req.get_param("moved")),
             saved=status == falcon.HTTP_200 and req.get_param("saved") == "1",
         )
@@ -245,7 +251,8 @@ class ContentEditPage:
 
 
 DONE_MESSAGES = {"deleted": "Moved to the trash.", "restored": "Restored from the trash.",
-                 "scheduled": "Scheduled.", "version-restored": "The version was restored as a new version."}
+                 "scheduled": "Scheduled.", "cancelled": "The schedule was cancelled.",
+                 "version-restored": "The version was restored as a new version."}
 
 
 def _known_action(name):
@@ -335,10 +342,36 @@ class ContentScheduleAction:
         found, item, content = self._edit.load(req, collection, id)
         form = read_form(req)
         when, zone = one(form, "scheduled_at").strip(), one(form, "timezone").strip() or "UTC"
+        action = one(form, "action")
         try:
-            scheduling.create_schedule(self._db, id, req.context.user, one(form, "action"), when, zone)
+            scheduling.create_schedule(self._db, id, req.context.user, action, when, zone)
         except workflow.WorkflowError as ex:
-            self._edit.render(req, resp, found, item, content, status_of(ex), message=ex.message)
+            self._edit.render(req, resp, found, item, content, status_of(ex), message=ex.message,
+                              schedule={"action": action, "scheduled_at": when, "timezone": zone})
             return
         invalidate(self._cache, Namespace.CONTENT)
         redirect(resp, f"/admin/content/{found.name}/{id}?moved=scheduled")
+
+
+class ContentScheduleCancelAction:
+    """``POST /admin/content/{collection}/{id}/schedules/{schedule_id}/cancel``: cancel a pending
+    schedule of the item (as ``DELETE /api/schedules/{id}``)."""
+
+    def __init__(self, edit_page, db, cache):
+        self._edit = edit_page
+        self._db = db
+        self._cache = cache
+
+    @access("content.publish")
+    def on_post(self, req, resp, collection, id, schedule_id):
+        found, item, content = self._edit.load(req, collection, id)
+        pending = list_schedules(status="pending", content_id=content.id)[0]
+        if schedule_id not in {str(row.id) for row in pending}:
+            raise falcon.HTTPNotFound()  # not this item's pending schedule
+        try:
+            scheduling.cancel_schedule(self._db, schedule_id)
+        except workflow.WorkflowError as ex:  # no longer pending: run or cancelled meanwhile
+            self._edit.render(req, resp, found, item, content, status_of(ex), message=ex.message)
+            return
+        invalidate(self._cache, Namespace.CONTENT)
+        redirect(resp, f"/admin/content/{found.name}/{id}?moved=cancelled")
