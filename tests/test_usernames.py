@@ -79,3 +79,22 @@ def test_registration_and_create_admin_on_postgresql(tmp_path, fresh_postgres_ur
         assert User.select().where(User.username.startswith("kim")).count() == 2
     finally:
         env.DB.db.close()
+
+
+@pytest.mark.backends
+def test_a_derived_username_taken_meanwhile_takes_the_next_one(env, monkeypatch):
+    """Two sign-ups of one mailbox name at once derive the same username; the one whose insert
+    is refused takes the next free name (on PostgreSQL too, where the refusal would otherwise
+    abort the transaction)."""
+    import app.services.accounts as accounts
+
+    bind_models(env.DB.db)
+    create_user("viewer", username="ed1", email="ed@one.example")
+    derived, stale = accounts.free_username, ["ed1"]  # as computed before the other sign-up committed
+    monkeypatch.setattr(accounts, "free_username", lambda email: stale.pop() if stale else derived(email))
+    user = client_for(env).post_json("/auth/register", {"email": "ed@two.example", "password": PASSWORD},
+                                     status=201).json["user"]
+    assert user["username"] == "ed2" and stale == []
+    taken = client_for(env).post_json("/auth/register", {"email": "ed@two.example", "password": PASSWORD},
+                                      status=409).json
+    assert "already exists" in taken["error"]

@@ -40,6 +40,9 @@ log = logging.getLogger("sonicpy.accounts")
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,50}$"
 MAX_PASSWORD_LENGTH = 1024  # scrypt cost does not depend on it, but a cap avoids silly bodies
+# Concurrent sign-ups of one mailbox name (ed@a.example, ed@b.example) race for one derived
+# username; the losers take the next free one, this many times at most.
+USERNAME_ATTEMPTS = 5
 # Characters that render as nothing (soft hyphen, zero-width and direction marks, word
 # joiners, the BOM): an address holding one looks exactly like the address without it.
 INVISIBLE_CHARACTERS = re.compile("[\u00ad\u034f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
@@ -218,13 +221,18 @@ class Accounts:
             if username is not None and User.select().where(User.username == username).exists():
                 raise DuplicateAccount("A user with this username already exists")
             now = now_ms()
-            try:
-                return User.create(
-                    username=username or free_username(fields["email"]), created_at=now, updated_at=now, **fields
-                )
-            except peewee.IntegrityError:
-                # Another request took the email or username between the check and the insert.
-                raise DuplicateAccount("A user with this email or username already exists") from None
+            for _ in range(USERNAME_ATTEMPTS):
+                try:
+                    with database.atomic():  # a savepoint: PostgreSQL's transaction survives a refused insert
+                        return User.create(
+                            username=username or free_username(fields["email"]), created_at=now, updated_at=now,
+                            **fields)
+                except peewee.IntegrityError:
+                    # Another request took the email or the username between the check and the
+                    # insert: a generated username takes the next free one, anything else is taken.
+                    if username is not None or User.select().where(User.email == fields["email"]).exists():
+                        break
+            raise DuplicateAccount("A user with this email or username already exists")
 
     # -- sessions -------------------------------------------------------------------------
 
