@@ -242,3 +242,27 @@ def test_a_command_opens_only_the_binding_it_uses(tmp_path):
 def test_kv_put_refuses_metadata_that_is_not_json(project):
     result = run("kv", "key", "put", "k", "v", "--metadata", "{bad", "--config", project)
     assert result.exit_code == 2 and "not JSON" in result.output
+
+
+def test_what_a_user_got_wrong_is_one_line_and_exit_1(project, tmp_path):
+    """A database not migrated, a file that is not UTF-8 or cannot be written, a time past
+    what RFC 3339 can name: a one-line error, never a traceback."""
+    latin = tmp_path / "latin.sql"
+    latin.write_bytes("INSERT INTO t VALUES ('caf\xe9');".encode("latin-1"))
+    cases = [
+        (("d1", "backup", "DB", "--output", tmp_path / "b.json"), "no such table: users"),
+        (("d1", "execute", "DB", "--file", latin), "not UTF-8 text"),
+        (("d1", "time-travel", "info", "DB", "--timestamp", "1764900000000"), "past the year 9999"),
+        (("tail", "--once", "--since", "99999999999999999999"), "past the year 9999"),
+        (("d1", "time-travel", "restore", "DB", "--bookmark", "0000000000000001-ffffffffffff-" + "0" * 32),
+         "past the year 9999"),
+    ]
+    for args, words in cases:
+        result = CliRunner().invoke(cli, [*map(str, args), "--config", str(project)])
+        assert result.exit_code in (1, 2), (args, result.output)
+        assert words in result.output and "Traceback" not in result.output, (args, result.output)
+        assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), args
+    run("r2", "object", "put", "MEDIA_BUCKET/k", "--file", latin, "--config", project)
+    unwritable = CliRunner().invoke(cli, ["r2", "object", "get", "MEDIA_BUCKET/k", "--file",
+                                          str(tmp_path / "no-folder" / "out"), "--config", str(project)])
+    assert unwritable.exit_code == 1 and "No such file or directory" in unwritable.output

@@ -4,6 +4,7 @@ Every command takes ``--env``, ``--config`` and ``--persist-to`` (see ``app.cli.
 """
 
 import click
+import peewee
 
 from app import __version__
 from app.cli.backup import BACKUP_COMMANDS
@@ -22,7 +23,31 @@ from app.cli.time_travel import time_travel_group
 from app.cli.users import users
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class CommandGroup(click.Group):
+    """The top command group: what a user got wrong about the world outside (a database not
+    migrated or not reachable, a file that cannot be written or is not UTF-8 text) is a
+    one-line error and exit status 1, as every command's own checks answer, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except peewee.OperationalError as ex:
+            raise click.ClickException(
+                f"the database refused: {_first_line(ex)} (not migrated? run `d1 migrations apply`; "
+                "not reachable? check bindings.toml)") from None
+        except (peewee.DatabaseError, peewee.InterfaceError) as ex:
+            raise click.ClickException(f"the database refused: {_first_line(ex)}") from None
+        except UnicodeDecodeError as ex:
+            raise click.ClickException(f"not UTF-8 text: {ex}") from None
+        except OSError as ex:
+            raise click.ClickException(str(ex)) from None
+
+
+def _first_line(ex):
+    return str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
+
+
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sonicpy")
 def cli():
     """sonicpy: a headless CMS built like a Cloudflare Worker."""

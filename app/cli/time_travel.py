@@ -18,6 +18,7 @@ from app.cli.common import runtime_options
 from app.cli.d1 import refresh_cache
 from app.db import time_travel
 from app.db.time_travel import Bookmark, TimeTravelError
+from app.db.time_travel.history import LATEST_MS
 from app.runtime.bindings import BindingKind
 
 _UNIX_SECONDS = re.compile(r"\d+(\.\d+)?")
@@ -32,7 +33,11 @@ def parse_timestamp(text, param_hint="--timestamp"):
     """Epoch ms of ``text``: Unix seconds or an RFC 3339 time (a time without offset is UTC)."""
     text = text.strip()
     if _UNIX_SECONDS.fullmatch(text):
-        return round(float(text) * 1000)
+        at_ms = round(float(text) * 1000)
+        if at_ms > LATEST_MS:
+            raise click.BadParameter(f"{text!r} is past the year 9999 as Unix seconds (milliseconds given?)",
+                                     param_hint=param_hint)
+        return at_ms
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

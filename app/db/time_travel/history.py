@@ -29,6 +29,11 @@ DAY_MS = 24 * 3600 * 1000
 _BOOKMARK = re.compile(r"([0-9a-f]{16})-([0-9a-f]{12})-([0-9a-f]{32})")
 
 
+# The last millisecond an RFC 3339 time can name (9999-12-31T23:59:59.999Z): later points
+# cannot even be printed.
+LATEST_MS = 253_402_300_799_999
+
+
 class TimeTravelError(Exception):
     """A point cannot be reached or restored; the message says why and what to do."""
 
@@ -50,7 +55,10 @@ class Bookmark:
         match = _BOOKMARK.fullmatch((text or "").strip().lower())
         if match is None:
             raise TimeTravelError(f"{text!r} is not a bookmark (they look like 0000000000000123-018f2a3b4c5d-<32 hex>)")
-        return cls(int(match.group(1), 16), int(match.group(2), 16), match.group(3))
+        at_ms = int(match.group(2), 16)
+        if at_ms > LATEST_MS:
+            raise TimeTravelError(f"{text!r} is not a bookmark: its time is past the year 9999")
+        return cls(int(match.group(1), 16), at_ms, match.group(3))
 
 
 @dataclass(frozen=True)
