@@ -266,3 +266,10 @@ def test_what_a_user_got_wrong_is_one_line_and_exit_1(project, tmp_path):
     unwritable = CliRunner().invoke(cli, ["r2", "object", "get", "MEDIA_BUCKET/k", "--file",
                                           str(tmp_path / "no-folder" / "out"), "--config", str(project)])
     assert unwritable.exit_code == 1 and "No such file or directory" in unwritable.output
+
+
+def test_d1_execute_json_answers_every_failure_in_wranglers_shape(project):
+    for database, sql in (("NOPE", "SELECT 1"), ("DB", "-- only a comment"), ("DB", "BEGIN; BEGIN; SELECT 1")):
+        result = run("d1", "execute", database, "--config", project, "--json", "--command", sql)
+        assert result.exit_code == 1, result.output
+        assert json.loads(result.stdout)["error"]["text"], (database, sql)

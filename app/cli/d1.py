@@ -66,6 +66,26 @@ def _read_sql(command, file):
     return data.decode("utf-8")
 
 
+def _run_sql(runtime, database, command, file):
+    """``(results, D1Database)`` of ``execute``'s SQL; ClickException for whatever refuses it."""
+    sql = _read_sql(command, file)
+    _, db = runtime.database(database)
+    if file is not None:
+        # A file is loaded as wrangler imports one: a statement may be longer than a query's
+        # limit (a row of ``d1 export`` is one INSERT, as long as the row).
+        db.statement_limit = None
+    try:
+        statements = [db.prepare(s) for s in without_transaction_pair(split_statements(sql))]
+    except SeveralTransactions as ex:
+        raise click.ClickException(str(ex)) from None
+    if not statements:
+        raise click.ClickException("No SQL statements detected.")
+    try:
+        return db.batch(statements), db
+    except D1Error as ex:
+        raise click.ClickException(str(ex)) from None
+
+
 def _jsonable(value):
     if isinstance(value, (bytes, bytearray, memoryview)):
         # wrangler prints BLOBs as the string "[1, 2, 3]".
@@ -86,25 +106,13 @@ def _rows_for_json(results):
 @runtime_options
 def execute(runtime, database, command, file, as_json):
     """Run SQL (--command or --file) against DATABASE (binding or database_name) in one transaction."""
-    sql = _read_sql(command, file)
-    _, db = runtime.database(database)
-    if file is not None:
-        # A file is loaded as wrangler imports one: a statement may be longer than a query's
-        # limit (a row of ``d1 export`` is one INSERT, as long as the row).
-        db.statement_limit = None
     try:
-        statements = [db.prepare(s) for s in without_transaction_pair(split_statements(sql))]
-    except SeveralTransactions as ex:
-        raise click.ClickException(str(ex)) from None
-    if not statements:
-        raise click.ClickException("No SQL statements detected.")
-    try:
-        results = db.batch(statements)
-    except D1Error as ex:
-        if as_json:
-            click.echo(json.dumps({"error": {"text": str(ex)}}))
+        results, db = _run_sql(runtime, database, command, file)
+    except click.ClickException as ex:
+        if as_json:  # wrangler's shape for every failure, not only the database's
+            click.echo(json.dumps({"error": {"text": ex.message}}))
             sys.exit(1)
-        raise click.ClickException(str(ex)) from None
+        raise
     if any((result["meta"] or {}).get("changed_db") for result in results):
         follow_schemas(db.db)
         refresh_cache(runtime)
