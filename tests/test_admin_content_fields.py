@@ -151,6 +151,11 @@ def test_reference_picker_searches_the_referenced_collection_in_the_callers_scop
     assert [b.text.split(" people")[0].strip() for b in panel.html.select("[data-pick-value]")] == ["Ada Lovelace"]
     assert browser.get("/admin/pickers/reference/posts/author?target=f-data-author&search=zzz").html.select(
         "[data-pick-value]") == []
+    # It searches as the editor types: the last word is a prefix.
+    typed = browser.get("/admin/pickers/reference/posts/author?target=f-data-author&search=Lovel")
+    assert [b.text.split(" people")[0].strip() for b in typed.html.select("[data-pick-value]")] == ["Ada Lovelace"]
+    # A field name longer than 64 characters (a collection may declare one) is a target too.
+    browser.get("/admin/pickers/media?target=f-data-" + "h" * 70, status=200)
     browser.get("/admin/pickers/reference/posts/title?target=f-data-title", status=404)
     browser.get("/admin/pickers/reference/nope/author?target=f-data-author", status=404)
 

@@ -17,7 +17,7 @@ import re
 
 import falcon
 
-from app.admin.content import collection_or_404
+from app.admin.content import as_you_type, collection_or_404
 from app.admin.pages import one, page_number, read_form, search_of
 from app.admin.picked import media_choice
 from app.api.access import access
@@ -29,7 +29,8 @@ from app.services.media import visibility
 from app.services.media.library_queries import MediaFilter, list_media
 from app.services.pagination import pagination_meta
 
-TARGET = re.compile(r"^f-data-[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# The input a picker fills: any field name a collection may declare (no length limit there).
+TARGET = re.compile(r"^f-data-[A-Za-z_][A-Za-z0-9_]*$")
 MEDIA_PAGE_SIZE = 12
 REFERENCE_LIMIT = "10"
 MAX_MARKDOWN = 200_000
@@ -97,7 +98,10 @@ class ReferencePicker:
             found = find_collection(ref)
             if found is None:
                 continue
-            params = {"limit": REFERENCE_LIMIT, "sort": "-updated_at", **({"search": search} if search else {})}
+            # The picker searches on each keystroke: the last word is a prefix, as the list page's.
+            params = {"limit": REFERENCE_LIMIT, "sort": "-updated_at"}
+            if search:
+                params["search"] = as_you_type(search)
             try:
                 items += list_content(parse_list_params(params, scope, collection_id=found.id), scope)["data"]
             except (NotPermitted, QueryError):
