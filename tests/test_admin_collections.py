@@ -130,6 +130,15 @@ def test_edit_changes_fields_and_invalidates_the_caches(browser, signed_in_as):
     assert public_names(browser)["posts"]["display_name"] == "Articles"
 
 
+def test_an_unchanged_save_keeps_choices_as_the_api_stored_them(browser, signed_in_as):
+    signed_in_as("admin")
+    schema = {"type": "object", "properties": {"kind": {"type": "select", "enum": [" spaced ", "b"]}}}
+    create_collection("choices", schema)
+    form = browser.get("/admin/collections/choices").forms["collection-form"]
+    assert form.submit(status=303).location.endswith("?done=saved")
+    assert Collection.get(Collection.name == "choices").schema["properties"]["kind"]["enum"] == [" spaced ", "b"]
+
+
 def test_config_managed_collections_are_read_only(browser, signed_in_as):
     signed_in_as("admin")
     create_collection("from_file", SCHEMA, managed=True)

@@ -54,7 +54,7 @@ class FieldRow:
 
     def is_blank(self):
         """True for a row nothing was typed into (the empty row the page offers)."""
-        return not (self.name or self.title or self.enum or self.collection or self.options)
+        return not (self.name or self.title or self.enum.strip() or self.collection or self.options)
 
 
 def rows_from_schema(schema):
@@ -103,7 +103,7 @@ def rows_from_form(form):
         rows.append(FieldRow(
             index=index, name=values.get("name", "").strip(), type=values.get("type", "string").strip(),
             title=values.get("title", "").strip(), required=bool(values.get("required")),
-            enum=values.get("enum", "").strip(), collection=values.get("collection", "").strip(),
+            enum=values.get("enum", ""), collection=values.get("collection", "").strip(),
             options=values.get("options", "").strip(),
             position=int(position) if position.isdecimal() else 10**6 + index,
         ))
@@ -130,7 +130,9 @@ def _row_config(row):
         config["title"] = row.title
     if row.required:
         config["required"] = True
-    choices = [line.strip() for line in row.enum.splitlines() if line.strip()]
+    # Each line as typed (blank ones dropped): trimming would rewrite a choice the API stored
+    # with spaces on every save, and the content holding it would then fail validation.
+    choices = [line for line in row.enum.splitlines() if line.strip()]
     if choices:
         config["enum"] = choices
     names = [name.strip() for name in row.collection.split(",") if name.strip()]
