@@ -615,6 +615,20 @@ def test_versions_diff_and_restore(browser, signed_in_as, posts):
     assert restored.author_id == editor.id
 
 
+def test_a_version_the_schema_no_longer_allows_says_why_it_is_not_restored(browser, signed_in_as, posts):
+    signed_in_as("editor")
+    form = browser.get("/admin/content/posts/new").forms["content-form"]
+    form["title"], form["data.excerpt"] = "One", "twelve chars"
+    form.submit(status=303)
+    item = Content.get(Content.title == "One")
+    save(browser, item, **{"data.excerpt": "short"})
+    posts.schema = {**SCHEMA, "properties": {**SCHEMA["properties"], "excerpt": {"type": "textarea", "maxLength": 6}}}
+    posts.save()
+    refused = browser.get(f"{edit_url(item)}/versions/1").forms["restore-version-form"].submit(status=422)
+    assert "does not fit the collection" in refused.text and "data.excerpt" in refused.text
+    assert Content.get_by_id(item.id).version_number == 2
+
+
 def test_a_stale_version_restore_is_a_conflict(browser, signed_in_as, posts):
     editor = signed_in_as("editor")
     form = browser.get("/admin/content/posts/new").forms["content-form"]

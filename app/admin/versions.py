@@ -20,7 +20,7 @@ from app.admin.pages import one, read_form, redirect
 from app.api.access import access
 from app.services.cache import Namespace, invalidate
 from app.services.content import writes
-from app.services.content.errors import ContentConflict
+from app.services.content.errors import ContentConflict, ContentInvalid
 from app.services.content.versions import get_version, list_versions
 
 LIST_LIMIT = 100
@@ -98,6 +98,13 @@ class VersionPage:
             message = "The item changed since this page was opened; compare again before restoring."
             self.render(req, resp, found, content, version, status_of(ex), message if "ersion" in ex.message
                         else ex.message)
+            return
+        except ContentInvalid as ex:
+            # The version no longer fits the collection's schema: say which fields and why.
+            reasons = "; ".join(f"{p.get('field')}: {p.get('message')}" for p in ex.details or []
+                                if isinstance(p, dict))
+            self.render(req, resp, found, content, version, status_of(ex),
+                        f"This version does not fit the collection's schema now ({reasons or ex.message}).")
             return
         invalidate(self._cache, Namespace.CONTENT)
         redirect(resp, f"/admin/content/{found.name}/{id}?moved=version-restored")
