@@ -685,6 +685,9 @@ def test_admins_invite_change_roles_and_deactivate(browser, signed_in_as, outbox
     assert "Invitation sent." in form.submit(status=303).follow().text
     joiner = User.get(User.email == "joiner@example.com")
     assert joiner.role == "author" and not joiner.is_active and outbox.tokens("invitation")
+    row = browser.get("/admin/users").html.select_one(f"#user-{joiner.id}")
+    assert "invited" in row.text and not row.select("form[action$='/reactivate']")  # it activates by accepting
+    browser.post(f"/admin/users/{joiner.id}/reactivate", headers=csrf_headers(browser), status=409)
     member = create_user("viewer", email="member@example.com")
     page = browser.get("/admin/users")
     assert not page.html.select(f"#user-{admin.id} form"), "no actions on oneself"

@@ -223,6 +223,17 @@ def test_deactivating_an_invited_user_cancels_the_invitation(app_client, make_us
     app_client.post_json("/auth/accept-invitation", body, status=400)
 
 
+def test_an_invited_user_is_activated_by_accepting_not_by_an_admin(app_client, make_user, outbox):
+    _, headers = make_user("admin")
+    user = invite(app_client, headers).json["data"]
+    refused = app_client.patch_json(f"/admin/api/users/{user['id']}", {"is_active": True}, headers=headers,
+                                    status=409).json
+    assert "invitation is still pending" in refused["error"]
+    [token] = outbox.tokens("invitation")
+    body = {"token": token, "username": "joined", "password": PASSWORD}
+    app_client.post_json("/auth/accept-invitation", body, status=200)
+
+
 def test_invite_rules(app_client, make_user, outbox):
     _, admin = make_user("admin")
     _, viewer = make_user("viewer")

@@ -9,7 +9,7 @@ user's API tokens, so that reactivating the account does not bring them back.
 
 from app.db.models import User, database, now_ms
 from app.services.api_tokens import revoke_tokens_of
-from app.services.errors import NOT_FOUND, ServiceError
+from app.services.errors import CONFLICT, NOT_FOUND, ServiceError
 
 
 class UserNotFound(ServiceError):
@@ -19,6 +19,13 @@ class UserNotFound(ServiceError):
 
     def __init__(self, message="User not found", details=None):
         super().__init__(message, details)
+
+
+class InvitationPending(ServiceError):
+    """An invited user is activated by accepting the invitation, never by an admin: the
+    account would otherwise be active with no password while the invitation stays open."""
+
+    kind = CONFLICT
 
 
 def get_user(user_id):
@@ -62,9 +69,13 @@ def update_user(user_id, changes):
 
     Raises:
         UserNotFound: no such user.
+        InvitationPending: ``is_active`` true for a user whose invitation is still open.
     """
     with database.atomic():
         user = get_user(user_id)
+        if changes.get("is_active") is True and not user.is_active and user.invitation_token is not None:
+            raise InvitationPending("The invitation is still pending: the user becomes active by accepting it",
+                                    {"field": "is_active"})
         deactivates = changes.get("is_active", user.is_active) is False and user.is_active
         ends_sessions = deactivates or changes.get("role", user.role) != user.role
         update = dict(changes, updated_at=now_ms())
