@@ -515,6 +515,9 @@ def test_trash_restore_and_purge(browser, signed_in_as, posts):
     assert "This item is in the trash." in response.text and Content.get_by_id(item.id).deleted_at is not None
     assert not response.html.select("#save") and not response.html.select("#workflow-form")
     assert "Doomed" not in browser.get("/admin/content/posts").text
+    trash = browser.get("/admin/content/posts?status=trash")  # where a trashed item is found again
+    assert [a.text.strip() for a in trash.html.select("tbody td a")][:1] == ["Doomed"]
+    assert trash.html.select_one("a.chip-trash") is not None
     response = response.forms["restore-form"].submit(status=303).follow()
     assert "Restored from the trash." in response.text and Content.get_by_id(item.id).deleted_at is None
     browser.post(f"{edit_url(item)}/purge", headers=csrf_headers(browser), status=403)

@@ -33,6 +33,8 @@ from app.services.errors import ServiceError
 
 PAGE_SIZE = 20
 STATUS_CHIPS = ("draft", "published", "archived")
+# The trash: items moved to it (soft-deleted), whatever their status, for those who may see them.
+TRASH = "trash"
 SORTS = {
     "-updated_at": "Last edited",
     "updated_at": "Least recently edited",
@@ -72,10 +74,15 @@ class ContentIndexPage:
         self._renderer.page(req, resp, "content_index.html", collections=active_collections())
 
 
+def chips_for(scope):
+    """The status chips a caller of ``scope`` may pick: the trash only for those who see deleted items."""
+    return STATUS_CHIPS if scope.public_shape else (*STATUS_CHIPS, TRASH)
+
+
 def list_query(req, scope):
     """``(values shown in the filter form, parameters for parse_list_params)`` of a list request."""
     status = req.get_param("status") or ""
-    if status not in STATUS_CHIPS:
+    if status not in chips_for(scope):
         status = ""
     sort = req.get_param("sort") or DEFAULT_SORT
     if sort not in SORTS:
@@ -87,6 +94,8 @@ def list_query(req, scope):
     if scope.public_shape:
         shown["status"] = "published"  # all a viewer may list
     params = {"status": shown["status"] or "all", "sort": sort, "limit": str(PAGE_SIZE), "page": page}
+    if status == TRASH:
+        params.update({"status": "all", "include_deleted": "true", "filter[deleted_at][exists]": "true"})
     if search:
         params["search"] = as_you_type(search)
     return shown, params
@@ -122,7 +131,7 @@ class ContentListPage:
             error, status = str(ex), falcon.HTTP_400
         self._renderer.page(
             req, resp, "content_list.html", status=status, collection=found, items=result["data"],
-            meta=result["meta"], shown=shown, sorts=SORTS, chips=STATUS_CHIPS, error=error,
+            meta=result["meta"], shown=shown, sorts=SORTS, chips=chips_for(scope), error=error,
             can_create=user.can("content.create"), public_only=scope.public_shape,
         )
 
