@@ -441,6 +441,12 @@ def test_splitter_ignores_semicolons_in_strings_and_identifiers():
     ]
 
 
+def test_splitter_reads_backslash_escapes_in_postgresql_e_strings_only():
+    sql = r"""SELECT E'it\'s; fine';SELECT 'plain\';SELECT 2"""
+
+    assert split_statements(sql) == [r"SELECT E'it\'s; fine'", r"SELECT 'plain\'", "SELECT 2"]
+
+
 def test_splitter_ignores_semicolons_in_comments_and_drops_empty_statements():
     sql = """
     -- a comment; with a semicolon

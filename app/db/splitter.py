@@ -12,11 +12,12 @@ The same tokens serve the D1 binding for finding ``?`` placeholders outside lite
 import re
 
 # One alternative per token kind; order matters (comments before operators, quoted before words).
+# PostgreSQL's E'...' strings take backslash escapes (E'it\'s'), other strings do not.
 _TOKEN_RE = re.compile(
     r"""
     (?P<ws>\s+)
   | (?P<comment>--[^\n]*|/\*.*?(?:\*/|\Z))
-  | (?P<string>'(?:[^']|'')*(?:'|\Z))
+  | (?P<string>[eE]'(?:[^'\\]|\\.|'')*(?:'|\Z)|'(?:[^']|'')*(?:'|\Z))
   | (?P<dollar>\$(?P<tag>[A-Za-z_][A-Za-z0-9_]*|)\$.*?(?:\$(?P=tag)\$|\Z))
   | (?P<quoted>"(?:[^"]|"")*(?:"|\Z)|`(?:[^`]|``)*(?:`|\Z)|\[[^\]]*(?:\]|\Z))
   | (?P<param>\?[0-9]*|[:@$][A-Za-z_][A-Za-z0-9_]*|\$[0-9]+)
