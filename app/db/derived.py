@@ -325,6 +325,12 @@ $body$"""
 PG_VALUE_SQL = f"""
 CREATE OR REPLACE FUNCTION {PG_VALUE_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $body$
 BEGIN
+  -- Most collections count no field: one probe, and nothing more, for their rows.
+  IF NOT EXISTS (SELECT 1 FROM {FIELDS_TABLE} f
+                 WHERE f.collection_id = CASE WHEN TG_OP <> 'INSERT' THEN OLD.collection_id END
+                    OR f.collection_id = CASE WHEN TG_OP <> 'DELETE' THEN NEW.collection_id END) THEN
+    RETURN NULL;
+  END IF;
   INSERT INTO {VALUES_TABLE} AS v (collection_id, field, value, status, deleted, n)
   SELECT r.collection_id, r.field, r.value, r.status, r.deleted, sum(r.delta)
   FROM (
