@@ -21,11 +21,16 @@ from app.runtime.ids import time_ordered_id
 
 LEVELS = ("debug", "info", "warn", "error", "fatal")
 CATEGORIES = ("auth", "api", "workflow", "plugin", "media", "system", "security", "error")
-# Query parameters whose values are secrets, by their names: a password reset or invitation
+# Query parameters whose values are secrets, by a word of their names: a password reset or invitation
 # link's token, a presigned URL's signature and credential, an API key. Logs keep such a
 # parameter with its value replaced (as web frameworks filter parameters from their logs):
 # whoever may read the logs must not be able to use a link someone else was mailed.
-SECRET_PARAMETER = re.compile(r"token|secret|passw|key|auth|signature|credential|session|jwt|otp|code", re.I)
+SECRET_WORDS = frozenset({"token", "secret", "password", "passwd", "pass", "pwd", "key", "apikey", "auth",
+                          "authorization", "signature", "sig", "credential", "credentials", "session", "sessionid",
+                          "jwt", "otp", "code"})
+# A name's words: runs of letters or digits, camelCase split (X-Amz-Signature, api_key, apiKey).
+_NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+SECRET_PARAMETER = re.compile("|".join(sorted(SECRET_WORDS, key=len, reverse=True)), re.I)  # a cheap first look
 REDACTED = "[FILTERED]"
 NUL = "\x00"
 _RECORD_TEXTS = ("method", "path", "query", "ip", "user_agent")  # RequestRecord's text from the request
@@ -66,9 +71,14 @@ def redact_query(query):
     parts = query.split("&")
     for index, part in enumerate(parts):
         name, equals, _value = part.partition("=")
-        if equals and SECRET_PARAMETER.search(unquote_plus(name)):
+        if equals and _names_a_secret(unquote_plus(name)):
             parts[index] = f"{name}={REDACTED}"
     return "&".join(parts)
+
+
+def _names_a_secret(name):
+    """Whether a word of ``name`` is one of ``SECRET_WORDS`` (``author`` and ``zipcode`` are not)."""
+    return any(word.lower() in SECRET_WORDS for word in _NAME_WORD.findall(name))
 
 
 def level_of_status(status):

@@ -308,7 +308,9 @@ def _claim(delivery, now):
     attempt ``CLAIM_MS`` on, so no other runner sends it meanwhile. False when another runner
     took it first (or it is not due). A runner that dies while sending leaves the claim to
     expire: the attempt is then made again (at least once, never twice at a time)."""
-    claimed = (WebhookDelivery.update(next_attempt_at=now + CLAIM_MS)
+    # From the clock, not from ``now``: a cron run passes its scheduled time, which a long run
+    # (or a catch-up tick) may have left behind, and a claim already past protects nothing.
+    claimed = (WebhookDelivery.update(next_attempt_at=max(now, now_ms()) + CLAIM_MS)
                .where((WebhookDelivery.id == delivery.id) & (WebhookDelivery.status == "pending")
                       & (WebhookDelivery.attempts == delivery.attempts)
                       & (WebhookDelivery.next_attempt_at <= now))
