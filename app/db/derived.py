@@ -207,42 +207,59 @@ BEGIN
 END
 $body$"""
 
-@functools.cache
-def combining_marks():
-    """A character class (``[...]``, for Python's ``re`` and PostgreSQL's regular
-    expressions alike) of Unicode's combining marks: categories Mn, Mc and Me.
-
-    A word of the search index is a run of letters and digits with the marks they carry
-    (Devanagari and Tamil write vowels as marks, Hebrew its points). SQLite's tokenizer
-    keeps them inside words; Python's ``\\w`` and PostgreSQL's ``[[:punct:]]`` do not, so
-    the query's words and PostgreSQL's text are split with this class in mind. The marks
-    live in the first two planes and among the variation selectors, which is all this reads
-    (a few hundredths of a second, once).
-    """
+def _unicode_class(categories, planes=((0, 0x20000), (0xE0000, 0xE0200))):
+    """A regex character class (``[...]``, for Python's ``re`` and PostgreSQL's regular
+    expressions alike: ``\\U`` escapes) of the code points whose Unicode category starts with
+    one of ``categories``. Only the first two planes and the tags and variation selectors are
+    read: the others hold none of the characters this is used for (a few hundredths of a
+    second, once)."""
     ranges = []
-    for first, end in ((0, 0x20000), (0xE0100, 0xE01F0)):
+    for first, end in planes:
         start = None
         for point in range(first, end + 1):  # one past the end closes a run reaching it
-            mark = point < end and unicodedata.category(chr(point)).startswith("M")
-            if mark and start is None:
+            member = point < end and unicodedata.category(chr(point))[0] in categories
+            if member and start is None:
                 start = point
-            elif not mark and start is not None:
+            elif not member and start is not None:
                 ranges.append(f"\\U{start:08x}-\\U{point - 1:08x}")
                 start = None
     return "[" + "".join(ranges) + "]"
+
+
+@functools.cache
+def combining_marks():
+    """The class of Unicode's combining marks (categories Mn, Mc, Me): the query's words keep
+    them (``नमस्ते`` is one word), as PostgreSQL's search vector does."""
+    return _unicode_class("M")
+
+
+@functools.cache
+def _separators():
+    """The class of Unicode's punctuation and symbols (categories P* and S*), which the search
+    vector turns into spaces, whatever the database's locale: ``[[:punct:]]`` and
+    ``[:alnum:]`` follow it (under a C locale they know ASCII only)."""
+    return _unicode_class("PS")
+
+
+# Marks the search vector function's body: an install finding an earlier version (or none)
+# replaces it and rebuilds the index. The body's character classes come from the running
+# Python's Unicode tables; a newer Python's do not make another install rebuild it.
+PG_SEARCH_VERSION = "sonicpy search words 2: punctuation and symbols split words; letters, digits, marks do not"
 
 
 def pg_search_body():
     """The body of PostgreSQL's search vector function.
 
     The title weighs more than the data (ranking); data that is not JSON counts as empty.
-    What is neither a letter, a digit, a space nor a combining mark becomes a space first:
-    PostgreSQL's parser would otherwise read "ABC-7" as the words "abc" and "-7" where
-    SQLite's tokenizer reads "abc" and "7", and ``[[:punct:]]`` would split "नमस्ते" at its
-    virama, which SQLite keeps inside the word.
+    Punctuation and symbols become spaces first, from explicit Unicode ranges (not the
+    locale's classes): PostgreSQL's parser would otherwise read "ABC-7" as the words "abc"
+    and "-7" where SQLite's tokenizer reads "abc" and "7", and ``[[:punct:]]`` would split
+    "नमस्ते" at its virama under a UTF-8 locale. Letters, digits and combining marks stay
+    in their words, as the query's words (``app.services.content.search``) keep them.
     """
-    separator = "[^[:alnum:][:space:]" + combining_marks()[1:]
+    separator = _separators()
     return f"""
+-- {PG_SEARCH_VERSION}
 DECLARE
   body text;
 BEGIN
@@ -259,13 +276,13 @@ END
 
 
 def _install_pg_search(db):
-    """Create or replace the search vector function; when an earlier install's differs, the
-    search index built with it is rebuilt (its vectors were the old function's)."""
+    """Create or replace the search vector function; when an earlier install's is another
+    version, the search index built with it is rebuilt (its vectors were the old function's)."""
     body = pg_search_body()
     found = db.execute_sql(
         "SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
         " WHERE p.proname = %s AND n.nspname = current_schema()", (PG_SEARCH_FUNCTION,)).fetchone()
-    if found is not None and found[0] == body:
+    if found is not None and PG_SEARCH_VERSION in found[0]:
         return
     db.cursor().execute(f"CREATE OR REPLACE FUNCTION {PG_SEARCH_FUNCTION}(title text, data text) RETURNS tsvector"
                         f" LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body${body}$body$")

@@ -9,9 +9,11 @@ The syntax:
   other operators (OR, NOT, NEAR, column filters) are plain words.
 
 A word is a run of letters and digits (any script) with the combining marks they carry
-(Devanagari's vowel signs, Hebrew points): both databases keep such a run as one word
-(SQLite's ``unicode61`` tokenizer, PostgreSQL's ``simple`` configuration), so a query finds
-the same items on both. Text with no word at all finds nothing.
+(Devanagari's vowel signs and virama, Hebrew points): PostgreSQL's search vector keeps such
+a run as one word (``simple`` configuration, punctuation and symbols made spaces first).
+SQLite's ``unicode61`` tokenizer splits it at some marks, in the text and in the query's
+quoted words alike, so a whole word finds the same items on both; a part of such a word
+(``नमस`` of ``नमस्ते``) finds it on SQLite only. Text with no word at all finds nothing.
 """
 
 import functools
