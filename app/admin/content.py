@@ -374,8 +374,11 @@ class ContentScheduleCancelAction:
     @access("content.publish")
     def on_post(self, req, resp, collection, id, schedule_id):
         found, item, content = self._edit.load(req, collection, id)
-        pending = list_schedules(status="pending", content_id=content.id)[0]
-        if schedule_id not in {str(row.id) for row in pending}:
+        try:
+            row = scheduling.get_schedule(schedule_id)
+        except workflow.NotFound:
+            raise falcon.HTTPNotFound() from None
+        if row.content_id != content.id or row.status != "pending":
             raise falcon.HTTPNotFound()  # not this item's pending schedule
         try:
             scheduling.cancel_schedule(self._db, schedule_id)
