@@ -17,9 +17,10 @@ from app.api.schemas import Listed, One
 from app.api.schemas_content import ContentItem, Version, VersionSummary
 from app.services.cache import Namespace, invalidate
 from app.services.content import writes
+from app.services.content.fields import INT32_RANGE
 from app.services.content.versions import get_version, list_versions
 
-MAX_VERSION = 2**31 - 1
+MAX_VERSION = INT32_RANGE[1]  # version_number is an INTEGER column on PostgreSQL
 DEFAULT_VERSION_LIMIT = 50
 VERSION_LIMIT = 100
 
