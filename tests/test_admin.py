@@ -9,7 +9,7 @@ import re
 import pytest
 
 from app.admin.assets import HTMX, LONG_CACHE, PICO
-from app.db.models import Content, Media, ScheduledContent, User, bind_models, new_id, now_ms
+from app.db.models import ApiToken, Content, Media, ScheduledContent, User, bind_models, new_id, now_ms
 from app.services.api_tokens import ApiTokens
 from app.services.identity import Principal, RolePermissions
 from tests.fixtures.admin import browser_for, csrf_headers, sign_in
@@ -256,6 +256,9 @@ def test_content_list_searches_filters_and_pages(browser, signed_in_as, posts):
     assert "26 items" in page.text and "Page 1 of 2" in page.text
     assert len(page.html.select("tbody tr")) == 20
     assert "Page 2 of 2" in browser.get("/admin/content/posts?page=2").text
+    past = browser.get("/admin/content/posts?page=99")
+    assert "Page 99 of" not in past.text and "past the last page (2)" in past.text
+    assert past.html.select_one(".pager a[rel=prev]")["href"].endswith("&page=2")
     found = browser.get("/admin/content/posts?search=Needle")
     assert "1 item" in found.text and len(found.html.select("tbody tr")) == 1
     typing = browser.get("/admin/content/posts?search=Need")  # searched as the editor types
@@ -739,6 +742,22 @@ def test_api_tokens_are_shown_once_scoped_and_revocable(browser, signed_in_as, p
     row_form = next(f for f in browser.get("/admin/account/tokens").forms.values() if f.action.endswith("/revoke"))
     row_form.submit(status=303)
     browser.get("/auth/me", headers=api, status=401)
+
+
+def test_the_token_page_is_paged(browser, signed_in_as):
+    author = signed_in_as("author")
+    now = now_ms()
+    ApiToken.insert_many([
+        {"name": f"t{n:03d}", "token": f"{n:064x}", "user": author.id, "permissions": [],
+         "expires_at": now + 86_400_000, "created_at": now + n}
+        for n in range(53)
+    ]).execute()
+    first = browser.get("/admin/account/tokens")
+    assert len(first.html.select("tbody tr")) == 50 and "Page 1 of 2" in first.text
+    second = browser.get("/admin/account/tokens?page=2")
+    assert [row.td.text for row in second.html.select("tbody tr")] == ["t002", "t001", "t000"]
+    past = browser.get("/admin/account/tokens?page=5")
+    assert "No tokens on this page" in past.text and "past the last page (2)" in past.text
 
 
 def test_a_refused_token_form_keeps_the_ticked_permissions(browser, signed_in_as, posts):

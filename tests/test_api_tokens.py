@@ -243,6 +243,32 @@ def test_listing_and_revoking_other_users_tokens_needs_api_tokens_manage(app_cli
     assert ApiToken.select().count() == 0
 
 
+def insert_tokens(user, count):
+    """``count`` live tokens of ``user``, created one millisecond apart (the newest last)."""
+    now = now_ms()
+    ApiToken.insert_many([
+        {"name": f"t{n:03d}", "token": hashlib.sha256(f"{user.id}-{n}".encode()).hexdigest(), "user": user.id,
+         "permissions": [], "expires_at": now + DAY_MS, "created_at": now + n}
+        for n in range(count)
+    ]).execute()
+
+
+def test_token_lists_are_paged(app_client, make_user):
+    owner, headers = make_user("editor")
+    insert_tokens(owner, 55)
+    first = app_client.get("/api/tokens", headers=headers).json
+    assert len(first["data"]) == 50 and first["data"][0]["name"] == "t054", "newest first"
+    assert {k: first["meta"][k] for k in ("total", "pages", "hasNext")} == {
+        "total": 55, "pages": 2, "hasNext": True}
+    second = app_client.get("/api/tokens?page=2", headers=headers).json
+    assert [t["name"] for t in second["data"]] == [f"t{n:03d}" for n in range(4, -1, -1)]
+    assert second["meta"]["count"] == 5 and not second["meta"]["hasNext"]
+    small = app_client.get("/api/tokens?limit=7&page=3", headers=headers).json
+    assert [t["name"] for t in small["data"]] == [f"t{n:03d}" for n in range(40, 33, -1)]
+    for bad in ("limit=0", "limit=101", "page=0", "page=x"):
+        assert app_client.get(f"/api/tokens?{bad}", headers=headers, status=400).json["error"]
+
+
 def test_anonymous_callers_get_401(app_client):
     for response in (
         app_client.get("/api/tokens", status=401),

@@ -7,11 +7,13 @@ token's plaintext appears once, in the page that answers its creation, never aga
 
 import falcon
 
-from app.admin.pages import read_form, redirect
+from app.admin.pages import page_number, read_form, redirect
 from app.api.access import access
 from app.services.api_tokens import SessionEnded, TokenRequestError, token_json
+from app.services.pagination import pagination_meta
 
 MAX_NAME = 100
+PAGE_SIZE = 50
 
 
 def _password_session(user):
@@ -29,9 +31,11 @@ class TokensPage:
     def render(self, req, resp, status=falcon.HTTP_200, created=None, errors=None, name="", chosen=()):
         """The page; after a refusal, ``name`` and the ``chosen`` permissions are shown as typed."""
         user = req.context.user
-        rows = [token_json(row) for row in self._tokens.list_for(user.id)]
+        page = page_number(req)
+        rows, total = self._tokens.list_for(user.id, page, PAGE_SIZE)
         self._renderer.page(
-            req, resp, "tokens.html", status=status, tokens=rows, permissions=sorted(user.permissions),
+            req, resp, "tokens.html", status=status, tokens=[token_json(row) for row in rows],
+            meta=pagination_meta(total, PAGE_SIZE, page), permissions=sorted(user.permissions),
             created=created, errors=errors or [], name=name, chosen=set(chosen),
             revoked=req.get_param("revoked") == "1",
         )

@@ -17,14 +17,17 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import Param, describe
+from app.api.describe import Param, describe, paged
 from app.api.errors import forbidden, not_found, read_body, unauthorized, unprocessable
+from app.api.params import limit_param, page_param
 from app.api.private import no_store
 from app.api.schemas import ApiToken, Listed, Message, TokenCreated
 from app.services.api_tokens import SessionEnded, TokenRequestError, token_json
-from app.services.pagination import whole_list_meta
+from app.services.pagination import pagination_meta
 
 MANAGE_OTHERS = "api_tokens.manage"
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 100
 MAX_EPOCH_MS = 2**53  # beyond any date; keeps the value a safe JSON integer and a BIGINT
 
 PermissionName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -50,7 +53,7 @@ class TokensResource:
     @access(authenticated=True)
     @describe(
         "List API tokens (own; another user's with api_tokens.manage)",
-        query=(Param("user_id", str, "whose tokens"),), response=Listed[ApiToken],
+        query=(Param("user_id", str, "whose tokens"), *paged(DEFAULT_LIMIT, MAX_LIMIT)), response=Listed[ApiToken],
     )
     @no_store
     def on_get(self, req, resp):
@@ -59,8 +62,11 @@ class TokensResource:
         user_id = req.get_param("user_id") or caller.id
         if user_id != caller.id and not caller.can(MANAGE_OTHERS):
             raise forbidden()
-        rows = self._tokens.list_for(user_id)
-        resp.media = {"data": [token_json(r) for r in rows], "meta": whole_list_meta(len(rows))}
+        page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
+        rows, total = self._tokens.list_for(user_id, page, limit)
+        resp.media = {
+            "data": [token_json(r) for r in rows], "meta": {"count": len(rows), **pagination_meta(total, limit, page)},
+        }
 
     @access(authenticated=True)
     @describe("Create an API token (shown once)", body=TokenBody, status=201, response=TokenCreated)

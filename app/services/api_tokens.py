@@ -118,11 +118,10 @@ class ApiTokens:
             return expires_at
         raise TokenRequestError([{"field": "expires_at", "message": message}])
 
-    def list_for(self, user_id):
-        """The tokens of ``user_id``, newest first."""
-        return list(
-            ApiToken.select().where(ApiToken.user == user_id).order_by(ApiToken.created_at.desc(), ApiToken.id)
-        )
+    def list_for(self, user_id, page, limit):
+        """A page of the tokens of ``user_id``, newest first: ``(rows, total)``."""
+        query = ApiToken.select().where(ApiToken.user == user_id)
+        return list(query.order_by(ApiToken.created_at.desc(), ApiToken.id).paginate(page, limit)), query.count()
 
     def get(self, token_id):
         """The token row ``token_id``, or None."""
