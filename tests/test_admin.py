@@ -24,6 +24,7 @@ SCHEMA = {
     "type": "object",
     "properties": {
         "title": {"type": "string", "required": True},
+        "subtitle": {"type": "string"},
         "body": {"type": "richtext"},
         "excerpt": {"type": "textarea", "maxLength": 20},
         "views": {"type": "number", "min": 0},
@@ -459,7 +460,7 @@ def test_collections_page_marks_config_managed_collections(browser, signed_in_as
     rows = {row.select_one("small").text: row.text for row in page.html.select("tbody tr")}
     assert "config (read-only)" in rows["from_file"] and "database" in rows["posts"]
     assert "inactive" in rows["retired"]
-    assert "8" in rows["posts"], "field count"
+    assert "9" in rows["posts"], "field count"
 
 
 # ---------------------------------------------------------------- reset and invitation pages
@@ -590,14 +591,18 @@ def save(browser, item, **fields):
 
 def test_an_unchanged_save_keeps_what_the_api_stored(browser, signed_in_as, posts):
     """A date input empties a value that is not a plain date, and HTML parsers drop a
-    textarea's first newline: the form shows such values so that saving keeps them."""
+    textarea's first newline: the form shows such values so that saving keeps them. Text
+    typed is trimmed, but a stored value posted back as it was is kept, spaces and all."""
     editor = signed_in_as("editor")
-    data = {"title": "Kept", "day": "2026-01-31T10:00:00Z", "excerpt": "\nfirst line", "body": "\n# Heading"}
+    data = {"title": "Kept", "subtitle": "  spaced  ", "day": "2026-01-31T10:00:00Z", "excerpt": "\nfirst line",
+            "body": "\n# Heading"}
     item = insert_content(editor, posts, title="Kept", data=data)
     page = browser.get(edit_url(item))
     assert page.html.select_one('input[name="data.day"]')["type"] == "text"
     save(browser, item)
     assert Content.get_by_id(item.id).data == {**data, "featured": False}  # an unticked box is false
+    save(browser, item, **{"data.subtitle": "  typed  "})
+    assert Content.get_by_id(item.id).data["subtitle"] == "typed"
     plain = insert_content(editor, posts, title="Plain", data={"title": "Plain", "day": "2026-01-31"})
     assert browser.get(edit_url(plain)).html.select_one('input[name="data.day"]')["type"] == "date"
 

@@ -217,7 +217,9 @@ def data_from_form(schema, form, current):
         if control == "checkbox":
             data[name] = raw is not None
             continue
-        text = (raw or "").strip() if control not in TEXT_CONTROLS else (raw or "")
+        text = raw or ""
+        if control not in TEXT_CONTROLS and text != _current_text(data, name):
+            text = text.strip()  # what was typed is trimmed; a stored value posted back unchanged is kept
         if text == "":
             data.pop(name, None)
         elif control == "number":
@@ -225,6 +227,12 @@ def data_from_form(schema, form, current):
         else:
             data[name] = text
     return data
+
+
+def _current_text(data, name):
+    """The stored text of ``data[name]`` (None when it is not text)."""
+    value = data.get(name)
+    return value if isinstance(value, str) else None
 
 
 def _put(data, name, values):
