@@ -19,6 +19,7 @@ from app.services.mail import MailSettings, mail_settings_from_config
 MIB = 1024 * 1024
 DEFAULT_MEDIA_STORE_CONCURRENCY = 2
 DEFAULT_MEDIA_STORE_BREAKER_SECONDS = 5
+DEFAULT_MEDIA_STORE_WAIT_MS = 500
 DEFAULT_MEDIA_SWEEP_GRACE_SECONDS = 3600
 
 
@@ -64,8 +65,11 @@ class Settings(msgspec.Struct, kw_only=True):
         cache_memory_max_entry_bytes: the largest response (JSON bytes) that tier keeps
             (``CACHE_MEMORY_MAX_ENTRY_BYTES``, default 1 MiB); larger ones come from KV.
         media_store_concurrency: calls to a remote MEDIA_BUCKET allowed at once per worker
-            process (``MEDIA_STORE_CONCURRENCY``, default 2); one more answers 503 at once.
-            Keep it below gunicorn's threads per worker so other routes keep a thread.
+            process (``MEDIA_STORE_CONCURRENCY``, default 2); one more waits for a slot
+            (``media_store_wait_ms``), then answers 503. Keep it below gunicorn's threads
+            per worker so other routes keep a thread.
+        media_store_wait_ms: how long a call past that limit waits for a slot before it
+            answers 503 (``MEDIA_STORE_WAIT_MS``, default 500; 0 refuses at once).
         media_store_breaker_seconds: after a call to the bucket got no answer, media
             requests answer 503 at once for this long (``MEDIA_STORE_BREAKER_SECONDS``,
             default 5).
@@ -103,6 +107,7 @@ class Settings(msgspec.Struct, kw_only=True):
     cache_memory_max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
     media_store_concurrency: int = DEFAULT_MEDIA_STORE_CONCURRENCY
     media_store_breaker_seconds: int = DEFAULT_MEDIA_STORE_BREAKER_SECONDS
+    media_store_wait_ms: int = DEFAULT_MEDIA_STORE_WAIT_MS
     media_sweep_grace_seconds: int = DEFAULT_MEDIA_SWEEP_GRACE_SECONDS
     cors_allow_origins: tuple[str, ...] = ("*",)
     plugins: tuple[str, ...] = ()
@@ -275,6 +280,7 @@ def settings_from_config(config, **overrides):
             config, "MEDIA_STORE_CONCURRENCY", DEFAULT_MEDIA_STORE_CONCURRENCY, minimum=1),
         "media_store_breaker_seconds": int_setting(
             config, "MEDIA_STORE_BREAKER_SECONDS", DEFAULT_MEDIA_STORE_BREAKER_SECONDS, minimum=0),
+        "media_store_wait_ms": int_setting(config, "MEDIA_STORE_WAIT_MS", DEFAULT_MEDIA_STORE_WAIT_MS, minimum=0),
         "media_sweep_grace_seconds": media_sweep_grace_seconds(config),
         "cors_allow_origins": cors_origins_setting(config),
         "plugins": plugin_paths(get("PLUGINS")),

@@ -73,7 +73,17 @@ class Store:
 @pytest.fixture
 def hanging_store(tmp_path, migrated_template, s3_server_factory):
     """A Store whose reads wait a minute for a frozen server, breaker as configured by default."""
-    store = Store(tmp_path, migrated_template, s3_server_factory, {"read_timeout": HANGING_READ_TIMEOUT})
+    store = Store(tmp_path, migrated_template, s3_server_factory, {"read_timeout": HANGING_READ_TIMEOUT},
+                  media_store_wait_ms=0)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def patient_store(tmp_path, migrated_template, s3_server_factory):
+    """A Store like ``hanging_store`` whose calls past the limit wait a minute for a slot."""
+    store = Store(tmp_path, migrated_template, s3_server_factory, {"read_timeout": HANGING_READ_TIMEOUT},
+                  media_store_wait_ms=HANGING_READ_TIMEOUT * 1000)
     yield store
     store.close()
 
@@ -129,6 +139,32 @@ def test_past_the_limit_media_requests_answer_503_at_once_and_other_routes_still
     assert results == [200] * (LIMIT + 1)  # thawed, the store answered them
     # The slots were given back: the next download goes through.
     assert client.get(record["publicUrl"], headers=admin).body == samples.png((400, 300))
+
+
+def test_past_the_limit_a_call_waits_for_a_slot_and_is_served(patient_store):
+    store = patient_store
+    client, admin = store.client, store.admin
+    record = upload(client, admin, "a.png", samples.png()).json["file"]
+    results = []
+
+    def download():
+        results.append(client.get(record["publicUrl"], expect_errors=True, headers=admin).status_int)
+
+    with frozen(store.server):
+        before = len(store.calls())
+        threads = [threading.Thread(target=download) for _ in range(LIMIT)]
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: len(store.calls()) == before + LIMIT, "the downloads to reach the store")
+        waiting = threading.Thread(target=download)
+        waiting.start()
+        threads.append(waiting)
+        waiting.join(0.5)  # refused at once, it would have answered by now
+        assert results == [] and len(store.calls()) == before + LIMIT, "the third waits for a slot"
+    for thread in threads:
+        thread.join(HANGING_READ_TIMEOUT)
+    assert results == [200] * (LIMIT + 1)
+    assert len(store.calls()) == before + LIMIT + 1
 
 
 @pytest.fixture
@@ -226,6 +262,37 @@ def test_guard_refuses_a_call_past_its_limit_and_takes_it_once_a_slot_frees():
             call_through(guard)
         assert caught.value.retry_after == 1 and caught.value.code == 10001
     assert call_through(guard) == "answered"
+
+
+def waiters(guard):
+    """How many threads wait for one of ``guard``'s slots."""
+    return len(guard._semaphore()._cond._waiters)
+
+
+def test_guard_lets_a_call_past_its_limit_wait_for_a_slot():
+    guard = BucketGuard(1, 5, wait_seconds=WAIT_LIMIT_SECONDS, clock=Clock())
+    answers = []
+    with guard.call("get"):
+        waiting = threading.Thread(target=lambda: answers.append(call_through(guard)))
+        waiting.start()
+        wait_until(lambda: waiters(guard) == 1, "the second call to wait for the slot")
+        assert answers == []
+    waiting.join(WAIT_LIMIT_SECONDS)
+    assert answers == ["answered"]
+
+
+def test_guard_waits_for_no_slot_while_the_breaker_is_open():
+    clock = Clock()
+    guard = BucketGuard(1, 5, wait_seconds=600, clock=clock)
+    with pytest.raises(StoreUnreachable):
+        call_through(guard, unreachable)
+    clock.now += 5
+    refused = []
+    with guard.call("head"):  # the probe holds the only slot
+        caller = threading.Thread(target=lambda: refused.append(pytest.raises(BucketUnavailable, call_through, guard)))
+        caller.start()
+        caller.join(WAIT_LIMIT_SECONDS)
+        assert not caller.is_alive() and len(refused) == 1, "refused at once, not after the wait"
 
 
 def test_breaker_opens_on_no_answer_refuses_until_it_closes_then_reopens():

@@ -61,12 +61,13 @@ def test_numbers_come_from_vars_or_the_environment(tmp_path):
 
 def test_media_store_and_sweep_settings(tmp_path):
     defaults = settings_from_config(config_for(tmp_path))
-    assert (defaults.media_store_concurrency, defaults.media_store_breaker_seconds,
-            defaults.media_sweep_grace_seconds) == (2, 5, 3600)
-    vars = "[vars]\nMEDIA_STORE_CONCURRENCY = 3\nMEDIA_STORE_BREAKER_SECONDS = 0\nMEDIA_SWEEP_GRACE_SECONDS = 600\n"
+    assert (defaults.media_store_concurrency, defaults.media_store_breaker_seconds, defaults.media_store_wait_ms,
+            defaults.media_sweep_grace_seconds) == (2, 5, 500, 3600)
+    vars = ("[vars]\nMEDIA_STORE_CONCURRENCY = 3\nMEDIA_STORE_BREAKER_SECONDS = 0\nMEDIA_STORE_WAIT_MS = 0\n"
+            "MEDIA_SWEEP_GRACE_SECONDS = 600\n")
     settings = settings_from_config(config_for(tmp_path, vars))
-    assert (settings.media_store_concurrency, settings.media_store_breaker_seconds,
-            settings.media_sweep_grace_seconds) == (3, 0, 600)
+    assert (settings.media_store_concurrency, settings.media_store_breaker_seconds, settings.media_store_wait_ms,
+            settings.media_sweep_grace_seconds) == (3, 0, 0, 600)
 
 
 @pytest.mark.parametrize("name, value, message", [
@@ -79,6 +80,7 @@ def test_media_store_and_sweep_settings(tmp_path):
     ("MEDIA_STORE_CONCURRENCY", "0", "MEDIA_STORE_CONCURRENCY must be at least 1, not 0"),
     ("MEDIA_STORE_BREAKER_SECONDS", '"5s"', "MEDIA_STORE_BREAKER_SECONDS must be a whole number, not '5s'"),
     ("MEDIA_SWEEP_GRACE_SECONDS", "-60", "MEDIA_SWEEP_GRACE_SECONDS must be at least 0, not -60"),
+    ("MEDIA_STORE_WAIT_MS", "-1", "MEDIA_STORE_WAIT_MS must be at least 0, not -1"),
 ])
 def test_a_bad_number_is_a_config_error_naming_the_variable(tmp_path, name, value, message):
     config = config_for(tmp_path, f"[vars]\n{name} = {value}\n")

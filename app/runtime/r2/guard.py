@@ -4,8 +4,11 @@ A call to a frozen S3 holds its thread until the client's timeouts run out. With
 bound, a handful of media requests hold every thread of a gthread worker and every route
 of that worker stops answering. ``BucketGuard`` bounds that harm in two ways:
 
-* at most ``max_concurrent`` calls to the store run at once in this process; one more is
-  refused at once with ``BucketUnavailable`` (never queued: a queue would hold threads too);
+* at most ``max_concurrent`` calls to the store run at once in this process; one more
+  waits up to ``wait_seconds`` for a slot (a burst of uploads to a healthy store is served,
+  not refused), then is refused with ``BucketUnavailable``. The wait is short and bounded:
+  an unbounded queue would hold every thread while the store hangs, and none is waited for
+  while the breaker is open;
 * once a call gets no answer at all (``StoreUnreachable``: timeout, refused connection),
   the breaker opens: every call is refused at once for ``breaker_seconds``; then one call
   goes through as a probe while the others are still refused, and the breaker closes once
@@ -63,14 +66,16 @@ class BucketGuard:
     Args:
         max_concurrent: calls to the store allowed at once in this process.
         breaker_seconds: how long calls are refused after one got no answer.
+        wait_seconds: how long a call past ``max_concurrent`` waits for a slot (0: refused at once).
         clock: monotonic seconds (tests may pass their own).
     """
 
-    def __init__(self, max_concurrent, breaker_seconds, clock=time.monotonic):
+    def __init__(self, max_concurrent, breaker_seconds, wait_seconds=0.0, clock=time.monotonic):
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
         self.max_concurrent = max_concurrent
         self.breaker_seconds = breaker_seconds
+        self.wait_seconds = wait_seconds
         self._breaker = CircuitBreaker(breaker_seconds, clock=clock)
         # Keyed by pid: a forked worker starts with free slots of its own.
         self._slots = (os.getpid(), threading.BoundedSemaphore(max_concurrent))
@@ -100,10 +105,11 @@ class BucketGuard:
                 It still waits for the breaker and feeds it.
 
         Raises:
-            BucketUnavailable: the breaker is open, or ``max_concurrent`` calls are running.
+            BucketUnavailable: the breaker is open, or ``max_concurrent`` calls kept running
+                for ``wait_seconds``.
         """
         semaphore = self._semaphore() if limited else None
-        if semaphore is not None and not semaphore.acquire(blocking=False):
+        if semaphore is not None and not self._take(semaphore):
             raise BucketUnavailable(
                 action, f"Too many object store calls at once ({self.max_concurrent}); try again later.",
                 BUSY_RETRY_AFTER_SECONDS,
@@ -125,6 +131,12 @@ class BucketGuard:
         finally:
             if semaphore is not None:
                 semaphore.release()
+
+    def _take(self, semaphore):
+        """Take a slot now, or within ``wait_seconds`` unless the breaker is open."""
+        if semaphore.acquire(blocking=False):
+            return True
+        return self.wait_seconds > 0 and not self._breaker.is_open and semaphore.acquire(timeout=self.wait_seconds)
 
     def _trip(self, action, ex):
         if not self._breaker.is_open:

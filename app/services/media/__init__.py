@@ -92,7 +92,7 @@ class MediaLibrary:
 
     Args:
         settings: the app's Settings (``max_upload_bytes``, ``public_base_url``,
-            ``media_store_concurrency``, ``media_store_breaker_seconds``).
+            ``media_store_concurrency``, ``media_store_breaker_seconds``, ``media_store_wait_ms``).
         cache: the app's ThreeTierCache, or None.
     """
 
@@ -101,7 +101,8 @@ class MediaLibrary:
         self._cache = cache
         # Set by the core-media plugin: () -> an upload policy (max_upload_bytes, allows(mime)) or None.
         self.policy_source = None
-        self.guard = BucketGuard(settings.media_store_concurrency, settings.media_store_breaker_seconds)
+        self.guard = BucketGuard(settings.media_store_concurrency, settings.media_store_breaker_seconds,
+                                 settings.media_store_wait_ms / 1000)
 
     def bucket(self, bucket):
         """``bucket`` with every call bounded by the guard (a local folder bucket as it is)."""
