@@ -139,6 +139,30 @@ def test_an_unreachable_database_is_a_503(env, app_client, make_user, caplog):
     assert any(body["details"]["request_id"] in r.getMessage() for r in caplog.records)
 
 
+def test_json_routes_refuse_form_bodies(app_client, make_user, outbox):
+    """A cross-site HTML form (no preflight, the visitor's cookie sent) must not write through the API."""
+    _, admin = make_user("admin")
+    writes = [
+        ("/admin/api/users/invite", {"email": "form@example.com", "role": "viewer"}),
+        ("/admin/api/collections", {"name": "formcol", "displayName": "Form"}),
+        ("/api/content", {"collection": "formcol", "title": "Form"}),
+    ]
+    for path, fields in writes:
+        response = app_client.post(path, fields, headers=admin, status=415)
+        assert response.json == {"error": "Unsupported media type",
+                                 "details": "this route takes a JSON body (application/json)"}
+        app_client.post(path, json.dumps(fields), headers=admin, content_type="text/plain", status=415)
+    assert User.select().where(User.email == "form@example.com").count() == 0
+    assert Collection.select().where(Collection.name == "formcol").count() == 0
+    # JSON, declared or not (Falcon reads a body of no type as JSON), is read as before.
+    app_client.post("/admin/api/collections", json.dumps({"name": "formcol", "displayName": "Form"}),
+                    headers=admin, content_type="", status=201)
+    app_client.post_json("/admin/api/users/invite", {"email": "form@example.com", "role": "viewer"}, headers=admin,
+                         status=201)
+    # SonicJS's reset page posts a form, and asking for a reset mail harms no visitor.
+    app_client.post("/auth/request-password-reset", {"email": "form@example.com"}, status=202)
+
+
 def test_a_body_nested_too_deeply_is_a_400_not_a_500(app_client, make_user):
     _, headers = make_user("admin")
     deep = "[" * 100_000 + "]" * 100_000

@@ -102,8 +102,27 @@ def field_error(field, message):
     return unprocessable("Validation failed", [{"field": field, "message": message}])
 
 
-def read_body(req, struct_type, max_bytes=MAX_JSON_BODY_BYTES):
+def require_json(req, absent_ok=False):
+    """415 unless the body is declared JSON (or, with ``absent_ok``, declared as nothing).
+
+    A page on any site can send an HTML form (URL-encoded, multipart or text/plain) across
+    origins without a CORS preflight, carrying the visitor's cookies; a JSON body cannot be
+    sent that way. So a JSON route refuses a form body rather than read it, and no form on
+    another site can make a signed-in visitor's browser write through the API. A body with
+    no type at all is read as JSON (Falcon's default), as clients that omit the header expect.
+    """
+    declared = (req.content_type or "").split(";", 1)[0].strip().lower()
+    if declared != falcon.MEDIA_JSON and not (absent_ok and not declared):
+        raise APIError(
+            falcon.HTTP_415, "Unsupported media type", f"this route takes a JSON body ({falcon.MEDIA_JSON})"
+        )
+
+
+def read_body(req, struct_type, max_bytes=MAX_JSON_BODY_BYTES, form_ok=False):
     """The request body converted to ``struct_type`` (a msgspec Struct).
+
+    ``form_ok`` lets a route also read a URL-encoded form, for SonicJS's form routes whose
+    cross-site use harms no visitor (asking for a reset mail).
 
     The size is checked on ``Content-Length`` before anything is read. Without that header
     Falcon's WSGI request reads no body at all (its bounded stream is bounded by the
@@ -111,9 +130,12 @@ def read_body(req, struct_type, max_bytes=MAX_JSON_BODY_BYTES):
 
     Raises:
         msgspec.ValidationError: unknown field, wrong type, missing field (-> 422).
-        APIError: 413 over ``max_bytes``; 422 when a string holds a NUL character;
-            Falcon's 400/415 for an empty, malformed or non-JSON body.
+        APIError: 413 over ``max_bytes``; 415 for a body declared as anything but JSON
+            (``require_json``); 422 when a string holds a NUL character; Falcon's 400 for
+            an empty or malformed body.
     """
+    if not (form_ok and req.content_type and req.content_type.startswith(falcon.MEDIA_URLENCODED)):
+        require_json(req, absent_ok=True)
     if (req.content_length or 0) > max_bytes:
         raise payload_too_large(max_bytes)
     try:
