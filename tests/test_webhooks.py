@@ -172,6 +172,15 @@ def test_private_targets_are_refused_unless_allowed(env, admin, receiver):
         assert response.json["details"][0]["field"] == "url"
 
 
+def test_responses_showing_the_secret_are_not_stored(web, admin, receiver):
+    created = web.post_json("/admin/api/webhooks", {"url": receiver.url, "events": ["*"], "secret": SECRET},
+                            headers=admin, status=201)
+    assert created.json["data"]["secret"] == SECRET and created.headers["Cache-Control"] == "no-store"
+    replaced = web.patch_json(f"/admin/api/webhooks/{created.json['data']['id']}", {"secret": SECRET[::-1]},
+                              headers=admin)
+    assert replaced.json["data"]["secret"] == SECRET[::-1] and replaced.headers["Cache-Control"] == "no-store"
+
+
 def test_crud_and_validation(web, admin, receiver):
     created = register(web, admin, receiver.url, description="mine")["data"]
     assert web.get(f"/admin/api/webhooks/{created['id']}", headers=admin).json["data"].get("secret") is None

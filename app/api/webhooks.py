@@ -13,6 +13,7 @@ from app.api.access import access
 from app.api.describe import describe, paged
 from app.api.errors import read_body
 from app.api.params import limit_param, page_param
+from app.api.private import no_store
 from app.api.schemas import Listed, One, SuccessOf
 from app.api.schemas_admin import Delivery, IdOnly, WebhookInfo
 from app.services import webhooks
@@ -68,6 +69,7 @@ class WebhooksResource:
     @access("plugins.manage")
     @describe("Register a webhook endpoint (the secret shown once)", body=WebhookBody, status=201,
               response=One[WebhookInfo])
+    @no_store
     def on_post(self, req, resp):
         body = read_body(req, WebhookBody)
         _check_secret(body.secret)
@@ -92,6 +94,7 @@ class WebhookResource:
 
     @access("plugins.manage")
     @describe("Update a webhook endpoint", body=WebhookPatch, response=One[WebhookInfo])
+    @no_store
     def on_patch(self, req, resp, webhook_id):
         body = read_body(req, WebhookPatch)
         changes = {column: getattr(body, field) for field, column in PATCH_COLUMNS.items()
