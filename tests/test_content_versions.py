@@ -27,6 +27,12 @@ def test_versions_are_listed_newest_first(client, edited, as_author):
     assert "data" not in response["data"][0]
     paged = client.get(f"/api/content/{edited}/versions?limit=1&offset=1", headers=headers).json
     assert [v["version"] for v in paged["data"]] == [2]
+    by_page = client.get(f"/api/content/{edited}/versions?limit=1&page=3", headers=headers).json
+    assert [v["version"] for v in by_page["data"]] == [1]
+    assert (by_page["meta"]["page"], by_page["meta"]["offset"], by_page["meta"]["hasNext"]) == (3, 2, False)
+    both = client.get(f"/api/content/{edited}/versions?page=2&offset=1", headers=headers, status=400)
+    assert both.json["error"] == "Give page or offset, not both"
+    client.get(f"/api/content/{edited}/versions?page=0", headers=headers, status=400)
 
 
 def test_one_version_holds_the_full_snapshot(client, edited, as_author):

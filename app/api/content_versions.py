@@ -10,9 +10,9 @@ to the workflow) as a NEW version, validated against the collection's current sc
 
 from app.api.access import access
 from app.api.content_write import expected_version, respond_item
-from app.api.describe import IF_MATCH, Offset, Param, describe, limit_type
-from app.api.errors import not_found
-from app.api.params import limit_param, offset_param
+from app.api.describe import IF_MATCH, Offset, Page, Param, describe, limit_type
+from app.api.errors import bad_request, not_found
+from app.api.params import limit_param, offset_param, page_param
 from app.api.schemas import Listed, One
 from app.api.schemas_content import ContentItem, Version, VersionSummary
 from app.services.cache import Namespace, invalidate
@@ -26,17 +26,20 @@ VERSION_LIMIT = 100
 
 
 class VersionsResource:
-    """The versions of one item, newest first (``limit`` up to 100, ``offset``)."""
+    """The versions of one item, newest first (``limit`` up to 100, ``page`` or ``offset``)."""
 
     @access("content.update")
     @describe(
         "The versions of an item, newest first",
-        query=(Param("limit", limit_type(DEFAULT_VERSION_LIMIT, VERSION_LIMIT)), Param("offset", Offset)),
+        query=(Param("limit", limit_type(DEFAULT_VERSION_LIMIT, VERSION_LIMIT)), Param("page", Page),
+               Param("offset", Offset)),
         response=Listed[VersionSummary],
     )
     def on_get(self, req, resp, id):
         limit = limit_param(req, DEFAULT_VERSION_LIMIT, VERSION_LIMIT)
-        offset = offset_param(req)
+        if req.has_param("page") and req.has_param("offset"):
+            raise bad_request("Give page or offset, not both", {"parameters": ["page", "offset"]})
+        offset = (page_param(req) - 1) * limit if req.has_param("page") else offset_param(req)
         resp.media = list_versions(req.context.user, id, limit, offset)
 
 
