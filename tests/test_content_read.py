@@ -151,6 +151,10 @@ def test_collection_route_lists_one_collection_with_its_meta(client, blog_collec
     assert client.get("/api/collections/nothing/content", status=404).json == {"error": "Collection not found"}
     clash = client.get("/api/collections/blog/content?collection=news", status=400)
     assert clash.json["details"][0]["parameter"] == "collection"
+    # An empty value names no collection, on either route.
+    for empty in ("collection=", "collection_id=", "collection=&collection_id="):
+        assert client.get(f"/api/collections/blog/content?{empty}").json["meta"]["total"] == 2
+        assert client.get(f"/api/content?{empty}").json["meta"]["total"] == 5
 
 
 def test_item_by_slug_within_a_collection(client, blog_collection, as_author):

@@ -203,24 +203,26 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
         fail("search", f"must be 1 to {MAX_SEARCH_LENGTH} characters")
     if collection_id is not None and (params.get("collection") or params.get("collection_id")):
         fail("collection", "the collection is already given by the path")
+    # An empty value names no collection: the parameter is left out, as on the per-collection route.
+    named_id, named = (None, None) if collection_id is not None else (one("collection_id") or None,
+                                                                      one("collection") or None)
     if schema is None and collection_id is None and _names_data_fields(params):
         # The collection named by id or name types the data filters' values and declares
         # their indexes, as the per-collection route's does. Only lists on data fields need
         # it: a cached list must not pay a lookup.
-        schema = _schema_of(one("collection_id"), one("collection"))
+        schema = _schema_of(named_id, named)
     where, filters = parse_where(one("where"), schema, columns), parse_filter_params(params, schema, columns)
     indexed, sortable = frozenset(), frozenset()
     if any(c.field.is_data for c in [*_conditions(where), *_conditions(filters)]) or any(
             key.field.is_data for key in sort):
         indexed, sortable = declared_fields(schema)
     if scope.public_shape and collection_id != "-":  # "-": a first parse, before the collection is known
-        _refuse_scans(where, filters, sort, indexed, sortable, collection_id or one("collection_id"),
-                      one("collection"))
+        _refuse_scans(where, filters, sort, indexed, sortable, collection_id or named_id, named)
     return ListParams(
         statuses=statuses,
         include_deleted=include_deleted,
-        collection_id=collection_id or one("collection_id"),
-        collection_name=one("collection"),
+        collection_id=collection_id or named_id,
+        collection_name=named,
         where=where,
         filters=filters,
         search=search.strip() if search else None,
