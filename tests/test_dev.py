@@ -96,7 +96,13 @@ class Output:
     def __init__(self, proc):
         self.lines = []
         self._new = queue.Queue()
-        threading.Thread(target=self._read, args=(proc.stdout,), daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(proc.stdout,), daemon=True)
+        self._reader.start()
+
+    def until_closed(self, timeout=60):
+        """Every line, once the process closed its output (stopped)."""
+        self._reader.join(timeout)
+        return self.lines
 
     def _read(self, stream):
         for line in stream:
@@ -189,6 +195,8 @@ def test_dev_banner_collection_edits_and_access_log(tmp_path):
         assert re.fullmatch(rf"\d\d:\d\d:\d\d GET /api/collections 200 \d+\.\d ms {request_id}", line), line
     finally:
         stop_process(proc)
+    # Only that one: the app's own access line stays off (a clean stop writes what it held).
+    assert [line for line in output.until_closed() if request_id in line] == [line]
 
 
 def test_serve_logs_each_request_as_json(tmp_path):

@@ -208,11 +208,14 @@ def test_lines_still_waiting_are_written_when_the_process_exits():
 
 
 def test_a_served_worker_writes_its_access_lines(tmp_path):
-    """Under ``serve`` the access line reaches stderr within its batch's interval (polled, not slept)."""
+    """Under ``serve`` the access line reaches stderr within its batch's interval (polled, not slept).
+
+    ``serve`` prints gunicorn's line instead of the app's unless ``ACCESS_LOG`` asks for it.
+    """
     from tests.test_dev import dev_env, get_json
 
     path = tmp_path / "bindings.toml"
-    path.write_text(bindings_text())
+    path.write_text(bindings_text(vars={"ACCESS_LOG": True}))
     port = free_port()
     errors = tmp_path / "stderr.log"
     with open(errors, "w") as sink:

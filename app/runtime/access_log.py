@@ -5,7 +5,9 @@ each replaces only ``access()``, the line written after every response, and keep
 gunicorn's error log as it is.
 
 Both record the method, the path, the status, the duration and the request id (the
-``X-Request-ID`` the app answers with, which its error log lines carry too). The query
+``X-Request-ID`` the app answers with, which its error log lines carry too). Set up before
+the app loads (in gunicorn's master, inherited by its workers), either tells the app's own
+``sonicpy.access`` line to stay off unless ``ACCESS_LOG`` asks for it: one line per request. The query
 string is left out on purpose: links such as ``/auth/accept-invitation?token=...`` carry
 secrets, and a log is no place for them.
 """
@@ -17,6 +19,8 @@ import time
 
 import msgspec
 from gunicorn.glogging import Logger
+
+from app.runtime.logs import server_logs_requests
 
 REQUEST_ID_HEADER = "x-request-id"
 STATUS_COLOURS = {2: "32", 3: "36", 4: "33", 5: "31"}  # green, cyan, yellow, red
@@ -89,7 +93,15 @@ def use_colour(stream=None):
     return not os.environ.get("NO_COLOR") and hasattr(stream, "isatty") and stream.isatty()
 
 
-class DevAccessLogger(Logger):
+class RequestLineLogger(Logger):
+    """A gunicorn logger whose access line replaces the app's own."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        server_logs_requests()
+
+
+class DevAccessLogger(RequestLineLogger):
     """``dev``: one short line per request, coloured on a terminal."""
 
     def setup(self, cfg):
@@ -102,7 +114,7 @@ class DevAccessLogger(Logger):
             self.access_log.info(dev_line(entry, time.strftime("%H:%M:%S"), self._colour))
 
 
-class JsonAccessLogger(Logger):
+class JsonAccessLogger(RequestLineLogger):
     """``serve``: one JSON object per request, for log collectors."""
 
     def access(self, resp, req, environ, request_time):

@@ -6,8 +6,10 @@
 ``duration_ms`` when the record carries them, and ``exception`` with the traceback), so a
 log shipper reads fields instead of parsing text; in the default (development)
 environment as one readable line. ``sonicpy.access`` logs one line per request unless the
-``ACCESS_LOG`` var is false: behind ``serve`` or ``dev``, gunicorn's own access line already
-says the same (with the request id), and a line per request is a measurable share of a
+``ACCESS_LOG`` var is false, or, when the var is not set, the server writes its own line per
+request: ``serve`` and ``dev`` run gunicorn with an access logger of this app
+(``app.runtime.access_log``), whose line already says the same (with the request id), so the
+app's would print every request twice. A line per request is also a measurable share of a
 cached hit's time.
 
 Lines are written in batches (``BatchedStreamHandler``): writing and flushing stderr for
@@ -268,8 +270,19 @@ _HANDLERS = weakref.WeakSet()  # every BatchedStreamHandler of the process, for 
 os.register_at_fork(after_in_child=lambda: [handler._forked() for handler in list(_HANDLERS)])
 
 
+_server_logs_requests = [False]
+
+
+def server_logs_requests():
+    """Note that this process's server writes a line per request (``serve``'s and ``dev``'s gunicorn)."""
+    _server_logs_requests[0] = True
+
+
 def access_log_enabled(config):
-    """Whether ``config``'s ``ACCESS_LOG`` var (default true) keeps the per-request line."""
+    """Whether ``config``'s ``ACCESS_LOG`` var keeps the per-request line; when it is not set,
+    whether no server writes its own (``server_logs_requests``)."""
     setting = getattr(config, "setting", None)
     value = setting(ACCESS_LOG_VAR) if setting is not None else None
-    return value is None or str(value).strip().lower() not in FALSE_WORDS
+    if value is None:
+        return not _server_logs_requests[0]
+    return str(value).strip().lower() not in FALSE_WORDS
