@@ -71,6 +71,12 @@ def test_create_makes_a_sqlite_file_and_prints_the_table_to_paste(project):
     database_id = re.search(r'database_id = "([0-9a-f-]{36})"', block).group(1)
     assert block.startswith('[[d1_databases]]\nbinding = "DB"\ndatabase_name = "blog-db"\n')
     assert (project.state / "v3" / "d1" / f"{database_id}.sqlite").is_file()
+    # As wrangler's, info finds it by name before it is in bindings.toml.
+    fresh = project.json("d1", "info", "blog-db")
+    assert (fresh["uuid"], fresh["name"], fresh["num_tables"]) == (database_id, "blog-db", 0)
+    assert fresh["created_at"] != "unknown"
+    missing = project.cli("d1", "info", "no-such-db")
+    assert missing.exit_code == 1 and "no-such-db" in missing.output
 
     project.paste(result.output, "BLOG")
     assert project.cli("d1", "migrations", "apply", "blog-db").exit_code == 0

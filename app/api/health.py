@@ -39,9 +39,9 @@ def check_binding(binding_type, binding):
 
 
 class BindingCheck(msgspec.Struct):
-    """One binding's check."""
+    """One binding's check; ``type`` names its table array in bindings.toml."""
 
-    type: str
+    type: BindingKind
     status: Literal["ok", "down"]
     latency_ms: float
     error: str | msgspec.UnsetType = msgspec.UNSET

@@ -248,14 +248,17 @@ def _rows_written_24h(location):
 def info(runtime, database, as_json):
     """Show DATABASE's size, tables, creation time and migration state (read-only).
 
-    DATABASE is a binding or database_name of the selected environment.
+    DATABASE is a binding or database_name of the selected environment, or the name of a
+    database `d1 create` made (before it is pasted into bindings.toml).
 
     Example: sonicpy d1 info DB --env production
     """
     try:
         table = runtime.config.d1_database(database)
     except ConfigError as ex:
-        _fail(ex)
+        table = _created_table(runtime.config, database)
+        if table is None:
+            _fail(ex)
     fields = info_fields(runtime.config, table)
     if as_json:
         click.echo(json.dumps(fields, indent=2))
@@ -263,6 +266,14 @@ def info(runtime, database, as_json):
     shown = {key: human_size(value) if key == "database_size" else value
              for key, value in fields.items() if key != "uuid"}
     _print_columns((table["binding"], fields["uuid"]), [(key, str(value)) for key, value in shown.items()])
+
+
+def _created_table(config, name):
+    """A ``[[d1_databases]]`` table for the database ``d1 create`` made as ``name``, or None."""
+    for database_id, entry in catalog.registry(state_folder(config)).items():
+        if entry.get("name") == name:
+            return {"binding": name, "database_name": name, "database_id": database_id}
+    return None
 
 
 # ------------------------------------------------------------------------------ delete
