@@ -56,7 +56,10 @@ def _iso(ms, zone_name="UTC"):
         zone = ZoneInfo(zone_name or "UTC")
     except (KeyError, ValueError, OSError):
         zone = UTC
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(zone).isoformat()
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(zone).isoformat()
+    except (OverflowError, ValueError):  # a row stored before times were bounded: past year 9999 there
+        return None
 
 
 def schedule_view(row):

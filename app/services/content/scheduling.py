@@ -40,6 +40,10 @@ SCHEDULE_ACTIONS = ("publish", "unpublish", "archive")
 STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 OFFLINE_ACTIONS = ("unpublish", "archive")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The latest time a schedule may name: its local time is shown in any zone (up to UTC+14),
+# and Python's dates end with year 9999.
+LATEST_SCHEDULE = datetime(9999, 12, 30, tzinfo=UTC)
+LATEST_SCHEDULE_MS = (LATEST_SCHEDULE - EPOCH) // timedelta(milliseconds=1)
 DEFAULT_TIMEZONE = "UTC"
 MAX_TIMEZONE_LENGTH = 64
 RUN_BATCH = 500
@@ -66,13 +70,20 @@ def parse_schedule_time(value, tz_name=None):
             otherwise.
 
     Raises:
-        Invalid: not a date-time, unknown zone, local time without a zone, or a local time
-            that does not exist in the zone (skipped by a daylight-saving change). An
-            ambiguous local time (repeated by the change back) is read as the first one.
+        Invalid: not a date-time, unknown zone, local time without a zone, a local time
+            that does not exist in the zone (skipped by a daylight-saving change), or a time
+            after ``LATEST_SCHEDULE``. An ambiguous local time (repeated by the change back)
+            is read as the first one.
     """
     zone = zone_of(tz_name) if tz_name is not None else None
-    if isinstance(value, int):
-        return value
+    when = value if isinstance(value, int) else _parse_time_text(value, zone, tz_name)
+    if when > LATEST_SCHEDULE_MS:
+        raise Invalid("scheduled_at", f"scheduled_at must be before {LATEST_SCHEDULE.date().isoformat()}")
+    return when
+
+
+def _parse_time_text(value, zone, tz_name):
+    """Epoch milliseconds of an ISO 8601 date-time (read in ``zone`` without an offset)."""
     try:
         moment = datetime.fromisoformat(value)
     except (TypeError, ValueError):
@@ -82,7 +93,13 @@ def parse_schedule_time(value, tz_name=None):
             raise Invalid("scheduled_at", "scheduled_at has no UTC offset: add one or give a timezone")
         local = moment
         moment = moment.replace(tzinfo=zone)
-        if moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local:
+        try:
+            round_trip = moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+        except OverflowError:  # past year 9999 in UTC
+            round_trip = None
+        if round_trip is None:
+            raise Invalid("scheduled_at", f"scheduled_at must be before {LATEST_SCHEDULE.date().isoformat()}")
+        if round_trip != local:
             raise Invalid("scheduled_at", f"{local.isoformat()} does not exist in {tz_name} (daylight-saving gap)")
     return (moment - EPOCH) // timedelta(milliseconds=1)
 
