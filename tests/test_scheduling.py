@@ -237,6 +237,30 @@ def test_due_publish_runs_through_the_cron_handler(client, env, make_user, make_
     assert cron_at(env, data["scheduled_at"])["due"] == 0  # never twice
 
 
+def test_an_edit_by_someone_who_cannot_publish_withdraws_the_scheduled_publication(
+        client, env, make_user, make_content_row):
+    """A publisher scheduled the text they saw: an author's later text is not published unreviewed."""
+    author, author_headers = make_user("author")
+    _, editor_headers = make_user("editor")
+    item = make_content_row(author)
+    first = schedule(client, item, editor_headers, action="publish", scheduled_at=iso_in(HOUR_MS)[0]).json["data"]
+    offline = schedule(client, item, editor_headers, action="archive", scheduled_at=iso_in(2 * HOUR_MS)[0]).json["data"]
+    client.put_json(f"/api/content/{item.id}", {"title": "UNREVIEWED TEXT"}, headers=author_headers)
+    cancelled = client.get(f"/api/schedules/{first['id']}", headers=editor_headers).json["data"]
+    assert cancelled["status"] == "cancelled" and "cannot publish (role author)" in cancelled["error_message"]
+    assert client.get(f"/api/schedules/{offline['id']}", headers=editor_headers).json["data"]["status"] == "pending"
+    assert content_row(item.id)["scheduled_publish_at"] is None
+    assert cron_at(env, first["scheduled_at"])["due"] == 0
+    assert content_row(item.id)["status"] == "draft"
+    client.get(f"/api/content/{item.id}", status=404)  # nothing unreviewed went public
+
+    # An editor's own edit keeps the schedule.
+    third = schedule(client, item, editor_headers, action="publish", scheduled_at=iso_in(HOUR_MS)[0]).json["data"]
+    client.put_json(f"/api/content/{item.id}", {"title": "Reviewed text"}, headers=editor_headers)
+    assert cron_at(env, third["scheduled_at"])["completed"] == 1
+    assert client.get(f"/api/content/{item.id}").json["data"]["title"] == "Reviewed text"
+
+
 def test_failing_actions_are_recorded_while_others_complete(env, make_user, make_content_row):
     author, _ = make_user("author")
     editor, _ = make_user("editor")

@@ -8,14 +8,16 @@ may edit an item (its author) may still change it, but:
   public site until a reviewer approves and a publisher publishes the new text, and an
   approval does not carry over to text nobody approved;
 * restoring a soft-deleted item that was ``approved``, ``published`` or ``archived``
-  brings it back as a ``draft``: the restorer could not have put it in that state.
+  brings it back as a ``draft``: the restorer could not have put it in that state;
+* an edit cancels the item's pending publish schedules: a publisher scheduled the text
+  they saw, not the text that replaced it (``withdraw_scheduled_publication``).
 
 Each such move is a workflow_history and system_logs row (actions ``edited-for-review``
 and ``restored-as-draft``) in the transaction of the change that caused it. The moves
 are not ``workflow_transitions`` edges, so no one can make them by hand.
 """
 
-from app.services.content import workflow
+from app.services.content import scheduling, workflow
 
 # States whose content a reviewer or publisher vouched for.
 REVIEWED_STATES = ("approved", "published")
@@ -39,12 +41,27 @@ def before_edit(db, content, user, request_id=None):
     """
     if may_publish(user):
         return False
+    withdraw_scheduled_publication(content, user)
     state = workflow.current_state(content)
     if state not in REVIEWED_STATES:
         return False
     workflow.impose(db, content.id, user, REVIEW_STATE, "edited-for-review",
                     comment=f"Edited while {state}: needs review again", request_id=request_id)
     return True
+
+
+def withdraw_scheduled_publication(content, user):
+    """Cancel ``content``'s pending publish schedules when ``user``, who cannot publish, edits it.
+
+    Returns:
+        How many were cancelled (each says why in its ``error_message``).
+    """
+    if may_publish(user):
+        return 0
+    return scheduling.withdraw_publications(
+        content.id,
+        f"Cancelled: edited by a user who cannot publish (role {user.role}); schedule it again once reviewed",
+    )
 
 
 def after_restore(db, content, user, request_id=None):

@@ -180,6 +180,22 @@ def cancel_schedule(db, schedule_id):
     return row
 
 
+def withdraw_publications(content_id, reason):
+    """Cancel ``content_id``'s pending publish schedules, saying ``reason``; how many there were.
+
+    Runs in the caller's transaction (the write that makes them stale).
+    """
+    cancelled = (
+        ScheduledContent.update(status="cancelled", error_message=reason)
+        .where((ScheduledContent.content == content_id) & (ScheduledContent.action == "publish")
+               & (ScheduledContent.status == "pending"))
+        .execute()
+    )
+    if cancelled:
+        sync_content_columns(content_id)
+    return cancelled
+
+
 def sync_content_columns(content_id):
     """Set content's ``scheduled_publish_at`` / ``scheduled_unpublish_at`` from its pending schedules."""
     earliest = dict(

@@ -281,6 +281,8 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
             if edits and review.before_edit(database, content, user, request_id):
                 content = load_for_write(content.id)
             return _write_update(user, content, values, metadata or {"action": "updated"}, workflow_id)
+        if edits:
+            review.withdraw_scheduled_publication(content, user)
         transition(database, content.id, user, to_state=status, request_id=request_id, versioned=not edits)
         moved = load_for_write(content.id)
         if not edits:
