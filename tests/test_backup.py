@@ -11,6 +11,7 @@ import pytest
 
 from app.db.migrations import MigrationRunner
 from app.services.backup import BackupError, export_backup, import_backup
+from app.services.field_indexes import existing_indexes
 from tests.fixtures.app import MIGRATIONS, CliProject, env_with_copy, make_env
 
 TABLES = ("users", "collections", "media", "content")
@@ -311,6 +312,36 @@ def test_an_import_into_postgresql_refreshes_the_planners_statistics(backup_file
         assert counted() <= 0  # never analyzed
         import_backup(env.DB.db, backup_file.read_bytes())
         assert counted() == 3
+    finally:
+        env.DB.db.close()
+
+
+DECLARING = {"type": "object", "properties": {"body": {"type": "richtext"},
+                                              "n": {"type": "number", "indexed": True, "sortable": True}}}
+DECLARED_INDEXES = {"idx_content_field_n", "idx_content_sort_n"}
+
+
+def test_an_import_creates_the_declared_field_indexes(source, target, tmp_path, fresh_postgres_url):
+    source.execute("UPDATE collections SET schema = ? WHERE id = 'c-news'", (json.dumps(DECLARING),))
+    path = tmp_path / "declaring.json"
+    assert source.cli("d1", "backup", "DB", "--output", path).exit_code == 0
+    result = target.cli("d1", "import", "DB", path)
+    assert result.exit_code == 0, result.output
+    conn = sqlite3.connect(target.db_path)
+    try:
+        names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    finally:
+        conn.close()
+    assert names >= DECLARED_INDEXES
+    # PostgreSQL creates them after the import's commit: not in a transaction with pending triggers.
+    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
+    MigrationRunner(env.DB.db, MIGRATIONS).apply()
+    project = CliProject(tmp_path / "pg", env)
+    result = project.cli("d1", "import", "DB", path)
+    assert result.exit_code == 0, result.output
+    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
+    try:
+        assert existing_indexes(env.DB.db) == DECLARED_INDEXES
     finally:
         env.DB.db.close()
 

@@ -19,6 +19,7 @@ from app.runtime.config import load_config
 from app.runtime.context import ScheduledEvent
 from app.runtime.env import build_env
 from app.scheduled import run_scheduled
+from app.services.field_indexes import existing_indexes
 from tests.fixtures.app import MIGRATIONS, CliProject, env_with_copy, make_env, migrate
 from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.content import insert_items
@@ -119,6 +120,26 @@ def test_restore_to_a_timestamp_brings_back_edited_and_deleted_content(project):
     again = project.restore("--bookmark", undo)
     assert again.exit_code == 0, again.output
     assert project.content() == after
+
+
+def test_a_restore_brings_back_the_field_indexes_the_restored_schemas_declare(project):
+    declaring = json.dumps({"type": "object", "properties": {"n": {"type": "number", "indexed": True}}})
+    project.sql(f"UPDATE collections SET schema = '{declaring}' WHERE id = 'c1'")
+
+    def indexes():
+        env = project.env()
+        try:
+            return existing_indexes(env.DB.db)
+        finally:
+            env.DB.db.close()
+
+    assert indexes() == {"idx_content_field_n"}
+    bookmark = project.bookmark()
+    project.sql("UPDATE collections SET schema = '{}' WHERE id = 'c1'")
+    assert indexes() == set()
+    result = project.restore("--bookmark", bookmark)
+    assert result.exit_code == 0, result.output
+    assert indexes() == {"idx_content_field_n"}
 
 
 def test_info_prints_the_bookmark_to_restore_to(project):

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from app.cli.common import location_options, runtime_options
-from app.cli.d1 import refresh_cache
+from app.cli.d1 import follow_schemas, refresh_cache
 from app.services.backup import BackupError, encode_backup, export_backup, import_backup
 from app.services.cache import Namespace
 from app.services.sql_dump import DumpError, dump_statements
@@ -126,7 +126,8 @@ def import_command(runtime, database, file):
 
     Rows already there (same id, or same email / username / collection name / slug) are
     skipped, so importing twice changes nothing; an invalid file writes nothing. After
-    the commit, running apps' cached users, collections, content and media go stale.
+    the commit, the imported collections' declared field indexes are created and running
+    apps' cached users, collections, content and media go stale.
     """
     _, d1 = runtime.database(database)
     _progress(f"🌀 Importing {file} into {database}...")
@@ -141,6 +142,9 @@ def import_command(runtime, database, file):
     for reason in report.reasons:
         _progress(f"   skipped {reason}")
     if any(report.inserted.values()):
+        # After the import's commit: PostgreSQL cannot create an index in a transaction
+        # whose content rows still wait for their deferred triggers.
+        follow_schemas(d1.db)
         refresh_cache(runtime, IMPORTED_NAMESPACES)
     click.echo(f"✅ Imported: {report.summary()}")
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import click
 
 from app.cli.common import runtime_options
-from app.cli.d1 import refresh_cache
+from app.cli.d1 import follow_schemas, refresh_cache
 from app.db import time_travel
 from app.db.time_travel import Bookmark, TimeTravelError
 from app.db.time_travel.history import LATEST_MS
@@ -164,6 +164,7 @@ def restore(runtime, database, bookmark, timestamp, as_json, yes, from_bucket):
         restored = time_travel.restore(db, target)
     except TimeTravelError as ex:
         raise click.ClickException(str(ex)) from None
+    follow_schemas(db)  # the schemas restored may declare other field indexes
     refresh_cache(runtime)
     if as_json:
         click.echo(json.dumps({"bookmark": str(restored.bookmark), "previous_bookmark": str(restored.previous_bookmark),
@@ -192,6 +193,7 @@ def _restore_from_bucket(runtime, database, bookmark, timestamp, as_json, yes):
         rebuilt = time_travel.restore_from_bucket(db, bucket, time_travel.prefix_for(table), at_ms)
     except TimeTravelError as ex:
         raise click.ClickException(str(ex)) from None
+    follow_schemas(db)
     refresh_cache(runtime)
     details = {"bookmark": str(rebuilt.bookmark), "timestamp": time_travel.iso(rebuilt.bookmark.at_ms),
                "snapshot": time_travel.iso(rebuilt.snapshot_at), "changes_replayed": rebuilt.replayed}
