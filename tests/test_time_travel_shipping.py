@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 import pytest
 
 from app.db.time_travel import DAY_MS
+from app.db.time_travel.shipping import ship
 from app.runtime.context import ScheduledEvent
 from app.scheduled import run_scheduled
 from tests.fixtures.app import env_with_copy, make_env, migrate
@@ -145,6 +146,61 @@ def test_a_lost_host_is_rebuilt_from_the_bucket_as_it_was_at_a_timestamp(shippin
     too_old = shipping.rebuild("--timestamp", before_snapshot)
     assert too_old.exit_code == 1 and "holds nothing as old as" in too_old.output
     assert shipping.content() == latest  # a refused rebuild changes nothing
+
+
+class HeldPuts:
+    """A bucket whose writes wait until ``release()``, as a slow upload's would."""
+
+    def __init__(self, bucket):
+        self._bucket = bucket
+        self.held = []
+
+    def __getattr__(self, name):
+        return getattr(self._bucket, name)
+
+    def put(self, *args, **kwargs):
+        self.held.append((args, kwargs))
+        return True
+
+    def release(self):
+        return [self._bucket.put(*args, **kwargs) for args, kwargs in self.held]
+
+
+def insert_post(project, n):
+    project.sql("INSERT INTO content (id, collection_id, slug, title, data, author_id, created_at, updated_at)"
+                f" VALUES ('x{n}', 'c1', 'x-{n}', 'X {n}', '{{}}', 'u1', 1, 1)")
+
+
+def test_passes_that_overlap_never_move_the_head_back_and_the_bucket_stays_replayable(shipping):
+    shipping.ship()  # the snapshot
+    insert_post(shipping, 1)
+    env = shipping.env()
+    try:
+        slow = HeldPuts(env.HISTORY)
+        ship(env.DB.db, slow, PREFIX, retention_days=30)  # read x1, its uploads still on the way
+    finally:
+        env.DB.db.close()
+    insert_post(shipping, 2)
+    assert shipping.ship()["changes_shipped"] == 2  # x1 and x2, while the slow pass uploads
+    head_key = next(key for key in shipping.history_keys() if key.endswith("head.json"))
+
+    def head():
+        env = shipping.env()
+        try:
+            return env.HISTORY.get(head_key).json()["seq"]
+        finally:
+            env.DB.db.close()
+
+    reached = head()
+    *segments, head_written = slow.release()
+    assert all(segments) and head_written is None, "the slow pass may not move the head back"
+    assert head() == reached
+    insert_post(shipping, 3)
+    shipping.ship()
+    shipping.lose_database()
+    result = shipping.rebuild()
+    assert result.exit_code == 0, result.output
+    assert {"x1", "x2", "x3"} <= set(shipping.content())
 
 
 def test_the_rebuilt_database_keeps_its_history_and_goes_on_shipping(project):

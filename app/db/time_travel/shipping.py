@@ -18,6 +18,11 @@ to now as the last pass (the cron runs every minute).
 Restoring at time T takes the newest snapshot at or before T and replays its segments'
 changes up to T, in one transaction, into a database migrated to the same schema.
 Folders no point of the retention window needs are deleted by the shipping pass.
+
+Two passes may run at once (two hosts' crons, a cron and ``d1 time-travel ship``). Each
+moves ``head.json`` only if it is still the one the pass read (a conditional put on its
+etag), so the head never moves back; the loser's segment stays, and the changes two
+segments both hold are replayed once (by ``seq``).
 """
 
 import gzip
@@ -116,8 +121,13 @@ def _get_lines(bucket, key):
 
 
 def _head(bucket, folder):
+    return _head_and_etag(bucket, folder)[0]
+
+
+def _head_and_etag(bucket, folder):
+    """``(head, its etag)`` of ``folder``, ``(None, None)`` when it has none."""
     body = bucket.get(folder + "head.json")
-    return None if body is None else body.json()
+    return (None, None) if body is None else (body.json(), body.etag)
 
 
 # -------------------------------------------------------------------------------- shipping
@@ -130,20 +140,26 @@ def ship(db, bucket, prefix, retention_days, snapshot_hours=24):
             migrations (history cannot be read consistently then).
     """
     folders = _folders(bucket, prefix)
-    head = _head(bucket, folders[-1][2]) if folders else None
+    head, head_etag = _head_and_etag(bucket, folders[-1][2]) if folders else (None, None)
     with _consistent_read(db):
         history = read_history(db)
         check_armed(db, history)
         now = _now_ms(db)
         if _needs_snapshot(head, history, now, snapshot_hours):
             shipped, objects = Shipped(snapshots=1), _snapshot_objects(db, prefix, history, now)
+            head_etag = None  # a new folder: its head must not exist yet
         else:
             changes, objects = _change_objects(db, folders[-1][2], head, history, now)
             shipped = Shipped(changes=changes)
     # Written after the read ends (on PostgreSQL writers wait while it lasts), head.json last:
     # a pass that fails half-way leaves the folder reaching only as far as it did.
-    for key, data, metadata in objects:
+    *contents, (head_key, head_data, head_metadata) = objects
+    for key, data, metadata in contents:
         bucket.put(key, data, http_metadata=metadata)
+    unchanged = {"etag_matches": head_etag} if head_etag else {"etag_does_not_match": "*"}
+    if bucket.put(head_key, head_data, http_metadata=head_metadata, only_if=unchanged) is None:
+        # Another pass moved the head since this one read it: it reaches at least as far.
+        shipped = Shipped(shipped.snapshots, 0)
     return Shipped(shipped.snapshots, shipped.changes, _prune(bucket, prefix, now - retention_days * DAY_MS))
 
 
@@ -248,8 +264,10 @@ def restore_from_bucket(db, bucket, prefix, at_ms=None):
     target = through if at_ms is None else at_ms
     lines = _get_lines(bucket, folder + "snapshot.jsonl.gz")
     header, rows = lines[0], lines[1:]
-    changes = [change for key in sorted(_keys(bucket, folder + "segment-"))
-               for change in _get_lines(bucket, key)]
+    # Segments of passes that ran at once overlap; a change is the same in each (by seq).
+    unique = {change[0]: change for key in sorted(_keys(bucket, folder + "segment-"))
+              for change in _get_lines(bucket, key)}
+    changes = [unique[seq] for seq in sorted(unique)]
     last = max((change[0] for change in changes if change[1] <= target), default=header["seq"])
     changes = [change for change in changes if change[0] <= last]
     try:
