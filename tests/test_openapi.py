@@ -53,6 +53,17 @@ def test_get_api_serves_the_same_document(client, doc):
     assert client.get("/api/").json == doc
 
 
+def test_an_inactive_plugins_routes_leave_the_document(client, doc, make_user):
+    _, admin = make_user("admin")
+    assert "/admin/api/cache" in doc["paths"] and "/admin/api/cache/purge" in doc["paths"]
+    client.post("/admin/api/plugins/core-cache/deactivate", headers=admin, status=200)
+    client.get("/admin/api/cache", headers=admin, status=404)
+    without = client.get("/api/openapi.json").json
+    assert set(doc["paths"]) - set(without["paths"]) == {"/admin/api/cache", "/admin/api/cache/purge"}
+    client.post("/admin/api/plugins/core-cache/activate", headers=admin, status=200)
+    assert client.get("/api/openapi.json").json == doc
+
+
 def test_security_follows_the_access_rule(doc):
     public = doc["paths"]["/api/content"]["get"]
     assert {} in public["security"]

@@ -236,24 +236,36 @@ def build_document(routes):
 
 
 class OpenAPIResource:
-    """The OpenAPI document, built on first request from the routes mounted by then (all of them)."""
+    """The OpenAPI document of the routes mounted (all of them, by the first request), less
+    the routes of plugins inactive now: those answer 404, so the document does not offer them.
 
-    def __init__(self, routes):
+    One encoded document is kept per set of inactive plugins; it is short-lived in caches
+    (a minute) since an admin may (de)activate a plugin at any time.
+    """
+
+    def __init__(self, routes, plugins):
         self._routes = routes
-        self._encoded = None
+        self._plugins = plugins
+        self._encoded = {}  # frozenset of inactive plugins owning routes -> the document's bytes
 
     @access(public=True)
     @describe("This API's OpenAPI 3.1 document", response=OpenAPIDocument)
     def on_get(self, req, resp):
-        if self._encoded is None:
-            self._encoded = msgspec.json.encode(build_document(self._routes.api_routes))
-        resp.data = self._encoded
+        routes = self._routes.api_routes
+        owners = {id(resource): self._plugins.route_owner(resource) for _, resource, _ in routes}
+        hidden = frozenset(owner for owner in set(owners.values())
+                           if owner is not None and not self._plugins.is_active(owner))
+        encoded = self._encoded.get(hidden)
+        if encoded is None:
+            shown = [route for route in routes if owners[id(route[1])] not in hidden]
+            encoded = self._encoded[hidden] = msgspec.json.encode(build_document(shown))
+        resp.data = encoded
         resp.content_type = "application/json"
-        resp.cache_control = ["public", "max-age=300"]
+        resp.cache_control = ["public", "max-age=60"]
 
 
 def register(routes):
     """Mount ``/api/openapi.json`` and ``/api``."""
-    resource = OpenAPIResource(routes)
+    resource = OpenAPIResource(routes, routes.services.plugins)
     routes.add("/api/openapi.json", resource)
     routes.add("/api", resource)
