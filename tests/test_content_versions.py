@@ -31,7 +31,7 @@ def test_versions_are_listed_newest_first(client, edited, as_author):
     assert [v["version"] for v in by_page["data"]] == [1]
     assert (by_page["meta"]["page"], by_page["meta"]["offset"], by_page["meta"]["hasNext"]) == (3, 2, False)
     both = client.get(f"/api/content/{edited}/versions?page=2&offset=1", headers=headers, status=400)
-    assert both.json["error"] == "Give page or offset, not both"
+    assert both.json["details"] == [{"parameter": "offset", "message": "use only one of offset and page"}]
     client.get(f"/api/content/{edited}/versions?page=0", headers=headers, status=400)
 
 

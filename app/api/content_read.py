@@ -28,7 +28,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.describe import Param, describe
-from app.api.errors import APIError, bad_request, not_found, unauthorized
+from app.api.errors import INVALID_PARAMETERS, APIError, bad_request, not_found, unauthorized
 from app.api.schemas import Listed
 from app.api.schemas_content import ContentListItem, ContentRead
 from app.services import collections
@@ -200,7 +200,7 @@ def list_params(req, scope, **kwargs):
     try:
         return parse_list_params(req.params, scope, **kwargs)
     except QueryError as ex:
-        raise bad_request("Invalid query parameters", ex.problems) from None
+        raise bad_request(INVALID_PARAMETERS, ex.problems) from None
     except NotPermitted as ex:
         if scope.user_id is None:
             raise unauthorized(str(ex)) from None

@@ -97,6 +97,30 @@ def payload_too_large(max_bytes, message="Request body too large"):
     return APIError(falcon.HTTP_413, message, {"max_bytes": max_bytes})
 
 
+INVALID_PARAMETERS = "Invalid query parameters"
+
+
+def invalid_param(name, message, **extra):
+    """400 for query parameter ``name``, in the one shape every route answers with:
+    ``{"error": "Invalid query parameters", "details": [{"parameter", "message", ...extra}]}``."""
+    return bad_request(INVALID_PARAMETERS, [{"parameter": name, "message": message, **extra}])
+
+
+_FALCON_PARAM = re.compile(r'^The "(?P<name>.*)" parameter is (?:invalid\. (?P<message>.*)|(?P<required>required)\.)$',
+                           re.DOTALL)
+
+
+def _falcon_param_error(ex):
+    """The envelope of Falcon's ``HTTPInvalidParam``/``HTTPMissingParam`` (raised by
+    ``req.get_param_as_int`` and the like) in the shape of ``invalid_param``."""
+    found = _FALCON_PARAM.match(ex.description or "")
+    if found is None:
+        return None
+    message = "is required" if found["required"] else found["message"].rstrip(".")
+    message = re.sub(r"^The value ", "", message)
+    return {"error": INVALID_PARAMETERS, "details": [{"parameter": found["name"], "message": message}]}
+
+
 def field_error(field, message):
     """A 422 for one field: ``{"error": "Validation failed", "details": [{field, message}]}``."""
     return unprocessable("Validation failed", [{"field": field, "message": message}])
@@ -266,6 +290,8 @@ def serialize_error(req, resp, ex):
     """Falcon's error serializer: every HTTPError becomes the envelope, as JSON."""
     if isinstance(ex, APIError):
         body = ex.to_dict()
+    elif isinstance(ex, falcon.HTTPInvalidParam | falcon.HTTPMissingParam) and _falcon_param_error(ex):
+        body = _falcon_param_error(ex)
     else:
         body = {"error": _plain_title(ex)}
         if ex.description:

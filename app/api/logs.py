@@ -13,7 +13,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.describe import Param, describe, paged
-from app.api.errors import bad_request
+from app.api.errors import invalid_param
 from app.api.params import limit_param, page_param
 from app.api.schemas import Listed
 from app.api.schemas_admin import LogEntry
@@ -38,7 +38,7 @@ LOG_FILTERS = (
 def _choice(req, name, allowed):
     value = req.get_param(name)
     if value is not None and value not in allowed:
-        raise bad_request(f"Invalid {name} filter", f"{name} must be one of {', '.join(allowed)}")
+        raise invalid_param(name, f"must be one of {', '.join(allowed)}", allowed=list(allowed))
     return value
 
 

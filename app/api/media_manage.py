@@ -14,7 +14,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.describe import Param, describe, paged
-from app.api.errors import bad_request, forbidden, not_found, read_body, unprocessable
+from app.api.errors import forbidden, invalid_param, not_found, read_body, unprocessable
 from app.api.params import limit_param, page_param
 from app.api.schemas import Listed
 from app.api.schemas_admin import BulkDeleteResult, BulkMoveResult, FileBody, FilePurged, FileRemoved, MediaFile
@@ -122,7 +122,7 @@ def _filter(req):
     prefixes = _type_prefixes(kind) if kind else ()
     search = (req.get_param("search") or "").strip()
     if len(search) > MAX_SEARCH_LENGTH:
-        raise bad_request("Invalid search", f"at most {MAX_SEARCH_LENGTH} characters")
+        raise invalid_param("search", f"must be at most {MAX_SEARCH_LENGTH} characters")
     return MediaFilter(
         deleted=deleted,
         # The trash is everyone's for holders of media.delete, otherwise one's own.
@@ -139,7 +139,7 @@ def _filter(req):
 def _sort(sort):
     sort = sort or DEFAULT_SORT
     if sort.lstrip("-") not in SORT_FIELDS:
-        raise bad_request("Invalid sort", f"one of {', '.join(SORT_FIELDS)}, optionally prefixed with '-'")
+        raise invalid_param("sort", f"must be one of {', '.join(SORT_FIELDS)}, optionally prefixed with '-'")
     return sort
 
 
@@ -147,7 +147,8 @@ def _type_prefixes(kind):
     prefixes = TYPE_PREFIXES.get(kind.lower())
     if prefixes is None:
         if not MIME_PREFIX.fullmatch(kind.lower()):
-            raise bad_request("Invalid type", "image, video, audio, document, or a MIME type prefix such as image/png")
+            raise invalid_param("type",
+                                "must be image, video, audio, document, or a MIME type prefix such as image/png")
         prefixes = (kind.lower(),)
     return prefixes
 

@@ -31,7 +31,7 @@ import sys
 import falcon
 import falcon.media
 
-from app.api.errors import bad_request, field_error
+from app.api.errors import bad_request, field_error, invalid_param
 
 # C0 controls and DEL; tab, line feed and carriage return pass (pasted search text).
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -63,7 +63,7 @@ class RequestGuard:
         for name, value in req.params.items():
             values = value if isinstance(value, list) else [value]
             if any(CONTROL_CHARACTERS.search(text) for text in [name, *values]):
-                raise bad_request("Invalid query parameter", {"parameter": name, "message": URL_MESSAGE})
+                raise invalid_param(name, URL_MESSAGE)
 
 
 class NulGuardedHandler(falcon.media.BaseHandler):

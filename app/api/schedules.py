@@ -19,7 +19,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.describe import PAGED, Param, describe
-from app.api.errors import bad_request, read_body
+from app.api.errors import invalid_param, read_body
 from app.api.params import limit_param, page_param
 from app.api.schemas import Listed, One
 from app.api.schemas_content import Schedule
@@ -85,14 +85,14 @@ def schedule_view(row):
 def _choice(req, name, allowed):
     value = req.get_param(name)
     if value is not None and value not in allowed:
-        raise bad_request(f"Invalid {name}", {"parameter": name, "allowed": list(allowed)})
+        raise invalid_param(name, f"must be one of {', '.join(allowed)}", allowed=list(allowed))
     return value
 
 
 def _content_filter(req):
     value = req.get_param("content_id")
     if value is not None and len(value) > 128:
-        raise bad_request("Invalid content_id", {"parameter": "content_id"})
+        raise invalid_param("content_id", "must be at most 128 characters")
     return value
 
 

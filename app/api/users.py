@@ -14,7 +14,7 @@ import msgspec
 from app.api.access import access
 from app.api.auth import Email, Name
 from app.api.describe import Param, describe, paged
-from app.api.errors import bad_request, conflict, field_error, forbidden, read_body
+from app.api.errors import bad_request, conflict, field_error, forbidden, invalid_param, read_body
 from app.api.params import limit_param, page_param
 from app.api.private import no_store
 from app.api.schemas import AdminUser, Listed, One, UserMessage
@@ -75,12 +75,12 @@ def _filters(req):
     role = req.get_param("role")
     if role:
         if role not in Role.__args__:
-            raise bad_request("Invalid role filter", f"role must be one of {', '.join(Role.__args__)}")
+            raise invalid_param("role", f"must be one of {', '.join(Role.__args__)}", allowed=list(Role.__args__))
         filters["role"] = role
     status = req.get_param("status")
     if status:
         if status not in ("active", "inactive"):
-            raise bad_request("Invalid status filter", "status must be active or inactive")
+            raise invalid_param("status", "must be active or inactive", allowed=["active", "inactive"])
         filters["active"] = status == "active"
     return filters
 
