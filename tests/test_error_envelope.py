@@ -16,6 +16,7 @@ import webtest
 from app.db.models import Collection, User, now_ms
 from app.runtime.config import ConfigError
 from app.runtime.entry import Worker
+from app.services import webhooks
 from tests.fixtures.app import TEST_JWT_SECRET
 from tests.fixtures.auth import PASSWORD, fast_client, login
 
@@ -161,6 +162,19 @@ def test_json_routes_refuse_form_bodies(app_client, make_user, outbox):
                          status=201)
     # SonicJS's reset page posts a form, and asking for a reset mail harms no visitor.
     app_client.post("/auth/request-password-reset", {"email": "form@example.com"}, status=202)
+
+
+def test_every_patch_route_answers_an_empty_body_alike(app_client, make_user):
+    admin_user, admin = make_user("admin")
+    collection = app_client.post_json("/admin/api/collections", {"name": "patched", "displayName": "P"},
+                                      headers=admin, status=201).json
+    hook = webhooks.create_webhook("http://127.0.0.1:9/hook", ["*"], True, None, True, None, admin_user.id)
+    media = app_client.post("/api/media/upload", upload_files=[("file", "a.txt", b"text")], headers=admin,
+                            status=201).json["file"]
+    for path in (f"/admin/api/users/{admin_user.id}", f"/admin/api/collections/{collection['id']}",
+                 f"/api/media/{media['id']}", f"/admin/api/webhooks/{hook.id}"):
+        response = app_client.patch_json(path, {}, headers=admin, status=400)
+        assert response.json == {"error": "No fields to update"}, path
 
 
 def test_a_body_nested_too_deeply_is_a_400_not_a_500(app_client, make_user):

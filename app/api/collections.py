@@ -32,7 +32,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.describe import Param, describe
-from app.api.errors import bad_request, field_error, read_body, unprocessable
+from app.api.errors import field_error, nothing_to_update, read_body, unprocessable
 from app.api.schemas import Listed, Message
 from app.api.schemas_content import (
     AdminCollections,
@@ -283,7 +283,7 @@ class AdminCollectionResource:
         if patch.schema is not msgspec.UNSET:
             changes["schema"] = validated_schema(patch.schema)
         if not changes:
-            raise bad_request("No fields to update")
+            raise nothing_to_update()
         row = collections.update_collection(collections.find_collection(collection_id).id, changes)
         invalidate(self._cache, CACHE_NAMESPACE)
         # Deactivating withdraws the collection's content from cached public reads too.

@@ -100,6 +100,12 @@ def payload_too_large(max_bytes, message="Request body too large"):
 INVALID_PARAMETERS = "Invalid query parameters"
 
 
+def nothing_to_update():
+    """400 for a PATCH body that names no field: every PATCH route answers it alike."""
+    return bad_request("No fields to update")
+
+
+
 def invalid_param(name, message, **extra):
     """400 for query parameter ``name``, in the one shape every route answers with:
     ``{"error": "Invalid query parameters", "details": [{"parameter", "message", ...extra}]}``."""

@@ -14,7 +14,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.describe import Param, describe, paged
-from app.api.errors import forbidden, invalid_param, not_found, read_body, unprocessable
+from app.api.errors import forbidden, invalid_param, not_found, nothing_to_update, read_body
 from app.api.params import limit_param, page_param
 from app.api.schemas import Listed
 from app.api.schemas_admin import BulkDeleteResult, BulkMoveResult, FileBody, FilePurged, FileRemoved, MediaFile
@@ -179,7 +179,7 @@ class MediaItemResource:
         body = read_body(req, MediaPatch)
         changes = self._metadata_changes(body)
         if not changes and body.folder is msgspec.UNSET:
-            raise unprocessable("Validation failed", [{"field": None, "message": "nothing to update"}])
+            raise nothing_to_update()
         if body.folder is not msgspec.UNSET:
             # Move first: if the bucket fails, nothing at all has changed.
             row = self._library.move(req.context.env.MEDIA_BUCKET, row, self._library.check_folder(body.folder))

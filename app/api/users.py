@@ -14,7 +14,7 @@ import msgspec
 from app.api.access import access
 from app.api.auth import Email, Name
 from app.api.describe import Param, describe, paged
-from app.api.errors import bad_request, conflict, field_error, forbidden, invalid_param, read_body
+from app.api.errors import conflict, field_error, forbidden, invalid_param, nothing_to_update, read_body
 from app.api.params import limit_param, page_param
 from app.api.private import no_store
 from app.api.schemas import AdminUser, Listed, One, UserMessage
@@ -122,7 +122,7 @@ class UserResource:
             name: getattr(patch, name) for name in patch.__struct_fields__ if getattr(patch, name) is not msgspec.UNSET
         }
         if not changes:
-            raise bad_request("No fields to update")
+            raise nothing_to_update()
         if "role" in changes:
             if not caller.can("users.roles"):
                 raise forbidden("Changing a role requires the users.roles permission")

@@ -11,7 +11,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.describe import describe, paged
-from app.api.errors import read_body
+from app.api.errors import nothing_to_update, read_body
 from app.api.params import limit_param, page_param
 from app.api.private import no_store
 from app.api.schemas import Listed, One, SuccessOf
@@ -99,6 +99,8 @@ class WebhookResource:
         body = read_body(req, WebhookPatch)
         changes = {column: getattr(body, field) for field, column in PATCH_COLUMNS.items()
                    if getattr(body, field) is not msgspec.UNSET}
+        if not changes:
+            raise nothing_to_update()
         _check_secret(changes.get("secret"))
         webhook = webhooks.update_webhook(webhook_id, changes, self._allow_private, self._cache)
         resp.media = {"data": webhooks.webhook_json(webhook, with_secret="secret" in changes)}
