@@ -90,6 +90,12 @@ def test_bodies_and_query_parameters_come_from_the_declarations(doc):
     assert "multipart/form-data" in upload["requestBody"]["content"]
 
 
+def test_files_name_their_conditional_answers_for_get_and_head(doc):
+    item = doc["paths"]["/files/{key}"]
+    assert {"206", "304"} <= set(item["get"]["responses"])
+    assert {"304", "412"} <= set(item["head"]["responses"])
+
+
 def test_header_parameters_are_declared_too(doc):
     put = {p["name"]: p for p in doc["paths"]["/api/content/{id}"]["put"]["parameters"]}
     assert put["If-Match"]["in"] == "header"

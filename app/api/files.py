@@ -131,7 +131,7 @@ class FilesResource:
         self._send(resp, obj, ranged=RangeRequest.from_header((headers or {}).get("range")) is not None)
 
     @access(public=True)
-    @describe("A media file's headers", media_type=None)
+    @describe("A media file's headers", media_type=None, others={304: None, 412: None})
     def on_head(self, req, resp, key):
         resp.set_headers(CORS_HEADERS)
         row, is_thumbnail = self._locate(req, resp, key)
