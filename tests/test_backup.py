@@ -128,6 +128,17 @@ def test_import_into_a_fresh_database_reproduces_the_rows(source, target, backup
     assert target.snapshot() == source.snapshot()
 
 
+def test_an_import_leaves_no_schedule_mirrored_without_its_schedule(source, target, tmp_path):
+    source.execute("UPDATE content SET scheduled_publish_at = 4102444800000, scheduled_unpublish_at = 4102444900000"
+                   " WHERE id = 'p0'")
+    path = tmp_path / "scheduled.json"
+    assert source.cli("d1", "backup", "DB", "--output", path).exit_code == 0
+    assert json.loads(path.read_text())["data"]["content"][0]["scheduled_publish_at"] == 4102444800000
+    assert target.cli("d1", "import", "DB", path).exit_code == 0
+    content = {row["id"]: row for row in target.snapshot()["content"]}
+    assert (content["p0"]["scheduled_publish_at"], content["p0"]["scheduled_unpublish_at"]) == (None, None)
+
+
 def test_importing_twice_changes_nothing(source, target, backup_file):
     assert target.cli("d1", "import", "DB", backup_file).exit_code == 0
     before = target.snapshot()

@@ -46,6 +46,8 @@ from app.db.models import MODELS, JSONField
 BACKUP_VERSION = "1"
 EXPORT_TABLES = ("users", "collections", "content", "media")
 IMPORT_ORDER = ("users", "collections", "media", "content")
+# Content columns that mirror pending rows of scheduled_content, which backups do not hold.
+SCHEDULE_MIRRORS = ("scheduled_publish_at", "scheduled_unpublish_at")
 _IN_CHUNK = 500  # values per IN (...) lookup, well under every database's parameter limit
 _MAX_PARAMS = 900  # parameters per INSERT (SQLite builds before 3.32 allow 999)
 TEXT_MARKER = "$text"  # a JSON column's text that is not JSON, restored verbatim
@@ -376,6 +378,9 @@ class _Importer:
                 self._skip("content", row, f"slug {row.get('slug')!r} is taken in its collection")
                 continue
             row["author_id"] = author
+            for column in SCHEDULE_MIRRORS:
+                if column in row:  # a backup holds no schedules: nothing pending is left to mirror
+                    row[column] = None
             for column, mapping in (("reviewer_id", self.users), ("featured_image_id", self.media)):
                 if row.get(column) in mapping:
                     row[column] = mapping[row[column]]
