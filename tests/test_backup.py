@@ -167,6 +167,21 @@ def test_conflicting_email_is_skipped_and_its_rows_follow_the_existing_user(targ
     assert {m["id"]: m for m in rows["media"]}["m1"]["uploaded_by"] == "someone-else"
 
 
+def test_an_email_in_another_case_is_the_same_user(source, target, tmp_path):
+    """Emails are stored lower-cased; a backup from elsewhere may not be."""
+    source.execute("UPDATE users SET email = 'Early@Example.COM' WHERE id = 'u-early'")
+    path = tmp_path / "cased.json"
+    assert source.cli("d1", "backup", "DB", "--output", path).exit_code == 0
+    _user(target, "someone-else", "early@example.com", "early-here")
+    result = target.cli("d1", "import", "DB", path)
+    assert result.exit_code == 0, result.output
+    assert "skipped users u-early: email 'early@example.com' exists" in result.stderr
+    late = target.cli("d1", "import", "DB", path)
+    assert "users: 0 inserted" in late.stdout
+    emails = {u["id"]: u["email"] for u in target.snapshot()["users"]}
+    assert "u-early" not in emails and emails["u-late"] == "late@example.com"
+
+
 def test_username_taken_by_another_user_skips_the_user_and_what_needs_it(target, backup_file):
     _user(target, "other", "other@example.com", "early")  # same username, different person
     result = target.cli("d1", "import", "DB", backup_file)

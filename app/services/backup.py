@@ -42,6 +42,7 @@ import peewee
 from app.db import derived
 from app.db.database import is_postgres, refresh_statistics
 from app.db.models import MODELS, JSONField
+from app.services.accounts import normalize_email
 
 BACKUP_VERSION = "1"
 EXPORT_TABLES = ("users", "collections", "content", "media")
@@ -311,6 +312,8 @@ class _Importer:
     # tables ------------------------------------------------------------------------------
 
     def import_users(self, rows):
+        # Emails are stored and looked up in one form; a backup from elsewhere may hold another.
+        rows = [{**r, "email": normalize_email(r["email"])} if isinstance(r.get("email"), str) else r for r in rows]
         by_id = self._existing("users", "id", [r["id"] for r in rows])
         by_email = self._existing("users", "email", [r.get("email") for r in rows])
         by_username = self._existing("users", "username", [r.get("username") for r in rows])
