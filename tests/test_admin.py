@@ -12,7 +12,7 @@ from app.admin.assets import HTMX, LONG_CACHE, PICO
 from app.db.models import ApiToken, Content, Media, ScheduledContent, User, bind_models, new_id, now_ms
 from app.services.api_tokens import ApiTokens
 from app.services.identity import Principal, RolePermissions
-from tests.fixtures.admin import browser_for, csrf_headers, sign_in
+from tests.fixtures.admin import browser_for, csrf_headers, csrf_token, sign_in
 from tests.fixtures.auth import PASSWORD, hashed
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import bearer, create_user, token_for
@@ -103,6 +103,27 @@ def test_the_cookie_is_secure_when_the_settings_say_so(env, browser):  # browser
     response = sign_in(browser, user)
     cookies = [value for name, value in response.headerlist if name.lower() == "set-cookie"]
     assert cookies and all("Secure" in value for value in cookies)
+
+
+def test_over_https_the_csrf_cookie_is_one_only_this_host_can_set(env, browser):
+    user = create_user("editor", password_hash=hashed())
+    secure = browser_for(env, cookie_secure=True)
+    secure.extra_environ["wsgi.url_scheme"] = "https"
+    page = secure.get("/admin/login")
+    [cookie] = [value for name, value in page.headerlist if name.lower() == "set-cookie"]
+    assert cookie.startswith("__Host-admin_csrf=") and "Path=/;" in cookie and "Domain" not in cookie
+    assert "Secure" in cookie
+    # A nonce planted under the plain name (as a sibling subdomain could) is not the one read.
+    planted = browser_for(env, cookie_secure=True)
+    planted.extra_environ["wsgi.url_scheme"] = "https"
+    token = csrf_token(planted)  # signed for the attacker's own nonce
+    nonce = token.split(".")[0]
+    victim = browser_for(env, cookie_secure=True)
+    victim.extra_environ["wsgi.url_scheme"] = "https"
+    victim.set_cookie("admin_csrf", nonce)
+    form = {"email": user.email, "password": PASSWORD, "csrf_token": token}
+    assert victim.post("/admin/login", form, status=403).status_int == 403
+    assert sign_in(secure, user).status_int == 303  # the host's own cookie still works
 
 
 def test_a_wrong_password_is_shown_on_the_page(browser):

@@ -6,6 +6,11 @@ into the ``X-CSRF-Token`` header of htmx requests. A state-changing request is a
 only when the token's signature is valid AND its nonce is the cookie's: another site can
 neither read the cookie nor forge a signature, so it cannot build a matching pair. The
 same check covers the sign-in form, before any session exists.
+
+Served over HTTPS (``cookie_secure``) the cookie is ``__Host-admin_csrf``: a browser accepts
+that name only from this very host, over HTTPS, for path ``/``, so a page on a sibling
+subdomain (same site, so ``SameSite`` does not stop it) cannot plant a nonce whose signed
+token it fetched for itself and then post a form with that pair.
 """
 
 import hashlib
@@ -13,6 +18,7 @@ import hmac
 import secrets
 
 COOKIE = "admin_csrf"
+HOST_COOKIE = "__Host-" + COOKIE  # the name over HTTPS: only this host may set it
 FIELD = "csrf_token"
 HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -28,6 +34,8 @@ class CsrfTokens:
     def __init__(self, settings):
         self._key = hashlib.sha256(b"sonicpy-admin-csrf\x00" + settings.jwt_secret.encode()).digest()
         self._secure = settings.cookie_secure
+        self.cookie = HOST_COOKIE if self._secure else COOKIE
+        self._path = "/" if self._secure else "/admin"  # __Host- cookies must be for path /
 
     def _sign(self, nonce):
         return hmac.new(self._key, nonce.encode(), hashlib.sha256).hexdigest()
@@ -37,7 +45,8 @@ class CsrfTokens:
         nonce = self.nonce_of(req)
         if nonce is None:
             nonce = secrets.token_urlsafe(24)
-            resp.set_cookie(COOKIE, nonce, path="/admin", secure=self._secure, http_only=True, same_site="Strict")
+            resp.set_cookie(self.cookie, nonce, path=self._path, secure=self._secure, http_only=True,
+                            same_site="Strict")
             req.context.csrf_nonce = nonce  # later renders of this request reuse it
         return f"{nonce}.{self._sign(nonce)}"
 
@@ -46,7 +55,7 @@ class CsrfTokens:
         issued = getattr(req.context, "csrf_nonce", None)
         if issued:
             return issued
-        values = req.get_cookie_values(COOKIE)
+        values = req.get_cookie_values(self.cookie)
         return values[0] if values else None
 
     def valid(self, req, token):
