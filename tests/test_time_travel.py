@@ -188,12 +188,24 @@ def test_a_point_before_a_migration_is_refused(project):
         assert refused.exit_code == 1
         assert "before the schema changed" in refused.output and "migration 0999_add_subtitle.sql" in refused.output
     assert project.content()["p1"] == "After"
-
     # A point after the migration is fine, new column included.
     after_migration = project.bookmark()
     project.sql("UPDATE content SET title = 'Later', subtitle = 'y' WHERE id = 'p1'")
     assert project.restore("--bookmark", after_migration).exit_code == 0
     assert project.rows("SELECT title, subtitle FROM content WHERE id = 'p1'") == [{"title": "After", "subtitle": "x"}]
+
+
+def test_a_bookmark_from_before_a_migration_is_refused_whatever_time_it_carries(project):
+    bookmark = project.bookmark()
+    project.sql("UPDATE content SET title = 'Between' WHERE id = 'p1'")
+    (project.migrations / "0999_add_subtitle.sql").write_text("ALTER TABLE content ADD COLUMN subtitle TEXT;\n")
+    assert project.cli("d1", "migrations", "apply", "DB").exit_code == 0
+    seq, _, log_id = bookmark.split("-")
+    later = f"{seq}-{int(time.time() * 1000) + 1000:012x}-{log_id}"  # its change number, a later time
+    refused = project.restore("--bookmark", later)
+    assert refused.exit_code == 1, refused.output
+    assert "that bookmark is from before the schema changed" in refused.output
+    assert project.content()["p1"] == "Between"
 
 
 def test_a_schema_changed_outside_migrations_is_refused_until_re_armed(project):

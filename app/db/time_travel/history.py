@@ -235,8 +235,11 @@ def _check_floor(history, at_ms, seq=None):
     if seq is not None and seq >= history.floor_seq and at_ms >= history.armed_at:
         return
     if history.armed_at >= history.purged_at or at_ms < history.armed_at:
+        # A bookmark names a point by its change number: one from before the change may carry
+        # a time that is not (taken in the change's millisecond, or written by hand).
+        point = f"{iso(at_ms)} is" if seq is None or at_ms < history.armed_at else "that bookmark is from"
         raise TimeTravelError(
-            f"{iso(at_ms)} is before the schema changed at {iso(history.armed_at)} ({history.armed_by}): "
+            f"{point} before the schema changed at {iso(history.armed_at)} ({history.armed_by}): "
             "time travel does not cross a migration. Restore a backup taken before it (d1 backup / d1 export) "
             "instead, or pick a point after it.")
     raise TimeTravelError(
