@@ -125,6 +125,23 @@ def test_nobody_changes_their_own_role_or_deactivates_themself(app_client, make_
     assert reload(admin).is_active and reload(admin).role == "admin"
 
 
+def test_deactivating_through_patch_needs_users_delete_as_delete_does(app_client, make_user):
+    _, admin = make_user("admin")
+    other_admin, _ = make_user("admin")
+    created = app_client.post_json("/api/tokens", {"name": "update only", "permissions": ["users.update"]},
+                                   headers=admin, status=201).json["data"]
+    update_only = {"Authorization": f"Bearer {created['token']}"}
+    response = app_client.patch_json(f"/admin/api/users/{other_admin.id}", {"is_active": False}, headers=update_only,
+                                     status=403)
+    assert response.json == {"error": "Deactivating a user requires the users.delete permission"}
+    app_client.delete(f"/admin/api/users/{other_admin.id}", headers=update_only, status=403)
+    assert reload(other_admin).is_active
+    app_client.patch_json(f"/admin/api/users/{other_admin.id}", {"first_name": "Renamed"}, headers=update_only)
+    app_client.patch_json(f"/admin/api/users/{other_admin.id}", {"is_active": False}, headers=admin)
+    app_client.patch_json(f"/admin/api/users/{other_admin.id}", {"is_active": True}, headers=update_only)
+    assert reload(other_admin).is_active  # reactivating is users.update's
+
+
 @pytest.mark.parametrize("body", [
     {"password_hash": "x"}, {"token_version": 0}, {"email": "new@example.com"}, {"role": "superuser"},
     {"is_active": "yes"}, {"first_name": "x" * 101},

@@ -113,7 +113,8 @@ class UserResource:
         resp.media = {"data": user_json(users.get_user(user_id))}
 
     @access("users.update")
-    @describe("Update a user (role changes need users.roles)", body=UserPatch, response=One[AdminUser])
+    @describe("Update a user (role changes need users.roles; deactivation users.delete)", body=UserPatch,
+              response=One[AdminUser])
     @no_store
     def on_patch(self, req, resp, user_id):
         caller = req.context.user
@@ -128,8 +129,12 @@ class UserResource:
                 raise forbidden("Changing a role requires the users.roles permission")
             if user_id == caller.id:
                 raise forbidden("You cannot change your own role")
-        if changes.get("is_active") is False and user_id == caller.id:
-            raise forbidden("You cannot deactivate your own account")
+        if changes.get("is_active") is False:
+            # The same right as DELETE: deactivating ends the user's sessions and deletes their tokens.
+            if not caller.can("users.delete"):
+                raise forbidden("Deactivating a user requires the users.delete permission")
+            if user_id == caller.id:
+                raise forbidden("You cannot deactivate your own account")
         user = users.update_user(user_id, changes)
         invalidate(self._cache, Namespace.USERS)
         resp.media = {"data": user_json(user)}
