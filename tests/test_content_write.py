@@ -274,8 +274,8 @@ def test_authors_update_only_their_own_content(client, blog_collection, as_autho
     own = create(client, headers, title="Mine").json["data"]
     client.put_json(f"/api/content/{own['id']}", {"title": "Still mine"}, headers=headers)
     _, other_headers = make_user("author")
-    refused = client.put_json(f"/api/content/{own['id']}", {"title": "Stolen"}, headers=other_headers, status=403)
-    assert refused.json == {"error": "You may only change your own content"}
+    hidden = client.put_json(f"/api/content/{own['id']}", {"title": "Stolen"}, headers=other_headers, status=404)
+    assert hidden.json == {"error": "Content not found"}  # a draft they cannot read is missing to them
     status_change = client.put_json(f"/api/content/{own['id']}", {"status": "published"}, headers=headers, status=403)
     assert status_change.json["error"] == "This transition requires the content.publish permission"
     assert content_row(own["id"]).title == "Still mine"
@@ -395,12 +395,18 @@ def test_authors_delete_and_restore_only_their_own_content(client, blog_collecti
     _, other_headers = make_user("author")
     own = create(client, headers, title="Mine").json["data"]
     theirs = create(client, other_headers, title="Theirs").json["data"]
+    hidden = client.delete(f"/api/content/{theirs['id']}", headers=headers, status=404)
+    assert hidden.json == {"error": "Content not found"}  # a draft they cannot read
+    _, editor = make_user("editor")
+    client.put_json(f"/api/content/{theirs['id']}", {"status": "published"}, headers=editor)
     refused = client.delete(f"/api/content/{theirs['id']}", headers=headers, status=403)
+    assert refused.json == {"error": "You may only change your own content"}  # published: they may read it
+    refused = client.put_json(f"/api/content/{theirs['id']}", {"title": "Stolen"}, headers=headers, status=403)
     assert refused.json == {"error": "You may only change your own content"}
     assert content_row(theirs["id"]).deleted_at is None
     assert client.delete(f"/api/content/{own['id']}", headers=headers).json["success"] is True
     assert content_row(own["id"]).deleted_at is not None
-    client.post(f"/api/content/{own['id']}/restore", headers=other_headers, status=403)
+    client.post(f"/api/content/{own['id']}/restore", headers=other_headers, status=404)
     assert client.post(f"/api/content/{own['id']}/restore", headers=headers).json["data"]["deleted_at"] is None
     # Purging stays with admins.
     client.delete(f"/api/content/{own['id']}?hard=true", headers=headers, status=403)

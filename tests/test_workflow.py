@@ -155,10 +155,11 @@ def test_author_cannot_submit_someone_elses_content(client, make_user, make_cont
     _, headers = make_user("author")
     item = make_content_row(owner)
 
-    resp = move(client, item, headers, "submit", status=403)
+    resp = move(client, item, headers, "submit", status=404)  # a draft they cannot read is missing to them
 
-    assert_envelope(resp, 403)
-    assert resp.json["error"] == "You may only move your own content through the workflow"
+    assert resp.json == {"error": "Content not found"}
+    for action in ("unpublish", "publish"):  # nor its state or the moves it allows
+        assert move(client, item, headers, action, status=404).json == {"error": "Content not found"}
     assert content_row(item.id)["workflow_state"] == "draft"
     assert history_rows(item.id) == [] and workflow_logs(item.id) == []
 
@@ -183,9 +184,11 @@ def test_viewer_can_do_nothing(client, make_user, make_content_row):
     item = make_content_row(author)
 
     for action in ("submit", "publish"):
-        assert_envelope(move(client, item, headers, action, status=403), 403)
+        assert_envelope(move(client, item, headers, action, status=404), 404)
     assert history_rows(item.id) == []
     published = make_content_row(author, state="published")
+    for action in ("unpublish", "archive"):
+        assert_envelope(move(client, published, headers, action, status=403), 403)
     assert client.get(f"/api/content/{published.id}/workflow", headers=headers).json["data"]["transitions"] == []
 
 

@@ -193,6 +193,8 @@ class HistoryResource:
 
 def _move(db, cache, req, content_id, **how):
     user = req.context.user
+    if not is_visible(Scope.of(user), content_id):
+        raise NotFound("Content not found")  # as reading it answers: no state or allowed moves of hidden items
     result = workflow.transition(db, content_id, user, request_id=req.context.request_id, **how)
     content_changed(cache)
     return {

@@ -67,7 +67,7 @@ from app.services.content.history import (
 )
 from app.services.content.locks import lock_row
 from app.services.content.prepare import expected_slug, prepare_fields, slug_is_given
-from app.services.content.query import get_item, item_of, item_statement
+from app.services.content.query import Scope, get_item, is_visible, item_of, item_statement
 from app.services.content.slugs import free_slug, slug_taken
 from app.services.content.workflow import transition
 from app.services.plugins import hooks
@@ -345,6 +345,8 @@ def purge(user, content_id):
 
 def _check_editable(user, content, expected_version):
     if not may_edit(user, content):
+        if not is_visible(Scope.of(user), content.id):
+            raise ContentNotFound("Content not found")  # as reading it answers: its existence stays hidden
         raise ContentForbidden("You may only change your own content")
     if expected_version is not None and expected_version != content.version_number:
         raise ContentConflict(
