@@ -208,8 +208,10 @@ def test_who_may_delete(client, people):
     client.delete(f"/api/media/{mine['id']}", status=401)
     client.delete(f"/api/media/{mine['id']}", headers=author, status=200)
     client.delete(f"/api/media/{theirs['id']}", headers=people["editor"][1], status=200)
-    # Restoring follows the same rule.
-    client.post(f"/api/media/{theirs['id']}/restore", headers=author, status=403)
+    # Restoring follows the same rule; someone else's trash is missing to an author, as reading it says.
+    assert client.post(f"/api/media/{theirs['id']}/restore", headers=author, status=404).json == {
+        "error": "File not found"}
+    client.get(f"/api/media/{theirs['id']}", headers=author, status=404)
     client.post(f"/api/media/{theirs['id']}/restore", headers=people["viewer"][1], status=403)
     client.post(f"/api/media/{mine['id']}/restore", headers=author, status=200)
     client.post("/api/media/missing/restore", headers=author, status=404)
@@ -230,8 +232,11 @@ def test_trash_lists_only_what_one_may_restore(client, people):
 def test_bulk_delete_mixed_results(client, env, people):
     own, own_deleted = put(client, people["author"], "own.png"), put(client, people["author"], "gone.png")
     other = put(client, people["author2"], "other.png")
+    hidden = put(client, people["author2"], "hidden.png")
+    client.delete(f"/api/media/{hidden['id']}", headers=people["author2"][1])  # their trash: missing to others
     client.delete(f"/api/media/{own_deleted['id']}", headers=people["author"][1])
-    body = client.post_json("/api/media/bulk-delete", {"fileIds": [own["id"], other["id"], "missing", own_deleted["id"], own["id"]]},
+    body = client.post_json("/api/media/bulk-delete",
+                            {"fileIds": [own["id"], other["id"], "missing", own_deleted["id"], own["id"], hidden["id"]]},
                             headers=people["author"][1]).json
     assert body["success"] is False
     assert body["deleted"] == [
@@ -241,11 +246,12 @@ def test_bulk_delete_mixed_results(client, env, people):
     assert body["errors"] == [
         {"fileId": other["id"], "error": "Permission denied"},
         {"fileId": "missing", "error": "File not found"},
+        {"fileId": hidden["id"], "error": "File not found"},
     ]
-    assert body["summary"] == {"total": 4, "successful": 2, "failed": 2}
+    assert body["summary"] == {"total": 5, "successful": 2, "failed": 3}
     assert Media.get_by_id(own["id"]).deleted_at is not None
     assert Media.get_by_id(other["id"]).deleted_at is None
-    assert len(bucket_keys(env)) == 6  # soft delete keeps every object (3 files, 3 thumbnails)
+    assert len(bucket_keys(env)) == 8  # soft delete keeps every object (4 files, 4 thumbnails)
     body = client.post_json("/api/media/bulk-delete", {"fileIds": [other["id"]]}, headers=people["editor"][1]).json
     assert body["success"] is True and body["summary"]["successful"] == 1
 

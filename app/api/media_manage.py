@@ -240,13 +240,24 @@ class MediaRestoreResource:
         if not may_delete_some(user):
             raise forbidden()
         row = find(media_id)
-        if row is None:
+        if row is None or not self._visible_to_deleter(user, row):
             raise not_found("File not found")
         if not can_delete(user, row):
             raise forbidden("You may only restore your own files")
         restored = self._library.restore(row)
         message = "File restored successfully" if restored else "File was not deleted"
         resp.media = {"success": True, "message": message, "file": to_record(row)}
+
+    def _visible_to_deleter(self, user, row):
+        return visible_to_deleter(user, row, self._library.is_published)
+
+
+def visible_to_deleter(user, row, is_published):
+    """Whether ``row`` exists for ``user`` as ``GET /api/media/{id}`` says: someone else's
+    trash, or a file they may not see, is "not found" to those who may not delete it."""
+    if can_delete(user, row):
+        return True
+    return row.deleted_at is None and visibility.may_see(user, row, is_published)
 
 
 class MediaPurgeResource:
@@ -283,7 +294,7 @@ class BulkDeleteResource:
         deleted, errors, to_delete = [], [], []
         for media_id in ids:
             row = rows.get(media_id)
-            if row is None:
+            if row is None or not visible_to_deleter(user, row, self._library.is_published):
                 errors.append({"fileId": media_id, "error": "File not found"})
             elif not can_delete(user, row):
                 errors.append({"fileId": media_id, "error": "Permission denied"})
