@@ -49,6 +49,22 @@ def test_whole_file_with_its_headers(client, env, stored):
     assert response.headers["Content-Disposition"].startswith('inline; filename="digits.txt"')
 
 
+def test_no_error_about_a_published_file_is_cached_for_a_year(client, env, stored, monkeypatch):
+    """A CDN keeping a 416, a 412, a 404 or a bucket's 503 for a year would hide the file."""
+    record, _ = stored
+    url = record["publicUrl"]
+    for headers, status in (({"Range": "bytes=100-"}, 416), ({"If-Match": '"other"'}, 412)):
+        response = client.get(url, headers=headers, status=status)
+        assert response.headers["Cache-Control"] == "no-store", status
+    head = client.head(url, headers={"If-Match": '"other"'}, status=412)
+    assert head.headers["Cache-Control"] == "no-store"
+    assert client.get(url, headers={"If-None-Match": client.get(url).headers["ETag"]}, status=304).headers[
+        "Cache-Control"] == IMMUTABLE  # a 304 is the file's answer
+    env.MEDIA_BUCKET.delete(record["r2_key"])  # the row names an object the bucket lost
+    for response in (client.get(url, status=404), client.head(url, status=404)):
+        assert response.headers["Cache-Control"] == "no-store"
+
+
 @pytest.mark.parametrize("header, status, start, end", [
     ("bytes=10-19", 206, 10, 19),
     ("bytes=95-", 206, 95, 99),

@@ -25,6 +25,7 @@ under a sandboxing Content-Security-Policy.
 
 import email.utils
 import logging
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import falcon
@@ -106,6 +107,10 @@ class FilesResource:
               others={206: "*/*", 304: None})
     def on_get(self, req, resp, key):
         resp.set_headers(CORS_HEADERS)
+        with _no_store_on_error(resp):
+            self._get(req, resp, key)
+
+    def _get(self, req, resp, key):
         row, is_thumbnail = self._locate(req, resp, key)
         bucket = self._library.bucket(req.context.env.MEDIA_BUCKET)
         headers = read_headers(req)
@@ -134,6 +139,10 @@ class FilesResource:
     @describe("A media file's headers", media_type=None, others={304: None, 412: None})
     def on_head(self, req, resp, key):
         resp.set_headers(CORS_HEADERS)
+        with _no_store_on_error(resp):
+            self._head_answer(req, resp, key)
+
+    def _head_answer(self, req, resp, key):
         row, is_thumbnail = self._locate(req, resp, key)
         headers = read_headers(req)
         obj = self._head(self._library.bucket(req.context.env.MEDIA_BUCKET), key)
@@ -222,6 +231,17 @@ class FilesResource:
             resp.set_header("Content-Range", f"bytes {offset}-{offset + length - 1}/{obj.size}")
         resp.content_length = length
         resp.stream = obj.body
+
+
+@contextmanager
+def _no_store_on_error(resp):
+    """Any error answer is ``no-store``: the year-long cache of a published file's answer
+    (set once the file is found) must not keep a 404, 412, 416 or a bucket's 503 at a CDN."""
+    try:
+        yield
+    except Exception:
+        resp.set_header("Cache-Control", "no-store")
+        raise
 
 
 def register(routes):
