@@ -108,6 +108,20 @@ def test_the_team_gets_drafts_files_privately(client, library):
         assert response.body == samples.png((400, 300))
 
 
+def test_an_api_token_reads_its_owners_unpublished_files_only_with_media_read(client, library):
+    record = library["files"]["draft"]
+
+    def token(permissions):
+        created = client.post_json("/api/tokens", {"name": "t", "permissions": permissions},
+                                   headers=library["author"], status=201).json["data"]
+        return {"Authorization": f"Bearer {created['token']}"}
+
+    for permissions in ([], ["content.read"]):
+        client.get(record["publicUrl"], headers=token(permissions), status=404)
+        client.head(record["publicUrl"], headers=token(permissions), status=404)
+    assert client.get(record["publicUrl"], headers=token(["media.read"])).body == samples.png((400, 300))
+
+
 def test_publishing_and_unpublishing_content_changes_who_gets_its_files(client, library):
     record = library["files"]["draft"]
     draft = library["content"]["draft"]

@@ -26,6 +26,7 @@ from app.db.database import is_postgres
 from app.db.models import Collection, Content, Media, database
 
 LIBRARY_PERMISSION = "media.upload"
+READ_PERMISSION = "media.read"  # without it (an API token scoped to other things) one's own uploads are not read
 
 
 def sees_whole_library(user):
@@ -63,8 +64,11 @@ def is_published(media_id):
 
 
 def team_or_uploader(user, row):
-    """Whether ``user`` sees media ``row`` whether or not it is published."""
-    return sees_whole_library(user) or (user is not None and row.uploaded_by_id == user.id)
+    """Whether ``user`` sees media ``row`` whether or not it is published: the team, and the
+    uploader while their credential grants reading media (a narrowly scoped API token does not)."""
+    if sees_whole_library(user):
+        return True
+    return user is not None and row.uploaded_by_id == user.id and user.can(READ_PERMISSION)
 
 
 def may_see(user, row, published=None):
