@@ -55,6 +55,7 @@ def test_list_filters(client, people):
     pdf = put(client, who, "report.pdf", samples.pdf(), caption="Quarterly 100% numbers")
     txt = put(client, who, "notes_1.txt", b"notes", folder="trips")
     wav = put(client, who, "sound.wav", samples.wav())
+    accented = put(client, who, "ÜBER Éclair.txt", b"x", alt="Straße")
     headers = people["author2"][1]  # the editorial team sees the whole library
 
     def listed(query):
@@ -62,7 +63,7 @@ def test_list_filters(client, people):
 
     assert listed("folder=trips") == {png["id"], txt["id"]}
     assert listed("type=image") == {png["id"]}
-    assert listed("type=document") == {pdf["id"], txt["id"]}
+    assert listed("type=document") == {pdf["id"], txt["id"], accented["id"]}
     assert listed("type=audio") == {wav["id"]}
     assert listed("type=video") == set()
     assert listed("type=application/pdf") == {pdf["id"]}
@@ -73,6 +74,9 @@ def test_list_filters(client, people):
     assert listed("search=s_1") == {txt["id"]}  # _ is literal too
     assert listed("search=e_") == set()  # as a wildcard, "e_" would match "report"
     assert listed("folder=trips&type=image&search=holiday") == {png["id"]}
+    # Every letter's case folds, on SQLite as on PostgreSQL.
+    for query in ("über", "ÜBER", "éclair", "ÉCLAIR", "straße", "STRAẞE"):
+        assert listed(f"search={query}") == {accented["id"]}, query
 
 
 @pytest.mark.parametrize("query", ["type=spreadsheet", "sort=random", "limit=0", "limit=101", "page=0", "page=x"])

@@ -35,6 +35,7 @@ from peewee import JOIN, SQL, Case, Cast, Column, EnclosedNodeList, Expression, 
 from app.db.database import is_postgres
 from app.db.derived import FTS_TABLE, PG_SEARCH_FUNCTION
 from app.db.models import Content, database
+from app.db.text_match import contains_any_case
 from app.services.content.fields import COLUMNS, INT, SCORE, TIME
 from app.services.content.filters import Group
 from app.services.content.search import fts5_query, parse_search, tsquery
@@ -54,7 +55,6 @@ SQLITE_TYPES = {
 # Text columns ordered (and range-compared) by code point on PostgreSQL too.
 COLLATED_COLUMNS = frozenset({"title", "slug", "status", "meta_title", "meta_description"})
 BOUNDED_COLUMNS = frozenset({"title"})
-FOLD_FUNCTION = "sonicpy_lower"
 # SQLite search plans (``SqlBuilder.search``), by how many rows of the full-text index match:
 # reading the matches costs about one row lookup each, testing the list's rows in order
 # about one index lookup each (some 50 times a lookup) until a page is full.
@@ -85,10 +85,6 @@ def _sqlite_search_plan(match):
 def is_plain_text(value):
     """True for a string SQLite's ``json_extract`` gives only for a JSON string (see ``_equals``)."""
     return isinstance(value, str) and not value.startswith(("[", "{"))
-
-
-def _lower(text):
-    return text.lower() if isinstance(text, str) else text
 
 
 def balanced(parts, combine):
@@ -306,17 +302,12 @@ class SqlBuilder:
         return target.is_null(False) & (target != "")
 
     def like(self, target, text):
-        """``target`` contains ``text``, case-insensitively (every letter), with %, _ and \\ escaped."""
-        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        if self.postgres:
-            return NodeList((target, SQL("ILIKE"), self.bind(f"%{escaped}%"), SQL("ESCAPE '\\'")))
-        # LIKE folds ASCII letters only: register Unicode folding on this thread's connection
-        # (a cheap call; connections are per thread and opened lazily). Every list with a
-        # LIKE builds this condition (its value is bound here), so it is registered before
-        # the statement runs, stored or not.
-        database.obj.connection().create_function(FOLD_FUNCTION, 1, _lower, deterministic=True)
-        folded = getattr(fn, FOLD_FUNCTION)(target)
-        return NodeList((folded, SQL("LIKE"), self.bind(f"%{escaped.lower()}%"), SQL("ESCAPE '\\'")))
+        """``target`` contains ``text``, case-insensitively (every letter), with %, _ and \\ escaped.
+
+        Every list with a LIKE builds this condition (its value is bound here), so SQLite's
+        folding function is registered before the statement runs, stored or not.
+        """
+        return contains_any_case(target, text, self.bind)
 
     def search(self, text, counting=False):
         """``search=``: the item's title or string values of ``data`` hold the query's terms

@@ -13,6 +13,7 @@ import peewee
 
 from app.db.database import is_postgres
 from app.db.models import Media, database, now_ms
+from app.db.text_match import contains_any_case
 from app.services.media.visibility import published_condition
 
 MAX_ID_LENGTH = 64
@@ -65,10 +66,10 @@ def _conditions(filters):
     if filters.type_prefixes:
         conditions.append(reduce(operator.or_, [Media.mime_type.startswith(p) for p in filters.type_prefixes]))
     if filters.search:
-        # contains() escapes % and _ itself, so they match literally.
+        # In any case, every letter's (SQLite's LIKE folds ASCII only); % and _ match themselves.
         conditions.append(
-            Media.original_name.contains(filters.search) | Media.alt.contains(filters.search)
-            | Media.caption.contains(filters.search)
+            contains_any_case(Media.original_name, filters.search) | contains_any_case(Media.alt, filters.search)
+            | contains_any_case(Media.caption, filters.search)
         )
     return conditions
 
