@@ -121,8 +121,8 @@ class MediaLibrary:
     def check_type(self, spooled):
         """Refuse a file of a type the core-media settings leave out (UnsupportedType, 415)."""
         policy = self._policy()
-        if getattr(policy, "allowed_types", None) is None:
-            return
+        if getattr(policy, "allowed_types", None) is None or spooled.size == 0:
+            return  # an empty file has no type: the store refuses it as empty (422)
         kind = sniff.detect(spooled.head, spooled.is_text)
         if kind is not None and not policy.allows(kind.mime):  # unrecognised: the store refuses it
             raise UnsupportedType("Unsupported file type",
