@@ -98,22 +98,47 @@ def assert_refused_at_once(response):
     assert response.headers["Retry-After"] == str(response.json["details"]["retry_after"])
 
 
+class Downloads:
+    """Downloads of ``record`` as admin in threads of their own; ``results`` holds their statuses."""
+
+    def __init__(self, store, record):
+        self.store, self.record = store, record
+        self.results, self.threads = [], []
+
+    def start(self, count=1):
+        for _ in range(count):
+            thread = threading.Thread(target=self._download)
+            thread.start()
+            self.threads.append(thread)
+        return self.threads[-count:]
+
+    def use_up_the_limit(self):
+        """Start ``LIMIT`` downloads and wait until the (frozen) store holds them all; the calls before them."""
+        before = len(self.store.calls())
+        self.start(LIMIT)
+        wait_until(lambda: len(self.store.calls()) == before + LIMIT, "the downloads to reach the store")
+        return before
+
+    def join(self):
+        for thread in self.threads:
+            thread.join(HANGING_READ_TIMEOUT)
+
+    def _download(self):
+        response = self.store.client.get(self.record["publicUrl"], expect_errors=True, headers=self.store.admin)
+        self.results.append(response.status_int)
+
+
 def test_past_the_limit_media_requests_answer_503_at_once_and_other_routes_still_answer(hanging_store):
     store = hanging_store
     client, admin = store.client, store.admin
     record = upload(client, admin, "a.png", samples.png((400, 300))).json["file"]
-    results = []
-
-    def download():
-        results.append(client.get(record["publicUrl"], expect_errors=True, headers=admin).status_int)
+    downloads = Downloads(store, record)
+    results = downloads.results
 
     with frozen(store.server):
-        before = len(store.calls())
-        stuck = [threading.Thread(target=download) for _ in range(LIMIT)]
-        for thread in stuck:
-            thread.start()
         # Both downloads are in the store's hands: the per-worker limit is used up.
-        wait_until(lambda: len(store.calls()) == before + LIMIT, "the downloads to reach the store")
+        before = downloads.use_up_the_limit()
+        stuck = downloads.threads
         assert [method for method, _ in store.calls()[before:]] == ["GET"] * LIMIT
 
         assert_refused_at_once(client.get(record["publicUrl"], expect_errors=True, headers=admin))
@@ -145,25 +170,15 @@ def test_past_the_limit_a_call_waits_for_a_slot_and_is_served(patient_store):
     store = patient_store
     client, admin = store.client, store.admin
     record = upload(client, admin, "a.png", samples.png()).json["file"]
-    results = []
-
-    def download():
-        results.append(client.get(record["publicUrl"], expect_errors=True, headers=admin).status_int)
+    downloads = Downloads(store, record)
 
     with frozen(store.server):
-        before = len(store.calls())
-        threads = [threading.Thread(target=download) for _ in range(LIMIT)]
-        for thread in threads:
-            thread.start()
-        wait_until(lambda: len(store.calls()) == before + LIMIT, "the downloads to reach the store")
-        waiting = threading.Thread(target=download)
-        waiting.start()
-        threads.append(waiting)
+        before = downloads.use_up_the_limit()
+        [waiting] = downloads.start()
         waiting.join(0.5)  # refused at once, it would have answered by now
-        assert results == [] and len(store.calls()) == before + LIMIT, "the third waits for a slot"
-    for thread in threads:
-        thread.join(HANGING_READ_TIMEOUT)
-    assert results == [200] * (LIMIT + 1)
+        assert downloads.results == [] and len(store.calls()) == before + LIMIT, "the third waits for a slot"
+    downloads.join()
+    assert downloads.results == [200] * (LIMIT + 1)
     assert len(store.calls()) == before + LIMIT + 1
 
 
