@@ -105,23 +105,20 @@ def nothing_to_update():
     return bad_request("No fields to update")
 
 
-
 def invalid_param(name, message, **extra):
     """400 for query parameter ``name``, in the one shape every route answers with:
     ``{"error": "Invalid query parameters", "details": [{"parameter", "message", ...extra}]}``."""
     return bad_request(INVALID_PARAMETERS, [{"parameter": name, "message": message, **extra}])
 
 
-_FALCON_PARAM = re.compile(r'^The "(?P<name>.*)" parameter is (?:invalid\. (?P<message>.*)|(?P<required>required)\.)$',
+_PARAM_ERROR = re.compile(r'^The "(?P<name>.*)" parameter is (?:invalid\. (?P<message>.*)|(?P<required>required)\.)$',
                            re.DOTALL)
 
 
 def _falcon_param_error(ex):
     """The envelope of Falcon's ``HTTPInvalidParam``/``HTTPMissingParam`` (raised by
     ``req.get_param_as_int`` and the like) in the shape of ``invalid_param``."""
-    found = _FALCON_PARAM.match(ex.description or "")
-    if found is None:
-        return None
+    found = _PARAM_ERROR.match(ex.description)
     message = "is required" if found["required"] else found["message"].rstrip(".")
     message = re.sub(r"^The value ", "", message)
     return {"error": INVALID_PARAMETERS, "details": [{"parameter": found["name"], "message": message}]}
@@ -132,17 +129,17 @@ def field_error(field, message):
     return unprocessable("Validation failed", [{"field": field, "message": message}])
 
 
-def require_json(req, absent_ok=False):
-    """415 unless the body is declared JSON (or, with ``absent_ok``, declared as nothing).
+def require_json(req):
+    """415 unless the body is declared JSON (``Content-Type: application/json``).
 
-    A page on any site can send an HTML form (URL-encoded, multipart or text/plain) across
-    origins without a CORS preflight, carrying the visitor's cookies; a JSON body cannot be
-    sent that way. So a JSON route refuses a form body rather than read it, and no form on
-    another site can make a signed-in visitor's browser write through the API. A body with
-    no type at all is read as JSON (Falcon's default), as clients that omit the header expect.
+    A page on any site can send an HTML form (URL-encoded, multipart or text/plain), or a
+    fetch of an untyped body, across origins without a CORS preflight, carrying the
+    visitor's cookies; a body declared JSON cannot be sent that way. So a JSON route refuses
+    any other body rather than read it, and no page on another site can make a signed-in
+    visitor's browser write through the API.
     """
     declared = (req.content_type or "").split(";", 1)[0].strip().lower()
-    if declared != falcon.MEDIA_JSON and not (absent_ok and not declared):
+    if declared != falcon.MEDIA_JSON:
         raise APIError(
             falcon.HTTP_415, "Unsupported media type", f"this route takes a JSON body ({falcon.MEDIA_JSON})"
         )
@@ -165,7 +162,7 @@ def read_body(req, struct_type, max_bytes=MAX_JSON_BODY_BYTES, form_ok=False):
             an empty or malformed body.
     """
     if not (form_ok and req.content_type and req.content_type.startswith(falcon.MEDIA_URLENCODED)):
-        require_json(req, absent_ok=True)
+        require_json(req)
     if (req.content_length or 0) > max_bytes:
         raise payload_too_large(max_bytes)
     try:
@@ -296,7 +293,7 @@ def serialize_error(req, resp, ex):
     """Falcon's error serializer: every HTTPError becomes the envelope, as JSON."""
     if isinstance(ex, APIError):
         body = ex.to_dict()
-    elif isinstance(ex, falcon.HTTPInvalidParam | falcon.HTTPMissingParam) and _falcon_param_error(ex):
+    elif isinstance(ex, falcon.HTTPInvalidParam | falcon.HTTPMissingParam) and _PARAM_ERROR.match(ex.description or ""):
         body = _falcon_param_error(ex)
     else:
         body = {"error": _plain_title(ex)}
