@@ -240,16 +240,13 @@ class MediaRestoreResource:
         if not may_delete_some(user):
             raise forbidden()
         row = find(media_id)
-        if row is None or not self._visible_to_deleter(user, row):
+        if row is None or not visible_to_deleter(user, row, self._library.is_published):
             raise not_found("File not found")
         if not can_delete(user, row):
             raise forbidden("You may only restore your own files")
         restored = self._library.restore(row)
         message = "File restored successfully" if restored else "File was not deleted"
         resp.media = {"success": True, "message": message, "file": to_record(row)}
-
-    def _visible_to_deleter(self, user, row):
-        return visible_to_deleter(user, row, self._library.is_published)
 
 
 def visible_to_deleter(user, row, is_published):
