@@ -5,11 +5,13 @@ each replaces only ``access()``, the line written after every response, and keep
 gunicorn's error log as it is.
 
 Both record the method, the path, the status, the duration and the request id (the
-``X-Request-ID`` the app answers with, which its error log lines carry too). Set up before
-the app loads (in gunicorn's master, inherited by its workers), either tells the app's own
-``sonicpy.access`` line to stay off unless ``ACCESS_LOG`` asks for it: one line per request. The query
+``X-Request-ID`` the app answers with, which its error log lines carry too). The query
 string is left out on purpose: links such as ``/auth/accept-invitation?token=...`` carry
 secrets, and a log is no place for them.
+
+Set up before the app loads (in gunicorn's master, inherited by its workers), either
+tells the app to leave its own ``sonicpy.access`` line off unless ``ACCESS_LOG`` asks for
+it, so each request is one line.
 """
 
 import datetime
