@@ -4,7 +4,9 @@ import hashlib
 import hmac
 import http.server
 import json
+import socket
 import threading
+import time
 
 import pytest
 
@@ -26,9 +28,13 @@ MINUTE_MS = 60_000
 
 
 class Receiver:
-    """A local HTTP server recording each POST; it answers 500 to the first ``fail`` ones."""
+    """A local HTTP server recording each POST; it answers 500 to the first ``fail`` ones.
 
-    def __init__(self):
+    ``answer`` replaces the HTTP answer: ``"garbage"`` sends no status line, ``"trickle"``
+    sends its header lines a few tenths of a second apart for seconds on end.
+    """
+
+    def __init__(self, answer=None):
         self.received = []
         self.fail = 0
         receiver = self
@@ -37,6 +43,15 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.received.append((dict(self.headers), body))
+                if answer == "garbage":
+                    self.wfile.write(b"GARBAGE\r\n\r\n")
+                    return
+                if answer == "trickle":
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                    for n in range(30):
+                        time.sleep(0.3)
+                        self.wfile.write(f"X-Slow-{n}: x\r\n".encode())
+                    return
                 status = 500 if receiver.fail > 0 else 204
                 receiver.fail -= 1
                 self.send_response(status)
@@ -163,6 +178,68 @@ def test_gives_up_after_the_last_attempt(env, web, admin, receiver):
         run_scheduled(ScheduledEvent("* * * * *", now_ms() + hours * 3_600_000), env)
     row = WebhookDelivery.get_by_id(delivery_id)
     assert (row.status, row.attempts, row.next_attempt_at) == ("failed", webhooks.MAX_ATTEMPTS, None)
+
+
+@pytest.fixture
+def broken_receiver():
+    broken = Receiver(answer="garbage")
+    yield broken
+    broken.server.shutdown()
+
+
+def test_a_malformed_answer_is_a_failed_attempt_and_the_other_deliveries_still_go(env, web, admin, receiver,
+                                                                                  broken_receiver):
+    register(web, admin, broken_receiver.url, events=["content.created"])
+    register(web, admin, receiver.url, events=["content.created"])
+    web.post_json("/api/content", {"collectionId": create_collection("pages").id, "title": "A"}, headers=admin,
+                  status=201)
+    assert receiver.events() == ["content.created"]  # sent although the first endpoint's answer was garbage
+    [bad] = WebhookDelivery.select().where(WebhookDelivery.status == "pending")
+    assert bad.attempts == 1 and bad.last_error and bad.next_attempt_at is not None
+    for hours in range(1, webhooks.MAX_ATTEMPTS + 1):
+        report = run_scheduled(ScheduledEvent("* * * * *", now_ms() + hours * 3_600_000), env)
+        assert "error" not in report["retry_webhook_deliveries"]
+    bad = WebhookDelivery.get_by_id(bad.id)
+    assert (bad.status, bad.attempts) == ("failed", webhooks.MAX_ATTEMPTS)
+    assert len(broken_receiver.received) == webhooks.MAX_ATTEMPTS
+
+
+def test_an_attempt_gets_the_timeout_in_all_however_slowly_the_answer_trickles(env, admin, monkeypatch):
+    slow = Receiver(answer="trickle")
+    try:
+        monkeypatch.setattr(webhooks, "TIMEOUT_SECONDS", 1)
+        hook = webhooks.create_webhook(slow.url, ["*"], True)
+        [delivery] = webhooks.enqueue(webhooks.TEST_EVENT, {}, [hook.id])
+        assert webhooks.attempt(delivery.id, True) == "pending"
+        row = WebhookDelivery.get_by_id(delivery.id)
+        assert row.last_error == "no complete answer within 1 s"
+    finally:
+        slow.server.shutdown()
+
+
+def test_the_attempt_connects_to_the_address_that_was_checked(env, admin, receiver, monkeypatch):
+    """DNS rebinding: a name answering a public address to the check and loopback after."""
+    hook = webhooks.create_webhook(receiver.url, ["*"], True)
+    type(hook).update(url=receiver.url.replace("127.0.0.1", "rebind.example")).execute()
+    answers = iter(["93.184.216.34", "127.0.0.1", "127.0.0.1"])
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, **kw: [
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))])
+    dialed = []
+
+    def refuse(address, *args, **kwargs):
+        dialed.append(address)
+        raise ConnectionRefusedError("not in this test")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    [delivery] = webhooks.enqueue(webhooks.TEST_EVENT, {}, [hook.id])
+    webhooks.attempt(delivery.id, False)
+    assert [host for host, _ in dialed] == ["93.184.216.34"] and receiver.received == []
+
+
+@pytest.mark.parametrize("url", ["http://example.com:99999/x", "http://[::1/x"])
+def test_a_malformed_url_is_a_422(web, admin, url):
+    response = web.post_json("/admin/api/webhooks", {"url": url, "events": ["*"]}, headers=admin, status=422)
+    assert response.json["details"][0]["field"] == "url"
 
 
 def test_private_targets_are_refused_unless_allowed(env, admin, receiver):

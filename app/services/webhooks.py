@@ -14,8 +14,13 @@ A receiver recomputes it over the raw body and refuses old timestamps (replays).
 
 Targets: only http(s) URLs whose host resolves to public addresses; loopback, private,
 link-local and other reserved ranges are refused (at registration and again before each
-attempt, as DNS may change) unless ``WEBHOOKS_ALLOW_PRIVATE_TARGETS`` is set. Redirects are
-not followed, so a public endpoint cannot bounce a delivery to an internal one.
+attempt, as DNS may change) unless ``WEBHOOKS_ALLOW_PRIVATE_TARGETS`` is set. The attempt
+connects to the address that was checked (TLS still verifies the host's name), so a name
+that answers a public address to the check and a private one to the connection (DNS
+rebinding) reaches nothing internal. Redirects are not followed, so a public endpoint
+cannot bounce a delivery to an internal one. An attempt gets ``TIMEOUT_SECONDS`` in all,
+however slowly the receiver trickles its answer, and any answer that is not a 2xx
+(a malformed one included) is a failed attempt, retried like the others.
 
 Whether any endpoint is active is kept in the read cache (``any_active``, in the ``plugins``
 namespace: the endpoints are the webhooks plugin's configuration), so a content write with
@@ -28,15 +33,17 @@ active, the endpoints are read from the database for each event, as before: a de
 deactivated endpoint never gets another delivery.
 """
 
+import contextlib
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import logging
 import secrets
 import socket
+import ssl
+import threading
 import time
-import urllib.error
-import urllib.request
 from urllib.parse import urlsplit
 
 import msgspec
@@ -95,23 +102,32 @@ def sign(secret, timestamp, body):
 def check_target(url, allow_private):
     """Refuse a URL that is not http(s) or whose host resolves to a non-public address.
 
+    Returns:
+        ``(url parts, address)``: the address checked, which an attempt connects to (None
+        when private targets are allowed: the host's name is then resolved as usual).
+
     Raises:
         InvalidWebhook: naming ``url``.
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as ex:  # a port out of range, an unclosed [IPv6 literal
+        raise InvalidWebhook("url", f"is not a valid URL ({ex})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidWebhook("url", "must be an http or https URL")
     if allow_private:
-        return
+        return parts, None
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError):
         raise InvalidWebhook("url", f"host {parts.hostname} does not resolve") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global:
+    addresses = [info[4][0] for info in infos]
+    for text in addresses:
+        if not ipaddress.ip_address(text.split("%")[0]).is_global:
             raise InvalidWebhook("url", f"{parts.hostname} is a private or loopback address; "
                                         "WEBHOOKS_ALLOW_PRIVATE_TARGETS allows it")
+    return parts, addresses[0]
 
 
 def check_events(events):
@@ -349,35 +365,94 @@ def retry_due(now, allow_private):
         return {"paused": paused} if paused else {}
     outcome = {}
     for row in list(due):
-        status = attempt(row.id, allow_private, now)
+        try:
+            status = attempt(row.id, allow_private, now)
+        except Exception:  # one delivery's trouble never keeps the others from being sent
+            log.exception("webhook delivery %s could not be attempted", row.id)
+            status = "error"
         outcome[status] = outcome.get(status, 0) + 1
     return outcome
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None  # the 3xx is the answer: a delivery never follows it elsewhere
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
 def _post(webhook, delivery, allow_private):
-    """POST the delivery; ``(response status or None, error or None)``."""
+    """POST the delivery (no redirect followed); ``(response status or None, error or None)``."""
     body = msgspec.json.encode(delivery.payload)
     try:
-        check_target(webhook.url, allow_private)
+        parts, address = check_target(webhook.url, allow_private)
     except InvalidWebhook as ex:
         return None, ex.details[0]["message"]
-    request = urllib.request.Request(webhook.url, data=body, method="POST", headers={
+    headers = {
         "Content-Type": "application/json", "User-Agent": "sonicpy-webhooks/1",
         "X-Sonicpy-Event": delivery.event, "X-Sonicpy-Delivery": delivery.id,
         SIGNATURE_HEADER: sign(webhook.secret, int(time.time()), body),
-    })
+    }
+    connection = _PinnedConnection(parts, address)
+    # The whole exchange gets TIMEOUT_SECONDS: the socket's timeout bounds each read only,
+    # so a receiver sending a byte at a time could otherwise hold the attempt (and outlive
+    # its claim) indefinitely.
+    deadline = threading.Timer(TIMEOUT_SECONDS, connection.abort)
+    deadline.start()
     try:
-        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
-            return response.status, None
-    except urllib.error.HTTPError as ex:
-        return ex.code, f"HTTP {ex.code}"
-    except (urllib.error.URLError, OSError, ValueError) as ex:
-        return None, str(getattr(ex, "reason", ex))[:MAX_ERROR_CHARS]
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection.request("POST", path, body, headers)
+        status = connection.getresponse().status
+    except (OSError, http.client.HTTPException, ValueError) as ex:
+        status, error = None, (str(ex) or type(ex).__name__)[:MAX_ERROR_CHARS]
+    else:
+        error = None if 200 <= status < 300 else f"HTTP {status}"
+    finally:
+        deadline.cancel()
+        connection.close()
+    if connection.aborted:  # cut short, its headers may have seemed to end: no answer
+        return None, f"no complete answer within {TIMEOUT_SECONDS} s"
+    return status, error
+
+
+class _PinnedConnection:
+    """An HTTP(S) connection to ``address`` (the one ``check_target`` accepted) for the URL's
+    host: the Host header and TLS's name check are the host's; None connects by name."""
+
+    def __init__(self, parts, address):
+        https = parts.scheme == "https"
+        port = parts.port or (443 if https else 80)
+        if https:
+            self._http = _PinnedHTTPS(parts.hostname, port, address, TIMEOUT_SECONDS, ssl.create_default_context())
+        else:
+            self._http = _PinnedHTTP(parts.hostname, port, address, TIMEOUT_SECONDS)
+        self.aborted = False
+
+    def request(self, method, path, body, headers):
+        self._http.request(method, path, body, headers)
+
+    def getresponse(self):
+        return self._http.getresponse()
+
+    def abort(self):
+        """Cut the exchange short (from the deadline's thread): a read waiting returns at once."""
+        self.aborted = True
+        sock = self._http.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed: the exchange is over anyway
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self):
+        self._http.close()
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    def __init__(self, host, port, address, timeout):
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self):
+        self.sock = socket.create_connection((self._address or self.host, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, host, port, address, timeout, context):
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._address = address
+
+    def connect(self):
+        sock = socket.create_connection((self._address or self.host, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)

@@ -7,10 +7,14 @@ attempt; the cron handler retries the ones that failed (``retry_webhook_deliveri
 pending ones go out once it is active again) and hides its routes.
 """
 
+import logging
+
 from app.db.database import release_connection
 from app.db.models import database
 from app.services import webhooks
 from app.services.plugins import PluginInfo, hookimpl
+
+log = logging.getLogger("sonicpy.webhooks")
 
 NAME = webhooks.PLUGIN_NAME
 
@@ -105,7 +109,10 @@ class Webhooks:
         """Queue one delivery per endpoint wanting ``event`` and attempt each once."""
         try:
             for delivery in webhooks.enqueue(event, data, webhook_ids, cache=self.cache):
-                webhooks.attempt(delivery.id, self.allow_private)
+                try:
+                    webhooks.attempt(delivery.id, self.allow_private)
+                except Exception:  # the others are still attempted; the cron retries this one
+                    log.exception("webhook delivery %s could not be attempted", delivery.id)
         finally:
             db = database.obj
             if db is not None:
