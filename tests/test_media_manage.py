@@ -5,7 +5,7 @@ import pytest
 
 from app.db.models import Collection, Content, Media, bind_models
 from tests.fixtures import media as samples
-from tests.fixtures.app import client_for, env_with_copy
+from tests.fixtures.app import client_for, env_with_copy, settings_for_tests
 from tests.fixtures.media import bucket_keys, upload
 from tests.fixtures.s3 import create_bucket
 from tests.fixtures.users import bearer, create_user, token_for
@@ -273,6 +273,22 @@ def test_bulk_delete_fires_after_media_delete_for_each_file_it_deletes(env, peop
     # The file already in the trash was deleted earlier: its hook ran then, not again.
     assert sorted(sample_plugin.CALLS) == sorted([("after_media_delete", first["id"], False),
                                                   ("after_media_delete", second["id"], False)])
+
+
+def test_a_delete_that_lost_the_race_fires_no_second_after_media_delete(env, people):
+    from app.services.media import MediaLibrary
+    from tests.plugins import sample_plugin
+
+    client = client_for(env, plugins=("tests.plugins.sample_plugin",))
+    client.post("/admin/api/plugins/sample/activate", headers=people["admin"][1], status=200)
+    record = put(client, people["author"], "raced.png")
+    seen_live = Media.get_by_id(record["id"])  # as a second request loaded it, before the first deleted
+    sample_plugin.CALLS.clear()
+    client.delete(f"/api/media/{record['id']}", headers=people["author"][1], status=200)
+    library = MediaLibrary(settings_for_tests())
+    assert library.soft_delete(seen_live) is False
+    calls = list(sample_plugin.CALLS)
+    assert calls == [("after_media_delete", record["id"], False)]
 
 
 @pytest.mark.parametrize("payload", [{"fileIds": []}, {"fileIds": [f"id{i}" for i in range(51)]}, {"ids": ["x"]}, {"fileIds": "x"}])

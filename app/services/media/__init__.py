@@ -176,7 +176,8 @@ class MediaLibrary:
         """Soft-delete ``row``; see ``storage.soft_delete``."""
         done = storage.soft_delete(row)
         self.changed()
-        hooks.after("media_delete", media=row, purged=False)
+        if done:  # a concurrent delete that got there first has fired it already
+            hooks.after("media_delete", media=row, purged=False)
         return done
 
     def soft_delete_many(self, ids):
