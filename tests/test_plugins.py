@@ -224,6 +224,34 @@ def test_after_hook_that_raises_does_not_fail_the_write(workers, admin, pages, c
     assert failure and response.headers["X-Request-ID"] in failure[0].getMessage()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def plugin_env_on(request, tmp_path, migrated_template):
+    """``plugin_env`` on SQLite, and on a PostgreSQL database of its own."""
+    if request.param == "sqlite":
+        env = env_with_copy(tmp_path / "app", migrated_template, vars={"PLUGINS": SAMPLE})
+    else:
+        env = make_env(tmp_path / "app", database_url=request.getfixturevalue("fresh_postgres_url"),
+                       vars={"PLUGINS": SAMPLE})
+        migrate(env)
+    bind_models(env.DB.db)
+    sample_plugin.CALLS.clear()
+    yield env
+    env.DB.db.close()
+
+
+def test_a_before_hook_whose_sql_fails_is_logged_and_the_write_goes_on(plugin_env_on, caplog):
+    """On PostgreSQL a failed statement aborts the transaction: the hook runs in a savepoint."""
+    client = worker_client(plugin_env_on)
+    admin = bearer(token_for(create_user("admin")))
+    create_collection("pages")
+    activate(client, admin)
+    item_id = post_content(client, admin, "fine").json["data"]["id"]
+    with caplog.at_level(logging.ERROR, logger="sonicpy.plugins"):
+        response = client.put_json(f"/api/content/{item_id}", {"title": "broken sql"}, headers=admin, status=200)
+    assert response.json["data"]["title"] == "broken sql" and Content.get_by_id(item_id).title == "broken sql"
+    assert any("before_content_update failed" in r.getMessage() for r in caplog.records)
+
+
 def test_publish_hook_fires_for_a_workflow_move(workers, admin, pages):
     client = workers[0]
     activate(client, admin)
@@ -319,7 +347,7 @@ def check_registrations(env):
     first = worker_client(env)
     plugin = first.get("/admin/api/plugins/sample", headers=admin, status=200).json["data"]
     hooks = {hook["hook_name"]: hook for hook in plugin["hooks"]}
-    assert set(hooks) == {"before_content_create", "after_content_create", "after_content_update",
+    assert set(hooks) == {"before_content_create", "before_content_update", "after_content_create", "after_content_update",
                           "after_content_publish", "after_media_delete", "register_routes"}
     assert hooks["after_content_create"] == {"hook_name": "after_content_create", "priority": 10, "is_active": False,
                                              "handler_name": "tests.plugins.sample_plugin.after_content_create"}

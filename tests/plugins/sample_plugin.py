@@ -7,6 +7,7 @@ or ``Settings.plugins``), so no packaging is needed. ``CALLS`` records what its 
 import msgspec
 
 from app.api.access import access
+from app.db.models import database
 from app.services.plugins import HookVeto, PluginInfo, hookimpl
 
 CALLS = []
@@ -34,6 +35,12 @@ plugin_info = PluginInfo(
 def before_content_create(fields):
     if fields.get("title") == "vetoed":
         raise HookVeto(422, "The sample plugin refuses this title", {"field": "title"})
+
+
+@hookimpl
+def before_content_update(fields):
+    if fields.get("title") == "broken sql":  # a plugin's own query failing inside the write's transaction
+        database.obj.execute_sql("SELECT * FROM no_such_table")
 
 
 @hookimpl

@@ -11,7 +11,10 @@ Isolation, per implementation (each plugin's function is called on its own, so o
 failing plugin never stops the others):
 
 * a ``before`` hook may raise ``HookVeto``: it propagates and the write does not happen;
-  any other exception is logged with the request id and the write goes on;
+  any other exception is logged with the request id and the write goes on. Inside the
+  write's transaction each one runs in a savepoint of its own, so SQL of the hook that
+  fails (which leaves a PostgreSQL transaction aborted) is undone alone and the write's
+  own statements still run;
 * an ``after`` hook runs once the outermost transaction has committed (Peewee's
   ``after_commit``), never for a write rolled back; whatever it raises is logged with the
   request id and swallowed, so the write and its response stand.
@@ -26,6 +29,7 @@ kept until a plugin is registered or unregistered (``PluginManager.changes``), a
 no plugin implements returns at once.
 """
 
+import contextlib
 import contextvars
 import functools
 import logging
@@ -129,8 +133,9 @@ class HookRunner:
             if not self._is_active(impl.plugin_name):
                 continue
             try:
-                # Positionally, in the implementation's argument order, as pluggy itself calls it.
-                impl.function(*map(kwargs.get, names))
+                with _savepoint() if vetoable else contextlib.nullcontext():
+                    # Positionally, in the implementation's argument order, as pluggy itself calls it.
+                    impl.function(*map(kwargs.get, names))
             except HookVeto:
                 if vetoable:
                     raise
@@ -139,6 +144,14 @@ class HookRunner:
             except Exception:
                 log.exception("plugin %s: hook %s failed (request %s)", impl.plugin_name, hook_name,
                               _request_id(kwargs.get("ctx")))
+
+
+def _savepoint():
+    """A savepoint when a transaction is open (a ``before`` hook inside the write's), else nothing."""
+    db = database.obj
+    if db is not None and db.in_transaction():
+        return db.atomic()
+    return contextlib.nullcontext()
 
 
 class HookScope:
