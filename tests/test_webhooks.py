@@ -242,6 +242,19 @@ def test_a_malformed_url_is_a_422(web, admin, url):
     assert response.json["details"][0]["field"] == "url"
 
 
+def test_an_edit_that_takes_a_published_item_offline_says_so(web, admin, receiver):
+    """The review rule's move (an author's edit of a live item) is a workflow move like any other."""
+    author = bearer(token_for(create_user("author")))
+    create_collection("pages")
+    item_id = web.post_json("/api/content", {"collectionId": "pages", "title": "Mine"}, headers=author,
+                            status=201).json["data"]["id"]
+    web.post_json(f"/api/content/{item_id}/workflow", {"action": "publish"}, headers=admin, status=200)
+    register(web, admin, receiver.url, events=["*"])
+    web.put_json(f"/api/content/{item_id}", {"title": "Mine, edited"}, headers=author, status=200)
+    web.get(f"/api/content/{item_id}", status=404)  # offline until published again
+    assert sorted(receiver.events()) == ["content.unpublished", "content.updated", "content.workflow"]
+
+
 def test_private_targets_are_refused_unless_allowed(env, admin, receiver):
     strict = client_for_env(env)
     for url in (receiver.url, "http://10.1.2.3/x", "http://169.254.169.254/latest", "ftp://example.com/x"):

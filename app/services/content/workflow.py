@@ -274,7 +274,9 @@ def impose(db, content_id, user, target, action, *, comment=None, request_id=Non
     For the review rule (``app.services.content.review``) only: a change by someone who
     cannot publish takes an approved or published item back to review or draft, moves no
     workflow edge offers, since nobody may choose them. Recorded like any move (history
-    row with ``action``, log row); ``version_number`` is left to the edit that follows.
+    row with ``action``, log row, the ``after_content_workflow`` hooks and, out of
+    ``published``, ``after_content_unpublish``); ``version_number`` is left to the edit that
+    follows.
 
     Returns:
         TransitionResult.
@@ -287,7 +289,9 @@ def impose(db, content_id, user, target, action, *, comment=None, request_id=Non
         history = record_history(content, from_state, target, user.id, comment,
                                  {"action": action, "source": "review-rule"}, now)
         _write_log(content, action, from_state, target, user, comment, now, history, "review-rule", request_id)
-        return TransitionResult(load_content(content_id), history, action, from_state, target)
+        result = TransitionResult(load_content(content_id), history, action, from_state, target)
+        hooks.after_workflow_move(user, result.content, action, from_state, target)
+        return result
 
 
 def history_of(content_id):
