@@ -157,7 +157,7 @@ def test_a_request_reads_the_plugin_state_once(plugin_env, admin):
     assert len(reads) == 2
 
 
-@pytest.mark.parametrize("settings, field", [({"greeting": 5}, "settings"), ({"volume": 11}, "settings")])
+@pytest.mark.parametrize("settings, field", [({"greeting": 5}, "settings.greeting"), ({"volume": 11}, "settings.volume")])
 def test_settings_are_validated_against_the_plugin_schema(workers, admin, settings, field):
     response = workers[0].patch_json("/admin/api/plugins/sample", {"settings": settings}, headers=admin, status=422)
     assert response.json["details"][0]["field"] == field

@@ -27,7 +27,7 @@ import peewee
 from app.runtime.kv import KVError
 from app.runtime.r2 import R2Error
 from app.runtime.r2.guard import BucketUnavailable
-from app.services.errors import ErrorKind, ServiceError
+from app.services.errors import ErrorKind, ServiceError, validation_detail
 from app.services.plugins import HookVeto
 
 log = logging.getLogger("sonicpy.errors")
@@ -301,32 +301,6 @@ def serialize_error(req, resp, ex):
             body["details"] = ex.description
     resp.content_type = falcon.MEDIA_JSON
     resp.data = msgspec.json.encode(body)
-
-
-_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(.+)`$")
-_MISSING_FIELD = re.compile(r"^Object missing required field `(.+)`$")
-_AT = re.compile(r" - at (?:`key` in )?`\$\.?(.*)`$")
-
-
-def validation_detail(ex, prefix=""):
-    """``{"field", "message"}`` of a msgspec ValidationError; ``prefix`` is where the value sat.
-
-    msgspec says ``Expected `int`, got `str` - at `$.a.b[0]```; the detail says field
-    ``a.b[0]``. Unknown and missing fields name the field itself, not its parent object.
-    """
-    message = str(ex)
-    path = ""
-    found = _AT.search(message)
-    if found:
-        is_key = "`key` in" in found.group(0)
-        message, path = message[: found.start()], found.group(1)
-        message = f"Invalid key: {message}" if is_key else message
-    named = _UNKNOWN_FIELD.match(message) or _MISSING_FIELD.match(message)
-    if named:
-        path = f"{path}.{named.group(1)}" if path else named.group(1)
-    if prefix:
-        path = f"{prefix}.{path}" if path and not path.startswith("[") else f"{prefix}{path}"
-    return {"field": path or None, "message": message}
 
 
 def handle_validation_error(req, resp, ex, params):

@@ -7,6 +7,7 @@ subclass whose ``kind`` is not an ``ErrorKind`` fails when its module is importe
 a request first raises it.
 """
 
+import re
 from enum import StrEnum
 
 
@@ -50,3 +51,29 @@ class ServiceError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details
+
+
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(.+)`$")
+_MISSING_FIELD = re.compile(r"^Object missing required field `(.+)`$")
+_AT = re.compile(r" - at (?:`key` in )?`\$\.?(.*)`$")
+
+
+def validation_detail(ex, prefix=""):
+    """``{"field", "message"}`` of a msgspec ValidationError; ``prefix`` is where the value sat.
+
+    msgspec says ``Expected `int`, got `str` - at `$.a.b[0]```; the detail says field
+    ``a.b[0]``. Unknown and missing fields name the field itself, not its parent object.
+    """
+    message = str(ex)
+    path = ""
+    found = _AT.search(message)
+    if found:
+        is_key = "`key` in" in found.group(0)
+        message, path = message[: found.start()], found.group(1)
+        message = f"Invalid key: {message}" if is_key else message
+    named = _UNKNOWN_FIELD.match(message) or _MISSING_FIELD.match(message)
+    if named:
+        path = f"{path}.{named.group(1)}" if path else named.group(1)
+    if prefix:
+        path = f"{prefix}.{path}" if path and not path.startswith("[") else f"{prefix}{path}"
+    return {"field": path or None, "message": message}

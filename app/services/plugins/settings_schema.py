@@ -16,7 +16,7 @@ The dict form knows ``type`` (string, integer, number, boolean, array, object), 
 
 import msgspec
 
-from app.services.errors import INVALID, ServiceError
+from app.services.errors import INVALID, ServiceError, validation_detail
 
 _TYPES = {
     "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
@@ -47,8 +47,8 @@ def validate_settings(schema, settings):
         return settings
     try:
         return msgspec.to_builtins(msgspec.convert(settings, schema))
-    except msgspec.ValidationError as ex:
-        raise InvalidSettings("Validation failed", [{"field": "settings", "message": str(ex)}]) from None
+    except msgspec.ValidationError as ex:  # named as the dict schemas name their problems: settings.<key>
+        raise InvalidSettings("Validation failed", [validation_detail(ex, "settings")]) from None
 
 
 def _dict_problems(schema, settings):
