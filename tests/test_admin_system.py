@@ -1,5 +1,7 @@
 """The admin's permission matrix, plugins and logs pages, per role, on each backend."""
 
+import json
+
 import pytest
 import webtest
 
@@ -161,6 +163,19 @@ def test_the_settings_form_follows_the_schema_and_saves(browser, signed_in_as):
     stored = Plugin.get(Plugin.name == "request-logs").settings
     assert stored == {"exclude_paths": ["/health", "/admin/static/"], "sample_rate": 0.25}
     assert browser.get("/admin/api/plugins/request-logs", headers=JSON).json["data"]["settings"] == stored
+
+
+def test_a_nested_setting_is_edited_as_json(browser, signed_in_as):
+    """core-auth's ``registration`` is a nested object: shown as JSON, saved unchanged, changed as JSON."""
+    signed_in_as("admin")
+    form = browser.get("/admin/plugins/core-auth").forms["plugin-settings"]
+    assert json.loads(form["settings.registration"].value) == {"enabled": True, "defaultRole": "viewer"}
+    assert form.submit().status_int == 303
+    form = browser.get("/admin/plugins/core-auth").forms["plugin-settings"]
+    form["settings.registration"] = '{"enabled": false, "defaultRole": "viewer"}'
+    assert form.submit().status_int == 303
+    stored = Plugin.get(Plugin.name == "core-auth").settings["registration"]
+    assert stored == {"enabled": False, "defaultRole": "viewer"}
 
 
 def test_an_emptied_setting_goes_back_to_not_set(browser, signed_in_as):

@@ -35,9 +35,10 @@ def schema_properties(schema):
 
 
 def _kind(rule):
-    """The first non-null type of a property (``anyOf`` of optional values included)."""
+    """The first non-null type of a property (``anyOf`` of optional values included); a
+    ``$ref`` (a nested Struct, an object) counts as a type."""
     for option in rule.get("anyOf", [rule]):
-        if option.get("type") not in (None, "null"):
+        if option.get("type") not in (None, "null") or "$ref" in option:
             return option
     return rule
 
@@ -54,7 +55,7 @@ def control_of(rule):
         return "number"
     if kind == "array" and rule.get("items", {}).get("type") == "string":
         return "lines"
-    if kind in ("array", "object"):
+    if kind in ("array", "object") or "$ref" in rule:  # a nested Struct is an object, edited as JSON
         return "json"
     return "text"
 
