@@ -383,6 +383,9 @@ def test_a_stale_edit_shows_a_conflict_and_overwrites_nothing(browser, signed_in
     assert "Someone changed this item after you opened it" in response.text
     assert response.html.select_one("#f-title")["value"] == "My late change"
     assert Content.get_by_id(item.id).title == "Changed elsewhere"
+    # Saving the conflict page again is refused again: the other change is never overwritten unseen.
+    assert "Someone changed this item" in response.forms["content-form"].submit(status=409).text
+    assert Content.get_by_id(item.id).title == "Changed elsewhere"
 
 
 def test_authors_cannot_edit_others_items(browser, signed_in_as, posts):

@@ -252,6 +252,10 @@ class ContentEditPage:
                 raise
             shown = {**item, "title": fields["title"], "slug": one(form, "slug"), "data": fields["data"]}
             conflict = status_of(ex) == falcon.HTTP_409 and "version" in ex.message.lower()
+            if conflict:
+                # The typed values are shown with the version they were made on: saving them
+                # again is refused again, never a silent overwrite of the other change.
+                shown["version_number"] = version
             message = CONFLICT_MESSAGE if conflict else ex.message
             self.render(req, resp, found, shown, content, status_of(ex), errors_by_field(ex.details), message)
             return

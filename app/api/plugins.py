@@ -2,8 +2,9 @@
 
 All of it needs ``plugins.manage`` (admins). Settings are validated against the plugin's
 own schema (``PluginInfo.settings_schema``) and merged into what is stored: a PATCH names
-only the keys it changes. SonicJS's admin form posts to ``POST /admin/plugins/{name}/settings``
-(a JSON object or an HTML form of the settings); it has the same effect as the PATCH.
+only the keys it changes. SonicJS's admin posts to ``POST /admin/plugins/{name}/settings``
+(a JSON object of the settings, ``Content-Type: application/json``: an HTML form could be
+posted there from any site); it has the same effect as the PATCH.
 Every change reaches every worker on its next request (see ``app.services.plugins.registry``).
 ``GET /admin/api/plugins/{name}`` also lists the hooks the plugin implements and the routes it
 mounts, with their access rules (the ``plugin_hooks`` and ``plugin_routes`` rows).
