@@ -631,6 +631,28 @@ def test_an_unchanged_save_keeps_what_the_api_stored(browser, signed_in_as, post
     assert browser.get(edit_url(plain)).html.select_one('input[name="data.day"]')["type"] == "date"
 
 
+def as_a_browser_sends(form, *names):
+    """Every line break of these textareas as CRLF: what browsers post, whatever the text held."""
+    for name in names:
+        form[name] = form[name].value.replace("\r\n", "\n").replace("\n", "\r\n")
+
+
+def test_a_textareas_line_breaks_survive_the_browsers_crlf(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    data = {"title": "Lines", "excerpt": "one\ntwo", "body": "# H\n\npara\n"}
+    item = insert_content(editor, posts, title="Lines", data=data)
+    form = browser.get(edit_url(item)).forms["content-form"]
+    as_a_browser_sends(form, "data.excerpt", "data.body")
+    form.submit(status=303)
+    stored = Content.get_by_id(item.id)
+    assert (stored.data["excerpt"], stored.data["body"]) == ("one\ntwo", "# H\n\npara\n")
+    assert stored.version_number == item.version_number + 1  # saved, with nothing changed in it
+    form = browser.get(edit_url(item)).forms["content-form"]
+    form["data.excerpt"] = "three\r\nfour"
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data["excerpt"] == "three\nfour"
+
+
 def test_versions_diff_and_restore(browser, signed_in_as, posts):
     editor = signed_in_as("editor")
     form = browser.get("/admin/content/posts/new").forms["content-form"]

@@ -48,6 +48,13 @@ class BlockRow:
     inputs: list = field(default_factory=list)
 
 
+def textarea_text(raw, stored=None):
+    """A posted textarea's text with the line breaks it had: browsers send every one as
+    CRLF, so an unchanged save would otherwise turn each LF into CRLF. Text equal to
+    ``stored`` (posted back unchanged, whatever its breaks) is kept as it is."""
+    return raw if raw == stored else raw.replace("\r\n", "\n")
+
+
 def parse_number(text):
     """``text`` as an int or float; the text itself when it is neither (the service says why)."""
     for kind in (int, float):
@@ -145,7 +152,7 @@ def _property(control, raw):
     """The stored value of one posted block input (None: leave it out)."""
     if control == "checkbox":
         return raw is not None
-    text = (raw or "") if control == "textarea" else (raw or "").strip()
+    text = textarea_text(raw or "") if control == "textarea" else (raw or "").strip()
     if text == "":
         return None
     if control == "number":

@@ -15,6 +15,7 @@ service, and the same cache invalidation.
 import falcon
 import msgspec
 
+from app.admin.blocks import textarea_text
 from app.admin.field_builder import TYPES, attach_errors, blank_row, rows_from_form, rows_from_schema, schema_from_rows
 from app.admin.pages import one, read_form, redirect, search_of
 from app.api.access import access
@@ -46,7 +47,7 @@ def collection_or_404(name):
 
 def _posted(form):
     """``(name, display name, description or None, builder rows)`` of a posted editor form."""
-    description = one(form, "description").strip()
+    description = textarea_text(one(form, "description")).strip()
     return (one(form, "name").strip(), one(form, "display_name").strip(), description or None,
             rows_from_form(form))
 

@@ -19,7 +19,14 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from app.admin.blocks import LIST_ITEM_CONTROLS, block_rows_from_form, blocks_shown, list_from_form, parse_number
+from app.admin.blocks import (
+    LIST_ITEM_CONTROLS,
+    block_rows_from_form,
+    blocks_shown,
+    list_from_form,
+    parse_number,
+    textarea_text,
+)
 from app.services.content.validation import schema_properties
 
 TEXT_TYPES = frozenset({"string", "text", "email", "url", "slug", "color"})
@@ -218,7 +225,9 @@ def data_from_form(schema, form, current):
             data[name] = raw is not None
             continue
         text = raw or ""
-        if control not in TEXT_CONTROLS and text != _current_text(data, name):
+        if control in TEXT_CONTROLS:
+            text = textarea_text(text, _current_text(data, name))
+        elif text != _current_text(data, name):
             text = text.strip()  # what was typed is trimmed; a stored value posted back unchanged is kept
         if text == "":
             data.pop(name, None)

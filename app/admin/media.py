@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 import falcon
 
+from app.admin.blocks import textarea_text
 from app.admin.csrf import FIELD, HEADER
 from app.admin.pages import one, page_number, read_form, redirect, search_of, wants_html
 from app.api.access import access
@@ -241,7 +242,7 @@ class MediaFilePage:
         if not can_update(req.context.user, row):
             raise forbidden()
         form = read_form(req)
-        values = {name: one(form, name).strip() for name in ("name", "alt", "caption", "folder")}
+        values = {name: textarea_text(one(form, name)).strip() for name in ("name", "alt", "caption", "folder")}
         try:
             changes = {
                 "original_name": _clean_name(values["name"]),
