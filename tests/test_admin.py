@@ -653,6 +653,20 @@ def test_a_textareas_line_breaks_survive_the_browsers_crlf(browser, signed_in_as
     assert Content.get_by_id(item.id).data["excerpt"] == "three\nfour"
 
 
+def test_values_of_fields_the_schema_lost_are_shown_and_can_be_removed(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Old", data={"title": "Old", "line": "from before", "views": 3})
+    page = browser.get(edit_url(item))
+    assert "from before" in page.html.select_one("#leftovers").text
+    refused = page.forms["content-form"].submit(status=422)  # kept: the service refuses the unknown field
+    assert "not in the collection schema" in refused.html.select_one("#leftovers").text
+    form = refused.forms["content-form"]
+    form["drop"] = "line"
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data == {"title": "Old", "views": 3, "featured": False}
+    assert browser.get(edit_url(item)).html.select_one("#leftovers") is None
+
+
 def test_versions_diff_and_restore(browser, signed_in_as, posts):
     editor = signed_in_as("editor")
     form = browser.get("/admin/content/posts/new").forms["content-form"]

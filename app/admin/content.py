@@ -17,7 +17,7 @@ Permissions are the API's: each responder's ``@access`` rule and the services' o
 
 import falcon
 
-from app.admin.forms import data_from_form, errors_by_field, form_fields
+from app.admin.forms import data_from_form, errors_by_field, form_fields, leftover_fields
 from app.admin.pages import one, read_form, redirect, search_of
 from app.admin.picked import picked_values
 from app.api.access import access
@@ -223,6 +223,7 @@ class ContentEditPage:
         self._renderer.page(
             req, resp, "content_form.html", status=status, collection=collection, item=item, is_new=False,
             fields=controls_for(collection, item, errors, user), errors=errors or {}, message=message,
+            leftovers=leftover_fields(collection.schema, item["data"]),
             editable=user.can("content.update") and own_or_overseen and not deleted, deleted=deleted,
             can_delete=user.can("content.delete") and own_or_overseen, can_purge=user.can("content.purge"),
             can_schedule=user.can("content.publish") and not deleted,

@@ -51,6 +51,7 @@ CONTROLS = {
 TEXT_CONTROLS = frozenset({"textarea", "richtext"})
 # Item columns the form edits itself; a schema field of the same name mirrors the column.
 COLUMN_FIELDS = ("title", "slug")
+DROP_FIELD = "drop"  # the boxes of leftover values to remove (``leftover_fields``)
 FIELD_PREFIX = "data."
 
 
@@ -193,13 +194,27 @@ def _repeated(control, config, value):
     return {}
 
 
+def leftover_fields(schema, data):
+    """``[(name, value as JSON)]`` of ``data``'s values for fields ``schema`` no longer has
+    (renamed or removed since): the form has no control for them, and the service refuses
+    an item holding them, so the edit page lists them with a box to remove each."""
+    declared = schema_properties(schema) or {}
+    return [(name, json.dumps(value, ensure_ascii=False, indent=2)) for name, value in (data or {}).items()
+            if name not in declared and name not in COLUMN_FIELDS]
+
+
 def data_from_form(schema, form, current):
     """The ``data`` to save: ``current`` with every editable field of ``schema`` taken from ``form``.
 
     Empty inputs remove the field (so "not set" stays distinguishable from ``""``, and a
-    required field left empty gets the service's "is required").
+    required field left empty gets the service's "is required"). Leftover values of fields
+    the schema no longer has are removed when their ``drop`` box is ticked.
     """
     data = dict(current or {})
+    dropped = form.get(DROP_FIELD, [])
+    for name, _ in leftover_fields(schema, data):
+        if name in (dropped if isinstance(dropped, list) else [dropped]):
+            data.pop(name)
     for name, config in (schema_properties(schema) or {}).items():
         if name in COLUMN_FIELDS:
             data.pop(name, None)  # the service fills them from the item's title and slug
