@@ -162,7 +162,7 @@ class ContentNewPage:
             req, resp, "content_form.html", status=status, collection=collection, item=item, is_new=True,
             fields=controls_for(collection, item, errors, req.context.user), errors=errors or {}, message=message,
             editable=True, transitions=[], state=None, moved=None, saved=False, deleted=False, can_delete=False,
-            can_purge=False, can_schedule=False, schedules=[],
+            can_purge=False, can_schedule=False, schedules=[], leftovers=(),
         )
 
     @access("content.create")
