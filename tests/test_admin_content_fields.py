@@ -3,6 +3,7 @@ repeatable lists and blocks; each save checked in the database, each refusal on 
 
 import pytest
 
+from app.admin.pages import MAX_FORM_BYTES
 from app.db.models import Collection, Content, Media, now_ms
 from tests.fixtures.admin import csrf_headers
 from tests.fixtures.content import create_collection
@@ -104,6 +105,14 @@ def test_blocks_are_reordered_edited_and_removed(browser, signed_in_as, posts):
     assert data["scores"] == [2.5]
 
 
+def test_an_unchanged_save_keeps_a_block_textareas_leading_newline(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    sections = [{"blockType": "text", "heading": "H", "body": "\nlead"}]
+    item = insert_content(editor, posts, data={"sections": sections})
+    browser.get(f"/admin/content/posts/{item.id}").forms["content-form"].submit(status=303)
+    assert Content.get_by_id(item.id).data["sections"] == sections
+
+
 def test_invalid_picks_show_the_service_message(browser, signed_in_as, posts):
     editor = signed_in_as("editor")
     gone = media_row(editor, "gone.png", deleted_at=now_ms())
@@ -170,7 +179,7 @@ def test_markdown_preview_escapes_html(browser, signed_in_as, posts):
     assert 'href="javascript' not in response.text
     browser.post("/admin/preview/markdown?field=data.body", {"data.body": "x"}, headers={"HX-Request": "true"},
                  status=403)
-    for size in (200_001, 1024 * 1024 + 1):  # over the preview's bound, over any form's
+    for size in (200_001, MAX_FORM_BYTES + 1):  # over the preview's bound, over any form's
         browser.post("/admin/preview/markdown?field=data.body", {"data.body": "x" * size}, headers=headers,
                      status=413)
 

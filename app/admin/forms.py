@@ -237,7 +237,9 @@ def data_from_form(schema, form, current):
         if isinstance(raw, list):
             raw = raw[-1] if raw else None
         if control == "checkbox":
-            data[name] = raw is not None
+            if raw is not None or name in data:
+                data[name] = raw is not None
+            # else: unticked and never set stays not set, so an unchanged save adds nothing
             continue
         text = raw or ""
         if control in TEXT_CONTROLS:

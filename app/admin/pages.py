@@ -17,12 +17,15 @@ import falcon
 
 from app.admin.csrf import FIELD, HEADER, SAFE_METHODS
 from app.admin.forms import is_plain_date
+from app.api.content_write import MAX_BODY_BYTES
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ADMIN_PREFIX = "/admin"
 # JSON routes that live under /admin for SonicJS's sake; they keep the API's behaviour.
 API_PREFIX = "/admin/api/"
-MAX_FORM_BYTES = 1024 * 1024
+# An item the API accepts (up to its 2 MiB JSON body) must fit the admin's form too:
+# URL-encoding spends up to 3 bytes on each byte of text (%XX), so the form gets 3 times that.
+MAX_FORM_BYTES = 3 * MAX_BODY_BYTES
 HTML = "text/html; charset=utf-8"
 
 # No inline script or style anywhere: scripts and styles come from /admin/static only.
