@@ -137,7 +137,10 @@ def test_create_edit_publish_and_schedule_with_the_rich_controls(served_admin, c
     chromium.find_element(by().CSS_SELECTOR, "[data-md='bold'][data-md-for='f-data-body']").click()
     chromium.find_element(by().ID, "f-data-body-preview-button").click()
     wait.until(ec.presence_of_element_located((by().CSS_SELECTOR, "#f-data-body-preview strong")))
-    chromium.find_element(by().ID, "f-data-tags-1").send_keys("launch")
+    # The list's only row removed, "Add an item" still adds one.
+    chromium.find_element(by().CSS_SELECTOR, "#f-data-tags [data-repeat-row] [data-move='remove']").click()
+    chromium.find_element(by().CSS_SELECTOR, "#f-data-tags [data-list-add]").click()
+    chromium.switch_to.active_element.send_keys("launch")
     chromium.find_element(by().CSS_SELECTOR, "#f-data-tags [data-list-add]").click()
     chromium.switch_to.active_element.send_keys("news")
     Select(chromium.find_element(by().ID, "f-data-sections-add")).select_by_value("text")

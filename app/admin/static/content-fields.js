@@ -95,10 +95,24 @@
   }
 
   let added = 0;
+  // A blank row of each list, taken before any is removed: "Add an item" still has a row
+  // to copy once the list's last one is gone.
+  const blankRows = new WeakMap();
+  document.querySelectorAll("ol[data-repeat]").forEach((list) => {
+    const first = list.querySelector(":scope > [data-repeat-row]");
+    if (first) {
+      const blank = first.cloneNode(true);
+      blank.querySelector("input").value = "";
+      blankRows.set(list, blank);
+    }
+  });
 
   function addListItem(button) {
     const list = button.parentElement.querySelector("[data-repeat]");
-    const last = list.querySelector(":scope > [data-repeat-row]:last-child");
+    const last = list.querySelector(":scope > [data-repeat-row]:last-child") || blankRows.get(list);
+    if (!last) {
+      return;
+    }
     const copy = last.cloneNode(true);
     const input = copy.querySelector("input");
     const label = copy.querySelector("label");
