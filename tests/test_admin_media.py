@@ -145,6 +145,8 @@ def test_soft_delete_trash_and_restore(browser, signed_in_as):
     assert "other.png" not in browser.get("/admin/media").text
     trash = browser.get("/admin/media?trash=1")
     assert "Media trash" in trash.text and "other.png" in trash.text
+    # /files serves no trashed file: the trash shows an icon, not a broken image.
+    assert not trash.html.select("img[src^='/files/']")
     restore = next(f for f in trash.forms.values() if f.action == f"/admin/media/{row.id}/restore")
     assert restore.submit().status_int == 303
     assert Media.get_by_id(row.id).deleted_at is None
