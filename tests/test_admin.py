@@ -681,6 +681,18 @@ def test_an_item_as_large_as_the_api_takes_can_be_saved_in_the_admin(browser, si
     assert Content.get_by_id(item.id).data["body"] == body
 
 
+def test_the_seo_fields_are_edited_in_the_form(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Seen")
+    save(browser, item, meta_title="  Found by search ", meta_description="Line one\r\nline two")
+    stored = Content.get_by_id(item.id)
+    assert (stored.meta_title, stored.meta_description) == ("Found by search", "Line one\nline two")
+    form = browser.get(edit_url(item)).forms["content-form"]
+    assert form["meta_title"].value == "Found by search"
+    save(browser, item, meta_title="")
+    assert Content.get_by_id(item.id).meta_title is None and Content.get_by_id(item.id).meta_description
+
+
 def test_versions_diff_and_restore(browser, signed_in_as, posts):
     editor = signed_in_as("editor")
     form = browser.get("/admin/content/posts/new").forms["content-form"]

@@ -17,6 +17,7 @@ Permissions are the API's: each responder's ``@access`` rule and the services' o
 
 import falcon
 
+from app.admin.blocks import textarea_text
 from app.admin.forms import data_from_form, errors_by_field, form_fields, leftover_fields
 from app.admin.pages import one, read_form, redirect, search_of
 from app.admin.picked import picked_values
@@ -141,12 +142,24 @@ def controls_for(collection, item, errors, user):
     return form_fields(collection.schema, item["data"], errors, picked_values(collection.schema, item["data"], user))
 
 
-def posted_fields(collection, form, current_data):
-    """The service's fields (title, slug, data) from a posted form."""
-    fields = {"title": one(form, "title"), "data": data_from_form(collection.schema, form, current_data)}
+SEO_FIELDS = ("meta_title", "meta_description")
+
+
+def posted_fields(collection, form, current):
+    """The service's fields (title, slug, data, the SEO fields) from a posted form.
+
+    Args:
+        current: the item as stored (``{}`` for a new one): its data, and SEO values that a
+            form posting them back unchanged leaves as they are.
+    """
+    fields = {"title": one(form, "title"), "data": data_from_form(collection.schema, form, current.get("data"))}
     slug = one(form, "slug").strip()
     if slug:
         fields["slug"] = slug
+    for name in SEO_FIELDS:
+        raw = one(form, name, None)
+        if raw is not None and raw != (current.get(name) or ""):
+            fields[name] = textarea_text(raw).strip() or None
     return fields
 
 
@@ -241,7 +254,7 @@ class ContentEditPage:
     def on_post(self, req, resp, collection, id):
         found, item, content = self.load(req, collection, id)
         form = read_form(req)
-        fields = posted_fields(found, form, item["data"])
+        fields = posted_fields(found, form, item)
         version = one(form, "version_number")
         try:
             writes.update_content(
