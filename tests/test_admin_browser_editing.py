@@ -122,6 +122,20 @@ def test_create_a_collection_with_the_field_builder(served_admin, chromium):
     finish(chromium, audited, "admin-collection-builder")
 
 
+def test_a_failed_htmx_request_is_said_on_the_page(served_admin, chromium):
+    from selenium.webdriver.support import expected_conditions as ec
+
+    editor = create_user("editor", password_hash=hashed())
+    create_collection("posts", POSTS, display_name="Posts")
+    sign_in(chromium, served_admin, editor)
+    open_page(chromium, served_admin + "/admin/content/posts/new", "New item")
+    # Over the preview's bound: the server answers 413, which htmx does not swap in.
+    chromium.execute_script("document.getElementById('f-data-body').value = 'x'.repeat(200001)")
+    chromium.find_element(by().ID, "f-data-body-preview-button").click()
+    region = wait_for(chromium).until(ec.visibility_of_element_located((by().ID, "request-error")))
+    assert region.text == "That is too large to send."
+
+
 def test_create_edit_publish_and_schedule_with_the_rich_controls(served_admin, chromium):
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import Select

@@ -11,7 +11,7 @@ for HTML keep the API's JSON envelope.
 import functools
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import falcon
 
@@ -166,6 +166,14 @@ def one(form, name, default=""):
     return value
 
 
+def _current_page(req):
+    """The admin page an htmx request came from (its ``HX-Current-URL``), else the dashboard."""
+    parts = urlsplit(req.get_header("HX-Current-URL") or "")
+    if parts.path.startswith(ADMIN_PREFIX) and not parts.path.startswith("//"):
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+    return ADMIN_PREFIX
+
+
 class AdminPagesMiddleware:
     """Security headers, CSRF checks and HTML refusals for every admin page.
 
@@ -199,6 +207,12 @@ class AdminPagesMiddleware:
             return
         for name, value in SECURITY_HEADERS.items():
             resp.set_header(name, value)
+        if resp.status in (falcon.HTTP_401, 401) and req.get_header("HX-Request"):
+            # A fragment asked for by htmx (a picker, a preview) once the session has ended:
+            # the whole page goes to the sign-in form, instead of the form's page being
+            # swapped into the fragment's place.
+            resp.set_header("HX-Redirect", "/admin/login?next=" + quote(_current_page(req), safe=""))
+            return
         if (resp.content_type and resp.content_type.startswith(HTML)) or not wants_html(req):
             return
         if resp.status in (falcon.HTTP_401, 401) and req.method in SAFE_METHODS:
