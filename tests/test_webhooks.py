@@ -255,6 +255,19 @@ def test_an_edit_that_takes_a_published_item_offline_says_so(web, admin, receive
     assert sorted(receiver.events()) == ["content.unpublished", "content.updated", "content.workflow"]
 
 
+def test_purging_a_live_published_item_says_it_is_deleted_and_offline(web, admin, receiver):
+    item_id = publish(web, admin)
+    register(web, admin, receiver.url, events=["*"])
+    web.delete(f"/api/content/{item_id}?hard=true", headers=admin, status=200)
+    assert sorted(receiver.events()) == ["content.deleted", "content.unpublished"]
+    trashed = web.post_json("/api/content", {"collectionId": "pages", "title": "Trashed"}, headers=admin,
+                            status=201).json["data"]["id"]
+    web.delete(f"/api/content/{trashed}", headers=admin, status=200)
+    before = len(receiver.received)
+    web.delete(f"/api/content/{trashed}?hard=true", headers=admin, status=200)
+    assert len(receiver.received) == before  # its deletion was told when it went to the trash
+
+
 def test_private_targets_are_refused_unless_allowed(env, admin, receiver):
     strict = client_for_env(env)
     for url in (receiver.url, "http://10.1.2.3/x", "http://169.254.169.254/latest", "ftp://example.com/x"):

@@ -331,12 +331,25 @@ def restore_deleted(user, content_id):
 
 
 def purge(user, content_id):
-    """Delete content for good, with its versions, history and schedules. Returns its id."""
+    """Delete content for good, with its versions, history and schedules. Returns its id.
+
+    An item purged without going through the trash first is deleted as a soft delete
+    would be, hooks included (``before_content_delete`` may veto it; ``after_content_delete``
+    and, for a published item, ``after_content_unpublish`` follow): otherwise a published
+    page would vanish with no event at all. One purged from the trash had its delete hooks then.
+    """
     with database.atomic():
         content = load_for_write(content_id, include_deleted=True, lock=True)
+        live = content.deleted_at is None
+        if live:
+            hooks.before("content_delete", user=user, content=content)
         ContentVersion.delete().where(ContentVersion.content == content.id).execute()
         # workflow_history and scheduled_content rows go by ON DELETE CASCADE.
         Content.delete().where(Content.id == content.id).execute()
+        if live:
+            hooks.after("content_delete", user=user, content=content)
+            if content.status == "published":
+                hooks.after("content_unpublish", user=user, content=content)
     return content.id
 
 
