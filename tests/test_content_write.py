@@ -193,6 +193,22 @@ def test_inactive_collections_take_no_new_content(client, as_editor):
     assert response.json["details"] == [{"field": "collectionId", "message": "the collection is inactive"}]
 
 
+def test_an_authors_items_in_a_deactivated_collection_are_withdrawn_from_writes_too(
+        client, blog_collection, as_author, as_editor):
+    _, author = as_author
+    _, editor = as_editor
+    item = create(client, author, title="Mine").json["data"]
+    blog_collection.is_active = False
+    blog_collection.save()
+    for response in (client.get(f"/api/content/{item['id']}", headers=author, status=404),
+                     client.put_json(f"/api/content/{item['id']}", {"title": "Changed"}, headers=author, status=404),
+                     client.delete(f"/api/content/{item['id']}", headers=author, status=404)):
+        assert response.json == {"error": "Content not found"}
+    assert content_row(item["id"]).title == "Mine" and content_row(item["id"]).deleted_at is None
+    edited = client.put_json(f"/api/content/{item['id']}", {"title": "By the editor"}, headers=editor)
+    assert edited.json["data"]["title"] == "By the editor"  # editors and admins still work on it
+
+
 def test_featured_image_is_joined_and_must_be_live(client, blog_collection, as_editor):
     user, headers = as_editor
     image = add_media(user)

@@ -357,6 +357,10 @@ def purge(user, content_id):
 
 
 def _check_editable(user, content, expected_version):
+    if not content.collection.is_active and not Scope.of(user).see_all:
+        # A deactivated collection's items are withdrawn from all but editors and admins,
+        # for writes as for reads.
+        raise ContentNotFound("Content not found")
     if not may_edit(user, content):
         if not is_visible(Scope.of(user), content.id):
             raise ContentNotFound("Content not found")  # as reading it answers: its existence stays hidden
