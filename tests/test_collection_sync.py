@@ -373,6 +373,7 @@ def _field(**options):
 @pytest.mark.parametrize("raw, message", [
     (_config(name="Things"), "name: invalid collection name 'Things'"),
     (_config(name="has space"), "name: invalid collection name"),
+    (_config(name="a" * 65), "name: invalid collection name"),  # the API's 64 too
     (_config(name="new"), "name: 'new' is reserved: /admin/collections/new"),
     (_config(displayName=" "), "displayName: must not be empty"),
     (_config(displayName=3), "displayName: Expected `str`, got `int`"),

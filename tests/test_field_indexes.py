@@ -6,7 +6,7 @@ import json
 import pytest
 
 from app.services.collection_sync import sync_collections
-from app.services.field_indexes import existing_indexes
+from app.services.field_indexes import FILTER_PREFIX, NAME_BYTES, existing_indexes, index_name, sync_field_indexes
 
 pytestmark = pytest.mark.backends
 
@@ -57,3 +57,26 @@ def test_sync_follows_the_definition_files(tmp_path, app_client, env):
     report = sync_collections(folder, now=2000)
     assert existing_indexes(env.DB.db) == {"idx_content_sort_price"}
     assert report.notes == ["dropped index idx_content_field_price"]
+
+
+def test_fields_differing_only_in_case_or_past_postgresqls_name_length_get_indexes_of_their_own(app_client, make_user,
+                                                                                               env):
+    """SQLite compares index names without case and PostgreSQL cuts names at 63 bytes."""
+    _, admin = make_user("admin")
+    long_name, longer = "a" * 50, "a" * 50 + "b"
+    for name, field in (("c1", "Price"), ("c2", "price"), ("l1", long_name), ("l2", longer)):
+        body = {"name": name, "displayName": name, "schema": {"type": "object", "properties": {
+            field: {"type": "number", "indexed": True}}}}
+        app_client.post_json("/admin/api/collections", body, headers=admin, status=201)
+    names = existing_indexes(env.DB.db)
+    assert names == {index_name(FILTER_PREFIX, f) for f in ("Price", "price", long_name, longer)}
+    assert len(names) == 4 and all(len(n) <= NAME_BYTES for n in names)
+    assert sync_field_indexes(env.DB.db) == ([], [])  # nothing to rebuild on the next write
+
+
+def test_an_indexed_fields_name_is_at_most_64_characters(app_client, make_user):
+    _, admin = make_user("admin")
+    body = {"name": "wide", "displayName": "Wide", "schema": {"type": "object", "properties": {
+        "f" * 65: {"type": "string", "indexed": True}}}}
+    response = app_client.post_json("/admin/api/collections", body, headers=admin, status=422)
+    assert "at most 64 characters" in json.dumps(response.json["details"])

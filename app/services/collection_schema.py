@@ -44,11 +44,12 @@ FIELD_TYPES = frozenset({
 })
 CHOICE_TYPES = frozenset({"select", "multiselect", "radio"})
 MAX_PATTERN_LENGTH = 256
-NAME_PATTERN = re.compile(r"^[a-z0-9_-]+$")
+NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")  # the API's rule too: a file's name is no longer
 # Names the admin's own pages take: /admin/collections/new creates a collection, so a
 # collection named "new" could never be opened or edited there.
 RESERVED_NAMES = frozenset({"new"})
 FIELD_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_INDEXED_NAME = 64
 # Content columns a collection may sort, list or search by besides its own fields.
 CONTENT_COLUMNS = frozenset({"title", "slug", "status", "created_at", "updated_at", "published_at"})
 
@@ -262,7 +263,7 @@ def check_config(config):
     """Collection-level rules: the name, the display name, fields named by list/search/sort."""
     errors = []
     if not NAME_PATTERN.match(config.name):
-        errors.append(f"name: invalid collection name {config.name!r} (lowercase letters, digits, _ and - only)")
+        errors.append(f"name: invalid collection name {config.name!r} (1 to 64 lowercase letters, digits, _ and -)")
     elif config.name in RESERVED_NAMES:
         errors.append(f"name: {reserved_name_message(config.name)}")
     if not config.display_name.strip():
@@ -287,6 +288,9 @@ def check_schema(schema, path="schema"):
         errors.append(f"{path}.required: lists a field more than once")
     for name, field in schema.properties.items():
         errors += _nested_index_flags(field, f"{path}.properties.{name}")
+        if (field.indexed or field.sortable) and len(name) > MAX_INDEXED_NAME:
+            errors.append(f"{path}.properties.{name}: an indexed or sortable field's name takes at most "
+                          f"{MAX_INDEXED_NAME} characters (the longest a filter or sort can name)")
     return errors
 
 

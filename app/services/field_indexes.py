@@ -11,7 +11,10 @@ A top-level field of a collection schema may be declared
 
 The indexes are per field NAME, shared by every collection that declares it (the
 collection is the index's first column, so each collection's rows form their own run);
-they are named ``idx_content_field_<field>`` and ``idx_content_sort_<field>``. Their
+they are named ``idx_content_field_<field>`` and ``idx_content_sort_<field>`` (``index_name``:
+a field name with capitals, or too long for PostgreSQL's 63-byte names, gets a digest
+instead, since SQLite compares index names without case and PostgreSQL cuts long ones,
+so ``Price`` and ``price`` would share a name). Their
 expressions are rendered from the query builder itself (``SqlBuilder`` with the field
 declared), so a list writes exactly the expression the index holds and the planner uses it.
 
@@ -23,6 +26,7 @@ On a large table, creating an index (or counting a new field's values) takes as 
 reading the table once.
 """
 
+import hashlib
 import re
 
 from app.db.database import is_postgres
@@ -34,7 +38,20 @@ from app.services.content.sql import SqlBuilder
 
 FILTER_PREFIX = "idx_content_field_"
 SORT_PREFIX = "idx_content_sort_"
+NAME_BYTES = 63  # PostgreSQL's longest identifier
+DIGEST_CHARS = 10
 _ALIAS = re.compile(r'"t\d+"\.')
+
+
+def index_name(prefix, field):
+    """The name of ``field``'s index: ``prefix + field`` when that is lower case and fits
+    PostgreSQL's names; else the field lower-cased and cut, and a digest of its exact name."""
+    plain = prefix + field
+    if field == field.lower() and len(plain) <= NAME_BYTES:
+        return plain
+    digest = hashlib.sha256(field.encode()).hexdigest()[:DIGEST_CHARS]
+    head = field.lower()[: NAME_BYTES - len(prefix) - DIGEST_CHARS - 1]
+    return f"{prefix}{head}_{digest}"
 
 
 def _render(db, expression):
@@ -53,16 +70,18 @@ def index_statements(db, indexed, sortable):
     for name in sorted(indexed):
         builder = SqlBuilder(postgres, declared={name})
         value = _render(db, builder.value_expression(resolve_field(f"data.{name}", "index")))
-        statements[FILTER_PREFIX + name] = (
-            f'CREATE INDEX "{FILTER_PREFIX}{name}" ON content (collection_id, status, ({value}),'
+        index = index_name(FILTER_PREFIX, name)
+        statements[index] = (
+            f'CREATE INDEX "{index}" ON content (collection_id, status, ({value}),'
             f" published_at DESC{descending_last}, id DESC{descending_last}) WHERE deleted_at IS NULL")
     for name in sorted(sortable):
         builder = SqlBuilder(postgres, declared={name})
         field = resolve_field(f"data.{name}", "index")
         terms = [_render(db, builder.term(Term(field, part, False))) for part in DATA_PARTS]
         columns = ", ".join(f"({term}){ascending_first}" for term in terms)
-        statements[SORT_PREFIX + name] = (
-            f'CREATE INDEX "{SORT_PREFIX}{name}" ON content (collection_id, status, {columns},'
+        index = index_name(SORT_PREFIX, name)
+        statements[index] = (
+            f'CREATE INDEX "{index}" ON content (collection_id, status, {columns},'
             f" id{ascending_first}) WHERE deleted_at IS NULL")
     return statements
 
