@@ -294,10 +294,13 @@ def test_the_default_mailer_logs_the_link_for_the_operator(env, user_with_passwo
     assert "/admin/reset-password?token=" in record.getMessage()
 
 
-def test_reset_request_accepts_a_form_like_sonicjs(app_client, user_with_password, outbox):
+def test_reset_request_and_reset_accept_a_form_like_sonicjs(app_client, user_with_password, outbox):
     user_with_password(email="form@example.com")
     app_client.post("/auth/request-password-reset", {"email": "form@example.com"}, status=202)
-    assert len(outbox.tokens("password_reset")) == 1
+    [token] = outbox.tokens("password_reset")
+    form = {"token": token, "password": "a new form password", "confirm_password": "a new form password"}
+    app_client.post("/auth/reset-password", form, status=200)  # SonicJS's reset page posts this
+    login(app_client, "form@example.com", "a new form password")
 
 
 def test_reset_password_sets_the_password_once_and_ends_sessions(app_client, user_with_password, outbox):
