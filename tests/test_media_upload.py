@@ -415,6 +415,9 @@ def test_create_folder_validates_the_name(client, make_user):
     body = client.post_json("/api/media/create-folder", {"folderName": "../x"}, headers=headers, status=422).json
     assert body["error"] == "Invalid folder name"
     client.post_json("/api/media/create-folder", {"folder": "x"}, headers=headers, status=422)
+    for blank in ("", "   "):
+        refused = client.post_json("/api/media/create-folder", {"folderName": blank}, headers=headers, status=422)
+        assert refused.json["details"] == [{"field": "folderName", "message": "No folder name provided"}]
     _, viewer = make_user("viewer")
     client.post_json("/api/media/create-folder", {"folderName": "x"}, headers=viewer, status=403)
 

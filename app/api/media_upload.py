@@ -13,7 +13,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.describe import describe
-from app.api.errors import APIError, bad_request, read_body, unprocessable
+from app.api.errors import APIError, bad_request, field_error, read_body, unprocessable
 from app.api.schemas_admin import FileBody, FolderChecked, UploadResult
 from app.runtime.r2 import R2Error
 from app.services.media import FileTooLarge, MediaError, to_record, uploads
@@ -210,6 +210,8 @@ class CreateFolderResource:
     @describe("Check a folder name (folders are virtual)", body=CreateFolder, response=FolderChecked)
     def on_post(self, req, resp):
         body = read_body(req, CreateFolder)
+        if not body.folderName.strip():  # blank means "the default folder" elsewhere, not a folder to create
+            raise field_error("folderName", "No folder name provided")
         folder = self._library.check_folder(body.folderName)
         resp.media = {
             "success": True,
