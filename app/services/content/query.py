@@ -90,10 +90,6 @@ SCANNING_OPERATORS = frozenset({"like", "contains", "all"})
 STATUSES = ("draft", "published", "archived")
 RELEVANCE = Field("relevance", SCORE)
 ALL_STATUSES = ("all", "any")
-LIST_PARAMS = frozenset({
-    "limit", "offset", "page", "cursor", "sort", "where", "search", "fields", "status",
-    "include_deleted", "collection", "collection_id",
-})
 
 
 class NotPermitted(Exception):
@@ -177,9 +173,10 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
     for key, value in params.items():
         if "\x00" in key or any("\x00" in text for text in (value if isinstance(value, list) else [value])):
             fail(key, "NUL characters are not allowed")  # PostgreSQL cannot even compare them
-    unknown = sorted(key for key in params if key not in LIST_PARAMS and not key.startswith("filter"))
-    if unknown:
-        fail(unknown[0], f"unknown parameter; accepted: {', '.join(sorted(LIST_PARAMS))}, filter[field][op]")
+    # Parameters it does not know are left out, as SonicJS and every other list here do: a
+    # cache buster (``_=``), a tracking tag (``utm_source``) or a SonicJS client's ``order``
+    # must not fail the request. They are no part of the cache key either, so a cache
+    # buster still gets the cached answer.
     one = _single(params)
     # Callers who may read drafts get every status by default (deleted items stay out).
     statuses = _statuses(params.get("status"), ("published",) if scope.public_shape else None)
@@ -313,11 +310,13 @@ def _statuses(raw, default):
     values = []
     for chunk in raw if isinstance(raw, list) else [raw]:
         values += [part.strip() for part in chunk.split(",") if part.strip()]
+    if not values:  # ``status=`` names none: as if left out, as SonicJS reads it
+        return default
     if any(value in ALL_STATUSES for value in values):
         return None
     bad = [value for value in values if value not in STATUSES]
-    if bad or not values:
-        fail("status", f"unknown status {bad[0] if bad else ''!r}; use {', '.join(STATUSES)} or all")
+    if bad:
+        fail("status", f"unknown status {bad[0]!r}; use {', '.join(STATUSES)} or all")
     return tuple(sorted(set(values)))
 
 
