@@ -209,6 +209,25 @@ def test_an_authors_items_in_a_deactivated_collection_are_withdrawn_from_writes_
     assert edited.json["data"]["title"] == "By the editor"  # editors and admins still work on it
 
 
+def test_check_slug_says_whether_a_slug_is_free_as_sonicjs_does(client, blog_collection, as_author, make_user):
+    _, headers = as_author
+    item = create(client, headers, title="Taken", slug="taken").json["data"]
+
+    def check(**params):
+        return client.get("/api/content/check-slug", params, headers=headers).json
+
+    assert check(collectionId=blog_collection.id, slug="free") == {"available": True}
+    assert check(collectionId="blog", slug="Taken") == {  # by name too; read as a create stores it
+        "available": False, "message": "This URL slug is already in use in this collection"}
+    assert check(collectionId="blog", slug="taken", excludeId=item["id"]) == {"available": True}
+    refused = client.get("/api/content/check-slug", {"slug": "x"}, headers=headers, status=400)
+    assert refused.json["details"] == [{"parameter": "collectionId", "message": "is required"}]
+    client.get("/api/content/check-slug", {"collectionId": "nope", "slug": "x"}, headers=headers, status=404)
+    client.get("/api/content/check-slug", {"collectionId": "blog", "slug": "taken"}, status=401)
+    client.get("/api/content/check-slug", {"collectionId": "blog", "slug": "taken"},
+               headers=make_user("viewer")[1], status=403)
+
+
 def test_featured_image_is_joined_and_must_be_live(client, blog_collection, as_editor):
     user, headers = as_editor
     image = add_media(user)

@@ -9,6 +9,7 @@ same name, so other modules mounting ``/api/content/{id}/...`` use ``{id}`` too)
 
 * ``GET /api/content``, ``POST /api/content``
 * ``GET|PUT|DELETE /api/content/{id}`` (``DELETE ?hard=true`` purges)
+* ``GET /api/content/check-slug`` (SonicJS's; a literal segment, so Falcon prefers it to ``{id}``)
 * ``POST /api/content/{id}/restore``, ``DELETE /api/content/{id}/purge``
 * ``GET /api/content/{id}/versions``, ``GET .../versions/{n}``, ``POST .../versions/{n}/restore``
 * ``GET /api/collections/{name}/content``, ``GET /api/collections/{name}/content/{slug}``
@@ -22,6 +23,7 @@ from app.api.content_read import (
     ContentListReader,
 )
 from app.api.content_write import (
+    CheckSlugResource,
     ContentCreator,
     ContentItemWriter,
     PurgeResource,
@@ -47,6 +49,7 @@ def register(routes):
     """Mount the content routes."""
     cache = routes.services.cache
     routes.add("/api/content", ContentListResource(cache))
+    routes.add("/api/content/check-slug", CheckSlugResource())
     routes.add("/api/content/{id}", ContentItemResource(cache))
     routes.add("/api/content/{id}/restore", RestoreResource(cache))
     routes.add("/api/content/{id}/purge", PurgeResource(cache))

@@ -33,12 +33,13 @@ import msgspec
 
 from app.api.access import access
 from app.api.describe import IF_MATCH, Param, describe
-from app.api.errors import bad_request, forbidden, read_body
+from app.api.errors import bad_request, forbidden, invalid_param, not_found, read_body
 from app.api.schemas import One, SuccessOf
-from app.api.schemas_content import ContentItem, Removed
+from app.api.schemas_content import ContentItem, Removed, SlugAvailability
 from app.services.cache import Namespace, invalidate
 from app.services.content import writes
 from app.services.content.query import Scope, get_item
+from app.services.content.slugs import normalize_slug, slug_taken
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
@@ -199,6 +200,35 @@ class RestoreResource:
         writes.restore_deleted(req.context.user, id)
         invalidate(self._cache, Namespace.CONTENT)
         respond_item(req, resp, id)
+
+
+class CheckSlugResource:
+    """``GET /api/content/check-slug``: SonicJS's "is this slug free in that collection?".
+
+    SonicJS answers anyone; here it takes ``content.create`` (its editors' forms ask it), as a
+    slug held by a draft is no business of the public. The slug is read as a create would
+    store it (``normalize_slug``).
+    """
+
+    @access("content.create")
+    @describe(
+        "Whether a slug is free in a collection",
+        query=(Param("collectionId", str, "the collection's id or name"), Param("slug", str, "the slug to check"),
+               Param("excludeId", str, "an item whose own slug does not count")),
+        response=SlugAvailability,
+    )
+    def on_get(self, req, resp):
+        collection_ref, slug = req.get_param("collectionId"), req.get_param("slug")
+        for name, value in (("collectionId", collection_ref), ("slug", slug)):
+            if not value:
+                raise invalid_param(name, "is required")
+        collection = writes.find_collection(collection_ref)
+        if collection is None:
+            raise not_found("Collection not found")
+        if slug_taken(collection.id, normalize_slug(slug), req.get_param("excludeId")) is None:
+            resp.media = {"available": True}
+        else:
+            resp.media = {"available": False, "message": "This URL slug is already in use in this collection"}
 
 
 class PurgeResource:

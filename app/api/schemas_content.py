@@ -107,6 +107,13 @@ class ContentListItem(Closed):
     deleted_at: Ms | None | Unset = UNSET
 
 
+class SlugAvailability(Closed):
+    """SonicJS's check-slug answer: ``{available}``, with a ``message`` when it is taken."""
+
+    available: bool
+    message: str | Unset = UNSET
+
+
 class Removed(Closed):
     """What a delete removed: ``deleted_at`` after a soft delete, ``purged`` after a hard one."""
 
