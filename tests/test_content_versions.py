@@ -77,6 +77,21 @@ def test_a_restore_is_validated_against_the_current_schema(client, edited, as_au
     assert response.json["details"] == [{"field": "data.views", "message": "must be at least 5"}]
 
 
+def test_a_version_holding_a_field_the_schema_lost_is_restored_without_it(client, edited, as_author,
+                                                                         blog_collection):
+    _, headers = as_author
+    version_one = client.get(f"/api/content/{edited}/versions/1", headers=headers).json["data"]
+    assert "views" in version_one["data"]
+    schema = dict(blog_collection.schema)
+    schema["properties"] = {name: config for name, config in schema["properties"].items() if name != "views"}
+    schema["required"] = [name for name in schema.get("required", []) if name != "views"]
+    blog_collection.schema = schema
+    blog_collection.save()
+    restored = client.post(f"/api/content/{edited}/versions/1/restore", headers=headers).json["data"]
+    assert "views" not in restored["data"] and restored["title"] == "One"
+    assert client.get(f"/api/content/{edited}/versions/1", headers=headers).json["data"]["data"] == version_one["data"]
+
+
 def test_versions_are_for_editors_and_the_item_author(client, edited, make_user, as_editor):
     client.get(f"/api/content/{edited}/versions", status=401)
     _, viewer_headers = make_user("viewer")

@@ -69,6 +69,7 @@ from app.services.content.locks import lock_row
 from app.services.content.prepare import expected_slug, prepare_fields, slug_is_given
 from app.services.content.query import Scope, get_item, is_visible, item_of, item_statement
 from app.services.content.slugs import free_slug, slug_taken
+from app.services.content.validation import schema_properties
 from app.services.content.workflow import transition
 from app.services.plugins import hooks
 
@@ -300,7 +301,7 @@ def restore_version(user, content_id, version, expected_version=None):
             raise ContentNotFound("Version not found")
         saved = row.data if isinstance(row.data, dict) else {}
         fields = {name: saved.get(name) for name in RESTORED_FIELDS if name in saved}
-        fields.setdefault("data", {})
+        fields["data"] = _fields_the_schema_has(content.collection.schema, fields.get("data") or {})
         values = prepare_fields(content.collection, fields, content.id, current=content)
         if review.before_edit(database, content, user):
             content = load_for_write(content.id)
@@ -354,6 +355,16 @@ def purge(user, content_id):
 
 
 # ---------------------------------------------------------------- internals
+
+
+def _fields_the_schema_has(schema, data):
+    """``data`` without the values of top-level fields ``schema`` no longer declares (renamed
+    or removed since the version was saved): a version is restored as far as it still fits,
+    as it could never be otherwise (versions are not edited). The version keeps them."""
+    declared = schema_properties(schema)
+    if declared is None or not isinstance(data, dict):
+        return data
+    return {name: value for name, value in data.items() if name in declared}
 
 
 def _check_editable(user, content, expected_version):
