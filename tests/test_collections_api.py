@@ -65,6 +65,30 @@ def test_create_with_a_schema(app_client, make_user):
     assert app_client.get("/api/collections").json["data"][0]["schema"] == BLOG_SCHEMA
 
 
+def test_the_options_content_validation_knows_are_accepted_in_a_schema(app_client, make_user):
+    """``integer``, ``multiple`` and ``minItems``/``maxItems`` are validated on content: a schema may say them."""
+    _, admin = make_user("admin")
+    schema = {"type": "object", "properties": {
+        "title": {"type": "string"},
+        "n": {"type": "integer"},
+        "related": {"type": "reference", "collection": "lists", "multiple": True},
+        "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 2},
+    }}
+    body = {"name": "lists", "displayName": "Lists", "schema": schema}
+    stored = app_client.post_json("/admin/api/collections", body, headers=admin, status=201).json
+    assert stored["schema"]["properties"]["tags"]["minItems"] == 1
+
+    def create(data, status):
+        return app_client.post_json("/api/content", {"collectionId": "lists", "title": "T", "data": data},
+                                    headers=admin, status=status)
+
+    first = create({"n": 2, "tags": ["a"]}, 201).json["data"]["id"]
+    create({"n": 2, "tags": ["a"], "related": [first]}, 201)
+    for data, field in (({"n": 1.5, "tags": ["a"]}, "data.n"), ({"tags": ["a", "b", "c"]}, "data.tags"),
+                        ({"tags": ["a"], "related": first}, "data.related")):
+        assert create(data, 422).json["details"][0]["field"] == field
+
+
 def test_create_without_a_schema_gets_sonicjs_default(app_client, make_user):
     _, admin = make_user("admin")
     created = app_client.post_json(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 LIST_ITEM_CONTROLS = {
     "string": "text", "text": "text", "email": "text", "url": "text", "slug": "text", "color": "text",
-    "number": "number", "date": "date",
+    "number": "number", "integer": "number", "date": "date",
 }
 PROPERTY_CONTROLS = {
     **LIST_ITEM_CONTROLS, "textarea": "textarea", "richtext": "textarea", "markdown": "textarea",
@@ -79,7 +79,7 @@ def _values(raw):
 def list_from_form(form, key, config):
     """The items posted under ``key``, in order, empty inputs left out."""
     items = config.get("items") if isinstance(config.get("items"), dict) else {}
-    numeric = items.get("type") == "number"
+    numeric = items.get("type") in ("number", "integer")
     values = [value.strip() for value in _values(form.get(key)) if isinstance(value, str) and value.strip()]
     return [parse_number(value) for value in values] if numeric else values
 

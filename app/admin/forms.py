@@ -37,6 +37,7 @@ CONTROLS = {
     "textarea": "textarea",
     **dict.fromkeys(RICH_TEXT_TYPES, "richtext"),
     "number": "number",
+    "integer": "number",
     "boolean": "checkbox",
     "checkbox": "checkbox",
     "date": "date",

@@ -36,7 +36,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 FIELD_TYPES = frozenset({
-    "string", "number", "boolean", "date", "datetime", "email", "url", "richtext", "markdown",
+    "string", "number", "integer", "boolean", "date", "datetime", "email", "url", "richtext", "markdown",
     "json", "array", "object", "reference", "media", "select", "multiselect", "checkbox", "radio",
     "textarea", "slug", "color", "file",
     # Editor types SonicJS apps use although its union omits some, and the renderer's "text".
@@ -74,10 +74,13 @@ class FieldConfig(_Base):
     max: int | float | None = None
     min_length: NonNegative | None = None
     max_length: NonNegative | None = None
+    min_items: NonNegative | None = None  # arrays: how many items at least / at most
+    max_items: NonNegative | None = None
     pattern: str | None = None
     enum: list[str] | None = None
     enum_labels: list[str] | None = None
     collection: str | list[str] | None = None
+    multiple: bool | None = None  # reference, media, file, select: a list of them
     items: "FieldConfig | None" = None
     item_title: str | None = None
     properties: "dict[str, FieldConfig] | None" = None
