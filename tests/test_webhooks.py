@@ -5,6 +5,7 @@ import hmac
 import http.server
 import json
 import socket
+import ssl
 import threading
 import time
 
@@ -215,6 +216,50 @@ def test_an_attempt_gets_the_timeout_in_all_however_slowly_the_answer_trickles(e
         assert row.last_error == "no complete answer within 1 s"
     finally:
         slow.server.shutdown()
+
+
+def test_an_https_attempt_is_cut_at_the_timeout_even_when_the_handshake_ends_past_it(env, admin, tls_files,
+                                                                                     monkeypatch):
+    """A slow connect plus a slow handshake outlast the deadline: the answer must still be cut."""
+    cert, key = tls_files
+    monkeypatch.setattr(webhooks, "TIMEOUT_SECONDS", 1)
+    trusting = ssl.create_default_context
+    monkeypatch.setattr(webhooks.ssl, "create_default_context", lambda: trusting(cafile=str(cert)))
+    connect = socket.create_connection
+
+    def distant(*args, **kwargs):  # half the budget spent reaching the receiver
+        time.sleep(0.5)
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", distant)
+    listener = socket.create_server(("127.0.0.1", 0))
+    outcome = []
+
+    def trickling_receiver():
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(cert), str(key))
+        raw, _ = listener.accept()
+        time.sleep(0.6)  # the handshake ends after the deadline
+        try:
+            with context.wrap_socket(raw, server_side=True) as tls:
+                tls.recv(65536)
+                tls.sendall(b"HTTP/1.1 200 OK\r\n")
+                for _ in range(40):  # 12 s of a header trickled a byte at a time
+                    tls.sendall(b"X")
+                    time.sleep(0.3)
+            outcome.append("trickled to the end")
+        except OSError:  # ssl.SSLError included: the client cut the handshake or the answer
+            outcome.append("cut")
+
+    thread = threading.Thread(target=trickling_receiver, daemon=True)
+    thread.start()
+    hook = webhooks.create_webhook(f"https://127.0.0.1:{listener.getsockname()[1]}/hook", ["*"], True)
+    [delivery] = webhooks.enqueue(webhooks.TEST_EVENT, {}, [hook.id])
+    webhooks.attempt(delivery.id, True)
+    thread.join(30)
+    listener.close()
+    assert outcome == ["cut"]
+    assert WebhookDelivery.get_by_id(delivery.id).last_error == "no complete answer within 1 s"
 
 
 def test_the_attempt_connects_to_the_address_that_was_checked(env, admin, receiver, monkeypatch):

@@ -410,16 +410,22 @@ def _post(webhook, delivery, allow_private):
 
 class _PinnedConnection:
     """An HTTP(S) connection to ``address`` (the one ``check_target`` accepted) for the URL's
-    host: the Host header and TLS's name check are the host's; None connects by name."""
+    host: the Host header and TLS's name check are the host's; None connects by name.
+
+    ``abort`` (the deadline) cuts the connection whatever stage the exchange is at, the TLS
+    handshake included, and a connection made after the deadline is cut at once.
+    """
 
     def __init__(self, parts, address):
         https = parts.scheme == "https"
         port = parts.port or (443 if https else 80)
-        if https:
-            self._http = _PinnedHTTPS(parts.hostname, port, address, TIMEOUT_SECONDS, ssl.create_default_context())
-        else:
-            self._http = _PinnedHTTP(parts.hostname, port, address, TIMEOUT_SECONDS)
         self.aborted = False
+        self._tcp = None  # the connected socket (TLS over it for https), once there is one
+        if https:
+            self._http = _PinnedHTTPS(parts.hostname, port, address, TIMEOUT_SECONDS, self._connected,
+                                      ssl.create_default_context())
+        else:
+            self._http = _PinnedHTTP(parts.hostname, port, address, TIMEOUT_SECONDS, self._connected)
 
     def request(self, method, path, body, headers):
         self._http.request(method, path, body, headers)
@@ -430,29 +436,46 @@ class _PinnedConnection:
     def abort(self):
         """Cut the exchange short (from the deadline's thread): a read waiting returns at once."""
         self.aborted = True
-        sock = self._http.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):  # already closed: the exchange is over anyway
-                sock.shutdown(socket.SHUT_RDWR)
+        self._cut()
 
     def close(self):
         self._http.close()
 
+    def _connected(self, sock):
+        """Keep the socket ``abort`` cuts; one connected past the deadline is cut now."""
+        self._tcp = sock
+        if self.aborted:
+            self._cut()
+            raise TimeoutError(f"no complete answer within {TIMEOUT_SECONDS} s")
+
+    def _cut(self):
+        if self._tcp is not None:
+            with contextlib.suppress(OSError):  # closed already: the exchange is over anyway
+                self._tcp.shutdown(socket.SHUT_RDWR)
+
 
 class _PinnedHTTP(http.client.HTTPConnection):
-    def __init__(self, host, port, address, timeout):
+    def __init__(self, host, port, address, timeout, connected):
         super().__init__(host, port, timeout=timeout)
         self._address = address
+        self._connected = connected
 
     def connect(self):
         self.sock = socket.create_connection((self._address or self.host, self.port), self.timeout)
+        self._connected(self.sock)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
-    def __init__(self, host, port, address, timeout, context):
+    def __init__(self, host, port, address, timeout, connected, context):
         super().__init__(host, port, timeout=timeout, context=context)
         self._address = address
+        self._connected = connected
 
     def connect(self):
         sock = socket.create_connection((self._address or self.host, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        # Wrapped first and shaken hands after: the TLS socket takes the connection over at
+        # once, so it is the one the deadline must be able to cut, handshake included.
+        tls = self._context.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
+        self._connected(tls)
+        tls.do_handshake()
+        self.sock = tls
