@@ -691,6 +691,9 @@ def test_the_seo_fields_are_edited_in_the_form(browser, signed_in_as, posts):
     assert form["meta_title"].value == "Found by search"
     save(browser, item, meta_title="")
     assert Content.get_by_id(item.id).meta_title is None and Content.get_by_id(item.id).meta_description
+    Content.update(meta_title="Two\nlines").where(Content.id == item.id).execute()  # as the API may store it
+    save(browser, item, meta_title="Twolines")  # what a browser's input posts back for it
+    assert Content.get_by_id(item.id).meta_title == "Two\nlines"
 
 
 def test_versions_diff_and_restore(browser, signed_in_as, posts):

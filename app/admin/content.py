@@ -158,7 +158,9 @@ def posted_fields(collection, form, current):
         fields["slug"] = slug
     for name in SEO_FIELDS:
         raw = one(form, name, None)
-        if raw is not None and raw != (current.get(name) or ""):
+        stored = current.get(name) or ""
+        # An input cannot hold a line break: a stored value with one comes back without it.
+        if raw is not None and raw not in (stored, stored.replace("\r", "").replace("\n", "")):
             fields[name] = textarea_text(raw).strip() or None
     return fields
 
