@@ -89,6 +89,17 @@ def test_the_options_content_validation_knows_are_accepted_in_a_schema(app_clien
         assert create(data, 422).json["details"][0]["field"] == field
 
 
+def test_a_name_that_is_another_collections_id_is_refused(app_client, make_user):
+    """Collections are found by id or name, the id first: such a name would reach the other one."""
+    _, admin = make_user("admin")
+    blog = app_client.post_json("/admin/api/collections", {"name": "blog", "displayName": "Blog"}, headers=admin,
+                                status=201).json
+    body = {"name": blog["id"], "displayName": "Impostor"}
+    response = app_client.post_json("/admin/api/collections", body, headers=admin, status=409)
+    assert response.json["error"] == f"'{blog['id']}' is another collection's id"
+    assert Collection.select().count() == 1
+
+
 def test_create_without_a_schema_gets_sonicjs_default(app_client, make_user):
     _, admin = make_user("admin")
     created = app_client.post_json(

@@ -107,6 +107,9 @@ def create_collection(name, display_name, description, schema, is_active=True):
     with database.atomic():
         if Collection.select().where(Collection.name == name).exists():
             raise CollectionConflict(f"A collection named '{name}' already exists")
+        if Collection.select().where(Collection.id == name).exists():
+            # Collections are found by id or name, the id first: this name would reach the other one.
+            raise CollectionConflict(f"'{name}' is another collection's id")
         row = Collection.create(
             id=f"col-{name}-{secrets.token_hex(4)}", name=name, display_name=display_name,
             description=description, schema=schema, is_active=is_active, managed=False,
