@@ -374,6 +374,8 @@ def _field(**options):
     (_config(name="Things"), "name: invalid collection name 'Things'"),
     (_config(name="has space"), "name: invalid collection name"),
     (_config(name="a" * 65), "name: invalid collection name"),  # the API's 64 too
+    (_field(type="number", default="abc"), "schema.properties.f.default: must be a number"),
+    (_field(type="string", maxLength=3, default="long"), "schema.properties.f.default: must be at most 3"),
     (_config(name="new"), "name: 'new' is reserved: /admin/collections/new"),
     (_config(displayName=" "), "displayName: must not be empty"),
     (_config(displayName=3), "displayName: Expected `str`, got `int`"),

@@ -30,10 +30,12 @@ collections API, stored rows) and ``schema_to_builtins`` for the canonical form 
 """
 
 import re
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import msgspec
+
+from app.services.content.validation import validate_data
+from app.services.patterns import PatternError, compile_pattern
 
 FIELD_TYPES = frozenset({
     "string", "number", "integer", "boolean", "date", "datetime", "email", "url", "richtext", "markdown",
@@ -340,7 +342,17 @@ def check_field(field, path):
         errors.append(f"{path}.blocks: only an array field can have blocks")
     if field.discriminator is not None and field.blocks is None:
         errors.append(f"{path}.discriminator: only meaningful with blocks")
+    errors += _check_default(field, path)
     return errors
+
+
+def _check_default(field, path):
+    """A ``default`` must be a value the field takes (choices are checked with their enum;
+    references and media would need the database, so they are left to content validation)."""
+    if field.default is None or field.type in CHOICE_TYPES | {"reference", "media", "file"}:
+        return []
+    schema = {"type": "object", "properties": {"value": msgspec.to_builtins(field)}}
+    return [f"{path}.default: {problem['message']}" for problem in validate_data(schema, {"value": field.default})]
 
 
 def _names(collection):
@@ -368,32 +380,6 @@ def _check_enum(field, path):
 
 
 # --- patterns ------------------------------------------------------------------------------
-
-
-class PatternError(ValueError):
-    """A field's ``pattern`` is not a regular expression RE2 can run."""
-
-
-@lru_cache(maxsize=256)
-def compile_pattern(pattern):
-    """``pattern`` compiled by RE2; use ``.search(value)`` (a match anywhere unless anchored).
-
-    Raises:
-        PatternError: invalid syntax, or a construct RE2 does not run (backreferences,
-            lookaround), with RE2's reason.
-    """
-    import re2  # here: RE2's library (about 2.5 MB) is loaded by the first schema with a pattern
-
-    options = re2.Options()
-    # RE2 would print every refused pattern to stderr; the caller reports it instead.
-    options.log_errors = False
-    try:
-        return re2.compile(pattern, options)
-    except re2.error as ex:
-        reason = ex.args[0].decode("utf-8", "replace") if ex.args and isinstance(ex.args[0], bytes) else str(ex)
-        raise PatternError(
-            f"not a valid regular expression ({reason}); patterns are RE2 syntax, which has no "
-            "backreferences, lookahead or lookbehind") from None
 
 
 # --- canonical form ------------------------------------------------------------------------

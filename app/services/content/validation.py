@@ -30,7 +30,7 @@ from datetime import date, datetime
 from urllib.parse import urlsplit
 
 from app.db.models import Collection, Content, Media
-from app.services.collection_schema import PatternError, compile_pattern
+from app.services.patterns import PatternError, compile_pattern
 
 STRING_TYPES = frozenset(
     {"string", "text", "textarea", "richtext", "markdown", "color", "quill", "mdxeditor", "tinymce"}
