@@ -420,7 +420,7 @@ class _PinnedConnection:
         https = parts.scheme == "https"
         port = parts.port or (443 if https else 80)
         self.aborted = False
-        self._tcp = None  # the connected socket (TLS over it for https), once there is one
+        self._socket = None  # the connected socket (TLS over it for https), once there is one
         if https:
             self._http = _PinnedHTTPS(parts.hostname, port, address, TIMEOUT_SECONDS, self._connected,
                                       ssl.create_default_context())
@@ -443,15 +443,17 @@ class _PinnedConnection:
 
     def _connected(self, sock):
         """Keep the socket ``abort`` cuts; one connected past the deadline is cut now."""
-        self._tcp = sock
+        self._socket = sock
         if self.aborted:
             self._cut()
             raise TimeoutError(f"no complete answer within {TIMEOUT_SECONDS} s")
 
     def _cut(self):
-        if self._tcp is not None:
+        if self._socket is not None:
             with contextlib.suppress(OSError):  # closed already: the exchange is over anyway
-                self._tcp.shutdown(socket.SHUT_RDWR)
+                # The socket's own shutdown, not SSLSocket's: that one also drops the TLS state
+                # the other thread may be using, which would fail there as a stray AttributeError.
+                socket.socket.shutdown(self._socket, socket.SHUT_RDWR)
 
 
 class _PinnedHTTP(http.client.HTTPConnection):
