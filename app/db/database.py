@@ -193,6 +193,13 @@ def is_postgres(db):
     return isinstance(getattr(db, "obj", db), peewee.PostgresqlDatabase)
 
 
+def locked(query, of=None):
+    """``query`` (a SELECT inside a write's transaction) locking the rows it reads (of the
+    model ``of`` only, when given) until the transaction ends, on PostgreSQL. SQLite needs
+    nothing: its write transactions begin IMMEDIATE, holding the whole database."""
+    return query.for_update(of=of) if is_postgres(query.model._meta.database) else query
+
+
 def refresh_statistics(db):
     """After a bulk load: have PostgreSQL sample its tables again (``ANALYZE``).
 

@@ -15,7 +15,7 @@ of the user's tokens (``revoke_tokens_of``), so reactivating the user revives no
 
 import secrets
 
-from app.db.database import is_postgres
+from app.db.database import locked
 from app.db.models import ApiToken, Permission, User, database, now_ms
 from app.services.identity import Principal, hash_token
 
@@ -96,7 +96,7 @@ class ApiTokens:
             # (on SQLite the write transaction is), so a change waits for this insert and
             # deletes the token, or this waits for the change and refuses.
             query = User.select(User.token_version, User.is_active).where(User.id == owner.id)
-            current = (query.for_update() if is_postgres(database.obj) else query).first()
+            current = locked(query).first()
             if current is None or not current.is_active or owner.token_version not in (None, current.token_version):
                 raise SessionEnded("This session has ended (the password changed or the account was deactivated)")
             row = ApiToken.create(

@@ -9,10 +9,10 @@ nothing: every write transaction takes the database's write lock when it begins
 (``BEGIN IMMEDIATE``).
 """
 
-from app.db.database import is_postgres
-from app.db.models import Content, database
+from app.db.database import locked
+from app.db.models import Content
 
 
 def lock_row(query):
     """``query`` (a SELECT on content, inside a transaction) locking the content rows it reads."""
-    return query.for_update(of=Content) if is_postgres(database.obj) else query
+    return locked(query, of=Content)

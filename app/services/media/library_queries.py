@@ -11,7 +11,7 @@ from functools import reduce
 
 import peewee
 
-from app.db.database import is_postgres
+from app.db.database import locked
 from app.db.models import Media, database, now_ms
 from app.db.text_match import contains_any_case
 from app.services.media.visibility import published_condition
@@ -124,14 +124,10 @@ def soft_delete_many(ids):
     stamp = now_ms()
     with database.atomic():
         # Locked, then updated by id: the rows read are exactly the rows changed.
-        live = list(_for_update(Media.select().where(Media.id.in_(ids), Media.deleted_at.is_null())))
+        live = list(locked(Media.select().where(Media.id.in_(ids), Media.deleted_at.is_null())))
         if live:
             Media.update(deleted_at=stamp, updated_at=stamp).where(Media.id.in_([row.id for row in live])).execute()
     for row in live:
         row.deleted_at, row.updated_at = stamp, stamp
     return live
 
-
-def _for_update(query):
-    # SQLite has no row locks: its write transactions begin IMMEDIATE, holding the database.
-    return query.for_update() if is_postgres(database.obj) else query
