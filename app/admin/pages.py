@@ -166,12 +166,18 @@ def one(form, name, default=""):
     return value
 
 
+def safe_next(target):
+    """``target`` when it is a path inside the admin, else the dashboard (no open redirect)."""
+    if not target or not target.startswith(ADMIN_PREFIX) or target.startswith("//") or "\\" in target:
+        return ADMIN_PREFIX
+    parts = urlsplit(target)
+    return ADMIN_PREFIX if parts.scheme or parts.netloc else target
+
+
 def _current_page(req):
     """The admin page an htmx request came from (its ``HX-Current-URL``), else the dashboard."""
     parts = urlsplit(req.get_header("HX-Current-URL") or "")
-    if parts.path.startswith(ADMIN_PREFIX) and not parts.path.startswith("//"):
-        return parts.path + (f"?{parts.query}" if parts.query else "")
-    return ADMIN_PREFIX
+    return safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
 
 
 class AdminPagesMiddleware:

@@ -8,27 +8,17 @@ begun here is an API session too, and signing out ends both.
 """
 
 import re
-from urllib.parse import urlsplit
 
 import falcon
 
-from app.admin.pages import one, read_form, redirect
+from app.admin.pages import ADMIN_PREFIX, one, read_form, redirect, safe_next
 from app.api.access import access
 from app.api.auth import RESET_MESSAGE, redeem_token, start_session
 from app.api.authentication import COOKIE_NAME
 from app.services.accounts import EMAIL_PATTERN, USERNAME_PATTERN, InvalidCredentials, WeakPassword
 
-HOME = "/admin"
 USERNAME = re.compile(USERNAME_PATTERN)
 EMAIL = re.compile(EMAIL_PATTERN)
-
-
-def safe_next(target):
-    """``target`` when it is a path inside the admin, else the dashboard (no open redirect)."""
-    if not target or not target.startswith("/admin") or target.startswith("//") or "\\" in target:
-        return HOME
-    parts = urlsplit(target)
-    return HOME if parts.scheme or parts.netloc else target
 
 
 def _refused(ex):
@@ -239,7 +229,7 @@ class AcceptInvitationPage:
                 error, status = refusal_message(ex), ex.status
             else:
                 start_session(resp, user, self._settings)
-                redirect(resp, HOME)
+                redirect(resp, ADMIN_PREFIX)
                 return
         self._renderer.page(req, resp, "accept_invitation.html", status=status, token=token, username=username,
                             error=error)
