@@ -70,7 +70,8 @@ def discriminator_of(config):
     return config.get("discriminator") or DEFAULT_DISCRIMINATOR
 
 
-def _values(raw):
+def form_values(raw):
+    """Every value of a form field as read (None, one string or a list of them): a list."""
     if raw is None:
         return []
     return raw if isinstance(raw, list) else [raw]
@@ -80,7 +81,7 @@ def list_from_form(form, key, config):
     """The items posted under ``key``, in order, empty inputs left out."""
     items = config.get("items") if isinstance(config.get("items"), dict) else {}
     numeric = items.get("type") in ("number", "integer")
-    values = [value.strip() for value in _values(form.get(key)) if isinstance(value, str) and value.strip()]
+    values = [value.strip() for value in form_values(form.get(key)) if isinstance(value, str) and value.strip()]
     return [parse_number(value) for value in values] if numeric else values
 
 
@@ -131,7 +132,7 @@ def blocks_shown(config, value):
 
 
 def _one(value):
-    values = _values(value)
+    values = form_values(value)
     return values[-1] if values else None
 
 

@@ -23,6 +23,7 @@ from app.admin.blocks import (
     LIST_ITEM_CONTROLS,
     block_rows_from_form,
     blocks_shown,
+    form_values,
     list_from_form,
     parse_number,
     textarea_text,
@@ -212,9 +213,9 @@ def data_from_form(schema, form, current):
     the schema no longer has are removed when their ``drop`` box is ticked.
     """
     data = dict(current or {})
-    dropped = form.get(DROP_FIELD, [])
+    dropped = form_values(form.get(DROP_FIELD))
     for name, _ in leftover_fields(schema, data):
-        if name in (dropped if isinstance(dropped, list) else [dropped]):
+        if name in dropped:
             data.pop(name)
     for name, config in (schema_properties(schema) or {}).items():
         if name in COLUMN_FIELDS:
@@ -226,8 +227,7 @@ def data_from_form(schema, form, current):
         if control == "readonly":
             continue
         if control == "multiselect":
-            chosen = form.get(FIELD_PREFIX + name)
-            chosen = set(chosen if isinstance(chosen, list) else [chosen])
+            chosen = set(form_values(form.get(FIELD_PREFIX + name)))
             _put(data, name, [value for value in config.get("enum") or [] if value in chosen])
             continue
         if control in ("list", "blocks"):

@@ -7,7 +7,8 @@ token's plaintext appears once, in the page that answers its creation, never aga
 
 import falcon
 
-from app.admin.pages import page_number, read_form, redirect
+from app.admin.blocks import form_values
+from app.admin.pages import one, page_number, read_form, redirect
 from app.api.access import access
 from app.services.api_tokens import SessionEnded, TokenRequestError, token_json
 from app.services.pagination import pagination_meta
@@ -50,10 +51,8 @@ class TokensPage:
         user = req.context.user
         _password_session(user)
         form = read_form(req)
-        name = form.get("name", "")
-        name = (name[-1] if isinstance(name, list) else name).strip()
-        wanted = form.get("permissions", [])
-        wanted = wanted if isinstance(wanted, list) else [wanted]
+        name = one(form, "name").strip()
+        wanted = form_values(form.get("permissions"))
         if not name or len(name) > MAX_NAME:
             self.render(req, resp, falcon.HTTP_422, errors=[f"Give the token a name of 1 to {MAX_NAME} characters."],
                         name=name[:MAX_NAME], chosen=wanted)
