@@ -19,7 +19,7 @@ import falcon
 
 from app.admin.blocks import textarea_text
 from app.admin.forms import data_from_form, errors_by_field, form_fields, leftover_fields
-from app.admin.pages import one, read_form, redirect, search_of
+from app.admin.pages import one, page_number, read_form, redirect, search_of
 from app.admin.picked import picked_values
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
@@ -89,12 +89,11 @@ def list_query(req, scope):
     if sort not in SORTS:
         sort = DEFAULT_SORT
     search = search_of(req)
-    page = req.get_param("page") or "1"
-    page = page if page.isdecimal() and 0 < int(page) < 10**6 else "1"
-    shown = {"status": status, "sort": sort, "search": search, "page": int(page)}
+    page = page_number(req)
+    shown = {"status": status, "sort": sort, "search": search, "page": page}
     if scope.public_shape:
         shown["status"] = "published"  # all a viewer may list
-    params = {"status": shown["status"] or "all", "sort": sort, "limit": str(PAGE_SIZE), "page": page}
+    params = {"status": shown["status"] or "all", "sort": sort, "limit": str(PAGE_SIZE), "page": str(page)}
     if status == TRASH:
         params.update({"status": "all", "include_deleted": "true", "filter[deleted_at][exists]": "true"})
     if search:
