@@ -129,6 +129,11 @@ def field_error(field, message):
     return unprocessable("Validation failed", [{"field": field, "message": message}])
 
 
+def _declared_type(req):
+    """The media type ``Content-Type`` declares, without its parameters ('' for none)."""
+    return (req.content_type or "").split(";", 1)[0].strip().lower()
+
+
 def require_json(req):
     """415 unless the body is declared JSON (``Content-Type: application/json``).
 
@@ -138,8 +143,7 @@ def require_json(req):
     any other body rather than read it, and no page on another site can make a signed-in
     visitor's browser write through the API.
     """
-    declared = (req.content_type or "").split(";", 1)[0].strip().lower()
-    if declared != falcon.MEDIA_JSON:
+    if _declared_type(req) != falcon.MEDIA_JSON:
         raise APIError(
             falcon.HTTP_415, "Unsupported media type", f"this route takes a JSON body ({falcon.MEDIA_JSON})"
         )
@@ -161,7 +165,7 @@ def read_body(req, struct_type, max_bytes=MAX_JSON_BODY_BYTES, form_ok=False):
             (``require_json``); 422 when a string holds a NUL character; Falcon's 400 for
             an empty or malformed body.
     """
-    if not (form_ok and req.content_type and req.content_type.startswith(falcon.MEDIA_URLENCODED)):
+    if not (form_ok and _declared_type(req) == falcon.MEDIA_URLENCODED):
         require_json(req)
     if (req.content_length or 0) > max_bytes:
         raise payload_too_large(max_bytes)
