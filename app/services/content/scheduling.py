@@ -78,8 +78,12 @@ def parse_schedule_time(value, tz_name=None):
     zone = zone_of(tz_name) if tz_name is not None else None
     when = value if isinstance(value, int) else _parse_time_text(value, zone, tz_name)
     if when > LATEST_SCHEDULE_MS:
-        raise Invalid("scheduled_at", f"scheduled_at must be before {LATEST_SCHEDULE.date().isoformat()}")
+        raise _too_late()
     return when
+
+
+def _too_late():
+    return Invalid("scheduled_at", f"scheduled_at must be before {LATEST_SCHEDULE.date().isoformat()}")
 
 
 def _parse_time_text(value, zone, tz_name):
@@ -96,9 +100,7 @@ def _parse_time_text(value, zone, tz_name):
         try:
             round_trip = moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
         except OverflowError:  # past year 9999 in UTC
-            round_trip = None
-        if round_trip is None:
-            raise Invalid("scheduled_at", f"scheduled_at must be before {LATEST_SCHEDULE.date().isoformat()}")
+            raise _too_late() from None
         if round_trip != local:
             raise Invalid("scheduled_at", f"{local.isoformat()} does not exist in {tz_name} (daylight-saving gap)")
     return (moment - EPOCH) // timedelta(milliseconds=1)
