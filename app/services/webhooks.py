@@ -111,7 +111,7 @@ def check_target(url, allow_private):
     """
     try:
         parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = _port(parts)
     except ValueError as ex:  # a port out of range, an unclosed [IPv6 literal
         raise InvalidWebhook("url", f"is not a valid URL ({ex})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -128,6 +128,11 @@ def check_target(url, allow_private):
             raise InvalidWebhook("url", f"{parts.hostname} is a private or loopback address; "
                                         "WEBHOOKS_ALLOW_PRIVATE_TARGETS allows it")
     return parts, addresses[0]
+
+
+def _port(parts):
+    """The port a URL names, or its scheme's (ValueError for one out of range)."""
+    return parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def check_events(events):
@@ -417,11 +422,10 @@ class _PinnedConnection:
     """
 
     def __init__(self, parts, address):
-        https = parts.scheme == "https"
-        port = parts.port or (443 if https else 80)
+        port = _port(parts)
         self.aborted = False
         self._socket = None  # the connected socket (TLS over it for https), once there is one
-        if https:
+        if parts.scheme == "https":
             self._http = _PinnedHTTPS(parts.hostname, port, address, TIMEOUT_SECONDS, self._connected,
                                       ssl.create_default_context())
         else:
