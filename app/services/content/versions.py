@@ -5,9 +5,9 @@ author, publishers, admins); soft-deleted items' versions only for publishers.
 """
 
 from app.db.models import ContentVersion, User
-from app.services.content.errors import ContentForbidden, ContentNotFound
-from app.services.content.query import Scope, is_visible
-from app.services.content.writes import load_for_write, may_edit
+from app.services.content.errors import ContentNotFound
+from app.services.content.query import Scope
+from app.services.content.writes import load_for_write, may_edit, refuse
 from app.services.pagination import pagination_meta
 
 
@@ -63,9 +63,7 @@ def get_version(user, content_id, version):
 def _content_for_versions(user, content_id):
     content = load_for_write(content_id, include_deleted=Scope.of(user).see_all)
     if not may_edit(user, content):
-        if not is_visible(Scope.of(user), content.id):
-            raise ContentNotFound("Content not found")  # as reading the item answers
-        raise ContentForbidden("You may only read the versions of your own content")
+        refuse(user, content, "You may only read the versions of your own content")
     if content.deleted_at is not None and not Scope.of(user).see_all:
         raise ContentNotFound("Content not found")
     return content

@@ -367,15 +367,21 @@ def _fields_the_schema_has(schema, data):
     return {name: value for name, value in data.items() if name in declared}
 
 
+def refuse(user, content, message):
+    """Refuse ``user`` an item they may not change: 404 when they cannot read it either, as
+    reading it answers (its existence stays hidden), else 403 with ``message``."""
+    if not is_visible(Scope.of(user), content.id):
+        raise ContentNotFound("Content not found")
+    raise ContentForbidden(message)
+
+
 def _check_editable(user, content, expected_version):
     if not content.collection.is_active and not Scope.of(user).see_all:
         # A deactivated collection's items are withdrawn from all but editors and admins,
         # for writes as for reads.
         raise ContentNotFound("Content not found")
     if not may_edit(user, content):
-        if not is_visible(Scope.of(user), content.id):
-            raise ContentNotFound("Content not found")  # as reading it answers: its existence stays hidden
-        raise ContentForbidden("You may only change your own content")
+        refuse(user, content, "You may only change your own content")
     if expected_version is not None and expected_version != content.version_number:
         raise ContentConflict(
             "Version conflict: the content was changed since you read it",
