@@ -1,4 +1,4 @@
-"""A bounded keep-alive HTTP load generator for the benchmarks, used when wrk is absent.
+"""A bounded keep-alive HTTP load generator for the benchmarks (wrk is not used, even when installed).
 
 Each connection is a thread writing prepared request bytes on one socket and reading the
 response by its ``Content-Length``; the threads are spread over a few processes so the

@@ -12,15 +12,18 @@ migrated SQLite file and sonicpy on a throwaway PostgreSQL cluster (skipped when
 binaries are missing or with ``--no-postgres``; the bare app's PostgreSQL endpoints go
 with it). Each database is seeded with ``--items`` published items through
 one bulk insert (no API calls). Each round then drives every endpoint of every system
-in turn, so the systems share the machine's load alike, with wrk when it is installed
-or ``bench/load.py`` otherwise (keep-alive connections over two client processes).
+in turn, so the systems share the machine's load alike, with ``bench/load.py``
+(keep-alive connections over two client processes; wrk, when installed, is not used, so
+every system pays the same client).
 
 It prints each goal's figure as the median over the rounds with its range: cached list
 against bare ``/hello``, uncached list (an editor's: never cached) against the bare list
 on the same database (raw sqlite3 on the SQLite file, raw psycopg2 on the seeded
 PostgreSQL database), creates per second with their errors and against the bare 3-row
-insert on the same database, p99 of the cached list, and the largest worker's RSS after
-the whole mixed run. PostgreSQL's uncached list and creates are also given against the
+insert on the same database, p99 of the cached list, the CPU time the server spent per
+cached list and per bare ``/hello`` (user and system, master and workers: steadier than
+the rates when the machine is shared), and the largest worker's RSS after the whole mixed
+run. PostgreSQL's uncached list and creates are also given against the
 bare SQLite ones (``cross``: a server over TCP against an in-process file), the ratio
 earlier runs printed. Absolute
 numbers vary with the machine and its load (the client shares the cores); compare the
@@ -192,17 +195,49 @@ def start_postgres():
 
 
 def measure(system, endpoint, args):
+    """Drive ``endpoint`` of ``system`` (after a 1 s warm-up): ``load.drive``'s figures and ``cpu_us``.
+
+    ``cpu_us`` is the CPU time (user and system, every thread) the system's gunicorn master
+    and workers spent per request answered: unlike the rate, it does not depend on how much
+    of the machine the client and other processes took meanwhile.
+    """
     factory = system["endpoints"][endpoint]
     ok_status = (201,) if endpoint.endswith("create") else (200,)
     load.drive(system["port"], factory, 1, args.connections, ok_status=ok_status)  # warm: caches, connections
-    return load.drive(system["port"], factory, args.seconds, args.connections, ok_status=ok_status)
+    spent = server_cpu_seconds(system["proc"])
+    result = load.drive(system["port"], factory, args.seconds, args.connections, ok_status=ok_status)
+    spent = server_cpu_seconds(system["proc"]) - spent
+    answered = result["rate"] * args.seconds + result["errors"]
+    result["cpu_us"] = spent / answered * 1e6 if answered else float("nan")
+    return result
+
+
+def worker_pids(proc):
+    """The pids of the gunicorn master ``proc``'s workers.
+
+    Every thread's ``children`` is read: a worker respawned by another thread of the master
+    is listed only under that thread.
+    """
+    tasks = Path(f"/proc/{proc.pid}/task")
+    return [int(pid) for task in tasks.iterdir() for pid in (task / "children").read_text().split()]
+
+
+def server_cpu_seconds(proc):
+    """The CPU seconds (user and system, every thread) the master ``proc`` and its workers have spent."""
+    ticks = 0
+    for pid in (proc.pid, *worker_pids(proc)):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except FileNotFoundError:  # a worker that exited since it was listed
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of proc(5)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def worker_rss_mb(proc):
     """The largest RSS among the gunicorn master's workers, in MB."""
-    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
     sizes = []
-    for pid in children:
+    for pid in worker_pids(proc):
         status = Path(f"/proc/{pid}/status").read_text()
         sizes.append(int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024)
     return max(sizes) if sizes else float("nan")
@@ -228,6 +263,8 @@ def figures(results, name, rounds):
         values = {
             "cached list / bare /hello (>= 0.8)": app["cached list"]["rate"] / bare["hello"]["rate"],
             "cached list p99 ms (<= 10)": app["cached list"]["p99_ms"],
+            "cached list server CPU us/request": app["cached list"]["cpu_us"],
+            "  bare /hello server CPU us/request": bare["hello"]["cpu_us"],
             "cached item / bare /hello": app["cached item"]["rate"] / bare["hello"]["rate"],
             "uncached list / bare list (>= 0.5)": app["uncached list"]["rate"] / bare[own + "list"]["rate"],
             "  cross: / bare SQLite list": app["uncached list"]["rate"] / bare["list"]["rate"],
