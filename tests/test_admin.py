@@ -180,6 +180,18 @@ def test_change_password(browser, signed_in_as):
 # ---------------------------------------------------------------- CSRF
 
 
+def test_a_sign_out_link_asks_first_and_its_button_signs_out(browser, signed_in_as):
+    """SonicJS's sign-out link (``GET /auth/logout``) leads to a page whose button signs out:
+    a GET any other page can trigger ends no session."""
+    signed_in_as("editor")
+    page = browser.get("/auth/logout", status=303).follow(status=200)
+    assert page.request.path == "/admin/logout" and page.content_type == "text/html"
+    assert browser.get("/admin").status_int == 200, "the GETs signed nobody out"
+    page.forms["logout-form"].submit(status=303)
+    assert browser.get("/admin", status=303).location.endswith("/admin/login?next=%2Fadmin")
+    assert browser.get("/admin/logout", status=303).location.endswith("/admin/login")
+
+
 def test_forms_without_a_csrf_token_are_refused(browser, signed_in_as, posts):
     editor = signed_in_as("editor")
     item = insert_content(editor, posts, title="Before")
@@ -764,7 +776,7 @@ def test_a_version_number_past_the_columns_range_is_no_version(browser, signed_i
 
 def test_other_refusals_are_pages_for_browsers(browser, signed_in_as, posts):
     signed_in_as("editor")
-    page = browser.get("/admin/logout", status=405)
+    page = browser.get("/admin/account/tokens/some-token/revoke", status=405)
     assert page.content_type == "text/html" and "Not allowed" in page.text
     item = insert_content(create_user("editor"), posts, title="Clean")
     page = browser.post(edit_url(item), {"title": "bad\x00title", "version_number": "1"},

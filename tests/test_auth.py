@@ -198,6 +198,15 @@ def test_logout_invalidates_issued_tokens_and_clears_the_cookie(app_client, user
     app_client.get("/auth/me", headers=bearer(fresh), status=200)
 
 
+def test_the_logout_link_sends_to_the_confirmation_and_ends_no_session(app_client, user_with_password):
+    user_with_password(email="link@example.com")
+    token = login(app_client, "link@example.com").json["token"]
+    response = app_client.get("/auth/logout", status=303)
+    assert response.location.endswith("/admin/logout") and not response.body
+    assert "Set-Cookie" not in response.headers
+    app_client.get("/auth/me", headers=bearer(token), status=200)
+
+
 def test_logout_without_a_session_just_clears_the_cookie(app_client):
     assert app_client.post("/auth/logout").json == {"message": "Logged out successfully"}
 

@@ -62,7 +62,7 @@ def register(routes):
     routes.add_page("/admin", DashboardPage(renderer))
     routes.add_page("/admin/static/{path:path}", StaticResource(assets))
     routes.add_page("/admin/login", LoginPage(renderer, services.accounts, guard, settings))
-    routes.add_page("/admin/logout", LogoutPage(services.accounts))
+    routes.add_page("/admin/logout", LogoutPage(renderer, services.accounts))
     routes.add_page("/admin/account/password", PasswordPage(renderer, services.accounts, guard, settings))
     routes.add_page("/admin/account/tokens", TokensPage(renderer, services.api_tokens))
     routes.add_page("/admin/account/tokens/{token_id}/revoke", RevokeTokenAction(services.api_tokens))

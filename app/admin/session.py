@@ -76,10 +76,23 @@ class LoginPage:
 
 
 class LogoutPage:
-    """``POST /admin/logout``: ends every session of the user and clears the cookie."""
+    """``GET /admin/logout``: asks to confirm; ``POST``: ends every session of the user and clears the cookie.
 
-    def __init__(self, accounts):
+    A sign-out link (SonicJS's admin signs out on ``GET /auth/logout``) leads here. Any page
+    on the web can make a browser GET a URL, so a GET only asks; the button posts the form,
+    with its CSRF token.
+    """
+
+    def __init__(self, renderer, accounts):
+        self._renderer = renderer
         self._accounts = accounts
+
+    @access(public=True)
+    def on_get(self, req, resp):
+        if req.context.user is None:
+            redirect(resp, "/admin/login")
+            return
+        self._renderer.page(req, resp, "logout.html")
 
     @access(public=True)
     def on_post(self, req, resp):

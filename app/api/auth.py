@@ -263,11 +263,28 @@ class RegisterResource:
         resp.media = {"user": session_user(user), "token": token}
 
 
+LOGOUT_PAGE = "/admin/logout"
+
+
 class LogoutResource:
-    """``POST /auth/logout``: clears the cookie and ends every session of the caller."""
+    """``POST /auth/logout``: clears the cookie and ends every session of the caller.
+
+    ``GET`` (SonicJS's sign-out link) sends the browser to the admin's sign-out page, which
+    asks before it signs out: any page on the web can make a browser GET a URL.
+    """
 
     def __init__(self, accounts):
         self._accounts = accounts
+
+    @access(public=True)
+    @describe(
+        "Sign out from a link: on to the confirmation page", status=303, media_type=None,
+        description="Answers `303 See Other` to `/admin/logout`, whose button signs out (`POST`). "
+                    "Nothing is signed out by the GET itself.",
+    )
+    def on_get(self, req, resp):
+        resp.status = falcon.HTTP_303
+        resp.location = LOGOUT_PAGE
 
     @access(public=True)
     @describe("Sign out: clear the cookie and end every session", response=Message)
