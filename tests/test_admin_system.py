@@ -13,7 +13,7 @@ from app.services.cache import GENERATION_TTL_SECONDS, ThreeTierCache
 from app.services.identity import RolePermissions
 from tests.fixtures.admin import BROWSER, csrf_token, sign_in
 from tests.fixtures.auth import hashed
-from tests.fixtures.users import create_user
+from tests.fixtures.users import bearer, create_user, token_for
 
 pytestmark = pytest.mark.backends
 
@@ -149,6 +149,23 @@ def test_deactivate_and_activate_through_the_registry(browser, signed_in_as):
     switch = next(f for f in page.forms.values() if f.action == "/admin/plugins/request-logs/activate")
     switch.submit()
     assert browser.get("/admin/api/plugins/request-logs", headers=JSON).json["data"]["status"] == "active"
+
+
+def test_api_clients_switch_plugins_at_sonicjs_paths_without_a_form(browser, signed_in_as):
+    """A credential in a header is the caller's own (no other site can send one), so no CSRF
+    token is asked for, and the answer is SonicJS's JSON; a cookie session still needs the token."""
+    signed_in_as("admin")
+    browser.post("/admin/plugins/request-logs/deactivate", status=403)  # the session cookie alone
+    assert Plugin.get(Plugin.name == "request-logs").status == "active"
+    admin = bearer(token_for(create_user("admin")))
+    response = browser.post("/admin/plugins/request-logs/deactivate", headers=admin)
+    assert response.json["success"] is True and response.json["data"]["status"] == "inactive"
+    assert Plugin.get(Plugin.name == "request-logs").status == "inactive"
+    assert browser.post("/admin/plugins/request-logs/activate", headers=admin).json["data"]["status"] == "active"
+    editor = bearer(token_for(create_user("editor")))
+    refused = browser.post("/admin/plugins/request-logs/deactivate", headers={**editor, **JSON}, status=403)
+    assert refused.json["error"]
+    assert Plugin.get(Plugin.name == "request-logs").status == "active"
 
 
 def test_the_settings_form_follows_the_schema_and_saves(browser, signed_in_as):

@@ -16,7 +16,7 @@ import json
 import falcon
 import msgspec
 
-from app.admin.pages import one, read_form, redirect
+from app.admin.pages import one, read_form, redirect, signed_in_by_header
 from app.api.access import access
 from app.services.plugins.settings_schema import InvalidSettings
 
@@ -204,7 +204,12 @@ class PluginPage:
 
 
 class PluginSwitchAction:
-    """``POST /admin/plugins/{name}/activate`` or ``/deactivate``."""
+    """``POST /admin/plugins/{name}/activate`` or ``/deactivate``.
+
+    A browser goes back to the plugins page; an API client (a credential in a header, as
+    SonicJS's clients call these routes) gets SonicJS's ``{"success": true}`` with the plugin
+    as ``data``.
+    """
 
     def __init__(self, registry, active):
         self._registry = registry
@@ -212,5 +217,8 @@ class PluginSwitchAction:
 
     @access("plugins.manage")
     def on_post(self, req, resp, name):
-        self._registry.set_active(name, self._active, req.context.user.id)
-        redirect(resp, "/admin/plugins?done=" + ("activated" if self._active else "deactivated"))
+        plugin = self._registry.set_active(name, self._active, req.context.user.id)
+        if signed_in_by_header(req):
+            resp.media = {"success": True, "data": plugin}
+        else:
+            redirect(resp, "/admin/plugins?done=" + ("activated" if self._active else "deactivated"))
