@@ -19,12 +19,13 @@ from app.api import (
     plugins,
     schedules,
     stats,
+    system,
     users,
     workflow,
 )
 
 ROUTE_MODULES = [
-    health,
+    health, system,
     auth, users, api_tokens, collections,
     workflow,
     schedules,
