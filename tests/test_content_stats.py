@@ -1,4 +1,4 @@
-"""GET /admin/api/stats and /api/content/stats: SonicJS's keys with real numbers."""
+"""GET /admin/api/stats, /api/content/stats and /admin/api/storage: SonicJS's keys with real numbers."""
 
 import pytest
 
@@ -58,3 +58,18 @@ def test_stats_are_for_editors_and_admins(client, as_author, as_viewer):
     assert client.get("/admin/api/stats", status=401).json == {"error": "Authentication required"}
     for _, headers in (as_author, as_viewer):
         assert client.get("/admin/api/stats", headers=headers, status=403).json == {"error": "Insufficient permissions"}
+
+
+def test_storage_adds_the_database_and_live_media(client, as_editor, as_author):
+    author, author_headers = as_author
+    _, headers = as_editor
+    add_media(author, 1000)
+    add_media(author, 24)
+    add_media(author, 5000, deleted=True)
+    first = client.get("/admin/api/storage", headers=headers).json
+    assert first["mediaSize"] == 1024 and first["databaseSize"] > 0
+    assert first["totalSize"] == first["databaseSize"] + first["mediaSize"] and isinstance(first["timestamp"], int)
+    insert_items(create_collection("bulk"), author, 500, data=lambda i: {"text": "x" * 2000})
+    assert client.get("/admin/api/storage", headers=headers).json["databaseSize"] > first["databaseSize"]
+    assert client.get("/admin/api/storage", status=401).json == {"error": "Authentication required"}
+    client.get("/admin/api/storage", headers=author_headers, status=403)

@@ -163,6 +163,15 @@ class MediaStats(Closed):
     avgSize: int
 
 
+class Storage(Closed):
+    """Bytes stored: the database's size, the live media files' and their sum."""
+
+    databaseSize: int
+    mediaSize: int
+    totalSize: int
+    timestamp: Ms
+
+
 class Stats(Closed):
     """The dashboard numbers (SonicJS's flat keys, then the detail)."""
 

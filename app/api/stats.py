@@ -1,4 +1,5 @@
-"""Aggregate stats: ``GET /admin/api/stats`` (SonicJS's path) and ``GET /api/content/stats``.
+"""Aggregate stats: ``GET /admin/api/stats`` (SonicJS's path), ``GET /api/content/stats`` and
+``GET /admin/api/storage`` (bytes in the database and in media files, SonicJS's keys).
 
 SonicJS answers ``{collections, contentItems, mediaFiles, mediaSize, users, timestamp}``
 with ``contentItems`` always 0 (its query reads a column no migration creates). Here the
@@ -9,8 +10,8 @@ totals (``app.services.stats``). The numbers reveal unpublished work, so the rou
 
 from app.api.access import access
 from app.api.describe import describe
-from app.api.schemas_admin import Stats
-from app.services.stats import dashboard_stats
+from app.api.schemas_admin import Stats, Storage
+from app.services.stats import dashboard_stats, storage_stats
 
 
 class StatsResource:
@@ -33,8 +34,19 @@ class StatsResource:
         resp.set_header("Cache-Control", "private, no-store")
 
 
+class StorageResource:
+    """How many bytes the database and the live media files take."""
+
+    @access("content.publish")
+    @describe("Bytes stored: the database, live media files and their sum", response=Storage)
+    def on_get(self, req, resp):
+        resp.media = storage_stats()
+        resp.set_header("Cache-Control", "private, no-store")
+
+
 def register(routes):
     """Mount the stats routes."""
     resource = StatsResource()
     routes.add("/admin/api/stats", resource)
     routes.add("/api/content/stats", resource)
+    routes.add("/admin/api/storage", StorageResource())

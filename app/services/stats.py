@@ -1,4 +1,4 @@
-"""The dashboard's numbers: collections, content by status and by collection, media, users.
+"""The dashboard's numbers: collections, content by status and by collection, media, users, storage.
 
 Counts cover live rows (not soft-deleted); ``content.deleted`` counts soft-deleted items.
 ``collections`` counts active collections, ``users`` active accounts.
@@ -6,7 +6,8 @@ Counts cover live rows (not soft-deleted); ``content.deleted`` counts soft-delet
 
 from peewee import JOIN, fn
 
-from app.db.models import Collection, Content, Media, User, now_ms
+from app.db.database import is_postgres
+from app.db.models import Collection, Content, Media, User, database, now_ms
 from app.services.content.writes import STATUSES
 
 
@@ -68,3 +69,19 @@ def dashboard_stats():
         "media": media_stats(),
         "timestamp": now_ms(),
     }
+
+
+def database_size():
+    """The database's size in bytes: its pages on SQLite, ``pg_database_size`` on PostgreSQL."""
+    if is_postgres(database):
+        sql = "SELECT pg_database_size(current_database())"
+    else:
+        sql = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+    return database.execute_sql(sql).fetchone()[0]
+
+
+def storage_stats():
+    """``{databaseSize, mediaSize, totalSize, timestamp}``: bytes in the database and in live media files."""
+    media = media_stats()["totalSize"]
+    size = database_size()
+    return {"databaseSize": size, "mediaSize": media, "totalSize": size + media, "timestamp": now_ms()}
