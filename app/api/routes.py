@@ -15,6 +15,7 @@ from app.api import (
     logs,
     media,
     metrics,
+    migrations,
     openapi,
     plugins,
     schedules,
@@ -31,7 +32,7 @@ ROUTE_MODULES = [
     schedules,
     media, files,
     content, stats,
-    plugins, logs, metrics,
+    plugins, logs, metrics, migrations,
     openapi, explorer,
 ]
 
