@@ -18,6 +18,7 @@ from app.api import (
     migrations,
     openapi,
     plugins,
+    references,
     schedules,
     stats,
     system,
@@ -31,7 +32,7 @@ ROUTE_MODULES = [
     workflow,
     schedules,
     media, files,
-    content, stats,
+    content, stats, references,
     plugins, logs, metrics, migrations,
     openapi, explorer,
 ]
