@@ -100,7 +100,7 @@ def test_item_shape_joins_author_collection_and_featured_image(client, blog_coll
     (item_id,) = insert_items(blog_collection, author, 1, featured_image=image.id, meta_title="SEO")
     response = client.get(f"/api/content/{item_id}")
     item = response.json["data"]
-    assert response.headers["ETag"] == '"1"'
+    assert response.headers["ETag"].startswith('W/"1-')
     assert set(item) == {
         "id", "title", "slug", "status", "collectionId", "data", "created_at", "updated_at", "published_at",
         "version_number", "meta_title", "meta_description", "author", "collection", "featuredImage",

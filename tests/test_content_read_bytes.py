@@ -41,7 +41,7 @@ def test_an_item_hit_keeps_its_etag(client, blog_collection, as_author):
     author, _ = as_author
     [item] = insert_items(blog_collection, author, 1, version_number=7)
     miss, hit = client.get(f"/api/content/{item}"), client.get(f"/api/content/{item}")
-    assert miss.headers["ETag"] == hit.headers["ETag"] == '"7"'
+    assert miss.headers["ETag"] == hit.headers["ETag"] and miss.headers["ETag"].startswith('W/"7-')
     assert hit.headers["X-Cache-Status"] == "HIT" and set(hit.json) == {"data", "meta"}
 
 

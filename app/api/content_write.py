@@ -18,10 +18,13 @@ Who may write (role_permissions of migrations 0004 and 0012):
 * purge (``?hard=true`` or ``/purge``): ``content.purge`` (admins).
 
 Optimistic concurrency: an update (or delete) carrying ``version_number`` in the body or
-``If-Match: "<version_number>"`` that is not the current one is a 409, never an overwrite;
+``If-Match`` with a version that is not the current one is a 409, never an overwrite;
 workflow moves bump ``version_number`` too, so a move made since the client read the item
-also makes its save stale. Every write invalidates the ``content`` cache namespace after
-its commit.
+also makes its save stale. ``If-Match`` takes the ETag of the read the client edited
+(``W/"<version_number>-<digest>"``) or ``"<version_number>"``; only the version is
+compared, so a change that bumps none (a soft delete, its restore) leaves a save current.
+The answer's ETag is the one a read of the item by the caller answers. Every write
+invalidates the ``content`` cache namespace after its commit.
 """
 
 import dataclasses
@@ -32,6 +35,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
+from app.api.content_read import item_etag
 from app.api.describe import IF_MATCH, Param, describe
 from app.api.errors import bad_request, forbidden, invalid_param, not_found, read_body
 from app.api.schemas import One, SuccessOf
@@ -42,7 +46,8 @@ from app.services.content.query import Scope, get_item
 from app.services.content.slugs import normalize_slug, slug_taken
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
-_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
+# A read's ETag (W/"<version>-<digest>") or a bare version: only the version is compared.
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})(?:-[0-9a-f]{1,64})?"?\s*$')
 
 
 Status = Literal["draft", "published", "archived"]
@@ -105,7 +110,7 @@ def expected_version(req, body_version=None):
         return body_version
     match = _ETAG.match(header)
     if not match:
-        raise bad_request("Invalid If-Match header", 'expected If-Match: "<version_number>"')
+        raise bad_request("Invalid If-Match header", 'expected the ETag of a read, or If-Match: "<version_number>"')
     version = int(match.group(1))
     if body_version is not None and body_version != version:
         raise bad_request("If-Match and version_number disagree")
@@ -122,7 +127,7 @@ def _answer(resp, item, status):
     resp.status = status
     resp.media = {"data": item}
     if item is not None:
-        resp.set_header("ETag", f'"{item["version_number"]}"')
+        resp.set_header("ETag", item_etag(item))
 
 
 def creator_scope(user):

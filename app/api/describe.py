@@ -110,4 +110,7 @@ def paged(default=20, maximum=100):
 
 
 PAGED = paged()
-IF_MATCH = Param("If-Match", str, 'the version_number the client edited, as "<n>": 409 when stale', location="header")
+IF_MATCH = Param(
+    "If-Match", str, 'the ETag of the read the client edited, or its version_number as "<n>": 409 when stale',
+    location="header",
+)

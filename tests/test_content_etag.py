@@ -1,0 +1,160 @@
+"""Content reads answer a weak ETag made from their body, and a 304 without the body when
+``If-None-Match`` names it: the public's cached answers and an editor's uncached ones, items
+and lists alike."""
+
+import re
+
+import pytest
+
+from app.db.models import Content
+from tests.fixtures.content import insert_items
+
+pytestmark = pytest.mark.backends
+
+ITEM_TAG = re.compile(r'^W/"(\d+)-[0-9a-f]{16}"$')
+LIST_TAG = re.compile(r'^W/"[0-9a-f]{16}"$')
+
+
+@pytest.fixture
+def item(blog_collection, as_author):
+    """One published item of the blog collection, slug ``item-0``."""
+    author, _ = as_author
+    [item_id] = insert_items(blog_collection, author, 1)
+    return item_id
+
+
+def version_of(etag):
+    """The version_number leading an item's ETag."""
+    match = ITEM_TAG.match(etag)
+    assert match, etag
+    return int(match.group(1))
+
+
+def get_304(client, url, etag, headers=None):
+    """GET ``url`` with ``If-None-Match: etag``, expecting a 304; the response."""
+    response = client.get(url, headers={**(headers or {}), "If-None-Match": etag}, status=304)
+    assert response.body == b""
+    assert "Content-Type" not in response.headers
+    return response
+
+
+# ---------------------------------------------------------------- what the tag says
+
+
+def test_the_public_and_an_editor_get_different_etags_for_one_item(client, item, as_editor):
+    _, editor_headers = as_editor
+    for url in (f"/api/content/{item}", "/api/collections/blog/content/item-0"):
+        public = client.get(url).headers["ETag"]
+        editor = client.get(url, headers=editor_headers).headers["ETag"]
+        assert version_of(public) == version_of(editor) == 1
+        assert public != editor
+        # Each tag names its own answer only: the other caller's tag gets the whole body.
+        assert client.get(url, headers={"If-None-Match": editor}, status=200).json["data"]["id"] == item
+        client.get(url, headers={**editor_headers, "If-None-Match": public}, status=200)
+
+
+def test_a_soft_delete_changes_the_etag_though_not_the_version(client, item, as_editor):
+    _, headers = as_editor
+    url = f"/api/content/{item}"
+    before = client.get(url, headers=headers).headers["ETag"]
+    client.delete(url, headers=headers)
+    after = client.get(url, headers={**headers, "If-None-Match": before}, status=200)
+    assert after.json["data"]["deleted_at"] is not None
+    assert after.headers["ETag"] != before
+    assert version_of(after.headers["ETag"]) == version_of(before) == 1
+
+
+def test_a_state_changed_without_a_new_version_changes_the_etag(client, item, as_editor):
+    # As `d1 execute` could: the row changes, its version_number does not.
+    _, headers = as_editor
+    url = f"/api/content/{item}"
+    before = client.get(url, headers=headers).headers["ETag"]
+    Content.update(workflow_state="pending-review").where(Content.id == item).execute()
+    after = client.get(url, headers={**headers, "If-None-Match": before}, status=200)
+    assert after.json["data"]["workflow_state_id"] == "pending-review"
+    assert after.headers["ETag"] != before and version_of(after.headers["ETag"]) == 1
+
+
+def test_an_edit_answers_the_new_body_to_the_old_etag(client, item, as_editor):
+    _, headers = as_editor
+    url = f"/api/content/{item}"
+    old = client.get(url)
+    assert old.headers["X-Cache-Status"] == "MISS"
+    get_304(client, url, old.headers["ETag"])  # the cached answer
+    client.put_json(url, {"title": "Edited"}, headers=headers)
+    new = client.get(url, headers={"If-None-Match": old.headers["ETag"]}, status=200)
+    assert new.json["data"]["title"] == "Edited"
+    assert new.headers["ETag"] != old.headers["ETag"] and version_of(new.headers["ETag"]) == 2
+    get_304(client, url, new.headers["ETag"])
+
+
+def test_a_write_and_a_read_answer_one_etag_which_writes_take_as_if_match(client, item, as_editor):
+    _, headers = as_editor
+    url = f"/api/content/{item}"
+    etag = client.get(url).headers["ETag"]  # the public's tag: its version is what If-Match compares
+    written = client.put_json(url, {"title": "First"}, headers={**headers, "If-Match": etag})
+    get_304(client, url, written.headers["ETag"], headers)
+    stale = client.put_json(url, {"title": "Second"}, headers={**headers, "If-Match": etag}, status=409)
+    assert stale.json["details"] == {"current_version": 2, "your_version": 1}
+
+
+# ---------------------------------------------------------------- If-None-Match
+
+
+@pytest.mark.parametrize("url", ["/api/content/{id}", "/api/collections/blog/content/item-0"])
+def test_a_matching_if_none_match_is_a_304_from_the_cache(client, item, url):
+    url = url.format(id=item)
+    miss = client.get(url)
+    etag = miss.headers["ETag"]
+    response = get_304(client, url, etag)
+    assert response.headers["ETag"] == etag
+    assert (response.headers["X-Cache-Status"], response.headers["X-Cache-Source"]) == ("HIT", "memory")
+    assert "Cache-Control" not in response.headers and "Cache-Control" not in miss.headers
+
+
+def test_a_matching_if_none_match_is_a_304_for_an_editor_too(client, item, as_editor):
+    _, headers = as_editor
+    url = f"/api/content/{item}"
+    etag = client.get(url, headers=headers).headers["ETag"]
+    response = get_304(client, url, etag, headers)
+    assert response.headers["ETag"] == etag
+    assert response.headers["Cache-Control"] == "private, no-store"
+    assert response.headers["X-Cache-Status"] == "MISS"
+
+
+def test_if_none_match_compares_weakly_and_takes_lists_and_a_star(client, item):
+    url = f"/api/content/{item}"
+    etag = client.get(url).headers["ETag"]
+    opaque = etag.removeprefix("W/")
+    for condition in (etag, opaque, "*", f'"other", {etag}', f'W/"a,b", {opaque} , "c"', f" {etag} "):
+        get_304(client, url, condition)
+    for condition in ('"other"', 'W/"other", "1"', opaque.strip('"'), f'"{opaque}"', ""):
+        response = client.get(url, headers={"If-None-Match": condition}, status=200)
+        assert response.json["data"]["id"] == item and response.headers["ETag"] == etag
+    # "*" means "any current answer": there is none for a missing item.
+    client.get("/api/content/nothing-here", headers={"If-None-Match": "*"}, status=404)
+
+
+# ---------------------------------------------------------------- lists
+
+
+@pytest.mark.parametrize("url", ["/api/content?limit=5", "/api/collections/blog/content?limit=5"])
+def test_lists_answer_a_weak_etag_and_304(client, blog_collection, as_author, as_editor, url):
+    author, _ = as_author
+    insert_items(blog_collection, author, 3)
+    miss = client.get(url)
+    etag = miss.headers["ETag"]
+    assert LIST_TAG.match(etag)
+    hit = get_304(client, url, etag)
+    assert hit.headers["ETag"] == etag and hit.headers["X-Cache-Status"] == "HIT"
+    # The timestamp differs from answer to answer; the tag does not: it is weak for that.
+    assert client.get(url).headers["ETag"] == etag
+    _, headers = as_editor
+    editor = client.get(url, headers={**headers, "If-None-Match": etag}, status=200).headers["ETag"]
+    assert editor != etag
+    assert get_304(client, url, editor, headers).headers["Cache-Control"] == "private, no-store"
+    # A new published item changes the list: the old tag gets the new body.
+    client.post_json("/api/content", {"collectionId": "blog", "title": "New", "status": "published",
+                                      "data": {"title": "New"}}, headers=headers, status=201)
+    fresh = client.get(url, headers={"If-None-Match": etag}, status=200)
+    assert fresh.json["meta"]["total"] == 4 and fresh.headers["ETag"] != etag
