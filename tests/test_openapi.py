@@ -96,6 +96,16 @@ def test_files_name_their_conditional_answers_for_get_and_head(doc):
     assert {"304", "412"} <= set(item["head"]["responses"])
 
 
+@pytest.mark.parametrize("path", [
+    "/api/content", "/api/content/{id}", "/api/collections/{name}/content", "/api/collections/{name}/content/{slug}",
+])
+def test_content_reads_declare_if_none_match_and_their_304(doc, path):
+    get = doc["paths"][path]["get"]
+    params = {p["name"]: p for p in get["parameters"]}
+    assert params["If-None-Match"]["in"] == "header"
+    assert get["responses"]["304"] == {"description": "No body"}
+
+
 def test_header_parameters_are_declared_too(doc):
     put = {p["name"]: p for p in doc["paths"]["/api/content/{id}"]["put"]["parameters"]}
     assert put["If-Match"]["in"] == "header"

@@ -39,7 +39,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import Param, describe
+from app.api.describe import IF_NONE_MATCH, Param, describe
 from app.api.errors import INVALID_PARAMETERS, APIError, bad_request, not_found, unauthorized
 from app.api.schemas import Listed
 from app.api.schemas_content import ContentListItem, ContentRead
@@ -74,6 +74,8 @@ CONTENT_LIST_QUERY = COLLECTION_LIST_QUERY + (
     Param("collection", str, "a collection's name"),
     Param("collection_id", str, "a collection's id"),
 )
+# A read answers 304 without a body when If-None-Match names its ETag.
+NOT_MODIFIED = {304: None}
 
 
 # Leads every cache key: entries stored in another layout (before meta came last, or
@@ -280,8 +282,8 @@ class ContentListReader:
 
     @access(public=True)
     @describe(
-        "List content: filter, sort, paginate", description=LIST_NOTES, query=CONTENT_LIST_QUERY,
-        response=Listed[ContentListItem],
+        "List content: filter, sort, paginate", description=LIST_NOTES, query=(*CONTENT_LIST_QUERY, IF_NONE_MATCH),
+        response=Listed[ContentListItem], others=NOT_MODIFIED,
     )
     def on_get(self, req, resp):
         scope = caller_scope(req)
@@ -294,7 +296,7 @@ class ContentItemReader:
     """``GET /api/content/{id}`` (mixed into the item resource)."""
 
     @access(public=True)
-    @describe("One content item", response=ContentRead)
+    @describe("One content item", query=(IF_NONE_MATCH,), response=ContentRead, others=NOT_MODIFIED)
     def on_get(self, req, resp, id):
         scope = caller_scope(req)
         entry, source = read_through(
@@ -310,8 +312,8 @@ class CollectionContentResource:
         self._cache = cache
 
     @access(public=True)
-    @describe("One collection's content", description=LIST_NOTES, query=COLLECTION_LIST_QUERY,
-              response=Listed[ContentListItem])
+    @describe("One collection's content", description=LIST_NOTES, query=(*COLLECTION_LIST_QUERY, IF_NONE_MATCH),
+              response=Listed[ContentListItem], others=NOT_MODIFIED)
     def on_get(self, req, resp, name):
         scope = caller_scope(req)
 
@@ -344,7 +346,7 @@ class CollectionItemResource:
         self._cache = cache
 
     @access(public=True)
-    @describe("One content item by its slug", response=ContentRead)
+    @describe("One content item by its slug", query=(IF_NONE_MATCH,), response=ContentRead, others=NOT_MODIFIED)
     def on_get(self, req, resp, name, slug):
         scope = caller_scope(req)
         entry, source = read_through(

@@ -114,3 +114,7 @@ IF_MATCH = Param(
     "If-Match", str, 'the ETag of the read the client edited, or its version_number as "<n>": 409 when stale',
     location="header",
 )
+IF_NONE_MATCH = Param(
+    "If-None-Match", str, "ETags the client holds (or *): 304 without a body when one is the answer's",
+    location="header",
+)
