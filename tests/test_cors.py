@@ -37,6 +37,14 @@ def test_preflight_names_the_methods_of_the_route(client, path, method, allowed)
     assert response.body == b""
 
 
+def test_conditional_reads_may_be_sent_and_their_etag_read(client):
+    # A page revalidating a read sends If-None-Match itself and reads the ETag it got.
+    allowed = preflight(client, "/api/content", "GET").headers["Access-Control-Allow-Headers"]
+    assert "If-None-Match" in allowed.split(", ")
+    exposed = client.get("/api/content", headers={"Origin": ORIGIN}).headers["Access-Control-Expose-Headers"]
+    assert "ETag" in exposed.split(", ")
+
+
 def test_a_preflight_needs_no_credentials_even_for_protected_routes(client):
     # Without the preflight short-cut the access check would answer 401.
     preflight(client, "/admin/api/users", "GET")

@@ -19,7 +19,7 @@ import falcon
 from app.api.access import responders
 
 API_PREFIXES = ("/api", "/auth", "/admin/api")
-ALLOWED_HEADERS = "Authorization, Content-Type, If-Match, X-API-Key, X-Requested-With, x-d1-bookmark"
+ALLOWED_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, X-API-Key, X-Requested-With, x-d1-bookmark"
 EXPOSED_HEADERS = ", ".join((
     "ETag", "Location", "Retry-After", "X-Request-ID", "X-Cache-Status", "X-Cache-Source",
     "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "x-d1-bookmark",
