@@ -785,6 +785,22 @@ def test_other_refusals_are_pages_for_browsers(browser, signed_in_as, posts):
     assert Content.get_by_id(item.id).title == "Clean"
 
 
+def test_the_users_page_answers_sonicjs_json_to_api_clients(browser, signed_in_as):
+    admin = signed_in_as("admin")
+    for n in range(3):
+        create_user("author", email=f"writer{n}@example.com")
+    json_accept = {"Accept": "application/json"}
+    body = browser.get("/admin/users?role=author&limit=2&page=2", headers=json_accept).json
+    assert body["pagination"] == {"page": 2, "limit": 2, "total": 3, "pages": 2, "hasNext": False, "hasPrev": True}
+    assert [user["role"] for user in body["users"]] == ["author"]
+    api = browser.get("/admin/api/users?role=author&limit=2&page=2").json
+    assert (api["data"], api["meta"]) == (body["users"], body["pagination"])
+    assert admin.email in {user["email"] for user in browser.get("/admin/users", headers=json_accept).json["users"]}
+    bad = browser.get("/admin/users?role=king", headers=json_accept, status=400).json
+    assert bad["details"][0]["parameter"] == "role"
+    assert browser.get("/admin/users").content_type == "text/html"
+
+
 def test_admins_invite_change_roles_and_deactivate(browser, signed_in_as, outbox):
     admin = signed_in_as("admin")
     page = browser.get("/admin/users")

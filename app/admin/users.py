@@ -12,6 +12,7 @@ import falcon
 from app.admin.pages import one, page_number, read_form, redirect, search_of
 from app.admin.session import EMAIL
 from app.api.access import access
+from app.api.users import listed_users
 from app.services import users
 from app.services.accounts import DuplicateAccount
 from app.services.cache import Namespace, invalidate
@@ -23,7 +24,11 @@ DONE = {"invited": "Invitation sent.", "role": "Role changed.", "deactivated": "
 
 
 class UsersPage:
-    """``GET /admin/users``: accounts with search and role and status filters."""
+    """``GET /admin/users``: accounts with search and role and status filters.
+
+    Asked for ``application/json``, it answers SonicJS's ``{users, pagination}`` with the
+    users and filters of ``GET /admin/api/users``.
+    """
 
     def __init__(self, renderer):
         self._renderer = renderer
@@ -46,6 +51,12 @@ class UsersPage:
 
     @access("users.read")
     def on_get(self, req, resp):
+        if "application/json" in (req.get_header("Accept") or ""):
+            # SonicJS's clients read this page as JSON: its shape, the API's users and filters.
+            found, pagination = listed_users(req)
+            resp.media = {"users": found, "pagination": pagination}
+            resp.set_header("Cache-Control", "private, no-store")
+            return
         self.render(req, resp)
 
 

@@ -85,6 +85,13 @@ def _filters(req):
     return filters
 
 
+def listed_users(req):
+    """``(users, pagination meta)`` of the page of users the query string asks for (400 for a bad parameter)."""
+    page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
+    rows, total = users.list_users(**_filters(req), page=page, limit=limit)
+    return [user_json(u) for u in rows], pagination_meta(total, limit, page)
+
+
 class UsersResource:
     """``GET /admin/api/users``: ``{data, meta}`` with search and filters."""
 
@@ -92,9 +99,8 @@ class UsersResource:
     @describe("List users", query=paged(DEFAULT_LIMIT, MAX_LIMIT) + USER_FILTERS, response=Listed[AdminUser])
     @no_store
     def on_get(self, req, resp):
-        page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)
-        rows, total = users.list_users(**_filters(req), page=page, limit=limit)
-        resp.media = {"data": [user_json(u) for u in rows], "meta": pagination_meta(total, limit, page)}
+        found, meta = listed_users(req)
+        resp.media = {"data": found, "meta": meta}
 
 
 class UserResource:
