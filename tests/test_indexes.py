@@ -93,6 +93,11 @@ HOT_QUERIES = {
         ("default-workflow", "draft", "published"), False),
     "workflow history of an item": (
         "SELECT * FROM workflow_history WHERE content_id = ? ORDER BY created_at", ("c-1",), True),
+    "the activity feed: content writes and workflow moves, newest first": (
+        "SELECT h.id, c.title, s.name FROM workflow_history h JOIN content c ON c.id = h.content_id "
+        "JOIN workflow_states s ON s.id = h.to_state_id ORDER BY h.created_at DESC LIMIT 10", (), True),
+    "the activity feed: plugin changes, newest first": (
+        "SELECT * FROM plugin_activity_log ORDER BY created_at DESC LIMIT 10", (), True),
     "versions of an item": (
         "SELECT * FROM content_versions WHERE content_id = ? ORDER BY version DESC", ("c-1",), True),
     "due scheduled actions (cron)": (

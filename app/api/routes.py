@@ -5,6 +5,7 @@ declares an access rule (see ``app.api.access``).
 """
 
 from app.api import (
+    activity,
     api_tokens,
     auth,
     collections,
@@ -32,7 +33,7 @@ ROUTE_MODULES = [
     workflow,
     schedules,
     media, files,
-    content, stats, references,
+    content, stats, references, activity,
     plugins, logs, metrics, migrations,
     openapi, explorer,
 ]
