@@ -157,6 +157,20 @@ def test_collection_route_lists_one_collection_with_its_meta(client, blog_collec
         assert client.get(f"/api/content?{empty}").json["meta"]["total"] == 5
 
 
+def test_an_unknown_collection_is_an_empty_list_that_says_so(client, blog_collection, as_author):
+    author, _ = as_author
+    body = client.get("/api/content?collection=nope").json
+    assert body["data"] == [] and body["meta"]["message"] == "Collection 'nope' not found"
+    assert client.get("/api/content?collection_id=col-nope").json["meta"]["message"] == (
+        "Collection 'col-nope' not found")
+    # An existing collection with nothing to show, and a list naming none, say nothing.
+    assert "message" not in client.get("/api/content?collection=blog").json["meta"]
+    assert "message" not in client.get(f"/api/content?collection_id={blog_collection.id}").json["meta"]
+    assert "message" not in client.get("/api/content").json["meta"]
+    insert_items(blog_collection, author, 1)
+    assert "message" not in client.get("/api/content?collection=blog").json["meta"]
+
+
 def test_item_by_slug_within_a_collection(client, blog_collection, as_author):
     author, _ = as_author
     (item_id,) = insert_items(blog_collection, author, 1)

@@ -40,6 +40,7 @@ class PageMeta(msgspec.Struct):
     hasNext: bool
     hasPrev: bool
     count: int | msgspec.UnsetType = msgspec.UNSET
+    message: str | msgspec.UnsetType = msgspec.UNSET  # why a list is empty, when it names what does not exist
 
 
 class Listed(msgspec.Struct, Generic[T]):

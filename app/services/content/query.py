@@ -405,6 +405,25 @@ def _and(clauses):
 def list_content(params, scope):
     """Run a list: ``{"data": [...], "meta": {...}}`` (timestamp and cache added by the API).
 
+    An empty list of a collection that does not exist says so in ``meta.message``, as
+    SonicJS does (``Collection '<name>' not found``): a typo in a name is otherwise an
+    empty list like any other.
+    """
+    listed = _list_readable(params, scope)
+    named = params.collection_name or params.collection_id
+    if not listed["data"] and named is not None and not _collection_exists(named):
+        listed["meta"]["message"] = f"Collection '{named}' not found"
+    return listed
+
+
+def _collection_exists(ref):
+    """Whether a collection has the id or name ``ref``."""
+    return Collection.select(Collection.id).where((Collection.id == ref) | (Collection.name == ref)).exists()
+
+
+def _list_readable(params, scope):
+    """``_list``, run again past rows whose ``data`` is not JSON.
+
     A row whose ``data`` is not JSON (written by hand: ``d1 execute``, a restored backup)
     makes the database refuse any query reading ``data``. Such rows must not take the
     list down for everyone: the list runs again with their data read as empty, and each
