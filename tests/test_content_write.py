@@ -7,6 +7,7 @@ import pytest
 from app.db.models import Content, ContentVersion, Media, WorkflowHistory, bind_models, new_id, now_ms
 from app.services.cache import ThreeTierCache
 from app.services.content import history, workflow, writes
+from app.services.content.defaults import with_defaults
 from app.services.content.slugs import MAX_SLUG_LENGTH
 from app.services.identity import Principal, RolePermissions
 from tests.fixtures.app import client_for, make_env, migrate
@@ -621,6 +622,92 @@ def test_free_form_collections_accept_any_object(client, pages_collection, as_ed
     _, headers = as_editor
     item = create(client, headers, collectionId="pages", data={"anything": {"at": ["all"]}}).json["data"]
     assert item["data"] == {"anything": {"at": ["all"]}}
+
+
+# ---------------------------------------------------------------- declared defaults
+
+EVENTS_WITH_DEFAULTS = {
+    "type": "object",
+    "properties": {
+        "venue": {"type": "string", "required": True, "default": "Main hall"},
+        "seats": {"type": "number", "default": 10},
+        "open": {"type": "boolean", "default": False},
+        "kind": {"type": "select", "enum": ["talk", "workshop"], "default": "talk"},
+        "tags": {"type": "multiselect", "enum": ["x", "y"], "default": ["x"]},
+        "extra": {"type": "json", "default": {"rooms": [1, 2]}},
+        "note": {"type": "string"},
+    },
+}
+
+
+@pytest.fixture
+def events(env):
+    bind_models(env.DB.db)
+    return create_collection("events", EVENTS_WITH_DEFAULTS)
+
+
+def test_a_create_stores_the_declared_default_of_each_field_left_out(client, events, as_editor):
+    _, headers = as_editor
+    # "venue" is required: its default satisfies it.
+    item = create(client, headers, collectionId="events", data={"note": "bring tea"}).json["data"]
+    assert item["data"] == {"venue": "Main hall", "seats": 10, "open": False, "kind": "talk", "tags": ["x"],
+                            "extra": {"rooms": [1, 2]}, "note": "bring tea"}
+    assert content_row(item["id"]).data == item["data"]
+    # No data at all is data left out entirely.
+    bare = create(client, headers, collectionId="events", title="Bare").json["data"]
+    assert bare["data"]["venue"] == "Main hall"
+
+
+def test_a_value_sent_wins_over_the_default_and_null_stays_null(client, events, as_editor):
+    _, headers = as_editor
+    data = {"venue": "Annex", "seats": 0, "open": True, "tags": [], "extra": None}
+    item = create(client, headers, collectionId="events", data=data).json["data"]
+    # 0, false, [] and null are values the client chose, not fields left out; "kind" was left out.
+    assert item["data"] == {**data, "kind": "talk"}
+    # A required field sent as null is missing, as validation always says: its default does not step in.
+    response = create(client, headers, collectionId="events", data={"venue": None}, expect=422)
+    assert response.json == {"error": "Validation failed", "details": [{"field": "data.venue", "message": "is required"}]}
+
+
+def test_an_items_edit_leaves_the_default_the_next_item_gets(client, events, as_editor):
+    _, headers = as_editor
+    first = create(client, headers, collectionId="events", title="First").json["data"]
+    client.put_json(f"/api/content/{first['id']}", {"data": {**first["data"], "extra": {"rooms": [9]}}},
+                    headers=headers)
+    second = create(client, headers, collectionId="events", title="Second").json["data"]
+    assert second["data"]["extra"] == {"rooms": [1, 2]}
+    assert content_row(first["id"]).data["extra"] == {"rooms": [9]}
+
+
+def test_each_default_is_a_deep_copy_of_the_schemas():
+    schema = {"type": "object", "properties": {"extra": {"type": "json", "default": {"rooms": [1, 2]}}}}
+    filled = with_defaults(schema, {})
+    filled["extra"]["rooms"].append(3)
+    assert schema["properties"]["extra"]["default"] == {"rooms": [1, 2]}
+    assert with_defaults(schema, {}) == {"extra": {"rooms": [1, 2]}}
+
+
+def test_an_update_does_not_fill_defaults_back_in(client, events, as_editor):
+    _, headers = as_editor
+    item = create(client, headers, collectionId="events", data={"seats": 3}).json["data"]
+    assert item["data"]["open"] is False
+    # PUT's data replaces data: the fields it leaves out stay out, required "venue" included (422).
+    response = client.put_json(f"/api/content/{item['id']}", {"data": {"seats": 4}}, headers=headers, status=422)
+    assert response.json["details"] == [{"field": "data.venue", "message": "is required"}]
+    updated = client.put_json(f"/api/content/{item['id']}", {"data": {"venue": "Annex"}}, headers=headers).json["data"]
+    assert updated["data"] == {"venue": "Annex"}
+    # An update without data leaves the stored data alone.
+    renamed = client.put_json(f"/api/content/{item['id']}", {"title": "Renamed"}, headers=headers).json["data"]
+    assert renamed["data"] == {"venue": "Annex"}
+
+
+def test_a_title_field_default_is_the_title_only_when_none_is_given(client, as_editor):
+    create_collection("notes", {"type": "object", "properties": {"title": {"type": "string", "default": "Untitled"}}})
+    _, headers = as_editor
+    untitled = client.post_json("/api/content", {"collectionId": "notes"}, headers=headers, status=201).json["data"]
+    assert (untitled["title"], untitled["slug"], untitled["data"]) == ("Untitled", "untitled", {"title": "Untitled"})
+    titled = create(client, headers, collectionId="notes", title="Minutes").json["data"]
+    assert (titled["title"], titled["data"]) == ("Minutes", {"title": "Minutes"})
 
 
 # ---------------------------------------------------------------- PostgreSQL

@@ -4,6 +4,8 @@
 * ``slug`` falls back to ``data.slug``, else (on create) is generated from the title and
   made unique by ``unique_slug`` (``-2``, ``-3``...); a given slug is normalised
   (``slugs.normalize_slug``), must keep letters or digits, and is never renamed.
+* ``data`` of a new item first gets the defaults its schema declares for the fields it
+  leaves out (``defaults.with_defaults``; an update's data is taken as given);
 * ``data`` is validated against the collection schema (``validation.validate_data``);
   when the schema declares its own ``title``/``slug`` fields and ``data`` leaves them
   empty, they are filled from the item's, so SonicJS-style schemas stay consistent.
@@ -13,6 +15,7 @@ Every problem is collected and raised at once as ContentInvalid.
 """
 
 from app.db.models import Media
+from app.services.content.defaults import with_defaults
 from app.services.content.errors import ContentInvalid
 from app.services.content.slugs import MAX_SLUG_LENGTH, normalize_slug, slug_from_title
 from app.services.content.validation import schema_properties, validate_data
@@ -36,8 +39,10 @@ def prepare_fields(collection, fields, content_id, current=None, unique_slug=Non
     """
     errors = []
     data = fields.get("data")
-    if data is None and current is None:
-        data = {}
+    if current is None:
+        # Before the title, slug and validation: a default may be the title, and satisfies
+        # a required field.
+        data = with_defaults(collection.schema, {} if data is None else data, given=fields)
     title = _title(fields, data, current)
     if not title:
         errors.append({"field": "title", "message": "is required"})

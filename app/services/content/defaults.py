@@ -1,0 +1,64 @@
+"""Declared field defaults, filled into the ``data`` of a NEW item.
+
+A top-level field of a collection schema may declare ``default`` (``collection_schema``
+checks, when the collection is saved, that it is a value the field takes). A create fills
+it in before validation (``prepare.prepare_fields``), so a required field with a default
+is satisfied by it. The rules:
+
+* Create only. An update does what its body says (``PUT``'s ``data`` replaces data
+  wholesale): a field it leaves out is not filled back in.
+* A field LEFT OUT of ``data`` gets its default. A field sent as ``null`` keeps ``null``,
+  and validation judges it as it judges any ``null`` (missing: accepted for an optional
+  field, "is required" for a required one): ``null`` is how a client says "no value" on
+  purpose, and how the admin's new-item form saves a default the user emptied.
+* ``title`` and ``slug`` mirror the item's own columns: a ``title``/``slug`` given beside
+  ``data`` counts as the field given (the item's value is copied into ``data``), so the
+  default fills in only when neither is given.
+* Top-level fields only: fields inside objects, list items and blocks are not filled (a
+  block or item the client sends is its whole value).
+* Each default is a deep copy: no two items, and not the collection's schema, share a
+  list or dict.
+"""
+
+import copy
+
+from app.services.content.validation import schema_properties
+
+# Data fields that mirror the item's column of the same name (``prepare._synced``).
+MIRRORED_COLUMNS = ("title", "slug")
+
+
+def declared_defaults(schema):
+    """``{field name: default}`` of the top-level fields of ``schema`` that declare one.
+
+    A stored schema leaves out a ``null`` default (the canonical form omits it), so a
+    ``null`` default is no default.
+    """
+    return {
+        name: config["default"]
+        for name, config in (schema_properties(schema) or {}).items()
+        if isinstance(config, dict) and config.get("default") is not None
+    }
+
+
+def with_defaults(schema, data, given=None):
+    """A copy of a new item's ``data`` with the default of each field it leaves out.
+
+    Args:
+        schema: the collection's schema.
+        data: the ``data`` the create was given (anything but an object is returned as
+            it is, for validation to refuse).
+        given: the create's other fields (``title``, ``slug``...): a mirrored column given
+            there counts as its data field given.
+    """
+    if not isinstance(data, dict):
+        return data
+    filled = dict(data)
+    for name, default in declared_defaults(schema).items():
+        if name not in filled and not _given_as_column(name, given or {}):
+            filled[name] = copy.deepcopy(default)
+    return filled
+
+
+def _given_as_column(name, given):
+    return name in MIRRORED_COLUMNS and given.get(name) is not None
