@@ -214,3 +214,66 @@ def test_multiselect_is_a_group_of_checkboxes(browser, signed_in_as, posts):
         box.checked = False
     form.submit(status=303)
     assert "topics" not in Content.get_by_id(item.id).data
+
+
+DEFAULTS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string", "required": True},
+        "summary": {"type": "string", "default": "To be written"},
+        "layout": {"type": "select", "enum": ["plain", "wide"], "default": "wide"},
+        "pinned": {"type": "boolean", "default": True},
+        "rank": {"type": "number", "default": 5},
+        "topics": {"type": "multiselect", "enum": ["web", "db"], "default": ["db"]},
+        "tags": {"type": "array", "items": {"type": "string"}, "default": ["one"]},
+        "extra": {"type": "json", "default": {"k": [1]}},
+    },
+}
+DEFAULTS = {"summary": "To be written", "layout": "wide", "pinned": True, "rank": 5, "topics": ["db"],
+            "tags": ["one"], "extra": {"k": [1]}}
+
+
+@pytest.fixture
+def notes(browser):
+    return create_collection("notes", DEFAULTS_SCHEMA, display_name="Notes")
+
+
+def test_the_new_item_form_shows_the_declared_defaults(browser, signed_in_as, notes):
+    signed_in_as("editor")
+    page = browser.get("/admin/content/notes/new")
+    form = page.forms["content-form"]
+    assert form["data.summary"].value == "To be written"
+    assert form["data.layout"].value == "wide"
+    assert form["data.pinned"].checked
+    assert form["data.rank"].value == "5"
+    assert [box.checked for box in form.fields["data.topics"]] == [False, True]
+    assert [field.value for field in form.fields["data.tags"]] == ["one", ""]
+    assert '"k"' in page.html.select_one("pre#f-data-extra").text
+
+
+def test_a_new_item_saved_as_shown_stores_the_defaults(browser, signed_in_as, notes):
+    signed_in_as("editor")
+    form = browser.get("/admin/content/notes/new").forms["content-form"]
+    form["title"] = "As shown"
+    form.submit(status=303)
+    assert Content.get(Content.title == "As shown").data == {**DEFAULTS, "title": "As shown"}
+
+
+def test_defaults_changed_or_emptied_on_the_form_are_saved_as_left_and_edits_add_none(browser, signed_in_as, notes):
+    signed_in_as("editor")
+    form = browser.get("/admin/content/notes/new").forms["content-form"]
+    form["title"] = "Changed"
+    form["data.pinned"] = False
+    form["data.summary"] = ""
+    form["data.rank"] = "7"
+    form.fields["data.topics"][1].checked = False
+    form.submit(status=303)
+    item = Content.get(Content.title == "Changed")
+    # An emptied default is saved empty (null), not filled in again.
+    assert item.data == {**DEFAULTS, "title": "Changed", "pinned": False, "summary": None, "rank": 7, "topics": None}
+    # The edit form shows the item as stored, and saving it fills no default in.
+    form = browser.get(f"/admin/content/notes/{item.id}").forms["content-form"]
+    assert form["data.summary"].value == "" and not form["data.pinned"].checked
+    form.submit(status=303)
+    data = Content.get_by_id(item.id).data
+    assert "summary" not in data and "topics" not in data and data["pinned"] is False

@@ -18,7 +18,7 @@ Permissions are the API's: each responder's ``@access`` rule and the services' o
 import falcon
 
 from app.admin.blocks import textarea_text
-from app.admin.forms import data_from_form, errors_by_field, form_fields, leftover_fields
+from app.admin.forms import data_from_form, defaults_emptied, errors_by_field, form_fields, leftover_fields
 from app.admin.pages import one, page_number, read_form, redirect, search_of
 from app.admin.picked import picked_values
 from app.api.access import access
@@ -26,6 +26,7 @@ from app.api.errors import SERVICE_ERROR_STATUS
 from app.services.cache import Namespace, invalidate
 from app.services.collections import active_collections
 from app.services.content import scheduling, workflow, writes
+from app.services.content.defaults import with_defaults
 from app.services.content.errors import ContentForbidden, ContentInvalid, ContentNotFound
 from app.services.content.fields import QueryError
 from app.services.content.query import NotPermitted, Scope, get_item, list_content, parse_list_params
@@ -164,8 +165,16 @@ def posted_fields(collection, form, current):
     return fields
 
 
+def new_item(collection):
+    """A new item as its form first shows it: empty but for the defaults its schema declares
+    (a ``title`` field's default fills the title input, as the service would fill the title)."""
+    data = with_defaults(collection.schema, {})
+    title = data.get("title")
+    return {"title": title if isinstance(title, str) else "", "slug": "", "data": data, "version_number": ""}
+
+
 class ContentNewPage:
-    """``GET``/``POST /admin/content/{collection}/new``."""
+    """``GET``/``POST /admin/content/{collection}/new``: the form starts from the schema's defaults."""
 
     def __init__(self, renderer, cache):
         self._renderer = renderer
@@ -182,13 +191,16 @@ class ContentNewPage:
     @access("content.create")
     def on_get(self, req, resp, collection):
         found = collection_or_404(collection)
-        self._form(req, resp, found, {"title": "", "slug": "", "data": {}, "version_number": ""})
+        self._form(req, resp, found, new_item(found))
 
     @access("content.create")
     def on_post(self, req, resp, collection):
         found = collection_or_404(collection)
         form = read_form(req)
-        fields = posted_fields(found, form, {})
+        # The form was shown with the defaults: a box left ticked or a read-only value is kept,
+        # an emptied input is saved empty rather than given its default again.
+        fields = posted_fields(found, form, new_item(found))
+        fields["data"] = defaults_emptied(found.schema, fields["data"])
         try:
             content = writes.create_content(req.context.user, found.id, fields, req.context.request_id)
         except ContentInvalid as ex:

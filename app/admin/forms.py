@@ -11,6 +11,11 @@ items and repeatable blocks for an array of ``blocks``. Field types the form can
 value. A posted form becomes the API's ``data`` object: the stored data with the form's
 fields replaced, so validation, messages and writes are the service's.
 
+A new item's form starts from the defaults the schema declares (``defaults.with_defaults``
+of empty data): they are shown filled in, and what the user leaves of them is saved. One
+the user emptied is saved as ``null`` (``defaults_emptied``): left out, the service would
+fill the default back in.
+
 Without script every control still works: ids are typed, an empty item or block row adds
 one, positions order them and a checkbox removes one.
 """
@@ -28,6 +33,7 @@ from app.admin.blocks import (
     parse_number,
     textarea_text,
 )
+from app.services.content.defaults import declared_defaults
 from app.services.content.validation import schema_properties
 
 TEXT_TYPES = frozenset({"string", "text", "email", "url", "slug", "color"})
@@ -254,6 +260,15 @@ def data_from_form(schema, form, current):
         else:
             data[name] = text
     return data
+
+
+def defaults_emptied(schema, data):
+    """A new item's posted ``data`` with ``None`` for each field with a declared default that
+    the form left out: the user emptied the filled-in default, and the service keeps a
+    ``None`` where it would fill a field left out. The item's own title and slug are left
+    to the service, which copies them into their data fields."""
+    emptied = {name: None for name in declared_defaults(schema) if name not in data and name not in COLUMN_FIELDS}
+    return {**data, **emptied}
 
 
 def _current_text(data, name):
