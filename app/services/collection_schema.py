@@ -69,7 +69,7 @@ class FieldConfig(_Base):
     title: str | None = None
     description: str | None = None
     required: bool = False
-    default: Any = None
+    default: Any = None  # filled into a new item's data when left out (app.services.content.defaults)
     placeholder: str | None = None
     help_text: str | None = None
     min: int | float | None = None
