@@ -701,13 +701,16 @@ def test_an_update_does_not_fill_defaults_back_in(client, events, as_editor):
     assert renamed["data"] == {"venue": "Annex"}
 
 
-def test_a_title_field_default_is_the_title_only_when_none_is_given(client, as_editor):
-    create_collection("notes", {"type": "object", "properties": {"title": {"type": "string", "default": "Untitled"}}})
+def test_a_title_fields_default_is_the_title_when_none_is_given_and_a_slugs_is_not_used(client, as_editor):
+    create_collection("notes", {"type": "object", "properties": {
+        "title": {"type": "string", "default": "Untitled"}, "slug": {"type": "slug", "default": "fixed"}}})
     _, headers = as_editor
-    untitled = client.post_json("/api/content", {"collectionId": "notes"}, headers=headers, status=201).json["data"]
-    assert (untitled["title"], untitled["slug"], untitled["data"]) == ("Untitled", "untitled", {"title": "Untitled"})
+    for slug in ("untitled", "untitled-2"):  # a fixed slug could serve one item only
+        untitled = client.post_json("/api/content", {"collectionId": "notes"}, headers=headers, status=201).json["data"]
+        assert (untitled["title"], untitled["slug"]) == ("Untitled", slug)
+        assert untitled["data"] == {"title": "Untitled", "slug": slug}
     titled = create(client, headers, collectionId="notes", title="Minutes").json["data"]
-    assert (titled["title"], titled["data"]) == ("Minutes", {"title": "Minutes"})
+    assert (titled["title"], titled["data"]) == ("Minutes", {"title": "Minutes", "slug": "minutes"})
 
 
 # ---------------------------------------------------------------- PostgreSQL

@@ -11,9 +11,11 @@ is satisfied by it. The rules:
   and validation judges it as it judges any ``null`` (missing: accepted for an optional
   field, "is required" for a required one): ``null`` is how a client says "no value" on
   purpose, and how the admin's new-item form saves a default the user emptied.
-* ``title`` and ``slug`` mirror the item's own columns: a ``title``/``slug`` given beside
-  ``data`` counts as the field given (the item's value is copied into ``data``), so the
-  default fills in only when neither is given.
+* ``title`` and ``slug`` mirror the item's own columns. A ``title`` given beside ``data``
+  counts as the ``title`` field given (the item's title is copied into ``data``), so its
+  default fills in only when neither is given, and is then the item's title. A ``slug``
+  field's default is not used: the item's slug, given or generated from the title, is
+  unique in the collection, so a fixed default could serve one item only.
 * Top-level fields only: fields inside objects, list items and blocks are not filled (a
   block or item the client sends is its whole value).
 * Each default is a deep copy: no two items, and not the collection's schema, share a
@@ -24,8 +26,9 @@ import copy
 
 from app.services.content.validation import schema_properties
 
-# Data fields that mirror the item's column of the same name (``prepare._synced``).
-MIRRORED_COLUMNS = ("title", "slug")
+# The data field mirroring the item's title (``prepare._synced``), and the one mirroring
+# its slug, which always takes the item's.
+TITLE, SLUG = "title", "slug"
 
 
 def declared_defaults(schema):
@@ -48,17 +51,17 @@ def with_defaults(schema, data, given=None):
         schema: the collection's schema.
         data: the ``data`` the create was given (anything but an object is returned as
             it is, for validation to refuse).
-        given: the create's other fields (``title``, ``slug``...): a mirrored column given
-            there counts as its data field given.
+        given: the create's other fields: a ``title`` there counts as the data field given.
     """
     if not isinstance(data, dict):
         return data
     filled = dict(data)
     for name, default in declared_defaults(schema).items():
-        if name not in filled and not _given_as_column(name, given or {}):
+        if name not in filled and not _taken_from_the_item(name, given or {}):
             filled[name] = copy.deepcopy(default)
     return filled
 
 
-def _given_as_column(name, given):
-    return name in MIRRORED_COLUMNS and given.get(name) is not None
+def _taken_from_the_item(name, given):
+    """Whether data field ``name`` gets the item's own value instead of a default."""
+    return name == SLUG or (name == TITLE and given.get(TITLE) is not None)
