@@ -55,7 +55,8 @@ Unset = msgspec.UnsetType  # a field left out of the body (as opposed to null)
 
 
 class CreateBody(msgspec.Struct, forbid_unknown_fields=True):
-    """``POST /api/content``: ``collectionId`` is the collection's id or name."""
+    """``POST /api/content``: ``collectionId`` is the collection's id or name; a field of the
+    schema left out of ``data`` gets the ``default`` it declares (``null`` keeps ``null``)."""
 
     collectionId: str
     title: str | None = None
@@ -144,7 +145,9 @@ class ContentCreator:
     """``POST /api/content`` (mixed into the list resource)."""
 
     @access("content.create")
-    @describe("Create a content item", body=CreateBody, status=201, response=One[ContentItem])
+    @describe("Create a content item", body=CreateBody, status=201, response=One[ContentItem],
+              description="A field of the collection's schema left out of `data` gets the `default` it declares; "
+                          "one sent as `null` keeps `null`.")
     def on_post(self, req, resp):
         body = _body(req, CreateBody)
         fields = _fields(body)
