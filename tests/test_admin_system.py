@@ -172,7 +172,8 @@ def test_the_settings_form_follows_the_schema_and_saves(browser, signed_in_as):
     signed_in_as("admin")
     page = browser.get("/admin/plugins/request-logs")
     form = page.forms["plugin-settings"]
-    assert form["settings.exclude_paths"].value.splitlines() == ["/health", "/api/health", "/files/"]
+    assert form["settings.exclude_paths"].value.splitlines() == ["/health", "/api/health", "/api/system/health", "/api/system/ping",
+                                                                "/files/"]
     assert form["settings.sample_rate"].value == "1.0"
     form["settings.exclude_paths"] = "/health\n/admin/static/\n"
     form["settings.sample_rate"] = "0.25"

@@ -136,7 +136,8 @@ def test_log_config_turns_the_category_off_or_raises_its_level(web):
 
 def test_excluded_paths_and_sampling(web, admin):
     _, headers = admin
-    web.get("/health")
+    for probe in ("/health", "/api/health", "/api/system/health", "/api/system/ping"):
+        web.get(probe)
     assert api_logs() == []
     web.patch_json("/admin/api/plugins/request-logs", {"settings": {"sample_rate": 0.0}}, headers=headers, status=200)
     web.get("/api/collections", status=200)

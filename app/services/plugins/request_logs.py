@@ -39,7 +39,8 @@ class RequestLogSettings(msgspec.Struct, forbid_unknown_fields=True):
         sample_rate: the share of successful requests logged, 0 to 1.
     """
 
-    exclude_paths: list[str] = msgspec.field(default_factory=lambda: ["/health", "/api/health", "/files/"])
+    exclude_paths: list[str] = msgspec.field(
+        default_factory=lambda: ["/health", "/api/health", "/api/system/health", "/api/system/ping", "/files/"])
     sample_rate: float = 1.0
 
     def __post_init__(self):
