@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,6 +63,50 @@ def test_schedule_publish_with_an_offset(client, make_user, make_content_row):
     assert data["scheduled_at_iso"] == text
     assert content_row(item.id)["scheduled_publish_at"] == ms
     assert ScheduledContent.get_by_id(data["id"]).scheduled_at == ms
+
+
+def test_racing_schedules_leave_the_earliest_in_the_content_columns(env, make_user, make_content_row):
+    """Two schedules of one item made at once: the mirror column holds the earlier one, whichever
+    transaction commits last (on PostgreSQL each computed its minimum without the other's row)."""
+    from app.services.content.scheduling import create_schedule
+
+    author, _ = make_user("author")
+    editor, _ = make_user("editor")
+    item = make_content_row(author)
+    db = env.DB.db
+    earlier, later = iso_in(2 * HOUR_MS), iso_in(3 * HOUR_MS)
+    first_made, second_started, failures = threading.Event(), threading.Event(), []
+
+    def first():
+        try:
+            with db.atomic():  # the earlier schedule, committed only after the other has begun
+                create_schedule(db, item.id, editor, "publish", earlier[0])
+                first_made.set()
+                second_started.wait(5)
+                time.sleep(0.3)  # let the second reach its update (it waits on PostgreSQL's row lock)
+        except Exception as ex:  # reported below
+            failures.append(ex)
+        finally:
+            first_made.set()
+            db.close()
+
+    def second():
+        try:
+            first_made.wait(5)
+            second_started.set()
+            create_schedule(db, item.id, editor, "publish", later[0])
+        except Exception as ex:  # reported below
+            failures.append(ex)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    assert not failures, failures
+    assert content_row(item.id)["scheduled_publish_at"] == earlier[1]
 
 
 def test_local_time_with_iana_timezone_is_stored_as_utc(client, make_user, make_content_row):

@@ -23,6 +23,7 @@ from peewee import fn
 
 from app.db.models import Content, ScheduledContent, User, now_ms
 from app.services.cache import Namespace, ThreeTierCache
+from app.services.content.locks import lock_row
 from app.services.content.workflow import (
     Forbidden,
     Invalid,
@@ -199,7 +200,13 @@ def withdraw_publications(content_id, reason):
 
 
 def sync_content_columns(content_id):
-    """Set content's ``scheduled_publish_at`` / ``scheduled_unpublish_at`` from its pending schedules."""
+    """Set content's ``scheduled_publish_at`` / ``scheduled_unpublish_at`` from its pending schedules.
+
+    The content row is locked first (inside the caller's transaction): on PostgreSQL two
+    transactions changing one item's schedules at once would otherwise each compute the
+    earliest without the other's row, and the last to commit would write its own.
+    """
+    lock_row(Content.select(Content.id).where(Content.id == content_id)).execute()
     earliest = dict(
         ScheduledContent.select(ScheduledContent.action, fn.MIN(ScheduledContent.scheduled_at))
         .where((ScheduledContent.content == content_id) & (ScheduledContent.status == "pending"))
