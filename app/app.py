@@ -15,6 +15,7 @@ from app.api.authentication import AuthenticationMiddleware
 from app.api.cors import CORSMiddleware
 from app.api.d1_session import D1SessionMiddleware
 from app.api.errors import install_error_handling
+from app.api.methods import MethodsRouter
 from app.api.metrics import MetricsMiddleware
 from app.api.middleware import PluginMiddleware, RequestContextMiddleware
 from app.api.request_guard import RequestGuard, guard_request_bodies
@@ -90,6 +91,7 @@ def create_app(env, settings=None, services=None):
                                      cache=services.cache),
         ],
         cors_enable=False,
+        router=MethodsRouter(),  # HEAD wherever GET is, and an Allow naming every method
     )
     handler = _json_handler()
     guard_request_bodies(app, handler)

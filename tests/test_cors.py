@@ -11,9 +11,9 @@ ORIGIN = "https://front.example"
 
 # One route of each class: public read, signed-in write, admin JSON API, auth.
 ROUTE_CLASSES = [
-    ("/api/content", "GET", "GET, OPTIONS, POST"),
-    ("/api/content/abc", "PUT", "DELETE, GET, OPTIONS, PUT"),
-    ("/admin/api/collections/blog", "PATCH", "DELETE, GET, OPTIONS, PATCH"),
+    ("/api/content", "GET", "GET, HEAD, OPTIONS, POST"),
+    ("/api/content/abc", "PUT", "DELETE, GET, HEAD, OPTIONS, PUT"),
+    ("/admin/api/collections/blog", "PATCH", "DELETE, GET, HEAD, OPTIONS, PATCH"),
     ("/auth/login", "POST", "OPTIONS, POST"),
     ("/api/media/upload", "POST", "OPTIONS, POST"),
 ]
@@ -43,6 +43,13 @@ def test_conditional_reads_may_be_sent_and_their_etag_read(client):
     assert "If-None-Match" in allowed.split(", ")
     exposed = client.get("/api/content", headers={"Origin": ORIGIN}).headers["Access-Control-Expose-Headers"]
     assert "ETag" in exposed.split(", ")
+
+
+@pytest.mark.parametrize("path, method, allowed", ROUTE_CLASSES)
+def test_preflight_names_what_allow_names(client, path, method, allowed):
+    # A GET route answers HEAD too (app.api.methods): both lists say so.
+    assert preflight(client, path, method).headers["Access-Control-Allow-Methods"] == \
+        client.options(path).headers["Allow"] == allowed
 
 
 def test_a_preflight_needs_no_credentials_even_for_protected_routes(client):
@@ -118,7 +125,7 @@ def test_star_never_mixes_with_origins_and_origins_are_checked(tmp_path, value):
         _settings(tmp_path, value)
 
 
-def test_route_methods_lists_the_responders_and_options():
+def test_route_methods_lists_the_responders_head_and_options():
     assert route_methods([("/x", type("R", (), {"on_get": lambda s: 0, "on_delete": lambda s: 0})(), None)]) == {
-        "/x": "DELETE, GET, OPTIONS"
+        "/x": "DELETE, GET, HEAD, OPTIONS"
     }

@@ -17,6 +17,7 @@ every path and echoes whatever request headers the browser asks for.
 import falcon
 
 from app.api.access import responders
+from app.api.methods import allowed_methods
 
 API_PREFIXES = ("/api", "/auth", "/admin/api")
 ALLOWED_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, X-API-Key, X-Requested-With, x-d1-bookmark"
@@ -33,11 +34,11 @@ def in_scope(path):
 
 
 def route_methods(routes):
-    """``{uri_template: "GET, POST, OPTIONS"}`` of ``(template, resource, suffix)`` triples."""
+    """``{uri_template: "GET, HEAD, OPTIONS, POST"}`` of ``(template, resource, suffix)`` triples:
+    the methods its ``Allow`` names (``app.api.methods``)."""
     methods = {}
     for template, resource, suffix in routes:
-        names = sorted({method for method, _ in responders(resource, suffix)} | {"OPTIONS"})
-        methods[template] = ", ".join(names)
+        methods[template] = ", ".join(allowed_methods(method for method, _ in responders(resource, suffix)))
     return methods
 
 

@@ -49,8 +49,10 @@ CORS_HEADERS = {
     "Access-Control-Expose-Headers": "Accept-Ranges, Content-Length, Content-Range, ETag, Last-Modified",
 }
 PRIVATE_CACHE = "private, no-cache"
+METHODS = "GET, HEAD, OPTIONS"
 PREFLIGHT_HEADERS = {
-    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Allow": METHODS,  # what any OPTIONS answers (app.api.methods), preflight or not
+    "Access-Control-Allow-Methods": METHODS,
     "Access-Control-Allow-Headers": "Range, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, If-Range",
     "Access-Control-Max-Age": "86400",
 }
