@@ -82,7 +82,7 @@ def test_unsupported_and_too_large_files_are_415_and_413(env, outbox, signed_in_
     small = browser_for(env, outbox, max_upload_bytes=1000)
     small.cookiejar = browser.cookiejar
     too_large = script_upload(small, "big.txt", text() * 200, status=413)
-    assert too_large.json["error"] == "File too large" and too_large.json["details"]["maxBytes"] == 1000
+    assert too_large.json["error"] == "File too large" and too_large.json["details"]["max_bytes"] == 1000
     page = form_upload(small, [("files", "big.txt", text() * 200)], status=413)
     assert "big.txt: File too large" in page.text and page.content_type == "text/html"
     assert Media.select().count() == 0

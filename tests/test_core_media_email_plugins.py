@@ -39,7 +39,7 @@ def test_upload_limits_follow_the_core_media_settings_in_every_worker(env, admin
     author = make_user("author")[1]
     patch(first, admin, "core-media", {"max_upload_bytes": 40})
     past_generation_bound()
-    assert upload(second, author, "big.txt", b"x" * 41, status=413).json["details"]["maxBytes"] == 40
+    assert upload(second, author, "big.txt", b"x" * 41, status=413).json["details"]["max_bytes"] == 40
     upload(second, author, "small.txt", b"x" * 40, status=201)
     patch(first, admin, "core-media", {"max_upload_bytes": None, "allowed_types": ["image/*", "text/plain"]})
     past_generation_bound()

@@ -59,7 +59,7 @@ def test_oversize_stream_is_read_up_to_one_byte_past_the_limit():
     stream = RecordingStream(10 * MIB)
     with pytest.raises(FileTooLarge) as caught:
         uploads.spool(stream, limit, "big.txt")
-    assert caught.value.details == {"maxBytes": limit}
+    assert caught.value.details == {"max_bytes": limit}
     assert stream.bytes_read == limit + 1
     assert stream.remaining == 10 * MIB - limit - 1  # the rest is never touched
     assert_bounded_reads(stream, CHUNK_SIZE)

@@ -131,8 +131,18 @@ def test_oversize_upload_refused_from_content_length(env, author):
     _, headers = author
     client = client_for(env, max_upload_bytes=1000)
     body = upload(client, headers, "big.png", samples.png((900, 900)) + b"\x00" * 300_000, status=413).json
-    assert body == {"error": "File too large", "details": {"maxBytes": 1000}}
+    assert body == {"error": "File too large", "details": {"max_bytes": 1000}}
     assert_nothing_stored(env)
+
+
+def test_a_too_large_upload_names_its_limit_as_a_too_large_json_body_does(env, author):
+    _, headers = author
+    client = client_for(env, max_upload_bytes=1000)
+    file_refusal = upload(client, headers, "notes.txt", b"a" * 1001, status=413).json
+    body_refusal = client.post("/api/media/create-folder", b'{"folderName": "' + b"a" * 1024 * 1024 + b'"}',
+                               headers=headers, content_type="application/json", status=413).json
+    assert file_refusal["details"] == {"max_bytes": 1000}
+    assert body_refusal["details"] == {"max_bytes": 1024 * 1024}
 
 
 def test_oversize_upload_refused_while_counting(env, author):
@@ -156,7 +166,7 @@ def test_max_upload_bytes_from_bindings_vars(request, tmp_path, migrated_templat
         bind_models(env.DB.db)
         headers = bearer(token_for(create_user("author")))
         body = upload(client, headers, "notes.txt", b"a" * 1001, status=413).json
-        assert body == {"error": "File too large", "details": {"maxBytes": 1000}}
+        assert body == {"error": "File too large", "details": {"max_bytes": 1000}}
         assert_nothing_stored(env)
         record = upload(client, headers, "notes.txt", b"a" * 1000).json["file"]
         assert record["size"] == 1000
@@ -372,7 +382,7 @@ def test_upload_multiple_oversized_file_is_an_item_error(env, author):
     client = client_for(env, max_upload_bytes=2000)
     body = upload_many(client, headers, [("big.txt", b"a" * 2001), ("small.txt", b"b" * 10)]).json
     assert [f["originalName"] for f in body["uploaded"]] == ["small.txt"]
-    assert body["errors"] == [{"filename": "big.txt", "error": "File too large", "details": {"maxBytes": 2000}}]
+    assert body["errors"] == [{"filename": "big.txt", "error": "File too large", "details": {"max_bytes": 2000}}]
     assert bucket_keys(env) == [body["uploaded"][0]["r2_key"]]
 
 
@@ -381,7 +391,7 @@ def test_upload_multiple_every_file_too_large_is_413(env, author):
     client = client_for(env, max_upload_bytes=2000)
     body = upload_many(client, headers, [("a.txt", b"a" * 2001), ("b.txt", b"b" * 5000)], status=413).json
     assert body["error"] == "File too large"
-    assert body["details"]["maxBytes"] == 2000
+    assert body["details"]["max_bytes"] == 2000
     assert [e["filename"] for e in body["details"]["errors"]] == ["a.txt", "b.txt"]
     assert body["details"]["summary"] == {"total": 2, "successful": 0, "failed": 2}
     assert_nothing_stored(env)

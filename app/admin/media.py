@@ -171,7 +171,7 @@ class MediaUploadAction:
         if not uploaded:
             status, message = _failure(errors, form.too_large) if errors else (falcon.HTTP_400, "No files provided")
             resp.status = status
-            resp.media = {"error": message, "details": {"errors": errors, "maxBytes": limit}}
+            resp.media = {"error": message, "details": {"errors": errors, "max_bytes": limit}}
             return
         resp.status = falcon.HTTP_201
         resp.media = {"success": not errors, "uploaded": uploaded, "errors": errors}

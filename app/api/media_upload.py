@@ -173,7 +173,7 @@ class UploadMultipleResource:
             if outage is not None:
                 raise outage  # the bucket's error: 503 (with Retry-After when its guard refused)
             if form.too_large == len(errors):
-                raise FileTooLarge("File too large", {"maxBytes": limit, "errors": errors, "summary": summary})
+                raise FileTooLarge("File too large", {"max_bytes": limit, "errors": errors, "summary": summary})
             raise unprocessable("No file was uploaded", {"errors": errors, "summary": summary})
         resp.status = falcon.HTTP_201
         resp.media = {"success": not errors, "uploaded": uploaded, "errors": errors, "summary": summary}

@@ -80,7 +80,7 @@ class UploadMeta:
 
 def too_large(limit):
     """The FileTooLarge error for ``limit`` bytes."""
-    return FileTooLarge("File too large", {"maxBytes": limit})
+    return FileTooLarge("File too large", {"max_bytes": limit})
 
 
 def spool(stream, limit, original_name):
