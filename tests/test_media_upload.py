@@ -403,13 +403,37 @@ def test_upload_multiple_every_file_too_large_is_413(env, author):
 
 def test_upload_multiple_nothing_uploaded(client, env, author):
     _, headers = author
-    body = upload_many(client, headers, [("x.png", samples.elf())], status=422).json
+    body = upload_many(client, headers, [("empty.txt", b"")], status=422).json
     assert body["error"] == "No file was uploaded"
     assert body["details"]["summary"] == {"total": 1, "successful": 0, "failed": 1}
     assert_nothing_stored(env)
     body = client.post("/api/media/upload-multiple", params={"folder": "x"}, upload_files=[], headers=headers,
                        content_type="multipart/form-data", status=400).json
     assert body == {"error": "No files provided"}
+
+
+def test_upload_multiple_every_file_of_a_refused_type_is_415_as_one_upload_is(client, env, author):
+    _, headers = author
+    body = upload_many(client, headers, [("x.png", samples.elf()), ("y.jpg", samples.windows_exe())],
+                       status=415).json
+    assert body["error"] == upload(client, headers, "x.png", samples.elf(), status=415).json["error"]
+    errors = body["details"]["errors"]
+    assert [(e["filename"], e["error"]) for e in errors] == [("x.png", "Unsupported file type"),
+                                                             ("y.jpg", "Unsupported file type")]
+    assert "image/png" in errors[0]["details"]["allowed"] and errors[1]["details"]["filename"] == "y.jpg"
+    assert body["details"]["summary"] == {"total": 2, "successful": 0, "failed": 2}
+    assert_nothing_stored(env)
+
+
+def test_upload_multiple_refused_for_several_reasons_is_422(client, env, author):
+    # A type refusal and an empty file: no one reason to name, so the general 422.
+    _, headers = author
+    body = upload_many(client, headers, [("x.png", samples.elf()), ("empty.txt", b"")], status=422).json
+    assert body["error"] == "No file was uploaded"
+    assert [(e["filename"], e["error"]) for e in body["details"]["errors"]] == [
+        ("x.png", "Unsupported file type"), ("empty.txt", "File validation failed")]
+    assert body["details"]["summary"] == {"total": 2, "successful": 0, "failed": 2}
+    assert_nothing_stored(env)
 
 
 def test_upload_multiple_permissions(client, make_user):

@@ -16,7 +16,7 @@ from app.api.describe import describe
 from app.api.errors import APIError, bad_request, field_error, read_body, unprocessable
 from app.api.schemas_admin import FileBody, FolderChecked, UploadResult
 from app.runtime.r2 import R2Error
-from app.services.media import FileTooLarge, MediaError, to_record, uploads
+from app.services.media import FileTooLarge, MediaError, UnsupportedType, to_record, uploads
 from app.services.media.uploads import FORM_OVERHEAD_BYTES, MAX_FILES_PER_REQUEST, META_FIELDS
 
 
@@ -147,8 +147,10 @@ class UploadMultipleResource:
     """``POST /api/media/upload-multiple``: several files, a result per file.
 
     201 when at least one file was stored (``success`` is true when all were). When none
-    was: 503 if the bucket failed, 413 if every file was over the size limit, else 422; the
-    413 and 422 carry the per-file ``errors`` and the ``summary`` in ``details``.
+    was: 503 if the bucket failed, 413 if every file was over the size limit, 415 if every
+    file was of a type the library refuses (as ``/api/media/upload`` answers for one), else
+    422 (refusals for several reasons name none of them); the 413, 415 and 422 carry the
+    per-file ``errors`` and the ``summary`` in ``details``.
     """
 
     def __init__(self, library):
@@ -164,7 +166,7 @@ class UploadMultipleResource:
             if not form.files and not form.rejected:
                 raise bad_request("No files provided")
             meta = uploads.parse_meta(form.fields)
-            uploaded, errors, outage = self._store_all(req, form, meta)
+            uploaded, errors, outage, unsupported = self._store_all(req, form, meta)
         finally:
             form.close()
         errors = [{k: v for k, v in item.items() if v is not None} for item in form.rejected + errors]
@@ -174,24 +176,27 @@ class UploadMultipleResource:
                 raise outage  # the bucket's error: 503 (with Retry-After when its guard refused)
             if form.too_large == len(errors):
                 raise FileTooLarge("File too large", {"max_bytes": limit, "errors": errors, "summary": summary})
+            if unsupported == len(errors):
+                raise UnsupportedType("Unsupported file type", {"errors": errors, "summary": summary})
             raise unprocessable("No file was uploaded", {"errors": errors, "summary": summary})
         resp.status = falcon.HTTP_201
         resp.media = {"success": not errors, "uploaded": uploaded, "errors": errors, "summary": summary}
 
     def _store_all(self, req, form, meta):
         bucket, user_id = req.context.env.MEDIA_BUCKET, req.context.user.id
-        uploaded, errors, outage = [], [], None
+        uploaded, errors, outage, unsupported = [], [], None, 0
         for spooled in form.files:
             try:
                 uploaded.append(to_record(self._library.upload(bucket, spooled, meta, user_id)))
             except MediaError as ex:
                 errors.append({"filename": spooled.original_name, "error": ex.message, "details": ex.details})
+                unsupported += isinstance(ex, UnsupportedType)
             except R2Error as ex:
                 # One file's storage failure is that file's error; the others may still succeed.
                 log.error("upload of %r failed (request %s): %s", spooled.original_name, req.context.request_id, ex)
                 outage = ex
                 errors.append({"filename": spooled.original_name, "error": "Storage temporarily unavailable"})
-        return uploaded, errors, outage
+        return uploaded, errors, outage, unsupported
 
 
 class CreateFolder(msgspec.Struct, forbid_unknown_fields=True):
