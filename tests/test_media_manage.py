@@ -139,6 +139,20 @@ def test_patch_folder_moves_the_objects(client, env, people):
     client.get(record["publicUrl"], headers=author, status=404)
 
 
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_patch_refuses_a_blank_folder_and_changes_nothing(client, env, people, blank):
+    author = people["author"][1]
+    record = put(client, people["author"], folder="blog")
+    keys = bucket_keys(env)
+    body = client.patch_json(f"/api/media/{record['id']}", {"folder": blank, "alt": "changed"}, headers=author,
+                             status=422).json
+    assert body == {"error": "Validation failed", "details": [{"field": "folder", "message": "No folder name provided"}]}
+    assert client.post_json("/api/media/create-folder", {"folderName": blank}, headers=author,
+                            status=422).json["details"][0]["message"] == body["details"][0]["message"]
+    assert client.get(f"/api/media/{record['id']}", headers=author).json["file"] == record
+    assert record["folder"] == "blog" and bucket_keys(env) == keys
+
+
 def test_who_may_update(client, people):
     mine = put(client, people["author"])
     theirs = put(client, people["author2"])

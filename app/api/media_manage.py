@@ -14,7 +14,8 @@ import msgspec
 
 from app.api.access import access
 from app.api.describe import Param, describe, paged
-from app.api.errors import forbidden, invalid_param, not_found, nothing_to_update, read_body
+from app.api.errors import field_error, forbidden, invalid_param, not_found, nothing_to_update, read_body
+from app.api.media_upload import NO_FOLDER_NAME
 from app.api.params import limit_param, page_param
 from app.api.schemas import Listed
 from app.api.schemas_admin import BulkDeleteResult, BulkMoveResult, FileBody, FilePurged, FileRemoved, MediaFile
@@ -177,6 +178,10 @@ class MediaItemResource:
         if not can_update(req.context.user, row):
             raise forbidden("You may only edit your own files")
         body = read_body(req, MediaPatch)
+        if body.folder is not msgspec.UNSET and not body.folder.strip():
+            # check_folder reads blank as the default folder: the file would quietly move to
+            # uploads. Refused, as create-folder refuses it, before anything changes.
+            raise field_error("folder", NO_FOLDER_NAME)
         changes = self._metadata_changes(body)
         if not changes and body.folder is msgspec.UNSET:
             raise nothing_to_update()

@@ -199,6 +199,11 @@ class UploadMultipleResource:
         return uploaded, errors, outage, unsupported
 
 
+# A blank folder means "the default folder" to an upload; where a folder is named on its
+# own (create-folder, a PATCH's move) a blank one is this 422.
+NO_FOLDER_NAME = "No folder name provided"
+
+
 class CreateFolder(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``POST /api/media/create-folder``."""
 
@@ -216,7 +221,7 @@ class CreateFolderResource:
     def on_post(self, req, resp):
         body = read_body(req, CreateFolder)
         if not body.folderName.strip():  # blank means "the default folder" elsewhere, not a folder to create
-            raise field_error("folderName", "No folder name provided")
+            raise field_error("folderName", NO_FOLDER_NAME)
         folder = self._library.check_folder(body.folderName)
         resp.media = {
             "success": True,
