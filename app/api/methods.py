@@ -10,7 +10,8 @@ keeping the Content-Length a GET would have had. Such a HEAD is not in the OpenA
 
 OPTIONS of a route without ``on_options`` answers 200 with ``Allow`` naming every method the
 route takes, OPTIONS and HEAD included (Falcon's own leaves OPTIONS out). A CORS preflight
-never reaches it (``app.api.cors`` answers those first) but names the same methods.
+to the JSON API never reaches it (``app.api.cors`` answers those first) but names the same
+methods in ``Access-Control-Allow-Methods``.
 """
 
 import inspect
@@ -43,7 +44,7 @@ def head_from_get(on_get):
         if close is not None:
             close()
 
-    on_head.__dict__.update(on_get.__dict__)  # the @access rule and @describe facts, readable on it
+    on_head.__dict__.update(getattr(on_get, "__dict__", {}))  # the @access rule and @describe facts
     return on_head
 
 
