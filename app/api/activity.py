@@ -16,7 +16,7 @@ from app.api.access import access
 from app.api.describe import Param, describe
 from app.api.params import limit_param
 from app.api.schemas import Ms
-from app.db.models import Content, PluginActivity, User, WorkflowHistory, WorkflowState, now_ms
+from app.services.activity import activity_feed
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
@@ -50,57 +50,6 @@ class ActivityFeed(msgspec.Struct):
     timestamp: Ms
 
 
-def _users(ids):
-    """``{id: ActivityUser dict}`` of the users ``ids`` that still exist."""
-    if not ids:
-        return {}
-    rows = User.select(User.id, User.email, User.username).where(User.id.in_(list(ids))).tuples()
-    return {user_id: {"id": user_id, "email": email, "username": username} for user_id, email, username in rows}
-
-
-def content_activity(limit):
-    """The ``limit`` newest content writes and workflow moves, as entries without their user."""
-    to_state = WorkflowState.alias()
-    rows = (
-        WorkflowHistory.select(WorkflowHistory, Content.title, Content.collection.alias("collection_ref"),
-                               to_state.name.alias("to_name"))
-        .join(Content, on=WorkflowHistory.content == Content.id)
-        .switch(WorkflowHistory)
-        .join(to_state, on=WorkflowHistory.to_state == to_state.id)
-        .order_by(WorkflowHistory.created_at.desc())
-        .limit(limit)
-        .objects()
-    )
-    entries = []
-    for row in rows:
-        metadata = row.metadata or {}
-        details = {"title": row.title, "collection_id": row.collection_ref, "from_state": row.from_state_id,
-                   "to_state": row.to_state_id, "state": row.to_name, **metadata}
-        if row.comment:
-            details["comment"] = row.comment
-        entries.append({"id": row.id, "type": "content", "action": metadata.get("action") or "moved",
-                        "resource_id": row.content_id, "details": details, "timestamp": row.created_at or 0,
-                        "user_id": row.user_id})
-    return entries
-
-
-def plugin_activity(limit):
-    """The ``limit`` newest plugin changes, as entries without their user."""
-    rows = PluginActivity.select().order_by(PluginActivity.created_at.desc()).limit(limit)
-    return [{"id": row.id, "type": "plugin", "action": row.action, "resource_id": row.plugin_id,
-             "details": row.details or {}, "timestamp": row.created_at, "user_id": row.user_id} for row in rows]
-
-
-def activity(limit):
-    """The ``limit`` newest entries of both logs, each with its user."""
-    entries = sorted(content_activity(limit) + plugin_activity(limit), key=lambda entry: entry["timestamp"],
-                     reverse=True)[:limit]
-    users = _users({entry["user_id"] for entry in entries if entry["user_id"]})
-    for entry in entries:
-        entry["user"] = users.get(entry.pop("user_id"))
-    return entries
-
-
 class ActivityResource:
     """``GET /admin/api/activity``."""
 
@@ -108,8 +57,7 @@ class ActivityResource:
     @describe("What happened last: content writes, workflow moves, plugin changes", response=ActivityFeed,
               query=(Param("limit", int, f"how many, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})"),))
     def on_get(self, req, resp):
-        entries = activity(limit_param(req, DEFAULT_LIMIT, MAX_LIMIT))
-        resp.media = {"data": entries, "count": len(entries), "timestamp": now_ms()}
+        resp.media = activity_feed(limit_param(req, DEFAULT_LIMIT, MAX_LIMIT))
         resp.set_header("Cache-Control", "private, no-store")
 
 

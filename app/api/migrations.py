@@ -10,17 +10,13 @@ A migration entry keeps SonicJS's keys (``id``, ``name``, ``filename``, ``descri
 ``changed`` (the file differs from what was applied) or ``missing`` (applied, file gone).
 """
 
-from pathlib import Path
 from typing import Literal
 
-import falcon
 import msgspec
 
 from app.api.access import access
 from app.api.describe import describe
-from app.api.errors import APIError
-from app.db import time_travel
-from app.db.migrations import APPLIED, CHANGED, DEFAULT_TABLE, MISSING, PENDING, MigrationError, MigrationRunner
+from app.services.migrations import apply_migrations, migration_issues, migration_state
 
 
 class MigrationEntry(msgspec.Struct):
@@ -75,82 +71,13 @@ class MigrationsRun(msgspec.Struct):
     applied: list[str]
 
 
-def runner_of(env):
-    """The ``MigrationRunner`` of ``env``'s DB binding, as ``d1 migrations`` builds it."""
-    table = env.DB.config
-    return MigrationRunner(env.DB.db, Path(table.get("migrations_dir", "migrations")),
-                           table.get("migrations_table", DEFAULT_TABLE), keep_history=time_travel.enabled(table))
-
-
-def migration_id(filename):
-    """The number a migration file starts with (``0007`` of ``0007_media.sql``)."""
-    return filename.partition("_")[0]
-
-
-def describe_file(runner, filename):
-    """``(name, description, size)`` of a migration file: its name in words, its first comment line
-    (``-- Migration 0001: initial schema`` gives ``initial schema``) and its size; ``size`` None when gone."""
-    stem = Path(filename).stem.partition("_")[2] or Path(filename).stem
-    name = stem.replace("_", " ")
-    path = runner.migrations_dir / filename
-    if not path.is_file():
-        return name, "", None
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        first = lines.readline().strip()
-    description = first[2:].strip() if first.startswith("--") else ""
-    return name, description.partition(": ")[2] or description, path.stat().st_size
-
-
-def state_of(runner):
-    """The ``MigrationsState`` body of ``runner``'s files and tracking table."""
-    entries = []
-    for status in runner.list():
-        name, description, size = describe_file(runner, status.name)
-        entries.append({
-            "id": migration_id(status.name), "name": name, "filename": status.name, "description": description,
-            "applied": status.status != PENDING, "appliedAt": status.applied_at, "size": size,
-            "status": status.status,
-        })
-    applied = [entry for entry in entries if entry["applied"]]
-    return {
-        "totalMigrations": len(entries), "appliedMigrations": len(applied),
-        "pendingMigrations": len(entries) - len(applied),
-        "lastApplied": applied[-1]["filename"] if applied else None, "migrations": entries,
-    }
-
-
-ISSUES = {
-    PENDING: "{} is not applied",
-    CHANGED: "{} was changed after it was applied",
-    MISSING: "{} was applied but its file is gone",
-}
-
-
-def issues_of(runner):
-    """What keeps the database from being exactly what the files say, one sentence each."""
-    try:
-        statuses = runner.list()
-    except MigrationError as ex:  # the files themselves are wrong (a duplicate number)
-        return [str(ex)]
-    return [ISSUES[status.status].format(status.name) for status in statuses if status.status != APPLIED]
-
-
-def _refusal(ex):
-    details = {key: value for key, value in (("migration", ex.migration), ("cause", ex.cause and str(ex.cause)))
-               if value}
-    return APIError(falcon.HTTP_409, str(ex), details or None)
-
-
 class MigrationStatusResource:
     """``GET /admin/api/migrations/status``."""
 
     @access("settings.read")
     @describe("Every migration file and whether it is applied", response=MigrationsStatus)
     def on_get(self, req, resp):
-        try:
-            resp.media = {"success": True, "data": state_of(runner_of(req.context.env))}
-        except MigrationError as ex:
-            raise _refusal(ex) from None
+        resp.media = {"success": True, "data": migration_state(req.context.env)}
 
 
 class MigrationValidateResource:
@@ -159,7 +86,7 @@ class MigrationValidateResource:
     @access("settings.read")
     @describe("Whether the database is exactly what the migration files say", response=MigrationsValidation)
     def on_get(self, req, resp):
-        issues = issues_of(runner_of(req.context.env))
+        issues = migration_issues(req.context.env)
         resp.media = {"success": True, "data": {"valid": not issues, "issues": issues}}
 
 
@@ -173,12 +100,9 @@ class MigrationRunResource:
     @access("settings.update")
     @describe("Apply the pending migrations", response=MigrationsRun)
     def on_post(self, req, resp):
-        try:
-            done = runner_of(req.context.env).apply()
-        except MigrationError as ex:
-            raise _refusal(ex) from None
+        done = apply_migrations(req.context.env)
         message = f"Applied {len(done)} migration(s)" if done else "No migrations to apply"
-        resp.media = {"success": True, "message": message, "applied": [migration_id(name) for name in done]}
+        resp.media = {"success": True, "message": message, "applied": done}
 
 
 def register(routes):
