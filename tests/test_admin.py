@@ -4,6 +4,7 @@ Requests go through the real app (WebTest over the Worker) with a browser's Acce
 writes are checked in the database and through the API's cached reads.
 """
 
+import json
 import re
 
 import pytest
@@ -644,6 +645,17 @@ def test_an_unchanged_save_keeps_what_the_api_stored(browser, signed_in_as, post
     assert Content.get_by_id(item.id).data["subtitle"] == "typed"
     plain = insert_content(editor, posts, title="Plain", data={"title": "Plain", "day": "2026-01-31"})
     assert browser.get(edit_url(plain)).html.select_one('input[name="data.day"]')["type"] == "date"
+
+
+def test_an_unchanged_save_keeps_the_datas_keys_in_their_stored_order(browser, signed_in_as, posts):
+    """The data's ``title`` (filled from the item's title by the service) keeps its place."""
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Kept", data={"subtitle": "Sub", "title": "Kept", "views": 2})
+    stored = json.dumps(Content.get_by_id(item.id).data)
+    save(browser, item)
+    assert json.dumps(Content.get_by_id(item.id).data) == stored
+    save(browser, item, title="Renamed")
+    assert json.dumps(Content.get_by_id(item.id).data) == stored.replace("Kept", "Renamed")
 
 
 def as_a_browser_sends(form, *names):

@@ -225,7 +225,10 @@ def data_from_form(schema, form, current):
             data.pop(name)
     for name, config in (schema_properties(schema) or {}).items():
         if name in COLUMN_FIELDS:
-            data.pop(name, None)  # the service fills them from the item's title and slug
+            if name in data:
+                # Emptied, the service fills it from the item's title or slug, in its place:
+                # the data's keys keep their stored order.
+                data[name] = None
             continue
         if not isinstance(config, dict):
             continue
