@@ -14,7 +14,7 @@ from app.admin.pages import MAX_FORM_BYTES
 from app.db.models import ApiToken, Content, Media, ScheduledContent, User, bind_models, new_id, now_ms
 from app.services.api_tokens import ApiTokens
 from app.services.identity import Principal, RolePermissions
-from tests.fixtures.admin import browser_for, csrf_headers, csrf_token, sign_in
+from tests.fixtures.admin import as_a_browser_sends, browser_for, csrf_headers, csrf_token, sign_in
 from tests.fixtures.auth import PASSWORD, hashed
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import bearer, create_user, token_for
@@ -656,12 +656,6 @@ def test_an_unchanged_save_keeps_the_datas_keys_in_their_stored_order(browser, s
     assert json.dumps(Content.get_by_id(item.id).data) == stored
     save(browser, item, title="Renamed")
     assert json.dumps(Content.get_by_id(item.id).data) == stored.replace("Kept", "Renamed")
-
-
-def as_a_browser_sends(form, *names):
-    """Every line break of these textareas as CRLF: what browsers post, whatever the text held."""
-    for name in names:
-        form[name] = form[name].value.replace("\r\n", "\n").replace("\n", "\r\n")
 
 
 def test_a_textareas_line_breaks_survive_the_browsers_crlf(browser, signed_in_as, posts):

@@ -1,11 +1,13 @@
 """The content form's richer controls: Markdown editor and preview, media and reference pickers,
 repeatable lists and blocks; each save checked in the database, each refusal on the page."""
 
+import json
+
 import pytest
 
 from app.admin.pages import MAX_FORM_BYTES
 from app.db.models import Collection, Content, Media, now_ms
-from tests.fixtures.admin import csrf_headers
+from tests.fixtures.admin import as_a_browser_sends, csrf_headers
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import create_user
 from tests.fixtures.workflow import insert_content
@@ -111,6 +113,47 @@ def test_an_unchanged_save_keeps_a_block_textareas_leading_newline(browser, sign
     item = insert_content(editor, posts, data={"sections": sections})
     browser.get(f"/admin/content/posts/{item.id}").forms["content-form"].submit(status=303)
     assert Content.get_by_id(item.id).data["sections"] == sections
+
+
+def stored_json(item):
+    """The item's data as stored, as JSON text in the stored key order (the bytes compared)."""
+    return json.dumps(Content.get_by_id(item.id).data, ensure_ascii=False)
+
+
+def test_an_unchanged_save_keeps_a_block_textareas_line_breaks(browser, signed_in_as, posts):
+    """A browser posts every line break of a textarea as CRLF: text stored with CRLF or CR
+    breaks (through the API) is kept as stored, as are a block input's spaces and line breaks;
+    an edited textarea's breaks are saved as LF."""
+    editor = signed_in_as("editor")
+    sections = [{"blockType": "text", "heading": " Spaced\nheading ", "body": "one\r\ntwo\rthree\nfour"},
+                {"blockType": "quote", "said": "  Quoted  ", "stars": 2}]
+    item = insert_content(editor, posts, title="Kept", data={"sections": sections, "title": "Kept"})
+    stored = stored_json(item)
+    form = browser.get(f"/admin/content/posts/{item.id}").forms["content-form"]
+    as_a_browser_sends(form, "data.sections.0.heading", "data.sections.0.body", "data.sections.1.said")
+    form.submit(status=303)
+    assert stored_json(item) == stored
+    form = browser.get(f"/admin/content/posts/{item.id}").forms["content-form"]
+    form["data.sections.0.body"] = "edited\r\ntext"
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data["sections"][0]["body"] == "edited\ntext"
+
+
+def test_an_unchanged_save_leaves_a_blocks_unset_boolean_unset(browser, signed_in_as, posts):
+    """A block's box left unticked stays unset if it was never set (as a plain field's does),
+    and becomes false if it was set."""
+    editor = signed_in_as("editor")
+    sections = [{"blockType": "quote", "said": "Never boxed"}, {"blockType": "quote", "boxed": True},
+                {"blockType": "quote", "boxed": False}]
+    item = insert_content(editor, posts, title="Kept", data={"sections": sections, "title": "Kept"})
+    stored = stored_json(item)
+    browser.get(f"/admin/content/posts/{item.id}").forms["content-form"].submit(status=303)
+    assert stored_json(item) == stored
+    form = browser.get(f"/admin/content/posts/{item.id}").forms["content-form"]
+    form["data.sections.0.boxed"] = True
+    form["data.sections.1.boxed"] = False
+    form.submit(status=303)
+    assert [block.get("boxed") for block in Content.get_by_id(item.id).data["sections"]] == [True, False, False]
 
 
 def test_invalid_picks_show_the_service_message(browser, signed_in_as, posts):

@@ -8,7 +8,9 @@ A block array (``type: array`` with ``blocks``) is one fieldset per block, its i
 ``data.<field>.<n>.<property>`` beside ``_type`` (the block type, the discriminator's
 value), ``_position`` and ``_remove``. Without script a block is added by choosing its type
 in ``data.<field>._add`` and saving; the browser's script adds, removes and reorders blocks
-in place and keeps the positions in step.
+in place and keeps the positions in step. A block's inputs are numbered by its place among
+the stored blocks (one added on the page takes a number after them), so each posted block
+is read against the stored one it shows: what was not edited keeps its stored value.
 """
 
 import json
@@ -22,6 +24,8 @@ PROPERTY_CONTROLS = {
     **LIST_ITEM_CONTROLS, "textarea": "textarea", "richtext": "textarea", "markdown": "textarea",
     "boolean": "checkbox", "checkbox": "checkbox", "select": "select", "radio": "select",
 }
+# Controls filled with multi-line text (a textarea): their line breaks come back as CRLF.
+TEXTAREA_CONTROLS = frozenset({"textarea", "richtext"})
 DEFAULT_DISCRIMINATOR = "blockType"
 MAX_BLOCKS = 200
 
@@ -48,11 +52,38 @@ class BlockRow:
     inputs: list = field(default_factory=list)
 
 
+def _lf(text):
+    """``text`` with every line break as LF, as a textarea holds it (CRLF and lone CR alike)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def textarea_text(raw, stored=None):
-    """A posted textarea's text with the line breaks it had: browsers send every one as
-    CRLF, so an unchanged save would otherwise turn each LF into CRLF. Text equal to
-    ``stored`` (posted back unchanged, whatever its breaks) is kept as it is."""
-    return raw if raw == stored else raw.replace("\r\n", "\n")
+    """A posted textarea's text with LF line breaks: browsers send every break as CRLF, so
+    an unchanged save would otherwise turn each LF into CRLF. ``stored`` (the text the
+    textarea was filled with) is kept as it is when the posted text differs from it only by
+    its line breaks: posted back unchanged, its own CRLFs or CRs must not become LFs."""
+    text = _lf(raw)
+    return stored if isinstance(stored, str) and _lf(stored) == text else text
+
+
+def posted_back(raw, stored):
+    """Whether an ``<input>`` filled with ``stored`` posted ``raw``: the text itself, or the
+    text without its line breaks, which an input cannot hold (a browser drops them)."""
+    return isinstance(stored, str) and raw in (stored, stored.replace("\r", "").replace("\n", ""))
+
+
+def input_text(raw, stored=None):
+    """A posted ``<input>``'s text, trimmed, or ``stored`` (the text the input was filled with)
+    when it was posted back unchanged: its spaces and line breaks are kept."""
+    return stored if posted_back(raw, stored) else raw.strip()
+
+
+def checkbox_value(raw, was_set):
+    """A posted checkbox's value: ticked or not; None (leave it unset) for a box left
+    unticked whose value was never set, so an unchanged save adds no ``false``."""
+    if raw is None and not was_set:
+        return None
+    return raw is not None
 
 
 def parse_number(text):
@@ -131,7 +162,8 @@ def blocks_shown(config, value):
     return rows, types
 
 
-def _one(value):
+def one_value(value):
+    """The single value of a form field as read (the last one when repeated; None when absent)."""
     values = form_values(value)
     return values[-1] if values else None
 
@@ -145,15 +177,29 @@ def _posted_blocks(form, key):
             continue
         number, _, part = name[len(prefix):].partition(".")
         if number.isdecimal() and len(number) < 5 and part:
-            found.setdefault(int(number), {})[part] = _one(value)
+            found.setdefault(int(number), {})[part] = one_value(value)
     return dict(sorted(found.items())[:MAX_BLOCKS])
 
 
-def _property(control, raw):
-    """The stored value of one posted block input (None: leave it out)."""
+def posted_value(control, raw, stored=None, was_set=False):
+    """The value to store of one posted control of the content form or of a block (None:
+    leave it out), so that what nobody edited is stored again as it was.
+
+    Args:
+        control: the control's kind (``CONTROLS``, ``PROPERTY_CONTROLS``).
+        raw: the posted string; None when nothing was posted (a box left unticked).
+        stored: the value the control was filled with: text posted back unchanged is kept
+            as stored (``textarea_text``, ``input_text``).
+        was_set: whether the value was set before: a box left unticked stays unset if not.
+    """
     if control == "checkbox":
-        return raw is not None
-    text = textarea_text(raw or "") if control == "textarea" else (raw or "").strip()
+        return checkbox_value(raw, was_set)
+    if control in TEXTAREA_CONTROLS:
+        text = textarea_text(raw or "", stored)
+    elif control == "json":
+        text = (raw or "").strip()
+    else:
+        text = input_text(raw or "", stored)
     if text == "":
         return None
     if control == "number":
@@ -166,9 +212,33 @@ def _property(control, raw):
     return text
 
 
-def block_rows_from_form(form, key, config):
+def _stored_block(stored, number, discriminator, kind):
+    """The stored block the form numbered ``number`` (the form numbers the stored blocks
+    in order), if it is one of type ``kind``; else ``{}`` (a block added on the page)."""
+    block = stored[number] if isinstance(stored, list) and number < len(stored) else None
+    return block if isinstance(block, dict) and str(block.get(discriminator) or "") == kind else {}
+
+
+def _block_from_form(blocks, discriminator, kind, values, before):
+    """One posted block of type ``kind`` from its inputs' ``values``; ``before`` is the block
+    as stored (``{}`` for a new one): what was not edited keeps its stored value, and its
+    keys keep their stored order."""
+    item = {discriminator: kind}
+    for name, prop in ((blocks.get(kind) or {}).get("properties") or {}).items():
+        control = PROPERTY_CONTROLS.get((prop or {}).get("type", "string"), "json")
+        value = posted_value(control, values.get(name), before.get(name), name in before)
+        if value is not None:
+            item[name] = value
+    return {**{name: item[name] for name in before if name in item}, **item}
+
+
+def block_rows_from_form(form, key, config, stored=None):
     """The blocks posted under ``key``, in their chosen order, removed ones left out, plus
-    an empty block of the type chosen in ``key._add``."""
+    an empty block of the type chosen in ``key._add``.
+
+    Args:
+        stored: the blocks the form was filled with (``blocks_shown`` numbers them in order).
+    """
     blocks = config.get("blocks") if isinstance(config.get("blocks"), dict) else {}
     discriminator = discriminator_of(config)
     placed = []
@@ -176,16 +246,12 @@ def block_rows_from_form(form, key, config):
         if values.get("_remove"):
             continue
         kind = values.get("_type") or ""
-        item = {discriminator: kind}
-        for name, prop in ((blocks.get(kind) or {}).get("properties") or {}).items():
-            control = PROPERTY_CONTROLS.get((prop or {}).get("type", "string"), "json")
-            value = _property(control, values.get(name))
-            if value is not None:
-                item[name] = value
+        before = _stored_block(stored, number, discriminator, kind)
+        item = _block_from_form(blocks, discriminator, kind, values, before)
         position = (values.get("_position") or "").strip()
         placed.append((int(position) if position.isdecimal() else 10**6 + number, -number, item))
     items = [item for _, _, item in sorted(placed, key=lambda entry: entry[:2])]
-    added = _one(form.get(key + "._add"))
+    added = one_value(form.get(key + "._add"))
     if added in blocks:
         items.append({discriminator: added})
     return items

@@ -9,7 +9,10 @@ reference picker (an id input the picker fills), a repeatable list for an array 
 items and repeatable blocks for an array of ``blocks``. Field types the form cannot edit
 (objects, JSON, multiple media or references...) are shown read-only and keep their stored
 value. A posted form becomes the API's ``data`` object: the stored data with the form's
-fields replaced, so validation, messages and writes are the service's.
+fields replaced, so validation, messages and writes are the service's. What nobody edited
+is stored again as it was (``blocks.posted_value``): text posted back as the form showed it
+keeps its spaces and line breaks, and a box left unticked whose value was never set stays
+unset, in blocks too.
 
 A new item's form starts from the defaults the schema declares (``defaults.with_defaults``
 of empty data): they are shown filled in, and what the user leaves of them is saved. One
@@ -30,8 +33,8 @@ from app.admin.blocks import (
     blocks_shown,
     form_values,
     list_from_form,
-    parse_number,
-    textarea_text,
+    one_value,
+    posted_value,
 )
 from app.services.content.defaults import declared_defaults
 from app.services.content.validation import schema_properties
@@ -56,7 +59,6 @@ CONTROLS = {
     "file": "media",
     "reference": "reference",
 }
-TEXT_CONTROLS = frozenset({"textarea", "richtext"})
 # Item columns the form edits itself; a schema field of the same name mirrors the column.
 COLUMN_FIELDS = ("title", "slug")
 DROP_FIELD = "drop"  # the boxes of leftover values to remove (``leftover_fields``)
@@ -239,29 +241,19 @@ def data_from_form(schema, form, current):
             chosen = set(form_values(form.get(FIELD_PREFIX + name)))
             _put(data, name, [value for value in config.get("enum") or [] if value in chosen])
             continue
-        if control in ("list", "blocks"):
-            _put(data, name, list_from_form(form, FIELD_PREFIX + name, config) if control == "list"
-                 else block_rows_from_form(form, FIELD_PREFIX + name, config))
+        if control == "list":
+            _put(data, name, list_from_form(form, FIELD_PREFIX + name, config))
             continue
-        raw = form.get(FIELD_PREFIX + name)
-        if isinstance(raw, list):
-            raw = raw[-1] if raw else None
-        if control == "checkbox":
-            if raw is not None or name in data:
-                data[name] = raw is not None
-            # else: unticked and never set stays not set, so an unchanged save adds nothing
+        if control == "blocks":
+            _put(data, name, block_rows_from_form(form, FIELD_PREFIX + name, config, data.get(name)))
             continue
-        text = raw or ""
-        if control in TEXT_CONTROLS:
-            text = textarea_text(text, _current_text(data, name))
-        elif text != _current_text(data, name):
-            text = text.strip()  # what was typed is trimmed; a stored value posted back unchanged is kept
-        if text == "":
+        # What was typed is trimmed; a stored value posted back unchanged is kept as it is,
+        # and a box left unticked whose value was never set stays unset.
+        value = posted_value(control, one_value(form.get(FIELD_PREFIX + name)), data.get(name), name in data)
+        if value is None:
             data.pop(name, None)
-        elif control == "number":
-            data[name] = parse_number(text)
         else:
-            data[name] = text
+            data[name] = value
     return data
 
 
@@ -272,12 +264,6 @@ def defaults_emptied(schema, data):
     to the service, which copies them into their data fields."""
     emptied = {name: None for name in declared_defaults(schema) if name not in data and name not in COLUMN_FIELDS}
     return {**data, **emptied}
-
-
-def _current_text(data, name):
-    """The stored text of ``data[name]`` (None when it is not text)."""
-    value = data.get(name)
-    return value if isinstance(value, str) else None
 
 
 def _put(data, name, values):

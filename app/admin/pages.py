@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 
 import falcon
 
+from app.admin.blocks import one_value
 from app.admin.csrf import FIELD, HEADER, SAFE_METHODS
 from app.admin.forms import is_plain_date
 from app.api.authentication import API_KEY, BEARER, credentials_of
@@ -166,10 +167,8 @@ def search_of(req):
 
 def one(form, name, default=""):
     """The single value of ``name`` in ``form`` (the last one when repeated)."""
-    value = form.get(name, default)
-    if isinstance(value, list):
-        return value[-1] if value else default
-    return value
+    value = one_value(form.get(name))
+    return default if value is None else value
 
 
 def safe_next(target):
