@@ -120,6 +120,23 @@ def stored_json(item):
     return json.dumps(Content.get_by_id(item.id).data, ensure_ascii=False)
 
 
+def test_an_unchanged_save_keeps_list_items_as_stored(browser, signed_in_as, posts):
+    """Items the API stored with spaces are posted back as they were and kept, wherever they
+    were moved; typed items are trimmed."""
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Kept", data={"title": "Kept", "tags": ["  spaced ", "plain", "tab\t"],
+                                                          "scores": [1.5]})
+    stored = stored_json(item)
+    browser.get(f"/admin/content/posts/{item.id}").forms["content-form"].submit(status=303)
+    assert stored_json(item) == stored
+    form = browser.get(f"/admin/content/posts/{item.id}").forms["content-form"]
+    form.set("data.tags", "tab\t", index=0)  # moved: the items swap places
+    form.set("data.tags", "  spaced ", index=2)
+    form.set("data.tags", "  typed  ", index=3)
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data["tags"] == ["tab\t", "plain", "  spaced ", "typed"]
+
+
 def test_an_unchanged_save_keeps_a_block_textareas_line_breaks(browser, signed_in_as, posts):
     """A browser posts every line break of a textarea as CRLF: text stored with CRLF or CR
     breaks (through the API) is kept as stored, as are a block input's spaces and line breaks;

@@ -108,11 +108,24 @@ def form_values(raw):
     return raw if isinstance(raw, list) else [raw]
 
 
-def list_from_form(form, key, config):
-    """The items posted under ``key``, in order, empty inputs left out."""
+def list_from_form(form, key, config, stored=None):
+    """The items posted under ``key``, in order, empty inputs left out.
+
+    Args:
+        stored: the list the inputs were filled with. A posted item that is one of its
+            items posted back unchanged keeps that item's text as stored (spaces, line
+            breaks), wherever it was moved; each stored item is claimed once.
+    """
     items = config.get("items") if isinstance(config.get("items"), dict) else {}
     numeric = items.get("type") in ("number", "integer")
-    values = [value.strip() for value in form_values(form.get(key)) if isinstance(value, str) and value.strip()]
+    unclaimed = [item for item in stored if isinstance(item, str)] if isinstance(stored, list) else []
+    values = []
+    for raw in form_values(form.get(key)):
+        if isinstance(raw, str):
+            claimed = next((place for place, item in enumerate(unclaimed) if posted_back(raw, item)), None)
+            text = raw.strip() if claimed is None else unclaimed.pop(claimed)
+            if text or claimed is not None:
+                values.append(text)
     return [parse_number(value) for value in values] if numeric else values
 
 

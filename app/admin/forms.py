@@ -241,11 +241,9 @@ def data_from_form(schema, form, current):
             chosen = set(form_values(form.get(FIELD_PREFIX + name)))
             _put(data, name, [value for value in config.get("enum") or [] if value in chosen])
             continue
-        if control == "list":
-            _put(data, name, list_from_form(form, FIELD_PREFIX + name, config))
-            continue
-        if control == "blocks":
-            _put(data, name, block_rows_from_form(form, FIELD_PREFIX + name, config, data.get(name)))
+        if control in ("list", "blocks"):
+            read = list_from_form if control == "list" else block_rows_from_form
+            _put(data, name, read(form, FIELD_PREFIX + name, config, data.get(name)))
             continue
         # What was typed is trimmed; a stored value posted back unchanged is kept as it is,
         # and a box left unticked whose value was never set stays unset.
