@@ -658,6 +658,24 @@ def test_an_unchanged_save_keeps_the_datas_keys_in_their_stored_order(browser, s
     assert json.dumps(Content.get_by_id(item.id).data) == stored.replace("Kept", "Renamed")
 
 
+def test_an_unchanged_save_keeps_the_line_breaks_of_single_line_text(browser, signed_in_as, posts):
+    """An input cannot hold a line break: a text field or a title the API stored with one is
+    posted back without it, and is kept as stored; typed text is saved as typed."""
+    editor = signed_in_as("editor")
+    data = {"title": "Two\nlines", "subtitle": "Sub\r\ntitle\n", "tags": ["tag\none"]}
+    item = insert_content(editor, posts, title="Two\nlines", data=data)
+    stored = Content.get_by_id(item.id)
+    form = browser.get(edit_url(item)).forms["content-form"]
+    as_a_browser_sends(form, "title", "data.subtitle", "data.tags")
+    assert (form["title"].value, form["data.subtitle"].value) == ("Twolines", "Subtitle")
+    form.submit(status=303)
+    saved = Content.get_by_id(item.id)
+    assert (saved.title, json.dumps(saved.data)) == (stored.title, json.dumps(stored.data))
+    assert saved.version_number == stored.version_number + 1  # saved, with nothing changed in it
+    save(browser, item, **{"data.subtitle": "Typed"})
+    assert Content.get_by_id(item.id).data["subtitle"] == "Typed"
+
+
 def test_a_textareas_line_breaks_survive_the_browsers_crlf(browser, signed_in_as, posts):
     editor = signed_in_as("editor")
     data = {"title": "Lines", "excerpt": "one\ntwo", "body": "# H\n\npara\n"}

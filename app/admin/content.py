@@ -17,7 +17,7 @@ Permissions are the API's: each responder's ``@access`` rule and the services' o
 
 import falcon
 
-from app.admin.blocks import textarea_text
+from app.admin.blocks import input_text, posted_back, textarea_text
 from app.admin.forms import data_from_form, defaults_emptied, errors_by_field, form_fields, leftover_fields
 from app.admin.pages import one, page_number, read_form, redirect, search_of
 from app.admin.picked import picked_values
@@ -142,26 +142,30 @@ def controls_for(collection, item, errors, user):
     return form_fields(collection.schema, item["data"], errors, picked_values(collection.schema, item["data"], user))
 
 
-SEO_FIELDS = ("meta_title", "meta_description")
+# The SEO fields, each read as its control posts it: an input, a textarea.
+SEO_FIELDS = {"meta_title": input_text, "meta_description": textarea_text}
 
 
 def posted_fields(collection, form, current):
     """The service's fields (title, slug, data, the SEO fields) from a posted form.
 
     Args:
-        current: the item as stored (``{}`` for a new one): its data, and SEO values that a
-            form posting them back unchanged leaves as they are.
+        current: the item as stored (``{}`` for a new one): its title, data, and SEO values
+            that a form posting them back unchanged leaves as they are.
     """
-    fields = {"title": one(form, "title"), "data": data_from_form(collection.schema, form, current.get("data"))}
+    title = one(form, "title")
+    # An input cannot hold a line break: a stored title posted back without its own is kept.
+    fields = {"title": current["title"] if posted_back(title, current.get("title")) else title,
+              "data": data_from_form(collection.schema, form, current.get("data"))}
     slug = one(form, "slug").strip()
     if slug:
         fields["slug"] = slug
-    for name in SEO_FIELDS:
+    for name, read in SEO_FIELDS.items():
         raw = one(form, name, None)
         stored = current.get(name) or ""
-        # An input cannot hold a line break: a stored value with one comes back without it.
-        if raw is not None and raw not in (stored, stored.replace("\r", "").replace("\n", "")):
-            fields[name] = textarea_text(raw).strip() or None
+        text = stored if raw is None else read(raw, stored)
+        if text != stored:
+            fields[name] = text.strip() or None
     return fields
 
 
