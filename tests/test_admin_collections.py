@@ -2,9 +2,12 @@
 collections read-only, activate and deactivate, per role; writes checked in the database and
 through the API's cached collection list."""
 
+import json
+
 import pytest
 
 from app.db.models import Collection
+from tests.fixtures.admin import as_a_browser_sends
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import bearer, token_for
 
@@ -137,6 +140,27 @@ def test_an_unchanged_save_keeps_choices_as_the_api_stored_them(browser, signed_
     form = browser.get("/admin/collections/choices").forms["collection-form"]
     assert form.submit(status=303).location.endswith("?done=saved")
     assert Collection.get(Collection.name == "choices").schema["properties"]["kind"]["enum"] == [" spaced ", "b"]
+
+
+def test_an_unchanged_save_keeps_labels_names_and_description_as_stored(browser, signed_in_as):
+    """Labels, the display name and the description the API stored with spaces or line breaks
+    (an input cannot hold one) are posted back unchanged and kept; typed ones are trimmed."""
+    signed_in_as("admin")
+    schema = {"type": "object", "properties": {"kind": {"type": "string", "title": " Spaced label "},
+                                               "note": {"type": "textarea", "title": "Two\nlines"}}}
+    create_collection("labels", schema, display_name=" Labels ", description="First\r\nsecond ")
+    before = Collection.get(Collection.name == "labels")
+    form = browser.get("/admin/collections/labels").forms["collection-form"]
+    as_a_browser_sends(form, "display_name", "description", "field-0.title", "field-1.title")
+    assert form.submit(status=303).location.endswith("?done=saved")
+    after = Collection.get(Collection.name == "labels")
+    assert (after.display_name, after.description) == (" Labels ", "First\r\nsecond ")
+    assert json.dumps(after.schema) == json.dumps(before.schema)
+    form = browser.get("/admin/collections/labels").forms["collection-form"]
+    form["field-0.title"], form["display_name"] = "  Typed  ", " Typed name "
+    form.submit(status=303)
+    after = Collection.get(Collection.name == "labels")
+    assert (after.schema["properties"]["kind"]["title"], after.display_name) == ("Typed", "Typed name")
 
 
 def test_config_managed_collections_are_read_only(browser, signed_in_as):

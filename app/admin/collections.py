@@ -15,7 +15,7 @@ service, and the same cache invalidation.
 import falcon
 import msgspec
 
-from app.admin.blocks import textarea_text
+from app.admin.blocks import input_text, textarea_text
 from app.admin.field_builder import TYPES, attach_errors, blank_row, rows_from_form, rows_from_schema, schema_from_rows
 from app.admin.pages import one, read_form, redirect, search_of
 from app.api.access import access
@@ -45,11 +45,20 @@ def collection_or_404(name):
     return found
 
 
-def _posted(form):
-    """``(name, display name, description or None, builder rows)`` of a posted editor form."""
-    description = textarea_text(one(form, "description")).strip()
-    return (one(form, "name").strip(), one(form, "display_name").strip(), description or None,
-            rows_from_form(form))
+def _posted(form, stored=None):
+    """``(name, display name, description or None, builder rows)`` of a posted editor form.
+
+    Args:
+        stored: the collection edited (None for a new one): its display name, description
+            and field labels posted back unchanged are kept as stored, spaces and all.
+    """
+    stored_description = stored.description if stored else None
+    description = textarea_text(one(form, "description"), stored_description)
+    if description != stored_description:
+        description = description.strip()  # typed: trimmed
+    display_name = input_text(one(form, "display_name"), stored.display_name if stored else None)
+    rows = rows_from_form(form, rows_from_schema(stored.schema) if stored else ())
+    return one(form, "name").strip(), display_name, description or None, rows
 
 
 def _schema(rows):
@@ -152,7 +161,7 @@ class CollectionEditPage(_Editor):
     @access("collections.update")
     def on_post(self, req, resp, name):
         found = collection_or_404(name)
-        _, display_name, description, rows = _posted(read_form(req))
+        _, display_name, description, rows = _posted(read_form(req), found)
         values = {"name": found.name, "display_name": display_name, "description": description or ""}
         try:
             msgspec.convert({"display_name": display_name, "description": description}, CollectionPatch)

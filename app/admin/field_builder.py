@@ -15,6 +15,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from app.admin.blocks import input_text
 from app.services.collection_schema import FIELD_TYPES
 
 ROW_PART = re.compile(r"^field-(\d{1,4})\.(name|type|title|required|enum|collection|options|position|remove)$")
@@ -88,8 +89,15 @@ def _text(value):
     return value if isinstance(value, str) else ""
 
 
-def rows_from_form(form):
-    """The rows of a posted builder form, in their chosen order, removed ones left out."""
+def rows_from_form(form, stored=()):
+    """The rows of a posted builder form, in their chosen order, removed ones left out.
+
+    Args:
+        stored: the rows the form was filled with (``rows_from_schema``): a label posted
+            back unchanged keeps its stored text, spaces and line breaks (which an input
+            cannot hold) and all; a typed one is trimmed.
+    """
+    labels = {row.index: row.title for row in stored}
     parts = {}
     for key, value in form.items():
         matched = ROW_PART.match(key)
@@ -102,7 +110,7 @@ def rows_from_form(form):
         position = values.get("position", "").strip()
         rows.append(FieldRow(
             index=index, name=values.get("name", "").strip(), type=values.get("type", "string").strip(),
-            title=values.get("title", "").strip(), required=bool(values.get("required")),
+            title=input_text(values.get("title", ""), labels.get(index)), required=bool(values.get("required")),
             enum=values.get("enum", ""), collection=values.get("collection", "").strip(),
             options=values.get("options", "").strip(),
             position=int(position) if position.isdecimal() else 10**6 + index,
