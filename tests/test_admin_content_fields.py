@@ -6,6 +6,7 @@ import json
 import pytest
 
 from app.admin.pages import MAX_FORM_BYTES
+from app.admin.pickers import MEDIA_PAGE_SIZE
 from app.db.models import Collection, Content, Media, now_ms
 from tests.fixtures.admin import as_a_browser_sends, csrf_headers
 from tests.fixtures.content import create_collection
@@ -200,6 +201,22 @@ def test_media_picker_lists_live_files_as_thumbnails(browser, signed_in_as, post
     searched = browser.get("/admin/pickers/media?target=f-data-hero&search=draw")
     assert [c["data-pick-label"] for c in searched.html.select("[data-pick-value]")] == ["drawing.svg"]
     browser.get("/admin/pickers/media?target=x%22onclick", status=400)
+
+
+def test_media_picker_pages_past_the_last_say_so_and_link_back(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    for n in range(MEDIA_PAGE_SIZE + 1):
+        media_row(editor, f"photo{n:02d}.png")
+    picker = "/admin/pickers/media?target=f-data-hero&search="
+    past = browser.get(picker + "&page=9", headers={"HX-Request": "true"})
+    assert "No files on this page." in past.text and "past the last page (2)" in past.text
+    back = past.html.select_one(".pager a[rel=prev]")
+    assert (back["hx-get"], back["hx-target"], back.text) == (picker + "&page=2", "#f-data-hero-picker", "Last page")
+    second = browser.get(picker + "&page=2", headers={"HX-Request": "true"})
+    assert len(second.html.select("[data-pick-value]")) == 1 and "Page 2 of 2" in second.text
+    assert second.html.select_one(".pager a[rel=prev]")["hx-get"] == picker + "&page=1"
+    empty = browser.get("/admin/pickers/media?target=f-data-hero&search=none&page=3")
+    assert "No files match." in empty.text and "past the last page (1)" in empty.text
 
 
 def test_media_picker_shows_viewers_only_what_the_api_lists_for_them(browser, signed_in_as, posts):
