@@ -293,6 +293,18 @@ def test_multiselect_is_a_group_of_checkboxes(browser, signed_in_as, posts):
     assert "topics" not in Content.get_by_id(item.id).data
 
 
+def test_an_unchanged_save_keeps_a_multiselects_stored_order(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Kept", data={"title": "Kept", "topics": ["ops", "web"]})
+    stored = stored_json(item)
+    browser.get(f"/admin/content/posts/{item.id}").forms["content-form"].submit(status=303)
+    assert stored_json(item) == stored
+    form = browser.get(f"/admin/content/posts/{item.id}").forms["content-form"]
+    form.fields["data.topics"][1].checked = True
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data["topics"] == ["web", "db", "ops"]  # changed: the enum's order
+
+
 DEFAULTS_SCHEMA = {
     "type": "object",
     "properties": {

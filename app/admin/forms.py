@@ -238,8 +238,7 @@ def data_from_form(schema, form, current):
         if control == "readonly":
             continue
         if control == "multiselect":
-            chosen = set(form_values(form.get(FIELD_PREFIX + name)))
-            _put(data, name, [value for value in config.get("enum") or [] if value in chosen])
+            _put(data, name, _chosen(config, form.get(FIELD_PREFIX + name), data.get(name)))
             continue
         if control in ("list", "blocks"):
             read = list_from_form if control == "list" else block_rows_from_form
@@ -262,6 +261,17 @@ def defaults_emptied(schema, data):
     to the service, which copies them into their data fields."""
     emptied = {name: None for name in declared_defaults(schema) if name not in data and name not in COLUMN_FIELDS}
     return {**data, **emptied}
+
+
+def _chosen(config, raw, stored):
+    """A multiselect's ticked values in the enum's order, or ``stored`` as it is when exactly
+    its values are ticked: the API keeps them in any order, and an unchanged save must too."""
+    ticked = set(form_values(raw))
+    chosen = [value for value in config.get("enum") or [] if value in ticked]
+    if (isinstance(stored, list) and len(stored) == len(chosen)
+            and all(value in chosen for value in stored) and all(value in stored for value in chosen)):
+        return stored
+    return chosen
 
 
 def _put(data, name, values):
