@@ -163,6 +163,33 @@ def test_an_unchanged_save_keeps_labels_names_and_description_as_stored(browser,
     assert (after.schema["properties"]["kind"]["title"], after.display_name) == ("Typed", "Typed name")
 
 
+def test_an_unchanged_save_keeps_each_fields_stored_entry(browser, signed_in_as):
+    """A field's inputs would rebuild its entry in another shape (a list of one collection as
+    its name, an empty label left out): a row posted back as shown keeps the stored entry,
+    moved or not."""
+    admin = signed_in_as("admin")
+    create_collection("people", {"type": "object"})
+    schema = {"type": "object", "properties": {
+        "author": {"type": "reference", "collection": ["people"], "required": True},
+        "nick": {"type": "string", "title": "", "maxLength": 5},
+    }}
+    browser.post_json("/admin/api/collections", {"name": "shop", "display_name": "Shop", "schema": schema},
+                      headers={**bearer(token_for(admin)), "Accept": "application/json"}, status=201)
+    stored = Collection.get(Collection.name == "shop").schema
+    browser.get("/admin/collections/shop").forms["collection-form"].submit(status=303)
+    assert json.dumps(Collection.get(Collection.name == "shop").schema) == json.dumps(stored)
+    form = browser.get("/admin/collections/shop").forms["collection-form"]
+    form["field-1.position"] = "1"
+    form.submit(status=303)
+    moved = Collection.get(Collection.name == "shop").schema
+    assert list(moved["properties"]) == ["nick", "author"]
+    assert json.dumps(moved["properties"]["author"]) == json.dumps(stored["properties"]["author"])
+    form = browser.get("/admin/collections/shop").forms["collection-form"]
+    form["field-1.collection"] = "people, shop"  # author, now second: edited, so rebuilt from its inputs
+    form.submit(status=303)
+    assert Collection.get(Collection.name == "shop").schema["properties"]["author"]["collection"] == ["people", "shop"]
+
+
 def test_config_managed_collections_are_read_only(browser, signed_in_as):
     signed_in_as("admin")
     create_collection("from_file", SCHEMA, managed=True)

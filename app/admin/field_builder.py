@@ -7,8 +7,10 @@ other setting of the field as a JSON object (``{"maxLength": 80}``, an array's `
 Rows are saved in the order of their ``position`` (the browser's script keeps it in step with
 the order on screen; without script it is typed); a row marked ``remove`` is dropped.
 
-The rows only assemble the raw schema: whether it is valid is decided by the collections
-API's own validation, so the editor shows exactly the API's messages.
+A row posted back as it was shown keeps the field's stored entry as it is, so a save changes
+only the fields that were edited. The rows only assemble the raw schema: whether it is valid
+is decided by the collections API's own validation, so the editor shows exactly the API's
+messages.
 """
 
 import json
@@ -40,6 +42,10 @@ class FieldRow:
         options: the field's other settings as a JSON object ("" when none).
         position: where the row goes (1-based).
         errors: messages about this field from the last save.
+        stored: the schema entry the row was shown from, kept as it is when the row is
+            posted back unchanged (``rows_from_form``).
+        listed: whether the schema's ``required`` list names the field (with ``stored``:
+            an unchanged row is listed there as it was).
     """
 
     index: int
@@ -52,6 +58,8 @@ class FieldRow:
     options: str = ""
     position: int = 0
     errors: list = field(default_factory=list)
+    stored: dict | None = None
+    listed: bool = False
 
     def is_blank(self):
         """True for a row nothing was typed into (the empty row the page offers)."""
@@ -73,6 +81,7 @@ def rows_from_schema(schema):
             enum="\n".join(str(value) for value in config.get("enum") or []),
             collection=", ".join(collection) if isinstance(collection, list) else str(collection),
             options=json.dumps(others, ensure_ascii=False) if others else "", position=index + 1,
+            stored=config, listed=name in required,
         ))
     return rows
 
@@ -95,9 +104,10 @@ def rows_from_form(form, stored=()):
     Args:
         stored: the rows the form was filled with (``rows_from_schema``): a label posted
             back unchanged keeps its stored text, spaces and line breaks (which an input
-            cannot hold) and all; a typed one is trimmed.
+            cannot hold) and all; a typed one is trimmed. A row posted back unchanged keeps
+            its stored schema entry as it is.
     """
-    labels = {row.index: row.title for row in stored}
+    shown = {row.index: row for row in stored}
     parts = {}
     for key, value in form.items():
         matched = ROW_PART.match(key)
@@ -108,13 +118,17 @@ def rows_from_form(form, stored=()):
         if values.get("remove"):
             continue
         position = values.get("position", "").strip()
-        rows.append(FieldRow(
+        before = shown.get(index)
+        row = FieldRow(
             index=index, name=values.get("name", "").strip(), type=values.get("type", "string").strip(),
-            title=input_text(values.get("title", ""), labels.get(index)), required=bool(values.get("required")),
-            enum=values.get("enum", ""), collection=values.get("collection", "").strip(),
-            options=values.get("options", "").strip(),
+            title=input_text(values.get("title", ""), before.title if before else None),
+            required=bool(values.get("required")), enum=values.get("enum", ""),
+            collection=values.get("collection", "").strip(), options=values.get("options", "").strip(),
             position=int(position) if position.isdecimal() else 10**6 + index,
-        ))
+        )
+        if before is not None and _settings(row) == _settings(before):
+            row.stored, row.listed = before.stored, before.listed
+        rows.append(row)
     # On a tie the later row wins the place: typing a row's new position moves it there,
     # before the row that held it when moving up, after it when moving down.
     rows.sort(key=lambda row: (row.position, -row.index))
@@ -123,8 +137,32 @@ def rows_from_form(form, stored=()):
     return rows
 
 
+def _settings(row):
+    """What a row says of its field, as its inputs post it (the position aside)."""
+    return (row.name, row.type, row.title, row.required, _choices(row), _collections(row), row.options)
+
+
+def _choices(row):
+    """The choices a row lists."""
+    # Each line as typed (blank ones dropped): trimming would rewrite a choice the API stored
+    # with spaces on every save, and the content holding it would then fail validation.
+    return [line for line in row.enum.splitlines() if line.strip()]
+
+
+def _collections(row):
+    """The referenced collections a row names, in order."""
+    return [name.strip() for name in row.collection.split(",") if name.strip()]
+
+
 def _row_config(row):
-    """The schema entry of one row; a message instead when its options are not a JSON object."""
+    """The schema entry of one row; a message instead when its options are not a JSON object.
+
+    A row posted back as it was shown keeps its stored entry as it is: the inputs would
+    rebuild it in another shape (a list of one collection as its name, an empty label left
+    out, choices that are not text as text).
+    """
+    if row.stored is not None:
+        return dict(row.stored), None
     config = {}
     if row.options:
         try:
@@ -138,12 +176,10 @@ def _row_config(row):
         config["title"] = row.title
     if row.required:
         config["required"] = True
-    # Each line as typed (blank ones dropped): trimming would rewrite a choice the API stored
-    # with spaces on every save, and the content holding it would then fail validation.
-    choices = [line for line in row.enum.splitlines() if line.strip()]
+    choices = _choices(row)
     if choices:
         config["enum"] = choices
-    names = [name.strip() for name in row.collection.split(",") if name.strip()]
+    names = _collections(row)
     if names:
         config["collection"] = names[0] if len(names) == 1 else names
     return config, None
@@ -170,7 +206,7 @@ def schema_from_rows(rows):
             problems.append((row, problem))
             continue
         properties[row.name] = config
-        if row.required:
+        if row.listed if row.stored is not None else row.required:
             required.append(row.name)
     schema = {"type": "object", "properties": properties}
     if required:
