@@ -118,10 +118,13 @@ def test_edit_renames_sets_alt_and_moves_into_a_new_folder(browser, signed_in_as
     assert response.status_int == 303 and response.location.endswith(f"/admin/media/{file['id']}?done=saved")
     row = Media.get_by_id(file["id"])
     assert (row.original_name, row.alt, row.folder) == ("Sunset.png", "A red sunset", "holidays/2026")
-    assert row.r2_key.startswith("holidays/2026/")
+    assert (row.r2_key, row.public_url) == (file["r2_key"], file["publicUrl"])  # the move keeps the file's URL
+    assert browser.get(file["publicUrl"]).body == png()
     api = browser.get(f"/api/media/{file['id']}", headers=JSON).json["file"]
     assert (api["originalName"], api["alt"], api["folder"]) == ("Sunset.png", "A red sunset", "holidays/2026")
-    assert "holidays/2026" in [a.text for a in browser.get("/admin/media").html.select(".folders a")]
+    assert [a.text for a in browser.get("/admin/media").html.select(".folders a")] == ["All files", "holidays/2026", "Trash"]
+    listed = browser.get("/admin/media?folder=holidays/2026&view=list")
+    assert "Sunset.png" in listed.text and "Sunset.png" not in browser.get("/admin/media?folder=uploads").text
 
 
 def test_an_invalid_edit_is_shown_and_changes_nothing(browser, signed_in_as):

@@ -208,15 +208,3 @@ def test_failed_upload_cleanup_logs_each_orphaned_key(faulty, proxy, caplog):
     logged = orphan_logs(caplog)
     assert len(logged) == 2
     assert all(any(message.startswith(f"orphaned object {key} ") for message in logged) for key in left)
-
-
-def test_failed_move_cleanup_logs_each_orphaned_key(faulty, proxy, with_thumbnail, caplog):
-    env, client, admin = faulty
-    record, key, thumb = with_thumbnail
-    proxy.fail("POST", "/" + env.MEDIA_BUCKET.backend.bucket_name)  # deleting the old objects
-    with caplog.at_level(logging.ERROR, logger="sonicpy.media"):
-        moved = client.patch_json(f"/api/media/{record['id']}", {"folder": "archive"}, headers=admin).json["file"]
-    assert moved["r2_key"] == f"archive/{record['id']}.png"
-    assert bucket_keys(env) == sorted([key, thumb, moved["r2_key"], f"archive/{record['id']}.thumb.webp"])
-    logged = orphan_logs(caplog)
-    assert [message.split()[2] for message in logged] == [key, thumb]

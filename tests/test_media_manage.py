@@ -121,22 +121,44 @@ def test_patch_validation(client, env, people, payload, field):
     assert client.get(f"/api/media/{record['id']}", headers=people["author"][1]).json["file"] == record
 
 
-def test_patch_folder_moves_the_objects(client, env, people):
+MOVES = ("patch", "bulk-move")
+KEPT = ("r2_key", "publicUrl", "thumbnailUrl")
+
+
+def move_to(client, headers, media_id, folder, how):
+    """Move one file into ``folder`` by ``PATCH`` or by bulk-move; the file as read afterwards."""
+    if how == "patch":
+        client.patch_json(f"/api/media/{media_id}", {"folder": folder}, headers=headers)
+    else:
+        body = client.post_json("/api/media/bulk-move", {"fileIds": [media_id], "folder": folder}, headers=headers).json
+        assert body["summary"] == {"total": 1, "successful": 1, "failed": 0}
+    return client.get(f"/api/media/{media_id}", headers=headers).json["file"]
+
+
+@pytest.mark.parametrize("how", MOVES)
+def test_a_move_changes_the_folder_and_keeps_the_key_url_and_objects(client, env, people, how):
+    author = people["author"][1]
+    data = samples.png((400, 400))
+    record = put(client, people["author"], data=data)
+    keys = bucket_keys(env)
+    assert keys == sorted([record["r2_key"], f"uploads/{record['id']}.thumb.webp"])
+    moved = move_to(client, author, record["id"], "gallery/2024", how)
+    assert moved["folder"] == "gallery/2024" and moved["updatedAt"] >= record["updatedAt"]
+    assert {k: moved[k] for k in KEPT} == {k: record[k] for k in KEPT}
+    assert bucket_keys(env) == keys  # nothing copied, nothing deleted
+    assert client.get(f"/files/{record['r2_key']}", headers=author).body == data
+    assert client.get(record["publicUrl"], headers=author).body == data
+    client.get(record["thumbnailUrl"], headers=author, status=200)
+    assert ids(client.get("/api/media?folder=gallery/2024", headers=author).json) == [record["id"]]
+    assert ids(client.get("/api/media?folder=uploads", headers=author).json) == []
+
+
+def test_patch_moves_and_updates_metadata_in_one_request(client, env, people):
     record = put(client, people["author"], data=samples.png((400, 400)))
-    old_keys = bucket_keys(env)
     body = client.patch_json(f"/api/media/{record['id']}", {"folder": "gallery/2024", "alt": "moved"},
                              headers=people["author"][1]).json
-    moved = body["file"]
-    assert moved["folder"] == "gallery/2024" and moved["alt"] == "moved"
-    assert moved["r2_key"] == f"gallery/2024/{record['id']}.png"
-    assert moved["publicUrl"] == f"/files/{moved['r2_key']}"
-    assert moved["thumbnailUrl"] == f"/files/gallery/2024/{record['id']}.thumb.webp"
-    assert bucket_keys(env) == sorted([moved["r2_key"], f"gallery/2024/{record['id']}.thumb.webp"])
-    assert not set(old_keys) & set(bucket_keys(env))
-    author = people["author"][1]
-    assert client.get(moved["publicUrl"], headers=author).body == samples.png((400, 400))
-    client.get(moved["thumbnailUrl"], headers=author, status=200)
-    client.get(record["publicUrl"], headers=author, status=404)
+    assert (body["file"]["folder"], body["file"]["alt"], body["file"]["r2_key"]) == ("gallery/2024", "moved",
+                                                                                   record["r2_key"])
 
 
 @pytest.mark.parametrize("blank", ["", "   "])
@@ -329,7 +351,8 @@ def test_bulk_move_mixed_results(client, env, people):
     }, headers=people["author"][1]).json
     assert body["success"] is False
     assert [(m["fileId"], m.get("unchanged", False)) for m in body["moved"]] == [(own["id"], False), (already["id"], True)]
-    assert body["moved"][0]["r2_key"] == f"archive/{own['id']}.png"
+    assert body["moved"][0] == {"fileId": own["id"], "filename": "own.png", "success": True, "folder": "archive",
+                                "r2_key": own["r2_key"], "publicUrl": own["publicUrl"]}
     assert body["errors"] == [
         {"fileId": other["id"], "error": "Permission denied"},
         {"fileId": "missing", "error": "File not found"},
@@ -337,10 +360,10 @@ def test_bulk_move_mixed_results(client, env, people):
     ]
     assert body["summary"] == {"total": 5, "successful": 2, "failed": 3}
     keys = bucket_keys(env)
-    assert f"archive/{own['id']}.png" in keys and f"archive/{own['id']}.thumb.webp" in keys
-    assert own["r2_key"] not in keys
+    assert own["r2_key"] in keys and f"uploads/{own['id']}.thumb.webp" in keys and len(keys) == 5
+    assert Media.get_by_id(own["id"]).folder == "archive"
     assert other["r2_key"] in keys and Media.get_by_id(other["id"]).folder == "uploads"
-    assert client.get(f"/files/archive/{own['id']}.png", headers=people["author"][1]).body == samples.png((400, 300))
+    assert client.get(own["publicUrl"], headers=people["author"][1]).body == samples.png((400, 300))
     client.post_json("/api/media/bulk-move", {"fileIds": [own["id"]], "folder": "Bad Name"}, headers=people["author"][1], status=422)
 
 
@@ -365,12 +388,15 @@ def test_bucket_outage_is_503_and_leaves_no_orphan(tmp_path, migrated_template, 
         # The database still answers.
         assert ids(client.get("/api/media", headers=admin).json) == [record["id"]]
         client.get(record["publicUrl"], headers=admin, status=503)
-        # Move and purge fail without changing the row.
-        client.patch_json(f"/api/media/{record['id']}", {"folder": "elsewhere"}, headers=admin, status=503)
-        client.post_json("/api/media/bulk-move", {"fileIds": [record["id"]], "folder": "elsewhere"}, headers=admin, status=503)
+        # Purge fails without changing the row.
         client.delete(f"/api/media/{record['id']}/purge", headers=admin, status=503)
         row = Media.get_by_id(record["id"])
         assert (row.r2_key, row.folder, row.deleted_at) == (record["r2_key"], "uploads", None)
+        # A move needs only the database: it changes the folder, never the key.
+        client.patch_json(f"/api/media/{record['id']}", {"folder": "elsewhere"}, headers=admin, status=200)
+        client.post_json("/api/media/bulk-move", {"fileIds": [record["id"]], "folder": "other"}, headers=admin)
+        row = Media.get_by_id(record["id"])
+        assert (row.r2_key, row.folder, row.deleted_at) == (record["r2_key"], "other", None)
         body = upload_multiple_during_outage(client, admin)
         assert body["error"] == "Service temporarily unavailable"
         # Soft delete needs only the database.

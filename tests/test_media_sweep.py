@@ -179,17 +179,22 @@ def test_a_write_that_never_landed_is_settled_without_a_delete(site):
     assert not any(method in ("DELETE", "POST") for method, _ in site.proxy.requests)
 
 
-def test_old_objects_a_failed_move_left_are_swept(site):
+def test_a_moved_file_is_no_orphan_to_the_cron_or_the_scan(site):
+    # Its key still names the folder it was uploaded to: the sweep goes by the keys rows
+    # name, never by comparing a key's prefix with the row's folder.
     record = upload(site.client, site.admin, "a.png", samples.png((400, 300))).json["file"]
-    old = sorted([record["r2_key"], f"uploads/{record['id']}.thumb.webp"])
-    site.proxy.fail("POST", "/" + site.bucket_name)  # deleting the old objects fails
+    keys = sorted([record["r2_key"], f"uploads/{record['id']}.thumb.webp"])
+    site.proxy.requests.clear()
     moved = site.client.patch_json(f"/api/media/{record['id']}", {"folder": "archive"}, headers=site.admin).json["file"]
-    site.proxy.faults.clear()
-    assert pending_keys() == old
-    assert MediaPendingObject.get_by_id(old[0]).reason == "move"
-    assert site.cron()["orphans_removed"] == 2
-    assert bucket_keys(site.env) == sorted([moved["r2_key"], f"archive/{record['id']}.thumb.webp"])
-    assert site.client.get(moved["publicUrl"], headers=site.admin).body == samples.png((400, 300))
+    assert (moved["folder"], moved["r2_key"]) == ("archive", record["r2_key"])
+    assert site.proxy.requests == []  # the move never reached the store
+    assert pending_keys() == []
+    assert site.cron() == {"orphans_removed": 0, "pending_settled": 0, "objects_scanned": 0, "foreign_keys": 0}
+    swept = site.cli("media", "sweep", "--grace", "0")
+    assert swept.exit_code == 0 and swept.output.startswith("0 orphaned objects removed"), swept.output
+    assert bucket_keys(site.env) == keys
+    assert site.client.get(record["publicUrl"], headers=site.admin).body == samples.png((400, 300))
+    site.client.get(record["thumbnailUrl"], status=200, headers=site.admin)
 
 
 def test_a_purge_leaves_no_record_and_nothing_to_sweep(site):
@@ -198,39 +203,37 @@ def test_a_purge_leaves_no_record_and_nothing_to_sweep(site):
     assert pending_keys() == [] and bucket_keys(site.env) == []
 
 
-def test_a_purge_that_lost_the_race_to_a_move_changes_nothing(site):
-    # The purge read the row before a move committed: it must neither delete the row that now
-    # names the moved objects nor leave those objects behind unnamed.
+def test_a_purge_of_a_row_read_before_a_move_removes_everything(site):
+    # A move changes no key, so the keys the purge read are still the objects to delete.
     record = upload(site.client, site.admin, "a.png", samples.png((400, 300))).json["file"]
     stale = Media.get_by_id(record["id"])
     site.client.patch_json(f"/api/media/{record['id']}", {"folder": "archive"}, headers=site.admin, status=200)
-    with pytest.raises(MediaConflict):
-        MediaLibrary(settings_for_tests()).purge(site.env.MEDIA_BUCKET, stale)
-    moved = site.client.get(f"/api/media/{record['id']}", headers=site.admin).json["file"]
-    assert site.client.get(moved["publicUrl"], headers=site.admin).body == samples.png((400, 300))
-    assert sorted(bucket_keys(site.env)) == sorted([f"archive/{record['id']}.png", f"archive/{record['id']}.thumb.webp"])
-    assert pending_keys() == []
+    MediaLibrary(settings_for_tests()).purge(site.env.MEDIA_BUCKET, stale)
+    assert Media.get_or_none(Media.id == record["id"]) is None
+    assert bucket_keys(site.env) == [] and pending_keys() == []
 
 
 def test_a_key_recorded_again_takes_the_new_record(site):
-    # A move back into a folder re-records a key whose earlier record is still pending.
+    # A purge re-records a key whose upload record is still pending (its clearing failed).
     pending.record(["uploads/k.png", None], "m1", pending.UPLOAD)
-    pending.record(["uploads/k.png"], "m2", pending.MOVE)
+    pending.record(["uploads/k.png"], "m2", pending.PURGE)
     (record,) = MediaPendingObject.select()
-    assert (record.key, record.media_id, record.reason) == ("uploads/k.png", "m2", "move")
+    assert (record.key, record.media_id, record.reason) == ("uploads/k.png", "m2", "purge")
 
 
-def test_a_move_that_lost_the_race_keeps_the_winners_objects(site):
-    # Two moves of one item into the same folder copy to the same keys; the one whose
-    # compare-and-set fails must not delete what the winner's row now names.
+def test_a_move_from_a_stale_read_is_a_conflict_and_changes_nothing(site):
+    # The row moved, or was purged, after this move read it: refused, never applied.
     record = upload(site.client, site.admin, "a.png", samples.png((400, 300))).json["file"]
+    keys = bucket_keys(site.env)
     stale = Media.get_by_id(record["id"])
-    site.proxy.fail("POST", "/" + site.bucket_name)  # the winner cannot delete the old objects
-    site.client.patch_json(f"/api/media/{record['id']}", {"folder": "archive"}, headers=site.admin)
-    site.proxy.faults.clear()
+    site.client.patch_json(f"/api/media/{record['id']}", {"folder": "archive"}, headers=site.admin, status=200)
     library = MediaLibrary(settings_for_tests())
     with pytest.raises(MediaConflict):
-        library.move(site.env.MEDIA_BUCKET, stale, "archive")
-    moved = site.client.get(f"/api/media/{record['id']}", headers=site.admin).json["file"]
-    assert site.client.get(moved["publicUrl"], headers=site.admin).body == samples.png((400, 300))
-    site.client.get(moved["thumbnailUrl"], status=200, headers=site.admin)
+        library.move(stale, "elsewhere")
+    row = Media.get_by_id(record["id"])
+    assert (row.folder, row.r2_key) == ("archive", record["r2_key"])
+    assert bucket_keys(site.env) == keys
+    assert site.client.get(record["publicUrl"], headers=site.admin).body == samples.png((400, 300))
+    site.client.delete(f"/api/media/{record['id']}/purge", headers=site.admin, status=200)
+    with pytest.raises(MediaConflict):
+        library.move(row, "elsewhere")

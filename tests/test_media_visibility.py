@@ -9,7 +9,7 @@ import pytest
 
 from app.db.models import Media
 from tests.fixtures import media as samples
-from tests.fixtures.media import upload
+from tests.fixtures.media import bucket_keys, upload
 from tests.fixtures.workflow import insert_content
 
 # Each test runs on SQLite and on PostgreSQL (tests/fixtures/backends.py).
@@ -158,3 +158,22 @@ def test_deactivating_a_collection_withdraws_its_files_with_its_content(client, 
     client.patch_json(toggle, {"is_active": True}, headers=admin, status=200)
     assert listed(client, viewer_headers) == PUBLISHED
     assert client.get(library["files"]["embedded"]["publicUrl"], status=200).headers["Cache-Control"] == IMMUTABLE
+
+
+@pytest.mark.parametrize("how", ["patch", "bulk-move"])
+def test_a_moved_file_that_published_content_embeds_by_its_key_stays_public(client, env, library, how):
+    record = library["files"]["embedded"]  # published content names it only by its /files/<key> URL
+    _, viewer_headers = library["viewer"]
+    client.get(record["publicUrl"], status=200)  # the answer is cached now: the move must not leave it stale
+    keys = bucket_keys(env)
+    if how == "patch":
+        client.patch_json(f"/api/media/{record['id']}", {"folder": "archive"}, headers=library["author"])
+    else:
+        client.post_json("/api/media/bulk-move", {"fileIds": [record["id"]], "folder": "archive"},
+                         headers=library["author"])
+    assert Media.get_by_id(record["id"]).folder == "archive"
+    response = client.get(f"/files/{record['r2_key']}", status=200)  # anonymous
+    assert response.headers["Cache-Control"] == IMMUTABLE and response.body == samples.png((400, 300))
+    client.get(record["thumbnailUrl"], status=200)
+    assert "embedded" in listed(client, viewer_headers)
+    assert bucket_keys(env) == keys

@@ -204,7 +204,7 @@ class MediaFilePage:
     """``GET /admin/media/{media_id}``: one file, its preview and details, and its edit form.
 
     ``POST`` saves ``name``, ``alt``, ``caption`` and ``folder`` (a new folder name moves
-    the file there, objects included).
+    the file there; its key and URL stay as they are, so pages that embed it keep working).
     """
 
     def __init__(self, renderer, library):
@@ -250,8 +250,8 @@ class MediaFilePage:
                 "caption": uploads.clean_text("caption", values["caption"] or None, uploads.MAX_CAPTION_LENGTH),
             }
             folder = self._library.check_folder(values["folder"] or row.folder)
-            # Move first: if the bucket fails, nothing at all has changed.
-            row = self._library.move(req.context.env.MEDIA_BUCKET, row, folder)
+            # Move first: a move refused as a conflict leaves the name, alt and caption as they were.
+            row = self._library.move(row, folder)
         except MediaError as ex:
             self.render(req, resp, row, _status_of(ex), _message_of(ex), values)
             return

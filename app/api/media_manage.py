@@ -6,7 +6,6 @@ media shapes: ``{"success": true, "file": {...}}`` for one item, per-item ``dele
 block of every paged list.
 """
 
-import logging
 import re
 from typing import Annotated
 
@@ -19,7 +18,6 @@ from app.api.media_upload import NO_FOLDER_NAME
 from app.api.params import limit_param, page_param
 from app.api.schemas import Listed
 from app.api.schemas_admin import BulkDeleteResult, BulkMoveResult, FileBody, FilePurged, FileRemoved, MediaFile
-from app.runtime.r2 import R2Error
 from app.services.media import (
     MediaConflict,
     can_delete,
@@ -32,8 +30,6 @@ from app.services.media import (
 )
 from app.services.media.library_queries import DEFAULT_SORT, SORT_FIELDS, MediaFilter, find
 from app.services.pagination import pagination_meta
-
-log = logging.getLogger("sonicpy.media")
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -178,16 +174,13 @@ class MediaItemResource:
         if not can_update(req.context.user, row):
             raise forbidden("You may only edit your own files")
         body = read_body(req, MediaPatch)
-        if body.folder is not msgspec.UNSET and not body.folder.strip():
-            # check_folder reads blank as the default folder: the file would quietly move to
-            # uploads. Refused, as create-folder refuses it, before anything changes.
-            raise field_error("folder", NO_FOLDER_NAME)
+        folder = None if body.folder is msgspec.UNSET else named_folder(self._library, body.folder)
         changes = self._metadata_changes(body)
-        if not changes and body.folder is msgspec.UNSET:
+        if not changes and folder is None:
             raise nothing_to_update()
-        if body.folder is not msgspec.UNSET:
-            # Move first: if the bucket fails, nothing at all has changed.
-            row = self._library.move(req.context.env.MEDIA_BUCKET, row, self._library.check_folder(body.folder))
+        if folder is not None:
+            # Move first: a move refused as a conflict (409) leaves the metadata as it was too.
+            row = self._library.move(row, folder)
         if changes:
             row = library_queries.update_metadata(row.id, changes)
             self._library.changed()
@@ -221,6 +214,17 @@ class MediaItemResource:
             raise forbidden("You may only delete your own files")
         self._library.soft_delete(row)
         resp.media = {"success": True, "message": "File deleted successfully", "file": to_record(row)}
+
+
+def named_folder(library, folder):
+    """The valid folder a move names (422 when blank or invalid).
+
+    ``check_folder`` reads blank as the default folder, so a blank target would quietly
+    move files to ``uploads``: refused, as create-folder refuses it, before anything changes.
+    """
+    if not folder.strip():
+        raise field_error("folder", NO_FOLDER_NAME)
+    return library.check_folder(folder)
 
 
 def purge_media(library, req, resp, media_id):
@@ -313,10 +317,11 @@ class BulkDeleteResource:
 
 
 class BulkMoveResource:
-    """``POST /api/media/bulk-move``: move up to 50 files (objects too) into ``folder``.
+    """``POST /api/media/bulk-move``: put up to 50 files in ``folder``.
 
-    Each file moves on its own (copy, repoint the row, delete the old object), so one
-    failure leaves the others moved; 503 when none moved because the bucket failed.
+    A move changes each file's folder only: keys, URLs and objects stay as they are. Each
+    file moves on its own (a compare-and-set on its folder), so one conflict leaves the
+    others moved.
     """
 
     def __init__(self, library):
@@ -330,7 +335,7 @@ class BulkMoveResource:
         folder = self._library.check_folder(body.folder)
         ids = _unique(body.fileIds)
         rows = library_queries.rows_by_id(ids, live_only=True)
-        moved, errors, outage = [], [], None
+        moved, errors = [], []
         for media_id in ids:
             row = rows.get(media_id)
             if row is None:
@@ -338,28 +343,21 @@ class BulkMoveResource:
             elif not can_update(user, row):
                 errors.append({"fileId": media_id, "error": "Permission denied"})
             else:
-                outage = self._move_one(req, row, folder, moved, errors) or outage
-        if outage is not None and not moved:
-            raise outage  # the bucket's error: 503 (with Retry-After when its guard refused)
+                self._move_one(row, folder, moved, errors)
         resp.media = {"success": not errors, "moved": moved, "errors": errors, "summary": _summary(moved, errors)}
 
-    def _move_one(self, req, row, folder, moved, errors):
-        """Move one row; returns the bucket's error when it failed, else None."""
+    def _move_one(self, row, folder, moved, errors):
+        """Move one row, adding its result to ``moved`` or its conflict to ``errors``."""
         unchanged = row.folder == folder
         try:
-            row = self._library.move(req.context.env.MEDIA_BUCKET, row, folder)
+            row = self._library.move(row, folder)
         except MediaConflict as ex:
             errors.append({"fileId": row.id, "error": ex.message})
-            return None
-        except R2Error as ex:
-            log.error("move of media %s failed (request %s): %s", row.id, req.context.request_id, ex)
-            errors.append({"fileId": row.id, "error": "Storage temporarily unavailable"})
-            return ex
+            return
         moved.append({
             "fileId": row.id, "filename": row.original_name, "success": True, "folder": row.folder,
             "r2_key": row.r2_key, "publicUrl": row.public_url, **({"unchanged": True} if unchanged else {}),
         })
-        return None
 
 
 def register(routes, library):

@@ -8,7 +8,8 @@ What differs from SonicJS's media handling, on purpose:
   process and within a pixel and byte budget;
 * "soft" delete keeps the object, so ``restore`` brings the file back; ``purge`` (admins,
   permission ``media.purge``) deletes object and row for good;
-* moving a file moves its object too, so ``r2_key`` always names a stored object;
+* moving a file to another folder changes its ``folder`` only: its key, and so its URL,
+  never change, and the pages that embed it keep working;
 * every object key is recorded in an intent log before its object is written or deleted
   (``pending``), so objects left without a row are found and removed (``sweep``);
 * calls to a remote bucket go through a per-process limit and a circuit breaker
@@ -156,9 +157,9 @@ class MediaLibrary:
         hooks.after("media_upload", user_id=user_id, media=row)
         return row
 
-    def move(self, bucket, row, folder):
-        """Move ``row``'s objects to ``folder``; see ``storage.move``."""
-        moved = storage.move(self.bucket(bucket), row, folder, self.settings.public_base_url)
+    def move(self, row, folder):
+        """Put ``row`` in ``folder`` (its key and URL unchanged); see ``storage.move``."""
+        moved = storage.move(row, folder)
         if moved is not row:
             self.changed()
         return moved

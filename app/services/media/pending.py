@@ -3,9 +3,10 @@
 Storing a file and writing its row cannot be one transaction: the object goes first, and a
 crash, a lost answer from the store or a failed cleanup in between would leave an object
 that no media row names, invisible and never deleted. So before each object write (an
-upload, its thumbnail, the copy a move makes) the key is recorded here in a committed
-transaction of its own, and so are the keys a move or a purge is about to delete. The row
-that names the object, or the confirmed deletion, clears the record.
+upload, its thumbnail) the key is recorded here in a committed transaction of its own, and
+so are the keys a purge is about to delete. The row that names the object, or the confirmed
+deletion, clears the record. (A move writes and deletes no object: it changes the row's
+folder only. Records a move made before that, reason ``move``, are swept like any other.)
 
 A record that outlives the grace period marks a possible orphan: ``app.services.media.sweep``
 deletes its object when no media row names the key, then the record.
@@ -21,7 +22,6 @@ from app.runtime.r2.guard import BucketUnavailable
 log = logging.getLogger("sonicpy.media")
 
 UPLOAD = "upload"
-MOVE = "move"
 PURGE = "purge"
 
 
@@ -30,7 +30,7 @@ def _keys(keys):
 
 
 def record(keys, media_id, reason):
-    """Record ``keys`` as pending for ``media_id`` (``reason``: upload, move or purge).
+    """Record ``keys`` as pending for ``media_id`` (``reason``: upload or purge).
 
     Commits at once when called outside a transaction; inside one, the records commit (or
     roll back) with it. A key recorded again gets the new reason and time.

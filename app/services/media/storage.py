@@ -1,10 +1,13 @@
 """Where media lives: keys and folders, the objects in MEDIA_BUCKET, and the rows that name them.
 
 Every key is made here, never taken from a client: ``<folder>/<id>.<ext>`` for a file and
-``<folder>/<id>.thumb.webp`` for its thumbnail, with the extension of the type detected
-from the content. Folders are virtual (no table, as in SonicJS): one to ``MAX_FOLDER_DEPTH``
-segments of ``[a-z0-9][a-z0-9_-]{0,63}`` joined by ``/``, so no key can hold ``..``, a
-leading ``/`` or anything a shell or a URL would treat specially.
+``<folder>/<id>.thumb.webp`` for its thumbnail, with the folder it was uploaded to and the
+extension of the type detected from the content. Folders are virtual (no table, as in
+SonicJS): one to ``MAX_FOLDER_DEPTH`` segments of ``[a-z0-9][a-z0-9_-]{0,63}`` joined by
+``/``, so no key can hold ``..``, a leading ``/`` or anything a shell or a URL would treat
+specially. A key never changes: moving a file to another folder changes its row's
+``folder`` only, so the URLs content already embeds keep working. The ``folder`` column,
+never a key's prefix, says which folder a file is in.
 
 A row and its objects change in an order that never leaves a row naming a missing object;
 when a later step fails, the earlier ones are undone (best effort, logged). At worst an
@@ -15,12 +18,9 @@ cleanup that fails here is also logged at ERROR on ``sonicpy.media`` with its ke
 ("orphaned object <key>").
 """
 
-import io
 import logging
 import posixpath
 import re
-
-import peewee
 
 from app.db.models import Content, Media, database, now_ms
 from app.runtime.r2 import FixedLengthStream, R2Error
@@ -122,7 +122,7 @@ def put_file(bucket, key, file, size, content_type, md5=None, custom_metadata=No
 
 
 def delete_quietly(bucket, keys, reason):
-    """Delete objects no row names any more (undoing a failed step, or after a move).
+    """Delete objects no row names any more (undoing a failed upload).
 
     A failure is logged, never raised: the request's outcome is already decided. Each key
     left behind gets its own ERROR line naming it; its pending record stays for the sweep.
@@ -143,107 +143,35 @@ def delete_quietly(bucket, keys, reason):
     pending.clear_quietly(keys)
 
 
-class _ChunkReader(io.RawIOBase):
-    """A readable over an iterator of byte chunks (an R2 body), for streaming it to ``put``."""
-
-    def __init__(self, chunks):
-        super().__init__()
-        self._chunks = iter(chunks)
-        self._pending = b""
-
-    def readable(self):
-        return True
-
-    def readinto(self, buffer):
-        while not self._pending:
-            self._pending = next(self._chunks, b"")
-            if not self._pending:
-                return 0
-        count = min(len(buffer), len(self._pending))
-        buffer[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
-
-
-def copy_object(bucket, source, target, media_id):
-    """Copy ``source`` to ``target`` streaming, ``target`` recorded as pending first.
-
-    Returns:
-        False when ``source`` does not exist (nothing written), else True.
-    """
-    obj = bucket.get(source)
-    if obj is None:
-        return False
-    with obj:
-        pending.put_recorded(target, media_id, pending.MOVE, lambda: bucket.put(
-            target,
-            FixedLengthStream(io.BufferedReader(_ChunkReader(obj.body)), obj.size),
-            http_metadata=obj.http_metadata,
-            custom_metadata=obj.custom_metadata,
-        ))
-    return True
-
-
 # -- rows and objects together ------------------------------------------------------------
 
 
-def move(bucket, row, folder, base_url):
-    """Move a media item to ``folder``: copy its objects, repoint the row, delete the old ones.
+def move(row, folder):
+    """Put a media item in ``folder``: only its row changes, its objects keep their keys.
+
+    The key is the file's permanent address: pages, caches and CDNs hold ``/files/<key>``,
+    and the visibility rule finds a file by its key in published content. The folder only
+    groups files in the library, so after a move a key's prefix may name an earlier folder.
 
     Returns:
         The updated row (``row`` itself when it is already in ``folder``).
 
     Raises:
-        R2Error: the bucket failed; the row and its objects are as before.
+        InvalidMedia: ``folder`` is not a valid folder name.
         MediaConflict: the row changed meanwhile (moved or purged); nothing was changed.
     """
     folder = check_folder(folder)
     if folder == row.folder:
         return row
-    old_key, old_thumb = row.r2_key, thumbnail_key_of(row)
-    new_key = f"{folder}/{posixpath.basename(old_key)}"
-    new_thumb = thumbnail_key(new_key) if old_thumb else None
-    copied = []
-    try:
-        if not copy_object(bucket, old_key, new_key, row.id):
-            raise MediaConflict(f"the stored file {old_key} is missing")
-        copied.append(new_key)
-        if new_thumb and copy_object(bucket, old_thumb, new_thumb, row.id):
-            copied.append(new_thumb)
-        else:
-            new_thumb = None  # a lost thumbnail is dropped, never pointed at
-        changes = {
-            Media.folder: folder,
-            Media.r2_key: new_key,
-            Media.public_url: public_url(base_url, new_key),
-            Media.thumbnail_url: public_url(base_url, new_thumb) if new_thumb else None,
-            Media.updated_at: now_ms(),
-        }
-        with database.atomic():
-            # Compare-and-set on the key: a concurrent move or purge makes this a no-op.
-            updated = Media.update(changes).where(Media.id == row.id, Media.r2_key == old_key).execute()
-            if updated == 1:
-                # The row names the copies now; the old objects nothing, until deleted below.
-                pending.clear(copied)
-                pending.record([old_key, old_thumb], row.id, pending.MOVE)
-        if updated != 1:
-            raise MediaConflict("the file was moved or deleted meanwhile")
-    except BaseException:
-        # A concurrent move into the same folder may have won with the very same keys.
-        delete_quietly(bucket, _unnamed(copied), f"failed move of media {row.id}")
-        raise
-    delete_quietly(bucket, [old_key, old_thumb], f"move of media {row.id}")
+    with database.atomic():
+        # Compare-and-set on the folder: a move or purge that committed since ``row`` was
+        # read makes this a no-op, so a decision taken on a stale row is refused, not applied.
+        updated = Media.update({Media.folder: folder, Media.updated_at: now_ms()}).where(
+            Media.id == row.id, Media.folder == row.folder
+        ).execute()
+    if updated != 1:
+        raise MediaConflict("the file was moved or deleted meanwhile")
     return Media.get_by_id(row.id)
-
-
-def _unnamed(keys):
-    """The ``keys`` no media row names; none when the database cannot tell (their pending
-    records stay, and the sweep decides later)."""
-    try:
-        return [key for key in keys if find_by_key(key)[0] is None]
-    except peewee.PeeweeException as ex:
-        log.warning("cannot tell whether %s are named by a row (%s): left for the sweep", keys, ex)
-        return []
 
 
 def purge(bucket, row):
@@ -255,7 +183,7 @@ def purge(bucket, row):
 
     Raises:
         MediaInUse: content uses it as featured image (the row must stay for the reference).
-        MediaConflict: the row was moved or purged since it was read; nothing was changed.
+        MediaConflict: the row was purged since it was read; nothing was changed.
         R2Error: the bucket failed; see above for what is left.
     """
     users = [c.id for c in Content.select(Content.id).where(Content.featured_image == row.id).limit(20)]
@@ -263,9 +191,8 @@ def purge(bucket, row):
         raise MediaInUse("Media is used by content", {"contentIds": users})
     thumb_key = thumbnail_key_of(row)
     with database.atomic():
-        # Compare-and-set on the key, as a move does: a move that committed since ``row`` was
-        # read named other objects, which this purge would leave behind unnamed.
-        if Media.delete().where(Media.id == row.id, Media.r2_key == row.r2_key).execute() != 1:
+        # A purge that committed since ``row`` was read has deleted the row and its objects.
+        if Media.delete().where(Media.id == row.id).execute() != 1:
             raise MediaConflict("the file was moved or deleted meanwhile")
         # Should the process die before the deletes below, the sweep finishes the purge.
         pending.record([thumb_key, row.r2_key], row.id, pending.PURGE)

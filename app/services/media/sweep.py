@@ -1,7 +1,7 @@
 """Find and remove media objects that no row names: ``media sweep`` and the cron handler.
 
-Two passes, both leaving alone anything younger than the grace period (an upload or a move
-may still be on its way to writing the row that names its object):
+Two passes, both leaving alone anything younger than the grace period (an upload may still
+be on its way to writing the row that names its object):
 
 * **pending records** (``pending``) older than the grace period. A record whose key a media
   row names is settled; one whose object the bucket does not hold was a write that never
@@ -9,7 +9,8 @@ may still be on its way to writing the row that names its object):
   and a HEAD per record: cheap enough for every cron run.
 * **the whole bucket** (``scan=True``, what ``media sweep`` does by default): every object
   whose key has the library's shape (``<folder>/<32 hex digits>.<ext>``, or its
-  ``.thumb.webp``) that no media row names, uploaded before the grace period and with no
+  ``.thumb.webp``; the folder part is the one it was uploaded to, which a move does not
+  change) that no media row names, uploaded before the grace period and with no
   recent pending record. It finds what the log cannot know of: objects written before the
   log existed, or put by hand. Keys of any other shape are never touched.
 
