@@ -175,6 +175,18 @@ def test_patch_refuses_a_blank_folder_and_changes_nothing(client, env, people, b
     assert record["folder"] == "blog" and bucket_keys(env) == keys
 
 
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_bulk_move_refuses_a_blank_folder_and_changes_nothing(client, env, people, blank):
+    author = people["author"][1]
+    record = put(client, people["author"], data=samples.png((400, 400)), folder="blog")
+    keys = bucket_keys(env)
+    body = client.post_json("/api/media/bulk-move", {"fileIds": [record["id"]], "folder": blank}, headers=author,
+                            status=422).json
+    assert body == {"error": "Validation failed", "details": [{"field": "folder", "message": "No folder name provided"}]}
+    assert client.get(f"/api/media/{record['id']}", headers=author).json["file"] == record
+    assert record["folder"] == "blog" and bucket_keys(env) == keys
+
+
 def test_who_may_update(client, people):
     mine = put(client, people["author"])
     theirs = put(client, people["author2"])

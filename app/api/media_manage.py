@@ -317,7 +317,7 @@ class BulkDeleteResource:
 
 
 class BulkMoveResource:
-    """``POST /api/media/bulk-move``: put up to 50 files in ``folder``.
+    """``POST /api/media/bulk-move``: put up to 50 files in ``folder`` (422 when it is blank).
 
     A move changes each file's folder only: keys, URLs and objects stay as they are. Each
     file moves on its own (a compare-and-set on its folder), so one conflict leaves the
@@ -332,7 +332,7 @@ class BulkMoveResource:
     def on_post(self, req, resp):
         user = req.context.user
         body = read_body(req, BulkMove)
-        folder = self._library.check_folder(body.folder)
+        folder = named_folder(self._library, body.folder)
         ids = _unique(body.fileIds)
         rows = library_queries.rows_by_id(ids, live_only=True)
         moved, errors = [], []

@@ -200,7 +200,7 @@ class UploadMultipleResource:
 
 
 # A blank folder means "the default folder" to an upload; where a folder is named on its
-# own (create-folder, a PATCH's move) a blank one is this 422.
+# own (create-folder, a move by PATCH or bulk-move) a blank one is this 422.
 NO_FOLDER_NAME = "No folder name provided"
 
 
