@@ -109,6 +109,23 @@ def test_racing_schedules_leave_the_earliest_in_the_content_columns(env, make_us
     assert content_row(item.id)["scheduled_publish_at"] == earlier[1]
 
 
+@pytest.mark.parametrize("db_backend", ["postgres"], indirect=True)  # SQLite's writers take turns: no row locks
+def test_a_schedule_locks_its_item_before_it_inserts(env, make_user, make_content_row, monkeypatch):
+    """On PostgreSQL the insert's foreign key check share-locks the item: locking it for the
+    mirror columns only after that would let two schedules of one item deadlock."""
+    from app.services.content.scheduling import create_schedule
+    from tests.fixtures.app import record_statements
+
+    author, _ = make_user("author")
+    editor, _ = make_user("editor")
+    item = make_content_row(author)
+    recorded = record_statements(env.DB.db, monkeypatch)
+    create_schedule(env.DB.db, item.id, editor, "publish", iso_in(2 * HOUR_MS)[0])
+    statements = [sql for sql, _params in recorded]
+    insert = next(n for n, sql in enumerate(statements) if sql.startswith('INSERT INTO "scheduled_content"'))
+    assert any("FOR UPDATE" in sql and '"content"' in sql for sql in statements[:insert]), statements
+
+
 def test_local_time_with_iana_timezone_is_stored_as_utc(client, make_user, make_content_row):
     author, _ = make_user("author")
     _, headers = make_user("editor")

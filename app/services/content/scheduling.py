@@ -119,7 +119,9 @@ def create_schedule(db, content_id, user, action, scheduled_at, tz_name=None, no
     if when <= (now if now is not None else now_ms()):
         raise Invalid("scheduled_at", "scheduled_at must be in the future")
     with db.atomic():
-        load_content(content_id)
+        # Locked before the insert: the insert's foreign key check share-locks the content row,
+        # and two such holders each waiting to lock it for the mirror columns would deadlock.
+        load_content(content_id, lock=True)
         row = ScheduledContent.create(
             content=content_id, action=action, scheduled_at=when, timezone=tz_name or DEFAULT_TIMEZONE,
             user=user.id, status="pending", created_at=now_ms(),
