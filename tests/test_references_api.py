@@ -50,6 +50,8 @@ def test_one_item_by_id_only_when_published_in_those_collections(client, as_edit
     draft_id = Content.get(Content.slug == "draft-0").id  # an editor reads it elsewhere: not a reference
     client.get(f"/api/content/{draft_id}", headers=headers, status=200)
     client.get(f"/admin/api/references?collection=blog&id={draft_id}", headers=headers, status=404)
+    client.delete(f"/api/content/{blog_ids[0]}", headers=headers, status=200)  # to the trash
+    client.get(f"/admin/api/references?collection=blog&id={blog_ids[0]}", headers=headers, status=404)
 
 
 def test_bad_requests(client, as_editor, two_collections):

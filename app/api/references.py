@@ -84,7 +84,9 @@ class ReferencesResource:
         if wanted is not None:
             item = get_item(scope, content_id=wanted)
             allowed = {collection.id for collection in collections}
-            if item is None or item["status"] != PUBLISHED or item["collection"]["id"] not in allowed:
+            # An editor reads trashed items too; a reference may only point at a live one.
+            if (item is None or item["status"] != PUBLISHED or item.get("deleted_at") is not None
+                    or item["collection"]["id"] not in allowed):
                 raise not_found("Content not found")
             resp.media = {"data": reference(item)}
             return
