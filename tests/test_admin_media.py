@@ -11,7 +11,7 @@ from app.admin.csrf import HEADER
 from app.db.models import Media, now_ms
 from tests.fixtures.admin import browser_for, csrf_token
 from tests.fixtures.media import png, text, windows_exe
-from tests.fixtures.users import create_user
+from tests.fixtures.users import bearer, create_user, token_for
 
 pytestmark = pytest.mark.backends
 
@@ -63,6 +63,16 @@ def test_a_form_upload_needs_the_token_first(browser, signed_in_as):
     browser.post(f"/admin/media/upload?csrf_token={csrf_token(browser)}", upload_files=[("files", "a.png", png())],
                  status=403)
     assert Media.select().count() == 0
+
+
+def test_a_client_signed_in_by_a_header_uploads_without_a_token(browser, signed_in_as):
+    """As every admin action: a credential in a header is the caller's own, so no token is due."""
+    signed_in_as("viewer")  # the browser's cookie, which the header's credential replaces
+    author = create_user("author")
+    response = browser.post("/admin/media/upload", params={"folder": "api"}, upload_files=[("files", "a.png", png())],
+                            headers={**JSON, **bearer(token_for(author))}, status=201)
+    [file] = response.json["uploaded"]
+    assert Media.get_by_id(file["id"]).uploaded_by_id == author.id
 
 
 def test_a_script_upload_answers_per_file(browser, signed_in_as):

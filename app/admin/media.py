@@ -21,7 +21,7 @@ import falcon
 
 from app.admin.blocks import textarea_text
 from app.admin.csrf import FIELD, HEADER
-from app.admin.pages import one, page_number, read_form, redirect, search_of, wants_html
+from app.admin.pages import one, page_number, read_form, redirect, search_of, signed_in_by_header, wants_html
 from app.api.access import access
 from app.api.errors import forbidden
 from app.api.media_upload import MULTIPLE_FILE_FIELDS, check_declared_length
@@ -139,10 +139,14 @@ class MediaUploadAction:
 
     def _parts(self, req):
         """The form's parts still to read: all of them when the script sent the token in its
-        header (the middleware checked it), else those after the ``csrf_token`` field, which
+        header (the middleware checked it) or the caller's credential is in a header (no
+        token is due), else those after the ``csrf_token`` field, which
         a plain form sends first and which is checked before any file is read."""
-        if req.get_header(HEADER) is not None or not (req.content_type or "").startswith(falcon.MEDIA_MULTIPART):
-            return None  # checked by the middleware, or not a multipart form (read_form answers 415)
+        if (req.get_header(HEADER) is not None or signed_in_by_header(req)
+                or not (req.content_type or "").startswith(falcon.MEDIA_MULTIPART)):
+            # Checked by the middleware, no token due (a credential in a header), or not a
+            # multipart form (read_form answers 415).
+            return None
         parts = iter(req.get_media())
         first = next(parts, None)
         token = uploads.read_field(first) if first is not None and first.name == FIELD else None
