@@ -163,6 +163,8 @@ def test_an_unknown_collection_is_an_empty_list_that_says_so(client, blog_collec
     assert body["data"] == [] and body["meta"]["message"] == "Collection 'nope' not found"
     assert client.get("/api/content?collection_id=col-nope").json["meta"]["message"] == (
         "Collection 'col-nope' not found")
+    # collection_id takes ids: a name there names no collection, as the (empty) list reads it.
+    assert client.get("/api/content?collection_id=blog").json["meta"]["message"] == "Collection 'blog' not found"
     # An existing collection with nothing to show, and a list naming none, say nothing.
     assert "message" not in client.get("/api/content?collection=blog").json["meta"]
     assert "message" not in client.get(f"/api/content?collection_id={blog_collection.id}").json["meta"]

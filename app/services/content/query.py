@@ -243,14 +243,20 @@ def _names_data_fields(params):
 def _schema_of(collection_id, name):
     """The schema of the collection with id ``collection_id`` (else named ``name``); None
     without either or such a collection."""
+    found = _named_collection(collection_id, name)
+    return found[0] if found else None
+
+
+def _named_collection(collection_id, name):
+    """``(schema,)`` of the collection with id ``collection_id`` (else named ``name``), as a
+    list names it; None without either or such a collection."""
     if collection_id is not None:
         condition = Collection.id == collection_id
     elif name is not None:
         condition = Collection.name == name
     else:
         return None
-    found = Collection.select(Collection.schema).where(condition).tuples().first()
-    return found[0] if found else None
+    return Collection.select(Collection.schema).where(condition).tuples().first()
 
 
 def _conditions(group):
@@ -410,15 +416,11 @@ def list_content(params, scope):
     empty list like any other.
     """
     listed = _list_readable(params, scope)
-    named = params.collection_name or params.collection_id
-    if not listed["data"] and named is not None and not _collection_exists(named):
+    named = params.collection_id or params.collection_name
+    if not listed["data"] and named is not None and _named_collection(params.collection_id,
+                                                                      params.collection_name) is None:
         listed["meta"]["message"] = f"Collection '{named}' not found"
     return listed
-
-
-def _collection_exists(ref):
-    """Whether a collection has the id or name ``ref``."""
-    return Collection.select(Collection.id).where((Collection.id == ref) | (Collection.name == ref)).exists()
 
 
 def _list_readable(params, scope):
