@@ -13,8 +13,7 @@ import falcon
 
 from app.admin.pages import ADMIN_PREFIX, one, read_form, redirect, safe_next
 from app.api.access import access
-from app.api.auth import RESET_MESSAGE, redeem_token, start_session
-from app.api.authentication import COOKIE_NAME
+from app.api.auth import RESET_MESSAGE, redeem_token, sign_out, start_session
 from app.services.accounts import EMAIL_PATTERN, USERNAME_PATTERN, InvalidCredentials, WeakPassword
 
 USERNAME = re.compile(USERNAME_PATTERN)
@@ -96,10 +95,7 @@ class LogoutPage:
 
     @access(public=True)
     def on_post(self, req, resp):
-        user = req.context.user
-        if user is not None and user.via == "jwt":
-            self._accounts.end_sessions(user.id)
-        resp.unset_cookie(COOKIE_NAME, path="/", same_site="Strict")
+        sign_out(req, resp, self._accounts)
         redirect(resp, "/admin/login")
 
 

@@ -289,11 +289,16 @@ class LogoutResource:
     @access(public=True)
     @describe("Sign out: clear the cookie and end every session", response=Message)
     def on_post(self, req, resp):
-        user = req.context.user
-        if user is not None and user.via == "jwt":
-            self._accounts.end_sessions(user.id)
-        resp.unset_cookie(COOKIE_NAME, path="/", same_site="Strict")
+        sign_out(req, resp, self._accounts)
         resp.media = {"message": "Logged out successfully"}
+
+
+def sign_out(req, resp, accounts):
+    """End every session of the caller, when a session signed it in, and clear the cookie."""
+    user = req.context.user
+    if user is not None and user.via == "jwt":
+        accounts.end_sessions(user.id)
+    resp.unset_cookie(COOKIE_NAME, path="/", same_site="Strict")
 
 
 def _session_only(user):
