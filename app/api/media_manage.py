@@ -13,8 +13,8 @@ import msgspec
 
 from app.api.access import access
 from app.api.describe import Param, describe, paged
-from app.api.errors import field_error, forbidden, invalid_param, not_found, nothing_to_update, read_body
-from app.api.media_upload import NO_FOLDER_NAME
+from app.api.errors import forbidden, invalid_param, not_found, nothing_to_update, read_body
+from app.api.media_upload import named_folder
 from app.api.params import limit_param, page_param
 from app.api.schemas import Listed
 from app.api.schemas_admin import BulkDeleteResult, BulkMoveResult, FileBody, FilePurged, FileRemoved, MediaFile
@@ -214,17 +214,6 @@ class MediaItemResource:
             raise forbidden("You may only delete your own files")
         self._library.soft_delete(row)
         resp.media = {"success": True, "message": "File deleted successfully", "file": to_record(row)}
-
-
-def named_folder(library, folder):
-    """The valid folder a move names (422 when blank or invalid).
-
-    ``check_folder`` reads blank as the default folder, so a blank target would quietly
-    move files to ``uploads``: refused, as create-folder refuses it, before anything changes.
-    """
-    if not folder.strip():
-        raise field_error("folder", NO_FOLDER_NAME)
-    return library.check_folder(folder)
 
 
 def purge_media(library, req, resp, media_id):

@@ -199,9 +199,15 @@ class UploadMultipleResource:
         return uploaded, errors, outage, unsupported
 
 
-# A blank folder means "the default folder" to an upload; where a folder is named on its
-# own (create-folder, a move by PATCH or bulk-move) a blank one is this 422.
-NO_FOLDER_NAME = "No folder name provided"
+def named_folder(library, folder, field="folder"):
+    """The valid folder named on its own, by create-folder or a move (422 when blank or invalid).
+
+    A blank folder means "the default folder" to an upload (``check_folder``), so a blank
+    target would quietly name ``uploads``: refused before anything changes.
+    """
+    if not folder.strip():
+        raise field_error(field, "No folder name provided")
+    return library.check_folder(folder)
 
 
 class CreateFolder(msgspec.Struct, forbid_unknown_fields=True):
@@ -220,9 +226,7 @@ class CreateFolderResource:
     @describe("Check a folder name (folders are virtual)", body=CreateFolder, response=FolderChecked)
     def on_post(self, req, resp):
         body = read_body(req, CreateFolder)
-        if not body.folderName.strip():  # blank means "the default folder" elsewhere, not a folder to create
-            raise field_error("folderName", NO_FOLDER_NAME)
-        folder = self._library.check_folder(body.folderName)
+        folder = named_folder(self._library, body.folderName, "folderName")
         resp.media = {
             "success": True,
             "message": f'Folder "{folder}" is ready',
