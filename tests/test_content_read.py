@@ -109,7 +109,7 @@ def test_item_shape_joins_author_collection_and_featured_image(client, blog_coll
     assert item["collection"] == {"id": blog_collection.id, "name": "blog", "display_name": "Blog Posts"}
     assert item["featuredImage"]["url"] == "/files/k"
     assert item["meta_title"] == "SEO"
-    assert set(response.json["meta"]) == {"timestamp", "cache"}
+    assert set(response.json["meta"]) == {"timestamp", "cache", "timing"}
     _, editor_headers = as_editor
     private = client.get(f"/api/content/{item_id}", headers=editor_headers).json["data"]
     assert private["author"]["email"] == author.email
@@ -130,7 +130,7 @@ def test_fields_selects_returned_fields(client, blog_collection, as_author):
 
 def test_meta_never_exposes_sql(client, mixed):
     meta = client.get("/api/content?filter[data.n][gte]=1").json["meta"]
-    assert set(meta) == {"count", "total", "page", "limit", "pages", "hasNext", "hasPrev", "offset", "timestamp", "cache"}
+    assert set(meta) == {"count", "total", "page", "limit", "pages", "hasNext", "hasPrev", "offset", "timestamp", "cache", "timing"}
     assert "SELECT" not in str(meta)
 
 
@@ -192,9 +192,9 @@ def hundred(blog_collection, as_author):
 
 def test_pages_carry_true_totals(client, hundred):
     first = client.get("/api/content?limit=30").json
-    assert first["meta"] | {"timestamp": 0, "cache": 0, "nextCursor": 0} == {
+    assert first["meta"] | {"timestamp": 0, "cache": 0, "timing": 0, "nextCursor": 0} == {
         "count": 30, "total": 100, "page": 1, "limit": 30, "pages": 4, "hasNext": True, "hasPrev": False,
-        "offset": 0, "nextCursor": 0, "timestamp": 0, "cache": 0,
+        "offset": 0, "nextCursor": 0, "timestamp": 0, "cache": 0, "timing": 0,
     }
     # Newest published first by default.
     assert [item["title"] for item in first["data"][:2]] == ["Item 99", "Item 98"]

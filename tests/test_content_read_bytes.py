@@ -1,6 +1,8 @@
 """Public content bodies are kept as JSON bytes with ``meta`` last: a hit answers those
-bytes with only ``meta.timestamp`` and ``meta.cache`` spliced in, and says exactly what a
-miss said."""
+bytes with only ``meta.timestamp``, ``meta.cache`` and ``meta.timing`` spliced in, and
+says exactly what a miss said."""
+
+from types import SimpleNamespace
 
 import msgspec
 import pytest
@@ -14,8 +16,9 @@ pytestmark = pytest.mark.backends
 
 def without_request_meta(body):
     meta = dict(body["meta"])
-    timestamp, cache = meta.pop("timestamp"), meta.pop("cache")
+    timestamp, cache, timing = meta.pop("timestamp"), meta.pop("cache"), meta.pop("timing")
     assert timestamp.endswith("Z") and set(cache) == {"hit", "source"}
+    assert set(timing) == {"total", "execution", "unit"}
     return {**body, "meta": meta}, cache
 
 
@@ -62,12 +65,14 @@ def test_private_bodies_carry_the_same_meta(client, blog_collection, as_editor):
 ])
 def test_request_meta_is_spliced_into_any_body(body):
     raw = msgspec.json.encode(meta_last(body))
-    spliced = msgspec.json.decode(with_request_meta(raw, "kv"))
+    context = SimpleNamespace(query_seconds=[0.0125])  # not timed: total 0
+    spliced = msgspec.json.decode(with_request_meta(raw, "kv", context))
     assert list(spliced) == [*[name for name in body if name != "meta"], "meta"]
     meta = dict(spliced["meta"])
     assert meta.pop("cache") == {"hit": True, "source": "kv"} and meta.pop("timestamp")
+    assert meta.pop("timing") == {"total": 0, "execution": 12.5, "unit": "ms"}
     assert meta == (body.get("meta") or {})
-    assert msgspec.json.decode(with_request_meta(raw, "database"))["meta"]["cache"]["hit"] is False
+    assert msgspec.json.decode(with_request_meta(raw, "database", context))["meta"]["cache"]["hit"] is False
 
 
 @pytest.fixture

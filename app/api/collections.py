@@ -41,6 +41,7 @@ from app.api.schemas_content import (
     CollectionUpdated,
     PublicCollection,
 )
+from app.api.timing import timing
 from app.services import collections
 from app.services.cache import DATABASE, Namespace, invalidate
 from app.services.collection_schema import (
@@ -187,7 +188,7 @@ def _active_collections():
 
 
 class PublicCollectionsResource:
-    """``GET /api/collections``: active collections, ``{data, meta: {count, timestamp, cache}}``."""
+    """``GET /api/collections``: active collections, ``{data, meta: {count, timestamp, cache, timing}}``."""
 
     def __init__(self, cache):
         self._cache = cache
@@ -206,7 +207,8 @@ class PublicCollectionsResource:
         resp.set_header("X-Cache-Source", source)
         resp.media = {
             "data": data,
-            "meta": {**whole_list_meta(len(data)), "timestamp": _iso_now(), "cache": {"hit": hit, "source": source}},
+            "meta": {**whole_list_meta(len(data)), "timestamp": _iso_now(), "cache": {"hit": hit, "source": source},
+                     "timing": timing(req.context)},
         }
 
 

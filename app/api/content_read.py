@@ -8,16 +8,16 @@ same in ``meta.cache``. Responses for editors and authors are built per request 
 ``Cache-Control: private, no-store``. ``meta`` never carries SQL or internals.
 
 A body is encoded once, with ``meta`` as its last member, and kept as JSON bytes: a hit
-sends those bytes with only ``meta.timestamp`` and ``meta.cache`` spliced in before the
-closing braces, so serving from the cache costs no JSON decoding or encoding (and the
+sends those bytes with only ``meta.timestamp``, ``meta.cache`` and ``meta.timing`` spliced
+in before the closing braces, so serving from the cache costs no JSON decoding or encoding (and the
 timestamp's text is made once per millisecond).
 
 Every answer carries an ETag made from those bytes before the splice: a digest of the
 body (``W/"<digest>"`` for lists, ``W/"<version_number>-<digest>"`` for items, so a client
 may send it back as ``If-Match`` on a write). It changes with any byte of the body (a soft
 delete, a workflow move, a field an editor sees and the public does not) and differs
-between the public's and an editor's answer. It is weak because ``meta.timestamp`` and
-``meta.cache`` vary between answers with the same tag. The digest is made once, when the
+between the public's and an editor's answer. It is weak because ``meta.timestamp``,
+``meta.cache`` and ``meta.timing`` vary between answers with the same tag. The digest is made once, when the
 body is encoded, and kept with it in the cache entry (``["<tag>",<body>]``): a hit hashes
 nothing. ``If-None-Match`` naming the tag (weak comparison, a list, or ``*``) answers 304
 with the headers a 200 would have and no body.
@@ -43,6 +43,7 @@ from app.api.describe import IF_NONE_MATCH, Param, describe
 from app.api.errors import INVALID_PARAMETERS, APIError, bad_request, not_found, unauthorized
 from app.api.schemas import Listed
 from app.api.schemas_content import ContentListItem, ContentRead
+from app.api.timing import timing
 from app.services import collections
 from app.services.cache import DATABASE, Namespace
 from app.services.content.fields import QueryError
@@ -122,15 +123,16 @@ def timestamp_json():
 
 
 def _cache_meta(source):
-    return f',"cache":{{"hit":{"true" if source != DATABASE else "false"},"source":"{source}"}}}}}}'.encode()
+    return f',"cache":{{"hit":{"true" if source != DATABASE else "false"},"source":"{source}"}},"timing":'.encode()
 
 
-# What follows the timestamp, per source: meta.cache and the closing braces of meta and the body.
+# What follows the timestamp, per source: meta.cache and the key of meta.timing.
 _CACHE_META = {source: _cache_meta(source) for source in ("memory", "kv", DATABASE)}
 
 
-def with_request_meta(raw, source, start=0, end=None):
-    """The JSON bytes of a ``meta_last`` body with ``meta.timestamp`` and ``meta.cache`` added.
+def with_request_meta(raw, source, context, start=0, end=None):
+    """The JSON bytes of a ``meta_last`` body with ``meta.timestamp``, ``meta.cache`` and
+    ``meta.timing`` (of the request of ``context``, ``req.context``) added.
 
     The body is ``raw[start:end]`` (all of ``raw`` by default): a cache entry is answered
     without copying its body out first.
@@ -138,7 +140,10 @@ def with_request_meta(raw, source, start=0, end=None):
     head = raw[start:(len(raw) if end is None else end) - 2]  # without the closing braces of meta and of the body
     # ISO 8601, as SonicJS sends it; rows keep epoch ms.
     lead = b'"timestamp":' if head.endswith(b"{") else b',"timestamp":'
-    return b"".join((head, lead, timestamp_json(), _CACHE_META.get(source) or _cache_meta(source)))
+    return b"".join((
+        head, lead, timestamp_json(), _CACHE_META.get(source) or _cache_meta(source),
+        msgspec.json.encode(timing(context)), b"}}",
+    ))
 
 
 def caller_scope(req):
@@ -183,8 +188,8 @@ def not_modified(condition, tag):
 
 
 def send(req, resp, entry, source, scope):
-    """Answer the cache entry ``entry`` (``entry_of``): its body with ``meta.timestamp`` and
-    ``meta.cache``, its ETag and the cache headers; a 304 without the body when the
+    """Answer the cache entry ``entry`` (``entry_of``): its body with ``meta.timestamp``,
+    ``meta.cache`` and ``meta.timing``, its ETag and the cache headers; a 304 without the body when the
     request's ``If-None-Match`` names the ETag."""
     tag_end = entry.index(b'"', 2)
     tag = entry[2:tag_end].decode()
@@ -197,7 +202,7 @@ def send(req, resp, entry, source, scope):
     if condition is not None and not_modified(condition, tag):
         resp.status = falcon.HTTP_304  # Falcon sends neither a body nor a Content-Type with it
         return
-    resp.data = with_request_meta(entry, source, tag_end + 2, len(entry) - 1)
+    resp.data = with_request_meta(entry, source, req.context, tag_end + 2, len(entry) - 1)
     resp.content_type = falcon.MEDIA_JSON
 
 

@@ -22,7 +22,7 @@ from app.api.methods import allowed_methods
 API_PREFIXES = ("/api", "/auth", "/admin/api")
 ALLOWED_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, X-API-Key, X-Requested-With, x-d1-bookmark"
 EXPOSED_HEADERS = ", ".join((
-    "ETag", "Location", "Retry-After", "X-Request-ID", "X-Cache-Status", "X-Cache-Source",
+    "ETag", "Location", "Retry-After", "X-Request-ID", "X-Response-Time", "X-Cache-Status", "X-Cache-Source",
     "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "x-d1-bookmark",
 ))
 PREFLIGHT_MAX_AGE = "600"

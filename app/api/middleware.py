@@ -14,10 +14,12 @@ import time
 
 from app.api.authentication import client_ip
 from app.api.errors import not_found
+from app.api.timing import response_time
 from app.runtime.context import ExecutionContext, new_request_id
 from app.runtime.entry import CTX_KEY, ENV_KEY
 from app.runtime.logs import ACCESS_LOGGER, sole_handler
 from app.services.logs import RequestRecord, redact_query
+from app.services.metrics import start_query_clock
 from app.services.plugins import hooks
 
 access_log = logging.getLogger(ACCESS_LOGGER)
@@ -26,7 +28,8 @@ _access_template = [(None, {})]  # (process id, attributes of an access record L
 
 
 class RequestContextMiddleware:
-    """Puts ``env``, ``ctx``, a request id and a start time on ``req.context``.
+    """Puts ``env``, ``ctx``, a request id, a start time and the database's clock on ``req.context``;
+    answers ``X-Request-ID`` and ``X-Response-Time``.
 
     The entry (``Worker``) injects ``env`` and ``ctx`` into the WSGI environ; an app called
     directly (as WebTest does in unit tests) falls back to the env it was built with.
@@ -48,6 +51,7 @@ class RequestContextMiddleware:
         context.ctx = ctx
         context.request_id = ctx.request_id
         context.started = time.perf_counter()
+        context.query_seconds = start_query_clock()
         context.user = None
 
     def process_response(self, req, resp, resource, req_succeeded):
@@ -55,6 +59,7 @@ class RequestContextMiddleware:
         request_id = getattr(context, "request_id", None)
         if request_id:
             resp.set_header("X-Request-ID", request_id)
+            resp.set_header("X-Response-Time", response_time(context))
         if access_log.isEnabledFor(logging.INFO):
             log_access(req, resp, request_id, context)
         if getattr(context, "run_wait_until_inline", False):

@@ -1,6 +1,6 @@
 """Response bodies of content, versions, workflow, schedules and collections (see ``app.api.schemas``)."""
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -71,11 +71,20 @@ class CacheInfo(Closed):
     source: str
 
 
+class Timing(Closed):
+    """How long the request took until its body was made, and the database's part of it."""
+
+    total: float
+    execution: float
+    unit: Literal["ms"]
+
+
 class ReadMeta(Closed):
-    """When a read was answered (ISO 8601, as SonicJS sends it) and from where."""
+    """When a read was answered (ISO 8601, as SonicJS sends it), from where, and how fast."""
 
     timestamp: str
     cache: CacheInfo
+    timing: Timing
 
 
 class ContentRead(Closed):

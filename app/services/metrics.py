@@ -19,6 +19,7 @@ were most of what counting a request cost.
 """
 
 import bisect
+import contextvars
 import functools
 import os
 import threading
@@ -41,6 +42,9 @@ STATEMENTS = ("SELECT", "INSERT", "UPDATE", "DELETE")
 # would put nearly all of them in the first one.
 QUERY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _lock = threading.Lock()
+# The database time of the request being served: a one-item list of seconds, made per
+# request (``start_query_clock``) in the request's own context.
+_query_seconds = contextvars.ContextVar("sonicpy_query_seconds", default=None)
 
 
 class RequestMetrics:
@@ -129,6 +133,9 @@ def request_metrics():
 def time_queries(db):
     """Time every statement the Peewee database ``db`` runs, into ``sonicpy_db_query_duration_seconds``.
 
+    Each statement's time is also added to the request's clock (``start_query_clock``),
+    which answers ``meta.timing.execution``.
+
     Labels: ``backend`` (``sqlite`` or ``postgresql``) and ``statement`` (``SELECT``,
     ``INSERT``, ``UPDATE``, ``DELETE`` or ``other``), never the SQL itself. Peewee runs
     every statement through ``execute_sql``; this wraps that method of ``db`` only, once,
@@ -149,11 +156,27 @@ def time_queries(db):
         try:
             return run(sql, params)
         finally:
-            by_kind[statement_kind(sql)](time.perf_counter() - started)
+            took = time.perf_counter() - started
+            by_kind[statement_kind(sql)](took)
+            spent = _query_seconds.get()
+            if spent is not None:
+                spent[0] += took
 
     db.execute_sql = execute_sql
     db._sonicpy_timed = True
     return db
+
+
+def start_query_clock():
+    """Start adding up the time the database takes for the request being served.
+
+    Returns:
+        a one-item list whose item is the seconds the database has taken since, in the
+        caller's ``contextvars`` context (each request is served in its own).
+    """
+    spent = [0.0]
+    _query_seconds.set(spent)
+    return spent
 
 
 def statement_kind(sql):

@@ -1,0 +1,27 @@
+"""How long a request has taken: the ``X-Response-Time`` header and ``meta.timing``, as SonicJS sends them.
+
+``total`` is the time since the request came in, ``execution`` the part the database took
+(every statement of the request, ``app.services.metrics.start_query_clock``), both in
+milliseconds with two decimals: SonicJS sends whole milliseconds, which a cached answer
+would always round to 0.
+"""
+
+import time
+
+
+def elapsed_ms(context):
+    """Milliseconds since the request of ``context`` (``req.context``) came in; 0 before it is timed."""
+    started = getattr(context, "started", None)
+    return 0.0 if started is None else (time.perf_counter() - started) * 1000
+
+
+def response_time(context):
+    """The ``X-Response-Time`` value of the request of ``context``: ``"<ms>ms"``."""
+    return f"{elapsed_ms(context):.2f}ms"
+
+
+def timing(context):
+    """``meta.timing`` of the request of ``context``: ``{"total": <ms>, "execution": <ms>, "unit": "ms"}``."""
+    spent = getattr(context, "query_seconds", None)
+    execution = spent[0] * 1000 if spent is not None else 0.0
+    return {"total": round(elapsed_ms(context), 2), "execution": round(execution, 2), "unit": "ms"}
