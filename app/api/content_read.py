@@ -43,7 +43,7 @@ from app.api.describe import IF_NONE_MATCH, Param, describe
 from app.api.errors import INVALID_PARAMETERS, APIError, bad_request, not_found, unauthorized
 from app.api.schemas import Listed
 from app.api.schemas_content import ContentListItem, ContentRead
-from app.api.timing import timing
+from app.api.timing import timing_json
 from app.services import collections
 from app.services.cache import DATABASE, Namespace
 from app.services.content.fields import QueryError
@@ -142,7 +142,7 @@ def with_request_meta(raw, source, context, start=0, end=None):
     lead = b'"timestamp":' if head.endswith(b"{") else b',"timestamp":'
     return b"".join((
         head, lead, timestamp_json(), _CACHE_META.get(source) or _cache_meta(source),
-        msgspec.json.encode(timing(context)), b"}}",
+        timing_json(context), b"}}",
     ))
 
 

@@ -15,6 +15,12 @@ def elapsed_ms(context):
     return 0.0 if started is None else (time.perf_counter() - started) * 1000
 
 
+def database_ms(context):
+    """Milliseconds the database has taken for the request of ``context`` so far."""
+    spent = getattr(context, "query_seconds", None)
+    return 0.0 if spent is None else spent[0] * 1000
+
+
 def response_time(context):
     """The ``X-Response-Time`` value of the request of ``context``: ``"<ms>ms"``."""
     return f"{elapsed_ms(context):.2f}ms"
@@ -22,6 +28,9 @@ def response_time(context):
 
 def timing(context):
     """``meta.timing`` of the request of ``context``: ``{"total": <ms>, "execution": <ms>, "unit": "ms"}``."""
-    spent = getattr(context, "query_seconds", None)
-    execution = spent[0] * 1000 if spent is not None else 0.0
-    return {"total": round(elapsed_ms(context), 2), "execution": round(execution, 2), "unit": "ms"}
+    return {"total": round(elapsed_ms(context), 2), "execution": round(database_ms(context), 2), "unit": "ms"}
+
+
+def timing_json(context):
+    """``timing(context)`` as JSON bytes, made without an encoder (for the cached answers' splice)."""
+    return b'{"total":%.2f,"execution":%.2f,"unit":"ms"}' % (elapsed_ms(context), database_ms(context))
