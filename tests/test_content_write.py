@@ -15,8 +15,11 @@ from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.content import BLOG_SCHEMA, content_row, create_collection, insert_items
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.fixtures.workflow import workflow_logs
+from tests.plugins import defaults_probe
 
 pytestmark = pytest.mark.backends
+
+PROBE = "tests.plugins.defaults_probe"  # a plugin recording what before_content_create sees
 
 
 def create(client, headers, expect=201, **body):
@@ -711,6 +714,36 @@ def test_a_title_fields_default_is_the_title_when_none_is_given_and_a_slugs_is_n
         assert untitled["data"] == {"title": "Untitled", "slug": slug}
     titled = create(client, headers, collectionId="notes", title="Minutes").json["data"]
     assert (titled["title"], titled["data"]) == ("Minutes", {"title": "Minutes", "slug": "minutes"})
+
+
+@pytest.fixture
+def probed(env, events, as_admin):
+    """A client of an app running the ``defaults-probe`` plugin, activated, and an admin's headers."""
+    _, headers = as_admin
+    client = client_for(env, plugins=(PROBE,))
+    client.post("/admin/api/plugins/defaults-probe/activate", headers=headers, status=200)
+    defaults_probe.SEEN.clear()
+    return client, headers
+
+
+def test_a_before_content_create_hook_sees_the_defaults_the_item_is_stored_with(probed):
+    client, headers = probed
+    item = create(client, headers, collectionId="events", data={"note": "bring tea"}).json["data"]
+    [seen] = defaults_probe.SEEN
+    assert seen["data"]["venue"] == "Main hall"
+    assert seen["data"] == item["data"] == content_row(item["id"]).data
+
+
+def test_what_a_before_content_create_hook_changes_is_validated_and_no_default_fills_in_again(probed):
+    client, headers = probed
+    more = create(client, headers, collectionId="events", title="More", data={"note": "more seats"}).json["data"]
+    assert content_row(more["id"]).data["seats"] == 99
+    refused = create(client, headers, collectionId="events", title="Text", data={"note": "seats as text"}, expect=422)
+    assert refused.json["details"] == [{"field": "data.seats", "message": "must be a number"}]
+    # The hook saw the default and removed it: the field stays out, and it is required.
+    removed = create(client, headers, collectionId="events", title="Gone", data={"note": "no venue"}, expect=422)
+    assert removed.json["details"] == [{"field": "data.venue", "message": "is required"}]
+    assert Content.select().where(Content.title.in_(["Text", "Gone"])).count() == 0
 
 
 # ---------------------------------------------------------------- PostgreSQL

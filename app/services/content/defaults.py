@@ -2,8 +2,9 @@
 
 A top-level field of a collection schema may declare ``default`` (``collection_schema``
 checks, when the collection is saved, that it is a value the field takes). A create fills
-it in before validation (``prepare.prepare_fields``), so a required field with a default
-is satisfied by it. The rules:
+it in first (``fields_with_defaults``), before the ``before_content_create`` hooks and
+validation: a hook sees the data that will be stored, what it changes is validated with
+the rest, and a required field with a default is satisfied by it. The rules:
 
 * Create only. An update does what its body says (``PUT``'s ``data`` replaces data
   wholesale): a field it leaves out is not filled back in.
@@ -20,6 +21,8 @@ is satisfied by it. The rules:
   block or item the client sends is its whole value).
 * Each default is a deep copy: no two items, and not the collection's schema, share a
   list or dict.
+* Filled in once, before the hooks: a field a hook removes stays removed (and is refused
+  if required), as a hook's every other change is kept and validated.
 """
 
 import copy
@@ -65,3 +68,13 @@ def with_defaults(schema, data, given=None):
 def _taken_from_the_item(name, given):
     """Whether data field ``name`` gets the item's own value instead of a default."""
     return name == SLUG or (name == TITLE and given.get(TITLE) is not None)
+
+
+def fields_with_defaults(schema, fields):
+    """A copy of a create's ``fields`` whose ``data`` has the defaults (``with_defaults``).
+
+    A create without ``data`` has empty data, so its defaults still fill in; the caller's
+    ``fields`` and the data in it are left as they were.
+    """
+    data = fields.get("data")
+    return {**fields, "data": with_defaults(schema, {} if data is None else data, given=fields)}

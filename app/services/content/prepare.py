@@ -4,8 +4,9 @@
 * ``slug`` falls back to ``data.slug``, else (on create) is generated from the title and
   made unique by ``unique_slug`` (``-2``, ``-3``...); a given slug is normalised
   (``slugs.normalize_slug``), must keep letters or digits, and is never renamed.
-* ``data`` of a new item first gets the defaults its schema declares for the fields it
-  leaves out (``defaults.with_defaults``; an update's data is taken as given);
+* ``data`` of a new item comes with the defaults its schema declares already filled in
+  (``defaults.fields_with_defaults``, before the create's hooks); a create without
+  ``data`` has empty data, and an update's data is taken as given;
 * ``data`` is validated against the collection schema (``validation.validate_data``);
   when the schema declares its own ``title``/``slug`` fields and ``data`` leaves them
   empty, they are filled from the item's, so SonicJS-style schemas stay consistent.
@@ -15,7 +16,6 @@ Every problem is collected and raised at once as ContentInvalid.
 """
 
 from app.db.models import Media
-from app.services.content.defaults import with_defaults
 from app.services.content.errors import ContentInvalid
 from app.services.content.slugs import MAX_SLUG_LENGTH, normalize_slug, slug_from_title
 from app.services.content.validation import schema_properties, validate_data
@@ -28,7 +28,8 @@ def prepare_fields(collection, fields, content_id, current=None, unique_slug=Non
 
     Args:
         collection: the Collection (its ``schema``).
-        fields: title, slug, data, featured_image_id, meta_title, meta_description (any).
+        fields: title, slug, data, featured_image_id, meta_title, meta_description (any);
+            a create's ``data`` with its defaults filled in (``defaults.fields_with_defaults``).
         content_id: the item's id (a generated slug may use it).
         current: the Content being updated, or None.
         unique_slug: ``slug -> free slug``, applied to a slug generated on create (never
@@ -39,10 +40,8 @@ def prepare_fields(collection, fields, content_id, current=None, unique_slug=Non
     """
     errors = []
     data = fields.get("data")
-    if current is None:
-        # Before the title, slug and validation: a default may be the title, and satisfies
-        # a required field.
-        data = with_defaults(collection.schema, {} if data is None else data, given=fields)
+    if current is None and data is None:
+        data = {}
     title = _title(fields, data, current)
     if not title:
         errors.append({"field": "title", "message": "is required"})

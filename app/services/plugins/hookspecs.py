@@ -26,7 +26,11 @@ from app.services.plugins import hookspec
 
 @hookspec
 def before_content_create(user, collection, fields, ctx):
-    """Before content is created in ``collection`` from ``fields`` (a dict the hook may read)."""
+    """Before content is created in ``collection`` from ``fields``.
+
+    ``fields`` is the create as it will be stored: its ``data`` has the defaults the schema
+    declares filled in. A change the hook makes to it is validated with the rest.
+    """
 
 
 @hookspec
