@@ -8,8 +8,9 @@ Shapes follow SonicJS's collection routes. Choices where SonicJS leaves room:
 * The schema is SonicJS's ``{type: "object", properties: {...}, required: [...]}``,
   validated by ``app.services.collection_schema`` (the rules collection files obey too):
   unknown keys, unknown field types, a ``reference`` without ``collection``, a select
-  without ``enum``, a ``required`` entry that is not a property, a bad regex ``pattern``
-  are all 422 with the path of each problem. It is stored in its canonical form.
+  without ``enum``, a ``required`` entry that is not a property, a bad regex ``pattern``,
+  a ``default`` the field cannot take are all 422 with the path of each problem. It is
+  stored in its canonical form.
 * ``GET /api/collections`` is served through the three-tier cache (namespace
   ``collections``, ``X-Cache-Status``/``X-Cache-Source`` as SonicJS sends them); every
   admin write invalidates it after its transaction commits.

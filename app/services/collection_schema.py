@@ -346,13 +346,25 @@ def check_field(field, path):
     return errors
 
 
+# The one field of the schema a default is checked under, as the data of an item.
+_DEFAULT_KEY = "value"
+
+
 def _check_default(field, path):
-    """A ``default`` must be a value the field takes (choices are checked with their enum;
-    references and media would need the database, so they are left to content validation)."""
-    if field.default is None or field.type in CHOICE_TYPES | {"reference", "media", "file"}:
+    """A ``default`` must be a value the field takes, by the rules content is checked with, so
+    a create filling it in is never refused for it (each problem names where in the default).
+
+    A reference, media or file default is checked for its shape only (an id; a list of
+    ids with ``multiple``): the item or file it names is not looked up. The create looks it
+    up anyway, since it may be deleted after the save, and a definition file must be valid
+    whatever database it is synced into (a new one holds none of the ids a live one does).
+    """
+    if field.default is None:
         return []
-    schema = {"type": "object", "properties": {"value": msgspec.to_builtins(field)}}
-    return [f"{path}.default: {problem['message']}" for problem in validate_data(schema, {"value": field.default})]
+    schema = {"type": "object", "properties": {_DEFAULT_KEY: msgspec.to_builtins(field)}}
+    problems = validate_data(schema, {_DEFAULT_KEY: field.default}, look_up_references=False)
+    where = f"data.{_DEFAULT_KEY}"
+    return [f"{path}.default{problem['field'].removeprefix(where)}: {problem['message']}" for problem in problems]
 
 
 def _names(collection):
@@ -370,12 +382,6 @@ def _check_enum(field, path):
     if field.enum_labels is not None and len(field.enum_labels) != len(field.enum):
         errors.append(f"{path}.enumLabels: needs one label per enum value "
                       f"({len(field.enum_labels)} labels, {len(field.enum)} values)")
-    if field.default is None or field.type not in CHOICE_TYPES:
-        return errors
-    defaults = field.default if field.type == "multiselect" and isinstance(field.default, list) else [field.default]
-    for value in defaults:
-        if value not in field.enum:
-            errors.append(f"{path}.default: {value!r} is not one of the enum values")
     return errors
 
 

@@ -60,8 +60,16 @@ def schema_field_type(schema, path):
     return config.get("type") if config else None
 
 
-def validate_data(schema, data):
-    """Every problem of ``data`` against ``schema``, as ``[{"field", "message"}]`` (empty: valid)."""
+def validate_data(schema, data, look_up_references=True):
+    """Every problem of ``data`` against ``schema``, as ``[{"field", "message"}]`` (empty: valid).
+
+    Args:
+        schema: the collection schema.
+        data: the item's ``data``.
+        look_up_references: whether reference, media and file values must name live rows
+            (one query per kind); False checks only their shape (an id, or a list of ids
+            for ``multiple``) and reads nothing.
+    """
     if not isinstance(data, dict):
         return [{"field": "data", "message": "must be an object"}]
     properties = schema_properties(schema)
@@ -69,7 +77,8 @@ def validate_data(schema, data):
         return []
     checker = _Checker()
     checker.object(properties, _required_names(schema), data, "data", 0)
-    checker.check_references()
+    if look_up_references:
+        checker.check_references()
     return checker.errors
 
 
