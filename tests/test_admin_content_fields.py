@@ -348,6 +348,30 @@ def test_a_new_item_saved_as_shown_stores_the_defaults(browser, signed_in_as, no
     assert Content.get(Content.title == "As shown").data == {**DEFAULTS, "title": "As shown"}
 
 
+def test_a_title_default_fills_the_title_input_and_is_the_title_saved(browser, signed_in_as):
+    create_collection("memos", {"type": "object", "properties": {
+        "title": {"type": "string", "required": True, "default": "Untitled memo"},
+        "slug": {"type": "slug", "default": "fixed"}}}, display_name="Memos")
+    signed_in_as("editor")
+    form = browser.get("/admin/content/memos/new").forms["content-form"]
+    assert (form["title"].value, form["slug"].value) == ("Untitled memo", "")  # a slug default is not used
+    form.submit(status=303)
+    shown = Content.get(Content.title == "Untitled memo")
+    assert (shown.slug, shown.data) == ("untitled-memo", {"title": "Untitled memo", "slug": "untitled-memo"})
+    form = browser.get("/admin/content/memos/new").forms["content-form"]
+    form["title"] = "Minutes"
+    form.submit(status=303)
+    typed = Content.get(Content.title == "Minutes")
+    assert (typed.slug, typed.data) == ("minutes", {"title": "Minutes", "slug": "minutes"})
+    # Emptied, the title is missing: the default does not step back in.
+    form = browser.get("/admin/content/memos/new").forms["content-form"]
+    form["title"] = ""
+    page = form.submit(status=422)
+    assert page.html.select_one("#f-title-error").text == "is required"
+    assert page.forms["content-form"]["title"].value == ""
+    assert Content.select().where(Content.collection == Collection.get(Collection.name == "memos").id).count() == 2
+
+
 def test_defaults_changed_or_emptied_on_the_form_are_saved_as_left_and_edits_add_none(browser, signed_in_as, notes):
     signed_in_as("editor")
     form = browser.get("/admin/content/notes/new").forms["content-form"]
