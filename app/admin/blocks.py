@@ -16,6 +16,8 @@ is read against the stored one it shows: what was not edited keeps its stored va
 import json
 from dataclasses import dataclass, field
 
+from app.admin.choices import choices_of, chosen_value, same_choice, shown_choice
+
 LIST_ITEM_CONTROLS = {
     "string": "text", "text": "text", "email": "text", "url": "text", "slug": "text", "color": "text",
     "number": "number", "integer": "number", "date": "date",
@@ -145,9 +147,9 @@ def _inputs(block, item):
     for name, config in (block.get("properties") or {}).items():
         config = config if isinstance(config, dict) else {}
         control = PROPERTY_CONTROLS.get(config.get("type", "string"), "json")
-        choices = tuple(zip(config.get("enum") or [], config.get("enumLabels") or config.get("enum") or []))
+        shown = shown_choice(config, item.get(name)) if control == "select" else _shown(control, item.get(name))
         inputs.append(BlockInput(name, config.get("title") or name.replace("_", " ").capitalize(), control,
-                                 _shown(control, item.get(name)), choices))
+                                 shown, choices_of(config)))
     return inputs
 
 
@@ -194,7 +196,7 @@ def _posted_blocks(form, key):
     return dict(sorted(found.items())[:MAX_BLOCKS])
 
 
-def posted_value(control, raw, stored=None, was_set=False):
+def posted_value(control, raw, stored=None, was_set=False, config=None):
     """The value to store of one posted control of the content form or of a block (None:
     leave it out), so that what nobody edited is stored again as it was.
 
@@ -204,9 +206,14 @@ def posted_value(control, raw, stored=None, was_set=False):
         stored: the value the control was filled with: text posted back unchanged is kept
             as stored (``textarea_text``, ``input_text``).
         was_set: whether the value was set before: a box left unticked stays unset if not.
+        config: the field's schema entry: a select's option is saved as its ``enum`` value.
     """
     if control == "checkbox":
         return checkbox_value(raw, was_set)
+    if control == "select" and config is not None:
+        value = chosen_value(config, raw)
+        if value is not None:
+            return stored if same_choice(value, stored) else value
     if control in TEXTAREA_CONTROLS:
         text = textarea_text(raw or "", stored)
     elif control == "json":
@@ -238,8 +245,9 @@ def _block_from_form(blocks, discriminator, kind, values, before):
     keys keep their stored order."""
     item = {discriminator: kind}
     for name, prop in ((blocks.get(kind) or {}).get("properties") or {}).items():
-        control = PROPERTY_CONTROLS.get((prop or {}).get("type", "string"), "json")
-        value = posted_value(control, values.get(name), before.get(name), name in before)
+        prop = prop if isinstance(prop, dict) else {}
+        control = PROPERTY_CONTROLS.get(prop.get("type", "string"), "json")
+        value = posted_value(control, values.get(name), before.get(name), name in before, prop)
         if value is not None:
             item[name] = value
     return {**{name: item[name] for name in before if name in item}, **item}

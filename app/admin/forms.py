@@ -36,6 +36,7 @@ from app.admin.blocks import (
     one_value,
     posted_value,
 )
+from app.admin.choices import choices_of, chosen_values, shown_choice, shown_choices
 from app.services.content.defaults import declared_defaults
 from app.services.content.validation import schema_properties
 
@@ -75,13 +76,13 @@ class FormField:
         control: text, textarea, richtext, number, checkbox, date, datetime, select,
             multiselect, media, reference, list, blocks or readonly.
         input_type: the ``type`` of a text input (text, email, url).
-        value: the value shown (a string; for a checkbox, a bool).
+        value: the value shown (a string; for a checkbox, a bool; for a select, its option's value).
         required: whether the schema requires it.
-        choices: ``[(value, label)]`` of a select.
+        choices: ``[(option value, label)]`` of a select or multiselect (``choices.choices_of``).
         help: the schema's help text.
         error: the validation message of the last save.
-        items: a list's values, a multiselect's chosen values or a blocks field's ``BlockRow``s (with ``item_control``
-            the control of a list's items, ``block_types`` ``[(name, label, fields)]``).
+        items: a list's values, a multiselect's ticked option values or a blocks field's ``BlockRow``s
+            (with ``item_control`` the control of a list's items, ``block_types`` ``[(name, label, fields)]``).
         picked: what a picker's value points at (a media record or a content item), if found.
     """
 
@@ -160,17 +161,15 @@ def form_fields(schema, data, errors=None, picked=None):
             continue
         field_type = config.get("type", "string")
         control = control_of(config)
-        enum = config.get("enum") or []
-        labels = config.get("enumLabels") or enum
         value = (data or {}).get(name)
         fields.append(FormField(
             name=name,
             label=config.get("title") or name.replace("_", " ").capitalize(),
             control=control,
             input_type=INPUT_TYPES.get(field_type, "text"),
-            value=_shown(control, value),
+            value=shown_choice(config, value) if control == "select" else _shown(control, value),
             required=name in required and control != "checkbox",
-            choices=tuple(zip(enum, labels)),
+            choices=choices_of(config),
             help=config.get("helpText") or config.get("description"),
             error=_error_of(errors, name),
             **_repeated(control, config, value),
@@ -200,7 +199,7 @@ def _repeated(control, config, value):
         rows, types = blocks_shown(config, value)
         return {"items": rows, "block_types": types}
     if control == "multiselect":
-        return {"items": [str(item) for item in value] if isinstance(value, list) else []}
+        return {"items": shown_choices(config, value)}
     return {}
 
 
@@ -238,7 +237,7 @@ def data_from_form(schema, form, current):
         if control == "readonly":
             continue
         if control == "multiselect":
-            _put(data, name, _chosen(config, form.get(FIELD_PREFIX + name), data.get(name)))
+            _put(data, name, chosen_values(config, form_values(form.get(FIELD_PREFIX + name)), data.get(name)))
             continue
         if control in ("list", "blocks"):
             read = list_from_form if control == "list" else block_rows_from_form
@@ -246,7 +245,7 @@ def data_from_form(schema, form, current):
             continue
         # What was typed is trimmed; a stored value posted back unchanged is kept as it is,
         # and a box left unticked whose value was never set stays unset.
-        value = posted_value(control, one_value(form.get(FIELD_PREFIX + name)), data.get(name), name in data)
+        value = posted_value(control, one_value(form.get(FIELD_PREFIX + name)), data.get(name), name in data, config)
         if value is None:
             data.pop(name, None)
         else:
@@ -261,17 +260,6 @@ def defaults_emptied(schema, data):
     to the service, which copies them into their data fields."""
     emptied = {name: None for name in declared_defaults(schema) if name not in data and name not in COLUMN_FIELDS}
     return {**data, **emptied}
-
-
-def _chosen(config, raw, stored):
-    """A multiselect's ticked values in the enum's order, or ``stored`` as it is when exactly
-    its values are ticked: the API keeps them in any order, and an unchanged save must too."""
-    ticked = set(form_values(raw))
-    chosen = [value for value in config.get("enum") or [] if value in ticked]
-    if (isinstance(stored, list) and len(stored) == len(chosen)
-            and all(value in chosen for value in stored) and all(value in stored for value in chosen)):
-        return stored
-    return chosen
 
 
 def _put(data, name, values):

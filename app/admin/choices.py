@@ -1,0 +1,83 @@
+"""The options of a choice control (select, radio, multiselect) and the values they post.
+
+A form posts text, but an ``enum`` may list numbers and booleans as well as text (a schema
+written to the database directly: the collection builder makes enums of text only). Each
+option's value is the text of its enum value (``news``, ``2``, ``2.5``, ``true``) and a
+posted option is saved as the enum value it stands for, so a number stays a number. Where
+two enum values share a text (the string ``"1"`` and the number ``1``), each of those
+options is written as JSON (``"1"`` and ``1``) to tell them apart.
+"""
+
+import json
+from collections import Counter
+
+
+def enum_of(config):
+    """A choice field's ``enum`` (empty when it declares none, or none that is a list)."""
+    enum = config.get("enum")
+    return enum if isinstance(enum, list) else []
+
+
+def _text(value):
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _kind(value):
+    # 1 == 1.0 is one choice; True == 1 is two (a boolean is no number), "1" == 1 never.
+    if isinstance(value, bool):
+        return bool
+    return float if isinstance(value, int | float) else type(value)
+
+
+def same_choice(one, other):
+    """Whether two values are the same choice: equal and of one kind (``True`` is not ``1``)."""
+    return _kind(one) is _kind(other) and one == other
+
+
+def option_texts(enum):
+    """The ``value`` of each enum value's option, in the enum's order."""
+    plain = [_text(value) for value in enum]
+    shared = {text for text, count in Counter(plain).items() if count > 1}
+    return [json.dumps(value, ensure_ascii=False) if text in shared else text for value, text in zip(enum, plain)]
+
+
+def choices_of(config):
+    """``[(option value, label)]`` of a choice field: its ``enumLabels``, else each value's text."""
+    texts = option_texts(enum_of(config))
+    return tuple(zip(texts, config.get("enumLabels") or texts))
+
+
+def shown_choice(config, stored):
+    """The option value a choice control shows selected for ``stored``: its enum value's option,
+    else the stored value's own text (``"2"`` stored as text selects the option of ``2``)."""
+    enum = enum_of(config)
+    for value, text in zip(enum, option_texts(enum)):
+        if same_choice(value, stored):
+            return text
+    return "" if stored is None else _text(stored)
+
+
+def shown_choices(config, stored):
+    """The option values a multiselect shows ticked for the list ``stored``."""
+    return [shown_choice(config, value) for value in stored] if isinstance(stored, list) else []
+
+
+def chosen_value(config, text):
+    """The enum value of the option posted as ``text``; None when it is no option."""
+    enum = enum_of(config)
+    for value, option in zip(enum, option_texts(enum)):
+        if option == text:
+            return value
+    return None
+
+
+def chosen_values(config, texts, stored):
+    """A multiselect's ticked options as enum values, in the enum's order; ``stored`` as it is
+    when exactly its values are ticked (the API keeps them in any order, an unchanged save must)."""
+    ticked = set(texts)
+    chosen = [value for value, text in zip(enum_of(config), option_texts(enum_of(config))) if text in ticked]
+    if (isinstance(stored, list) and len(stored) == len(chosen)
+            and all(any(same_choice(value, other) for other in chosen) for value in stored)
+            and all(any(same_choice(value, other) for other in stored) for value in chosen)):
+        return stored
+    return chosen
