@@ -453,3 +453,16 @@ def test_posted_choices_are_saved_as_the_enums_own_values(browser, signed_in_as,
     form.submit(status=303)
     assert Content.get(Content.title == "Chosen").data["code"] == "1"
 
+
+def test_an_unchanged_save_keeps_a_blocks_json_text(browser, signed_in_as, sized):
+    """A block's JSON property is shown as JSON: the text "123" is shown quoted and stays text."""
+    editor = signed_in_as("editor")
+    parts = [{"blockType": "part", "data": "123"}, {"blockType": "part", "data": " text "},
+             {"blockType": "part", "data": 123}, {"blockType": "part", "data": {"a": [1, "2"]}}]
+    item = insert_content(editor, sized, title="Kept", data={"title": "Kept", "parts": parts})
+    stored = stored_json(item)
+    form = browser.get(f"/admin/content/sized/{item.id}").forms["content-form"]
+    as_a_browser_sends(form, *(f"data.parts.{n}.data" for n in range(4)))
+    form.submit(status=303)
+    assert stored_json(item) == stored
+
