@@ -138,6 +138,58 @@ def test_an_unchanged_save_keeps_list_items_as_stored(browser, signed_in_as, pos
     assert Content.get_by_id(item.id).data["tags"] == ["tab\t", "plain", "  spaced ", "typed"]
 
 
+def block_numbers(page):
+    """The numbers of the blocks of the sections field, in the order shown."""
+    return [int(box["name"].split(".")[2]) for box in page.html.select("#f-data-sections [name$='._type']")]
+
+
+def test_a_refused_save_shows_the_blocks_as_posted_under_their_numbers(browser, signed_in_as, posts):
+    """Shown again after a refusal, each block keeps its number and its chosen place, removed
+    ones stay removed and an added one takes a number after the stored ones; saving again
+    reads each block against the stored one it was numbered after, so its spaces are kept."""
+    editor = signed_in_as("editor")
+    sections = [{"blockType": "text", "heading": "One"}, {"blockType": "quote", "said": "  Two  ", "stars": 3},
+                {"blockType": "text", "heading": "Three", "body": "x"}]
+    item = insert_content(editor, posts, title="Kept", data={"title": "Kept", "sections": sections})
+    form = browser.get(f"/admin/content/posts/{item.id}").forms["content-form"]
+    form["data.sections.1._position"] = "1"  # Two moves to the top
+    form["data.sections.0.heading"] = ""  # required: the save is refused
+    form["data.sections.2._remove"] = True
+    form["data.sections._add"] = "quote"
+    refused = form.submit(status=422)
+    assert "sections[1].heading: is required" in refused.text
+    assert block_numbers(refused) == [1, 0, 3]
+    assert refused.html.select_one("#f-data-sections [data-stored]")["data-stored"] == "4"
+    form = refused.forms["content-form"]
+    assert [form[f"data.sections.{n}._position"].value for n in (1, 0, 3)] == ["1", "2", "3"]
+    assert form["data.sections.1.said"].value == "  Two  " and form["data.sections._add"].value == ""
+    assert refused.html.select_one("#f-data-sections-b1-said") is not None
+    form["data.sections.0.heading"] = "First"
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data["sections"] == [
+        {"blockType": "quote", "said": "  Two  ", "stars": 3}, {"blockType": "text", "heading": "First"},
+        {"blockType": "quote"}]
+
+
+def test_a_refused_new_item_shows_its_default_blocks_under_their_numbers(browser, signed_in_as):
+    """A new item's form starts with the default blocks: shown again after a refusal, each
+    keeps the number it has among them, so a default left as it was is saved as declared."""
+    schema = {**SCHEMA, "properties": {**SCHEMA["properties"], "sections": {
+        **SCHEMA["properties"]["sections"],
+        "default": [{"blockType": "text", "heading": "One"}, {"blockType": "quote", "said": "  As declared  "}]}}}
+    create_collection("drafts", schema)
+    signed_in_as("editor")
+    form = browser.get("/admin/content/drafts/new").forms["content-form"]
+    form["data.sections.0._remove"] = True
+    form["data.sections._add"] = "text"
+    refused = form.submit(status=422)  # no title
+    assert block_numbers(refused) == [1, 2]
+    form = refused.forms["content-form"]
+    form["title"], form["data.sections.2.heading"] = "Now titled", "Added"
+    form.submit(status=303)
+    assert Content.get(Content.title == "Now titled").data["sections"] == [
+        {"blockType": "quote", "said": "  As declared  "}, {"blockType": "text", "heading": "Added"}]
+
 def test_an_unchanged_save_keeps_a_block_textareas_line_breaks(browser, signed_in_as, posts):
     """A browser posts every line break of a textarea as CRLF: text stored with CRLF or CR
     breaks (through the API) is kept as stored, as are a block input's spaces and line breaks;

@@ -10,7 +10,9 @@ value), ``_position`` and ``_remove``. Without script a block is added by choosi
 in ``data.<field>._add`` and saving; the browser's script adds, removes and reorders blocks
 in place and keeps the positions in step. A block's inputs are numbered by its place among
 the stored blocks (one added on the page takes a number after them), so each posted block
-is read against the stored one it shows: what was not edited keeps its stored value.
+is read against the stored one it shows: what was not edited keeps its stored value. A
+refused save shows the blocks as posted, in their chosen order and under their numbers
+(``block_numbering``), so saving again reads each against the same stored block.
 """
 
 import json
@@ -52,6 +54,20 @@ class BlockRow:
     label: str
     position: int | str
     inputs: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Numbering:
+    """The numbers of a block array's blocks on the form.
+
+    Attributes:
+        numbers: each block's number, in the blocks' order.
+        first_free: the first number after every stored block's (removed on the page or not)
+            and every shown one's: a block added on the page takes it or a later one.
+    """
+
+    numbers: tuple
+    first_free: int
 
 
 def _lf(text):
@@ -159,22 +175,32 @@ def block_types(config):
     return [(name, (block or {}).get("label") or name) for name, block in blocks.items()]
 
 
-def blocks_shown(config, value):
-    """``(BlockRows of the stored blocks, [(type, label, empty BlockRow)] to add one of each type)``."""
+def blocks_shown(config, value, numbering=None):
+    """``(BlockRows of the blocks, [(type, label, empty BlockRow)] to add one of each type, the
+    first number free for a block added on the page)``.
+
+    Args:
+        numbering: how a refused form numbered these blocks (``block_numbering``): they are
+            shown under the same numbers, each read again against the stored block it was
+            read against; by default the blocks are the stored ones, numbered in order.
+    """
     blocks = config.get("blocks") if isinstance(config.get("blocks"), dict) else {}
     key = discriminator_of(config)
+    value = value if isinstance(value, list) else []
+    if numbering is None or len(numbering.numbers) != len(value):
+        numbering = Numbering(tuple(range(len(value))), len(value))
     rows = []
-    for index, item in enumerate(value if isinstance(value, list) else []):
+    for place, (number, item) in enumerate(zip(numbering.numbers, value)):
         item = item if isinstance(item, dict) else {}
         kind = str(item.get(key) or "")
         block = blocks.get(kind) if isinstance(blocks.get(kind), dict) else {}
-        rows.append(BlockRow(index, kind, block.get("label") or kind or "?", index + 1, _inputs(block, item)))
+        rows.append(BlockRow(number, kind, block.get("label") or kind or "?", place + 1, _inputs(block, item)))
     # The blocks the script adds are numbered by it: "__n__" is the number it puts in.
     types = tuple(
         (name, label, BlockRow("__n__", name, label, "", _inputs(blocks.get(name) or {}, {})))
         for name, label in block_types(config)
     )
-    return rows, types
+    return rows, types, numbering.first_free
 
 
 def one_value(value):
@@ -253,17 +279,19 @@ def _block_from_form(blocks, discriminator, kind, values, before):
     return {**{name: item[name] for name in before if name in item}, **item}
 
 
-def block_rows_from_form(form, key, config, stored=None):
-    """The blocks posted under ``key``, in their chosen order, removed ones left out, plus
-    an empty block of the type chosen in ``key._add``.
+def numbered_blocks(form, key, config, stored=None):
+    """``[(number, block)]`` of the blocks posted under ``key``, in their chosen order, removed
+    ones left out, then an empty block of the type chosen in ``key._add``, numbered after every
+    stored and posted block.
 
     Args:
         stored: the blocks the form was filled with (``blocks_shown`` numbers them in order).
     """
     blocks = config.get("blocks") if isinstance(config.get("blocks"), dict) else {}
     discriminator = discriminator_of(config)
+    posted = _posted_blocks(form, key)
     placed = []
-    for number, values in _posted_blocks(form, key).items():
+    for number, values in posted.items():
         if values.get("_remove"):
             continue
         kind = values.get("_type") or ""
@@ -271,8 +299,25 @@ def block_rows_from_form(form, key, config, stored=None):
         item = _block_from_form(blocks, discriminator, kind, values, before)
         position = (values.get("_position") or "").strip()
         placed.append((int(position) if position.isdecimal() else 10**6 + number, -number, item))
-    items = [item for _, _, item in sorted(placed, key=lambda entry: entry[:2])]
+    numbered = [(-negated, item) for _, negated, item in sorted(placed, key=lambda entry: entry[:2])]
     added = one_value(form.get(key + "._add"))
     if added in blocks:
-        items.append({discriminator: added})
-    return items
+        numbered.append((_first_free(stored, posted), {discriminator: added}))
+    return numbered
+
+
+def _first_free(stored, posted):
+    """The first block number after every stored block (removed on the page or not) and every posted one."""
+    return max([len(stored) if isinstance(stored, list) else 0, *(number + 1 for number in posted)])
+
+
+def block_rows_from_form(form, key, config, stored=None):
+    """The blocks of ``numbered_blocks``, without their numbers."""
+    return [item for _, item in numbered_blocks(form, key, config, stored)]
+
+
+def block_numbering(form, key, config, stored=None):
+    """How the form posted under ``key`` numbered the blocks ``block_rows_from_form`` reads
+    from it, for ``blocks_shown`` to show them again under the same numbers."""
+    numbers = tuple(number for number, _ in numbered_blocks(form, key, config, stored))
+    return Numbering(numbers, max([_first_free(stored, _posted_blocks(form, key)), *(n + 1 for n in numbers)]))

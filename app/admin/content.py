@@ -18,7 +18,14 @@ Permissions are the API's: each responder's ``@access`` rule and the services' o
 import falcon
 
 from app.admin.blocks import input_text, posted_back, textarea_text
-from app.admin.forms import data_from_form, defaults_emptied, errors_by_field, form_fields, leftover_fields
+from app.admin.forms import (
+    data_from_form,
+    defaults_emptied,
+    errors_by_field,
+    form_fields,
+    leftover_fields,
+    numbering_of,
+)
 from app.admin.pages import one, page_number, read_form, redirect, search_of
 from app.admin.picked import picked_values
 from app.api.access import access
@@ -137,9 +144,11 @@ class ContentListPage:
         )
 
 
-def controls_for(collection, item, errors, user):
-    """The form's controls for ``item``, with what its media and reference values point at."""
-    return form_fields(collection.schema, item["data"], errors, picked_values(collection.schema, item["data"], user))
+def controls_for(collection, item, errors, user, numbering=None):
+    """The form's controls for ``item``, with what its media and reference values point at
+    (``numbering``: how a refused form numbered its blocks, see ``forms.numbering_of``)."""
+    picked = picked_values(collection.schema, item["data"], user)
+    return form_fields(collection.schema, item["data"], errors, picked, numbering)
 
 
 # The SEO fields, each read as its control posts it: an input, a textarea.
@@ -184,10 +193,11 @@ class ContentNewPage:
         self._renderer = renderer
         self._cache = cache
 
-    def _form(self, req, resp, collection, item, status=falcon.HTTP_200, errors=None, message=None):
+    def _form(self, req, resp, collection, item, status=falcon.HTTP_200, errors=None, message=None, numbering=None):
+        fields = controls_for(collection, item, errors, req.context.user, numbering)
         self._renderer.page(
             req, resp, "content_form.html", status=status, collection=collection, item=item, is_new=True,
-            fields=controls_for(collection, item, errors, req.context.user), errors=errors or {}, message=message,
+            fields=fields, errors=errors or {}, message=message,
             editable=True, transitions=[], state=None, moved=None, saved=False, deleted=False, can_delete=False,
             can_purge=False, can_schedule=False, schedules=[], leftovers=(),
         )
@@ -203,13 +213,15 @@ class ContentNewPage:
         form = read_form(req)
         # The form was shown with the defaults: a box left ticked or a read-only value is kept,
         # an emptied input is saved empty rather than given its default again.
-        fields = posted_fields(found, form, new_item(found))
+        blank = new_item(found)
+        fields = posted_fields(found, form, blank)
         fields["data"] = defaults_emptied(found.schema, fields["data"])
         try:
             content = writes.create_content(req.context.user, found.id, fields, req.context.request_id)
         except ContentInvalid as ex:
             item = {"title": fields["title"], "slug": one(form, "slug"), "data": fields["data"], "version_number": ""}
-            self._form(req, resp, found, item, status_of(ex), errors_by_field(ex.details), ex.message)
+            self._form(req, resp, found, item, status_of(ex), errors_by_field(ex.details), ex.message,
+                       numbering_of(found.schema, form, blank["data"]))
             return
         invalidate(self._cache, Namespace.CONTENT)
         redirect(resp, f"/admin/content/{found.name}/{content.id}")
@@ -236,11 +248,12 @@ class ContentEditPage:
         return found, item, writes.load_for_write(content_id, include_deleted=True)
 
     def render(self, req, resp, collection, item, content, status=falcon.HTTP_200, errors=None, message=None,
-               schedule=None):
+               schedule=None, numbering=None):
         """The edit page of ``item``, with the workflow moves the user may make now.
 
         Args:
             schedule: the schedule form's values as posted (a refused schedule is shown as typed).
+            numbering: how a refused form numbered its blocks (``forms.numbering_of``).
         """
         user = req.context.user
         try:
@@ -252,7 +265,7 @@ class ContentEditPage:
         deleted = content.deleted_at is not None
         self._renderer.page(
             req, resp, "content_form.html", status=status, collection=collection, item=item, is_new=False,
-            fields=controls_for(collection, item, errors, user), errors=errors or {}, message=message,
+            fields=controls_for(collection, item, errors, user, numbering), errors=errors or {}, message=message,
             leftovers=leftover_fields(collection.schema, item["data"]),
             editable=user.can("content.update") and own_or_overseen and not deleted, deleted=deleted,
             can_delete=user.can("content.delete") and own_or_overseen, can_purge=user.can("content.purge"),
@@ -288,7 +301,8 @@ class ContentEditPage:
                 # again is refused again, never a silent overwrite of the other change.
                 shown["version_number"] = version
             message = CONFLICT_MESSAGE if conflict else ex.message
-            self.render(req, resp, found, shown, content, status_of(ex), errors_by_field(ex.details), message)
+            self.render(req, resp, found, shown, content, status_of(ex), errors_by_field(ex.details), message,
+                        numbering=numbering_of(found.schema, form, item["data"]))
             return
         invalidate(self._cache, Namespace.CONTENT)
         redirect(resp, f"/admin/content/{found.name}/{id}?saved=1")

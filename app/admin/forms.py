@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from app.admin.blocks import (
     LIST_ITEM_CONTROLS,
+    block_numbering,
     block_rows_from_form,
     blocks_shown,
     form_values,
@@ -98,6 +99,7 @@ class FormField:
     items: list = field(default_factory=list)
     item_control: str = "text"
     block_types: tuple = ()
+    next_block: int = 0
     picked: dict | None = None
 
 
@@ -147,11 +149,12 @@ def _shown(control, value):
     return str(value)
 
 
-def form_fields(schema, data, errors=None, picked=None):
+def form_fields(schema, data, errors=None, picked=None, numbering=None):
     """The controls for ``data`` under ``schema`` (title and slug are the item's own inputs).
 
     Args:
         picked: ``{field name: media record or content item}`` of picker values found.
+        numbering: ``{field name: Numbering}`` of a refused form's blocks (``numbering_of``).
     """
     required = required_names(schema)
     errors = errors or {}
@@ -172,7 +175,7 @@ def form_fields(schema, data, errors=None, picked=None):
             choices=choices_of(config),
             help=config.get("helpText") or config.get("description"),
             error=_error_of(errors, name),
-            **_repeated(control, config, value),
+            **_repeated(control, config, value, (numbering or {}).get(name)),
             picked=(picked or {}).get(name),
         ))
     return fields
@@ -189,15 +192,15 @@ def _error_of(errors, name):
     return None
 
 
-def _repeated(control, config, value):
-    """The extra FormField values of a list or blocks control."""
+def _repeated(control, config, value, numbering):
+    """The extra FormField values of a list, blocks or multiselect control."""
     if control == "list":
         items = config.get("items") or {}
         return {"items": [_shown("text", item) for item in value] if isinstance(value, list) else [],
                 "item_control": LIST_ITEM_CONTROLS.get(items.get("type", "string"), "text")}
     if control == "blocks":
-        rows, types = blocks_shown(config, value)
-        return {"items": rows, "block_types": types}
+        rows, types, next_block = blocks_shown(config, value, numbering)
+        return {"items": rows, "block_types": types, "next_block": next_block}
     if control == "multiselect":
         return {"items": shown_choices(config, value)}
     return {}
@@ -251,6 +254,16 @@ def data_from_form(schema, form, current):
         else:
             data[name] = value
     return data
+
+
+def numbering_of(schema, form, current):
+    """``{field name: Numbering}`` of the blocks ``data_from_form`` read from ``form``, for the
+    form shown again after a refused save: each block keeps its number and its place."""
+    numbering = {}
+    for name, config in (schema_properties(schema) or {}).items():
+        if name not in COLUMN_FIELDS and isinstance(config, dict) and control_of(config) == "blocks":
+            numbering[name] = block_numbering(form, FIELD_PREFIX + name, config, (current or {}).get(name))
+    return numbering
 
 
 def defaults_emptied(schema, data):
