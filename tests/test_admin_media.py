@@ -9,7 +9,7 @@ import pytest
 
 from app.admin.csrf import HEADER
 from app.db.models import Media, now_ms
-from tests.fixtures.admin import browser_for, csrf_token
+from tests.fixtures.admin import as_a_browser_sends, browser_for, csrf_token
 from tests.fixtures.media import png, text, windows_exe
 from tests.fixtures.users import bearer, create_user, token_for
 
@@ -146,6 +146,34 @@ def test_an_invalid_edit_is_shown_and_changes_nothing(browser, signed_in_as):
     assert "Invalid folder name" in response.text and 'value="Not A Folder!"' in response.text
     row = Media.get_by_id(file["id"])
     assert row.alt is None and row.folder == "uploads"
+
+
+def test_an_unchanged_save_keeps_the_files_details_as_stored(browser, signed_in_as):
+    """Details stored through the API or an import, with spaces, line breaks or a folder name
+    the form would refuse, are kept exactly and nothing is written; an edited detail is
+    trimmed (as the API trims alt and caption), the others still kept as stored."""
+    editor = signed_in_as("editor")
+    row = media_row(editor, " Report 2024.pdf ", "application/pdf", folder="Old Files")
+    Media.update(alt="  An alt\nwith a break ", caption="\nLeading line\r\nsecond  ", updated_at=1).where(
+        Media.id == row.id).execute()
+    before = Media.get_by_id(row.id).__data__
+    form = browser.get(f"/admin/media/{row.id}").forms["media-edit"]
+    as_a_browser_sends(form, "name", "alt", "caption", "folder")
+    assert form.submit().location.endswith("?done=saved")
+    assert Media.get_by_id(row.id).__data__ == before
+    form = browser.get(f"/admin/media/{row.id}").forms["media-edit"]
+    as_a_browser_sends(form, "name", "alt", "caption", "folder")
+    form["caption"] = "  Edited\r\ncaption \r\n"
+    form.submit(status=303)
+    after = Media.get_by_id(row.id)
+    assert (after.caption, after.original_name, after.alt, after.folder) == (
+        "Edited\ncaption", " Report 2024.pdf ", "  An alt\nwith a break ", "Old Files")
+    form = browser.get(f"/admin/media/{row.id}").forms["media-edit"]
+    form["name"], form["alt"], form["folder"] = "  Report.pdf ", "  ", " reports "
+    form.submit(status=303)
+    after = Media.get_by_id(row.id)
+    assert (after.original_name, after.alt, after.folder, after.caption) == ("Report.pdf", None, "reports",
+                                                                             "Edited\ncaption")
 
 
 def test_soft_delete_trash_and_restore(browser, signed_in_as):

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 import falcon
 
-from app.admin.blocks import textarea_text
+from app.admin.blocks import posted_back, textarea_text
 from app.admin.csrf import FIELD, HEADER
 from app.admin.pages import one, page_number, read_form, redirect, search_of, signed_in_by_header, wants_html
 from app.api.access import access
@@ -50,6 +50,13 @@ MEDIA_TYPES = {"image": ("image/",), "video": ("video/",), "audio": ("audio/",),
 # /files, which serves it as an attachment).
 RASTER_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif"})
 VIEWS = ("grid", "list")
+# The edit form's fields, each with its stored value as the form shows it.
+EDITED_FIELDS = {
+    "name": lambda row: row.original_name,
+    "alt": lambda row: row.alt or "",
+    "caption": lambda row: row.caption or "",
+    "folder": lambda row: row.folder,
+}
 DONE = {"saved": "File saved.", "deleted": "File moved to the trash.", "restored": "File restored.",
         "purged": "File deleted permanently."}
 
@@ -209,6 +216,8 @@ class MediaFilePage:
 
     ``POST`` saves ``name``, ``alt``, ``caption`` and ``folder`` (a new folder name moves
     the file there; its key and URL stay as they are, so pages that embed it keep working).
+    Only what was edited is written, trimmed; a field posted back as shown keeps its stored
+    value exactly, and a save that edited nothing writes nothing.
     """
 
     def __init__(self, renderer, library):
@@ -229,8 +238,7 @@ class MediaFilePage:
         file = shown(row, req.context.user)
         self._renderer.page(
             req, resp, "media_file.html", status=status, file=file, message=message,
-            values=values or {"name": file["originalName"], "alt": file["alt"] or "",
-                              "caption": file["caption"] or "", "folder": file["folder"]},
+            values={name: shown_of(row) for name, shown_of in EDITED_FIELDS.items()} | (values or {}),
             folders=[name for name, _ in folders()] if file["editable"] else [], done=DONE.get(req.get_param("done")),
         )
 
@@ -246,22 +254,48 @@ class MediaFilePage:
         if not can_update(req.context.user, row):
             raise forbidden()
         form = read_form(req)
-        values = {name: textarea_text(one(form, name)).strip() for name in ("name", "alt", "caption", "folder")}
+        values = {name: one(form, name, None) for name in EDITED_FIELDS}
+        values = {name: value for name, value in values.items() if value is not None}
+        edited = _edited(values, row)
         try:
-            changes = {
-                "original_name": _clean_name(values["name"]),
-                "alt": uploads.clean_text("alt", values["alt"] or None, uploads.MAX_ALT_LENGTH),
-                "caption": uploads.clean_text("caption", values["caption"] or None, uploads.MAX_CAPTION_LENGTH),
-            }
-            folder = self._library.check_folder(values["folder"] or row.folder)
-            # Move first: a move refused as a conflict leaves the name, alt and caption as they were.
-            row = self._library.move(row, folder)
+            changes = _changes(edited)
+            if edited.get("folder"):  # emptied, the folder stays as it is
+                # Move first: a move refused as a conflict leaves the name, alt and caption as they were.
+                row = self._library.move(row, edited["folder"])
         except MediaError as ex:
             self.render(req, resp, row, _status_of(ex), _message_of(ex), values)
             return
-        update_metadata(row.id, changes)
-        self._library.changed()
+        if changes:
+            update_metadata(row.id, changes)
+            self._library.changed()
         redirect(resp, f"/admin/media/{row.id}?done=saved")
+
+
+def _edited(values, row):
+    """``{field: text}`` of the posted ``values`` that differ from what the form showed,
+    trimmed as the API trims what it is sent (a caption's line breaks as LF). A field posted
+    back unchanged (or not at all) is left out, so its stored value stays exactly as it is:
+    an input's text without the line breaks it cannot hold, a textarea's with CRLF breaks."""
+    edited = {}
+    for name, raw in values.items():
+        shown = EDITED_FIELDS[name](row)
+        if name == "caption":
+            if textarea_text(raw, shown) != shown:
+                edited[name] = textarea_text(raw).strip()
+        elif not posted_back(raw, shown):
+            edited[name] = raw.strip()
+    return edited
+
+
+def _changes(edited):
+    """The metadata changes of the ``edited`` fields (a blank alt or caption clears it)."""
+    changes = {}
+    if "name" in edited:
+        changes["original_name"] = _clean_name(edited["name"])
+    for name, limit in (("alt", uploads.MAX_ALT_LENGTH), ("caption", uploads.MAX_CAPTION_LENGTH)):
+        if name in edited:
+            changes[name] = uploads.clean_text(name, edited[name] or None, limit)
+    return changes
 
 
 def _clean_name(name):
