@@ -13,6 +13,7 @@ from app.admin import register as register_admin
 from app.api.access import check_routes
 from app.api.authentication import AuthenticationMiddleware
 from app.api.cors import CORSMiddleware
+from app.api.cross_origin import CrossOriginProtection
 from app.api.d1_session import D1SessionMiddleware
 from app.api.errors import install_error_handling
 from app.api.methods import MethodsRouter
@@ -99,6 +100,9 @@ def create_app(env, settings=None, services=None):
     app.req_options.strip_url_path_trailing_slash = True
     install_error_handling(app)
     routes = Routes(app, env, settings, services)
+    # After authentication, before the admin's CSRF check (it reads no body); it asks
+    # ``routes`` at request time which resources are pages, so pages mounted below count.
+    app.add_middleware(CrossOriginProtection(settings, routes.is_page))
     for module in ROUTE_MODULES:
         module.register(routes)
     services.plugins.mount_routes(routes)

@@ -20,6 +20,7 @@ from app.admin.csrf import FIELD, HEADER, SAFE_METHODS
 from app.admin.forms import is_plain_date
 from app.api.authentication import API_KEY, BEARER, credentials_of
 from app.api.content_write import MAX_BODY_BYTES
+from app.api.cross_origin import refused_cross_origin
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ADMIN_PREFIX = "/admin"
@@ -242,7 +243,7 @@ class AdminPagesMiddleware:
 
     def _error_page(self, req, resp, status, title):
         """Replace an error's JSON envelope with a page saying the same (its status kept)."""
-        if getattr(req.context, "admin_refusal", None) == "csrf":
+        if getattr(req.context, "admin_refusal", None) == "csrf" or refused_cross_origin(req):
             message = "The form was stale or did not come from this site. Reload the page and try again."
         elif status == falcon.HTTP_403:
             message = "Your role does not allow this."
