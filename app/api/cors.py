@@ -5,7 +5,8 @@
   no cookie, so a page on another origin can only act with a token it holds itself
   (``Authorization: Bearer`` or ``X-API-Key``).
 * a list of origins: those origins, and only those, with credentials (the ``auth_token``
-  cookie): the response names the caller's origin and carries ``Vary: Origin``.
+  cookie): the response names the caller's origin and carries ``Vary: Origin``. They are
+  also the only other origins ``app.api.cross_origin`` lets write with the cookie.
 
 A preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) of a
 mounted route answers 204 with the methods that route has and the request headers the API

@@ -140,8 +140,8 @@ def require_json(req):
     A page on any site can send an HTML form (URL-encoded, multipart or text/plain), or a
     fetch of an untyped body, across origins without a CORS preflight, carrying the
     visitor's cookies; a body declared JSON cannot be sent that way. So a JSON route refuses
-    any other body rather than read it, and no page on another site can make a signed-in
-    visitor's browser write through the API.
+    any other body rather than read it. Routes that take no body, or a form, are guarded by
+    ``app.api.cross_origin`` instead.
     """
     if _declared_type(req) != falcon.MEDIA_JSON:
         raise APIError(

@@ -44,7 +44,12 @@ SECURITY_SCHEMES = {
         "type": "apiKey", "in": "header", "name": "X-API-Key",
         "description": "An API token from `POST /api/tokens`, as `X-API-Key: sp_...`.",
     },
-    "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "auth_token", "description": "The login cookie."},
+    "cookieAuth": {
+        "type": "apiKey", "in": "cookie", "name": "auth_token",
+        "description": "The login cookie. A browser's POST, PUT, PATCH or DELETE acting with it must come from "
+                       "this site's own pages or an origin listed in `CORS_ALLOW_ORIGINS` (its `Sec-Fetch-Site` "
+                       "or `Origin` says so), else 403.",
+    },
 }
 SIGNED_IN = [{name: []} for name in SECURITY_SCHEMES]
 
@@ -142,7 +147,8 @@ def _request_body(operation, types):
 # The errors every operation that needs a caller may answer, besides its own.
 SIGNED_IN_ERRORS = {
     "401": "Not signed in, or the token or API token is invalid or expired",
-    "403": "Signed in, but the role or the API token's permissions do not allow it",
+    "403": "Signed in, but the role or the API token's permissions do not allow it, or a browser on another "
+           "origin sent the write with the login cookie",
 }
 
 
