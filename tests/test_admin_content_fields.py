@@ -506,6 +506,24 @@ def test_posted_choices_are_saved_as_the_enums_own_values(browser, signed_in_as,
     assert Content.get(Content.title == "Chosen").data["code"] == "1"
 
 
+def test_options_past_the_last_label_are_offered_and_kept(browser, signed_in_as):
+    """A schema written to the database with fewer labels than values (saving a collection
+    refuses it) still offers every value, labelled with its text, so a save keeps them."""
+    editor = signed_in_as("editor")
+    collection = create_collection("short", {"type": "object", "properties": {
+        "title": {"type": "string"},
+        "size": {"type": "select", "enum": [1, 2, 3], "enumLabels": ["Small"]},
+    }}, display_name="Short labels")
+    item = insert_content(editor, collection, title="Large", data={"title": "Large", "size": 3})
+    stored = stored_json(item)
+    form = browser.get(f"/admin/content/short/{item.id}").forms["content-form"]
+    assert [(value, label) for value, _, label in form["data.size"].options][1:] == [
+        ("1", "Small"), ("2", "2"), ("3", "3")]
+    assert form["data.size"].value == "3"
+    form.submit(status=303)
+    assert stored_json(item) == stored
+
+
 def test_an_unchanged_save_keeps_a_blocks_json_text(browser, signed_in_as, sized):
     """A block's JSON property is shown as JSON: the text "123" is shown quoted and stays text."""
     editor = signed_in_as("editor")

@@ -42,9 +42,15 @@ def option_texts(enum):
 
 
 def choices_of(config):
-    """``[(option value, label)]`` of a choice field: its ``enumLabels``, else each value's text."""
+    """``[(option value, label)]`` of a choice field: its ``enumLabels``, else each value's text.
+
+    A value past the last label (a schema written to the database with too few labels,
+    which saving a collection refuses) is labelled with its text rather than left out:
+    an option the form does not offer would be lost by an unchanged save.
+    """
     texts = option_texts(enum_of(config))
-    return tuple(zip(texts, config.get("enumLabels") or texts))
+    labels = list(config.get("enumLabels") or ())
+    return tuple(zip(texts, labels[:len(texts)] + texts[len(labels):]))
 
 
 def shown_choice(config, stored):
