@@ -582,6 +582,25 @@ def test_required_fields_must_be_present_and_non_empty(client, as_editor):
     create(client, headers, collectionId="events", data={"venue": "Hall", "seats": 0, "tags": ["x"]})
 
 
+def test_a_boolean_is_an_option_only_where_the_enum_lists_a_boolean(client, as_editor):
+    """``true`` is not ``1`` (nor ``false`` ``0``), though Python compares them equal."""
+    create_collection("flags", {"type": "object", "properties": {
+        "answer": {"type": "select", "enum": [True, False, "maybe"]},
+        "level": {"type": "radio", "enum": [0, 1]},
+        "marks": {"type": "multiselect", "enum": [1, 2]},
+    }})
+    _, headers = as_editor
+    created = create(client, headers, collectionId="flags", data={"answer": False, "level": 1, "marks": [2]})
+    assert created.json["data"]["data"] == {"answer": False, "level": 1, "marks": [2]}
+    response = create(client, headers, collectionId="flags", data={"answer": 1, "level": True, "marks": [True]},
+                      expect=422)
+    assert response.json["details"] == [
+        {"field": "data.answer", "message": "must be one of: true, false, maybe"},
+        {"field": "data.level", "message": "must be one of the listed options"},
+        {"field": "data.marks[0]", "message": "must be one of: 1, 2"},
+    ]
+
+
 def test_every_failing_field_is_listed_at_once(client, blog_collection, as_editor):
     _, headers = as_editor
     data = {"views": -5, "category": "x", "contact": "y", "surprise": True}
