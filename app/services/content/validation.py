@@ -35,6 +35,8 @@ from app.services.patterns import PatternError, compile_pattern
 STRING_TYPES = frozenset(
     {"string", "text", "textarea", "richtext", "markdown", "color", "quill", "mdxeditor", "tinymce"}
 )
+# The types ``multiple: true`` turns into a list of values (other types ignore it).
+MULTIPLE_TYPES = frozenset({"reference", "media", "file", "select"})
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_DEPTH = 16
@@ -118,7 +120,7 @@ class _Checker:
             self.fail(path, "is nested too deeply")
             return
         kind = config.get("type")
-        multiple = config.get("multiple") is True and kind in ("reference", "media", "file", "select")
+        multiple = config.get("multiple") is True and kind in MULTIPLE_TYPES
         if multiple:
             if not isinstance(value, list):
                 self.fail(path, "must be a list")
