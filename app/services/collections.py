@@ -7,7 +7,9 @@ these functions own the rules about stored rows:
 * managed collections (``managed = 1``, defined by a file and kept by ``collections sync``)
   are read-only: the file would overwrite any change at the next sync;
 * a collection that still has content (soft-deleted items included: they still reference
-  it) or that a workflow points at cannot be deleted.
+  it) or that a workflow points at cannot be deleted;
+* a schema change that leaves items holding values a field's new type does not accept is
+  refused (``app.services.type_changes``), checked in the update's transaction.
 
 A schema's ``indexed``/``sortable`` fields get their indexes in the same transaction as the
 write that declares them, and lose them with the last collection declaring them
@@ -22,6 +24,7 @@ from app.db.rows import columns_of, fetch_models
 from app.services.collection_schema import RESERVED_NAMES, reserved_name_message
 from app.services.errors import CONFLICT, INVALID, NOT_FOUND, ServiceError
 from app.services.field_indexes import sync_field_indexes
+from app.services.type_changes import check_type_changes, for_schema_change
 
 # A collection's content list looks the collection up by name on every request: a fixed
 # statement, not a query Peewee compiles each time.
@@ -125,9 +128,12 @@ def update_collection(collection_id, changes):
     Raises:
         CollectionNotFound: no such collection.
         CollectionConflict: the collection is managed by a definition file.
+        FieldTypeConflict: items hold values a field's new type does not accept (nothing changes).
     """
     with database.atomic():
-        row = _writable(collection_id)
+        row = _writable(collection_id, schema_change="schema" in changes)
+        if "schema" in changes:
+            check_type_changes(database.obj, row.id, row.schema, changes["schema"])
         Collection.update(updated_at=now_ms(), **changes).where(Collection.id == row.id).execute()
         if "schema" in changes:
             sync_field_indexes(database.obj)
@@ -159,8 +165,13 @@ def delete_collection(collection_id):
         sync_field_indexes(database.obj)
 
 
-def _writable(collection_id):
-    row = get_collection(collection_id)
+def _writable(collection_id, schema_change=False):
+    """The unmanaged collection ``collection_id``; with ``schema_change``, read locked
+    against other schema saves (``type_changes.for_schema_change``)."""
+    query = Collection.select().where(Collection.id == collection_id)
+    row = (for_schema_change(query) if schema_change else query).first()
+    if row is None:
+        raise CollectionNotFound()
     if row.managed:
         raise CollectionConflict(
             f"Collection '{row.name}' is managed by a definition file; change the file and run "

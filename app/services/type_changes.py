@@ -1,0 +1,241 @@
+"""A schema save that changes a field's type while items still hold values of the old one: refused.
+
+Items keep their ``data`` when their collection's schema changes. A top-level field whose
+type changes so that its stored values no longer fit (``string`` -> ``number``, ``select``
+-> ``multiselect``, a reference gaining ``multiple``...) would leave those values behind:
+filters and the field's indexes compare with the new type and miss them, and the next edit
+of such an item is refused by validation even when the editor did not touch the field. So
+every save of a schema (the collections API, the admin's field builder, ``collections
+sync``) checks the fields whose accepted JSON types narrow, and refuses the whole save with
+a 409 (``FieldTypeConflict``) when an item holds a value the new type does not accept.
+
+What each field type accepts is what content validation accepts
+(``app.services.content.validation``), by JSON type:
+
+* a string: the text types, ``slug``, ``date``, ``datetime``, ``email``, ``url``,
+  ``select`` and ``radio`` (their ``enum`` holds strings), ``reference``, ``media``, ``file``;
+* a number: ``number``; an integer: ``integer`` (SQLite tells ``2`` from ``2.0``, and
+  PostgreSQL's text of the number does; validation refuses ``2.0`` for an integer). One
+  difference is left: PostgreSQL reads a float stored in exponent notation (``1e16``,
+  as floats from 1e16 up are written) as the integer it equals;
+* ``true``/``false``: ``boolean``, ``checkbox``;
+* a list: ``multiselect``, ``array``, and reference, media, file and select with
+  ``multiple: true``;
+* an object: ``object``;
+* anything: ``json`` and the types validation does not check (``easymde``, unknown types).
+
+A value conflicts when it is present, not null, and of a JSON type the new definition does
+not accept; ``""`` and ``[]`` do not, since validation treats them as no value. Every item
+of the collection counts, drafts, archived and trashed ones too (a trashed item can be
+restored); data that is not JSON counts as having no values, as filters read it. Adding or
+removing a field is never refused, nor is a change to a type that accepts at least what
+the old one did (``integer`` -> ``number``, anything -> ``json``).
+
+The check is one query per narrowed field: a count and a few example ids, read by the
+database (``json_type`` on SQLite, ``jsonb_typeof`` on PostgreSQL), never by loading items.
+
+Concurrency: the check and the schema's update are one transaction, and no content write
+commits between them. On SQLite every write transaction holds the database's write lock
+from its start (``BEGIN IMMEDIATE``). On PostgreSQL (READ COMMITTED: each statement sees
+what committed before it) the save reads the collection row ``FOR NO KEY UPDATE``, so two
+saves of one collection take turns and each compares with the schema the other left, and,
+when a field narrows, locks ``content`` in SHARE mode before counting, as
+``app.db.derived.track_declared`` does for the same reason: the writers in flight commit
+first and are counted, the others wait until the save commits. SHARE lets reads go on and
+is held by two saves at once: one ``collections sync`` transaction saves many collections,
+and with a mode that conflicts with itself it and an API save could each wait for the
+other. The row lock is not ``FOR UPDATE`` either, since the foreign-key check of a content
+create waits for that: a create holding its INSERT's lock on ``content`` would wait for
+the save while the save waits for it. What stays open: a content
+write validates its data before its own transaction (a create holds the write lock for its
+INSERTs only), so a write that read the old schema before the save committed and writes
+after it stores a value of the old type. It is rare (an editor submitting the field's old
+kind of value while an admin changes its type) and visible: that item's next edit names
+the field (422), and the next change of the field's type counts it.
+"""
+
+from dataclasses import dataclass
+
+from app.db.database import is_postgres
+from app.db.derived import PG_JSON_FUNCTION
+from app.services.content.validation import MULTIPLE_TYPES, STRING_TYPES, schema_properties
+from app.services.errors import CONFLICT, ServiceError
+
+STRING, INTEGER, REAL, BOOLEAN, ARRAY, OBJECT = "string", "integer", "real", "boolean", "array", "object"
+ANY = frozenset({STRING, INTEGER, REAL, BOOLEAN, ARRAY, OBJECT})
+NUMBER = frozenset({INTEGER, REAL})
+# How many ids of conflicting items an answer names.
+EXAMPLES = 5
+
+_STRINGS = STRING_TYPES | {"slug", "date", "datetime", "email", "url", "select", "radio", "reference", "media", "file"}
+_ACCEPTS = {
+    **{name: frozenset({STRING}) for name in _STRINGS},
+    "number": NUMBER,
+    "integer": frozenset({INTEGER}),
+    "boolean": frozenset({BOOLEAN}),
+    "checkbox": frozenset({BOOLEAN}),
+    "multiselect": frozenset({ARRAY}),
+    "array": frozenset({ARRAY}),
+    "object": frozenset({OBJECT}),
+}
+
+# A value of the refused kind, reading ``kind`` (json_type) and ``value`` (json_extract);
+# an empty string or list is no value.
+_SQLITE_IS = {
+    STRING: "(kind = 'text' AND value <> '')",
+    INTEGER: "kind = 'integer'",
+    REAL: "kind = 'real'",
+    BOOLEAN: "kind IN ('true', 'false')",
+    ARRAY: "(kind = 'array' AND value <> '[]')",
+    OBJECT: "kind = 'object'",
+}
+# The same on PostgreSQL, reading ``value`` (jsonb): a number's text without a point or an
+# exponent is an integer's.
+_INTEGER_TEXT = "value::text ~ '^-?[0-9]+$'"
+_PG_IS = {
+    STRING: "(jsonb_typeof(value) = 'string' AND value <> '\"\"'::jsonb)",
+    INTEGER: f"(jsonb_typeof(value) = 'number' AND {_INTEGER_TEXT})",
+    REAL: f"(jsonb_typeof(value) = 'number' AND NOT {_INTEGER_TEXT})",
+    BOOLEAN: "jsonb_typeof(value) = 'boolean'",
+    ARRAY: "(jsonb_typeof(value) = 'array' AND value <> '[]'::jsonb)",
+    OBJECT: "jsonb_typeof(value) = 'object'",
+}
+_PG_NUMBER = "jsonb_typeof(value) = 'number'"
+
+
+@dataclass(frozen=True)
+class TypeChange:
+    """A top-level field whose new type accepts less than its old one did."""
+
+    field: str
+    before: str  # the old type, as ``type_label`` shows it
+    after: str
+    accepts: frozenset  # the JSON kinds the new type accepts
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A type change and the items holding values the new type does not accept."""
+
+    change: TypeChange
+    items: int
+    example_ids: tuple
+
+    def detail(self):
+        """The JSON of this conflict for the error's ``details``."""
+        return {"field": self.change.field, "from": self.change.before, "to": self.change.after,
+                "items": self.items, "example_ids": list(self.example_ids),
+                "accepts": kind_names(self.change.accepts)}
+
+    def message(self):
+        """One sentence: the field, its old and new type, and the number of items."""
+        items, verb = (f"{self.items} items", "hold") if self.items != 1 else ("1 item", "holds")
+        return (f"field '{self.change.field}' cannot change from {self.change.before} to {self.change.after}: "
+                f"{items} (trashed ones counted) {verb} a value it does not accept")
+
+
+class FieldTypeConflict(ServiceError):
+    """A schema save refused: items hold values a field's new type does not accept (409).
+
+    ``details`` is the first conflict's ``{field, from, to, items, example_ids, accepts}``
+    and ``conflicts``, the list of them all (one per field).
+    """
+
+    kind = CONFLICT
+
+    def __init__(self, conflicts):
+        self.conflicts = list(conflicts)
+        message = "; ".join(conflict.message() for conflict in self.conflicts)
+        message = message[0].upper() + message[1:] + "; change or clear those values, then save again"
+        details = {**self.conflicts[0].detail(), "conflicts": [conflict.detail() for conflict in self.conflicts]}
+        super().__init__(message, details)
+
+    def field_problems(self, where="schema"):
+        """``[{field, message}]`` naming each field's type (``schema.properties.<field>.type``)."""
+        return [{"field": f"{where}.properties.{conflict.change.field}.type", "message": conflict.message()}
+                for conflict in self.conflicts]
+
+
+def accepted_kinds(config):
+    """The JSON kinds (``STRING``, ``INTEGER``...) a field of ``config`` (stored form) accepts."""
+    if not isinstance(config, dict):
+        return ANY  # validation skips a field that is not an object
+    kind = config.get("type")
+    if config.get("multiple") is True and kind in MULTIPLE_TYPES:
+        return frozenset({ARRAY})
+    return _ACCEPTS.get(kind, ANY)
+
+
+def type_label(config):
+    """A field's type as messages show it: ``number``, ``reference (multiple)``."""
+    if not isinstance(config, dict):
+        return "untyped"
+    kind = str(config.get("type"))
+    return f"{kind} (multiple)" if config.get("multiple") is True and kind in MULTIPLE_TYPES else kind
+
+
+def kind_names(kinds):
+    """JSON type names for ``kinds``: ``number`` for integers and reals together."""
+    names = [name for name in (STRING, BOOLEAN, ARRAY, OBJECT) if name in kinds]
+    if kinds >= NUMBER:
+        names.append("number")
+    elif INTEGER in kinds:
+        names.append("integer")
+    return sorted(names)
+
+
+def type_changes(old_schema, new_schema):
+    """The fields of both schemas whose new type accepts less than the old one, in the new order."""
+    before, after = schema_properties(old_schema) or {}, schema_properties(new_schema) or {}
+    return [TypeChange(name, type_label(before[name]), type_label(config), accepted_kinds(config))
+            for name, config in after.items()
+            if name in before and not accepted_kinds(before[name]) <= accepted_kinds(config)]
+
+
+def for_schema_change(query):
+    """``query`` (collections rows, inside the save's transaction) locked against other schema
+    saves until it ends, on PostgreSQL; SQLite's write transactions already take turns."""
+    return query.for_update("FOR NO KEY UPDATE") if is_postgres(query.model._meta.database) else query
+
+
+def check_type_changes(db, collection_id, old_schema, new_schema):
+    """Refuse a save of ``new_schema`` over ``old_schema`` that items do not fit.
+
+    Call inside the save's transaction, before its update, with ``old_schema`` read there
+    (``for_schema_change``). One query per narrowed field; none when no field narrows.
+
+    Raises:
+        FieldTypeConflict: some item holds a value a narrowed field no longer accepts.
+    """
+    changes = type_changes(old_schema, new_schema)
+    if not changes:
+        return
+    if is_postgres(db):
+        db.execute_sql("LOCK TABLE content IN SHARE MODE")
+    conflicts = [found for found in (_conflict(db, collection_id, change) for change in changes) if found]
+    if conflicts:
+        raise FieldTypeConflict(conflicts)
+
+
+def _conflict(db, collection_id, change):
+    """The items of ``collection_id`` whose value of the changed field is refused, or None."""
+    refused = ANY - change.accepts
+    if is_postgres(db):
+        # REAL and INTEGER both refused is any number: one test instead of two.
+        tests = [_PG_IS[kind] for kind in sorted(refused - NUMBER)]
+        tests += [_PG_NUMBER] if refused >= NUMBER else [_PG_IS[kind] for kind in sorted(refused & NUMBER)]
+        # OFFSET 0: the document is parsed once per row, not once per test.
+        sql = (f"SELECT id, count(*) OVER () FROM (SELECT id, {PG_JSON_FUNCTION}(data) -> %s AS value"
+               f" FROM content WHERE collection_id = %s OFFSET 0) v WHERE {' OR '.join(tests)} ORDER BY id LIMIT %s")
+        params = (change.field, collection_id, EXAMPLES)
+    else:
+        tests = [_SQLITE_IS[kind] for kind in sorted(refused)]
+        sql = ("SELECT id, count(*) OVER () FROM (SELECT id, json_type(d, ?) AS kind, json_extract(d, ?) AS value"
+               " FROM (SELECT id, CASE WHEN json_valid(data) THEN data ELSE '{}' END AS d FROM content"
+               f" WHERE collection_id = ?)) WHERE {' OR '.join(tests)} ORDER BY id LIMIT ?")
+        path = f"$.{change.field}"  # a field name is an identifier: a plain JSON path
+        params = (path, path, collection_id, EXAMPLES)
+    rows = db.execute_sql(sql, params).fetchall()
+    if not rows:
+        return None
+    return Conflict(change, rows[0][1], tuple(row[0] for row in rows))

@@ -1,0 +1,260 @@
+"""A schema save that changes a field's type is refused while items hold values of the old
+type: through the collections API, with the field, both types, the number of items
+(trashed ones too) and some of their ids."""
+
+import json
+import threading
+
+import pytest
+
+from app.db.models import Collection, new_id
+from app.services.collection_schema import CHOICE_TYPES, FIELD_TYPES
+from app.services.content.validation import validate_data
+from app.services.type_changes import ANY, ARRAY, BOOLEAN, INTEGER, OBJECT, REAL, STRING, accepted_kinds
+from tests.fixtures.app import record_statements
+from tests.fixtures.content import create_collection, insert_items
+
+pytestmark = pytest.mark.backends
+
+GUARD_QUERY = "count(*) OVER ()"
+
+
+def schema_with(**fields):
+    return {"type": "object", "properties": {"title": {"type": "string"}, **fields}}
+
+
+def items_holding(collection, author, values, **fields):
+    """One item per value of ``price`` (``...``: no key at all); their ids in order."""
+    def data(i):
+        return {"title": f"Item {i}"} if values[i] is ... else {"title": f"Item {i}", "price": values[i]}
+    return insert_items(collection, author, len(values), data=data, slug_prefix=new_id()[:8], **fields)
+
+
+def patch_schema(client, headers, collection, schema, status):
+    return client.patch_json(f"/admin/api/collections/{collection.id}", {"schema": schema}, headers=headers,
+                             status=status)
+
+
+@pytest.fixture
+def admin(make_user):
+    return make_user("admin")
+
+
+def test_the_api_refuses_a_type_change_with_the_count_and_ids_and_changes_nothing(app_client, admin):
+    user, headers = admin
+    before = schema_with(price={"type": "string", "indexed": True})
+    shop = create_collection("shop", before)
+    strings = items_holding(shop, user, ["5", "cheap"]) + items_holding(shop, user, ["9"], status="draft")
+    strings += items_holding(shop, user, ["old"], status="archived")
+    items_holding(shop, user, [5, None, ...])  # these fit, or hold nothing
+    stamp = Collection.get_by_id(shop.id).updated_at
+
+    answer = patch_schema(app_client, headers, shop, schema_with(price={"type": "number", "indexed": True}), 409).json
+
+    conflict = {"field": "price", "from": "string", "to": "number", "items": 4, "example_ids": sorted(strings),
+                "accepts": ["number"]}
+    assert answer == {
+        "error": "Field 'price' cannot change from string to number: 4 items (trashed ones counted) hold a value it "
+                 "does not accept; change or clear those values, then save again",
+        "details": {**conflict, "conflicts": [conflict]},
+    }
+    stored = Collection.get_by_id(shop.id)
+    assert (stored.schema, stored.updated_at) == (before, stamp)
+
+
+def test_trashed_items_count_too(app_client, admin):
+    user, headers = admin
+    shop = create_collection("shop", schema_with(price={"type": "number"}))
+    items_holding(shop, user, [None, ...])
+    trashed = items_holding(shop, user, [3], deleted_at=1)
+
+    answer = patch_schema(app_client, headers, shop, schema_with(price={"type": "string"}), 409).json
+
+    assert answer["details"]["items"] == 1 and answer["details"]["example_ids"] == trashed
+    assert answer["details"]["from"] == "number" and answer["details"]["to"] == "string"
+
+
+# (old field, new field, stored values that the new type refuses)
+REFUSED = [
+    ({"type": "number"}, {"type": "string"}, [1, 2.5]),
+    ({"type": "boolean"}, {"type": "string"}, [True, False]),
+    ({"type": "select", "enum": ["a", "b"]}, {"type": "multiselect", "enum": ["a", "b"]}, ["a"]),
+    ({"type": "select", "enum": ["a", "b"]}, {"type": "select", "enum": ["a", "b"], "multiple": True}, ["b"]),
+    ({"type": "reference", "collection": "shop"}, {"type": "reference", "collection": "shop", "multiple": True},
+     ["an-id"]),
+    ({"type": "object"}, {"type": "array"}, [{"a": 1}]),
+    ({"type": "number"}, {"type": "integer"}, [2.5, 3.0]),
+    ({"type": "json"}, {"type": "textarea"}, [["a"], {"a": 1}, 5]),
+    ({"type": "multiselect", "enum": ["a"]}, {"type": "select", "enum": ["a"]}, [["a"]]),
+]
+
+
+def change_id(case):
+    old, new, _ = case
+    return f"{old['type']}-to-{new['type']}" + ("-multiple" if new.get("multiple") else "")
+
+
+@pytest.mark.parametrize("old, new, values", REFUSED, ids=[change_id(case) for case in REFUSED])
+def test_each_narrowing_change_is_refused_while_values_do_not_fit(app_client, admin, old, new, values):
+    user, headers = admin
+    shop = create_collection("shop", schema_with(price=old))
+    ids = items_holding(shop, user, values)
+
+    details = patch_schema(app_client, headers, shop, schema_with(price=new), 409).json["details"]
+
+    assert (details["items"], details["example_ids"]) == (len(values), sorted(ids))
+    assert Collection.get_by_id(shop.id).schema == schema_with(price=old)
+
+
+# (old field, new field, stored values the new type takes, or that are no value)
+ALLOWED = [
+    ({"type": "string"}, {"type": "number"}, [None, ..., "", 3, 4.5]),
+    ({"type": "number"}, {"type": "integer"}, [2, -7, None]),
+    ({"type": "integer"}, {"type": "number"}, [2]),
+    ({"type": "string"}, {"type": "json"}, ["a"]),
+    ({"type": "string"}, {"type": "richtext"}, ["a"]),
+    ({"type": "select", "enum": ["a"]}, {"type": "multiselect", "enum": ["a"]}, [["a"], [], None]),
+    ({"type": "media"}, {"type": "media", "multiple": True}, [["m1", "m2"]]),
+    ({"type": "boolean"}, {"type": "checkbox"}, [True]),
+]
+
+
+@pytest.mark.parametrize("old, new, values", ALLOWED, ids=[change_id(case) for case in ALLOWED])
+def test_a_change_goes_through_when_every_value_fits_or_is_empty(app_client, admin, old, new, values):
+    user, headers = admin
+    shop = create_collection("shop", schema_with(price=old))
+    items_holding(shop, user, values)
+
+    patch_schema(app_client, headers, shop, schema_with(price=new), 200)
+
+    assert Collection.get_by_id(shop.id).schema == schema_with(price=new)
+
+
+def test_an_empty_collection_takes_any_change(app_client, admin):
+    _, headers = admin
+    shop = create_collection("shop", schema_with(price={"type": "string"}))
+    patch_schema(app_client, headers, shop, schema_with(price={"type": "object"}), 200)
+    assert Collection.get_by_id(shop.id).schema == schema_with(price={"type": "object"})
+
+
+def test_removing_or_adding_a_field_is_never_refused(app_client, admin):
+    user, headers = admin
+    shop = create_collection("shop", schema_with(price={"type": "string"}))
+    insert_items(shop, user, 1, data=lambda i: {"title": "x", "price": "5", "stock": "many"})
+    # price goes (its values stay in the items), stock comes as a number over a string value.
+    patch_schema(app_client, headers, shop, schema_with(stock={"type": "number"}), 200)
+    assert Collection.get_by_id(shop.id).schema == schema_with(stock={"type": "number"})
+
+
+def test_data_that_is_not_json_counts_as_no_value(app_client, admin, env):
+    user, headers = admin
+    shop = create_collection("shop", schema_with(price={"type": "string"}))
+    [broken] = items_holding(shop, user, ["5"])
+    db = env.DB.db
+    db.execute_sql(f"UPDATE content SET data = {db.param} WHERE id = {db.param}", ("{not json", broken))
+    patch_schema(app_client, headers, shop, schema_with(price={"type": "number"}), 200)
+
+
+def test_every_refused_field_is_named_with_one_query_each(app_client, admin, env, monkeypatch):
+    user, headers = admin
+    old = schema_with(price={"type": "string"}, tags={"type": "select", "enum": ["a"]}, note={"type": "string"})
+    shop = create_collection("shop", old)
+    insert_items(shop, user, 2, data=lambda i: {"title": "x", "price": "5", "tags": "a", "note": "n"})
+    new = schema_with(price={"type": "number"}, tags={"type": "multiselect", "enum": ["a"]},
+                      note={"type": "markdown"})
+    statements = record_statements(env.DB.db, monkeypatch)
+
+    answer = patch_schema(app_client, headers, shop, new, 409).json
+
+    assert [c["field"] for c in answer["details"]["conflicts"]] == ["price", "tags"]
+    assert answer["details"]["conflicts"][1]["from"] == "select"
+    assert answer["details"]["conflicts"][1]["to"] == "multiselect"
+    assert "Field 'price' cannot change from string to number: 2 items" in answer["error"]
+    assert "; field 'tags' cannot change from select to multiselect: 2 items" in answer["error"]
+    assert len([sql for sql, _ in statements if GUARD_QUERY in sql]) == 2
+
+
+def in_another_transaction(db, statements):
+    """Run ``statements`` (``(sql, params)``) in a transaction of another thread, kept open
+    until the returned ``commit`` is called (which waits for the commit)."""
+    written, release = threading.Event(), threading.Event()
+
+    def run():
+        with db.atomic():
+            for sql, params in statements:
+                db.execute_sql(sql.format(p=db.param), params)
+            written.set()
+            release.wait(10)
+        db.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert written.wait(10)
+    timer = threading.Timer(0.5, release.set)
+    timer.start()
+
+    def commit():
+        release.set()
+        thread.join(10)
+
+    return commit
+
+
+def test_a_value_written_while_the_save_checks_is_counted(app_client, admin, env):
+    # The writer's transaction is open when the save starts: the save waits for its commit
+    # and counts what it wrote, instead of missing the uncommitted value (PostgreSQL's READ
+    # COMMITTED) and committing a type the value does not fit.
+    user, headers = admin
+    shop = create_collection("shop", schema_with(price={"type": "string"}))
+    [item] = items_holding(shop, user, [7])
+    commit = in_another_transaction(env.DB.db, [
+        ("UPDATE content SET data = {p} WHERE id = {p}", ('{"title": "Item", "price": "seven"}', item))])
+    try:
+        answer = patch_schema(app_client, headers, shop, schema_with(price={"type": "number"}), 409).json
+    finally:
+        commit()
+    assert answer["details"]["example_ids"] == [item]
+
+
+def test_the_save_compares_with_the_schema_another_save_left(app_client, admin, env):
+    # Another save made price a string and a string value followed, both committing while
+    # this save runs: it compares with that schema, not the number it would have read
+    # before, so it checks the field and counts the value.
+    user, headers = admin
+    shop = create_collection("shop", schema_with(price={"type": "number"}))
+    [item] = items_holding(shop, user, [7])
+    commit = in_another_transaction(env.DB.db, [
+        ("UPDATE collections SET schema = {p} WHERE id = {p}",
+         (json.dumps(schema_with(price={"type": "string"})), shop.id)),
+        ("UPDATE content SET data = {p} WHERE id = {p}", ('{"title": "Item", "price": "seven"}', item))])
+    try:
+        answer = patch_schema(app_client, headers, shop, schema_with(price={"type": "number"}), 409).json
+    finally:
+        commit()
+    assert (answer["details"]["from"], answer["details"]["example_ids"]) == ("string", [item])
+
+
+SAMPLES = {STRING: "x", INTEGER: 2, REAL: 2.5, BOOLEAN: True, ARRAY: ["x"], OBJECT: {"x": 1}}
+# A string each of these types takes (others take "x").
+STRING_SAMPLES = {"date": "2024-01-02", "datetime": "2024-01-02T03:04:05", "email": "a@b.example",
+                  "url": "https://example.com"}
+
+
+@pytest.mark.parametrize("kind", sorted(FIELD_TYPES))
+@pytest.mark.parametrize("multiple", [False, True])
+def test_what_a_type_accepts_is_what_validation_takes(kind, multiple):
+    field = {"type": kind, "collection": "shop", "items": {"type": "string"}}
+    if kind in CHOICE_TYPES:
+        field["enum"] = ["x"]
+    if multiple:
+        field["multiple"] = True
+    schema = {"type": "object", "properties": {"f": field}}
+    accepted = accepted_kinds(field)
+    for json_kind in sorted(ANY):
+        value = SAMPLES[json_kind]
+        if json_kind == STRING:
+            value = STRING_SAMPLES.get(kind, value)
+        if json_kind == ARRAY and accepted == {ARRAY} and kind not in ("array", "multiselect"):
+            value = [STRING_SAMPLES.get(kind, "x")]
+        taken = not validate_data(schema, {"f": value}, look_up_references=False)
+        assert taken == (json_kind in accepted), (kind, value)
