@@ -1,13 +1,15 @@
 """A schema save that changes a field's type is refused while items hold values of the old
-type: through the collections API, with the field, both types, the number of items
-(trashed ones too) and some of their ids."""
+type: through the collections API and ``collections sync``, with the field, both types, the
+number of items (trashed ones too) and some of their ids."""
 
 import json
 import threading
 
 import pytest
+from click.testing import CliRunner
 
-from app.db.models import Collection, new_id
+from app.cli import cli
+from app.db.models import Collection, bind_models, new_id
 from app.services.collection_schema import CHOICE_TYPES, FIELD_TYPES
 from app.services.content.validation import validate_data
 from app.services.type_changes import ANY, ARRAY, BOOLEAN, INTEGER, OBJECT, REAL, STRING, accepted_kinds
@@ -258,3 +260,39 @@ def test_what_a_type_accepts_is_what_validation_takes(kind, multiple):
             value = [STRING_SAMPLES.get(kind, "x")]
         taken = not validate_data(schema, {"f": value}, look_up_references=False)
         assert taken == (json_kind in accepted), (kind, value)
+
+
+def sync(env, folder):
+    """``collections sync --dir folder`` on ``env``'s bindings.toml and state folder."""
+    project = env.config.path.parent
+    result = CliRunner().invoke(cli, ["collections", "sync", "--dir", str(folder), "--config",
+                                      str(project / "bindings.toml"), "--persist-to", str(project / "state")])
+    bind_models(env.DB.db)  # the command bound the models to its own connection
+    return result
+
+
+def write_definition(folder, name, schema):
+    definition = {"name": name, "displayName": name.title(), "schema": schema}
+    (folder / f"{name}.json").write_text(json.dumps(definition))
+
+
+def test_collections_sync_refuses_the_file_and_syncs_the_others(tmp_path, env, make_user):
+    user, _ = make_user("admin")
+    folder = tmp_path / "definitions"
+    folder.mkdir()
+    write_definition(folder, "shop", schema_with(price={"type": "string"}))
+    write_definition(folder, "notes", schema_with(body={"type": "string"}))
+    assert sync(env, folder).exit_code == 0
+    shop = Collection.get(Collection.name == "shop")
+    ids = items_holding(shop, user, ["5", "6", "7", "8", "9", "10"])
+    write_definition(folder, "shop", schema_with(price={"type": "number"}))
+    write_definition(folder, "notes", schema_with(body={"type": "markdown"}))
+
+    result = sync(env, folder)
+
+    assert result.exit_code == 1
+    shown = ", ".join(sorted(ids)[:5])
+    assert (f"shop.json: schema.properties.price.type: field 'price' cannot change from string to number: 6 items "
+            f"(trashed ones counted) hold a value it does not accept (ids: {shown}, ...)") in result.output
+    assert Collection.get_by_id(shop.id).schema == schema_with(price={"type": "string"})
+    assert Collection.get(Collection.name == "notes").schema == schema_with(body={"type": "markdown"})

@@ -16,6 +16,10 @@ Where SonicJS's own sync goes wrong (it rewrites unchanged rows and never remove
   A collection whose file is invalid is left as it is (not deactivated): the file is there,
   only broken. When an invalid file's collection name cannot even be read, no collection is
   deactivated in that run, since it might be that file's;
+* refuses, like an invalid file, a file whose schema changes a field's type while items of
+  the collection hold values the new type does not accept (``app.services.type_changes``):
+  the collection is left as it is, the message names the field, the types, the number of
+  items and some of their ids;
 * runs all its changes in ONE transaction, each collection inside its own savepoint: a
   database error on one collection is reported and undone alone, the others commit
   together, and two syncs (say, two ``dev`` starts) never interleave.
@@ -42,6 +46,7 @@ from app.services.collection_schema import (
     schema_to_builtins,
 )
 from app.services.field_indexes import sync_field_indexes
+from app.services.type_changes import FieldTypeConflict, check_type_changes, for_schema_change
 
 DEFAULT_DIR = Path("app") / "collections"
 DIR_VAR = "COLLECTIONS_DIR"
@@ -255,7 +260,7 @@ def _sync_one(db, loaded, now):
     config, path = loaded.config, loaded.path
     try:
         with db.atomic():
-            existing = Collection.get_or_none(Collection.name == config.name)
+            existing = for_schema_change(Collection.select().where(Collection.name == config.name)).first()
             if existing is None:
                 _create(config, now)
                 return SyncResult(config.name, CREATED, f"created collection {config.display_name!r}", path)
@@ -263,11 +268,25 @@ def _sync_one(db, loaded, now):
             if not changes:
                 return SyncResult(config.name, UNCHANGED, "up to date", path)
             values = _row_values(config)
+            if "schema" in changes:
+                check_type_changes(db, existing.id, existing.schema, values[Collection.schema])
             values[Collection.updated_at] = now
             Collection.update(values).where(Collection.id == existing.id).execute()
             return SyncResult(config.name, UPDATED, "changed: " + ", ".join(changes), path)
+    except FieldTypeConflict as ex:
+        return SyncResult(config.name, ERROR, _type_conflicts(path, ex), path)
     except peewee.DatabaseError as ex:
         return SyncResult(config.name, ERROR, f"{display_path(path)}: database error: {str(ex).strip()}", path)
+
+
+def _type_conflicts(path, ex):
+    """One ``"<file>: <path>: <problem>"`` line per field whose type change items refuse."""
+    lines = []
+    for conflict in ex.conflicts:
+        ids = ", ".join(conflict.example_ids) + (", ..." if conflict.items > len(conflict.example_ids) else "")
+        lines.append(f"{display_path(path)}: schema.properties.{conflict.change.field}.type: {conflict.message()}"
+                     f" (ids: {ids}); change or clear those values, then sync again")
+    return "\n".join(lines)
 
 
 def _row_values(config):
