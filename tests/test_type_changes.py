@@ -1,6 +1,6 @@
 """A schema save that changes a field's type is refused while items hold values of the old
-type: through the collections API and ``collections sync``, with the field, both types, the
-number of items (trashed ones too) and some of their ids."""
+type: through the collections API, the admin's field builder and ``collections sync``, with
+the field, both types, the number of items (trashed ones too) and some of their ids."""
 
 import json
 import threading
@@ -296,3 +296,20 @@ def test_collections_sync_refuses_the_file_and_syncs_the_others(tmp_path, env, m
             f"(trashed ones counted) hold a value it does not accept (ids: {shown}, ...)") in result.output
     assert Collection.get_by_id(shop.id).schema == schema_with(price={"type": "string"})
     assert Collection.get(Collection.name == "notes").schema == schema_with(body={"type": "markdown"})
+
+
+def test_the_field_builder_shows_the_refusal_on_the_fields_row(browser, signed_in_as):
+    user = signed_in_as("admin")
+    before = schema_with(price={"type": "string"})
+    shop = create_collection("shop", before)
+    items_holding(shop, user, ["5"])
+    form = browser.get("/admin/collections/shop").forms["collection-form"]
+    assert form["field-1.name"].value == "price"
+    form["field-1.type"] = "number"
+
+    page = form.submit(status=409)
+
+    message = "field 'price' cannot change from string to number: 1 item (trashed ones counted) holds a value"
+    assert message in page.html.select_one("#form-message").text.lower()
+    assert f"type: {message}" in page.html.select_one("#field-1-errors").text
+    assert Collection.get_by_id(shop.id).schema == before

@@ -24,6 +24,7 @@ from app.api.errors import SERVICE_ERROR_STATUS, APIError, validation_detail
 from app.services import collections
 from app.services.cache import Namespace, invalidate
 from app.services.errors import ServiceError
+from app.services.type_changes import FieldTypeConflict
 
 DONE = {"created": "Collection created.", "saved": "Saved.", "activated": "Collection activated.",
         "deactivated": "Collection deactivated."}
@@ -77,8 +78,11 @@ def _refusal(ex):
         return FormProblem(ex.status, ex.title, ex.details or [])
     if isinstance(ex, msgspec.ValidationError):
         return FormProblem(falcon.HTTP_422, "Validation failed", [validation_detail(ex)])
-    # Field-level details (``[{field, message}]``) are shown next to their fields.
+    # Field-level details (``[{field, message}]``) are shown next to their fields; a type
+    # change items refuse, on the row of each field.
     fields = ex.details if isinstance(ex.details, list) else []
+    if isinstance(ex, FieldTypeConflict):
+        fields = ex.field_problems()
     return FormProblem(SERVICE_ERROR_STATUS[ex.kind], ex.message, fields)
 
 
