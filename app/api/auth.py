@@ -22,7 +22,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.authentication import COOKIE_NAME, client_ip
-from app.api.describe import describe
+from app.api.describe import RETRY_AFTER, Header, describe
 from app.api.errors import (
     bad_request,
     conflict,
@@ -60,6 +60,8 @@ GivenName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"
 OneTimeToken = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 RESET_MESSAGE = "If an account exists for this email, a password reset link has been sent"
+# The routes the Guard limits: past the limit, a 429 saying when to try again.
+LIMITED = {429: (RETRY_AFTER,)}
 
 
 class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -215,7 +217,7 @@ class LoginResource:
         self._settings = settings
 
     @access(public=True)
-    @describe("Sign in with email and password", body=LoginBody, response=Session)
+    @describe("Sign in with email and password", body=LoginBody, response=Session, headers=LIMITED)
     @falcon.before(_json_only)
     @no_store
     def on_post(self, req, resp):
@@ -238,7 +240,8 @@ class RegisterResource:
         self._settings = settings
 
     @access(public=True)
-    @describe("Register an account (always the least privileged role)", body=RegisterBody, status=201, response=Session)
+    @describe("Register an account (always the least privileged role)", body=RegisterBody, status=201, response=Session,
+              headers=LIMITED)
     @falcon.before(_json_only)
     @no_store
     def on_post(self, req, resp):
@@ -279,6 +282,7 @@ class LogoutResource:
     @access(public=True)
     @describe(
         "Sign out from a link: on to the confirmation page", status=303, media_type=None,
+        headers={303: (Header("Location", "the sign-out page"),)},
         description="Answers `303 See Other` to `/admin/logout`, whose button signs out (`POST`). "
                     "Nothing is signed out by the GET itself.",
     )
@@ -342,7 +346,8 @@ class ChangePasswordResource:
         self._settings = settings
 
     @access(authenticated=True)
-    @describe("Change the password (ends other sessions)", body=ChangePasswordBody, response=PasswordChanged)
+    @describe("Change the password (ends other sessions)", body=ChangePasswordBody, response=PasswordChanged,
+              headers=LIMITED)
     @no_store
     def on_post(self, req, resp):
         caller = req.context.user
@@ -371,7 +376,8 @@ class RequestResetResource:
         self._mailer = mailer
 
     @access(public=True)
-    @describe("Mail a password-reset link", body=ResetRequestBody, status=202, response=ResetRequested)
+    @describe("Mail a password-reset link", body=ResetRequestBody, status=202, response=ResetRequested,
+              headers=LIMITED)
     def on_post(self, req, resp):
         body = read_body(req, ResetRequestBody, form_ok=True)  # SonicJS's reset page posts a form
         self._guard.acquire(self._guard.buckets(req, "reset", body.email))
@@ -392,7 +398,7 @@ class ResetPasswordResource:
         self._guard = guard
 
     @access(public=True)
-    @describe("Set a new password with a reset token", body=ResetPasswordBody, response=Message)
+    @describe("Set a new password with a reset token", body=ResetPasswordBody, response=Message, headers=LIMITED)
     def on_post(self, req, resp):
         # SonicJS's reset page posts a form; it signs nobody in and needs the mailed token,
         # so a form from another site can do nothing with it that its sender could not.
@@ -434,7 +440,7 @@ class AcceptInvitationResource:
         self._settings = settings
 
     @access(public=True)
-    @describe("Accept an invitation and sign in", body=AcceptInvitationBody, response=Session)
+    @describe("Accept an invitation and sign in", body=AcceptInvitationBody, response=Session, headers=LIMITED)
     @falcon.before(_json_only)
     @no_store
     def on_post(self, req, resp):

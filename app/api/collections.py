@@ -32,7 +32,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import Param, describe
+from app.api.describe import CACHE_SOURCE, CACHE_STATUS, Param, describe
 from app.api.errors import field_error, nothing_to_update, read_body, unprocessable
 from app.api.schemas import Listed, Message
 from app.api.schemas_content import (
@@ -195,7 +195,8 @@ class PublicCollectionsResource:
         self._cache = cache
 
     @access(public=True)
-    @describe("Active collections with their schemas", response=Listed[PublicCollection])
+    @describe("Active collections with their schemas", response=Listed[PublicCollection],
+              headers={200: (CACHE_STATUS, CACHE_SOURCE)})
     def on_get(self, req, resp):
         if self._cache is None:
             data, source = _active_collections(), DATABASE

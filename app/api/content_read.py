@@ -39,7 +39,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import IF_NONE_MATCH, Param, describe
+from app.api.describe import CACHE_SOURCE, CACHE_STATUS, IF_NONE_MATCH, Header, Param, describe
 from app.api.errors import INVALID_PARAMETERS, APIError, bad_request, not_found, unauthorized
 from app.api.schemas import Listed
 from app.api.schemas_content import ContentListItem, ContentRead
@@ -77,6 +77,12 @@ CONTENT_LIST_QUERY = COLLECTION_LIST_QUERY + (
 )
 # A read answers 304 without a body when If-None-Match names its ETag.
 NOT_MODIFIED = {304: None}
+READ_ETAG = Header(
+    "ETag", 'weak, a digest of the body: W/"<digest>" for a list, W/"<version_number>-<digest>" for an item; '
+    "send it back as If-None-Match (an item's as If-Match on a write)",
+)
+# What ``send`` sets on every answer, a 304 included.
+READ_HEADERS = {200: (READ_ETAG, CACHE_STATUS, CACHE_SOURCE), 304: (READ_ETAG, CACHE_STATUS, CACHE_SOURCE)}
 
 
 # Leads every cache key: entries stored in another layout (before meta came last, or
@@ -288,7 +294,7 @@ class ContentListReader:
     @access(public=True)
     @describe(
         "List content: filter, sort, paginate", description=LIST_NOTES, query=(*CONTENT_LIST_QUERY, IF_NONE_MATCH),
-        response=Listed[ContentListItem], others=NOT_MODIFIED,
+        response=Listed[ContentListItem], others=NOT_MODIFIED, headers=READ_HEADERS,
     )
     def on_get(self, req, resp):
         scope = caller_scope(req)
@@ -301,7 +307,8 @@ class ContentItemReader:
     """``GET /api/content/{id}`` (mixed into the item resource)."""
 
     @access(public=True)
-    @describe("One content item", query=(IF_NONE_MATCH,), response=ContentRead, others=NOT_MODIFIED)
+    @describe("One content item", query=(IF_NONE_MATCH,), response=ContentRead, others=NOT_MODIFIED,
+              headers=READ_HEADERS)
     def on_get(self, req, resp, id):
         scope = caller_scope(req)
         entry, source = read_through(
@@ -318,7 +325,7 @@ class CollectionContentResource:
 
     @access(public=True)
     @describe("One collection's content", description=LIST_NOTES, query=(*COLLECTION_LIST_QUERY, IF_NONE_MATCH),
-              response=Listed[ContentListItem], others=NOT_MODIFIED)
+              response=Listed[ContentListItem], others=NOT_MODIFIED, headers=READ_HEADERS)
     def on_get(self, req, resp, name):
         scope = caller_scope(req)
 
@@ -351,7 +358,8 @@ class CollectionItemResource:
         self._cache = cache
 
     @access(public=True)
-    @describe("One content item by its slug", query=(IF_NONE_MATCH,), response=ContentRead, others=NOT_MODIFIED)
+    @describe("One content item by its slug", query=(IF_NONE_MATCH,), response=ContentRead, others=NOT_MODIFIED,
+              headers=READ_HEADERS)
     def on_get(self, req, resp, name, slug):
         scope = caller_scope(req)
         entry, source = read_through(

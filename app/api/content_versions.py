@@ -9,7 +9,7 @@ to the workflow) as a NEW version, validated against the collection's current sc
 """
 
 from app.api.access import access
-from app.api.content_write import expected_version, respond_item
+from app.api.content_write import ANSWERED_ITEM, expected_version, respond_item
 from app.api.describe import IF_MATCH, Offset, Page, Param, describe, limit_type
 from app.api.errors import invalid_param, not_found
 from app.api.params import limit_param, offset_param, page_param
@@ -62,7 +62,8 @@ class VersionRestoreResource:
         self._cache = cache
 
     @access("content.update")
-    @describe("Restore a version as a new version", query=(IF_MATCH,), response=One[ContentItem])
+    @describe("Restore a version as a new version", query=(IF_MATCH,), response=One[ContentItem],
+              headers=ANSWERED_ITEM)
     def on_post(self, req, resp, id, version):
         writes.restore_version(req.context.user, id, version, expected_version(req))
         invalidate(self._cache, Namespace.CONTENT)

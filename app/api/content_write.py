@@ -36,7 +36,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.content_read import item_etag
-from app.api.describe import IF_MATCH, Param, describe
+from app.api.describe import IF_MATCH, LOCATION, Header, Param, describe
 from app.api.errors import bad_request, forbidden, invalid_param, not_found, read_body
 from app.api.schemas import One, SuccessOf
 from app.api.schemas_content import ContentItem, Removed, SlugAvailability
@@ -49,6 +49,14 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 # A read's ETag (W/"<version>-<digest>") or a bare version: only the version is compared.
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})(?:-[0-9a-f]{1,64})?"?\s*$')
 
+
+# The ETag a read of the item by the caller answers, to send back as If-Match.
+WRITTEN_ETAG = Header("ETag", 'the ETag a read of the item answers now (W/"<version_number>-<digest>"), '
+                              "for the next write's If-Match")
+# Absent when the caller may not read the item it changed (``data`` is null then).
+WRITTEN_ETAG_IF_READABLE = Header("ETag", WRITTEN_ETAG.description + "; absent when `data` is null",
+                                  required=False)
+ANSWERED_ITEM = {200: (WRITTEN_ETAG_IF_READABLE,)}
 
 Status = Literal["draft", "published", "archived"]
 Unset = msgspec.UnsetType  # a field left out of the body (as opposed to null)
@@ -146,6 +154,7 @@ class ContentCreator:
 
     @access("content.create")
     @describe("Create a content item", body=CreateBody, status=201, response=One[ContentItem],
+              headers={201: (LOCATION, WRITTEN_ETAG)},
               description="A field of the collection's schema left out of `data` gets the `default` it declares; "
                           "one sent as `null` keeps `null`.")
     def on_post(self, req, resp):
@@ -164,7 +173,7 @@ class ContentItemWriter:
 
     @access("content.update")
     @describe("Update a content item (If-Match or version_number guards)", body=UpdateBody, query=(IF_MATCH,),
-              response=One[ContentItem])
+              response=One[ContentItem], headers=ANSWERED_ITEM)
     def on_put(self, req, resp, id):
         body = _body(req, UpdateBody)
         fields = _fields(body)
@@ -203,7 +212,7 @@ class RestoreResource:
         self._cache = cache
 
     @access("content.delete")
-    @describe("Restore a soft-deleted item", response=One[ContentItem])
+    @describe("Restore a soft-deleted item", response=One[ContentItem], headers=ANSWERED_ITEM)
     def on_post(self, req, resp, id):
         writes.restore_deleted(req.context.user, id)
         invalidate(self._cache, Namespace.CONTENT)

@@ -14,16 +14,23 @@ rest sits next to the responder::
 * ``response``: the Struct of the success body (``app.api.schemas*``) and ``status``;
   ``others``: more statuses: ``{503: HealthBody}`` (a JSON body), ``{206: "*/*"}`` (a
   media type), ``{304: None}`` (no body);
+* ``headers``: the response headers each status carries, as ``Header``s:
+  ``{200: (ETAG,), 429: (RETRY_AFTER,)}``; ``required=False`` for one sent only sometimes
+  (its description says when). A status named only here is declared by it: an error
+  status (400 and up) as the envelope, any other without a body.
+  ``x-d1-bookmark``, which a middleware sends on any route, is declared by the document
+  builder for every operation;
 * a responder without ``@describe`` is still in the document, summarised by its
   resource's docstring; every error answers the ``{error, details?}`` envelope.
 """
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from app.api.params import MAX_OFFSET, MAX_PAGE
+from app.services.cache import DATABASE, KV, MEMORY
 
 DESCRIBE_ATTR = "__sonicpy_openapi__"
 
@@ -52,10 +59,22 @@ class Operation:
     status: int = 200
     media_type: str = "application/json"
     others: tuple = ()
+    headers: tuple = ()  # ((status, (Header, ...)), ...)
+
+
+@dataclass(frozen=True)
+class Header:
+    """A response header: its name, what it carries, its type, and whether every answer of
+    its status carries it (``required=False``: only some do, and ``description`` says which)."""
+
+    name: str
+    description: str
+    type: Any = str
+    required: bool = True
 
 
 def describe(summary, *, description="", body=None, form=None, query=(), response=None, status=200,
-             media_type="application/json", others=None):
+             media_type="application/json", others=None, headers=None):
     """Record the OpenAPI facts of the decorated responder (order with ``@access`` is free).
 
     Args:
@@ -71,9 +90,11 @@ def describe(summary, *, description="", body=None, form=None, query=(), respons
         media_type: the success body's media type.
         others: ``{status: type, media type or None}``: statuses besides ``status`` and the
             error envelope, with their body (a type for JSON) or None for none.
+        headers: ``{status: (Header, ...)}``: the response headers of each status.
     """
     operation = Operation(summary, description, body, form, tuple(query), response, status, media_type,
-                          tuple((others or {}).items()))
+                          tuple((others or {}).items()),
+                          tuple((code, tuple(declared)) for code, declared in (headers or {}).items()))
 
     def decorate(responder):
         setattr(responder, DESCRIBE_ATTR, operation)
@@ -118,3 +139,19 @@ IF_NONE_MATCH = Param(
     "If-None-Match", str, "ETags the client holds (or *): 304 without a body when one is the answer's",
     location="header",
 )
+
+RETRY_AFTER = Header("Retry-After", "whole seconds to wait before trying again", int)
+# Only a refusal by the media store's guard (not answering, or too busy) says when to come
+# back; an error the store answered, or a database outage, is a 503 without it.
+STORE_RETRY_AFTER = Header(
+    "Retry-After", "whole seconds to wait: sent when the media store is not answering or too busy", int,
+    required=False,
+)
+# The routes that call the media store: a 503 there may say when to come back.
+STORE_CALLED = {503: (STORE_RETRY_AFTER,)}
+LOCATION = Header("Location", "the path of what was created")
+# What a read served through the three-tier cache answers.
+CACHE_STATUS = Header("X-Cache-Status", "HIT when a cache tier answered, MISS when the database did",
+                      Literal["HIT", "MISS"])
+CACHE_SOURCE = Header("X-Cache-Source", "the tier that answered (the database when the answer is never cached)",
+                      Literal[MEMORY, KV, DATABASE])

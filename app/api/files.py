@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 import falcon
 
 from app.api.access import access
-from app.api.describe import describe
+from app.api.describe import STORE_CALLED, Header, describe
 from app.api.errors import APIError, not_found
 from app.runtime.r2 import R2Error, R2ObjectBody
 from app.runtime.r2.objects import INVALID_RANGE
@@ -49,6 +49,11 @@ CORS_HEADERS = {
     "Access-Control-Expose-Headers": "Accept-Ranges, Content-Length, Content-Range, ETag, Last-Modified",
 }
 PRIVATE_CACHE = "private, no-cache"
+FILE_ETAG = Header("ETag", "the stored object's (strong) ETag, for If-None-Match, If-Match and If-Range")
+# The answers that describe the file (``_describe``), and the 412 that names its ETag; a
+# 503 may say when the store will answer again.
+HEAD_HEADERS = {200: (FILE_ETAG,), 304: (FILE_ETAG,), 412: (FILE_ETAG,), **STORE_CALLED}
+GET_HEADERS = {**HEAD_HEADERS, 206: (FILE_ETAG,)}
 METHODS = "GET, HEAD, OPTIONS"
 PREFLIGHT_HEADERS = {
     "Allow": METHODS,  # what any OPTIONS answers (app.api.methods), preflight or not
@@ -106,7 +111,7 @@ class FilesResource:
 
     @access(public=True)
     @describe("A media file's bytes (Range, conditional requests)", media_type="*/*",
-              others={206: "*/*", 304: None})
+              others={206: "*/*", 304: None}, headers=GET_HEADERS)
     def on_get(self, req, resp, key):
         resp.set_headers(CORS_HEADERS)
         with _no_store_on_error(resp):
@@ -138,7 +143,8 @@ class FilesResource:
         self._send(resp, obj, ranged=RangeRequest.from_header((headers or {}).get("range")) is not None)
 
     @access(public=True)
-    @describe("A media file's headers", media_type=None, others={304: None, 412: None})
+    @describe("A media file's headers", media_type=None, others={304: None, 412: None},
+              headers=HEAD_HEADERS)
     def on_head(self, req, resp, key):
         resp.set_headers(CORS_HEADERS)
         with _no_store_on_error(resp):

@@ -12,7 +12,7 @@ from typing import Annotated
 import msgspec
 
 from app.api.access import access
-from app.api.describe import Param, describe, paged
+from app.api.describe import STORE_CALLED, Param, describe, paged
 from app.api.errors import forbidden, invalid_param, not_found, nothing_to_update, read_body
 from app.api.media_upload import named_folder
 from app.api.params import limit_param, page_param
@@ -199,7 +199,7 @@ class MediaItemResource:
 
     @access(authenticated=True)
     @describe("Soft-delete a file (hard=true purges)", query=(Param("hard", bool, "delete for good (media.purge)"),),
-              response=FileRemoved)
+              response=FileRemoved, headers=STORE_CALLED)
     def on_delete(self, req, resp, media_id):
         user = req.context.user
         if req.get_param_as_bool("hard", default=False):
@@ -262,7 +262,7 @@ class MediaPurgeResource:
         self._library = library
 
     @access("media.purge")
-    @describe("Delete a file for good", response=FilePurged)
+    @describe("Delete a file for good", response=FilePurged, headers=STORE_CALLED)
     def on_delete(self, req, resp, media_id):
         purge_media(self._library, req, resp, media_id)
 

@@ -12,7 +12,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import describe
+from app.api.describe import STORE_CALLED, describe
 from app.api.errors import APIError, bad_request, field_error, read_body, unprocessable
 from app.api.schemas_admin import FileBody, FolderChecked, UploadResult
 from app.runtime.r2 import R2Error
@@ -127,7 +127,7 @@ class UploadResource:
         self._library = library
 
     @access("media.upload")
-    @describe("Upload one file", form=UploadFields, status=201, response=FileBody)
+    @describe("Upload one file", form=UploadFields, status=201, response=FileBody, headers=STORE_CALLED)
     def on_post(self, req, resp):
         limit = self._library.max_upload_bytes
         check_declared_length(req, limit + FORM_OVERHEAD_BYTES, limit)
@@ -157,7 +157,8 @@ class UploadMultipleResource:
         self._library = library
 
     @access("media.upload")
-    @describe("Upload several files", form=UploadManyFields, status=201, response=UploadResult)
+    @describe("Upload several files", form=UploadManyFields, status=201, response=UploadResult,
+              headers=STORE_CALLED)
     def on_post(self, req, resp):
         limit = self._library.max_upload_bytes
         check_declared_length(req, limit * MAX_FILES_PER_REQUEST + FORM_OVERHEAD_BYTES, limit)

@@ -12,16 +12,20 @@ each responder of it one operation, with:
 * its body, query parameters and success response from ``@describe`` (``app.api.describe``),
   their JSON Schemas from ``msgspec.json.schema_components``;
 * every error as the ``{error, details?}`` envelope (``default`` response), and ``401`` and
-  ``403`` named for every operation that needs a caller.
+  ``403`` named for every operation that needs a caller;
+* the response headers of each status from ``@describe(headers=...)``, and ``x-d1-bookmark``
+  (``app.api.d1_session``, sent whatever the route) on every response.
 
 Served at ``GET /api/openapi.json`` and ``GET /api`` (where SonicJS serves its document).
 """
 
 import re
+from http import HTTPStatus
 
 import msgspec
 
 from app import NAME, __version__
+from app.api import d1_session
 from app.api.access import access, admin_api_path, responders, rule_of
 from app.api.describe import ErrorBody, describe, operation_of
 from app.api.schemas import OpenAPIDocument
@@ -164,21 +168,62 @@ def _other_response(body, types):
     return {"description": "See the summary", "content": {"application/json": {"schema": types.ref(body)}}}
 
 
-def _responses(operation, rule, types):
-    status = str(operation.status if operation else 200)
+def _success(operation, types):
     success = {"description": "Success"}
     if operation is None or operation.media_type == "application/json":
         schema = types.ref(operation.response) if operation and operation.response else {"type": "object"}
         success["content"] = {"application/json": {"schema": schema}}
     elif operation.media_type:
         success["content"] = {operation.media_type: {"schema": {}}}
-    responses = {status: success}
+    return success
+
+
+def _responses(method, operation, rule, types):
+    status = str(operation.status if operation else 200)
+    responses = {status: _success(operation, types)}
     if not rule.public:
         responses.update({code: _envelope(text, types) for code, text in SIGNED_IN_ERRORS.items()})
     for code, body in operation.others if operation else ():
         responses[str(code)] = _other_response(body, types)
+    for code, declared in operation.headers if operation else ():
+        response = responses.get(str(code))
+        if response is None:
+            # A status named by its headers alone: an error answers the envelope.
+            response = responses[str(code)] = (
+                _envelope(HTTPStatus(code).phrase, types) if code >= 400 else {"description": "No body"}
+            )
+        response["headers"] = {header.name: _header(header, types) for header in declared}
     responses["default"] = _envelope("An error, as the envelope", types)
+    for code, response in responses.items():
+        response.setdefault("headers", {})[BOOKMARK_HEADER] = _bookmark_ref(method, code)
     return responses
+
+
+def _header(header, types):
+    return {"description": header.description, "required": header.required, "schema": types.ref(header.type)}
+
+
+# The D1 session middleware answers every request that may have written (any method but
+# GET, HEAD and OPTIONS) and succeeded with the session's bookmark, and any request that
+# sent one with the bookmark continued from it: declared once, referenced by every response.
+BOOKMARK_HEADER = d1_session.HEADER
+BOOKMARK_HEADERS = {
+    "D1Bookmark": {
+        "description": "The D1 session's bookmark, when the request sent one (`x-d1-bookmark`): send it back "
+                       "to read at least what this session saw or wrote.",
+        "required": False, "schema": {"type": "string"},
+    },
+    "D1BookmarkAfterWrite": {
+        "description": "The D1 session's bookmark after this write: send it back as `x-d1-bookmark` to read "
+                       "at least what it wrote.",
+        "required": True, "schema": {"type": "string"},
+    },
+}
+
+
+def _bookmark_ref(method, code):
+    written = method.upper() not in d1_session.READ_METHODS and code != "default" and int(code) < 400
+    return {"$ref": f"#/components/headers/{'D1BookmarkAfterWrite' if written else 'D1Bookmark'}"}
 
 
 def _security(rule):
@@ -205,7 +250,7 @@ def build_operation(method, path, path_params, resource, responder, types):
         "tags": [_tag(path)],
         "security": _security(rule),
         "parameters": _parameters(path_params, operation, types),
-        "responses": _responses(operation, rule, types),
+        "responses": _responses(method, operation, rule, types),
     }
     if notes:
         entry["description"] = "\n\n".join(notes)
@@ -237,7 +282,7 @@ def build_document(routes):
             "description": "Generated from the routes the app mounts. Errors answer `{error, details?}`.",
         },
         "paths": _resolve(paths, schemas),
-        "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},
+        "components": {"schemas": components, "headers": BOOKMARK_HEADERS, "securitySchemes": SECURITY_SCHEMES},
     }
 
 

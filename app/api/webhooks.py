@@ -10,7 +10,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import describe, paged
+from app.api.describe import LOCATION, describe, paged
 from app.api.errors import nothing_to_update, read_body
 from app.api.params import limit_param, page_param
 from app.api.private import no_store
@@ -68,7 +68,7 @@ class WebhooksResource:
 
     @access("plugins.manage")
     @describe("Register a webhook endpoint (the secret shown once)", body=WebhookBody, status=201,
-              response=One[WebhookInfo])
+              response=One[WebhookInfo], headers={201: (LOCATION,)})
     @no_store
     def on_post(self, req, resp):
         body = read_body(req, WebhookBody)
