@@ -5,8 +5,10 @@ app (the Worker over a migrated SQLite database with a collection and content), 
 signed in as an admin, so the checks behind authentication run too, and again as an
 editor, an author, a viewer and anonymously, so the refusals (401, 403, 404) are fuzzed
 as well. No answer may be a 5xx, and each must conform to the document (status, content
-type, body schema: the refusals are documented per operation). Bounded so the whole
-module stays within about two minutes on two cores: the admin run gets the most examples.
+type, body schema, and the response headers: each one declared required is sent, and each
+declared one sent has a value its schema allows; the refusals are documented per
+operation). Bounded so the whole module stays within about two minutes on two cores: the
+admin run gets the most examples.
 """
 
 import pytest
@@ -15,6 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -32,6 +35,7 @@ RUNS = [("admin", 25), ("editor", 6), ("author", 6), ("viewer", 6), (None, 6)]
 # refused, a collection that must exist), so a valid-looking request may well be a 4xx.
 CHECKS = [
     not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
+    response_headers_conformance,
 ]
 
 
