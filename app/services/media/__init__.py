@@ -167,8 +167,8 @@ class MediaLibrary:
     def purge(self, bucket, row):
         """Delete ``row`` and its objects for good; see ``storage.purge``."""
         try:
-            storage.purge(self.bucket(bucket), row)
-            hooks.after("media_delete", media=row, purged=True)
+            purged = storage.purge(self.bucket(bucket), row)
+            hooks.after("media_delete", media=purged, purged=True)
         finally:
             # Even a failed purge may have removed the row or its thumbnail.
             self.changed()

@@ -22,6 +22,7 @@ import logging
 import posixpath
 import re
 
+from app.db.database import locked
 from app.db.models import Content, Media, database, now_ms
 from app.runtime.r2 import FixedLengthStream, R2Error
 
@@ -179,7 +180,14 @@ def purge(bucket, row):
 
     The file goes last: while it exists the item can be restored, so when a step fails the
     row is put back if, and only if, the file is still in the bucket (without its thumbnail
-    when that was already deleted).
+    when that was already deleted). What is put back is the row as the delete found it, read
+    under the delete's own lock: ``row`` was read before, and a move or an edit committed
+    since then would be undone by putting ``row`` back. Once deleted, the row takes no
+    change (a write to it changes nothing), so nothing can commit between the delete and
+    the putting back.
+
+    Returns:
+        The row as it was deleted.
 
     Raises:
         MediaInUse: content uses it as featured image (the row must stay for the reference).
@@ -189,11 +197,13 @@ def purge(bucket, row):
     users = [c.id for c in Content.select(Content.id).where(Content.featured_image == row.id).limit(20)]
     if users:
         raise MediaInUse("Media is used by content", {"contentIds": users})
-    thumb_key = thumbnail_key_of(row)
     with database.atomic():
+        row = locked(Media.select().where(Media.id == row.id)).first()
         # A purge that committed since ``row`` was read has deleted the row and its objects.
-        if Media.delete().where(Media.id == row.id).execute() != 1:
+        if row is None:
             raise MediaConflict("the file was moved or deleted meanwhile")
+        Media.delete().where(Media.id == row.id).execute()
+        thumb_key = thumbnail_key_of(row)
         # Should the process die before the deletes below, the sweep finishes the purge.
         pending.record([thumb_key, row.r2_key], row.id, pending.PURGE)
     thumbnail_gone = thumb_key is None
@@ -206,6 +216,7 @@ def purge(bucket, row):
         _restore_after_failed_purge(bucket, row, thumbnail_gone)
         raise
     pending.clear_quietly([thumb_key, row.r2_key])
+    return row
 
 
 def _restore_after_failed_purge(bucket, row, thumbnail_gone):

@@ -1,0 +1,103 @@
+"""A purge the bucket fails puts the row back as it is when the purge deletes it, never as
+the request read it earlier: a change another request committed in between survives.
+
+The bucket is a real S3 server behind ``S3FaultProxy``, which refuses the DELETE chosen.
+The concurrent change is a real request (a move to another folder and a metadata edit) made
+on another thread, so on another database connection, right after the purge request has
+read the media row and before it goes on: the moment its read turns stale.
+"""
+
+import threading
+
+import pytest
+
+from app.db.models import Media
+from tests.fixtures import media as samples
+from tests.fixtures.media import bucket_keys, upload
+from tests.fixtures.s3_proxy import S3FaultProxy
+
+pytestmark = pytest.mark.backends
+
+CHANGE = {"folder": "archive/2026", "alt": "Changed meanwhile", "caption": "Still here"}
+
+
+@pytest.fixture
+def proxy(s3_server):
+    proxy = S3FaultProxy(s3_server)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def env(stack, tmp_path, proxy):
+    """An env whose MEDIA_BUCKET (an empty S3 bucket) is reached through ``proxy``."""
+    return stack.env(tmp_path / "app", bucket="s3", s3=proxy.endpoint_url)
+
+
+@pytest.fixture
+def admin(make_user):
+    return make_user("admin")[1]
+
+
+@pytest.fixture
+def stored(client, admin, env):
+    """A PNG with its thumbnail: ``(record, file key, thumbnail key)``."""
+    record = upload(client, admin, "a.png", samples.png((400, 300))).json["file"]
+    thumb = f"uploads/{record['id']}.thumb.webp"
+    assert bucket_keys(env) == sorted([record["r2_key"], thumb])
+    return record, record["r2_key"], thumb
+
+
+def after_the_media_read(env, monkeypatch, action):
+    """Run ``action()`` on another thread once this thread's next read of a media row has
+    been answered, before the code that read it goes on (once)."""
+    db, original, owner, done = env.DB.db, env.DB.db.execute_sql, threading.get_ident(), []
+
+    def execute_sql(sql, params=None, *args, **kwargs):
+        cursor = original(sql, params, *args, **kwargs)
+        if not done and threading.get_ident() == owner and sql.startswith("SELECT") and 'FROM "media"' in sql:
+            done.append(True)
+            failures = []
+
+            def run():
+                try:
+                    action()
+                except BaseException as ex:  # reported on the test's thread
+                    failures.append(ex)
+
+            worker = threading.Thread(target=run)
+            worker.start()
+            worker.join()
+            if failures:
+                raise failures[0]
+        return cursor
+
+    monkeypatch.setattr(db, "execute_sql", execute_sql)
+    return done
+
+
+@pytest.mark.parametrize("failing", ["file", "thumbnail"])
+def test_a_change_committed_while_a_failing_purge_runs_is_kept(client, env, admin, stored, proxy, monkeypatch,
+                                                                 failing):
+    record, key, thumb = stored
+    url = f"/api/media/{record['id']}"
+    proxy.fail("DELETE", "/" + (key if failing == "file" else thumb))
+    changed = []
+    done = after_the_media_read(env, monkeypatch, lambda: changed.append(
+        client.patch_json(url, CHANGE, headers=admin, status=200).json["file"]))
+    client.delete(f"{url}/purge", headers=admin, status=503)
+    assert done and changed  # the change was made, and committed, while the purge ran
+
+    got = client.get(url, headers=admin).json["file"]
+    assert (got["folder"], got["alt"], got["caption"]) == (CHANGE["folder"], CHANGE["alt"], CHANGE["caption"])
+    assert got["updatedAt"] == changed[0]["updatedAt"]
+    # Nothing else was lost or invented: what the failed purge drops is the deleted thumbnail only.
+    expected = {**changed[0], "thumbnailUrl": None if failing == "file" else record["thumbnailUrl"]}
+    assert got == expected
+    assert bucket_keys(env) == ([key] if failing == "file" else sorted([key, thumb]))
+    client.get(record["publicUrl"], headers=admin, status=200)
+
+    # The purge can be finished once the bucket answers.
+    proxy.faults.clear()
+    client.delete(f"{url}/purge", headers=admin, status=200)
+    assert bucket_keys(env) == [] and Media.get_or_none(Media.id == record["id"]) is None
