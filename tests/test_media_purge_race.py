@@ -1,5 +1,7 @@
 """A purge the bucket fails puts the row back as it is when the purge deletes it, never as
-the request read it earlier: a change another request committed in between survives.
+the request read it earlier: a change another request committed in between survives. And a
+write that read the file before a purge deleted it is refused (409), not reported done: the
+row the failed purge puts back does not have it.
 
 The bucket is a real S3 server behind ``S3FaultProxy``, which refuses the DELETE chosen.
 The concurrent change is a real request (a move to another folder and a metadata edit) made
@@ -101,3 +103,44 @@ def test_a_change_committed_while_a_failing_purge_runs_is_kept(client, env, admi
     proxy.faults.clear()
     client.delete(f"{url}/purge", headers=admin, status=200)
     assert bucket_keys(env) == [] and Media.get_or_none(Media.id == record["id"]) is None
+
+
+def trashed(client, admin, record):
+    return client.delete(f"/api/media/{record['id']}", headers=admin).json["file"]
+
+
+WRITES = {
+    "move": (lambda client, url, admin: client.patch_json(url, {"folder": "elsewhere"}, headers=admin, status=409)),
+    "edit": (lambda client, url, admin: client.patch_json(url, {"alt": "Lost?"}, headers=admin, status=409)),
+    "soft delete": (lambda client, url, admin: client.delete(url, headers=admin, status=409)),
+    "restore": (lambda client, url, admin: client.post(f"{url}/restore", headers=admin, status=409)),
+}
+
+
+@pytest.mark.parametrize("write", list(WRITES))
+def test_a_write_that_read_the_file_before_a_failing_purge_deleted_it_is_refused(client, env, admin, proxy,
+                                                                                  monkeypatch, write):
+    record = upload(client, admin, "paper.pdf", samples.pdf()).json["file"]
+    if write == "restore":
+        record = trashed(client, admin, record)
+    url = f"/api/media/{record['id']}"
+    held = proxy.hold("DELETE", "/" + record["r2_key"])
+    purged = []
+    purger = threading.Thread(target=lambda: purged.append(client.delete(f"{url}/purge", headers=admin,
+                                                                         expect_errors=True)))
+
+    def purge_until_the_bucket_is_called():
+        purger.start()
+        assert held.arrived.wait(30)  # the row is deleted, the file's DELETE is being held
+
+    done = after_the_media_read(env, monkeypatch, purge_until_the_bucket_is_called)
+    try:
+        refused = WRITES[write](client, url, admin)
+    finally:
+        held.release.set()
+        purger.join()
+    assert done and purged[0].status_int == 503
+    assert refused.json == {"error": "the file was moved or deleted meanwhile"}
+    # The failed purge put the file back as it was: the refused write left nothing behind.
+    assert client.get(url, headers=admin).json["file"] == record
+    assert bucket_keys(env) == [record["r2_key"]]

@@ -39,3 +39,8 @@ class MediaConflict(MediaError):
     """The item changed under the request (moved or purged meanwhile): 409."""
 
     kind = CONFLICT
+
+
+def changed_meanwhile():
+    """The MediaConflict of a write whose row was moved or deleted since it was read."""
+    return MediaConflict("the file was moved or deleted meanwhile")

@@ -27,7 +27,7 @@ from app.db.models import Content, Media, database, now_ms
 from app.runtime.r2 import FixedLengthStream, R2Error
 
 from . import pending
-from .errors import InvalidMedia, MediaConflict, MediaInUse
+from .errors import InvalidMedia, MediaInUse, changed_meanwhile
 
 log = logging.getLogger("sonicpy.media")
 
@@ -171,7 +171,7 @@ def move(row, folder):
             Media.id == row.id, Media.folder == row.folder
         ).execute()
     if updated != 1:
-        raise MediaConflict("the file was moved or deleted meanwhile")
+        raise changed_meanwhile()
     return Media.get_by_id(row.id)
 
 
@@ -183,8 +183,8 @@ def purge(bucket, row):
     when that was already deleted). What is put back is the row as the delete found it, read
     under the delete's own lock: ``row`` was read before, and a move or an edit committed
     since then would be undone by putting ``row`` back. Once deleted, the row takes no
-    change (a write to it changes nothing), so nothing can commit between the delete and
-    the putting back.
+    change (a write to it changes nothing, and says so: ``changed_meanwhile``), so nothing
+    can commit between the delete and the putting back.
 
     Returns:
         The row as it was deleted.
@@ -201,7 +201,7 @@ def purge(bucket, row):
         row = locked(Media.select().where(Media.id == row.id)).first()
         # A purge that committed since ``row`` was read has deleted the row and its objects.
         if row is None:
-            raise MediaConflict("the file was moved or deleted meanwhile")
+            raise changed_meanwhile()
         Media.delete().where(Media.id == row.id).execute()
         thumb_key = thumbnail_key_of(row)
         # Should the process die before the deletes below, the sweep finishes the purge.
@@ -263,6 +263,10 @@ def soft_delete(row):
 
     Returns:
         True when this call deleted it, False when it was already deleted.
+
+    Raises:
+        MediaConflict: the row is gone (a purge deleted it since it was read), so nothing
+            was changed; a failing purge may yet put it back, live.
     """
     if row.deleted_at is not None:
         return False
@@ -271,16 +275,23 @@ def soft_delete(row):
         changed = Media.update(deleted_at=stamp, updated_at=stamp).where(
             Media.id == row.id, Media.deleted_at.is_null()
         ).execute()
+        if not changed and not Media.select().where(Media.id == row.id).exists():
+            raise changed_meanwhile()
     row.deleted_at, row.updated_at = stamp, stamp
     return changed == 1
 
 
 def restore(row):
-    """Bring a soft-deleted media item back; False when it was not deleted."""
+    """Bring a soft-deleted media item back; False when it was not deleted.
+
+    Raises:
+        MediaConflict: the row is gone (a purge deleted it since it was read); nothing was changed.
+    """
     if row.deleted_at is None:
         return False
     stamp = now_ms()
     with database.atomic():
-        Media.update(deleted_at=None, updated_at=stamp).where(Media.id == row.id).execute()
+        if Media.update(deleted_at=None, updated_at=stamp).where(Media.id == row.id).execute() != 1:
+            raise changed_meanwhile()
     row.deleted_at, row.updated_at = None, stamp
     return True
