@@ -26,6 +26,7 @@ WATCHED = {
     "etag", "location", "retry-after", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
     "x-cache-status", "x-cache-source", "x-d1-bookmark",
 }
+EVERY_RESPONSE = {"x-request-id", "x-response-time"}  # declared required everywhere; checked, not returned
 
 
 @pytest.fixture
@@ -55,6 +56,7 @@ def checked(doc, response):
     where = f"{request.method} {request.path_info} answered {response.status_int}"
     assert (sent & WATCHED) - set(found) == set(), f"{where}: sent but not declared"
     assert {name for name, header in found.items() if header["required"]} - sent == set(), f"{where}: declared, not sent"
+    assert set(found) >= EVERY_RESPONSE, f"{where}: {EVERY_RESPONSE - set(found)} not declared"
     return sent & WATCHED
 
 

@@ -13,8 +13,9 @@ each responder of it one operation, with:
   their JSON Schemas from ``msgspec.json.schema_components``;
 * every error as the ``{error, details?}`` envelope (``default`` response), and ``401`` and
   ``403`` named for every operation that needs a caller;
-* the response headers of each status from ``@describe(headers=...)``, and ``x-d1-bookmark``
-  (``app.api.d1_session``, sent whatever the route) on every response.
+* the response headers of each status from ``@describe(headers=...)``, and on every response
+  those sent whatever the route: ``x-d1-bookmark`` (``app.api.d1_session``), ``X-Request-ID``
+  and ``X-Response-Time``.
 
 Served at ``GET /api/openapi.json`` and ``GET /api`` (where SonicJS serves its document).
 """
@@ -195,7 +196,9 @@ def _responses(method, operation, rule, types):
         response["headers"] = {header.name: _header(header, types) for header in declared}
     responses["default"] = _envelope("An error, as the envelope", types)
     for code, response in responses.items():
-        response.setdefault("headers", {})[BOOKMARK_HEADER] = _bookmark_ref(method, code)
+        headers = response.setdefault("headers", {})
+        headers[BOOKMARK_HEADER] = _bookmark_ref(method, code)
+        headers.update(EVERY_RESPONSE_REFS)
     return responses
 
 
@@ -219,6 +222,22 @@ BOOKMARK_HEADERS = {
         "required": True, "schema": {"type": "string"},
     },
 }
+
+
+# Sent on every response by the request's context middleware: (component, name, header).
+_EVERY_RESPONSE = (
+    ("RequestId", "X-Request-ID", {
+        "description": "The request's id, as the logs and the error reports name it.",
+        "required": True, "schema": {"type": "string"},
+    }),
+    ("ResponseTime", "X-Response-Time", {
+        "description": "How long the request took until its response, as `<milliseconds>ms` with two decimals "
+                       "(`1.37ms`).",
+        "required": True, "schema": {"type": "string", "pattern": "^[0-9]+\\.[0-9]{2}ms$"},
+    }),
+)
+EVERY_RESPONSE_REFS = {name: {"$ref": f"#/components/headers/{key}"} for key, name, _ in _EVERY_RESPONSE}
+HEADER_COMPONENTS = {**BOOKMARK_HEADERS, **{key: header for key, _, header in _EVERY_RESPONSE}}
 
 
 def _bookmark_ref(method, code):
@@ -282,7 +301,7 @@ def build_document(routes):
             "description": "Generated from the routes the app mounts. Errors answer `{error, details?}`.",
         },
         "paths": _resolve(paths, schemas),
-        "components": {"schemas": components, "headers": BOOKMARK_HEADERS, "securitySchemes": SECURITY_SCHEMES},
+        "components": {"schemas": components, "headers": HEADER_COMPONENTS, "securitySchemes": SECURITY_SCHEMES},
     }
 
 
