@@ -172,3 +172,16 @@ def test_response_objects_are_closed_and_user_data_stays_open(doc):
     assert schemas["CollectionDetail"]["properties"]["schema"] == {"type": "object"}
     assert schemas["ErrorBody"]["additionalProperties"] is False
     assert set(schemas["AdminUser"]["properties"]["role"]["enum"]) == {"admin", "editor", "author", "viewer"}
+
+
+@pytest.mark.parametrize("path", [
+    "/api/content", "/api/content/{id}", "/api/collections/{name}/content", "/api/collections/{name}/content/{slug}",
+    "/api/collections",
+])
+def test_public_reads_declare_their_meta_timestamp_cache_and_timing(doc, path):
+    schemas = doc["components"]["schemas"]
+    ref = doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    meta = schemas[schemas[ref.rsplit("/", 1)[1]]["properties"]["meta"]["$ref"].rsplit("/", 1)[1]]
+    assert {"timestamp", "cache", "timing"} <= set(meta["required"])
+    timing = schemas[meta["properties"]["timing"]["$ref"].rsplit("/", 1)[1]]
+    assert set(timing["required"]) == {"total", "execution", "unit"}

@@ -34,13 +34,14 @@ import msgspec
 from app.api.access import access
 from app.api.describe import CACHE_SOURCE, CACHE_STATUS, Param, describe
 from app.api.errors import field_error, nothing_to_update, read_body, unprocessable
-from app.api.schemas import Listed, Message
+from app.api.schemas import Message
 from app.api.schemas_content import (
     AdminCollections,
     CollectionCreated,
     CollectionDetail,
     CollectionUpdated,
     PublicCollection,
+    ReadList,
 )
 from app.api.timing import timing
 from app.services import collections
@@ -195,7 +196,7 @@ class PublicCollectionsResource:
         self._cache = cache
 
     @access(public=True)
-    @describe("Active collections with their schemas", response=Listed[PublicCollection],
+    @describe("Active collections with their schemas", response=ReadList[PublicCollection],
               headers={200: (CACHE_STATUS, CACHE_SOURCE)})
     def on_get(self, req, resp):
         if self._cache is None:

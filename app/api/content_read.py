@@ -41,8 +41,7 @@ import msgspec
 from app.api.access import access
 from app.api.describe import CACHE_SOURCE, CACHE_STATUS, IF_NONE_MATCH, Header, Param, describe
 from app.api.errors import INVALID_PARAMETERS, APIError, bad_request, not_found, unauthorized
-from app.api.schemas import Listed
-from app.api.schemas_content import ContentListItem, ContentRead
+from app.api.schemas_content import ContentListItem, ContentRead, ReadList
 from app.api.timing import timing_json
 from app.services import collections
 from app.services.cache import DATABASE, Namespace
@@ -294,7 +293,7 @@ class ContentListReader:
     @access(public=True)
     @describe(
         "List content: filter, sort, paginate", description=LIST_NOTES, query=(*CONTENT_LIST_QUERY, IF_NONE_MATCH),
-        response=Listed[ContentListItem], others=NOT_MODIFIED, headers=READ_HEADERS,
+        response=ReadList[ContentListItem], others=NOT_MODIFIED, headers=READ_HEADERS,
     )
     def on_get(self, req, resp):
         scope = caller_scope(req)
@@ -325,7 +324,7 @@ class CollectionContentResource:
 
     @access(public=True)
     @describe("One collection's content", description=LIST_NOTES, query=(*COLLECTION_LIST_QUERY, IF_NONE_MATCH),
-              response=Listed[ContentListItem], others=NOT_MODIFIED, headers=READ_HEADERS)
+              response=ReadList[ContentListItem], others=NOT_MODIFIED, headers=READ_HEADERS)
     def on_get(self, req, resp, name):
         scope = caller_scope(req)
 

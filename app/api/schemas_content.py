@@ -1,6 +1,6 @@
 """Response bodies of content, versions, workflow, schedules and collections (see ``app.api.schemas``)."""
 
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 
@@ -85,6 +85,24 @@ class ReadMeta(Closed):
     timestamp: str
     cache: CacheInfo
     timing: Timing
+
+
+class ReadListMeta(PageMeta, kw_only=True):
+    """A public list read's page block, with when, from where and how fast it was answered."""
+
+    timestamp: str
+    cache: CacheInfo
+    timing: Timing
+
+
+Item = TypeVar("Item")
+
+
+class ReadList(msgspec.Struct, Generic[Item]):
+    """One page of a list read through the cache: ``{data: [...], meta: ReadListMeta}``."""
+
+    data: list[Item]
+    meta: ReadListMeta
 
 
 class ContentRead(Closed):
