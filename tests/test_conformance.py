@@ -5,8 +5,9 @@ missing or extra key, a wrong type, an undocumented status or content type.
 """
 
 import pytest
+from falcon.routing.converters import IntConverter, PathConverter
 
-from tests.fixtures.conformance import DocumentDrift
+from tests.fixtures.conformance import DocumentDrift, spanning_parameters
 
 
 @pytest.fixture
@@ -64,3 +65,25 @@ def test_request_level_answers_are_checked(client):
     response = client.get("/api/content", status=200)
     assert response.json["data"] == []
     assert client.conformance() is not None
+
+
+def test_a_file_key_spans_segments_and_other_parameters_do_not(checker):
+    # /files/{key:path} takes a key holding '/', as every media key does; {id} takes one segment.
+    assert checker.operation("GET", "/files/uploads/abc/photo.jpg")[0] == "/files/{key}"
+    assert checker.operation("HEAD", "/files/uploads/abc/photo.jpg")[0] == "/files/{key}"
+    assert checker.operation("GET", "/api/content/a/b/c") is None
+
+
+def test_a_file_answer_is_checked(checker):
+    checker.check("GET", "/files/uploads/abc/photo.jpg", 404, "application/json", b"{}", {"error": "Not Found"})
+    with pytest.raises(DocumentDrift, match="/files/{key}"):
+        checker.check("GET", "/files/uploads/abc/photo.jpg", 404, "application/json", b"{}", {"message": "x"})
+
+
+def test_any_converter_that_takes_several_segments_spans_them():
+    class Rest:  # an app's own converter, as Falcon lets one declare
+        CONSUME_MULTIPLE_SEGMENTS = True
+
+    converters = {"int": IntConverter, "path": PathConverter, "rest": Rest}
+    templates = ["/a/{id:int(min=1)}/{tail:rest}", "/files/{key:path}", "/b/{name}"]
+    assert spanning_parameters(templates, converters) == {"/a/{id}/{tail}": {"tail"}, "/files/{key}": {"key"}}
