@@ -116,6 +116,27 @@ def test_an_unchanged_save_keeps_a_block_textareas_leading_newline(browser, sign
     assert Content.get_by_id(item.id).data["sections"] == sections
 
 
+def test_editor_types_are_text_in_the_form_and_in_blocks(browser, signed_in_as):
+    """An editor type (easymde here) is text: the Markdown editor at the top level and a
+    textarea in a block, whose text is saved as typed, "42" as text."""
+    signed_in_as("editor")
+    create_collection("docs", {"type": "object", "properties": {
+        "title": {"type": "string"},
+        "notes": {"type": "easymde"},
+        "parts": {"type": "array", "blocks": {"note": {"properties": {"text": {"type": "easymde"}}}}},
+    }}, display_name="Docs")
+    form = browser.get("/admin/content/docs/new").forms["content-form"]
+    form["title"], form["data.notes"], form["data.parts._add"] = "Typed", "42", "note"
+    page = form.submit(status=303).follow()
+    assert page.html.select_one("[hx-post='/admin/preview/markdown?field=data.notes']")
+    assert page.html.select_one("textarea[name='data.parts.0.text']")
+    form = page.forms["content-form"]
+    form["data.parts.0.text"] = "42"
+    form.submit(status=303)
+    data = Content.get(Content.title == "Typed").data
+    assert (data["notes"], data["parts"]) == ("42", [{"blockType": "note", "text": "42"}])
+
+
 def stored_json(item):
     """The item's data as stored, as JSON text in the stored key order (the bytes compared)."""
     return json.dumps(Content.get_by_id(item.id).data, ensure_ascii=False)

@@ -328,3 +328,16 @@ def test_a_text_fields_values_that_read_as_one_number_stay_apart(client, blog_co
             assert [item["data"]["version"] for item in response.json["data"]] == [version], (path, version)
     again = client.get("/api/collections/codes/content", {"filter[data.version]": "1.00"})
     assert again.headers["X-Cache-Status"] == "HIT" and again.json["data"][0]["data"]["version"] == "1.00"
+
+
+@pytest.mark.parametrize("kind", ["string", "markdown", "easymde"])
+def test_a_text_fields_value_in_quotes_is_compared_as_sent(client, blog_collection, as_author, kind):
+    """Quotes make a value text where the schema does not say; a text field's value is text
+    already, so its quotes are part of it."""
+    author, _ = as_author
+    notes = create_collection("notes", {"type": "object", "properties": {"body": {"type": kind}}})
+    bodies = ['"quoted"', "quoted"]
+    insert_items(notes, author, len(bodies), data=lambda i: {"body": bodies[i]}, slug_prefix="note")
+    for body in bodies:
+        response = client.get("/api/collections/notes/content", {"filter[data.body]": body})
+        assert [item["data"]["body"] for item in response.json["data"]] == [body]

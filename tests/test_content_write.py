@@ -564,6 +564,25 @@ def test_each_schema_rule_is_enforced(client, blog_collection, as_editor, data, 
     assert Content.select().count() == 0
 
 
+TEXT_TYPES = ("string", "text", "textarea", "richtext", "markdown", "quill", "mdxeditor", "tinymce", "easymde")
+
+
+@pytest.mark.parametrize("kind", TEXT_TYPES)
+def test_every_text_type_takes_a_string_within_its_rules(client, as_editor, kind):
+    create_collection("notes", {"type": "object", "properties": {
+        "title": {"type": "string"},
+        "body": {"type": kind, "minLength": 2, "maxLength": 5, "pattern": "^[a-z]+$"},
+    }})
+    _, headers = as_editor
+    refusals = [(5, "must be a string"), (["ab"], "must be a string"), ("a", "must be at least 2 characters long"),
+                ("abcdef", "must be at most 5 characters long"), ("AB", "must match the pattern ^[a-z]+$")]
+    for value, message in refusals:
+        response = create(client, headers, collectionId="notes", data={"body": value}, expect=422)
+        assert response.json["details"] == [{"field": "data.body", "message": message}], value
+    created = create(client, headers, collectionId="notes", data={"body": "abc"})
+    assert created.json["data"]["data"]["body"] == "abc"
+
+
 def test_required_fields_must_be_present_and_non_empty(client, as_editor):
     create_collection("events", {
         "type": "object",

@@ -87,6 +87,7 @@ REFUSED = [
     ({"type": "object"}, {"type": "array"}, [{"a": 1}]),
     ({"type": "number"}, {"type": "integer"}, [2.5, 3.0]),
     ({"type": "json"}, {"type": "textarea"}, [["a"], {"a": 1}, 5]),
+    ({"type": "json"}, {"type": "easymde"}, [["a"], 5]),
     ({"type": "multiselect", "enum": ["a"]}, {"type": "select", "enum": ["a"]}, [["a"]]),
 ]
 
@@ -115,6 +116,7 @@ ALLOWED = [
     ({"type": "integer"}, {"type": "number"}, [2]),
     ({"type": "string"}, {"type": "json"}, ["a"]),
     ({"type": "string"}, {"type": "richtext"}, ["a"]),
+    ({"type": "markdown"}, {"type": "easymde"}, ["a"]),
     ({"type": "select", "enum": ["a"]}, {"type": "multiselect", "enum": ["a"]}, [["a"], [], None]),
     ({"type": "media"}, {"type": "media", "multiple": True}, [["m1", "m2"]]),
     ({"type": "boolean"}, {"type": "checkbox"}, [True]),

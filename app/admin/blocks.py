@@ -24,8 +24,11 @@ LIST_ITEM_CONTROLS = {
     "string": "text", "text": "text", "email": "text", "url": "text", "slug": "text", "color": "text",
     "number": "number", "integer": "number", "date": "date",
 }
+# Rich text and the editor types: text, edited in the content form's Markdown editor, and in
+# a plain textarea inside a block.
+RICH_TEXT_TYPES = frozenset({"richtext", "markdown", "quill", "mdxeditor", "tinymce", "easymde"})
 PROPERTY_CONTROLS = {
-    **LIST_ITEM_CONTROLS, "textarea": "textarea", "richtext": "textarea", "markdown": "textarea",
+    **LIST_ITEM_CONTROLS, "textarea": "textarea", **dict.fromkeys(RICH_TEXT_TYPES, "textarea"),
     "boolean": "checkbox", "checkbox": "checkbox", "select": "select", "radio": "select",
 }
 # Controls filled with multi-line text (a textarea): their line breaks come back as CRLF.

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from app.admin.blocks import (
     LIST_ITEM_CONTROLS,
+    RICH_TEXT_TYPES,
     block_numbering,
     block_rows_from_form,
     blocks_shown,
@@ -42,7 +43,6 @@ from app.services.content.defaults import declared_defaults
 from app.services.content.validation import schema_properties
 
 TEXT_TYPES = frozenset({"string", "text", "email", "url", "slug", "color"})
-RICH_TEXT_TYPES = frozenset({"richtext", "markdown", "quill", "mdxeditor", "tinymce", "easymde"})
 INPUT_TYPES = {"email": "email", "url": "url", "color": "text"}
 CONTROLS = {
     **dict.fromkeys(TEXT_TYPES, "text"),

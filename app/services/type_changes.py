@@ -22,7 +22,7 @@ What each field type accepts is what content validation accepts
 * a list: ``multiselect``, ``array``, and reference, media, file and select with
   ``multiple: true``;
 * an object: ``object``;
-* anything: ``json`` and the types validation does not check (``easymde``, unknown types).
+* anything: ``json`` and the types validation does not check (unknown types).
 
 A value conflicts when it is present, not null, and of a JSON type the new definition does
 not accept; ``""`` and ``[]`` do not, since validation treats them as no value. Every item

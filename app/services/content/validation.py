@@ -7,7 +7,7 @@ in one round trip:
 
 * required (``required: true`` or listed in ``required``; ``null`` and ``""`` are missing);
 * types: string/text/textarea/richtext/markdown/color (and the editor types quill,
-  mdxeditor, tinymce) are strings; slug a slug; number (and integer); boolean/checkbox;
+  mdxeditor, tinymce, easymde) are strings; slug a slug; number (and integer); boolean/checkbox;
   date/datetime ISO 8601; email; url (http/https); select/radio one of ``enum``;
   multiselect a list of distinct ``enum`` values; array (``items``, ``blocks``,
   ``minItems``/``maxItems``); object (``properties``); json anything;
@@ -32,8 +32,10 @@ from urllib.parse import urlsplit
 from app.db.models import Collection, Content, Media
 from app.services.patterns import PatternError, compile_pattern
 
+# The text types: a string, with minLength/maxLength/pattern/format. The editor types
+# (quill, mdxeditor, tinymce, easymde) store the text their editor writes.
 STRING_TYPES = frozenset(
-    {"string", "text", "textarea", "richtext", "markdown", "color", "quill", "mdxeditor", "tinymce"}
+    {"string", "text", "textarea", "richtext", "markdown", "color", "quill", "mdxeditor", "tinymce", "easymde"}
 )
 # The types ``multiple: true`` turns into a list of values (other types ignore it).
 MULTIPLE_TYPES = frozenset({"reference", "media", "file", "select"})

@@ -18,7 +18,7 @@ import re
 from datetime import UTC, date, datetime, time
 
 from app.services.content.fields import INT, INT32_RANGE, INT64_RANGE, TEXT, TIME, fail
-from app.services.content.validation import schema_field_type
+from app.services.content.validation import STRING_TYPES, schema_field_type
 
 MAX_IN_VALUES = 100
 # Each word of like and each value of all is one LIKE over the row: a few are a search, a
@@ -40,10 +40,11 @@ OPERATORS = {
 }
 LIST_OPERATORS = ("in", "not_in", "all")
 RANGE_SQL = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-STRING_FIELD_TYPES = frozenset({
-    "string", "text", "textarea", "richtext", "markdown", "color", "slug", "email", "url",
-    "date", "datetime", "select", "radio", "reference", "media", "file", "quill", "mdxeditor", "tinymce",
-})
+# A query-string value of these is taken as written: the text types validation knows, and
+# the types whose values are strings of a form (dates, ids, options).
+STRING_FIELD_TYPES = STRING_TYPES | {
+    "slug", "email", "url", "date", "datetime", "select", "radio", "reference", "media", "file",
+}
 NUMBER_FIELD_TYPES = frozenset({"number", "integer"})
 BOOLEAN_FIELD_TYPES = frozenset({"boolean", "checkbox"})
 _NUMBER = re.compile(r"^-?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$")
