@@ -199,3 +199,33 @@ def test_serve_listens_on_loopback_by_default():
     # Only the proxy in front should reach gunicorn; a public address is a deliberate --bind.
     defaults = {param.name: param.default for param in serve.params}
     assert defaults["bind"] == "127.0.0.1:8000"
+
+
+def post_status(url, headers, timeout=20):
+    """The status of a POST without a body."""
+    request = urllib.request.Request(url, data=b"", method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as ex:
+        return ex.code
+
+
+def test_the_port_reaches_the_app_in_the_host_header(proxied):
+    # nginx listens on a port that is not 80 here: an older browser (Origin, no Sec-Fetch-Site)
+    # names it in its Origin, and the cross-origin check compares that with the Host the app
+    # sees. A session cookie (any value) makes the sign-out one the check covers.
+    url = f"http://127.0.0.1:{proxied}/auth/logout"
+    cookie = {"Cookie": "auth_token=x"}
+    assert post_status(url, {**cookie, "Origin": f"http://127.0.0.1:{proxied}"}) == 200
+    assert post_status(url, {**cookie, "Origin": "http://127.0.0.1"}) == 403
+
+
+def test_a_request_without_host_is_still_answered(proxied):
+    # HTTP/1.0 needs no Host; nginx then passes none on, and gunicorn answers without it.
+    with socket.create_connection(("127.0.0.1", proxied), timeout=20) as sock:
+        sock.sendall(b"GET /health HTTP/1.0\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
