@@ -1,7 +1,7 @@
 """Every list answers one envelope: ``{data: [...], meta: {total, page, limit, pages, hasNext, hasPrev}}``.
 
 The list routes are found in the OpenAPI document (their success body has a ``data`` array
-and the ``PageMeta`` block as ``meta``), so
+and the ``PageMeta`` block, or one extending it, as ``meta``), so
 a new list route is walked as soon as it declares itself a list; a test also fails when a
 route that answers a list does not declare it.
 """
@@ -14,13 +14,18 @@ from app.services import webhooks
 from tests.fixtures.content import create_collection, insert_items
 
 PAGE_KEYS = {"total", "page", "limit", "pages", "hasNext", "hasPrev"}
-META_REF = {"$ref": "#/components/schemas/PageMeta"}
+
+
+def _schema(doc, schema):
+    return doc["components"]["schemas"].get(schema.get("$ref", "").rsplit("/", 1)[-1], {})
 
 
 def _is_list(doc, schema):
-    ref = schema.get("$ref", "")
-    properties = doc["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {}).get("properties", {})
-    return properties.get("data", {}).get("type") == "array" and properties.get("meta") == META_REF
+    """Whether ``schema`` is a ``data`` array with the page block (``PageMeta``, or a block
+    that adds keys to it) as ``meta``."""
+    properties = _schema(doc, schema).get("properties", {})
+    meta = _schema(doc, properties.get("meta", {}))
+    return properties.get("data", {}).get("type") == "array" and set(meta.get("required", ())) >= PAGE_KEYS
 
 
 def list_operations(doc):
