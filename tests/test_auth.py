@@ -11,7 +11,7 @@ import pytest
 from app.db.models import User, bind_models, now_ms
 from app.runtime.kv import open_kv
 from app.services.passwords import PasswordHasher
-from app.services.ratelimit import RateLimiter, bucket
+from app.services.ratelimit import Quota, RateLimiter, bucket
 from tests.fixtures.app import TEST_JWT_SECRET, env_with_copy, make_env, migrate
 from tests.fixtures.auth import (
     PASSWORD,
@@ -430,15 +430,34 @@ def test_the_limiter_counts_before_and_refunds_after(tmp_path):
     kv = open_kv({"binding": "CACHE_KV", "id": "rl"}, tmp_path)
     limiter = RateLimiter(kv, attempts=2, window_seconds=90)
     key = bucket("login-ip", "198.51.100.2")
-    assert limiter.acquire(key) is None and limiter.acquire(key) is None
-    assert 0 < limiter.acquire(key) <= 90  # refused, and not counted
+    assert limiter.acquire(key).retry_after is None and limiter.acquire(key).retry_after is None
+    assert 0 < limiter.acquire(key).retry_after <= 90  # refused, and not counted
     limiter.refund(key)
-    assert limiter.acquire(key) is None
-    assert limiter.acquire(key) is not None
+    assert limiter.acquire(key).retry_after is None
+    assert limiter.acquire(key).retry_after is not None
     other = bucket("login-account", "x@example.com")
     # One limited bucket refuses the attempt in all of them, counting it in none.
-    assert limiter.acquire(other, key) is not None and limiter.retry_after(other) is None
-    assert limiter.acquire(other) is None
+    assert limiter.acquire(other, key).retry_after is not None and limiter.retry_after(other) is None
+    assert limiter.acquire(other).retry_after is None
+
+
+def test_the_quota_is_the_binding_bucket_s_from_the_values_counted(tmp_path):
+    now = [1_000_000.0]
+    kv = open_kv({"binding": "CACHE_KV", "id": "rl"}, tmp_path, clock=lambda: now[0])
+    limiter = RateLimiter(kv, attempts=3, window_seconds=90, clock=lambda: now[0])
+    address, account, pair = (bucket(scope, "x") for scope in ("ip", "account", "pair"))
+    assert limiter.acquire(address) == Quota(3, 2, 1_000_090)
+    now[0] += 10.5
+    # The bucket with the fewest attempts left binds; an unlimited one never does.
+    assert limiter.acquire(address, account) == Quota(3, 1, 1_000_090)
+    assert limiter.acquire(account, pair, limits={account: None, pair: 1}) == Quota(1, 0, 1_000_101)
+    assert limiter.refund(account, pair, limits={account: None, pair: 1}) == Quota(1, 1, 1_000_101)
+    assert limiter.acquire(address) == Quota(3, 0, 1_000_090)
+    # Refused: nothing left, and Retry-After counts down to Reset.
+    assert limiter.acquire(address, account) == Quota(3, 0, 1_000_090, retry_after=80)
+    assert limiter.quota(address) == Quota(3, 0, 1_000_090)  # reading counts nothing
+    now[0] = 1_000_090
+    assert limiter.quota(address) == Quota(3, 3, 1_000_180)
 
 
 def test_register_is_rate_limited_per_ip(env):

@@ -46,8 +46,8 @@ from app.admin.session import (
 from app.admin.tokens import RevokeTokenAction, TokensPage
 from app.admin.users import DeactivateAction, InviteAction, ReactivateAction, RoleAction, UsersPage
 from app.admin.versions import VersionPage, VersionsPage
-from app.api.auth import Guard
 from app.api.content_versions import MAX_VERSION
+from app.api.rate_limits import Guard
 
 
 def register(routes):

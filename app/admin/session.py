@@ -63,13 +63,13 @@ class LoginPage:
         try:
             # The API's sign-in limits: the address, never the account alone, so nobody can
             # lock someone else out by failing on purpose.
-            keys = self._guard.acquire_login(req, email)
+            attempt = self._guard.acquire_login(req, email)
         except falcon.HTTPError as ex:
             return _refused(ex), falcon.HTTP_429
         user = self._accounts.authenticate(email, password)
         if user is None:
             return "Invalid email or password.", falcon.HTTP_401
-        self._guard.refund(keys)
+        self._guard.refund(req, attempt)
         start_session(resp, user, self._settings)
         return None, None
 
@@ -137,7 +137,7 @@ class PasswordPage:
         if new != confirm:
             return {"confirm_password": "Passwords do not match."}, falcon.HTTP_422
         try:
-            keys = self._guard.acquire_login(req, caller.email)
+            attempt = self._guard.acquire_login(req, caller.email)
         except falcon.HTTPError as ex:
             return {"current_password": _refused(ex)}, falcon.HTTP_429
         try:
@@ -145,9 +145,9 @@ class PasswordPage:
         except InvalidCredentials as ex:
             return {"current_password": str(ex)}, falcon.HTTP_422
         except WeakPassword as ex:
-            self._guard.refund(keys)
+            self._guard.refund(req, attempt)
             return {"new_password": str(ex)}, falcon.HTTP_422
-        self._guard.refund(keys)
+        self._guard.refund(req, attempt)
         start_session(resp, user, self._settings)
         return {}, None
 
@@ -269,7 +269,7 @@ class ForgotPasswordPage:
                                 error="Enter the email address of your account.")
             return
         try:
-            self._guard.acquire(self._guard.buckets(req, "reset", email.lower()))
+            self._guard.acquire(req, "reset", email.lower())
         except falcon.HTTPError as ex:
             self._renderer.page(req, resp, "forgot_password.html", status=falcon.HTTP_429, sent=None,
                                 error=_refused(ex))

@@ -21,7 +21,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.authentication import COOKIE_NAME, client_ip
+from app.api.authentication import COOKIE_NAME
 from app.api.describe import RETRY_AFTER, Header, describe
 from app.api.errors import (
     bad_request,
@@ -30,10 +30,10 @@ from app.api.errors import (
     forbidden,
     read_body,
     require_json,
-    too_many_requests,
     unauthorized,
 )
 from app.api.private import no_store
+from app.api.rate_limits import Guard
 from app.api.schemas import Me, Message, PasswordChanged, ResetRequested, Session, TokenOnly
 from app.services import users
 from app.services.accounts import (
@@ -45,11 +45,9 @@ from app.services.accounts import (
     InvalidEmail,
     InvalidToken,
     WeakPassword,
-    normalize_email,
 )
 from app.services.identity import LEAST_PRIVILEGED_ROLE, issue_jwt
 from app.services.plugins import hooks
-from app.services.ratelimit import bucket
 
 Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=254)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
@@ -141,69 +139,6 @@ def _json_only(req, resp, resource, params):
     require_json(req)
 
 
-class Guard:
-    """Rate-limit checks shared by the auth resources (login, register, resets).
-
-    An attempt is counted *before* the slow work it guards (``acquire``) and given back
-    when it went well (``refund``): counted afterwards, a burst of parallel guesses would
-    all pass the check while the first ones were still hashing.
-
-    Sign-in (``acquire_login``) is limited so that nobody can lock an account by failing
-    on purpose: the client address is limited (``RATE_LIMIT_ATTEMPTS`` failures per window,
-    whichever accounts they name), the account is not, so its owner signs in from any
-    other address. An account's failures from all addresses are counted too; past
-    ``RATE_LIMIT_ACCOUNT_ATTEMPTS`` in a window (a guess spread over many addresses) each
-    address gets one failure for that account per window instead: the attack slows to one
-    guess per address while a correct password from a client that has not failed still
-    signs in.
-    """
-
-    def __init__(self, limiter, settings):
-        self._limiter = limiter
-        self._proxies = settings.trusted_proxy_count
-        self._account_ceiling = settings.rate_limit_account_attempts
-
-    def buckets(self, req, action, account=None):
-        """The IP bucket of ``action`` and, with ``account``, the account's bucket."""
-        keys = [bucket(f"{action}-ip", client_ip(req, self._proxies))]
-        if account is not None:
-            keys.append(bucket(f"{action}-account", normalize_email(account)))
-        return keys
-
-    def login_buckets(self, req, account):
-        """The sign-in buckets of ``req``: its address, ``account``, and the two together."""
-        address, account = client_ip(req, self._proxies), normalize_email(account)
-        return [
-            bucket("login-ip", address), bucket("login-account", account),
-            bucket("login-account-ip", f"{account} {address}"),
-        ]
-
-    def acquire_login(self, req, account):
-        """Count a sign-in attempt on ``account`` (429 when limited); the buckets to refund."""
-        keys = address_key, account_key, pair_key = self.login_buckets(req, account)
-        under_attack = self._limiter.count(account_key) >= self._account_ceiling
-        wait = self._limiter.acquire(
-            address_key, account_key, pair_key, limits={account_key: None, pair_key: 1 if under_attack else None}
-        )
-        if wait is not None:
-            raise too_many_requests(wait)
-        return keys
-
-    def acquire(self, keys):
-        """Count this attempt against ``keys``; 429 (with Retry-After) when one is at its limit."""
-        wait = self._limiter.acquire(*keys)
-        if wait is not None:
-            raise too_many_requests(wait)
-
-    def refund(self, keys):
-        """Give back the attempt ``acquire`` counted: only failures count against the limit."""
-        self._limiter.refund(*keys)
-
-    def clear(self, keys):
-        """Forget ``keys`` (an account proved it holds its mailbox)."""
-        self._limiter.clear(*keys)
-
-
 class LoginResource:
     """``POST /auth/login``: ``{user, token}`` and the cookie; only failures count against the limit.
 
@@ -222,11 +157,11 @@ class LoginResource:
     @no_store
     def on_post(self, req, resp):
         body = read_body(req, LoginBody)
-        keys = self._guard.acquire_login(req, body.email)
+        attempt = self._guard.acquire_login(req, body.email)
         user = self._accounts.authenticate(body.email, body.password)
         if user is None:
             raise unauthorized("Invalid email or password")
-        self._guard.refund(keys)
+        self._guard.refund(req, attempt)
         token = start_session(resp, user, self._settings)
         resp.media = {"user": session_user(user), "token": token}
 
@@ -248,7 +183,7 @@ class RegisterResource:
         if not self._accounts.registration_open():
             raise forbidden("Registration is currently disabled")
         body = read_body(req, RegisterBody)
-        self._guard.acquire(self._guard.buckets(req, "register", body.email))
+        self._guard.acquire(req, "register", body.email)
         try:
             user = self._accounts.create_user(
                 body.email, body.password, LEAST_PRIVILEGED_ROLE, body.username,
@@ -355,15 +290,15 @@ class ChangePasswordResource:
         body = read_body(req, ChangePasswordBody)
         _check_confirmation(body.new_password, body.confirm_password)
         # A stolen session must not be able to brute-force the current password either.
-        keys = self._guard.acquire_login(req, caller.email)
+        attempt = self._guard.acquire_login(req, caller.email)
         try:
             user = self._accounts.change_password(caller.id, body.current_password, body.new_password)
         except InvalidCredentials as ex:
             raise field_error("current_password", str(ex)) from None
         except WeakPassword as ex:
-            self._guard.refund(keys)  # the current password was right
+            self._guard.refund(req, attempt)  # the current password was right
             raise _weak(ex, "new_password") from None
-        self._guard.refund(keys)
+        self._guard.refund(req, attempt)
         resp.media = {"message": "Password changed successfully", "token": start_session(resp, user, self._settings)}
 
 
@@ -380,7 +315,7 @@ class RequestResetResource:
               headers=LIMITED)
     def on_post(self, req, resp):
         body = read_body(req, ResetRequestBody, form_ok=True)  # SonicJS's reset page posts a form
-        self._guard.acquire(self._guard.buckets(req, "reset", body.email))
+        self._guard.acquire(req, "reset", body.email)
         mail = self._accounts.request_password_reset(body.email)
         if mail is not None:
             # After the response: the answer takes the same time whether a mail goes out or not.
@@ -415,19 +350,18 @@ def redeem_token(guard, req, redeem):
     Only a wrong token counts against the limit: a weak password or a taken username is
     not a guess, so the attempt is given back, as it is on success.
     """
-    keys = guard.buckets(req, "token")
-    guard.acquire(keys)
+    attempt = guard.acquire(req, "token")
     try:
         result = redeem()
     except InvalidToken as ex:
         raise bad_request(str(ex)) from None
     except WeakPassword as ex:
-        guard.refund(keys)
+        guard.refund(req, attempt)
         raise _weak(ex) from None
     except DuplicateAccount as ex:
-        guard.refund(keys)
+        guard.refund(req, attempt)
         raise conflict(str(ex)) from None
-    guard.refund(keys)
+    guard.refund(req, attempt)
     return result
 
 

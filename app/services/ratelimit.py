@@ -22,8 +22,12 @@ Trade-offs, deliberately:
 * KV refuses TTLs under 60 s, so keys live at least that long; the window itself is kept by
   ``reset`` in the value (checked with this limiter's clock), never by the TTL alone.
 
+Every call that reads the buckets also answers where the caller stands (``Quota``: the
+``X-RateLimit-*`` headers), from the very values it read and wrote: the numbers come from the
+counters every worker shares, at no extra KV round trip.
+
 A KV outage must not lock everyone out: every KV failure is logged as a warning and the
-request is let through (fail open).
+request is let through (fail open); each quota then starts from an empty window.
 """
 
 import hashlib
@@ -31,6 +35,7 @@ import logging
 import math
 import threading
 import time
+from typing import NamedTuple
 
 import msgspec
 
@@ -49,6 +54,24 @@ def bucket(scope, identity):
     """
     digest = hashlib.sha256(str(identity).strip().lower().encode("utf-8")).hexdigest()[:32]
     return f"{KEY_PREFIX}{scope}:{digest}"
+
+
+class Quota(NamedTuple):
+    """Where a caller stands after an attempt, by the bucket that binds (the fewest attempts left).
+
+    Attributes:
+        limit: attempts that bucket allows per window.
+        remaining: attempts left in its current window (0 when the attempt was refused).
+        reset: the epoch second its window ends, rounded up (a client waiting until then
+            never comes back early).
+        retry_after: when the attempt was refused, the whole seconds until the most limited
+            bucket frees up (at least 1); else None.
+    """
+
+    limit: int
+    remaining: int
+    reset: int
+    retry_after: int | None = None
 
 
 class RateLimiter:
@@ -78,8 +101,9 @@ class RateLimiter:
                 of None counts the attempt without ever refusing it.
 
         Returns:
-            None when the attempt was counted (go ahead), else the seconds until the most
-            limited bucket frees up; a refused attempt is not counted.
+            The caller's ``Quota`` after this attempt: ``retry_after`` None when it was
+            counted (go ahead), else the seconds until the most limited bucket frees up; a
+            refused attempt is not counted.
         """
         limits = limits or {}
         with self._lock:
@@ -87,28 +111,38 @@ class RateLimiter:
             states = {key: self._current(key, now) for key in buckets}
             waits = [
                 self._wait(state, now) for key, state in states.items()
-                if limits.get(key, self.attempts) is not None and state["count"] >= limits.get(key, self.attempts)
+                if self._limit(key, limits) is not None and state["count"] >= self._limit(key, limits)
             ]
             if waits:
-                return max(waits)
+                return self._quota(states, limits, now)._replace(retry_after=max(waits))
             for key, state in states.items():
                 state["count"] += 1
                 self._write(key, state, now)
-        return None
+        return self._quota(states, limits, now)
+
+    def quota(self, *buckets, limits=None):
+        """The ``Quota`` of ``buckets`` as they stand, counting nothing (``acquire``'s ``limits``)."""
+        now = self._clock()
+        return self._quota({key: self._current(key, now) for key in buckets}, limits or {}, now)
 
     def count(self, key):
         """The attempts counted in ``key``'s current window (0 when none, or when KV is down)."""
         return self._current(key, self._clock())["count"]
 
-    def refund(self, *buckets):
-        """Give back one attempt ``acquire`` counted in each of ``buckets`` (it went well)."""
+    def refund(self, *buckets, limits=None):
+        """Give back one attempt ``acquire`` counted in each of ``buckets`` (it went well).
+
+        Returns:
+            The caller's ``Quota`` afterwards (``limits`` as given to ``acquire``).
+        """
         with self._lock:
             now = self._clock()
-            for key in buckets:
-                state = self._current(key, now)
+            states = {key: self._current(key, now) for key in buckets}
+            for key, state in states.items():
                 if state["count"] > 0:
                     state["count"] -= 1
                     self._write(key, state, now)
+        return self._quota(states, limits or {}, now)
 
     def retry_after(self, *buckets):
         """Seconds until the most limited of ``buckets`` frees up, or None if none is limited."""
@@ -136,6 +170,23 @@ class RateLimiter:
     @staticmethod
     def _wait(state, now):
         return max(1, math.ceil(state["reset"] - now))
+
+    def _limit(self, key, limits):
+        return limits.get(key, self.attempts)
+
+    def _quota(self, states, limits, now):
+        """The ``Quota`` of ``states`` (``{bucket: state}``): the bucket with the fewest attempts
+        left binds; among those, the one whose window ends last (a refusal's ``Retry-After``
+        counts down to that same moment)."""
+        standing = [
+            (max(0, limit - state["count"]), state["reset"], limit)
+            for key, state in states.items() if (limit := self._limit(key, limits)) is not None
+        ]
+        if not standing:  # nothing here can refuse: a whole window's allowance
+            return Quota(self.attempts, self.attempts, math.ceil(now + self.window))
+        remaining = min(left for left, _, _ in standing)
+        reset, limit = max((reset, limit) for left, reset, limit in standing if left == remaining)
+        return Quota(limit, remaining, math.ceil(reset))
 
     def clear(self, *buckets):
         """Forget ``buckets`` (e.g. an account's failures after a successful password reset)."""
