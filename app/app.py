@@ -19,6 +19,7 @@ from app.api.errors import install_error_handling
 from app.api.methods import MethodsRouter
 from app.api.metrics import MetricsMiddleware
 from app.api.middleware import PluginMiddleware, RequestContextMiddleware
+from app.api.rate_limits import Guard, RateLimitHeaders
 from app.api.request_guard import RequestGuard, guard_request_bodies
 from app.api.routes import ROUTE_MODULES, Routes
 from app.db.middleware import DatabaseMiddleware
@@ -110,6 +111,8 @@ def create_app(env, settings=None, services=None):
     check_routes(routes.added)
     hooks.set_process_default(services.plugins.hooks)  # for hooks fired outside requests (cron, CLI)
     services.plugins.start(env, settings, services)
-    # Last: it needs every mounted route's methods for its preflight answers.
+    # Last: they need every mounted route, CORS for its preflight answers, the rate-limit
+    # headers to know which responders are rate-limited.
+    app.add_middleware(RateLimitHeaders(Guard(services.rate_limiter, settings), routes.added))
     app.add_middleware(CORSMiddleware(settings.cors_allow_origins, routes.added))
     return app

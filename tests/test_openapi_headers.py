@@ -124,12 +124,35 @@ def test_collections_list_says_where_it_came_from(client, served, blog_collectio
     assert checked(served, client.get("/api/collections")) == {"x-cache-status", "x-cache-source"}
 
 
-def test_rate_limited_sign_in_says_when_to_retry(env, served, make_user):
+QUOTA = {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"}
+
+
+def test_rate_limited_sign_in_says_where_the_caller_stands_and_when_to_retry(env, served, user_with_password):
     client = fast_client(env, rate_limit_attempts=1)
-    make_user("editor", email="limited@example.com")
-    assert checked(served, login(client, "limited@example.com", "wrong", status=401)) == set()
+    user_with_password(email="limited@example.com")
+    assert checked(served, login(client, "limited@example.com")) == QUOTA | {"x-d1-bookmark"}  # a write
+    invalid = client.post_json("/auth/login", {"email": "limited@example.com"}, status=422)
+    assert checked(served, invalid) == QUOTA
+    assert checked(served, login(client, "limited@example.com", "wrong", status=401)) == QUOTA
     refused = login(client, "limited@example.com", "wrong", status=429)
-    assert checked(served, refused) == {"retry-after"}
+    assert checked(served, refused) == QUOTA | {"retry-after"}
+
+
+def test_only_the_rate_limited_operations_declare_the_quota_on_every_status(doc):
+    limited = {("/auth/login", "post"), ("/auth/register", "post"), ("/auth/change-password", "post"),
+               ("/auth/request-password-reset", "post"), ("/auth/reset-password", "post"),
+               ("/auth/accept-invitation", "post")}
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                headers = {name.lower(): header for name, header in response["headers"].items()}
+                if (path, method) not in limited:
+                    assert not set(headers) & QUOTA, (method, path, status)
+                    continue
+                assert {name for name in QUOTA if headers.get(name, {}).get("required")} == QUOTA, (method, path, status)
+                assert ("retry-after" in headers) == (status == "429"), (method, path, status)
+            if (path, method) in limited:
+                assert operation["responses"]["429"]["headers"]["Retry-After"]["required"] is True
 
 
 def test_sign_out_link_and_webhook_creation_name_where_to_go(client, served, make_user):

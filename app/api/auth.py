@@ -22,7 +22,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.authentication import COOKIE_NAME
-from app.api.describe import RETRY_AFTER, Header, describe
+from app.api.describe import Header, describe
 from app.api.errors import (
     bad_request,
     conflict,
@@ -33,7 +33,7 @@ from app.api.errors import (
     unauthorized,
 )
 from app.api.private import no_store
-from app.api.rate_limits import Guard
+from app.api.rate_limits import Guard, rate_limited
 from app.api.schemas import Me, Message, PasswordChanged, ResetRequested, Session, TokenOnly
 from app.services import users
 from app.services.accounts import (
@@ -58,8 +58,6 @@ GivenName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"
 OneTimeToken = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 RESET_MESSAGE = "If an account exists for this email, a password reset link has been sent"
-# The routes the Guard limits: past the limit, a 429 saying when to try again.
-LIMITED = {429: (RETRY_AFTER,)}
 
 
 class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -152,7 +150,8 @@ class LoginResource:
         self._settings = settings
 
     @access(public=True)
-    @describe("Sign in with email and password", body=LoginBody, response=Session, headers=LIMITED)
+    @rate_limited("login")
+    @describe("Sign in with email and password", body=LoginBody, response=Session)
     @falcon.before(_json_only)
     @no_store
     def on_post(self, req, resp):
@@ -175,8 +174,8 @@ class RegisterResource:
         self._settings = settings
 
     @access(public=True)
-    @describe("Register an account (always the least privileged role)", body=RegisterBody, status=201, response=Session,
-              headers=LIMITED)
+    @rate_limited("register")
+    @describe("Register an account (always the least privileged role)", body=RegisterBody, status=201, response=Session)
     @falcon.before(_json_only)
     @no_store
     def on_post(self, req, resp):
@@ -281,8 +280,8 @@ class ChangePasswordResource:
         self._settings = settings
 
     @access(authenticated=True)
-    @describe("Change the password (ends other sessions)", body=ChangePasswordBody, response=PasswordChanged,
-              headers=LIMITED)
+    @rate_limited("login")
+    @describe("Change the password (ends other sessions)", body=ChangePasswordBody, response=PasswordChanged)
     @no_store
     def on_post(self, req, resp):
         caller = req.context.user
@@ -311,8 +310,8 @@ class RequestResetResource:
         self._mailer = mailer
 
     @access(public=True)
-    @describe("Mail a password-reset link", body=ResetRequestBody, status=202, response=ResetRequested,
-              headers=LIMITED)
+    @rate_limited("reset")
+    @describe("Mail a password-reset link", body=ResetRequestBody, status=202, response=ResetRequested)
     def on_post(self, req, resp):
         body = read_body(req, ResetRequestBody, form_ok=True)  # SonicJS's reset page posts a form
         self._guard.acquire(req, "reset", body.email)
@@ -333,7 +332,8 @@ class ResetPasswordResource:
         self._guard = guard
 
     @access(public=True)
-    @describe("Set a new password with a reset token", body=ResetPasswordBody, response=Message, headers=LIMITED)
+    @rate_limited("token")
+    @describe("Set a new password with a reset token", body=ResetPasswordBody, response=Message)
     def on_post(self, req, resp):
         # SonicJS's reset page posts a form; it signs nobody in and needs the mailed token,
         # so a form from another site can do nothing with it that its sender could not.
@@ -374,7 +374,8 @@ class AcceptInvitationResource:
         self._settings = settings
 
     @access(public=True)
-    @describe("Accept an invitation and sign in", body=AcceptInvitationBody, response=Session, headers=LIMITED)
+    @rate_limited("token")
+    @describe("Accept an invitation and sign in", body=AcceptInvitationBody, response=Session)
     @falcon.before(_json_only)
     @no_store
     def on_post(self, req, resp):

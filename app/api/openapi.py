@@ -13,9 +13,10 @@ each responder of it one operation, with:
   their JSON Schemas from ``msgspec.json.schema_components``;
 * every error as the ``{error, details?}`` envelope (``default`` response), and ``401`` and
   ``403`` named for every operation that needs a caller;
-* the response headers of each status from ``@describe(headers=...)``, and on every response
-  those sent whatever the route: ``x-d1-bookmark`` (``app.api.d1_session``), ``X-Request-ID``
-  and ``X-Response-Time``.
+* the response headers of each status from ``@describe(headers=...)``; on every response of
+  a ``@rate_limited`` responder the ``X-RateLimit-*`` headers (``app.api.rate_limits``), and
+  its 429 with ``Retry-After``; and on every response those sent whatever the route:
+  ``x-d1-bookmark`` (``app.api.d1_session``), ``X-Request-ID`` and ``X-Response-Time``.
 
 Served at ``GET /api/openapi.json`` and ``GET /api`` (where SonicJS serves its document).
 """
@@ -28,7 +29,8 @@ import msgspec
 from app import NAME, __version__
 from app.api import d1_session
 from app.api.access import access, admin_api_path, responders, rule_of
-from app.api.describe import ErrorBody, describe, operation_of
+from app.api.describe import RETRY_AFTER, ErrorBody, describe, operation_of
+from app.api.rate_limits import QUOTA_HEADERS, rate_limit_of
 from app.api.schemas import OpenAPIDocument
 
 OPENAPI_VERSION = "3.1.0"
@@ -179,7 +181,7 @@ def _success(operation, types):
     return success
 
 
-def _responses(method, operation, rule, types):
+def _responses(method, operation, rule, types, limited=False):
     status = str(operation.status if operation else 200)
     responses = {status: _success(operation, types)}
     if not rule.public:
@@ -194,11 +196,17 @@ def _responses(method, operation, rule, types):
                 _envelope(HTTPStatus(code).phrase, types) if code >= 400 else {"description": "No body"}
             )
         response["headers"] = {header.name: _header(header, types) for header in declared}
+    if limited:
+        responses.setdefault("429", _envelope("Too many attempts: try again after `Retry-After` seconds", types))
     responses["default"] = _envelope("An error, as the envelope", types)
     for code, response in responses.items():
         headers = response.setdefault("headers", {})
         headers[BOOKMARK_HEADER] = _bookmark_ref(method, code)
         headers.update(EVERY_RESPONSE_REFS)
+        if limited:
+            # Whatever the status, the answers of a rate-limited route say where the caller stands.
+            quota = QUOTA_HEADERS + ((RETRY_AFTER,) if code == "429" else ())
+            headers.update({header.name: _header(header, types) for header in quota})
     return responses
 
 
@@ -269,7 +277,7 @@ def build_operation(method, path, path_params, resource, responder, types):
         "tags": [_tag(path)],
         "security": _security(rule),
         "parameters": _parameters(path_params, operation, types),
-        "responses": _responses(method, operation, rule, types),
+        "responses": _responses(method, operation, rule, types, limited=rate_limit_of(responder) is not None),
     }
     if notes:
         entry["description"] = "\n\n".join(notes)

@@ -1,13 +1,42 @@
 """Rate limits over HTTP: the ``Guard`` that counts sign-in, registration, reset and token
-attempts, for the ``/auth/*`` routes and the admin's forms alike.
+attempts (for the ``/auth/*`` routes and the admin's forms alike), the ``@rate_limited``
+mark on the API responders it guards, and their ``X-RateLimit-*`` headers.
+
+Every answer of a responder marked ``@rate_limited(action)`` carries, whatever its status:
+
+* ``X-RateLimit-Limit``: the attempts the caller's binding count allows per window;
+* ``X-RateLimit-Remaining``: the attempts it has left in the current window after this
+  request (0 on a 429);
+* ``X-RateLimit-Reset``: the epoch second that window ends (as GitHub's and SonicJS's
+  ``X-RateLimit-Reset``); on a 429 it is the moment ``Retry-After`` (seconds, as HTTP has
+  it) counts down to.
+
+The numbers are those the ``Guard`` read and wrote when it counted (``app.services.ratelimit``:
+the counters every worker shares). An answer given before anything was counted (a body
+that is not JSON or fails validation, a caller not signed in) reads the address's count
+instead, one KV read. The admin's HTML forms share the counters but send no such headers:
+they say how long to wait in the page, and the headers are part of the JSON API's contract
+(its OpenAPI document declares them on every status of the marked operations).
 """
 
 from typing import NamedTuple
 
+from app.api.access import responders
 from app.api.authentication import client_ip
+from app.api.describe import Header
 from app.api.errors import too_many_requests
 from app.services.accounts import normalize_email
 from app.services.ratelimit import bucket
+
+RATE_LIMIT_ATTR = "__sonicpy_rate_limit__"
+
+LIMIT = Header("X-RateLimit-Limit", "attempts allowed per window to the caller (its address, and on sign-in the "
+                                    "account it names)", int)
+REMAINING = Header("X-RateLimit-Remaining", "attempts the caller has left in the current window after this request "
+                                            "(0 on a 429)", int)
+RESET = Header("X-RateLimit-Reset", "when the current window ends, in Unix epoch seconds (on a 429, the moment "
+                                    "`Retry-After` counts down to)", int)
+QUOTA_HEADERS = (LIMIT, REMAINING, RESET)
 
 
 class Attempt(NamedTuple):
@@ -23,7 +52,7 @@ class Guard:
     An attempt is counted *before* the slow work it guards (``acquire``) and given back
     when it went well (``refund``): counted afterwards, a burst of parallel guesses would
     all pass the check while the first ones were still hashing. Each call keeps the
-    caller's ``Quota`` in ``req.context.rate_limit``.
+    caller's ``Quota`` in ``req.context.rate_limit`` for the headers.
 
     Sign-in (``acquire_login``) is limited so that nobody can lock an account by failing
     on purpose: the client address is limited (``RATE_LIMIT_ATTEMPTS`` failures per window,
@@ -84,3 +113,47 @@ class Guard:
         if quota.retry_after is not None:
             raise too_many_requests(quota.retry_after)
         return attempt
+
+
+def rate_limited(action):
+    """Mark the decorated responder as guarded by the ``Guard`` for ``action`` (``login``,
+    ``register``, ``reset``, ``token``): its answers carry the ``X-RateLimit-*`` headers, and
+    the OpenAPI document declares them, with the 429 and its ``Retry-After``."""
+
+    def decorate(responder):
+        setattr(responder, RATE_LIMIT_ATTR, action)
+        return responder
+
+    return decorate
+
+
+def rate_limit_of(responder):
+    """The action ``@rate_limited`` named on ``responder``, or None."""
+    return getattr(responder, RATE_LIMIT_ATTR, None)
+
+
+class RateLimitHeaders:
+    """Middleware: the ``X-RateLimit-*`` headers on every answer of a ``@rate_limited`` responder.
+
+    Args:
+        guard: a ``Guard`` over the app's limiter, for answers given before anything was counted.
+        routes: the mounted ``(template, resource, suffix)`` triples.
+    """
+
+    def __init__(self, guard, routes):
+        self._guard = guard
+        self._actions = {
+            (template, method): action
+            for template, resource, suffix in routes
+            for method, responder in responders(resource, suffix)
+            if (action := rate_limit_of(responder)) is not None
+        }
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        action = self._actions.get((req.uri_template, req.method))
+        if action is None:
+            return
+        quota = getattr(req.context, "rate_limit", None) or self._guard.standing(req, action)
+        resp.set_header(LIMIT.name, str(quota.limit))
+        resp.set_header(REMAINING.name, str(quota.remaining))
+        resp.set_header(RESET.name, str(quota.reset))
