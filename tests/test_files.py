@@ -44,6 +44,8 @@ def test_whole_file_with_its_headers(client, env, stored):
     assert response.headers["Cache-Control"] == IMMUTABLE
     assert response.headers["Accept-Ranges"] == "bytes"
     assert response.headers["Access-Control-Allow-Origin"] == "*"
+    exposed = {name.strip() for name in response.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"ETag", "Content-Range", "X-Request-ID", "X-Response-Time"} <= exposed
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Last-Modified"] == email.utils.format_datetime(obj.uploaded, usegmt=True)
     assert response.headers["Content-Disposition"].startswith('inline; filename="digits.txt"')

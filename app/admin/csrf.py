@@ -21,7 +21,6 @@ COOKIE = "admin_csrf"
 HOST_COOKIE = "__Host-" + COOKIE  # the name over HTTPS: only this host may set it
 FIELD = "csrf_token"
 HEADER = "X-CSRF-Token"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class CsrfTokens:

@@ -16,11 +16,12 @@ from urllib.parse import quote, urlsplit
 import falcon
 
 from app.admin.blocks import one_value
-from app.admin.csrf import FIELD, HEADER, SAFE_METHODS
+from app.admin.csrf import FIELD, HEADER
 from app.admin.forms import is_plain_date
 from app.api.authentication import API_KEY, BEARER, credentials_of
 from app.api.content_write import MAX_BODY_BYTES
 from app.api.cross_origin import refused_cross_origin
+from app.api.methods import SAFE_METHODS
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ADMIN_PREFIX = "/admin"

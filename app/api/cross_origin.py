@@ -41,8 +41,8 @@ import falcon
 
 from app.api.authentication import API_KEY, BEARER, credentials_of
 from app.api.errors import APIError
+from app.api.methods import SAFE_METHODS
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TRUSTED_FETCH_SITES = frozenset({"same-origin", "none"})
 DEFAULT_PORTS = {"http": "80", "https": "443"}
 REFUSED = "Cross-origin request refused"

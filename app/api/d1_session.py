@@ -19,6 +19,7 @@ import logging
 import falcon
 
 from app.api.errors import APIError
+from app.api.methods import SAFE_METHODS
 from app.runtime.d1 import D1Error, D1SessionError
 
 log = logging.getLogger("sonicpy.d1")
@@ -26,7 +27,6 @@ log = logging.getLogger("sonicpy.d1")
 HEADER = "x-d1-bookmark"
 WSGI_HEADER = "HTTP_X_D1_BOOKMARK"
 UNCONSTRAINED = "first-unconstrained"
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class LazySession:
@@ -74,7 +74,7 @@ class D1SessionMiddleware:
         session = getattr(req.context, "db_session", None)
         if session is None:
             return
-        wrote = req_succeeded and req.method not in READ_METHODS
+        wrote = req_succeeded and req.method not in SAFE_METHODS
         if isinstance(session, LazySession):
             if session.opened is None and not wrote:
                 return  # never used, nothing written: no bookmark, nothing to release

@@ -46,7 +46,8 @@ READ_HEADERS = ("range", "if-match", "if-none-match", "if-modified-since", "if-u
 PRECONDITION_HEADERS = ("if-match", "if-unmodified-since")
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Expose-Headers": "Accept-Ranges, Content-Length, Content-Range, ETag, Last-Modified",
+    "Access-Control-Expose-Headers": "Accept-Ranges, Content-Length, Content-Range, ETag, Last-Modified, "
+                                     "X-Request-ID, X-Response-Time",
 }
 PRIVATE_CACHE = "private, no-cache"
 FILE_ETAG = Header("ETag", "the stored object's (strong) ETag, for If-None-Match, If-Match and If-Range")

@@ -20,6 +20,10 @@ import falcon
 import falcon.inspect
 from falcon.routing import CompiledRouter
 
+# The methods that change nothing (RFC 9110's safe methods): no write, so no CSRF or
+# cross-origin check, and no D1 bookmark to promise.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 def allowed_methods(declared):
     """The methods a route with responders for ``declared`` (method names) answers, sorted:

@@ -30,6 +30,7 @@ from app import NAME, __version__
 from app.api import d1_session
 from app.api.access import access, admin_api_path, responders, rule_of
 from app.api.describe import RETRY_AFTER, ErrorBody, describe, operation_of
+from app.api.methods import SAFE_METHODS
 from app.api.rate_limits import QUOTA_HEADERS, rate_limit_of
 from app.api.schemas import OpenAPIDocument
 
@@ -249,7 +250,7 @@ HEADER_COMPONENTS = {**BOOKMARK_HEADERS, **{key: header for key, _, header in _E
 
 
 def _bookmark_ref(method, code):
-    written = method.upper() not in d1_session.READ_METHODS and code != "default" and int(code) < 400
+    written = method.upper() not in SAFE_METHODS and code != "default" and int(code) < 400
     return {"$ref": f"#/components/headers/{'D1BookmarkAfterWrite' if written else 'D1Bookmark'}"}
 
 
