@@ -15,7 +15,7 @@ import pytest
 
 from app.db.models import Media
 from tests.fixtures import media as samples
-from tests.fixtures.media import bucket_keys, upload
+from tests.fixtures.media import after_the_media_read, bucket_keys, upload
 from tests.fixtures.s3_proxy import S3FaultProxy
 
 pytestmark = pytest.mark.backends
@@ -48,34 +48,6 @@ def stored(client, admin, env):
     thumb = f"uploads/{record['id']}.thumb.webp"
     assert bucket_keys(env) == sorted([record["r2_key"], thumb])
     return record, record["r2_key"], thumb
-
-
-def after_the_media_read(env, monkeypatch, action):
-    """Run ``action()`` on another thread once this thread's next read of a media row has
-    been answered, before the code that read it goes on (once)."""
-    db, original, owner, done = env.DB.db, env.DB.db.execute_sql, threading.get_ident(), []
-
-    def execute_sql(sql, params=None, *args, **kwargs):
-        cursor = original(sql, params, *args, **kwargs)
-        if not done and threading.get_ident() == owner and sql.startswith("SELECT") and 'FROM "media"' in sql:
-            done.append(True)
-            failures = []
-
-            def run():
-                try:
-                    action()
-                except BaseException as ex:  # reported on the test's thread
-                    failures.append(ex)
-
-            worker = threading.Thread(target=run)
-            worker.start()
-            worker.join()
-            if failures:
-                raise failures[0]
-        return cursor
-
-    monkeypatch.setattr(db, "execute_sql", execute_sql)
-    return done
 
 
 @pytest.mark.parametrize("failing", ["file", "thumbnail"])
