@@ -9,8 +9,9 @@ import pytest
 
 from app.admin.csrf import HEADER
 from app.db.models import Media, now_ms
+from app.services.media import storage
 from tests.fixtures.admin import as_a_browser_sends, browser_for, csrf_token
-from tests.fixtures.media import png, text, windows_exe
+from tests.fixtures.media import after_the_media_read, png, text, windows_exe
 from tests.fixtures.users import bearer, create_user, token_for
 
 pytestmark = pytest.mark.backends
@@ -174,6 +175,42 @@ def test_an_unchanged_save_keeps_the_files_details_as_stored(browser, signed_in_
     after = Media.get_by_id(row.id)
     assert (after.original_name, after.alt, after.folder, after.caption) == ("Report.pdf", None, "reports",
                                                                              "Edited\ncaption")
+
+
+def test_an_edit_of_a_file_purged_meanwhile_goes_back_to_the_library(env, browser, signed_in_as, monkeypatch):
+    """The file is purged after the save read it and before it writes: the service refuses
+    the write (409), and with the file gone the page sends the browser to the library,
+    saying the edit was not saved, instead of an error page."""
+    signed_in_as("admin")
+    [file] = script_upload(browser, "photo.png", png()).json["uploaded"]
+    form = browser.get(f"/admin/media/{file['id']}").forms["media-edit"]
+    form["alt"] = "Lost?"
+    done = after_the_media_read(env, monkeypatch, lambda: storage.purge(env.MEDIA_BUCKET,
+                                                                        Media.get_by_id(file["id"])))
+    response = form.submit(status=303)
+    assert done and response.location.endswith("/admin/media?problem=gone")
+    page = response.follow()
+    [alert] = page.html.select(".message.error")
+    assert "photo.png" not in page.text and "deleted meanwhile" in alert.text and "not saved" in alert.text
+    assert Media.get_or_none(Media.id == file["id"]) is None
+
+
+def test_a_move_refused_as_moved_meanwhile_shows_the_file_as_it_is_now(env, browser, signed_in_as, monkeypatch):
+    """Another request moved the file after the save read it: the form shows the conflict
+    with what was typed, and the file's details as they are now, not as they were read."""
+    signed_in_as("editor")
+    [file] = script_upload(browser, "photo.png", png()).json["uploaded"]
+    form = browser.get(f"/admin/media/{file['id']}").forms["media-edit"]
+    form["alt"], form["folder"] = "Typed alt", "mine"
+    after_the_media_read(env, monkeypatch, lambda: storage.move(Media.get_by_id(file["id"]), "theirs"))
+    page = form.submit(status=409)
+    assert "moved or deleted meanwhile" in page.html.select_one(".message.error").text
+    details = dict(zip([dt.text for dt in page.html.select("dt")], [dd.text for dd in page.html.select("dd")]))
+    assert details["Folder"] == "theirs"
+    edit = page.forms["media-edit"]
+    assert (edit["alt"].value, edit["folder"].value) == ("Typed alt", "mine")
+    row = Media.get_by_id(file["id"])
+    assert (row.alt, row.folder) == (None, "theirs")
 
 
 def test_soft_delete_trash_and_restore(browser, signed_in_as):

@@ -59,6 +59,8 @@ EDITED_FIELDS = {
 }
 DONE = {"saved": "File saved.", "deleted": "File moved to the trash.", "restored": "File restored.",
         "purged": "File deleted permanently."}
+# What the library says after a request that could not be carried out (``?problem=``).
+PROBLEMS = {"gone": "The file was deleted meanwhile: your changes were not saved."}
 
 
 def _listing(req, user):
@@ -120,7 +122,7 @@ class MediaPage:
             req, resp, "media.html", status=status, files=[shown(row, user) for row in rows],
             meta=pagination_meta(total, PAGE_SIZE, listing["page"]), listing=listing, kinds=tuple(MEDIA_TYPES),
             folders=folders(visible_to), query=lambda **changes: query_string(listing, **changes),
-            results=results, done=DONE.get(req.get_param("done")),
+            results=results, done=DONE.get(req.get_param("done")), problem=PROBLEMS.get(req.get_param("problem")),
             max_upload_mb=round(self.library.max_upload_bytes / 1024 / 1024, 1),
         )
 
@@ -262,13 +264,25 @@ class MediaFilePage:
             if edited.get("folder"):  # emptied, the folder stays as it is
                 # Move first: a move refused as a conflict leaves the name, alt and caption as they were.
                 row = self._library.move(row, edited["folder"])
+            if changes:
+                update_metadata(row.id, changes)
         except MediaError as ex:
-            self.render(req, resp, row, _status_of(ex), _message_of(ex), values)
+            self._refused(req, resp, row, ex, values)
             return
         if changes:
-            update_metadata(row.id, changes)
             self._library.changed()
         redirect(resp, f"/admin/media/{row.id}?done=saved")
+
+    def _refused(self, req, resp, row, ex, values):
+        """Show why the save was refused on the form, with what was typed. A conflict means
+        another request moved or purged the file since ``row`` was read: the page shows the
+        file as it is now, or, when it is gone, the library says the edit was not saved."""
+        if ex.kind == ErrorKind.CONFLICT:
+            row = find(row.id)
+            if row is None:
+                redirect(resp, "/admin/media?problem=gone")
+                return
+        self.render(req, resp, row, _status_of(ex), _message_of(ex), values)
 
 
 def _edited(values, row):
