@@ -557,3 +557,84 @@ def test_an_unchanged_save_keeps_a_blocks_json_text(browser, signed_in_as, sized
     form.submit(status=303)
     assert stored_json(item) == stored
 
+
+
+@pytest.mark.parametrize("typed", ["hello", "{a: 1}", "[1, 2", "NaN", "'text'"])
+def test_a_blocks_json_that_is_not_json_is_refused_and_shown_as_typed(browser, signed_in_as, sized, typed):
+    """Text typed into a block's JSON textarea that is no JSON (a bare word, JavaScript's
+    unquoted keys, NaN) is refused on the field, not stored as that text; the form shows it
+    as typed, and once it is JSON the save goes through."""
+    editor = signed_in_as("editor")
+    parts = [{"blockType": "part", "data": {"a": 1}}, {"blockType": "part", "size": 2, "data": [1]}]
+    item = insert_content(editor, sized, title="Typed", data={"title": "Typed", "parts": parts})
+    stored = stored_json(item)
+    form = browser.get(f"/admin/content/sized/{item.id}").forms["content-form"]
+    form["data.parts.1.data"] = typed
+    page = form.submit(status=422)
+    assert stored_json(item) == stored
+    assert page.html.select_one("#f-data-parts-error").text.startswith("parts[1].data: not valid JSON: ")
+    error = page.html.select_one("#f-data-parts-b1-data-error").text
+    assert error.startswith("not valid JSON: ") and len(error) > len("not valid JSON: ")
+    form = page.forms["content-form"]
+    assert form["data.parts.1.data"].value == typed and form["data.parts.0.data"].value == '{"a": 1}'
+    assert page.html.select_one("#f-data-parts-b1-data")["aria-invalid"] == "true"
+    form["data.parts.1.data"] = ' {"b": [true, null]} '
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data["parts"] == [parts[0], {"blockType": "part", "size": 2,
+                                                                   "data": {"b": [True, None]}}]
+
+
+def test_an_emptied_blocks_json_is_removed_and_quoted_text_is_text(browser, signed_in_as, sized):
+    """An emptied JSON textarea leaves the property out, as before; JSON text (quoted) is kept as text."""
+    editor = signed_in_as("editor")
+    parts = [{"blockType": "part", "data": {"a": 1}}, {"blockType": "part", "data": 5}]
+    item = insert_content(editor, sized, title="Emptied", data={"title": "Emptied", "parts": parts})
+    form = browser.get(f"/admin/content/sized/{item.id}").forms["content-form"]
+    form["data.parts.0.data"], form["data.parts.1.data"] = " \r\n ", '"hello"'
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data["parts"] == [{"blockType": "part"}, {"blockType": "part", "data": "hello"}]
+
+
+def test_a_blocks_text_valued_property_in_a_json_textarea_takes_unquoted_text(browser, signed_in_as):
+    """Block properties of types the form has no control of its own for, whose values are text
+    (a date-time, a media id), share the JSON textarea: text typed without quotes is that
+    text, as it always was, while a JSON property refuses it."""
+    editor = signed_in_as("editor")
+    collection = create_collection("events", {"type": "object", "properties": {
+        "title": {"type": "string"},
+        "slots": {"type": "array", "blocks": {"slot": {"properties": {
+            "starts": {"type": "datetime"}, "extra": {"type": "json"}}}}},
+    }}, display_name="Events")
+    item = insert_content(editor, collection, title="Meetup", data={"title": "Meetup", "slots": [
+        {"blockType": "slot", "starts": "2026-01-02T09:00:00Z"}]})
+    form = browser.get(f"/admin/content/events/{item.id}").forms["content-form"]
+    assert form["data.slots.0.starts"].value == '"2026-01-02T09:00:00Z"'
+    form["data.slots.0.starts"] = "2026-03-04T10:00:00Z"
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data["slots"] == [{"blockType": "slot", "starts": "2026-03-04T10:00:00Z"}]
+
+
+def test_a_blocks_json_nested_deep_is_taken_as_before(browser, signed_in_as, sized):
+    """JSON nested deeper than a recursive walk of it could go is taken, as it always was:
+    looking for the text that is no JSON does not walk into values."""
+    editor = signed_in_as("editor")
+    item = insert_content(editor, sized, title="Deep", data={"title": "Deep", "parts": [{"blockType": "part"}]})
+    form = browser.get(f"/admin/content/sized/{item.id}").forms["content-form"]
+    form["data.parts.0.data"] = "[" * 600 + "]" * 600
+    form.submit(status=303)
+    assert json.dumps(Content.get_by_id(item.id).data["parts"][0]["data"]) == "[" * 600 + "]" * 600
+
+
+@pytest.mark.parametrize("typed", ["[" * 100_000, "1e999", '"\\ud800"', "hello"])
+def test_a_new_items_block_json_that_is_not_json_is_refused(browser, signed_in_as, sized, typed):
+    """The new item's form refuses it too, nothing is created; JSON nested past what the
+    parser takes, numbers past a float's range and half a character (a lone surrogate)
+    are no JSON it can store either (they were a 500 or a null)."""
+    signed_in_as("editor")
+    form = browser.get("/admin/content/sized/new").forms["content-form"]
+    form["title"] = "Fresh"
+    fields = [*form.submit_fields(), ("data.parts.0._type", "part"), ("data.parts.0.data", typed)]
+    page = browser.post("/admin/content/sized/new", fields, status=422)
+    assert page.html.select_one("#f-data-parts-b0-data-error").text.startswith("not valid JSON: ")
+    assert page.forms["content-form"]["data.parts.0.data"].value == typed
+    assert not Content.select().where(Content.title == "Fresh").exists()

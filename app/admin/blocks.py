@@ -12,13 +12,16 @@ in place and keeps the positions in step. A block's inputs are numbered by its p
 the stored blocks (one added on the page takes a number after them), so each posted block
 is read against the stored one it shows: what was not edited keeps its stored value. A
 refused save shows the blocks as posted, in their chosen order and under their numbers
-(``block_numbering``), so saving again reads each against the same stored block.
+(``block_numbering``), so saving again reads each against the same stored block. A property
+without a control of its own is a JSON textarea, whose text must be JSON (``UnparsedJson``).
 """
 
 import json
+import math
 from dataclasses import dataclass, field
 
 from app.admin.choices import choices_of, chosen_value, same_choice, shown_choice
+from app.services.content.validation import MULTIPLE_TYPES
 
 LIST_ITEM_CONTROLS = {
     "string": "text", "text": "text", "email": "text", "url": "text", "slug": "text", "color": "text",
@@ -33,19 +36,34 @@ PROPERTY_CONTROLS = {
 }
 # Controls filled with multi-line text (a textarea): their line breaks come back as CRLF.
 TEXTAREA_CONTROLS = frozenset({"textarea", "richtext"})
+# Property types a block edits as JSON (the form has no control of their own for them) whose
+# values are text: text typed there without quotes is taken as that text, as an editor types
+# a date-time or an id. Any other JSON textarea refuses text that is no JSON.
+TEXT_VALUED_JSON_TYPES = frozenset({"datetime", "media", "file", "reference"})
 DEFAULT_DISCRIMINATOR = "blockType"
 MAX_BLOCKS = 200
 
 
 @dataclass
 class BlockInput:
-    """One property of a block: its name, label, control and the value shown."""
+    """One property of a block: its name, label, control, the value shown and why it was refused."""
 
     name: str
     label: str
     control: str
     value: object = ""
     choices: tuple = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class UnparsedJson:
+    """Text typed into a JSON textarea that is no JSON: the save is refused with ``reason``
+    (``forms.unparsed_json``) and the form shows ``text`` again as it was typed. It is no
+    JSON value, so it can never be stored by mistake."""
+
+    text: str
+    reason: str
 
 
 @dataclass
@@ -155,6 +173,8 @@ def _shown(control, value):
         return bool(value)
     if value is None:
         return ""
+    if isinstance(value, UnparsedJson):
+        return value.text
     if control == "json" or not isinstance(value, str | int | float):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
@@ -166,9 +186,11 @@ def _inputs(block, item):
     for name, config in (block.get("properties") or {}).items():
         config = config if isinstance(config, dict) else {}
         control = PROPERTY_CONTROLS.get(config.get("type", "string"), "json")
-        shown = shown_choice(config, item.get(name)) if control == "select" else _shown(control, item.get(name))
+        value = item.get(name)
+        shown = shown_choice(config, value) if control == "select" else _shown(control, value)
         inputs.append(BlockInput(name, config.get("title") or name.replace("_", " ").capitalize(), control,
-                                 shown, choices_of(config)))
+                                 shown, choices_of(config),
+                                 value.reason if isinstance(value, UnparsedJson) else None))
     return inputs
 
 
@@ -235,7 +257,8 @@ def posted_value(control, raw, stored=None, was_set=False, config=None):
         stored: the value the control was filled with: text posted back unchanged is kept
             as stored (``textarea_text``, ``input_text``).
         was_set: whether the value was set before: a box left unticked stays unset if not.
-        config: the field's schema entry: a select's option is saved as its ``enum`` value.
+        config: the field's schema entry: a select's option is saved as its ``enum`` value;
+            a JSON textarea's text is parsed as its type says (``_json_value``).
     """
     if control == "checkbox":
         return checkbox_value(raw, was_set)
@@ -254,11 +277,37 @@ def posted_value(control, raw, stored=None, was_set=False, config=None):
     if control == "number":
         return parse_number(text)
     if control == "json":
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text  # kept as typed: the service says what it must be
+        return _json_value(text, raw, config or {})
     return text
+
+
+def _finite(text):
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"number out of range: {text}")
+    return number
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _json_value(text, raw, config):
+    """The value of a JSON textarea's trimmed ``text``: strict JSON (no NaN, no number out of
+    a float's range); text that is no JSON is that text for a property whose values are text
+    (``TEXT_VALUED_JSON_TYPES``), else an UnparsedJson holding ``raw`` as it was typed."""
+    try:
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        # A \u escape may name half a character (a lone surrogate), which no UTF-8 text holds.
+        json.dumps(value, ensure_ascii=False).encode()
+        return value
+    except (ValueError, RecursionError) as ex:
+        kind = config.get("type")
+        if kind in TEXT_VALUED_JSON_TYPES and not (kind in MULTIPLE_TYPES and config.get("multiple") is True):
+            return text
+        reason = ("nested too deeply" if isinstance(ex, RecursionError)
+                  else "a \\u escape names half a character" if isinstance(ex, UnicodeEncodeError) else str(ex))
+        return UnparsedJson(_lf(raw), f"not valid JSON: {reason}")
 
 
 def _stored_block(stored, number, discriminator, kind):

@@ -25,6 +25,7 @@ from app.admin.forms import (
     form_fields,
     leftover_fields,
     numbering_of,
+    unparsed_json,
 )
 from app.admin.pages import one, page_number, read_form, redirect, search_of
 from app.admin.picked import picked_values
@@ -178,6 +179,14 @@ def posted_fields(collection, form, current):
     return fields
 
 
+def check_typed_json(data):
+    """Refuse ``data`` holding text typed into a JSON textarea that is no JSON, as the
+    service refuses invalid data: the form shows it on its field, as typed."""
+    problems = unparsed_json(data)
+    if problems:
+        raise ContentInvalid("Validation failed", problems)
+
+
 def new_item(collection):
     """A new item as its form first shows it: empty but for the defaults its schema declares
     (a ``title`` field's default fills the title input, as the service would fill the title)."""
@@ -217,6 +226,7 @@ class ContentNewPage:
         fields = posted_fields(found, form, blank)
         fields["data"] = defaults_emptied(found.schema, fields["data"])
         try:
+            check_typed_json(fields["data"])
             content = writes.create_content(req.context.user, found.id, fields, req.context.request_id)
         except ContentInvalid as ex:
             item = {"title": fields["title"], "slug": one(form, "slug"), "data": fields["data"], "version_number": ""}
@@ -287,6 +297,7 @@ class ContentEditPage:
         fields = posted_fields(found, form, item)
         version = one(form, "version_number")
         try:
+            check_typed_json(fields["data"])
             writes.update_content(
                 req.context.user, id, fields, int(version) if version.isdecimal() else -1,
                 request_id=req.context.request_id,

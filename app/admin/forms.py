@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from app.admin.blocks import (
     LIST_ITEM_CONTROLS,
     RICH_TEXT_TYPES,
+    UnparsedJson,
     block_numbering,
     block_rows_from_form,
     blocks_shown,
@@ -63,6 +64,8 @@ CONTROLS = {
 }
 # Item columns the form edits itself; a schema field of the same name mirrors the column.
 COLUMN_FIELDS = ("title", "slug")
+# Controls showing their value as ``items``, one control each (``_repeated``).
+REPEATED_CONTROLS = frozenset({"list", "multiselect", "blocks"})
 DROP_FIELD = "drop"  # the boxes of leftover values to remove (``leftover_fields``)
 FIELD_PREFIX = "data."
 
@@ -142,8 +145,8 @@ def is_plain_date(value):
 def _shown(control, value):
     if control == "checkbox":
         return bool(value)
-    if value is None:
-        return ""
+    if value is None or control in REPEATED_CONTROLS:
+        return ""  # a list, a multiselect or blocks shows its ``items``
     if control == "readonly" or not isinstance(value, str | int | float):
         return json.dumps(value, ensure_ascii=False, indent=1)
     return str(value)
@@ -281,6 +284,22 @@ def _put(data, name, values):
         data[name] = values
     else:
         data.pop(name, None)
+
+
+def unparsed_json(data):
+    """``[{"field", "message"}]`` of the JSON textareas in ``data`` whose text is no JSON
+    (``blocks.UnparsedJson``), worded as the service words its problems, fields included.
+
+    A JSON textarea is a block's property (``data.<field>[<n>].<property>``): only there is
+    one looked for, never inside the values themselves, which may nest deeper than a walk
+    of them could go."""
+    problems = []
+    for name, blocks in (data or {}).items():
+        for place, block in enumerate(blocks if isinstance(blocks, list) else ()):
+            for key, value in (block.items() if isinstance(block, dict) else ()):
+                if isinstance(value, UnparsedJson):
+                    problems.append({"field": f"data.{name}[{place}].{key}", "message": value.reason})
+    return problems
 
 
 def errors_by_field(details):
