@@ -247,6 +247,12 @@ def _posted_blocks(form, key):
     return dict(sorted(found.items())[:MAX_BLOCKS])
 
 
+def kept_null(control, raw, stored, was_set):
+    """Whether a select that showed a stored null as its empty option was posted back so:
+    the null stays (``posted_value`` gives None, which would leave the value out)."""
+    return control == "select" and not raw and was_set and stored is None
+
+
 def posted_value(control, raw, stored=None, was_set=False, config=None):
     """The value to store of one posted control of the content form or of a block (None:
     leave it out), so that what nobody edited is stored again as it was.
@@ -326,7 +332,7 @@ def _block_from_form(blocks, discriminator, kind, values, before):
         prop = prop if isinstance(prop, dict) else {}
         control = PROPERTY_CONTROLS.get(prop.get("type", "string"), "json")
         value = posted_value(control, values.get(name), before.get(name), name in before, prop)
-        if value is not None:
+        if value is not None or kept_null(control, values.get(name), before.get(name), name in before):
             item[name] = value
     return {**{name: item[name] for name in before if name in item}, **item}
 

@@ -6,16 +6,24 @@ option's value is the text of its enum value (``news``, ``2``, ``2.5``, ``true``
 posted option is saved as the enum value it stands for, so a number stays a number. Where
 two enum values share a text (the string ``"1"`` and the number ``1``), each of those
 options is written as JSON (``"1"`` and ``1``) to tell them apart.
+
+A ``null`` in the enum is no option of a select: validation takes null as "no value", which
+the select's empty option already is (a required select refuses both), so a stored null is
+shown as that empty option and kept by a save that leaves it so (``blocks.kept_null``). In
+a multiselect a null is a value its list may hold, offered as the option ``null``.
 """
 
 import json
 from collections import Counter
 
 
-def enum_of(config):
-    """A choice field's ``enum`` (empty when it declares none, or none that is a list)."""
+def enum_of(config, single=False):
+    """A choice field's ``enum`` (empty when it declares none, or none that is a list);
+    ``single``: the values a select offers, without null."""
     enum = config.get("enum")
-    return enum if isinstance(enum, list) else []
+    if not isinstance(enum, list):
+        return []
+    return [value for value in enum if value is not None] if single else enum
 
 
 def _text(value):
@@ -41,22 +49,26 @@ def option_texts(enum):
     return [json.dumps(value, ensure_ascii=False) if text in shared else text for value, text in zip(enum, plain)]
 
 
-def choices_of(config):
-    """``[(option value, label)]`` of a choice field: its ``enumLabels``, else each value's text.
+def choices_of(config, single=True):
+    """``[(option value, label)]`` of a choice field: its ``enumLabels``, else each value's text
+    (``single``: a select's, without null; else a multiselect's).
 
     A value past the last label (a schema written to the database with too few labels,
     which saving a collection refuses) is labelled with its text rather than left out:
     an option the form does not offer would be lost by an unchanged save.
     """
-    texts = option_texts(enum_of(config))
-    labels = list(config.get("enumLabels") or ())
-    return tuple(zip(texts, labels[:len(texts)] + texts[len(labels):]))
-
-
-def shown_choice(config, stored):
-    """The option value a choice control shows selected for ``stored``: its enum value's option,
-    else the stored value's own text (``"2"`` stored as text selects the option of ``2``)."""
     enum = enum_of(config)
+    labels = list(config.get("enumLabels") or ())
+    offered = [place for place, value in enumerate(enum) if not (single and value is None)]
+    texts = option_texts([enum[place] for place in offered])
+    return tuple((text, labels[place] if place < len(labels) else text) for place, text in zip(offered, texts))
+
+
+def shown_choice(config, stored, single=True):
+    """The option value a choice control shows selected for ``stored``: its enum value's option,
+    else the stored value's own text (``"2"`` stored as text selects the option of ``2``);
+    a select shows a null as its empty option."""
+    enum = enum_of(config, single)
     for value, text in zip(enum, option_texts(enum)):
         if same_choice(value, stored):
             return text
@@ -65,12 +77,12 @@ def shown_choice(config, stored):
 
 def shown_choices(config, stored):
     """The option values a multiselect shows ticked for the list ``stored``."""
-    return [shown_choice(config, value) for value in stored] if isinstance(stored, list) else []
+    return [shown_choice(config, value, single=False) for value in stored] if isinstance(stored, list) else []
 
 
 def chosen_value(config, text):
-    """The enum value of the option posted as ``text``; None when it is no option."""
-    enum = enum_of(config)
+    """The enum value of the select's option posted as ``text``; None when it is no option."""
+    enum = enum_of(config, single=True)
     for value, option in zip(enum, option_texts(enum)):
         if option == text:
             return value

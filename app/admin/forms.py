@@ -35,6 +35,7 @@ from app.admin.blocks import (
     block_rows_from_form,
     blocks_shown,
     form_values,
+    kept_null,
     list_from_form,
     one_value,
     posted_value,
@@ -175,7 +176,7 @@ def form_fields(schema, data, errors=None, picked=None, numbering=None):
             input_type=INPUT_TYPES.get(field_type, "text"),
             value=shown_choice(config, value) if control == "select" else _shown(control, value),
             required=name in required and control != "checkbox",
-            choices=choices_of(config),
+            choices=choices_of(config, single=control != "multiselect"),
             help=config.get("helpText") or config.get("description"),
             error=_error_of(errors, name),
             **_repeated(control, config, value, (numbering or {}).get(name)),
@@ -251,11 +252,12 @@ def data_from_form(schema, form, current):
             continue
         # What was typed is trimmed; a stored value posted back unchanged is kept as it is,
         # and a box left unticked whose value was never set stays unset.
-        value = posted_value(control, one_value(form.get(FIELD_PREFIX + name)), data.get(name), name in data, config)
-        if value is None:
-            data.pop(name, None)
-        else:
+        raw = one_value(form.get(FIELD_PREFIX + name))
+        value = posted_value(control, raw, data.get(name), name in data, config)
+        if value is not None:
             data[name] = value
+        elif not kept_null(control, raw, data.get(name), name in data):
+            data.pop(name, None)
     return data
 
 
