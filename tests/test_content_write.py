@@ -620,6 +620,23 @@ def test_a_boolean_is_an_option_only_where_the_enum_lists_a_boolean(client, as_e
     ]
 
 
+def test_a_null_an_enum_lists_is_named_as_json_names_it(client, as_editor):
+    """A select's null is no value (nothing to check); a multiselect's list may hold it; a
+    message listing the options names it ``null``, as JSON writes it."""
+    create_collection("nulls", {"type": "object", "properties": {
+        "shade": {"type": "select", "enum": ["light", None]},
+        "marks": {"type": "multiselect", "enum": ["x", None]},
+    }})
+    _, headers = as_editor
+    created = create(client, headers, collectionId="nulls", data={"shade": None, "marks": [None, "x"]})
+    assert created.json["data"]["data"] == {"shade": None, "marks": [None, "x"]}
+    response = create(client, headers, collectionId="nulls", data={"shade": "null", "marks": ["y"]}, expect=422)
+    assert response.json["details"] == [
+        {"field": "data.shade", "message": "must be one of: light, null"},
+        {"field": "data.marks[0]", "message": "must be one of: x, null"},
+    ]
+
+
 def test_every_failing_field_is_listed_at_once(client, blog_collection, as_editor):
     _, headers = as_editor
     data = {"views": -5, "category": "x", "contact": "y", "surprise": True}

@@ -323,7 +323,9 @@ def _in_enum(value, enum):
 
 
 def _option_text(option):
-    """An enum value as a message names it: booleans as JSON writes them (``true``)."""
+    """An enum value as a message names it: booleans and null as JSON writes them (``true``, ``null``)."""
+    if option is None:
+        return "null"
     return ("true" if option else "false") if isinstance(option, bool) else str(option)
 
 
