@@ -11,7 +11,7 @@ from app.db.models import Permission, Plugin, RolePermission, SystemLog, bind_mo
 from app.services import role_permissions
 from app.services.cache import GENERATION_TTL_SECONDS, ThreeTierCache
 from app.services.identity import RolePermissions
-from tests.fixtures.admin import BROWSER, csrf_token, sign_in
+from tests.fixtures.admin import BROWSER, browser_for, csrf_token, sign_in
 from tests.fixtures.auth import hashed
 from tests.fixtures.users import bearer, create_user, token_for
 
@@ -227,6 +227,65 @@ def test_invalid_settings_are_shown_and_not_saved(browser, signed_in_as, rate, m
     assert Plugin.get(Plugin.name == "request-logs").settings == before
 
 
+TYPED_PLUGINS = ("tests.plugins.typed_choices", "tests.plugins.typed_choices_dict")
+
+
+@pytest.fixture
+def typed_admin(env, outbox):
+    """A browser signed in as an admin, over an app with the two typed-choices test plugins."""
+    bind_models(env.DB.db)
+    client = browser_for(env, outbox, plugins=TYPED_PLUGINS)
+    assert sign_in(client, create_user("admin", password_hash=hashed())).status_int == 303
+    return client
+
+
+def options(select):
+    return [(value, selected) for value, selected, _ in select.options]
+
+
+def test_settings_chosen_from_numbers_keep_their_type(typed_admin):
+    """A choice among numbers (a Struct's ``Literal``) shows the stored number selected and
+    saves the number chosen, not its text; an unchanged save keeps what is stored."""
+    form = typed_admin.get("/admin/plugins/typed-choices").forms["plugin-settings"]
+    assert options(form["settings.size"]) == [("", False), ("1", False), ("2", True), ("3", False)]
+    assert form["settings.mode"].value == "auto" and form["settings.limit"].value == ""
+    assert form.submit().status_int == 303
+    assert Plugin.get(Plugin.name == "typed-choices").settings == {"size": 2, "mode": "auto", "limit": None}
+    form = typed_admin.get("/admin/plugins/typed-choices").forms["plugin-settings"]
+    form["settings.size"], form["settings.mode"], form["settings.limit"] = "3", "0", "20"
+    assert form.submit().status_int == 303
+    assert Plugin.get(Plugin.name == "typed-choices").settings == {"size": 3, "mode": 0, "limit": 20}
+    form = typed_admin.get("/admin/plugins/typed-choices").forms["plugin-settings"]
+    assert (form["settings.size"].value, form["settings.mode"].value, form["settings.limit"].value) == ("3", "0", "20")
+    form["settings.limit"] = ""  # emptied: back to not set
+    assert form.submit().status_int == 303
+    assert Plugin.get(Plugin.name == "typed-choices").settings == {"size": 3, "mode": 0, "limit": None}
+
+
+def test_settings_chosen_from_numbers_and_booleans_in_a_dict_schema(typed_admin):
+    """The same with a dict schema: a number, a boolean, and the text "1" beside the number 1."""
+    form = typed_admin.get("/admin/plugins/typed-choices-dict").forms["plugin-settings"]
+    assert options(form["settings.ratio"]) == [("", False), ("0.5", False), ("1", False), ("1.5", True)]
+    assert options(form["settings.strict"]) == [("", False), ("true", False), ("false", True)]
+    assert options(form["settings.code"]) == [("", False), ('"1"', False), ("1", True)]
+    assert form.submit().status_int == 303
+    stored = Plugin.get(Plugin.name == "typed-choices-dict").settings
+    assert json.dumps(stored) == json.dumps({"ratio": 1.5, "strict": False, "code": 1})
+    form["settings.ratio"], form["settings.strict"], form["settings.code"] = "0.5", "true", '"1"'
+    assert form.submit().status_int == 303
+    stored = Plugin.get(Plugin.name == "typed-choices-dict").settings
+    assert json.dumps(stored) == json.dumps({"ratio": 0.5, "strict": True, "code": "1"})
+
+
+def test_a_choice_that_is_no_option_is_refused_by_the_schema(typed_admin):
+    """Text that is no option (a stale page, a forged post) goes to the schema, which says why."""
+    form = typed_admin.get("/admin/plugins/typed-choices").forms["plugin-settings"]
+    fields = [(name, "7" if name == "settings.size" else value) for name, value in form.submit_fields()]
+    page = typed_admin.post("/admin/plugins/typed-choices", fields, status=422)
+    assert "The settings were not saved" in page.text and page.html.select_one("#s-size-error")
+    assert Plugin.get(Plugin.name == "typed-choices").settings["size"] == 2
+
+
 def test_an_unknown_plugin_is_a_404_page(browser, signed_in_as):
     signed_in_as("admin")
     assert "Not found" in browser.get("/admin/plugins/nope", status=404).text
@@ -326,7 +385,7 @@ def test_a_dict_schema_becomes_one_control_per_property():
         "greeting": "text", "level": "select", "retries": "number", "enabled": "checkbox", "tags": "lines",
         "extra": "json"}
     assert fields["greeting"]["required"] and fields["greeting"]["help"] == "Shown on every page"
-    assert fields["level"]["choices"] == ("low", "high") and fields["tags"]["value"] == "a\nb"
+    assert fields["level"]["choices"] == (("low", "low"), ("high", "high")) and fields["tags"]["value"] == "a\nb"
     form = {"settings.greeting": "Hello", "settings.level": "low", "settings.retries": "3",
             "settings.tags": "x\n\ny\n", "settings.extra": '{"k": 1}', "settings.enabled": "on"}
     settings, _ = admin_plugins.settings_from_form(DICT_SCHEMA, form)

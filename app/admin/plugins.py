@@ -9,6 +9,10 @@ its JSON Schema): a checkbox for booleans, a number input for numbers, a select 
 ``enum``, a textarea with one value per line for a list of strings, a JSON textarea for
 other lists and objects, and a text input otherwise. A plugin without a schema gets one
 JSON textarea for its whole settings object.
+
+A select's options are the content form's (``app.admin.choices``): an enum of numbers or
+booleans shows the stored value selected and saves the value chosen, not its text, and
+its empty option leaves the setting as emptying any other control does.
 """
 
 import json
@@ -16,6 +20,7 @@ import json
 import falcon
 import msgspec
 
+from app.admin.choices import choices_of, chosen_value, shown_choice
 from app.admin.pages import one, read_form, redirect, signed_in_by_header
 from app.api.access import access
 from app.services.plugins.settings_schema import InvalidSettings
@@ -36,9 +41,9 @@ def schema_properties(schema):
 
 def _kind(rule):
     """The first non-null type of a property (``anyOf`` of optional values included); a
-    ``$ref`` (a nested Struct, an object) counts as a type."""
+    ``$ref`` (a nested Struct, an object) or an ``enum`` (a ``Literal``) counts as a type."""
     for option in rule.get("anyOf", [rule]):
-        if option.get("type") not in (None, "null") or "$ref" in option:
+        if option.get("type") not in (None, "null") or "$ref" in option or "enum" in option:
             return option
     return rule
 
@@ -73,12 +78,13 @@ def form_fields(plugin, schema, posted=None, problems=None):
     fields = []
     for name, rule in properties.items():
         control = control_of(rule)
-        shown = _shown(control, settings.get(name, rule.get("default")))
+        stored = settings.get(name, rule.get("default"))
+        shown = shown_choice(_kind(rule), stored) if control == "select" else _shown(control, stored)
         fields.append({
             "name": name, "input": FIELD_PREFIX + name, "control": control,
             "label": rule.get("title") or name.replace("_", " ").capitalize(),
             "value": posted.get(name, "" if control != "checkbox" else False) if posted is not None else shown,
-            "choices": tuple(_kind(rule).get("enum", ())), "required": name in required,
+            "choices": choices_of(_kind(rule)), "required": name in required,
             "help": rule.get("description"), "error": errors.get(FIELD_PREFIX + name) or errors.get(WHOLE),
         })
     return fields
@@ -124,21 +130,27 @@ def settings_from_form(schema, form):
             elif "default" in rule:
                 settings[name] = rule["default"]
             continue
-        settings[name] = _parsed(control, _kind(rule).get("type"), raw)
+        settings[name] = _parsed(control, _kind(rule), raw)
     return settings, posted
 
 
 def _nullable(rule):
-    """Whether a property of the schema takes null (``anyOf`` with null, or a type list holding it)."""
+    """Whether a property of the schema takes null (``anyOf`` with null, a type list holding
+    it, or an ``enum`` listing it)."""
     types = rule.get("type")
-    return any(option.get("type") == "null" for option in rule.get("anyOf", ())) or (
-        isinstance(types, list) and "null" in types)
+    return any(option.get("type") == "null" or None in option.get("enum", ())
+               for option in rule.get("anyOf", [rule])) or (isinstance(types, list) and "null" in types)
 
 
-def _parsed(control, kind, raw):
+def _parsed(control, rule, raw):
+    if control == "select":
+        # The enum's value the option stands for; text that is no option goes to the
+        # schema as it is, which says what it must be.
+        chosen = chosen_value(rule, raw)
+        return raw if chosen is None else chosen
     if control == "number":
         try:
-            return int(raw) if kind == "integer" else float(raw)
+            return int(raw) if rule.get("type") == "integer" else float(raw)
         except ValueError:
             return raw
     if control == "lines":
