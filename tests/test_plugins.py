@@ -182,6 +182,20 @@ def test_json_schema_dict_settings(plugin_env):
         validate_settings(schema, {})
 
 
+def test_dict_settings_enums_take_a_boolean_only_as_a_boolean(plugin_env):
+    """``true`` is not ``1`` (Python compares them equal), and the message names JSON's values."""
+    from app.services.plugins.settings_schema import InvalidSettings, validate_settings
+
+    schema = {"type": "object", "properties": {"level": {"enum": [1, 2, None]}, "on": {"enum": [True, "auto"]}}}
+    assert validate_settings(schema, {"level": 1, "on": True}) == {"level": 1, "on": True}
+    with pytest.raises(InvalidSettings) as caught:
+        validate_settings(schema, {"level": True, "on": 1})
+    assert caught.value.details == [
+        {"field": "settings.level", "message": "expected one of 1, 2, null"},
+        {"field": "settings.on", "message": "expected one of true, auto"},
+    ]
+
+
 # -- hooks -----------------------------------------------------------------------------------
 
 

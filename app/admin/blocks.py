@@ -20,8 +20,9 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from app.admin.choices import choices_of, chosen_value, same_choice, shown_choice
+from app.admin.choices import choices_of, chosen_value, shown_choice
 from app.services.content.validation import MULTIPLE_TYPES
+from app.services.enums import same_value
 
 LIST_ITEM_CONTROLS = {
     "string": "text", "text": "text", "email": "text", "url": "text", "slug": "text", "color": "text",
@@ -271,7 +272,7 @@ def posted_value(control, raw, stored=None, was_set=False, config=None):
     if control == "select" and config is not None:
         value = chosen_value(config, raw)
         if value is not None:
-            return stored if same_choice(value, stored) else value
+            return stored if same_value(value, stored) else value
     if control in TEXTAREA_CONTROLS:
         text = textarea_text(raw or "", stored)
     elif control == "json":

@@ -16,6 +16,8 @@ a multiselect a null is a value its list may hold, offered as the option ``null`
 import json
 from collections import Counter
 
+from app.services.enums import same_value
+
 
 def enum_of(config, single=False):
     """A choice field's ``enum`` (empty when it declares none, or none that is a list);
@@ -28,18 +30,6 @@ def enum_of(config, single=False):
 
 def _text(value):
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _kind(value):
-    # 1 == 1.0 is one choice; True == 1 is two (a boolean is no number), "1" == 1 never.
-    if isinstance(value, bool):
-        return bool
-    return float if isinstance(value, int | float) else type(value)
-
-
-def same_choice(one, other):
-    """Whether two values are the same choice: equal and of one kind (``True`` is not ``1``)."""
-    return _kind(one) is _kind(other) and one == other
 
 
 def option_texts(enum):
@@ -70,7 +60,7 @@ def shown_choice(config, stored, single=True):
     a select shows a null as its empty option."""
     enum = enum_of(config, single)
     for value, text in zip(enum, option_texts(enum)):
-        if same_choice(value, stored):
+        if same_value(value, stored):
             return text
     return "" if stored is None else _text(stored)
 
@@ -95,7 +85,7 @@ def chosen_values(config, texts, stored):
     ticked = set(texts)
     chosen = [value for value, text in zip(enum_of(config), option_texts(enum_of(config))) if text in ticked]
     if (isinstance(stored, list) and len(stored) == len(chosen)
-            and all(any(same_choice(value, other) for other in chosen) for value in stored)
-            and all(any(same_choice(value, other) for other in stored) for value in chosen)):
+            and all(any(same_value(value, other) for other in chosen) for value in stored)
+            and all(any(same_value(value, other) for other in stored) for value in chosen)):
         return stored
     return chosen

@@ -30,6 +30,7 @@ from datetime import date, datetime
 from urllib.parse import urlsplit
 
 from app.db.models import Collection, Content, Media
+from app.services.enums import in_enum, option_text
 from app.services.patterns import PatternError, compile_pattern
 
 # The text types: a string, with minLength/maxLength/pattern/format. The editor types
@@ -140,8 +141,8 @@ class _Checker:
         if check is not None and check(self, config, value, path, depth) is False:
             return
         enum = config.get("enum")
-        if isinstance(enum, list) and kind != "multiselect" and not _in_enum(value, enum):
-            self.fail(path, "must be one of: " + ", ".join(map(_option_text, enum)))
+        if isinstance(enum, list) and kind != "multiselect" and not in_enum(value, enum):
+            self.fail(path, "must be one of: " + ", ".join(map(option_text, enum)))
 
     def string(self, config, value, path, depth):
         if not isinstance(value, str):
@@ -217,7 +218,7 @@ class _Checker:
 
     def select(self, config, value, path, depth):
         enum = config.get("enum")
-        listed_boolean = isinstance(value, bool) and isinstance(enum, list) and _in_enum(value, enum)
+        listed_boolean = isinstance(value, bool) and isinstance(enum, list) and in_enum(value, enum)
         if not isinstance(value, (str, int, float)) or (isinstance(value, bool) and not listed_boolean):
             self.fail(path, "must be one of the listed options")
             return False
@@ -229,8 +230,8 @@ class _Checker:
             return False
         enum = config.get("enum")
         for i, item in enumerate(value):
-            if isinstance(enum, list) and not _in_enum(item, enum):
-                self.fail(f"{path}[{i}]", "must be one of: " + ", ".join(map(_option_text, enum)))
+            if isinstance(enum, list) and not in_enum(item, enum):
+                self.fail(f"{path}[{i}]", "must be one of: " + ", ".join(map(option_text, enum)))
         if len({_hashable(item) for item in value}) != len(value):
             self.fail(path, "must not repeat an option")
         return False
@@ -314,19 +315,6 @@ class _Checker:
             for path, ref in self.media_refs:
                 if ref not in live:
                     self.fail(path, f"references media {ref!r}, which does not exist")
-
-
-def _in_enum(value, enum):
-    """Whether ``value`` is one of ``enum``'s values, a boolean only as a boolean (Python's
-    ``True == 1`` would let ``1`` pass for ``true`` and ``false`` for ``0``)."""
-    return any(value == option and isinstance(value, bool) == isinstance(option, bool) for option in enum)
-
-
-def _option_text(option):
-    """An enum value as a message names it: booleans and null as JSON writes them (``true``, ``null``)."""
-    if option is None:
-        return "null"
-    return ("true" if option else "false") if isinstance(option, bool) else str(option)
 
 
 def _hashable(item):

@@ -16,6 +16,7 @@ The dict form knows ``type`` (string, integer, number, boolean, array, object), 
 
 import msgspec
 
+from app.services.enums import in_enum, option_text
 from app.services.errors import INVALID, ServiceError, validation_detail
 
 _TYPES = {
@@ -72,8 +73,8 @@ def _value_problem(rule, value):
         wrong_bool = isinstance(value, bool) and kind in ("integer", "number")
         if wrong_bool or not isinstance(value, _TYPES[kind]):
             return f"expected {kind}"
-    if "enum" in rule and value not in rule["enum"]:
-        return f"expected one of {', '.join(map(str, rule['enum']))}"
+    if "enum" in rule and not in_enum(value, rule["enum"]):
+        return f"expected one of {', '.join(map(option_text, rule['enum']))}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in rule and value < rule["minimum"]:
             return f"must be at least {rule['minimum']}"
