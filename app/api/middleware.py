@@ -14,7 +14,7 @@ import time
 
 from app.api.authentication import client_ip
 from app.api.errors import not_found
-from app.api.timing import response_time
+from app.api.timing import elapsed_ms, response_time
 from app.runtime.context import ExecutionContext, new_request_id
 from app.runtime.entry import CTX_KEY, ENV_KEY
 from app.runtime.logs import ACCESS_LOGGER, sole_handler
@@ -76,8 +76,7 @@ def log_access(req, resp, request_id, context):
     ``Logger.info`` would look up the caller's frame and ``LogRecord`` the process, thread
     and file names for every line.
     """
-    started = getattr(context, "started", None)
-    duration_ms = int((time.perf_counter() - started) * 1000) if started is not None else 0
+    duration_ms = int(elapsed_ms(context))
     method, path, status = req.method, req.path, resp.status_code
     args = (method, path, status, duration_ms, request_id)
     fields = {"request_id": request_id, "method": method, "path": path, "status": status, "duration_ms": duration_ms}
@@ -136,13 +135,12 @@ class PluginMiddleware:
 
     def process_response(self, req, resp, resource, req_succeeded):
         context = req.context
-        started = getattr(context, "started", None)
-        if started is None:
+        if getattr(context, "started", None) is None:
             return
         user = context.user
         record = RequestRecord(
             req.method, req.path, redact_query(req.query_string), resp.status_code,
-            int((time.perf_counter() - started) * 1000), user.id if user is not None else None,
+            int(elapsed_ms(context)), user.id if user is not None else None,
             client_ip(req, self._proxies), req.user_agent, context.request_id,
         )
         # After the response: whatever the hooks do (or fail at, a database that is down
