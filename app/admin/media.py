@@ -29,7 +29,9 @@ from app.api.media_upload import read_form as read_upload_form
 from app.runtime.r2 import R2Error
 from app.services.errors import ErrorKind
 from app.services.media import (
+    MediaConflict,
     MediaError,
+    MediaInUse,
     can_delete,
     can_update,
     may_delete_some,
@@ -60,7 +62,12 @@ EDITED_FIELDS = {
 DONE = {"saved": "File saved.", "deleted": "File moved to the trash.", "restored": "File restored.",
         "purged": "File deleted permanently."}
 # What the library says after a request that could not be carried out (``?problem=``).
-PROBLEMS = {"gone": "The file was deleted meanwhile: your changes were not saved."}
+PROBLEMS = {
+    "gone": "The file was deleted meanwhile: your changes were not saved.",
+    "purged": "The file was deleted permanently meanwhile.",
+    "in-use": "The file was not deleted: content uses it as its featured image.",
+    "store": "The file was not deleted: the file store did not answer. Try again in a moment.",
+}
 
 
 def _listing(req, user):
@@ -353,7 +360,11 @@ class MediaDeleteAction:
     @access(authenticated=True)
     def on_post(self, req, resp, media_id):
         row = _trash_row(req, media_id, live_only=True)
-        self._library.soft_delete(row)
+        try:
+            self._library.soft_delete(row)
+        except MediaConflict:  # purged since it was read
+            redirect(resp, "/admin/media?problem=purged")
+            return
         redirect(resp, "/admin/media?done=deleted")
 
 
@@ -366,7 +377,11 @@ class MediaRestoreAction:
     @access(authenticated=True)
     def on_post(self, req, resp, media_id):
         row = _trash_row(req, media_id, live_only=False)
-        self._library.restore(row)
+        try:
+            self._library.restore(row)
+        except MediaConflict:  # purged since it was read
+            redirect(resp, "/admin/media?trash=1&problem=purged")
+            return
         redirect(resp, f"/admin/media/{row.id}?done=restored")
 
 
@@ -381,5 +396,14 @@ class MediaPurgeAction:
         row = find(media_id)
         if row is None:
             raise falcon.HTTPNotFound()
-        self._library.purge(req.context.env.MEDIA_BUCKET, row)
-        redirect(resp, "/admin/media?trash=1&done=purged")
+        try:
+            self._library.purge(req.context.env.MEDIA_BUCKET, row)
+        except MediaInUse:
+            redirect(resp, "/admin/media?trash=1&problem=in-use")
+        except MediaConflict:  # another purge got there first
+            redirect(resp, "/admin/media?trash=1&problem=purged")
+        except R2Error as ex:  # the row is back as it was: the purge can be tried again
+            log.error("purge of %s failed (request %s): %s", row.id, req.context.request_id, ex)
+            redirect(resp, "/admin/media?trash=1&problem=store")
+        else:
+            redirect(resp, "/admin/media?trash=1&done=purged")

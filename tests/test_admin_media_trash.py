@@ -1,0 +1,81 @@
+"""The admin's trash buttons (delete, restore, delete permanently) when they cannot be carried
+out: the library page says why, instead of an error page, and nothing is lost.
+
+The bucket is a real S3 server behind ``S3FaultProxy``, which refuses the DELETE chosen.
+"""
+
+import pytest
+
+from app.db.models import Content, Media
+from app.services.media import storage
+from tests.fixtures.admin import csrf_token
+from tests.fixtures.content import insert_items
+from tests.fixtures.media import after_the_media_read, bucket_keys, png, upload
+from tests.fixtures.s3_proxy import S3FaultProxy
+
+pytestmark = pytest.mark.backends
+
+
+@pytest.fixture
+def proxy(s3_server):
+    proxy = S3FaultProxy(s3_server)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def env(stack, tmp_path, proxy):
+    """An env whose MEDIA_BUCKET (an empty S3 bucket) is reached through ``proxy``."""
+    return stack.env(tmp_path / "app", bucket="s3", s3=proxy.endpoint_url)
+
+
+@pytest.fixture
+def trashed(client, make_user, env):
+    """An uploaded PNG (with its thumbnail), then moved to the trash: its record."""
+    _, admin = make_user("admin")
+    record = upload(client, admin, "a.png", png((400, 300))).json["file"]
+    client.delete(f"/api/media/{record['id']}", headers=admin)
+    return record
+
+
+def problem_shown(browser, response, location):
+    assert response.location.endswith(location)
+    [alert] = response.follow().html.select(".message.error")
+    return alert.text
+
+
+def test_a_purge_the_store_refuses_says_so_and_keeps_the_file(browser, signed_in_as, env, proxy, trashed):
+    signed_in_as("admin")
+    proxy.fail("DELETE", "/" + trashed["r2_key"])
+    response = browser.post(f"/admin/media/{trashed['id']}/purge", {"csrf_token": csrf_token(browser)}, status=303)
+    assert "file store did not answer" in problem_shown(browser, response, "/admin/media?trash=1&problem=store")
+    assert Media.get_by_id(trashed["id"]).deleted_at is not None  # still in the trash, to try again
+    assert trashed["r2_key"] in bucket_keys(env)
+    proxy.faults.clear()
+    response = browser.post(f"/admin/media/{trashed['id']}/purge", {"csrf_token": csrf_token(browser)}, status=303)
+    assert response.location.endswith("/admin/media?trash=1&done=purged") and bucket_keys(env) == []
+
+
+def test_a_purge_of_a_featured_image_says_why_it_was_refused(browser, signed_in_as, blog_collection, trashed):
+    author = signed_in_as("admin")
+    [item] = insert_items(blog_collection, author, 1)
+    Content.update(featured_image=trashed["id"]).where(Content.id == item).execute()
+    response = browser.post(f"/admin/media/{trashed['id']}/purge", {"csrf_token": csrf_token(browser)}, status=303)
+    assert "featured image" in problem_shown(browser, response, "/admin/media?trash=1&problem=in-use")
+    assert Media.get_by_id(trashed["id"]).deleted_at is not None
+
+
+@pytest.mark.parametrize("action, location", [
+    ("delete", "/admin/media?problem=purged"), ("restore", "/admin/media?trash=1&problem=purged"),
+])
+def test_a_file_purged_meanwhile_is_said_to_be_gone(browser, signed_in_as, env, monkeypatch, trashed,
+                                                    action, location):
+    signed_in_as("admin")
+    if action == "delete":
+        Media.update(deleted_at=None).where(Media.id == trashed["id"]).execute()
+    token = csrf_token(browser)
+    done = after_the_media_read(env, monkeypatch, lambda: storage.purge(env.MEDIA_BUCKET,
+                                                                        Media.get_by_id(trashed["id"])))
+    response = browser.post(f"/admin/media/{trashed['id']}/{action}", {"csrf_token": token}, status=303)
+    assert done and "deleted permanently meanwhile" in problem_shown(browser, response, location)
+    assert Media.get_or_none(Media.id == trashed["id"]) is None
