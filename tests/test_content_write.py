@@ -801,6 +801,26 @@ def test_what_a_before_content_create_hook_changes_is_validated_and_no_default_f
     assert Content.select().where(Content.title.in_(["Text", "Gone"])).count() == 0
 
 
+def test_a_title_a_before_content_create_hook_gives_is_data_title_too(probed):
+    client, headers = probed
+    create_collection("memos", {"type": "object", "properties": {
+        "title": {"type": "string", "default": "Untitled memo"}, "note": {"type": "string"}}})
+
+    def memo(**body):
+        item = client.post_json("/api/content", {"collectionId": "memos", **body}, headers=headers, status=201).json["data"]
+        return item["title"], item["data"]["title"], content_row(item["id"]).data["title"]
+
+    # The hook saw the default the item would be stored with, then gave the item its title:
+    # the default was only ever the stand-in for a missing title, so the hook's fills data.title.
+    assert memo(data={"note": "hook title"}) == ("Set by hook", "Set by hook", "Set by hook")
+    assert defaults_probe.SEEN[-1]["data"]["title"] == "Untitled memo"
+    # A data.title set on purpose, by the client or by the hook, is kept beside the hook's title.
+    assert memo(data={"note": "hook title", "title": "Client's data"}) == ("Set by hook", "Client's data", "Client's data")
+    assert memo(data={"note": "hook titles"}) == ("Set by hook", "Hook's data", "Hook's data")
+    # A hook that gives no title leaves the default as the item's title.
+    assert memo(data={"note": "nothing"}) == ("Untitled memo", "Untitled memo", "Untitled memo")
+
+
 # ---------------------------------------------------------------- PostgreSQL
 
 

@@ -14,7 +14,10 @@ the rest, and a required field with a default is satisfied by it. The rules:
   purpose, and how the admin's new-item form saves a default the user emptied.
 * ``title`` and ``slug`` mirror the item's own columns. A ``title`` given beside ``data``
   counts as the ``title`` field given (the item's title is copied into ``data``), so its
-  default fills in only when neither is given, and is then the item's title. A ``slug``
+  default fills in only when neither is given, and is then the item's title. The hooks see
+  that default; one that gives the item a ``title`` gives it what the client could have,
+  so the default it stood in for is withdrawn (``title_default_settled``) and the hook's
+  title fills ``data.title``. A ``data.title`` the client or the hook set is kept. A ``slug``
   field's default is not used: the item's slug, given or generated from the title, is
   unique in the collection, so a fixed default could serve one item only.
 * Top-level fields only: fields inside objects, list items and blocks are not filled (a
@@ -78,3 +81,33 @@ def fields_with_defaults(schema, fields):
     """
     data = fields.get("data")
     return {**fields, "data": with_defaults(schema, {} if data is None else data, given=fields)}
+
+
+def title_default_settled(schema, sent, fields):
+    """A create's ``fields`` after its hooks, without the ``title`` default when a hook gave a title.
+
+    The default filled ``data.title`` because the item had no title. A hook that then sets
+    ``fields["title"]`` gives the item one, as a client sending it would have, so the
+    default is dropped and the item's title fills ``data.title`` (``prepare._synced``):
+    the title column and ``data.title`` agree. A ``data.title`` the client sent, or one
+    the hook changed, is not the default's and is kept.
+
+    Args:
+        schema: the collection's schema.
+        sent: the create's fields as the client gave them (before ``fields_with_defaults``).
+        fields: the fields after the hooks.
+    """
+    filled = _filled_title(schema, sent)
+    data = fields.get("data")
+    if filled is None or fields.get(TITLE) is None or not isinstance(data, dict) or data.get(TITLE) != filled:
+        return fields
+    return {**fields, "data": {name: value for name, value in data.items() if name != TITLE}}
+
+
+def _filled_title(schema, sent):
+    """The default ``fields_with_defaults`` put in ``data.title`` for a create sent as ``sent``, or None."""
+    data = sent.get("data")
+    data = {} if data is None else data
+    if not isinstance(data, dict) or TITLE in data or _taken_from_the_item(TITLE, sent):
+        return None
+    return declared_defaults(schema).get(TITLE)

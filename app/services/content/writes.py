@@ -48,7 +48,7 @@ from app.db.models import Collection, Content, ContentVersion, database, new_id,
 from app.db.rows import columns_of, fetch_models, insert_instance, insert_rows, instance_row
 from app.services.cache import Namespace, invalidate
 from app.services.content import review
-from app.services.content.defaults import fields_with_defaults
+from app.services.content.defaults import fields_with_defaults, title_default_settled
 from app.services.content.errors import (
     ContentConflict,
     ContentForbidden,
@@ -193,9 +193,12 @@ def create_and_read(user, collection_ref, fields, scope, request_id=None):
         raise ContentInvalid("Validation failed", [{"field": "collectionId", "message": "the collection is inactive"}])
     status = fields.get("status") or "draft"
     # The hooks see the item as it will be stored, defaults filled in; what they change is
-    # validated with the rest (``_prepare_new``).
-    fields = fields_with_defaults(collection.schema, fields)
+    # validated with the rest (``_prepare_new``). A title a hook gives replaces a title
+    # default in data, as one sent by the client would have kept it out.
+    sent = fields
+    fields = fields_with_defaults(collection.schema, sent)
     hooks.before("content_create", user=user, collection=collection, fields=fields)
+    fields = title_default_settled(collection.schema, sent, fields)
     now = now_ms()
     content = Content(
         id=content_id, collection=collection, author=user.id, status="draft", workflow_state="draft",

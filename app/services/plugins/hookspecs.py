@@ -29,7 +29,8 @@ def before_content_create(user, collection, fields, ctx):
     """Before content is created in ``collection`` from ``fields``.
 
     ``fields`` is the create as it will be stored: its ``data`` has the defaults the schema
-    declares filled in. A change the hook makes to it is validated with the rest.
+    declares filled in. A change the hook makes to it is validated with the rest; a
+    ``title`` it sets replaces a ``title`` field's default in ``data``, as the client's would.
     """
 
 
