@@ -6,7 +6,9 @@ row the failed purge puts back does not have it.
 The bucket is a real S3 server behind ``S3FaultProxy``, which refuses the DELETE chosen.
 The concurrent change is a real request (a move to another folder and a metadata edit) made
 on another thread, so on another database connection, right after the purge request has
-read the media row and before it goes on: the moment its read turns stale.
+read the media row and before it goes on: the moment its read turns stale. A PATCH that
+moves a file and edits it is one write, all or nothing: a purge let in right after the
+PATCH's first write commits finds the whole edit there, or none of it.
 """
 
 import threading
@@ -15,7 +17,7 @@ import pytest
 
 from app.db.models import Media
 from tests.fixtures import media as samples
-from tests.fixtures.media import after_the_media_read, bucket_keys, upload
+from tests.fixtures.media import after_a_media_write_commits, after_the_media_read, bucket_keys, upload
 from tests.fixtures.s3_proxy import S3FaultProxy
 
 pytestmark = pytest.mark.backends
@@ -116,3 +118,58 @@ def test_a_write_that_read_the_file_before_a_failing_purge_deleted_it_is_refused
     # The failed purge put the file back as it was: the refused write left nothing behind.
     assert client.get(url, headers=admin).json["file"] == record
     assert bucket_keys(env) == [record["r2_key"]]
+
+
+def test_a_move_and_an_edit_in_one_patch_apply_together_or_not_at_all(client, env, admin, proxy, monkeypatch):
+    record = upload(client, admin, "paper.pdf", samples.pdf()).json["file"]
+    url = f"/api/media/{record['id']}"
+    held = proxy.hold("DELETE", "/" + record["r2_key"])
+    purged = []
+    purger = threading.Thread(target=lambda: purged.append(client.delete(f"{url}/purge", headers=admin,
+                                                                         expect_errors=True)))
+
+    def purge_until_the_bucket_is_called():
+        purger.start()
+        assert held.arrived.wait(30)  # the row is deleted, the file's DELETE is being held
+
+    # The purge deletes the row right after the PATCH committed its first write to it: were
+    # the move and the edit two transactions, the edit would find no row (409) while the
+    # move stuck, and the failed purge would put the row back moved.
+    done = after_a_media_write_commits(env, monkeypatch, purge_until_the_bucket_is_called)
+    try:
+        answer = client.patch_json(url, CHANGE, headers=admin, expect_errors=True)
+    finally:
+        held.release.set()
+        purger.join()
+    assert done and purged[0].status_int == 503
+    assert answer.status_int == 200
+    changed = answer.json["file"]
+    assert (changed["folder"], changed["alt"], changed["caption"]) == (CHANGE["folder"], CHANGE["alt"],
+                                                                       CHANGE["caption"])
+    # The failed purge put the row back as it deleted it: with the whole edit, as answered.
+    assert client.get(url, headers=admin).json["file"] == changed
+    assert bucket_keys(env) == [record["r2_key"]]
+
+
+def test_a_move_and_an_edit_that_read_the_file_before_a_purge_deleted_it_change_nothing(client, env, admin, proxy,
+                                                                                         monkeypatch):
+    record = upload(client, admin, "paper.pdf", samples.pdf()).json["file"]
+    url = f"/api/media/{record['id']}"
+    held = proxy.hold("DELETE", "/" + record["r2_key"])
+    purged = []
+    purger = threading.Thread(target=lambda: purged.append(client.delete(f"{url}/purge", headers=admin,
+                                                                         expect_errors=True)))
+
+    def purge_until_the_bucket_is_called():
+        purger.start()
+        assert held.arrived.wait(30)
+
+    done = after_the_media_read(env, monkeypatch, purge_until_the_bucket_is_called)
+    try:
+        refused = client.patch_json(url, CHANGE, headers=admin, status=409)
+    finally:
+        held.release.set()
+        purger.join()
+    assert done and purged[0].status_int == 503
+    assert refused.json == {"error": "the file was moved or deleted meanwhile"}
+    assert client.get(url, headers=admin).json["file"] == record

@@ -178,12 +178,9 @@ class MediaItemResource:
         changes = self._metadata_changes(body)
         if not changes and folder is None:
             raise nothing_to_update()
-        if folder is not None:
-            # Move first: a move refused as a conflict (409) leaves the metadata as it was too.
-            row = self._library.move(row, folder)
-        if changes:
-            row = library_queries.update_metadata(row.id, changes)
-            self._library.changed()
+        # One write: a move refused as a conflict (409) leaves the metadata as it was too,
+        # and a purge cannot come between the two.
+        row = self._library.edit(row, folder, changes)
         resp.media = {"success": True, "message": "File updated successfully", "file": to_record(row)}
 
     @staticmethod

@@ -159,10 +159,14 @@ class MediaLibrary:
 
     def move(self, row, folder):
         """Put ``row`` in ``folder`` (its key and URL unchanged); see ``storage.move``."""
-        moved = storage.move(row, folder)
-        if moved is not row:
+        return self.edit(row, folder=folder)
+
+    def edit(self, row, folder=None, changes=None):
+        """Move ``row`` and change its metadata in one write, all or (409) none; see ``storage.edit``."""
+        edited = storage.edit(row, folder, changes)
+        if edited is not row:
             self.changed()
-        return moved
+        return edited
 
     def purge(self, bucket, row):
         """Delete ``row`` and its objects for good; see ``storage.purge``."""

@@ -1,7 +1,7 @@
 """The media library's reads and row-only writes: filtered pages, lookups, metadata, bulk delete.
 
 Writes that touch the bucket too (upload, purge) live in ``storage`` and ``uploads``; so does
-a move, which writes the row only but must not race a purge.
+a move (and an edit that moves too), which writes the row only but must not race a purge.
 The callers invalidate the ``media`` cache namespace after these writes commit
 (``MediaLibrary.changed``).
 """

@@ -28,6 +28,7 @@ from app.runtime.r2 import FixedLengthStream, R2Error
 
 from . import pending
 from .errors import InvalidMedia, MediaInUse, changed_meanwhile
+from .library_queries import METADATA_FIELDS
 
 log = logging.getLogger("sonicpy.media")
 
@@ -161,18 +162,46 @@ def move(row, folder):
         InvalidMedia: ``folder`` is not a valid folder name.
         MediaConflict: the row changed meanwhile (moved or purged); nothing was changed.
     """
-    folder = check_folder(folder)
-    if folder == row.folder:
+    return edit(row, folder=folder)
+
+
+def edit(row, folder=None, changes=None):
+    """Move a media item to ``folder`` and set its metadata ``changes`` in ONE UPDATE: all or nothing.
+
+    One statement, so a purge (or a move) committing in between cannot leave part of the
+    edit behind: a failed purge puts back the row it deleted, and a move committed before
+    the rest was refused would be put back with it.
+
+    Args:
+        row: the row as the caller read it (and judged the edit on).
+        folder: the folder it should be in, or None to leave it alone.
+        changes: ``{name: value}`` of ``alt``, ``caption``, ``tags``, ``original_name``.
+
+    Returns:
+        The row as stored after the edit (``row`` itself when there is nothing to change).
+
+    Raises:
+        InvalidMedia: ``folder`` is not a valid folder name.
+        MediaConflict: the row is gone, or (``folder`` given) is no longer in the folder
+            ``row`` was read in: nothing was changed.
+    """
+    values = {METADATA_FIELDS[name]: value for name, value in (changes or {}).items()}
+    guard = Media.id == row.id
+    if folder is not None:
+        folder = check_folder(folder)
+        if folder != row.folder:
+            values[Media.folder] = folder
+        # Compare-and-set on the folder: an edit decided on a row another request moved
+        # (or purged) since it was read is refused whole, not applied in part.
+        guard &= Media.folder == row.folder
+    if not values:
         return row
+    values[Media.updated_at] = now_ms()
     with database.atomic():
-        # Compare-and-set on the folder: a move or purge that committed since ``row`` was
-        # read makes this a no-op, so a decision taken on a stale row is refused, not applied.
-        updated = Media.update({Media.folder: folder, Media.updated_at: now_ms()}).where(
-            Media.id == row.id, Media.folder == row.folder
-        ).execute()
-    if updated != 1:
-        raise changed_meanwhile()
-    return Media.get_by_id(row.id)
+        if Media.update(values).where(guard).execute() != 1:
+            raise changed_meanwhile()
+        # Read before the commit: once it is done, a purge may delete the row.
+        return Media.get_by_id(row.id)
 
 
 def purge(bucket, row):
