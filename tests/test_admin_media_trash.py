@@ -1,8 +1,11 @@
 """The admin's trash buttons (delete, restore, delete permanently) when they cannot be carried
-out: the library page says why, instead of an error page, and nothing is lost.
+out: the library page says why, instead of an error page, and nothing is lost. And a file's
+page saves a move with its other edits in one write, which a purge cannot split.
 
 The bucket is a real S3 server behind ``S3FaultProxy``, which refuses the DELETE chosen.
 """
+
+import threading
 
 import pytest
 
@@ -10,7 +13,7 @@ from app.db.models import Content, Media
 from app.services.media import storage
 from tests.fixtures.admin import csrf_token
 from tests.fixtures.content import insert_items
-from tests.fixtures.media import after_the_media_read, bucket_keys, png, upload
+from tests.fixtures.media import after_a_media_write_commits, after_the_media_read, bucket_keys, png, upload
 from tests.fixtures.s3_proxy import S3FaultProxy
 
 pytestmark = pytest.mark.backends
@@ -79,3 +82,33 @@ def test_a_file_purged_meanwhile_is_said_to_be_gone(browser, signed_in_as, env, 
     response = browser.post(f"/admin/media/{trashed['id']}/{action}", {"csrf_token": token}, status=303)
     assert done and "deleted permanently meanwhile" in problem_shown(browser, response, location)
     assert Media.get_or_none(Media.id == trashed["id"]) is None
+
+
+def test_a_move_and_an_edit_are_saved_together_or_not_at_all(browser, signed_in_as, client, make_user, env, proxy,
+                                                             monkeypatch):
+    """The purge deletes the row right after the save's first write to it committed: were the
+    move and the edit two writes, the edit would find no row while the move stuck, and the
+    failed purge would put the row back moved but not edited."""
+    signed_in_as("admin")
+    _, admin = make_user("admin")
+    record = upload(client, admin, "paper.png", png()).json["file"]
+    form = browser.get(f"/admin/media/{record['id']}").forms["media-edit"]
+    form["folder"], form["alt"] = "archive", "Moved and described"
+    held = proxy.hold("DELETE", "/" + record["r2_key"])
+    purged = []
+    purger = threading.Thread(target=lambda: purged.append(
+        client.delete(f"/api/media/{record['id']}/purge", headers=admin, expect_errors=True)))
+
+    def purge_until_the_bucket_is_called():
+        purger.start()
+        assert held.arrived.wait(30)  # the row is deleted, the file's DELETE is being held
+
+    done = after_a_media_write_commits(env, monkeypatch, purge_until_the_bucket_is_called)
+    try:
+        saved = form.submit(status=303)
+    finally:
+        held.release.set()
+        purger.join()
+    assert done and purged[0].status_int == 503 and saved.location.endswith("?done=saved")
+    row = Media.get_by_id(record["id"])  # put back by the failed purge as the save left it
+    assert (row.folder, row.alt) == ("archive", "Moved and described")

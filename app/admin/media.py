@@ -2,8 +2,8 @@
 
 Every read and write goes through the media service the JSON API uses: ``list_media`` with
 the same visibility rule (callers without ``media.upload`` see published files and their
-own uploads), ``MediaLibrary.upload`` for each uploaded file, ``MediaLibrary.move`` for a
-new folder, ``update_metadata`` for alt text, caption and name, ``soft_delete`` and
+own uploads), ``MediaLibrary.upload`` for each uploaded file, ``MediaLibrary.edit`` for a
+new folder, alt text, caption and name (one write, as the API's PATCH), ``soft_delete`` and
 ``restore``, ``purge`` (admins), with the same per-row rules (``can_update``, ``can_delete``). Folders are
 virtual, as in the API: a folder exists while a file is in it, so one is created by moving
 or uploading a file into it.
@@ -39,7 +39,7 @@ from app.services.media import (
     uploads,
     visibility,
 )
-from app.services.media.library_queries import MediaFilter, find, folders, list_media, update_metadata
+from app.services.media.library_queries import MediaFilter, find, folders, list_media
 from app.services.media.uploads import FORM_OVERHEAD_BYTES, MAX_FILES_PER_REQUEST
 from app.services.pagination import pagination_meta
 
@@ -267,17 +267,11 @@ class MediaFilePage:
         values = {name: value for name, value in values.items() if value is not None}
         edited = _edited(values, row)
         try:
-            changes = _changes(edited)
-            if edited.get("folder"):  # emptied, the folder stays as it is
-                # Move first: a move refused as a conflict leaves the name, alt and caption as they were.
-                row = self._library.move(row, edited["folder"])
-            if changes:
-                update_metadata(row.id, changes)
+            # One write, all or none: a folder emptied leaves the file where it is.
+            row = self._library.edit(row, edited.get("folder") or None, _changes(edited))
         except MediaError as ex:
             self._refused(req, resp, row, ex, values)
             return
-        if changes:
-            self._library.changed()
         redirect(resp, f"/admin/media/{row.id}?done=saved")
 
     def _refused(self, req, resp, row, ex, values):

@@ -15,7 +15,6 @@ import peewee
 from app.db.database import locked
 from app.db.models import Media, database, now_ms
 from app.db.text_match import contains_any_case
-from app.services.media.errors import changed_meanwhile
 from app.services.media.visibility import published_condition
 
 MAX_ID_LENGTH = 64
@@ -105,20 +104,6 @@ def folders(visible_to=None):
     count = peewee.fn.COUNT(Media.id)
     query = Media.select(Media.folder, count.alias("files")).where(where).group_by(Media.folder).order_by(Media.folder)
     return [(row.folder, row.files) for row in query]
-
-
-def update_metadata(media_id, changes):
-    """Set ``changes`` (``alt``, ``caption``, ``tags``, ``original_name``) on a row; the row as stored.
-
-    Raises:
-        MediaConflict: the row is gone (a purge deleted it since it was read); nothing was changed.
-    """
-    values = {METADATA_FIELDS[name]: value for name, value in changes.items()}
-    values[Media.updated_at] = now_ms()
-    with database.atomic():
-        if Media.update(values).where(Media.id == media_id).execute() != 1:
-            raise changed_meanwhile()
-        return Media.get_by_id(media_id)
 
 
 def soft_delete_many(ids):
