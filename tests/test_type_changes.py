@@ -4,14 +4,18 @@ the field, both types, the number of items (trashed ones too) and some of their 
 
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import webtest
 from click.testing import CliRunner
 
 from app.cli import cli
 from app.db.models import Collection, bind_models, new_id
+from app.services import field_indexes
 from app.services.collection_schema import CHOICE_TYPES, FIELD_TYPES
 from app.services.content.validation import validate_data
+from app.services.field_indexes import sync_field_indexes
 from app.services.type_changes import ANY, ARRAY, BOOLEAN, INTEGER, OBJECT, REAL, STRING, accepted_kinds
 from tests.fixtures.app import record_statements
 from tests.fixtures.content import create_collection, insert_items
@@ -315,3 +319,49 @@ def test_the_field_builder_shows_the_refusal_on_the_fields_row(browser, signed_i
     assert message in page.html.select_one("#form-message").text.lower()
     assert f"type: {message}" in page.html.select_one("#field-1-errors").text
     assert Collection.get_by_id(shop.id).schema == before
+
+
+def holding_the_indexes_back(monkeypatch, saves):
+    """Make each of ``saves`` schema saves wait, inside its transaction and after its type
+    check, until all of them got there (or a second passed: they take turns), before it
+    reads the field indexes there are and drops the ones no schema declares any more."""
+    barrier, original = threading.Barrier(saves), field_indexes.existing_indexes
+
+    def existing_indexes(db):
+        try:
+            barrier.wait(1)
+        except threading.BrokenBarrierError:
+            pass  # the other save waits for this one: nothing to hold back
+        return original(db)
+
+    monkeypatch.setattr(field_indexes, "existing_indexes", existing_indexes)
+
+
+def patch_request(collection, schema, headers):
+    return webtest.TestRequest.blank(f"/admin/api/collections/{collection.id}", method="PATCH",
+                                     content_type="application/json", headers=headers,
+                                     body=json.dumps({"schema": schema}).encode())
+
+
+def test_two_saves_narrowing_fields_and_dropping_their_indexes_take_turns(app_client, admin, monkeypatch):
+    # Each save checks its narrowed field (on PostgreSQL: content locked in SHARE mode) and
+    # then drops its field's index (ACCESS EXCLUSIVE on content): two at once each held what
+    # the other waited for, and one failed with a deadlock (503).
+    user, headers = admin
+    shops = [create_collection(name, schema_with(**{field: {"type": "string", "indexed": True}}))
+             for name, field in (("shop", "price"), ("store", "cost"))]
+    sync_field_indexes(Collection._meta.database)
+    for shop, field in zip(shops, ("price", "cost")):
+        insert_items(shop, user, 1, data=lambda i, field=field: {"title": "x", field: 5}, slug_prefix=shop.name)
+    holding_the_indexes_back(monkeypatch, 2)
+    requests = [patch_request(shop, schema_with(**{field: {"type": "number"}}), headers)
+                for shop, field in zip(shops, ("price", "cost"))]
+
+    with ThreadPoolExecutor(2) as pool:
+        responses = list(pool.map(lambda request: request.get_response(app_client.app), requests))
+
+    assert [r.status_int for r in responses] == [200, 200], [r.text for r in responses]
+    assert not field_indexes.existing_indexes(Collection._meta.database)
+    assert [Collection.get_by_id(shop.id).schema["properties"] for shop in shops] == [
+        {"title": {"type": "string"}, "price": {"type": "number"}},
+        {"title": {"type": "string"}, "cost": {"type": "number"}}]

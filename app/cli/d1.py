@@ -17,6 +17,7 @@ from app.cli.common import location_options, runtime_options
 from app.cli.migrations import migrations
 from app.db import derived
 from app.db.models import bind_models
+from app.db.schema_turns import take_schema_turn
 from app.db.splitter import SeveralTransactions, split_statements, without_transaction_pair
 from app.runtime.bindings import BindingKind
 from app.runtime.d1 import D1Error
@@ -135,7 +136,9 @@ def follow_schemas(db):
     sonicpy's (D1 runs any SQL), or one migrated before the value counts."""
     if db.table_exists(derived.FIELDS_TABLE):
         bind_models(db)
-        sync_field_indexes(db)
+        with db.atomic():
+            take_schema_turn(db)
+            sync_field_indexes(db)
 
 
 def _print_table(rows):

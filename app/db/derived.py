@@ -516,7 +516,8 @@ def track_declared(db):
             # Writers of content wait for this transaction, and it for theirs, so a row is
             # counted either by its trigger or by the recount, never by neither or both: a
             # writer that committed first is seen by the recount, one that commits after
-            # sees the new pairs. Concurrent callers take turns (SQLite has one writer).
+            # sees the new pairs. Concurrent callers take turns (SQLite has one writer);
+            # the callers that change schemas took theirs earlier (``app.db.schema_turns``).
             db.execute_sql(f"LOCK TABLE {FIELDS_TABLE} IN EXCLUSIVE MODE")
             db.execute_sql("LOCK TABLE content IN SHARE MODE")
             if deferring:

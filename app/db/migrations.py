@@ -36,6 +36,7 @@ from pathlib import Path
 import peewee
 
 from app.db import derived, time_travel
+from app.db.schema_turns import take_schema_turn
 from app.db.splitter import SeveralTransactions, split_tokens, without_transaction_pair
 
 DEFAULT_TABLE = "d1_migrations"
@@ -229,7 +230,9 @@ class MigrationRunner:
 
     def _transaction(self):
         """A transaction that serialises migrators: BEGIN IMMEDIATE on SQLite (take the write
-        lock up front), a transaction-scoped advisory lock on PostgreSQL."""
+        lock up front), a transaction-scoped advisory lock on PostgreSQL, and then the schema
+        turn (``app.db.schema_turns``): a file may drop indexes of ``content`` or rewrite
+        schemas, and the triggers and counts installed afterwards lock ``content`` too."""
         if isinstance(self.db, peewee.SqliteDatabase):
             return self.db.atomic("IMMEDIATE")
         if isinstance(self.db, peewee.PostgresqlDatabase):
@@ -420,7 +423,9 @@ class MigrationRunner:
 
 class _LockedTransaction:
     """``db.atomic()`` plus ``pg_advisory_xact_lock``: concurrent migrators (several hosts
-    running the release phase) take turns; the lock ends with the transaction."""
+    running the release phase) take turns, and then with the app's schema saves
+    (``take_schema_turn``, always second, so the two locks are taken in one order); the
+    locks end with the transaction."""
 
     def __init__(self, db, key):
         self.db = db
@@ -431,6 +436,7 @@ class _LockedTransaction:
         self._atomic.__enter__()
         try:
             self.db.execute_sql(f"SELECT pg_advisory_xact_lock({self.db.param})", (self.key,))
+            take_schema_turn(self.db)
         except BaseException:
             self._atomic.__exit__(*sys.exc_info())  # roll back, then re-raise
             raise

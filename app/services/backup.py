@@ -42,6 +42,7 @@ import peewee
 from app.db import derived
 from app.db.database import is_postgres, refresh_statistics
 from app.db.models import MODELS, JSONField
+from app.db.schema_turns import take_schema_turn
 from app.services.accounts import normalize_email
 
 BACKUP_VERSION = "1"
@@ -229,6 +230,7 @@ def import_backup(db, source, on_progress=None):
     importer = _Importer(db, columns)
     try:
         with db.atomic():
+            take_schema_turn(db)  # collections come in too
             if not is_postgres(db):
                 # Rows may reference rows later in the same table (users.invited_by): check
                 # foreign keys at COMMIT. The pragma resets itself when the transaction ends.

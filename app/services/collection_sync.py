@@ -38,6 +38,7 @@ import msgspec
 import peewee
 
 from app.db.models import Collection, now_ms
+from app.db.schema_turns import take_schema_turn
 from app.services.collection_schema import (
     CollectionConfigError,
     canonical_json,
@@ -242,6 +243,7 @@ def sync_collections(directory, now=None):
         report.results.append(SyncResult(label, ERROR, "\n".join(error.messages), error.path))
     db = Collection._meta.database
     with db.atomic():
+        take_schema_turn(db)
         for loaded in configs:
             report.results.append(_sync_one(db, loaded, now))
         if any(error.name is None for error in errors):

@@ -13,7 +13,8 @@ these functions own the rules about stored rows:
 
 A schema's ``indexed``/``sortable`` fields get their indexes in the same transaction as the
 write that declares them, and lose them with the last collection declaring them
-(``app.services.field_indexes``). Each write is one transaction; refusals are ServiceErrors
+(``app.services.field_indexes``). Each write is one transaction; one that may change a
+schema or the indexes takes its turn first (``app.db.schema_turns``); refusals are ServiceErrors
 (404, 409) with a message for the client.
 """
 
@@ -21,6 +22,7 @@ import secrets
 
 from app.db.models import Collection, Content, Workflow, database, now_ms
 from app.db.rows import columns_of, fetch_models
+from app.db.schema_turns import take_schema_turn
 from app.services.collection_schema import RESERVED_NAMES, reserved_name_message
 from app.services.errors import CONFLICT, INVALID, NOT_FOUND, ServiceError
 from app.services.field_indexes import sync_field_indexes
@@ -108,6 +110,7 @@ def create_collection(name, display_name, description, schema, is_active=True):
         raise CollectionNameReserved(name)
     now = now_ms()
     with database.atomic():
+        take_schema_turn(database.obj)
         if Collection.select().where(Collection.name == name).exists():
             raise CollectionConflict(f"A collection named '{name}' already exists")
         if Collection.select().where(Collection.id == name).exists():
@@ -131,6 +134,8 @@ def update_collection(collection_id, changes):
         FieldTypeConflict: items hold values a field's new type does not accept (nothing changes).
     """
     with database.atomic():
+        if "schema" in changes:
+            take_schema_turn(database.obj)
         row = _writable(collection_id, schema_change="schema" in changes)
         if "schema" in changes:
             check_type_changes(database.obj, row.id, row.schema, changes["schema"])
@@ -149,6 +154,7 @@ def delete_collection(collection_id):
             ``deleted_count``, the items in the trash), or used by a workflow.
     """
     with database.atomic():
+        take_schema_turn(database.obj)
         row = _writable(collection_id)
         items = Content.select(Content.id).where(Content.collection == row.id).count()
         if items:

@@ -21,7 +21,9 @@ declared), so a list writes exactly the expression the index holds and the plann
 ``sync_field_indexes`` creates the indexes some schema declares and drops those none does
 any more, and has the values of each collection's indexed fields counted
 (``app.db.derived.track_declared``: an equality filter on one reads its exact total);
-``collections sync`` and every write of the collections API run it in their transaction.
+``collections sync`` and every write of the collections API run it in their transaction,
+which took its schema turn first (``app.db.schema_turns``): ``DROP INDEX`` waits for every
+other lock on ``content``, so two such transactions holding one each would deadlock.
 On a large table, creating an index (or counting a new field's values) takes as long as
 reading the table once.
 """
@@ -98,6 +100,9 @@ def existing_indexes(db):
 
 def sync_field_indexes(db):
     """Create the field indexes the collections declare, drop the others.
+
+    Call inside a transaction that took its schema turn (``app.db.schema_turns``) before any
+    lock on ``content``.
 
     Returns:
         ``(created, dropped)``: sorted index names.

@@ -37,14 +37,17 @@ database (``json_type`` on SQLite, ``jsonb_typeof`` on PostgreSQL), never by loa
 Concurrency: the check and the schema's update are one transaction, and no content write
 commits between them. On SQLite every write transaction holds the database's write lock
 from its start (``BEGIN IMMEDIATE``). On PostgreSQL (READ COMMITTED: each statement sees
-what committed before it) the save reads the collection row ``FOR NO KEY UPDATE``, so two
-saves of one collection take turns and each compares with the schema the other left, and,
-when a field narrows, locks ``content`` in SHARE mode before counting, as
-``app.db.derived.track_declared`` does for the same reason: the writers in flight commit
-first and are counted, the others wait until the save commits. SHARE lets reads go on and
-is held by two saves at once: one ``collections sync`` transaction saves many collections,
-and with a mode that conflicts with itself it and an API save could each wait for the
-other. The row lock is not ``FOR UPDATE`` either, since the foreign-key check of a content
+what committed before it) every transaction that changes schemas or field indexes first
+waits for its turn (``app.db.schema_turns.take_schema_turn``, an advisory lock held to its
+end), so saves run one after the other and each compares with the schema the last one
+left; the save also reads the collection row ``FOR NO KEY UPDATE``, against a schema
+rewritten by hand (``d1 execute``). When a field narrows, the save locks ``content`` in
+SHARE mode before counting, as ``app.db.derived.track_declared`` does for the same reason:
+the writers in flight commit first and are counted, the others wait until the save
+commits. SHARE lets reads go on. It does not keep two saves apart (SHARE is compatible
+with itself, and the same transaction may then drop a field index, which waits for every
+other lock on ``content``: two saves holding SHARE at once would each wait for the other);
+the turn does. The row lock is not ``FOR UPDATE``, since the foreign-key check of a content
 create waits for that: a create holding its INSERT's lock on ``content`` would wait for
 the save while the save waits for it. What stays open: a content
 write validates its data before its own transaction (a create holds the write lock for its
@@ -201,7 +204,8 @@ def for_schema_change(query):
 def check_type_changes(db, collection_id, old_schema, new_schema):
     """Refuse a save of ``new_schema`` over ``old_schema`` that items do not fit.
 
-    Call inside the save's transaction, before its update, with ``old_schema`` read there
+    Call inside the save's transaction, which took its schema turn first
+    (``app.db.schema_turns``), before its update, with ``old_schema`` read there
     (``for_schema_change``). One query per narrowed field; none when no field narrows.
 
     Raises:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import peewee
 
 from app.db import derived
+from app.db.schema_turns import take_schema_turn
 from app.db.time_travel import triggers
 from app.db.time_travel.triggers import LOG_TABLE, META_TABLE, is_postgres, quote
 from app.db.time_travel.undo import HistoryMismatch, undo_change
@@ -272,6 +273,7 @@ def restore(db, bookmark, batch=500):
     """
     try:
         with db.atomic():
+            take_schema_turn(db)  # the schemas may go back too
             return _restore(db, bookmark, batch)
     except peewee.DatabaseError as ex:  # e.g. a foreign key checked at COMMIT
         raise TimeTravelError(f"the restore failed and was rolled back: {str(ex).strip()}") from ex

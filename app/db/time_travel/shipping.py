@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from app.db import derived
 from app.db.database import refresh_statistics
+from app.db.schema_turns import take_schema_turn
 from app.db.time_travel import forward, snapshot, triggers
 from app.db.time_travel.history import (
     DAY_MS,
@@ -272,6 +273,7 @@ def restore_from_bucket(db, bucket, prefix, at_ms=None):
     changes = [change for change in changes if change[0] <= last]
     try:
         with db.atomic():
+            take_schema_turn(db)  # every table is rewritten, collections included
             _rebuild(db, header, rows, changes)
     except HistoryMismatch as ex:
         raise TimeTravelError(f"the bucket's history cannot be replayed: {ex}; nothing was restored") from None
