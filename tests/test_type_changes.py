@@ -93,12 +93,25 @@ REFUSED = [
     ({"type": "json"}, {"type": "textarea"}, [["a"], {"a": 1}, 5]),
     ({"type": "json"}, {"type": "easymde"}, [["a"], 5]),
     ({"type": "multiselect", "enum": ["a"]}, {"type": "select", "enum": ["a"]}, [["a"]]),
+    # Choices take what their enum lists (a schema written to the database may list numbers
+    # or booleans; the API's and the field builder's list text): an integer option takes 3.0 too.
+    ({"type": "select", "enum": [1, 2, 3]}, {"type": "string"}, [2, 3.0]),
+    ({"type": "select", "enum": [1, 2, 3]}, {"type": "select", "enum": ["1", "2", "3"]}, [2]),
+    ({"type": "select", "enum": [1, 2, 3]}, {"type": "integer"}, [3.0]),
+    ({"type": "radio", "enum": [True, False]}, {"type": "radio", "enum": ["yes", "no"]}, [True, False]),
 ]
 
 
 def change_id(case):
     old, new, _ = case
-    return f"{old['type']}-to-{new['type']}" + ("-multiple" if new.get("multiple") else "")
+    return f"{type_id(old)}-to-{type_id(new)}" + ("-multiple" if new.get("multiple") else "")
+
+
+def type_id(field):
+    """``select``, or ``select[1,2,3]`` when its enum lists something other than strings."""
+    enum = field.get("enum") or []
+    listed = "" if all(isinstance(option, str) for option in enum) else json.dumps(enum, separators=(",", ":"))
+    return field["type"] + listed
 
 
 @pytest.mark.parametrize("old, new, values", REFUSED, ids=[change_id(case) for case in REFUSED])
@@ -124,6 +137,10 @@ ALLOWED = [
     ({"type": "select", "enum": ["a"]}, {"type": "multiselect", "enum": ["a"]}, [["a"], [], None]),
     ({"type": "media"}, {"type": "media", "multiple": True}, [["m1", "m2"]]),
     ({"type": "boolean"}, {"type": "checkbox"}, [True]),
+    ({"type": "select", "enum": [1, 2, 3]}, {"type": "number"}, [2, 3.0]),
+    ({"type": "select", "enum": [1.5, 2]}, {"type": "number"}, [1.5]),
+    ({"type": "radio", "enum": [True, False]}, {"type": "checkbox"}, [True, False]),
+    ({"type": "select", "enum": ["a", 2]}, {"type": "json"}, ["a", 2]),
 ]
 
 
@@ -136,6 +153,22 @@ def test_a_change_goes_through_when_every_value_fits_or_is_empty(app_client, adm
     patch_schema(app_client, headers, shop, schema_with(price=new), 200)
 
     assert Collection.get_by_id(shop.id).schema == schema_with(price=new)
+
+
+def test_a_select_of_numbers_keeps_its_numbers_editable(app_client, admin):
+    # A select whose enum lists numbers holds numbers: changing it to a string field would
+    # leave the item unsavable ("data.price: must be a string") on its next edit.
+    user, headers = admin
+    before = schema_with(price={"type": "select", "enum": [1, 2, 3]})
+    shop = create_collection("shop", before)
+    [item] = items_holding(shop, user, [2])
+
+    answer = patch_schema(app_client, headers, shop, schema_with(price={"type": "string"}), 409).json
+
+    assert answer["details"]["conflicts"] == [{"field": "price", "from": "select (number)", "to": "string",
+                                               "items": 1, "example_ids": [item], "accepts": ["string"]}]
+    assert Collection.get_by_id(shop.id).schema == before
+    app_client.put_json(f"/api/content/{item}", {"title": "Edited"}, headers=headers, status=200)
 
 
 def test_an_empty_collection_takes_any_change(app_client, admin):
@@ -242,30 +275,39 @@ def test_the_save_compares_with_the_schema_another_save_left(app_client, admin, 
     assert (answer["details"]["from"], answer["details"]["example_ids"]) == ("string", [item])
 
 
-SAMPLES = {STRING: "x", INTEGER: 2, REAL: 2.5, BOOLEAN: True, ARRAY: ["x"], OBJECT: {"x": 1}}
+# Values of each JSON kind: a field accepts the kind when validation takes one of them.
+SAMPLES = {STRING: ["x"], INTEGER: [2], REAL: [2.5, 2.0], BOOLEAN: [True, False], ARRAY: [["x"]],
+           OBJECT: [{"x": 1}]}
 # A string each of these types takes (others take "x").
 STRING_SAMPLES = {"date": "2024-01-02", "datetime": "2024-01-02T03:04:05", "email": "a@b.example",
                   "url": "https://example.com"}
+# The enums a choice field is tried with: the builder's strings, and what a schema written
+# to the database may list (integers, reals, booleans, a mix), or no enum at all.
+ENUMS = [["x"], [1, 2, 3], [2.5], [True, False], ["x", 2, True], None]
+TYPES_AND_ENUMS = [(kind, None) for kind in sorted(FIELD_TYPES - CHOICE_TYPES)] + [
+    (kind, enum) for kind in sorted(CHOICE_TYPES) for enum in ENUMS]
 
 
-@pytest.mark.parametrize("kind", sorted(FIELD_TYPES))
+@pytest.mark.parametrize("kind, enum", TYPES_AND_ENUMS,
+                         ids=[kind + ("" if enum is None else json.dumps(enum, separators=(",", ":")))
+                              for kind, enum in TYPES_AND_ENUMS])
 @pytest.mark.parametrize("multiple", [False, True])
-def test_what_a_type_accepts_is_what_validation_takes(kind, multiple):
+def test_what_a_type_accepts_is_what_validation_takes(kind, enum, multiple):
     field = {"type": kind, "collection": "shop", "items": {"type": "string"}}
-    if kind in CHOICE_TYPES:
-        field["enum"] = ["x"]
+    if enum is not None:
+        field["enum"] = enum
     if multiple:
         field["multiple"] = True
     schema = {"type": "object", "properties": {"f": field}}
     accepted = accepted_kinds(field)
     for json_kind in sorted(ANY):
-        value = SAMPLES[json_kind]
+        values = SAMPLES[json_kind]
         if json_kind == STRING:
-            value = STRING_SAMPLES.get(kind, value)
-        if json_kind == ARRAY and accepted == {ARRAY} and kind not in ("array", "multiselect"):
-            value = [STRING_SAMPLES.get(kind, "x")]
-        taken = not validate_data(schema, {"f": value}, look_up_references=False)
-        assert taken == (json_kind in accepted), (kind, value)
+            values = [STRING_SAMPLES.get(kind, "x")]
+        if json_kind == ARRAY:  # a list of what one item takes
+            values = [*values, [STRING_SAMPLES.get(kind, "x")], *([option] for option in enum or ())]
+        taken = any(not validate_data(schema, {"f": value}, look_up_references=False) for value in values)
+        assert taken == (json_kind in accepted), (kind, enum, json_kind)
 
 
 def sync(env, folder):

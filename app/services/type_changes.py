@@ -13,11 +13,17 @@ What each field type accepts is what content validation accepts
 (``app.services.content.validation``), by JSON type:
 
 * a string: the text types, ``slug``, ``date``, ``datetime``, ``email``, ``url``,
-  ``select`` and ``radio`` (their ``enum`` holds strings), ``reference``, ``media``, ``file``;
+  ``reference``, ``media``, ``file``;
 * a number: ``number``; an integer: ``integer`` (SQLite tells ``2`` from ``2.0``, and
   PostgreSQL's text of the number does; validation refuses ``2.0`` for an integer). One
   difference is left: PostgreSQL reads a float stored in exponent notation (``1e16``,
   as floats from 1e16 up are written) as the integer it equals;
+* ``select`` and ``radio``: the kinds their ``enum`` lists. The API and the field builder
+  write enums of strings, but a schema written to the database directly may list numbers
+  and booleans, and validation takes those as listed: a boolean option takes a boolean, a
+  string one a string, an integer one that integer and the same number written as a real
+  (``2.0`` is one of ``[1, 2, 3]``), a real one a real (and the integer it may equal).
+  Without an enum list, any string or number;
 * ``true``/``false``: ``boolean``, ``checkbox``;
 * a list: ``multiselect``, ``array``, and reference, media, file and select with
   ``multiple: true``;
@@ -61,7 +67,8 @@ from dataclasses import dataclass
 
 from app.db.database import is_postgres
 from app.db.derived import PG_JSON_FUNCTION
-from app.services.content.validation import MULTIPLE_TYPES, STRING_TYPES, schema_properties
+from app.services.content.validation import MULTIPLE_TYPES, schema_properties
+from app.services.content.values import STRING_FIELD_TYPES
 from app.services.errors import CONFLICT, ServiceError
 
 STRING, INTEGER, REAL, BOOLEAN, ARRAY, OBJECT = "string", "integer", "real", "boolean", "array", "object"
@@ -70,9 +77,10 @@ NUMBER = frozenset({INTEGER, REAL})
 # How many ids of conflicting items an answer names.
 EXAMPLES = 5
 
-_STRINGS = STRING_TYPES | {"slug", "date", "datetime", "email", "url", "select", "radio", "reference", "media", "file"}
+# Single choices: what their enum lists (``choice_kinds``), strings only when it lists strings.
+SINGLE_CHOICE_TYPES = frozenset({"select", "radio"})
 _ACCEPTS = {
-    **{name: frozenset({STRING}) for name in _STRINGS},
+    **{name: frozenset({STRING}) for name in STRING_FIELD_TYPES - SINGLE_CHOICE_TYPES},
     "number": NUMBER,
     "integer": frozenset({INTEGER}),
     "boolean": frozenset({BOOLEAN}),
@@ -166,21 +174,46 @@ def accepted_kinds(config):
     kind = config.get("type")
     if config.get("multiple") is True and kind in MULTIPLE_TYPES:
         return frozenset({ARRAY})
+    if kind in SINGLE_CHOICE_TYPES:
+        return choice_kinds(config.get("enum"))
     return _ACCEPTS.get(kind, ANY)
 
 
+def choice_kinds(enum):
+    """The JSON kinds a select or radio whose ``enum`` is this takes, as validation compares."""
+    if not isinstance(enum, list):
+        return NUMBER | {STRING}  # validation checks the kind only: any string or number
+    kinds = set()
+    for option in enum:
+        if isinstance(option, bool):
+            kinds.add(BOOLEAN)
+        elif isinstance(option, str):
+            kinds.add(STRING)
+        elif isinstance(option, int) or (isinstance(option, float) and option.is_integer()):
+            kinds |= NUMBER  # 2 == 2.0: either spelling of the number is the option
+        elif isinstance(option, float):
+            kinds.add(REAL)
+    return frozenset(kinds)  # other options (null, lists, objects) match no value
+
+
 def type_label(config):
-    """A field's type as messages show it: ``number``, ``reference (multiple)``."""
+    """A field's type as messages show it: ``number``, ``reference (multiple)``, and for a
+    single choice whose options are not strings, their kinds: ``select (number)``."""
     if not isinstance(config, dict):
         return "untyped"
     kind = str(config.get("type"))
-    return f"{kind} (multiple)" if config.get("multiple") is True and kind in MULTIPLE_TYPES else kind
+    if config.get("multiple") is True and kind in MULTIPLE_TYPES:
+        return f"{kind} (multiple)"
+    if kind in SINGLE_CHOICE_TYPES and (kinds := choice_kinds(config.get("enum"))) != {STRING}:
+        return f"{kind} ({', '.join(kind_names(kinds)) or 'no option'})"
+    return kind
 
 
 def kind_names(kinds):
-    """JSON type names for ``kinds``: ``number`` for integers and reals together."""
+    """JSON type names for ``kinds``: ``integer`` for integers alone, else ``number`` for
+    reals (a choice may list reals only), with or without integers."""
     names = [name for name in (STRING, BOOLEAN, ARRAY, OBJECT) if name in kinds]
-    if kinds >= NUMBER:
+    if REAL in kinds:
         names.append("number")
     elif INTEGER in kinds:
         names.append("integer")

@@ -41,7 +41,9 @@ OPERATORS = {
 LIST_OPERATORS = ("in", "not_in", "all")
 RANGE_SQL = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 # A query-string value of these is taken as written: the text types validation knows, and
-# the types whose values are strings of a form (dates, ids, options).
+# the types whose values are strings of a form (dates, ids, options). The type-change guard
+# reads the same set as the types holding strings (``app.services.type_changes``), but for
+# select and radio, whose enum may list numbers or booleans.
 STRING_FIELD_TYPES = STRING_TYPES | {
     "slug", "email", "url", "date", "datetime", "select", "radio", "reference", "media", "file",
 }
