@@ -3,7 +3,9 @@
 gunicorn's threaded workers read a request in the thread that serves it, with no time limit:
 clients that trickle their header or body take every thread of a worker, and `/health` waits
 behind them. Through nginx they are held by nginx, and a normal request still gets its answer.
-The failure signal is the client's generous timeout, not a measure of speed.
+The failure signal is the client's generous timeout, not a measure of speed. The headers
+nginx passes on are checked through the app's cross-origin check: the Host with its port,
+and no X-Forwarded-Host or Forwarded of the client's.
 """
 
 import contextlib
@@ -145,9 +147,10 @@ def get_json(url, timeout=20):
 
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory):
-    """The port of a real nginx (deploy/nginx.conf) in front of `serve` (1 worker, 2 threads)."""
+    """The port of a real nginx (deploy/nginx.conf) in front of `serve` (1 worker, 2 threads),
+    which trusts one proxy's headers as the shipped production env does."""
     folder = tmp_path_factory.mktemp("served")
-    _, env = default_env_config(folder)
+    _, env = default_env_config(folder, "[vars]\nTRUSTED_PROXY_COUNT = 1\n")
     migrate = run_cli(["d1", "migrations", "apply", "DB"], env)
     assert migrate.returncode == 0, migrate.stderr
     app_port = free_port()
@@ -219,6 +222,21 @@ def test_the_port_reaches_the_app_in_the_host_header(proxied):
     cookie = {"Cookie": "auth_token=x"}
     assert post_status(url, {**cookie, "Origin": f"http://127.0.0.1:{proxied}"}) == 200
     assert post_status(url, {**cookie, "Origin": "http://127.0.0.1"}) == 403
+
+
+@pytest.mark.parametrize("forged", [
+    {"X-Forwarded-Host": "evil.example"},
+    {"Forwarded": "host=evil.example;proto=http"},
+    {"X-Forwarded-Host": "evil.example", "Forwarded": "host=evil.example;proto=http"},
+])
+def test_a_client_cannot_name_its_own_origin_as_the_apps(proxied, forged):
+    # With TRUSTED_PROXY_COUNT = 1 the app reads the proxy's X-Forwarded-Host and Forwarded
+    # as naming its own origin: nginx must set them, never pass on what the client sent, or
+    # a page on evil.example could pass the cross-origin check by sending them.
+    url = f"http://127.0.0.1:{proxied}/auth/logout"
+    cookie = {"Cookie": "auth_token=x"}
+    assert post_status(url, {**cookie, **forged, "Origin": "http://evil.example"}) == 403
+    assert post_status(url, {**cookie, **forged, "Origin": f"http://127.0.0.1:{proxied}"}) == 200
 
 
 def test_a_request_without_host_is_still_answered(proxied):
