@@ -53,8 +53,8 @@ def schema_properties(schema):
     return properties if isinstance(properties, dict) else None
 
 
-def schema_field_type(schema, path):
-    """The declared type of the (dotted) data field ``path``, or None when unknown."""
+def schema_field_config(schema, path):
+    """The declaration (``{"type", "enum", ...}``) of the (dotted) data field ``path``, or None when unknown."""
     properties = schema_properties(schema)
     config = None
     for part in path.split("."):
@@ -62,6 +62,12 @@ def schema_field_type(schema, path):
             return None
         config = properties[part]
         properties = config.get("properties")
+    return config or None
+
+
+def schema_field_type(schema, path):
+    """The declared type of the (dotted) data field ``path``, or None when unknown."""
+    config = schema_field_config(schema, path)
     return config.get("type") if config else None
 
 

@@ -18,7 +18,7 @@ import re
 from datetime import UTC, date, datetime, time
 
 from app.services.content.fields import INT, INT32_RANGE, INT64_RANGE, TEXT, TIME, fail
-from app.services.content.validation import STRING_TYPES, schema_field_type
+from app.services.content.validation import STRING_TYPES, schema_field_config
 
 MAX_IN_VALUES = 100
 # Each word of like and each value of all is one LIKE over the row: a few are a search, a
@@ -48,6 +48,7 @@ STRING_FIELD_TYPES = STRING_TYPES | {
     "slug", "email", "url", "date", "datetime", "select", "radio", "reference", "media", "file",
 }
 NUMBER_FIELD_TYPES = frozenset({"number", "integer"})
+CHOICE_FIELD_TYPES = frozenset({"select", "radio"})
 BOOLEAN_FIELD_TYPES = frozenset({"boolean", "checkbox"})
 _NUMBER = re.compile(r"^-?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$")
 
@@ -99,7 +100,7 @@ def coerce_value(field, operator, raw, parameter, *, from_text, schema=None):
     if operator in RANGE_SQL:
         if value is None:
             fail(parameter, f"{operator} needs a value")
-        if field.is_data and _field_type(schema, field) is None and not _orderable(value):
+        if field.is_data and (_field_config(schema, field) or {}).get("type") is None and not _orderable(value):
             fail(parameter, f"{operator} on {field.name} needs a number or an ISO date, not {raw!r}")
     return value
 
@@ -164,11 +165,32 @@ def _scalar(field, operator, raw, parameter, from_text, schema):
         return str(raw)
     if isinstance(raw, float) and not math.isfinite(raw):
         fail(parameter, "numbers must be finite")
-    return _typed_text(raw, parameter, _field_type(schema, field)) if from_text else raw
+    if not from_text:
+        return raw
+    config = _field_config(schema, field)
+    declared = config.get("type") if config else None
+    if declared in CHOICE_FIELD_TYPES and isinstance(config.get("enum"), list):
+        return _choice_text(raw, config["enum"])
+    return _typed_text(raw, parameter, declared)
 
 
-def _field_type(schema, field):
-    return None if schema is None else schema_field_type(schema, ".".join(field.path))
+def _field_config(schema, field):
+    return None if schema is None else schema_field_config(schema, ".".join(field.path))
+
+
+def _choice_text(raw, enum):
+    """A query-string value of a choice field: the text as sent when the enum lists it (or
+    lists no number or boolean it could name), else the number or boolean option it writes
+    (``2`` for an enum of numbers, ``true``), as validation stores them."""
+    if raw in enum:
+        return raw
+    for option in enum:
+        if isinstance(option, bool):
+            if raw == ("true" if option else "false"):
+                return option
+        elif isinstance(option, int | float) and _NUMBER.match(raw) and float(raw) == option:
+            return option
+    return raw
 
 
 def _typed_text(raw, parameter, declared):
