@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.memcached",
     "tests.fixtures.s3",
+    "tests.fixtures.s3_proxy",
     "tests.fixtures.postgres",
     "tests.fixtures.postgres_replica",
     "tests.fixtures.app",

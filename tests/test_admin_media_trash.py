@@ -5,8 +5,6 @@ page saves a move with its other edits in one write, which a purge cannot split.
 The bucket is a real S3 server behind ``S3FaultProxy``, which refuses the DELETE chosen.
 """
 
-import threading
-
 import pytest
 
 from app.db.models import Content, Media
@@ -14,22 +12,14 @@ from app.services.media import storage
 from tests.fixtures.admin import csrf_token
 from tests.fixtures.content import insert_items
 from tests.fixtures.media import after_a_media_write_commits, after_the_media_read, bucket_keys, png, upload
-from tests.fixtures.s3_proxy import S3FaultProxy
+from tests.fixtures.s3_proxy import HeldPurge
 
 pytestmark = pytest.mark.backends
 
 
 @pytest.fixture
-def proxy(s3_server):
-    proxy = S3FaultProxy(s3_server)
-    yield proxy
-    proxy.close()
-
-
-@pytest.fixture
-def env(stack, tmp_path, proxy):
-    """An env whose MEDIA_BUCKET (an empty S3 bucket) is reached through ``proxy``."""
-    return stack.env(tmp_path / "app", bucket="s3", s3=proxy.endpoint_url)
+def env(proxied_env):
+    return proxied_env
 
 
 @pytest.fixture
@@ -94,21 +84,9 @@ def test_a_move_and_an_edit_are_saved_together_or_not_at_all(browser, signed_in_
     record = upload(client, admin, "paper.png", png()).json["file"]
     form = browser.get(f"/admin/media/{record['id']}").forms["media-edit"]
     form["folder"], form["alt"] = "archive", "Moved and described"
-    held = proxy.hold("DELETE", "/" + record["r2_key"])
-    purged = []
-    purger = threading.Thread(target=lambda: purged.append(
-        client.delete(f"/api/media/{record['id']}/purge", headers=admin, expect_errors=True)))
-
-    def purge_until_the_bucket_is_called():
-        purger.start()
-        assert held.arrived.wait(30)  # the row is deleted, the file's DELETE is being held
-
-    done = after_a_media_write_commits(env, monkeypatch, purge_until_the_bucket_is_called)
-    try:
+    with HeldPurge(client, proxy, record, admin) as purge:
+        done = after_a_media_write_commits(env, monkeypatch, purge.start)
         saved = form.submit(status=303)
-    finally:
-        held.release.set()
-        purger.join()
-    assert done and purged[0].status_int == 503 and saved.location.endswith("?done=saved")
+    assert done and purge.answer.status_int == 503 and saved.location.endswith("?done=saved")
     row = Media.get_by_id(record["id"])  # put back by the failed purge as the save left it
     assert (row.folder, row.alt) == ("archive", "Moved and described")

@@ -19,7 +19,7 @@ from tests.fixtures import media as samples
 from tests.fixtures.app import client_for, env_with_copy
 from tests.fixtures.media import bucket_keys, upload
 from tests.fixtures.s3 import create_bucket
-from tests.fixtures.s3_proxy import LOSE_ANSWER, S3FaultProxy
+from tests.fixtures.s3_proxy import LOSE_ANSWER
 from tests.fixtures.users import bearer, create_user, token_for
 
 # Calls moto serves before it starts checking credentials: the IAM set-up below.
@@ -96,13 +96,6 @@ def test_wrong_credentials_are_503_and_store_nothing(tmp_path, migrated_template
 
 
 # -- single failing calls ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def proxy(s3_server):
-    proxy = S3FaultProxy(s3_server)
-    yield proxy
-    proxy.close()
 
 
 @pytest.fixture

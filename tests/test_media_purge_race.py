@@ -11,14 +11,13 @@ moves a file and edits it is one write, all or nothing: a purge let in right aft
 PATCH's first write commits finds the whole edit there, or none of it.
 """
 
-import threading
 
 import pytest
 
 from app.db.models import Media
 from tests.fixtures import media as samples
 from tests.fixtures.media import after_a_media_write_commits, after_the_media_read, bucket_keys, upload
-from tests.fixtures.s3_proxy import S3FaultProxy
+from tests.fixtures.s3_proxy import HeldPurge
 
 pytestmark = pytest.mark.backends
 
@@ -26,16 +25,8 @@ CHANGE = {"folder": "archive/2026", "alt": "Changed meanwhile", "caption": "Stil
 
 
 @pytest.fixture
-def proxy(s3_server):
-    proxy = S3FaultProxy(s3_server)
-    yield proxy
-    proxy.close()
-
-
-@pytest.fixture
-def env(stack, tmp_path, proxy):
-    """An env whose MEDIA_BUCKET (an empty S3 bucket) is reached through ``proxy``."""
-    return stack.env(tmp_path / "app", bucket="s3", s3=proxy.endpoint_url)
+def env(proxied_env):
+    return proxied_env
 
 
 @pytest.fixture
@@ -98,22 +89,10 @@ def test_a_write_that_read_the_file_before_a_failing_purge_deleted_it_is_refused
     if write == "restore":
         record = trashed(client, admin, record)
     url = f"/api/media/{record['id']}"
-    held = proxy.hold("DELETE", "/" + record["r2_key"])
-    purged = []
-    purger = threading.Thread(target=lambda: purged.append(client.delete(f"{url}/purge", headers=admin,
-                                                                         expect_errors=True)))
-
-    def purge_until_the_bucket_is_called():
-        purger.start()
-        assert held.arrived.wait(30)  # the row is deleted, the file's DELETE is being held
-
-    done = after_the_media_read(env, monkeypatch, purge_until_the_bucket_is_called)
-    try:
+    with HeldPurge(client, proxy, record, admin) as purge:
+        done = after_the_media_read(env, monkeypatch, purge.start)
         refused = WRITES[write](client, url, admin)
-    finally:
-        held.release.set()
-        purger.join()
-    assert done and purged[0].status_int == 503
+    assert done and purge.answer.status_int == 503
     assert refused.json == {"error": "the file was moved or deleted meanwhile"}
     # The failed purge put the file back as it was: the refused write left nothing behind.
     assert client.get(url, headers=admin).json["file"] == record
@@ -123,25 +102,13 @@ def test_a_write_that_read_the_file_before_a_failing_purge_deleted_it_is_refused
 def test_a_move_and_an_edit_in_one_patch_apply_together_or_not_at_all(client, env, admin, proxy, monkeypatch):
     record = upload(client, admin, "paper.pdf", samples.pdf()).json["file"]
     url = f"/api/media/{record['id']}"
-    held = proxy.hold("DELETE", "/" + record["r2_key"])
-    purged = []
-    purger = threading.Thread(target=lambda: purged.append(client.delete(f"{url}/purge", headers=admin,
-                                                                         expect_errors=True)))
-
-    def purge_until_the_bucket_is_called():
-        purger.start()
-        assert held.arrived.wait(30)  # the row is deleted, the file's DELETE is being held
-
     # The purge deletes the row right after the PATCH committed its first write to it: were
     # the move and the edit two transactions, the edit would find no row (409) while the
     # move stuck, and the failed purge would put the row back moved.
-    done = after_a_media_write_commits(env, monkeypatch, purge_until_the_bucket_is_called)
-    try:
+    with HeldPurge(client, proxy, record, admin) as purge:
+        done = after_a_media_write_commits(env, monkeypatch, purge.start)
         answer = client.patch_json(url, CHANGE, headers=admin, expect_errors=True)
-    finally:
-        held.release.set()
-        purger.join()
-    assert done and purged[0].status_int == 503
+    assert done and purge.answer.status_int == 503
     assert answer.status_int == 200
     changed = answer.json["file"]
     assert (changed["folder"], changed["alt"], changed["caption"]) == (CHANGE["folder"], CHANGE["alt"],
@@ -155,21 +122,9 @@ def test_a_move_and_an_edit_that_read_the_file_before_a_purge_deleted_it_change_
                                                                                          monkeypatch):
     record = upload(client, admin, "paper.pdf", samples.pdf()).json["file"]
     url = f"/api/media/{record['id']}"
-    held = proxy.hold("DELETE", "/" + record["r2_key"])
-    purged = []
-    purger = threading.Thread(target=lambda: purged.append(client.delete(f"{url}/purge", headers=admin,
-                                                                         expect_errors=True)))
-
-    def purge_until_the_bucket_is_called():
-        purger.start()
-        assert held.arrived.wait(30)
-
-    done = after_the_media_read(env, monkeypatch, purge_until_the_bucket_is_called)
-    try:
+    with HeldPurge(client, proxy, record, admin) as purge:
+        done = after_the_media_read(env, monkeypatch, purge.start)
         refused = client.patch_json(url, CHANGE, headers=admin, status=409)
-    finally:
-        held.release.set()
-        purger.join()
-    assert done and purged[0].status_int == 503
+    assert done and purge.answer.status_int == 503
     assert refused.json == {"error": "the file was moved or deleted meanwhile"}
     assert client.get(url, headers=admin).json["file"] == record

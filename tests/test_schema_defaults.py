@@ -6,11 +6,9 @@ only; the item or file it names is looked up by each create."""
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from app.cli import cli
-from app.db.models import Collection, bind_models
-from tests.fixtures.content import create_collection
+from app.db.models import Collection
+from tests.fixtures.content import create_collection, sync_collections
 
 pytestmark = pytest.mark.backends
 
@@ -80,15 +78,6 @@ def test_the_field_builder_shows_the_refused_default_on_its_row(browser, signed_
     assert not Collection.select().where(Collection.name == "posts").exists()
 
 
-def sync(env, folder):
-    """``collections sync --dir folder`` on ``env``'s bindings.toml and state folder."""
-    project = env.config.path.parent
-    result = CliRunner().invoke(cli, ["collections", "sync", "--dir", str(folder), "--config",
-                                      str(project / "bindings.toml"), "--persist-to", str(project / "state")])
-    bind_models(env.DB.db)  # the command bound the models to its own connection
-    return result
-
-
 def test_collections_sync_refuses_a_default_the_field_cannot_take(tmp_path, env):
     folder = tmp_path / "definitions"
     folder.mkdir()
@@ -96,7 +85,7 @@ def test_collections_sync_refuses_a_default_the_field_cannot_take(tmp_path, env)
                         ("notes", {"type": "reference", "collection": "posts", "default": "an-id-of-elsewhere"})):
         definition = {"name": name, "displayName": name.title(), "schema": schema_with(field)}
         (folder / f"{name}.json").write_text(json.dumps(definition))
-    result = sync(env, folder)
+    result = sync_collections(env, folder)
     assert result.exit_code == 1
     assert "posts.json: schema.properties.f.default: must be the id of a media file" in result.output
     assert [row.name for row in Collection.select().where(Collection.managed == 1)] == ["notes"]

@@ -8,17 +8,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import webtest
-from click.testing import CliRunner
 
-from app.cli import cli
-from app.db.models import Collection, bind_models, new_id
+from app.db.models import Collection, new_id
 from app.services import field_indexes
 from app.services.collection_schema import CHOICE_TYPES, FIELD_TYPES
 from app.services.content.validation import validate_data
 from app.services.field_indexes import sync_field_indexes
 from app.services.type_changes import ANY, ARRAY, BOOLEAN, INTEGER, OBJECT, REAL, STRING, accepted_kinds
 from tests.fixtures.app import record_statements
-from tests.fixtures.content import create_collection, insert_items
+from tests.fixtures.content import create_collection, insert_items, sync_collections
 
 pytestmark = pytest.mark.backends
 
@@ -310,15 +308,6 @@ def test_what_a_type_accepts_is_what_validation_takes(kind, enum, multiple):
         assert taken == (json_kind in accepted), (kind, enum, json_kind)
 
 
-def sync(env, folder):
-    """``collections sync --dir folder`` on ``env``'s bindings.toml and state folder."""
-    project = env.config.path.parent
-    result = CliRunner().invoke(cli, ["collections", "sync", "--dir", str(folder), "--config",
-                                      str(project / "bindings.toml"), "--persist-to", str(project / "state")])
-    bind_models(env.DB.db)  # the command bound the models to its own connection
-    return result
-
-
 def write_definition(folder, name, schema):
     definition = {"name": name, "displayName": name.title(), "schema": schema}
     (folder / f"{name}.json").write_text(json.dumps(definition))
@@ -330,13 +319,13 @@ def test_collections_sync_refuses_the_file_and_syncs_the_others(tmp_path, env, m
     folder.mkdir()
     write_definition(folder, "shop", schema_with(price={"type": "string"}))
     write_definition(folder, "notes", schema_with(body={"type": "string"}))
-    assert sync(env, folder).exit_code == 0
+    assert sync_collections(env, folder).exit_code == 0
     shop = Collection.get(Collection.name == "shop")
     ids = items_holding(shop, user, ["5", "6", "7", "8", "9", "10"])
     write_definition(folder, "shop", schema_with(price={"type": "number"}))
     write_definition(folder, "notes", schema_with(body={"type": "markdown"}))
 
-    result = sync(env, folder)
+    result = sync_collections(env, folder)
 
     assert result.exit_code == 1
     shown = ", ".join(sorted(ids)[:5])
