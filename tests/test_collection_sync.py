@@ -8,6 +8,7 @@ import json
 import shutil
 import sqlite3
 
+import msgspec
 import pytest
 
 from app.cli.common import Runtime
@@ -18,6 +19,7 @@ from app.services.collection_schema import (
     CollectionConfigError,
     parse_collection_config,
     parse_schema,
+    schema_to_builtins,
 )
 from app.services.collection_sync import load_collection_files, sync_collections
 from tests.fixtures.app import (
@@ -389,6 +391,10 @@ def _field(**options):
     (_field(type="radio", enum=[]), "schema.properties.f.enum: a radio field needs a non-empty enum"),
     (_field(type="select", enum=["a", "a"]), "schema.properties.f.enum: lists a value more than once"),
     (_field(type="select", enum=["a"], enumLabels=["A", "B"]), "schema.properties.f.enumLabels: needs one label"),
+    (_field(type="select", enum=[1, True, 1.0]), "schema.properties.f.enum: lists a value more than once"),
+    (_field(type="select", enum=[1, None]), "schema.properties.f.enum[1]: Expected `bool | int | float | str`"),
+    (_field(type="radio", enum=[1, 2], enumLabels=["One"]), "schema.properties.f.enumLabels: needs one label"),
+    (_field(type="select", enum=[1, 2], default="2"), "schema.properties.f.default: must be one of: 1, 2"),
     (_field(type="select", enum=["a"], default="b"), "schema.properties.f.default: must be one of: a"),
     (_field(type="multiselect", enum=["a"], default=["a", "z"]), "schema.properties.f.default[1]: must be one of: a"),
     (_field(type="multiselect", enum=["a"], default="a"), "schema.properties.f.default: must be a list of options"),
@@ -434,6 +440,15 @@ def test_sonicjs_field_options_are_accepted():
     assert config.schema.properties["blocks"].blocks["text"].properties["heading"].type == "string"
     assert (config.managed, config.is_active) == (False, False)
     assert parse_schema({"type": "object", "properties": {"a": {"type": "json"}}}).properties["a"].type == "json"
+
+
+def test_an_enum_keeps_each_options_json_type():
+    """A number or boolean option is that value, as content validation takes it, not its text."""
+    config = parse_collection_config(_field(type="select", enum=[1, 2.5, True, "1"], default=2.5))
+    field = config.schema.properties["f"]
+    assert [(type(option), option) for option in field.enum] == [(int, 1), (float, 2.5), (bool, True), (str, "1")]
+    assert msgspec.json.encode(schema_to_builtins(config.schema)) == (
+        b'{"type":"object","properties":{"f":{"type":"select","default":2.5,"enum":[1,2.5,true,"1"]}}}')
 
 
 def test_overlong_pattern_in_a_file_is_refused(project):

@@ -1,5 +1,7 @@
 """Collections: public GET /api/collections and the admin API /admin/api/collections."""
 
+import json
+
 import pytest
 
 from app.db.models import Collection, Content, Workflow, now_ms
@@ -148,6 +150,11 @@ def test_duplicate_names_and_missing_display_name(app_client, make_user):
     ({"type": "object", "properties": {"a": "string"}}, "schema.properties.a"),
     ({"type": "object", "properties": {"a": {"type": "array", "items": {"type": "select"}}}}, "schema.properties.a.items.enum"),
     ({"type": "object", "properties": {}, "extra": 1}, "schema.extra"),
+    ({"type": "object", "properties": {"a": {"type": "select", "enum": [1, None]}}}, "schema.properties.a.enum[1]"),
+    ({"type": "object", "properties": {"a": {"type": "select", "enum": [{"b": 1}]}}}, "schema.properties.a.enum[0]"),
+    ({"type": "object", "properties": {"a": {"type": "select", "enum": [1, 1.0]}}}, "schema.properties.a.enum"),
+    ({"type": "object", "properties": {"a": {"type": "radio", "enum": [1, True], "enumLabels": ["One"]}}},
+     "schema.properties.a.enumLabels"),
 ])
 def test_invalid_schemas_are_422_with_the_path(app_client, make_user, schema, field):
     _, admin = make_user("admin")
@@ -156,6 +163,33 @@ def test_invalid_schemas_are_422_with_the_path(app_client, make_user, schema, fi
     assert response.json["error"] == "Validation failed"
     assert response.json["details"][0]["field"] == field
     assert Collection.select().count() == 0
+
+
+def test_an_enum_keeps_the_json_type_of_each_option(app_client, make_user):
+    """Content validation, the admin's forms and filters take a number or boolean option as
+    itself: the API accepts them and stores each option as its JSON type, ``true`` apart from
+    ``1`` and ``"1"``."""
+    _, admin = make_user("admin")
+    schema = {"type": "object", "properties": {
+        "size": {"type": "select", "enum": [1, 2.5, "3"], "enumLabels": ["Small", "Medium", "Large"]},
+        "flag": {"type": "radio", "enum": [True, 1, "1"]},
+        "marks": {"type": "multiselect", "enum": [False, 0]},
+    }}
+    body = {"name": "sizes", "displayName": "Sizes", "schema": schema}
+    created = app_client.post_json("/admin/api/collections", body, headers=admin, status=201).json
+    detail = app_client.get(f"/admin/api/collections/{created['id']}", headers=admin).json
+    assert json.dumps(detail["schema"]) == json.dumps(schema)  # == would take True for 1
+    assert json.dumps(Collection.get_by_id(created["id"]).schema) == json.dumps(schema)
+    data = {"size": 2.5, "flag": True, "marks": [0, False]}
+    item = app_client.post_json("/api/content", {"collectionId": created["id"], "title": "One", "data": data},
+                                headers=admin, status=201).json["data"]
+    refused = app_client.post_json("/api/content", {"collectionId": created["id"], "title": "Two",
+                                                    "data": {"size": "2.5"}}, headers=admin, status=422)
+    assert refused.json["details"] == [{"field": "data.size", "message": "must be one of: 1, 2.5, 3"}]
+    app_client.patch_json(f"/admin/api/collections/{created['id']}", {"schema": detail["schema"]}, headers=admin,
+                          status=200)
+    assert json.dumps(Collection.get_by_id(created["id"]).schema) == json.dumps(schema)
+    assert json.dumps(app_client.get(f"/api/content/{item['id']}", headers=admin).json["data"]["data"]) == json.dumps(data)
 
 
 def test_overlong_patterns_are_refused(app_client, make_user):

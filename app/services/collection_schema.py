@@ -12,6 +12,11 @@ Decisions where SonicJS is loose:
   whose content is free.
 * Field names must be identifiers (``^[A-Za-z_][A-Za-z0-9_]*$``): they become JSON paths
   (``data.<field>``) in filters and indexes.
+* A choice field's ``enum`` lists JSON scalars: strings, numbers and booleans, each kept as
+  its own JSON type (content validation, the admin's forms and filters take ``2`` and
+  ``true`` as themselves, not as text). Two options are one value when JSON says so (``1``
+  and ``1.0``), never a boolean and a number (``true`` and ``1``); ``null`` is no option
+  (validation takes it as no value), nor is a list or an object.
 * Besides SonicJS's ``FieldType`` union, the editor types used in practice (``quill``,
   ``mdxeditor``, ``tinymce``, ``easymde``) and the admin renderer's ``text`` are accepted.
 * A field's ``pattern`` is RE2 syntax, run by RE2 (``compile_pattern``): matching takes time
@@ -35,6 +40,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from app.services.content.validation import validate_data
+from app.services.enums import has_duplicates
 from app.services.patterns import PatternError, compile_pattern
 
 FIELD_TYPES = frozenset({
@@ -56,6 +62,8 @@ MAX_INDEXED_NAME = 64
 CONTENT_COLUMNS = frozenset({"title", "slug", "status", "created_at", "updated_at", "published_at"})
 
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+# msgspec tells a boolean from an integer, so ``true`` stays a boolean and ``1`` an integer.
+EnumValue = str | int | float | bool
 
 
 class _Base(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, rename="camel"):
@@ -79,7 +87,7 @@ class FieldConfig(_Base):
     min_items: NonNegative | None = None  # arrays: how many items at least / at most
     max_items: NonNegative | None = None
     pattern: str | None = None
-    enum: list[str] | None = None
+    enum: list[EnumValue] | None = None
     enum_labels: list[str] | None = None
     collection: str | list[str] | None = None
     multiple: bool | None = None  # reference, media, file, select: a list of them
@@ -377,7 +385,7 @@ def _check_enum(field, path):
     errors = []
     if field.enum is None:
         return errors
-    if len(set(field.enum)) != len(field.enum):
+    if has_duplicates(field.enum):
         errors.append(f"{path}.enum: lists a value more than once")
     if field.enum_labels is not None and len(field.enum_labels) != len(field.enum):
         errors.append(f"{path}.enumLabels: needs one label per enum value "

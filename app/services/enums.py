@@ -20,3 +20,10 @@ def option_text(option):
     if option is None:
         return "null"
     return ("true" if option else "false") if isinstance(option, bool) else str(option)
+
+
+def has_duplicates(values):
+    """Whether the JSON scalars ``values`` list one value twice (``same_value``: ``1`` and
+    ``1.0`` are one value, ``1`` and ``true`` two)."""
+    keys = [(isinstance(value, bool), value) for value in values]
+    return len(set(keys)) != len(keys)

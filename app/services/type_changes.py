@@ -18,9 +18,8 @@ What each field type accepts is what content validation accepts
   PostgreSQL's text of the number does; validation refuses ``2.0`` for an integer). One
   difference is left: PostgreSQL reads a float stored in exponent notation (``1e16``,
   as floats from 1e16 up are written) as the integer it equals;
-* ``select`` and ``radio``: the kinds their ``enum`` lists. The API and the field builder
-  write enums of strings, but a schema written to the database directly may list numbers
-  and booleans, and validation takes those as listed: a boolean option takes a boolean, a
+* ``select`` and ``radio``: the kinds their ``enum`` lists (strings, numbers, booleans),
+  and validation takes those as listed: a boolean option takes a boolean, a
   string one a string, an integer one that integer and the same number written as a real
   (``2.0`` is one of ``[1, 2, 3]``), a real one a real (and the integer it may equal).
   Without an enum list, any string or number;
