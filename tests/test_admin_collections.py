@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from app.db.models import Collection
+from app.db.models import Collection, Content
 from tests.fixtures.admin import as_a_browser_sends
-from tests.fixtures.content import create_collection
+from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.users import bearer, token_for
 
 pytestmark = pytest.mark.backends
@@ -140,6 +140,60 @@ def test_an_unchanged_save_keeps_choices_as_the_api_stored_them(browser, signed_
     form = browser.get("/admin/collections/choices").forms["collection-form"]
     assert form.submit(status=303).location.endswith("?done=saved")
     assert Collection.get(Collection.name == "choices").schema["properties"]["kind"]["enum"] == [" spaced ", "b"]
+
+
+TYPED = {"type": "object", "properties": {
+    "title": {"type": "string"},
+    "size": {"type": "select", "enum": [1, 2, 3], "enumLabels": ["Small", "Medium", "Large"]},
+    "flag": {"type": "radio", "enum": [True, False, "maybe"]},
+    "marks": {"type": "multiselect", "enum": ["1", 1]},
+}}
+
+
+def typed_collection(user):
+    """A collection whose choices list numbers and booleans (written to the database), and an item
+    holding them; the item's id."""
+    sizes = create_collection("sizes", TYPED)
+    [item] = insert_items(sizes, user, 1, data=lambda i: {"title": "One", "size": 2, "flag": True, "marks": [1, "1"]})
+    return item
+
+
+def test_an_unchanged_save_keeps_a_typed_enum_and_the_items_holding_it(browser, signed_in_as):
+    """The form shows each option as text: saved back untouched, the enum keeps its numbers and
+    booleans (as text they would no longer take the values items hold: a 409)."""
+    item = typed_collection(signed_in_as("admin"))
+    form = browser.get("/admin/collections/sizes").forms["collection-form"]
+    assert form.submit(status=303).location.endswith("?done=saved")
+    assert json.dumps(Collection.get(Collection.name == "sizes").schema) == json.dumps(TYPED)
+    assert json.dumps(Content.get_by_id(item).data) == json.dumps({"title": "One", "size": 2, "flag": True,
+                                                                  "marks": [1, "1"]})
+    page = browser.get("/admin/collections/sizes")
+    form = page.forms["collection-form"]
+    assert [form[f"field-{index}.enum"].value for index in (1, 2, 3)] == ["1\n2\n3", "true\nfalse\nmaybe", '"1"\n1']
+    assert "a choice typed here is text" in page.html.select_one("#field-1-enum-help").text
+    assert not page.html.select("#field-0-enum-help")
+
+
+def test_an_edited_field_keeps_the_type_of_each_choice_it_still_lists(browser, signed_in_as):
+    """A line still showing a stored option is that option; a line typed beside them is text."""
+    item = typed_collection(signed_in_as("admin"))
+    form = browser.get("/admin/collections/sizes").forms["collection-form"]
+    form["field-1.title"] = "Size"
+    form["field-2.enum"] = "true\nfalse\nno"
+    form["field-3.enum"] = '1\n"1"\n2'
+    assert form.submit(status=303).location.endswith("?done=saved")
+    stored = Collection.get(Collection.name == "sizes").schema["properties"]
+    assert json.dumps(stored["size"]) == json.dumps(
+        {"type": "select", "title": "Size", "enum": [1, 2, 3], "enumLabels": ["Small", "Medium", "Large"]})
+    assert json.dumps(stored["flag"]["enum"]) == json.dumps([True, False, "no"])
+    assert json.dumps(stored["marks"]["enum"]) == json.dumps([1, "1", "2"])
+    form = browser.get("/admin/collections/sizes").forms["collection-form"]
+    form["field-1.enum"] = "1\n2\n3\n4"
+    form["field-1.options"] = '{"enumLabels": ["Small", "Medium", "Large", "Huge"]}'
+    form.submit(status=303)
+    assert json.dumps(Collection.get(Collection.name == "sizes").schema["properties"]["size"]["enum"]) == (
+        json.dumps([1, 2, 3, "4"]))
+    assert Content.get_by_id(item).data["size"] == 2
 
 
 def test_an_unchanged_save_keeps_labels_names_and_description_as_stored(browser, signed_in_as):

@@ -1,7 +1,6 @@
 """The options of a choice control (select, radio, multiselect) and the values they post.
 
-A form posts text, but an ``enum`` may list numbers and booleans as well as text (a schema
-written to the database directly: the collection builder makes enums of text only). Each
+A form posts text, but an ``enum`` may list numbers and booleans as well as text. Each
 option's value is the text of its enum value (``news``, ``2``, ``2.5``, ``true``) and a
 posted option is saved as the enum value it stands for, so a number stays a number. Where
 two enum values share a text (the string ``"1"`` and the number ``1``), each of those

@@ -11,6 +11,13 @@ A row posted back as it was shown keeps the field's stored entry as it is, so a 
 only the fields that were edited. The rows only assemble the raw schema: whether it is valid
 is decided by the collections API's own validation, so the editor shows exactly the API's
 messages.
+
+Choices are shown one per line as the content form's options show them (``news``, ``2``,
+``true``; as JSON where two would read alike, ``"1"`` and ``1``). In an edited row, a line
+still showing one of the stored options is that option, its JSON type kept: an enum of
+``[1, 2]`` whose label is edited stays ``[1, 2]``. Any other line is text, as typed (``3``
+added to it makes ``[1, 2, "3"]``): a line typed into a form is text unless it names an
+option already there, and an option of another type is written through the collections API.
 """
 
 import json
@@ -18,6 +25,7 @@ import re
 from dataclasses import dataclass, field
 
 from app.admin.blocks import input_text
+from app.admin.choices import option_texts
 from app.services.collection_schema import FIELD_TYPES
 
 ROW_PART = re.compile(r"^field-(\d{1,4})\.(name|type|title|required|enum|collection|options|position|remove)$")
@@ -38,6 +46,8 @@ class FieldRow:
         title: the label forms show.
         required: whether content must have it.
         enum: the choices, one per line.
+        shown_enum: the stored ``enum`` the choices were shown from: a line still showing
+            one of its options is that option (``_enum``).
         collection: the referenced collection(s), separated by commas.
         options: the field's other settings as a JSON object ("" when none).
         position: where the row goes (1-based).
@@ -54,12 +64,18 @@ class FieldRow:
     title: str = ""
     required: bool = False
     enum: str = ""
+    shown_enum: list = field(default_factory=list)
     collection: str = ""
     options: str = ""
     position: int = 0
     errors: list = field(default_factory=list)
     stored: dict | None = None
     listed: bool = False
+
+    @property
+    def typed_choices(self):
+        """Whether the stored choices list numbers or booleans (the page says a typed line is text)."""
+        return any(not isinstance(value, str) for value in self.shown_enum)
 
     def is_blank(self):
         """True for a row nothing was typed into (the empty row the page offers)."""
@@ -75,10 +91,11 @@ def rows_from_schema(schema):
         config = config if isinstance(config, dict) else {}
         collection = config.get("collection") or ""
         others = {key: value for key, value in config.items() if key not in OWN_INPUTS}
+        enum = config.get("enum") if isinstance(config.get("enum"), list) else []
         rows.append(FieldRow(
             index=index, name=name, type=str(config.get("type") or "string"), title=config.get("title") or "",
             required=config.get("required") is True or name in required,
-            enum="\n".join(str(value) for value in config.get("enum") or []),
+            enum="\n".join(option_texts(enum)), shown_enum=enum,
             collection=", ".join(collection) if isinstance(collection, list) else str(collection),
             options=json.dumps(others, ensure_ascii=False) if others else "", position=index + 1,
             stored=config, listed=name in required,
@@ -123,6 +140,7 @@ def rows_from_form(form, stored=()):
             index=index, name=values.get("name", "").strip(), type=values.get("type", "string").strip(),
             title=input_text(values.get("title", ""), before.title if before else None),
             required=bool(values.get("required")), enum=values.get("enum", ""),
+            shown_enum=before.shown_enum if before else [],
             collection=values.get("collection", "").strip(), options=values.get("options", "").strip(),
             position=int(position) if position.isdecimal() else 10**6 + index,
         )
@@ -149,6 +167,15 @@ def _choices(row):
     return [line for line in row.enum.splitlines() if line.strip()]
 
 
+def _enum(row):
+    """The ``enum`` of a row's choices: a line showing a stored option as it was shown is that
+    option, as stored (``2`` a number, ``true`` a boolean); any other line is text, as typed."""
+    stored = {}
+    for text, value in zip(option_texts(row.shown_enum), row.shown_enum):
+        stored.setdefault(text, value)
+    return [stored.get(line, line) for line in _choices(row)]
+
+
 def _collections(row):
     """The referenced collections a row names, in order."""
     return [name.strip() for name in row.collection.split(",") if name.strip()]
@@ -159,7 +186,7 @@ def _row_config(row):
 
     A row posted back as it was shown keeps its stored entry as it is: the inputs would
     rebuild it in another shape (a list of one collection as its name, an empty label left
-    out, choices that are not text as text).
+    out). An edited row keeps the stored type of each choice it still lists (``_enum``).
     """
     if row.stored is not None:
         return dict(row.stored), None
@@ -176,7 +203,7 @@ def _row_config(row):
         config["title"] = row.title
     if row.required:
         config["required"] = True
-    choices = _choices(row)
+    choices = _enum(row)
     if choices:
         config["enum"] = choices
     names = _collections(row)
