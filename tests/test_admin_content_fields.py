@@ -483,7 +483,7 @@ NUMERIC_SCHEMA = {
 
 @pytest.fixture
 def sized(browser):
-    # Written to the database directly: the collection builder only makes enums of text.
+    # Written to the database directly; the collections API takes the same typed enums.
     return create_collection("sized", NUMERIC_SCHEMA, display_name="Sized")
 
 
@@ -657,7 +657,7 @@ NULL_SCHEMA = {
 
 @pytest.fixture
 def nullable(browser):
-    # Written to the database directly: saving a collection takes enums of text only.
+    # Written to the database directly: saving a collection refuses null as an option.
     return create_collection("nullable", NULL_SCHEMA, display_name="Nullable")
 
 
