@@ -20,9 +20,10 @@ Shapes follow SonicJS's collection routes. Choices where SonicJS leaves room:
 * Deleting a collection that still has content, or that a workflow points at, is 409.
   Soft-deleted items count too (they still reference the collection): the message says
   how many are in the trash and that they must be purged.
-* A field's regex ``pattern`` is at most 256 characters. Catastrophic backtracking (say
-  ``(a+)+$``) is not detected: Python's ``re`` has no timeout, so such a pattern remains a
-  risk only admins (``collections.create``/``update``) can introduce.
+* A field's regex ``pattern`` is at most 256 characters, and runs in RE2
+  (``app.services.patterns``): in time linear in the value whatever the pattern (``(a+)+$``
+  included), so no pattern can stall a write; a construct RE2 does not run
+  (backreferences, lookaround) is refused when the collection is saved.
 """
 
 from datetime import UTC, datetime
