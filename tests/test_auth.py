@@ -441,17 +441,22 @@ def test_the_limiter_counts_before_and_refunds_after(tmp_path):
     assert limiter.acquire(other).retry_after is None
 
 
-def test_the_quota_is_the_binding_bucket_s_from_the_values_counted(tmp_path):
+def test_the_quota_is_the_callers_bucket_s_from_the_values_counted(tmp_path):
     now = [1_000_000.0]
     kv = open_kv({"binding": "CACHE_KV", "id": "rl"}, tmp_path, clock=lambda: now[0])
     limiter = RateLimiter(kv, attempts=3, window_seconds=90, clock=lambda: now[0])
     address, account, pair = (bucket(scope, "x") for scope in ("ip", "account", "pair"))
+    other_address = bucket("ip", "y")
     assert limiter.acquire(address) == Quota(3, 2, 1_000_090)
     now[0] += 10.5
-    # The bucket with the fewest attempts left binds; an unlimited one never does.
+    # The caller's own bucket (its address, first) binds; an unlimited one never does.
     assert limiter.acquire(address, account) == Quota(3, 1, 1_000_090)
+    # The account's bucket, counted from every address, is not shown while it lets the
+    # attempt through: it would tell anyone how many attempts others made.
+    assert limiter.acquire(other_address, account) == Quota(3, 2, 1_000_101)
+    # Refusing, it binds.
     assert limiter.acquire(account, pair, limits={account: None, pair: 1}) == Quota(1, 0, 1_000_101)
-    assert limiter.refund(account, pair, limits={account: None, pair: 1}) == Quota(1, 1, 1_000_101)
+    assert limiter.refund(account, pair, limits={account: None, pair: 1}) == Quota(3, 3, 1_000_101)
     assert limiter.acquire(address) == Quota(3, 0, 1_000_090)
     # Refused: nothing left, and Retry-After counts down to Reset.
     assert limiter.acquire(address, account) == Quota(3, 0, 1_000_090, retry_after=80)

@@ -99,6 +99,31 @@ def test_every_rate_limited_route_counts_its_attempts_in_its_headers(env, clock,
     assert quota(client.post_json("/auth/register", {"email": "x@example.com", "password": PASSWORD}))[1] == 1
 
 
+def test_other_addresses_attempts_on_an_account_are_not_told(env, clock):
+    """A reset counts per address and per account; the account's count, from every address,
+    shows only once it refuses: until then it would tell anyone how many attempts others
+    made on that email this window."""
+    client = clocked_client(env, clock, rate_limit_attempts=4, rate_limit_window_seconds=WINDOW)
+    for _ in range(2):
+        client.post_json("/auth/request-password-reset", {"email": "victim@example.com"}, status=202)
+    elsewhere = {"REMOTE_ADDR": "192.0.2.77"}
+
+    def reset_from_elsewhere(status=202):
+        return client.post_json("/auth/request-password-reset", {"email": "victim@example.com"}, status=status,
+                                extra_environ=elsewhere)
+
+    assert quota(reset_from_elsewhere()) == (4, 3, START + WINDOW)  # its own count: the account is at 3 of 4
+    assert quota(reset_from_elsewhere()) == (4, 0, START + WINDOW)  # the account's last: the next is refused
+    assert quota(reset_from_elsewhere(status=429))[1] == 0
+
+
+def test_a_request_refused_before_routing_carries_the_count(env, clock):
+    client = clocked_client(env, clock, rate_limit_attempts=5, rate_limit_window_seconds=WINDOW)
+    assert quota(login(client, "a@example.com", "wrong", status=401)) == (5, 4, START + WINDOW)
+    malformed = client.post("/auth/login?x=%00", status=400)
+    assert quota(malformed) == (5, 4, START + WINDOW)
+
+
 def test_the_counts_are_shared_by_every_worker(env, clock):
     # Two apps over one CACHE_KV, each with its own limiter: two gunicorn workers.
     first, second = (clocked_client(env, clock, rate_limit_attempts=4, rate_limit_window_seconds=WINDOW)

@@ -4,7 +4,8 @@ mark on the API responders it guards, and their ``X-RateLimit-*`` headers.
 
 Every answer of a responder marked ``@rate_limited(action)`` carries, whatever its status:
 
-* ``X-RateLimit-Limit``: the attempts the caller's binding count allows per window;
+* ``X-RateLimit-Limit``: the attempts the caller's address may make per window (an
+  account's limit once that account has no attempts left: ``RateLimiter``'s quota);
 * ``X-RateLimit-Remaining``: the attempts it has left in the current window after this
   request (0 on a 429);
 * ``X-RateLimit-Reset``: the epoch second that window ends (as GitHub's and SonicJS's
@@ -150,7 +151,9 @@ class RateLimitHeaders:
         }
 
     def process_response(self, req, resp, resource, req_succeeded):
-        action = self._actions.get((req.uri_template, req.method))
+        # A request refused before routing (RequestGuard) has no template: these routes'
+        # templates are their paths.
+        action = self._actions.get((req.uri_template or req.path, req.method))
         if action is None:
             return
         quota = getattr(req.context, "rate_limit", None) or self._guard.standing(req, action)

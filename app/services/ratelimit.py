@@ -175,12 +175,20 @@ class RateLimiter:
         return limits.get(key, self.attempts)
 
     def _quota(self, states, limits, now):
-        """The ``Quota`` of ``states`` (``{bucket: state}``): the bucket with the fewest attempts
-        left binds; among those, the one whose window ends last (a refusal's ``Retry-After``
-        counts down to that same moment)."""
+        """The ``Quota`` of ``states`` (``{bucket: state}``, the caller's own bucket, its
+        address, first): the bucket with the fewest attempts left binds; among those, the
+        one whose window ends last (a refusal's ``Retry-After`` counts down to that same
+        moment).
+
+        The other buckets (an account's, counted from every address) count only when they
+        refuse: their numbers would tell anyone how many attempts others made on that
+        account this window, which a refusal tells only once it happens.
+        """
         standing = [
-            (max(0, limit - state["count"]), state["reset"], limit)
-            for key, state in states.items() if (limit := self._limit(key, limits)) is not None
+            (left, state["reset"], limit)
+            for index, (key, state) in enumerate(states.items())
+            if (limit := self._limit(key, limits)) is not None
+            and ((left := max(0, limit - state["count"])) == 0 or index == 0)
         ]
         if not standing:  # nothing here can refuse: a whole window's allowance
             return Quota(self.attempts, self.attempts, math.ceil(now + self.window))
