@@ -42,6 +42,9 @@ def titles(client, **params):
     ({"filter[data.answer]": "false"}, ["b"]),
     ({"filter[data.code]": "2"}, ["a"]),  # the enum lists the text "2": the text as sent
     ({"filter[data.code]": "3"}, []),
+    ({"filter[data.size][gte]": "1.5"}, ["b", "c"]),  # a bound that is no option compares as a number
+    ({"filter[data.size][lt]": "3"}, ["a", "b", "c"]),
+    ({"filter[data.size][gt]": "1"}, ["b", "c"]),
     ({"where": '{"and": [{"field": "data.size", "operator": "equals", "value": 2}]}'}, ["b"]),
 ])
 def test_a_choice_filter_names_the_typed_option(client, sizes, params, expected):

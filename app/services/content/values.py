@@ -170,7 +170,7 @@ def _scalar(field, operator, raw, parameter, from_text, schema):
     config = _field_config(schema, field)
     declared = config.get("type") if config else None
     if declared in CHOICE_FIELD_TYPES and isinstance(config.get("enum"), list):
-        return _choice_text(raw, config["enum"])
+        return _choice_text(raw, parameter, config["enum"])
     return _typed_text(raw, parameter, declared)
 
 
@@ -178,18 +178,18 @@ def _field_config(schema, field):
     return None if schema is None else schema_field_config(schema, ".".join(field.path))
 
 
-def _choice_text(raw, enum):
-    """A query-string value of a choice field: the text as sent when the enum lists it (or
-    lists no number or boolean it could name), else the number or boolean option it writes
-    (``2`` for an enum of numbers, ``true``), as validation stores them."""
+def _choice_text(raw, parameter, enum):
+    """A query-string value of a choice field: the text as sent when the enum lists it;
+    else, when the enum lists numbers (or booleans) and the text writes one, that number
+    (or boolean), as validation stores them: ``2`` names the option ``2``, and ``gte 1.5``
+    compares with the numbers; else the text."""
     if raw in enum:
         return raw
-    for option in enum:
-        if isinstance(option, bool):
-            if raw == ("true" if option else "false"):
-                return option
-        elif isinstance(option, int | float) and _NUMBER.match(raw) and float(raw) == option:
-            return option
+    if raw in ("true", "false") and any(isinstance(option, bool) for option in enum):
+        return raw == "true"
+    if _NUMBER.match(raw) and any(isinstance(option, int | float) and not isinstance(option, bool)
+                                  for option in enum):
+        return _typed_text(raw, parameter, "number")
     return raw
 
 
