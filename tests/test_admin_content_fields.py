@@ -549,13 +549,25 @@ def test_an_unchanged_save_keeps_a_blocks_json_text(browser, signed_in_as, sized
     """A block's JSON property is shown as JSON: the text "123" is shown quoted and stays text."""
     editor = signed_in_as("editor")
     parts = [{"blockType": "part", "data": "123"}, {"blockType": "part", "data": " text "},
-             {"blockType": "part", "data": 123}, {"blockType": "part", "data": {"a": [1, "2"]}}]
+             {"blockType": "part", "data": 123}, {"blockType": "part", "data": {"a": [1, "2"]}},
+             {"blockType": "part", "data": None}]
     item = insert_content(editor, sized, title="Kept", data={"title": "Kept", "parts": parts})
     stored = stored_json(item)
     form = browser.get(f"/admin/content/sized/{item.id}").forms["content-form"]
-    as_a_browser_sends(form, *(f"data.parts.{n}.data" for n in range(4)))
+    assert form["data.parts.4.data"].value == "null"  # a stored null, as JSON writes it
+    as_a_browser_sends(form, *(f"data.parts.{n}.data" for n in range(5)))
     form.submit(status=303)
     assert stored_json(item) == stored
+
+
+def test_null_typed_into_a_blocks_json_is_stored_and_emptied_leaves_it_out(browser, signed_in_as, sized):
+    editor = signed_in_as("editor")
+    parts = [{"blockType": "part", "data": 1}, {"blockType": "part", "data": None}]
+    item = insert_content(editor, sized, title="Nulls", data={"title": "Nulls", "parts": parts})
+    form = browser.get(f"/admin/content/sized/{item.id}").forms["content-form"]
+    form["data.parts.0.data"], form["data.parts.1.data"] = " null ", ""
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data["parts"] == [{"blockType": "part", "data": None}, {"blockType": "part"}]
 
 
 

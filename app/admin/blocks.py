@@ -189,6 +189,8 @@ def _inputs(block, item):
         control = PROPERTY_CONTROLS.get(config.get("type", "string"), "json")
         value = item.get(name)
         shown = shown_choice(config, value) if control == "select" else _shown(control, value)
+        if control == "json" and value is None and name in item:
+            shown = "null"  # a stored null, as JSON writes it: posted back, it stays (``kept_null``)
         inputs.append(BlockInput(name, config.get("title") or name.replace("_", " ").capitalize(), control,
                                  shown, choices_of(config),
                                  value.reason if isinstance(value, UnparsedJson) else None))
@@ -249,8 +251,11 @@ def _posted_blocks(form, key):
 
 
 def kept_null(control, raw, stored, was_set):
-    """Whether a select that showed a stored null as its empty option was posted back so:
-    the null stays (``posted_value`` gives None, which would leave the value out)."""
+    """Whether the value posted is a null to store (``posted_value`` gives None, which would
+    leave the value out): a select that showed a stored null as its empty option posted back
+    so, or a JSON textarea holding ``null`` (a stored null is shown so)."""
+    if control == "json":
+        return (raw or "").strip() == "null"
     return control == "select" and not raw and was_set and stored is None
 
 
