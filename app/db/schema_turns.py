@@ -14,7 +14,9 @@ So each of those transactions calls ``take_schema_turn`` first, before it takes 
 on ``content`` or ``collections``: on PostgreSQL a transaction-scoped advisory lock, held
 until it commits or rolls back, so they run one after the other. SQLite's write
 transactions take turns already: every one holds the database's write lock from its
-``BEGIN IMMEDIATE``. Content writes do not take the turn; the locks above order them.
+``BEGIN IMMEDIATE``. Content writes do not take the turn; the locks above order them. Nor
+does the SQL of a ``d1 execute``, which runs as its author wrote it; the field-index sync
+that follows it (``follow_schemas``) does.
 """
 
 import hashlib
