@@ -4,11 +4,12 @@ sends them: how long the request took, and how much of it the database did."""
 import re
 import threading
 
+import msgspec
 import pytest
 import webtest
 
 from app.api.access import access
-from app.api.timing import timing
+from app.api.timing import timing_json
 from app.app import create_app
 from app.runtime.entry import Worker
 from tests.fixtures.app import settings_for_tests
@@ -85,7 +86,7 @@ class Waiting:
     def on_get(self, req, resp):
         self.started.set()
         self.go.wait(10)
-        resp.media = timing(req.context)
+        resp.media = msgspec.Raw(timing_json(req.context))
 
 
 def test_served_requests_count_only_their_own_queries(env, blog_collection, as_author):

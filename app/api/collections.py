@@ -44,7 +44,7 @@ from app.api.schemas_content import (
     PublicCollection,
     ReadList,
 )
-from app.api.timing import timing
+from app.api.timing import timing_json
 from app.services import collections
 from app.services.cache import DATABASE, Namespace, invalidate
 from app.services.collection_schema import (
@@ -212,7 +212,7 @@ class PublicCollectionsResource:
         resp.media = {
             "data": data,
             "meta": {**whole_list_meta(len(data)), "timestamp": _iso_now(), "cache": {"hit": hit, "source": source},
-                     "timing": timing(req.context)},
+                     "timing": msgspec.Raw(timing_json(req.context))},
         }
 
 

@@ -26,11 +26,8 @@ def response_time(context):
     return f"{elapsed_ms(context):.2f}ms"
 
 
-def timing(context):
-    """``meta.timing`` of the request of ``context``: ``{"total": <ms>, "execution": <ms>, "unit": "ms"}``."""
-    return {"total": round(elapsed_ms(context), 2), "execution": round(database_ms(context), 2), "unit": "ms"}
-
-
 def timing_json(context):
-    """``timing(context)`` as JSON bytes, made without an encoder (for the cached answers' splice)."""
+    """``meta.timing`` of the request of ``context`` as JSON bytes, ``{"total": <ms>,
+    "execution": <ms>, "unit": "ms"}``: made without an encoder, for the cached answers'
+    splice (and, as ``msgspec.Raw``, for bodies encoded whole)."""
     return b'{"total":%.2f,"execution":%.2f,"unit":"ms"}' % (elapsed_ms(context), database_ms(context))
