@@ -218,6 +218,8 @@ def _header(header, types):
 # The D1 session middleware answers every request that may have written (any method but
 # GET, HEAD and OPTIONS) and succeeded with the session's bookmark, and any request that
 # sent one with the bookmark continued from it: declared once, referenced by every response.
+# Neither is required: after a write the bookmark is read from the primary once the answer
+# is made, and when that read fails the answer stands without it.
 BOOKMARK_HEADER = d1_session.HEADER
 BOOKMARK_HEADERS = {
     "D1Bookmark": {
@@ -227,8 +229,10 @@ BOOKMARK_HEADERS = {
     },
     "D1BookmarkAfterWrite": {
         "description": "The D1 session's bookmark after this write: send it back as `x-d1-bookmark` to read "
-                       "at least what it wrote.",
-        "required": True, "schema": {"type": "string"},
+                       "at least what it wrote. Sent after every successful write, unless the database could "
+                       "not be asked for it once the write was done (it went away after answering): the "
+                       "answer then stands without it.",
+        "required": False, "schema": {"type": "string"},
     },
 }
 
