@@ -87,3 +87,12 @@ def test_any_converter_that_takes_several_segments_spans_them():
     converters = {"int": IntConverter, "path": PathConverter, "rest": Rest}
     templates = ["/a/{id:int(min=1)}/{tail:rest}", "/files/{key:path}", "/b/{name}"]
     assert spanning_parameters(templates, converters) == {"/a/{id}/{tail}": {"tail"}, "/files/{key}": {"key"}}
+
+
+def test_a_head_answer_is_checked_as_its_operation(checker):
+    # Every GET has its HEAD in the document: a HEAD answer is matched and checked too.
+    template, operation = checker.operation("HEAD", "/api/content/abc")
+    assert template == "/api/content/{id}" and operation["operationId"] == "head_api_content_id"
+    checker.check("HEAD", "/api/content/abc", 404, "application/json", b"", None)
+    with pytest.raises(DocumentDrift, match="a HEAD answered a body"):
+        checker.check("HEAD", "/api/content", 200, "application/json", b"{}", {})

@@ -65,9 +65,14 @@ def test_every_documented_get_answers_head_with_the_same_status(client, make_use
         assert head.body == b""
 
 
-def test_the_document_lists_head_only_where_a_resource_declares_it(client):
+def test_the_document_lists_head_wherever_get_is(client):
     doc = client.get("/api/openapi.json").json
-    assert [path for path, item in doc["paths"].items() if "head" in item] == ["/files/{key}"]
+    heads = [path for path, item in doc["paths"].items() if "head" in item]
+    assert heads == [path for path, item in doc["paths"].items() if "get" in item]
+    assert {"/api/content", "/api/content/{id}", "/api/collections", "/files/{key}"} <= set(heads)
+    # /files declares its own HEAD; the others are their GET's, told as such.
+    assert doc["paths"]["/files/{key}"]["head"]["summary"] == "A media file's headers"
+    assert doc["paths"]["/api/collections"]["head"]["description"].startswith("The GET's answer without its body")
 
 
 def test_head_of_a_route_without_get_is_405(client):

@@ -13,14 +13,15 @@ _CONVERTED = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):[^}]*\}")
 
 
 def mounted_operations(app):
-    """``{(path, method)}`` of every API responder the app mounts (Falcon's own defaults and
-    the admin UI's HTML pages left out)."""
+    """``{(path, method)}`` of every API responder the app mounts, and the HEAD the router
+    answers with a GET (Falcon's own defaults and the admin UI's HTML pages left out)."""
     found = set()
     for route in falcon.inspect.inspect_routes(app):
         if "/app/admin/" in route.source_info:
             continue
         path = _CONVERTED.sub(r"{\1}", route.path)
-        found |= {(path, m.method.lower()) for m in route.methods if not m.internal}
+        methods = {m.method.lower() for m in route.methods if not m.internal}
+        found |= {(path, method) for method in methods | ({"head"} if "get" in methods else set())}
     return found
 
 
@@ -121,9 +122,32 @@ def test_path_parameters_come_from_the_template(doc):
 
 def test_errors_are_the_envelope(doc):
     for item in doc["paths"].values():
-        for operation in item.values():
+        for method, operation in item.items():
+            if method == "head":
+                continue  # never a body (test_every_get_has_a_head_twin_without_content)
             schema = operation["responses"]["default"]["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def test_every_get_has_a_head_twin_without_content(doc):
+    # The router answers HEAD with the GET (app.api.methods): same parameters, security,
+    # statuses and headers; a HEAD answer never has a body, so none is described.
+    gets = {path for path, item in doc["paths"].items() if "get" in item}
+    assert {path for path, item in doc["paths"].items() if "head" in item} == gets
+    for path in gets - {"/files/{key}"}:  # /files answers HEAD itself
+        get, head = doc["paths"][path]["get"], doc["paths"][path]["head"]
+        assert head["parameters"] == get["parameters"], path
+        assert head["security"] == get["security"], path
+        assert head.get("x-permission") == get.get("x-permission"), path
+        assert set(head["responses"]) == set(get["responses"]), path
+        for status, response in get["responses"].items():
+            assert head["responses"][status]["headers"] == response["headers"], (path, status)
+        assert head["summary"] == f"{get['summary']} (headers only)"
+    for path in gets:
+        assert all("content" not in response for response in doc["paths"][path]["head"]["responses"].values()), path
+    ids = [operation["operationId"] for item in doc["paths"].values() for operation in item.values()]
+    assert len(ids) == len(set(ids))
+    assert doc["paths"]["/api/content"]["head"]["operationId"] == "head_api_content"
 
 
 def test_openapi_path_converts_falcon_templates():
@@ -137,6 +161,7 @@ def test_the_admin_pages_are_left_out_and_really_mounted(env, doc):
     # Browser pages are not API operations; the exclusion must not hide API routes.
     paths = {route.path for route in falcon.inspect.inspect_routes(app_for(env))}
     assert {"/", "/admin", "/admin/login"} <= paths
+    assert not {"/", "/admin", "/admin/login"} & set(doc["paths"])  # so no head operation for them either
     assert not any(path == "/" or path.startswith("/admin/") and not path.startswith("/admin/api/")
                    for path in doc["paths"] if path != "/admin/plugins/{name}/settings")
     assert "/admin/api/users" in doc["paths"]

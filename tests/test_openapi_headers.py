@@ -8,7 +8,8 @@ operation and status (``default`` when the status is not named):
 
 Headers declared ``required: false`` are sent only sometimes (their description says when):
 the requests below include ones that make each such header appear, and assert that it did,
-and a write whose bookmark cannot be read, which answers without ``x-d1-bookmark``.
+and a write whose bookmark cannot be read, which answers without ``x-d1-bookmark``. HEAD
+answers are checked against the document's ``head`` operations as GET answers are.
 """
 
 import pytest
@@ -92,6 +93,8 @@ def test_content_reads_and_their_304(client, served, item, as_editor, url):
     assert checked(served, client.get(url)) == READ  # now from the cache
     etag = first.headers["ETag"]
     assert checked(served, client.get(url, headers={"If-None-Match": etag}, status=304)) == READ
+    assert checked(served, client.head(url)) == READ
+    assert checked(served, client.head(url, headers={"If-None-Match": etag}, status=304)) == READ
     # An editor's answer is never cached; it says so with the same headers.
     _, editor = as_editor
     assert checked(served, client.get(url, headers=editor)) == READ
@@ -129,6 +132,13 @@ def test_content_writes(client, served, blog_collection, as_editor):
 def test_collections_list_says_where_it_came_from(client, served, blog_collection):
     assert checked(served, client.get("/api/collections")) == {"x-cache-status", "x-cache-source"}
     assert checked(served, client.get("/api/collections")) == {"x-cache-status", "x-cache-source"}
+    assert checked(served, client.head("/api/collections")) == {"x-cache-status", "x-cache-source"}
+
+
+def test_a_head_refused_for_want_of_a_caller_is_documented(client, served):
+    refused = client.head("/admin/api/users", status=401)
+    assert refused.body == b"" and checked(served, refused) == set()
+    assert "401" in served.operation("HEAD", "/admin/api/users")[1]["responses"]
 
 
 QUOTA = {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"}

@@ -5,8 +5,9 @@ same status and headers and no content. Rather than an ``on_head`` in every reso
 app's router (``MethodsRouter``, installed by ``create_app``) maps HEAD of a route that has
 ``on_get`` and no ``on_head`` of its own to that very ``on_get``: the same ``@access``
 check and hooks run, the same headers are set, and Falcon sends no body for a HEAD while
-keeping the Content-Length a GET would have had. Such a HEAD is not in the OpenAPI document
-(it is GET's twin, which every HTTP client knows); a declared ``on_head`` (``/files``) is.
+keeping the Content-Length a GET would have had. The OpenAPI document lists such a HEAD
+too, built from the GET's own description (``app.api.openapi``), as it lists a declared
+``on_head`` (``/files``); ``head_mirrors_get`` is the one rule both follow.
 
 OPTIONS of a route without ``on_options`` answers 200 with ``Allow`` naming every method the
 route takes, OPTIONS and HEAD included (Falcon's own leaves OPTIONS out). A CORS preflight
@@ -23,6 +24,12 @@ from falcon.routing import CompiledRouter
 # The methods that change nothing (RFC 9110's safe methods): no write, so no CSRF or
 # cross-origin check, and no D1 bookmark to promise.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def head_mirrors_get(declared):
+    """Whether a route with responders for ``declared`` (upper-case method names) answers HEAD
+    through its GET: it has a GET and no HEAD of its own."""
+    return "GET" in declared and "HEAD" not in declared
 
 
 def allowed_methods(declared):
@@ -74,7 +81,7 @@ class MethodsRouter(CompiledRouter):
     def map_http_methods(self, resource, **kwargs):
         """Falcon's map of ``resource``'s responders, plus HEAD and OPTIONS (see the module)."""
         method_map = super().map_http_methods(resource, **kwargs)
-        if "GET" in method_map and "HEAD" not in method_map:
+        if head_mirrors_get(method_map):
             method_map["HEAD"] = head_from_get(method_map["GET"])
         if "OPTIONS" not in method_map:
             method_map["OPTIONS"] = options_allowing(allowed_methods(method_map))

@@ -18,6 +18,11 @@ each responder of it one operation, with:
   its 429 with ``Retry-After``; and on every response those sent whatever the route:
   ``x-d1-bookmark`` (``app.api.d1_session``), ``X-Request-ID`` and ``X-Response-Time``.
 
+A route with a GET and no HEAD of its own answers HEAD with its GET (``app.api.methods``):
+its ``head`` operation is built from the GET's responder and description, so the two never
+drift: the same parameters, security, statuses and headers, and no response content, as no
+HEAD answer has a body (a declared ``on_head`` gets no content either).
+
 Served at ``GET /api/openapi.json`` and ``GET /api`` (where SonicJS serves its document).
 """
 
@@ -30,7 +35,7 @@ from app import NAME, __version__
 from app.api import d1_session
 from app.api.access import access, admin_api_path, responders, rule_of
 from app.api.describe import RETRY_AFTER, ErrorBody, describe, operation_of
-from app.api.methods import SAFE_METHODS
+from app.api.methods import SAFE_METHODS, head_mirrors_get
 from app.api.rate_limits import QUOTA_HEADERS, rate_limit_of
 from app.api.schemas import OpenAPIDocument
 
@@ -201,6 +206,8 @@ def _responses(method, operation, rule, types, limited=False):
         responses.setdefault("429", _envelope("Too many attempts: try again after `Retry-After` seconds", types))
     responses["default"] = _envelope("An error, as the envelope", types)
     for code, response in responses.items():
+        if method.upper() == "HEAD":
+            response.pop("content", None)  # the status and headers of the answer, never a body
         headers = response.setdefault("headers", {})
         headers[BOOKMARK_HEADER] = _bookmark_ref(method, code)
         headers.update(EVERY_RESPONSE_REFS)
@@ -265,7 +272,7 @@ def _security(rule):
 
 
 def build_operation(method, path, path_params, resource, responder, types):
-    """The OpenAPI operation of one responder."""
+    """The OpenAPI operation of one responder (for ``method``: a GET's for its HEAD twin)."""
     rule = rule_of(responder)
     operation = operation_of(responder)
     summary = operation.summary if operation else _summary(resource, responder)
@@ -294,6 +301,14 @@ def build_operation(method, path, path_params, resource, responder, types):
     return entry
 
 
+def _head_of_get(get, head):
+    """``head`` (built from the GET's responder) told as the GET's answer without its body."""
+    head["summary"] = f"{get['summary']} (headers only)"
+    note = "The GET's answer without its body: the same status, access check and headers."
+    head["description"] = "\n\n".join(filter(None, (note, get.get("description"))))
+    return head
+
+
 # The admin UI's HTML pages (and `/`, which redirects to them) are for browsers, not API
 # clients: the document describes the JSON API only.
 def build_document(routes):
@@ -303,8 +318,12 @@ def build_document(routes):
     for template, resource, suffix in routes:
         path, path_params = openapi_path(template)
         item = paths.setdefault(path, {})
-        for method, responder in responders(resource, suffix):
+        found = dict(responders(resource, suffix))
+        for method, responder in found.items():
             item[method.lower()] = build_operation(method, path, path_params, resource, responder, types)
+        if head_mirrors_get(found):
+            item["head"] = _head_of_get(item["get"], build_operation("HEAD", path, path_params, resource,
+                                                                     found["GET"], types))
     schemas, components = types.schemas()
     return {
         "openapi": OPENAPI_VERSION,
