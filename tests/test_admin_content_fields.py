@@ -457,12 +457,87 @@ def test_defaults_changed_or_emptied_on_the_form_are_saved_as_left_and_edits_add
     item = Content.get(Content.title == "Changed")
     # An emptied default is saved empty (null), not filled in again.
     assert item.data == {**DEFAULTS, "title": "Changed", "pinned": False, "summary": None, "rank": 7, "topics": None}
-    # The edit form shows the item as stored, and saving it fills no default in.
+    # The edit form shows the item as stored, and saving it unchanged fills no default in and
+    # keeps the nulls: an empty input and no box ticked show them, and posted back so they stay.
+    stored = stored_json(item)
     form = browser.get(f"/admin/content/notes/{item.id}").forms["content-form"]
     assert form["data.summary"].value == "" and not form["data.pinned"].checked
+    assert not any(box.checked for box in form.fields["data.topics"])
     form.submit(status=303)
-    data = Content.get_by_id(item.id).data
-    assert "summary" not in data and "topics" not in data and data["pinned"] is False
+    assert stored_json(item) == stored
+
+
+EMPTY_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string"},
+        "subtitle": {"type": "string"},
+        "mail": {"type": "email"},
+        "notes": {"type": "textarea"},
+        "body": {"type": "markdown"},
+        "rank": {"type": "number"},
+        "day": {"type": "date"},
+        "at": {"type": "datetime"},
+        "pinned": {"type": "boolean"},
+        "layout": {"type": "select", "enum": ["plain", "wide"]},
+        "topics": {"type": "multiselect", "enum": ["web", "db"]},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "hero": {"type": "media"},
+        "parts": {"type": "array", "blocks": {"part": {"properties": {
+            "heading": {"type": "string"}, "body": {"type": "textarea"}, "boxed": {"type": "boolean"},
+            "size": {"type": "select", "enum": [1, 2]}}}}},
+        "more": {"type": "array", "blocks": {"part": {"properties": {"heading": {"type": "string"}}}}},
+    },
+}
+# Every editable field as null, then as "" or [] where its control shows that empty too.
+EMPTY_NULLS = {name: None for name in EMPTY_SCHEMA["properties"] if name != "title"}
+EMPTY_BLANKS = {**dict.fromkeys(("subtitle", "mail", "notes", "body", "day", "at", "layout", "hero"), ""),
+                **dict.fromkeys(("topics", "tags", "parts", "more"), [])}
+
+
+@pytest.fixture
+def blanks(browser):
+    return create_collection("blanks", EMPTY_SCHEMA, display_name="Blanks")
+
+
+@pytest.mark.parametrize("empty", [EMPTY_NULLS, EMPTY_BLANKS], ids=["null", "blank"])
+def test_an_unchanged_save_keeps_values_shown_empty(browser, signed_in_as, blanks, empty):
+    """A null (or "", []) fills no input, selects the empty option, ticks no box and lists no
+    item: posted back so, it stays as stored, in blocks too; a field never set stays unset."""
+    editor = signed_in_as("editor")
+    part = {"blockType": "part", **{name: empty.get("subtitle") for name in ("heading", "body", "size")}}
+    data = {"title": "Empty", **empty, "parts": [part, {"blockType": "part", "boxed": None}]}
+    item = insert_content(editor, blanks, title="Empty", data=data)
+    stored = stored_json(item)
+    form = browser.get(f"/admin/content/blanks/{item.id}").forms["content-form"]
+    assert [form[f"data.{name}"].value for name in ("subtitle", "notes", "rank", "layout", "hero")] == [""] * 5
+    assert not form["data.pinned"].checked and not any(box.checked for box in form.fields["data.topics"])
+    assert [field.value for field in form.fields["data.tags"]] == [""]
+    as_a_browser_sends(form, "data.notes", "data.body", "data.parts.0.body")
+    form.submit(status=303)
+    assert stored_json(item) == stored
+    Content.update(data={"title": "Empty"}).where(Content.id == item.id).execute()
+    browser.get(f"/admin/content/blanks/{item.id}").forms["content-form"].submit(status=303)
+    assert Content.get_by_id(item.id).data == {"title": "Empty"}
+
+
+def test_a_value_typed_over_a_null_is_saved_and_an_emptied_one_removed(browser, signed_in_as, blanks):
+    """Only the empty controls left empty keep their null: a value typed over one is saved, a
+    stored text emptied is removed as ever, and spaces typed over a null count as emptied."""
+    editor = signed_in_as("editor")
+    data = {"title": "Typed", "subtitle": None, "mail": "a@example.com", "rank": None, "pinned": None,
+            "topics": None, "tags": None, "parts": [{"blockType": "part", "heading": None, "boxed": None}]}
+    item = insert_content(editor, blanks, title="Typed", data=data)
+    form = browser.get(f"/admin/content/blanks/{item.id}").forms["content-form"]
+    form["data.subtitle"], form["data.mail"], form["data.rank"] = " Sub ", "", "   "
+    form["data.pinned"] = True
+    form.fields["data.topics"][1].checked = True
+    form.set("data.tags", "one", index=0)
+    form["data.parts.0.heading"], form["data.parts.0.boxed"] = "Head", True
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data == {
+        "title": "Typed", "subtitle": "Sub", "pinned": True, "topics": ["db"], "tags": ["one"],
+        "parts": [{"blockType": "part", "heading": "Head", "boxed": True}]}
 
 
 NUMERIC_SCHEMA = {

@@ -190,7 +190,7 @@ def _inputs(block, item):
         value = item.get(name)
         shown = shown_choice(config, value) if control == "select" else _shown(control, value)
         if control == "json" and value is None and name in item:
-            shown = "null"  # a stored null, as JSON writes it: posted back, it stays (``kept_null``)
+            shown = "null"  # a stored null, as JSON writes it: posted back, it stays (``typed_null``)
         inputs.append(BlockInput(name, config.get("title") or name.replace("_", " ").capitalize(), control,
                                  shown, choices_of(config),
                                  value.reason if isinstance(value, UnparsedJson) else None))
@@ -250,13 +250,32 @@ def _posted_blocks(form, key):
     return dict(sorted(found.items())[:MAX_BLOCKS])
 
 
-def kept_null(control, raw, stored, was_set):
-    """Whether the value posted is a null to store (``posted_value`` gives None, which would
-    leave the value out): a select that showed a stored null as its empty option posted back
-    so, or a JSON textarea holding ``null`` (a stored null is shown so)."""
-    if control == "json":
-        return (raw or "").strip() == "null"
-    return control == "select" and not raw and was_set and stored is None
+def shown_empty(value):
+    """Whether the form shows ``value`` as nothing: null, ``""`` or ``[]`` fill no input, select
+    the empty option, tick no box and list no item."""
+    return value is None or (isinstance(value, str | list) and not value)
+
+
+def kept_empty(control, raw, stored, was_set):
+    """Whether a control posted back empty keeps the value it was filled with: a stored null,
+    ``""`` or ``[]`` (``shown_empty``) left as the form showed it stays as it is, so an
+    unchanged save turns no null into a missing value. A JSON textarea shows such a value as
+    JSON (``null``, ``""``), so an emptied one was cleared: its text is read as typed.
+
+    Args:
+        raw: what the control posted: a string, None (a box left unticked, nothing posted) or,
+            for the controls posting several values, their list.
+        was_set: whether ``stored`` was set at all: a value never set stays unset anyway.
+    """
+    if not was_set or control == "json" or not shown_empty(stored):
+        return False
+    return not any(form_values(raw))
+
+
+def typed_null(control, raw):
+    """Whether ``raw`` is a null to store that ``posted_value`` gives as None (which would leave
+    the value out): ``null`` typed into a JSON textarea (a stored null is shown so)."""
+    return control == "json" and (raw or "").strip() == "null"
 
 
 def posted_value(control, raw, stored=None, was_set=False, config=None):
@@ -337,8 +356,12 @@ def _block_from_form(blocks, discriminator, kind, values, before):
     for name, prop in ((blocks.get(kind) or {}).get("properties") or {}).items():
         prop = prop if isinstance(prop, dict) else {}
         control = PROPERTY_CONTROLS.get(prop.get("type", "string"), "json")
-        value = posted_value(control, values.get(name), before.get(name), name in before, prop)
-        if value is not None or kept_null(control, values.get(name), before.get(name), name in before):
+        raw = values.get(name)
+        if kept_empty(control, raw, before.get(name), name in before):
+            item[name] = before[name]
+            continue
+        value = posted_value(control, raw, before.get(name), name in before, prop)
+        if value is not None or typed_null(control, raw):
             item[name] = value
     return {**{name: item[name] for name in before if name in item}, **item}
 

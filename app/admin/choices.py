@@ -8,7 +8,7 @@ options is written as JSON (``"1"`` and ``1``) to tell them apart.
 
 A ``null`` in the enum is no option of a select: validation takes null as "no value", which
 the select's empty option already is (a required select refuses both), so a stored null is
-shown as that empty option and kept by a save that leaves it so (``blocks.kept_null``). In
+shown as that empty option and kept by a save that leaves it so (``blocks.kept_empty``). In
 a multiselect a null is a value its list may hold, offered as the option ``null``.
 """
 

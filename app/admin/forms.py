@@ -11,8 +11,9 @@ items and repeatable blocks for an array of ``blocks``. Field types the form can
 value. A posted form becomes the API's ``data`` object: the stored data with the form's
 fields replaced, so validation, messages and writes are the service's. What nobody edited
 is stored again as it was (``blocks.posted_value``): text posted back as the form showed it
-keeps its spaces and line breaks, and a box left unticked whose value was never set stays
-unset, in blocks too.
+keeps its spaces and line breaks, a box left unticked whose value was never set stays
+unset, and a stored null (or ``""``, ``[]``), shown as an empty control, stays as it is while
+the control is left empty, in blocks too.
 
 A new item's form starts from the defaults the schema declares (``defaults.with_defaults``
 of empty data): they are shown filled in, and what the user leaves of them is saved. One
@@ -35,10 +36,11 @@ from app.admin.blocks import (
     block_rows_from_form,
     blocks_shown,
     form_values,
-    kept_null,
+    kept_empty,
     list_from_form,
     one_value,
     posted_value,
+    shown_empty,
 )
 from app.admin.choices import choices_of, chosen_values, shown_choice, shown_choices
 from app.services.content.defaults import declared_defaults
@@ -222,9 +224,10 @@ def leftover_fields(schema, data):
 def data_from_form(schema, form, current):
     """The ``data`` to save: ``current`` with every editable field of ``schema`` taken from ``form``.
 
-    Empty inputs remove the field (so "not set" stays distinguishable from ``""``, and a
-    required field left empty gets the service's "is required"). Leftover values of fields
-    the schema no longer has are removed when their ``drop`` box is ticked.
+    An emptied input removes the field (so "not set" stays distinguishable from ``""``, and
+    a required field left empty gets the service's "is required"); one that showed a stored
+    null, ``""`` or ``[]`` and was left empty keeps it (``blocks.kept_empty``). Leftover
+    values of fields the schema no longer has are removed when their ``drop`` box is ticked.
     """
     data = dict(current or {})
     dropped = form_values(form.get(DROP_FIELD))
@@ -250,13 +253,15 @@ def data_from_form(schema, form, current):
             read = list_from_form if control == "list" else block_rows_from_form
             _put(data, name, read(form, FIELD_PREFIX + name, config, data.get(name)))
             continue
-        # What was typed is trimmed; a stored value posted back unchanged is kept as it is,
-        # and a box left unticked whose value was never set stays unset.
+        # What was typed is trimmed; a stored value posted back unchanged is kept as it is (a
+        # null or "" left empty too), and a box left unticked whose value was never set stays unset.
         raw = one_value(form.get(FIELD_PREFIX + name))
+        if kept_empty(control, raw, data.get(name), name in data):
+            continue
         value = posted_value(control, raw, data.get(name), name in data, config)
         if value is not None:
             data[name] = value
-        elif not kept_null(control, raw, data.get(name), name in data):
+        else:
             data.pop(name, None)
     return data
 
@@ -281,10 +286,11 @@ def defaults_emptied(schema, data):
 
 
 def _put(data, name, values):
-    """Set ``data[name]`` to ``values``, or remove it when there are none (not set)."""
+    """Set ``data[name]`` to ``values``; none removes it (not set), unless the form showed none
+    either: a stored null, ``""`` or ``[]`` (``blocks.shown_empty``) posted back so stays as it is."""
     if values:
         data[name] = values
-    else:
+    elif not (name in data and shown_empty(data[name])):
         data.pop(name, None)
 
 
