@@ -401,6 +401,59 @@ def test_a_stale_edit_shows_a_conflict_and_overwrites_nothing(browser, signed_in
     assert Content.get_by_id(item.id).title == "Changed elsewhere"
 
 
+DRAFTS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string"},
+        "subtitle": {"type": "string"},
+        "extra": {"type": "json"},
+        "parts": {"type": "array", "blocks": {"part": {"properties": {
+            "heading": {"type": "string"}, "boxed": {"type": "boolean"}}}}},
+    },
+}
+
+
+def test_a_conflict_reads_the_form_against_the_version_it_was_opened_at(browser, signed_in_as):
+    """The form posts the version it was filled from: after a conflict its values are read
+    against that version, not the newer one, so what the editor left untouched is shown again
+    as they saw it (spaces kept, each block read against the block it showed), every time."""
+    create_collection("drafts", DRAFTS_SCHEMA, display_name="Drafts")
+    editor = signed_in_as("editor")
+    api = {**bearer(token_for(editor)), "Accept": "application/json"}
+    opened = {"subtitle": " Spaced ", "extra": {"k": 1}, "parts": [{"blockType": "part", "heading": " x "}]}
+    item_id = browser.post_json("/api/content", {"collectionId": "drafts", "title": "Opened", "data": opened},
+                                headers=api).json["data"]["id"]
+    form = browser.get(f"/admin/content/drafts/{item_id}").forms["content-form"]
+    elsewhere = {"subtitle": "Other", "extra": {"k": 2}, "parts": [
+        {"blockType": "part", "heading": "y", "boxed": True}, {"blockType": "part", "heading": " x "}]}
+    browser.put_json(f"/api/content/{item_id}", {"title": "Changed elsewhere", "data": elsewhere}, headers=api)
+    form["title"] = "Mine"
+    response = form.submit(status=409)
+    for _ in range(2):  # shown again, and again after saving the shown page
+        form = response.forms["content-form"]
+        assert form["version_number"].value == "1"
+        assert (form["title"].value, form["data.subtitle"].value) == ("Mine", " Spaced ")
+        assert form["data.parts.0.heading"].value == " x " and not form["data.parts.0.boxed"].checked
+        assert "data.parts.1.heading" not in form.fields
+        assert json.loads(response.html.select_one("pre#f-data-extra").text) == {"k": 1}
+        response = form.submit(status=409)
+    after = Content.get_by_id(item_id)
+    assert (after.title, after.data) == ("Changed elsewhere", {"title": "Changed elsewhere", **elsewhere})
+
+
+def test_a_refused_save_shows_the_seo_fields_as_typed(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Valid", meta_title="Stored title")
+    form = browser.get(edit_url(item)).forms["content-form"]
+    form["title"], form["meta_title"], form["meta_description"] = "", "Typed title", "Typed description"
+    form = form.submit(status=422).forms["content-form"]
+    assert (form["meta_title"].value, form["meta_description"].value) == ("Typed title", "Typed description")
+    form = browser.get("/admin/content/posts/new").forms["content-form"]
+    form["meta_title"], form["meta_description"] = "New title", "New description"
+    form = form.submit(status=422).forms["content-form"]
+    assert (form["meta_title"].value, form["meta_description"].value) == ("New title", "New description")
+
+
 def test_authors_cannot_edit_others_items(browser, signed_in_as, posts):
     signed_in_as("author")
     item = insert_content(create_user("author"), posts, state="published", title="Theirs", published_at=now_ms())

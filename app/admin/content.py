@@ -5,7 +5,8 @@
   (the API's list: ``parse_list_params`` and ``list_content`` under the caller's Scope);
 * ``GET``/``POST /admin/content/{collection}/new``: create (``writes.create_content``);
 * ``GET``/``POST /admin/content/{collection}/{id}``: view and edit (``writes.update_content``
-  with the ``version_number`` the form was rendered from, so a stale save is a conflict);
+  with the ``version_number`` the form was rendered from, so a stale save is a conflict; the
+  posted values are read against that version, ``as_opened``);
 * ``POST /admin/content/{collection}/{id}/workflow``: one workflow move
   (``workflow.transition``); the page offers exactly ``workflow.next_steps`` for the user;
 * ``POST .../delete``, ``.../restore``, ``.../purge``, ``.../schedule``: soft delete,
@@ -39,6 +40,7 @@ from app.services.content.errors import ContentForbidden, ContentInvalid, Conten
 from app.services.content.fields import QueryError
 from app.services.content.query import NotPermitted, Scope, get_item, list_content, parse_list_params
 from app.services.content.scheduling import list_schedules
+from app.services.content.versions import get_version
 from app.services.errors import ServiceError
 
 PAGE_SIZE = 20
@@ -179,6 +181,34 @@ def posted_fields(collection, form, current):
     return fields
 
 
+def shown_as_posted(item, fields):
+    """``item`` as a refused form shows it again: with the title, data and SEO fields as
+    ``posted_fields`` read them, so what was typed stays on the page."""
+    shown = {**item, "title": fields["title"], "data": fields["data"]}
+    shown.update({name: fields[name] for name in SEO_FIELDS if name in fields})
+    return shown
+
+
+# What a version's snapshot holds of the values the form edits.
+FORM_VALUES = ("title", "slug", "data", "meta_title", "meta_description")
+
+
+def as_opened(user, item, version):
+    """``item`` as the form that posted ``version`` showed it, to read the posted values
+    against: that version's snapshot when the item changed since (the save is a conflict,
+    and the form shown again must hold what the editor saw and typed, not the other change);
+    the item itself when ``version`` is its current one or no snapshot of it is kept."""
+    if version == item["version_number"]:
+        return item
+    try:
+        snapshot = get_version(user, item["id"], version)
+    except ServiceError:
+        snapshot = None  # the save itself says why it is refused
+    if snapshot is None:
+        return item
+    return {**item, **{name: snapshot.get(name) for name in FORM_VALUES}, "version_number": version}
+
+
 def check_typed_json(data):
     """Refuse ``data`` holding text typed into a JSON textarea that is no JSON, as the
     service refuses invalid data: the form shows it on its field, as typed."""
@@ -229,7 +259,7 @@ class ContentNewPage:
             check_typed_json(fields["data"])
             content = writes.create_content(req.context.user, found.id, fields, req.context.request_id)
         except ContentInvalid as ex:
-            item = {"title": fields["title"], "slug": one(form, "slug"), "data": fields["data"], "version_number": ""}
+            item = {**shown_as_posted(blank, fields), "slug": one(form, "slug")}
             self._form(req, resp, found, item, status_of(ex), errors_by_field(ex.details), ex.message,
                        numbering_of(found.schema, form, blank["data"]))
             return
@@ -294,26 +324,25 @@ class ContentEditPage:
     def on_post(self, req, resp, collection, id):
         found, item, content = self.load(req, collection, id)
         form = read_form(req)
-        fields = posted_fields(found, form, item)
         version = one(form, "version_number")
+        version = int(version) if version.isdecimal() else -1
+        opened = as_opened(req.context.user, item, version)
+        fields = posted_fields(found, form, opened)
         try:
             check_typed_json(fields["data"])
-            writes.update_content(
-                req.context.user, id, fields, int(version) if version.isdecimal() else -1,
-                request_id=req.context.request_id,
-            )
+            writes.update_content(req.context.user, id, fields, version, request_id=req.context.request_id)
         except ServiceError as ex:
             if isinstance(ex, ContentNotFound | ContentForbidden):
                 raise
-            shown = {**item, "title": fields["title"], "slug": one(form, "slug"), "data": fields["data"]}
+            shown = {**shown_as_posted(opened, fields), "slug": one(form, "slug")}
             conflict = status_of(ex) == falcon.HTTP_409 and "version" in ex.message.lower()
             if conflict:
                 # The typed values are shown with the version they were made on: saving them
                 # again is refused again, never a silent overwrite of the other change.
-                shown["version_number"] = version
+                shown["version_number"] = one(form, "version_number")
             message = CONFLICT_MESSAGE if conflict else ex.message
             self.render(req, resp, found, shown, content, status_of(ex), errors_by_field(ex.details), message,
-                        numbering=numbering_of(found.schema, form, item["data"]))
+                        numbering=numbering_of(found.schema, form, opened["data"]))
             return
         invalidate(self._cache, Namespace.CONTENT)
         redirect(resp, f"/admin/content/{found.name}/{id}?saved=1")
