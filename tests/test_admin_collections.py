@@ -142,6 +142,51 @@ def test_an_unchanged_save_keeps_choices_as_the_api_stored_them(browser, signed_
     assert Collection.get(Collection.name == "choices").schema["properties"]["kind"]["enum"] == [" spaced ", "b"]
 
 
+BLANK_CHOICES = {"type": "object", "properties": {
+    "kind": {"type": "select", "enum": ["", "a", " "], "enumLabels": ["None", "A", "Space"]},
+    "mode": {"type": "radio", "enum": ["two\nlines", "b", '""']},
+}}
+
+
+def test_choices_no_line_can_show_are_shown_as_json_and_kept(browser, signed_in_as):
+    """An empty option, one of spaces and one of two lines (written through the API or a
+    definition file) are each shown as JSON on a line of their own: saved back untouched, or
+    with the field edited and their lines kept, the enum stays exactly as stored."""
+    signed_in_as("admin")
+    create_collection("blanks", BLANK_CHOICES)
+    page = browser.get("/admin/collections/blanks")
+    form = page.forms["collection-form"]
+    assert form["field-0.enum"].value == '""\na\n" "'
+    assert form["field-1.enum"].value == '"two\\nlines"\nb\n"\\"\\""'
+    assert "a blank line is none" in page.html.select_one("#field-0-enum-help").text
+    as_a_browser_sends(form, "field-0.enum", "field-1.enum")
+    assert form.submit(status=303).location.endswith("?done=saved")
+    assert json.dumps(Collection.get(Collection.name == "blanks").schema) == json.dumps(BLANK_CHOICES)
+    form = browser.get("/admin/collections/blanks").forms["collection-form"]
+    form["field-0.title"], form["field-1.title"] = "Kind", "Mode"
+    as_a_browser_sends(form, "field-0.enum", "field-1.enum")
+    assert form.submit(status=303).location.endswith("?done=saved")
+    stored = Collection.get(Collection.name == "blanks").schema["properties"]
+    assert [stored["kind"]["enum"], stored["mode"]["enum"]] == [["", "a", " "], ["two\nlines", "b", '""']]
+
+
+def test_a_blank_line_is_no_choice_and_the_empty_one_is_typed_as_shown(browser, signed_in_as):
+    """Blank lines are spacing; removing the line of "" removes it; "" typed adds it, and a
+    line of JSON is text as typed unless it spells out what no line could show."""
+    signed_in_as("admin")
+    create_collection("blanks", {"type": "object", "properties": {"kind": {"type": "select", "enum": ["a", ""]}}})
+    form = browser.get("/admin/collections/blanks").forms["collection-form"]
+    assert form["field-0.enum"].value == 'a\n""'
+    form["field-0.enum"] = "a\n\n  \nb\n"
+    assert form.submit(status=303).location.endswith("?done=saved")
+    assert Collection.get(Collection.name == "blanks").schema["properties"]["kind"]["enum"] == ["a", "b"]
+    form = browser.get("/admin/collections/blanks").forms["collection-form"]
+    form["field-0.enum"] = 'a\n""\n"c"\n"\\"\\""\n[[['
+    assert form.submit(status=303).location.endswith("?done=saved")
+    assert Collection.get(Collection.name == "blanks").schema["properties"]["kind"]["enum"] == [
+        "a", "", '"c"', '""', "[[["]
+
+
 TYPED = {"type": "object", "properties": {
     "title": {"type": "string"},
     "size": {"type": "select", "enum": [1, 2, 3], "enumLabels": ["Small", "Medium", "Large"]},

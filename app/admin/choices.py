@@ -31,11 +31,37 @@ def _text(value):
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def option_texts(enum):
-    """The ``value`` of each enum value's option, in the enum's order."""
-    plain = [_text(value) for value in enum]
-    shared = {text for text, count in Counter(plain).items() if count > 1}
-    return [json.dumps(value, ensure_ascii=False) if text in shared else text for value, text in zip(enum, plain)]
+# Characters that end a line (``str.splitlines``) which JSON leaves unescaped when it keeps
+# non-ASCII text as it is.
+_LINE_ENDS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def _json(value):
+    """``value`` as JSON on one line."""
+    text = json.dumps(value, ensure_ascii=False)
+    for end, escaped in _LINE_ENDS.items():
+        text = text.replace(end, escaped)
+    return text
+
+
+def option_texts(enum, spelled_out=None):
+    """The ``value`` of each enum value's option, in the enum's order: its text, or its JSON
+    where two would read alike.
+
+    Args:
+        spelled_out: ``(text) -> bool``: the texts also written as JSON (the field builder's
+            options that no line of their own could show as they are).
+    """
+    texts = [_json(value) if spelled_out and isinstance(value, str) and spelled_out(value) else _text(value)
+             for value in enum]
+    while True:
+        # A text written as JSON may read as another's text in turn: each round writes more of
+        # them as JSON, which no two different values share.
+        shared = {text for text, count in Counter(texts).items() if count > 1}
+        written = [_json(value) if text in shared else text for value, text in zip(enum, texts)]
+        if written == texts:
+            return texts
+        texts = written
 
 
 def choices_of(config, single=True):

@@ -13,11 +13,16 @@ is decided by the collections API's own validation, so the editor shows exactly 
 messages.
 
 Choices are shown one per line as the content form's options show them (``news``, ``2``,
-``true``; as JSON where two would read alike, ``"1"`` and ``1``). In an edited row, a line
-still showing one of the stored options is that option, its JSON type kept: an enum of
-``[1, 2]`` whose label is edited stays ``[1, 2]``. Any other line is text, as typed (``3``
-added to it makes ``[1, 2, "3"]``): a line typed into a form is text unless it names an
-option already there, and an option of another type is written through the collections API.
+``true``; as JSON where two would read alike, ``"1"`` and ``1``), and as JSON an option no
+line shows as it is: an empty one or one of spaces only (``""``, ``" "``), one holding a
+line break, and one reading as the JSON of such a text. In an edited row, a line still
+showing one of the stored options is that option, its JSON type kept: an enum of ``[1, 2]``
+whose label is edited stays ``[1, 2]``, one of ``["", "a"]`` keeps its ``""`` while its line
+does. A blank line is no option: a textarea's empty lines are spacing, not choices; the
+empty text is typed as it is shown, ``""`` (as is any text shown as JSON for want of a
+line). Any other line is text, as typed (``3`` added to ``[1, 2]`` makes ``[1, 2, "3"]``): a
+line typed into a form is text unless it names an option already there, and an option of
+another type is written through the collections API.
 """
 
 import json
@@ -74,8 +79,10 @@ class FieldRow:
 
     @property
     def typed_choices(self):
-        """Whether the stored choices list numbers or booleans (the page says a typed line is text)."""
-        return any(not isinstance(value, str) for value in self.shown_enum)
+        """Whether a stored choice is shown as other than its text: a number, a boolean, or a
+        text written as JSON (the page says a typed line is text)."""
+        return any(not isinstance(value, str) or value != line
+                   for value, line in zip(self.shown_enum, choice_lines(self.shown_enum)))
 
     def is_blank(self):
         """True for a row nothing was typed into (the empty row the page offers)."""
@@ -95,7 +102,7 @@ def rows_from_schema(schema):
         rows.append(FieldRow(
             index=index, name=name, type=str(config.get("type") or "string"), title=config.get("title") or "",
             required=config.get("required") is True or name in required,
-            enum="\n".join(option_texts(enum)), shown_enum=enum,
+            enum="\n".join(choice_lines(enum)), shown_enum=enum,
             collection=", ".join(collection) if isinstance(collection, list) else str(collection),
             options=json.dumps(others, ensure_ascii=False) if others else "", position=index + 1,
             stored=config, listed=name in required,
@@ -160,20 +167,51 @@ def _settings(row):
     return (row.name, row.type, row.title, row.required, _choices(row), _collections(row), row.options)
 
 
+def _spelled(line):
+    """The text ``line`` writes as JSON when it is the JSON of a text ``_no_line`` spells out
+    (``""``, ``"two\\nlines"``); else None."""
+    try:
+        text = json.loads(line)
+    except (ValueError, RecursionError):  # no JSON, or nested past what the parser takes
+        return None
+    return text if isinstance(text, str) and _no_line(text) else None
+
+
+def _no_line(text):
+    """Whether no line of the choices shows the option ``text`` as it is: a blank line is no
+    option, a line break would split it in two, and a line reading as the JSON of such a text
+    (``""``) is that text."""
+    return not text.strip() or text.splitlines() != [text] or _spelled(text) is not None
+
+
+def choice_lines(enum):
+    """The line showing each option of ``enum``: as the content form's option shows it, or as
+    JSON where no line shows it as it is (``""``, ``" "``, ``"two\\nlines"``)."""
+    return option_texts(enum, spelled_out=_no_line)
+
+
 def _choices(row):
     """The choices a row lists."""
-    # Each line as typed (blank ones dropped): trimming would rewrite a choice the API stored
-    # with spaces on every save, and the content holding it would then fail validation.
+    # Each line as typed, blank ones dropped (a stored blank option is shown as JSON): trimming
+    # would rewrite a choice the API stored with spaces on every save, and the content holding
+    # it would then fail validation.
     return [line for line in row.enum.splitlines() if line.strip()]
 
 
 def _enum(row):
     """The ``enum`` of a row's choices: a line showing a stored option as it was shown is that
-    option, as stored (``2`` a number, ``true`` a boolean); any other line is text, as typed."""
+    option, as stored (``2`` a number, ``true`` a boolean); a line spelling out a text as JSON
+    (``""``) is that text; any other line is text, as typed."""
     stored = {}
-    for text, value in zip(option_texts(row.shown_enum), row.shown_enum):
+    for text, value in zip(choice_lines(row.shown_enum), row.shown_enum):
         stored.setdefault(text, value)
-    return [stored.get(line, line) for line in _choices(row)]
+    return [stored[line] if line in stored else _read(line) for line in _choices(row)]
+
+
+def _read(line):
+    """A typed line's option: the text it spells out as JSON, else the line as it is."""
+    spelled = _spelled(line)
+    return line if spelled is None else spelled
 
 
 def _collections(row):
