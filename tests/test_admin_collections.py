@@ -187,6 +187,31 @@ def test_a_blank_line_is_no_choice_and_the_empty_one_is_typed_as_shown(browser, 
         "a", "", '"c"', '""', "[[["]
 
 
+NULL_OPTION = "Expected `bool | int | float | str`, got `null`; null is no option"
+
+
+def test_a_null_option_is_refused_by_the_builder_as_by_the_api(browser, signed_in_as):
+    """A null in an enum (written to the database by hand) is shown as the line null and, as
+    the API refuses it, a save keeping it is refused on its field, saying why; the line
+    removed, the field saves. Its items' forms keep working meanwhile."""
+    admin = signed_in_as("admin")
+    schema = {"type": "object", "properties": {"kind": {"type": "select", "enum": ["a", None]}}}
+    create_collection("nulls", schema)
+    form = browser.get("/admin/collections/nulls").forms["collection-form"]
+    assert form["field-0.enum"].value == "a\nnull"
+    page = form.submit(status=422)
+    assert page.html.select_one("#field-0-errors").text.startswith("enum[1]: " + NULL_OPTION)
+    body = {"name": "other", "displayName": "Other", "schema": schema}
+    refused = browser.post_json("/admin/api/collections", body, status=422,
+                                headers={**bearer(token_for(admin)), "Accept": "application/json"})
+    assert refused.json["details"][0] == {"field": "schema.properties.kind.enum[1]", "message": (
+        NULL_OPTION + " (an item's null already means no value)")}
+    form = page.forms["collection-form"]
+    form["field-0.enum"] = "a\nb"
+    assert form.submit(status=303).location.endswith("?done=saved")
+    assert Collection.get(Collection.name == "nulls").schema["properties"]["kind"]["enum"] == ["a", "b"]
+
+
 TYPED = {"type": "object", "properties": {
     "title": {"type": "string"},
     "size": {"type": "select", "enum": [1, 2, 3], "enumLabels": ["Small", "Medium", "Large"]},

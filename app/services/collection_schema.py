@@ -161,6 +161,9 @@ def _join(path, key):
     return f"{path}.{key}" if path else key
 
 
+_ENUM_ITEM = re.compile(r"\.enum\[\d+\]$")
+
+
 def _describe(ex, path, cls=None):
     """Turn a msgspec.ValidationError into ``"<path>: <message>"`` (an unknown key lists ``cls``'s)."""
     message, _, where = str(ex).partition(" - at `$")
@@ -173,6 +176,8 @@ def _describe(ex, path, cls=None):
     if missing:
         return f"{_join(path, missing.group(1))}: required"
     full = path + where if path else where.lstrip(".")
+    if message.endswith("got `null`") and _ENUM_ITEM.search(full):
+        message += "; null is no option (an item's null already means no value)"
     return f"{full or '$'}: {message}"
 
 
