@@ -263,13 +263,10 @@ def kept_empty(control, raw, stored, was_set):
     JSON (``null``, ``""``), so an emptied one was cleared: its text is read as typed.
 
     Args:
-        raw: what the control posted: a string, None (a box left unticked, nothing posted) or,
-            for the controls posting several values, their list.
+        raw: the posted string; None when nothing was posted (a box left unticked).
         was_set: whether ``stored`` was set at all: a value never set stays unset anyway.
     """
-    if not was_set or control == "json" or not shown_empty(stored):
-        return False
-    return not any(form_values(raw))
+    return was_set and control != "json" and shown_empty(stored) and not raw
 
 
 def typed_null(control, raw):
