@@ -50,9 +50,11 @@ def test_a_create_transaction_only_inserts_its_three_rows(env, client, blog_coll
     created = client.post_json("/api/content", body, headers=headers, status=201).json["data"]
     statements = in_transaction()
     if is_postgres(env.DB.db):
-        # The answer's read rides last in the INSERTs' query (one round trip; no write lock to hold).
+        # The answer's read rides last in the INSERTs' query (one round trip; no write lock to
+        # hold), the collection's row lock first (the schema the data was checked against).
         read = statements.pop()
         assert read.startswith("SELECT") and 'WHERE ("t1"."id" = %s)' in read
+        assert statements.pop(0) == 'SELECT 1 FROM "collections" WHERE "id" = %s FOR SHARE'
     tables = [sql.split('"')[1] for sql in statements]
     assert tables == ["content", "workflow_history", "content_versions"], statements
     assert all(sql.startswith("INSERT INTO") for sql in statements)

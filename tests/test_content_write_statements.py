@@ -197,23 +197,25 @@ def test_a_draft_create_writes_its_three_rows_at_once(env, client, blog_collecti
 
     client.post_json("/api/content", {"collectionId": "blog", "title": "At Once"}, headers=headers, status=201)
 
-    sent = [sql.split(" ", 3)[:3] for sql, _ in statements]
-    inserts = [sql for sql, _ in statements if sql.startswith("INSERT")]
     postgres = is_postgres(env.DB.db)
+    inserts = [sql for sql, _ in statements if "INSERT" in sql]
     # The collection with its workflow and the slug's holder, the rows (and on PostgreSQL the
-    # answer's read with them), the answer's read on SQLite; no active webhook, so no webhooks
-    # read after the response (the cache knows there is none).
-    answer = [] if postgres else ["SELECT"]
-    assert [words[0] for words in sent] == ["SELECT", *["INSERT"] * len(inserts), *answer]
+    # collection's lock before them and the answer's read after), the answer's read on
+    # SQLite; no active webhook, so no webhooks read after the response (the cache knows
+    # there is none).
+    assert [sql for sql, _ in statements][1:1 + len(inserts)] == inserts
+    assert len(statements) == 1 + len(inserts) + (0 if postgres else 1)
     assert not [sql for sql, _ in statements if '"webhooks"' in sql]
     assert '"workflows"' in statements[0][0] and '"holder"."slug"' in statements[0][0]
     assert statements[0][1][0] == "at-once"
     parts = [part for sql in inserts for part in sql.split("; ")]
     tables = [part.split('"')[1] for part in parts if part.startswith("INSERT")]
     assert tables == ["content", "workflow_history", "content_versions"]
-    # PostgreSQL gets them in ONE query, its own transaction, the answer's SELECT last;
-    # SQLite in BEGIN IMMEDIATE ... COMMIT, the SELECT after.
+    # PostgreSQL gets them in ONE query, its own transaction, the collection's row locked
+    # first and the answer's SELECT last; SQLite in BEGIN IMMEDIATE ... COMMIT, the SELECT after.
     assert len(inserts) == (1 if postgres else 3)
+    if postgres:
+        assert parts[0].startswith('SELECT 1 FROM "collections"') and parts[0].endswith("FOR SHARE")
     read = parts[-1] if postgres else statements[len(inserts) + 1][0]
     assert read.startswith("SELECT") and '"content"' in read
 

@@ -14,7 +14,11 @@ placeholder and then only bound to new values:
   transaction, it sends their INSERTs in ONE round trip (a multi-statement query is one
   transaction on the server: all rows or none; ``app.db.prepared.PreparedBatch``), instead
   of five (BEGIN, each INSERT, COMMIT), with a SELECT of what they made last if the
-  caller wants one (a create's answer);
+  caller wants one (a create's answer), and a statement before them if the caller needs
+  one first (a create's lock on its collection);
+* a value may be a ``Subquery``, which the INSERT reads itself: a create names its
+  collection through one that finds it only while its schema is still the one the create
+  validated against;
 * ``fetch_one`` and ``fetch_models`` run fixed SELECTs written with ``{p}`` where the
   database's placeholder goes (``columns_of`` spells a model's columns for them);
   ``fetch_models`` reads rows into model instances with the fields' ``python_value``
@@ -35,8 +39,20 @@ _lock = threading.Lock()
 _statements = {}  # (key, placeholder) -> SQL
 
 
+class Subquery:
+    """A value an INSERT reads itself: the scalar SELECT ``template`` (``{p}`` where each of
+    ``params`` goes), written in the value's place in parentheses; NULL when it finds no row."""
+
+    __slots__ = ("template", "params")
+
+    def __init__(self, template, params):
+        self.template = template
+        self.params = tuple(params)
+
+
 def insert_row(model, values):
-    """INSERT ``values`` (``{field name: Python value}``) into ``model``'s table, in the caller's transaction.
+    """INSERT ``values`` (``{field name: Python value}``, or a ``Subquery``) into ``model``'s
+    table, in the caller's transaction.
 
     Raises:
         peewee.IntegrityError: a constraint refused the row (a unique slug taken...).
@@ -44,18 +60,20 @@ def insert_row(model, values):
     database.execute_sql(*_insert(model, values))
 
 
-def insert_rows(rows, then=None):
+def insert_rows(rows, then=None, first=None):
     """INSERT each ``(model, values)`` of ``rows``, in order, all in one transaction.
 
     Inside the caller's transaction they join it (a savepoint: a refused row undoes the
     others and leaves the caller's transaction usable, as a nested ``atomic()`` does).
 
     Args:
-        rows: ``(model, values)`` pairs (``instance_row``).
+        rows: ``(model, values)`` pairs (``instance_row``); a value may be a ``Subquery``.
         then: ``(sql, params)`` of a SELECT that reads what the rows made (the answer of a
             create), or None. On PostgreSQL it is the batch's last statement: it sees the rows
             its own transaction wrote, and its rows come back in the same round trip.
             Elsewhere it runs once the rows are committed, as a separate statement.
+        first: ``(sql, params)`` of a statement to run before the rows in their transaction
+            (a lock they depend on, ``statement``), or None; its rows are not read.
 
     Returns:
         The rows of ``then`` (a list), or None without it.
@@ -64,6 +82,8 @@ def insert_rows(rows, then=None):
         peewee.IntegrityError: a constraint refused a row; none of them was written.
     """
     statements = [_insert(model, values) for model, values in rows]
+    if first is not None:
+        statements.insert(0, first)
     if then is not None:
         then = (prepared_sql(then[0]), then[1])
     if is_postgres(database.obj) and not database.in_transaction():
@@ -78,17 +98,28 @@ def insert_rows(rows, then=None):
     return None if then is None else database.execute_sql(*then).fetchall()
 
 
+def statement(template, params):
+    """``(sql, params)`` of the fixed statement ``template`` (``{p}`` for each parameter) for
+    the bound database, as ``insert_rows`` takes its ``first``."""
+    return _sql(template, template.format), params
+
+
 def _insert(model, values):
     """``(sql, params)`` of the INSERT of ``values`` into ``model``'s table."""
     fields = model._meta.fields
     names = tuple(values)
-    sql = _sql((model, names), lambda p: _insert_sql(model, names, p))
-    return sql, [fields[name].db_value(values[name]) for name in names]
-
-
-def insert_instance(instance):
-    """INSERT a new model ``instance`` with its defaults applied, as ``save(force_insert=True)`` would."""
-    insert_row(*instance_row(instance))
+    reads = tuple((name, value.template) for name, value in values.items() if type(value) is Subquery)
+    sql = _sql((model, names, reads), lambda p: _insert_sql(model, names, dict(reads), p))
+    if not reads:
+        return sql, [fields[name].db_value(values[name]) for name in names]
+    params = []
+    for name in names:
+        value = values[name]
+        if type(value) is Subquery:
+            params.extend(value.params)
+        else:
+            params.append(fields[name].db_value(value))
+    return sql, params
 
 
 def instance_row(instance):
@@ -152,8 +183,8 @@ def _sql(key, build):
     return sql
 
 
-def _insert_sql(model, names, p):
+def _insert_sql(model, names, reads, p):
     fields = model._meta.fields
     columns = ", ".join(f'"{fields[name].column_name}"' for name in names)
-    values = ", ".join([p] * len(names))
+    values = ", ".join(f"({reads[name].format(p=p)})" if name in reads else p for name in names)
     return f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES ({values})'

@@ -22,7 +22,9 @@ Where SonicJS's own sync goes wrong (it rewrites unchanged rows and never remove
   items and some of their ids;
 * runs all its changes in ONE transaction, each collection inside its own savepoint: a
   database error on one collection is reported and undone alone, the others commit
-  together, and two syncs (say, two ``dev`` starts) never interleave.
+  together, and two syncs (say, two ``dev`` starts) never interleave. On PostgreSQL it locks
+  every collection row first, so content writes in flight finish before it locks
+  ``content`` for any of them (``type_changes.lock_every_schema``).
 
 Other decisions: a file whose collection already exists unmanaged (made through the API)
 takes it over, as SonicJS does; ``icon``, ``color``, ``defaultSort``, ``listFields`` and
@@ -47,7 +49,7 @@ from app.services.collection_schema import (
     schema_to_builtins,
 )
 from app.services.field_indexes import sync_field_indexes
-from app.services.type_changes import FieldTypeConflict, check_type_changes, for_schema_change
+from app.services.type_changes import FieldTypeConflict, check_type_changes, for_schema_change, lock_every_schema
 
 DEFAULT_DIR = Path("app") / "collections"
 DIR_VAR = "COLLECTIONS_DIR"
@@ -244,6 +246,7 @@ def sync_collections(directory, now=None):
     db = Collection._meta.database
     with db.atomic():
         take_schema_turn(db)
+        lock_every_schema(db)  # before content: a collection's check locks it (type_changes)
         for loaded in configs:
             report.results.append(_sync_one(db, loaded, now))
         if any(error.name is None for error in errors):

@@ -46,20 +46,28 @@ what committed before it) every transaction that changes schemas or field indexe
 waits for its turn (``app.db.schema_turns.take_schema_turn``, an advisory lock held to its
 end), so saves run one after the other and each compares with the schema the last one
 left; the save also reads the collection row ``FOR NO KEY UPDATE``, against a schema
-rewritten by hand (``d1 execute``). When a field narrows, the save locks ``content`` in
-SHARE mode before counting, as ``app.db.derived.track_declared`` does for the same reason:
-the writers in flight commit first and are counted, the others wait until the save
-commits. SHARE lets reads go on. It does not keep two saves apart (SHARE is compatible
-with itself, and the same transaction may then drop a field index, which waits for every
-other lock on ``content``: two saves holding SHARE at once would each wait for the other);
-the turn does. The row lock is not ``FOR UPDATE``, since the foreign-key check of a content
-create waits for that: a create holding its INSERT's lock on ``content`` would wait for
-the save while the save waits for it. What stays open: a content
-write validates its data before its own transaction (a create holds the write lock for its
-INSERTs only), so a write that read the old schema before the save committed and writes
-after it stores a value of the old type. It is rare (an editor submitting the field's old
-kind of value while an admin changes its type) and visible: that item's next edit names
-the field (422), and the next change of the field's type counts it.
+rewritten by hand (``d1 execute``) and against the content writes that validated data
+(below). When a field narrows, the save locks ``content`` in SHARE mode before counting,
+as ``app.db.derived.track_declared`` does for the same reason: the writers in flight
+commit first and are counted, the others wait until the save commits. SHARE lets reads
+go on. It does not keep two saves apart (SHARE is compatible with itself, and the same
+transaction may then drop a field index, which waits for every other lock on
+``content``: two saves holding SHARE at once would each wait for the other); the turn
+does. The row lock is not ``FOR UPDATE``, since the foreign-key check of a row inserted
+into ``content`` waits for that: an insert that did not lock the row first (SQL sent
+through ``d1 execute`` or the D1 binding) holding its lock on ``content`` would wait for
+the save while the save waits for it.
+
+A content create or update validates its data before its own transaction. Inside it,
+before writing, it confirms that the collection's schema is still the one it validated
+against, and validates again against the new one otherwise
+(``app.services.content.locks``); on PostgreSQL its first statement locks the collection
+row ``FOR SHARE``, which conflicts with the save's row lock. A write holding the row makes
+the save wait there, before the save locks ``content``, and commits first; a write that
+comes after the save took the row waits for its commit and then sees the new schema. So
+no value of the old type is stored once the save committed, and none is stored between
+its count and its commit. ``collections sync``, which changes several rows, locks them
+all before any ``content`` lock (``lock_every_schema``).
 """
 
 from dataclasses import dataclass
@@ -231,6 +239,20 @@ def for_schema_change(query):
     """``query`` (collections rows, inside the save's transaction) locked against other schema
     saves until it ends, on PostgreSQL; SQLite's write transactions already take turns."""
     return query.for_update("FOR NO KEY UPDATE") if is_postgres(query.model._meta.database) else query
+
+
+def lock_every_schema(db):
+    """Lock every collection row as ``for_schema_change`` does, for a transaction that may
+    change several (``collections sync``); call it right after the schema turn.
+
+    Such a transaction locks ``content`` for one collection (``check_type_changes``)
+    before it reaches the next row: a content write holding that row (``FOR SHARE``, its
+    first lock: ``app.services.content.locks``) and then waiting for ``content`` would wait
+    for it while it waits for the write. Taken all at once first, the rows wait for the
+    writes holding them instead, before the transaction locks ``content``.
+    """
+    if is_postgres(db):
+        db.execute_sql('SELECT "id" FROM "collections" ORDER BY "id" FOR NO KEY UPDATE')
 
 
 def check_type_changes(db, collection_id, old_schema, new_schema):

@@ -83,6 +83,21 @@ def fields_with_defaults(schema, fields):
     return {**fields, "data": with_defaults(schema, {} if data is None else data, given=fields)}
 
 
+def defaults_added(old_schema, new_schema, fields):
+    """A create's ``fields`` (its defaults filled from ``old_schema``, its hooks run) with
+    the defaults of the fields ``new_schema`` declares and ``old_schema`` did not: a schema
+    save changed the collection before the create was written, and the create is
+    validated again against ``new_schema``, as if made after it but for its hooks, which
+    ran once. Fields both schemas declare keep what the create has.
+    """
+    before = schema_properties(old_schema) or {}
+    added = {name: config for name, config in (schema_properties(new_schema) or {}).items() if name not in before}
+    data = fields.get("data")
+    if not added or not isinstance(data, dict):
+        return fields
+    return {**fields, "data": with_defaults({"properties": added}, data, given=fields)}
+
+
 def title_default_settled(schema, sent, fields):
     """A create's ``fields`` after its hooks, without the ``title`` default when a hook gave a title.
 

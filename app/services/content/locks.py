@@ -1,4 +1,5 @@
-"""Row locks for content writes: concurrent writers of one item take turns.
+"""Locks for content writes: concurrent writers of one item take turns, and a write that
+validated ``data`` stores it only under the schema it validated against.
 
 Every write checks what it read (the version the client sent, whether the item is
 deleted, who owns it, its workflow state) and then writes. On PostgreSQL another writer
@@ -7,12 +8,90 @@ writer waits for the first one's commit and then reads the row as it left it (a 
 edit then applies after it, last writer wins; a stale version is a 409). SQLite needs
 nothing: every write transaction takes the database's write lock when it begins
 (``BEGIN IMMEDIATE``).
+
+A create or update validates ``data`` against the collection's schema before its
+transaction, and a schema save (``app.services.type_changes``) may commit in between: the
+write would store a value of the field's old type. So inside its transaction, before it
+writes a row, the write confirms that the schema it validated against is still the
+collection's, and validates again against the new one when it is not:
+
+* a create names its collection through ``collection_while_unchanged``: the INSERT reads
+  the collection's id only while the schema is the text the create read, so under a new
+  schema ``collection_id`` is NULL, NOT NULL refuses the row and nothing is written; the
+  create then reads the collection again, validates against its schema and tries again
+  (``writes.create_and_read``). The check costs no statement of its own;
+* an update and a version restore read the collection with the item, inside their
+  transaction, and prepare the fields again when its schema differs from the one they
+  validated against.
+
+On SQLite that is all: the transaction holds the write lock from its ``BEGIN IMMEDIATE``,
+so no save commits between the check and the write. On PostgreSQL (READ COMMITTED) a
+save could commit right after the check, so the write first locks the collection's row
+``FOR SHARE`` (``hold_schema``, or ``schema_hold`` as the first statement of a create's
+batch): a save reads that row ``FOR NO KEY UPDATE`` before it checks the items and
+updates the schema, so it waits for the writes holding the row, and writes that come
+after it wait for its commit and then see its schema. ``FOR KEY SHARE``, which a create's
+foreign-key check takes anyway, would not do: it does not conflict with ``FOR NO KEY
+UPDATE``. (The save does not read the row ``FOR UPDATE``: see ``type_changes``.)
+
+The lock comes first in the write's transaction, before the write reads or writes
+``content`` at all, and this is what keeps it free of deadlocks with the transactions that
+change schemas (``app.db.schema_turns``): a write waiting for the row holds nothing they
+want, and one holding the row only goes on to lock ``content`` and the tables after it.
+
+* A collection save (``collections.update_collection``) takes its turn, then the row, then
+  ``content`` (SHARE, to count a narrowed field's values; the field indexes' DROP and
+  CREATE INDEX; ``track_declared``). A write holding the row makes it wait at the row,
+  where it holds nothing on ``content``; a write arriving later waits at the row too. Were
+  the lock taken after a read of ``content`` (even a plain one), the save holding the row
+  and waiting to drop an index would wait for the write while the write waits for it.
+* ``collections sync`` changes several rows in one transaction, locking ``content`` for
+  one collection before it reaches the next row: it locks every collection row first,
+  before it locks ``content`` (``collection_sync``).
+* Creating or deleting a collection, the field indexes' sync and ``track_declared`` lock
+  no existing row before ``content`` (deleting one locks its own row when it deletes it,
+  after reading ``content`` only plainly): a write holding a row waits for nothing they hold.
+* A time-travel restore locks its tables in EXCLUSIVE mode in one statement, in the
+  order of their names, ``collections`` before ``content``: the order writes take them in.
+* A backup import only inserts collections (a row already there is skipped, not locked).
+* Migrations and the SQL of ``d1 execute`` lock what their SQL locks, in their own order;
+  PostgreSQL ends a deadlock with one of them by failing one transaction.
+
+A write that validates nothing (a title or status change, a delete, a move) takes no such
+lock. A create run inside a caller's transaction follows the caller's statements there.
 """
 
-from app.db.database import locked
-from app.db.models import Content
+from app.db.database import is_postgres, locked
+from app.db.models import Content, database
+from app.db.rows import Subquery, statement
+
+_HOLD_SCHEMA = 'SELECT 1 FROM "collections" WHERE "id" = {p} FOR SHARE'
+# A new item's collection_id: the collection's id while its schema is still the text the
+# create validated against, else NULL (which NOT NULL refuses).
+_WHILE_UNCHANGED = 'SELECT "id" FROM "collections" WHERE "id" = {p} AND "schema" = {p}'
 
 
 def lock_row(query):
     """``query`` (a SELECT on content, inside a transaction) locking the content rows it reads."""
     return locked(query, of=Content)
+
+
+def schema_hold(collection_id):
+    """``(sql, params)`` of the statement holding ``collection_id``'s schema until the
+    transaction ends (its row ``FOR SHARE``) on PostgreSQL; None on SQLite, where the
+    transaction's write lock holds it. For the first statement of a write's transaction."""
+    return statement(_HOLD_SCHEMA, (collection_id,)) if is_postgres(database.obj) else None
+
+
+def hold_schema(collection_id):
+    """Run ``schema_hold``: call it first in the transaction, before any statement on ``content``."""
+    hold = schema_hold(collection_id)
+    if hold is not None:
+        database.execute_sql(*hold)
+
+
+def collection_while_unchanged(collection):
+    """The ``collection_id`` value of a new item of ``collection``, read by its INSERT: the
+    collection's id while its schema is still ``collection.schema_text`` (the stored text
+    the create validated against), else NULL, which refuses the row."""
+    return Subquery(_WHILE_UNCHANGED, (collection.id, collection.schema_text))

@@ -34,7 +34,11 @@ a concurrent create takes it first.
 
 Concurrency: every write locks the item's row before checking it (``locks.py``), so two
 writers of one item take turns: without a version each applies in turn (last writer
-wins), with a version the second one finds it stale (409).
+wins), with a version the second one finds it stale (409). A write that validated
+``data`` confirms in its transaction, before it writes, that the collection's schema is
+still the one it validated against, and validates again against the new one when a save
+changed it meanwhile (``locks.py``): no value of a field's old type is stored after the
+save that changed the type committed.
 
 Services raise ``ContentError`` subclasses (``app.services.content.errors``) and the
 workflow's ``WorkflowError``, never HTTP errors.
@@ -45,10 +49,10 @@ from contextlib import contextmanager
 import peewee
 
 from app.db.models import Collection, Content, ContentVersion, database, new_id, now_ms
-from app.db.rows import columns_of, fetch_models, insert_instance, insert_rows, instance_row
+from app.db.rows import columns_of, fetch_models, insert_row, insert_rows, instance_row
 from app.services.cache import Namespace, invalidate
 from app.services.content import review
-from app.services.content.defaults import fields_with_defaults, title_default_settled
+from app.services.content.defaults import defaults_added, fields_with_defaults, title_default_settled
 from app.services.content.errors import (
     ContentConflict,
     ContentForbidden,
@@ -66,7 +70,7 @@ from app.services.content.history import (
     version_row,
     workflow_id_for,
 )
-from app.services.content.locks import lock_row
+from app.services.content.locks import collection_while_unchanged, hold_schema, lock_row, schema_hold
 from app.services.content.prepare import expected_slug, prepare_fields, slug_is_given
 from app.services.content.query import Scope, get_item, is_visible, item_of, item_statement
 from app.services.content.slugs import free_slug, slug_taken
@@ -105,12 +109,14 @@ def may_edit(user, content):
 _COLLECTION_BY_REF = f'SELECT {columns_of(Collection)} FROM "collections" WHERE "id" = {{p}} OR "name" = {{p}} LIMIT 1'
 
 
-# What a create reads in one query: its collection, the collection's workflow (NULL: the
-# default one) and the item holding the slug the create expects to take, if any (the
-# unique index on collection and slug finds it). Parameters: the slug, then the ref twice.
+# What a create reads in one query: its collection (and its schema as stored, the text the
+# create's INSERT compares with: ``locks.collection_while_unchanged``), the collection's
+# workflow (NULL: the default one) and the item holding the slug the create expects to
+# take, if any (the unique index on collection and slug finds it). Parameters: the slug,
+# then the ref twice.
 _COLLECTION_ID = '"collections"."id"'
 _COLLECTION_FOR_CREATE = (
-    f'SELECT {columns_of(Collection, "collections")}'
+    f'SELECT {columns_of(Collection, "collections")}, "collections"."schema" AS "schema_text"'
     + f', ({WORKFLOW_OF.format(collection=_COLLECTION_ID)}) AS "workflow_id",'
     ' "holder"."id" AS "slug_holder_id", "holder"."deleted_at" AS "slug_holder_deleted_at"'
     ' FROM "collections" LEFT JOIN "content" AS "holder"'
@@ -208,14 +214,37 @@ def create_and_read(user, collection_ref, fields, scope, request_id=None):
     _prepare_new(collection, fields, content, generated, known)
     for _ in range(MAX_SLUG_ATTEMPTS):
         try:
-            return _write_new(user, content, status, workflow_id, request_id, now, scope)
+            return _write_new(user, collection, content, status, workflow_id, request_id, now, scope)
         except peewee.IntegrityError as ex:
+            changed = _collection_now(collection, ex)
+            if changed is not None:
+                # A save changed the schema since it was read: nothing was written; the
+                # fields are validated against the new schema (its new fields' defaults
+                # filled in) and written under it, or refused by it.
+                fields = defaults_added(collection.schema, changed.schema, fields)
+                collection = content.collection = changed
+                _prepare_new(collection, fields, content, generated)
+                continue
             # Only a concurrent create taking a generated slug is retried (with the next
             # free suffix); a taken slug the client chose is its 409.
             if not generated or slug_taken(collection.id, content.slug) is None:
                 raise _slug_conflict(content.slug) from ex
             _prepare_new(collection, fields, content, generated)  # now sees the slug taken
     raise ContentConflict("Too many concurrent writers took this title's slugs; retry", {"field": "slug"})
+
+
+def _collection_now(collection, refusal):
+    """``collection`` as stored now when its schema is no longer the one read before (a
+    create's INSERT then found no collection and was refused), else None.
+
+    Raises:
+        ContentInvalid: the collection was deleted meanwhile (``refusal`` is its cause).
+    """
+    now, _, _ = _collection_for_create(collection.id, None)
+    if now is None:
+        problem = {"field": "collectionId", "message": f"no collection {collection.id!r}"}
+        raise ContentInvalid("Validation failed", [problem]) from refusal
+    return now if now.schema_text != collection.schema_text else None
 
 
 def _prepare_new(collection, fields, content, generated, known=None):
@@ -231,22 +260,25 @@ def _prepare_new(collection, fields, content, generated, known=None):
         _check_slug(collection.id, content.slug, None, known)
 
 
-def _write_new(user, content, status, workflow_id, request_id, now, scope):
+def _write_new(user, collection, content, status, workflow_id, request_id, now, scope):
     """The create's transaction: the content row, its creation entry and its version (and a
     first move); ``(content, the item as scope reads it, or None)``.
 
-    A draft needs no move: its three rows go in through ``insert_rows`` (one round trip on
-    PostgreSQL, the item's read included), and the ``after`` hooks run once they are
-    committed, as they would inside ``atomic()``.
+    The content row is written only under the schema ``content`` was validated against
+    (``_new_row``); under another one the INSERT is refused (IntegrityError) and nothing
+    is written. A draft needs no move: its three rows go in through ``insert_rows`` (one
+    round trip on PostgreSQL, the collection's lock and the item's read included), and the
+    ``after`` hooks run once they are committed, as they would inside ``atomic()``.
     """
     if status == "draft":
         read = None if scope is None else item_statement(scope, content_id=content.id)
-        rows = insert_rows([instance_row(content), creation_row(content, user.id, now, workflow_id),
-                            version_row(content, user.id, now)], then=read)
+        rows = insert_rows([_new_row(collection, content), creation_row(content, user.id, now, workflow_id),
+                            version_row(content, user.id, now)], then=read, first=schema_hold(collection.id))
         hooks.after("content_create", user=user, content=content)
         return content, None if scope is None else item_of(rows, scope)
     with database.atomic():
-        insert_instance(content)
+        hold_schema(collection.id)
+        insert_row(*_new_row(collection, content))
         record_creation(content, user.id, now, workflow_id)
         if status != "draft":
             transition(database, content.id, user, to_state=status, request_id=request_id, versioned=False)
@@ -254,6 +286,13 @@ def _write_new(user, content, status, workflow_id, request_id, now, scope):
         record_version(content, user.id, now)
         hooks.after("content_create", user=user, content=content)
     return content, None if scope is None else get_item(scope, content_id=content.id)
+
+
+def _new_row(collection, content):
+    """``(Content, values)`` of the new ``content``, naming ``collection`` only while its
+    schema is the one read with it (``locks.collection_while_unchanged``)."""
+    model, values = instance_row(content)
+    return model, {**values, "collection": collection_while_unchanged(collection)}
 
 
 def update_content(user, content_id, fields, expected_version=None, metadata=None, request_id=None):
@@ -269,9 +308,10 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
 
     A ``status`` different from the current one is a workflow move (``transition``) in
     the same transaction; with nothing else to change, the move alone is the new version.
-    The fields are validated against the row as read before the transaction; the row
-    locked inside it is checked again, and only a row changed in between is prepared
-    again, under the lock.
+    The fields are validated against the row and its collection's schema as read before
+    the transaction; the row locked inside it is checked again, and only a row or a schema
+    changed in between is prepared again, under the locks (an update with ``data`` holds
+    the schema first: ``locks.hold_schema``).
     """
     status = fields.get("status")
     edits = {name: value for name, value in fields.items() if name != "status"}
@@ -280,10 +320,12 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
     values = prepare_fields(seen.collection, edits, seen.id, current=seen)
     workflow_id = workflow_id_for(seen.collection_id)
     with database.atomic():
+        if edits.get("data") is not None:
+            hold_schema(seen.collection_id)  # before anything touches content (locks.py)
         content = load_for_write(content_id, lock=True)
         _check_editable(user, content, expected_version)
         hooks.before("content_update", user=user, content=content, fields=fields)
-        if (content.version_number, content.updated_at) != (seen.version_number, seen.updated_at):
+        if _changed_since(seen, content):
             values = prepare_fields(content.collection, edits, content.id, current=content)
         if status is None or status == content.status:
             if edits and review.before_edit(database, content, user, request_id):
@@ -299,8 +341,12 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
 
 
 def restore_version(user, content_id, version, expected_version=None):
-    """Bring back version ``version``'s title, slug, data and SEO fields as a NEW version."""
+    """Bring back version ``version``'s title, slug, data and SEO fields as a NEW version.
+
+    The data is validated inside the transaction, with the schema held (``locks.hold_schema``)."""
+    seen = load_for_write(content_id)  # its collection, whose schema is held first
     with database.atomic():
+        hold_schema(seen.collection_id)
         content = load_for_write(content_id, lock=True)
         _check_editable(user, content, expected_version)
         row = ContentVersion.get_or_none((ContentVersion.content == content.id) & (ContentVersion.version == version))
@@ -372,6 +418,13 @@ def _fields_the_schema_has(schema, data):
     if declared is None or not isinstance(data, dict):
         return data
     return {name: value for name, value in data.items() if name in declared}
+
+
+def _changed_since(seen, content):
+    """Whether the item, or its collection's schema, changed between the read ``seen`` and
+    the read ``content`` made under the write's locks."""
+    return ((content.version_number, content.updated_at, content.collection.schema)
+            != (seen.version_number, seen.updated_at, seen.collection.schema))
 
 
 def refuse(user, content, message):

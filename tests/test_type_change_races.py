@@ -1,0 +1,298 @@
+"""A content write and a schema save that changes a field's type, at the same time.
+
+A create or update validates its data before its transaction; a save committing after
+that check and before the write must not leave a value of the field's old type behind:
+the write confirms the schema under its locks and validates again against the new one.
+On PostgreSQL a save waits for the writes in flight on its collection and a write for a
+save in flight, and neither deadlocks the other, whatever the save locks (``content`` in
+SHARE mode to count, ACCESS EXCLUSIVE to drop a field index)."""
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import webtest
+
+from app.db.database import is_postgres
+from app.db.models import Collection, Content
+from app.services.collection_sync import sync_collections
+from app.services.field_indexes import existing_indexes, sync_field_indexes
+from tests.fixtures.content import create_collection, insert_items
+
+pytestmark = pytest.mark.backends
+
+PRICE_INDEX = "idx_content_field_price"
+# An item's read before a write's transaction, and its read locked inside it.
+ITEM_READ, ITEM_LOCKED = 'FROM "content" AS "t1" INNER JOIN "collections"', "FOR UPDATE OF"
+COLLECTION_READ = '"holder"."slug"'  # a create's read of its collection
+SCHEMA_WRITTEN = 'UPDATE "collections"'
+
+
+def schema_with(**fields):
+    return {"type": "object", "properties": {"title": {"type": "string"}, **fields}}
+
+
+STRING_PRICE = schema_with(price={"type": "string"})
+NUMBER_PRICE = schema_with(price={"type": "number"})
+# On PostgreSQL price is indexed first and loses its index with its type (DROP INDEX: ACCESS
+# EXCLUSIVE on content). (Not on SQLite, whose first INSERT into content on a connection
+# after another connection changed the schema fails: "no such table: content".)
+INDEXED_STRING_PRICE = schema_with(price={"type": "string", "indexed": True})
+
+
+@pytest.fixture
+def shop(app_client):
+    return create_collection("shop", STRING_PRICE)
+
+
+@pytest.fixture
+def indexed_shop(app_client, postgres):
+    collection = create_collection("shop", INDEXED_STRING_PRICE)
+    sync_field_indexes(Collection._meta.database)
+    return collection
+
+
+@pytest.fixture
+def admin(make_user):
+    return make_user("admin")
+
+
+@pytest.fixture
+def postgres(env):
+    if not is_postgres(env.DB.db):
+        pytest.skip("SQLite's write transactions run one at a time: none is in flight while another runs")
+
+
+def after_statement(db, monkeypatch, marker, action, any_thread=False):
+    """Call ``action()`` once the first statement containing ``marker`` has run (sent by this
+    thread, or with ``any_thread`` by any), before the code that sent it goes on."""
+    original, owner, done = db.execute_sql, threading.get_ident(), []
+
+    def execute_sql(sql, params=None, *args, **kwargs):
+        cursor = original(sql, params, *args, **kwargs)
+        if not done and (any_thread or threading.get_ident() == owner) and marker in sql:
+            done.append(True)
+            action()
+        return cursor
+
+    monkeypatch.setattr(db, "execute_sql", execute_sql)
+    return done
+
+
+def request(method, path, body, headers):
+    return webtest.TestRequest.blank(path, method=method, content_type="application/json", headers=headers,
+                                     body=json.dumps(body).encode())
+
+
+def saving(collection, schema, headers):
+    return request("PATCH", f"/admin/api/collections/{collection.id}", {"schema": schema}, headers)
+
+
+def in_background(db, action):
+    """Start ``action()`` on another thread (its own connection, closed after); its Future."""
+    def run():
+        try:
+            return action()
+        finally:
+            db.close()
+
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(run)
+    pool.shutdown(wait=False)
+    return future
+
+
+def backend_pid(db):
+    return db.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+
+
+def blocks_someone(db, pid):
+    """Whether a session waits for a lock the session ``pid`` holds (PostgreSQL)."""
+    sql = "SELECT count(*) FROM pg_locks WHERE NOT granted AND %s = ANY(pg_blocking_pids(pid))"
+    return db.execute_sql(sql, (pid,)).fetchone()[0] > 0
+
+
+def until(condition, seconds=20):
+    """Wait until ``condition()`` holds (at most ``seconds``: the assertions after it tell)."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def items_of(collection):
+    return Content.select().where(Content.collection == collection.id).count()
+
+
+# ------------------------------------------------ a save between a write's check and its write
+
+
+def test_a_create_checked_under_the_old_type_is_checked_again_under_the_new(app_client, admin, env, shop,
+                                                                           monkeypatch):
+    _, headers = admin
+    saves = []
+    after_statement(env.DB.db, monkeypatch, COLLECTION_READ, lambda: saves.append(
+        in_background(env.DB.db, lambda: saving(shop, NUMBER_PRICE, headers).get_response(app_client.app))
+        .result(30)))
+
+    answer = app_client.post_json("/api/content", {"collectionId": "shop", "title": "Cheap",
+                                                   "data": {"title": "Cheap", "price": "cheap"}},
+                                  headers=headers, status=422).json
+
+    assert saves[0].status_int == 200, saves[0].text
+    assert [problem["field"] for problem in answer["details"]] == ["data.price"]
+    assert items_of(shop) == 0
+
+
+def test_a_create_gets_the_default_of_a_field_the_save_added(app_client, admin, env, shop, monkeypatch):
+    _, headers = admin
+    stocked = {**STRING_PRICE, "properties": {**STRING_PRICE["properties"],
+                                              "stock": {"type": "number", "default": 3}}, "required": ["stock"]}
+    saves = []
+    after_statement(env.DB.db, monkeypatch, COLLECTION_READ, lambda: saves.append(
+        in_background(env.DB.db, lambda: saving(shop, stocked, headers).get_response(app_client.app)).result(30)))
+
+    created = app_client.post_json("/api/content", {"collectionId": "shop", "title": "Stocked",
+                                                    "data": {"title": "Stocked", "price": "5"}},
+                                   headers=headers, status=201).json["data"]
+
+    assert saves[0].status_int == 200, saves[0].text
+    assert created["data"] == {"title": "Stocked", "price": "5", "stock": 3}
+    assert Content.get_by_id(created["id"]).data["stock"] == 3
+
+
+def test_an_update_checked_under_the_old_type_is_checked_again_under_the_new(app_client, admin, env, shop,
+                                                                            monkeypatch):
+    user, headers = admin
+    [item] = insert_items(shop, user, 1, data=lambda i: {"title": "Item"})
+    saves = []
+    after_statement(env.DB.db, monkeypatch, ITEM_READ, lambda: saves.append(
+        in_background(env.DB.db, lambda: saving(shop, NUMBER_PRICE, headers).get_response(app_client.app))
+        .result(30)))
+
+    answer = app_client.put_json(f"/api/content/{item}", {"data": {"title": "Item", "price": "cheap"}},
+                                 headers=headers, status=422).json
+
+    assert saves[0].status_int == 200, saves[0].text
+    assert [problem["field"] for problem in answer["details"]] == ["data.price"]
+    assert Content.get_by_id(item).data == {"title": "Item"}
+
+
+# --------------------------------------------- PostgreSQL: one waits for the other, no deadlock
+
+
+def edited(app_client, headers, item):
+    """Version 2 of ``item`` holds the price ``"cheap"``, version 3 (the current one) none."""
+    for data in ({"title": "Item", "price": "cheap"}, {"title": "Item"}):
+        app_client.put_json(f"/api/content/{item}", {"data": data}, headers=headers, status=200)
+
+
+def save_while_held(db, app, shop, headers, saves):
+    """Start the save of ``NUMBER_PRICE`` on another thread, and wait until it waits for a
+    lock this thread's session holds (or is done)."""
+    saves.append(in_background(db, lambda: saving(shop, NUMBER_PRICE, headers).get_response(app)))
+    writer = backend_pid(db)
+    until(lambda: saves[0].done() or blocks_someone(db, writer))
+
+
+@pytest.mark.parametrize("write", ["update", "version restore"])
+def test_a_save_waits_for_a_write_in_flight_and_counts_its_value(app_client, admin, env, indexed_shop, monkeypatch,
+                                                                write):
+    # The write holds the collection's row, and locked the item's; the save (which would
+    # count the values, then drop the price index) waits for its commit, then refuses the
+    # type the written value does not fit.
+    user, headers = admin
+    [item] = insert_items(indexed_shop, user, 1, data=lambda i: {"title": "Item"})
+    if write == "version restore":
+        edited(app_client, headers, item)
+    db, saves = env.DB.db, []
+    after_statement(db, monkeypatch, ITEM_LOCKED, lambda: save_while_held(db, app_client.app, indexed_shop,
+                                                                          headers, saves))
+
+    if write == "update":
+        app_client.put_json(f"/api/content/{item}", {"data": {"title": "Item", "price": "cheap"}},
+                            headers=headers, status=200)
+    else:
+        app_client.post(f"/api/content/{item}/versions/2/restore", headers=headers, status=200)
+
+    save = saves[0].result(30)
+    assert save.status_int == 409, save.text
+    assert (save.json["details"]["field"], save.json["details"]["example_ids"]) == ("price", [item])
+    assert Content.get_by_id(item).data == {"title": "Item", "price": "cheap"}
+    assert Collection.get_by_id(indexed_shop.id).schema == INDEXED_STRING_PRICE
+    assert PRICE_INDEX in existing_indexes(db)
+
+
+def test_a_save_waits_for_a_write_in_flight_then_drops_an_index(app_client, admin, env, indexed_shop, monkeypatch):
+    # The write's value fits the new type: the save goes through after it, index dropped.
+    user, headers = admin
+    [item] = insert_items(indexed_shop, user, 1, data=lambda i: {"title": "Item"})
+    db, saves = env.DB.db, []
+    after_statement(db, monkeypatch, ITEM_LOCKED, lambda: save_while_held(db, app_client.app, indexed_shop,
+                                                                          headers, saves))
+
+    app_client.put_json(f"/api/content/{item}", {"data": {"title": "Renamed"}}, headers=headers, status=200)
+
+    save = saves[0].result(30)
+    assert save.status_int == 200, save.text
+    assert Content.get_by_id(item).data == {"title": "Renamed"}
+    assert Collection.get_by_id(indexed_shop.id).schema == NUMBER_PRICE
+    assert PRICE_INDEX not in existing_indexes(db)
+
+
+def test_a_create_waits_for_a_save_in_flight_and_is_checked_under_its_schema(app_client, admin, env, indexed_shop,
+                                                                            monkeypatch):
+    # The save wrote the new schema (content locked in SHARE mode, the drop of the price
+    # index to come) and has not committed: the create waits, then validates again.
+    _, headers = admin
+    db, saver, paused, resume = env.DB.db, [], threading.Event(), threading.Event()
+
+    def pause():
+        saver.append(backend_pid(db))
+        paused.set()
+        resume.wait(30)
+
+    after_statement(db, monkeypatch, SCHEMA_WRITTEN, pause, any_thread=True)
+    save = in_background(db, lambda: saving(indexed_shop, NUMBER_PRICE, headers).get_response(app_client.app))
+    assert paused.wait(30)
+    body = {"collectionId": "shop", "title": "Cheap", "data": {"title": "Cheap", "price": "cheap"}}
+    create = in_background(db, lambda: request("POST", "/api/content", body, headers).get_response(app_client.app))
+    until(lambda: create.done() or blocks_someone(db, saver[0]))
+    resume.set()
+
+    saved, created = save.result(30), create.result(30)
+    assert saved.status_int == 200, saved.text
+    assert created.status_int == 422, created.text
+    assert [problem["field"] for problem in created.json["details"]] == ["data.price"]
+    assert items_of(indexed_shop) == 0
+    assert PRICE_INDEX not in existing_indexes(db)
+
+
+def test_collections_sync_waits_for_a_write_to_any_of_its_collections(app_client, admin, env, monkeypatch,
+                                                                     postgres, tmp_path):
+    # The sync narrows a field of alpha (content locked in SHARE mode) before it reaches
+    # beta, whose row a write holds: it takes every row first, before content.
+    user, headers = admin
+    alpha, beta = (create_collection(name, STRING_PRICE) for name in ("alpha", "beta"))
+    [item] = insert_items(beta, user, 1, data=lambda i: {"title": "Item"})
+    for collection, schema in ((alpha, NUMBER_PRICE), (beta, schema_with(price={"type": "string"},
+                                                                         note={"type": "string"}))):
+        (tmp_path / f"{collection.name}.json").write_text(json.dumps(
+            {"name": collection.name, "displayName": collection.display_name, "schema": schema}))
+    db, syncs = env.DB.db, []
+
+    def sync_meanwhile():
+        syncs.append(in_background(db, lambda: sync_collections(tmp_path)))
+        writer = backend_pid(db)
+        until(lambda: syncs[0].done() or blocks_someone(db, writer))
+
+    after_statement(db, monkeypatch, ITEM_LOCKED, sync_meanwhile)
+    app_client.put_json(f"/api/content/{item}", {"data": {"title": "Item", "price": "5"}}, headers=headers,
+                        status=200)
+
+    report = syncs[0].result(30)
+    assert report.ok, report.results
+    assert [Collection.get_by_id(c.id).schema["properties"]["price"]["type"] for c in (alpha, beta)] == [
+        "number", "string"]
+    assert Content.get_by_id(item).data["price"] == "5"
