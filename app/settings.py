@@ -21,6 +21,8 @@ DEFAULT_MEDIA_STORE_CONCURRENCY = 2
 DEFAULT_MEDIA_STORE_BREAKER_SECONDS = 5
 DEFAULT_MEDIA_STORE_WAIT_MS = 500
 DEFAULT_MEDIA_SWEEP_GRACE_SECONDS = 3600
+# As long as SQLite's busy timeout lets a write wait for the database's write lock.
+DEFAULT_SCHEMA_TURN_WAIT_MS = 5000
 
 
 class Settings(msgspec.Struct, kw_only=True):
@@ -76,6 +78,10 @@ class Settings(msgspec.Struct, kw_only=True):
         media_sweep_grace_seconds: how old a pending object write or an unnamed object must
             be before ``media sweep`` and the cron handler remove it
             (``MEDIA_SWEEP_GRACE_SECONDS``, default 3600).
+        schema_turn_wait_ms: how long a collection save, create or delete from a request
+            waits on PostgreSQL while another schema change (a save, a sync, a migration, an
+            import, a restore) holds its turn, before it answers 503 with ``Retry-After``
+            (``SCHEMA_TURN_WAIT_MS``, default 5000; ``app.db.schema_turns``).
         plugins: dotted module paths of plugins to load besides the core ones and the
             ``sonicpy.plugins`` entry points (``PLUGINS``: comma-separated, or a TOML list).
         webhooks_allow_private_targets: webhook URLs on loopback or private addresses are
@@ -109,6 +115,7 @@ class Settings(msgspec.Struct, kw_only=True):
     media_store_breaker_seconds: int = DEFAULT_MEDIA_STORE_BREAKER_SECONDS
     media_store_wait_ms: int = DEFAULT_MEDIA_STORE_WAIT_MS
     media_sweep_grace_seconds: int = DEFAULT_MEDIA_SWEEP_GRACE_SECONDS
+    schema_turn_wait_ms: int = DEFAULT_SCHEMA_TURN_WAIT_MS
     cors_allow_origins: tuple[str, ...] = ("*",)
     plugins: tuple[str, ...] = ()
     webhooks_allow_private_targets: bool = False
@@ -282,6 +289,7 @@ def settings_from_config(config, **overrides):
             config, "MEDIA_STORE_BREAKER_SECONDS", DEFAULT_MEDIA_STORE_BREAKER_SECONDS, minimum=0),
         "media_store_wait_ms": int_setting(config, "MEDIA_STORE_WAIT_MS", DEFAULT_MEDIA_STORE_WAIT_MS, minimum=0),
         "media_sweep_grace_seconds": media_sweep_grace_seconds(config),
+        "schema_turn_wait_ms": int_setting(config, "SCHEMA_TURN_WAIT_MS", DEFAULT_SCHEMA_TURN_WAIT_MS, minimum=1),
         "cors_allow_origins": cors_origins_setting(config),
         "plugins": plugin_paths(get("PLUGINS")),
         "webhooks_allow_private_targets": _flag(get("WEBHOOKS_ALLOW_PRIVATE_TARGETS"), False),

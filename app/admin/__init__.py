@@ -121,8 +121,9 @@ def _register_media_and_system(routes, renderer):
 def _register_collections(routes, renderer, cache):
     """The collections editor (admins) and its field builder."""
     routes.add_page("/admin/collections", CollectionsPage(renderer))
-    routes.add_page("/admin/collections/new", CollectionNewPage(renderer, cache))
-    editor = CollectionEditPage(renderer, cache)
+    wait = routes.settings.schema_turn_wait_ms
+    routes.add_page("/admin/collections/new", CollectionNewPage(renderer, cache, wait))
+    editor = CollectionEditPage(renderer, cache, wait)
     routes.add_page("/admin/collections/{name}", editor)
     routes.add_page("/admin/collections/{name}/active", CollectionActiveAction(editor, cache))
 

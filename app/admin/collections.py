@@ -31,11 +31,13 @@ DONE = {"created": "Collection created.", "saved": "Saved.", "activated": "Colle
 
 
 class FormProblem(Exception):
-    """A save refused: the status, a message, and the API's ``{field, message}`` details."""
+    """A save refused: the status, a message, the API's ``{field, message}`` details, and
+    the seconds after which to try again (``Retry-After``) when the refusal says so."""
 
-    def __init__(self, status, message, details=()):
+    def __init__(self, status, message, details=(), retry_after=None):
         super().__init__(message)
         self.status, self.message, self.details = status, message, list(details)
+        self.retry_after = retry_after
 
 
 def collection_or_404(name):
@@ -83,7 +85,7 @@ def _refusal(ex):
     fields = ex.details if isinstance(ex.details, list) else []
     if isinstance(ex, FieldTypeConflict):
         fields = ex.field_problems()
-    return FormProblem(SERVICE_ERROR_STATUS[ex.kind], ex.message, fields)
+    return FormProblem(SERVICE_ERROR_STATUS[ex.kind], ex.message, fields, ex.retry_after)
 
 
 class CollectionsPage:
@@ -101,11 +103,17 @@ class CollectionsPage:
 
 
 class _Editor:
-    """What the new and edit pages share: rendering the editor with its rows and messages."""
+    """What the new and edit pages share: rendering the editor with its rows and messages.
 
-    def __init__(self, renderer, cache):
+    Args:
+        turn_wait_ms: how long a save waits for the schema turn (``SCHEMA_TURN_WAIT_MS``):
+            past it, the form comes back with the 503's message, as posted.
+    """
+
+    def __init__(self, renderer, cache, turn_wait_ms):
         self._renderer = renderer
         self._cache = cache
+        self._turn_wait_ms = turn_wait_ms
 
     def render(self, req, resp, values, rows, collection=None, problem=None, status=falcon.HTTP_200):
         user = req.context.user
@@ -121,6 +129,8 @@ class _Editor:
             can_toggle=collection is not None and not managed and user.can("collections.update"),
             done=DONE.get(req.get_param("done") or ""), template_row=blank_row(shown),
         )
+        if problem is not None and problem.retry_after is not None:
+            resp.set_header("Retry-After", str(problem.retry_after))
 
 
 class CollectionNewPage(_Editor):
@@ -142,7 +152,8 @@ class CollectionNewPage(_Editor):
                 raise FormProblem(falcon.HTTP_422, "Validation failed", [
                     {"field": "display_name", "message": "display_name (or displayName) is required"}])
             schema = _schema(rows)
-            row = collections.create_collection(body.name, display_name, description, schema)
+            row = collections.create_collection(body.name, display_name, description, schema,
+                                                turn_wait_ms=self._turn_wait_ms)
         except (APIError, msgspec.ValidationError, ServiceError) as ex:
             self.render(req, resp, values, rows, problem=_refusal(ex))
             return
@@ -173,7 +184,7 @@ class CollectionEditPage(_Editor):
                 raise FormProblem(falcon.HTTP_422, "Validation failed", [
                     {"field": "display_name", "message": "display_name cannot be empty"}])
             changes = {"display_name": display_name, "description": description, "schema": _schema(rows)}
-            collections.update_collection(found.id, changes)
+            collections.update_collection(found.id, changes, turn_wait_ms=self._turn_wait_ms)
         except (APIError, msgspec.ValidationError, ServiceError) as ex:
             self.render(req, resp, values, rows, collection=found, problem=_refusal(ex))
             return

@@ -24,6 +24,10 @@ Shapes follow SonicJS's collection routes. Choices where SonicJS leaves room:
   (``app.services.patterns``): in time linear in the value whatever the pattern (``(a+)+$``
   included), so no pattern can stall a write; a construct RE2 does not run
   (backreferences, lookaround) is refused when the collection is saved.
+* A write that changes a schema (create, a ``schema`` in PATCH, delete) waits for any other
+  schema change in progress (a save, ``collections sync``, a migration, an import, a
+  restore) at most ``SCHEMA_TURN_WAIT_MS`` (default 5 s, PostgreSQL), then answers 503 with
+  ``Retry-After`` and changes nothing; SQLite's busy timeout bounds the same wait.
 """
 
 from datetime import UTC, datetime
@@ -33,7 +37,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import CACHE_SOURCE, CACHE_STATUS, Param, describe
+from app.api.describe import CACHE_SOURCE, CACHE_STATUS, SCHEMA_TURN_WAITED, Param, describe
 from app.api.errors import field_error, nothing_to_update, read_body, unprocessable
 from app.api.schemas import Message
 from app.api.schemas_content import (
@@ -217,10 +221,15 @@ class PublicCollectionsResource:
 
 
 class AdminCollectionsResource:
-    """``GET /admin/api/collections`` (``search``, ``includeInactive``) and ``POST``."""
+    """``GET /admin/api/collections`` (``search``, ``includeInactive``) and ``POST``.
 
-    def __init__(self, cache):
+    Args:
+        turn_wait_ms: how long a create waits for the schema turn (``SCHEMA_TURN_WAIT_MS``).
+    """
+
+    def __init__(self, cache, turn_wait_ms):
         self._cache = cache
+        self._turn_wait_ms = turn_wait_ms
 
     @access("collections.read")
     @describe(
@@ -244,14 +253,16 @@ class AdminCollectionsResource:
         }
 
     @access("collections.create")
-    @describe("Create a collection", body=CollectionCreate, status=201, response=CollectionCreated)
+    @describe("Create a collection", body=CollectionCreate, status=201, response=CollectionCreated,
+              headers=SCHEMA_TURN_WAITED)
     def on_post(self, req, resp):
         body = read_body(req, CollectionCreate)
         display_name = body.display_name or body.displayName
         if not display_name:
             raise field_error("display_name", "display_name (or displayName) is required")
         schema = validated_schema(body.schema if body.schema is not None else default_schema())
-        row = collections.create_collection(body.name, display_name, body.description, schema, body.is_active)
+        row = collections.create_collection(body.name, display_name, body.description, schema, body.is_active,
+                                            turn_wait_ms=self._turn_wait_ms)
         invalidate(self._cache, CACHE_NAMESPACE)
         resp.status = falcon.HTTP_201
         resp.media = {
@@ -262,10 +273,15 @@ class AdminCollectionsResource:
 
 
 class AdminCollectionResource:
-    """``GET/PATCH/DELETE /admin/api/collections/{collection_id}``: the id or the name."""
+    """``GET/PATCH/DELETE /admin/api/collections/{collection_id}``: the id or the name.
 
-    def __init__(self, cache):
+    Args:
+        turn_wait_ms: how long a schema save or a delete waits for the schema turn.
+    """
+
+    def __init__(self, cache, turn_wait_ms):
         self._cache = cache
+        self._turn_wait_ms = turn_wait_ms
 
     @access("collections.read")
     @describe("One collection with its fields", response=CollectionDetail)
@@ -273,7 +289,7 @@ class AdminCollectionResource:
         resp.media = detail_json(collections.find_collection(collection_id))
 
     @access("collections.update")
-    @describe("Update a collection", body=CollectionPatch, response=CollectionUpdated)
+    @describe("Update a collection", body=CollectionPatch, response=CollectionUpdated, headers=SCHEMA_TURN_WAITED)
     def on_patch(self, req, resp, collection_id):
         patch = read_body(req, CollectionPatch)
         changes = {}
@@ -290,16 +306,17 @@ class AdminCollectionResource:
             changes["schema"] = validated_schema(patch.schema)
         if not changes:
             raise nothing_to_update()
-        row = collections.update_collection(collections.find_collection(collection_id).id, changes)
+        row = collections.update_collection(collections.find_collection(collection_id).id, changes,
+                                            turn_wait_ms=self._turn_wait_ms)
         invalidate(self._cache, CACHE_NAMESPACE)
         # Deactivating withdraws the collection's content from cached public reads too.
         invalidate(self._cache, Namespace.CONTENT)
         resp.media = {"message": "Collection updated successfully", "data": detail_json(row)}
 
     @access("collections.delete")
-    @describe("Delete a collection without content", response=Message)
+    @describe("Delete a collection without content", response=Message, headers=SCHEMA_TURN_WAITED)
     def on_delete(self, req, resp, collection_id):
-        collections.delete_collection(collections.find_collection(collection_id).id)
+        collections.delete_collection(collections.find_collection(collection_id).id, turn_wait_ms=self._turn_wait_ms)
         invalidate(self._cache, CACHE_NAMESPACE)
         resp.media = {"message": "Collection deleted successfully"}
 
@@ -308,5 +325,6 @@ def register(routes):
     """Mount the public and admin collection routes."""
     cache = routes.services.cache
     routes.add("/api/collections", PublicCollectionsResource(cache))
-    routes.add("/admin/api/collections", AdminCollectionsResource(cache))
-    routes.add("/admin/api/collections/{collection_id}", AdminCollectionResource(cache))
+    wait = routes.settings.schema_turn_wait_ms
+    routes.add("/admin/api/collections", AdminCollectionsResource(cache, wait))
+    routes.add("/admin/api/collections/{collection_id}", AdminCollectionResource(cache, wait))

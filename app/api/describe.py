@@ -149,6 +149,12 @@ STORE_RETRY_AFTER = Header(
 )
 # The routes that call the media store: a 503 there may say when to come back.
 STORE_CALLED = {503: (STORE_RETRY_AFTER,)}
+# The collection writes that change schemas: another schema change in progress past
+# SCHEMA_TURN_WAIT_MS is a 503 that says when to come back (a database outage does not).
+SCHEMA_TURN_WAITED = {503: (Header(
+    "Retry-After", "whole seconds to wait: sent when another schema change kept this one waiting too long", int,
+    required=False,
+),)}
 LOCATION = Header("Location", "the path of what was created")
 # What a read served through the three-tier cache answers.
 CACHE_STATUS = Header("X-Cache-Status", "HIT when a cache tier answered, MISS when the database did",

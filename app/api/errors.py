@@ -393,12 +393,15 @@ SERVICE_ERROR_STATUS = {
     ErrorKind.TOO_LARGE: falcon.HTTP_413,
     ErrorKind.UNSUPPORTED: falcon.HTTP_415,
     ErrorKind.BAD_REQUEST: falcon.HTTP_400,
+    ErrorKind.UNAVAILABLE: falcon.HTTP_503,
 }
 
 
 def handle_service_error(req, resp, ex, params):
-    """A service's refusal becomes the envelope with the status of its ``kind``."""
-    raise APIError(SERVICE_ERROR_STATUS[ex.kind], ex.message, ex.details)
+    """A service's refusal becomes the envelope with the status of its ``kind`` (and
+    ``Retry-After`` when the service says when to come back)."""
+    headers = None if ex.retry_after is None else {"Retry-After": str(ex.retry_after)}
+    raise APIError(SERVICE_ERROR_STATUS[ex.kind], ex.message, ex.details, headers=headers)
 
 
 def handle_hook_veto(req, resp, ex, params):

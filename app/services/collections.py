@@ -14,17 +14,21 @@ these functions own the rules about stored rows:
 A schema's ``indexed``/``sortable`` fields get their indexes in the same transaction as the
 write that declares them, and lose them with the last collection declaring them
 (``app.services.field_indexes``). Each write is one transaction; one that may change a
-schema or the indexes takes its turn first (``app.db.schema_turns``); refusals are ServiceErrors
-(404, 409) with a message for the client.
+schema or the indexes takes its turn first (``app.db.schema_turns``), waiting at most the
+``turn_wait_ms`` the caller gives (a web request's ``SCHEMA_TURN_WAIT_MS``): past it, the
+write is refused with nothing written (``SchemaChangeInProgress``, 503 with ``Retry-After``).
+Refusals are ServiceErrors (404, 409, 503) with a message for the client.
 """
 
+import math
 import secrets
+from contextlib import contextmanager
 
 from app.db.models import Collection, Content, Workflow, database, now_ms
 from app.db.rows import columns_of, fetch_models
-from app.db.schema_turns import take_schema_turn
+from app.db.schema_turns import SchemaTurnBusy, take_schema_turn
 from app.services.collection_schema import RESERVED_NAMES, reserved_name_message
-from app.services.errors import CONFLICT, INVALID, NOT_FOUND, ServiceError
+from app.services.errors import CONFLICT, INVALID, NOT_FOUND, UNAVAILABLE, ServiceError
 from app.services.field_indexes import sync_field_indexes
 from app.services.type_changes import check_type_changes, for_schema_change
 
@@ -46,6 +50,19 @@ class CollectionConflict(ServiceError):
     """The change conflicts with what is stored (taken name, managed collection, content left)."""
 
     kind = CONFLICT
+
+
+class SchemaChangeInProgress(ServiceError):
+    """Another schema change (a save, ``collections sync``, a migration, an import, a restore)
+    kept its turn longer than a request waits: nothing was written (503, ``Retry-After``)."""
+
+    kind = UNAVAILABLE
+
+    def __init__(self, wait_ms):
+        self.retry_after = max(1, math.ceil(wait_ms / 1000))
+        super().__init__(
+            "Another change to the collection schemas is in progress (a collection save, a sync, a migration, "
+            "an import or a restore); nothing was changed: try again shortly", {"retry_after": self.retry_after})
 
 
 class CollectionNameReserved(ServiceError):
@@ -103,14 +120,30 @@ def find_by_name(name):
     return found[0] if found else None
 
 
-def create_collection(name, display_name, description, schema, is_active=True):
+@contextmanager
+def _schema_turn(wait_ms):
+    """``with _schema_turn(wait_ms):`` a transaction that took its schema turn first, waiting
+    at most ``wait_ms`` (None: as long as it takes); SchemaChangeInProgress past it."""
+    try:
+        with database.atomic():
+            take_schema_turn(database.obj, wait_ms)
+            yield
+    except SchemaTurnBusy as ex:
+        raise SchemaChangeInProgress(ex.wait_ms) from ex
+
+
+def create_collection(name, display_name, description, schema, is_active=True, turn_wait_ms=None):
     """Create an unmanaged collection; CollectionConflict when the name is taken,
-    CollectionNameReserved when the admin's pages take it."""
+    CollectionNameReserved when the admin's pages take it.
+
+    Args:
+        turn_wait_ms: the longest wait for the schema turn (``app.db.schema_turns``), None:
+            as long as it takes; past it, SchemaChangeInProgress.
+    """
     if name in RESERVED_NAMES:
         raise CollectionNameReserved(name)
     now = now_ms()
-    with database.atomic():
-        take_schema_turn(database.obj)
+    with _schema_turn(turn_wait_ms):
         if Collection.select().where(Collection.name == name).exists():
             raise CollectionConflict(f"A collection named '{name}' already exists")
         if Collection.select().where(Collection.id == name).exists():
@@ -125,17 +158,20 @@ def create_collection(name, display_name, description, schema, is_active=True):
         return row
 
 
-def update_collection(collection_id, changes):
+def update_collection(collection_id, changes, turn_wait_ms=None):
     """Apply ``changes`` (display_name, description, is_active, schema); the row as stored.
+
+    Args:
+        turn_wait_ms: with a schema, the longest wait for the schema turn (None: as long as
+            it takes).
 
     Raises:
         CollectionNotFound: no such collection.
         CollectionConflict: the collection is managed by a definition file.
         FieldTypeConflict: items hold values a field's new type does not accept (nothing changes).
+        SchemaChangeInProgress: ``turn_wait_ms`` passed without the turn (nothing changes).
     """
-    with database.atomic():
-        if "schema" in changes:
-            take_schema_turn(database.obj)
+    with _schema_turn(turn_wait_ms) if "schema" in changes else database.atomic():
         row = _writable(collection_id, schema_change="schema" in changes)
         if "schema" in changes:
             check_type_changes(database.obj, row.id, row.schema, changes["schema"])
@@ -145,16 +181,19 @@ def update_collection(collection_id, changes):
     return Collection.get_by_id(row.id)
 
 
-def delete_collection(collection_id):
+def delete_collection(collection_id, turn_wait_ms=None):
     """Delete a collection that no content and no workflow refers to.
+
+    Args:
+        turn_wait_ms: the longest wait for the schema turn (None: as long as it takes).
 
     Raises:
         CollectionNotFound: no such collection.
         CollectionConflict: managed, still has content (``details``: ``content_count`` and
             ``deleted_count``, the items in the trash), or used by a workflow.
+        SchemaChangeInProgress: ``turn_wait_ms`` passed without the turn.
     """
-    with database.atomic():
-        take_schema_turn(database.obj)
+    with _schema_turn(turn_wait_ms):
         row = _writable(collection_id)
         items = Content.select(Content.id).where(Content.collection == row.id).count()
         if items:

@@ -21,6 +21,7 @@ class ErrorKind(StrEnum):
     TOO_LARGE = "too_large"
     UNSUPPORTED = "unsupported"
     BAD_REQUEST = "bad_request"
+    UNAVAILABLE = "unavailable"  # not now: come back after ``retry_after`` seconds
 
 
 # Short names for ``kind = ...`` lines; each one is the ErrorKind member itself.
@@ -31,6 +32,7 @@ INVALID = ErrorKind.INVALID
 TOO_LARGE = ErrorKind.TOO_LARGE
 UNSUPPORTED = ErrorKind.UNSUPPORTED
 BAD_REQUEST = ErrorKind.BAD_REQUEST
+UNAVAILABLE = ErrorKind.UNAVAILABLE
 
 
 class ServiceError(Exception):
@@ -38,9 +40,11 @@ class ServiceError(Exception):
 
     Attributes:
         kind: what went wrong (an ``ErrorKind``); decides the HTTP status.
+        retry_after: whole seconds after which the request may work (``Retry-After``), or None.
     """
 
     kind = ErrorKind.BAD_REQUEST
+    retry_after = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
