@@ -14,9 +14,11 @@ So each of those transactions calls ``take_schema_turn`` first, before it takes 
 on ``content`` or ``collections``: on PostgreSQL a transaction-scoped advisory lock, held
 until it commits or rolls back, so they run one after the other. SQLite's write
 transactions take turns already: every one holds the database's write lock from its
-``BEGIN IMMEDIATE``. Content writes do not take the turn; the locks above order them. Nor
-does the SQL of a ``d1 execute``, which runs as its author wrote it; the field-index sync
-that follows it (``follow_schemas``) does.
+``BEGIN IMMEDIATE``. Content writes do not take the turn; the locks above order them, and
+a write that validated data locks its collection's row first, which a save's own lock on
+that row waits for (``app.services.content.locks`` gives the order). Nor does the SQL of a
+``d1 execute``, which runs as its author wrote it; the field-index sync that follows it
+(``follow_schemas``) does.
 
 How long a transaction waits for its turn: a web request's (the collections API and the
 admin's collection pages, ``app.services.collections``) waits at most ``wait_ms`` (the

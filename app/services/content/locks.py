@@ -59,6 +59,10 @@ want, and one holding the row only goes on to lock ``content`` and the tables af
 
 A write that validates nothing (a title or status change, a delete, a move) takes no such
 lock. A create run inside a caller's transaction follows the caller's statements there.
+The row lock orders a write against the saves of its own collection only: a write that
+locked an item (``FOR UPDATE``, ROW SHARE on ``content``) and has not yet written it can
+still deadlock with a save of another collection that narrows a field (SHARE) and then
+drops an index (ACCESS EXCLUSIVE); PostgreSQL fails one of the two (a 503).
 """
 
 from app.db.database import is_postgres, locked
