@@ -202,3 +202,11 @@ def test_the_admin_editor_shows_the_refusal_and_keeps_the_form(env, outbox, shop
     assert page.forms["collection-form"]["display_name"].value == "Store"
     assert Collection.get_by_id(shop.id).display_name == "Shop"
     assert browser.get("/admin/collections/shop").forms["collection-form"].submit(status=303)
+
+
+def test_only_the_wait_for_the_turn_is_bounded(env, shop, postgres):
+    # The save's later locks (content in SHARE mode, DROP INDEX) wait as they always did.
+    db = env.DB.db
+    with db.atomic():
+        take_schema_turn(db, WAIT_MS)
+        assert db.execute_sql("SHOW lock_timeout").fetchone()[0] == "0"
