@@ -19,7 +19,8 @@ collection's, and validates again against the new one when it is not:
   the collection's id only while the schema is the text the create read, so under a new
   schema ``collection_id`` is NULL, NOT NULL refuses the row and nothing is written; the
   create then reads the collection again, validates against its schema and tries again
-  (``writes.create_and_read``). The check costs no statement of its own;
+  (``writes.create_and_read``). The comparison costs no statement of its own (the lock
+  below is one more statement in the same round trip);
 * an update and a version restore read the collection with the item, inside their
   transaction, and prepare the fields again when its schema differs from the one they
   validated against.
