@@ -37,8 +37,7 @@ def schema_with(**fields):
 STRING_PRICE = schema_with(price={"type": "string"})
 NUMBER_PRICE = schema_with(price={"type": "number"})
 # On PostgreSQL price is indexed first and loses its index with its type (DROP INDEX: ACCESS
-# EXCLUSIVE on content). (Not on SQLite, whose first INSERT into content on a connection
-# after another connection changed the schema fails: "no such table: content".)
+# EXCLUSIVE on content).
 INDEXED_STRING_PRICE = schema_with(price={"type": "string", "indexed": True})
 
 
@@ -296,3 +295,27 @@ def test_collections_sync_waits_for_a_write_to_any_of_its_collections(app_client
     assert [Collection.get_by_id(c.id).schema["properties"]["price"]["type"] for c in (alpha, beta)] == [
         "number", "string"]
     assert Content.get_by_id(item).data["price"] == "5"
+
+
+@pytest.mark.parametrize("first, then", [(STRING_PRICE, INDEXED_STRING_PRICE), (INDEXED_STRING_PRICE, STRING_PRICE)],
+                         ids=["index created", "index dropped"])
+def test_a_create_after_another_connection_changed_the_indexes(app_client, admin, env, monkeypatch, first, then):
+    # SQLite connections stay open between requests, each holding the schema it last read;
+    # the create's reads ran under the old one, its INSERT runs under the new one.
+    _, headers = admin
+    collection = create_collection("shop", first)
+    sync_field_indexes(Collection._meta.database)
+    saves = []
+    after_statement(env.DB.db, monkeypatch, COLLECTION_READ, lambda: saves.append(
+        in_background(env.DB.db, lambda: saving(collection, then, headers).get_response(app_client.app))
+        .result(30)))
+
+    created = app_client.post_json("/api/content", {"collectionId": "shop", "title": "Marmalade",
+                                                    "data": {"title": "Marmalade", "price": "5"}},
+                                   headers=headers, expect_errors=True)
+
+    assert saves[0].status_int == 200, saves[0].text
+    assert created.status_int == 201, created.text
+    assert (PRICE_INDEX in existing_indexes(env.DB.db)) == ("indexed" in then["properties"]["price"])
+    found = app_client.get("/api/content", {"collection": "shop", "search": "marmalade"}, headers=headers).json
+    assert [item["title"] for item in found["data"]] == ["Marmalade"]

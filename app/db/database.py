@@ -76,13 +76,33 @@ def open_sqlite(path, cache_kib=DEFAULT_SQLITE_CACHE_KIB, memory_limit_mib=DEFAU
     timeout = options.pop("timeout", BUSY_TIMEOUT_SECONDS)
     memory = (("cache_size", -int(cache_kib)), ("temp_store", "memory"),
               ("soft_heap_limit", int(memory_limit_mib) * MIB))
-    return peewee.SqliteDatabase(str(path), **{
+    return SqliteDatabase(str(path), **{
         "pragmas": (*SQLITE_PRAGMAS, *memory, ("busy_timeout", int(timeout * 1000))),
         "timeout": timeout,
         "lock_type": "IMMEDIATE",
         "autoconnect": True,
         **options,
     })
+
+
+class SqliteDatabase(peewee.SqliteDatabase):
+    """Peewee's SQLite database, each of whose transactions reads the schema as it begins.
+
+    A thread keeps its connection open between requests, with the schema it last read. When
+    another connection has changed the schema since (a collection save creating or dropping
+    a field index), SQLite 3.40 fails the first ``INSERT INTO content`` on this connection
+    with "no such table: content": it reads the schema again while it prepares the search
+    index's triggers. A statement over ``sqlite_master`` run first reads it before anything
+    is written, and the write lock ``BEGIN IMMEDIATE`` took keeps it so to the end.
+    """
+
+    def begin(self, lock_type=None):
+        super().begin(lock_type)
+        # Straight on the connection: a check of the driver's, not a query of the request's.
+        self.connection().execute(SCHEMA_READ).fetchall()
+
+
+SCHEMA_READ = "SELECT 1 FROM sqlite_master LIMIT 0"
 
 
 class PostgresPool(PooledPostgresqlDatabase):
