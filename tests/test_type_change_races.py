@@ -319,3 +319,54 @@ def test_a_create_after_another_connection_changed_the_indexes(app_client, admin
     assert (PRICE_INDEX in existing_indexes(env.DB.db)) == ("indexed" in then["properties"]["price"])
     found = app_client.get("/api/content", {"collection": "shop", "search": "marmalade"}, headers=headers).json
     assert [item["title"] for item in found["data"]] == ["Marmalade"]
+
+
+@pytest.mark.parametrize("write", ["data in another collection", "title only"])
+def test_a_save_that_narrows_and_drops_an_index_waits_for_a_write_that_holds_no_row_of_its(
+        app_client, admin, env, indexed_shop, monkeypatch, write):
+    # The write locked its item (ROW SHARE on content) and holds no collection row the save
+    # waits for (its collection is another one, or it validates nothing). Were the save to
+    # lock content in SHARE mode to count, then ask for ACCESS EXCLUSIVE to drop the index,
+    # it would wait for the write while the write's UPDATE waits for its SHARE: it takes
+    # ACCESS EXCLUSIVE first instead.
+    user, headers = admin
+    home = create_collection("other", STRING_PRICE) if write.endswith("collection") else indexed_shop
+    [item] = insert_items(home, user, 1, data=lambda i: {"title": "Item"})
+    db, saves = env.DB.db, []
+    after_statement(db, monkeypatch, ITEM_LOCKED, lambda: save_while_held(db, app_client.app, indexed_shop,
+                                                                          headers, saves))
+
+    body = {"data": {"title": "Renamed"}} if write.endswith("collection") else {"title": "Renamed"}
+    app_client.put_json(f"/api/content/{item}", body, headers=headers, status=200)
+
+    save = saves[0].result(30)
+    assert save.status_int == 200, save.text
+    stored = Content.get_by_id(item)
+    assert (stored.data if "data" in body else stored.title) == body.get("data", body.get("title"))
+    assert Collection.get_by_id(indexed_shop.id).schema == NUMBER_PRICE
+    assert PRICE_INDEX not in existing_indexes(db)
+
+
+def test_collections_sync_that_narrows_and_drops_an_index_waits_for_a_title_change(
+        app_client, admin, env, indexed_shop, monkeypatch, tmp_path):
+    # A title change validates nothing and takes no collection row: the sync's rows do not
+    # keep it out, its lock on content does.
+    user, headers = admin
+    [item] = insert_items(indexed_shop, user, 1, data=lambda i: {"title": "Item"})
+    (tmp_path / "shop.json").write_text(json.dumps({"name": "shop", "displayName": indexed_shop.display_name,
+                                                    "schema": NUMBER_PRICE}))
+    db, syncs = env.DB.db, []
+
+    def sync_meanwhile():
+        syncs.append(in_background(db, lambda: sync_collections(tmp_path)))
+        writer = backend_pid(db)
+        until(lambda: syncs[0].done() or blocks_someone(db, writer))
+
+    after_statement(db, monkeypatch, ITEM_LOCKED, sync_meanwhile)
+    app_client.put_json(f"/api/content/{item}", {"title": "Renamed"}, headers=headers, status=200)
+
+    report = syncs[0].result(30)
+    assert report.ok, report.results
+    assert Content.get_by_id(item).title == "Renamed"
+    assert Collection.get_by_id(indexed_shop.id).schema["properties"]["price"]["type"] == "number"
+    assert PRICE_INDEX not in existing_indexes(db)

@@ -48,7 +48,7 @@ from app.services.collection_schema import (
     parse_schema,
     schema_to_builtins,
 )
-from app.services.field_indexes import sync_field_indexes
+from app.services.field_indexes import lock_for_drops, sync_field_indexes
 from app.services.type_changes import FieldTypeConflict, check_type_changes, for_schema_change, lock_every_schema
 
 DEFAULT_DIR = Path("app") / "collections"
@@ -247,6 +247,7 @@ def sync_collections(directory, now=None):
     with db.atomic():
         take_schema_turn(db)
         lock_every_schema(db)  # before content: a collection's check locks it (type_changes)
+        lock_for_drops(db, _schemas_changed(configs))
         for loaded in configs:
             report.results.append(_sync_one(db, loaded, now))
         if any(error.name is None for error in errors):
@@ -258,6 +259,14 @@ def sync_collections(directory, now=None):
         created, dropped = sync_field_indexes(db)
     report.notes += [f"created index {name}" for name in created] + [f"dropped index {name}" for name in dropped]
     return report
+
+
+def _schemas_changed(configs):
+    """``{collection id: the schema its file gives}`` of the collections that exist already
+    (new ones only add fields to index, so leaving them out never hides a drop)."""
+    ids = dict(Collection.select(Collection.name, Collection.id).tuples())
+    return {ids[loaded.config.name]: _row_values(loaded.config)[Collection.schema]
+            for loaded in configs if loaded.config.name in ids}
 
 
 def _sync_one(db, loaded, now):

@@ -29,7 +29,7 @@ from app.db.rows import columns_of, fetch_models
 from app.db.schema_turns import SchemaTurnBusy, take_schema_turn
 from app.services.collection_schema import RESERVED_NAMES, reserved_name_message
 from app.services.errors import CONFLICT, INVALID, NOT_FOUND, UNAVAILABLE, ServiceError
-from app.services.field_indexes import sync_field_indexes
+from app.services.field_indexes import lock_for_drops, sync_field_indexes
 from app.services.type_changes import check_type_changes, for_schema_change
 
 # A collection's content list looks the collection up by name on every request: a fixed
@@ -174,6 +174,7 @@ def update_collection(collection_id, changes, turn_wait_ms=None):
     with _schema_turn(turn_wait_ms) if "schema" in changes else database.atomic():
         row = _writable(collection_id, schema_change="schema" in changes)
         if "schema" in changes:
+            lock_for_drops(database.obj, {row.id: changes["schema"]})
             check_type_changes(database.obj, row.id, row.schema, changes["schema"])
         Collection.update(updated_at=now_ms(), **changes).where(Collection.id == row.id).execute()
         if "schema" in changes:

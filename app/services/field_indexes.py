@@ -98,6 +98,36 @@ def existing_indexes(db):
     return {name for (name,) in rows if name.startswith((FILTER_PREFIX, SORT_PREFIX))}
 
 
+def wanted_indexes(db, schemas):
+    """``{index name: CREATE INDEX statement}`` of the field indexes ``schemas`` (stored form) declare."""
+    indexed, sortable = set(), set()
+    for schema in schemas:
+        fields = declared_fields(schema)
+        indexed |= fields[0]
+        sortable |= fields[1]
+    return index_statements(db, indexed, sortable)
+
+
+def lock_for_drops(db, changed):
+    """Lock ``content`` in ACCESS EXCLUSIVE mode now when the index sync after saving
+    ``changed`` (``{collection id: its new schema}``, stored form) may drop an index
+    (PostgreSQL).
+
+    Call in the save's transaction after its schema turn and its collection rows, before
+    anything else locks ``content``. ``DROP INDEX`` waits for every lock on ``content``:
+    a save holding a weaker one by then (SHARE, to count a narrowed field's values) would
+    wait for a content write of any collection that locked an item, while that write's
+    UPDATE waits for the save's SHARE, a deadlock PostgreSQL ends by failing one of them.
+    Taken first, the lock waits for such writes to end and holds nothing they want.
+    """
+    if not is_postgres(db):
+        return
+    schemas = (changed.get(collection_id, schema)
+               for collection_id, schema in Collection.select(Collection.id, Collection.schema).tuples())
+    if existing_indexes(db) - wanted_indexes(db, schemas).keys():
+        db.execute_sql("LOCK TABLE content IN ACCESS EXCLUSIVE MODE")
+
+
 def sync_field_indexes(db):
     """Create the field indexes the collections declare, drop the others.
 
@@ -107,12 +137,7 @@ def sync_field_indexes(db):
     Returns:
         ``(created, dropped)``: sorted index names.
     """
-    indexed, sortable = set(), set()
-    for (schema,) in Collection.select(Collection.schema).tuples():
-        fields = declared_fields(schema)
-        indexed |= fields[0]
-        sortable |= fields[1]
-    wanted = index_statements(db, indexed, sortable)
+    wanted = wanted_indexes(db, (schema for (schema,) in Collection.select(Collection.schema).tuples()))
     present = existing_indexes(db)
     with db.atomic():
         for name in sorted(present - wanted.keys()):

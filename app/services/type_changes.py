@@ -50,7 +50,10 @@ rewritten by hand (``d1 execute``) and against the content writes that validated
 (below). When a field narrows, the save locks ``content`` in SHARE mode before counting,
 as ``app.db.derived.track_declared`` does for the same reason: the writers in flight
 commit first and are counted, the others wait until the save commits. SHARE lets reads
-go on. It does not keep two saves apart (SHARE is compatible with itself, and the same
+go on. (A save that will also drop a field index locks ``content`` in ACCESS EXCLUSIVE mode
+before this instead, ``field_indexes.lock_for_drops``: holding SHARE while it waits to drop,
+it would deadlock with a write that locked an item and waits for SHARE to go.) It does not
+keep two saves apart (SHARE is compatible with itself, and the same
 transaction may then drop a field index, which waits for every other lock on
 ``content``: two saves holding SHARE at once would each wait for the other); the turn
 does. The row lock is not ``FOR UPDATE``, since the foreign-key check of a row inserted

@@ -61,9 +61,12 @@ want, and one holding the row only goes on to lock ``content`` and the tables af
 A write that validates nothing (a title or status change, a delete, a move) takes no such
 lock. A create run inside a caller's transaction follows the caller's statements there.
 The row lock orders a write against the saves of its own collection only: a write that
-locked an item (``FOR UPDATE``, ROW SHARE on ``content``) and has not yet written it can
-still deadlock with a save of another collection that narrows a field (SHARE) and then
-drops an index (ACCESS EXCLUSIVE); PostgreSQL fails one of the two (a 503).
+locked an item (``FOR UPDATE``, ROW SHARE on ``content``) and has not yet written it holds
+nothing a save of another collection (or any save, when the write validates nothing) waits
+for at the row. Such a save that would lock ``content`` in SHARE mode to count and then
+drop an index (ACCESS EXCLUSIVE) takes ACCESS EXCLUSIVE first instead
+(``field_indexes.lock_for_drops``): it waits for that write to end rather than holding
+SHARE, which the write's UPDATE would wait for.
 """
 
 from app.db.database import is_postgres, locked
