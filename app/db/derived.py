@@ -7,6 +7,9 @@
   a collection's schema declares ``"indexed": true`` (the pairs in
   ``content_counts_fields``, which ``track_declared`` keeps in step with the schemas), so
   a list filtered on one such value reads its exact total from one row.
+* ``content_media`` (migration 0032) lists the media files each content row names, so
+  whether a file is public is an index lookup (``app.db.content_media``, which holds its
+  triggers and the rule of what names a file).
 * On PostgreSQL, NULLS LAST twins of the live-content list indexes (``PG_LIST_INDEXES``).
 * The full-text index: on SQLite an FTS5 table, ``content_fts``, whose rowids are
   content's rowids and whose columns are the title and every string value of ``data``
@@ -31,6 +34,7 @@ import json
 import re
 import unicodedata
 
+from app.db import content_media
 from app.db.database import is_postgres
 
 COUNTS_TABLE = "content_counts"
@@ -54,7 +58,7 @@ PG_JSON_FUNCTION = "sonicpy_json_or_null"
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # matched whole (fullmatch)
 # Tables time travel leaves alone: they are recomputed by the triggers when it replays
 # content changes (the FTS5 shadow tables start with the FTS table's name).
-DERIVED_PREFIXES = (COUNTS_TABLE, FTS_TABLE)
+DERIVED_PREFIXES = (COUNTS_TABLE, FTS_TABLE, content_media.TABLE)
 
 
 def is_derived(name):
@@ -434,6 +438,7 @@ def install(db):
     if not db.table_exists(COUNTS_TABLE):
         return
     created = _install_postgres(db) if is_postgres(db) else _install_sqlite(db)
+    content_media.install(db)  # fills the table itself when its triggers are new
     if created:
         rebuild(db)
     else:
@@ -441,7 +446,7 @@ def install(db):
 
 
 def rebuild(db):
-    """Recompute the counts and the search index from ``content`` (one transaction)."""
+    """Recompute the counts, the search index and ``content_media`` from ``content`` (one transaction)."""
     with db.atomic():
         if is_postgres(db):
             # Count changes of this transaction still waiting for its commit run now,
@@ -459,6 +464,7 @@ def rebuild(db):
             for collection_id, field in _tracked(db):
                 _count_values(db, collection_id, field)
             track_declared(db)
+        content_media.rebuild(db)
 
 
 # ------------------------------------------------------------------ declared fields

@@ -359,6 +359,17 @@ class ContentValueCount(BaseModel):
         primary_key = peewee.CompositeKey("collection_id", "field", "value", "status", "deleted")
 
 
+class ContentMedia(BaseModel):
+    """A media file a content row names in its data (kept by triggers: ``app.db.content_media``)."""
+
+    content_id = peewee.TextField()
+    media_id = peewee.TextField()
+
+    class Meta:
+        table_name = "content_media"
+        primary_key = peewee.CompositeKey("content_id", "media_id")
+
+
 class ContentVersion(BaseModel):
     id = peewee.TextField(primary_key=True, default=new_id)
     content = peewee.ForeignKeyField(Content, column_name="content_id", backref="versions")
@@ -635,9 +646,9 @@ class WebhookDelivery(BaseModel):
 
 MODELS = [
     User, Collection, Media, MediaPendingObject, WorkflowState, Content, ContentCount, ContentCountedField,
-    ContentValueCount, ContentVersion, Workflow, WorkflowTransition, WorkflowHistory, ScheduledContent, Plugin,
-    PluginHook, PluginRoute, PluginAsset, PluginActivity, Permission, RolePermission, ApiToken, SystemLog, LogConfig,
-    Faq, Webhook, WebhookDelivery,
+    ContentValueCount, ContentMedia, ContentVersion, Workflow, WorkflowTransition, WorkflowHistory, ScheduledContent,
+    Plugin, PluginHook, PluginRoute, PluginAsset, PluginActivity, Permission, RolePermission, ApiToken, SystemLog,
+    LogConfig, Faq, Webhook, WebhookDelivery,
 ]
 
 

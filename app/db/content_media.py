@@ -1,0 +1,291 @@
+"""Which media files each content row names: ``content_media``, kept by triggers on content.
+
+Whether a file is public depends on the live published content that uses it
+(``app.services.media.visibility``). Reading published rows' JSON until one mentions the
+file is a scan of content; this table answers it from two indexes instead: the rows naming
+the file (``idx_content_media_media``), then each row's status in content's primary key.
+
+What names a file: a string value anywhere in ``data`` (at any depth, keys are not read)
+that
+
+* is the file's id, its key or its thumbnail's key, whole (a ``media`` field, a list of
+  ids); or
+* holds ``/files/<key>`` with the file's key or its thumbnail's key (an embedded URL,
+  relative or absolute, inside rich text or HTML). The key runs from ``/files/`` to the end
+  of the string or to the first character that ends a URL in text or markup: whitespace,
+  ``"``, ``'``, ``<``, ``>``, ``?``, ``#``, ``)``, ``]``, ``\\``, a backquote, ``|`` or
+  ``&``; the key without its trailing ``.``, ``,``, ``;``, ``:`` or ``!`` (the end of a
+  sentence) names a file too. Keys are compared as written: a key holding one of those
+  characters, or percent-encoded in the URL, is named by its whole value only; a key is
+  looked for within 1,024 characters after ``/files/`` (R2's longest key).
+
+A thumbnail's key is the file's key with its name (up to its first ``.``) followed by
+``.thumb.webp``, and that name is the file's id (``app.services.media.storage``): a
+thumbnail key names the file whose id is that name, if the file has a thumbnail there.
+Ids and keys of any shape are compared exactly (imported rows keep theirs); a longer word
+that merely contains an id names nothing, where the earlier rule (a substring of the
+whole JSON text) counted it.
+
+Why triggers, as for the counts and the search index (``app.db.derived``), rather than
+computing the names in the API's write path: every writer of content keeps the table
+right, also the ``sqlite3`` shell and ``psql``, ``d1 execute``, the JSON import and time
+travel's replays, where a write path's table would be wrong until the next rebuild; and a
+create sends no extra statement (the trigger looks each string up in media's two unique
+indexes within the INSERT). Measured per row written, on the shared test machine: on
+SQLite about 6 us for a short body and 70-130 us for 3 KB of HTML with two images; on
+PostgreSQL about 40 us and 75 us. SQLite trigger bodies can use built-in functions only
+and no ``WITH``: the ``/files/`` URLs of a string are split with ``replace`` into a JSON
+array read by ``json_each``.
+
+What the triggers cannot see is a file that appears *after* the content naming it (the
+table lists files that existed when the row was written): a file put back by a restore,
+a JSON import or an SQL dump bringing media, keys changed by hand. The paths that do so
+recompute the table (``rebuild``): ``d1 migrations apply`` when it installs the triggers,
+``d1 import`` when it inserted media, ``d1 execute`` when its SQL names the media table,
+time-travel restores that changed media (``--from-bucket`` recomputes every derived
+structure). A purged file's rows are deleted once its objects are gone
+(``app.services.media.storage.purge``), so a purge that fails and puts the row back keeps them.
+"""
+
+from app.db.database import is_postgres
+
+TABLE = "content_media"
+# Under ``app.db.derived.TRIGGER_PREFIX``: time travel leaves them alone and dumps leave
+# them out (the migration runner installs them), as the other triggers on content.
+TRIGGER_PREFIX = "sonicpy_content_media_"
+PG_DOCUMENT_FUNCTION = "sonicpy_media_document"
+PG_TRIGGER_FUNCTION = "sonicpy_content_media"
+
+URL_MARK = "/files/"
+# Where a key in a URL ends (see the module docstring), and what a sentence may put after it.
+URL_ENDS = " \t\n\r\"'<>?#)]\\`|&"
+TRAILING = ".,;:!"
+# R2 and S3 keys are at most 1,024 bytes: a URL's key is looked for in that many characters
+# after /files/ (and one more, so that a longer run names nothing rather than its start).
+MAX_KEY = 1024
+THUMBNAIL_SUFFIX = ".thumb.webp"  # app.services.media.storage's, which must not be imported here
+
+
+def _thumbnail_named(key, position, tail):
+    """A join condition: media row ``m`` is the file whose thumbnail key is ``key``.
+
+    ``key``'s directory (up to its last ``/``, kept) followed by the file's id must start
+    the file's key, followed by nothing or by ``.`` and a name without ``/``: the
+    thumbnail key ``app.services.media.storage.thumbnail_key`` makes of it. The id looked
+    up is NULL unless ``key`` ends like a thumbnail's, so no other string pays for the
+    directory's computation (``rtrim`` by a set of characters as long as the string).
+
+    Args:
+        key: the SQL expression of the candidate key.
+        position: the dialect's ``instr``/``strpos``.
+        tail: the dialect's spelling of the key's last ``len(THUMBNAIL_SUFFIX)`` characters.
+    """
+    folder = f"rtrim({key}, replace({key}, '/', ''))"
+    stem = (f"CASE WHEN {tail} = '{THUMBNAIL_SUFFIX}' THEN substr({key}, length({folder}) + 1,"
+            f" length({key}) - length({folder}) - {len(THUMBNAIL_SUFFIX)}) END")
+    prefix = f"{folder} || m.id"
+    return (f"(m.id = {stem} AND m.thumbnail_url IS NOT NULL"
+            f" AND {position}(m.id, '.') = 0 AND (m.r2_key = {prefix}"
+            f" OR (substr(m.r2_key, 1, length({prefix}) + 1) = {prefix} || '.'"
+            f" AND {position}(substr(m.r2_key, length({prefix}) + 2), '/') = 0)))")
+
+
+# ------------------------------------------------------------------ SQLite
+
+
+def _sqlite_text(char):
+    return f"char({ord(char)})" if char in "\t\n\r" else "'" + char.replace("'", "''") + "'"
+
+
+def _sqlite_url_key(segment):
+    """``segment`` (the text after one ``/files/``) up to the first character of ``URL_ENDS``.
+
+    Every such character becomes a space first, and one ``instr`` finds it: a dozen
+    ``instr`` would each read to the end of a segment that lacks their character."""
+    spaced = segment
+    for char in URL_ENDS:
+        if char != " ":
+            spaced = f"replace({spaced}, {_sqlite_text(char)}, ' ')"
+    return f"substr({segment}, 1, coalesce(nullif(instr({spaced}, ' '), 0), length({segment}) + 1) - 1)"
+
+
+# One row per string value (``whole``) and per key after a /files/ in it: the string is
+# quoted as JSON, each /files/ becomes '","' (a JSON string never holds "/" escaped by
+# json_quote, so no escape sequence is cut), and json_each reads the parts: 0 is the whole
+# string (put first), 1 the text before the first /files/, then one per URL.
+_SQLITE_PARTS = (
+    f"CASE WHEN instr(s.value, '{URL_MARK}') THEN '[' || json_quote(s.value) || ',' ||"
+    f" replace(json_quote(s.value), '{URL_MARK}', '\",\"') || ']' ELSE json_array(s.value) END")
+
+
+def _sqlite_tokens(source, row):
+    """``(content_id, whole, token, trimmed)`` of the rows of ``row``: each string value, and
+    each key after a ``/files/`` in one with and without its trailing punctuation.
+
+    Each level ends in ``LIMIT -1`` (no limit): SQLite then computes its rows once rather
+    than flattening it into the next, which would compute a token again for every index
+    lookup of the join (a rich text's URLs cost ten times more)."""
+    document = f"CASE WHEN json_valid({row}.data) THEN {row}.data ELSE '{{}}' END"
+    parts = (f"SELECT {row}.id AS content_id, p.key = 0 AS whole,"
+             f" CASE WHEN p.key = 0 THEN p.value ELSE substr(p.value, 1, {MAX_KEY + 1}) END AS segment"
+             f" FROM {source}json_tree({document}) s, json_each({_SQLITE_PARTS}) p"
+             " WHERE s.type = 'text' AND p.key <> 1 LIMIT -1")
+    tokens = (f"SELECT content_id, whole, CASE WHEN whole THEN segment ELSE {_sqlite_url_key('segment')} END AS token"
+              f" FROM ({parts}) LIMIT -1")
+    return (f"SELECT content_id, whole, token, CASE WHEN whole THEN token ELSE rtrim(token, '{TRAILING}') END"
+            f" AS trimmed FROM ({tokens}) LIMIT -1")
+
+
+def _sqlite_named(source, row):
+    """``(content_id, media_id)`` of the files the rows of ``row`` name (a SELECT).
+
+    The join is one lookup per alternative in media's indexes (SQLite's OR by union)."""
+    thumbnail = _thumbnail_named("t.trimmed", "instr", f"substr(t.trimmed, -{len(THUMBNAIL_SUFFIX)})")
+    return (f"SELECT DISTINCT t.content_id, m.id FROM ({_sqlite_tokens(source, row)}) t JOIN media m"
+            f" ON (t.whole AND m.id = t.token) OR m.r2_key = t.token OR m.r2_key = t.trimmed OR {thumbnail}")
+
+
+def _sqlite_link(row):
+    return f"INSERT OR IGNORE INTO {TABLE} (content_id, media_id) {_sqlite_named('', row)};"
+
+
+def _sqlite_unlink(row):
+    return f"DELETE FROM {TABLE} WHERE content_id = {row}.id;"
+
+
+# An INSERT OR REPLACE that replaces a row fires no delete trigger: the insert forgets the
+# id's earlier rows itself.
+SQLITE_TRIGGERS = {
+    f"{TRIGGER_PREFIX}insert": f"AFTER INSERT ON content BEGIN {_sqlite_unlink('NEW')} {_sqlite_link('NEW')} END",
+    f"{TRIGGER_PREFIX}delete": f"AFTER DELETE ON content BEGIN {_sqlite_unlink('OLD')} END",
+    f"{TRIGGER_PREFIX}update": (
+        "AFTER UPDATE OF id, data ON content WHEN OLD.data IS NOT NEW.data OR OLD.id IS NOT NEW.id"
+        f" BEGIN {_sqlite_unlink('OLD')} {_sqlite_link('NEW')} END"),
+}
+SQLITE_REBUILD = f"INSERT INTO {TABLE} (content_id, media_id) {_sqlite_named('content, ', 'content')}"
+
+
+def _install_sqlite(db):
+    present = {name for (name,) in db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()}
+    missing = [name for name in SQLITE_TRIGGERS if name not in present]
+    for name in missing:
+        db.execute_sql(f'CREATE TRIGGER "{name}" {SQLITE_TRIGGERS[name]}')
+    return bool(missing)
+
+
+# ------------------------------------------------------------------ PostgreSQL
+
+
+def _pg_url_key_pattern():
+    """The regular expression of a key after ``/files/``: anything up to a ``URL_ENDS`` character."""
+    escapes = {"\t": "\\t", "\n": "\\n", "\r": "\\r", "]": "\\]", "\\": "\\\\", "'": "''"}
+    return "^[^" + "".join(escapes.get(c, c) for c in URL_ENDS) + "]*"
+
+
+def _pg_named(doc):
+    """The SELECT of the ids (``id``) of the files the JSON document ``doc`` names: the same
+    rule as SQLite's; ``strings`` is read by two branches and ``keys`` by two."""
+    thumbnail = _thumbnail_named("k.key", "strpos", f"right(k.key, {len(THUMBNAIL_SUFFIX)})")
+    return f"""
+  WITH strings AS MATERIALIZED (
+    SELECT item #>> '{{}}' AS value FROM jsonb_path_query({doc}, 'strict $.**') AS item
+    WHERE jsonb_typeof(item) = 'string'
+  ), urls AS (
+    SELECT substring(left(part.segment, {MAX_KEY + 1}) FROM '{_pg_url_key_pattern()}') AS token
+    FROM strings, unnest(string_to_array(strings.value, '{URL_MARK}')) WITH ORDINALITY AS part(segment, n)
+    WHERE part.n > 1
+  ), keys AS MATERIALIZED (
+    SELECT value AS key FROM strings
+    UNION SELECT token FROM urls
+    UNION SELECT rtrim(token, '{TRAILING}') FROM urls
+  )
+  SELECT m.id FROM strings s JOIN media m ON m.id = s.value
+  UNION SELECT m.id FROM keys k JOIN media m ON m.r2_key = k.key
+  UNION SELECT m.id FROM keys k JOIN media m ON {thumbnail}"""
+
+
+# Data that is not JSON names nothing (NULL: no document) instead of failing the write.
+PG_DOCUMENT_SQL = f"""
+CREATE OR REPLACE FUNCTION {PG_DOCUMENT_FUNCTION}(data text) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body$
+BEGIN
+  RETURN data::jsonb;
+EXCEPTION WHEN others THEN
+  RETURN NULL;
+END
+$body$"""
+
+# The query is written out here, not called as a function: PL/pgSQL keeps its plan for
+# the session (a set-returning function's query was planned again on every row written).
+PG_TRIGGER_SQL = f"""
+CREATE OR REPLACE FUNCTION {PG_TRIGGER_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $body$
+DECLARE
+  doc jsonb;
+BEGIN
+  IF TG_OP <> 'INSERT' THEN
+    DELETE FROM {TABLE} WHERE content_id = OLD.id;
+  END IF;
+  IF TG_OP <> 'DELETE' THEN
+    doc := {PG_DOCUMENT_FUNCTION}(NEW.data);
+    IF doc IS NOT NULL THEN
+      INSERT INTO {TABLE} (content_id, media_id)
+      SELECT NEW.id, named.id FROM ({_pg_named("doc")}) AS named
+      ON CONFLICT DO NOTHING;
+    END IF;
+  END IF;
+  RETURN NULL;
+END
+$body$"""
+
+PG_TRIGGERS = {
+    f"{TRIGGER_PREFIX}write": "AFTER INSERT OR DELETE ON content FOR EACH ROW",
+    f"{TRIGGER_PREFIX}update": ("AFTER UPDATE OF id, data ON content FOR EACH ROW"
+                                " WHEN (OLD.data IS DISTINCT FROM NEW.data OR OLD.id IS DISTINCT FROM NEW.id)"),
+}
+PG_REBUILD = (f"INSERT INTO {TABLE} (content_id, media_id) SELECT c.id, named.id FROM content c"
+              f" CROSS JOIN LATERAL ({_pg_named(f'{PG_DOCUMENT_FUNCTION}(c.data)')}) AS named")
+
+
+def _install_postgres(db):
+    cursor = db.cursor()
+    cursor.execute(PG_DOCUMENT_SQL)  # no parameters: psycopg2 leaves the bodies alone
+    cursor.execute(PG_TRIGGER_SQL)
+    present = {name for (name,) in db.execute_sql(
+        "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.relname = 'content' AND n.nspname = current_schema()").fetchall()}
+    missing = [name for name in PG_TRIGGERS if name not in present]
+    for name in missing:
+        db.execute_sql(f"CREATE TRIGGER {name} {PG_TRIGGERS[name]} EXECUTE FUNCTION {PG_TRIGGER_FUNCTION}()")
+    return bool(missing)
+
+
+# ------------------------------------------------------------------ both
+
+
+def install(db):
+    """Create the triggers that are missing; when some were, fill the table from content.
+
+    Call inside a transaction. Nothing on a database without the table (before migration 0032).
+
+    Returns:
+        True when the table was recomputed.
+    """
+    if not db.table_exists(TABLE):
+        return False
+    created = _install_postgres(db) if is_postgres(db) else _install_sqlite(db)
+    if created:
+        rebuild(db)
+    return created
+
+
+def rebuild(db):
+    """Recompute the whole table from content and media (one transaction; reads every row's data).
+
+    Nothing on a database without the table."""
+    if not db.table_exists(TABLE):
+        return
+    with db.atomic():
+        db.execute_sql(f"DELETE FROM {TABLE}")
+        db.execute_sql(PG_REBUILD if is_postgres(db) else SQLITE_REBUILD)
+
