@@ -1,57 +1,81 @@
 """Whether a media file is published, at depth (5,000 items), on SQLite and PostgreSQL.
 
-A file is published when live published content uses it: as featured image, or by its id
-or key in ``data``. The featured-image test is a lookup in ``content.featured_image_id``'s
-index (migration 0028), so the common case, a public file that is some item's featured
-image, costs the same at any depth; a file named only in ``data`` is still found.
+A file is published when live published content uses it: as featured image, or by naming
+it in ``data``. The featured-image test is a lookup in ``content.featured_image_id``'s
+index (migration 0028); a file named in ``data`` is found through ``content_media`` (the
+files each row names, kept by triggers: migration 0032) and content's primary key. Neither
+reads content's JSON, so the answer costs the same at any depth, for one file
+(``/files/<key>``) as for each file of a viewer's library page. The plans are the app's
+own SQL, captured from real requests and planned with its parameters (``EXPLAIN QUERY
+PLAN`` on SQLite, ``EXPLAIN`` on PostgreSQL after ANALYZE); a plan that reads every
+content row fails.
 """
+
+import re
 
 import pytest
 
 from app.db.database import is_postgres
-from app.db.models import Media, bind_models
+from app.db.models import Media, bind_models, new_id, now_ms
+from app.services.log_buffer import flush_process_buffer
 from app.services.media import visibility
-from tests.fixtures.app import module_env, record_statements
+from tests.fixtures.app import client_for, module_env, record_statements
 from tests.fixtures.content import create_collection
-from tests.fixtures.users import create_user
+from tests.fixtures.users import bearer, create_user, token_for
 from tests.test_query_depth import plan, uses
 
 ROWS = 5_000
+FILLERS = 200  # files every 200th item names by id, so content_media holds a row per item
 _COLUMNS = "id, collection_id, slug, title, data, status, published_at, author_id, created_at, updated_at"
 SQLITE_SEED = (
     f"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {ROWS - 1})"
-    f" INSERT INTO content ({_COLUMNS}) SELECT 'p' || i, ?, 'item-' || i, 'Item ' || i, '{{}}', 'published',"
+    f" INSERT INTO content ({_COLUMNS}) SELECT 'p' || i, ?, 'item-' || i, 'Item ' || i,"
+    f" json_object('body', 'text ' || i, 'hero', 'filler-' || (i % {FILLERS})), 'published',"
     " 1700000000000 + i, ?, 1700000000000 + i, 1700000000000 + i FROM n")
 POSTGRES_SEED = (
-    f"INSERT INTO content ({_COLUMNS}) SELECT 'p' || i, %s, 'item-' || i, 'Item ' || i, '{{}}', 'published',"
+    f"INSERT INTO content ({_COLUMNS}) SELECT 'p' || i, %s, 'item-' || i, 'Item ' || i,"
+    f" json_build_object('body', 'text ' || i, 'hero', 'filler-' || (i %% {FILLERS}))::text, 'published',"
     f" 1700000000000 + i, %s, 1700000000000 + i, 1700000000000 + i FROM generate_series(0, {ROWS - 1}) AS i")
+INDEX = "idx_content_media_media"
 
 
-def add_media(uploader, name):
-    return Media.create(filename=f"{name}.png", original_name=f"{name}.png", mime_type="image/png", size=1,
-                        r2_key=f"uploads/{name}.png", public_url=f"/files/uploads/{name}.png", uploaded_by=uploader)
+def add_media(uploader, name, media_id=None):
+    return Media.create(id=media_id or new_id(), filename=f"{name}.png", original_name=f"{name}.png",
+                        mime_type="image/png", size=1, r2_key=f"uploads/{name}.png",
+                        public_url=f"/files/uploads/{name}.png", uploaded_by=uploader)
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def deep(request, tmp_path_factory):
-    """A migrated database with ``ROWS`` published items and four files, shared by the module."""
+    """A migrated database with ``ROWS`` published items naming ``FILLERS`` files, and four
+    more files, shared by the module."""
     with module_env(request, tmp_path_factory, "media_published") as env:
         db = env.DB.db
         author = create_user("author")
         posts = create_collection("posts")
+        now = now_ms()
+        with db.atomic():
+            Media.insert_many([
+                {"id": f"filler-{i}", "filename": "f.png", "original_name": f"filler-{i}.png", "mime_type": "image/png",
+                 "size": 1, "r2_key": f"fillers/{i}.png", "public_url": f"/files/fillers/{i}.png",
+                 "uploaded_by": author.id, "uploaded_at": now} for i in range(FILLERS)]).execute()
+        files = {name: add_media(author, name) for name in ("featured", "draft-only", "named", "unused")}
+        # Through the triggers on content, set-based, as a bulk load writes it.
         with db.atomic():
             db.execute_sql(POSTGRES_SEED if is_postgres(db) else SQLITE_SEED, (posts.id, author.id))
-        files = {name: add_media(author, name) for name in ("featured", "draft-only", "named", "unused")}
         mark = "%s" if is_postgres(db) else "?"
         with db.atomic():
             db.execute_sql(f"UPDATE content SET featured_image_id = {mark} WHERE id = 'p17'", (files["featured"].id,))
             db.execute_sql(f"UPDATE content SET featured_image_id = {mark}, status = 'draft' WHERE id = 'p18'",
                            (files["draft-only"].id,))
             db.execute_sql(f"UPDATE content SET data = {mark} WHERE id = 'p4000'",
-                           ('{"body": "<img src=\\"/files/uploads/named.png\\">"}',))
+                           ('{"body": "<img src=\\"https://example.com/files/uploads/named.png\\">"}',))
+        env.MEDIA_BUCKET.put("uploads/named.png", b"png")
         if is_postgres(db):
             db.execute_sql("ANALYZE")
-        yield env, files
+        viewer = bearer(token_for(create_user("viewer")))
+        yield env, files, viewer
+        flush_process_buffer()  # the requests' log rows, while the database exists
 
 
 @pytest.fixture
@@ -61,20 +85,91 @@ def captured(deep, monkeypatch):
     return record_statements(env.DB.db, monkeypatch)
 
 
+def scans_content(sql, lines):
+    """True when the plan reads content rows other than those one key finds, for each file.
+
+    On SQLite every read of one of the SQL's aliases of content must be a SEARCH by the
+    primary key or the featured image (a SEARCH by status reads every published row). On
+    PostgreSQL, a sequential scan of content counts unless it is in a hashed subplan (one
+    built once per query, when PostgreSQL finds one pass over content cheaper than looking
+    up each file of a whole library).
+    """
+    by_key = r"SEARCH {} USING (COVERING )?INDEX \S+ \((id|featured_image_id)=\?\)"
+    for alias in re.findall(r'"content" AS "(\w+)"', sql):
+        if any(re.match(rf"(SCAN|SEARCH) {alias}\b", line) and not re.fullmatch(by_key.format(alias), line)
+               for line in lines):
+            return True
+    text = "\n".join(lines)
+    return any(re.search(r"Seq Scan on content\b", line) and f"hashed {_subplan_of(lines, i)}" not in text
+               for i, line in enumerate(lines))
+
+
+def _subplan_of(lines, i):
+    """The name of the PostgreSQL subplan (``SubPlan 3``) line ``i`` is part of, or None."""
+    depth = len(lines[i]) - len(lines[i].lstrip())
+    for line in reversed(lines[:i]):
+        indent = len(line) - len(line.lstrip())
+        if indent < depth:
+            found = re.fullmatch(r"\s*(SubPlan \d+)", line)
+            if found:
+                return found.group(1)
+            depth = indent
+    return None
+
+
+def published_checks(env, statements):
+    """``(sql, plan)`` of each captured statement that asks whether files are published."""
+    asked = [(sql, params) for sql, params in statements  # read before planning adds to them
+             if '"media" AS "t1"' in sql and "EXISTS(SELECT 1 FROM" in sql]
+    checks = [(sql, plan(env.DB.db, sql, params)) for sql, params in asked]
+    assert checks, [sql for sql, _ in statements]
+    return checks
+
+
 def test_published_files_are_those_live_published_content_uses(deep, captured):
-    _, files = deep
+    _, files, _ = deep
     assert visibility.is_published(files["featured"].id)
     assert visibility.is_published(files["named"].id)
+    assert visibility.is_published("filler-7")
     assert not visibility.is_published(files["draft-only"].id)
     assert not visibility.is_published(files["unused"].id)
 
 
 def test_a_featured_image_is_found_through_its_index(deep, captured):
-    env, files = deep
+    env, files, _ = deep
     assert visibility.is_published(files["featured"].id)
     [(sql, params)] = captured
     lines = plan(env.DB.db, sql, params)
     assert uses(lines, "idx_content_featured_image"), lines
-    # The featured-image lookup comes first: the data search is a second, separate EXISTS.
-    assert sql.count('EXISTS(SELECT 1 FROM "content"') == 2, sql
-    assert sql.index('"featured_image_id"') < sql.index("data"), sql
+    # The featured-image lookup comes first; the names in data are a second, separate EXISTS.
+    assert sql.index('"featured_image_id"') < sql.index('EXISTS(SELECT 1 FROM "content_media"'), sql
+
+
+@pytest.mark.parametrize("name", ["named", "unused"])
+def test_a_file_named_in_data_is_found_through_content_media(deep, captured, name):
+    env, files, _ = deep
+    assert visibility.is_published(files[name].id) == (name == "named")
+    [(sql, lines)] = published_checks(env, captured)
+    assert not scans_content(sql, lines) and uses(lines, INDEX), "\n".join(lines)
+    assert '"data"' not in sql, sql
+
+
+def test_anonymous_files_read_no_content_row_but_the_naming_ones(deep, captured):
+    env, _, _ = deep
+    assert client_for(env).get("/files/uploads/named.png").body == b"png"
+    for sql, lines in published_checks(env, captured):
+        assert uses(lines, INDEX) and not scans_content(sql, lines), lines
+
+
+def test_a_viewers_library_page_reads_no_content_row_but_the_naming_ones(deep, captured):
+    env, files, viewer = deep
+    body = client_for(env).get("/api/media", {"limit": 50}, headers=viewer).json
+    assert body["meta"]["total"] == FILLERS + 2  # the fillers, the featured image and the named file
+    listed = {item["id"] for item in body["data"]}
+    assert files["named"].id in listed and files["unused"].id not in listed
+    checks = published_checks(env, captured)
+    assert len(checks) >= 2  # the count and the page
+    for sql, lines in checks:
+        # Per file through the index, or (PostgreSQL's choice for a whole library) one pass.
+        assert not scans_content(sql, lines), "\n".join(lines)
+        assert uses(lines, INDEX) or "hashed SubPlan" in "\n".join(lines), "\n".join(lines)

@@ -5,25 +5,28 @@ working for anonymous readers; a file used only by drafts is unpublished work an
 not leak through the library or ``/files``.
 
 * A file is *published* when live published content (not soft-deleted, in an active
-  collection) uses it: as its featured image, or by naming the file's id (a ``media``
-  field) or its storage key (an embedded ``/files/<key>`` URL, which a thumbnail's key also
-  contains the id of) anywhere in its ``data``.
+  collection) uses it: as its featured image, or by naming it in its ``data``: a string
+  value that is the file's id or key (a ``media`` field, a list of ids), or that holds a
+  ``/files/<key>`` URL of the file or of its thumbnail (rich text, absolute URLs). The
+  exact rule is ``app.db.content_media``'s.
 * The editorial team, holders of ``media.upload`` (admin, editor, author), sees the whole
   library: they pick files for content that is not published yet.
 * Everyone else (viewers) lists and reads only published files and their own uploads;
   anonymous callers get only published files from ``/files``.
 
-Whether a file is published is two correlated ``EXISTS`` over published content: first as
-featured image, a lookup in ``content.featured_image_id``'s index, which answers for most
-public files; only then by its id or key in ``data``, which reads the published rows' JSON
-until one names it. Callers that answer anonymous traffic cache the answer in the
+Whether a file is published is two correlated ``EXISTS``, each answered by indexes at any
+depth: first as featured image, a lookup in ``content.featured_image_id``'s index, which
+answers for most public files; then through ``content_media``, the files each content row
+names (kept by triggers on content), looked up by the file's id, each row found checked in
+content's primary key for being live and published. A library page of a viewer evaluates
+them per file, so neither may read content's JSON: that was a scan of every published row
+for each file named by none. Callers that answer anonymous traffic cache the answer in the
 ``content`` namespace, which every content and media write invalidates.
 """
 
 from peewee import SQL, fn
 
-from app.db.database import is_postgres
-from app.db.models import Collection, Content, Media, database
+from app.db.models import Collection, Content, ContentMedia, Media
 
 LIBRARY_PERMISSION = "media.upload"
 READ_PERMISSION = "media.read"  # without it (an API token scoped to other things) one's own uploads are not read
@@ -36,16 +39,16 @@ def sees_whole_library(user):
 
 def published_condition():
     """A condition on ``Media`` rows: some live published content uses the file."""
-    contains = fn.strpos if is_postgres(database.obj) else fn.instr  # (haystack, needle) on both
     # A deactivated collection's content is withdrawn from the public, and so are its files
     # (NOT IN the few inactive ones, as content lists say it).
     withdrawn = Collection.select(Collection.id).where(Collection.is_active == False)  # noqa: E712
     live = (Content.status == "published") & Content.deleted_at.is_null() & Content.collection.not_in(withdrawn)
     # Apart: in one EXISTS the OR kept the featured image from being looked up by its index.
     featured = Content.select(SQL("1")).where(live & (Content.featured_image == Media.id))
-    named = Content.select(SQL("1")).where(
-        live & ((contains(Content.data, Media.id) > 0) | (contains(Content.data, Media.r2_key) > 0))
-    )
+    # The rows naming the file first, each then checked by content's primary key: as a
+    # join, SQLite (no statistics) walked every published row and probed for the file.
+    live_row = Content.select(SQL("1")).where((Content.id == ContentMedia.content_id) & live)
+    named = ContentMedia.select(SQL("1")).where((ContentMedia.media_id == Media.id) & fn.EXISTS(live_row))
     return fn.EXISTS(featured) | fn.EXISTS(named)
 
 
