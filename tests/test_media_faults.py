@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from app.db.models import Media, bind_models
 from tests.fixtures import media as samples
 from tests.fixtures.app import client_for, env_with_copy
-from tests.fixtures.media import bucket_keys, upload
+from tests.fixtures.media import bucket_keys, publish_media, upload
 from tests.fixtures.s3 import create_bucket
 from tests.fixtures.s3_proxy import LOSE_ANSWER
 from tests.fixtures.users import bearer, create_user, token_for
@@ -145,6 +145,17 @@ def test_purge_with_the_file_delete_refused_keeps_the_row_without_thumbnail(faul
     proxy.faults.clear()
     client.delete(f"/api/media/{record['id']}/purge", headers=admin, status=200)
     assert bucket_keys(env) == [] and Media.select().count() == 0
+
+
+def test_a_purge_that_fails_keeps_the_file_public_for_the_content_naming_it(faulty, proxy, with_thumbnail):
+    # The content's reference to the file (content_media) is dropped only once its objects
+    # are gone: the row put back is still named by the published content.
+    _, client, admin = faulty
+    record, key, _ = with_thumbnail
+    publish_media(record["id"])
+    proxy.fail("DELETE", "/" + key)
+    client.delete(f"/api/media/{record['id']}/purge", headers=admin, status=503)
+    assert client.get(record["publicUrl"]).body == samples.png((400, 300))  # anonymous
 
 
 def test_purge_whose_answer_is_lost_after_the_delete_leaves_no_row(faulty, proxy, with_thumbnail):

@@ -8,6 +8,7 @@ tables mattered); reads only leave the cache alone.
 """
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import click
 
 from app.cli.common import location_options, runtime_options
 from app.cli.migrations import migrations
-from app.db import derived
+from app.db import content_media, derived
 from app.db.models import bind_models
 from app.db.schema_turns import take_schema_turn
 from app.db.splitter import SeveralTransactions, split_statements, without_transaction_pair
@@ -25,6 +26,8 @@ from app.services.cache import ALL_NAMESPACES, invalidate_namespaces
 from app.services.field_indexes import sync_field_indexes
 
 CACHE_BINDING = "CACHE_KV"
+# SQL that may add or rekey media rows (the word, in any case; media_pending_objects is another word).
+_NAMES_MEDIA = re.compile(r"\bmedia\b", re.IGNORECASE)
 
 
 @click.group()
@@ -68,7 +71,7 @@ def _read_sql(command, file):
 
 
 def _run_sql(runtime, database, command, file):
-    """``(results, D1Database)`` of ``execute``'s SQL; ClickException for whatever refuses it."""
+    """``(results, D1Database, sql)`` of ``execute``'s SQL; ClickException for whatever refuses it."""
     sql = _read_sql(command, file)
     _, db = runtime.database(database)
     if file is not None:
@@ -82,7 +85,7 @@ def _run_sql(runtime, database, command, file):
     if not statements:
         raise click.ClickException("No SQL statements detected.")
     try:
-        return db.batch(statements), db
+        return db.batch(statements), db, sql
     except D1Error as ex:
         raise click.ClickException(str(ex)) from None
 
@@ -108,7 +111,7 @@ def _rows_for_json(results):
 def execute(runtime, database, command, file, as_json):
     """Run SQL (--command or --file) against DATABASE (binding or database_name) in one transaction."""
     try:
-        results, db = _run_sql(runtime, database, command, file)
+        results, db, sql = _run_sql(runtime, database, command, file)
     except click.ClickException as ex:
         if as_json:  # wrangler's shape for every failure, not only the database's
             click.echo(json.dumps({"error": {"text": ex.message}}))
@@ -116,6 +119,7 @@ def execute(runtime, database, command, file, as_json):
         raise
     if any((result["meta"] or {}).get("changed_db") for result in results):
         follow_schemas(db.db)
+        follow_media(db.db, sql)
         refresh_cache(runtime)
     if as_json:
         payload = [
@@ -139,6 +143,14 @@ def follow_schemas(db):
         with db.atomic():
             take_schema_turn(db)
             sync_field_indexes(db)
+
+
+def follow_media(db, sql):
+    """Recompute which files content names (``content_media``) when ``sql`` names the media
+    table: a file it adds may be one content already names, which the triggers on content
+    saw missing when they ran. It reads every content row, so other SQL leaves it alone."""
+    if _NAMES_MEDIA.search(sql):
+        content_media.rebuild(db)
 
 
 def _print_table(rows):

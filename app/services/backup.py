@@ -39,7 +39,7 @@ from typing import Any
 import msgspec
 import peewee
 
-from app.db import derived
+from app.db import content_media, derived
 from app.db.database import is_postgres, refresh_statistics
 from app.db.models import MODELS, JSONField
 from app.db.schema_turns import take_schema_turn
@@ -240,6 +240,9 @@ def import_backup(db, source, on_progress=None):
                 if on_progress:
                     on_progress(table, importer.report.inserted[table], importer.report.skipped[table])
             derived.track_declared(db)  # the imported collections' indexed fields are counted too
+            if importer.report.inserted["media"]:
+                # Content already here may name the files that came in: its triggers ran before them.
+                content_media.rebuild(db)
     except peewee.DatabaseError as ex:
         raise BackupError(f"import failed and was rolled back, nothing was written: {str(ex).strip()}") from ex
     if any(importer.report.inserted.values()):

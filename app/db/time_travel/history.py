@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 import peewee
 
-from app.db import derived
+from app.db import content_media, derived
 from app.db.schema_turns import take_schema_turn
 from app.db.time_travel import triggers
 from app.db.time_travel.triggers import LOG_TABLE, META_TABLE, is_postgres, quote
@@ -287,11 +287,15 @@ def _restore(db, bookmark, batch):
     check_armed(db, history)
     previous = Bookmark(history.current_seq, _now_ms(db), history.log_id)
     logs = triggers.log_tables(db)
+    touched = set()
     with _foreign_keys_deferred(db, {*specs, *logs}):
-        undone = _undo_after(db, specs, bookmark.seq, history.current_seq, batch)
+        undone = _undo_after(db, specs, bookmark.seq, history.current_seq, batch, touched)
         _detach_logs(db, logs)
     # The schemas may be older now: count the values of the fields they declare indexed.
     derived.track_declared(db)
+    if "media" in touched:
+        # A file put back (an undone purge) may be named by content the restore left alone.
+        content_media.rebuild(db)
     return Restored(bookmark, previous, undone)
 
 
@@ -312,14 +316,17 @@ def _detach_logs(db, logs):
                            f" (SELECT 1 FROM {parent} WHERE {parent}.{quote(key.dest_column)} = {log}.{column})")
 
 
-def _undo_after(db, specs, seq, upper, batch):
-    """Undo the logged changes ``seq < change <= upper``, newest first; return how many."""
+def _undo_after(db, specs, seq, upper, batch, touched):
+    """Undo the logged changes ``seq < change <= upper``, newest first; return how many.
+
+    The tables changed are added to the set ``touched``."""
     undone = 0
     while True:
         rows = db.execute_sql(_sql(db, f"SELECT seq, table_name, operation, row_key, old_row FROM {LOG_TABLE}"
                                        " WHERE seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ?"),
                               (seq, upper, batch)).fetchall()
         for change, table, operation, row_key, old_row in rows:
+            touched.add(table)
             try:
                 undo_change(db, table, operation, json.loads(row_key),
                             None if old_row is None else json.loads(old_row), specs.get(table))

@@ -22,8 +22,10 @@ import logging
 import posixpath
 import re
 
+import peewee
+
 from app.db.database import locked
-from app.db.models import Content, Media, database, now_ms
+from app.db.models import Content, ContentMedia, Media, database, now_ms
 from app.runtime.r2 import FixedLengthStream, R2Error
 
 from . import pending
@@ -245,7 +247,22 @@ def purge(bucket, row):
         _restore_after_failed_purge(bucket, row, thumbnail_gone)
         raise
     pending.clear_quietly([thumb_key, row.r2_key])
+    _forget_references(row.id)
     return row
+
+
+def _forget_references(media_id):
+    """Drop the content rows' references to a file purged for good.
+
+    Only now: a purge that fails puts the row back, and its references must still be
+    there (content naming a file is followed when the content is written, not when the
+    file comes back). Left behind, they would change no answer (no file has that id).
+    """
+    try:
+        ContentMedia.delete().where(ContentMedia.media_id == media_id).execute()
+    except peewee.DatabaseError as ex:
+        log.warning("media %s: references to the purged file not deleted (%s); the next rebuild drops them",
+                    media_id, ex)
 
 
 def _restore_after_failed_purge(bucket, row, thumbnail_gone):

@@ -1,0 +1,296 @@
+"""Which files content names, read from ``content_media``: public files follow it, on SQLite and PostgreSQL.
+
+A file is public when live published content names it in ``data`` (or has it as featured
+image). The names are kept by triggers on content (``app.db.content_media``), so these
+tests write content every way a site does (the API, ``d1 execute --file``, ``d1 import``)
+and check what anonymous ``/files/<key>`` and a viewer's ``GET /api/media`` answer.
+"""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import cli
+from app.db import content_media
+from app.db.database import is_postgres
+from app.db.models import Content, Media, bind_models, new_id, now_ms
+from app.services.backup import encode_backup, export_backup
+from app.services.media import storage
+from app.services.sql_dump import sql_literal
+from tests.fixtures import media as samples
+from tests.fixtures.app import client_for
+from tests.fixtures.media import upload
+
+# Each test runs on SQLite and on PostgreSQL (tests/fixtures/backends.py).
+pytestmark = pytest.mark.backends
+
+
+@pytest.fixture
+def site(env, client, make_user, pages_collection):
+    """An editor who uploads and publishes, an admin, a viewer, and helpers over them."""
+    editor = make_user("editor")[1]
+    admin = make_user("admin")[1]
+    viewer = make_user("viewer")[1]
+
+    def put(name):
+        return upload(client, editor, f"{name}.png", samples.png((400, 300))).json["file"]
+
+    def publish(data, status="published"):
+        body = {"collectionId": pages_collection.name, "title": f"Page {new_id()}", "data": data, "status": status}
+        return client.post_json("/api/content", body, headers=editor, status=201).json["data"]["id"]
+
+    return SimpleNamespace(env=env, editor=editor, admin=admin, viewer=viewer, put=put, publish=publish,
+                           collection=pages_collection)
+
+
+def public(client, record):
+    """Whether anonymous callers get the file (200) rather than the 404 of a private one."""
+    status = client.get(f"/files/{record['r2_key']}", expect_errors=True).status_int
+    assert status in (200, 404), status
+    return status == 200
+
+
+def listed(client, site):
+    """The ids of the files a viewer (who uploaded none) lists: the public ones."""
+    return {item["id"] for item in client.get("/api/media?limit=100", headers=site.viewer).json["data"]}
+
+
+def names(content_id):
+    """The files ``content_media`` says content ``content_id`` names."""
+    db = Content._meta.database
+    rows = db.execute_sql(f"SELECT media_id FROM content_media WHERE content_id = {db.param}", (content_id,))
+    return {media_id for (media_id,) in rows.fetchall()}
+
+
+# Each shape names a, or a and b (by the same means or another), never "other".
+SHAPES = {
+    "a media field holding the id": (lambda a, b: {"hero": a["id"]}, {"a"}),
+    "a list of ids": (lambda a, b: {"gallery": [a["id"], b["id"]]}, {"a", "b"}),
+    "an embedded /files/<key> URL in rich text": (lambda a, b: {
+        "body": f'<p>Look:</p><p><img src="/files/{a["r2_key"]}" alt="a"><img src=\'/files/{b["r2_key"]}\'></p>'},
+        {"a", "b"}),
+    "an absolute URL, nested": (lambda a, b: {
+        "blocks": [{"type": "image", "props": {"src": f"https://cdn.example.com/files/{a['r2_key']}?w=300"}},
+                   {"text": f"See https://cdn.example.com/files/{b['r2_key']}."}]}, {"a", "b"}),
+    "a thumbnail URL": (lambda a, b: {"cover": {"thumb": a["thumbnailUrl"]}}, {"a"}),
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_content_naming_a_file_makes_it_public(client, site, shape):
+    files = {name: site.put(name) for name in ("a", "b", "other")}
+    assert not public(client, files["a"]) and listed(client, site) == set()
+    build, named = SHAPES[shape]
+
+    site.publish(build(files["a"], files["b"]))
+
+    assert {name for name, record in files.items() if public(client, record)} == named
+    assert listed(client, site) == {files[name]["id"] for name in named}
+    client.get(files["a"]["thumbnailUrl"], status=200)  # the thumbnail goes with its file
+
+
+def test_a_longer_word_or_a_bare_key_in_text_names_no_file(client, site):
+    a, b = site.put("a"), site.put("b")
+    site.publish({"code": f"x{a['id']}y", "body": f"stored under {b['r2_key']} in the bucket",
+                  "link": f"/elsewhere/{b['r2_key']}"})
+    assert not public(client, a) and not public(client, b)
+    assert listed(client, site) == set()
+
+
+@pytest.mark.parametrize("withdraw", ["unpublish", "trash", "deactivate the collection"])
+def test_withdrawn_content_no_longer_makes_its_files_public(client, site, withdraw):
+    a = site.put("a")
+    content_id = site.publish({"body": f'<img src="/files/{a["r2_key"]}">'})
+    assert public(client, a) and listed(client, site) == {a["id"]}
+
+    if withdraw == "unpublish":
+        client.post_json(f"/api/content/{content_id}/workflow", {"action": "unpublish"}, headers=site.editor)
+    elif withdraw == "trash":
+        client.delete(f"/api/content/{content_id}", headers=site.editor, status=200)
+    else:
+        client.patch_json(f"/admin/api/collections/{site.collection.id}", {"is_active": False}, headers=site.admin)
+
+    assert not public(client, a) and listed(client, site) == set()
+    assert names(content_id) == {a["id"]}  # still named: publishing again needs no recomputation
+
+
+def test_an_update_that_drops_the_reference_makes_the_file_private(client, site):
+    a, b = site.put("a"), site.put("b")
+    content_id = site.publish({"hero": a["id"]})
+    assert public(client, a)
+
+    client.put_json(f"/api/content/{content_id}", {"data": {"hero": b["id"]}}, headers=site.editor, status=200)
+
+    assert not public(client, a) and public(client, b)
+    assert listed(client, site) == {b["id"]} and names(content_id) == {b["id"]}
+
+
+def test_purged_content_names_nothing(client, site):
+    a = site.put("a")
+    content_id = site.publish({"gallery": [a["id"]]})
+    assert public(client, a)
+
+    client.delete(f"/api/content/{content_id}/purge", headers=site.admin, status=200)
+
+    assert not public(client, a) and listed(client, site) == set()
+    assert names(content_id) == set()
+
+
+def test_a_purged_file_leaves_no_reference_behind(client, site):
+    a, b = site.put("a"), site.put("b")
+    content_id = site.publish({"gallery": [a["id"], b["id"]]})
+
+    client.delete(f"/api/media/{a['id']}/purge", headers=site.admin, status=200)
+
+    client.get(f"/files/{a['r2_key']}", status=404)
+    assert public(client, b) and listed(client, site) == {b["id"]}
+    assert names(content_id) == {b["id"]}
+
+
+# ---------------------------------------------------------------- bulk paths
+
+
+def run_cli(tmp_path, *args):
+    """The real CLI against the ``env`` fixture's bindings (``stack.env`` wrote them in ``tmp_path / "app"``)."""
+    folder = tmp_path / "app"
+    result = CliRunner().invoke(cli, [*map(str, args), "--config", str(folder / "bindings.toml"),
+                                      "--persist-to", str(folder / "state")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def insert_sql(table, row):
+    columns = ", ".join(row)
+    return f"INSERT INTO {table} ({columns}) VALUES ({', '.join(sql_literal(value) for value in row.values())});"
+
+
+def stored_row(media_id):
+    """The media row as the database holds it (JSON as text), for an INSERT of its own."""
+    row = Media.select().where(Media.id == media_id).dicts().get()
+    return {**row, "tags": json.dumps(row["tags"]) if row["tags"] is not None else None}
+
+
+def delete_row(env, media_id):
+    """Remove a file's row by hand (its objects stay), as a lost row would be."""
+    mark = env.DB.db.param
+    env.DB.db.execute_sql(f"DELETE FROM media WHERE id = {mark}", (media_id,))
+
+
+def test_d1_execute_file_with_plain_inserts(client, site, tmp_path):
+    a, b = site.put("a"), site.put("b")
+    author = Media.get_by_id(a["id"]).uploaded_by_id
+    now = now_ms()
+    content = {"id": new_id(), "collection_id": site.collection.id, "slug": "by-hand", "title": "By hand",
+               "data": json.dumps({"body": f'<img src="https://example.com/files/{a["r2_key"]}">'}),
+               "status": "published", "author_id": author, "created_at": now, "updated_at": now}
+    # b's row goes, then published content names it, then the file comes back: the content
+    # was written while no such file existed.
+    b_row = stored_row(b["id"])
+    delete_row(site.env, b["id"])
+    site.publish({"hero": b["id"]})
+    sql = tmp_path / "load.sql"
+    sql.write_text(insert_sql("content", content) + "\n" + insert_sql("media", b_row))
+
+    run_cli(tmp_path, "d1", "execute", "DB", "--file", sql)
+
+    fresh = client_for(site.env)  # the CLI's cache refresh reaches a new worker at once
+    assert public(fresh, a) and public(fresh, b)
+    assert listed(fresh, site) == {a["id"], b["id"]}
+    assert names(content["id"]) == {a["id"]}
+
+
+def test_d1_import_brings_files_that_content_already_names(client, site, tmp_path):
+    a = site.put("a")
+    backup = tmp_path / "backup.json"
+    backup.write_bytes(encode_backup(export_backup(site.env.DB.db)))
+    delete_row(site.env, a["id"])
+    site.publish({"body": f"<a href='/files/{a['r2_key']}'>download</a>"})
+    client.get(f"/files/{a['r2_key']}", status=404)
+
+    run_cli(tmp_path, "d1", "import", "DB", backup)
+
+    fresh = client_for(site.env)
+    assert public(fresh, a) and listed(fresh, site) == {a["id"]}
+
+
+def test_migrations_apply_fills_the_table_when_it_installs_its_triggers(client, site, tmp_path):
+    # As on a database upgraded to migration 0032: content written before the triggers existed.
+    a = site.put("a")
+    db = site.env.DB.db
+    for name in content_media.PG_TRIGGERS if is_postgres(db) else content_media.SQLITE_TRIGGERS:
+        db.execute_sql(f"DROP TRIGGER {name}" + (" ON content" if is_postgres(db) else ""))
+    try:
+        content_id = site.publish({"hero": a["id"]})
+        assert names(content_id) == set()
+
+        run_cli(tmp_path, "d1", "migrations", "apply", "DB")
+
+        assert names(content_id) == {a["id"]}
+        assert public(client_for(site.env), a)
+    finally:
+        with db.atomic():
+            content_media.install(db)  # PostgreSQL's test database outlives the test: never leave it without
+
+
+# ---------------------------------------------------------------- the rule, row by row
+
+
+@pytest.fixture
+def library(env, make_user, pages_collection):
+    """Files whose rows are written directly: keys of several shapes, some with a thumbnail."""
+    author = make_user("author")[0]
+    bind_models(env.DB.db)
+
+    def add(media_id, key, thumbnail=True):
+        return Media.create(id=media_id, filename=key, original_name=key, mime_type="image/png", size=1,
+                            r2_key=key, public_url=f"/files/{key}", uploaded_by=author.id,
+                            thumbnail_url="/t" if thumbnail else None).id
+
+    files = {
+        "hex": add("0f1e2d3c4b5a69788796a5b4c3d2e1f0", "uploads/0f1e2d3c4b5a69788796a5b4c3d2e1f0.png"),
+        "imported": add("img-42", "media/2024/img-42.photo.jpg"),
+        "flat": add("flat", "flat.gif"),
+        "no thumbnail": add("bare", "uploads/bare.png", thumbnail=False),
+        "odd key": add("odd", "odd key (1).png"),
+    }
+
+    def named(data):
+        now = now_ms()
+        row = Content.create(id=new_id(), collection=pages_collection.id, slug=new_id(), title="t", data=data,
+                             author=author.id, created_at=now, updated_at=now)
+        ids = names(row.id)
+        return {name for name, media_id in files.items() if media_id in ids}
+
+    return named
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    ({"a": "img-42", "b": ["flat"]}, {"imported", "flat"}),
+    ({"deep": [[{"x": {"y": "uploads/0f1e2d3c4b5a69788796a5b4c3d2e1f0.png"}}]]}, {"hex"}),  # a key, whole
+    ({"t": "odd key (1).png"}, {"odd key"}),  # any key, whole
+    ({"t": "see /files/odd key (1).png"}, set()),  # a key cut by a space is not named through a URL
+    ({"html": '<img src="/files/media/2024/img-42.photo.jpg"/>'}, {"imported"}),
+    ({"html": "<img src=&quot;/files/flat.gif&quot;>"}, {"flat"}),
+    ({"md": "(/files/flat.gif), /files/uploads/bare.png; and http://h/files/media/2024/img-42.photo.jpg#x"},
+     {"flat", "no thumbnail", "imported"}),
+    ({"t": "/files/media/2024/img-42.thumb.webp /files/flat.thumb.webp"}, {"imported", "flat"}),
+    ({"t": "/files/uploads/bare.thumb.webp"}, set()),  # that file has no thumbnail
+    ({"t": "/files/other/img-42.thumb.webp /files/media/img-42.thumb.webp"}, set()),  # not where its thumbnail is
+    ({"t": "/files/flat.gifs /files/fla /files/uploads"}, set()),  # a longer or shorter key
+    ({"k": "img-42x", "v": 42, "n": None, "b": True, "img-42": "key, not value"}, set()),
+], ids=lambda value: json.dumps(value) if isinstance(value, dict) else None)
+def test_what_names_a_file(library, data, expected):
+    assert library(data) == expected
+
+
+def test_thumbnails_are_keyed_as_the_media_service_keys_them():
+    assert content_media.THUMBNAIL_SUFFIX == storage.THUMBNAIL_SUFFIX
+    assert storage.thumbnail_key("media/2024/img-42.photo.jpg") == "media/2024/img-42.thumb.webp"
+
+
+def test_data_that_is_not_json_names_nothing(env, library):
+    assert library({"a": "flat"}) == {"flat"}
+    env.DB.db.execute_sql(f"UPDATE content SET data = {env.DB.db.param}", ("not json: flat",))
+    assert env.DB.db.execute_sql("SELECT count(*) FROM content_media").fetchone()[0] == 0
