@@ -48,12 +48,12 @@ structure). A purged file's rows are deleted once its objects are gone
 """
 
 from app.db.database import is_postgres
+from app.db.pg_json import PG_JSON_FUNCTION, PG_JSON_SQL
 
 TABLE = "content_media"
 # Under ``app.db.derived.TRIGGER_PREFIX``: time travel leaves them alone and dumps leave
 # them out (the migration runner installs them), as the other triggers on content.
 TRIGGER_PREFIX = "sonicpy_content_media_"
-PG_DOCUMENT_FUNCTION = "sonicpy_media_document"
 PG_TRIGGER_FUNCTION = "sonicpy_content_media"
 
 URL_MARK = "/files/"
@@ -204,17 +204,6 @@ def _pg_named(doc):
   UNION SELECT m.id FROM keys k JOIN media m ON {thumbnail}"""
 
 
-# Data that is not JSON names nothing (NULL: no document) instead of failing the write.
-PG_DOCUMENT_SQL = f"""
-CREATE OR REPLACE FUNCTION {PG_DOCUMENT_FUNCTION}(data text) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body$
-BEGIN
-  RETURN data::jsonb;
-EXCEPTION WHEN others THEN
-  RETURN NULL;
-END
-$body$"""
-
 # The query is written out here, not called as a function: PL/pgSQL keeps its plan for
 # the session (a set-returning function's query was planned again on every row written).
 PG_TRIGGER_SQL = f"""
@@ -226,7 +215,7 @@ BEGIN
     DELETE FROM {TABLE} WHERE content_id = OLD.id;
   END IF;
   IF TG_OP <> 'DELETE' THEN
-    doc := {PG_DOCUMENT_FUNCTION}(NEW.data);
+    doc := {PG_JSON_FUNCTION}(NEW.data);
     IF doc IS NOT NULL THEN
       INSERT INTO {TABLE} (content_id, media_id)
       SELECT NEW.id, named.id FROM ({_pg_named("doc")}) AS named
@@ -243,12 +232,12 @@ PG_TRIGGERS = {
                                 " WHEN (OLD.data IS DISTINCT FROM NEW.data OR OLD.id IS DISTINCT FROM NEW.id)"),
 }
 PG_REBUILD = (f"INSERT INTO {TABLE} (content_id, media_id) SELECT c.id, named.id FROM content c"
-              f" CROSS JOIN LATERAL ({_pg_named(f'{PG_DOCUMENT_FUNCTION}(c.data)')}) AS named")
+              f" CROSS JOIN LATERAL ({_pg_named(f'{PG_JSON_FUNCTION}(c.data)')}) AS named")
 
 
 def _install_postgres(db):
-    cursor = db.cursor()
-    cursor.execute(PG_DOCUMENT_SQL)  # no parameters: psycopg2 leaves the bodies alone
+    cursor = db.cursor()  # run without parameters: psycopg2 leaves the function bodies alone
+    cursor.execute(PG_JSON_SQL)  # data that is not JSON names nothing
     cursor.execute(PG_TRIGGER_SQL)
     present = {name for (name,) in db.execute_sql(
         "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"

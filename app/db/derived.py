@@ -36,6 +36,7 @@ import unicodedata
 
 from app.db import content_media
 from app.db.database import is_postgres
+from app.db.pg_json import PG_JSON_FUNCTION, PG_JSON_SQL
 
 COUNTS_TABLE = "content_counts"
 VALUES_TABLE = "content_counts_values"
@@ -52,7 +53,6 @@ PG_SEARCH_INDEX = "idx_content_search"
 PG_VALUE_FUNCTION = "sonicpy_content_value_count"
 PG_VALUE_ROWS = "sonicpy_content_value_rows"
 PG_VALUE_STEP = "sonicpy_content_value_step"  # an earlier install's function, dropped
-PG_JSON_FUNCTION = "sonicpy_json_or_null"
 # Fields are counted only when a list may filter on them: top-level names (the same rule as
 # a filter's data path; it also keeps SQLite's JSON paths well formed).
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # matched whole (fullmatch)
@@ -306,18 +306,6 @@ _PG_COUNT_UPDATE_WHEN = (
     " WHEN (OLD.collection_id IS DISTINCT FROM NEW.collection_id OR OLD.status IS DISTINCT FROM NEW.status"
     " OR (OLD.deleted_at IS NULL) <> (NEW.deleted_at IS NULL))")
 
-
-# Data that is not JSON reads as no document (NULL) instead of failing the write, as the
-# search vector reads it as empty.
-PG_JSON_SQL = f"""
-CREATE OR REPLACE FUNCTION {PG_JSON_FUNCTION}(data text) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body$
-BEGIN
-  RETURN data::jsonb;
-EXCEPTION WHEN others THEN
-  RETURN NULL;
-END
-$body$"""
 
 # One row change's string values of its collection's counted fields, counted by ``delta``.
 # A collection with no counted field (most rows of most databases) costs one index probe.

@@ -76,7 +76,7 @@ all before any ``content`` lock (``lock_every_schema``).
 from dataclasses import dataclass
 
 from app.db.database import is_postgres
-from app.db.derived import PG_JSON_FUNCTION
+from app.db.pg_json import PG_JSON_FUNCTION
 from app.services.content.validation import MULTIPLE_TYPES, schema_properties
 from app.services.content.values import STRING_FIELD_TYPES
 from app.services.errors import CONFLICT, ServiceError
