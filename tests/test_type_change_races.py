@@ -195,6 +195,14 @@ def save_while_held(db, app, shop, headers, saves):
     until(lambda: saves[0].done() or blocks_someone(db, writer))
 
 
+def sync_while_held(db, directory, syncs):
+    """Start ``collections sync`` of ``directory`` on another thread, and wait until it waits
+    for a lock this thread's session holds (or is done)."""
+    syncs.append(in_background(db, lambda: sync_collections(directory)))
+    writer = backend_pid(db)
+    until(lambda: syncs[0].done() or blocks_someone(db, writer))
+
+
 @pytest.mark.parametrize("write", ["update", "version restore"])
 def test_a_save_waits_for_a_write_in_flight_and_counts_its_value(app_client, admin, env, indexed_shop, monkeypatch,
                                                                 write):
@@ -280,13 +288,7 @@ def test_collections_sync_waits_for_a_write_to_any_of_its_collections(app_client
         (tmp_path / f"{collection.name}.json").write_text(json.dumps(
             {"name": collection.name, "displayName": collection.display_name, "schema": schema}))
     db, syncs = env.DB.db, []
-
-    def sync_meanwhile():
-        syncs.append(in_background(db, lambda: sync_collections(tmp_path)))
-        writer = backend_pid(db)
-        until(lambda: syncs[0].done() or blocks_someone(db, writer))
-
-    after_statement(db, monkeypatch, ITEM_LOCKED, sync_meanwhile)
+    after_statement(db, monkeypatch, ITEM_LOCKED, lambda: sync_while_held(db, tmp_path, syncs))
     app_client.put_json(f"/api/content/{item}", {"data": {"title": "Item", "price": "5"}}, headers=headers,
                         status=200)
 
@@ -356,13 +358,7 @@ def test_collections_sync_that_narrows_and_drops_an_index_waits_for_a_title_chan
     (tmp_path / "shop.json").write_text(json.dumps({"name": "shop", "displayName": indexed_shop.display_name,
                                                     "schema": NUMBER_PRICE}))
     db, syncs = env.DB.db, []
-
-    def sync_meanwhile():
-        syncs.append(in_background(db, lambda: sync_collections(tmp_path)))
-        writer = backend_pid(db)
-        until(lambda: syncs[0].done() or blocks_someone(db, writer))
-
-    after_statement(db, monkeypatch, ITEM_LOCKED, sync_meanwhile)
+    after_statement(db, monkeypatch, ITEM_LOCKED, lambda: sync_while_held(db, tmp_path, syncs))
     app_client.put_json(f"/api/content/{item}", {"title": "Renamed"}, headers=headers, status=200)
 
     report = syncs[0].result(30)
