@@ -254,6 +254,8 @@ def library(env, make_user, pages_collection):
         "flat": add("flat", "flat.gif"),
         "no thumbnail": add("bare", "uploads/bare.png", thumbnail=False),
         "odd key": add("odd", "odd key (1).png"),
+        "longest id": add(LONGEST_ID, f"x/{LONGEST_ID}.png"),
+        "id too long": add(LONGEST_ID + "9", f"x/{LONGEST_ID}9.png"),
     }
 
     def named(data):
@@ -264,6 +266,9 @@ def library(env, make_user, pages_collection):
         return {name for name, media_id in files.items() if media_id in ids}
 
     return named
+
+
+LONGEST_ID = "i" * content_media.MAX_THUMBNAIL_ID
 
 
 @pytest.mark.parametrize(("data", "expected"), [
@@ -279,6 +284,9 @@ def library(env, make_user, pages_collection):
     ({"t": "/files/uploads/bare.thumb.webp"}, set()),  # that file has no thumbnail
     ({"t": "/files/other/img-42.thumb.webp /files/media/img-42.thumb.webp"}, set()),  # not where its thumbnail is
     ({"t": "/files/flat.gifs /files/fla /files/uploads"}, set()),  # a longer or shorter key
+    # A thumbnail names a file whose id is at most MAX_THUMBNAIL_ID long; the files' keys, whole, both.
+    ({"t": f"/files/x/{LONGEST_ID}.thumb.webp /files/x/{LONGEST_ID}9.thumb.webp"}, {"longest id"}),
+    ({"t": f"/files/x/{LONGEST_ID}.png /files/x/{LONGEST_ID}9.png"}, {"longest id", "id too long"}),
     ({"k": "img-42x", "v": 42, "n": None, "b": True, "img-42": "key, not value"}, set()),
 ], ids=lambda value: json.dumps(value) if isinstance(value, dict) else None)
 def test_what_names_a_file(library, data, expected):

@@ -66,24 +66,37 @@ MAX_KEY = 1024
 THUMBNAIL_SUFFIX = ".thumb.webp"  # app.services.media.storage's, which must not be imported here
 
 
-def _thumbnail_named(key, position, tail):
+# A thumbnail's URL names a file whose id is at most this long. The id is what follows the
+# key's last "/", found by trimming characters from its end, at a cost of their number times
+# itself: the trim reads only the key's last characters, which such an id fits in.
+MAX_THUMBNAIL_ID = 128
+_THUMBNAIL_WINDOW = MAX_THUMBNAIL_ID + 1 + len(THUMBNAIL_SUFFIX)  # "/", the id, the suffix
+
+
+def _thumbnail_named(key, position, last):
     """A join condition: media row ``m`` is the file whose thumbnail key is ``key``.
 
     ``key``'s directory (up to its last ``/``, kept) followed by the file's id must start
     the file's key, followed by nothing or by ``.`` and a name without ``/``: the
     thumbnail key ``app.services.media.storage.thumbnail_key`` makes of it. The id looked
     up is NULL unless ``key`` ends like a thumbnail's, so no other string pays for the
-    directory's computation (``rtrim`` by a set of characters as long as the string).
+    directory's computation, which reads the key's last ``_THUMBNAIL_WINDOW`` characters
+    only (``MAX_THUMBNAIL_ID``).
 
     Args:
         key: the SQL expression of the candidate key.
         position: the dialect's ``instr``/``strpos``.
-        tail: the dialect's spelling of the key's last ``len(THUMBNAIL_SUFFIX)`` characters.
+        last: ``last(expression, n)``, the dialect's spelling of an expression's last ``n``
+            characters (all of them when it is shorter).
     """
-    folder = f"rtrim({key}, replace({key}, '/', ''))"
-    stem = (f"CASE WHEN {tail} = '{THUMBNAIL_SUFFIX}' THEN substr({key}, length({folder}) + 1,"
-            f" length({key}) - length({folder}) - {len(THUMBNAIL_SUFFIX)}) END")
-    prefix = f"{folder} || m.id"
+    window = last(key, _THUMBNAIL_WINDOW)
+    in_window = f"rtrim({window}, replace({window}, '/', ''))"  # the window up to its last "/"
+    folder_length = f"(length({key}) - length({window}) + length({in_window}))"
+    # A "/" in the window, or a key with none that the window holds whole (no folder).
+    id_fits = f"(length({in_window}) > 0 OR length({key}) < {_THUMBNAIL_WINDOW})"
+    stem = (f"CASE WHEN {last(key, len(THUMBNAIL_SUFFIX))} = '{THUMBNAIL_SUFFIX}' AND {id_fits}"
+            f" THEN substr({key}, {folder_length} + 1, length({key}) - {folder_length} - {len(THUMBNAIL_SUFFIX)}) END")
+    prefix = f"substr({key}, 1, {folder_length}) || m.id"
     return (f"(m.id = {stem} AND m.thumbnail_url IS NOT NULL"
             f" AND {position}(m.id, '.') = 0 AND (m.r2_key = {prefix}"
             f" OR (substr(m.r2_key, 1, length({prefix}) + 1) = {prefix} || '.'"
@@ -140,7 +153,7 @@ def _sqlite_named(source, row):
     """``(content_id, media_id)`` of the files the rows of ``row`` name (a SELECT).
 
     The join is one lookup per alternative in media's indexes (SQLite's OR by union)."""
-    thumbnail = _thumbnail_named("t.trimmed", "instr", f"substr(t.trimmed, -{len(THUMBNAIL_SUFFIX)})")
+    thumbnail = _thumbnail_named("t.trimmed", "instr", lambda text, n: f"substr({text}, -{n})")
     return (f"SELECT DISTINCT t.content_id, m.id FROM ({_sqlite_tokens(source, row)}) t JOIN media m"
             f" ON (t.whole AND m.id = t.token) OR m.r2_key = t.token OR m.r2_key = t.trimmed OR {thumbnail}")
 
@@ -185,7 +198,7 @@ def _pg_url_key_pattern():
 def _pg_named(doc):
     """The SELECT of the ids (``id``) of the files the JSON document ``doc`` names: the same
     rule as SQLite's; ``strings`` is read by two branches and ``keys`` by two."""
-    thumbnail = _thumbnail_named("k.key", "strpos", f"right(k.key, {len(THUMBNAIL_SUFFIX)})")
+    thumbnail = _thumbnail_named("k.key", "strpos", lambda text, n: f"right({text}, {n})")
     return f"""
   WITH strings AS MATERIALIZED (
     SELECT item #>> '{{}}' AS value FROM jsonb_path_query({doc}, 'strict $.**') AS item
