@@ -7,6 +7,8 @@ and check what anonymous ``/files/<key>`` and a viewer's ``GET /api/media`` answ
 """
 
 import json
+import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -302,3 +304,51 @@ def test_data_that_is_not_json_names_nothing(env, library):
     assert library({"a": "flat"}) == {"flat"}
     env.DB.db.execute_sql(f"UPDATE content SET data = {env.DB.db.param}", ("not json: flat",))
     assert env.DB.db.execute_sql("SELECT count(*) FROM content_media").fetchone()[0] == 0
+
+
+def test_a_content_write_during_a_rebuild_keeps_what_it_wrote(client, site, env, monkeypatch):
+    # The rebuild deletes every row, then inserts what content names; an edit committing in
+    # between must not leave the file its old data named (PostgreSQL: READ COMMITTED).
+    if not is_postgres(env.DB.db):
+        pytest.skip("SQLite's rebuild holds the database's write lock: no content write runs meanwhile")
+    a, b = site.put("a"), site.put("b")
+    content_id = site.publish({"hero": a["id"]})
+    db, deleted, resume, rebuilt = env.DB.db, threading.Event(), threading.Event(), []
+    original, rebuilding = db.execute_sql, []
+
+    def execute_sql(sql, *args, **kwargs):
+        cursor = original(sql, *args, **kwargs)
+        if threading.get_ident() in rebuilding and sql.startswith("DELETE FROM content_media"):
+            rebuilding.append(original("SELECT pg_backend_pid()").fetchone()[0])
+            deleted.set()
+            resume.wait(30)
+        return cursor
+
+    def rebuild():
+        rebuilding.append(threading.get_ident())
+        try:
+            content_media.rebuild(db)
+        finally:
+            db.close()
+
+    monkeypatch.setattr(db, "execute_sql", execute_sql)
+    try:
+        rebuilder = threading.Thread(target=rebuild)
+        rebuilder.start()
+        assert deleted.wait(30)
+        edit = threading.Thread(target=lambda: rebuilt.append(client.put_json(
+            f"/api/content/{content_id}", {"data": {"hero": b["id"]}}, headers=site.editor, expect_errors=True)))
+        edit.start()
+        waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND %s = ANY(pg_blocking_pids(pid))"
+        deadline = time.monotonic() + 20
+        while not original(waiting, (rebuilding[-1],)).fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        resume.set()
+        rebuilder.join(30)
+        edit.join(30)
+    finally:
+        resume.set()
+
+    assert rebuilt[0].status_int == 200, rebuilt[0].text
+    assert names(content_id) == {b["id"]}
+    assert not public(client, a) and public(client, b)

@@ -284,10 +284,19 @@ def install(db):
 def rebuild(db):
     """Recompute the whole table from content and media (one transaction; reads every row's data).
 
+    On PostgreSQL ``content`` is locked in SHARE mode first, until the transaction ends, as
+    ``app.db.derived.track_declared`` does: a content write committing between the DELETE
+    and the INSERT would otherwise find its rows gone (its trigger waits for them, then
+    deletes nothing) while the INSERT re-adds what its old data named, or fail the INSERT
+    with a duplicate. Writes wait for the rebuild; reads go on. (SQLite's write lock
+    already holds every other writer.)
+
     Nothing on a database without the table."""
     if not db.table_exists(TABLE):
         return
     with db.atomic():
+        if is_postgres(db):
+            db.execute_sql("LOCK TABLE content IN SHARE MODE")
         db.execute_sql(f"DELETE FROM {TABLE}")
         db.execute_sql(PG_REBUILD if is_postgres(db) else SQLITE_REBUILD)
 
