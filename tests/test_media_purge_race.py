@@ -128,3 +128,17 @@ def test_a_move_and_an_edit_that_read_the_file_before_a_purge_deleted_it_change_
     assert done and purge.answer.status_int == 503
     assert refused.json == {"error": "the file was moved or deleted meanwhile"}
     assert client.get(url, headers=admin).json["file"] == record
+
+
+def test_content_naming_a_file_while_a_failing_purge_runs_keeps_it_public(client, env, admin, proxy,
+                                                                           pages_collection):
+    # The content's trigger runs while the file's row is away (deleted, its DELETE held):
+    # it finds no such file. The failed purge puts the row back and looks at that content again.
+    record = upload(client, admin, "paper.pdf", samples.pdf()).json["file"]
+    with HeldPurge(client, proxy, record, admin) as purge:
+        purge.start()
+        client.post_json("/api/content", {"collectionId": pages_collection.name, "title": "Read this",
+                                          "data": {"body": f'<a href="/files/{record["r2_key"]}">paper</a>'},
+                                          "status": "published"}, headers=admin, status=201)
+    assert purge.answer.status_int == 503
+    client.get(record["publicUrl"], status=200)  # anonymous

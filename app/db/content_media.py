@@ -176,6 +176,11 @@ SQLITE_TRIGGERS = {
         f" BEGIN {_sqlite_unlink('OLD')} {_sqlite_link('NEW')} END"),
 }
 SQLITE_REBUILD = f"INSERT INTO {TABLE} (content_id, media_id) {_sqlite_named('content, ', 'content')}"
+# The live rows written at or after a time (``relink_written_since``): the partial index on
+# ``(updated_at, id)`` of live rows finds them.
+_WRITTEN_SINCE = "{r}deleted_at IS NULL AND {r}updated_at >= {p}"
+_SQLITE_WRITTEN = f"(SELECT id, data FROM content WHERE {_WRITTEN_SINCE.format(r='', p='?')}) AS content, "
+SQLITE_RELINK = f"INSERT OR IGNORE INTO {TABLE} (content_id, media_id) {_sqlite_named(_SQLITE_WRITTEN, 'content')}"
 
 
 def _install_sqlite(db):
@@ -246,6 +251,7 @@ PG_TRIGGERS = {
 }
 PG_REBUILD = (f"INSERT INTO {TABLE} (content_id, media_id) SELECT c.id, named.id FROM content c"
               f" CROSS JOIN LATERAL ({_pg_named(f'{PG_JSON_FUNCTION}(c.data)')}) AS named")
+PG_RELINK = f"{PG_REBUILD} WHERE {_WRITTEN_SINCE.format(r='c.', p='%s')} ON CONFLICT DO NOTHING"
 
 
 def _install_postgres(db):
@@ -279,6 +285,24 @@ def install(db):
     if created:
         rebuild(db)
     return created
+
+
+def relink_written_since(db, since_ms):
+    """Recompute the rows of the live content written at or after ``since_ms`` (epoch ms, by
+    ``updated_at``), in one transaction: after a file came back that content written
+    meanwhile may name (a purge that failed puts its row back; the triggers of a write made
+    while the row was away found no such file).
+
+    Nothing on a database without the table."""
+    if not db.table_exists(TABLE):
+        return
+    with db.atomic():
+        if is_postgres(db):
+            db.execute_sql("LOCK TABLE content IN SHARE MODE")  # as ``rebuild``, for the same reason
+        p = db.param
+        db.execute_sql(f"DELETE FROM {TABLE} WHERE content_id IN"
+                       f" (SELECT id FROM content WHERE {_WRITTEN_SINCE.format(r='', p=p)})", (since_ms,))
+        db.execute_sql(PG_RELINK if is_postgres(db) else SQLITE_RELINK, (since_ms,))
 
 
 def rebuild(db):

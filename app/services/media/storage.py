@@ -24,6 +24,7 @@ import re
 
 import peewee
 
+from app.db import content_media
 from app.db.database import locked
 from app.db.models import Content, ContentMedia, Media, database, now_ms
 from app.runtime.r2 import FixedLengthStream, R2Error
@@ -228,6 +229,7 @@ def purge(bucket, row):
     users = [c.id for c in Content.select(Content.id).where(Content.featured_image == row.id).limit(20)]
     if users:
         raise MediaInUse("Media is used by content", {"contentIds": users})
+    started = now_ms()
     with database.atomic():
         row = locked(Media.select().where(Media.id == row.id)).first()
         # A purge that committed since ``row`` was read has deleted the row and its objects.
@@ -244,7 +246,7 @@ def purge(bucket, row):
             thumbnail_gone = True
         bucket.delete(row.r2_key)
     except BaseException:
-        _restore_after_failed_purge(bucket, row, thumbnail_gone)
+        _restore_after_failed_purge(bucket, row, thumbnail_gone, started)
         raise
     pending.clear_quietly([thumb_key, row.r2_key])
     _forget_references(row.id)
@@ -256,7 +258,8 @@ def _forget_references(media_id):
 
     Only now: a purge that fails puts the row back, and its references must still be
     there (content naming a file is followed when the content is written, not when the
-    file comes back). Left behind, they would change no answer (no file has that id).
+    file comes back; content written while the row was away is looked at again,
+    ``_relink_meanwhile``). Left behind, they would change no answer (no file has that id).
     """
     try:
         ContentMedia.delete().where(ContentMedia.media_id == media_id).execute()
@@ -265,8 +268,9 @@ def _forget_references(media_id):
                     media_id, ex)
 
 
-def _restore_after_failed_purge(bucket, row, thumbnail_gone):
-    """Put ``row`` back when its file survived a failed purge (without a thumbnail that did not)."""
+def _restore_after_failed_purge(bucket, row, thumbnail_gone, started):
+    """Put ``row`` back when its file survived a failed purge (without a thumbnail that did not),
+    and the references to it of content written since the purge ``started`` (epoch ms)."""
     if not _still_stored(bucket, row.r2_key, row.id):
         log.warning("media %s: %s was deleted although the bucket reported a failure; row not restored",
                     row.id, row.r2_key)
@@ -274,7 +278,8 @@ def _restore_after_failed_purge(bucket, row, thumbnail_gone):
     thumb_key = thumbnail_key_of(row)
     if thumb_key and (thumbnail_gone or not _still_stored(bucket, thumb_key, row.id)):
         row.thumbnail_url = None  # never point at a deleted thumbnail
-    _reinsert(row)
+    if _reinsert(row):
+        _relink_meanwhile(started)
 
 
 def _still_stored(bucket, key, media_id):
@@ -292,16 +297,36 @@ def _still_stored(bucket, key, media_id):
 
 
 def _reinsert(row):
+    """Put ``row`` back; whether it is back (a failure is logged: the bucket error is the one raised)."""
     try:
         with database.atomic():
             row.save(force_insert=True)
             # The row names its objects again (a deleted thumbnail was dropped from it).
             pending.clear([row.r2_key, thumbnail_key(row.r2_key)])
+        return True
     except Exception as ex:  # noqa: BLE001 - the bucket error is the one to report
         for key in (row.r2_key, thumbnail_key_of(row)):
             if key:
                 log.error("orphaned object %s in MEDIA_BUCKET: media %s row lost after a failed purge (%s); "
                           "`media sweep` removes it", key, row.id, ex)
+        return False
+
+
+# Content rows are stamped by the clock of the worker that wrote them, perhaps on another host.
+CLOCK_MARGIN_MS = 60_000
+
+
+def _relink_meanwhile(started):
+    """Find the references to files of the content written since a failed purge ``started``.
+
+    While the file's row was away, the triggers of a content write naming it found no such
+    file; the content's other references stay as they are.
+    """
+    try:
+        content_media.relink_written_since(database.obj, started - CLOCK_MARGIN_MS)
+    except peewee.DatabaseError as ex:
+        log.warning("references of content written during a failed purge not recomputed (%s); "
+                    "the next rebuild or write of that content does it", ex)
 
 
 def soft_delete(row):
