@@ -272,19 +272,14 @@ def _install_postgres(db):
 
 
 def install(db):
-    """Create the triggers that are missing; when some were, fill the table from content.
+    """Create the triggers that are missing; whether some were (the table must then be filled:
+    ``rebuild``, which ``app.db.derived.install`` runs).
 
     Call inside a transaction. Nothing on a database without the table (before migration 0032).
-
-    Returns:
-        True when the table was recomputed.
     """
     if not db.table_exists(TABLE):
         return False
-    created = _install_postgres(db) if is_postgres(db) else _install_sqlite(db)
-    if created:
-        rebuild(db)
-    return created
+    return _install_postgres(db) if is_postgres(db) else _install_sqlite(db)
 
 
 def relink_written_since(db, since_ms):

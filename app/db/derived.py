@@ -426,11 +426,13 @@ def install(db):
     if not db.table_exists(COUNTS_TABLE):
         return
     created = _install_postgres(db) if is_postgres(db) else _install_sqlite(db)
-    content_media.install(db)  # fills the table itself when its triggers are new
+    media_created = content_media.install(db)
     if created:
-        rebuild(db)
+        rebuild(db)  # content_media's too
     else:
         track_declared(db)
+        if media_created:
+            content_media.rebuild(db)
 
 
 def rebuild(db):
