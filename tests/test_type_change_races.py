@@ -144,6 +144,24 @@ def test_a_create_checked_under_the_old_type_is_checked_again_under_the_new(app_
     assert items_of(shop) == 0
 
 
+def test_a_create_into_a_collection_deactivated_with_its_new_schema_is_refused(app_client, admin, env, shop,
+                                                                              monkeypatch):
+    _, headers = admin
+    saves = []
+    after_statement(env.DB.db, monkeypatch, COLLECTION_READ, lambda: saves.append(
+        in_background(env.DB.db, lambda: request("PATCH", f"/admin/api/collections/{shop.id}",
+                                                 {"schema": NUMBER_PRICE, "is_active": False}, headers)
+                      .get_response(app_client.app)).result(30)))
+
+    answer = app_client.post_json("/api/content", {"collectionId": "shop", "title": "Late",
+                                                   "data": {"title": "Late"}},
+                                  headers=headers, status=422).json
+
+    assert saves[0].status_int == 200, saves[0].text
+    assert answer["details"] == [{"field": "collectionId", "message": "the collection is inactive"}]
+    assert items_of(shop) == 0
+
+
 def test_a_create_gets_the_default_of_a_field_the_save_added(app_client, admin, env, shop, monkeypatch):
     _, headers = admin
     stocked = {**STRING_PRICE, "properties": {**STRING_PRICE["properties"],

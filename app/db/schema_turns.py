@@ -44,7 +44,8 @@ from app.runtime.d1.errors import original_error
 SCHEMA_LOCK_KEY = int.from_bytes(hashlib.sha256(b"sonicpy-collection-schemas").digest()[:8], "big", signed=True)
 # PostgreSQL's SQLSTATE for a lock not granted within lock_timeout.
 LOCK_NOT_AVAILABLE = "55P03"
-# Bounded: the turn with lock_timeout for its wait only, then the setting as it was before.
+# Bounded: the turn with lock_timeout for its wait only, then the server's default again (the app
+# sets no lock_timeout of its own for the session).
 _BOUNDED_TURN = ("SELECT set_config('lock_timeout', %s, true); SELECT pg_advisory_xact_lock(%s);"
                  " SET LOCAL lock_timeout TO DEFAULT")
 

@@ -192,11 +192,7 @@ def create_and_read(user, collection_ref, fields, scope, request_id=None):
     """
     content_id = new_id()
     collection, workflow_id, known = _collection_for_create(collection_ref, expected_slug(fields, content_id))
-    if collection is None:
-        problem = {"field": "collectionId", "message": f"no collection {collection_ref!r}"}
-        raise ContentInvalid("Validation failed", [problem])
-    if not collection.is_active:
-        raise ContentInvalid("Validation failed", [{"field": "collectionId", "message": "the collection is inactive"}])
+    _check_writable(collection, collection_ref)
     status = fields.get("status") or "draft"
     # The hooks see the item as it will be stored, defaults filled in; what they change is
     # validated with the rest (``_prepare_new``). A title a hook gives replaces a title
@@ -233,17 +229,28 @@ def create_and_read(user, collection_ref, fields, scope, request_id=None):
     raise ContentConflict("Too many concurrent writers took this title's slugs; retry", {"field": "slug"})
 
 
+def _check_writable(collection, collection_ref):
+    """Refuse a create into ``collection`` (found by ``collection_ref``; None: not found) when
+    it does not exist or is inactive (ContentInvalid)."""
+    if collection is None:
+        raise ContentInvalid("Validation failed", [{"field": "collectionId",
+                                                    "message": f"no collection {collection_ref!r}"}])
+    if not collection.is_active:
+        raise ContentInvalid("Validation failed", [{"field": "collectionId", "message": "the collection is inactive"}])
+
+
 def _collection_now(collection, refusal):
     """``collection`` as stored now when its schema is no longer the one read before (a
     create's INSERT then found no collection and was refused), else None.
 
     Raises:
-        ContentInvalid: the collection was deleted meanwhile (``refusal`` is its cause).
+        ContentInvalid: the collection was deleted or deactivated meanwhile (``refusal`` is its cause).
     """
     now, _, _ = _collection_for_create(collection.id, None)
-    if now is None:
-        problem = {"field": "collectionId", "message": f"no collection {collection.id!r}"}
-        raise ContentInvalid("Validation failed", [problem]) from refusal
+    try:
+        _check_writable(now, collection.id)
+    except ContentInvalid as ex:
+        raise ex from refusal
     return now if now.schema_text != collection.schema_text else None
 
 
