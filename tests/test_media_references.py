@@ -9,6 +9,7 @@ and check what anonymous ``/files/<key>`` and a viewer's ``GET /api/media`` answ
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
@@ -18,7 +19,7 @@ from app.cli import cli
 from app.db import content_media
 from app.db.database import is_postgres
 from app.db.models import Content, Media, bind_models, new_id, now_ms
-from app.services.backup import encode_backup, export_backup
+from app.services.backup import encode_backup, export_backup, import_backup
 from app.services.media import storage
 from app.services.sql_dump import sql_literal
 from tests.fixtures import media as samples
@@ -352,3 +353,53 @@ def test_a_content_write_during_a_rebuild_keeps_what_it_wrote(client, site, env,
     assert rebuilt[0].status_int == 200, rebuilt[0].text
     assert names(content_id) == {b["id"]}
     assert not public(client, a) and public(client, b)
+
+
+def test_a_create_waiting_for_a_backup_import_s_slug_gets_the_next_one(client, site, env, monkeypatch):
+    # The import inserts an item whose slug a live create then generates too: the create
+    # waits for the import. The import, which brought a file, recomputes content_media
+    # (content in SHARE mode): taken after its rows, that lock would wait for the create
+    # while the create waits for the import, a deadlock PostgreSQL ends by failing one.
+    if not is_postgres(env.DB.db):
+        pytest.skip("SQLite's import holds the database's write lock: no create runs meanwhile")
+    a = site.put("a")
+    site.publish({"hero": a["id"]})
+    snapshot = export_backup(env.DB.db)
+    [imported] = snapshot["data"]["content"]
+    imported.update(id=new_id(), slug="imported-page", title="Imported page")  # another item, naming a too
+    delete_row(env, a["id"])  # the file comes back with the import
+    db, inserted, resume, created = env.DB.db, threading.Event(), threading.Event(), []
+    original, importing = db.execute_sql, []
+
+    def execute_sql(sql, *args, **kwargs):
+        cursor = original(sql, *args, **kwargs)
+        if threading.get_ident() in importing and sql.startswith('INSERT INTO "content"') and not inserted.is_set():
+            importing.append(original("SELECT pg_backend_pid()").fetchone()[0])
+            inserted.set()
+            resume.wait(30)
+        return cursor
+
+    def run_import():
+        importing.append(threading.get_ident())
+        try:
+            return import_backup(db, encode_backup(snapshot))
+        finally:
+            db.close()
+
+    monkeypatch.setattr(db, "execute_sql", execute_sql)
+    body = {"collectionId": site.collection.name, "title": imported["title"], "data": {}}
+    with ThreadPoolExecutor(2) as pool:
+        report = pool.submit(run_import)
+        assert inserted.wait(30)
+        create = pool.submit(lambda: client.post_json("/api/content", body, headers=site.editor, expect_errors=True))
+        waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND %s = ANY(pg_blocking_pids(pid))"
+        deadline = time.monotonic() + 20
+        while not original(waiting, (importing[-1],)).fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        resume.set()
+        created.append(create.result(30))
+        assert report.result(30).inserted["content"] == 1
+
+    assert created[0].status_int == 201, created[0].text
+    assert created[0].json["data"]["slug"] == f"{imported['slug']}-2"
+    assert public(client_for(env), a)

@@ -317,6 +317,30 @@ def test_collections_sync_waits_for_a_write_to_any_of_its_collections(app_client
     assert Content.get_by_id(item).data["price"] == "5"
 
 
+def test_collections_sync_that_drops_an_index_a_refused_file_wanted_waits_for_a_title_change(
+        app_client, admin, env, indexed_shop, monkeypatch, tmp_path):
+    # alpha's file would index price (so no drop looked likely), but its save is refused (a
+    # narrowed field its item does not fit): price's index goes after shop's narrowing
+    # locked content in SHARE mode, as a title change of shop's item waits.
+    user, headers = admin
+    [item] = insert_items(indexed_shop, user, 1, data=lambda i: {"title": "Item"})
+    alpha = create_collection("alpha", schema_with(price={"type": "string"}, size={"type": "string"}))
+    insert_items(alpha, user, 1, data=lambda i: {"title": "Big", "size": "big"})
+    files = {"shop": NUMBER_PRICE,
+             "alpha": schema_with(price={"type": "string", "indexed": True}, size={"type": "number"})}
+    for name, schema in files.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps({"name": name, "displayName": name, "schema": schema}))
+    db, syncs = env.DB.db, []
+    after_statement(db, monkeypatch, ITEM_LOCKED, lambda: sync_while_held(db, tmp_path, syncs))
+
+    app_client.put_json(f"/api/content/{item}", {"title": "Renamed"}, headers=headers, status=200)
+
+    report = syncs[0].result(30)
+    assert [result.name for result in report.results if result.status == "error"] == ["alpha"]
+    assert Content.get_by_id(item).title == "Renamed"
+    assert PRICE_INDEX not in existing_indexes(db)
+
+
 @pytest.mark.parametrize("first, then", [(STRING_PRICE, INDEXED_STRING_PRICE), (INDEXED_STRING_PRICE, STRING_PRICE)],
                          ids=["index created", "index dropped"])
 def test_a_create_after_another_connection_changed_the_indexes(app_client, admin, env, monkeypatch, first, then):

@@ -231,7 +231,12 @@ def import_backup(db, source, on_progress=None):
     try:
         with db.atomic():
             take_schema_turn(db)  # collections come in too
-            if not is_postgres(db):
+            if is_postgres(db):
+                # Counting the imported fields' values and recomputing content_media lock
+                # content in SHARE mode: taken now, before the import's own rows, a content
+                # write waiting for one of them (a slug the import took) cannot hold it off.
+                db.execute_sql("LOCK TABLE content IN SHARE MODE")
+            else:
                 # Rows may reference rows later in the same table (users.invited_by): check
                 # foreign keys at COMMIT. The pragma resets itself when the transaction ends.
                 db.execute_sql("PRAGMA defer_foreign_keys = ON")

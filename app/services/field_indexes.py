@@ -122,9 +122,17 @@ def lock_for_drops(db, changed):
     """
     if not is_postgres(db):
         return
-    schemas = (changed.get(collection_id, schema)
-               for collection_id, schema in Collection.select(Collection.id, Collection.schema).tuples())
-    if existing_indexes(db) - wanted_indexes(db, schemas).keys():
+    indexed, sortable = set(), set()
+    for collection_id, schema in Collection.select(Collection.id, Collection.schema).tuples():
+        fields = declared_fields(schema)
+        if collection_id in changed:
+            # Its save may yet be refused (collections sync goes on with the others) and
+            # keep the old schema: only what both declare is sure to stay wanted.
+            new = declared_fields(changed[collection_id])
+            fields = (fields[0] & new[0], fields[1] & new[1])
+        indexed |= fields[0]
+        sortable |= fields[1]
+    if existing_indexes(db) - index_statements(db, indexed, sortable).keys():
         db.execute_sql("LOCK TABLE content IN ACCESS EXCLUSIVE MODE")
 
 
