@@ -21,7 +21,8 @@ that
 
 A thumbnail's key is the file's key with its name (up to its first ``.``) followed by
 ``.thumb.webp``, and that name is the file's id (``app.services.media.storage``): a
-thumbnail key names the file whose id is that name, if the file has a thumbnail there.
+thumbnail key names the file whose id is that name, if the file has a thumbnail there and
+its id is at most ``MAX_THUMBNAIL_ID`` characters long (the API's are 32).
 Ids and keys of any shape are compared exactly (imported rows keep theirs); a longer word
 that merely contains an id names nothing, where the earlier rule (a substring of the
 whole JSON text) counted it.
@@ -184,11 +185,20 @@ SQLITE_RELINK = f"INSERT OR IGNORE INTO {TABLE} (content_id, media_id) {_sqlite_
 
 
 def _install_sqlite(db):
-    present = {name for (name,) in db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()}
-    missing = [name for name in SQLITE_TRIGGERS if name not in present]
-    for name in missing:
-        db.execute_sql(f'CREATE TRIGGER "{name}" {SQLITE_TRIGGERS[name]}')
-    return bool(missing)
+    """Create the triggers that are missing or whose text is not this version's (SQLite keeps
+    a trigger's CREATE statement as it was run: an older rule is replaced, as PostgreSQL's
+    ``CREATE OR REPLACE FUNCTION`` replaces its body); whether any was."""
+    present = dict(db.execute_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall())
+    created = False
+    for name, body in SQLITE_TRIGGERS.items():
+        statement = f'CREATE TRIGGER "{name}" {body}'
+        if present.get(name) == statement:
+            continue
+        if name in present:
+            db.execute_sql(f'DROP TRIGGER "{name}"')
+        db.execute_sql(statement)
+        created = True
+    return created
 
 
 # ------------------------------------------------------------------ PostgreSQL

@@ -324,7 +324,7 @@ def _relink_meanwhile(started):
     """
     try:
         content_media.relink_written_since(database.obj, started - CLOCK_MARGIN_MS)
-    except peewee.DatabaseError as ex:
+    except Exception as ex:  # noqa: BLE001 - the bucket error is the one to report
         log.warning("references of content written during a failed purge not recomputed (%s); "
                     "the next rebuild or write of that content does it", ex)
 
