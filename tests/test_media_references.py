@@ -307,6 +307,37 @@ def test_data_that_is_not_json_names_nothing(env, library):
     assert env.DB.db.execute_sql("SELECT count(*) FROM content_media").fetchone()[0] == 0
 
 
+class HeldAfter:
+    """Holds a statement starting with ``prefix`` (its first, from a thread that called
+    ``mine()``), once it has run, until another session waits for a lock this one holds
+    (PostgreSQL): ``until_someone_waits()`` then lets it go on."""
+
+    def __init__(self, db, monkeypatch, prefix):
+        self.ran, self._resume, self._threads, self._pid = threading.Event(), threading.Event(), set(), None
+        self._original = original = db.execute_sql
+
+        def execute_sql(sql, *args, **kwargs):
+            cursor = original(sql, *args, **kwargs)
+            if threading.get_ident() in self._threads and sql.startswith(prefix) and not self.ran.is_set():
+                self._pid = original("SELECT pg_backend_pid()").fetchone()[0]
+                self.ran.set()
+                self._resume.wait(30)
+            return cursor
+
+        monkeypatch.setattr(db, "execute_sql", execute_sql)
+
+    def mine(self):
+        self._threads.add(threading.get_ident())
+
+    def until_someone_waits(self, seconds=20):
+        """Wait until a session waits for this one (``seconds`` at most: the test's assertions tell), then resume."""
+        waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND %s = ANY(pg_blocking_pids(pid))"
+        deadline = time.monotonic() + seconds
+        while not self._original(waiting, (self._pid,)).fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self._resume.set()
+
+
 def test_a_content_write_during_a_rebuild_keeps_what_it_wrote(client, site, env, monkeypatch):
     # The rebuild deletes every row, then inserts what content names; an edit committing in
     # between must not leave the file its old data named (PostgreSQL: READ COMMITTED).
@@ -314,43 +345,26 @@ def test_a_content_write_during_a_rebuild_keeps_what_it_wrote(client, site, env,
         pytest.skip("SQLite's rebuild holds the database's write lock: no content write runs meanwhile")
     a, b = site.put("a"), site.put("b")
     content_id = site.publish({"hero": a["id"]})
-    db, deleted, resume, rebuilt = env.DB.db, threading.Event(), threading.Event(), []
-    original, rebuilding = db.execute_sql, []
-
-    def execute_sql(sql, *args, **kwargs):
-        cursor = original(sql, *args, **kwargs)
-        if threading.get_ident() in rebuilding and sql.startswith("DELETE FROM content_media"):
-            rebuilding.append(original("SELECT pg_backend_pid()").fetchone()[0])
-            deleted.set()
-            resume.wait(30)
-        return cursor
+    db = env.DB.db
+    held = HeldAfter(db, monkeypatch, "DELETE FROM content_media")
 
     def rebuild():
-        rebuilding.append(threading.get_ident())
+        held.mine()
         try:
             content_media.rebuild(db)
         finally:
             db.close()
 
-    monkeypatch.setattr(db, "execute_sql", execute_sql)
-    try:
-        rebuilder = threading.Thread(target=rebuild)
-        rebuilder.start()
-        assert deleted.wait(30)
-        edit = threading.Thread(target=lambda: rebuilt.append(client.put_json(
-            f"/api/content/{content_id}", {"data": {"hero": b["id"]}}, headers=site.editor, expect_errors=True)))
-        edit.start()
-        waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND %s = ANY(pg_blocking_pids(pid))"
-        deadline = time.monotonic() + 20
-        while not original(waiting, (rebuilding[-1],)).fetchone()[0] and time.monotonic() < deadline:
-            time.sleep(0.01)
-        resume.set()
-        rebuilder.join(30)
-        edit.join(30)
-    finally:
-        resume.set()
+    with ThreadPoolExecutor(2) as pool:
+        rebuilt = pool.submit(rebuild)
+        assert held.ran.wait(30)
+        edit = pool.submit(lambda: client.put_json(f"/api/content/{content_id}", {"data": {"hero": b["id"]}},
+                                                   headers=site.editor, expect_errors=True))
+        held.until_someone_waits()
+        rebuilt.result(30)
+        edited = edit.result(30)
 
-    assert rebuilt[0].status_int == 200, rebuilt[0].text
+    assert edited.status_int == 200, edited.text
     assert names(content_id) == {b["id"]}
     assert not public(client, a) and public(client, b)
 
@@ -368,40 +382,27 @@ def test_a_create_waiting_for_a_backup_import_s_slug_gets_the_next_one(client, s
     [imported] = snapshot["data"]["content"]
     imported.update(id=new_id(), slug="imported-page", title="Imported page")  # another item, naming a too
     delete_row(env, a["id"])  # the file comes back with the import
-    db, inserted, resume, created = env.DB.db, threading.Event(), threading.Event(), []
-    original, importing = db.execute_sql, []
-
-    def execute_sql(sql, *args, **kwargs):
-        cursor = original(sql, *args, **kwargs)
-        if threading.get_ident() in importing and sql.startswith('INSERT INTO "content"') and not inserted.is_set():
-            importing.append(original("SELECT pg_backend_pid()").fetchone()[0])
-            inserted.set()
-            resume.wait(30)
-        return cursor
+    db = env.DB.db
+    held = HeldAfter(db, monkeypatch, 'INSERT INTO "content"')
 
     def run_import():
-        importing.append(threading.get_ident())
+        held.mine()
         try:
             return import_backup(db, encode_backup(snapshot))
         finally:
             db.close()
 
-    monkeypatch.setattr(db, "execute_sql", execute_sql)
     body = {"collectionId": site.collection.name, "title": imported["title"], "data": {}}
     with ThreadPoolExecutor(2) as pool:
         report = pool.submit(run_import)
-        assert inserted.wait(30)
+        assert held.ran.wait(30)
         create = pool.submit(lambda: client.post_json("/api/content", body, headers=site.editor, expect_errors=True))
-        waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND %s = ANY(pg_blocking_pids(pid))"
-        deadline = time.monotonic() + 20
-        while not original(waiting, (importing[-1],)).fetchone()[0] and time.monotonic() < deadline:
-            time.sleep(0.01)
-        resume.set()
-        created.append(create.result(30))
+        held.until_someone_waits()
+        created = create.result(30)
         assert report.result(30).inserted["content"] == 1
 
-    assert created[0].status_int == 201, created[0].text
-    assert created[0].json["data"]["slug"] == f"{imported['slug']}-2"
+    assert created.status_int == 201, created.text
+    assert created.json["data"]["slug"] == f"{imported['slug']}-2"
     assert public(client_for(env), a)
 
 

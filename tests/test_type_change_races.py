@@ -85,8 +85,18 @@ def request(method, path, body, headers):
                                      body=json.dumps(body).encode())
 
 
-def saving(collection, schema, headers):
-    return request("PATCH", f"/admin/api/collections/{collection.id}", {"schema": schema}, headers)
+def saving(collection, schema, headers, **changes):
+    return request("PATCH", f"/admin/api/collections/{collection.id}", {"schema": schema, **changes}, headers)
+
+
+def save_after_the_create_reads(env, monkeypatch, app, collection, schema, headers, **changes):
+    """Save ``schema`` (and ``changes``) on another thread once a create has read its
+    collection, before its transaction; the list the save's answer is put in."""
+    saves = []
+    after_statement(env.DB.db, monkeypatch, COLLECTION_READ, lambda: saves.append(
+        in_background(env.DB.db, lambda: saving(collection, schema, headers, **changes).get_response(app))
+        .result(30)))
+    return saves
 
 
 def in_background(db, action):
@@ -130,10 +140,7 @@ def items_of(collection):
 def test_a_create_checked_under_the_old_type_is_checked_again_under_the_new(app_client, admin, env, shop,
                                                                            monkeypatch):
     _, headers = admin
-    saves = []
-    after_statement(env.DB.db, monkeypatch, COLLECTION_READ, lambda: saves.append(
-        in_background(env.DB.db, lambda: saving(shop, NUMBER_PRICE, headers).get_response(app_client.app))
-        .result(30)))
+    saves = save_after_the_create_reads(env, monkeypatch, app_client.app, shop, NUMBER_PRICE, headers)
 
     answer = app_client.post_json("/api/content", {"collectionId": "shop", "title": "Cheap",
                                                    "data": {"title": "Cheap", "price": "cheap"}},
@@ -147,11 +154,8 @@ def test_a_create_checked_under_the_old_type_is_checked_again_under_the_new(app_
 def test_a_create_into_a_collection_deactivated_with_its_new_schema_is_refused(app_client, admin, env, shop,
                                                                               monkeypatch):
     _, headers = admin
-    saves = []
-    after_statement(env.DB.db, monkeypatch, COLLECTION_READ, lambda: saves.append(
-        in_background(env.DB.db, lambda: request("PATCH", f"/admin/api/collections/{shop.id}",
-                                                 {"schema": NUMBER_PRICE, "is_active": False}, headers)
-                      .get_response(app_client.app)).result(30)))
+    saves = save_after_the_create_reads(env, monkeypatch, app_client.app, shop, NUMBER_PRICE, headers,
+                                        is_active=False)
 
     answer = app_client.post_json("/api/content", {"collectionId": "shop", "title": "Late",
                                                    "data": {"title": "Late"}},
@@ -166,9 +170,7 @@ def test_a_create_gets_the_default_of_a_field_the_save_added(app_client, admin, 
     _, headers = admin
     stocked = {**STRING_PRICE, "properties": {**STRING_PRICE["properties"],
                                               "stock": {"type": "number", "default": 3}}, "required": ["stock"]}
-    saves = []
-    after_statement(env.DB.db, monkeypatch, COLLECTION_READ, lambda: saves.append(
-        in_background(env.DB.db, lambda: saving(shop, stocked, headers).get_response(app_client.app)).result(30)))
+    saves = save_after_the_create_reads(env, monkeypatch, app_client.app, shop, stocked, headers)
 
     created = app_client.post_json("/api/content", {"collectionId": "shop", "title": "Stocked",
                                                     "data": {"title": "Stocked", "price": "5"}},
@@ -349,10 +351,7 @@ def test_a_create_after_another_connection_changed_the_indexes(app_client, admin
     _, headers = admin
     collection = create_collection("shop", first)
     sync_field_indexes(Collection._meta.database)
-    saves = []
-    after_statement(env.DB.db, monkeypatch, COLLECTION_READ, lambda: saves.append(
-        in_background(env.DB.db, lambda: saving(collection, then, headers).get_response(app_client.app))
-        .result(30)))
+    saves = save_after_the_create_reads(env, monkeypatch, app_client.app, collection, then, headers)
 
     created = app_client.post_json("/api/content", {"collectionId": "shop", "title": "Marmalade",
                                                     "data": {"title": "Marmalade", "price": "5"}},
