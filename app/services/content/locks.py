@@ -54,7 +54,9 @@ want, and one holding the row only goes on to lock ``content`` and the tables af
   after reading ``content`` only plainly): a write holding a row waits for nothing they hold.
 * A time-travel restore locks its tables in EXCLUSIVE mode in one statement, in the
   order of their names, ``collections`` before ``content``: the order writes take them in.
-* A backup import only inserts collections (a row already there is skipped, not locked).
+* A backup import locks ``content`` in SHARE mode right after its turn, and only inserts
+  collections (a row already there is skipped, not locked; its rows' foreign-key checks
+  take ``FOR KEY SHARE``, which a write's ``FOR SHARE`` lets through).
 * Migrations and the SQL of ``d1 execute`` lock what their SQL locks, in their own order;
   PostgreSQL ends a deadlock with one of them by failing one transaction.
 
