@@ -98,14 +98,19 @@ def existing_indexes(db):
     return {name for (name,) in rows if name.startswith((FILTER_PREFIX, SORT_PREFIX))}
 
 
-def wanted_indexes(db, schemas):
-    """``{index name: CREATE INDEX statement}`` of the field indexes ``schemas`` (stored form) declare."""
+def _statements_for(db, declared):
+    """``{index name: CREATE INDEX statement}`` of the indexes the ``(indexed, sortable)``
+    field sets of ``declared`` (one pair per collection) call for."""
     indexed, sortable = set(), set()
-    for schema in schemas:
-        fields = declared_fields(schema)
+    for fields in declared:
         indexed |= fields[0]
         sortable |= fields[1]
     return index_statements(db, indexed, sortable)
+
+
+def wanted_indexes(db, schemas):
+    """``{index name: CREATE INDEX statement}`` of the field indexes ``schemas`` (stored form) declare."""
+    return _statements_for(db, (declared_fields(schema) for schema in schemas))
 
 
 def lock_for_drops(db, changed):
@@ -122,17 +127,18 @@ def lock_for_drops(db, changed):
     """
     if not is_postgres(db):
         return
-    indexed, sortable = set(), set()
-    for collection_id, schema in Collection.select(Collection.id, Collection.schema).tuples():
+
+    def surely_declared(collection_id, schema):
         fields = declared_fields(schema)
-        if collection_id in changed:
-            # Its save may yet be refused (collections sync goes on with the others) and
-            # keep the old schema: only what both declare is sure to stay wanted.
-            new = declared_fields(changed[collection_id])
-            fields = (fields[0] & new[0], fields[1] & new[1])
-        indexed |= fields[0]
-        sortable |= fields[1]
-    if existing_indexes(db) - index_statements(db, indexed, sortable).keys():
+        if collection_id not in changed:
+            return fields
+        # Its save may yet be refused (collections sync goes on with the others) and keep
+        # the old schema: only what both declare is sure to stay wanted.
+        new = declared_fields(changed[collection_id])
+        return fields[0] & new[0], fields[1] & new[1]
+
+    rows = Collection.select(Collection.id, Collection.schema).tuples()
+    if existing_indexes(db) - _statements_for(db, (surely_declared(*row) for row in rows)).keys():
         db.execute_sql("LOCK TABLE content IN ACCESS EXCLUSIVE MODE")
 
 
