@@ -299,33 +299,33 @@ def relink_written_since(db, since_ms):
     while the row was away found no such file).
 
     Nothing on a database without the table."""
-    if not db.table_exists(TABLE):
-        return
-    with db.atomic():
-        if is_postgres(db):
-            db.execute_sql("LOCK TABLE content IN SHARE MODE")  # as ``rebuild``, for the same reason
-        p = db.param
-        db.execute_sql(f"DELETE FROM {TABLE} WHERE content_id IN"
-                       f" (SELECT id FROM content WHERE {_WRITTEN_SINCE.format(r='', p=p)})", (since_ms,))
-        db.execute_sql(PG_RELINK if is_postgres(db) else SQLITE_RELINK, (since_ms,))
+    written = f"SELECT id FROM content WHERE {_WRITTEN_SINCE.format(r='', p=db.param)}"
+    _recompute(db, f"DELETE FROM {TABLE} WHERE content_id IN ({written})",
+               PG_RELINK if is_postgres(db) else SQLITE_RELINK, (since_ms,))
 
 
 def rebuild(db):
     """Recompute the whole table from content and media (one transaction; reads every row's data).
 
+    Nothing on a database without the table."""
+    _recompute(db, f"DELETE FROM {TABLE}", PG_REBUILD if is_postgres(db) else SQLITE_REBUILD)
+
+
+def _recompute(db, delete, fill, params=()):
+    """Replace the rows the statement ``delete`` removes with those ``fill`` inserts (both
+    taking ``params``), in one transaction; nothing on a database without the table.
+
     On PostgreSQL ``content`` is locked in SHARE mode first, until the transaction ends, as
     ``app.db.derived.track_declared`` does: a content write committing between the DELETE
     and the INSERT would otherwise find its rows gone (its trigger waits for them, then
     deletes nothing) while the INSERT re-adds what its old data named, or fail the INSERT
-    with a duplicate. Writes wait for the rebuild; reads go on. (SQLite's write lock
+    with a duplicate. Writes wait for the recomputation; reads go on. (SQLite's write lock
     already holds every other writer.)
-
-    Nothing on a database without the table."""
+    """
     if not db.table_exists(TABLE):
         return
     with db.atomic():
         if is_postgres(db):
             db.execute_sql("LOCK TABLE content IN SHARE MODE")
-        db.execute_sql(f"DELETE FROM {TABLE}")
-        db.execute_sql(PG_REBUILD if is_postgres(db) else SQLITE_REBUILD)
-
+        db.execute_sql(delete, params)
+        db.execute_sql(fill, params)
