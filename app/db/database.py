@@ -98,8 +98,15 @@ class SqliteDatabase(peewee.SqliteDatabase):
 
     def begin(self, lock_type=None):
         super().begin(lock_type)
-        # Straight on the connection: a check of the driver's, not a query of the request's.
-        self.connection().execute(SCHEMA_READ).fetchall()
+        try:
+            # Straight on the connection: a check of the driver's, not a query of the request's.
+            with peewee.__exception_wrapper__:
+                self.connection().execute(SCHEMA_READ).fetchall()
+        except BaseException:
+            # Peewee's transaction never saw this one begin, so it would not roll it back:
+            # the connection, kept for the thread's next request, would stay inside it.
+            self.rollback()
+            raise
 
 
 SCHEMA_READ = "SELECT 1 FROM sqlite_master LIMIT 0"
