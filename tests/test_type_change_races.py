@@ -18,6 +18,7 @@ import webtest
 from app.db.database import is_postgres
 from app.db.models import Collection, Content
 from app.services.collection_sync import sync_collections
+from app.services.content.writes import MAX_SCHEMA_CHANGES
 from app.services.field_indexes import existing_indexes, sync_field_indexes
 from tests.fixtures.content import create_collection, insert_items
 
@@ -64,14 +65,15 @@ def postgres(env):
         pytest.skip("SQLite's write transactions run one at a time: none is in flight while another runs")
 
 
-def after_statement(db, monkeypatch, marker, action, any_thread=False):
+def after_statement(db, monkeypatch, marker, action, any_thread=False, times=1):
     """Call ``action()`` once the first statement containing ``marker`` has run (sent by this
-    thread, or with ``any_thread`` by any), before the code that sent it goes on."""
+    thread, or with ``any_thread`` by any), before the code that sent it goes on; with
+    ``times``, after each of that many first such statements."""
     original, owner, done = db.execute_sql, threading.get_ident(), []
 
     def execute_sql(sql, params=None, *args, **kwargs):
         cursor = original(sql, params, *args, **kwargs)
-        if not done and (any_thread or threading.get_ident() == owner) and marker in sql:
+        if len(done) < times and (any_thread or threading.get_ident() == owner) and marker in sql:
             done.append(True)
             action()
         return cursor
@@ -163,6 +165,32 @@ def test_a_create_into_a_collection_deactivated_with_its_new_schema_is_refused(a
 
     assert saves[0].status_int == 200, saves[0].text
     assert answer["details"] == [{"field": "collectionId", "message": "the collection is inactive"}]
+    assert items_of(shop) == 0
+
+
+def test_a_create_outrun_by_one_schema_save_after_another_gives_up_with_503(app_client, admin, env, shop,
+                                                                          monkeypatch):
+    # Every read of the collection (the create's, then each retry's) lets a save land
+    # before the INSERT: the create runs out of its schema budget, not of its slug budget.
+    _, headers = admin
+    saves = []
+
+    def save_again():
+        schema = schema_with(price={"type": "string", "description": f"save {len(saves)}"})
+        saves.append(in_background(env.DB.db, lambda: saving(shop, schema, headers).get_response(app_client.app))
+                     .result(30))
+
+    after_statement(env.DB.db, monkeypatch, COLLECTION_READ, save_again, times=100)
+
+    answer = app_client.post_json("/api/content", {"collectionId": "shop", "title": "Chased",
+                                                   "data": {"title": "Chased", "price": "5"}},
+                                  headers=headers, status=503)
+
+    assert [save.status_int for save in saves] == [200] * len(saves)
+    # The create's read and each refusal's read were followed by a save; the last refusal ended it.
+    assert len(saves) == MAX_SCHEMA_CHANGES + 2
+    assert answer.headers["Retry-After"] == "1"
+    assert "schemas is in progress" in answer.json["error"]
     assert items_of(shop) == 0
 
 

@@ -51,6 +51,7 @@ import peewee
 from app.db.models import Collection, Content, ContentVersion, database, new_id, now_ms
 from app.db.rows import columns_of, fetch_models, insert_row, insert_rows, instance_row
 from app.services.cache import Namespace, invalidate
+from app.services.collections import SchemaChangeInProgress
 from app.services.content import review
 from app.services.content.defaults import defaults_added, fields_with_defaults, title_default_settled
 from app.services.content.errors import (
@@ -81,6 +82,11 @@ from app.services.plugins import hooks
 STATUSES = ("draft", "published", "archived")
 # Concurrent creates with one title each take the next suffix; this bounds the retries.
 MAX_SLUG_ATTEMPTS = 50
+# Schema saves landing between a create's read of its collection and its INSERT, each of
+# which sends the create back to validate again: past this many, the create gives up.
+MAX_SCHEMA_CHANGES = 5
+# The wait a create refused so suggests (``Retry-After``): saves in a row end soon.
+SCHEMA_RETRY_MS = 1000
 # Fields a version restore brings back (status is the workflow's, not the editor's).
 RESTORED_FIELDS = ("title", "slug", "data", "meta_title", "meta_description", "featured_image_id")
 
@@ -208,12 +214,17 @@ def create_and_read(user, collection_ref, fields, scope, request_id=None):
     )
     generated = not slug_is_given(fields)
     _prepare_new(collection, fields, content, generated, known)
-    for _ in range(MAX_SLUG_ATTEMPTS):
+    # Each kind of refusal has its own budget, so that the answer says which one ran out.
+    slug_clashes = schema_changes = 0
+    while True:
         try:
             return _write_new(user, collection, content, status, workflow_id, request_id, now, scope)
         except peewee.IntegrityError as ex:
             changed = _collection_now(collection, ex)
             if changed is not None:
+                schema_changes += 1
+                if schema_changes > MAX_SCHEMA_CHANGES:
+                    raise SchemaChangeInProgress(SCHEMA_RETRY_MS) from ex
                 # A save changed the schema since it was read: nothing was written; the
                 # fields are validated against the new schema (its new fields' defaults
                 # filled in) and written under it, or refused by it.
@@ -225,8 +236,11 @@ def create_and_read(user, collection_ref, fields, scope, request_id=None):
             # free suffix); a taken slug the client chose is its 409.
             if not generated or slug_taken(collection.id, content.slug) is None:
                 raise _slug_conflict(content.slug) from ex
+            slug_clashes += 1
+            if slug_clashes >= MAX_SLUG_ATTEMPTS:
+                raise ContentConflict("Too many concurrent writers took this title's slugs; retry",
+                                      {"field": "slug"}) from ex
             _prepare_new(collection, fields, content, generated)  # now sees the slug taken
-    raise ContentConflict("Too many concurrent writers took this title's slugs; retry", {"field": "slug"})
 
 
 def _check_writable(collection, collection_ref):
