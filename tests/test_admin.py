@@ -401,6 +401,36 @@ def test_a_stale_edit_shows_a_conflict_and_overwrites_nothing(browser, signed_in
     assert Content.get_by_id(item.id).title == "Changed elsewhere"
 
 
+def test_an_item_without_a_version_number_is_saved_and_numbered(browser, signed_in_as, posts):
+    """An item whose version_number is NULL (a row written by hand with SQL) is opened at no
+    version: its form posts none, and the save goes through while the column is still NULL,
+    numbering it 2 as an API edit does (NULL counts as version 1). Once it is numbered, a
+    form opened at no version is stale, as any other."""
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="By hand")
+    Content.update(version_number=None).where(Content.id == item.id).execute()
+    page = browser.get(edit_url(item))
+    assert "no version" in page.html.select_one("p.meta").text
+    form, stale = page.forms["content-form"], browser.get(edit_url(item)).forms["content-form"]
+    assert form["version_number"].value == ""
+    form["title"] = "Saved"
+    form.submit(status=303)
+    saved = Content.get_by_id(item.id)
+    assert (saved.title, saved.version_number) == ("Saved", 2)
+    stale["title"] = "Late"
+    response = stale.submit(status=409)
+    assert "Someone changed this item" in response.text
+    assert response.forms["content-form"]["version_number"].value == ""
+    assert "Someone changed this item" in response.forms["content-form"].submit(status=409).text
+    assert Content.get_by_id(item.id).title == "Saved"
+    # The API's edit of such an item numbers it the same way.
+    other = insert_content(editor, posts, title="Also by hand")
+    Content.update(version_number=None).where(Content.id == other.id).execute()
+    browser.put_json(f"/api/content/{other.id}", {"title": "Via the API"},
+                     headers={**bearer(token_for(editor)), "Accept": "application/json"})
+    assert Content.get_by_id(other.id).version_number == 2
+
+
 DRAFTS_SCHEMA = {
     "type": "object",
     "properties": {

@@ -6,7 +6,8 @@
 * ``GET``/``POST /admin/content/{collection}/new``: create (``writes.create_content``);
 * ``GET``/``POST /admin/content/{collection}/{id}``: view and edit (``writes.update_content``
   with the ``version_number`` the form was rendered from, so a stale save is a conflict; the
-  posted values are read against that version, ``as_opened``);
+  posted values are read against that version, ``as_opened``; an item whose version_number
+  is NULL posts none, ``opened_version``);
 * ``POST /admin/content/{collection}/{id}/workflow``: one workflow move
   (``workflow.transition``); the page offers exactly ``workflow.next_steps`` for the user;
 * ``POST .../delete``, ``.../restore``, ``.../purge``, ``.../schedule``: soft delete,
@@ -193,12 +194,22 @@ def shown_as_posted(item, fields):
 FORM_VALUES = ("title", "slug", "data", "meta_title", "meta_description")
 
 
+def opened_version(text):
+    """The ``version_number`` a posted form was opened at: a number; None for an item that
+    had none (NULL, written by hand with SQL), whose form posts it empty; -1, which no item
+    has, for anything else (the save is then a conflict)."""
+    if text == "":
+        return None
+    return int(text) if text.isdecimal() else -1
+
+
 def as_opened(user, item, version):
     """``item`` as the form that posted ``version`` showed it, to read the posted values
     against: that version's snapshot when the item changed since (the save is a conflict,
     and the form shown again must hold what the editor saw and typed, not the other change);
-    the item itself when ``version`` is its current one or no snapshot of it is kept."""
-    if version == item["version_number"]:
+    the item itself when ``version`` is its current one or no snapshot of it is kept (none
+    is of an item without a version)."""
+    if version == item["version_number"] or version is None:
         return item
     try:
         snapshot = get_version(user, item["id"], version)
@@ -324,13 +335,13 @@ class ContentEditPage:
     def on_post(self, req, resp, collection, id):
         found, item, content = self.load(req, collection, id)
         form = read_form(req)
-        version = one(form, "version_number")
-        version = int(version) if version.isdecimal() else -1
+        version = opened_version(one(form, "version_number"))
         opened = as_opened(req.context.user, item, version)
         fields = posted_fields(found, form, opened)
+        expected = writes.UNVERSIONED if version is None else version
         try:
             check_typed_json(fields["data"])
-            writes.update_content(req.context.user, id, fields, version, request_id=req.context.request_id)
+            writes.update_content(req.context.user, id, fields, expected, request_id=req.context.request_id)
         except ServiceError as ex:
             if isinstance(ex, ContentNotFound | ContentForbidden):
                 raise

@@ -34,7 +34,10 @@ a concurrent create takes it first.
 
 Concurrency: every write locks the item's row before checking it (``locks.py``), so two
 writers of one item take turns: without a version each applies in turn (last writer
-wins), with a version the second one finds it stale (409). A write that validated
+wins), with a version the second one finds it stale (409). An item whose ``version_number`` is
+NULL (a row written by hand with SQL) counts as version 1 (its next write numbers it 2); a
+client that read it so expects ``UNVERSIONED``, current only while the column is still NULL.
+A write that validated
 ``data`` confirms in its transaction, before it writes, that the collection's schema is
 still the one it validated against, and validates again against the new one when a save
 changed it meanwhile (``locks.py``): no value of a field's old type is stored after the
@@ -316,6 +319,18 @@ def _new_row(collection, content):
     return model, {**values, "collection": collection_while_unchanged(collection)}
 
 
+class _Unversioned:
+    """The type of ``UNVERSIONED``."""
+
+    def __repr__(self):
+        return "UNVERSIONED"
+
+
+# The ``expected_version`` of a client that read an item whose ``version_number`` is NULL:
+# None already means "no version given" (no check), and a number would never match NULL.
+UNVERSIONED = _Unversioned()
+
+
 def update_content(user, content_id, fields, expected_version=None, metadata=None, request_id=None):
     """Apply ``fields`` to content ``content_id`` (PUT semantics: ``data`` replaces data).
 
@@ -323,7 +338,8 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
         user: the acting Principal.
         content_id: the content's id.
         fields: any of title, slug, status, data, featured_image_id, meta_title, meta_description.
-        expected_version: the ``version_number`` the client edited (stale: ContentConflict).
+        expected_version: the ``version_number`` the client edited (stale: ContentConflict),
+            ``UNVERSIONED`` when it had none.
         metadata: extra history metadata.
         request_id: the request's id, for the log row of a status change.
 
@@ -463,11 +479,20 @@ def _check_editable(user, content, expected_version):
         raise ContentNotFound("Content not found")
     if not may_edit(user, content):
         refuse(user, content, "You may only change your own content")
-    if expected_version is not None and expected_version != content.version_number:
+    if _stale(expected_version, content.version_number):
         raise ContentConflict(
             "Version conflict: the content was changed since you read it",
-            {"current_version": content.version_number, "your_version": expected_version},
+            {"current_version": content.version_number,
+             "your_version": None if expected_version is UNVERSIONED else expected_version},
         )
+
+
+def _stale(expected_version, current):
+    """Whether a client that read ``expected_version`` (None: it gave none) edits a stale
+    item now at ``current``: ``UNVERSIONED`` matches a NULL ``version_number`` only."""
+    if expected_version is UNVERSIONED:
+        return current is not None
+    return expected_version is not None and expected_version != current
 
 
 def _check_slug(collection_id, slug, exclude_id, known=None):
