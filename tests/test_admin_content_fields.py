@@ -602,6 +602,83 @@ def test_posted_choices_are_saved_as_the_enums_own_values(browser, signed_in_as,
     assert Content.get(Content.title == "Chosen").data["code"] == "1"
 
 
+BLANK_CHOICE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string"},
+        "kind": {"type": "select", "enum": ["", "a"], "enumLabels": ["Blank", "A"]},
+        "mode": {"type": "radio", "enum": ["a", ""], "enumLabels": ["A", "Blank"]},
+        "must": {"type": "select", "enum": ["a", ""], "enumLabels": ["A", "Blank"], "required": True},
+        "marks": {"type": "multiselect", "enum": ["", "a"]},
+        "parts": {"type": "array", "blocks": {"part": {"properties": {
+            "kind": {"type": "select", "enum": ["", "a"], "enumLabels": ["Blank", "A"]}}}}},
+    },
+}
+
+
+@pytest.fixture
+def blank_choices(browser):
+    return create_collection("blankchoices", BLANK_CHOICE_SCHEMA, display_name="Blank choices")
+
+
+def shown_label(select):
+    """The label of the option a browser shows chosen in a WebTest select: the one marked
+    ``selected``, else the first."""
+    marked = [label for _, selected, label in select.options if selected]
+    return marked[-1] if marked else select.options[0][2]
+
+
+def test_the_empty_text_is_a_choice_of_its_own(browser, signed_in_as, blank_choices):
+    """An enum's "" is an option distinct from the select's empty option (no value): a stored
+    "" shows it chosen and a stored null the empty option, an unchanged save keeps each, and
+    each can be chosen over the other, in blocks too; a required field still refuses the
+    empty option, and a multiselect's "" is ticked and saved as any option."""
+    editor = signed_in_as("editor")
+    data = {"title": "Blanks", "kind": None, "mode": "", "must": "a", "marks": [""],
+            "parts": [{"blockType": "part", "kind": ""}, {"blockType": "part", "kind": None}]}
+    item = insert_content(editor, blank_choices, title="Blanks", data=data)
+    stored = stored_json(item)
+    url = f"/admin/content/blankchoices/{item.id}"
+    form = browser.get(url).forms["content-form"]
+    assert [shown_label(form[name]) for name in ("data.kind", "data.mode", "data.parts.0.kind", "data.parts.1.kind")
+            ] == ["—", "Blank", "Blank", "—"]
+    assert [option for option, _, _ in form["data.kind"].options].count("") == 1
+    assert [box.checked for box in form.fields["data.marks"]] == [True, False]
+    form.submit(status=303)
+    assert stored_json(item) == stored
+
+    form = browser.get(url).forms["content-form"]
+    for name in ("data.kind", "data.parts.1.kind"):
+        form[name].select(text="Blank")
+    for name in ("data.mode", "data.parts.0.kind"):
+        form[name].select(text="—")
+    form.fields["data.marks"][0].checked, form.fields["data.marks"][1].checked = False, True
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data == {
+        "title": "Blanks", "kind": "", "must": "a", "marks": ["a"],
+        "parts": [{"blockType": "part"}, {"blockType": "part", "kind": ""}]}
+
+    form = browser.get(url).forms["content-form"]
+    assert [shown_label(form[name]) for name in ("data.kind", "data.mode", "data.parts.1.kind")] == [
+        "Blank", "—", "Blank"]
+    form["data.must"].select(text="—")
+    assert "is required" in form.submit(status=422).html.select_one("#f-data-must-error").text
+    assert Content.get_by_id(item.id).data["must"] == "a"
+
+
+def test_the_empty_text_chosen_on_a_new_item_is_saved(browser, signed_in_as, blank_choices):
+    """On a new item "" is saved where it was chosen; a select left at its empty option
+    leaves its field unset."""
+    signed_in_as("editor")
+    form = browser.get("/admin/content/blankchoices/new").forms["content-form"]
+    form["title"] = "New"
+    form["data.kind"].select(text="Blank")
+    form["data.must"].select(text="A")
+    form.fields["data.marks"][0].checked = True
+    form.submit(status=303)
+    assert Content.get(Content.title == "New").data == {"title": "New", "kind": "", "must": "a", "marks": [""]}
+
+
 def test_options_past_the_last_label_are_offered_and_kept(browser, signed_in_as):
     """A schema written to the database with fewer labels than values (saving a collection
     refuses it) still offers every value, labelled with its text, so a save keeps them."""

@@ -227,12 +227,12 @@ def test_invalid_settings_are_shown_and_not_saved(browser, signed_in_as, rate, m
     assert Plugin.get(Plugin.name == "request-logs").settings == before
 
 
-TYPED_PLUGINS = ("tests.plugins.typed_choices", "tests.plugins.typed_choices_dict")
+TYPED_PLUGINS = ("tests.plugins.typed_choices", "tests.plugins.typed_choices_dict", "tests.plugins.blank_choice")
 
 
 @pytest.fixture
 def typed_admin(env, outbox):
-    """A browser signed in as an admin, over an app with the two typed-choices test plugins."""
+    """A browser signed in as an admin, over an app with the typed-choices test plugins."""
     bind_models(env.DB.db)
     client = browser_for(env, outbox, plugins=TYPED_PLUGINS)
     assert sign_in(client, create_user("admin", password_hash=hashed())).status_int == 303
@@ -275,6 +275,24 @@ def test_settings_chosen_from_numbers_and_booleans_in_a_dict_schema(typed_admin)
     assert form.submit().status_int == 303
     stored = Plugin.get(Plugin.name == "typed-choices-dict").settings
     assert json.dumps(stored) == json.dumps({"ratio": 0.5, "strict": True, "code": "1"})
+
+
+def test_the_empty_text_is_a_setting_of_its_own(typed_admin):
+    """An enum's "" is an option distinct from the empty option (not set): a stored "" shows
+    it chosen and an unchanged save keeps it; the empty option sets null, shown so again."""
+    url = "/admin/plugins/blank-choice"
+    form = typed_admin.get(url).forms["plugin-settings"]
+    assert options(form["settings.tone"]) == [("", False), ('""', True), ("loud", False)]
+    assert form.submit().status_int == 303
+    assert Plugin.get(Plugin.name == "blank-choice").settings == {"tone": ""}
+    form["settings.tone"] = ""
+    assert form.submit().status_int == 303
+    assert Plugin.get(Plugin.name == "blank-choice").settings == {"tone": None}
+    form = typed_admin.get(url).forms["plugin-settings"]
+    assert options(form["settings.tone"]) == [("", False), ('""', False), ("loud", False)]
+    form["settings.tone"] = '""'
+    assert form.submit().status_int == 303
+    assert Plugin.get(Plugin.name == "blank-choice").settings == {"tone": ""}
 
 
 def test_a_choice_that_is_no_option_is_refused_by_the_schema(typed_admin):

@@ -20,7 +20,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from app.admin.choices import choices_of, chosen_value, shown_choice
+from app.admin.choices import choices_of, chosen_value, offered, shown_choice
 from app.services.content.validation import MULTIPLE_TYPES
 from app.services.enums import same_value
 
@@ -256,17 +256,22 @@ def shown_empty(value):
     return value is None or (isinstance(value, str | list) and not value)
 
 
-def kept_empty(control, raw, stored, was_set):
+def kept_empty(control, raw, stored, was_set, config=None):
     """Whether a control posted back empty keeps the value it was filled with: a stored null,
     ``""`` or ``[]`` (``shown_empty``) left as the form showed it stays as it is, so an
     unchanged save turns no null into a missing value. A JSON textarea shows such a value as
-    JSON (``null``, ``""``), so an emptied one was cleared: its text is read as typed.
+    JSON (``null``, ``""``), and a select whose enum lists ``""`` shows it as that option
+    (``choices.offered``), so the one emptied or set to its empty option was cleared: what
+    it posted is read as any other value.
 
     Args:
         raw: the posted string; None when nothing was posted (a box left unticked).
         was_set: whether ``stored`` was set at all: a value never set stays unset anyway.
+        config: the field's schema entry (a select's enum).
     """
-    return was_set and control != "json" and shown_empty(stored) and not raw
+    if control == "json" or (control == "select" and config is not None and offered(config, stored)):
+        return False
+    return was_set and shown_empty(stored) and not raw
 
 
 def typed_null(control, raw):
@@ -354,7 +359,7 @@ def _block_from_form(blocks, discriminator, kind, values, before):
         prop = prop if isinstance(prop, dict) else {}
         control = PROPERTY_CONTROLS.get(prop.get("type", "string"), "json")
         raw = values.get(name)
-        if kept_empty(control, raw, before.get(name), name in before):
+        if kept_empty(control, raw, before.get(name), name in before, prop):
             item[name] = before[name]
             continue
         value = posted_value(control, raw, before.get(name), name in before, prop)

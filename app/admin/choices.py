@@ -4,7 +4,10 @@ A form posts text, but an ``enum`` may list numbers and booleans as well as text
 option's value is the text of its enum value (``news``, ``2``, ``2.5``, ``true``) and a
 posted option is saved as the enum value it stands for, so a number stays a number. Where
 two enum values share a text (the string ``"1"`` and the number ``1``), each of those
-options is written as JSON (``"1"`` and ``1``) to tell them apart.
+options is written as JSON (``"1"`` and ``1``) to tell them apart. The empty text is the
+value of a select's empty option ("no value"), so the option of ``""`` is written as JSON
+too (``""``): an enum's empty text is a choice of its own, shown chosen where it is stored
+and saved where it is chosen, while the empty option leaves the field unset.
 
 A ``null`` in the enum is no option of a select: validation takes null as "no value", which
 the select's empty option already is (a required select refuses both), so a stored null is
@@ -15,7 +18,7 @@ a multiselect a null is a value its list may hold, offered as the option ``null`
 import json
 from collections import Counter
 
-from app.services.enums import same_value
+from app.services.enums import in_enum, same_value
 
 
 def enum_of(config, single=False):
@@ -46,14 +49,14 @@ def _json(value):
 
 def option_texts(enum, spelled_out=None):
     """The ``value`` of each enum value's option, in the enum's order: its text, or its JSON
-    where two would read alike.
+    where two would read alike, and for ``""`` (the empty text is the select's empty option).
 
     Args:
         spelled_out: ``(text) -> bool``: the texts also written as JSON (the field builder's
             options that no line of their own could show as they are).
     """
-    texts = [_json(value) if spelled_out and isinstance(value, str) and spelled_out(value) else _text(value)
-             for value in enum]
+    texts = [_json(value) if isinstance(value, str) and (value == "" or spelled_out and spelled_out(value))
+             else _text(value) for value in enum]
     while True:
         # A text written as JSON may read as another's text in turn: each round writes more of
         # them as JSON, which no two different values share.
@@ -88,6 +91,12 @@ def shown_choice(config, stored, single=True):
         if same_value(value, stored):
             return text
     return "" if stored is None else _text(stored)
+
+
+def offered(config, value):
+    """Whether a select offers ``value`` as an option of its own (``""`` included), so that
+    its empty option shows no such stored value."""
+    return in_enum(value, enum_of(config, single=True))
 
 
 def shown_choices(config, stored):

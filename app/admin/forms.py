@@ -256,7 +256,7 @@ def data_from_form(schema, form, current):
         # What was typed is trimmed; a stored value posted back unchanged is kept as it is (a
         # null or "" left empty too), and a box left unticked whose value was never set stays unset.
         raw = one_value(form.get(FIELD_PREFIX + name))
-        if kept_empty(control, raw, data.get(name), name in data):
+        if kept_empty(control, raw, data.get(name), name in data, config):
             continue
         value = posted_value(control, raw, data.get(name), name in data, config)
         if value is not None:
