@@ -34,14 +34,13 @@ a concurrent create takes it first.
 
 Concurrency: every write locks the item's row before checking it (``locks.py``), so two
 writers of one item take turns: without a version each applies in turn (last writer
-wins), with a version the second one finds it stale (409). An item whose ``version_number`` is
-NULL (a row written by hand with SQL) counts as version 1 (its next write numbers it 2); a
-client that read it so expects ``UNVERSIONED``, current only while the column is still NULL.
-A write that validated
-``data`` confirms in its transaction, before it writes, that the collection's schema is
-still the one it validated against, and validates again against the new one when a save
-changed it meanwhile (``locks.py``): no value of a field's old type is stored after the
-save that changed the type committed.
+wins), with a version the second one finds it stale (409). An item whose
+``version_number`` is NULL (a row written by hand with SQL) counts as version 1 (its next
+write numbers it 2); a client that read it so expects ``UNVERSIONED``, current only while
+the column is still NULL. A write that validated ``data`` confirms in its transaction,
+before it writes, that the collection's schema is still the one it validated against, and
+validates again against the new one when a save changed it meanwhile (``locks.py``): no
+value of a field's old type is stored after the save that changed the type committed.
 
 Services raise ``ContentError`` subclasses (``app.services.content.errors``) and the
 workflow's ``WorkflowError``, never HTTP errors.
