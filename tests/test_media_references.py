@@ -406,21 +406,75 @@ def test_a_create_waiting_for_a_backup_import_s_slug_gets_the_next_one(client, s
     assert public(client_for(env), a)
 
 
-def test_migrations_apply_replaces_a_trigger_of_an_earlier_rule(client, site, tmp_path):
-    # SQLite keeps a trigger's text: one made by an earlier version (here, one that names
-    # nothing) is replaced, and the table filled by the rule of this one.
+NOTHING = "sonicpy_test_nothing"  # a trigger function that does nothing
+
+
+@pytest.fixture
+def earlier_rule(env):
+    """Put back this version's triggers and functions after a test replaced them: PostgreSQL's
+    test database outlives the test."""
+    yield
+    db = env.DB.db
+    with db.atomic():
+        if is_postgres(db):
+            db.execute_sql(f"DROP FUNCTION IF EXISTS {NOTHING}() CASCADE")  # and the triggers calling it
+        content_media.install(db)
+
+
+def test_migrations_apply_replaces_a_trigger_of_an_earlier_rule(client, site, tmp_path, earlier_rule):
+    # The database keeps a trigger made by an earlier version (here, one that names nothing):
+    # it is replaced, and the table filled by the rule of this one.
     db = site.env.DB.db
-    if is_postgres(db):
-        pytest.skip("PostgreSQL's triggers call a function that every apply replaces")
     a = site.put("a")
-    name = next(iter(content_media.SQLITE_TRIGGERS))
-    db.execute_sql(f'DROP TRIGGER "{name}"')
-    db.execute_sql(f'CREATE TRIGGER "{name}" AFTER INSERT ON content BEGIN SELECT 1; END')
+    if is_postgres(db):
+        name = f"{content_media.TRIGGER_PREFIX}write"
+        db.execute_sql(f"CREATE FUNCTION {NOTHING}() RETURNS trigger LANGUAGE plpgsql"
+                       " AS $body$BEGIN RETURN NULL; END$body$")
+        db.execute_sql(f"DROP TRIGGER {name} ON content")
+        db.execute_sql(f"CREATE TRIGGER {name} AFTER INSERT OR DELETE ON content FOR EACH ROW"
+                       f" EXECUTE FUNCTION {NOTHING}()")
+    else:
+        name = next(iter(content_media.SQLITE_TRIGGERS))
+        db.execute_sql(f'DROP TRIGGER "{name}"')
+        db.execute_sql(f'CREATE TRIGGER "{name}" AFTER INSERT ON content BEGIN SELECT 1; END')
     content_id = site.publish({"hero": a["id"]})
     assert names(content_id) == set()
 
     run_cli(tmp_path, "d1", "migrations", "apply", "DB")
 
     assert names(content_id) == {a["id"]}
-    assert db.execute_sql("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone()[0] == (
-        f'CREATE TRIGGER "{name}" {content_media.SQLITE_TRIGGERS[name]}')
+    if is_postgres(db):
+        assert db.execute_sql("SELECT tgfoid::regproc::text FROM pg_trigger WHERE tgrelid = 'content'::regclass"
+                              " AND tgname = %s", (name,)).fetchone()[0] == content_media.PG_TRIGGER_FUNCTION
+    else:
+        assert db.execute_sql("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone()[0] == (
+            f'CREATE TRIGGER "{name}" {content_media.SQLITE_TRIGGERS[name]}')
+    assert names(site.publish({"hero": a["id"]})) == {a["id"]}
+
+
+@pytest.mark.parametrize("db_backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_migrations_apply_refills_the_table_when_it_replaces_an_earlier_function(client, site, tmp_path,
+                                                                                   earlier_rule):
+    # Every apply runs CREATE OR REPLACE FUNCTION: what the earlier body named is recomputed too.
+    db = site.env.DB.db
+    a = site.put("a")
+    db.execute_sql(f"CREATE OR REPLACE FUNCTION {content_media.PG_TRIGGER_FUNCTION}() RETURNS trigger"
+                   " LANGUAGE plpgsql AS $body$BEGIN RETURN NULL; END$body$")
+    content_id = site.publish({"hero": a["id"]})
+    assert names(content_id) == set()
+
+    run_cli(tmp_path, "d1", "migrations", "apply", "DB")
+
+    assert names(content_id) == {a["id"]}
+    assert names(site.publish({"hero": a["id"]})) == {a["id"]}
+
+
+def test_an_apply_that_finds_the_triggers_current_leaves_the_table_alone(client, site, tmp_path):
+    # Replacing is paid once: rows removed by hand stay removed (nothing was recomputed).
+    db = site.env.DB.db
+    content_id = site.publish({"hero": site.put("a")["id"]})
+    db.execute_sql("DELETE FROM content_media")
+
+    run_cli(tmp_path, "d1", "migrations", "apply", "DB")
+
+    assert names(content_id) == set()

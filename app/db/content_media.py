@@ -41,13 +41,14 @@ array read by ``json_each``.
 What the triggers cannot see is a file that appears *after* the content naming it (the
 table lists files that existed when the row was written): a file put back by a restore,
 a JSON import or an SQL dump bringing media, keys changed by hand. The paths that do so
-recompute the table (``rebuild``): ``d1 migrations apply`` when it installs the triggers,
-``d1 import`` when it inserted media, ``d1 execute`` when its SQL names the media table,
-time-travel restores that changed media (``--from-bucket`` recomputes every derived
+recompute the table (``rebuild``): ``d1 migrations apply`` when it installs or replaces the
+triggers, ``d1 import`` when it inserted media, ``d1 execute`` when its SQL names the media
+table, time-travel restores that changed media (``--from-bucket`` recomputes every derived
 structure). A purged file's rows are deleted once its objects are gone
 (``app.services.media.storage.purge``), so a purge that fails and puts the row back keeps them.
 """
 
+from app.db import content_triggers
 from app.db.database import is_postgres
 from app.db.pg_json import PG_JSON_FUNCTION, PG_JSON_SQL
 
@@ -185,20 +186,9 @@ SQLITE_RELINK = f"INSERT OR IGNORE INTO {TABLE} (content_id, media_id) {_sqlite_
 
 
 def _install_sqlite(db):
-    """Create the triggers that are missing or whose text is not this version's (SQLite keeps
-    a trigger's CREATE statement as it was run: an older rule is replaced, as PostgreSQL's
-    ``CREATE OR REPLACE FUNCTION`` replaces its body); whether any was."""
-    present = dict(db.execute_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall())
-    created = False
-    for name, body in SQLITE_TRIGGERS.items():
-        statement = f'CREATE TRIGGER "{name}" {body}'
-        if present.get(name) == statement:
-            continue
-        if name in present:
-            db.execute_sql(f'DROP TRIGGER "{name}"')
-        db.execute_sql(statement)
-        created = True
-    return created
+    created, replaced = content_triggers.install(
+        db, {name: f'CREATE TRIGGER "{name}" {body}' for name, body in SQLITE_TRIGGERS.items()})
+    return bool(created or replaced)
 
 
 # ------------------------------------------------------------------ PostgreSQL
@@ -265,25 +255,23 @@ PG_RELINK = f"{PG_REBUILD} WHERE {_WRITTEN_SINCE.format(r='c.', p='%s')} ON CONF
 
 
 def _install_postgres(db):
-    cursor = db.cursor()  # run without parameters: psycopg2 leaves the function bodies alone
-    cursor.execute(PG_JSON_SQL)  # data that is not JSON names nothing
-    cursor.execute(PG_TRIGGER_SQL)
-    present = {name for (name,) in db.execute_sql(
-        "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
-        " JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE c.relname = 'content' AND n.nspname = current_schema()").fetchall()}
-    missing = [name for name in PG_TRIGGERS if name not in present]
-    for name in missing:
-        db.execute_sql(f"CREATE TRIGGER {name} {PG_TRIGGERS[name]} EXECUTE FUNCTION {PG_TRIGGER_FUNCTION}()")
-    return bool(missing)
+    # Data that is not JSON names nothing (``PG_JSON_FUNCTION``).
+    changed = content_triggers.install_pg_functions(
+        db, {PG_JSON_FUNCTION: PG_JSON_SQL, PG_TRIGGER_FUNCTION: PG_TRIGGER_SQL})
+    created, replaced = content_triggers.install(db, {
+        name: f"CREATE TRIGGER {name} {timing} EXECUTE FUNCTION {PG_TRIGGER_FUNCTION}()"
+        for name, timing in PG_TRIGGERS.items()})
+    return bool(changed or created or replaced)
 
 
 # ------------------------------------------------------------------ both
 
 
 def install(db):
-    """Create the triggers that are missing; whether some were (the table must then be filled:
-    ``rebuild``, which ``app.db.derived.install`` runs).
+    """Create the triggers that are missing and replace those of an earlier rule, theirs or
+    their function's (``app.db.content_triggers``); whether any was. The table must then be
+    filled afresh (``rebuild``, which ``app.db.derived.install`` runs): rows written by an
+    earlier rule may name files this one does not, or miss some.
 
     Call inside a transaction. Nothing on a database without the table (before migration 0032).
     """

@@ -1,0 +1,109 @@
+"""The triggers on ``content`` that keep derived data: created when missing, replaced when outdated.
+
+The counts, the search index (``app.db.derived``) and ``content_media`` are kept by triggers
+that the migration runner installs after every apply. A database made by an earlier sonicpy
+may hold a trigger of the same name written for an earlier rule, which installing by name
+alone would keep for ever: each trigger's stored definition is compared with this version's
+statement instead, and one that differs is dropped and created again, in one transaction
+(no write sees content without it).
+
+* SQLite keeps a trigger's CREATE statement as it was run (``sqlite_master.sql``), which is
+  compared with the statement.
+* PostgreSQL keeps a parsed trigger and shows it in its own words (``pg_get_triggerdef``),
+  which cannot be compared with a statement as written. Each trigger installed here carries
+  a comment instead: its statement, then what PostgreSQL showed for it once created. A
+  trigger is current when its comment is this version's statement followed by what
+  PostgreSQL shows for it now; one without (an earlier version's) or changed by hand since
+  is made again. It counts as replaced only when PostgreSQL then shows another definition:
+  one that merely lacked the comment kept its data by this very definition.
+* PostgreSQL's trigger functions are run with ``CREATE OR REPLACE`` on every install
+  (``install_pg_functions``); the stored body (``pg_proc.prosrc``) tells whether it changed.
+
+What a replacement means for the data is the caller's to decide: a trigger or function
+replaced kept its rows by another rule, which may have written rows this one would not.
+"""
+
+from app.db.database import is_postgres
+
+TABLE = "content"
+# Every function statement quotes its body with this tag: the text between two of them is
+# what PostgreSQL stores as the body.
+PG_BODY_QUOTE = "$body$"
+
+_PG_TRIGGERS = (
+    "SELECT t.tgname, obj_description(t.oid, 'pg_trigger'), pg_get_triggerdef(t.oid) FROM pg_trigger t"
+    " JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+    f" WHERE c.relname = '{TABLE}' AND n.nspname = current_schema() AND t.tgname = ANY(%s)")
+
+
+def install(db, statements):
+    """Create the triggers of ``statements`` (name -> CREATE TRIGGER statement on content)
+    that are missing and replace those whose stored definition is not their statement, in
+    one transaction (a savepoint within the caller's).
+
+    Returns:
+        ``(created, replaced)``: the names of the triggers that were missing and of those
+        that had another definition, each in the order of ``statements``.
+    """
+    with db.atomic():
+        return _install_postgres(db, statements) if is_postgres(db) else _install_sqlite(db, statements)
+
+
+def _install_sqlite(db, statements):
+    stored = dict(db.execute_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall())
+    created, replaced = [], []
+    for name, statement in statements.items():
+        if stored.get(name) == statement:
+            continue
+        if name in stored:
+            db.execute_sql(f'DROP TRIGGER "{name}"')
+            replaced.append(name)
+        else:
+            created.append(name)
+        db.execute_sql(statement)
+    return created, replaced
+
+
+def _pg_label(statement, shown):
+    """The comment of a trigger made by ``statement`` that PostgreSQL shows as ``shown``."""
+    return f"{statement}\n-- {shown}"
+
+
+def _pg_shown(db, names):
+    """``{name: (comment, definition as PostgreSQL shows it)}`` of the triggers ``names`` on content."""
+    return {name: (comment, shown) for name, comment, shown in db.execute_sql(_PG_TRIGGERS, (list(names),))}
+
+
+def _install_postgres(db, statements):
+    stored = _pg_shown(db, statements)
+    created, replaced = [], []
+    for name, statement in statements.items():
+        comment, shown = stored.get(name, (None, None))
+        if shown is not None and comment == _pg_label(statement, shown):
+            continue
+        if shown is not None:
+            db.execute_sql(f"DROP TRIGGER {name} ON {TABLE}")
+        db.execute_sql(statement)
+        now = _pg_shown(db, [name])[name][1]
+        db.execute_sql(f"COMMENT ON TRIGGER {name} ON {TABLE} IS %s", (_pg_label(statement, now),))
+        if shown is None:
+            created.append(name)
+        elif shown != now:
+            replaced.append(name)
+    return created, replaced
+
+
+def install_pg_functions(db, statements):
+    """Run each ``CREATE OR REPLACE FUNCTION`` statement of ``statements`` (name -> statement,
+    its body quoted with ``PG_BODY_QUOTE``); the names of those that existed with another body.
+
+    Call inside a transaction.
+    """
+    stored = dict(db.execute_sql(
+        "SELECT p.proname, p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = current_schema() AND p.proname = ANY(%s)", (list(statements),)).fetchall())
+    cursor = db.cursor()
+    for statement in statements.values():
+        cursor.execute(statement)  # no parameters: psycopg2 leaves the bodies alone
+    return [name for name, statement in statements.items()
+            if name in stored and stored[name] != statement.split(PG_BODY_QUOTE)[1]]
