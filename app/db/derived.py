@@ -23,10 +23,11 @@ backup import and a time-travel restore (which replays changes as plain DML; the
 tables are therefore not tracked by time travel themselves).
 
 They are dialect-specific, so the migration runner installs them after every apply
-(``install``): what is missing is created, and what was just created is filled from the
-rows already there. ``rebuild`` recomputes everything (after ``VACUUM`` on SQLite, which
-may renumber the rowids the search index refers to, or after writes made with the
-triggers dropped).
+(``install``): what is missing is created, a trigger or function an earlier version wrote
+otherwise is replaced (``app.db.content_triggers``), and what was created or replaced is
+filled afresh from the rows already there. ``rebuild`` recomputes everything (after
+``VACUUM`` on SQLite, which may renumber the rowids the search index refers to, or after
+writes made with the triggers dropped).
 """
 
 import functools
@@ -34,7 +35,7 @@ import json
 import re
 import unicodedata
 
-from app.db import content_media
+from app.db import content_media, content_triggers
 from app.db.database import is_postgres
 from app.db.pg_json import PG_JSON_FUNCTION, PG_JSON_SQL
 
@@ -157,25 +158,27 @@ def _sqlite_objects(db):
     return {name for (name,) in rows}
 
 
+def _sqlite_statements(bodies):
+    return {name: f'CREATE TRIGGER "{name}" {body}' for name, body in bodies.items()}
+
+
 def _install_sqlite(db):
+    """Install the search index and the triggers; whether everything must be recomputed."""
     present = _sqlite_objects(db)
-    created = False
+    stale = False
     if FTS_SOURCE not in present:
         db.execute_sql(SQLITE_FTS_SOURCE)
     if FTS_TABLE not in present:
         db.execute_sql(SQLITE_FTS)
-        created = True
-    for name, body in SQLITE_TRIGGERS.items():
-        if name not in present:
-            db.execute_sql(f'CREATE TRIGGER "{name}" {body}')
-            created = True
+        stale = True
+    created, replaced = content_triggers.install(db, _sqlite_statements(SQLITE_TRIGGERS))
+    stale = stale or bool(created or replaced)
     if VALUES_TABLE in present:
         # Values are counted per tracked pair: a new trigger has nothing to fill (the pairs
-        # are counted as ``track_declared`` adds them).
-        for name, body in SQLITE_VALUE_TRIGGERS.items():
-            if name not in present:
-                db.execute_sql(f'CREATE TRIGGER "{name}" {body}')
-    return created
+        # are counted as ``track_declared`` adds them), a replaced one may have miscounted.
+        replaced = content_triggers.install(db, _sqlite_statements(SQLITE_VALUE_TRIGGERS))[1]
+        stale = stale or bool(replaced)
+    return stale
 
 
 def _rebuild_sqlite(db):
@@ -378,60 +381,61 @@ PG_LIST_INDEXES = {
 }
 
 
+def _pg_deferred(triggers, update_when, function):
+    """The CREATE statements of ``triggers`` (name -> timing), constraint triggers deferred to
+    the commit calling ``function``; the UPDATE one runs ``update_when``."""
+    return {name: f"CREATE CONSTRAINT TRIGGER {name} {timing} DEFERRABLE INITIALLY DEFERRED"
+                  f" FOR EACH ROW{update_when if 'UPDATE' in timing else ''} EXECUTE FUNCTION {function}()"
+            for name, timing in triggers.items()}
+
+
 def _install_postgres(db):
-    deferred = dict(db.execute_sql(
-        "SELECT t.tgname, t.tginitdeferred FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
-        " JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE c.relname = 'content' AND n.nspname = current_schema()").fetchall())
-    cursor = db.cursor()
-    cursor.execute(PG_COUNT_SQL)  # no parameters: psycopg2 leaves the bodies alone
+    """Install the triggers, their functions and the indexes; whether everything must be recomputed."""
+    stale = bool(content_triggers.install_pg_functions(db, {PG_COUNT_FUNCTION: PG_COUNT_SQL}))
     _install_pg_search(db)
-    created = False
-    for name, timing in PG_COUNT_TRIGGERS.items():
-        if deferred.get(name):
-            continue
-        if name in deferred:
-            # A plain trigger of an earlier install: replaced (the counts it kept stay right).
-            db.execute_sql(f"DROP TRIGGER {name} ON content")
-        else:
-            created = True
-        when = _PG_COUNT_UPDATE_WHEN if "UPDATE" in timing else ""
-        db.execute_sql(f"CREATE CONSTRAINT TRIGGER {name} {timing} DEFERRABLE INITIALLY DEFERRED"
-                       f" FOR EACH ROW{when} EXECUTE FUNCTION {PG_COUNT_FUNCTION}()")
+    created, replaced = content_triggers.install(
+        db, _pg_deferred(PG_COUNT_TRIGGERS, _PG_COUNT_UPDATE_WHEN, PG_COUNT_FUNCTION))
+    stale = stale or bool(created or replaced)
     if db.table_exists(VALUES_TABLE):
-        cursor.execute(PG_JSON_SQL)
-        cursor.execute(PG_VALUE_ROWS_SQL)
-        cursor.execute(PG_VALUE_SQL)
+        changed = content_triggers.install_pg_functions(
+            db, {PG_JSON_FUNCTION: PG_JSON_SQL, PG_VALUE_ROWS: PG_VALUE_ROWS_SQL, PG_VALUE_FUNCTION: PG_VALUE_SQL})
         db.execute_sql(f"DROP FUNCTION IF EXISTS {PG_VALUE_STEP}(text, text, text, int, int)")
-        for name, timing in PG_VALUE_TRIGGERS.items():
-            if name not in deferred:
-                when = _PG_VALUE_UPDATE_WHEN if "UPDATE" in timing else ""
-                db.execute_sql(f"CREATE CONSTRAINT TRIGGER {name} {timing} DEFERRABLE INITIALLY DEFERRED"
-                               f" FOR EACH ROW{when} EXECUTE FUNCTION {PG_VALUE_FUNCTION}()")
+        # As on SQLite, a new value trigger has nothing to fill, a replaced one may have miscounted.
+        replaced = content_triggers.install(
+            db, _pg_deferred(PG_VALUE_TRIGGERS, _PG_VALUE_UPDATE_WHEN, PG_VALUE_FUNCTION))[1]
+        stale = stale or bool(changed or replaced)
     db.execute_sql(f"CREATE INDEX IF NOT EXISTS {PG_SEARCH_INDEX} ON content"
                    f" USING gin ({PG_SEARCH_FUNCTION}(title, data))")
     for name, columns in PG_LIST_INDEXES.items():
         db.execute_sql(f"CREATE INDEX IF NOT EXISTS {name} ON content ({columns}) WHERE deleted_at IS NULL")
-    return created
+    return stale
 
 
 # ------------------------------------------------------------------ both
 
 
 def install(db):
-    """Create what is missing (triggers, search index) and fill what was just created.
+    """Create what is missing (triggers, search index), replace the triggers and functions an
+    earlier version made otherwise (``app.db.content_triggers``), and fill what was created or
+    replaced afresh.
+
+    A replaced trigger or function kept its rows by another rule (a value counted twice, a
+    word split elsewhere, a write not counted at all), and which rows it got wrong cannot be
+    told: everything is recomputed (``rebuild``), once, by the install that replaces it; the
+    next finds it current and recomputes nothing. PostgreSQL's search vector function goes
+    by its version instead, and its index is rebuilt by PostgreSQL (``_install_pg_search``).
 
     Call inside a transaction, on a database whose migrations include 0020.
     """
     if not db.table_exists(COUNTS_TABLE):
         return
-    created = _install_postgres(db) if is_postgres(db) else _install_sqlite(db)
-    media_created = content_media.install(db)
-    if created:
+    stale = _install_postgres(db) if is_postgres(db) else _install_sqlite(db)
+    media_stale = content_media.install(db)
+    if stale:
         rebuild(db)  # content_media's too
     else:
         track_declared(db)
-        if media_created:
+        if media_stale:
             content_media.rebuild(db)
 
 

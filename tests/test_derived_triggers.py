@@ -1,0 +1,208 @@
+"""``d1 migrations apply`` puts the triggers that keep the counts and the search index back to
+this version's definition, on SQLite and PostgreSQL.
+
+A database made by an earlier sonicpy holds triggers (and, on PostgreSQL, trigger functions)
+of the same names written for an earlier rule. Here they are replaced by hand with ones
+that do nothing: the apply replaces them, recomputes what they left wrong, and the next
+content written is counted and found. An apply that finds them current recomputes nothing.
+"""
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import cli
+from app.db import derived
+from app.db.database import is_postgres
+from app.db.models import bind_models
+from tests.fixtures.app import client_for
+from tests.fixtures.content import create_collection, insert_items
+
+# Each test runs on SQLite and on PostgreSQL (tests/fixtures/backends.py).
+pytestmark = pytest.mark.backends
+
+POSTGRES_ONLY = pytest.mark.parametrize("db_backend", [pytest.param("postgres", marks=pytest.mark.postgres)],
+                                        indirect=True)
+NOTHING = "sonicpy_test_nothing"  # a trigger function that does nothing
+COUNT_INSERT = f"{derived.TRIGGER_PREFIX}count_insert"  # SQLite's
+COUNT_WRITE = f"{derived.TRIGGER_PREFIX}count_write"  # PostgreSQL's (insert and delete)
+VALUE_INSERT = f"{derived.TRIGGER_PREFIX}value_insert"
+VALUE_WRITE = f"{derived.TRIGGER_PREFIX}value_write"
+FTS_INSERT = f"{derived.TRIGGER_PREFIX}fts_insert"
+
+
+def run_cli(tmp_path, *args):
+    """The real CLI against the ``env`` fixture's bindings (``stack.env`` wrote them in ``tmp_path / "app"``)."""
+    folder = tmp_path / "app"
+    result = CliRunner().invoke(cli, [*map(str, args), "--config", str(folder / "bindings.toml"),
+                                      "--persist-to", str(folder / "state")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def apply(env, tmp_path):
+    run_cli(tmp_path, "d1", "migrations", "apply", "DB")
+    bind_models(env.DB.db)  # the command bound the models to its own connection
+
+
+@pytest.fixture
+def site(env, make_user, pages_collection):
+    """``env``'s database with an author, ``pages``, and the triggers put back afterwards:
+    PostgreSQL's test database outlives the test."""
+    db = env.DB.db
+    yield env, make_user("author")[0], pages_collection
+    with db.atomic():
+        if is_postgres(db):
+            db.execute_sql(f"DROP FUNCTION IF EXISTS {NOTHING}() CASCADE")  # and the triggers calling it
+        derived.install(db)
+
+
+def replace_by_hand(db, name, events):
+    """Put a trigger that does nothing in place of trigger ``name`` (on ``events``)."""
+    if is_postgres(db):
+        db.execute_sql(f"CREATE OR REPLACE FUNCTION {NOTHING}() RETURNS trigger LANGUAGE plpgsql"
+                       " AS $body$BEGIN RETURN NULL; END$body$")
+        db.execute_sql(f"DROP TRIGGER {name} ON content")
+        db.execute_sql(f"CREATE CONSTRAINT TRIGGER {name} AFTER {events} ON content DEFERRABLE INITIALLY DEFERRED"
+                       f" FOR EACH ROW EXECUTE FUNCTION {NOTHING}()")
+    else:
+        db.execute_sql(f'DROP TRIGGER "{name}"')
+        db.execute_sql(f'CREATE TRIGGER "{name}" AFTER {events} ON content BEGIN SELECT 1; END')
+
+
+def definition(db, name):
+    """What the database keeps of trigger ``name``: SQLite its CREATE statement, PostgreSQL
+    the function it calls and whether it is deferred to the commit."""
+    if is_postgres(db):
+        return db.execute_sql("SELECT tgfoid::regproc::text, tginitdeferred FROM pg_trigger"
+                              " WHERE tgrelid = 'content'::regclass AND tgname = %s", (name,)).fetchone()
+    return db.execute_sql("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone()[0]
+
+
+def current(db, name, function, triggers):
+    """What ``definition`` reads of trigger ``name`` as this version installs it."""
+    return (function, True) if is_postgres(db) else f'CREATE TRIGGER "{name}" {triggers[name]}'
+
+
+def kept_counts(db):
+    return sorted(tuple(row) for row in db.execute_sql(
+        "SELECT collection_id, status, deleted, n FROM content_counts WHERE n <> 0").fetchall())
+
+
+def true_counts(db):
+    deleted = "(deleted_at IS NOT NULL)::int" if is_postgres(db) else "deleted_at IS NOT NULL"
+    return sorted(tuple(row) for row in db.execute_sql(
+        f"SELECT collection_id, status, {deleted}, COUNT(*) FROM content GROUP BY 1, 2, 3").fetchall())
+
+
+def indexed(db, word):
+    """The slugs the search index itself finds for ``word`` (on PostgreSQL through the GIN index)."""
+    if not is_postgres(db):
+        return sorted(slug for (slug,) in db.execute_sql(
+            "SELECT c.slug FROM content_fts f JOIN content c ON c.rowid = f.rowid WHERE content_fts MATCH ?",
+            (word,)).fetchall())
+    with db.atomic():
+        db.execute_sql("SET LOCAL enable_seqscan = off")  # a table this small would be read whole
+        return sorted(slug for (slug,) in db.execute_sql(
+            f"SELECT slug FROM content WHERE {derived.PG_SEARCH_FUNCTION}(title, data) @@ to_tsquery('simple', %s)",
+            (word,)).fetchall())
+
+
+def found(client, word):
+    return sorted(item["slug"] for item in client.get("/api/content", {"search": word}).json["data"])
+
+
+def test_apply_replaces_a_count_trigger_and_the_search_index_s_of_an_earlier_rule(site, tmp_path):
+    env, author, pages = site
+    db = env.DB.db
+    if is_postgres(db):
+        replace_by_hand(db, COUNT_WRITE, "INSERT OR DELETE")
+        # The search index is PostgreSQL's own, over this function: an earlier one indexes nothing.
+        db.execute_sql(f"CREATE OR REPLACE FUNCTION {derived.PG_SEARCH_FUNCTION}(title text, data text)"
+                       " RETURNS tsvector LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE"
+                       " AS $body$BEGIN RETURN ''::tsvector; END$body$")
+    else:
+        replace_by_hand(db, COUNT_INSERT, "INSERT")
+        replace_by_hand(db, FTS_INSERT, "INSERT")
+    insert_items(pages, author, 1, slug_prefix="earlier", data=lambda i: {"body": "zebra"})
+    assert kept_counts(db) == [] and indexed(db, "zebra") == []
+
+    apply(env, tmp_path)
+
+    if is_postgres(db):
+        assert definition(db, COUNT_WRITE) == (derived.PG_COUNT_FUNCTION, True)
+        assert db.execute_sql("SELECT prosrc FROM pg_proc WHERE proname = %s",
+                              (derived.PG_SEARCH_FUNCTION,)).fetchone()[0] == derived.pg_search_body()
+    else:
+        for name in (COUNT_INSERT, FTS_INSERT):
+            assert definition(db, name) == current(db, name, None, derived.SQLITE_TRIGGERS)
+    # What the earlier triggers left out is there, and the next row is counted and indexed.
+    assert kept_counts(db) == true_counts(db) == [(pages.id, "published", 0, 1)]
+    insert_items(pages, author, 1, slug_prefix="later", data=lambda i: {"body": "zebra yak"})
+    assert kept_counts(db) == true_counts(db) == [(pages.id, "published", 0, 2)]
+    assert indexed(db, "zebra") == ["earlier-0", "later-0"] and indexed(db, "yak") == ["later-0"]
+    client = client_for(env)
+    assert client.get("/api/content").json["meta"]["total"] == 2
+    assert found(client, "zebra") == ["earlier-0", "later-0"] and found(client, "yak") == ["later-0"]
+
+
+SCHEMA = {"type": "object", "properties": {"category": {"type": "string", "indexed": True}}}
+
+
+def kept_values(db):
+    return sorted(tuple(row) for row in db.execute_sql(
+        "SELECT field, value, status, n FROM content_counts_values WHERE n <> 0").fetchall())
+
+
+def test_apply_replaces_a_value_count_trigger_of_an_earlier_rule(site, tmp_path):
+    env, author, _ = site
+    db = env.DB.db
+    shop = create_collection("shop", schema=SCHEMA)
+    derived.track_declared(db)  # as a collection write does
+    name, events = (VALUE_WRITE, "INSERT OR DELETE") if is_postgres(db) else (VALUE_INSERT, "INSERT")
+    replace_by_hand(db, name, events)
+    insert_items(shop, author, 1, slug_prefix="earlier", data=lambda i: {"category": "tea"})
+    assert kept_values(db) == []
+
+    apply(env, tmp_path)
+
+    assert definition(db, name) == current(db, name, derived.PG_VALUE_FUNCTION, derived.SQLITE_VALUE_TRIGGERS)
+    assert kept_values(db) == [("category", "tea", "published", 1)]
+    insert_items(shop, author, 1, slug_prefix="later", data=lambda i: {"category": "tea"})
+    assert kept_values(db) == [("category", "tea", "published", 2)]
+
+
+@POSTGRES_ONLY
+def test_apply_recomputes_the_counts_when_it_replaces_an_earlier_count_function(site, tmp_path):
+    # Every apply runs CREATE OR REPLACE FUNCTION: the rows counted (or not) by the earlier
+    # body are recomputed too.
+    env, author, pages = site
+    db = env.DB.db
+    db.execute_sql(f"CREATE OR REPLACE FUNCTION {derived.PG_COUNT_FUNCTION}() RETURNS trigger LANGUAGE plpgsql"
+                   " AS $body$BEGIN RETURN NULL; END$body$")
+    insert_items(pages, author, 1, slug_prefix="earlier")
+    assert kept_counts(db) == []
+
+    apply(env, tmp_path)
+
+    assert kept_counts(db) == true_counts(db) == [(pages.id, "published", 0, 1)]
+    insert_items(pages, author, 1, slug_prefix="later")
+    assert kept_counts(db) == true_counts(db) == [(pages.id, "published", 0, 2)]
+
+
+def test_an_apply_that_finds_the_triggers_current_recomputes_nothing(site, tmp_path):
+    # Replacing is paid once: a count removed by hand stays removed (nothing was recounted),
+    # and PostgreSQL's triggers are the same ones.
+    env, author, pages = site
+    db = env.DB.db
+    insert_items(pages, author, 2)
+    oids = "SELECT tgname, oid FROM pg_trigger WHERE tgrelid = 'content'::regclass AND tgname LIKE %s ORDER BY 1"
+    ours = (f"{derived.TRIGGER_PREFIX}%",)
+    before = db.execute_sql(oids, ours).fetchall() if is_postgres(db) else None
+    assert before or not is_postgres(db)
+    db.execute_sql("DELETE FROM content_counts")
+
+    apply(env, tmp_path)
+
+    assert kept_counts(db) == []
+    if is_postgres(db):
+        assert db.execute_sql(oids, ours).fetchall() == before
