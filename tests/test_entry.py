@@ -156,7 +156,9 @@ def test_an_app_that_cannot_start_answers_the_envelope_and_retries(env, caplog):
         response = client.get("/health", status=503)
     assert response.content_type == "application/json"
     request_id = response.headers["X-Request-ID"]
-    assert response.json == {"error": "Service temporarily unavailable", "details": {"request_id": request_id}}
+    assert response.json == {"error": "Service temporarily unavailable",
+                             "details": {"request_id": request_id, "retry_after": 5}}
+    assert response.headers["Retry-After"] == "5"
     assert "JWT_SECRET" not in response.text
     [record] = caplog.records
     assert request_id in record.getMessage() and "JWT_SECRET is not set" in str(record.exc_info[1])

@@ -98,7 +98,10 @@ def test_every_status_the_api_uses_has_the_envelope(env, app_client, make_user, 
     seen[503] = c.get("/auth/me", headers=admin, status=503)
     broken = unstartable(env).get("/auth/me", status=503)
     assert_envelope(broken, 503)
-    assert broken.json == seen[503].json | {"details": {"request_id": broken.headers["X-Request-ID"]}}
+    # Both say when to come back, alike: what keeps an app from starting is mostly a database it cannot reach.
+    assert broken.json == seen[503].json | {"details": {**seen[503].json["details"],
+                                                        "request_id": broken.headers["X-Request-ID"]}}
+    assert broken.headers["Retry-After"] == seen[503].headers["Retry-After"] == "5"
     assert any(broken.headers["X-Request-ID"] in r.getMessage() for r in caplog.records)
 
     for status, response in seen.items():
@@ -138,6 +141,8 @@ def test_an_unreachable_database_is_a_503(env, app_client, make_user, caplog):
     body = assert_envelope(response, 503)
     assert body["error"] == "Service temporarily unavailable" and body["details"]["request_id"]
     assert any(body["details"]["request_id"] in r.getMessage() for r in caplog.records)
+    # A file that cannot be opened is a database unreachable: come back in a few seconds.
+    assert body["details"]["retry_after"] == 5 and response.headers["Retry-After"] == "5"
 
 
 def test_json_routes_refuse_form_bodies(app_client, make_user, outbox):

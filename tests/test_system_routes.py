@@ -45,7 +45,9 @@ def test_health_and_ping_are_503_when_the_database_is_unreachable(tmp_path):
     assert body["status"] == "unhealthy" and body["error"] == "Database unreachable"
     assert body["details"] == {"down": ["database"]}
     assert body["checks"]["database"]["status"] == "unhealthy"
-    assert client.get("/api/system/ping", status=503).json == {"error": "Database unreachable"}
+    ping = client.get("/api/system/ping", status=503)
+    assert ping.json == {"error": "Database unreachable", "details": {"retry_after": 5}}
+    assert ping.headers["Retry-After"] == "5"
 
 
 def test_ping_answers_a_round_trip(client):

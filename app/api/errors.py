@@ -6,6 +6,12 @@ logged with the request id the body carries) all go through here. No stack trace
 secret ever reaches a response: database and binding errors are logged, and the client
 gets a fixed message plus the request id to quote.
 
+A database that is busy or unreachable answers 503 with ``Retry-After``, in the header and
+in ``details.retry_after`` (whole seconds, as a 429 and the media store's 503 say it):
+``DATABASE_BUSY_RETRY_AFTER`` when a lock or the connection pool kept the request waiting
+past its bound, ``DATABASE_UNREACHABLE_RETRY_AFTER`` when the server or the file could not
+be reached.
+
 ``read_body(req, Struct)`` is the one way responders read a JSON (or form) body: it
 refuses bodies over 1 MiB (413) before reading a byte, converts to the msgspec Struct
 (unknown fields, wrong types and missing fields give 422) and refuses NUL characters,
@@ -23,6 +29,7 @@ import falcon
 import msgspec
 import msgspec.inspect
 import peewee
+from playhouse.pool import MaxConnectionsExceeded
 
 from app.runtime.kv import KVError
 from app.runtime.r2 import R2Error
@@ -87,9 +94,20 @@ def too_many_requests(retry_after, message="Too many attempts, try again later")
     return APIError(falcon.HTTP_429, message, {"retry_after": seconds}, headers={"Retry-After": str(seconds)})
 
 
+UNAVAILABLE_MESSAGE = "Service temporarily unavailable"
+
+
 def service_unavailable(message, details=None):
     """503: a binding (database, bucket, cache) is down."""
     return APIError(falcon.HTTP_503, message, details)
+
+
+def retry_later(retry_after, request_id=None, message=UNAVAILABLE_MESSAGE):
+    """503 with ``Retry-After`` (whole seconds) in the header and in ``details``, with the
+    request id the log line carries when there is one."""
+    seconds = max(1, int(retry_after))
+    details = {"retry_after": seconds} if request_id is None else {"request_id": request_id, "retry_after": seconds}
+    return APIError(falcon.HTTP_503, message, details, headers={"Retry-After": str(seconds)})
 
 
 def payload_too_large(max_bytes, message="Request body too large"):
@@ -317,20 +335,48 @@ def handle_decode_error(req, resp, ex, params):
     raise bad_request("Malformed JSON body", str(ex))
 
 
-# sqlite3/psycopg2 OperationalError covers both "the database is unreachable" (a 503:
-# retry later) and "the SQL is wrong for this schema" (a bug: 500). Told apart by message.
-_UNAVAILABLE_WORDS = (
-    "locked", "busy", "unable to open", "disk i/o", "readonly database", "could not connect",
-    "connection", "server closed", "timeout", "timed out", "terminating", "shutting down",
+# Seconds a client is asked to wait (``Retry-After``) before trying a database 503 again.
+# Busy: the database answered, but another transaction held the lock (SQLite's busy timeout
+# ran out) or every pooled connection stayed taken past the pool's wait: the holders are
+# requests' transactions, over within a second as a rule.
+DATABASE_BUSY_RETRY_AFTER = 1
+# Unreachable: the server refused or dropped the connection, or the file cannot be opened.
+# A restart or a failover takes seconds, and each request tries to connect again (waiting
+# up to PostgreSQL's 5 s connect timeout): the media store's breaker waits as long by default.
+DATABASE_UNREACHABLE_RETRY_AFTER = 5
+
+# sqlite3/psycopg2 OperationalError covers both "the database is unreachable or busy" (a
+# 503: retry later) and "the SQL is wrong for this schema" (a bug: 500). Told apart by message.
+_BUSY_WORDS = ("locked", "busy", "lock timeout")
+_UNREACHABLE_WORDS = (
+    "unable to open", "disk i/o", "readonly database", "could not connect", "connection", "server closed",
+    "timeout", "timed out", "terminating", "shutting down",
 )
 
 
 def handle_database_error(req, resp, ex, params):
-    """OperationalError: 503 when the database is unreachable or locked, else a 500."""
+    """OperationalError: 503 when the database is busy or unreachable, else a 500."""
     text = str(ex).lower()
-    if any(word in text for word in _UNAVAILABLE_WORDS):
-        handle_binding_error(req, resp, ex, params)
+    if any(word in text for word in _BUSY_WORDS):
+        _database_unavailable(req, ex, DATABASE_BUSY_RETRY_AFTER)
+    if any(word in text for word in _UNREACHABLE_WORDS):
+        _database_unavailable(req, ex, DATABASE_UNREACHABLE_RETRY_AFTER)
     handle_unexpected(req, resp, ex, params)
+
+
+def handle_database_unreachable(req, resp, ex, params):
+    """InterfaceError (the connection is gone or cannot be made): 503, retry in a few seconds."""
+    _database_unavailable(req, ex, DATABASE_UNREACHABLE_RETRY_AFTER)
+
+
+def handle_pool_exhausted(req, resp, ex, params):
+    """Every pooled PostgreSQL connection stayed in use past the pool's wait: 503, retry in a second."""
+    _database_unavailable(req, ex, DATABASE_BUSY_RETRY_AFTER)
+
+
+def _database_unavailable(req, ex, retry_after):
+    log.error("database unavailable on %s %s (request %s): %s", req.method, req.path, _request_id(req), ex)
+    raise retry_later(retry_after, _request_id(req))
 
 
 def handle_integrity_error(req, resp, ex, params):
@@ -340,23 +386,20 @@ def handle_integrity_error(req, resp, ex, params):
 
 
 def handle_binding_error(req, resp, ex, params):
-    """A binding that is down (database unreachable or locked, bucket, cache) answers 503.
+    """A binding other than the database that is down (the cache, an error the bucket
+    answered) answers 503, without ``Retry-After``: nothing says when it will be back.
 
     The cause goes to the log, not the client.
     """
     log.error("binding error on %s %s (request %s): %s", req.method, req.path, _request_id(req), ex)
-    raise service_unavailable("Service temporarily unavailable", {"request_id": _request_id(req)})
+    raise service_unavailable(UNAVAILABLE_MESSAGE, {"request_id": _request_id(req)})
 
 
 def handle_bucket_unavailable(req, resp, ex, params):
     """A bucket call refused by its guard (store not answering, or too many calls at once):
     503 at once, with ``Retry-After``; the breaker already logged the outage."""
     log.info("bucket call refused on %s %s (request %s): %s", req.method, req.path, _request_id(req), ex)
-    raise APIError(
-        falcon.HTTP_503, "Service temporarily unavailable",
-        {"request_id": _request_id(req), "retry_after": ex.retry_after},
-        headers={"Retry-After": str(ex.retry_after)},
-    )
+    raise retry_later(ex.retry_after, _request_id(req))
 
 
 def handle_value_error(req, resp, ex, params):
@@ -417,7 +460,8 @@ def install_error_handling(app):
     app.add_error_handler(msgspec.ValidationError, handle_validation_error)
     app.add_error_handler(msgspec.DecodeError, handle_decode_error)
     app.add_error_handler(peewee.OperationalError, handle_database_error)
-    app.add_error_handler(peewee.InterfaceError, handle_binding_error)
+    app.add_error_handler(peewee.InterfaceError, handle_database_unreachable)
+    app.add_error_handler(MaxConnectionsExceeded, handle_pool_exhausted)
     app.add_error_handler(peewee.IntegrityError, handle_integrity_error)
     app.add_error_handler(KVError, handle_binding_error)
     app.add_error_handler(R2Error, handle_binding_error)

@@ -20,7 +20,7 @@ import msgspec
 from app import NAME, __version__
 from app.api.access import access
 from app.api.describe import describe
-from app.api.errors import APIError
+from app.api.errors import DATABASE_UNREACHABLE_RETRY_AFTER, retry_later
 from app.api.health import check_bindings, iso_now
 from app.runtime.bindings import BindingKind
 from app.services.stats import dashboard_stats
@@ -155,7 +155,7 @@ class PingResource:
     def on_get(self, req, resp):
         checks = check_bindings(req.context.env, {}, kinds={BindingKind.D1})
         if any(check["status"] != "ok" for check in checks.values()):
-            raise APIError(falcon.HTTP_503, "Database unreachable")
+            raise retry_later(DATABASE_UNREACHABLE_RETRY_AFTER, message="Database unreachable")
         latency = max((check["latency_ms"] for check in checks.values()), default=0.0)
         resp.media = {"pong": True, "latency": latency, "timestamp": iso_now()}
 

@@ -9,7 +9,8 @@ The env is built lazily on the first request, so ``gunicorn worker:app`` builds 
 worker after the fork, never in the master. The configuration is checked earlier, when the
 server loads ``worker.app`` (``app.entrypoint.served_app``); should building the env or the
 app still fail, the request gets the error envelope as JSON (503, with a request id the log
-line carries), never the server's HTML page, and the next request tries again.
+line carries, and ``Retry-After``), never the server's HTML page, and the next request tries
+again.
 
 Each request runs in a ``contextvars`` context of its own, from the app call to its
 ``wait_until`` work: what the app binds for the request (its database) stays with that
@@ -28,6 +29,10 @@ from app.runtime.context import ExecutionContext, new_request_id
 ENV_KEY = "workers.env"
 CTX_KEY = "workers.ctx"
 STARTUP_FAILED_STATUS = "503 Service Unavailable"
+# What makes a build fail once the config was checked is mostly a binding that cannot be
+# opened yet (a database server still starting): the wait asked of a client is that of an
+# unreachable database (``app.api.errors``), and the next request builds the app again.
+STARTUP_RETRY_AFTER_SECONDS = 5
 # Apps kept for envs passed to fetch(env=...): a few (tests, an embedder's handful of
 # sites), not one per env ever seen; the least recently used is dropped past this.
 OTHER_APPS_KEPT = 8
@@ -178,14 +183,17 @@ class OtherApps:
 def startup_failure(start_response, request_id, ex):
     """Answer a request the app could not be built for: the error envelope, cause logged.
 
-    Same body as a binding outage (``app.api.errors``), so clients see one shape; the cause
-    (a ConfigError, a binding that cannot open) goes to the log with the request id only.
+    Same body and ``Retry-After`` as an unreachable database (``app.api.errors``), so
+    clients see one shape; the cause (a ConfigError, a binding that cannot open) goes to the
+    log with the request id only.
     """
     log.error("the app could not start (request %s)", request_id, exc_info=ex)
-    body = msgspec.json.encode({"error": "Service temporarily unavailable", "details": {"request_id": request_id}})
+    details = {"request_id": request_id, "retry_after": STARTUP_RETRY_AFTER_SECONDS}
+    body = msgspec.json.encode({"error": "Service temporarily unavailable", "details": details})
     start_response(STARTUP_FAILED_STATUS, [
         ("Content-Type", "application/json"),
         ("Content-Length", str(len(body))),
+        ("Retry-After", str(STARTUP_RETRY_AFTER_SECONDS)),
         ("X-Request-ID", request_id),
     ])
     return [body]
