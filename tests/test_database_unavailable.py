@@ -10,7 +10,9 @@ and the same request then succeeds once the database is free.
 import pytest
 
 from app.db.models import User, bind_models
+from tests.fixtures.admin import browser_for, sign_in
 from tests.fixtures.app import client_for, make_env
+from tests.fixtures.auth import hashed
 from tests.fixtures.busy_database import database_held, short_wait_env
 from tests.fixtures.process import free_port
 from tests.fixtures.users import bearer, create_user, token_for
@@ -45,6 +47,19 @@ def test_a_write_kept_waiting_by_a_busy_database_is_told_to_retry_in_a_second(bu
     assert_retry_after(refused, 1)
     # Nothing was written, and the same request goes through once the database is free.
     client.post_json("/admin/api/collections", body, headers=admin, status=201)
+
+
+def test_an_admin_page_kept_waiting_by_a_busy_database_says_when_to_retry(busy_env):
+    browser = browser_for(busy_env)
+    assert sign_in(browser, create_user("admin", password_hash=hashed())).status_int == 303
+    form = browser.get("/admin/collections/new").forms["collection-form"]
+    form["name"] = "blog"
+    form["display_name"] = "Blog"
+    with database_held(busy_env):
+        page = form.submit(status=503)
+    assert page.headers["Retry-After"] == "1"
+    assert page.content_type == "text/html"
+    assert "Try again in 1 second." in page.text
 
 
 def test_an_unreachable_database_server_is_told_to_retry_in_five_seconds(tmp_path):

@@ -187,6 +187,11 @@ def _current_page(req):
     return safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
 
 
+def _seconds(retry_after):
+    """``Retry-After``'s whole seconds in words: "1 second", "5 seconds"."""
+    return "1 second" if retry_after == "1" else f"{retry_after} seconds"
+
+
 class AdminPagesMiddleware:
     """Security headers, CSRF checks and HTML refusals for every admin page.
 
@@ -252,6 +257,10 @@ class AdminPagesMiddleware:
             message = "Sign in to continue."
         elif status == falcon.HTTP_404:
             message = "There is nothing here."
+        elif status == falcon.HTTP_503 and resp.get_header("Retry-After"):
+            # A busy or unreachable database (or media store) says when it may answer again.
+            wait = _seconds(resp.get_header("Retry-After"))
+            message = f"The service is temporarily unavailable. Try again in {wait}."
         else:
             message = "The request could not be carried out. Go back and try again."
         resp.media = None
