@@ -7,24 +7,28 @@ operation and status (``default`` when the status is not named):
 * every header of ``WATCHED`` the answer carries is declared there.
 
 Headers declared ``required: false`` are sent only sometimes (their description says when):
-the requests below include ones that make each such header appear, and assert that it did,
-and a write whose bookmark cannot be read, which answers without ``x-d1-bookmark``. HEAD
+the requests below include ones that make each such header appear, and assert that it did
+(a write refused by a busy database for ``Retry-After``), and a write whose bookmark cannot
+be read, which answers without ``x-d1-bookmark``. HEAD
 answers are checked against the document's ``head`` operations as GET answers are.
 """
 
 import pytest
 
 from app.db.database import open_database
+from app.db.models import bind_models
 from app.runtime.d1.database import D1Database
 from app.runtime.d1.replicas import Replica
 from app.runtime.entry import Worker
 from tests.fixtures import media as samples
 from tests.fixtures.app import app_for
 from tests.fixtures.auth import fast_client, login
+from tests.fixtures.busy_database import database_held, short_wait_env
 from tests.fixtures.conformance import Conformance, ConformingTestApp
 from tests.fixtures.content import insert_items
 from tests.fixtures.media import upload
 from tests.fixtures.postgres import _admin_connection
+from tests.fixtures.users import bearer, create_user, token_for
 
 pytestmark = pytest.mark.backends
 
@@ -167,7 +171,8 @@ def test_only_the_rate_limited_operations_declare_the_quota_on_every_status(doc)
                     assert not set(headers) & QUOTA, (method, path, status)
                     continue
                 assert {name for name in QUOTA if headers.get(name, {}).get("required")} == QUOTA, (method, path, status)
-                assert ("retry-after" in headers) == (status == "429"), (method, path, status)
+                # A 503 says when to come back too (a busy or unreachable database).
+                assert ("retry-after" in headers) == (status in ("429", "503")), (method, path, status)
             if (path, method) in limited:
                 assert operation["responses"]["429"]["headers"]["Retry-After"]["required"] is True
 
@@ -268,3 +273,34 @@ def test_routes_that_call_the_media_store_declare_its_retry_after(doc):
                          ("/api/media/{media_id}/purge", "delete")):
         unavailable = doc["paths"][path][method]["responses"]["503"]
         assert unavailable["headers"]["Retry-After"]["required"] is False
+
+
+# The operations that answer a health report of their own as their 503.
+HEALTH_REPORTS = {("/health", "get"), ("/api/health", "get"), ("/api/system/health", "get")}
+
+
+def test_every_operation_declares_the_retry_after_of_a_busy_or_unreachable_database(doc):
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            unavailable = operation["responses"]["503"]
+            twin = "get" if method == "head" else method
+            if (path, twin) in HEALTH_REPORTS:
+                assert "Retry-After" not in unavailable["headers"], (method, path)
+                continue
+            retry_after = unavailable["headers"]["Retry-After"]
+            assert retry_after["required"] is False and retry_after["schema"] == {"type": "integer"}, (method, path)
+            assert "the database is busy (1) or unreachable (5)" in retry_after["description"], (method, path)
+            if method != "head":
+                schema = unavailable["content"]["application/json"]["schema"]
+                assert schema == operation["responses"]["default"]["content"]["application/json"]["schema"]
+
+
+def test_a_busy_database_answers_the_retry_after_the_document_declares(stack, tmp_path, request, served):
+    busy = short_wait_env(stack, tmp_path / "busy", request)
+    bind_models(busy.DB.db)
+    admin = bearer(token_for(create_user("admin")))
+    client = ConformingTestApp(Worker(lambda: busy, app_for))
+    with database_held(busy):
+        refused = client.post_json("/admin/api/collections", {"name": "blog", "displayName": "Blog"},
+                                   headers=admin, status=503)
+    assert checked(served, refused) == {"retry-after"}

@@ -17,7 +17,10 @@ rest sits next to the responder::
 * ``headers``: the response headers each status carries, as ``Header``s:
   ``{200: (ETAG,), 429: (RETRY_AFTER,)}``; ``required=False`` for one sent only sometimes
   (its description says when). A status named only here is declared by it: an error
-  status (400 and up) as the envelope, any other without a body.
+  status (400 and up) as the envelope, any other without a body. Every operation's 503
+  (a busy or unreachable database) is declared by the document builder with
+  ``DATABASE_RETRY_AFTER``; a 503 that may say when to come back for another reason too
+  declares its own ``retry_after_503(", or ...")``;
   ``x-d1-bookmark``, which a middleware sends on any route, is declared by the document
   builder for every operation;
 * a responder without ``@describe`` is still in the document, summarised by its
@@ -29,6 +32,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from app.api.errors import DATABASE_BUSY_RETRY_AFTER, DATABASE_UNREACHABLE_RETRY_AFTER
 from app.api.params import MAX_OFFSET, MAX_PAGE
 from app.services.cache import DATABASE, KV, MEMORY
 
@@ -141,20 +145,25 @@ IF_NONE_MATCH = Param(
 )
 
 RETRY_AFTER = Header("Retry-After", "whole seconds to wait before trying again", int)
-# Only a refusal by the media store's guard (not answering, or too busy) says when to come
-# back; an error the store answered, or a database outage, is a 503 without it.
-STORE_RETRY_AFTER = Header(
-    "Retry-After", "whole seconds to wait: sent when the media store is not answering or too busy", int,
-    required=False,
-)
-# The routes that call the media store: a 503 there may say when to come back.
+
+
+def retry_after_503(also=""):
+    """The ``Retry-After`` of a 503: sent when the database is busy or unreachable, and in
+    the case ``also`` names (", or ...")."""
+    database = f"busy ({DATABASE_BUSY_RETRY_AFTER}) or unreachable ({DATABASE_UNREACHABLE_RETRY_AFTER})"
+    return Header("Retry-After", f"whole seconds to wait: sent when the database is {database}{also}", int,
+                  required=False)
+
+
+# Every operation's 503 (the document builder declares it): a busy or unreachable database
+# says when to come back; a cache outage, or an error the media store answered, does not.
+DATABASE_RETRY_AFTER = retry_after_503()
+# The routes that call the media store: a refusal by its guard says when to come back too.
+STORE_RETRY_AFTER = retry_after_503(", or the media store is not answering or too busy")
 STORE_CALLED = {503: (STORE_RETRY_AFTER,)}
-# The collection writes that change schemas: another schema change in progress past
-# SCHEMA_TURN_WAIT_MS is a 503 that says when to come back (a database outage does not).
-SCHEMA_TURN_WAITED = {503: (Header(
-    "Retry-After", "whole seconds to wait: sent when another schema change kept this one waiting too long", int,
-    required=False,
-),)}
+# The collection writes that change schemas: so does another schema change in progress past
+# SCHEMA_TURN_WAIT_MS.
+SCHEMA_TURN_WAITED = {503: (retry_after_503(", or another schema change kept this one waiting too long"),)}
 LOCATION = Header("Location", "the path of what was created")
 # What a read served through the three-tier cache answers.
 CACHE_STATUS = Header("X-Cache-Status", "HIT when a cache tier answered, MISS when the database did",

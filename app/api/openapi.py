@@ -11,8 +11,10 @@ each responder of it one operation, with:
   description and in ``x-permission``;
 * its body, query parameters and success response from ``@describe`` (``app.api.describe``),
   their JSON Schemas from ``msgspec.json.schema_components``;
-* every error as the ``{error, details?}`` envelope (``default`` response), and ``401`` and
-  ``403`` named for every operation that needs a caller;
+* every error as the ``{error, details?}`` envelope (``default`` response), ``401`` and
+  ``403`` named for every operation that needs a caller, and ``503`` for every operation,
+  with ``Retry-After`` (sent when the database is busy or unreachable), unless the
+  operation answers a 503 body of its own (a health report);
 * the response headers of each status from ``@describe(headers=...)``; on every response of
   a ``@rate_limited`` responder the ``X-RateLimit-*`` headers (``app.api.rate_limits``), and
   its 429 with ``Retry-After``; and on every response those sent whatever the route:
@@ -34,7 +36,7 @@ import msgspec
 from app import NAME, __version__
 from app.api import d1_session
 from app.api.access import access, admin_api_path, responders, rule_of
-from app.api.describe import RETRY_AFTER, ErrorBody, describe, operation_of
+from app.api.describe import DATABASE_RETRY_AFTER, RETRY_AFTER, ErrorBody, describe, operation_of
 from app.api.methods import SAFE_METHODS, head_mirrors_get
 from app.api.rate_limits import QUOTA_HEADERS, rate_limit_of
 from app.api.schemas import OpenAPIDocument
@@ -165,6 +167,12 @@ SIGNED_IN_ERRORS = {
 }
 
 
+# Any operation may find the database busy or unreachable (its caller's session, the
+# plugins' state and the request log are read from it, whatever the route does).
+UNAVAILABLE = ("Service temporarily unavailable: the database is busy or unreachable (try again after "
+               "`Retry-After` seconds), or another binding is down")
+
+
 def _envelope(description, types):
     return {"description": description, "content": {"application/json": {"schema": types.ref(ErrorBody)}}}
 
@@ -194,6 +202,7 @@ def _responses(method, operation, rule, types, limited=False):
         responses.update({code: _envelope(text, types) for code, text in SIGNED_IN_ERRORS.items()})
     for code, body in operation.others if operation else ():
         responses[str(code)] = _other_response(body, types)
+    unavailable = responses.setdefault("503", _envelope(UNAVAILABLE, types))
     for code, declared in operation.headers if operation else ():
         response = responses.get(str(code))
         if response is None:
@@ -202,6 +211,9 @@ def _responses(method, operation, rule, types, limited=False):
                 _envelope(HTTPStatus(code).phrase, types) if code >= 400 else {"description": "No body"}
             )
         response["headers"] = {header.name: _header(header, types) for header in declared}
+    if not _own_503(operation):
+        unavailable.setdefault("headers", {}).setdefault(DATABASE_RETRY_AFTER.name,
+                                                         _header(DATABASE_RETRY_AFTER, types))
     if limited:
         responses.setdefault("429", _envelope("Too many attempts: try again after `Retry-After` seconds", types))
     responses["default"] = _envelope("An error, as the envelope", types)
@@ -216,6 +228,11 @@ def _responses(method, operation, rule, types, limited=False):
             quota = QUOTA_HEADERS + ((RETRY_AFTER,) if code == "429" else ())
             headers.update({header.name: _header(header, types) for header in quota})
     return responses
+
+
+def _own_503(operation):
+    """Whether ``operation`` answers a 503 body of its own (a health report), not the envelope."""
+    return operation is not None and any(code == 503 for code, _ in operation.others)
 
 
 def _header(header, types):
