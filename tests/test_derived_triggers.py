@@ -7,14 +7,16 @@ that do nothing: the apply replaces them, recomputes what they left wrong, and t
 content written is counted and found. An apply that finds them current recomputes nothing.
 """
 
+import psycopg2
 import pytest
 from click.testing import CliRunner
 
 from app.cli import cli
 from app.db import derived
 from app.db.database import is_postgres
+from app.db.migrations import MigrationRunner
 from app.db.models import bind_models
-from tests.fixtures.app import client_for
+from tests.fixtures.app import MIGRATIONS, client_for
 from tests.fixtures.content import create_collection, insert_items
 
 # Each test runs on SQLite and on PostgreSQL (tests/fixtures/backends.py).
@@ -206,3 +208,42 @@ def test_an_apply_that_finds_the_triggers_current_recomputes_nothing(site, tmp_p
     assert kept_counts(db) == []
     if is_postgres(db):
         assert db.execute_sql(oids, ours).fetchall() == before
+
+
+def read_elsewhere(db):
+    """The number of content rows another connection reads, or "blocked" when a lock keeps
+    it waiting past a second."""
+    connection = psycopg2.connect(dbname=db.database, **db.connect_params)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '1s'")
+            cursor.execute("SELECT count(*) FROM content")
+            return cursor.fetchone()[0]
+    except psycopg2.errors.LockNotAvailable:
+        return "blocked"
+    finally:
+        connection.close()
+
+
+@POSTGRES_ONLY
+def test_reads_go_on_while_apply_recounts_after_replacing_a_trigger(site, monkeypatch):
+    # Replacing a trigger (DROP TRIGGER) locks content against reads until its transaction
+    # ends: the recount must not run inside that transaction.
+    env, author, pages = site
+    db = env.DB.db
+    replace_by_hand(db, COUNT_WRITE, "INSERT OR DELETE")
+    insert_items(pages, author, 2, slug_prefix="earlier")
+    reads, original = [], db.execute_sql
+
+    def execute_sql(sql, params=None, *args, **kwargs):
+        if sql.startswith(f"DELETE FROM {derived.COUNTS_TABLE}") and not reads:
+            reads.append(read_elsewhere(db))
+        return original(sql, params, *args, **kwargs)
+
+    monkeypatch.setattr(db, "execute_sql", execute_sql)
+    MigrationRunner(db, MIGRATIONS).apply()
+    monkeypatch.undo()
+
+    assert reads == [2]
+    assert definition(db, COUNT_WRITE) == (derived.PG_COUNT_FUNCTION, True)
+    assert kept_counts(db) == true_counts(db)

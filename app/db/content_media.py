@@ -270,7 +270,7 @@ def _install_postgres(db):
 def install(db):
     """Create the triggers that are missing and replace those of an earlier rule, theirs or
     their function's (``app.db.content_triggers``); whether any was. The table must then be
-    filled afresh (``rebuild``, which ``app.db.derived.install`` runs): rows written by an
+    filled afresh (``rebuild``, which ``app.db.derived.refill`` runs): rows written by an
     earlier rule may name files this one does not, or miss some.
 
     Call inside a transaction. Nothing on a database without the table (before migration 0032).

@@ -23,11 +23,11 @@ backup import and a time-travel restore (which replays changes as plain DML; the
 tables are therefore not tracked by time travel themselves).
 
 They are dialect-specific, so the migration runner installs them after every apply
-(``install``): what is missing is created, a trigger or function an earlier version wrote
-otherwise is replaced (``app.db.content_triggers``), and what was created or replaced is
-filled afresh from the rows already there. ``rebuild`` recomputes everything (after
-``VACUUM`` on SQLite, which may renumber the rowids the search index refers to, or after
-writes made with the triggers dropped).
+(``install_objects``): what is missing is created, a trigger or function an earlier version
+wrote otherwise is replaced (``app.db.content_triggers``), and what was created or replaced
+is filled afresh from the rows already there, in the next transaction (``refill``).
+``rebuild`` recomputes everything (after ``VACUUM`` on SQLite, which may renumber the rowids
+the search index refers to, or after writes made with the triggers dropped).
 """
 
 import functools
@@ -415,28 +415,51 @@ def _install_postgres(db):
 
 
 def install(db):
-    """Create what is missing (triggers, search index), replace the triggers and functions an
-    earlier version made otherwise (``app.db.content_triggers``), and fill what was created or
-    replaced afresh.
+    """Install what is missing or outdated (``install_objects``) and fill it (``refill``), in
+    the caller's transaction: for a database no one else uses meanwhile (tests, a new file).
+
+    Call inside a transaction, on a database whose migrations include 0020.
+    """
+    refill(db, install_objects(db))
+
+
+# What ``install_objects`` found must be recomputed: everything, or ``content_media`` only.
+REFILL_ALL, REFILL_MEDIA = "all", "media"
+
+
+def install_objects(db):
+    """Create what is missing (triggers, search index) and replace the triggers and functions
+    an earlier version made otherwise (``app.db.content_triggers``); what must be recomputed
+    once this transaction committed (``REFILL_ALL``, ``REFILL_MEDIA`` or None, for ``refill``).
 
     A replaced trigger or function kept its rows by another rule (a value counted twice, a
     word split elsewhere, a write not counted at all), and which rows it got wrong cannot be
-    told: everything is recomputed (``rebuild``), once, by the install that replaces it; the
-    next finds it current and recomputes nothing. PostgreSQL's search vector function goes
-    by its version instead, and its index is rebuilt by PostgreSQL (``_install_pg_search``).
+    told: everything is recomputed, once, after the install that replaces it; the next finds
+    it current and recomputes nothing. The recomputation is left to the caller's next
+    transaction because replacing a trigger on PostgreSQL locks ``content`` against reads
+    too (``DROP TRIGGER``) until the transaction ends, and a recount of every row must not
+    keep the site from reading meanwhile. PostgreSQL's search vector function goes by its
+    version instead, and its index is rebuilt by PostgreSQL (``_install_pg_search``).
 
     Call inside a transaction, on a database whose migrations include 0020.
     """
     if not db.table_exists(COUNTS_TABLE):
-        return
+        return None
     stale = _install_postgres(db) if is_postgres(db) else _install_sqlite(db)
     media_stale = content_media.install(db)
     if stale:
+        return REFILL_ALL
+    track_declared(db)
+    return REFILL_MEDIA if media_stale else None
+
+
+def refill(db, needed):
+    """Recompute what ``install_objects`` found must be (``needed``; None: nothing), in a
+    transaction of its own or within the caller's; reads go on meanwhile, writes wait."""
+    if needed == REFILL_ALL:
         rebuild(db)  # content_media's too
-    else:
-        track_declared(db)
-        if media_stale:
-            content_media.rebuild(db)
+    elif needed == REFILL_MEDIA:
+        content_media.rebuild(db)
 
 
 def rebuild(db):
@@ -446,6 +469,9 @@ def rebuild(db):
             # Count changes of this transaction still waiting for its commit run now,
             # before the recount, rather than after it (where they would count twice).
             db.execute_sql("SET CONSTRAINTS ALL IMMEDIATE")
+            # Writes committing during the recount would count twice or not at all: they
+            # wait for it (SHARE, as content_media's recomputation takes); reads go on.
+            db.execute_sql("LOCK TABLE content IN SHARE MODE")
         db.execute_sql(f"DELETE FROM {COUNTS_TABLE}")
         deleted = "(deleted_at IS NOT NULL)::int" if is_postgres(db) else "deleted_at IS NOT NULL"
         db.execute_sql(f"INSERT INTO {COUNTS_TABLE} (collection_id, status, deleted, n)"

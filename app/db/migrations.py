@@ -330,11 +330,15 @@ class MigrationRunner:
         remove them instead when the binding turned time travel off."""
         armed_by = f"migration {done[-1]}" if done else "d1 migrations apply"
         with self._transaction():
-            derived.install(self.db)  # counts and search index: dialect-specific, so not in the files
+            # Counts, search index, media references: dialect-specific, so not in the files.
+            refill = derived.install_objects(self.db)
             if self.keep_history:
                 time_travel.arm(self.db, armed_by, excluded=(self.table,))
             else:
                 time_travel.disarm(self.db)
+        if refill:
+            with self._transaction():  # once the locks the install took are released
+                derived.refill(self.db, refill)
 
     def _reconcile_checksums(self, migrations, applied, accept_changed):
         """Refuse (or, with accept_changed, record) applied files whose content changed;
