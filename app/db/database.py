@@ -30,7 +30,9 @@ What was measured on this stack shapes the defaults:
   statements (``app.db.prepared``).
 """
 
+import contextlib
 import select
+import sqlite3
 from urllib.parse import urlparse
 
 import peewee
@@ -105,7 +107,12 @@ class SqliteDatabase(peewee.SqliteDatabase):
         except BaseException:
             # Peewee's transaction never saw this one begin, so it would not roll it back:
             # the connection, kept for the thread's next request, would stay inside it.
-            self.rollback()
+            # SQLite may have rolled back itself (an I/O error, a full disk): then there is
+            # nothing to undo, and the read's own error is the one to raise either way.
+            connection = self.connection()
+            if connection.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.rollback()
             raise
 
 
