@@ -275,6 +275,11 @@ def test_routes_that_call_the_media_store_declare_its_retry_after(doc):
         assert unavailable["headers"]["Retry-After"]["required"] is False
 
 
+def test_the_content_create_declares_its_retry_after_of_a_schema_that_kept_changing(doc):
+    retry_after = doc["paths"]["/api/content"]["post"]["responses"]["503"]["headers"]["Retry-After"]
+    assert "schema kept changing" in retry_after["description"]
+
+
 # The operations that answer a health report of their own as their 503.
 HEALTH_REPORTS = {("/health", "get"), ("/api/health", "get"), ("/api/system/health", "get")}
 

@@ -36,7 +36,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.content_read import item_etag
-from app.api.describe import IF_MATCH, LOCATION, Header, Param, describe
+from app.api.describe import IF_MATCH, LOCATION, SCHEMA_KEPT_CHANGING, Header, Param, describe
 from app.api.errors import bad_request, forbidden, invalid_param, not_found, read_body
 from app.api.schemas import One, SuccessOf
 from app.api.schemas_content import ContentItem, Removed, SlugAvailability
@@ -154,7 +154,7 @@ class ContentCreator:
 
     @access("content.create")
     @describe("Create a content item", body=CreateBody, status=201, response=One[ContentItem],
-              headers={201: (LOCATION, WRITTEN_ETAG)},
+              headers={201: (LOCATION, WRITTEN_ETAG), 503: (SCHEMA_KEPT_CHANGING,)},
               description="A field of the collection's schema left out of `data` gets the `default` it declares; "
                           "one sent as `null` keeps `null`.")
     def on_post(self, req, resp):

@@ -164,6 +164,8 @@ STORE_CALLED = {503: (STORE_RETRY_AFTER,)}
 # The collection writes that change schemas: so does another schema change in progress past
 # SCHEMA_TURN_WAIT_MS.
 SCHEMA_TURN_WAITED = {503: (retry_after_503(", or another schema change kept this one waiting too long"),)}
+# A content create: schema saves landing one after another kept sending it back to validate.
+SCHEMA_KEPT_CHANGING = retry_after_503(", or the collection's schema kept changing while the item was written")
 LOCATION = Header("Location", "the path of what was created")
 # What a read served through the three-tier cache answers.
 CACHE_STATUS = Header("X-Cache-Status", "HIT when a cache tier answered, MISS when the database did",
