@@ -46,7 +46,8 @@ def test_health_and_ping_are_503_when_the_database_is_unreachable(tmp_path):
     assert body["details"] == {"down": ["database"]}
     assert body["checks"]["database"]["status"] == "unhealthy"
     ping = client.get("/api/system/ping", status=503)
-    assert ping.json == {"error": "Database unreachable", "details": {"retry_after": 5}}
+    assert ping.json == {"error": "Database unreachable",
+                         "details": {"request_id": ping.headers["X-Request-ID"], "retry_after": 5}}
     assert ping.headers["Retry-After"] == "5"
 
 

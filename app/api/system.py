@@ -155,7 +155,7 @@ class PingResource:
     def on_get(self, req, resp):
         checks = check_bindings(req.context.env, {}, kinds={BindingKind.D1})
         if any(check["status"] != "ok" for check in checks.values()):
-            raise retry_later(DATABASE_UNREACHABLE_RETRY_AFTER, message="Database unreachable")
+            raise retry_later(DATABASE_UNREACHABLE_RETRY_AFTER, req.context.request_id, message="Database unreachable")
         latency = max((check["latency_ms"] for check in checks.values()), default=0.0)
         resp.media = {"pong": True, "latency": latency, "timestamp": iso_now()}
 
