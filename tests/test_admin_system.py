@@ -282,17 +282,22 @@ def test_the_empty_text_is_a_setting_of_its_own(typed_admin):
     it chosen and an unchanged save keeps it; the empty option sets null, shown so again."""
     url = "/admin/plugins/blank-choice"
     form = typed_admin.get(url).forms["plugin-settings"]
-    assert options(form["settings.tone"]) == [("", False), ('""', True), ("loud", False)]
+    assert options(form["settings.tone"]) == [("", False), ('""', True), (" ", False), ("loud", False)]
     assert form.submit().status_int == 303
     assert Plugin.get(Plugin.name == "blank-choice").settings == {"tone": ""}
     form["settings.tone"] = ""
     assert form.submit().status_int == 303
     assert Plugin.get(Plugin.name == "blank-choice").settings == {"tone": None}
     form = typed_admin.get(url).forms["plugin-settings"]
-    assert options(form["settings.tone"]) == [("", False), ('""', False), ("loud", False)]
+    assert options(form["settings.tone"]) == [("", False), ('""', False), (" ", False), ("loud", False)]
     form["settings.tone"] = '""'
     assert form.submit().status_int == 303
     assert Plugin.get(Plugin.name == "blank-choice").settings == {"tone": ""}
+    form["settings.tone"] = " "  # an option, though blank: not the empty option
+    assert form.submit().status_int == 303
+    assert Plugin.get(Plugin.name == "blank-choice").settings == {"tone": " "}
+    form = typed_admin.get(url).forms["plugin-settings"]
+    assert options(form["settings.tone"]) == [("", False), ('""', False), (" ", True), ("loud", False)]
 
 
 def test_a_choice_that_is_no_option_is_refused_by_the_schema(typed_admin):

@@ -122,6 +122,10 @@ def settings_from_form(schema, form):
         posted[name] = raw or ""
         if raw is None:
             continue  # not in the form: the stored value stays
+        chosen = chosen_value(_kind(rule), raw) if control == "select" else None
+        if chosen is not None:
+            settings[name] = chosen  # an option, even one of blanks only
+            continue
         if raw.strip() == "" and (control != "text" or _nullable(rule)):
             # Emptied: back to "not set" (null) where the schema allows it, else to the
             # schema's default; a field with neither keeps its stored value.
