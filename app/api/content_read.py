@@ -77,8 +77,9 @@ CONTENT_LIST_QUERY = COLLECTION_LIST_QUERY + (
 # A read answers 304 without a body when If-None-Match names its ETag.
 NOT_MODIFIED = {304: None}
 READ_ETAG = Header(
-    "ETag", 'weak, a digest of the body: W/"<digest>" for a list, W/"<version_number>-<digest>" for an item; '
-    "send it back as If-None-Match (an item's as If-Match on a write)",
+    "ETag", 'weak, a digest of the body: W/"<digest>" for a list, W/"<version_number>-<digest>" for an item '
+    '(W/"n-<digest>" when its version_number is null); send it back as If-None-Match (an item\'s as If-Match '
+    "on a write)",
 )
 # What ``send`` sets on every answer, a 304 included.
 READ_HEADERS = {200: (READ_ETAG, CACHE_STATUS, CACHE_SOURCE), 304: (READ_ETAG, CACHE_STATUS, CACHE_SOURCE)}
@@ -166,9 +167,19 @@ def body_tag(raw, version=None):
     return digest if version is None else f"{version}-{digest}"
 
 
+# What leads an item's tag in place of its ``version_number`` when that is NULL (a row
+# written by hand with SQL): a write's If-Match then names that state, as a number names the others.
+UNNUMBERED = "n"
+
+
+def item_tag(raw, version):
+    """The opaque tag of an item's body bytes ``raw``, led by its ``version``."""
+    return body_tag(raw, UNNUMBERED if version is None else version)
+
+
 def item_etag(item):
     """The ETag a read of ``item`` (as one caller sees it) answers: what a write answering it sends too."""
-    return f'W/"{body_tag(msgspec.json.encode(meta_last({"data": item})), item["version_number"])}"'
+    return f'W/"{item_tag(msgspec.json.encode(meta_last({"data": item})), item["version_number"])}"'
 
 
 def entry_of(body, item=False):
@@ -178,7 +189,7 @@ def entry_of(body, item=False):
     ``item``: ``body["data"]`` is an item, whose version leads its tag.
     """
     raw = msgspec.json.encode(meta_last(body))
-    tag = body_tag(raw, body["data"]["version_number"] if item else None)
+    tag = item_tag(raw, body["data"]["version_number"]) if item else body_tag(raw)
     return b"".join((b'["', tag.encode(), b'",', raw, b"]"))
 
 

@@ -35,7 +35,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.content_read import item_etag
+from app.api.content_read import UNNUMBERED, item_etag
 from app.api.describe import IF_MATCH, LOCATION, SCHEMA_KEPT_CHANGING, Header, Param, describe
 from app.api.errors import bad_request, forbidden, invalid_param, not_found, read_body
 from app.api.schemas import One, SuccessOf
@@ -46,12 +46,14 @@ from app.services.content.query import Scope, get_item
 from app.services.content.slugs import normalize_slug, slug_taken
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
-# A read's ETag (W/"<version>-<digest>") or a bare version: only the version is compared.
-_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})(?:-[0-9a-f]{1,64})?"?\s*$')
+# A read's ETag (W/"<version>-<digest>", W/"n-<digest>" when the item has no version) or a
+# bare version: only the version is compared.
+_ETAG = re.compile(rf'^\s*(?:W/)?"?(\d{{1,18}}|{UNNUMBERED})(?:-[0-9a-f]{{1,64}})?"?\s*$')
 
 
 # The ETag a read of the item by the caller answers, to send back as If-Match.
-WRITTEN_ETAG = Header("ETag", 'the ETag a read of the item answers now (W/"<version_number>-<digest>"), '
+WRITTEN_ETAG = Header("ETag", 'the ETag a read of the item answers now (W/"<version_number>-<digest>", '
+                              'W/"n-<digest>" for an item without a version_number), '
                               "for the next write's If-Match")
 # Absent when the caller may not read the item it changed (``data`` is null then).
 WRITTEN_ETAG_IF_READABLE = Header("ETag", WRITTEN_ETAG.description + "; absent when `data` is null",
@@ -120,7 +122,8 @@ def expected_version(req, body_version=None):
     match = _ETAG.match(header)
     if not match:
         raise bad_request("Invalid If-Match header", 'expected the ETag of a read, or If-Match: "<version_number>"')
-    version = int(match.group(1))
+    # An item without a version_number is tagged so: the write expects it still without one.
+    version = writes.UNVERSIONED if match.group(1) == UNNUMBERED else int(match.group(1))
     if body_version is not None and body_version != version:
         raise bad_request("If-Match and version_number disagree")
     return version

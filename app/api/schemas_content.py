@@ -54,7 +54,8 @@ class ContentItem(Closed):
     created_at: Ms
     updated_at: Ms
     published_at: Ms | None
-    version_number: int
+    # null for a row written by hand with SQL without one (its next edit numbers it 2).
+    version_number: int | None
     meta_title: str | None
     meta_description: str | None
     author: ContentAuthor
@@ -124,7 +125,7 @@ class ContentListItem(Closed):
     created_at: Ms | Unset = UNSET
     updated_at: Ms | Unset = UNSET
     published_at: Ms | None | Unset = UNSET
-    version_number: int | Unset = UNSET
+    version_number: int | None | Unset = UNSET
     meta_title: str | None | Unset = UNSET
     meta_description: str | None | Unset = UNSET
     author: ContentAuthor | Unset = UNSET
@@ -220,7 +221,7 @@ class WorkflowView(Closed):
     content_id: str
     state: StateRef
     status: str
-    version_number: int
+    version_number: int | None  # null: see ContentItem
     published_at: Ms | None
     workflow: WorkflowRef | None
     review: Review | None
