@@ -39,6 +39,7 @@ import peewee
 from playhouse import db_url
 from playhouse.pool import PooledPostgresqlDatabase
 
+from app.db import tx_marks
 from app.db.prepared import PreparingConnection, psycopg2
 
 SQLITE_PRAGMAS = (
@@ -96,27 +97,52 @@ class SqliteDatabase(peewee.SqliteDatabase):
     with "no such table: content": it reads the schema again while it prepares the search
     index's triggers. A statement over ``sqlite_master`` run first reads it before anything
     is written, and the write lock ``BEGIN IMMEDIATE`` took keeps it so to the end.
+
+    Its transactions also mark where they start and end in time travel's change log
+    (``app.db.tx_marks``), so a restore never keeps half of one.
     """
 
     def begin(self, lock_type=None):
         super().begin(lock_type)
+        conn = self.connection()
         try:
             # Straight on the connection: a check of the driver's, not a query of the request's.
             with peewee.__exception_wrapper__:
-                self.connection().execute(SCHEMA_READ).fetchall()
+                conn.execute(SCHEMA_READ).fetchall()
+                if (lock_type or self._lock_type or "").upper() in WRITE_LOCKS:  # a deferred one may only read
+                    tx_marks.mark(conn)
         except BaseException:
             # Peewee's transaction never saw this one begin, so it would not roll it back:
             # the connection, kept for the thread's next request, would stay inside it.
             # SQLite may have rolled back itself (an I/O error, a full disk): then there is
             # nothing to undo, and the read's own error is the one to raise either way.
-            connection = self.connection()
-            if connection.in_transaction:
+            if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
-                    connection.rollback()
+                    conn.rollback()
             raise
+        self._state.changes_at_begin = conn.total_changes
+
+    def commit(self):
+        conn = self.connection()
+        if conn.total_changes != getattr(self._state, "changes_at_begin", None):  # it wrote
+            tx_marks.mark(conn)
+        super().commit()
+
+    def execute_sql(self, sql, params=None):
+        """Run ``sql``; a statement that wrote outside a transaction (its own, committed) is marked too."""
+        if self.is_closed() and self.autoconnect:
+            self.connect()  # as Peewee would, so the count below is taken before the statement
+        before = None if self.is_closed() else self._state.conn.total_changes
+        cursor = super().execute_sql(sql, params)
+        conn = self._state.conn
+        if not conn.in_transaction and conn.total_changes != before:
+            tx_marks.mark(conn)
+        return cursor
 
 
 SCHEMA_READ = "SELECT 1 FROM sqlite_master LIMIT 0"
+# The BEGINs that take the write lock at once.
+WRITE_LOCKS = ("IMMEDIATE", "EXCLUSIVE")
 
 
 class PostgresPool(PooledPostgresqlDatabase):

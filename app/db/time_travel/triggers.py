@@ -20,6 +20,13 @@ name a row by, so it logs the whole row after the change (a JSON object) and is 
 as a multiset: undoing a change touches any one row equal to the logged one, and rows that
 are equal are interchangeable, so the table's content comes back exactly as it was.
 
+Each log row also names its transaction, ``tx``: the seq of that transaction's first
+change, so time travel can tell a commit from a point inside a transaction. PostgreSQL's
+function keeps it in a setting that lasts as long as the transaction (``set_config(...,
+true)``, which a savepoint rolled back takes back with its log rows); SQLite has nothing
+of the kind, so its triggers copy the number sonicpy's transactions mark
+(``app.db.tx_marks``).
+
 The tracked tables with their columns and keys make the fingerprint stored at arm time: a
 schema that differs from it means the triggers no longer describe the tables, and
 restoring is refused until they are installed again.
@@ -28,6 +35,7 @@ restoring is refused until they are installed again.
 import hashlib
 import json
 
+from app.db import tx_marks
 from app.db.database import is_postgres
 from app.db.derived import is_derived
 
@@ -49,10 +57,8 @@ PG_SEQUENCE = "d1_changes_seq"
 _PAIRS_PER_CALL = 60
 
 SQLITE_NOW_MS = "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)"
-# The simple MAX() subquery is answered from the primary key's index, not by a scan; after a
-# purge emptied the log, numbering continues from what was purged.
-SQLITE_NEXT_SEQ = (f"COALESCE((SELECT MAX(seq) FROM {LOG_TABLE}), "
-                   f"(SELECT purged_seq FROM {META_TABLE} WHERE id = 1), 0) + 1")
+# PostgreSQL: the seq of the current transaction's first change (see above).
+PG_TX_SETTING = "sonicpy.d1_tx"
 
 PG_FUNCTION_SQL = f"""
 CREATE OR REPLACE FUNCTION {PG_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $body$
@@ -60,7 +66,13 @@ DECLARE
   source jsonb;
   row_key jsonb := '[]'::jsonb;
   key_column text;
+  change_seq bigint := nextval('{PG_SEQUENCE}');
+  first_seq text := current_setting('{PG_TX_SETTING}', true);  -- '' once a transaction that set it ended
 BEGIN
+  IF first_seq IS NULL OR first_seq = '' THEN
+    first_seq := change_seq::text;  -- the transaction's first change
+    PERFORM set_config('{PG_TX_SETTING}', first_seq, true);
+  END IF;
   IF TG_OP = 'DELETE' THEN source := to_jsonb(OLD); ELSE source := to_jsonb(NEW); END IF;
   IF TG_NARGS = 0 THEN
     row_key := source;  -- no primary key: the whole row names it
@@ -69,10 +81,10 @@ BEGIN
       row_key := row_key || jsonb_build_array(source -> key_column);
     END LOOP;
   END IF;
-  INSERT INTO {LOG_TABLE} (seq, changed_at, table_name, operation, row_key, old_row)
-  VALUES (nextval('{PG_SEQUENCE}'), floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint,
+  INSERT INTO {LOG_TABLE} (seq, changed_at, table_name, operation, row_key, old_row, tx)
+  VALUES (change_seq, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint,
           TG_TABLE_NAME, TG_OP, row_key::text,
-          CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE to_jsonb(OLD)::text END);
+          CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE to_jsonb(OLD)::text END, first_seq::bigint);
   RETURN NULL;
 END
 $body$"""
@@ -231,6 +243,7 @@ def _sqlite_triggers(table, spec):
         ("DELETE", "delete", key("OLD"), old_row),
     ):
         yield (f"CREATE TRIGGER {quote(SQLITE_PREFIX + operation + '_' + table)} AFTER {event} ON {quote(table)}"
-               f" BEGIN INSERT INTO {LOG_TABLE} (seq, changed_at, table_name, operation, row_key, old_row)"
-               f" VALUES ({SQLITE_NEXT_SEQ}, {SQLITE_NOW_MS}, {literal(table)}, '{event}', {row_key}, {logged_row});"
+               f" BEGIN INSERT INTO {LOG_TABLE} (seq, changed_at, table_name, operation, row_key, old_row, tx)"
+               f" VALUES ({tx_marks.NEXT_SEQ}, {SQLITE_NOW_MS}, {literal(table)}, '{event}', {row_key}, {logged_row},"
+               f" {tx_marks.CURRENT_TX});"
                " END")

@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 
+from app.db import tx_marks
 from app.runtime.d1.errors import D1Error, with_extended_code
 from app.runtime.d1.guard import guarded
 
@@ -32,7 +33,10 @@ class SqliteBackend:
         except ValueError as ex:  # e.g. a lone surrogate in a str cannot be encoded
             raise D1Error(f"{ex}: SQLITE_MISMATCH") from ex
         columns = tuple(column[0] for column in cursor.description or ())
-        return columns, rows, None, conn.total_changes - changes_before
+        changes = conn.total_changes - changes_before
+        if changes and not conn.in_transaction:  # a statement of its own, committed: it ends a transaction
+            tx_marks.mark(conn)
+        return columns, rows, None, changes
 
     def snapshot(self, conn):
         """State compared after the statement to tell whether the database changed."""

@@ -1,0 +1,49 @@
+"""Where each SQLite transaction starts in time travel's change log (``d1_changes.tx``).
+
+Time travel must not restore half a transaction, so each logged change says which
+transaction wrote it: ``tx``, the seq of that transaction's first change. PostgreSQL's
+trigger keeps it in a transaction-local setting. A SQLite trigger has nothing that lives
+exactly as long as a transaction (no such setting, and a trigger of the main schema
+cannot read a TEMP table), so the number is kept in the database instead: the triggers
+copy ``d1_time_travel.current_tx``, and ``mark`` moves it to the seq the next change will
+get. sonicpy marks when a transaction of its own that holds the write lock begins, before
+one commits after writing, and after a statement it ran outside a transaction wrote
+something. SQLite lets one writer at a time in, so every change logged between two marks
+comes from the same transaction.
+
+Another program writing to the file (the sqlite3 shell) does not mark: its writes share
+the number of whatever was written since sonicpy's last mark, which groups several whole
+transactions as one, never splits one. So a time point can land before a few of them,
+not inside any.
+
+A database without time travel (or migrated before ``current_tx`` existed) has nothing to
+mark: ``mark`` does nothing there.
+"""
+
+import sqlite3
+
+# The seq the next logged change gets; after a purge emptied the log, numbering continues
+# from what was purged. The simple MAX() is answered from the primary key's index.
+NEXT_SEQ = ("COALESCE((SELECT MAX(seq) FROM d1_changes), "
+            "(SELECT purged_seq FROM d1_time_travel WHERE id = 1), 0) + 1")
+
+# What a SQLite trigger writes as the change's tx.
+CURRENT_TX = "(SELECT current_tx FROM d1_time_travel WHERE id = 1)"
+
+# Only when a change carries the current number: marking twice in a row writes nothing,
+# so a transaction that logged nothing since the last mark dirties no page.
+_MARK = (f"UPDATE d1_time_travel SET current_tx = {NEXT_SEQ}"
+         f" WHERE id = 1 AND (current_tx IS NULL OR current_tx < {NEXT_SEQ})")
+
+
+def mark(conn):
+    """Make the next change logged on SQLite connection ``conn`` start a new transaction number.
+
+    Call it only while holding the write lock (or outside a transaction): it writes.
+    """
+    try:
+        conn.execute(_MARK)
+    except sqlite3.OperationalError as ex:
+        # The statement is refused when it is prepared, which leaves the transaction as it was.
+        if not str(ex).startswith("no such"):  # table d1_time_travel / column current_tx
+            raise
