@@ -30,10 +30,10 @@ NEXT_SEQ = ("COALESCE((SELECT MAX(seq) FROM d1_changes), "
 # What a SQLite trigger writes as the change's tx.
 CURRENT_TX = "(SELECT current_tx FROM d1_time_travel WHERE id = 1)"
 
-# Only when a change carries the current number: marking twice in a row writes nothing,
-# so a transaction that logged nothing since the last mark dirties no page.
+# Only when a change carries the current number (it is behind the next seq then): marking
+# twice in a row writes nothing, so a transaction that logged nothing dirties no page.
 _MARK = (f"UPDATE d1_time_travel SET current_tx = {NEXT_SEQ}"
-         f" WHERE id = 1 AND (current_tx IS NULL OR current_tx < {NEXT_SEQ})")
+         f" WHERE id = 1 AND (current_tx IS NULL OR current_tx <> {NEXT_SEQ})")
 
 
 def mark(conn):
