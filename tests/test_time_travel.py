@@ -7,6 +7,7 @@ them whoever writes) and read back with `d1 execute --json`.
 import json
 import re
 import shutil
+import sqlite3
 import time
 
 import pytest
@@ -509,3 +510,232 @@ def test_log_triggers_of_an_earlier_arming_go_at_the_next_migrations_apply(proje
     project.sql("DELETE FROM content WHERE id = 'p1'")
     assert project.restore("--bookmark", later).exit_code == 0
     assert set(project.content()) == {"p1", "p2"}
+
+
+# A transaction's changes are stamped as they run, its commit comes with its last one: a
+# point between them must land before the transaction, never inside it. Each test writes
+# its transactions for real, then restamps their changes (the log is ours to read) a few
+# milliseconds after the last change before them, so the point between two changes is
+# exact whatever the machine's speed, and in the past.
+
+ADD_P3_EDIT_P1 = ("INSERT INTO content (id, collection_id, slug, title, data, author_id, created_at, updated_at)"
+                  " VALUES ('p3', 'c1', 'post-3', 'Added', '{}', 'u1', 2, 2);"
+                  " UPDATE content SET title = 'Edited' WHERE id = 'p1'")
+
+
+def last_seq(project):
+    return project.rows("SELECT MAX(seq) AS n FROM d1_changes")[0]["n"]
+
+
+def changes_after(project, seq):
+    return project.rows(f"SELECT seq, changed_at, tx FROM d1_changes WHERE seq > {seq} ORDER BY seq")
+
+
+def stamp(project, seq, at_ms):
+    """Give logged change ``seq`` the time ``at_ms``, as if it had been written then."""
+    project.sql(f"UPDATE d1_changes SET changed_at = {at_ms} WHERE seq = {seq}")
+
+
+def unix_seconds(at_ms):
+    return f"{at_ms / 1000:.3f}"
+
+
+def latest_time(project):
+    return project.rows("SELECT MAX(changed_at) AS t FROM d1_changes")[0]["t"]
+
+
+def straddling_transaction(project):
+    """Add p3 and edit p1 in ONE transaction, its commit stamped 9 ms after its first change.
+
+    Returns ``(its changes, the point between them as epoch ms)``: the first change is at
+    the point, the last (the commit) after it.
+    """
+    start, base = last_seq(project), latest_time(project)
+    project.sql(ADD_P3_EDIT_P1)  # one `d1 execute`: one transaction
+    changes = changes_after(project, start)
+    assert len(changes) == 2 and changes[0]["tx"] == changes[1]["tx"] == changes[0]["seq"], changes
+    stamp(project, changes[0]["seq"], base + 1)
+    stamp(project, changes[1]["seq"], base + 10)
+    return changes, base + 1
+
+
+def seq_of(bookmark):
+    return int(bookmark.split("-")[0], 16)
+
+
+def test_a_timestamp_inside_a_transaction_names_the_state_before_it(project):
+    before = project.bookmark()
+    _, point = straddling_transaction(project)
+
+    at_point = project.bookmark("--timestamp", unix_seconds(point))
+    assert seq_of(at_point) == seq_of(before) and at_point.split("-")[2] == before.split("-")[2]
+
+    result = project.restore("--timestamp", unix_seconds(point))
+    assert result.exit_code == 0, result.output
+    assert "(2 change(s) undone)" in result.output
+    assert project.content() == {"p1": "Post 1", "p2": "Post 2"}  # neither p3 nor the edit
+
+
+def test_a_timestamp_after_a_transaction_commits_keeps_all_of_it(project):
+    changes, point = straddling_transaction(project)
+    committed = unix_seconds(point + 9)
+    assert seq_of(project.bookmark("--timestamp", committed)) == changes[-1]["seq"]
+    assert project.restore("--timestamp", committed).exit_code == 0
+    assert project.content() == {"p1": "Edited", "p2": "Post 2", "p3": "Added"}
+
+
+def test_a_bookmark_inside_a_transaction_is_refused_with_the_points_around_it(project):
+    before = project.bookmark()
+    changes, _ = straddling_transaction(project)
+    first, last = changes
+    inside = f"{first['seq']:016x}-{first['changed_at']:012x}-{before.split('-')[2]}"
+
+    refused = project.restore("--bookmark", inside)
+
+    assert refused.exit_code == 1, refused.output
+    assert "that bookmark is inside a transaction" in refused.output
+    around = re.findall(BOOKMARK.pattern, refused.output.split("inside a transaction")[1])
+    assert [seq_of(bookmark) for bookmark in around] == [seq_of(before), last["seq"]]
+    assert project.content() == {"p1": "Edited", "p2": "Post 2", "p3": "Added"}  # nothing restored
+    assert project.restore("--bookmark", around[0]).exit_code == 0
+    assert project.content() == {"p1": "Post 1", "p2": "Post 2"}
+
+
+def overlapping_transactions(project):
+    """PostgreSQL: A adds p3, then B edits p2 and commits, then A edits p1 and commits.
+
+    Returns ``(A's first change, B's, A's last, B's commit time)``, stamped 1, 2 and 10 ms
+    after the last change before them.
+    """
+    start, base = last_seq(project), latest_time(project)
+    a, b = project.env().DB.db, project.env().DB.db  # two pools: two sessions
+    try:
+        with a.atomic():
+            a.execute_sql("INSERT INTO content (id, collection_id, slug, title, data, author_id, created_at,"
+                          " updated_at) VALUES ('p3', 'c1', 'post-3', 'By A', '{}', 'u1', 2, 2)")
+            with b.atomic():
+                b.execute_sql("UPDATE content SET title = 'By B' WHERE id = 'p2'")
+            a.execute_sql("UPDATE content SET title = 'By A' WHERE id = 'p1'")
+    finally:
+        a.close()
+        b.close()
+    a_first, by_b, a_last = changes_after(project, start)
+    assert a_first["tx"] == a_last["tx"] != by_b["tx"]
+    for change, at_ms in ((a_first, base + 1), (by_b, base + 2), (a_last, base + 10)):
+        stamp(project, change["seq"], at_ms)
+    return a_first, by_b, a_last, base + 2
+
+
+@pytest.mark.parametrize("project", ["postgres"], indirect=True)  # SQLite lets one writer in at a time
+def test_a_timestamp_between_overlapping_transactions_keeps_the_one_committed_by_then(project):
+    """A began first and committed last; B ran inside it. At B's commit, B is in and A is out."""
+    _, by_b, _, point = overlapping_transactions(project)
+
+    assert seq_of(project.bookmark("--timestamp", unix_seconds(point))) == by_b["seq"]
+    result = project.restore("--timestamp", unix_seconds(point))
+    assert result.exit_code == 0, result.output
+    assert project.content() == {"p1": "Post 1", "p2": "By B"}  # all of B, none of A
+
+
+@pytest.mark.parametrize("project", ["sqlite"], indirect=True)  # PostgreSQL numbers its transactions itself
+def test_sqlite_statements_run_outside_a_transaction_are_each_a_transaction(project):
+    """sonicpy marks after each (the binding's statements, Peewee's), so a point falls between them."""
+    start = last_seq(project)
+    env = project.env()
+    try:
+        env.DB.prepare("UPDATE content SET title = 'One' WHERE id = 'p1'").run()
+        env.DB.db.execute_sql("UPDATE content SET title = 'Two' WHERE id = 'p2'")
+        env.DB.prepare("UPDATE content SET title = 'Three' WHERE id = 'p1'").run()
+    finally:
+        env.DB.db.close()
+    one, two, three = changes_after(project, start)
+    assert len({one["tx"], two["tx"], three["tx"]}) == 3
+    for offset, change in enumerate((one, two, three)):  # a millisecond apart, in order
+        stamp(project, change["seq"], one["changed_at"] + offset)
+
+    assert project.restore("--timestamp", unix_seconds(one["changed_at"] + 1)).exit_code == 0
+    assert project.content() == {"p1": "One", "p2": "Two"}
+    assert project.restore("--timestamp", unix_seconds(one["changed_at"])).exit_code == 0
+    assert project.content() == {"p1": "One", "p2": "Post 2"}
+
+
+def write_as_another_program(project, statement):
+    """Write to the SQLite file as the sqlite3 shell would: sonicpy's marks do not run."""
+    conn = sqlite3.connect(project.db_path)
+    try:
+        with conn:
+            conn.execute(statement)
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("project", ["sqlite"], indirect=True)
+def test_sqlite_transactions_of_sonicpy_are_numbered_apart_from_another_programs_writes(project):
+    """sonicpy marks as its transactions begin and before they commit; others' writes between are grouped."""
+    start = last_seq(project)
+    db = project.env().DB.db
+
+    def in_a_transaction_of_ours(statement):
+        with db.atomic():
+            db.execute_sql(statement)
+
+    try:
+        in_a_transaction_of_ours("UPDATE content SET title = 'Ours' WHERE id = 'p1'")
+        write_as_another_program(project, "UPDATE content SET title = 'Theirs' WHERE id = 'p2'")
+        write_as_another_program(project, "UPDATE content SET title = 'Theirs too' WHERE id = 'p2'")
+        in_a_transaction_of_ours("UPDATE content SET title = 'Ours again' WHERE id = 'p1'")
+    finally:
+        db.close()
+    ours, theirs, theirs_too, ours_again = changes_after(project, start)
+    assert theirs["tx"] == theirs_too["tx"]  # whole transactions grouped, never one split
+    assert len({ours["tx"], theirs["tx"], ours_again["tx"]}) == 3
+    for offset, change in enumerate((ours, theirs, theirs_too, ours_again)):
+        stamp(project, change["seq"], ours["changed_at"] + offset)
+
+    assert project.restore("--timestamp", unix_seconds(ours["changed_at"] + 2)).exit_code == 0
+    assert project.content() == {"p1": "Ours", "p2": "Theirs too"}
+
+
+def test_the_retention_purge_never_keeps_half_a_transaction(project):
+    before = project.bookmark()
+    _, point = straddling_transaction(project)
+    env = project.env()
+    try:  # the cutoff falls between the transaction's changes
+        run_scheduled(ScheduledEvent("manual", point + 1 + 30 * DAY_MS), env)
+    finally:
+        env.DB.db.close()
+
+    earliest = project.bookmark("--timestamp", unix_seconds(point + 1))
+    assert seq_of(earliest) == seq_of(before)
+    result = project.restore("--timestamp", unix_seconds(point + 1))
+    assert result.exit_code == 0, result.output
+    assert project.content() == {"p1": "Post 1", "p2": "Post 2"}
+
+
+@pytest.mark.parametrize("project", ["postgres"], indirect=True)
+def test_the_retention_purge_keeps_the_changes_of_a_transaction_still_writing_at_its_cutoff(project):
+    a_first, by_b, _, point = overlapping_transactions(project)
+    env = project.env()
+    try:  # the cutoff falls after B's commit, inside A
+        run_scheduled(ScheduledEvent("manual", point + 1 + 30 * DAY_MS), env)
+    finally:
+        env.DB.db.close()
+    assert project.rows(f"SELECT seq FROM d1_changes WHERE seq <= {by_b['seq']}") == [{"seq": a_first["seq"]}]
+
+    result = project.restore("--timestamp", unix_seconds(point + 1))  # the earliest point
+    assert result.exit_code == 0, result.output
+    assert project.content() == {"p1": "Post 1", "p2": "By B"}
+
+
+def test_changes_logged_before_transactions_were_numbered_are_each_their_own(project):
+    """A log written before migration 0033 (tx NULL) still reads: each change a transaction."""
+    start = last_seq(project)
+    project.sql("UPDATE content SET title = 'Old' WHERE id = 'p1'")
+    project.sql("UPDATE content SET title = 'Older' WHERE id = 'p2'")
+    first, second = changes_after(project, start)
+    project.sql(f"UPDATE d1_changes SET tx = NULL WHERE seq > {start}")
+    stamp(project, second["seq"], first["changed_at"] + 10)
+
+    assert seq_of(project.bookmark("--timestamp", unix_seconds(first["changed_at"]))) == first["seq"]
+    assert project.restore("--timestamp", unix_seconds(first["changed_at"])).exit_code == 0
+    assert project.content() == {"p1": "Old", "p2": "Post 2"}

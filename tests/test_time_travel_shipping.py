@@ -6,6 +6,7 @@ database thrown away (the file deleted, or the PostgreSQL database dropped) and 
 empty by `d1 migrations apply`, as on a new machine; only the bucket survives.
 """
 
+import gzip
 import json
 import re
 from pathlib import Path
@@ -19,7 +20,13 @@ from app.runtime.context import ScheduledEvent
 from app.scheduled import run_scheduled
 from tests.fixtures.app import env_with_copy, make_env, migrate
 from tests.fixtures.s3 import ACCESS_KEY_ENV, SECRET_KEY_ENV, create_bucket
-from tests.test_time_travel import Project, edit_delete_add, now_seconds_between_writes
+from tests.test_time_travel import (
+    Project,
+    edit_delete_add,
+    now_seconds_between_writes,
+    straddling_transaction,
+    unix_seconds,
+)
 
 PREFIX = "d1-time-travel/test-db/"
 
@@ -348,3 +355,58 @@ def test_a_migration_starts_a_new_snapshot_and_a_time_after_the_last_run_is_refu
     assert refused.exit_code == 1 and "pick an earlier time (or ship more often)" in refused.output
     assert project.rebuild().exit_code == 0
     assert project.rows("SELECT subtitle FROM content WHERE id = 'p1'") == [{"subtitle": "x"}]
+
+
+def test_a_rebuild_at_a_time_inside_a_transaction_leaves_all_of_it_out(project):
+    project.ship()  # the snapshot
+    project.sql("UPDATE content SET title = 'Between' WHERE id = 'p2'")  # a change after the snapshot's time
+    _, point = straddling_transaction(project)
+    project.ship()
+    project.lose_database()
+
+    result = project.rebuild("--timestamp", unix_seconds(point))
+    assert result.exit_code == 0, result.output
+    assert "1 change(s) shipped after it" in result.output
+    assert project.content() == {"p1": "Post 1", "p2": "Between"}  # neither p3 nor the edit of p1
+
+    assert project.rebuild("--timestamp", unix_seconds(point + 9)).exit_code == 0  # its commit: all of it
+    assert project.content() == {"p1": "Edited", "p2": "Between", "p3": "Added"}
+
+
+def rewrite_lines(bucket, key, rewrite):
+    lines = [rewrite(json.loads(line)) for line in gzip.decompress(bucket.get(key).bytes()).decode().splitlines()]
+    bucket.put(key, gzip.compress("".join(json.dumps(line) + "\n" for line in lines).encode()))
+
+
+def without_transactions(line):
+    """A snapshot or segment line as shipped before migration 0033: no tx, no current_tx."""
+    if isinstance(line, list) and len(line) == 8:  # a change: seq ... old_row, tx, new row
+        return line[:6] + line[7:]
+    if isinstance(line, list) and line[0] in {"d1_changes", "d1_time_travel"}:
+        return [line[0], {name: value for name, value in line[1].items() if name not in {"tx", "current_tx"}}]
+    return line
+
+
+def test_history_shipped_before_transactions_were_numbered_still_rebuilds(project):
+    project.ship()
+    moment = now_seconds_between_writes()
+    edit_delete_add(project)
+    project.ship()
+    env = project.env()
+    try:
+        for key in project.history_keys():
+            if key.endswith(".jsonl.gz"):
+                rewrite_lines(env.HISTORY, key, without_transactions)
+    finally:
+        env.DB.db.close()
+    project.lose_database()
+
+    assert project.rebuild("--timestamp", moment).exit_code == 0
+    assert project.content() == {"p1": "Post 1", "p2": "Post 2"}
+    result = project.rebuild()
+    assert result.exit_code == 0, result.output
+    assert project.content() == {"p1": "Edited", "p3": "Added"}
+    # Each old change counts as a transaction of its own; new writes are numbered again.
+    assert project.rows("SELECT COUNT(*) AS n FROM d1_changes WHERE tx IS NOT NULL") == [{"n": 0}]
+    project.sql("UPDATE content SET title = 'New' WHERE id = 'p1'")
+    assert project.rows("SELECT COUNT(*) AS n FROM d1_changes WHERE tx IS NOT NULL") == [{"n": 1}]

@@ -18,7 +18,7 @@ import json
 from app.db.time_travel.triggers import LOG_TABLE, _sqlite_row, is_postgres, quote
 from app.db.time_travel.undo import HistoryMismatch, _sqlite_value, insert_row, undo_change
 
-LOG_COLUMNS = ("seq", "changed_at", "table_name", "operation", "row_key", "old_row")
+LOG_COLUMNS = ("seq", "changed_at", "table_name", "operation", "row_key", "old_row", "tx")
 _INVERSE = {"INSERT": "DELETE", "UPDATE": "UPDATE", "DELETE": "INSERT"}
 
 
@@ -26,6 +26,17 @@ def read_changes(db, after_seq, upto_seq):
     """The logged changes ``after_seq < seq <= upto_seq``, oldest first, as tuples of LOG_COLUMNS."""
     sql = f"SELECT {', '.join(LOG_COLUMNS)} FROM {LOG_TABLE} WHERE seq > ? AND seq <= ? ORDER BY seq"
     return db.execute_sql(sql.replace("?", db.param), (after_seq, upto_seq)).fetchall()
+
+
+def from_line(line):
+    """A shipped change (a JSON list) as a tuple of LOG_COLUMNS plus the row it left.
+
+    Changes shipped before transactions were logged have no tx: each is then a
+    transaction of its own.
+    """
+    if len(line) == len(LOG_COLUMNS):  # seq ... old_row, new row
+        return (*line[:-1], None, line[-1])
+    return tuple(line)
 
 
 def with_new_rows(db, changes, specs):
@@ -46,7 +57,7 @@ def with_new_rows(db, changes, specs):
 
     result = []
     for change in reversed(changes):
-        _, _, table, operation, row_key, old_row = change
+        _, _, table, operation, row_key, old_row, _ = change
         spec = specs.get(table)
         if spec is None:
             raise HistoryMismatch(f"table {table} is no longer tracked")
@@ -85,7 +96,7 @@ def replay(db, change, specs):
     Call it with the triggers removed: the log row is the original's, not a new one.
     """
     *logged, new_row = change
-    _, _, table, operation, row_key, old_row = logged
+    _, _, table, operation, row_key, old_row, _ = logged
     spec = specs.get(table)
     if spec is None:
         raise HistoryMismatch(f"table {table} is no longer tracked")

@@ -1,10 +1,12 @@
 """Bookmarks, arming, restoring and purging the change log.
 
-A bookmark names a state of the database: the last change (``seq``) it includes, the time
-it stands for and the id of the history it belongs to, as ``<seq>-<epoch ms>-<log id>`` in
-hex, so bookmarks sort oldest first as wrangler's do. Restoring to it undoes every logged
-change after ``seq``, newest first, in one transaction; the restore's own writes are logged
-like any others, so the bookmark taken just before it undoes it.
+A bookmark names a state of the database: a change (``seq``), the time it stands for and
+the id of the history it belongs to, as ``<seq>-<epoch ms>-<log id>`` in hex, so bookmarks
+sort oldest first as wrangler's do. The state holds the transactions committed at or before
+that change (see ``transactions``): on SQLite every change up to it; a time names the last
+commit made by then. Restoring to it undoes every logged change the state does not hold,
+newest first, in one transaction; the restore's own writes are logged like any others, so
+the bookmark taken just before it undoes it.
 
 The earliest reachable point is the later of the last arming (a migration, or triggers
 found missing or outdated: a restore never crosses a schema change) and the last purge
@@ -22,7 +24,7 @@ import peewee
 
 from app.db import content_media, derived
 from app.db.schema_turns import take_schema_turn
-from app.db.time_travel import triggers
+from app.db.time_travel import transactions, triggers
 from app.db.time_travel.triggers import LOG_TABLE, META_TABLE, is_postgres, quote
 from app.db.time_travel.undo import HistoryMismatch, undo_change
 
@@ -209,7 +211,10 @@ def current_bookmark(db):
 
 
 def bookmark_at(db, at_ms):
-    """The bookmark of the database as it was at ``at_ms`` (epoch ms).
+    """The bookmark of the database as it was at ``at_ms`` (epoch ms): after the last commit by then.
+
+    A transaction commits with its last change: one whose last change is after ``at_ms``
+    is left out whole, even if it began before.
 
     Raises:
         TimeTravelError: the time is in the future, before the last schema change, or
@@ -221,8 +226,11 @@ def bookmark_at(db, at_ms):
         if at_ms > now:
             raise TimeTravelError(f"{iso(at_ms)} is in the future (now is {iso(now)})")
         _check_floor(history, at_ms)
-        seq = _scalar(db, f"SELECT MAX(seq) FROM {LOG_TABLE} WHERE changed_at <= ?", (at_ms,))
-        return Bookmark(max(seq or 0, history.floor_seq), at_ms, history.log_id)
+        last = _scalar(db, f"SELECT MAX(seq) FROM {LOG_TABLE} WHERE changed_at <= ?", (at_ms,))
+        # Not the last change by then but the last commit: a transaction still writing at
+        # ``at_ms`` is left out whole.
+        commit = None if last is None else transactions.commit_at_or_before(db, last, at_ms)
+        return Bookmark(max(commit[0] if commit else 0, history.floor_seq), at_ms, history.log_id)
 
 
 def _check_floor(history, at_ms, seq=None):
@@ -284,6 +292,7 @@ def _restore(db, bookmark, batch):
     _lock(db, specs, "EXCLUSIVE")
     history = read_history(db)
     _check_reachable(history, bookmark)
+    _check_not_inside_a_transaction(db, history, bookmark)
     check_armed(db, history)
     previous = Bookmark(history.current_seq, _now_ms(db), history.log_id)
     logs = triggers.log_tables(db)
@@ -317,16 +326,34 @@ def _detach_logs(db, logs):
 
 
 def _undo_after(db, specs, seq, upper, batch, touched):
-    """Undo the logged changes ``seq < change <= upper``, newest first; return how many.
+    """Undo what the state at ``seq`` does not hold, newest first; return how many changes.
 
-    The tables changed are added to the set ``touched``."""
+    That is the changes ``seq < change <= upper`` and, on PostgreSQL, the earlier changes
+    of the transactions among them that began at or before ``seq`` (see ``transactions``).
+    The tables changed are added to the set ``touched``.
+    """
+    transactions_seen = set()
+    undone = _undo_newest_first(db, specs, "seq > ?", (seq,), upper, batch, touched, transactions_seen)
+    straddling = sorted(tx for tx in transactions_seen if tx is not None and tx <= seq)
+    if straddling:
+        undone += _undo_newest_first(db, specs, f"tx IN ({', '.join('?' * len(straddling))})", tuple(straddling),
+                                     seq, batch, touched, transactions_seen)
+    return undone
+
+
+def _undo_newest_first(db, specs, where, params, upper, batch, touched, transactions_seen):
+    """Undo the logged changes matching ``where`` up to ``upper``, newest first; return how many.
+
+    The tables changed are added to ``touched``, the changes' transactions to ``transactions_seen``.
+    """
     undone = 0
     while True:
-        rows = db.execute_sql(_sql(db, f"SELECT seq, table_name, operation, row_key, old_row FROM {LOG_TABLE}"
-                                       " WHERE seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ?"),
-                              (seq, upper, batch)).fetchall()
-        for change, table, operation, row_key, old_row in rows:
+        rows = db.execute_sql(_sql(db, f"SELECT seq, table_name, operation, row_key, old_row, tx FROM {LOG_TABLE}"
+                                       f" WHERE {where} AND seq <= ? ORDER BY seq DESC LIMIT ?"),
+                              (*params, upper, batch)).fetchall()
+        for change, table, operation, row_key, old_row, tx in rows:
             touched.add(table)
+            transactions_seen.add(tx)
             try:
                 undo_change(db, table, operation, json.loads(row_key),
                             None if old_row is None else json.loads(old_row), specs.get(table))
@@ -367,6 +394,30 @@ def _foreign_keys_deferred(db, tables):
         db.execute_sql(f"ALTER TABLE {quote(table)} ALTER CONSTRAINT {quote(name)} NOT DEFERRABLE")
 
 
+def _check_not_inside_a_transaction(db, history, bookmark):
+    """TimeTravelError naming the points around it when ``bookmark`` is a change its transaction went on after.
+
+    Bookmarks printed by ``info`` never are; one from a timestamp before transactions were
+    logged, or written by hand, may be. The state there never existed, and guessing which
+    side of the transaction was meant could undo what the caller wanted kept, so neither
+    is picked.
+    """
+    inside = transactions.enclosing(db, bookmark.seq)
+    if inside is None:
+        return
+    first, last, last_at = inside
+    commit = transactions.commit_at_or_before(db, bookmark.seq)
+    if commit is None or commit[0] < history.floor_seq:
+        before = Bookmark(history.floor_seq, history.floor_at, history.log_id)
+    else:
+        before = Bookmark(commit[0], commit[1], history.log_id)
+    raise TimeTravelError(
+        f"that bookmark is inside a transaction (changes {first} to {last}, committed at {iso(last_at)}): "
+        "restoring to it would keep part of that transaction, a state no reader ever saw. Restore to the "
+        f"bookmark before the transaction, {before}, or to the one after its commit, "
+        f"{Bookmark(last, last_at, history.log_id)}")
+
+
 def _check_reachable(history, bookmark):
     if bookmark.log_id != history.log_id:
         raise TimeTravelError("this bookmark belongs to another database's history")
@@ -385,15 +436,22 @@ def rows_written_since(db, since_ms):
 # --------------------------------------------------------------------------------- purge
 
 def purge(db, retention_days, now_ms):
-    """Delete changes older than ``retention_days`` before ``now_ms``; return how many."""
+    """Delete the transactions committed ``retention_days`` before ``now_ms``; return how many changes.
+
+    The earliest reachable point becomes the last commit before the cutoff. A transaction
+    that began before that commit and committed after it (PostgreSQL runs transactions
+    side by side) keeps its older changes: leaving it out of that state needs them.
+    """
     if not triggers.installed(db):
         return 0
     cutoff = now_ms - retention_days * DAY_MS
     with db.atomic():
         last = _scalar(db, f"SELECT MAX(seq) FROM {LOG_TABLE} WHERE changed_at < ?", (cutoff,))
-        if last is None:
+        commit = None if last is None else transactions.commit_at_or_before(db, last, cutoff - 1)
+        if commit is None:
             return 0
-        deleted = db.execute_sql(_sql(db, f"DELETE FROM {LOG_TABLE} WHERE seq <= ?"), (last,)).rowcount
+        last = commit[0]
+        deleted = transactions.delete_committed_through(db, last)
         db.execute_sql(_sql(db, f"UPDATE {META_TABLE} SET"
                                 " purged_seq = CASE WHEN purged_seq > ? THEN purged_seq ELSE ? END,"
                                 " purged_at = CASE WHEN purged_at > ? THEN purged_at ELSE ? END WHERE id = 1"),

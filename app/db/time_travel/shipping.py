@@ -16,7 +16,9 @@ forward. So the bucket holds a snapshot a day plus what was written, and reaches
 to now as the last pass (the cron runs every minute).
 
 Restoring at time T takes the newest snapshot at or before T and replays its segments'
-changes up to T, in one transaction, into a database migrated to the same schema.
+changes of the transactions committed by T (a transaction whose last change is later is
+left out whole), in one transaction, into a database migrated to the same schema.
+Segments shipped before changes named their transaction hold one change per transaction.
 Folders no point of the retention window needs are deleted by the shipping pass.
 
 Two passes may run at once (two hosts' crons, a cron and ``d1 time-travel ship``). Each
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from app.db import derived
 from app.db.database import refresh_statistics
 from app.db.schema_turns import take_schema_turn
-from app.db.time_travel import forward, snapshot, triggers
+from app.db.time_travel import forward, snapshot, transactions, triggers
 from app.db.time_travel.history import (
     DAY_MS,
     Bookmark,
@@ -266,11 +268,11 @@ def restore_from_bucket(db, bucket, prefix, at_ms=None):
     lines = _get_lines(bucket, folder + "snapshot.jsonl.gz")
     header, rows = lines[0], lines[1:]
     # Segments of passes that ran at once overlap; a change is the same in each (by seq).
-    unique = {change[0]: change for key in sorted(_keys(bucket, folder + "segment-"))
+    unique = {change[0]: forward.from_line(change) for key in sorted(_keys(bucket, folder + "segment-"))
               for change in _get_lines(bucket, key)}
-    changes = [unique[seq] for seq in sorted(unique)]
-    last = max((change[0] for change in changes if change[1] <= target), default=header["seq"])
-    changes = [change for change in changes if change[0] <= last]
+    # The transactions committed by the target, whole: one still writing then is left out.
+    changes, last = transactions.committed_by([unique[seq] for seq in sorted(unique)], target)
+    last = header["seq"] if last is None else last
     try:
         with db.atomic():
             take_schema_turn(db)  # every table is rewritten, collections included
