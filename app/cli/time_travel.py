@@ -86,7 +86,7 @@ def _bookmark(db, timestamp):
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object only.")
 @runtime_options
 def info(runtime, database, timestamp, as_json):
-    """Print the bookmark of DATABASE now, or as it was at --timestamp.
+    """Print the bookmark of DATABASE now, or as it was at --timestamp (after the last commit by then).
 
     Example: sonicpy d1 time-travel info DB --timestamp 2025-10-01T00:00:00Z
     """
@@ -124,7 +124,8 @@ def info(runtime, database, timestamp, as_json):
 @time_travel_group.command("restore")
 @click.argument("database")
 @click.option("--bookmark", default=None, help="A bookmark from `time-travel info` (or a previous restore).")
-@click.option("--timestamp", default=None, help="Unix seconds or an RFC 3339 time to restore to.")
+@click.option("--timestamp", default=None,
+              help="Unix seconds or an RFC 3339 time to restore to: the state after the last commit by then.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object only (and do not ask).")
 @click.option("--yes", "-y", "yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--from-bucket", "from_bucket", is_flag=True,

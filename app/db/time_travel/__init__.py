@@ -15,6 +15,10 @@ The design, on SQLite and PostgreSQL alike:
 * The migration runner removes the triggers before it applies migrations and installs
   them again after (``arm``), for the schema as it then is; that moment is the earliest a
   restore can reach, so a restore never crosses a schema change.
+* Each change also names its transaction (``tx``, migration 0033), so a point chosen by
+  time is the state after the last commit by then, never one inside a transaction
+  (``transactions``; on SQLite sonicpy's connections mark where transactions start,
+  ``app.db.tx_marks``).
 * ``restore`` undoes the changes after a bookmark, newest first, in one transaction, and
   returns the bookmark that undoes the restore itself.
 * ``purge`` (run by the cron handler) deletes changes older than the retention window,
