@@ -696,6 +696,55 @@ def test_sqlite_transactions_of_sonicpy_are_numbered_apart_from_another_programs
     assert project.content() == {"p1": "Ours", "p2": "Theirs too"}
 
 
+@pytest.mark.parametrize("project", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("through", ["peewee", "binding"])
+def test_sqlite_a_write_on_its_own_is_marked_before_another_writer_gets_in(project, through):
+    """The mark that ends a write's number commits with the write: another writer trying to
+    get in as sonicpy marks (here, another program the moment the mark starts) cannot share it."""
+    start = last_seq(project)
+    env = project.env()
+    db, landed = env.DB.db, []
+
+    def as_the_mark_starts(statement):
+        if "SET current_tx" in statement and not landed:
+            other = sqlite3.connect(project.db_path, timeout=0)
+            try:
+                with other:
+                    other.execute("UPDATE content SET title = 'Theirs' WHERE id = 'p2'")
+                landed.append(True)
+            except sqlite3.OperationalError:  # locked: sonicpy's transaction holds the write lock
+                landed.append(False)
+            finally:
+                other.close()
+
+    try:
+        db.connection().set_trace_callback(as_the_mark_starts)
+        if through == "peewee":
+            db.execute_sql("UPDATE content SET title = 'Ours' WHERE id = 'p1'")
+        else:
+            env.DB.prepare("UPDATE content SET title = 'Ours' WHERE id = 'p1'").run()
+        db.connection().set_trace_callback(None)
+    finally:
+        db.close()
+    if landed == [False]:
+        write_as_another_program(project, "UPDATE content SET title = 'Theirs' WHERE id = 'p2'")
+    ours, theirs = changes_after(project, start)
+    assert ours["tx"] != theirs["tx"]
+
+
+@pytest.mark.parametrize("project", ["sqlite"], indirect=True)
+def test_sqlite_the_bookmark_info_prints_is_never_inside_another_programs_writes(project):
+    """``info`` marks before it reads: the other program's next write gets a number of its own."""
+    write_as_another_program(project, "UPDATE content SET title = 'Theirs' WHERE id = 'p2'")
+    printed = project.bookmark()
+    write_as_another_program(project, "UPDATE content SET title = 'Theirs too' WHERE id = 'p2'")
+
+    result = project.restore("--bookmark", printed)
+
+    assert result.exit_code == 0, result.output
+    assert project.content() == {"p1": "Post 1", "p2": "Theirs"}
+
+
 def test_the_retention_purge_never_keeps_half_a_transaction(project):
     before = project.bookmark()
     _, point = straddling_transaction(project)

@@ -125,18 +125,25 @@ class SqliteDatabase(peewee.SqliteDatabase):
     def commit(self):
         conn = self.connection()
         if conn.total_changes != getattr(self._state, "changes_at_begin", None):  # it wrote
-            tx_marks.mark(conn)
+            with peewee.__exception_wrapper__:
+                tx_marks.mark(conn)
         super().commit()
 
     def execute_sql(self, sql, params=None):
-        """Run ``sql``; a statement that wrote outside a transaction (its own, committed) is marked too."""
+        """Run ``sql``. A write run outside a transaction gets one of its own, so that the
+        marks that frame it commit with it (no other writer's change can come between)."""
         if self.is_closed() and self.autoconnect:
             self.connect()  # as Peewee would, so the count below is taken before the statement
-        before = None if self.is_closed() else self._state.conn.total_changes
+        conn = None if self.is_closed() else self._state.conn
+        if conn is None or conn.in_transaction:
+            return super().execute_sql(sql, params)
+        if tx_marks.may_write(sql):
+            with self.atomic():
+                return super().execute_sql(sql, params)
+        before = conn.total_changes
         cursor = super().execute_sql(sql, params)
-        conn = self._state.conn
-        if not conn.in_transaction and conn.total_changes != before:
-            tx_marks.mark(conn)
+        if conn.total_changes != before:  # wrote, though its first word did not say so
+            tx_marks.mark_after(conn)
         return cursor
 
 

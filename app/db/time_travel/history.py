@@ -120,14 +120,16 @@ def _settled(db):
     PostgreSQL hands out ``seq`` before commit, so a bookmark read while a writer is
     between its change and its commit could name a state that never existed: the SHARE
     lock waits for such writers and holds new ones back for the read. SQLite serialises
-    writers already, and a deferred transaction keeps from taking its write lock.
+    writers already; the read takes the write lock, so that its begin marks the end of
+    the writes before it (``app.db.tx_marks``): a write another program made just before
+    and one after the bookmark then never share a transaction number.
     """
     if is_postgres(db):
         with db.atomic():
             _lock(db)
             yield
     else:
-        with db.atomic("DEFERRED"):
+        with db.atomic("IMMEDIATE"):
             yield
 
 
@@ -413,7 +415,7 @@ def _check_not_inside_a_transaction(db, history, bookmark):
         before = Bookmark(commit[0], commit[1], history.log_id)
     raise TimeTravelError(
         f"that bookmark is inside a transaction (changes {first} to {last}, committed at {iso(last_at)}): "
-        "restoring to it would keep part of that transaction, a state no reader ever saw. Restore to the "
+        "restoring to it would keep part of that transaction, a state between two of its changes. Restore to the "
         f"bookmark before the transaction, {before}, or to the one after its commit, "
         f"{Bookmark(last, last_at, history.log_id)}")
 

@@ -34,9 +34,14 @@ class SqliteBackend:
             raise D1Error(f"{ex}: SQLITE_MISMATCH") from ex
         columns = tuple(column[0] for column in cursor.description or ())
         changes = conn.total_changes - changes_before
-        if changes and not conn.in_transaction:  # a statement of its own, committed: it ends a transaction
-            tx_marks.mark(conn)
+        if changes and not conn.in_transaction:  # wrote on its own, though its first word did not say so
+            tx_marks.mark_after(conn)
         return columns, rows, None, changes
+
+    def needs_transaction(self, conn, part):
+        """Whether ``part``, run on its own, needs a transaction of its own: a write, so that
+        time travel's marks commit with it."""
+        return not conn.in_transaction and tx_marks.may_write(part.text)
 
     def snapshot(self, conn):
         """State compared after the statement to tell whether the database changed."""
@@ -114,6 +119,10 @@ class PostgresBackend:
         columns = tuple(column[0] for column in cursor.description or ())
         changes = cursor.rowcount if command in _PG_WRITE_COMMANDS and cursor.rowcount > 0 else 0
         return columns, rows, command, changes
+
+    def needs_transaction(self, conn, part):
+        """Never: PostgreSQL's trigger tells each transaction apart by itself."""
+        return False
 
     def snapshot(self, conn):
         """Nothing to compare: the command tags tell whether the database changed."""

@@ -175,10 +175,11 @@ class D1Database:
         with self._translated_errors():
             conn = self._connection()
             before = self._backend.snapshot(conn) if with_meta else None
-            if len(parts) == 1:
+            if len(parts) == 1 and not self._backend.needs_transaction(conn, parts[0]):
                 outcome = self._run_parts(conn, parts, statement.values)
             else:
-                # Several statements in one call are all or nothing, like one D1 query.
+                # Several statements in one call are all or nothing, like one D1 query (and a
+                # write of its own on SQLite is framed by time travel's marks).
                 with self._transaction():
                     outcome = self._run_parts(conn, parts, statement.values)
             if with_meta:
