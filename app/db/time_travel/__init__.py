@@ -16,7 +16,7 @@ The design, on SQLite and PostgreSQL alike:
   them again after (``arm``), for the schema as it then is; that moment is the earliest a
   restore can reach, so a restore never crosses a schema change.
 * Each change also names its transaction (``tx``, migration 0033), so a point chosen by
-  time is the state after the last commit by then, never one inside a transaction
+  time keeps the transactions committed by then, never part of one
   (``transactions``; on SQLite sonicpy's connections mark where transactions start,
   ``app.db.tx_marks``).
 * ``restore`` undoes the changes after a bookmark, newest first, in one transaction, and

@@ -6,14 +6,17 @@ transaction of its own). A transaction commits with its last change, and that ch
 time is the transaction's time.
 
 A bookmark's ``seq`` S names the state holding exactly the transactions whose last change
-is at or before S: a state after a commit, never one inside a transaction. On SQLite
+is at or before S: whole transactions only, never part of one. On SQLite
 transactions never overlap (one writer at a time), so that is every change up to S. On
 PostgreSQL they run side by side: a transaction may have begun before S and committed
 after it (it straddles S). Its changes at or before S are left out with the rest of it:
 a restore undoes them, a rebuild from the bucket does not replay them. Leaving them out
 while keeping the changes of the transactions that committed in between is sound: two
 transactions in flight at once never wrote the same row (the first holds the row's lock
-until it commits), and foreign keys are checked once, at the end.
+until it commits), and foreign keys are checked once, at the end. (A transaction's last
+change may come a little before its commit, so of two committing at nearly the same
+moment a point may keep the second without the first: a state no reader saw, each row of
+it as its own transaction left it.)
 """
 
 from app.db.time_travel.triggers import LOG_TABLE
