@@ -9,6 +9,7 @@ from app.db.models import bind_models
 from app.db.time_travel import current_bookmark, restore
 from tests.fixtures.app import client_for, make_env, migrate
 from tests.fixtures.content import create_collection, insert_items
+from tests.fixtures.counts import kept_counts, true_counts
 from tests.fixtures.users import create_user
 
 
@@ -23,17 +24,6 @@ def site(request, tmp_path):
     env.DB.db.close()
     if server:
         server.drop_database("counts_search")
-
-
-def kept_counts(db):
-    return sorted(tuple(row) for row in db.execute_sql(
-        "SELECT collection_id, status, deleted, n FROM content_counts WHERE n <> 0").fetchall())
-
-
-def true_counts(db):
-    deleted = "(deleted_at IS NOT NULL)::int" if is_postgres(db) else "deleted_at IS NOT NULL"
-    return sorted(tuple(row) for row in db.execute_sql(
-        f"SELECT collection_id, status, {deleted}, COUNT(*) FROM content GROUP BY 1, 2, 3").fetchall())
 
 
 def found(client, words):

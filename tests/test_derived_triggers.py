@@ -9,15 +9,14 @@ content written is counted and found. An apply that finds them current recompute
 
 import psycopg2
 import pytest
-from click.testing import CliRunner
 
-from app.cli import cli
 from app.db import derived
 from app.db.database import is_postgres
 from app.db.migrations import MigrationRunner
 from app.db.models import bind_models
-from tests.fixtures.app import MIGRATIONS, client_for
+from tests.fixtures.app import MIGRATIONS, client_for, run_stack_cli
 from tests.fixtures.content import create_collection, insert_items
+from tests.fixtures.counts import kept_counts, true_counts
 
 # Each test runs on SQLite and on PostgreSQL (tests/fixtures/backends.py).
 pytestmark = pytest.mark.backends
@@ -32,17 +31,8 @@ VALUE_WRITE = f"{derived.TRIGGER_PREFIX}value_write"
 FTS_INSERT = f"{derived.TRIGGER_PREFIX}fts_insert"
 
 
-def run_cli(tmp_path, *args):
-    """The real CLI against the ``env`` fixture's bindings (``stack.env`` wrote them in ``tmp_path / "app"``)."""
-    folder = tmp_path / "app"
-    result = CliRunner().invoke(cli, [*map(str, args), "--config", str(folder / "bindings.toml"),
-                                      "--persist-to", str(folder / "state")], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result
-
-
 def apply(env, tmp_path):
-    run_cli(tmp_path, "d1", "migrations", "apply", "DB")
+    run_stack_cli(tmp_path, "d1", "migrations", "apply", "DB")
     bind_models(env.DB.db)  # the command bound the models to its own connection
 
 
@@ -83,17 +73,6 @@ def definition(db, name):
 def current(db, name, function, triggers):
     """What ``definition`` reads of trigger ``name`` as this version installs it."""
     return (function, True) if is_postgres(db) else f'CREATE TRIGGER "{name}" {triggers[name]}'
-
-
-def kept_counts(db):
-    return sorted(tuple(row) for row in db.execute_sql(
-        "SELECT collection_id, status, deleted, n FROM content_counts WHERE n <> 0").fetchall())
-
-
-def true_counts(db):
-    deleted = "(deleted_at IS NOT NULL)::int" if is_postgres(db) else "deleted_at IS NOT NULL"
-    return sorted(tuple(row) for row in db.execute_sql(
-        f"SELECT collection_id, status, {deleted}, COUNT(*) FROM content GROUP BY 1, 2, 3").fetchall())
 
 
 def indexed(db, word):

@@ -13,9 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
-from click.testing import CliRunner
 
-from app.cli import cli
 from app.db import content_media
 from app.db.database import is_postgres
 from app.db.models import Content, Media, bind_models, new_id, now_ms
@@ -23,7 +21,7 @@ from app.services.backup import encode_backup, export_backup, import_backup
 from app.services.media import storage
 from app.services.sql_dump import sql_literal
 from tests.fixtures import media as samples
-from tests.fixtures.app import client_for
+from tests.fixtures.app import client_for, run_stack_cli
 from tests.fixtures.media import upload
 
 # Each test runs on SQLite and on PostgreSQL (tests/fixtures/backends.py).
@@ -155,15 +153,6 @@ def test_a_purged_file_leaves_no_reference_behind(client, site):
 # ---------------------------------------------------------------- bulk paths
 
 
-def run_cli(tmp_path, *args):
-    """The real CLI against the ``env`` fixture's bindings (``stack.env`` wrote them in ``tmp_path / "app"``)."""
-    folder = tmp_path / "app"
-    result = CliRunner().invoke(cli, [*map(str, args), "--config", str(folder / "bindings.toml"),
-                                      "--persist-to", str(folder / "state")], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result
-
-
 def insert_sql(table, row):
     columns = ", ".join(row)
     return f"INSERT INTO {table} ({columns}) VALUES ({', '.join(sql_literal(value) for value in row.values())});"
@@ -196,7 +185,7 @@ def test_d1_execute_file_with_plain_inserts(client, site, tmp_path):
     sql = tmp_path / "load.sql"
     sql.write_text(insert_sql("content", content) + "\n" + insert_sql("media", b_row))
 
-    run_cli(tmp_path, "d1", "execute", "DB", "--file", sql)
+    run_stack_cli(tmp_path, "d1", "execute", "DB", "--file", sql)
 
     fresh = client_for(site.env)  # the CLI's cache refresh reaches a new worker at once
     assert public(fresh, a) and public(fresh, b)
@@ -212,7 +201,7 @@ def test_d1_import_brings_files_that_content_already_names(client, site, tmp_pat
     site.publish({"body": f"<a href='/files/{a['r2_key']}'>download</a>"})
     client.get(f"/files/{a['r2_key']}", status=404)
 
-    run_cli(tmp_path, "d1", "import", "DB", backup)
+    run_stack_cli(tmp_path, "d1", "import", "DB", backup)
 
     fresh = client_for(site.env)
     assert public(fresh, a) and listed(fresh, site) == {a["id"]}
@@ -228,7 +217,7 @@ def test_migrations_apply_fills_the_table_when_it_installs_its_triggers(client, 
         content_id = site.publish({"hero": a["id"]})
         assert names(content_id) == set()
 
-        run_cli(tmp_path, "d1", "migrations", "apply", "DB")
+        run_stack_cli(tmp_path, "d1", "migrations", "apply", "DB")
 
         assert names(content_id) == {a["id"]}
         assert public(client_for(site.env), a)
@@ -440,7 +429,7 @@ def test_migrations_apply_replaces_a_trigger_of_an_earlier_rule(client, site, tm
     content_id = site.publish({"hero": a["id"]})
     assert names(content_id) == set()
 
-    run_cli(tmp_path, "d1", "migrations", "apply", "DB")
+    run_stack_cli(tmp_path, "d1", "migrations", "apply", "DB")
 
     assert names(content_id) == {a["id"]}
     if is_postgres(db):
@@ -463,7 +452,7 @@ def test_migrations_apply_refills_the_table_when_it_replaces_an_earlier_function
     content_id = site.publish({"hero": a["id"]})
     assert names(content_id) == set()
 
-    run_cli(tmp_path, "d1", "migrations", "apply", "DB")
+    run_stack_cli(tmp_path, "d1", "migrations", "apply", "DB")
 
     assert names(content_id) == {a["id"]}
     assert names(site.publish({"hero": a["id"]})) == {a["id"]}
@@ -475,6 +464,6 @@ def test_an_apply_that_finds_the_triggers_current_leaves_the_table_alone(client,
     content_id = site.publish({"hero": site.put("a")["id"]})
     db.execute_sql("DELETE FROM content_media")
 
-    run_cli(tmp_path, "d1", "migrations", "apply", "DB")
+    run_stack_cli(tmp_path, "d1", "migrations", "apply", "DB")
 
     assert names(content_id) == set()
