@@ -425,21 +425,29 @@ def install(db):
 
 # What ``install_objects`` found must be recomputed: everything, or ``content_media`` only.
 REFILL_ALL, REFILL_MEDIA = "all", "media"
+# PostgreSQL: a recount owed is written down with the install (the counts table's comment,
+# "<prefix><what>"), so that one lost before it committed is owed again at the next install.
+_OWED_PREFIX = "sonicpy: recount owed: "
 
 
 def install_objects(db):
     """Create what is missing (triggers, search index) and replace the triggers and functions
-    an earlier version made otherwise (``app.db.content_triggers``); what must be recomputed
-    once this transaction committed (``REFILL_ALL``, ``REFILL_MEDIA`` or None, for ``refill``).
+    an earlier version made otherwise (``app.db.content_triggers``). On SQLite what that
+    makes stale is recomputed in the same transaction; on PostgreSQL it is owed: returned
+    (``REFILL_ALL``, ``REFILL_MEDIA`` or None) for ``refill`` to recompute in a transaction
+    of its own, once this one committed.
 
     A replaced trigger or function kept its rows by another rule (a value counted twice, a
     word split elsewhere, a write not counted at all), and which rows it got wrong cannot be
     told: everything is recomputed, once, after the install that replaces it; the next finds
-    it current and recomputes nothing. The recomputation is left to the caller's next
-    transaction because replacing a trigger on PostgreSQL locks ``content`` against reads
-    too (``DROP TRIGGER``) until the transaction ends, and a recount of every row must not
-    keep the site from reading meanwhile. PostgreSQL's search vector function goes by its
-    version instead, and its index is rebuilt by PostgreSQL (``_install_pg_search``).
+    it current and recomputes nothing. On PostgreSQL replacing a trigger (``DROP TRIGGER``)
+    locks ``content`` against reads too until the transaction ends, and a recount of every
+    row must not keep the site from reading meanwhile; so the recount waits for the next
+    transaction, and what it owes is written down in this one (the counts table's comment):
+    a recount lost before it committed (a killed process, a dropped connection) is owed
+    again at the next install. SQLite's readers never wait for a writer. PostgreSQL's search
+    vector function goes by its version instead, and its index is rebuilt by PostgreSQL
+    (``_install_pg_search``).
 
     Call inside a transaction, on a database whose migrations include 0020.
     """
@@ -447,19 +455,47 @@ def install_objects(db):
         return None
     stale = _install_postgres(db) if is_postgres(db) else _install_sqlite(db)
     media_stale = content_media.install(db)
-    if stale:
-        return REFILL_ALL
-    track_declared(db)
-    return REFILL_MEDIA if media_stale else None
+    if not stale:
+        track_declared(db)
+    needed = REFILL_ALL if stale else REFILL_MEDIA if media_stale else None
+    if not is_postgres(db):
+        refill(db, needed)
+        return None
+    needed = _wider(needed, _owed(db))
+    _owe(db, needed)
+    return needed
 
 
 def refill(db, needed):
-    """Recompute what ``install_objects`` found must be (``needed``; None: nothing), in a
-    transaction of its own or within the caller's; reads go on meanwhile, writes wait."""
-    if needed == REFILL_ALL:
-        rebuild(db)  # content_media's too
-    elif needed == REFILL_MEDIA:
-        content_media.rebuild(db)
+    """Recompute what ``install_objects`` found must be (``needed``; None: nothing), in one
+    transaction (of its own, or within the caller's); reads go on meanwhile, writes wait.
+    What PostgreSQL owed is paid with it."""
+    if needed is None:
+        return
+    with db.atomic():
+        if needed == REFILL_ALL:
+            rebuild(db)  # content_media's too
+        else:
+            content_media.rebuild(db)
+        if is_postgres(db):
+            _owe(db, None)
+
+
+def _wider(one, other):
+    """The recount that covers both ``one`` and ``other``."""
+    return REFILL_ALL if REFILL_ALL in (one, other) else one or other
+
+
+def _owed(db):
+    """The recount a PostgreSQL install wrote down and no refill paid yet, or None."""
+    comment = db.execute_sql(f"SELECT obj_description('{COUNTS_TABLE}'::regclass, 'pg_class')").fetchone()[0]
+    return comment[len(_OWED_PREFIX):] if comment and comment.startswith(_OWED_PREFIX) else None
+
+
+def _owe(db, needed):
+    """Write down (None: clear) the recount owed on PostgreSQL, in the caller's transaction."""
+    if _owed(db) != needed:
+        db.execute_sql(f"COMMENT ON TABLE {COUNTS_TABLE} IS %s", (None if needed is None else _OWED_PREFIX + needed,))
 
 
 def rebuild(db):
