@@ -137,14 +137,28 @@ class SqliteDatabase(peewee.SqliteDatabase):
         conn = None if self.is_closed() else self._state.conn
         if conn is None or conn.in_transaction:
             return super().execute_sql(sql, params)
-        if tx_marks.may_write(sql):
+        if tx_marks.may_write(sql) and self._may_open_transaction(sql):
             with self.atomic():
                 return super().execute_sql(sql, params)
         before = conn.total_changes
         cursor = super().execute_sql(sql, params)
-        if conn.total_changes != before:  # wrote, though its first word did not say so
+        if conn.total_changes != before:  # wrote, though its first word did not say so, or on its own
             tx_marks.mark_after(conn)
         return cursor
+
+    def _may_open_transaction(self, sql):
+        """Whether a write run on its own may take a transaction of its own: not in manual
+        commit mode (the caller commits), and not when it returns rows (``RETURNING``), which
+        the caller reads after this returns, so after a commit SQLite refuses while they are
+        unread."""
+        return not isinstance(self.top_transaction(), peewee._manual) and "RETURNING" not in sql.upper()
+
+    def rollback(self):
+        """Roll back, when there is a transaction left to roll back: SQLite ends one itself on
+        some errors (a full disk, an I/O error), and a ROLLBACK sent then would fail and hide
+        the error that caused it."""
+        if self.is_closed() or self._state.conn.in_transaction:
+            super().rollback()
 
 
 SCHEMA_READ = "SELECT 1 FROM sqlite_master LIMIT 0"
