@@ -25,7 +25,7 @@ tables are therefore not tracked by time travel themselves).
 They are dialect-specific, so the migration runner installs them after every apply
 (``install_objects``): what is missing is created, a trigger or function an earlier version
 wrote otherwise is replaced (``app.db.content_triggers``), and what was created or replaced
-is filled afresh from the rows already there, in the next transaction (``refill``).
+is filled afresh from the rows already there (on PostgreSQL in the next transaction, ``refill``).
 ``rebuild`` recomputes everything (after ``VACUUM`` on SQLite, which may renumber the rowids
 the search index refers to, or after writes made with the triggers dropped).
 """
