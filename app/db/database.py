@@ -32,7 +32,6 @@ What was measured on this stack shapes the defaults:
 
 import contextlib
 import select
-import sqlite3
 from urllib.parse import urlparse
 
 import peewee
@@ -114,11 +113,9 @@ class SqliteDatabase(peewee.SqliteDatabase):
         except BaseException:
             # Peewee's transaction never saw this one begin, so it would not roll it back:
             # the connection, kept for the thread's next request, would stay inside it.
-            # SQLite may have rolled back itself (an I/O error, a full disk): then there is
-            # nothing to undo, and the read's own error is the one to raise either way.
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.rollback()
+            # The read's own error is the one to raise, whatever the rollback meets.
+            with contextlib.suppress(peewee.PeeweeException):
+                self.rollback()
             raise
         self._state.changes_at_begin = conn.total_changes
 
