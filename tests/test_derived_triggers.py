@@ -4,7 +4,9 @@ this version's definition, on SQLite and PostgreSQL.
 A database made by an earlier sonicpy holds triggers (and, on PostgreSQL, trigger functions)
 of the same names written for an earlier rule. Here they are replaced by hand with ones
 that do nothing: the apply replaces them, recomputes what they left wrong, and the next
-content written is counted and found. An apply that finds them current recomputes nothing.
+content written is counted and found. The search index itself (SQLite's FTS5 table and its
+view, PostgreSQL's GIN index) is replaced the same way. An apply that finds them current
+recomputes nothing.
 """
 
 import psycopg2
@@ -14,7 +16,7 @@ from app.db import derived
 from app.db.database import is_postgres
 from app.db.migrations import MigrationRunner
 from app.db.models import bind_models
-from tests.fixtures.app import MIGRATIONS, client_for, run_stack_cli
+from tests.fixtures.app import MIGRATIONS, client_for, migrate, run_stack_cli
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.counts import kept_counts, true_counts
 
@@ -42,10 +44,9 @@ def site(env, make_user, pages_collection):
     PostgreSQL's test database outlives the test."""
     db = env.DB.db
     yield env, make_user("author")[0], pages_collection
-    with db.atomic():
-        if is_postgres(db):
-            db.execute_sql(f"DROP FUNCTION IF EXISTS {NOTHING}() CASCADE")  # and the triggers calling it
-        derived.install(db)
+    if is_postgres(db):
+        db.execute_sql(f"DROP FUNCTION IF EXISTS {NOTHING}() CASCADE")  # and the triggers calling it
+    migrate(env)
 
 
 def replace_by_hand(db, name, events):
@@ -126,6 +127,77 @@ def test_apply_replaces_a_count_trigger_and_the_search_index_s_of_an_earlier_rul
     assert found(client, "zebra") == ["earlier-0", "later-0"] and found(client, "yak") == ["later-0"]
 
 
+# An earlier rule's search index: on SQLite one folding ASCII letters only ("Émile" is not
+# "émile"), filled from the raw JSON (keys too); on PostgreSQL one over the title alone.
+EARLIER_FTS_SOURCE = f"CREATE VIEW {derived.FTS_SOURCE} AS SELECT content.rowid AS rowid, title, data AS body FROM content"
+EARLIER_FTS = (f"CREATE VIRTUAL TABLE {derived.FTS_TABLE} USING fts5(title, body, content='{derived.FTS_SOURCE}',"
+               " content_rowid='rowid', tokenize='ascii')")
+EARLIER_PG_INDEX = f"CREATE INDEX {derived.PG_SEARCH_INDEX} ON content USING gin (to_tsvector('simple', title))"
+
+
+def put_earlier_search_index(db):
+    """Replace the search index by hand with ``EARLIER_*``'s, filled as its rule fills it."""
+    if is_postgres(db):
+        db.execute_sql(f"DROP INDEX {derived.PG_SEARCH_INDEX}")
+        db.execute_sql(EARLIER_PG_INDEX)
+        return
+    db.execute_sql(f"DROP TABLE {derived.FTS_TABLE}")
+    db.execute_sql(f"DROP VIEW {derived.FTS_SOURCE}")
+    db.execute_sql(EARLIER_FTS_SOURCE)
+    db.execute_sql(EARLIER_FTS)
+    db.execute_sql(f"INSERT INTO {derived.FTS_TABLE} (rowid, title, body)"
+                   f" SELECT rowid, title, body FROM {derived.FTS_SOURCE}")
+
+
+def search_definitions(db):
+    """What the database keeps of the search index: SQLite's CREATE statements of the FTS5
+    table and its view, PostgreSQL's index as it shows it (without the schema)."""
+    if is_postgres(db):
+        return db.execute_sql("SELECT replace(indexdef, schemaname || '.', '') FROM pg_indexes"
+                              " WHERE indexname = %s", (derived.PG_SEARCH_INDEX,)).fetchall()
+    return db.execute_sql("SELECT sql FROM sqlite_master WHERE name IN (?, ?) ORDER BY name",
+                          (derived.FTS_TABLE, derived.FTS_SOURCE)).fetchall()
+
+
+def current_search_definitions(db):
+    if is_postgres(db):
+        return [(f"CREATE INDEX {derived.PG_SEARCH_INDEX} ON content USING gin"
+                 f" ({derived.PG_SEARCH_FUNCTION}(title, data))",)]
+    return [(derived.SQLITE_FTS,), (derived.SQLITE_FTS_SOURCE,)]
+
+
+def searched_through_the_index(db):
+    """Whether PostgreSQL answers a search through the search index (SQLite: always)."""
+    if not is_postgres(db):
+        return True
+    with db.atomic():
+        db.execute_sql("SET LOCAL enable_seqscan = off")
+        plan = db.execute_sql(f"EXPLAIN SELECT slug FROM content WHERE {derived.PG_SEARCH_FUNCTION}(title, data)"
+                              " @@ to_tsquery('simple', 'zebra')").fetchall()
+    return any(derived.PG_SEARCH_INDEX in line for (line,) in plan)
+
+
+def test_apply_replaces_a_search_index_of_an_earlier_rule_and_fills_it(site, tmp_path):
+    env, author, pages = site
+    db = env.DB.db
+    insert_items(pages, author, 1, slug_prefix="earlier", data=lambda i: {"body": "Émile zebra"})
+    put_earlier_search_index(db)
+    assert search_definitions(db) != current_search_definitions(db)
+    if not is_postgres(db):
+        assert indexed(db, "émile") == [] and indexed(db, "body") == ["earlier-0"]
+
+    apply(env, tmp_path)
+
+    assert search_definitions(db) == current_search_definitions(db)
+    assert searched_through_the_index(db)
+    # Filled afresh by this version's rule: the word is found whatever its case, the key is not.
+    assert indexed(db, "émile") == indexed(db, "zebra") == ["earlier-0"] and indexed(db, "body") == []
+    insert_items(pages, author, 1, slug_prefix="later", data=lambda i: {"body": "zebra"})
+    assert indexed(db, "zebra") == ["earlier-0", "later-0"]
+    client = client_for(env)
+    assert found(client, "émile") == ["earlier-0"] and found(client, "zebra") == ["earlier-0", "later-0"]
+
+
 SCHEMA = {"type": "object", "properties": {"category": {"type": "string", "indexed": True}}}
 
 
@@ -172,12 +244,13 @@ def test_apply_recomputes_the_counts_when_it_replaces_an_earlier_count_function(
 
 def test_an_apply_that_finds_the_triggers_current_recomputes_nothing(site, tmp_path):
     # Replacing is paid once: a count removed by hand stays removed (nothing was recounted),
-    # and PostgreSQL's triggers are the same ones.
+    # and PostgreSQL's triggers and search index are the same ones.
     env, author, pages = site
     db = env.DB.db
     insert_items(pages, author, 2)
-    oids = "SELECT tgname, oid FROM pg_trigger WHERE tgrelid = 'content'::regclass AND tgname LIKE %s ORDER BY 1"
-    ours = (f"{derived.TRIGGER_PREFIX}%",)
+    oids = ("SELECT tgname, oid FROM pg_trigger WHERE tgrelid = 'content'::regclass AND tgname LIKE %s"
+            " UNION ALL SELECT relname, oid FROM pg_class WHERE relname = %s ORDER BY 1")
+    ours = (f"{derived.TRIGGER_PREFIX}%", derived.PG_SEARCH_INDEX)
     before = db.execute_sql(oids, ours).fetchall() if is_postgres(db) else None
     assert before or not is_postgres(db)
     db.execute_sql("DELETE FROM content_counts")

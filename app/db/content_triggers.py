@@ -1,11 +1,13 @@
-"""The triggers on ``content`` that keep derived data: created when missing, replaced when outdated.
+"""The triggers on ``content`` that keep derived data, and the search index they feed:
+created when missing, replaced when outdated.
 
 The counts, the search index (``app.db.derived``) and ``content_media`` are kept by triggers
 that the migration runner installs after every apply. A database made by an earlier sonicpy
 may hold a trigger of the same name written for an earlier rule, which installing by name
 alone would keep for ever: each trigger's stored definition is compared with this version's
 statement instead, and one that differs is dropped and created again, in one transaction
-(no write sees content without it).
+(no write sees content without it). The search index's own objects (SQLite's FTS5 table and
+the view it reads, PostgreSQL's GIN index) are compared and replaced the same way.
 
 * SQLite keeps a trigger's CREATE statement as it was run (``sqlite_master.sql``), which is
   compared with the statement.
@@ -18,6 +20,9 @@ statement instead, and one that differs is dropped and created again, in one tra
   one that merely lacked the comment kept its data by this very definition.
 * PostgreSQL's trigger functions are run with ``CREATE OR REPLACE`` on every install
   (``install_pg_functions``); the stored body (``pg_proc.prosrc``) tells whether it changed.
+* PostgreSQL shows an index in its own words too (``pg_get_indexdef``), but in words an
+  index's statement can be written in: the statement is that, bar the schema PostgreSQL
+  names the table (and a function) with (``install_pg_index``).
 
 What a replacement means for the data is the caller's to decide: a trigger or function
 replaced kept its rows by another rule, which may have written rows this one would not.
@@ -49,14 +54,25 @@ def install(db, statements):
         return _install_postgres(db, statements) if is_postgres(db) else _install_sqlite(db, statements)
 
 
+def install_sqlite(db, statements):
+    """``install`` for any object SQLite keeps its CREATE statement of: triggers, views and
+    tables (virtual ones included); an object of another kind with the same name is replaced too.
+    Dropping an FTS5 table drops its index with it: the caller fills the new one.
+    """
+    with db.atomic():
+        return _install_sqlite(db, statements)
+
+
 def _install_sqlite(db, statements):
-    stored = dict(db.execute_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall())
+    stored = {name: (kind, sql) for name, kind, sql in db.execute_sql(
+        "SELECT name, type, sql FROM sqlite_master WHERE type IN ('trigger', 'view', 'table')").fetchall()}
     created, replaced = [], []
     for name, statement in statements.items():
-        if stored.get(name) == statement:
+        kind, sql = stored.get(name, (None, None))
+        if sql == statement:
             continue
-        if name in stored:
-            db.execute_sql(f'DROP TRIGGER "{name}"')
+        if kind is not None:
+            db.execute_sql(f'DROP {kind.upper()} "{name}"')
             replaced.append(name)
         else:
             created.append(name)
@@ -107,3 +123,32 @@ def install_pg_functions(db, statements):
         cursor.execute(statement)  # no parameters: psycopg2 leaves the bodies alone
     return [name for name, statement in statements.items()
             if name in stored and stored[name] != statement.split(PG_BODY_QUOTE)[1]]
+
+
+_PG_INDEX = (
+    "SELECT pg_get_indexdef(i.oid), quote_ident(n.nspname) FROM pg_class i"
+    " JOIN pg_namespace n ON n.oid = i.relnamespace"
+    " WHERE i.relname = %s AND i.relkind = 'i' AND n.nspname = current_schema()")
+
+
+def install_pg_index(db, name, statement):
+    """Create index ``name`` by ``statement`` (``CREATE INDEX name ON content ...``, written as
+    PostgreSQL shows it without the schema) when it is missing or shown otherwise.
+
+    An outdated index is renamed and dropped only once its replacement is built: building
+    locks content against writes alone, dropping against reads too (until the transaction
+    ends), so reads go on while the new index is built. Call inside a transaction.
+
+    Returns:
+        True when the index was built (missing or replaced), False when it was current.
+    """
+    found = db.execute_sql(_PG_INDEX, (name,)).fetchone()
+    if found is not None and found[0].replace(f"{found[1]}.", "") == statement:
+        return False
+    outdated = f"{name}_outdated"
+    if found is not None:
+        db.execute_sql(f"ALTER INDEX {name} RENAME TO {outdated}")
+    db.execute_sql(statement)
+    if found is not None:
+        db.execute_sql(f"DROP INDEX {outdated}")
+    return True

@@ -23,9 +23,10 @@ backup import and a time-travel restore (which replays changes as plain DML; the
 tables are therefore not tracked by time travel themselves).
 
 They are dialect-specific, so the migration runner installs them after every apply
-(``install_objects``): what is missing is created, a trigger or function an earlier version
-wrote otherwise is replaced (``app.db.content_triggers``), and what was created or replaced
-is filled afresh from the rows already there (on PostgreSQL in the next transaction, ``refill``).
+(``install_objects``): what is missing is created, a trigger, function or search index an
+earlier version wrote otherwise is replaced (``app.db.content_triggers``), and what was
+created or replaced is filled afresh from the rows already there (on PostgreSQL in the next
+transaction, ``refill``; PostgreSQL builds its search index itself).
 ``rebuild`` recomputes everything (after ``VACUUM`` on SQLite, which may renumber the rowids
 the search index refers to, or after writes made with the triggers dropped).
 """
@@ -165,12 +166,10 @@ def _sqlite_statements(bodies):
 def _install_sqlite(db):
     """Install the search index and the triggers; whether everything must be recomputed."""
     present = _sqlite_objects(db)
-    stale = False
-    if FTS_SOURCE not in present:
-        db.execute_sql(SQLITE_FTS_SOURCE)
-    if FTS_TABLE not in present:
-        db.execute_sql(SQLITE_FTS)
-        stale = True
+    # An index made by another definition (columns, tokenizer, the text its view reads) is
+    # replaced and filled afresh with everything else: its words may not be this version's.
+    created, replaced = content_triggers.install_sqlite(db, {FTS_SOURCE: SQLITE_FTS_SOURCE, FTS_TABLE: SQLITE_FTS})
+    stale = bool(created or replaced)
     created, replaced = content_triggers.install(db, _sqlite_statements(SQLITE_TRIGGERS))
     stale = stale or bool(created or replaced)
     if VALUES_TABLE in present:
@@ -282,19 +281,31 @@ END
 """
 
 
+# As PostgreSQL shows it (``content_triggers.install_pg_index``).
+PG_SEARCH_INDEX_SQL = f"CREATE INDEX {PG_SEARCH_INDEX} ON content USING gin ({PG_SEARCH_FUNCTION}(title, data))"
+
+
 def _install_pg_search(db):
-    """Create or replace the search vector function; when an earlier install's is another
-    version, the search index built with it is rebuilt (its vectors were the old function's)."""
-    body = pg_search_body()
+    """Create or replace the search vector function and its index. An index of another
+    definition (an earlier install's) is built again; one kept while the function was
+    replaced is rebuilt (its vectors were the old function's)."""
+    replaced = _install_pg_search_function(db)
+    built = content_triggers.install_pg_index(db, PG_SEARCH_INDEX, PG_SEARCH_INDEX_SQL)
+    if replaced and not built:
+        db.execute_sql(f"REINDEX INDEX {PG_SEARCH_INDEX}")
+
+
+def _install_pg_search_function(db):
+    """Create the search vector function, or replace an earlier install's of another version;
+    True when one was replaced."""
     found = db.execute_sql(
         "SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
         " WHERE p.proname = %s AND n.nspname = current_schema()", (PG_SEARCH_FUNCTION,)).fetchone()
     if found is not None and PG_SEARCH_VERSION in found[0]:
-        return
+        return False
     db.cursor().execute(f"CREATE OR REPLACE FUNCTION {PG_SEARCH_FUNCTION}(title text, data text) RETURNS tsvector"
-                        f" LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body${body}$body$")
-    if found is not None and db.execute_sql("SELECT to_regclass(%s)", (PG_SEARCH_INDEX,)).fetchone()[0]:
-        db.execute_sql(f"REINDEX INDEX {PG_SEARCH_INDEX}")
+                        f" LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body${pg_search_body()}$body$")
+    return found is not None
 
 # Constraint triggers deferred to the commit: the counter row is updated (and locked) only
 # while the transaction commits, not from its content write on, so concurrent writers of one
@@ -404,8 +415,6 @@ def _install_postgres(db):
         replaced = content_triggers.install(
             db, _pg_deferred(PG_VALUE_TRIGGERS, _PG_VALUE_UPDATE_WHEN, PG_VALUE_FUNCTION))[1]
         stale = stale or bool(changed or replaced)
-    db.execute_sql(f"CREATE INDEX IF NOT EXISTS {PG_SEARCH_INDEX} ON content"
-                   f" USING gin ({PG_SEARCH_FUNCTION}(title, data))")
     for name, columns in PG_LIST_INDEXES.items():
         db.execute_sql(f"CREATE INDEX IF NOT EXISTS {name} ON content ({columns}) WHERE deleted_at IS NULL")
     return stale
@@ -431,11 +440,11 @@ _OWED_PREFIX = "sonicpy: recount owed: "
 
 
 def install_objects(db):
-    """Create what is missing (triggers, search index) and replace the triggers and functions
-    an earlier version made otherwise (``app.db.content_triggers``). On SQLite what that
-    makes stale is recomputed in the same transaction; on PostgreSQL it is owed: returned
-    (``REFILL_ALL``, ``REFILL_MEDIA`` or None) for ``refill`` to recompute in a transaction
-    of its own, once this one committed.
+    """Create what is missing (triggers, search index) and replace the triggers, functions and
+    search index an earlier version made otherwise (``app.db.content_triggers``). On SQLite
+    what that makes stale is recomputed in the same transaction; on PostgreSQL it is owed:
+    returned (``REFILL_ALL``, ``REFILL_MEDIA`` or None) for ``refill`` to recompute in a
+    transaction of its own, once this one committed.
 
     A replaced trigger or function kept its rows by another rule (a value counted twice, a
     word split elsewhere, a write not counted at all), and which rows it got wrong cannot be
