@@ -108,7 +108,8 @@ def test_an_earlier_install_s_plain_triggers_are_replaced(url):
                 db.execute_sql(f"DROP TRIGGER {name} ON content")
                 db.execute_sql(f"CREATE TRIGGER {name} {timing} FOR EACH ROW"
                                f" EXECUTE FUNCTION {derived.PG_COUNT_FUNCTION}()")
-            derived.install(db)
+        MigrationRunner(db, MIGRATIONS).apply()
+        with db.atomic():
             db.execute_sql(INSERT, ("c-1", "s-1"))
     finally:
         db.close_all()

@@ -69,7 +69,7 @@ def is_derived(name):
 
 
 def is_installed_on_apply(name):
-    """True for what ``install`` creates (search index, triggers): an SQL dump leaves them
+    """True for what ``install_objects`` creates (search index, triggers): an SQL dump leaves them
     out, since FTS5 tables cannot be restored from INSERTs, and the migration runner puts
     them back (the counts table is a migration's, and its rows are dumped with it)."""
     return name.startswith((FTS_TABLE, TRIGGER_PREFIX))
@@ -421,15 +421,6 @@ def _install_postgres(db):
 
 
 # ------------------------------------------------------------------ both
-
-
-def install(db):
-    """Install what is missing or outdated (``install_objects``) and fill it (``refill``), in
-    the caller's transaction: for a database no one else uses meanwhile (tests, a new file).
-
-    Call inside a transaction, on a database whose migrations include 0020.
-    """
-    refill(db, install_objects(db))
 
 
 # What ``install_objects`` found must be recomputed: everything, or ``content_media`` only.
