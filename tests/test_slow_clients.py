@@ -239,11 +239,27 @@ def test_a_client_cannot_name_its_own_origin_as_the_apps(proxied, forged):
     assert post_status(url, {**cookie, **forged, "Origin": f"http://127.0.0.1:{proxied}"}) == 200
 
 
-def test_a_request_without_host_is_still_answered(proxied):
-    # HTTP/1.0 needs no Host; nginx then passes none on, and gunicorn answers without it.
-    with socket.create_connection(("127.0.0.1", proxied), timeout=20) as sock:
-        sock.sendall(b"GET /health HTTP/1.0\r\n\r\n")
+def raw_answer(port, request):
+    """What the server at ``port`` answers to ``request`` (bytes, sent as is) before it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(request)
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
+    return answer
+
+
+def test_a_request_without_host_is_still_answered(proxied):
+    # HTTP/1.0 needs no Host; nginx then passes on the address it was reached at.
+    answer = raw_answer(proxied, b"GET /health HTTP/1.0\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+
+
+@pytest.mark.parametrize("origin, status", [("http://127.0.0.1:{nginx}", 200), ("http://127.0.0.1", 403)])
+def test_a_request_without_host_has_the_address_it_reached_for_its_host(proxied, origin, status):
+    # Without a Host the app would take gunicorn's own address for its origin, which no
+    # client can reach: the cross-origin check shows the one it sees instead.
+    origin = origin.format(nginx=proxied).encode()
+    answer = raw_answer(proxied, b"POST /auth/logout HTTP/1.0\r\nCookie: auth_token=x\r\nOrigin: " + origin
+                        + b"\r\nContent-Length: 0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 %d " % status), answer[:400]
