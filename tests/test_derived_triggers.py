@@ -198,6 +198,28 @@ def test_apply_replaces_a_search_index_of_an_earlier_rule_and_fills_it(site, tmp
     assert found(client, "émile") == ["earlier-0"] and found(client, "zebra") == ["earlier-0", "later-0"]
 
 
+LIST_TWIN = "idx_content_live_all_published_nl"
+
+
+@POSTGRES_ONLY
+def test_apply_replaces_a_list_index_twin_of_an_earlier_rule(site, tmp_path):
+    # A twin ordered otherwise (NULLS FIRST on id) no longer matches the lists' ORDER BY.
+    env, author, pages = site
+    db = env.DB.db
+    insert_items(pages, author, 3)
+    db.execute_sql(f"DROP INDEX {LIST_TWIN}")
+    db.execute_sql(f"CREATE INDEX {LIST_TWIN} ON content (status, published_at DESC NULLS LAST, id DESC)"
+                   " WHERE deleted_at IS NULL")
+    shown = ("SELECT replace(indexdef, schemaname || '.', '') FROM pg_indexes WHERE indexname = %s")
+    assert db.execute_sql(shown, (LIST_TWIN,)).fetchone()[0] != derived.PG_LIST_INDEXES[LIST_TWIN]
+
+    apply(env, tmp_path)
+
+    assert db.execute_sql(shown, (LIST_TWIN,)).fetchone()[0] == derived.PG_LIST_INDEXES[LIST_TWIN]
+    assert db.execute_sql("SELECT count(*) FROM pg_class WHERE relname LIKE %s",
+                          (f"{LIST_TWIN}%",)).fetchone()[0] == 1  # the outdated one is gone
+
+
 SCHEMA = {"type": "object", "properties": {"category": {"type": "string", "indexed": True}}}
 
 
@@ -249,8 +271,8 @@ def test_an_apply_that_finds_the_triggers_current_recomputes_nothing(site, tmp_p
     db = env.DB.db
     insert_items(pages, author, 2)
     oids = ("SELECT tgname, oid FROM pg_trigger WHERE tgrelid = 'content'::regclass AND tgname LIKE %s"
-            " UNION ALL SELECT relname, oid FROM pg_class WHERE relname = %s ORDER BY 1")
-    ours = (f"{derived.TRIGGER_PREFIX}%", derived.PG_SEARCH_INDEX)
+            " UNION ALL SELECT relname, oid FROM pg_class WHERE relname = ANY(%s) ORDER BY 1")
+    ours = (f"{derived.TRIGGER_PREFIX}%", [derived.PG_SEARCH_INDEX, *derived.PG_LIST_INDEXES])
     before = db.execute_sql(oids, ours).fetchall() if is_postgres(db) else None
     assert before or not is_postgres(db)
     db.execute_sql("DELETE FROM content_counts")

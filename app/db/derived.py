@@ -386,8 +386,12 @@ _PG_VALUE_UPDATE_WHEN = _PG_COUNT_UPDATE_WHEN[:-1] + " OR OLD.data IS DISTINCT F
 # The live-content list indexes of migrations 0012 and 0014 are DESC, which PostgreSQL
 # reads as NULLS FIRST, while lists order NULLS LAST (as SQLite does going down): these
 # twins match the lists' ORDER BY, so PostgreSQL returns pages in index order too.
+# Written as PostgreSQL shows them (``pg_get_indexdef`` without the schema), so that a twin
+# made otherwise by an earlier version is told apart and replaced.
 PG_LIST_INDEXES = {
-    f"idx_content_live_{name}_published_nl": f"{columns}status, published_at DESC NULLS LAST, id DESC NULLS LAST"
+    f"idx_content_live_{name}_published_nl":
+        f"CREATE INDEX idx_content_live_{name}_published_nl ON content USING btree"
+        f" ({columns}status, published_at DESC NULLS LAST, id DESC NULLS LAST) WHERE (deleted_at IS NULL)"
     for name, columns in (("collection", "collection_id, "), ("author", "author_id, "), ("all", ""))
 }
 
@@ -415,8 +419,8 @@ def _install_postgres(db):
         replaced = content_triggers.install(
             db, _pg_deferred(PG_VALUE_TRIGGERS, _PG_VALUE_UPDATE_WHEN, PG_VALUE_FUNCTION))[1]
         stale = stale or bool(changed or replaced)
-    for name, columns in PG_LIST_INDEXES.items():
-        db.execute_sql(f"CREATE INDEX IF NOT EXISTS {name} ON content ({columns}) WHERE deleted_at IS NULL")
+    for name, statement in PG_LIST_INDEXES.items():
+        content_triggers.install_pg_index(db, name, statement)
     return stale
 
 
