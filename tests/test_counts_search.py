@@ -4,7 +4,7 @@
 import pytest
 
 from app.db import derived
-from app.db.database import is_postgres
+from app.db.database import is_postgres, pg_fold_collation
 from app.db.models import bind_models
 from app.db.time_travel import current_bookmark, restore
 from tests.fixtures.app import client_for, make_env, migrate
@@ -126,7 +126,7 @@ def test_an_earlier_search_function_is_replaced_and_its_index_rebuilt(postgres_s
         db, client = env.DB.db, client_for(env)
         insert_items(create_collection("scripts"), create_user("author"), len(SCRIPTS),
                      data=lambda i: {"body": SCRIPTS[i]})
-        earlier = derived.pg_search_body().replace(derived._separators(), "[[:punct:]]").replace(
+        earlier = derived.pg_search_body(pg_fold_collation(db)).replace(derived._separators(), "[[:punct:]]").replace(
             derived.PG_SEARCH_VERSION, "an earlier version")
         db.execute_sql(f"CREATE OR REPLACE FUNCTION {derived.PG_SEARCH_FUNCTION}(title text, data text)"
                        f" RETURNS tsvector LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body${earlier}$body$")
@@ -141,7 +141,7 @@ def test_an_earlier_search_function_is_replaced_and_its_index_rebuilt(postgres_s
                                      " @@ to_tsquery('simple', %s)", ("'नमस्ते'",)).fetchall()
         assert indexed == [("item-0",)]
         assert db.execute_sql("SELECT prosrc FROM pg_proc WHERE proname = %s",
-                              (derived.PG_SEARCH_FUNCTION,)).fetchone()[0] == derived.pg_search_body()
+                              (derived.PG_SEARCH_FUNCTION,)).fetchone()[0] == derived.pg_search_body(pg_fold_collation(db))
     finally:
         env.DB.db.close()
         postgres_server.drop_database("earlier_search")

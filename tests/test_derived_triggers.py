@@ -13,7 +13,7 @@ import psycopg2
 import pytest
 
 from app.db import derived
-from app.db.database import is_postgres
+from app.db.database import is_postgres, pg_fold_collation
 from app.db.migrations import MigrationRunner
 from app.db.models import bind_models
 from tests.fixtures.app import MIGRATIONS, client_for, migrate, run_stack_cli
@@ -113,7 +113,7 @@ def test_apply_replaces_a_count_trigger_and_the_search_index_s_of_an_earlier_rul
     if is_postgres(db):
         assert definition(db, COUNT_WRITE) == (derived.PG_COUNT_FUNCTION, True)
         assert db.execute_sql("SELECT prosrc FROM pg_proc WHERE proname = %s",
-                              (derived.PG_SEARCH_FUNCTION,)).fetchone()[0] == derived.pg_search_body()
+                              (derived.PG_SEARCH_FUNCTION,)).fetchone()[0] == derived.pg_search_body(pg_fold_collation(db))
     else:
         for name in (COUNT_INSERT, FTS_INSERT):
             assert definition(db, name) == current(db, name, None, derived.SQLITE_TRIGGERS)

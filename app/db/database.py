@@ -32,6 +32,7 @@ What was measured on this stack shapes the defaults:
 
 import contextlib
 import select
+import weakref
 from urllib.parse import urlparse
 
 import peewee
@@ -269,6 +270,25 @@ def is_postgres(db):
     """True when ``db`` is a PostgreSQL database, or the models' proxy bound to one (SQL
     dialect differences are few but real)."""
     return isinstance(getattr(db, "obj", db), peewee.PostgresqlDatabase)
+
+
+# PostgreSQL's ICU root collation: ``lower()`` under it folds every letter, whatever the
+# database's own locale (under a libc "C" locale ``lower``, ``ILIKE`` and ``to_tsvector``
+# fold ASCII letters only). Only servers built with ICU have it.
+PG_FOLD_COLLATION = "und-x-icu"
+_fold_collations = weakref.WeakKeyDictionary()
+
+
+def pg_fold_collation(db):
+    """The ``COLLATE`` clause that makes PostgreSQL fold the case of every letter, or ""
+    when the server lacks ICU (case then follows the database's locale). Asked once per
+    database object: a server does not gain or lose ICU while it runs."""
+    db = getattr(db, "obj", db)
+    if db not in _fold_collations:
+        found = db.execute_sql("SELECT 1 FROM pg_collation WHERE collname = %s AND collprovider = 'i'",
+                               (PG_FOLD_COLLATION,)).fetchone()
+        _fold_collations[db] = f'COLLATE "{PG_FOLD_COLLATION}"' if found else ""
+    return _fold_collations[db]
 
 
 def locked(query, of=None):

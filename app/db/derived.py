@@ -37,7 +37,7 @@ import re
 import unicodedata
 
 from app.db import content_media, content_triggers
-from app.db.database import is_postgres
+from app.db.database import is_postgres, pg_fold_collation
 from app.db.pg_json import PG_JSON_FUNCTION, PG_JSON_SQL
 
 COUNTS_TABLE = "content_counts"
@@ -249,12 +249,33 @@ def _separators():
 
 # Marks the search vector function's body: an install finding an earlier version (or none)
 # replaces it and rebuilds the index. The body's character classes come from the running
-# Python's Unicode tables; a newer Python's do not make another install rebuild it.
-PG_SEARCH_VERSION = "sonicpy search words 2: punctuation and symbols split words; letters, digits, marks do not"
+# Python's Unicode tables; a newer Python's do not make another install rebuild it. How the
+# body folds case (``pg_search_version``) is part of the mark.
+PG_SEARCH_VERSION = ("sonicpy search words 3: punctuation and symbols split words; letters, digits, marks do not;"
+                     " case folded by lower()")
+
+# Lower-case letters whose case folding is another letter: SQLite's unicode61 tokenizer folds
+# them to it (``σίσυφος`` is indexed as ``σίσυφοσ``), ``lower()`` leaves them. PostgreSQL's
+# search maps them after lower-casing, in the text (``pg_search_body``) and in the query's
+# words (``fold_word``), so that it folds the letters SQLite folds.
+FOLD_FROM, FOLD_TO = "µſςϐϑϕϖϰϱϵẛι", "μsσβθφπκρεṡι"
+_FOLD_TABLE = str.maketrans(FOLD_FROM, FOLD_TO)
 
 
-def pg_search_body():
-    """The body of PostgreSQL's search vector function.
+def fold_word(word):
+    """``word`` folded as PostgreSQL's search vector folds its text: lower-cased (Unicode's
+    full mapping: ``İ`` becomes ``i̇``), then the letters of ``FOLD_FROM`` made ``FOLD_TO``."""
+    return word.lower().translate(_FOLD_TABLE)
+
+
+def pg_search_version(collate):
+    """The version mark of a body folding under ``collate`` (``pg_fold_collation``'s clause,
+    or "" when the server lacks ICU): a server that gains ICU gets the folding body."""
+    return f"{PG_SEARCH_VERSION} {collate or 'of the database locale'}"
+
+
+def pg_search_body(collate):
+    """The body of PostgreSQL's search vector function, folding case under ``collate``.
 
     The title weighs more than the data (ranking); data that is not JSON counts as empty.
     Punctuation and symbols become spaces first, from explicit Unicode ranges (not the
@@ -262,10 +283,20 @@ def pg_search_body():
     and "-7" where SQLite's tokenizer reads "abc" and "7", and ``[[:punct:]]`` would split
     "नमस्ते" at its virama under a UTF-8 locale. Letters, digits and combining marks stay
     in their words, as the query's words (``app.services.content.search``) keep them.
+
+    Case is folded before ``to_tsvector`` (whose own lower-casing follows the database's
+    locale: under "C", ASCII letters only) by ``lower()`` under ``collate``, the ICU root
+    collation where the server has it (every letter, whatever the locale), then
+    ``FOLD_FROM``; the query's words are folded alike (``fold_word``).
     """
     separator = _separators()
+
+    def words(text):
+        spaced = f"regexp_replace(coalesce({text}, ''), '{separator}', ' ', 'g')"
+        return f"to_tsvector('simple', translate(lower({spaced} {collate}), '{FOLD_FROM}', '{FOLD_TO}'))"
+
     return f"""
--- {PG_SEARCH_VERSION}
+-- {pg_search_version(collate)}
 DECLARE
   body text;
 BEGIN
@@ -275,8 +306,7 @@ BEGIN
   EXCEPTION WHEN others THEN
     body := '';
   END;
-  RETURN setweight(to_tsvector('simple', regexp_replace(coalesce(title, ''), '{separator}', ' ', 'g')), 'A')
-      || setweight(to_tsvector('simple', regexp_replace(coalesce(body, ''), '{separator}', ' ', 'g')), 'B');
+  RETURN setweight({words('title')}, 'A') || setweight({words('body')}, 'B');
 END
 """
 
@@ -298,14 +328,16 @@ def _install_pg_search(db):
 def _install_pg_search_function(db):
     """Create the search vector function, or replace an earlier install's of another version;
     True when one was replaced."""
+    collate = pg_fold_collation(db)
     found = db.execute_sql(
         "SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
         " WHERE p.proname = %s AND n.nspname = current_schema()", (PG_SEARCH_FUNCTION,)).fetchone()
-    if found is not None and PG_SEARCH_VERSION in found[0]:
+    if found is not None and f"-- {pg_search_version(collate)}\n" in found[0]:
         return False
     db.cursor().execute(f"CREATE OR REPLACE FUNCTION {PG_SEARCH_FUNCTION}(title text, data text) RETURNS tsvector"
-                        f" LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body${pg_search_body()}$body$")
+                        f" LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body${pg_search_body(collate)}$body$")
     return found is not None
+
 
 # Constraint triggers deferred to the commit: the counter row is updated (and locked) only
 # while the transaction commits, not from its content write on, so concurrent writers of one

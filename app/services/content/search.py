@@ -14,13 +14,16 @@ a run as one word (``simple`` configuration, punctuation and symbols made spaces
 SQLite's ``unicode61`` tokenizer splits it at some marks, in the text and in the query's
 quoted words alike, so a whole word finds the same items on both; a part of such a word
 (``नमस`` of ``नमस्ते``) finds it on SQLite only. Text with no word at all finds nothing.
+
+Case: SQLite's tokenizer folds the query's words as it folded the text, so they reach it as
+written; PostgreSQL's words are folded as its search vector folds the text (``fold_word``).
 """
 
 import functools
 import re
 from dataclasses import dataclass
 
-from app.db.derived import combining_marks
+from app.db.derived import combining_marks, fold_word
 
 _PART = re.compile(r'"([^"]*)"?|(\S+)')
 
@@ -33,7 +36,7 @@ def _word():
 
 @dataclass(frozen=True)
 class Term:
-    """One AND-ed term: its words (several: a phrase), and whether the last is a prefix."""
+    """One AND-ed term: its words as written (several: a phrase), and whether the last is a prefix."""
 
     words: tuple
     prefix: bool = False
@@ -44,21 +47,22 @@ def parse_search(text):
     terms = []
     for phrase, bare in _PART.findall(text):
         chunk = phrase if phrase or not bare else bare
-        words = tuple(word.lower() for word in _word().findall(chunk))
+        words = tuple(_word().findall(chunk))
         if words:
             terms.append(Term(words, prefix=bool(bare) and bare.endswith("*")))
     return tuple(terms)
 
 
 def fts5_query(terms):
-    """The FTS5 MATCH expression of ``terms`` (words are letters and digits: safe in quotes)."""
+    """The FTS5 MATCH expression of ``terms`` (words are letters and digits: safe in quotes;
+    the tokenizer folds their case as it folded the text's: ``İ`` is ``İ`` to both)."""
     return " ".join(f'"{" ".join(term.words)}"' + ("*" if term.prefix else "") for term in terms)
 
 
 def tsquery(terms):
     """The ``to_tsquery('simple', ...)`` text of ``terms``."""
     def lexeme(word, prefix):
-        return f"'{word}'" + (":*" if prefix else "")
+        return f"'{fold_word(word)}'" + (":*" if prefix else "")
 
     parts = []
     for term in terms:
