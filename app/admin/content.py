@@ -203,6 +203,13 @@ def opened_version(text):
     return int(text) if text.isdecimal() else -1
 
 
+def expected_version(text):
+    """The ``expected_version`` of a write from a form opened at ``text`` (``opened_version``):
+    ``writes.UNVERSIONED`` for an item that had none."""
+    version = opened_version(text)
+    return writes.UNVERSIONED if version is None else version
+
+
 def as_opened(user, item, version):
     """``item`` as the form that posted ``version`` showed it, to read the posted values
     against: that version's snapshot when the item changed since (the save is a conflict,

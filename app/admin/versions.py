@@ -7,6 +7,10 @@
   (``writes.restore_version``, with the ``version_number`` the page showed: a stale restore
   is a conflict, as for a save).
 
+An item whose ``version_number`` is NULL (a row written by hand with SQL) lists the versions
+it has, none of them current; a version is compared with the item as stored, and its restore
+posts no version (``writes.UNVERSIONED``) and numbers the item as a save does.
+
 Who may read versions is the service's rule (the item's editors), under the API's
 ``content.update`` access rule.
 """
@@ -15,13 +19,13 @@ import json
 
 import falcon
 
-from app.admin.content import collection_or_404, status_of
+from app.admin.content import collection_or_404, expected_version, status_of
 from app.admin.pages import one, read_form, redirect
 from app.api.access import access
 from app.services.cache import Namespace, invalidate
 from app.services.content import writes
 from app.services.content.errors import ContentConflict, ContentInvalid
-from app.services.content.versions import get_version, list_versions
+from app.services.content.versions import current_version, get_version, list_versions
 
 LIST_LIMIT = 100
 TOP_FIELDS = ("title", "slug", "status", "meta_title", "meta_description", "featured_image_id")
@@ -77,7 +81,7 @@ class VersionPage:
     def render(self, req, resp, found, content, version, status=falcon.HTTP_200, message=None):
         user = req.context.user
         chosen = get_version(user, content.id, version)
-        current = get_version(user, content.id, content.version_number)
+        current = current_version(user, content.id)
         if chosen is None or current is None:
             raise falcon.HTTPNotFound()
         self._renderer.page(req, resp, "version.html", status=status, collection=found, content=content,
@@ -91,9 +95,9 @@ class VersionPage:
     @access("content.update")
     def on_post_restore(self, req, resp, collection, id, version):
         found, content = _item(collection, id)
-        expected = one(read_form(req), "version_number")
+        expected = expected_version(one(read_form(req), "version_number"))
         try:
-            writes.restore_version(req.context.user, id, version, int(expected) if expected.isdecimal() else -1)
+            writes.restore_version(req.context.user, id, version, expected)
         except ContentConflict as ex:
             message = "The item changed since this page was opened; compare again before restoring."
             self.render(req, resp, found, content, version, status_of(ex), message if "ersion" in ex.message

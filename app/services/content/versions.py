@@ -6,6 +6,7 @@ author, publishers, admins); soft-deleted items' versions only for publishers.
 
 from app.db.models import ContentVersion, User
 from app.services.content.errors import ContentNotFound
+from app.services.content.history import snapshot
 from app.services.content.query import Scope
 from app.services.content.writes import load_for_write, may_edit, refuse
 from app.services.pagination import pagination_meta
@@ -58,6 +59,18 @@ def get_version(user, content_id, version):
     content = _content_for_versions(user, content_id)
     row = _versions_query(content_id).where(ContentVersion.version == version).first()
     return None if row is None else _version_row(row, content.version_number, True)
+
+
+def current_version(user, content_id):
+    """The item ``content_id`` as it stands, with the snapshot fields of ``get_version``: its
+    current version; for an item whose ``version_number`` is NULL (a row written by hand with
+    SQL), which no version row holds, the row itself (``version`` None); None when the
+    version row of a numbered item is missing."""
+    content = _content_for_versions(user, content_id)
+    if content.version_number is not None:
+        return get_version(user, content_id, content.version_number)
+    return {"version": None, "content_id": content.id, "created_at": content.updated_at, "is_current": True,
+            **snapshot(content)}
 
 
 def _content_for_versions(user, content_id):
