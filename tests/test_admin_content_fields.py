@@ -666,6 +666,26 @@ def test_the_empty_text_is_a_choice_of_its_own(browser, signed_in_as, blank_choi
     assert Content.get_by_id(item.id).data["must"] == "a"
 
 
+def test_a_required_select_takes_the_empty_text_its_enum_lists(browser, signed_in_as, blank_choices):
+    """A required select whose enum lists "" may be given that option: chosen, it is saved,
+    shown chosen and kept by an unchanged save; its empty option is still refused."""
+    signed_in_as("editor")
+    form = browser.get("/admin/content/blankchoices/new").forms["content-form"]
+    form["title"] = "Blank must"
+    form["data.must"].select(text="Blank")
+    url = form.submit(status=303).location
+    item = Content.get(Content.title == "Blank must")
+    assert item.data == {"title": "Blank must", "must": ""}
+    form = browser.get(url).forms["content-form"]
+    assert shown_label(form["data.must"]) == "Blank"
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data == {"title": "Blank must", "must": ""}
+    form = browser.get(url).forms["content-form"]
+    form["data.must"].select(text="—")
+    assert "is required" in form.submit(status=422).html.select_one("#f-data-must-error").text
+    assert Content.get_by_id(item.id).data["must"] == ""
+
+
 def test_the_empty_text_chosen_on_a_new_item_is_saved(browser, signed_in_as, blank_choices):
     """On a new item "" is saved where it was chosen; a select left at its empty option
     leaves its field unset."""

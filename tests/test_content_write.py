@@ -601,6 +601,36 @@ def test_required_fields_must_be_present_and_non_empty(client, as_editor):
     create(client, headers, collectionId="events", data={"venue": "Hall", "seats": 0, "tags": ["x"]})
 
 
+def test_a_required_field_whose_enum_lists_the_empty_text_takes_it(client, as_editor):
+    """``""`` is no value, but where a field's enum lists ``""`` it is that option, which a
+    required field may be given (in blocks too); null stays no value, and a list field's
+    ``""`` is still no list."""
+    create_collection("blanks", {"type": "object", "properties": {
+        "kind": {"type": "select", "enum": ["a", ""], "required": True},
+        "mode": {"type": "radio", "enum": ["", 1]},
+        "word": {"type": "string", "enum": ["", "x"]},
+        "plain": {"type": "select", "enum": ["a", "b"]},
+        "marks": {"type": "multiselect", "enum": ["", "a"]},
+        "parts": {"type": "array", "blocks": {"part": {"properties": {
+            "kind": {"type": "select", "enum": ["", "a"]}}, "required": ["kind"]}}},
+    }, "required": ["mode", "word", "plain", "marks"]})
+    _, headers = as_editor
+    data = {"kind": "", "mode": "", "word": "", "plain": "a", "marks": [""], "parts": [{"blockType": "part", "kind": ""}]}
+    created = create(client, headers, collectionId="blanks", data=data)
+    assert created.json["data"]["data"] == data
+    item_id = created.json["data"]["id"]
+    refused = client.put_json(f"/api/content/{item_id}", {"data": {
+        "kind": None, "mode": None, "word": "", "plain": "", "marks": "", "parts": [{"blockType": "part", "kind": None}]},
+    }, headers=headers, status=422)
+    assert refused.json["details"] == [
+        {"field": "data.kind", "message": "is required"},
+        {"field": "data.mode", "message": "is required"},
+        {"field": "data.plain", "message": "is required"},
+        {"field": "data.marks", "message": "is required"},
+        {"field": "data.parts[0].kind", "message": "is required"},
+    ]
+
+
 def test_a_boolean_is_an_option_only_where_the_enum_lists_a_boolean(client, as_editor):
     """``true`` is not ``1`` (nor ``false`` ``0``), though Python compares them equal."""
     create_collection("flags", {"type": "object", "properties": {

@@ -5,7 +5,9 @@ required: [...]}``. ``validate_data`` checks every field and
 returns EVERY problem as ``{"field": "data.<path>", "message"}``, so a client fixes a form
 in one round trip:
 
-* required (``required: true`` or listed in ``required``; ``null`` and ``""`` are missing);
+* required (``required: true`` or listed in ``required``; ``null``, ``""`` and ``[]`` are
+  missing, but for a field whose ``enum`` lists ``""`` as one of its values, where ``""`` is
+  that option: ``_no_value``);
 * types: string/text/textarea/richtext/markdown/color (and the editor types quill,
   mdxeditor, tinymce, easymde) are strings; slug a slug; number (and integer); boolean/checkbox;
   date/datetime ISO 8601; email; url (http/https); select/radio one of ``enum``;
@@ -118,7 +120,7 @@ class _Checker:
                 continue
             value = data.get(name)
             field_path = f"{path}.{name}"
-            if value is None or value == "" or value == []:
+            if _no_value(config, value):
                 if config.get("required") is True or name in required:
                     self.fail(field_path, "is required")
                 continue
@@ -321,6 +323,25 @@ class _Checker:
             for path, ref in self.media_refs:
                 if ref not in live:
                     self.fail(path, f"references media {ref!r}, which does not exist")
+
+
+def _no_value(config, value):
+    """Whether ``value`` leaves the field ``config`` without a value: null, ``[]`` and ``""``.
+
+    ``""`` is a value where the field's ``enum`` lists it as an option of its own (a select or
+    radio whose options include the empty text), so a required one may be given it; in a
+    field of lists (multiselect, ``multiple``) the enum's ``""`` is an item, not the field's value.
+    """
+    if isinstance(value, str):
+        return value == "" and not _empty_text_is_an_option(config)
+    return value is None or value == []
+
+
+def _empty_text_is_an_option(config):
+    kind = config.get("type")
+    enum = config.get("enum")
+    listed = isinstance(enum, list) and in_enum("", enum)
+    return listed and kind != "multiselect" and not (config.get("multiple") is True and kind in MULTIPLE_TYPES)
 
 
 def _hashable(item):
