@@ -602,6 +602,52 @@ def test_posted_choices_are_saved_as_the_enums_own_values(browser, signed_in_as,
     assert Content.get(Content.title == "Chosen").data["code"] == "1"
 
 
+TEXT_CODES_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string"},
+        "code": {"type": "select", "enum": ["1", "2"]},
+        "size": {"type": "radio", "enum": [1, 2]},
+        "free": {"type": "select"},
+        "parts": {"type": "array", "blocks": {"part": {"properties": {"code": {"type": "select", "enum": ["1", "2"]}}}}},
+    },
+}
+
+
+def test_a_stored_value_the_enum_does_not_list_is_shown_as_itself_and_kept(browser, signed_in_as):
+    """The number 1 where the enum lists the text "1" (and the text "1" where it lists the
+    number 1) is no option: the select shows it as an extra choice naming it as JSON, not as
+    the option that reads alike, so a save leaving it so keeps it as stored (the service then
+    says it is no option, on its field) and never changes its type unseen, in blocks too; a
+    select without an enum keeps its stored value; choosing an option replaces it."""
+    editor = signed_in_as("editor")
+    codes = create_collection("codes", TEXT_CODES_SCHEMA, display_name="Codes")
+    data = {"title": "Odd", "code": 1, "size": "1", "free": 7, "parts": [{"blockType": "part", "code": 2}]}
+    item = insert_content(editor, codes, title="Odd", data=data)
+    stored = stored_json(item)
+    url = f"/admin/content/codes/{item.id}"
+    names = ("data.code", "data.size", "data.free", "data.parts.0.code")
+    form = browser.get(url).forms["content-form"]
+    current = ["1 (current value, not an option)", '"1" (current value, not an option)',
+               "7 (current value, not an option)", "2 (current value, not an option)"]
+    assert [shown_label(form[name]) for name in names] == current
+    assert [label for _, _, label in form["data.code"].options] == ["—", current[0], "1", "2"]
+    refused = form.submit(status=422)
+    assert stored_json(item) == stored
+    assert "must be one of: 1, 2" in refused.html.select_one("#f-data-code-error").text
+    assert "must be one of: 1, 2" in refused.html.select_one("#f-data-size-error").text
+
+    form = refused.forms["content-form"]
+    assert [shown_label(form[name]) for name in names] == current
+    for name in ("data.code", "data.size", "data.parts.0.code"):
+        form[name].select(text="1")
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data == {**data, "code": "1", "size": 1,
+                                               "parts": [{"blockType": "part", "code": "1"}]}
+    form = browser.get(url).forms["content-form"]
+    assert [label for _, _, label in form["data.code"].options] == ["—", "1", "2"]
+
+
 BLANK_CHOICE_SCHEMA = {
     "type": "object",
     "properties": {

@@ -20,7 +20,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from app.admin.choices import choices_of, chosen_value, offered, shown_choice
+from app.admin.choices import choices_of, chosen_value, kept_current, offered, select_choices, shown_select
 from app.services.content.validation import MULTIPLE_TYPES
 from app.services.enums import same_value
 
@@ -188,11 +188,12 @@ def _inputs(block, item):
         config = config if isinstance(config, dict) else {}
         control = PROPERTY_CONTROLS.get(config.get("type", "string"), "json")
         value = item.get(name)
-        shown = shown_choice(config, value) if control == "select" else _shown(control, value)
+        select = control == "select"
+        shown = shown_select(config, value) if select else _shown(control, value)
         if control == "json" and value is None and name in item:
             shown = "null"  # a stored null, as JSON writes it: posted back, it stays (``typed_null``)
         inputs.append(BlockInput(name, config.get("title") or name.replace("_", " ").capitalize(), control,
-                                 shown, choices_of(config),
+                                 shown, select_choices(config, value) if select else choices_of(config),
                                  value.reason if isinstance(value, UnparsedJson) else None))
     return inputs
 
@@ -290,12 +291,15 @@ def posted_value(control, raw, stored=None, was_set=False, config=None):
         stored: the value the control was filled with: text posted back unchanged is kept
             as stored (``textarea_text``, ``input_text``).
         was_set: whether the value was set before: a box left unticked stays unset if not.
-        config: the field's schema entry: a select's option is saved as its ``enum`` value;
+        config: the field's schema entry: a select's option is saved as its ``enum`` value,
+            its option of a value the enum does not list as that value (``choices.kept_current``);
             a JSON textarea's text is parsed as its type says (``_json_value``).
     """
     if control == "checkbox":
         return checkbox_value(raw, was_set)
     if control == "select" and config is not None:
+        if kept_current(config, raw, stored):
+            return stored
         value = chosen_value(config, raw)
         if value is not None:
             return stored if same_value(value, stored) else value

@@ -9,6 +9,12 @@ value of a select's empty option ("no value"), so the option of ``""`` is writte
 too (``""``): an enum's empty text is a choice of its own, shown chosen where it is stored
 and saved where it is chosen, while the empty option leaves the field unset.
 
+A stored value the enum does not list (the number ``1`` where the enum lists the text
+``"1"``, or the other way round, or any other) is no option either: a select shows it as an
+extra choice of its own (``CURRENT_OPTION``), labelled with its JSON and marked as no option,
+so a save that leaves it chosen keeps it as stored (``kept_current``) instead of taking an
+option whose text reads alike, and a type the editor never picked is never saved.
+
 A ``null`` in the enum is no option of a select: validation takes null as "no value", which
 the select's empty option already is (a required select refuses both), so a stored null is
 shown as that empty option and kept by a save that leaves it so (``blocks.kept_empty``). In
@@ -19,6 +25,12 @@ import json
 from collections import Counter
 
 from app.services.enums import in_enum, same_value
+
+# The value of a select's extra option showing a stored value its enum does not list. An
+# enum's own string of this text is written as JSON (``option_texts``), as ``""`` is, so no
+# option of the enum's values has it.
+CURRENT_OPTION = "(current value)"
+CURRENT_LABEL = "{} (current value, not an option)"
 
 
 def enum_of(config, single=False):
@@ -49,13 +61,15 @@ def _json(value):
 
 def option_texts(enum, spelled_out=None):
     """The ``value`` of each enum value's option, in the enum's order: its text, or its JSON
-    where two would read alike, and for ``""`` (the empty text is the select's empty option).
+    where two would read alike, and for ``""`` (the empty text is the select's empty option)
+    and ``CURRENT_OPTION``.
 
     Args:
         spelled_out: ``(text) -> bool``: the texts also written as JSON (the field builder's
             options that no line of their own could show as they are).
     """
-    texts = [_json(value) if isinstance(value, str) and (value == "" or spelled_out and spelled_out(value))
+    texts = [_json(value) if isinstance(value, str) and (value in ("", CURRENT_OPTION)
+                                                         or spelled_out and spelled_out(value))
              else _text(value) for value in enum]
     while True:
         # A text written as JSON may read as another's text in turn: each round writes more of
@@ -91,6 +105,33 @@ def shown_choice(config, stored, single=True):
         if same_value(value, stored):
             return text
     return "" if stored is None else _text(stored)
+
+
+def unlisted(config, stored):
+    """Whether a select shows ``stored`` as its extra ``CURRENT_OPTION``: a value its enum does
+    not list, other than the nothing its empty option shows (null, ``""``, ``[]``)."""
+    empty = stored is None or (isinstance(stored, str | list) and not stored)
+    return not empty and not in_enum(stored, enum_of(config, single=True))
+
+
+def select_choices(config, stored):
+    """``choices_of`` a select showing ``stored``: with its ``CURRENT_OPTION`` first when the
+    enum does not list it."""
+    choices = choices_of(config)
+    if unlisted(config, stored):
+        return ((CURRENT_OPTION, CURRENT_LABEL.format(_json(stored))), *choices)
+    return choices
+
+
+def shown_select(config, stored):
+    """The option value a select shows selected for ``stored`` (``shown_choice``, or its
+    ``CURRENT_OPTION``)."""
+    return CURRENT_OPTION if unlisted(config, stored) else shown_choice(config, stored)
+
+
+def kept_current(config, text, stored):
+    """Whether a select posting ``text`` kept the stored value it showed as its ``CURRENT_OPTION``."""
+    return text == CURRENT_OPTION and unlisted(config, stored)
 
 
 def offered(config, value):

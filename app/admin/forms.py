@@ -42,7 +42,7 @@ from app.admin.blocks import (
     posted_value,
     shown_empty,
 )
-from app.admin.choices import choices_of, chosen_values, shown_choice, shown_choices
+from app.admin.choices import choices_of, chosen_values, select_choices, shown_choices, shown_select
 from app.services.content.defaults import declared_defaults
 from app.services.content.validation import schema_properties
 
@@ -85,7 +85,8 @@ class FormField:
         input_type: the ``type`` of a text input (text, email, url).
         value: the value shown (a string; for a checkbox, a bool; for a select, its option's value).
         required: whether the schema requires it.
-        choices: ``[(option value, label)]`` of a select or multiselect (``choices.choices_of``).
+        choices: ``[(option value, label)]`` of a select or multiselect (``choices.select_choices``,
+            ``choices.choices_of``).
         help: the schema's help text.
         error: the validation message of the last save.
         items: a list's values, a multiselect's ticked option values or a blocks field's ``BlockRow``s
@@ -176,9 +177,10 @@ def form_fields(schema, data, errors=None, picked=None, numbering=None):
             label=config.get("title") or name.replace("_", " ").capitalize(),
             control=control,
             input_type=INPUT_TYPES.get(field_type, "text"),
-            value=shown_choice(config, value) if control == "select" else _shown(control, value),
+            value=shown_select(config, value) if control == "select" else _shown(control, value),
             required=name in required and control != "checkbox",
-            choices=choices_of(config, single=control != "multiselect"),
+            choices=(select_choices(config, value) if control == "select"
+                     else choices_of(config, single=control != "multiselect")),
             help=config.get("helpText") or config.get("description"),
             error=_error_of(errors, name),
             **_repeated(control, config, value, (numbering or {}).get(name)),
