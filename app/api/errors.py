@@ -10,7 +10,8 @@ A database that is busy or unreachable answers 503 with ``Retry-After``, in the 
 in ``details.retry_after`` (whole seconds, as a 429 and the media store's 503 say it):
 ``DATABASE_BUSY_RETRY_AFTER`` when a lock or the connection pool kept the request waiting
 past its bound, ``DATABASE_UNREACHABLE_RETRY_AFTER`` when the server or the file could not
-be reached.
+be reached; which it is, the driver's error code says (``app.runtime.outages``). The local
+KV store, a SQLite file too, answers its busy lock the same way.
 
 ``read_body(req, Struct)`` is the one way responders read a JSON (or form) body: it
 refuses bodies over 1 MiB (413) before reading a byte, converts to the msgspec Struct
@@ -32,6 +33,7 @@ import peewee
 from playhouse.pool import MaxConnectionsExceeded
 
 from app.runtime.kv import KVError
+from app.runtime.outages import Outage, database_outage
 from app.runtime.r2 import R2Error
 from app.runtime.r2.guard import BucketUnavailable
 from app.services.errors import ErrorKind, ServiceError, validation_detail
@@ -345,22 +347,23 @@ DATABASE_BUSY_RETRY_AFTER = 1
 # up to PostgreSQL's 5 s connect timeout): the media store's breaker waits as long by default.
 DATABASE_UNREACHABLE_RETRY_AFTER = 5
 
-# sqlite3/psycopg2 OperationalError covers both "the database is unreachable or busy" (a
-# 503: retry later) and "the SQL is wrong for this schema" (a bug: 500). Told apart by message.
-_BUSY_WORDS = ("locked", "busy", "lock timeout")
-_UNREACHABLE_WORDS = (
-    "unable to open", "disk i/o", "readonly database", "could not connect", "connection", "server closed",
-    "timeout", "timed out", "terminating", "shutting down",
-)
+# Seconds to wait, by what kept the database from serving (``app.runtime.outages``).
+_OUTAGE_RETRY_AFTER = {Outage.BUSY: DATABASE_BUSY_RETRY_AFTER, Outage.UNREACHABLE: DATABASE_UNREACHABLE_RETRY_AFTER}
+
+
+def database_retry_after(ex):
+    """Seconds a client should wait before retrying after ``ex``, or None when ``ex`` is no
+    outage of the database (a bug in the statement, or not a database error)."""
+    outage = database_outage(ex)
+    return None if outage is None else _OUTAGE_RETRY_AFTER[outage]
 
 
 def handle_database_error(req, resp, ex, params):
-    """OperationalError: 503 when the database is busy or unreachable, else a 500."""
-    text = str(ex).lower()
-    if any(word in text for word in _BUSY_WORDS):
-        _database_unavailable(req, ex, DATABASE_BUSY_RETRY_AFTER)
-    if any(word in text for word in _UNREACHABLE_WORDS):
-        _database_unavailable(req, ex, DATABASE_UNREACHABLE_RETRY_AFTER)
+    """A database error: 503 when the database is busy or unreachable (told by the driver's
+    error code), else a 500."""
+    retry_after = database_retry_after(ex)
+    if retry_after is not None:
+        _database_unavailable(req, ex, retry_after)
     handle_unexpected(req, resp, ex, params)
 
 
@@ -387,11 +390,15 @@ def handle_integrity_error(req, resp, ex, params):
 
 def handle_binding_error(req, resp, ex, params):
     """A binding other than the database that is down (the cache, an error the bucket
-    answered) answers 503, without ``Retry-After``: nothing says when it will be back.
+    answered) answers 503, without ``Retry-After``: nothing says when it will be back;
+    but the local KV store's SQLite file held locked past its busy timeout is busy as a
+    database is, and says to come back in ``DATABASE_BUSY_RETRY_AFTER``.
 
     The cause goes to the log, not the client.
     """
     log.error("binding error on %s %s (request %s): %s", req.method, req.path, _request_id(req), ex)
+    if isinstance(ex, KVError) and database_outage(ex) is Outage.BUSY:
+        raise retry_later(DATABASE_BUSY_RETRY_AFTER, _request_id(req))
     raise service_unavailable(UNAVAILABLE_MESSAGE, {"request_id": _request_id(req)})
 
 
@@ -459,7 +466,8 @@ def install_error_handling(app):
     app.add_error_handler(ValueError, handle_value_error)
     app.add_error_handler(msgspec.ValidationError, handle_validation_error)
     app.add_error_handler(msgspec.DecodeError, handle_decode_error)
-    app.add_error_handler(peewee.OperationalError, handle_database_error)
+    # OperationalError mostly; a file that is not a database is a DatabaseError (SQLITE_NOTADB).
+    app.add_error_handler(peewee.DatabaseError, handle_database_error)
     app.add_error_handler(peewee.InterfaceError, handle_database_unreachable)
     app.add_error_handler(MaxConnectionsExceeded, handle_pool_exhausted)
     app.add_error_handler(peewee.IntegrityError, handle_integrity_error)

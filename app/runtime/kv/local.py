@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from app.runtime.kv.namespace import Entry, KVError
+from app.runtime.outages import Outage, database_outage
 from app.runtime.private import private_sqlite_file
 
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -162,8 +163,8 @@ class LocalBackend:
 def _enable_wal(conn):
     """Switch to WAL, waiting for other processes that open a fresh file at the same time.
 
-    Changing the journal mode needs an exclusive lock and SQLite reports "database is
-    locked" at once instead of calling the busy handler, so the wait is done here.
+    Changing the journal mode needs an exclusive lock and SQLite reports SQLITE_BUSY
+    ("database is locked") at once instead of calling the busy handler, so the wait is done here.
     """
     deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
     while True:
@@ -171,7 +172,7 @@ def _enable_wal(conn):
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             break
         except sqlite3.OperationalError as ex:
-            if "locked" not in str(ex) or time.monotonic() > deadline:
+            if database_outage(ex) is not Outage.BUSY or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
     if mode.lower() != "wal":
