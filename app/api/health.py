@@ -21,21 +21,28 @@ import msgspec
 
 from app import NAME, __version__
 from app.api.access import access
-from app.api.describe import describe
+from app.api.describe import STARTUP_FAILED, ErrorBody, describe
 from app.runtime.bindings import BindingKind
 
 # Whatever a ping raises means the binding is down; its class name is reported.
 CHECK_ERRORS = (Exception,)
 
 
-def check_binding(binding_type, binding):
-    """Ping ``binding`` through its ``binding_type``; ``{"status": "ok"|"down", "latency_ms", "error"?}``."""
+def probe_binding(binding_type, binding):
+    """Ping ``binding`` through its ``binding_type``: ``(check, error)``, the check as
+    ``check_binding`` gives it and what the ping raised (None when it answered), for a
+    caller that tells a busy database from an unreachable one."""
     started = time.perf_counter()
     try:
         binding_type.ping(binding)
     except CHECK_ERRORS as ex:
-        return {"status": "down", "latency_ms": _ms(started), "error": type(ex).__name__}
-    return {"status": "ok", "latency_ms": _ms(started)}
+        return {"status": "down", "latency_ms": _ms(started), "error": type(ex).__name__}, ex
+    return {"status": "ok", "latency_ms": _ms(started)}, None
+
+
+def check_binding(binding_type, binding):
+    """Ping ``binding`` through its ``binding_type``; ``{"status": "ok"|"down", "latency_ms", "error"?}``."""
+    return probe_binding(binding_type, binding)[0]
 
 
 class BindingCheck(msgspec.Struct):
@@ -70,22 +77,26 @@ def _ms(started):
     return round((time.perf_counter() - started) * 1000, 2)
 
 
-def check_bindings(env, guards, kinds=None):
-    """``{binding name: {"type", "status", "latency_ms", "error"?}}``: one round trip per binding of ``env``.
+def bindings_to_check(env, guards, kinds=None):
+    """``(name, binding type, binding)`` of each binding of ``env`` to check.
 
     Args:
         guards: by ``BindingKind``, a function returning the binding as the app's own code
-            reaches it (the media bucket behind its guard); other bindings are pinged as they are.
+            reaches it (the media bucket behind its guard); other bindings are given as they are.
         kinds: the ``BindingKind``s to check (None: every binding).
     """
-    checks = {}
     for name, binding_type in env.binding_types().items():
         if kinds is not None and binding_type.kind not in kinds:
             continue
         guard = guards.get(binding_type.kind)
-        binding = guard(env.bindings[name]) if guard else env.bindings[name]
-        checks[name] = {"type": binding_type.kind, **check_binding(binding_type, binding)}
-    return checks
+        yield name, binding_type, guard(env.bindings[name]) if guard else env.bindings[name]
+
+
+def check_bindings(env, guards, kinds=None):
+    """``{binding name: {"type", "status", "latency_ms", "error"?}}``: one round trip per binding
+    of ``env`` (``guards`` and ``kinds`` as ``bindings_to_check`` takes them)."""
+    return {name: {"type": binding_type.kind, **check_binding(binding_type, binding)}
+            for name, binding_type, binding in bindings_to_check(env, guards, kinds)}
 
 
 class HealthResource:
@@ -100,7 +111,7 @@ class HealthResource:
 
     @access(public=True)
     @describe("Liveness and a round trip per binding (503 when one is down)", response=HealthBody,
-              others={503: HealthBody})
+              others={503: (HealthBody, ErrorBody)}, headers=STARTUP_FAILED)
     def on_get(self, req, resp):
         env = req.context.env
         checks = check_bindings(env, self._guards)

@@ -19,10 +19,11 @@ import msgspec
 
 from app import NAME, __version__
 from app.api.access import access
-from app.api.describe import describe
-from app.api.errors import DATABASE_UNREACHABLE_RETRY_AFTER, retry_later
-from app.api.health import check_bindings, iso_now
+from app.api.describe import STARTUP_FAILED, ErrorBody, describe
+from app.api.errors import DATABASE_BUSY_RETRY_AFTER, DATABASE_UNREACHABLE_RETRY_AFTER, retry_later
+from app.api.health import bindings_to_check, check_bindings, iso_now, probe_binding
 from app.runtime.bindings import BindingKind
+from app.runtime.outages import Outage, database_outage
 from app.services.stats import dashboard_stats
 
 # SonicJS's name for each kind of binding in its health checks.
@@ -131,7 +132,7 @@ class SystemHealthResource:
 
     @access(public=True)
     @describe("SonicJS's health check: database, cache and storage (503 when the database is down)",
-              response=SystemHealth, others={503: SystemHealth})
+              response=SystemHealth, others={503: (SystemHealth, ErrorBody)}, headers=STARTUP_FAILED)
     def on_get(self, req, resp):
         env = req.context.env
         started = time.perf_counter()
@@ -153,10 +154,16 @@ class PingResource:
     @access(public=True)
     @describe("A database round trip (503 when it fails)", response=Pong)
     def on_get(self, req, resp):
-        checks = check_bindings(req.context.env, {}, kinds={BindingKind.D1})
-        if any(check["status"] != "ok" for check in checks.values()):
+        probes = [probe_binding(binding_type, binding)
+                  for _, binding_type, binding in bindings_to_check(req.context.env, {}, kinds={BindingKind.D1})]
+        failed = [error for _, error in probes if error is not None]
+        if failed:
+            # A busy database (its lock or pool held) says so as every route does; whatever
+            # else failed the round trip waits as long as an unreachable database.
+            if all(database_outage(error) is Outage.BUSY for error in failed):
+                raise retry_later(DATABASE_BUSY_RETRY_AFTER, req.context.request_id, message="Database busy")
             raise retry_later(DATABASE_UNREACHABLE_RETRY_AFTER, req.context.request_id, message="Database unreachable")
-        latency = max((check["latency_ms"] for check in checks.values()), default=0.0)
+        latency = max((check["latency_ms"] for check, _ in probes), default=0.0)
         resp.media = {"pong": True, "latency": latency, "timestamp": iso_now()}
 
 
