@@ -12,7 +12,7 @@ rest sits next to the responder::
   is the request body's); ``form``: a Struct naming the fields of a multipart form instead;
 * ``query``: the query parameters, as ``Param``s (``PAGED`` is the shared ``page``/``limit``);
 * ``response``: the Struct of the success body (``app.api.schemas*``) and ``status``;
-  ``others``: more statuses: ``{503: HealthBody}`` (a JSON body), ``{206: "*/*"}`` (a
+  ``others``: more statuses: ``{503: (HealthBody, ErrorBody)}`` (either JSON body), ``{206: "*/*"}`` (a
   media type), ``{304: None}`` (no body);
 * ``headers``: the response headers each status carries, as ``Header``s:
   ``{200: (ETAG,), 429: (RETRY_AFTER,)}``; ``required=False`` for one sent only sometimes
@@ -20,7 +20,9 @@ rest sits next to the responder::
   status (400 and up) as the envelope, any other without a body. Every operation's 503
   (a busy or unreachable database) is declared by the document builder with
   ``DATABASE_RETRY_AFTER``; a 503 that may say when to come back for another reason too
-  declares its own ``retry_after_503(", or ...")``;
+  declares its own ``retry_after_503(", or ...")``; a health report, whose 503 is its own
+  body, declares ``STARTUP_FAILED`` (the envelope and ``Retry-After`` of a worker that
+  could not start its app) with ``others={503: (Report, ErrorBody)}``;
   ``x-d1-bookmark``, which a middleware sends on any route, is declared by the document
   builder for every operation;
 * a responder without ``@describe`` is still in the document, summarised by its
@@ -34,6 +36,7 @@ import msgspec
 
 from app.api.errors import DATABASE_BUSY_RETRY_AFTER, DATABASE_UNREACHABLE_RETRY_AFTER
 from app.api.params import MAX_OFFSET, MAX_PAGE
+from app.runtime.entry import STARTUP_RETRY_AFTER_SECONDS
 from app.services.cache import DATABASE, KV, MEMORY
 
 DESCRIBE_ATTR = "__sonicpy_openapi__"
@@ -93,7 +96,8 @@ def describe(summary, *, description="", body=None, form=None, query=(), respons
         status: the success status code.
         media_type: the success body's media type.
         others: ``{status: type, media type or None}``: statuses besides ``status`` and the
-            error envelope, with their body (a type for JSON) or None for none.
+            error envelope, with their body (a type for JSON, a tuple of types for any one
+            of them) or None for none.
         headers: ``{status: (Header, ...)}``: the response headers of each status.
     """
     operation = Operation(summary, description, body, form, tuple(query), response, status, media_type,
@@ -148,16 +152,24 @@ RETRY_AFTER = Header("Retry-After", "whole seconds to wait before trying again",
 
 
 def retry_after_503(also=""):
-    """The ``Retry-After`` of a 503: sent when the database is busy or unreachable, and in
-    the case ``also`` names (", or ...")."""
+    """The ``Retry-After`` of a 503: sent when the database is busy or unreachable (or the
+    local KV store busy), and in the case ``also`` names (", or ...")."""
     database = f"busy ({DATABASE_BUSY_RETRY_AFTER}) or unreachable ({DATABASE_UNREACHABLE_RETRY_AFTER})"
-    return Header("Retry-After", f"whole seconds to wait: sent when the database is {database}{also}", int,
-                  required=False)
+    kv = f"the local KV store (a SQLite file) is busy ({DATABASE_BUSY_RETRY_AFTER})"
+    return Header("Retry-After", f"whole seconds to wait: sent when the database is {database}, or {kv}{also}",
+                  int, required=False)
 
 
 # Every operation's 503 (the document builder declares it): a busy or unreachable database
 # says when to come back; a cache outage, or an error the media store answered, does not.
 DATABASE_RETRY_AFTER = retry_after_503()
+# A health report is its own 503 body; but a worker that could not build its app answers
+# every request, a health check too, with the error envelope and this (app.runtime.entry).
+STARTUP_RETRY_AFTER = Header(
+    "Retry-After", "whole seconds to wait: sent, with the error envelope instead of the report, when the worker "
+                   f"could not start its app (a database it cannot open yet: {STARTUP_RETRY_AFTER_SECONDS})",
+    int, required=False)
+STARTUP_FAILED = {503: (STARTUP_RETRY_AFTER,)}
 # The routes that call the media store: a refusal by its guard says when to come back too.
 STORE_RETRY_AFTER = retry_after_503(", or the media store is not answering or too busy")
 STORE_CALLED = {503: (STORE_RETRY_AFTER,)}

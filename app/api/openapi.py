@@ -13,8 +13,9 @@ each responder of it one operation, with:
   their JSON Schemas from ``msgspec.json.schema_components``;
 * every error as the ``{error, details?}`` envelope (``default`` response), ``401`` and
   ``403`` named for every operation that needs a caller, and ``503`` for every operation,
-  with ``Retry-After`` (sent when the database is busy or unreachable), unless the
-  operation answers a 503 body of its own (a health report);
+  with ``Retry-After`` (sent when the database or the local KV store is busy, or the
+  database unreachable), unless the operation answers a 503 body of its own (a health
+  report, which declares the envelope and ``Retry-After`` of a worker that could not start);
 * the response headers of each status from ``@describe(headers=...)``; on every response of
   a ``@rate_limited`` responder the ``X-RateLimit-*`` headers (``app.api.rate_limits``), and
   its 429 with ``Retry-After``; and on every response those sent whatever the route:
@@ -169,8 +170,8 @@ SIGNED_IN_ERRORS = {
 
 # Any operation may find the database busy or unreachable (its caller's session, the
 # plugins' state and the request log are read from it, whatever the route does).
-UNAVAILABLE = ("Service temporarily unavailable: the database is busy or unreachable (try again after "
-               "`Retry-After` seconds), or another binding is down")
+UNAVAILABLE = ("Service temporarily unavailable: the database is busy or unreachable, or the local KV store "
+               "busy (try again after `Retry-After` seconds), or another binding is down")
 
 
 def _envelope(description, types):
@@ -182,7 +183,9 @@ def _other_response(body, types):
         return {"description": "No body"}
     if isinstance(body, str):
         return {"description": "See the summary", "content": {body: {"schema": {}}}}
-    return {"description": "See the summary", "content": {"application/json": {"schema": types.ref(body)}}}
+    # A tuple: any one of its bodies (msgspec cannot describe a union of untagged Structs).
+    schema = {"anyOf": [types.ref(each) for each in body]} if isinstance(body, tuple) else types.ref(body)
+    return {"description": "See the summary", "content": {"application/json": {"schema": schema}}}
 
 
 def _success(operation, types):
