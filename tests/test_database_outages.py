@@ -19,11 +19,12 @@ from urllib.parse import quote
 import peewee
 import psycopg2
 import pytest
+import webtest
 from playhouse.db_url import connect
 
 from app.db.models import bind_models
 from app.runtime.outages import Outage, database_outage, driver_error
-from tests.fixtures.app import client_for
+from tests.fixtures.app import app_for, client_for
 from tests.fixtures.busy_database import database_held, short_wait_env
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.users import bearer, create_user, token_for
@@ -203,6 +204,34 @@ def test_a_connection_ended_by_the_server_is_unreachable(fresh_postgres_url):
         db.execute_sql("SELECT 1")
     db.close()
     assert database_outage(ended.value) is Outage.UNREACHABLE
+
+
+def test_a_closed_connection_is_unreachable(fresh_postgres_url):
+    db = connect(fresh_postgres_url)
+    db.connect()
+    db.connection().close()  # as a pooled connection the server or a proxy already closed
+    with pytest.raises(peewee.InterfaceError) as closed:
+        db.execute_sql("SELECT 1")
+    assert database_outage(closed.value) is Outage.UNREACHABLE
+
+
+class UnboundQuery:
+    """``GET /unbound``: a query bound to no database, which Peewee itself refuses (InterfaceError)."""
+
+    def on_get(self, req, resp):
+        class Loose(peewee.Model):
+            name = peewee.TextField()
+
+        Loose.select().execute()
+
+
+def test_an_interface_error_of_the_program_s_own_making_is_a_500_not_a_503(env):
+    # Peewee's InterfaceError also says the program used it wrongly: no wait cures that.
+    app = app_for(env)
+    app.add_route("/unbound", UnboundQuery())
+    answer = webtest.TestApp(app).get("/unbound", status=500)
+    assert "Retry-After" not in answer.headers
+    assert answer.json["error"] == "Internal Server Error" and answer.json["details"]["request_id"]
 
 
 # -- SQLite ------------------------------------------------------------------------------------

@@ -367,11 +367,6 @@ def handle_database_error(req, resp, ex, params):
     handle_unexpected(req, resp, ex, params)
 
 
-def handle_database_unreachable(req, resp, ex, params):
-    """InterfaceError (the connection is gone or cannot be made): 503, retry in a few seconds."""
-    _database_unavailable(req, ex, DATABASE_UNREACHABLE_RETRY_AFTER)
-
-
 def handle_pool_exhausted(req, resp, ex, params):
     """Every pooled PostgreSQL connection stayed in use past the pool's wait: 503, retry in a second."""
     _database_unavailable(req, ex, DATABASE_BUSY_RETRY_AFTER)
@@ -468,7 +463,9 @@ def install_error_handling(app):
     app.add_error_handler(msgspec.DecodeError, handle_decode_error)
     # OperationalError mostly; a file that is not a database is a DatabaseError (SQLITE_NOTADB).
     app.add_error_handler(peewee.DatabaseError, handle_database_error)
-    app.add_error_handler(peewee.InterfaceError, handle_database_unreachable)
+    # InterfaceError too: a connection already closed (psycopg2's) is unreachable, while a
+    # value SQLite cannot bind (sqlite3's) is the statement's own error, a 500.
+    app.add_error_handler(peewee.InterfaceError, handle_database_error)
     app.add_error_handler(MaxConnectionsExceeded, handle_pool_exhausted)
     app.add_error_handler(peewee.IntegrityError, handle_integrity_error)
     app.add_error_handler(KVError, handle_binding_error)
