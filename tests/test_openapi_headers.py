@@ -325,3 +325,5 @@ def test_a_health_check_of_a_worker_that_cannot_start_answers_what_the_document_
         served.check("GET", path, 503, refused.content_type, refused.body, refused.json)  # the envelope, allowed
         retry_after = declared(served, "GET", path, 503)["retry-after"]
         assert refused.headers["Retry-After"] == "5" and retry_after["schema"] == {"type": "integer"}
+        # Every header the document requires of every answer, X-Response-Time too.
+        assert checked(served, refused) == {"retry-after"}

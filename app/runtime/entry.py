@@ -21,6 +21,7 @@ import collections
 import contextvars
 import logging
 import threading
+import time
 
 import msgspec
 
@@ -123,10 +124,11 @@ class Worker:
 
     def _serve(self, environ, start_response, env, ctx, context):
         if env is None:
+            started = time.perf_counter()
             try:
                 env = self.env
             except Exception as ex:  # noqa: BLE001 - no app to map errors yet: answer here
-                return startup_failure(start_response, ctx.request_id, ex)
+                return startup_failure(start_response, ctx.request_id, ex, started)
             app = self._app
         elif env is self._env:
             app = self._app
@@ -180,12 +182,13 @@ class OtherApps:
             return app
 
 
-def startup_failure(start_response, request_id, ex):
+def startup_failure(start_response, request_id, ex, started):
     """Answer a request the app could not be built for: the error envelope, cause logged.
 
-    Same body and ``Retry-After`` as an unreachable database (``app.api.errors``), so
-    clients see one shape; the cause (a ConfigError, a binding that cannot open) goes to the
-    log with the request id only.
+    Same body, ``Retry-After`` and timing header as an unreachable database
+    (``app.api.errors``), so clients see one shape; the cause (a ConfigError, a binding that
+    cannot open) goes to the log with the request id only. ``started``: the
+    ``time.perf_counter()`` of the request's arrival.
     """
     log.error("the app could not start (request %s)", request_id, exc_info=ex)
     details = {"request_id": request_id, "retry_after": STARTUP_RETRY_AFTER_SECONDS}
@@ -195,5 +198,6 @@ def startup_failure(start_response, request_id, ex):
         ("Content-Length", str(len(body))),
         ("Retry-After", str(STARTUP_RETRY_AFTER_SECONDS)),
         ("X-Request-ID", request_id),
+        ("X-Response-Time", f"{(time.perf_counter() - started) * 1000:.2f}ms"),
     ])
     return [body]
