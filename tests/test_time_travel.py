@@ -601,6 +601,19 @@ def test_a_bookmark_inside_a_transaction_is_refused_with_the_points_around_it(pr
     assert project.content() == {"p1": "Post 1", "p2": "Post 2"}
 
 
+def test_a_bookmark_inside_a_transaction_is_refused_before_the_user_is_asked(project):
+    before = project.bookmark()
+    first, _ = straddling_transaction(project)[0]
+    inside = f"{first['seq']:016x}-{first['changed_at']:012x}-{before.split('-')[2]}"
+
+    refused = project.cli("d1", "time-travel", "restore", "DB", "--bookmark", inside, input="y\n")
+
+    assert refused.exit_code == 1, refused.output
+    assert "that bookmark is inside a transaction" in refused.output
+    assert "OK to proceed" not in refused.output and "Restoring database" not in refused.output
+    assert project.content() == {"p1": "Edited", "p2": "Post 2", "p3": "Added"}
+
+
 def overlapping_transactions(project):
     """PostgreSQL: A adds p3, then B edits p2 and commits, then A edits p1 and commits.
 

@@ -151,6 +151,7 @@ def restore(runtime, database, bookmark, timestamp, as_json, yes, from_bucket):
     _, db = _open(runtime, database)
     try:
         target = Bookmark.parse(bookmark) if bookmark else _bookmark(db, timestamp)
+        time_travel.check_restorable(db, target)  # a refusal comes before the question
     except TimeTravelError as ex:
         raise click.ClickException(str(ex)) from None
     if not as_json:

@@ -39,6 +39,7 @@ from app.db.time_travel.history import (
     arm,
     bookmark_at,
     check_armed,
+    check_restorable,
     current_bookmark,
     disarm,
     iso,
@@ -142,7 +143,7 @@ __all__ = [
     "BUCKET_KEY", "DAY_MS", "DEFAULT_RETENTION_DAYS", "RETENTION_KEY", "SNAPSHOT_HOURS_KEY", "Bookmark", "History",
     "Rebuilt", "Restored", "Shipped", "bucket_binding", "prefix_for", "reach", "restore_from_bucket", "ship",
     "ship_history", "ship_history_to_bucket", "snapshot_hours",
-    "TimeTravelError", "arm", "bookmark_at", "check_armed", "current_bookmark", "disarm", "iso",
+    "TimeTravelError", "arm", "bookmark_at", "check_armed", "check_restorable", "current_bookmark", "disarm", "iso",
     "purge", "purge_expired_history", "read_history", "restore", "retention_days", "rows_written_since",
     "untracked_tables", "log_tables",
 ]

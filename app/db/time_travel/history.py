@@ -293,9 +293,7 @@ def _restore(db, bookmark, batch):
     specs = triggers.table_specs(db, set(read_history(db).excluded))
     _lock(db, specs, "EXCLUSIVE")
     history = read_history(db)
-    _check_reachable(history, bookmark)
-    _check_not_inside_a_transaction(db, history, bookmark)
-    check_armed(db, history)
+    _check_restorable(db, history, bookmark)
     previous = Bookmark(history.current_seq, _now_ms(db), history.log_id)
     logs = triggers.log_tables(db)
     touched = set()
@@ -418,6 +416,21 @@ def _check_not_inside_a_transaction(db, history, bookmark):
         "restoring to it would keep part of that transaction, a state between two of its changes. Restore to the "
         f"bookmark before the transaction, {before}, or to the one after its commit, "
         f"{Bookmark(last, last_at, history.log_id)}")
+
+
+def check_restorable(db, bookmark):
+    """TimeTravelError when a restore to ``bookmark`` would be refused, saying why.
+
+    ``restore`` checks again under its locks; checked first, a refusal comes before anyone
+    is asked to confirm a restore.
+    """
+    _check_restorable(db, read_history(db), bookmark)
+
+
+def _check_restorable(db, history, bookmark):
+    _check_reachable(history, bookmark)
+    _check_not_inside_a_transaction(db, history, bookmark)
+    check_armed(db, history)
 
 
 def _check_reachable(history, bookmark):
