@@ -540,23 +540,32 @@ def unix_seconds(at_ms):
     return f"{at_ms / 1000:.3f}"
 
 
-def latest_time(project):
-    return project.rows("SELECT MAX(changed_at) AS t FROM d1_changes")[0]["t"]
+def written_earlier(project, ms, through_seq):
+    """Move the history up to change ``through_seq`` ``ms`` into the past, its arming (and
+    purge) with it, as if all of it had been written that much earlier."""
+    project.sql(f"UPDATE d1_changes SET changed_at = changed_at - {ms} WHERE seq <= {through_seq}")
+    project.sql(f"UPDATE d1_time_travel SET armed_at = armed_at - {ms},"
+                f" purged_at = CASE WHEN purged_at > 0 THEN purged_at - {ms} ELSE 0 END WHERE id = 1")
 
 
 def straddling_transaction(project):
-    """Add p3 and edit p1 in ONE transaction, its commit stamped 9 ms after its first change.
+    """Add p3 and edit p1 in ONE transaction, its first change stamped 9 ms before its commit.
+
+    The commit keeps the time it was really logged at, so every point up to it is in the
+    past, however little time the writes took; the history before the transaction is moved
+    10 ms back to make room for the first change after it.
 
     Returns ``(its changes, the point between them as epoch ms)``: the first change is at
     the point, the last (the commit) after it.
     """
-    start, base = last_seq(project), latest_time(project)
+    start = last_seq(project)
     project.sql(ADD_P3_EDIT_P1)  # one `d1 execute`: one transaction
     changes = changes_after(project, start)
     assert len(changes) == 2 and changes[0]["tx"] == changes[1]["tx"] == changes[0]["seq"], changes
-    stamp(project, changes[0]["seq"], base + 1)
-    stamp(project, changes[1]["seq"], base + 10)
-    return changes, base + 1
+    written_earlier(project, 10, start)
+    commit = changes[1]["changed_at"]
+    stamp(project, changes[0]["seq"], commit - 9)
+    return changes, commit - 9
 
 
 def seq_of(bookmark):
@@ -617,10 +626,10 @@ def test_a_bookmark_inside_a_transaction_is_refused_before_the_user_is_asked(pro
 def overlapping_transactions(project):
     """PostgreSQL: A adds p3, then B edits p2 and commits, then A edits p1 and commits.
 
-    Returns ``(A's first change, B's, A's last, B's commit time)``, stamped 1, 2 and 10 ms
-    after the last change before them.
+    Returns ``(A's first change, B's, A's last, B's commit time)``, stamped 9 and 8 ms
+    before A's commit, which keeps the time it was logged at (see ``straddling_transaction``).
     """
-    start, base = last_seq(project), latest_time(project)
+    start = last_seq(project)
     a, b = project.env().DB.db, project.env().DB.db  # two pools: two sessions
     try:
         with a.atomic():
@@ -634,9 +643,11 @@ def overlapping_transactions(project):
         b.close()
     a_first, by_b, a_last = changes_after(project, start)
     assert a_first["tx"] == a_last["tx"] != by_b["tx"]
-    for change, at_ms in ((a_first, base + 1), (by_b, base + 2), (a_last, base + 10)):
+    written_earlier(project, 10, start)
+    commit = a_last["changed_at"]
+    for change, at_ms in ((a_first, commit - 9), (by_b, commit - 8)):
         stamp(project, change["seq"], at_ms)
-    return a_first, by_b, a_last, base + 2
+    return a_first, by_b, a_last, commit - 8
 
 
 @pytest.mark.parametrize("project", ["postgres"], indirect=True)  # SQLite lets one writer in at a time
