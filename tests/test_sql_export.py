@@ -75,12 +75,8 @@ def _fill(conn):
 def source(tmp_path, migrated_template):
     project = Project(tmp_path / "source", env_with_copy(tmp_path / "source", migrated_template))
     conn = project.connect()
-    _fill(conn)
+    _fill(conn)  # as another program: sonicpy's transaction marks (app.db.tx_marks) did not run
     conn.close()
-    # Another program's writes share one transaction number until a transaction of sonicpy's
-    # starts the next (app.db.tx_marks): settle it, as the app's next write would, so the dump
-    # holds the state its import ends in.
-    assert project.cli("d1", "execute", "DB", "--command", "SELECT 1").exit_code == 0
     return project
 
 
@@ -109,7 +105,9 @@ def test_export_execute_export_is_byte_identical(source, empty, tmp_path):
     assert empty.cli("d1", "export", "test-db", "--output", second).exit_code == 0
     assert second.read_bytes() == first.read_bytes()
 
-    # Same rows, table by table, byte for byte (blobs, floats, NULLs, newlines, unicode).
+    # Same rows, table by table, byte for byte (blobs, floats, NULLs, newlines, unicode). The
+    # copy holds time travel's transaction mark as the source's next transaction leaves it.
+    assert source.cli("d1", "execute", "DB", "--command", "SELECT 1").exit_code == 0
     with source.connect() as a, empty.connect() as b:
         assert _tables(a) == _tables(b)
         assert b.execute("SELECT body FROM attachments WHERE name = 'zero'").fetchone()[0] == bytes(range(256))
@@ -130,6 +128,21 @@ def test_export_execute_export_is_byte_identical(source, empty, tmp_path):
         assert b.execute(counts).fetchall() == a.execute(counts).fetchall()
         search = "SELECT rowid FROM content_fts WHERE content_fts MATCH 'begin' ORDER BY rowid"
         assert b.execute(search).fetchall() == a.execute(search).fetchall() != []
+
+
+def test_a_dump_after_another_programs_writes_is_the_dump_of_the_next_read(source, tmp_path):
+    """Time travel's transaction mark is dumped as a mark leaves it: ``info`` (which marks as it
+    begins, writing no row) does not change the next dump."""
+    first, second = tmp_path / "first.sql", tmp_path / "second.sql"
+    assert source.cli("d1", "export", "DB", "--output", first).exit_code == 0
+    assert source.cli("d1", "time-travel", "info", "DB").exit_code == 0
+    assert source.cli("d1", "export", "DB", "--output", second).exit_code == 0
+
+    assert second.read_text() == first.read_text()
+    with source.connect() as conn:
+        next_seq = conn.execute("SELECT MAX(seq) + 1 FROM d1_changes").fetchone()[0]
+    history_rows = [line for line in first.read_text().splitlines() if line.startswith('INSERT INTO "d1_time_travel"')]
+    assert len(history_rows) == 1 and history_rows[0].endswith(f",{next_seq});")  # current_tx: the next change's
 
 
 def test_a_row_longer_than_a_query_is_restored_from_its_dump(source, empty, tmp_path):

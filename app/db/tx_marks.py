@@ -18,6 +18,9 @@ the number of whatever was written since sonicpy's last mark, which groups sever
 transactions as one, never splits one. So a time point can land before a few of them,
 not inside any.
 
+A copy of the database (``d1 export``) holds ``current_tx`` as a mark would leave it
+(``copied_as``), so two copies of the same rows are the same.
+
 A database without time travel (or migrated before ``current_tx`` existed) has nothing to
 mark: ``mark`` does nothing there.
 """
@@ -45,6 +48,21 @@ _MARK_NEEDED = f"SELECT 1 FROM d1_time_travel {_STALE}"
 
 # The statements that say by their first word that they write rows.
 _WRITES = re.compile(r"\s*(?:INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+
+
+def copied_as(table, column):
+    """The SQL expression a copy of the database (``d1 export``) reads ``column`` of ``table``
+    through, or None to read the column as it is.
+
+    ``current_tx`` is read as a mark would leave it. Unmarked, it is whatever the last mark
+    left: after another program's writes, the next transaction of sonicpy's moves it on, even
+    one that writes nothing (a read that takes the write lock marks as it begins), so two
+    copies of the same rows would differ in it alone. A copy holds committed transactions
+    only, so a mark where it was taken splits none.
+    """
+    if table == "d1_time_travel" and column == "current_tx":
+        return NEXT_SEQ
+    return None
 
 
 def may_write(sql):

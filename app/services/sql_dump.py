@@ -22,7 +22,10 @@ literal backslash-n), BLOBs as ``X'hex'``; a NUL inside text as ``'a'||char(0)||
 Where this differs from Miniflare, on purpose: rows are read in rowid order (Miniflare
 relies on the scan order, which a covering index can change) so a dump is reproducible;
 REAL values keep their decimal point (``1.0``: JavaScript would print ``1``), and infinities
-are written ``1e999``/``-1e999`` as the sqlite shell does; ``--table`` keeps the tables'
+are written ``1e999``/``-1e999`` as the sqlite shell does; time travel's open transaction
+mark (``d1_time_travel.current_tx``) is written as a mark would leave it
+(``app.db.tx_marks.copied_as``), so the dump of the same rows is the same whatever transactions
+of sonicpy's ran since another program wrote; ``--table`` keeps the tables'
 own indexes and triggers (Miniflare matches their names against the table list, so drops
 them) and an unknown table name is an error rather than an empty dump.
 """
@@ -31,6 +34,7 @@ import re
 
 import peewee
 
+from app.db import tx_marks
 from app.db.database import is_postgres
 from app.db.derived import is_installed_on_apply
 
@@ -136,8 +140,8 @@ def _table_statements(conn, name, sql, schema, data, on_progress):
         return
     columns = _columns(conn, name)
     head = f"INSERT INTO {quote_identifier(name)} ({','.join(map(quote_identifier, columns))}) VALUES("
-    select = (f"SELECT {', '.join(map(quote_identifier, columns))} FROM {quote_identifier(name)}"
-              f"{_order_by(sql, columns)}")
+    read = ", ".join(tx_marks.copied_as(name, column) or quote_identifier(column) for column in columns)
+    select = f"SELECT {read} FROM {quote_identifier(name)}{_order_by(sql, columns)}"
     count = 0
     for row in conn.execute(select):
         count += 1
