@@ -540,20 +540,29 @@ def unix_seconds(at_ms):
     return f"{at_ms / 1000:.3f}"
 
 
-def written_earlier(project, ms, through_seq):
-    """Move the history up to change ``through_seq`` ``ms`` into the past, its arming (and
-    purge) with it, as if all of it had been written that much earlier."""
-    project.sql(f"UPDATE d1_changes SET changed_at = changed_at - {ms} WHERE seq <= {through_seq}")
-    project.sql(f"UPDATE d1_time_travel SET armed_at = armed_at - {ms},"
-                f" purged_at = CASE WHEN purged_at > 0 THEN purged_at - {ms} ELSE 0 END WHERE id = 1")
+def room_before(project, through_seq, until_ms, room=10):
+    """The time of the last change up to ``through_seq``, at least ``room`` ms before ``until_ms``.
+
+    When less than that passed between them, the history up to that change is moved back
+    to make the room (its arming too, when it comes later then): as if written earlier.
+    Stamps derived from it up to ``until_ms``, a time the log holds, are then in the past.
+    """
+    base = project.rows(f"SELECT MAX(changed_at) AS t FROM d1_changes WHERE seq <= {through_seq}")[0]["t"]
+    shift = max(0, base + room - until_ms)
+    if shift:
+        base -= shift
+        project.sql(f"UPDATE d1_changes SET changed_at = changed_at - {shift} WHERE seq <= {through_seq}")
+        project.sql(f"UPDATE d1_time_travel SET armed_at = CASE WHEN armed_at > {base} THEN {base} ELSE armed_at"
+                    f" END, purged_at = CASE WHEN purged_at > {base} THEN {base} ELSE purged_at END WHERE id = 1")
+    return base
 
 
 def straddling_transaction(project):
-    """Add p3 and edit p1 in ONE transaction, its first change stamped 9 ms before its commit.
+    """Add p3 and edit p1 in ONE transaction, its commit stamped 9 ms after its first change.
 
-    The commit keeps the time it was really logged at, so every point up to it is in the
-    past, however little time the writes took; the history before the transaction is moved
-    10 ms back to make room for the first change after it.
+    The first change is stamped 1 ms after the last change before it, the commit 10 ms
+    after, never later than the commit was really logged (``room_before``): every point up
+    to it is in the past, however little time the writes took.
 
     Returns ``(its changes, the point between them as epoch ms)``: the first change is at
     the point, the last (the commit) after it.
@@ -562,10 +571,10 @@ def straddling_transaction(project):
     project.sql(ADD_P3_EDIT_P1)  # one `d1 execute`: one transaction
     changes = changes_after(project, start)
     assert len(changes) == 2 and changes[0]["tx"] == changes[1]["tx"] == changes[0]["seq"], changes
-    written_earlier(project, 10, start)
-    commit = changes[1]["changed_at"]
-    stamp(project, changes[0]["seq"], commit - 9)
-    return changes, commit - 9
+    base = room_before(project, start, changes[1]["changed_at"])
+    stamp(project, changes[0]["seq"], base + 1)
+    stamp(project, changes[1]["seq"], base + 10)
+    return changes, base + 1
 
 
 def seq_of(bookmark):
@@ -626,8 +635,8 @@ def test_a_bookmark_inside_a_transaction_is_refused_before_the_user_is_asked(pro
 def overlapping_transactions(project):
     """PostgreSQL: A adds p3, then B edits p2 and commits, then A edits p1 and commits.
 
-    Returns ``(A's first change, B's, A's last, B's commit time)``, stamped 9 and 8 ms
-    before A's commit, which keeps the time it was logged at (see ``straddling_transaction``).
+    Returns ``(A's first change, B's, A's last, B's commit time)``, stamped 1, 2 and 10 ms
+    after the last change before them, A's commit no later than it was logged (``room_before``).
     """
     start = last_seq(project)
     a, b = project.env().DB.db, project.env().DB.db  # two pools: two sessions
@@ -643,11 +652,10 @@ def overlapping_transactions(project):
         b.close()
     a_first, by_b, a_last = changes_after(project, start)
     assert a_first["tx"] == a_last["tx"] != by_b["tx"]
-    written_earlier(project, 10, start)
-    commit = a_last["changed_at"]
-    for change, at_ms in ((a_first, commit - 9), (by_b, commit - 8)):
+    base = room_before(project, start, a_last["changed_at"])
+    for change, at_ms in ((a_first, base + 1), (by_b, base + 2), (a_last, base + 10)):
         stamp(project, change["seq"], at_ms)
-    return a_first, by_b, a_last, commit - 8
+    return a_first, by_b, a_last, base + 2
 
 
 @pytest.mark.parametrize("project", ["postgres"], indirect=True)  # SQLite lets one writer in at a time
