@@ -431,6 +431,30 @@ def test_an_item_without_a_version_number_is_saved_and_numbered(browser, signed_
     assert Content.get_by_id(other.id).version_number == 2
 
 
+
+def test_an_item_without_a_version_number_is_numbered_past_the_versions_it_has(browser, signed_in_as, posts):
+    """An item whose version_number was emptied by hand after it stored versions 1 to 3 is
+    saved, and a version of it restored, each numbered past the highest stored version."""
+    signed_in_as("editor")
+    form = browser.get("/admin/content/posts/new").forms["content-form"]
+    form["title"] = "One"
+    form.submit(status=303)
+    item = Content.get(Content.title == "One")
+    for title in ("Two", "Three"):
+        form = browser.get(edit_url(item)).forms["content-form"]
+        form["title"] = title
+        form.submit(status=303)
+    Content.update(version_number=None).where(Content.id == item.id).execute()
+    form = browser.get(edit_url(item)).forms["content-form"]
+    form["title"] = "Four"
+    form.submit(status=303)
+    assert (Content.get_by_id(item.id).title, Content.get_by_id(item.id).version_number) == ("Four", 4)
+    Content.update(version_number=None).where(Content.id == item.id).execute()
+    restore = browser.get(f"{edit_url(item)}/versions/1").forms["restore-version-form"]
+    assert "restored as a new version" in restore.submit(status=303).follow().text
+    restored = Content.get_by_id(item.id)
+    assert (restored.title, restored.version_number) == ("One", 5)
+
 DRAFTS_SCHEMA = {
     "type": "object",
     "properties": {

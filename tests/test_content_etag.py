@@ -118,6 +118,24 @@ def test_an_item_without_a_version_number_is_tagged_so_and_written_with_that_tag
     assert Content.get_by_id(item).title == "First"
 
 
+def test_an_item_without_a_version_number_but_with_stored_versions_is_numbered_past_them(client, item, as_editor):
+    # Versions 2 and 3 were stored before someone emptied the column by hand: the next
+    # write, with the unnumbered item's tag or with no If-Match at all, numbers it past them.
+    _, headers = as_editor
+    url = f"/api/content/{item}"
+    for title in ("Two", "Three"):
+        client.put_json(url, {"title": title}, headers=headers)
+    Content.update(version_number=None).where(Content.id == item).execute()
+    etag = client.get(url, headers=headers).headers["ETag"]
+    written = client.put_json(url, {"title": "Four"}, headers={**headers, "If-Match": etag})
+    assert version_of(written.headers["ETag"]) == 4
+    Content.update(version_number=None).where(Content.id == item).execute()
+    untagged = client.put_json(url, {"title": "Five"}, headers=headers)
+    assert untagged.json["data"]["version_number"] == 5
+    versions = client.get(f"{url}/versions", headers=headers).json["data"]
+    assert sorted(version["version"] for version in versions) == [2, 3, 4, 5]
+
+
 # ---------------------------------------------------------------- If-None-Match
 
 

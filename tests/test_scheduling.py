@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import cli
-from app.db.models import Collection, Content, ScheduledContent, User, bind_models, now_ms
+from app.db.models import Collection, Content, ContentVersion, ScheduledContent, User, bind_models, now_ms
 from app.runtime.context import ScheduledEvent
 from app.scheduled import run_scheduled
 from app.services.content.scheduling import run_due
@@ -297,6 +297,21 @@ def test_due_publish_runs_through_the_cron_handler(client, env, make_user, make_
     done = client.get(f"/api/schedules/{data['id']}", headers=headers).json["data"]
     assert done["status"] == "completed" and done["executed_at"] is not None and done["error_message"] is None
     assert cron_at(env, data["scheduled_at"])["due"] == 0  # never twice
+
+
+def test_a_due_publish_numbers_an_item_without_a_version_number_past_its_versions(env, make_user, make_content_row):
+    # version_number emptied by hand after versions 1 and 2 were stored: the move numbers it 3.
+    author, _ = make_user("author")
+    editor, _ = make_user("editor")
+    item = make_content_row(author, version_number=None)
+    for number in (1, 2):
+        ContentVersion.create(content=item.id, version=number, data={"title": item.title}, author=author.id)
+    row = insert_schedule(item, editor)
+
+    report = cron_at(env, now_ms())
+
+    assert report["items"] == [{"id": row.id, "content_id": item.id, "action": "publish", "status": "completed"}]
+    assert (content_row(item.id)["status"], content_row(item.id)["version_number"]) == ("published", 3)
 
 
 def test_an_edit_by_someone_who_cannot_publish_withdraws_the_scheduled_publication(

@@ -147,6 +147,24 @@ def test_a_move_is_a_new_version_so_stale_saves_are_refused(client, make_user, m
     assert stale.json["details"] == {"current_version": 4, "your_version": 3}
 
 
+
+def test_a_move_of_an_item_without_a_version_number_numbers_it_past_its_versions(client, make_user, make_content_row):
+    # version_number emptied by hand: the move counts it as version 1, so it is numbered 2,
+    # or past the highest version the item stored before the column was emptied.
+    author, _ = make_user("author")
+    _, headers = make_user("editor")
+    fresh = make_content_row(author, version_number=None)
+    assert move(client, fresh, headers, "publish").json["data"]["version_number"] == 2
+    item = make_content_row(author, version_number=None)
+    for number in (1, 2, 3):
+        ContentVersion.create(content=item.id, version=number, data={"title": item.title}, author=author.id)
+
+    resp = move(client, item, headers, "publish")
+
+    assert resp.json["data"]["version_number"] == content_row(item.id)["version_number"] == 4
+    numbers = [v.version for v in ContentVersion.select().where(ContentVersion.content == item.id)]
+    assert sorted(numbers) == [1, 2, 3, 4]
+
 # --- refused moves --------------------------------------------------------------------------
 
 

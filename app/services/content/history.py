@@ -13,7 +13,7 @@ workflow is looked up through a fixed statement too (``rows.fetch_one``).
 
 import peewee
 
-from app.db.models import ContentVersion, WorkflowHistory, new_id, now_ms
+from app.db.models import Content, ContentVersion, WorkflowHistory, new_id, now_ms
 from app.db.rows import fetch_one, insert_row
 
 DEFAULT_WORKFLOW_ID = "default-workflow"
@@ -56,6 +56,34 @@ def snapshot(content):
         "featured_image_id": content.featured_image_id,
         "published_at": content.published_at,
     }
+
+
+# The highest version an item has stored: what an item whose version_number is NULL
+# numbers past (``next_version``).
+_HIGHEST_VERSION = 'SELECT MAX("version") FROM "content_versions" WHERE "content_id" = {p}'
+
+
+def next_version(content):
+    """The ``version_number`` the next edit or move of ``content`` gives it.
+
+    Call it in the write's transaction, the item's row locked (no other writer adds its
+    versions meanwhile). An item whose ``version_number`` is NULL (a row written by hand
+    with SQL) counts as version 1, so its next number is 2, unless it has stored versions
+    beyond 1 (numbered before someone emptied the column): it then numbers past the highest
+    of them, as the unique (content, version) pair requires.
+    """
+    if content.version_number is not None:
+        return content.version_number + 1
+    found = fetch_one(_HIGHEST_VERSION, (content.id,))
+    highest = found[0] if found and found[0] is not None else 1
+    return max(highest, 1) + 1
+
+
+def at_read_version(content):
+    """The condition an UPDATE of ``content`` matches while its ``version_number`` is still
+    the one read into ``content`` (NULL included)."""
+    read = content.version_number
+    return Content.version_number.is_null() if read is None else Content.version_number == read
 
 
 def record_version(content, user_id, now=None):

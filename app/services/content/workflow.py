@@ -33,8 +33,6 @@ Services raise ``WorkflowError`` subclasses, never HTTP errors; the API maps the
 
 from dataclasses import dataclass
 
-from peewee import fn
-
 from app.db.models import (
     Content,
     SystemLog,
@@ -45,7 +43,13 @@ from app.db.models import (
     WorkflowTransition,
     now_ms,
 )
-from app.services.content.history import record_history, record_version, status_of_state
+from app.services.content.history import (
+    at_read_version,
+    next_version,
+    record_history,
+    record_version,
+    status_of_state,
+)
 from app.services.content.locks import lock_row
 from app.services.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, ServiceError
 from app.services.logs import log_enabled
@@ -321,8 +325,8 @@ def _update_content(content, target, user, comment, now, versioned):
         Content.updated_at: now,
     }
     if versioned:
-        # Rows imported without a version count as version 1, as edits do.
-        changes[Content.version_number] = fn.COALESCE(Content.version_number, 1) + 1
+        # Numbered as edits are: rows imported without a version count as version 1.
+        changes[Content.version_number] = next_version(content)
     if target == "published" and content.published_at is None:
         changes[Content.published_at] = now
     if target == "pending-review":
@@ -337,7 +341,7 @@ def _update_content(content, target, user, comment, now, versioned):
     changed = (
         Content.update(changes)
         .where((Content.id == content.id) & (Content.updated_at == content.updated_at)
-               & (Content.status == content.status))
+               & (Content.status == content.status) & at_read_version(content))
         .execute()
     )
     if changed != 1:

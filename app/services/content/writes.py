@@ -36,8 +36,9 @@ Concurrency: every write locks the item's row before checking it (``locks.py``),
 writers of one item take turns: without a version each applies in turn (last writer
 wins), with a version the second one finds it stale (409). An item whose
 ``version_number`` is NULL (a row written by hand with SQL) counts as version 1 (its next
-write numbers it 2); a client that read it so expects ``UNVERSIONED``, current only while
-the column is still NULL. A write that validated ``data`` confirms in its transaction,
+write numbers it 2, or past the highest version it has stored: ``history.next_version``);
+a client that read it so expects ``UNVERSIONED``, current only while the column is still
+NULL. A write that validated ``data`` confirms in its transaction,
 before it writes, that the collection's schema is still the one it validated against, and
 validates again against the new one when a save changed it meanwhile (``locks.py``): no
 value of a field's old type is stored after the save that changed the type committed.
@@ -65,7 +66,9 @@ from app.services.content.errors import (
 from app.services.content.history import (
     DEFAULT_WORKFLOW_ID,
     WORKFLOW_OF,
+    at_read_version,
     creation_row,
+    next_version,
     record_creation,
     record_history,
     record_version,
@@ -514,17 +517,16 @@ def _write_update(user, content, values, metadata, workflow_id=None):
     if values["slug"] != content.slug:
         _check_slug(content.collection_id, values["slug"], content.id)
     changes = {getattr(Content, name): value for name, value in values.items()}
-    read_version = content.version_number
-    changes[Content.version_number] = (read_version or 1) + 1
+    changes[Content.version_number] = next_version(content)
     changes[Content.updated_at] = now
     # Guarded by what was read, although the row is locked since (locks.py): a write that
     # bypassed the lock then makes this match nothing instead of being overwritten.
-    same_version = Content.version_number.is_null() if read_version is None else Content.version_number == read_version
     try:
         with database.atomic():
             changed = (
                 Content.update(changes)
-                .where((Content.id == content.id) & same_version & (Content.updated_at == content.updated_at))
+                .where((Content.id == content.id) & at_read_version(content)
+                       & (Content.updated_at == content.updated_at))
                 .execute()
             )
     except peewee.IntegrityError as ex:
