@@ -648,6 +648,68 @@ def test_a_stored_value_the_enum_does_not_list_is_shown_as_itself_and_kept(brows
     assert [label for _, _, label in form["data.code"].options] == ["—", "1", "2"]
 
 
+MARKS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string"},
+        "marks": {"type": "multiselect", "enum": ["1", "2", "x"]},
+        "free": {"type": "multiselect"},
+    },
+}
+
+
+def test_a_multiselects_stored_items_the_enum_does_not_list_are_shown_as_themselves_and_kept(browser, signed_in_as):
+    """Items of a multiselect's list the enum does not list (the number 1 where the enum lists
+    the text "1", or any other value) tick no option that reads alike: each is an extra ticked
+    box naming it as JSON, so a save leaving them ticked keeps them as stored (the service then
+    says they are no options, on the field, as for a select); a multiselect without an enum
+    keeps its stored items; unticked, they are dropped, and ticking an option saves the enum's value."""
+    editor = signed_in_as("editor")
+    marks = create_collection("marks", MARKS_SCHEMA, display_name="Marks")
+    data = {"title": "Odd", "marks": [1, "2", "gone", {"k": [1]}], "free": [7, "a", None]}
+    item = insert_content(editor, marks, title="Odd", data=data)
+    stored = stored_json(item)
+    url = f"/admin/content/marks/{item.id}"
+    page = browser.get(url)
+    labels = [label.text.strip() for label in page.html.select("#f-data-marks label")]
+    assert labels == ["1", "2", "x", "1 (current value, not an option)", '"gone" (current value, not an option)',
+                      '{"k": [1]} (current value, not an option)']
+    form = page.forms["content-form"]
+    assert [box.checked for box in form.fields["data.marks"]] == [False, True, False, True, True, True]
+    assert [box.checked for box in form.fields["data.free"]] == [True, True, True]
+    refused = form.submit(status=422)
+    assert stored_json(item) == stored
+    assert "marks[0]: must be one of: 1, 2, x" in refused.html.select_one("#f-data-marks-error").text
+    form = refused.forms["content-form"]
+    assert [box.checked for box in form.fields["data.marks"]] == [False, True, False, True, True, True]
+
+    for box in form.fields["data.marks"][3:]:
+        box.checked = False
+    form.fields["data.marks"][0].checked = True
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data == {**data, "marks": ["1", "2"]}
+    assert stored_json(item).endswith('"free": [7, "a", null]}')
+    form = browser.get(url).forms["content-form"]
+    assert [box.checked for box in form.fields["data.marks"]] == [True, True, False]
+    form.fields["data.free"][0].checked = False
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data["free"] == ["a", None]
+
+
+def test_an_enum_text_reading_as_an_extra_box_is_an_option_of_its_own(browser, signed_in_as):
+    """An enum's text that reads as the value of an extra box ("(current value) 1" beside a
+    stored 1 the enum does not list) posts apart from it: each box saves its own value."""
+    editor = signed_in_as("editor")
+    schema = {"type": "object", "properties": {"title": {"type": "string"},
+                                               "marks": {"type": "multiselect", "enum": ["(current value) 1"]}}}
+    item = insert_content(editor, create_collection("oddmarks", schema, display_name="Odd marks"), title="Odd",
+                          data={"title": "Odd", "marks": [1]})
+    form = browser.get(f"/admin/content/oddmarks/{item.id}").forms["content-form"]
+    assert [box.checked for box in form.fields["data.marks"]] == [False, True]
+    form.fields["data.marks"][0].checked, form.fields["data.marks"][1].checked = True, False
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data["marks"] == ["(current value) 1"]
+
 BLANK_CHOICE_SCHEMA = {
     "type": "object",
     "properties": {

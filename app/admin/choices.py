@@ -15,6 +15,12 @@ extra choice of its own (``CURRENT_OPTION``), labelled with its JSON and marked 
 so a save that leaves it chosen keeps it as stored (``kept_current``) instead of taking an
 option whose text reads alike, and a type the editor never picked is never saved.
 
+A multiselect does the same for each item of its stored list the enum does not list: an
+extra box of its own, ticked, labelled with the item's JSON and marked as no option, whose
+value is ``CURRENT_OPTION`` followed by that JSON (``current_item_options``); a save that
+leaves it ticked keeps the item as stored. Stored items are matched to the enum's options
+by their JSON value, never by text: the number ``1`` never ticks the box of the text ``"1"``.
+
 A ``null`` in the enum is no option of a select: validation takes null as "no value", which
 the select's empty option already is (a required select refuses both), so a stored null is
 shown as that empty option and kept by a save that leaves it so (``blocks.kept_empty``). In
@@ -26,9 +32,10 @@ from collections import Counter
 
 from app.services.enums import in_enum, same_value
 
-# The value of a select's extra option showing a stored value its enum does not list. An
-# enum's own string of this text is written as JSON (``option_texts``), as ``""`` is, so no
-# option of the enum's values has it.
+# The value of a select's extra option showing a stored value its enum does not list, and
+# the start of a multiselect's (followed by the item's JSON). An enum's own string starting
+# so is written as JSON (``option_texts``), as ``""`` is, so no option of the enum's values
+# has such a value.
 CURRENT_OPTION = "(current value)"
 CURRENT_LABEL = "{} (current value, not an option)"
 
@@ -62,13 +69,13 @@ def _json(value):
 def option_texts(enum, spelled_out=None):
     """The ``value`` of each enum value's option, in the enum's order: its text, or its JSON
     where two would read alike, and for ``""`` (the empty text is the select's empty option)
-    and ``CURRENT_OPTION``.
+    and texts starting with ``CURRENT_OPTION``.
 
     Args:
         spelled_out: ``(text) -> bool``: the texts also written as JSON (the field builder's
             options that no line of their own could show as they are).
     """
-    texts = [_json(value) if isinstance(value, str) and (value in ("", CURRENT_OPTION)
+    texts = [_json(value) if isinstance(value, str) and (value == "" or value.startswith(CURRENT_OPTION)
                                                          or spelled_out and spelled_out(value))
              else _text(value) for value in enum]
     while True:
@@ -140,9 +147,35 @@ def offered(config, value):
     return in_enum(value, enum_of(config, single=True))
 
 
+def current_item_options(config, stored):
+    """``[(option value, item)]`` of the items of a multiselect's list ``stored`` its enum does
+    not list, each once, in stored order: ``CURRENT_OPTION`` and the item's JSON."""
+    if not isinstance(stored, list):
+        return []
+    enum = enum_of(config)
+    unlisted_items = []
+    for item in stored:
+        if not in_enum(item, enum) and not in_enum(item, unlisted_items):
+            unlisted_items.append(item)
+    return [(f"{CURRENT_OPTION} {_json(item)}", item) for item in unlisted_items]
+
+
+def multiselect_choices(config, stored):
+    """``choices_of`` a multiselect showing the list ``stored``: with a box for each item the
+    enum does not list after the enum's own (``current_item_options``)."""
+    extra = tuple((option, CURRENT_LABEL.format(_json(item))) for option, item in current_item_options(config, stored))
+    return choices_of(config, single=False) + extra
+
+
 def shown_choices(config, stored):
-    """The option values a multiselect shows ticked for the list ``stored``."""
-    return [shown_choice(config, value, single=False) for value in stored] if isinstance(stored, list) else []
+    """The option values a multiselect shows ticked for the list ``stored``: each item's enum
+    value's option (matched by JSON value, not text), else its ``current_item_options`` value."""
+    if not isinstance(stored, list):
+        return []
+    enum = enum_of(config)
+    options = list(zip(enum, option_texts(enum))) + [(item, option) for option, item in
+                                                     current_item_options(config, stored)]
+    return [next(option for value, option in options if same_value(value, item)) for item in stored]
 
 
 def chosen_value(config, text):
@@ -155,10 +188,12 @@ def chosen_value(config, text):
 
 
 def chosen_values(config, texts, stored):
-    """A multiselect's ticked options as enum values, in the enum's order; ``stored`` as it is
-    when exactly its values are ticked (the API keeps them in any order, an unchanged save must)."""
+    """A multiselect's ticked options as enum values, in the enum's order, then the ticked
+    items of ``stored`` its enum does not list, as stored; ``stored`` as it is when exactly
+    its values are ticked (the API keeps them in any order, an unchanged save must)."""
     ticked = set(texts)
     chosen = [value for value, text in zip(enum_of(config), option_texts(enum_of(config))) if text in ticked]
+    chosen += [item for option, item in current_item_options(config, stored) if option in ticked]
     if (isinstance(stored, list) and len(stored) == len(chosen)
             and all(any(same_value(value, other) for other in chosen) for value in stored)
             and all(any(same_value(value, other) for other in stored) for value in chosen)):

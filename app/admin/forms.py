@@ -42,7 +42,14 @@ from app.admin.blocks import (
     posted_value,
     shown_empty,
 )
-from app.admin.choices import choices_of, chosen_values, select_choices, shown_choices, shown_select
+from app.admin.choices import (
+    choices_of,
+    chosen_values,
+    multiselect_choices,
+    select_choices,
+    shown_choices,
+    shown_select,
+)
 from app.services.content.defaults import declared_defaults
 from app.services.content.validation import schema_properties
 
@@ -86,7 +93,7 @@ class FormField:
         value: the value shown (a string; for a checkbox, a bool; for a select, its option's value).
         required: whether the schema requires it.
         choices: ``[(option value, label)]`` of a select or multiselect (``choices.select_choices``,
-            ``choices.choices_of``).
+            ``choices.multiselect_choices``, ``choices.choices_of``).
         help: the schema's help text.
         error: the validation message of the last save.
         items: a list's values, a multiselect's ticked option values or a blocks field's ``BlockRow``s
@@ -179,14 +186,22 @@ def form_fields(schema, data, errors=None, picked=None, numbering=None):
             input_type=INPUT_TYPES.get(field_type, "text"),
             value=shown_select(config, value) if control == "select" else _shown(control, value),
             required=name in required and control != "checkbox",
-            choices=(select_choices(config, value) if control == "select"
-                     else choices_of(config, single=control != "multiselect")),
+            choices=_choices(control, config, value),
             help=config.get("helpText") or config.get("description"),
             error=_error_of(errors, name),
             **_repeated(control, config, value, (numbering or {}).get(name)),
             picked=(picked or {}).get(name),
         ))
     return fields
+
+
+def _choices(control, config, value):
+    """The ``[(option value, label)]`` of a select or multiselect showing ``value``."""
+    if control == "select":
+        return select_choices(config, value)
+    if control == "multiselect":
+        return multiselect_choices(config, value)
+    return choices_of(config)
 
 
 def _error_of(errors, name):
