@@ -631,6 +631,23 @@ def test_a_required_field_whose_enum_lists_the_empty_text_takes_it(client, as_ed
     ]
 
 
+def test_the_empty_option_of_a_typed_field_skips_its_type_checks(client, as_editor):
+    """A date, email or number field whose enum offers ``""`` as its "none" takes it, as it
+    did when ``""`` was no value: its type and format are the other options'."""
+    create_collection("events", {"type": "object", "properties": {
+        "day": {"type": "date", "enum": ["", "2024-01-01"]},
+        "contact": {"type": "email", "enum": ["", "desk@example.com"], "required": True},
+        "seats": {"type": "number", "enum": ["", 10]},
+        "code": {"type": "string", "minLength": 3, "enum": ["", "abc"]},
+    }})
+    _, headers = as_editor
+    data = {"day": "", "contact": "", "seats": "", "code": ""}
+    created = create(client, headers, collectionId="events", data=data)
+    assert created.json["data"]["data"] == data
+    refused = create(client, headers, collectionId="events", data={"day": "2024-02-30", "contact": "x"}, expect=422)
+    assert [detail["field"] for detail in refused.json["details"]] == ["data.day", "data.contact"]
+
+
 def test_a_boolean_is_an_option_only_where_the_enum_lists_a_boolean(client, as_editor):
     """``true`` is not ``1`` (nor ``false`` ``0``), though Python compares them equal."""
     create_collection("flags", {"type": "object", "properties": {

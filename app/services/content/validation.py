@@ -124,6 +124,10 @@ class _Checker:
                 if config.get("required") is True or name in required:
                     self.fail(field_path, "is required")
                 continue
+            if value == "":
+                # The enum's own empty option (``_no_value``): the field's type and format
+                # (a date, an email, a minimum length) are for the other options.
+                continue
             self.value(config, value, field_path, depth + 1)
 
     def value(self, config, value, path, depth):
