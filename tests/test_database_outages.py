@@ -51,6 +51,9 @@ GERMAN = [
     ("53300", "tut mir leid, schon zu viele Verbindungen", 1),
     ("57P01", "Verbindung wird abgebrochen aufgrund von Anweisung des Administrators", 5),
     ("08006", "Verbindungsfehler", 5),
+    ("53100", "konnte Datei nicht erweitern: Auf dem Gerät ist kein Speicherplatz mehr verfügbar", 5),
+    ("53400", "temporäre Dateigröße überschreitet temp_file_limit (64kB)", None),
+    ("53200", "Speicher aufgebraucht", None),
     ("42P01", "Relation »nirgends« existiert nicht", None),
 ]
 
@@ -204,6 +207,18 @@ def test_a_connection_ended_by_the_server_is_unreachable(fresh_postgres_url):
         db.execute_sql("SELECT 1")
     db.close()
     assert database_outage(ended.value) is Outage.UNREACHABLE
+
+
+def test_a_statement_past_the_server_s_own_bounds_is_no_outage(fresh_postgres_url):
+    # temp_file_limit: the same query would fail again on every retry.
+    db = connect(fresh_postgres_url)
+    db.execute_sql("SET temp_file_limit = 64")
+    db.execute_sql("SET work_mem = 64")
+    with pytest.raises(peewee.OperationalError) as refused:
+        db.execute_sql("SELECT g FROM generate_series(1, 200000) g ORDER BY md5(g::text)")
+    db.close()
+    assert driver_error(refused.value).pgcode == "53400"
+    assert database_outage(refused.value) is None
 
 
 def test_a_closed_connection_is_unreachable(fresh_postgres_url):

@@ -25,10 +25,14 @@ PostgreSQL:
   their requests end, as our own pool's do). psycopg2 gives no SQLSTATE for an error while
   connecting, so a server refusing a new connection as full is unreachable in practice;
 * unreachable: class 08 (connection exception), 57P01..57P05 (shut down by an operator or
-  a crash, cannot connect now, database dropped, idle session ended), class 53 but 53300
-  (disk full, out of memory: the server cannot work until an operator or time frees
-  them), and an ``OperationalError`` or ``InterfaceError`` without a SQLSTATE: no server
-  answered (connection refused, dropped, already closed).
+  a crash, cannot connect now, database dropped, idle session ended), 53100 disk_full (no
+  write can succeed until an operator frees space), and an ``OperationalError`` or
+  ``InterfaceError`` without a SQLSTATE: no server answered (connection refused, dropped,
+  already closed).
+
+The rest of class 53 is the statement's own: 53200 out_of_memory and 53400
+configuration_limit_exceeded (``temp_file_limit``) are what one query asked for past the
+server's bounds, and it would ask again on every retry (a 500, as a bug is).
 
 SQLite (the primary result code of the extended one):
 
@@ -62,7 +66,7 @@ class Outage(enum.Enum):
 
 
 _PG_BUSY = {"40001", "40P01", "55P03", "57014", "53300"}
-_PG_UNREACHABLE_PREFIXES = ("08", "57P", "53")
+_PG_UNREACHABLE_PREFIXES = ("08", "57P", "53100")
 
 _SQLITE_BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_PROTOCOL}
 _SQLITE_UNREACHABLE = {
