@@ -9,7 +9,8 @@ from tests.fixtures.app import client_for, make_env, migrate
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.users import create_user
 
-BODIES = ["ÉLAN vital", "ΣΊΣΥΦΟΣ", "σίσυφος", "İSTANBUL", "Straße", "plain ascii"]
+# The last one holds U+1FBE (prosgegrammeni), which SQLite's tokenizer folds to iota.
+BODIES = ["ÉLAN vital", "ΣΊΣΥΦΟΣ", "σίσυφος", "İSTANBUL", "Straße", "plain ascii", "\u03b1\u1fbe\u03b2"]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
@@ -44,6 +45,8 @@ def bodies(client, params):
     ("İstanbul", ["İSTANBUL"]),
     ("STRAẞE", ["Straße"]),
     ("PLAIN", ["plain ascii"]),
+    ("\u03b1\u03b9\u03b2", ["\u03b1\u1fbe\u03b2"]),
+    ("\u03b1\u1fbe\u03b2", ["\u03b1\u1fbe\u03b2"]),
 ])
 def test_search_folds_the_same_letters_on_every_database(client, words, expected):
     assert bodies(client, {"search": words}) == expected

@@ -258,7 +258,10 @@ PG_SEARCH_VERSION = ("sonicpy search words 3: punctuation and symbols split word
 # them to it (``σίσυφος`` is indexed as ``σίσυφοσ``), ``lower()`` leaves them. PostgreSQL's
 # search maps them after lower-casing, in the text (``pg_search_body``) and in the query's
 # words (``fold_word``), so that it folds the letters SQLite folds.
-FOLD_FROM, FOLD_TO = "µſςϐϑϕϖϰϱϵẛι", "μsσβθφπκρεṡι"
+# Written as escapes: a source normalised to NFC would make U+1FBE (prosgegrammeni) the
+# iota it decomposes to, which maps to itself.
+FOLD_FROM = "\u00b5\u017f\u03c2\u03d0\u03d1\u03d5\u03d6\u03f0\u03f1\u03f5\u1e9b\u1fbe"
+FOLD_TO = "\u03bc\u0073\u03c3\u03b2\u03b8\u03c6\u03c0\u03ba\u03c1\u03b5\u1e61\u03b9"
 _FOLD_TABLE = str.maketrans(FOLD_FROM, FOLD_TO)
 
 
