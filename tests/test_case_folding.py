@@ -63,3 +63,28 @@ def test_search_folds_the_same_letters_on_every_database(client, words, expected
 ])
 def test_case_insensitive_filters_fold_the_same_letters_on_every_database(client, operator, value, expected):
     assert bodies(client, {f"filter[data.body][{operator}]": value}) == expected
+
+
+@pytest.mark.postgres
+def test_a_process_serving_servers_with_and_without_icu_compiles_each_one_s_lists(postgres_server, tmp_path):
+    # The list SQL compiled for one server's case-insensitive filter names the ICU collation;
+    # a database without it (a server built without ICU) must not be sent that SQL.
+    clients, names = [], ("fold_icu", "fold_plain")
+    try:
+        for name in names:
+            url = postgres_server.create_database(name)
+            env = make_env(tmp_path / name, database_url=url)
+            if name == "fold_plain":
+                env.DB.db.execute_sql('DROP COLLATION pg_catalog."und-x-icu"')
+            migrate(env)
+            bind_models(env.DB.db)
+            insert_items(create_collection("words"), create_user("author"), 1, data=lambda i: {"body": "ÉLAN"})
+            clients.append((env, client_for(env)))
+        for _, client in clients * 2:
+            found = client.get("/api/content", {"filter[data.body][contains]": "LAN"}).json["data"]
+            assert [item["data"]["body"] for item in found] == ["ÉLAN"]
+    finally:
+        for env, _ in clients:
+            env.DB.db.close()
+        for name in names:
+            postgres_server.drop_database(name)

@@ -51,7 +51,7 @@ import msgspec
 import peewee
 from peewee import SQL, Select, fn
 
-from app.db.database import is_postgres
+from app.db.database import is_postgres, pg_fold_collation
 from app.db.derived import VALUE_LENGTH
 from app.db.models import Collection, Content, ContentCount, ContentCountedField, ContentValueCount, database
 from app.db.prepared import prepared_sql
@@ -562,11 +562,14 @@ def list_shape(params, scope, sql):
     text is in: which clauses exist, each filter's field and operator and its value's JSON
     type (a boolean or null value itself), the number of words of ``like``, the search's
     plan (``sql.search``), which cursor values are null, and whether there is an offset.
+    On PostgreSQL, the collation a case-insensitive filter names (``pg_fold_collation``):
+    a process may serve servers with ICU and without.
     """
     if sql.skip:
         return None  # the fallback for rows whose data is not JSON: rare, compiled each time
     return (
-        "list", sql.postgres, sql.declared, scope.see_all, scope.see_own, params.statuses, params.include_deleted,
+        "list", sql.postgres and pg_fold_collation(database.obj), sql.declared, scope.see_all, scope.see_own,
+        params.statuses, params.include_deleted,
         params.collection_id is not None, params.collection_name is not None,
         _group_shape(params.where), _group_shape(params.filters),
         sql.search_plan, params.sort,
