@@ -320,6 +320,49 @@ def test_private_targets_are_refused_unless_allowed(env, admin, receiver):
         assert response.json["details"][0]["field"] == "url"
 
 
+# IPv6 forms Python calls global although they reach a private IPv4 address, or are never
+# routed on the internet: IPv4-compatible loopback, site-local, NAT64 and 6to4 of the
+# metadata address, Teredo with the metadata server and a private client.
+DISGUISED_PRIVATE = ["::127.0.0.1", "fec0::1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::a9fe:a9fe", "2002:a9fe:a9fe::1",
+                     "2001:0:a9fe:a9fe::f5ff:fffe", "::ffff:169.254.169.254"]
+
+
+@pytest.mark.parametrize("address", DISGUISED_PRIVATE)
+def test_ipv6_addresses_embedding_private_ones_are_refused(env, admin, address):
+    strict = client_for_env(env)
+    response = strict.post_json("/admin/api/webhooks", {"url": f"http://[{address}]/hook", "events": ["*"]},
+                                headers=admin, status=422)
+    assert response.json["details"] == [{"field": "url", "message": f"{address} is a private or loopback address; "
+                                                                    "WEBHOOKS_ALLOW_PRIVATE_TARGETS allows it"}]
+
+
+@pytest.mark.parametrize("address", ["2606:4700:4700::1111", "64:ff9b::808:808", "2002:808:808::1"])
+def test_global_ipv6_targets_are_accepted(env, admin, address):
+    strict = client_for_env(env)
+    strict.post_json("/admin/api/webhooks", {"url": f"http://[{address}]/hook", "events": ["*"]},
+                     headers=admin, status=201)
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1", "fec0::1"])
+def test_an_attempt_to_a_name_now_answering_a_disguised_private_address_is_not_made(env, admin, monkeypatch,
+                                                                                    address):
+    hook = webhooks.create_webhook("http://hooks.example/in", ["*"], True)
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, **kw: [
+        (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, port, 0, 0))])
+    dialed = []
+
+    def refuse(address, *args, **kwargs):
+        dialed.append(address)
+        raise ConnectionRefusedError("not in this test")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    [delivery] = webhooks.enqueue(webhooks.TEST_EVENT, {}, [hook.id])
+    webhooks.attempt(delivery.id, False)
+    assert dialed == []
+    assert WebhookDelivery.get_by_id(delivery.id).last_error == (
+        "hooks.example is a private or loopback address; WEBHOOKS_ALLOW_PRIVATE_TARGETS allows it")
+
+
 def test_responses_showing_the_secret_are_not_stored(web, admin, receiver):
     created = web.post_json("/admin/api/webhooks", {"url": receiver.url, "events": ["*"], "secret": SECRET},
                             headers=admin, status=201)

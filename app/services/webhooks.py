@@ -13,12 +13,14 @@ Signature: ``X-Sonicpy-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "
 A receiver recomputes it over the raw body and refuses old timestamps (replays).
 
 Targets: only http(s) URLs whose host resolves to public addresses; loopback, private,
-link-local and other reserved ranges are refused (at registration and again before each
-attempt, as DNS may change) unless ``WEBHOOKS_ALLOW_PRIVATE_TARGETS`` is set. The attempt
-connects to the address that was checked (TLS still verifies the host's name), so a name
-that answers a public address to the check and a private one to the connection (DNS
-rebinding) reaches nothing internal. Redirects are not followed, so a public endpoint
-cannot bounce a delivery to an internal one. An attempt gets ``TIMEOUT_SECONDS`` in all,
+link-local and other reserved ranges, and IPv6 forms embedding such an IPv4 address (NAT64,
+6to4, Teredo, IPv4-mapped or -compatible; ``app.services.addresses``), are refused by
+``check_target``, at registration and again before each attempt (DNS may change), unless
+``WEBHOOKS_ALLOW_PRIVATE_TARGETS`` is set. The attempt connects to the address that was
+checked (TLS still verifies the host's name), so a name that answers a public address to
+the check and a private one to the connection (DNS rebinding) reaches nothing internal.
+Redirects are not followed, so a public endpoint cannot bounce a delivery to an internal
+one. An attempt gets ``TIMEOUT_SECONDS`` in all,
 however slowly the receiver trickles its answer, and any answer that is not a 2xx
 (a malformed one included) is a failed attempt, retried like the others.
 
@@ -37,7 +39,6 @@ import contextlib
 import hashlib
 import hmac
 import http.client
-import ipaddress
 import logging
 import secrets
 import socket
@@ -50,6 +51,7 @@ import msgspec
 
 from app.db.models import Plugin, Webhook, WebhookDelivery, database, now_ms
 from app.db.rows import columns_of, fetch_models, fetch_one
+from app.services.addresses import is_public
 from app.services.cache import Namespace, invalidate
 from app.services.errors import INVALID, NOT_FOUND, ServiceError
 from app.services.metrics import request_metrics
@@ -124,7 +126,7 @@ def check_target(url, allow_private):
         raise InvalidWebhook("url", f"host {parts.hostname} does not resolve") from None
     addresses = [info[4][0] for info in infos]
     for text in addresses:
-        if not ipaddress.ip_address(text.split("%")[0]).is_global:
+        if not is_public(text):
             raise InvalidWebhook("url", f"{parts.hostname} is a private or loopback address; "
                                         "WEBHOOKS_ALLOW_PRIVATE_TARGETS allows it")
     return parts, addresses[0]

@@ -1,0 +1,55 @@
+"""Whether an IP address is public: the one test webhook targets pass, when saved and when sent.
+
+``ipaddress``'s ``is_global`` alone is not enough for IPv6: several forms carry an IPv4
+address inside them that a host or a gateway may reach, and Python (3.11 at least) calls
+them global whatever that IPv4 address is. ``64:ff9b::a9fe:a9fe`` reaches 169.254.169.254
+through a NAT64 gateway, ``2002:a9fe:a9fe::1`` through a 6to4 relay, and ``::127.0.0.1``
+(IPv4-compatible, long deprecated) is loopback to some stacks. So the IPv4 address an IPv6
+address embeds must be public too, and the ranges that are never public on the internet,
+whatever Python says of them, are refused outright.
+"""
+
+import ipaddress
+
+# NAT64's well-known prefix: the last 32 bits are the IPv4 address the gateway reaches.
+NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
+# Never public: site-local (deprecated, routed inside a site only), the local-use NAT64
+# prefix (whose IPv4 address sits where each network's prefix length puts it) and the
+# IPv4-compatible addresses (``::a.b.c.d``; ``::`` and ``::1`` are in it too).
+NEVER_PUBLIC = (
+    ipaddress.ip_network("fec0::/10"),
+    ipaddress.ip_network("64:ff9b:1::/48"),
+    ipaddress.ip_network("::/96"),
+)
+
+
+def is_public(text):
+    """Whether the address ``text`` (an IPv6 zone ``%...`` is ignored) is public.
+
+    Public: ``is_global``, and for IPv6 outside ``NEVER_PUBLIC``, with every IPv4 address it
+    embeds (IPv4-mapped, 6to4, Teredo's server and client, NAT64) public as well.
+
+    Raises:
+        ValueError: ``text`` is not an IP address.
+    """
+    address = ipaddress.ip_address(text.split("%")[0])
+    if address.version == 6:
+        if any(address in network for network in NEVER_PUBLIC):
+            return False
+        if not all(inner.is_global for inner in embedded_ipv4(address)):
+            return False
+    return address.is_global
+
+
+def embedded_ipv4(address):
+    """The IPv4 addresses an IPv6 ``address`` carries (none for an ordinary one)."""
+    found = []
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)  # (server, client), the client's bits already un-inverted
+    if address in NAT64_WELL_KNOWN:
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
