@@ -21,6 +21,9 @@ DEFAULT_MEDIA_STORE_CONCURRENCY = 2
 DEFAULT_MEDIA_STORE_BREAKER_SECONDS = 5
 DEFAULT_MEDIA_STORE_WAIT_MS = 500
 DEFAULT_MEDIA_SWEEP_GRACE_SECONDS = 3600
+# How long a shared cache may serve a published file without asking again: a file can be
+# withdrawn (content unpublished or deleted, file deleted) at any time.
+DEFAULT_MEDIA_PUBLIC_MAX_AGE_SECONDS = 300
 # As long as SQLite's busy timeout lets a write wait for the database's write lock.
 DEFAULT_SCHEMA_TURN_WAIT_MS = 5000
 
@@ -78,6 +81,10 @@ class Settings(msgspec.Struct, kw_only=True):
         media_sweep_grace_seconds: how old a pending object write or an unnamed object must
             be before ``media sweep`` and the cron handler remove it
             (``MEDIA_SWEEP_GRACE_SECONDS``, default 3600).
+        media_public_max_age_seconds: the ``max-age`` of a published file's answer at
+            ``/files`` (``MEDIA_PUBLIC_MAX_AGE_SECONDS``, default 300): how long a CDN or a
+            browser may keep serving it, after its content is unpublished too, before it
+            revalidates (a 304 while the file is still public).
         schema_turn_wait_ms: how long a collection save, create or delete from a request
             waits on PostgreSQL while another schema change (a save, a sync, a migration, an
             import, a restore) holds its turn, before it answers 503 with ``Retry-After``
@@ -115,6 +122,7 @@ class Settings(msgspec.Struct, kw_only=True):
     media_store_breaker_seconds: int = DEFAULT_MEDIA_STORE_BREAKER_SECONDS
     media_store_wait_ms: int = DEFAULT_MEDIA_STORE_WAIT_MS
     media_sweep_grace_seconds: int = DEFAULT_MEDIA_SWEEP_GRACE_SECONDS
+    media_public_max_age_seconds: int = DEFAULT_MEDIA_PUBLIC_MAX_AGE_SECONDS
     schema_turn_wait_ms: int = DEFAULT_SCHEMA_TURN_WAIT_MS
     cors_allow_origins: tuple[str, ...] = ("*",)
     plugins: tuple[str, ...] = ()
@@ -289,6 +297,8 @@ def settings_from_config(config, **overrides):
             config, "MEDIA_STORE_BREAKER_SECONDS", DEFAULT_MEDIA_STORE_BREAKER_SECONDS, minimum=0),
         "media_store_wait_ms": int_setting(config, "MEDIA_STORE_WAIT_MS", DEFAULT_MEDIA_STORE_WAIT_MS, minimum=0),
         "media_sweep_grace_seconds": media_sweep_grace_seconds(config),
+        "media_public_max_age_seconds": int_setting(
+            config, "MEDIA_PUBLIC_MAX_AGE_SECONDS", DEFAULT_MEDIA_PUBLIC_MAX_AGE_SECONDS, minimum=0),
         "schema_turn_wait_ms": int_setting(config, "SCHEMA_TURN_WAIT_MS", DEFAULT_SCHEMA_TURN_WAIT_MS, minimum=1),
         "cors_allow_origins": cors_origins_setting(config),
         "plugins": plugin_paths(get("PLUGINS")),

@@ -5,13 +5,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.db.models import Media
+from app.app import create_app
+from app.db.models import Media, bind_models
+from app.runtime.entry import Worker
 from tests.fixtures import media as samples
+from tests.fixtures.app import TEST_JWT_SECRET
+from tests.fixtures.conformance import ConformingTestApp
 from tests.fixtures.media import publish_media, upload
+from tests.fixtures.users import bearer, create_user, token_for
 
 pytestmark = pytest.mark.backends
 
-IMMUTABLE = "public, max-age=31536000, immutable"
+# A published file's answer: kept five minutes (MEDIA_PUBLIC_MAX_AGE_SECONDS), then revalidated.
+PUBLIC = "public, max-age=300, must-revalidate"
 
 
 @pytest.fixture
@@ -41,7 +47,7 @@ def test_whole_file_with_its_headers(client, env, stored):
     assert response.headers["ETag"] == obj.http_etag
     assert response.headers["Content-Length"] == str(len(data))
     assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
-    assert response.headers["Cache-Control"] == IMMUTABLE
+    assert response.headers["Cache-Control"] == PUBLIC
     assert response.headers["Accept-Ranges"] == "bytes"
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     exposed = {name.strip() for name in response.headers["Access-Control-Expose-Headers"].split(",")}
@@ -51,8 +57,8 @@ def test_whole_file_with_its_headers(client, env, stored):
     assert response.headers["Content-Disposition"].startswith('inline; filename="digits.txt"')
 
 
-def test_no_error_about_a_published_file_is_cached_for_a_year(client, env, stored, monkeypatch):
-    """A CDN keeping a 416, a 412, a 404 or a bucket's 503 for a year would hide the file."""
+def test_no_error_about_a_published_file_is_cached(client, env, stored, monkeypatch):
+    """A CDN keeping a 416, a 412, a 404 or a bucket's 503 would hide the file."""
     record, _ = stored
     url = record["publicUrl"]
     for headers, status in (({"Range": "bytes=100-"}, 416), ({"If-Match": '"other"'}, 412)):
@@ -61,10 +67,45 @@ def test_no_error_about_a_published_file_is_cached_for_a_year(client, env, store
     head = client.head(url, headers={"If-Match": '"other"'}, status=412)
     assert head.headers["Cache-Control"] == "no-store"
     assert client.get(url, headers={"If-None-Match": client.get(url).headers["ETag"]}, status=304).headers[
-        "Cache-Control"] == IMMUTABLE  # a 304 is the file's answer
+        "Cache-Control"] == PUBLIC  # a 304 is the file's answer
     env.MEDIA_BUCKET.delete(record["r2_key"])  # the row names an object the bucket lost
     for response in (client.get(url, status=404), client.head(url, status=404)):
         assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_a_published_file_is_cached_briefly_then_revalidated(client, env, stored, author):
+    """Whether a file is public can change at any time: no cache may keep it for a year."""
+    record, _ = stored
+    response = client.get(record["publicUrl"], status=200)
+    assert response.headers["Cache-Control"] == PUBLIC
+    assert "immutable" not in client.head(record["publicUrl"], status=200).headers["Cache-Control"]
+    # Revalidating stays cheap: the ETag answers a 304, which renews the same lifetime.
+    renewed = client.get(record["publicUrl"], headers={"If-None-Match": response.headers["ETag"]}, status=304)
+    assert renewed.headers["Cache-Control"] == PUBLIC
+    client.get(record["publicUrl"], headers={"If-Modified-Since": response.headers["Last-Modified"]}, status=304)
+    # The object itself claims nothing either, for whoever serves the bucket directly.
+    image = upload(client, author[1], "a.png", samples.png((400, 300))).json["file"]
+    for key in (record["r2_key"], image["r2_key"], image["thumbnailUrl"].removeprefix("/files/")):
+        assert env.MEDIA_BUCKET.head(key).http_metadata["cache_control"] == "no-cache", key
+
+
+def test_a_revalidation_after_the_file_is_deleted_gets_the_404(client, stored, author):
+    record, _ = stored
+    etag = client.get(record["publicUrl"], status=200).headers["ETag"]
+    client.delete(f"/api/media/{record['id']}", headers=author[1], status=200)
+    response = client.get(record["publicUrl"], headers={"If-None-Match": etag}, status=404)
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_max_age_is_media_public_max_age_seconds(stack, tmp_path, bucket_backend):
+    # The app as deployed: the setting read from [vars], none passed in.
+    env = stack.env(tmp_path / "vars", bucket=bucket_backend, vars={"MEDIA_PUBLIC_MAX_AGE_SECONDS": "60"},
+                    environ={"JWT_SECRET": TEST_JWT_SECRET})
+    client = ConformingTestApp(Worker(lambda: env, create_app))
+    bind_models(env.DB.db)
+    record = upload(client, bearer(token_for(create_user("author"))), "a.txt", b"text").json["file"]
+    publish_media(record["id"])
+    assert client.get(record["publicUrl"], status=200).headers["Cache-Control"] == "public, max-age=60, must-revalidate"
 
 
 @pytest.mark.parametrize("header, status, start, end", [
@@ -112,7 +153,7 @@ def test_if_none_match(client, stored):
         response = client.get(record["publicUrl"], headers={"If-None-Match": value}, status=304)
         assert response.body == b""
         assert response.headers["ETag"] == etag
-        assert response.headers["Cache-Control"] == IMMUTABLE
+        assert response.headers["Cache-Control"] == PUBLIC
     response = client.get(record["publicUrl"], headers={"If-None-Match": '"other", "more"'}, status=200)
     assert response.body == data
     # If-None-Match wins over Range: a cached copy is still valid.

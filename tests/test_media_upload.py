@@ -481,6 +481,7 @@ def test_a_large_file_is_stored_as_a_multipart_upload(client, env, author):
     # R2's (and S3's) etag of a multipart object: MD5 of the parts' MD5s, then the part count.
     assert obj.etag.endswith("-3") and obj.size == len(LARGE)
     assert obj.http_metadata["content_type"] == "text/plain; charset=utf-8"
+    assert obj.http_metadata["cache_control"] == "no-cache"  # as a single put stores it
     assert obj.custom_metadata["mediaId"] == record["id"]
     assert client.get(record["publicUrl"], headers=headers, status=200).body == LARGE
     assert open_multipart_uploads(env) == []

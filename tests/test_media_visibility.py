@@ -15,7 +15,9 @@ from tests.fixtures.workflow import insert_content
 # Each test runs on SQLite and on PostgreSQL (tests/fixtures/backends.py).
 pytestmark = pytest.mark.backends
 
-IMMUTABLE = "public, max-age=31536000, immutable"
+# Public files are shared by caches a short while only (MEDIA_PUBLIC_MAX_AGE_SECONDS): they
+# can be withdrawn at any time.
+PUBLIC = "public, max-age=300, must-revalidate"
 
 
 @pytest.fixture
@@ -83,7 +85,7 @@ def test_files_of_published_content_are_served_to_anyone(client, library):
     for name in PUBLISHED:
         record = library["files"][name]
         response = client.get(record["publicUrl"], status=200)
-        assert response.headers["Cache-Control"] == IMMUTABLE
+        assert response.headers["Cache-Control"] == PUBLIC
         client.get(record["thumbnailUrl"], status=200)
         client.head(record["publicUrl"], status=200)
 
@@ -128,10 +130,13 @@ def test_publishing_and_unpublishing_content_changes_who_gets_its_files(client, 
     client.get(record["publicUrl"], status=404)
 
     client.post_json(f"/api/content/{draft.id}/workflow", {"action": "publish"}, headers=library["editor"])
-    assert client.get(record["publicUrl"], status=200).headers["Cache-Control"] == IMMUTABLE
+    public = client.get(record["publicUrl"], status=200)
+    assert public.headers["Cache-Control"] == PUBLIC
 
     client.post_json(f"/api/content/{draft.id}/workflow", {"action": "unpublish"}, headers=library["editor"])
-    client.get(record["publicUrl"], status=404)
+    # A cache revalidating its copy (after at most max-age) learns the file is gone.
+    for headers in ({}, {"If-None-Match": public.headers["ETag"]}):
+        assert client.get(record["publicUrl"], headers=headers, status=404).headers["Cache-Control"] == "no-store"
 
 
 def test_restoring_deleted_published_content_makes_its_files_public_again(client, library):
@@ -157,7 +162,7 @@ def test_deactivating_a_collection_withdraws_its_files_with_its_content(client, 
     assert client.get(library["files"]["featured"]["publicUrl"], headers=library["editor"], status=200)
     client.patch_json(toggle, {"is_active": True}, headers=admin, status=200)
     assert listed(client, viewer_headers) == PUBLISHED
-    assert client.get(library["files"]["embedded"]["publicUrl"], status=200).headers["Cache-Control"] == IMMUTABLE
+    assert client.get(library["files"]["embedded"]["publicUrl"], status=200).headers["Cache-Control"] == PUBLIC
 
 
 @pytest.mark.parametrize("how", ["patch", "bulk-move"])
@@ -173,7 +178,7 @@ def test_a_moved_file_that_published_content_embeds_by_its_key_stays_public(clie
                          headers=library["author"])
     assert Media.get_by_id(record["id"]).folder == "archive"
     response = client.get(f"/files/{record['r2_key']}", status=200)  # anonymous
-    assert response.headers["Cache-Control"] == IMMUTABLE and response.body == samples.png((400, 300))
+    assert response.headers["Cache-Control"] == PUBLIC and response.body == samples.png((400, 300))
     client.get(record["thumbnailUrl"], status=200)
     assert "embedded" in listed(client, viewer_headers)
     assert bucket_keys(env) == keys

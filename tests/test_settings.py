@@ -70,6 +70,12 @@ def test_media_store_and_sweep_settings(tmp_path):
             settings.media_sweep_grace_seconds) == (3, 0, 0, 600)
 
 
+def test_the_public_media_max_age(tmp_path):
+    assert settings_from_config(config_for(tmp_path)).media_public_max_age_seconds == 300
+    vars = "[vars]\nMEDIA_PUBLIC_MAX_AGE_SECONDS = 0\n"  # 0: revalidate every time
+    assert settings_from_config(config_for(tmp_path, vars)).media_public_max_age_seconds == 0
+
+
 def test_the_schema_turn_wait(tmp_path):
     assert settings_from_config(config_for(tmp_path)).schema_turn_wait_ms == 5000
     assert settings_from_config(config_for(tmp_path, "[vars]\nSCHEMA_TURN_WAIT_MS = 250\n")).schema_turn_wait_ms == 250
@@ -87,6 +93,8 @@ def test_the_schema_turn_wait(tmp_path):
     ("MEDIA_SWEEP_GRACE_SECONDS", "-60", "MEDIA_SWEEP_GRACE_SECONDS must be at least 0, not -60"),
     ("MEDIA_STORE_WAIT_MS", "-1", "MEDIA_STORE_WAIT_MS must be at least 0, not -1"),
     ("SCHEMA_TURN_WAIT_MS", "0", "SCHEMA_TURN_WAIT_MS must be at least 1, not 0"),
+    ("MEDIA_PUBLIC_MAX_AGE_SECONDS", '"5m"', "MEDIA_PUBLIC_MAX_AGE_SECONDS must be a whole number, not '5m'"),
+    ("MEDIA_PUBLIC_MAX_AGE_SECONDS", "-1", "MEDIA_PUBLIC_MAX_AGE_SECONDS must be at least 0, not -1"),
 ])
 def test_a_bad_number_is_a_config_error_naming_the_variable(tmp_path, name, value, message):
     config = config_for(tmp_path, f"[vars]\n{name} = {value}\n")

@@ -9,9 +9,14 @@ everyone else it is the same 404 as a missing key, sent with ``Cache-Control: no
 so that no cache keeps the 404 once the file is published.
 
 Responses carry what a CDN and a browser need: ``ETag`` (the object's), ``Last-Modified``,
-``Cache-Control: public, max-age=31536000, immutable`` for published files (keys are
-unique per upload, so the bytes behind a URL never change; ``private, no-cache`` for
-the others, so no shared cache keeps them) and ``Accept-Ranges``. As in R2's pattern for
+``Cache-Control: public, max-age=<MEDIA_PUBLIC_MAX_AGE_SECONDS>, must-revalidate`` for
+published files (``private, no-cache`` for the others, so no shared cache keeps them) and
+``Accept-Ranges``. A key's bytes never change, but whether it is published does: content
+is unpublished or deleted, a file is deleted, and from then on the file is a 404. So a
+cache keeps a public file's answer a short while only, then asks again: while the file is
+still public that costs a 304 (the ETag matches), and once it is withdrawn the cache gets
+the 404. The Cache-Control stored with the object is not sent: this header is computed
+for each answer. As in R2's pattern for
 serving files, the request's own headers go to the bucket as ``get(key, range=headers,
 only_if=headers)``: a single ``Range`` is a 206 (416 with ``Content-Range: bytes */<size>``
 when the file cannot satisfy it); a failed ``If-None-Match`` / ``If-Modified-Since`` is a
@@ -50,6 +55,13 @@ CORS_HEADERS = {
                                      "X-Request-ID, X-Response-Time",
 }
 PRIVATE_CACHE = "private, no-cache"
+
+
+def public_cache_control(max_age):
+    """The Cache-Control of a published file's answer: kept ``max_age`` seconds by any
+    cache, then revalidated (never ``immutable``: the file may be withdrawn)."""
+    return f"public, max-age={max_age}, must-revalidate"
+
 FILE_ETAG = Header("ETag", "the stored object's (strong) ETag, for If-None-Match, If-Match and If-Range")
 # The answers that describe the file (``_describe``), and the 412 that names its ETag; a
 # 503 may say when the store will answer again.
@@ -105,10 +117,13 @@ class FilesResource:
     Args:
         library: the MediaLibrary, whose guard bounds the calls to the bucket (503 with
             ``Retry-After`` while the store is not answering or too busy).
+        public_max_age: seconds a cache may keep a published file's answer before it
+            revalidates (``MEDIA_PUBLIC_MAX_AGE_SECONDS``).
     """
 
-    def __init__(self, library):
+    def __init__(self, library, public_max_age):
         self._library = library
+        self._public_cache = public_cache_control(public_max_age)
 
     @access(public=True)
     @describe("A media file's bytes (Range, conditional requests)", media_type="*/*",
@@ -178,7 +193,7 @@ class FilesResource:
         published = live and self._library.is_published(row.id)
         if not published and not (live and visibility.team_or_uploader(getattr(req.context, "user", None), row)):
             raise APIError(falcon.HTTP_404, "Not Found", headers={"Cache-Control": "no-store"})
-        resp.set_header("Cache-Control", storage.IMMUTABLE if published else PRIVATE_CACHE)
+        resp.set_header("Cache-Control", self._public_cache if published else PRIVATE_CACHE)
         return row, is_thumbnail
 
     def _condition_failed(self, resp, row, is_thumbnail, headers, obj):
@@ -244,7 +259,7 @@ class FilesResource:
 
 @contextmanager
 def _no_store_on_error(resp):
-    """Any error answer is ``no-store``: the year-long cache of a published file's answer
+    """Any error answer is ``no-store``: the shared cache of a published file's answer
     (set once the file is found) must not keep a 404, 412, 416 or a bucket's 503 at a CDN."""
     try:
         yield
@@ -255,4 +270,5 @@ def _no_store_on_error(resp):
 
 def register(routes):
     """Mount ``/files/{key:path}`` (the key may contain '/')."""
-    routes.add("/files/{key:path}", FilesResource(routes.services.media))
+    routes.add("/files/{key:path}",
+               FilesResource(routes.services.media, routes.settings.media_public_max_age_seconds))

@@ -40,8 +40,10 @@ MAX_FOLDER_DEPTH = 3
 FOLDER_SEGMENT = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 THUMBNAIL_SUFFIX = ".thumb.webp"
 THUMBNAIL_TYPE = "image/webp"
-# Keys are unique per upload, so a served object never changes: caches may keep it forever.
-IMMUTABLE = "public, max-age=31536000, immutable"
+# The Cache-Control stored with each object. ``/files`` sends its own (it alone knows whether
+# the file is public now); this is what a bucket served directly would send. A key's bytes
+# never change, but a file can be withdrawn at any time, so no cache may keep it unasked.
+STORED_CACHE_CONTROL = "no-cache"
 
 
 def check_folder(folder):
@@ -120,7 +122,7 @@ def put_file(bucket, key, file, size, content_type, md5=None, custom_metadata=No
     return bucket.put(
         key,
         FixedLengthStream(file, size),
-        http_metadata={"content_type": content_type, "cache_control": IMMUTABLE},
+        http_metadata={"content_type": content_type, "cache_control": STORED_CACHE_CONTROL},
         custom_metadata=custom_metadata or {},
         md5=md5,
     )

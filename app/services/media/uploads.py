@@ -241,7 +241,7 @@ def put_multipart(bucket, key, upload, content_type, custom):
             id logged), so no part is left waiting for a ``complete`` that never comes.
     """
     multipart = bucket.create_multipart_upload(
-        key, http_metadata={"content_type": content_type, "cache_control": storage.IMMUTABLE},
+        key, http_metadata={"content_type": content_type, "cache_control": storage.STORED_CACHE_CONTROL},
         custom_metadata=custom,
     )
     try:
@@ -304,7 +304,7 @@ def _put_thumbnail(bucket, key, data, custom):
     try:
         pending.put_recorded(thumb_key, custom["mediaId"], pending.UPLOAD, lambda: bucket.put(
             thumb_key, data,
-            http_metadata={"content_type": storage.THUMBNAIL_TYPE, "cache_control": storage.IMMUTABLE},
+            http_metadata={"content_type": storage.THUMBNAIL_TYPE, "cache_control": storage.STORED_CACHE_CONTROL},
             custom_metadata={"mediaId": custom["mediaId"], "thumbnailOf": key},
         ))
     except R2Error as ex:
