@@ -205,6 +205,20 @@ def test_a_malformed_answer_is_a_failed_attempt_and_the_other_deliveries_still_g
     assert len(broken_receiver.received) == webhooks.MAX_ATTEMPTS
 
 
+def test_an_event_is_queued_for_every_endpoint_or_for_none(env, web, admin, receiver):
+    register(web, admin, receiver.url, events=["content.created"])
+    second = register(web, admin, receiver.url, events=["content.created"])["data"]["id"]
+    # The database refuses the second endpoint's delivery: a real fault mid-fan-out.
+    env.DB.db.execute_sql("CREATE TRIGGER refuse_second BEFORE INSERT ON webhook_deliveries"
+                          f" WHEN NEW.webhook_id = '{second}' BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    web.post_json("/api/content", {"collectionId": create_collection("pages").id, "title": "A"}, headers=admin,
+                  status=201)
+    assert WebhookDelivery.select().count() == 0 and receiver.received == []
+    env.DB.db.execute_sql("DROP TRIGGER refuse_second")
+    web.post_json("/api/content", {"collectionId": "pages", "title": "B"}, headers=admin, status=201)
+    assert WebhookDelivery.select().count() == 2 and receiver.events() == ["content.created"] * 2
+
+
 def test_an_attempt_gets_the_timeout_in_all_however_slowly_the_answer_trickles(env, admin, monkeypatch):
     slow = Receiver(answer="trickle")
     try:

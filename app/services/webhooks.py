@@ -253,7 +253,8 @@ def delivery_json(delivery):
 
 
 def enqueue(event, data, webhook_ids=None, include_inactive=False, cache=None):
-    """One pending delivery per endpoint wanting ``event``. Returns the new rows.
+    """One pending delivery per endpoint wanting ``event``, all in one transaction (an event
+    is queued for every endpoint or, should a row fail, for none). Returns the new rows.
 
     Args:
         event: the event name.
@@ -267,13 +268,14 @@ def enqueue(event, data, webhook_ids=None, include_inactive=False, cache=None):
         return []
     now = now_ms()
     rows = []
-    for webhook in _endpoints(webhook_ids, include_inactive):
-        if webhook_ids is None and event not in webhook.events and ALL_EVENTS not in webhook.events:
-            continue
-        delivery_id = WebhookDelivery._meta.primary_key.default()
-        payload = {"id": delivery_id, "event": event, "created_at": now, "data": data}
-        rows.append(WebhookDelivery.create(id=delivery_id, webhook=webhook.id, event=event, payload=payload,
-                                           next_attempt_at=now, created_at=now, updated_at=now))
+    with database.atomic():
+        for webhook in _endpoints(webhook_ids, include_inactive):
+            if webhook_ids is None and event not in webhook.events and ALL_EVENTS not in webhook.events:
+                continue
+            delivery_id = WebhookDelivery._meta.primary_key.default()
+            payload = {"id": delivery_id, "event": event, "created_at": now, "data": data}
+            rows.append(WebhookDelivery.create(id=delivery_id, webhook=webhook.id, event=event, payload=payload,
+                                               next_attempt_at=now, created_at=now, updated_at=now))
     return rows
 
 
