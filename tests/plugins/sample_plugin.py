@@ -11,6 +11,8 @@ from app.db.models import database
 from app.services.plugins import HookVeto, PluginInfo, hookimpl
 
 CALLS = []
+# Called with each SampleSettings as its validation ends (a test holds a settings save there).
+VALIDATING = []
 
 
 class SampleSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -18,6 +20,10 @@ class SampleSettings(msgspec.Struct, forbid_unknown_fields=True):
 
     greeting: str = "hello"
     shout: bool = False
+
+    def __post_init__(self):
+        for check in VALIDATING:
+            check(self)
 
 
 plugin_info = PluginInfo(

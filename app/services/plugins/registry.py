@@ -16,6 +16,7 @@ import importlib
 import importlib.metadata
 import logging
 
+from app.db.database import locked
 from app.db.models import Plugin, PluginActivity, database, now_ms
 from app.services.cache import Namespace, invalidate
 from app.services.errors import CONFLICT, NOT_FOUND, ServiceError
@@ -203,15 +204,23 @@ class PluginRegistry:
     def update_settings(self, name, changes, user_id=None):
         """Merge ``changes`` into plugin ``name``'s settings, validated against its schema.
 
+        The row is read locked inside the write's transaction, so a save made at the same
+        time merges into the settings this one wrote (or this one into its), never both
+        into the settings they started from.
+
         Raises:
             PluginNotFound, InvalidSettings.
         """
-        row = self._row(name)
+        self._ensure_rows()
         info = self.infos.get(name)
-        merged = {**(row.settings or {}), **changes} if isinstance(changes, dict) else changes
-        settings = validate_settings(info.settings_schema if info else None, merged)
+        schema = info.settings_schema if info else None
         now = now_ms()
         with database.atomic():
+            row = locked(Plugin.select().where(Plugin.name == name)).get_or_none()
+            if row is None:
+                raise PluginNotFound(name)
+            merged = {**(row.settings or {}), **changes} if isinstance(changes, dict) else changes
+            settings = validate_settings(schema, merged)
             Plugin.update({Plugin.settings: settings, Plugin.updated_at: now, Plugin.last_updated: now}).where(
                 Plugin.id == row.id).execute()
             PluginActivity.create(plugin=row.id, action="settings", user_id=user_id, details={"keys": sorted(merged)})
