@@ -506,6 +506,21 @@ def test_a_failing_history_insert_rolls_back_the_content_and_its_version(env, st
     assert ContentVersion.select().count() == 0
 
 
+@pytest.mark.parametrize("slug", [None, "chosen"], ids=["generated-slug", "chosen-slug"])
+def test_a_refused_create_with_a_free_slug_is_not_a_slug_conflict(env, stack, client, blog_collection, as_editor,
+                                                                  slug):
+    # As a featured image purged while the item is written would: a foreign key the
+    # database checks refuses a row of the create, whatever the slug.
+    _, headers = as_editor
+    stack.refuse_inserts(env, "content_versions", "gone", sqlstate="foreign_key_violation")
+    body = {"title": "Doomed"} if slug is None else {"title": "Doomed", "slug": slug}
+    response = create(client, headers, expect=409, **body)
+    assert response.json["error"] == "The request conflicts with existing data"
+    assert "slug" not in response.text
+    assert Content.select().count() == 0
+    assert ContentVersion.select().count() == 0 and WorkflowHistory.select().count() == 0
+
+
 def test_a_failing_history_insert_rolls_back_an_update(env, stack, client, blog_collection, as_editor):
     _, headers = as_editor
     item = create(client, headers).json["data"]

@@ -237,9 +237,13 @@ def create_and_read(user, collection_ref, fields, scope, request_id=None):
                 collection = content.collection = changed
                 _prepare_new(collection, fields, content, generated)
                 continue
-            # Only a concurrent create taking a generated slug is retried (with the next
-            # free suffix); a taken slug the client chose is its 409.
-            if not generated or slug_taken(collection.id, content.slug) is None:
+            # A slug still free means the database refused something else (a foreign key,
+            # a trigger): that error stands, its transaction rolled back. Only a concurrent
+            # create taking a generated slug is retried (with the next free suffix); a taken
+            # slug the client chose is its 409.
+            if slug_taken(collection.id, content.slug) is None:
+                raise
+            if not generated:
                 raise _slug_conflict(content.slug) from ex
             slug_clashes += 1
             if slug_clashes >= MAX_SLUG_ATTEMPTS:
