@@ -338,6 +338,38 @@ def test_an_edit_by_someone_who_cannot_publish_withdraws_the_scheduled_publicati
     assert client.get(f"/api/content/{item.id}").json["data"]["title"] == "Reviewed text"
 
 
+def test_a_soft_delete_cancels_the_item_s_pending_schedules_and_a_restore_leaves_them_cancelled(
+        client, env, make_user, make_content_row):
+    """A trashed item is neither published nor taken offline by what was planned for it
+    before; restored, it does not get those plans back."""
+    author, _ = make_user("author")
+    _, headers = make_user("editor")
+    item, other = make_content_row(author), make_content_row(author)
+    publish = schedule(client, item, headers, action="publish", scheduled_at=iso_in(HOUR_MS)[0]).json["data"]
+    archive = schedule(client, item, headers, action="archive", scheduled_at=iso_in(2 * HOUR_MS)[0]).json["data"]
+    untouched = schedule(client, other, headers, action="publish", scheduled_at=iso_in(HOUR_MS)[0]).json["data"]
+
+    client.delete(f"/api/content/{item.id}", headers=headers, status=200)
+
+    for data in (publish, archive):
+        cancelled = client.get(f"/api/schedules/{data['id']}", headers=headers).json["data"]
+        assert cancelled["status"] == "cancelled" and "moved to the trash" in cancelled["error_message"]
+        assert cancelled["executed_at"] is None
+    assert client.get(f"/api/schedules/{untouched['id']}", headers=headers).json["data"]["status"] == "pending"
+    row = content_row(item.id)
+    assert (row["scheduled_publish_at"], row["scheduled_unpublish_at"]) == (None, None)
+    deleted = history_rows(item.id)[-1].metadata
+    assert (deleted["action"], deleted["cancelled_schedules"]) == ("deleted", 2)
+
+    restored = client.post(f"/api/content/{item.id}/restore", headers=headers, status=200).json["data"]
+    assert restored["status"] == "draft"
+    report = cron_at(env, archive["scheduled_at"])
+    assert [ran["id"] for ran in report["items"]] == [untouched["id"]]
+    assert content_row(item.id)["status"] == "draft"
+    for data in (publish, archive):
+        assert client.get(f"/api/schedules/{data['id']}", headers=headers).json["data"]["status"] == "cancelled"
+
+
 def test_failing_actions_are_recorded_while_others_complete(env, make_user, make_content_row):
     author, _ = make_user("author")
     editor, _ = make_user("editor")

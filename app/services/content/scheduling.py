@@ -190,9 +190,22 @@ def withdraw_publications(content_id, reason):
 
     Runs in the caller's transaction (the write that makes them stale).
     """
+    return _withdraw(content_id, ("publish",), reason)
+
+
+def withdraw_all(content_id, reason):
+    """Cancel every pending schedule of ``content_id``, saying ``reason``; how many there were.
+
+    Runs in the caller's transaction: a soft delete's, since a schedule made for the item
+    before it went to the trash must neither fail on it there nor act on it once restored.
+    """
+    return _withdraw(content_id, SCHEDULE_ACTIONS, reason)
+
+
+def _withdraw(content_id, actions, reason):
     cancelled = (
         ScheduledContent.update(status="cancelled", error_message=reason)
-        .where((ScheduledContent.content == content_id) & (ScheduledContent.action == "publish")
+        .where((ScheduledContent.content == content_id) & ScheduledContent.action.in_(actions)
                & (ScheduledContent.status == "pending"))
         .execute()
     )

@@ -55,7 +55,7 @@ from app.db.models import Collection, Content, ContentVersion, database, new_id,
 from app.db.rows import columns_of, fetch_models, insert_row, insert_rows, instance_row
 from app.services.cache import Namespace, invalidate
 from app.services.collections import SchemaChangeInProgress
-from app.services.content import review
+from app.services.content import review, scheduling
 from app.services.content.defaults import defaults_added, fields_with_defaults, title_default_settled
 from app.services.content.errors import (
     ContentConflict,
@@ -94,6 +94,8 @@ MAX_SCHEMA_CHANGES = 5
 SCHEMA_RETRY_MS = 1000
 # Fields a version restore brings back (status is the workflow's, not the editor's).
 RESTORED_FIELDS = ("title", "slug", "data", "meta_title", "meta_description", "featured_image_id")
+# What a schedule cancelled by its item's soft delete says (its ``error_message``).
+TRASHED_SCHEDULE_REASON = "Cancelled: the item was moved to the trash; schedule it again once it is restored"
 
 
 @contextmanager
@@ -405,12 +407,21 @@ def restore_version(user, content_id, version, expected_version=None):
 
 
 def soft_delete(user, content_id, expected_version=None):
-    """Set ``deleted_at``: the item disappears from reads until restored. Returns the Content."""
+    """Set ``deleted_at``: the item disappears from reads until restored. Returns the Content.
+
+    Its pending schedules are cancelled with it (each says why; the history entry counts
+    them), and a restore does not bring them back: what was planned for the item may no
+    longer hold by the time it leaves the trash.
+    """
     with database.atomic():
         content = load_for_write(content_id, lock=True)
         _check_editable(user, content, expected_version)
         hooks.before("content_delete", user=user, content=content)
-        return _mark_deleted(user, content, now_ms(), "deleted")
+        withdrawn = scheduling.withdraw_all(content.id, TRASHED_SCHEDULE_REASON)
+        if withdrawn:
+            content.scheduled_publish_at = content.scheduled_unpublish_at = None
+        counted = {"cancelled_schedules": withdrawn} if withdrawn else {}
+        return _mark_deleted(user, content, now_ms(), "deleted", counted)
 
 
 def restore_deleted(user, content_id):
@@ -546,11 +557,11 @@ def _write_update(user, content, values, metadata, workflow_id=None):
     return updated
 
 
-def _mark_deleted(user, content, deleted_at, action):
+def _mark_deleted(user, content, deleted_at, action, metadata=None):
     now = now_ms()
     Content.update({Content.deleted_at: deleted_at, Content.updated_at: now}).where(Content.id == content.id).execute()
     content.deleted_at, content.updated_at = deleted_at, now
     state = state_of(content)
-    record_history(content, state, state, user.id, None, {"action": action}, now)
+    record_history(content, state, state, user.id, None, {"action": action, **(metadata or {})}, now)
     hooks.after("content_delete" if action == "deleted" else "content_restore", user=user, content=content)
     return content
