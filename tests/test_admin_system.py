@@ -196,6 +196,18 @@ def test_a_nested_setting_is_edited_as_json(browser, signed_in_as):
     assert stored == {"enabled": False, "defaultRole": "viewer"}
 
 
+def test_a_json_setting_nested_too_deeply_is_shown_as_invalid(browser, signed_in_as):
+    """Past the parser's recursion limit the text is passed on as text, as broken JSON is."""
+    signed_in_as("admin")
+    before = Plugin.get(Plugin.name == "core-auth").settings
+    form = browser.get("/admin/plugins/core-auth").forms["plugin-settings"]
+    form["settings.registration"] = "[" * 1100
+    response = form.submit(status=422)
+    assert "The settings were not saved" in response.text
+    assert response.forms["plugin-settings"]["settings.registration"].value == "[" * 1100
+    assert Plugin.get(Plugin.name == "core-auth").settings == before
+
+
 def test_an_emptied_setting_goes_back_to_not_set(browser, signed_in_as):
     """Clearing a field is how an admin undoes a limit: null where the schema allows it."""
     signed_in_as("admin")

@@ -249,6 +249,10 @@ def test_search_matches_data_values_at_any_depth_never_keys(client):
     ({"filter[title][in]": ",".join(["x"] * 101)}, "filter[title][in]", "at most 100"),
     ({"filter[data.views][exists]": "maybe"}, "filter[data.views][exists]", "true or false"),
     ({"where": "{not json"}, "where", "not valid JSON"),
+    # Past the decoder's recursion limit msgspec raises RecursionError, not a DecodeError.
+    ({"where": "[" * 1000}, "where", "nested too deeply"),
+    ({"where": '{"and":' + "[" * 1000}, "where", "nested too deeply"),
+    ({"sort": "[" * 1000}, "sort", "nested too deeply"),
     ({"where": json.dumps({"and": [{"field": "title", "op": "equals"}]})}, "where.and[0]", "unknown keys"),
     ({"where": json.dumps({"xor": []})}, "where", "unknown keys"),
     ({"where": json.dumps({"and": [{"field": "title", "operator": "near", "value": 1}]})}, "where.and[0]", "unknown operator"),

@@ -226,6 +226,15 @@ def test_bad_pagination_parameters_are_400_naming_the_parameter(client, hundred,
     assert set(response.json["details"][0]) == {"parameter", "message"}
 
 
+@pytest.mark.parametrize("url", ["/api/content", "/api/collections/pages/content"])
+def test_a_cursor_nested_too_deeply_for_the_decoder_is_a_400(client, hundred, url):
+    cursor = base64.urlsafe_b64encode(b"[" * 1100).rstrip(b"=").decode()
+    response = client.get(url, {"cursor": cursor}, status=400)
+    assert response.json["error"] == "Invalid query parameters"
+    (detail,) = response.json["details"]
+    assert detail["parameter"] == "cursor" and "nested too deeply" in detail["message"]
+
+
 def test_parameters_a_list_does_not_know_are_left_out_as_sonicjs_does(client, hundred):
     """A cache buster, a tracking tag, a SonicJS client's ``order``: none fails the request."""
     plain = client.get("/api/content?limit=5").json

@@ -167,7 +167,7 @@ def _parsed(control, rule, raw):
 def _json_or_text(raw):
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # no JSON, or nested past what the parser takes
         return raw
 
 

@@ -81,6 +81,8 @@ def decode_cursor(text, sort):
         payload = msgspec.json.decode(raw)
     except (binascii.Error, ValueError, msgspec.DecodeError):
         fail("cursor", "not a cursor this API issued")
+    except RecursionError:  # msgspec's answer to JSON nested past the recursion limit
+        fail("cursor", "not a cursor this API issued: nested too deeply")
     if not isinstance(payload, dict) or payload.get("v") != CURSOR_VERSION or not isinstance(payload.get("k"), list):
         fail("cursor", "not a cursor this API issued")
     if payload.get("s") != [key.label for key in sort]:

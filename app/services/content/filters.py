@@ -78,16 +78,27 @@ def canonical_operator(op, parameter):
 # ---------------------------------------------------------------- parsing
 
 
+def decode_json_param(raw, parameter):
+    """The JSON value of a query parameter's bytes; QueryError when it is no JSON.
+
+    Past the interpreter's recursion limit (about a thousand open brackets) msgspec raises
+    RecursionError rather than DecodeError: the client's fault all the same, so a 400.
+    """
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError as ex:
+        fail(parameter, f"not valid JSON: {ex}")
+    except RecursionError:
+        fail(parameter, "nested too deeply")
+
+
 def parse_where(text, schema=None, columns=None):
     """The Group of a ``where`` JSON parameter (None when empty)."""
     if not text:
         return None
     if len(text) > MAX_WHERE_LENGTH:
         fail("where", f"at most {MAX_WHERE_LENGTH} characters, not {len(text)}")
-    try:
-        tree = msgspec.json.decode(text.encode() if isinstance(text, str) else text)
-    except msgspec.DecodeError as ex:
-        fail("where", f"not valid JSON: {ex}")
+    tree = decode_json_param(text.encode() if isinstance(text, str) else text, "where")
     if tree == {}:
         return None
     return _parse_group(tree, "where", 0, [0], schema, columns)
@@ -159,10 +170,7 @@ def parse_sort(text, columns=None):
     if not text:
         return ()
     if text.lstrip().startswith("["):
-        try:
-            items = msgspec.json.decode(text.encode())
-        except msgspec.DecodeError as ex:
-            fail("sort", f"not valid JSON: {ex}")
+        items = decode_json_param(text.encode(), "sort")
         specs = []
         for i, item in enumerate(items):
             if not isinstance(item, dict) or set(item) - {"field", "order"}:
