@@ -211,6 +211,32 @@ def test_integers_beyond_64_bits_page_on(client, free, as_author):
     assert ascending[0] == "small-0" and ascending[-1] == "huge-0"
 
 
+def test_query_string_filters_take_integers_of_any_length(client, free, as_author):
+    """19 digits and more read as a number, as the same value in ``where`` does."""
+    author, _ = as_author
+    insert_each(free, author, [("quintillion", {"n": 10**18}), ("max", {"n": 2**63 - 1}), ("small", {"n": 1})])
+    declared = create_collection("declared", {"type": "object", "properties": {"n": {"type": "number"}}})
+    insert_each(declared, author, [("declared", {"n": 10**18})])
+    assert slugs(client.get("/api/content", where(("data.n", "equals", 10**18)))) == ["declared-0", "quintillion-0"]
+    assert slugs(client.get("/api/content?filter[data.n]=1000000000000000000")) == ["declared-0", "quintillion-0"]
+    assert slugs(client.get("/api/content?filter[data.n]=9223372036854775807")) == ["max-0"]
+    assert slugs(client.get("/api/content?filter[data.n][gte]=1000000000000000000")) == [
+        "declared-0", "max-0", "quintillion-0"]
+    assert slugs(client.get("/api/collections/declared/content?filter[data.n]=1000000000000000000")) == ["declared-0"]
+
+
+@pytest.mark.parametrize("value", ["9223372036854775808", "-9223372036854775809", "1" + "0" * 30, "9" * 5000])
+def test_integers_beyond_64_bits_are_a_400_in_either_filter_form(client, free, value):
+    parameter = "filter[data.n][gte]"
+    for url in ("/api/content", "/api/collections/free/content"):
+        response = client.get(url, {parameter: value, "limit": 1}, status=400)
+        assert response.json["details"] == [{"parameter": parameter, "message": "the number is out of range"}]
+    if len(value) < 100:
+        response = client.get("/api/content", {"where": f'{{"and":[{{"field":"data.n","value":{value}}}]}}'},
+                              status=400)
+        assert response.json["details"] == [{"parameter": "where.and[0]", "message": "the number is out of range"}]
+
+
 def test_long_sort_values_keep_cursors_short(client, free, as_author):
     author, _ = as_author
     long_text = "x" * 3600

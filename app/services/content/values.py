@@ -50,7 +50,8 @@ STRING_FIELD_TYPES = STRING_TYPES | {
 NUMBER_FIELD_TYPES = frozenset({"number", "integer"})
 CHOICE_FIELD_TYPES = frozenset({"select", "radio"})
 BOOLEAN_FIELD_TYPES = frozenset({"boolean", "checkbox"})
-_NUMBER = re.compile(r"^-?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$")
+_NUMBER = re.compile(r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$")
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def json_kind(value):
@@ -200,8 +201,8 @@ def _typed_text(raw, parameter, declared):
     if declared in NUMBER_FIELD_TYPES or (declared is None and _NUMBER.match(raw)):
         if not _NUMBER.match(raw):
             fail(parameter, f"{raw!r} is not a number")
-        if re.fullmatch(r"-?[0-9]+", raw):
-            return int(raw)
+        if _INTEGER.fullmatch(raw):
+            return _int64(raw, parameter)
         number = float(raw)
         if not math.isfinite(number):
             fail(parameter, "the number is out of range")
@@ -217,6 +218,18 @@ def _typed_text(raw, parameter, declared):
     return raw
 
 
+def _int64(text, parameter):
+    """The integer ``text`` writes (digits, maybe a minus); out of range past 64 bits, as a
+    ``where`` value is."""
+    # Its length decides first: int() refuses text of over 4,300 digits with a ValueError.
+    if len(text.lstrip("-").lstrip("0")) > 19:
+        fail(parameter, "the number is out of range")
+    value = int(text)
+    if not INT64_RANGE[0] <= value <= INT64_RANGE[1]:
+        fail(parameter, "the number is out of range")
+    return value
+
+
 def _flag(raw, parameter):
     if raw in (None, "", True, "true", "1", 1):
         return True
@@ -230,8 +243,8 @@ def _integer(raw, parameter):
         return None
     if isinstance(raw, bool):
         fail(parameter, "expected an integer")
-    if isinstance(raw, str) and re.fullmatch(r"-?[0-9]{1,18}", raw):
-        raw = int(raw)
+    if isinstance(raw, str) and _INTEGER.fullmatch(raw):
+        raw = _int64(raw, parameter)
     if not isinstance(raw, int):
         fail(parameter, f"expected an integer, not {raw!r}")
     if not INT32_RANGE[0] <= raw <= INT32_RANGE[1]:  # version_number is an INTEGER column
@@ -245,8 +258,10 @@ def _timestamp(raw, operator, parameter):
         return None
     if isinstance(raw, bool):
         fail(parameter, "expected epoch milliseconds or an ISO date")
-    if isinstance(raw, int) or (isinstance(raw, str) and re.fullmatch(r"-?[0-9]{1,16}", raw)):
-        return int(raw)
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and _INTEGER.fullmatch(raw):
+        return _int64(raw, parameter)
     if isinstance(raw, str):
         try:
             if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
