@@ -588,6 +588,9 @@ def test_users_page_is_for_holders_of_users_read(browser, signed_in_as):
     create_user("viewer", email="dormant@example.com", is_active=False)
     page = browser.get("/admin/users?search=findme")
     assert "findme@example.com" in page.text and "1 user" in page.text
+    create_user("viewer", email="Élodie@example.com")
+    page = browser.get("/admin/users?search=élodie")  # every letter's case folds, on SQLite too
+    assert "Élodie@example.com" in page.text and "1 user" in page.text
     assert "dormant@example.com" in browser.get("/admin/users?status=inactive").text
     assert "dormant@example.com" not in browser.get("/admin/users?status=active").text
     browser.reset()

@@ -237,6 +237,15 @@ def test_admin_list_search_and_inactive(app_client, make_user):
     assert app_client.get("/admin/api/collections?search=%25", headers=editor).json["count"] == 0
 
 
+def test_admin_list_search_folds_every_letters_case(app_client, make_user):
+    _, editor = make_user("editor")
+    make_collection("blog")
+    Collection.update(display_name="émile", description="Über alles").where(Collection.name == "blog").execute()
+    for term in ("ÉMILE", "émile", "über"):
+        listed = app_client.get("/admin/api/collections", {"search": term}, headers=editor).json
+        assert [c["name"] for c in listed["data"]] == ["blog"], term
+
+
 def test_patch_updates_and_validates(app_client, make_user):
     _, admin = make_user("admin")
     row = make_collection("blog")

@@ -56,6 +56,15 @@ def test_search_matches_email_username_and_names(app_client, make_user):
         assert found["meta"]["total"] == expected, term
 
 
+def test_search_folds_every_letters_case_on_every_database(app_client, make_user):
+    """SQLite's LIKE folds ASCII letters only; the search folds É as PostgreSQL's ILIKE does."""
+    _, admin = make_user("admin")
+    create_user("viewer", email="Élodie@example.com", username="elo", first_name="Ünal", last_name="ΣΟΦΙΑ")
+    for term in ("élodie", "ÉLODIE", "ünal", "σοφια"):
+        found = app_client.get("/admin/api/users", {"search": term}, headers=admin).json
+        assert [user["email"] for user in found["data"]] == ["Élodie@example.com"], term
+
+
 def test_search_wildcards_are_literal(app_client, make_user):
     _, admin = make_user("admin")
     create_user("viewer", email="percent%sign@example.com", username="per_cent")

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from app.db.models import Collection, Content, Workflow, database, now_ms
 from app.db.rows import columns_of, fetch_models
 from app.db.schema_turns import SchemaTurnBusy, take_schema_turn
+from app.db.text_match import contains_any_case
 from app.services.collection_schema import RESERVED_NAMES, reserved_name_message
 from app.services.errors import CONFLICT, INVALID, NOT_FOUND, UNAVAILABLE, ServiceError
 from app.services.field_indexes import lock_for_drops, sync_field_indexes
@@ -90,10 +91,10 @@ def list_collections(include_inactive=False, search=None):
     if not include_inactive:
         query = query.where(Collection.is_active == True)  # noqa: E712
     if search:
-        # contains() escapes LIKE wildcards and binds the value.
+        # In any case, every letter's (SQLite's LIKE folds ASCII only); % and _ match themselves.
         query = query.where(
-            Collection.name.contains(search) | Collection.display_name.contains(search)
-            | Collection.description.contains(search)
+            contains_any_case(Collection.name, search) | contains_any_case(Collection.display_name, search)
+            | contains_any_case(Collection.description, search)
         )
     return list(query.order_by(Collection.created_at.desc(), Collection.name))
 

@@ -17,6 +17,7 @@ import peewee
 
 from app.db.models import SystemLog, User, database, now_ms
 from app.db.rows import fetch_one
+from app.db.text_match import contains_any_case
 from app.runtime.ids import time_ordered_id
 
 LEVELS = ("debug", "info", "warn", "error", "fatal")
@@ -275,8 +276,8 @@ def _conditions(filters):
     if filters.until is not None:
         yield SystemLog.created_at <= filters.until
     if filters.search:
-        # contains() escapes the LIKE wildcards and binds the text.
-        yield SystemLog.message.contains(filters.search) | SystemLog.url.contains(filters.search)
+        # In any case, every letter's (SQLite's LIKE folds ASCII only); wildcards match themselves.
+        yield contains_any_case(SystemLog.message, filters.search) | contains_any_case(SystemLog.url, filters.search)
 
 
 def log_json(row):

@@ -8,6 +8,7 @@ user's API tokens, so that reactivating the account does not bring them back.
 """
 
 from app.db.models import User, database, now_ms
+from app.db.text_match import contains_any_case
 from app.services.api_tokens import revoke_tokens_of
 from app.services.errors import CONFLICT, NOT_FOUND, ServiceError
 
@@ -40,17 +41,18 @@ def list_users(search=None, role=None, active=None, page=1, limit=20):
     """A page of users, newest first: ``(rows, total)``.
 
     Args:
-        search: text found in the email, username, first or last name (case as stored).
+        search: text found in the email, username, first or last name, in any case.
         role: only users of this role.
         active: only active (True) or inactive (False) users.
         page, limit: the 1-based page and its size.
     """
     query = User.select()
     if search:
-        # contains() escapes % _ and \ and binds the pattern: no wildcard or SQL injection.
+        # In any case, every letter's (SQLite's LIKE folds ASCII only); % _ and \ match
+        # themselves and the pattern is bound: no wildcard or SQL injection.
         query = query.where(
-            User.email.contains(search) | User.username.contains(search)
-            | User.first_name.contains(search) | User.last_name.contains(search)
+            contains_any_case(User.email, search) | contains_any_case(User.username, search)
+            | contains_any_case(User.first_name, search) | contains_any_case(User.last_name, search)
         )
     if role is not None:
         query = query.where(User.role == role)
