@@ -80,10 +80,16 @@ def test_create_accepts_collection_id_and_takes_title_from_data(client, pages_co
     ("  Hello, World!! -- Again  ", "hello-world-again"),
     ("Café Crème", "cafe-creme"),
     ("MIXED case_under", "mixed-caseunder"),
+    # Letters without an ASCII decomposition, which NFKD alone would drop.
+    ("Straße-É", "strasse-e"),
+    ("GROẞ Æsir Œuvre Ørsted Łódź Đakovo Þór Ðoð", "gross-aesir-oeuvre-orsted-lodz-dakovo-thor-dod"),
+    ("Ħal Saflieni ıstanbul Ŋaŋ Ŧ", "hal-saflieni-istanbul-ngang-t"),
 ])
-def test_slugs_are_normalised(client, blog_collection, as_editor, raw, slug):
+def test_slugs_are_normalised(client, blog_collection, pages_collection, as_editor, raw, slug):
     _, headers = as_editor
     assert create(client, headers, slug=raw).json["data"]["slug"] == slug
+    generated = create(client, headers, collectionId="pages", title=raw).json["data"]["slug"]
+    assert generated == slug  # from the title, the same way
 
 
 def test_a_title_without_latin_letters_still_gets_a_slug(client, pages_collection, as_editor):

@@ -1,9 +1,11 @@
 """Content slugs: SonicJS's normalisation, and uniqueness within a collection.
 
 SonicJS lowercases, strips ``[^a-z0-9\\s-]`` and turns whitespace into ``-``. Here accents
-are folded first (``Café`` -> ``cafe``, not ``caf``), runs of dashes collapse and edge
-dashes go. The unique index ``idx_content_collection_slug`` (migration 0008) is the final
-guard against two writers racing; ``slug_taken`` gives the friendly 409 before it.
+are folded first (``Café`` -> ``cafe``, not ``caf``), the Latin letters that have no ASCII
+decomposition are spelled out (``TRANSLITERATION``: ``Straße`` -> ``strasse``, not
+``strae``), runs of dashes collapse and edge dashes go. The unique index
+``idx_content_collection_slug`` (migration 0008) is the final guard against two writers
+racing; ``slug_taken`` gives the friendly 409 before it.
 
 A slug the client chose must be free (409 otherwise: the client asked for that URL). A
 slug generated from the title is only a convenience, so ``free_slug`` gives it the first
@@ -22,11 +24,19 @@ SUFFIX_ROOM = 10
 _STRIP = re.compile(r"[^a-z0-9\s-]")
 _SPACES = re.compile(r"\s+")
 _DASHES = re.compile(r"-{2,}")
+# Letters NFKD leaves whole (no base letter plus marks), so folding to ASCII would drop
+# them; each becomes the letters it is usually written with in ASCII.
+TRANSLITERATION = str.maketrans({
+    "ß": "ss", "ẞ": "ss", "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe", "ø": "o", "Ø": "o",
+    "đ": "d", "Đ": "d", "ð": "d", "Ð": "d", "ł": "l", "Ł": "l", "þ": "th", "Þ": "th",
+    "ħ": "h", "Ħ": "h", "ı": "i", "ŋ": "ng", "Ŋ": "ng", "ŧ": "t", "Ŧ": "t",
+})
 
 
 def normalize_slug(text):
     """The slug form of ``text`` ("" when nothing usable is left)."""
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    spelled = text.translate(TRANSLITERATION)
+    folded = unicodedata.normalize("NFKD", spelled).encode("ascii", "ignore").decode("ascii")
     slug = _STRIP.sub("", folded.lower())
     slug = _SPACES.sub("-", slug.strip())
     slug = _DASHES.sub("-", slug).strip("-")
