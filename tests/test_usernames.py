@@ -21,6 +21,8 @@ def taken_from(names):
     ("Ed.Jones@Example.com", "ed.jones"),
     ("ed+cms@example.com", "ed1"),
     ("zoë@example.com", "zoe"),
+    ("straße@example.com", "strasse"),  # as in slugs: letters without an ASCII decomposition spelled out
+    ("Bjørn.Łukasz@example.com", "bjorn.lukasz"),
     ("o'brien@example.com", "obrien"),
     ("a@example.com", "a01"),
     ("!!!@example.com", "user"),

@@ -2,7 +2,9 @@
 
 ``ed.jones@example.com`` becomes ``ed.jones``; when that is taken, ``ed.jones2``, then
 ``ed.jones3``... The local part is lowercased, a ``+tag`` (sub-address) is dropped, accents
-are folded to ASCII and any other character a username may not hold is removed.
+are folded to ASCII and letters without an ASCII decomposition spelled out, as for slugs
+(``straße`` -> ``strasse``; ``app.services.ascii_text``), and any other character a username
+may not hold is removed.
 
 A derived username obeys the same rule as one a client chooses (``USERNAME_PATTERN`` of
 ``app.services.accounts``: 3 to 50 of ``A-Z a-z 0-9 _ . -``), so it can always be sent back
@@ -11,9 +13,9 @@ length: ``ed`` -> ``ed1``, ``a`` -> ``a01``.
 """
 
 import re
-import unicodedata
 
 from app.db.models import User
+from app.services.ascii_text import to_ascii
 
 MIN_LENGTH = 3
 MAX_LENGTH = 50
@@ -33,8 +35,7 @@ def username_base(email):
         The cleaned local part (``ed``), at most ``MAX_LENGTH`` long, or ``FALLBACK``.
     """
     local = email.rsplit("@", 1)[0].split("+", 1)[0]
-    ascii_only = unicodedata.normalize("NFKD", local).encode("ascii", "ignore").decode()
-    return _NOT_ALLOWED.sub("", ascii_only.lower())[:MAX_LENGTH] or FALLBACK
+    return _NOT_ALLOWED.sub("", to_ascii(local).lower())[:MAX_LENGTH] or FALLBACK
 
 
 def numbered(base, number):

@@ -2,7 +2,7 @@
 
 SonicJS lowercases, strips ``[^a-z0-9\\s-]`` and turns whitespace into ``-``. Here accents
 are folded first (``Café`` -> ``cafe``, not ``caf``), the Latin letters that have no ASCII
-decomposition are spelled out (``TRANSLITERATION``: ``Straße`` -> ``strasse``, not
+decomposition are spelled out (``app.services.ascii_text``: ``Straße`` -> ``strasse``, not
 ``strae``), runs of dashes collapse and edge dashes go. The unique index
 ``idx_content_collection_slug`` (migration 0008) is the final guard against two writers
 racing; ``slug_taken`` gives the friendly 409 before it.
@@ -13,10 +13,10 @@ free ``-2``, ``-3``... suffix instead of refusing the item.
 """
 
 import re
-import unicodedata
 
 from app.db.models import Content
 from app.db.rows import fetch_models
+from app.services.ascii_text import to_ascii
 
 MAX_SLUG_LENGTH = 200
 # Room kept for a "-<n>" suffix when a long generated slug is made unique.
@@ -24,20 +24,11 @@ SUFFIX_ROOM = 10
 _STRIP = re.compile(r"[^a-z0-9\s-]")
 _SPACES = re.compile(r"\s+")
 _DASHES = re.compile(r"-{2,}")
-# Letters NFKD leaves whole (no base letter plus marks), so folding to ASCII would drop
-# them; each becomes the letters it is usually written with in ASCII.
-TRANSLITERATION = str.maketrans({
-    "ß": "ss", "ẞ": "ss", "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe", "ø": "o", "Ø": "o",
-    "đ": "d", "Đ": "d", "ð": "d", "Ð": "d", "ł": "l", "Ł": "l", "þ": "th", "Þ": "th",
-    "ħ": "h", "Ħ": "h", "ı": "i", "ŋ": "ng", "Ŋ": "ng", "ŧ": "t", "Ŧ": "t",
-})
 
 
 def normalize_slug(text):
     """The slug form of ``text`` ("" when nothing usable is left)."""
-    spelled = text.translate(TRANSLITERATION)
-    folded = unicodedata.normalize("NFKD", spelled).encode("ascii", "ignore").decode("ascii")
-    slug = _STRIP.sub("", folded.lower())
+    slug = _STRIP.sub("", to_ascii(text).lower())
     slug = _SPACES.sub("-", slug.strip())
     slug = _DASHES.sub("-", slug).strip("-")
     return slug[:MAX_SLUG_LENGTH].rstrip("-")
