@@ -276,13 +276,8 @@ def test_an_https_attempt_is_cut_at_the_timeout_even_when_the_handshake_ends_pas
     assert WebhookDelivery.get_by_id(delivery.id).last_error == "no complete answer within 1 s"
 
 
-def test_the_attempt_connects_to_the_address_that_was_checked(env, admin, receiver, monkeypatch):
-    """DNS rebinding: a name answering a public address to the check and loopback after."""
-    hook = webhooks.create_webhook(receiver.url, ["*"], True)
-    type(hook).update(url=receiver.url.replace("127.0.0.1", "rebind.example")).execute()
-    answers = iter(["93.184.216.34", "127.0.0.1", "127.0.0.1"])
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, **kw: [
-        (socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))])
+def refused_dials(monkeypatch):
+    """The addresses the attempt dials from now on, each refused: nothing leaves the machine."""
     dialed = []
 
     def refuse(address, *args, **kwargs):
@@ -290,6 +285,17 @@ def test_the_attempt_connects_to_the_address_that_was_checked(env, admin, receiv
         raise ConnectionRefusedError("not in this test")
 
     monkeypatch.setattr(socket, "create_connection", refuse)
+    return dialed
+
+
+def test_the_attempt_connects_to_the_address_that_was_checked(env, admin, receiver, monkeypatch):
+    """DNS rebinding: a name answering a public address to the check and loopback after."""
+    hook = webhooks.create_webhook(receiver.url, ["*"], True)
+    type(hook).update(url=receiver.url.replace("127.0.0.1", "rebind.example")).execute()
+    answers = iter(["93.184.216.34", "127.0.0.1", "127.0.0.1"])
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, **kw: [
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))])
+    dialed = refused_dials(monkeypatch)
     [delivery] = webhooks.enqueue(webhooks.TEST_EVENT, {}, [hook.id])
     webhooks.attempt(delivery.id, False)
     assert [host for host, _ in dialed] == ["93.184.216.34"] and receiver.received == []
@@ -363,13 +369,7 @@ def test_an_attempt_to_a_name_now_answering_a_disguised_private_address_is_not_m
     hook = webhooks.create_webhook("http://hooks.example/in", ["*"], True)
     monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, **kw: [
         (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, port, 0, 0))])
-    dialed = []
-
-    def refuse(address, *args, **kwargs):
-        dialed.append(address)
-        raise ConnectionRefusedError("not in this test")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
+    dialed = refused_dials(monkeypatch)
     [delivery] = webhooks.enqueue(webhooks.TEST_EVENT, {}, [hook.id])
     webhooks.attempt(delivery.id, False)
     assert dialed == []
