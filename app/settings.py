@@ -26,6 +26,10 @@ DEFAULT_MEDIA_SWEEP_GRACE_SECONDS = 3600
 DEFAULT_MEDIA_PUBLIC_MAX_AGE_SECONDS = 300
 # As long as SQLite's busy timeout lets a write wait for the database's write lock.
 DEFAULT_SCHEMA_TURN_WAIT_MS = 5000
+# How long a session may be kept alive by refreshing before its user must sign in again:
+# a month of daily use asks for the password once, and a stolen session (cookie or bearer
+# token) is good for that long at most, however often its thief refreshes it.
+DEFAULT_SESSION_MAX_AGE_SECONDS = 30 * 24 * 3600
 
 
 class Settings(msgspec.Struct, kw_only=True):
@@ -34,6 +38,9 @@ class Settings(msgspec.Struct, kw_only=True):
     Attributes:
         jwt_secret: HS256 signing key (secret ``JWT_SECRET``); required outside the default env.
         jwt_ttl_seconds: token lifetime (24 h, as SonicJS).
+        session_max_age_seconds: the absolute lifetime of a session, from the sign-in that
+            started it (``SESSION_MAX_AGE_SECONDS``, default 30 days): ``POST /auth/refresh``
+            refuses past it, and no token of the session expires later.
         registration_enabled: ``POST /auth/register`` open to the public (``REGISTRATION_ENABLED``).
         password_min_length: minimum password length at register and change.
         max_upload_bytes: media upload limit (``MEDIA_MAX_UPLOAD_BYTES``, default 50 MiB).
@@ -100,6 +107,7 @@ class Settings(msgspec.Struct, kw_only=True):
 
     jwt_secret: str | None = None
     jwt_ttl_seconds: int = 24 * 3600
+    session_max_age_seconds: int = DEFAULT_SESSION_MAX_AGE_SECONDS
     registration_enabled: bool = True
     password_min_length: int = 8
     max_upload_bytes: int = 50 * MIB
@@ -279,6 +287,8 @@ def settings_from_config(config, **overrides):
     get = config.setting
     values = {
         "jwt_secret": overrides.get("jwt_secret") or resolve_jwt_secret(config),
+        "session_max_age_seconds": int_setting(
+            config, "SESSION_MAX_AGE_SECONDS", DEFAULT_SESSION_MAX_AGE_SECONDS, minimum=1),
         "registration_enabled": _flag(get("REGISTRATION_ENABLED"), True),
         "max_upload_bytes": int_setting(config, "MEDIA_MAX_UPLOAD_BYTES", 50 * MIB, minimum=1),
         "public_base_url": get("PUBLIC_BASE_URL", "") or "",

@@ -6,15 +6,18 @@ writes are checked in the database and through the API's cached reads.
 
 import json
 import re
+import time
 
+import jwt
 import pytest
 
 from app.admin.assets import HTMX, LONG_CACHE, PICO
 from app.admin.pages import MAX_FORM_BYTES
 from app.db.models import ApiToken, Content, Media, ScheduledContent, User, bind_models, new_id, now_ms
 from app.services.api_tokens import ApiTokens
-from app.services.identity import Principal, RolePermissions
+from app.services.identity import Principal, RolePermissions, issue_jwt
 from tests.fixtures.admin import as_a_browser_sends, browser_for, csrf_headers, csrf_token, sign_in
+from tests.fixtures.app import TEST_JWT_SECRET, settings_for_tests
 from tests.fixtures.auth import PASSWORD, hashed
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import bearer, create_user, token_for
@@ -156,6 +159,27 @@ def test_sign_out_ends_the_session(browser, signed_in_as):
     browser.set_cookie("auth_token", old_session)
     assert browser.get("/admin", status=303), "the old session must be over"
     assert user.id
+
+
+def test_an_admin_session_ends_with_its_lifetime(env, outbox):
+    """The admin's cookie session lasts SESSION_MAX_AGE_SECONDS from its sign-in: its cookie
+    expires then, and a refresh past it clears the cookie, so the pages go to the sign-in form."""
+    bind_models(env.DB.db)
+    browser = browser_for(env, outbox, session_max_age_seconds=3600)
+    user = create_user("editor", password_hash=hashed())
+    response = sign_in(browser, user, status=303)
+    cookie = next(h for h in response.headers.getall("Set-Cookie") if h.startswith("auth_token="))
+    claims = jwt.decode(browser.cookies["auth_token"], TEST_JWT_SECRET, algorithms=["HS256"])
+    assert "Max-Age=3600" in cookie and claims["exp"] == claims["auth_time"] + 3600
+    # The browser's cookie now holds a session from a sign-in two hours ago, still unexpired
+    # (issued under a longer lifetime); in place, so the server's answer can clear it.
+    (jar_cookie,) = (c for c in browser.cookiejar if c.name == "auth_token")
+    jar_cookie.value = issue_jwt(user, settings_for_tests(), now=int(time.time()) - 7200)
+    assert browser.get("/admin").status_int == 200
+    refused = browser.post("/auth/refresh", status=401)
+    assert refused.json == {"error": "Session expired: sign in again"}
+    assert "auth_token" not in browser.cookies
+    assert browser.get("/admin", status=303).location.endswith("/admin/login?next=%2Fadmin")
 
 
 def test_change_password(browser, signed_in_as):

@@ -10,9 +10,11 @@ import pytest
 
 from app.db.models import User, bind_models, now_ms
 from app.runtime.kv import open_kv
+from app.services.identity import issue_jwt
 from app.services.passwords import PasswordHasher
 from app.services.ratelimit import Quota, RateLimiter, bucket
-from tests.fixtures.app import TEST_JWT_SECRET, env_with_copy, make_env, migrate
+from app.settings import settings_from_config
+from tests.fixtures.app import TEST_JWT_SECRET, env_with_copy, make_env, migrate, settings_for_tests
 from tests.fixtures.auth import (
     PASSWORD,
     accounts_for_tests,
@@ -218,6 +220,77 @@ def test_refresh_issues_a_working_token(app_client, user_with_password):
     app_client.get("/auth/me", headers=bearer(response.json["token"]), status=200)
     app_client.cookiejar.clear()
     assert_envelope(app_client.post("/auth/refresh", status=401), 401)
+
+
+# -- session lifetime ------------------------------------------------------------------------
+
+HOUR = 3600
+
+
+def claims_of(token):
+    return jwt.decode(token, TEST_JWT_SECRET, algorithms=["HS256"])
+
+
+def signed_in_ago(user, seconds, **settings):
+    """A session token of ``user`` from a sign-in ``seconds`` ago, signed by the app's own function."""
+    return issue_jwt(user, settings_for_tests(**settings), now=int(time.time()) - seconds)
+
+
+def test_a_refresh_keeps_the_time_of_the_sign_in(app_client, user_with_password):
+    user, _ = user_with_password(email="kept@example.com")
+    signed_in = claims_of(login(app_client, "kept@example.com").json["token"])
+    assert signed_in["auth_time"] == signed_in["iat"]
+    old = signed_in_ago(user, HOUR)
+    started = claims_of(old)["iat"]
+    refreshed = app_client.post("/auth/refresh", headers=bearer(old)).json["token"]
+    assert claims_of(refreshed)["auth_time"] == started and claims_of(refreshed)["iat"] >= started + HOUR
+    again = app_client.post("/auth/refresh", headers=bearer(refreshed)).json["token"]
+    assert claims_of(again)["auth_time"] == started
+
+
+def test_no_token_outlives_its_session(env, user_with_password):
+    user, _ = user_with_password(email="short@example.com")
+    client = fast_client(env, session_max_age_seconds=2 * HOUR)
+    response = login(client, "short@example.com")
+    claims = claims_of(response.json["token"])
+    assert claims["exp"] == claims["auth_time"] + 2 * HOUR and "Max-Age=7200" in cookie_header(response)
+    # A session begun an hour ago: its new token ends with it, in an hour, not in 24.
+    old = signed_in_ago(user, HOUR, session_max_age_seconds=2 * HOUR)
+    response = client.post("/auth/refresh", headers=bearer(old))
+    claims = claims_of(response.json["token"])
+    assert claims["exp"] == claims_of(old)["iat"] + 2 * HOUR
+    assert f"Max-Age={claims['exp'] - claims['iat']}" in cookie_header(response)
+
+
+def test_a_refresh_past_the_session_lifetime_is_refused(env, user_with_password):
+    user, _ = user_with_password(email="stolen@example.com")
+    client = fast_client(env, session_max_age_seconds=HOUR)
+    # Signed two hours ago (under a longer lifetime, so the token itself has not expired).
+    old = signed_in_ago(user, 2 * HOUR)
+    response = client.post("/auth/refresh", headers=bearer(old), status=401)
+    assert_envelope(response, 401, "Session expired: sign in again")
+    assert "auth_token=" not in str(response.headers.getall("Set-Cookie"))  # a bearer caller's cookie is its own
+    within = signed_in_ago(user, HOUR - 60)
+    client.post("/auth/refresh", headers=bearer(within), status=200)
+
+
+def test_a_token_without_auth_time_counts_from_its_iat(app_client, env, user_with_password):
+    """Tokens issued before they carried ``auth_time`` still refresh, until ``iat`` plus the lifetime."""
+    user, _ = user_with_password(email="legacy@example.com")
+    issued = int(time.time()) - 2 * HOUR
+    legacy = jwt.encode({"sub": user.id, "email": user.email, "role": user.role, "ver": 0, "iat": issued,
+                         "exp": issued + 24 * HOUR, "jti": "legacy"}, TEST_JWT_SECRET, algorithm="HS256")
+    refreshed = app_client.post("/auth/refresh", headers=bearer(legacy)).json["token"]
+    assert claims_of(refreshed)["auth_time"] == issued
+    short = fast_client(env, session_max_age_seconds=HOUR)
+    assert_envelope(short.post("/auth/refresh", headers=bearer(legacy), status=401), 401,
+                    "Session expired: sign in again")
+
+
+def test_the_session_lifetime_is_a_setting(tmp_path):
+    assert settings_from_config(make_env(tmp_path / "default").config).session_max_age_seconds == 30 * 24 * HOUR
+    config = make_env(tmp_path / "set", vars={"SESSION_MAX_AGE_SECONDS": "86400"}).config
+    assert settings_from_config(config).session_max_age_seconds == 24 * HOUR
 
 
 # -- passwords ------------------------------------------------------------------------------

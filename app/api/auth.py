@@ -15,13 +15,14 @@ way. SonicJS's JSON routes take JSON only as well (its form routes are HTML page
 app does not serve). Responses carrying a token or the caller's details are ``no-store``.
 """
 
+import time
 from typing import Annotated
 
 import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.authentication import COOKIE_NAME
+from app.api.authentication import COOKIE, COOKIE_NAME, credentials_of
 from app.api.describe import Header, describe
 from app.api.errors import (
     bad_request,
@@ -46,7 +47,7 @@ from app.services.accounts import (
     InvalidToken,
     WeakPassword,
 )
-from app.services.identity import LEAST_PRIVILEGED_ROLE, issue_jwt
+from app.services.identity import LEAST_PRIVILEGED_ROLE, issue_jwt, session_end, token_expiry
 from app.services.plugins import hooks
 
 Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=254)]
@@ -112,14 +113,26 @@ def me_user(user):
     }
 
 
-def start_session(resp, user, settings):
-    """Issue a JWT for ``user``, set it as the ``auth_token`` cookie, and return it."""
-    token = issue_jwt(user, settings)
+def start_session(resp, user, settings, auth_time=None, now=None):
+    """Issue a JWT for ``user``, set it as the ``auth_token`` cookie, and return it.
+
+    Without ``auth_time`` (a sign-in: the password was just checked) a new session starts
+    now; a refresh passes its session's, which keeps the session's end. The cookie lasts
+    as long as the token.
+    """
+    issued = int(now if now is not None else time.time())
+    token = issue_jwt(user, settings, issued, auth_time)
+    lifetime = token_expiry(issued, issued if auth_time is None else auth_time, settings) - issued
     resp.set_cookie(
-        COOKIE_NAME, token, max_age=settings.jwt_ttl_seconds, path="/", secure=settings.cookie_secure,
+        COOKIE_NAME, token, max_age=lifetime, path="/", secure=settings.cookie_secure,
         http_only=True, same_site="Strict",
     )
     return token
+
+
+def clear_session_cookie(resp):
+    """Tell the browser to drop the ``auth_token`` cookie."""
+    resp.unset_cookie(COOKIE_NAME, path="/", same_site="Strict")
 
 
 def _check_confirmation(password, confirmation, field="confirm_password"):
@@ -236,7 +249,7 @@ def sign_out(req, resp, accounts):
     user = req.context.user
     if user is not None and user.via == "jwt":
         accounts.end_sessions(user.id)
-    resp.unset_cookie(COOKIE_NAME, path="/", same_site="Strict")
+    clear_session_cookie(resp)
 
 
 def _session_only(user):
@@ -245,19 +258,41 @@ def _session_only(user):
         raise forbidden("API tokens cannot be used for this action; sign in with a password")
 
 
+SESSION_EXPIRED = "Session expired: sign in again"
+
+
 class RefreshResource:
-    """``POST /auth/refresh``: a new 24 h token for a still-valid session."""
+    """``POST /auth/refresh``: a new 24 h token for a still-valid session, within its lifetime.
+
+    The new token keeps the session's ``auth_time`` (the sign-in that started it), so
+    refreshing never extends a session past ``SESSION_MAX_AGE_SECONDS`` from that sign-in:
+    once it has passed, 401, and a session held in the cookie loses its cookie.
+    """
 
     def __init__(self, settings):
         self._settings = settings
 
     @access(authenticated=True)
-    @describe("A new token for a still-valid session", response=TokenOnly)
+    @describe(
+        "A new token for a still-valid session", response=TokenOnly,
+        description="The new token belongs to the same session: it keeps the time of the sign-in that started "
+                    "it (`auth_time`) and expires in 24 hours or when the session does, whichever comes first. "
+                    "A session lasts `SESSION_MAX_AGE_SECONDS` (30 days by default) from that sign-in; past it, "
+                    f"401 `{SESSION_EXPIRED}`.",
+    )
     @no_store
     def on_post(self, req, resp):
-        _session_only(req.context.user)
-        user = users.get_user(req.context.user.id)
-        resp.media = {"token": start_session(resp, user, self._settings)}
+        caller = req.context.user
+        _session_only(caller)
+        now = int(time.time())
+        if now >= session_end(caller.auth_time, self._settings):
+            # Only the cookie that carried the ended session: a bearer caller's browser may
+            # hold a newer session of its own in the cookie.
+            if credentials_of(req)[1] == COOKIE:
+                clear_session_cookie(resp)
+            raise unauthorized(SESSION_EXPIRED)
+        user = users.get_user(caller.id)
+        resp.media = {"token": start_session(resp, user, self._settings, caller.auth_time, now)}
 
 
 class MeResource:

@@ -5,6 +5,13 @@ A JWT (HS256, signed with the ``JWT_SECRET`` secret) names the user and carries 
 matches, so logout, a password change, a role change or deactivation (each bumps the
 version) invalidate every token issued before, at once.
 
+A session also has an absolute lifetime (``Settings.session_max_age_seconds``): each token
+carries ``auth_time`` (OpenID Connect's name), the Unix second of the sign-in that started
+the session. A refresh copies it into the new token instead of starting again, no token of
+the session expires past ``auth_time`` plus that lifetime, and a refresh past it is refused,
+so a stolen session cannot be kept alive for ever by refreshing. A token issued before the
+claim existed has none: its ``iat`` stands in for it (``session_start``).
+
 Verifying a JWT costs PyJWT about 30 us (it decodes and re-encodes each segment to check
 its padding, and on every call makes sure the HMAC key is not a PEM, SSH or DER key), so
 the request path keeps the tokens it has verified (``VerifiedTokens``, per app and so per
@@ -63,6 +70,8 @@ class Principal:
         token_id: the API token's id when ``via == "token"``.
         token_version: the user's ``token_version`` the session was signed with (``via ==
             "jwt"``): what a credential made from this session is checked against.
+        auth_time: the Unix second of the sign-in that started the session (``via ==
+            "jwt"``): a refresh carries it over (``session_start``).
     """
 
     id: str
@@ -72,6 +81,7 @@ class Principal:
     via: str = "jwt"
     token_id: str | None = None
     token_version: int | None = None
+    auth_time: int | None = None
 
     def can(self, permission):
         """True when this caller holds ``permission``."""
@@ -152,19 +162,50 @@ def hash_token(token):
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def issue_jwt(user, settings, now=None):
-    """A signed token for ``user`` valid for ``settings.jwt_ttl_seconds``."""
+def issue_jwt(user, settings, now=None, auth_time=None):
+    """A signed token for ``user`` valid for ``settings.jwt_ttl_seconds``, at most until its
+    session ends.
+
+    Args:
+        user: the User row.
+        settings: Settings (the secret and the lifetimes).
+        now: Unix seconds of issue (default: the time).
+        auth_time: Unix second of the sign-in that started the session; None starts one now
+            (a sign-in). A refresh passes the old token's, so the session keeps its end.
+    """
     issued = int(now if now is not None else time.time())
+    started = issued if auth_time is None else int(auth_time)
     payload = {
         "sub": user.id,
         "email": user.email,
         "role": user.role,
         "ver": user.token_version,
         "iat": issued,
-        "exp": issued + settings.jwt_ttl_seconds,
+        "exp": token_expiry(issued, started, settings),
+        "auth_time": started,
         "jti": uuid.uuid4().hex,
     }
     return jwt.encode(payload, settings.jwt_secret, algorithm=ALGORITHM)
+
+
+def session_start(payload):
+    """The Unix second of the sign-in that started the session of a decoded token.
+
+    A token issued before tokens carried ``auth_time`` counts from its ``iat``: it can
+    still be refreshed, until ``iat`` plus the session lifetime.
+    """
+    return int(payload.get("auth_time", payload["iat"]))
+
+
+def session_end(auth_time, settings):
+    """The Unix second a session begun at ``auth_time`` ends: from then on it may not be refreshed."""
+    return auth_time + settings.session_max_age_seconds
+
+
+def token_expiry(issued, auth_time, settings):
+    """The ``exp`` of a token issued at ``issued`` in a session begun at ``auth_time``: its
+    TTL later, or the session's end if that comes first."""
+    return min(issued + settings.jwt_ttl_seconds, session_end(auth_time, settings))
 
 
 def decode_jwt(token, settings):
@@ -254,7 +295,7 @@ def principal_from_jwt(token, settings, roles, cache=None, tokens=None):
     if resolved is not None and resolved[0] is account and resolved[1] is permissions:
         return resolved[2]
     principal = Principal(id=account["id"], email=account["email"], role=account["role"], permissions=permissions,
-                          token_version=payload.get("ver"))
+                          token_version=payload.get("ver"), auth_time=session_start(payload))
     if verified is not None:
         verified.resolved = (account, permissions, principal)
     return principal
