@@ -543,3 +543,63 @@ def test_workflow_and_exactly_once_on_postgresql(tmp_path, fresh_postgres_url):
         assert [s["action"] for s in steps] == ["publish", "approve", "submit"]
     finally:
         pg_env.DB.db.close_all()
+
+
+@pytest.mark.parametrize("db_backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_a_delete_racing_the_run_of_the_item_s_schedule_waits_for_it(env, client, make_user, make_content_row,
+                                                                    monkeypatch):
+    # The run holds the item's schedule while it publishes; a delete of the item at that
+    # moment cancels its schedules too. Each must wait for the other in one order, never in
+    # a cycle (a deadlock: one of them would fail).
+    import app.services.content.scheduling as scheduling
+
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    item = make_content_row(author)
+    pending = insert_schedule(item, editor, action="publish")
+    db = env.DB.db
+    running, outcome = threading.Event(), {}
+    real_transition = scheduling.transition
+
+    def transition_once_the_delete_waits(*args, **kwargs):
+        running.set()
+        until_a_session_waits_for_a_lock(db)
+        return real_transition(*args, **kwargs)
+
+    monkeypatch.setattr(scheduling, "transition", transition_once_the_delete_waits)
+
+    def run():
+        try:
+            outcome["run"] = run_due(db, now_ms())
+        finally:
+            db.close()
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    running.wait(30)
+    deleted = client.delete(f"/api/content/{item.id}", headers=headers, expect_errors=True)
+    runner.join(30)
+    assert deleted.status_int == 200, deleted.text
+    assert outcome["run"]["completed"] == 1, outcome
+    assert ScheduledContent.get_by_id(pending.id).status == "completed"
+    assert Content.get_by_id(item.id).deleted_at is not None
+
+
+def until_a_session_waits_for_a_lock(db, seconds=30):
+    """Return once a session of ``db``'s PostgreSQL database waits for a lock. Asked on a
+    connection of its own: a transaction sees the sessions' activity as it first read it."""
+    import psycopg2
+
+    watcher = psycopg2.connect(dbname=db.database, **db.connect_params)
+    watcher.autocommit = True
+    deadline = time.monotonic() + seconds
+    try:
+        with watcher.cursor() as cursor:
+            while time.monotonic() < deadline:
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                               " AND wait_event_type = 'Lock'")
+                if cursor.fetchone()[0]:
+                    return
+                time.sleep(0.01)
+    finally:
+        watcher.close()

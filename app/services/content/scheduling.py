@@ -268,8 +268,17 @@ def run_due(db, now):
 
 
 def _run_one(db, schedule_id, roles):
-    """Claim and run one schedule in one transaction; None if another runner has it."""
+    """Claim and run one schedule in one transaction; None if another runner has it.
+
+    The item's row is locked before the schedule's is claimed: the order every other writer
+    of both takes (a delete or an edit withdrawing the item's schedules, a new schedule), so
+    a delete racing the run waits for it instead of deadlocking with it on PostgreSQL.
+    """
+    content_id = ScheduledContent.select(ScheduledContent.content).where(ScheduledContent.id == schedule_id).scalar()
+    if content_id is None:
+        return None
     with db.atomic():
+        lock_row(Content.select(Content.id).where(Content.id == content_id)).execute()
         claimed = (
             ScheduledContent.update(status="running")
             .where((ScheduledContent.id == schedule_id) & (ScheduledContent.status == "pending"))
