@@ -342,9 +342,11 @@ def test_private_targets_are_refused_unless_allowed(env, admin, receiver):
 
 # IPv6 forms Python calls global although they reach a private IPv4 address, or are never
 # routed on the internet: IPv4-compatible loopback, site-local, NAT64 and 6to4 of the
-# metadata address, Teredo with the metadata server and a private client.
+# metadata address, Teredo with the metadata server and a private client, SIIT's
+# IPv4-translated loopback and metadata address; and a global multicast group.
 DISGUISED_PRIVATE = ["::127.0.0.1", "fec0::1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::a9fe:a9fe", "2002:a9fe:a9fe::1",
-                     "2001:0:a9fe:a9fe::f5ff:fffe", "::ffff:169.254.169.254"]
+                     "2001:0:a9fe:a9fe::f5ff:fffe", "::ffff:169.254.169.254", "::ffff:0:7f00:1",
+                     "::ffff:0:a9fe:a9fe", "ff0e::1"]
 
 
 @pytest.mark.parametrize("address", DISGUISED_PRIVATE)

@@ -14,25 +14,30 @@ import ipaddress
 # NAT64's well-known prefix: the last 32 bits are the IPv4 address the gateway reaches.
 NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
 # Never public: site-local (deprecated, routed inside a site only), the local-use NAT64
-# prefix (whose IPv4 address sits where each network's prefix length puts it) and the
-# IPv4-compatible addresses (``::a.b.c.d``; ``::`` and ``::1`` are in it too).
+# prefix (whose IPv4 address sits where each network's prefix length puts it), the
+# IPv4-compatible addresses (``::a.b.c.d``; ``::`` and ``::1`` are in it too) and SIIT's
+# IPv4-translated ones (``::ffff:0:a.b.c.d``, which a translator maps to that IPv4 address).
 NEVER_PUBLIC = (
     ipaddress.ip_network("fec0::/10"),
     ipaddress.ip_network("64:ff9b:1::/48"),
     ipaddress.ip_network("::/96"),
+    ipaddress.ip_network("::ffff:0:0:0/96"),
 )
 
 
 def is_public(text):
     """Whether the address ``text`` (an IPv6 zone ``%...`` is ignored) is public.
 
-    Public: ``is_global``, and for IPv6 outside ``NEVER_PUBLIC``, with every IPv4 address it
-    embeds (IPv4-mapped, 6to4, Teredo's server and client, NAT64) public as well.
+    Public: ``is_global`` and not multicast (no one host answers a connection to a group),
+    and for IPv6 outside ``NEVER_PUBLIC``, with every IPv4 address it embeds (IPv4-mapped,
+    6to4, Teredo's server and client, NAT64) public as well.
 
     Raises:
         ValueError: ``text`` is not an IP address.
     """
     address = ipaddress.ip_address(text.split("%")[0])
+    if address.is_multicast:
+        return False
     if address.version == 6:
         if any(address in network for network in NEVER_PUBLIC):
             return False
