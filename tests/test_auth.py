@@ -274,6 +274,16 @@ def test_a_refresh_past_the_session_lifetime_is_refused(env, user_with_password)
     client.post("/auth/refresh", headers=bearer(within), status=200)
 
 
+def test_a_session_that_reached_its_end_has_no_token_left_to_refresh_with(env, user_with_password):
+    # Signed in two hours ago under the one-hour lifetime: the token expired with its session.
+    user, _ = user_with_password(email="ended@example.com")
+    client = fast_client(env, session_max_age_seconds=HOUR)
+    ended = signed_in_ago(user, 2 * HOUR, session_max_age_seconds=HOUR)
+    claims = jwt.decode(ended, TEST_JWT_SECRET, algorithms=["HS256"], options={"verify_exp": False})
+    assert claims["exp"] == claims["auth_time"] + HOUR < time.time()
+    assert_envelope(client.post("/auth/refresh", headers=bearer(ended), status=401), 401, "Invalid or expired token")
+
+
 def test_a_token_without_auth_time_counts_from_its_iat(app_client, env, user_with_password):
     """Tokens issued before they carried ``auth_time`` still refresh, until ``iat`` plus the lifetime."""
     user, _ = user_with_password(email="legacy@example.com")

@@ -265,8 +265,10 @@ class RefreshResource:
     """``POST /auth/refresh``: a new 24 h token for a still-valid session, within its lifetime.
 
     The new token keeps the session's ``auth_time`` (the sign-in that started it), so
-    refreshing never extends a session past ``SESSION_MAX_AGE_SECONDS`` from that sign-in:
-    once it has passed, 401, and a session held in the cookie loses its cookie.
+    refreshing never extends a session past ``SESSION_MAX_AGE_SECONDS`` from that sign-in.
+    Its tokens expire by then too, so the check here refuses only a token still valid past
+    its session's end: one issued before tokens carried ``auth_time`` (counted from its
+    ``iat``) or before the setting was lowered. A session held in the cookie loses its cookie.
     """
 
     def __init__(self, settings):
@@ -278,7 +280,9 @@ class RefreshResource:
         description="The new token belongs to the same session: it keeps the time of the sign-in that started "
                     "it (`auth_time`) and expires in 24 hours or when the session does, whichever comes first. "
                     "A session lasts `SESSION_MAX_AGE_SECONDS` (30 days by default) from that sign-in; past it, "
-                    f"401 `{SESSION_EXPIRED}`.",
+                    "its last token has expired too (401 `Invalid or expired token`), and a token still valid "
+                    "past its session's end (issued before `auth_time`, or before the setting was lowered) is "
+                    f"refused with 401 `{SESSION_EXPIRED}`.",
     )
     @no_store
     def on_post(self, req, resp):
