@@ -100,7 +100,9 @@ def _given_slug(fields, data):
 
 def _slug(fields, data, title, content_id, current, errors, unique_slug):
     raw = _given_slug(fields, data)
-    if raw is None:
+    if raw is None or (current is not None and fields.get("slug") is None and _saved_data_slug(current) == raw):
+        # Unchanged ``data.slug`` (a client sending the whole item back) keeps the item's
+        # slug: normalised again, under a later version's rule, it could rename the URL.
         if current is not None:
             return current.slug
         generated = slug_from_title(title, content_id)
@@ -111,6 +113,11 @@ def _slug(fields, data, title, content_id, current, errors, unique_slug):
     elif len(raw) > MAX_SLUG_LENGTH:
         errors.append({"field": "slug", "message": f"must be at most {MAX_SLUG_LENGTH} characters long"})
     return slug
+
+
+def _saved_data_slug(current):
+    saved = current.data
+    return saved.get("slug") if isinstance(saved, dict) else None
 
 
 def _synced(schema, data, title, slug):
