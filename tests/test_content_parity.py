@@ -226,15 +226,27 @@ def test_query_string_filters_take_integers_of_any_length(client, free, as_autho
 
 
 @pytest.mark.parametrize("value", ["9223372036854775808", "-9223372036854775809", "1" + "0" * 30, "9" * 5000])
-def test_integers_beyond_64_bits_are_a_400_in_either_filter_form(client, free, value):
-    parameter = "filter[data.n][gte]"
-    for url in ("/api/content", "/api/collections/free/content"):
+def test_integers_beyond_64_bits_are_a_400_where_a_number_is_meant(client, free, value):
+    # A range, a field the schema declares a number, or a where value (a JSON number).
+    create_collection("declared", {"type": "object", "properties": {"n": {"type": "number"}}})
+    for url, parameter in (("/api/content", "filter[data.n][gte]"), ("/api/collections/free/content", "filter[data.n][lt]"),
+                           ("/api/collections/declared/content", "filter[data.n]")):
         response = client.get(url, {parameter: value, "limit": 1}, status=400)
-        assert response.json["details"] == [{"parameter": parameter, "message": "the number is out of range"}]
+        assert response.json["details"] == [{"parameter": parameter, "message": "the number is out of range"}], url
     if len(value) < 100:
         response = client.get("/api/content", {"where": f'{{"and":[{{"field":"data.n","value":{value}}}]}}'},
                               status=400)
         assert response.json["details"] == [{"parameter": "where.and[0]", "message": "the number is out of range"}]
+
+
+def test_unquoted_digits_past_64_bits_are_text_on_a_field_typed_by_their_look(client, free, as_author):
+    # No number a field holds is that long: the digits are the text they read as (a card
+    # number stored as text), as the quoted value is.
+    author, _ = as_author
+    insert_each(free, author, [("card", {"ref": "12345678901234567890"}), ("small", {"ref": 5})])
+    for value in ("12345678901234567890", '"12345678901234567890"'):
+        for url in ("/api/content", "/api/collections/free/content"):
+            assert slugs(client.get(url, {"filter[data.ref]": value})) == ["card-0"], (url, value)
 
 
 def test_long_sort_values_keep_cursors_short(client, free, as_author):

@@ -50,7 +50,7 @@ STRING_FIELD_TYPES = STRING_TYPES | {
 NUMBER_FIELD_TYPES = frozenset({"number", "integer"})
 CHOICE_FIELD_TYPES = frozenset({"select", "radio"})
 BOOLEAN_FIELD_TYPES = frozenset({"boolean", "checkbox"})
-_NUMBER = re.compile(r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$")
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?\Z")
 _INTEGER = re.compile(r"-?[0-9]+")
 
 
@@ -172,7 +172,7 @@ def _scalar(field, operator, raw, parameter, from_text, schema):
     declared = config.get("type") if config else None
     if declared in CHOICE_FIELD_TYPES and isinstance(config.get("enum"), list):
         return _choice_text(raw, parameter, config["enum"])
-    return _typed_text(raw, parameter, declared)
+    return _typed_text(raw, parameter, declared, operator)
 
 
 def _field_config(schema, field):
@@ -190,21 +190,27 @@ def _choice_text(raw, parameter, enum):
         return raw == "true"
     if _NUMBER.match(raw) and any(isinstance(option, int | float) and not isinstance(option, bool)
                                   for option in enum):
-        return _typed_text(raw, parameter, "number")
+        return _typed_text(raw, parameter, "number", None)
     return raw
 
 
-def _typed_text(raw, parameter, declared):
-    """A query-string value typed by the schema's field type, or by its look."""
+def _typed_text(raw, parameter, declared, operator):
+    """A query-string value typed by the schema's field type, or by its look (``operator``:
+    the filter's, None for a choice's option)."""
+    # Typed by its look only, digits past any number a field holds are the text they read as
+    # (a card or order number stored as text), as the quoted value is; but a range needs a number.
+    as_text = declared is None and operator not in RANGE_SQL
     if declared in STRING_FIELD_TYPES:
         return raw
     if declared in NUMBER_FIELD_TYPES or (declared is None and _NUMBER.match(raw)):
         if not _NUMBER.match(raw):
             fail(parameter, f"{raw!r} is not a number")
         if _INTEGER.fullmatch(raw):
-            return _int64(raw, parameter)
+            return raw if as_text and not _fits_int64(raw) else _int64(raw, parameter)
         number = float(raw)
         if not math.isfinite(number):
+            if as_text:
+                return raw
             fail(parameter, "the number is out of range")
         return number
     if declared in BOOLEAN_FIELD_TYPES or (declared is None and raw in ("true", "false")):
@@ -221,13 +227,14 @@ def _typed_text(raw, parameter, declared):
 def _int64(text, parameter):
     """The integer ``text`` writes (digits, maybe a minus); out of range past 64 bits, as a
     ``where`` value is."""
+    if not _fits_int64(text):
+        fail(parameter, "the number is out of range")
+    return int(text)
+
+
+def _fits_int64(text):
     # Its length decides first: int() refuses text of over 4,300 digits with a ValueError.
-    if len(text.lstrip("-").lstrip("0")) > 19:
-        fail(parameter, "the number is out of range")
-    value = int(text)
-    if not INT64_RANGE[0] <= value <= INT64_RANGE[1]:
-        fail(parameter, "the number is out of range")
-    return value
+    return len(text.lstrip("-").lstrip("0")) <= 19 and INT64_RANGE[0] <= int(text) <= INT64_RANGE[1]
 
 
 def _flag(raw, parameter):
