@@ -20,6 +20,7 @@ from app.db.migrations import (
     MigrationError,
     MigrationRunner,
     checksum_of,
+    leaves_tables_alone,
     statements_of,
 )
 from app.db.splitter import SEVERAL_TRANSACTIONS, split_statements
@@ -413,6 +414,36 @@ def test_create_rejects_bad_names(sqlite_db, tmp_path, name):
 
 
 # ------------------------------------------------------------------ splitter
+
+@pytest.mark.parametrize("statement", [
+    "-- a comment first\nCREATE INDEX idx_a ON content (title)",
+    "create unique index if not exists idx_a on content (slug)",
+    "DROP INDEX IF EXISTS idx_a",
+    "CREATE TRIGGER t AFTER UPDATE ON content BEGIN UPDATE users SET updated_at = 1; END",
+    "CREATE OR REPLACE TRIGGER t BEFORE UPDATE ON content FOR EACH ROW EXECUTE FUNCTION f()",
+    "DROP TRIGGER t ON content",
+    "/* lookups */ CREATE OR REPLACE VIEW v AS SELECT id FROM content",
+    "DROP VIEW v",
+])
+def test_statements_that_leave_the_tables_alone(statement):
+    assert leaves_tables_alone(statement)
+
+
+@pytest.mark.parametrize("statement", [
+    "CREATE TABLE t (id TEXT PRIMARY KEY)",
+    "ALTER TABLE content ADD COLUMN subtitle TEXT",
+    "UPDATE content SET title = title",
+    "INSERT INTO users (id) VALUES ('u')",
+    "DELETE FROM content",
+    "CREATE TEMP TRIGGER t AFTER UPDATE ON content BEGIN SELECT 1; END",
+    "CREATE MATERIALIZED VIEW v AS SELECT id FROM content",
+    "WITH x AS (SELECT 1) DELETE FROM content",
+    "SELECT refresh_everything()",
+    "-- only a comment",
+])
+def test_statements_that_may_change_tables_or_rows(statement):
+    assert not leaves_tables_alone(statement)
+
 
 def test_splitter_keeps_trigger_bodies_whole():
     sql = """

@@ -227,6 +227,62 @@ def test_a_bookmark_from_before_a_migration_is_refused_whatever_time_it_carries(
     assert project.content()["p1"] == "Between"
 
 
+def test_a_bookmark_from_before_an_index_trigger_and_view_migration_stays_restorable(project):
+    trigger = ("CREATE TRIGGER content_kept BEFORE UPDATE ON content FOR EACH ROW"
+               " EXECUTE FUNCTION suppress_redundant_updates_trigger();\nDROP TRIGGER content_kept ON content;\n"
+               if project.dialect == "postgres" else
+               "CREATE TRIGGER content_kept AFTER UPDATE ON content BEGIN SELECT 1; END;\n"
+               "DROP TRIGGER content_kept;\n")
+    bookmark = project.bookmark()
+    project.sql("UPDATE content SET title = 'Before' WHERE id = 'p1'")
+    (project.migrations / "0999_lookups.sql").write_text(
+        "-- Lookups only: no table or row changes.\n"
+        "CREATE INDEX idx_content_title ON content (title);\n"
+        f"CREATE VIEW content_titles AS SELECT id, title FROM content;\n{trigger}")
+    applied = project.cli("d1", "migrations", "apply", "DB")
+    assert applied.exit_code == 0 and "0999_lookups.sql" in applied.output, applied.output
+    project.sql("DELETE FROM content WHERE id = 'p2'")
+
+    result = project.restore("--bookmark", bookmark)
+
+    assert result.exit_code == 0, result.output
+    assert "(2 change(s) undone)" in result.output
+    assert project.content() == {"p1": "Post 1", "p2": "Post 2"}
+    assert project.rows("SELECT title FROM content_titles WHERE id = 'p2'") == [{"title": "Post 2"}]
+
+
+def test_a_bookmark_from_before_migration_0034_stays_restorable_after_the_upgrade(project):
+    # The database as 0033 left it: the index of transactions over every change.
+    project.sql("DELETE FROM d1_migrations WHERE name = '0034_time_travel_tx_index_partial.sql'")
+    project.sql("DROP INDEX idx_d1_changes_tx")
+    project.sql("CREATE INDEX idx_d1_changes_tx ON d1_changes (tx, seq)")
+    bookmark = project.bookmark()
+    edit_delete_add(project)
+    applied = project.cli("d1", "migrations", "apply", "DB")
+    assert applied.exit_code == 0 and "0034_time_travel_tx_index_partial.sql" in applied.output, applied.output
+    project.sql("UPDATE content SET title = 'After' WHERE id = 'p1'")
+
+    result = project.restore("--bookmark", bookmark)
+
+    assert result.exit_code == 0, result.output
+    assert project.content() == {"p1": "Post 1", "p2": "Post 2"}
+
+
+def test_a_migration_that_writes_rows_is_not_crossed_even_with_no_column_changed(project):
+    bookmark = project.bookmark()
+    (project.migrations / "0999_titles.sql").write_text(
+        "CREATE INDEX idx_content_title ON content (title);\n"
+        "UPDATE content SET title = upper(title);\n")
+    assert project.cli("d1", "migrations", "apply", "DB").exit_code == 0
+    project.sql("UPDATE content SET title = 'After' WHERE id = 'p1'")
+
+    refused = project.restore("--bookmark", bookmark)
+
+    assert refused.exit_code == 1, refused.output
+    assert "before the schema changed" in refused.output and "migration 0999_titles.sql" in refused.output
+    assert project.content() == {"p1": "After", "p2": "POST 2"}
+
+
 def test_a_schema_changed_outside_migrations_is_refused_until_re_armed(project):
     bookmark = project.bookmark()
     project.sql("ALTER TABLE content ADD COLUMN subtitle TEXT")

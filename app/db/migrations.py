@@ -18,7 +18,10 @@ hides failures) this one is strict:
   message, because the runner already wraps every file in one;
 * the time-travel triggers (``app.db.time_travel``) are removed before pending files run
   and installed again afterwards for the schema as it then is, so a migration never trips
-  over them and history never spans a schema change.
+  over them and history never spans a schema change. Files that only create or drop
+  indexes, triggers and views (``leaves_tables_alone``) run with the triggers in place:
+  they change no table and write no row, so the history goes on across them and a restore
+  can still reach the points before them.
 
 The tracking table is compatible with wrangler's (``id``, ``name``, ``applied_at``) plus a
 ``checksum`` column, added to an existing wrangler table on the first ``apply``. Rows
@@ -37,7 +40,7 @@ import peewee
 
 from app.db import derived, time_travel
 from app.db.schema_turns import take_schema_turn
-from app.db.splitter import SeveralTransactions, split_tokens, without_transaction_pair
+from app.db.splitter import SeveralTransactions, split_tokens, tokenize, without_transaction_pair
 
 DEFAULT_TABLE = "d1_migrations"
 
@@ -49,6 +52,14 @@ MISSING = "missing"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LEADING_NUMBER = re.compile(r"^(\d+)")
 _STATEMENT_PREVIEW = 200
+# Statements (by their first words) that change no table's columns and write no row: a
+# migration made only of them runs with the time-travel triggers in place. Anything else
+# (a new table, a column, a row written, even an UPDATE that changes nothing) re-arms.
+_TABLES_LEFT_ALONE = (
+    ("CREATE", "INDEX"), ("CREATE", "UNIQUE", "INDEX"), ("DROP", "INDEX"),
+    ("CREATE", "TRIGGER"), ("CREATE", "OR", "REPLACE", "TRIGGER"), ("DROP", "TRIGGER"),
+    ("CREATE", "VIEW"), ("CREATE", "OR", "REPLACE", "VIEW"), ("DROP", "VIEW"),
+)
 
 
 class MigrationError(Exception):
@@ -132,6 +143,18 @@ def statements_of(migration_name, sql):
         return without_transaction_pair(statements)
     except SeveralTransactions as ex:
         raise MigrationError(f"{migration_name}: {ex}", migration=migration_name) from None
+
+
+def leaves_tables_alone(statement):
+    """True when ``statement`` only creates or drops an index, a trigger or a view.
+
+    Such a statement neither trips over the time-travel triggers nor changes what the
+    change log describes (the tracked tables' columns and rows), so the history can run on
+    through it. Judged by its first words, comments aside; a TEMP object, a materialized
+    view (it is filled when made) or anything unknown does not qualify.
+    """
+    words = [text.upper() for kind, text in tokenize(statement) if kind not in ("ws", "comment")]
+    return any(tuple(words[:len(head)]) == head for head in _TABLES_LEFT_ALONE)
 
 
 def _preview(statement):
@@ -314,9 +337,13 @@ class MigrationRunner:
         # Split every pending file first: a file that cannot run stops the run before any does.
         plans = [(m, statements_of(m.name, m.sql)) for m in pending]
         done = []
-        if plans:
+        if plans and not all(leaves_tables_alone(s) for _, statements in plans for s in statements):
+            # A schema change must not trip over the history triggers. Taken off, they log
+            # nothing (the files' own writes, other connections' writes until they are back),
+            # so arming afterwards starts the history anew. Left on, every write is logged
+            # and arming finds them current: the history goes on.
             with self._transaction():
-                time_travel.disarm(self.db)  # a schema change must not trip over history triggers
+                time_travel.disarm(self.db)
         try:
             for index, (migration, statements) in enumerate(plans, start=1):
                 if self._apply_one(migration, statements, index, len(plans), on_progress):

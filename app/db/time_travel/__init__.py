@@ -14,7 +14,10 @@ The design, on SQLite and PostgreSQL alike:
   retention window after this one is lost.
 * The migration runner removes the triggers before it applies migrations and installs
   them again after (``arm``), for the schema as it then is; that moment is the earliest a
-  restore can reach, so a restore never crosses a schema change.
+  restore can reach, so a restore never crosses a schema change. Migrations that only
+  create or drop indexes, triggers and views run with the triggers in place (they change
+  no tracked table and write no row), and ``arm`` finds them current: the history, and
+  the points a restore can reach, go on across them.
 * Each change also names its transaction (``tx``, migration 0033), so a point chosen by
   time keeps the transactions committed by then, never part of one
   (``transactions``; on SQLite sonicpy's connections mark where transactions start,

@@ -8,9 +8,10 @@ commit made by then. Restoring to it undoes every logged change the state does n
 newest first, in one transaction; the restore's own writes are logged like any others, so
 the bookmark taken just before it undoes it.
 
-The earliest reachable point is the later of the last arming (a migration, or triggers
-found missing or outdated: a restore never crosses a schema change) and the last purge
-(changes older than the retention window are deleted by the cron handler).
+The earliest reachable point is the later of the last arming (a migration that changed a
+table or wrote rows, or triggers found missing or outdated: a restore never crosses a
+schema change) and the last purge (changes older than the retention window are deleted by
+the cron handler).
 """
 
 import json
@@ -251,8 +252,8 @@ def _check_floor(history, at_ms, seq=None):
         point = f"{iso(at_ms)} is" if seq is None or at_ms < history.armed_at else "that bookmark is from"
         raise TimeTravelError(
             f"{point} before the schema changed at {iso(history.armed_at)} ({history.armed_by}): "
-            "time travel does not cross a migration. Restore a backup taken before it (d1 backup / d1 export) "
-            "instead, or pick a point after it.")
+            "time travel does not cross a migration that changes tables or writes rows. Restore a backup taken "
+            "before it (d1 backup / d1 export) instead, or pick a point after it.")
     raise TimeTravelError(
         f"{iso(at_ms)} is older than the history kept: it starts at {iso(history.purged_at)} "
         "(older changes were purged after the retention window, time_travel_retention_days).")
