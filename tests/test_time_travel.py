@@ -283,6 +283,20 @@ def test_a_migration_that_writes_rows_is_not_crossed_even_with_no_column_changed
     assert project.content() == {"p1": "After", "p2": "POST 2"}
 
 
+def test_a_history_the_database_cannot_read_is_refused_before_the_user_is_asked(project):
+    bookmark = project.bookmark()
+    edit_delete_add(project)
+    project.sql("ALTER TABLE d1_changes RENAME COLUMN tx TO tx_renamed")
+
+    refused = project.cli("d1", "time-travel", "restore", "DB", "--bookmark", bookmark, input="y\n")
+
+    assert refused.exit_code == 1, refused.output
+    assert "the history could not be read, so nothing was restored" in refused.output
+    assert "tx" in refused.output.split("nothing was restored")[1]
+    assert "OK to proceed" not in refused.output and "Restoring database" not in refused.output
+    assert project.content() == {"p1": "Edited", "p3": "Added"}
+
+
 def test_a_schema_changed_outside_migrations_is_refused_until_re_armed(project):
     bookmark = project.bookmark()
     project.sql("ALTER TABLE content ADD COLUMN subtitle TEXT")

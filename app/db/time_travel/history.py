@@ -423,9 +423,13 @@ def check_restorable(db, bookmark):
     """TimeTravelError when a restore to ``bookmark`` would be refused, saying why.
 
     ``restore`` checks again under its locks; checked first, a refusal comes before anyone
-    is asked to confirm a restore.
+    is asked to confirm a restore. A database error reading the history (a log table
+    altered by hand, say) is a TimeTravelError too, as it is for ``restore``.
     """
-    _check_restorable(db, read_history(db), bookmark)
+    try:
+        _check_restorable(db, read_history(db), bookmark)
+    except peewee.DatabaseError as ex:
+        raise TimeTravelError(f"the history could not be read, so nothing was restored: {str(ex).strip()}") from ex
 
 
 def _check_restorable(db, history, bookmark):
