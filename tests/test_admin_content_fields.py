@@ -696,6 +696,100 @@ def test_a_multiselects_stored_items_the_enum_does_not_list_are_shown_as_themsel
     assert Content.get_by_id(item.id).data["free"] == ["a", None]
 
 
+def test_a_multiselects_stored_items_are_told_apart_as_json_values(browser, signed_in_as):
+    """Items Python compares equal but JSON does not ([1] and [true], {"k": 0} and {"k": false})
+    each get a box of their own, and an enum option that is a list ticks no box for a list
+    holding a boolean where it holds a number; 2 and 2.0 are one JSON value, so 2.0 after 2 is
+    a repeat, shown as one: an unchanged save keeps every item and is refused on the field,
+    unticking the repeat saves the rest as stored."""
+    editor = signed_in_as("editor")
+    schema = {"type": "object", "properties": {**MARKS_SCHEMA["properties"],
+                                               "pairs": {"type": "multiselect", "enum": [[1], {"k": 0}]}}}
+    marks = create_collection("marks", schema, display_name="Marks")
+    free = [[1], [True], 2, 2.0, {"k": 0}, {"k": False}]
+    item = insert_content(editor, marks, title="Odd", data={"title": "Odd", "free": free,
+                                                            "pairs": [[True], {"k": False}]})
+    stored = stored_json(item)
+    url = f"/admin/content/marks/{item.id}"
+    page = browser.get(url)
+    labels = [label.text.strip() for label in page.html.select("#f-data-free label")]
+    assert labels == ["[1] (current value, not an option)", "[true] (current value, not an option)",
+                      "2 (current value, not an option)", "2.0 (current value, repeated)",
+                      '{"k": 0} (current value, not an option)', '{"k": false} (current value, not an option)']
+    form = page.forms["content-form"]
+    assert [box.checked for box in form.fields["data.free"]] == [True] * 6
+    assert [box.checked for box in form.fields["data.pairs"]] == [False, False, True, True]
+    refused = form.submit(status=422)
+    assert stored_json(item) == stored
+    assert refused.html.select_one("#f-data-free-error").text.strip() == "must not repeat an option"
+    assert "pairs[0]: must be one of: [1], {\"k\": 0}" in refused.html.select_one("#f-data-pairs-error").text
+
+    form = browser.get(url).forms["content-form"]
+    form.fields["data.free"][3].checked = False
+    form.fields["data.pairs"][2].checked = form.fields["data.pairs"][3].checked = False
+    form.fields["data.pairs"][0].checked = True
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data["free"] == [[1], [True], 2, {"k": 0}, {"k": False}]
+    assert Content.get_by_id(item.id).data["pairs"] == [[1]]
+    stored = stored_json(item)
+    browser.get(url).forms["content-form"].submit(status=303)
+    assert stored_json(item) == stored
+
+
+def test_a_multiselects_stored_repeats_are_kept_by_an_unchanged_save_and_refused(browser, signed_in_as):
+    """An item stored twice has a box for each time, the repeat's marked as such: an unchanged
+    save keeps the list as stored and is refused on the field (a multiselect repeats no
+    option); unticking the repeat saves the item once."""
+    editor = signed_in_as("editor")
+    marks = create_collection("marks", MARKS_SCHEMA, display_name="Marks")
+    item = insert_content(editor, marks, title="Twice", data={"title": "Twice", "marks": ["x", "2", "x"],
+                                                              "free": ["a", "a"]})
+    stored = stored_json(item)
+    url = f"/admin/content/marks/{item.id}"
+    page = browser.get(url)
+    labels = [label.text.strip() for label in page.html.select("#f-data-marks label")]
+    assert labels == ["1", "2", "x", '"x" (current value, repeated)']
+    form = page.forms["content-form"]
+    assert [box.checked for box in form.fields["data.marks"]] == [False, True, True, True]
+    assert [box.checked for box in form.fields["data.free"]] == [True, True]
+    refused = form.submit(status=422)
+    assert stored_json(item) == stored
+    assert refused.html.select_one("#f-data-marks-error").text.strip() == "must not repeat an option"
+    assert refused.html.select_one("#f-data-free-error").text.strip() == "must not repeat an option"
+
+    form = browser.get(url).forms["content-form"]
+    form.fields["data.marks"][3].checked = False
+    form.fields["data.free"][0].checked = False
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data == {"title": "Twice", "marks": ["2", "x"], "free": ["a"]}
+
+
+@pytest.mark.parametrize("stored", ["x", 0, False, {"k": 1}], ids=["text", "zero", "false", "object"])
+def test_a_multiselects_stored_value_that_is_no_list_is_shown_kept_and_refused(browser, signed_in_as, stored):
+    """A multiselect's stored value that is no list (even an option's text) is a ticked box of
+    its own naming it as JSON, ticking no option: an unchanged save keeps it and is refused on
+    the field; unticked, the ticked options are saved."""
+    editor = signed_in_as("editor")
+    marks = create_collection("marks", MARKS_SCHEMA, display_name="Marks")
+    item = insert_content(editor, marks, title="Odd", data={"title": "Odd", "marks": stored})
+    before = stored_json(item)
+    url = f"/admin/content/marks/{item.id}"
+    page = browser.get(url)
+    labels = [label.text.strip() for label in page.html.select("#f-data-marks label")]
+    assert labels == ["1", "2", "x", f"{json.dumps(stored)} (current value, not a list)"]
+    form = page.forms["content-form"]
+    assert [box.checked for box in form.fields["data.marks"]] == [False, False, False, True]
+    refused = form.submit(status=422)
+    assert stored_json(item) == before
+    assert refused.html.select_one("#f-data-marks-error").text.strip() == "must be a list of options"
+
+    form = browser.get(url).forms["content-form"]
+    form.fields["data.marks"][3].checked = False
+    form.fields["data.marks"][1].checked = True
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data["marks"] == ["2"]
+
+
 def test_an_enum_text_reading_as_an_extra_box_is_an_option_of_its_own(browser, signed_in_as):
     """An enum's text that reads as the value of an extra box ("(current value) 1" beside a
     stored 1 the enum does not list) posts apart from it: each box saves its own value."""

@@ -702,6 +702,31 @@ def test_a_boolean_is_an_option_only_where_the_enum_lists_a_boolean(client, as_e
     ]
 
 
+def test_enum_options_and_repeats_are_told_apart_as_json_values(client, as_editor):
+    """A boolean is no number inside a list or an object either: ``[true]`` is not the option
+    ``[1]`` (a schema written to the database may list such options), and ``[1]``, ``[true]``
+    are two items; ``2`` and ``2.0`` are one JSON value, so a multiselect listing both repeats
+    an option, as does an object listed twice with its keys in another order."""
+    create_collection("pairs", {"type": "object", "properties": {
+        "pick": {"type": "multiselect", "enum": [[1], {"k": 0}]},
+        "free": {"type": "multiselect"},
+    }})
+    _, headers = as_editor
+    data = {"pick": [[1.0], {"k": 0}], "free": [[1], [True], {"k": 0}, {"k": False}, 2]}
+    created = create(client, headers, collectionId="pairs", data=data)
+    assert created.json["data"]["data"] == data
+    refused = create(client, headers, collectionId="pairs", expect=422, data={
+        "pick": [[True], {"k": False}], "free": [2, 2.0]})
+    assert refused.json["details"] == [
+        {"field": "data.pick[0]", "message": 'must be one of: [1], {"k": 0}'},
+        {"field": "data.pick[1]", "message": 'must be one of: [1], {"k": 0}'},
+        {"field": "data.free", "message": "must not repeat an option"},
+    ]
+    refused = create(client, headers, collectionId="pairs", expect=422, data={
+        "free": [{"a": 1, "b": 2}, {"b": 2, "a": 1}]})
+    assert refused.json["details"] == [{"field": "data.free", "message": "must not repeat an option"}]
+
+
 def test_a_null_an_enum_lists_is_named_as_json_names_it(client, as_editor):
     """A select's null is no value (nothing to check); a multiselect's list may hold it; a
     message listing the options names it ``null``, as JSON writes it."""

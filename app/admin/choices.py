@@ -19,7 +19,12 @@ A multiselect does the same for each item of its stored list the enum does not l
 extra box of its own, ticked, labelled with the item's JSON and marked as no option, whose
 value is ``CURRENT_OPTION`` followed by that JSON (``current_item_options``); a save that
 leaves it ticked keeps the item as stored. Stored items are matched to the enum's options
-by their JSON value, never by text: the number ``1`` never ticks the box of the text ``"1"``.
+by their JSON value, never by text: the number ``1`` never ticks the box of the text ``"1"``,
+nor ``[true]`` the box of ``[1]`` (a boolean is no number at any depth). An item stored again
+(``"x"`` twice, or ``2`` then ``2.0``, one JSON value) gets an extra box for each repeat,
+marked "repeated", and a stored value that is no list one for itself, marked "not a list":
+left ticked, an unchanged save keeps the stored value as it is, for validation to refuse on
+its field, rather than dropping what the form could not show.
 
 A ``null`` in the enum is no option of a select: validation takes null as "no value", which
 the select's empty option already is (a required select refuses both), so a stored null is
@@ -30,7 +35,7 @@ a multiselect a null is a value its list may hold, offered as the option ``null`
 import json
 from collections import Counter
 
-from app.services.enums import in_enum, same_value
+from app.services.enums import in_enum, json_key, same_value
 
 # The value of a select's extra option showing a stored value its enum does not list, and
 # the start of a multiselect's (followed by the item's JSON). An enum's own string starting
@@ -38,6 +43,8 @@ from app.services.enums import in_enum, same_value
 # has such a value.
 CURRENT_OPTION = "(current value)"
 CURRENT_LABEL = "{} (current value, not an option)"
+REPEAT_LABEL = "{} (current value, repeated)"
+NOT_A_LIST_LABEL = "{} (current value, not a list)"
 
 
 def enum_of(config, single=False):
@@ -148,34 +155,41 @@ def offered(config, value):
 
 
 def current_item_options(config, stored):
-    """``[(option value, item)]`` of the items of a multiselect's list ``stored`` its enum does
-    not list, each once, in stored order: ``CURRENT_OPTION`` and the item's JSON."""
+    """``[(option value, item, label)]`` of a multiselect's extra boxes showing ``stored``, in
+    stored order, each ``CURRENT_OPTION`` and its item's JSON: one for each item of the list its
+    enum does not list and one for each repeat of an item shown already, so every stored
+    occurrence has a box of its own; one for the whole value where it is no list (nor the
+    nothing a null or ``""`` is). Items are matched as JSON values (``json_key``): ``[1]``
+    and ``[true]`` are two items, ``2`` and ``2.0`` one, repeated."""
     if not isinstance(stored, list):
-        return []
-    enum = enum_of(config)
-    unlisted_items = []
+        if stored is None or stored == "":
+            return []
+        return [(f"{CURRENT_OPTION} {_json(stored)}", stored, NOT_A_LIST_LABEL.format(_json(stored)))]
+    listed = {json_key(value) for value in enum_of(config)}
+    seen, boxes = set(), []
     for item in stored:
-        if not in_enum(item, enum) and not in_enum(item, unlisted_items):
-            unlisted_items.append(item)
-    return [(f"{CURRENT_OPTION} {_json(item)}", item) for item in unlisted_items]
+        key = json_key(item)
+        if key in seen or key not in listed:
+            label = REPEAT_LABEL if key in seen else CURRENT_LABEL
+            boxes.append((f"{CURRENT_OPTION} {_json(item)}", item, label.format(_json(item))))
+        seen.add(key)
+    return boxes
 
 
 def multiselect_choices(config, stored):
-    """``choices_of`` a multiselect showing the list ``stored``: with a box for each item the
-    enum does not list after the enum's own (``current_item_options``)."""
-    extra = tuple((option, CURRENT_LABEL.format(_json(item))) for option, item in current_item_options(config, stored))
+    """``choices_of`` a multiselect showing ``stored``: with its extra boxes after the enum's
+    own (``current_item_options``)."""
+    extra = tuple((option, label) for option, _, label in current_item_options(config, stored))
     return choices_of(config, single=False) + extra
 
 
 def shown_choices(config, stored):
-    """The option values a multiselect shows ticked for the list ``stored``: each item's enum
-    value's option (matched by JSON value, not text), else its ``current_item_options`` value."""
-    if not isinstance(stored, list):
-        return []
+    """The option values a multiselect shows ticked for ``stored``: the option of each enum
+    value its list holds (matched by JSON value, not text) and every extra box's."""
     enum = enum_of(config)
-    options = list(zip(enum, option_texts(enum))) + [(item, option) for option, item in
-                                                     current_item_options(config, stored)]
-    return [next(option for value, option in options if same_value(value, item)) for item in stored]
+    held = {json_key(item) for item in stored} if isinstance(stored, list) else set()
+    ticked = [text for value, text in zip(enum, option_texts(enum)) if json_key(value) in held]
+    return ticked + [option for option, _, _ in current_item_options(config, stored)]
 
 
 def chosen_value(config, text):
@@ -188,14 +202,22 @@ def chosen_value(config, text):
 
 
 def chosen_values(config, texts, stored):
-    """A multiselect's ticked options as enum values, in the enum's order, then the ticked
-    items of ``stored`` its enum does not list, as stored; ``stored`` as it is when exactly
-    its values are ticked (the API keeps them in any order, an unchanged save must)."""
-    ticked = set(texts)
-    chosen = [value for value, text in zip(enum_of(config), option_texts(enum_of(config))) if text in ticked]
-    chosen += [item for option, item in current_item_options(config, stored) if option in ticked]
-    if (isinstance(stored, list) and len(stored) == len(chosen)
-            and all(any(same_value(value, other) for other in chosen) for value in stored)
-            and all(any(same_value(value, other) for other in stored) for value in chosen)):
+    """A multiselect's ticked options as enum values, in the enum's order, then the items of
+    its ticked extra boxes, as stored; ``stored`` as it is when its items are exactly what is
+    ticked (the API keeps them in any order, an unchanged save must), repeats included, and
+    when it is no list and its box is left ticked: validation then refuses what an unchanged
+    save would otherwise change unseen."""
+    ticked = Counter(texts)
+    extra = current_item_options(config, stored)
+    if not isinstance(stored, list) and extra and ticked[extra[0][0]]:
+        return stored
+    enum = enum_of(config)
+    chosen = [value for value, text in zip(enum, option_texts(enum)) if ticked[text]]
+    for option, item, _ in extra:
+        # Boxes of one JSON text (a repeated item's) post one value each: each posted keeps one.
+        if ticked[option]:
+            ticked[option] -= 1
+            chosen.append(item)
+    if isinstance(stored, list) and Counter(map(json_key, stored)) == Counter(map(json_key, chosen)):
         return stored
     return chosen

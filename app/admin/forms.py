@@ -304,8 +304,9 @@ def defaults_emptied(schema, data):
 
 def _put(data, name, values):
     """Set ``data[name]`` to ``values``; none removes it (not set), unless the form showed none
-    either: a stored null, ``""`` or ``[]`` (``blocks.shown_empty``) posted back so stays as it is."""
-    if values:
+    either: a stored null, ``""`` or ``[]`` (``blocks.shown_empty``) posted back so stays as it is.
+    A value that is no list (a multiselect's stored ``0`` or ``false`` kept as it is) is set."""
+    if values or not isinstance(values, list):
         data[name] = values
     elif not (name in data and shown_empty(data[name])):
         data.pop(name, None)

@@ -32,7 +32,7 @@ from datetime import date, datetime
 from urllib.parse import urlsplit
 
 from app.db.models import Collection, Content, Media
-from app.services.enums import in_enum, option_text
+from app.services.enums import in_enum, json_key, option_text
 from app.services.patterns import PatternError, compile_pattern
 
 # The text types: a string, with minLength/maxLength/pattern/format. The editor types
@@ -244,7 +244,8 @@ class _Checker:
         for i, item in enumerate(value):
             if isinstance(enum, list) and not in_enum(item, enum):
                 self.fail(f"{path}[{i}]", "must be one of: " + ", ".join(map(option_text, enum)))
-        if len({_hashable(item) for item in value}) != len(value):
+        # Repeats as JSON sees them: ``2`` and ``2.0`` are one option, ``[1]`` and ``[true]`` two.
+        if len({json_key(item) for item in value}) != len(value):
             self.fail(path, "must not repeat an option")
         return False
 
@@ -346,11 +347,6 @@ def _empty_text_is_an_option(config):
     enum = config.get("enum")
     listed = isinstance(enum, list) and in_enum("", enum)
     return listed and kind != "multiselect" and not (config.get("multiple") is True and kind in MULTIPLE_TYPES)
-
-
-def _hashable(item):
-    """A hashable stand-in for a JSON value (lists and dicts are not hashable)."""
-    return repr(item)
 
 
 def _is_number(value):
