@@ -233,7 +233,8 @@ def test_search_matches_data_values_at_any_depth_never_keys(client):
 
 
 @pytest.mark.parametrize("params, parameter, words", [
-    ({"filter[password_hash][equals]": "x"}, "filter[password_hash][equals]", "unknown field"),
+    # A bare name that is no identifier is no data field either.
+    ({"filter[password-hash][equals]": "x"}, "filter[password-hash][equals]", "unknown field"),
     ({"filter[data.x') OR 1=1--][equals]": "1"}, "filter[data.x') OR 1=1--][equals]", "invalid data field"),
     ({"filter[data.a.b.c.d.e.f]": "1"}, "filter[data.a.b.c.d.e.f]", "invalid data field"),
     ({"filter[title][regex]": ".*"}, "filter[title][regex]", "unknown operator"),
@@ -258,7 +259,8 @@ def test_search_matches_data_values_at_any_depth_never_keys(client):
     ({"where": json.dumps({"and": [{"field": "title", "operator": "near", "value": 1}]})}, "where.and[0]", "unknown operator"),
     ({"where": json.dumps({"and": [{"field": "title", "operator": "gt", "value": None}]})}, "where.and[0]", "needs a value"),
     ({"sort": '[{"field": "title", "order": "desc; DROP TABLE content"}]'}, "sort", "order must be asc or desc"),
-    ({"sort": "-secret"}, "sort", "unknown field"),
+    ({"sort": "-secret key"}, "sort", "unknown field"),
+    ({"sort": "-reviewed_at"}, "sort", "unknown field"),  # a column outside the list's: never data.reviewed_at
     ({"sort": "data"}, "sort", "unknown field"),
     # empty list items
     ({"filter[data.views][in]": ""}, "filter[data.views][in]", "empty value"),

@@ -137,14 +137,16 @@ def mixed(free, as_author):
     (("data.v", "gte", 1), ["half-0", "one-0", "two-0"]),
     (("data.v", "lt", 2), ["half-0", "one-0"]),
     (("data.v", "gt", "2020-01-01"), ["true-text-0"]),
-    (("data.v", "equals", 1), ["one-0"]),
+    # A list matches by its items, compared the same way ([1] holds the number 1).
+    (("data.v", "equals", 1), ["list-0", "one-0"]),
     (("data.v", "equals", "1"), ["text-one-0"]),
     (("data.v", "equals", True), ["yes-0"]),
     (("data.v", "equals", False), ["no-0"]),
-    (("data.v", "in", [1, "10"]), ["one-0", "text-ten-0"]),
+    (("data.v", "in", [1, "10"]), ["list-0", "one-0", "text-ten-0"]),
     (("data.v", "in", [True, 2]), ["two-0", "yes-0"]),
-    (("data.v", "not_equals", 1), sorted(slug + "-0" for slug, _ in MIXED if slug != "one")),
-    # like, contains and all match string values only.
+    (("data.v", "not_equals", 1), sorted(slug + "-0" for slug, _ in MIXED if slug not in ("one", "list"))),
+    (("data.v", "equals", "[1]"), []),  # a list's JSON text is no string it holds
+    # like, contains and all match string values only (and a list's string items).
     (("data.v", "like", "tru"), ["true-text-0"]),
     (("data.v", "contains", "1"), ["text-one-0", "text-ten-0"]),
     (("data.v", "all", ["1", "0"]), ["text-ten-0"]),

@@ -46,17 +46,19 @@ from app.api.timing import timing_json
 from app.services import collections
 from app.services.cache import DATABASE, Namespace
 from app.services.content.fields import QueryError
-from app.services.content.filters import MAX_WHERE_LENGTH
+from app.services.content.filters import MAX_WHERE_LENGTH, is_data_filter
 from app.services.content.query import NotPermitted, Scope, get_item, list_content, parse_list_params
 
 NAMESPACE = Namespace.CONTENT
 LIST_NOTES = (
     "Anonymous callers and viewers see published items and public columns only. "
     "`filter[field][op]=value` (ops equals, not_equals, gt, gte, lt, lte, like, contains, in, not_in, all, "
-    "exists) may be repeated; `data.<name>` names a field of the collection."
+    "exists) may be repeated; `data.<name>` (or a bare name that is no column) names a field of the "
+    "collection, and a field holding a list matches by its items."
 )
 COLLECTION_LIST_QUERY = (
     Param("limit", Annotated[int, msgspec.Meta(ge=1)], "page size (default 50, at most 1000)"),
+    Param("pageSize", Annotated[int, msgspec.Meta(ge=1)], "SonicJS's name for limit (give one of the two)"),
     Param("offset", Annotated[int, msgspec.Meta(ge=0)], "items to skip"),
     Param("page", Annotated[int, msgspec.Meta(ge=1)], "1-based page (instead of offset)"),
     Param("cursor", str, "meta.nextCursor of the previous page (instead of offset or page)"),
@@ -90,7 +92,7 @@ READ_HEADERS = {200: (READ_ETAG, CACHE_STATUS, CACHE_SOURCE), 304: (READ_ETAG, C
 BODY_LAYOUT = "tagged-meta-last"
 # Parameters parse_list_params reads from the query alone: filters, where and sort may
 # name data fields, whose parsing reads the collection's schema and its item counts.
-PURE_PARAMS = frozenset({"limit", "offset", "page", "cursor", "fields", "status", "include_deleted",
+PURE_PARAMS = frozenset({"limit", "pageSize", "offset", "page", "cursor", "fields", "status", "include_deleted",
                          "collection", "collection_id", "search"})
 PARSED_KEPT = 1024
 _parsed = {}  # (collection_id argument, Scope, query string) -> (ListParams, its cache key)
@@ -263,10 +265,10 @@ def data_filter_texts(req):
     look there (``1.0`` and ``1.00`` are one number) while the schema may type it as text
     (two strings, two answers): the texts as sent keep such lists apart.
     """
-    if "data" not in req.query_string:
+    if "filter" not in req.query_string:
         return ()
     return tuple(sorted((name, value if isinstance(value, str) else tuple(value))
-                        for name, value in req.params.items() if name.startswith("filter[data")))
+                        for name, value in req.params.items() if is_data_filter(name)))
 
 
 def _pure(query):

@@ -3,7 +3,10 @@
 A field is a content column from an allow-list (``COLUMNS``, with SonicJS's camelCase
 aliases) or ``data.<name>[.<name>...]`` where each name matches a strict identifier
 pattern: names are never interpolated into SQL (columns are Peewee fields, JSON paths are
-bound like values).
+bound like values). As on SonicJS's own examples (``filter[category][equals]=blog``), a
+bare name that is no column, alias or other key of the item means ``data.<name>``: the
+columns win (``title`` is the column, ``data.title`` the data field), and a column the
+caller may not use stays an unknown field rather than quietly becoming a data field.
 
 Callers who cannot see drafts (anonymous, viewers) filter only on ``PUBLIC_COLUMNS``: the
 columns of the public item. Workflow, review, scheduling and deletion columns would
@@ -50,6 +53,9 @@ ALIASES = {
     "collectionId": "collection_id",
     "authorId": "author_id",
     "featuredImageId": "featured_image_id",
+    # Keys of the item (``serialize.PUBLIC_KEYS``) whose object is a column's row.
+    "featuredImage": "featured_image_id",
+    "author": "author_id",
     "workflow_state": "workflow_state_id",
     "version": "version_number",
 }
@@ -59,6 +65,9 @@ PUBLIC_COLUMNS = frozenset({
     "meta_description", "version_number", "created_at", "updated_at", "published_at",
 })
 # Sort keys: public columns only, so the sort allow-list needs no per-caller variant.
+# Names that are never read as bare data fields: every column of the content table (those
+# outside ``COLUMNS`` stay unknown fields), and the item's keys that name no column.
+RESERVED_NAMES = frozenset(Content._meta.columns) | {"collection", "data"}
 SORTABLE = ("id", "title", "slug", "status", "created_at", "updated_at", "published_at", "version_number")
 
 class QueryError(Exception):
@@ -87,8 +96,15 @@ class Field:
         return self.kind == "data"
 
 
+def is_bare_data_name(name):
+    """Whether ``name`` is a bare data field name: an identifier naming no column, alias or item key
+    (``RESERVED_NAMES``)."""
+    return (name not in COLUMNS and name not in ALIASES and name not in RESERVED_NAMES
+            and bool(IDENTIFIER.match(name)))
+
+
 def resolve_field(name, parameter, columns=None):
-    """The Field for a column name (or alias) or ``data.<path>``; QueryError otherwise.
+    """The Field for a column name (or alias), ``data.<path>`` or a bare data name; QueryError otherwise.
 
     Args:
         name: the field as the client wrote it.
@@ -104,6 +120,8 @@ def resolve_field(name, parameter, columns=None):
         return Field(name, "data", parts)
     allowed = COLUMNS.keys() if columns is None else columns
     column = ALIASES.get(name, name)
+    if is_bare_data_name(name):
+        return Field(f"data.{name}", "data", (name,))
     if column not in allowed:
         fail(parameter, f"unknown field {name!r}; filter on {', '.join(sorted(allowed))} or data.<field>")
     return Field(column, COLUMNS[column][1])

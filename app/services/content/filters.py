@@ -6,7 +6,8 @@ Two filter grammars are accepted and may be combined (everything is ANDed):
   a condition may itself be an ``{"and"|"or": [...]}`` group (nesting is bounded).
 * ``filter[field][op]=value`` query parameters (``filter[field]=value`` means equals).
 
-Fields are columns or ``data.<field>`` (``fields.py``); values are typed in ``values.py``;
+Fields are columns, ``data.<field>`` or a bare data name (``fields.py``); values are typed
+in ``values.py``, which also tells whether a condition matches the items of a list;
 the SQL is built in ``sql.py``, which also states how missing and null values and values
 of mixed JSON types compare (the same way on SQLite and PostgreSQL).
 
@@ -26,8 +27,8 @@ from dataclasses import dataclass
 
 import msgspec
 
-from app.services.content.fields import SORTABLE, Field, fail, resolve_field
-from app.services.content.values import OPERATORS, coerce_value
+from app.services.content.fields import SORTABLE, Field, fail, is_bare_data_name, resolve_field
+from app.services.content.values import OPERATORS, coerce_value, element_filter
 
 MAX_CONDITIONS = 50
 # Conditions, words and values are each capped; the text as a whole is too, so that the
@@ -40,12 +41,17 @@ FILTER_PARAM = re.compile(r"^filter\[([^\[\]]+)\](?:\[([^\[\]]+)\])?$")
 
 @dataclass(frozen=True)
 class Condition:
-    """One ``field operator value`` test, with the parameter it came from."""
+    """One ``field operator value`` test, with the parameter it came from.
+
+    ``elements``: the field may hold a list, whose items the condition matches too
+    (``values.element_filter``).
+    """
 
     field: Field
     operator: str
     value: object
     parameter: str
+    elements: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,7 +148,13 @@ def _parse_node(node, parameter, depth, counter, schema, columns):
     field = resolve_field(node.get("field"), parameter, columns)
     operator = canonical_operator(node.get("operator", "equals"), parameter)
     value = coerce_value(field, operator, node.get("value"), parameter, from_text=False, schema=schema)
-    return Condition(field, operator, value, parameter)
+    return Condition(field, operator, value, parameter, element_filter(field, operator, schema))
+
+
+def is_data_filter(key):
+    """Whether query parameter ``key`` is a filter on a data field (``filter[data.x]``, ``filter[x]``)."""
+    match = FILTER_PARAM.match(key)
+    return match is not None and (match.group(1).startswith("data.") or is_bare_data_name(match.group(1)))
 
 
 def parse_filter_params(params, schema=None, columns=None):
@@ -159,7 +171,7 @@ def parse_filter_params(params, schema=None, columns=None):
         values = params[key] if isinstance(params[key], list) else [params[key]]
         for raw in values:
             value = coerce_value(field, operator, raw, key, from_text=True, schema=schema)
-            conditions.append(Condition(field, operator, value, key))
+            conditions.append(Condition(field, operator, value, key, element_filter(field, operator, schema)))
     if len(conditions) > MAX_CONDITIONS:
         fail("filter", f"at most {MAX_CONDITIONS} conditions")
     return Group("and", tuple(conditions)) if conditions else None

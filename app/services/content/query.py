@@ -22,7 +22,7 @@ database's triggers keep per collection, status and deletion (``content_counts``
 is a list of one collection filtered on one string value of a field its schema declares
 indexed (``content_counts_values``); another filtered list counts its matches up to
 ``COUNT_LIMIT`` and, past it, reports ``COUNT_LIMIT`` with ``meta.totalIsEstimate: true``.
-Pagination is ``limit`` (default 50, at most 1000) with ``offset`` or ``page``, or an
+Pagination is ``limit`` (or SonicJS's ``pageSize``; default 50, at most 1000) with ``offset`` or ``page``, or an
 opaque ``cursor`` (keyset on the sort keys + id) that stays fast at any depth; each page
 with more rows after it carries ``meta.nextCursor``.
 
@@ -56,8 +56,15 @@ from app.db.derived import VALUE_LENGTH
 from app.db.models import Collection, Content, ContentCount, ContentCountedField, ContentValueCount, database
 from app.db.prepared import prepared_sql
 from app.services.content.cursors import decode_cursor, encode_cursor, keyset, sort_terms
-from app.services.content.fields import PUBLIC_COLUMNS, SCORE, TIME, Field, fail
-from app.services.content.filters import Group, SortKey, parse_filter_params, parse_sort, parse_where
+from app.services.content.fields import PUBLIC_COLUMNS, SCORE, TIME, Field, fail, is_bare_data_name
+from app.services.content.filters import (
+    Group,
+    SortKey,
+    is_data_filter,
+    parse_filter_params,
+    parse_sort,
+    parse_where,
+)
 from app.services.content.serialize import (
     ITEM_KEYS,
     WIDTH,
@@ -68,6 +75,7 @@ from app.services.content.serialize import (
 )
 from app.services.content.sql import SqlBuilder, builder, is_plain_text
 from app.services.content.statements import Binder, execute, prepared
+from app.services.content.values import element_candidates
 from app.services.field_indexes import declared_fields
 from app.services.pagination import pagination_meta
 
@@ -187,7 +195,7 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
     columns = PUBLIC_COLUMNS if scope.public_shape else None
     search = one("search")
     sort = _relevance_sort(one("sort"), search) or parse_sort(one("sort"), columns) or _default_sort(statuses)
-    limit = _bounded_int(one("limit"), "limit", DEFAULT_LIMIT, 1, None)
+    limit = _page_size(one("limit"), one("pageSize"))
     limit = min(limit, MAX_LIMIT)
     offset, page, cursor = one("offset"), one("page"), one("cursor")
     if sum(value is not None for value in (offset, page, cursor)) > 1:
@@ -235,9 +243,19 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
 
 def _names_data_fields(params):
     """Whether ``params`` may filter or sort on a data field (a cheap look at the raw text:
-    it may say yes for a value that only contains ``data.``, never no for a data field)."""
-    return any(key.startswith("filter[data") for key in params) or any(
-        "data" in str(params.get(name) or "") for name in ("where", "sort"))
+    it may say yes for a ``where`` or a value that only contains ``data``, never no for a
+    data field, bare names included)."""
+    return any(is_data_filter(key) for key in params) or bool(params.get("where")) or _sorts_on_data(
+        params.get("sort"))
+
+
+def _sorts_on_data(sort):
+    """Whether ``sort`` may name a data field (JSON sort keys are looked at as text)."""
+    if not isinstance(sort, str):
+        return False
+    if "data" in sort or sort.lstrip().startswith("["):
+        return True
+    return any(is_bare_data_name(part.strip().lstrip("-+")) for part in sort.split(","))
 
 
 def _schema_of(collection_id, name):
@@ -278,6 +296,9 @@ def _refuse_scans(where, filters, sort, indexed, sortable, collection_id, collec
     refused += [(c.parameter, f"{c.operator} reads every item", "indexed")
                 for c in [*_conditions(where), *_conditions(filters)]
                 if c.field.is_data and c.operator in SCANNING_OPERATORS]
+    # No index holds a list's items: only a field declared a type of one value is answered by one.
+    refused += [(c.parameter, f"{c.field.name} may hold lists, whose items no index holds (declare its type)",
+                 "indexed") for c in [*_conditions(where), *_conditions(filters)] if c.elements]
     refused += [("sort", f"{key.field.name} is not sortable", "sortable")
                 for key in sort if key.field.is_data and (key.field.path[0] not in sortable or len(key.field.path) > 1)]
     if not refused or _public_items(collection_id, collection_name) <= PUBLIC_SCAN_LIMIT:
@@ -340,6 +361,15 @@ def _default_sort(statuses):
     # that include unpublished items have no published_at to sort on: last edited first.
     name = "published_at" if statuses == ("published",) else "updated_at"
     return (SortKey(Field(name, TIME), True),)
+
+
+def _page_size(limit, page_size):
+    """The page size from ``limit`` or SonicJS's ``pageSize`` (the same thing: one of them only)."""
+    if limit is not None and page_size is not None:
+        fail("pageSize", "use only one of limit and pageSize (the same thing)")
+    if page_size is not None:
+        return _bounded_int(page_size, "pageSize", DEFAULT_LIMIT, 1, None)
+    return _bounded_int(limit, "limit", DEFAULT_LIMIT, 1, None)
 
 
 def _flag(raw, name):
@@ -587,7 +617,10 @@ def _group_shape(group):
 def _condition_shape(condition):
     value = condition.value
     shape = len(value.split()) if condition.operator == "like" else _value_shape(value)
-    return condition.field, condition.operator, shape
+    if condition.elements and condition.operator == "all":
+        # Each value matches a list's items as the string, number or boolean it writes.
+        shape = tuple(_value_shape(element_candidates(text)) for text in value)
+    return condition.field, condition.operator, shape, condition.elements
 
 
 def _value_shape(value):
@@ -677,8 +710,8 @@ def _counted_condition(params, scope):
         return None
     condition = params.filters.items[0]
     field, value = condition.field, condition.value
-    if condition.operator != "equals" or not field.is_data or len(field.path) != 1:
-        return None
+    if condition.operator != "equals" or not field.is_data or len(field.path) != 1 or condition.elements:
+        return None  # the counts are of string values: a list's items are not among them
     return condition if isinstance(value, str) and len(value) <= VALUE_LENGTH else None
 
 

@@ -18,6 +18,14 @@ be reused with another request's values (``statements.py``).
   numbers only (PostgreSQL orders every boolean, array and object above every number,
   SQLite every string), ``gt "2025-01-01"`` strings only. ``like``, ``contains`` and
   ``all`` match string values only (PostgreSQL's ``#>>`` would turn ``true`` into text).
+* **Lists**: a condition whose field may hold a list (``Condition.elements``) matches a
+  list by its items, each compared as a scalar value would be: ``equals`` / ``in`` match a
+  list holding an equal item (of the same JSON type), ``not_equals`` / ``not_in`` a list
+  holding none (their complements), ``like`` / ``contains`` a list with a string item that
+  contains the text, ``all`` a list holding an item equal to every value (a string, or the
+  number or boolean the value writes); a string value keeps ``all``'s "contains every
+  value". Ranges and ``exists`` read lists as before (a list is a value; it is never in a
+  range).
 * **Text order** is by code point on both (PostgreSQL compares with ``COLLATE "C"``, as
   SQLite's BINARY does); **case folding** in ``like`` and ``search`` is Unicode-aware on
   both (SQLite's LIKE folds ASCII only, so the text goes through Python's ``str.lower``).
@@ -40,7 +48,7 @@ from app.services.content.fields import COLUMNS, INT, SCORE, TIME
 from app.services.content.filters import Group
 from app.services.content.search import fts5_query, parse_search, tsquery
 from app.services.content.statements import Binder
-from app.services.content.values import RANGE_SQL, json_kind
+from app.services.content.values import RANGE_SQL, element_candidates, json_kind
 
 # Text sort keys compare their first characters only, so a cursor (which carries the
 # last row's sort values) stays short whatever the text; ties go to the id.
@@ -52,6 +60,11 @@ SQLITE_TYPES = {
     "boolean": ("true", "false"), "number": ("integer", "real"), "string": ("text",),
     "array": ("array",), "object": ("object",),
 }
+# The item of a list a filter reads (``SqlBuilder._holds``): json_each's columns on SQLite
+# (``type`` names the JSON type as json_type does), jsonb_array_elements' one on PostgreSQL.
+ITEM_ALIAS = '"list_item"'
+ITEM_VALUE = f"{ITEM_ALIAS}.value"
+ITEM_TYPE = f"{ITEM_ALIAS}.type"
 # Text columns ordered (and range-compared) by code point on PostgreSQL too.
 COLLATED_COLUMNS = frozenset({"title", "slug", "status", "meta_title", "meta_description"})
 BOUNDED_COLUMNS = frozenset({"title"})
@@ -232,21 +245,75 @@ class SqlBuilder:
         return balanced(parts, (lambda a, b: a & b) if group.kind == "and" else (lambda a, b: a | b))
 
     def condition(self, cond):
-        """The expression of one Condition."""
+        """The expression of one Condition (with ``cond.elements``, a list's items match too)."""
         field, op, value = cond.field, cond.operator, cond.value
         if op == "exists":
             return self._exists(field) if value else ~self._exists(field)
         if op in ("like", "contains", "all"):
             target = self.text(field) if field.is_data else COLUMNS[field.name][0]
             words = value.split() if op == "like" else ([value] if op == "contains" else list(value))
-            return balanced([self.like(target, word) for word in words or [value]], lambda a, b: a & b)
+            matches = balanced([self.like(target, word) for word in words or [value]], lambda a, b: a & b)
+            if not cond.elements:
+                return matches
+            if op == "all":
+                return matches | self._holds_all(field, value)
+            return matches | self._holds(field, self._item_contains(words or [value]))
         if op in ("equals", "not_equals"):
-            matches = self._equals(field, value)
+            matches, listed = self._equals(field, value), [value]
         elif op in ("in", "not_in"):
-            matches = self._in(field, value)
+            matches, listed = self._in(field, value), list(value)
         else:
             return self._range(field, RANGE_SQL[op], value)
+        listed = [item for item in listed if item is not None]
+        if cond.elements and listed:
+            matches = matches | self._holds(field, self._item_in(listed))
         return matches if op in ("equals", "in") else _not_true(matches)
+
+    # ------------------------------------------------------------ items of lists
+
+    def _holds(self, field, predicate):
+        """``field`` holds a list with an item for which ``predicate`` (on ``ITEM``) is true.
+
+        SQLite reads the items with ``json_each`` (which would read an object's members, or
+        a scalar as its one row: the type test keeps it to lists), PostgreSQL with
+        ``jsonb_array_elements`` of the value when it is an array (of NULL, no rows, where
+        the function would raise on anything but an array).
+        """
+        if self.postgres:
+            raw = self._raw(field)
+            listed = Case(None, [(fn.jsonb_typeof(raw) == "array", raw)], None)
+            source = fn.jsonb_array_elements(listed)
+        else:
+            source = fn.json_each(self._document(), _sqlite_path(field))
+        exists = NodeList((SQL("EXISTS (SELECT 1 FROM"), source, SQL(f"AS {ITEM_ALIAS} WHERE"), predicate, SQL(")")))
+        return exists if self.postgres else self.is_type(field, "array") & exists
+
+    def _holds_all(self, field, texts):
+        """``all`` on a list: it holds, for each text, an item equal to it (or to the number
+        or boolean it writes: ``values.element_candidates``)."""
+        return balanced([self._holds(field, self._item_in(list(element_candidates(text)))) for text in texts],
+                        lambda a, b: a & b)
+
+    def _item_in(self, values):
+        """The list item equals one of ``values`` (not null), as a scalar does: of the same JSON type."""
+        return balanced([self._item_equals(value) for value in values], lambda a, b: a | b)
+
+    def _item_equals(self, value):
+        if self.postgres:
+            return Expression(SQL(ITEM_VALUE), "=", self._data_literal(value))  # jsonb: 1 != true != "1"
+        if isinstance(value, bool):
+            return Expression(SQL(ITEM_TYPE), "=", "true" if value else "false")
+        names = SQLITE_TYPES[json_kind(value)]
+        same_type = Expression(SQL(ITEM_TYPE), "IN", EnclosedNodeList([Value(name) for name in names]))
+        return same_type & Expression(SQL(ITEM_VALUE), "=", self._data_literal(value))
+
+    def _item_contains(self, words):
+        """The list item is a string holding every one of ``words``, in any case."""
+        if self.postgres:
+            is_text, text = fn.jsonb_typeof(SQL(ITEM_VALUE)) == "string", SQL(f"{ITEM_VALUE} #>> '{{}}'")
+        else:
+            is_text, text = Expression(SQL(ITEM_TYPE), "=", "text"), SQL(ITEM_VALUE)
+        return balanced([is_text] + [self.like(text, word) for word in words], lambda a, b: a & b)
 
     def _equals(self, field, value):
         if value is None:

@@ -6,6 +6,11 @@ in double quotes stays a string. ``where`` JSON values keep their JSON type. Tim
 columns take epoch ms or ISO dates; a date without a time means the whole day (``lte
 2025-12-31`` includes that day, ``gt 2025-12-31`` starts the next).
 
+A data field may hold a list (tags, a multiselect): ``element_filter`` tells which
+conditions match its items too (``sql.py``), unless the schema declares the field a type
+holding one value. A query-string value of a multiselect field is typed by its ``enum`` as
+a select's is, of an array field by the type its ``items`` declare.
+
 Refused with a 400 rather than silently matching nothing (or everything): a NUL
 character anywhere in a value (``where`` JSON may hold ``\\u0000``), an empty item
 in a comma-separated list (``in=``, ``not_in=a,,b``), and a range operator on a data
@@ -18,7 +23,7 @@ import re
 from datetime import UTC, date, datetime, time
 
 from app.services.content.fields import INT, INT32_RANGE, INT64_RANGE, TEXT, TIME, fail
-from app.services.content.validation import STRING_TYPES, schema_field_config
+from app.services.content.validation import MULTIPLE_TYPES, STRING_TYPES, schema_field_config
 
 MAX_IN_VALUES = 100
 # Each word of like and each value of all is one LIKE over the row: a few are a search, a
@@ -39,6 +44,8 @@ OPERATORS = {
     "exists": "exists",
 }
 LIST_OPERATORS = ("in", "not_in", "all")
+# The operators that match a list's items when the field holds a list (``element_filter``).
+ELEMENT_OPERATORS = frozenset({"equals", "not_equals", "in", "not_in", "all", "like", "contains"})
 RANGE_SQL = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 # A query-string value of these is taken as written: the text types validation knows, and
 # the types whose values are strings of a form (dates, ids, options). The type-change guard
@@ -76,6 +83,35 @@ def holds_nul(value):
     if isinstance(value, dict):
         return any(holds_nul(key) or holds_nul(item) for key, item in value.items())
     return False
+
+
+def element_filter(field, operator, schema=None):
+    """Whether a condition on ``field`` with ``operator`` also matches the items of a list value.
+
+    True for a data field unless the schema declares it a type holding one value (text,
+    number, boolean, date, a select or reference without ``multiple``): validation keeps
+    lists out of those, and their conditions stay the plain comparisons their field index
+    and value counts answer.
+    """
+    if not field.is_data or operator not in ELEMENT_OPERATORS:
+        return False
+    config = _field_config(schema, field) or {}
+    declared = config.get("type")
+    single = STRING_FIELD_TYPES | NUMBER_FIELD_TYPES | BOOLEAN_FIELD_TYPES
+    return declared not in single or (config.get("multiple") is True and declared in MULTIPLE_TYPES)
+
+
+def element_candidates(text):
+    """The JSON values a list item may equal to match text ``text`` of ``all``: the string
+    itself, and the number or boolean it writes, if any (``"2"`` matches ``2`` and ``"2"``)."""
+    values = [text]
+    if text in ("true", "false"):
+        values.append(text == "true")
+    elif _NUMBER.match(text):
+        number = int(text) if _INTEGER.fullmatch(text) and _fits_int64(text) else float(text)
+        if math.isfinite(number):
+            values.append(number)
+    return tuple(values)
 
 
 def coerce_value(field, operator, raw, parameter, *, from_text, schema=None):
@@ -170,7 +206,11 @@ def _scalar(field, operator, raw, parameter, from_text, schema):
         return raw
     config = _field_config(schema, field)
     declared = config.get("type") if config else None
-    if declared in CHOICE_FIELD_TYPES and isinstance(config.get("enum"), list):
+    if declared == "array":  # a filter on a list compares its items: typed as they are declared
+        items = config.get("items")
+        config = items if isinstance(items, dict) else None
+        declared = config.get("type") if config else None
+    if declared in CHOICE_FIELD_TYPES | {"multiselect"} and isinstance(config.get("enum"), list):
         return _choice_text(raw, parameter, config["enum"])
     return _typed_text(raw, parameter, declared, operator)
 
