@@ -169,3 +169,27 @@ def test_page_size_is_sonicjs_s_name_for_limit(client, shop):
     assert response.json["details"][0]["parameter"] == "pageSize"
     response = client.get("/api/content", {"pageSize": "0"}, status=400)
     assert response.json["details"][0]["parameter"] == "pageSize"
+
+
+INDEXED = {"type": "object", "properties": {
+    "title": {"type": "string"},
+    "cats": {"type": "multiselect", "enum": ["a", "b"], "indexed": True},
+    "kind": {"indexed": True},  # no type: may hold a list
+    "label": {"type": "string", "indexed": True},
+}}
+
+
+def test_a_list_field_declared_indexed_counts_its_matches(client, as_author):
+    """The value counts hold string values only: a list field's total is counted from its matches."""
+    from app.db.models import database
+    from app.services.field_indexes import sync_field_indexes
+    author, _ = as_author
+    collection = create_collection("tagged", INDEXED)
+    rows = [{"title": "t", "cats": ["a"], "kind": ["x", "y"], "label": "x"},
+            {"title": "u", "cats": ["a", "b"], "kind": "x", "label": "y"},
+            {"title": "v", "cats": [], "kind": "z", "label": "x"}]
+    insert_items(collection, author, len(rows), data=lambda i: rows[i])
+    sync_field_indexes(database)
+    for params, expected in (({"filter[data.cats]": "a"}, ["t", "u"]), ({"filter[data.kind]": "x"}, ["t", "u"]),
+                             ({"filter[kind]": "y"}, ["t"]), ({"filter[data.label]": "x"}, ["t", "v"])):
+        assert titles(client, "tagged", **params) == expected, params

@@ -212,3 +212,9 @@ def test_public_reads_declare_their_meta_timestamp_cache_and_timing(doc, path):
     assert {"timestamp", "cache", "timing"} <= set(meta["required"])
     timing = schemas[meta["properties"]["timing"]["$ref"].rsplit("/", 1)[1]]
     assert set(timing["required"]) == {"total", "execution", "unit"}
+
+
+@pytest.mark.parametrize("path", ["/api/content", "/api/collections/{name}/content"])
+def test_content_lists_declare_sonicjs_s_page_size(doc, path):
+    params = {p["name"]: p for p in doc["paths"][path]["get"]["parameters"]}
+    assert params["pageSize"]["in"] == "query" and "limit" in params["pageSize"]["description"]
