@@ -89,14 +89,17 @@ def element_filter(field, operator, schema=None):
     """Whether a condition on ``field`` with ``operator`` also matches the items of a list value.
 
     True for a data field unless the schema declares it a type holding one value (text,
-    number, boolean, date, a select or reference without ``multiple``): validation keeps
-    lists out of those, and their conditions stay the plain comparisons their field index
-    and value counts answer.
+    number, boolean, date, a select or reference without ``multiple``), or declares it
+    ``indexed`` without a type: validation keeps lists out of the first, and the owner of
+    the second asked for its index; the conditions of both stay the plain comparisons their
+    field index and value counts answer.
     """
     if not field.is_data or operator not in ELEMENT_OPERATORS:
         return False
     config = _field_config(schema, field) or {}
     declared = config.get("type")
+    if declared is None and config.get("indexed") is True:
+        return False
     single = STRING_FIELD_TYPES | NUMBER_FIELD_TYPES | BOOLEAN_FIELD_TYPES
     return declared not in single or (config.get("multiple") is True and declared in MULTIPLE_TYPES)
 
