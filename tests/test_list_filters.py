@@ -193,3 +193,28 @@ def test_a_list_field_declared_indexed_counts_its_matches(client, as_author):
     for params, expected in (({"filter[data.cats]": "a"}, ["t", "u"]), ({"filter[data.kind]": "x"}, ["u"]),
                              ({"filter[kind]": "y"}, []), ({"filter[data.label]": "x"}, ["t", "v"])):
         assert titles(client, "tagged", **params) == expected, params
+
+
+def test_all_takes_digits_past_64_bits_as_text_on_both_databases(client, as_author):
+    # As a double, 2**63 would match the stored number on SQLite and nothing on PostgreSQL.
+    author, _ = as_author
+    big = create_collection("big")
+    insert_items(big, author, 2, data=lambda i: [{"title": "n", "v": [2**63]}, {"title": "t", "v": [str(2**63)]}][i])
+    assert titles(client, "big", **{"filter[data.v][all]": str(2**63)}) == ["t"]
+    assert titles(client, "big", **{"filter[data.v][all]": str(2**64 + 1)}) == []
+
+
+def test_sonicjs_s_camel_case_time_names_are_the_columns(client, shop):
+    assert len(titles(client, **{"filter[createdAt][gt]": "0"})) == len(ITEMS)
+    assert titles(client, **{"filter[publishedAt][lt]": "0"}) == []
+    ordered = client.get("/api/collections/shop/content", {"sort": "-updatedAt"}).json["data"]
+    assert len(ordered) == len(ITEMS)
+
+
+@pytest.mark.parametrize("params, parameter", [
+    ({"sort": "relevance,title"}, "sort"),  # the search's own key, not a data field
+    ({"filter[v\n]": "x"}, "filter[v\n]"),  # a name ends where its characters do
+])
+def test_names_that_are_no_data_field(client, shop, params, parameter):
+    response = client.get("/api/collections/shop/content", params, status=400)
+    assert response.json["details"][0]["parameter"] == parameter

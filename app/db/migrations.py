@@ -49,7 +49,7 @@ PENDING = "pending"
 CHANGED = "changed"
 MISSING = "missing"
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _LEADING_NUMBER = re.compile(r"^(\d+)")
 _STATEMENT_PREVIEW = 200
 # Statements (by their first words) that change no table's columns and write no row: a

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from app.db.models import Content
 
 MAX_DATA_PATH = 5
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 
 TEXT, INT, TIME = "text", "int", "time"
 # What the columns of each kind hold on PostgreSQL (INTEGER, BIGINT): a value past them is
@@ -58,6 +58,10 @@ ALIASES = {
     "author": "author_id",
     "workflow_state": "workflow_state_id",
     "version": "version_number",
+    # SonicJS's camelCase names of the item's times.
+    "createdAt": "created_at",
+    "updatedAt": "updated_at",
+    "publishedAt": "published_at",
 }
 # The columns of the public item (app.services.content.serialize): what anyone may filter on.
 PUBLIC_COLUMNS = frozenset({
@@ -66,8 +70,9 @@ PUBLIC_COLUMNS = frozenset({
 })
 # Sort keys: public columns only, so the sort allow-list needs no per-caller variant.
 # Names that are never read as bare data fields: every column of the content table (those
-# outside ``COLUMNS`` stay unknown fields), and the item's keys that name no column.
-RESERVED_NAMES = frozenset(Content._meta.columns) | {"collection", "data"}
+# outside ``COLUMNS`` stay unknown fields), the item's keys that name no column, and the
+# search's own sort key.
+RESERVED_NAMES = frozenset(Content._meta.columns) | {"collection", "data", "relevance"}
 SORTABLE = ("id", "title", "slug", "status", "created_at", "updated_at", "published_at", "version_number")
 
 class QueryError(Exception):

@@ -296,9 +296,9 @@ def _refuse_scans(where, filters, sort, indexed, sortable, collection_id, collec
     refused += [(c.parameter, f"{c.operator} reads every item", "indexed")
                 for c in [*_conditions(where), *_conditions(filters)]
                 if c.field.is_data and c.operator in SCANNING_OPERATORS]
-    # No index holds a list's items: only a field declared a type of one value is answered by one.
-    refused += [(c.parameter, f"{c.field.name} may hold lists, whose items no index holds (declare its type)",
-                 "indexed") for c in [*_conditions(where), *_conditions(filters)] if c.elements]
+    # No index holds a list's items: only a field compared as one value is answered by one.
+    refused += [(c.parameter, f"{c.field.name} may hold lists, whose items no index holds", "indexed")
+                for c in [*_conditions(where), *_conditions(filters)] if c.elements]
     refused += [("sort", f"{key.field.name} is not sortable", "sortable")
                 for key in sort if key.field.is_data and (key.field.path[0] not in sortable or len(key.field.path) > 1)]
     if not refused or _public_items(collection_id, collection_name) <= PUBLIC_SCAN_LIMIT:

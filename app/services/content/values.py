@@ -57,6 +57,8 @@ STRING_FIELD_TYPES = STRING_TYPES | {
 NUMBER_FIELD_TYPES = frozenset({"number", "integer"})
 CHOICE_FIELD_TYPES = frozenset({"select", "radio"})
 BOOLEAN_FIELD_TYPES = frozenset({"boolean", "checkbox"})
+# The types whose value is a list of items (besides a ``multiple`` field).
+LIST_FIELD_TYPES = frozenset({"multiselect", "array"})
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?\Z")
 _INTEGER = re.compile(r"-?[0-9]+")
 
@@ -90,18 +92,19 @@ def element_filter(field, operator, schema=None):
 
     True for a data field unless the schema declares it a type holding one value (text,
     number, boolean, date, a select or reference without ``multiple``), or declares it
-    ``indexed`` without a type: validation keeps lists out of the first, and the owner of
-    the second asked for its index; the conditions of both stay the plain comparisons their
-    field index and value counts answer.
+    ``indexed`` without a list type (``json``, or none): validation keeps lists out of the
+    first, and the owner of the second asked for its index; the conditions of both stay
+    the plain comparisons their field index and value counts answer.
     """
     if not field.is_data or operator not in ELEMENT_OPERATORS:
         return False
     config = _field_config(schema, field) or {}
     declared = config.get("type")
-    if declared is None and config.get("indexed") is True:
-        return False
+    lists = declared in LIST_FIELD_TYPES or (config.get("multiple") is True and declared in MULTIPLE_TYPES)
+    if config.get("indexed") is True:
+        return lists
     single = STRING_FIELD_TYPES | NUMBER_FIELD_TYPES | BOOLEAN_FIELD_TYPES
-    return declared not in single or (config.get("multiple") is True and declared in MULTIPLE_TYPES)
+    return declared not in single or lists
 
 
 def element_candidates(text):
@@ -110,8 +113,10 @@ def element_candidates(text):
     values = [text]
     if text in ("true", "false"):
         values.append(text == "true")
-    elif _NUMBER.match(text):
-        number = int(text) if _INTEGER.fullmatch(text) and _fits_int64(text) else float(text)
+    elif _NUMBER.match(text) and not (_INTEGER.fullmatch(text) and not _fits_int64(text)):
+        # Digits past 64 bits are text only, as for equals: as a double they would match
+        # another number on SQLite and none on PostgreSQL.
+        number = int(text) if _INTEGER.fullmatch(text) else float(text)
         if math.isfinite(number):
             values.append(number)
     return tuple(values)
