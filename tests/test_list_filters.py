@@ -218,3 +218,13 @@ def test_sonicjs_s_camel_case_time_names_are_the_columns(client, shop):
 def test_names_that_are_no_data_field(client, shop, params, parameter):
     response = client.get("/api/collections/shop/content", params, status=400)
     assert response.json["details"][0]["parameter"] == parameter
+
+
+def test_a_percent_encoded_filter_name_keeps_its_text_in_the_cache_key(client, as_author):
+    # 1.0 and 1.00 are one number by their look, two texts to the schema: two answers.
+    author, _ = as_author
+    codes = create_collection("codes", {"type": "object", "properties": {"code": {"type": "string"}}})
+    insert_items(codes, author, 2, data=lambda i: {"code": ["1.0", "1.00"][i]})
+    for value, expected in (("1.0", "item-0"), ("1.00", "item-1")):
+        found = client.get(f"/api/collections/codes/content?%66ilter[data.code]={value}").json["data"]
+        assert [item["slug"] for item in found] == [expected], value

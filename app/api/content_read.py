@@ -265,7 +265,7 @@ def data_filter_texts(req):
     look there (``1.0`` and ``1.00`` are one number) while the schema may type it as text
     (two strings, two answers): the texts as sent keep such lists apart.
     """
-    if "filter" not in req.query_string:
+    if "filter" not in req.query_string and "%" not in req.query_string:  # a name may come percent-encoded
         return ()
     return tuple(sorted((name, value if isinstance(value, str) else tuple(value))
                         for name, value in req.params.items() if is_data_filter(name)))
