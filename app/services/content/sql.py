@@ -295,8 +295,23 @@ class SqlBuilder:
                         lambda a, b: a & b)
 
     def _item_in(self, values):
-        """The list item equals one of ``values`` (not null), as a scalar does: of the same JSON type."""
-        return balanced([self._item_equals(value) for value in values], lambda a, b: a | b)
+        """The list item equals one of ``values`` (not null), as a scalar does: of the same JSON type.
+
+        Values of one JSON type make one ``IN`` (as ``_in`` does for a scalar), not one
+        comparison each: a hundred values are one lookup per item, not a hundred.
+        """
+        if len(values) == 1:
+            return self._item_equals(values[0])
+        if self.postgres:  # jsonb equality keeps the types apart
+            return Expression(SQL(ITEM_VALUE), "IN", EnclosedNodeList([self._data_literal(v) for v in values]))
+        parts = [self._item_equals(value) for value in values if isinstance(value, bool)]
+        kinds = dict.fromkeys(json_kind(value) for value in values if not isinstance(value, bool))
+        for kind in kinds:
+            same = [v for v in values if not isinstance(v, bool) and json_kind(v) == kind]
+            same_type = Expression(SQL(ITEM_TYPE), "IN", EnclosedNodeList([Value(name) for name in SQLITE_TYPES[kind]]))
+            literals = EnclosedNodeList([self._data_literal(v) for v in same])
+            parts.append(same_type & Expression(SQL(ITEM_VALUE), "IN", literals))
+        return balanced(parts, lambda a, b: a | b)
 
     def _item_equals(self, value):
         if self.postgres:
