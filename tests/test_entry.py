@@ -90,7 +90,7 @@ def test_health_reports_each_binding(client):
     assert {name: check["status"] for name, check in body["bindings"].items()} == {
         "DB": "ok", "MEDIA_BUCKET": "ok", "CACHE_KV": "ok",
     }
-    assert client.get("/api/health", status=200).json["status"] == "running"
+    assert client.get("/api/health", status=200).json["status"] == "healthy"
 
 
 def test_health_has_sonicjs_shape(client):

@@ -4,8 +4,9 @@ import re
 
 import pytest
 
+from app.db.models import bind_models
 from tests.fixtures.app import client_for, env_with_copy, make_env
-from tests.fixtures.content import insert_items
+from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.process import free_port
 from tests.test_content_stats import add_media
 
@@ -49,6 +50,36 @@ def test_health_and_ping_are_503_when_the_database_is_unreachable(tmp_path):
     assert ping.json == {"error": "Database unreachable",
                          "details": {"request_id": ping.headers["X-Request-ID"], "retry_after": 5}}
     assert ping.headers["Retry-After"] == "5"
+
+
+def test_api_health_has_sonicjs_shape_and_names_the_active_collections(client, env):
+    # SonicJS's website reads it as `const { status, schemas } = await response.json()`.
+    bind_models(env.DB.db)
+    create_collection("pages")
+    create_collection("blog")
+    create_collection("old", is_active=False)
+    body = client.get("/api/health", status=200).json
+    assert body["status"] == "healthy" and ISO.fullmatch(body["timestamp"])
+    assert body["schemas"] == ["blog", "pages"]
+    # /health's extras come along; /health itself keeps SonicJS's /health shape.
+    assert body["name"] == "sonicpy" and body["bindings"]["DB"]["status"] == "ok" and "error" not in body
+    assert client.get("/health", status=200).json["status"] == "running"
+
+
+def test_api_health_is_a_degraded_503_when_the_cache_is_down(tmp_path, migrated_template, memcached_factory):
+    server = memcached_factory()
+    client = client_for(env_with_copy(tmp_path / "mc", migrated_template, kv_servers=[server.address]))
+    server.stop()
+    body = client.get("/api/health", status=503).json
+    assert body["status"] == "degraded" and body["schemas"] == []
+    assert body["error"] == "Binding(s) down: CACHE_KV" and body["details"] == {"down": ["CACHE_KV"]}
+
+
+def test_api_health_is_an_unhealthy_503_when_the_database_is_unreachable(tmp_path):
+    env = make_env(tmp_path / "down", database_url=f"postgresql://sonicpy@127.0.0.1:{free_port()}/gone")
+    body = client_for(env).get("/api/health", status=503).json
+    assert body["status"] == "unhealthy" and body["schemas"] == [] and ISO.fullmatch(body["timestamp"])
+    assert body["details"] == {"down": ["DB"]} and body["bindings"]["DB"]["status"] == "down"
 
 
 def test_ping_answers_a_round_trip(client):

@@ -1,9 +1,18 @@
 """``GET /health`` and ``GET /api/health``: name, version, env and a real round trip per binding.
 
-The shape is SonicJS's (``name``, ``version``, ``status: "running"``, an ISO 8601
-``timestamp``) plus ``worker``, ``env`` and ``bindings``, one check per binding. When a
-binding is down the answer is 503 with ``status: "degraded"`` and the error envelope's
-``error`` and ``details`` (the names of the bindings down) besides the same fields.
+``/health`` answers the shape of SonicJS's ``/health`` (``name``, ``version``, ``status:
+"running"``, an ISO 8601 ``timestamp``) plus ``worker``, ``env`` and ``bindings``, one check
+per binding. When a binding is down the answer is 503 with ``status: "degraded"`` and the
+error envelope's ``error`` and ``details`` (the names of the bindings down) besides the same
+fields.
+
+``/api/health`` answers the shape of SonicJS's ``/api/health`` (``status: "healthy"``,
+``timestamp``, ``schemas``) with the same extras. SonicJS lists the names of its schema
+definitions in ``schemas``; here they are the names of the active collections (what
+``GET /api/collections`` already tells anyone), sorted. It is 503 whenever ``/health`` is
+(a load balancer may probe either), with ``status: "unhealthy"`` when the database is down
+(and ``schemas`` empty: nothing can read them) and ``"degraded"`` when only another binding
+is, the words SonicJS's ``/api/system/health`` uses.
 
 Each binding is checked by its type's ``ping`` (``app.runtime.bindings``), so a new binding
 type is reported here without a change to this module. The media bucket is pinged through
@@ -23,6 +32,7 @@ from app import NAME, __version__
 from app.api.access import access
 from app.api.describe import STARTUP_FAILED, ErrorBody, describe
 from app.runtime.bindings import BindingKind
+from app.services.collections import active_collection_names
 
 # Whatever a ping raises means the binding is down; its class name is reported.
 CHECK_ERRORS = (Exception,)
@@ -68,6 +78,21 @@ class HealthBody(msgspec.Struct):
     details: Any | msgspec.UnsetType = msgspec.UNSET
 
 
+class ApiHealthBody(msgspec.Struct):
+    """What ``/api/health`` answers: SonicJS's ``{status, timestamp, schemas}`` and ``/health``'s extras."""
+
+    status: Literal["healthy", "degraded", "unhealthy"]
+    timestamp: str
+    schemas: list[str]
+    name: str
+    version: str
+    worker: str
+    env: str
+    bindings: dict[str, BindingCheck]
+    error: str | msgspec.UnsetType = msgspec.UNSET
+    details: Any | msgspec.UnsetType = msgspec.UNSET
+
+
 def iso_now():
     """Now in UTC as ISO 8601 with milliseconds and ``Z``, as JavaScript's ``toISOString``."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -99,8 +124,28 @@ def check_bindings(env, guards, kinds=None):
             for name, binding_type, binding in bindings_to_check(env, guards, kinds)}
 
 
+def health_report(env, guards):
+    """``(healthy, body)``: the checks of every binding of ``env`` and the fields both health
+    routes share; when one is down, the error envelope's ``error`` and ``details`` too."""
+    checks = check_bindings(env, guards)
+    body = {
+        "name": NAME,
+        "version": __version__,
+        "worker": env.name,
+        "env": env.config.env_label,
+        "timestamp": iso_now(),
+        "bindings": checks,
+    }
+    down = [name for name, check in checks.items() if check["status"] != "ok"]
+    if down:
+        # A 503 carries the error envelope like every other error response.
+        body["error"] = f"Binding(s) down: {', '.join(down)}"
+        body["details"] = {"down": down}
+    return not down, body
+
+
 class HealthResource:
-    """Reports each binding; 503 when any is down, so a load balancer takes the worker out.
+    """``GET /health``: reports each binding; 503 when any is down, so a load balancer takes the worker out.
 
     Args:
         guards: as ``check_bindings`` takes them.
@@ -113,29 +158,37 @@ class HealthResource:
     @describe("Liveness and a round trip per binding (503 when one is down)", response=HealthBody,
               others={503: (HealthBody, ErrorBody)}, headers=STARTUP_FAILED)
     def on_get(self, req, resp):
-        env = req.context.env
-        checks = check_bindings(env, self._guards)
-        healthy = all(check["status"] == "ok" for check in checks.values())
+        healthy, body = health_report(req.context.env, self._guards)
         resp.status = falcon.HTTP_200 if healthy else falcon.HTTP_503
-        body = {
-            "name": NAME,
-            "version": __version__,
-            "worker": env.name,
-            "env": env.config.env_label,
-            "status": "running" if healthy else "degraded",
-            "timestamp": iso_now(),
-            "bindings": checks,
-        }
-        if not healthy:
-            # A 503 carries the error envelope like every other error response.
-            down = [name for name, check in checks.items() if check["status"] != "ok"]
-            body["error"] = f"Binding(s) down: {', '.join(down)}"
-            body["details"] = {"down": down}
-        resp.media = body
+        resp.media = {**body, "status": "running" if healthy else "degraded"}
+
+
+class ApiHealthResource:
+    """``GET /api/health``: SonicJS's shape over the same checks as ``/health`` (503 when it is).
+
+    Args:
+        guards: as ``check_bindings`` takes them.
+    """
+
+    def __init__(self, guards=None):
+        self._guards = guards or {}
+
+    @access(public=True)
+    @describe("SonicJS's health check: status, the collections' names, a round trip per binding "
+              "(503 when one is down)", response=ApiHealthBody, others={503: (ApiHealthBody, ErrorBody)},
+              headers=STARTUP_FAILED)
+    def on_get(self, req, resp):
+        healthy, body = health_report(req.context.env, self._guards)
+        database_up = all(check["status"] == "ok" for check in body["bindings"].values()
+                          if check["type"] == BindingKind.D1)
+        resp.status = falcon.HTTP_200 if healthy else falcon.HTTP_503
+        status = "healthy" if healthy else "degraded" if database_up else "unhealthy"
+        resp.media = {"status": status, "timestamp": body.pop("timestamp"),
+                      "schemas": active_collection_names() if database_up else [], **body}
 
 
 def register(routes):
     """Mount the health endpoints."""
-    resource = HealthResource(guards={BindingKind.R2: routes.services.media.bucket})
-    routes.add("/health", resource)
-    routes.add("/api/health", resource)
+    guards = {BindingKind.R2: routes.services.media.bucket}
+    routes.add("/health", HealthResource(guards))
+    routes.add("/api/health", ApiHealthResource(guards))

@@ -81,6 +81,12 @@ def active_collections():
     return list(Collection.select().where(Collection.is_active == True).order_by(Collection.name))  # noqa: E712
 
 
+def active_collection_names():
+    """The names of the active collections, sorted."""
+    query = Collection.select(Collection.name).where(Collection.is_active == True).order_by(Collection.name)  # noqa: E712
+    return [name for (name,) in query.tuples()]
+
+
 def list_collections(include_inactive=False, search=None):
     """Collections, newest first; active ones only unless ``include_inactive``.
 
