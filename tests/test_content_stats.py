@@ -1,11 +1,16 @@
 """GET /admin/api/stats, /api/content/stats and /admin/api/storage: SonicJS's keys with real numbers."""
 
+import re
+
 import pytest
 
 from app.db.models import Media, new_id, now_ms
 from tests.fixtures.content import create_collection, insert_items
 
 pytestmark = pytest.mark.backends
+
+# ISO 8601 in UTC with milliseconds, as SonicJS's `new Date().toISOString()` writes it.
+ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
 def add_media(user, size, deleted=False):
@@ -32,7 +37,7 @@ def test_stats_count_live_content_media_and_users(client, blog_collection, as_au
     assert stats["contentItems"] == 6
     assert (stats["mediaFiles"], stats["mediaSize"]) == (2, 400)
     assert stats["users"] == 2
-    assert isinstance(stats["timestamp"], int)
+    assert ISO.fullmatch(stats["timestamp"])
     assert stats["content"] == {
         "total": 6,
         "byStatus": {"draft": 2, "published": 3, "archived": 1},
@@ -68,7 +73,7 @@ def test_storage_adds_the_database_and_live_media(client, as_editor, as_author):
     add_media(author, 5000, deleted=True)
     first = client.get("/admin/api/storage", headers=headers).json
     assert first["mediaSize"] == 1024 and first["databaseSize"] > 0
-    assert first["totalSize"] == first["databaseSize"] + first["mediaSize"] and isinstance(first["timestamp"], int)
+    assert first["totalSize"] == first["databaseSize"] + first["mediaSize"] and ISO.fullmatch(first["timestamp"])
     insert_items(create_collection("bulk"), author, 500, data=lambda i: {"text": "x" * 2000})
     assert client.get("/admin/api/storage", headers=headers).json["databaseSize"] > first["databaseSize"]
     assert client.get("/admin/api/storage", status=401).json == {"error": "Authentication required"}

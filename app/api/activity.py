@@ -4,8 +4,10 @@ SonicJS reads an ``activity_logs`` table nothing writes. Here the feed is what i
 recorded: every content write and workflow move (``workflow_history``, type ``content``)
 and every plugin activation, deactivation and settings change (``plugin_activity_log``,
 type ``plugin``), the newest first, ``limit`` of them (10 by default, 100 at most). Each
-entry is ``{id, type, action, resource_id, details, timestamp, user}``; ``user`` is
-``{id, email, username}``, or null once the account is gone. It is a log: ``logs.read``.
+entry is SonicJS's ``{id, type, action, resource_id, details, timestamp, user}``: ``timestamp``
+an ISO 8601 string as SonicJS sends it (like the feed's own), ``user`` a string, the user's
+name, else email, else ``System`` (no account recorded, or it is gone); ``user_id`` adds the
+id recorded, for a client that links to the account. It is a log: ``logs.read``.
 """
 
 from typing import Any, Literal
@@ -14,20 +16,12 @@ import msgspec
 
 from app.api.access import access
 from app.api.describe import Param, describe
+from app.api.health import iso_ms, iso_now
 from app.api.params import limit_param
-from app.api.schemas import Ms
-from app.services.activity import activity_feed
+from app.services.activity import activity
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
-
-
-class ActivityUser(msgspec.Struct):
-    """Who did it."""
-
-    id: str
-    email: str
-    username: str
 
 
 class Activity(msgspec.Struct):
@@ -38,8 +32,9 @@ class Activity(msgspec.Struct):
     action: str
     resource_id: str
     details: dict[str, Any]
-    timestamp: Ms
-    user: ActivityUser | None
+    timestamp: str
+    user: str
+    user_id: str | None
 
 
 class ActivityFeed(msgspec.Struct):
@@ -47,7 +42,7 @@ class ActivityFeed(msgspec.Struct):
 
     data: list[Activity]
     count: int
-    timestamp: Ms
+    timestamp: str
 
 
 class ActivityResource:
@@ -57,7 +52,9 @@ class ActivityResource:
     @describe("What happened last: content writes, workflow moves, plugin changes", response=ActivityFeed,
               query=(Param("limit", int, f"how many, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})"),))
     def on_get(self, req, resp):
-        resp.media = activity_feed(limit_param(req, DEFAULT_LIMIT, MAX_LIMIT))
+        entries = [{**entry, "timestamp": iso_ms(entry["timestamp"])}
+                   for entry in activity(limit_param(req, DEFAULT_LIMIT, MAX_LIMIT))]
+        resp.media = {"data": entries, "count": len(entries), "timestamp": iso_now()}
         resp.set_header("Cache-Control", "private, no-store")
 
 

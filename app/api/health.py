@@ -98,6 +98,13 @@ def iso_now():
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def iso_ms(epoch_ms):
+    """``epoch_ms`` (epoch milliseconds) as ``iso_now`` writes a time: ``2026-12-04T19:24:12.345Z``."""
+    # Whole seconds and the milliseconds apart: a float of the milliseconds could round the last digit.
+    moment = datetime.fromtimestamp(epoch_ms // 1000, UTC).replace(microsecond=epoch_ms % 1000 * 1000)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _ms(started):
     return round((time.perf_counter() - started) * 1000, 2)
 

@@ -169,7 +169,7 @@ class Storage(Closed):
     databaseSize: int
     mediaSize: int
     totalSize: int
-    timestamp: Ms
+    timestamp: str
 
 
 class Stats(Closed):
@@ -180,7 +180,7 @@ class Stats(Closed):
     mediaFiles: int
     mediaSize: int
     users: int
-    timestamp: Ms
+    timestamp: str
     content: ContentStats
     media: MediaStats
 

@@ -5,11 +5,13 @@ SonicJS answers ``{collections, contentItems, mediaFiles, mediaSize, users, time
 with ``contentItems`` always 0 (its query reads a column no migration creates). Here the
 same keys hold real numbers, plus content counts by status and by collection and media
 totals (``app.services.stats``). The numbers reveal unpublished work, so the route needs
-``content.publish`` (editors and admins), not just ``content.read``.
+``content.publish`` (editors and admins), not just ``content.read``. ``timestamp`` (when the
+numbers were counted) is an ISO 8601 string, as SonicJS sends it, in both answers.
 """
 
 from app.api.access import access
 from app.api.describe import describe
+from app.api.health import iso_ms
 from app.api.schemas_admin import Stats, Storage
 from app.services.stats import dashboard_stats, storage_stats
 
@@ -27,7 +29,7 @@ class StatsResource:
             "mediaFiles": stats["media"]["count"],
             "mediaSize": stats["media"]["totalSize"],
             "users": stats["users"],
-            "timestamp": stats["timestamp"],
+            "timestamp": iso_ms(stats["timestamp"]),
             "content": stats["content"],
             "media": stats["media"],
         }
@@ -40,7 +42,8 @@ class StorageResource:
     @access("content.publish")
     @describe("Bytes stored: the database, live media files and their sum", response=Storage)
     def on_get(self, req, resp):
-        resp.media = storage_stats()
+        stats = storage_stats()
+        resp.media = {**stats, "timestamp": iso_ms(stats["timestamp"])}
         resp.set_header("Cache-Control", "private, no-store")
 
 

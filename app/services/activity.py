@@ -2,19 +2,23 @@
 
 Every content write and workflow move leaves a ``workflow_history`` row (type ``content``)
 and every plugin activation, deactivation and settings change a ``plugin_activity_log``
-row (type ``plugin``). ``activity(limit)`` merges the newest of both, each with the user
-who did it (None once the account is gone).
+row (type ``plugin``). ``activity(limit)`` merges the newest of both, each with who did it:
+``user``, as SonicJS names them (the user's name, else the email, else ``System`` when no
+account is known: none was recorded, or it is gone), and ``user_id``, the id recorded.
 """
 
-from app.db.models import Content, PluginActivity, User, WorkflowHistory, WorkflowState, now_ms
+from app.db.models import Content, PluginActivity, User, WorkflowHistory, WorkflowState
+
+NO_USER = "System"
 
 
 def _users(ids):
-    """``{id: ActivityUser dict}`` of the users ``ids`` that still exist."""
+    """``{id: name}`` of the users ``ids`` that still exist: first and last name, else the email."""
     if not ids:
         return {}
-    rows = User.select(User.id, User.email, User.username).where(User.id.in_(list(ids))).tuples()
-    return {user_id: {"id": user_id, "email": email, "username": username} for user_id, email, username in rows}
+    rows = User.select(User.id, User.first_name, User.last_name, User.email).where(User.id.in_(list(ids))).tuples()
+    return {user_id: " ".join(part for part in (first, last) if part) or email
+            for user_id, first, last, email in rows}
 
 
 def content_activity(limit):
@@ -51,16 +55,11 @@ def plugin_activity(limit):
 
 
 def activity(limit):
-    """The ``limit`` newest entries of both logs, each with its user."""
+    """The ``limit`` newest entries of both logs, each with its ``user`` (a name) and ``user_id``."""
     entries = sorted(content_activity(limit) + plugin_activity(limit), key=lambda entry: entry["timestamp"],
                      reverse=True)[:limit]
     users = _users({entry["user_id"] for entry in entries if entry["user_id"]})
     for entry in entries:
-        entry["user"] = users.get(entry.pop("user_id"))
+        entry["user"] = users.get(entry["user_id"]) or NO_USER
     return entries
 
-
-def activity_feed(limit):
-    """``{data, count, timestamp}``: the ``limit`` newest entries, how many, and when they were read."""
-    entries = activity(limit)
-    return {"data": entries, "count": len(entries), "timestamp": now_ms()}
