@@ -187,6 +187,31 @@ def test_bulk_move_refuses_a_blank_folder_and_changes_nothing(client, env, peopl
     assert record["folder"] == "blog" and bucket_keys(env) == keys
 
 
+def test_bulk_move_takes_the_target_folder_under_sonicjs_documented_name(client, env, people):
+    # SonicJS's website posts {"fileIds": [...], "targetFolder": "..."}; its code reads `folder`.
+    author = people["author"][1]
+    first = put(client, people["author"], "a.txt", b"a")
+    second = put(client, people["author"], "b.txt", b"b")
+    body = client.post_json("/api/media/bulk-move", {"fileIds": [first["id"]], "targetFolder": "archive"},
+                            headers=author).json
+    assert body["success"] is True and body["moved"][0]["folder"] == "archive"
+    same = {"fileIds": [second["id"]], "folder": "archive", "targetFolder": "archive"}
+    assert client.post_json("/api/media/bulk-move", same, headers=author).json["moved"][0]["folder"] == "archive"
+    assert Media.get_by_id(first["id"]).folder == Media.get_by_id(second["id"]).folder == "archive"
+
+
+@pytest.mark.parametrize("body, field, message", [
+    ({"folder": "one", "targetFolder": "two"}, "targetFolder", "give folder or targetFolder, not two different folders"),
+    ({}, "folder", "No folder name provided"),
+])
+def test_bulk_move_refuses_two_different_folders_or_none(client, people, body, field, message):
+    record = put(client, people["author"], "a.txt", b"a")
+    refused = client.post_json("/api/media/bulk-move", {"fileIds": [record["id"]], **body},
+                               headers=people["author"][1], status=422).json
+    assert refused == {"error": "Validation failed", "details": [{"field": field, "message": message}]}
+    assert Media.get_by_id(record["id"]).folder == "uploads"
+
+
 def test_who_may_update(client, people):
     mine = put(client, people["author"])
     theirs = put(client, people["author2"])

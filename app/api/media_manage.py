@@ -13,7 +13,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.describe import STORE_CALLED, Param, describe, paged
-from app.api.errors import forbidden, invalid_param, not_found, nothing_to_update, read_body
+from app.api.errors import field_error, forbidden, invalid_param, not_found, nothing_to_update, read_body
 from app.api.media_upload import named_folder
 from app.api.params import limit_param, page_param
 from app.api.schemas import Listed
@@ -69,10 +69,20 @@ class BulkDelete(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class BulkMove(msgspec.Struct, forbid_unknown_fields=True):
-    """Body of ``POST /api/media/bulk-move``."""
+    """Body of ``POST /api/media/bulk-move``: ``folder`` (SonicJS's code) or ``targetFolder``
+    (the name SonicJS's documentation gives it), one of them."""
 
     fileIds: FileIds
-    folder: str
+    folder: str | msgspec.UnsetType = msgspec.UNSET
+    targetFolder: str | msgspec.UnsetType = msgspec.UNSET
+
+
+def target_folder(body):
+    """The folder a ``BulkMove`` names, by either name ("" for none; 422 when they differ)."""
+    given = {value for value in (body.folder, body.targetFolder) if value is not msgspec.UNSET}
+    if len(given) > 1:
+        raise field_error("targetFolder", "give folder or targetFolder, not two different folders")
+    return given.pop() if given else ""
 
 
 def live_or_404(media_id):
@@ -303,7 +313,8 @@ class BulkDeleteResource:
 
 
 class BulkMoveResource:
-    """``POST /api/media/bulk-move``: put up to 50 files in ``folder`` (422 when it is blank).
+    """``POST /api/media/bulk-move``: put up to 50 files in ``folder`` (or ``targetFolder``;
+    422 when it is blank or missing).
 
     A move changes each file's folder only: keys, URLs and objects stay as they are. Each
     file moves on its own (a compare-and-set on its folder), so one conflict leaves the
@@ -318,7 +329,7 @@ class BulkMoveResource:
     def on_post(self, req, resp):
         user = req.context.user
         body = read_body(req, BulkMove)
-        folder = named_folder(self._library, body.folder)
+        folder = named_folder(self._library, target_folder(body))
         ids = _unique(body.fileIds)
         rows = library_queries.rows_by_id(ids, live_only=True)
         moved, errors = [], []

@@ -121,7 +121,12 @@ def _read_file(part, form, limit, max_files, collect_errors):
 
 
 class UploadResource:
-    """``POST /api/media/upload``: one file, 201 with SonicJS's ``{"success", "file"}``."""
+    """``POST /api/media/upload``: one file, 201 with SonicJS's ``{"success", "file"}``.
+
+    SonicJS answers 200; an upload creates a file, which 201 Created says, and a client that
+    checks for a 2xx sees no difference. ``file.uploadedAt`` is epoch milliseconds as in every
+    answer carrying a file (SonicJS's upload sends an ISO string), one type per field.
+    """
 
     def __init__(self, library):
         self._library = library

@@ -15,7 +15,8 @@ What differs from SonicJS's media handling, on purpose:
 * calls to a remote bucket go through a per-process limit and a circuit breaker
   (``app.runtime.r2.guard``): a hung store answers 503 at once instead of holding threads;
 * timestamps (``uploaded_at``, ``updated_at``, ``deleted_at``) are epoch milliseconds, as
-  in every other table (SonicJS stores seconds in ``media``).
+  in every other table (SonicJS stores seconds in ``media``), and so is a record's
+  ``uploadedAt`` in every answer, the upload's too (SonicJS's upload answer has an ISO string).
 
 Who may do what (permissions from migrations 0004 and 0013):
 
