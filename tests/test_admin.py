@@ -678,6 +678,34 @@ def test_accept_invitation_page_signs_the_new_user_in(browser, outbox):
     assert "newbie@example.com" in page.text  # the header's sign-out button names the user
 
 
+def test_sonicjs_sign_in_links_lead_to_the_admin_pages_with_their_query(browser, outbox):
+    """SonicJS's pages live at /auth/*; its links and bookmarks land on the admin's pages."""
+    login = browser.get("/auth/login?next=/admin/content", status=303)
+    assert login.location.endswith("/admin/login?next=/admin/content") and login.headers["Cache-Control"] == "no-store"
+    assert login.follow().forms[0]["next"].value == "/admin/content"
+    assert browser.get("/auth/register", status=303).location.endswith("/admin/login")
+    user = create_user("author", password_hash=hashed())
+    browser.post_json("/auth/request-password-reset", {"email": user.email}, status=202)
+    token = outbox.tokens("password_reset")[0]
+    page = browser.get(f"/auth/reset-password?token={token}", status=303).follow(status=200)
+    assert page.request.path == "/admin/reset-password"
+    form = page.forms["reset-form"]
+    form["password"] = form["confirm_password"] = "a brand new password"
+    assert form.submit(status=303).location.endswith("/admin/login?reset=1")
+    invited = browser.get("/auth/accept-invitation?token=abc", status=303)
+    assert invited.location.endswith("/admin/accept-invitation?token=abc")
+    assert invited.follow().forms["invitation-form"]["token"].value == "abc"
+
+
+@pytest.mark.parametrize("path", ["/auth/login/form", "/auth/register/form"])
+def test_sonicjs_form_posts_land_on_the_sign_in_page_and_sign_nobody_in(browser, path):
+    user = create_user("author", password_hash=hashed())
+    response = browser.post(path, {"email": user.email, "password": PASSWORD}, status=303)
+    assert response.location.endswith("/admin/login") and "Set-Cookie" not in response.headers
+    assert response.follow().request.path == "/admin/login"
+    assert browser.get("/admin", status=303).location.endswith("/admin/login?next=%2Fadmin")
+
+
 # ---------------------------------------------------------------- trash, purge, scheduling
 
 

@@ -14,7 +14,7 @@ ROUTE_CLASSES = [
     ("/api/content", "GET", "GET, HEAD, OPTIONS, POST"),
     ("/api/content/abc", "PUT", "DELETE, GET, HEAD, OPTIONS, PUT"),
     ("/admin/api/collections/blog", "PATCH", "DELETE, GET, HEAD, OPTIONS, PATCH"),
-    ("/auth/login", "POST", "OPTIONS, POST"),
+    ("/auth/login", "POST", "GET, HEAD, OPTIONS, POST"),  # GET: SonicJS's sign-in page, on to the admin's
     ("/api/media/upload", "POST", "OPTIONS, POST"),
 ]
 

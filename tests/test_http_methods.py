@@ -76,14 +76,15 @@ def test_the_document_lists_head_wherever_get_is(client):
 
 
 def test_head_of_a_route_without_get_is_405(client):
-    response = client.head("/auth/login", status=405)
+    response = client.head("/auth/refresh", status=405)
     assert response.headers["Allow"] == "OPTIONS, POST"
 
 
 @pytest.mark.parametrize("path, allowed", [
     ("/api/content", "GET, HEAD, OPTIONS, POST"),
     ("/api/content/abc", "DELETE, GET, HEAD, OPTIONS, PUT"),
-    ("/auth/login", "OPTIONS, POST"),
+    ("/auth/refresh", "OPTIONS, POST"),
+    ("/auth/login", "GET, HEAD, OPTIONS, POST"),  # GET: SonicJS's sign-in page, on to the admin's
     ("/admin/login", "GET, HEAD, OPTIONS, POST"),
     ("/files/some/key.png", "GET, HEAD, OPTIONS"),
 ])

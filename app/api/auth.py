@@ -21,7 +21,9 @@ from typing import Annotated
 import falcon
 import msgspec
 
+from app.api import auth_pages
 from app.api.access import access
+from app.api.auth_pages import SIGN_IN_PAGE, page_redirect
 from app.api.authentication import COOKIE, COOKIE_NAME, credentials_of
 from app.api.describe import Header, describe
 from app.api.errors import (
@@ -162,6 +164,8 @@ class LoginResource:
         self._guard = guard
         self._settings = settings
 
+    on_get = page_redirect(SIGN_IN_PAGE, "sign-in")
+
     @access(public=True)
     @rate_limited("login")
     @describe("Sign in with email and password", body=LoginBody, response=Session)
@@ -185,6 +189,9 @@ class RegisterResource:
         self._accounts = accounts
         self._guard = guard
         self._settings = settings
+
+    # The admin has no sign-up page: accounts come from invitations (see app.api.auth_pages).
+    on_get = page_redirect(SIGN_IN_PAGE, "sign-up")
 
     @access(public=True)
     @rate_limited("register")
@@ -370,6 +377,8 @@ class ResetPasswordResource:
         self._accounts = accounts
         self._guard = guard
 
+    on_get = page_redirect("/admin/reset-password", "password reset")
+
     @access(public=True)
     @rate_limited("token")
     @describe("Set a new password with a reset token", body=ResetPasswordBody, response=Message)
@@ -412,6 +421,8 @@ class AcceptInvitationResource:
         self._guard = guard
         self._settings = settings
 
+    on_get = page_redirect("/admin/accept-invitation", "invitation")
+
     @access(public=True)
     @rate_limited("token")
     @describe("Accept an invitation and sign in", body=AcceptInvitationBody, response=Session)
@@ -441,3 +452,4 @@ def register(routes):
     routes.add("/auth/request-password-reset", RequestResetResource(accounts, guard, services.mailer))
     routes.add("/auth/reset-password", ResetPasswordResource(accounts, guard))
     routes.add("/auth/accept-invitation", AcceptInvitationResource(accounts, guard, settings))
+    auth_pages.register(routes)
