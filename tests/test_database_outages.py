@@ -13,7 +13,6 @@ SQLSTATE, and none of the English words.
 import os
 import sqlite3
 import threading
-import time
 from urllib.parse import quote
 
 import peewee
@@ -25,7 +24,7 @@ from playhouse.db_url import connect
 from app.db.models import bind_models
 from app.runtime.outages import Outage, database_outage, driver_error
 from tests.fixtures.app import app_for, client_for
-from tests.fixtures.busy_database import database_held, short_wait_env
+from tests.fixtures.busy_database import database_held, short_wait_env, wait_for_a_lock_wait
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.test_database_unavailable import assert_retry_after
@@ -35,8 +34,6 @@ pytestmark = pytest.mark.backends
 on_postgres = pytest.mark.parametrize("db_backend", ["postgres"], indirect=True)
 on_sqlite = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
 
-# Longest wait for another connection to be seen waiting on a lock (a bound, not a timing).
-LOCK_WAIT_DEADLINE_SECONDS = 30
 
 
 # -- PostgreSQL, through requests -------------------------------------------------------------
@@ -94,22 +91,6 @@ def editing(stack, tmp_path, request):
     return build, url
 
 
-def wait_for_a_lock_wait(url, request_thread):
-    """Return once a session of ``url``'s database waits for a lock (the request's)."""
-    watcher = psycopg2.connect(url)
-    watcher.autocommit = True
-    deadline = time.monotonic() + LOCK_WAIT_DEADLINE_SECONDS
-    try:
-        with watcher.cursor() as cursor:
-            while time.monotonic() < deadline and request_thread.is_alive():
-                cursor.execute("SELECT count(*) FROM pg_stat_activity"
-                               " WHERE datname = current_database() AND wait_event_type = 'Lock'")
-                if cursor.fetchone()[0]:
-                    return
-                time.sleep(0.01)
-    finally:
-        watcher.close()
-    raise AssertionError("the request never waited for the row's lock")
 
 
 @on_postgres
@@ -126,7 +107,7 @@ def test_a_serialization_failure_is_busy_and_told_to_retry_in_a_second(editing):
         put = threading.Thread(target=lambda: answers.append(client.put_json(
             f"/api/content/{item}", {"title": "Changed here"}, headers=headers, expect_errors=True)))
         put.start()
-        wait_for_a_lock_wait(url, put)
+        wait_for_a_lock_wait(put, dsn=url)
         other.commit()  # the request's transaction began before this change: it cannot serialize after it
         put.join()
     finally:

@@ -18,6 +18,7 @@ from app.runtime.context import ScheduledEvent
 from app.scheduled import run_scheduled
 from app.services.content.scheduling import run_due
 from tests.fixtures.app import PROJECT_ROOT, client_for, make_env, migrate
+from tests.fixtures.busy_database import wait_for_a_lock_wait
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.fixtures.workflow import content_row, history_rows, insert_content, insert_schedule, workflow_logs
 
@@ -563,7 +564,7 @@ def test_a_delete_racing_the_run_of_the_item_s_schedule_waits_for_it(env, client
 
     def transition_once_the_delete_waits(*args, **kwargs):
         running.set()
-        until_a_session_waits_for_a_lock(db)
+        wait_for_a_lock_wait(dbname=db.database, **db.connect_params)
         return real_transition(*args, **kwargs)
 
     monkeypatch.setattr(scheduling, "transition", transition_once_the_delete_waits)
@@ -583,23 +584,3 @@ def test_a_delete_racing_the_run_of_the_item_s_schedule_waits_for_it(env, client
     assert outcome["run"]["completed"] == 1, outcome
     assert ScheduledContent.get_by_id(pending.id).status == "completed"
     assert Content.get_by_id(item.id).deleted_at is not None
-
-
-def until_a_session_waits_for_a_lock(db, seconds=30):
-    """Return once a session of ``db``'s PostgreSQL database waits for a lock. Asked on a
-    connection of its own: a transaction sees the sessions' activity as it first read it."""
-    import psycopg2
-
-    watcher = psycopg2.connect(dbname=db.database, **db.connect_params)
-    watcher.autocommit = True
-    deadline = time.monotonic() + seconds
-    try:
-        with watcher.cursor() as cursor:
-            while time.monotonic() < deadline:
-                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                               " AND wait_event_type = 'Lock'")
-                if cursor.fetchone()[0]:
-                    return
-                time.sleep(0.01)
-    finally:
-        watcher.close()
