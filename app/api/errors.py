@@ -367,11 +367,6 @@ def handle_database_error(req, resp, ex, params):
     handle_unexpected(req, resp, ex, params)
 
 
-def handle_pool_exhausted(req, resp, ex, params):
-    """Every pooled PostgreSQL connection stayed in use past the pool's wait: 503, retry in a second."""
-    _database_unavailable(req, ex, DATABASE_BUSY_RETRY_AFTER)
-
-
 def _database_unavailable(req, ex, retry_after):
     log.error("database unavailable on %s %s (request %s): %s", req.method, req.path, _request_id(req), ex)
     raise retry_later(retry_after, _request_id(req))
@@ -466,7 +461,7 @@ def install_error_handling(app):
     # InterfaceError too: a connection already closed (psycopg2's) is unreachable, while a
     # value SQLite cannot bind (sqlite3's) is the statement's own error, a 500.
     app.add_error_handler(peewee.InterfaceError, handle_database_error)
-    app.add_error_handler(MaxConnectionsExceeded, handle_pool_exhausted)
+    app.add_error_handler(MaxConnectionsExceeded, handle_database_error)  # busy: every pooled connection taken
     app.add_error_handler(peewee.IntegrityError, handle_integrity_error)
     app.add_error_handler(KVError, handle_binding_error)
     app.add_error_handler(R2Error, handle_binding_error)
