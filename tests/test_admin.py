@@ -10,6 +10,7 @@ import time
 
 import jwt
 import pytest
+import webtest
 
 from app.admin.assets import HTMX, LONG_CACHE, PICO
 from app.admin.pages import MAX_FORM_BYTES
@@ -695,6 +696,18 @@ def test_sonicjs_sign_in_links_lead_to_the_admin_pages_with_their_query(browser,
     invited = browser.get("/auth/accept-invitation?token=abc", status=303)
     assert invited.location.endswith("/admin/accept-invitation?token=abc")
     assert invited.follow().forms["invitation-form"]["token"].value == "abc"
+
+
+def test_sonicjs_sign_in_links_keep_an_escaped_query_as_sent(browser):
+    """The query reaches the admin's page as the client sent it: an escape is not escaped
+    again, and a raw UTF-8 byte is escaped once (as that byte)."""
+    escaped = browser.get("/auth/login?next=%2Fadmin%2Fcontent%3Fq%3Dcaf%C3%A9", status=303)
+    assert escaped.location.endswith("/admin/login?next=%2Fadmin%2Fcontent%3Fq%3Dcaf%C3%A9")
+    assert escaped.follow().forms[0]["next"].value == "/admin/content?q=café"
+    sent_raw = webtest.TestRequest.blank("/auth/reset-password")
+    sent_raw.environ["QUERY_STRING"] = "token=café x".encode().decode("latin-1")  # as a WSGI server passes it
+    raw = browser.do_request(sent_raw, status=303)
+    assert raw.location.endswith("/admin/reset-password?token=caf%C3%A9%20x")
 
 
 @pytest.mark.parametrize("path", ["/auth/login/form", "/auth/register/form"])

@@ -14,6 +14,8 @@ account of its choosing. They answer ``303`` to the sign-in page, which the brow
 shows: nothing is read, nobody is signed in, the password is dropped.
 """
 
+from urllib.parse import quote
+
 import falcon
 
 from app.api.access import access
@@ -22,10 +24,20 @@ from app.api.describe import Header, describe
 SIGN_IN_PAGE = "/admin/login"
 
 
+# What a query string may hold as it is: the URI's reserved and unreserved characters, and
+# "%" of an escape already made by the client (bytes outside them are escaped here).
+_QUERY_AS_SENT = "!#$%&'()*+,/:;=?@[]~"
+
+
 def to_page(req, resp, page):
     """Answer ``303 See Other`` to ``page`` with the query string of ``req``."""
     resp.status = falcon.HTTP_303
-    resp.location = f"{page}?{req.query_string}" if req.query_string else page
+    # Set as the header, not ``resp.location``: that one escapes the "%" of escapes the
+    # client already made (``next=%2Fadmin`` would arrive as ``next=%252Fadmin``). The
+    # WSGI server hands the query over as Latin-1 text of the bytes sent: a raw UTF-8
+    # byte is escaped as that byte, not as the UTF-8 of its Latin-1 letter.
+    query = quote(req.query_string.encode("latin-1"), safe=_QUERY_AS_SENT)
+    resp.set_header("Location", f"{page}?{query}" if query else page)
     # The query may hold a one-time token: no cache keeps the answer.
     resp.set_header("Cache-Control", "no-store")
 
