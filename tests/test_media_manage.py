@@ -203,6 +203,8 @@ def test_bulk_move_takes_the_target_folder_under_sonicjs_documented_name(client,
 @pytest.mark.parametrize("body, field, message", [
     ({"folder": "one", "targetFolder": "two"}, "targetFolder", "give folder or targetFolder, not two different folders"),
     ({}, "folder", "No folder name provided"),
+    ({"targetFolder": " "}, "targetFolder", "No folder name provided"),
+    ({"folder": "", "targetFolder": ""}, "targetFolder", "No folder name provided"),
 ])
 def test_bulk_move_refuses_two_different_folders_or_none(client, people, body, field, message):
     record = put(client, people["author"], "a.txt", b"a")

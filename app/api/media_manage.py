@@ -78,11 +78,13 @@ class BulkMove(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def target_folder(body):
-    """The folder a ``BulkMove`` names, by either name ("" for none; 422 when they differ)."""
+    """``(folder, field)``: the folder a ``BulkMove`` names, by either name, and the name it
+    came by, for an error on it (``("", "folder")`` for none; 422 when they differ)."""
     given = {value for value in (body.folder, body.targetFolder) if value is not msgspec.UNSET}
     if len(given) > 1:
         raise field_error("targetFolder", "give folder or targetFolder, not two different folders")
-    return given.pop() if given else ""
+    field = "folder" if body.targetFolder is msgspec.UNSET else "targetFolder"
+    return (given.pop() if given else ""), field
 
 
 def live_or_404(media_id):
@@ -329,7 +331,7 @@ class BulkMoveResource:
     def on_post(self, req, resp):
         user = req.context.user
         body = read_body(req, BulkMove)
-        folder = named_folder(self._library, target_folder(body))
+        folder = named_folder(self._library, *target_folder(body))
         ids = _unique(body.fileIds)
         rows = library_queries.rows_by_id(ids, live_only=True)
         moved, errors = [], []
