@@ -86,18 +86,22 @@ def test_every_setting_the_app_reads_is_in_the_readme(settings_read_at_startup):
     assert not missing, f"settings read by the app but not in README.md: {missing}"
 
 
-def documented_paths():
+OPTIONAL_PART = re.compile(r"\[([^\[\]]*)\]")
+
+
+def documented_paths(lines=README_LINES):
     """README's API paths with ``{param}`` names blanked and ``[...]`` parts both ways, by line."""
     found = {}
-    for line in README_LINES:
+    for line in lines:
         for raw in re.findall(r"(?<![\w.])(/[A-Za-z0-9_{}\[\]/.:-]*)", line):
             variants = {raw}
-            while any("[" in variant for variant in variants):
+            # Only a closed pair is expanded: a lone "[" (a path cut at the line's end) stays.
+            while any(OPTIONAL_PART.search(variant) for variant in variants):
                 variants = {
                     expanded
                     for variant in variants
-                    for expanded in (re.sub(r"\[([^\[\]]*)\]", r"\1", variant, count=1),
-                                     re.sub(r"\[[^\[\]]*\]", "", variant, count=1))
+                    for expanded in (OPTIONAL_PART.sub(r"\1", variant, count=1),
+                                     OPTIONAL_PART.sub("", variant, count=1))
                 }
             for variant in variants:
                 found.setdefault(normal_path(variant), []).append(line)
@@ -132,4 +136,9 @@ def test_every_route_is_in_the_readme_with_its_methods(env):
 def test_the_route_check_sees_the_routes():
     # The inspection finds routes, and README paths are read, or the test above proves nothing.
     assert normal_path("/api/content/{id}/versions") in documented_paths()
+
+
+def test_documented_paths_expand_closed_brackets_and_keep_a_lone_one():
+    found = documented_paths(["`/api/a[/b]` and `/api/c[/d`"])
+    assert {"/api/a", "/api/a/b", "/api/c[/d"} <= set(found)
     assert len(COMMANDS) > 10 and len(BINDING_KEYS) > 5
