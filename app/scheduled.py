@@ -8,10 +8,11 @@ line and ``dev``'s own timer.
 
 import logging
 
-from app.db.models import LogConfig, SystemLog, bind_models, now_ms
+from app.db.models import bind_models, now_ms
 from app.db.time_travel import purge_expired_history, ship_history_to_bucket
 from app.runtime.context import ScheduledEvent
 from app.services.content.scheduling import run_scheduled_content
+from app.services.log_config import apply_retention
 from app.services.media.sweep import sweep
 from app.services.plugins import hooks
 from app.services.webhooks import retry_due
@@ -19,21 +20,10 @@ from app.settings import media_sweep_grace_seconds, settings_from_env
 
 log = logging.getLogger("sonicpy.scheduled")
 
-DAY_MS = 24 * 3600 * 1000
-
 
 def purge_expired_logs(event, env):
     """Delete system logs older than their category's ``log_config.retention_days``."""
-    removed = 0
-    with env.DB.db.atomic():
-        for config in LogConfig.select():
-            cutoff = event.scheduled_time - config.retention_days * DAY_MS
-            removed += (
-                SystemLog.delete()
-                .where((SystemLog.category == config.category) & (SystemLog.created_at < cutoff))
-                .execute()
-            )
-    return {"logs_purged": removed}
+    return {"logs_purged": sum(apply_retention(event.scheduled_time).values())}
 
 
 def sweep_media_orphans(event, env):

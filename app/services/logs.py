@@ -19,6 +19,7 @@ from app.db.models import SystemLog, User, database, now_ms
 from app.db.rows import fetch_one
 from app.db.text_match import contains_any_case
 from app.runtime.ids import time_ordered_id
+from app.services.errors import NOT_FOUND, ServiceError
 
 LEVELS = ("debug", "info", "warn", "error", "fatal")
 CATEGORIES = ("auth", "api", "workflow", "plugin", "media", "system", "security", "error")
@@ -252,14 +253,49 @@ class LogFilters:
     search: str | None = None
 
 
+NEWEST_FIRST = (SystemLog.created_at.desc(), SystemLog.id.desc())
+
+
+class LogNotFound(ServiceError):
+    """No log row has that id."""
+
+    kind = NOT_FOUND
+
+    def __init__(self):
+        super().__init__("Log entry not found")
+
+
 def list_logs(filters, page, limit):
     """A page of log rows matching ``filters``, newest first: ``(rows, total)``."""
+    query = _matching(filters)
+    total = query.count()
+    rows = list(query.order_by(*NEWEST_FIRST).paginate(page, limit))
+    return rows, total
+
+
+def get_log(log_id):
+    """The log row ``log_id``; LogNotFound otherwise."""
+    row = SystemLog.get_or_none(SystemLog.id == log_id)
+    if row is None:
+        raise LogNotFound()
+    return row
+
+
+def export_logs(filters, limit):
+    """Up to ``limit`` log rows matching ``filters``, newest first: ``(rows, truncated)``.
+
+    ``truncated`` says whether more rows matched: one row past ``limit`` is read to know,
+    rather than counting every match again.
+    """
+    rows = list(_matching(filters).order_by(*NEWEST_FIRST).limit(limit + 1))
+    return rows[:limit], len(rows) > limit
+
+
+def _matching(filters):
     query = SystemLog.select()
     for condition in _conditions(filters):
         query = query.where(condition)
-    total = query.count()
-    rows = list(query.order_by(SystemLog.created_at.desc(), SystemLog.id.desc()).paginate(page, limit))
-    return rows, total
+    return query
 
 
 def _conditions(filters):
@@ -280,11 +316,21 @@ def _conditions(filters):
         yield contains_any_case(SystemLog.message, filters.search) | contains_any_case(SystemLog.url, filters.search)
 
 
+def redact_url(url):
+    """``url`` with its query string through ``redact_query``: rows are filtered when written,
+    and again when shown, so a row some other writer stored unfiltered shows no secret either."""
+    if not url or "?" not in url:
+        return url
+    path, _, query = url.partition("?")
+    return f"{path}?{redact_query(query)}"
+
+
 def log_json(row):
-    """A log row as the API shows it."""
+    """A log row as the API shows it (its URL's secret parameters filtered, ``redact_url``;
+    the session id and the stack trace are never shown)."""
     return {
         "id": row.id, "level": row.level, "category": row.category, "message": row.message, "data": row.data,
         "user_id": row.user_id, "request_id": row.request_id, "ip_address": row.ip_address,
-        "user_agent": row.user_agent, "method": row.method, "url": row.url, "status_code": row.status_code,
+        "user_agent": row.user_agent, "method": row.method, "url": redact_url(row.url), "status_code": row.status_code,
         "duration": row.duration, "source": row.source, "created_at": row.created_at,
     }
