@@ -12,6 +12,7 @@ rest sits next to the responder::
   is the request body's); ``form``: a Struct naming the fields of a multipart form instead;
 * ``query``: the query parameters, as ``Param``s (``PAGED`` is the shared ``page``/``limit``);
 * ``response``: the Struct of the success body (``app.api.schemas*``) and ``status``;
+  ``alternatives``: other media types it may come in (a log export's ``text/csv``);
   ``others``: more statuses: ``{503: (HealthBody, ErrorBody)}`` (either JSON body), ``{206: "*/*"}`` (a
   media type), ``{304: None}`` (no body);
 * ``headers``: the response headers each status carries, as ``Header``s:
@@ -67,6 +68,7 @@ class Operation:
     media_type: str = "application/json"
     others: tuple = ()
     headers: tuple = ()  # ((status, (Header, ...)), ...)
+    alternatives: tuple = ()  # other media types of the success body (a query parameter chooses)
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ class Header:
 
 
 def describe(summary, *, description="", body=None, form=None, query=(), response=None, status=200,
-             media_type="application/json", others=None, headers=None):
+             media_type="application/json", others=None, headers=None, alternatives=()):
     """Record the OpenAPI facts of the decorated responder (order with ``@access`` is free).
 
     Args:
@@ -99,10 +101,13 @@ def describe(summary, *, description="", body=None, form=None, query=(), respons
             error envelope, with their body (a type for JSON, a tuple of types for any one
             of them) or None for none.
         headers: ``{status: (Header, ...)}``: the response headers of each status.
+        alternatives: media types the success body may be instead of ``media_type`` (an
+            export's ``text/csv`` beside its JSON), each described as text.
     """
     operation = Operation(summary, description, body, form, tuple(query), response, status, media_type,
                           tuple((others or {}).items()),
-                          tuple((code, tuple(declared)) for code, declared in (headers or {}).items()))
+                          tuple((code, tuple(declared)) for code, declared in (headers or {}).items()),
+                          tuple(alternatives))
 
     def decorate(responder):
         setattr(responder, DESCRIBE_ATTR, operation)

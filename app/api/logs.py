@@ -1,10 +1,11 @@
-"""``GET /admin/api/logs``: system logs (request logs, workflow moves...), newest first.
+"""``GET /admin/api/logs``: system logs (request logs, workflow moves...), newest first; ``/{log_id}`` one.
 
 Needs ``logs.read`` (admins and editors). Filters: ``level``, ``category``, ``status``
 (a status code), ``user`` (a user id), ``since`` and ``until`` (epoch milliseconds,
 inclusive), ``search`` (text in the message or the URL); ``page`` and ``limit`` (1 to 100,
 default 50). The answer is the list envelope ``{data, meta}``; a filter that is not valid
-is a 400 naming it.
+is a 400 naming it. ``GET /admin/api/logs/{log_id}`` answers one row in the same shape
+(404 for an id no row has). Export, settings and cleanup: ``log_export``, ``log_config``.
 """
 
 from typing import Annotated, Literal
@@ -15,9 +16,10 @@ from app.api.access import access
 from app.api.describe import Param, describe, paged
 from app.api.errors import invalid_param
 from app.api.params import limit_param, page_param
-from app.api.schemas import Listed
+from app.api.private import no_store
+from app.api.schemas import Listed, One
 from app.api.schemas_admin import LogEntry
-from app.services.logs import CATEGORIES, LEVELS, LogFilters, list_logs, log_json
+from app.services.logs import CATEGORIES, LEVELS, LogFilters, get_log, list_logs, log_json
 from app.services.pagination import pagination_meta
 
 MAX_LIMIT = 100
@@ -68,6 +70,17 @@ class LogsResource:
         resp.media = {"data": [log_json(row) for row in rows], "meta": pagination_meta(total, limit, page)}
 
 
+class LogResource:
+    """``GET /admin/api/logs/{log_id}``: one row, as the list shows it."""
+
+    @access("logs.read")
+    @describe("One system log entry", response=One[LogEntry])
+    @no_store
+    def on_get(self, req, resp, log_id):
+        resp.media = {"data": log_json(get_log(log_id))}
+
+
 def register(routes):
-    """Mount ``/admin/api/logs``."""
+    """Mount ``/admin/api/logs`` and ``/admin/api/logs/{log_id}``."""
     routes.add("/admin/api/logs", LogsResource())
+    routes.add("/admin/api/logs/{log_id}", LogResource())

@@ -195,6 +195,8 @@ def _success(operation, types):
         success["content"] = {"application/json": {"schema": schema}}
     elif operation.media_type:
         success["content"] = {operation.media_type: {"schema": {}}}
+    for media_type in operation.alternatives if operation else ():
+        success["content"][media_type] = {"schema": {"type": "string"}}
     return success
 
 

@@ -13,6 +13,8 @@ from app.api import (
     explorer,
     files,
     health,
+    log_config,
+    log_export,
     logs,
     media,
     metrics,
@@ -34,7 +36,7 @@ ROUTE_MODULES = [
     schedules,
     media, files,
     content, stats, references, activity,
-    plugins, logs, metrics, migrations,
+    plugins, logs, log_export, log_config, metrics, migrations,
     openapi, explorer,
 ]
 

@@ -326,3 +326,39 @@ class LogEntry(Closed):
     duration: float | None
     source: str | None
     created_at: Ms
+
+
+class LogExportMeta(Closed):
+    """What a JSON log export holds: ``truncated`` when more rows matched than ``limit``."""
+
+    count: int
+    limit: int
+    truncated: bool
+    exported_at: Ms
+
+
+class LogExport(Closed):
+    """``GET /admin/api/logs/export?format=json``: the rows, newest first, and what they are."""
+
+    data: list[LogEntry]
+    meta: LogExportMeta
+
+
+class LogCategoryConfig(Closed):
+    """A log category's ``log_config`` row; a category without one shows what it behaves as
+    (``configured`` false: everything logged, never purged, the limits null)."""
+
+    category: str
+    enabled: bool
+    level: str
+    retention_days: int | None
+    max_size_mb: int | None
+    configured: bool
+    updated_at: Ms | None
+
+
+class LogCleanup(Closed):
+    """Rows deleted by applying each category's retention now."""
+
+    deleted: dict[str, int]
+    total: int
