@@ -22,7 +22,8 @@ from app.admin.content import (
 )
 from app.admin.csrf import CsrfTokens
 from app.admin.dashboard import DashboardPage, RootRedirect
-from app.admin.logs import LogsPage
+from app.admin.log_config import LogConfigAction, LogConfigPage
+from app.admin.logs import LogPage, LogsCleanupAction, LogsExport, LogsPage
 from app.admin.media import (
     MediaDeleteAction,
     MediaFilePage,
@@ -116,6 +117,12 @@ def _register_media_and_system(routes, renderer):
     routes.add_page("/admin/plugins/{name}/activate", PluginSwitchAction(services.plugins, active=True))
     routes.add_page("/admin/plugins/{name}/deactivate", PluginSwitchAction(services.plugins, active=False))
     routes.add_page("/admin/logs", LogsPage(renderer))
+    routes.add_page("/admin/logs/export", LogsExport())
+    routes.add_page("/admin/logs/cleanup", LogsCleanupAction())
+    log_config = LogConfigPage(renderer)
+    routes.add_page("/admin/logs/config", log_config)
+    routes.add_page("/admin/logs/config/{category}", LogConfigAction(log_config))
+    routes.add_page("/admin/logs/{log_id}", LogPage(renderer))
 
 
 def _register_collections(routes, renderer, cache):

@@ -5,20 +5,30 @@ level, category, status code, user, a time range and text in the message or URL.
 takes the user as an email address (or a user id) and the time range as UTC date-times from
 the browser's ``datetime-local`` inputs; a value it cannot read is left out of the filter
 and named on the page. Each row names its user by email address (one lookup for the page's
-users), linked to the page filtered by that user.
+users), linked to the page filtered by that user, and its time links to the row's own page.
+
+The list links to the export of what it shows (``/admin/logs/export``, CSV or JSON, the
+same file as ``GET /admin/api/logs/export``) and, for holders of ``settings.update``
+(admins), offers a button applying every category's retention now. The settings of each
+category are ``app.admin.log_config``'s page.
 """
 
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
-from app.admin.pages import page_number
+from app.admin.pages import page_number, redirect
 from app.api.access import access
+from app.api.log_config import WRITE_PERMISSION
+from app.api.log_export import EXPORT_LIMIT, FORMATS, send_export
 from app.db.models import User
-from app.services.logs import CATEGORIES, LEVELS, LogFilters, list_logs, log_json
+from app.services.log_config import apply_retention
+from app.services.logs import CATEGORIES, LEVELS, LogFilters, get_log, list_logs, log_json
 from app.services.pagination import pagination_meta
 
 PAGE_SIZE = 50
 MAX_TEXT = 200
 TIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
+FILTER_NAMES = ("level", "category", "status", "user", "since", "until", "search")
 
 
 def epoch_ms(text):
@@ -48,8 +58,7 @@ def _status(text):
 
 def read_filters(req):
     """``(query, LogFilters, problems)``: what the form says, the filters, the values left out."""
-    query = {name: (req.get_param(name) or "").strip()[:MAX_TEXT]
-             for name in ("level", "category", "status", "user", "since", "until", "search")}
+    query = {name: (req.get_param(name) or "").strip()[:MAX_TEXT] for name in FILTER_NAMES}
     values = {
         "level": query["level"] if query["level"] in LEVELS else None,
         "category": query["category"] if query["category"] in CATEGORIES else None,
@@ -74,6 +83,18 @@ def emails_of(user_ids):
     return dict(User.select(User.id, User.email).where(User.id.in_(sorted(wanted))).tuples())
 
 
+def export_links(query):
+    """``{format: URL}`` of the export of what the page's filters (``query``) select."""
+    kept = {name: value for name, value in query.items() if value}
+    return {chosen: "/admin/logs/export?" + urlencode({**kept, "format": chosen}) for chosen in FORMATS}
+
+
+def _cleaned(req):
+    """The row count a cleanup redirected with (``?cleaned=N``), or None."""
+    raw = req.get_param("cleaned") or ""
+    return int(raw) if raw.isdecimal() and len(raw) < 16 else None
+
+
 class LogsPage:
     """``GET /admin/logs``."""
 
@@ -89,5 +110,37 @@ class LogsPage:
         self._renderer.page(
             req, resp, "logs.html", logs=logs, emails=emails_of(entry["user_id"] for entry in logs),
             meta=pagination_meta(total, PAGE_SIZE, page), query=query, problems=problems, levels=LEVELS,
-            categories=CATEGORIES,
+            categories=CATEGORIES, exports=export_links(query), export_limit=EXPORT_LIMIT, cleaned=_cleaned(req),
+            can_clean=req.context.user.can(WRITE_PERMISSION),
         )
+
+
+class LogPage:
+    """``GET /admin/logs/{log_id}``: one row, every field the API shows (404 page for no such row)."""
+
+    def __init__(self, renderer):
+        self._renderer = renderer
+
+    @access("logs.read")
+    def on_get(self, req, resp, log_id):
+        entry = log_json(get_log(log_id))
+        email = emails_of([entry["user_id"]]).get(entry["user_id"])
+        self._renderer.page(req, resp, "log.html", entry=entry, email=email)
+
+
+class LogsExport:
+    """``GET /admin/logs/export``: the page's filters, read as the page reads them, as a download."""
+
+    @access("logs.read")
+    def on_get(self, req, resp):
+        _, filters, _ = read_filters(req)
+        send_export(req, resp, filters)
+
+
+class LogsCleanupAction:
+    """``POST /admin/logs/cleanup``: every category's retention applied now; back to the list,
+    which says how many rows went."""
+
+    @access(WRITE_PERMISSION)
+    def on_post(self, req, resp):
+        redirect(resp, f"/admin/logs?cleaned={sum(apply_retention().values())}")
