@@ -1,7 +1,8 @@
 """``/admin/api/logs/config`` and ``/admin/api/logs/cleanup``: each category's logging settings, and retention now.
 
 Reading the settings needs ``logs.read``, as the logs; changing them and cleaning up need
-``settings.update`` (admins), as SonicJS lets only admins do either.
+``settings.update`` (admins): both change what every later reader of the logs will find,
+and SonicJS lets only admins clean up.
 
 ``PUT /admin/api/logs/config/{category}`` (``POST`` too, SonicJS's method) changes the
 fields its body names (``enabled``, ``level``, ``retention_days``, ``max_size_mb``) and

@@ -3,8 +3,9 @@
 ``log_config`` has one row per category (``api``, ``auth``, ``workflow``, ``plugin``,
 ``media``, ``system``, ``security``, ``error``): ``enabled`` turns the category off,
 ``level`` is the lowest level kept (debug < info < warn < error < fatal) and
-``retention_days`` how long rows stay (the cron handler purges older ones). A category
-without a row logs everything at every level.
+``retention_days`` how long rows stay (``app.services.log_config.apply_retention`` purges
+older ones, run by the cron handler and on demand). A category without a row logs
+everything at every level.
 """
 
 import re
