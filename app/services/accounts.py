@@ -80,9 +80,9 @@ class Mail:
     """A message for the mailer hook.
 
     Attributes:
-        kind: ``"password_reset"`` or ``"invitation"``.
+        kind: ``"password_reset"``, ``"invitation"``, ``"magic_link"`` or ``"sign_in_code"``.
         email: the recipient.
-        link: the one-time link (carries the plaintext token).
+        link: the one-time link (carries the plaintext token); for a ``sign_in_code``, the code.
     """
 
     kind: str
@@ -247,10 +247,16 @@ class Accounts:
             return None
         if not self.hasher.verify(password, user.password_hash) or not user.is_active:
             return None
-        changes = {"last_login_at": now_ms()}
+        changes = {}
         if self.hasher.needs_rehash(user.password_hash):
             changes["password_hash"] = self.hasher.hash(password)
-        User.update(**changes).where(User.id == user.id).execute()
+        return self.record_sign_in(user, **changes)
+
+    def record_sign_in(self, user, **changes):
+        """After ``user`` proved who they are (a password, a mailed code or link): record the
+        sign-in (``last_login_at``, with any ``changes``), run the ``after_auth_login`` hooks,
+        and return the user as stored now."""
+        User.update(last_login_at=now_ms(), **changes).where(User.id == user.id).execute()
         hooks.after("auth_login", user=user)
         return User.get_by_id(user.id)
 
