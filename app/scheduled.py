@@ -14,6 +14,7 @@ from app.runtime.context import ScheduledEvent
 from app.services.content.scheduling import run_scheduled_content
 from app.services.log_config import apply_retention
 from app.services.media.sweep import sweep
+from app.services.passwordless import purge_expired
 from app.services.plugins import hooks
 from app.services.webhooks import retry_due
 from app.settings import media_sweep_grace_seconds, settings_from_env
@@ -40,9 +41,15 @@ def retry_webhook_deliveries(event, env):
     return {"webhook_deliveries": retry_due(event.scheduled_time, allow_private)}
 
 
+def purge_sign_in_secrets(event, env):
+    """Delete the mailed sign-in codes and links that expired over an hour ago (the hourly
+    limits no longer count them)."""
+    return purge_expired(event.scheduled_time)
+
+
 JOBS = [
     purge_expired_logs, run_scheduled_content, sweep_media_orphans, purge_expired_history, retry_webhook_deliveries,
-    ship_history_to_bucket,
+    purge_sign_in_secrets, ship_history_to_bucket,
 ]
 
 

@@ -112,6 +112,7 @@ def test_quiet_still_reports_errors(tmp_path):
         f"❌ {EVERY_MINUTE}: run_scheduled_content failed: no such table: scheduled_content",
         f"❌ {EVERY_MINUTE}: sweep_media_orphans failed: no such table: media_pending_objects",
         f"❌ {EVERY_MINUTE}: retry_webhook_deliveries failed: no such table: plugins",
+        f"❌ {EVERY_MINUTE}: purge_sign_in_secrets failed: no such table: otp_codes",
     ]
     env.DB.db.close()
 

@@ -644,11 +644,40 @@ class WebhookDelivery(BaseModel):
         table_name = "webhook_deliveries"
 
 
+class OtpCode(BaseModel):
+    """A one-time sign-in code (``otp-login``): only its HMAC is stored."""
+
+    id = peewee.TextField(primary_key=True, default=new_id)
+    user = peewee.ForeignKeyField(User, column_name="user_id", backref="otp_codes", on_delete="CASCADE")
+    code_hash = peewee.TextField()
+    expires_at = peewee.BigIntegerField()
+    attempts = peewee.IntegerField(default=0)
+    used_at = peewee.BigIntegerField(null=True)
+    created_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "otp_codes"
+
+
+class MagicLink(BaseModel):
+    """A one-time sign-in link (``magic-link-auth``): only its token's SHA-256 is stored."""
+
+    id = peewee.TextField(primary_key=True, default=new_id)
+    user = peewee.ForeignKeyField(User, column_name="user_id", backref="magic_links", on_delete="CASCADE")
+    token_hash = peewee.TextField(unique=True)
+    expires_at = peewee.BigIntegerField()
+    used_at = peewee.BigIntegerField(null=True)
+    created_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "magic_links"
+
+
 MODELS = [
     User, Collection, Media, MediaPendingObject, WorkflowState, Content, ContentCount, ContentCountedField,
     ContentValueCount, ContentMedia, ContentVersion, Workflow, WorkflowTransition, WorkflowHistory, ScheduledContent,
     Plugin, PluginHook, PluginRoute, PluginAsset, PluginActivity, Permission, RolePermission, ApiToken, SystemLog,
-    LogConfig, Faq, Webhook, WebhookDelivery,
+    LogConfig, Faq, Webhook, WebhookDelivery, OtpCode, MagicLink,
 ]
 
 

@@ -1,4 +1,4 @@
-"""The mailer: how password-reset and invitation links reach people.
+"""The mailer: how password-reset, invitation and sign-in links (and sign-in codes) reach people.
 
 Backends, chosen by ``MAILER``:
 
@@ -35,6 +35,8 @@ DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 SUBJECTS = {
     "password_reset": "Reset your password",
     "invitation": "You are invited",
+    "magic_link": "Your sign-in link",
+    "sign_in_code": "Your sign-in code",
 }
 BODIES = {
     "password_reset": "Someone asked to reset the password of this account.\n\n"
@@ -42,6 +44,12 @@ BODIES = {
                       "If it was not you, ignore this message: your password stays as it is.\n",
     "invitation": "You have been invited to join.\n\n"
                   "To accept and choose your password, open this link (it works once):\n\n{link}\n",
+    "magic_link": "Someone asked to sign in to this account by email.\n\n"
+                  "To sign in, open this link (it works once, for a few minutes):\n\n{link}\n\n"
+                  "If it was not you, ignore this message: nobody can sign in without the link.\n",
+    "sign_in_code": "Someone asked to sign in to this account by email.\n\n"
+                    "Your sign-in code (it works once, for a few minutes):\n\n{link}\n\n"
+                    "If it was not you, ignore this message, and never tell anyone the code.\n",
 }
 
 
