@@ -34,12 +34,22 @@ def doc(client):
     return client.get("/api/openapi.json").json
 
 
-def test_every_mounted_route_is_documented_and_nothing_else(env, doc):
+# Plugins whose rows start inactive: their routes are mounted but left out of the document.
+INACTIVE_BY_DEFAULT = {"otp-login": {"/auth/otp/request", "/auth/otp/resend", "/auth/otp/verify"},
+                       "magic-link-auth": {"/auth/magic-link/request", "/auth/magic-link/verify"}}
+
+
+def test_every_mounted_route_is_documented_and_nothing_else(env, client, doc, make_user):
     mounted = mounted_operations(app_for(env))
     documented = documented_operations(doc)
-    assert mounted - documented == set()
+    hidden = set().union(*INACTIVE_BY_DEFAULT.values())
+    assert {path for path, _ in mounted - documented} == hidden
     assert documented - mounted == set()
     assert ("/api/content/{id}/versions/{version}", "get") in documented
+    _, admin = make_user("admin")
+    for name in INACTIVE_BY_DEFAULT:
+        client.post(f"/admin/api/plugins/{name}/activate", headers=admin, status=200)
+    assert documented_operations(client.get("/api/openapi.json").json) == mounted
 
 
 def test_the_document_is_valid_openapi_3_1(doc):

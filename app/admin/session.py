@@ -17,6 +17,7 @@ from app.api.auth import RESET_MESSAGE, redeem_token, sign_out, start_session
 from app.services.accounts import EMAIL_PATTERN, USERNAME_PATTERN, InvalidCredentials, WeakPassword
 
 USERNAME = re.compile(USERNAME_PATTERN)
+INVALID_LINK_MESSAGE = "That sign-in link is invalid, expired or already used: ask for a new one."
 EMAIL = re.compile(EMAIL_PATTERN)
 
 
@@ -40,7 +41,9 @@ class LoginPage:
         if req.context.user is not None and req.context.user.via == "jwt":
             redirect(resp, safe_next(req.get_param("next")))
             return
-        self._renderer.page(req, resp, "login.html", email="", error=None, next=safe_next(req.get_param("next")),
+        # A mailed sign-in link that did not work (magic-link-auth) comes back here to say so.
+        error = INVALID_LINK_MESSAGE if req.get_param("link") == "invalid" else None
+        self._renderer.page(req, resp, "login.html", email="", error=error, next=safe_next(req.get_param("next")),
                             notice="Your password was reset; sign in with the new one." if req.get_param("reset") == "1"
                             else None)
 

@@ -83,6 +83,12 @@ def own_origins(req, trusted_proxy_count=0):
     return origins
 
 
+def listed_origins(settings):
+    """The normalized origins of ``CORS_ALLOW_ORIGINS`` that may act with the cookie (none for ``*``)."""
+    origins = tuple(settings.cors_allow_origins)
+    return frozenset() if origins == ("*",) else frozenset(map(origin_of, origins))
+
+
 def refusal(req, listed, trusted_proxy_count=0):
     """Why ``req`` may not act with the cookie (the envelope's ``details``), or None when it may.
 
@@ -122,8 +128,7 @@ class CrossOriginProtection:
     """
 
     def __init__(self, settings, is_page):
-        origins = tuple(settings.cors_allow_origins)
-        self._listed = frozenset() if origins == ("*",) else frozenset(map(origin_of, origins))
+        self._listed = listed_origins(settings)
         self._proxies = settings.trusted_proxy_count
         self._is_page = is_page
 

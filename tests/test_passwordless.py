@@ -1,0 +1,339 @@
+"""The ``otp-login`` and ``magic-link-auth`` plugins: signing in with a mailed code or link.
+
+Request-level, on both databases: the mail goes through the real SMTP server of
+``tests/fixtures/smtp.py`` (or the recording ``Outbox`` where only the secret matters); time
+passes by moving a row's ``expires_at`` or ``created_at``, as the reset-token tests do.
+"""
+
+import hashlib
+from dataclasses import replace
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from app.app import build_services, create_app
+from app.db.models import MagicLink, OtpCode, User, bind_models, now_ms
+from app.runtime.context import ScheduledEvent
+from app.runtime.entry import Worker
+from app.scheduled import purge_sign_in_secrets
+from app.services.mail import MailSettings, SmtpMailer
+from tests.fixtures.app import settings_for_tests
+from tests.fixtures.auth import fast_client, reload
+from tests.fixtures.conformance import ConformingTestApp
+from tests.fixtures.mail import Outbox
+from tests.fixtures.users import bearer, create_user, token_for
+
+pytestmark = pytest.mark.backends
+
+BASE = "https://cms.example.org"
+OTP = "otp-login"
+MAGIC = "magic-link-auth"
+SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
+HOUR_MS = 3600 * 1000
+
+
+@pytest.fixture
+def admin(env):
+    bind_models(env.DB.db)
+    return bearer(token_for(create_user("admin")))
+
+
+@pytest.fixture
+def web(env, outbox):
+    """A client whose mail lands in ``outbox``, with a rate limit loose enough to reach the plugins' own."""
+    bind_models(env.DB.db)
+    return fast_client(env, outbox, public_base_url=BASE, rate_limit_attempts=50)
+
+
+@pytest.fixture
+def person(env):
+    bind_models(env.DB.db)
+    return create_user("editor", email="person@example.com")
+
+
+def activate(client, admin, name, **settings):
+    client.post(f"/admin/api/plugins/{name}/activate", headers=admin, status=200)
+    if settings:
+        client.patch_json(f"/admin/api/plugins/{name}", {"settings": settings}, headers=admin, status=200)
+
+
+def codes(outbox):
+    return [mail.link for mail in outbox.sent if mail.kind == "sign_in_code"]
+
+
+def link_tokens(outbox):
+    return outbox.tokens("magic_link")
+
+
+def request_code(client, email="person@example.com", path="/auth/otp/request", **kwargs):
+    return client.post_json(path, {"email": email}, status=202, **kwargs)
+
+
+def verify_code(client, code, email="person@example.com", status=200, ip="127.0.0.1"):
+    return client.post_json("/auth/otp/verify", {"email": email, "code": code}, status=status,
+                            extra_environ={"REMOTE_ADDR": ip})
+
+
+def assert_envelope(response, status, error):
+    assert response.status_int == status
+    assert set(response.json) <= {"error", "details"} and response.json["error"] == error
+
+
+def smtp_client(env, smtp_server):
+    """A client mailing through a real SMTP server: ``(client, inbox)``."""
+    port, inbox, _ = smtp_server("none")
+    mail = MailSettings(backend="smtp", host="127.0.0.1", port=port, security="none", sender="cms@cms.example.org")
+    settings = settings_for_tests(public_base_url=BASE, mail=mail, scrypt_n=2**14)
+    services = replace(build_services(env, settings), mailer=SmtpMailer(mail))
+    return ConformingTestApp(Worker(lambda: env, lambda e: create_app(e, settings, services))), inbox
+
+
+# -- both plugins --------------------------------------------------------------------------
+
+
+def test_both_plugins_start_inactive_and_their_routes_answer_404(web, admin, person, outbox):
+    listed = {p["name"]: p for p in web.get("/admin/api/plugins", headers=admin).json["data"]}
+    assert listed[OTP]["status"] == listed[MAGIC]["status"] == "inactive"
+    assert listed[OTP]["settings"] == {"codeLength": 6, "codeExpiryMinutes": 10, "maxAttempts": 3,
+                                       "rateLimitPerHour": 5}
+    assert listed[MAGIC]["settings"] == {"linkExpiryMinutes": 15, "rateLimitPerHour": 5}
+    for path in ("/auth/otp/request", "/auth/otp/resend", "/auth/magic-link/request"):
+        web.post_json(path, {"email": "person@example.com"}, status=404)
+    web.post_json("/auth/otp/verify", {"email": "person@example.com", "code": "123456"}, status=404)
+    web.get("/auth/magic-link/verify?token=anything", status=404)
+    assert outbox.sent == [] and OtpCode.select().count() == MagicLink.select().count() == 0
+    activate(web, admin, OTP)
+    request_code(web)
+    web.post(f"/admin/api/plugins/{OTP}/deactivate", headers=admin, status=200)
+    verify_code(web, codes(outbox)[0], status=404)
+
+
+def test_settings_are_validated(web, admin):
+    for name, bad in ((OTP, {"codeLength": 4}), (OTP, {"maxAttempts": 0}), (OTP, {"unknown": 1}),
+                      (MAGIC, {"linkExpiryMinutes": 61})):
+        web.patch_json(f"/admin/api/plugins/{name}", {"settings": bad}, headers=admin, status=422)
+
+
+# -- one-time codes ------------------------------------------------------------------------
+
+
+def test_a_mailed_code_signs_in_once_as_login_does(env, admin, person, smtp_server):
+    client, inbox = smtp_client(env, smtp_server)
+    activate(client, admin, OTP)
+    answer = request_code(client)
+    assert answer.json == {"success": True, "message": "If an account exists for this email, a sign-in code has "
+                                                       "been sent", "expiresIn": 600}
+    [(_, recipients, message)] = inbox.messages
+    assert recipients == ["person@example.com"] and message["Subject"] == "Your sign-in code"
+    [code] = [line.strip() for line in message.get_content().splitlines() if line.strip().isdigit()]
+    assert len(code) == 6
+    # Only a keyed digest is stored: neither the code nor its plain SHA-256.
+    [row] = OtpCode.select()
+    assert code not in row.code_hash and row.code_hash != hashlib.sha256(code.encode()).hexdigest()
+
+    session = verify_code(client, code)
+    assert session.json["user"]["email"] == "person@example.com" and session.json["user"]["role"] == "editor"
+    assert session.headers["Cache-Control"] == "no-store"
+    cookie = next(h for h in session.headers.getall("Set-Cookie") if h.startswith("auth_token="))
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert client.get("/auth/me", headers=bearer(session.json["token"])).json["user"]["email"] == "person@example.com"
+    assert reload(person).last_login_at is not None
+    assert_envelope(verify_code(client, code, status=401), 401, "Invalid or expired code")  # used
+
+
+def test_unknown_and_inactive_addresses_get_the_same_answer_and_no_mail(web, admin, person, outbox, env):
+    create_user("viewer", email="gone@example.com", is_active=False)
+    activate(web, admin, OTP)
+    activate(web, admin, MAGIC)
+    known = request_code(web).json
+    for email in ("nobody@example.com", "gone@example.com"):
+        assert request_code(web, email).json == known
+        assert request_code(web, email, path="/auth/otp/resend").json == known
+        verify_code(web, "123456", email=email, status=401)
+        unknown_link = web.post_json("/auth/magic-link/request", {"email": email}, status=202).json
+    assert unknown_link == web.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202).json
+    assert [mail.email for mail in outbox.sent] == ["person@example.com", "person@example.com"]
+
+
+def test_a_wrong_code_is_401_and_the_code_dies_after_max_attempts(web, admin, person, outbox):
+    activate(web, admin, OTP)
+    request_code(web)
+    [code] = codes(outbox)
+    wrong = "000000" if code != "000000" else "111111"
+    assert_envelope(verify_code(web, wrong, status=401), 401, "Invalid or expired code")
+    verify_code(web, code)  # two tries left: the right one works
+    request_code(web)
+    code = codes(outbox)[-1]
+    wrong = "000000" if code != "000000" else "111111"
+    for _ in range(3):
+        verify_code(web, wrong, status=401)
+    verify_code(web, code, status=401)  # three tries spent: dead, even with the right code
+    assert OtpCode.get(OtpCode.used_at.is_null()).attempts == 3
+
+
+def test_an_expired_code_is_refused(web, admin, person, outbox):
+    activate(web, admin, OTP)
+    request_code(web)
+    OtpCode.update(expires_at=now_ms() - 1).execute()
+    verify_code(web, codes(outbox)[0], status=401)
+
+
+def test_a_new_code_voids_the_earlier_one(web, admin, person, outbox):
+    activate(web, admin, OTP)
+    request_code(web)
+    request_code(web, path="/auth/otp/resend")
+    first, second = codes(outbox)
+    if first != second:
+        verify_code(web, first, status=401)
+    verify_code(web, second)
+
+
+def test_codes_per_hour_are_capped_silently(web, admin, person, outbox):
+    activate(web, admin, OTP, rateLimitPerHour=2, codeLength=8, codeExpiryMinutes=5)
+    answers = [request_code(web).json for _ in range(3)]
+    assert answers[0] == answers[2] and answers[0]["expiresIn"] == 300
+    assert len(codes(outbox)) == 2 and all(len(code) == 8 for code in codes(outbox))
+    # The third was not sent: the second code is still the live one.
+    verify_code(web, codes(outbox)[1])
+    OtpCode.update(created_at=OtpCode.created_at - HOUR_MS).execute()  # an hour passes
+    request_code(web)
+    assert len(codes(outbox)) == 3
+
+
+def test_wrong_codes_count_against_the_sign_in_limit(env, admin, person):
+    outbox = Outbox()
+    client = fast_client(env, outbox, rate_limit_attempts=3)
+    activate(client, admin, OTP, maxAttempts=10)
+    request_code(client)
+    for _ in range(3):
+        verify_code(client, "99999999", status=401, ip="203.0.113.9")
+    response = verify_code(client, codes(outbox)[0], status=429, ip="203.0.113.9")
+    assert response.headers["X-RateLimit-Remaining"] == "0" and "Retry-After" in response.headers
+    verify_code(client, codes(outbox)[0], ip="198.51.100.7")  # another address is not held back
+
+
+def test_verify_takes_json_only(web, admin, person):
+    activate(web, admin, OTP)
+    web.post("/auth/otp/verify", {"email": "person@example.com", "code": "123456"}, status=415)
+
+
+# -- magic links ---------------------------------------------------------------------------
+
+
+def link_path(link):
+    parts = urlsplit(link)
+    assert f"{parts.scheme}://{parts.netloc}" == BASE and parts.path == "/auth/magic-link/verify"
+    return f"{parts.path}?{parts.query}"
+
+
+def test_a_mailed_link_opens_a_page_whose_button_signs_in_once(env, admin, person, smtp_server):
+    client, inbox = smtp_client(env, smtp_server)
+    activate(client, admin, MAGIC)
+    answer = client.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202)
+    assert answer.json["expiresIn"] == 900
+    [(_, recipients, message)] = inbox.messages
+    assert recipients == ["person@example.com"] and message["Subject"] == "Your sign-in link"
+    link = next(line for line in message.get_content().splitlines() if line.startswith(BASE))
+    token = parse_qs(urlsplit(link).query)["token"][0]
+    assert MagicLink.get().token_hash == hashlib.sha256(token.encode()).hexdigest()
+
+    page = client.get(link_path(link) + "&next=/admin/content", status=200)
+    assert page.content_type == "text/html" and page.headers["Referrer-Policy"] == "no-referrer"
+    form = page.forms[0]
+    assert form.method.lower() == "post" and form["token"].value == token and form["next"].value == "/admin/content"
+    client.get(link_path(link), status=200)  # opening it twice (a mail scanner) spends nothing
+    assert MagicLink.get().used_at is None
+
+    signed_in = form.submit(headers=SAME_ORIGIN, status=303)
+    assert signed_in.location.endswith("/admin/content")
+    assert any(h.startswith("auth_token=") for h in signed_in.headers.getall("Set-Cookie"))
+    assert reload(person).last_login_at is not None
+    assert client.get("/auth/me").json["user"]["email"] == "person@example.com"  # the cookie
+    again = client.get(link_path(link), status=303)
+    assert again.location.endswith("/admin/login?link=invalid")
+    client.cookiejar.clear()  # signed in, the sign-in page would send the browser on
+    assert "invalid, expired or already used" in client.get("/admin/login?link=invalid").text
+
+
+def test_json_clients_post_the_token_for_a_session(web, admin, person, outbox):
+    activate(web, admin, MAGIC)
+    web.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202)
+    [token] = link_tokens(outbox)
+    session = web.post_json("/auth/magic-link/verify", {"token": token}, status=200)
+    assert session.json["user"]["email"] == "person@example.com" and session.json["token"]
+    assert_envelope(web.post_json("/auth/magic-link/verify", {"token": token}, status=400), 400,
+                    "Invalid or expired sign-in link")
+    json_page = web.get(f"/auth/magic-link/verify?token={token}", headers={"Accept": "application/json"}, status=400)
+    assert_envelope(json_page, 400, "Invalid or expired sign-in link")
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "/\t/evil.example",
+                                    "javascript:alert(1)", "admin"])
+def test_next_never_leaves_the_site(web, admin, person, outbox, target):
+    activate(web, admin, MAGIC)
+    web.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202)
+    [token] = link_tokens(outbox)
+    form = web.get("/auth/magic-link/verify", {"token": token, "next": target}).forms[0]
+    assert form["next"].value == "/admin"
+    posted = web.post("/auth/magic-link/verify", {"token": token, "next": target}, headers=SAME_ORIGIN, status=303)
+    assert urlsplit(posted.location).path == "/admin" and urlsplit(posted.location).netloc in ("", "localhost")
+
+
+def test_a_form_from_another_origin_signs_nobody_in(web, admin, person, outbox):
+    activate(web, admin, MAGIC)
+    web.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202)
+    [token] = link_tokens(outbox)
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
+                    {"Origin": "https://evil.example"}):
+        refused = web.post("/auth/magic-link/verify", {"token": token}, headers=headers, status=403)
+        assert_envelope(refused, 403, "Cross-origin request refused")
+    assert MagicLink.get().used_at is None
+    web.post("/auth/magic-link/verify", {"token": token}, headers=SAME_ORIGIN, status=303)
+
+
+def test_expired_and_replaced_links_are_refused(web, admin, person, outbox):
+    activate(web, admin, MAGIC)
+    for _ in range(2):
+        web.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202)
+    first, second = link_tokens(outbox)
+    assert web.get("/auth/magic-link/verify", {"token": first}, status=303).location.endswith("link=invalid")
+    MagicLink.update(expires_at=now_ms() - 1).execute()
+    web.get("/auth/magic-link/verify", {"token": second}, status=303)
+    web.post_json("/auth/magic-link/verify", {"token": second}, status=400)
+    refused = web.post("/auth/magic-link/verify", {"token": second}, headers=SAME_ORIGIN, status=303)
+    assert refused.location.endswith("/admin/login?link=invalid")
+
+
+def test_a_deactivated_account_cannot_use_its_link(web, admin, person, outbox):
+    activate(web, admin, MAGIC)
+    web.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202)
+    [token] = link_tokens(outbox)
+    User.update(is_active=False).where(User.id == person.id).execute()
+    web.post_json("/auth/magic-link/verify", {"token": token}, status=400)
+
+
+def test_links_per_hour_are_capped_silently(web, admin, person, outbox):
+    activate(web, admin, MAGIC, rateLimitPerHour=1)
+    first = web.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202).json
+    assert web.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202).json == first
+    assert len(link_tokens(outbox)) == 1
+    MagicLink.update(created_at=MagicLink.created_at - HOUR_MS).execute()
+    web.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202)
+    assert len(link_tokens(outbox)) == 2
+
+
+# -- clean-up ------------------------------------------------------------------------------
+
+
+def test_the_cron_job_deletes_rows_an_hour_after_they_expire(web, admin, person, outbox, env):
+    activate(web, admin, OTP)
+    activate(web, admin, MAGIC)
+    request_code(web)
+    web.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202)
+    now = now_ms()
+    assert purge_sign_in_secrets(ScheduledEvent("* * * * *", now), env) == {
+        "sign_in_codes_purged": 0, "sign_in_links_purged": 0}
+    later = now + 15 * 60 * 1000 + HOUR_MS + 1
+    assert purge_sign_in_secrets(ScheduledEvent("* * * * *", later), env) == {
+        "sign_in_codes_purged": 1, "sign_in_links_purged": 1}
+    assert OtpCode.select().count() == MagicLink.select().count() == 0
