@@ -18,7 +18,7 @@ from app.runtime.entry import Worker
 from app.scheduled import purge_sign_in_secrets
 from app.services.mail import MailSettings, SmtpMailer
 from tests.fixtures.app import settings_for_tests
-from tests.fixtures.auth import fast_client, reload
+from tests.fixtures.auth import concurrently, fast_client, json_request, reload
 from tests.fixtures.conformance import ConformingTestApp
 from tests.fixtures.mail import Outbox
 from tests.fixtures.users import bearer, create_user, token_for
@@ -302,6 +302,18 @@ def test_expired_and_replaced_links_are_refused(web, admin, person, outbox):
     web.post_json("/auth/magic-link/verify", {"token": second}, status=400)
     refused = web.post("/auth/magic-link/verify", {"token": second}, headers=SAME_ORIGIN, status=303)
     assert refused.location.endswith("/admin/login?link=invalid")
+
+
+def test_a_secret_signs_in_once_even_under_a_race(web, admin, person, outbox):
+    activate(web, admin, OTP)
+    activate(web, admin, MAGIC)
+    request_code(web)
+    web.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202)
+    [code], [token] = codes(outbox), link_tokens(outbox)
+    body = {"email": "person@example.com", "code": code}
+    assert sorted(concurrently(web.app, [json_request("/auth/otp/verify", body) for _ in range(2)])) == [200, 401]
+    assert sorted(concurrently(web.app, [json_request("/auth/magic-link/verify", {"token": token})
+                                         for _ in range(2)])) == [200, 400]
 
 
 def test_a_deactivated_account_cannot_use_its_link(web, admin, person, outbox):
