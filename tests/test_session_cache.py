@@ -121,6 +121,26 @@ def test_a_verified_token_is_refused_once_it_expires(env):
     assert tokens.verified(token) is None
 
 
+def test_a_verified_token_is_refused_once_its_session_ends(env, user_selects):
+    """A token kept by the memo stops at its session's end (SESSION_MAX_AGE_SECONDS after
+    ``auth_time``) though its ``exp`` is later, with no user row read for it."""
+    bind_models(env.DB.db)
+    user = User.create(email="ends@example.com", username="ending", first_name="E", last_name="N", role="author")
+    signed_in = int(time.time())
+    token = jwt.encode({"sub": user.id, "ver": 0, "iat": signed_in, "auth_time": signed_in - 50,
+                        "exp": signed_in + 3600}, TEST_JWT_SECRET, algorithm="HS256")
+    settings = settings_for_tests(session_max_age_seconds=60)
+    now = [float(signed_in)]
+    tokens = VerifiedTokens(settings, clock=lambda: now[0])
+    roles, cache = RolePermissions(), ThreeTierCache(env.CACHE_KV)
+    assert principal_from_jwt(token, settings, roles, cache, tokens).id == user.id
+    now[0] = signed_in + 10  # auth_time + 60: the session's end
+    user_selects()
+    assert principal_from_jwt(token, settings, roles, cache, tokens) is None
+    assert tokens.verified(token) is None
+    assert user_selects() == 0
+
+
 def test_only_tokens_that_verify_are_kept(env):
     tokens = VerifiedTokens(settings_for_tests(), size=2)
     forged = jwt.encode({"sub": "x", "iat": 1, "exp": int(time.time()) + 60}, "not-the-secret-" + "y" * 40,

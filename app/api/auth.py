@@ -24,7 +24,7 @@ import msgspec
 from app.api import auth_pages
 from app.api.access import access
 from app.api.auth_pages import SIGN_IN_PAGE, page_redirect
-from app.api.authentication import COOKIE, COOKIE_NAME, credentials_of
+from app.api.authentication import COOKIE_NAME
 from app.api.describe import Header, describe
 from app.api.errors import (
     bad_request,
@@ -49,7 +49,7 @@ from app.services.accounts import (
     InvalidToken,
     WeakPassword,
 )
-from app.services.identity import LEAST_PRIVILEGED_ROLE, issue_jwt, session_end, token_expiry
+from app.services.identity import LEAST_PRIVILEGED_ROLE, issue_jwt, token_expiry
 from app.services.plugins import hooks
 
 Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=254)]
@@ -265,17 +265,13 @@ def _session_only(user):
         raise forbidden("API tokens cannot be used for this action; sign in with a password")
 
 
-SESSION_EXPIRED = "Session expired: sign in again"
-
-
 class RefreshResource:
-    """``POST /auth/refresh``: a new 24 h token for a still-valid session, within its lifetime.
+    """``POST /auth/refresh``: a new token for a still-valid session, within its lifetime.
 
     The new token keeps the session's ``auth_time`` (the sign-in that started it), so
-    refreshing never extends a session past ``SESSION_MAX_AGE_SECONDS`` from that sign-in.
-    Its tokens expire by then too, so the check here refuses only a token still valid past
-    its session's end: one issued before tokens carried ``auth_time`` (counted from its
-    ``iat``) or before the setting was lowered. A session held in the cookie loses its cookie.
+    refreshing never extends a session past ``SESSION_MAX_AGE_SECONDS`` from that sign-in;
+    a token of a session past that end is refused by the authentication middleware (as
+    on every route) before it gets here.
     """
 
     def __init__(self, settings):
@@ -285,25 +281,17 @@ class RefreshResource:
     @describe(
         "A new token for a still-valid session", response=TokenOnly,
         description="The new token belongs to the same session: it keeps the time of the sign-in that started "
-                    "it (`auth_time`) and expires in 24 hours or when the session does, whichever comes first. "
-                    "A session lasts `SESSION_MAX_AGE_SECONDS` (30 days by default) from that sign-in; past it, "
-                    "its last token has expired too (401 `Invalid or expired token`), and a token still valid "
-                    "past its session's end (issued before `auth_time`, or before the setting was lowered) is "
-                    f"refused with 401 `{SESSION_EXPIRED}`.",
+                    "it (`auth_time`) and expires after `SESSION_TOKEN_TTL_SECONDS` (24 hours by default) or "
+                    "when the session does, whichever comes first. A session lasts `SESSION_MAX_AGE_SECONDS` "
+                    "(30 days by default) from that sign-in; past it, every request with one of its tokens, "
+                    "this one included, is refused with 401 `Invalid or expired token`.",
     )
     @no_store
     def on_post(self, req, resp):
         caller = req.context.user
         _session_only(caller)
-        now = int(time.time())
-        if now >= session_end(caller.auth_time, self._settings):
-            # Only the cookie that carried the ended session: a bearer caller's browser may
-            # hold a newer session of its own in the cookie.
-            if credentials_of(req)[1] == COOKIE:
-                clear_session_cookie(resp)
-            raise unauthorized(SESSION_EXPIRED)
         user = users.get_user(caller.id)
-        resp.media = {"token": start_session(resp, user, self._settings, caller.auth_time, now)}
+        resp.media = {"token": start_session(resp, user, self._settings, caller.auth_time)}
 
 
 class MeResource:

@@ -10,7 +10,10 @@ carries ``auth_time`` (OpenID Connect's name), the Unix second of the sign-in th
 the session. A refresh copies it into the new token instead of starting again, no token of
 the session expires past ``auth_time`` plus that lifetime, and a refresh past it is refused,
 so a stolen session cannot be kept alive for ever by refreshing. A token issued before the
-claim existed has none: its ``iat`` stands in for it (``session_start``).
+claim existed has none: its ``iat`` stands in for it (``session_start``). Every request checks
+that end as it checks ``exp`` (``valid_until``): a token whose session has ended is refused as
+an expired one is, so lowering the lifetime ends older sessions at once, not when their last
+token expires. The check reads only the token's claims, never the database.
 
 Verifying a JWT costs PyJWT about 30 us (it decodes and re-encodes each segment to check
 its padding, and on every call makes sure the HMAC key is not a PEM, SSH or DER key), so
@@ -198,7 +201,7 @@ def session_start(payload):
 
 
 def session_end(auth_time, settings):
-    """The Unix second a session begun at ``auth_time`` ends: from then on it may not be refreshed."""
+    """The Unix second a session begun at ``auth_time`` ends: from then on its tokens are refused."""
     return auth_time + settings.session_max_age_seconds
 
 
@@ -208,14 +211,29 @@ def token_expiry(issued, auth_time, settings):
     return min(issued + settings.jwt_ttl_seconds, session_end(auth_time, settings))
 
 
-def decode_jwt(token, settings):
-    """The payload of a valid, unexpired token, or None."""
+def valid_until(payload, settings):
+    """The Unix second the decoded token stops being accepted: its ``exp``, or its session's
+    end if that comes first (a token issued before the lifetime was lowered, or before tokens
+    carried ``auth_time``)."""
+    return min(int(payload["exp"]), session_end(session_start(payload), settings))
+
+
+def decode_jwt(token, settings, now=None):
+    """The payload of a valid token, unexpired and within its session at ``now``, or None.
+
+    Args:
+        now: Unix seconds (default: the time); PyJWT checks ``exp`` against the time too.
+    """
     try:
-        return jwt.decode(
+        payload = jwt.decode(
             token, settings.jwt_secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp", "iat"]}
         )
     except jwt.PyJWTError:
         return None
+    # Expired once the moment is reached, as PyJWT's rule for exp.
+    if valid_until(payload, settings) <= (time.time() if now is None else now):
+        return None
+    return payload
 
 
 class VerifiedToken:
@@ -223,16 +241,16 @@ class VerifiedToken:
 
     Attributes:
         payload: the decoded claims.
-        expires: ``exp`` as an integer.
+        expires: when it stops being accepted (``valid_until``): ``exp``, or its session's end.
         resolved: None, or ``(account, permissions, Principal)``: the Principal stands
             while the shared account and permission set are the same objects.
     """
 
     __slots__ = ("payload", "expires", "resolved")
 
-    def __init__(self, payload):
+    def __init__(self, payload, expires):
         self.payload = payload
-        self.expires = int(payload["exp"])
+        self.expires = expires
         self.resolved = None
 
 
@@ -253,17 +271,18 @@ class VerifiedTokens:
         self._tokens = {}
 
     def verified(self, token):
-        """The ``VerifiedToken`` of ``token`` if it is valid and unexpired now, else None."""
+        """The ``VerifiedToken`` of ``token`` if it is valid, unexpired and within its session
+        now, else None."""
         found = self._tokens.get(token)
         if found is None:
-            payload = decode_jwt(token, self._settings)
+            payload = decode_jwt(token, self._settings, self._clock())
             if payload is None:
                 return None
-            found = VerifiedToken(payload)
+            found = VerifiedToken(payload, valid_until(payload, self._settings))
             if len(self._tokens) >= self._size:
                 self._tokens.clear()
             self._tokens[token] = found
-        # PyJWT's own rule: expired once exp <= now.
+        # PyJWT's own rule: expired once exp <= now; a session ends the same way.
         if found.expires <= self._clock():
             self._tokens.pop(token, None)
             return None
@@ -272,6 +291,9 @@ class VerifiedTokens:
 
 def principal_from_jwt(token, settings, roles, cache=None, tokens=None):
     """The Principal of a JWT still valid for an active user with a matching version, or None.
+
+    A token past its session's end (``SESSION_MAX_AGE_SECONDS`` after ``auth_time``) is not
+    valid, whatever its ``exp``: it is refused before the account is looked up.
 
     Args:
         token: the JWT.
