@@ -30,6 +30,10 @@ DEFAULT_SCHEMA_TURN_WAIT_MS = 5000
 # a month of daily use asks for the password once, and a stolen session (cookie or bearer
 # token) is good for that long at most, however often its thief refreshes it.
 DEFAULT_SESSION_MAX_AGE_SECONDS = 30 * 24 * 3600
+# How long one session token (and its cookie) is good for before it must be refreshed, as
+# SonicJS's: a day's work needs no refresh, and a token copied out of a log or a proxy stops
+# working within a day even if its session goes on.
+DEFAULT_SESSION_TOKEN_TTL_SECONDS = 24 * 3600
 
 
 class Settings(msgspec.Struct, kw_only=True):
@@ -37,7 +41,10 @@ class Settings(msgspec.Struct, kw_only=True):
 
     Attributes:
         jwt_secret: HS256 signing key (secret ``JWT_SECRET``); required outside the default env.
-        jwt_ttl_seconds: token lifetime (24 h, as SonicJS).
+        session_token_ttl_seconds: the lifetime of one session token and of its cookie
+            (``SESSION_TOKEN_TTL_SECONDS``, default 24 h, as SonicJS); ``POST /auth/refresh``
+            gives a new one. Never past the session's end, so a value above
+            ``session_max_age_seconds`` is allowed and simply capped by it.
         session_max_age_seconds: the absolute lifetime of a session, from the sign-in that
             started it (``SESSION_MAX_AGE_SECONDS``, default 30 days): ``POST /auth/refresh``
             refuses past it, and no token of the session expires later.
@@ -106,7 +113,7 @@ class Settings(msgspec.Struct, kw_only=True):
     """
 
     jwt_secret: str | None = None
-    jwt_ttl_seconds: int = 24 * 3600
+    session_token_ttl_seconds: int = DEFAULT_SESSION_TOKEN_TTL_SECONDS
     session_max_age_seconds: int = DEFAULT_SESSION_MAX_AGE_SECONDS
     registration_enabled: bool = True
     password_min_length: int = 8
@@ -289,6 +296,8 @@ def settings_from_config(config, **overrides):
         "jwt_secret": overrides.get("jwt_secret") or resolve_jwt_secret(config),
         "session_max_age_seconds": int_setting(
             config, "SESSION_MAX_AGE_SECONDS", DEFAULT_SESSION_MAX_AGE_SECONDS, minimum=1),
+        "session_token_ttl_seconds": int_setting(
+            config, "SESSION_TOKEN_TTL_SECONDS", DEFAULT_SESSION_TOKEN_TTL_SECONDS, minimum=1),
         "registration_enabled": _flag(get("REGISTRATION_ENABLED"), True),
         "max_upload_bytes": int_setting(config, "MEDIA_MAX_UPLOAD_BYTES", 50 * MIB, minimum=1),
         "public_base_url": get("PUBLIC_BASE_URL", "") or "",

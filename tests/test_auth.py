@@ -305,6 +305,25 @@ def test_the_session_lifetime_is_a_setting(tmp_path):
     assert settings_from_config(config).session_max_age_seconds == 24 * HOUR
 
 
+def test_the_session_token_lifetime_is_a_setting(env, user_with_password, tmp_path):
+    """SESSION_TOKEN_TTL_SECONDS sets each token's expiry and its cookie's Max-Age, at sign-in
+    and at refresh; the session's end still caps it."""
+    assert settings_from_config(make_env(tmp_path / "default").config).session_token_ttl_seconds == 24 * HOUR
+    config = make_env(tmp_path / "set", vars={"SESSION_TOKEN_TTL_SECONDS": 7200}).config
+    assert settings_from_config(config).session_token_ttl_seconds == 2 * HOUR
+    user, _ = user_with_password(email="ttl@example.com")
+    client = fast_client(env, session_token_ttl_seconds=2 * HOUR)
+    response = login(client, "ttl@example.com")
+    claims = claims_of(response.json["token"])
+    assert claims["exp"] == claims["iat"] + 2 * HOUR and "Max-Age=7200" in cookie_header(response)
+    refreshed = client.post("/auth/refresh", headers=bearer(response.json["token"]))
+    claims = claims_of(refreshed.json["token"])
+    assert claims["exp"] == claims["iat"] + 2 * HOUR and "Max-Age=7200" in cookie_header(refreshed)
+    capped = fast_client(env, session_token_ttl_seconds=2 * HOUR, session_max_age_seconds=HOUR)
+    claims = claims_of(login(capped, "ttl@example.com").json["token"])
+    assert claims["exp"] == claims["auth_time"] + HOUR
+
+
 # -- passwords ------------------------------------------------------------------------------
 
 

@@ -95,6 +95,8 @@ def test_the_schema_turn_wait(tmp_path):
     ("SCHEMA_TURN_WAIT_MS", "0", "SCHEMA_TURN_WAIT_MS must be at least 1, not 0"),
     ("MEDIA_PUBLIC_MAX_AGE_SECONDS", '"5m"', "MEDIA_PUBLIC_MAX_AGE_SECONDS must be a whole number, not '5m'"),
     ("MEDIA_PUBLIC_MAX_AGE_SECONDS", "-1", "MEDIA_PUBLIC_MAX_AGE_SECONDS must be at least 0, not -1"),
+    ("SESSION_TOKEN_TTL_SECONDS", "0", "SESSION_TOKEN_TTL_SECONDS must be at least 1, not 0"),
+    ("SESSION_TOKEN_TTL_SECONDS", '"1d"', "SESSION_TOKEN_TTL_SECONDS must be a whole number, not '1d'"),
 ])
 def test_a_bad_number_is_a_config_error_naming_the_variable(tmp_path, name, value, message):
     config = config_for(tmp_path, f"[vars]\n{name} = {value}\n")

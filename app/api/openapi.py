@@ -50,7 +50,7 @@ _SKIP_TAG_SEGMENTS = {"api", "admin"}
 SECURITY_SCHEMES = {
     "bearerAuth": {
         "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-        "description": "The token `POST /auth/login` returns (24 h).",
+        "description": "The token `POST /auth/login` returns (`SESSION_TOKEN_TTL_SECONDS`, 24 h by default).",
     },
     "apiToken": {
         "type": "http", "scheme": "bearer", "bearerFormat": "sp_ API token",

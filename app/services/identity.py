@@ -166,8 +166,8 @@ def hash_token(token):
 
 
 def issue_jwt(user, settings, now=None, auth_time=None):
-    """A signed token for ``user`` valid for ``settings.jwt_ttl_seconds``, at most until its
-    session ends.
+    """A signed token for ``user`` valid for ``settings.session_token_ttl_seconds``, at most
+    until its session ends.
 
     Args:
         user: the User row.
@@ -208,7 +208,7 @@ def session_end(auth_time, settings):
 def token_expiry(issued, auth_time, settings):
     """The ``exp`` of a token issued at ``issued`` in a session begun at ``auth_time``: its
     TTL later, or the session's end if that comes first."""
-    return min(issued + settings.jwt_ttl_seconds, session_end(auth_time, settings))
+    return min(issued + settings.session_token_ttl_seconds, session_end(auth_time, settings))
 
 
 def valid_until(payload, settings):
