@@ -34,6 +34,9 @@ DEFAULT_SESSION_MAX_AGE_SECONDS = 30 * 24 * 3600
 # SonicJS's: a day's work needs no refresh, and a token copied out of a log or a proxy stops
 # working within a day even if its session goes on.
 DEFAULT_SESSION_TOKEN_TTL_SECONDS = 24 * 3600
+# How recent a sign-in must be to create a credential that outlives its session (an API
+# token) without typing the password again: long enough to sign in and go on to do it.
+DEFAULT_RECENT_SIGN_IN_SECONDS = 600
 
 
 class Settings(msgspec.Struct, kw_only=True):
@@ -48,6 +51,10 @@ class Settings(msgspec.Struct, kw_only=True):
         session_max_age_seconds: the absolute lifetime of a session, from the sign-in that
             started it (``SESSION_MAX_AGE_SECONDS``, default 30 days): ``POST /auth/refresh``
             refuses past it, and no token of the session expires later.
+        recent_sign_in_seconds: how recent the session's sign-in (``auth_time``) must be for
+            an action that needs proof of the user (creating an API token) to go ahead without
+            the current password (``RECENT_SIGN_IN_SECONDS``, default 600; 0 always asks
+            for the password; ``app.api.reauth``).
         registration_enabled: ``POST /auth/register`` open to the public (``REGISTRATION_ENABLED``).
         password_min_length: minimum password length at register and change.
         max_upload_bytes: media upload limit (``MEDIA_MAX_UPLOAD_BYTES``, default 50 MiB).
@@ -115,6 +122,7 @@ class Settings(msgspec.Struct, kw_only=True):
     jwt_secret: str | None = None
     session_token_ttl_seconds: int = DEFAULT_SESSION_TOKEN_TTL_SECONDS
     session_max_age_seconds: int = DEFAULT_SESSION_MAX_AGE_SECONDS
+    recent_sign_in_seconds: int = DEFAULT_RECENT_SIGN_IN_SECONDS
     registration_enabled: bool = True
     password_min_length: int = 8
     max_upload_bytes: int = 50 * MIB
@@ -298,6 +306,7 @@ def settings_from_config(config, **overrides):
             config, "SESSION_MAX_AGE_SECONDS", DEFAULT_SESSION_MAX_AGE_SECONDS, minimum=1),
         "session_token_ttl_seconds": int_setting(
             config, "SESSION_TOKEN_TTL_SECONDS", DEFAULT_SESSION_TOKEN_TTL_SECONDS, minimum=1),
+        "recent_sign_in_seconds": int_setting(config, "RECENT_SIGN_IN_SECONDS", DEFAULT_RECENT_SIGN_IN_SECONDS),
         "registration_enabled": _flag(get("REGISTRATION_ENABLED"), True),
         "max_upload_bytes": int_setting(config, "MEDIA_MAX_UPLOAD_BYTES", 50 * MIB, minimum=1),
         "public_base_url": get("PUBLIC_BASE_URL", "") or "",

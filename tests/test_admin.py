@@ -1092,6 +1092,46 @@ def test_api_tokens_are_shown_once_scoped_and_revocable(browser, signed_in_as, p
     browser.get("/auth/me", headers=api, status=401)
 
 
+def test_an_old_sign_in_confirms_the_password_to_create_a_token(browser, signed_in_as):
+    """The token form asks for the current password once the sign-in is no longer recent,
+    says why it refused, and counts a wrong password as a failed sign-in."""
+    author = signed_in_as("author")
+    page = browser.get("/admin/account/tokens")
+    assert "not needed: you signed in recently" in page.text
+    assert not page.html.select_one("#current_password").has_attr("required")
+    (jar_cookie,) = (c for c in browser.cookiejar if c.name == "auth_token")
+    jar_cookie.value = issue_jwt(author, settings_for_tests(), now=int(time.time()) - 3600)
+    page = browser.get("/admin/account/tokens")
+    assert page.html.select_one("#current_password").has_attr("required")
+    form = page.forms["token-form"]
+    form["name"] = "ci"
+    refused = form.submit(status=403)
+    assert "enter your current password, or sign in again: your sign-in is more than 10 minutes old" in refused.text
+    assert refused.html.select_one("#current_password")["aria-invalid"] == "true"
+    form = refused.forms["token-form"]
+    form["current_password"] = "not the password"
+    wrong = form.submit(status=422)
+    assert "Current password is incorrect" in wrong.text and wrong.forms["token-form"]["name"].value == "ci"
+    form = wrong.forms["token-form"]
+    form["current_password"] = PASSWORD
+    created = form.submit(status=201)
+    assert created.html.select_one("#new-token")["value"].startswith("sp_")
+    assert ApiToken.select().where(ApiToken.user == author.id).count() == 1
+
+
+def test_wrong_passwords_on_the_token_form_reach_the_sign_in_limit(env, outbox):
+    bind_models(env.DB.db)
+    browser = browser_for(env, outbox, rate_limit_attempts=1)
+    author = create_user("author", password_hash=hashed())
+    sign_in(browser, author, status=303)
+    data = {"name": "ci", "current_password": "not the password"}
+    browser.post("/admin/account/tokens", data, headers=csrf_headers(browser), status=422)
+    limited = browser.post("/admin/account/tokens", {**data, "current_password": PASSWORD},
+                           headers=csrf_headers(browser), status=429)
+    assert "Too many attempts; try again in" in limited.text
+    assert ApiToken.select().count() == 0
+
+
 def test_the_token_page_is_paged(browser, signed_in_as):
     author = signed_in_as("author")
     now = now_ms()

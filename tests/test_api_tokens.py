@@ -1,12 +1,15 @@
 """/api/tokens: API tokens created, listed, revoked, scoped, expiring, used as Bearer."""
 
 import hashlib
+import time
 
 import pytest
 
 from app.db.models import ApiToken, User, bind_models, now_ms
 from app.services.api_tokens import DAY_MS, ApiTokens
-from tests.fixtures.auth import PASSWORD, fast_client
+from app.services.identity import issue_jwt
+from tests.fixtures.app import settings_for_tests
+from tests.fixtures.auth import PASSWORD, fast_client, login
 from tests.fixtures.content import content_row, create_collection, insert_items
 from tests.fixtures.users import bearer, create_user, token_for
 
@@ -123,6 +126,64 @@ def test_a_wrong_current_password_revokes_nothing(app_client, user_with_password
     body = {"current_password": "not it", "new_password": "a brand new one"}
     app_client.post_json("/auth/change-password", body, headers=headers, status=422)
     app_client.get("/auth/me", headers=token, status=200)
+
+
+# -- proof of the user --------------------------------------------------------------------
+
+PROOF_NEEDED = "Confirm your current password or sign in again"
+
+
+def signed_in_ago(user, seconds):
+    """Bearer headers of a session of ``user`` from a sign-in ``seconds`` ago (still valid)."""
+    return bearer(issue_jwt(user, settings_for_tests(), now=int(time.time()) - seconds))
+
+
+def test_an_old_sign_in_needs_the_password_to_create_a_token(app_client, user_with_password):
+    """A stolen session, however valid, cannot make itself a credential lasting up to a year."""
+    user, _ = user_with_password("editor", email="old-session@example.com")
+    old = signed_in_ago(user, 3600)
+    refused = create_token(app_client, old, ["collections.read"], status=403)
+    assert refused.json == {"error": PROOF_NEEDED, "details": [{
+        "field": "current_password",
+        "message": "To create an API token, enter your current password, or sign in again: your sign-in is more "
+                   "than 10 minutes old",
+    }]}
+    assert ApiToken.select().count() == 0
+    create_token(app_client, old, ["collections.read"], currentPassword=PASSWORD)
+    create_token(app_client, old, ["collections.read"], current_password=PASSWORD)
+    assert ApiToken.select().where(ApiToken.user == user.id).count() == 2
+
+
+def test_a_recent_sign_in_is_proof_enough(app_client, user_with_password):
+    user, _ = user_with_password("editor", email="recent@example.com")
+    create_token(app_client, bearer(login(app_client, "recent@example.com").json["token"]), [])
+    create_token(app_client, signed_in_ago(user, 9 * 60), [])
+
+
+def test_a_wrong_password_is_refused_and_counted_as_a_failed_sign_in(env, user_with_password):
+    user, _ = user_with_password("editor", email="guessed@example.com")
+    client = fast_client(env, rate_limit_attempts=2)
+    recent = bearer(login(client, "guessed@example.com").json["token"])
+    old = signed_in_ago(user, 3600)
+    # Checked even after a recent sign-in: a wrong password given is never ignored.
+    for headers in (recent, old):
+        refused = create_token(client, headers, [], status=422, current_password="not the password")
+        assert refused.json == {"error": "Validation failed", "details": [
+            {"field": "current_password", "message": "Current password is incorrect"}]}
+    # Two failures from this address: the sign-in limit is reached, for the right password too.
+    limited = create_token(client, old, [], status=429, current_password=PASSWORD)
+    assert limited.headers["X-RateLimit-Remaining"] == "0" and "Retry-After" in limited.headers
+    login(client, "guessed@example.com", status=429)
+    assert ApiToken.select().count() == 0
+
+
+def test_the_recent_sign_in_window_is_a_setting(env, user_with_password):
+    user_with_password("editor", email="always@example.com")
+    client = fast_client(env, recent_sign_in_seconds=0)
+    fresh = bearer(login(client, "always@example.com").json["token"])
+    refused = create_token(client, fresh, [], status=403)
+    assert refused.json["details"][0]["message"] == "To create an API token, enter your current password"
+    create_token(client, fresh, [], current_password=PASSWORD)
 
 
 def test_a_revoked_token_stops_at_once(app_client, make_user):

@@ -97,6 +97,7 @@ def test_the_schema_turn_wait(tmp_path):
     ("MEDIA_PUBLIC_MAX_AGE_SECONDS", "-1", "MEDIA_PUBLIC_MAX_AGE_SECONDS must be at least 0, not -1"),
     ("SESSION_TOKEN_TTL_SECONDS", "0", "SESSION_TOKEN_TTL_SECONDS must be at least 1, not 0"),
     ("SESSION_TOKEN_TTL_SECONDS", '"1d"', "SESSION_TOKEN_TTL_SECONDS must be a whole number, not '1d'"),
+    ("RECENT_SIGN_IN_SECONDS", "-1", "RECENT_SIGN_IN_SECONDS must be at least 0, not -1"),
 ])
 def test_a_bad_number_is_a_config_error_naming_the_variable(tmp_path, name, value, message):
     config = config_for(tmp_path, f"[vars]\n{name} = {value}\n")
@@ -160,3 +161,11 @@ def test_the_new_numbers_have_defaults_and_read_vars(tmp_path):
     settings = settings_from_config(config_for(tmp_path, vars))
     assert (settings.rate_limit_account_attempts, settings.api_token_default_ttl_days) == (40, 7)
     assert settings.api_token_max_ttl_days == 30
+
+
+def test_the_session_numbers_have_defaults_and_read_vars(tmp_path):
+    settings = settings_from_config(config_for(tmp_path))
+    assert (settings.session_token_ttl_seconds, settings.recent_sign_in_seconds) == (86400, 600)
+    vars = "[vars]\nSESSION_TOKEN_TTL_SECONDS = 3600\nRECENT_SIGN_IN_SECONDS = 0\n"
+    settings = settings_from_config(config_for(tmp_path, vars))
+    assert (settings.session_token_ttl_seconds, settings.recent_sign_in_seconds) == (3600, 0)

@@ -49,6 +49,7 @@ from app.admin.users import DeactivateAction, InviteAction, ReactivateAction, Ro
 from app.admin.versions import VersionPage, VersionsPage
 from app.api.content_versions import MAX_VERSION
 from app.api.rate_limits import Guard
+from app.api.reauth import Reauthentication
 
 
 def register(routes):
@@ -65,7 +66,8 @@ def register(routes):
     routes.add_page("/admin/login", LoginPage(renderer, services.accounts, guard, settings))
     routes.add_page("/admin/logout", LogoutPage(renderer, services.accounts))
     routes.add_page("/admin/account/password", PasswordPage(renderer, services.accounts, guard, settings))
-    routes.add_page("/admin/account/tokens", TokensPage(renderer, services.api_tokens))
+    reauth = Reauthentication(services.accounts, guard, settings)
+    routes.add_page("/admin/account/tokens", TokensPage(renderer, services.api_tokens, reauth))
     routes.add_page("/admin/account/tokens/{token_id}/revoke", RevokeTokenAction(services.api_tokens))
     routes.add_page("/admin/forgot-password", ForgotPasswordPage(renderer, services.accounts, guard, services.mailer))
     routes.add_page("/admin/reset-password", ResetPasswordPage(renderer, services.accounts, guard))

@@ -1,15 +1,18 @@
 """API tokens of the signed-in user: list, create (shown once), revoke.
 
 The same service and rules as ``/api/tokens``: a token's permissions must be ones the
-user's role holds (the service checks), only a password session manages tokens, and a
-token's plaintext appears once, in the page that answers its creation, never again.
+user's role holds (the service checks), only a password session manages tokens, creating
+one needs a recent sign-in or the current password (``app.api.reauth``), and a token's
+plaintext appears once, in the page that answers its creation, never again.
 """
 
 import falcon
 
 from app.admin.blocks import form_values
 from app.admin.pages import one, page_number, read_form, redirect
+from app.admin.session import refusal_message
 from app.api.access import access
+from app.api.reauth import PASSWORD_FIELD
 from app.services.api_tokens import SessionEnded, TokenRequestError, token_json
 from app.services.pagination import pagination_meta
 
@@ -22,14 +25,28 @@ def _password_session(user):
         raise falcon.HTTPForbidden()
 
 
-class TokensPage:
-    """``GET /admin/account/tokens``: the user's tokens; ``POST``: create one and show it once."""
+def _proof_refusal(ex):
+    """What the page says when the proof of the user was refused: the field's message (no
+    password and no recent sign-in, or a wrong one), or how long to wait."""
+    details = ex.details if isinstance(getattr(ex, "details", None), list) else []
+    messages = [item["message"] for item in details if isinstance(item, dict) and item.get("field") == PASSWORD_FIELD]
+    return messages[0] if messages else refusal_message(ex)
 
-    def __init__(self, renderer, tokens):
+
+class TokensPage:
+    """``GET /admin/account/tokens``: the user's tokens; ``POST``: create one and show it once.
+
+    The form always has a current-password field; it may be left empty while the sign-in
+    is recent, and a password typed in it is always checked.
+    """
+
+    def __init__(self, renderer, tokens, reauth):
         self._renderer = renderer
         self._tokens = tokens
+        self._reauth = reauth
 
-    def render(self, req, resp, status=falcon.HTTP_200, created=None, errors=None, name="", chosen=()):
+    def render(self, req, resp, status=falcon.HTTP_200, created=None, errors=None, name="", chosen=(),
+               password_error=None):
         """The page; after a refusal, ``name`` and the ``chosen`` permissions are shown as typed."""
         user = req.context.user
         page = page_number(req)
@@ -38,7 +55,8 @@ class TokensPage:
             req, resp, "tokens.html", status=status, tokens=[token_json(row) for row in rows],
             meta=pagination_meta(total, PAGE_SIZE, page), permissions=sorted(user.permissions),
             created=created, errors=errors or [], name=name, chosen=set(chosen),
-            revoked=req.get_param("revoked") == "1",
+            revoked=req.get_param("revoked") == "1", password_error=password_error,
+            recent_sign_in=self._reauth.is_recent(user),
         )
 
     @access(authenticated=True)
@@ -56,6 +74,12 @@ class TokensPage:
         if not name or len(name) > MAX_NAME:
             self.render(req, resp, falcon.HTTP_422, errors=[f"Give the token a name of 1 to {MAX_NAME} characters."],
                         name=name[:MAX_NAME], chosen=wanted)
+            return
+        try:
+            self._reauth.require(req, user, one(form, PASSWORD_FIELD) or None, "create an API token")
+        except falcon.HTTPError as ex:
+            message = _proof_refusal(ex)
+            self.render(req, resp, ex.status, name=name, chosen=wanted, password_error=message)
             return
         try:
             row, plaintext = self._tokens.create(user, name, wanted)

@@ -4,7 +4,10 @@ Who may do what: every signed-in user manages their *own* tokens (a token can ne
 its owner's rights, so this grants nothing new); ``api_tokens.manage`` (admins) is needed
 to list or revoke someone else's. Token management needs a password session: an API
 token cannot mint or list tokens, so a leaked token cannot outlive its own revocation by
-creating a successor.
+creating a successor. Creating one needs proof of the user besides (``app.api.reauth``): a
+sign-in within ``RECENT_SIGN_IN_SECONDS``, or ``current_password`` in the body, checked
+under the sign-in rate limits; a stolen session alone cannot turn itself into a credential
+that outlives it.
 
 Every token expires: ``expires_at`` (epoch milliseconds) defaults to 90 days from now and
 may be at most 365 days ahead (``API_TOKEN_DEFAULT_TTL_DAYS``, ``API_TOKEN_MAX_TTL_DAYS``).
@@ -17,10 +20,13 @@ import falcon
 import msgspec
 
 from app.api.access import access
+from app.api.auth import Password
 from app.api.describe import Param, describe, paged
 from app.api.errors import forbidden, not_found, read_body, unauthorized, unprocessable
 from app.api.params import limit_param, page_param
 from app.api.private import no_store
+from app.api.rate_limits import Guard, rate_limited
+from app.api.reauth import PROOF_NEEDED, Reauthentication
 from app.api.schemas import ApiToken, Listed, Message, TokenCreated
 from app.services.api_tokens import SessionEnded, TokenRequestError, token_json
 from app.services.pagination import pagination_meta
@@ -37,6 +43,7 @@ class TokenBody(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     permissions: Annotated[list[PermissionName], msgspec.Meta(max_length=100)]
     expires_at: Annotated[int, msgspec.Meta(ge=0, le=MAX_EPOCH_MS)] | None = None
+    current_password: Password | None = None
 
 
 def _password_session(user):
@@ -45,10 +52,16 @@ def _password_session(user):
 
 
 class TokensResource:
-    """``GET /api/tokens`` (own; ``?user_id=`` with api_tokens.manage) and ``POST /api/tokens``."""
+    """``GET /api/tokens`` (own; ``?user_id=`` with api_tokens.manage) and ``POST /api/tokens``.
 
-    def __init__(self, tokens):
+    Args:
+        tokens: the ApiTokens service.
+        reauth: the Reauthentication a creation must pass.
+    """
+
+    def __init__(self, tokens, reauth):
         self._tokens = tokens
+        self._reauth = reauth
 
     @access(authenticated=True)
     @describe(
@@ -69,12 +82,20 @@ class TokensResource:
         }
 
     @access(authenticated=True)
-    @describe("Create an API token (shown once)", body=TokenBody, status=201, response=TokenCreated)
+    @rate_limited("login")
+    @describe(
+        "Create an API token (shown once)", body=TokenBody, status=201, response=TokenCreated,
+        description="Needs a password session that proves its user: a sign-in within `RECENT_SIGN_IN_SECONDS` "
+                    "(10 minutes by default), or `current_password` in the body. Without either: 403 "
+                    f"`{PROOF_NEEDED}`; a wrong password: 422 on `current_password`, counted as a failed "
+                    "sign-in (429 past the limit).",
+    )
     @no_store
     def on_post(self, req, resp):
         caller = req.context.user
         _password_session(caller)
         body = read_body(req, TokenBody)
+        self._reauth.require(req, caller, body.current_password, "create an API token")
         try:
             row, plaintext = self._tokens.create(caller, body.name, body.permissions, body.expires_at)
         except TokenRequestError as ex:
@@ -110,6 +131,8 @@ class TokenResource:
 
 def register(routes):
     """Mount ``/api/tokens``."""
-    tokens = routes.services.api_tokens
-    routes.add("/api/tokens", TokensResource(tokens))
+    services, settings = routes.services, routes.settings
+    tokens = services.api_tokens
+    reauth = Reauthentication(services.accounts, Guard(services.rate_limiter, settings), settings)
+    routes.add("/api/tokens", TokensResource(tokens, reauth))
     routes.add("/api/tokens/{token_id}", TokenResource(tokens))

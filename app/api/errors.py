@@ -75,9 +75,9 @@ def conflict(message, details=None):
     return APIError(falcon.HTTP_409, message, details)
 
 
-def forbidden(message="Insufficient permissions"):
+def forbidden(message="Insufficient permissions", details=None):
     """403: authenticated but not allowed."""
-    return APIError(falcon.HTTP_403, message)
+    return APIError(falcon.HTTP_403, message, details)
 
 
 def unauthorized(message="Authentication required"):

@@ -265,6 +265,20 @@ class Accounts:
         User.update(token_version=User.token_version + 1, updated_at=now_ms()).where(User.id == user_id).execute()
         self._sessions_changed()
 
+    def confirm_password(self, user_id, password):
+        """Check that ``password`` is the current password of ``user_id`` (proof of the user
+        before an action a stolen session must not take).
+
+        Raises:
+            InvalidCredentials: it is not, or the account has no password.
+        """
+        user = User.get_or_none(User.id == user_id)
+        if user is None or not user.password_hash:
+            self.hasher.burn(password)  # the same time as a wrong password
+            raise InvalidCredentials("Current password is incorrect")
+        if not self.hasher.verify(password, user.password_hash):
+            raise InvalidCredentials("Current password is incorrect")
+
     def change_password(self, user_id, current_password, new_password):
         """Change a password after checking the current one; ends every session and API token.
 
