@@ -48,10 +48,12 @@ def test_one_row_is_the_lists_row(client, as_editor):
     _, headers = as_editor
     row = add_log("GET /api/nope 404", category="api", level="warn", status_code=404, url="/api/nope",
                   method="GET", data={"status": 404, "duration_ms": 3})
-    listed = client.get("/admin/api/logs?category=api&search=nope", headers=headers).json["data"]
+    listing = client.get("/admin/api/logs?category=api&search=nope", headers=headers)
+    listed = listing.json["data"]
     one = client.get(f"/admin/api/logs/{row.id}", headers=headers)
     assert one.json == {"data": listed[0]} and listed[0]["id"] == row.id
-    assert one.headers["Cache-Control"] == "no-store"
+    assert one.headers["Cache-Control"] == listing.headers["Cache-Control"] == "no-store"
+    assert client.get("/admin/api/logs/config", headers=headers).headers["Cache-Control"] == "no-store"
 
 
 def test_an_unknown_row_is_a_404(client, as_editor):
@@ -78,6 +80,7 @@ def test_a_requests_secret_is_filtered_before_it_reaches_the_export(client, as_e
     exported = client.get("/admin/api/logs/export?format=json&search=/api/collections", headers=headers).json
     [entry] = [entry for entry in exported["data"] if entry["url"].startswith("/api/collections?")]
     assert entry["url"] == "/api/collections?token=[FILTERED]&apiKey=[FILTERED]&page=1"
+    assert SystemLog.get_by_id(entry["id"]).url == entry["url"]  # filtered as written, not only as shown
     assert set(entry) == set(client.get(f"/admin/api/logs/{entry['id']}", headers=headers).json["data"])
 
 
@@ -117,8 +120,13 @@ def test_a_change_keeps_the_fields_it_does_not_name(client, as_admin):
 def test_a_category_without_a_row_gets_one(client, as_admin):
     _, headers = as_admin
     LogConfig.delete().where(LogConfig.category == "plugin").execute()
+    refused = client.put_json("/admin/api/logs/config/plugin", {"enabled": True}, headers=headers, status=422).json
+    assert refused["details"][0]["field"] == "retention_days"
+    assert not LogConfig.select().where(LogConfig.category == "plugin").exists()
     changed = client.put_json("/admin/api/logs/config/plugin", {"retention_days": 3}, headers=headers).json["data"]
-    assert (changed["configured"], changed["level"], changed["retention_days"]) == (True, "info", 3)
+    # Logged at every level, as it was without a row: only the retention named changes what it keeps.
+    assert (changed["configured"], changed["enabled"], changed["level"], changed["retention_days"]) == (
+        True, True, "debug", 3)
     assert LogConfig.select().where(LogConfig.category == "plugin").count() == 1
 
 
@@ -185,7 +193,7 @@ def test_the_export_is_the_filtered_list_as_csv(client, as_editor):
     assert second["user_id"] == "" and second["created_at"] == str(T0 + 1)
 
 
-@pytest.mark.parametrize("text", ["=HYPERLINK(\"http://evil.example\")", "+1+2", "-2+3", "@SUM(A1)", "\tx", "\rx"])
+@pytest.mark.parametrize("text", ["=HYPERLINK(\"http://evil.example\")", "+1+2", "-2+3", "@SUM(A1)", "\tx", "\rx", "\nx"])
 def test_csv_cells_a_spreadsheet_would_run_start_with_a_quote(client, as_editor, text):
     _, headers = as_editor
     add_log(text, user_agent=text)

@@ -25,6 +25,7 @@ ALLOWED_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, X-API-K
 EXPOSED_HEADERS = ", ".join((
     "ETag", "Location", "Retry-After", "X-Request-ID", "X-Response-Time", "X-Cache-Status", "X-Cache-Source",
     "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "x-d1-bookmark",
+    "Content-Disposition", "X-Export-Truncated",  # a logs export's file name, and whether it was cut short
 ))
 PREFLIGHT_MAX_AGE = "600"
 

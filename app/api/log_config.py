@@ -52,6 +52,7 @@ class LogConfigResource:
 
     @access("logs.read")
     @describe("Every log category's settings", response=One[list[LogCategoryConfig]])
+    @no_store
     def on_get(self, req, resp):
         resp.media = {"data": log_config.all_configs()}
 

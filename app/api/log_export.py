@@ -30,7 +30,7 @@ EXPORT_LIMIT = 10_000
 FORMATS = ("csv", "json")
 CSV_TYPE = "text/csv; charset=utf-8"
 COLUMNS = tuple(field.encode_name for field in msgspec.structs.fields(LogEntry))
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
 FORMAT = Param("format", Literal[FORMATS], "csv (the default) or json")
 TRUNCATED = Header("X-Export-Truncated", f"true when more rows matched than the export holds ({EXPORT_LIMIT:,})",
                    Literal["true", "false"])

@@ -63,6 +63,7 @@ class LogsResource:
     @access("logs.read")
     @describe("System logs, newest first", query=paged(DEFAULT_LIMIT, MAX_LIMIT) + LOG_FILTERS,
               response=Listed[LogEntry])
+    @no_store  # logs name people, addresses and what they did: no shared cache keeps them
     def on_get(self, req, resp):
         filters = log_filters(req)
         page, limit = page_param(req), limit_param(req, DEFAULT_LIMIT, MAX_LIMIT)

@@ -12,7 +12,7 @@ transaction. A category without a row logs everything and is never purged.
 """
 
 from app.db.models import LogConfig, SystemLog, database, now_ms
-from app.services.errors import NOT_FOUND, ServiceError
+from app.services.errors import INVALID, NOT_FOUND, ServiceError
 from app.services.logs import CATEGORIES
 
 DAY_MS = 24 * 3600 * 1000
@@ -29,6 +29,20 @@ class UnknownCategory(ServiceError):
 
     def __init__(self, category):
         super().__init__(f"Unknown log category: {category}", {"categories": list(CATEGORIES)})
+
+
+class RetentionRequired(ServiceError):
+    """A first change of a category that names no retention: the row it creates would start
+    purging a category that was kept for ever."""
+
+    kind = INVALID
+
+    def __init__(self, category):
+        super().__init__("Validation failed", [{
+            "field": "retention_days",
+            "message": f"{category} has no settings yet and its rows are kept for ever: say how many days to keep "
+                       "them",
+        }])
 
 
 def require_category(category):
@@ -59,19 +73,25 @@ def all_configs():
 def update_config(category, changes):
     """Change ``category``'s row (``{column: value}`` of ``EDITABLE``) and answer it (``config_json``).
 
-    A category of ``CATEGORIES`` without a row gets one: the model's defaults, then ``changes``.
-    The values are the caller's to validate (the API's body type bounds them).
+    A category of ``CATEGORIES`` without a row gets one, keeping what it does now where
+    ``changes`` is silent (logged, at every level), except its retention: a row always has
+    one, so ``changes`` must name it. The values are the caller's to validate (the API's
+    body type bounds them).
 
     Raises:
         UnknownCategory: ``category`` is none of ``CATEGORIES``.
+        RetentionRequired: the category has no row and ``changes`` names no ``retention_days``.
     """
     require_category(category)
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
+    if "retention_days" not in changes and not LogConfig.select().where(LogConfig.category == category).exists():
+        raise RetentionRequired(category)
     now = now_ms()
     fields = LogConfig._meta.fields
-    defaults = {name: fields[name].default for name in EDITABLE}
+    defaults = {name: fields[name].default for name in EDITABLE} | {
+        "enabled": UNCONFIGURED["enabled"], "level": UNCONFIGURED["level"]}
     # One statement whether the row exists or not: two first changes at once cannot both insert.
     (LogConfig.insert(id=f"log-config-{category}", category=category, created_at=now, updated_at=now,
                       **{**defaults, **changes})
