@@ -19,6 +19,9 @@ instead of silently undoing or ignoring that move. The new version's snapshot re
 state the item moved to, so ``version_number`` always names the newest version row.
 ``PUT /api/content/{id}`` and ``POST /api/content`` call ``transition`` for a status
 change inside their own transaction (``versioned=False``: the edit records the version).
+``transition`` is ``plan_move`` (every check, nothing written) then ``make_move`` (the
+writes) on the locked row; a bulk action plans the moves of all its items before it makes
+any (``app.services.content.bulk``).
 
 ``content.status`` stays the publication status that public reads filter on: the states
 ``published`` and ``archived`` set it to themselves, every other state (draft,
@@ -243,33 +246,99 @@ def transition(db, content_id, user, *, action=None, to_state=None, comment=None
     """
     with db.atomic():
         content = load_content(content_id, lock=True)
-        from_state = current_state(content)
-        target = _target_of(action, to_state)
-        name = action_for(from_state, target)
-        workflow = workflow_for(content.collection_id)
-        edges = transitions_from(workflow, from_state)
-        edge = next((e for e in edges if e.to_state_id == target and (action is None or name == action)), None)
-        if edge is None:
-            raise NotAllowed(
-                f"Cannot {action or name} content in state {from_state}",
-                {"from_state": from_state, "to_state": target,
-                 "allowed": [describe_edge(from_state, e) for e in edges]},
-            )
-        reason = refusal(edge, content, user)
-        if reason:
-            raise Forbidden(reason)
-        if target == "rejected" and not (comment and comment.strip()):
-            raise Invalid("comment", "A rejection needs a comment explaining it")
-        now = now_ms()
-        _update_content(content, target, user, comment, now, versioned)
-        if versioned:
-            record_version(Content.get_by_id(content.id), user.id, now)
-        history = record_history(content, from_state, target, user.id, comment,
-                                 {**(metadata or {}), "action": name, "source": source}, now, workflow.id)
-        _write_log(content, name, from_state, target, user, comment, now, history, source, request_id)
-        result = TransitionResult(load_content(content_id), history, name, from_state, target)
-        hooks.after_workflow_move(user, result.content, name, from_state, target)
-        return result
+        move = plan_move(content, user, _target_of(action, to_state), action=action, comment=comment)
+        return make_move(move, user, comment=comment, source=source, metadata=metadata, request_id=request_id,
+                         versioned=versioned)
+
+
+@dataclass(frozen=True)
+class Move:
+    """A move checked and allowed, not yet made: ``plan_move``'s answer, for ``make_move``."""
+
+    content: Content
+    workflow: Workflow
+    from_state: str
+    to_state: str
+    action: str
+
+
+class WorkflowLookup:
+    """The workflow of each collection and the edges leaving each state, each read once.
+
+    A caller planning many moves (``app.services.content.bulk``) shares one, so a hundred
+    items of one collection cost two queries, not two hundred.
+    """
+
+    def __init__(self):
+        self._workflows = {}
+        self._edges = {}
+
+    def workflow(self, collection_id):
+        """``workflow_for(collection_id)``, read once."""
+        if collection_id not in self._workflows:
+            self._workflows[collection_id] = workflow_for(collection_id)
+        return self._workflows[collection_id]
+
+    def edges(self, workflow, state):
+        """``transitions_from(workflow, state)``, read once."""
+        key = (workflow.id, state)
+        if key not in self._edges:
+            self._edges[key] = transitions_from(workflow, state)
+        return self._edges[key]
+
+
+def plan_move(content, user, target, *, action=None, comment=None, lookup=None):
+    """Check that ``user`` may move ``content`` (read inside the caller's transaction) to the
+    state ``target`` (by ``action``, when given); writes nothing.
+
+    Args:
+        lookup: a ``WorkflowLookup`` shared by the moves of one transaction (default: a new one).
+
+    Returns:
+        Move.
+
+    Raises:
+        NotAllowed (no such move from this state), Forbidden (not this caller),
+        Invalid (a rejection without a comment).
+    """
+    lookup = lookup or WorkflowLookup()
+    from_state = current_state(content)
+    name = action_for(from_state, target)
+    workflow = lookup.workflow(content.collection_id)
+    edges = lookup.edges(workflow, from_state)
+    edge = next((e for e in edges if e.to_state_id == target and (action is None or name == action)), None)
+    if edge is None:
+        raise NotAllowed(
+            f"Cannot {action or name} content in state {from_state}",
+            {"from_state": from_state, "to_state": target,
+             "allowed": [describe_edge(from_state, e) for e in edges]},
+        )
+    reason = refusal(edge, content, user)
+    if reason:
+        raise Forbidden(reason)
+    if target == "rejected" and not (comment and comment.strip()):
+        raise Invalid("comment", "A rejection needs a comment explaining it")
+    return Move(content, workflow, from_state, target, name)
+
+
+def make_move(move, user, *, comment=None, source="api", metadata=None, request_id=None, versioned=True):
+    """Write the planned ``move``, inside the caller's transaction: the content row, its
+    version (``versioned``), the history and log rows; the ``after`` hooks run once it commits.
+
+    Returns:
+        TransitionResult.
+    """
+    content, from_state, target, name = move.content, move.from_state, move.to_state, move.action
+    now = now_ms()
+    _update_content(content, target, user, comment, now, versioned)
+    if versioned:
+        record_version(Content.get_by_id(content.id), user.id, now)
+    history = record_history(content, from_state, target, user.id, comment,
+                             {**(metadata or {}), "action": name, "source": source}, now, move.workflow.id)
+    _write_log(content, name, from_state, target, user, comment, now, history, source, request_id)
+    result = TransitionResult(load_content(content.id), history, name, from_state, target)
+    hooks.after_workflow_move(user, result.content, name, from_state, target)
+    return result
 
 
 def impose(db, content_id, user, target, action, *, comment=None, request_id=None):

@@ -415,13 +415,27 @@ def soft_delete(user, content_id, expected_version=None):
     """
     with database.atomic():
         content = load_for_write(content_id, lock=True)
-        _check_editable(user, content, expected_version)
-        hooks.before("content_delete", user=user, content=content)
-        withdrawn = scheduling.withdraw_all(content.id, TRASHED_SCHEDULE_REASON)
-        if withdrawn:
-            content.scheduled_publish_at = content.scheduled_unpublish_at = None
-        counted = {"cancelled_schedules": withdrawn} if withdrawn else {}
-        return _mark_deleted(user, content, now_ms(), "deleted", counted)
+        check_trashable(user, content, expected_version)
+        return trash(user, content)
+
+
+def check_trashable(user, content, expected_version=None):
+    """Refuse ``user`` moving ``content`` (locked in the caller's transaction) to the trash
+    as ``soft_delete`` would (ContentNotFound, ContentForbidden, ContentConflict); then the
+    ``before_content_delete`` hooks, whose ``HookVeto`` propagates. Writes nothing itself."""
+    _check_editable(user, content, expected_version)
+    hooks.before("content_delete", user=user, content=content)
+
+
+def trash(user, content):
+    """The soft delete's writes, in the caller's transaction, for ``content`` that passed
+    ``check_trashable``: its pending schedules cancelled, ``deleted_at`` set, the history
+    entry; the ``after_content_delete`` hooks once it commits. Returns the Content."""
+    withdrawn = scheduling.withdraw_all(content.id, TRASHED_SCHEDULE_REASON)
+    if withdrawn:
+        content.scheduled_publish_at = content.scheduled_unpublish_at = None
+    counted = {"cancelled_schedules": withdrawn} if withdrawn else {}
+    return _mark_deleted(user, content, now_ms(), "deleted", counted)
 
 
 def restore_deleted(user, content_id):
