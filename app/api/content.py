@@ -11,11 +11,13 @@ same name, so other modules mounting ``/api/content/{id}/...`` use ``{id}`` too)
 * ``GET|PUT|DELETE /api/content/{id}`` (``DELETE ?hard=true`` purges)
 * ``GET /api/content/check-slug`` (SonicJS's; a literal segment, so Falcon prefers it to ``{id}``)
 * ``POST /api/content/{id}/restore``, ``DELETE /api/content/{id}/purge``
+* ``POST /api/content/{id}/duplicate``; ``POST /api/content/bulk-action`` (a literal segment too)
 * ``GET /api/content/{id}/versions``, ``GET .../versions/{n}``, ``POST .../versions/{n}/restore``
 * ``GET /api/collections/{name}/content``, ``GET /api/collections/{name}/content/{slug}``
 """
 
 from app.api import content_versions
+from app.api.content_bulk import BulkActionResource
 from app.api.content_read import (
     CollectionContentResource,
     CollectionItemResource,
@@ -26,6 +28,7 @@ from app.api.content_write import (
     CheckSlugResource,
     ContentCreator,
     ContentItemWriter,
+    DuplicateResource,
     PurgeResource,
     RestoreResource,
 )
@@ -50,9 +53,11 @@ def register(routes):
     cache = routes.services.cache
     routes.add("/api/content", ContentListResource(cache))
     routes.add("/api/content/check-slug", CheckSlugResource())
+    routes.add("/api/content/bulk-action", BulkActionResource(cache))
     routes.add("/api/content/{id}", ContentItemResource(cache))
     routes.add("/api/content/{id}/restore", RestoreResource(cache))
     routes.add("/api/content/{id}/purge", PurgeResource(cache))
+    routes.add("/api/content/{id}/duplicate", DuplicateResource(cache))
     content_versions.register(routes)
     routes.add("/api/collections/{name}/content", CollectionContentResource(cache))
     routes.add("/api/collections/{name}/content/{slug}", CollectionItemResource(cache))

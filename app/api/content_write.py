@@ -1,9 +1,11 @@
 """Content writes: ``POST /api/content``, ``PUT``/``DELETE /api/content/{id}``,
-``POST /api/content/{id}/restore`` and ``DELETE /api/content/{id}/purge``.
+``POST /api/content/{id}/restore``, ``POST /api/content/{id}/duplicate`` and
+``DELETE /api/content/{id}/purge``.
 
 Who may write (role_permissions of migrations 0004 and 0012):
 
-* create: ``content.create``; a status other than ``draft`` is the workflow's move out
+* create: ``content.create``; a duplicate also takes the source being readable by the
+  caller (``app.services.content.copies``); a status other than ``draft`` is the workflow's move out
   of draft (``workflow_transitions``: draft -> published needs ``content.publish``;
   there is no draft -> archived edge, so that is a 409);
 * update: ``content.update``; authors (no ``content.publish``, not admin) only their own
@@ -41,7 +43,7 @@ from app.api.errors import bad_request, forbidden, invalid_param, not_found, rea
 from app.api.schemas import One, SuccessOf
 from app.api.schemas_content import ContentItem, Removed, SlugAvailability
 from app.services.cache import Namespace, invalidate
-from app.services.content import writes
+from app.services.content import copies, writes
 from app.services.content.query import Scope, get_item
 from app.services.content.slugs import normalize_slug, slug_taken
 
@@ -166,6 +168,31 @@ class ContentCreator:
         user = req.context.user
         content, item = writes.create_and_read(user, body.collectionId, fields, creator_scope(user),
                                                req.context.request_id)
+        invalidate(self._cache, Namespace.CONTENT)
+        _answer(resp, item, falcon.HTTP_201)
+        resp.location = f"/api/content/{content.id}"
+
+
+class DuplicateResource:
+    """``POST /api/content/{id}/duplicate``: a draft copy of the item, made as a create.
+
+    The caller must be able to read the source (as ``GET /api/content/{id}``: 404
+    otherwise, and for an item in the trash) and hold ``content.create`` (403).
+    """
+
+    def __init__(self, cache):
+        self._cache = cache
+
+    @access("content.create")
+    @describe("Duplicate an item as a new draft", status=201, response=One[ContentItem],
+              headers={201: (LOCATION, WRITTEN_ETAG), 503: (SCHEMA_KEPT_CHANGING,)},
+              description="The copy is created as `POST /api/content` creates (validation, hooks, webhooks, "
+                          "history): title + ` (copy)`, slug `<slug>-copy` (then `-copy-2`, `-copy-3`... "
+                          "until free in the collection), the same data, SEO fields and featured image, "
+                          "status `draft`, no schedules. 404 for an item the caller cannot read or in the trash.")
+    def on_post(self, req, resp, id):
+        user = req.context.user
+        content, item = copies.duplicate(user, id, creator_scope(user), req.context.request_id)
         invalidate(self._cache, Namespace.CONTENT)
         _answer(resp, item, falcon.HTTP_201)
         resp.location = f"/api/content/{content.id}"

@@ -150,6 +150,17 @@ class Removed(Closed):
     purged: bool | Unset = UNSET
 
 
+class BulkDone(Closed):
+    """``POST /api/content/bulk-action``'s answer: ``ids`` the items changed (``count`` of them),
+    ``unchanged`` those already in the state asked for."""
+
+    success: bool
+    action: str
+    count: int
+    ids: list[str]
+    unchanged: list[str]
+
+
 class VersionAuthor(Closed):
     """Who saved a version."""
 

@@ -50,6 +50,12 @@ def before_content_update(fields):
 
 
 @hookimpl
+def before_content_delete(content):
+    if content.title == "undeletable":
+        raise HookVeto(422, "The sample plugin keeps this item", {"id": content.id})
+
+
+@hookimpl
 def after_content_create(content, ctx):
     CALLS.append(("after_content_create", content.id, getattr(ctx, "request_id", None)))
 

@@ -830,6 +830,15 @@ def is_visible(scope, content_id):
     return Content.select(Content.id).where(where).exists()
 
 
+def visible_ids(scope, content_ids):
+    """The ids among ``content_ids`` that ``scope`` may read (``is_visible`` of many, in one query)."""
+    ids = [content_id for content_id in content_ids if "\x00" not in content_id]
+    if not ids:
+        return set()
+    where = _visible_item(scope, Content.id.in_(ids))
+    return {row[0] for row in Content.select(Content.id).where(where).tuples()}
+
+
 def _visible_item(scope, where, user=None):
     if scope.see_all:
         return where

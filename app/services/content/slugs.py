@@ -21,6 +21,8 @@ from app.services.ascii_text import to_ascii
 MAX_SLUG_LENGTH = 200
 # Room kept for a "-<n>" suffix when a long generated slug is made unique.
 SUFFIX_ROOM = 10
+# What a duplicate's slug ends with: ``<slug>-copy``, then ``<slug>-copy-2``...
+COPY_SUFFIX = "-copy"
 _STRIP = re.compile(r"[^a-z0-9\s-]")
 _SPACES = re.compile(r"\s+")
 _DASHES = re.compile(r"-{2,}")
@@ -83,3 +85,31 @@ def free_slug(collection_id, slug, known=None):
         suffix = f"-{n}"
         candidate = slug[:MAX_SLUG_LENGTH - len(suffix)].rstrip("-") + suffix
     return candidate
+
+
+def copy_slug(slug, n):
+    """The ``n``-th slug a copy of ``slug`` tries: ``<slug>-copy``, then ``<slug>-copy-<n>``,
+    ``slug`` cut short so that the whole fits ``MAX_SLUG_LENGTH``."""
+    suffix = COPY_SUFFIX if n == 1 else f"{COPY_SUFFIX}-{n}"
+    return slug[:MAX_SLUG_LENGTH - len(suffix)].rstrip("-") + suffix
+
+
+def free_copy_slug(collection_id, slug):
+    """The first ``copy_slug(slug, n)`` no item of the collection holds (deleted ones count).
+
+    ``slug`` is read as a create stores it (``normalize_slug``). One query fetches every
+    slug sharing the copies' prefix, however many copies there are.
+    """
+    stem = normalize_slug(slug) or "item"
+    # Every candidate starts with this: its stem is cut for at most a "-copy-<n>" suffix
+    # of SUFFIX_ROOM digits, and a normalised slug ends in at most one dash to strip.
+    prefix = stem[:MAX_SLUG_LENGTH - len(COPY_SUFFIX) - SUFFIX_ROOM - 1]
+    taken = {
+        row[0] for row in Content.select(Content.slug)
+        .where((Content.collection == collection_id) & Content.slug.startswith(prefix))
+        .tuples()
+    }
+    n = 1
+    while copy_slug(stem, n) in taken:
+        n += 1
+    return copy_slug(stem, n)
