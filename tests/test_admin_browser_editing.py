@@ -290,3 +290,23 @@ def test_main_pages_scroll_vertically_only(served_admin, chromium, width):
             overflowing[path] = widths
     finish(chromium, {}, f"admin-width-{width}")
     assert overflowing == {}, overflowing
+
+
+def test_select_all_and_a_bulk_action_in_chromium(served_admin, chromium):
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select
+
+    editor = create_user("editor", password_hash=hashed())
+    posts = create_collection("posts", POSTS, display_name="Posts")
+    items = [insert_content(editor, posts, title=f"Bulk {n}") for n in range(3)]
+    sign_in(chromium, served_admin, editor)
+    open_page(chromium, served_admin + "/admin/content/posts", "Posts")
+    audited = {"content list with bulk actions": critical_violations(chromium)}
+    chromium.find_element(by().ID, "select-all").click()
+    boxes = chromium.find_elements(by().CSS_SELECTOR, "input[name='ids']")
+    assert len(boxes) == 3 and all(box.is_selected() for box in boxes)
+    Select(chromium.find_element(by().ID, "bulk-action")).select_by_visible_text("Move to trash")
+    navigate(chromium, wait_for(chromium), chromium.find_element(by().ID, "bulk-apply"))
+    wait_for(chromium).until(ec.text_to_be_present_in_element((by().ID, "bulk-done"), "3 items moved to the trash."))
+    assert all(Content.get_by_id(item.id).deleted_at is not None for item in items)
+    finish(chromium, audited, "admin-bulk-trash")

@@ -9,7 +9,9 @@ headers, CSRF checks, HTML refusals: ``app.admin.pages``).
 from app.admin.assets import Assets, StaticResource
 from app.admin.collections import CollectionActiveAction, CollectionEditPage, CollectionNewPage, CollectionsPage
 from app.admin.content import (
+    ContentBulkAction,
     ContentDeleteAction,
+    ContentDuplicateAction,
     ContentEditPage,
     ContentIndexPage,
     ContentListPage,
@@ -73,8 +75,10 @@ def register(routes):
     routes.add_page("/admin/reset-password", ResetPasswordPage(renderer, services.accounts, guard))
     routes.add_page("/admin/accept-invitation", AcceptInvitationPage(renderer, services.accounts, guard, settings))
     routes.add_page("/admin/content", ContentIndexPage(renderer))
-    routes.add_page("/admin/content/{collection}", ContentListPage(renderer))
+    content_list = ContentListPage(renderer)
+    routes.add_page("/admin/content/{collection}", content_list)
     routes.add_page("/admin/content/{collection}/new", ContentNewPage(renderer, cache))
+    routes.add_page("/admin/content/{collection}/bulk", ContentBulkAction(content_list, cache))
     users_page = UsersPage(renderer)
     routes.add_page("/admin/users", users_page)
     routes.add_page("/admin/users/invite", InviteAction(users_page, services.accounts, services.mailer, cache))
@@ -90,6 +94,7 @@ def register(routes):
                     ContentScheduleCancelAction(edit, db, cache))
     routes.add_page("/admin/content/{collection}/{id}/delete", ContentDeleteAction(edit, cache))
     routes.add_page("/admin/content/{collection}/{id}/restore", ContentRestoreAction(edit, cache))
+    routes.add_page("/admin/content/{collection}/{id}/duplicate", ContentDuplicateAction(edit, cache))
     routes.add_page("/admin/content/{collection}/{id}/purge", ContentPurgeAction(edit, cache))
     routes.add_page("/admin/content/{collection}/{id}/versions", VersionsPage(renderer))
     version = VersionPage(renderer, cache)

@@ -11,11 +11,18 @@
 * ``POST /admin/content/{collection}/{id}/workflow``: one workflow move
   (``workflow.transition``); the page offers exactly ``workflow.next_steps`` for the user;
 * ``POST .../delete``, ``.../restore``, ``.../purge``, ``.../schedule``: soft delete,
-  restore, purge (admins) and scheduling, through the services the API's routes use.
+  restore, purge (admins) and scheduling, through the services the API's routes use;
+* ``POST .../duplicate``: a draft copy (``copies.duplicate``, as the API's duplicate);
+* ``POST /admin/content/{collection}/bulk``: the list's ticked items published, moved to
+  draft, archived or moved to the trash, all or nothing (``bulk.apply``, as the API's
+  bulk action); the list's filters ride in the form's URL, so the answer, a redirect or
+  the list showing why nothing changed, keeps them.
 
 Permissions are the API's: each responder's ``@access`` rule and the services' own checks
 (authors edit only their own items). Every write invalidates the content cache after it.
 """
+
+from urllib.parse import urlencode
 
 import falcon
 
@@ -35,11 +42,18 @@ from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
 from app.services.cache import Namespace, invalidate
 from app.services.collections import active_collections
-from app.services.content import scheduling, workflow, writes
+from app.services.content import bulk, copies, scheduling, workflow, writes
 from app.services.content.defaults import with_defaults
 from app.services.content.errors import ContentForbidden, ContentInvalid, ContentNotFound
 from app.services.content.fields import QueryError
-from app.services.content.query import NotPermitted, Scope, get_item, list_content, parse_list_params
+from app.services.content.query import (
+    NotPermitted,
+    Scope,
+    get_item,
+    list_content,
+    parse_list_params,
+    readable_titles,
+)
 from app.services.content.scheduling import list_schedules
 from app.services.content.versions import get_version
 from app.services.errors import ServiceError
@@ -122,6 +136,46 @@ def as_you_type(search):
     return search + "*"
 
 
+# The list's bulk actions (``bulk.ACTIONS``): each one's button label and what is said once done.
+BULK_LABELS = {"publish": "Publish", "draft": "Move to draft", "archive": "Archive", "delete": "Move to trash"}
+BULK_DONE = {"publish": "published", "draft": "moved to draft", "archive": "archived", "delete": "moved to the trash"}
+
+
+def bulk_actions_for(user, trash):
+    """The bulk actions the list offers ``user``: the moves to holders of ``content.publish``
+    (the default workflow's moves ask for it), the trash to holders of ``content.delete``;
+    none in the trash view, whose items no action takes."""
+    if trash:
+        return {}
+    offered = [*bulk.MOVES] if user.can("content.publish") else []
+    if user.can(bulk.DELETE_PERMISSION):
+        offered.append(bulk.DELETE)
+    return {action: BULK_LABELS[action] for action in offered}
+
+
+def filters_query(shown):
+    """The query string of the list's filters and page (``list_query``'s shown values), to come back to."""
+    kept = {name: shown[name] for name in ("status", "sort", "search") if shown[name]}
+    if shown["page"] > 1:
+        kept["page"] = shown["page"]
+    return urlencode(kept)
+
+
+def bulk_done(req):
+    """What the list says after a bulk action (``?done=<action>&count=<n>&unchanged=<n>``), or None.
+
+    Only a known action and numbers are read back: no text of the URL's choosing on the page.
+    """
+    action, count = req.get_param("done"), req.get_param_as_int("count", min_value=0, default=None)
+    if action not in BULK_DONE or count is None:
+        return None
+    unchanged = req.get_param_as_int("unchanged", min_value=0, default=0)
+    text = f"{count} item{'' if count == 1 else 's'} {BULK_DONE[action]}."
+    if unchanged:
+        text += f" {unchanged} {'was' if unchanged == 1 else 'were'} so already."
+    return text
+
+
 class ContentListPage:
     """``GET /admin/content/{collection}``."""
 
@@ -130,11 +184,19 @@ class ContentListPage:
 
     @access("content.read")
     def on_get(self, req, resp, collection):
-        found = collection_or_404(collection)
+        self.render(req, resp, collection_or_404(collection))
+
+    def render(self, req, resp, found, status=falcon.HTTP_200, refusal=None, selected=()):
+        """The list of ``found``'s items as the query string asks.
+
+        Args:
+            refusal: ``(message, [reason, ...])`` of a bulk action that changed nothing.
+            selected: the ids whose boxes stay ticked (those of that bulk action).
+        """
         user = req.context.user
         scope = Scope.of(user)
         shown, params = list_query(req, scope)
-        result, error, status = {"data": [], "meta": {}}, None, falcon.HTTP_200
+        result, error = {"data": [], "meta": {}}, None
         try:
             result = list_content(parse_list_params(params, scope, collection_id=found.id), scope)
         except NotPermitted as ex:
@@ -145,7 +207,46 @@ class ContentListPage:
             req, resp, "content_list.html", status=status, collection=found, items=result["data"],
             meta=result["meta"], shown=shown, sorts=SORTS, chips=chips_for(scope), error=error,
             can_create=user.can("content.create"), public_only=scope.public_shape,
+            bulk_actions=bulk_actions_for(user, shown["status"] == TRASH), done=bulk_done(req),
+            refusal=refusal, selected=frozenset(selected), query=filters_query(shown),
         )
+
+
+class ContentBulkAction:
+    """``POST /admin/content/{collection}/bulk``: ``action`` on the ticked ``ids``, all or nothing."""
+
+    def __init__(self, list_page, cache):
+        self._list = list_page
+        self._cache = cache
+
+    @access(authenticated=True)
+    def on_post(self, req, resp, collection):
+        found = collection_or_404(collection)
+        form = read_form(req)
+        action, ids = one(form, "action"), _values(form.get("ids"))
+        try:
+            result = bulk.apply(req.context.user, action, ids, source="admin", request_id=req.context.request_id)
+        except bulk.BulkRefused as ex:
+            # Named by title where the user may read the item; by the id they sent otherwise.
+            titles = readable_titles(Scope.of(req.context.user), [content_id for content_id, _ in ex.refusals])
+            reasons = [f"{titles.get(content_id, content_id)}: {error.message}" for content_id, error in ex.refusals]
+            self._list.render(req, resp, found, status_of(ex), (ex.message, reasons), ids)
+            return
+        except ServiceError as ex:  # no box ticked, an unknown action, no content.delete
+            message = "Tick the items to change first." if not ids else ex.message
+            self._list.render(req, resp, found, status_of(ex), (message, []), ids)
+            return
+        invalidate(self._cache, Namespace.CONTENT)
+        shown, _ = list_query(req, Scope.of(req.context.user))
+        done = urlencode({"done": result.action, "count": len(result.changed), "unchanged": len(result.unchanged)})
+        redirect(resp, f"/admin/content/{found.name}?{filters_query(shown)}&{done}".replace("?&", "?"))
+
+
+def _values(value):
+    """A form field's values as a list (none, one, or repeated)."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
 
 
 def controls_for(collection, item, errors, user, numbering=None):
@@ -256,7 +357,7 @@ class ContentNewPage:
             req, resp, "content_form.html", status=status, collection=collection, item=item, is_new=True,
             fields=fields, errors=errors or {}, message=message,
             editable=True, transitions=[], state=None, moved=None, saved=False, deleted=False, can_delete=False,
-            can_purge=False, can_schedule=False, schedules=[], leftovers=(),
+            can_purge=False, can_duplicate=False, can_schedule=False, schedules=[], leftovers=(),
         )
 
     @access("content.create")
@@ -328,6 +429,7 @@ class ContentEditPage:
             editable=user.can("content.update") and own_or_overseen and not deleted, deleted=deleted,
             can_delete=user.can("content.delete") and own_or_overseen, can_purge=user.can("content.purge"),
             can_schedule=user.can("content.publish") and not deleted,
+            can_duplicate=user.can("content.create") and not deleted,
             schedules=list_schedules(status="pending", content_id=content.id)[0],
             schedule=schedule or {"action": "publish", "scheduled_at": "", "timezone": "UTC"},
             transitions=transitions, state=workflow.current_state(content), moved=_known_action(req.get_param("moved")),
@@ -368,7 +470,8 @@ class ContentEditPage:
 
 DONE_MESSAGES = {"deleted": "Moved to the trash.", "restored": "Restored from the trash.",
                  "scheduled": "Scheduled.", "cancelled": "The schedule was cancelled.",
-                 "version-restored": "The version was restored as a new version."}
+                 "version-restored": "The version was restored as a new version.",
+                 "duplicated": "This is the new copy, a draft: edit it and save."}
 
 
 def _known_action(name):
@@ -427,6 +530,25 @@ class ContentDeleteAction(_ItemWrite):
     @access("content.delete")
     def on_post(self, req, resp, collection, id):
         self._apply(req, resp, collection, id, writes.soft_delete, "/admin/content/{name}/{id}?moved=deleted")
+
+
+class ContentDuplicateAction:
+    """``POST /admin/content/{collection}/{id}/duplicate``: a draft copy, then its edit page."""
+
+    def __init__(self, edit_page, cache):
+        self._edit = edit_page
+        self._cache = cache
+
+    @access("content.create")
+    def on_post(self, req, resp, collection, id):
+        found, item, content = self._edit.load(req, collection, id)
+        try:
+            copy, _ = copies.duplicate(req.context.user, id, None, req.context.request_id)
+        except ServiceError as ex:  # the copy's data no longer fits the schema, the item is in the trash...
+            self._edit.render(req, resp, found, item, content, status_of(ex), message=ex.message)
+            return
+        invalidate(self._cache, Namespace.CONTENT)
+        redirect(resp, f"/admin/content/{found.name}/{copy.id}?moved=duplicated")
 
 
 class ContentRestoreAction(_ItemWrite):

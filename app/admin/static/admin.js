@@ -33,3 +33,18 @@
     }
   });
 })();
+
+// A list's "select all" box ticks or clears every box of its form named by data-select-all.
+// Listening on the document keeps it working after htmx swaps the list in.
+(function () {
+  "use strict";
+  document.addEventListener("change", (event) => {
+    const box = event.target;
+    if (!(box instanceof HTMLInputElement) || !box.dataset.selectAll || !box.form) {
+      return;
+    }
+    for (const item of box.form.querySelectorAll(`input[type="checkbox"][name="${box.dataset.selectAll}"]`)) {
+      item.checked = box.checked;
+    }
+  });
+})();

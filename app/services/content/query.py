@@ -832,11 +832,16 @@ def is_visible(scope, content_id):
 
 def visible_ids(scope, content_ids):
     """The ids among ``content_ids`` that ``scope`` may read (``is_visible`` of many, in one query)."""
+    return set(readable_titles(scope, content_ids))
+
+
+def readable_titles(scope, content_ids):
+    """``{id: title}`` of the items among ``content_ids`` that ``scope`` may read, in one query."""
     ids = [content_id for content_id in content_ids if "\x00" not in content_id]
     if not ids:
-        return set()
+        return {}
     where = _visible_item(scope, Content.id.in_(ids))
-    return {row[0] for row in Content.select(Content.id).where(where).tuples()}
+    return dict(Content.select(Content.id, Content.title).where(where).tuples())
 
 
 def _visible_item(scope, where, user=None):

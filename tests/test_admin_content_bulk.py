@@ -1,0 +1,120 @@
+"""The admin's bulk actions on the content list and its Duplicate button, through the real
+app with a browser's Accept header; outcomes are read back from the database."""
+
+import pytest
+
+from app.db.models import Content, now_ms
+from tests.fixtures.admin import csrf_headers
+from tests.fixtures.content import create_collection
+from tests.fixtures.users import create_user
+from tests.fixtures.workflow import insert_content
+
+pytestmark = pytest.mark.backends
+
+LIST = "/admin/content/posts"
+
+
+@pytest.fixture
+def posts(browser):
+    return create_collection("posts", {"type": "object", "properties": {"title": {"type": "string"},
+                                                                         "body": {"type": "string"}}},
+                             display_name="Posts")
+
+
+def statuses(*items):
+    return [(row.status, row.deleted_at is not None)
+            for row in (Content.get_by_id(item.id) for item in items)]
+
+
+def tick(form, *items):
+    """Tick the list's boxes of ``items`` (WebTest names repeated checkboxes by position)."""
+    wanted = {item.id for item in items}
+    for box in form.fields["ids"]:
+        box.checked = box._value in wanted
+
+
+def test_the_list_offers_boxes_and_the_actions_the_user_may_take(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    insert_content(editor, posts, title="One")
+    page = browser.get(LIST)
+    form = page.forms["bulk-form"]
+    assert [option[0] for option in form["action"].options] == ["publish", "draft", "archive", "delete"]
+    assert page.html.select_one("#select-all")["data-select-all"] == "ids"
+    assert form.fields["csrf_token"]
+    assert not browser.get(f"{LIST}?status=trash").html.select("#bulk-form")  # no action takes trashed items
+    browser.reset()
+    insert_content(signed_in_as("author"), posts, title="Mine")
+    assert [option[0] for option in browser.get(LIST).forms["bulk-form"]["action"].options] == ["delete"]
+    browser.reset()
+    signed_in_as("viewer")
+    insert_content(editor, posts, state="published", published_at=now_ms())
+    viewer_page = browser.get(LIST)
+    assert not viewer_page.html.select("#bulk-form") and not viewer_page.html.select('input[name="ids"]')
+
+
+def test_publishing_the_ticked_items_says_how_many_changed(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    first, second, untouched = (insert_content(editor, posts, title=t) for t in ("First", "Second", "Third"))
+    form = browser.get(f"{LIST}?sort=title").forms["bulk-form"]
+    tick(form, first, second)
+    form["action"] = "publish"
+    response = form.submit(status=303)
+    assert response.location.endswith("/admin/content/posts?sort=title&done=publish&count=2&unchanged=0")
+    assert "2 items published." in response.follow().text
+    assert statuses(first, second, untouched) == [("published", False), ("published", False), ("draft", False)]
+    form = browser.get(LIST).forms["bulk-form"]
+    tick(form, first, untouched)
+    form["action"] = "delete"
+    assert "2 items moved to the trash." in form.submit(status=303).follow().text
+    assert statuses(first, untouched) == [("published", True), ("draft", True)]
+
+
+def test_a_refused_bulk_action_changes_nothing_and_says_why(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    published = insert_content(editor, posts, title="Live", state="published", published_at=now_ms())
+    draft = insert_content(editor, posts, title="Unfinished")
+    form = browser.get(LIST).forms["bulk-form"]
+    tick(form, published, draft)
+    form["action"] = "archive"
+    page = form.submit(status=409)
+    refusal = page.html.select_one("#bulk-refusal").get_text(" ", strip=True)
+    assert "Nothing was changed: 1 item refused the action" in refusal
+    assert "Unfinished: Cannot archive content in state draft" in refusal
+    assert statuses(published, draft) == [("published", False), ("draft", False)]
+    assert {box["value"] for box in page.html.select('input[name="ids"][checked]')} == {published.id, draft.id}
+    nothing = browser.post(f"{LIST}/bulk", {"action": "publish"}, headers=csrf_headers(browser), status=422)
+    assert "Tick the items to change first." in nothing.text
+
+
+def test_an_author_cannot_trash_others_items_in_bulk(browser, signed_in_as, posts):
+    author = signed_in_as("author")
+    own = insert_content(author, posts, title="Mine")
+    theirs = insert_content(create_user("author"), posts, title="Theirs", state="published", published_at=now_ms())
+    page = browser.post(f"{LIST}/bulk", {"action": "delete", "ids": [own.id, theirs.id]},
+                        headers=csrf_headers(browser), status=409)
+    assert "Theirs: You may only change your own content" in page.text
+    assert statuses(own, theirs) == [("draft", False), ("published", False)]
+
+
+def test_the_bulk_form_needs_its_csrf_token(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts)
+    browser.post(f"{LIST}/bulk", {"action": "publish", "ids": [item.id]}, status=403)
+    assert statuses(item) == [("draft", False)]
+
+
+def test_duplicate_from_the_edit_page_opens_the_copy(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Original", slug="original", state="published",
+                          published_at=now_ms(), data={"title": "Original", "body": "Text"})
+    response = browser.get(f"{LIST}/{item.id}").forms["duplicate-form"].submit(status=303)
+    copy = Content.get((Content.collection == posts.id) & (Content.id != item.id))
+    assert response.location.endswith(f"/admin/content/posts/{copy.id}?moved=duplicated")
+    assert "This is the new copy, a draft" in response.follow().text
+    assert (copy.title, copy.slug, copy.status, copy.data) == (
+        "Original (copy)", "original-copy", "draft", {"title": "Original (copy)", "body": "Text"})
+    browser.reset()
+    signed_in_as("viewer")
+    assert not browser.get(f"{LIST}/{item.id}").html.select("#duplicate-form")
+    browser.post(f"{LIST}/{item.id}/duplicate", headers=csrf_headers(browser), status=403)
+    assert Content.select().where(Content.collection == posts.id).count() == 2
