@@ -101,6 +101,8 @@ def test_the_bulk_form_needs_its_csrf_token(browser, signed_in_as, posts):
     item = insert_content(editor, posts)
     browser.post(f"{LIST}/bulk", {"action": "publish", "ids": [item.id]}, status=403)
     assert statuses(item) == [("draft", False)]
+    browser.post(f"{LIST}/bulk", {"action": "publish", "ids": [item.id]}, headers=csrf_headers(browser), status=303)
+    assert statuses(item) == [("published", False)]
 
 
 def test_duplicate_from_the_edit_page_opens_the_copy(browser, signed_in_as, posts):
