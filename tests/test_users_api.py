@@ -152,8 +152,8 @@ def test_deactivating_through_patch_needs_users_delete_as_delete_does(app_client
 
 
 @pytest.mark.parametrize("body", [
-    {"password_hash": "x"}, {"token_version": 0}, {"email": "new@example.com"}, {"role": "superuser"},
-    {"is_active": "yes"}, {"first_name": "x" * 101},
+    {"password_hash": "x"}, {"token_version": 0}, {"email": "not-an-email"}, {"role": "superuser"},
+    {"is_active": "yes"}, {"first_name": "x" * 101}, {"username": "a b"}, {"username": "ab"}, {"password": ""},
 ])
 def test_patch_rejects_unknown_or_invalid_fields(app_client, make_user, body):
     _, admin = make_user("admin")

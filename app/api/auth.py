@@ -31,6 +31,7 @@ from app.api.errors import (
     conflict,
     field_error,
     forbidden,
+    nothing_to_update,
     read_body,
     require_json,
     unauthorized,
@@ -49,6 +50,7 @@ from app.services.accounts import (
     InvalidToken,
     WeakPassword,
 )
+from app.services.cache import Namespace, invalidate
 from app.services.identity import LEAST_PRIVILEGED_ROLE, issue_jwt, token_expiry
 from app.services.plugins import hooks
 
@@ -90,6 +92,12 @@ class ResetPasswordBody(msgspec.Struct, forbid_unknown_fields=True):
     token: OneTimeToken
     password: Password
     confirm_password: Password | None = None
+
+
+class ProfilePatch(msgspec.Struct, forbid_unknown_fields=True):
+    first_name: Name | msgspec.UnsetType = msgspec.UNSET
+    last_name: Name | msgspec.UnsetType = msgspec.UNSET
+    username: Username | msgspec.UnsetType = msgspec.UNSET
 
 
 class AcceptInvitationBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -295,13 +303,39 @@ class RefreshResource:
 
 
 class MeResource:
-    """``GET /auth/me``: the caller."""
+    """``GET /auth/me``: the caller; ``PATCH``: the caller's own names and username.
+
+    Never the role or the active state (422: unknown fields); a password session only, as an
+    API token is scoped to what its permissions name. Sessions go on: none of these fields
+    is a credential.
+    """
+
+    def __init__(self, cache):
+        self._cache = cache
 
     @access(authenticated=True)
     @describe("The signed-in caller", response=Me)
     @no_store
     def on_get(self, req, resp):
         resp.media = {"user": me_user(users.get_user(req.context.user.id))}
+
+    @access(authenticated=True)
+    @describe("Change one's own first name, last name or username", body=ProfilePatch, response=Me)
+    @no_store
+    def on_patch(self, req, resp):
+        caller = req.context.user
+        _session_only(caller)
+        patch = read_body(req, ProfilePatch)
+        changes = {name: getattr(patch, name) for name in patch.__struct_fields__
+                   if getattr(patch, name) is not msgspec.UNSET}
+        if not changes:
+            raise nothing_to_update()
+        try:
+            user = users.update_user(caller.id, changes)
+        except DuplicateAccount as ex:
+            raise conflict(str(ex)) from None
+        invalidate(self._cache, Namespace.USERS)
+        resp.media = {"user": me_user(user)}
 
 
 class ChangePasswordResource:
@@ -435,7 +469,7 @@ def register(routes):
     routes.add("/auth/register", RegisterResource(accounts, guard, settings))
     routes.add("/auth/logout", LogoutResource(accounts))
     routes.add("/auth/refresh", RefreshResource(settings))
-    routes.add("/auth/me", MeResource())
+    routes.add("/auth/me", MeResource(services.cache))
     routes.add("/auth/change-password", ChangePasswordResource(accounts, guard, settings))
     routes.add("/auth/request-password-reset", RequestResetResource(accounts, guard, services.mailer))
     routes.add("/auth/reset-password", ResetPasswordResource(accounts, guard))

@@ -155,6 +155,14 @@ class UserMessage(Closed):
     data: AdminUser
 
 
+class InvitationCancelled(Closed):
+    """An invitation withdrawn: ``deleted`` says whether the invited account went with it
+    (false: other records refer to it, so it stays, inactive and without an invitation)."""
+
+    message: str
+    deleted: bool
+
+
 # ------------------------------------------------------------------ API tokens
 
 

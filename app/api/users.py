@@ -1,9 +1,14 @@
-"""``/admin/api/users``: list, get, update, deactivate and invite users (JSON; SonicJS has HTML).
+"""``/admin/api/users``: list, create, get, update, deactivate and invite users, resend and
+cancel invitations (JSON; SonicJS has HTML).
 
-Rules beyond the route permissions: changing a role needs ``users.roles`` besides
-``users.update`` (and nobody changes their own role); nobody deactivates themself; a role
-change or a deactivation ends the user's sessions at once (``token_version``). The user JSON
-never carries the password hash or any token; every response is ``no-store`` (personal data).
+Rules beyond the route permissions: giving a role other than viewer (creating, inviting,
+changing a role) needs ``users.roles``, and so does changing the email or password of a
+user above viewer, since whoever sets them can sign in as that user; nobody changes their
+own role or deactivates themself, nor sets their own password here (``/auth/change-password``
+asks for the current one); the last active admin is neither demoted nor deactivated (409).
+A role, email or password change or a deactivation ends the user's sessions at once
+(``token_version``). The user JSON never carries the password hash or any token; every
+response is ``no-store`` (personal data).
 """
 
 from typing import Literal
@@ -12,14 +17,14 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.auth import Email, Name
+from app.api.auth import Email, Name, Password, Username
 from app.api.describe import Param, describe, paged
 from app.api.errors import conflict, field_error, forbidden, invalid_param, nothing_to_update, read_body
 from app.api.params import limit_param, page_param
 from app.api.private import no_store
-from app.api.schemas import AdminUser, Listed, One, UserMessage
+from app.api.schemas import AdminUser, InvitationCancelled, Listed, One, UserMessage
 from app.services import users
-from app.services.accounts import DuplicateAccount, InvalidEmail
+from app.services.accounts import DuplicateAccount, InvalidEmail, WeakPassword
 from app.services.cache import Namespace, invalidate
 from app.services.identity import LEAST_PRIVILEGED_ROLE
 from app.services.pagination import pagination_meta
@@ -37,8 +42,20 @@ USER_FILTERS = (
 class UserPatch(msgspec.Struct, forbid_unknown_fields=True):
     first_name: Name | msgspec.UnsetType = msgspec.UNSET
     last_name: Name | msgspec.UnsetType = msgspec.UNSET
+    username: Username | msgspec.UnsetType = msgspec.UNSET
+    email: Email | msgspec.UnsetType = msgspec.UNSET
+    password: Password | msgspec.UnsetType = msgspec.UNSET
     role: Role | msgspec.UnsetType = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class CreateUserBody(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+    password: Password
+    role: Role = LEAST_PRIVILEGED_ROLE
+    username: Username | None = None
+    first_name: Name = ""
+    last_name: Name = ""
 
 
 class InviteBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -92,8 +109,73 @@ def listed_users(req):
     return [user_json(u) for u in rows], pagination_meta(total, limit, page)
 
 
+def check_can_grant(caller, role, action):
+    """403 unless ``caller`` may give ``role``: any role but viewer needs ``users.roles``."""
+    if role != LEAST_PRIVILEGED_ROLE and not caller.can("users.roles"):
+        raise forbidden(f"{action} with a role other than viewer requires the users.roles permission")
+
+
+def check_changes(caller, target, changes):
+    """403 for a change ``caller`` may not make to ``target`` (the permission to update aside).
+
+    Whoever sets a user's email (then asks for a reset) or password signs in as that user,
+    so doing it to anyone above viewer takes the permission to give their role.
+    """
+    own = target.id == caller.id
+    if "role" in changes:
+        if not caller.can("users.roles"):
+            raise forbidden("Changing a role requires the users.roles permission")
+        if own:
+            raise forbidden("You cannot change your own role")
+    if changes.get("is_active") is False:
+        # The same right as DELETE: deactivating ends the user's sessions and deletes their tokens.
+        if not caller.can("users.delete"):
+            raise forbidden("Deactivating a user requires the users.delete permission")
+        if own:
+            raise forbidden("You cannot deactivate your own account")
+    if "password" in changes and own:
+        raise forbidden("Change your own password with /auth/change-password")
+    if {"email", "password"} & changes.keys() and not own and target.role != LEAST_PRIVILEGED_ROLE \
+            and not caller.can("users.roles"):
+        raise forbidden("Changing the email or password of a user above viewer requires the users.roles permission")
+
+
+def stored_changes(accounts, changes):
+    """``changes`` as the service takes them: a password checked against the policy and
+    hashed (before any transaction: the KDF is slow), or a 422."""
+    if "password" not in changes:
+        return changes
+    changes = dict(changes)
+    password = changes.pop("password")
+    try:
+        accounts.check_password(password)
+    except WeakPassword as ex:
+        raise field_error("password", str(ex)) from None
+    changes["password_hash"] = accounts.hasher.hash(password)
+    return changes
+
+
+def account_errors(action):
+    """Run ``action()``; an invalid email is a 422, a taken email or username a 409."""
+    try:
+        return action()
+    except InvalidEmail as ex:
+        raise field_error("email", str(ex)) from None
+    except WeakPassword as ex:
+        raise field_error("password", str(ex)) from None
+    except DuplicateAccount as ex:
+        raise conflict(str(ex)) from None
+
+
 class UsersResource:
-    """``GET /admin/api/users``: ``{data, meta}`` with search and filters."""
+    """``GET /admin/api/users``: ``{data, meta}`` with search and filters; ``POST``: create a user.
+
+    Writes invalidate the cache namespace ``users`` (content responses embed their authors).
+    """
+
+    def __init__(self, accounts, cache):
+        self._accounts = accounts
+        self._cache = cache
 
     @access("users.read")
     @describe("List users", query=paged(DEFAULT_LIMIT, MAX_LIMIT) + USER_FILTERS, response=Listed[AdminUser])
@@ -102,6 +184,19 @@ class UsersResource:
         found, meta = listed_users(req)
         resp.media = {"data": found, "meta": meta}
 
+    @access("users.create")
+    @describe("Create an active user with a password (a role other than viewer needs users.roles)",
+              body=CreateUserBody, status=201, response=UserMessage)
+    @no_store
+    def on_post(self, req, resp):
+        body = read_body(req, CreateUserBody)
+        check_can_grant(req.context.user, body.role, "Creating a user")
+        user = account_errors(lambda: self._accounts.create_user(
+            body.email, body.password, body.role, body.username, body.first_name, body.last_name))
+        invalidate(self._cache, Namespace.USERS)
+        resp.status = falcon.HTTP_201
+        resp.media = {"data": user_json(user), "message": "User created"}
+
 
 class UserResource:
     """``GET/PATCH/DELETE /admin/api/users/{user_id}``.
@@ -109,7 +204,8 @@ class UserResource:
     Writes invalidate the cache namespace ``users`` (content responses embed their authors).
     """
 
-    def __init__(self, cache):
+    def __init__(self, accounts, cache):
+        self._accounts = accounts
         self._cache = cache
 
     @access("users.read")
@@ -119,29 +215,19 @@ class UserResource:
         resp.media = {"data": user_json(users.get_user(user_id))}
 
     @access("users.update")
-    @describe("Update a user (role changes need users.roles; deactivation users.delete)", body=UserPatch,
-              response=One[AdminUser])
+    @describe("Update a user (role changes need users.roles; deactivation users.delete; the email or password "
+              "of a user above viewer users.roles)", body=UserPatch, response=One[AdminUser])
     @no_store
     def on_patch(self, req, resp, user_id):
-        caller = req.context.user
         patch = read_body(req, UserPatch)
         changes = {
             name: getattr(patch, name) for name in patch.__struct_fields__ if getattr(patch, name) is not msgspec.UNSET
         }
         if not changes:
             raise nothing_to_update()
-        if "role" in changes:
-            if not caller.can("users.roles"):
-                raise forbidden("Changing a role requires the users.roles permission")
-            if user_id == caller.id:
-                raise forbidden("You cannot change your own role")
-        if changes.get("is_active") is False:
-            # The same right as DELETE: deactivating ends the user's sessions and deletes their tokens.
-            if not caller.can("users.delete"):
-                raise forbidden("Deactivating a user requires the users.delete permission")
-            if user_id == caller.id:
-                raise forbidden("You cannot deactivate your own account")
-        user = users.update_user(user_id, changes)
+        check_changes(req.context.user, users.get_user(user_id), changes)
+        changes = stored_changes(self._accounts, changes)
+        user = account_errors(lambda: users.update_user(user_id, changes))
         invalidate(self._cache, Namespace.USERS)
         resp.media = {"data": user_json(user)}
 
@@ -169,22 +255,54 @@ class InviteResource:
     def on_post(self, req, resp):
         caller = req.context.user
         body = read_body(req, InviteBody)
-        if body.role != LEAST_PRIVILEGED_ROLE and not caller.can("users.roles"):
-            raise forbidden("Inviting with a role other than viewer requires the users.roles permission")
-        try:
-            user, mail = self._accounts.invite(body.email, body.role, caller.id, body.first_name, body.last_name)
-        except InvalidEmail as ex:
-            raise field_error("email", str(ex)) from None
-        except DuplicateAccount as ex:
-            raise conflict(str(ex)) from None
+        check_can_grant(caller, body.role, "Inviting")
+        user, mail = account_errors(
+            lambda: self._accounts.invite(body.email, body.role, caller.id, body.first_name, body.last_name))
         req.context.ctx.wait_until(self._mailer, mail)
         resp.status = falcon.HTTP_201
         resp.media = {"data": user_json(user), "message": "Invitation sent"}
 
 
+def resend_invitation(accounts, caller, user_id):
+    """A new link for ``user_id``'s pending invitation: ``(user, Mail)``; 404, 403 or 409 otherwise."""
+    check_can_grant(caller, users.get_user(user_id).role, "Inviting")
+    renewed = accounts.reinvite(user_id)
+    if renewed is None:
+        raise users.NoPendingInvitation()
+    return renewed
+
+
+class InvitationResource:
+    """``POST /admin/api/users/{user_id}/invitation``: resend (a new link; the old one stops
+    working); ``DELETE``: cancel a pending invitation."""
+
+    def __init__(self, accounts, mailer, cache):
+        self._accounts = accounts
+        self._mailer = mailer
+        self._cache = cache
+
+    @access("users.create")
+    @describe("Resend a pending invitation with a new link (the old one stops working)", response=UserMessage)
+    @no_store
+    def on_post(self, req, resp, user_id):
+        user, mail = resend_invitation(self._accounts, req.context.user, user_id)
+        req.context.ctx.wait_until(self._mailer, mail)
+        resp.media = {"data": user_json(user), "message": "Invitation sent"}
+
+    @access("users.delete")
+    @describe("Cancel a pending invitation: the invited account is deleted", response=InvitationCancelled)
+    @no_store
+    def on_delete(self, req, resp, user_id):
+        deleted = users.cancel_invitation(user_id)
+        invalidate(self._cache, Namespace.USERS)
+        resp.media = {"message": "Invitation cancelled", "deleted": deleted}
+
+
 def register(routes):
     """Mount ``/admin/api/users``."""
     services = routes.services
-    routes.add("/admin/api/users", UsersResource())
-    routes.add("/admin/api/users/invite", InviteResource(services.accounts, services.mailer))
-    routes.add("/admin/api/users/{user_id}", UserResource(services.cache))
+    accounts, cache = services.accounts, services.cache
+    routes.add("/admin/api/users", UsersResource(accounts, cache))
+    routes.add("/admin/api/users/invite", InviteResource(accounts, services.mailer))
+    routes.add("/admin/api/users/{user_id}", UserResource(accounts, cache))
+    routes.add("/admin/api/users/{user_id}/invitation", InvitationResource(accounts, services.mailer, cache))

@@ -375,6 +375,23 @@ class Accounts:
         )
         return user, Mail("invitation", user.email, self._link("/admin/accept-invitation", token))
 
+    def reinvite(self, user_id):
+        """A new link for ``user_id``'s pending invitation, its lifetime restarted: ``(user, Mail)``.
+
+        The previous link stops working. None when there is no pending invitation (accepted,
+        cancelled, never sent); the conditional UPDATE decides, so a resend racing an
+        acceptance finds the invitation gone.
+        """
+        token = secrets.token_urlsafe(32)
+        now = now_ms()
+        renewed = User.update(invitation_token=hash_token(token), invited_at=now, updated_at=now).where(
+            (User.id == user_id) & User.invitation_token.is_null(False)
+        ).execute()
+        if renewed != 1:
+            return None
+        user = User.get_by_id(user_id)
+        return user, Mail("invitation", user.email, self._link("/admin/accept-invitation", token))
+
     def accept_invitation(self, token, username, password):
         """Set username and password of an invited user and activate the account.
 

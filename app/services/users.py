@@ -2,15 +2,25 @@
 
 Creating accounts, passwords, resets and invitations belong to ``app.services.accounts``.
 Whoever may call what is the API's business (``users.*`` permissions); the rules here are
-about the data: a role change or a deactivation ends the user's sessions at once (it bumps
-``token_version``), and a deactivation also cancels a pending invitation and deletes the
-user's API tokens, so that reactivating the account does not bring them back.
+about the data: a role change, a deactivation, a new email or a new password ends the
+user's sessions at once (it bumps ``token_version``); a deactivation or a new password also
+deletes the user's API tokens, so that neither reactivating the account nor the old
+password brings them back; a deactivation also cancels a pending invitation. The last
+active admin can be neither demoted nor deactivated: on PostgreSQL the writes that could
+remove an admin lock the active admins' rows first, so two admins demoting each other at
+once cannot both succeed (SQLite's write transactions take turns already).
 """
 
+import peewee
+
+from app.db.database import is_postgres
 from app.db.models import User, database, now_ms
 from app.db.text_match import contains_any_case
+from app.services.accounts import DuplicateAccount, new_email
 from app.services.api_tokens import revoke_tokens_of
 from app.services.errors import CONFLICT, NOT_FOUND, ServiceError
+
+ADMIN = "admin"
 
 
 class UserNotFound(ServiceError):
@@ -24,7 +34,24 @@ class UserNotFound(ServiceError):
 
 class InvitationPending(ServiceError):
     """An invited user is activated by accepting the invitation, never by an admin: the
-    account would otherwise be active with no password while the invitation stays open."""
+    account would otherwise be active with no password while the invitation stays open.
+    The invitation's address and the password the invitee will choose are not an admin's
+    to change either."""
+
+    kind = CONFLICT
+
+
+class NoPendingInvitation(ServiceError):
+    """The user has no invitation to resend or cancel: accepted, cancelled, or never invited."""
+
+    kind = CONFLICT
+
+    def __init__(self, message="This user has no pending invitation", details=None):
+        super().__init__(message, details)
+
+
+class LastAdmin(ServiceError):
+    """The change would leave no active admin, and nobody able to manage the site."""
 
     kind = CONFLICT
 
@@ -64,27 +91,42 @@ def list_users(search=None, role=None, active=None, page=1, limit=20):
 
 
 def update_user(user_id, changes):
-    """Apply ``changes`` (profile fields, ``role``, ``is_active``) to a user; the user as stored.
+    """Apply ``changes`` to a user in one transaction; the user as stored.
 
-    A new role or a deactivation ends the user's sessions in the same transaction; a
-    deactivation also deletes the user's API tokens.
+    Args:
+        user_id: the user to change.
+        changes: any of ``first_name``, ``last_name``, ``username``, ``email`` (normalised
+            here), ``password_hash`` (hashed by the caller, outside the transaction),
+            ``role`` and ``is_active``.
+
+    A new role, email or password or a deactivation ends the user's sessions; a new
+    password or a deactivation also deletes the user's API tokens; a new email is not
+    verified, and a password-reset link mailed to the old one stops working.
 
     Raises:
         UserNotFound: no such user.
-        InvitationPending: ``is_active`` true for a user whose invitation is still open.
+        InvalidEmail: the new email is not acceptable.
+        DuplicateAccount: another user has the email or the username.
+        InvitationPending: ``is_active`` true, an email or a password for a user whose
+            invitation is still open.
+        LastAdmin: the change would demote or deactivate the last active admin.
     """
+    if "email" in changes:
+        changes = dict(changes, email=new_email(changes["email"]))
     with database.atomic():
+        _keep_an_admin(user_id, changes)
         user = get_user(user_id)
-        if changes.get("is_active") is True and not user.is_active and user.invitation_token is not None:
-            raise InvitationPending("The invitation is still pending: the user becomes active by accepting it",
-                                    {"field": "is_active"})
-        deactivates = changes.get("is_active", user.is_active) is False and user.is_active
-        ends_sessions = deactivates or changes.get("role", user.role) != user.role
+        changes = {name: value for name, value in changes.items() if getattr(user, name) != value}
+        _check_invitation(user, changes)
+        _check_taken(user.id, changes)
+        deactivates = changes.get("is_active") is False
         update = dict(changes, updated_at=now_ms())
-        if ends_sessions:
+        if deactivates or {"role", "email", "password_hash"} & changes.keys():
             update["token_version"] = User.token_version + 1
-        User.update(**update).where(User.id == user.id).execute()
-        if deactivates:
+        if "email" in changes:
+            update.update(email_verified=False, password_reset_token=None, password_reset_expires=None)
+        _write(user.id, update)
+        if deactivates or "password_hash" in changes:
             revoke_tokens_of(user.id)
     return User.get_by_id(user_id)
 
@@ -94,11 +136,90 @@ def deactivate_user(user_id):
 
     Raises:
         UserNotFound: no such user.
+        LastAdmin: the user is the last active admin.
     """
     with database.atomic():
+        _keep_an_admin(user_id, {"is_active": False})
         user = get_user(user_id)
         User.update(
             is_active=False, invitation_token=None, token_version=User.token_version + 1, updated_at=now_ms()
         ).where(User.id == user.id).execute()
         revoke_tokens_of(user.id)
     return User.get_by_id(user_id)
+
+
+def cancel_invitation(user_id):
+    """Withdraw a pending invitation: the invited account goes, and its link with it.
+
+    The account is deleted, so its email can be invited again. Should another row refer to
+    it already, it stays, inactive and with no invitation, as a deactivation leaves it.
+
+    Returns:
+        True when the account was deleted, False when it was kept without its invitation.
+
+    Raises:
+        UserNotFound: no such user.
+        NoPendingInvitation: the invitation was accepted or cancelled, or there was none.
+    """
+    # One conditional statement decides: an acceptance racing the cancellation makes it find no row.
+    pending = (User.id == user_id) & User.invitation_token.is_null(False) & (User.is_active == False)  # noqa: E712
+    with database.atomic():
+        get_user(user_id)
+        try:
+            with database.atomic():  # a savepoint: PostgreSQL's transaction survives a refused delete
+                if User.delete().where(pending).execute() == 1:
+                    return True
+        except peewee.IntegrityError:
+            kept = User.update(invitation_token=None, token_version=User.token_version + 1,
+                               updated_at=now_ms()).where(pending).execute()
+            if kept == 1:
+                return False
+        raise NoPendingInvitation()
+
+
+def _active_admins():
+    """The ids of the active admins, locked against other writes until the transaction ends
+    on PostgreSQL (in one order, so two such transactions cannot deadlock)."""
+    query = User.select(User.id).where((User.role == ADMIN) & (User.is_active == True)).order_by(User.id)  # noqa: E712
+    if is_postgres(database):
+        query = query.for_update()
+    return [row.id for row in query]
+
+
+def _keep_an_admin(user_id, changes):
+    """Raise LastAdmin when ``changes`` would take away the last active admin."""
+    if changes.get("role", ADMIN) == ADMIN and changes.get("is_active") is not False:
+        return
+    if _active_admins() == [user_id]:
+        field = "is_active" if changes.get("is_active") is False else "role"
+        raise LastAdmin("The last active admin cannot be demoted or deactivated", {"field": field})
+
+
+def _check_invitation(user, changes):
+    """InvitationPending for what only accepting an open invitation may do."""
+    if user.invitation_token is None:
+        return
+    if changes.get("is_active") is True:
+        raise InvitationPending("The invitation is still pending: the user becomes active by accepting it",
+                                {"field": "is_active"})
+    for field in ("email", "password_hash"):
+        if field in changes:
+            name = "password" if field == "password_hash" else field
+            raise InvitationPending(f"The invitation is still pending: cancel it to change the {name}",
+                                    {"field": name})
+
+
+def _check_taken(user_id, changes):
+    """DuplicateAccount when another user holds the new email or username."""
+    for field, label in ((User.email, "email"), (User.username, "username")):
+        if label in changes and User.select().where((field == changes[label]) & (User.id != user_id)).exists():
+            raise DuplicateAccount(f"A user with this {label} already exists")
+
+
+def _write(user_id, update):
+    try:
+        with database.atomic():  # a savepoint: PostgreSQL's transaction survives a refused update
+            User.update(**update).where(User.id == user_id).execute()
+    except peewee.IntegrityError:
+        # Another request took the email or the username between the check and the update.
+        raise DuplicateAccount("A user with this email or username already exists") from None

@@ -1,0 +1,342 @@
+"""/admin/api/users beyond the list: create, edit credentials, the last admin, resend and cancel
+invitations; PATCH /auth/me (one's own profile)."""
+
+import json
+
+import pytest
+import webtest
+
+from app.db.models import ApiToken, Permission, RolePermission, SystemLog, User
+from tests.fixtures.auth import PASSWORD, concurrently, login, reload
+from tests.fixtures.users import bearer, create_user
+
+pytestmark = pytest.mark.backends
+
+NEW_PASSWORD = "another fine password"
+
+
+def grant(role, *names):
+    """Give ``role`` the permissions ``names`` (before the app first reads the role's set)."""
+    for name in names:
+        RolePermission.create(role=role, permission=Permission.get(Permission.name == name))
+
+
+def token_with(client, headers, permissions):
+    """An API token of the caller (a password session) holding ``permissions``."""
+    body = {"name": "scoped", "permissions": permissions}
+    return bearer(client.post_json("/api/tokens", body, headers=headers, status=201).json["data"]["token"])
+
+
+def create(client, headers, status=201, **body):
+    body = {"email": "made@example.com", "password": PASSWORD, **body}
+    return client.post_json("/admin/api/users", body, headers=headers, status=status)
+
+
+def invite(client, headers, status=201, **body):
+    body = {"email": "invitee@example.com", **body}
+    return client.post_json("/admin/api/users/invite", body, headers=headers, status=status)
+
+
+def accept(client, token, username="joiner", status=200):
+    body = {"token": token, "username": username, "password": PASSWORD}
+    return client.post_json("/auth/accept-invitation", body, status=status)
+
+
+# -- create -----------------------------------------------------------------------------------------
+
+
+def test_admins_create_active_users_who_sign_in_at_once(app_client, make_user):
+    _, admin = make_user("admin")
+    response = create(app_client, admin, email="Made@Example.com", role="author", first_name="Ma", last_name="De")
+    made = response.json["data"]
+    assert response.json["message"] == "User created" and response.headers["Cache-Control"] == "no-store"
+    assert made["email"] == "made@example.com" and made["role"] == "author" and made["is_active"] is True
+    assert made["username"] == "made" and (made["first_name"], made["last_name"]) == ("Ma", "De")
+    assert "password" not in response.text and "scrypt$" not in response.text
+    session = login(app_client, "made@example.com").json
+    assert session["user"]["role"] == "author"
+    chosen = create(app_client, admin, email="other@example.com", username="chosen.name").json["data"]
+    assert chosen["username"] == "chosen.name" and chosen["role"] == "viewer"
+
+
+def test_creating_refuses_duplicates_and_bad_input(app_client, make_user):
+    _, admin = make_user("admin")
+    create_user("viewer", email="taken@example.com", username="takenname")
+    assert create(app_client, admin, email="TAKEN@example.com", status=409).json["error"] == \
+        "A user with this email already exists"
+    assert create(app_client, admin, username="takenname", status=409).json["error"] == \
+        "A user with this username already exists"
+    weak = create(app_client, admin, password="short", status=422).json
+    assert weak["details"][0]["field"] == "password" and "at least" in weak["details"][0]["message"]
+    lookalike = create(app_client, admin, email="m\u0430de@example.com", status=422).json  # Cyrillic a
+    assert lookalike["details"][0]["field"] == "email"
+    for body in ({"email": "nope"}, {"role": "owner"}, {"username": "a b"}, {"is_active": False},
+                 {"password_hash": "x"}, {"first_name": "x" * 101}):
+        assert create(app_client, admin, status=422, **body).json["details"][0]["field"]
+    app_client.post_json("/admin/api/users", {"email": "made@example.com"}, headers=admin, status=422)
+    assert not User.select().where(User.email == "made@example.com").exists()
+
+
+def test_creating_needs_users_create_and_users_roles_above_viewer(app_client, make_user):
+    _, admin = make_user("admin")
+    _, editor = make_user("editor")
+    _, viewer = make_user("viewer")
+    create(app_client, editor, status=403)
+    create(app_client, viewer, status=403)
+    scoped = token_with(app_client, admin, ["users.create"])
+    refused = create(app_client, scoped, role="admin", status=403).json
+    assert refused == {"error": "Creating a user with a role other than viewer requires the users.roles permission"}
+    assert not User.select().where(User.email == "made@example.com").exists()
+    create(app_client, scoped, status=201)
+
+
+# -- edit: email, username, password ----------------------------------------------------------------
+
+
+def test_a_new_email_ends_sessions_and_the_old_addresss_reset_link(app_client, make_user, user_with_password,
+                                                                    outbox):
+    _, admin = make_user("admin")
+    target, target_headers = user_with_password("viewer", email="old@example.com")
+    app_client.post_json("/auth/request-password-reset", {"email": "old@example.com"}, status=202)
+    [reset] = outbox.tokens("password_reset")
+    response = app_client.patch_json(f"/admin/api/users/{target.id}", {"email": "New@Example.com"}, headers=admin)
+    assert response.json["data"]["email"] == "new@example.com" and response.json["data"]["email_verified"] is False
+    app_client.get("/auth/me", headers=target_headers, status=401)
+    app_client.post_json("/auth/reset-password", {"token": reset, "password": NEW_PASSWORD}, status=400)
+    login(app_client, "old@example.com", status=401)
+    login(app_client, "new@example.com")
+
+
+def test_a_new_password_ends_sessions_and_api_tokens(app_client, make_user, user_with_password):
+    _, admin = make_user("admin")
+    target, target_headers = user_with_password("author", email="writer@example.com")
+    token = token_with(app_client, target_headers, ["content.read"])
+    app_client.patch_json(f"/admin/api/users/{target.id}", {"password": NEW_PASSWORD}, headers=admin)
+    app_client.get("/auth/me", headers=target_headers, status=401)
+    app_client.get("/auth/me", headers=token, status=401)
+    assert not ApiToken.select().where(ApiToken.user == target.id).exists()
+    login(app_client, "writer@example.com", status=401)
+    login(app_client, "writer@example.com", NEW_PASSWORD)
+    weak = app_client.patch_json(f"/admin/api/users/{target.id}", {"password": "short"}, headers=admin, status=422)
+    assert weak.json["details"][0]["field"] == "password"
+
+
+def test_usernames_and_emails_stay_unique(app_client, make_user):
+    _, admin = make_user("admin")
+    create_user("viewer", email="holder@example.com", username="holder")
+    target, target_headers = make_user("viewer", email="mine@example.com", username="mine")
+    for body, error in (({"email": "HOLDER@example.com"}, "A user with this email already exists"),
+                        ({"email": "hol\u200bder@example.com"}, "A user with this email already exists"),
+                        ({"username": "holder"}, "A user with this username already exists")):
+        response = app_client.patch_json(f"/admin/api/users/{target.id}", body, headers=admin, status=409)
+        assert response.json["error"] == error
+    renamed = app_client.patch_json(f"/admin/api/users/{target.id}", {"username": "renamed", "first_name": "Re"},
+                                    headers=admin).json["data"]
+    assert renamed["username"] == "renamed" and renamed["first_name"] == "Re"
+    stored = reload(target)
+    assert (stored.email, stored.username) == ("mine@example.com", "renamed")
+    app_client.get("/auth/me", headers=target_headers, status=200)  # a new username is no credential
+
+
+def test_the_same_email_again_changes_nothing(app_client, make_user):
+    _, admin = make_user("admin")
+    target, target_headers = make_user("viewer", email="same@example.com")
+    app_client.patch_json(f"/admin/api/users/{target.id}", {"email": "SAME@example.com"}, headers=admin)
+    app_client.get("/auth/me", headers=target_headers, status=200)
+
+
+def test_credentials_of_users_above_viewer_need_users_roles(app_client, make_user):
+    _, admin = make_user("admin")
+    other_admin, _ = make_user("admin")
+    viewer, _ = make_user("viewer")
+    update_only = token_with(app_client, admin, ["users.update"])
+    for body in ({"email": "taken-over@example.com"}, {"password": NEW_PASSWORD}):
+        refused = app_client.patch_json(f"/admin/api/users/{other_admin.id}", body, headers=update_only, status=403)
+        assert "users.roles" in refused.json["error"]
+    assert reload(other_admin).email == other_admin.email and reload(other_admin).password_hash is None
+    app_client.patch_json(f"/admin/api/users/{other_admin.id}", {"first_name": "Fine"}, headers=update_only)
+    app_client.patch_json(f"/admin/api/users/{viewer.id}", {"email": "viewer-new@example.com"}, headers=update_only)
+    app_client.patch_json(f"/admin/api/users/{other_admin.id}", {"email": "admin-new@example.com"}, headers=admin)
+
+
+def test_nobody_sets_their_own_password_here(app_client, make_user):
+    me, headers = make_user("admin")
+    refused = app_client.patch_json(f"/admin/api/users/{me.id}", {"password": NEW_PASSWORD}, headers=headers,
+                                    status=403)
+    assert refused.json == {"error": "Change your own password with /auth/change-password"}
+    assert reload(me).password_hash is None
+
+
+def test_an_open_invitations_email_and_password_are_not_changed(app_client, make_user, outbox):
+    _, admin = make_user("admin")
+    invited = invite(app_client, admin).json["data"]
+    for body, field in (({"email": "elsewhere@example.com"}, "email"), ({"password": NEW_PASSWORD}, "password")):
+        refused = app_client.patch_json(f"/admin/api/users/{invited['id']}", body, headers=admin, status=409)
+        assert refused.json["details"] == {"field": field}
+    app_client.patch_json(f"/admin/api/users/{invited['id']}", {"first_name": "Named"}, headers=admin)
+    [token] = outbox.tokens("invitation")
+    accept(app_client, token)
+
+
+def test_editors_and_viewers_edit_nobody(app_client, make_user):
+    _, editor = make_user("editor")
+    _, viewer = make_user("viewer")
+    target, _ = make_user("viewer")
+    for headers in (editor, viewer):
+        app_client.patch_json(f"/admin/api/users/{target.id}", {"username": "stolen"}, headers=headers, status=403)
+    assert reload(target).username == target.username
+
+
+# -- the last admin ---------------------------------------------------------------------------------
+
+
+def test_the_last_active_admin_is_neither_demoted_nor_deactivated(app_client, make_user):
+    grant("editor", "users.update", "users.roles", "users.delete")
+    only_admin, _ = make_user("admin")
+    make_user("admin", is_active=False)  # an inactive admin manages nothing
+    _, editor = make_user("editor")
+    for body, field in (({"role": "editor"}, "role"), ({"is_active": False}, "is_active")):
+        refused = app_client.patch_json(f"/admin/api/users/{only_admin.id}", body, headers=editor, status=409)
+        assert refused.json == {"error": "The last active admin cannot be demoted or deactivated",
+                                "details": {"field": field}}
+    refused = app_client.delete(f"/admin/api/users/{only_admin.id}", headers=editor, status=409)
+    assert refused.json["details"] == {"field": "is_active"}
+    assert reload(only_admin).role == "admin" and reload(only_admin).is_active
+    make_user("admin")
+    app_client.patch_json(f"/admin/api/users/{only_admin.id}", {"role": "editor"}, headers=editor, status=200)
+
+
+def patch_request(path, body, headers):
+    request = webtest.TestRequest.blank(path, method="PATCH", content_type="application/json",
+                                        body=json.dumps(body).encode(), headers=headers)
+    request.environ["REMOTE_ADDR"] = "127.0.0.1"
+    return request
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(app_client, make_user):
+    first, first_headers = make_user("admin")
+    second, second_headers = make_user("admin")
+    statuses = concurrently(app_client.app, [
+        patch_request(f"/admin/api/users/{second.id}", {"role": "editor"}, first_headers),
+        patch_request(f"/admin/api/users/{first.id}", {"role": "editor"}, second_headers),
+    ])
+    # The loser is refused by the rule (409), or, when the winner committed first, because the
+    # demotion ended its session (401).
+    assert sorted(statuses)[0] == 200 and sorted(statuses)[1] in (401, 409)
+    assert [u.id for u in User.select().where(User.role == "admin")] in ([first.id], [second.id])
+
+
+# -- invitations: resend and cancel -----------------------------------------------------------------
+
+
+def test_resending_mails_a_new_link_and_the_old_one_stops_working(app_client, make_user, outbox):
+    _, admin = make_user("admin")
+    invited = invite(app_client, admin, role="author").json["data"]
+    User.update(invited_at=User.invited_at - 8 * 24 * 3600 * 1000).where(User.id == invited["id"]).execute()
+    response = app_client.post(f"/admin/api/users/{invited['id']}/invitation", headers=admin)
+    assert response.json["message"] == "Invitation sent" and response.json["data"]["invitation_pending"] is True
+    assert response.headers["Cache-Control"] == "no-store"
+    old, new = outbox.tokens("invitation")
+    assert old != new and new not in response.text and [m.email for m in outbox.sent] == ["invitee@example.com"] * 2
+    accept(app_client, old, status=400)
+    assert accept(app_client, new).json["user"]["role"] == "author"  # and its time starts again
+    again = app_client.post(f"/admin/api/users/{invited['id']}/invitation", headers=admin, status=409)
+    assert again.json == {"error": "This user has no pending invitation"}
+    assert len(outbox.sent) == 2
+
+
+def test_resending_needs_a_pending_invitation_and_the_rights_to_invite(app_client, make_user, outbox):
+    _, admin = make_user("admin")
+    _, editor = make_user("editor")
+    member, _ = make_user("viewer")
+    app_client.post(f"/admin/api/users/{member.id}/invitation", headers=admin, status=409)
+    app_client.post("/admin/api/users/nobody/invitation", headers=admin, status=404)
+    invited = invite(app_client, admin, role="editor").json["data"]
+    app_client.post(f"/admin/api/users/{invited['id']}/invitation", headers=editor, status=403)
+    scoped = token_with(app_client, admin, ["users.create"])
+    refused = app_client.post(f"/admin/api/users/{invited['id']}/invitation", headers=scoped, status=403)
+    assert "users.roles" in refused.json["error"]
+    app_client.delete(f"/admin/api/users/{invited['id']}", headers=admin)  # deactivating cancels it
+    app_client.post(f"/admin/api/users/{invited['id']}/invitation", headers=admin, status=409)
+    assert len(outbox.sent) == 1
+
+
+def test_cancelling_deletes_the_invited_account_and_frees_its_email(app_client, make_user, outbox):
+    _, admin = make_user("admin")
+    invited = invite(app_client, admin).json["data"]
+    [token] = outbox.tokens("invitation")
+    response = app_client.delete(f"/admin/api/users/{invited['id']}/invitation", headers=admin)
+    assert response.json == {"message": "Invitation cancelled", "deleted": True}
+    assert User.get_or_none(User.id == invited["id"]) is None
+    accept(app_client, token, status=400)
+    app_client.delete(f"/admin/api/users/{invited['id']}/invitation", headers=admin, status=404)
+    invite(app_client, admin)  # the address can be invited again
+
+
+def test_cancelling_keeps_an_account_other_rows_refer_to_unusable(app_client, make_user, outbox):
+    _, admin = make_user("admin")
+    invited = invite(app_client, admin).json["data"]
+    [token] = outbox.tokens("invitation")
+    SystemLog.create(level="info", category="auth", message="refers to the invitee", user=invited["id"])
+    response = app_client.delete(f"/admin/api/users/{invited['id']}/invitation", headers=admin)
+    assert response.json == {"message": "Invitation cancelled", "deleted": False}
+    kept = User.get_by_id(invited["id"])
+    assert kept.invitation_token is None and not kept.is_active
+    accept(app_client, token, status=400)
+    app_client.delete(f"/admin/api/users/{invited['id']}/invitation", headers=admin, status=409)
+
+
+def test_only_pending_invitations_are_cancelled_and_only_by_users_delete(app_client, make_user, outbox):
+    _, admin = make_user("admin")
+    _, editor = make_user("editor")
+    member, _ = make_user("viewer")
+    app_client.delete(f"/admin/api/users/{member.id}/invitation", headers=admin, status=409)
+    dormant, _ = make_user("viewer", is_active=False)  # deactivated, never invited
+    app_client.delete(f"/admin/api/users/{dormant.id}/invitation", headers=admin, status=409)
+    assert User.get_or_none(User.id == dormant.id) is not None
+    invited = invite(app_client, admin).json["data"]
+    app_client.delete(f"/admin/api/users/{invited['id']}/invitation", headers=editor, status=403)
+    create_only = token_with(app_client, admin, ["users.create"])
+    app_client.delete(f"/admin/api/users/{invited['id']}/invitation", headers=create_only, status=403)
+    [token] = outbox.tokens("invitation")
+    accept(app_client, token)
+    app_client.delete(f"/admin/api/users/{invited['id']}/invitation", headers=admin, status=409)
+    assert reload(member).is_active and User.get_by_id(invited["id"]).is_active
+
+
+# -- one's own profile: PATCH /auth/me --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["viewer", "author"])
+def test_everyone_edits_their_own_names_and_username(app_client, user_with_password, role):
+    me, headers = user_with_password(role, email="self@example.com")
+    response = app_client.patch_json("/auth/me", {"first_name": "Sel", "last_name": "F", "username": "selfie"},
+                                     headers=headers)
+    assert response.headers["Cache-Control"] == "no-store"
+    user = response.json["user"]
+    assert (user["first_name"], user["last_name"], user["username"], user["role"]) == ("Sel", "F", "selfie", role)
+    assert app_client.get("/auth/me", headers=headers).json["user"]["username"] == "selfie"  # the session goes on
+    stored = reload(me)
+    assert (stored.first_name, stored.last_name, stored.username) == ("Sel", "F", "selfie")
+
+
+@pytest.mark.parametrize("body", [{"role": "admin"}, {"is_active": False}, {"email": "me@example.com"},
+                                  {"password": NEW_PASSWORD}, {"username": "no spaces"}, {"last_name": "x" * 101}])
+def test_the_profile_takes_no_role_state_or_credentials(app_client, make_user, body):
+    me, headers = make_user("viewer")
+    response = app_client.patch_json("/auth/me", body, headers=headers, status=422)
+    assert response.json["details"][0]["field"]
+    assert reload(me).role == "viewer" and reload(me).is_active and reload(me).email == me.email
+
+
+def test_profile_refusals(app_client, make_user):
+    create_user("viewer", username="someone")
+    me, headers = make_user("author")
+    taken = app_client.patch_json("/auth/me", {"username": "someone"}, headers=headers, status=409)
+    assert taken.json == {"error": "A user with this username already exists"}
+    app_client.patch_json("/auth/me", {}, headers=headers, status=400)
+    app_client.patch_json("/auth/me", {"first_name": "Anon"}, status=401)
+    token = token_with(app_client, headers, ["content.read"])
+    refused = app_client.patch_json("/auth/me", {"first_name": "Token"}, headers=token, status=403)
+    assert "API tokens" in refused.json["error"]
+    assert reload(me).first_name == me.first_name
