@@ -6,6 +6,7 @@ it for a page) and adds the middleware all admin pages share (security
 headers, CSRF checks, HTML refusals: ``app.admin.pages``).
 """
 
+from app.admin.account import AccountPage
 from app.admin.assets import Assets, StaticResource
 from app.admin.collections import CollectionActiveAction, CollectionEditPage, CollectionNewPage, CollectionsPage
 from app.admin.content import (
@@ -47,6 +48,7 @@ from app.admin.session import (
     ResetPasswordPage,
 )
 from app.admin.tokens import RevokeTokenAction, TokensPage
+from app.admin.user_edit import CancelInvitationAction, NewUserPage, ResendInvitationAction, UserPage
 from app.admin.users import DeactivateAction, InviteAction, ReactivateAction, RoleAction, UsersPage
 from app.admin.versions import VersionPage, VersionsPage
 from app.api.content_versions import MAX_VERSION
@@ -67,6 +69,7 @@ def register(routes):
     routes.add_page("/admin/static/{path:path}", StaticResource(assets))
     routes.add_page("/admin/login", LoginPage(renderer, services.accounts, guard, settings))
     routes.add_page("/admin/logout", LogoutPage(renderer, services.accounts))
+    routes.add_page("/admin/account", AccountPage(renderer, cache))
     routes.add_page("/admin/account/password", PasswordPage(renderer, services.accounts, guard, settings))
     reauth = Reauthentication(services.accounts, guard, settings)
     routes.add_page("/admin/account/tokens", TokensPage(renderer, services.api_tokens, reauth))
@@ -79,12 +82,7 @@ def register(routes):
     routes.add_page("/admin/content/{collection}", content_list)
     routes.add_page("/admin/content/{collection}/new", ContentNewPage(renderer, cache))
     routes.add_page("/admin/content/{collection}/bulk", ContentBulkAction(content_list, cache))
-    users_page = UsersPage(renderer)
-    routes.add_page("/admin/users", users_page)
-    routes.add_page("/admin/users/invite", InviteAction(users_page, services.accounts, services.mailer, cache))
-    routes.add_page("/admin/users/{user_id}/role", RoleAction(users_page, cache))
-    routes.add_page("/admin/users/{user_id}/deactivate", DeactivateAction(cache))
-    routes.add_page("/admin/users/{user_id}/reactivate", ReactivateAction(cache))
+    _register_users(routes, renderer)
     edit = ContentEditPage(renderer, cache)
     routes.add_page("/admin/content/{collection}/{id}", edit)
     db = routes.env.DB.db
@@ -105,6 +103,22 @@ def register(routes):
     _register_media_and_system(routes, renderer)
     _register_collections(routes, renderer, cache)
     _register_pickers(routes, renderer)
+
+
+def _register_users(routes, renderer):
+    """The users list and its actions, a user's page, and creating users."""
+    services, cache = routes.services, routes.services.cache
+    accounts, mailer = services.accounts, services.mailer
+    users_page = UsersPage(renderer)
+    routes.add_page("/admin/users", users_page)
+    routes.add_page("/admin/users/invite", InviteAction(users_page, accounts, mailer, cache))
+    routes.add_page("/admin/users/new", NewUserPage(renderer, accounts, cache))
+    routes.add_page("/admin/users/{user_id}", UserPage(renderer, accounts, cache, routes.settings))
+    routes.add_page("/admin/users/{user_id}/role", RoleAction(users_page, cache))
+    routes.add_page("/admin/users/{user_id}/deactivate", DeactivateAction(users_page, cache))
+    routes.add_page("/admin/users/{user_id}/reactivate", ReactivateAction(cache))
+    routes.add_page("/admin/users/{user_id}/resend", ResendInvitationAction(users_page, accounts, mailer))
+    routes.add_page("/admin/users/{user_id}/cancel", CancelInvitationAction(users_page, cache))
 
 
 def _register_media_and_system(routes, renderer):

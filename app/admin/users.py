@@ -3,8 +3,10 @@
 The same services and rules as ``/admin/api/users``: listing needs ``users.read``, inviting
 ``users.create`` (a role other than viewer also ``users.roles``), changing a role
 ``users.roles``, deactivating ``users.delete``, reactivating ``users.update``; nobody changes
-their own role or deactivates themselves. A role change or deactivation ends the user's
-sessions (the service bumps their token version).
+their own role or deactivates themselves, and the last active admin is neither demoted nor
+deactivated (409, shown on the list). A role change or deactivation ends the user's
+sessions (the service bumps their token version). Creating, editing, resending and
+cancelling invitations are in ``app.admin.user_edit``.
 """
 
 import falcon
@@ -20,7 +22,7 @@ from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES
 
 PAGE_SIZE = 24
 DONE = {"invited": "Invitation sent.", "role": "Role changed.", "deactivated": "User deactivated.",
-        "reactivated": "User reactivated."}
+        "reactivated": "User reactivated.", "resent": "Invitation sent again.", "cancelled": "Invitation cancelled."}
 
 
 class UsersPage:
@@ -114,7 +116,11 @@ class RoleAction:
         if role not in ROLES:
             self._page.render(req, resp, falcon.HTTP_422, "Choose a role.")
             return
-        users.update_user(user_id, {"role": role})
+        try:
+            users.update_user(user_id, {"role": role})
+        except users.LastAdmin as ex:
+            self._page.render(req, resp, falcon.HTTP_409, ex.message)
+            return
         invalidate(self._cache, Namespace.USERS)
         redirect(resp, "/admin/users?done=role")
 
@@ -122,13 +128,18 @@ class RoleAction:
 class DeactivateAction:
     """``POST /admin/users/{user_id}/deactivate``: sign the user out for good (until reactivated)."""
 
-    def __init__(self, cache):
+    def __init__(self, page, cache):
+        self._page = page
         self._cache = cache
 
     @access("users.delete")
     def on_post(self, req, resp, user_id):
         _not_self(req, user_id, "You cannot deactivate your own account")
-        users.deactivate_user(user_id)
+        try:
+            users.deactivate_user(user_id)
+        except users.LastAdmin as ex:
+            self._page.render(req, resp, falcon.HTTP_409, ex.message)
+            return
         invalidate(self._cache, Namespace.USERS)
         redirect(resp, "/admin/users?done=deactivated")
 

@@ -1,0 +1,56 @@
+"""``/admin/account``: the signed-in user's profile (names and username), with the links to
+their password and API tokens pages.
+
+The same rules as ``PATCH /auth/me``: every role edits its own names and username, never its
+role, active state or email; a password session only. Sessions go on, as none of these
+fields is a credential.
+"""
+
+import falcon
+
+from app.admin.pages import one, read_form, redirect
+from app.admin.user_edit import form_problem
+from app.api.access import access
+from app.services import users
+from app.services.accounts import DuplicateAccount
+from app.services.cache import Namespace, invalidate
+
+FIELDS = ("first_name", "last_name", "username")
+
+
+class AccountPage:
+    """``GET /admin/account``: the profile form; ``POST``: save it."""
+
+    def __init__(self, renderer, cache):
+        self._renderer = renderer
+        self._cache = cache
+
+    def render(self, req, resp, values, error=None, status=falcon.HTTP_200):
+        """The page with the form's ``values`` and an ``error`` to show."""
+        me = users.get_user(req.context.user.id)
+        self._renderer.page(req, resp, "account.html", status=status, me=me, values=values, error=error,
+                            done=req.get_param("done") == "1")
+
+    @access(authenticated=True)
+    def on_get(self, req, resp):
+        me = users.get_user(req.context.user.id)
+        self.render(req, resp, {name: getattr(me, name) for name in FIELDS})
+
+    @access(authenticated=True)
+    def on_post(self, req, resp):
+        caller = req.context.user
+        if caller.via != "jwt":
+            raise falcon.HTTPForbidden()
+        form = read_form(req)
+        values = {name: one(form, name).strip() for name in FIELDS}
+        problem = form_problem(values) or (None if values["username"] else "Choose a username.")
+        if problem:
+            self.render(req, resp, values, problem, falcon.HTTP_422)
+            return
+        try:
+            users.update_user(caller.id, values)
+        except DuplicateAccount as ex:
+            self.render(req, resp, values, str(ex), falcon.HTTP_409)
+            return
+        invalidate(self._cache, Namespace.USERS)
+        redirect(resp, "/admin/account?done=1")

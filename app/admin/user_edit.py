@@ -1,0 +1,168 @@
+"""Users (admins): create a user with a password, a user's page (details and the edit form),
+resend and cancel an invitation.
+
+The API's rules, through the API's own checks: creating needs ``users.create`` (a role other
+than viewer also ``users.roles``), editing ``users.update`` (the email or password of a user
+above viewer also ``users.roles``; nobody sets their own password here), resending
+``users.create``, cancelling ``users.delete``. A new email or password ends the user's
+sessions; when an admin changes their own email, this browser gets a new session cookie.
+"""
+
+import falcon
+
+from app.admin.pages import one, read_form, redirect
+from app.admin.session import EMAIL, USERNAME, refusal_message
+from app.api.access import access
+from app.api.auth import start_session
+from app.api.users import account_errors, check_can_grant, check_changes, resend_invitation, stored_changes
+from app.services import users
+from app.services.accounts import normalize_email
+from app.services.cache import Namespace, invalidate
+from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES
+
+MAX_NAME = 100
+PROFILE_FIELDS = ("first_name", "last_name", "username", "email")
+DONE = {"created": "User created.", "saved": "Changes saved.", "resent": "Invitation sent again."}
+
+
+def form_problem(values):
+    """What is wrong with the typed ``values`` (names, username, email, role), or None."""
+    if "email" in values and (not EMAIL.fullmatch(values["email"]) or len(values["email"]) > 254):
+        return "Enter a valid email address."
+    if values.get("username") and not USERNAME.fullmatch(values["username"]):
+        return "A username is 3 to 50 letters, digits, dots, dashes or underscores."
+    if any(len(values.get(name, "")) > MAX_NAME for name in ("first_name", "last_name")):
+        return f"A name is at most {MAX_NAME} characters."
+    if "role" in values and values["role"] not in ROLES:
+        return "Choose a role."
+    return None
+
+
+class NewUserPage:
+    """``GET /admin/users/new``: the form; ``POST``: create an active user with a password."""
+
+    def __init__(self, renderer, accounts, cache):
+        self._renderer = renderer
+        self._accounts = accounts
+        self._cache = cache
+
+    def render(self, req, resp, values=None, error=None, status=falcon.HTTP_200):
+        """The form with the ``values`` typed so far and an ``error`` to show."""
+        blank = {"email": "", "username": "", "first_name": "", "last_name": "", "role": LEAST_PRIVILEGED_ROLE}
+        self._renderer.page(req, resp, "user_new.html", status=status, values=values or blank, roles=ROLES,
+                            error=error)
+
+    @access("users.create")
+    def on_get(self, req, resp):
+        self.render(req, resp)
+
+    @access("users.create")
+    def on_post(self, req, resp):
+        form = read_form(req)
+        values = {name: one(form, name).strip() for name in ("email", "username", *PROFILE_FIELDS[:2], "role")}
+        password = one(form, "password")
+        problem = form_problem(values) or (None if password else "Choose a password.")
+        if problem:
+            self.render(req, resp, values, problem, falcon.HTTP_422)
+            return
+        check_can_grant(req.context.user, values["role"], "Creating a user")
+        try:
+            user = account_errors(lambda: self._accounts.create_user(
+                values["email"], password, values["role"], values["username"] or None, values["first_name"],
+                values["last_name"]))
+        except falcon.HTTPError as ex:
+            self.render(req, resp, values, refusal_message(ex), ex.status)
+            return
+        invalidate(self._cache, Namespace.USERS)
+        redirect(resp, f"/admin/users/{user.id}?done=created")
+
+
+class UserPage:
+    """``GET /admin/users/{user_id}``: the user's details, and the edit form for ``users.update``;
+    ``POST``: save names, username, email and (when typed) a new password."""
+
+    def __init__(self, renderer, accounts, cache, settings):
+        self._renderer = renderer
+        self._accounts = accounts
+        self._cache = cache
+        self._settings = settings
+
+    def render(self, req, resp, person, values=None, error=None, status=falcon.HTTP_200):
+        """The page of ``person``; ``values`` are the form's as typed after a refusal."""
+        values = values or {name: getattr(person, name) for name in PROFILE_FIELDS}
+        self._renderer.page(req, resp, "user.html", status=status, person=person, values=values, error=error,
+                            done=DONE.get(req.get_param("done")))
+
+    @access("users.read")
+    def on_get(self, req, resp, user_id):
+        self.render(req, resp, users.get_user(user_id))
+
+    @access("users.update")
+    def on_post(self, req, resp, user_id):
+        caller = req.context.user
+        person = users.get_user(user_id)
+        form = read_form(req)
+        values = {name: one(form, name).strip() for name in PROFILE_FIELDS}
+        problem = form_problem(values) or (None if values["username"] else "Choose a username.")
+        if problem:
+            self.render(req, resp, person, values, problem, falcon.HTTP_422)
+            return
+        changes = _changes(person, values, one(form, "password"))
+        check_changes(caller, person, changes)
+        try:
+            prepared = stored_changes(self._accounts, changes)
+            user = account_errors(lambda: users.update_user(user_id, prepared))
+        except falcon.HTTPError as ex:
+            self.render(req, resp, person, values, refusal_message(ex), ex.status)
+            return
+        invalidate(self._cache, Namespace.USERS)
+        if user.id == caller.id and "email" in changes and caller.via == "jwt":
+            start_session(resp, user, self._settings)  # the new email ended this session too
+        redirect(resp, f"/admin/users/{user_id}?done=saved")
+
+
+def _changes(person, values, password):
+    """The fields the form changes: what differs from ``person``, and a password when typed."""
+    changes = {name: values[name] for name in PROFILE_FIELDS[:3] if values[name] != getattr(person, name)}
+    if normalize_email(values["email"]) != person.email:
+        changes["email"] = values["email"]
+    if password:
+        changes["password"] = password
+    return changes
+
+
+class ResendInvitationAction:
+    """``POST /admin/users/{user_id}/resend``: mail a new invitation link; the old one stops working."""
+
+    def __init__(self, page, accounts, mailer):
+        self._page = page
+        self._accounts = accounts
+        self._mailer = mailer
+
+    @access("users.create")
+    def on_post(self, req, resp, user_id):
+        try:
+            _, mail = resend_invitation(self._accounts, req.context.user, user_id)
+        except users.NoPendingInvitation as ex:
+            self._page.render(req, resp, falcon.HTTP_409, ex.message)
+            return
+        req.context.ctx.wait_until(self._mailer, mail)
+        redirect(resp, "/admin/users?done=resent")
+
+
+class CancelInvitationAction:
+    """``POST /admin/users/{user_id}/cancel``: withdraw a pending invitation (the account goes)."""
+
+    def __init__(self, page, cache):
+        self._page = page
+        self._cache = cache
+
+    @access("users.delete")
+    def on_post(self, req, resp, user_id):
+        try:
+            users.cancel_invitation(user_id)
+        except users.NoPendingInvitation as ex:
+            self._page.render(req, resp, falcon.HTTP_409, ex.message)
+            return
+        invalidate(self._cache, Namespace.USERS)
+        redirect(resp, "/admin/users?done=cancelled")

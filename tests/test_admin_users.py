@@ -1,0 +1,267 @@
+"""Admin pages for users beyond the list: a new user, a user's page and its edit form, resending
+and cancelling invitations, the last admin, and one's own profile (/admin/account)."""
+
+import pytest
+
+from app.db.models import Permission, RolePermission, User
+from tests.fixtures.admin import csrf_headers, sign_in
+from tests.fixtures.auth import PASSWORD, hashed
+from tests.fixtures.users import bearer, create_user, token_for
+
+pytestmark = pytest.mark.backends
+
+NEW_PASSWORD = "another fine password"
+
+
+def grant(role, *names):
+    """Give ``role`` the permissions ``names`` (before the app first reads the role's set)."""
+    for name in names:
+        RolePermission.create(role=role, permission=Permission.get(Permission.name == name))
+
+
+def form_for(page, action):
+    return next(form for form in page.forms.values() if form.action == action)
+
+
+# -- a new user ------------------------------------------------------------------------------------
+
+
+def test_admins_create_a_user_who_signs_in_with_the_password(browser, signed_in_as):
+    signed_in_as("admin")
+    page = browser.get("/admin/users")
+    assert page.html.select_one("a[href='/admin/users/new']")
+    form = browser.get("/admin/users/new").forms["new-user-form"]
+    form["email"], form["password"], form["role"] = "made@example.com", PASSWORD, "author"
+    form["first_name"], form["last_name"] = "Ma", "De"
+    response = form.submit(status=303)
+    made = User.get(User.email == "made@example.com")
+    assert response.location.endswith(f"/admin/users/{made.id}?done=created")
+    assert "User created." in response.follow().text
+    assert (made.role, made.username, made.first_name, made.is_active) == ("author", "made", "Ma", True)
+    browser.reset()
+    assert sign_in(browser, made).status_int == 303
+
+
+def test_the_new_user_form_shows_its_refusals(browser, signed_in_as):
+    signed_in_as("admin")
+    create_user("viewer", email="taken@example.com", username="taken")
+    cases = (({"email": "not-an-email"}, 422, "Enter a valid email address."),
+             ({"password": ""}, 422, "Choose a password."),
+             ({"password": "short"}, 422, "at least"),
+             ({"username": "a b"}, 422, "A username is 3 to 50"),
+             ({"email": "TAKEN@example.com"}, 409, "A user with this email already exists"),
+             ({"username": "taken"}, 409, "A user with this username already exists"))
+    for values, status, message in cases:
+        form = browser.get("/admin/users/new").forms["new-user-form"]
+        form["email"], form["password"] = "fresh@example.com", PASSWORD
+        for name, value in values.items():
+            form[name] = value
+        page = form.submit(status=status)
+        assert message in page.text, values
+        assert page.forms["new-user-form"]["email"].value == values.get("email", "fresh@example.com")
+    assert not User.select().where(User.email == "fresh@example.com").exists()
+
+
+def test_creating_users_is_for_users_create_and_roles_above_viewer_for_users_roles(browser, signed_in_as):
+    grant("editor", "users.create")
+    signed_in_as("editor")
+    page = browser.get("/admin/users/new")
+    assert list(page.forms["new-user-form"]["role"].options) == [("viewer", True, "Viewer")]
+    body = {"email": "climber@example.com", "password": PASSWORD, "role": "admin"}
+    browser.post("/admin/users/new", body, headers=csrf_headers(browser), status=403)
+    assert not User.select().where(User.email == "climber@example.com").exists()
+    browser.post("/admin/users/new", {**body, "role": "viewer"}, headers=csrf_headers(browser), status=303)
+    browser.reset()
+    signed_in_as("author")
+    browser.get("/admin/users/new", status=403)
+    browser.post("/admin/users/new", body, headers=csrf_headers(browser), status=403)
+
+
+# -- a user's page --------------------------------------------------------------------------------
+
+
+def test_the_list_links_each_user_to_their_page_and_it_edits_them(browser, signed_in_as, env):
+    signed_in_as("admin")
+    member = create_user("viewer", email="member@example.com", password_hash=hashed())
+    member_session = bearer(token_for(member))
+    page = browser.get("/admin/users")
+    assert page.html.select_one(f"#user-{member.id} a[href='/admin/users/{member.id}']")
+    form = browser.get(f"/admin/users/{member.id}").forms["user-form"]
+    form["first_name"], form["username"] = "Mem", "mem.ber"
+    assert "Changes saved." in form.submit(status=303).follow().text
+    stored = User.get_by_id(member.id)
+    assert (stored.first_name, stored.username) == ("Mem", "mem.ber")
+    browser.get("/auth/me", headers={**member_session, "Accept": "application/json"}, status=200)
+    form = browser.get(f"/admin/users/{member.id}").forms["user-form"]
+    form["email"], form["password"] = "moved@example.com", NEW_PASSWORD
+    form.submit(status=303)
+    browser.get("/auth/me", headers={**member_session, "Accept": "application/json"}, status=401)
+    moved = User.get_by_id(member.id)
+    assert moved.email == "moved@example.com"
+    browser.reset()
+    assert sign_in(browser, moved, NEW_PASSWORD).status_int == 303
+
+
+def test_the_edit_form_shows_its_refusals_and_keeps_what_was_typed(browser, signed_in_as):
+    signed_in_as("admin")
+    create_user("viewer", email="holder@example.com", username="holder")
+    member = create_user("viewer")
+    for values, status, message in ((({"username": "holder"}), 409, "A user with this username already exists"),
+                                    ({"email": "HOLDER@example.com"}, 409, "A user with this email already exists"),
+                                    ({"email": "nope"}, 422, "Enter a valid email address."),
+                                    ({"password": "short"}, 422, "at least")):
+        form = browser.get(f"/admin/users/{member.id}").forms["user-form"]
+        form["first_name"] = "Typed"
+        for name, value in values.items():
+            form[name] = value
+        page = form.submit(status=status)
+        assert message in page.text and page.forms["user-form"]["first_name"].value == "Typed"
+    assert User.get_by_id(member.id).first_name == member.first_name
+
+
+def test_an_admin_changing_their_own_email_stays_signed_in(browser, signed_in_as):
+    admin = signed_in_as("admin", email="me@example.com")
+    page = browser.get(f"/admin/users/{admin.id}")
+    assert "password" not in page.forms["user-form"].fields, "one's own password is changed on its own page"
+    form = page.forms["user-form"]
+    form["email"] = "me-now@example.com"
+    form.submit(status=303).follow(status=200)
+    assert browser.get("/admin").status_int == 200
+    browser.post(f"/admin/users/{admin.id}", {"username": admin.username, "email": "me-now@example.com",
+                                               "password": NEW_PASSWORD}, headers=csrf_headers(browser), status=403)
+
+
+def test_editors_see_a_users_page_but_cannot_edit(browser, signed_in_as):
+    signed_in_as("editor")
+    member = create_user("viewer", email="member@example.com")
+    page = browser.get(f"/admin/users/{member.id}")
+    assert "member@example.com" in page.text and "user-form" not in page.forms
+    body = {"username": "taken-over", "email": "member@example.com"}
+    browser.post(f"/admin/users/{member.id}", body, headers=csrf_headers(browser), status=403)
+    assert User.get_by_id(member.id).username == member.username
+    browser.get("/admin/users/no-such-user", status=404)
+
+
+def test_an_admins_credentials_need_users_roles(browser, signed_in_as):
+    grant("editor", "users.update")
+    signed_in_as("editor")
+    other_admin = create_user("admin", email="boss@example.com")
+    body = {"username": other_admin.username, "email": "mine-now@example.com"}
+    browser.post(f"/admin/users/{other_admin.id}", body, headers=csrf_headers(browser), status=403)
+    assert User.get_by_id(other_admin.id).email == "boss@example.com"
+    body = {"username": other_admin.username, "email": "boss@example.com", "first_name": "Renamed"}
+    browser.post(f"/admin/users/{other_admin.id}", body, headers=csrf_headers(browser), status=303)
+    assert User.get_by_id(other_admin.id).first_name == "Renamed"
+
+
+# -- invitations: resend and cancel ------------------------------------------------------------------
+
+
+def invite(browser, email="joiner@example.com", role="author"):
+    form = browser.get("/admin/users").forms["invite-form"]
+    form["email"], form["role"] = email, role
+    form.submit(status=303)
+    return User.get(User.email == email)
+
+
+def test_pending_invitations_can_be_resent_and_cancelled(browser, signed_in_as, outbox):
+    signed_in_as("admin")
+    joiner = invite(browser)
+    page = browser.get("/admin/users")
+    assert page.html.select(f"#user-{joiner.id} form[action$='/resend']")
+    response = form_for(page, f"/admin/users/{joiner.id}/resend").submit(status=303)
+    assert "Invitation sent again." in response.follow().text
+    old, new = outbox.tokens("invitation")
+    assert old != new and User.get_by_id(joiner.id).invitation_token is not None
+    browser.post(f"/admin/users/{joiner.id}/resend", status=403)  # no CSRF token
+    response = form_for(browser.get("/admin/users"), f"/admin/users/{joiner.id}/cancel").submit(status=303)
+    assert "Invitation cancelled." in response.follow().text
+    assert User.get_or_none(User.id == joiner.id) is None
+    page = browser.post(f"/admin/users/{joiner.id}/cancel", headers=csrf_headers(browser), status=404)
+    assert page.content_type == "text/html"
+
+
+def test_accepted_invitations_are_neither_resent_nor_cancelled(browser, signed_in_as, outbox):
+    signed_in_as("admin")
+    member = create_user("viewer")
+    page = browser.get("/admin/users")
+    assert not page.html.select(f"#user-{member.id} form[action$='/resend']")
+    assert not page.html.select(f"#user-{member.id} form[action$='/cancel']")
+    for action in ("resend", "cancel"):
+        refused = browser.post(f"/admin/users/{member.id}/{action}", headers=csrf_headers(browser), status=409)
+        assert "This user has no pending invitation" in refused.text
+    assert not outbox.sent and User.get_by_id(member.id).is_active
+
+
+def test_editors_neither_resend_nor_cancel(browser, signed_in_as, outbox):
+    signed_in_as("editor")
+    admin = create_user("admin")
+    invited = create_user("viewer", is_active=False, invitation_token="x" * 64, invited_by=admin.id)
+    page = browser.get("/admin/users")
+    assert not page.html.select(f"#user-{invited.id} form")
+    for action in ("resend", "cancel"):
+        browser.post(f"/admin/users/{invited.id}/{action}", headers=csrf_headers(browser), status=403)
+    assert not outbox.sent and User.get_or_none(User.id == invited.id) is not None
+
+
+# -- the last admin ---------------------------------------------------------------------------------
+
+
+def test_the_list_refuses_to_demote_or_deactivate_the_last_admin(browser, signed_in_as):
+    grant("editor", "users.roles", "users.delete")
+    signed_in_as("editor")
+    only_admin = create_user("admin")
+    page = browser.post(f"/admin/users/{only_admin.id}/role", {"role": "viewer"}, headers=csrf_headers(browser),
+                        status=409)
+    assert "The last active admin cannot be demoted or deactivated" in page.text
+    page = browser.post(f"/admin/users/{only_admin.id}/deactivate", headers=csrf_headers(browser), status=409)
+    assert "The last active admin cannot be demoted or deactivated" in page.text
+    stored = User.get_by_id(only_admin.id)
+    assert stored.role == "admin" and stored.is_active
+
+
+# -- one's own profile --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["viewer", "admin"])
+def test_everyone_edits_their_own_profile(browser, signed_in_as, role):
+    me = signed_in_as(role, email="self@example.com")
+    page = browser.get("/admin")
+    assert page.html.select_one("nav a[href='/admin/account']")
+    page = browser.get("/admin/account")
+    assert "self@example.com" in page.text and page.html.select_one("a[href='/admin/account/password']")
+    form = page.forms["profile-form"]
+    form["first_name"], form["last_name"], form["username"] = "Sel", "F", "selfie"
+    assert "Your profile was saved." in form.submit(status=303).follow().text
+    stored = User.get_by_id(me.id)
+    assert (stored.first_name, stored.last_name, stored.username, stored.role) == ("Sel", "F", "selfie", role)
+
+
+def test_the_profile_form_changes_no_role_and_shows_refusals(browser, signed_in_as):
+    me = signed_in_as("viewer")
+    create_user("viewer", username="someone")
+    body = {"first_name": "Up", "username": me.username, "role": "admin", "is_active": "0", "email": "x@example.com"}
+    browser.post("/admin/account", body, headers=csrf_headers(browser), status=303)
+    stored = User.get_by_id(me.id)
+    assert (stored.first_name, stored.role, stored.is_active, stored.email) == ("Up", "viewer", True, me.email)
+    for username, status, message in (("someone", 409, "A user with this username already exists"),
+                                      ("a b", 422, "A username is 3 to 50"), ("", 422, "Choose a username.")):
+        form = browser.get("/admin/account").forms["profile-form"]
+        form["username"] = username
+        assert message in form.submit(status=status).text
+    browser.post("/admin/account", {"username": "nocsrf"}, status=403)
+    assert User.get_by_id(me.id).username == me.username
+
+
+def test_the_profile_page_needs_a_session(browser):
+    assert "/admin/login" in browser.get("/admin/account", status=303).location
+
+
+def test_api_tokens_do_not_edit_the_profile(browser, signed_in_as):
+    me = signed_in_as("author")
+    api = {**bearer(token_for(me)), "Accept": "application/json"}
+    created = browser.post_json("/api/tokens", {"name": "script", "permissions": ["content.read"]}, headers=api,
+                                status=201).json["data"]["token"]
+    browser.reset()
+    browser.post("/admin/account", {"username": "by-token"}, headers=bearer(created), status=403)
+    assert User.get_by_id(me.id).username == me.username
