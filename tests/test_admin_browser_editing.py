@@ -282,7 +282,8 @@ def test_main_pages_scroll_vertically_only(served_admin, chromium, width):
     overflowing = {}
     for path in ("/admin", "/admin/content", "/admin/content/posts", f"/admin/content/posts/{item.id}",
                  "/admin/content/posts/new", "/admin/collections", "/admin/collections/posts", "/admin/media",
-                 "/admin/users", "/admin/account/tokens"):
+                 "/admin/users", "/admin/users/new", f"/admin/users/{admin.id}", "/admin/account",
+                 "/admin/account/tokens"):
         open_page(chromium, served_admin + path)
         widths = chromium.execute_script(
             "return [document.documentElement.scrollWidth, window.innerWidth];")

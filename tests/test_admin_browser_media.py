@@ -119,6 +119,16 @@ def test_invite_a_user_visit_the_system_pages_and_sign_out(served_admin, chromiu
     invited = User.get(User.email == "new.author@example.com")
     assert (invited.role, invited.is_active) == ("author", False)
     assert [mail.kind for mail in outbox.sent] == ["invitation"]
+    audited["users with an invitation"] = critical_violations(chromium)
+    navigate(chromium, wait, chromium.find_element(By.CSS_SELECTOR, f"#user-{invited.id} form[action$='/resend'] button"))
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "p.message.ok"), "Invitation sent again."))
+    assert [mail.kind for mail in outbox.sent] == ["invitation", "invitation"]
+    navigate(chromium, wait, chromium.find_element(By.CSS_SELECTOR, f"a[href='/admin/users/{invited.id}']"))
+    wait.until(ec.presence_of_element_located((By.ID, "user-form")))
+    audited["user page"] = critical_violations(chromium)
+    navigate(chromium, wait, chromium.find_element(By.LINK_TEXT, "Profile"))
+    wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your profile"))
+    audited["profile"] = critical_violations(chromium)
 
     for link, heading, name in (("Permissions", "Permissions", "permissions"), ("Plugins", "Plugins", "plugins"),
                                 ("Logs", "System logs", "logs")):
