@@ -95,6 +95,24 @@ def test_implicit_tls_carries_invitations(env, smtp_server, client_context):
     assert f"{BASE}/admin/accept-invitation?token=" in message.get_content()
 
 
+def test_a_resent_invitation_is_mailed_again_with_a_new_link(env, smtp_server):
+    from app.db.models import bind_models
+    from tests.fixtures.users import bearer, token_for
+
+    bind_models(env.DB.db)
+    port, inbox, _ = smtp_server("none")
+    mail = MailSettings(backend="smtp", host="127.0.0.1", port=port, security="none", sender="cms@cms.example.org")
+    settings = settings_for_tests(public_base_url=BASE, mail=mail)
+    client = client_with(env, settings, SmtpMailer(mail))
+    admin = bearer(token_for(create_user("admin")))
+    invited = client.post_json("/admin/api/users/invite", {"email": "new@example.com"}, headers=admin).json["data"]
+    client.post(f"/admin/api/users/{invited['id']}/invitation", headers=admin, status=200)
+    links = [next(line for line in message.get_content().splitlines() if line.startswith(BASE))
+             for _, _, message in inbox.messages]
+    assert [recipients for _, recipients, _ in inbox.messages] == [["new@example.com"]] * 2
+    assert len(set(links)) == 2 and all(link.startswith(f"{BASE}/admin/accept-invitation?token=") for link in links)
+
+
 def test_a_failing_smtp_server_never_fails_the_request(env, person, caplog):
     from tests.fixtures.process import free_port
 
