@@ -14,7 +14,7 @@ from app.runtime.context import ScheduledEvent
 from app.services.content.scheduling import run_scheduled_content
 from app.services.log_config import apply_retention
 from app.services.media.sweep import sweep
-from app.services.passwordless import purge_expired
+from app.services.passwordless import purge_spent
 from app.services.plugins import hooks
 from app.services.webhooks import retry_due
 from app.settings import media_sweep_grace_seconds, settings_from_env
@@ -42,9 +42,9 @@ def retry_webhook_deliveries(event, env):
 
 
 def purge_sign_in_secrets(event, env):
-    """Delete the mailed sign-in codes and links that expired over an hour ago (the hourly
-    limits no longer count them)."""
-    return purge_expired(event.scheduled_time)
+    """Delete the mailed sign-in codes and links created over a day ago (long expired, and
+    counted by neither the hourly limits nor the daily failure budget)."""
+    return purge_spent(event.scheduled_time)
 
 
 JOBS = [

@@ -6,6 +6,7 @@ passes by moving a row's ``expires_at`` or ``created_at``, as the reset-token te
 """
 
 import hashlib
+import threading
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,15 +14,17 @@ import pytest
 
 from app.app import build_services, create_app
 from app.db.models import MagicLink, OtpCode, User, bind_models, now_ms
-from app.runtime.context import ScheduledEvent
+from app.runtime.context import ExecutionContext, ScheduledEvent
 from app.runtime.entry import Worker
 from app.scheduled import purge_sign_in_secrets
 from app.services.mail import MailSettings, SmtpMailer
+from app.services.users import deactivate_user, update_user
 from tests.fixtures.app import settings_for_tests
 from tests.fixtures.auth import concurrently, fast_client, json_request, reload
 from tests.fixtures.conformance import ConformingTestApp
 from tests.fixtures.mail import Outbox
 from tests.fixtures.users import bearer, create_user, token_for
+from tests.plugins import sign_in_recorder
 
 pytestmark = pytest.mark.backends
 
@@ -29,7 +32,9 @@ BASE = "https://cms.example.org"
 OTP = "otp-login"
 MAGIC = "magic-link-auth"
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
+RECORDER = "tests.plugins.sign_in_recorder"
 HOUR_MS = 3600 * 1000
+DAY_MS = 24 * HOUR_MS
 
 
 @pytest.fixture
@@ -74,6 +79,10 @@ def verify_code(client, code, email="person@example.com", status=200, ip="127.0.
                             extra_environ={"REMOTE_ADDR": ip})
 
 
+def wrong_for(code):
+    return "0" * len(code) if code != "0" * len(code) else "1" * len(code)
+
+
 def assert_envelope(response, status, error):
     assert response.status_int == status
     assert set(response.json) <= {"error", "details"} and response.json["error"] == error
@@ -95,7 +104,7 @@ def test_both_plugins_start_inactive_and_their_routes_answer_404(web, admin, per
     listed = {p["name"]: p for p in web.get("/admin/api/plugins", headers=admin).json["data"]}
     assert listed[OTP]["status"] == listed[MAGIC]["status"] == "inactive"
     assert listed[OTP]["settings"] == {"codeLength": 6, "codeExpiryMinutes": 10, "maxAttempts": 3,
-                                       "rateLimitPerHour": 5}
+                                       "rateLimitPerHour": 5, "maxFailuresPerDay": 10}
     assert listed[MAGIC]["settings"] == {"linkExpiryMinutes": 15, "rateLimitPerHour": 5}
     for path in ("/auth/otp/request", "/auth/otp/resend", "/auth/magic-link/request"):
         web.post_json(path, {"email": "person@example.com"}, status=404)
@@ -112,6 +121,96 @@ def test_settings_are_validated(web, admin):
     for name, bad in ((OTP, {"codeLength": 4}), (OTP, {"maxAttempts": 0}), (OTP, {"unknown": 1}),
                       (MAGIC, {"linkExpiryMinutes": 61})):
         web.patch_json(f"/admin/api/plugins/{name}", {"settings": bad}, headers=admin, status=422)
+
+
+def send_and_hold(client, path, email):
+    """Send ``path`` ``{email}`` through the Worker and read the answer, its after-response work
+    not run yet: ``(status, body, run)``, ``run()`` running that work."""
+    ctx, answer = ExecutionContext(request_id="held"), {}
+
+    def start_response(status, headers, exc_info=None):
+        answer["status"] = status
+
+    body = client.app.fetch(json_request(path, {"email": email}).environ, start_response, ctx=ctx)
+    return answer["status"], b"".join(body), body.close
+
+
+def test_the_request_routes_answer_before_any_lookup_or_write(web, admin, person, outbox):
+    # Done within the request for real accounts only, the lookup and the write made their
+    # answers measurably slower than an unknown address's: all of it comes after the answer.
+    create_user("viewer", email="gone@example.com", is_active=False)
+    activate(web, admin, OTP)
+    activate(web, admin, MAGIC)
+    for path in ("/auth/otp/request", "/auth/otp/resend", "/auth/magic-link/request"):
+        answers = set()
+        for email in ("person@example.com", "nobody@example.com", "gone@example.com"):
+            rows, sent = OtpCode.select().count() + MagicLink.select().count(), len(outbox.sent)
+            status, body, run = send_and_hold(web, path, email)
+            answers.add((status, body))
+            assert OtpCode.select().count() + MagicLink.select().count() == rows and len(outbox.sent) == sent
+            run()
+        assert len(answers) == 1 and answers.pop()[0] == "202 Accepted"
+        assert [mail.email for mail in outbox.sent][-1:] == ["person@example.com"]
+    assert len(codes(outbox)) == 2 and len(link_tokens(outbox)) == 1
+
+
+def test_requests_from_one_address_do_not_hold_back_the_account_they_name(env, admin, person):
+    # A limit per address asked for would let one client refuse the owner's own requests.
+    outbox = Outbox()
+    client = fast_client(env, outbox, rate_limit_attempts=3)
+    activate(client, admin, OTP, rateLimitPerHour=20)
+    activate(client, admin, MAGIC, rateLimitPerHour=20)
+    attacker, owner = {"REMOTE_ADDR": "203.0.113.9"}, {"REMOTE_ADDR": "198.51.100.7"}
+    for path in ("/auth/otp/request", "/auth/otp/resend", "/auth/magic-link/request"):
+        client.post_json(path, {"email": "person@example.com"}, status=202, extra_environ=attacker)
+    refused = client.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=429,
+                               extra_environ=attacker)
+    assert_envelope(refused, 429, refused.json["error"])
+    request_code(client, extra_environ=owner)
+    client.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202, extra_environ=owner)
+    assert len(codes(outbox)) == 3 and len(link_tokens(outbox)) == 2
+    verify_code(client, codes(outbox)[-1], ip=owner["REMOTE_ADDR"])
+
+
+def test_deactivation_ends_live_codes_and_links_and_reactivation_revives_none(web, admin, person, outbox):
+    activate(web, admin, OTP)
+    activate(web, admin, MAGIC)
+    request_code(web)
+    web.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202)
+    [code], [token] = codes(outbox), link_tokens(outbox)
+    deactivate_user(person.id)
+    update_user(person.id, {"is_active": True})
+    assert web.get("/auth/magic-link/verify", {"token": token}, status=303).location.endswith("link=invalid")
+    web.post_json("/auth/magic-link/verify", {"token": token}, status=400)
+    verify_code(web, code, status=401)
+    # What the reactivated account asks for now works.
+    request_code(web)
+    verify_code(web, codes(outbox)[-1])
+
+
+def test_a_new_password_ends_live_codes_and_links(web, admin, person, outbox):
+    activate(web, admin, OTP)
+    activate(web, admin, MAGIC)
+    request_code(web)
+    web.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202)
+    update_user(person.id, {"password_hash": "scrypt$elsewhere"})
+    web.post_json("/auth/magic-link/verify", {"token": link_tokens(outbox)[0]}, status=400)
+    verify_code(web, codes(outbox)[0], status=401)
+
+
+def test_passwordless_sign_ins_run_the_after_auth_login_hooks(env, admin, person):
+    outbox = Outbox()
+    client = fast_client(env, outbox, plugins=(RECORDER,))
+    activate(client, admin, "sign-in-recorder")
+    activate(client, admin, OTP)
+    activate(client, admin, MAGIC)
+    sign_in_recorder.SIGNED_IN.clear()
+    request_code(client)
+    verify_code(client, codes(outbox)[0])
+    assert sign_in_recorder.SIGNED_IN == ["person@example.com"]
+    client.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202)
+    client.post_json("/auth/magic-link/verify", {"token": link_tokens(outbox)[0]}, status=200)
+    assert sign_in_recorder.SIGNED_IN == ["person@example.com", "person@example.com"]
 
 
 # -- one-time codes ------------------------------------------------------------------------
@@ -212,6 +311,41 @@ def test_wrong_codes_count_against_the_sign_in_limit(env, admin, person):
     verify_code(client, codes(outbox)[0], ip="198.51.100.7")  # another address is not held back
 
 
+def test_wrong_tries_are_budgeted_per_day_across_new_codes(web, admin, person, outbox):
+    # Without a budget that outlives the code, a new code every few guesses would give
+    # maxAttempts x rateLimitPerHour guesses an hour, for ever.
+    activate(web, admin, OTP, maxAttempts=4, maxFailuresPerDay=6)
+    request_code(web)
+    verify_code(web, codes(outbox)[-1])  # a sign-in spends none of the budget
+    request_code(web)
+    for _ in range(4):
+        verify_code(web, wrong_for(codes(outbox)[-1]), status=401)
+    request_code(web)  # the earlier code is dead; its four failures stay counted
+    for _ in range(2):
+        verify_code(web, wrong_for(codes(outbox)[-1]), status=401)
+    refused = verify_code(web, codes(outbox)[-1], status=401)  # the right code, past the budget
+    assert_envelope(refused, 401, "Invalid or expired code")
+    request_code(web)
+    verify_code(web, codes(outbox)[-1], status=401)  # a new code buys no new guesses
+    # Refused before counting: the newest code has no attempt.
+    assert [row.attempts for row in OtpCode.select().order_by(OtpCode.created_at)] == [1, 4, 2, 0]
+    OtpCode.update(created_at=OtpCode.created_at - DAY_MS).execute()  # the day passes
+    request_code(web)
+    verify_code(web, codes(outbox)[-1])
+
+
+def test_parallel_wrong_guesses_never_exceed_max_attempts(web, admin, person, outbox):
+    activate(web, admin, OTP, maxAttempts=3, maxFailuresPerDay=100)
+    request_code(web)
+    [code] = codes(outbox)
+    guess = {"email": "person@example.com", "code": wrong_for(code)}
+    statuses = concurrently(web.app, [json_request("/auth/otp/verify", guess, ip=f"203.0.113.{n}")
+                                      for n in range(1, 9)])
+    assert statuses == [401] * 8
+    assert OtpCode.get().attempts == 3
+    verify_code(web, code, status=401)  # the three tries are spent: dead
+
+
 def test_verify_takes_json_only(web, admin, person):
     activate(web, admin, OTP)
     web.post("/auth/otp/verify", {"email": "person@example.com", "code": "123456"}, status=415)
@@ -304,16 +438,41 @@ def test_expired_and_replaced_links_are_refused(web, admin, person, outbox):
     assert refused.location.endswith("/admin/login?link=invalid")
 
 
-def test_a_secret_signs_in_once_even_under_a_race(web, admin, person, outbox):
+def held_together(db, monkeypatch, prefix, parties=2):
+    """Make the first ``parties`` statements of ``db`` starting with ``prefix`` wait for one
+    another before they run: requests that checked a secret all get to consume it at once,
+    whatever the backend (SQLite's one writer would otherwise let each finish alone)."""
+    barrier, waited, lock = threading.Barrier(parties, timeout=30), [], threading.Lock()
+    original = db.execute_sql
+
+    def execute_sql(sql, *args, **kwargs):
+        with lock:
+            wait = sql.startswith(prefix) and len(waited) < parties
+            waited.append(sql) if wait else None
+        if wait:
+            barrier.wait()
+        return original(sql, *args, **kwargs)
+
+    monkeypatch.setattr(db, "execute_sql", execute_sql)
+    return waited
+
+
+def test_a_secret_signs_in_once_even_under_a_race(web, admin, person, outbox, env, monkeypatch):
     activate(web, admin, OTP)
     activate(web, admin, MAGIC)
     request_code(web)
     web.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202)
     [code], [token] = codes(outbox), link_tokens(outbox)
     body = {"email": "person@example.com", "code": code}
-    assert sorted(concurrently(web.app, [json_request("/auth/otp/verify", body) for _ in range(2)])) == [200, 401]
-    assert sorted(concurrently(web.app, [json_request("/auth/magic-link/verify", {"token": token})
-                                         for _ in range(2)])) == [200, 400]
+    with monkeypatch.context() as patch:
+        waited = held_together(env.DB.db, patch, 'UPDATE "otp_codes" SET "used_at"')
+        assert sorted(concurrently(web.app, [json_request("/auth/otp/verify", body) for _ in range(2)])) == [200, 401]
+        assert len(waited) == 2  # both got past the comparison: the consuming UPDATE decided
+    with monkeypatch.context() as patch:
+        waited = held_together(env.DB.db, patch, 'UPDATE "magic_links" SET "used_at"')
+        assert sorted(concurrently(web.app, [json_request("/auth/magic-link/verify", {"token": token})
+                                             for _ in range(2)])) == [200, 400]
+        assert len(waited) == 2
 
 
 def test_a_deactivated_account_cannot_use_its_link(web, admin, person, outbox):
@@ -334,18 +493,36 @@ def test_links_per_hour_are_capped_silently(web, admin, person, outbox):
     assert len(link_tokens(outbox)) == 2
 
 
+def test_the_link_page_names_the_account_it_signs_in_to(web, admin, person, outbox):
+    # A link its author forwards would sign the visitor in to the author's account.
+    activate(web, admin, MAGIC)
+    web.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202)
+    [token] = link_tokens(outbox)
+    page = web.get("/auth/magic-link/verify", {"token": token}, status=200)
+    assert "p\u2022\u2022\u2022@example.com" in page.text and "person@example.com" not in page.text
+    assert "You are signed in as" not in page.text
+    visitor = create_user("author", email="visitor@example.com")
+    web.set_cookie("auth_token", token_for(visitor))
+    warned = web.get("/auth/magic-link/verify", {"token": token}, status=200)
+    assert "You are signed in as <strong>visitor@example.com</strong>, another account" in warned.text
+    web.set_cookie("auth_token", token_for(person))
+    assert "You are signed in as" not in web.get("/auth/magic-link/verify", {"token": token}, status=200).text
+    assert MagicLink.get().used_at is None  # reading the account consumed nothing
+
+
 # -- clean-up ------------------------------------------------------------------------------
 
 
-def test_the_cron_job_deletes_rows_an_hour_after_they_expire(web, admin, person, outbox, env):
+def test_the_cron_job_deletes_rows_a_day_after_their_creation(web, admin, person, outbox, env):
     activate(web, admin, OTP)
     activate(web, admin, MAGIC)
     request_code(web)
     web.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202)
-    now = now_ms()
-    assert purge_sign_in_secrets(ScheduledEvent("* * * * *", now), env) == {
+    created = OtpCode.get().created_at
+    # Long expired, still counted by the daily failure budget: kept.
+    assert purge_sign_in_secrets(ScheduledEvent("* * * * *", created + DAY_MS - 1000), env) == {
         "sign_in_codes_purged": 0, "sign_in_links_purged": 0}
-    later = now + 15 * 60 * 1000 + HOUR_MS + 1
+    later = max(created, MagicLink.get().created_at) + DAY_MS + 1
     assert purge_sign_in_secrets(ScheduledEvent("* * * * *", later), env) == {
         "sign_in_codes_purged": 1, "sign_in_links_purged": 1}
     assert OtpCode.select().count() == MagicLink.select().count() == 0

@@ -5,9 +5,12 @@ plugin is inactive, as every plugin route does). The codes and links themselves 
 ``app.services.passwordless``'s; here they meet HTTP:
 
 * the request routes answer the same 202 whatever the address (an account or not, its
-  hourly allowance spent or not), and the mail goes out after the response, so neither the
-  answer nor its timing says which addresses have accounts; every request counts against
-  the ``sign-in-mail`` limits of the caller's address and of the address asked for;
+  hourly allowance spent or not) and do the same work for each: the account lookup, the
+  new code or link and the mail all happen after the response, so neither the answer nor
+  its timing says which addresses have accounts. Every request counts against the
+  ``sign-in-mail`` limit of the caller's address only: a limit per address asked for would
+  let anyone refuse an account's own requests by filling it, and what one account is sent
+  is capped anyway (the plugins' ``rateLimitPerHour``, silently);
 * a code is traded for a session by ``POST /auth/otp/verify`` (JSON only, as
   ``/auth/login``: no form on another site can sign a visitor in), under the sign-in
   limits of ``/auth/login``: a wrong code is a failed sign-in;
@@ -15,7 +18,10 @@ plugin is inactive, as every plugin route does). The codes and links themselves 
   (``POST``). Mail scanners and link previews fetch links, and a GET that signed in would
   spend the link, or sign the scanner in; the page consumes nothing. Its form is accepted
   from this site's own pages only (the cross-origin check admin forms get), so another
-  page cannot post a link token of its own and sign a visitor in to the account it names.
+  page cannot post a link token of its own. The link itself can still be passed on: one
+  its author asked for and sent to someone else would sign that person in to the author's
+  account (login CSRF), so the page names the account the link signs in to (masked), and
+  says so when the visitor is signed in as someone else.
 
 Each sign-in is the one ``/auth/login`` makes: the same body, cookie and token (a new
 session, ``auth_time`` now), ``last_login_at``, and the ``after_auth_login`` hooks.
@@ -37,7 +43,7 @@ from app.api.errors import APIError, bad_request, read_body, require_json, unaut
 from app.api.private import no_store
 from app.api.rate_limits import Guard, rate_limited
 from app.api.schemas import Closed, Session
-from app.services.passwordless import SignInCodes, SignInLinks
+from app.services.passwordless import SignInCodes, SignInLinks, send_secret
 
 MAIL_ACTION = "sign-in-mail"
 OTP_MESSAGE = "If an account exists for this email, a sign-in code has been sent"
@@ -90,12 +96,18 @@ def sign_in(resp, user, accounts, settings):
     return {"user": session_user(user), "token": start_session(resp, user, settings)}
 
 
-def _mail_answer(req, resp, mailer, mail, message, expires_in):
-    if mail is not None:
-        # After the response: the answer takes the same time whether a mail goes out or not.
-        req.context.ctx.wait_until(mailer, mail)
+def masked_email(email):
+    """``email`` with its local part reduced to its first character: ``p•••@example.com``."""
+    local, _, domain = email.rpartition("@")
+    return f"{local[:1]}\u2022\u2022\u2022@{domain}"
+
+
+def _mail_later(req, resp, issuer, email, policy, mailer, message):
+    """Answer 202 at once; the account lookup, the secret and the mail come after the response,
+    the same work for every address (``send_secret``)."""
+    req.context.ctx.wait_until(send_secret, issuer, email, policy, mailer)
     resp.status = falcon.HTTP_202
-    resp.media = {"success": True, "message": message, "expiresIn": expires_in}
+    resp.media = {"success": True, "message": message, "expiresIn": policy.expiry_minutes * 60}
 
 
 class CodeRequestResource:
@@ -116,12 +128,10 @@ class CodeRequestResource:
         self.send(req, resp)
 
     def send(self, req, resp):
-        """Count the request, issue and mail a code when there is an account, answer 202."""
+        """Count the request, answer 202; a code is issued and mailed afterwards when there is an account."""
         body = read_body(req, EmailBody)
-        self._guard.acquire(req, MAIL_ACTION, body.email)
-        policy = self._policy()
-        mail = self._codes.issue(body.email, policy)
-        _mail_answer(req, resp, self._mailer, mail, OTP_MESSAGE, policy.expiry_minutes * 60)
+        self._guard.acquire(req, MAIL_ACTION)
+        _mail_later(req, resp, self._codes, body.email, self._policy(), self._mailer, OTP_MESSAGE)
 
 
 class CodeResendResource(CodeRequestResource):
@@ -149,8 +159,10 @@ class CodeVerifyResource:
     @rate_limited("login")
     @describe("Sign in with a mailed code", body=CodeBody, response=Session,
               description="A code works once, until it expires, for the plugin's `maxAttempts` tries (a wrong "
-                          "try spends one). A wrong code counts as a failed sign-in against the limits of "
-                          f"`POST /auth/login`. Any failure is 401 `{INVALID_CODE}`.")
+                          "try spends one); past the plugin's `maxFailuresPerDay` wrong tries on an account's codes "
+                          "in 24 hours, every code of that account is refused until the day is over. A wrong code "
+                          f"counts as a failed sign-in against the limits of `POST /auth/login`. Any failure is 401 "
+                          f"`{INVALID_CODE}`.")
     @no_store
     def on_post(self, req, resp):
         body = read_body(req, CodeBody)
@@ -179,10 +191,8 @@ class LinkRequestResource:
                           "`rateLimitPerHour` an hour. A new link replaces the earlier ones.")
     def on_post(self, req, resp):
         body = read_body(req, EmailBody)
-        self._guard.acquire(req, MAIL_ACTION, body.email)
-        policy = self._policy()
-        mail = self._links.issue(body.email, policy)
-        _mail_answer(req, resp, self._mailer, mail, LINK_MESSAGE, policy.expiry_minutes * 60)
+        self._guard.acquire(req, MAIL_ACTION)
+        _mail_later(req, resp, self._links, body.email, self._policy(), self._mailer, LINK_MESSAGE)
 
 
 PAGE_HEADERS = {
@@ -196,11 +206,27 @@ PAGE_HEADERS = {
 CONFIRM_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex"><title>Sign in</title></head>
-<body><main><h1>Sign in</h1><p>Continue to sign in with the link you were mailed.</p>
+<body><main><h1>Sign in</h1><p>This link signs you in as <strong>{account}</strong>. Continue only if that is
+your account and you asked for the link: someone who sends you a link of their own would have you signed in
+to theirs.</p>{notice}
 <form method="post" action="{action}"><input type="hidden" name="token" value="{token}">
-<input type="hidden" name="next" value="{next}"><button type="submit">Sign in</button></form>
+<input type="hidden" name="next" value="{next}"><button type="submit">Sign in as {account}</button></form>
 </main></body></html>
 """
+OTHER_SESSION = ("<p role=\"alert\">You are signed in as <strong>{current}</strong>, another account. Continuing "
+                 "replaces that session in this browser with one as <strong>{account}</strong>.</p>")
+
+
+def confirm_page(holder, visitor, token, target):
+    """The confirm page of a valid link held by ``holder`` (a user), for ``visitor`` (the
+    request's Principal, or None): it names the link's account, masked, and says when the
+    visitor is signed in as someone else."""
+    account = escape(masked_email(holder.email))
+    notice = ""
+    if visitor is not None and visitor.id != holder.id:
+        notice = OTHER_SESSION.format(current=escape(visitor.email), account=account)
+    return CONFIRM_PAGE.format(account=account, notice=notice, action=VERIFY_PATH, token=escape(token),
+                               next=escape(target))
 
 
 def _wants_json(req):
@@ -225,18 +251,22 @@ class LinkVerifyResource:
               others={303: None}, headers={303: (Header("Location", f"{INVALID_LINK_PAGE} for a link that "
                                                                     "is not valid"),)},
               description="A valid link gets a page whose button posts the token to this route; the link is not "
-                          "spent by opening it, so a mail scanner fetching it signs nobody in. An invalid, "
+                          "spent by opening it, so a mail scanner fetching it signs nobody in. The page names the "
+                          "account the link signs in to (`p•••@example.com`), and says so when the visitor is "
+                          "signed in as another account: a link forwarded by its author would sign the visitor in "
+                          "to the author's account. An invalid, "
                           f"expired or used link answers `303` to `{INVALID_LINK_PAGE}`, or 400 `{INVALID_LINK}` "
                           "when the client prefers JSON.")
     def on_get(self, req, resp):
         token = req.get_param("token") or ""
-        if not token or len(token) > 200 or self._links.holder(token) is None:
+        holder = self._links.holder(token) if token and len(token) <= 200 else None
+        if holder is None:
             self._invalid(req, resp)
             return
         target = same_site_path(req.get_param("next"))
         resp.set_headers(PAGE_HEADERS)
         resp.content_type = "text/html; charset=utf-8"
-        resp.text = CONFIRM_PAGE.format(action=VERIFY_PATH, token=escape(token), next=escape(target))
+        resp.text = confirm_page(holder, req.context.user, token, target)
 
     @access(public=True)
     @rate_limited("token")

@@ -652,6 +652,7 @@ class OtpCode(BaseModel):
     code_hash = peewee.TextField()
     expires_at = peewee.BigIntegerField()
     attempts = peewee.IntegerField(default=0)
+    token_version = peewee.IntegerField()  # the user's when issued: a bump since ends the code
     used_at = peewee.BigIntegerField(null=True)
     created_at = peewee.BigIntegerField(default=now_ms)
 
@@ -666,6 +667,7 @@ class MagicLink(BaseModel):
     user = peewee.ForeignKeyField(User, column_name="user_id", backref="magic_links", on_delete="CASCADE")
     token_hash = peewee.TextField(unique=True)
     expires_at = peewee.BigIntegerField()
+    token_version = peewee.IntegerField()  # the user's when issued: a bump since ends the link
     used_at = peewee.BigIntegerField(null=True)
     created_at = peewee.BigIntegerField(default=now_ms)
 

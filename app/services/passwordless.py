@@ -6,18 +6,26 @@ rules they share:
 * only a digest is stored: a code's HMAC-SHA256 keyed with the app's secret and bound to
   its row (a six-digit code hashed without a key is found by trying a million values), a
   link token's SHA-256 (256 random bits need no key, as for password-reset tokens);
-* a new code or link replaces the user's earlier ones (their ``used_at`` is set in the
-  same transaction), so one secret at most is live per user and plugin;
+* a new code or link replaces the user's earlier ones (they expire in the same
+  transaction), so one secret at most is live per user and plugin;
 * ``per_hour`` caps how many a user is sent in any hour, counted from the rows; past it
   nothing is sent, and the caller answers as it does for an unknown address, so the
-  answer never tells which addresses have accounts;
-* a secret is consumed by a conditional UPDATE (still unused, unexpired), so two requests
-  racing with one secret cannot both sign in. A code's attempt is counted by such an
-  UPDATE *before* it is compared, so parallel guesses never compare more than
-  ``max_attempts`` times; the code is dead once they are spent.
+  answer never tells which addresses have accounts. The caller runs ``send_secret`` after
+  its response, so neither does the answer's timing;
+* each row keeps the user's ``token_version`` when it was issued, and works only while it
+  is still the user's: what ends the user's sessions (deactivation, a new password, a
+  sign-out everywhere) ends their codes and links too, and a reactivation revives none;
+* a secret is consumed by a conditional UPDATE (still unused, unexpired, same version), so
+  two requests racing with one secret cannot both sign in. A code's attempt is counted
+  *before* it is compared, under a lock on the user's row, so parallel guesses never
+  compare more than ``max_attempts`` times; the code is dead once they are spent;
+* a code's failed tries (its attempts, less the one that signed in) are also summed over
+  the user's codes of the last 24 hours, replaced ones included: past
+  ``max_failures_per_day`` every code of the user is refused until the oldest of those
+  tries is a day old, so asking for new codes buys no new guesses.
 
-The rows are deleted by the cron handler (``purge_expired``) an hour after they expire, once
-the per-hour counts no longer need them.
+The rows are deleted by the cron handler (``purge_spent``) a day after they were created,
+once neither the hourly nor the daily count needs them.
 """
 
 import hashlib
@@ -25,13 +33,16 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from app.db.database import locked
+from peewee import fn
+
+from app.db.database import locked, release_connection
 from app.db.models import MagicLink, OtpCode, User, database, new_id, now_ms
 from app.services.accounts import Mail, normalize_email
 from app.services.identity import hash_token
 
 MINUTE_MS = 60 * 1000
 HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
 CODE_KIND = "sign_in_code"
 LINK_KIND = "magic_link"
 
@@ -44,6 +55,7 @@ class CodePolicy:
     expiry_minutes: int = 10
     max_attempts: int = 3
     per_hour: int = 5
+    max_failures_per_day: int = 10
 
 
 @dataclass(frozen=True)
@@ -59,16 +71,57 @@ def active_user(email):
     return User.get_or_none((User.email == normalize_email(email)) & (User.is_active == True))  # noqa: E712
 
 
-def _replace_live(model, user, per_hour, now):
-    """Inside a write: False when ``user`` had ``per_hour`` rows of ``model`` within the hour,
-    else void their live rows (a new one is about to be inserted) and return True."""
-    # Locks the user's row on PostgreSQL: two requests at once count one after the other.
-    locked(User.select(User.id).where(User.id == user.id)).execute()
-    recent = model.select().where((model.user == user.id) & (model.created_at > now - HOUR_MS)).count()
+def send_secret(issuer, email, policy, mailer):
+    """Issue a code or link (``issuer``: SignInCodes, SignInLinks) for ``email`` and mail it.
+
+    Run after the response (``ctx.wait_until``) for every address alike: the account lookup
+    and the write happen there, so the answer takes the same time whether or not ``email``
+    has an account. The connection goes back to the pool before the mail is sent.
+    """
+    db = database.obj
+    try:
+        mail = issuer.issue(email, policy)
+    finally:
+        if db is not None:
+            release_connection(db)
+    if mail is not None:
+        mailer(mail)
+
+
+def _lock_active(user_id):
+    """Inside a write: the ``token_version`` of ``user_id`` while active (else None), its row
+    locked on PostgreSQL until the transaction ends, so one user's writes run one by one."""
+    row = locked(User.select(User.token_version).where((User.id == user_id) & (User.is_active == True))).first()  # noqa: E712
+    return None if row is None else row.token_version
+
+
+def _current_version(user_id):
+    """A subquery: the ``token_version`` of ``user_id`` while active (NULL otherwise, which
+    no row's version equals)."""
+    return User.select(User.token_version).where((User.id == user_id) & (User.is_active == True))  # noqa: E712
+
+
+def _replace_live(model, user_id, per_hour, now):
+    """Inside a write: the user's ``token_version`` for a new row of ``model``, after the user's
+    live rows were made to expire; None when the user is no longer active or had ``per_hour``
+    rows within the hour (nothing changed then)."""
+    version = _lock_active(user_id)
+    if version is None:
+        return None
+    recent = model.select().where((model.user == user_id) & (model.created_at > now - HOUR_MS)).count()
     if recent >= per_hour:
-        return False
-    model.update(used_at=now).where((model.user == user.id) & model.used_at.is_null()).execute()
-    return True
+        return None
+    # Expired rather than marked used: used_at says a row signed someone in (the failure count reads it).
+    model.update(expires_at=now).where(
+        (model.user == user_id) & model.used_at.is_null() & (model.expires_at > now)).execute()
+    return version
+
+
+def failures_today(user_id, now):
+    """The failed code tries of ``user_id`` in the 24 hours before ``now``: every attempt on
+    their codes of that day but the ones that signed in."""
+    return (OtpCode.select(fn.COALESCE(fn.SUM(OtpCode.attempts), 0) - fn.COUNT(OtpCode.used_at))
+            .where((OtpCode.user == user_id) & (OtpCode.created_at > now - DAY_MS)).scalar())
 
 
 class SignInCodes:
@@ -94,31 +147,46 @@ class SignInCodes:
         code = f"{secrets.randbelow(10 ** policy.length):0{policy.length}d}"
         code_id, now = new_id(), now_ms()
         with database.atomic():
-            if not _replace_live(OtpCode, user, policy.per_hour, now):
+            version = _replace_live(OtpCode, user.id, policy.per_hour, now)
+            if version is None:
                 return None
-            OtpCode.insert(id=code_id, user=user.id, code_hash=self.digest(code_id, code),
+            OtpCode.insert(id=code_id, user=user.id, code_hash=self.digest(code_id, code), token_version=version,
                            expires_at=now + policy.expiry_minutes * MINUTE_MS, created_at=now).execute()
         return Mail(CODE_KIND, user.email, code)
 
     def redeem(self, email, code, policy):
         """The active user of ``email`` when ``code`` is their live code (now used), else None.
 
-        Every call on a live code spends one of its attempts, right or wrong.
+        Every call on a live code spends one of its attempts, right or wrong; none is
+        compared once the user's failures of the day reach the policy's budget.
         """
         user = active_user(email)
         if user is None:
             return None
         now = now_ms()
-        live = ((OtpCode.user == user.id) & OtpCode.used_at.is_null() & (OtpCode.expires_at > now)
-                & (OtpCode.attempts < policy.max_attempts))
-        row = OtpCode.select().where(live).order_by(OtpCode.created_at.desc()).first()
-        if row is None:
+        row = self._count_attempt(user.id, policy, now)
+        if row is None or not hmac.compare_digest(row.code_hash, self.digest(row.id, code)):
             return None
-        counted = OtpCode.update(attempts=OtpCode.attempts + 1).where(live & (OtpCode.id == row.id)).execute()
-        if counted != 1 or not hmac.compare_digest(row.code_hash, self.digest(row.id, code)):
-            return None
-        used = OtpCode.update(used_at=now).where((OtpCode.id == row.id) & OtpCode.used_at.is_null()).execute()
+        used = OtpCode.update(used_at=now).where(
+            (OtpCode.id == row.id) & OtpCode.used_at.is_null() & (OtpCode.expires_at > now)
+            & (OtpCode.token_version == _current_version(user.id))).execute()
         return user if used == 1 else None
+
+    def _count_attempt(self, user_id, policy, now):
+        """The user's live code with one more attempt counted, or None (none live, or the
+        day's failures spent). Under the user's lock: parallel tries count one by one, each
+        seeing the failures before it."""
+        with database.atomic():
+            version = _lock_active(user_id)
+            if version is None or failures_today(user_id, now) >= policy.max_failures_per_day:
+                return None
+            live = ((OtpCode.user == user_id) & OtpCode.used_at.is_null() & (OtpCode.expires_at > now)
+                    & (OtpCode.attempts < policy.max_attempts) & (OtpCode.token_version == version))
+            row = OtpCode.select().where(live).order_by(OtpCode.created_at.desc()).first()
+            if row is None:
+                return None
+            counted = OtpCode.update(attempts=OtpCode.attempts + 1).where(live & (OtpCode.id == row.id)).execute()
+        return row if counted == 1 else None
 
 
 class SignInLinks:
@@ -139,41 +207,48 @@ class SignInLinks:
             return None
         token, now = secrets.token_urlsafe(32), now_ms()
         with database.atomic():
-            if not _replace_live(MagicLink, user, policy.per_hour, now):
+            version = _replace_live(MagicLink, user.id, policy.per_hour, now)
+            if version is None:
                 return None
-            MagicLink.insert(id=new_id(), user=user.id, token_hash=hash_token(token),
+            MagicLink.insert(id=new_id(), user=user.id, token_hash=hash_token(token), token_version=version,
                              expires_at=now + policy.expiry_minutes * MINUTE_MS, created_at=now).execute()
         return Mail(LINK_KIND, user.email, f"{self._prefix}?token={token}")
 
     def holder(self, token):
         """The active user whose live link carries ``token``, or None; consumes nothing."""
         row = _live_link(token, now_ms())
-        return _active(row.user_id) if row is not None else None
+        return row.user if row is not None else None
 
     def redeem(self, token):
         """The active user whose live link carries ``token`` (now used), or None."""
         now = now_ms()
         row = _live_link(token, now)
-        if row is None or _active(row.user_id) is None:
+        if row is None:
             return None
         used = MagicLink.update(used_at=now).where(
-            (MagicLink.id == row.id) & MagicLink.used_at.is_null() & (MagicLink.expires_at > now)).execute()
+            (MagicLink.id == row.id) & MagicLink.used_at.is_null() & (MagicLink.expires_at > now)
+            & (MagicLink.token_version == _current_version(row.user_id))).execute()
         return _active(row.user_id) if used == 1 else None
 
 
 def _live_link(token, now):
-    return MagicLink.get_or_none((MagicLink.token_hash == hash_token(token)) & MagicLink.used_at.is_null()
-                                 & (MagicLink.expires_at > now))
+    """The live link row carrying ``token``, with its user (active, at the link's version), or None."""
+    return (MagicLink.select(MagicLink, User).join(User, on=(MagicLink.user == User.id))
+            .where((MagicLink.token_hash == hash_token(token)) & MagicLink.used_at.is_null()
+                   & (MagicLink.expires_at > now) & (User.is_active == True)  # noqa: E712
+                   & (MagicLink.token_version == User.token_version))
+            .first())
 
 
 def _active(user_id):
     return User.get_or_none((User.id == user_id) & (User.is_active == True))  # noqa: E712
 
 
-def purge_expired(now):
-    """Delete the codes and links that expired over an hour before ``now``: ``{kind: count}``."""
-    cutoff = now - HOUR_MS
+def purge_spent(now):
+    """Delete the codes and links created over a day before ``now`` (long expired, and past
+    the hourly and daily counts): ``{kind: count}``."""
+    cutoff = now - DAY_MS
     with database.atomic():
-        codes = OtpCode.delete().where(OtpCode.expires_at < cutoff).execute()
-        links = MagicLink.delete().where(MagicLink.expires_at < cutoff).execute()
+        codes = OtpCode.delete().where(OtpCode.created_at < cutoff).execute()
+        links = MagicLink.delete().where(MagicLink.created_at < cutoff).execute()
     return {"sign_in_codes_purged": codes, "sign_in_links_purged": links}

@@ -26,12 +26,16 @@ class OtpSettings(msgspec.Struct, forbid_unknown_fields=True):
         maxAttempts: tries a code allows, right or wrong, before it is dead (1 to 10).
         rateLimitPerHour: codes mailed to one account in any hour (1 to 20); past it the
             request is answered as usual and nothing is sent.
+        maxFailuresPerDay: wrong tries one account's codes allow in any 24 hours, across
+            every code it was sent (1 to 100); past it every code of that account is refused
+            until the day is over, so asking for new codes buys no new guesses.
     """
 
     codeLength: Annotated[int, msgspec.Meta(ge=6, le=8)] = 6  # noqa: N815 (SonicJS's keys)
     codeExpiryMinutes: Annotated[int, msgspec.Meta(ge=1, le=60)] = 10  # noqa: N815
     maxAttempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = 3  # noqa: N815
     rateLimitPerHour: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5  # noqa: N815
+    maxFailuresPerDay: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10  # noqa: N815 (sonicpy's own)
 
 
 INFO = PluginInfo(
@@ -59,4 +63,5 @@ class OtpLogin(ReadsOwnSettings):
     def policy(self):
         """The stored settings now, as a CodePolicy (the defaults before ``startup``)."""
         stored = msgspec.convert(self.own_settings() or {}, OtpSettings)
-        return CodePolicy(stored.codeLength, stored.codeExpiryMinutes, stored.maxAttempts, stored.rateLimitPerHour)
+        return CodePolicy(stored.codeLength, stored.codeExpiryMinutes, stored.maxAttempts, stored.rateLimitPerHour,
+                          stored.maxFailuresPerDay)
