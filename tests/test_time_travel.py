@@ -493,7 +493,8 @@ def test_virtual_tables_are_named_as_not_restored(project):
     result = project.cli("d1", "time-travel", "info", "DB")
     assert result.exit_code == 0, result.output
     assert "Not restored (virtual tables, no history): search" in result.output
-    assert "Left as they are (logs): plugin_activity_log, system_logs, webhook_deliveries" in result.output
+    assert ("Left as they are (logs): magic_links, otp_codes, plugin_activity_log, system_logs, webhook_deliveries"
+            in result.output)
     bookmark = project.bookmark()
     project.sql("INSERT INTO search VALUES ('kept'); DELETE FROM content WHERE id = 'p1'")
     restored = project.restore("--bookmark", bookmark)
@@ -561,6 +562,24 @@ def test_logs_keep_no_history_and_a_restore_leaves_them(project):
     # The logs stay; the one naming a user the restore removed is now anonymous.
     assert project.rows("SELECT id, user_id FROM system_logs WHERE id IN ('l1', 'l2') ORDER BY id") == [
         {"id": "l1", "user_id": "u1"}, {"id": "l2", "user_id": None}]
+
+
+def test_a_restore_revives_no_used_sign_in_link_or_code(project):
+    project.sql("INSERT INTO magic_links (id, user_id, token_hash, expires_at, token_version, created_at)"
+                " VALUES ('m1', 'u1', 'h1', 9999999999999, 0, 1)")
+    project.sql("INSERT INTO otp_codes (id, user_id, code_hash, expires_at, token_version, created_at)"
+                " VALUES ('o1', 'u1', 'h2', 9999999999999, 0, 1)")
+    bookmark = project.bookmark()
+    project.sql("UPDATE magic_links SET used_at = 7")
+    project.sql("UPDATE otp_codes SET attempts = 3")
+    project.sql("DELETE FROM content WHERE id = 'p1'")
+    assert changes_of(project, "magic_links") == changes_of(project, "otp_codes") == 0
+
+    restored = project.restore("--bookmark", bookmark)
+    assert restored.exit_code == 0, restored.output
+    assert "p1" in project.content()
+    assert project.rows("SELECT used_at FROM magic_links") == [{"used_at": 7}]
+    assert project.rows("SELECT attempts FROM otp_codes") == [{"attempts": 3}]
 
 
 def test_log_triggers_of_an_earlier_arming_go_at_the_next_migrations_apply(project, monkeypatch):

@@ -8,7 +8,7 @@ table handing it the key columns; it is named after ``RI_...``, so when a DELETE
 the children are logged before their parent (triggers of one event fire in name order).
 
 Every table is tracked but the history's own, the excluded ones (the migrations tracking
-table), the log tables (``LOG_TABLES``) and SQLite's virtual tables with their shadow
+table), the log tables (``LOG_TABLES``, with the one-time sign-in secrets) and SQLite's virtual tables with their shadow
 tables (see ``_virtual_tables``), and the tables derived from content by triggers of their
 own (``app.db.derived``: counts and the search index; replaying content changes recomputes
 them). Logs are a record of what happened, not content to put
@@ -43,9 +43,10 @@ LOG_TABLE = "d1_changes"
 META_TABLE = "d1_time_travel"
 HISTORY_TABLES = {LOG_TABLE, META_TABLE}
 # Records of what happened, never restored: the request and event log, plugin activations,
-# and webhook deliveries (messages already sent outside: rewinding them would send them
-# again or forget they were sent).
-LOG_TABLES = frozenset({"system_logs", "plugin_activity_log", "webhook_deliveries"})
+# webhook deliveries (messages already sent outside: rewinding them would send them again
+# or forget they were sent), and the mailed sign-in codes and links (rewound, a used or
+# replaced one would sign in again, and a code's spent tries would come back).
+LOG_TABLES = frozenset({"system_logs", "plugin_activity_log", "webhook_deliveries", "otp_codes", "magic_links"})
 
 SQLITE_PREFIX = "d1_tt_"
 PG_TRIGGER = "d1_time_travel"
