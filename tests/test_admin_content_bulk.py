@@ -120,3 +120,23 @@ def test_duplicate_from_the_edit_page_opens_the_copy(browser, signed_in_as, post
     assert not browser.get(f"{LIST}/{item.id}").html.select("#duplicate-form")
     browser.post(f"{LIST}/{item.id}/duplicate", headers=csrf_headers(browser), status=403)
     assert Content.select().where(Content.collection == posts.id).count() == 2
+
+
+def test_the_links_of_a_refused_bulk_actions_page_lead_to_the_list(browser, signed_in_as, posts):
+    """The refusal is drawn at the form's address (``.../bulk?...``): its chips and pager
+    still lead to the list, and so does that address itself when opened again."""
+    editor = signed_in_as("editor")
+    drafts = [insert_content(editor, posts, title=f"Draft {n:02}") for n in range(25)]
+    form = browser.get(f"{LIST}?status=draft&sort=title").forms["bulk-form"]
+    tick(form, drafts[0])
+    form["action"] = "archive"
+    refused = form.submit(status=409)
+    assert refused.request.path == f"{LIST}/bulk"
+    chip = refused.click(href=r"status=published")
+    assert chip.request.path == LIST and chip.html.select_one("#bulk-form") is None  # no published items
+    next_page = refused.click(description="Next")
+    assert (next_page.request.path, next_page.request.GET["page"], next_page.request.GET["sort"]) == (LIST, "2", "title")
+    assert "Draft 20" in next_page.text and "Draft 19" not in next_page.text
+    again = browser.get(f"{LIST}/bulk?status=draft&sort=title", status=303)
+    assert again.location.endswith(f"{LIST}?status=draft&sort=title")
+

@@ -16,7 +16,8 @@
 * ``POST /admin/content/{collection}/bulk``: the list's ticked items published, moved to
   draft, archived or moved to the trash, all or nothing (``bulk.apply``, as the API's
   bulk action); the list's filters ride in the form's URL, so the answer, a redirect or
-  the list showing why nothing changed, keeps them.
+  the list showing why nothing changed, keeps them (that list's links lead to the list's
+  own address, and a GET of the form's address is sent there).
 
 Permissions are the API's: each responder's ``@access`` rule and the services' own checks
 (authors edit only their own items). Every write invalidates the content cache after it.
@@ -213,11 +214,21 @@ class ContentListPage:
 
 
 class ContentBulkAction:
-    """``POST /admin/content/{collection}/bulk``: ``action`` on the ticked ``ids``, all or nothing."""
+    """``POST /admin/content/{collection}/bulk``: ``action`` on the ticked ``ids``, all or nothing.
+
+    A refusal draws the list at this address; opened again (a bookmark, a copied URL), it
+    is the list with the same filters.
+    """
 
     def __init__(self, list_page, cache):
         self._list = list_page
         self._cache = cache
+
+    @access("content.read")
+    def on_get(self, req, resp, collection):
+        found = collection_or_404(collection)
+        query = req.query_string
+        redirect(resp, f"/admin/content/{found.name}" + (f"?{query}" if query else ""))
 
     @access(authenticated=True)
     def on_post(self, req, resp, collection):
