@@ -140,3 +140,19 @@ def test_the_links_of_a_refused_bulk_actions_page_lead_to_the_list(browser, sign
     again = browser.get(f"{LIST}/bulk?status=draft&sort=title", status=303)
     assert again.location.endswith(f"{LIST}?status=draft&sort=title")
 
+
+
+def test_a_collections_bulk_form_refuses_items_of_another(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    pages = create_collection("pages", {"type": "object"}, display_name="Pages")
+    own = insert_content(editor, posts, title="Post")
+    elsewhere = insert_content(editor, pages, title="Page")
+    page = browser.post(f"{LIST}/bulk", {"action": "publish", "ids": [own.id, elsewhere.id]},
+                        headers=csrf_headers(browser), status=409)
+    refusal = page.html.select_one("#bulk-refusal").get_text(" ", strip=True)
+    assert "Nothing was changed: 1 item refused the action" in refusal
+    assert "Page: Content not found" in refusal
+    assert statuses(own, elsewhere) == [("draft", False), ("draft", False)]
+    browser.post("/admin/content/pages/bulk", {"action": "publish", "ids": [elsewhere.id]},
+                 headers=csrf_headers(browser), status=303)
+    assert statuses(elsewhere) == [("published", False)]

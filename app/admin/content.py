@@ -236,7 +236,8 @@ class ContentBulkAction:
         form = read_form(req)
         action, ids = one(form, "action"), _values(form.get("ids"))
         try:
-            result = bulk.apply(req.context.user, action, ids, source="admin", request_id=req.context.request_id)
+            result = bulk.apply(req.context.user, action, ids, collection_id=found.id, source="admin",
+                                request_id=req.context.request_id)
         except bulk.BulkRefused as ex:
             # Named by title where the user may read the item; by the id they sent otherwise.
             titles = readable_titles(Scope.of(req.context.user), [content_id for content_id, _ in ex.refusals])

@@ -13,7 +13,9 @@ The actions are those of the single-item routes, with their rules:
   ownership rule (403, or 404 when the caller cannot read it) and the
   ``before_content_delete`` hooks, whose veto is the item's refusal.
 
-An unknown id, or one of an item in the trash, is a 404 for every action.
+An unknown id, or one of an item in the trash, is a 404 for every action; so is one of an
+item of another collection when the action is asked for one collection only (``collection_id``:
+the admin's list acts on its own collection's items, as its single-item pages do).
 
 All or nothing: in ONE transaction every item is locked (in id order, so two bulk actions
 never wait on each other in a cycle) and checked before anything is written; a single
@@ -98,13 +100,14 @@ def _id_problems(ids):
     return problems
 
 
-def apply(user, action, ids, *, source="api", request_id=None):
+def apply(user, action, ids, *, collection_id=None, source="api", request_id=None):
     """Carry out ``action`` on the items ``ids`` as ``user``, all of them or none.
 
     Args:
         user: the acting Principal.
         action: one of ``ACTIONS``.
         ids: the items' ids (1 to ``MAX_ITEMS``, distinct).
+        collection_id: when given, the items must be of this collection (others are refused: 404).
         source: where the request comes from (``api``, ``admin``), kept in the moves' history and log.
         request_id: the request's id, for the log rows.
 
@@ -122,7 +125,7 @@ def apply(user, action, ids, *, source="api", request_id=None):
         raise ContentForbidden(f"Moving content to the trash requires the {DELETE_PERMISSION} permission")
     with database.atomic():
         rows = _locked(ids)
-        planned, refusals = _plan(user, action, ids, rows)
+        planned, refusals = _plan(user, action, ids, rows, collection_id)
         if refusals:
             raise BulkRefused(refusals)
         for write in planned.values():
@@ -144,7 +147,7 @@ def _locked(ids):
     return {content.id: content for content in lock_row(query)}
 
 
-def _plan(user, action, ids, rows):
+def _plan(user, action, ids, rows, collection_id=None):
     """``({id: write, or None for an item left as it is}, [(id, error)])``: every item checked, nothing written."""
     planned, refusals = {}, []
     lookup, visible = workflow.WorkflowLookup(), None
@@ -155,6 +158,8 @@ def _plan(user, action, ids, rows):
         try:
             if content is None or content.deleted_at is not None:
                 raise ContentNotFound("Content not found")
+            if collection_id is not None and content.collection_id != collection_id:
+                raise ContentNotFound("Content not found")  # as the collection's own pages answer
             if action == DELETE:
                 planned[content_id] = _planned_delete(user, content)
             else:
