@@ -242,6 +242,39 @@ def test_the_callers_permission_for_the_action(client, blog_collection, as_edito
     assert states(item) == [("published", "published", False)]
 
 
+def test_an_item_already_there_is_unchanged_only_for_a_caller_who_could_move_it_there(
+        client, blog_collection, make_user):
+    editor, editor_headers = make_user("editor")
+    author, author_headers = make_user("author")
+    _, viewer_headers = make_user("viewer")
+    published = insert_content(editor, blog_collection, state="published", published_at=now_ms())
+    own_draft = insert_content(author, blog_collection)
+    history = history_count(published, own_draft)
+    refused = bulk(client, viewer_headers, "publish", [published.id], status=409).json["details"]
+    assert refused == [{"id": published.id, "status": 403,
+                        "error": "This transition requires the content.publish permission"}]
+    refused = bulk(client, author_headers, "publish", [published.id], status=409).json["details"]
+    assert [(d["id"], d["status"]) for d in refused] == [(published.id, 403)]
+    # An author may take their own item back to draft (rejected -> draft needs content.update).
+    assert bulk(client, author_headers, "draft", [own_draft.id]).json["unchanged"] == [own_draft.id]
+    assert bulk(client, editor_headers, "publish", [published.id]).json["unchanged"] == [published.id]
+    assert states(published, own_draft) == [("published", "published", False), ("draft", "draft", False)]
+    assert history_count(published, own_draft) == history
+
+
+def test_an_item_already_in_a_state_its_workflow_never_leads_to_is_refused(client, as_editor):
+    closed = create_collection("closed", {"type": "object"})
+    workflow = Workflow.create(id="wf-no-archive", name="No archive", collection=closed.id)
+    WorkflowTransition.create(workflow=workflow.id, from_state="draft", to_state="published",
+                              required_permission="content.publish")
+    editor, headers = as_editor
+    archived = insert_content(editor, closed, state="archived")
+    [detail] = bulk(client, headers, "archive", [archived.id], status=409).json["details"]
+    assert (detail["id"], detail["status"], detail["details"]["from_state"]) == (archived.id, 409, "archived")
+    assert detail["error"] == "Cannot archive content in state archived"
+    assert states(archived) == [("archived", "archived", False)]
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({"action": "explode", "ids": ["a"]}, "action"),
     ({"action": "publish", "ids": []}, "ids"),

@@ -57,7 +57,8 @@ class BulkActionResource:
               description="`publish`, `draft` and `archive` are the workflow's moves to that state "
                           "(its rules and permissions, per item); `delete` moves the items to the trash "
                           "(`content.delete`). Items already in the state asked for are left as they are "
-                          "(`unchanged`). When any item refuses, nothing changes: 409 with `details` "
+                          "(`unchanged`) when the caller could move them there. When any item refuses, "
+                          "nothing changes: 409 with `details` "
                           "`[{id, status, error, details?}]`, one entry per refused item.")
     def on_post(self, req, resp):
         body = read_body(req, BulkBody)

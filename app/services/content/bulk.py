@@ -7,7 +7,8 @@ The actions are those of the single-item routes, with their rules:
   (``workflow.plan_move`` and ``workflow.make_move``): 404 for an item the caller cannot
   read, 409 when the item's workflow has no such move from its state, 403 when the caller
   may not make it. An item already in that state is left as it is (no write, no history)
-  and reported as unchanged;
+  and reported as unchanged, once the caller passed the checks of some move of its workflow
+  into that state (``workflow.check_may_enter``: 403 or 409 otherwise, as the move would);
 * ``delete``: the soft delete of ``DELETE /api/content/{id}`` (``writes.check_trashable``
   and ``writes.trash``): ``content.delete`` for the whole request, then per item the
   ownership rule (403, or 404 when the caller cannot read it) and the
@@ -174,6 +175,7 @@ def _planned_move(user, content, target, visible, lookup):
     if not visible or content.status == workflow.LEGACY_DELETED_STATUS:
         raise ContentNotFound("Content not found")  # as reading it answers: hidden items stay hidden
     if workflow.current_state(content) == target:
+        workflow.check_may_enter(content, user, target, lookup=lookup)
         return None
     move = workflow.plan_move(content, user, target, lookup=lookup)
 

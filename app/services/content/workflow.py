@@ -191,6 +191,15 @@ def transitions_from(workflow, state):
     )
 
 
+def transitions_into(workflow, state):
+    """The edges of ``workflow`` leading to ``state``, from any state."""
+    return list(
+        WorkflowTransition.select()
+        .where((WorkflowTransition.workflow == workflow.id) & (WorkflowTransition.to_state == state))
+        .order_by(WorkflowTransition.from_state)
+    )
+
+
 def refusal(edge, content, user):
     """Why ``user`` may not take ``edge`` on ``content`` (a message), or None when allowed."""
     permission = edge.required_permission
@@ -272,6 +281,7 @@ class WorkflowLookup:
     def __init__(self):
         self._workflows = {}
         self._edges = {}
+        self._edges_into = {}
 
     def workflow(self, collection_id):
         """``workflow_for(collection_id)``, read once."""
@@ -285,6 +295,13 @@ class WorkflowLookup:
         if key not in self._edges:
             self._edges[key] = transitions_from(workflow, state)
         return self._edges[key]
+
+    def edges_into(self, workflow, state):
+        """``transitions_into(workflow, state)``, read once."""
+        key = (workflow.id, state)
+        if key not in self._edges_into:
+            self._edges_into[key] = transitions_into(workflow, state)
+        return self._edges_into[key]
 
 
 def plan_move(content, user, target, *, action=None, comment=None, lookup=None):
@@ -308,17 +325,47 @@ def plan_move(content, user, target, *, action=None, comment=None, lookup=None):
     edges = lookup.edges(workflow, from_state)
     edge = next((e for e in edges if e.to_state_id == target and (action is None or name == action)), None)
     if edge is None:
-        raise NotAllowed(
-            f"Cannot {action or name} content in state {from_state}",
-            {"from_state": from_state, "to_state": target,
-             "allowed": [describe_edge(from_state, e) for e in edges]},
-        )
+        raise _no_move(from_state, target, action or name, edges)
     reason = refusal(edge, content, user)
     if reason:
         raise Forbidden(reason)
     if target == "rejected" and not (comment and comment.strip()):
         raise Invalid("comment", "A rejection needs a comment explaining it")
     return Move(content, workflow, from_state, target, name)
+
+
+def check_may_enter(content, user, target, *, lookup=None):
+    """Check that ``user`` could move ``content``, in ``target`` already, into ``target``:
+    some edge of its workflow leads there and ``refusal`` lets ``user`` take it (from
+    whichever state). Writes nothing.
+
+    For a caller leaving an item where it is (a bulk action's ``unchanged`` items): being
+    there already must not let a caller past the rules that would refuse the move itself.
+
+    Args:
+        lookup: a ``WorkflowLookup`` shared by the checks of one transaction (default: a new one).
+
+    Raises:
+        NotAllowed: no edge of the workflow leads to ``target`` (as ``plan_move`` says it).
+        Forbidden: ``user`` may take none of them (the first one's reason).
+    """
+    lookup = lookup or WorkflowLookup()
+    workflow = lookup.workflow(content.collection_id)
+    reasons = [refusal(edge, content, user) for edge in lookup.edges_into(workflow, target)]
+    if None in reasons:
+        return
+    if reasons:
+        raise Forbidden(reasons[0])
+    state = current_state(content)
+    raise _no_move(state, target, action_for(state, target), lookup.edges(workflow, state))
+
+
+def _no_move(from_state, target, action, edges):
+    """The NotAllowed of a move to ``target`` that none of ``edges`` (those leaving ``from_state``) is."""
+    return NotAllowed(
+        f"Cannot {action} content in state {from_state}",
+        {"from_state": from_state, "to_state": target, "allowed": [describe_edge(from_state, e) for e in edges]},
+    )
 
 
 def make_move(move, user, *, comment=None, source="api", metadata=None, request_id=None, versioned=True):
