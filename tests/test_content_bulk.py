@@ -3,7 +3,7 @@ and a bulk action is all or nothing (every item checked before one is written)."
 
 import pytest
 
-from app.db.models import Content, ScheduledContent, Workflow, WorkflowHistory, WorkflowTransition, now_ms
+from app.db.models import Collection, Content, ScheduledContent, Workflow, WorkflowHistory, WorkflowTransition, now_ms
 from app.services.content.slugs import MAX_SLUG_LENGTH
 from tests.fixtures.app import client_for
 from tests.fixtures.content import create_collection
@@ -102,6 +102,20 @@ def test_a_copy_in_a_sonicjs_schema_says_its_own_title_and_slug_in_its_data(clie
     copy = duplicate(client, source["id"], headers).json["data"]
     assert copy["data"] == {"title": "Note (copy)", "slug": "note-copy", "body": "x"}
     assert copy["slug"] == "note-copy"
+
+
+def test_a_copy_leaves_out_the_values_of_fields_the_schema_dropped_since(client, as_editor):
+    notes = create_collection("notes", {"type": "object", "properties": {
+        "body": {"type": "string"}, "old": {"type": "string"}}})
+    _, headers = as_editor
+    source = client.post_json("/api/content", {"collectionId": "notes", "title": "Kept",
+                                               "data": {"body": "x", "old": "gone since"}},
+                              headers=headers).json["data"]
+    Collection.update(schema={"type": "object", "properties": {"body": {"type": "string"}}}).where(
+        Collection.id == notes.id).execute()
+    copy = duplicate(client, source["id"], headers).json["data"]
+    assert copy["data"] == {"body": "x"}
+    assert Content.get_by_id(source["id"]).data == {"body": "x", "old": "gone since"}  # the source keeps it
 
 
 def test_duplicate_refuses_missing_trashed_hidden_and_forbidden_items(client, blog_collection, make_user):

@@ -6,12 +6,14 @@ creation history entry, runs the ``content_create`` hooks (and so the webhooks) 
 logged as any create is. Its author is whoever duplicates; its status is ``draft``
 whatever the source's, and the source's schedules stay with the source.
 
-What it copies: the title followed by `` (copy)``, the data as it is stored, the SEO
-fields and the featured image (a featured image moved to the trash since is refused as a
-create refuses it: 422). Its slug is the first free one of ``<slug>-copy``,
-``<slug>-copy-2``... (``slugs.free_copy_slug``); a concurrent create taking it first sends
-the copy to the next one. A collection keeping the title and slug in its data too (SonicJS's
-schemas) gets the copy's in the copy's data wherever they repeated the source's.
+What it copies: the title followed by `` (copy)``, the data as it is stored but for the
+values of fields the schema no longer declares (``writes.fields_the_schema_has``, as a
+version restore leaves them out: the source keeps them), the SEO fields and the featured
+image (a featured image moved to the trash since is refused as a create refuses it: 422).
+Its slug is the first free one of ``<slug>-copy``, ``<slug>-copy-2``...
+(``slugs.free_copy_slug``); a concurrent create taking it first sends the copy to the next
+one. A collection keeping the title and slug in its data too (SonicJS's schemas) gets the
+copy's in the copy's data wherever they repeated the source's.
 """
 
 import copy
@@ -63,6 +65,7 @@ def copy_fields(source, slug):
     """The create's fields of a copy of ``source`` taking ``slug``."""
     title = copy_title(source.title)
     data = copy.deepcopy(source.data) if isinstance(source.data, dict) else {}
+    data = writes.fields_the_schema_has(source.collection.schema, data)
     # Title and slug repeated in data (SonicJS-style schemas) follow the copy's; the create
     # would otherwise read the source's slug from data and store a copy that says otherwise.
     if "title" in data and data["title"] == source.title:

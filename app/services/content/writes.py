@@ -399,7 +399,7 @@ def restore_version(user, content_id, version, expected_version=None):
             raise ContentNotFound("Version not found")
         saved = row.data if isinstance(row.data, dict) else {}
         fields = {name: saved.get(name) for name in RESTORED_FIELDS if name in saved}
-        fields["data"] = _fields_the_schema_has(content.collection.schema, fields.get("data") or {})
+        fields["data"] = fields_the_schema_has(content.collection.schema, fields.get("data") or {})
         values = prepare_fields(content.collection, fields, content.id, current=content)
         if review.before_edit(database, content, user):
             content = load_for_write(content.id)
@@ -475,17 +475,18 @@ def purge(user, content_id):
     return content.id
 
 
-# ---------------------------------------------------------------- internals
-
-
-def _fields_the_schema_has(schema, data):
+def fields_the_schema_has(schema, data):
     """``data`` without the values of top-level fields ``schema`` no longer declares (renamed
-    or removed since the version was saved): a version is restored as far as it still fits,
-    as it could never be otherwise (versions are not edited). The version keeps them."""
+    or removed since they were saved), for a write made of stored values: a version restored
+    (versions are not edited; the version keeps them) or an item's copy (the source keeps
+    them). A free-form schema (no ``properties``) keeps every value."""
     declared = schema_properties(schema)
     if declared is None or not isinstance(data, dict):
         return data
     return {name: value for name, value in data.items() if name in declared}
+
+
+# ---------------------------------------------------------------- internals
 
 
 def _changed_since(seen, content):
