@@ -5,7 +5,7 @@ import pytest
 
 from app.db.models import Collection, Content, ScheduledContent, Workflow, WorkflowHistory, WorkflowTransition, now_ms
 from app.services.content.slugs import MAX_SLUG_LENGTH
-from tests.fixtures.app import client_for
+from tests.fixtures.app import client_for, record_statements
 from tests.fixtures.content import create_collection
 from tests.fixtures.workflow import insert_content, insert_schedule, workflow_logs
 from tests.plugins import sample_plugin
@@ -80,6 +80,19 @@ def test_a_copys_slug_takes_the_first_free_copy_suffix(client, blog_collection, 
     # A copy of a copy is named after its own slug.
     first = Content.get(Content.slug == "post-copy")
     assert duplicate(client, first.id, headers).json["data"]["slug"] == "post-copy-copy"
+
+
+def test_a_copys_slug_is_looked_up_among_the_copies_only(env, client, blog_collection, as_editor, monkeypatch):
+    _, headers = as_editor
+    source = client.post_json("/api/content", {"collectionId": "blog", "title": "Post", "slug": "post"},
+                              headers=headers).json["data"]
+    for slug in ("postal", "posts", "post-office"):  # share the slug's start, are no copies of it
+        client.post_json("/api/content", {"collectionId": "blog", "title": slug, "slug": slug}, headers=headers)
+    statements = record_statements(env.DB.db, monkeypatch)
+    assert duplicate(client, source["id"], headers).json["data"]["slug"] == "post-copy"
+    patterns = [value for sql, params in statements if "LIKE" in sql.upper()
+                for value in params if isinstance(value, str) and value.endswith("%")]
+    assert patterns == ["post-copy%"]
 
 
 def test_a_copy_of_a_longest_slug_and_title_stays_within_the_limits(client, pages_collection, as_editor):

@@ -101,9 +101,7 @@ def free_copy_slug(collection_id, slug):
     slug sharing the copies' prefix, however many copies there are.
     """
     stem = normalize_slug(slug) or "item"
-    # Every candidate starts with this: its stem is cut for at most a "-copy-<n>" suffix
-    # of SUFFIX_ROOM digits, and a normalised slug ends in at most one dash to strip.
-    prefix = stem[:MAX_SLUG_LENGTH - len(COPY_SUFFIX) - SUFFIX_ROOM - 1]
+    prefix = copies_prefix(stem)
     taken = {
         row[0] for row in Content.select(Content.slug)
         .where((Content.collection == collection_id) & Content.slug.startswith(prefix))
@@ -113,3 +111,12 @@ def free_copy_slug(collection_id, slug):
     while copy_slug(stem, n) in taken:
         n += 1
     return copy_slug(stem, n)
+
+
+def copies_prefix(stem):
+    """What every ``copy_slug(stem, n)`` starts with (``stem`` normalised): ``<stem>-copy``
+    when no "-copy-<n>" suffix of up to SUFFIX_ROOM digits cuts ``stem``; else the part of
+    ``stem`` the longest such suffix leaves, which a cut ending in a dash keeps too (the dash
+    it strips is the suffix's own)."""
+    room = MAX_SLUG_LENGTH - len(COPY_SUFFIX) - 1 - SUFFIX_ROOM
+    return stem + COPY_SUFFIX if len(stem) <= room else stem[:room]
