@@ -59,8 +59,9 @@ def test_a_duplicate_is_a_new_draft_made_as_a_create(client, blog_collection, as
     assert (copy["meta_title"], copy["meta_description"]) == ("SEO", "Described")
     row = Content.get_by_id(copy["id"])
     assert row.author_id != editor.id and row.workflow_state_id == "draft"
+    # The create's entry, as POST /api/content writes it.
     assert [h.metadata.get("action") for h in WorkflowHistory.select().where(WorkflowHistory.content == row.id)] \
-        in (["created"], [None])  # the create's entry, as POST /api/content writes it
+        == ["created"]
     assert ScheduledContent.select().where(ScheduledContent.content == row.id).count() == 0
     assert row.scheduled_unpublish_at is None and row.scheduled_publish_at is None
     assert Content.get_by_id(source["id"]).status == "published"  # the source is untouched
@@ -344,7 +345,12 @@ def test_a_plugins_veto_of_one_delete_keeps_every_item(env, blog_collection, as_
     editor, headers = as_editor
     kept = insert_content(editor, blog_collection, title="undeletable")
     other = insert_content(editor, blog_collection)
+    sample_plugin.CALLS.clear()
     response = bulk(client, headers, "delete", [other.id, kept.id], status=409)
     assert response.json["details"] == [{"id": kept.id, "status": 422,
                                          "error": "The sample plugin keeps this item", "details": {"id": kept.id}}]
     assert states(other, kept) == [("draft", "draft", False)] * 2
+    assert [call for call in sample_plugin.CALLS if call[0] == "after_content_delete"] == []
+    bulk(client, headers, "delete", [other.id])  # the hook is there: it sees a delete that happens
+    assert [call for call in sample_plugin.CALLS if call[0] == "after_content_delete"] == [
+        ("after_content_delete", other.id, None)]

@@ -362,8 +362,8 @@ def check_registrations(env):
     plugin = first.get("/admin/api/plugins/sample", headers=admin, status=200).json["data"]
     hooks = {hook["hook_name"]: hook for hook in plugin["hooks"]}
     assert set(hooks) == {"before_content_create", "before_content_update", "before_content_delete",
-                          "after_content_create", "after_content_update", "after_content_publish", "after_media_delete",
-                          "register_routes"}
+                          "after_content_create", "after_content_update", "after_content_delete",
+                          "after_content_publish", "after_media_delete", "register_routes"}
     assert hooks["after_content_create"] == {"hook_name": "after_content_create", "priority": 10, "is_active": False,
                                              "handler_name": "tests.plugins.sample_plugin.after_content_create"}
     assert plugin["routes"] == [{"path": HELLO, "method": "GET", "access": "public", "is_active": False,

@@ -56,6 +56,11 @@ def before_content_delete(content):
 
 
 @hookimpl
+def after_content_delete(content):
+    CALLS.append(("after_content_delete", content.id, None))
+
+
+@hookimpl
 def after_content_create(content, ctx):
     CALLS.append(("after_content_create", content.id, getattr(ctx, "request_id", None)))
 
