@@ -119,16 +119,23 @@ def test_the_edit_form_shows_its_refusals_and_keeps_what_was_typed(browser, sign
     assert User.get_by_id(member.id).first_name == member.first_name
 
 
-def test_an_admin_changing_their_own_email_stays_signed_in(browser, signed_in_as):
+def test_nobody_changes_their_own_email_or_password_on_their_page(browser, signed_in_as, outbox):
     admin = signed_in_as("admin", email="me@example.com")
     page = browser.get(f"/admin/users/{admin.id}")
-    assert "password" not in page.forms["user-form"].fields, "one's own password is changed on its own page"
     form = page.forms["user-form"]
-    form["email"] = "me-now@example.com"
+    assert "email" not in form.fields and "password" not in form.fields
+    assert page.html.select_one("#own-credentials a[href='/admin/account/password']")
+    form["first_name"] = "Still"
     form.submit(status=303).follow(status=200)
-    assert browser.get("/admin").status_int == 200
-    browser.post(f"/admin/users/{admin.id}", {"username": admin.username, "email": "me-now@example.com",
-                                               "password": NEW_PASSWORD}, headers=csrf_headers(browser), status=403)
+    assert User.get_by_id(admin.id).first_name == "Still"
+    for body in ({"email": "mine-now@example.com"}, {"email": "me@example.com", "password": NEW_PASSWORD}):
+        browser.post(f"/admin/users/{admin.id}", {"username": admin.username, **body},
+                     headers=csrf_headers(browser), status=403)
+    stored = User.get_by_id(admin.id)
+    assert stored.email == "me@example.com" and stored.password_hash == admin.password_hash
+    browser.post("/auth/request-password-reset", {"email": "mine-now@example.com"}, status=202)
+    assert not outbox.sent
+    assert browser.get("/admin").status_int == 200  # the session goes on: nothing changed
 
 
 def test_editors_see_a_users_page_but_cannot_edit(browser, signed_in_as):

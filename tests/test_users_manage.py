@@ -167,6 +167,23 @@ def test_nobody_sets_their_own_password_here(app_client, make_user):
     assert reload(me).password_hash is None
 
 
+def test_nobody_changes_their_own_email_here_not_even_with_a_users_update_token(app_client, user_with_password,
+                                                                                  outbox):
+    me, session = user_with_password("admin", email="me@example.com")
+    scoped = token_with(app_client, session, ["users.update"])
+    for headers in (scoped, session):
+        refused = app_client.patch_json(f"/admin/api/users/{me.id}", {"email": "taken-over@example.com"},
+                                        headers=headers, status=403)
+        assert refused.json == {"error": "You cannot change your own email",
+                                "details": [{"field": "email", "message": "Ask another admin to change it"}]}
+    assert reload(me).email == "me@example.com"
+    app_client.post_json("/auth/request-password-reset", {"email": "taken-over@example.com"}, status=202)
+    assert not outbox.sent
+    # The address as it is, in any spelling, is no change; the token keeps working.
+    app_client.patch_json(f"/admin/api/users/{me.id}", {"email": "ME@example.com", "first_name": "Me"}, headers=scoped)
+    assert reload(me).first_name == "Me"
+
+
 def test_an_open_invitations_email_and_password_are_not_changed(app_client, make_user, outbox):
     _, admin = make_user("admin")
     invited = invite(app_client, admin).json["data"]

@@ -113,7 +113,7 @@ def _register_users(routes, renderer):
     routes.add_page("/admin/users", users_page)
     routes.add_page("/admin/users/invite", InviteAction(users_page, accounts, mailer, cache))
     routes.add_page("/admin/users/new", NewUserPage(renderer, accounts, cache))
-    routes.add_page("/admin/users/{user_id}", UserPage(renderer, accounts, cache, routes.settings))
+    routes.add_page("/admin/users/{user_id}", UserPage(renderer, accounts, cache))
     routes.add_page("/admin/users/{user_id}/role", RoleAction(users_page, cache))
     routes.add_page("/admin/users/{user_id}/deactivate", DeactivateAction(users_page, cache))
     routes.add_page("/admin/users/{user_id}/reactivate", ReactivateAction(cache))

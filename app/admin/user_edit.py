@@ -5,7 +5,9 @@ The API's rules, through the API's own checks: creating needs ``users.create`` (
 than viewer also ``users.roles``), editing ``users.update`` (the email or password of a user
 above viewer also ``users.roles``; nobody sets their own password here), resending
 ``users.create``, cancelling ``users.delete``. A new email or password ends the user's
-sessions; when an admin changes their own email, this browser gets a new session cookie.
+sessions. Nobody changes their own email or password here: one's own page shows the email
+without a field (another admin changes it; whoever sets an address receives its reset link)
+and links to the password page instead.
 """
 
 import falcon
@@ -13,7 +15,6 @@ import falcon
 from app.admin.pages import one, read_form, redirect
 from app.admin.session import EMAIL, USERNAME, refusal_message
 from app.api.access import access
-from app.api.auth import start_session
 from app.api.users import account_errors, check_can_grant, check_changes, resend_invitation, stored_changes
 from app.services import users
 from app.services.accounts import normalize_email
@@ -81,11 +82,10 @@ class UserPage:
     """``GET /admin/users/{user_id}``: the user's details, and the edit form for ``users.update``;
     ``POST``: save names, username, email and (when typed) a new password."""
 
-    def __init__(self, renderer, accounts, cache, settings):
+    def __init__(self, renderer, accounts, cache):
         self._renderer = renderer
         self._accounts = accounts
         self._cache = cache
-        self._settings = settings
 
     def render(self, req, resp, person, values=None, error=None, status=falcon.HTTP_200):
         """The page of ``person``; ``values`` are the form's as typed after a refusal."""
@@ -102,7 +102,8 @@ class UserPage:
         caller = req.context.user
         person = users.get_user(user_id)
         form = read_form(req)
-        values = {name: one(form, name).strip() for name in PROFILE_FIELDS}
+        # A form without the email field (one's own page) keeps the address; a typed one is checked.
+        values = {name: one(form, name, person.email if name == "email" else "").strip() for name in PROFILE_FIELDS}
         problem = form_problem(values) or (None if values["username"] else "Choose a username.")
         if problem:
             self.render(req, resp, person, values, problem, falcon.HTTP_422)
@@ -116,9 +117,7 @@ class UserPage:
             self.render(req, resp, person, values, refusal_message(ex), ex.status)
             return
         invalidate(self._cache, Namespace.USERS)
-        if user.id == caller.id and "email" in changes and caller.via == "jwt":
-            start_session(resp, user, self._settings)  # the new email ended this session too
-        redirect(resp, f"/admin/users/{user_id}?done=saved")
+        redirect(resp, f"/admin/users/{user.id}?done=saved")
 
 
 def _changes(person, values, password):

@@ -5,7 +5,9 @@ Rules beyond the route permissions: giving a role other than viewer (creating, i
 changing a role) needs ``users.roles``, and so does changing the email or password of a
 user above viewer, since whoever sets them can sign in as that user; nobody changes their
 own role or deactivates themself, nor sets their own password here (``/auth/change-password``
-asks for the current one); the last active admin is neither demoted nor deactivated (409).
+asks for the current one), nor their own email: a new address takes a password-reset link,
+so a stolen session or an API token scoped to ``users.update`` would become the account
+(403; another admin changes it); the last active admin is neither demoted nor deactivated (409).
 A role, email or password change or a deactivation ends the user's sessions at once
 (``token_version``). The user JSON never carries the password hash or any token; every
 response is ``no-store`` (personal data).
@@ -24,13 +26,15 @@ from app.api.params import limit_param, page_param
 from app.api.private import no_store
 from app.api.schemas import AdminUser, InvitationCancelled, Listed, One, UserMessage
 from app.services import users
-from app.services.accounts import DuplicateAccount, InvalidEmail, WeakPassword
+from app.services.accounts import DuplicateAccount, InvalidEmail, WeakPassword, normalize_email
 from app.services.cache import Namespace, invalidate
 from app.services.identity import LEAST_PRIVILEGED_ROLE
 from app.services.pagination import pagination_meta
 
 Role = Literal["admin", "editor", "author", "viewer"]
 MAX_LIMIT = 100
+OWN_EMAIL = "You cannot change your own email"
+OWN_EMAIL_DETAIL = "Ask another admin to change it"
 DEFAULT_LIMIT = 20
 USER_FILTERS = (
     Param("search", str, "in email, username and names"),
@@ -135,6 +139,9 @@ def check_changes(caller, target, changes):
             raise forbidden("You cannot deactivate your own account")
     if "password" in changes and own:
         raise forbidden("Change your own password with /auth/change-password")
+    if own and "email" in changes and normalize_email(changes["email"]) != target.email:
+        # Whoever sets the address receives the reset link: a session or token could become the account.
+        raise forbidden(OWN_EMAIL, [{"field": "email", "message": OWN_EMAIL_DETAIL}])
     if {"email", "password"} & changes.keys() and not own and target.role != LEAST_PRIVILEGED_ROLE \
             and not caller.can("users.roles"):
         raise forbidden("Changing the email or password of a user above viewer requires the users.roles permission")
