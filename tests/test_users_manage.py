@@ -6,8 +6,9 @@ import json
 import pytest
 import webtest
 
-from app.db.models import ApiToken, Permission, RolePermission, SystemLog, User
-from tests.fixtures.auth import PASSWORD, concurrently, login, reload
+from app.db.models import ApiToken, Permission, RolePermission, SystemLog, User, now_ms
+from app.services.identity import hash_token
+from tests.fixtures.auth import PASSWORD, accounts_for_tests, concurrently, hashed, login, reload
 from tests.fixtures.users import bearer, create_user
 
 pytestmark = pytest.mark.backends
@@ -276,6 +277,39 @@ def test_resending_needs_a_pending_invitation_and_the_rights_to_invite(app_clien
     app_client.delete(f"/admin/api/users/{invited['id']}", headers=admin)  # deactivating cancels it
     app_client.post(f"/admin/api/users/{invited['id']}/invitation", headers=admin, status=409)
     assert len(outbox.sent) == 1
+
+
+def active_with_a_leftover_invitation(link_token):
+    """An active admin whose row still holds an invitation (made before create-admin withdrew it)."""
+    return create_user("admin", email="boss@example.com", username="boss", password_hash=hashed(),
+                       invitation_token=hash_token(link_token), invited_at=now_ms())
+
+
+def test_an_active_account_is_not_reinvited(app_client, make_user, outbox):
+    _, admin = make_user("admin")
+    boss = active_with_a_leftover_invitation("left-over")
+    refused = app_client.post(f"/admin/api/users/{boss.id}/invitation", headers=admin, status=409)
+    assert refused.json == {"error": "This user has no pending invitation"}
+    assert not outbox.sent and reload(boss).invitation_token == hash_token("left-over")
+
+
+def test_an_invitation_link_does_not_re_key_an_active_account(app_client):
+    boss = active_with_a_leftover_invitation("left-over")
+    accept(app_client, "left-over", username="usurper", status=400)
+    stored = reload(boss)
+    assert stored.username == "boss" and stored.password_hash == boss.password_hash
+    login(app_client, "boss@example.com")
+
+
+def test_create_admin_over_an_invited_account_withdraws_the_invitation(app_client, make_user, outbox):
+    _, admin = make_user("admin")
+    invited = invite(app_client, admin).json["data"]
+    accounts_for_tests().create_admin("invitee@example.com", NEW_PASSWORD, update_existing=True)
+    stored = User.get_by_id(invited["id"])
+    assert stored.is_active and stored.role == "admin" and stored.invitation_token is None
+    shown = app_client.get(f"/admin/api/users/{invited['id']}", headers=admin).json["data"]
+    assert shown["invitation_pending"] is False
+    login(app_client, "invitee@example.com", NEW_PASSWORD)
 
 
 def test_cancelling_deletes_the_invited_account_and_frees_its_email(app_client, make_user, outbox):

@@ -191,8 +191,9 @@ class Accounts:
         """Create an admin (the CLI's ``users create-admin`` and ``dev`` use this).
 
         With ``update_existing``, an existing account of that email becomes an active
-        admin with this password and its sessions and API tokens end; otherwise it is a
-        DuplicateAccount.
+        admin with this password and its sessions and API tokens end, and a pending
+        invitation of it is withdrawn (its link would otherwise set the admin's username and
+        password); otherwise it is a DuplicateAccount.
         """
         existing = User.get_or_none(User.email == normalize_email(email))
         if existing is None:
@@ -200,7 +201,7 @@ class Accounts:
         if not update_existing:
             raise DuplicateAccount(f"A user with email {existing.email} already exists")
         self.check_password(password)
-        self._set_password(existing.id, password, role="admin", is_active=True)
+        self._set_password(existing.id, password, role="admin", is_active=True, invitation_token=None)
         return User.get_by_id(existing.id)
 
     def create_dev_admin(self, email="admin@example.com"):
@@ -379,13 +380,14 @@ class Accounts:
         """A new link for ``user_id``'s pending invitation, its lifetime restarted: ``(user, Mail)``.
 
         The previous link stops working. None when there is no pending invitation (accepted,
-        cancelled, never sent); the conditional UPDATE decides, so a resend racing an
-        acceptance finds the invitation gone.
+        cancelled, never sent) or the account is active (made an admin by ``create_admin``,
+        say): its link would set an active user's username and password. The conditional
+        UPDATE decides, so a resend racing an acceptance finds the invitation gone.
         """
         token = secrets.token_urlsafe(32)
         now = now_ms()
         renewed = User.update(invitation_token=hash_token(token), invited_at=now, updated_at=now).where(
-            (User.id == user_id) & User.invitation_token.is_null(False)
+            (User.id == user_id) & User.invitation_token.is_null(False) & (User.is_active == False)  # noqa: E712
         ).execute()
         if renewed != 1:
             return None
@@ -410,13 +412,15 @@ class Accounts:
             now = now_ms()
             try:
                 # Consumes the invitation: one request wins, a second one with the same token
-                # (or one racing it) updates no row.
+                # (or one racing it) updates no row; nor does a token of an account that is
+                # active already, whose username and password are its own.
                 consumed = User.update(
                     username=username, password_hash=password_hash, is_active=True,
                     invitation_token=None, accepted_invitation_at=now, email_verified=True,
                     last_login_at=now, updated_at=now,
                 ).where(
                     (User.id == user.id) & (User.invitation_token == hash_token(token))
+                    & (User.is_active == False)  # noqa: E712
                     & (User.invited_at > now - self._settings.invitation_ttl_seconds * 1000)
                 ).execute()
             except peewee.IntegrityError:
