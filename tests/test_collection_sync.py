@@ -418,6 +418,7 @@ def _field(**options):
      "schema.properties.f.blocks.hero.properties.x.type: unknown field type 'bad'"),
     (_config(schema={"type": "object", "properties": {"1st": {"type": "string"}}}),
      "schema.properties.1st: invalid field name"),
+    (_config(name="posts\n"), "name: invalid collection name"),
 ])
 def test_definition_rules(raw, message):
     with pytest.raises(CollectionConfigError) as caught:

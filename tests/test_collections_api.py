@@ -110,7 +110,7 @@ def test_create_without_a_schema_gets_sonicjs_default(app_client, make_user):
     assert list(created["schema"]["properties"]) == ["title", "content", "status"]
 
 
-@pytest.mark.parametrize("name", ["Blog", "blog posts", "<script>", "x" * 65, "", "blog;drop", "../etc"])
+@pytest.mark.parametrize("name", ["Blog", "blog posts", "<script>", "x" * 65, "", "blog;drop", "../etc", "blog\n"])
 def test_invalid_names_are_422(app_client, make_user, name):
     _, admin = make_user("admin")
     response = app_client.post_json("/admin/api/collections", {"name": name, "displayName": "X"}, headers=admin, status=422)
@@ -146,6 +146,7 @@ def test_duplicate_names_and_missing_display_name(app_client, make_user):
     ({"type": "object", "properties": {"a": {"type": "number", "min": 5, "max": 1}}}, "schema.properties.a.min"),
     ({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["b"]}, "schema.required"),
     ({"type": "object", "properties": {"bad name": {"type": "string"}}}, "schema.properties.bad name"),
+    ({"type": "object", "properties": {"title\n": {"type": "string"}}}, "schema.properties.title\n"),
     ({"type": "object", "properties": {"a": {"type": "object", "properties": {"b": {"type": "x"}}}}}, "schema.properties.a.properties.b.type"),
     ({"type": "object", "properties": {"a": "string"}}, "schema.properties.a"),
     ({"type": "object", "properties": {"a": {"type": "array", "items": {"type": "select"}}}}, "schema.properties.a.items.enum"),

@@ -392,6 +392,19 @@ def test_everyone_edits_their_own_names_and_username(app_client, user_with_passw
     assert (stored.first_name, stored.last_name, stored.username) == ("Sel", "F", "selfie")
 
 
+@pytest.mark.parametrize("body", [{"username": "taken\n"}, {"username": "taken\r\n"}, {"username": "\ntaken"}])
+def test_a_username_ends_with_its_last_allowed_character(app_client, make_user, body):
+    create_user("viewer", username="taken")
+    me, headers = make_user("admin")
+    for path in ("/auth/me", f"/admin/api/users/{me.id}"):
+        refused = app_client.patch_json(path, body, headers=headers, status=422)
+        assert refused.json["details"][0]["field"] == "username"
+    for refused_body in (body, {"email": "made@example.com\n"}):
+        created = create(app_client, headers, status=422, **refused_body)
+        assert created.json["details"][0]["field"] in refused_body
+    assert reload(me).username == me.username
+
+
 @pytest.mark.parametrize("body", [{"role": "admin"}, {"is_active": False}, {"email": "me@example.com"},
                                   {"password": NEW_PASSWORD}, {"username": "no spaces"}, {"last_name": "x" * 101}])
 def test_the_profile_takes_no_role_state_or_credentials(app_client, make_user, body):

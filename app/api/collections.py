@@ -58,7 +58,7 @@ from app.services.collection_schema import (
 )
 from app.services.pagination import whole_list_meta
 
-NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
+NAME_PATTERN = r"^[a-z0-9_-]{1,64}(?!\n)$"  # "(?!\n)": msgspec's "$" also matches before a final "\n"
 # Containers (objects, arrays) a schema may nest: far beyond any real form, well short of
 # the recursion limit of the parser.
 MAX_SCHEMA_DEPTH = 40

@@ -37,8 +37,11 @@ from app.services.usernames import free_username
 
 log = logging.getLogger("sonicpy.accounts")
 
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
-USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,50}$"
+# Patterns msgspec runs with re.search, where "$" also matches before a final "\n": "(?!\n)"
+# makes it the end of the text, and stays valid for JSON Schema (ECMA-262) in the OpenAPI
+# document, which has no "\Z".
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+(?!\n)$"
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,50}(?!\n)$"
 MAX_PASSWORD_LENGTH = 1024  # scrypt cost does not depend on it, but a cap avoids silly bodies
 # Concurrent sign-ups of one mailbox name (ed@a.example, ed@b.example) race for one derived
 # username; the losers take the next free one, this many times at most.

@@ -207,7 +207,7 @@ def _properties(raw, path, errors):
         return None
     fields, ok = {}, True
     for name, value in raw.items():
-        if not FIELD_NAME_PATTERN.match(name):
+        if not FIELD_NAME_PATTERN.fullmatch(name):
             errors.append(f"{_join(path, name)}: invalid field name (use letters, digits and _, "
                           "not starting with a digit)")
             ok = False
@@ -280,7 +280,7 @@ def reserved_name_message(name):
 def check_config(config):
     """Collection-level rules: the name, the display name, fields named by list/search/sort."""
     errors = []
-    if not NAME_PATTERN.match(config.name):
+    if not NAME_PATTERN.fullmatch(config.name):
         errors.append(f"name: invalid collection name {config.name!r} (1 to 64 lowercase letters, digits, _ and -)")
     elif config.name in RESERVED_NAMES:
         errors.append(f"name: {reserved_name_message(config.name)}")
