@@ -8,6 +8,7 @@ import pytest
 import webtest
 
 from app.db.models import ApiToken, Permission, RolePermission, SystemLog, User, now_ms
+from app.services import accounts as accounts_module
 from app.services import users as users_service
 from app.services.identity import hash_token
 from tests.fixtures.auth import PASSWORD, accounts_for_tests, concurrently, hashed, login, reload
@@ -108,6 +109,23 @@ def test_a_new_email_ends_sessions_and_the_old_addresss_reset_link(app_client, m
     app_client.post_json("/auth/reset-password", {"token": reset, "password": NEW_PASSWORD}, status=400)
     login(app_client, "old@example.com", status=401)
     login(app_client, "new@example.com")
+
+
+def test_a_reset_asked_for_as_the_email_changes_reaches_no_old_address(app_client, make_user, outbox, monkeypatch):
+    target, _ = make_user("viewer", email="old@example.com")
+    original = accounts_module.hash_token
+
+    def email_changes_meanwhile(token):
+        # Between the request's lookup of the address and its write: an admin moves the account.
+        users_service.update_user(target.id, {"email": "new@example.com"})
+        monkeypatch.setattr(accounts_module, "hash_token", original)
+        return original(token)
+
+    monkeypatch.setattr(accounts_module, "hash_token", email_changes_meanwhile)
+    app_client.post_json("/auth/request-password-reset", {"email": "old@example.com"}, status=202)
+    stored = reload(target)
+    assert stored.email == "new@example.com" and stored.password_reset_token is None
+    assert not outbox.sent
 
 
 def test_a_new_password_ends_sessions_and_api_tokens(app_client, make_user, user_with_password):

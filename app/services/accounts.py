@@ -320,16 +320,22 @@ class Accounts:
         """Create a reset token for an active account: the Mail to send, or None.
 
         The caller answers the same way in both cases, so the response does not reveal
-        whether the email has an account.
+        whether the email has an account. The token is stored only while the account still
+        has that address (and is active): an email change committing between the lookup and
+        the write clears reset tokens, and this one must not reach the old address after it.
         """
-        user = User.get_or_none((User.email == normalize_email(email)) & (User.is_active == True))  # noqa: E712
+        address = normalize_email(email)
+        active_with_address = (User.email == address) & (User.is_active == True)  # noqa: E712
+        user = User.get_or_none(active_with_address)
         if user is None:
             return None
         token = secrets.token_urlsafe(32)
-        User.update(
+        stored = User.update(
             password_reset_token=hash_token(token),
             password_reset_expires=now_ms() + self._settings.password_reset_ttl_seconds * 1000,
-        ).where(User.id == user.id).execute()
+        ).where((User.id == user.id) & active_with_address).execute()
+        if stored != 1:
+            return None
         return Mail("password_reset", user.email, self._link("/admin/reset-password", token))
 
     def reset_password(self, token, new_password):
