@@ -7,6 +7,7 @@ import time
 import pytest
 import webtest
 
+from app.api import users as users_api
 from app.db.models import ApiToken, Permission, RolePermission, SystemLog, User, now_ms
 from app.services import accounts as accounts_module
 from app.services import users as users_service
@@ -178,6 +179,26 @@ def test_credentials_of_users_above_viewer_need_users_roles(app_client, make_use
     app_client.patch_json(f"/admin/api/users/{other_admin.id}", {"first_name": "Fine"}, headers=update_only)
     app_client.patch_json(f"/admin/api/users/{viewer.id}", {"email": "viewer-new@example.com"}, headers=update_only)
     app_client.patch_json(f"/admin/api/users/{other_admin.id}", {"email": "admin-new@example.com"}, headers=admin)
+
+
+@pytest.mark.parametrize("body", [{"password": NEW_PASSWORD}, {"email": "taken-over@example.com"}])
+def test_a_promotion_committed_meanwhile_still_needs_users_roles(app_client, make_user, monkeypatch, body):
+    _, admin = make_user("admin")
+    target, _ = make_user("viewer", email="rising@example.com")
+    update_only = token_with(app_client, admin, ["users.update"])
+    prepare = users_api.stored_changes
+
+    def promoted_meanwhile(accounts, changes):
+        # After the check on the row as first read, before the write's transaction.
+        users_service.update_user(target.id, {"role": "admin"})
+        return prepare(accounts, changes)
+
+    monkeypatch.setattr(users_api, "stored_changes", promoted_meanwhile)
+    refused = app_client.patch_json(f"/admin/api/users/{target.id}", body, headers=update_only, status=403)
+    assert refused.json == {"error": "Changing the email or password of a user above viewer requires the users.roles "
+                                     "permission"}
+    stored = reload(target)
+    assert stored.role == "admin" and stored.email == "rising@example.com" and stored.password_hash is None
 
 
 def test_nobody_sets_their_own_password_here(app_client, make_user):

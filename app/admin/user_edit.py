@@ -112,7 +112,8 @@ class UserPage:
         check_changes(caller, person, changes)
         try:
             prepared = stored_changes(self._accounts, changes)
-            user = account_errors(lambda: users.update_user(user_id, prepared))
+            user = account_errors(lambda: users.update_user(
+                user_id, prepared, check=lambda stored: check_changes(caller, stored, changes)))
         except falcon.HTTPError as ex:
             self.render(req, resp, person, values, refusal_message(ex), ex.status)
             return

@@ -232,9 +232,12 @@ class UserResource:
         }
         if not changes:
             raise nothing_to_update()
-        check_changes(req.context.user, users.get_user(user_id), changes)
-        changes = stored_changes(self._accounts, changes)
-        user = account_errors(lambda: users.update_user(user_id, changes))
+        caller = req.context.user
+        check_changes(caller, users.get_user(user_id), changes)
+        prepared = stored_changes(self._accounts, changes)
+        # Checked again on the row the write sees: a promotion may commit while the password hashes.
+        user = account_errors(lambda: users.update_user(
+            user_id, prepared, check=lambda stored: check_changes(caller, stored, changes)))
         invalidate(self._cache, Namespace.USERS)
         resp.media = {"data": user_json(user)}
 

@@ -8,7 +8,9 @@ deletes the user's API tokens, so that neither reactivating the account nor the 
 password brings them back; a deactivation also cancels a pending invitation. The last
 active admin can be neither demoted nor deactivated: on PostgreSQL the writes that could
 remove an admin lock the active admins' rows first, so two admins demoting each other at
-once cannot both succeed (SQLite's write transactions take turns already).
+once cannot both succeed (SQLite's write transactions take turns already); an update locks
+the user's row too, and checks the caller's rules against it (``update_user``'s ``check``),
+so a role changed by a request committing meanwhile is the role those rules see.
 """
 
 import peewee
@@ -90,7 +92,7 @@ def list_users(search=None, role=None, active=None, page=1, limit=20):
     return rows, total
 
 
-def update_user(user_id, changes):
+def update_user(user_id, changes, check=None):
     """Apply ``changes`` to a user in one transaction; the user as stored.
 
     Args:
@@ -98,6 +100,10 @@ def update_user(user_id, changes):
         changes: any of ``first_name``, ``last_name``, ``username``, ``email`` (normalised
             here), ``password_hash`` (hashed by the caller, outside the transaction),
             ``role`` and ``is_active``.
+        check: ``check(user)``, called with the user's row as the transaction reads it,
+            locked against other writes until it ends, before anything is written; it
+            raises to refuse. The caller's rules that depend on the row (who may set the
+            credentials of a user of this role) hold even if it changed since they read it.
 
     A new role, email or password or a deactivation ends the user's sessions; a new
     password or a deactivation also deletes the user's API tokens; a new email is not
@@ -115,7 +121,9 @@ def update_user(user_id, changes):
         changes = dict(changes, email=new_email(changes["email"]))
     with database.atomic():
         _keep_an_admin(user_id, changes)
-        user = get_user(user_id)
+        user = _locked_user(user_id)
+        if check is not None:
+            check(user)
         changes = {name: value for name, value in changes.items() if getattr(user, name) != value}
         _check_invitation(user, changes)
         _check_taken(user.id, changes)
@@ -184,6 +192,18 @@ def _active_admins():
     if is_postgres(database):
         query = query.for_update()
     return [row.id for row in query]
+
+
+def _locked_user(user_id):
+    """The user ``user_id``, its row locked until the transaction ends on PostgreSQL (SQLite's
+    write transactions hold the whole database already); UserNotFound otherwise."""
+    query = User.select().where(User.id == user_id)
+    if is_postgres(database):
+        query = query.for_update()
+    user = query.first()
+    if user is None:
+        raise UserNotFound()
+    return user
 
 
 def _keep_an_admin(user_id, changes):
