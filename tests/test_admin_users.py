@@ -161,6 +161,25 @@ def test_an_admins_credentials_need_users_roles(browser, signed_in_as):
     assert User.get_by_id(other_admin.id).first_name == "Renamed"
 
 
+def test_an_open_invitations_page_has_no_credential_fields_and_shows_refusals(browser, signed_in_as, outbox):
+    signed_in_as("admin")
+    joiner = invite(browser)
+    page = browser.get(f"/admin/users/{joiner.id}")
+    form = page.forms["user-form"]
+    assert "email" not in form.fields and "password" not in form.fields
+    assert page.html.select_one("#pending-credentials")
+    form["first_name"] = "Named"
+    form.submit(status=303)
+    assert User.get_by_id(joiner.id).first_name == "Named"
+    for values, message in (({"email": "elsewhere@example.com"}, "cancel it to change the email"),
+                            ({"password": NEW_PASSWORD}, "cancel it to change the password")):
+        body = {"first_name": "Typed", "username": joiner.username, **values}
+        refused = browser.post(f"/admin/users/{joiner.id}", body, headers=csrf_headers(browser), status=409)
+        assert message in refused.text and refused.forms["user-form"]["first_name"].value == "Typed"
+    stored = User.get_by_id(joiner.id)
+    assert (stored.email, stored.password_hash, stored.first_name) == ("joiner@example.com", None, "Named")
+
+
 # -- invitations: resend and cancel ------------------------------------------------------------------
 
 

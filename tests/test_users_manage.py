@@ -231,7 +231,10 @@ def test_an_open_invitations_email_and_password_are_not_changed(app_client, make
     invited = invite(app_client, admin).json["data"]
     for body, field in (({"email": "elsewhere@example.com"}, "email"), ({"password": NEW_PASSWORD}, "password")):
         refused = app_client.patch_json(f"/admin/api/users/{invited['id']}", body, headers=admin, status=409)
-        assert refused.json["details"] == {"field": field}
+        assert refused.json["details"] == [{"field": field, "message": f"Cancel the invitation to change the {field}"}]
+    refused = app_client.patch_json(f"/admin/api/users/{invited['id']}", {"is_active": True}, headers=admin,
+                                    status=409)
+    assert refused.json["details"] == [{"field": "is_active", "message": "The user becomes active by accepting it"}]
     app_client.patch_json(f"/admin/api/users/{invited['id']}", {"first_name": "Named"}, headers=admin)
     [token] = outbox.tokens("invitation")
     accept(app_client, token)
@@ -257,9 +260,9 @@ def test_the_last_active_admin_is_neither_demoted_nor_deactivated(app_client, ma
     for body, field in (({"role": "editor"}, "role"), ({"is_active": False}, "is_active")):
         refused = app_client.patch_json(f"/admin/api/users/{only_admin.id}", body, headers=editor, status=409)
         assert refused.json == {"error": "The last active admin cannot be demoted or deactivated",
-                                "details": {"field": field}}
+                                "details": [{"field": field, "message": "Make another user an active admin first"}]}
     refused = app_client.delete(f"/admin/api/users/{only_admin.id}", headers=editor, status=409)
-    assert refused.json["details"] == {"field": "is_active"}
+    assert refused.json["details"] == [{"field": "is_active", "message": "Make another user an active admin first"}]
     assert reload(only_admin).role == "admin" and reload(only_admin).is_active
     make_user("admin")
     app_client.patch_json(f"/admin/api/users/{only_admin.id}", {"role": "editor"}, headers=editor, status=200)

@@ -7,7 +7,8 @@ above viewer also ``users.roles``; nobody sets their own password here), resendi
 ``users.create``, cancelling ``users.delete``. A new email or password ends the user's
 sessions. Nobody changes their own email or password here: one's own page shows the email
 without a field (another admin changes it; whoever sets an address receives its reset link)
-and links to the password page instead.
+and links to the password page instead. An open invitation's page has neither field either:
+the invitation's address is cancelled with it, and the invitee chooses the password.
 """
 
 import falcon
@@ -15,10 +16,12 @@ import falcon
 from app.admin.pages import one, read_form, redirect
 from app.admin.session import EMAIL, USERNAME, refusal_message
 from app.api.access import access
+from app.api.errors import SERVICE_ERROR_STATUS
 from app.api.users import account_errors, check_can_grant, check_changes, resend_invitation, stored_changes
 from app.services import users
 from app.services.accounts import normalize_email
 from app.services.cache import Namespace, invalidate
+from app.services.errors import ServiceError
 from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES
 
 MAX_NAME = 100
@@ -116,6 +119,9 @@ class UserPage:
                 user_id, prepared, check=lambda stored: check_changes(caller, stored, changes)))
         except falcon.HTTPError as ex:
             self.render(req, resp, person, values, refusal_message(ex), ex.status)
+            return
+        except ServiceError as ex:  # an open invitation, say: the form again, as typed
+            self.render(req, resp, person, values, ex.message, SERVICE_ERROR_STATUS[ex.kind])
             return
         invalidate(self._cache, Namespace.USERS)
         redirect(resp, f"/admin/users/{user.id}?done=saved")

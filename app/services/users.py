@@ -212,7 +212,8 @@ def _keep_an_admin(user_id, changes):
         return
     if _active_admins() == [user_id]:
         field = "is_active" if changes.get("is_active") is False else "role"
-        raise LastAdmin("The last active admin cannot be demoted or deactivated", {"field": field})
+        raise LastAdmin("The last active admin cannot be demoted or deactivated",
+                        [{"field": field, "message": "Make another user an active admin first"}])
 
 
 def _check_invitation(user, changes):
@@ -221,12 +222,12 @@ def _check_invitation(user, changes):
         return
     if changes.get("is_active") is True:
         raise InvitationPending("The invitation is still pending: the user becomes active by accepting it",
-                                {"field": "is_active"})
+                                [{"field": "is_active", "message": "The user becomes active by accepting it"}])
     for field in ("email", "password_hash"):
         if field in changes:
             name = "password" if field == "password_hash" else field
             raise InvitationPending(f"The invitation is still pending: cancel it to change the {name}",
-                                    {"field": name})
+                                    [{"field": name, "message": f"Cancel the invitation to change the {name}"}])
 
 
 def _check_taken(user_id, changes):
