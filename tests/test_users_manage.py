@@ -75,6 +75,10 @@ def test_creating_refuses_duplicates_and_bad_input(app_client, make_user):
     assert weak["details"][0]["field"] == "password" and "at least" in weak["details"][0]["message"]
     lookalike = create(app_client, admin, email="m\u0430de@example.com", status=422).json  # Cyrillic a
     assert lookalike["details"][0]["field"] == "email"
+    widened = "x@" + "\u3392" * 240 + ".example"  # 250 characters; "MHz" each once normalised (NFKC)
+    for refused in (create(app_client, admin, email=widened, status=422).json,
+                    invite(app_client, admin, email=widened, status=422).json):
+        assert refused["details"] == [{"field": "email", "message": "Email must be at most 254 characters"}]
     for body in ({"email": "nope"}, {"role": "owner"}, {"username": "a b"}, {"is_active": False},
                  {"password_hash": "x"}, {"first_name": "x" * 101}):
         assert create(app_client, admin, status=422, **body).json["details"][0]["field"]

@@ -42,6 +42,7 @@ from app.api.schemas import Me, Message, PasswordChanged, ResetRequested, Sessio
 from app.services import users
 from app.services.accounts import (
     EMAIL_PATTERN,
+    MAX_EMAIL_LENGTH,
     MAX_PASSWORD_LENGTH,
     USERNAME_PATTERN,
     DuplicateAccount,
@@ -54,7 +55,7 @@ from app.services.cache import Namespace, invalidate
 from app.services.identity import LEAST_PRIVILEGED_ROLE, issue_jwt, token_expiry
 from app.services.plugins import hooks
 
-Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=254)]
+Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=MAX_EMAIL_LENGTH)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 Username = Annotated[str, msgspec.Meta(pattern=USERNAME_PATTERN)]
 Name = Annotated[str, msgspec.Meta(max_length=100)]

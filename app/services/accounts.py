@@ -42,6 +42,7 @@ log = logging.getLogger("sonicpy.accounts")
 # document, which has no "\Z".
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+(?!\n)$"
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,50}(?!\n)$"
+MAX_EMAIL_LENGTH = 254  # as typed, and again once normalised: NFKC can make it longer ("㎒" is "MHz")
 MAX_PASSWORD_LENGTH = 1024  # scrypt cost does not depend on it, but a cap avoids silly bodies
 # Concurrent sign-ups of one mailbox name (ed@a.example, ed@b.example) race for one derived
 # username; the losers take the next free one, this many times at most.
@@ -451,6 +452,8 @@ def new_email(email):
     email = normalize_email(email)
     if not re.fullmatch(EMAIL_PATTERN, email):
         raise InvalidEmail("Invalid email")  # nothing but invisible characters on one side
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise InvalidEmail(f"Email must be at most {MAX_EMAIL_LENGTH} characters")
     check_email_scripts(email)
     return email
 
