@@ -3,12 +3,13 @@
 import hashlib
 import time
 
+import jwt
 import pytest
 
 from app.db.models import ApiToken, User, bind_models, now_ms
 from app.services.api_tokens import DAY_MS, ApiTokens
 from app.services.identity import issue_jwt
-from tests.fixtures.app import settings_for_tests
+from tests.fixtures.app import TEST_JWT_SECRET, settings_for_tests
 from tests.fixtures.auth import PASSWORD, fast_client, login
 from tests.fixtures.content import content_row, create_collection, insert_items
 from tests.fixtures.users import bearer, create_user, token_for
@@ -158,6 +159,18 @@ def test_a_recent_sign_in_is_proof_enough(app_client, user_with_password):
     user, _ = user_with_password("editor", email="recent@example.com")
     create_token(app_client, bearer(login(app_client, "recent@example.com").json["token"]), [])
     create_token(app_client, signed_in_ago(user, 9 * 60), [])
+
+
+def test_a_token_without_auth_time_proves_no_recent_sign_in(app_client, user_with_password):
+    """A token issued before tokens carried auth_time tells when it was issued, not signed in."""
+    user, _ = user_with_password("editor", email="legacy@example.com")
+    now = int(time.time())
+    legacy = bearer(jwt.encode({"sub": user.id, "email": user.email, "role": user.role, "ver": 0, "iat": now,
+                                "exp": now + 3600, "jti": "legacy"}, TEST_JWT_SECRET, algorithm="HS256"))
+    app_client.get("/auth/me", headers=legacy, status=200)
+    refused = create_token(app_client, legacy, [], status=403)
+    assert refused.json["error"] == PROOF_NEEDED
+    create_token(app_client, legacy, [], current_password=PASSWORD)
 
 
 def test_a_wrong_password_is_refused_and_counted_as_a_failed_sign_in(env, user_with_password):

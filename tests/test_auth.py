@@ -299,6 +299,32 @@ def test_a_token_without_auth_time_counts_from_its_iat(app_client, env, user_wit
     assert_envelope(short.get("/auth/me", headers=bearer(legacy), status=401), 401, "Invalid or expired token")
 
 
+def signed_claims(user, **claims):
+    """Bearer headers of a token signed with the app's secret: a session of ``user`` issued
+    now, with ``claims`` added or replaced."""
+    now = int(time.time())
+    payload = {"sub": user.id, "email": user.email, "role": user.role, "ver": user.token_version, "iat": now,
+               "exp": now + HOUR, "auth_time": now, "jti": "crafted", **claims}
+    return bearer(jwt.encode(payload, TEST_JWT_SECRET, algorithm="HS256"))
+
+
+@pytest.mark.parametrize("claims", [
+    lambda now: {"auth_time": "abc"}, lambda now: {"auth_time": None}, lambda now: {"auth_time": [1]},
+    lambda now: {"auth_time": {}}, lambda now: {"auth_time": True}, lambda now: {"auth_time": now - 0.5},
+    lambda now: {"auth_time": str(now)}, lambda now: {"iat": str(now)}, lambda now: {"iat": True},
+    lambda now: {"auth_time": now + 1}, lambda now: {"auth_time": 10**12},
+], ids=["text", "null", "list", "object", "bool", "float", "digits", "iat-digits", "iat-bool", "after-iat",
+                                 "far-future"])
+def test_a_session_token_with_a_malformed_or_later_auth_time_is_refused(app_client, user_with_password, claims):
+    """Such a token is not issued by the app: with a secret that leaked, a later auth_time
+    would make a session that never ends and always counts as a recent sign-in."""
+    user, _ = user_with_password("admin", email="crafted@example.com")
+    headers = signed_claims(user, **claims(int(time.time())))
+    assert_envelope(app_client.get("/auth/me", headers=headers, status=401), 401, "Invalid or expired token")
+    app_client.post_json("/api/tokens", {"name": "x", "permissions": []}, headers=headers, status=401)
+    app_client.get("/auth/me", headers=signed_claims(user), status=200)  # the same token, as the app signs it
+
+
 def test_the_session_lifetime_is_a_setting(tmp_path):
     assert settings_from_config(make_env(tmp_path / "default").config).session_max_age_seconds == 30 * 24 * HOUR
     config = make_env(tmp_path / "set", vars={"SESSION_MAX_AGE_SECONDS": "86400"}).config

@@ -300,7 +300,7 @@ class RefreshResource:
         caller = req.context.user
         _session_only(caller)
         user = users.get_user(caller.id)
-        resp.media = {"token": start_session(resp, user, self._settings, caller.auth_time)}
+        resp.media = {"token": start_session(resp, user, self._settings, caller.session_start)}
 
 
 class MeResource:

@@ -35,7 +35,8 @@ class Reauthentication:
         self._clock = clock
 
     def is_recent(self, caller):
-        """Whether ``caller``'s session began with a sign-in within the window."""
+        """Whether ``caller``'s session began with a sign-in within the window (a token
+        without an ``auth_time`` claim tells no sign-in time: never recent)."""
         return caller.auth_time is not None and self._clock() < caller.auth_time + self._window
 
     def require(self, req, caller, password=None, action="do this"):

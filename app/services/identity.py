@@ -10,7 +10,11 @@ carries ``auth_time`` (OpenID Connect's name), the Unix second of the sign-in th
 the session. A refresh copies it into the new token instead of starting again, no token of
 the session expires past ``auth_time`` plus that lifetime, and a refresh past it is refused,
 so a stolen session cannot be kept alive for ever by refreshing. A token issued before the
-claim existed has none: its ``iat`` stands in for it (``session_start``). Every request checks
+claim existed has none: its ``iat`` stands in for it (``session_start``), for the session's end
+only, never as a recent sign-in (``Principal.auth_time`` stays None). A token whose ``iat`` or
+``auth_time`` is anything but a whole number, or whose ``auth_time`` comes after its ``iat``,
+is refused, signed or not: a later sign-in than the token itself would push the session's
+end out for ever and make it look recent. Every request checks
 that end as it checks ``exp`` (``valid_until``): a token whose session has ended is refused as
 an expired one is, so lowering the lifetime ends older sessions at once, not when their last
 token expires. The check reads only the token's claims, never the database.
@@ -73,8 +77,11 @@ class Principal:
         token_id: the API token's id when ``via == "token"``.
         token_version: the user's ``token_version`` the session was signed with (``via ==
             "jwt"``): what a credential made from this session is checked against.
-        auth_time: the Unix second of the sign-in that started the session (``via ==
-            "jwt"``): a refresh carries it over (``session_start``).
+        auth_time: the Unix second of the sign-in that started the session, as the token's
+            ``auth_time`` claim says it (``via == "jwt"``); None for a token without the
+            claim, which proves no sign-in time.
+        session_start: when the session counts from (``via == "jwt"``): ``auth_time``, or
+            the ``iat`` of a token without it (``session_start``); a refresh carries it over.
     """
 
     id: str
@@ -85,6 +92,7 @@ class Principal:
     token_id: str | None = None
     token_version: int | None = None
     auth_time: int | None = None
+    session_start: int | None = None
 
     def can(self, permission):
         """True when this caller holds ``permission``."""
@@ -230,10 +238,27 @@ def decode_jwt(token, settings, now=None):
         )
     except jwt.PyJWTError:
         return None
+    if not _session_claims_valid(payload):
+        return None
     # Expired once the moment is reached, as PyJWT's rule for exp.
     if valid_until(payload, settings) <= (time.time() if now is None else now):
         return None
     return payload
+
+
+def _session_claims_valid(payload):
+    """Whether ``iat`` is a whole number and ``auth_time`` is absent or one no later than it.
+
+    PyJWT takes an ``iat`` of "123" or ``true``; a string, a list or ``null`` as ``auth_time``
+    would fail later, and one in the future would keep the session alive and recent for ever.
+    """
+    issued = payload["iat"]
+    started = payload.get("auth_time", issued)
+    return _whole_number(issued) and _whole_number(started) and started <= issued
+
+
+def _whole_number(value):
+    return type(value) is int  # not a bool, a float or a string of digits
 
 
 class VerifiedToken:
@@ -317,7 +342,8 @@ def principal_from_jwt(token, settings, roles, cache=None, tokens=None):
     if resolved is not None and resolved[0] is account and resolved[1] is permissions:
         return resolved[2]
     principal = Principal(id=account["id"], email=account["email"], role=account["role"], permissions=permissions,
-                          token_version=payload.get("ver"), auth_time=session_start(payload))
+                          token_version=payload.get("ver"), auth_time=payload.get("auth_time"),
+                          session_start=session_start(payload))
     if verified is not None:
         verified.resolved = (account, permissions, principal)
     return principal
