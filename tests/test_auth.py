@@ -4,10 +4,12 @@ import hashlib
 import json
 import logging
 import time
+import types
 
 import jwt
 import pytest
 
+from app.api import auth as auth_api
 from app.db.models import User, bind_models, now_ms
 from app.runtime.kv import open_kv
 from app.services.identity import issue_jwt
@@ -323,6 +325,22 @@ def test_a_session_token_with_a_malformed_or_later_auth_time_is_refused(app_clie
     assert_envelope(app_client.get("/auth/me", headers=headers, status=401), 401, "Invalid or expired token")
     app_client.post_json("/api/tokens", {"name": "x", "permissions": []}, headers=headers, status=401)
     app_client.get("/auth/me", headers=signed_claims(user), status=200)  # the same token, as the app signs it
+
+
+def test_a_refresh_as_the_session_ends_is_refused(env, user_with_password, monkeypatch):
+    """Let in just before its session's end, handled just after: no token that expires as it is issued."""
+    user, _ = user_with_password(email="ending@example.com")
+    client = fast_client(env, session_max_age_seconds=HOUR)
+    ending = signed_in_ago(user, HOUR - 60)
+    session_end = claims_of(ending)["auth_time"] + HOUR
+    monkeypatch.setattr(auth_api, "time", types.SimpleNamespace(time=lambda: session_end))
+    refused = client.post("/auth/refresh", headers=bearer(ending), status=401)
+    assert_envelope(refused, 401, "Invalid or expired token")
+    assert "Set-Cookie" not in refused.headers
+    monkeypatch.setattr(auth_api, "time", types.SimpleNamespace(time=lambda: session_end - 1))
+    last = client.post("/auth/refresh", headers=bearer(ending))
+    claims = jwt.decode(last.json["token"], TEST_JWT_SECRET, algorithms=["HS256"], options={"verify_iat": False})
+    assert (claims["iat"], claims["exp"]) == (session_end - 1, session_end) and "Max-Age=1" in cookie_header(last)
 
 
 def test_the_session_lifetime_is_a_setting(tmp_path):

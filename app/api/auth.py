@@ -280,7 +280,9 @@ class RefreshResource:
     The new token keeps the session's ``auth_time`` (the sign-in that started it), so
     refreshing never extends a session past ``SESSION_MAX_AGE_SECONDS`` from that sign-in;
     a token of a session past that end is refused by the authentication middleware (as
-    on every route) before it gets here.
+    on every route) before it gets here, and one let in just before that end but handled
+    at it is refused here the same way, rather than answered with a token (and a cookie)
+    that expires as it is issued.
     """
 
     def __init__(self, settings):
@@ -299,8 +301,13 @@ class RefreshResource:
     def on_post(self, req, resp):
         caller = req.context.user
         _session_only(caller)
+        now = int(time.time())
+        # A request let in just before its session's end may get here just after it: a token
+        # would expire as it is issued (a cookie with Max-Age=0).
+        if token_expiry(now, caller.session_start, self._settings) <= now:
+            raise unauthorized("Invalid or expired token")
         user = users.get_user(caller.id)
-        resp.media = {"token": start_session(resp, user, self._settings, caller.session_start)}
+        resp.media = {"token": start_session(resp, user, self._settings, caller.session_start, now)}
 
 
 class MeResource:
