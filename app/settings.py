@@ -49,12 +49,14 @@ class Settings(msgspec.Struct, kw_only=True):
             gives a new one. Never past the session's end, so a value above
             ``session_max_age_seconds`` is allowed and simply capped by it.
         session_max_age_seconds: the absolute lifetime of a session, from the sign-in that
-            started it (``SESSION_MAX_AGE_SECONDS``, default 30 days): ``POST /auth/refresh``
-            refuses past it, and no token of the session expires later.
+            started it (``SESSION_MAX_AGE_SECONDS``, default 30 days): every request with a
+            token of the session is refused past it (401, ``POST /auth/refresh`` included),
+            and no token of the session expires later.
         recent_sign_in_seconds: how recent the session's sign-in (``auth_time``) must be for
             an action that needs proof of the user (creating an API token) to go ahead without
             the current password (``RECENT_SIGN_IN_SECONDS``, default 600; 0 always asks
-            for the password; ``app.api.reauth``).
+            for the password; a value of ``session_max_age_seconds`` or more never does,
+            as every live session is that recent; ``app.api.reauth``).
         registration_enabled: ``POST /auth/register`` open to the public (``REGISTRATION_ENABLED``).
         password_min_length: minimum password length at register and change.
         max_upload_bytes: media upload limit (``MEDIA_MAX_UPLOAD_BYTES``, default 50 MiB).

@@ -163,8 +163,9 @@ def _request_body(operation, types):
 # The errors every operation that needs a caller may answer, besides its own.
 SIGNED_IN_ERRORS = {
     "401": "Not signed in, or the token or API token is invalid or expired",
-    "403": "Signed in, but the role or the API token's permissions do not allow it, or a browser on another "
-           "origin sent the write with the login cookie",
+    "403": "Signed in, but the role or the API token's permissions do not allow it, a browser on another "
+           "origin sent the write with the login cookie, or (creating an API token) the session's sign-in is not "
+           "recent and no `current_password` proves the user",
 }
 
 
