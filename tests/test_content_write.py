@@ -578,6 +578,7 @@ def test_bulk_fixture_rows_are_updatable(client, blog_collection, as_editor):
     ({"tags": ["a", "a"]}, "data.tags", "must not repeat an option"),
     ({"code": "abc-1"}, "data.code", "must match the pattern ^[A-Z]{3}-[0-9]+$"),
     ({"contact": "not-an-email"}, "data.contact", "must be an email address"),
+    ({"contact": "a@example.com\n"}, "data.contact", "must be an email address"),
     ({"website": "javascript:alert(1)"}, "data.website", "must be an http(s) URL"),
     ({"day": "31/12/2025"}, "data.day", "must be an ISO 8601 date (YYYY-MM-DD)"),
     ({"starts": "tomorrow"}, "data.starts", "must be an ISO 8601 date-time"),
@@ -589,6 +590,7 @@ def test_bulk_fixture_rows_are_updatable(client, blog_collection, as_editor):
     ({"list": [1, 2, 3, 4]}, "data.list", "must have at most 3 items"),
     ({"list": [1, "two"]}, "data.list[1]", "must be a number"),
     ({"handle": "Not A Slug"}, "data.handle", "must be a slug (lowercase letters, digits and single dashes)"),
+    ({"handle": "a-slug\n"}, "data.handle", "must be a slug (lowercase letters, digits and single dashes)"),
     ({"surprise": 1}, "data.surprise", "unknown field (not in the collection schema)"),
 ])
 def test_each_schema_rule_is_enforced(client, blog_collection, as_editor, data, field, message):

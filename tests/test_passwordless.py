@@ -351,6 +351,13 @@ def test_verify_takes_json_only(web, admin, person):
     web.post("/auth/otp/verify", {"email": "person@example.com", "code": "123456"}, status=415)
 
 
+@pytest.mark.parametrize("code", ["12345a", "123456\n", ""])
+def test_a_code_is_digits_only(web, admin, person, code):
+    activate(web, admin, OTP)
+    refused = web.post_json("/auth/otp/verify", {"email": "person@example.com", "code": code}, status=422).json
+    assert refused["details"][0]["field"] == "code"
+
+
 # -- magic links ---------------------------------------------------------------------------
 
 

@@ -54,7 +54,8 @@ VERIFY_PATH = "/auth/magic-link/verify"
 AFTER_SIGN_IN = "/admin"
 INVALID_LINK_PAGE = f"{SIGN_IN_PAGE}?{urlencode({'link': 'invalid'})}"
 
-Code = Annotated[str, msgspec.Meta(pattern=r"^[0-9]+$", max_length=20)]
+# "(?!\n)$": a pattern is searched, and a bare "$" also matches before a final newline.
+Code = Annotated[str, msgspec.Meta(pattern=r"^[0-9]+(?!\n)$", max_length=20)]
 LinkToken = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 

@@ -42,8 +42,9 @@ STRING_TYPES = frozenset(
 )
 # The types ``multiple: true`` turns into a list of values (other types ignore it).
 MULTIPLE_TYPES = frozenset({"reference", "media", "file", "select"})
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# Matched whole (``fullmatch``): ``$`` would also match before a final newline.
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MAX_DEPTH = 16
 
 
@@ -178,7 +179,7 @@ class _Checker:
         return None
 
     def slug(self, config, value, path, depth):
-        if not isinstance(value, str) or not SLUG.match(value):
+        if not isinstance(value, str) or not SLUG.fullmatch(value):
             self.fail(path, "must be a slug (lowercase letters, digits and single dashes)")
             return False
         return self.string(config, value, path, depth)
@@ -217,7 +218,7 @@ class _Checker:
         return None
 
     def email(self, config, value, path, depth):
-        if not isinstance(value, str) or not EMAIL.match(value):
+        if not isinstance(value, str) or not EMAIL.fullmatch(value):
             self.fail(path, "must be an email address")
             return False
         return self.string(config, value, path, depth)
@@ -378,7 +379,7 @@ def _is_url(text):
 
 
 _FORMATS = {
-    "email": lambda v: bool(EMAIL.match(v)),
+    "email": lambda v: bool(EMAIL.fullmatch(v)),
     "url": _is_url,
     "uri": _is_url,
     "date": _is_date,
