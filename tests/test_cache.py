@@ -60,7 +60,9 @@ def test_second_read_is_a_memory_hit(client, published):
     assert first.json["meta"]["cache"] == {"hit": False, "source": "database"}
     second = client.get("/api/content")
     assert cache_headers(second) == ("HIT", "memory")
-    assert second.json["meta"]["cache"] == {"hit": True, "source": "memory"}
+    cache = second.json["meta"]["cache"]
+    assert cache == {"hit": True, "source": "memory", "ttl": int(second.headers["X-Cache-TTL"])}
+    assert 0 < cache["ttl"] <= 300  # what the memory entry has left of the content namespace's 300 s
     assert second.json["data"] == first.json["data"]
     # Another query is another entry.
     assert cache_headers(client.get("/api/content?limit=2")) == ("MISS", "database")

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.backends
 def without_request_meta(body):
     meta = dict(body["meta"])
     timestamp, cache, timing = meta.pop("timestamp"), meta.pop("cache"), meta.pop("timing")
-    assert timestamp.endswith("Z") and set(cache) == {"hit", "source"}
+    assert timestamp.endswith("Z") and set(cache) == ({"hit", "source", "ttl"} if cache["hit"] else {"hit", "source"})
     assert set(timing) == {"total", "execution", "unit"}
     return {**body, "meta": meta}, cache
 
@@ -36,7 +36,8 @@ def test_a_hit_answers_what_the_miss_answered(client, blog_collection, as_author
     hit_body, hit_cache = without_request_meta(hit.json)
     assert hit_body == miss_body and miss_body["data"]
     assert miss_cache == {"hit": False, "source": "database"}
-    assert hit_cache == {"hit": True, "source": hit.headers["X-Cache-Source"]}
+    assert hit_cache == {"hit": True, "source": hit.headers["X-Cache-Source"], "ttl": int(hit.headers["X-Cache-TTL"])}
+    assert "X-Cache-TTL" not in miss.headers
     assert list(hit.json)[-1] == "meta"
 
 

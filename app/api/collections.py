@@ -12,7 +12,7 @@ Shapes follow SonicJS's collection routes. Choices where SonicJS leaves room:
   a ``default`` the field cannot take are all 422 with the path of each problem. It is
   stored in its canonical form.
 * ``GET /api/collections`` is served through the three-tier cache (namespace
-  ``collections``, ``X-Cache-Status``/``X-Cache-Source`` as SonicJS sends them); every
+  ``collections``, ``X-Cache-Status``/``X-Cache-Source``/``X-Cache-TTL`` as SonicJS sends them); every
   admin write invalidates it after its transaction commits.
 * Managed collections (``managed = 1``, defined by a file and kept by ``collections
   sync``) are read-only here: writes answer 409 naming the reason, since the file would
@@ -30,6 +30,7 @@ Shapes follow SonicJS's collection routes. Choices where SonicJS leaves room:
   ``Retry-After`` and changes nothing; SQLite's busy timeout bounds the same wait.
 """
 
+import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -37,7 +38,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import CACHE_SOURCE, CACHE_STATUS, SCHEMA_TURN_WAITED, Param, describe
+from app.api.describe import CACHE_SOURCE, CACHE_STATUS, CACHE_TTL, SCHEMA_TURN_WAITED, Param, describe
 from app.api.errors import field_error, nothing_to_update, read_body, unprocessable
 from app.api.schemas import Message
 from app.api.schemas_content import (
@@ -202,22 +203,30 @@ class PublicCollectionsResource:
 
     @access(public=True)
     @describe("Active collections with their schemas", response=ReadList[PublicCollection],
-              headers={200: (CACHE_STATUS, CACHE_SOURCE)})
+              headers={200: (CACHE_STATUS, CACHE_SOURCE, CACHE_TTL)})
     def on_get(self, req, resp):
         if self._cache is None:
-            data, source = _active_collections(), DATABASE
+            data, source, ttl = _active_collections(), DATABASE, None
         else:
-            data, source = self._cache.get_or_load(
-                CACHE_NAMESPACE, ("public-list",), _active_collections, defer=req.context.ctx.wait_until
-            )
+            data, source, ttl = public_collections(self._cache, defer=req.context.ctx.wait_until)
         hit = source != DATABASE
+        cache = {"hit": hit, "source": source}
         resp.set_header("X-Cache-Status", "HIT" if hit else "MISS")
         resp.set_header("X-Cache-Source", source)
+        if ttl is not None:
+            cache["ttl"] = math.ceil(ttl)
+            resp.set_header("X-Cache-TTL", str(cache["ttl"]))
         resp.media = {
             "data": data,
-            "meta": {**whole_list_meta(len(data)), "timestamp": _iso_now(), "cache": {"hit": hit, "source": source},
+            "meta": {**whole_list_meta(len(data)), "timestamp": _iso_now(), "cache": cache,
                      "timing": msgspec.Raw(timing_json(req.context))},
         }
+
+
+def public_collections(cache, defer=None):
+    """``(the active collections, source, ttl)`` of ``GET /api/collections`` through ``cache``:
+    what the route looks up, and what warming the cache fills."""
+    return cache.get_or_load_timed(CACHE_NAMESPACE, ("public-list",), _active_collections, defer=defer)
 
 
 class AdminCollectionsResource:

@@ -4,7 +4,8 @@ and ``/api/collections/{name}/content/{slug}``.
 Responses for the public (anonymous callers and viewers: same items, same fields) go
 through the three-tier cache, namespace ``content``: memory -> CACHE_KV -> database, with
 ``X-Cache-Status: HIT|MISS`` and ``X-Cache-Source: memory|kv|database`` headers and the
-same in ``meta.cache``. Responses for editors and authors are built per request and marked
+same in ``meta.cache``; a hit adds ``X-Cache-TTL`` and ``meta.cache.ttl``, the whole seconds
+the answer stays cached in this worker (``ThreeTierCache.get_or_load_timed``). Responses for editors and authors are built per request and marked
 ``Cache-Control: private, no-store``. ``meta`` never carries SQL or internals.
 
 A body is encoded once, with ``meta`` as its last member, and kept as JSON bytes: a hit
@@ -30,6 +31,7 @@ strings at most) and a repeated request, the usual cached hit, parses nothing.
 """
 
 import hashlib
+import math
 import re
 import time
 from datetime import UTC, datetime
@@ -39,7 +41,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.describe import CACHE_SOURCE, CACHE_STATUS, IF_NONE_MATCH, Header, Param, describe
+from app.api.describe import CACHE_SOURCE, CACHE_STATUS, CACHE_TTL, IF_NONE_MATCH, Header, Param, describe
 from app.api.errors import INVALID_PARAMETERS, APIError, bad_request, not_found, unauthorized
 from app.api.schemas_content import ContentListItem, ContentRead, ReadList
 from app.api.timing import timing_json
@@ -84,7 +86,8 @@ READ_ETAG = Header(
     "on a write)",
 )
 # What ``send`` sets on every answer, a 304 included.
-READ_HEADERS = {200: (READ_ETAG, CACHE_STATUS, CACHE_SOURCE), 304: (READ_ETAG, CACHE_STATUS, CACHE_SOURCE)}
+READ_HEADERS = {200: (READ_ETAG, CACHE_STATUS, CACHE_SOURCE, CACHE_TTL),
+                304: (READ_ETAG, CACHE_STATUS, CACHE_SOURCE, CACHE_TTL)}
 
 
 # Leads every cache key: entries stored in another layout (before meta came last, or
@@ -131,27 +134,28 @@ def timestamp_json():
 
 
 def _cache_meta(source):
-    return f',"cache":{{"hit":{"true" if source != DATABASE else "false"},"source":"{source}"}},"timing":'.encode()
+    return f',"cache":{{"hit":{"true" if source != DATABASE else "false"},"source":"{source}"'.encode()
 
 
-# What follows the timestamp, per source: meta.cache and the key of meta.timing.
+# What follows the timestamp, per source: meta.cache up to its ttl.
 _CACHE_META = {source: _cache_meta(source) for source in ("memory", "kv", DATABASE)}
+_TIMING_KEY = b'},"timing":'
 
 
-def with_request_meta(raw, source, context, start=0, end=None):
+def with_request_meta(raw, source, context, start=0, end=None, ttl=None):
     """The JSON bytes of a ``meta_last`` body with ``meta.timestamp``, ``meta.cache`` and
     ``meta.timing`` (of the request of ``context``, ``req.context``) added.
 
     The body is ``raw[start:end]`` (all of ``raw`` by default): a cache entry is answered
-    without copying its body out first.
+    without copying its body out first. ``ttl``: whole seconds, ``meta.cache.ttl`` of a hit.
     """
     head = raw[start:(len(raw) if end is None else end) - 2]  # without the closing braces of meta and of the body
     # ISO 8601, as SonicJS sends it; rows keep epoch ms.
     lead = b'"timestamp":' if head.endswith(b"{") else b',"timestamp":'
-    return b"".join((
-        head, lead, timestamp_json(), _CACHE_META.get(source) or _cache_meta(source),
-        timing_json(context), b"}}",
-    ))
+    cache = _CACHE_META.get(source) or _cache_meta(source)
+    if ttl is not None:
+        cache = b"".join((cache, b',"ttl":', str(ttl).encode()))
+    return b"".join((head, lead, timestamp_json(), cache, _TIMING_KEY, timing_json(context), b"}}"))
 
 
 def caller_scope(req):
@@ -205,34 +209,42 @@ def not_modified(condition, tag):
     return tag in _OPAQUE_TAG.findall(condition)
 
 
-def send(req, resp, entry, source, scope):
+def send(req, resp, entry, source, scope, ttl=None):
     """Answer the cache entry ``entry`` (``entry_of``): its body with ``meta.timestamp``,
     ``meta.cache`` and ``meta.timing``, its ETag and the cache headers; a 304 without the body when the
-    request's ``If-None-Match`` names the ETag."""
+    request's ``If-None-Match`` names the ETag. ``ttl``: a hit's seconds left (``read_through``)."""
     tag_end = entry.index(b'"', 2)
     tag = entry[2:tag_end].decode()
     resp.set_header("ETag", f'W/"{tag}"')
     resp.set_header("X-Cache-Status", "MISS" if source == DATABASE else "HIT")
     resp.set_header("X-Cache-Source", source)
+    if ttl is not None:
+        ttl = math.ceil(ttl)  # a memory entry's is fractional: a live one never says 0
+        resp.set_header("X-Cache-TTL", str(ttl))
     if not scope.public:
         resp.set_header("Cache-Control", "private, no-store")
     condition = req.env.get("HTTP_IF_NONE_MATCH")
     if condition is not None and not_modified(condition, tag):
         resp.status = falcon.HTTP_304  # Falcon sends neither a body nor a Content-Type with it
         return
-    resp.data = with_request_meta(entry, source, req.context, tag_end + 2, len(entry) - 1)
+    resp.data = with_request_meta(entry, source, req.context, tag_end + 2, len(entry) - 1, ttl)
     resp.content_type = falcon.MEDIA_JSON
 
 
 def read_through(cache, req, scope, key, loader, item=False):
-    """``(the cache entry of loader()'s body, source)``: cached for the public, straight from
-    the database otherwise; ``item`` as for ``entry_of``."""
+    """``(the cache entry of loader()'s body, source, ttl)``: cached for the public, straight
+    from the database otherwise; ``item`` as for ``entry_of``, ``ttl`` as ``send`` takes it."""
     if cache is None or not scope.public:
-        return entry_of(loader(), item), DATABASE
+        return entry_of(loader(), item), DATABASE, None
+    return cached_entry(cache, key, loader, item, req.context.ctx.wait_until)
+
+
+def cached_entry(cache, key, loader, item=False, defer=None):
+    """``(entry, source, ttl)`` of the public read ``key`` through ``cache``: what
+    ``read_through`` looks up for the public, and what warming the cache fills."""
     # msgspec.Raw: the cache encodes the entry as the JSON it already is.
     return cache.get_or_load_raw(
-        NAMESPACE, (BODY_LAYOUT, *key), lambda: msgspec.Raw(entry_of(loader(), item)),
-        defer=req.context.ctx.wait_until,
+        NAMESPACE, (BODY_LAYOUT, *key), lambda: msgspec.Raw(entry_of(loader(), item)), defer=defer,
     )
 
 
@@ -300,6 +312,53 @@ def _item_body(scope, **where):
     return {"data": item}
 
 
+def collection_list_body(name, scope, parse):
+    """The body of ``GET /api/collections/{name}/content`` for ``scope``, ``meta.collection`` added.
+
+    Args:
+        parse: ``parse(collection)``, the list's ``ListParams`` (the collection's schema types
+            filter values).
+
+    Raises:
+        APIError: 404 when no collection has that name, or it is inactive and ``scope`` sees
+            only active ones.
+    """
+    collection = collections.find_by_name(name)
+    if collection is None or not (collection.is_active or scope.see_all):
+        raise not_found("Collection not found")
+    body = list_content(parse(collection), scope)
+    body["meta"]["collection"] = {
+        "id": collection.id, "name": collection.name, "display_name": collection.display_name,
+        "description": collection.description, "schema": collection.schema,
+    }
+    return body
+
+
+def warm_first_pages(cache, names):
+    """Fill ``cache`` with what an anonymous request without parameters reads first: the
+    first page of ``GET /api/content`` and of ``GET /api/collections/{name}/content`` for
+    each of ``names``, under the keys those requests look up.
+
+    Returns:
+        ``[(path, source)]``: ``database`` for an entry loaded (and stored, when KV took it),
+        ``memory`` or ``kv`` for one cached already.
+    """
+    params = parse_list_params({}, ANONYMOUS)
+    _entry, source, _ttl = cached_entry(cache, ("list", params.cache_key()), lambda: list_content(params, ANONYMOUS))
+    warmed = [("/api/content", source)]
+    key = parse_list_params({}, ANONYMOUS, collection_id="-").cache_key()
+
+    def first_page(collection):
+        return parse_list_params({}, ANONYMOUS, collection_id=collection.id, schema=collection.schema)
+
+    for name in names:
+        _entry, source, _ttl = cached_entry(
+            cache, ("collection", name, key, ()), lambda name=name: collection_list_body(name, ANONYMOUS, first_page),
+        )
+        warmed.append((f"/api/collections/{name}/content", source))
+    return warmed
+
+
 class ContentListReader:
     """``GET /api/content``: filtered, sorted, paginated content (mixed into a resource)."""
 
@@ -311,8 +370,8 @@ class ContentListReader:
     def on_get(self, req, resp):
         scope = caller_scope(req)
         params, key = parsed_list(req, scope)
-        entry, source = read_through(self._cache, req, scope, ("list", key), lambda: list_content(params, scope))
-        send(req, resp, entry, source, scope)
+        entry, source, ttl = read_through(self._cache, req, scope, ("list", key), lambda: list_content(params, scope))
+        send(req, resp, entry, source, scope, ttl)
 
 
 class ContentItemReader:
@@ -323,10 +382,10 @@ class ContentItemReader:
               headers=READ_HEADERS)
     def on_get(self, req, resp, id):
         scope = caller_scope(req)
-        entry, source = read_through(
+        entry, source, ttl = read_through(
             self._cache, req, scope, ("item", id), lambda: _item_body(scope, content_id=id), item=True
         )
-        send(req, resp, entry, source, scope)
+        send(req, resp, entry, source, scope, ttl)
 
 
 class CollectionContentResource:
@@ -342,25 +401,19 @@ class CollectionContentResource:
         scope = caller_scope(req)
 
         def load():
-            collection = collections.find_by_name(name)
-            if collection is None or not (collection.is_active or scope.see_all):
-                raise not_found("Collection not found")
-            params = list_params(req, scope, collection_id=collection.id, schema=collection.schema)
-            body = list_content(params, scope)
-            body["meta"]["collection"] = {
-                "id": collection.id, "name": collection.name, "display_name": collection.display_name,
-                "description": collection.description, "schema": collection.schema,
-            }
-            return body
+            return collection_list_body(
+                name, scope, lambda collection: list_params(req, scope, collection_id=collection.id,
+                                                            schema=collection.schema),
+            )
 
         # Parameters are checked before the cache (a bad one is never cached, and the key
         # is canonical); the loader parses again with the collection's schema to type
         # filter values. "-" only tells the parser the path names the collection.
         _params, key = parsed_list(req, scope, collection_id="-")
-        entry, source = read_through(
+        entry, source, ttl = read_through(
             self._cache, req, scope, ("collection", name, key, data_filter_texts(req)), load
         )
-        send(req, resp, entry, source, scope)
+        send(req, resp, entry, source, scope, ttl)
 
 
 class CollectionItemResource:
@@ -374,8 +427,8 @@ class CollectionItemResource:
               headers=READ_HEADERS)
     def on_get(self, req, resp, name, slug):
         scope = caller_scope(req)
-        entry, source = read_through(
+        entry, source, ttl = read_through(
             self._cache, req, scope, ("slug", name, slug),
             lambda: _item_body(scope, collection_name=name, slug=slug), item=True,
         )
-        send(req, resp, entry, source, scope)
+        send(req, resp, entry, source, scope, ttl)

@@ -24,7 +24,7 @@ API_PREFIXES = ("/api", "/auth", "/admin/api")
 ALLOWED_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, X-API-Key, X-Requested-With, x-d1-bookmark"
 EXPOSED_HEADERS = ", ".join((
     "ETag", "Location", "Retry-After", "X-Request-ID", "X-Response-Time", "X-Cache-Status", "X-Cache-Source",
-    "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "x-d1-bookmark",
+    "X-Cache-TTL", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "x-d1-bookmark",
     "Content-Disposition", "X-Export-Truncated",  # a logs export's file name, and whether it was cut short
 ))
 PREFLIGHT_MAX_AGE = "600"

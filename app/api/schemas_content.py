@@ -66,10 +66,12 @@ class ContentItem(Closed):
 
 
 class CacheInfo(Closed):
-    """Whether a read came from the cache, and from which tier (``memory``, ``kv``, ``database``)."""
+    """Whether a read came from the cache, from which tier (``memory``, ``kv``, ``database``),
+    and on a hit how many whole seconds the answer stays cached in this worker (``ttl``)."""
 
     hit: bool
     source: str
+    ttl: int | msgspec.UnsetType = msgspec.UNSET
 
 
 class Timing(Closed):

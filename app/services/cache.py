@@ -42,6 +42,11 @@ session's account) go through ``get_or_load_shared``: decoded once, and answered
 any lookup while the generations they were read under are trusted and this process has
 invalidated nothing since.
 
+Each lookup is counted per namespace and answering tier (``reads``): plain integers of this
+process, one increment per lookup. A lookup also answers how long its entry stays cached
+here (``get_or_load_timed``, ``get_or_load_raw``): a memory hit knows its entry's expiry
+already, and a KV hit has just put its copy in memory for the namespace's TTL.
+
 TTLs: each namespace's comes from its ``NamespacePolicy``, unless ``ttl_source`` (set by the
 ``core-cache`` plugin from its settings) names another one; it is asked when an entry is
 stored (KV, then memory), never on a memory hit.
@@ -87,6 +92,7 @@ SHARED_KEPT = 1024
 MEMORY = "memory"
 KV = "kv"
 DATABASE = "database"
+SOURCES = (MEMORY, KV, DATABASE)  # the order of the counts in ``ThreeTierCache.reads``
 
 
 class Namespace(StrEnum):
@@ -179,6 +185,9 @@ class ThreeTierCache:
         self._pending_bumps = {}  # namespace -> invalidations since its last written bump
         self._lock = threading.Lock()
         self.ttl_source = None
+        # namespace -> [memory, kv, database] lookups answered by each, in this process: plain
+        # increments, not locked (a rare lost count under threads costs less than a lock per hit).
+        self._reads = {namespace: [0, 0, 0] for namespace in Namespace}
         for policy in policies:
             self.register(policy)
 
@@ -243,8 +252,18 @@ class ThreeTierCache:
         Returns:
             ``(value, source)`` with source ``"memory"``, ``"kv"`` or ``"database"``.
         """
-        raw, value, source, _until = self._lookup(namespace, key_parts, loader, defer)
+        raw, value, source, _until, _ttl = self._lookup(namespace, key_parts, loader, defer)
         return (msgspec.json.decode(raw) if value is _UNDECODED else value), source
+
+    def get_or_load_timed(self, namespace, key_parts, loader, *, defer=None):
+        """``get_or_load``, with the seconds the answer stays cached here: ``(value, source, ttl)``.
+
+        ``ttl`` is, for a memory hit, what the memory entry has left; for a KV hit, the
+        namespace's TTL, which the copy just put in memory lives (KV does not say what its
+        own entry has left); None for a load.
+        """
+        raw, value, source, _until, ttl = self._lookup(namespace, key_parts, loader, defer)
+        return (msgspec.json.decode(raw) if value is _UNDECODED else value), source, ttl
 
     def get_or_load_shared(self, namespace, key_parts, loader):
         """``get_or_load``'s value, decoded once and shared by every caller of this process.
@@ -268,7 +287,7 @@ class ThreeTierCache:
         if kept is not None and kept[0] == self._invalidations and self._clock() < kept[1]:
             return kept[2]
         invalidations = self._invalidations  # before the lookup: one made during it is seen
-        raw, value, source, until = self._lookup(namespace, key_parts, loader, None)
+        raw, value, source, until, _ttl = self._lookup(namespace, key_parts, loader, None)
         if raw is None:  # KV unusable: the loader's value, shaped as its JSON
             return msgspec.json.decode(msgspec.json.encode(value))
         if kept is not None and kept[3] == raw:
@@ -289,28 +308,34 @@ class ThreeTierCache:
         work at all; a miss encodes ``loader()``'s value once, for the response and the fill.
 
         Returns:
-            ``(JSON bytes, source)``.
+            ``(JSON bytes, source, ttl)``: ``ttl`` as ``get_or_load_timed`` answers it.
         """
-        raw, value, source, _until = self._lookup(namespace, key_parts, loader, defer)
-        return (msgspec.json.encode(value) if raw is None else raw), source
+        raw, value, source, _until, ttl = self._lookup(namespace, key_parts, loader, defer)
+        return (msgspec.json.encode(value) if raw is None else raw), source, ttl
 
     def _lookup(self, namespace, key_parts, loader, defer):
-        """``(raw JSON or None, value or _UNDECODED, source, generations trusted until)`` of
-        one lookup; see ``get_or_load``."""
+        """``(raw JSON or None, value or _UNDECODED, source, generations trusted until, ttl)``
+        of one lookup (``ttl``: see ``get_or_load_timed``); see ``get_or_load``."""
         policy = self.policy(namespace)
+        reads = self._reads[policy.namespace]
         stamped = self._stamp(self._stamp_names[policy.namespace])
         if stamped is None:
-            return None, loader(), DATABASE, 0.0
+            reads[2] += 1
+            return None, loader(), DATABASE, 0.0, None
         stamp, until = stamped
         key = self._entry_key(policy.namespace, stamp, key_parts)
-        raw = self.memory.get(key)
-        if raw is not None:
-            return raw, _UNDECODED, MEMORY, until
+        held = self.memory.get_with_ttl(key)
+        if held is not None:
+            reads[0] += 1
+            return held[0], _UNDECODED, MEMORY, until, held[1]
         found = self._kv_get(key)
         if found is not None:
+            reads[1] += 1
             raw, value = found
-            self.memory.put(key, raw, self.ttl_of(policy.namespace))
-            return raw, value, KV, until
+            ttl = self.ttl_of(policy.namespace)
+            self.memory.put(key, raw, ttl)
+            return raw, value, KV, until, ttl
+        reads[2] += 1
         value = loader()
         raw = msgspec.json.encode(value)
         ttl = self.ttl_of(policy.namespace)
@@ -318,7 +343,7 @@ class ThreeTierCache:
             self._fill(key, raw, ttl)
         else:
             defer(self._fill, key, raw, ttl)
-        return raw, value, DATABASE, until
+        return raw, value, DATABASE, until, None
 
     def _entry_key(self, namespace, stamp, key_parts):
         """The KV and memory key of ``key_parts`` under the generations ``stamp``.
@@ -360,6 +385,24 @@ class ThreeTierCache:
         if self.breaker.allow():
             self._write_pending_bumps()
         return namespace not in self.pending_bumps
+
+    def dependents(self, namespace):
+        """``namespace`` and the namespaces depending on it: those whose entries its invalidation makes stale."""
+        namespace = namespace_of(namespace)
+        return (namespace, *(p.namespace for p in self._policies.values() if namespace in p.depends_on))
+
+    def generation(self, namespace):
+        """The generation token ``namespace`` has in KV now (one KV read), or None when KV is unusable."""
+        namespace = namespace_of(namespace)
+        if not self.breaker.allow():
+            return None
+        found = self._generations((namespace,))
+        return None if found is None else found[namespace]
+
+    def reads(self, namespace):
+        """``{"memory": n, "kv": n, "database": n}``: the lookups of ``namespace`` each tier
+        answered in this process since it started (``database``: loads, and KV unusable)."""
+        return dict(zip(SOURCES, self._reads[namespace_of(namespace)]))
 
     # -- KV access, behind the breaker --------------------------------------------------
 

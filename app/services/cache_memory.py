@@ -44,15 +44,24 @@ class MemoryTier:
 
     def get(self, key):
         """The JSON bytes under ``key`` if they have not expired, else None."""
+        found = self.get_with_ttl(key)
+        return None if found is None else found[0]
+
+    def get_with_ttl(self, key):
+        """``(JSON bytes, seconds left)`` under ``key`` if they have not expired, else None.
+
+        ``get``, also answering how long the entry has left: its expiry is in hand already.
+        """
         with self._lock:
             found = self._entries.get(key)
             if found is None:
                 return None
-            if found[0] <= self._clock():
+            left = found[0] - self._clock()
+            if left <= 0:
                 self._remove(key)
                 return None
             self._entries.move_to_end(key)
-            return found[1]
+            return found[1], left
 
     def put(self, key, raw, ttl):
         """Keep ``raw`` (JSON bytes) for ``ttl`` seconds, evicting least recently used entries.
@@ -81,6 +90,17 @@ class MemoryTier:
         found = self._entries.pop(key, None)
         if found is not None:
             self._total -= found[2]
+
+    def usage(self):
+        """``{prefix: (entries, bytes)}`` of the entries held now, by their key's text up to
+        the first ``:`` (the cache's namespace); expired entries not yet removed count too."""
+        usage = {}
+        with self._lock:
+            for key, (_expires, _raw, charged) in self._entries.items():
+                prefix = key.partition(":")[0]
+                entries, held = usage.get(prefix, (0, 0))
+                usage[prefix] = (entries + 1, held + charged)
+        return usage
 
     def held_keys(self):
         """The keys held now, oldest use first."""
