@@ -1,6 +1,6 @@
 """Response bodies of media, stats, plugins, webhooks, cache and logs (see ``app.api.schemas``)."""
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -8,6 +8,7 @@ from app.api.schemas import Closed, Ms
 
 Unset = msgspec.UnsetType
 UNSET = msgspec.UNSET
+T = TypeVar("T")
 
 # ------------------------------------------------------------------ media
 
@@ -299,6 +300,92 @@ class CacheState(Closed):
     namespaces: dict[str, NamespacePolicy]
     memory: MemoryTier
     pending_invalidations: list[str]
+
+
+class CacheReads(Closed):
+    """Lookups of a namespace in this worker since it started, by the tier that answered."""
+
+    memory: int
+    kv: int
+    database: int
+
+
+class CacheNamespaceMemory(Closed):
+    """What a namespace holds in this worker's memory tier."""
+
+    entries: int
+    bytes: int
+
+
+class NamespaceStats(Closed):
+    """A namespace's TTL and generation (shared), memory use and lookups (this worker's);
+    ``generation`` is null while CACHE_KV is unavailable."""
+
+    ttl: int
+    default_ttl: int
+    depends_on: list[str]
+    generation: str | None
+    memory: CacheNamespaceMemory
+    reads: CacheReads
+    hits: int
+    misses: int
+
+
+class CacheMemoryTotals(Closed):
+    """This worker's memory tier: what it holds and may hold."""
+
+    entries: int
+    bytes: int
+    max_bytes: int
+
+
+class CacheStats(Closed):
+    """Every namespace's stats; ``pid`` is the worker that counted them, ``scope`` says which numbers are its own."""
+
+    pid: int
+    scope: str
+    namespaces: dict[str, NamespaceStats]
+    memory: CacheMemoryTotals
+
+
+class CacheNamespaceStats(NamespaceStats):
+    """One namespace's stats, with its name and the worker that counted them."""
+
+    namespace: str
+    pid: int
+    scope: str
+
+
+class Stamped(Closed, Generic[T]):
+    """``{success: true, data: {...}, timestamp}``, as SonicJS's cache routes answer."""
+
+    success: bool
+    data: T
+    timestamp: str
+
+
+class CacheCleared(Closed):
+    """A namespace invalidated, with those depending on it (``cleared``); ``pending`` when CACHE_KV
+    has not taken it yet (retried)."""
+
+    namespace: str
+    cleared: list[str]
+    pending: list[str]
+
+
+class WarmedRead(Closed):
+    """A public read looked up by a warm: its path and the tier that had it (``database``: loaded now)."""
+
+    namespace: str
+    path: str
+    source: str
+
+
+class CacheWarmed(Closed):
+    """What a warm looked up, and how many of those it loaded."""
+
+    warmed: list[WarmedRead]
+    loaded: int
 
 
 class CachePurged(Closed):

@@ -391,13 +391,13 @@ class ThreeTierCache:
         namespace = namespace_of(namespace)
         return (namespace, *(p.namespace for p in self._policies.values() if namespace in p.depends_on))
 
-    def generation(self, namespace):
-        """The generation token ``namespace`` has in KV now (one KV read), or None when KV is unusable."""
-        namespace = namespace_of(namespace)
+    def generations(self, namespaces):
+        """``{namespace: token}``: the generations of ``namespaces`` in KV now (one KV read), or
+        None when KV is unusable. A missing one gets its new token, as a lookup would give it."""
+        namespaces = tuple(namespace_of(namespace) for namespace in namespaces)
         if not self.breaker.allow():
             return None
-        found = self._generations((namespace,))
-        return None if found is None else found[namespace]
+        return self._generations(namespaces)
 
     def reads(self, namespace):
         """``{"memory": n, "kv": n, "database": n}``: the lookups of ``namespace`` each tier
