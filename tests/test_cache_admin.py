@@ -6,6 +6,7 @@ import os
 import pytest
 
 from app.db.models import bind_models
+from tests.fixtures.admin import csrf_token
 from tests.fixtures.app import client_for, env_with_copy
 from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.content import create_collection, insert_items
@@ -215,3 +216,48 @@ def test_a_warm_with_memcached_down_is_a_503_and_stats_say_no_generation(tmp_pat
         assert stats["generation"] is None
     finally:
         env.DB.db.close()
+
+
+# ---------------------------------------------------------------- the admin page
+
+
+def test_the_admin_page_shows_the_stats_and_clears_a_namespace(env, browser, signed_in_as, site):
+    signed_in_as("admin")
+    reader = client_for(env)
+    reader.get("/api/collections")
+    link = browser.get("/admin/plugins/core-cache").html.select_one("#cache-page")
+    page = browser.get(link["href"])
+    assert [row["id"] for row in page.html.select("tr[id^=cache-]")] == [
+        "cache-content", "cache-collections", "cache-media", "cache-users", "cache-api", "cache-plugins"]
+    assert env.CACHE_KV.get("gen:collections", type="text") in page.html.select_one("#cache-collections").text
+    clear = next(f for f in page.forms.values() if f.action == "/admin/cache/clear/collections")
+    done = clear.submit().follow()
+    assert "The collections namespace and those depending on it were cleared" in done.text
+    past_generation_bound()
+    assert reader.get("/api/collections").headers["X-Cache-Status"] == "MISS"
+
+
+def test_the_admin_page_warms_the_first_pages(env, browser, signed_in_as, site):
+    signed_in_as("admin")
+    page = browser.get("/admin/cache")
+    assert not any(f.action == "/admin/cache/warm/media" for f in page.forms.values())  # not warmable
+    done = page.forms["cache-warm"].submit().follow()
+    assert "4 public read(s) loaded" in done.text
+    reader = client_for(env)
+    assert [cache_status(reader.get(path))[0] for path in WARMED_PATHS] == ["HIT"] * 4
+
+
+def test_the_admin_page_actions_need_the_token_and_the_plugin(env, browser, signed_in_as, site):
+    signed_in_as("admin")
+    browser.post("/admin/cache/clear", status=403)  # the session cookie alone
+    browser.post("/admin/cache/warm", status=403)
+    browser.post("/admin/cache/clear/contents", {"csrf_token": csrf_token(browser)}, status=404)
+    browser.post("/admin/plugins/core-cache/deactivate", {"csrf_token": csrf_token(browser)}, status=303)
+    browser.get("/admin/cache", status=404)
+    assert browser.get("/admin/plugins/core-cache").html.select_one("#cache-page") is None
+
+
+def test_editors_cannot_open_the_cache_page(browser, signed_in_as):
+    signed_in_as("editor")
+    browser.get("/admin/cache", status=403)
+    browser.post("/admin/cache/warm", {"csrf_token": csrf_token(browser)}, status=403)

@@ -6,6 +6,7 @@ it for a page) and adds the middleware all admin pages share (security
 headers, CSRF checks, HTML refusals: ``app.admin.pages``).
 """
 
+from app.admin import cache as cache_pages
 from app.admin.account import AccountPage
 from app.admin.assets import Assets, StaticResource
 from app.admin.collections import CollectionActiveAction, CollectionEditPage, CollectionNewPage, CollectionsPage
@@ -137,6 +138,7 @@ def _register_media_and_system(routes, renderer):
     routes.add_page("/admin/plugins/{name}", PluginPage(renderer, services.plugins))
     routes.add_page("/admin/plugins/{name}/activate", PluginSwitchAction(services.plugins, active=True))
     routes.add_page("/admin/plugins/{name}/deactivate", PluginSwitchAction(services.plugins, active=False))
+    cache_pages.register(routes, renderer)
     routes.add_page("/admin/logs", LogsPage(renderer))
     routes.add_page("/admin/logs/export", LogsExport())
     routes.add_page("/admin/logs/cleanup", LogsCleanupAction())

@@ -164,7 +164,7 @@ class WarmResource:
     @describe("Fill the cache with the first pages of the public reads", response=SuccessOf[CacheWarmed],
               headers=KV_DOWN)
     def on_post(self, req, resp):
-        resp.media = _warmed(_required(self._cache), WARMERS)
+        resp.media = {"success": True, "data": warm_namespaces(_required(self._cache), WARMERS)}
 
     @access("plugins.manage")
     @describe("Fill one namespace with the first pages of its public reads", response=SuccessOf[CacheWarmed],
@@ -178,20 +178,23 @@ class WarmResource:
                 "message": f"its entries are each read by a request (an item, a session, a setting); "
                            f"warmable: {', '.join(WARMERS)}",
             }])
-        resp.media = _warmed(cache, {name: WARMERS[name]})
+        resp.media = {"success": True, "data": warm_namespaces(cache, {name: WARMERS[name]})}
 
 
-def _warmed(cache, warmers):
-    """The answer of a warm: each read looked up, with the tier that had it (``database``:
-    loaded now); 503 when CACHE_KV refused or failed (nothing would be kept)."""
+def warm_namespaces(cache, warmers):
+    """``{warmed: [{namespace, path, source}], loaded}``: each read ``warmers`` (``{namespace:
+    warmer}``, from ``WARMERS``) look up, with the tier that had it (``database``: loaded now).
+
+    Raises:
+        APIError: 503 when CACHE_KV failed before or during the warm (nothing would be kept).
+    """
     if cache.breaker.is_open:
         raise _kv_unavailable(cache)
     warmed = [{"namespace": str(name), "path": path, "source": source}
               for name, warm in warmers.items() for path, source in warm(cache)]
     if cache.breaker.is_open:
         raise _kv_unavailable(cache)
-    loaded = sum(1 for entry in warmed if entry["source"] == DATABASE)
-    return {"success": True, "data": {"warmed": warmed, "loaded": loaded}}
+    return {"warmed": warmed, "loaded": sum(1 for entry in warmed if entry["source"] == DATABASE)}
 
 
 def _kv_unavailable(cache):
