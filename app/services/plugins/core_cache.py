@@ -1,4 +1,4 @@
-"""The ``core-cache`` core plugin: the read cache's TTLs from its settings, its state, and a purge.
+"""The ``core-cache`` core plugin: the read cache's TTLs from its settings, its state and administration.
 
 Its row is SonicJS's (migration 0010). Its settings set how long cached reads live, per
 namespace: ``ttl`` (``{"content": 120, ...}``) names a namespace's TTL, ``defaultTTL`` the
@@ -12,8 +12,9 @@ that find these settings.
 
 ``POST /admin/api/cache/purge`` bumps the generation of every cache namespace in CACHE_KV,
 so every worker's next read of anything misses; ``GET /admin/api/cache`` shows each
-namespace's TTL now and this worker's memory tier. Both answer 404 while the plugin is
-inactive, and an inactive plugin's settings are not applied (every namespace has its
+namespace's TTL now and this worker's memory tier; the stats, clear and warm routes
+(``app.api.cache``) and the ``/admin/cache`` page (``app.admin.cache``) go with them. All
+answer 404 while the plugin is inactive, and an inactive plugin's settings are not applied (every namespace has its
 built-in TTL). ``memoryEnabled``, ``kvEnabled`` and ``maxMemorySize`` are SonicJS's keys,
 kept so its settings form validates; they are not applied (the memory tier's size is
 ``CACHE_MEMORY_MAX_BYTES``).
