@@ -361,6 +361,7 @@ def database_retry_after(ex):
 def handle_database_error(req, resp, ex, params):
     """A database error: 503 when the database is busy or unreachable (told by the driver's
     error code), else a 500."""
+    req.context.error = ex  # for the on_request_error hooks
     retry_after = database_retry_after(ex)
     if retry_after is not None:
         _database_unavailable(req, ex, retry_after)
@@ -387,6 +388,7 @@ def handle_binding_error(req, resp, ex, params):
     The cause goes to the log, not the client.
     """
     log.error("binding error on %s %s (request %s): %s", req.method, req.path, _request_id(req), ex)
+    req.context.error = ex  # for the on_request_error hooks
     if isinstance(ex, KVError) and database_outage(ex) is Outage.BUSY:
         raise retry_later(DATABASE_BUSY_RETRY_AFTER, _request_id(req))
     raise service_unavailable(UNAVAILABLE_MESSAGE, {"request_id": _request_id(req)})
@@ -396,6 +398,7 @@ def handle_bucket_unavailable(req, resp, ex, params):
     """A bucket call refused by its guard (store not answering, or too many calls at once):
     503 at once, with ``Retry-After``; the breaker already logged the outage."""
     log.info("bucket call refused on %s %s (request %s): %s", req.method, req.path, _request_id(req), ex)
+    req.context.error = ex  # for the on_request_error hooks
     raise retry_later(ex.retry_after, _request_id(req))
 
 
@@ -414,6 +417,7 @@ def handle_unexpected(req, resp, ex, params):
     """Anything unhandled: logged with its traceback and request id; the client gets the id only."""
     if isinstance(ex, falcon.HTTPError):
         raise ex
+    req.context.error = ex  # for the on_request_error hooks
     log.error(
         "unhandled error on %s %s (request %s)", req.method, req.path, _request_id(req), exc_info=ex
     )

@@ -18,7 +18,7 @@ from app.api.timing import elapsed_ms, response_time
 from app.runtime.context import ExecutionContext, new_request_id
 from app.runtime.entry import CTX_KEY, ENV_KEY
 from app.runtime.logs import ACCESS_LOGGER, sole_handler
-from app.services.logs import RequestRecord, redact_query
+from app.services.logs import RequestInfo, RequestRecord, redact_query
 from app.services.metrics import start_query_clock
 from app.services.plugins import hooks
 
@@ -113,8 +113,13 @@ def access_record(args, extra):
 
 
 class PluginMiddleware:
-    """Binds the app's plugin hooks to the request; a route of an inactive plugin answers 404;
-    each finished request goes to the ``after_request`` hooks (request logs) after its response.
+    """Binds the app's plugin hooks to the request and runs its ``before_request`` hooks; a
+    route of an inactive plugin answers 404; each finished request goes to the
+    ``after_request`` hooks (request logs), and one that answered a 5xx to the
+    ``on_request_error`` hooks, after its response.
+
+    ``before_request`` costs one kept answer while no active plugin implements it
+    (``HookRunner.running``): the request's ``RequestInfo`` is built only for one that does.
 
     Args:
         registry: the app's PluginRegistry (``Services.plugins``).
@@ -126,7 +131,13 @@ class PluginMiddleware:
         self._proxies = settings.trusted_proxy_count
 
     def process_request(self, req, resp):
-        hooks.bind_context(self._registry.hooks, req.context.ctx)
+        runner = self._registry.hooks
+        ctx = req.context.ctx
+        hooks.bind_context(runner, ctx)
+        if runner.running("before_request"):
+            info = RequestInfo(req.method, req.path, redact_query(req.query_string), client_ip(req, self._proxies),
+                               req.user_agent, req.context.request_id)
+            runner.before("request", ctx=ctx, req_info=info)  # a HookVeto answers its 4xx
 
     def process_resource(self, req, resp, resource, params):
         owner = self._registry.route_owner(resource) if resource is not None else None
@@ -147,11 +158,16 @@ class PluginMiddleware:
         # included) never changes or delays it.
         ctx = context.ctx
         scope = hooks.current_scope()
-        ctx.wait_until(self._after_response, ctx, record, scope if scope is not None and scope.ctx is ctx else None)
+        error = getattr(context, "error", None) if record.status >= 500 else None
+        ctx.wait_until(self._after_response, ctx, record, error,
+                       scope if scope is not None and scope.ctx is ctx else None)
 
-    def _after_response(self, ctx, record, scope):
+    def _after_response(self, ctx, record, error, scope):
         try:
-            self._registry.hooks.after("request", ctx=ctx, record=record)
+            runner = self._registry.hooks
+            runner.after("request", ctx=ctx, record=record)
+            if record.status >= 500:
+                runner.notify("on_request_error", ctx=ctx, record=record, error=error)
         finally:
             if scope is not None:
                 # The plugin state this request read is not reused past it (after its hooks).

@@ -66,6 +66,25 @@ class RequestRecord(NamedTuple):
     request_id: str | None
 
 
+class RequestInfo(NamedTuple):
+    """What a request asks, as the ``before_request`` hook receives it (before routing).
+
+    Attributes:
+        method, path, query: the request line (the query string without ``?``, secrets
+            filtered out by ``redact_query``).
+        ip: the client's address (``TRUSTED_PROXY_COUNT`` hops back in ``X-Forwarded-For``).
+        user_agent: the ``User-Agent`` header, or None.
+        request_id: the request's id (``X-Request-ID``).
+    """
+
+    method: str
+    path: str
+    query: str
+    ip: str | None
+    user_agent: str | None
+    request_id: str | None
+
+
 def redact_query(query):
     """``query`` (a query string without ``?``) with the value of each ``SECRET_PARAMETER``
     replaced by ``REDACTED``; the other parameters, their order and their encoding as they were."""

@@ -78,12 +78,16 @@ class HookRunner:
             (its implementations are kept per hook name until it ``changes``) or any
             ``pluggy.PluginManager`` (looked up on every call).
         is_active: ``is_active(plugin_name)``: whether that plugin's hooks run now.
+        state: ``state()``: the object ``is_active`` answers from, the same one until the
+            plugins' state changes (``running`` keeps its answers with it); None: none kept.
     """
 
-    def __init__(self, manager, is_active):
+    def __init__(self, manager, is_active, state=None):
         self.manager = manager
         self._is_active = is_active
+        self._state = state
         self._kept = {}  # hook name -> (manager changes, ((impl, argument names), ...))
+        self._running = {}  # hook name -> (manager changes, state object, whether an active plugin implements it)
 
     def before(self, name, ctx=None, **kwargs):
         """Run the ``before_<name>`` hooks; a ``HookVeto`` propagates, other errors are logged."""
@@ -95,17 +99,47 @@ class HookRunner:
 
     def after(self, name, ctx=None, **kwargs):
         """Run the ``after_<name>`` hooks once the current transaction commits; errors are logged."""
-        hook_name = "after_" + name
+        self.notify("after_" + name, ctx, **kwargs)
+
+    def notify(self, hook_name, ctx=None, about=None, **kwargs):
+        """Run the ``hook_name`` hooks once the current transaction commits; errors are logged.
+
+        Args:
+            about: a plugin name whose implementation runs even while it is inactive (a
+                plugin hears of its own deactivation); the others run when active.
+        """
         calls = self._calls(hook_name)
         if not calls:
             return
         kwargs["ctx"] = ctx
+        call = functools.partial(self._call, hook_name, None, kwargs, False, about)
         db = database.obj
         if db is not None and db.in_transaction():
             # Looked up again once committed: a plugin registered meanwhile is called too.
-            db.after_commit(functools.partial(self._call, hook_name, None, kwargs, False))
+            db.after_commit(call)
         else:
-            self._call(hook_name, calls, kwargs, False)
+            call()
+
+    def running(self, hook_name):
+        """Whether an active plugin implements ``hook_name``: the test a hook of every request
+        makes before anything else.
+
+        False at once when no plugin implements it. Otherwise the answer is kept with the
+        plugin state object it was worked out from (``state()``, shared between requests
+        until an activation changes it), so it is worked out again only after a change.
+        """
+        calls = self._calls(hook_name)
+        if not calls:
+            return False
+        changes = getattr(self.manager, "changes", None)
+        state = self._state() if self._state is not None else None
+        kept = self._running.get(hook_name)
+        if state is not None and kept is not None and kept[0] == changes and kept[1] is state:
+            return kept[2]
+        answer = any(self._is_active(impl.plugin_name) for impl, _names in calls)
+        if state is not None:
+            self._running[hook_name] = (changes, state, answer)
+        return answer
 
     def implementations(self, hook_name):
         """The hook implementations of ``hook_name`` in pluggy's calling order (last registered first)."""
@@ -127,10 +161,11 @@ class HookRunner:
             self._kept[hook_name] = (changes, calls)
         return calls
 
-    def _call(self, hook_name, calls, kwargs, vetoable):
-        """Call each active implementation in ``calls`` (None: looked up now) with its arguments of ``kwargs``."""
+    def _call(self, hook_name, calls, kwargs, vetoable, about=None):
+        """Call each active implementation in ``calls`` (None: looked up now) with its arguments of
+        ``kwargs``; plugin ``about``'s whether active or not."""
         for impl, names in self._calls(hook_name) if calls is None else calls:
-            if not self._is_active(impl.plugin_name):
+            if impl.plugin_name != about and not self._is_active(impl.plugin_name):
                 continue
             try:
                 with _savepoint() if vetoable else contextlib.nullcontext():
@@ -192,6 +227,12 @@ def request_memo():
     """The current request's ``HookScope.memo``, or None outside a request (cron, CLI)."""
     scope = _current.get()
     return scope.memo if scope is not None and scope.ctx is not None else None
+
+
+def current_ctx():
+    """The execution context of the current request, or None outside one."""
+    scope = current_scope()
+    return scope.ctx if scope is not None else None
 
 
 def before(name, **kwargs):
