@@ -39,7 +39,7 @@ from app.admin.media import (
 from app.admin.pages import AdminPagesMiddleware, Renderer
 from app.admin.permissions import PermissionsPage
 from app.admin.pickers import MarkdownPreview, MediaPicker, ReferencePicker
-from app.admin.plugins import PluginPage, PluginsPage, PluginSwitchAction
+from app.admin.plugins import PluginPage, PluginsPage, PluginSwitchAction, PluginUninstallAction
 from app.admin.session import (
     AcceptInvitationPage,
     ForgotPasswordPage,
@@ -138,6 +138,7 @@ def _register_media_and_system(routes, renderer):
     routes.add_page("/admin/plugins/{name}", PluginPage(renderer, services.plugins))
     routes.add_page("/admin/plugins/{name}/activate", PluginSwitchAction(services.plugins, active=True))
     routes.add_page("/admin/plugins/{name}/deactivate", PluginSwitchAction(services.plugins, active=False))
+    routes.add_page("/admin/plugins/{name}/uninstall", PluginUninstallAction(services.plugins))
     cache_pages.register(routes, renderer)
     routes.add_page("/admin/logs", LogsPage(renderer))
     routes.add_page("/admin/logs/export", LogsExport())

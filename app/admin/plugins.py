@@ -1,4 +1,4 @@
-"""Plugins (``plugins.manage``): the list, activation, and a settings form from each plugin's schema.
+"""Plugins (``plugins.manage``): the list, activation, uninstalling, and a settings form from each plugin's schema.
 
 Everything goes through the plugin registry's public methods, as ``/admin/api/plugins``
 does (``list``, ``get``, ``set_active``, ``update_settings``): the same validation against
@@ -180,7 +180,8 @@ class PluginsPage:
 
     @access("plugins.manage")
     def on_get(self, req, resp):
-        done = {"activated": "Plugin activated.", "deactivated": "Plugin deactivated."}.get(req.get_param("done"))
+        done = {"activated": "Plugin activated.", "deactivated": "Plugin deactivated.",
+                "uninstalled": "Plugin uninstalled."}.get(req.get_param("done"))
         self._renderer.page(req, resp, "plugins.html", plugins=self._registry.list(), done=done)
 
 
@@ -238,3 +239,22 @@ class PluginSwitchAction:
             resp.media = {"success": True, "data": plugin}
         else:
             redirect(resp, "/admin/plugins?done=" + ("activated" if self._active else "deactivated"))
+
+
+class PluginUninstallAction:
+    """``POST /admin/plugins/{name}/uninstall`` (SonicJS's route): ``PluginRegistry.uninstall``.
+
+    A browser goes back to the plugins page; an API client gets ``{"success": true}`` with
+    the plugin's new row (or null) as ``data``. A core or active plugin is a 409.
+    """
+
+    def __init__(self, registry):
+        self._registry = registry
+
+    @access("plugins.manage")
+    def on_post(self, req, resp, name):
+        reinstalled = self._registry.uninstall(name, req.context.user.id)
+        if signed_in_by_header(req):
+            resp.media = {"success": True, "data": reinstalled}
+        else:
+            redirect(resp, "/admin/plugins?done=uninstalled")

@@ -265,6 +265,7 @@ def sign_out(req, resp, accounts):
     user = req.context.user
     if user is not None and user.via == "jwt":
         accounts.end_sessions(user.id)
+        hooks.after("auth_logout", user=user)
     clear_session_cookie(resp)
 
 

@@ -8,6 +8,8 @@ posted there from any site); it has the same effect as the PATCH.
 Every change reaches every worker on its next request (see ``app.services.plugins.registry``).
 ``GET /admin/api/plugins/{name}`` also lists the hooks the plugin implements and the routes it
 mounts, with their access rules (the ``plugin_hooks`` and ``plugin_routes`` rows).
+``POST /admin/api/plugins/{name}/uninstall`` deletes an inactive, non-core plugin's row and
+everything stored with it (``PluginRegistry.uninstall``).
 """
 
 import msgspec
@@ -17,7 +19,7 @@ from app.api.describe import describe, paged
 from app.api.errors import read_body
 from app.api.params import limit_param, page_param
 from app.api.schemas import Listed, One, SuccessOf
-from app.api.schemas_admin import PluginDetail, PluginInfo
+from app.api.schemas_admin import PluginDetail, PluginInfo, PluginUninstalled
 from app.services.pagination import pagination_meta
 from app.services.plugins.registrations import RouteEntry, dotted_name
 
@@ -79,6 +81,24 @@ class PluginSwitchResource:
         resp.media = {"data": self._registry.set_active(name, self._active, req.context.user.id)}
 
 
+class PluginUninstallResource:
+    """``POST /admin/api/plugins/{name}/uninstall``."""
+
+    def __init__(self, registry):
+        self._registry = registry
+
+    @access("plugins.manage")
+    @describe(
+        "Uninstall a plugin", response=One[PluginUninstalled],
+        description="Deletes an inactive, non-core plugin's row with its settings, activity, hooks and routes, "
+                    "in one transaction (409 for a core plugin or an active one). A plugin whose code the app "
+                    "still loads starts over at once as on its first load: `reinstalled` is its new row.",
+    )
+    def on_post(self, req, resp, name):
+        reinstalled = self._registry.uninstall(name, req.context.user.id)
+        resp.media = {"data": {"name": name, "reinstalled": reinstalled}}
+
+
 class SonicSettingsResource:
     """``POST /admin/plugins/{name}/settings``: SonicJS's settings form; the body is the settings."""
 
@@ -112,4 +132,5 @@ def register(routes):
     routes.add("/admin/api/plugins/{name}", PluginResource(registry))
     routes.add("/admin/api/plugins/{name}/activate", PluginSwitchResource(registry, active=True))
     routes.add("/admin/api/plugins/{name}/deactivate", PluginSwitchResource(registry, active=False))
+    routes.add("/admin/api/plugins/{name}/uninstall", PluginUninstallResource(registry))
     routes.add("/admin/plugins/{name}/settings", SonicSettingsResource(registry))

@@ -238,6 +238,13 @@ class PluginDetail(PluginInfo):
     state: Any | None
 
 
+class PluginUninstalled(Closed):
+    """An uninstalled plugin: its name, and its new row when its code is still loaded."""
+
+    name: str
+    reinstalled: PluginDetail | None
+
+
 # ------------------------------------------------------------------ webhooks
 
 

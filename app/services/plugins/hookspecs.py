@@ -12,7 +12,14 @@ arguments, by name. Three kinds:
   exceptions are logged with the request id and ignored: the write stands, the response is
   unchanged. Work that talks to the network belongs in ``ctx.wait_until`` (see the
   ``ctx`` argument), after the response.
-* app hooks: ``register_routes`` and ``startup``, called once when the app is built.
+* ``on_*`` hooks hear of something that happened (a request that failed, a plugin
+  activated, installed...): like ``after_*`` hooks they run after any transaction commits,
+  and their exceptions are logged and ignored.
+* request hooks: ``before_request`` at the start of every request (it may veto the request
+  as a ``before_*`` hook vetoes a write), ``after_request`` and ``on_request_error`` after
+  the response.
+* app hooks: ``register_routes``, ``register_admin_pages`` and ``startup``, called once
+  when the app is built.
 
 ``user`` is the acting ``Principal`` (or the ``User`` row for auth hooks); ``content`` is
 the ``Content`` row; ``media`` the ``Media`` row; ``ctx`` is the request's execution
@@ -111,8 +118,67 @@ def after_auth_login(user, ctx):
 
 
 @hookspec
+def after_auth_logout(user, ctx):
+    """After a person signed out (``POST /auth/logout`` or the admin's sign-out) and their
+    sessions ended; ``user`` is the ``Principal`` that signed out. Not called for a caller
+    that had no session to end (an API token, or nobody)."""
+
+
+@hookspec
 def after_auth_password_change(user, reason, ctx):
     """After a password changed; ``reason`` is ``change`` or ``reset``."""
+
+
+# ------------------------------------------------------------------ plugin lifecycle
+# Each is called on the plugin ``name`` itself (whether active or not) and on every active
+# plugin, once the change has committed.
+
+
+@hookspec
+def on_plugin_install(name, ctx):
+    """After plugin ``name`` got its row: the first time the app loaded it, or after an
+    uninstall, when its code is still loaded and it starts over. A plugin creates what it
+    needs here (it starts inactive)."""
+
+
+@hookspec
+def on_plugin_uninstall(name, ctx):
+    """After plugin ``name``'s row, settings, activity and registrations were deleted
+    (``POST /admin/api/plugins/{name}/uninstall``). A plugin removes what it made here."""
+
+
+@hookspec
+def on_plugin_activate(name, ctx):
+    """After plugin ``name`` was activated."""
+
+
+@hookspec
+def on_plugin_deactivate(name, ctx):
+    """After plugin ``name`` was deactivated (it is called even so)."""
+
+
+# ------------------------------------------------------------------ requests
+
+
+@hookspec
+def before_request(req_info, ctx):
+    """At the start of every request, before routing, authentication and the responder.
+
+    ``req_info`` is an ``app.services.logs.RequestInfo`` (method, path, query with secrets
+    filtered, client ip, user agent, request id). Raising ``HookVeto(status, message)``
+    answers that 4xx at once; nothing else runs. Costs nothing while no active plugin
+    implements it; one that does runs on every request, so it must be quick.
+    """
+
+
+@hookspec
+def on_request_error(record, error, ctx):
+    """After a request answered a 5xx, once its response has been sent (after ``after_request``).
+
+    ``record`` is the ``RequestRecord`` ``after_request`` receives; ``error`` the exception
+    that went unhandled (or that the database or a binding raised), None for a 5xx the app
+    answered on purpose. It cannot change the response.
+    """
 
 
 # ------------------------------------------------------------------ app

@@ -17,7 +17,7 @@ import importlib.metadata
 import logging
 
 from app.db.database import locked
-from app.db.models import Plugin, PluginActivity, database, now_ms
+from app.db.models import Plugin, PluginActivity, PluginAsset, PluginHook, PluginRoute, database, now_ms
 from app.services.cache import Namespace, invalidate
 from app.services.errors import CONFLICT, NOT_FOUND, ServiceError
 from app.services.plugins import ENTRY_POINT_GROUP, PROJECT, PluginInfo, hooks, hookspecs, registrations
@@ -37,6 +37,15 @@ class PluginRequired(ServiceError):
 
     def __init__(self, name):
         super().__init__(f"The plugin {name} is required and cannot be deactivated", {"name": name})
+
+
+class PluginNotUninstallable(ServiceError):
+    """A core plugin, or one still active, cannot be uninstalled."""
+
+    kind = CONFLICT
+
+    def __init__(self, name, message):
+        super().__init__(message, {"name": name})
 
 
 class PluginNotFound(ServiceError):
@@ -111,7 +120,7 @@ class PluginRegistry:
         self._rows_ensured = False
         self._route_owners = {}
         self._mounted_routes = None  # {plugin name: [RouteEntry]} once mount_routes ran
-        self.hooks = HookRunner(manager, self.is_active)
+        self.hooks = HookRunner(manager, self.is_active, self.states)
 
     # ------------------------------------------------------------ state
 
@@ -192,6 +201,7 @@ class PluginRegistry:
         status = ACTIVE if active else INACTIVE
         with database.atomic():
             row = self._row(name)
+            switched = row.status != status
             changes = {Plugin.status: status, Plugin.updated_at: now, Plugin.last_updated: now}
             if active:
                 changes[Plugin.activated_at] = now
@@ -199,7 +209,51 @@ class PluginRegistry:
             registrations.set_active(row.id, active)
             PluginActivity.create(plugin=row.id, action="activate" if active else "deactivate", user_id=user_id)
         self._changed()
+        if switched:
+            self._lifecycle("on_plugin_activate" if active else "on_plugin_deactivate", name)
         return self.get(name)
+
+    def uninstall(self, name, user_id=None):
+        """Delete plugin ``name``'s row with its settings, activity, hooks, routes and assets rows.
+
+        One transaction. A plugin whose code the app still loads gets a new row in it at
+        once, as on its first load (inactive, default settings): its code is what installs
+        it, so uninstalling it from the admin starts it over; its ``on_plugin_uninstall``
+        and then its ``on_plugin_install`` hooks run after the commit.
+
+        Returns:
+            The new row as ``get`` shows it, or None when the plugin's code is not loaded.
+
+        Raises:
+            PluginNotFound; PluginNotUninstallable for a core plugin or an active one.
+        """
+        self._ensure_rows()
+        info = self.infos.get(name)
+        with database.atomic():
+            row = locked(Plugin.select().where(Plugin.name == name)).get_or_none()
+            if row is None:
+                raise PluginNotFound(name)
+            if row.is_core or (info is not None and info.is_core):
+                raise PluginNotUninstallable(name, f"The plugin {name} is a core plugin and cannot be uninstalled")
+            if row.status == ACTIVE:
+                raise PluginNotUninstallable(name, f"Deactivate the plugin {name} before uninstalling it")
+            for model in (PluginActivity, PluginHook, PluginRoute, PluginAsset):
+                model.delete().where(model.plugin == row.id).execute()
+            Plugin.delete().where(Plugin.id == row.id).execute()
+            if info is not None:
+                _insert_row(info, now_ms())
+                self._sync_registrations()
+        self._changed()
+        log.info("plugin %s uninstalled by %s", name, user_id)
+        self._lifecycle("on_plugin_uninstall", name)
+        if info is None:
+            return None
+        self._lifecycle("on_plugin_install", name)
+        return self.get(name)
+
+    def _lifecycle(self, hook_name, name):
+        """Tell plugin ``name`` itself, and every active plugin, of a change made to it."""
+        self.hooks.notify(hook_name, ctx=hooks.current_ctx(), about=name, name=name)
 
     def update_settings(self, name, changes, user_id=None):
         """Merge ``changes`` into plugin ``name``'s settings, validated against its schema.
@@ -246,20 +300,13 @@ class PluginRegistry:
         if self._rows_ensured:
             return
         now = now_ms()
-        inserted = 0
-        for info in self.infos.values():
-            inserted += Plugin.insert(
-                id=info.name, name=info.name, display_name=info.display_name or info.name,
-                description=info.description, version=info.version, author=info.author,
-                category=info.category, status=ACTIVE if info.active_by_default else INACTIVE,
-                is_core=info.is_core, settings=info.default_settings, permissions=[], dependencies=[],
-                installed_at=now, activated_at=now if info.active_by_default else None,
-                last_updated=now, created_at=now, updated_at=now,
-            ).on_conflict_ignore().as_rowcount().execute()
+        inserted = [info.name for info in self.infos.values() if _insert_row(info, now)]
         self._sync_registrations()
         self._rows_ensured = True
         if inserted:
             self._changed()
+        for name in inserted:
+            self._lifecycle("on_plugin_install", name)
 
     def _sync_registrations(self):
         """Write the loaded plugins' hooks (and routes, once mounted) to their tables."""
@@ -301,6 +348,18 @@ class PluginRegistry:
                 impl.function(**{name: args[name] for name in impl.argnames})
             except Exception:
                 log.exception("plugin %s: startup failed", impl.plugin_name)
+
+
+def _insert_row(info, now):
+    """Insert the row of a loaded plugin as it starts; whether it was inserted (not there yet)."""
+    return Plugin.insert(
+        id=info.name, name=info.name, display_name=info.display_name or info.name,
+        description=info.description, version=info.version, author=info.author,
+        category=info.category, status=ACTIVE if info.active_by_default else INACTIVE,
+        is_core=info.is_core, settings=info.default_settings, permissions=[], dependencies=[],
+        installed_at=now, activated_at=now if info.active_by_default else None,
+        last_updated=now, created_at=now, updated_at=now,
+    ).on_conflict_ignore().as_rowcount().execute() > 0
 
 
 def _load_states():
