@@ -39,6 +39,7 @@ from app.admin.media import (
 from app.admin.pages import AdminPagesMiddleware, Renderer
 from app.admin.permissions import PermissionsPage
 from app.admin.pickers import MarkdownPreview, MediaPicker, ReferencePicker
+from app.admin.plugin_pages import PluginAdminPage, PluginPages, collect
 from app.admin.plugins import PluginPage, PluginsPage, PluginSwitchAction, PluginUninstallAction
 from app.admin.session import (
     AcceptInvitationPage,
@@ -139,6 +140,9 @@ def _register_media_and_system(routes, renderer):
     routes.add_page("/admin/plugins/{name}/activate", PluginSwitchAction(services.plugins, active=True))
     routes.add_page("/admin/plugins/{name}/deactivate", PluginSwitchAction(services.plugins, active=False))
     routes.add_page("/admin/plugins/{name}/uninstall", PluginUninstallAction(services.plugins))
+    plugin_pages = PluginPages(services.plugins, collect(services.plugins, routes.env, routes.settings, services))
+    renderer.plugin_nav = plugin_pages.nav
+    routes.add_page("/admin/plugins/{name}/pages/{slug}", PluginAdminPage(renderer, plugin_pages))
     cache_pages.register(routes, renderer)
     routes.add_page("/admin/logs", LogsPage(renderer))
     routes.add_page("/admin/logs/export", LogsExport())

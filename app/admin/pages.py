@@ -107,6 +107,7 @@ class Renderer:
         self.csrf = csrf
         self.settings = settings
         self._assets = assets
+        self.plugin_nav = _no_plugin_nav  # ``(user) -> [(href, title)]``: the nav items of plugins' pages
 
     @functools.cached_property
     def env(self):
@@ -133,8 +134,13 @@ class Renderer:
         resp.content_type = HTML
         resp.set_header("Cache-Control", "no-store")
         resp.text = self.env.get_template(template).render(
-            user=user, csrf_token=self.csrf.token_for(req, resp), csrf_field=FIELD, path=req.path, **values,
+            user=user, csrf_token=self.csrf.token_for(req, resp), csrf_field=FIELD, path=req.path,
+            plugin_nav=self.plugin_nav(user), **values,
         )
+
+
+def _no_plugin_nav(user):
+    return []
 
 
 def redirect(resp, location):

@@ -71,6 +71,30 @@ class PluginInfo:
     required: bool = False
 
 
+@dataclass(frozen=True)
+class AdminPage:
+    """A page a plugin adds to the admin (``register_admin_pages``), at
+    ``/admin/plugins/<plugin name>/pages/<slug>``, inside the admin's layout.
+
+    Attributes:
+        slug: the page's last path segment: lowercase letters, digits and dashes.
+        title: the page's title and its nav item's label.
+        render: ``render(req) -> str``: the page's body, an HTML fragment put into the layout
+            as it is. Escaping what it shows is the plugin's job (``markupsafe.escape``);
+            the admin's Content-Security-Policy keeps inline scripts from running.
+            ``req.context.user`` is the signed-in user.
+        permission: what a user must hold to see the page and its nav item
+            (``plugins.manage``, ``content.read``...).
+        nav: whether the page has an item in the admin's nav.
+    """
+
+    slug: str
+    title: str
+    render: object
+    permission: str = "plugins.manage"
+    nav: bool = True
+
+
 class ReadsOwnSettings:
     """Base of a plugin object that reads its own stored settings at run time.
 
@@ -100,4 +124,4 @@ class ReadsOwnSettings:
         return self._registry.states().get(self.plugin_info.name)
 
 
-__all__ = ["ENTRY_POINT_GROUP", "HookVeto", "PluginInfo", "ReadsOwnSettings", "hookimpl", "hookspec"]
+__all__ = ["ENTRY_POINT_GROUP", "AdminPage", "HookVeto", "PluginInfo", "ReadsOwnSettings", "hookimpl", "hookspec"]

@@ -194,6 +194,16 @@ def register_routes(env, settings, services):
 
 
 @hookspec
+def register_admin_pages(env, settings, services):
+    """Admin pages of the plugin: a list of ``app.services.plugins.AdminPage``.
+
+    Each is served at ``/admin/plugins/<plugin name>/pages/<slug>`` inside the admin's
+    layout, to a signed-in user holding the page's ``permission``, and listed in the nav
+    to such a user; both only while the plugin is active (its pages answer 404 otherwise).
+    """
+
+
+@hookspec
 def after_request(record, ctx):
     """After every request, once its response has been sent (it runs through ``ctx.wait_until``).
 
