@@ -82,7 +82,8 @@ class _Requests:
         pass
 
 
-def _runner(plugins, active):
+def _runner(plugins, current):
+    """A HookRunner over ``plugins`` whose plugin state is ``current[0]`` (``{name: active}``)."""
     manager = PluginManager("sonicpy")
     manager.add_hookspecs(hookspecs)
     for name, plugin in plugins.items():
@@ -91,25 +92,27 @@ def _runner(plugins, active):
 
     def state():
         reads.append(1)
-        return active
+        return current[0]
 
-    return HookRunner(manager, lambda name: active.get(name, False), state), reads
+    return HookRunner(manager, lambda name: current[0].get(name, False), state), reads
 
 
 def test_running_reads_no_state_when_no_plugin_implements_the_hook():
-    runner, reads = _runner({}, {})
+    runner, reads = _runner({}, [{}])
     assert runner.running("before_request") is False
     assert reads == []  # nothing read: the request start costs a kept lookup only
 
 
-def test_running_follows_the_state_it_was_worked_out_from():
-    active = {"requests": False}
-    runner, _reads = _runner({"requests": _Requests()}, active)
+def test_running_is_worked_out_again_only_for_a_new_state():
+    current = [{"requests": False}]
+    runner, _reads = _runner({"requests": _Requests()}, current)
     assert runner.running("before_request") is False
-    active["requests"] = True  # the same state object: the kept answer stands...
+    current[0]["requests"] = True  # the same state object: the kept answer stands...
     assert runner.running("before_request") is False
-    runner._state = lambda: dict(active)  # ...until the state is a new one, as after an activation
+    current[0] = {"requests": True}  # ...until the state is a new one, as after an activation
     assert runner.running("before_request") is True
+    current[0] = {"requests": False}
+    assert runner.running("before_request") is False
 
 
 # -- on_request_error ------------------------------------------------------------------------
@@ -260,3 +263,9 @@ def test_the_admin_uninstalls_with_its_button(env, client, admin):
     assert Plugin.get_or_none(Plugin.name == "faq-plugin") is None
     assert "Plugin uninstalled." in browser.get("/admin/plugins?done=uninstalled").text
     browser.post("/admin/plugins/sample/uninstall", status=403)  # the session cookie without its token
+
+
+def test_an_api_client_uninstalls_at_sonicjs_path(client, admin):
+    body = client.post("/admin/plugins/sample/uninstall", headers=admin, status=200).json
+    assert body["success"] is True and body["data"]["name"] == "sample" and body["data"]["status"] == "inactive"
+    client.post("/admin/plugins/core-auth/uninstall", headers=admin, status=409)
