@@ -26,7 +26,9 @@ is asked on every hook call, so a request keeps the answer in its scope's ``memo
 Every request reaches at least ``after_request``, so a call costs little: each hook's
 implementations and the arguments each one takes are looked up once per hook name and
 kept until a plugin is registered or unregistered (``PluginManager.changes``), and a hook
-no plugin implements returns at once.
+no plugin implements returns at once. ``before_request``, asked at the start of every
+request, goes through ``HookRunner.running`` first: whether an active plugin implements it
+is kept with the plugin state it was worked out from.
 """
 
 import contextlib

@@ -10,6 +10,11 @@ by default) the first time the registry is read, and rows without a loaded modul
 State is read through the three-tier cache under the ``plugins`` namespace, so each
 worker sees an activation, a deactivation or new settings on its next request without a
 restart: every change bumps the namespace's generation in CACHE_KV after its commit.
+
+The lifecycle hooks (``on_plugin_install``, ``on_plugin_uninstall``, ``on_plugin_activate``,
+``on_plugin_deactivate``) run after the change commits, on the plugin it is about and on
+every active plugin. Uninstalling deletes what is stored about a plugin; its code, when
+still loaded, installs it again at once (``uninstall``).
 """
 
 import importlib
