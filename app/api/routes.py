@@ -27,12 +27,13 @@ from app.api import (
     system,
     users,
     workflow,
+    workflow_assignments,
 )
 
 ROUTE_MODULES = [
     health, system,
     auth, users, api_tokens, collections,
-    workflow,
+    workflow, workflow_assignments,
     schedules,
     media, files,
     content, stats, references, activity,

@@ -228,8 +228,29 @@ class Move(Closed):
     required_permission: str | None
 
 
+class AssignmentUser(Closed):
+    """The assignee of an item, or who assigned it."""
+
+    id: str
+    username: str
+    name: str
+
+
+class Assignment(Closed):
+    """Who should act on an item next, by when (``overdue`` once ``due_at`` has passed)."""
+
+    content_id: str
+    assignee: AssignmentUser
+    assigned_by: AssignmentUser
+    due_at: Ms | None
+    overdue: bool
+    note: str | None
+    assigned_at: Ms
+
+
 class WorkflowView(Closed):
-    """An item's workflow state, review (for reviewers and its author) and allowed moves."""
+    """An item's workflow state, review and assignment (for reviewers, its author and its
+    assignee) and allowed moves."""
 
     content_id: str
     state: StateRef
@@ -238,6 +259,7 @@ class WorkflowView(Closed):
     published_at: Ms | None
     workflow: WorkflowRef | None
     review: Review | None
+    assignment: Assignment | None
     scheduled_publish_at: Ms | None
     scheduled_unpublish_at: Ms | None
     transitions: list[Move]

@@ -7,12 +7,15 @@
   by its target state (the path SonicJS designed but never mounted).
 * ``GET  /api/content/{id}/history``: every workflow_history row, newest first, with users.
 
+Assignments and analytics are in ``app.api.workflow_assignments``.
+
 The two reads answer 404 to callers for whom ``GET /api/content/{id}`` is a 404 (the
 public sees published items only; authors their own drafts too; editors and admins all).
 Review notes and the history are editorial records, for those who take part in the
 review: holders of ``content.review`` or ``content.publish``, admins, and the item's
 author (the notes are addressed to them). Any other reader of a published item sees its
-state and status with ``review: null``, and gets 403 for its history.
+state and status with ``review: null``, and gets 403 for its history. The item's
+assignment is shown to the same people and to its assignee (``assignment: null`` otherwise).
 
 Who may move what is decided per move by ``app.services.content.workflow``: 409 when the
 workflow has no such move from the current state, 403 when the caller may not make it.
@@ -28,7 +31,7 @@ from app.api.errors import forbidden, read_body
 from app.api.schemas import Listed, One
 from app.api.schemas_content import HistoryEntry, Moved, WorkflowView
 from app.services.cache import Namespace, invalidate
-from app.services.content import workflow
+from app.services.content import assignments, workflow
 from app.services.content.query import Scope, is_visible
 from app.services.content.states import find_state
 from app.services.content.workflow import (
@@ -104,10 +107,36 @@ def state_view(content, user):
         "published_at": content.published_at,
         "workflow": {"id": chosen.id, "name": chosen.name} if chosen else None,
         "review": review_view(content) if may_see_review(user, content) else None,
+        "assignment": _assignment_for(content, user),
         "scheduled_publish_at": content.scheduled_publish_at,
         "scheduled_unpublish_at": content.scheduled_unpublish_at,
         "transitions": workflow.next_steps(content, user, chosen) if chosen else [],
     }
+
+
+def _assignment_for(content, user):
+    """The item's assignment, for those who see the review and for the assignee; else None."""
+    row = assignments.assignment_of(content.id)
+    if row is None or not (may_see_review(user, content) or row.assignee_id == user.id):
+        return None
+    return assignment_view(row)
+
+
+def assignment_view(row, now=None):
+    """A content_assignments row (assignee and assigner joined) as the API returns it."""
+    return {
+        "content_id": row.content_id,
+        "assignee": _person(row.assignee),
+        "assigned_by": _person(row.assigned_by),
+        "due_at": row.due_at,
+        "overdue": assignments.is_overdue(row, now),
+        "note": row.note,
+        "assigned_at": row.assigned_at,
+    }
+
+
+def _person(user):
+    return {"id": user.id, "username": user.username, "name": f"{user.first_name} {user.last_name}".strip()}
 
 
 def review_view(content):

@@ -427,6 +427,21 @@ class WorkflowHistory(BaseModel):
         table_name = "workflow_history"
 
 
+class ContentAssignment(BaseModel):
+    """Who should act on an item next (review, publish), by when: one row per assigned item."""
+
+    content = peewee.ForeignKeyField(Content, column_name="content_id", primary_key=True, backref="assignment",
+                                     on_delete="CASCADE")
+    assignee = peewee.ForeignKeyField(User, column_name="assignee_id", backref="assignments")
+    assigned_by = peewee.ForeignKeyField(User, column_name="assigned_by", backref="assignments_made")
+    due_at = peewee.BigIntegerField(null=True)
+    note = peewee.TextField(null=True)
+    assigned_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "content_assignments"
+
+
 class ScheduledContent(BaseModel):
     id = peewee.TextField(primary_key=True, default=new_id)
     content = peewee.ForeignKeyField(Content, column_name="content_id", backref="schedules")
@@ -678,6 +693,7 @@ class MagicLink(BaseModel):
 MODELS = [
     User, Collection, Media, MediaPendingObject, WorkflowState, Content, ContentCount, ContentCountedField,
     ContentValueCount, ContentMedia, ContentVersion, Workflow, WorkflowTransition, WorkflowHistory, ScheduledContent,
+    ContentAssignment,
     Plugin, PluginHook, PluginRoute, PluginAsset, PluginActivity, Permission, RolePermission, ApiToken, SystemLog,
     LogConfig, Faq, Webhook, WebhookDelivery, OtpCode, MagicLink,
 ]

@@ -62,7 +62,7 @@ PLUGIN_NAME = "webhooks"  # the core plugin sending these deliveries (its row sa
 
 EVENTS = (
     "content.created", "content.updated", "content.deleted", "content.restored", "content.workflow",
-    "content.published", "content.unpublished", "media.uploaded", "media.deleted", "user.registered",
+    "content.assigned", "content.published", "content.unpublished", "media.uploaded", "media.deleted", "user.registered",
     "webhook.test",
 )
 ALL_EVENTS = "*"

@@ -82,6 +82,11 @@ def after_content_workflow(user, content, action, from_state, to_state, ctx):
 
 
 @hookspec
+def after_content_assign(user, content, assignee_id, due_at, previous_assignee_id, ctx):
+    """After the assignment of ``content`` changed (``assignee_id`` None: now unassigned)."""
+
+
+@hookspec
 def after_content_publish(user, content, ctx):
     """After ``content`` moved to ``published`` (by the API, an edit or a schedule)."""
 

@@ -79,6 +79,11 @@ class Webhooks:
                                             "from_state": from_state, "to_state": to_state})
 
     @hookimpl
+    def after_content_assign(self, content, assignee_id, due_at, previous_assignee_id, ctx):
+        self.emit(ctx, "content.assigned", {**content_data(content), "assignee_id": assignee_id, "due_at": due_at,
+                                            "previous_assignee_id": previous_assignee_id})
+
+    @hookimpl
     def after_content_publish(self, content, ctx):
         self.emit(ctx, "content.published", content_data(content))
 
