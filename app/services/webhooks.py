@@ -62,8 +62,8 @@ PLUGIN_NAME = "webhooks"  # the core plugin sending these deliveries (its row sa
 
 EVENTS = (
     "content.created", "content.updated", "content.deleted", "content.restored", "content.workflow",
-    "content.assigned", "content.published", "content.unpublished", "media.uploaded", "media.deleted", "user.registered",
-    "webhook.test",
+    "content.assigned", "content.published", "content.unpublished", "media.uploaded", "media.deleted",
+    "user.registered", "webhook.test",
 )
 ALL_EVENTS = "*"
 MAX_ATTEMPTS = 5
