@@ -9,6 +9,7 @@ headers, CSRF checks, HTML refusals: ``app.admin.pages``).
 from app.admin import cache as cache_pages
 from app.admin.account import AccountPage
 from app.admin.assets import Assets, StaticResource
+from app.admin.assignments import AssignmentsPage, ContentAssignAction
 from app.admin.collections import CollectionActiveAction, CollectionEditPage, CollectionNewPage, CollectionsPage
 from app.admin.content import (
     ContentBulkAction,
@@ -85,13 +86,15 @@ def register(routes):
     routes.add_page("/admin/content/{collection}/new", ContentNewPage(renderer, cache))
     routes.add_page("/admin/content/{collection}/bulk", ContentBulkAction(content_list, cache))
     _register_users(routes, renderer)
-    edit = ContentEditPage(renderer, cache)
+    edit = ContentEditPage(renderer, cache, services.roles)
     routes.add_page("/admin/content/{collection}/{id}", edit)
     db = routes.env.DB.db
     routes.add_page("/admin/content/{collection}/{id}/workflow", ContentWorkflowAction(edit, db, cache))
     routes.add_page("/admin/content/{collection}/{id}/schedule", ContentScheduleAction(edit, db, cache))
     routes.add_page("/admin/content/{collection}/{id}/schedules/{schedule_id}/cancel",
                     ContentScheduleCancelAction(edit, db, cache))
+    routes.add_page("/admin/content/{collection}/{id}/assign", ContentAssignAction(edit, db, services.roles))
+    routes.add_page("/admin/workflow/assignments", AssignmentsPage(renderer))
     routes.add_page("/admin/content/{collection}/{id}/delete", ContentDeleteAction(edit, cache))
     routes.add_page("/admin/content/{collection}/{id}/restore", ContentRestoreAction(edit, cache))
     routes.add_page("/admin/content/{collection}/{id}/duplicate", ContentDuplicateAction(edit, cache))

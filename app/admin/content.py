@@ -13,6 +13,7 @@
 * ``POST .../delete``, ``.../restore``, ``.../purge``, ``.../schedule``: soft delete,
   restore, purge (admins) and scheduling, through the services the API's routes use;
 * ``POST .../duplicate``: a draft copy (``copies.duplicate``, as the API's duplicate);
+* ``POST .../assign``: the item's assignment (``app.admin.assignments``);
 * ``POST /admin/content/{collection}/bulk``: the list's ticked items published, moved to
   draft, archived or moved to the trash, all or nothing (``bulk.apply``, as the API's
   bulk action); the list's filters ride in the form's URL, so the answer, a redirect or
@@ -27,6 +28,7 @@ from urllib.parse import urlencode
 
 import falcon
 
+from app.admin.assignments import NO_ASSIGN_PANEL, assign_panel
 from app.admin.blocks import input_text, posted_back, textarea_text
 from app.admin.forms import (
     data_from_form,
@@ -369,7 +371,7 @@ class ContentNewPage:
             req, resp, "content_form.html", status=status, collection=collection, item=item, is_new=True,
             fields=fields, errors=errors or {}, message=message,
             editable=True, transitions=[], state=None, moved=None, saved=False, deleted=False, can_delete=False,
-            can_purge=False, can_duplicate=False, can_schedule=False, schedules=[], leftovers=(),
+            can_purge=False, can_duplicate=False, can_schedule=False, schedules=[], leftovers=(), **NO_ASSIGN_PANEL,
         )
 
     @access("content.create")
@@ -401,9 +403,10 @@ class ContentNewPage:
 class ContentEditPage:
     """``GET``/``POST /admin/content/{collection}/{id}``: read-only unless the user may edit the item."""
 
-    def __init__(self, renderer, cache):
+    def __init__(self, renderer, cache, roles):
         self._renderer = renderer
         self._cache = cache
+        self._roles = roles
 
     def load(self, req, collection, content_id):
         """``(collection, item as the API shows it, Content row)`` if the user may read the item.
@@ -446,6 +449,7 @@ class ContentEditPage:
             schedule=schedule or {"action": "publish", "scheduled_at": "", "timezone": "UTC"},
             transitions=transitions, state=workflow.current_state(content), moved=_known_action(req.get_param("moved")),
             saved=status == falcon.HTTP_200 and req.get_param("saved") == "1",
+            **assign_panel(user, content, self._roles),
         )
 
     @access("content.read")
@@ -482,6 +486,7 @@ class ContentEditPage:
 
 DONE_MESSAGES = {"deleted": "Moved to the trash.", "restored": "Restored from the trash.",
                  "scheduled": "Scheduled.", "cancelled": "The schedule was cancelled.",
+                 "assigned": "The assignment was saved.",
                  "version-restored": "The version was restored as a new version.",
                  "duplicated": "This is the new copy, a draft: edit it and save."}
 

@@ -117,7 +117,7 @@ def state_view(content, user):
 def _assignment_for(content, user):
     """The item's assignment, for those who see the review and for the assignee; else None."""
     row = assignments.assignment_of(content.id)
-    if row is None or not (may_see_review(user, content) or row.assignee_id == user.id):
+    if row is None or not assignments.may_see(user, content, row):
         return None
     return assignment_view(row)
 

@@ -34,13 +34,14 @@ from app.services.content.workflow import (
     current_state,
     load_content,
 )
-from app.services.identity import Principal
+from app.services.identity import ROLES, Principal
 from app.services.plugins import hooks
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_DUE = datetime(9999, 12, 30, tzinfo=UTC)
 LATEST_DUE_MS = (LATEST_DUE - EPOCH) // timedelta(milliseconds=1)
 MAX_NOTE_LENGTH = 2000
+MAX_CHOICES = 200
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,39 @@ def is_overseer(user):
     return user.is_admin or any(user.can(name) for name in OVERSEER_PERMISSIONS)
 
 
+def may_assign(user, content):
+    """Whether ``user`` may change the assignment of ``content``."""
+    return is_overseer(user) or (content.author_id == user.id and user.can("content.update"))
+
+
 def check_may_assign(user, content):
     """Forbidden unless ``user`` may change the assignment of ``content``."""
-    if is_overseer(user):
-        return
-    if content.author_id == user.id and user.can("content.update"):
-        return
-    raise Forbidden("Only reviewers and publishers assign other people's items; authors assign their own")
+    if not may_assign(user, content):
+        raise Forbidden("Only reviewers and publishers assign other people's items; authors assign their own")
+
+
+def may_see(user, content, assignment):
+    """Whether ``user`` may see ``assignment`` of ``content``: those who see its review (reviewers,
+    publishers, admins, its author) and the assignee."""
+    return is_overseer(user) or content.author_id == user.id or assignment.assignee_id == user.id
+
+
+def assignee_choices(content, roles, limit=MAX_CHOICES):
+    """Active users who may be assigned ``content`` as it is now, by name (at most ``limit``).
+
+    By role: a published item for every role with ``content.read``, anything else for the
+    roles that read every item (``content.publish``, admins) and its author. ``assign``
+    checks the one chosen again, item by item.
+    """
+    readers = [role for role in ROLES if "content.read" in roles.of(role)]
+    if content.status != "published":
+        readers = [role for role in readers if role == "admin" or "content.publish" in roles.of(role)]
+    return list(
+        User.select(User.id, User.username, User.first_name, User.last_name, User.role)
+        .where((User.is_active == True) & (User.role.in_(readers) | (User.id == content.author_id)))  # noqa: E712
+        .order_by(User.first_name, User.last_name, User.username)
+        .limit(limit)
+    )
 
 
 def parse_due(value, now=None):
