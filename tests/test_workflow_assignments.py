@@ -1,0 +1,286 @@
+"""Assignments (POST /api/workflow/content/{id}/assign, GET /api/workflow/assignments): who may
+assign, who may be assigned, due dates, what is written, and who sees what."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from app.db.models import Content, ContentAssignment, WebhookDelivery, now_ms
+from app.services import webhooks
+from tests.fixtures.app import client_for
+from tests.fixtures.workflow import content_row, history_rows
+
+pytestmark = [pytest.mark.usefixtures("env"), pytest.mark.backends]
+
+DAY_MS = 86_400_000
+
+
+def assign(client, item, headers, user_id, status=200, **body):
+    url = f"/api/workflow/content/{item.id}/assign"
+    return client.post_json(url, {"user_id": user_id, **body}, headers=headers, status=status)
+
+
+def listed(client, headers, status=200, **params):
+    return client.get("/api/workflow/assignments", params, headers=headers, status=status)
+
+
+def assignment_rows():
+    return list(ContentAssignment.select().order_by(ContentAssignment.assigned_at).dicts())
+
+
+# --- assigning ----------------------------------------------------------------------------
+
+
+def test_an_editor_assigns_an_item_with_a_due_date_and_a_note(client, make_user, make_content_row):
+    author, author_headers = make_user("author")
+    editor, headers = make_user("editor", first_name="Eve", last_name="Stone")
+    reviewer, _ = make_user("editor")
+    item = make_content_row(author, state="pending-review", version_number=4)
+
+    resp = assign(client, item, headers, reviewer.id, due_at="2999-05-01", note="  check the figures ")
+
+    due = int(datetime(2999, 5, 1, 23, 59, 59, 999000, tzinfo=UTC).timestamp() * 1000)
+    data = resp.json["data"]
+    assert (data["content_id"], data["assignee"]["id"], data["due_at"], data["overdue"], data["note"]) == (
+        item.id, reviewer.id, due, False, "check the figures")
+    assert data["assigned_by"] == {"id": editor.id, "username": editor.username, "name": "Eve Stone"}
+    [row] = assignment_rows()
+    assert (row["content"], row["assignee"], row["assigned_by"], row["due_at"]) == (item.id, reviewer.id, editor.id, due)
+    [history] = history_rows(item.id)
+    assert resp.json["meta"] == {"content_id": item.id, "action": "assigned", "history_id": history.id}
+    assert (history.from_state_id, history.to_state_id, history.user_id, history.comment) == (
+        "pending-review", "pending-review", editor.id, "check the figures")
+    assert history.metadata == {"action": "assigned", "assignee_id": reviewer.id, "due_at": due,
+                                "previous_assignee_id": None}
+    # No edit: the version, and so the ETag, stay.
+    assert content_row(item.id)["version_number"] == 4
+    # The item's workflow view shows it, to the author too.
+    view = client.get(f"/api/content/{item.id}/workflow", headers=author_headers).json["data"]
+    assert view["assignment"] == data
+
+
+def test_reassigning_replaces_and_unassigning_removes_the_assignment(client, make_user, make_content_row):
+    author, _ = make_user("author")
+    _, headers = make_user("editor")
+    first, _ = make_user("editor")
+    second, _ = make_user("admin")
+    item = make_content_row(author, state="pending-review")
+
+    assign(client, item, headers, first.id, due_at=now_ms() + DAY_MS)
+    assign(client, item, headers, second.id)
+    assert [(r["assignee"], r["due_at"]) for r in assignment_rows()] == [(second.id, None)]
+
+    resp = assign(client, item, headers, None)
+
+    assert resp.json["data"] is None and resp.json["meta"]["action"] == "unassigned"
+    assert assignment_rows() == []
+    assert [(h.metadata["action"], h.metadata["assignee_id"], h.metadata["previous_assignee_id"])
+            for h in history_rows(item.id)] == [
+        ("assigned", first.id, None), ("assigned", second.id, first.id), ("unassigned", None, second.id)]
+    # Unassigning an item nobody is assigned to writes nothing.
+    again = assign(client, item, headers, None)
+    assert again.json["meta"] == {"content_id": item.id, "action": None, "history_id": None}
+    assert len(history_rows(item.id)) == 3
+
+
+def test_an_author_assigns_their_own_item_but_not_anyone_elses(client, make_user, make_content_row):
+    author, headers = make_user("author")
+    other, _ = make_user("author")
+    editor, _ = make_user("editor")
+    own = make_content_row(author)
+    others = make_content_row(other, state="published")
+
+    assign(client, own, headers, editor.id)
+    resp = assign(client, others, headers, editor.id, status=403)
+
+    assert "authors assign their own" in resp.json["error"]
+    assert [r["content"] for r in assignment_rows()] == [own.id]
+    assert history_rows(others.id) == []
+
+
+def test_a_viewer_may_not_assign_and_a_hidden_item_is_not_found(client, make_user, make_content_row):
+    author, author_headers = make_user("author")
+    _, viewer_headers = make_user("viewer")
+    editor, _ = make_user("editor")
+    other, _ = make_user("author")
+    published = make_content_row(other, state="published")
+    draft = make_content_row(other)
+
+    assign(client, published, viewer_headers, editor.id, status=403)
+    # Another author's draft cannot even be read by this author: 404, as its workflow view.
+    assign(client, draft, author_headers, editor.id, status=404)
+    assign(client, Content(id="missing"), author_headers, editor.id, status=404)
+    assert assignment_rows() == []
+
+
+def test_an_item_in_the_trash_cannot_be_assigned(client, make_user, make_content_row):
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    item = make_content_row(author, deleted_at=now_ms())
+
+    assign(client, item, headers, editor.id, status=404)
+
+    assert assignment_rows() == []
+
+
+def test_the_assignee_must_be_an_active_user_who_can_read_the_item(client, make_user, make_content_row):
+    author, _ = make_user("author")
+    _, headers = make_user("editor")
+    inactive, _ = make_user("editor", is_active=False)
+    other_author, _ = make_user("author")
+    viewer, _ = make_user("viewer")
+    draft = make_content_row(author, state="pending-review")
+    published = make_content_row(author, state="published")
+
+    for user_id, message in (("nobody", "The assignee must be an active user"),
+                             (inactive.id, "The assignee must be an active user"),
+                             (other_author.id, "The assignee cannot read this item"),
+                             (viewer.id, "The assignee cannot read this item")):
+        resp = assign(client, draft, headers, user_id, status=422)
+        assert resp.json["details"] == [{"field": "user_id", "message": message}], user_id
+    assert assignment_rows() == [] and history_rows(draft.id) == []
+    # A published item may go to anyone who reads content, and a draft to its author.
+    assign(client, published, headers, viewer.id)
+    assign(client, draft, headers, author.id)
+    assert len(assignment_rows()) == 2
+
+
+@pytest.mark.parametrize("due_at, message", [
+    ("2001-01-01", "due_at must be in the future"),
+    (1_000, "due_at must be in the future"),
+    ("2999-05-01T09:00:00", "due_at has no UTC offset: add one (Z for UTC) or give a date"),
+    ("next week", "due_at must be a date, an ISO 8601 date-time with an offset, or epoch ms"),
+    ("9999-12-31", "due_at must be before 9999-12-30"),
+])
+def test_a_bad_due_date_is_422(client, make_user, make_content_row, due_at, message):
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    item = make_content_row(author)
+
+    resp = assign(client, item, headers, editor.id, due_at=due_at, status=422)
+
+    assert resp.json["details"] == [{"field": "due_at", "message": message}]
+    assert assignment_rows() == []
+
+
+def test_due_dates_with_an_offset_or_in_ms_are_kept_exactly(client, make_user, make_content_row):
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    item = make_content_row(author)
+
+    with_offset = assign(client, item, headers, editor.id, due_at="2999-05-01T09:00:00+02:00").json["data"]
+    in_ms = assign(client, item, headers, editor.id, due_at=32_000_000_000_000).json["data"]
+
+    assert with_offset["due_at"] == int(datetime(2999, 5, 1, 7, tzinfo=UTC).timestamp() * 1000)
+    assert in_ms["due_at"] == 32_000_000_000_000
+
+
+def test_unassigning_takes_no_due_date_or_note_and_the_body_is_checked(client, make_user, make_content_row):
+    author, _ = make_user("author")
+    _, headers = make_user("editor")
+    item = make_content_row(author)
+
+    resp = assign(client, item, headers, None, due_at="2999-01-01", status=422)
+    assert resp.json["details"] == [{"field": "due_at", "message": "Only an assignment has a due date or a note"}]
+    resp = assign(client, item, headers, None, note="why", status=422)
+    assert resp.json["details"][0]["field"] == "note"
+    client.post_json(f"/api/workflow/content/{item.id}/assign", {}, headers=headers, status=422)
+    assign(client, item, headers, "x", status=422, assignee="x")
+    assert assignment_rows() == []
+
+
+def test_only_the_assignee_and_those_who_see_the_review_see_the_assignment(client, make_user, make_content_row):
+    author, _ = make_user("author")
+    _, headers = make_user("editor")
+    viewer, viewer_headers = make_user("viewer")
+    _, other_viewer_headers = make_user("viewer")
+    item = make_content_row(author, state="published")
+    assign(client, item, headers, viewer.id)
+
+    mine = client.get(f"/api/content/{item.id}/workflow", headers=viewer_headers).json["data"]
+    theirs = client.get(f"/api/content/{item.id}/workflow", headers=other_viewer_headers).json["data"]
+
+    assert mine["assignment"]["assignee"]["id"] == viewer.id
+    assert theirs["assignment"] is None and theirs["review"] is None
+
+
+def test_an_assignment_is_a_webhook_event(env, make_user, make_content_row):
+    client = client_for(env, webhooks_allow_private_targets=True)
+    hook = webhooks.create_webhook("http://127.0.0.1:9/hook", ["content.assigned"], True)
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    item = make_content_row(author)
+
+    assign(client, item, headers, editor.id, due_at=32_000_000_000_000)
+    assign(client, item, headers, None)
+
+    deliveries = WebhookDelivery.select().where(WebhookDelivery.webhook == hook.id).order_by(WebhookDelivery.created_at)
+    assert [(d.event, d.payload["data"]["id"], d.payload["data"]["assignee_id"], d.payload["data"]["due_at"],
+             d.payload["data"]["previous_assignee_id"]) for d in deliveries] == [
+        ("content.assigned", item.id, editor.id, 32_000_000_000_000, None),
+        ("content.assigned", item.id, None, None, editor.id)]
+
+
+# --- listing ------------------------------------------------------------------------------
+
+
+def test_my_assignments_soonest_due_first_and_those_without_a_due_date_last(client, make_user, make_content_row):
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    _, boss_headers = make_user("admin")
+    late, soon, undated = (make_content_row(author, state="pending-review") for _ in range(3))
+    assign(client, undated, boss_headers, editor.id)
+    assign(client, late, boss_headers, editor.id, due_at=now_ms() + 9 * DAY_MS)
+    assign(client, soon, boss_headers, editor.id, due_at=now_ms() + DAY_MS)
+    assign(client, make_content_row(author), boss_headers, author.id)  # someone else's
+
+    resp = listed(client, headers)
+
+    assert [row["content_id"] for row in resp.json["data"]] == [soon.id, late.id, undated.id]
+    first = resp.json["data"][0]["content"]
+    assert (first["id"], first["state"], first["status"], first["collection"]["id"]) == (
+        soon.id, "pending-review", "draft", soon.collection_id)
+    assert resp.json["meta"]["total"] == 3
+    page = listed(client, headers, assignee="me", limit="2", page="2").json
+    assert [row["content_id"] for row in page["data"]] == [undated.id]
+    assert (page["meta"]["page"], page["meta"]["pages"], page["meta"]["hasPrev"]) == (2, 2, True)
+
+
+def test_overdue_assignments_say_so(client, make_user, make_content_row):
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    item = make_content_row(author)
+    ContentAssignment.create(content=item.id, assignee=editor.id, assigned_by=editor.id, due_at=now_ms() - 1000)
+
+    [row] = listed(client, headers).json["data"]
+
+    assert row["overdue"] is True
+
+
+def test_a_caller_lists_only_assigned_items_they_can_still_read(client, make_user, make_content_row):
+    author, _ = make_user("author")
+    _, headers = make_user("editor")
+    viewer, viewer_headers = make_user("viewer")
+    item = make_content_row(author, state="published")
+    trashed = make_content_row(author, state="published")
+    assign(client, item, headers, viewer.id)
+    assign(client, trashed, headers, viewer.id)
+    Content.update(deleted_at=now_ms()).where(Content.id == trashed.id).execute()
+    assert [row["content_id"] for row in listed(client, viewer_headers).json["data"]] == [item.id]
+
+    client.post_json(f"/api/content/{item.id}/workflow", {"action": "unpublish"}, headers=headers)
+
+    # The viewer can no longer read the draft; an editor still lists it as theirs.
+    assert listed(client, viewer_headers).json["data"] == []
+    assert [row["content_id"] for row in listed(client, headers, assignee=viewer.id).json["data"]] == [item.id]
+    assert [row["content_id"] for row in listed(client, headers, assignee="all").json["data"]] == [item.id]
+
+
+def test_only_reviewers_and_publishers_list_other_peoples_assignments(client, make_user):
+    author, headers = make_user("author")
+    editor, _ = make_user("editor")
+
+    listed(client, headers, assignee=editor.id, status=403)
+    listed(client, headers, assignee="all", status=403)
+    assert listed(client, headers, assignee=author.id).json["data"] == []
+    listed(client, {}, status=401)
