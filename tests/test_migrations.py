@@ -46,12 +46,15 @@ ALL_PERMISSIONS = {
     "settings.read", "settings.update", "plugins.manage", "logs.read", "api_tokens.manage",
     # 0012 and 0013: hard deletes, for admins only.
     "content.purge", "media.purge",
+    # 0036: forms and their submissions.
+    "forms.read", "forms.manage",
 }
 ROLE_PERMISSIONS = {
     "admin": ALL_PERMISSIONS,
     "editor": {"content.create", "content.read", "content.update", "content.delete",
                "content.publish", "content.review", "collections.read", "media.upload",
-               "media.read", "media.update", "media.delete", "users.read", "logs.read"},
+               "media.read", "media.update", "media.delete", "users.read", "logs.read",
+               "forms.read", "forms.manage"},  # 0036
     "author": {"content.create", "content.read", "content.update", "content.delete", "media.upload",
                "media.read", "media.update", "collections.read"},  # content.delete: 0015
     "viewer": {"content.read", "collections.read", "media.read"},

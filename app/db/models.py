@@ -690,12 +690,46 @@ class MagicLink(BaseModel):
         table_name = "magic_links"
 
 
+class Form(BaseModel):
+    """A form the public fills in (``app.services.forms``): its fields and settings as JSON."""
+
+    id = peewee.TextField(primary_key=True, default=new_id)
+    name = peewee.TextField(unique=True)
+    display_name = peewee.TextField()
+    description = peewee.TextField(null=True)
+    fields = JSONField(default=dict)
+    settings = JSONField(default=dict)
+    is_active = FlagField(default=True)
+    created_by = peewee.ForeignKeyField(User, column_name="created_by", null=True, on_delete="SET NULL")
+    created_at = peewee.BigIntegerField(default=now_ms)
+    updated_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "forms"
+
+
+class FormSubmission(BaseModel):
+    """What a visitor sent through a form; the address only as a keyed hash."""
+
+    id = peewee.TextField(primary_key=True, default=new_id)
+    form = peewee.ForeignKeyField(Form, column_name="form_id", backref="submissions", on_delete="CASCADE")
+    data = JSONField(default=dict)
+    user = peewee.ForeignKeyField(User, column_name="user_id", null=True, on_delete="SET NULL")
+    ip_hash = peewee.TextField(null=True)
+    user_agent = peewee.TextField(null=True)
+    status = peewee.TextField(default="new")
+    created_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "form_submissions"
+
+
 MODELS = [
     User, Collection, Media, MediaPendingObject, WorkflowState, Content, ContentCount, ContentCountedField,
     ContentValueCount, ContentMedia, ContentVersion, Workflow, WorkflowTransition, WorkflowHistory, ScheduledContent,
     ContentAssignment,
     Plugin, PluginHook, PluginRoute, PluginAsset, PluginActivity, Permission, RolePermission, ApiToken, SystemLog,
-    LogConfig, Faq, Webhook, WebhookDelivery, OtpCode, MagicLink,
+    LogConfig, Faq, Webhook, WebhookDelivery, OtpCode, MagicLink, Form, FormSubmission,
 ]
 
 
