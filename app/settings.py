@@ -37,6 +37,7 @@ DEFAULT_SESSION_TOKEN_TTL_SECONDS = 24 * 3600
 # How recent a sign-in must be to create a credential that outlives its session (an API
 # token) without typing the password again: long enough to sign in and go on to do it.
 DEFAULT_RECENT_SIGN_IN_SECONDS = 600
+DEFAULT_TURNSTILE_VERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
 
 
 class Settings(msgspec.Struct, kw_only=True):
@@ -119,6 +120,12 @@ class Settings(msgspec.Struct, kw_only=True):
         metrics_token: the Bearer token ``GET /metrics`` wants (secret ``METRICS_TOKEN``);
             None turns the route off (404).
         mail: how mail is sent (``MAILER``, ``SMTP_*``, ``MAIL_FROM``; ``app.services.mail``).
+        turnstile_site_key: Cloudflare Turnstile's site key (``TURNSTILE_SITE_KEY``), public:
+            the widget of a form that turns Turnstile on needs it.
+        turnstile_secret_key: Turnstile's secret key (secret ``TURNSTILE_SECRET_KEY``), sent to
+            siteverify only. A form may turn Turnstile on only while both keys are set.
+        turnstile_verify_url: the siteverify endpoint (``TURNSTILE_VERIFY_URL``, Cloudflare's by
+            default; http or https).
     """
 
     jwt_secret: str | None = None
@@ -154,6 +161,9 @@ class Settings(msgspec.Struct, kw_only=True):
     webhooks_allow_private_targets: bool = False
     metrics_token: str | None = None
     mail: MailSettings = msgspec.field(default_factory=MailSettings)
+    turnstile_site_key: str | None = None
+    turnstile_secret_key: str | None = None
+    turnstile_verify_url: str = DEFAULT_TURNSTILE_VERIFY_URL
 
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -293,6 +303,14 @@ def cors_origins_setting(config):
     return origins
 
 
+def verify_url_setting(config):
+    """``TURNSTILE_VERIFY_URL`` (Cloudflare's siteverify by default); ConfigError unless http(s)."""
+    url = str(config.setting("TURNSTILE_VERIFY_URL") or DEFAULT_TURNSTILE_VERIFY_URL).strip()
+    if not re.match(r"^https?://[^\s/]+", url):
+        raise ConfigError(f"{_where(config)}: TURNSTILE_VERIFY_URL must be an http(s) URL, not {url!r}")
+    return url
+
+
 def settings_from_config(config, **overrides):
     """Build Settings from ``config``'s vars and secrets; keyword ``overrides`` win (tests).
 
@@ -334,6 +352,9 @@ def settings_from_config(config, **overrides):
         "plugins": plugin_paths(get("PLUGINS")),
         "webhooks_allow_private_targets": _flag(get("WEBHOOKS_ALLOW_PRIVATE_TARGETS"), False),
         "metrics_token": get("METRICS_TOKEN") or None,
+        "turnstile_site_key": get("TURNSTILE_SITE_KEY") or None,
+        "turnstile_secret_key": get("TURNSTILE_SECRET_KEY") or None,
+        "turnstile_verify_url": verify_url_setting(config),
     }
     values.update(overrides)
     if "mail" not in values:

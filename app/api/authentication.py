@@ -7,6 +7,10 @@ it): an API token is accepted from the header alone, so a token planted in a bro
 cookie jar cannot act with the browser's ambient credentials. Missing or invalid
 credentials leave the user None; each route's ``@access`` rule then decides between
 answering and 401/403.
+
+A resource whose ``ignores_session_cookie`` is true (a public form's submit route, which
+other sites post to by design) never acts with the cookie: its requests are anonymous unless
+a header names a credential, so a form on another page cannot submit as the visitor.
 """
 
 from app.services.identity import VerifiedTokens, principal_from_jwt
@@ -15,6 +19,12 @@ COOKIE_NAME = "auth_token"
 BEARER = "bearer"
 API_KEY = "api_key"
 COOKIE = "cookie"
+IGNORES_COOKIE_ATTR = "ignores_session_cookie"
+
+
+def ignores_cookie(resource):
+    """Whether ``resource`` takes no credential from the session cookie (see the module docstring)."""
+    return getattr(resource, IGNORES_COOKIE_ATTR, False)
 
 
 def credentials_of(req):
@@ -56,7 +66,7 @@ class AuthenticationMiddleware:
 
     def process_resource(self, req, resp, resource, params):
         credential, source = credentials_of(req)
-        if not credential:
+        if not credential or (source == COOKIE and ignores_cookie(resource)):
             return
         principal = None
         if source != API_KEY:

@@ -35,11 +35,14 @@ Admin pages (HTML forms, ``Routes.is_page``) are checked whatever their credenti
 header, a request without one included: signing in, a reset, an invitation. Their CSRF
 token stays; this is a second lock, which also keeps a sibling from signing a visitor in
 to an account of its choosing (login CSRF) should it ever obtain a token pair.
+
+A resource that ignores the cookie (``authentication.ignores_cookie``: a public form's submit
+route) is not checked either: the cookie does not act there, so the request acts as nobody.
 """
 
 import falcon
 
-from app.api.authentication import API_KEY, BEARER, credentials_of
+from app.api.authentication import API_KEY, BEARER, COOKIE, credentials_of, ignores_cookie
 from app.api.errors import APIError
 from app.api.methods import SAFE_METHODS
 
@@ -136,6 +139,8 @@ class CrossOriginProtection:
         if req.method in SAFE_METHODS:
             return
         source = credentials_of(req)[1]
+        if source == COOKIE and ignores_cookie(resource):
+            source = None  # the request acts as nobody (a public form's submit): nothing to forge
         if source in (BEARER, API_KEY) or (source is None and not self._is_page(resource)):
             return
         details = refusal(req, self._listed, self._proxies)

@@ -12,6 +12,8 @@ from app.api import (
     content,
     explorer,
     files,
+    forms,
+    forms_public,
     health,
     log_config,
     log_export,
@@ -37,6 +39,7 @@ ROUTE_MODULES = [
     schedules,
     media, files,
     content, stats, references, activity,
+    forms, forms_public,
     plugins, logs, log_export, log_config, metrics, migrations,
     openapi, explorer,
 ]

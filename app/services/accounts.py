@@ -84,7 +84,8 @@ class Mail:
     """A message for the mailer hook.
 
     Attributes:
-        kind: ``"password_reset"``, ``"invitation"``, ``"magic_link"`` or ``"sign_in_code"``.
+        kind: ``"password_reset"``, ``"invitation"``, ``"magic_link"``, ``"sign_in_code"`` or
+            ``"form_submission"`` (its link: the submission's page in the admin).
         email: the recipient.
         link: the one-time link (carries the plaintext token); for a ``sign_in_code``, the code.
     """

@@ -37,6 +37,7 @@ SUBJECTS = {
     "invitation": "You are invited",
     "magic_link": "Your sign-in link",
     "sign_in_code": "Your sign-in code",
+    "form_submission": "New form submission",
 }
 BODIES = {
     "password_reset": "Someone asked to reset the password of this account.\n\n"
@@ -50,6 +51,8 @@ BODIES = {
     "sign_in_code": "Someone asked to sign in to this account by email.\n\n"
                     "Your sign-in code (it works once, for a few minutes):\n\n{link}\n\n"
                     "If it was not you, ignore this message, and never tell anyone the code.\n",
+    "form_submission": "A form of your site received a new submission.\n\n"
+                       "Read it in the admin (sign-in required):\n\n{link}\n",
 }
 
 

@@ -219,3 +219,13 @@ def after_request(record, ctx):
 @hookspec
 def startup(env, settings, services):
     """Once, when the app is built (in each worker)."""
+
+
+# ------------------------------------------------------------------ forms
+
+
+@hookspec
+def after_form_submit(user, form, submission, ctx):
+    """After a visitor's ``submission`` (a ``FormSubmission`` row) of ``form`` was stored;
+    ``user`` is the submitter named by a bearer token, or None (a post caught by the
+    honeypot stores nothing and runs no hook)."""

@@ -1,0 +1,292 @@
+"""Forms the public fills in (SonicJS's Forms, without its Form.io builder): definitions.
+
+A form has a ``name`` (its slug in ``/forms/<name>``: lowercase letters, digits, ``_`` and
+``-``, as a collection's), a ``display_name``, a ``description``, its ``fields`` and its
+``settings``, and is active or not (an inactive form is unknown to the public).
+
+``fields`` is an object of field name -> field declaration in the order the page shows them:
+the declarations of collection schemas (``app.services.collection_schema``: ``type``,
+``title``, ``required``, ``minLength``, ``pattern``, ``enum``...), checked by the same
+rules, and a submission is validated as content ``data`` is
+(``app.services.content.validation``). Only the types a plain HTML form carries are taken
+(``FORM_FIELD_TYPES``): no references, media, files, objects, arrays or JSON. A name starting
+with ``_`` is refused: the page's own controls (the honeypot) use those.
+
+``settings`` holds what the visitor sees after sending (``success_message``, or a
+``redirect_url``: a path on this site or an https URL), the addresses told of each
+submission (``notify_emails``) and whether Cloudflare Turnstile guards the form
+(``turnstile``). Only the public part of a form (``public_json``) is ever shown to the
+public: never the addresses, the redirect or who made it.
+"""
+
+import re
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import msgspec
+import peewee
+
+from app.db.models import Form, FormSubmission, database, now_ms
+from app.db.text_match import contains_any_case
+from app.services.accounts import EMAIL_PATTERN
+from app.services.collection_schema import (
+    NAME_PATTERN,
+    CollectionConfigError,
+    parse_schema,
+    schema_to_builtins,
+)
+from app.services.errors import CONFLICT, INVALID, NOT_FOUND, ServiceError
+
+FORM_FIELD_TYPES = frozenset({
+    "string", "text", "textarea", "email", "url", "number", "integer", "boolean", "checkbox",
+    "select", "multiselect", "radio", "date", "datetime", "color",
+})
+# /admin/forms/new is the admin's page for a new form: a form named "new" could never be edited.
+RESERVED_NAMES = frozenset({"new"})
+MAX_FIELDS = 100
+MAX_NOTIFY_EMAILS = 10
+MAX_DISPLAY_NAME = 200
+MAX_DESCRIPTION = 2000
+DEFAULT_SUCCESS_MESSAGE = "Thank you! Your submission has been received."
+TURNSTILE_UNSET = "TURNSTILE_SITE_KEY and TURNSTILE_SECRET_KEY must be set before a form can use Turnstile"
+
+Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=254)]
+
+
+class FormSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A form's ``settings`` (all optional; stored whole, defaults filled in)."""
+
+    success_message: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)] = DEFAULT_SUCCESS_MESSAGE
+    redirect_url: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    notify_emails: Annotated[list[Email], msgspec.Meta(max_length=MAX_NOTIFY_EMAILS)] = msgspec.field(
+        default_factory=list)
+    turnstile: bool = False
+
+
+class FormNotFound(ServiceError):
+    """No such form (or, for the public, no such active form)."""
+
+    kind = NOT_FOUND
+
+    def __init__(self, message="Form not found", details=None):
+        super().__init__(message, details)
+
+
+class InvalidForm(ServiceError):
+    """A definition that breaks a rule; ``details`` lists ``{field, message}`` for each."""
+
+    kind = INVALID
+
+    def __init__(self, details):
+        super().__init__("Validation failed", details)
+
+
+class FormExists(ServiceError):
+    """Another form has the name already."""
+
+    kind = CONFLICT
+
+    def __init__(self, name):
+        super().__init__(f"A form named {name!r} exists already", {"field": "name"})
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def redirect_problem(url):
+    """Why ``url`` may not be a form's redirect (None when it may): a path on this site
+    (``/thanks``) or an absolute https URL, nothing a browser could read as another scheme or
+    another host (``//evil.example``, ``/\\evil.example``, ``javascript:``)."""
+    if _CONTROL.search(url):
+        return "must not contain control characters or backslashes"
+    if url.startswith("/"):
+        return "a path on this site must not start with //" if url.startswith("//") else None
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        return "must be a path on this site (/thanks) or an https URL"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry a user name or password"
+    return None
+
+
+def _problems(errors):
+    """``"<path>: <message>"`` strings as ``{field, message}`` details."""
+    details = []
+    for error in errors:
+        path, _, message = error.partition(": ")
+        details.append({"field": path, "message": message or error})
+    return details
+
+
+def check_fields(raw):
+    """The canonical form of a valid ``fields`` object; InvalidForm listing every problem."""
+    if not isinstance(raw, dict):
+        raise InvalidForm([{"field": "fields", "message": "must be an object of field name -> declaration"}])
+    if len(raw) > MAX_FIELDS:
+        raise InvalidForm([{"field": "fields", "message": f"at most {MAX_FIELDS} fields"}])
+    try:
+        schema = parse_schema({"type": "object", "properties": raw}, "fields")
+    except CollectionConfigError as ex:
+        # parse_schema names a field "fields.properties.<name>": here the object is the fields.
+        raise InvalidForm(_problems(error.replace("fields.properties.", "fields.", 1) for error in ex.errors)) \
+            from None
+    problems = []
+    for name, field in schema.properties.items():
+        if name.startswith("_"):
+            problems.append({"field": f"fields.{name}", "message": "a name starting with _ is kept for the page's "
+                                                                   "own controls"})
+        if field.type not in FORM_FIELD_TYPES:
+            problems.append({"field": f"fields.{name}.type", "message": f"a form cannot carry a {field.type} field; "
+                             f"form field types: {', '.join(sorted(FORM_FIELD_TYPES))}"})
+        if field.indexed or field.sortable:
+            problems.append({"field": f"fields.{name}", "message": "indexed and sortable are for collections"})
+    if problems:
+        raise InvalidForm(problems)
+    return schema_to_builtins(schema)["properties"]
+
+
+def check_settings(raw, turnstile_ready):
+    """The stored form of valid ``settings`` (defaults filled in); InvalidForm otherwise.
+
+    Args:
+        raw: the settings object.
+        turnstile_ready: whether the Turnstile keys are configured (a form may use it only then).
+    """
+    try:
+        settings = msgspec.convert(raw if raw is not None else {}, FormSettings)
+    except msgspec.ValidationError as ex:
+        message, _, where = str(ex).partition(" - at `$")
+        path = "settings" + where.rstrip("`") if where else "settings"
+        raise InvalidForm([{"field": path, "message": message}]) from None
+    problems = []
+    if settings.redirect_url is not None and (problem := redirect_problem(settings.redirect_url)):
+        problems.append({"field": "settings.redirect_url", "message": problem})
+    if settings.turnstile and not turnstile_ready:
+        problems.append({"field": "settings.turnstile", "message": TURNSTILE_UNSET})
+    if problems:
+        raise InvalidForm(problems)
+    return msgspec.to_builtins(settings)
+
+
+def _check_identity(name, display_name, description):
+    problems = []
+    if name is not None and not NAME_PATTERN.match(name):
+        problems.append({"field": "name", "message": "1 to 64 lowercase letters, digits, _ and -"})
+    elif name in RESERVED_NAMES:
+        problems.append({"field": "name", "message": f"{name!r} is reserved: /admin/forms/{name} is the admin's page "
+                                                    "for a new form"})
+    if display_name is not None and not (0 < len(display_name.strip()) <= MAX_DISPLAY_NAME):
+        problems.append({"field": "display_name", "message": f"1 to {MAX_DISPLAY_NAME} characters"})
+    if description is not None and len(description) > MAX_DESCRIPTION:
+        problems.append({"field": "description", "message": f"at most {MAX_DESCRIPTION} characters"})
+    if problems:
+        raise InvalidForm(problems)
+
+
+def prepare(values, turnstile_ready, current=None):
+    """The columns to write for ``values`` (a create's, or the changes of an update to
+    ``current``), every rule checked first; InvalidForm naming every problem of a part."""
+    _check_identity(values.get("name"), values.get("display_name"), values.get("description"))
+    row = {key: values[key] for key in ("name", "display_name", "description", "is_active") if key in values}
+    if "fields" in values:
+        row["fields"] = check_fields(values["fields"])
+    if "settings" in values or current is None:
+        # A change names the settings it changes; the others keep their values.
+        merged = {**(current.settings if current is not None else {}), **(values.get("settings") or {})}
+        row["settings"] = check_settings(merged, turnstile_ready)
+    return row
+
+
+def create_form(values, turnstile_ready, user_id=None):
+    """Create a form from ``values`` (name, display_name, fields, optional description,
+    settings, is_active); the Form. InvalidForm, or FormExists for a taken name."""
+    row = prepare(values, turnstile_ready)
+    row.setdefault("fields", {})
+    try:
+        with database.atomic():
+            return Form.create(**row, created_by=user_id)
+    except peewee.IntegrityError:
+        raise FormExists(values["name"]) from None
+
+
+def get_form(key):
+    """The form whose id or name is ``key``; FormNotFound otherwise."""
+    form = Form.get_or_none((Form.id == key) | (Form.name == key))
+    if form is None:
+        raise FormNotFound()
+    return form
+
+
+def public_form(name):
+    """The active form named ``name``; FormNotFound for an unknown or inactive one."""
+    form = Form.get_or_none((Form.name == name) & (Form.is_active == True))  # noqa: E712
+    if form is None:
+        raise FormNotFound()
+    return form
+
+
+def update_form(key, values, turnstile_ready):
+    """Apply ``values`` (any of create's keys) to the form ``key``; the form as stored."""
+    form = get_form(key)
+    row = prepare(values, turnstile_ready, current=form)
+    if row:
+        try:
+            with database.atomic():
+                Form.update({**row, "updated_at": now_ms()}).where(Form.id == form.id).execute()
+        except peewee.IntegrityError:
+            raise FormExists(values.get("name")) from None
+    return get_form(form.id)
+
+
+def delete_form(key):
+    """Delete the form ``key`` and its submissions, in one transaction; its id."""
+    form = get_form(key)
+    with database.atomic():
+        FormSubmission.delete().where(FormSubmission.form == form.id).execute()
+        form.delete_instance()
+    return form.id
+
+
+def list_forms(page, limit, search=None):
+    """A page of forms by name: ``(rows, total, {form id: submission count})``."""
+    query = Form.select()
+    if search:
+        query = query.where(contains_any_case(Form.name, search) | contains_any_case(Form.display_name, search))
+    rows = list(query.order_by(Form.name).paginate(page, limit))
+    return rows, query.count(), submission_counts([row.id for row in rows])
+
+
+def submission_counts(form_ids):
+    """``{form id: number of submissions}`` of ``form_ids`` (one query)."""
+    if not form_ids:
+        return {}
+    counted = (FormSubmission.select(FormSubmission.form, peewee.fn.COUNT(FormSubmission.id))
+               .where(FormSubmission.form.in_(form_ids)).group_by(FormSubmission.form).tuples())
+    return dict(counted)
+
+
+def form_json(form, submissions=None):
+    """The admin's view of ``form``: everything, settings included."""
+    return {
+        "id": form.id, "name": form.name, "display_name": form.display_name, "description": form.description,
+        "fields": form.fields, "settings": {**msgspec.to_builtins(FormSettings()), **form.settings},
+        "is_active": form.is_active, "created_by": form.created_by_id, "created_at": form.created_at,
+        "updated_at": form.updated_at, "submissions": submissions or 0,
+    }
+
+
+def public_json(form, site_key):
+    """What the public may know of ``form``: its fields and labels, the success message, and
+    Turnstile's site key when it guards the form; never its addresses, redirect or maker."""
+    settings = {**msgspec.to_builtins(FormSettings()), **form.settings}
+    return {
+        "name": form.name, "display_name": form.display_name, "description": form.description,
+        "fields": form.fields, "success_message": settings["success_message"],
+        "submit_url": f"/forms/{form.name}/submit", "turnstile": turnstile_config(form, site_key),
+    }
+
+
+def turnstile_config(form, site_key):
+    """``{enabled, site_key}``: whether Turnstile guards ``form``, and the key its widget needs."""
+    enabled = bool(form.settings.get("turnstile"))
+    return {"enabled": enabled, "site_key": site_key if enabled else None}
