@@ -164,7 +164,9 @@ def test_rate_limited_sign_in_says_where_the_caller_stands_and_when_to_retry(env
 def test_only_the_rate_limited_operations_declare_the_quota_on_every_status(doc):
     limited = {("/auth/login", "post"), ("/auth/register", "post"), ("/auth/change-password", "post"),
                ("/auth/request-password-reset", "post"), ("/auth/reset-password", "post"),
-               ("/auth/accept-invitation", "post"), ("/api/tokens", "post")}
+               ("/auth/accept-invitation", "post"), ("/api/tokens", "post"),
+               # Forms: each post counts against the caller's address.
+               ("/forms/{name}/submit", "post"), ("/api/forms/{name}/submit", "post"), ("/forms/{name}", "post")}
     for path, item in doc["paths"].items():
         for method, operation in item.items():
             for status, response in operation["responses"].items():

@@ -50,6 +50,7 @@ from app.admin.session import (
     PasswordPage,
     ResetPasswordPage,
 )
+from app.admin.site_forms import register_forms
 from app.admin.tokens import RevokeTokenAction, TokensPage
 from app.admin.user_edit import CancelInvitationAction, NewUserPage, ResendInvitationAction, UserPage
 from app.admin.users import DeactivateAction, InviteAction, ReactivateAction, RoleAction, UsersPage
@@ -108,6 +109,7 @@ def register(routes):
     _register_media_and_system(routes, renderer)
     _register_collections(routes, renderer, cache)
     _register_pickers(routes, renderer)
+    register_forms(routes, renderer)
 
 
 def _register_users(routes, renderer):

@@ -16,7 +16,7 @@ Every submission counts against the caller's address (``RATE_LIMIT_ATTEMPTS`` pe
 ``RATE_LIMIT_WINDOW_SECONDS``, 429 past it), whatever becomes of it. The body is bounded
 (``MAX_SUBMISSION_BYTES``, 413). A post whose honeypot (``_gotcha``, a control no person
 sees) holds text answers as a success would, and nothing is stored or sent. When the form
-uses Turnstile, its token is checked with siteverify before the data (403 when refused, 503
+uses Turnstile, its token is checked with siteverify before the data (400 when refused, 503
 when siteverify cannot be asked or the keys are not configured). The submission is stored,
 then each notification address is mailed a link to it after the response, and the
 ``after_form_submit`` hooks run.
@@ -163,7 +163,7 @@ class SubmitResource:
               headers=SEE_OTHER,
               description="JSON `{data, turnstile_token?}` answers 201; a URL-encoded form (the fields by name, "
                           f"`{TOKEN_FIELD}` for Turnstile) answers 303. 404 for an unknown or inactive form, "
-                          "422 with a problem per field, 403 when Turnstile refuses, 429 past the address's "
+                          "422 with a problem per field, 400 when Turnstile refuses, 429 past the address's "
                           f"limit, 413 over {MAX_SUBMISSION_BYTES // 1024} KiB. The session cookie is ignored.")
     @no_store
     def on_post(self, req, resp, name):
@@ -246,9 +246,9 @@ class FormPageResource:
     @access(public=True)
     @rate_limited(ACTION)
     @describe("Send a form from its page", media_type="text/html", others={303: None, 422: "text/html",
-              403: "text/html"}, headers=SEE_OTHER,
+              400: "text/html"}, headers=SEE_OTHER,
               description="The page's URL-encoded form: 303 once stored, as the submit route; a field's problem "
-                          "(422) or a refused Turnstile check (403) shows the page again with the messages and "
+                          "(422) or a refused Turnstile check (400) shows the page again with the messages and "
                           "the values typed. Other refusals are the error envelope.")
     @no_store
     def on_post(self, req, resp, name):
@@ -257,7 +257,7 @@ class FormPageResource:
         except (form_submissions.InvalidSubmission, turnstile.TurnstileFailed) as ex:
             form = forms.public_form(name)
             values = req.get_media(default_when_empty={}) if _urlencoded(req) else {}
-            status = falcon.HTTP_422 if isinstance(ex, form_submissions.InvalidSubmission) else falcon.HTTP_403
+            status = falcon.HTTP_422 if isinstance(ex, form_submissions.InvalidSubmission) else falcon.HTTP_400
             self.render(resp, form, status=status, values=values, problems=ex.details, message=ex.message)
             return
         resp.status = falcon.HTTP_303

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from app.services.errors import FORBIDDEN, UNAVAILABLE, ServiceError
+from app.services.errors import BAD_REQUEST, UNAVAILABLE, ServiceError
 
 log = logging.getLogger("sonicpy.turnstile")
 
@@ -25,9 +25,9 @@ RETRY_AFTER_SECONDS = 30
 
 
 class TurnstileFailed(ServiceError):
-    """The token is missing, or siteverify refused it."""
+    """The token is missing, or siteverify refused it (a 400, as SonicJS answers it)."""
 
-    kind = FORBIDDEN
+    kind = BAD_REQUEST
 
     def __init__(self, message="Turnstile verification failed", details=None):
         super().__init__(message, details)
