@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.media",
     "tests.fixtures.content",
     "tests.fixtures.smtp",
+    "tests.fixtures.turnstile",
     "tests.fixtures.admin",
     "tests.fixtures.browser",
 ]

@@ -157,7 +157,7 @@ class SubmissionsPage:
         status = status if status in form_submissions.STATUSES else None
         page = page_number(req)
         rows, total = form_submissions.list_submissions(form, page, PAGE_SIZE, status)
-        self._renderer.page(req, resp, "form_submissions.html", form=form, status=status,
+        self._renderer.page(req, resp, "form_submissions.html", form=form, only=status,
                             statuses=form_submissions.STATUSES, formats=FORMATS,
                             submissions=[form_submissions.submission_json(row) for row in rows],
                             meta=pagination_meta(total, PAGE_SIZE, page))

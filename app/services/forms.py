@@ -118,28 +118,32 @@ def _problems(errors):
     return details
 
 
+def _type_problem(name, declaration):
+    kind = declaration.get("type") if isinstance(declaration, dict) else None
+    if kind is None or kind in FORM_FIELD_TYPES:
+        return None  # no type at all is the collections' rule to name
+    return {"field": f"fields.{name}.type", "message": f"a form cannot carry a {kind!r} field; form field types: "
+                                                        f"{', '.join(sorted(FORM_FIELD_TYPES))}"}
+
+
 def check_fields(raw):
     """The canonical form of a valid ``fields`` object; InvalidForm listing every problem."""
     if not isinstance(raw, dict):
         raise InvalidForm([{"field": "fields", "message": "must be an object of field name -> declaration"}])
     if len(raw) > MAX_FIELDS:
         raise InvalidForm([{"field": "fields", "message": f"at most {MAX_FIELDS} fields"}])
+    problems = [problem for name, declaration in raw.items() if (problem := _type_problem(name, declaration))]
+    problems += [{"field": f"fields.{name}", "message": "a name starting with _ is kept for the page's own controls"}
+                 for name in raw if name.startswith("_")]
+    kept = {name: declaration for name, declaration in raw.items() if _type_problem(name, declaration) is None}
     try:
-        schema = parse_schema({"type": "object", "properties": raw}, "fields")
+        schema = parse_schema({"type": "object", "properties": kept}, "fields")
     except CollectionConfigError as ex:
         # parse_schema names a field "fields.properties.<name>": here the object is the fields.
-        raise InvalidForm(_problems(error.replace("fields.properties.", "fields.", 1) for error in ex.errors)) \
-            from None
-    problems = []
-    for name, field in schema.properties.items():
-        if name.startswith("_"):
-            problems.append({"field": f"fields.{name}", "message": "a name starting with _ is kept for the page's "
-                                                                   "own controls"})
-        if field.type not in FORM_FIELD_TYPES:
-            problems.append({"field": f"fields.{name}.type", "message": f"a form cannot carry a {field.type} field; "
-                             f"form field types: {', '.join(sorted(FORM_FIELD_TYPES))}"})
-        if field.indexed or field.sortable:
-            problems.append({"field": f"fields.{name}", "message": "indexed and sortable are for collections"})
+        problems += _problems(error.replace("fields.properties.", "fields.", 1) for error in ex.errors)
+        raise InvalidForm(problems) from None
+    problems += [{"field": f"fields.{name}", "message": "indexed and sortable are for collections"}
+                 for name, field in schema.properties.items() if field.indexed or field.sortable]
     if problems:
         raise InvalidForm(problems)
     return schema_to_builtins(schema)["properties"]
@@ -168,7 +172,7 @@ def check_settings(raw, turnstile_ready):
     return msgspec.to_builtins(settings)
 
 
-def _check_identity(name, display_name, description):
+def _identity_problems(name, display_name, description):
     problems = []
     if name is not None and not NAME_PATTERN.match(name):
         problems.append({"field": "name", "message": "1 to 64 lowercase letters, digits, _ and -"})
@@ -179,21 +183,28 @@ def _check_identity(name, display_name, description):
         problems.append({"field": "display_name", "message": f"1 to {MAX_DISPLAY_NAME} characters"})
     if description is not None and len(description) > MAX_DESCRIPTION:
         problems.append({"field": "description", "message": f"at most {MAX_DESCRIPTION} characters"})
-    if problems:
-        raise InvalidForm(problems)
+    return problems
 
 
 def prepare(values, turnstile_ready, current=None):
     """The columns to write for ``values`` (a create's, or the changes of an update to
-    ``current``), every rule checked first; InvalidForm naming every problem of a part."""
-    _check_identity(values.get("name"), values.get("display_name"), values.get("description"))
+    ``current``), every rule checked first; InvalidForm naming every problem found."""
+    problems = _identity_problems(values.get("name"), values.get("display_name"), values.get("description"))
     row = {key: values[key] for key in ("name", "display_name", "description", "is_active") if key in values}
     if "fields" in values:
-        row["fields"] = check_fields(values["fields"])
+        try:
+            row["fields"] = check_fields(values["fields"])
+        except InvalidForm as ex:
+            problems += ex.details
     if "settings" in values or current is None:
         # A change names the settings it changes; the others keep their values.
         merged = {**(current.settings if current is not None else {}), **(values.get("settings") or {})}
-        row["settings"] = check_settings(merged, turnstile_ready)
+        try:
+            row["settings"] = check_settings(merged, turnstile_ready)
+        except InvalidForm as ex:
+            problems += ex.details
+    if problems:
+        raise InvalidForm(problems)
     return row
 
 

@@ -1,0 +1,331 @@
+"""Forms: the admin API, the public definition, submitting (JSON and form posts), Turnstile
+through a real siteverify on a loopback port, notification mail through a real SMTP server."""
+
+import csv
+import io
+
+import pytest
+
+from app.db.models import FormSubmission, bind_models
+from app.services.mail import MailSettings, SmtpMailer
+from tests.fixtures.app import client_for
+from tests.fixtures.turnstile import GOOD_TOKEN, SECRET_KEY, SITE_KEY
+
+pytestmark = pytest.mark.backends
+
+CONTACT = {
+    "name": "contact", "display_name": "Contact us", "description": "Write to us",
+    "fields": {
+        "email": {"type": "email", "title": "Your email", "required": True},
+        "message": {"type": "textarea", "required": True, "maxLength": 200},
+        "age": {"type": "integer", "min": 0},
+        "topic": {"type": "select", "enum": ["sales", "support"]},
+        "subscribe": {"type": "checkbox"},
+    },
+    "settings": {"notify_emails": ["team@example.com"], "redirect_url": "/thanks",
+                 "success_message": "Thanks, we will answer soon."},
+}
+GOOD = {"email": "ann@example.com", "message": "Hello"}
+
+
+@pytest.fixture
+def admin(make_user):
+    return make_user("admin")[1]
+
+
+def make_form(client, headers, **changes):
+    return client.post_json("/admin/api/forms", {**CONTACT, **changes}, headers=headers, status=201).json["data"]
+
+
+def stored():
+    return list(FormSubmission.select().order_by(FormSubmission.created_at))
+
+
+# ------------------------------------------------------------------ admin API
+
+
+def test_a_form_is_created_read_changed_and_deleted_with_its_submissions(client, admin):
+    created = make_form(client, admin)
+    assert created["settings"] == {"success_message": "Thanks, we will answer soon.", "redirect_url": "/thanks",
+                                   "notify_emails": ["team@example.com"], "turnstile": False}
+    assert list(created["fields"]) == ["email", "message", "age", "topic", "subscribe"]  # the order is kept
+    assert client.get("/admin/api/forms/contact", headers=admin).json["data"]["id"] == created["id"]
+    listed = client.get("/admin/api/forms?search=CONTACT", headers=admin).json
+    assert [form["name"] for form in listed["data"]] == ["contact"] and listed["meta"]["total"] == 1
+    client.post_json("/forms/contact/submit", {"data": GOOD}, status=201)
+    changed = client.patch_json(f"/admin/api/forms/{created['id']}", {"settings": {"turnstile": False,
+                                "success_message": "Merci"}, "is_active": False}, headers=admin).json["data"]
+    assert changed["settings"]["notify_emails"] == ["team@example.com"]  # settings not named are kept
+    assert changed["settings"]["success_message"] == "Merci" and changed["is_active"] is False
+    assert changed["submissions"] == 1
+    client.delete("/admin/api/forms/contact", headers=admin, status=200)
+    client.get("/admin/api/forms/contact", headers=admin, status=404)
+    assert stored() == []
+
+
+def test_a_definition_is_refused_with_every_problem_named_by_its_path(client, admin):
+    body = {**CONTACT, "fields": {"photo": {"type": "media"}, "_x": {"type": "string"},
+                                  "n": {"type": "number", "min": 5, "max": 1}}}
+    body["settings"] = {"redirect_url": "//evil.example"}
+    problems = client.post_json("/admin/api/forms", body, headers=admin, status=422).json["details"]
+    assert {problem["field"] for problem in problems} == {"fields.photo.type", "fields._x", "fields.n.min",
+                                                         "settings.redirect_url"}
+    assert "form field types: boolean, checkbox" in problems[0]["message"]
+    for url in ("//evil.example", "javascript:alert(1)", "http://example.com/", "/\\evil.example",
+                "https://user:pw@example.com/"):
+        refused = client.post_json("/admin/api/forms", {**CONTACT, "settings": {"redirect_url": url}},
+                                   headers=admin, status=422).json
+        assert refused["details"][0]["field"] == "settings.redirect_url", url
+    refused = client.post_json("/admin/api/forms", {**CONTACT, "settings": {"notify_emails": ["nope"]}},
+                               headers=admin, status=422).json
+    assert refused["details"][0]["field"].startswith("settings.notify_emails")
+    refused = client.post_json("/admin/api/forms", {**CONTACT, "name": "new"}, headers=admin, status=422).json
+    assert refused["details"][0]["field"] == "name"
+    refused = client.post_json("/admin/api/forms", {**CONTACT, "settings": {"turnstile": True}}, headers=admin,
+                               status=422).json
+    assert refused["details"] == [{"field": "settings.turnstile", "message": refused["details"][0]["message"]}]
+    assert "TURNSTILE_SECRET_KEY" in refused["details"][0]["message"]
+    make_form(client, admin)
+    assert client.post_json("/admin/api/forms", CONTACT, headers=admin, status=409).json["details"] == {
+        "field": "name"}
+    assert client.get("/admin/api/forms", headers=admin).json["meta"]["total"] == 1
+
+
+def test_who_may_read_and_manage_forms(client, make_user, admin):
+    make_form(client, admin)
+    _, editor = make_user("editor", email="ed@example.com")
+    _, author = make_user("author", email="au@example.com")
+    _, viewer = make_user("viewer", email="vi@example.com")
+    client.get("/admin/api/forms", status=401)
+    for refused in (author, viewer):
+        client.get("/admin/api/forms", headers=refused, status=403)
+        client.get("/admin/api/forms/contact/submissions", headers=refused, status=403)
+        client.post_json("/admin/api/forms", {**CONTACT, "name": "other"}, headers=refused, status=403)
+    assert client.get("/admin/api/forms/contact/submissions", headers=editor).json["data"] == []
+    client.patch_json("/admin/api/forms/contact", {"display_name": "Write to us"}, headers=editor, status=200)
+
+
+def test_submissions_are_listed_marked_and_deleted(client, admin):
+    make_form(client, admin)
+    first = client.post_json("/forms/contact/submit", {"data": GOOD}, status=201).json["id"]
+    second = client.post_json("/api/forms/contact/submit", {"data": {**GOOD, "age": 30}}, status=201).json["id"]
+    listed = client.get("/admin/api/forms/contact/submissions?limit=1", headers=admin).json
+    assert [entry["id"] for entry in listed["data"]] == [second] and listed["meta"]["total"] == 2
+    marked = client.patch_json(f"/admin/api/forms/contact/submissions/{first}", {"status": "spam"},
+                               headers=admin).json["data"]
+    assert marked["status"] == "spam" and marked["data"] == GOOD
+    spam = client.get("/admin/api/forms/contact/submissions?status=spam", headers=admin).json["data"]
+    assert [entry["id"] for entry in spam] == [first]
+    client.get("/admin/api/forms/contact/submissions?status=junk", headers=admin, status=400)
+    client.patch_json(f"/admin/api/forms/contact/submissions/{first}", {"status": "junk"}, headers=admin,
+                      status=422)
+    client.delete(f"/admin/api/forms/contact/submissions/{first}", headers=admin, status=200)
+    client.get(f"/admin/api/forms/contact/submissions/{first}", headers=admin, status=404)
+    assert client.get(f"/admin/api/forms/contact/submissions/{second}", headers=admin).json["data"]["data"] == {
+        **GOOD, "age": 30}
+
+
+def test_the_csv_export_keeps_formulas_from_running(client, admin):
+    make_form(client, admin)
+    client.post_json("/forms/contact/submit", {"data": {"email": "x@example.com", "message": "=HYPERLINK(\"x\")"}},
+                     status=201)
+    client.post_json("/forms/contact/submit", {"data": {**GOOD, "message": "-1+2", "subscribe": True}}, status=201)
+    answer = client.get("/admin/api/forms/contact/submissions/export", headers=admin)
+    assert answer.content_type == "text/csv" and answer.headers["X-Export-Truncated"] == "false"
+    assert 'filename="contact-submissions-' in answer.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert [row["message"] for row in rows] == ["'-1+2", "'=HYPERLINK(\"x\")"]
+    assert rows[0]["subscribe"] == "true" and rows[1]["subscribe"] == ""
+    exported = client.get("/admin/api/forms/contact/submissions/export?format=json", headers=admin).json
+    assert exported["meta"]["count"] == 2 and exported["data"][0]["data"]["message"] == "-1+2"
+    client.get("/admin/api/forms/contact/submissions/export?format=xml", headers=admin, status=400)
+
+
+# ------------------------------------------------------------------ public routes
+
+
+def test_the_public_definition_shows_no_private_setting(client, admin):
+    make_form(client, admin)
+    for path in ("/api/forms/contact", "/forms/contact/schema", "/api/forms/contact/schema"):
+        answer = client.get(path)
+        assert answer.json["data"]["fields"] == CONTACT["fields"]
+        assert answer.json["data"]["success_message"] == "Thanks, we will answer soon."
+        for secret in ("team@example.com", "/thanks", "notify_emails", "redirect_url", "created_by"):
+            assert secret not in answer.text
+    assert client.get("/forms/contact/turnstile-config").json == {"enabled": False, "site_key": None}
+
+
+def test_an_inactive_or_unknown_form_is_not_found(client, admin):
+    make_form(client, admin, is_active=False)
+    for path in ("/api/forms/contact", "/forms/contact/schema", "/forms/contact/turnstile-config", "/forms/contact",
+                 "/api/forms/nothing"):
+        client.get(path, status=404)
+    client.post_json("/forms/contact/submit", {"data": GOOD}, status=404)
+    client.post("/forms/contact/submit", GOOD, status=404)
+    assert stored() == []
+
+
+def test_a_submission_is_checked_against_the_fields(client, admin):
+    make_form(client, admin)
+    bad = {"email": "not-an-email", "age": -1, "topic": "other", "extra": "x"}
+    problems = client.post_json("/forms/contact/submit", {"data": bad}, status=422).json["details"]
+    assert {problem["field"] for problem in problems} == {"data.email", "data.message", "data.age", "data.topic",
+                                                         "data.extra"}
+    client.post_json("/forms/contact/submit", {"data": GOOD, "other": 1}, status=422)
+    client.post("/forms/contact/submit", "x", headers={"Content-Type": "text/plain"}, status=415)
+    client.post_json("/forms/contact/submit", {"data": {**GOOD, "message": "x" * 70_000}}, status=413)
+    assert stored() == []
+
+
+def test_a_form_post_is_typed_stored_and_sent_on(client, admin):
+    make_form(client, admin)
+    posted = client.post("/forms/contact/submit", {**GOOD, "age": "41", "topic": "support", "subscribe": "true"},
+                         headers={"User-Agent": "Browser/1.0 " + "x" * 400}, status=303)
+    assert posted.location.endswith("/thanks")
+    [row] = stored()
+    assert row.data == {**GOOD, "age": 41, "topic": "support", "subscribe": True}
+    assert row.user_agent.startswith("Browser/1.0") and len(row.user_agent) == 256
+    assert row.ip_hash and "127.0.0.1" not in row.ip_hash and row.user_id is None
+    problems = client.post("/forms/contact/submit", {"email": "ann@example.com", "age": "forty"}, status=422).json
+    assert {problem["field"] for problem in problems["details"]} == {"data.message", "data.age"}
+
+
+def test_a_filled_honeypot_is_answered_as_a_success_and_nothing_is_kept(client, admin, outbox, env):
+    mailed = client_for(env, outbox)
+    make_form(mailed, admin)
+    caught = mailed.post_json("/forms/contact/submit", {"data": {**GOOD, "_gotcha": "http://spam"}}, status=201)
+    assert caught.json["success"] is True and caught.json["id"]
+    mailed.post("/forms/contact/submit", {**GOOD, "_gotcha": "spam"}, status=303)
+    assert stored() == [] and outbox.sent == []
+    mailed.post("/forms/contact/submit", {**GOOD, "_gotcha": ""}, status=303)
+    assert len(stored()) == 1 and len(outbox.sent) == 1
+
+
+def test_submissions_are_rate_limited_per_address(env, admin):
+    client = client_for(env, rate_limit_attempts=2)
+    make_form(client, admin)
+    first = client.post_json("/forms/contact/submit", {"data": GOOD}, status=201)
+    assert first.headers["X-RateLimit-Remaining"] == "1"
+    client.post_json("/forms/contact/submit", {"data": {}}, status=422)  # a refused one counts too
+    refused = client.post_json("/forms/contact/submit", {"data": GOOD}, status=429)
+    assert int(refused.headers["Retry-After"]) >= 1 and refused.headers["X-RateLimit-Remaining"] == "0"
+    other = {"REMOTE_ADDR": "10.0.0.9"}
+    client.post_json("/forms/contact/submit", {"data": GOOD}, extra_environ=other, status=201)
+    assert len(stored()) == 2
+
+
+def test_the_session_cookie_never_acts_on_a_submission_but_a_bearer_token_does(client, admin, make_user):
+    make_form(client, admin)
+    user, headers = make_user("viewer", email="vi@example.com")
+    client.set_cookie("auth_token", headers["Authorization"].split()[1])
+    cross_site = {"Sec-Fetch-Site": "same-site", "Origin": "https://www.example.com"}
+    client.post("/forms/contact/submit", GOOD, headers=cross_site, status=303)  # not refused as cross-origin
+    client.post("/forms/contact", GOOD, headers=cross_site, status=303)
+    assert [row.user_id for row in stored()] == [None, None]
+    client.cookiejar.clear()
+    client.post_json("/forms/contact/submit", {"data": GOOD}, headers=headers, status=201)
+    assert stored()[-1].user_id == user.id
+
+
+# ------------------------------------------------------------------ Turnstile
+
+
+def turnstile_client(env, url, **settings):
+    return client_for(env, turnstile_site_key=SITE_KEY, turnstile_secret_key=SECRET_KEY, turnstile_verify_url=url,
+                      **settings)
+
+
+def test_turnstile_lets_a_good_token_through_and_refuses_others(env, admin, turnstile_server):
+    client = turnstile_client(env, turnstile_server.url)
+    make_form(client, admin, settings={"turnstile": True})
+    assert client.get("/forms/contact/turnstile-config").json == {"enabled": True, "site_key": SITE_KEY}
+    assert client.get("/api/forms/contact").json["data"]["turnstile"]["site_key"] == SITE_KEY
+    client.post_json("/forms/contact/submit", {"data": GOOD, "turnstileToken": GOOD_TOKEN}, status=201)
+    client.post("/forms/contact/submit", {**GOOD, "cf-turnstile-response": GOOD_TOKEN}, status=303)
+    assert turnstile_server.received[0] == {"secret": SECRET_KEY, "response": GOOD_TOKEN, "remoteip": "127.0.0.1"}
+    refused = client.post_json("/forms/contact/submit", {"data": GOOD, "turnstile_token": "forged"}, status=400)
+    assert refused.json == {"error": "Turnstile verification failed"} and SECRET_KEY not in refused.text
+    client.post_json("/forms/contact/submit", {"data": GOOD}, status=400)  # no token: siteverify not even asked
+    assert len(turnstile_server.received) == 3 and len(stored()) == 2
+
+
+def test_turnstile_fails_closed_when_siteverify_cannot_answer(env, admin, turnstile_server, closed_url, caplog):
+    client = turnstile_client(env, closed_url)
+    make_form(client, admin, settings={"turnstile": True})
+    down = client.post_json("/forms/contact/submit", {"data": GOOD, "turnstile_token": GOOD_TOKEN}, status=503)
+    assert down.headers["Retry-After"] == "30"
+    garbled = turnstile_client(env, turnstile_server.url)
+    turnstile_server.answer = "garbage"
+    garbled.post_json("/forms/contact/submit", {"data": GOOD, "turnstile_token": GOOD_TOKEN}, status=503)
+    assert stored() == [] and SECRET_KEY not in caplog.text
+    unconfigured = client_for(env)  # the keys gone from the configuration since the form was saved
+    unconfigured.post_json("/forms/contact/submit", {"data": GOOD, "turnstile_token": GOOD_TOKEN}, status=503)
+    assert stored() == []
+
+
+# ------------------------------------------------------------------ notification mail
+
+
+def test_each_address_is_mailed_a_link_to_the_submission_through_smtp(env, admin, smtp_server):
+    port, inbox, _ = smtp_server("none")
+    mail = MailSettings(backend="smtp", host="127.0.0.1", port=port, security="none", sender="cms@cms.example.org")
+    client = client_for(env, SmtpMailer(mail), public_base_url="https://cms.example.org", mail=mail)
+    make_form(client, admin, settings={"notify_emails": ["team@example.com", "boss@example.com"]})
+    submitted = client.post_json("/forms/contact/submit", {"data": {**GOOD, "message": "my secret words"}},
+                                 status=201).json
+    assert sorted(recipients[0] for _, recipients, _ in inbox.messages) == ["boss@example.com", "team@example.com"]
+    _, _, message = inbox.messages[0]
+    assert message["Subject"] == "New form submission"
+    body = message.get_content()
+    assert f"https://cms.example.org/admin/forms/contact/submissions/{submitted['id']}" in body
+    assert "my secret words" not in body and "ann@example.com" not in body
+
+
+# ------------------------------------------------------------------ the public page
+
+
+def test_the_page_escapes_what_it_shows_and_loads_turnstile_only_when_used(env, admin, turnstile_server):
+    client = turnstile_client(env, turnstile_server.url)
+    fields = {"name": {"type": "string", "title": "<script>alert(1)</script>", "required": True}}
+    make_form(client, admin, fields=fields, description="<b>bold</b>")
+    page = client.get("/forms/contact")
+    assert page.content_type == "text/html" and "<script>alert(1)" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text and "&lt;b&gt;bold&lt;/b&gt;" in page.text
+    assert "challenges.cloudflare.com" not in page.text
+    assert "script-src" not in page.headers["Content-Security-Policy"]
+    assert 'name="_gotcha"' in page.text and 'action="/forms/contact"' in page.text
+    client.patch_json("/admin/api/forms/contact", {"settings": {"turnstile": True,
+                                                                "redirect_url": "https://www.example.com/thanks"}},
+                      headers=admin)
+    page = client.get("/forms/contact")
+    assert 'src="https://challenges.cloudflare.com/turnstile/v0/api.js"' in page.text
+    assert f'data-sitekey="{SITE_KEY}"' in page.text and SECRET_KEY not in page.text
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src https://challenges.cloudflare.com" in policy
+    assert "form-action 'self' https://www.example.com" in policy
+
+
+def test_the_page_shows_its_problems_and_keeps_what_was_typed(client, admin):
+    make_form(client, admin)
+    form = client.get("/forms/contact").forms[0]
+    form["email"] = "nope\"><i>x"
+    shown = form.submit(status=422)
+    assert "must be an email address" in shown.text and "is required" in shown.text
+    assert 'value="nope&#34;&gt;&lt;i&gt;x"' in shown.text
+    form = shown.forms[0]
+    form["email"] = "ann@example.com"
+    form["message"] = "Hello there"
+    form["topic"] = "sales"
+    done = form.submit(status=303)
+    assert done.location.endswith("/thanks")
+    assert stored()[0].data == {"email": "ann@example.com", "message": "Hello there", "topic": "sales",
+                                "subscribe": False}
+    client.patch_json("/admin/api/forms/contact", {"settings": {"redirect_url": None}}, headers=admin)
+    done = client.post("/forms/contact", GOOD, status=303)
+    assert done.location.endswith("/forms/contact?submitted=1")
+    assert "Thanks, we will answer soon." in client.get("/forms/contact?submitted=1").text
+
+
+@pytest.fixture(autouse=True)
+def _models(env):
+    bind_models(env.DB.db)
