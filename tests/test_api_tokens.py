@@ -170,6 +170,8 @@ def test_a_token_without_auth_time_proves_no_recent_sign_in(app_client, user_wit
     app_client.get("/auth/me", headers=legacy, status=200)
     refused = create_token(app_client, legacy, [], status=403)
     assert refused.json["error"] == PROOF_NEEDED
+    # Nor can a refresh make one of it: its iat would become the new token's auth_time.
+    app_client.post("/auth/refresh", headers=legacy, status=401)
     create_token(app_client, legacy, [], current_password=PASSWORD)
 
 

@@ -289,16 +289,35 @@ def test_a_session_that_reached_its_end_has_no_token_left_to_refresh_with(env, u
     assert_envelope(client.post("/auth/refresh", headers=bearer(ended), status=401), 401, "Invalid or expired token")
 
 
-def test_a_token_without_auth_time_counts_from_its_iat(app_client, env, user_with_password):
-    """Tokens issued before they carried ``auth_time`` still refresh, until ``iat`` plus the lifetime."""
+def test_a_token_without_auth_time_counts_from_its_iat_and_is_not_refreshed(app_client, env, user_with_password):
+    """Tokens issued before they carried ``auth_time`` are accepted until ``iat`` plus the
+    lifetime, but not refreshed: their ``iat`` as the new token's ``auth_time`` would pass for
+    a recent sign-in (an API token without the password)."""
     user, _ = user_with_password(email="legacy@example.com")
     issued = int(time.time()) - 2 * HOUR
     legacy = jwt.encode({"sub": user.id, "email": user.email, "role": user.role, "ver": 0, "iat": issued,
                          "exp": issued + 24 * HOUR, "jti": "legacy"}, TEST_JWT_SECRET, algorithm="HS256")
-    refreshed = app_client.post("/auth/refresh", headers=bearer(legacy)).json["token"]
-    assert claims_of(refreshed)["auth_time"] == issued
+    app_client.get("/auth/me", headers=bearer(legacy), status=200)
+    refused = app_client.post("/auth/refresh", headers=bearer(legacy), status=401)
+    assert_envelope(refused, 401, "Invalid or expired token")
+    assert "Set-Cookie" not in refused.headers
     short = fast_client(env, session_max_age_seconds=HOUR)
     assert_envelope(short.get("/auth/me", headers=bearer(legacy), status=401), 401, "Invalid or expired token")
+
+
+def test_a_refresh_on_a_lagging_clock_issues_no_token_from_before_the_sign_in(env, user_with_password, monkeypatch):
+    """Signed in on a host whose clock is ahead, refreshed on one 30 seconds behind it: the new
+    token's ``iat`` is the sign-in's, not earlier, so every host accepts it."""
+    user, _ = user_with_password(email="skewed@example.com")
+    client = fast_client(env)
+    signed_in = int(time.time())
+    token = issue_jwt(user, settings_for_tests(), now=signed_in)
+    monkeypatch.setattr(auth_api, "time", types.SimpleNamespace(time=lambda: signed_in - 30))
+    refreshed = client.post("/auth/refresh", headers=bearer(token)).json["token"]
+    claims = claims_of(refreshed)
+    assert claims["auth_time"] == claims["iat"] == signed_in
+    assert claims["exp"] == signed_in + 24 * HOUR
+    client.get("/auth/me", headers=bearer(refreshed), status=200)
 
 
 def signed_claims(user, **claims):

@@ -52,7 +52,7 @@ from app.services.accounts import (
     WeakPassword,
 )
 from app.services.cache import Namespace, invalidate
-from app.services.identity import LEAST_PRIVILEGED_ROLE, issue_jwt, token_expiry
+from app.services.identity import LEAST_PRIVILEGED_ROLE, issue_jwt, issue_time, token_expiry
 from app.services.plugins import hooks
 
 Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=MAX_EMAIL_LENGTH)]
@@ -131,7 +131,7 @@ def start_session(resp, user, settings, auth_time=None, now=None):
     now; a refresh passes its session's, which keeps the session's end. The cookie lasts
     as long as the token.
     """
-    issued = int(now if now is not None else time.time())
+    issued = issue_time(now, auth_time)
     token = issue_jwt(user, settings, issued, auth_time)
     lifetime = token_expiry(issued, issued if auth_time is None else auth_time, settings) - issued
     resp.set_cookie(
@@ -283,7 +283,9 @@ class RefreshResource:
     a token of a session past that end is refused by the authentication middleware (as
     on every route) before it gets here, and one let in just before that end but handled
     at it is refused here the same way, rather than answered with a token (and a cookie)
-    that expires as it is issued.
+    that expires as it is issued. A token without ``auth_time`` (issued before tokens carried
+    it) is refused the same way: it tells no sign-in time to carry over, and giving it its
+    ``iat`` would make it look like a recent sign-in; its user signs in again.
     """
 
     def __init__(self, settings):
@@ -296,7 +298,8 @@ class RefreshResource:
                     "it (`auth_time`) and expires after `SESSION_TOKEN_TTL_SECONDS` (24 hours by default) or "
                     "when the session does, whichever comes first. A session lasts `SESSION_MAX_AGE_SECONDS` "
                     "(30 days by default) from that sign-in; past it, every request with one of its tokens, "
-                    "this one included, is refused with 401 `Invalid or expired token`.",
+                    "this one included, is refused with 401 `Invalid or expired token`. A token without "
+                    "`auth_time` (issued before tokens carried it) is not refreshed: the same 401, sign in again.",
     )
     @no_store
     def on_post(self, req, resp):
@@ -305,10 +308,10 @@ class RefreshResource:
         now = int(time.time())
         # A request let in just before its session's end may get here just after it: a token
         # would expire as it is issued (a cookie with Max-Age=0).
-        if token_expiry(now, caller.session_start, self._settings) <= now:
+        if caller.auth_time is None or token_expiry(now, caller.auth_time, self._settings) <= now:
             raise unauthorized("Invalid or expired token")
         user = users.get_user(caller.id)
-        resp.media = {"token": start_session(resp, user, self._settings, caller.session_start, now)}
+        resp.media = {"token": start_session(resp, user, self._settings, caller.auth_time, now)}
 
 
 class MeResource:

@@ -11,7 +11,8 @@ the session. A refresh copies it into the new token instead of starting again, n
 the session expires past ``auth_time`` plus that lifetime, and a refresh past it is refused,
 so a stolen session cannot be kept alive for ever by refreshing. A token issued before the
 claim existed has none: its ``iat`` stands in for it (``session_start``), for the session's end
-only, never as a recent sign-in (``Principal.auth_time`` stays None). A token whose ``iat`` or
+only, never as a recent sign-in (``Principal.auth_time`` stays None), and it is not refreshed
+(its iat is no sign-in time to carry over). A token whose ``iat`` or
 ``auth_time`` is anything but a whole number, or whose ``auth_time`` comes after its ``iat``,
 is refused, signed or not: a later sign-in than the token itself would push the session's
 end out for ever and make it look recent. Every request checks
@@ -79,9 +80,7 @@ class Principal:
             "jwt"``): what a credential made from this session is checked against.
         auth_time: the Unix second of the sign-in that started the session, as the token's
             ``auth_time`` claim says it (``via == "jwt"``); None for a token without the
-            claim, which proves no sign-in time.
-        session_start: when the session counts from (``via == "jwt"``): ``auth_time``, or
-            the ``iat`` of a token without it (``session_start``); a refresh carries it over.
+            claim, which proves no sign-in time and cannot be refreshed.
     """
 
     id: str
@@ -92,7 +91,6 @@ class Principal:
     token_id: str | None = None
     token_version: int | None = None
     auth_time: int | None = None
-    session_start: int | None = None
 
     def can(self, permission):
         """True when this caller holds ``permission``."""
@@ -184,7 +182,7 @@ def issue_jwt(user, settings, now=None, auth_time=None):
         auth_time: Unix second of the sign-in that started the session; None starts one now
             (a sign-in). A refresh passes the old token's, so the session keeps its end.
     """
-    issued = int(now if now is not None else time.time())
+    issued = issue_time(now, auth_time)
     started = issued if auth_time is None else int(auth_time)
     payload = {
         "sub": user.id,
@@ -199,11 +197,21 @@ def issue_jwt(user, settings, now=None, auth_time=None):
     return jwt.encode(payload, settings.jwt_secret, algorithm=ALGORITHM)
 
 
+def issue_time(now=None, auth_time=None):
+    """The ``iat`` of a token issued at ``now`` (default: the time) in a session begun at ``auth_time``.
+
+    Never before ``auth_time``: a refresh on a host whose clock lags the one that signed the
+    user in would otherwise issue a token every host refuses (``auth_time`` after ``iat``).
+    """
+    issued = int(now if now is not None else time.time())
+    return issued if auth_time is None else max(issued, int(auth_time))
+
+
 def session_start(payload):
     """The Unix second of the sign-in that started the session of a decoded token.
 
-    A token issued before tokens carried ``auth_time`` counts from its ``iat``: it can
-    still be refreshed, until ``iat`` plus the session lifetime.
+    A token issued before tokens carried ``auth_time`` counts from its ``iat``: it is
+    accepted until ``iat`` plus the session lifetime (and its own ``exp``), never refreshed.
     """
     return int(payload.get("auth_time", payload["iat"]))
 
@@ -342,8 +350,7 @@ def principal_from_jwt(token, settings, roles, cache=None, tokens=None):
     if resolved is not None and resolved[0] is account and resolved[1] is permissions:
         return resolved[2]
     principal = Principal(id=account["id"], email=account["email"], role=account["role"], permissions=permissions,
-                          token_version=payload.get("ver"), auth_time=payload.get("auth_time"),
-                          session_start=session_start(payload))
+                          token_version=payload.get("ver"), auth_time=payload.get("auth_time"))
     if verified is not None:
         verified.resolved = (account, permissions, principal)
     return principal
