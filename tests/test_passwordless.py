@@ -17,6 +17,7 @@ from app.db.models import MagicLink, OtpCode, User, bind_models, now_ms
 from app.runtime.context import ExecutionContext, ScheduledEvent
 from app.runtime.entry import Worker
 from app.scheduled import purge_sign_in_secrets
+from app.services import passwordless
 from app.services.mail import MailSettings, SmtpMailer
 from app.services.users import deactivate_user, update_user
 from tests.fixtures.app import settings_for_tests
@@ -238,6 +239,28 @@ def test_a_mailed_code_signs_in_once_as_login_does(env, admin, person, smtp_serv
     assert client.get("/auth/me", headers=bearer(session.json["token"])).json["user"]["email"] == "person@example.com"
     assert reload(person).last_login_at is not None
     assert_envelope(verify_code(client, code, status=401), 401, "Invalid or expired code")  # used
+
+
+def test_an_email_change_between_the_lookup_and_the_write_mails_nothing(web, admin, person, outbox, monkeypatch):
+    """The secret would go to the old address, stamped with the version the change gave the
+    account: it would sign in whoever still reads the old mailbox."""
+    activate(web, admin, OTP)
+    activate(web, admin, MAGIC)
+    looked_up = passwordless.active_user
+
+    def then_changed(email):
+        user = looked_up(email)
+        if user is not None:
+            update_user(user.id, {"email": "moved@example.com"})
+        return user
+
+    with monkeypatch.context() as patch:
+        patch.setattr(passwordless, "active_user", then_changed)
+        request_code(web)
+        update_user(person.id, {"email": "person@example.com"})
+        web.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202)
+    assert outbox.sent == []
+    assert OtpCode.select().count() == MagicLink.select().count() == 0
 
 
 def test_unknown_and_inactive_addresses_get_the_same_answer_and_no_mail(web, admin, person, outbox, env):

@@ -14,7 +14,11 @@ rules they share:
   its response, so neither does the answer's timing;
 * each row keeps the user's ``token_version`` when it was issued, and works only while it
   is still the user's: what ends the user's sessions (deactivation, a new password, a
-  sign-out everywhere) ends their codes and links too, and a reactivation revives none;
+  sign-out everywhere) ends their codes and links too, and a reactivation revives none.
+  A secret is issued only while the account still has the address it was looked up by
+  and is mailed to: an email change committing in between (it bumps the version) leaves
+  nothing issued and nothing mailed, rather than a secret of the new version at the old
+  address;
 * a secret is consumed by a conditional UPDATE (still unused, unexpired, same version), so
   two requests racing with one secret cannot both sign in. A code's attempt is counted
   *before* it is compared, under a lock on the user's row, so parallel guesses never
@@ -88,10 +92,17 @@ def send_secret(issuer, email, policy, mailer):
         mailer(mail)
 
 
-def _lock_active(user_id):
+def _lock_active(user_id, email=None):
     """Inside a write: the ``token_version`` of ``user_id`` while active (else None), its row
-    locked on PostgreSQL until the transaction ends, so one user's writes run one by one."""
-    row = locked(User.select(User.token_version).where((User.id == user_id) & (User.is_active == True))).first()  # noqa: E712
+    locked on PostgreSQL until the transaction ends, so one user's writes run one by one.
+
+    With ``email``, None as well unless the account still has that address: a secret mailed
+    to it must not be stamped with the version an email change committing meanwhile gave it.
+    """
+    where = (User.id == user_id) & (User.is_active == True)  # noqa: E712
+    if email is not None:
+        where &= User.email == email
+    row = locked(User.select(User.token_version).where(where)).first()
     return None if row is None else row.token_version
 
 
@@ -101,11 +112,13 @@ def _current_version(user_id):
     return User.select(User.token_version).where((User.id == user_id) & (User.is_active == True))  # noqa: E712
 
 
-def _replace_live(model, user_id, per_hour, now):
-    """Inside a write: the user's ``token_version`` for a new row of ``model``, after the user's
-    live rows were made to expire; None when the user is no longer active or had ``per_hour``
-    rows within the hour (nothing changed then)."""
-    version = _lock_active(user_id)
+def _replace_live(model, user, per_hour, now):
+    """Inside a write: the ``token_version`` of ``user`` (as looked up) for a new row of
+    ``model``, after the user's live rows were made to expire; None when the user is no
+    longer active, no longer has the address looked up (the secret is mailed to it), or had
+    ``per_hour`` rows within the hour (nothing changed then)."""
+    user_id = user.id
+    version = _lock_active(user_id, user.email)
     if version is None:
         return None
     recent = model.select().where((model.user == user_id) & (model.created_at > now - HOUR_MS)).count()
@@ -147,7 +160,7 @@ class SignInCodes:
         code = f"{secrets.randbelow(10 ** policy.length):0{policy.length}d}"
         code_id, now = new_id(), now_ms()
         with database.atomic():
-            version = _replace_live(OtpCode, user.id, policy.per_hour, now)
+            version = _replace_live(OtpCode, user, policy.per_hour, now)
             if version is None:
                 return None
             OtpCode.insert(id=code_id, user=user.id, code_hash=self.digest(code_id, code), token_version=version,
@@ -207,7 +220,7 @@ class SignInLinks:
             return None
         token, now = secrets.token_urlsafe(32), now_ms()
         with database.atomic():
-            version = _replace_live(MagicLink, user.id, policy.per_hour, now)
+            version = _replace_live(MagicLink, user, policy.per_hour, now)
             if version is None:
                 return None
             MagicLink.insert(id=new_id(), user=user.id, token_hash=hash_token(token), token_version=version,
