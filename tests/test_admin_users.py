@@ -138,6 +138,23 @@ def test_nobody_changes_their_own_email_or_password_on_their_page(browser, signe
     assert browser.get("/admin").status_int == 200  # the session goes on: nothing changed
 
 
+def test_an_active_account_with_a_leftover_invitation_is_edited_as_any_other(browser, signed_in_as):
+    """A token left on an active account (by create-admin before it withdrew invitations) is
+    no open invitation: its page has the email and password fields, its row no invitation buttons."""
+    signed_in_as("admin")
+    boss = create_user("admin", email="boss@example.com", username="boss", password_hash=hashed(),
+                       invitation_token="left-over-digest")
+    page = browser.get(f"/admin/users/{boss.id}")
+    assert not page.html.select_one("#pending-credentials")
+    form = page.forms["user-form"]
+    form["email"] = "moved@example.com"
+    form.submit(status=303)
+    assert User.get_by_id(boss.id).email == "moved@example.com"
+    listing = browser.get("/admin/users")
+    assert listing.html.select_one(f"form[action='/admin/users/{boss.id}/deactivate']")
+    assert not listing.html.select_one(f"form[action='/admin/users/{boss.id}/resend']")
+
+
 def test_editors_see_a_users_page_but_cannot_edit(browser, signed_in_as):
     signed_in_as("editor")
     member = create_user("viewer", email="member@example.com")

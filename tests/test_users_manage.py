@@ -360,6 +360,25 @@ def test_an_active_account_is_not_reinvited(app_client, make_user, outbox):
     assert not outbox.sent and reload(boss).invitation_token == hash_token("left-over")
 
 
+def test_a_leftover_invitation_holds_back_nothing_of_an_active_account(app_client, make_user, outbox):
+    _, admin = make_user("admin")
+    boss = active_with_a_leftover_invitation("left-over")
+    assert app_client.get(f"/admin/api/users/{boss.id}", headers=admin).json["data"]["invitation_pending"] is False
+    moved = app_client.patch_json(f"/admin/api/users/{boss.id}", {"email": "moved@example.com"}, headers=admin)
+    assert moved.json["data"]["email"] == "moved@example.com"
+    app_client.patch_json(f"/admin/api/users/{boss.id}", {"password": NEW_PASSWORD}, headers=admin)
+    login(app_client, "moved@example.com", NEW_PASSWORD)
+    # Deactivated, the account has no open invitation either: its link re-keys nothing and
+    # an admin may reactivate it.
+    app_client.patch_json(f"/admin/api/users/{boss.id}", {"is_active": False}, headers=admin)
+    accept(app_client, "left-over", username="usurper", status=400)
+    app_client.delete(f"/admin/api/users/{boss.id}/invitation", headers=admin, status=409)
+    app_client.patch_json(f"/admin/api/users/{boss.id}", {"is_active": True}, headers=admin)
+    stored = reload(boss)
+    assert stored.is_active and stored.username == "boss" and stored.invitation_token is None
+    login(app_client, "moved@example.com", NEW_PASSWORD)
+
+
 def test_an_invitation_link_does_not_re_key_an_active_account(app_client):
     boss = active_with_a_leftover_invitation("left-over")
     accept(app_client, "left-over", username="usurper", status=400)

@@ -80,7 +80,7 @@ def user_json(user):
         "role": user.role,
         "is_active": bool(user.is_active),
         "email_verified": bool(user.email_verified),
-        "invitation_pending": user.invitation_token is not None,
+        "invitation_pending": user.invitation_pending,
         "invited_by": user.invited_by_id,
         "invited_at": user.invited_at,
         "accepted_invitation_at": user.accepted_invitation_at,

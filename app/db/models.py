@@ -217,6 +217,21 @@ class User(BaseModel):
     class Meta:
         table_name = "users"
 
+    @property
+    def invitation_pending(self):
+        """Whether the user has an invitation to accept: a token on an account not yet active.
+
+        An active account's leftover token (``create-admin --update-existing`` before it
+        withdrew invitations) is no open invitation: nothing may accept, resend or cancel it,
+        and it holds back nothing an active account may change.
+        """
+        return self.invitation_token is not None and not self.is_active
+
+    @classmethod
+    def pending_invitation(cls):
+        """``invitation_pending`` as a condition for queries."""
+        return cls.invitation_token.is_null(False) & (cls.is_active == False)  # noqa: E712
+
 
 class Collection(BaseModel):
     id = peewee.TextField(primary_key=True, default=new_id)

@@ -398,7 +398,7 @@ class Accounts:
         token = secrets.token_urlsafe(32)
         now = now_ms()
         renewed = User.update(invitation_token=hash_token(token), invited_at=now, updated_at=now).where(
-            (User.id == user_id) & User.invitation_token.is_null(False) & (User.is_active == False)  # noqa: E712
+            (User.id == user_id) & User.pending_invitation()
         ).execute()
         if renewed != 1:
             return None
@@ -430,8 +430,7 @@ class Accounts:
                     invitation_token=None, accepted_invitation_at=now, email_verified=True,
                     last_login_at=now, updated_at=now,
                 ).where(
-                    (User.id == user.id) & (User.invitation_token == hash_token(token))
-                    & (User.is_active == False)  # noqa: E712
+                    (User.id == user.id) & (User.invitation_token == hash_token(token)) & User.pending_invitation()
                     & (User.invited_at > now - self._settings.invitation_ttl_seconds * 1000)
                 ).execute()
             except peewee.IntegrityError:

@@ -5,7 +5,9 @@ Whoever may call what is the API's business (``users.*`` permissions); the rules
 about the data: a role change, a deactivation, a new email or a new password ends the
 user's sessions at once (it bumps ``token_version``); a deactivation or a new password also
 deletes the user's API tokens, so that neither reactivating the account nor the old
-password brings them back; a deactivation also cancels a pending invitation. The last
+password brings them back; a deactivation also withdraws an invitation token. An invitation
+is pending while the account holds its token and is not active (``User.invitation_pending``):
+an active account's leftover token holds back none of its changes. The last
 active admin can be neither demoted nor deactivated: on PostgreSQL the writes that could
 remove an admin lock the active admins' rows first, so two admins demoting each other at
 once cannot both succeed (SQLite's write transactions take turns already); an update locks
@@ -131,6 +133,10 @@ def update_user(user_id, changes, check=None):
         update = dict(changes, updated_at=now_ms())
         if deactivates or {"role", "email", "password_hash"} & changes.keys():
             update["token_version"] = User.token_version + 1
+        if deactivates:
+            # An active account's leftover invitation would become an open one, its link
+            # able to set the username and password.
+            update["invitation_token"] = None
         if "email" in changes:
             update.update(email_verified=False, password_reset_token=None, password_reset_expires=None)
         _write(user.id, update)
@@ -170,7 +176,7 @@ def cancel_invitation(user_id):
         NoPendingInvitation: the invitation was accepted or cancelled, or there was none.
     """
     # One conditional statement decides: an acceptance racing the cancellation makes it find no row.
-    pending = (User.id == user_id) & User.invitation_token.is_null(False) & (User.is_active == False)  # noqa: E712
+    pending = (User.id == user_id) & User.pending_invitation()
     with database.atomic():
         get_user(user_id)
         try:
@@ -218,7 +224,7 @@ def _keep_an_admin(user_id, changes):
 
 def _check_invitation(user, changes):
     """InvitationPending for what only accepting an open invitation may do."""
-    if user.invitation_token is None:
+    if not user.invitation_pending:
         return
     if changes.get("is_active") is True:
         raise InvitationPending("The invitation is still pending: the user becomes active by accepting it",
