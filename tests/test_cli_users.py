@@ -113,12 +113,50 @@ def test_an_unmigrated_database_says_what_to_do(tmp_path):
     env.DB.db.close()
 
 
+def set_email(options, *args):
+    return CliRunner().invoke(cli, ["users", "set-email", *args, *options], catch_exceptions=False)
+
+
+def test_set_email_moves_an_account_and_ends_its_sessions(project):
+    """A site's only admin cannot change their own email in the API or the admin: here they can."""
+    env, options = project
+    assert create_admin(options, "--email", "a@example.com", "--password", PASSWORD).exit_code == 0
+    client = client_for(env)
+    session = bearer(login(client, "a@example.com", PASSWORD).json["token"])
+    result = set_email(options, "A@example.com", "New@Example.com")
+    assert result.exit_code == 0, result.output
+    assert result.output == "✅ a@example.com is now new@example.com; its sessions have ended.\n"
+    client.get("/auth/me", headers=session, status=401)
+    login(client, "a@example.com", PASSWORD, status=401)
+    assert login(client, "new@example.com", PASSWORD).json["user"]["email"] == "new@example.com"
+    assert stored(env, "new@example.com").email_verified is False
+    result = set_email(options, "new@example.com", "NEW@example.com")
+    assert result.exit_code == 0 and "nothing changed" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nobody@example.com", "x@example.com"], "no user has the email nobody@example.com"),
+    (["a@example.com", "b@example.com"], "A user with this email already exists"),
+    (["a@example.com", "not-an-email"], "Invalid email"),
+    (["a@example.com", "\u0430dmin@example.com"], "mixes letters of different scripts"),
+])
+def test_set_email_refusals_are_clean_errors(project, args, message):
+    env, options = project
+    for email in ("a@example.com", "b@example.com"):
+        assert create_admin(options, "--email", email, "--password", PASSWORD).exit_code == 0
+    result = set_email(options, *args)
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+    assert stored(env, "a@example.com") is not None
+
+
 def test_help_texts():
     runner = CliRunner()
     assert "Manage user accounts" in runner.invoke(cli, ["users", "--help"]).output
     output = runner.invoke(cli, ["users", "create-admin", "--help"]).output
     for option in ("--email", "--password-env", "--update-existing", "--env", "--config"):
         assert option in output
+    output = runner.invoke(cli, ["users", "set-email", "--help"]).output
+    assert "EMAIL NEW_EMAIL" in output and "sessions end" in output and "--database" in output
 
 
 def test_dev_bootstrap_creates_one_admin_only(env):

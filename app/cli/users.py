@@ -1,4 +1,6 @@
-"""``users create-admin``: create the first admin (there is no unauthenticated seed route).
+"""``users create-admin``: create the first admin (there is no unauthenticated seed route);
+``users set-email``: change a user's email (nobody changes their own in the API or the admin,
+so a site's only admin has nobody else to ask).
 
 ``bootstrap_admin(runtime, echo)`` is what ``dev`` calls after migrating: on a database
 without an admin it creates ``admin@example.com`` with a random password and prints how
@@ -22,6 +24,8 @@ from app.cli.d1 import refresh_cache
 from app.db.models import User, bind_models
 from app.services.accounts import EMAIL_PATTERN, AccountError, Accounts, normalize_email
 from app.services.cache import Namespace
+from app.services.errors import ServiceError
+from app.services.users import update_user
 from app.settings import Settings
 
 DEFAULT_PASSWORD_ENV = "SONICPY_ADMIN_PASSWORD"
@@ -85,6 +89,39 @@ def create_admin(
         refresh_cache(runtime, [Namespace.USERS])
     click.echo(f"✅ Admin {user.email} ({user.username}) ready. Sign in with POST /auth/login "
                f'{{"email": "{user.email}", "password": "..."}}')
+
+
+@users.command("set-email")
+@click.argument("email")
+@click.argument("new_email")
+@click.option("--database", "database_name", default="DB", show_default=True, help="D1 binding or database name.")
+@runtime_options
+def set_email(runtime, email, new_email, database_name):
+    """Change the email of the user whose email is EMAIL to NEW_EMAIL.
+
+    As an admin's change in the API: the user's sessions end, the new address is not
+    verified, and a password-reset link mailed to the old one stops working. For the only
+    admin of a site, whose own email nobody else can change.
+
+    Example: users set-email old@example.com new@example.com
+    """
+    _, d1 = runtime.database(database_name)
+    bind_models(d1.db)
+    with _database_errors(database_name), d1.db.connection_context():
+        user = User.get_or_none(User.email == normalize_email(email))
+        if user is None:
+            raise click.ClickException(f"no user has the email {normalize_email(email)}")
+        try:
+            changed = update_user(user.id, {"email": new_email})
+        except AccountError as ex:
+            raise click.ClickException(str(ex)) from None
+        except ServiceError as ex:  # an open invitation: its address goes only with it
+            raise click.ClickException(ex.message) from None
+    if changed.email == user.email:
+        click.echo(f"{user.email} has that email already: nothing changed.")
+        return
+    refresh_cache(runtime, [Namespace.USERS])
+    click.echo(f"✅ {user.email} is now {changed.email}; its sessions have ended.")
 
 
 @contextlib.contextmanager
