@@ -155,6 +155,23 @@ def test_an_active_account_with_a_leftover_invitation_is_edited_as_any_other(bro
     assert not listing.html.select_one(f"form[action='/admin/users/{boss.id}/resend']")
 
 
+def test_an_address_the_form_would_refuse_does_not_block_a_save_that_keeps_it(browser, signed_in_as):
+    """Stored before the form's rule, or set another way: the form judges only a new address."""
+    admin = signed_in_as("admin", email="me@example.com")
+    User.update(email="me@localhost").where(User.id == admin.id).execute()
+    form = browser.get(f"/admin/users/{admin.id}").forms["user-form"]
+    form["first_name"] = "Renamed"
+    form.submit(status=303)
+    other = create_user("viewer", email="them@localhost")
+    form = browser.get(f"/admin/users/{other.id}").forms["user-form"]
+    form["last_name"] = "Kept"
+    form.submit(status=303)
+    assert User.get_by_id(admin.id).first_name == "Renamed" and User.get_by_id(other.id).last_name == "Kept"
+    form = browser.get(f"/admin/users/{other.id}").forms["user-form"]
+    form["email"] = "still@localhost"
+    assert "Enter a valid email address." in form.submit(status=422).text
+
+
 def test_editors_see_a_users_page_but_cannot_edit(browser, signed_in_as):
     signed_in_as("editor")
     member = create_user("viewer", email="member@example.com")

@@ -105,9 +105,9 @@ class UserPage:
         caller = req.context.user
         person = users.get_user(user_id)
         form = read_form(req)
-        # A form without the email field (one's own page) keeps the address; a typed one is checked.
+        # A form without the email field (one's own page, an open invitation's) keeps the address.
         values = {name: one(form, name, person.email if name == "email" else "").strip() for name in PROFILE_FIELDS}
-        problem = form_problem(values) or (None if values["username"] else "Choose a username.")
+        problem = form_problem(_typed(person, values)) or (None if values["username"] else "Choose a username.")
         if problem:
             self.render(req, resp, person, values, problem, falcon.HTTP_422)
             return
@@ -125,6 +125,15 @@ class UserPage:
             return
         invalidate(self._cache, Namespace.USERS)
         redirect(resp, f"/admin/users/{user.id}?done=saved")
+
+
+def _typed(person, values):
+    """``values`` less an email that is ``person``'s already: only a new address is the form's
+    to judge; one stored before the form's rule (or by another way in) must not block a save
+    of the names."""
+    if normalize_email(values["email"]) == person.email:
+        return {name: value for name, value in values.items() if name != "email"}
+    return values
 
 
 def _changes(person, values, password):
