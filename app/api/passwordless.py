@@ -13,7 +13,10 @@ plugin is inactive, as every plugin route does). The codes and links themselves 
   is capped anyway (the plugins' ``rateLimitPerHour``, silently);
 * a code is traded for a session by ``POST /auth/otp/verify`` (JSON only, as
   ``/auth/login``: no form on another site can sign a visitor in), under the sign-in
-  limits of ``/auth/login``: a wrong code is a failed sign-in;
+  limits of ``/auth/login``: a wrong code is a failed sign-in. Its timing is not uniform
+  (an active account's row is locked, its failures summed and its attempt counted; an
+  unknown address answers after one lookup): the same statements run against no row would
+  still cost less, and the sign-in limits bound how many addresses a client can time;
 * a link opens a page (``GET /auth/magic-link/verify``) whose button signs in
   (``POST``). Mail scanners and link previews fetch links, and a GET that signed in would
   spend the link, or sign the scanner in; the page consumes nothing. Its form is accepted
