@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from app.db.models import FormSubmission, bind_models
+from app.db.models import Form, FormSubmission, bind_models
 from app.services.mail import MailSettings, SmtpMailer
 from tests.fixtures.app import client_for
 from tests.fixtures.turnstile import GOOD_TOKEN, SECRET_KEY, SITE_KEY
@@ -89,6 +89,42 @@ def test_a_definition_is_refused_with_every_problem_named_by_its_path(client, ad
     assert client.post_json("/admin/api/forms", CONTACT, headers=admin, status=409).json["details"] == {
         "field": "name"}
     assert client.get("/admin/api/forms", headers=admin).json["meta"]["total"] == 1
+
+
+BAD_REDIRECTS = (
+    "https://evil.example; script-src 'unsafe-inline' *",  # would be copied into the page's policy
+    "https://evil.example;script-src",
+    "https://ex\u0430mple.com/",  # a Cyrillic "а": no header can carry it
+    "https://example\u3002com/",
+    "https://exa\u2028mple.com/",
+    "https://[evil/",  # urlsplit raises on it
+    "https://example.com:99999/",
+    "https://example.com:0/",
+    'https://a"b.example/',
+    "https://[::1]/",
+)
+
+
+def test_a_redirect_is_printable_ascii_to_a_domain_name_and_a_real_port(client, admin):
+    for url in BAD_REDIRECTS:
+        refused = client.post_json("/admin/api/forms", {**CONTACT, "settings": {"redirect_url": url}},
+                                   headers=admin, status=422).json
+        assert [problem["field"] for problem in refused["details"]] == ["settings.redirect_url"], url
+    made = make_form(client, admin, settings={"redirect_url": "https://WWW.example.com:8443/thanks?a=1;b=2"})
+    client.patch_json(f"/admin/api/forms/{made['id']}", {"settings": {"redirect_url": "https://[evil/"}},
+                      headers=admin, status=422)
+    policy = client.get("/forms/contact").headers["Content-Security-Policy"]
+    assert "form-action 'self' https://www.example.com:8443;" in policy
+
+
+@pytest.mark.parametrize("url", BAD_REDIRECTS)
+def test_a_redirect_saved_before_the_check_is_never_trusted_as_it_stands(client, admin, url):
+    made = make_form(client, admin)
+    Form.update(settings={**made["settings"], "redirect_url": url}).where(Form.id == made["id"]).execute()
+    page = client.get("/forms/contact", status=200)
+    assert page.headers["Content-Security-Policy"] == "default-src 'none'; form-action 'self'; base-uri 'none'"
+    done = client.post("/forms/contact", GOOD, status=303)
+    assert done.location.endswith("/forms/contact?submitted=1")
 
 
 def test_who_may_read_and_manage_forms(client, make_user, admin):

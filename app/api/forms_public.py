@@ -29,7 +29,6 @@ bearer token or API key in a header does name the submitter.
 import functools
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import falcon
 
@@ -145,8 +144,9 @@ class Receiver:
 
 
 def success_location(form):
-    """Where a browser goes once its post is stored: the redirect, else the form's page."""
-    return form.settings.get("redirect_url") or f"/forms/{form.name}?submitted=1"
+    """Where a browser goes once its post is stored: the redirect (when it passes today's
+    check), else the form's page."""
+    return forms.usable_redirect(form.settings.get("redirect_url")) or f"/forms/{form.name}?submitted=1"
 
 
 class SubmitResource:
@@ -216,9 +216,9 @@ def page_policy(form, uses_turnstile):
     redirect's origin, which the browser is sent on to), and Turnstile's script and frame
     when the form uses it."""
     actions = ["'self'"]
-    target = urlsplit(form.settings.get("redirect_url") or "")
-    if target.scheme == "https" and target.netloc:
-        actions.append(f"https://{target.netloc}")
+    origin = forms.redirect_origin(form.settings.get("redirect_url"))
+    if origin is not None:
+        actions.append(origin)  # built from the checked host and port, never the raw text
     directives = ["default-src 'none'", f"form-action {' '.join(actions)}", "base-uri 'none'"]
     if uses_turnstile:
         directives += [f"script-src {TURNSTILE_ORIGIN}", f"frame-src {TURNSTILE_ORIGIN}",
