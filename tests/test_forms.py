@@ -127,6 +127,44 @@ def test_a_redirect_saved_before_the_check_is_never_trusted_as_it_stands(client,
     assert done.location.endswith("/forms/contact?submitted=1")
 
 
+ODD_DEFINITIONS = (  # (declaration, the path its 422 names)
+    ({"type": ["email"]}, "fields.f.type"),
+    ({"type": {"email": True}}, "fields.f.type"),
+    ({"type": 3}, "fields.f.type"),
+    ({"type": "select", "enum": [["a"]]}, "fields.f.enum[0]"),
+    ({"type": "select", "enum": [{"a": 1}]}, "fields.f.enum[0]"),
+    ({"type": "select", "enum": "a,b"}, "fields.f.enum"),
+    ({"type": "select", "enum": ["a"], "enumLabels": {"a": "A"}}, "fields.f.enumLabels"),
+    ({"type": "select", "options": ["a"]}, "fields.f.options"),
+    ({"type": "string", "required": "yes"}, "fields.f.required"),
+    ({"type": "string", "required": ["f"]}, "fields.f.required"),
+    ({"type": "number", "min": "1"}, "fields.f.min"),
+    ({"type": "number", "max": [1]}, "fields.f.max"),
+    ({"type": "number", "min": True}, "fields.f.min"),
+    ({"type": "string", "minLength": "2"}, "fields.f.minLength"),
+    ({"type": "string", "maxLength": False}, "fields.f.maxLength"),
+    ({"type": "string", "pattern": ["a"]}, "fields.f.pattern"),
+    (["email"], "fields.f"),
+)
+
+
+@pytest.mark.parametrize(("declaration", "path"), ODD_DEFINITIONS)
+def test_a_declaration_of_the_wrong_shape_is_a_422_naming_it(client, admin, declaration, path):
+    refused = client.post_json("/admin/api/forms", {**CONTACT, "fields": {"f": declaration}}, headers=admin,
+                               status=422).json
+    assert [problem["field"] for problem in refused["details"]] == [path]
+
+
+def test_a_name_is_checked_whole_and_the_export_names_a_safe_file(client, admin):
+    refused = client.post_json("/admin/api/forms", {**CONTACT, "name": "contact\n"}, headers=admin, status=422)
+    assert [problem["field"] for problem in refused.json["details"]] == ["name"]
+    made = make_form(client, admin)
+    Form.update(name='we"ird; x=y\u00e9').where(Form.id == made["id"]).execute()  # saved before the rule
+    answer = client.get(f"/admin/api/forms/{made['id']}/submissions/export", headers=admin)
+    filename = answer.headers["Content-Disposition"].removeprefix('attachment; filename="').removesuffix('"')
+    assert filename.startswith("we_ird__x_y_-submissions-") and filename.endswith(".csv")
+
+
 def test_who_may_read_and_manage_forms(client, make_user, admin):
     make_form(client, admin)
     _, editor = make_user("editor", email="ed@example.com")

@@ -154,10 +154,15 @@ def _problems(errors):
 
 def _type_problem(name, declaration):
     kind = declaration.get("type") if isinstance(declaration, dict) else None
-    if kind is None or kind in FORM_FIELD_TYPES:
+    known = ", ".join(sorted(FORM_FIELD_TYPES))
+    if kind is None:
         return None  # no type at all is the collections' rule to name
+    if not isinstance(kind, str):  # a list or an object is no type (and cannot be looked up in a set)
+        return {"field": f"fields.{name}.type", "message": f"must be a string, one of the form field types: {known}"}
+    if kind in FORM_FIELD_TYPES:
+        return None
     return {"field": f"fields.{name}.type", "message": f"a form cannot carry a {kind!r} field; form field types: "
-                                                        f"{', '.join(sorted(FORM_FIELD_TYPES))}"}
+                                                        f"{known}"}
 
 
 def check_fields(raw):
@@ -208,7 +213,7 @@ def check_settings(raw, turnstile_ready):
 
 def _identity_problems(name, display_name, description):
     problems = []
-    if name is not None and not NAME_PATTERN.match(name):
+    if name is not None and not NAME_PATTERN.fullmatch(name):  # match's $ passes a final newline
         problems.append({"field": "name", "message": "1 to 64 lowercase letters, digits, _ and -"})
     elif name in RESERVED_NAMES:
         problems.append({"field": "name", "message": f"{name!r} is reserved: /admin/forms/{name} is the admin's page "
