@@ -165,6 +165,19 @@ def test_a_name_is_checked_whole_and_the_export_names_a_safe_file(client, admin)
     assert filename.startswith("we_ird__x_y_-submissions-") and filename.endswith(".csv")
 
 
+def test_a_form_is_found_by_its_id_before_any_name_and_no_name_looks_like_an_id(client, admin):
+    refused = client.post_json("/admin/api/forms", {**CONTACT, "name": "0123456789abcdef0123456789abcdef"},
+                               headers=admin, status=422).json
+    assert [problem["field"] for problem in refused["details"]] == ["name"]
+    taken = "a" * 32
+    # A form named like another's id, saved before such names were refused, made first.
+    Form.create(name=taken, display_name="Squatter", fields={})
+    Form.create(id=taken, name="contact", display_name="Contact", fields={})
+    assert client.get(f"/admin/api/forms/{taken}", headers=admin).json["data"]["name"] == "contact"
+    client.delete(f"/admin/api/forms/{taken}", headers=admin, status=200)
+    assert [form.name for form in Form.select()] == [taken]
+
+
 def test_who_may_read_and_manage_forms(client, make_user, admin):
     make_form(client, admin)
     _, editor = make_user("editor", email="ed@example.com")

@@ -2,9 +2,10 @@
 
 Reading (forms, submissions, the export) needs ``forms.read``; creating, changing and
 deleting forms, and changing or deleting submissions, ``forms.manage`` (admins and editors
-hold both). ``{form_id}`` is a form's id or its name. The definitions' rules are
-``app.services.forms``'s: a 422 lists every problem with its path (``fields.email.type``,
-``settings.redirect_url``), a taken name is a 409.
+hold both). ``{form_id}`` is a form's id or its name (the id is looked for first, and no
+name has an id's shape). The definitions' rules are ``app.services.forms``'s: a 422 lists
+every problem with its path (``fields.email.type``, ``settings.redirect_url``), a taken
+name is a 409.
 
 The export (``format`` ``csv`` or ``json``, newest first, at most ``EXPORT_LIMIT``) has one
 column per field of the form, then one per other key found in the data (a field removed

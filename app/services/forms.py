@@ -1,7 +1,8 @@
 """Forms the public fills in (SonicJS's Forms, without its Form.io builder): definitions.
 
 A form has a ``name`` (its slug in ``/forms/<name>``: lowercase letters, digits, ``_`` and
-``-``, as a collection's), a ``display_name``, a ``description``, its ``fields`` and its
+``-``, as a collection's, but never 32 hexadecimal characters: the admin finds a form by its
+id, a uuid4's hex, or its name, the id first), a ``display_name``, a ``description``, its ``fields`` and its
 ``settings``, and is active or not (an inactive form is unknown to the public).
 
 ``fields`` is an object of field name -> field declaration in the order the page shows them:
@@ -41,6 +42,8 @@ FORM_FIELD_TYPES = frozenset({
     "string", "text", "textarea", "email", "url", "number", "integer", "boolean", "checkbox",
     "select", "multiselect", "radio", "date", "datetime", "color",
 })
+# A form is reached by its id or its name (uuid4 hex): a name shaped like an id is refused.
+_ID_LIKE = re.compile(r"[0-9a-f]{32}")
 # /admin/forms/new is the admin's page for a new form: a form named "new" could never be edited.
 RESERVED_NAMES = frozenset({"new"})
 MAX_FIELDS = 100
@@ -218,6 +221,9 @@ def _identity_problems(name, display_name, description):
     elif name in RESERVED_NAMES:
         problems.append({"field": "name", "message": f"{name!r} is reserved: /admin/forms/{name} is the admin's page "
                                                     "for a new form"})
+    elif _ID_LIKE.fullmatch(name):
+        problems.append({"field": "name", "message": "32 hexadecimal characters read as a form's id where a form is "
+                                                    "named by its id or its name"})
     if display_name is not None and not (0 < len(display_name.strip()) <= MAX_DISPLAY_NAME):
         problems.append({"field": "display_name", "message": f"1 to {MAX_DISPLAY_NAME} characters"})
     if description is not None and len(description) > MAX_DESCRIPTION:
@@ -260,8 +266,12 @@ def create_form(values, turnstile_ready, user_id=None):
 
 
 def get_form(key):
-    """The form whose id or name is ``key``; FormNotFound otherwise."""
-    form = Form.get_or_none((Form.id == key) | (Form.name == key))
+    """The form whose id is ``key``, else the one whose name is; FormNotFound otherwise.
+
+    The id is asked first: a row named like another's id (saved before such names were
+    refused) can never stand in for that form, whatever order the database returns rows in.
+    """
+    form = Form.get_or_none(Form.id == key) or Form.get_or_none(Form.name == key)
     if form is None:
         raise FormNotFound()
     return form
