@@ -6,9 +6,10 @@ repeated values into a list, an option's text into the option itself), so a post
 body are checked by the same rules (``check``: the content validation of
 ``app.services.content.validation``), each problem naming its field as ``data.<name>``.
 
-A submission is stored with a keyed hash of the client's address (HMAC-SHA256 under the
-app's secret: two submissions from one address can be told apart from others, but the
-address cannot be read back, nor found by hashing every IPv4 address), the user agent cut to
+A submission is stored with a keyed hash of the client's address (HMAC-SHA256 under a key
+derived from the app's secret for this use alone: two submissions from one address can be
+told apart from others, but the address cannot be read back, nor found by hashing every
+IPv4 address), the user agent cut to
 ``MAX_USER_AGENT`` characters, and the submitter's user id when a bearer token named one.
 Each address in the form's ``notify_emails`` is then mailed a link to the submission in the
 admin, never its content: what a visitor typed stays behind the admin's sign-in instead of
@@ -31,6 +32,7 @@ MAX_USER_AGENT = 256
 MAIL_KIND = "form_submission"
 TRUE_TEXTS = frozenset({"on", "true", "1", "yes"})
 CHOICE_TYPES = frozenset({"select", "multiselect", "radio"})
+IP_HASH_PURPOSE = b"sonicpy form ip hash"  # what the key for address hashes is derived with
 
 
 class SubmissionNotFound(ServiceError):
@@ -112,8 +114,14 @@ def check(fields, data):
 
 
 def address_hash(secret, address):
-    """The keyed hash kept instead of the client's ``address``."""
-    return hmac.new(secret.encode("utf-8"), address.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+    """The keyed hash kept instead of the client's ``address``.
+
+    The key is derived from the app's ``secret`` for this use alone (``IP_HASH_PURPOSE``):
+    the secret itself signs tokens, and a value computed under it here must never be one
+    another part of the app would take.
+    """
+    key = hmac.new(secret.encode("utf-8"), IP_HASH_PURPOSE, hashlib.sha256).digest()
+    return hmac.new(key, address.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
 def record(form, data, user_id, ip_hash, user_agent, user=None):
