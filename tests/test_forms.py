@@ -266,6 +266,17 @@ def test_a_submission_is_checked_against_the_fields(client, admin):
     assert stored() == []
 
 
+def test_a_refusal_lists_at_most_50_problems_and_counts_the_rest(client, admin):
+    make_form(client, admin)
+    junk = {f"k{number}": "" for number in range(5000)}  # under the body's bound as a form and as JSON
+    for answer in (client.post("/forms/contact/submit", {**GOOD, **junk}, status=422),
+                   client.post_json("/forms/contact/submit", {"data": {**GOOD, **junk}}, status=422)):
+        details = answer.json["details"]
+        assert len(details) == 51 and details[-1] == {"field": "data", "message": "and 4950 more problems, not listed"}
+        assert len(answer.body) < 5000
+    assert stored() == []
+
+
 def test_a_form_post_is_typed_stored_and_sent_on(client, admin):
     make_form(client, admin)
     posted = client.post("/forms/contact/submit", {**GOOD, "age": "41", "topic": "support", "subscribe": "true"},

@@ -163,8 +163,9 @@ class SubmitResource:
               headers=SEE_OTHER,
               description="JSON `{data, turnstile_token?}` answers 201; a URL-encoded form (the fields by name, "
                           f"`{TOKEN_FIELD}` for Turnstile) answers 303. 404 for an unknown or inactive form, "
-                          "422 with a problem per field, 400 when Turnstile refuses, 429 past the address's "
-                          f"limit, 413 over {MAX_SUBMISSION_BYTES // 1024} KiB. The session cookie is ignored.")
+                          "422 with a problem per field (50 at most, then their count), 400 when Turnstile "
+                          f"refuses, 429 past the address's limit, 413 over {MAX_SUBMISSION_BYTES // 1024} KiB. "
+                          "The session cookie is ignored.")
     @no_store
     def on_post(self, req, resp, name):
         form, submission_id, values = self._receiver.receive(req, name)

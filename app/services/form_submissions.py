@@ -29,6 +29,7 @@ from app.services.plugins import hooks
 
 STATUSES = ("new", "read", "spam")
 MAX_USER_AGENT = 256
+MAX_PROBLEMS = 50  # listed in a refusal; past it, one more entry says how many are left out
 MAIL_KIND = "form_submission"
 TRUE_TEXTS = frozenset({"on", "true", "1", "yes"})
 CHOICE_TYPES = frozenset({"select", "multiselect", "radio"})
@@ -106,8 +107,13 @@ def from_form_post(fields, form):
 
 
 def check(fields, data):
-    """``data`` when valid for ``fields``; InvalidSubmission listing every problem otherwise."""
+    """``data`` when valid for ``fields``; InvalidSubmission otherwise, listing the first
+    ``MAX_PROBLEMS`` problems and then, at ``data``, how many more there are (a 64 KiB post of
+    thousands of unknown names must not be answered by a list many times its size)."""
     problems = validate_data({"type": "object", "properties": fields}, data, look_up_references=False)
+    if len(problems) > MAX_PROBLEMS:
+        more = len(problems) - MAX_PROBLEMS
+        problems = [*problems[:MAX_PROBLEMS], {"field": "data", "message": f"and {more} more problems, not listed"}]
     if problems:
         raise InvalidSubmission(problems)
     return data
