@@ -221,7 +221,7 @@ def _identity_problems(name, display_name, description):
     elif name in RESERVED_NAMES:
         problems.append({"field": "name", "message": f"{name!r} is reserved: /admin/forms/{name} is the admin's page "
                                                     "for a new form"})
-    elif _ID_LIKE.fullmatch(name):
+    elif name is not None and _ID_LIKE.fullmatch(name):
         problems.append({"field": "name", "message": "32 hexadecimal characters read as a form's id where a form is "
                                                     "named by its id or its name"})
     if display_name is not None and not (0 < len(display_name.strip()) <= MAX_DISPLAY_NAME):
