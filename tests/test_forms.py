@@ -429,6 +429,17 @@ def test_the_page_shows_its_problems_and_keeps_what_was_typed(client, admin):
     assert "Thanks, we will answer soon." in client.get("/forms/contact?submitted=1").text
 
 
+def test_the_page_takes_its_own_form_only_and_answers_a_400_as_the_page(client, admin):
+    make_form(client, admin)
+    for body in (b"{", b"[" * 5000 + b"]" * 5000, b'{"data": {"email": "ann@example.com", "message": "Hi"}}'):
+        refused = client.post("/forms/contact", body, headers={"Content-Type": "application/json"}, status=415)
+        assert refused.content_type == "application/json" and "error" in refused.json
+    unreadable = client.post("/forms/contact", b"email=\xff", headers={"Content-Type":
+                             "application/x-www-form-urlencoded"}, status=400)
+    assert unreadable.content_type == "text/html" and "could not be read" in unreadable.text
+    assert 'action="/forms/contact"' in unreadable.text and stored() == []
+
+
 @pytest.fixture(autouse=True)
 def _models(env):
     bind_models(env.DB.db)

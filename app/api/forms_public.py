@@ -2,7 +2,8 @@
 
 * ``GET /api/forms/{name}``, ``/forms/{name}/schema`` and ``/api/forms/{name}/schema``: what the
   public may know of an active form (``forms.public_json``): its fields, the success message,
-  Turnstile's site key when the form uses it; never its notification addresses or redirect.
+  Turnstile's site key when the form uses it; never its notification addresses or redirect
+  (which is no secret: the page's policy names its origin, a stored post's 303 its URL).
 * ``GET /forms/{name}/turnstile-config`` (and under ``/api``): ``{enabled, site_key}``.
 * ``POST /forms/{name}/submit`` and ``/api/forms/{name}/submit``: a JSON body ``{data,
   turnstile_token?}`` answers 201 ``{success, message, id}``; a URL-encoded form (a page on
@@ -10,7 +11,9 @@
   success message. Refusals are the error envelope.
 * ``GET /forms/{name}``: the form as a plain HTML page, whose form posts to the page itself
   (``POST /forms/{name}``): the same checks, but a refusal the visitor can fix (a field, the
-  Turnstile check) shows the page again with the messages and the values typed.
+  Turnstile check) shows the page again with the messages and the values typed. That post
+  takes the page's URL-encoded form only: a body that cannot be read as one shows the page
+  with a 400, any other type (JSON included) is a 415 envelope.
 
 Every submission counts against the caller's address (``RATE_LIMIT_ATTEMPTS`` per
 ``RATE_LIMIT_WINDOW_SECONDS``, 429 past it), whatever becomes of it. The body is bounded
@@ -35,7 +38,7 @@ import falcon
 from app.api.access import access
 from app.api.authentication import client_ip
 from app.api.describe import Header, describe
-from app.api.errors import payload_too_large, read_body
+from app.api.errors import APIError, payload_too_large, read_body
 from app.api.private import no_store
 from app.api.rate_limits import Guard, rate_limited
 from app.api.schemas import Closed
@@ -50,6 +53,7 @@ TOKEN_FIELD = "cf-turnstile-response"  # the field Turnstile's widget adds to it
 TURNSTILE_ORIGIN = "https://challenges.cloudflare.com"
 TURNSTILE_SCRIPT = f"{TURNSTILE_ORIGIN}/turnstile/v0/api.js"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+UNREADABLE = "The form could not be read; please send it again from this page"
 SEE_OTHER = {303: (Header("Location", "the form's redirect, else its page saying the success message"),)}
 
 
@@ -73,14 +77,22 @@ def _urlencoded(req):
     return (req.content_type or "").split(";")[0].strip().lower() == falcon.MEDIA_URLENCODED
 
 
-def read_post(req):
+def read_post(req, form_only=False):
     """``(data or None, form values or None, token)`` of a JSON body or a URL-encoded form.
 
+    Args:
+        req: the request.
+        form_only: take a URL-encoded form only (the page's own post), never JSON.
+
     Raises:
-        APIError: 413 over ``MAX_SUBMISSION_BYTES``; 415 for another type; 422 for a JSON
-            body that is not ``SubmitBody``.
+        APIError: 413 over ``MAX_SUBMISSION_BYTES``; 415 for another type (JSON too when
+            ``form_only``); 422 for a JSON body that is not ``SubmitBody``.
+        falcon.MediaMalformedError: a form body that is not URL-encoded ASCII (400).
     """
     if not _urlencoded(req):
+        if form_only:
+            raise APIError(falcon.HTTP_415, "Unsupported media type",
+                           f"this page takes its own form ({falcon.MEDIA_URLENCODED}); JSON goes to its submit route")
         body = read_body(req, SubmitBody, max_bytes=MAX_SUBMISSION_BYTES)
         return body.data, None, body.turnstile_token
     if (req.content_length or 0) > MAX_SUBMISSION_BYTES:
@@ -104,15 +116,15 @@ class Receiver:
         self._guard = guard
         self._mailer = mailer
 
-    def receive(self, req, name):
+    def receive(self, req, name, form_only=False):
         """Count the attempt, check and store the post; ``(form, submission id, values)``.
 
         The submission id is a new random one, stored nowhere, for a post caught by the
-        honeypot: a bot learns nothing from the answer.
+        honeypot: a bot learns nothing from the answer. ``form_only``: see ``read_post``.
         """
         self._guard.acquire(req, ACTION)
         form = forms.public_form(name)
-        data, values, token = read_post(req)
+        data, values, token = read_post(req, form_only)
         trap = (values if values is not None else data).pop(HONEYPOT, None)
         if trap not in (None, "", [""]):
             return form, uuid.uuid4().hex, values
@@ -248,18 +260,23 @@ class FormPageResource:
     @rate_limited(ACTION)
     @describe("Send a form from its page", media_type="text/html", others={303: None, 422: "text/html",
               400: "text/html"}, headers=SEE_OTHER,
-              description="The page's URL-encoded form: 303 once stored, as the submit route; a field's problem "
-                          "(422) or a refused Turnstile check (400) shows the page again with the messages and "
-                          "the values typed. Other refusals are the error envelope.")
+              description="The page's URL-encoded form only: 303 once stored, as the submit route; a field's "
+                          "problem (422), a refused Turnstile check or a body that is no URL-encoded form "
+                          "(400) shows the page again, with the messages and the values typed when there are "
+                          "some. Other refusals (404, 413, 415 for any other body, JSON included, 429) are the "
+                          "error envelope.")
     @no_store
     def on_post(self, req, resp, name):
         try:
-            form, _, _ = self._receiver.receive(req, name)
+            form, _, _ = self._receiver.receive(req, name, form_only=True)
         except (form_submissions.InvalidSubmission, turnstile.TurnstileFailed) as ex:
             form = forms.public_form(name)
-            values = req.get_media(default_when_empty={}) if _urlencoded(req) else {}
+            values = req.get_media(default_when_empty={})
             status = falcon.HTTP_422 if isinstance(ex, form_submissions.InvalidSubmission) else falcon.HTTP_400
             self.render(resp, form, status=status, values=values, problems=ex.details, message=ex.message)
+            return
+        except falcon.MediaMalformedError:  # bytes no browser sends for a form: the page, not JSON
+            self.render(resp, forms.public_form(name), status=falcon.HTTP_400, message=UNREADABLE)
             return
         resp.status = falcon.HTTP_303
         resp.location = success_location(form)

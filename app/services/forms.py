@@ -16,8 +16,9 @@ with ``_`` is refused: the page's own controls (the honeypot) use those.
 ``settings`` holds what the visitor sees after sending (``success_message``, or a
 ``redirect_url``: a path on this site or an https URL), the addresses told of each
 submission (``notify_emails``) and whether Cloudflare Turnstile guards the form
-(``turnstile``). Only the public part of a form (``public_json``) is ever shown to the
-public: never the addresses, the redirect or who made it.
+(``turnstile``). The public definition (``public_json``) never holds the addresses, the
+redirect or who made it. The redirect is no secret, though: the form's page names its origin
+in its Content-Security-Policy, and a stored post's 303 names the URL itself.
 """
 
 import re
