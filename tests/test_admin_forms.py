@@ -98,3 +98,15 @@ def test_viewers_and_authors_are_refused_and_see_no_link(browser, signed_in_as):
     for path in ("/admin/forms", "/admin/forms/contact", "/admin/forms/contact/submissions",
                  "/admin/forms/contact/submissions/export", "/admin/forms/new"):
         assert "Your role does not allow this." in browser.get(path, status=403).text
+
+
+@pytest.mark.parametrize("role", ["viewer", "author"])
+def test_viewers_and_authors_cannot_delete_a_form(browser, signed_in_as, role):
+    form = a_form()
+    FormSubmission.create(form=form.id, data={"email": "a@example.com"})
+    signed_in_as(role)
+    token = csrf_token(browser)
+    browser.post("/admin/forms/contact/delete", {"csrf_token": token}, status=403)
+    browser.post("/admin/forms/contact", {"csrf_token": token, "name": "contact", "display_name": "X",
+                                          "fields": "{}"}, status=403)
+    assert Form.select().count() == 1 and FormSubmission.select().count() == 1

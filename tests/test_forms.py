@@ -190,6 +190,9 @@ def test_who_may_read_and_manage_forms(client, make_user, admin):
         client.get("/admin/api/forms", headers=refused, status=403)
         client.get("/admin/api/forms/contact/submissions", headers=refused, status=403)
         client.post_json("/admin/api/forms", {**CONTACT, "name": "other"}, headers=refused, status=403)
+        client.patch_json("/admin/api/forms/contact", {"is_active": False}, headers=refused, status=403)
+        client.delete("/admin/api/forms/contact", headers=refused, status=403)
+    assert client.get("/admin/api/forms/contact", headers=editor).json["data"]["is_active"] is True
     assert client.get("/admin/api/forms/contact/submissions", headers=editor).json["data"] == []
     client.patch_json("/admin/api/forms/contact", {"display_name": "Write to us"}, headers=editor, status=200)
 
@@ -315,6 +318,18 @@ def test_submissions_are_rate_limited_per_address(env, admin):
     other = {"REMOTE_ADDR": "10.0.0.9"}
     client.post_json("/forms/contact/submit", {"data": GOOD}, extra_environ=other, status=201)
     assert len(stored()) == 2
+
+
+def test_the_page_post_counts_against_the_same_limit(env, admin):
+    client = client_for(env, rate_limit_attempts=2)
+    make_form(client, admin)
+    client.post("/forms/contact", GOOD, status=303)
+    client.post("/forms/contact", {"email": "ann@example.com"}, status=422)  # a refused one counts too
+    refused = client.post("/forms/contact", GOOD, status=429)
+    assert refused.content_type == "application/json" and int(refused.headers["Retry-After"]) >= 1
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    client.post_json("/forms/contact/submit", {"data": GOOD}, status=429)  # one count for every route
+    assert len(stored()) == 1
 
 
 def test_the_session_cookie_never_acts_on_a_submission_but_a_bearer_token_does(client, admin, make_user):
