@@ -14,7 +14,7 @@ from app.services.plugins import hookimpl, hookspecs
 from app.services.plugins.hooks import HookRunner, PluginManager
 from tests.fixtures.admin import browser_for, sign_in
 from tests.fixtures.app import client_for
-from tests.fixtures.auth import hashed
+from tests.fixtures.auth import PASSWORD, hashed
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.plugins import lifecycle_plugin, sample_plugin
 
@@ -62,6 +62,29 @@ def test_before_request_veto_answers_its_status_and_nothing_else_runs(client, ad
                               "details": {"path": lifecycle_plugin.REFUSED_PATH}}
     # Refused before authentication: even an admin's request goes no further.
     client.get(lifecycle_plugin.REFUSED_PATH, headers=admin, status=403)
+
+
+def test_a_plugin_vetoing_every_request_cannot_lock_the_admins_out(env):
+    bind_models(env.DB.db)
+    web = browser_for(env, plugins=("tests.plugins.veto_plugin",))
+    user = create_user("admin", password_hash=hashed())
+    admin = {**bearer(token_for(user)), "Accept": "application/json"}
+    web.post("/admin/api/plugins/veto-all/activate", headers=admin, status=200)
+    for path in ("/api/content", "/admin", "/admin/api/users", "/authentic", "/admin/pluginsx", "/no/such/route"):
+        assert web.get(path, headers=admin, status=403).json["error"] == "The veto-all plugin refuses every request"
+    for path in ("/health", "/api/health", "/api/system/health", "/api/system/ping", "/admin/api/plugins",
+                 "/admin/api/plugins/veto-all"):
+        web.get(path, headers=admin, status=200)
+    preflight = {"Origin": "https://example.com", "Access-Control-Request-Method": "GET"}
+    assert web.options("/api/content", headers=preflight, status="*").status_int != 403
+    web.post_json("/auth/login", {"email": user.email, "password": PASSWORD}, headers={"Accept": "application/json"},
+                  status=200)
+    browser = browser_for(env, plugins=("tests.plugins.veto_plugin",))
+    assert sign_in(browser, user).status_int == 303
+    page = browser.get("/admin/plugins/veto-all", status=200)
+    switch_form = next(form for form in page.forms.values() if form.action.endswith("/veto-all/deactivate"))
+    switch_form.submit(status=303)
+    web.get("/api/content", status=200)
 
 
 def test_before_request_of_an_inactive_plugin_does_not_run(client, admin):

@@ -26,6 +26,18 @@ access_log = logging.getLogger(ACCESS_LOGGER)
 ACCESS_FORMAT = "%s %s %s %dms (request %s)"
 _access_template = [(None, {})]  # (process id, attributes of an access record LogRecord made there)
 
+# What a ``before_request`` veto never reaches, so that a plugin refusing too much cannot lock
+# the admins out: the health checks, CORS preflights (OPTIONS), signing in and out (with the
+# admin's static files its page loads), and the plugin administration, where it is switched off.
+HOOK_EXEMPT_PATHS = frozenset({"/health", "/api/health", "/api/system/health", "/api/system/ping",
+                               "/admin/login", "/admin/logout", "/admin/api/plugins", "/admin/plugins"})
+HOOK_EXEMPT_PREFIXES = ("/auth/", "/admin/static/", "/admin/api/plugins/", "/admin/plugins/")
+
+
+def exempt_from_before_request(method, path):
+    """Whether a request of ``method`` to ``path`` skips the ``before_request`` hooks."""
+    return method == "OPTIONS" or path in HOOK_EXEMPT_PATHS or path.startswith(HOOK_EXEMPT_PREFIXES)
+
 
 class RequestContextMiddleware:
     """Puts ``env``, ``ctx``, a request id, a start time and the database's clock on ``req.context``;
@@ -120,6 +132,7 @@ class PluginMiddleware:
 
     ``before_request`` costs one kept answer while no active plugin implements it
     (``HookRunner.running``): the request's ``RequestInfo`` is built only for one that does.
+    It never runs for the requests ``exempt_from_before_request`` names.
 
     Args:
         registry: the app's PluginRegistry (``Services.plugins``).
@@ -134,7 +147,7 @@ class PluginMiddleware:
         runner = self._registry.hooks
         ctx = req.context.ctx
         hooks.bind_context(runner, ctx)
-        if runner.running("before_request"):
+        if runner.running("before_request") and not exempt_from_before_request(req.method, req.path):
             info = RequestInfo(req.method, req.path, redact_query(req.query_string), client_ip(req, self._proxies),
                                req.user_agent, req.context.request_id)
             runner.before("request", ctx=ctx, req_info=info)  # a HookVeto answers its 4xx

@@ -173,6 +173,12 @@ def before_request(req_info, ctx):
     filtered, client ip, user agent, request id). Raising ``HookVeto(status, message)``
     answers that 4xx at once; nothing else runs. Costs nothing while no active plugin
     implements it; one that does runs on every request, so it must be quick.
+
+    So that a plugin refusing too much cannot lock the admins out, it is never asked about
+    CORS preflights (``OPTIONS``), the health checks (``/health``, ``/api/health``,
+    ``/api/system/health``, ``/api/system/ping``), signing in and out (``/auth/*``,
+    ``/admin/login``, ``/admin/logout``, ``/admin/static/*``) or the plugin administration
+    (``/admin/api/plugins*``, ``/admin/plugins*``), where it is switched off.
     """
 
 
