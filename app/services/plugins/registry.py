@@ -196,21 +196,29 @@ class PluginRegistry:
     def set_active(self, name, active, user_id=None):
         """Activate or deactivate plugin ``name``; every worker sees it on its next request.
 
+        The row is read locked inside the write's transaction: of two activations at the
+        same time, the second sees the first's and its lifecycle hook runs once; one racing
+        an uninstall finds the row gone (PluginNotFound) and changes nothing.
+
         Raises:
             PluginNotFound; PluginRequired when deactivating a plugin the app relies on.
         """
         info = self.infos.get(name)
         if not active and info is not None and info.required:
             raise PluginRequired(name)
+        self._ensure_rows()
         now = now_ms()
         status = ACTIVE if active else INACTIVE
         with database.atomic():
-            row = self._row(name)
+            row = locked(Plugin.select().where(Plugin.name == name)).get_or_none()
+            if row is None:
+                raise PluginNotFound(name)
             switched = row.status != status
             changes = {Plugin.status: status, Plugin.updated_at: now, Plugin.last_updated: now}
             if active:
                 changes[Plugin.activated_at] = now
-            Plugin.update(changes).where(Plugin.id == row.id).execute()
+            if not Plugin.update(changes).where(Plugin.id == row.id).execute():
+                raise PluginNotFound(name)  # deleted since it was read: nothing else is written
             registrations.set_active(row.id, active)
             PluginActivity.create(plugin=row.id, action="activate" if active else "deactivate", user_id=user_id)
         self._changed()
