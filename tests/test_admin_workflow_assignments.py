@@ -4,7 +4,7 @@ with a browser's Accept header; outcomes are read back from the database."""
 import pytest
 
 from app.db.models import ContentAssignment, now_ms
-from tests.fixtures.admin import csrf_headers
+from tests.fixtures.admin import as_a_browser_sends, csrf_headers
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import create_user
 from tests.fixtures.workflow import history_rows, insert_content
@@ -88,6 +88,37 @@ def test_an_author_gets_no_form_on_someone_elses_item_and_cannot_post_one(browse
     assert not page.html.select("#assign-form")
     browser.post(f"{LIST}/{item.id}/assign", {"user_id": editor.id}, headers=csrf_headers(browser), status=403)
     assert assignment_of(item) is None
+
+
+def test_an_author_gets_no_form_on_their_item_while_someone_else_holds_it(browser, signed_in_as, posts):
+    author = signed_in_as("author")
+    editor = create_user("editor")
+    item = insert_content(author, posts, title="Mine")
+    ContentAssignment.create(content=item.id, assignee=editor.id, assigned_by=editor.id)
+
+    assert not browser.get(f"{LIST}/{item.id}").html.select("#assign-form")
+    browser.post(f"{LIST}/{item.id}/assign", {"user_id": ""}, headers=csrf_headers(browser), status=403)
+    assert assignment_of(item).assignee_id == editor.id
+
+
+def test_the_form_shows_the_assignment_and_saving_it_unchanged_changes_nothing(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    author = create_user("author")
+    gone = create_user("editor", first_name="Gone", is_active=False)
+    item = insert_content(author, posts, title="Draft post")
+    due = now_ms() - 3_600_000  # overdue already
+    ContentAssignment.create(content=item.id, assignee=gone.id, assigned_by=editor.id, due_at=due,
+                             note="Line one\nline two")
+
+    form = browser.get(f"{LIST}/{item.id}").forms["assign-form"]
+    assert form["user_id"].value == gone.id  # no longer eligible, still the one shown
+    assert form["due_date"].value and form["note"].value == "Line one\nline two"
+    as_a_browser_sends(form, "note")
+    form.submit(status=303)
+
+    row = assignment_of(item)
+    assert (row.assignee_id, row.due_at, row.note) == (gone.id, due, "Line one\nline two")
+    assert history_rows(item.id) == []
 
 
 def test_my_assignments_lists_mine_with_overdue_ones_marked(browser, signed_in_as, posts):

@@ -145,6 +145,59 @@ def test_the_assignee_must_be_an_active_user_who_can_read_the_item(client, make_
     assert len(assignment_rows()) == 2
 
 
+def test_an_author_cannot_replace_or_remove_someone_elses_assignment_of_their_item(client, make_user,
+                                                                                      make_content_row):
+    author, author_headers = make_user("author")
+    editor, headers = make_user("editor")
+    own = make_content_row(author)
+    assign(client, own, headers, editor.id)
+
+    for user_id in (author.id, None):
+        resp = assign(client, own, author_headers, user_id, status=403)
+        assert resp.json["error"] == "Only reviewers and publishers change an assignment someone else holds"
+    assert [(r["assignee"], r["assigned_by"]) for r in assignment_rows()] == [(editor.id, editor.id)]
+    # Assigned to the author: theirs to hand on, or to drop.
+    assign(client, own, headers, author.id)
+    assign(client, own, author_headers, editor.id)
+    assert [r["assignee"] for r in assignment_rows()] == [editor.id]
+
+
+def test_the_same_assignment_again_writes_nothing_and_sends_no_webhook(env, make_user, make_content_row):
+    client = client_for(env, webhooks_allow_private_targets=True)
+    hook = webhooks.create_webhook("http://127.0.0.1:9/hook", ["content.assigned"], True)
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    item = make_content_row(author)
+    due = now_ms() + DAY_MS
+    first = assign(client, item, headers, editor.id, due_at=due, note="check it")
+
+    again = assign(client, item, headers, editor.id, due_at=due, note=" check it ")
+
+    assert again.json["meta"] == {"content_id": item.id, "action": None, "history_id": None}
+    assert again.json["data"] == first.json["data"]
+    assert len(history_rows(item.id)) == 1
+    assert WebhookDelivery.select().where(WebhookDelivery.webhook == hook.id).count() == 1
+    # Another note is a change.
+    assign(client, item, headers, editor.id, due_at=due, note="and the figures")
+    assert len(history_rows(item.id)) == 2
+
+
+def test_an_overdue_assignment_kept_as_it_is_stays(client, make_user, make_content_row):
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    other, _ = make_user("editor")
+    item = make_content_row(author)
+    due = now_ms() - DAY_MS
+    ContentAssignment.create(content=item.id, assignee=editor.id, assigned_by=editor.id, due_at=due)
+
+    assign(client, item, headers, editor.id, due_at=due)
+    assign(client, item, headers, other.id, due_at=due, note="yours now")
+
+    assert [(r["assignee"], r["due_at"], r["note"]) for r in assignment_rows()] == [(other.id, due, "yours now")]
+    resp = assign(client, item, headers, other.id, due_at=due - 1, status=422)
+    assert resp.json["details"] == [{"field": "due_at", "message": "due_at must be in the future"}]
+
+
 @pytest.mark.parametrize("due_at, message", [
     ("2001-01-01", "due_at must be in the future"),
     (1_000, "due_at must be in the future"),

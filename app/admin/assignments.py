@@ -3,9 +3,14 @@
 * ``POST /admin/content/{collection}/{id}/assign``: ``user_id`` (empty: unassign), ``due_date``
   (a date, due at the end of that day, UTC) and ``note``, through ``assignments.assign`` as
   ``POST /api/workflow/content/{id}/assign``; a refusal shows the edit page with the reason.
+  The form comes filled in with the assignment as it is (its assignee always among the
+  choices, its due date and note), so saving it unchanged changes nothing: a due date left
+  as shown keeps its exact moment (``due_kept``), even one already past.
 * ``GET /admin/workflow/assignments``: the items assigned to the signed-in user that they
   can read, soonest due first, each with its state now.
 """
+
+from datetime import UTC, datetime
 
 import falcon
 
@@ -24,15 +29,35 @@ def assign_panel(user, content, roles):
     (when they may see it), whether they may change it, and whom they may choose."""
     live = content.deleted_at is None
     row = assignments.assignment_of(content.id) if live else None
-    can_assign = live and assignments.may_assign(user, content)
+    can_assign = live and assignments.may_assign(user, content, row)
+    choices = assignments.assignee_choices(content, roles) if can_assign else []
+    if can_assign and row is not None and all(person.id != row.assignee_id for person in choices):
+        # Past the cap, or no longer eligible: still shown, so saving the form keeps them.
+        choices.append(row.assignee)
     return {
         "assignment": row if row is not None and assignments.may_see(user, content, row) else None,
         "can_assign": can_assign,
-        "assignees": assignments.assignee_choices(content, roles) if can_assign else [],
+        "assignees": choices,
+        "due_date": due_date(row.due_at) if row is not None and row.due_at is not None else "",
     }
 
 
-NO_ASSIGN_PANEL = {"assignment": None, "can_assign": False, "assignees": []}
+def due_date(ms):
+    """The UTC date (``YYYY-MM-DD``) of epoch ms ``ms``, as the form's date field shows it."""
+    return datetime.fromtimestamp(ms / 1000, UTC).date().isoformat()
+
+
+def posted_due(form):
+    """The due date the form asks for: the kept moment (``due_kept``) when the date shown was
+    left as it was, else the date entered (None: none)."""
+    text = one(form, "due_date").strip()
+    kept = one(form, "due_kept").strip()
+    if text and kept.isdigit() and len(kept) <= 16 and due_date(int(kept)) == text:
+        return int(kept)
+    return text or None
+
+
+NO_ASSIGN_PANEL = {"assignment": None, "can_assign": False, "assignees": [], "due_date": ""}
 
 
 class ContentAssignAction:
@@ -47,10 +72,12 @@ class ContentAssignAction:
     def on_post(self, req, resp, collection, id):
         found, item, content = self._edit.load(req, collection, id)
         form = read_form(req)
+        assignee_id = one(form, "user_id").strip() or None
+        # Nobody chosen: the due date and note shown with the assignment go with it.
+        due_at, note = (posted_due(form), one(form, "note").replace("\r\n", "\n")) if assignee_id else (None, None)
         try:
             assignments.assign(self._db, id, req.context.user, self._roles,
-                               assignee_id=one(form, "user_id").strip() or None,
-                               due_at=one(form, "due_date").strip() or None, note=one(form, "note"))
+                               assignee_id=assignee_id, due_at=due_at, note=note)
         except workflow.WorkflowError as ex:
             self._edit.render(req, resp, found, item, content, SERVICE_ERROR_STATUS[ex.kind], message=ex.message)
             return

@@ -6,12 +6,17 @@ replaces the previous one; assigning nobody removes it. Each change is ONE trans
 item's row locked (so it cannot be deleted meanwhile), the assignment row written or
 deleted, and a ``workflow_history`` row in the item's current state (action ``assigned``
 or ``unassigned``; the note as its comment). The ``after_content_assign`` hooks run once it
-commits. Assigning nobody to an unassigned item changes nothing and records nothing.
+commits. Assigning nobody to an unassigned item, or the same assignee with the same due
+date and note again, changes nothing and records nothing (no history row, no hook, no
+webhook).
 
 Who may assign: reviewers and publishers (``content.review``, ``content.publish``) and
 admins on any item; an author (``content.update``) on their own items only, as for
-workflow moves. The assignee must be an active user who can read the item as it is now
-(a draft only those who may read drafts; a published item anyone with ``content.read``).
+workflow moves, and only while the item is unassigned or assigned to the author: an author
+cannot replace or remove the assignment someone else holds. The assignee must be an active
+user who can read the item as it is now (a draft only those who may read drafts; a
+published item anyone with ``content.read``); keeping an assignment unchanged checks that
+no longer. A due date must be in the future, unless it is the assignment's own, kept.
 
 An assignment stays until someone assigns the item to someone else or to nobody: a move
 does not end it, so the assignee's list shows each item with the state it is in now. An
@@ -59,15 +64,22 @@ def is_overseer(user):
     return user.is_admin or any(user.can(name) for name in OVERSEER_PERMISSIONS)
 
 
-def may_assign(user, content):
-    """Whether ``user`` may change the assignment of ``content``."""
-    return is_overseer(user) or (content.author_id == user.id and user.can("content.update"))
+def may_assign(user, content, assignment=None):
+    """Whether ``user`` may change the assignment of ``content``, whose assignment is
+    ``assignment`` (a ContentAssignment, None when unassigned)."""
+    if is_overseer(user):
+        return True
+    own_item = content.author_id == user.id and user.can("content.update")
+    return own_item and (assignment is None or assignment.assignee_id == user.id)
 
 
-def check_may_assign(user, content):
-    """Forbidden unless ``user`` may change the assignment of ``content``."""
-    if not may_assign(user, content):
-        raise Forbidden("Only reviewers and publishers assign other people's items; authors assign their own")
+def check_may_assign(user, content, assignment=None):
+    """Forbidden unless ``user`` may change the assignment of ``content`` (``may_assign``)."""
+    if may_assign(user, content, assignment):
+        return
+    if not is_overseer(user) and content.author_id == user.id and user.can("content.update"):
+        raise Forbidden("Only reviewers and publishers change an assignment someone else holds")
+    raise Forbidden("Only reviewers and publishers assign other people's items; authors assign their own")
 
 
 def may_see(user, content, assignment):
@@ -105,14 +117,26 @@ def parse_due(value, now=None):
     Raises:
         Invalid (field ``due_at``): not one of those, not in the future, or after 9999-12-30.
     """
+    when = due_ms(value)
+    if when is not None:
+        check_future(when, now)
+    return when
+
+
+def due_ms(value):
+    """``parse_due`` without the check that the date is in the future."""
     if value is None:
         return None
     when = value if isinstance(value, int) else _due_of_text(value)
     if when > LATEST_DUE_MS:
         raise Invalid("due_at", f"due_at must be before {LATEST_DUE.date().isoformat()}")
+    return when
+
+
+def check_future(when, now=None):
+    """Invalid (field ``due_at``) unless epoch ms ``when`` is in the future."""
     if when <= (now if now is not None else now_ms()):
         raise Invalid("due_at", "due_at must be in the future")
-    return when
 
 
 def _due_of_text(text):
@@ -157,7 +181,7 @@ def assign(db, content_id, user, roles, *, assignee_id, due_at=None, note=None, 
         assignee, due date or note; a due date or note without an assignee).
     """
     now = now if now is not None else now_ms()
-    due = parse_due(due_at, now)
+    due = due_ms(due_at)
     note = (note or "").strip() or None
     if assignee_id is None and (due is not None or note is not None):
         raise Invalid("due_at" if due is not None else "note", "Only an assignment has a due date or a note")
@@ -165,9 +189,13 @@ def assign(db, content_id, user, roles, *, assignee_id, due_at=None, note=None, 
         raise Invalid("note", f"note must be at most {MAX_NOTE_LENGTH} characters")
     with db.atomic():
         content = load_content(content_id, lock=True)
-        check_may_assign(user, content)
-        assignee = assignee_of(assignee_id, content, roles) if assignee_id is not None else None
         previous = ContentAssignment.get_or_none(ContentAssignment.content == content.id)
+        check_may_assign(user, content, previous)
+        if previous is not None and (previous.assignee_id, previous.due_at, previous.note) == (assignee_id, due, note):
+            return AssignResult(content, assignment_of(content.id), None)  # the same again: nothing changes
+        if due is not None and not (previous is not None and previous.due_at == due):
+            check_future(due, now)
+        assignee = assignee_of(assignee_id, content, roles) if assignee_id is not None else None
         if assignee is None and previous is None:
             return AssignResult(content, None, None)
         if previous is not None:
@@ -192,7 +220,7 @@ def assign(db, content_id, user, roles, *, assignee_id, due_at=None, note=None, 
 def _with_users():
     assigner = User.alias("assigner")
     query = (
-        ContentAssignment.select(ContentAssignment, User.id, User.username, User.first_name, User.last_name,
+        ContentAssignment.select(ContentAssignment, User.id, User.username, User.first_name, User.last_name, User.role,
                                  assigner.id, assigner.username, assigner.first_name, assigner.last_name)
         .join(User, on=(ContentAssignment.assignee == User.id))
         .switch(ContentAssignment)
