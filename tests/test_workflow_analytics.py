@@ -90,10 +90,18 @@ def test_median_review_time_from_first_submission_to_publication(client, make_us
     seed(ten, author, ("draft", "pending-review", start), ("pending-review", "published", start + 10 * HOUR))
     assert analytics(client, headers, days="7").json["data"]["review_time"] == {
         "median_ms": 5 * HOUR, "items": 4, "published_unreviewed": 1}
-    # Published again within the window, 30 days after its first submission: 2, 4, 6, 10 h and 30 days.
+    # Taken back to draft and published again within the window, unreviewed: its submission
+    # before its previous publication does not count.
     seed(old, author, ("published", "draft", start + HOUR), ("draft", "published", start + 2 * HOUR))
     assert analytics(client, headers, days="7").json["data"]["review_time"] == {
-        "median_ms": 6 * HOUR, "items": 5, "published_unreviewed": 1}
+        "median_ms": 5 * HOUR, "items": 4, "published_unreviewed": 2}
+    # Submitted again since then: counted from that submission.
+    again = make_content_row(author)
+    seed(again, author, ("draft", "pending-review", start - 20 * DAY), ("pending-review", "published", start - 19 * DAY),
+         ("published", "draft", start), ("draft", "pending-review", start + HOUR),
+         ("pending-review", "published", start + 9 * HOUR))
+    assert analytics(client, headers, days="7").json["data"]["review_time"] == {
+        "median_ms": 6 * HOUR, "items": 5, "published_unreviewed": 2}
 
 
 def test_nothing_published_has_no_median(client, make_user):

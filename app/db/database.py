@@ -298,6 +298,31 @@ def locked(query, of=None):
     return query.for_update(of=of) if is_postgres(query.model._meta.database) else query
 
 
+def read_snapshot(db):
+    """A read transaction whose statements all see one consistent state of the database:
+    ``BEGIN DEFERRED`` on SQLite (its first read fixes the snapshot, no write lock taken),
+    ``REPEATABLE READ`` on PostgreSQL. Inside a transaction already, a savepoint of it."""
+    return _RepeatableRead(db) if is_postgres(db) else db.atomic("DEFERRED")
+
+
+class _RepeatableRead:
+    """PostgreSQL: a transaction whose reads all see the snapshot of its first query."""
+
+    def __init__(self, db):
+        self._db = db
+        self._atomic = db.atomic()
+
+    def __enter__(self):
+        outermost = not self._db.in_transaction()
+        self._atomic.__enter__()
+        if outermost:  # the level can be set only before the transaction's first query
+            self._db.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return self._db
+
+    def __exit__(self, *exc):
+        return self._atomic.__exit__(*exc)
+
+
 def refresh_statistics(db):
     """After a bulk load: have PostgreSQL sample its tables again (``ANALYZE``).
 

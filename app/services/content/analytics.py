@@ -11,14 +11,17 @@ amount of content: the database counts, Python only shapes the answer.
   the last ``days`` days, today included; days without moves count 0.
 * ``review_time``: for the items published within those days (each at its first
   publication there), the median time from the item's first submission (move into
-  ``pending-review``) to that publication, in ms; items published without a submission
-  before are counted apart (``published_unreviewed``).
-  The median of an even count is the mean of the two middle values, rounded down.
+  ``pending-review``) since its previous publication, if any, to that publication, in ms;
+  items published without such a submission (a republished item taken back to draft and
+  published again unreviewed, included) are counted apart (``published_unreviewed``).
+  The median of an even count is the mean of the two middle values, rounded down. Its two
+  statements read in one transaction, so they count the same items.
 * ``assignments``: assignments of live items, and those past their due date.
 """
 
 from datetime import UTC, datetime, timedelta
 
+from app.db.database import read_snapshot
 from app.db.models import database
 from app.services.content import assignments
 
@@ -44,16 +47,20 @@ _MOVES = (
     " WHERE created_at >= {p} AND from_state_id IS NOT NULL AND from_state_id <> to_state_id"
     " GROUP BY 1"
 )
-# Each item's first publication within the window, with its first submission before it.
+# A move into ``published`` (history row ``h``).
+_PUBLISHING = "h.to_state_id = 'published' AND (h.from_state_id IS NULL OR h.from_state_id <> 'published')"
+# Each item's first publication within the window, with its first submission before it and
+# after the publication before it (none: since ever).
 _LEAD_TIMES = (
     "WITH published AS ("
-    " SELECT content_id, MIN(created_at) AS first_at FROM workflow_history"
-    " WHERE to_state_id = 'published' AND (from_state_id IS NULL OR from_state_id <> 'published')"
-    " AND created_at >= {p} GROUP BY content_id),"
+    f" SELECT h.content_id, MIN(h.created_at) AS first_at FROM workflow_history h WHERE {_PUBLISHING}"
+    " AND h.created_at >= {p} GROUP BY h.content_id),"
     " lead_times AS ("
     " SELECT p.first_at - (SELECT MIN(s.created_at) FROM workflow_history s"
     " WHERE s.content_id = p.content_id AND s.to_state_id = 'pending-review'"
-    " AND (s.from_state_id IS NULL OR s.from_state_id <> 'pending-review') AND s.created_at <= p.first_at) AS ms"
+    " AND (s.from_state_id IS NULL OR s.from_state_id <> 'pending-review') AND s.created_at <= p.first_at"
+    f" AND s.created_at > COALESCE((SELECT MAX(h.created_at) FROM workflow_history h WHERE {_PUBLISHING}"
+    " AND h.content_id = p.content_id AND h.created_at < p.first_at), -1)) AS ms"
     " FROM published p)"
 )
 _LEAD_COUNTS = _LEAD_TIMES + " SELECT COUNT(ms), COUNT(*) - COUNT(ms) FROM lead_times"
@@ -101,10 +108,11 @@ def moves_per_day(first_day, days):
 
 def review_time(since):
     """``{median_ms, items, published_unreviewed}`` of the items first published since ``since``."""
-    reviewed, unreviewed = _rows(_LEAD_COUNTS, (since,))[0]
     median = None
-    if reviewed:
-        # The middle value, or the two middle values of an even count.
-        middle = [row[0] for row in _rows(_LEAD_MIDDLE, (since, 2 - reviewed % 2, (reviewed - 1) // 2))]
-        median = sum(middle) // len(middle)
+    with read_snapshot(database.obj):  # the count and the middle rows of the same items
+        reviewed, unreviewed = _rows(_LEAD_COUNTS, (since,))[0]
+        if reviewed:
+            # The middle value, or the two middle values of an even count.
+            middle = [row[0] for row in _rows(_LEAD_MIDDLE, (since, 2 - reviewed % 2, (reviewed - 1) // 2))]
+            median = sum(middle) // len(middle)
     return {"median_ms": median, "items": reviewed, "published_unreviewed": unreviewed}
