@@ -165,6 +165,18 @@ def test_a_hit_says_how_long_it_stays_cached(env, client, site, admin):
     assert 0 < collections.json["meta"]["cache"]["ttl"] == int(collections.headers["X-Cache-TTL"]) <= 600
 
 
+@pytest.mark.parametrize("memory", [{"cache_memory_max_entry_bytes": 16}, {"cache_memory_max_bytes": 0}])
+def test_a_kv_hit_whose_copy_memory_refused_says_no_ttl(env, site, memory):
+    client = client_for(env, **memory)
+    client.get("/api/content")
+    kv = client.get("/api/content")
+    assert cache_status(kv) == ("HIT", "kv")
+    assert "X-Cache-TTL" not in kv.headers and kv.json["meta"]["cache"] == {"hit": True, "source": "kv"}
+    client.get("/api/collections")
+    collections = client.get("/api/collections")
+    assert cache_status(collections) == ("HIT", "kv") and "X-Cache-TTL" not in collections.headers
+
+
 def test_the_ttl_a_kv_hit_says_follows_the_plugin_settings(env, client, site, admin):
     client.patch_json("/admin/api/plugins/core-cache", {"settings": {"ttl": {"content": 7200}}}, headers=admin,
                       status=200)

@@ -5,7 +5,8 @@ Responses for the public (anonymous callers and viewers: same items, same fields
 through the three-tier cache, namespace ``content``: memory -> CACHE_KV -> database, with
 ``X-Cache-Status: HIT|MISS`` and ``X-Cache-Source: memory|kv|database`` headers and the
 same in ``meta.cache``; a hit adds ``X-Cache-TTL`` and ``meta.cache.ttl``, the whole seconds
-the answer stays cached in this worker (``ThreeTierCache.get_or_load_timed``). Responses for
+the answer stays cached in this worker (``ThreeTierCache.get_or_load_timed``; none for a KV
+hit whose copy memory did not keep). Responses for
 editors and authors are built per request and marked ``Cache-Control: private, no-store``.
 ``meta`` never carries SQL or internals.
 

@@ -45,7 +45,8 @@ invalidated nothing since.
 Each lookup is counted per namespace and answering tier (``reads``): plain integers of this
 process, one increment per lookup. A lookup also answers how long its entry stays cached
 here (``get_or_load_timed``, ``get_or_load_raw``): a memory hit knows its entry's expiry
-already, and a KV hit has just put its copy in memory for the namespace's TTL.
+already, and a KV hit has just put its copy in memory for the namespace's TTL (a KV hit
+whose copy memory refused answers none).
 
 TTLs: each namespace's comes from its ``NamespacePolicy``, unless ``ttl_source`` (set by the
 ``core-cache`` plugin from its settings) names another one; it is asked when an entry is
@@ -260,7 +261,8 @@ class ThreeTierCache:
 
         ``ttl`` is, for a memory hit, what the memory entry has left; for a KV hit, the
         namespace's TTL, which the copy just put in memory lives (KV does not say what its
-        own entry has left); None for a load.
+        own entry has left, so the copy is not capped by it), or None when memory refused
+        the copy (too large, or the tier off); None for a load.
         """
         raw, value, source, _until, ttl = self._lookup(namespace, key_parts, loader, defer)
         return (msgspec.json.decode(raw) if value is _UNDECODED else value), source, ttl
@@ -333,8 +335,8 @@ class ThreeTierCache:
             reads[1] += 1
             raw, value = found
             ttl = self.ttl_of(policy.namespace)
-            self.memory.put(key, raw, ttl)
-            return raw, value, KV, until, ttl
+            # The TTL is what the memory copy lives; none was kept (too large, tier off): no TTL.
+            return raw, value, KV, until, ttl if self.memory.put(key, raw, ttl) else None
         reads[2] += 1
         value = loader()
         raw = msgspec.json.encode(value)
