@@ -6,8 +6,9 @@ import os
 import pytest
 
 from app.db.models import bind_models
-from tests.fixtures.admin import csrf_token
+from tests.fixtures.admin import browser_for, csrf_token, sign_in
 from tests.fixtures.app import client_for, env_with_copy
+from tests.fixtures.auth import hashed
 from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.users import bearer, create_user, token_for
@@ -226,6 +227,32 @@ def test_a_warm_with_memcached_down_is_a_503_and_stats_say_no_generation(tmp_pat
         assert int(refused.headers["Retry-After"]) >= 1
         stats = web.get("/admin/api/cache/stats/content", headers=headers, status=200).json["data"]
         assert stats["generation"] is None
+    finally:
+        env.DB.db.close()
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_a_clear_memcached_did_not_take_is_pending_on_the_api_and_the_page(tmp_path, migrated_template,
+                                                                          memcached_factory, db_backend):
+    server = memcached_factory()
+    env = env_with_copy(tmp_path / "mc", migrated_template, kv_servers=[server.address])
+    bind_models(env.DB.db)
+    try:
+        user = create_user("admin", password_hash=hashed())
+        headers = bearer(token_for(user))
+        web = client_for(env)
+        web.get("/admin/api/cache", headers=headers, status=200)  # signed in while KV answers
+        browser = browser_for(env)
+        assert sign_in(browser, user).status_int == 303
+        page = browser.get("/admin/cache")
+        server.stop()
+        first = web.post("/admin/api/cache/clear/content", headers=headers, status=200).json["data"]
+        second = web.post("/admin/api/cache/clear/media", headers=headers, status=200).json["data"]
+        assert (first["pending"], second["pending"]) == (["content"], ["content", "media"])
+
+        clear = next(f for f in page.forms.values() if f.action == "/admin/cache/clear/collections")
+        done = clear.submit().follow()
+        assert "cleared in this worker only, for now" in done.text and "for every worker" not in done.text
     finally:
         env.DB.db.close()
 

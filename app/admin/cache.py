@@ -53,6 +53,11 @@ class CachePage:
 def _done(req):
     """What the action before this page did, from its redirect's query."""
     cleared, loaded = req.get_param("cleared"), req.get_param("loaded")
+    if req.get_param("pending") == "1" and (cleared == "all" or cleared in ALL_NAMESPACES):
+        what = "Every namespace was" if cleared == "all" else f"The {cleared} namespace and those depending on it were"
+        return (f"{what} cleared in this worker only, for now: CACHE_KV did not take the change (pending). "
+                "This worker writes it before it next uses the cache; until then other workers may serve "
+                "what they hold, at most until it expires.")
     if cleared == "all":
         return "Every namespace was cleared, for every worker."
     if cleared in ALL_NAMESPACES:
@@ -73,7 +78,7 @@ class CacheClearAction:
         cache = self._pages.available()
         for name in ALL_NAMESPACES:
             invalidate(cache, name)
-        redirect(resp, f"{PAGE}?cleared=all")
+        redirect(resp, f"{PAGE}?cleared=all{_pending(cache)}")
 
     @access("plugins.manage")
     def on_post_item(self, req, resp, namespace):
@@ -81,7 +86,12 @@ class CacheClearAction:
         if namespace not in ALL_NAMESPACES:
             raise not_found("Unknown cache namespace")
         invalidate(cache, namespace)
-        redirect(resp, f"{PAGE}?cleared={namespace}")
+        redirect(resp, f"{PAGE}?cleared={namespace}{_pending(cache)}")
+
+
+def _pending(cache):
+    """``&pending=1`` when a bump has not reached CACHE_KV yet (this one, or an earlier one)."""
+    return "&pending=1" if cache.pending_bumps else ""
 
 
 class CacheWarmAction:

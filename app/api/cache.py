@@ -134,10 +134,10 @@ class ClearResource:
     def on_post(self, req, resp, namespace):
         cache = _required(self._cache)
         name = _namespace(namespace)
-        reached = invalidate(cache, name)
+        invalidate(cache, name)
         resp.media = {"success": True, "data": {
             "namespace": str(name), "cleared": [str(n) for n in cache.dependents(name)],
-            "pending": [] if reached else [str(name)],
+            "pending": sorted(str(n) for n in cache.pending_bumps),  # this one's, and any earlier one's
         }}
 
 

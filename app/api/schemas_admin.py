@@ -372,8 +372,8 @@ class Stamped(Closed, Generic[T]):
 
 
 class CacheCleared(Closed):
-    """A namespace invalidated, with those depending on it (``cleared``); ``pending`` when CACHE_KV
-    has not taken it yet (retried)."""
+    """A namespace invalidated, with those depending on it (``cleared``); ``pending``: every
+    namespace whose new generation CACHE_KV has not taken yet in this worker (retried)."""
 
     namespace: str
     cleared: list[str]
