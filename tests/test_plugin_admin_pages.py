@@ -3,7 +3,8 @@
 import pytest
 
 from app.app import build_services, create_app
-from app.db.models import bind_models
+from app.db.models import Permission, bind_models
+from app.services.identity import PERMISSIONS
 from tests.fixtures.admin import browser_for, sign_in
 from tests.fixtures.app import settings_for_tests
 from tests.fixtures.auth import hashed
@@ -89,3 +90,15 @@ def test_a_page_with_a_bad_slug_stops_the_app_from_starting(env):
     settings = settings_for_tests(plugins=("tests.plugins.bad_pages_plugin",))
     with pytest.raises(ValueError, match="plugin bad-pages: register_admin_pages: slug '../escape'"):
         create_app(env, settings, build_services(env, settings))
+
+
+def test_a_page_with_an_unknown_permission_stops_the_app_from_starting(env):
+    settings = settings_for_tests(plugins=("tests.plugins.unknown_permission_plugin",))
+    with pytest.raises(ValueError, match="plugin unknown-permission: register_admin_pages: page 'report': "
+                                         "unknown permission 'plugins.manages'"):
+        create_app(env, settings, build_services(env, settings))
+
+
+def test_the_known_permissions_are_those_the_migrations_seed(env):
+    bind_models(env.DB.db)
+    assert {row.name for row in Permission.select(Permission.name)} == PERMISSIONS

@@ -15,6 +15,7 @@ import re
 import falcon
 
 from app.api.access import access
+from app.services.identity import PERMISSIONS
 from app.services.plugins import AdminPage
 
 log = logging.getLogger("sonicpy.plugins")
@@ -26,8 +27,9 @@ def collect(registry, env, settings, services):
     """``{plugin name: {slug: AdminPage}}`` from every loaded plugin's ``register_admin_pages``.
 
     Raises:
-        ValueError: a plugin answered something that is not a valid AdminPage, or a slug
-            twice: the app does not start, as with a route without an access rule.
+        ValueError: a plugin answered something that is not a valid AdminPage (its
+            permission one that no migration seeds included), or a slug twice: the app does
+            not start, as with a route without an access rule.
     """
     pages = {}
     args = {"env": env, "settings": settings, "services": services}
@@ -49,6 +51,8 @@ def _check(plugin_name, page, seen):
         problem = f"slug {page.slug!r} is used twice"
     elif not callable(page.render) or not isinstance(page.permission, str) or not page.permission:
         problem = f"page {page.slug!r} needs a callable render and a permission"
+    elif page.permission not in PERMISSIONS:
+        problem = f"page {page.slug!r}: unknown permission {page.permission!r}"
     if problem:
         raise ValueError(f"plugin {plugin_name}: register_admin_pages: {problem}")
 

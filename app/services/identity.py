@@ -60,6 +60,16 @@ ROLE_CACHE_SECONDS = 30.0
 # Verified tokens kept per app: about a kilobyte each; past it the memo starts again empty.
 TOKENS_KEPT = 1024
 ROLES = ("admin", "editor", "author", "viewer")
+# Every permission the migrations seed (table ``permissions``), known without a query: what
+# a plugin may name (an admin page's ``permission``) is checked against it when the app is built.
+PERMISSIONS = frozenset({
+    "content.create", "content.read", "content.update", "content.delete", "content.publish", "content.review",
+    "content.purge", "collections.create", "collections.read", "collections.update", "collections.delete",
+    "media.upload", "media.read", "media.update", "media.delete", "media.purge",
+    "users.create", "users.read", "users.update", "users.delete", "users.roles",
+    "settings.read", "settings.update", "plugins.manage", "logs.read", "api_tokens.manage",
+    "forms.read", "forms.manage",
+})
 LEAST_PRIVILEGED_ROLE = "viewer"
 # Ways of authenticating that act with the user's whole role (not an API token's subset).
 FULL_ROLE_VIAS = frozenset({"jwt", "schedule"})
