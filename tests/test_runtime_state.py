@@ -37,6 +37,14 @@ def test_health_reports_a_database_that_is_down(tmp_path, migrated_template):
     assert body["error"] == "Binding(s) down: DB"
 
 
+def test_health_reports_a_database_that_is_down_with_a_before_request_plugin_loaded(tmp_path, migrated_template):
+    # Whether a plugin listens before each request is plugin state, read from the database:
+    # the health checks, exempt from the hook, must not need it.
+    env = make_env(tmp_path / "pg", database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere")
+    body = client_for(env, plugins=("tests.plugins.veto_plugin",)).get("/health", status=503).json
+    assert body["name"] == "sonicpy" and body["bindings"]["DB"]["status"] == "down"
+
+
 def test_health_reports_a_bucket_that_is_down(tmp_path, migrated_template, s3_server_factory):
     server = s3_server_factory()
     bucket = create_bucket(server.endpoint_url)

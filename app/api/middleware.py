@@ -147,7 +147,9 @@ class PluginMiddleware:
         runner = self._registry.hooks
         ctx = req.context.ctx
         hooks.bind_context(runner, ctx)
-        if runner.running("before_request") and not exempt_from_before_request(req.method, req.path):
+        # The exemption first: ``running`` may read the plugin state (the database), which
+        # the health checks and preflights must not need.
+        if not exempt_from_before_request(req.method, req.path) and runner.running("before_request"):
             info = RequestInfo(req.method, req.path, redact_query(req.query_string), client_ip(req, self._proxies),
                                req.user_agent, req.context.request_id)
             runner.before("request", ctx=ctx, req_info=info)  # a HookVeto answers its 4xx
