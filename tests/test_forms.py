@@ -367,6 +367,18 @@ def test_turnstile_lets_a_good_token_through_and_refuses_others(env, admin, turn
     assert len(turnstile_server.received) == 3 and len(stored()) == 2
 
 
+def test_the_database_connection_is_handed_back_while_siteverify_answers(env, admin, turnstile_server):
+    # PostgreSQL's pool is small: a request waiting on Cloudflare must not hold one of its connections.
+    if not hasattr(env.DB.db, "_in_use"):
+        pytest.skip("SQLite keeps one connection per thread: no pool to hold")
+    client = turnstile_client(env, turnstile_server.url)
+    make_form(client, admin, settings={"turnstile": True})
+    held = []
+    turnstile_server.on_request = lambda: held.append(len(env.DB.db._in_use))
+    client.post_json("/forms/contact/submit", {"data": GOOD, "turnstileToken": GOOD_TOKEN}, status=201)
+    assert held == [0] and len(stored()) == 1
+
+
 def test_turnstile_fails_closed_when_siteverify_cannot_answer(env, admin, turnstile_server, closed_url, caplog):
     client = turnstile_client(env, closed_url)
     make_form(client, admin, settings={"turnstile": True})

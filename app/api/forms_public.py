@@ -129,6 +129,7 @@ class Receiver:
         if trap not in (None, "", [""]):
             return form, uuid.uuid4().hex, values
         if form.settings.get("turnstile"):
+            forms.hand_back_connection()
             self._verify(req, token)
         if values is not None:
             data = form_submissions.from_form_post(form.fields, values)

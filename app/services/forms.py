@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import msgspec
 import peewee
 
+from app.db.database import release_connection
 from app.db.models import Form, FormSubmission, database, now_ms
 from app.db.text_match import contains_any_case
 from app.services.accounts import EMAIL_PATTERN
@@ -351,3 +352,12 @@ def turnstile_config(form, site_key):
     """``{enabled, site_key}``: whether Turnstile guards ``form``, and the key its widget needs."""
     enabled = bool(form.settings.get("turnstile"))
     return {"enabled": enabled, "site_key": site_key if enabled else None}
+
+
+def hand_back_connection():
+    """Give this request's pooled server connection back before it waits on another server
+    (Turnstile's check, up to its timeout): the pool is small, and the next statement takes
+    one again (SQLite's connection stays)."""
+    db = database.obj
+    if db is not None and not db.in_transaction():
+        release_connection(db)
