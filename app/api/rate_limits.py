@@ -118,8 +118,9 @@ class Guard:
 
 def rate_limited(action):
     """Mark the decorated responder as guarded by the ``Guard`` for ``action`` (``login``,
-    ``register``, ``reset``, ``token``): its answers carry the ``X-RateLimit-*`` headers, and
-    the OpenAPI document declares them, with the 429 and its ``Retry-After``."""
+    ``register``, ``reset``, ``token``, ``sign-in-mail``, ``form-submit``): its answers carry
+    the ``X-RateLimit-*`` headers, and the OpenAPI document declares them, with the 429 and
+    its ``Retry-After``."""
 
     def decorate(responder):
         setattr(responder, RATE_LIMIT_ATTR, action)

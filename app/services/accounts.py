@@ -181,7 +181,8 @@ class Accounts:
         Args:
             email: stored normalised (``normalize_email``); refused if it mixes scripts.
             password: checked against the policy, stored as a scrypt hash.
-            role: one of ROLES (the API always passes the least privileged one).
+            role: one of ROLES (registration passes the least privileged one; an admin's create may
+                name any role the caller may grant).
             username: default derived from the email, made unique.
         """
         if role not in ROLES:

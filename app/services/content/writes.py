@@ -466,7 +466,7 @@ def purge(user, content_id):
         if live:
             hooks.before("content_delete", user=user, content=content)
         ContentVersion.delete().where(ContentVersion.content == content.id).execute()
-        # workflow_history and scheduled_content rows go by ON DELETE CASCADE.
+        # workflow_history, scheduled_content and content_assignments rows go by ON DELETE CASCADE.
         Content.delete().where(Content.id == content.id).execute()
         if live:
             hooks.after("content_delete", user=user, content=content)

@@ -1,7 +1,7 @@
 """The hook specifications: every hook a plugin may implement, with its arguments.
 
 A plugin implements any of them with ``@hookimpl`` and may take any subset of the
-arguments, by name. Three kinds:
+arguments, by name. Five kinds:
 
 * ``before_*`` run before a write: a create before its transaction, an update, delete or
   restore inside it, once the row is loaded and the caller's right to change it checked
@@ -21,7 +21,8 @@ arguments, by name. Three kinds:
 * app hooks: ``register_routes``, ``register_admin_pages`` and ``startup``, called once
   when the app is built.
 
-``user`` is the acting ``Principal`` (or the ``User`` row for auth hooks); ``content`` is
+``user`` is the acting ``Principal`` (or the ``User`` row for the auth hooks, but for
+``after_auth_logout``, which gets the signed-out ``Principal``); ``content`` is
 the ``Content`` row; ``media`` the ``Media`` row; ``ctx`` is the request's execution
 context, or None outside a request (CLI, cron).
 """
