@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from app.services import webhooks
+from app.services import forms, webhooks
 from tests.fixtures.content import create_collection, insert_items
 
 PAGE_KEYS = {"total", "page", "limit", "pages", "hasNext", "hasPrev"}
@@ -45,17 +45,18 @@ def site(app_client, make_user):
     blog = create_collection("blog")
     ids = insert_items(blog, admin, 3)
     hook = webhooks.create_webhook("https://hooks.example.com/in", ["*"], True, None, True, None, admin.id)
-    return app_client, headers, {"name": "blog", "id": ids[0], "webhook_id": hook.id}
+    form = forms.create_form({"name": "contact", "display_name": "Contact", "fields": {}}, False, admin.id)
+    return app_client, headers, {"name": "blog", "id": ids[0], "webhook_id": hook.id, "form_id": form.id}
 
 
 def test_the_list_routes_are_the_expected_ones(app_client):
     doc = app_client.get("/api/openapi.json").json
     assert list_operations(doc) == [
-        "/admin/api/collections", "/admin/api/logs", "/admin/api/plugins", "/admin/api/users",
-        "/admin/api/webhooks", "/admin/api/webhooks/{webhook_id}/deliveries",
+        "/admin/api/collections", "/admin/api/forms", "/admin/api/forms/{form_id}/submissions", "/admin/api/logs",
+        "/admin/api/plugins", "/admin/api/users", "/admin/api/webhooks", "/admin/api/webhooks/{webhook_id}/deliveries",
         "/api/collections", "/api/collections/{name}/content",
         "/api/content", "/api/content/{id}/history", "/api/content/{id}/versions", "/api/media",
-        "/api/schedules", "/api/tokens",
+        "/api/schedules", "/api/tokens", "/api/workflow/assignments",
     ]
 
 
