@@ -174,7 +174,12 @@ def test_only_the_rate_limited_operations_declare_the_quota_on_every_status(doc)
                 if (path, method) not in limited:
                     assert not set(headers) & QUOTA, (method, path, status)
                     continue
-                assert {name for name in QUOTA if headers.get(name, {}).get("required")} == QUOTA, (method, path, status)
+                declared = {name for name in QUOTA if name in headers}
+                required = {name for name in QUOTA if headers.get(name, {}).get("required")}
+                # The request guard refuses a path holding a control character before any route
+                # (and quota) is known: a path with parameters may answer that 400 without them.
+                guarded = "{" in path and status in ("400", "default")
+                assert declared == QUOTA and required == (set() if guarded else QUOTA), (method, path, status)
                 # A 503 says when to come back too (a busy or unreachable database).
                 assert ("retry-after" in headers) == (status in ("429", "503")), (method, path, status)
             if (path, method) in limited:

@@ -201,7 +201,7 @@ def _success(operation, types):
     return success
 
 
-def _responses(method, operation, rule, types, limited=False):
+def _responses(method, operation, rule, types, limited=False, path_params=()):
     status = str(operation.status if operation else 200)
     responses = {status: _success(operation, types)}
     if not rule.public:
@@ -222,6 +222,11 @@ def _responses(method, operation, rule, types, limited=False):
                                                          _header(DATABASE_RETRY_AFTER, types))
     if limited:
         responses.setdefault("429", _envelope("Too many attempts: try again after `Retry-After` seconds", types))
+    declared_400 = responses.get("400")
+    if path_params and declared_400 is not None and "application/json" not in declared_400.get("content", {}):
+        # The request guard refuses a path holding a control character before any route
+        # runs: that 400 is the envelope, whatever the route's own 400 is.
+        declared_400.setdefault("content", {}).update(_envelope("Bad Request", types)["content"])
     responses["default"] = _envelope("An error, as the envelope", types)
     for code, response in responses.items():
         if method.upper() == "HEAD":
@@ -233,6 +238,11 @@ def _responses(method, operation, rule, types, limited=False):
             # Whatever the status, the answers of a rate-limited route say where the caller stands.
             quota = QUOTA_HEADERS + ((RETRY_AFTER,) if code == "429" else ())
             headers.update({header.name: _header(header, types) for header in quota})
+            if code in ("400", "default") and path_params:
+                # But for a path the request guard refuses (a control character in a
+                # parameter) before any route, and so any quota, is known.
+                for header in QUOTA_HEADERS:
+                    headers[header.name] = {**headers[header.name], "required": False}
     return responses
 
 
@@ -312,7 +322,8 @@ def build_operation(method, path, path_params, resource, responder, types):
         "tags": [_tag(path)],
         "security": _security(rule),
         "parameters": _parameters(path_params, operation, types),
-        "responses": _responses(method, operation, rule, types, limited=rate_limit_of(responder) is not None),
+        "responses": _responses(method, operation, rule, types, limited=rate_limit_of(responder) is not None,
+                                path_params=path_params),
     }
     if notes:
         entry["description"] = "\n\n".join(notes)
