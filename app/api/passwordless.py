@@ -106,22 +106,34 @@ def masked_email(email):
     return f"{local[:1]}\u2022\u2022\u2022@{domain}"
 
 
-def _mail_later(req, resp, issuer, email, policy, mailer, message):
-    """Answer 202 at once; the account lookup, the secret and the mail come after the response,
-    the same work for every address (``send_secret``)."""
-    req.context.ctx.wait_until(send_secret, issuer, email, policy, mailer)
-    resp.status = falcon.HTTP_202
-    resp.media = {"success": True, "message": message, "expiresIn": policy.expiry_minutes * 60}
+class MailRequestResource:
+    """Base of the request routes: mail a code or link (``issuer``: SignInCodes, SignInLinks)
+    to the address, when it is an active account's. A subclass sets ``message`` and its
+    ``on_post``, which calls ``send``."""
 
+    message: str
 
-class CodeRequestResource:
-    """``POST /auth/otp/request``: mail a code to the address, when it is an active account's."""
-
-    def __init__(self, codes, policy, guard, mailer):
-        self._codes = codes
+    def __init__(self, issuer, policy, guard, mailer):
+        self._issuer = issuer
         self._policy = policy
         self._guard = guard
         self._mailer = mailer
+
+    def send(self, req, resp):
+        """Count the request, answer 202 at once; the account lookup, the secret and the mail
+        come after the response, the same work for every address (``send_secret``)."""
+        body = read_body(req, EmailBody)
+        self._guard.acquire(req, MAIL_ACTION)
+        policy = self._policy()
+        req.context.ctx.wait_until(send_secret, self._issuer, body.email, policy, self._mailer)
+        resp.status = falcon.HTTP_202
+        resp.media = {"success": True, "message": self.message, "expiresIn": policy.expiry_minutes * 60}
+
+
+class CodeRequestResource(MailRequestResource):
+    """``POST /auth/otp/request``: mail a code to the address, when it is an active account's."""
+
+    message = OTP_MESSAGE
 
     @access(public=True)
     @rate_limited(MAIL_ACTION)
@@ -130,12 +142,6 @@ class CodeRequestResource:
                           "at most the plugin's `rateLimitPerHour` an hour. A new code replaces the earlier ones.")
     def on_post(self, req, resp):
         self.send(req, resp)
-
-    def send(self, req, resp):
-        """Count the request, answer 202; a code is issued and mailed afterwards when there is an account."""
-        body = read_body(req, EmailBody)
-        self._guard.acquire(req, MAIL_ACTION)
-        _mail_later(req, resp, self._codes, body.email, self._policy(), self._mailer, OTP_MESSAGE)
 
 
 class CodeResendResource(CodeRequestResource):
@@ -178,14 +184,10 @@ class CodeVerifyResource:
         resp.media = sign_in(resp, user, self._accounts, self._settings)
 
 
-class LinkRequestResource:
+class LinkRequestResource(MailRequestResource):
     """``POST /auth/magic-link/request``: mail a sign-in link, when the address is an active account's."""
 
-    def __init__(self, links, policy, guard, mailer):
-        self._links = links
-        self._policy = policy
-        self._guard = guard
-        self._mailer = mailer
+    message = LINK_MESSAGE
 
     @access(public=True)
     @rate_limited(MAIL_ACTION)
@@ -194,9 +196,7 @@ class LinkRequestResource:
                           "?token=...`, is mailed only to an active account, at most the plugin's "
                           "`rateLimitPerHour` an hour. A new link replaces the earlier ones.")
     def on_post(self, req, resp):
-        body = read_body(req, EmailBody)
-        self._guard.acquire(req, MAIL_ACTION)
-        _mail_later(req, resp, self._links, body.email, self._policy(), self._mailer, LINK_MESSAGE)
+        self.send(req, resp)
 
 
 PAGE_HEADERS = {

@@ -11,7 +11,8 @@ from typing import Annotated
 import msgspec
 
 from app.services.passwordless import LinkPolicy
-from app.services.plugins import PluginInfo, ReadsOwnSettings, hookimpl
+from app.services.plugins import PluginInfo
+from app.services.plugins.mailed_sign_in import MailedSignIn
 
 NAME = "magic-link-auth"
 
@@ -28,6 +29,10 @@ class MagicLinkSettings(msgspec.Struct, forbid_unknown_fields=True):
     linkExpiryMinutes: Annotated[int, msgspec.Meta(ge=1, le=60)] = 15  # noqa: N815 (SonicJS's keys)
     rateLimitPerHour: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5  # noqa: N815
 
+    def policy(self):
+        """These settings as the LinkPolicy the routes apply."""
+        return LinkPolicy(self.linkExpiryMinutes, self.rateLimitPerHour)
+
 
 INFO = PluginInfo(
     name=NAME, display_name="Magic Link Authentication", version="1.0.0", author="sonicpy", category="security",
@@ -36,22 +41,9 @@ INFO = PluginInfo(
 )
 
 
-class MagicLinkAuth(ReadsOwnSettings):
+class MagicLinkAuth(MailedSignIn):
     """The plugin object (one per app): its routes, and its settings as a ``LinkPolicy``."""
 
     plugin_info = INFO
-
-    @hookimpl
-    def startup(self, services):
-        self.attach(services)
-
-    @hookimpl
-    def register_routes(self, settings, services):
-        from app.api.passwordless import magic_link_routes  # the resources live with the other API modules
-
-        return magic_link_routes(settings, services, self.policy)
-
-    def policy(self):
-        """The stored settings now, as a LinkPolicy (the defaults before ``startup``)."""
-        stored = msgspec.convert(self.own_settings() or {}, MagicLinkSettings)
-        return LinkPolicy(stored.linkExpiryMinutes, stored.rateLimitPerHour)
+    settings_type = MagicLinkSettings
+    routes = "magic_link_routes"

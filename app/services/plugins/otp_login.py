@@ -12,7 +12,8 @@ from typing import Annotated
 import msgspec
 
 from app.services.passwordless import CodePolicy
-from app.services.plugins import PluginInfo, ReadsOwnSettings, hookimpl
+from app.services.plugins import PluginInfo
+from app.services.plugins.mailed_sign_in import MailedSignIn
 
 NAME = "otp-login"
 
@@ -37,6 +38,11 @@ class OtpSettings(msgspec.Struct, forbid_unknown_fields=True):
     rateLimitPerHour: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5  # noqa: N815
     maxFailuresPerDay: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10  # noqa: N815 (sonicpy's own)
 
+    def policy(self):
+        """These settings as the CodePolicy the routes apply."""
+        return CodePolicy(self.codeLength, self.codeExpiryMinutes, self.maxAttempts, self.rateLimitPerHour,
+                          self.maxFailuresPerDay)
+
 
 INFO = PluginInfo(
     name=NAME, display_name="OTP Login", version="1.0.0", author="sonicpy", category="security",
@@ -45,23 +51,9 @@ INFO = PluginInfo(
 )
 
 
-class OtpLogin(ReadsOwnSettings):
+class OtpLogin(MailedSignIn):
     """The plugin object (one per app): its routes, and its settings as a ``CodePolicy``."""
 
     plugin_info = INFO
-
-    @hookimpl
-    def startup(self, services):
-        self.attach(services)
-
-    @hookimpl
-    def register_routes(self, settings, services):
-        from app.api.passwordless import otp_routes  # the resources live with the other API modules
-
-        return otp_routes(settings, services, self.policy)
-
-    def policy(self):
-        """The stored settings now, as a CodePolicy (the defaults before ``startup``)."""
-        stored = msgspec.convert(self.own_settings() or {}, OtpSettings)
-        return CodePolicy(stored.codeLength, stored.codeExpiryMinutes, stored.maxAttempts, stored.rateLimitPerHour,
-                          stored.maxFailuresPerDay)
+    settings_type = OtpSettings
+    routes = "otp_routes"

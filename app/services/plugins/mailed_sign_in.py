@@ -1,0 +1,36 @@
+"""What the ``otp-login`` and ``magic-link-auth`` plugins share: signing in with a mailed secret.
+
+Both start inactive, mount their routes from ``app.api.passwordless`` and read their settings
+on every request through the cached plugin state, so a change reaches every worker. They
+differ only in their settings and the routes those settings drive.
+"""
+
+import msgspec
+
+from app.services.plugins import ReadsOwnSettings, hookimpl
+
+
+class MailedSignIn(ReadsOwnSettings):
+    """Base of a plugin object (one per app) that signs in with a secret mailed to the account.
+
+    A subclass sets ``plugin_info``, ``settings_type`` (the msgspec Struct of its settings,
+    whose ``policy()`` is what its routes apply) and ``routes`` (the name of the function of
+    ``app.api.passwordless`` that builds its routes from ``settings, services, policy``).
+    """
+
+    settings_type: type[msgspec.Struct]
+    routes: str
+
+    @hookimpl
+    def startup(self, services):
+        self.attach(services)
+
+    @hookimpl
+    def register_routes(self, settings, services):
+        from app.api import passwordless  # the resources live with the other API modules
+
+        return getattr(passwordless, self.routes)(settings, services, self.policy)
+
+    def policy(self):
+        """The stored settings now, as the policy the routes apply (the defaults before ``startup``)."""
+        return msgspec.convert(self.own_settings() or {}, self.settings_type).policy()
