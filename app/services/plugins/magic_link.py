@@ -11,8 +11,7 @@ from typing import Annotated
 import msgspec
 
 from app.services.passwordless import LinkPolicy
-from app.services.plugins import PluginInfo
-from app.services.plugins.mailed_sign_in import MailedSignIn
+from app.services.plugins.mailed_sign_in import MailedSignIn, sign_in_plugin_info
 
 NAME = "magic-link-auth"
 
@@ -34,11 +33,9 @@ class MagicLinkSettings(msgspec.Struct, forbid_unknown_fields=True):
         return LinkPolicy(self.linkExpiryMinutes, self.rateLimitPerHour)
 
 
-INFO = PluginInfo(
-    name=NAME, display_name="Magic Link Authentication", version="1.0.0", author="sonicpy", category="security",
-    description="Passwordless sign-in with a one-time link mailed to the account's address",
-    settings_schema=MagicLinkSettings, default_settings=msgspec.to_builtins(MagicLinkSettings()), is_core=True,
-)
+INFO = sign_in_plugin_info(
+    NAME, "Magic Link Authentication", "Passwordless sign-in with a one-time link mailed to the account's address",
+    MagicLinkSettings)
 
 
 class MagicLinkAuth(MailedSignIn):

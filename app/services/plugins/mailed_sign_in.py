@@ -7,7 +7,17 @@ differ only in their settings and the routes those settings drive.
 
 import msgspec
 
-from app.services.plugins import ReadsOwnSettings, hookimpl
+from app.services.plugins import PluginInfo, ReadsOwnSettings, hookimpl
+
+
+def sign_in_plugin_info(name, display_name, description, settings_type):
+    """The PluginInfo of a mailed sign-in plugin: a core security plugin of sonicpy's, whose
+    defaults are those of ``settings_type``."""
+    return PluginInfo(
+        name=name, display_name=display_name, version="1.0.0", author="sonicpy", category="security",
+        description=description, settings_schema=settings_type,
+        default_settings=msgspec.to_builtins(settings_type()), is_core=True,
+    )
 
 
 class MailedSignIn(ReadsOwnSettings):

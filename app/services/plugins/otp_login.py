@@ -12,8 +12,7 @@ from typing import Annotated
 import msgspec
 
 from app.services.passwordless import CodePolicy
-from app.services.plugins import PluginInfo
-from app.services.plugins.mailed_sign_in import MailedSignIn
+from app.services.plugins.mailed_sign_in import MailedSignIn, sign_in_plugin_info
 
 NAME = "otp-login"
 
@@ -44,11 +43,8 @@ class OtpSettings(msgspec.Struct, forbid_unknown_fields=True):
                           self.maxFailuresPerDay)
 
 
-INFO = PluginInfo(
-    name=NAME, display_name="OTP Login", version="1.0.0", author="sonicpy", category="security",
-    description="Passwordless sign-in with a one-time code mailed to the account's address",
-    settings_schema=OtpSettings, default_settings=msgspec.to_builtins(OtpSettings()), is_core=True,
-)
+INFO = sign_in_plugin_info(
+    NAME, "OTP Login", "Passwordless sign-in with a one-time code mailed to the account's address", OtpSettings)
 
 
 class OtpLogin(MailedSignIn):
