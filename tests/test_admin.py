@@ -4,6 +4,8 @@ Requests go through the real app (WebTest over the Worker) with a browser's Acce
 writes are checked in the database and through the API's cached reads.
 """
 
+import hashlib
+import hmac
 import json
 import re
 import time
@@ -12,11 +14,13 @@ import jwt
 import pytest
 import webtest
 
+from app.admin import csrf
 from app.admin.assets import HTMX, LONG_CACHE, PICO
 from app.admin.pages import MAX_FORM_BYTES
 from app.db.models import ApiToken, Content, Media, ScheduledContent, User, bind_models, new_id, now_ms
 from app.services.api_tokens import ApiTokens
 from app.services.identity import Principal, RolePermissions, issue_jwt
+from app.services.secret_keys import derived_key
 from tests.fixtures.admin import as_a_browser_sends, browser_for, csrf_headers, csrf_token, sign_in
 from tests.fixtures.app import TEST_JWT_SECRET, settings_for_tests
 from tests.fixtures.auth import PASSWORD, hashed
@@ -109,6 +113,13 @@ def test_the_cookie_is_secure_when_the_settings_say_so(env, browser):  # browser
     response = sign_in(browser, user)
     cookies = [value for name, value in response.headerlist if name.lower() == "set-cookie"]
     assert cookies and all("Secure" in value for value in cookies)
+
+
+def test_a_csrf_token_is_signed_with_a_key_derived_for_it_alone(browser):
+    nonce, _, signature = csrf_token(browser).partition(".")
+    key = derived_key(TEST_JWT_SECRET, csrf.KEY_PURPOSE)
+    assert signature == hmac.new(key, nonce.encode(), hashlib.sha256).hexdigest()
+    assert signature != hmac.new(TEST_JWT_SECRET.encode(), nonce.encode(), hashlib.sha256).hexdigest()
 
 
 def test_over_https_the_csrf_cookie_is_one_only_this_host_can_set(env, browser):

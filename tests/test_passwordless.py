@@ -6,6 +6,7 @@ passes by moving a row's ``expires_at`` or ``created_at``, as the reset-token te
 """
 
 import hashlib
+import hmac
 import threading
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
@@ -19,8 +20,9 @@ from app.runtime.entry import Worker
 from app.scheduled import purge_sign_in_secrets
 from app.services import passwordless
 from app.services.mail import MailSettings, SmtpMailer
+from app.services.secret_keys import derived_key
 from app.services.users import deactivate_user, update_user
-from tests.fixtures.app import settings_for_tests
+from tests.fixtures.app import TEST_JWT_SECRET, settings_for_tests
 from tests.fixtures.auth import concurrently, fast_client, json_request, reload
 from tests.fixtures.conformance import ConformingTestApp
 from tests.fixtures.mail import Outbox
@@ -239,6 +241,18 @@ def test_a_mailed_code_signs_in_once_as_login_does(env, admin, person, smtp_serv
     assert client.get("/auth/me", headers=bearer(session.json["token"])).json["user"]["email"] == "person@example.com"
     assert reload(person).last_login_at is not None
     assert_envelope(verify_code(client, code, status=401), 401, "Invalid or expired code")  # used
+
+
+def test_a_code_digest_is_keyed_with_a_key_of_its_own_not_the_app_secret(web, admin, person, outbox):
+    """The app's secret signs session tokens: an HMAC under it here could be one a token check takes."""
+    activate(web, admin, OTP)
+    request_code(web)
+    [code], row = codes(outbox), OtpCode.get()
+    message = f"{row.id}:{code}".encode()
+    assert row.code_hash != hmac.new(TEST_JWT_SECRET.encode(), message, hashlib.sha256).hexdigest()
+    key = derived_key(TEST_JWT_SECRET, passwordless.CODE_KEY_PURPOSE)
+    assert row.code_hash == hmac.new(key, message, hashlib.sha256).hexdigest()
+    verify_code(web, code)
 
 
 def test_an_email_change_between_the_lookup_and_the_write_mails_nothing(web, admin, person, outbox, monkeypatch):

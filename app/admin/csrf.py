@@ -1,7 +1,7 @@
 """CSRF protection of the admin: a signed double-submit token.
 
 The browser holds a random nonce in the ``admin_csrf`` cookie (HttpOnly, SameSite=Strict);
-every page puts ``<nonce>.<HMAC(secret, nonce)>`` into its forms (``csrf_token`` field) and
+every page puts ``<nonce>.<HMAC(key, nonce)>`` into its forms (``csrf_token`` field) and
 into the ``X-CSRF-Token`` header of htmx requests. A state-changing request is accepted
 only when the token's signature is valid AND its nonce is the cookie's: another site can
 neither read the cookie nor forge a signature, so it cannot build a matching pair. The
@@ -17,21 +17,24 @@ import hashlib
 import hmac
 import secrets
 
+from app.services.secret_keys import derived_key
+
 COOKIE = "admin_csrf"
 HOST_COOKIE = "__Host-" + COOKIE  # the name over HTTPS: only this host may set it
 FIELD = "csrf_token"
 HEADER = "X-CSRF-Token"
+KEY_PURPOSE = "sonicpy admin csrf"  # what the tokens' signing key is derived with
 
 
 class CsrfTokens:
-    """Issues and checks tokens signed with the app's secret.
+    """Issues and checks tokens signed with a key derived from the app's secret for them alone.
 
     Args:
         settings: the app's Settings (``jwt_secret``, ``cookie_secure``).
     """
 
     def __init__(self, settings):
-        self._key = hashlib.sha256(b"sonicpy-admin-csrf\x00" + settings.jwt_secret.encode()).digest()
+        self._key = derived_key(settings.jwt_secret, KEY_PURPOSE)
         self._secure = settings.cookie_secure
         self.cookie = HOST_COOKIE if self._secure else COOKIE
         self._path = "/" if self._secure else "/admin"  # __Host- cookies must be for path /

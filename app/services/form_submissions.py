@@ -26,6 +26,7 @@ from app.services.content.validation import validate_data
 from app.services.enums import option_text
 from app.services.errors import INVALID, NOT_FOUND, ServiceError
 from app.services.plugins import hooks
+from app.services.secret_keys import derived_key
 
 STATUSES = ("new", "read", "spam")
 MAX_USER_AGENT = 256
@@ -33,7 +34,7 @@ MAX_PROBLEMS = 50  # listed in a refusal; past it, one more entry says how many 
 MAIL_KIND = "form_submission"
 TRUE_TEXTS = frozenset({"on", "true", "1", "yes"})
 CHOICE_TYPES = frozenset({"select", "multiselect", "radio"})
-IP_HASH_PURPOSE = b"sonicpy form ip hash"  # what the key for address hashes is derived with
+IP_HASH_PURPOSE = "sonicpy form ip hash"  # what the key for address hashes is derived with
 
 
 class SubmissionNotFound(ServiceError):
@@ -122,11 +123,12 @@ def check(fields, data):
 def address_hash(secret, address):
     """The keyed hash kept instead of the client's ``address``.
 
-    The key is derived from the app's ``secret`` for this use alone (``IP_HASH_PURPOSE``):
-    the secret itself signs tokens, and a value computed under it here must never be one
-    another part of the app would take.
+    The key is derived from the app's ``secret`` for this use alone (``derived_key`` with
+    ``IP_HASH_PURPOSE``): the secret itself signs tokens, and a value computed under it here
+    must never be one another part of the app would take. The stored hashes were made under
+    this key, so neither the derivation nor the purpose may change.
     """
-    key = hmac.new(secret.encode("utf-8"), IP_HASH_PURPOSE, hashlib.sha256).digest()
+    key = derived_key(secret, IP_HASH_PURPOSE)
     return hmac.new(key, address.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 

@@ -3,9 +3,10 @@
 Both mail a secret to an active account's address and trade it, once, for a session. The
 rules they share:
 
-* only a digest is stored: a code's HMAC-SHA256 keyed with the app's secret and bound to
-  its row (a six-digit code hashed without a key is found by trying a million values), a
-  link token's SHA-256 (256 random bits need no key, as for password-reset tokens);
+* only a digest is stored: a code's HMAC-SHA256, keyed with a key derived from the app's
+  secret for codes alone and bound to its row (a six-digit code hashed without a key is
+  found by trying a million values), a link token's SHA-256 (256 random bits need no key,
+  as for password-reset tokens);
 * a new code or link replaces the user's earlier ones (they expire in the same
   transaction), so one secret at most is live per user and plugin;
 * ``per_hour`` caps how many a user is sent in any hour, counted from the rows; past it
@@ -43,12 +44,14 @@ from app.db.database import locked, release_connection
 from app.db.models import MagicLink, OtpCode, User, database, new_id, now_ms
 from app.services.accounts import Mail, normalize_email
 from app.services.identity import hash_token
+from app.services.secret_keys import derived_key
 
 MINUTE_MS = 60 * 1000
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 CODE_KIND = "sign_in_code"
 LINK_KIND = "magic_link"
+CODE_KEY_PURPOSE = "sonicpy sign-in code"  # what the key of the codes' HMAC is derived with
 
 
 @dataclass(frozen=True)
@@ -141,11 +144,12 @@ class SignInCodes:
     """One-time codes mailed to an address and traded for a session.
 
     Args:
-        secret: the app's secret (``JWT_SECRET``), the key of the codes' HMAC.
+        secret: the app's secret (``JWT_SECRET``); the codes' HMAC is keyed with the key
+            derived from it for codes alone (``CODE_KEY_PURPOSE``).
     """
 
     def __init__(self, secret):
-        self._key = secret.encode("utf-8")
+        self._key = derived_key(secret, CODE_KEY_PURPOSE)
 
     def digest(self, code_id, code):
         """The stored form of ``code`` for the row ``code_id``."""
