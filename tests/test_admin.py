@@ -162,6 +162,16 @@ def test_sign_in_goes_on_to_an_admin_page_only(browser, posts):
     assert form.submit().location.endswith("/admin")
 
 
+@pytest.mark.parametrize("target", ["/admin\r\nSet-Cookie: planted=1", "/admin/\t/evil.example", "/admin/\\evil.example"])
+def test_sign_in_never_goes_on_to_a_next_with_control_characters(browser, target):
+    """Browsers drop tabs and newlines from a URL, and a CR or LF would split the Location header."""
+    user = create_user("editor", password_hash=hashed())
+    assert browser.get("/admin/login", {"next": target}).forms[0]["next"].value == "/admin"
+    form = {"email": user.email, "password": PASSWORD, "next": target, "csrf_token": csrf_token(browser)}
+    assert browser.post("/admin/login", form, status=303).location == "/admin"
+    assert browser.get("/admin/login", {"next": target}, status=303).location == "/admin"  # signed in now
+
+
 def test_sign_out_ends_the_session(browser, signed_in_as):
     user = signed_in_as("editor")
     old_session = browser.cookies["auth_token"]

@@ -22,6 +22,7 @@ from app.api.authentication import API_KEY, BEARER, credentials_of
 from app.api.content_write import MAX_BODY_BYTES
 from app.api.cross_origin import refused_cross_origin
 from app.api.methods import SAFE_METHODS
+from app.api.redirects import same_site_path
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ADMIN_PREFIX = "/admin"
@@ -181,10 +182,7 @@ def one(form, name, default=""):
 
 def safe_next(target):
     """``target`` when it is a path inside the admin, else the dashboard (no open redirect)."""
-    if not target or not target.startswith(ADMIN_PREFIX) or target.startswith("//") or "\\" in target:
-        return ADMIN_PREFIX
-    parts = urlsplit(target)
-    return ADMIN_PREFIX if parts.scheme or parts.netloc else target
+    return same_site_path(target, ADMIN_PREFIX, under=ADMIN_PREFIX)
 
 
 def _current_page(req):

@@ -32,7 +32,7 @@ session, ``auth_time`` now), ``last_login_at``, and the ``after_auth_login`` hoo
 
 from html import escape
 from typing import Annotated
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import falcon
 import msgspec
@@ -45,6 +45,7 @@ from app.api.describe import Header, Param, describe
 from app.api.errors import APIError, bad_request, read_body, require_json, unauthorized
 from app.api.private import no_store
 from app.api.rate_limits import Guard, rate_limited
+from app.api.redirects import same_site_path
 from app.api.schemas import Closed, Session
 from app.services.passwordless import SignInCodes, SignInLinks, send_secret
 
@@ -82,16 +83,6 @@ class MailRequested(Closed):
     success: bool
     message: str
     expiresIn: int  # SonicJS's key: the seconds a code or link works
-
-
-def same_site_path(target, default=AFTER_SIGN_IN):
-    """``target`` when it is a path on this site (``/...``), else ``default``: no open redirect."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return default
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
-        return default  # browsers drop tabs and newlines: "/\t/evil.example" would be "//evil.example"
-    parts = urlsplit(target)
-    return default if parts.scheme or parts.netloc else target
 
 
 def sign_in(resp, user, accounts, settings):
@@ -267,7 +258,7 @@ class LinkVerifyResource:
         if holder is None:
             self._invalid(req, resp)
             return
-        target = same_site_path(req.get_param("next"))
+        target = same_site_path(req.get_param("next"), AFTER_SIGN_IN)
         resp.set_headers(PAGE_HEADERS)
         resp.content_type = "text/html; charset=utf-8"
         resp.text = confirm_page(holder, req.context.user, token, target)
@@ -299,7 +290,7 @@ class LinkVerifyResource:
         self._guard.refund(req, attempt)
         session = sign_in(resp, user, self._accounts, self._settings)
         if form:
-            _see_other(resp, same_site_path(body.next))
+            _see_other(resp, same_site_path(body.next, AFTER_SIGN_IN))
         else:
             resp.media = session
 
