@@ -13,7 +13,7 @@ pytestmark = pytest.mark.backends
 
 DAY_MS = 24 * 3600 * 1000
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
-UNTIL = "until=2026-01-02T00:00"  # the request logs of the tests' own visits are later
+UNTIL = "end_date=2026-01-02T00:00"  # the request logs of the tests' own visits are later
 
 
 def add_log(message, category="system", created_at=T0, **fields):
@@ -74,7 +74,7 @@ def test_the_export_links_keep_the_pages_filters(browser, signed_in_as):
     csv_link = page.html.select_one("#export-csv")["href"]
     parts = urlsplit(csv_link)
     assert parts.path == "/admin/logs/export"
-    assert parse_qs(parts.query) == {"category": ["system"], "search": ["keep"], "until": ["2026-01-02T00:00"],
+    assert parse_qs(parts.query) == {"category": ["system"], "search": ["keep"], "end_date": ["2026-01-02T00:00"],
                                      "format": ["csv"]}
     exported = browser.get(csv_link)
     assert exported.content_type == "text/csv" and exported.headers["Content-Disposition"].startswith("attachment;")

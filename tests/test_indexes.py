@@ -17,6 +17,7 @@ fails the test. Queries whose index was built to return rows in order must also 
 import random
 import re
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -349,6 +350,52 @@ def _request_login(client, site):
     client.post_json("/auth/login", {"email": "user0@example.com", "password": PASSWORD})
 
 
+# A month inside the seeded year of logs (60 to 31 days ago) as the API takes it, ISO dates,
+# and the bounds it must send for them in created_at's own unit, epoch milliseconds (the end
+# date's whole day included).
+_MONTH_START = datetime.now(UTC).date() - timedelta(days=60)
+LOG_MONTH = (_MONTH_START.isoformat(), (_MONTH_START + timedelta(days=29)).isoformat())
+LOG_MONTH_MS = (DAY_MS * (_MONTH_START - date(1970, 1, 1)).days,
+                DAY_MS * (_MONTH_START - date(1970, 1, 1)).days + 30 * DAY_MS - 1)
+
+
+def _request_log_filters(client, site):
+    start, end = LOG_MONTH
+    query = {"level": "info,warn", "category": "api,auth", "start_date": start, "end_date": end, "limit": 20}
+    client.get("/admin/api/logs", query, headers=bearer(token_for(User.get_by_id("u1"))), status=200)  # an editor
+
+
+def _request_log_month(client, site):
+    start, end = LOG_MONTH
+    client.get("/admin/api/logs", {"start_date": start, "end_date": end, "limit": 20},
+               headers=bearer(token_for(User.get_by_id("u1"))), status=200)
+
+
+def _log_reads(planned):
+    """The list's page and count, each bounded to ``LOG_MONTH_MS`` by bound parameters."""
+    page, count = _list_page(planned, "system_logs"), _count(planned, "system_logs")
+    for statement in (page, count):
+        assert '"created_at" >= ?' in statement.sql and '"created_at" <= ?' in statement.sql, statement.sql
+        assert set(LOG_MONTH_MS) <= set(statement.params), statement.params
+    return page, count
+
+
+def _check_log_filters(planned):
+    # Each category listed reads its stretch of (category, created_at) within the dates; the
+    # levels are tested on those rows (level has no index: migration 0024).
+    for statement in _log_reads(planned):
+        assert any("idx_system_logs_category_created (category=? AND created_at>? AND created_at<?)" in line
+                   for line in statement.plan), statement.plan
+    return []  # several categories' stretches merge: their rows are sorted, a month of them at most
+
+
+def _check_log_month(planned):
+    for statement in _log_reads(planned):
+        assert any("idx_system_logs_created_at (created_at>? AND created_at<?)" in line
+                   for line in statement.plan), statement.plan
+    return []  # read newest first by the index; id, the tie-breaker, orders the rows of one millisecond
+
+
 def _run_log_purge(client, site):
     # The cron job itself, rolled back afterwards so the shared database keeps its logs.
     with site.DB.db.atomic() as transaction:
@@ -446,6 +493,8 @@ APP_QUERIES = {
     "GET /api/content?filter[author_id]": (_request_author_list, _check_author_list),
     "GET /api/media?folder=": (_request_media_folder, _check_media_folder),
     "POST /auth/login": (_request_login, _check_login),
+    "GET /admin/api/logs?level&category&start_date&end_date": (_request_log_filters, _check_log_filters),
+    "GET /admin/api/logs?start_date&end_date": (_request_log_month, _check_log_month),
     "cron purge_expired_logs": (_run_log_purge, _check_log_purge),
     "cron sweep_media_orphans": (_run_media_sweep, _check_media_sweep),
 }

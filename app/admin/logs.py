@@ -1,11 +1,13 @@
 """System logs (``logs.read``): a filterable, paged table over ``system_logs``.
 
-The filters and the query are those of ``GET /admin/api/logs`` (``app.services.logs``):
-level, category, status code, user, a time range and text in the message or URL. The page
-takes the user as an email address (or a user id) and the time range as UTC date-times from
-the browser's ``datetime-local`` inputs; a value it cannot read is left out of the filter
-and named on the page. Each row names its user by email address (one lookup for the page's
-users), linked to the page filtered by that user, and its time links to the row's own page.
+The filters and the query are those of ``GET /admin/api/logs`` (``app.api.log_filters``):
+levels, categories, status code, user, source, a time range and text in the message or URL.
+The page takes the levels and categories from multiple selects, the user as an email address
+(or a user id) and the time range as ``start_date``/``end_date`` (the browser's
+``datetime-local`` inputs, read as UTC, or ISO dates; ``since``/``until``, their names in
+older links, stand for them); a value it cannot read is left out of the filter and named
+on the page. Each row names its user by email address (one lookup for the page's users),
+linked to the page filtered by that user, and its time links to the row's own page.
 
 The list links to the export of what it shows (``/admin/logs/export``, CSV or JSON, the
 same file as ``GET /admin/api/logs/export``) and, for holders of ``settings.update``
@@ -13,34 +15,23 @@ same file as ``GET /admin/api/logs/export``) and, for holders of ``settings.upda
 category are ``app.admin.log_config``'s page.
 """
 
-from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from app.admin.pages import page_number, redirect
 from app.api.access import access
 from app.api.log_config import WRITE_PERMISSION
 from app.api.log_export import EXPORT_LIMIT, FORMATS, send_export
+from app.api.log_filters import read_log_filters
 from app.db.models import User
 from app.services.log_config import apply_retention
-from app.services.logs import CATEGORIES, LEVELS, LogFilters, get_log, list_logs, log_json
+from app.services.logs import CATEGORIES, LEVELS, get_log, list_logs, log_json
 from app.services.pagination import pagination_meta
 
 PAGE_SIZE = 50
 MAX_TEXT = 200
-TIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
-FILTER_NAMES = ("level", "category", "status", "user", "since", "until", "search")
-
-
-def epoch_ms(text):
-    """A ``datetime-local`` value read as UTC, in epoch milliseconds; None when it is not one."""
-    if not text:
-        return None
-    for pattern in TIME_FORMATS:
-        try:
-            return int(datetime.strptime(text, pattern).replace(tzinfo=UTC).timestamp() * 1000)
-        except ValueError:
-            continue
-    return None
+FILTER_NAMES = ("level", "category", "status", "user", "source", "start_date", "end_date", "search")
+LISTS = ("level", "category")  # a multiple select sends each value chosen: kept as one comma-separated value
+OLDER_NAMES = {"since": "start_date", "until": "end_date"}  # the page's range in links made before
 
 
 def user_id_of(text):
@@ -52,27 +43,23 @@ def user_id_of(text):
     return user.id if user else None
 
 
-def _status(text):
-    return int(text) if text.isdecimal() and 100 <= int(text) <= 599 else None
+def _given(req, name):
+    """What the query says for ``name``: its values comma-joined for a list, else the last; trimmed, bounded."""
+    text = ",".join(req.get_param_as_list(name) or ()) if name in LISTS else req.get_param(name)
+    return (text or "").strip()[:MAX_TEXT]
 
 
 def read_filters(req):
     """``(query, LogFilters, problems)``: what the form says, the filters, the values left out."""
-    query = {name: (req.get_param(name) or "").strip()[:MAX_TEXT] for name in FILTER_NAMES}
-    values = {
-        "level": query["level"] if query["level"] in LEVELS else None,
-        "category": query["category"] if query["category"] in CATEGORIES else None,
-        "status": _status(query["status"]),
-        "since": epoch_ms(query["since"]),
-        "until": epoch_ms(query["until"]),
-    }
-    problems = [name for name, value in values.items() if query[name] and value is None]
-    if values["until"] is not None:
-        values["until"] += 59_999  # the form's minute is inclusive: "until 10:05" keeps 10:05:30
+    query = {name: _given(req, name) for name in FILTER_NAMES}
+    for older, name in OLDER_NAMES.items():
+        query[name] = query[name] or _given(req, older)
     user = query["user"]
     # An unknown user matches no row (its text is used as the id) rather than every row.
     user_id = (user_id_of(user) or user) if user else None
-    return query, LogFilters(user_id=user_id, search=query["search"] or None, **values), problems
+    values = {**query, "user": user_id}
+    filters, problems = read_log_filters(lambda name: [values[name]] if values.get(name) else [])
+    return query, filters, [problem["parameter"] for problem in problems]
 
 
 def emails_of(user_ids):

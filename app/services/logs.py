@@ -257,17 +257,19 @@ class LogFilters:
     """Filters of ``GET /admin/api/logs``; None means no filter.
 
     Attributes:
-        level, category: exact values.
+        level, category: the values a row may have (any one of them).
         status: an exact status code.
         user_id: the acting user's id.
+        source: an exact source (``request-logs``...).
         since, until: ``created_at`` bounds in epoch milliseconds (inclusive).
         search: text found in the message or the URL.
     """
 
-    level: str | None = None
-    category: str | None = None
+    level: tuple[str, ...] | None = None
+    category: tuple[str, ...] | None = None
     status: int | None = None
     user_id: str | None = None
+    source: str | None = None
     since: int | None = None
     until: int | None = None
     search: str | None = None
@@ -319,14 +321,17 @@ def _matching(filters):
 
 
 def _conditions(filters):
-    if filters.level is not None:
-        yield SystemLog.level == filters.level
-    if filters.category is not None:
-        yield SystemLog.category == filters.category
+    if filters.level:
+        yield SystemLog.level.in_(filters.level)
+    if filters.category:
+        # IN over the listed categories: each reads its stretch of idx_system_logs_category_created.
+        yield SystemLog.category.in_(filters.category)
     if filters.status is not None:
         yield SystemLog.status_code == filters.status
     if filters.user_id is not None:
         yield SystemLog.user == filters.user_id
+    if filters.source is not None:
+        yield SystemLog.source == filters.source
     if filters.since is not None:
         yield SystemLog.created_at >= filters.since
     if filters.until is not None:

@@ -1,0 +1,219 @@
+"""The system log filters SonicJS documents: level and category lists, a date range and a
+source, on the API's list and export and on the admin page."""
+
+import pytest
+
+from app.db.models import SystemLog
+
+pytestmark = pytest.mark.backends
+
+DAY_MS = 24 * 3600 * 1000
+DAY0 = 1_741_564_800_000  # 2025-03-10 00:00 UTC; the tests' own request logs come much later
+MID = DAY0 + (10 * 3600 + 30 * 60 + 15) * 1000 + 500  # 2025-03-10 10:30:15.500 UTC
+DAY = "end_date=2025-03-10"  # bounds each list to rows the tests wrote themselves
+LIST, EXPORT = "/admin/api/logs", "/admin/api/logs/export"
+
+
+def add_log(message, created_at=DAY0, category="system", level="info", **fields):
+    return SystemLog.create(level=level, category=category, message=message, created_at=created_at, **fields)
+
+
+def listed(client, headers, query):
+    return [entry["message"] for entry in client.get(f"{LIST}?{query}", headers=headers).json["data"]]
+
+
+def exported(client, headers, query):
+    return [entry["message"] for entry in client.get(f"{EXPORT}?format=json&{query}", headers=headers).json["data"]]
+
+
+def refusal(client, headers, path, query):
+    body = client.get(f"{path}?{query}", headers=headers, status=400).json
+    assert body["error"] == "Invalid query parameters"
+    return body["details"]
+
+
+@pytest.fixture
+def levels():
+    for offset, level in enumerate(("debug", "info", "warn", "error", "fatal")):
+        add_log(f"a {level}", created_at=DAY0 + offset, level=level)
+
+
+@pytest.fixture
+def day():
+    """Rows on each side of 2025-03-10 (UTC) and inside it, at its first and last millisecond."""
+    add_log("before", created_at=DAY0 - 1)
+    add_log("first", created_at=DAY0)
+    add_log("mid", created_at=MID)
+    add_log("last", created_at=DAY0 + DAY_MS - 1)
+    add_log("after", created_at=DAY0 + DAY_MS)
+
+
+# ---------------------------------------------------------------- level and category lists
+
+
+@pytest.mark.parametrize("query", ["level=error,warn", "level=warn&level=error", "level=%20warn%20,error,"])
+def test_a_level_list_matches_any_of_its_levels(client, as_editor, levels, query):
+    _, headers = as_editor
+    assert listed(client, headers, f"{query}&{DAY}") == ["a error", "a warn"]
+    assert exported(client, headers, f"{query}&{DAY}") == ["a error", "a warn"]
+
+
+def test_one_level_still_matches_that_level(client, as_editor, levels):
+    _, headers = as_editor
+    assert listed(client, headers, f"level=fatal&{DAY}") == ["a fatal"]
+
+
+def test_a_category_list_matches_any_of_its_categories(client, as_editor):
+    _, headers = as_editor
+    for offset, category in enumerate(("auth", "security", "system", "workflow")):
+        add_log(f"in {category}", created_at=DAY0 + offset, category=category)
+    assert listed(client, headers, f"category=security,auth&{DAY}") == ["in security", "in auth"]
+    assert exported(client, headers, f"category=security&category=workflow&{DAY}") == ["in workflow", "in security"]
+
+
+@pytest.mark.parametrize("path", [LIST, EXPORT])
+@pytest.mark.parametrize("query, parameter, allowed", [
+    ("level=error,loud", "level", ["debug", "info", "warn", "error", "fatal"]),
+    ("level=ERROR", "level", ["debug", "info", "warn", "error", "fatal"]),
+    ("category=api,nope", "category", ["auth", "api", "workflow", "plugin", "media", "system", "security", "error"]),
+])
+def test_a_list_with_an_unknown_value_is_a_400_naming_it(client, as_editor, path, query, parameter, allowed):
+    _, headers = as_editor
+    [problem] = refusal(client, headers, path, query)
+    assert problem["parameter"] == parameter and problem["allowed"] == allowed
+    assert "must be one of" in problem["message"]
+
+
+# ---------------------------------------------------------------- the date range
+
+
+def test_a_date_range_holds_both_whole_days(client, as_editor, day):
+    _, headers = as_editor
+    assert listed(client, headers, "start_date=2025-03-10&end_date=2025-03-10") == ["last", "mid", "first"]
+    assert exported(client, headers, "start_date=2025-03-10&end_date=2025-03-10") == ["last", "mid", "first"]
+    assert listed(client, headers, "start_date=2025-03-09&end_date=2025-03-10") == ["last", "mid", "first", "before"]
+    assert listed(client, headers, "end_date=2025-03-09") == ["before"]
+
+
+@pytest.mark.parametrize("query, shown", [
+    # The end holds the whole of the last unit it names; the start begins at the instant it names.
+    ("start_date=2025-03-10T10:30&end_date=2025-03-10T10:30", ["mid"]),
+    ("start_date=2025-03-10T10:30:15&end_date=2025-03-10T10:30:15", ["mid"]),
+    ("start_date=2025-03-10T10:30:15.500&end_date=2025-03-10T10:30:15.500", ["mid"]),
+    ("start_date=2025-03-10T10:30:15.501&end_date=2025-03-10", ["last"]),
+    ("start_date=2025-03-10T00:00:00.001&end_date=2025-03-10T10:30:15.499", []),
+    ("start_date=2025-03-10T10:29&end_date=2025-03-10T10:29", []),
+    # A zone is converted to UTC; none means UTC.
+    ("start_date=2025-03-10T12:30%2B02:00&end_date=2025-03-10T12:30%2B02:00", ["mid"]),
+    ("start_date=2025-03-10T10:30:15Z&end_date=2025-03-10T05:30:15-05:00", ["mid"]),
+    ("start_date=2025-03-10T11:30:16%2B01:00&end_date=2025-03-10", ["last"]),
+])
+def test_date_times_bound_to_the_precision_written(client, as_editor, day, query, shown):
+    _, headers = as_editor
+    assert listed(client, headers, query) == shown
+
+
+def test_the_narrower_of_the_dates_and_the_epoch_bounds_wins(client, as_editor, day):
+    _, headers = as_editor
+    query = f"start_date=2025-03-10&since={DAY0 + 1}&end_date=2025-03-10&until={DAY0 + DAY_MS - 2}"
+    assert listed(client, headers, query) == ["mid"]
+    query = f"start_date=2025-03-10T10:30&since={DAY0}&end_date=2025-03-11&until={DAY0 + DAY_MS - 1}"
+    assert listed(client, headers, query) == ["last", "mid"]
+
+
+@pytest.mark.parametrize("path", [LIST, EXPORT])
+@pytest.mark.parametrize("query, parameter", [
+    ("start_date=2025-03-11&end_date=2025-03-10", "start_date"),
+    ("start_date=2025-03-10T10:31&end_date=2025-03-10T10:30", "start_date"),
+    ("start_date=yesterday", "start_date"),
+    ("end_date=2025-02-30", "end_date"),
+    ("end_date=2025-03-10T24:00", "end_date"),
+    ("end_date=2025-03-10T10:30%2B25:00", "end_date"),
+    ("start_date=10/03/2025", "start_date"),
+    ("start_date=%EF%BC%92025-03-10", "start_date"),  # a full-width digit is no ASCII digit
+    ("end_date=1741564800000", "end_date"),
+])
+def test_a_date_that_cannot_bound_the_range_is_a_400_naming_it(client, as_editor, path, query, parameter):
+    _, headers = as_editor
+    [problem] = refusal(client, headers, path, query)
+    assert problem["parameter"] == parameter and problem["message"]
+
+
+def test_a_range_of_one_instant_is_no_inverted_range(client, as_editor, day):
+    _, headers = as_editor
+    assert listed(client, headers, "start_date=2025-03-10T23:59:59.999&end_date=2025-03-10") == ["last"]
+
+
+def test_every_bad_filter_is_named_at_once(client, as_editor):
+    _, headers = as_editor
+    details = refusal(client, headers, LIST, "level=loud&category=api&start_date=2025-13-01&status=1")
+    assert [problem["parameter"] for problem in details] == ["level", "status", "start_date"]
+
+
+# ---------------------------------------------------------------- source
+
+
+def test_source_matches_exactly(client, as_editor):
+    _, headers = as_editor
+    add_log("requests", source="request-logs")
+    add_log("longer", created_at=DAY0 + 1, source="request-logs-2")
+    add_log("cased", created_at=DAY0 + 2, source="Request-Logs")
+    add_log("none", created_at=DAY0 + 3)
+    add_log("wildcard", created_at=DAY0 + 4, source="request%")
+    assert listed(client, headers, f"source=request-logs&{DAY}") == ["requests"]
+    assert listed(client, headers, f"source=request%25&{DAY}") == ["wildcard"]
+    assert exported(client, headers, f"source=Request-Logs&{DAY}") == ["cased"]
+    assert listed(client, headers, f"source=&{DAY}") == ["wildcard", "none", "cased", "longer", "requests"]
+
+
+def test_filters_combine(client, as_editor):
+    _, headers = as_editor
+    add_log("kept", created_at=MID, level="error", category="auth", source="sso")
+    add_log("other source", created_at=MID, level="error", category="auth", source="form")
+    add_log("other level", created_at=MID, level="info", category="auth", source="sso")
+    add_log("other day", created_at=MID - DAY_MS, level="error", category="auth", source="sso")
+    query = "level=warn,error&category=auth,api&source=sso&start_date=2025-03-10&end_date=2025-03-10"
+    assert listed(client, headers, query) == exported(client, headers, query) == ["kept"]
+
+
+# ---------------------------------------------------------------- the admin page
+
+
+def page_messages(page):
+    return [row.select("td")[3].contents[0].strip() for row in page.html.select("table.logs tbody tr")]
+
+
+def filter_form(page):
+    [form] = [form for form in page.forms.values() if form.action == "/admin/logs" and form.method.upper() == "GET"]
+    return form
+
+
+def test_the_pages_form_offers_the_new_filters(browser, signed_in_as, levels):
+    signed_in_as("editor")
+    add_log("a warn from sso", created_at=DAY0 + 10, level="warn", source="sso")
+    form = filter_form(browser.get("/admin/logs"))
+    form["level"] = ["warn", "error"]
+    form["source"] = "sso"
+    form["start_date"] = "2025-03-10T00:00"
+    form["end_date"] = "2025-03-10T00:00"
+    page = form.submit()
+    assert page_messages(page) == ["a warn from sso"]
+    assert {option["value"] for option in page.html.select("#l-level option[selected]")} == {"warn", "error"}
+    assert page.html.select_one("#l-source")["value"] == "sso"
+    assert page.html.select_one("#l-end")["value"] == "2025-03-10T00:00"
+    exported_rows = browser.get(page.html.select_one("#export-json")["href"]).json["data"]
+    assert [entry["message"] for entry in exported_rows] == ["a warn from sso"]
+    form = filter_form(page)
+    form["source"] = ""
+    assert page_messages(form.submit()) == ["a warn from sso", "a error", "a warn"]
+
+
+def test_the_page_takes_comma_lists_and_dates_and_names_what_it_cannot_read(browser, signed_in_as, levels, day):
+    signed_in_as("editor")
+    assert page_messages(browser.get(f"/admin/logs?level=warn,fatal&{DAY}")) == ["a fatal", "a warn"]
+    assert page_messages(browser.get("/admin/logs?start_date=2025-03-10T10:00&end_date=2025-03-10T10:30")) == ["mid"]
+    assert page_messages(browser.get("/admin/logs?since=2025-03-10T10:00&until=2025-03-10T10:30")) == ["mid"]
+    page = browser.get("/admin/logs?category=system&level=loud,info&start_date=2025-03-11&end_date=2025-03-10")
+    assert "left out of the filter: level, start_date" in page.text
+    page = browser.get("/admin/logs?end_date=2025-03-40")
+    assert "left out of the filter: end_date" in page.text
