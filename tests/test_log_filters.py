@@ -1,9 +1,11 @@
-"""The system log filters SonicJS documents: level and category lists, a date range and a
-source, on the API's list and export and on the admin page."""
+"""The system log filters SonicJS documents: level and category lists, a date range, a source,
+and ``POST /admin/logs/search``, on the API's list and export, the admin page and its search."""
 
 import pytest
 
 from app.db.models import SystemLog
+from tests.fixtures.admin import csrf_token
+from tests.fixtures.app import client_for
 
 pytestmark = pytest.mark.backends
 
@@ -217,3 +219,75 @@ def test_the_page_takes_comma_lists_and_dates_and_names_what_it_cannot_read(brow
     assert "left out of the filter: level, start_date" in page.text
     page = browser.get("/admin/logs?end_date=2025-03-40")
     assert "left out of the filter: end_date" in page.text
+
+
+# ---------------------------------------------------------------- POST /admin/logs/search
+
+
+def row_messages(response):
+    return [row.select("td")[3].contents[0].strip() for row in response.html.select("tr")]
+
+
+def test_the_search_answers_the_newest_twenty_rows_of_a_form(browser, signed_in_as):
+    signed_in_as("editor")
+    for number in range(25):
+        add_log(f"entry {number:02}", created_at=DAY0 + number, level=("warn", "error")[number % 2])
+    add_log("elsewhere", category="auth", level="error")
+    answer = browser.post("/admin/logs/search", [
+        ("csrf_token", csrf_token(browser)), ("level", "warn"), ("level", "error"), ("category", "system"),
+        ("end_date", "2025-03-10")])
+    assert answer.content_type == "text/html" and "<html" not in answer.text
+    assert row_messages(answer) == [f"entry {number:02}" for number in range(24, 4, -1)]
+    assert answer.html.select_one("tr a.log-link")["href"].startswith("/admin/logs/")
+
+
+def test_the_search_takes_a_json_body_from_htmx_and_api_clients(client, browser, signed_in_as, make_user, day):
+    signed_in_as("editor")
+    add_log("mid from sso", created_at=MID + 1, source="sso")
+    body = {"category": ["system"], "source": "sso", "start_date": "2025-03-10", "end_date": "2025-03-10"}
+    htmx = {"X-CSRF-Token": csrf_token(browser), "HX-Request": "true"}
+    assert row_messages(browser.post_json("/admin/logs/search", body, headers=htmx)) == ["mid from sso"]
+    _, editor = make_user("editor")
+    answer = client.post_json("/admin/logs/search", {"level": "info", "startDate": "2025-03-10T10:30",
+                                                      "end_date": "2025-03-10T10:30", "search": "mid"}, headers=editor)
+    assert row_messages(answer) == ["mid from sso", "mid"]
+    empty = client.post_json("/admin/logs/search", {"end_date": "2000-01-01"}, headers=editor)
+    assert empty.html.select_one("td").get_text() == "No log entries match."
+
+
+@pytest.mark.parametrize("body, parameters", [
+    ({"level": "loud"}, ["level"]),
+    ({"category": ["api", "nope"], "end_date": "2025-02-30"}, ["category", "end_date"]),
+    ({"start_date": "2025-03-11", "end_date": "2025-03-10"}, ["start_date"]),
+    ({"status": "many"}, ["status"]),
+])
+def test_a_search_with_a_bad_filter_is_a_400_naming_it(client, make_user, body, parameters):
+    _, editor = make_user("editor")
+    refused = client.post_json("/admin/logs/search", body, headers=editor, status=400).json
+    assert refused["error"] == "Invalid search filters"
+    assert [problem["parameter"] for problem in refused["details"]] == parameters
+
+
+@pytest.mark.parametrize("body, field", [({"levels": "error"}, "levels"), ({"level": 5}, "level"),
+                                         ({"status": True}, "status")])
+def test_a_search_field_it_does_not_know_or_of_another_type_is_a_422(client, make_user, body, field):
+    _, editor = make_user("editor")
+    refused = client.post_json("/admin/logs/search", body, headers=editor, status=422).json
+    assert refused["details"][0]["field"] == field
+
+
+def test_the_search_is_an_admin_post_like_the_others(env, browser, signed_in_as, make_user):
+    signed_in_as("editor")
+    add_log("secret row")
+    form = {"level": "info", "end_date": "2025-03-10"}
+    browser.post("/admin/logs/search", form, status=403)  # no CSRF token
+    refused = browser.post("/admin/logs/search", {**form, "csrf_token": csrf_token(browser)},
+                           headers={"Sec-Fetch-Site": "same-site", "Origin": "https://evil.example.com"}, status=403)
+    assert "secret row" not in refused.text
+    assert row_messages(browser.post("/admin/logs/search", {**form, "csrf_token": csrf_token(browser)})) == [
+        "secret row"]
+    anonymous = client_for(env)
+    anonymous.post_json("/admin/logs/search", form, headers={"X-CSRF-Token": csrf_token(anonymous)}, status=401)
+    for role in ("viewer", "author"):
+        _, headers = make_user(role)
+        assert "secret row" not in anonymous.post_json("/admin/logs/search", form, headers=headers, status=403).text

@@ -28,6 +28,7 @@ from app.admin.content import (
 from app.admin.csrf import CsrfTokens
 from app.admin.dashboard import DashboardPage, RootRedirect
 from app.admin.log_config import LogConfigAction, LogConfigPage
+from app.admin.log_search import LogSearchAction
 from app.admin.logs import LogPage, LogsCleanupAction, LogsExport, LogsPage
 from app.admin.media import (
     MediaDeleteAction,
@@ -152,6 +153,7 @@ def _register_media_and_system(routes, renderer):
     routes.add_page("/admin/logs", LogsPage(renderer))
     routes.add_page("/admin/logs/export", LogsExport())
     routes.add_page("/admin/logs/cleanup", LogsCleanupAction())
+    routes.add_page("/admin/logs/search", LogSearchAction(renderer))
     log_config = LogConfigPage(renderer)
     routes.add_page("/admin/logs/config", log_config)
     routes.add_page("/admin/logs/config/{category}", LogConfigAction(log_config))

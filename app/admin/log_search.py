@@ -1,0 +1,70 @@
+"""``POST /admin/logs/search``: the newest log rows a search form selects, as table rows (htmx).
+
+SonicJS's logs page posts its filters here and swaps the answer into its table: the newest
+``SEARCH_LIMIT`` matching rows as ``<tr>`` elements, the logs page's own rows (an empty
+match is one row saying so). The body is a URL-encoded form or JSON holding the list's
+filters (``app.api.log_filters``: ``level`` and ``category`` as comma-separated text or a
+list, ``status``, ``user`` (an id), ``source``, ``since``, ``until``, ``start_date``,
+``end_date``, ``search``); values it cannot read are a 400 naming each (``{error, details:
+[{parameter, message}]}``), a field it does not know or of the wrong type a 422.
+
+Needs ``logs.read``, as the list. It is an admin POST like the others: the page's CSRF token
+(its ``csrf_token`` field or the ``X-CSRF-Token`` header) and the cross-origin check, unless
+the caller's credential is in a header.
+"""
+
+import msgspec
+
+from app.admin.logs import emails_of
+from app.api.access import access
+from app.api.errors import bad_request, read_body
+from app.api.log_filters import read_log_filters
+from app.services.logs import export_logs, log_json
+
+SEARCH_LIMIT = 20  # SonicJS's
+INVALID_FILTERS = "Invalid search filters"
+
+
+class LogSearchBody(msgspec.Struct, forbid_unknown_fields=True):
+    """The filters of a search (each optional), as a form or a JSON object names them."""
+
+    level: str | list[str] | None = None
+    category: str | list[str] | None = None
+    status: int | str | None = None
+    user: str | None = None
+    source: str | None = None
+    since: int | str | None = None
+    until: int | str | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    search: str | None = None
+    csrf_token: str | None = None  # the page form's token, checked before the body is read
+
+
+def body_values(body):
+    """``read_log_filters``'s ``values`` of a search body: each field's text, or its texts."""
+
+    def values(name):
+        value = getattr(body, name)
+        if value is None:
+            return []
+        return [str(item) for item in value] if isinstance(value, list) else [str(value)]
+
+    return values
+
+
+class LogSearchAction:
+    """``POST /admin/logs/search``."""
+
+    def __init__(self, renderer):
+        self._renderer = renderer
+
+    @access("logs.read")
+    def on_post(self, req, resp):
+        filters, problems = read_log_filters(body_values(read_body(req, LogSearchBody, form_ok=True)))
+        if problems:
+            raise bad_request(INVALID_FILTERS, problems)
+        rows, _ = export_logs(filters, SEARCH_LIMIT)  # the newest, without counting every match
+        logs = [log_json(row) for row in rows]
+        self._renderer.page(req, resp, "_log_search.html", logs=logs,
+                            emails=emails_of(entry["user_id"] for entry in logs))
