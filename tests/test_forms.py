@@ -233,6 +233,14 @@ def test_the_csv_export_keeps_formulas_from_running(client, admin):
     client.get("/admin/api/forms/contact/submissions/export?format=xml", headers=admin, status=400)
 
 
+def test_a_csv_cell_reads_as_the_json_value_as_in_the_logs_export(client, admin):
+    make_form(client, admin)
+    for data in ({**GOOD, "subscribe": True}, {**GOOD, "subscribe": False}, GOOD):
+        client.post_json("/forms/contact/submit", {"data": data}, status=201)
+    answer = client.get("/admin/api/forms/contact/submissions/export", headers=admin)
+    assert sorted(row["subscribe"] for row in csv.DictReader(io.StringIO(answer.text))) == ["", "false", "true"]
+
+
 # ------------------------------------------------------------------ public routes
 
 

@@ -203,6 +203,18 @@ def test_csv_cells_a_spreadsheet_would_run_start_with_a_quote(client, as_editor,
     assert messages == ["plain 1-2 = 3", "'" + text] and rows[1][8] == "'" + text
 
 
+def test_a_csv_cell_reads_as_the_json_value_as_in_the_forms_export(client, as_editor):
+    _, headers = as_editor
+    add_log("yes", data=True)
+    add_log("no", data=False, created_at=T0 + 1)
+    add_log("nothing", created_at=T0 + 2)
+    header, *rows = csv_rows(client.get("/admin/api/logs/export?category=system", headers=headers))
+    cells = {row[header.index("message")]: row[header.index("data")] for row in rows}
+    assert cells == {"yes": "true", "no": "false", "nothing": ""}
+    exported = client.get("/admin/api/logs/export?format=json&category=system", headers=headers).json["data"]
+    assert [entry["data"] for entry in exported] == [None, False, True]
+
+
 def test_the_json_export_says_what_it_holds(client, as_editor):
     _, headers = as_editor
     add_log("only", level="error")

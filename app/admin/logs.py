@@ -19,8 +19,9 @@ from urllib.parse import urlencode
 
 from app.admin.pages import page_number, redirect
 from app.api.access import access
+from app.api.exports import EXPORT_LIMIT, FORMATS
 from app.api.log_config import WRITE_PERMISSION
-from app.api.log_export import EXPORT_LIMIT, FORMATS, send_export
+from app.api.log_export import send_log_export
 from app.api.log_filters import read_log_filters
 from app.db.models import User
 from app.services.log_config import apply_retention
@@ -121,7 +122,7 @@ class LogsExport:
     @access("logs.read")
     def on_get(self, req, resp):
         _, filters, _ = read_filters(req)
-        send_export(req, resp, filters)
+        send_log_export(req, resp, filters)
 
 
 class LogsCleanupAction:

@@ -18,8 +18,8 @@ import falcon
 
 from app.admin.pages import one, page_number, read_form, redirect
 from app.api.access import access
+from app.api.exports import FORMATS
 from app.api.forms import MANAGE, READ, send_submissions_export, turnstile_ready
-from app.api.log_export import FORMATS
 from app.services import form_submissions, forms
 from app.services.pagination import pagination_meta
 

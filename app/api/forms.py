@@ -7,16 +7,10 @@ name has an id's shape). The definitions' rules are ``app.services.forms``'s: a 
 every problem with its path (``fields.email.type``, ``settings.redirect_url``), a taken
 name is a 409.
 
-The export (``format`` ``csv`` or ``json``, newest first, at most ``EXPORT_LIMIT``) has one
-column per field of the form, then one per other key found in the data (a field removed
-since); as the logs' export, a text cell a spreadsheet would run as a formula gets a
-leading ``'``: what visitors type is anyone's text.
+The export's CSV has one column per field of the form, then one per other key found in the
+data (a field removed since); its format, row limit, truncation header and cells are every
+export's (``app.api.exports``, as the logs'): what visitors type is anyone's text.
 """
-
-import csv
-import io
-import re
-from datetime import UTC, datetime
 
 import falcon
 import msgspec
@@ -24,7 +18,7 @@ import msgspec
 from app.api.access import access
 from app.api.describe import LOCATION, Header, Param, describe, paged
 from app.api.errors import invalid_param, nothing_to_update, read_body
-from app.api.log_export import CSV_TYPE, FORMAT, TRUNCATED, export_format, spreadsheet_safe
+from app.api.exports import EXPORT_LIMIT, FORMAT, TRUNCATED, send_export
 from app.api.params import limit_param, page_param
 from app.api.private import NO_STORE, no_store
 from app.api.schemas import Listed, One, SuccessOf
@@ -37,10 +31,8 @@ READ = "forms.read"
 MANAGE = "forms.manage"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-EXPORT_LIMIT = 10_000
 SUBMISSION_COLUMNS = ("id", "created_at", "status", "user_id", "user_agent")
 DISPOSITION = Header("Content-Disposition", 'attachment; filename="<form name>-submissions-<UTC time>.<format>"')
-_UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 STATUS_PARAM = Param("status", str, "only submissions with this status: new, read or spam")
 
 
@@ -152,46 +144,24 @@ class SubmissionResource:
         resp.media = {"success": True, "data": {"id": deleted}}
 
 
-def _cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, dict | list | bool):
-        value = msgspec.json.encode(value).decode()
-    return spreadsheet_safe(value) if isinstance(value, str) else value
-
-
-def submissions_csv(form, entries):
-    """``entries`` (``submission_json`` rows) as CSV: the submission's columns, then one per
-    field of ``form`` and one per other key its data holds."""
+def _submission_rows(form, entries):
+    """``entries`` (``submission_json`` rows) as the CSV's rows: the submission's columns, then
+    one per field of ``form`` and one per other key its data holds."""
     names = list(form.fields)
     names += sorted({key for entry in entries for key in entry["data"]} - set(names))
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([*SUBMISSION_COLUMNS, *(spreadsheet_safe(name) for name in names)])
-    for entry in entries:
-        writer.writerow([*(_cell(entry[column]) for column in SUBMISSION_COLUMNS),
-                         *(_cell(entry["data"].get(name)) for name in names)])
-    return out.getvalue()
+    return [[*SUBMISSION_COLUMNS, *names],
+            *([*(entry[column] for column in SUBMISSION_COLUMNS), *(entry["data"].get(name) for name in names)]
+              for entry in entries)]
 
 
 def send_submissions_export(req, resp, form):
     """Answer ``form``'s submissions as a CSV or JSON download (``format``; 400 for another)."""
-    chosen = export_format(req)
-    rows, truncated = form_submissions.export_submissions(form, EXPORT_LIMIT)
-    entries = [form_submissions.submission_json(row) for row in rows]
-    now = datetime.now(UTC)
-    if chosen == "csv":
-        resp.content_type = CSV_TYPE
-        resp.text = submissions_csv(form, entries)
-    else:
-        meta = {"count": len(entries), "limit": EXPORT_LIMIT, "truncated": truncated,
-                "exported_at": int(now.timestamp() * 1000)}
-        resp.media = {"data": entries, "meta": meta}
-    # Only [A-Za-z0-9._-] reaches the header, whatever a name saved before today's rules holds.
-    filename = _UNSAFE_IN_FILENAME.sub("_", f"{form.name}-submissions-{now:%Y%m%dT%H%M%SZ}.{chosen}")
-    resp.set_header("Content-Disposition", f'attachment; filename="{filename}"')
-    resp.set_header(TRUNCATED.name, "true" if truncated else "false")
-    resp.cache_control = [NO_STORE]
+
+    def read(limit):
+        rows, truncated = form_submissions.export_submissions(form, limit)
+        return [form_submissions.submission_json(row) for row in rows], truncated
+
+    send_export(req, resp, read, lambda entries: _submission_rows(form, entries), f"{form.name}-submissions")
 
 
 class SubmissionsExportResource:
