@@ -136,6 +136,10 @@ class _OnEntry:
 database = ContextDatabaseProxy()
 
 
+HOUR_MS = 3600 * 1000
+DAY_MS = 24 * HOUR_MS  # a UTC day: epoch milliseconds have no leap seconds
+
+
 def now_ms():
     """The current time in epoch milliseconds, the unit of every timestamp column."""
     return int(time.time() * 1000)

@@ -16,13 +16,12 @@ of the user's tokens (``revoke_tokens_of``), so reactivating the user revives no
 import secrets
 
 from app.db.database import locked
-from app.db.models import ApiToken, Permission, User, database, now_ms
+from app.db.models import DAY_MS, ApiToken, Permission, User, database, now_ms
 from app.services.identity import Principal, hash_token
 
 TOKEN_PREFIX = "sp_"
 # last_used_at is written at most this often per token, not on every request.
 LAST_USED_RESOLUTION_MS = 60_000
-DAY_MS = 24 * 3600 * 1000
 
 
 class TokenRequestError(Exception):

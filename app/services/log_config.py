@@ -11,11 +11,10 @@ Retention is applied by the cron handler every run and, on demand, by ``apply_re
 transaction. A category without a row logs everything and is never purged.
 """
 
-from app.db.models import LogConfig, SystemLog, database, now_ms
+from app.db.models import DAY_MS, LogConfig, SystemLog, database, now_ms
 from app.services.errors import INVALID, NOT_FOUND, ServiceError
 from app.services.logs import CATEGORIES
 
-DAY_MS = 24 * 3600 * 1000
 # The editable columns and what a category without a row behaves as (``logs.lowest_level_kept``):
 # everything logged at every level, never purged.
 EDITABLE = ("enabled", "level", "retention_days", "max_size_mb")

@@ -41,14 +41,12 @@ from dataclasses import dataclass
 from peewee import fn
 
 from app.db.database import locked, release_connection
-from app.db.models import MagicLink, OtpCode, User, database, new_id, now_ms
+from app.db.models import DAY_MS, HOUR_MS, MagicLink, OtpCode, User, database, new_id, now_ms
 from app.services.accounts import Mail, normalize_email
 from app.services.identity import hash_token
 from app.services.secret_keys import derived_key
 
 MINUTE_MS = 60 * 1000
-HOUR_MS = 60 * MINUTE_MS
-DAY_MS = 24 * HOUR_MS
 CODE_KIND = "sign_in_code"
 LINK_KIND = "magic_link"
 CODE_KEY_PURPOSE = "sonicpy sign-in code"  # what the key of the codes' HMAC is derived with

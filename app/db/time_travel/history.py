@@ -24,12 +24,12 @@ from datetime import UTC, datetime
 import peewee
 
 from app.db import content_media, derived
+from app.db.models import DAY_MS
 from app.db.schema_turns import take_schema_turn
 from app.db.time_travel import transactions, triggers
 from app.db.time_travel.triggers import LOG_TABLE, META_TABLE, is_postgres, quote
 from app.db.time_travel.undo import HistoryMismatch, undo_change
 
-DAY_MS = 24 * 3600 * 1000
 _BOOKMARK = re.compile(r"([0-9a-f]{16})-([0-9a-f]{12})-([0-9a-f]{32})")
 
 

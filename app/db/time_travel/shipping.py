@@ -34,10 +34,10 @@ from dataclasses import dataclass
 
 from app.db import derived
 from app.db.database import refresh_statistics
+from app.db.models import DAY_MS, HOUR_MS
 from app.db.schema_turns import take_schema_turn
 from app.db.time_travel import forward, snapshot, transactions, triggers
 from app.db.time_travel.history import (
-    DAY_MS,
     Bookmark,
     TimeTravelError,
     _foreign_keys_deferred,
@@ -50,7 +50,6 @@ from app.db.time_travel.history import (
 from app.db.time_travel.undo import HistoryMismatch
 
 PREFIX = "d1-time-travel"
-HOUR_MS = 3600 * 1000
 _FOLDER = re.compile(r"(\d{13})-([0-9a-f]{16})")
 FORMAT = 1
 

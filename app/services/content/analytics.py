@@ -22,10 +22,9 @@ amount of content: the database counts, Python only shapes the answer.
 from datetime import UTC, datetime, timedelta
 
 from app.db.database import read_snapshot
-from app.db.models import database
+from app.db.models import DAY_MS, database
 from app.services.content import assignments
 
-DAY_MS = 86_400_000
 MAX_DAYS = 365
 DEFAULT_DAYS = 30
 

@@ -22,6 +22,7 @@ import math
 import re
 from datetime import UTC, date, datetime, time
 
+from app.db.models import DAY_MS
 from app.services.content.fields import INT, INT32_RANGE, INT64_RANGE, TEXT, TIME, fail
 from app.services.content.validation import MULTIPLE_TYPES, STRING_TYPES, schema_field_config
 
@@ -29,7 +30,6 @@ MAX_IN_VALUES = 100
 # Each word of like and each value of all is one LIKE over the row: a few are a search, a
 # hundred are a denial of service (and, chained, overflow SQLite's parser stack).
 MAX_MATCH_TERMS = 20
-DAY_MS = 24 * 3600 * 1000
 
 OPERATORS = {
     "equals": "equals", "eq": "equals",
