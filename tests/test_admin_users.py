@@ -224,6 +224,22 @@ def invite(browser, email="joiner@example.com", role="author"):
     return User.get(User.email == email)
 
 
+def test_the_forms_take_an_address_of_254_characters_and_refuse_255(browser, signed_in_as, outbox):
+    signed_in_as("admin")
+    longest = "a" * 64 + "@" + "b" * 185 + ".com"
+    assert len(longest) == 254
+    invited = invite(browser, email=longest)
+    form = browser.get("/admin/users").forms["invite-form"]
+    form["email"], form["role"] = "c" + longest, "author"
+    assert "Enter a valid email address." in form.submit(status=422).text
+    member = create_user("author", email="member@example.com", username="member")
+    for email, status in (("d" + longest, 422), ("e" + longest[1:], 303)):
+        form = browser.get(f"/admin/users/{member.id}").forms["user-form"]
+        form["email"] = email
+        form.submit(status=status)
+    assert (invited.email, User.get_by_id(member.id).email) == (longest, "e" + longest[1:])
+
+
 def test_pending_invitations_can_be_resent_and_cancelled(browser, signed_in_as, outbox):
     signed_in_as("admin")
     joiner = invite(browser)

@@ -14,11 +14,16 @@ import falcon
 from app.admin.pages import ADMIN_PREFIX, one, read_form, redirect, safe_next
 from app.api.access import access
 from app.api.auth import RESET_MESSAGE, redeem_token, sign_out, start_session
-from app.services.accounts import EMAIL_PATTERN, USERNAME_PATTERN, InvalidCredentials, WeakPassword
+from app.services.accounts import EMAIL_PATTERN, MAX_EMAIL_LENGTH, USERNAME_PATTERN, InvalidCredentials, WeakPassword
 
 USERNAME = re.compile(USERNAME_PATTERN)
 INVALID_LINK_MESSAGE = "That sign-in link is invalid, expired or already used: ask for a new one."
 EMAIL = re.compile(EMAIL_PATTERN)
+
+
+def is_email(text):
+    """Whether ``text`` (as typed) is an address the accounts take: their pattern and length."""
+    return EMAIL.fullmatch(text) is not None and len(text) <= MAX_EMAIL_LENGTH
 
 
 def _refused(ex):
@@ -267,7 +272,7 @@ class ForgotPasswordPage:
     @access(public=True)
     def on_post(self, req, resp):
         email = one(read_form(req), "email").strip()
-        if not EMAIL.fullmatch(email) or len(email) > 254:
+        if not is_email(email):
             self._renderer.page(req, resp, "forgot_password.html", status=falcon.HTTP_422, sent=None,
                                 error="Enter the email address of your account.")
             return

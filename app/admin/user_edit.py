@@ -14,7 +14,7 @@ the invitation's address is cancelled with it, and the invitee chooses the passw
 import falcon
 
 from app.admin.pages import one, read_form, redirect
-from app.admin.session import EMAIL, USERNAME, refusal_message
+from app.admin.session import USERNAME, is_email, refusal_message
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
 from app.api.users import account_errors, check_can_grant, check_changes, resend_invitation, stored_changes
@@ -31,7 +31,7 @@ DONE = {"created": "User created.", "saved": "Changes saved.", "resent": "Invita
 
 def form_problem(values):
     """What is wrong with the typed ``values`` (names, username, email, role), or None."""
-    if "email" in values and (not EMAIL.fullmatch(values["email"]) or len(values["email"]) > 254):
+    if "email" in values and not is_email(values["email"]):
         return "Enter a valid email address."
     if values.get("username") and not USERNAME.fullmatch(values["username"]):
         return "A username is 3 to 50 letters, digits, dots, dashes or underscores."

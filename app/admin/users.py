@@ -12,7 +12,7 @@ cancelling invitations are in ``app.admin.user_edit``.
 import falcon
 
 from app.admin.pages import one, page_number, read_form, redirect, search_of
-from app.admin.session import EMAIL
+from app.admin.session import is_email
 from app.api.access import access
 from app.api.users import listed_users
 from app.services import users
@@ -77,7 +77,7 @@ class InviteAction:
         form = read_form(req)
         invite = {name: one(form, name).strip() for name in ("email", "role", "first_name", "last_name")}
         problem = None
-        if not EMAIL.fullmatch(invite["email"]) or len(invite["email"]) > 254:
+        if not is_email(invite["email"]):
             problem = "Enter a valid email address."
         elif invite["role"] not in ROLES:
             problem = "Choose a role."
