@@ -77,8 +77,7 @@ def readable_content(req, content_id):
 
 def may_see_review(user, content):
     """Whether ``user`` may read the review notes and history of ``content``."""
-    overseer = user.is_admin or any(user.can(name) for name in workflow.OVERSEER_PERMISSIONS)
-    return overseer or content.author_id == user.id
+    return workflow.is_overseer(user) or content.author_id == user.id
 
 
 def content_changed(cache):

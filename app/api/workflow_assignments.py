@@ -27,7 +27,7 @@ from app.api.schemas_workflow import Assigned, AssignmentEntry, WorkflowAnalytic
 from app.api.workflow import Comment, assignment_view, checked_id
 from app.services.content import analytics, assignments
 from app.services.content.query import Scope, is_visible
-from app.services.content.workflow import NotFound, current_state
+from app.services.content.workflow import NotFound, current_state, is_overseer
 from app.services.pagination import pagination_meta
 
 DEFAULT_LIMIT = 20
@@ -89,7 +89,7 @@ def whose(assignee, user):
     """The assignee id to list for ``assignee`` (None: everyone's); 403 for others' to non-overseers."""
     if assignee == "me" or assignee == user.id:
         return user.id
-    if not assignments.is_overseer(user):
+    if not is_overseer(user):
         raise forbidden("Only reviewers and publishers list other people's assignments")
     return None if assignee == "all" else assignee
 

@@ -33,10 +33,10 @@ from app.services.content.history import record_history
 from app.services.content.query import Scope, is_visible, visibility
 from app.services.content.workflow import (
     LEGACY_DELETED_STATUS,
-    OVERSEER_PERMISSIONS,
     Forbidden,
     Invalid,
     current_state,
+    is_overseer,
     load_content,
 )
 from app.services.identity import ROLES, Principal
@@ -57,11 +57,6 @@ class AssignResult:
     content: Content
     assignment: ContentAssignment | None
     history_id: str | None
-
-
-def is_overseer(user):
-    """Whether ``user`` acts on anyone's content (reviewers, publishers, admins)."""
-    return user.is_admin or any(user.can(name) for name in OVERSEER_PERMISSIONS)
 
 
 def may_assign(user, content, assignment=None):
