@@ -40,7 +40,7 @@ import msgspec
 import peewee
 
 from app.db import content_media, derived
-from app.db.database import is_postgres, refresh_statistics
+from app.db.database import is_postgres, read_snapshot, refresh_statistics
 from app.db.models import MODELS, JSONField
 from app.db.schema_turns import take_schema_turn
 from app.services.accounts import normalize_email
@@ -104,28 +104,6 @@ def iso_timestamp(moment=None):
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _snapshot(db):
-    """A read transaction that sees one consistent state of every table."""
-    if is_postgres(db):
-        return _RepeatableRead(db)
-    return db.atomic("DEFERRED")
-
-
-class _RepeatableRead:
-    """PostgreSQL: a transaction whose reads all see the snapshot of its first query."""
-
-    def __init__(self, db):
-        self._atomic = db.atomic()
-        self._db = db
-
-    def __enter__(self):
-        self._atomic.__enter__()
-        self._db.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-
-    def __exit__(self, *exc):
-        return self._atomic.__exit__(*exc)
-
-
 def _is_marker_shaped(value):
     """True for ``{"$text": ...}`` and ``{"$json": ...}``: one key, a marker's."""
     return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in (TEXT_MARKER, JSON_MARKER)
@@ -151,7 +129,7 @@ def export_backup(db, on_progress=None):
     """
     decoded = json_columns()
     data = {}
-    with _snapshot(db):
+    with read_snapshot(db):  # every table as of one moment
         for table in EXPORT_TABLES:
             cursor = db.execute_sql(f'SELECT * FROM "{table}" ORDER BY id')
             names = [column[0] for column in cursor.description]

@@ -30,10 +30,11 @@ segments both hold are replayed once (by ``seq``).
 import gzip
 import json
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from app.db import derived
-from app.db.database import refresh_statistics
+from app.db.database import read_snapshot, refresh_statistics
 from app.db.models import DAY_MS, HOUR_MS
 from app.db.schema_turns import take_schema_turn
 from app.db.time_travel import forward, snapshot, transactions, triggers
@@ -165,6 +166,7 @@ def ship(db, bucket, prefix, retention_days, snapshot_hours=24):
     return Shipped(shipped.snapshots, shipped.changes, _prune(bucket, prefix, now - retention_days * DAY_MS))
 
 
+@contextmanager
 def _consistent_read(db):
     """One snapshot of every table and the log, with no writer between its change and commit.
 
@@ -172,23 +174,9 @@ def _consistent_read(db):
     read of a REPEATABLE READ transaction, waits for writers in flight, so no change below
     the shipped ``seq`` commits later. SQLite's read transaction sees one state already.
     """
-    if not triggers.is_postgres(db):
-        return db.atomic("DEFERRED")
-    return _RepeatableReadLocked(db)
-
-
-class _RepeatableReadLocked:
-    def __init__(self, db):
-        self._db = db
-        self._atomic = db.atomic()
-
-    def __enter__(self):
-        self._atomic.__enter__()
-        self._db.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        _lock(self._db)
-
-    def __exit__(self, *exc):
-        return self._atomic.__exit__(*exc)
+    with read_snapshot(db):
+        _lock(db)  # PostgreSQL only
+        yield
 
 
 def _needs_snapshot(head, history, now, snapshot_hours):
