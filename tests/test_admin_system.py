@@ -5,12 +5,12 @@ import json
 import pytest
 import webtest
 
-from app.admin import logs as admin_logs
 from app.admin import plugins as admin_plugins
 from app.db.models import Permission, Plugin, RolePermission, SystemLog, bind_models
 from app.services import role_permissions
 from app.services.cache import GENERATION_TTL_SECONDS, ThreeTierCache
 from app.services.identity import RolePermissions
+from app.services.logs import emails_of
 from tests.fixtures.admin import BROWSER, browser_for, csrf_token, sign_in
 from tests.fixtures.auth import hashed
 from tests.fixtures.users import bearer, create_user, token_for
@@ -387,8 +387,8 @@ def test_logs_name_their_users_by_email_with_a_filter_link(browser, signed_in_as
 
 def test_emails_of_names_the_users_that_exist(signed_in_as):
     admin = signed_in_as("admin")
-    assert admin_logs.emails_of([admin.id, None, "u-deleted-since", admin.id]) == {admin.id: admin.email}
-    assert admin_logs.emails_of([None, ""]) == {}
+    assert emails_of([admin.id, None, "u-deleted-since", admin.id]) == {admin.id: admin.email}
+    assert emails_of([None, ""]) == {}
 
 
 def test_logs_are_paged(browser, signed_in_as):

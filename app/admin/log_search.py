@@ -15,11 +15,10 @@ the caller's credential is in a header.
 
 import msgspec
 
-from app.admin.logs import emails_of
 from app.api.access import access
 from app.api.errors import bad_request, read_body
 from app.api.log_filters import read_log_filters
-from app.services.logs import export_logs, log_json
+from app.services.logs import emails_of, export_logs, log_json
 
 SEARCH_LIMIT = 20  # SonicJS's
 INVALID_FILTERS = "Invalid search filters"

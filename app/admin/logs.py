@@ -23,9 +23,8 @@ from app.api.exports import EXPORT_LIMIT, FORMATS
 from app.api.log_config import WRITE_PERMISSION
 from app.api.log_export import send_log_export
 from app.api.log_filters import read_log_filters
-from app.db.models import User
 from app.services.log_config import apply_retention
-from app.services.logs import CATEGORIES, LEVELS, get_log, list_logs, log_json
+from app.services.logs import CATEGORIES, LEVELS, emails_of, get_log, list_logs, log_json, user_id_of
 from app.services.pagination import pagination_meta
 
 PAGE_SIZE = 50
@@ -33,15 +32,6 @@ MAX_TEXT = 200
 FILTER_NAMES = ("level", "category", "status", "user", "source", "start_date", "end_date", "search")
 LISTS = ("level", "category")  # a multiple select sends each value chosen: kept as one comma-separated value
 OLDER_NAMES = {"since": "start_date", "until": "end_date"}  # the page's range in links made before
-
-
-def user_id_of(text):
-    """The id of the user with this email address or id; None when there is none."""
-    if "@" in text:
-        user = User.select(User.id).where(User.email == text.lower()).first()
-    else:
-        user = User.select(User.id).where(User.id == text).first()
-    return user.id if user else None
 
 
 def _given(req, name):
@@ -61,14 +51,6 @@ def read_filters(req):
     values = {**query, "user": user_id}
     filters, problems = read_log_filters(lambda name: [values[name]] if values.get(name) else [])
     return query, filters, [problem["parameter"] for problem in problems]
-
-
-def emails_of(user_ids):
-    """``{user id: email}`` of the users among ``user_ids`` that exist (one query)."""
-    wanted = {user_id for user_id in user_ids if user_id}
-    if not wanted:
-        return {}
-    return dict(User.select(User.id, User.email).where(User.id.in_(sorted(wanted))).tuples())
 
 
 def export_links(query):

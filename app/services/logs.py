@@ -359,3 +359,20 @@ def log_json(row):
         "user_agent": row.user_agent, "method": row.method, "url": redact_url(row.url), "status_code": row.status_code,
         "duration": row.duration, "source": row.source, "created_at": row.created_at,
     }
+
+
+def user_id_of(text):
+    """The id of the user with this email address or id (a filter as typed); None when there is none."""
+    if "@" in text:
+        user = User.select(User.id).where(User.email == text.lower()).first()
+    else:
+        user = User.select(User.id).where(User.id == text).first()
+    return user.id if user else None
+
+
+def emails_of(user_ids):
+    """``{user id: email}`` of the users among ``user_ids`` (rows' ``user_id``) that exist (one query)."""
+    wanted = {user_id for user_id in user_ids if user_id}
+    if not wanted:
+        return {}
+    return dict(User.select(User.id, User.email).where(User.id.in_(sorted(wanted))).tuples())
