@@ -277,6 +277,44 @@ def test_a_submission_is_checked_against_the_fields(client, admin):
     assert stored() == []
 
 
+AGREEING = {**CONTACT["fields"], "agree": {"type": "checkbox", "title": "I agree", "required": True},
+            "adult": {"type": "boolean", "required": True}}
+UNTICKED = "is required: it must be ticked (true)"
+
+
+def test_a_required_box_must_be_ticked_in_json(client, admin):
+    make_form(client, admin, fields=AGREEING)
+    refused = client.post_json("/forms/contact/submit", {"data": {**GOOD, "agree": False, "adult": True}},
+                               status=422).json
+    assert refused == {"error": "Validation failed", "details": [{"field": "data.agree", "message": UNTICKED}]}
+    missing = client.post_json("/forms/contact/submit", {"data": {**GOOD, "adult": False}}, status=422).json
+    assert missing["details"] == [{"field": "data.agree", "message": "is required"},
+                                  {"field": "data.adult", "message": UNTICKED}]
+    client.post_json("/forms/contact/submit", {"data": {**GOOD, "agree": True, "adult": True}}, status=201)
+    assert [row.data["agree"] for row in stored()] == [True]
+
+
+def test_a_required_box_left_unticked_on_the_page_or_a_form_post_is_refused(client, admin):
+    make_form(client, admin, fields=AGREEING)
+    page = client.get("/forms/contact")
+    form = page.forms[0]
+    assert "required" in form.fields["agree"][0].attrs and "I agree (required)" in page.text
+    assert "required" not in form.fields["subscribe"][0].attrs
+    form["email"] = "ann@example.com"
+    form["message"] = "Hello"
+    form["adult"] = "true"
+    shown = form.submit(status=422)  # an unticked box is not posted at all
+    assert f'<strong id="agree-error" role="alert">{UNTICKED}</strong>' in shown.text
+    assert "adult-error" not in shown.text
+    posted = client.post("/forms/contact/submit", {**GOOD, "adult": "true"}, status=422).json
+    assert posted["details"] == [{"field": "data.agree", "message": UNTICKED}]
+    assert stored() == []
+    form = shown.forms[0]
+    form["agree"] = "true"
+    form.submit(status=303)
+    assert stored()[0].data == {**GOOD, "agree": True, "adult": True, "subscribe": False}
+
+
 def test_a_refusal_lists_at_most_50_problems_and_counts_the_rest(client, admin):
     make_form(client, admin)
     junk = {f"k{number}": "" for number in range(5000)}  # under the body's bound as a form and as JSON

@@ -4,7 +4,8 @@ A browser's form post carries text only: ``from_form_post`` turns it into the va
 fields take (a number field's text into a number, a ticked box into ``true``, a multiselect's
 repeated values into a list, an option's text into the option itself), so a post and a JSON
 body are checked by the same rules (``check``: the content validation of
-``app.services.content.validation``), each problem naming its field as ``data.<name>``.
+``app.services.content.validation``, and a required box must be ticked, ``true``), each
+problem naming its field as ``data.<name>``.
 
 A submission is stored with a keyed hash of the client's address (HMAC-SHA256 under a key
 derived from the app's secret for this use alone: two submissions from one address can be
@@ -33,6 +34,8 @@ MAX_USER_AGENT = 256
 MAX_PROBLEMS = 50  # listed in a refusal; past it, one more entry says how many are left out
 MAIL_KIND = "form_submission"
 TRUE_TEXTS = frozenset({"on", "true", "1", "yes"})
+BOX_TYPES = frozenset({"boolean", "checkbox"})
+UNTICKED = "is required: it must be ticked (true)"
 CHOICE_TYPES = frozenset({"select", "multiselect", "radio"})
 IP_HASH_PURPOSE = "sonicpy form ip hash"  # what the key for address hashes is derived with
 
@@ -107,11 +110,25 @@ def from_form_post(fields, form):
     return data
 
 
+def _unticked_boxes(fields, data):
+    """A problem for each required box ``data`` leaves unticked (``false``).
+
+    Content's rules take ``false`` as a value given, so a required boolean passes them with
+    either value; on a form a required box is an "I agree" a visitor must tick, and an
+    unticked box (which a browser does not post, read as ``false``) agrees to nothing.
+    """
+    return [{"field": f"data.{name}", "message": UNTICKED} for name, config in fields.items()
+            if isinstance(config, dict) and config.get("type") in BOX_TYPES and config.get("required") is True
+            and data.get(name) is False]
+
+
 def check(fields, data):
     """``data`` when valid for ``fields``; InvalidSubmission otherwise, listing the first
     ``MAX_PROBLEMS`` problems and then, at ``data``, how many more there are (a 64 KiB post of
     thousands of unknown names must not be answered by a list many times its size)."""
     problems = validate_data({"type": "object", "properties": fields}, data, look_up_references=False)
+    if isinstance(data, dict):
+        problems += _unticked_boxes(fields, data)
     if len(problems) > MAX_PROBLEMS:
         more = len(problems) - MAX_PROBLEMS
         problems = [*problems[:MAX_PROBLEMS], {"field": "data", "message": f"and {more} more problems, not listed"}]
