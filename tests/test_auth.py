@@ -652,6 +652,28 @@ def test_forwarded_for_is_ignored_unless_proxies_are_trusted(env):
                            headers={"X-Forwarded-For": "203.0.113.5"}, status=401)
 
 
+def test_an_ipv6_client_is_counted_by_its_64_and_a_mapped_ipv4_one_as_ipv4(env):
+    client = fast_client(env, rate_limit_attempts=1)
+    login(client, "a@example.com", "x", status=401, ip="2001:db8:1:2::1")
+    # Another address of the same /64 is the same host: no fresh budget.
+    login(client, "b@example.com", "x", status=429, ip="2001:db8:1:2:ffff:ffff:ffff:fffe")
+    login(client, "b@example.com", "x", status=401, ip="2001:db8:1:3::1")  # the next /64 is another
+    login(client, "c@example.com", "x", status=401, ip="192.0.2.1")
+    login(client, "c@example.com", "x", status=429, ip="::ffff:192.0.2.1")  # that same IPv4 client
+    login(client, "c@example.com", "x", status=401, ip="192.0.2.2")  # IPv4 addresses stay apart
+    register = {"email": "r@example.com", "password": PASSWORD}
+    client.post_json("/auth/register", register, extra_environ={"REMOTE_ADDR": "2001:db8:9:9::1"}, status=201)
+    client.post_json("/auth/register", {**register, "email": "s@example.com"},
+                     extra_environ={"REMOTE_ADDR": "2001:db8:9:9::2"}, status=429)
+
+
+def test_a_forwarded_ipv6_client_is_counted_by_its_64(env):
+    behind_proxy = fast_client(env, rate_limit_attempts=1, trusted_proxy_count=1)
+    for hop, status in (("2001:db8::a", 401), ("2001:db8::b", 429), ("2001:db8:0:1::a", 401)):
+        behind_proxy.post_json("/auth/login", {"email": "c@example.com", "password": "x"},
+                               headers={"X-Forwarded-For": hop}, status=status)
+
+
 def test_the_window_ends_by_the_clock(tmp_path):
     """The limiter's window, against a real KV namespace, with one fake clock for both."""
     now = [1_000_000.0]

@@ -366,6 +366,17 @@ def test_submissions_are_rate_limited_per_address(env, admin):
     assert len(stored()) == 2
 
 
+def test_an_ipv6_submitter_is_counted_by_its_64(env, admin):
+    client = client_for(env, rate_limit_attempts=1)
+    make_form(client, admin)
+    for address, status in (("2001:db8:1:2::1", 201), ("2001:db8:1:2::2", 429), ("2001:db8:1:2:a:b:c:d", 429),
+                            ("2001:db8:1:3::1", 201), ("198.51.100.4", 201), ("::ffff:198.51.100.4", 429)):
+        client.post_json("/forms/contact/submit", {"data": GOOD}, extra_environ={"REMOTE_ADDR": address},
+                         status=status)
+        client.post("/forms/contact", GOOD, extra_environ={"REMOTE_ADDR": address}, status=429)  # the page's too
+    assert len(stored()) == 3
+
+
 def test_the_page_post_counts_against_the_same_limit(env, admin):
     client = client_for(env, rate_limit_attempts=2)
     make_form(client, admin)

@@ -27,6 +27,7 @@ from app.api.authentication import client_ip
 from app.api.describe import Header
 from app.api.errors import too_many_requests
 from app.services.accounts import normalize_email
+from app.services.addresses import limit_key
 from app.services.ratelimit import bucket
 
 RATE_LIMIT_ATTR = "__sonicpy_rate_limit__"
@@ -63,6 +64,9 @@ class Guard:
     address gets one failure for that account per window instead: the attack slows to one
     guess per address while a correct password from a client that has not failed still
     signs in.
+
+    Every limit here counts a client by ``address``: an IPv4 address alone, an IPv6 one by
+    its /64, the block a single host can pick any address from.
     """
 
     def __init__(self, limiter, settings):
@@ -70,16 +74,21 @@ class Guard:
         self._proxies = settings.trusted_proxy_count
         self._account_ceiling = settings.rate_limit_account_attempts
 
+    def address(self, req):
+        """What ``req``'s client address is counted under: itself for IPv4, its /64 for IPv6
+        (``limit_key``), so a host cannot rotate addresses to sidestep a limit."""
+        return limit_key(client_ip(req, self._proxies))
+
     def buckets(self, req, action, account=None):
         """The IP bucket of ``action`` and, with ``account``, the account's bucket."""
-        keys = [bucket(f"{action}-ip", client_ip(req, self._proxies))]
+        keys = [bucket(f"{action}-ip", self.address(req))]
         if account is not None:
             keys.append(bucket(f"{action}-account", normalize_email(account)))
         return keys
 
     def login_buckets(self, req, account):
         """The sign-in buckets of ``req``: its address, ``account``, and the two together."""
-        address, account = client_ip(req, self._proxies), normalize_email(account)
+        address, account = self.address(req), normalize_email(account)
         return [
             bucket("login-ip", address), bucket("login-account", account),
             bucket("login-account-ip", f"{account} {address}"),

@@ -1,4 +1,5 @@
-"""Whether an IP address is public: the one test webhook targets pass, when saved and when sent.
+"""IP addresses: whether one is public (the test webhook targets pass, when saved and when
+sent), and the part of a client's address its per-address rate limits count by (``limit_key``).
 
 ``ipaddress``'s ``is_global`` alone is not enough for IPv6: several forms carry an IPv4
 address inside them that a host or a gateway may reach, and Python (3.11 at least) calls
@@ -11,6 +12,9 @@ whatever Python says of them, are refused outright.
 
 import ipaddress
 
+# What one IPv6 host may hold: a subscriber (a home, a server, a VM) is routed a /64 at least
+# and picks any address in it, so a limit counted per address would be 2**64 limits.
+HOST_PREFIX = 64
 # NAT64's well-known prefix: the last 32 bits are the IPv4 address the gateway reaches.
 NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
 # Never public: site-local (deprecated, routed inside a site only), the local-use NAT64
@@ -58,3 +62,23 @@ def embedded_ipv4(address):
     if address in NAT64_WELL_KNOWN:
         found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
     return found
+
+
+def limit_key(text):
+    """What a per-address limit counts the client address ``text`` under.
+
+    An IPv4 address is itself. An IPv6 address is its /64 (``2001:db8:1:2::/64``): one host
+    can rotate through every address of its /64, so each of them alone would buy a fresh
+    budget. An IPv4-mapped IPv6 address (``::ffff:192.0.2.1``, as a dual-stack socket reports
+    an IPv4 client) is the IPv4 address it carries, counted with that address's own requests.
+    A zone (``%eth0``) is dropped; text that is no address (``unknown``) is kept as it stands.
+    """
+    try:
+        address = ipaddress.ip_address(text.split("%")[0])
+    except ValueError:
+        return text
+    if address.version == 4:
+        return str(address)
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, HOST_PREFIX), strict=False))
