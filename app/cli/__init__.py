@@ -14,6 +14,7 @@ from app.cli.d1 import d1
 from app.cli.databases import DATABASE_COMMANDS
 from app.cli.kv import kv
 from app.cli.media import media
+from app.cli.plugins import plugins
 from app.cli.r2 import r2
 from app.cli.scheduled import scheduled
 from app.cli.server import dev, serve
@@ -53,7 +54,7 @@ def cli():
     """sonicpy: a headless CMS built like a Cloudflare Worker."""
 
 
-for command in (dev, serve, d1, kv, r2, media, scheduled, clock, users, collections, tail):
+for command in (dev, serve, d1, kv, r2, media, scheduled, clock, users, plugins, collections, tail):
     cli.add_command(command)
 for command in (*BACKUP_COMMANDS, *DATABASE_COMMANDS, studio, time_travel_group):
     d1.add_command(command)
