@@ -197,6 +197,28 @@ def test_username_taken_by_another_user_skips_the_user_and_what_needs_it(target,
     assert "skipped content p1: its author was not imported" in result.stderr
 
 
+def test_a_username_held_in_another_case_skips_the_user_as_the_same_one_does(target, backup_file):
+    _user(target, "other", "other@example.com", "EARLY")  # usernames are unique ignoring case
+    result = target.cli("d1", "import", "DB", backup_file)
+    assert result.exit_code == 0, result.output
+    assert "users: 2 inserted, 1 skipped" in result.stdout and "content: 2 inserted, 1 skipped" in result.stdout
+    assert "skipped users u-early: username 'early' belongs to another user" in result.stderr
+    assert {u["id"] for u in target.snapshot()["users"]} == {"u-admin", "u-late", "other"}
+
+
+def test_a_backup_holding_one_username_in_two_cases_imports_the_first(target, tmp_path):
+    users = [{"id": f"u{n}", "email": f"u{n}@example.com", "username": name, "first_name": "", "last_name": "",
+              "created_at": 1, "updated_at": 1} for n, name in enumerate(("Sam", "SAM"))]
+    path = tmp_path / "two-cases.json"
+    path.write_text(json.dumps({"version": "1", "timestamp": "2026-01-01T00:00:00.000Z",
+                                "data": {"users": users, "collections": [], "content": [], "media": []}}))
+    result = target.cli("d1", "import", "DB", path)
+    assert result.exit_code == 0, result.output
+    assert "users: 1 inserted, 1 skipped" in result.stdout
+    assert "skipped users u1: username 'SAM' belongs to another user" in result.stderr
+    assert [u["username"] for u in target.snapshot()["users"]] == ["Sam"]
+
+
 def test_collection_name_conflict_sends_content_to_the_existing_collection(target, backup_file):
     target.execute(
         "INSERT INTO collections (id, name, display_name, schema, is_active, managed, created_at, updated_at)"

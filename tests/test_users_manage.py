@@ -164,6 +164,38 @@ def test_usernames_and_emails_stay_unique(app_client, make_user):
     app_client.get("/auth/me", headers=target_headers, status=200)  # a new username is no credential
 
 
+def test_a_username_differing_only_in_case_is_taken_on_every_path(app_client, make_user, outbox):
+    _, admin = make_user("admin")
+    create_user("viewer", email="holder@example.com", username="Holder")
+    target, target_headers = make_user("viewer", email="mine@example.com", username="mine")
+    invite(app_client, admin)
+    [token] = outbox.tokens("invitation")
+    register = {"email": "new@example.com", "password": PASSWORD}
+    attempts = {
+        "create": lambda name: create(app_client, admin, username=name, status=409),
+        "admin's change": lambda name: app_client.patch_json(f"/admin/api/users/{target.id}", {"username": name},
+                                                             headers=admin, status=409),
+        "own change": lambda name: app_client.patch_json("/auth/me", {"username": name}, headers=target_headers,
+                                                         status=409),
+        "registration": lambda name: app_client.post_json("/auth/register", {**register, "username": name},
+                                                          status=409),
+        "invitation": lambda name: accept(app_client, token, username=name, status=409),
+    }
+    for path, attempt in attempts.items():
+        exact = attempt("Holder").json
+        assert exact["error"] == "A user with this username already exists", path
+        for variant in ("holder", "HOLDER", "hOLDEr"):
+            assert attempt(variant).json == exact, (path, variant)
+    assert User.select().where(User.username ** "holder").count() == 1
+    # One's own username in another case is still one's own.
+    assert app_client.patch_json("/auth/me", {"username": "MINE"}, headers=target_headers).json["user"][
+        "username"] == "MINE"
+    # A username derived from an email skips one held in another case.
+    create_user("viewer", email="eddie.old@example.com", username="EDDIE")
+    made = app_client.post_json("/auth/register", {"email": "eddie@example.com", "password": PASSWORD}, status=201)
+    assert made.json["user"]["username"] == "eddie2"
+
+
 def test_the_same_email_again_changes_nothing(app_client, make_user):
     _, admin = make_user("admin")
     target, target_headers = make_user("viewer", email="same@example.com")

@@ -33,7 +33,7 @@ from app.services.cache import Namespace, invalidate
 from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES, hash_token
 from app.services.passwords import PasswordHasher
 from app.services.plugins import hooks
-from app.services.usernames import free_username
+from app.services.usernames import free_username, same_username
 
 log = logging.getLogger("sonicpy.accounts")
 
@@ -225,7 +225,7 @@ class Accounts:
         with database.atomic():
             if User.select().where(User.email == fields["email"]).exists():
                 raise DuplicateAccount("A user with this email already exists")
-            if username is not None and User.select().where(User.username == username).exists():
+            if username is not None and User.select().where(same_username(username)).exists():
                 raise DuplicateAccount("A user with this username already exists")
             now = now_ms()
             for _ in range(USERNAME_ATTEMPTS):
@@ -419,7 +419,7 @@ class Accounts:
         self.check_password(password)
         password_hash = self.hasher.hash(password)
         with database.atomic():
-            if User.select().where((User.username == username) & (User.id != user.id)).exists():
+            if User.select().where(same_username(username) & (User.id != user.id)).exists():
                 raise DuplicateAccount("A user with this username already exists")
             now = now_ms()
             try:

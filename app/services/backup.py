@@ -22,7 +22,7 @@ compact JSON, the way the app writes it).
 
 ``import_backup`` is all or nothing, in ONE transaction, in foreign-key order (users,
 collections, media, content), and idempotent: a row whose primary key or unique key
-(user email/username, collection name, content collection+slug) is already there is
+(user email, username in any case, collection name, content collection+slug) is already there is
 skipped, so importing twice changes nothing. References follow what was skipped: content
 of a collection skipped for its name goes to the existing collection of that name, and
 content or media of a user skipped for its email to the existing user with that email;
@@ -261,6 +261,20 @@ class _Importer:
             found.update(dict(cursor.fetchall()))
         return found
 
+    def _held_usernames(self, usernames):
+        """The ``usernames`` users hold in any case, lowercased (usernames are unique ignoring case)."""
+        folded = sorted({name.lower() for name in usernames if isinstance(name, str)})
+        held = set()
+        p = self.db.param
+        for start in range(0, len(folded), _IN_CHUNK):
+            chunk = folded[start:start + _IN_CHUNK]
+            cursor = self.db.execute_sql(
+                f'SELECT lower("username") FROM "users" WHERE lower("username") IN ({", ".join([p] * len(chunk))})',
+                chunk,
+            )
+            held.update(name for (name,) in cursor.fetchall())
+        return held
+
     def _insert(self, table, rows):
         """Insert ``rows`` (dicts) with ON CONFLICT DO NOTHING; return how many went in."""
         if not rows:
@@ -304,20 +318,24 @@ class _Importer:
         rows = [{**r, "email": normalize_email(r["email"])} if isinstance(r.get("email"), str) else r for r in rows]
         by_id = self._existing("users", "id", [r["id"] for r in rows])
         by_email = self._existing("users", "email", [r.get("email") for r in rows])
-        by_username = self._existing("users", "username", [r.get("username") for r in rows])
+        held = self._held_usernames([r.get("username") for r in rows])
         candidates = []
         for row in rows:
+            username = row.get("username")
             if row["id"] in by_id:
                 self.users[row["id"]] = row["id"]
             elif row.get("email") in by_email:
                 self.users[row["id"]] = by_email[row["email"]]
                 self._skip("users", row, f"email {row['email']!r} exists: its rows go to that user")
-            elif row.get("username") in by_username:
+            elif isinstance(username, str) and username.lower() in held:
+                # Held by another user, in this case or another (or by a row of this backup).
                 self.users[row["id"]] = None
-                self._skip("users", row, f"username {row['username']!r} belongs to another user")
+                self._skip("users", row, f"username {username!r} belongs to another user")
             else:
                 self.users[row["id"]] = row["id"]
                 candidates.append(row)
+                if isinstance(username, str):
+                    held.add(username.lower())
         for row in candidates:
             if row.get("invited_by") in self.users:
                 row["invited_by"] = self.users[row["invited_by"]]

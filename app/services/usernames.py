@@ -10,9 +10,16 @@ A derived username obeys the same rule as one a client chooses (``USERNAME_PATTE
 ``app.services.accounts``: 3 to 50 of ``A-Z a-z 0-9 _ . -``), so it can always be sent back
 as is. A local part shorter than that gets its number at once, padded to the minimum
 length: ``ed`` -> ``ed1``, ``a`` -> ``a01``.
+
+Usernames are unique ignoring case (``same_username``): ``ADMIN`` cannot join ``admin``,
+whose lists, assignments and logs it would pass for. The users table holds it with a unique
+index on ``lower(username)``; the checks before a write ask the same question, so a
+case-variant is refused as an exact copy is.
 """
 
 import re
+
+from peewee import fn
 
 from app.db.models import User
 from app.services.ascii_text import to_ascii
@@ -75,6 +82,13 @@ def free_username(email, taken=None):
         start += BATCH
 
 
+def same_username(username):
+    """The condition on users whose username is ``username`` ignoring case, as the table's
+    unique index on ``lower(username)`` compares them (the database lowers both sides)."""
+    return fn.LOWER(User.username) == fn.LOWER(username)
+
+
 def taken_usernames(names):
-    """The subset of ``names`` that are usernames in the users table (one query)."""
-    return {row.username for row in User.select(User.username).where(User.username.in_(names))}
+    """The subset of ``names`` (lowercase, as derived) that users hold in any case (one query)."""
+    held = User.select(fn.LOWER(User.username)).where(fn.LOWER(User.username).in_(names)).tuples()
+    return {name for (name,) in held}

@@ -23,6 +23,7 @@ from app.db.text_match import contains_any_case
 from app.services.accounts import DuplicateAccount, new_email
 from app.services.api_tokens import revoke_tokens_of
 from app.services.errors import CONFLICT, NOT_FOUND, ServiceError
+from app.services.usernames import same_username
 
 ADMIN = "admin"
 
@@ -237,10 +238,12 @@ def _check_invitation(user, changes):
 
 
 def _check_taken(user_id, changes):
-    """DuplicateAccount when another user holds the new email or username."""
-    for field, label in ((User.email, "email"), (User.username, "username")):
-        if label in changes and User.select().where((field == changes[label]) & (User.id != user_id)).exists():
-            raise DuplicateAccount(f"A user with this {label} already exists")
+    """DuplicateAccount when another user holds the new email or username (in any case)."""
+    others = User.id != user_id
+    if "email" in changes and User.select().where((User.email == changes["email"]) & others).exists():
+        raise DuplicateAccount("A user with this email already exists")
+    if "username" in changes and User.select().where(same_username(changes["username"]) & others).exists():
+        raise DuplicateAccount("A user with this username already exists")
 
 
 def _write(user_id, update):
