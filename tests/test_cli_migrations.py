@@ -114,6 +114,26 @@ def test_a_failing_migration_names_file_statement_and_error_and_leaves_no_trace(
     assert project.query("SELECT id FROM half_done") == [("a",)]
 
 
+def test_usernames_differing_only_in_case_stop_apply_with_their_names(project):
+    index_file = project.migrations / "0038_usernames_unique_ignoring_case.sql"
+    held_back = index_file.read_text()
+    index_file.unlink()
+    assert project.cli("apply", "DB").exit_code == 0
+    (path,) = project.state.rglob("*.sqlite")
+    with sqlite3.connect(path) as conn:
+        conn.executemany("INSERT INTO users (id, email, username, first_name, last_name, created_at, updated_at) "
+                         "VALUES (?, ?, ?, '', '', 0, 0)", [("u1", "a@example.com", "admin"),
+                                                             ("u2", "b@example.com", "ADMIN")])
+    conn.close()
+    index_file.write_text(held_back)
+    result = project.cli("apply", "DB")
+    assert result.exit_code == 1
+    assert ("Error: Migration 0038_usernames_unique_ignoring_case.sql refused: usernames that differ only in "
+            "case: ADMIN and admin. Usernames become unique ignoring case") in result.stderr
+    assert "Traceback" not in result.output
+    assert project.cli("list", "DB", "--check").exit_code == 1
+
+
 def test_a_failing_apply_prints_no_traceback_from_the_real_entry_point(project):
     # The worker.py process, not CliRunner: what a release step's log actually shows.
     (project.migrations / f"{NEXT:04d}_broken.sql").write_text("CREATE TABLE x (a INTEGER, a TEXT);\n")

@@ -221,6 +221,52 @@ def test_schema_constraints_hold_on_both_databases(db):
         execute(db, "UPDATE users SET role = 'superuser' WHERE id = 'u1'")
 
 
+USERNAMES_FILE = "0038_usernames_unique_ignoring_case.sql"
+
+
+def add_users(db, *usernames, start=0):
+    for number, username in enumerate(usernames, start=start):
+        execute(db, "INSERT INTO users (id, email, username, first_name, last_name, created_at, updated_at) "
+                    "VALUES (?, ?, ?, '', '', 0, 0)", (f"u{number}", f"u{number}@example.com", username))
+
+
+def test_usernames_are_unique_ignoring_case(db):
+    MigrationRunner(db, MIGRATIONS_DIR).apply()
+    add_users(db, "admin", "Ed")
+    for variant in ("ADMIN", "Admin", "ed"):
+        with pytest.raises(peewee.IntegrityError), db.atomic():
+            add_users(db, variant, start=9)
+    add_users(db, "admin2", start=9)
+
+
+def test_usernames_differing_only_in_case_hold_the_index_back_naming_them(db, migrations_copy):
+    index_file = migrations_copy / USERNAMES_FILE
+    held_back = index_file.read_text(encoding="utf-8")
+    index_file.unlink()
+    runner = MigrationRunner(db, migrations_copy)
+    runner.apply()
+    add_users(db, "admin", "ADMIN", "Ed", "eD", "ed", "bob")
+    index_file.write_text(held_back, encoding="utf-8")
+    with pytest.raises(MigrationError) as caught:
+        runner.apply()
+    assert str(caught.value) == (
+        f"Migration {USERNAMES_FILE} refused: usernames that differ only in case: ADMIN and admin; Ed, eD and ed. "
+        "Usernames become unique ignoring case: give all but one of each a new username (the admin's user page, "
+        "or PATCH /admin/api/users/{id} with a username), then apply again.\n"
+        "Nothing was changed; earlier migrations stay applied.")
+    assert caught.value.migration == USERNAMES_FILE
+    assert [s.name for s in runner.pending()] == [USERNAMES_FILE]
+    add_users(db, "BOB", start=9)  # no index yet
+    execute(db, "UPDATE users SET username = 'admin-old' WHERE username = 'ADMIN'")
+    execute(db, "DELETE FROM users WHERE username IN ('eD', 'BOB')")
+    with pytest.raises(MigrationError, match="differ only in case: Ed and ed\\. "):
+        runner.apply()
+    execute(db, "UPDATE users SET username = 'ed2' WHERE username = 'ed'")
+    assert runner.apply() == [USERNAMES_FILE]
+    with pytest.raises(peewee.IntegrityError), db.atomic():
+        add_users(db, "BOB", start=9)
+
+
 # ------------------------------------------------------------------ failures and safety
 
 def test_failing_migration_leaves_no_trace_and_can_be_fixed(db, migrations_copy):

@@ -16,6 +16,9 @@ hides failures) this one is strict:
 * ``list()`` is read-only: it never creates the tracking table;
 * a file that manages its own transaction (BEGIN/COMMIT ...) is refused with wrangler's
   message, because the runner already wraps every file in one;
+* a file with a check in ``app.db.migration_checks`` (what it needs of the data, a unique
+  index no two rows break) runs only when the check passes, inside its transaction: a
+  refusal says which rows stand in the way and what to do, nothing changed;
 * the time-travel triggers (``app.db.time_travel``) are removed before pending files run
   and installed again afterwards for the schema as it then is, so a migration never trips
   over them and history never spans a schema change. Files that only create or drop
@@ -39,6 +42,7 @@ from pathlib import Path
 import peewee
 
 from app.db import derived, time_travel
+from app.db.migration_checks import CHECKS
 from app.db.schema_turns import take_schema_turn
 from app.db.splitter import SeveralTransactions, split_tokens, tokenize, without_transaction_pair
 
@@ -179,12 +183,15 @@ class MigrationRunner:
             SQL, so it must be a plain identifier.
         keep_history: arm time travel's triggers after applying (the binding's
             ``time_travel``, default true); False removes them instead.
+        checks: ``{file name: check(db) -> refusal or None}`` run before those files
+            (default ``app.db.migration_checks.CHECKS``).
     """
 
-    def __init__(self, db, migrations_dir, table=DEFAULT_TABLE, keep_history=True):
+    def __init__(self, db, migrations_dir, table=DEFAULT_TABLE, keep_history=True, checks=None):
         if not _IDENTIFIER.match(table or ""):
             raise MigrationError(f"invalid migrations table name {table!r}: use letters, digits and _")
         self.db = db
+        self.checks = CHECKS if checks is None else checks
         self.keep_history = keep_history
         self.migrations_dir = Path(migrations_dir)
         self.table = table
@@ -399,6 +406,7 @@ class MigrationRunner:
                 if self._is_recorded(migration.name):
                     report("skipped")
                     return False
+                self._check(migration)
                 for number, statement in enumerate(statements, start=1):
                     self._execute(migration, statement, number, len(statements))
                 self._record(migration)
@@ -414,6 +422,14 @@ class MigrationRunner:
                                  migration=migration.name, cause=ex) from ex
         report("done")
         return True
+
+    def _check(self, migration):
+        """Refuse ``migration`` when its check (``checks``) finds the data it needs is not there."""
+        check = self.checks.get(migration.name)
+        refusal = check(self.db) if check is not None else None
+        if refusal:
+            raise MigrationError(f"Migration {migration.name} refused: {refusal}.\n"
+                                 "Nothing was changed; earlier migrations stay applied.", migration=migration.name)
 
     def _execute(self, migration, statement, number, count):
         """Run one statement, raising a MigrationError that names file, statement and error."""
