@@ -4,7 +4,7 @@
                         [--no-postgres] [--app-root PATH] [--request-log-sample RATE]
                         [--access-log true|false] [--time-travel true|false] [--json PATH]
                         [--depths 1000,100000,1000000 | --depths none] [--depth-rounds 100]
-                        [--no-sonicjs]
+                        [--no-sonicjs] [--server-python PATH]
 
 Starts gunicorn for each system on free loopback ports: the bare baseline
 (``bench/baseline.py``: Falcon, raw sqlite3 and raw psycopg2, msgspec), sonicpy on a
@@ -29,7 +29,10 @@ earlier runs printed. Absolute
 numbers vary with the machine and its load (the client shares the cores); compare the
 ratios. ``--app-root`` serves another checkout of sonicpy (a before/after comparison);
 ``--request-log-sample 0`` shows what writing a ``system_logs`` row per request costs, and
-``--time-travel false`` what the change-log triggers cost the writes.
+``--time-travel false`` what the change-log triggers cost the writes. ``--server-python``
+serves sonicpy from another virtualenv: the test extras bring ``cryptography`` (for moto),
+which PyJWT then loads in every worker, about 9 MB of RSS that a production install
+(``pip install .``) does not have.
 
 Then, so that one command prints every figure the goals name, it runs the two other
 benchmarks, each in its own process once the servers above are stopped:
@@ -67,9 +70,9 @@ CREATE_BODY = '{"collectionId": "posts", "title": "Bench %d", "data": {"body": "
 # -------------------------------------------------------------- systems
 
 
-def gunicorn(app, port, env, workers, cwd, log):
-    """gunicorn serving ``app``; its stderr (the app's process log) goes to the file ``log``."""
-    command = [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}",
+def gunicorn(app, port, env, workers, cwd, log, python=sys.executable):
+    """gunicorn serving ``app`` under ``python``; its stderr (the app's process log) goes to the file ``log``."""
+    command = [python, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}",
                "--workers", str(workers), "--threads", "4", "--log-level", "warning"]
     with open(log, "ab") as stream:
         proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=stream)
@@ -146,7 +149,8 @@ def sonicpy_system(name, folder, items, args, database_url=None):
     process_env = {**os.environ, **environ, "SONICPY_CONFIG": str(folder / "bindings.toml"),
                    "SONICPY_PERSIST_TO": str(folder / "state"), "PYTHONPATH": str(args.app_root)}
     process_env.pop("SONICPY_ENV", None)
-    proc = gunicorn("worker:app", port, process_env, args.workers, args.app_root, folder / "gunicorn.log")
+    proc = gunicorn("worker:app", port, process_env, args.workers, args.app_root, folder / "gunicorn.log",
+                    args.server_python)
     auth = {"Authorization": f"Bearer {token}"}
     return {
         "name": name, "proc": proc, "port": port, "db": env.DB.db.database,
@@ -289,6 +293,9 @@ def add_options(parser):
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of each sonicpy (and bare) server")
     parser.add_argument("--app-root", type=Path, default=ROOT)
+    parser.add_argument("--server-python", default=sys.executable,
+                        help="the Python whose packages serve sonicpy (default: this one); a virtualenv without the "
+                             "test extras gives a production install's worker RSS")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--access-log", choices=("true", "false"), default="true",
                         help="the ACCESS_LOG var: the app's line per request (default true)")
