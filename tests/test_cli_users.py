@@ -58,6 +58,14 @@ def test_password_from_a_named_variable_or_the_prompt(project):
     assert accounts.hasher.verify(PASSWORD, stored(env, "b@example.com").password_hash)
 
 
+@pytest.mark.parametrize("username", ["Zoë", "ab", "a" * 51, "two words", "name\n"])
+def test_a_username_other_routes_would_refuse_is_refused(project, username):
+    env, options = project
+    result = create_admin(options, "--email", "a@example.com", "--password", PASSWORD, "--username", username)
+    assert result.exit_code == 2 and "--username" in result.output and "is not a username" in result.output
+    assert stored(env, "a@example.com") is None
+
+
 def test_an_existing_account_is_left_alone_unless_asked(project):
     env, options = project
     assert create_admin(options, "--email", "a@example.com", "--password", PASSWORD).exit_code == 0
