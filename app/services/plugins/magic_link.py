@@ -42,5 +42,9 @@ class MagicLinkAuth(MailedSignIn):
     """The plugin object (one per app): its routes, and its settings as a ``LinkPolicy``."""
 
     plugin_info = INFO
-    settings_type = MagicLinkSettings
-    routes = "magic_link_routes"
+
+    def build_routes(self, settings, services):
+        """``/auth/magic-link/request`` and ``/auth/magic-link/verify``."""
+        from app.api.passwordless import magic_link_routes  # the resources live with the other API modules
+
+        return magic_link_routes(settings, services, self.policy)

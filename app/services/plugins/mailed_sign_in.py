@@ -23,13 +23,10 @@ def sign_in_plugin_info(name, display_name, description, settings_type):
 class MailedSignIn(ReadsOwnSettings):
     """Base of a plugin object (one per app) that signs in with a secret mailed to the account.
 
-    A subclass sets ``plugin_info``, ``settings_type`` (the msgspec Struct of its settings,
-    whose ``policy()`` is what its routes apply) and ``routes`` (the name of the function of
-    ``app.api.passwordless`` that builds its routes from ``settings, services, policy``).
+    A subclass sets ``plugin_info`` (whose ``settings_schema`` is the msgspec Struct of its
+    settings, and that Struct's ``policy()`` is what its routes apply) and defines
+    ``build_routes``.
     """
-
-    settings_type: type[msgspec.Struct]
-    routes: str
 
     @hookimpl
     def startup(self, services):
@@ -37,10 +34,17 @@ class MailedSignIn(ReadsOwnSettings):
 
     @hookimpl
     def register_routes(self, settings, services):
-        from app.api import passwordless  # the resources live with the other API modules
+        return self.build_routes(settings, services)
 
-        return getattr(passwordless, self.routes)(settings, services, self.policy)
+    def build_routes(self, settings, services):
+        """The plugin's ``(path, resource)`` pairs, whose resources apply ``self.policy``.
+
+        A subclass imports its routes' factory from ``app.api.passwordless`` inside this method:
+        the resources live with the other API modules, which the services layer does not
+        import when it loads.
+        """
+        raise NotImplementedError
 
     def policy(self):
         """The stored settings now, as the policy the routes apply (the defaults before ``startup``)."""
-        return msgspec.convert(self.own_settings() or {}, self.settings_type).policy()
+        return msgspec.convert(self.own_settings() or {}, self.plugin_info.settings_schema).policy()

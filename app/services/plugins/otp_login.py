@@ -51,5 +51,9 @@ class OtpLogin(MailedSignIn):
     """The plugin object (one per app): its routes, and its settings as a ``CodePolicy``."""
 
     plugin_info = INFO
-    settings_type = OtpSettings
-    routes = "otp_routes"
+
+    def build_routes(self, settings, services):
+        """``/auth/otp/request``, ``/auth/otp/resend`` and ``/auth/otp/verify``."""
+        from app.api.passwordless import otp_routes  # the resources live with the other API modules
+
+        return otp_routes(settings, services, self.policy)
