@@ -249,6 +249,16 @@ def test_forms_without_a_csrf_token_are_refused(browser, signed_in_as, posts):
     assert browser.get("/admin").status_int == 200, "still signed in"
 
 
+@pytest.mark.parametrize("position", ["nonce", "signature"])
+def test_a_token_with_non_ascii_text_is_refused_not_a_server_error(browser, position):
+    user = create_user("editor", password_hash=hashed())
+    nonce, _, signature = csrf_token(browser).partition(".")
+    token = f"é.{signature}" if position == "nonce" else f"{nonce}.é{signature[1:]}"
+    form = {"email": user.email, "password": PASSWORD, "csrf_token": token}
+    assert "did not come from this site" in browser.post("/admin/login", form, status=403).text
+    assert "auth_token" not in browser.cookies
+
+
 def test_failing_sign_ins_limit_the_address_and_never_lock_the_owner_out(env, outbox):
     """The sign-in form limits as the API's sign-in does: the failing address, not the account."""
     bind_models(env.DB.db)

@@ -66,4 +66,7 @@ class CsrfTokens:
         if not token or not nonce or "." not in token:
             return False
         given_nonce, _, signature = token.partition(".")
-        return hmac.compare_digest(given_nonce, nonce) and hmac.compare_digest(signature, self._sign(given_nonce))
+        # compare_digest takes str of ASCII only (a TypeError otherwise); a token is whatever
+        # the client posted, so both sides are compared as bytes.
+        return (hmac.compare_digest(given_nonce.encode(), nonce.encode())
+                and hmac.compare_digest(signature.encode(), self._sign(given_nonce).encode()))
