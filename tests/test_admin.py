@@ -164,12 +164,36 @@ def test_sign_in_goes_on_to_an_admin_page_only(browser, posts):
 
 @pytest.mark.parametrize("target", ["/admin\r\nSet-Cookie: planted=1", "/admin/\t/evil.example", "/admin/\\evil.example"])
 def test_sign_in_never_goes_on_to_a_next_with_control_characters(browser, target):
-    """Browsers drop tabs and newlines from a URL, and a CR or LF would split the Location header."""
+    """Browsers drop tabs and newlines from a URL, so ``/admin/\t/host`` would be ``//host``.
+
+    Refusing a CR or LF is hardening: Falcon percent-encodes them in ``resp.location``, so they
+    could not split the Location header, and refusing them means it never relies on that escaping.
+    """
     user = create_user("editor", password_hash=hashed())
     assert browser.get("/admin/login", {"next": target}).forms[0]["next"].value == "/admin"
     form = {"email": user.email, "password": PASSWORD, "next": target, "csrf_token": csrf_token(browser)}
     assert browser.post("/admin/login", form, status=303).location == "/admin"
     assert browser.get("/admin/login", {"next": target}, status=303).location == "/admin"  # signed in now
+
+
+@pytest.mark.parametrize("target", ["/adminx", "/admin.evil.example", "/admin/../auth/x", "/admin/%2e%2E/auth/x",
+                                    "/admin/content/./posts", "/admin/" + "x" * 3000])
+def test_sign_in_never_goes_on_to_a_next_outside_the_admin_or_too_long(browser, target):
+    """A look-alike prefix, a ``.`` or ``..`` segment, plain or percent-encoded (the browser
+    resolves them, and ``..`` climbs out of ``/admin``), and an overlong path all go to the
+    dashboard instead."""
+    user = create_user("editor", password_hash=hashed())
+    assert browser.get("/admin/login", {"next": target}).forms[0]["next"].value == "/admin"
+    form = {"email": user.email, "password": PASSWORD, "next": target, "csrf_token": csrf_token(browser)}
+    assert browser.post("/admin/login", form, status=303).location == "/admin"
+
+
+@pytest.mark.parametrize("target", ["/admin/content?page=2", "/admin?tab=2", "/admin/"])
+def test_sign_in_goes_on_to_an_admin_next_with_its_query(browser, target):
+    user = create_user("editor", password_hash=hashed())
+    assert browser.get("/admin/login", {"next": target}).forms[0]["next"].value == target
+    form = {"email": user.email, "password": PASSWORD, "next": target, "csrf_token": csrf_token(browser)}
+    assert browser.post("/admin/login", form, status=303).location == target
 
 
 def test_sign_out_ends_the_session(browser, signed_in_as):
