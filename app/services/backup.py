@@ -247,33 +247,23 @@ class _Importer:
 
     # lookups -----------------------------------------------------------------------------
 
-    def _existing(self, table, column, values, key="id"):
-        """``{value: key}`` for rows of ``table`` whose ``column`` is among ``values``."""
-        values = sorted({v for v in values if v is not None})
-        found = {}
+    def _rows_in(self, select_where, values):
+        """The rows of ``<select_where> IN (values)``, asked ``_IN_CHUNK`` values at a time."""
         p = self.db.param
         for start in range(0, len(values), _IN_CHUNK):
             chunk = values[start:start + _IN_CHUNK]
-            cursor = self.db.execute_sql(
-                f'SELECT "{column}", "{key}" FROM "{table}" WHERE "{column}" IN ({", ".join([p] * len(chunk))})',
-                chunk,
-            )
-            found.update(dict(cursor.fetchall()))
-        return found
+            yield from self.db.execute_sql(f'{select_where} IN ({", ".join([p] * len(chunk))})', chunk).fetchall()
+
+    def _existing(self, table, column, values, key="id"):
+        """``{value: key}`` for rows of ``table`` whose ``column`` is among ``values``."""
+        values = sorted({v for v in values if v is not None})
+        return dict(self._rows_in(f'SELECT "{column}", "{key}" FROM "{table}" WHERE "{column}"', values))
 
     def _held_usernames(self, usernames):
         """The ``usernames`` users hold in any case, lowercased (usernames are unique ignoring case)."""
         folded = sorted({name.lower() for name in usernames if isinstance(name, str)})
-        held = set()
-        p = self.db.param
-        for start in range(0, len(folded), _IN_CHUNK):
-            chunk = folded[start:start + _IN_CHUNK]
-            cursor = self.db.execute_sql(
-                f'SELECT lower("username") FROM "users" WHERE lower("username") IN ({", ".join([p] * len(chunk))})',
-                chunk,
-            )
-            held.update(name for (name,) in cursor.fetchall())
-        return held
+        return {name for (name,) in self._rows_in('SELECT lower("username") FROM "users" WHERE lower("username")',
+                                                  folded)}
 
     def _insert(self, table, rows):
         """Insert ``rows`` (dicts) with ON CONFLICT DO NOTHING; return how many went in."""
