@@ -131,6 +131,12 @@ def test_the_narrower_of_the_dates_and_the_epoch_bounds_wins(client, as_editor, 
     ("end_date=2025-02-30", "end_date"),
     ("end_date=2025-03-10T24:00", "end_date"),
     ("end_date=2025-03-10T10:30%2B25:00", "end_date"),
+    # Each field within its range, whatever the Python version's fromisoformat would take.
+    ("end_date=2025-03-10T10:30%2B00:99", "end_date"),
+    ("start_date=2025-03-10T10:30-00:60", "start_date"),
+    ("start_date=2025-03-10T10:60", "start_date"),
+    ("end_date=2025-03-10T10:30:60Z", "end_date"),
+    ("start_date=2025-13-01", "start_date"),
     ("start_date=10/03/2025", "start_date"),
     ("start_date=%EF%BC%92025-03-10", "start_date"),  # a full-width digit is no ASCII digit
     ("end_date=1741564800000", "end_date"),

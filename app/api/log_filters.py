@@ -35,12 +35,15 @@ from app.services.logs import CATEGORIES, LEVELS, LogFilters
 
 MAX_TIME_MS = 2**53
 _TIME = Annotated[int, msgspec.Meta(ge=0, le=MAX_TIME_MS)]
-# The API's ISO 8601 subset (RFC 3339's, the seconds and the zone optional); an ASCII digit
-# each, and fromisoformat checks the calendar.
+# The API's ISO 8601 subset (RFC 3339's, the seconds and the zone optional): ASCII digits,
+# each field within its range here, since fromisoformat's own ranges vary with the Python
+# version (3.11 reads an offset's minutes 99 as 1:39, newer versions take hour 24); it only
+# checks the calendar (February 30th).
+_HOUR, _SIXTY = "(?:[01][0-9]|2[0-3])", "[0-5][0-9]"
 _DATE_TIME = re.compile(
-    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})"
-    r"(?:[Tt ](?P<minute>[0-9]{2}:[0-9]{2})(?P<second>:[0-9]{2})?(?P<fraction>\.[0-9]{1,6})?"
-    r"(?P<zone>[Zz]|[+-][0-9]{2}:[0-9]{2})?)?")
+    r"(?P<date>[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]))"
+    rf"(?:[Tt ](?P<minute>{_HOUR}:{_SIXTY})(?P<second>:{_SIXTY})?(?P<fraction>\.[0-9]{{1,6}})?"
+    rf"(?P<zone>[Zz]|[+-]{_HOUR}:{_SIXTY})?)?")
 # The same grammar as the OpenAPI document's pattern: JSON Schema's regexes name no groups.
 DATE_PATTERN = "^" + re.sub(r"\(\?(?:P<\w+>|:)", "(", _DATE_TIME.pattern) + "$"
 _ONE_MS = timedelta(milliseconds=1)
@@ -135,7 +138,7 @@ def instant_ms(text, end=False):
             found["date"] + (f"T{found['minute']}{found['second'] or ''}{found['fraction'] or ''}{zone}"
                              if found["minute"] else ""))
     except ValueError:
-        raise Refused("names no real date and time (a day the month lacks, hour 24, an offset past 23:59)") from None
+        raise Refused("names no day on the calendar (a day the month lacks: 2026-02-30)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     first = (moment - _EPOCH) // _ONE_MS
