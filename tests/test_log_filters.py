@@ -105,6 +105,9 @@ def test_a_date_range_holds_both_whole_days(client, as_editor, day):
     ("start_date=2025-03-10T10:30:15.501&end_date=2025-03-10", ["last"]),
     ("start_date=2025-03-10T00:00:00.001&end_date=2025-03-10T10:30:15.499", []),
     ("start_date=2025-03-10T10:29&end_date=2025-03-10T10:29", []),
+    # RFC 3339 senders (.NET, Java, Go) write up to 9 fraction digits.
+    ("start_date=2025-03-10T10:30:15.5000000Z&end_date=2025-03-10T10:30:15.500999999Z", ["mid"]),
+    ("start_date=2025-03-10T10:30:15.501000000Z&end_date=2025-03-10", ["last"]),
     # A zone is converted to UTC; none means UTC.
     ("start_date=2025-03-10T12:30%2B02:00&end_date=2025-03-10T12:30%2B02:00", ["mid"]),
     ("start_date=2025-03-10T10:30:15Z&end_date=2025-03-10T05:30:15-05:00", ["mid"]),
@@ -137,6 +140,7 @@ def test_the_narrower_of_the_dates_and_the_epoch_bounds_wins(client, as_editor, 
     ("start_date=2025-03-10T10:60", "start_date"),
     ("end_date=2025-03-10T10:30:60Z", "end_date"),
     ("start_date=2025-13-01", "start_date"),
+    ("end_date=2025-03-10T10:30:15.1234567890", "end_date"),
     ("start_date=10/03/2025", "start_date"),
     ("start_date=%EF%BC%92025-03-10", "start_date"),  # a full-width digit is no ASCII digit
     ("end_date=1741564800000", "end_date"),

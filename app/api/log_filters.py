@@ -9,8 +9,8 @@
   (``request-logs`` for the request log); ``search``: text in the message or the URL.
 * ``since``, ``until``: epoch milliseconds, inclusive.
 * ``start_date``, ``end_date``: an ISO 8601 date (``2026-01-31``) or date-time
-  (``2026-01-31T09:30``, seconds and a fraction optional, then ``Z`` or an offset such as
-  ``+02:00``; without one, UTC). Both ends are inclusive at the precision written: the
+  (``2026-01-31T09:30``, seconds and a fraction of up to 9 digits optional, then ``Z`` or
+  an offset such as ``+02:00``; without one, UTC). Both ends are inclusive at the precision written: the
   start is the instant it names (a date: that day's 00:00), and the end holds the whole of
   its last unit: a date that whole day, ``09:30`` the minute up to 09:30:59.999,
   ``09:30:15`` that second, a fraction that millisecond. A start after the end is refused.
@@ -42,7 +42,7 @@ _TIME = Annotated[int, msgspec.Meta(ge=0, le=MAX_TIME_MS)]
 _HOUR, _SIXTY = "(?:[01][0-9]|2[0-3])", "[0-5][0-9]"
 _DATE_TIME = re.compile(
     r"(?P<date>[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]))"
-    rf"(?:[Tt ](?P<minute>{_HOUR}:{_SIXTY})(?P<second>:{_SIXTY})?(?P<fraction>\.[0-9]{{1,6}})?"
+    rf"(?:[Tt ](?P<minute>{_HOUR}:{_SIXTY})(?P<second>:{_SIXTY})?(?P<fraction>\.[0-9]{{1,9}})?"
     rf"(?P<zone>[Zz]|[+-]{_HOUR}:{_SIXTY})?)?")
 # The same grammar as the OpenAPI document's pattern: JSON Schema's regexes name no groups.
 DATE_PATTERN = "^" + re.sub(r"\(\?(?:P<\w+>|:)", "(", _DATE_TIME.pattern) + "$"
@@ -133,10 +133,11 @@ def instant_ms(text, end=False):
     if found is None:
         raise Refused("must be an ISO 8601 date (2026-01-31) or date-time (2026-01-31T09:30:00Z)")
     zone = (found["zone"] or "").upper().replace("Z", "+00:00")
+    # RFC 3339 senders (.NET, Java, Go) write up to 9 fraction digits: datetime holds 6.
+    fraction = (found["fraction"] + "00000")[:7] if found["fraction"] else ""
     try:
         moment = datetime.fromisoformat(
-            found["date"] + (f"T{found['minute']}{found['second'] or ''}{found['fraction'] or ''}{zone}"
-                             if found["minute"] else ""))
+            found["date"] + (f"T{found['minute']}{found['second'] or ''}{fraction}{zone}" if found["minute"] else ""))
     except ValueError:
         raise Refused("names no day on the calendar (a day the month lacks: 2026-02-30)") from None
     if moment.tzinfo is None:
