@@ -118,6 +118,22 @@ def test_date_times_bound_to_the_precision_written(client, as_editor, day, query
     assert listed(client, headers, query) == shown
 
 
+@pytest.mark.parametrize("query, shown", [
+    # The end holds the unit of its fraction's last digit: .5 is .500 to .599, .50 .500 to .509.
+    ("start_date=2025-03-10T10:30:15.4&end_date=2025-03-10T10:30:15.5", [".599", ".509", ".501", ".500"]),
+    ("start_date=2025-03-10T10:30:15.5&end_date=2025-03-10T10:30:15.50", [".509", ".501", ".500"]),
+    ("start_date=2025-03-10T10:30:15.501&end_date=2025-03-10T10:30:15.5", [".599", ".509", ".501"]),
+    ("start_date=2025-03-10T10:30:15.51&end_date=2025-03-10T10:30:15.6Z", [".600", ".599"]),
+    ("start_date=2025-03-10T10:30:15.4&end_date=2025-03-10T10:30:15.4", []),
+    ("start_date=2025-03-10T10:30:15.5&end_date=2025-03-10T10:30:15.500", [".500"]),
+])
+def test_an_end_with_a_fraction_holds_its_last_digits_unit(client, as_editor, query, shown):
+    _, headers = as_editor
+    for offset in (0, 1, 9, 99, 100):
+        add_log(f".{500 + offset}", created_at=MID + offset)
+    assert listed(client, headers, query) == exported(client, headers, query) == shown
+
+
 def test_the_narrower_of_the_dates_and_the_epoch_bounds_wins(client, as_editor, day):
     _, headers = as_editor
     query = f"start_date=2025-03-10&since={DAY0 + 1}&end_date=2025-03-10&until={DAY0 + DAY_MS - 2}"

@@ -13,7 +13,8 @@
   an offset such as ``+02:00``; without one, UTC). Both ends are inclusive at the precision written: the
   start is the instant it names (a date: that day's 00:00), and the end holds the whole of
   its last unit: a date that whole day, ``09:30`` the minute up to 09:30:59.999,
-  ``09:30:15`` that second, a fraction that millisecond. A start after the end is refused.
+  ``09:30:15`` that second, a fraction its last digit (``.5`` up to .599, ``.500`` that
+  millisecond). A start after the end is refused.
 
 Every filter given applies. The dates and ``since``/``until`` bound the same column,
 ``created_at`` (epoch milliseconds, indexed), so each pair becomes one bound, the narrower.
@@ -48,8 +49,6 @@ _DATE_TIME = re.compile(
 DATE_PATTERN = "^" + re.sub(r"\(\?(?:P<\w+>|:)", "(", _DATE_TIME.pattern) + "$"
 _ONE_MS = timedelta(milliseconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# How much of the timeline the last unit written holds, by which part ends the text.
-_UNIT_MS = {"date": 86_400_000, "minute": 60_000, "second": 1_000, "fraction": 1}
 
 
 def _list_of(allowed):
@@ -124,7 +123,8 @@ def _text(texts):
 
 def instant_ms(text, end=False):
     """An ISO 8601 date or date-time as epoch milliseconds: its first millisecond, or with
-    ``end`` its last (a date's 23:59:59.999, a minute's :59.999...). UTC unless it names a zone.
+    ``end`` the last of its last unit (a date's 23:59:59.999, a minute's :59.999, ``.5``'s
+    .599). UTC unless it names a zone.
 
     Raises:
         Refused: ``text`` is not such a date or names no day on the calendar.
@@ -143,10 +143,18 @@ def instant_ms(text, end=False):
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     first = (moment - _EPOCH) // _ONE_MS
-    if not end:
-        return first
-    unit = next(name for name in ("fraction", "second", "minute") if found[name]) if found["minute"] else "date"
-    return first + _UNIT_MS[unit] - 1
+    return first + _last_unit_ms(found) - 1 if end else first
+
+
+def _last_unit_ms(found):
+    """How many milliseconds the last unit written holds: a day, a minute, a second, or the
+    fraction's last digit (``.5`` a tenth of a second, ``.50`` a hundredth; from the third
+    digit on, the millisecond ``created_at`` is stored to)."""
+    if found["fraction"]:
+        return 10 ** max(0, 3 - (len(found["fraction"]) - 1))
+    if found["second"]:
+        return 1_000
+    return 60_000 if found["minute"] else 86_400_000
 
 
 def _date(end):
