@@ -10,7 +10,8 @@
 * ``since``, ``until``: epoch milliseconds, inclusive.
 * ``start_date``, ``end_date``: an ISO 8601 date (``2026-01-31``) or date-time
   (``2026-01-31T09:30``, seconds and a fraction of up to 9 digits optional, then ``Z`` or
-  an offset such as ``+02:00``; without one, UTC). Both ends are inclusive at the precision written: the
+  an offset such as ``+02:00``, or `` 02:00``, a ``+`` a query string left unencoded;
+  without one, UTC). Both ends are inclusive at the precision written: the
   start is the instant it names (a date: that day's 00:00), and the end holds the whole of
   its last unit: a date that whole day, ``09:30`` the minute up to 09:30:59.999,
   ``09:30:15`` that second, a fraction its last digit (``.5`` up to .599, ``.500`` that
@@ -39,12 +40,13 @@ _TIME = Annotated[int, msgspec.Meta(ge=0, le=MAX_TIME_MS)]
 # The API's ISO 8601 subset (RFC 3339's, the seconds and the zone optional): ASCII digits,
 # each field within its range here, since fromisoformat's own ranges vary with the Python
 # version (3.11 reads an offset's minutes 99 as 1:39, newer versions take hour 24); it only
-# checks the calendar (February 30th).
+# checks the calendar (February 30th). A space before the offset is a "+" that a query string
+# did not encode (a "+" there is a space): no other reading of it is possible in that place.
 _HOUR, _SIXTY = "(?:[01][0-9]|2[0-3])", "[0-5][0-9]"
 _DATE_TIME = re.compile(
     r"(?P<date>[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]))"
     rf"(?:[Tt ](?P<minute>{_HOUR}:{_SIXTY})(?P<second>:{_SIXTY})?(?P<fraction>\.[0-9]{{1,9}})?"
-    rf"(?P<zone>[Zz]|[+-]{_HOUR}:{_SIXTY})?)?")
+    rf"(?P<zone>[Zz]|[+ -]{_HOUR}:{_SIXTY})?)?")
 # The same grammar as the OpenAPI document's pattern: JSON Schema's regexes name no groups.
 DATE_PATTERN = "^" + re.sub(r"\(\?(?:P<\w+>|:)", "(", _DATE_TIME.pattern) + "$"
 _ONE_MS = timedelta(milliseconds=1)
@@ -132,7 +134,7 @@ def instant_ms(text, end=False):
     found = _DATE_TIME.fullmatch(text.strip())
     if found is None:
         raise Refused("must be an ISO 8601 date (2026-01-31) or date-time (2026-01-31T09:30:00Z)")
-    zone = (found["zone"] or "").upper().replace("Z", "+00:00")
+    zone = (found["zone"] or "").upper().replace("Z", "+00:00").replace(" ", "+")
     # RFC 3339 senders (.NET, Java, Go) write up to 9 fraction digits: datetime holds 6.
     fraction = (found["fraction"] + "00000")[:7] if found["fraction"] else ""
     try:
