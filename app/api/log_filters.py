@@ -15,7 +15,7 @@
   start is the instant it names (a date: that day's 00:00), and the end holds the whole of
   its last unit: a date that whole day, ``09:30`` the minute up to 09:30:59.999,
   ``09:30:15`` that second, a fraction its last digit (``.5`` up to .599, ``.500`` that
-  millisecond). A start after the end is refused.
+  millisecond). A start after the end is refused, both named.
 
 Every filter given applies. The dates and ``since``/``until`` bound the same column,
 ``created_at`` (epoch milliseconds, indexed), so each pair becomes one bound, the narrower.
@@ -202,7 +202,9 @@ def read_log_filters(values):
             read[name] = None
     start, end = read.pop("start_date"), read.pop("end_date")
     if start is not None and end is not None and start > end:
-        problems.append({"parameter": "start_date", "message": "must not be after end_date"})
+        # Either may be the one mistyped: both are named, and both left out.
+        problems += [{"parameter": "start_date", "message": "must not be after end_date"},
+                     {"parameter": "end_date", "message": "must not be before start_date"}]
         start = end = None
     read["since"] = _narrower(max, read["since"], start)
     read["until"] = _narrower(min, read["until"], end)
