@@ -259,6 +259,41 @@ def test_the_page_takes_comma_lists_and_dates_and_names_what_it_cannot_read(brow
     assert "left out of the filter: end_date" in page.text
 
 
+def range_shown(page):
+    return [(page.html.select_one(f"#l-{side}")["value"], page.html.select_one(f"#l-{side}").get("step"))
+            for side in ("start", "end")]
+
+
+@pytest.mark.parametrize("query, shown, rows", [
+    # A date alone: its first minute, and its last (which as an end means up to 23:59:59.999).
+    ("start_date=2025-03-10&end_date=2025-03-10", [("2025-03-10T00:00", None), ("2025-03-10T23:59", None)],
+     ["last", "mid", "first"]),
+    # A zone or an offset: the same instant in UTC, to the second or millisecond it names.
+    ("start_date=2025-03-10T12:30:15%2B02:00&end_date=2025-03-10T10:30:15.5Z",
+     [("2025-03-10T10:30:15", "1"), ("2025-03-10T10:30:15.599", "0.001")], ["mid"]),
+    ("since=2025-03-10T10:30:15.500-00:00&until=2025-03-11T00:59:58%2B01:00",
+     [("2025-03-10T10:30:15.500", "0.001"), ("2025-03-10T23:59:58", "1")], ["mid"]),
+    ("start_date=2025-03-10T10:30:15.500000Z&end_date=2025-03-11T00:59:59%2B01:00",  # ends with the minute
+     [("2025-03-10T10:30:15.500", "0.001"), ("2025-03-10T23:59", None)], ["last", "mid"]),
+    ("end_date=2025-03-09T19:00-05:00", [("", None), ("2025-03-10T00:00", None)], ["first", "before"]),
+])
+def test_the_pages_range_inputs_show_the_range_applied_and_apply_it_again(browser, signed_in_as, day, query,
+                                                                         shown, rows):
+    signed_in_as("editor")
+    page = browser.get(f"/admin/logs?{query}")
+    assert range_shown(page) == shown and page_messages(page) == rows
+    again = filter_form(page).submit()
+    assert range_shown(again) == shown and page_messages(again) == rows
+
+
+def test_the_pages_selects_show_the_lists_applied(browser, signed_in_as, levels):
+    signed_in_as("editor")
+    page = browser.get(f"/admin/logs?level=loud,info&category=system,&category=%20auth&{DAY}")
+    assert "left out of the filter: level" in page.text
+    assert page.html.select("#l-level option[selected]") == []  # info was not applied: not shown chosen
+    assert [option["value"] for option in page.html.select("#l-category option[selected]")] == ["auth", "system"]
+
+
 # ---------------------------------------------------------------- POST /admin/logs/search
 
 

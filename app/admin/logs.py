@@ -6,8 +6,10 @@ The page takes the levels and categories from multiple selects, the user as an e
 (or a user id) and the time range as ``start_date``/``end_date`` (the browser's
 ``datetime-local`` inputs, read as UTC, or ISO dates; ``since``/``until``, their names in
 older links, stand for them); a value it cannot read is left out of the filter and named
-on the page. Each row names its user by email address (one lookup for the page's users),
-linked to the page filtered by that user, and its time links to the row's own page.
+on the page. The form shows what is applied, not the text sent: the levels and categories
+read, and the range as UTC date-times its inputs can hold (``range_inputs``). Each row names
+its user by email address (one lookup for the page's users), linked to the page filtered by
+that user, and its time links to the row's own page.
 
 The list links to the export of what it shows (``/admin/logs/export``, CSV or JSON, the
 same file as ``GET /admin/api/logs/export``) and, for holders of ``settings.update``
@@ -15,6 +17,7 @@ same file as ``GET /admin/api/logs/export``) and, for holders of ``settings.upda
 category are ``app.admin.log_config``'s page.
 """
 
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from app.admin.pages import page_number, redirect
@@ -32,6 +35,10 @@ MAX_TEXT = 200
 FILTER_NAMES = ("level", "category", "status", "user", "source", "start_date", "end_date", "search")
 LISTS = ("level", "category")  # a multiple select sends each value chosen: kept as one comma-separated value
 OLDER_NAMES = {"since": "start_date", "until": "end_date"}  # the page's range in links made before
+_EPOCH = datetime(1970, 1, 1)  # naive: an input names UTC without saying so
+# A datetime-local input's units, coarsest first: milliseconds, isoformat's timespec, the
+# input's step in seconds (None: its own, 60).
+_UNITS = ((60_000, "minutes", None), (1_000, "seconds", "1"), (1, "milliseconds", "0.001"))
 
 
 def _given(req, name):
@@ -51,6 +58,43 @@ def read_filters(req):
     values = {**query, "user": user_id}
     filters, problems = read_log_filters(lambda name: [values[name]] if values.get(name) else [])
     return query, filters, [problem["parameter"] for problem in problems]
+
+
+def _local_input(first_ms, unit):
+    """``{value, step}`` of a ``datetime-local`` input naming the UTC ``unit`` that starts at ``first_ms``."""
+    _, timespec, step = unit
+    return {"value": (_EPOCH + timedelta(milliseconds=first_ms)).isoformat(timespec=timespec), "step": step}
+
+
+def _coarsest_unit(ms):
+    """The coarsest input unit that starts at ``ms``."""
+    return next(unit for unit in _UNITS if ms % unit[0] == 0)
+
+
+def _start_input(first_ms):
+    return _local_input(first_ms, _coarsest_unit(first_ms))
+
+
+def _end_input(last_ms):
+    unit = _coarsest_unit(last_ms + 1)  # the coarsest unit that ends at last_ms
+    return _local_input(last_ms + 1 - unit[0], unit)
+
+
+def range_inputs(filters):
+    """``{start_date, end_date}``: the range applied as the form's ``datetime-local`` inputs
+    show it (``{value, step}``, UTC; an empty value for an open side).
+
+    An input cannot hold a date alone, a zone or an offset, and a browser blanks such a value
+    (which Apply would then drop): each bound is written back as the UTC minute, second or
+    millisecond it names, the coarsest that says the same. An end is the last millisecond of
+    its unit, so it is written as that unit (a date's end 23:59:59.999 as ``T23:59``), which
+    the end's rule reads back as the same bound.
+    """
+    open_side = {"value": "", "step": None}
+    return {
+        "start_date": open_side if filters.since is None else _start_input(filters.since),
+        "end_date": open_side if filters.until is None else _end_input(filters.until),
+    }
 
 
 def export_links(query):
@@ -80,6 +124,7 @@ class LogsPage:
         self._renderer.page(
             req, resp, "logs.html", logs=logs, emails=emails_of(entry["user_id"] for entry in logs),
             meta=pagination_meta(total, PAGE_SIZE, page), query=query, problems=problems, levels=LEVELS,
+            chosen_levels=filters.level or (), chosen_categories=filters.category or (), **range_inputs(filters),
             categories=CATEGORIES, exports=export_links(query), export_limit=EXPORT_LIMIT, cleaned=_cleaned(req),
             can_clean=req.context.user.can(WRITE_PERMISSION),
         )
