@@ -41,22 +41,38 @@ _EPOCH = datetime(1970, 1, 1)  # naive: an input names UTC without saying so
 _UNITS = ((60_000, "minutes", None), (1_000, "seconds", "1"), (1, "milliseconds", "0.001"))
 
 
-def _given(req, name):
-    """What the query says for ``name``: its values comma-joined for a list, else the last; trimmed, bounded."""
-    text = ",".join(req.get_param_as_list(name) or ()) if name in LISTS else req.get_param(name)
-    return (text or "").strip()[:MAX_TEXT]
+def _text_of(name, texts):
+    """The page's text of ``name`` given ``texts``: a list's values comma-joined, else the last; trimmed, bounded."""
+    text = ",".join(texts) if name in LISTS else (texts[-1] if texts else "")
+    return text.strip()[:MAX_TEXT]
 
 
-def read_filters(req):
-    """``(query, LogFilters, problems)``: what the form says, the filters, the values left out."""
-    query = {name: _given(req, name) for name in FILTER_NAMES}
+def page_query(given):
+    """``{name: text}`` of the page's filters, ``since``/``until`` standing for the range's names.
+
+    Args:
+        given: ``(name) -> [str, ...]``: every value sent for ``name`` (by a query string or a
+            form), in order; a name not listed here is not asked for.
+    """
+    query = {name: _text_of(name, given(name)) for name in FILTER_NAMES}
     for older, name in OLDER_NAMES.items():
-        query[name] = query[name] or _given(req, older)
+        query[name] = query[name] or _text_of(older, given(older))
+    return query
+
+
+def filters_of(query):
+    """``(LogFilters, problems)`` of a ``page_query``: the user found by email address or id."""
     user = query["user"]
     # An unknown user matches no row (its text is used as the id) rather than every row.
     user_id = (user_id_of(user) or user) if user else None
     values = {**query, "user": user_id}
-    filters, problems = read_log_filters(lambda name: [values[name]] if values.get(name) else [])
+    return read_log_filters(lambda name: [values[name]] if values.get(name) else [])
+
+
+def read_filters(req):
+    """``(query, LogFilters, problems)``: what the form says, the filters, the names of the values left out."""
+    query = page_query(lambda name: req.get_param_as_list(name) or [])
+    filters, problems = filters_of(query)
     return query, filters, [problem["parameter"] for problem in problems]
 
 
