@@ -328,6 +328,22 @@ def test_the_search_takes_a_json_body_from_htmx_and_api_clients(client, browser,
     assert empty.html.select_one("td").get_text() == "No log entries match."
 
 
+def test_the_search_reads_the_user_and_the_range_as_the_page_does(client, browser, signed_in_as, make_user, day):
+    editor = signed_in_as("editor")
+    add_log("mid by the editor", created_at=MID + 1, user=editor.id)
+    add_log("late by the editor", created_at=DAY0 + DAY_MS - 2, user=editor.id)
+    form = {"csrf_token": csrf_token(browser), "user": editor.email, "since": "2025-03-10T10:00",
+            "until": "2025-03-10T10:30"}
+    assert row_messages(browser.post("/admin/logs/search", form)) == ["mid by the editor"]
+    page = browser.get("/admin/logs", {name: value for name, value in form.items() if name != "csrf_token"})
+    assert page_messages(page) == ["mid by the editor"]
+    _, headers = make_user("editor")
+    body = {"user": editor.id, "since": "2025-03-10T10:31", "end_date": "2025-03-10"}
+    assert row_messages(client.post_json("/admin/logs/search", body, headers=headers)) == ["late by the editor"]
+    refused = client.post_json("/admin/logs/search", {"since": "1741564800000"}, headers=headers, status=400).json
+    assert [problem["parameter"] for problem in refused["details"]] == ["start_date"]  # as the page names it
+
+
 @pytest.mark.parametrize("body, parameters", [
     ({"level": "loud"}, ["level"]),
     ({"category": ["api", "nope"], "end_date": "2025-02-30"}, ["category", "end_date"]),
@@ -342,7 +358,7 @@ def test_a_search_with_a_bad_filter_is_a_400_naming_it(client, make_user, body, 
 
 
 @pytest.mark.parametrize("body, field", [({"levels": "error"}, "levels"), ({"level": 5}, "level"),
-                                         ({"status": True}, "status")])
+                                         ({"status": True}, "status"), ({"since": 1741564800000}, "since")])
 def test_a_search_field_it_does_not_know_or_of_another_type_is_a_422(client, make_user, body, field):
     _, editor = make_user("editor")
     refused = client.post_json("/admin/logs/search", body, headers=editor, status=422).json

@@ -2,11 +2,13 @@
 
 SonicJS's logs page posts its filters here and swaps the answer into its table: the newest
 ``SEARCH_LIMIT`` matching rows as ``<tr>`` elements, the logs page's own rows (an empty
-match is one row saying so). The body is a URL-encoded form or JSON holding the list's
-filters (``app.api.log_filters``: ``level`` and ``category`` as comma-separated text or a
-list, ``status``, ``user`` (an id), ``source``, ``since``, ``until``, ``start_date``,
-``end_date``, ``search``); values it cannot read are a 400 naming each (``{error, details:
-[{parameter, message}]}``), a field it does not know or of the wrong type a 422.
+match is one row saying so). The body is a URL-encoded form or JSON holding the logs
+page's filters, read as the page reads them (``app.admin.logs.page_query``): ``level`` and
+``category`` as comma-separated text or a list, ``status``, ``user`` (an email address or a
+user id), ``source``, ``start_date``, ``end_date`` (``since`` and ``until`` standing for
+them, as in the page's older links: dates, not epoch milliseconds), ``search``; values it
+cannot read are a 400 naming each (``{error, details: [{parameter, message}]}``), a field
+it does not know or of the wrong type a 422.
 
 Needs ``logs.read``, as the list. It is an admin POST like the others: the page's CSRF token
 (its ``csrf_token`` field or the ``X-CSRF-Token`` header) and the cross-origin check, unless
@@ -15,9 +17,9 @@ the caller's credential is in a header.
 
 import msgspec
 
+from app.admin.logs import filters_of, page_query
 from app.api.access import access
 from app.api.errors import bad_request, read_body
-from app.api.log_filters import read_log_filters
 from app.services.logs import emails_of, export_logs, log_json
 
 SEARCH_LIMIT = 20  # SonicJS's
@@ -32,8 +34,8 @@ class LogSearchBody(msgspec.Struct, forbid_unknown_fields=True):
     status: int | str | None = None
     user: str | None = None
     source: str | None = None
-    since: int | str | None = None
-    until: int | str | None = None
+    since: str | None = None  # the page's older name of start_date
+    until: str | None = None  # the page's older name of end_date
     start_date: str | None = None
     end_date: str | None = None
     search: str | None = None
@@ -41,7 +43,7 @@ class LogSearchBody(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def body_values(body):
-    """``read_log_filters``'s ``values`` of a search body: each field's text, or its texts."""
+    """``page_query``'s ``given`` of a search body: each field's text, or its texts."""
 
     def values(name):
         value = getattr(body, name)
@@ -60,7 +62,8 @@ class LogSearchAction:
 
     @access("logs.read")
     def on_post(self, req, resp):
-        filters, problems = read_log_filters(body_values(read_body(req, LogSearchBody, form_ok=True)))
+        body = read_body(req, LogSearchBody, form_ok=True)
+        filters, problems = filters_of(page_query(body_values(body)))
         if problems:
             raise bad_request(INVALID_FILTERS, problems)
         rows, _ = export_logs(filters, SEARCH_LIMIT)  # the newest, without counting every match
