@@ -344,6 +344,18 @@ def test_the_search_reads_the_user_and_the_range_as_the_page_does(client, browse
     assert [problem["parameter"] for problem in refused["details"]] == ["start_date"]  # as the page names it
 
 
+def test_a_search_form_is_read_as_the_pages_query_string(browser, signed_in_as):
+    signed_in_as("editor")
+    add_log("a 404", status_code=404, level="warn")
+    add_log("a 500", created_at=DAY0 + 1, status_code=500, level="error")
+    token = csrf_token(browser)
+    answer = browser.post("/admin/logs/search", [
+        # htmx sends every field of the form: its named submit button, its page, a second token.
+        ("csrf_token", token), ("apply", ""), ("page", "2"), ("limit", "5"), ("csrf_token", token),
+        ("status", "404"), ("status", "500"), ("level", "warn"), ("level", "error"), ("end_date", "2025-03-10")])
+    assert row_messages(answer) == ["a 500"]  # the last status given; every level
+
+
 @pytest.mark.parametrize("body, parameters", [
     ({"level": "loud"}, ["level"]),
     ({"category": ["api", "nope"], "end_date": "2025-02-30"}, ["category", "end_date"]),

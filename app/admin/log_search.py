@@ -7,17 +7,25 @@ page's filters, read as the page reads them (``app.admin.logs.page_query``): ``l
 ``category`` as comma-separated text or a list, ``status``, ``user`` (an email address or a
 user id), ``source``, ``start_date``, ``end_date`` (``since`` and ``until`` standing for
 them, as in the page's older links: dates, not epoch milliseconds), ``search``; values it
-cannot read are a 400 naming each (``{error, details: [{parameter, message}]}``), a field
-it does not know or of the wrong type a 422.
+cannot read are a 400 naming each (``{error, details: [{parameter, message}]}``).
+
+A form is read as the page reads its query string: other fields are ignored (what htmx
+sends with a form: its named submit button, ``page``, a second ``csrf_token``) and a field
+given twice means its last value (a list's values are all kept). A JSON body comes from a
+program, which is better told of a misspelt or mistyped field: there, a field it does not
+know or of the wrong type is a 422.
 
 Needs ``logs.read``, as the list. It is an admin POST like the others: the page's CSRF token
 (its ``csrf_token`` field or the ``X-CSRF-Token`` header) and the cross-origin check, unless
 the caller's credential is in a header.
 """
 
+import falcon
 import msgspec
 
+from app.admin.blocks import form_values
 from app.admin.logs import filters_of, page_query
+from app.admin.pages import read_form
 from app.api.access import access
 from app.api.errors import bad_request, read_body
 from app.services.logs import emails_of, export_logs, log_json
@@ -27,7 +35,7 @@ INVALID_FILTERS = "Invalid search filters"
 
 
 class LogSearchBody(msgspec.Struct, forbid_unknown_fields=True):
-    """The filters of a search (each optional), as a form or a JSON object names them."""
+    """The filters of a search (each optional), as a JSON object names them."""
 
     level: str | list[str] | None = None
     category: str | list[str] | None = None
@@ -39,7 +47,7 @@ class LogSearchBody(msgspec.Struct, forbid_unknown_fields=True):
     start_date: str | None = None
     end_date: str | None = None
     search: str | None = None
-    csrf_token: str | None = None  # the page form's token, checked before the body is read
+    csrf_token: str | None = None  # the page form's token, checked before the body is read (htmx's json-enc sends it)
 
 
 def body_values(body):
@@ -54,6 +62,19 @@ def body_values(body):
     return values
 
 
+def search_values(req):
+    """``page_query``'s ``given`` of the request's body: a form read leniently, JSON strictly.
+
+    Raises:
+        msgspec.ValidationError: a JSON field unknown or of the wrong type (-> 422).
+        APIError: 415 for a body neither a form nor JSON; 413 over the size allowed.
+    """
+    if (req.content_type or "").startswith(falcon.MEDIA_URLENCODED):
+        form = read_form(req)
+        return lambda name: form_values(form.get(name))
+    return body_values(read_body(req, LogSearchBody))
+
+
 class LogSearchAction:
     """``POST /admin/logs/search``."""
 
@@ -62,8 +83,7 @@ class LogSearchAction:
 
     @access("logs.read")
     def on_post(self, req, resp):
-        body = read_body(req, LogSearchBody, form_ok=True)
-        filters, problems = filters_of(page_query(body_values(body)))
+        filters, problems = filters_of(page_query(search_values(req)))
         if problems:
             raise bad_request(INVALID_FILTERS, problems)
         rows, _ = export_logs(filters, SEARCH_LIMIT)  # the newest, without counting every match
