@@ -369,6 +369,18 @@ def test_a_search_with_a_bad_filter_is_a_400_naming_it(client, make_user, body, 
     assert [problem["parameter"] for problem in refused["details"]] == parameters
 
 
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "Accept": "*/*"}])
+def test_a_browser_or_htmx_is_answered_a_bad_filter_as_a_row_naming_it(browser, signed_in_as, headers):
+    signed_in_as("editor")
+    add_log("not searched")
+    form = {"csrf_token": csrf_token(browser), "level": "loud,info", "start_date": "2025-03-11", "end_date": "2025-03-10"}
+    refused = browser.post("/admin/logs/search", form, headers=headers, status=400)
+    assert refused.content_type == "text/html" and "<html" not in refused.text
+    [row] = refused.html.select("tr")
+    assert [item.code.get_text() for item in row.select("li")] == ["level", "start_date", "end_date"]
+    assert "must be one of debug, info" in row.get_text() and "not searched" not in refused.text
+
+
 @pytest.mark.parametrize("body, field", [({"levels": "error"}, "levels"), ({"level": 5}, "level"),
                                          ({"status": True}, "status"), ({"since": 1741564800000}, "since")])
 def test_a_search_field_it_does_not_know_or_of_another_type_is_a_422(client, make_user, body, field):

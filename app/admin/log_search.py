@@ -6,8 +6,13 @@ match is one row saying so). The body is a URL-encoded form or JSON holding the 
 page's filters, read as the page reads them (``app.admin.logs.page_query``): ``level`` and
 ``category`` as comma-separated text or a list, ``status``, ``user`` (an email address or a
 user id), ``source``, ``start_date``, ``end_date`` (``since`` and ``until`` standing for
-them, as in the page's older links: dates, not epoch milliseconds), ``search``; values it
-cannot read are a 400 naming each (``{error, details: [{parameter, message}]}``).
+them, as in the page's older links: dates, not epoch milliseconds), ``search``.
+
+Values it cannot read are a 400 naming each: ``{error, details: [{parameter, message}]}``,
+or for a browser or htmx (``wants_html``) one ``<tr>`` listing them, in place of the admin's
+error page, which names nothing and is no table row. htmx swaps no 4xx answer unless told
+to (as everywhere in the admin, its ``htmx:responseError`` is reported in the page's alert
+region); a page that wants the row shown says so in its htmx ``responseHandling``.
 
 A form is read as the page reads its query string: other fields are ignored (what htmx
 sends with a form: its named submit button, ``page``, a second ``csrf_token``) and a field
@@ -25,7 +30,7 @@ import msgspec
 
 from app.admin.blocks import form_values
 from app.admin.logs import filters_of, page_query
-from app.admin.pages import read_form
+from app.admin.pages import read_form, wants_html
 from app.api.access import access
 from app.api.errors import bad_request, read_body
 from app.services.logs import emails_of, export_logs, log_json
@@ -84,9 +89,12 @@ class LogSearchAction:
     @access("logs.read")
     def on_post(self, req, resp):
         filters, problems = filters_of(page_query(search_values(req)))
-        if problems:
+        if problems and not wants_html(req):
             raise bad_request(INVALID_FILTERS, problems)
+        if problems:
+            self._renderer.page(req, resp, "_log_search.html", status=falcon.HTTP_400, problems=problems)
+            return
         rows, _ = export_logs(filters, SEARCH_LIMIT)  # the newest, without counting every match
         logs = [log_json(row) for row in rows]
-        self._renderer.page(req, resp, "_log_search.html", logs=logs,
+        self._renderer.page(req, resp, "_log_search.html", logs=logs, problems=(),
                             emails=emails_of(entry["user_id"] for entry in logs))
