@@ -180,7 +180,6 @@ _PARSERS = {
     "end_date": _date(end=True),
     "search": _text,
 }
-FILTER_NAMES = tuple(_PARSERS)
 
 
 def read_log_filters(values):
