@@ -1,6 +1,8 @@
 """The system log filters SonicJS documents: level and category lists, a date range, a source,
 and ``POST /admin/logs/search``, on the API's list and export, the admin page and its search."""
 
+import re
+
 import pytest
 
 from app.db.models import SystemLog
@@ -188,6 +190,22 @@ def test_every_bad_filter_is_named_at_once(client, as_editor):
     _, headers = as_editor
     details = refusal(client, headers, LIST, "level=loud&category=api&start_date=2025-13-01&status=1")
     assert [problem["parameter"] for problem in details] == ["level", "status", "start_date"]
+
+
+@pytest.mark.parametrize("name, value", [
+    ("level", "warn"), ("level", "warn,error"), ("level", " warn , error ,"), ("level", ","), ("level", "warn,,fatal"),
+    ("level", "warn\t"), ("level", "WARN"), ("level", "warn error"), ("level", "warn;error"), ("category", " api"),
+    ("category", "api,nope"), ("start_date", "2025-03-10"), ("start_date", "2025-03-10T10:30:15.123456789Z"),
+    ("start_date", "2025-03-10 10:30 02:00"), ("start_date", "2025-03-10T10:30+00:99"), ("end_date", "2025-03-10T24:00"),
+    ("end_date", "2025-03-10T10:30:15.1234567890"), ("end_date", "2025-3-10"),
+])
+def test_the_documented_patterns_take_what_the_list_takes(client, as_editor, name, value):
+    _, headers = as_editor
+    parameters = client.get("/api/openapi.json").json["paths"][LIST]["get"]["parameters"]
+    [pattern] = [parameter["schema"]["pattern"] for parameter in parameters if parameter["name"] == name]
+    answer = client.get(LIST, {"end_date": "2025-03-10", name: value}, headers=headers, expect_errors=True)
+    assert answer.status_int in (200, 400)
+    assert (answer.status_int == 200) == (re.fullmatch(pattern, value) is not None)
 
 
 # ---------------------------------------------------------------- source

@@ -4,7 +4,8 @@
 /admin/logs/search`` take the same filters, from the query string or from a body:
 
 * ``level``, ``category``: one value or several, comma-separated (``level=error,warn``)
-  or repeated; a row matches any of them. Each must be one of the known values.
+  or repeated; a row matches any of them. Each must be one of the known values; spaces
+  around one and empty items are ignored (``warn, error,``), as the OpenAPI pattern says.
 * ``status``: a status code; ``user``: a user id; ``source``: the row's source, exactly
   (``request-logs`` for the request log); ``search``: text in the message or the URL.
 * ``since``, ``until``: epoch milliseconds, inclusive.
@@ -17,8 +18,10 @@
   ``09:30:15`` that second, a fraction its last digit (``.5`` up to .599, ``.500`` that
   millisecond). A start after the end is refused, both named.
 
-Every filter given applies. The dates and ``since``/``until`` bound the same column,
-``created_at`` (epoch milliseconds, indexed), so each pair becomes one bound, the narrower.
+Whitespace around a number, a date or the search text is ignored (which the OpenAPI
+document's patterns leave unsaid). Every filter given applies. The dates and
+``since``/``until`` bound the same column, ``created_at`` (epoch milliseconds, indexed), so
+each pair becomes one bound, the narrower.
 
 ``read_log_filters`` answers the filters and the problems, one ``{parameter, message}``
 for each value it could not read: the API refuses them all in one 400, the admin's page
@@ -54,8 +57,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _list_of(allowed):
-    one = "|".join(allowed)
-    return Annotated[str, msgspec.Meta(pattern=f"^({one})(,({one}))*$")]
+    """A comma-separated list's type, its pattern taking what ``_choices`` takes: spaces around
+    an item and empty items (``warn, error,``), each item allowed once its spaces are off."""
+    item = f" *(({'|'.join(allowed)}) *)?"  # one way to read each item: the pattern cannot backtrack badly
+    return Annotated[str, msgspec.Meta(pattern=f"^{item}(,{item})*$")]
 
 
 _DATE = Annotated[str, msgspec.Meta(pattern=DATE_PATTERN)]
@@ -84,7 +89,7 @@ class Refused(ValueError):
 
 def _choices(allowed):
     def parse(texts):
-        chosen = {name.strip() for text in texts for name in text.split(",")} - {""}
+        chosen = {name.strip(" ") for text in texts for name in text.split(",")} - {""}
         if not chosen:
             return None
         if not chosen <= set(allowed):
