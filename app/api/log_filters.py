@@ -1,7 +1,9 @@
 """The filters of the system log routes, read one way wherever they come from.
 
 ``GET /admin/api/logs``, its export, the admin's logs page (and its export) and ``POST
-/admin/logs/search`` take the same filters, from the query string or from a body:
+/admin/logs/search`` take the same filters, from the query string or from a body (the page
+and the search through ``app.admin.logs``, which finds the user by email address too and
+reads ``since``/``until`` as the older names of the dates):
 
 * ``level``, ``category``: one value or several, comma-separated (``level=error,warn``)
   or repeated; a row matches any of them. Each must be one of the known values; spaces
