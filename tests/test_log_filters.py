@@ -164,6 +164,10 @@ def test_the_narrower_of_the_dates_and_the_epoch_bounds_wins(client, as_editor, 
     ("start_date=10/03/2025", "start_date"),
     ("start_date=%EF%BC%92025-03-10", "start_date"),  # a full-width digit is no ASCII digit
     ("end_date=1741564800000", "end_date"),
+    ("end_date=2025-03-10T10:30.5", "end_date"),  # a fraction follows seconds: ISO reads this as a decimal minute
+    # Past the years 0001 to 9999 once in UTC.
+    ("start_date=0001-01-01T00:00%2B00:01", "start_date"),
+    ("end_date=9999-12-31T23:59-00:01", "end_date"),
 ])
 def test_a_date_that_cannot_bound_the_range_is_a_400_naming_it(client, as_editor, path, query, parameter):
     _, headers = as_editor
@@ -197,7 +201,7 @@ def test_every_bad_filter_is_named_at_once(client, as_editor):
     ("level", "warn\t"), ("level", "WARN"), ("level", "warn error"), ("level", "warn;error"), ("category", " api"),
     ("category", "api,nope"), ("start_date", "2025-03-10"), ("start_date", "2025-03-10T10:30:15.123456789Z"),
     ("start_date", "2025-03-10 10:30 02:00"), ("start_date", "2025-03-10T10:30+00:99"), ("end_date", "2025-03-10T24:00"),
-    ("end_date", "2025-03-10T10:30:15.1234567890"), ("end_date", "2025-3-10"),
+    ("end_date", "2025-03-10T10:30:15.1234567890"), ("end_date", "2025-3-10"), ("end_date", "2025-03-10T10:30.5"),
 ])
 def test_the_documented_patterns_take_what_the_list_takes(client, as_editor, name, value):
     _, headers = as_editor
@@ -275,6 +279,9 @@ def test_the_page_takes_comma_lists_and_dates_and_names_what_it_cannot_read(brow
     assert "left out of the filter: level, start_date, end_date" in page.text
     page = browser.get("/admin/logs?end_date=2025-03-40")
     assert "left out of the filter: end_date" in page.text
+    for query in ("start_date=0001-01-01T00:00 23:59", "end_date=9999-12-31T23:59-00:01"):  # past UTC's calendar
+        page = browser.get(f"/admin/logs?{query}")
+        assert "left out of the filter: " + query.split("=")[0] in page.text
 
 
 def range_shown(page):
@@ -399,12 +406,21 @@ def test_a_browser_or_htmx_is_answered_a_bad_filter_as_a_row_naming_it(browser, 
     assert "must be one of debug, info" in row.get_text() and "not searched" not in refused.text
 
 
-@pytest.mark.parametrize("body, field", [({"levels": "error"}, "levels"), ({"level": 5}, "level"),
-                                         ({"status": True}, "status"), ({"since": 1741564800000}, "since")])
-def test_a_search_field_it_does_not_know_or_of_another_type_is_a_422(client, make_user, body, field):
+@pytest.mark.parametrize("body, field", [({"level": 5}, "level"), ({"status": True}, "status"),
+                                         ({"since": 1741564800000}, "since")])
+def test_a_search_filter_of_another_type_is_a_422(client, make_user, body, field):
     _, editor = make_user("editor")
     refused = client.post_json("/admin/logs/search", body, headers=editor, status=422).json
     assert refused["details"][0]["field"] == field
+
+
+def test_a_json_search_ignores_the_other_fields_json_enc_sends(client, make_user):
+    _, editor = make_user("editor")
+    add_log("kept row", level="error")
+    add_log("other row", level="info")
+    body = {"level": "error", "csrf_token": "x", "apply": "", "page": "1", "levels": "info"}
+    found = client.post_json("/admin/logs/search", body, headers=editor)
+    assert "kept row" in found.text and "other row" not in found.text
 
 
 def test_the_search_is_an_admin_post_like_the_others(env, browser, signed_in_as, make_user):

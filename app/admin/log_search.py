@@ -16,13 +16,13 @@ region); a page that wants the row shown says so in its htmx ``responseHandling`
 
 A form is read as the page reads its query string: other fields are ignored (what htmx
 sends with a form: its named submit button, ``page``, a second ``csrf_token``) and a field
-given twice means its last value (a list's values are all kept). A JSON body comes from a
-program, which is better told of a misspelt or mistyped field: there, a field it does not
-know or of the wrong type is a 422.
+given twice means its last value (a list's values are all kept). A JSON body (htmx's
+json-enc sends every field of the form too) has its other fields ignored as well, but a
+filter of the wrong type is a 422.
 
 Needs ``logs.read``, as the list. It is an admin POST like the others: the page's CSRF token
-(its ``csrf_token`` field or the ``X-CSRF-Token`` header) and the cross-origin check, unless
-the caller's credential is in a header.
+(a form's ``csrf_token`` field, or the ``X-CSRF-Token`` header, the only place a JSON body's
+token counts) and the cross-origin check, unless the caller's credential is in a header.
 """
 
 import falcon
@@ -39,8 +39,8 @@ SEARCH_LIMIT = 20  # SonicJS's
 INVALID_FILTERS = "Invalid search filters"
 
 
-class LogSearchBody(msgspec.Struct, forbid_unknown_fields=True):
-    """The filters of a search (each optional), as a JSON object names them."""
+class LogSearchBody(msgspec.Struct):
+    """The filters of a search (each optional), as a JSON object names them; other fields are ignored."""
 
     level: str | list[str] | None = None
     category: str | list[str] | None = None
@@ -52,7 +52,6 @@ class LogSearchBody(msgspec.Struct, forbid_unknown_fields=True):
     start_date: str | None = None
     end_date: str | None = None
     search: str | None = None
-    csrf_token: str | None = None  # the page form's token, checked before the body is read (htmx's json-enc sends it)
 
 
 def body_values(body):
@@ -68,10 +67,10 @@ def body_values(body):
 
 
 def search_values(req):
-    """``page_query``'s ``given`` of the request's body: a form read leniently, JSON strictly.
+    """``page_query``'s ``given`` of the request's body, a form's or JSON's.
 
     Raises:
-        msgspec.ValidationError: a JSON field unknown or of the wrong type (-> 422).
+        msgspec.ValidationError: a JSON filter of the wrong type (-> 422).
         APIError: 415 for a body neither a form nor JSON; 413 over the size allowed.
     """
     if (req.content_type or "").startswith(falcon.MEDIA_URLENCODED):

@@ -47,10 +47,11 @@ _TIME = Annotated[int, msgspec.Meta(ge=0, le=MAX_TIME_MS)]
 # version (3.11 reads an offset's minutes 99 as 1:39, newer versions take hour 24); it only
 # checks the calendar (February 30th). A space before the offset is a "+" that a query string
 # did not encode (a "+" there is a space): no other reading of it is possible in that place.
+# A fraction only follows seconds: ISO 8601 reads "10:30.5" as a decimal minute.
 _HOUR, _SIXTY = "(?:[01][0-9]|2[0-3])", "[0-5][0-9]"
 _DATE_TIME = re.compile(
     r"(?P<date>[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]))"
-    rf"(?:[Tt ](?P<minute>{_HOUR}:{_SIXTY})(?P<second>:{_SIXTY})?(?P<fraction>\.[0-9]{{1,9}})?"
+    rf"(?:[Tt ](?P<minute>{_HOUR}:{_SIXTY})(?:(?P<second>:{_SIXTY})(?P<fraction>\.[0-9]{{1,9}})?)?"
     rf"(?P<zone>[Zz]|[+ -]{_HOUR}:{_SIXTY})?)?")
 # The same grammar as the OpenAPI document's pattern: JSON Schema's regexes name no groups.
 DATE_PATTERN = "^" + re.sub(r"\(\?(?:P<\w+>|:)", "(", _DATE_TIME.pattern) + "$"
@@ -136,7 +137,8 @@ def instant_ms(text, end=False):
     .599). UTC unless it names a zone.
 
     Raises:
-        Refused: ``text`` is not such a date or names no day on the calendar.
+        Refused: ``text`` is not such a date, names no day on the calendar, or is outside
+            the years 0001 to 9999 once read as UTC.
     """
     found = _DATE_TIME.fullmatch(text.strip())
     if found is None:
@@ -151,6 +153,12 @@ def instant_ms(text, end=False):
         raise Refused("names no day on the calendar (a day the month lacks: 2026-02-30)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    try:
+        # An offset may carry the first or last day of the calendar past year 1 or 9999 in
+        # UTC, where no datetime holds it: the page writes the range back as UTC date-times.
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise Refused("is outside the years 0001 to 9999 in UTC") from None
     first = (moment - _EPOCH) // _ONE_MS
     return first + _last_unit_ms(found) - 1 if end else first
 
