@@ -295,6 +295,23 @@ def test_refusals_are_clear(project):
     assert unset.exit_code == 1 and "no time_travel_bucket is configured" in unset.output
 
 
+def test_a_pass_inside_an_open_transaction_is_refused(project):
+    """The snapshot begins its own transaction: nested in one, PostgreSQL would read under
+    the enclosing one's read committed, and its lock could not wait for writers in flight
+    before the snapshot. SQLite refuses alike."""
+    env = project.env()
+    db = env.DB.db
+    try:
+        with db.atomic():
+            db.execute_sql("SELECT 1 FROM users")
+            with pytest.raises(RuntimeError, match="must begin its own transaction"):
+                ship(db, env.HISTORY, PREFIX, retention_days=30)
+    finally:
+        db.close()
+    assert project.history_keys() == []
+    assert project.ship()["snapshots_shipped"] == 1
+
+
 def test_a_database_under_another_schema_is_not_overwritten(project):
     project.ship()
     project.sql("CREATE TABLE extra (id INTEGER PRIMARY KEY)")

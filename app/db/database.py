@@ -298,29 +298,37 @@ def locked(query, of=None):
     return query.for_update(of=of) if is_postgres(query.model._meta.database) else query
 
 
+class NestedSnapshot(RuntimeError):
+    """``read_snapshot`` was entered inside a transaction already open."""
+
+
+@contextlib.contextmanager
 def read_snapshot(db):
     """A read transaction whose statements all see one consistent state of the database:
     ``BEGIN DEFERRED`` on SQLite (its first read fixes the snapshot, no write lock taken),
-    ``REPEATABLE READ`` on PostgreSQL. Inside a transaction already, a savepoint of it."""
-    return _RepeatableRead(db) if is_postgres(db) else db.atomic("DEFERRED")
+    ``REPEATABLE READ`` on PostgreSQL.
 
+    It must be the outermost transaction. Inside one already, PostgreSQL could only open a
+    savepoint, which runs at the enclosing transaction's level (read committed: each
+    statement sees the commits made since the one before) and, having read already, could
+    not wait for a lock before its snapshot either. SQLite's enclosing transaction would
+    see one state, but a caller must not work on one database and not the other: both
+    refuse.
 
-class _RepeatableRead:
-    """PostgreSQL: a transaction whose reads all see the snapshot of its first query."""
-
-    def __init__(self, db):
-        self._db = db
-        self._atomic = db.atomic()
-
-    def __enter__(self):
-        outermost = not self._db.in_transaction()
-        self._atomic.__enter__()
-        if outermost:  # the level can be set only before the transaction's first query
-            self._db.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        return self._db
-
-    def __exit__(self, *exc):
-        return self._atomic.__exit__(*exc)
+    Raises:
+        NestedSnapshot: a transaction is open on ``db``'s connection.
+    """
+    if db.in_transaction():
+        raise NestedSnapshot("read_snapshot must begin its own transaction, and one is open already: "
+                             "call it outside any atomic()/transaction block")
+    if not is_postgres(db):
+        with db.atomic("DEFERRED"):
+            yield db
+        return
+    with db.atomic():
+        # The level can be set only before the transaction's first query.
+        db.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield db
 
 
 def refresh_statistics(db):
