@@ -674,6 +674,16 @@ def test_a_forwarded_ipv6_client_is_counted_by_its_64(env):
                                headers={"X-Forwarded-For": hop}, status=status)
 
 
+def test_a_forwarded_address_is_counted_without_the_port_a_proxy_wrote(env):
+    """Some proxies write the client's port into X-Forwarded-For: each connection would
+    otherwise be a fresh budget."""
+    behind_proxy = fast_client(env, rate_limit_attempts=1, trusted_proxy_count=1)
+    for hop, status in (("203.0.113.5:5678", 401), ("203.0.113.5:6789", 429), ("203.0.113.5", 429),
+                        ("[2001:db8::a]:443", 401), ("2001:db8::b", 429)):
+        behind_proxy.post_json("/auth/login", {"email": "c@example.com", "password": "x"},
+                               headers={"X-Forwarded-For": f"198.51.100.9, {hop}"}, status=status)
+
+
 def test_the_window_ends_by_the_clock(tmp_path):
     """The limiter's window, against a real KV namespace, with one fake clock for both."""
     now = [1_000_000.0]

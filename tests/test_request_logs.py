@@ -62,6 +62,14 @@ def test_a_request_is_logged_with_who_what_and_how_long(web, admin):
     assert row.duration >= 0 and row.message == "GET /api/content 200" and row.source == "request-logs"
 
 
+def test_a_forwarded_address_is_logged_without_the_port_a_proxy_wrote(env):
+    bind_models(env.DB.db)
+    behind_proxy = client_for(env, trusted_proxy_count=1)
+    response = behind_proxy.get("/api/content", headers={"X-Forwarded-For": "[2001:db8::7]:443"}, status=200)
+    [row] = api_logs(request_id=response.headers["X-Request-ID"])
+    assert row.ip_address == "2001:db8::7"
+
+
 def test_a_token_in_a_mailed_link_is_not_logged(web):
     """Whoever reads the logs (editors may) must not be able to use a reset or invitation link."""
     secret = "reset-token-0123456789abcdef"

@@ -13,6 +13,7 @@ other sites post to by design) never acts with the cookie: its requests are anon
 a header names a credential, so a form on another page cannot submit as the visitor.
 """
 
+from app.services.addresses import bare_address
 from app.services.identity import VerifiedTokens, principal_from_jwt
 
 COOKIE_NAME = "auth_token"
@@ -82,14 +83,16 @@ class AuthenticationMiddleware:
 
 
 def client_ip(req, trusted_proxy_count=0):
-    """The client's IP address for rate limits.
+    """The client's IP address for rate limits, request logs and Turnstile.
 
     ``X-Forwarded-For`` is client-controlled, so it is read only when ``trusted_proxy_count``
     proxies are known to sit in front: the address that many hops from the right is the
-    one the outermost trusted proxy saw.
+    one the outermost trusted proxy saw. Some proxies write a port after it, and brackets
+    around an IPv6 address (``192.0.2.1:5678``, ``[2001:db8::1]:443``): the address is
+    taken without them, or each connection of one client would count as another address.
     """
     if trusted_proxy_count > 0:
         hops = [hop.strip() for hop in (req.get_header("X-Forwarded-For") or "").split(",") if hop.strip()]
         if hops:
-            return hops[-min(trusted_proxy_count, len(hops))]
+            return bare_address(hops[-min(trusted_proxy_count, len(hops))])
     return req.remote_addr or "unknown"

@@ -11,22 +11,29 @@ whatever Python says of them, are refused outright.
 """
 
 import ipaddress
+import re
 
 # What one IPv6 host may hold: a subscriber (a home, a server, a VM) is routed a /64 at least
 # and picks any address in it, so a limit counted per address would be 2**64 limits.
 HOST_PREFIX = 64
 # NAT64's well-known prefix: the last 32 bits are the IPv4 address the gateway reaches.
 NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
+# Two more whose last 32 bits are an IPv4 address: the IPv4-compatible addresses (``::a.b.c.d``,
+# long deprecated; ``::`` and ``::1`` are in it too) and SIIT's IPv4-translated ones
+# (``::ffff:0:a.b.c.d``, which a translator maps to that IPv4 address).
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
 # Never public: site-local (deprecated, routed inside a site only), the local-use NAT64
-# prefix (whose IPv4 address sits where each network's prefix length puts it), the
-# IPv4-compatible addresses (``::a.b.c.d``; ``::`` and ``::1`` are in it too) and SIIT's
-# IPv4-translated ones (``::ffff:0:a.b.c.d``, which a translator maps to that IPv4 address).
+# prefix (whose IPv4 address sits where each network's prefix length puts it), and the
+# IPv4-compatible and IPv4-translated addresses.
 NEVER_PUBLIC = (
     ipaddress.ip_network("fec0::/10"),
     ipaddress.ip_network("64:ff9b:1::/48"),
-    ipaddress.ip_network("::/96"),
-    ipaddress.ip_network("::ffff:0:0:0/96"),
+    IPV4_COMPATIBLE,
+    IPV4_TRANSLATED,
 )
+# The port a proxy may write after a client's address (``192.0.2.1:5678``, ``[2001:db8::1]:443``).
+_PORT = re.compile(r":[0-9]{1,5}")
 
 
 def is_public(text):
@@ -64,21 +71,71 @@ def embedded_ipv4(address):
     return found
 
 
+def bare_address(text):
+    """``text`` as a proxy may write a client's address, without what is not the address:
+    surrounding whitespace, a port (``192.0.2.1:5678``) and the brackets around an IPv6
+    address (``[2001:db8::1]``, ``[2001:db8::1]:443``). Text that is no address so written
+    (``unknown``, ``2001:db8::1`` itself, whose last group is no port) is returned stripped."""
+    text = text.strip()
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if bracket and (not rest or _PORT.fullmatch(rest)) and _is_address(host):
+            return host
+        return text
+    host, colon, port = text.rpartition(":")
+    if colon and ":" not in host and _PORT.fullmatch(colon + port) and _is_address(host):
+        return host  # an IPv4 address and its port (an IPv6 address has several colons)
+    return text
+
+
+def _is_address(text):
+    try:
+        ipaddress.ip_address(text.split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
 def limit_key(text):
     """What a per-address limit counts the client address ``text`` under.
 
     An IPv4 address is itself. An IPv6 address is its /64 (``2001:db8:1:2::/64``): one host
     can rotate through every address of its /64, so each of them alone would buy a fresh
-    budget. An IPv4-mapped IPv6 address (``::ffff:192.0.2.1``, as a dual-stack socket reports
-    an IPv4 client) is the IPv4 address it carries, counted with that address's own requests.
-    A zone (``%eth0``) is dropped; text that is no address (``unknown``) is kept as it stands.
+    budget. An IPv6 address that stands for an IPv4 client is that IPv4 address, counted
+    with that address's own requests: IPv4-mapped (``::ffff:192.0.2.1``, as a dual-stack
+    socket reports an IPv4 client), NAT64's well-known prefix (``64:ff9b::192.0.2.1``, as a
+    SIIT translator in front reports each IPv4 client, who would otherwise all share its
+    /64), IPv4-translated (``::ffff:0:192.0.2.1``), IPv4-compatible (``::192.0.2.1``), 6to4
+    (``2002:c000:201::/48``) and Teredo (the client's address it carries). ``::1`` (loopback)
+    and ``::`` are themselves, not the /64 of the IPv4-compatible addresses.
+
+    Whitespace, a port and brackets are dropped first (``bare_address``), and a zone
+    (``%eth0``); text that is no address (``unknown``) is kept as it stands.
     """
+    text = bare_address(text)
     try:
         address = ipaddress.ip_address(text.split("%")[0])
     except ValueError:
         return text
     if address.version == 4:
         return str(address)
-    if address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
+    inner = _client_ipv4(address)
+    if inner is not None:
+        return str(inner)
+    if address.is_loopback or address.is_unspecified:
+        return str(address)
     return str(ipaddress.IPv6Network((address, HOST_PREFIX), strict=False))
+
+
+def _client_ipv4(address):
+    """The IPv4 client an IPv6 ``address`` stands for, or None (an ordinary IPv6 address)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    in_compatible = address in IPV4_COMPATIBLE and not (address.is_loopback or address.is_unspecified)
+    if in_compatible or address in NAT64_WELL_KNOWN or address in IPV4_TRANSLATED:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # (server, client)
+    return None

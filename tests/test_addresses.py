@@ -1,0 +1,44 @@
+"""What a per-address rate limit counts a client address under (``limit_key``)."""
+
+import pytest
+
+from app.services.addresses import bare_address, limit_key
+
+
+@pytest.mark.parametrize("address, key", [
+    ("192.0.2.1", "192.0.2.1"),
+    ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+    ("::ffff:192.0.2.1", "192.0.2.1"),  # IPv4-mapped: a dual-stack socket's IPv4 client
+    # NAT64's well-known prefix: each IPv4 client behind a SIIT translator, not one /64 for all.
+    ("64:ff9b::192.0.2.1", "192.0.2.1"),
+    ("64:ff9b::c633:6407", "198.51.100.7"),
+    ("::ffff:0:192.0.2.1", "192.0.2.1"),  # IPv4-translated
+    ("::192.0.2.1", "192.0.2.1"),  # IPv4-compatible
+    ("::1", "::1"),  # loopback, not the /64 of the IPv4-compatible addresses
+    ("::", "::"),
+    ("2002:c000:201::1", "192.0.2.1"),  # 6to4: the IPv4 address of its /48
+    ("2002:c000:201:5::9", "192.0.2.1"),
+    # Teredo: the client's address (its bits inverted in the last 32), not the server's.
+    ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "192.0.2.45"),
+    ("fe80::1%eth0", "fe80::/64"),
+    ("unknown", "unknown"),
+])
+def test_each_kind_of_address_is_counted_under_its_key(address, key):
+    assert limit_key(address) == key
+
+
+@pytest.mark.parametrize("written, key", [
+    ("192.0.2.1:5678", "192.0.2.1"),
+    (" 192.0.2.1 ", "192.0.2.1"),
+    ("[2001:db8::1]:443", "2001:db8::/64"),
+    ("[2001:db8::1]", "2001:db8::/64"),
+    ("[::1]:80", "::1"),
+    ("[64:ff9b::192.0.2.1]:443", "192.0.2.1"),
+])
+def test_a_port_brackets_and_spaces_are_not_part_of_the_address(written, key):
+    assert limit_key(written) == key
+
+
+@pytest.mark.parametrize("text", ["2001:db8::1", "::1", "unknown", "host:80", "[2001:db8::1]x", "1.2.3.4:http"])
+def test_text_that_is_no_address_with_a_port_is_kept(text):
+    assert bare_address(text) == text
