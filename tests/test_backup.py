@@ -219,6 +219,96 @@ def test_a_backup_holding_one_username_in_two_cases_imports_the_first(target, tm
     assert [u["username"] for u in target.snapshot()["users"]] == ["Sam"]
 
 
+def _written(tmp_path, backup):
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(backup))
+    return path
+
+
+def _edited(backup_file, **usernames):
+    """The backup with users renamed (``{id: username}``)."""
+    backup = json.loads(backup_file.read_text())
+    for user in backup["data"]["users"]:
+        user["username"] = usernames.get(user["id"], user["username"])
+    return backup
+
+
+def _with_a_second_early(backup_file):
+    """The backup plus u-copy, whose email normalises to u-early's, with a post, a post it
+    reviews and a user it invited."""
+    backup = json.loads(backup_file.read_text())
+    data = backup["data"]
+    early = next(user for user in data["users"] if user["id"] == "u-early")
+    data["users"] += [{**early, "id": "u-copy", "email": "EARLY@example.com", "username": "early-copy"},
+                      {**early, "id": "u-guest", "email": "guest@example.com", "username": "guest",
+                       "invited_by": "u-copy"}]
+    post = next(row for row in data["content"] if row["id"] == "p2")
+    data["content"].append({**post, "id": "p9", "slug": "post-9", "author_id": "u-copy"})
+    next(row for row in data["content"] if row["id"] == "p0")["reviewer_id"] = "u-copy"
+    return backup
+
+
+def test_a_user_the_database_refuses_as_a_duplicate_is_skipped_with_what_needs_it(target, backup_file, tmp_path):
+    """Two users of one backup whose emails normalise alike: the database keeps the first,
+    and the second is skipped, its rows with it, rather than failing the import."""
+    result = target.cli("d1", "import", "DB", _written(tmp_path, _with_a_second_early(backup_file)))
+    assert result.exit_code == 0, result.output
+    assert "users: 4 inserted, 1 skipped" in result.stdout and "content: 3 inserted, 1 skipped" in result.stdout
+    assert ("skipped users u-copy: the database refused it as a duplicate: its email 'early@example.com' or "
+            "username 'early-copy' is taken as it compares them") in result.stderr
+    assert "skipped content p9: its author was not imported" in result.stderr
+    rows = target.snapshot()
+    invited = {user["id"]: user["invited_by"] for user in rows["users"]}
+    assert invited == {"u-admin": None, "u-early": "u-late", "u-late": "u-admin", "u-guest": None}
+    assert {row["id"]: row["reviewer_id"] for row in rows["content"]} == {"p0": None, "p1": "u-admin", "p2": None}
+
+
+def test_postgresql_refusing_a_user_as_a_duplicate_skips_it_with_what_needs_it(backup_file, tmp_path,
+                                                                                fresh_postgres_url):
+    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
+    try:
+        MigrationRunner(env.DB.db, MIGRATIONS).apply()
+        report = import_backup(env.DB.db, json.dumps(_with_a_second_early(backup_file)))
+        invited = dict(env.DB.db.execute_sql("SELECT id, invited_by FROM users").fetchall())
+        reviewers = dict(env.DB.db.execute_sql("SELECT id, reviewer_id FROM content").fetchall())
+    finally:
+        env.DB.db.close()
+    assert report.inserted == {"users": 4, "collections": 2, "media": 1, "content": 3}
+    assert "content p9: its author was not imported" in report.reasons
+    assert invited == {"u-admin": None, "u-early": "u-late", "u-late": "u-admin", "u-guest": None}
+    assert reviewers == {"p0": None, "p1": "u-admin", "p2": None}
+
+
+def test_a_username_sqlite_folds_onto_a_held_one_skips_the_user(target, backup_file, tmp_path):
+    """SQLite's lower() folds A-Z only: 'ÄDMIN' is 'Ädmin' to its unique index, where
+    Python's lower() says 'ädmin'. Such names predate the rule that usernames are ASCII."""
+    _user(target, "other", "other@example.com", "Ädmin")  # written directly, as an old database holds it
+    result = target.cli("d1", "import", "DB", _written(tmp_path, _edited(backup_file, **{"u-admin": "ÄDMIN"})))
+    assert result.exit_code == 0, result.output
+    assert "users: 2 inserted, 1 skipped" in result.stdout and "content: 2 inserted, 1 skipped" in result.stdout
+    assert "skipped users u-admin: " in result.stderr and "skipped content p0: its author was not imported" in result.stderr
+    rows = target.snapshot()
+    assert {user["id"]: user["invited_by"] for user in rows["users"]} == {
+        "other": None, "u-early": "u-late", "u-late": None}  # its inviter was not imported
+    assert {row["id"]: row["reviewer_id"] for row in rows["content"]} == {"p1": None, "p2": None}
+
+
+def test_a_username_postgresql_folds_onto_a_held_one_skips_the_user(backup_file, tmp_path, fresh_postgres_url):
+    """PostgreSQL's lower('ADMİN') is 'admin'; Python's is 'admi̇n', with a combining dot."""
+    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
+    try:
+        MigrationRunner(env.DB.db, MIGRATIONS).apply()
+        env.DB.db.execute_sql("INSERT INTO users (id, email, username, first_name, last_name, created_at, updated_at)"
+                              " VALUES ('other', 'other@example.com', 'admin', '', '', 1, 1)")
+        report = import_backup(env.DB.db, json.dumps(_edited(backup_file, **{"u-admin": "ADMİN"})))
+        invited = dict(env.DB.db.execute_sql("SELECT id, invited_by FROM users").fetchall())
+    finally:
+        env.DB.db.close()
+    assert report.inserted == {"users": 2, "collections": 2, "media": 1, "content": 2}
+    assert any(reason.startswith("users u-admin: ") for reason in report.reasons)
+    assert invited == {"other": None, "u-early": "u-late", "u-late": None}
+
+
 def test_collection_name_conflict_sends_content_to_the_existing_collection(target, backup_file):
     target.execute(
         "INSERT INTO collections (id, name, display_name, schema, is_active, managed, created_at, updated_at)"

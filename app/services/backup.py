@@ -29,7 +29,10 @@ content or media of a user skipped for its email to the existing user with that 
 a row whose author/uploader has no counterpart (a username taken by someone else) is
 skipped too, and an optional reference (reviewer, featured image, inviter) to a row that
 was not imported is cleared. Inserts use ``ON CONFLICT DO NOTHING`` on both databases (not
-SQLite's ``INSERT OR IGNORE``, which would also swallow NOT NULL and CHECK failures).
+SQLite's ``INSERT OR IGNORE``, which would also swallow NOT NULL and CHECK failures). The
+users that went in are read back, since the database compares the unique keys its own way
+(``lower()`` folds letters differently on SQLite, PostgreSQL and Python): a user it refused
+is skipped as one whose username is taken, and inviters are linked once both sides are in.
 """
 
 from dataclasses import dataclass, field
@@ -214,10 +217,6 @@ def import_backup(db, source, on_progress=None):
                 # content in SHARE mode: taken now, before the import's own rows, a content
                 # write waiting for one of them (a slug the import took) cannot hold it off.
                 db.execute_sql("LOCK TABLE content IN SHARE MODE")
-            else:
-                # Rows may reference rows later in the same table (users.invited_by): check
-                # foreign keys at COMMIT. The pragma resets itself when the transaction ends.
-                db.execute_sql("PRAGMA defer_foreign_keys = ON")
             for table in IMPORT_ORDER:
                 getattr(importer, f"import_{table}")(getattr(backup.data, table))
                 if on_progress:
@@ -326,10 +325,54 @@ class _Importer:
                 candidates.append(row)
                 if isinstance(username, str):
                     held.add(username.lower())
+        invited = self._unlink_inviters(candidates)
+        self._finish("users", len(rows), candidates)
+        self._drop_refused_users(candidates)
+        self._link_inviters(invited)
+
+    def _unlink_inviters(self, candidates):
+        """Point each candidate's ``invited_by`` at its target user; ``{id: inviter}`` of those
+        invited by another candidate, inserted without it until both are known to be in."""
+        incoming, invited = {row["id"] for row in candidates}, {}
         for row in candidates:
-            if row.get("invited_by") in self.users:
-                row["invited_by"] = self.users[row["invited_by"]]
-        self._finish("users", len(rows), _inviters_first(candidates))
+            if row.get("invited_by") not in self.users:
+                continue  # none, or a user outside the backup, kept as it is
+            inviter = self.users[row["invited_by"]]
+            if inviter in incoming:
+                invited[row["id"]], inviter = inviter, None
+            row["invited_by"] = inviter
+        return invited
+
+    def _drop_refused_users(self, candidates):
+        """Candidates the database refused are not imported, and what needs them follows.
+
+        The checks above ask what the database holds, but ``ON CONFLICT DO NOTHING`` answers
+        for the unique keys as the database compares them: two emails of the backup that
+        normalise alike, a username its ``lower()`` folds onto another where Python's does
+        not (SQLite folds A-Z only; PostgreSQL under a UTF-8 locale lowers ``İ`` to ``i``),
+        a row a concurrent write took. Such a row went nowhere; mapped to itself, the rows
+        naming it would fail their foreign key.
+        """
+        landed = self._existing("users", "id", [row["id"] for row in candidates])
+        for row in candidates:
+            if row["id"] not in landed:
+                self.users[row["id"]] = None
+                self._skip("users", row, f"the database refused it as a duplicate: its email {row.get('email')!r}"
+                                         f" or username {row.get('username')!r} is taken as it compares them")
+
+    def _link_inviters(self, invited):
+        """Set ``invited_by`` of the users imported with their inviter (``{id: inviter}``): one
+        UPDATE per inviter. An inviter the database refused stays cleared, as one skipped is."""
+        by_inviter = {}
+        for user_id, inviter in invited.items():
+            if self.users[user_id] is not None and self.users[inviter] is not None:
+                by_inviter.setdefault(inviter, []).append(user_id)
+        p = self.db.param
+        for inviter, user_ids in by_inviter.items():
+            for start in range(0, len(user_ids), _IN_CHUNK):
+                chunk = user_ids[start:start + _IN_CHUNK]
+                marks = ", ".join([p] * len(chunk))
+                self.db.execute_sql(f'UPDATE "users" SET "invited_by" = {p} WHERE "id" IN ({marks})', [inviter, *chunk])
 
     def import_collections(self, rows):
         by_id = self._existing("collections", "id", [r["id"] for r in rows])
@@ -413,21 +456,3 @@ def _encode(value, is_json):
             return value[TEXT_MARKER]
         value = value[JSON_MARKER]
     return msgspec.json.encode(value).decode()
-
-
-def _inviters_first(rows):
-    """Order users so an inviter comes before the users it invited (PostgreSQL checks at once)."""
-    pending = {row["id"]: row for row in rows}
-    ordered, placed = [], set()
-
-    def place(row, trail):
-        inviter = row.get("invited_by")
-        if inviter in pending and inviter not in placed and inviter not in trail:
-            place(pending[inviter], trail | {row["id"]})
-        if row["id"] not in placed:
-            placed.add(row["id"])
-            ordered.append(row)
-
-    for row in rows:
-        place(row, frozenset())
-    return ordered
