@@ -4,8 +4,10 @@ import re
 
 import pytest
 
+from app.api.errors import SERVICE_ERROR_STATUS
 from app.db.models import User, bind_models
-from app.services.accounts import USERNAME_PATTERN
+from app.services import users
+from app.services.accounts import USERNAME_PATTERN, InvalidUsername
 from app.services.usernames import MAX_LENGTH, free_username, username_base
 from tests.fixtures.app import client_for, make_env, migrate
 from tests.fixtures.auth import PASSWORD, accounts_for_tests
@@ -100,3 +102,35 @@ def test_a_derived_username_taken_meanwhile_takes_the_next_one(env, monkeypatch)
     taken = client_for(env).post_json("/auth/register", {"email": "ed@two.example", "password": PASSWORD},
                                       status=409).json
     assert "already exists" in taken["error"]
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("username", ["ÄDMIN", "Zoë", "two words"])
+def test_the_services_refuse_a_username_breaking_the_rule(env, username):
+    """The API's bodies and the admin's forms check the rule first; the services hold it for
+    every other caller. It keeps usernames ASCII, the letters SQLite's lower() folds, so the
+    case-blind unique index means the same on both databases."""
+    bind_models(env.DB.db)
+    accounts = accounts_for_tests()
+    for create in (accounts.create_user, accounts.create_admin):
+        with pytest.raises(InvalidUsername, match=r"Username must be 3 to 50 of A-Z, a-z, 0-9"):
+            create("new@example.com", PASSWORD, username=username)
+    plain = create_user("viewer", username="plain")
+    with pytest.raises(InvalidUsername):
+        users.update_user(plain.id, {"username": username, "first_name": "Changed"})
+    invited, mail = accounts.invite("guest@example.com", "viewer", None)
+    with pytest.raises(InvalidUsername):
+        accounts.accept_invitation(mail.link.split("token=")[1], username, PASSWORD)
+    assert not User.select().where(User.email == "new@example.com").exists()
+    assert (User.get_by_id(plain.id).username, User.get_by_id(plain.id).first_name) == ("plain", plain.first_name)
+    assert User.get_by_id(invited.id).invitation_pending
+
+
+def test_a_username_the_services_refuse_is_answered_as_the_api_refuses_one(env):
+    bind_models(env.DB.db)
+    body = {"email": "new@example.com", "password": PASSWORD, "username": "Zoë"}
+    answer = client_for(env).post_json("/auth/register", body, status=422).json
+    refusal = InvalidUsername()
+    assert SERVICE_ERROR_STATUS[refusal.kind] == "422 Unprocessable Entity"
+    assert refusal.message == answer["error"] == "Validation failed"
+    assert [detail["field"] for detail in refusal.details] == [detail["field"] for detail in answer["details"]]

@@ -30,6 +30,7 @@ import peewee
 from app.db.models import User, database, now_ms
 from app.services.api_tokens import revoke_tokens_of
 from app.services.cache import Namespace, invalidate
+from app.services.errors import INVALID, ServiceError
 from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES, hash_token
 from app.services.passwords import PasswordHasher
 from app.services.plugins import hooks
@@ -42,6 +43,7 @@ log = logging.getLogger("sonicpy.accounts")
 # document, which has no "\Z".
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+(?!\n)$"
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,50}(?!\n)$"
+USERNAME_RULE = "3 to 50 of A-Z, a-z, 0-9, '_', '.', '-'"
 MAX_EMAIL_LENGTH = 254  # as typed, and again once normalised: NFKC can make it longer ("㎒" is "MHz")
 MAX_PASSWORD_LENGTH = 1024  # scrypt cost does not depend on it, but a cap avoids silly bodies
 # Concurrent sign-ups of one mailbox name (ed@a.example, ed@b.example) race for one derived
@@ -60,6 +62,19 @@ class AccountError(Exception):
 
 class DuplicateAccount(AccountError):
     """The email or username is already taken."""
+
+
+class InvalidUsername(AccountError, ServiceError):
+    """The username breaks ``USERNAME_PATTERN``: a 422 naming the field, as the API's own
+    check of a request body answers (``Validation failed``, ``details`` on ``username``)."""
+
+    kind = INVALID
+
+    def __init__(self, message=f"Username must be {USERNAME_RULE}"):
+        super().__init__("Validation failed", [{"field": "username", "message": message}])
+
+    def __str__(self):
+        return self.details[0]["message"]
 
 
 class WeakPassword(AccountError):
@@ -176,14 +191,14 @@ class Accounts:
             raise WeakPassword(f"Password must be at most {MAX_PASSWORD_LENGTH} characters")
 
     def create_user(self, email, password, role=LEAST_PRIVILEGED_ROLE, username=None, first_name="", last_name=""):
-        """Create an active user; raise DuplicateAccount, WeakPassword or InvalidEmail.
+        """Create an active user; raise DuplicateAccount, WeakPassword, InvalidEmail or InvalidUsername.
 
         Args:
             email: stored normalised (``normalize_email``); refused if it mixes scripts.
             password: checked against the policy, stored as a scrypt hash.
             role: one of ROLES (registration passes the least privileged one; an admin's create may
                 name any role the caller may grant).
-            username: default derived from the email, made unique.
+            username: obeys ``USERNAME_PATTERN``; default derived from the email, made unique.
         """
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
@@ -222,6 +237,8 @@ class Accounts:
         return self.create_admin(email, password), password
 
     def _insert(self, username=None, **fields):
+        if username is not None:
+            check_username(username)
         with database.atomic():
             if User.select().where(User.email == fields["email"]).exists():
                 raise DuplicateAccount("A user with this email already exists")
@@ -411,11 +428,13 @@ class Accounts:
 
         Raises:
             InvalidToken: unknown, used or expired invitation.
-            WeakPassword, DuplicateAccount: the password or the username is not acceptable.
+            InvalidUsername, WeakPassword, DuplicateAccount: the username or the password is
+                not acceptable.
         """
         user = User.get_or_none(User.invitation_token == hash_token(token))
         if user is None or self._invitation_expired(user.invited_at):
             raise InvalidToken("Invalid or expired invitation")
+        check_username(username)
         self.check_password(password)
         password_hash = self.hasher.hash(password)
         with database.atomic():
@@ -446,6 +465,23 @@ class Accounts:
 
     def _link(self, path, token):
         return f"{self._settings.public_base_url.rstrip('/')}{path}?token={token}"
+
+
+def check_username(username):
+    """Raise InvalidUsername unless ``username`` obeys ``USERNAME_PATTERN``.
+
+    The API's bodies and the admin's forms check it before they call a service; the services
+    check it again, for every other caller. The rule keeps usernames ASCII, the only letters
+    SQLite's ``lower()`` folds, so the unique index on ``lower(username)`` means the same on
+    SQLite and PostgreSQL (whose ``lower()`` folds every letter).
+    """
+    if not is_username(username):
+        raise InvalidUsername()
+
+
+def is_username(text):
+    """Whether ``text`` is a string obeying ``USERNAME_PATTERN``."""
+    return isinstance(text, str) and re.fullmatch(USERNAME_PATTERN, text) is not None
 
 
 def new_email(email):

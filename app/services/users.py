@@ -20,7 +20,7 @@ import peewee
 from app.db.database import is_postgres
 from app.db.models import User, database, now_ms
 from app.db.text_match import contains_any_case
-from app.services.accounts import DuplicateAccount, new_email
+from app.services.accounts import DuplicateAccount, check_username, new_email
 from app.services.api_tokens import revoke_tokens_of
 from app.services.errors import CONFLICT, NOT_FOUND, ServiceError
 from app.services.usernames import same_username
@@ -115,6 +115,7 @@ def update_user(user_id, changes, check=None):
     Raises:
         UserNotFound: no such user.
         InvalidEmail: the new email is not acceptable.
+        InvalidUsername: the new username breaks ``USERNAME_PATTERN``.
         DuplicateAccount: another user has the email or the username.
         InvitationPending: ``is_active`` true, an email or a password for a user whose
             invitation is still open.
@@ -122,6 +123,8 @@ def update_user(user_id, changes, check=None):
     """
     if "email" in changes:
         changes = dict(changes, email=new_email(changes["email"]))
+    if "username" in changes:
+        check_username(changes["username"])
     with database.atomic():
         _keep_an_admin(user_id, changes)
         user = _locked_user(user_id)
