@@ -309,6 +309,32 @@ def test_a_username_postgresql_folds_onto_a_held_one_skips_the_user(backup_file,
     assert invited == {"other": None, "u-early": "u-late", "u-late": None}
 
 
+def test_a_username_breaking_the_rule_skips_the_user_and_what_needs_it(target, backup_file, tmp_path):
+    """An older database may hold 'Zoë': usernames are ASCII now, the letters SQLite's lower()
+    folds, so the case-blind index means the same on both databases."""
+    result = target.cli("d1", "import", "DB", _written(tmp_path, _edited(backup_file, **{"u-early": "Zoë"})))
+    assert result.exit_code == 0, result.output
+    assert ("skipped users u-early: username 'Zoë' breaks the rule for usernames (3 to 50 of A-Z, a-z, 0-9, "
+            "'_', '.', '-')") in result.stderr
+    assert "users: 2 inserted, 1 skipped" in result.stdout
+    assert "media: 0 inserted, 1 skipped" in result.stdout and "content: 2 inserted, 1 skipped" in result.stdout
+    assert {user["id"] for user in target.snapshot()["users"]} == {"u-admin", "u-late"}
+
+
+def test_a_username_breaking_the_rule_skips_the_user_on_postgresql(backup_file, tmp_path, fresh_postgres_url):
+    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
+    try:
+        MigrationRunner(env.DB.db, MIGRATIONS).apply()
+        report = import_backup(env.DB.db, json.dumps(_edited(backup_file, **{"u-late": "Late Comer"})))
+        invited = dict(env.DB.db.execute_sql("SELECT id, invited_by FROM users").fetchall())
+    finally:
+        env.DB.db.close()
+    assert report.inserted == {"users": 2, "collections": 2, "media": 1, "content": 2}
+    assert ("users u-late: username 'Late Comer' breaks the rule for usernames (3 to 50 of A-Z, a-z, 0-9, '_', "
+            "'.', '-')") in report.reasons
+    assert invited == {"u-admin": None, "u-early": None}  # its inviter was not imported
+
+
 def test_collection_name_conflict_sends_content_to_the_existing_collection(target, backup_file):
     target.execute(
         "INSERT INTO collections (id, name, display_name, schema, is_active, managed, created_at, updated_at)"

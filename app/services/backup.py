@@ -21,18 +21,19 @@ Valid JSON keeps its value exactly; only its spacing may change (it is written b
 compact JSON, the way the app writes it).
 
 ``import_backup`` is all or nothing, in ONE transaction, in foreign-key order (users,
-collections, media, content), and idempotent: a row whose primary key or unique key
-(user email, username in any case, collection name, content collection+slug) is already there is
-skipped, so importing twice changes nothing. References follow what was skipped: content
-of a collection skipped for its name goes to the existing collection of that name, and
-content or media of a user skipped for its email to the existing user with that email;
-a row whose author/uploader has no counterpart (a username taken by someone else) is
-skipped too, and an optional reference (reviewer, featured image, inviter) to a row that
-was not imported is cleared. Inserts use ``ON CONFLICT DO NOTHING`` on both databases (not
-SQLite's ``INSERT OR IGNORE``, which would also swallow NOT NULL and CHECK failures). The
-users that went in are read back, since the database compares the unique keys its own way
-(``lower()`` folds letters differently on SQLite, PostgreSQL and Python): a user it refused
-is skipped as one whose username is taken, and inviters are linked once both sides are in.
+collections, media, content), and idempotent: a row whose primary key or unique key (user
+email, username in any case, collection name, content collection+slug) is already there is
+skipped, so importing twice changes nothing. References follow what was skipped: content of
+a collection skipped for its name goes to the existing collection of that name, and content
+or media of a user skipped for its email to the existing user with that email; a row whose
+author/uploader has no counterpart (a username taken by someone else, or one breaking the
+rule for usernames, ``USERNAME_PATTERN``) is skipped too, and an optional reference
+(reviewer, featured image, inviter) to a row that was not imported is cleared. Inserts use
+``ON CONFLICT DO NOTHING`` on both databases (not SQLite's ``INSERT OR IGNORE``, which
+would also swallow NOT NULL and CHECK failures). The users that went in are read back,
+since the database compares the unique keys its own way (``lower()`` folds letters
+differently on SQLite, PostgreSQL and Python): a user it refused is skipped as one whose
+username is taken, and inviters are linked once both sides are in.
 """
 
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from app.db import content_media, derived
 from app.db.database import is_postgres, read_snapshot, refresh_statistics
 from app.db.models import MODELS, JSONField
 from app.db.schema_turns import take_schema_turn
-from app.services.accounts import normalize_email
+from app.services.accounts import USERNAME_RULE, is_username, normalize_email
 
 BACKUP_VERSION = "1"
 EXPORT_TABLES = ("users", "collections", "content", "media")
@@ -316,6 +317,11 @@ class _Importer:
             elif row.get("email") in by_email:
                 self.users[row["id"]] = by_email[row["email"]]
                 self._skip("users", row, f"email {row['email']!r} exists: its rows go to that user")
+            elif isinstance(username, str) and not is_username(username):
+                # Written before the rule, or by hand: other letters than A-Z fold one way in
+                # SQLite's lower() and another in PostgreSQL's, so the index would differ.
+                self.users[row["id"]] = None
+                self._skip("users", row, f"username {username!r} breaks the rule for usernames ({USERNAME_RULE})")
             elif isinstance(username, str) and username.lower() in held:
                 # Held by another user, in this case or another (or by a row of this backup).
                 self.users[row["id"]] = None
