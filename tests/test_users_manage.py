@@ -3,7 +3,9 @@ invitations; PATCH /auth/me (one's own profile)."""
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import psycopg2
 import pytest
 import webtest
 
@@ -11,6 +13,7 @@ from app.api import users as users_api
 from app.db.models import ApiToken, Permission, RolePermission, SystemLog, User, now_ms
 from app.services import accounts as accounts_module
 from app.services import users as users_service
+from app.services.accounts import duplicate_account
 from app.services.identity import hash_token
 from tests.fixtures.auth import PASSWORD, accounts_for_tests, concurrently, hashed, login, reload
 from tests.fixtures.users import bearer, create_user
@@ -162,6 +165,60 @@ def test_usernames_and_emails_stay_unique(app_client, make_user):
     stored = reload(target)
     assert (stored.email, stored.username) == ("mine@example.com", "renamed")
     app_client.get("/auth/me", headers=target_headers, status=200)  # a new username is no credential
+
+
+def test_the_refusal_names_what_another_user_holds(app_client, make_user):
+    """What a 409 says, asked again after the database refused a write another request beat."""
+    holder = create_user("viewer", email="holder@example.com", username="Holder")
+    assert str(duplicate_account("holder@example.com", "free")) == "A user with this email already exists"
+    assert str(duplicate_account("free@example.com", "HOLDER")) == "A user with this username already exists"
+    assert duplicate_account("holder@example.com", "holder", other_than=holder.id) is None
+    assert duplicate_account("free@example.com", "free") is None
+
+
+def _answer_racing(app, request, database, holder):
+    """``request``'s response when another transaction inserts the user ``holder`` (a dict of
+    columns) just before it: uncommitted, the row escapes the request's checks and its write
+    waits on the unique index; then the other transaction commits and the write is refused,
+    as when two requests race. PostgreSQL only: SQLite's writes take turns."""
+    other = psycopg2.connect(database.url)
+    try:
+        columns = {"first_name": "", "last_name": "", "created_at": 1, "updated_at": 1, **holder}
+        other.cursor().execute(f"INSERT INTO users ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})",
+                               list(columns.values()))
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(request.get_response, app)
+            _wait_for_a_blocked_write(database)
+            other.commit()
+            return answer.result()
+    finally:
+        other.close()
+
+
+def _wait_for_a_blocked_write(database, polls=3000):
+    with database.admin.cursor() as cursor:
+        for _ in range(polls):
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
+                           (database.name,))
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the request never waited for the other transaction")
+
+
+@pytest.mark.parametrize("db_backend", ["postgres"], indirect=True)
+def test_an_email_or_username_taken_meanwhile_is_named_in_the_409(app_client, make_user, seeded_postgres):
+    _, admin = make_user("admin")
+    target, _ = make_user("viewer", email="mine@example.com", username="mine")
+    body = {"email": "made@example.com", "password": PASSWORD, "username": "made"}
+    created = _answer_racing(app_client.app, admin_request("POST", "/admin/api/users", admin, body), seeded_postgres,
+                             {"id": "racer-1", "email": "made@example.com", "username": "racer1"})
+    assert (created.status_int, created.json["error"]) == (409, "A user with this email already exists")
+    renamed = _answer_racing(app_client.app, admin_request("PATCH", f"/admin/api/users/{target.id}", admin,
+                                                           {"username": "contested"}), seeded_postgres,
+                             {"id": "racer-2", "email": "racer2@example.com", "username": "Contested"})
+    assert (renamed.status_int, renamed.json["error"]) == (409, "A user with this username already exists")
+    assert reload(target).username == "mine"
 
 
 def test_a_username_differing_only_in_case_is_taken_on_every_path(app_client, make_user, outbox):

@@ -46,6 +46,9 @@ USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,50}(?!\n)$"
 USERNAME_RULE = "3 to 50 of A-Z, a-z, 0-9, '_', '.', '-'"
 MAX_EMAIL_LENGTH = 254  # as typed, and again once normalised: NFKC can make it longer ("㎒" is "MHz")
 MAX_PASSWORD_LENGTH = 1024  # scrypt cost does not depend on it, but a cap avoids silly bodies
+# A write the database refused for a unique key that no other user holds by the time it is
+# asked again (the holder was deleted meanwhile).
+EITHER_TAKEN = "A user with this email or username already exists"
 # Concurrent sign-ups of one mailbox name (ed@a.example, ed@b.example) race for one derived
 # username; the losers take the next free one, this many times at most.
 USERNAME_ATTEMPTS = 5
@@ -240,10 +243,9 @@ class Accounts:
         if username is not None:
             check_username(username)
         with database.atomic():
-            if User.select().where(User.email == fields["email"]).exists():
-                raise DuplicateAccount("A user with this email already exists")
-            if username is not None and User.select().where(same_username(username)).exists():
-                raise DuplicateAccount("A user with this username already exists")
+            taken = duplicate_account(fields["email"], username)
+            if taken is not None:
+                raise taken
             now = now_ms()
             for _ in range(USERNAME_ATTEMPTS):
                 try:
@@ -256,7 +258,7 @@ class Accounts:
                     # insert: a generated username takes the next free one, anything else is taken.
                     if username is not None or User.select().where(User.email == fields["email"]).exists():
                         break
-            raise DuplicateAccount("A user with this email or username already exists")
+            raise duplicate_account(fields["email"], username) or DuplicateAccount(EITHER_TAKEN)
 
     # -- sessions -------------------------------------------------------------------------
 
@@ -438,8 +440,9 @@ class Accounts:
         self.check_password(password)
         password_hash = self.hasher.hash(password)
         with database.atomic():
-            if User.select().where(same_username(username) & (User.id != user.id)).exists():
-                raise DuplicateAccount("A user with this username already exists")
+            taken = duplicate_account(username=username, other_than=user.id)
+            if taken is not None:
+                raise taken
             now = now_ms()
             try:
                 # Consumes the invitation: one request wins, a second one with the same token
@@ -465,6 +468,21 @@ class Accounts:
 
     def _link(self, path, token):
         return f"{self._settings.public_base_url.rstrip('/')}{path}?token={token}"
+
+
+def duplicate_account(email=None, username=None, other_than=None):
+    """DuplicateAccount saying which of ``email`` and ``username`` (in any case) a user other
+    than ``other_than`` holds, the email first; None when neither is held.
+
+    Asked before a write, and again after the database refused one for a unique key: another
+    request took the email or the username in between, and the answer still says which.
+    """
+    others = [User.id != other_than] if other_than is not None else []
+    if email is not None and User.select().where(User.email == email, *others).exists():
+        return DuplicateAccount("A user with this email already exists")
+    if username is not None and User.select().where(same_username(username), *others).exists():
+        return DuplicateAccount("A user with this username already exists")
+    return None
 
 
 def check_username(username):

@@ -20,10 +20,9 @@ import peewee
 from app.db.database import is_postgres
 from app.db.models import User, database, now_ms
 from app.db.text_match import contains_any_case
-from app.services.accounts import DuplicateAccount, check_username, new_email
+from app.services.accounts import EITHER_TAKEN, DuplicateAccount, check_username, duplicate_account, new_email
 from app.services.api_tokens import revoke_tokens_of
 from app.services.errors import CONFLICT, NOT_FOUND, ServiceError
-from app.services.usernames import same_username
 
 ADMIN = "admin"
 
@@ -242,11 +241,9 @@ def _check_invitation(user, changes):
 
 def _check_taken(user_id, changes):
     """DuplicateAccount when another user holds the new email or username (in any case)."""
-    others = User.id != user_id
-    if "email" in changes and User.select().where((User.email == changes["email"]) & others).exists():
-        raise DuplicateAccount("A user with this email already exists")
-    if "username" in changes and User.select().where(same_username(changes["username"]) & others).exists():
-        raise DuplicateAccount("A user with this username already exists")
+    taken = duplicate_account(changes.get("email"), changes.get("username"), other_than=user_id)
+    if taken is not None:
+        raise taken
 
 
 def _write(user_id, update):
@@ -255,4 +252,5 @@ def _write(user_id, update):
             User.update(**update).where(User.id == user_id).execute()
     except peewee.IntegrityError:
         # Another request took the email or the username between the check and the update.
-        raise DuplicateAccount("A user with this email or username already exists") from None
+        taken = duplicate_account(update.get("email"), update.get("username"), other_than=user_id)
+        raise (taken or DuplicateAccount(EITHER_TAKEN)) from None
