@@ -129,9 +129,18 @@ def test_usernames_differing_only_in_case_stop_apply_with_their_names(project):
     result = project.cli("apply", "DB")
     assert result.exit_code == 1
     assert ("Error: Migration 0038_usernames_unique_ignoring_case.sql refused: usernames that differ only in "
-            "case: ADMIN and admin. Usernames become unique ignoring case") in result.stderr
+            "case: ADMIN (id u2) and admin (id u1). Usernames become unique ignoring case") in result.stderr
     assert "Traceback" not in result.output
     assert project.cli("list", "DB", "--check").exit_code == 1
+    # The command it suggests, as printed, renames the user.
+    [(command, sql)] = re.findall(r'sonicpy (d1 execute DB --command) "([^"]+)"', " ".join(result.stderr.split()))
+    renamed = CliRunner().invoke(cli, [*command.split(), sql.replace("NEW-NAME", "admin2"), "--config",
+                                       str(project.config), "--persist-to", str(project.state)])
+    assert renamed.exit_code == 0, renamed.output
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT username FROM users WHERE id = 'u1'").fetchall() == [("admin2",)]
+    conn.close()
+    assert project.cli("apply", "DB").exit_code == 0
 
 
 def test_a_failing_apply_prints_no_traceback_from_the_real_entry_point(project):

@@ -250,16 +250,19 @@ def test_usernames_differing_only_in_case_hold_the_index_back_naming_them(db, mi
     with pytest.raises(MigrationError) as caught:
         runner.apply()
     assert str(caught.value) == (
-        f"Migration {USERNAMES_FILE} refused: usernames that differ only in case: ADMIN and admin; Ed, eD and ed. "
-        "Usernames become unique ignoring case: give all but one of each a new username (the admin's user page, "
-        "or PATCH /admin/api/users/{id} with a username), then apply again.\n"
+        f"Migration {USERNAMES_FILE} refused: usernames that differ only in case: ADMIN (id u1) and admin (id u0); "
+        "Ed (id u2), eD (id u3) and ed (id u4). Usernames become unique ignoring case: give all but one of each a "
+        "new username, then apply again. From the command line (dev applies the migrations before it serves, so "
+        "its admin is not there yet), e.g. sonicpy d1 execute DB --command \"UPDATE users SET username = 'NEW-NAME' "
+        "WHERE id = 'u0'\"; or, where an app already serves, the admin's user page or PATCH /admin/api/users/{id} "
+        "with a username.\n"
         "Nothing was changed; earlier migrations stay applied.")
     assert caught.value.migration == USERNAMES_FILE
     assert [s.name for s in runner.pending()] == [USERNAMES_FILE]
     add_users(db, "BOB", start=9)  # no index yet
     execute(db, "UPDATE users SET username = 'admin-old' WHERE username = 'ADMIN'")
     execute(db, "DELETE FROM users WHERE username IN ('eD', 'BOB')")
-    with pytest.raises(MigrationError, match="differ only in case: Ed and ed\\. "):
+    with pytest.raises(MigrationError, match=r"differ only in case: Ed \(id u2\) and ed \(id u4\)\. .* WHERE id = 'u4'"):
         runner.apply()
     execute(db, "UPDATE users SET username = 'ed2' WHERE username = 'ed'")
     assert runner.apply() == [USERNAMES_FILE]

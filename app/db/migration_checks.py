@@ -12,28 +12,44 @@ MAX_NAMED = 20  # clashes named in a refusal; the rest are counted
 
 
 def usernames_differing_in_case(db):
-    """Why ``lower(username)`` cannot be unique yet: the usernames that differ only in case
-    (``ADMIN and admin; Ed and ed``), or None when there are none."""
+    """Why ``lower(username)`` cannot be unique yet: the users whose usernames differ only in
+    case, each with its id (``ADMIN (id u1) and admin (id u2)``), and a command renaming one,
+    or None when there are none.
+
+    ``dev`` applies the migrations before it serves, so its admin is not there to rename them
+    with: the command line is (``d1 execute``)."""
     cursor = db.execute_sql(
-        "SELECT lower(username), username FROM users WHERE lower(username) IN ("
+        "SELECT lower(username), username, id FROM users WHERE lower(username) IN ("
         " SELECT lower(username) FROM users GROUP BY lower(username) HAVING COUNT(*) > 1)")
     clashes = {}
-    for folded, username in cursor.fetchall():
-        clashes.setdefault(folded, []).append(username)
+    for folded, username, user_id in cursor.fetchall():
+        clashes.setdefault(folded, []).append((username, user_id))
     if not clashes:
         return None
     # Sorted here: the databases' collations order "ADMIN" and "admin" differently.
-    named = "; ".join(_spelled(sorted(clashes[folded])) for folded in sorted(clashes)[:MAX_NAMED])
+    groups = [sorted(clashes[folded]) for folded in sorted(clashes)]
+    named = "; ".join(_spelled([f"{name} (id {user_id})" for name, user_id in group])
+                      for group in groups[:MAX_NAMED])
     if len(clashes) > MAX_NAMED:
         named += f"; and {len(clashes) - MAX_NAMED} more"
+    _, renamed = groups[0][-1]
+    command = ("sonicpy d1 execute DB --command \"UPDATE users SET username = 'NEW-NAME' WHERE id = "
+               f"'{_sql_text(renamed)}'\"")
     return (f"usernames that differ only in case: {named}. Usernames become unique ignoring case: "
-            "give all but one of each a new username (the admin's user page, or PATCH /admin/api/users/{id} "
-            "with a username), then apply again")
+            "give all but one of each a new username, then apply again. From the command line (dev "
+            f"applies the migrations before it serves, so its admin is not there yet), e.g. {command}; "
+            "or, where an app already serves, the admin's user page or PATCH /admin/api/users/{id} "
+            "with a username")
 
 
 def _spelled(names):
     """``a and b``, ``a, b and c``."""
     return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _sql_text(text):
+    """``text`` inside an SQL string literal."""
+    return text.replace("'", "''")
 
 
 CHECKS = {"0038_usernames_unique_ignoring_case.sql": usernames_differing_in_case}
