@@ -24,6 +24,7 @@ import math
 from app.db.models import FormSubmission, database
 from app.services.accounts import Mail
 from app.services.content.validation import validate_data
+from app.services.content.values import BOOLEAN_FIELD_TYPES
 from app.services.enums import option_text
 from app.services.errors import INVALID, NOT_FOUND, ServiceError
 from app.services.plugins import hooks
@@ -34,7 +35,6 @@ MAX_USER_AGENT = 256
 MAX_PROBLEMS = 50  # listed in a refusal; past it, one more entry says how many are left out
 MAIL_KIND = "form_submission"
 TRUE_TEXTS = frozenset({"on", "true", "1", "yes"})
-BOX_TYPES = frozenset({"boolean", "checkbox"})
 UNTICKED = "is required: it must be ticked (true)"
 CHOICE_TYPES = frozenset({"select", "multiselect", "radio"})
 IP_HASH_PURPOSE = "sonicpy form ip hash"  # what the key for address hashes is derived with
@@ -74,7 +74,7 @@ def _option(text, enum):
 def _field_value(config, values):
     """The value of one field from its posted texts ``values`` (None: not given)."""
     kind = config.get("type")
-    if kind in ("boolean", "checkbox"):
+    if kind in BOOLEAN_FIELD_TYPES:
         return bool(values) and values[-1].strip().lower() in TRUE_TEXTS
     if kind == "multiselect" or (kind == "select" and config.get("multiple")):
         return [_option(text, config.get("enum")) for text in values if text != ""]
@@ -105,7 +105,7 @@ def from_form_post(fields, form):
         if value is not None:
             data[name] = value
     for name, config in fields.items():  # an unticked box is not posted at all: it is false
-        if name not in data and config.get("type") in ("boolean", "checkbox"):
+        if name not in data and config.get("type") in BOOLEAN_FIELD_TYPES:
             data[name] = False
     return data
 
@@ -118,7 +118,7 @@ def _unticked_boxes(fields, data):
     unticked box (which a browser does not post, read as ``false``) agrees to nothing.
     """
     return [{"field": f"data.{name}", "message": UNTICKED} for name, config in fields.items()
-            if isinstance(config, dict) and config.get("type") in BOX_TYPES and config.get("required") is True
+            if isinstance(config, dict) and config.get("type") in BOOLEAN_FIELD_TYPES and config.get("required") is True
             and data.get(name) is False]
 
 
