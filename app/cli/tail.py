@@ -30,7 +30,7 @@ import peewee
 from app.cli.common import runtime_options
 from app.cli.time_travel import parse_timestamp
 from app.db.database import release_connection
-from app.db.models import SystemLog, bind_models
+from app.db.models import DAY_MS, HOUR_MS, SystemLog, bind_models
 from app.services.logs import log_json
 
 LATE_ROW_MS = 10_000
@@ -38,7 +38,7 @@ PAGE = 500
 _STATUS_CLASS = re.compile(r"([1-5])xx")
 _STATUS_CODE = re.compile(r"[1-5]\d\d")
 _AGO = re.compile(r"(\d+)([smhd])")
-_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_UNIT_MS = {"s": 1000, "m": 60_000, "h": HOUR_MS, "d": DAY_MS}
 
 
 @dataclass(frozen=True)
