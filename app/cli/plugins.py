@@ -66,7 +66,7 @@ def _switch(runtime, name, active):
     with env.DB.db.connection_context():
         services = build_services(env, settings)
         registry = services.plugins
-        services.plugins.start(env, settings, services)
+        registry.start(env, settings, services)
         token = hooks.bind_context(registry.hooks, ctx)
         try:
             plugin = registry.set_active(name, active)
