@@ -5,6 +5,7 @@ default, opened exactly as the DB binding opens it) and once on a fresh PostgreS
 """
 
 import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import peewee
 import pytest
 
 from app.db.database import open_postgres, open_sqlite
+from app.db.migration_checks import usernames_differing_in_case
 from app.db.migrations import (
     APPLIED,
     CHANGED,
@@ -268,6 +270,20 @@ def test_usernames_differing_only_in_case_hold_the_index_back_naming_them(db, mi
     assert runner.apply() == [USERNAMES_FILE]
     with pytest.raises(peewee.IntegrityError), db.atomic():
         add_users(db, "BOB", start=9)
+
+
+def test_the_rename_it_suggests_is_quoted_for_the_shell_whatever_the_id(db, migrations_copy):
+    (migrations_copy / USERNAMES_FILE).unlink()
+    MigrationRunner(db, migrations_copy).apply()
+    odd_id = "u'1\"$(touch x)`"
+    for user_id, username in (("u0", "SAM"), (odd_id, "sam")):  # the last of the two is named
+        execute(db, "INSERT INTO users (id, email, username, first_name, last_name, created_at, updated_at) "
+                    "VALUES (?, ?, ?, '', '', 0, 0)", (user_id, f"{username}@example.com", username))
+    message = usernames_differing_in_case(db)
+    command = message[message.index("sonicpy d1 execute"):message.index("; or, where")]
+    # What a shell would pass on: the SQL itself, its id quoted for SQL, nothing expanded.
+    assert shlex.split(command) == ["sonicpy", "d1", "execute", "DB", "--command",
+                                    "UPDATE users SET username = 'NEW-NAME' WHERE id = 'u''1\"$(touch x)`'"]
 
 
 # ------------------------------------------------------------------ failures and safety

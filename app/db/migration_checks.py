@@ -8,7 +8,11 @@ runner refuses the file with it, nothing changed. ``CHECKS`` maps a file's name 
 check, ``check(db) -> message or None``.
 """
 
+import re
+import shlex
+
 MAX_NAMED = 20  # clashes named in a refusal; the rest are counted
+SHELL_SAFE_ID = re.compile(r"[A-Za-z0-9_-]+")  # an id the suggested command may show between double quotes
 
 
 def usernames_differing_in_case(db):
@@ -33,8 +37,10 @@ def usernames_differing_in_case(db):
     if len(clashes) > MAX_NAMED:
         named += f"; and {len(clashes) - MAX_NAMED} more"
     _, renamed = groups[0][-1]
-    command = ("sonicpy d1 execute DB --command \"UPDATE users SET username = 'NEW-NAME' WHERE id = "
-               f"'{_sql_text(renamed)}'\"")
+    sql = f"UPDATE users SET username = 'NEW-NAME' WHERE id = '{_sql_text(renamed)}'"
+    # An id is any text a backup brought: quoted for the shell unless it is plainly safe.
+    quoted = f'"{sql}"' if SHELL_SAFE_ID.fullmatch(renamed) else shlex.quote(sql)
+    command = f"sonicpy d1 execute DB --command {quoted}"
     return (f"usernames that differ only in case: {named}. Usernames become unique ignoring case: "
             "give all but one of each a new username, then apply again. From the command line (dev "
             f"applies the migrations before it serves, so its admin is not there yet), e.g. {command}; "
