@@ -235,36 +235,38 @@ def _edited(backup_file, **usernames):
 
 def _with_a_second_early(backup_file):
     """The backup plus u-copy, whose email normalises to u-early's, with a post, a post it
-    reviews and a user it invited."""
+    reviews and a user it invited; and u-other, whose username is u-copy's in another case."""
     backup = json.loads(backup_file.read_text())
     data = backup["data"]
     early = next(user for user in data["users"] if user["id"] == "u-early")
     data["users"] += [{**early, "id": "u-copy", "email": "EARLY@example.com", "username": "early-copy"},
                       {**early, "id": "u-guest", "email": "guest@example.com", "username": "guest",
-                       "invited_by": "u-copy"}]
+                       "invited_by": "u-copy"},
+                      {**early, "id": "u-other", "email": "other@example.com", "username": "EARLY-COPY"}]
     post = next(row for row in data["content"] if row["id"] == "p2")
     data["content"].append({**post, "id": "p9", "slug": "post-9", "author_id": "u-copy"})
     next(row for row in data["content"] if row["id"] == "p0")["reviewer_id"] = "u-copy"
     return backup
 
 
-def test_a_user_the_database_refuses_as_a_duplicate_is_skipped_with_what_needs_it(target, backup_file, tmp_path):
-    """Two users of one backup whose emails normalise alike: the database keeps the first,
-    and the second is skipped, its rows with it, rather than failing the import."""
+SECOND_EARLY_USERS = {"u-admin": None, "u-early": "u-late", "u-late": "u-admin", "u-guest": "u-early", "u-other": "u-late"}
+
+
+def test_a_second_user_of_the_backup_with_an_email_is_the_first(target, backup_file, tmp_path):
+    """Two users of one backup whose emails normalise alike are one user, as a user whose
+    email the database holds already is: the second's rows go to the first, and its
+    username, never held, stays free for another."""
     result = target.cli("d1", "import", "DB", _written(tmp_path, _with_a_second_early(backup_file)))
     assert result.exit_code == 0, result.output
-    assert "users: 4 inserted, 1 skipped" in result.stdout and "content: 3 inserted, 1 skipped" in result.stdout
-    assert ("skipped users u-copy: the database refused it as a duplicate: its email 'early@example.com' or "
-            "username 'early-copy' is taken as it compares them") in result.stderr
-    assert "skipped content p9: its author was not imported" in result.stderr
+    assert "users: 5 inserted, 1 skipped" in result.stdout and "content: 4 inserted, 0 skipped" in result.stdout
+    assert "skipped users u-copy: email 'early@example.com' exists: its rows go to that user" in result.stderr
     rows = target.snapshot()
-    invited = {user["id"]: user["invited_by"] for user in rows["users"]}
-    assert invited == {"u-admin": None, "u-early": "u-late", "u-late": "u-admin", "u-guest": None}
-    assert {row["id"]: row["reviewer_id"] for row in rows["content"]} == {"p0": None, "p1": "u-admin", "p2": None}
+    assert {user["id"]: user["invited_by"] for user in rows["users"]} == SECOND_EARLY_USERS
+    content = {row["id"]: row for row in rows["content"]}
+    assert content["p9"]["author_id"] == "u-early" and content["p0"]["reviewer_id"] == "u-early"
 
 
-def test_postgresql_refusing_a_user_as_a_duplicate_skips_it_with_what_needs_it(backup_file, tmp_path,
-                                                                                fresh_postgres_url):
+def test_postgresql_takes_a_second_user_with_an_email_as_the_first(backup_file, tmp_path, fresh_postgres_url):
     env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
     try:
         MigrationRunner(env.DB.db, MIGRATIONS).apply()
@@ -273,10 +275,9 @@ def test_postgresql_refusing_a_user_as_a_duplicate_skips_it_with_what_needs_it(b
         reviewers = dict(env.DB.db.execute_sql("SELECT id, reviewer_id FROM content").fetchall())
     finally:
         env.DB.db.close()
-    assert report.inserted == {"users": 4, "collections": 2, "media": 1, "content": 3}
-    assert "content p9: its author was not imported" in report.reasons
-    assert invited == {"u-admin": None, "u-early": "u-late", "u-late": "u-admin", "u-guest": None}
-    assert reviewers == {"p0": None, "p1": "u-admin", "p2": None}
+    assert report.inserted == {"users": 5, "collections": 2, "media": 1, "content": 4}
+    assert invited == SECOND_EARLY_USERS
+    assert reviewers == {"p0": "u-early", "p1": "u-admin", "p2": None, "p9": None}
 
 
 def test_a_username_sqlite_folds_onto_a_held_one_skips_the_user(target, backup_file, tmp_path):

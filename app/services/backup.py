@@ -331,6 +331,8 @@ class _Importer:
                 candidates.append(row)
                 if isinstance(username, str):
                     held.add(username.lower())
+                if row.get("email") is not None:
+                    by_email[row["email"]] = row["id"]  # a later row of this backup with it is this user
         invited = self._unlink_inviters(candidates)
         self._finish("users", len(rows), candidates)
         self._drop_refused_users(candidates)
@@ -353,16 +355,17 @@ class _Importer:
         """Candidates the database refused are not imported, and what needs them follows.
 
         The checks above ask what the database holds, but ``ON CONFLICT DO NOTHING`` answers
-        for the unique keys as the database compares them: two emails of the backup that
-        normalise alike, a username its ``lower()`` folds onto another where Python's does
-        not (SQLite folds A-Z only; PostgreSQL under a UTF-8 locale lowers ``İ`` to ``i``),
-        a row a concurrent write took. Such a row went nowhere; mapped to itself, the rows
-        naming it would fail their foreign key.
+        for the unique keys as the database compares them, and a concurrent write may take an
+        email or a username between the checks and the insert. Such a row went nowhere;
+        mapped to itself, the rows naming it would fail their foreign key.
         """
         landed = self._existing("users", "id", [row["id"] for row in candidates])
+        refused = {row["id"] for row in candidates} - set(landed)
+        for source_id, target_id in self.users.items():
+            if target_id in refused:  # the refused row itself, and the rows of this backup sent to it
+                self.users[source_id] = None
         for row in candidates:
-            if row["id"] not in landed:
-                self.users[row["id"]] = None
+            if row["id"] in refused:
                 self._skip("users", row, f"the database refused it as a duplicate: its email {row.get('email')!r}"
                                          f" or username {row.get('username')!r} is taken as it compares them")
 
