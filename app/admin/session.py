@@ -14,9 +14,9 @@ import falcon
 from app.admin.pages import ADMIN_PREFIX, one, read_form, redirect, safe_next
 from app.api.access import access
 from app.api.auth import RESET_MESSAGE, redeem_token, sign_out, start_session
-from app.services.accounts import EMAIL_PATTERN, MAX_EMAIL_LENGTH, USERNAME_PATTERN, InvalidCredentials, WeakPassword
+from app.services.accounts import EMAIL_PATTERN, MAX_EMAIL_LENGTH, InvalidCredentials, WeakPassword, is_username
 
-USERNAME = re.compile(USERNAME_PATTERN)
+USERNAME_MESSAGE = "A username is 3 to 50 letters, digits, dots, dashes or underscores."
 INVALID_LINK_MESSAGE = "That sign-in link is invalid, expired or already used: ask for a new one."
 EMAIL = re.compile(EMAIL_PATTERN)
 
@@ -236,8 +236,8 @@ class AcceptInvitationPage:
             error = "Choose a username and a password."
         elif password != one(form, "confirm_password"):
             error = "Passwords do not match."
-        elif not USERNAME.fullmatch(username):
-            error = "A username is 3 to 50 letters, digits, dots, dashes or underscores."
+        elif not is_username(username):
+            error = USERNAME_MESSAGE
         else:
             try:
                 user = redeem_token(

@@ -14,12 +14,12 @@ the invitation's address is cancelled with it, and the invitee chooses the passw
 import falcon
 
 from app.admin.pages import one, read_form, redirect
-from app.admin.session import USERNAME, is_email, refusal_message
+from app.admin.session import USERNAME_MESSAGE, is_email, refusal_message
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
 from app.api.users import account_errors, check_can_grant, check_changes, resend_invitation, stored_changes
 from app.services import users
-from app.services.accounts import normalize_email
+from app.services.accounts import is_username, normalize_email
 from app.services.cache import Namespace, invalidate
 from app.services.errors import ServiceError
 from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES
@@ -33,8 +33,8 @@ def form_problem(values):
     """What is wrong with the typed ``values`` (names, username, email, role), or None."""
     if "email" in values and not is_email(values["email"]):
         return "Enter a valid email address."
-    if values.get("username") and not USERNAME.fullmatch(values["username"]):
-        return "A username is 3 to 50 letters, digits, dots, dashes or underscores."
+    if values.get("username") and not is_username(values["username"]):
+        return USERNAME_MESSAGE
     if any(len(values.get(name, "")) > MAX_NAME for name in ("first_name", "last_name")):
         return f"A name is at most {MAX_NAME} characters."
     if "role" in values and values["role"] not in ROLES:

@@ -22,7 +22,7 @@ import peewee
 from app.cli.common import runtime_options
 from app.cli.d1 import refresh_cache
 from app.db.models import User, bind_models
-from app.services.accounts import EMAIL_PATTERN, USERNAME_PATTERN, AccountError, Accounts, normalize_email
+from app.services.accounts import EMAIL_PATTERN, USERNAME_RULE, AccountError, Accounts, is_username, normalize_email
 from app.services.cache import Namespace
 from app.services.errors import ServiceError
 from app.services.users import update_user
@@ -69,9 +69,8 @@ def create_admin(
         raise click.BadParameter(f"{email!r} is not an email address", param_hint="--email")
     # The rule every other way of naming a user obeys; it also keeps usernames ASCII, the only
     # letters SQLite's lower() folds, so the case-blind unique index means the same on PostgreSQL.
-    if username is not None and not re.fullmatch(USERNAME_PATTERN, username):
-        raise click.BadParameter(
-            f"{username!r} is not a username (3 to 50 of A-Z, a-z, 0-9, '_', '.', '-')", param_hint="--username")
+    if username is not None and not is_username(username):
+        raise click.BadParameter(f"{username!r} is not a username ({USERNAME_RULE})", param_hint="--username")
     _, d1 = runtime.database(database_name)
     bind_models(d1.db)
     with _database_errors(database_name), d1.db.connection_context():
