@@ -25,7 +25,7 @@ from app.api.access import access
 from app.api.exports import EXPORT_LIMIT, FORMATS
 from app.api.log_config import WRITE_PERMISSION
 from app.api.log_export import send_log_export
-from app.api.log_filters import read_log_filters
+from app.api.log_filters import query_values, read_log_filters
 from app.services.log_config import apply_retention
 from app.services.logs import CATEGORIES, LEVELS, emails_of, get_log, list_logs, log_json, user_id_of
 from app.services.pagination import pagination_meta
@@ -71,7 +71,7 @@ def filters_of(query):
 
 def read_filters(req):
     """``(query, LogFilters, problems)``: what the form says, the filters, the names of the values left out."""
-    query = page_query(lambda name: req.get_param_as_list(name) or [])
+    query = page_query(query_values(req))
     filters, problems = filters_of(query)
     return query, filters, [problem["parameter"] for problem in problems]
 
