@@ -21,19 +21,22 @@ Valid JSON keeps its value exactly; only its spacing may change (it is written b
 compact JSON, the way the app writes it).
 
 ``import_backup`` is all or nothing, in ONE transaction, in foreign-key order (users,
-collections, media, content), and idempotent: a row whose primary key or unique key (user
-email, username in any case, collection name, content collection+slug) is already there is
-skipped, so importing twice changes nothing. References follow what was skipped: content of
-a collection skipped for its name goes to the existing collection of that name, and content
-or media of a user skipped for its email to the existing user with that email; a row whose
-author/uploader has no counterpart (a username taken by someone else, or one breaking the
-rule for usernames, ``USERNAME_PATTERN``) is skipped too, and an optional reference
-(reviewer, featured image, inviter) to a row that was not imported is cleared. Inserts use
-``ON CONFLICT DO NOTHING`` on both databases (not SQLite's ``INSERT OR IGNORE``, which
-would also swallow NOT NULL and CHECK failures). The users that went in are read back,
-since the database compares the unique keys its own way (``lower()`` folds letters
-differently on SQLite, PostgreSQL and Python): a user it refused is skipped as one whose
-username is taken, and inviters are linked once both sides are in.
+collections, media, content), and idempotent. A backup holding an id twice in one table, or
+a collection name twice, is refused before anything is written: a database holds each once,
+so such a file was edited or pieced together and which row is meant cannot be told.
+Otherwise a row whose primary key or unique key (user email, username in any case,
+collection name, content collection+slug) is already there is skipped, so importing twice
+changes nothing. References follow what was skipped: content of a collection skipped for its
+name goes to the existing collection of that name, and content or media of a user skipped
+for its email to the existing user with that email; a row whose author/uploader has no
+counterpart (a username taken by someone else, or one breaking the rule for usernames,
+``USERNAME_PATTERN``) is skipped too, and an optional reference (reviewer, featured image,
+inviter) to a row that was not imported is cleared. Inserts use ``ON CONFLICT DO NOTHING``
+on both databases (not SQLite's ``INSERT OR IGNORE``, which would also swallow NOT NULL and
+CHECK failures). The users that went in are read back, since the database compares the
+unique keys its own way (``lower()`` folds letters differently on SQLite, PostgreSQL and
+Python): a user it refused is skipped as one whose username is taken, and inviters are
+linked once both sides are in.
 """
 
 from dataclasses import dataclass, field
@@ -58,6 +61,7 @@ _IN_CHUNK = 500  # values per IN (...) lookup, well under every database's param
 _MAX_PARAMS = 900  # parameters per INSERT (SQLite builds before 3.32 allow 999)
 TEXT_MARKER = "$text"  # a JSON column's text that is not JSON, restored verbatim
 JSON_MARKER = "$json"  # a JSON value that would otherwise read as a marker (or as NULL)
+_SINGULAR = {"users": "user", "collections": "collection", "media": "media", "content": "content"}
 
 
 class BackupError(Exception):
@@ -193,6 +197,23 @@ def _check_rows(db, backup):
     return columns
 
 
+def _check_duplicates(backup):
+    """Each id at most once per table, and each collection name once: a database holds them
+    once, so a backup holding one twice was edited or pieced together, and which row is meant
+    cannot be told (content would follow neither collection, or the wrong one)."""
+    keys = [(table, "id") for table in IMPORT_ORDER] + [("collections", "name")]
+    for table, column in keys:
+        first = {}
+        for index, row in enumerate(getattr(backup.data, table)):
+            value = row.get(column)
+            if not isinstance(value, str):
+                continue  # ids are checked to be text; a name that is not is the database's to refuse
+            if value in first:
+                raise BackupError(f"data.{table}[{first[value]}] and data.{table}[{index}] have the same {column}"
+                                  f" {value!r}: a backup holds each {_SINGULAR[table]} {column} once")
+            first[value] = index
+
+
 def import_backup(db, source, on_progress=None):
     """Import a JSON backup (bytes, str or a parsed ``BackupFile``) in one transaction.
 
@@ -209,6 +230,7 @@ def import_backup(db, source, on_progress=None):
     """
     backup = source if isinstance(source, BackupFile) else parse_backup(source)
     columns = _check_rows(db, backup)
+    _check_duplicates(backup)
     importer = _Importer(db, columns)
     try:
         with db.atomic():
