@@ -102,3 +102,50 @@ def test_an_id_held_twice_is_refused(target, backup, tmp_path, table, row_id, me
                  "content": {"slug": "twin"}, "media": {"r2_key": "uploads/twin.png"}}[table])
     backup["data"][table].append(twin)
     _refused(target, backup, tmp_path, message)
+
+
+# -- references to rows in neither the backup nor the database --------------------------------
+
+
+def test_optional_references_to_rows_that_are_nowhere_are_imported_as_null(target, backup, tmp_path):
+    target.execute("INSERT INTO users (id, email, username, first_name, last_name, created_at, updated_at)"
+                   " VALUES ('here', 'here@example.com', 'here', '', '', 1, 1)")
+    _row(backup, "users", "u-admin")["invited_by"] = "gone-1"
+    _row(backup, "users", "u-late")["invited_by"] = "here"  # not in the backup, but in the database
+    _row(backup, "content", "p0").update(reviewer_id="gone-2", featured_image_id="m-gone")
+    _row(backup, "content", "p2")["reviewer_id"] = "gone-2"
+    result = _import(target, backup, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert ("users: 3 inserted, 0 skipped; collections: 2 inserted, 0 skipped; media: 1 inserted, 0 skipped; "
+            "content: 3 inserted, 0 skipped; references to rows in neither the backup nor the database, imported"
+            " as NULL: 1 users.invited_by, 2 content.reviewer_id, 1 content.featured_image_id") in result.stdout
+    assert ("cleared users u-admin: invited_by 'gone-1' is in neither the backup nor the database: imported as NULL"
+            in result.stderr)
+    assert "cleared content p0: featured_image_id 'm-gone' is in neither" in result.stderr
+    rows = target.snapshot()
+    assert {user["id"]: user["invited_by"] for user in rows["users"]} == {
+        "here": None, "u-admin": None, "u-early": "u-late", "u-late": "here"}
+    assert {row["id"]: (row["reviewer_id"], row["featured_image_id"]) for row in rows["content"]} == {
+        "p0": (None, None), "p1": ("u-admin", None), "p2": (None, None)}
+
+
+def test_required_references_to_rows_that_are_nowhere_refuse_the_backup(target, backup, tmp_path):
+    _row(backup, "users", "u-admin")["invited_by"] = "gone-1"  # optional: no reason to refuse on its own
+    backup["data"]["media"].append({**_row(backup, "media", "m1"), "id": "m2", "r2_key": "uploads/b.png",
+                                    "uploaded_by": "gone-2"})
+    backup["data"]["content"] += [{**_row(backup, "content", "p2"), "id": "p8", "slug": "p8", "author_id": "gone-3"},
+                                  {**_row(backup, "content", "p2"), "id": "p9", "slug": "p9",
+                                   "collection_id": "c-gone"}]
+    _refused(target, backup, tmp_path, "Error: 3 row(s) name a row in neither the backup nor the database and cannot"
+                                       " be imported without it: data.media[1] (id 'm2'): uploaded_by 'gone-2' is no"
+                                       " user; data.content[4] (id 'p9'): collection_id 'c-gone' is no collection;"
+                                       " data.content[3] (id 'p8'): author_id 'gone-3' is no user")
+
+
+def test_a_row_already_imported_is_skipped_whatever_it_names(target, backup, tmp_path):
+    """A row the database holds is skipped, as on any second import: what it names is not asked."""
+    assert _import(target, backup, tmp_path).exit_code == 0
+    _row(backup, "content", "p1")["author_id"] = "gone"
+    result = _import(target, backup, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "content: 0 inserted, 3 skipped" in result.stdout

@@ -125,9 +125,11 @@ def import_command(runtime, database, file):
     """Import a JSON backup FILE (from `d1 backup`) into DATABASE, in one transaction.
 
     Rows already there (same id, or same email / username / collection name / slug) are
-    skipped, so importing twice changes nothing; an invalid file writes nothing. After
-    the commit, the imported collections' declared field indexes are created and running
-    apps' cached users, collections, content and media go stale.
+    skipped, so importing twice changes nothing; an invalid file writes nothing, nor does
+    one naming an author, uploader or collection that is in neither the file nor the
+    database (an inviter, reviewer or featured image that is nowhere is imported as NULL,
+    and counted). After the commit, the imported collections' declared field indexes are
+    created and running apps' cached users, collections, content and media go stale.
     """
     _, d1 = runtime.database(database)
     _progress(f"🌀 Importing {file} into {database}...")
@@ -141,6 +143,8 @@ def import_command(runtime, database, file):
         raise click.ClickException(str(ex)) from None
     for reason in report.reasons:
         _progress(f"   skipped {reason}")
+    for note in report.cleared:
+        _progress(f"   cleared {note}")
     if any(report.inserted.values()):
         # After the import's commit: PostgreSQL cannot create an index in a transaction
         # whose content rows still wait for their deferred triggers.

@@ -31,12 +31,15 @@ name goes to the existing collection of that name, and content or media of a use
 for its email to the existing user with that email; a row whose author/uploader has no
 counterpart (a username taken by someone else, or one breaking the rule for usernames,
 ``USERNAME_PATTERN``) is skipped too, and an optional reference (reviewer, featured image,
-inviter) to a row that was not imported is cleared. Inserts use ``ON CONFLICT DO NOTHING``
-on both databases (not SQLite's ``INSERT OR IGNORE``, which would also swallow NOT NULL and
-CHECK failures). The users that went in are read back, since the database compares the
-unique keys its own way (``lower()`` folds letters differently on SQLite, PostgreSQL and
-Python): a user it refused is skipped as one whose username is taken, and inviters are
-linked once both sides are in.
+inviter) to a row that was not imported is cleared. A reference to a row in neither the
+backup nor the database (a backup edited or pieced together) is imported as NULL when it is
+optional, counted per kind in the report (``dropped``); when it is required (author,
+uploader, collection) the backup is refused, naming the rows, before anything is written.
+Inserts use ``ON CONFLICT DO NOTHING`` on both databases (not SQLite's ``INSERT OR IGNORE``,
+which would also swallow NOT NULL and CHECK failures). The users that went in are read back,
+since the database compares the unique keys its own way (``lower()`` folds letters
+differently on SQLite, PostgreSQL and Python): a user it refused is skipped as one whose
+username is taken, and inviters are linked once both sides are in.
 """
 
 from dataclasses import dataclass, field
@@ -62,6 +65,16 @@ _MAX_PARAMS = 900  # parameters per INSERT (SQLite builds before 3.32 allow 999)
 TEXT_MARKER = "$text"  # a JSON column's text that is not JSON, restored verbatim
 JSON_MARKER = "$json"  # a JSON value that would otherwise read as a marker (or as NULL)
 _SINGULAR = {"users": "user", "collections": "collection", "media": "media", "content": "content"}
+# The references the imported rows hold: (table, column, the table it names, whether it may be NULL).
+REFERENCES = (
+    ("users", "invited_by", "users", True),
+    ("media", "uploaded_by", "users", False),
+    ("content", "collection_id", "collections", False),
+    ("content", "author_id", "users", False),
+    ("content", "reviewer_id", "users", True),
+    ("content", "featured_image_id", "media", True),
+)
+_LISTED = 10  # rows a refusal names before it says how many more there are
 
 
 class BackupError(Exception):
@@ -85,15 +98,22 @@ class BackupFile(msgspec.Struct, forbid_unknown_fields=True):
 
 @dataclass
 class ImportReport:
-    """Rows inserted and skipped per table (in import order), and why rows were skipped."""
+    """Rows inserted and skipped per table (in import order), and why rows were skipped;
+    optional references imported as NULL, per ``table.column``, and which."""
 
     inserted: dict = field(default_factory=dict)
     skipped: dict = field(default_factory=dict)
     reasons: list = field(default_factory=list)
+    dropped: dict = field(default_factory=dict)
+    cleared: list = field(default_factory=list)
 
     def summary(self):
-        """``users: 2 inserted, 1 skipped; ...``."""
-        return "; ".join(f"{t}: {self.inserted[t]} inserted, {self.skipped[t]} skipped" for t in self.inserted)
+        """``users: 2 inserted, 1 skipped; ...``, then the references dropped, if any."""
+        counts = "; ".join(f"{t}: {self.inserted[t]} inserted, {self.skipped[t]} skipped" for t in self.inserted)
+        if not self.dropped:
+            return counts
+        dropped = ", ".join(f"{n} {kind}" for kind, n in self.dropped.items())
+        return f"{counts}; references to rows in neither the backup nor the database, imported as NULL: {dropped}"
 
 
 def json_columns():
@@ -226,7 +246,8 @@ def import_backup(db, source, on_progress=None):
         An ``ImportReport``.
 
     Raises:
-        BackupError: the file is invalid or the database refused a row; nothing was written.
+        BackupError: the file is invalid, a row needs one that is nowhere, or the database
+            refused a row; nothing was written.
     """
     backup = source if isinstance(source, BackupFile) else parse_backup(source)
     columns = _check_rows(db, backup)
@@ -240,6 +261,7 @@ def import_backup(db, source, on_progress=None):
                 # content in SHARE mode: taken now, before the import's own rows, a content
                 # write waiting for one of them (a slug the import took) cannot hold it off.
                 db.execute_sql("LOCK TABLE content IN SHARE MODE")
+            importer.check_references(backup.data)  # before the first row is written
             for table in IMPORT_ORDER:
                 getattr(importer, f"import_{table}")(getattr(backup.data, table))
                 if on_progress:
@@ -266,6 +288,9 @@ class _Importer:
         self.users = {}  # backup user id -> target user id, or None when it has no counterpart
         self.collections = {}
         self.media = {}
+        # Ids the backup's rows name that are in neither the backup nor the database, per table.
+        self.dangling = {"users": set(), "collections": set(), "media": set()}
+        self.drops = []  # (table, row id, column, value) of optional references imported as NULL
 
     # lookups -----------------------------------------------------------------------------
 
@@ -323,6 +348,55 @@ class _Importer:
     def _skip(self, table, row, why):
         self.report.reasons.append(f"{table} {row['id']}: {why}")
 
+    # references --------------------------------------------------------------------------
+
+    def check_references(self, data):
+        """Find the ids the backup's rows name that are in neither the backup nor the
+        database; raise BackupError naming the rows that need one and cannot do without it.
+
+        A backup the app wrote holds every row its rows name; one edited or pieced together
+        may not. An optional reference to such a row is imported as NULL (``_drop``); a
+        required one (author, uploader, collection) would fail the foreign key, so the
+        backup is refused before anything is written, rather than mid-import.
+        """
+        held = {table: {row["id"] for row in getattr(data, table)} for table in self.dangling}
+        for table, column, target, _ in REFERENCES:
+            named = {_reference(row, column) for row in getattr(data, table)}
+            self.dangling[target].update(named - held[target] - {None})
+        for target, ids in self.dangling.items():
+            ids.difference_update(self._existing(target, "id", ids))
+        missing = [problem for table, column, target, optional in REFERENCES if not optional
+                   for problem in self._missing(table, column, target, getattr(data, table))]
+        if missing:
+            listed = "; ".join(missing[:_LISTED]) + (f"; and {len(missing) - _LISTED} more" if len(missing) > _LISTED
+                                                      else "")
+            raise BackupError(f"{len(missing)} row(s) name a row in neither the backup nor the database and cannot"
+                              f" be imported without it: {listed}")
+
+    def _missing(self, table, column, target, rows):
+        """``data.content[3] (id 'p9'): author_id 'ghost' is no user`` for each row of ``rows``
+        to be imported whose ``column`` names a dangling row of ``target``."""
+        needing = [(index, row) for index, row in enumerate(rows) if _reference(row, column) in self.dangling[target]]
+        here = self._existing(table, "id", [row["id"] for _, row in needing])  # skipped anyway
+        return [f"data.{table}[{index}] (id {row['id']!r}): {column} {row[column]!r} is no {_SINGULAR[target]}"
+                for index, row in needing if row["id"] not in here]
+
+    def _drop(self, table, row, column, target):
+        """Clear ``row[column]`` if it names a row in neither the backup nor the database."""
+        value = _reference(row, column)
+        if value is not None and value in self.dangling[target]:
+            row[column] = None
+            self.drops.append((table, row["id"], column, value))
+
+    def _report_drops(self, table, refused=()):
+        """Count the references of ``table``'s imported rows that ``_drop`` cleared."""
+        for row_table, row_id, column, value in self.drops:
+            if row_table == table and row_id not in refused:
+                kind = f"{table}.{column}"
+                self.report.dropped[kind] = self.report.dropped.get(kind, 0) + 1
+                self.report.cleared.append(f"{table} {row_id}: {column} {value!r} is in neither the backup nor"
+                                           f" the database: imported as NULL")
+
     # tables ------------------------------------------------------------------------------
 
     def import_users(self, rows):
@@ -357,16 +431,18 @@ class _Importer:
                     by_email[row["email"]] = row["id"]  # a later row of this backup with it is this user
         invited = self._unlink_inviters(candidates)
         self._finish("users", len(rows), candidates)
-        self._drop_refused_users(candidates)
+        refused = self._drop_refused_users(candidates)
         self._link_inviters(invited)
+        self._report_drops("users", refused)
 
     def _unlink_inviters(self, candidates):
         """Point each candidate's ``invited_by`` at its target user; ``{id: inviter}`` of those
         invited by another candidate, inserted without it until both are known to be in."""
         incoming, invited = {row["id"] for row in candidates}, {}
         for row in candidates:
+            self._drop("users", row, "invited_by", "users")
             if row.get("invited_by") not in self.users:
-                continue  # none, or a user outside the backup, kept as it is
+                continue  # none, or a user the database holds, kept as it is
             inviter = self.users[row["invited_by"]]
             if inviter in incoming:
                 invited[row["id"]], inviter = inviter, None
@@ -390,6 +466,7 @@ class _Importer:
             if row["id"] in refused:
                 self._skip("users", row, f"the database refused it as a duplicate: its email {row.get('email')!r}"
                                          f" or username {row.get('username')!r} is taken as it compares them")
+        return refused
 
     def _link_inviters(self, invited):
         """Set ``invited_by`` of the users imported with their inviter (``{id: inviter}``): one
@@ -454,11 +531,14 @@ class _Importer:
             for column in SCHEDULE_MIRRORS:
                 if column in row:  # a backup holds no schedules: nothing pending is left to mirror
                     row[column] = None
-            for column, mapping in (("reviewer_id", self.users), ("featured_image_id", self.media)):
+            for column, target, mapping in (("reviewer_id", "users", self.users),
+                                            ("featured_image_id", "media", self.media)):
+                self._drop("content", row, column, target)
                 if row.get(column) in mapping:
                     row[column] = mapping[row[column]]
             candidates.append(row)
         self._finish("content", len(rows), candidates)
+        self._report_drops("content")
 
     def _user(self, user_id):
         """The target user for a backup user id (ids outside the backup are kept as they are)."""
@@ -476,6 +556,12 @@ class _Importer:
 
 
 _MISSING = object()
+
+
+def _reference(row, column):
+    """The id ``row[column]`` names, or None (ids are text: anything else is the database's to refuse)."""
+    value = row.get(column)
+    return value if isinstance(value, str) else None
 
 
 def _encode(value, is_json):
