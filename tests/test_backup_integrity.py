@@ -149,3 +149,36 @@ def test_a_row_already_imported_is_skipped_whatever_it_names(target, backup, tmp
     result = _import(target, backup, tmp_path)
     assert result.exit_code == 0, result.output
     assert "content: 0 inserted, 3 skipped" in result.stdout
+
+
+# -- a user the database does not take ---------------------------------------------------------
+
+REFUSE_EARLY = {
+    # A rule of the database's own that the import cannot know: the row is dropped, no error.
+    "sqlite": ["CREATE TRIGGER refuse_early BEFORE INSERT ON users WHEN NEW.id = 'u-early'"
+               " BEGIN SELECT RAISE(IGNORE); END"],
+    "postgres": ["CREATE FUNCTION refuse_early() RETURNS trigger LANGUAGE plpgsql AS"
+                 " $$ BEGIN IF NEW.id = 'u-early' THEN RETURN NULL; END IF; RETURN NEW; END $$",
+                 "CREATE TRIGGER refuse_early BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION refuse_early()"],
+}
+
+
+def test_a_user_the_database_does_not_take_is_skipped_with_what_needs_it(target, backup, tmp_path):
+    """u-early, refused by a trigger, uploaded m1 (p0's featured image), wrote p1 and reviews
+    p0 here; the import reads back which users went in, so what needs u-early follows it."""
+    for sql in REFUSE_EARLY["postgres" if isinstance(target, PostgresProject) else "sqlite"]:
+        target.execute(sql)
+    _row(backup, "content", "p0")["reviewer_id"] = "u-early"
+    result = _import(target, backup, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert ("users: 2 inserted, 1 skipped; collections: 2 inserted, 0 skipped; media: 0 inserted, 1 skipped; "
+            "content: 2 inserted, 1 skipped") in result.stdout
+    assert ("skipped users u-early: the database did not take it, though no user holds its email or username: a"
+            " rule of the database's own (a trigger or constraint) refused the row") in result.stderr
+    assert "skipped media m1: its uploader was not imported" in result.stderr
+    assert "skipped content p1: its author was not imported" in result.stderr
+    rows = target.snapshot()
+    assert {user["id"]: user["invited_by"] for user in rows["users"]} == {"u-admin": None, "u-late": "u-admin"}
+    assert rows["media"] == []
+    assert {row["id"]: (row["reviewer_id"], row["featured_image_id"]) for row in rows["content"]} == {
+        "p0": (None, None), "p2": (None, None)}

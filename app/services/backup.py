@@ -38,8 +38,9 @@ uploader, collection) the backup is refused, naming the rows, before anything is
 Inserts use ``ON CONFLICT DO NOTHING`` on both databases (not SQLite's ``INSERT OR IGNORE``,
 which would also swallow NOT NULL and CHECK failures). The users that went in are read back,
 since the database compares the unique keys its own way (``lower()`` folds letters
-differently on SQLite, PostgreSQL and Python): a user it refused is skipped as one whose
-username is taken, and inviters are linked once both sides are in.
+differently on SQLite, PostgreSQL and Python): a user it refused (as a duplicate, or by a
+rule of its own such as a trigger) is skipped as one whose username is taken, the reason
+saying which, and inviters are linked once both sides are in.
 """
 
 from dataclasses import dataclass, field
@@ -454,8 +455,9 @@ class _Importer:
 
         The checks above ask what the database holds, but ``ON CONFLICT DO NOTHING`` answers
         for the unique keys as the database compares them, and a concurrent write may take an
-        email or a username between the checks and the insert. Such a row went nowhere;
-        mapped to itself, the rows naming it would fail their foreign key.
+        email or a username between the checks and the insert; a rule of the database's own
+        (a trigger dropping the row) may refuse it too. Such a row went nowhere; mapped to
+        itself, the rows naming it would fail their foreign key.
         """
         landed = self._existing("users", "id", [row["id"] for row in candidates])
         refused = {row["id"] for row in candidates} - set(landed)
@@ -464,9 +466,21 @@ class _Importer:
                 self.users[source_id] = None
         for row in candidates:
             if row["id"] in refused:
-                self._skip("users", row, f"the database refused it as a duplicate: its email {row.get('email')!r}"
-                                         f" or username {row.get('username')!r} is taken as it compares them")
+                self._skip("users", row, self._why_refused(row))
         return refused
+
+    def _why_refused(self, row):
+        """Why the database did not take user ``row``: a user holding its email or username
+        as the database compares them, or, with none, a rule of the database's own."""
+        p = self.db.param
+        holder = self.db.execute_sql(
+            f'SELECT id FROM "users" WHERE "email" = {p} OR lower("username") = lower({p})',
+            (row.get("email"), row.get("username"))).fetchone()
+        if holder:
+            return (f"the database refused it as a duplicate: its email {row.get('email')!r} or username"
+                    f" {row.get('username')!r} is taken as it compares them")
+        return ("the database did not take it, though no user holds its email or username: a rule of the"
+                " database's own (a trigger or constraint) refused the row")
 
     def _link_inviters(self, invited):
         """Set ``invited_by`` of the users imported with their inviter (``{id: inviter}``): one
