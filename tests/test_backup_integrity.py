@@ -182,3 +182,45 @@ def test_a_user_the_database_does_not_take_is_skipped_with_what_needs_it(target,
     assert rows["media"] == []
     assert {row["id"]: (row["reviewer_id"], row["featured_image_id"]) for row in rows["content"]} == {
         "p0": (None, None), "p2": (None, None)}
+
+
+def test_media_whose_file_key_another_holds_is_skipped_and_its_image_cleared(target, backup, tmp_path):
+    """The database's unique file key refuses m1 (another row names the same object); the
+    content showing it as its featured image is imported without it."""
+    target.execute("INSERT INTO users (id, email, username, first_name, last_name, created_at, updated_at)"
+                   " VALUES ('here', 'here@example.com', 'here', '', '', 1, 1)")
+    target.execute("INSERT INTO media (id, filename, original_name, mime_type, size, r2_key, public_url, uploaded_by,"
+                   " uploaded_at) VALUES ('mine', 'a.png', 'a.png', 'image/png', 1, 'uploads/a.png', '/f', 'here', 1)")
+    result = _import(target, backup, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "media: 0 inserted, 1 skipped; content: 3 inserted, 0 skipped" in result.stdout
+    assert ("skipped media m1: the database refused it as a duplicate: its r2_key 'uploads/a.png' is taken as it"
+            " compares them") in result.stderr
+    rows = target.snapshot()
+    assert [media["id"] for media in rows["media"]] == ["mine"]
+    assert {row["id"]: row["featured_image_id"] for row in rows["content"]} == {"p0": None, "p1": None, "p2": None}
+
+
+REFUSE_NEWS = {
+    "sqlite": ["CREATE TRIGGER refuse_news BEFORE INSERT ON collections WHEN NEW.name = 'news'"
+               " BEGIN SELECT RAISE(IGNORE); END"],
+    "postgres": ["CREATE FUNCTION refuse_news() RETURNS trigger LANGUAGE plpgsql AS"
+                 " $$ BEGIN IF NEW.name = 'news' THEN RETURN NULL; END IF; RETURN NEW; END $$",
+                 "CREATE TRIGGER refuse_news BEFORE INSERT ON collections FOR EACH ROW EXECUTE FUNCTION"
+                 " refuse_news()"],
+}
+
+
+def test_a_collection_the_database_does_not_take_is_skipped_with_its_content(target, backup, tmp_path):
+    for sql in REFUSE_NEWS["postgres" if isinstance(target, PostgresProject) else "sqlite"]:
+        target.execute(sql)
+    result = _import(target, backup, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "collections: 1 inserted, 1 skipped; media: 1 inserted, 0 skipped; content: 2 inserted, 1 skipped" in (
+        result.stdout)
+    assert ("skipped collections c-news: the database did not take it, though no collection holds its name: a rule"
+            " of the database's own (a trigger or constraint) refused the row") in result.stderr
+    assert "skipped content p2: its collection was not imported" in result.stderr
+    rows = target.snapshot()
+    assert [row["id"] for row in rows["collections"]] == ["c-pages"]
+    assert [row["id"] for row in rows["content"]] == ["p0", "p1"]

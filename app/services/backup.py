@@ -36,11 +36,13 @@ backup nor the database (a backup edited or pieced together) is imported as NULL
 optional, counted per kind in the report (``dropped``); when it is required (author,
 uploader, collection) the backup is refused, naming the rows, before anything is written.
 Inserts use ``ON CONFLICT DO NOTHING`` on both databases (not SQLite's ``INSERT OR IGNORE``,
-which would also swallow NOT NULL and CHECK failures). The users that went in are read back,
-since the database compares the unique keys its own way (``lower()`` folds letters
-differently on SQLite, PostgreSQL and Python): a user it refused (as a duplicate, or by a
-rule of its own such as a trigger) is skipped as one whose username is taken, the reason
-saying which, and inviters are linked once both sides are in.
+which would also swallow NOT NULL and CHECK failures). The users, collections and media that
+went in are read back, since the database compares the unique keys its own way (``lower()``
+folds letters differently on SQLite, PostgreSQL and Python; a media file's key is not asked
+before): a row it refused (as a duplicate, or by a rule of its own such as a trigger) is
+skipped as one whose key is taken, the reason saying which, with what needs it (content of a
+refused collection is skipped, a refused featured image cleared), and inviters are linked
+once both sides are in.
 """
 
 from dataclasses import dataclass, field
@@ -76,6 +78,12 @@ REFERENCES = (
     ("content", "featured_image_id", "media", True),
 )
 _LISTED = 10  # rows a refusal names before it says how many more there are
+# How to find a row holding one of a row's unique keys, as the database compares them.
+_UNIQUE_KEYS = {
+    "users": ('"email" = {p} OR lower("username") = lower({p})', ("email", "username")),
+    "collections": ('"name" = {p}', ("name",)),
+    "media": ('"r2_key" = {p}', ("r2_key",)),
+}
 
 
 class BackupError(Exception):
@@ -432,7 +440,7 @@ class _Importer:
                     by_email[row["email"]] = row["id"]  # a later row of this backup with it is this user
         invited = self._unlink_inviters(candidates)
         self._finish("users", len(rows), candidates)
-        refused = self._drop_refused_users(candidates)
+        refused = self._drop_refused("users", candidates, self.users)
         self._link_inviters(invited)
         self._report_drops("users", refused)
 
@@ -450,36 +458,37 @@ class _Importer:
             row["invited_by"] = inviter
         return invited
 
-    def _drop_refused_users(self, candidates):
+    def _drop_refused(self, table, candidates, mapping):
         """Candidates the database refused are not imported, and what needs them follows.
 
         The checks above ask what the database holds, but ``ON CONFLICT DO NOTHING`` answers
-        for the unique keys as the database compares them, and a concurrent write may take an
-        email or a username between the checks and the insert; a rule of the database's own
-        (a trigger dropping the row) may refuse it too. Such a row went nowhere; mapped to
-        itself, the rows naming it would fail their foreign key.
+        for the unique keys as the database compares them (a media file's key is not asked
+        before), and a concurrent write may take one between the checks and the insert; a
+        rule of the database's own (a trigger dropping the row) may refuse it too. Such a
+        row went nowhere; mapped to itself, the rows naming it would fail their foreign key.
+        Returns the ids of the refused rows.
         """
-        landed = self._existing("users", "id", [row["id"] for row in candidates])
+        landed = self._existing(table, "id", [row["id"] for row in candidates])
         refused = {row["id"] for row in candidates} - set(landed)
-        for source_id, target_id in self.users.items():
+        for source_id, target_id in mapping.items():
             if target_id in refused:  # the refused row itself, and the rows of this backup sent to it
-                self.users[source_id] = None
+                mapping[source_id] = None
         for row in candidates:
             if row["id"] in refused:
-                self._skip("users", row, self._why_refused(row))
+                self._skip(table, row, self._why_refused(table, row))
         return refused
 
-    def _why_refused(self, row):
-        """Why the database did not take user ``row``: a user holding its email or username
-        as the database compares them, or, with none, a rule of the database's own."""
-        p = self.db.param
-        holder = self.db.execute_sql(
-            f'SELECT id FROM "users" WHERE "email" = {p} OR lower("username") = lower({p})',
-            (row.get("email"), row.get("username"))).fetchone()
+    def _why_refused(self, table, row):
+        """Why the database did not take ``row``: a row holding one of its unique keys as the
+        database compares them, or, with none, a rule of the database's own."""
+        where, columns = _UNIQUE_KEYS[table]
+        holder = self.db.execute_sql(f'SELECT id FROM "{table}" WHERE {where.format(p=self.db.param)}',
+                                     [row.get(column) for column in columns]).fetchone()
+        keys = " or ".join(columns)
         if holder:
-            return (f"the database refused it as a duplicate: its email {row.get('email')!r} or username"
-                    f" {row.get('username')!r} is taken as it compares them")
-        return ("the database did not take it, though no user holds its email or username: a rule of the"
+            held = " or ".join(f"{column} {row.get(column)!r}" for column in columns)
+            return f"the database refused it as a duplicate: its {held} is taken as it compares them"
+        return (f"the database did not take it, though no {_SINGULAR[table]} holds its {keys}: a rule of the"
                 " database's own (a trigger or constraint) refused the row")
 
     def _link_inviters(self, invited):
@@ -510,6 +519,7 @@ class _Importer:
                 self.collections[row["id"]] = row["id"]
                 candidates.append(row)
         self._finish("collections", len(rows), candidates)
+        self._drop_refused("collections", candidates, self.collections)
 
     def import_media(self, rows):
         by_id = self._existing("media", "id", [r["id"] for r in rows])
@@ -526,6 +536,7 @@ class _Importer:
             self.media[row["id"]] = row["id"]
             candidates.append({**row, "uploaded_by": uploader})
         self._finish("media", len(rows), candidates)
+        self._drop_refused("media", candidates, self.media)
 
     def import_content(self, rows):
         by_id = self._existing("content", "id", [r["id"] for r in rows])
@@ -533,7 +544,11 @@ class _Importer:
         for row in rows:
             if row["id"] in by_id:
                 continue
-            row = {**row, "collection_id": self.collections.get(row.get("collection_id"), row.get("collection_id"))}
+            collection = row.get("collection_id")
+            if collection in self.collections and self.collections[collection] is None:
+                self._skip("content", row, "its collection was not imported")
+                continue
+            row = {**row, "collection_id": self.collections.get(collection, collection)}
             author = self._user(row.get("author_id"))
             if author is None:
                 self._skip("content", row, "its author was not imported")
