@@ -78,6 +78,13 @@ def _refused(target, backup, tmp_path, message):
     assert target.snapshot() == before
 
 
+def test_a_row_the_database_refuses_late_rolls_back_every_table(target, backup, tmp_path):
+    """Users, collections and media went in before the last content row failed: one
+    transaction, so none of them stays."""
+    del _row(backup, "content", "p2")["title"]  # NOT NULL, and no default
+    _refused(target, backup, tmp_path, "rolled back, nothing was written")
+
+
 # -- the same id or collection name twice ------------------------------------------------------
 
 
