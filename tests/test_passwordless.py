@@ -554,6 +554,56 @@ def test_the_link_page_names_the_account_it_signs_in_to(web, admin, person, outb
     assert MagicLink.get().used_at is None  # reading the account consumed nothing
 
 
+def stylesheets(page):
+    return [link["href"] for link in page.html.select("head link[rel=stylesheet]")]
+
+
+def assert_sign_in_layout(page):
+    """``page`` wears the admin's sign-in layout: its stylesheets, which are served, and its
+    main column without the admin's nav."""
+    assert stylesheets(page) and all(page.test_app.get(href, status=200) for href in stylesheets(page))
+    assert any(href.startswith("/admin/static/admin.css?v=") for href in stylesheets(page))
+    assert page.html.select_one("main#main.container > article.narrow > h1").text == "Sign in"
+    assert page.html.select_one("header nav") is None
+
+
+def test_the_link_page_and_its_refusals_wear_the_sign_in_pages_layout(web, admin, person, outbox):
+    activate(web, admin, MAGIC)
+    login = web.get("/admin/login")
+    web.post_json("/auth/magic-link/request", {"email": "person@example.com"}, status=202)
+    [token] = link_tokens(outbox)
+    target = '/admin/content?q="><b>x</b>'
+    page = web.get("/auth/magic-link/verify", {"token": token, "next": target}, status=200)
+    assert_sign_in_layout(page)
+    assert stylesheets(page) == stylesheets(login)
+    assert "style-src 'self'" in page.headers["Content-Security-Policy"]
+    assert page.headers["Referrer-Policy"] == "no-referrer" and page.headers["Cache-Control"] == "no-store"
+    assert "admin_csrf" not in page.headers.get("Set-Cookie", "")  # the page's form needs no admin token
+    assert page.html.select_one("meta[name=robots]")["content"] == "noindex"
+    assert "<b>x</b>" not in page.text and "&#34;&gt;&lt;b&gt;x&lt;/b&gt;" in page.text
+    form = page.forms[0]
+    assert form["next"].value == target and form["token"].value == token
+    assert page.html.select_one("form button[type=submit]").text == "Sign in as p\u2022\u2022\u2022@example.com"
+
+    visitor = create_user("author", email='<i>"o&amp;x</i>@example.com')
+    web.set_cookie("auth_token", token_for(visitor))
+    warned = web.get("/auth/magic-link/verify", {"token": token}, status=200)
+    assert_sign_in_layout(warned)
+    notice = warned.html.select_one("article.narrow p.message.error[role=alert]")
+    assert notice.strong.text == '<i>"o&amp;x</i>@example.com' and "<i>" not in warned.text
+    assert warned.forms[0]["token"].value == token  # the nav's sign-out form is not there
+    web.cookiejar.clear()
+
+    signed_in = page.forms[0].submit(headers=SAME_ORIGIN, status=303)
+    web.cookiejar.clear()  # signed in, the sign-in page would send the browser on
+    for used in (web.get("/auth/magic-link/verify", {"token": token}, status=303),
+                 web.post("/auth/magic-link/verify", {"token": token}, headers=SAME_ORIGIN, status=303)):
+        refused = used.follow(status=200)
+        assert_sign_in_layout(refused)
+        assert "invalid, expired or already used" in refused.html.select_one("p.message.error[role=alert]").text
+    assert urlsplit(signed_in.location).path == "/admin/content"
+
+
 # -- clean-up ------------------------------------------------------------------------------
 
 

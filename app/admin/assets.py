@@ -6,6 +6,7 @@ live in ``vendor/<package>-<version>/`` and the admin's own files are linked wit
 hash (``?v=``), so every URL names one exact content and may be cached for a year.
 """
 
+import functools
 import hashlib
 import mimetypes
 from pathlib import Path
@@ -22,8 +23,10 @@ PICO = "vendor/pico-2.0.6/pico.min.css"
 SERVED_SUFFIXES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 
+@functools.cache  # one copy per worker: the admin and the sign-in link's page read the same files
 def load_assets(folder=STATIC_DIR):
-    """``{relative path: (bytes, content type, short hash)}`` of every servable file under ``folder``."""
+    """``{relative path: (bytes, content type, short hash)}`` of every servable file under ``folder``
+    (read once per folder; never change the mapping)."""
     assets = {}
     for path in sorted(folder.rglob("*")):
         if not path.is_file() or path.suffix not in SERVED_SUFFIXES:

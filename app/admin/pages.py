@@ -131,13 +131,20 @@ class Renderer:
     def page(self, req, resp, template, status=falcon.HTTP_200, **values):
         """Render ``template`` into ``resp`` as an HTML page with ``status``."""
         user = getattr(req.context, "user", None)
+        self._render(req, resp, template, status, user=user, csrf_token=self.csrf.token_for(req, resp),
+                     plugin_nav=self.plugin_nav(user), **values)
+
+    def public_page(self, req, resp, template, status=falcon.HTTP_200, **values):
+        """Render ``template``, a page outside the admin, in the sign-in pages' layout: the
+        admin's stylesheet, no nav whoever is signed in, and no CSRF token (the page's own
+        form is checked otherwise, and no admin cookie is set for it)."""
+        self._render(req, resp, template, status, user=None, csrf_token="", plugin_nav=[], **values)
+
+    def _render(self, req, resp, template, status, **values):
         resp.status = status
         resp.content_type = HTML
         resp.set_header("Cache-Control", "no-store")
-        resp.text = self.env.get_template(template).render(
-            user=user, csrf_token=self.csrf.token_for(req, resp), csrf_field=FIELD, path=req.path,
-            plugin_nav=self.plugin_nav(user), **values,
-        )
+        resp.text = self.env.get_template(template).render(csrf_field=FIELD, path=req.path, **values)
 
 
 def _no_plugin_nav(user):

@@ -17,8 +17,8 @@ plugin is inactive, as every plugin route does). The codes and links themselves 
   (an active account's row is locked, its failures summed and its attempt counted; an
   unknown address answers after one lookup): the same statements run against no row would
   still cost less, and the sign-in limits bound how many addresses a client can time;
-* a link opens a page (``GET /auth/magic-link/verify``) whose button signs in
-  (``POST``). Mail scanners and link previews fetch links, and a GET that signed in would
+* a link opens a page (``GET /auth/magic-link/verify``, in the admin's sign-in layout)
+  whose button signs in (``POST``). Mail scanners and link previews fetch links, and a GET that signed in would
   spend the link, or sign the scanner in; the page consumes nothing. Its form is accepted
   from this site's own pages only (the cross-origin check admin forms get), so another
   page cannot post a link token of its own. The link itself can still be passed on: one
@@ -30,13 +30,14 @@ Each sign-in is the one ``/auth/login`` makes: the same body, cookie and token (
 session, ``auth_time`` now), ``last_login_at``, and the ``after_auth_login`` hooks.
 """
 
-from html import escape
 from typing import Annotated
 from urllib.parse import urlencode
 
 import falcon
 import msgspec
 
+from app.admin.assets import Assets
+from app.admin.pages import CONTENT_SECURITY_POLICY, Renderer
 from app.api.access import access
 from app.api.auth import Email, session_user, start_session
 from app.api.auth_pages import SIGN_IN_PAGE
@@ -191,37 +192,24 @@ class LinkRequestResource(MailRequestResource):
 
 
 PAGE_HEADERS = {
-    "Cache-Control": "no-store",
+    # The admin's policy: its stylesheet and scripts from this site, forms posting to it only.
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     # The page's URL carries the token: no Referer may take it elsewhere.
     "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
 }
-CONFIRM_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex"><title>Sign in</title></head>
-<body><main><h1>Sign in</h1><p>This link signs you in as <strong>{account}</strong>. Continue only if that is
-your account and you asked for the link: someone who sends you a link of their own would have you signed in
-to theirs.</p>{notice}
-<form method="post" action="{action}"><input type="hidden" name="token" value="{token}">
-<input type="hidden" name="next" value="{next}"><button type="submit">Sign in as {account}</button></form>
-</main></body></html>
-"""
-OTHER_SESSION = ("<p role=\"alert\">You are signed in as <strong>{current}</strong>, another account. Continuing "
-                 "replaces that session in this browser with one as <strong>{account}</strong>.</p>")
+CONFIRM_TEMPLATE = "magic_link.html"  # in the admin's templates: the sign-in pages' layout
 
 
-def confirm_page(holder, visitor, token, target):
-    """The confirm page of a valid link held by ``holder`` (a user), for ``visitor`` (the
-    request's Principal, or None): it names the link's account, masked, and says when the
-    visitor is signed in as someone else."""
-    account = escape(masked_email(holder.email))
-    notice = ""
-    if visitor is not None and visitor.id != holder.id:
-        notice = OTHER_SESSION.format(current=escape(visitor.email), account=account)
-    return CONFIRM_PAGE.format(account=account, notice=notice, action=VERIFY_PATH, token=escape(token),
-                               next=escape(target))
+def show_confirm_page(renderer, req, resp, holder, token, target):
+    """Answer the confirm page of a valid link held by ``holder`` (a user): it names the
+    link's account, masked, and says when the visitor is signed in as someone else."""
+    visitor = req.context.user
+    current = visitor.email if visitor is not None and visitor.id != holder.id else None
+    renderer.public_page(req, resp, CONFIRM_TEMPLATE, account=masked_email(holder.email), current=current,
+                         action=VERIFY_PATH, token=token, next=target)
+    resp.set_headers(PAGE_HEADERS)
 
 
 def _wants_json(req):
@@ -231,12 +219,13 @@ def _wants_json(req):
 class LinkVerifyResource:
     """``GET /auth/magic-link/verify``: the page that signs in; ``POST``: sign in with the link's token."""
 
-    def __init__(self, links, accounts, guard, settings):
+    def __init__(self, links, accounts, guard, settings, renderer):
         self._links = links
         self._accounts = accounts
         self._guard = guard
         self._settings = settings
         self._listed = listed_origins(settings)
+        self._renderer = renderer
 
     @access(public=True)
     @describe("The page of a mailed sign-in link (nothing is signed in yet)", media_type="text/html",
@@ -259,9 +248,7 @@ class LinkVerifyResource:
             self._invalid(req, resp)
             return
         target = same_site_path(req.get_param("next"), AFTER_SIGN_IN)
-        resp.set_headers(PAGE_HEADERS)
-        resp.content_type = "text/html; charset=utf-8"
-        resp.text = confirm_page(holder, req.context.user, token, target)
+        show_confirm_page(self._renderer, req, resp, holder, token, target)
 
     @access(public=True)
     @rate_limited("token")
@@ -328,7 +315,9 @@ def magic_link_routes(settings, services, policy):
     """The routes of ``magic-link-auth``; ``policy()`` is its LinkPolicy now."""
     guard = Guard(services.rate_limiter, settings)
     links = SignInLinks(settings.public_base_url, VERIFY_PATH)
+    # The link's page wears the admin's sign-in layout and stylesheet (it needs no CSRF tokens).
+    renderer = Renderer(Assets(), None, settings)
     return [
         ("/auth/magic-link/request", LinkRequestResource(links, policy, guard, services.mailer)),
-        ("/auth/magic-link/verify", LinkVerifyResource(links, services.accounts, guard, settings)),
+        ("/auth/magic-link/verify", LinkVerifyResource(links, services.accounts, guard, settings, renderer)),
     ]
