@@ -1,0 +1,228 @@
+"""A field's RE2 ``pattern`` as an HTML ``pattern`` attribute, when it surely means the same.
+
+The server searches a value with the field's pattern, in RE2 syntax (``patterns``). A
+browser compiles an input's ``pattern`` attribute as a JavaScript regular expression, with
+the ``v`` flag (the ``u`` flag in older browsers), wrapped as ``^(?:pattern)$``. The two
+syntaxes differ (``\\s``, ``.``, what a character class may hold unescaped), and a pattern
+searched is not a pattern matched whole. ``html_pattern`` accepts a small subset whose
+meaning it knows in all three and answers the text for the attribute, or None: then the
+page has no attribute and the server's check alone decides.
+
+The subset, between a leading ``^`` and a trailing ``$`` (a pattern anchored at both ends,
+with no other anchor and no alternation outside a group, so a search and a whole match
+agree):
+
+* literal characters but for controls and the syntax characters ``^ $ \\ . * + ? ( ) [ ] { } |``;
+* ``.`` (written ``[^\\n]``: RE2's dot, which JavaScript's leaves out ``\\r``, U+2028 and U+2029 from);
+* ``\\d \\D \\w \\W`` (ASCII in both); ``\\s`` and ``\\S`` (written ``[\\t\\n\\f\\r ]`` and its
+  negation: JavaScript's ``\\s`` holds Unicode spaces RE2's does not);
+* an escaped ASCII punctuation character;
+* groups ``(...)`` and ``(?:...)``, alternation inside them;
+* ``? * + {m} {m,} {m,n}``, each with an optional lazy ``?``;
+* classes ``[...]`` and ``[^...]`` of characters, ranges ``a-z`` and ``\\d \\D \\w \\W \\s``,
+  with none of ``( ) [ ] { } / - \\ | ^`` unescaped but a range's ``-``, and no punctuation
+  character twice in a row (the ``v`` flag reserves ``&&``, ``--``, ``!!`` and their kind).
+
+Anything else is refused: named groups, flags such as ``(?i)``, lookaround,
+backreferences, ``\\p``, ``\\b``, ``\\x``..., and any pattern RE2 itself refuses.
+"""
+
+from app.services.patterns import PatternError, compile_pattern
+
+SYNTAX = frozenset("^$\\.*+?()[]{}|")
+# Escaped punctuation JavaScript takes as it is (outside a class; "-" too inside one).
+JS_ESCAPABLE = SYNTAX | {"/"}
+# Unescaped inside a class: these are syntax to the v flag, "^" to both when first.
+CLASS_SPECIAL = frozenset("()[]{}/-\\|^")
+CLASS_ESCAPES = {"d": "\\d", "D": "\\D", "w": "\\w", "W": "\\W", "s": "\\t\\n\\f\\r "}
+ESCAPES = {**CLASS_ESCAPES, "s": "[\\t\\n\\f\\r ]", "S": "[^\\t\\n\\f\\r ]"}
+DOT = "[^\\n]"
+MAX_REPEAT = 1000  # RE2's limit on a counted repetition
+
+
+class _Refused(Exception):
+    """Outside the subset."""
+
+
+def html_pattern(pattern):
+    """The ``pattern`` attribute meaning what RE2's search with ``pattern`` means, or None.
+
+    Args:
+        pattern: a field's ``pattern`` (RE2 syntax), or None.
+    """
+    if not isinstance(pattern, str) or len(pattern) < 2 or pattern[0] != "^" or not pattern.endswith("$"):
+        return None
+    if pattern.endswith("\\$") and _escaped_at(pattern, len(pattern) - 1):
+        return None
+    parser = _Parser(pattern[1:-1])
+    try:
+        body = parser.alternation(top=True)
+        if parser.pos != len(parser.text):
+            return None  # a ")" without its "("
+        compile_pattern(pattern)  # the subset, once read, holds no control or lone surrogate
+    except (PatternError, _Refused):
+        return None
+    return f"^{body}$"
+
+
+def _escaped_at(text, index):
+    """Whether the character at ``index`` follows an odd run of backslashes."""
+    run = 0
+    while index - run - 1 >= 0 and text[index - run - 1] == "\\":
+        run += 1
+    return run % 2 == 1
+
+
+def _literal_ok(char):
+    code = ord(char)
+    return code >= 0x20 and code != 0x7F and not 0x80 <= code < 0xA0 and not 0xD800 <= code < 0xE000
+
+
+class _Parser:
+    """A recursive descent over the subset; each method answers the JavaScript text it read."""
+
+    def __init__(self, text):
+        self.text = text
+        self.pos = 0
+
+    def peek(self, offset=0):
+        index = self.pos + offset
+        return self.text[index] if index < len(self.text) else None
+
+    def take(self):
+        char = self.peek()
+        if char is None:
+            raise _Refused()
+        self.pos += 1
+        return char
+
+    def alternation(self, top=False):
+        branches = [self.sequence()]
+        while self.peek() == "|":
+            if top:
+                raise _Refused()  # "^a|b$" is "^a" or "b$": neither anchored at both ends
+            self.pos += 1
+            branches.append(self.sequence())
+        return "|".join(branches)
+
+    def sequence(self):
+        parts = []
+        while self.peek() not in (None, "|", ")"):
+            parts.append(self.atom() + self.quantifier())
+        return "".join(parts)
+
+    def atom(self):
+        char = self.take()
+        if char == "(":
+            return self.group()
+        if char == "[":
+            return self.char_class()
+        if char == "\\":
+            return self.escape()
+        if char == ".":
+            return DOT
+        if char in SYNTAX or not _literal_ok(char):
+            raise _Refused()  # a quantifier with nothing to repeat, a lone "]" "{" "}", an anchor
+        return char
+
+    def group(self):
+        opening = "("
+        if self.peek() == "?":
+            if self.peek(1) != ":":
+                raise _Refused()  # named groups, flags, lookaround
+            self.pos += 2
+            opening = "(?:"
+        inner = self.alternation()
+        if self.take() != ")":
+            raise _Refused()
+        return f"{opening}{inner})"
+
+    def escape(self):
+        char = self.take()
+        if char in ESCAPES:
+            return ESCAPES[char]
+        if char.isascii() and not char.isalnum() and _literal_ok(char) and char != " ":
+            return f"\\{char}" if char in JS_ESCAPABLE else char
+        raise _Refused()  # \b \p \x \1 \Q ... and escaped letters or digits
+
+    def quantifier(self):
+        char = self.peek()
+        if char in ("*", "+", "?"):
+            self.pos += 1
+            text = char
+        elif char == "{":
+            text = self.counted()
+        else:
+            return ""
+        if self.peek() == "?":
+            self.pos += 1
+            text += "?"
+        if self.peek() in ("*", "+", "?", "{"):
+            raise _Refused()  # a quantifier of a quantifier
+        return text
+
+    def counted(self):
+        end = self.text.find("}", self.pos)
+        if end < 0:
+            raise _Refused()
+        low, comma, high = self.text[self.pos + 1:end].partition(",")
+        if not _digits(low) or (high and not _digits(high)):
+            raise _Refused()
+        if int(low) > MAX_REPEAT or (high and not int(low) <= int(high) <= MAX_REPEAT):
+            raise _Refused()
+        self.pos = end + 1
+        return f"{{{low}{comma}{high}}}"
+
+    def char_class(self):
+        opening = "["
+        if self.peek() == "^":
+            self.pos += 1
+            opening = "[^"
+        items, previous = [], None  # previous: the last character written unescaped
+        while self.peek() != "]":
+            char = self.take()
+            if char == "\\":
+                item = self.class_escape()
+            elif char in CLASS_SPECIAL or not _literal_ok(char) or (char == previous and not char.isalnum()):
+                raise _Refused()
+            else:
+                item = char
+            if self.peek() == "-" and self.peek(1) != "]":
+                item = self.class_range(char, item)
+            items.append(item)
+            previous = item[-1] if item[-2:-1] != "\\" and not item.endswith(" ") else None
+        self.pos += 1
+        if not items:
+            raise _Refused()  # "[]" and "[^]": RE2 reads the "]" as a member
+        return opening + "".join(items) + "]"
+
+    def class_escape(self):
+        char = self.take()
+        if char in CLASS_ESCAPES:
+            return CLASS_ESCAPES[char]
+        if char in JS_ESCAPABLE or char == "-":
+            return f"\\{char}"
+        raise _Refused()
+
+    def class_range(self, first, item):
+        if first == "\\" and item not in {f"\\{c}" for c in JS_ESCAPABLE | {"-"}}:
+            raise _Refused()  # \d-z
+        self.pos += 1
+        last = self.take()
+        if last == "\\":
+            end_item = self.class_escape()
+            if len(end_item) != 2 or end_item[1] in CLASS_ESCAPES:
+                raise _Refused()
+            last = end_item[1]
+        elif last in CLASS_SPECIAL or not _literal_ok(last):
+            raise _Refused()
+        else:
+            end_item = last
+        start = item[-1]
+        if ord(start) > ord(last):
+            raise _Refused()
+        return f"{item}-{end_item}"
+
+
+def _digits(text):
+    return text.isascii() and text.isdigit() and len(text) <= 4
