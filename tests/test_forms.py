@@ -513,6 +513,39 @@ def test_the_page_shows_its_problems_and_keeps_what_was_typed(client, admin):
     assert "Thanks, we will answer soon." in client.get("/forms/contact?submitted=1").text
 
 
+PATTERNED = {
+    "zip": {"type": "string", "pattern": r"^\d{5}$", "required": True},
+    "code": {"type": "text", "pattern": '^[A-Z<>"&]{2}-\\d+$'},
+    "name": {"type": "string", "pattern": r"^\w+(\s\w+)*$"},
+    "site": {"type": "url", "pattern": r"^https://\S+$"},
+    "slug": {"type": "string", "pattern": r"^[a-z-]+$"},  # a "-" the v flag reads as syntax
+    "tag": {"type": "string", "pattern": r"[a-z]+"},  # searched by the server: no attribute
+    "note": {"type": "textarea", "pattern": r"^\d+$"},  # a text area takes no pattern
+}
+
+
+def test_the_page_puts_on_its_text_boxes_the_patterns_a_browser_reads_as_the_server(client, admin):
+    make_form(client, admin, fields=PATTERNED)
+    page = client.get("/forms/contact")
+    attributes = {name: page.html.select_one(f"#field-{name}").get("pattern") for name in PATTERNED}
+    assert attributes == {"zip": r"^\d{5}$", "code": '^[A-Z<>"&]{2}-\\d+$', "name": r"^\w+([\t\n\f\r ]\w+)*$",
+                          "site": r"^https://[^\t\n\f\r ]+$", "slug": None, "tag": None, "note": None}
+    assert 'pattern="^[A-Z&lt;&gt;&#34;&amp;]{2}-\\d+$"' in page.text  # escaped in the attribute
+    form = page.forms[0]
+    for name, value in {"zip": "1234", "code": "AB-x", "name": "a  b", "site": "https://a b",
+                        "slug": "A", "tag": "123"}.items():
+        form[name] = value
+    refused = form.submit(status=422)  # whether or not the page said so, the server checks
+    problems = {strong["id"].removesuffix("-error") for strong in refused.html.select("strong[role=alert]")}
+    assert problems == {"zip", "code", "name", "site", "slug", "tag"} and stored() == []
+    form = refused.forms[0]
+    for name, value in {"zip": "12345", "code": '<"-7', "name": "ann b", "site": "https://a.example",
+                        "slug": "a-b", "tag": "x1", "note": "9"}.items():
+        form[name] = value
+    form.submit(status=303)
+    assert stored()[0].data["code"] == '<"-7'
+
+
 def test_the_page_takes_its_own_form_only_and_answers_a_400_as_the_page(client, admin):
     make_form(client, admin)
     for body in (b"{", b"[" * 5000 + b"]" * 5000, b'{"data": {"email": "ann@example.com", "message": "Hi"}}'):

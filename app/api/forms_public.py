@@ -9,8 +9,9 @@
   turnstile_token?}`` answers 201 ``{success, message, id}``; a URL-encoded form (a page on
   any site may post one) answers 303 to the form's redirect, or to its page saying the
   success message. Refusals are the error envelope.
-* ``GET /forms/{name}``: the form as a plain HTML page, whose form posts to the page itself
-  (``POST /forms/{name}``): the same checks, but a refusal the visitor can fix (a field, the
+* ``GET /forms/{name}``: the form as a plain HTML page (a text box carries its field's
+  pattern when a browser reads it as the server does: ``pattern_attribute``), whose form
+  posts to the page itself (``POST /forms/{name}``): the same checks, but a refusal the visitor can fix (a field, the
   Turnstile check) shows the page again with the messages and the values typed. That post
   takes the page's URL-encoded form only: a body that cannot be read as one shows the page
   with a 400, any other type (JSON included) is a 415 envelope.
@@ -45,6 +46,7 @@ from app.api.schemas import Closed
 from app.api.schemas_forms import PublicForm, SubmitBody, Submitted, TurnstileConfig
 from app.services import form_submissions, forms, turnstile
 from app.services.errors import ServiceError
+from app.services.pattern_attribute import html_pattern
 
 ACTION = "form-submit"
 MAX_SUBMISSION_BYTES = 64 * 1024
@@ -55,6 +57,9 @@ TURNSTILE_SCRIPT = f"{TURNSTILE_ORIGIN}/turnstile/v0/api.js"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 UNREADABLE = "The form could not be read; please send it again from this page"
 SEE_OTHER = {303: (Header("Location", "the form's redirect, else its page saying the success message"),)}
+# The types whose text box the server checks a pattern on: an <input> a browser applies
+# ``pattern`` to (a colour picker and a text area take none).
+PATTERN_TYPES = frozenset({"string", "text", "email", "url"})
 
 
 class PublicFormBody(Closed):
@@ -225,6 +230,18 @@ def _templates():
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
+def pattern_attributes(fields):
+    """``{field name: pattern attribute}`` of the text boxes whose pattern a browser would read
+    as the server does (``html_pattern``); any other pattern is the server's check alone."""
+    attributes = {}
+    for name, field in fields.items():
+        if isinstance(field, dict) and field.get("type") in PATTERN_TYPES:
+            attribute = html_pattern(field.get("pattern"))
+            if attribute is not None:
+                attributes[name] = attribute
+    return attributes
+
+
 def page_policy(form, uses_turnstile):
     """The page's Content-Security-Policy: nothing but the form, posting to this site (and its
     redirect's origin, which the browser is sent on to), and Turnstile's script and frame
@@ -298,7 +315,7 @@ class FormPageResource:
             form=form, fields=form.fields, submitted=submitted, values=values or {}, errors=errors,
             message=message, success_message=form.settings.get("success_message") or forms.DEFAULT_SUCCESS_MESSAGE,
             turnstile_script=TURNSTILE_SCRIPT if uses_turnstile else None, site_key=self._site_key,
-            honeypot=HONEYPOT,
+            honeypot=HONEYPOT, patterns=pattern_attributes(form.fields),
         )
 
 
