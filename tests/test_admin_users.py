@@ -172,6 +172,23 @@ def test_an_address_the_form_would_refuse_does_not_block_a_save_that_keeps_it(br
     assert "Enter a valid email address." in form.submit(status=422).text
 
 
+@pytest.mark.parametrize("legacy", ["Zoë", "two words"])
+def test_a_legacy_username_does_not_block_a_save_that_keeps_it(browser, signed_in_as, legacy):
+    """An older install took usernames today's rule refuses: the forms send them back as stored
+    and save the names; a new username (a case change too) obeys the rule."""
+    me = signed_in_as("admin", username=legacy)
+    old = create_user("viewer", username=legacy.upper() + "!")
+    for path, form_id, person in ((f"/admin/users/{old.id}", "user-form", old), ("/admin/account", "profile-form", me)):
+        form = browser.get(path).forms[form_id]
+        form["first_name"] = "Kept"
+        form.submit(status=303)
+        assert (User.get_by_id(person.id).username, User.get_by_id(person.id).first_name) == (person.username, "Kept")
+        form = browser.get(path).forms[form_id]
+        form["first_name"], form["username"] = "Lost", person.username.swapcase()
+        assert "A username is 3 to 50" in form.submit(status=422).text
+        assert User.get_by_id(person.id).first_name == "Kept"
+
+
 def test_editors_see_a_users_page_but_cannot_edit(browser, signed_in_as):
     signed_in_as("editor")
     member = create_user("viewer", email="member@example.com")

@@ -559,6 +559,23 @@ def test_a_username_ends_with_its_last_allowed_character(app_client, make_user, 
     assert reload(me).username == me.username
 
 
+@pytest.mark.parametrize("legacy", ["Zoë", "two words"])
+def test_a_legacy_username_sent_back_unchanged_is_kept(app_client, make_user, legacy):
+    """An older install took usernames today's rule refuses. A client sending the whole record
+    back keeps it and saves the rest; a new username (a case change too) obeys the rule."""
+    _, admin = make_user("admin")
+    old, own = make_user("viewer", username=legacy)
+    for path, headers, key in ((f"/admin/api/users/{old.id}", admin, "data"), ("/auth/me", own, "user")):
+        body = {"username": legacy, "first_name": f"Kept {key}"}
+        assert app_client.patch_json(path, body, headers=headers).json[key]["username"] == legacy
+        assert (reload(old).username, reload(old).first_name) == (legacy, f"Kept {key}")
+        refused = app_client.patch_json(path, {"username": legacy.swapcase(), "first_name": "Lost"},
+                                        headers=headers, status=422).json
+        assert refused["details"] == [{"field": "username", "message": "Username must be 3 to 50 of A-Z, a-z, 0-9, "
+                                                                       "'_', '.', '-'"}]
+        assert (reload(old).username, reload(old).first_name) == (legacy, f"Kept {key}")
+
+
 @pytest.mark.parametrize("body", [{"role": "admin"}, {"is_active": False}, {"email": "me@example.com"},
                                   {"password": NEW_PASSWORD}, {"username": "no spaces"}, {"last_name": "x" * 101}])
 def test_the_profile_takes_no_role_state_or_credentials(app_client, make_user, body):

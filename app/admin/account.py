@@ -9,7 +9,7 @@ fields is a credential.
 import falcon
 
 from app.admin.pages import one, read_form, redirect
-from app.admin.user_edit import form_problem
+from app.admin.user_edit import form_problem, typed
 from app.api.access import access
 from app.services import users
 from app.services.accounts import DuplicateAccount
@@ -43,7 +43,9 @@ class AccountPage:
             raise falcon.HTTPForbidden()
         form = read_form(req)
         values = {name: one(form, name).strip() for name in FIELDS}
-        problem = form_problem(values) or (None if values["username"] else "Choose a username.")
+        # Only a new username is the form's to judge: an older install's, kept, saves the names.
+        typed_values = typed(users.get_user(caller.id), values)
+        problem = form_problem(typed_values) or (None if values["username"] else "Choose a username.")
         if problem:
             self.render(req, resp, values, problem, falcon.HTTP_422)
             return

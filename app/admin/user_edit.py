@@ -107,7 +107,7 @@ class UserPage:
         form = read_form(req)
         # A form without the email field (one's own page, an open invitation's) keeps the address.
         values = {name: one(form, name, person.email if name == "email" else "").strip() for name in PROFILE_FIELDS}
-        problem = form_problem(_typed(person, values)) or (None if values["username"] else "Choose a username.")
+        problem = form_problem(typed(person, values)) or (None if values["username"] else "Choose a username.")
         if problem:
             self.render(req, resp, person, values, problem, falcon.HTTP_422)
             return
@@ -127,13 +127,17 @@ class UserPage:
         redirect(resp, f"/admin/users/{user.id}?done=saved")
 
 
-def _typed(person, values):
-    """``values`` less an email that is ``person``'s already: only a new address is the form's
-    to judge; one stored before the form's rule (or by another way in) must not block a save
-    of the names."""
-    if normalize_email(values["email"]) == person.email:
-        return {name: value for name, value in values.items() if name != "email"}
-    return values
+def typed(person, values):
+    """``values`` less an email or a username that is ``person``'s already (the username as
+    stored, exactly): only a new one is the form's to judge; one stored before the form's rule
+    (or by another way in) must not block a save of the names."""
+    return {name: value for name, value in values.items() if not _kept(person, name, value)}
+
+
+def _kept(person, name, value):
+    if name == "email":
+        return normalize_email(value) == person.email
+    return name == "username" and value == person.username
 
 
 def _changes(person, values, password):

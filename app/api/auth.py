@@ -45,6 +45,7 @@ from app.services.accounts import (
     MAX_EMAIL_LENGTH,
     MAX_PASSWORD_LENGTH,
     USERNAME_PATTERN,
+    USERNAME_RULE,
     DuplicateAccount,
     InvalidCredentials,
     InvalidEmail,
@@ -58,6 +59,9 @@ from app.services.plugins import hooks
 Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=MAX_EMAIL_LENGTH)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 Username = Annotated[str, msgspec.Meta(pattern=USERNAME_PATTERN)]
+# A username in an edit: the stored one sent back unchanged is kept even when an older install
+# took it before today's rule; the service checks a new one against the rule (422 on ``username``).
+EditedUsername = Annotated[str, msgspec.Meta(description=f"A new username is {USERNAME_RULE}")]
 Name = Annotated[str, msgspec.Meta(max_length=100)]
 # SonicJS refuses an empty first or last name: absent is fine, "" or blanks are not.
 GivenName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"\S")]
@@ -98,7 +102,7 @@ class ResetPasswordBody(msgspec.Struct, forbid_unknown_fields=True):
 class ProfilePatch(msgspec.Struct, forbid_unknown_fields=True):
     first_name: Name | msgspec.UnsetType = msgspec.UNSET
     last_name: Name | msgspec.UnsetType = msgspec.UNSET
-    username: Username | msgspec.UnsetType = msgspec.UNSET
+    username: EditedUsername | msgspec.UnsetType = msgspec.UNSET
 
 
 class AcceptInvitationBody(msgspec.Struct, forbid_unknown_fields=True):

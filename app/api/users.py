@@ -19,7 +19,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.auth import Email, Name, Password, Username
+from app.api.auth import EditedUsername, Email, Name, Password, Username
 from app.api.describe import Param, describe, paged
 from app.api.errors import conflict, field_error, forbidden, invalid_param, nothing_to_update, read_body
 from app.api.params import limit_param, page_param
@@ -46,7 +46,7 @@ USER_FILTERS = (
 class UserPatch(msgspec.Struct, forbid_unknown_fields=True):
     first_name: Name | msgspec.UnsetType = msgspec.UNSET
     last_name: Name | msgspec.UnsetType = msgspec.UNSET
-    username: Username | msgspec.UnsetType = msgspec.UNSET
+    username: EditedUsername | msgspec.UnsetType = msgspec.UNSET
     email: Email | msgspec.UnsetType = msgspec.UNSET
     password: Password | msgspec.UnsetType = msgspec.UNSET
     role: Role | msgspec.UnsetType = msgspec.UNSET

@@ -114,7 +114,9 @@ def update_user(user_id, changes, check=None):
     Raises:
         UserNotFound: no such user.
         InvalidEmail: the new email is not acceptable.
-        InvalidUsername: the new username breaks ``USERNAME_PATTERN``.
+        InvalidUsername: a new username breaks ``USERNAME_PATTERN``. The stored one, sent
+            back unchanged (as an edit form resubmits every field), is kept as it is, though
+            an older install may have taken it before the rule.
         DuplicateAccount: another user has the email or the username.
         InvitationPending: ``is_active`` true, an email or a password for a user whose
             invitation is still open.
@@ -122,14 +124,14 @@ def update_user(user_id, changes, check=None):
     """
     if "email" in changes:
         changes = dict(changes, email=new_email(changes["email"]))
-    if "username" in changes:
-        check_username(changes["username"])
     with database.atomic():
         _keep_an_admin(user_id, changes)
         user = _locked_user(user_id)
         if check is not None:
             check(user)
         changes = {name: value for name, value in changes.items() if getattr(user, name) != value}
+        if "username" in changes:
+            check_username(changes["username"])
         _check_invitation(user, changes)
         _check_taken(user.id, changes)
         deactivates = changes.get("is_active") is False
