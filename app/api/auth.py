@@ -41,12 +41,11 @@ from app.api.rate_limits import Guard, rate_limited
 from app.api.schemas import Me, Message, PasswordChanged, ResetRequested, Session, TokenOnly
 from app.services import users
 from app.services.accounts import (
-    EMAIL_PATTERN,
-    MAX_EMAIL_LENGTH,
     MAX_PASSWORD_LENGTH,
     USERNAME_PATTERN,
     USERNAME_RULE,
     DuplicateAccount,
+    Email,
     InvalidCredentials,
     InvalidEmail,
     InvalidToken,
@@ -56,7 +55,6 @@ from app.services.cache import Namespace, invalidate
 from app.services.identity import LEAST_PRIVILEGED_ROLE, issue_jwt, issue_time, token_expiry
 from app.services.plugins import hooks
 
-Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=MAX_EMAIL_LENGTH)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 Username = Annotated[str, msgspec.Meta(pattern=USERNAME_PATTERN)]
 # A username in an edit: the stored one sent back unchanged is kept even when an older install

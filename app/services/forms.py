@@ -31,7 +31,7 @@ import peewee
 from app.db.database import release_connection
 from app.db.models import Form, FormSubmission, database, now_ms
 from app.db.text_match import contains_any_case
-from app.services.accounts import EMAIL_PATTERN, MAX_EMAIL_LENGTH
+from app.services.accounts import Email
 from app.services.collection_schema import (
     NAME_PATTERN,
     CollectionConfigError,
@@ -54,8 +54,6 @@ MAX_DISPLAY_NAME = 200
 MAX_DESCRIPTION = 2000
 DEFAULT_SUCCESS_MESSAGE = "Thank you! Your submission has been received."
 TURNSTILE_UNSET = "TURNSTILE_SITE_KEY and TURNSTILE_SECRET_KEY must be set before a form can use Turnstile"
-
-Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=MAX_EMAIL_LENGTH)]
 
 
 class FormSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
