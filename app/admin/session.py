@@ -32,14 +32,19 @@ def _refused(ex):
     return f"Too many attempts; try again in {retry} seconds." if retry else "Too many attempts; try again later."
 
 
-class LoginPage:
-    """``GET /admin/login``: the form; ``POST``: sign in and go on to ``next``."""
+class _SessionPage:
+    """A page that starts a session: it checks what the user typed with ``accounts``, under
+    the API's rate limits (``guard``), and sets the session cookie as ``settings`` say."""
 
     def __init__(self, renderer, accounts, guard, settings):
         self._renderer = renderer
         self._accounts = accounts
         self._guard = guard
         self._settings = settings
+
+
+class LoginPage(_SessionPage):
+    """``GET /admin/login``: the form; ``POST``: sign in and go on to ``next``."""
 
     @access(public=True)
     def on_get(self, req, resp):
@@ -107,17 +112,11 @@ class LogoutPage:
         redirect(resp, "/admin/login")
 
 
-class PasswordPage:
+class PasswordPage(_SessionPage):
     """``GET /admin/account/password``: the form; ``POST``: change the password.
 
     Changing it ends the user's other sessions; this browser gets a new session cookie.
     """
-
-    def __init__(self, renderer, accounts, guard, settings):
-        self._renderer = renderer
-        self._accounts = accounts
-        self._guard = guard
-        self._settings = settings
 
     @access(authenticated=True)
     def on_get(self, req, resp):
@@ -169,6 +168,31 @@ def refusal_message(ex):
     return "; ".join(messages) if messages else (ex.title or "The request was refused.")
 
 
+def _link_form_problem(form, token, link, filled, missing):
+    """What keeps a mailed link's form from being sent on, or None.
+
+    Args:
+        token: the form's token; without it the page names the ``link`` it needs.
+        filled: whether the fields the page asks for are there; ``missing`` says which otherwise.
+    """
+    if not token:
+        return f"This page needs the link from your {link}."
+    if not filled:
+        return missing
+    if one(form, "password") != one(form, "confirm_password"):
+        return "Passwords do not match."
+    return None
+
+
+def _redeemed(guard, req, redeem):
+    """``redeem()`` as the API redeems a token (``redeem_token``: the token-guessing limit, the
+    password rules): ``(user, None, None)``, or ``(None, message, status)`` when refused."""
+    try:
+        return redeem_token(guard, req, redeem), None, None
+    except falcon.HTTPError as ex:
+        return None, refusal_message(ex), ex.status
+
+
 class ResetPasswordPage:
     """``GET /admin/reset-password?token=``: the form the reset link opens; ``POST``: set the password.
 
@@ -189,36 +213,21 @@ class ResetPasswordPage:
     def on_post(self, req, resp):
         form = read_form(req)
         token, password = one(form, "token")[:200], one(form, "password")
-        error, status = None, falcon.HTTP_422
-        if not token:
-            error = "This page needs the link from your email."
-        elif not password:
-            error = "Enter a new password."
-        elif password != one(form, "confirm_password"):
-            error = "Passwords do not match."
-        else:
-            try:
-                user = redeem_token(self._guard, req, lambda: self._accounts.reset_password(token, password))
-            except falcon.HTTPError as ex:
-                error, status = refusal_message(ex), ex.status
-            else:
-                self._guard.clear(self._guard.login_buckets(req, user.email)[1:])
-                redirect(resp, "/admin/login?reset=1")
-                return
+        error, status = _link_form_problem(form, token, "email", password, "Enter a new password."), falcon.HTTP_422
+        if error is None:
+            user, error, status = _redeemed(self._guard, req, lambda: self._accounts.reset_password(token, password))
+        if error is None:
+            self._guard.clear(self._guard.login_buckets(req, user.email)[1:])
+            redirect(resp, "/admin/login?reset=1")
+            return
         self._renderer.page(req, resp, "reset_password.html", status=status, token=token, error=error)
 
 
-class AcceptInvitationPage:
+class AcceptInvitationPage(_SessionPage):
     """``GET /admin/accept-invitation?token=``: the form the invitation opens; ``POST``: join.
 
     Redeems the invitation as ``POST /auth/accept-invitation`` does, then signs the new user in.
     """
-
-    def __init__(self, renderer, accounts, guard, settings):
-        self._renderer = renderer
-        self._accounts = accounts
-        self._guard = guard
-        self._settings = settings
 
     @access(public=True)
     def on_get(self, req, resp):
@@ -229,25 +238,17 @@ class AcceptInvitationPage:
     def on_post(self, req, resp):
         form = read_form(req)
         token, username, password = one(form, "token")[:200], one(form, "username").strip(), one(form, "password")
-        error, status = None, falcon.HTTP_422
-        if not token:
-            error = "This page needs the link from your invitation."
-        elif not username or not password:
-            error = "Choose a username and a password."
-        elif password != one(form, "confirm_password"):
-            error = "Passwords do not match."
-        elif not is_username(username):
+        error, status = _link_form_problem(form, token, "invitation", username and password,
+                                           "Choose a username and a password."), falcon.HTTP_422
+        if error is None and not is_username(username):
             error = USERNAME_MESSAGE
-        else:
-            try:
-                user = redeem_token(
-                    self._guard, req, lambda: self._accounts.accept_invitation(token, username, password))
-            except falcon.HTTPError as ex:
-                error, status = refusal_message(ex), ex.status
-            else:
-                start_session(resp, user, self._settings)
-                redirect(resp, ADMIN_PREFIX)
-                return
+        if error is None:
+            user, error, status = _redeemed(
+                self._guard, req, lambda: self._accounts.accept_invitation(token, username, password))
+        if error is None:
+            start_session(resp, user, self._settings)
+            redirect(resp, ADMIN_PREFIX)
+            return
         self._renderer.page(req, resp, "accept_invitation.html", status=status, token=token, username=username,
                             error=error)
 

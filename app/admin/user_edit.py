@@ -15,6 +15,7 @@ import falcon
 
 from app.admin.pages import one, read_form, redirect
 from app.admin.session import USERNAME_MESSAGE, is_email, refusal_message
+from app.admin.users import change_and_list
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
 from app.api.users import account_errors, check_can_grant, check_changes, resend_invitation, stored_changes
@@ -178,10 +179,5 @@ class CancelInvitationAction:
 
     @access("users.delete")
     def on_post(self, req, resp, user_id):
-        try:
-            users.cancel_invitation(user_id)
-        except users.NoPendingInvitation as ex:
-            self._page.render(req, resp, falcon.HTTP_409, ex.message)
-            return
-        invalidate(self._cache, Namespace.USERS)
-        redirect(resp, "/admin/users?done=cancelled")
+        change_and_list(self._page, self._cache, req, resp, lambda: users.cancel_invitation(user_id), "cancelled",
+                        users.NoPendingInvitation)

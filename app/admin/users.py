@@ -97,6 +97,24 @@ class InviteAction:
         self._page.render(req, resp, falcon.HTTP_422, problem, invite)
 
 
+def change_and_list(page, cache, req, resp, change, done, refusal):
+    """Make ``change()`` and go back to the users list saying ``done``, the ``users`` cache
+    namespace invalidated; a ``refusal`` it raises shows the list again with its message (409).
+
+    Args:
+        page: the ``UsersPage`` that renders the list.
+        done: the key of ``DONE`` the list shows.
+        refusal: the ServiceError class the change may raise (the last admin, no invitation).
+    """
+    try:
+        change()
+    except refusal as ex:
+        page.render(req, resp, falcon.HTTP_409, ex.message)
+        return
+    invalidate(cache, Namespace.USERS)
+    redirect(resp, f"/admin/users?done={done}")
+
+
 def _not_self(req, user_id, message):
     if user_id == req.context.user.id:
         raise falcon.HTTPForbidden(title=message)
@@ -116,13 +134,8 @@ class RoleAction:
         if role not in ROLES:
             self._page.render(req, resp, falcon.HTTP_422, "Choose a role.")
             return
-        try:
-            users.update_user(user_id, {"role": role})
-        except users.LastAdmin as ex:
-            self._page.render(req, resp, falcon.HTTP_409, ex.message)
-            return
-        invalidate(self._cache, Namespace.USERS)
-        redirect(resp, "/admin/users?done=role")
+        change_and_list(self._page, self._cache, req, resp, lambda: users.update_user(user_id, {"role": role}),
+                        "role", users.LastAdmin)
 
 
 class DeactivateAction:
@@ -135,13 +148,8 @@ class DeactivateAction:
     @access("users.delete")
     def on_post(self, req, resp, user_id):
         _not_self(req, user_id, "You cannot deactivate your own account")
-        try:
-            users.deactivate_user(user_id)
-        except users.LastAdmin as ex:
-            self._page.render(req, resp, falcon.HTTP_409, ex.message)
-            return
-        invalidate(self._cache, Namespace.USERS)
-        redirect(resp, "/admin/users?done=deactivated")
+        change_and_list(self._page, self._cache, req, resp, lambda: users.deactivate_user(user_id), "deactivated",
+                        users.LastAdmin)
 
 
 class ReactivateAction:
