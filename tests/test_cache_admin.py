@@ -2,6 +2,7 @@
 first pages, and the TTL a hit answers (``X-Cache-TTL``, ``meta.cache.ttl``)."""
 
 import os
+from types import SimpleNamespace
 
 import pytest
 
@@ -210,51 +211,50 @@ def test_the_routes_are_for_admins_and_follow_the_plugin(client, make_user, admi
 # ---------------------------------------------------------------- CACHE_KV down
 
 
-@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
-def test_a_warm_with_memcached_down_is_a_503_and_stats_say_no_generation(tmp_path, migrated_template,
-                                                                         memcached_factory, db_backend):
+@pytest.fixture
+def kv_going_down(tmp_path, migrated_template, memcached_factory):
+    """CACHE_KV on a memcached of its own, and an admin (with a password) who made a request
+    while it answered: ``.env``, ``.admin``, ``.headers``, ``.web``; ``.server.stop()`` takes
+    memcached down."""
     server = memcached_factory()
     env = env_with_copy(tmp_path / "mc", migrated_template, kv_servers=[server.address])
     bind_models(env.DB.db)
     try:
-        headers = bearer(token_for(create_user("admin")))
-        insert_items(create_collection("blog"), create_user("author"), 1)
+        admin = create_user("admin", password_hash=hashed())
+        headers = bearer(token_for(admin))
         web = client_for(env)
         web.get("/admin/api/cache", headers=headers, status=200)  # signed in while KV answers
-        server.stop()
-        refused = web.post("/admin/api/cache/warm", headers=headers, status=503)
-        assert refused.json["error"] == "CACHE_KV is unavailable: nothing can be warmed"
-        assert int(refused.headers["Retry-After"]) >= 1
-        stats = web.get("/admin/api/cache/stats/content", headers=headers, status=200).json["data"]
-        assert stats["generation"] is None
+        yield SimpleNamespace(env=env, server=server, admin=admin, headers=headers, web=web)
     finally:
         env.DB.db.close()
 
 
 @pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
-def test_a_clear_memcached_did_not_take_is_pending_on_the_api_and_the_page(tmp_path, migrated_template,
-                                                                          memcached_factory, db_backend):
-    server = memcached_factory()
-    env = env_with_copy(tmp_path / "mc", migrated_template, kv_servers=[server.address])
-    bind_models(env.DB.db)
-    try:
-        user = create_user("admin", password_hash=hashed())
-        headers = bearer(token_for(user))
-        web = client_for(env)
-        web.get("/admin/api/cache", headers=headers, status=200)  # signed in while KV answers
-        browser = browser_for(env)
-        assert sign_in(browser, user).status_int == 303
-        page = browser.get("/admin/cache")
-        server.stop()
-        first = web.post("/admin/api/cache/clear/content", headers=headers, status=200).json["data"]
-        second = web.post("/admin/api/cache/clear/media", headers=headers, status=200).json["data"]
-        assert (first["pending"], second["pending"]) == (["content"], ["content", "media"])
+def test_a_warm_with_memcached_down_is_a_503_and_stats_say_no_generation(kv_going_down, db_backend):
+    kv, headers = kv_going_down, kv_going_down.headers
+    insert_items(create_collection("blog"), create_user("author"), 1)
+    kv.server.stop()
+    refused = kv.web.post("/admin/api/cache/warm", headers=headers, status=503)
+    assert refused.json["error"] == "CACHE_KV is unavailable: nothing can be warmed"
+    assert int(refused.headers["Retry-After"]) >= 1
+    stats = kv.web.get("/admin/api/cache/stats/content", headers=headers, status=200).json["data"]
+    assert stats["generation"] is None
 
-        clear = next(f for f in page.forms.values() if f.action == "/admin/cache/clear/collections")
-        done = clear.submit().follow()
-        assert "cleared in this worker only, for now" in done.text and "for every worker" not in done.text
-    finally:
-        env.DB.db.close()
+
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_a_clear_memcached_did_not_take_is_pending_on_the_api_and_the_page(kv_going_down, db_backend):
+    kv, headers = kv_going_down, kv_going_down.headers
+    browser = browser_for(kv.env)
+    assert sign_in(browser, kv.admin).status_int == 303
+    page = browser.get("/admin/cache")
+    kv.server.stop()
+    first = kv.web.post("/admin/api/cache/clear/content", headers=headers, status=200).json["data"]
+    second = kv.web.post("/admin/api/cache/clear/media", headers=headers, status=200).json["data"]
+    assert (first["pending"], second["pending"]) == (["content"], ["content", "media"])
+
+    clear = next(f for f in page.forms.values() if f.action == "/admin/cache/clear/collections")
+    done = clear.submit().follow()
+    assert "cleared in this worker only, for now" in done.text and "for every worker" not in done.text
 
 
 # ---------------------------------------------------------------- the admin page
