@@ -162,7 +162,8 @@ def test_sign_in_goes_on_to_an_admin_page_only(browser, posts):
     assert form.submit().location.endswith("/admin")
 
 
-@pytest.mark.parametrize("target", ["/admin\r\nSet-Cookie: planted=1", "/admin/\t/evil.example", "/admin/\\evil.example"])
+@pytest.mark.parametrize("target", ["/admin\r\nSet-Cookie: planted=1", "/admin/\t/evil.example", "/admin/\\evil.example",
+                                    "/admin#\t/evil.example", "/admin#\\evil.example"])
 def test_sign_in_never_goes_on_to_a_next_with_control_characters(browser, target):
     """Browsers drop tabs and newlines from a URL, so ``/admin/\t/host`` would be ``//host``.
 
@@ -177,7 +178,8 @@ def test_sign_in_never_goes_on_to_a_next_with_control_characters(browser, target
 
 
 @pytest.mark.parametrize("target", ["/adminx", "/admin.evil.example", "/admin/../auth/x", "/admin/%2e%2E/auth/x",
-                                    "/admin/content/./posts", "/admin/" + "x" * 3000])
+                                    "/admin/content/./posts", "/admin/" + "x" * 3000, "/admin%23x", "/adminx#x",
+                                    "/admin#" + "x" * 3000])
 def test_sign_in_never_goes_on_to_a_next_outside_the_admin_or_too_long(browser, target):
     """A look-alike prefix, a ``.`` or ``..`` segment, plain or percent-encoded (the browser
     resolves them, and ``..`` climbs out of ``/admin``), and an overlong path all go to the
@@ -188,8 +190,9 @@ def test_sign_in_never_goes_on_to_a_next_outside_the_admin_or_too_long(browser, 
     assert browser.post("/admin/login", form, status=303).location == "/admin"
 
 
-@pytest.mark.parametrize("target", ["/admin/content?page=2", "/admin?tab=2", "/admin/"])
-def test_sign_in_goes_on_to_an_admin_next_with_its_query(browser, target):
+@pytest.mark.parametrize("target", ["/admin/content?page=2", "/admin?tab=2", "/admin/", "/admin#recent", "/admin#",
+                                    "/admin/#x", "/admin?tab=2#x"])
+def test_sign_in_goes_on_to_an_admin_next_with_its_query_and_fragment(browser, target):
     user = create_user("editor", password_hash=hashed())
     assert browser.get("/admin/login", {"next": target}).forms[0]["next"].value == target
     form = {"email": user.email, "password": PASSWORD, "next": target, "csrf_token": csrf_token(browser)}

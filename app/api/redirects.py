@@ -12,14 +12,16 @@ MAX_TARGET_LENGTH = 2000  # longer than any page of ours; a longer one is refuse
 def same_site_path(target, default, under="/"):
     """``target`` when it is a path on this site inside ``under``, else ``default``.
 
-    Inside means ``under`` itself, or ``under`` followed by ``/`` or ``?``: ``/adminx`` and
-    ``/admin.evil.example`` are not inside ``/admin``. Refused besides: ``//host`` (another
-    site), any backslash (browsers read ``/\\host`` as ``//host``), any ``.`` or ``..``
-    segment, percent-encoded or not (the browser resolves them, so ``/admin/../auth`` is
-    outside ``/admin``), a target longer than ``MAX_TARGET_LENGTH``, and any control character
-    (browsers drop tabs and newlines, so ``/\\t/host`` would be ``//host``). For CR and LF the
-    refusal is hardening: Falcon percent-encodes them in ``resp.location``, so they could not
-    split the Location header, and refusing them means the header never relies on that.
+    Inside means ``under`` itself, or ``under`` followed by ``/``, ``?`` or ``#`` (a fragment
+    stays on the page: ``/admin#recent`` is ``/admin``): ``/adminx``, ``/admin.evil.example``
+    and ``/admin%23x`` (an encoded ``#`` is part of the path) are not inside ``/admin``.
+    Refused besides, a fragment included: ``//host`` (another site), any backslash (browsers
+    read ``/\\host`` as ``//host``), any ``.`` or ``..`` segment of the path, percent-encoded
+    or not (the browser resolves them, so ``/admin/../auth`` is outside ``/admin``), a target
+    longer than ``MAX_TARGET_LENGTH``, and any control character (browsers drop tabs and
+    newlines, so ``/\\t/host`` would be ``//host``). For CR and LF the refusal is hardening:
+    Falcon percent-encodes them in ``resp.location``, so they could not split the Location
+    header, and refusing them means the header never relies on that.
     """
     if not target or len(target) > MAX_TARGET_LENGTH or not _inside(target, under):
         return default
@@ -33,7 +35,7 @@ def same_site_path(target, default, under="/"):
 
 def _inside(target, under):
     base = under.rstrip("/")  # "" for "/", so every path is inside it
-    return target.startswith("/") and (target == under or target.startswith((base + "/", base + "?")))
+    return target.startswith("/") and (target == under or target.startswith((base + "/", base + "?", base + "#")))
 
 
 def _has_dot_segment(path):
