@@ -1,7 +1,9 @@
-"""What a per-address rate limit counts a client address under (``limit_key``)."""
+"""What a per-address rate limit counts a client address under (``limit_key`` of ``client_ip``)."""
 
+import falcon.testing
 import pytest
 
+from app.api.authentication import client_ip
 from app.services.addresses import bare_address, limit_key
 
 
@@ -35,8 +37,10 @@ def test_each_kind_of_address_is_counted_under_its_key(address, key):
     ("[::1]:80", "::1"),
     ("[64:ff9b::192.0.2.1]:443", "192.0.2.1"),
 ])
-def test_a_port_brackets_and_spaces_are_not_part_of_the_address(written, key):
-    assert limit_key(written) == key
+def test_a_port_brackets_and_spaces_a_proxy_wrote_are_not_part_of_the_key(written, key):
+    """``client_ip`` drops them from the forwarded address; ``limit_key`` counts what is left."""
+    req = falcon.testing.create_req(headers={"X-Forwarded-For": f"198.51.100.9,{written}"})
+    assert limit_key(client_ip(req, trusted_proxy_count=1)) == key
 
 
 @pytest.mark.parametrize("text", ["2001:db8::1", "::1", "unknown", "host:80", "[2001:db8::1]x", "1.2.3.4:http"])

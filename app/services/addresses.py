@@ -109,10 +109,10 @@ def limit_key(text):
     (``2002:c000:201::/48``) and Teredo (the client's address it carries). ``::1`` (loopback)
     and ``::`` are themselves, not the /64 of the IPv4-compatible addresses.
 
-    Whitespace, a port and brackets are dropped first (``bare_address``), and a zone
-    (``%eth0``); text that is no address (``unknown``) is kept as it stands.
+    ``text`` is an address as ``client_ip`` gives it, a proxy's port and brackets dropped
+    already (``bare_address``). A zone (``%eth0``) is ignored; text that is no address
+    (``unknown``) is kept as it stands.
     """
-    text = bare_address(text)
     try:
         address = ipaddress.ip_address(text.split("%")[0])
     except ValueError:
