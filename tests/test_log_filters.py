@@ -319,6 +319,45 @@ def test_the_pages_selects_show_the_lists_applied(browser, signed_in_as, levels)
     assert [option["value"] for option in page.html.select("#l-category option[selected]")] == ["auth", "system"]
 
 
+# A single-valued filter given several times: the last non-empty value, on every surface.
+REPEATED = [
+    ("status=404&status=", ["a 404"]),
+    ("status=500&status=404&status=", ["a 404"]),
+    ("status=&status=500", ["a 500"]),
+    ("source=sso&source=", ["a 404"]),
+    ("search=500&search=", ["a 500"]),
+    ("start_date=2025-03-10T00:00:00.001&start_date=", ["a 500"]),
+]
+
+
+@pytest.fixture
+def statuses():
+    add_log("a 404", status_code=404, level="warn", source="sso")
+    add_log("a 500", created_at=DAY0 + 1, status_code=500, level="error")
+
+
+@pytest.mark.parametrize("query, messages", REPEATED)
+def test_the_list_takes_a_repeated_filters_last_non_empty_value(client, as_editor, statuses, query, messages):
+    _, headers = as_editor
+    assert listed(client, headers, f"{DAY}&{query}") == exported(client, headers, f"{DAY}&{query}") == messages
+
+
+@pytest.mark.parametrize("query, messages", REPEATED)
+def test_the_page_takes_a_repeated_filters_last_non_empty_value_as_the_list_does(browser, signed_in_as, statuses,
+                                                                                 query, messages):
+    signed_in_as("editor")
+    page = browser.get(f"/admin/logs?{DAY}&{query}")
+    assert page_messages(page) == messages
+    for export in (page.html.select_one("#export-json")["href"], f"/admin/logs/export?format=json&{DAY}&{query}"):
+        assert [entry["message"] for entry in browser.get(export).json["data"]] == messages
+
+
+def test_the_pages_older_range_names_take_their_last_non_empty_value(browser, signed_in_as, day):
+    signed_in_as("editor")
+    query = "since=2025-03-10T10:00&since=&until=2025-03-10T10:30&until="
+    assert page_messages(browser.get(f"/admin/logs?{query}")) == ["mid"]
+
+
 # ---------------------------------------------------------------- POST /admin/logs/search
 
 
@@ -379,6 +418,9 @@ def test_a_search_form_is_read_as_the_pages_query_string(browser, signed_in_as):
         ("csrf_token", token), ("apply", ""), ("page", "2"), ("limit", "5"), ("csrf_token", token),
         ("status", "404"), ("status", "500"), ("level", "warn"), ("level", "error"), ("end_date", "2025-03-10")])
     assert row_messages(answer) == ["a 500"]  # the last status given; every level
+    answer = browser.post("/admin/logs/search", [
+        ("csrf_token", token), ("status", "404"), ("status", ""), ("end_date", "2025-03-10")])
+    assert row_messages(answer) == ["a 404"]  # an empty copy does not undo the value before it
 
 
 @pytest.mark.parametrize("body, parameters", [

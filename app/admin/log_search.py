@@ -16,7 +16,7 @@ region); a page that wants the row shown says so in its htmx ``responseHandling`
 
 A form is read as the page reads its query string: other fields are ignored (what htmx
 sends with a form: its named submit button, ``page``, a second ``csrf_token``) and a field
-given twice means its last value (a list's values are all kept). A JSON body (htmx's
+given twice means its last non-empty value (a list's values are all kept). A JSON body (htmx's
 json-enc sends every field of the form too) has its other fields ignored as well, but a
 filter of the wrong type is a 422.
 

@@ -25,7 +25,7 @@ from app.api.access import access
 from app.api.exports import EXPORT_LIMIT, FORMATS
 from app.api.log_config import WRITE_PERMISSION
 from app.api.log_export import send_log_export
-from app.api.log_filters import query_values, read_log_filters
+from app.api.log_filters import last_given, query_values, read_log_filters
 from app.services.log_config import apply_retention
 from app.services.logs import CATEGORIES, LEVELS, emails_of, get_log, list_logs, log_json, user_id_of
 from app.services.pagination import pagination_meta
@@ -42,8 +42,9 @@ _UNITS = ((60_000, "minutes", None), (1_000, "seconds", "1"), (1, "milliseconds"
 
 
 def _text_of(name, texts):
-    """The page's text of ``name`` given ``texts``: a list's values comma-joined, else the last; trimmed, bounded."""
-    text = ",".join(texts) if name in LISTS else (texts[-1] if texts else "")
+    """The page's text of ``name`` given ``texts``: a list's values comma-joined, else the one
+    the API would take (``last_given``); trimmed, bounded."""
+    text = ",".join(texts) if name in LISTS else (last_given(texts) or "")
     return text.strip()[:MAX_TEXT]
 
 

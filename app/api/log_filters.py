@@ -20,6 +20,9 @@ reads ``since``/``until`` as the older names of the dates):
   ``09:30:15`` that second, a fraction its last digit (``.5`` up to .599, ``.500`` that
   millisecond). A start after the end is refused, both named.
 
+The other filters take one value: given several times, the last non-empty one
+(``last_given``: ``?status=404&status=`` filters on 404), on every route above.
+
 Whitespace around a number, a date or the search text is ignored (which the OpenAPI
 document's patterns leave unsaid). Every filter given applies. The dates and
 ``since``/``until`` bound the same column, ``created_at`` (epoch milliseconds, indexed), so
@@ -104,7 +107,7 @@ def _choices(allowed):
 
 def _integer(low, high):
     def parse(texts):
-        text = _last(texts)
+        text = last_given(texts)
         if text is None:
             return None
         if not re.fullmatch(r"-?[0-9]{1,20}", text.strip()):
@@ -119,15 +122,22 @@ def _integer(low, high):
     return parse
 
 
-def _last(texts):
-    """The last non-empty value (a parameter given twice means its last), or None."""
+def last_given(texts):
+    """The value of a single-valued filter given ``texts`` (every value sent, in order): the
+    last non-empty one, or None.
+
+    A parameter given twice means its last value, but an empty one does not undo the one
+    before it (``?status=404&status=`` filters on 404): a form sends its empty inputs too,
+    and a link built by appending to another may end with an empty copy. The API's list and
+    export and the admin's page and search all pick through this.
+    """
     given = [text for text in texts if text]
     return given[-1] if given else None
 
 
 def _text(texts):
     """The last value, trimmed; None when nothing is left."""
-    text = _last(texts)
+    text = last_given(texts)
     return (text.strip() or None) if text is not None else None
 
 
@@ -176,7 +186,7 @@ def _last_unit_ms(found):
 
 def _date(end):
     def parse(texts):
-        text = _last(texts)
+        text = last_given(texts)
         return None if text is None or not text.strip() else instant_ms(text, end=end)
 
     return parse
@@ -187,8 +197,8 @@ _PARSERS = {
     "level": _choices(LEVELS),
     "category": _choices(CATEGORIES),
     "status": _integer(100, 599),
-    "user": _last,
-    "source": _last,
+    "user": last_given,
+    "source": last_given,
     "since": _integer(0, MAX_TIME_MS),
     "until": _integer(0, MAX_TIME_MS),
     "start_date": _date(end=False),
