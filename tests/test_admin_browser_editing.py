@@ -7,9 +7,11 @@ each test saves a screenshot to tests/artifacts/. One more check: at 360 px wide
 pages scroll vertically only.
 """
 
+import re
+
 import pytest
 
-from app.db.models import Collection, Content, Media, ScheduledContent
+from app.db.models import Collection, Content, Media, ScheduledContent, SystemLog
 from app.services.media import to_record
 from tests.fixtures.admin import browser_for
 from tests.fixtures.auth import PASSWORD, hashed
@@ -134,6 +136,62 @@ def test_a_failed_htmx_request_is_said_on_the_page(served_admin, chromium):
     chromium.find_element(by().ID, "f-data-body-preview-button").click()
     region = wait_for(chromium).until(ec.visibility_of_element_located((by().ID, "request-error")))
     assert region.text == "That is too large to send."
+
+
+# A form posting to ``path`` through htmx (its target the logs table's body), added to the
+# page as a page of the admin would hold it: the body's hx-headers send the CSRF token.
+ADD_HTMX_FORM = """
+const [id, verb, path, values] = arguments;
+const form = document.createElement("form");
+form.id = id;
+form.setAttribute(`hx-${verb}`, path);
+form.setAttribute("hx-target", "table.logs tbody");
+for (const [name, value] of Object.entries(values)) {
+  const input = document.createElement("input");
+  input.type = "hidden";
+  input.name = name;
+  input.value = value;
+  form.append(input);
+}
+const button = document.createElement("button");
+button.type = "submit";
+button.id = `${id}-send`;
+button.textContent = "Send";
+form.append(button);
+document.querySelector("main").append(form);
+htmx.process(form);
+"""
+LEVELS_ALLOWED = "level must be one of debug, info, warn, error, fatal (comma-separated)"
+
+
+def said_after(driver, button_id):
+    """The alert region's text once a click on ``button_id`` has failed, and the region's child elements."""
+    from selenium.webdriver.support import expected_conditions as ec
+
+    driver.find_element(by().ID, button_id).click()
+    region = wait_for(driver).until(ec.visibility_of_element_located((by().ID, "request-error")))
+    return region.text, region.find_elements(by().XPATH, "./*")
+
+
+def test_a_failed_htmx_request_says_the_servers_own_message(served_admin, chromium):
+    SystemLog.create(level="info", category="system", message="left as it was", created_at=1_741_564_800_000)
+    sign_in(chromium, served_admin, create_user("editor", password_hash=hashed()))
+    open_page(chromium, served_admin + "/admin/logs", "System logs")
+    table = chromium.find_element(by().CSS_SELECTOR, "table.logs tbody").get_attribute("innerHTML")
+    # The search's 400 is a table row naming each filter: its text is said, as text.
+    chromium.execute_script(ADD_HTMX_FORM, "search", "post", "/admin/logs/search",
+                            {"level": "loud", "start_date": "2025-03-11", "end_date": "2025-03-10"})
+    assert said_after(chromium, "search-send") == (
+        f"Not understood, so nothing was searched: {LEVELS_ALLOWED}; start_date must not be after end_date; "
+        "end_date must not be before start_date", [])
+    assert chromium.find_element(by().CSS_SELECTOR, "table.logs tbody").get_attribute("innerHTML") == table
+    # A JSON route's refusal: the envelope's error and its details.
+    chromium.execute_script(ADD_HTMX_FORM, "api", "get", "/admin/api/logs", {"level": "loud"})
+    assert said_after(chromium, "api-send") == (f"Invalid query parameters: {LEVELS_ALLOWED}", [])
+    screenshot(chromium, "admin-htmx-server-message")
+    # The browser and htmx each log the two 400s; nothing else (no CSP violation, no script error).
+    errors = [entry["message"] for entry in severe_console_errors(chromium)]
+    assert [message for message in errors if not re.search(r"status of 400|Error Code 400 from", message)] == []
 
 
 def test_create_edit_publish_and_schedule_with_the_rich_controls(served_admin, chromium):

@@ -12,7 +12,8 @@ Values it cannot read are a 400 naming each: ``{error, details: [{parameter, mes
 or for a browser or htmx (``wants_html``) one ``<tr>`` listing them, in place of the admin's
 error page, which names nothing and is no table row. htmx swaps no 4xx answer unless told
 to (as everywhere in the admin, its ``htmx:responseError`` is reported in the page's alert
-region); a page that wants the row shown says so in its htmx ``responseHandling``.
+region, which says the row's text); a page that wants the row shown says so in its htmx
+``responseHandling``.
 
 A form is read as the page reads its query string: other fields are ignored (what htmx
 sends with a form: its named submit button, ``page``, a second ``csrf_token``) and a field

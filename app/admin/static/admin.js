@@ -1,8 +1,18 @@
 // Every page of the admin: an htmx request that fails (an error answer, or no answer) says
 // so in the page's alert region, instead of failing silently in the console. A lost
 // session needs nothing here: the server answers it with HX-Redirect to the sign-in page.
+//
+// The region says the server's own words when the answer has some: the `error` of a JSON
+// `{error, details}` envelope (with each detail's parameter or field and message), or the
+// text of an HTML fragment the app renders for the page (its `role="alert"` element, such
+// as the row naming the filters POST /admin/logs/search could not read). Only text goes
+// in: the fragment is parsed in a detached document (no script runs, nothing loads) and
+// its text read, so no server markup is ever inserted here; swapping the fragment itself
+// is the page's choice, through its htmx responseHandling. A whole page (the admin's error
+// page) says no more than its status, so the status's own message is shown for it.
 (function () {
   "use strict";
+  const MAX_TEXT = 500; // a message, not a page: longer text is cut
   const MESSAGES = {
     403: "Your role does not allow this, or the page is stale: reload it and try again.",
     404: "That is no longer there: reload the page.",
@@ -19,9 +29,57 @@
     }
   }
 
+  function flat(text) {
+    const line = (text || "").replace(/\s+/g, " ").trim();
+    return line.length > MAX_TEXT ? `${line.slice(0, MAX_TEXT - 1)}\u2026` : line;
+  }
+
+  // The envelope's error, then "<parameter> <message>" for each detail that has both.
+  function envelopeMessage(text) {
+    let body;
+    try {
+      body = JSON.parse(text);
+    } catch (ex) {
+      return "";
+    }
+    if (!body || typeof body.error !== "string") {
+      return "";
+    }
+    const details = (Array.isArray(body.details) ? body.details : [])
+      .filter((detail) => detail && typeof detail.message === "string")
+      .map((detail) => [detail.parameter || detail.field || "", detail.message].join(" ").trim());
+    return flat(details.length ? `${body.error}: ${details.join("; ")}` : body.error);
+  }
+
+  // The text of a fragment's alert (or of the whole fragment), its list items joined by "; ".
+  function fragmentMessage(text) {
+    if (/^\s*(<!doctype|<html[\s>])/i.test(text)) {
+      return ""; // a whole page, not a fragment meant for this one
+    }
+    const parsed = new DOMParser().parseFromString(`<template>${text}</template>`, "text/html");
+    const fragment = parsed.querySelector("template");
+    if (!fragment) {
+      return "";
+    }
+    const alert = fragment.content.querySelector("[role=alert]") || fragment.content;
+    const items = Array.from(alert.querySelectorAll("li"), (item) => flat(item.textContent));
+    const lead = alert.cloneNode(true);
+    lead.querySelectorAll("ul, ol").forEach((list) => list.remove());
+    return flat([flat(lead.textContent), items.join("; ")].filter(Boolean).join(" "));
+  }
+
+  function serverMessage(xhr) {
+    const type = (xhr.getResponseHeader("Content-Type") || "").toLowerCase();
+    if (type.includes("json")) {
+      return envelopeMessage(xhr.responseText);
+    }
+    return type.startsWith("text/html") ? fragmentMessage(xhr.responseText || "") : "";
+  }
+
   document.addEventListener("htmx:responseError", (event) => {
-    const status = event.detail.xhr.status;
-    say(MESSAGES[status] || `The server could not do that (HTTP ${status}). Try again, or reload the page.`);
+    const xhr = event.detail.xhr;
+    say(serverMessage(xhr) || MESSAGES[xhr.status] ||
+      `The server could not do that (HTTP ${xhr.status}). Try again, or reload the page.`);
   });
   document.addEventListener("htmx:sendError", () => {
     say("The server could not be reached. Check the connection and try again.");
