@@ -8,8 +8,10 @@ older ones, run by the cron handler and on demand). A category without a row log
 everything at every level.
 """
 
+import operator
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import reduce
 from typing import NamedTuple
 from urllib.parse import unquote_plus
 
@@ -289,9 +291,8 @@ class LogNotFound(ServiceError):
 
 def list_logs(filters, page, limit):
     """A page of log rows matching ``filters``, newest first: ``(rows, total)``."""
-    query = _matching(filters)
-    total = query.count()
-    rows = list(query.order_by(*NEWEST_FIRST).paginate(page, limit))
+    total = _matching(filters).count()
+    rows = list(_newest(filters, (page - 1) * limit, limit))
     return rows, total
 
 
@@ -309,8 +310,28 @@ def export_logs(filters, limit):
     ``truncated`` says whether more rows matched: one row past ``limit`` is read to know,
     rather than counting every match again.
     """
-    rows = list(_matching(filters).order_by(*NEWEST_FIRST).limit(limit + 1))
+    rows = list(_newest(filters, 0, limit + 1))
     return rows[:limit], len(rows) > limit
+
+
+def _newest(filters, offset, limit):
+    """The query of the ``limit`` rows matching ``filters`` from ``offset`` on, newest first.
+
+    One category (or none) reads its rows in order from an index: ``(category, created_at)``
+    or ``created_at``. Several, in one ``IN``, read their stretches of ``(category,
+    created_at)`` one after the other, and SQLite then sorts every matching row of the range
+    to take a page. So each category is its own subquery, newest first and limited to
+    ``offset + limit`` rows, and the UNION ALL of those is ordered and paged: every row of
+    the page is among the first ``offset + limit`` of its own category, so the page is the
+    one the single query would answer, ties included (``id`` ends the order: no two rows
+    compare equal). Each subquery reads no further than the page's end in its index, and
+    the merge sorts those rows only (PostgreSQL merges the subqueries' ordered rows).
+    """
+    if not filters.category or len(filters.category) == 1:
+        return _matching(filters).order_by(*NEWEST_FIRST).limit(limit).offset(offset)
+    heads = [_matching(replace(filters, category=(category,))).order_by(*NEWEST_FIRST).limit(offset + limit)
+             for category in filters.category]
+    return reduce(operator.add, heads).order_by(*NEWEST_FIRST).limit(limit).offset(offset)
 
 
 def _matching(filters):
