@@ -22,6 +22,7 @@ from app.api.middleware import PluginMiddleware, RequestContextMiddleware
 from app.api.rate_limits import Guard, RateLimitHeaders
 from app.api.request_guard import RequestGuard, guard_request_bodies
 from app.api.routes import ROUTE_MODULES, Routes
+from app.api.sign_in_redirect import install as install_sign_in_redirect
 from app.db.middleware import DatabaseMiddleware
 from app.db.models import bind_models
 from app.services import Services
@@ -100,6 +101,7 @@ def create_app(env, settings=None, services=None):
     app.resp_options.media_handlers.update({falcon.MEDIA_JSON: handler})
     app.req_options.strip_url_path_trailing_slash = True
     install_error_handling(app)
+    install_sign_in_redirect(app)  # a browser that must sign in gets the sign-in page, not a JSON 401
     routes = Routes(app, env, settings, services)
     # After authentication, before the admin's CSRF check (it reads no body); it asks
     # ``routes`` at request time which resources are pages, so pages mounted below count.

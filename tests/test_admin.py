@@ -59,7 +59,7 @@ def edit_url(item):
 def test_root_redirects_to_the_admin_and_the_admin_to_sign_in(browser):
     assert browser.get("/", status=302).location.endswith("/admin")
     response = browser.get("/admin", status=303)
-    assert response.location.endswith("/admin/login?next=%2Fadmin")
+    assert response.location.endswith("/admin/login?next=%2Fadmin&reason=required")
 
 
 def test_api_clients_keep_the_json_refusal(browser):
@@ -226,7 +226,7 @@ def test_an_admin_session_ends_with_its_lifetime(env, outbox):
     # longer lifetime); in place, so the jar keeps one auth_token.
     (jar_cookie,) = (c for c in browser.cookiejar if c.name == "auth_token")
     jar_cookie.value = issue_jwt(user, settings_for_tests(), now=int(time.time()) - 7200)
-    assert browser.get("/admin", status=303).location.endswith("/admin/login?next=%2Fadmin")
+    assert browser.get("/admin", status=303).location.endswith("/admin/login?next=%2Fadmin&reason=expired")
     assert browser.post("/auth/refresh", status=401).json == {"error": "Invalid or expired token"}
 
 
@@ -261,7 +261,7 @@ def test_a_sign_out_link_asks_first_and_its_button_signs_out(browser, signed_in_
     assert page.request.path == "/admin/logout" and page.content_type == "text/html"
     assert browser.get("/admin").status_int == 200, "the GETs signed nobody out"
     page.forms["logout-form"].submit(status=303)
-    assert browser.get("/admin", status=303).location.endswith("/admin/login?next=%2Fadmin")
+    assert browser.get("/admin", status=303).location.endswith("/admin/login?next=%2Fadmin&reason=required")
     assert browser.get("/admin/logout", status=303).location.endswith("/admin/login")
 
 
@@ -773,7 +773,7 @@ def test_sonicjs_form_posts_land_on_the_sign_in_page_and_sign_nobody_in(browser,
     response = browser.post(path, {"email": user.email, "password": PASSWORD}, status=303)
     assert response.location.endswith("/admin/login") and "Set-Cookie" not in response.headers
     assert response.follow().request.path == "/admin/login"
-    assert browser.get("/admin", status=303).location.endswith("/admin/login?next=%2Fadmin")
+    assert browser.get("/admin", status=303).location.endswith("/admin/login?next=%2Fadmin&reason=required")
 
 
 # ---------------------------------------------------------------- trash, purge, scheduling

@@ -144,6 +144,6 @@ def test_my_assignments_lists_mine_with_overdue_ones_marked(browser, signed_in_a
 
 def test_my_assignments_is_for_signed_in_readers(browser, signed_in_as):
     assert browser.get("/admin/workflow/assignments", status=303).location.endswith(
-        "/admin/login?next=%2Fadmin%2Fworkflow%2Fassignments")
+        "/admin/login?next=%2Fadmin%2Fworkflow%2Fassignments&reason=required")
     signed_in_as("viewer")
     assert "Nothing is assigned to you." in browser.get("/admin/workflow/assignments").text

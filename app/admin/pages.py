@@ -3,9 +3,10 @@
 Templates autoescape every value (``select_autoescape`` on ``.html``), so nothing a user
 typed reaches a page as markup. ``AdminPagesMiddleware`` gives each admin page its security
 headers, checks the CSRF token of every state-changing request, and, for browsers, turns the
-JSON refusals of ``@access`` (401, 403, 404) into pages: a browser that is not signed in is
-sent to the sign-in page instead of being shown ``{"error": ...}``. Clients that do not ask
-for HTML keep the API's JSON envelope.
+JSON refusals of ``@access`` (401, 403, 404) into pages. A browser opening a page without a
+session never gets here with its 401: ``app.api.sign_in_redirect`` sends it to the sign-in
+page, as it does for every route; an htmx request is sent there with ``HX-Redirect``. Clients
+that do not ask for HTML keep the API's JSON envelope.
 """
 
 import functools
@@ -249,10 +250,6 @@ class AdminPagesMiddleware:
             resp.set_header("HX-Redirect", "/admin/login?next=" + quote(_current_page(req), safe=""))
             return
         if (resp.content_type and resp.content_type.startswith(HTML)) or not wants_html(req):
-            return
-        if resp.status in (falcon.HTTP_401, 401) and req.method in SAFE_METHODS:
-            redirect(resp, "/admin/login?next=" + quote(req.relative_uri, safe=""))
-            resp.media = None
             return
         status = resp.status if isinstance(resp.status, str) else falcon.code_to_http_status(resp.status)
         if int(status[:3]) >= 400:

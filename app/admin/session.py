@@ -14,6 +14,7 @@ import falcon
 from app.admin.pages import ADMIN_PREFIX, one, read_form, redirect, safe_next
 from app.api.access import access
 from app.api.auth import RESET_MESSAGE, redeem_token, sign_out, start_session
+from app.api.sign_in_redirect import REASON_EXPIRED, REASON_REQUIRED
 from app.services.accounts import EMAIL_PATTERN, MAX_EMAIL_LENGTH, InvalidCredentials, WeakPassword, is_username
 
 USERNAME_MESSAGE = "A username is 3 to 50 letters, digits, dots, dashes or underscores."
@@ -30,6 +31,21 @@ def _refused(ex):
     """The message of a rate-limit refusal, with its wait when the guard gave one."""
     retry = (ex.headers or {}).get("Retry-After")
     return f"Too many attempts; try again in {retry} seconds." if retry else "Too many attempts; try again later."
+
+
+# Why a page sent the browser here (``app.api.sign_in_redirect``): a fixed text per reason,
+# so a link cannot make the sign-in page say what its author likes.
+REASON_NOTICES = {
+    REASON_REQUIRED: "Sign in to continue.",
+    REASON_EXPIRED: "Your session has ended or is no longer valid. Sign in again to continue.",
+}
+
+
+def _notice(req):
+    """The sign-in page's notice: a password just reset, or why the browser was sent here."""
+    if req.get_param("reset") == "1":
+        return "Your password was reset; sign in with the new one."
+    return REASON_NOTICES.get(req.get_param("reason") or "")
 
 
 class _SessionPage:
@@ -54,8 +70,7 @@ class LoginPage(_SessionPage):
         # A mailed sign-in link that did not work (magic-link-auth) comes back here to say so.
         error = INVALID_LINK_MESSAGE if req.get_param("link") == "invalid" else None
         self._renderer.page(req, resp, "login.html", email="", error=error, next=safe_next(req.get_param("next")),
-                            notice="Your password was reset; sign in with the new one." if req.get_param("reset") == "1"
-                            else None)
+                            notice=_notice(req))
 
     @access(public=True)
     def on_post(self, req, resp):

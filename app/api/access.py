@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import falcon
 
-from app.api.errors import forbidden, unauthorized
+from app.api.errors import forbidden, sign_in_required
 
 RESPONDER_PREFIX = "on_"
 ACCESS_ATTR = "__sonicpy_access__"
@@ -61,9 +61,7 @@ def _enforce(req, resp, resource, params, rule):
         return
     user = getattr(req.context, "user", None)
     if user is None:
-        if getattr(req.context, "credential_rejected", False):
-            raise unauthorized("Invalid or expired token")
-        raise unauthorized()
+        raise sign_in_required(getattr(req.context, "credential_rejected", False))
     # By the route's template, not the path: the router ignores leading slashes, so
     # ``//admin/api/...`` reaches the same resource while its path does not start with /admin.
     if admin_api_path(req.uri_template or req.path) and user.role not in ADMIN_API_ROLES:

@@ -85,6 +85,27 @@ def unauthorized(message="Authentication required"):
     return APIError(falcon.HTTP_401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
+class SignInRequired(APIError):
+    """401 that signing in would cure: the request came with no credential, or with one that
+    is invalid or expired (``rejected``).
+
+    A browser navigating to the page is sent to the sign-in page instead
+    (``app.api.sign_in_redirect``); every other client gets this JSON envelope.
+    """
+
+    def __init__(self, message="Authentication required", rejected=False):
+        super().__init__(falcon.HTTP_401, message, headers={"WWW-Authenticate": "Bearer"})
+        self.rejected = rejected
+
+
+def sign_in_required(rejected=False):
+    """The 401 of the access check: "Invalid or expired token" when a credential was
+    ``rejected``, else "Authentication required" (SonicJS's two messages)."""
+    if rejected:
+        return SignInRequired("Invalid or expired token", rejected=True)
+    return SignInRequired()
+
+
 def unprocessable(message, details):
     """422: the body is well-formed but invalid; ``details`` lists each field's problem."""
     return APIError(falcon.HTTP_422, message, details)

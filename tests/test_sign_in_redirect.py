@@ -1,0 +1,101 @@
+"""A browser navigating to a route it must sign in for is sent to the sign-in page; every
+other client keeps the JSON 401 (``app.api.sign_in_redirect``)."""
+
+import time
+from urllib.parse import quote
+
+import pytest
+
+from app.services.identity import issue_jwt
+from tests.fixtures.admin import BROWSER, csrf_token
+from tests.fixtures.app import settings_for_tests
+from tests.fixtures.auth import hashed
+from tests.fixtures.users import bearer, create_user
+
+pytestmark = pytest.mark.backends
+
+NAVIGATION = BROWSER["HTTP_ACCEPT"]
+REQUIRED = {"error": "Authentication required"}
+REJECTED = {"error": "Invalid or expired token"}
+
+
+def expired_token():
+    user = create_user("admin", password_hash=hashed())
+    return issue_jwt(user, settings_for_tests(), now=int(time.time()) - 10 * 24 * 3600)
+
+
+@pytest.mark.parametrize("path", ["/admin/api/stats", "/admin/users", "/admin/api/stats?x=1&y=%C3%A9"])
+def test_a_browser_is_sent_to_sign_in_and_back(browser, path):
+    response = browser.get(path, status=303)
+    assert response.location == "/admin/login?next=" + quote(path, safe="") + "&reason=required"
+    assert response.headers["Cache-Control"] == "no-store"
+    page = response.follow(status=200)
+    assert "Sign in to continue." in page.text
+    assert page.forms[0]["next"].value == path
+
+
+def test_a_head_navigation_is_sent_to_sign_in_too(browser):
+    assert browser.head("/admin/api/stats", status=303).location.startswith("/admin/login?next=")
+
+
+def test_a_page_outside_the_admin_gets_sign_in_without_a_next(browser):
+    """The sign-in page leads on to admin pages only: a next elsewhere would be dropped there."""
+    assert browser.get("/auth/me", status=303).location == "/admin/login?reason=required"
+
+
+def test_an_expired_cookie_is_sent_to_sign_in_with_the_reason(browser):
+    browser.set_cookie("auth_token", expired_token())
+    response = browser.get("/admin/api/stats", status=303)
+    assert response.location == "/admin/login?next=%2Fadmin%2Fapi%2Fstats&reason=expired"
+    assert "Your session has ended or is no longer valid" in response.follow(status=200).text
+    browser.set_cookie("auth_token", "not-a-jwt")
+    assert browser.get("/admin", status=303).location == "/admin/login?next=%2Fadmin&reason=expired"
+
+
+@pytest.mark.parametrize("accept", ["application/json", "*/*", "application/json, text/html",
+                                    "text/html;q=0.5, application/json", "image/png"])
+def test_a_client_not_preferring_html_keeps_the_json_401(browser, accept):
+    response = browser.get("/admin/api/stats", headers={"Accept": accept}, status=401)
+    assert response.json == REQUIRED and response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_no_accept_header_keeps_the_json_401(browser):
+    response = browser.get("/admin/api/stats", extra_environ={"HTTP_ACCEPT": ""}, status=401)
+    assert response.json == REQUIRED
+
+
+def test_a_json_client_with_an_expired_cookie_keeps_the_json_401(browser):
+    browser.set_cookie("auth_token", expired_token())
+    assert browser.get("/admin/api/stats", headers={"Accept": "application/json"}, status=401).json == REJECTED
+
+
+def test_a_post_keeps_the_json_401(browser):
+    headers = {"X-CSRF-Token": csrf_token(browser)}
+    response = browser.post_json("/auth/refresh", {}, headers=headers, status=401)
+    assert response.json == REQUIRED
+
+
+@pytest.mark.parametrize("headers", [{"X-Requested-With": "XMLHttpRequest"}, {"Authorization": "Bearer nope"},
+                                     {"X-API-Key": "nope"}, {"Authorization": "Basic eDp5"}])
+def test_scripts_and_api_clients_keep_the_json_401(browser, headers):
+    response = browser.get("/admin/api/stats", headers=headers, status=401)
+    assert response.json in (REQUIRED, REJECTED)
+
+
+def test_a_bearer_token_that_expired_keeps_the_json_401(browser):
+    assert browser.get("/admin/api/stats", headers=bearer(expired_token()), status=401).json == REJECTED
+
+
+def test_htmx_keeps_what_the_admin_does(browser):
+    """A page's fragment: 401 with HX-Redirect (the whole page goes to sign in); an htmx call
+    of a JSON route: the JSON 401."""
+    fragment = browser.get("/admin/pickers/media", headers={"HX-Request": "true",
+                                                            "HX-Current-URL": "http://localhost/admin/content"},
+                           status=401)
+    assert fragment.headers["HX-Redirect"] == "/admin/login?next=%2Fadmin%2Fcontent"
+    assert browser.get("/admin/api/stats", headers={"HX-Request": "true"}, status=401).json == REQUIRED
+
+
+def test_the_sign_in_page_says_only_its_own_reasons(browser):
+    assert "Sign in to continue." not in browser.get("/admin/login?reason=Call+0800").text
+    assert "Call 0800" not in browser.get("/admin/login?reason=Call+0800").text
