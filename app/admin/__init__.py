@@ -52,6 +52,7 @@ from app.admin.session import (
     ResetPasswordPage,
 )
 from app.admin.site_forms import register_forms
+from app.admin.sonicjs_paths import register as register_sonicjs_paths
 from app.admin.tokens import RevokeTokenAction, TokensPage
 from app.admin.user_edit import CancelInvitationAction, NewUserPage, ResendInvitationAction, UserPage
 from app.admin.users import DeactivateAction, InviteAction, ReactivateAction, RoleAction, UsersPage
@@ -111,6 +112,7 @@ def register(routes):
     _register_collections(routes, renderer, cache)
     _register_pickers(routes, renderer)
     register_forms(routes, renderer)
+    register_sonicjs_paths(routes)  # SonicJS's admin paths of pages that are elsewhere here
 
 
 def _register_users(routes, renderer):

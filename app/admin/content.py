@@ -41,6 +41,7 @@ from app.admin.forms import (
 )
 from app.admin.pages import one, page_number, read_form, redirect, search_of
 from app.admin.picked import picked_values
+from app.admin.sonicjs_paths import content_list_target, moved
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
 from app.services.cache import Namespace, invalidate
@@ -101,6 +102,10 @@ class ContentIndexPage:
 
     @access("content.read")
     def on_get(self, req, resp):
+        sonicjs_list = content_list_target(req)  # a SonicJS admin's list URL: /admin/content?model=<name>
+        if sonicjs_list is not None:
+            moved(resp, sonicjs_list)
+            return
         self._renderer.page(req, resp, "content_index.html", collections=active_collections())
 
 
