@@ -76,6 +76,7 @@ def _refused(target, backup, tmp_path, message):
     assert result.exit_code == 1, result.output
     assert message in result.output
     assert target.snapshot() == before
+    return result
 
 
 def test_a_row_the_database_refuses_late_rolls_back_every_table(target, backup, tmp_path):
@@ -83,6 +84,28 @@ def test_a_row_the_database_refuses_late_rolls_back_every_table(target, backup, 
     transaction, so none of them stays."""
     del _row(backup, "content", "p2")["title"]  # NOT NULL, and no default
     _refused(target, backup, tmp_path, "rolled back, nothing was written")
+
+
+def test_a_row_the_database_refuses_is_not_printed_with_its_password_hash(target, backup, tmp_path):
+    """PostgreSQL's full error repeats the refused row, every column of it: the message names
+    the constraint, never the row's values."""
+    user = _row(backup, "users", "u-admin")
+    user["password_hash"] = "SECRET$2b$hash"
+    del user["first_name"]  # NOT NULL, and no default
+    result = _refused(target, backup, tmp_path, "rolled back, nothing was written")
+    assert "first_name" in result.output
+    assert "SECRET" not in result.output
+    assert "Failing row" not in result.output
+
+
+def test_a_foreign_key_failure_names_the_missing_key(tmp_path, backup, fresh_postgres_url):
+    """PostgreSQL's DETAIL for a foreign key names the key, not the row: it is kept."""
+    target = PostgresProject(tmp_path / "target", fresh_postgres_url)
+    target.execute("CREATE FUNCTION misdirect() RETURNS trigger LANGUAGE plpgsql AS"
+                   " $$ BEGIN NEW.reviewer_id := 'ghost'; RETURN NEW; END $$")
+    target.execute("CREATE TRIGGER misdirect BEFORE INSERT ON content FOR EACH ROW EXECUTE FUNCTION misdirect()")
+    result = _refused(target, backup, tmp_path, "rolled back, nothing was written")
+    assert '(Key (reviewer_id)=(ghost) is not present in table "users".)' in result.output
 
 
 # -- the same id or collection name twice ------------------------------------------------------

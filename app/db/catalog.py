@@ -235,12 +235,14 @@ def _connect(url, database=None):
     try:
         conn = psycopg2.connect(**_connect_args(url, database))
     except psycopg2.Error as ex:
-        raise CatalogError(_pg_message(ex)) from None
+        raise CatalogError(pg_message(ex)) from None
     conn.autocommit = True
     return conn
 
 
-def _pg_message(ex):
+def pg_message(ex):
+    """The driver's primary message for ``ex`` (one line: PostgreSQL's DETAIL, which may
+    repeat a whole row, and its HINT are left out), else the first line of ``str(ex)``."""
     diag = getattr(ex, "diag", None)
     return (diag and diag.message_primary) or (str(ex).strip().splitlines() or [type(ex).__name__])[0]
 
@@ -265,7 +267,7 @@ def create_postgres(server_url, name):
     except pg_errors.DuplicateDatabase:
         raise CatalogError(f"A database with that name already exists: {name}") from None
     except psycopg2.Error as ex:
-        raise CatalogError(_pg_message(ex)) from None
+        raise CatalogError(pg_message(ex)) from None
     finally:
         conn.close()
     return database_url_on(server_url, name)
@@ -290,7 +292,7 @@ def _inspect_postgres(url):
                            " WHERE datname = current_database()")
             size, comment = cursor.fetchone()
     except psycopg2.Error as ex:
-        raise CatalogError(_pg_message(ex)) from None
+        raise CatalogError(pg_message(ex)) from None
     finally:
         conn.close()
     return DatabaseInfo(True, size, tables, _created_at(comment))
@@ -315,7 +317,7 @@ def _drop_postgres(url, force):
         raise CatalogError(f"database {name} has open connections: stop what uses it "
                            "(or pass --force to end them)") from None
     except psycopg2.Error as ex:
-        raise CatalogError(_pg_message(ex)) from None
+        raise CatalogError(pg_message(ex)) from None
     finally:
         conn.close()
 

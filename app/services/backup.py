@@ -53,6 +53,7 @@ import msgspec
 import peewee
 
 from app.db import content_media, derived
+from app.db.catalog import pg_message
 from app.db.database import is_postgres, read_snapshot, refresh_statistics
 from app.db.models import MODELS, JSONField
 from app.db.schema_turns import take_schema_turn
@@ -280,7 +281,7 @@ def import_backup(db, source, on_progress=None):
                 # Content already here may name the files that came in: its triggers ran before them.
                 content_media.rebuild(db)
     except peewee.DatabaseError as ex:
-        raise BackupError(f"import failed and was rolled back, nothing was written: {str(ex).strip()}") from ex
+        raise BackupError(f"import failed and was rolled back, nothing was written: {_failure(ex)}") from ex
     if any(importer.report.inserted.values()):
         refresh_statistics(db)
     return importer.report
@@ -585,6 +586,24 @@ class _Importer:
 
 
 _MISSING = object()
+# How PostgreSQL's DETAIL begins when it repeats the row a constraint refused, every column of it.
+_ROW_DETAIL = "Failing row contains"
+
+
+def _failure(ex):
+    """The database's message for the error ``ex`` without the row it failed on.
+
+    PostgreSQL's full text adds ``DETAIL: Failing row contains (...)``: the whole row, a
+    user's password hash too, which must not reach a terminal or a log. A DETAIL that names
+    a key instead (a foreign key's ``Key (author_id)=(...) is not present``) says which row
+    is missing, so it is kept.
+    """
+    cause = getattr(ex, "orig", ex)  # Peewee wraps the driver's error
+    message = pg_message(cause)
+    detail = getattr(getattr(cause, "diag", None), "message_detail", None)
+    if detail and not detail.startswith(_ROW_DETAIL):
+        message = f"{message} ({detail})"
+    return message
 
 
 def _reference(row, column):
