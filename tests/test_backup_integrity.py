@@ -4,6 +4,7 @@ user the database will not take. On SQLite and on PostgreSQL, through the real C
 
 import json
 
+import peewee
 import pytest
 
 from app.db.migrations import MigrationRunner
@@ -63,6 +64,24 @@ def _import(target, backup, tmp_path):
     path = tmp_path / "edited.json"
     path.write_text(json.dumps(backup))
     return target.cli("d1", "import", "DB", path)
+
+
+@pytest.fixture
+def statements(monkeypatch):
+    """The SQL texts any database runs from now on (the CLI opens its own)."""
+    run, original = [], peewee.Database.execute_sql
+
+    def execute_sql(db, sql, params=None, *args, **kwargs):
+        run.append(sql)
+        return original(db, sql, params, *args, **kwargs)
+
+    monkeypatch.setattr(peewee.Database, "execute_sql", execute_sql)
+    return run
+
+
+def _lookups(statements, column):
+    """The SELECTs that name ``column``."""
+    return [sql for sql in statements if sql.lstrip().upper().startswith("SELECT") and f'"{column}"' in sql]
 
 
 def _row(backup, table, row_id):
@@ -224,8 +243,8 @@ def test_media_whose_file_key_another_holds_is_skipped_and_its_image_cleared(tar
     result = _import(target, backup, tmp_path)
     assert result.exit_code == 0, result.output
     assert "media: 0 inserted, 1 skipped; content: 3 inserted, 0 skipped" in result.stdout
-    assert ("skipped media m1: the database refused it as a duplicate: its r2_key 'uploads/a.png' is taken as it"
-            " compares them") in result.stderr
+    assert ("skipped media m1: r2_key 'uploads/a.png' belongs to media 'mine': content showing it is imported"
+            " without it") in result.stderr
     rows = target.snapshot()
     assert [media["id"] for media in rows["media"]] == ["mine"]
     assert {row["id"]: row["featured_image_id"] for row in rows["content"]} == {"p0": None, "p1": None, "p2": None}
@@ -254,3 +273,48 @@ def test_a_collection_the_database_does_not_take_is_skipped_with_its_content(tar
     rows = target.snapshot()
     assert [row["id"] for row in rows["collections"]] == ["c-pages"]
     assert [row["id"] for row in rows["content"]] == ["p0", "p1"]
+
+
+def _more_media(backup, count):
+    """``count`` more files m2, m3, ... uploaded by u-early, none of them shown by content."""
+    backup["data"]["media"] += [{**_row(backup, "media", "m1"), "id": f"m{n}", "r2_key": f"uploads/{n}.png"}
+                                for n in range(2, count + 2)]
+
+
+def test_media_whose_file_keys_are_taken_are_found_in_one_query(target, backup, tmp_path, statements):
+    """A restore into a database that holds its files under other ids: every media row is
+    skipped up front, its key looked up with the others, not one by one."""
+    _more_media(backup, 5)
+    target.execute("INSERT INTO users (id, email, username, first_name, last_name, created_at, updated_at)"
+                   " VALUES ('here', 'here@example.com', 'here', '', '', 1, 1)")
+    for media in backup["data"]["media"]:
+        target.execute("INSERT INTO media (id, filename, original_name, mime_type, size, r2_key, public_url,"
+                       " uploaded_by, uploaded_at) VALUES (?, 'a.png', 'a.png', 'image/png', 1, ?, '/f', 'here', 1)",
+                       ("mine-" + media["id"], media["r2_key"]))
+    statements.clear()
+    result = _import(target, backup, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "media: 0 inserted, 6 skipped" in result.stdout
+    assert "skipped media m6: r2_key 'uploads/6.png' belongs to media 'mine-m6'" in result.stderr
+    assert len(_lookups(statements, "r2_key")) == 1
+
+
+REFUSE_MEDIA = {
+    "sqlite": ["CREATE TRIGGER refuse_media BEFORE INSERT ON media BEGIN SELECT RAISE(IGNORE); END"],
+    "postgres": ["CREATE FUNCTION refuse_media() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$",
+                 "CREATE TRIGGER refuse_media BEFORE INSERT ON media FOR EACH ROW EXECUTE FUNCTION refuse_media()"],
+}
+
+
+def test_rows_the_database_refuses_are_explained_in_one_query(target, backup, tmp_path, statements):
+    """Who holds the refused rows' keys is asked once for them all, not once per row."""
+    _more_media(backup, 5)
+    for sql in REFUSE_MEDIA["postgres" if isinstance(target, PostgresProject) else "sqlite"]:
+        target.execute(sql)
+    statements.clear()
+    result = _import(target, backup, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "media: 0 inserted, 6 skipped" in result.stdout
+    assert ("skipped media m6: the database did not take it, though no media holds its r2_key: a rule of the"
+            " database's own") in result.stderr
+    assert len(_lookups(statements, "r2_key")) == 2  # the keys taken before the insert, and after it

@@ -25,7 +25,7 @@ collections, media, content), and idempotent. A backup holding an id twice in on
 a collection name twice, is refused before anything is written: a database holds each once,
 so such a file was edited or pieced together and which row is meant cannot be told.
 Otherwise a row whose primary key or unique key (user email, username in any case,
-collection name, content collection+slug) is already there is skipped, so importing twice
+collection name, media file key, content collection+slug) is already there is skipped, so importing twice
 changes nothing. References follow what was skipped: content of a collection skipped for its
 name goes to the existing collection of that name, and content or media of a user skipped
 for its email to the existing user with that email; a row whose author/uploader has no
@@ -38,11 +38,10 @@ uploader, collection) the backup is refused, naming the rows, before anything is
 Inserts use ``ON CONFLICT DO NOTHING`` on both databases (not SQLite's ``INSERT OR IGNORE``,
 which would also swallow NOT NULL and CHECK failures). The users, collections and media that
 went in are read back, since the database compares the unique keys its own way (``lower()``
-folds letters differently on SQLite, PostgreSQL and Python; a media file's key is not asked
-before): a row it refused (as a duplicate, or by a rule of its own such as a trigger) is
-skipped as one whose key is taken, the reason saying which, with what needs it (content of a
-refused collection is skipped, a refused featured image cleared), and inviters are linked
-once both sides are in.
+folds letters differently on SQLite, PostgreSQL and Python): a row it refused (as a
+duplicate, or by a rule of its own such as a trigger) is skipped as one whose key is
+taken, the reason saying which, with what needs it (content of a refused collection is
+skipped, a refused featured image cleared), and inviters are linked once both sides are in.
 """
 
 from dataclasses import dataclass, field
@@ -79,12 +78,14 @@ REFERENCES = (
     ("content", "featured_image_id", "media", True),
 )
 _LISTED = 10  # rows a refusal names before it says how many more there are
-# How to find a row holding one of a row's unique keys, as the database compares them.
+# Each table's unique keys: {column: the expression the database compares}. Usernames are
+# unique ignoring case; the rule keeps them ASCII, so Python's lower() folds them alike.
 _UNIQUE_KEYS = {
-    "users": ('"email" = {p} OR lower("username") = lower({p})', ("email", "username")),
-    "collections": ('"name" = {p}', ("name",)),
-    "media": ('"r2_key" = {p}', ("r2_key",)),
+    "users": {"email": '"email"', "username": 'lower("username")'},
+    "collections": {"name": '"name"'},
+    "media": {"r2_key": '"r2_key"'},
 }
+_FOLDED = {"username"}  # key columns compared in lower case
 
 
 class BackupError(Exception):
@@ -463,34 +464,42 @@ class _Importer:
         """Candidates the database refused are not imported, and what needs them follows.
 
         The checks above ask what the database holds, but ``ON CONFLICT DO NOTHING`` answers
-        for the unique keys as the database compares them (a media file's key is not asked
-        before), and a concurrent write may take one between the checks and the insert; a
-        rule of the database's own (a trigger dropping the row) may refuse it too. Such a
-        row went nowhere; mapped to itself, the rows naming it would fail their foreign key.
-        Returns the ids of the refused rows.
+        for the unique keys as the database compares them, and a concurrent write may take
+        one between the checks and the insert; a rule of the database's own (a trigger
+        dropping the row) may refuse it too. Such a row went nowhere; mapped to itself, the
+        rows naming it would fail their foreign key. Returns the ids of the refused rows.
         """
         landed = self._existing(table, "id", [row["id"] for row in candidates])
         refused = {row["id"] for row in candidates} - set(landed)
         for source_id, target_id in mapping.items():
             if target_id in refused:  # the refused row itself, and the rows of this backup sent to it
                 mapping[source_id] = None
-        for row in candidates:
-            if row["id"] in refused:
-                self._skip(table, row, self._why_refused(table, row))
+        refused_rows = [row for row in candidates if row["id"] in refused]
+        held = self._held_keys(table, refused_rows)
+        for row in refused_rows:
+            self._skip(table, row, _why_refused(table, row, held))
         return refused
 
-    def _why_refused(self, table, row):
-        """Why the database did not take ``row``: a row holding one of its unique keys as the
-        database compares them, or, with none, a rule of the database's own."""
-        where, columns = _UNIQUE_KEYS[table]
-        holder = self.db.execute_sql(f'SELECT id FROM "{table}" WHERE {where.format(p=self.db.param)}',
-                                     [row.get(column) for column in columns]).fetchone()
-        keys = " or ".join(columns)
-        if holder:
-            held = " or ".join(f"{column} {row.get(column)!r}" for column in columns)
-            return f"the database refused it as a duplicate: its {held} is taken as it compares them"
-        return (f"the database did not take it, though no {_SINGULAR[table]} holds its {keys}: a rule of the"
-                " database's own (a trigger or constraint) refused the row")
+    def _held_keys(self, table, rows):
+        """``{column: {value, ...}}``: the unique keys of ``rows`` that rows of ``table`` hold,
+        as the database compares them (lower case for ``_FOLDED`` columns). One query per
+        chunk of rows, not one per row: a restore may see thousands refused."""
+        keys = _UNIQUE_KEYS[table]
+        held = {column: set() for column in keys}
+        p, per_chunk = self.db.param, max(1, _IN_CHUNK // len(keys))
+        for start in range(0, len(rows), per_chunk):
+            wanted = {column: sorted({value for row in rows[start:start + per_chunk]
+                                      if (value := _key_value(column, row)) is not None}) for column in keys}
+            asked = [column for column in keys if wanted[column]]
+            if not asked:
+                continue
+            where = " OR ".join(f'{keys[c]} IN ({", ".join([p] * len(wanted[c]))})' for c in asked)
+            cursor = self.db.execute_sql(f'SELECT {", ".join(keys[c] for c in asked)} FROM "{table}" WHERE {where}',
+                                         [value for c in asked for value in wanted[c]])
+            for found in cursor.fetchall():
+                for column, value in zip(asked, found):
+                    held[column].add(value)
+        return held
 
     def _link_inviters(self, invited):
         """Set ``invited_by`` of the users imported with their inviter (``{id: inviter}``): one
@@ -524,6 +533,7 @@ class _Importer:
 
     def import_media(self, rows):
         by_id = self._existing("media", "id", [r["id"] for r in rows])
+        by_key = self._existing("media", "r2_key", [r.get("r2_key") for r in rows])
         candidates = []
         for row in rows:
             if row["id"] in by_id:
@@ -534,8 +544,16 @@ class _Importer:
                 self.media[row["id"]] = None
                 self._skip("media", row, "its uploader was not imported")
                 continue
+            if row.get("r2_key") in by_key:
+                # Another row names the same stored file: two rows deleting one object would break each other.
+                self.media[row["id"]] = None
+                self._skip("media", row, f"r2_key {row['r2_key']!r} belongs to media {by_key[row['r2_key']]!r}:"
+                                         " content showing it is imported without it")
+                continue
             self.media[row["id"]] = row["id"]
             candidates.append({**row, "uploaded_by": uploader})
+            if row.get("r2_key") is not None:
+                by_key[row["r2_key"]] = row["id"]  # a later row of this backup with it is refused the same way
         self._finish("media", len(rows), candidates)
         self._drop_refused("media", candidates, self.media)
 
@@ -586,6 +604,23 @@ class _Importer:
 
 
 _MISSING = object()
+
+
+def _key_value(column, row):
+    """``row``'s unique key ``column`` as the database compares it (see ``_FOLDED``)."""
+    value = row.get(column)
+    return value.lower() if column in _FOLDED and isinstance(value, str) else value
+
+
+def _why_refused(table, row, held):
+    """Why the database did not take ``row``: another row holds one of its unique keys
+    (``held``, from ``_held_keys``), or, with none, a rule of the database's own."""
+    taken = [column for column in _UNIQUE_KEYS[table] if _key_value(column, row) in held[column]]
+    if taken:
+        keys = " and ".join(f"{column} {row.get(column)!r}" for column in taken)
+        return f"the database refused it as a duplicate: its {keys} is taken as it compares them"
+    return (f"the database did not take it, though no {_SINGULAR[table]} holds its {' or '.join(_UNIQUE_KEYS[table])}:"
+            " a rule of the database's own (a trigger or constraint) refused the row")
 # How PostgreSQL's DETAIL begins when it repeats the row a constraint refused, every column of it.
 _ROW_DETAIL = "Failing row contains"
 
