@@ -127,6 +127,25 @@ def test_a_foreign_key_failure_names_the_missing_key(tmp_path, backup, fresh_pos
     assert '(Key (reviewer_id)=(ghost) is not present in table "users".)' in result.output
 
 
+# -- values rows are matched by ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("table, row_id, column, value, where", [
+    ("content", "p1", "author_id", ["u-admin"], "data.content[1].author_id"),
+    ("content", "p2", "reviewer_id", 7, "data.content[2].reviewer_id"),
+    ("content", "p0", "slug", 1.5, "data.content[0].slug"),
+    ("collections", "c-news", "name", 5, "data.collections[0].name"),
+    ("users", "u-late", "email", {"a": 1}, "data.users[2].email"),
+    ("users", "u-admin", "invited_by", True, "data.users[0].invited_by"),
+    ("media", "m1", "r2_key", ["uploads/a.png"], "data.media[0].r2_key"),
+])
+def test_a_reference_or_key_that_is_not_text_is_refused(target, backup, tmp_path, table, row_id, column, value,
+                                                        where):
+    """References and unique keys match rows by their text: anything else names no row."""
+    _row(backup, table, row_id)[column] = value
+    _refused(target, backup, tmp_path, f"Error: {where}: must be a string or null")
+
+
 # -- the same id or collection name twice ------------------------------------------------------
 
 

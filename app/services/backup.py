@@ -21,8 +21,9 @@ Valid JSON keeps its value exactly; only its spacing may change (it is written b
 compact JSON, the way the app writes it).
 
 ``import_backup`` is all or nothing, in ONE transaction, in foreign-key order (users,
-collections, media, content), and idempotent. A backup holding an id twice in one table, or
-a collection name twice, is refused before anything is written: a database holds each once,
+collections, media, content), and idempotent. A backup whose references or unique keys are
+not text (or null) is refused before anything is written; so is one holding an id twice in
+one table, or a collection name twice: a database holds each once,
 so such a file was edited or pieced together and which row is meant cannot be told.
 Otherwise a row whose primary key or unique key (user email, username in any case,
 collection name, media file key, content collection+slug) is already there is skipped, so importing twice
@@ -77,6 +78,13 @@ REFERENCES = (
     ("content", "reviewer_id", "users", True),
     ("content", "featured_image_id", "media", True),
 )
+# The columns rows are matched by, text or null in a backup: references and unique keys.
+_TEXT_COLUMNS = {
+    "users": ("email", "username", "invited_by"),
+    "collections": ("name",),
+    "media": ("r2_key", "uploaded_by"),
+    "content": ("collection_id", "slug", "author_id", "reviewer_id", "featured_image_id"),
+}
 _LISTED = 10  # rows a refusal names before it says how many more there are
 # Each table's unique keys: {column: the expression the database compares}. Usernames are
 # unique ignoring case; the rule keeps them ASCII, so Python's lower() folds them alike.
@@ -208,8 +216,13 @@ def parse_backup(source):
 
 
 def _check_rows(db, backup):
-    """Every row's columns must exist in the database, its id must be text and its
-    ``$text`` markers must hold text."""
+    """Every row's columns must exist in the database, its id must be text, its references
+    and unique keys text or null, and its ``$text`` markers must hold text.
+
+    The import matches rows by those values, in sets and lookups: a list there cannot be
+    hashed, a number is not sorted with text, and neither names a row, so the backup is
+    refused before anything is written rather than failing halfway or on a foreign key.
+    """
     columns, json_names = {}, json_columns()
     for table in IMPORT_ORDER:
         known = [column.name for column in db.get_columns(table)]
@@ -221,6 +234,9 @@ def _check_rows(db, backup):
                 raise BackupError(f"{where}: unknown column {unknown[0]!r} for table {table}")
             if not isinstance(row.get("id"), str) or not row["id"]:
                 raise BackupError(f"{where}: id must be a non-empty string")
+            for name in _TEXT_COLUMNS[table]:
+                if row.get(name) is not None and not isinstance(row[name], str):
+                    raise BackupError(f"{where}.{name}: must be a string or null")
             for name in json_names.get(table, ()):
                 value = row.get(name)
                 if _is_marker_shaped(value) and TEXT_MARKER in value and not isinstance(value[TEXT_MARKER], str):
@@ -237,8 +253,8 @@ def _check_duplicates(backup):
         first = {}
         for index, row in enumerate(getattr(backup.data, table)):
             value = row.get(column)
-            if not isinstance(value, str):
-                continue  # ids are checked to be text; a name that is not is the database's to refuse
+            if value is None:
+                continue  # ids and names are checked to be text or null; a missing name is the database's to refuse
             if value in first:
                 raise BackupError(f"data.{table}[{first[value]}] and data.{table}[{index}] have the same {column}"
                                   f" {value!r}: a backup holds each {_SINGULAR[table]} {column} once")
@@ -642,9 +658,8 @@ def _failure(ex):
 
 
 def _reference(row, column):
-    """The id ``row[column]`` names, or None (ids are text: anything else is the database's to refuse)."""
-    value = row.get(column)
-    return value if isinstance(value, str) else None
+    """The id ``row[column]`` names, or None (``_check_rows`` made it text or null)."""
+    return row.get(column)
 
 
 def _encode(value, is_json):
