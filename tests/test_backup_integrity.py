@@ -146,6 +146,18 @@ def test_a_reference_or_key_that_is_not_text_is_refused(target, backup, tmp_path
     _refused(target, backup, tmp_path, f"Error: {where}: must be a string or null")
 
 
+def test_a_slug_held_twice_in_a_collection_keeps_the_first_row(target, backup, tmp_path):
+    """The second row is skipped with its reason, as one whose slug the database holds; what
+    would have been cleared on it is neither printed nor counted, since it did not go in."""
+    backup["data"]["content"].append({**_row(backup, "content", "p0"), "id": "p9", "reviewer_id": "gone"})
+    result = _import(target, backup, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith("content: 3 inserted, 1 skipped")  # no reference counted
+    assert "skipped content p9: slug 'post-0' is taken in its collection" in result.stderr
+    assert "cleared" not in result.stderr
+    assert [row["id"] for row in target.snapshot()["content"]] == ["p0", "p1", "p2"]
+
+
 # -- the same id or collection name twice ------------------------------------------------------
 
 

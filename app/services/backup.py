@@ -23,26 +23,28 @@ compact JSON, the way the app writes it).
 ``import_backup`` is all or nothing, in ONE transaction, in foreign-key order (users,
 collections, media, content), and idempotent. A backup whose references or unique keys are
 not text (or null) is refused before anything is written; so is one holding an id twice in
-one table, or a collection name twice: a database holds each once,
-so such a file was edited or pieced together and which row is meant cannot be told.
-Otherwise a row whose primary key or unique key (user email, username in any case,
-collection name, media file key, content collection+slug) is already there is skipped, so importing twice
-changes nothing. References follow what was skipped: content of a collection skipped for its
-name goes to the existing collection of that name, and content or media of a user skipped
-for its email to the existing user with that email; a row whose author/uploader has no
-counterpart (a username taken by someone else, or one breaking the rule for usernames,
-``USERNAME_PATTERN``) is skipped too, and an optional reference (reviewer, featured image,
-inviter) to a row that was not imported is cleared. A reference to a row in neither the
-backup nor the database (a backup edited or pieced together) is imported as NULL when it is
-optional, counted per kind in the report (``dropped``); when it is required (author,
-uploader, collection) the backup is refused, naming the rows, before anything is written.
-Inserts use ``ON CONFLICT DO NOTHING`` on both databases (not SQLite's ``INSERT OR IGNORE``,
-which would also swallow NOT NULL and CHECK failures). The users, collections and media that
-went in are read back, since the database compares the unique keys its own way (``lower()``
-folds letters differently on SQLite, PostgreSQL and Python): a row it refused (as a
-duplicate, or by a rule of its own such as a trigger) is skipped as one whose key is
-taken, the reason saying which, with what needs it (content of a refused collection is
-skipped, a refused featured image cleared), and inviters are linked once both sides are in.
+one table, or a collection name twice: a database holds each once, so such a file was edited
+or pieced together and which row is meant cannot be told. Otherwise a row whose primary key
+or unique key (user email, username in any case, collection name, media file key, content
+collection+slug) is already there is skipped, so importing twice changes nothing; a slug
+held twice in one collection of the backup keeps its first row, the later ones skipped as
+taken (no row names content, so nothing follows). References follow what was skipped:
+content of a collection skipped for its name goes to the existing collection of that name,
+and content or media of a user skipped for its email to the existing user with that email; a
+row whose author/uploader has no counterpart (a username taken by someone else, or one
+breaking the rule for usernames, ``USERNAME_PATTERN``) is skipped too, and an optional
+reference (reviewer, featured image, inviter) to a row that was not imported is cleared. A
+reference to a row in neither the backup nor the database (a backup edited or pieced
+together) is imported as NULL when it is optional, counted per kind in the report
+(``dropped``); when it is required (author, uploader, collection) the backup is refused,
+naming the rows, before anything is written. Inserts use ``ON CONFLICT DO NOTHING`` on both
+databases (not SQLite's ``INSERT OR IGNORE``, which would also swallow NOT NULL and CHECK
+failures). The users, collections and media that went in are read back, since the database
+compares the unique keys its own way (``lower()`` folds letters differently on SQLite,
+PostgreSQL and Python): a row it refused (as a duplicate, or by a rule of its own such as a
+trigger) is skipped as one whose key is taken, the reason saying which, with what needs it
+(content of a refused collection is skipped, a refused featured image cleared), and inviters
+are linked once both sides are in.
 """
 
 from dataclasses import dataclass, field
@@ -601,6 +603,9 @@ class _Importer:
                 if row.get(column) in mapping:
                     row[column] = mapping[row[column]]
             candidates.append(row)
+            if row.get("slug") is not None:
+                # A later row of this backup with the same slug would collide on the insert, unexplained.
+                taken.add((row["collection_id"], row["slug"]))
         self._finish("content", len(rows), candidates)
         self._report_drops("content")
 
