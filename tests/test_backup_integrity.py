@@ -102,7 +102,8 @@ def test_a_row_the_database_refuses_late_rolls_back_every_table(target, backup, 
     """Users, collections and media went in before the last content row failed: one
     transaction, so none of them stays."""
     del _row(backup, "content", "p2")["title"]  # NOT NULL, and no default
-    _refused(target, backup, tmp_path, "rolled back, nothing was written")
+    result = _refused(target, backup, tmp_path, "rolled back, nothing was written")
+    assert "   media: 1 inserted, 0 skipped" in result.stderr  # written, then rolled back
 
 
 def test_a_row_the_database_refuses_is_not_printed_with_its_password_hash(target, backup, tmp_path):
@@ -154,7 +155,7 @@ def test_a_slug_held_twice_in_a_collection_keeps_the_first_row(target, backup, t
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().endswith("content: 3 inserted, 1 skipped")  # no reference counted
     assert "skipped content p9: slug 'post-0' is taken in its collection" in result.stderr
-    assert "cleared" not in result.stderr
+    assert "   cleared " not in result.stderr
     assert [row["id"] for row in target.snapshot()["content"]] == ["p0", "p1", "p2"]
 
 
@@ -262,6 +263,20 @@ def test_a_user_the_database_does_not_take_is_skipped_with_what_needs_it(target,
     assert rows["media"] == []
     assert {row["id"]: (row["reviewer_id"], row["featured_image_id"]) for row in rows["content"]} == {
         "p0": (None, None), "p2": (None, None)}
+
+
+def test_a_reference_cleared_on_a_user_the_database_does_not_take_is_not_reported(target, backup, tmp_path):
+    """u-early names an inviter that is nowhere, but a trigger refuses u-early itself: its
+    cleared inviter is neither printed nor counted, since the row did not go in."""
+    for sql in REFUSE_EARLY["postgres" if isinstance(target, PostgresProject) else "sqlite"]:
+        target.execute(sql)
+    _row(backup, "users", "u-early")["invited_by"] = "gone"
+    result = _import(target, backup, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "skipped users u-early: the database did not take it" in result.stderr
+    assert "   cleared " not in result.stderr
+    assert "imported as NULL" not in result.stdout
+    assert "users.invited_by" not in result.stdout
 
 
 def test_media_whose_file_key_another_holds_is_skipped_and_its_image_cleared(target, backup, tmp_path):
