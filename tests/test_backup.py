@@ -10,7 +10,8 @@ import msgspec
 import pytest
 
 from app.db.migrations import MigrationRunner
-from app.services.backup import BackupError, export_backup, import_backup
+from app.services.backup import BackupError, export_backup
+from app.services.backup_import import import_backup
 from app.services.field_indexes import existing_indexes
 from tests.fixtures.app import MIGRATIONS, CliProject, env_with_copy, make_env
 

@@ -17,7 +17,8 @@ import pytest
 from app.db import content_media
 from app.db.database import is_postgres
 from app.db.models import Content, Media, bind_models, new_id, now_ms
-from app.services.backup import encode_backup, export_backup, import_backup
+from app.services.backup import encode_backup, export_backup
+from app.services.backup_import import import_backup
 from app.services.media import storage
 from app.services.sql_dump import sql_literal
 from tests.fixtures import media as samples

@@ -17,7 +17,8 @@ from app.db.migrations import MigrationRunner
 from app.db.models import Collection
 from app.db.schema_turns import take_schema_turn
 from app.db.time_travel import current_bookmark, restore, restore_from_bucket, ship
-from app.services.backup import encode_backup, export_backup, import_backup
+from app.services.backup import encode_backup, export_backup
+from app.services.backup_import import import_backup
 from app.services.collection_sync import sync_collections
 from tests.fixtures.admin import browser_for, sign_in
 from tests.fixtures.app import MIGRATIONS

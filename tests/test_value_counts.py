@@ -13,7 +13,8 @@ from app.db import derived
 from app.db.database import is_postgres
 from app.db.models import bind_models
 from app.db.time_travel import current_bookmark, restore
-from app.services.backup import export_backup, import_backup
+from app.services.backup import export_backup
+from app.services.backup_import import import_backup
 from app.services.content import query
 from app.services.content.query import COUNT_LIMIT, Scope, list_content, parse_list_params
 from app.services.field_indexes import sync_field_indexes

@@ -19,7 +19,8 @@ import click
 
 from app.cli.common import location_options, runtime_options
 from app.cli.d1 import follow_schemas, refresh_cache
-from app.services.backup import BackupError, encode_backup, export_backup, import_backup
+from app.services.backup import BackupError, encode_backup, export_backup
+from app.services.backup_import import import_backup
 from app.services.cache import Namespace
 from app.services.sql_dump import DumpError, dump_statements
 
