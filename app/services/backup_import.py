@@ -83,6 +83,8 @@ _FOLDED = {"username"}  # key columns compared in lower case
 
 
 class BackupData(msgspec.Struct, forbid_unknown_fields=True):
+    """The file's ``data``: each table's rows, as column dicts."""
+
     users: list[dict[str, Any]] = []
     collections: list[dict[str, Any]] = []
     content: list[dict[str, Any]] = []
@@ -99,23 +101,30 @@ class BackupFile(msgspec.Struct, forbid_unknown_fields=True):
 
 @dataclass
 class ImportReport:
-    """Rows inserted and skipped per table (in import order), and why rows were skipped;
-    optional references imported as NULL, per ``table.column``, and which."""
+    """What one import did.
+
+    Attributes:
+        inserted: rows inserted per table, in import order.
+        skipped: rows skipped per table.
+        reasons: why each skipped row was skipped (``users u-1: ...``).
+        cleared_counts: references to rows in neither the backup nor the database, imported
+            as NULL, per ``table.column``.
+        cleared: one line per such reference.
+    """
 
     inserted: dict = field(default_factory=dict)
     skipped: dict = field(default_factory=dict)
     reasons: list = field(default_factory=list)
-    dropped: dict = field(default_factory=dict)
+    cleared_counts: dict = field(default_factory=dict)
     cleared: list = field(default_factory=list)
 
     def summary(self):
-        """``users: 2 inserted, 1 skipped; ...``, then the references dropped, if any."""
+        """``users: 2 inserted, 1 skipped; ...``, then the references cleared, if any."""
         counts = "; ".join(f"{t}: {self.inserted[t]} inserted, {self.skipped[t]} skipped" for t in self.inserted)
-        if not self.dropped:
+        if not self.cleared_counts:
             return counts
-        dropped = ", ".join(f"{n} {kind}" for kind, n in self.dropped.items())
-        return f"{counts}; references to rows in neither the backup nor the database, imported as NULL: {dropped}"
-
+        cleared = ", ".join(f"{n} {kind}" for kind, n in self.cleared_counts.items())
+        return f"{counts}; references to rows in neither the backup nor the database, imported as NULL: {cleared}"
 
 
 def parse_backup(source):
@@ -145,23 +154,26 @@ def _check_rows(db, backup):
     """
     columns, json_names = {}, json_columns()
     for table in IMPORT_ORDER:
-        known = [column.name for column in db.get_columns(table)]
-        columns[table] = known
+        columns[table] = [column.name for column in db.get_columns(table)]
         for index, row in enumerate(getattr(backup.data, table)):
-            where = f"data.{table}[{index}]"
-            unknown = sorted(set(row) - set(known))
-            if unknown:
-                raise BackupError(f"{where}: unknown column {unknown[0]!r} for table {table}")
-            if not isinstance(row.get("id"), str) or not row["id"]:
-                raise BackupError(f"{where}: id must be a non-empty string")
-            for name in _TEXT_COLUMNS[table]:
-                if row.get(name) is not None and not isinstance(row[name], str):
-                    raise BackupError(f"{where}.{name}: must be a string or null")
-            for name in json_names.get(table, ()):
-                value = row.get(name)
-                if is_marker_shaped(value) and TEXT_MARKER in value and not isinstance(value[TEXT_MARKER], str):
-                    raise BackupError(f"{where}.{name}: {TEXT_MARKER} must hold a string")
+            _check_row(f"data.{table}[{index}]", table, row, columns[table], json_names.get(table, ()))
     return columns
+
+
+def _check_row(where, table, row, known, json_names):
+    """``_check_rows`` for one row of ``table``, named ``where`` in the error."""
+    unknown = sorted(set(row) - set(known))
+    if unknown:
+        raise BackupError(f"{where}: unknown column {unknown[0]!r} for table {table}")
+    if not isinstance(row.get("id"), str) or not row["id"]:
+        raise BackupError(f"{where}: id must be a non-empty string")
+    for name in _TEXT_COLUMNS[table]:
+        if row.get(name) is not None and not isinstance(row[name], str):
+            raise BackupError(f"{where}.{name}: must be a string or null")
+    for name in json_names:
+        value = row.get(name)
+        if is_marker_shaped(value) and TEXT_MARKER in value and not isinstance(value[TEXT_MARKER], str):
+            raise BackupError(f"{where}.{name}: {TEXT_MARKER} must hold a string")
 
 
 def _check_duplicates(backup):
@@ -237,7 +249,7 @@ class _Importer:
         self.media = {}
         # Ids the backup's rows name that are in neither the backup nor the database, per table.
         self.dangling = {"users": set(), "collections": set(), "media": set()}
-        self.drops = []  # (table, row id, column, value) of optional references imported as NULL
+        self.cleared_refs = []  # (table, row id, column, value) of optional references imported as NULL
 
     # lookups -----------------------------------------------------------------------------
 
@@ -288,11 +300,14 @@ class _Importer:
         return inserted
 
     def _finish(self, table, total, candidates):
+        """Insert ``table``'s ``candidates`` and count its rows: those that went in, and the
+        rest of its ``total`` rows as skipped (before the insert, or refused by it)."""
         inserted = self._insert(table, candidates)
         self.report.inserted[table] = inserted
         self.report.skipped[table] = total - inserted
 
     def _skip(self, table, row, why):
+        """Record why ``row`` of ``table`` was not imported."""
         self.report.reasons.append(f"{table} {row['id']}: {why}")
 
     # references --------------------------------------------------------------------------
@@ -302,7 +317,7 @@ class _Importer:
         database; raise BackupError naming the rows that need one and cannot do without it.
 
         A backup the app wrote holds every row its rows name; one edited or pieced together
-        may not. An optional reference to such a row is imported as NULL (``_drop``); a
+        may not. An optional reference to such a row is imported as NULL (``_clear_dangling``); a
         required one (author, uploader, collection) would fail the foreign key, so the
         backup is refused before anything is written, rather than mid-import.
         """
@@ -312,13 +327,18 @@ class _Importer:
             self.dangling[target].update(named - held[target] - {None})
         for target, ids in self.dangling.items():
             ids.difference_update(self._existing(target, "id", ids))
-        missing = [problem for table, column, target, optional in REFERENCES if not optional
-                   for problem in self._missing(table, column, target, getattr(data, table))]
+        missing = self._required_missing(data)
         if missing:
-            listed = "; ".join(missing[:_LISTED]) + (f"; and {len(missing) - _LISTED} more" if len(missing) > _LISTED
-                                                      else "")
             raise BackupError(f"{len(missing)} row(s) name a row in neither the backup nor the database and cannot"
-                              f" be imported without it: {listed}")
+                              f" be imported without it: {_listing(missing)}")
+
+    def _required_missing(self, data):
+        """``_missing``'s lines for every required reference, in ``REFERENCES`` order."""
+        missing = []
+        for table, column, target, optional in REFERENCES:
+            if not optional:
+                missing += self._missing(table, column, target, getattr(data, table))
+        return missing
 
     def _missing(self, table, column, target, rows):
         """``data.content[3] (id 'p9'): author_id 'ghost' is no user`` for each row of ``rows``
@@ -328,25 +348,27 @@ class _Importer:
         return [f"data.{table}[{index}] (id {row['id']!r}): {column} {row[column]!r} is no {_SINGULAR[target]}"
                 for index, row in needing if row["id"] not in here]
 
-    def _drop(self, table, row, column, target):
+    def _clear_dangling(self, table, row, column, target):
         """Clear ``row[column]`` if it names a row in neither the backup nor the database."""
         value = _reference(row, column)
         if value is not None and value in self.dangling[target]:
             row[column] = None
-            self.drops.append((table, row["id"], column, value))
+            self.cleared_refs.append((table, row["id"], column, value))
 
-    def _report_drops(self, table, refused=()):
-        """Count the references of ``table``'s imported rows that ``_drop`` cleared."""
-        for row_table, row_id, column, value in self.drops:
+    def _report_cleared(self, table, refused=()):
+        """Count the references of ``table``'s imported rows that ``_clear_dangling`` cleared."""
+        for row_table, row_id, column, value in self.cleared_refs:
             if row_table == table and row_id not in refused:
                 kind = f"{table}.{column}"
-                self.report.dropped[kind] = self.report.dropped.get(kind, 0) + 1
+                self.report.cleared_counts[kind] = self.report.cleared_counts.get(kind, 0) + 1
                 self.report.cleared.append(f"{table} {row_id}: {column} {value!r} is in neither the backup nor"
                                            f" the database: imported as NULL")
 
     # tables ------------------------------------------------------------------------------
 
     def import_users(self, rows):
+        """Insert the users not already here, mapping each backup user to its target user
+        (itself, the user holding its email, or None when it has no counterpart)."""
         # Emails are stored and looked up in one form; a backup from elsewhere may hold another.
         rows = [{**r, "email": normalize_email(r["email"])} if isinstance(r.get("email"), str) else r for r in rows]
         by_id = self._existing("users", "id", [r["id"] for r in rows])
@@ -378,16 +400,16 @@ class _Importer:
                     by_email[row["email"]] = row["id"]  # a later row of this backup with it is this user
         invited = self._unlink_inviters(candidates)
         self._finish("users", len(rows), candidates)
-        refused = self._drop_refused("users", candidates, self.users)
+        refused = self._forget_refused("users", candidates, self.users)
         self._link_inviters(invited)
-        self._report_drops("users", refused)
+        self._report_cleared("users", refused)
 
     def _unlink_inviters(self, candidates):
         """Point each candidate's ``invited_by`` at its target user; ``{id: inviter}`` of those
         invited by another candidate, inserted without it until both are known to be in."""
         incoming, invited = {row["id"] for row in candidates}, {}
         for row in candidates:
-            self._drop("users", row, "invited_by", "users")
+            self._clear_dangling("users", row, "invited_by", "users")
             if row.get("invited_by") not in self.users:
                 continue  # none, or a user the database holds, kept as it is
             inviter = self.users[row["invited_by"]]
@@ -396,7 +418,7 @@ class _Importer:
             row["invited_by"] = inviter
         return invited
 
-    def _drop_refused(self, table, candidates, mapping):
+    def _forget_refused(self, table, candidates, mapping):
         """Candidates the database refused are not imported, and what needs them follows.
 
         The checks above ask what the database holds, but ``ON CONFLICT DO NOTHING`` answers
@@ -452,6 +474,8 @@ class _Importer:
                 self.db.execute_sql(f'UPDATE "users" SET "invited_by" = {p} WHERE "id" IN ({marks})', [inviter, *chunk])
 
     def import_collections(self, rows):
+        """Insert the collections not already here; one whose name is taken maps to the
+        collection holding it, so its content goes there."""
         by_id = self._existing("collections", "id", [r["id"] for r in rows])
         by_name = self._existing("collections", "name", [r.get("name") for r in rows])
         candidates = []
@@ -465,9 +489,11 @@ class _Importer:
                 self.collections[row["id"]] = row["id"]
                 candidates.append(row)
         self._finish("collections", len(rows), candidates)
-        self._drop_refused("collections", candidates, self.collections)
+        self._forget_refused("collections", candidates, self.collections)
 
     def import_media(self, rows):
+        """Insert the media files not already here; one whose uploader was not imported, or
+        whose file key another row holds, is skipped (and maps to None)."""
         by_id = self._existing("media", "id", [r["id"] for r in rows])
         by_key = self._existing("media", "r2_key", [r.get("r2_key") for r in rows])
         candidates = []
@@ -491,9 +517,12 @@ class _Importer:
             if row.get("r2_key") is not None:
                 by_key[row["r2_key"]] = row["id"]  # a later row of this backup with it is refused the same way
         self._finish("media", len(rows), candidates)
-        self._drop_refused("media", candidates, self.media)
+        self._forget_refused("media", candidates, self.media)
 
     def import_content(self, rows):
+        """Insert the content not already here, its references mapped to the rows imported
+        or found; one whose collection or author was not imported, or whose slug is taken in
+        its collection, is skipped."""
         by_id = self._existing("content", "id", [r["id"] for r in rows])
         candidates, taken = [], self._taken_slugs(rows)
         for row in rows:
@@ -517,7 +546,7 @@ class _Importer:
                     row[column] = None
             for column, target, mapping in (("reviewer_id", "users", self.users),
                                             ("featured_image_id", "media", self.media)):
-                self._drop("content", row, column, target)
+                self._clear_dangling("content", row, column, target)
                 if row.get(column) in mapping:
                     row[column] = mapping[row[column]]
             candidates.append(row)
@@ -525,7 +554,7 @@ class _Importer:
                 # A later row of this backup with the same slug would collide on the insert, unexplained.
                 taken.add((row["collection_id"], row["slug"]))
         self._finish("content", len(rows), candidates)
-        self._report_drops("content")
+        self._report_cleared("content")
 
     def _user(self, user_id):
         """The target user for a backup user id (ids outside the backup are kept as they are)."""
@@ -543,6 +572,12 @@ class _Importer:
 
 
 _MISSING = object()
+
+
+def _listing(lines):
+    """The first ``_LISTED`` of ``lines``, then how many more there are."""
+    more = f"; and {len(lines) - _LISTED} more" if len(lines) > _LISTED else ""
+    return "; ".join(lines[:_LISTED]) + more
 
 
 def _key_value(column, row):
