@@ -125,8 +125,8 @@ def backup_command(runtime, database, output):
 def import_command(runtime, database, file):
     """Import a JSON backup FILE (from `d1 backup`) into DATABASE, in one transaction.
 
-    Rows already there (same id, or same email / username / collection name / slug) are
-    skipped, so importing twice changes nothing; an invalid file writes nothing, nor does
+    Rows already there (same id, or same email / username / collection name / file key /
+    slug) are skipped, so importing twice changes nothing; an invalid file writes nothing, nor does
     one naming an author, uploader or collection that is in neither the file nor the
     database (an inviter, reviewer or featured image that is nowhere is imported as NULL,
     and counted). After the commit, the imported collections' declared field indexes are

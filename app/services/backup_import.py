@@ -592,7 +592,8 @@ def _why_refused(table, row, held):
     taken = [column for column in _UNIQUE_KEYS[table] if _key_value(column, row) in held[column]]
     if taken:
         keys = " and ".join(f"{column} {row.get(column)!r}" for column in taken)
-        return f"the database refused it as a duplicate: its {keys} is taken as it compares them"
+        verb = "is" if len(taken) == 1 else "are"
+        return f"the database refused it as a duplicate: its {keys} {verb} taken as it compares them"
     return (f"the database did not take it, though no {_SINGULAR[table]} holds its {' or '.join(_UNIQUE_KEYS[table])}:"
             " a rule of the database's own (a trigger or constraint) refused the row")
 # How PostgreSQL's DETAIL begins when it repeats the row a constraint refused, every column of it.
