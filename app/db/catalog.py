@@ -33,6 +33,7 @@ from psycopg2 import sql as pg_sql
 
 from app.db.database import POSTGRES_DEFAULTS, sqlite_url_path
 from app.runtime.d1.database import database_url, local_file
+from app.runtime.d1.errors import pg_message
 from app.runtime.private import private_folder, private_sqlite_file
 
 SQLITE = "sqlite"
@@ -238,13 +239,6 @@ def _connect(url, database=None):
         raise CatalogError(pg_message(ex)) from None
     conn.autocommit = True
     return conn
-
-
-def pg_message(ex):
-    """The driver's primary message for ``ex`` (one line: PostgreSQL's DETAIL, which may
-    repeat a whole row, and its HINT are left out), else the first line of ``str(ex)``."""
-    diag = getattr(ex, "diag", None)
-    return (diag and diag.message_primary) or (str(ex).strip().splitlines() or [type(ex).__name__])[0]
 
 
 def database_url_on(server_url, name):

@@ -43,9 +43,9 @@ import msgspec
 import peewee
 
 from app.db import content_media, derived
-from app.db.catalog import pg_message
 from app.db.database import is_postgres, refresh_statistics
 from app.db.schema_turns import take_schema_turn
+from app.runtime.d1.errors import pg_message
 from app.services.accounts import USERNAME_RULE, is_username, normalize_email
 from app.services.backup import BACKUP_VERSION, JSON_MARKER, TEXT_MARKER, BackupError, is_marker_shaped, json_columns
 
@@ -323,7 +323,7 @@ class _Importer:
         """
         held = {table: {row["id"] for row in getattr(data, table)} for table in self.dangling}
         for table, column, target, _ in REFERENCES:
-            named = {_reference(row, column) for row in getattr(data, table)}
+            named = {row.get(column) for row in getattr(data, table)}
             self.dangling[target].update(named - held[target] - {None})
         for target, ids in self.dangling.items():
             ids.difference_update(self._existing(target, "id", ids))
@@ -343,14 +343,14 @@ class _Importer:
     def _missing(self, table, column, target, rows):
         """``data.content[3] (id 'p9'): author_id 'ghost' is no user`` for each row of ``rows``
         to be imported whose ``column`` names a dangling row of ``target``."""
-        needing = [(index, row) for index, row in enumerate(rows) if _reference(row, column) in self.dangling[target]]
+        needing = [(index, row) for index, row in enumerate(rows) if row.get(column) in self.dangling[target]]
         here = self._existing(table, "id", [row["id"] for _, row in needing])  # skipped anyway
         return [f"data.{table}[{index}] (id {row['id']!r}): {column} {row[column]!r} is no {_SINGULAR[target]}"
                 for index, row in needing if row["id"] not in here]
 
     def _clear_dangling(self, table, row, column, target):
         """Clear ``row[column]`` if it names a row in neither the backup nor the database."""
-        value = _reference(row, column)
+        value = row.get(column)
         if value is not None and value in self.dangling[target]:
             row[column] = None
             self.cleared_refs.append((table, row["id"], column, value))
@@ -614,11 +614,6 @@ def _failure(ex):
     if detail and not detail.startswith(_ROW_DETAIL):
         message = f"{message} ({detail})"
     return message
-
-
-def _reference(row, column):
-    """The id ``row[column]`` names, or None (``_check_rows`` made it text or null)."""
-    return row.get(column)
 
 
 def _encode(value, is_json):

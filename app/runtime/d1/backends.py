@@ -7,7 +7,7 @@ import time
 import uuid
 
 from app.db import tx_marks
-from app.runtime.d1.errors import D1Error, with_extended_code
+from app.runtime.d1.errors import D1Error, pg_message, with_extended_code
 from app.runtime.d1.guard import guarded
 
 try:  # psycopg2 is only needed for database_url = "postgresql://..."
@@ -176,8 +176,7 @@ class PostgresBackend:
     def describe(ex):
         """``<primary message>: SQLITE_<CODE>`` from a psycopg2 (or Peewee) error."""
         code = getattr(ex, "pgcode", None)
-        diag = getattr(ex, "diag", None)
-        message = (diag and diag.message_primary) or (str(ex).strip().splitlines() or [type(ex).__name__])[0]
+        message = pg_message(ex)
         if code is not None:
             sqlite_code = _PG_CODES.get(code, _PG_CODES.get(code[:2], "SQLITE_ERROR"))
         elif psycopg2 and isinstance(ex, psycopg2.OperationalError):

@@ -15,6 +15,13 @@ INT64_MAX = 2**63 - 1
 DRIVER_ERRORS = (sqlite3.Error, peewee.PeeweeException) + ((psycopg2.Error,) if psycopg2 else ())
 
 
+def pg_message(ex):
+    """The driver's primary message for ``ex`` (one line: PostgreSQL's DETAIL, which may
+    repeat a whole row, and its HINT are left out), else the first line of ``str(ex)``."""
+    diag = getattr(ex, "diag", None)
+    return (diag and diag.message_primary) or (str(ex).strip().splitlines() or [type(ex).__name__])[0]
+
+
 def original_error(ex):
     """The driver's exception behind ``ex`` (or ``ex`` itself when there is none).
 
