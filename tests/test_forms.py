@@ -516,7 +516,7 @@ def test_the_page_shows_its_problems_and_keeps_what_was_typed(client, admin):
 PATTERNED = {
     "zip": {"type": "string", "pattern": r"^\d{5}$", "required": True},
     "code": {"type": "text", "pattern": '^[A-Z<>"&]{2}-\\d+$'},
-    "name": {"type": "string", "pattern": r"^\w+(\s\w+)*$"},
+    "name": {"type": "string", "pattern": r"^\w+(\s\w+)*$"},  # slow to backtrack: left to the server
     "site": {"type": "url", "pattern": r"^https://\S+$"},
     "slug": {"type": "string", "pattern": r"^[a-z-]+$"},  # a "-" the v flag reads as syntax
     "tag": {"type": "string", "pattern": r"[a-z]+"},  # searched by the server: no attribute
@@ -528,7 +528,7 @@ def test_the_page_puts_on_its_text_boxes_the_patterns_a_browser_reads_as_the_ser
     make_form(client, admin, fields=PATTERNED)
     page = client.get("/forms/contact")
     attributes = {name: page.html.select_one(f"#field-{name}").get("pattern") for name in PATTERNED}
-    assert attributes == {"zip": r"^\d{5}$", "code": '^[A-Z<>"&]{2}-\\d+$', "name": r"^\w+([\t\n\f\r ]\w+)*$",
+    assert attributes == {"zip": r"^\d{5}$", "code": '^[A-Z<>"&]{2}-\\d+$', "name": None,
                           "site": r"^https://[^\t\n\f\r ]+$", "slug": None, "tag": None, "note": None}
     assert 'pattern="^[A-Z&lt;&gt;&#34;&amp;]{2}-\\d+$"' in page.text  # escaped in the attribute
     form = page.forms[0]

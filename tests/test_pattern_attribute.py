@@ -21,7 +21,6 @@ ACCEPTED = {
     r"^[^@]+@example\.org$": r"^[^@]+@example\.org$",
     r"^(?:yes|no)$": r"^(?:yes|no)$",
     r"^(red|green|blue)?$": r"^(red|green|blue)?$",
-    r"^\w+(\s\w+)*$": r"^\w+([\t\n\f\r ]\w+)*$",
     r"^\S+$": r"^[^\t\n\f\r ]+$",
     r"^[\s,]*$": r"^[\t\n\f\r ,]*$",
     r"^.{2,}$": r"^[^\n]{2,}$",
@@ -41,6 +40,15 @@ ACCEPTED = {
     r"^\_$": r"^_$",
     r"^$": r"^$",
     r"^()(?:)$": r"^()(?:)$",
+    # What a backtracking engine matches in time linear in the value, or its square
+    r"^(ab)*$": r"^(ab)*$",
+    r"^(\d{3}-){2}\d{4}$": r"^(\d{3}-){2}\d{4}$",
+    r"^(a{2})+$": r"^(a{2})+$",
+    r"^(a+|b)?c$": r"^(a+|b)?c$",
+    r"^(\w+\s?){1}$": r"^(\w+[\t\n\f\r ]?){1}$",
+    r"^(a*){0,1}$": r"^(a*){0,1}$",
+    r"^\w*\w*$": r"^\w*\w*$",
+    r"^a?b?c?\d{2,3}[a-z]{1,9}$": r"^a?b?c?\d{2,3}[a-z]{1,9}$",
 }
 
 REJECTED = [
@@ -65,6 +73,11 @@ REJECTED = [
     r"^(a$", r"^a)$", r"^(?:a$",
     "^a\tb$", "^a\x00$", "^\ud800$",  # controls and lone surrogates
     r"^a\ b$", r"^\9$",
+    # A varying group repeated: exponential time in a backtracking engine (the browser's)
+    r"^(\w+\s?)+$", r"^(a|a)*$", r"^(a{1,2})*$", r"^(a+)+b$", r"^(a+)+?b$", r"^\w+(\s\w+)*$",
+    r"^(?:a?){2}$", r"^((a)?)*$", r"^((ab)*)*$", r"^(?:a|b){2,}$", r"^(a*){1,2}$",
+    # More than two wide quantifiers: polynomial time of a high degree
+    r"^\w*\w*\w*$", r"^a+b+c{2,}$", r"^\w{1,9}(a*)\w+$",
 ]
 
 

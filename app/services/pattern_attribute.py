@@ -25,6 +25,17 @@ agree):
 
 Anything else is refused: named groups, flags such as ``(?i)``, lookaround,
 backreferences, ``\\p``, ``\\b``, ``\\x``..., and any pattern RE2 itself refuses.
+
+RE2 takes time linear in the value whatever the pattern; a browser backtracks, and checks
+the value again on every keystroke. So the shapes that make a backtracking engine slow are
+refused too, though the syntax is the subset's:
+
+* a group repeated more than once (``* + {m} {m,} {m,n}`` but ``{0,1}`` and ``{1}``) holding
+  a varying quantifier (``? * + {m,} {m,n}``, m < n) or an alternation: ``^(\\w+\\s?)+$``,
+  ``^(a|a)*$``, even ``^\\w+(\\s\\w+)*$``, take time exponential in the value's length;
+* more than two wide quantifiers (``* + {m,}``, and ``{m,n}`` with m < n and n > 1) in the
+  whole pattern: ``^\\w*\\w*\\w*$`` takes time in the cube of the value's length (seconds
+  for 2,000 characters); two keep it to the square.
 """
 
 from app.services.patterns import PatternError, compile_pattern
@@ -38,6 +49,7 @@ CLASS_ESCAPES = {"d": "\\d", "D": "\\D", "w": "\\w", "W": "\\W", "s": "\\t\\n\\f
 ESCAPES = {**CLASS_ESCAPES, "s": "[\\t\\n\\f\\r ]", "S": "[^\\t\\n\\f\\r ]"}
 DOT = "[^\\n]"
 MAX_REPEAT = 1000  # RE2's limit on a counted repetition
+MAX_WIDE_QUANTIFIERS = 2  # in a pattern: a backtracking engine may then try the square of a value's length
 
 
 class _Refused(Exception):
@@ -84,6 +96,8 @@ class _Parser:
     def __init__(self, text):
         self.text = text
         self.pos = 0
+        self.varying = 0  # the varying quantifiers and alternations read so far
+        self.wide = 0  # the varying quantifiers read so far that may take their atom many times
 
     def peek(self, offset=0):
         index = self.pos + offset
@@ -102,13 +116,20 @@ class _Parser:
             if top:
                 raise _Refused()  # "^a|b$" is "^a" or "b$": neither anchored at both ends
             self.pos += 1
+            self.varying += 1
             branches.append(self.sequence())
         return "|".join(branches)
 
     def sequence(self):
         parts = []
         while self.peek() not in (None, "|", ")"):
-            parts.append(self.atom() + self.quantifier())
+            before = self.varying
+            atom = self.atom()
+            body_varies = self.varying > before  # only a group's body holds quantifiers or "|"
+            quantifier = self.quantifier()
+            if body_varies and _repeats(quantifier):
+                raise _Refused()  # a varying body repeated: exponential backtracking
+            parts.append(atom + quantifier)
         return "".join(parts)
 
     def atom(self):
@@ -159,6 +180,11 @@ class _Parser:
             text += "?"
         if self.peek() in ("*", "+", "?", "{"):
             raise _Refused()  # a quantifier of a quantifier
+        if _varies(text):
+            self.varying += 1
+            self.wide += _repeats(text)
+        if self.wide > MAX_WIDE_QUANTIFIERS:
+            raise _Refused()  # polynomial backtracking of a high degree
         return text
 
     def counted(self):
@@ -222,6 +248,33 @@ class _Parser:
         if ord(start) > ord(last):
             raise _Refused()
         return f"{item}-{end_item}"
+
+
+SIMPLE_BOUNDS = {"": (1, 1), "?": (0, 1), "*": (0, None), "+": (1, None)}
+
+
+def _bounds(quantifier):
+    """The least and most (None: no limit) times ``quantifier`` (lazy or not) takes its atom."""
+    if len(quantifier) > 1 and quantifier.endswith("?"):
+        quantifier = quantifier[:-1]  # lazy: the same bounds
+    if quantifier in SIMPLE_BOUNDS:
+        return SIMPLE_BOUNDS[quantifier]
+    low, comma, high = quantifier[1:-1].partition(",")
+    if not comma:
+        return int(low), int(low)
+    return int(low), int(high) if high else None
+
+
+def _varies(quantifier):
+    """Whether ``quantifier`` may take its atom a varying number of times."""
+    low, high = _bounds(quantifier)
+    return high != low
+
+
+def _repeats(quantifier):
+    """Whether ``quantifier`` may take its atom more than once."""
+    high = _bounds(quantifier)[1]
+    return high is None or high > 1
 
 
 def _digits(text):
