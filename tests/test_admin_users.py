@@ -1,11 +1,15 @@
 """Admin pages for users beyond the list: a new user, a user's page and its edit form, resending
 and cancelling invitations, the last admin, and one's own profile (/admin/account)."""
 
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg2
 import pytest
 
 from app.db.models import Permission, RolePermission, User
 from tests.fixtures.admin import csrf_headers, sign_in
 from tests.fixtures.auth import PASSWORD, hashed
+from tests.fixtures.busy_database import wait_for_a_lock_wait
 from tests.fixtures.users import bearer, create_user, token_for
 
 pytestmark = pytest.mark.backends
@@ -187,6 +191,30 @@ def test_a_legacy_username_does_not_block_a_save_that_keeps_it(browser, signed_i
         form["first_name"], form["username"] = "Lost", person.username.swapcase()
         assert "A username is 3 to 50" in form.submit(status=422).text
         assert User.get_by_id(person.id).first_name == "Kept"
+
+
+@pytest.mark.parametrize("db_backend", ["postgres"], indirect=True)
+def test_the_profile_form_shows_what_the_locked_row_refuses(browser, signed_in_as, seeded_postgres):
+    """The service judges the username again on the row it locks. Renamed meanwhile (to
+    another name of an older install), the one the form sends back is new to it, and refused:
+    the form comes back, as typed, saying why. PostgreSQL only: there the rename, uncommitted,
+    holds the row while the request reads it as it was; SQLite's writes take turns."""
+    me = signed_in_as("viewer", username="Zoë")
+    form = browser.get("/admin/account").forms["profile-form"]
+    form["first_name"] = "Lost"
+    other = psycopg2.connect(seeded_postgres.url)
+    try:
+        other.cursor().execute("UPDATE users SET username = %s WHERE id = %s", ("Zoé", me.id))
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(form.submit, status="*")
+            wait_for_a_lock_wait(dsn=seeded_postgres.url)
+            other.commit()
+            page = answer.result()
+    finally:
+        other.close()
+    assert page.status_int == 422 and "Username must be 3 to 50" in page.html.select_one("p.message.error").text
+    assert page.forms["profile-form"]["first_name"].value == "Lost"
+    assert (User.get_by_id(me.id).username, User.get_by_id(me.id).first_name) == ("Zoé", me.first_name)
 
 
 def test_editors_see_a_users_page_but_cannot_edit(browser, signed_in_as):

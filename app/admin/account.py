@@ -11,9 +11,11 @@ import falcon
 from app.admin.pages import one, read_form, redirect
 from app.admin.user_edit import form_problem, typed
 from app.api.access import access
+from app.api.errors import SERVICE_ERROR_STATUS
 from app.services import users
 from app.services.accounts import DuplicateAccount
 from app.services.cache import Namespace, invalidate
+from app.services.errors import ServiceError
 
 FIELDS = ("first_name", "last_name", "username")
 
@@ -53,6 +55,9 @@ class AccountPage:
             users.update_user(caller.id, values)
         except DuplicateAccount as ex:
             self.render(req, resp, values, str(ex), falcon.HTTP_409)
+            return
+        except ServiceError as ex:  # judged again on the locked row, which may have changed meanwhile
+            self.render(req, resp, values, str(ex), SERVICE_ERROR_STATUS[ex.kind])
             return
         invalidate(self._cache, Namespace.USERS)
         redirect(resp, "/admin/account?done=1")
