@@ -52,7 +52,7 @@ class AccountPage:
             self.render(req, resp, values, problem, falcon.HTTP_422)
             return
         try:
-            users.update_user(caller.id, values)
+            users.update_user(caller.id, typed_values)  # a kept username is left as stored
         except DuplicateAccount as ex:
             self.render(req, resp, values, str(ex), falcon.HTTP_409)
             return

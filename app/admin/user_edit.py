@@ -129,21 +129,25 @@ class UserPage:
 
 
 def typed(person, values):
-    """``values`` less an email or a username that is ``person``'s already (the username as
-    stored, exactly): only a new one is the form's to judge; one stored before the form's rule
-    (or by another way in) must not block a save of the names."""
+    """``values`` less an email or a username that is ``person``'s already: only a new one is
+    the form's to judge; one stored before the form's rule (or by another way in) must not
+    block a save of the names."""
     return {name: value for name, value in values.items() if not _kept(person, name, value)}
 
 
 def _kept(person, name, value):
+    """Whether ``value`` (trimmed, as the forms read it) is ``person``'s ``name`` already. A
+    stored username is compared trimmed too: one an older install kept with spaces at an end
+    comes back from the form without them, and is still the same name, left as stored."""
     if name == "email":
         return normalize_email(value) == person.email
-    return name == "username" and value == person.username
+    return name == "username" and value == (person.username or "").strip()
 
 
 def _changes(person, values, password):
     """The fields the form changes: what differs from ``person``, and a password when typed."""
-    changes = {name: values[name] for name in PROFILE_FIELDS[:3] if values[name] != getattr(person, name)}
+    changes = {name: values[name] for name in PROFILE_FIELDS[:3]
+               if values[name] != getattr(person, name) and not _kept(person, name, values[name])}
     if normalize_email(values["email"]) != person.email:
         changes["email"] = values["email"]
     if password:
