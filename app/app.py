@@ -10,6 +10,8 @@ import falcon.media
 import msgspec
 
 from app.admin import register as register_admin
+from app.admin.assets import Assets
+from app.admin.public import PublicPages
 from app.api.access import check_routes
 from app.api.authentication import AuthenticationMiddleware
 from app.api.cors import CORSMiddleware
@@ -66,6 +68,7 @@ def build_services(env, settings):
         media=MediaLibrary(settings, cache),
         mailer=mailer_for(settings),
         plugins=PluginRegistry(manager, plugin_infos, cache),
+        pages=PublicPages(Assets()),
     )
 
 

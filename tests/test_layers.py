@@ -55,3 +55,14 @@ def test_the_database_is_told_from_names_that_only_begin_like_it():
     assert sorted(names) == ["app.api.errors", "app.db", "app.db.models", "app.db_x", "app.dbx"]
     assert sorted(name for name in names if reaches_the_database(name)) == ["app.db", "app.db.models"]
     assert imports_of("from .. import db", "app.api.__init__") == ["app.db"]
+
+
+def test_no_api_module_imports_the_admin():
+    """A route outside the admin that answers a page (a mailed sign-in link's) is handed the
+    app's one ``PublicPages``: the API builds no admin object of its own."""
+    api = PROJECT_ROOT / "app" / "api"
+    reaching = {
+        str(path.relative_to(PROJECT_ROOT)): [name for name in runtime_imports(path) if name.startswith("app.admin")]
+        for path in sorted(api.rglob("*.py"))
+    }
+    assert {name: modules for name, modules in reaching.items() if modules} == {}

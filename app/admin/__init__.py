@@ -8,7 +8,7 @@ headers, CSRF checks, HTML refusals: ``app.admin.pages``).
 
 from app.admin import cache as cache_pages
 from app.admin.account import AccountPage
-from app.admin.assets import Assets, StaticResource
+from app.admin.assets import StaticResource
 from app.admin.assignments import AssignmentsPage, ContentAssignAction
 from app.admin.collections import CollectionActiveAction, CollectionEditPage, CollectionNewPage, CollectionsPage
 from app.admin.content import (
@@ -65,14 +65,13 @@ from app.api.reauth import Reauthentication
 def register(routes):
     """Mount the admin pages, its static files and its middleware on ``routes``."""
     services, settings = routes.services, routes.settings
-    assets = Assets()
-    renderer = Renderer(assets, CsrfTokens(settings), settings)
+    renderer = Renderer(services.pages, CsrfTokens(settings), settings)
     routes.app.add_middleware(AdminPagesMiddleware(renderer, routes.is_page))
     guard = Guard(services.rate_limiter, settings)
     cache = services.cache
     routes.add_page("/", RootRedirect())
     routes.add_page("/admin", DashboardPage(renderer))
-    routes.add_page("/admin/static/{path:path}", StaticResource(assets))
+    routes.add_page("/admin/static/{path:path}", StaticResource(services.pages.assets))
     routes.add_page("/admin/login", LoginPage(renderer, services.accounts, guard, settings))
     routes.add_page("/admin/logout", LogoutPage(renderer, services.accounts))
     routes.add_page("/admin/account", AccountPage(renderer, cache))

@@ -1,4 +1,4 @@
-"""Rendering admin pages: the Jinja2 environment, form bodies, and the middleware every page shares.
+"""Rendering admin pages (with ``app.admin.public``'s Jinja environment), form bodies, and their middleware.
 
 Templates autoescape every value (``select_autoescape`` on ``.html``), so nothing a user
 typed reaches a page as markup. ``AdminPagesMiddleware`` gives each admin page its security
@@ -9,7 +9,6 @@ page, as it does for every route; an htmx request is sent there with ``HX-Redire
 that do not ask for HTML keep the API's JSON envelope.
 """
 
-import functools
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -18,7 +17,6 @@ import falcon
 
 from app.admin.blocks import one_value
 from app.admin.csrf import FIELD, HEADER
-from app.admin.forms import is_plain_date
 from app.api.authentication import API_KEY, BEARER, credentials_of
 from app.api.content_write import MAX_BODY_BYTES
 from app.api.cross_origin import refused_cross_origin
@@ -97,55 +95,25 @@ def serves_page(req, resource, is_page):
     return is_page(resource)
 
 class Renderer:
-    """Renders templates with what every page needs (the user, the CSRF token, asset URLs).
+    """Renders admin pages with what every page needs (the user, the CSRF token, the nav).
 
     Args:
-        assets: the ``Assets`` of the admin's static files.
+        pages: the app's ``PublicPages`` (``app.admin.public``), whose Jinja environment it renders with.
         csrf: the ``CsrfTokens``.
         settings: the app's Settings.
     """
 
-    def __init__(self, assets, csrf, settings):
+    def __init__(self, pages, csrf, settings):
         self.csrf = csrf
         self.settings = settings
-        self._assets = assets
+        self._pages = pages
         self.plugin_nav = _no_plugin_nav  # ``(user) -> [(href, title)]``: the nav items of plugins' pages
-
-    @functools.cached_property
-    def env(self):
-        """The Jinja environment, made (and Jinja imported) by the first page a worker renders:
-        a worker that only serves the API never holds it (about 2 MB)."""
-        import jinja2
-
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(TEMPLATES),
-            autoescape=jinja2.select_autoescape(["html"]),
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        env.globals["asset"] = self._assets.url
-        env.filters["datetime"] = format_time
-        env.tests["plain_date"] = is_plain_date
-        return env
 
     def page(self, req, resp, template, status=falcon.HTTP_200, **values):
         """Render ``template`` into ``resp`` as an HTML page with ``status``."""
         user = getattr(req.context, "user", None)
-        self._render(req, resp, template, status, user=user, csrf_token=self.csrf.token_for(req, resp),
-                     plugin_nav=self.plugin_nav(user), **values)
-
-    def public_page(self, req, resp, template, status=falcon.HTTP_200, **values):
-        """Render ``template``, a page outside the admin, in the sign-in pages' layout: the
-        admin's stylesheet, no nav whoever is signed in, and no CSRF token (the page's own
-        form is checked otherwise, and no admin cookie is set for it)."""
-        self._render(req, resp, template, status, user=None, csrf_token="", plugin_nav=[], **values)
-
-    def _render(self, req, resp, template, status, **values):
-        resp.status = status
-        resp.content_type = HTML
-        resp.set_header("Cache-Control", "no-store")
-        resp.text = self.env.get_template(template).render(csrf_field=FIELD, path=req.path, **values)
+        self._pages.render(req, resp, template, status, user=user, csrf_token=self.csrf.token_for(req, resp),
+                           plugin_nav=self.plugin_nav(user), **values)
 
 
 def _no_plugin_nav(user):

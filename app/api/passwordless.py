@@ -36,8 +36,6 @@ from urllib.parse import urlencode
 import falcon
 import msgspec
 
-from app.admin.assets import Assets
-from app.admin.pages import CONTENT_SECURITY_POLICY, Renderer
 from app.api.access import access
 from app.api.auth import Email, session_user, start_session
 from app.api.auth_pages import SIGN_IN_PAGE
@@ -191,25 +189,18 @@ class LinkRequestResource(MailRequestResource):
         self.send(req, resp)
 
 
-PAGE_HEADERS = {
-    # The admin's policy: its stylesheet and scripts from this site, forms posting to it only.
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    # The page's URL carries the token: no Referer may take it elsewhere.
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-}
 CONFIRM_TEMPLATE = "magic_link.html"  # in the admin's templates: the sign-in pages' layout
 
 
-def show_confirm_page(renderer, req, resp, holder, token, target):
+def show_confirm_page(pages, req, resp, holder, token, target):
     """Answer the confirm page of a valid link held by ``holder`` (a user): it names the
-    link's account, masked, and says when the visitor is signed in as someone else."""
+    link's account, masked, and says when the visitor is signed in as someone else.
+    ``pages``: the app's ``PublicPages``, which gives the page its headers too (no Referer
+    takes the token in the page's URL elsewhere)."""
     visitor = req.context.user
     current = visitor.email if visitor is not None and visitor.id != holder.id else None
-    renderer.public_page(req, resp, CONFIRM_TEMPLATE, account=masked_email(holder.email), current=current,
-                         action=VERIFY_PATH, token=token, next=target)
-    resp.set_headers(PAGE_HEADERS)
+    pages.page(req, resp, CONFIRM_TEMPLATE, account=masked_email(holder.email), current=current,
+               action=VERIFY_PATH, token=token, next=target)
 
 
 def _wants_json(req):
@@ -219,13 +210,13 @@ def _wants_json(req):
 class LinkVerifyResource:
     """``GET /auth/magic-link/verify``: the page that signs in; ``POST``: sign in with the link's token."""
 
-    def __init__(self, links, accounts, guard, settings, renderer):
+    def __init__(self, links, accounts, guard, settings, pages):
         self._links = links
         self._accounts = accounts
         self._guard = guard
         self._settings = settings
         self._listed = listed_origins(settings)
-        self._renderer = renderer
+        self._pages = pages
 
     @access(public=True)
     @describe("The page of a mailed sign-in link (nothing is signed in yet)", media_type="text/html",
@@ -248,7 +239,7 @@ class LinkVerifyResource:
             self._invalid(req, resp)
             return
         target = same_site_path(req.get_param("next"), AFTER_SIGN_IN)
-        show_confirm_page(self._renderer, req, resp, holder, token, target)
+        show_confirm_page(self._pages, req, resp, holder, token, target)
 
     @access(public=True)
     @rate_limited("token")
@@ -315,9 +306,8 @@ def magic_link_routes(settings, services, policy):
     """The routes of ``magic-link-auth``; ``policy()`` is its LinkPolicy now."""
     guard = Guard(services.rate_limiter, settings)
     links = SignInLinks(settings.public_base_url, VERIFY_PATH)
-    # The link's page wears the admin's sign-in layout and stylesheet (it needs no CSRF tokens).
-    renderer = Renderer(Assets(), None, settings)
     return [
         ("/auth/magic-link/request", LinkRequestResource(links, policy, guard, services.mailer)),
-        ("/auth/magic-link/verify", LinkVerifyResource(links, services.accounts, guard, settings, renderer)),
+        # The link's page wears the admin's sign-in layout, rendered by the app's one PublicPages.
+        ("/auth/magic-link/verify", LinkVerifyResource(links, services.accounts, guard, settings, services.pages)),
     ]

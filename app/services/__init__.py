@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from app.admin.public import PublicPages
     from app.services.accounts import Accounts, Mail
     from app.services.api_tokens import ApiTokens
     from app.services.cache import ThreeTierCache
@@ -35,6 +36,8 @@ class Services:
             after the response is sent.
         plugins: the plugin registry: the pluggy manager and hook runner, which plugins
             are active (cached across workers) and their settings.
+        pages: renders the app's pages (``app.admin.public``): the admin's, and those outside
+            it in its sign-in layout (a mailed sign-in link's page).
     """
 
     roles: RolePermissions
@@ -45,3 +48,4 @@ class Services:
     media: MediaLibrary
     mailer: Callable[[Mail], None]
     plugins: PluginRegistry
+    pages: PublicPages

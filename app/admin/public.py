@@ -1,0 +1,68 @@
+"""Pages outside the admin in its sign-in layout (a mailed sign-in link's page), and the one
+Jinja environment an app renders every page with.
+
+The composition root builds one ``PublicPages`` per app (``Services.pages``): the admin's
+``Renderer`` renders through it, and a route outside the admin gets it handed in, so it needs
+no admin object of its own (no CSRF tokens, no second Jinja environment).
+"""
+
+import functools
+
+import falcon
+
+from app.admin.csrf import FIELD
+from app.admin.forms import is_plain_date
+from app.admin.pages import CONTENT_SECURITY_POLICY, HTML, TEMPLATES, format_time
+
+PUBLIC_PAGE_HEADERS = {
+    # The admin's policy: its stylesheet and scripts from this site, forms posting to it only.
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    # A public page's URL may carry a secret (a sign-in link's token): no Referer may take it elsewhere.
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+class PublicPages:
+    """Renders the app's templates: pages outside the admin (``page``), and the admin's own
+    through its ``Renderer`` (``render``).
+
+    Args:
+        assets: the ``Assets`` of the admin's static files (stylesheets, scripts).
+    """
+
+    def __init__(self, assets):
+        self.assets = assets
+
+    @functools.cached_property
+    def env(self):
+        """The Jinja environment, made (and Jinja imported) by the first page a worker renders:
+        a worker that only serves the API never holds it (about 2 MB)."""
+        import jinja2
+
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES),
+            autoescape=jinja2.select_autoescape(["html"]),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        env.globals["asset"] = self.assets.url
+        env.filters["datetime"] = format_time
+        env.tests["plain_date"] = is_plain_date
+        return env
+
+    def page(self, req, resp, template, status=falcon.HTTP_200, **values):
+        """Render ``template``, a page outside the admin, in the sign-in pages' layout, with its
+        security headers: the admin's stylesheet, no nav whoever is signed in, and no CSRF token
+        (the page's own form is checked otherwise, and no admin cookie is set for it)."""
+        self.render(req, resp, template, status, user=None, csrf_token="", plugin_nav=[], **values)
+        resp.set_headers(PUBLIC_PAGE_HEADERS)
+
+    def render(self, req, resp, template, status, **values):
+        """Render ``template`` with ``values`` into ``resp`` as an HTML page with ``status``."""
+        resp.status = status
+        resp.content_type = HTML
+        resp.set_header("Cache-Control", "no-store")
+        resp.text = self.env.get_template(template).render(csrf_field=FIELD, path=req.path, **values)
