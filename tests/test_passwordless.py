@@ -576,7 +576,10 @@ def test_the_link_page_and_its_refusals_wear_the_sign_in_pages_layout(web, admin
     page = web.get("/auth/magic-link/verify", {"token": token, "next": target}, status=200)
     assert_sign_in_layout(page)
     assert stylesheets(page) == stylesheets(login)
-    assert "style-src 'self'" in page.headers["Content-Security-Policy"]
+    # The page holds a live sign-in token: it loads no script, and its policy allows none.
+    assert page.headers["Content-Security-Policy"] == ("default-src 'none'; style-src 'self'; img-src data:; "
+                                                       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+    assert page.html.select("script") == [] and login.html.select("script[src]")  # the admin's pages keep theirs
     assert page.headers["Referrer-Policy"] == "no-referrer" and page.headers["Cache-Control"] == "no-store"
     assert "admin_csrf" not in page.headers.get("Set-Cookie", "")  # the page's form needs no admin token
     assert page.html.select_one("meta[name=robots]")["content"] == "noindex"

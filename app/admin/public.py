@@ -12,11 +12,22 @@ import falcon
 
 from app.admin.csrf import FIELD
 from app.admin.forms import is_plain_date
-from app.admin.pages import CONTENT_SECURITY_POLICY, HTML, TEMPLATES, format_time
+from app.admin.pages import HTML, TEMPLATES, format_time
 
+# What a public page needs and no more: such a page may hold a secret (a sign-in link's
+# token, in its form), and loads no script (its template leaves base.html's ``scripts`` block
+# empty) that could read it. Its stylesheets come from this site; their icons, and the page's
+# empty icon, are data: images. Its form posts to this site only.
+PUBLIC_PAGE_POLICY = "; ".join([
+    "default-src 'none'",
+    "style-src 'self'",
+    "img-src data:",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+])
 PUBLIC_PAGE_HEADERS = {
-    # The admin's policy: its stylesheet and scripts from this site, forms posting to it only.
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Content-Security-Policy": PUBLIC_PAGE_POLICY,
     # A public page's URL may carry a secret (a sign-in link's token): no Referer may take it elsewhere.
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
@@ -56,7 +67,8 @@ class PublicPages:
     def page(self, req, resp, template, status=falcon.HTTP_200, **values):
         """Render ``template``, a page outside the admin, in the sign-in pages' layout, with its
         security headers: the admin's stylesheet, no nav whoever is signed in, and no CSRF token
-        (the page's own form is checked otherwise, and no admin cookie is set for it)."""
+        (the page's own form is checked otherwise, and no admin cookie is set for it). The
+        template leaves the ``scripts`` block empty: the page's policy allows no script."""
         self.render(req, resp, template, status, user=None, csrf_token="", plugin_nav=[], **values)
         resp.set_headers(PUBLIC_PAGE_HEADERS)
 
