@@ -576,6 +576,25 @@ def test_a_legacy_username_sent_back_unchanged_is_kept(app_client, make_user, le
         assert (reload(old).username, reload(old).first_name) == (legacy, f"Kept {key}")
 
 
+def test_a_username_against_the_rule_is_refused_in_the_same_words_on_every_route(app_client, make_user, outbox):
+    _, admin = make_user("admin")
+    target, own = make_user("viewer")
+    invite(app_client, admin)
+    [token] = outbox.tokens("invitation")
+    register = {"email": "new@example.com", "password": PASSWORD, "username": "a b"}
+    refusals = {
+        "create": create(app_client, admin, username="a b", status=422),
+        "admin's change": app_client.patch_json(f"/admin/api/users/{target.id}", {"username": "a b"}, headers=admin,
+                                                status=422),
+        "own change": app_client.patch_json("/auth/me", {"username": "a b"}, headers=own, status=422),
+        "registration": app_client.post_json("/auth/register", register, status=422),
+        "invitation": accept(app_client, token, username="a b", status=422),
+    }
+    expected = {"error": "Validation failed", "details": [
+        {"field": "username", "message": "Username must be 3 to 50 of A-Z, a-z, 0-9, '_', '.', '-'"}]}
+    assert {route: answer.json for route, answer in refusals.items()} == dict.fromkeys(refusals, expected)
+
+
 @pytest.mark.parametrize("body", [{"role": "admin"}, {"is_active": False}, {"email": "me@example.com"},
                                   {"password": NEW_PASSWORD}, {"username": "no spaces"}, {"last_name": "x" * 101}])
 def test_the_profile_takes_no_role_state_or_credentials(app_client, make_user, body):

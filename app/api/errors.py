@@ -36,6 +36,7 @@ from app.runtime.kv import KVError
 from app.runtime.outages import Outage, database_outage
 from app.runtime.r2 import R2Error
 from app.runtime.r2.guard import BucketUnavailable
+from app.services.accounts import USERNAME_PATTERN, InvalidUsername
 from app.services.errors import ErrorKind, ServiceError, validation_detail
 from app.services.plugins import HookVeto
 
@@ -348,9 +349,16 @@ def serialize_error(req, resp, ex):
     resp.data = msgspec.json.encode(body)
 
 
+# msgspec's refusals of a pattern that says little to a reader, as the services word them:
+# a body's username is then refused in the same words on every route (create, edit, register).
+READABLE_PATTERN_ERRORS = {f"Expected `str` matching regex {USERNAME_PATTERN!r}": str(InvalidUsername())}
+
+
 def handle_validation_error(req, resp, ex, params):
     """msgspec validation failures are 422 with the failing field path (``a.b[0]``)."""
-    raise unprocessable("Validation failed", [validation_detail(ex)])
+    detail = validation_detail(ex)
+    detail["message"] = READABLE_PATTERN_ERRORS.get(detail["message"], detail["message"])
+    raise unprocessable("Validation failed", [detail])
 
 
 def handle_decode_error(req, resp, ex, params):
