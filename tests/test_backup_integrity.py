@@ -8,6 +8,7 @@ import peewee
 import pytest
 
 from app.db.migrations import MigrationRunner
+from app.services.backup_import import _failure
 from tests.fixtures.app import MIGRATIONS, CliProject, env_with_copy, make_env
 from tests.test_backup import TABLES, Project, _parsed, _seed
 
@@ -126,6 +127,52 @@ def test_a_foreign_key_failure_names_the_missing_key(tmp_path, backup, fresh_pos
     target.execute("CREATE TRIGGER misdirect BEFORE INSERT ON content FOR EACH ROW EXECUTE FUNCTION misdirect()")
     result = _refused(target, backup, tmp_path, "rolled back, nothing was written")
     assert '(Key (reviewer_id)=(ghost) is not present in table "users".)' in result.output
+
+
+# What a server whose lc_messages is German says for a NOT NULL violation: the DETAIL that
+# repeats the row, every column of it, in words no English prefix matches.
+GERMAN_NOT_NULL = ("RAISE EXCEPTION USING ERRCODE = 'not_null_violation',"
+                   " MESSAGE = 'NULL-Wert in Spalte »first_name« verletzt Not-Null-Constraint',"
+                   " DETAIL = 'Fehlgeschlagene Zeile enthält (' || {row} || ').'")
+
+
+def test_a_translated_detail_repeating_the_row_is_not_printed(tmp_path, backup, fresh_postgres_url):
+    """Whether PostgreSQL's DETAIL repeats the row is told by the error's SQLSTATE, not by its
+    text, which the server translates: only a foreign key's DETAIL is shown."""
+    target = PostgresProject(tmp_path / "target", fresh_postgres_url)
+    target.execute("CREATE FUNCTION refuse_german() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                   + GERMAN_NOT_NULL.format(row="NEW.id || ', ' || NEW.email || ', ' || NEW.password_hash")
+                   + "; END $$")
+    target.execute("CREATE TRIGGER refuse_german BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION refuse_german()")
+    _row(backup, "users", "u-admin")["password_hash"] = "SECRET$2b$hash"
+    result = _refused(target, backup, tmp_path, "rolled back, nothing was written")
+    assert "NULL-Wert in Spalte »first_name« verletzt Not-Null-Constraint" in result.output
+    assert "SECRET" not in result.output
+    assert "admin@example.com" not in result.output
+
+
+def test_a_detail_is_kept_for_a_foreign_key_violation_only(tmp_path, fresh_postgres_url):
+    """``_failure`` on the driver's own errors: a NOT NULL violation's DETAIL, in English or
+    translated, is dropped; a foreign key's is kept."""
+    db = make_env(tmp_path / "pg", database_url=fresh_postgres_url).DB.db
+    db.execute_sql("CREATE TABLE parent (id TEXT PRIMARY KEY)")
+    db.execute_sql("CREATE TABLE child (id TEXT PRIMARY KEY, secret TEXT NOT NULL, parent_id TEXT REFERENCES parent)")
+    statements = {
+        "not null": "INSERT INTO child (id, secret) VALUES ('row-1', NULL)",
+        "translated": "DO $$ BEGIN " + GERMAN_NOT_NULL.format(row="'row-1, SECRET'") + "; END $$",
+        "foreign key": "INSERT INTO child (id, secret, parent_id) VALUES ('row-1', 'SECRET', 'ghost')",
+    }
+    failures = {}
+    try:
+        for name, sql in statements.items():
+            with pytest.raises(peewee.DatabaseError) as info, db.atomic():
+                db.execute_sql(sql)
+            failures[name] = _failure(info.value)
+    finally:
+        db.close()
+    assert "row-1" not in failures["not null"] and "SECRET" not in failures["not null"]
+    assert failures["translated"] == "NULL-Wert in Spalte »first_name« verletzt Not-Null-Constraint"
+    assert failures["foreign key"].endswith('(Key (parent_id)=(ghost) is not present in table "parent".)')
 
 
 # -- values rows are matched by ------------------------------------------------------------------

@@ -596,22 +596,25 @@ def _why_refused(table, row, held):
         return f"the database refused it as a duplicate: its {keys} {verb} taken as it compares them"
     return (f"the database did not take it, though no {_SINGULAR[table]} holds its {' or '.join(_UNIQUE_KEYS[table])}:"
             " a rule of the database's own (a trigger or constraint) refused the row")
-# How PostgreSQL's DETAIL begins when it repeats the row a constraint refused, every column of it.
-_ROW_DETAIL = "Failing row contains"
+
+
+# The SQLSTATE of a foreign-key violation, whose DETAIL names the key, not the row.
+_FOREIGN_KEY_VIOLATION = "23503"
 
 
 def _failure(ex):
     """The database's message for the error ``ex`` without the row it failed on.
 
-    PostgreSQL's full text adds ``DETAIL: Failing row contains (...)``: the whole row, a
-    user's password hash too, which must not reach a terminal or a log. A DETAIL that names
-    a key instead (a foreign key's ``Key (author_id)=(...) is not present``) says which row
-    is missing, so it is kept.
+    PostgreSQL's DETAIL may repeat the whole row (a NOT NULL or CHECK violation's
+    ``Failing row contains (...)``), a user's password hash too, which must not reach a
+    terminal or a log. Its text cannot tell which DETAIL does: the server translates it
+    (``lc_messages``). So it is chosen by the error's SQLSTATE: only a foreign key's DETAIL
+    (``Key (author_id)=(...) is not present``), which says which row is missing, is kept.
     """
     cause = getattr(ex, "orig", ex)  # Peewee wraps the driver's error
     message = pg_message(cause)
     detail = getattr(getattr(cause, "diag", None), "message_detail", None)
-    if detail and not detail.startswith(_ROW_DETAIL):
+    if detail and getattr(cause, "pgcode", None) == _FOREIGN_KEY_VIOLATION:
         message = f"{message} ({detail})"
     return message
 
