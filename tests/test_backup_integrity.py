@@ -368,6 +368,45 @@ def test_a_collection_the_database_does_not_take_is_skipped_with_its_content(tar
     assert [row["id"] for row in rows["content"]] == ["p0", "p1"]
 
 
+REFUSE_P1 = {
+    "sqlite": ["CREATE TRIGGER refuse_p1 BEFORE INSERT ON content WHEN NEW.id = 'p1' BEGIN SELECT RAISE(IGNORE); END"],
+    "postgres": ["CREATE FUNCTION refuse_p1() RETURNS trigger LANGUAGE plpgsql AS"
+                 " $$ BEGIN IF NEW.id = 'p1' THEN RETURN NULL; END IF; RETURN NEW; END $$",
+                 "CREATE TRIGGER refuse_p1 BEFORE INSERT ON content FOR EACH ROW EXECUTE FUNCTION refuse_p1()"],
+}
+# A write that takes p1's slug just before p1 goes in, as a concurrent one may.
+TAKE_P1_SLUG = {
+    "sqlite": ["CREATE TRIGGER take_p1_slug BEFORE INSERT ON content WHEN NEW.id = 'p1' BEGIN"
+               " INSERT INTO content (id, collection_id, slug, title, data, author_id, created_at, updated_at)"
+               " VALUES ('other', NEW.collection_id, NEW.slug, 'Other', '{}', NEW.author_id, 1, 1); END"],
+    "postgres": ["CREATE FUNCTION take_p1_slug() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.id = 'p1' THEN"
+                 " INSERT INTO content (id, collection_id, slug, title, data, author_id, created_at, updated_at)"
+                 " VALUES ('other', NEW.collection_id, NEW.slug, 'Other', '{}', NEW.author_id, 1, 1); END IF;"
+                 " RETURN NEW; END $$",
+                 "CREATE TRIGGER take_p1_slug BEFORE INSERT ON content FOR EACH ROW EXECUTE FUNCTION"
+                 " take_p1_slug()"],
+}
+
+
+@pytest.mark.parametrize("rule, reason", [
+    (REFUSE_P1, "the database did not take it, though no content holds its slug in its collection: a rule of the"
+                " database's own (a trigger or constraint) refused the row"),
+    (TAKE_P1_SLUG, "the database refused it as a duplicate: its slug 'post-1' is taken in its collection"),
+], ids=["rule of its own", "slug taken"])
+def test_content_the_database_does_not_take_is_skipped_with_its_reason(target, backup, tmp_path, rule, reason):
+    """The content that went in is read back, as users, collections and media are: a row
+    refused is skipped with its reason, and a reference cleared on it is not counted."""
+    for sql in rule["postgres" if isinstance(target, PostgresProject) else "sqlite"]:
+        target.execute(sql)
+    _row(backup, "content", "p1")["reviewer_id"] = "gone"
+    result = _import(target, backup, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith("content: 2 inserted, 1 skipped")  # no reference counted
+    assert f"skipped content p1: {reason}" in result.stderr
+    assert "   cleared " not in result.stderr
+    assert "p1" not in [row["id"] for row in target.snapshot()["content"]]
+
+
 def _more_media(backup, count):
     """``count`` more files m2, m3, ... uploaded by u-early, none of them shown by content."""
     backup["data"]["media"] += [{**_row(backup, "media", "m1"), "id": f"m{n}", "r2_key": f"uploads/{n}.png"}

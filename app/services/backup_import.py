@@ -29,10 +29,10 @@ References follow what was skipped:
   counted per kind (``ImportReport.cleared_counts``).
 
 Inserts use ``ON CONFLICT DO NOTHING`` on both databases (SQLite's ``INSERT OR IGNORE``
-would also swallow NOT NULL and CHECK failures). The users, collections and media that
-went in are read back: the database compares unique keys its own way (``lower()`` folds
-letters differently on SQLite, PostgreSQL and Python), and a rule of its own (a trigger)
-may drop a row. A refused row is skipped with what needs it, the reason saying which.
+would also swallow NOT NULL and CHECK failures). The rows that went in are read back:
+the database compares unique keys its own way (``lower()`` folds letters differently on
+SQLite, PostgreSQL and Python), and a rule of its own (a trigger) may drop a row. A
+refused row is skipped with what needs it, the reason saying which.
 Inviters are linked once both sides are in.
 """
 
@@ -554,7 +554,24 @@ class _Importer:
                 # A later row of this backup with the same slug would collide on the insert, unexplained.
                 taken.add((row["collection_id"], row["slug"]))
         self._finish("content", len(rows), candidates)
-        self._report_cleared("content")
+        self._report_cleared("content", self._skip_refused_content(candidates))
+
+    def _skip_refused_content(self, candidates):
+        """Skip, with its reason, each content candidate the database did not take, as
+        ``_forget_refused`` does for the other tables (no row names content, so nothing
+        follows it); return the ids of those rows."""
+        landed = self._existing("content", "id", [row["id"] for row in candidates])
+        refused = [row for row in candidates if row["id"] not in landed]
+        slugs = sorted({row["slug"] for row in refused if row.get("slug") is not None})
+        held = set(self._rows_in('SELECT "collection_id", "slug" FROM "content" WHERE "slug"', slugs))
+        for row in refused:
+            if (row["collection_id"], row.get("slug")) in held:
+                why = f"the database refused it as a duplicate: its slug {row['slug']!r} is taken in its collection"
+            else:
+                why = ("the database did not take it, though no content holds its slug in its collection: a rule of"
+                       " the database's own (a trigger or constraint) refused the row")
+            self._skip("content", row, why)
+        return {row["id"] for row in refused}
 
     def _user(self, user_id):
         """The target user for a backup user id (ids outside the backup are kept as they are)."""
