@@ -3,12 +3,14 @@ from several): references to rows that are nowhere, ids and collection names hel
 user the database will not take. On SQLite and on PostgreSQL, through the real CLI."""
 
 import json
+import traceback
 
 import peewee
 import pytest
 
 from app.db.migrations import MigrationRunner
-from app.services.backup_import import _failure
+from app.services.backup import BackupError
+from app.services.backup_import import _failure, import_backup
 from tests.fixtures.app import MIGRATIONS, CliProject, env_with_copy, make_env
 from tests.test_backup import TABLES, Project, _parsed, _seed
 
@@ -127,6 +129,22 @@ def test_a_foreign_key_failure_names_the_missing_key(tmp_path, backup, fresh_pos
     target.execute("CREATE TRIGGER misdirect BEFORE INSERT ON content FOR EACH ROW EXECUTE FUNCTION misdirect()")
     result = _refused(target, backup, tmp_path, "rolled back, nothing was written")
     assert '(Key (reviewer_id)=(ghost) is not present in table "users".)' in result.output
+
+
+def test_the_error_raised_holds_no_driver_error_that_repeats_the_row(target, backup):
+    """The driver's error is neither the BackupError's cause nor its context: a traceback of
+    it (``logging.exception``) would print PostgreSQL's full text, the row with its hash."""
+    user = _row(backup, "users", "u-admin")
+    user["password_hash"] = "SECRET$2b$hash"
+    del user["first_name"]  # NOT NULL, and no default
+    db = make_env(target.folder, database_url=getattr(target, "url", None)).DB.db
+    try:
+        with pytest.raises(BackupError, match="rolled back, nothing was written") as info:
+            import_backup(db, json.dumps(backup))
+    finally:
+        db.close()
+    assert info.value.__cause__ is None and info.value.__context__ is None
+    assert "SECRET" not in "".join(traceback.format_exception(info.value))
 
 
 # What a server whose lc_messages is German says for a NOT NULL violation: the DETAIL that

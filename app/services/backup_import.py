@@ -212,6 +212,7 @@ def import_backup(db, source, on_progress=None):
     columns = _check_rows(db, backup)
     _check_duplicates(backup)
     importer = _Importer(db, columns)
+    failure = None
     try:
         with db.atomic():
             take_schema_turn(db)  # collections come in too
@@ -230,7 +231,12 @@ def import_backup(db, source, on_progress=None):
                 # Content already here may name the files that came in: its triggers ran before them.
                 content_media.rebuild(db)
     except peewee.DatabaseError as ex:
-        raise BackupError(f"import failed and was rolled back, nothing was written: {_failure(ex)}") from ex
+        failure = _failure(ex)
+    if failure is not None:
+        # Raised outside the except block, so the driver's error is neither its cause nor its
+        # context: its full text may repeat the row, password hash included, and a traceback
+        # (logging.exception) would print it.
+        raise BackupError(f"import failed and was rolled back, nothing was written: {failure}")
     if any(importer.report.inserted.values()):
         refresh_statistics(db)
     return importer.report
