@@ -212,6 +212,21 @@ def test_a_reference_or_key_that_is_not_text_is_refused(target, backup, tmp_path
     _refused(target, backup, tmp_path, f"Error: {where}: must be a string or null")
 
 
+@pytest.mark.parametrize("table, row_id, column, value, message", [
+    ("users", "u-admin", "first_name", "a\x00b", "data.users[0].first_name: contains a NUL character"),
+    ("collections", "c-news", "schema", {"$text": "a\x00b"}, "data.collections[0].schema: contains a NUL character"),
+    ("users", "u-admin", "last_login_at", 2**63, "data.users[0].last_login_at: integer out of range"),
+    ("content", "p2", "published_at", -2**63 - 1, "data.content[2].published_at: integer out of range"),
+    ("users", "u-late", "first_name", 2**64, "data.users[2].first_name: integer out of range"),
+], ids=["nul", "nul in $text", "too large", "too small", "in a text column"])
+def test_a_value_one_database_cannot_store_is_refused_on_both(target, backup, tmp_path, table, row_id, column, value,
+                                                             message):
+    """PostgreSQL stores no NUL in text, SQLite no integer beyond 64 bits: the driver's error
+    would escape as a traceback, so both databases refuse the backup up front, alike."""
+    _row(backup, table, row_id)[column] = value
+    _refused(target, backup, tmp_path, f"Error: {message}")
+
+
 def test_a_slug_held_twice_in_a_collection_keeps_the_first_row(target, backup, tmp_path):
     """The second row is skipped with its reason, as one whose slug the database holds; what
     would have been cleared on it is neither printed nor counted, since it did not go in."""

@@ -6,6 +6,8 @@ content), and idempotent.
 Refused before anything is written (``BackupError``, naming the rows):
 
 * a reference or unique key that is not text or null: it names no row;
+* a text value with a NUL character or an integer beyond 64 bits: PostgreSQL stores no
+  NUL in text, SQLite no larger integer, and both databases refuse them alike;
 * an id held twice in one table, or a collection name twice: a database holds each once,
   so the file was edited or pieced together, and which row is meant cannot be told;
 * a required reference (author, uploader, collection) to a row in neither the backup nor
@@ -45,7 +47,7 @@ import peewee
 from app.db import content_media, derived
 from app.db.database import is_postgres, refresh_statistics
 from app.db.schema_turns import take_schema_turn
-from app.runtime.d1.errors import pg_message
+from app.runtime.d1.errors import INT64_MAX, pg_message
 from app.services.accounts import USERNAME_RULE, is_username, normalize_email
 from app.services.backup import BACKUP_VERSION, JSON_MARKER, TEXT_MARKER, BackupError, is_marker_shaped, json_columns
 
@@ -146,7 +148,8 @@ def parse_backup(source):
 
 def _check_rows(db, backup):
     """Every row's columns must exist in the database, its id must be text, its references
-    and unique keys text or null, and its ``$text`` markers must hold text.
+    and unique keys text or null, its ``$text`` markers must hold text, and its values must
+    be storable (no NUL character, no integer beyond 64 bits).
 
     The import matches rows by those values, in sets and lookups: a list there cannot be
     hashed, a number is not sorted with text, and neither names a row, so the backup is
@@ -174,6 +177,20 @@ def _check_row(where, table, row, known, json_names):
         value = row.get(name)
         if is_marker_shaped(value) and TEXT_MARKER in value and not isinstance(value[TEXT_MARKER], str):
             raise BackupError(f"{where}.{name}: {TEXT_MARKER} must hold a string")
+    for name, value in row.items():
+        if name in json_names:  # written as JSON text, escaped, unless a marker holds the text itself
+            value = value[TEXT_MARKER] if is_marker_shaped(value) and TEXT_MARKER in value else None
+        _check_storable(f"{where}.{name}", value)
+
+
+def _check_storable(where, value):
+    """Refuse a value one of the databases cannot store, named ``where``: PostgreSQL's text
+    holds no NUL character, SQLite's integers are 64-bit. Either would escape the insert as
+    the driver's ValueError or OverflowError; refused here, both databases say the same."""
+    if isinstance(value, str) and "\x00" in value:
+        raise BackupError(f"{where}: contains a NUL character, which PostgreSQL cannot store")
+    if isinstance(value, int) and not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise BackupError(f"{where}: integer out of range (the databases hold 64-bit integers)")
 
 
 def _check_duplicates(backup):
