@@ -359,6 +359,35 @@ def test_a_reference_cleared_on_a_user_the_database_does_not_take_is_not_reporte
     assert "users.invited_by" not in result.stdout
 
 
+def test_an_email_stored_before_emails_were_normalised_is_the_same_user(target, backup, tmp_path):
+    """The database holds Admin@Example.com under another id, as written before emails were
+    stored lower-cased: the backup's admin@example.com is that user, and its rows go there."""
+    for user_id, email in (("legacy", "Admin@Example.com"), ("legacy-2", "ADMIN@example.com")):
+        target.execute("INSERT INTO users (id, email, username, first_name, last_name, created_at, updated_at)"
+                       " VALUES (?, ?, ?, '', '', 1, 1)", (user_id, email, user_id))
+    result = _import(target, backup, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "users: 2 inserted, 1 skipped" in result.stdout
+    assert "skipped users u-admin: email 'admin@example.com' exists: its rows go to that user" in result.stderr
+    rows = target.snapshot()
+    assert sorted(user["email"] for user in rows["users"]) == [
+        "ADMIN@example.com", "Admin@Example.com", "early@example.com", "late@example.com"]
+    users = {user["id"]: user["invited_by"] for user in rows["users"]}
+    assert users["u-late"] == "legacy"  # of the two, the first by id
+    assert {row["id"]: (row["author_id"], row["reviewer_id"]) for row in rows["content"]} == {
+        "p0": ("legacy", None), "p1": ("u-early", "legacy"), "p2": ("u-late", None)}
+
+
+def test_an_email_stored_as_given_wins_over_one_in_another_case(target, backup, tmp_path):
+    target.execute("INSERT INTO users (id, email, username, first_name, last_name, created_at, updated_at)"
+                   " VALUES ('a-legacy', 'Admin@Example.com', 'legacy', '', '', 1, 1),"
+                   " ('z-here', 'admin@example.com', 'here', '', '', 1, 1)")
+    result = _import(target, backup, tmp_path)
+    assert result.exit_code == 0, result.output
+    content = {row["id"]: row["author_id"] for row in target.snapshot()["content"]}
+    assert content["p0"] == "z-here"
+
+
 def test_media_whose_file_key_another_holds_is_skipped_and_its_image_cleared(target, backup, tmp_path):
     """The database's unique file key refuses m1 (another row names the same object); the
     content showing it as its featured image is imported without it."""

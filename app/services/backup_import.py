@@ -15,8 +15,8 @@ Refused before anything is written (``BackupError``, naming the rows):
 
 Skipped, each with its reason, so importing twice changes nothing:
 
-* a row whose id or unique key (user email, username in any case, collection name, media
-  file key, content collection and slug) is already there;
+* a row whose id or unique key (user email or username in any case, collection name,
+  media file key, content collection and slug) is already there;
 * a content row whose slug an earlier row of the backup holds in its collection (no row
   names content, so nothing else follows);
 * a row whose author or uploader has no counterpart (a username taken by someone else, or
@@ -288,6 +288,20 @@ class _Importer:
         values = sorted({v for v in values if v is not None})
         return dict(self._rows_in(f'SELECT "{column}", "{key}" FROM "{table}" WHERE "{column}"', values))
 
+    def _users_by_email(self, emails):
+        """``{email: user id}`` for the users holding ``emails`` (normalised), in this form or
+        in another case: an email stored before emails were normalised (``Admin@Example.com``)
+        is the same address. SQL's ``lower()`` stands in for the normalisation, which neither
+        database can do in full (SQLite has no NFKC; its ``lower()`` folds A-Z only, so a
+        stored non-ASCII capital is matched on PostgreSQL alone). Of two users one address
+        folds onto, the one holding it as given wins, then the first by id."""
+        emails = sorted({email for email in emails if email is not None})
+        found = self._rows_in('SELECT lower("email"), "email", "id" FROM "users" WHERE lower("email")', emails)
+        users = {}
+        for folded, _, user_id in sorted(found, key=lambda row: (row[1] != row[0], row[2])):
+            users.setdefault(folded, user_id)
+        return users
+
     def _held_usernames(self, usernames):
         """The ``usernames`` users hold in any case, lowercased (usernames are unique ignoring case)."""
         folded = sorted({name.lower() for name in usernames if isinstance(name, str)})
@@ -395,7 +409,7 @@ class _Importer:
         # Emails are stored and looked up in one form; a backup from elsewhere may hold another.
         rows = [{**r, "email": normalize_email(r["email"])} if isinstance(r.get("email"), str) else r for r in rows]
         by_id = self._existing("users", "id", [r["id"] for r in rows])
-        by_email = self._existing("users", "email", [r.get("email") for r in rows])
+        by_email = self._users_by_email([r.get("email") for r in rows])
         held = self._held_usernames([r.get("username") for r in rows])
         candidates = []
         for row in rows:
