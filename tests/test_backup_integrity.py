@@ -388,9 +388,9 @@ def test_an_email_stored_as_given_wins_over_one_in_another_case(target, backup, 
     assert content["p0"] == "z-here"
 
 
-def test_media_whose_file_key_another_holds_is_skipped_and_its_image_cleared(target, backup, tmp_path):
-    """The database's unique file key refuses m1 (another row names the same object); the
-    content showing it as its featured image is imported without it."""
+def test_media_whose_file_key_another_holds_is_skipped_and_its_image_points_there(target, backup, tmp_path):
+    """The database's unique file key refuses m1 (another row names the same object): the
+    content showing it as its featured image shows the row holding that key, the same file."""
     target.execute("INSERT INTO users (id, email, username, first_name, last_name, created_at, updated_at)"
                    " VALUES ('here', 'here@example.com', 'here', '', '', 1, 1)")
     target.execute("INSERT INTO media (id, filename, original_name, mime_type, size, r2_key, public_url, uploaded_by,"
@@ -398,11 +398,35 @@ def test_media_whose_file_key_another_holds_is_skipped_and_its_image_cleared(tar
     result = _import(target, backup, tmp_path)
     assert result.exit_code == 0, result.output
     assert "media: 0 inserted, 1 skipped; content: 3 inserted, 0 skipped" in result.stdout
-    assert ("skipped media m1: r2_key 'uploads/a.png' belongs to media 'mine': content showing it is imported"
-            " without it") in result.stderr
+    assert ("skipped media m1: r2_key 'uploads/a.png' belongs to media 'mine': content showing it shows that one"
+            in result.stderr)
     rows = target.snapshot()
     assert [media["id"] for media in rows["media"]] == ["mine"]
-    assert {row["id"]: row["featured_image_id"] for row in rows["content"]} == {"p0": None, "p1": None, "p2": None}
+    assert {row["id"]: row["featured_image_id"] for row in rows["content"]} == {"p0": "mine", "p1": None, "p2": None}
+
+
+def test_media_whose_file_key_an_earlier_row_holds_points_there(target, backup, tmp_path):
+    backup["data"]["media"].append({**_row(backup, "media", "m1"), "id": "m2"})  # the same stored file
+    _row(backup, "content", "p1")["featured_image_id"] = "m2"
+    result = _import(target, backup, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "media: 1 inserted, 1 skipped" in result.stdout
+    assert "skipped media m2: r2_key 'uploads/a.png' belongs to media 'm1': content showing it shows" in result.stderr
+    rows = target.snapshot()
+    assert [media["id"] for media in rows["media"]] == ["m1"]
+    assert {row["id"]: row["featured_image_id"] for row in rows["content"]} == {"p0": "m1", "p1": "m1", "p2": None}
+
+
+def test_media_pointing_at_an_earlier_row_the_database_refuses_is_cleared(target, backup, tmp_path):
+    for sql in REFUSE_MEDIA["postgres" if isinstance(target, PostgresProject) else "sqlite"]:
+        target.execute(sql)
+    backup["data"]["media"].append({**_row(backup, "media", "m1"), "id": "m2"})
+    _row(backup, "content", "p1")["featured_image_id"] = "m2"
+    result = _import(target, backup, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "media: 0 inserted, 2 skipped; content: 3 inserted, 0 skipped" in result.stdout
+    assert {row["id"]: row["featured_image_id"] for row in target.snapshot()["content"]} == {
+        "p0": None, "p1": None, "p2": None}
 
 
 REFUSE_NEWS = {

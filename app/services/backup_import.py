@@ -26,6 +26,8 @@ References follow what was skipped:
 
 * content of a collection skipped for its name goes to the existing collection of that
   name; content and media of a user skipped for its email go to that email's user;
+  content showing a media file skipped for its file key shows the row holding that key
+  (the same key is the same stored file);
 * an optional reference (inviter, reviewer, featured image) to a row not imported is
   cleared; one to a row in neither the backup nor the database is imported as NULL and
   counted per kind (``ImportReport.cleared_counts``).
@@ -529,8 +531,9 @@ class _Importer:
         self._forget_refused("collections", candidates, self.collections)
 
     def import_media(self, rows):
-        """Insert the media files not already here; one whose uploader was not imported, or
-        whose file key another row holds, is skipped (and maps to None)."""
+        """Insert the media files not already here. One whose file key another row holds is
+        skipped and maps to that row (the same key is the same stored file); one whose
+        uploader was not imported is skipped and maps to None."""
         by_id = self._existing("media", "id", [r["id"] for r in rows])
         by_key = self._existing("media", "r2_key", [r.get("r2_key") for r in rows])
         candidates = []
@@ -538,16 +541,17 @@ class _Importer:
             if row["id"] in by_id:
                 self.media[row["id"]] = row["id"]
                 continue
+            if row.get("r2_key") in by_key:
+                # Another row names the same stored file: two rows deleting one object would break
+                # each other. Content showing it shows the holder's, which is that file.
+                holder = self.media[row["id"]] = by_key[row["r2_key"]]
+                self._skip("media", row, f"r2_key {row['r2_key']!r} belongs to media {holder!r}: content showing"
+                                         " it shows that one")
+                continue
             uploader = self._user(row.get("uploaded_by"))
             if uploader is None:
                 self.media[row["id"]] = None
                 self._skip("media", row, "its uploader was not imported")
-                continue
-            if row.get("r2_key") in by_key:
-                # Another row names the same stored file: two rows deleting one object would break each other.
-                self.media[row["id"]] = None
-                self._skip("media", row, f"r2_key {row['r2_key']!r} belongs to media {by_key[row['r2_key']]!r}:"
-                                         " content showing it is imported without it")
                 continue
             self.media[row["id"]] = row["id"]
             candidates.append({**row, "uploaded_by": uploader})
