@@ -13,14 +13,17 @@ Refused before anything is written (``BackupError``, naming the rows):
 * a required reference (author, uploader, collection) to a row in neither the backup nor
   the database: it would fail its foreign key mid-import.
 
-Skipped, each with its reason, so importing twice changes nothing:
+Skipped, so importing twice changes nothing; a row already there by id is only counted
+(a second import of a large backup would otherwise print every row), each of the others
+is given with its reason (``ImportReport.reasons``):
 
-* a row whose id or unique key (user email or username in any case, collection name,
-  media file key, content collection and slug) is already there;
+* a row whose unique key (user email or username in any case, collection name, media
+  file key, content collection and slug) is already there;
+* a user whose username breaks ``USERNAME_PATTERN`` (written before the rule, or by hand);
+* a row whose author or uploader was not imported (a user skipped or refused);
 * a content row whose slug an earlier row of the backup holds in its collection (no row
   names content, so nothing else follows);
-* a row whose author or uploader has no counterpart (a username taken by someone else, or
-  one breaking ``USERNAME_PATTERN``).
+* a row the database refused (see below), content included.
 
 References follow what was skipped:
 
@@ -110,7 +113,8 @@ class ImportReport:
     Attributes:
         inserted: rows inserted per table, in import order.
         skipped: rows skipped per table.
-        reasons: why each skipped row was skipped (``users u-1: ...``).
+        reasons: why each skipped row was skipped (``users u-1: ...``), but for rows
+            already there by id, which are only counted.
         cleared_counts: references to rows in neither the backup nor the database, imported
             as NULL, per ``table.column``.
         cleared: one line per such reference.
@@ -678,7 +682,8 @@ def _failure(ex):
 
 
 def _encode(value, is_json):
-    """The column value to insert; a JSON column's markers undone (see the module docstring)."""
+    """The column value to insert; a JSON column's markers undone (they are described in
+    ``app.services.backup``'s docstring)."""
     if not is_json or value is None:
         return value
     if is_marker_shaped(value):
