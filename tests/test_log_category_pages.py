@@ -1,15 +1,19 @@
 """The logs list with several categories, at depth, on SQLite and PostgreSQL.
 
-``category=a,b`` is read as one subquery per category, newest first and limited to the
-rows up to the end of the page asked for, whose UNION ALL is ordered and paged
-(``app.services.logs``). Two things are checked against a seeded database of
-``ROWS`` rows, pairs of them sharing a millisecond within a category and fours across two:
+On SQLite ``category=a,b`` is read as one subquery per category, newest first and limited
+to the rows up to the end of the page asked for, whose UNION ALL is ordered and paged;
+PostgreSQL keeps the single ``category IN (...)`` query, which it reads by walking
+``created_at`` (``app.services.logs``). Every category listed is no condition at all.
+Checked against a seeded database of ``ROWS`` rows, pairs of them sharing a millisecond
+within a category and fours across two:
 
+* the statements: PostgreSQL's page is the single query (no UNION); every category listed
+  reads no ``category`` column, in the page and in the count, on both.
 * the plans: on SQLite no step sorts rows read from ``system_logs`` as a whole (a
   ``USE TEMP B-TREE FOR ORDER BY`` whose rows come straight from the table), which the
   single ``category IN (...)`` query did, sorting every matching row of the range to take a
-  page; only the limited subqueries' rows are sorted for the merge. On PostgreSQL no
-  ``Sort`` node, sequential or bitmap scan at all.
+  page; only the limited subqueries' rows are sorted for the merge.
+  On PostgreSQL no ``Sort`` node, sequential or bitmap scan at all.
 * the rows: every page of the API's list (and its export and the admin's page) is the page
   of the simple query (one ``IN``, ``ORDER BY created_at DESC, id DESC``), ties included.
 """
@@ -21,7 +25,7 @@ import pytest
 from app.db.database import is_postgres
 from app.db.models import SystemLog, bind_models
 from app.services.log_buffer import flush_process_buffer
-from app.services.logs import CATEGORIES
+from app.services.logs import CATEGORIES, LogFilters, list_logs
 from tests.fixtures.app import client_for, module_env, record_statements
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.test_query_depth import plan
@@ -144,6 +148,8 @@ def test_a_multi_category_page_sorts_no_rows_read_from_the_table(deep, captured)
     sql, params = page_statement(captured)
     lines = plan(env.DB.db, sql, params)
     if is_postgres(env.DB.db):
+        # The single query: it walks created_at newest first and stops at the page's end.
+        assert "UNION" not in sql and '"category" IN (%s, %s, %s)' in sql, sql
         assert [line for line in lines if _PG_FULL.match(line)] == [], "\n".join(lines)
         return
     rows = env.DB.db.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
@@ -153,6 +159,24 @@ def test_a_multi_category_page_sorts_no_rows_read_from_the_table(deep, captured)
     assert len(searches) == 3 and all(
         "idx_system_logs_category_created (category=? AND created_at>? AND created_at<?)" in line
         for line in searches), lines
+
+
+def test_every_category_listed_reads_no_category(deep, captured):
+    env, headers = deep
+    body = client_for(env).get(f"/admin/api/logs?category={','.join(reversed(CATEGORIES))}&category=auth"
+                               f"&{UNTIL}&limit=20&page=2", headers=headers).json
+    reads = [sql for sql, _ in captured if '"system_logs"' in sql]  # the count and the page
+    assert len(reads) == 2 and not any(re.search(r"\"category\" (IN|=)|UNION", sql) for sql in reads), reads
+    assert [entry["id"] for entry in body["data"]] == simple_ids(list(CATEGORIES))[20:40]
+
+
+def test_a_category_given_twice_lists_its_rows_once(deep, captured):
+    env, _ = deep
+    rows, total = list_logs(LogFilters(category=("auth", "security", "auth"), until=LAST), 3, 20)
+    assert [row.id for row in rows] == simple_ids(["auth", "security"])[40:60]
+    assert total == len(simple_ids(["auth", "security"]))
+    rows, _ = list_logs(LogFilters(category=("auth", "auth"), until=LAST), 1, 20)
+    assert [row.id for row in rows] == simple_ids(["auth"])[:20]
 
 
 def test_the_whole_sort_detector_catches_the_single_querys_sort(deep):
