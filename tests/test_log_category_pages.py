@@ -12,7 +12,8 @@ within a category and fours across two:
 * the plans: on SQLite no step sorts rows read from ``system_logs`` as a whole (a
   ``USE TEMP B-TREE FOR ORDER BY`` whose rows come straight from the table), which the
   single ``category IN (...)`` query did, sorting every matching row of the range to take a
-  page; only the limited subqueries' rows are sorted for the merge.
+  page; only the limited subqueries' rows are sorted for the merge, each subquery bound to
+  the page's end (``offset + limit`` rows).
   On PostgreSQL no ``Sort`` node, sequential or bitmap scan at all.
 * the rows: every page of the API's list (and its export and the admin's page) is the page
   of the simple query (one ``IN``, ``ORDER BY created_at DESC, id DESC``), ties included.
@@ -159,6 +160,16 @@ def test_a_multi_category_page_sorts_no_rows_read_from_the_table(deep, captured)
     assert len(searches) == 3 and all(
         "idx_system_logs_category_created (category=? AND created_at>? AND created_at<?)" in line
         for line in searches), lines
+    # ...and stops at the page's end: each subquery is limited to offset + limit (40 + 20) rows.
+    branches = re.findall(r"\(SELECT .*? LIMIT \?\)", sql)
+    assert len(branches) == 3, sql
+    assert [params[i] for i in branch_limits(sql)] == [60, 60, 60], (sql, params)
+
+
+def branch_limits(sql):
+    """The positions, among the statement's bound parameters, of each subquery's LIMIT."""
+    marks = [found.start() for found in re.finditer(r"\?", sql)]
+    return [marks.index(found.end() - 2) for found in re.finditer(r"LIMIT \?\)", sql)]
 
 
 def test_every_category_listed_reads_no_category(deep, captured):
