@@ -2,12 +2,14 @@
 and ``POST /admin/logs/search``, on the API's list and export, the admin page and its search."""
 
 import re
+from urllib.parse import parse_qsl
 
 import pytest
 
 from app.db.models import SystemLog
 from tests.fixtures.admin import csrf_token
 from tests.fixtures.app import client_for
+from tests.fixtures.users import create_user
 
 pytestmark = pytest.mark.backends
 
@@ -327,12 +329,19 @@ REPEATED = [
     ("source=sso&source=", ["a 404"]),
     ("search=500&search=", ["a 500"]),
     ("start_date=2025-03-10T00:00:00.001&start_date=", ["a 500"]),
+    # Whitespace alone is no value either, and the text filters are read trimmed.
+    ("status=404&status=%20", ["a 404"]),
+    ("user=logs-user&user=%20", ["a 404"]),
+    ("source=sso&source=%20", ["a 404"]),
+    ("source=%20sso", ["a 404"]),
+    ("user=%20logs-user%20", ["a 404"]),
 ]
 
 
 @pytest.fixture
 def statuses():
-    add_log("a 404", status_code=404, level="warn", source="sso")
+    create_user("viewer", id="logs-user")
+    add_log("a 404", status_code=404, level="warn", source="sso", user="logs-user")
     add_log("a 500", created_at=DAY0 + 1, status_code=500, level="error")
 
 
@@ -350,6 +359,21 @@ def test_the_page_takes_a_repeated_filters_last_non_empty_value_as_the_list_does
     assert page_messages(page) == messages
     for export in (page.html.select_one("#export-json")["href"], f"/admin/logs/export?format=json&{DAY}&{query}"):
         assert [entry["message"] for entry in browser.get(export).json["data"]] == messages
+
+
+@pytest.mark.parametrize("query, messages", REPEATED)
+def test_the_search_takes_a_repeated_filters_last_non_empty_value_as_the_list_does(client, browser, signed_in_as,
+                                                                                   make_user, statuses, query,
+                                                                                   messages):
+    signed_in_as("editor")
+    fields = parse_qsl(f"{DAY}&{query}", keep_blank_values=True)
+    answer = browser.post("/admin/logs/search", [("csrf_token", csrf_token(browser)), *fields])
+    assert row_messages(answer) == messages
+    # As htmx's json-enc sends a form: a field given several times as a list of its values.
+    body = {name: [value for given, value in fields if given == name] for name, _ in fields}
+    body = {name: values[0] if len(values) == 1 else values for name, values in body.items()}
+    _, headers = make_user("editor")
+    assert row_messages(client.post_json("/admin/logs/search", body, headers=headers)) == messages
 
 
 def test_the_pages_older_range_names_take_their_last_non_empty_value(browser, signed_in_as, day):

@@ -6,7 +6,9 @@ match is one row saying so). The body is a URL-encoded form or JSON holding the 
 page's filters, read as the page reads them (``app.admin.logs.page_query``): ``level`` and
 ``category`` as comma-separated text or a list, ``status``, ``user`` (an email address or a
 user id), ``source``, ``start_date``, ``end_date`` (``since`` and ``until`` standing for
-them, as in the page's older links: dates, not epoch milliseconds), ``search``.
+them, as in the page's older links: dates, not epoch milliseconds), ``search``. In JSON
+any of them may be a list, which htmx's json-enc sends for a field the form holds several
+times: read as that field given several times.
 
 Values it cannot read are a 400 naming each: ``{error, details: [{parameter, message}]}``,
 or for a browser or htmx (``wants_html``) one ``<tr>`` listing them, in place of the admin's
@@ -45,14 +47,15 @@ class LogSearchBody(msgspec.Struct):
 
     level: str | list[str] | None = None
     category: str | list[str] | None = None
-    status: int | str | None = None
-    user: str | None = None
-    source: str | None = None
-    since: str | None = None  # the page's older name of start_date
-    until: str | None = None  # the page's older name of end_date
-    start_date: str | None = None
-    end_date: str | None = None
-    search: str | None = None
+    # A list: each value of a field the form holds several times, as htmx's json-enc sends it.
+    status: int | str | list[str] | None = None
+    user: str | list[str] | None = None
+    source: str | list[str] | None = None
+    since: str | list[str] | None = None  # the page's older name of start_date
+    until: str | list[str] | None = None  # the page's older name of end_date
+    start_date: str | list[str] | None = None
+    end_date: str | list[str] | None = None
+    search: str | list[str] | None = None
 
 
 def body_values(body):

@@ -21,10 +21,11 @@ reads ``since``/``until`` as the older names of the dates):
   millisecond). A start after the end is refused, both named.
 
 The other filters take one value: given several times, the last non-empty one
-(``last_given``: ``?status=404&status=`` filters on 404), on every route above.
+(``last_given``: ``?status=404&status=`` filters on 404, as does ``status=404&status=%20``),
+on every route above.
 
-Whitespace around a number, a date or the search text is ignored (which the OpenAPI
-document's patterns leave unsaid). Every filter given applies. The dates and
+Whitespace around a number, a date, the user, the source or the search text is ignored
+(which the OpenAPI document's patterns leave unsaid). Every filter given applies. The dates and
 ``since``/``until`` bound the same column, ``created_at`` (epoch milliseconds, indexed), so
 each pair becomes one bound, the narrower.
 
@@ -124,14 +125,15 @@ def _integer(low, high):
 
 def last_given(texts):
     """The value of a single-valued filter given ``texts`` (every value sent, in order): the
-    last non-empty one, or None.
+    last one that is not empty nor only whitespace, or None.
 
     A parameter given twice means its last value, but an empty one does not undo the one
     before it (``?status=404&status=`` filters on 404): a form sends its empty inputs too,
-    and a link built by appending to another may end with an empty copy. The API's list and
-    export and the admin's page and search all pick through this.
+    and a link built by appending to another may end with an empty copy. Whitespace alone is
+    as empty, since every filter's value is read trimmed (``status=404&status=%20`` is 404).
+    The API's list and export and the admin's page and search all pick through this.
     """
-    given = [text for text in texts if text]
+    given = [text for text in texts if text and text.strip()]
     return given[-1] if given else None
 
 
@@ -197,8 +199,8 @@ _PARSERS = {
     "level": _choices(LEVELS),
     "category": _choices(CATEGORIES),
     "status": _integer(100, 599),
-    "user": last_given,
-    "source": last_given,
+    "user": _text,
+    "source": _text,
     "since": _integer(0, MAX_TIME_MS),
     "until": _integer(0, MAX_TIME_MS),
     "start_date": _date(end=False),
