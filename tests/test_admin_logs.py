@@ -84,6 +84,29 @@ def test_the_export_links_keep_the_pages_filters(browser, signed_in_as):
     assert [entry["message"] for entry in as_json["data"]] == ["keep me too", "keep me"]
 
 
+def test_an_export_refuses_a_filter_it_cannot_read(client, browser, signed_in_as, make_user):
+    add_log("any row")
+    _, headers = make_user("editor")
+    query = f"format=json&status=many&start_date=2026-01-40&{UNTIL}"
+    refused = client.get(f"/admin/logs/export?{query}", headers=headers, status=400).json
+    assert refused["error"] == "Invalid query parameters"
+    assert [problem["parameter"] for problem in refused["details"]] == ["status", "start_date"]
+    signed_in_as("editor")
+    page = browser.get(f"/admin/logs/export?{query}", status=400)
+    assert page.content_type == "text/html" and "any row" not in page.text
+
+
+def test_the_export_links_leave_out_what_the_page_left_out(browser, signed_in_as):
+    signed_in_as("editor")
+    add_log("a 404", status_code=404)
+    add_log("a 500", status_code=500)
+    page = browser.get(f"/admin/logs?status=404&search=a&start_date=2026-01-40&{UNTIL}")
+    assert "left out of the filter: start_date" in page.text
+    link = page.html.select_one("#export-json")["href"]
+    assert "start_date" not in parse_qs(urlsplit(link).query)
+    assert [entry["message"] for entry in browser.get(link).json["data"]] == ["a 404"]
+
+
 def test_an_unknown_export_format_is_a_400_page(browser, signed_in_as):
     signed_in_as("editor")
     assert "Bad request" in browser.get("/admin/logs/export?format=xlsx", status=400).text

@@ -12,9 +12,9 @@ its user by email address (one lookup for the page's users), linked to the page 
 that user, and its time links to the row's own page.
 
 The list links to the export of what it shows (``/admin/logs/export``, CSV or JSON, the
-same file as ``GET /admin/api/logs/export``) and, for holders of ``settings.update``
-(admins), offers a button applying every category's retention now. The settings of each
-category are ``app.admin.log_config``'s page.
+same file as ``GET /admin/api/logs/export``, which refuses a filter it cannot read) and,
+for holders of ``settings.update`` (admins), offers a button applying every category's
+retention now. The settings of each category are ``app.admin.log_config``'s page.
 """
 
 from datetime import datetime, timedelta
@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 from app.admin.pages import page_number, redirect
 from app.api.access import access
+from app.api.errors import INVALID_PARAMETERS, bad_request
 from app.api.exports import EXPORT_LIMIT, FORMATS
 from app.api.log_config import WRITE_PERMISSION
 from app.api.log_export import send_log_export
@@ -114,9 +115,11 @@ def range_inputs(filters):
     }
 
 
-def export_links(query):
-    """``{format: URL}`` of the export of what the page's filters (``query``) select."""
-    kept = {name: value for name, value in query.items() if value}
+def export_links(query, left_out=()):
+    """``{format: URL}`` of the export of what the page's filters (``query``) select: the
+    filters named in ``left_out``, which the page could not read, are not in it (the export
+    refuses them), so the file holds the rows the page lists."""
+    kept = {name: value for name, value in query.items() if value and name not in left_out}
     return {chosen: "/admin/logs/export?" + urlencode({**kept, "format": chosen}) for chosen in FORMATS}
 
 
@@ -142,8 +145,8 @@ class LogsPage:
             req, resp, "logs.html", logs=logs, emails=emails_of(entry["user_id"] for entry in logs),
             meta=pagination_meta(total, PAGE_SIZE, page), query=query, problems=problems, levels=LEVELS,
             chosen_levels=filters.level or (), chosen_categories=filters.category or (), **range_inputs(filters),
-            categories=CATEGORIES, exports=export_links(query), export_limit=EXPORT_LIMIT, cleaned=_cleaned(req),
-            can_clean=req.context.user.can(WRITE_PERMISSION),
+            categories=CATEGORIES, exports=export_links(query, problems), export_limit=EXPORT_LIMIT,
+            cleaned=_cleaned(req), can_clean=req.context.user.can(WRITE_PERMISSION),
         )
 
 
@@ -161,11 +164,22 @@ class LogPage:
 
 
 class LogsExport:
-    """``GET /admin/logs/export``: the page's filters, read as the page reads them, as a download."""
+    """``GET /admin/logs/export``: the page's filters, read as the page reads them, as a download.
+
+    A filter it cannot read is refused, as the API's export refuses it, rather than left out
+    as the page does: a file holding more rows than asked for would pass unnoticed. The
+    page's own links leave such filters out (``export_links``).
+
+    Raises:
+        APIError: 400 naming each filter that cannot be read (the admin's error page for a
+            browser).
+    """
 
     @access("logs.read")
     def on_get(self, req, resp):
-        _, filters, _ = read_filters(req)
+        filters, problems = filters_of(page_query(query_values(req)))
+        if problems:
+            raise bad_request(INVALID_PARAMETERS, problems)
         send_log_export(req, resp, filters)
 
 
