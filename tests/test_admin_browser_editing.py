@@ -7,6 +7,7 @@ each test saves a screenshot to tests/artifacts/. One more check: at 360 px wide
 pages scroll vertically only.
 """
 
+import json
 import re
 
 import pytest
@@ -164,6 +165,41 @@ htmx.process(form);
 LEVELS_ALLOWED = "level must be one of debug, info, warn, error, fatal (comma-separated)"
 
 
+# htmx's htmx:responseError for an answer of ``status``, ``Content-Type`` and body, dispatched
+# as htmx does it; the alert region's text, its child elements, whether it is hidden, and
+# whether any markup of the answer ran.
+REPORT_FAILURE = """
+const [status, type, responseText] = arguments;
+const region = document.getElementById("request-error");
+region.textContent = "";
+region.hidden = true;
+const xhr = {status, responseText, getResponseHeader: (name) => (name.toLowerCase() === "content-type" ? type : null)};
+document.body.dispatchEvent(new CustomEvent("htmx:responseError", {bubbles: true, detail: {xhr}}));
+return [region.textContent, region.childElementCount, region.hidden, typeof window.pwned];
+"""
+HTML, JSON = "text/html; charset=utf-8", "application/json"
+MARKUP = '<img src=x onerror="window.pwned=1">'
+PAGE_OF = "<!-- x --><!doctype html><html><head><title>Bad</title></head><body><main>{}</main></body></html>"
+GENERIC_400 = "The server could not do that (HTTP 400). Try again, or reload the page."
+ODD_ANSWERS = [
+    # Markup in the server's words is shown as those characters, never as an element.
+    (400, JSON, json.dumps({"error": MARKUP}), MARKUP),
+    (400, HTML, '<tr><td role="alert">Bad &lt;img src=x onerror="window.pwned=1"&gt;</td></tr>', f"Bad {MARKUP}"),
+    # Markup inside the alert: its text only, no script or style source.
+    (400, HTML, f'<div role="alert">Bad {MARKUP} value<script>window.pwned=1</script><style>b{{x:y}}</style></div>',
+     "Bad value"),
+    # No role="alert": the status's message, not the fragment's script and style source.
+    (400, HTML, '<style>body{display:none}</style><script>var secret="abc"</script>plain', GENERIC_400),
+    # A whole page, a comment before its doctype or with no doctype at all.
+    (400, HTML, PAGE_OF.format('<p role="alert">The page&#39;s words</p>'), GENERIC_400),
+    (400, HTML, '<!-- x --><title>Bad</title><main><p role="alert">The page&#39;s words</p></main>', GENERIC_400),
+    # A refusal or a limit says what to do, unless the app rendered an alert for it.
+    (403, JSON, '{"error": "Forbidden"}', "Your role does not allow this, or the page is stale: reload it and try again."),
+    (429, JSON, '{"error": "Too many requests"}', "Too many requests: wait a moment and try again."),
+    (403, HTML, '<p role="alert">Only admins may clean the logs.</p>', "Only admins may clean the logs."),
+]
+
+
 def said_after(driver, button_id):
     """The alert region's text once a click on ``button_id`` has failed, and the region's child elements."""
     from selenium.webdriver.support import expected_conditions as ec
@@ -188,10 +224,18 @@ def test_a_failed_htmx_request_says_the_servers_own_message(served_admin, chromi
     # A JSON route's refusal: the envelope's error and its details.
     chromium.execute_script(ADD_HTMX_FORM, "api", "get", "/admin/api/logs", {"level": "loud"})
     assert said_after(chromium, "api-send") == (f"Invalid query parameters: {LEVELS_ALLOWED}", [])
+    # Answers of other shapes, as htmx reports them: said as text only, or the status's message.
+    reported = [chromium.execute_script(REPORT_FAILURE, status, content_type, body)
+                for status, content_type, body, _ in ODD_ANSWERS]
+    assert reported == [[said, 0, False, "undefined"] for *_, said in ODD_ANSWERS]
+    assert chromium.execute_script("return typeof window.pwned") == "undefined"  # once any load could have run
     screenshot(chromium, "admin-htmx-server-message")
-    # The browser and htmx each log the two 400s; nothing else (no CSP violation, no script error).
+    # The browser and htmx each log the two 400s, and the page's policy refuses to compile the
+    # one onerror handler a fragment's alert held (admin.js's detached parse made its element,
+    # which nothing inserts); nothing else (no other CSP violation, no script error).
     errors = [entry["message"] for entry in severe_console_errors(chromium)]
-    assert [message for message in errors if not re.search(r"status of 400|Error Code 400 from", message)] == []
+    others = [message for message in errors if not re.search(r"status of 400|Error Code 400 from", message)]
+    assert len(others) == 1 and "admin.js" in others[0] and "inline event handler" in others[0], others
 
 
 def test_create_edit_publish_and_schedule_with_the_rich_controls(served_admin, chromium):

@@ -4,21 +4,29 @@
 //
 // The region says the server's own words when the answer has some: the `error` of a JSON
 // `{error, details}` envelope (with each detail's parameter or field and message), or the
-// text of an HTML fragment the app renders for the page (its `role="alert"` element, such
+// text of the `role="alert"` element of an HTML fragment the app renders for the page (such
 // as the row naming the filters POST /admin/logs/search could not read). Only text goes
-// in: the fragment is parsed in a detached document (no script runs, nothing loads) and
-// its text read, so no server markup is ever inserted here; swapping the fragment itself
-// is the page's choice, through its htmx responseHandling. A whole page (the admin's error
-// page) says no more than its status, so the status's own message is shown for it.
+// in: the fragment is parsed in a detached document (no script runs, nothing loads), its
+// script, style and template elements dropped, and its text read, so no server markup is
+// ever inserted here; swapping the fragment itself is the page's choice, through its htmx
+// responseHandling. A fragment without such an element, and a whole page (the admin's
+// error page, a proxy's), say no more than their status, so the status's own message is
+// shown for them; for a lost session, a refusal, a body too large and too many requests
+// that message wins over an envelope's words too (they say what to do).
 (function () {
   "use strict";
   const MAX_TEXT = 500; // a message, not a page: longer text is cut
   const MESSAGES = {
+    401: "Your session has ended: sign in again.",
     403: "Your role does not allow this, or the page is stale: reload it and try again.",
     404: "That is no longer there: reload the page.",
     413: "That is too large to send.",
     429: "Too many requests: wait a moment and try again.",
   };
+  const STATUS_FIRST = [401, 403, 413, 429]; // their message says more than the server's words
+  // Where a whole document shows, whatever precedes it (a comment, a byte order mark, spaces).
+  const WHOLE_PAGE = /<(!doctype|html|head|body)[\s>]/i;
+  const HEAD_PARTS = ["title", "meta", "link", "base"]; // a page's, at the top of what it sends
 
   function say(text) {
     const region = document.getElementById("request-error");
@@ -51,29 +59,47 @@
     return flat(details.length ? `${body.error}: ${details.join("; ")}` : body.error);
   }
 
-  // The text of a fragment's alert (or of the whole fragment), its list items joined by "; ".
+  // The nodes of `text` parsed in a template of a detached document: inert (no script runs,
+  // nothing loads, no handler is compiled), and table rows and cells keep their place.
+  function parsedFragment(text) {
+    const parsed = new DOMParser().parseFromString(`<template>${text}</template>`, "text/html");
+    const template = parsed.querySelector("template");
+    return template ? template.content : null;
+  }
+
+  // Whether `text` is a whole page: a document's own tags anywhere in it (markup, since a
+  // fragment's text has its "<" escaped), a page's landmark, or a head's element at its top.
+  function isWholePage(text, content) {
+    return WHOLE_PAGE.test(text) || content.querySelector("main, nav") !== null ||
+      Array.from(content.children).some((element) => HEAD_PARTS.includes(element.localName));
+  }
+
+  // The text of a fragment's role="alert" element, its list items joined by "; "; "" without one.
   function fragmentMessage(text) {
-    if (/^\s*(<!doctype|<html[\s>])/i.test(text)) {
+    const content = parsedFragment(text);
+    if (!content || isWholePage(text, content)) {
       return ""; // a whole page, not a fragment meant for this one
     }
-    const parsed = new DOMParser().parseFromString(`<template>${text}</template>`, "text/html");
-    const fragment = parsed.querySelector("template");
-    if (!fragment) {
+    const found = content.querySelector("[role=alert]");
+    if (!found) {
       return "";
     }
-    const alert = fragment.content.querySelector("[role=alert]") || fragment.content;
+    const alert = found.cloneNode(true);
+    alert.querySelectorAll("script, style, template, noscript").forEach((element) => element.remove());
     const items = Array.from(alert.querySelectorAll("li"), (item) => flat(item.textContent));
-    const lead = alert.cloneNode(true);
-    lead.querySelectorAll("ul, ol").forEach((list) => list.remove());
-    return flat([flat(lead.textContent), items.join("; ")].filter(Boolean).join(" "));
+    alert.querySelectorAll("ul, ol").forEach((list) => list.remove());
+    return flat([flat(alert.textContent), items.join("; ")].filter(Boolean).join(" "));
   }
 
   function serverMessage(xhr) {
     const type = (xhr.getResponseHeader("Content-Type") || "").toLowerCase();
-    if (type.includes("json")) {
+    if (type.startsWith("text/html")) {
+      return fragmentMessage(xhr.responseText || "");
+    }
+    if (type.includes("json") && !STATUS_FIRST.includes(xhr.status)) {
       return envelopeMessage(xhr.responseText);
     }
-    return type.startsWith("text/html") ? fragmentMessage(xhr.responseText || "") : "";
+    return "";
   }
 
   document.addEventListener("htmx:responseError", (event) => {
