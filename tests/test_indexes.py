@@ -386,8 +386,8 @@ def _check_log_filters(planned):
     for statement in _log_reads(planned):
         assert any("idx_system_logs_category_created (category=? AND created_at>? AND created_at<?)" in line
                    for line in statement.plan), statement.plan
-    # Each category's first rows, up to the page's end, are sorted for the merge, not the
-    # month's: test_log_category_pages checks that no sort takes the table's rows whole.
+    # The categories' rows are merged as read, up to the page's end, not the month's sorted:
+    # test_log_category_pages checks that no step sorts rows whole.
     return []
 
 

@@ -324,18 +324,18 @@ def _newest(filters, offset, limit):
     row's category, stopping at the page's end: the single query it keeps (split, it read 3 to
     300 times the buffers). SQLite reads the categories' stretches of ``(category,
     created_at)`` one after the other and then sorts every matching row of the range to take
-    a page. So there each category is its own subquery, newest first and limited to ``offset
-    + limit`` rows, and the UNION ALL of those is ordered and paged: every row of the page is
-    among the first ``offset + limit`` of its own category, so the page is the one the single
-    query would answer, ties included (``id`` ends the order: no two rows compare equal).
-    Each subquery reads no further than the page's end in its index, and the merge sorts
-    those rows only.
+    a page. So there each category is an arm of a UNION ALL, and the compound is ordered and
+    paged: SQLite answers a compound's ORDER BY by merging its arms, each read newest first
+    from ``(category, created_at)`` and pulled only as far as the page's end needs, so the
+    page reads about ``offset + limit`` rows in all. The page is the one the single query
+    would answer, ties included (``id`` ends the order: no two rows compare equal). An arm
+    given its own ORDER BY and LIMIT would read ``offset + limit`` rows each and sort them
+    again, 3 to 7 times the work.
     """
     categories = _chosen_categories(filters)
     if categories is None or len(categories) == 1 or is_postgres(database):
         return _matching(filters).order_by(*NEWEST_FIRST).limit(limit).offset(offset)
-    heads = [_matching(replace(filters, category=(category,))).order_by(*NEWEST_FIRST).limit(offset + limit)
-             for category in categories]
+    heads = [_matching(replace(filters, category=(category,))) for category in categories]
     return reduce(operator.add, heads).order_by(*NEWEST_FIRST).limit(limit).offset(offset)
 
 
