@@ -38,12 +38,12 @@ def test_an_alias_keeps_the_query_string(browser, signed_in_as):
 
 def test_sonicjs_content_list_query_leads_to_the_collection_list(browser, signed_in_as):
     """SonicJS's ``?model=<name>`` names the collection (our path), its ``deleted`` status is
-    our trash, ``all`` our default; ``limit`` has no equivalent (our pages have one size)."""
+    our trash, ``all`` our default; its page of ``limit`` items is ours holding its first item."""
     signed_in_as("admin")
     create_collection("posts", SCHEMA, display_name="Posts")
     response = browser.get("/admin/content?model=posts&status=deleted&search=hello+world&page=2&limit=50",
                            status=308)
-    assert response.location == "/admin/content/posts?status=trash&search=hello+world&page=2"
+    assert response.location == "/admin/content/posts?status=trash&search=hello+world&page=3"  # items 51-100
     page = response.follow(status=200)
     assert "Posts" in page.text
     assert browser.get("/admin/content?model=posts&status=all", status=308).location == "/admin/content/posts"
@@ -58,3 +58,51 @@ def test_a_signed_out_browser_following_an_alias_ends_at_sign_in(browser):
     # The list's query comes back after signing in, and is translated then.
     response = browser.get("/admin/content?model=posts", status=303)
     assert response.location == "/admin/login?next=%2Fadmin%2Fcontent%3Fmodel%3Dposts&reason=required"
+
+
+def test_a_redirect_is_kept_for_an_hour_only(browser, signed_in_as):
+    """A 308 without a lifetime is kept by the browser for good: this table may still change."""
+    signed_in_as("admin")
+    create_collection("posts", SCHEMA, display_name="Posts")
+    assert browser.get("/admin/dashboard", status=308).headers["Cache-Control"] == "private, max-age=3600"
+    assert browser.get("/admin/content?model=posts", status=308).headers["Cache-Control"] == "private, max-age=3600"
+
+
+@pytest.mark.parametrize("query", ["model=all", "model=all&status=all&page=2", "model=&status=draft", "model=+all+"])
+def test_sonicjs_all_models_is_our_index_of_collections(browser, signed_in_as, query):
+    """SonicJS's "All Models" (its default, in every link of its pagination) lists every
+    collection's items; the index of collections stands in for it, not a collection named all."""
+    signed_in_as("admin")
+    create_collection("posts", SCHEMA, display_name="Posts")
+    page = browser.get("/admin/content?" + query, status=200)
+    assert page.content_type == "text/html" and "Posts" in page.text
+
+
+@pytest.mark.parametrize(("query", "page"), [
+    ("page=3&limit=50", "page=6"),  # items 101-150: ours 101-120 is our page 6
+    ("page=2", "page=2"),  # SonicJS's pages are ours in size without a limit
+    ("page=2&limit=10", ""),  # items 11-20: our first page
+    ("page=4&limit=7", "page=2"),  # items 22-28 start on our page 2 (21-40)
+    ("limit=100", ""),
+    ("page=0&limit=x", ""),
+])
+def test_sonicjs_page_leads_to_our_page_holding_its_first_item(browser, signed_in_as, query, page):
+    signed_in_as("admin")
+    location = browser.get("/admin/content?model=posts&" + query, status=308).location
+    assert location == "/admin/content/posts" + (f"?{page}" if page else "")
+
+
+@pytest.mark.parametrize("status", ["review", "scheduled"])
+def test_sonicjs_statuses_we_cannot_filter_on_are_dropped(browser, signed_in_as, status):
+    """Our list filters on draft, published and archived: SonicJS's review and scheduled are
+    workflow states and schedules here, with no filter of the list."""
+    signed_in_as("admin")
+    location = browser.get(f"/admin/content?model=posts&status={status}&search=x", status=308).location
+    assert location == "/admin/content/posts?search=x"
+    assert browser.get("/admin/content?model=posts&status=draft", status=308).location == \
+        "/admin/content/posts?status=draft"
+
+
+def test_an_alias_with_nothing_to_translate_passes_the_query_string_as_it_came(browser, signed_in_as):
+    signed_in_as("admin")
+    assert browser.get("/admin/dashboard?flag&x=%7E&y=a+b", status=308).location == "/admin?flag&x=%7E&y=a+b"

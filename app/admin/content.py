@@ -102,7 +102,7 @@ class ContentIndexPage:
 
     @access("content.read")
     def on_get(self, req, resp):
-        sonicjs_list = content_list_target(req)  # a SonicJS admin's list URL: /admin/content?model=<name>
+        sonicjs_list = content_list_target(req, PAGE_SIZE)  # a SonicJS admin's list URL: /admin/content?model=<name>
         if sonicjs_list is not None:
             moved(resp, sonicjs_list)
             return

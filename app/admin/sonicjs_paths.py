@@ -6,9 +6,10 @@ otherwise is renamed, one we have no equivalent for is dropped, and the rest are
 pages that mean the same are aliased; the README lists SonicJS's admin pages that have no
 equivalent here, and those served here under SonicJS's own path need no alias.
 
-The answer is ``308 Permanent Redirect`` (a GET stays a GET; HEAD mirrors it). The redirect
-itself is public: the page it leads to applies its own access rule, so a signed-out browser
-goes on to the sign-in page from there.
+The answer is ``308 Permanent Redirect`` (a GET stays a GET; HEAD mirrors it), kept by the
+browser for an hour only (``REDIRECT_CACHE``): a browser keeps a 308 without a lifetime for
+good, and this table may still change. The redirect itself is public: the page it leads to
+applies its own access rule, so a signed-out browser goes on to the sign-in page from there.
 """
 
 from dataclasses import dataclass, field
@@ -41,18 +42,36 @@ ALIASES = (
     Alias("/admin/api-reference", "/docs"),
 )
 
+# A browser keeps a 308 it was given no lifetime for as long as it likes: an hour, so that a
+# redirect this table no longer makes (or makes otherwise) stops being followed. Private: the
+# content list's redirect is answered to signed-in users only.
+REDIRECT_CACHE = "private, max-age=3600"
+
 # SonicJS lists a collection's items at ``/admin/content?model=<name>``; that path is our
 # index of collections, which sends a ``model`` on to the collection's own list.
 CONTENT_LIST = Alias(
     "/admin/content", "/admin/content/{model}",
-    params={"model": None, "limit": None},  # the name goes into the path; our pages have one size
-    # "all" is our list's default; SonicJS's deleted items are those in our trash (its "trash" chip).
-    values={"status": {"all": None, "deleted": "trash"}},
+    # The name goes into the path; SonicJS's page and limit become our page (``our_page``).
+    params={"model": None, "limit": None, "page": None},
+    # "all" is our list's default; SonicJS's deleted items are those in our trash (its "trash"
+    # chip). Our list filters on the item's status only (draft, published, archived): SonicJS's
+    # "review" (our workflow's pending-review, which keeps the status draft) and "scheduled" (a
+    # pending publish schedule) have no filter here, and are dropped rather than ignored unseen.
+    values={"status": {"all": None, "deleted": "trash", "review": None, "scheduled": None}},
 )
+# SonicJS's "All Models" choice, its list's default: every collection's items in one list,
+# which we have not; our index of collections stands in for it (its status and page mean
+# nothing there).
+ALL_MODELS = "all"
+SONICJS_PAGE_SIZE = 20  # SonicJS's list without a ``limit``
+_MAX_NUMBER = 10**6  # a page or limit past this is SonicJS's default, as our list reads page
 
 
 def translated_query(alias, query_string):
-    """``query_string`` with SonicJS's parameter names and values put as ``alias`` says ours are."""
+    """``query_string`` with SonicJS's parameter names and values put as ``alias`` says ours
+    are; an alias that translates nothing passes it on as it came, byte for byte."""
+    if not alias.params and not alias.values:
+        return query_string
     pairs = []
     for name, value in parse_qsl(query_string, keep_blank_values=True):
         ours = alias.params.get(name, name)
@@ -64,17 +83,19 @@ def translated_query(alias, query_string):
     return urlencode(pairs)
 
 
-def target_of(alias, req, fields):
-    """Our URL for ``req`` to SonicJS's path: ``alias.ours`` with ``fields`` and the translated query."""
+def target_of(alias, req, fields, extra=()):
+    """Our URL for ``req`` to SonicJS's path: ``alias.ours`` with ``fields``, the translated
+    query and the ``extra`` pairs of our parameters."""
     path = alias.ours.format(**{name: quote(value, safe="") for name, value in fields.items()})
-    query = translated_query(alias, req.query_string)
+    query = "&".join(part for part in (translated_query(alias, req.query_string), urlencode(extra)) if part)
     return f"{path}?{query}" if query else path
 
 
 def moved(resp, location):
-    """Answer ``308 Permanent Redirect`` to ``location``."""
+    """Answer ``308 Permanent Redirect`` to ``location``, kept by the browser for an hour."""
     resp.status = falcon.HTTP_308
     resp.location = location
+    resp.set_header("Cache-Control", REDIRECT_CACHE)
     resp.text = ""
 
 
@@ -89,10 +110,27 @@ class AliasRedirect:
         moved(resp, target_of(self._alias, req, fields))
 
 
-def content_list_target(req):
-    """Our collection list for SonicJS's ``/admin/content?model=<name>``, or None without a model."""
+def _number(req, name, default):
+    """The positive whole number ``name`` of ``req``, else ``default``."""
+    raw = req.get_param(name) or ""
+    return int(raw) if raw.isdecimal() and 0 < int(raw) < _MAX_NUMBER else default
+
+
+def our_page(req, page_size):
+    """Our list's page (of ``page_size`` items) holding the first item of SonicJS's page of ``req``:
+    ``?page=3&limit=50`` starts at item 101, on our page 6 of 20 items."""
+    first = (_number(req, "page", 1) - 1) * _number(req, "limit", SONICJS_PAGE_SIZE)
+    return first // page_size + 1
+
+
+def content_list_target(req, page_size):
+    """Our collection list for SonicJS's ``/admin/content?model=<name>``, or None for our index
+    (no model, or SonicJS's ``all``); ``page_size`` is our list's."""
     model = (req.get_param("model") or "").strip()
-    return target_of(CONTENT_LIST, req, {"model": model}) if model else None
+    if model in ("", ALL_MODELS):
+        return None
+    page = our_page(req, page_size)
+    return target_of(CONTENT_LIST, req, {"model": model}, [("page", page)] if page > 1 else [])
 
 
 def register(routes):
