@@ -104,8 +104,10 @@ def create_app(env, settings=None, services=None):
     app.resp_options.media_handlers.update({falcon.MEDIA_JSON: handler})
     app.req_options.strip_url_path_trailing_slash = True
     install_error_handling(app)
-    install_sign_in_redirect(app)  # a browser that must sign in gets the sign-in page, not a JSON 401
     routes = Routes(app, env, settings, services)
+    # A browser that must sign in gets the sign-in page, not a JSON 401; a page's route reads
+    # its Accept as the admin's pages do (``routes.is_page``, asked at request time).
+    install_sign_in_redirect(app, routes.is_page)
     # After authentication, before the admin's CSRF check (it reads no body); it asks
     # ``routes`` at request time which resources are pages, so pages mounted below count.
     app.add_middleware(CrossOriginProtection(settings, routes.is_page))

@@ -75,11 +75,41 @@ def test_a_post_keeps_the_json_401(browser):
     assert response.json == REQUIRED
 
 
-@pytest.mark.parametrize("headers", [{"X-Requested-With": "XMLHttpRequest"}, {"Authorization": "Bearer nope"},
-                                     {"X-API-Key": "nope"}, {"Authorization": "Basic eDp5"}])
-def test_scripts_and_api_clients_keep_the_json_401(browser, headers):
-    response = browser.get("/admin/api/stats", headers=headers, status=401)
-    assert response.json in (REQUIRED, REJECTED)
+@pytest.mark.parametrize("path", ["/admin/api/stats", "/admin/users"])
+@pytest.mark.parametrize("headers", [{"X-Requested-With": "XMLHttpRequest"}, {"X-Requested-With": "xmlhttprequest"},
+                                     {"Authorization": "Bearer nope"}, {"X-API-Key": "nope"},
+                                     {"Sec-Fetch-Mode": "cors"}, {"Sec-Fetch-Mode": "no-cors"},
+                                     {"Sec-Fetch-Mode": "same-origin"}])
+def test_scripts_and_api_clients_keep_the_401(browser, path, headers):
+    """The JSON route's envelope; a page's 401 is the admin's page saying so (it asked for HTML)."""
+    response = browser.get(path, headers=headers, status=401)
+    assert "Location" not in response.headers
+    if path.startswith("/admin/api"):
+        assert response.json in (REQUIRED, REJECTED)
+
+
+@pytest.mark.parametrize("path", ["/admin/api/stats", "/admin/users"])
+@pytest.mark.parametrize("headers", [
+    {"Authorization": "Basic eDp5"},  # a proxy's basic auth in front of a staging admin: not our credential
+    {"X-Requested-With": "com.example.cms"},  # Android's WebView names its app on navigations
+    {"Sec-Fetch-Mode": "navigate", "Accept": "*/*"},  # the browser says so: Accept does not matter
+])
+def test_a_navigation_with_headers_that_are_not_a_scripts_is_sent_to_sign_in(browser, path, headers):
+    response = browser.get(path, headers=headers, status=303)
+    assert response.location == "/admin/login?next=" + quote(path, safe="") + "&reason=required"
+
+
+@pytest.mark.parametrize("accept", ["application/json, text/html", "text/html;q=0.5, application/json"])
+def test_a_page_accepting_html_at_all_is_sent_to_sign_in(browser, accept):
+    """A page answers HTML to whoever accepts it, as its other refusals do: a tie, or HTML
+    after JSON, is a browser's there (a JSON route keeps the 401, above)."""
+    response = browser.get("/admin/users", headers={"Accept": accept}, status=303)
+    assert response.location == "/admin/login?next=%2Fadmin%2Fusers&reason=required"
+
+
+@pytest.mark.parametrize("accept", ["*/*", "application/json", "text/html;q=0, application/json"])
+def test_a_page_not_accepting_html_by_name_keeps_the_401(browser, accept):
+    assert "Location" not in browser.get("/admin/users", headers={"Accept": accept}, status=401).headers
 
 
 def test_a_bearer_token_that_expired_keeps_the_json_401(browser):

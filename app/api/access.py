@@ -61,7 +61,7 @@ def _enforce(req, resp, resource, params, rule):
         return
     user = getattr(req.context, "user", None)
     if user is None:
-        raise sign_in_required(getattr(req.context, "credential_rejected", False))
+        raise sign_in_required(getattr(req.context, "credential_rejected", False), resource)
     # By the route's template, not the path: the router ignores leading slashes, so
     # ``//admin/api/...`` reaches the same resource while its path does not start with /admin.
     if admin_api_path(req.uri_template or req.path) and user.role not in ADMIN_API_ROLES:

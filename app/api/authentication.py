@@ -23,6 +23,13 @@ COOKIE = "cookie"
 IGNORES_COOKIE_ATTR = "ignores_session_cookie"
 
 
+def signed_in_by_header(req):
+    """Whether ``req`` names its credential in a header, ``Authorization: Bearer`` or
+    ``X-API-Key`` (an API client), rather than in the session cookie or not at all; any other
+    ``Authorization`` (a proxy's Basic) is none of ours."""
+    return credentials_of(req)[1] in (BEARER, API_KEY)
+
+
 def ignores_cookie(resource):
     """Whether ``resource`` takes no credential from the session cookie (see the module docstring)."""
     return getattr(resource, IGNORES_COOKIE_ATTR, False)

@@ -94,17 +94,18 @@ class SignInRequired(APIError):
     (``app.api.sign_in_redirect``); every other client gets this JSON envelope.
     """
 
-    def __init__(self, message="Authentication required", rejected=False):
+    def __init__(self, message="Authentication required", rejected=False, resource=None):
         super().__init__(falcon.HTTP_401, message, headers={"WWW-Authenticate": "Bearer"})
         self.rejected = rejected
+        self.resource = resource  # the refusing route's, so the redirect knows a page's from JSON's
 
 
-def sign_in_required(rejected=False):
-    """The 401 of the access check: "Invalid or expired token" when a credential was
-    ``rejected``, else "Authentication required" (SonicJS's two messages)."""
+def sign_in_required(rejected=False, resource=None):
+    """The 401 of the access check of ``resource``: "Invalid or expired token" when a
+    credential was ``rejected``, else "Authentication required" (SonicJS's two messages)."""
     if rejected:
-        return SignInRequired("Invalid or expired token", rejected=True)
-    return SignInRequired()
+        return SignInRequired("Invalid or expired token", rejected=True, resource=resource)
+    return SignInRequired(resource=resource)
 
 
 def unprocessable(message, details):

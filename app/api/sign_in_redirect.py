@@ -2,16 +2,21 @@
 
 SonicJS answers an authentication failure of a request accepting ``text/html`` with a
 redirect to its sign-in page rather than JSON. Here every such failure (``SignInRequired``,
-raised by the access check) goes through ``handle_sign_in_required``: a browser navigation
+raised by the access check) goes through ``SignInRedirect``: a browser navigation
 gets ``303 See Other`` to ``/admin/login`` with ``next`` (the page, back to which the sign-in
 leads) and ``reason`` (``required``: no session; ``expired``: the credential sent was invalid
 or expired). Every other client keeps the JSON 401 and its envelope.
 
-A navigation is a GET or HEAD whose ``Accept`` prefers ``text/html`` to JSON (a tie, as
-``*/*`` or no ``Accept`` at all, is JSON's), and that is neither an htmx request (the
-admin's pages answer those with ``HX-Redirect``), nor a script's (``X-Requested-With``), nor
-an API client's (a credential in ``Authorization`` or ``X-API-Key``: a session would not be
-what it lacks).
+A navigation is a GET or HEAD that is neither an htmx request (the admin's pages answer those
+with ``HX-Redirect``), nor a script's (``X-Requested-With: XMLHttpRequest``; Android's WebView
+puts its app's name in that header on navigations), nor an API client's (``Authorization:
+Bearer`` or ``X-API-Key``: a session would not be what it lacks; a Basic credential, as a
+proxy in front of a staging admin asks for, is not ours and says nothing). Then the browser's
+``Sec-Fetch-Mode`` says it when sent (``navigate``; ``cors``, ``no-cors``, ``same-origin`` are
+scripts and subresources); without it, ``Accept`` does. On a JSON route ``Accept`` must prefer
+``text/html`` to JSON (a tie, as ``*/*`` or no ``Accept`` at all, is JSON's); on a page (a
+resource mounted with ``Routes.add_page``, which answers HTML to whoever accepts it) naming
+``text/html`` as acceptable is enough, as the admin's other page refusals read it.
 """
 
 from urllib.parse import quote
@@ -19,6 +24,7 @@ from urllib.parse import quote
 import falcon
 
 from app.api.auth_pages import SIGN_IN_PAGE
+from app.api.authentication import signed_in_by_header
 from app.api.errors import SignInRequired
 from app.api.redirects import same_site_path
 
@@ -29,16 +35,27 @@ REASON_EXPIRED = "expired"
 # Ties go to the first: a client that accepts both alike gets JSON.
 _OFFERED = (falcon.MEDIA_JSON, falcon.MEDIA_HTML)
 _NAVIGATION_METHODS = frozenset({"GET", "HEAD"})
-_NOT_NAVIGATIONS = ("HX-Request", "X-Requested-With", "Authorization", "X-API-Key")
+_SCRIPT = "xmlhttprequest"  # ``X-Requested-With`` of jQuery and most script libraries
+_NAVIGATE = "navigate"
+_HTML = "text/html"  # falcon.MEDIA_HTML has a charset
 
 
-def is_browser_navigation(req):
-    """Whether ``req`` is a browser opening a page (see the module docstring)."""
-    if req.method not in _NAVIGATION_METHODS:
+def is_browser_navigation(req, page=False):
+    """Whether ``req`` is a browser opening a page (see the module docstring); ``page``:
+    whether the route answers HTML pages."""
+    if req.method not in _NAVIGATION_METHODS or req.get_header("HX-Request") is not None:
         return False
-    if any(req.get_header(name) is not None for name in _NOT_NAVIGATIONS):
+    if (req.get_header("X-Requested-With") or "").strip().lower() == _SCRIPT or signed_in_by_header(req):
         return False
-    return req.client_prefers(_OFFERED) == falcon.MEDIA_HTML
+    mode = req.get_header("Sec-Fetch-Mode")
+    if mode:
+        return mode.strip().lower() == _NAVIGATE
+    return accepts_html(req) if page else req.client_prefers(_OFFERED) == falcon.MEDIA_HTML
+
+
+def accepts_html(req):
+    """Whether ``Accept`` names ``text/html`` and does not refuse it (``q=0``)."""
+    return _HTML in (req.accept or "").lower() and req.client_accepts(_HTML)
 
 
 def sign_in_location(req, rejected):
@@ -50,17 +67,26 @@ def sign_in_location(req, rejected):
     return f"{SIGN_IN_PAGE}?{query}reason={REASON_EXPIRED if rejected else REASON_REQUIRED}"
 
 
-def handle_sign_in_required(req, resp, ex, params):
-    """Falcon's error handler of ``SignInRequired``: a redirect for a navigation, else the JSON 401."""
-    if not is_browser_navigation(req):
-        raise ex
-    resp.status = falcon.HTTP_303
-    resp.location = sign_in_location(req, ex.rejected)
-    resp.text = ""
-    # The answer depends on the cookie and the Accept header: no cache keeps it for others.
-    resp.set_header("Cache-Control", "no-store")
+class SignInRedirect:
+    """Falcon's error handler of ``SignInRequired``: a redirect for a navigation, else the JSON 401.
+
+    Args:
+        is_page: ``(resource) -> bool``, whether a resource answers pages (``Routes.is_page``).
+    """
+
+    def __init__(self, is_page):
+        self._is_page = is_page
+
+    def __call__(self, req, resp, ex, params):
+        if not is_browser_navigation(req, ex.resource is not None and self._is_page(ex.resource)):
+            raise ex
+        resp.status = falcon.HTTP_303
+        resp.location = sign_in_location(req, ex.rejected)
+        resp.text = ""
+        # The answer depends on the cookie and the Accept header: no cache keeps it for others.
+        resp.set_header("Cache-Control", "no-store")
 
 
-def install(app):
-    """Register the handler on ``app``."""
-    app.add_error_handler(SignInRequired, handle_sign_in_required)
+def install(app, is_page):
+    """Register the handler on ``app``; ``is_page``: ``Routes.is_page``."""
+    app.add_error_handler(SignInRequired, SignInRedirect(is_page))
