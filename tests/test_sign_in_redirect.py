@@ -7,7 +7,7 @@ from urllib.parse import quote
 import pytest
 
 from app.services.identity import issue_jwt
-from tests.fixtures.admin import BROWSER, csrf_token
+from tests.fixtures.admin import BROWSER, browser_for, csrf_token
 from tests.fixtures.app import settings_for_tests
 from tests.fixtures.auth import hashed
 from tests.fixtures.users import bearer, create_user
@@ -129,3 +129,31 @@ def test_htmx_keeps_what_the_admin_does(browser):
 def test_the_sign_in_page_says_only_its_own_reasons(browser):
     assert "Sign in to continue." not in browser.get("/admin/login?reason=Call+0800").text
     assert "Call 0800" not in browser.get("/admin/login?reason=Call+0800").text
+
+
+DECIDED_BY = {"accept", "sec-fetch-mode", "hx-request", "x-requested-with", "authorization", "x-api-key"}
+
+
+def varies_on(response):
+    return {name.strip().lower() for name in response.headers.get("Vary", "").split(",")}
+
+
+def test_both_answers_say_what_they_depend_on_and_are_not_stored(browser):
+    """The same URL is a 303 for a browser, a 401 for a script: a cache must tell them apart,
+    and keeps neither (the cookie decides too)."""
+    redirect = browser.get("/admin/api/stats", status=303)
+    refusal = browser.get("/admin/api/stats", headers={"Accept": "application/json"}, status=401)
+    page_refusal = browser.get("/admin/users", headers={"X-Requested-With": "XMLHttpRequest"}, status=401)
+    for response in (redirect, refusal, page_refusal):
+        assert varies_on(response) >= DECIDED_BY
+        assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_vary_keeps_the_origin_cors_adds(env):
+    origin = "https://front.example"
+    client = browser_for(env, cors_allow_origins=(origin,))
+    refusal = client.get("/admin/api/stats", headers={"Origin": origin, "Accept": "application/json"},
+                         status=401)
+    assert DECIDED_BY | {"origin"} <= varies_on(refusal)
+    redirect = client.get("/admin/api/stats", headers={"Origin": origin}, status=303)
+    assert DECIDED_BY | {"origin"} <= varies_on(redirect)

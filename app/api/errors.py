@@ -86,6 +86,11 @@ def unauthorized(message="Authentication required"):
     return APIError(falcon.HTTP_401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
+# What decides between the sign-in redirect and the 401 (``app.api.sign_in_redirect``): both
+# answers name these in ``Vary``, and neither is stored (``no-store``: the cookie decides too).
+SIGN_IN_VARY = "Accept, Sec-Fetch-Mode, HX-Request, X-Requested-With, Authorization, X-API-Key"
+
+
 class SignInRequired(APIError):
     """401 that signing in would cure: the request came with no credential, or with one that
     is invalid or expired (``rejected``).
@@ -95,7 +100,8 @@ class SignInRequired(APIError):
     """
 
     def __init__(self, message="Authentication required", rejected=False, resource=None):
-        super().__init__(falcon.HTTP_401, message, headers={"WWW-Authenticate": "Bearer"})
+        super().__init__(falcon.HTTP_401, message, headers={
+            "WWW-Authenticate": "Bearer", "Vary": SIGN_IN_VARY, "Cache-Control": "no-store"})
         self.rejected = rejected
         self.resource = resource  # the refusing route's, so the redirect knows a page's from JSON's
 

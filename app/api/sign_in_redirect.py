@@ -25,7 +25,7 @@ import falcon
 
 from app.api.auth_pages import SIGN_IN_PAGE
 from app.api.authentication import signed_in_by_header
-from app.api.errors import SignInRequired
+from app.api.errors import SIGN_IN_VARY, SignInRequired
 from app.api.redirects import same_site_path
 
 # The sign-in page sends a browser on to ``next`` inside the admin only (``/admin/api`` too).
@@ -83,8 +83,10 @@ class SignInRedirect:
         resp.status = falcon.HTTP_303
         resp.location = sign_in_location(req, ex.rejected)
         resp.text = ""
-        # The answer depends on the cookie and the Accept header: no cache keeps it for others.
+        # The answer depends on the cookie and on the headers read above: no cache keeps it
+        # for others. Appended: CORS appends its own ``Vary: Origin``.
         resp.set_header("Cache-Control", "no-store")
+        resp.append_header("Vary", SIGN_IN_VARY)
 
 
 def install(app, is_page):
