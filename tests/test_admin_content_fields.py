@@ -341,10 +341,10 @@ def test_pickers_need_a_session_and_the_permission(browser, posts):
     # Asked for by htmx from an edit page whose session has ended: the whole page goes to sign in.
     htmx = {"HX-Request": "true", "HX-Current-URL": "http://localhost/admin/content/posts/abc?x=1"}
     fragment = browser.get("/admin/pickers/media?target=f-data-hero", headers=htmx, status=401)
-    assert fragment.headers["HX-Redirect"] == "/admin/login?next=%2Fadmin%2Fcontent%2Fposts%2Fabc%3Fx%3D1"
+    assert fragment.headers["HX-Redirect"] == "/admin/login?next=%2Fadmin%2Fcontent%2Fposts%2Fabc%3Fx%3D1&reason=required"
     elsewhere = {"HX-Request": "true", "HX-Current-URL": "https://evil.example/phish"}
     assert browser.get("/admin/pickers/media?target=f-data-hero", headers=elsewhere, status=401).headers[
-        "HX-Redirect"] == "/admin/login?next=%2Fadmin"
+        "HX-Redirect"] == "/admin/login?next=%2Fadmin&reason=required"
 
 
 def test_multiselect_is_a_group_of_checkboxes(browser, signed_in_as, posts):

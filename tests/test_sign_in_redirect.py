@@ -7,6 +7,7 @@ from urllib.parse import quote
 import pytest
 
 from app.services.identity import issue_jwt
+from app.services.users import deactivate_user
 from tests.fixtures.admin import BROWSER, browser_for, csrf_token
 from tests.fixtures.app import settings_for_tests
 from tests.fixtures.auth import hashed
@@ -122,8 +123,20 @@ def test_htmx_keeps_what_the_admin_does(browser):
     fragment = browser.get("/admin/pickers/media", headers={"HX-Request": "true",
                                                             "HX-Current-URL": "http://localhost/admin/content"},
                            status=401)
-    assert fragment.headers["HX-Redirect"] == "/admin/login?next=%2Fadmin%2Fcontent"
+    assert fragment.headers["HX-Redirect"] == "/admin/login?next=%2Fadmin%2Fcontent&reason=required"
     assert browser.get("/admin/api/stats", headers={"HX-Request": "true"}, status=401).json == REQUIRED
+
+
+def test_htmx_of_a_deactivated_user_is_sent_to_sign_in_with_the_reason(browser, signed_in_as):
+    """The session's cookie no longer names an active user: the whole page goes to the
+    sign-in page, which says the session ended, as the 303 of a navigation does."""
+    user = signed_in_as("editor")
+    deactivate_user(user.id)
+    fragment = browser.get("/admin/pickers/media", headers={"HX-Request": "true",
+                                                            "HX-Current-URL": "http://localhost/admin/users?page=2"},
+                           status=401)
+    assert fragment.headers["HX-Redirect"] == "/admin/login?next=%2Fadmin%2Fusers%3Fpage%3D2&reason=expired"
+    assert "Your session has ended" in browser.get(fragment.headers["HX-Redirect"], status=200).text
 
 
 def test_the_sign_in_page_says_only_its_own_reasons(browser):

@@ -11,7 +11,7 @@ that do not ask for HTML keep the API's JSON envelope.
 
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import falcon
 
@@ -22,6 +22,7 @@ from app.api.content_write import MAX_BODY_BYTES
 from app.api.cross_origin import refused_cross_origin
 from app.api.methods import SAFE_METHODS
 from app.api.redirects import same_site_path
+from app.api.sign_in_redirect import sign_in_url
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ADMIN_PREFIX = "/admin"
@@ -215,7 +216,8 @@ class AdminPagesMiddleware:
             # A fragment asked for by htmx (a picker, a preview) once the session has ended:
             # the whole page goes to the sign-in form, instead of the form's page being
             # swapped into the fragment's place.
-            resp.set_header("HX-Redirect", "/admin/login?next=" + quote(_current_page(req), safe=""))
+            rejected = getattr(req.context, "credential_rejected", False)
+            resp.set_header("HX-Redirect", sign_in_url(_current_page(req), rejected))
             return
         if (resp.content_type and resp.content_type.startswith(HTML)) or not wants_html(req):
             return

@@ -58,13 +58,19 @@ def accepts_html(req):
     return _HTML in (req.accept or "").lower() and req.client_accepts(_HTML)
 
 
-def sign_in_location(req, rejected):
-    """The sign-in page's URL for ``req``: ``next`` when the page may lead back there, and the reason."""
+def sign_in_url(page, rejected):
+    """The sign-in page's URL leading back to ``page`` (a ``next`` when it is inside the
+    admin), saying why the browser was sent there: a credential ``rejected``, or none."""
     query = ""
-    target = same_site_path(req.relative_uri, None, under=NEXT_UNDER)
+    target = same_site_path(page, None, under=NEXT_UNDER)
     if target is not None:
         query = "next=" + quote(target, safe="") + "&"
     return f"{SIGN_IN_PAGE}?{query}reason={REASON_EXPIRED if rejected else REASON_REQUIRED}"
+
+
+def sign_in_location(req, rejected):
+    """The sign-in page's URL for ``req``: ``next`` when the page may lead back there, and the reason."""
+    return sign_in_url(req.relative_uri, rejected)
 
 
 class SignInRedirect:
