@@ -170,3 +170,14 @@ def test_vary_keeps_the_origin_cors_adds(env):
     assert DECIDED_BY | {"origin"} <= varies_on(refusal)
     redirect = client.get("/admin/api/stats", headers={"Origin": origin}, status=303)
     assert DECIDED_BY | {"origin"} <= varies_on(redirect)
+
+
+def test_a_browser_asking_the_api_for_drafts_is_sent_to_sign_in(browser):
+    """Drafts are for signed-in readers: the refusal of an anonymous caller is one of want of
+    a session, so it follows the rule of every other (the JSON 401 for scripts)."""
+    assert browser.get("/api/content?status=draft", status=303).location == "/admin/login?reason=required"
+    refusal = browser.get("/api/content?status=draft", headers={"Accept": "application/json"}, status=401)
+    assert refusal.json["error"].startswith("Only published content is public")
+    assert refusal.headers["WWW-Authenticate"] == "Bearer" and refusal.headers["Cache-Control"] == "no-store"
+    browser.set_cookie("auth_token", expired_token())
+    assert browser.get("/api/content?status=draft", status=303).location == "/admin/login?reason=expired"

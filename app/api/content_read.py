@@ -44,7 +44,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.describe import CACHE_SOURCE, CACHE_STATUS, CACHE_TTL, IF_NONE_MATCH, Header, Param, describe
-from app.api.errors import INVALID_PARAMETERS, APIError, bad_request, not_found, unauthorized
+from app.api.errors import INVALID_PARAMETERS, APIError, SignInRequired, bad_request, not_found
 from app.api.schemas_content import ContentListItem, ContentRead, ReadList
 from app.api.timing import timing_json
 from app.services import collections
@@ -298,7 +298,8 @@ def list_params(req, scope, **kwargs):
         raise bad_request(INVALID_PARAMETERS, ex.problems) from None
     except NotPermitted as ex:
         if scope.user_id is None:
-            raise unauthorized(str(ex)) from None
+            # Signing in would cure it: a browser opening the URL goes to the sign-in page.
+            raise SignInRequired(str(ex), rejected=getattr(req.context, "credential_rejected", False)) from None
         if req.context.user.via == "token":
             raise APIError(
                 falcon.HTTP_403, "This API token reads published content only",

@@ -2,7 +2,8 @@
 
 SonicJS answers an authentication failure of a request accepting ``text/html`` with a
 redirect to its sign-in page rather than JSON. Here every such failure (``SignInRequired``,
-raised by the access check) goes through ``SignInRedirect``: a browser navigation
+raised by the access check and by a content list refusing an anonymous caller more than
+published items) goes through ``SignInRedirect``: a browser navigation
 gets ``303 See Other`` to ``/admin/login`` with ``next`` (the page, back to which the sign-in
 leads) and ``reason`` (``required``: no session; ``expired``: the credential sent was invalid
 or expired). Every other client keeps the JSON 401 and its envelope.
