@@ -21,8 +21,9 @@ import falcon
 
 from app.admin.blocks import posted_back, textarea_text
 from app.admin.csrf import FIELD, HEADER
-from app.admin.pages import one, page_number, read_form, redirect, search_of, signed_in_by_header, wants_html
+from app.admin.pages import one, page_number, read_form, redirect, search_of, wants_html
 from app.api.access import access
+from app.api.authentication import signed_in_by_header
 from app.api.errors import forbidden
 from app.api.media_upload import MULTIPLE_FILE_FIELDS, check_declared_length
 from app.api.media_upload import read_form as read_upload_form

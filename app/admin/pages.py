@@ -17,7 +17,7 @@ import falcon
 
 from app.admin.blocks import one_value
 from app.admin.csrf import FIELD, HEADER
-from app.api.authentication import API_KEY, BEARER, credentials_of
+from app.api.authentication import signed_in_by_header
 from app.api.content_write import MAX_BODY_BYTES
 from app.api.cross_origin import refused_cross_origin
 from app.api.methods import SAFE_METHODS
@@ -74,11 +74,6 @@ class FormTooLarge(falcon.HTTPContentTooLarge):
 def wants_html(req):
     """True for a browser (navigations ask for ``text/html``) or htmx; API clients keep JSON refusals."""
     return "text/html" in (req.get_header("Accept") or "") or req.get_header("HX-Request") is not None
-
-
-def signed_in_by_header(req):
-    """Whether ``req`` carries its credential in a header (an API client), not in the session cookie."""
-    return credentials_of(req)[1] in (BEARER, API_KEY)
 
 
 def is_admin_page(path):

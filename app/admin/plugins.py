@@ -21,8 +21,9 @@ import falcon
 import msgspec
 
 from app.admin.choices import choices_of, chosen_value, shown_choice
-from app.admin.pages import one, read_form, redirect, signed_in_by_header
+from app.admin.pages import one, read_form, redirect
 from app.api.access import access
+from app.api.authentication import signed_in_by_header
 from app.services.plugins.settings_schema import InvalidSettings
 
 WHOLE = "settings"  # the field of a plugin without a schema: the whole object as JSON
