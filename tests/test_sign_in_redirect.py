@@ -76,6 +76,14 @@ def test_a_post_keeps_the_json_401(browser):
     assert response.json == REQUIRED
 
 
+def test_a_form_post_a_browser_navigates_with_keeps_the_401(browser):
+    """Browsers send ``Sec-Fetch-Mode: navigate`` on a form's POST too: only GET and HEAD are sent on."""
+    headers = {"X-CSRF-Token": csrf_token(browser), "Sec-Fetch-Mode": "navigate", "Accept": "text/html"}
+    response = browser.post_json("/api/content", {"collectionId": "posts", "title": "x"}, headers=headers,
+                                 status=401)
+    assert response.json == REQUIRED and "Location" not in response.headers
+
+
 @pytest.mark.parametrize("path", ["/admin/api/stats", "/admin/users"])
 @pytest.mark.parametrize("headers", [{"X-Requested-With": "XMLHttpRequest"}, {"X-Requested-With": "xmlhttprequest"},
                                      {"Authorization": "Bearer nope"}, {"X-API-Key": "nope"},
@@ -181,3 +189,11 @@ def test_a_browser_asking_the_api_for_drafts_is_sent_to_sign_in(browser):
     assert refusal.headers["WWW-Authenticate"] == "Bearer" and refusal.headers["Cache-Control"] == "no-store"
     browser.set_cookie("auth_token", expired_token())
     assert browser.get("/api/content?status=draft", status=303).location == "/admin/login?reason=expired"
+
+
+def test_a_public_answer_says_nothing_of_sign_in(browser):
+    """The Vary and no-store of a sign-in refusal stay on it: a public list stays cacheable."""
+    for _ in range(2):
+        listed = browser.get("/api/content?status=published", headers={"Accept": "text/html"}, status=200)
+        assert "Vary" not in listed.headers and "Cache-Control" not in listed.headers
+    assert listed.headers["X-Cache-Status"] == "HIT"

@@ -85,6 +85,9 @@ def test_sonicjs_all_models_is_our_index_of_collections(browser, signed_in_as, q
     ("page=4&limit=7", "page=2"),  # items 22-28 start on our page 2 (21-40)
     ("limit=100", ""),
     ("page=0&limit=x", ""),
+    ("page=60000&limit=1000", "page=999999"),  # past our last readable page: the last one
+    ("page=" + "9" * 5000, ""),  # more digits than Python converts: not a number, not a 500
+    ("page=2&limit=" + "9" * 5000, "page=2"),
 ])
 def test_sonicjs_page_leads_to_our_page_holding_its_first_item(browser, signed_in_as, query, page):
     signed_in_as("admin")

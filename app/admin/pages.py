@@ -132,10 +132,25 @@ def read_form(req):
     return req.get_media(default_when_empty={}) or {}
 
 
-def page_number(req, limit=10**6):
+# The pages a list reads: a page past these is the first (no list holds a million pages).
+MAX_PAGE = 10**6
+
+
+def positive_param(req, name, default, limit=MAX_PAGE):
+    """The whole number ``name`` of ``req`` when it is positive and below ``limit``, else ``default``.
+
+    Its digits are counted before they are read: Python refuses to convert a string of more
+    than 4,300 digits, which would otherwise answer 500.
+    """
+    raw = req.get_param(name) or ""
+    if raw.isdecimal() and len(raw) <= len(str(limit)) and 0 < int(raw) < limit:
+        return int(raw)
+    return default
+
+
+def page_number(req, limit=MAX_PAGE):
     """The 1-based ``page`` parameter (1 when missing or not a positive number below ``limit``)."""
-    raw = req.get_param("page") or "1"
-    return int(raw) if raw.isdecimal() and 0 < int(raw) < limit else 1
+    return positive_param(req, "page", 1, limit)
 
 
 MAX_SEARCH = 200

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 import falcon
 
+from app.admin.pages import MAX_PAGE, positive_param
 from app.api.access import access
 
 
@@ -64,7 +65,6 @@ CONTENT_LIST = Alias(
 # nothing there).
 ALL_MODELS = "all"
 SONICJS_PAGE_SIZE = 20  # SonicJS's list without a ``limit``
-_MAX_NUMBER = 10**6  # a page or limit past this is SonicJS's default, as our list reads page
 
 
 def translated_query(alias, query_string):
@@ -110,17 +110,11 @@ class AliasRedirect:
         moved(resp, target_of(self._alias, req, fields))
 
 
-def _number(req, name, default):
-    """The positive whole number ``name`` of ``req``, else ``default``."""
-    raw = req.get_param(name) or ""
-    return int(raw) if raw.isdecimal() and 0 < int(raw) < _MAX_NUMBER else default
-
-
 def our_page(req, page_size):
     """Our list's page (of ``page_size`` items) holding the first item of SonicJS's page of ``req``:
     ``?page=3&limit=50`` starts at item 101, on our page 6 of 20 items."""
-    first = (_number(req, "page", 1) - 1) * _number(req, "limit", SONICJS_PAGE_SIZE)
-    return first // page_size + 1
+    first = (positive_param(req, "page", 1) - 1) * positive_param(req, "limit", SONICJS_PAGE_SIZE)
+    return min(first // page_size + 1, MAX_PAGE - 1)  # past our last readable page: the last one
 
 
 def content_list_target(req, page_size):
