@@ -521,6 +521,9 @@ PATTERNED = {
     "slug": {"type": "string", "pattern": r"^[a-z-]+$"},  # a "-" the v flag reads as syntax
     "tag": {"type": "string", "pattern": r"[a-z]+"},  # searched by the server: no attribute
     "note": {"type": "textarea", "pattern": r"^\d+$"},  # a text area takes no pattern
+    # Two wide quantifiers: quick enough for a declared maxLength, not for a long paste
+    "mail": {"type": "email", "pattern": r"^\S+@\S+$", "maxLength": 120},
+    "login": {"type": "string", "pattern": r"^\S+@\S+$"},
 }
 
 
@@ -529,7 +532,8 @@ def test_the_page_puts_on_its_text_boxes_the_patterns_a_browser_reads_as_the_ser
     page = client.get("/forms/contact")
     attributes = {name: page.html.select_one(f"#field-{name}").get("pattern") for name in PATTERNED}
     assert attributes == {"zip": r"^\d{5}$", "code": '^[A-Z<>"&]{2}-\\d+$', "name": None,
-                          "site": r"^https://[^\t\n\f\r ]+$", "slug": None, "tag": None, "note": None}
+                          "site": r"^https://[^\t\n\f\r ]+$", "slug": None, "tag": None, "note": None,
+                          "mail": r"^[^\t\n\f\r ]+@[^\t\n\f\r ]+$", "login": None}
     assert 'pattern="^[A-Z&lt;&gt;&#34;&amp;]{2}-\\d+$"' in page.text  # escaped in the attribute
     form = page.forms[0]
     for name, value in {"zip": "1234", "code": "AB-x", "name": "a  b", "site": "https://a b",

@@ -40,14 +40,13 @@ ACCEPTED = {
     r"^\_$": r"^_$",
     r"^$": r"^$",
     r"^()(?:)$": r"^()(?:)$",
-    # What a backtracking engine matches in time linear in the value, or its square
+    # What a backtracking engine matches in time linear in the value, or in a few ways each
     r"^(ab)*$": r"^(ab)*$",
     r"^(\d{3}-){2}\d{4}$": r"^(\d{3}-){2}\d{4}$",
     r"^(a{2})+$": r"^(a{2})+$",
     r"^(a+|b)?c$": r"^(a+|b)?c$",
     r"^(\w+\s?){1}$": r"^(\w+[\t\n\f\r ]?){1}$",
     r"^(a*){0,1}$": r"^(a*){0,1}$",
-    r"^\w*\w*$": r"^\w*\w*$",
     r"^a?b?c?\d{2,3}[a-z]{1,9}$": r"^a?b?c?\d{2,3}[a-z]{1,9}$",
 }
 
@@ -76,8 +75,13 @@ REJECTED = [
     # A varying group repeated: exponential time in a backtracking engine (the browser's)
     r"^(\w+\s?)+$", r"^(a|a)*$", r"^(a{1,2})*$", r"^(a+)+b$", r"^(a+)+?b$", r"^\w+(\s\w+)*$",
     r"^(?:a?){2}$", r"^((a)?)*$", r"^((ab)*)*$", r"^(?:a|b){2,}$", r"^(a*){1,2}$",
-    # More than two wide quantifiers: polynomial time of a high degree
-    r"^\w*\w*\w*$", r"^a+b+c{2,}$", r"^\w{1,9}(a*)\w+$",
+    # Too many ways to try for a value of the assumed length (the field declares no maxLength)
+    r"^\w*\w*\w*$", r"^a+b+c{2,}$", r"^\w{1,9}(a*)\w+$",  # the cube of the length, or more
+    r"^\w*\w*$", r"^\S+@\S+$",  # its square: seconds for a paste of 50,000 characters
+    "^" + r"\w?" * 30 + "$", "^" + "a?" * 40 + "$", "^" + "a{0,1}" * 30 + "$",  # 2 ** 30 and more
+    "^" + "(?:a|a)" * 25 + "$", "^" + "(?:a|a)" * 30 + "$", "^" + "(?:a|aa)" * 30 + "$",
+    r"^\w*" + r"\w?" * 8 + r"\w*$",
+    "^" + "a?" * 20 + "$",  # 2 ** 20: some 20 ms in V8 on every input event already
 ]
 
 
@@ -89,6 +93,15 @@ def test_a_pattern_of_the_subset_becomes_its_attribute(pattern, attribute):
 @pytest.mark.parametrize("pattern", REJECTED)
 def test_a_pattern_outside_the_subset_has_no_attribute(pattern):
     assert html_pattern(pattern) is None
+
+
+def test_a_declared_max_length_bounds_what_a_pattern_may_cost():
+    two_wide = r"^\S+@\S+$"
+    attribute = r"^[^\t\n\f\r ]+@[^\t\n\f\r ]+$"
+    assert html_pattern(two_wide, 200) == attribute
+    assert html_pattern(two_wide) is None and html_pattern(two_wide, 100_000) is None
+    assert html_pattern(two_wide, True) is None and html_pattern(two_wide, "200") is None  # no usable maxlength
+    assert html_pattern("^" + "a?" * 40 + "$", 40) is None  # choices do not shrink with the length
 
 
 SAMPLES = ["", "12345", "1234", "AB-123", "a b", "a\u00a0b", "a\u2028b", "a\rb", "x@example.org", "yes", "no",

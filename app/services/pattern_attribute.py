@@ -33,9 +33,13 @@ refused too, though the syntax is the subset's:
 * a group repeated more than once (``* + {m} {m,} {m,n}`` but ``{0,1}`` and ``{1}``) holding
   a varying quantifier (``? * + {m,} {m,n}``, m < n) or an alternation: ``^(\\w+\\s?)+$``,
   ``^(a|a)*$``, even ``^\\w+(\\s\\w+)*$``, take time exponential in the value's length;
-* more than two wide quantifiers (``* + {m,}``, and ``{m,n}`` with m < n and n > 1) in the
-  whole pattern: ``^\\w*\\w*\\w*$`` takes time in the cube of the value's length (seconds
-  for 2,000 characters); two keep it to the square.
+* a pattern whose estimated cost, (L + 1) ** wide * choices, exceeds ``MAX_COST``: each of
+  its ``wide`` quantifiers (``* + {m,}``) may stop at any of the L + 1 places of a value of
+  length L (the field's ``maxLength``, else ``ASSUMED_LENGTH``), and ``choices`` is the
+  product of the ways each bounded varying quantifier may take its atom (n - m + 1 for
+  ``{m,n}``, 2 for ``?``) and of each alternation's branch count. A backtracking
+  engine may try every combination when the value fails at its end: ``^a?a?...a?$`` (30 of
+  them) tries 2 ** 30, ``^\\S+@\\S+$`` the square of the length.
 """
 
 from app.services.patterns import PatternError, compile_pattern
@@ -49,18 +53,29 @@ CLASS_ESCAPES = {"d": "\\d", "D": "\\D", "w": "\\w", "W": "\\W", "s": "\\t\\n\\f
 ESCAPES = {**CLASS_ESCAPES, "s": "[\\t\\n\\f\\r ]", "S": "[^\\t\\n\\f\\r ]"}
 DOT = "[^\\n]"
 MAX_REPEAT = 1000  # RE2's limit on a counted repetition
-MAX_WIDE_QUANTIFIERS = 2  # in a pattern: a backtracking engine may then try the square of a value's length
+# The value's length assumed when the field declares no maxLength (the page then sets no
+# maxlength, so a paste may be longer): well past what a text box is meant to hold, and it
+# lets through at most one wide quantifier (5,001 squared passes MAX_COST), whose cost
+# stays linear in the length however long the paste.
+ASSUMED_LENGTH = 5000
+# A browser checks the pattern on every input event, which must stay well under 100 ms. V8
+# steps through a wide quantifier's places at some 10**8 a second, but a combination of
+# choices costs it tens of nanoseconds, each walking all the choice points: ^a?...a?$ with
+# 20 of them tries 10**6 in about 20 ms, with 23 (10**7) in about 300 ms. So 10**6.
+MAX_COST = 10**6
 
 
 class _Refused(Exception):
     """Outside the subset."""
 
 
-def html_pattern(pattern):
+def html_pattern(pattern, max_length=None):
     """The ``pattern`` attribute meaning what RE2's search with ``pattern`` means, or None.
 
     Args:
         pattern: a field's ``pattern`` (RE2 syntax), or None.
+        max_length: the field's ``maxLength`` (the page's ``maxlength``), or None: the
+            longest value the browser checks, which bounds what the pattern may cost it.
     """
     if not isinstance(pattern, str) or len(pattern) < 2 or pattern[0] != "^" or not pattern.endswith("$"):
         return None
@@ -74,7 +89,21 @@ def html_pattern(pattern):
         compile_pattern(pattern)  # the subset, once read, holds no control or lone surrogate
     except (PatternError, _Refused):
         return None
+    if _cost(parser, _length(max_length)) > MAX_COST:
+        return None  # a browser could take seconds to check a value that fails
     return f"^{body}$"
+
+
+def _length(max_length):
+    """The longest value a browser checks: the page's ``maxlength`` when it sets a usable one."""
+    if isinstance(max_length, int) and not isinstance(max_length, bool) and max_length >= 0:
+        return max_length
+    return ASSUMED_LENGTH
+
+
+def _cost(parser, length):
+    """The most steps a backtracking engine may take on a value of ``length``, roughly."""
+    return (length + 1) ** parser.wide * parser.choices
 
 
 def _escaped_at(text, index):
@@ -97,7 +126,8 @@ class _Parser:
         self.text = text
         self.pos = 0
         self.varying = 0  # the varying quantifiers and alternations read so far
-        self.wide = 0  # the varying quantifiers read so far that may take their atom many times
+        self.wide = 0  # the unbounded quantifiers read so far (* + {m,})
+        self.choices = 1  # the product of the ways each bounded varying quantifier and alternation may go
 
     def peek(self, offset=0):
         index = self.pos + offset
@@ -118,6 +148,7 @@ class _Parser:
             self.pos += 1
             self.varying += 1
             branches.append(self.sequence())
+        self.choices *= len(branches)
         return "|".join(branches)
 
     def sequence(self):
@@ -180,11 +211,13 @@ class _Parser:
             text += "?"
         if self.peek() in ("*", "+", "?", "{"):
             raise _Refused()  # a quantifier of a quantifier
-        if _varies(text):
+        low, high = _bounds(text)
+        if high != low:
             self.varying += 1
-            self.wide += _repeats(text)
-        if self.wide > MAX_WIDE_QUANTIFIERS:
-            raise _Refused()  # polynomial backtracking of a high degree
+            if high is None:
+                self.wide += 1
+            else:
+                self.choices *= high - low + 1
         return text
 
     def counted(self):
@@ -263,12 +296,6 @@ def _bounds(quantifier):
     if not comma:
         return int(low), int(low)
     return int(low), int(high) if high else None
-
-
-def _varies(quantifier):
-    """Whether ``quantifier`` may take its atom a varying number of times."""
-    low, high = _bounds(quantifier)
-    return high != low
 
 
 def _repeats(quantifier):
