@@ -68,7 +68,7 @@ def build_services(env, settings):
         media=MediaLibrary(settings, cache),
         mailer=mailer_for(settings),
         plugins=PluginRegistry(manager, plugin_infos, cache),
-        pages=PublicPages(Assets()),
+        pages=PublicPages(Assets),  # the static files are read on first use
     )
 
 

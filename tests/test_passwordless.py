@@ -567,6 +567,16 @@ def assert_sign_in_layout(page):
     assert page.html.select_one("header nav") is None
 
 
+def test_the_services_read_the_static_files_only_when_an_app_needs_them(env):
+    settings = settings_for_tests(public_base_url=BASE)
+    services = build_services(env, settings)  # all the scheduled jobs and the CLI build
+    assert "assets" not in vars(services.pages)  # the static folder not read nor hashed
+    web = ConformingTestApp(Worker(lambda: env, lambda e: create_app(e, settings, services)))
+    page = web.get("/admin/login")
+    assert stylesheets(page) and all(web.get(href, status=200) for href in stylesheets(page))
+    assert "assets" in vars(services.pages)
+
+
 def test_the_link_page_and_its_refusals_wear_the_sign_in_pages_layout(web, admin, person, outbox):
     activate(web, admin, MAGIC)
     login = web.get("/admin/login")

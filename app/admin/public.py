@@ -40,11 +40,18 @@ class PublicPages:
     through its ``Renderer`` (``render``).
 
     Args:
-        assets: the ``Assets`` of the admin's static files (stylesheets, scripts).
+        load_assets: makes the ``Assets`` of the admin's static files (stylesheets, scripts),
+            called on first use.
     """
 
-    def __init__(self, assets):
-        self.assets = assets
+    def __init__(self, load_assets):
+        self._load_assets = load_assets
+
+    @functools.cached_property
+    def assets(self):
+        """The admin's static files, read (and hashed) on first use: the scheduled jobs and the
+        CLI build the services too, and never render a page nor serve a file."""
+        return self._load_assets()
 
     @functools.cached_property
     def env(self):
