@@ -230,12 +230,14 @@ def test_a_failed_htmx_request_says_the_servers_own_message(served_admin, chromi
     assert reported == [[said, 0, False, "undefined"] for *_, said in ODD_ANSWERS]
     assert chromium.execute_script("return typeof window.pwned") == "undefined"  # once any load could have run
     screenshot(chromium, "admin-htmx-server-message")
-    # The browser and htmx each log the two 400s, and the page's policy refuses to compile the
-    # one onerror handler a fragment's alert held (admin.js's detached parse made its element,
-    # which nothing inserts); nothing else (no other CSP violation, no script error).
+    # The browser and htmx each log the two 400s, and the page's policy may refuse to compile
+    # the one onerror handler a fragment's alert held (admin.js's detached parse made its
+    # element, which nothing inserts: whether Chromium reports that depends on its version);
+    # nothing else (no other CSP violation, no script error).
     errors = [entry["message"] for entry in severe_console_errors(chromium)]
     others = [message for message in errors if not re.search(r"status of 400|Error Code 400 from", message)]
-    assert len(others) == 1 and "admin.js" in others[0] and "inline event handler" in others[0], others
+    refused_handlers = [message for message in others if "admin.js" in message and "inline event handler" in message]
+    assert len(refused_handlers) <= 1 and others == refused_handlers, others
 
 
 def test_create_edit_publish_and_schedule_with_the_rich_controls(served_admin, chromium):
