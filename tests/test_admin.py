@@ -483,6 +483,17 @@ def test_a_stale_edit_shows_a_conflict_and_overwrites_nothing(browser, signed_in
     assert Content.get_by_id(item.id).title == "Changed elsewhere"
 
 
+@pytest.mark.parametrize("opened_at", ["9" * 5000, str(2**63)])
+def test_a_version_no_item_can_have_is_a_conflict(browser, signed_in_as, posts, opened_at):
+    """More digits than Python converts, or past the 64-bit column: no item's version, so the
+    save is stale, as for any other version the item is not at."""
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Original")
+    browser.post(edit_url(item), {"title": "Late", "version_number": opened_at}, headers=csrf_headers(browser),
+                 status=409)
+    assert Content.get_by_id(item.id).title == "Original"
+
+
 def test_an_item_without_a_version_number_is_saved_and_numbered(browser, signed_in_as, posts):
     """An item whose version_number is NULL (a row written by hand with SQL) is opened at no
     version: its form posts none, and the save goes through while the column is still NULL,

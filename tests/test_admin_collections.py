@@ -61,6 +61,16 @@ def test_create_with_the_field_builder_reaches_the_database_and_the_cache(browse
     assert "Collection created." in response.follow().text
 
 
+def test_a_field_position_past_any_number_keeps_the_field_after_those_placed(browser, signed_in_as):
+    signed_in_as("admin")
+    form = browser.get("/admin/collections/new").forms["collection-form"]
+    form["name"], form["display_name"] = "notes", "Notes"
+    form["field-0.position"] = "9" * 5000  # more digits than Python converts
+    form["field-2.position"] = "1"
+    form.submit(status=303)
+    assert list(Collection.get(Collection.name == "notes").schema["properties"]) == ["status", "content", "title"]
+
+
 def test_the_api_validation_messages_are_shown_on_their_fields(browser, signed_in_as):
     signed_in_as("admin")
     form = browser.get("/admin/collections/new").forms["collection-form"]

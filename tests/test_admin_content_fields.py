@@ -89,6 +89,17 @@ def test_pickers_lists_and_blocks_save_through_the_service(browser, signed_in_as
     assert "Ada (people)" in page.html.select_one("#f-data-author-picked").text
 
 
+def test_a_block_position_past_any_number_keeps_the_block_after_those_placed(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    sections = [{"blockType": "text", "heading": "One"}, {"blockType": "text", "heading": "Two"}]
+    item = insert_content(editor, posts, data={"sections": sections})
+    form = browser.get(f"/admin/content/posts/{item.id}").forms["content-form"]
+    form["data.sections.0._position"] = "9" * 5000  # more digits than Python converts
+    form["data.sections.1._position"] = "1"
+    form.submit(status=303)
+    assert [block["heading"] for block in Content.get_by_id(item.id).data["sections"]] == ["Two", "One"]
+
+
 def test_blocks_are_reordered_edited_and_removed(browser, signed_in_as, posts):
     editor = signed_in_as("editor")
     sections = [{"blockType": "text", "heading": "One"}, {"blockType": "quote", "said": "Two", "stars": 3},

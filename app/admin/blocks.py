@@ -232,6 +232,30 @@ def blocks_shown(config, value, numbering=None):
     return rows, types, numbering.first_free
 
 
+def whole_number(text, limit):
+    """``text`` as a whole number when it is written in decimal digits alone and is below
+    ``limit``, else None.
+
+    Its digits are counted before they are read: Python refuses to convert a string of more
+    than 4,300 digits, which would otherwise answer 500.
+    """
+    if text.isdecimal() and len(text) <= len(str(limit)):
+        number = int(text)
+        return number if number < limit else None
+    return None
+
+
+# A position typed past this is as if none were typed: the item keeps its place after those placed.
+MAX_POSITION = 10**18
+
+
+def typed_position(text, unplaced):
+    """The position typed (``text``) for an item of a list the form reorders (blocks, the
+    field builder's rows), else ``unplaced``."""
+    number = whole_number(text, MAX_POSITION)
+    return unplaced if number is None else number
+
+
 def one_value(value):
     """The single value of a form field as read (the last one when repeated; None when absent)."""
     values = form_values(value)
@@ -391,7 +415,7 @@ def numbered_blocks(form, key, config, stored=None):
         before = _stored_block(stored, number, discriminator, kind)
         item = _block_from_form(blocks, discriminator, kind, values, before)
         position = (values.get("_position") or "").strip()
-        placed.append((int(position) if position.isdecimal() else 10**6 + number, -number, item))
+        placed.append((typed_position(position, 10**6 + number), -number, item))
     numbered = [(-negated, item) for _, negated, item in sorted(placed, key=lambda entry: entry[:2])]
     added = one_value(form.get(key + "._add"))
     if added in blocks:

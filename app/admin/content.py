@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 import falcon
 
 from app.admin.assignments import NO_ASSIGN_PANEL, assign_panel
-from app.admin.blocks import input_text, posted_back, textarea_text
+from app.admin.blocks import input_text, posted_back, textarea_text, whole_number
 from app.admin.forms import (
     data_from_form,
     defaults_emptied,
@@ -312,6 +312,8 @@ def shown_as_posted(item, fields):
 
 # What a version's snapshot holds of the values the form edits.
 FORM_VALUES = ("title", "slug", "data", "meta_title", "meta_description")
+# The columns hold 64-bit integers: a version past them is no item's (the save is a conflict).
+MAX_VERSION = 2**63
 
 
 def opened_version(text):
@@ -320,7 +322,8 @@ def opened_version(text):
     has, for anything else (the save is then a conflict)."""
     if text == "":
         return None
-    return int(text) if text.isdecimal() else -1
+    number = whole_number(text, MAX_VERSION)
+    return -1 if number is None else number
 
 
 def expected_version(text):

@@ -29,7 +29,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from app.admin.blocks import input_text
+from app.admin.blocks import input_text, typed_position
 from app.admin.choices import option_texts
 from app.services.collection_schema import FIELD_TYPES
 
@@ -149,7 +149,7 @@ def rows_from_form(form, stored=()):
             required=bool(values.get("required")), enum=values.get("enum", ""),
             shown_enum=before.shown_enum if before else [],
             collection=values.get("collection", "").strip(), options=values.get("options", "").strip(),
-            position=int(position) if position.isdecimal() else 10**6 + index,
+            position=typed_position(position, 10**6 + index),
         )
         if before is not None and _settings(row) == _settings(before):
             row.stored, row.listed = before.stored, before.listed

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import falcon
 
-from app.admin.blocks import one_value
+from app.admin.blocks import one_value, whole_number
 from app.admin.csrf import FIELD, HEADER
 from app.api.authentication import signed_in_by_header
 from app.api.content_write import MAX_BODY_BYTES
@@ -137,15 +137,8 @@ MAX_PAGE = 10**6
 
 
 def positive_param(req, name, default, limit=MAX_PAGE):
-    """The whole number ``name`` of ``req`` when it is positive and below ``limit``, else ``default``.
-
-    Its digits are counted before they are read: Python refuses to convert a string of more
-    than 4,300 digits, which would otherwise answer 500.
-    """
-    raw = req.get_param(name) or ""
-    if raw.isdecimal() and len(raw) <= len(str(limit)) and 0 < int(raw) < limit:
-        return int(raw)
-    return default
+    """The whole number ``name`` of ``req`` when it is positive and below ``limit``, else ``default``."""
+    return whole_number(req.get_param(name) or "", limit) or default
 
 
 def page_number(req, limit=MAX_PAGE):
