@@ -272,6 +272,20 @@ def test_invalid_picks_show_the_service_message(browser, signed_in_as, posts):
     assert not Content.select().where(Content.title == "Broken").exists()
 
 
+@pytest.mark.parametrize("typed", ["9" * 5000, "1e999", "-Infinity", "nan"])
+def test_a_number_no_json_can_hold_is_refused_and_shown_as_typed(browser, signed_in_as, posts, typed):
+    """More digits than Python converts, a float's overflow, infinity and NaN are no number
+    JSON holds: the field says so, and its input keeps what was typed."""
+    signed_in_as("editor")
+    form = browser.get("/admin/content/posts/new").forms["content-form"]
+    form["title"] = "Huge"
+    form.set("data.scores", typed, index=0)
+    response = form.submit(status=422)
+    assert "scores[0]: must be a number" in response.text
+    assert response.html.select_one("#f-data-scores-1")["value"] == typed
+    assert not Content.select().where(Content.title == "Huge").exists()
+
+
 def test_media_picker_lists_live_files_as_thumbnails(browser, signed_in_as, posts):
     editor = signed_in_as("author")
     media_row(editor, "photo.png")

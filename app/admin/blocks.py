@@ -127,13 +127,17 @@ def checkbox_value(raw, was_set):
 
 
 def parse_number(text):
-    """``text`` as an int or float; the text itself when it is neither (the service says why)."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    """``text`` as an int or a finite float; the text itself when it is neither (the service
+    says why, and a refused form shows it as typed). ``float`` reads "nan", "inf" and a whole
+    number past ``int``'s 4,300 digits as no finite number, which JSON cannot hold."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return _finite(text)
+    except ValueError:
+        return text
 
 
 def discriminator_of(config):
