@@ -218,7 +218,9 @@ def test_a_reference_or_key_that_is_not_text_is_refused(target, backup, tmp_path
     ("users", "u-admin", "last_login_at", 2**63, "data.users[0].last_login_at: integer out of range"),
     ("content", "p2", "published_at", -2**63 - 1, "data.content[2].published_at: integer out of range"),
     ("users", "u-late", "first_name", 2**64, "data.users[2].first_name: integer out of range"),
-], ids=["nul", "nul in $text", "too large", "too small", "in a text column"])
+    ("users", "u-admin", "first_name", ["a"], "data.users[0].first_name: must be a single value, not a list"),
+    ("content", "p2", "published_at", {"at": 1}, "data.content[2].published_at: must be a single value, not an object"),
+], ids=["nul", "nul in $text", "too large", "too small", "in a text column", "list", "object"])
 def test_a_value_one_database_cannot_store_is_refused_on_both(target, backup, tmp_path, table, row_id, column, value,
                                                              message):
     """PostgreSQL stores no NUL in text, SQLite no integer beyond 64 bits: the driver's error

@@ -155,7 +155,8 @@ def parse_backup(source):
 def _check_rows(db, backup):
     """Every row's columns must exist in the database, its id must be text, its references
     and unique keys text or null, its ``$text`` markers must hold text, and its values must
-    be storable (no NUL character, no integer beyond 64 bits).
+    be storable (no NUL character, no integer beyond 64 bits, no list or object outside a
+    JSON column).
 
     The import matches rows by those values, in sets and lookups: a list there cannot be
     hashed, a number is not sorted with text, and neither names a row, so the backup is
@@ -197,6 +198,11 @@ def _check_storable(where, value):
         raise BackupError(f"{where}: contains a NUL character, which PostgreSQL cannot store")
     if isinstance(value, int) and not -INT64_MAX - 1 <= value <= INT64_MAX:
         raise BackupError(f"{where}: integer out of range (the databases hold 64-bit integers)")
+    if isinstance(value, (list, dict)):
+        # SQLite's driver refuses one, psycopg writes a list as an array literal ('{a}'):
+        # refused here, neither database stores one outside a JSON column.
+        kind = "a list" if isinstance(value, list) else "an object"
+        raise BackupError(f"{where}: must be a single value, not {kind} (only JSON columns hold them)")
 
 
 def _check_duplicates(backup):
