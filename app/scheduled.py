@@ -11,6 +11,7 @@ import logging
 from app.db.models import bind_models, now_ms
 from app.db.time_travel import purge_expired_history, ship_history_to_bucket
 from app.runtime.context import ScheduledEvent
+from app.services.ai_search.semantic import semantic_index_for
 from app.services.content.scheduling import run_scheduled_content
 from app.services.log_config import apply_retention
 from app.services.media.sweep import sweep
@@ -47,9 +48,16 @@ def purge_sign_in_secrets(event, env):
     return purge_spent(event.scheduled_time)
 
 
+def index_search_embeddings(event, env):
+    """With an ``AI`` binding: drop the vectors of trashed items and embed a bounded batch of
+    items without a vector or edited since theirs was made (semantic search)."""
+    index = semantic_index_for(env)
+    return index.index_stale() if index is not None else {}
+
+
 JOBS = [
     purge_expired_logs, run_scheduled_content, sweep_media_orphans, purge_expired_history, retry_webhook_deliveries,
-    purge_sign_in_secrets, ship_history_to_bucket,
+    purge_sign_in_secrets, ship_history_to_bucket, index_search_embeddings,
 ]
 
 

@@ -1,6 +1,7 @@
 """Suite-wide fixtures: real servers (memcached, S3-compatible, PostgreSQL) and app builders."""
 
 pytest_plugins = [
+    "tests.fixtures.embeddings",  # first: tests.fixtures.app imports it
     "tests.fixtures.memcached",
     "tests.fixtures.s3",
     "tests.fixtures.s3_proxy",

@@ -4,6 +4,8 @@ Every registered type is exercised in each of those places, and a type added to 
 registry (a test-only ``queues`` type here) reaches all of them without another change.
 """
 
+import re
+
 import click
 import pytest
 import webtest
@@ -22,14 +24,29 @@ SAMPLES = {
     BindingKind.D1: {"binding": "DB", "database_name": "site-db"},
     BindingKind.R2: {"binding": "MEDIA_BUCKET", "bucket_name": "site-media"},
     BindingKind.KV: {"binding": "CACHE_KV", "id": "site-cache"},
+    # Its url is the test's embeddings server (tests/fixtures/embeddings.py), set by ``samples``.
+    BindingKind.AI: {"binding": "AI", "url": "http://127.0.0.1:9/v1", "model": "test-embed"},
 }
+
+
+@pytest.fixture(autouse=True)
+def samples(monkeypatch, embeddings_server):
+    """Point the AI sample at a real embeddings server, so pinging it is a real round trip."""
+    monkeypatch.setitem(SAMPLES, BindingKind.AI, {**SAMPLES[BindingKind.AI], "url": embeddings_server.url})
+
+
+def header(kind, prefix=""):
+    """How bindings.toml opens a table of ``kind``: ``[[d1_databases]]``, ``[ai]`` (a registered
+    type, or a test-only one, which is an array of tables)."""
+    binding_type = BINDING_TYPES.get(kind)
+    return binding_type.table_syntax(prefix) if binding_type else f"[[{prefix}{kind}]]"
 
 
 def toml(tables, prefix=""):
     """bindings.toml text declaring ``tables`` (``[(kind, {key: str value})]``)."""
     lines = ['name = "site"', 'main = "worker.py"']
     for kind, table in tables:
-        lines.append(f"[[{prefix}{kind}]]")
+        lines.append(header(kind, prefix))
         lines += [f"{key} = {value!r}".replace("'", '"') for key, value in table.items()]
     return "\n".join(lines) + "\n"
 
@@ -61,7 +78,8 @@ def test_every_registered_type_has_a_sample_and_a_complete_entry():
 def test_config_checks_the_keys_of_every_type(tmp_path, kind):
     table = {**SAMPLES[kind], "bogus": "1"}
     allowed = ", ".join(sorted(BINDING_TYPES[kind].keys))
-    with pytest.raises(ConfigError, match=f"{kind}\\[0\\] \\({table['binding']}\\): unknown key 'bogus'; "
+    label = re.escape(kind if BINDING_TYPES[kind].single else f"{kind}[0]")
+    with pytest.raises(ConfigError, match=f"{label} \\({table['binding']}\\): unknown key 'bogus'; "
                                          f"allowed keys: {allowed}$"):
         config_for(tmp_path, [(kind, table)])
 
@@ -71,7 +89,7 @@ def test_config_requires_every_type_redeclared_in_an_environment(tmp_path, kind)
     text = toml([(kind, SAMPLES[kind])]) + "[env.production]\n"
     path = tmp_path / "bindings.toml"
     path.write_text(text)
-    with pytest.raises(ConfigError, match=f"not in \\[env.production\\].*\\[\\[env.production.{kind}\\]\\]"):
+    with pytest.raises(ConfigError, match=f"not in \\[env.production\\].*{re.escape(header(kind, 'env.production.'))}"):
         load_config(path, env_name="production", environ={})
 
 

@@ -215,3 +215,82 @@ def test_state_folder_from_environment_variable(tmp_path):
 def test_env_chosen_by_environment_variable(tmp_path):
     config = load_config(write(tmp_path, MINIMAL), environ={"SONICPY_ENV": "staging"})
     assert config.env_name == "staging"
+
+
+# ------------------------------------------------------------------ the [ai] binding
+
+AI_TABLES = """\
+[ai]
+binding = "AI"
+url = "http://127.0.0.1:11434/v1"
+model = "nomic-embed-text"
+
+[env.staging.ai]
+binding = "AI"
+url = "https://api.example.com/v1"
+model = "text-embedding-3-small"
+api_key_env = "EMBEDDINGS_KEY"
+dimensions = 512
+timeout = 10
+"""
+
+
+def build(path, env_name=None, environ=None):
+    from app.runtime.env import build_env  # opens the bindings: only the tests that do
+
+    return build_env(load_config(path, env_name, environ=environ or {}, persist_to=path.parent / "state"))
+
+
+def test_the_ai_table_gives_the_env_an_embedder(tmp_path):
+    path = write(tmp_path, MINIMAL + AI_TABLES)
+    config = load_config(path, environ={})
+    assert config.bindings["ai"] == [{"binding": "AI", "url": "http://127.0.0.1:11434/v1", "model": "nomic-embed-text"}]
+    ai = build(path).AI
+    assert (ai.url, ai.model, ai.dimensions, ai.timeout) == ("http://127.0.0.1:11434/v1", "nomic-embed-text", None, 30.0)
+    assert ai.describe() == "nomic-embed-text at http://127.0.0.1:11434/v1"
+
+
+def test_each_environment_declares_its_own_ai_table_and_key_variable(tmp_path):
+    path = write(tmp_path, MINIMAL + AI_TABLES)
+    ai = build(path, "staging", environ={"EMBEDDINGS_KEY": "sk-from-the-process"}).AI
+    assert (ai.url, ai.model, ai.dimensions, ai.timeout) == (
+        "https://api.example.com/v1", "text-embedding-3-small", 512, 10.0)
+    assert ai._headers()["Authorization"] == "Bearer sk-from-the-process"
+
+
+def test_a_key_variable_left_unset_is_named_without_a_value(tmp_path):
+    from app.runtime.env import build_env
+
+    path = write(tmp_path, MINIMAL + AI_TABLES)
+    with pytest.raises(ConfigError, match=r"environment staging\): ai \(AI\): .*api_key_env names EMBEDDINGS_KEY, "
+                                          r"which is not set"):
+        build_env(load_config(path, "staging", environ={}))
+
+
+def test_without_an_ai_table_the_env_has_no_ai(tmp_path):
+    from app.services.ai_search.semantic import semantic_index_for
+
+    env = build(write(tmp_path, MINIMAL))
+    assert env.get("AI") is None and semantic_index_for(env) is None
+    assert load_config(write(tmp_path, MINIMAL), environ={}).bindings["ai"] == []
+
+
+def test_the_ai_table_is_not_inherited(tmp_path):
+    path = write(tmp_path, MINIMAL + AI_TABLES.split("[env.staging.ai]")[0])
+    with pytest.raises(ConfigError, match=r'binding "AI" \(ai\) is declared at the top level but not in '
+                                          r'\[env.staging\].*add \[env.staging.ai\] with binding = "AI"'):
+        load_config(path, "staging", environ={})
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('[[ai]]\nbinding = "AI"\n', r"ai must be one table \(\[ai\]\)"),
+    ('[ai]\nbinding = "AI"\nmodel = "m"\n', "url must be an http"),
+    ('[ai]\nbinding = "AI"\nurl = "ftp://host/v1"\nmodel = "m"\n', "url must be an http"),
+    ('[ai]\nbinding = "AI"\nurl = "http://host/v1"\n', "model must name"),
+    ('[ai]\nbinding = "AI"\nurl = "http://host/v1"\nmodel = "m"\ntimeout = 0\n', "timeout must be a number"),
+    ('[ai]\nbinding = "AI"\nurl = "http://host/v1"\nmodel = "m"\nbatch_size = 1000\n', "batch_size must be"),
+    ('[ai]\nbinding = "AI"\nurl = "http://host/v1"\nmodel = "m"\napi_key = "sk-x"\n', "unknown key 'api_key'"),
+])
+def test_an_unusable_ai_table_is_named(tmp_path, table, message):
+    with pytest.raises(ConfigError, match=message):
+        build(write(tmp_path, MINIMAL.split("[env.staging]")[0] + table))

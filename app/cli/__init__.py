@@ -17,6 +17,7 @@ from app.cli.media import media
 from app.cli.plugins import plugins
 from app.cli.r2 import r2
 from app.cli.scheduled import scheduled
+from app.cli.search import search
 from app.cli.server import dev, serve
 from app.cli.studio import studio
 from app.cli.tail import tail
@@ -54,7 +55,7 @@ def cli():
     """sonicpy: a headless CMS built like a Cloudflare Worker."""
 
 
-for command in (dev, serve, d1, kv, r2, media, scheduled, clock, users, plugins, collections, tail):
+for command in (dev, serve, d1, kv, r2, media, scheduled, clock, users, plugins, collections, tail, search):
     cli.add_command(command)
 for command in (*BACKUP_COMMANDS, *DATABASE_COMMANDS, studio, time_travel_group):
     d1.add_command(command)

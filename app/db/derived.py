@@ -59,8 +59,11 @@ PG_VALUE_STEP = "sonicpy_content_value_step"  # an earlier install's function, d
 # a filter's data path; it also keeps SQLite's JSON paths well formed).
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # matched whole (fullmatch)
 # Tables time travel leaves alone: they are recomputed by the triggers when it replays
-# content changes (the FTS5 shadow tables start with the FTS table's name).
-DERIVED_PREFIXES = (COUNTS_TABLE, FTS_TABLE, content_media.TABLE)
+# content changes (the FTS5 shadow tables start with the FTS table's name). The semantic
+# search vectors too: a restored item's updated_at differs from the one its vector was made
+# for, so the indexer embeds it again, and history keeps no copy of every vector written.
+SEARCH_EMBEDDINGS_TABLE = "search_embeddings"
+DERIVED_PREFIXES = (COUNTS_TABLE, FTS_TABLE, content_media.TABLE, SEARCH_EMBEDDINGS_TABLE)
 
 
 def is_derived(name):

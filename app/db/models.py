@@ -763,3 +763,22 @@ def bind_models(db):
     """
     database.initialize(db)
     database.bind_context(None)
+
+
+class SearchEmbedding(BaseModel):
+    """The embedding vector of one content item (semantic search), float32 little-endian, normalised."""
+
+    content = peewee.ForeignKeyField(Content, column_name="content_id", primary_key=True, on_delete="CASCADE")
+    collection_id = peewee.TextField()
+    model = peewee.TextField()
+    dimensions = peewee.IntegerField()
+    vector = peewee.BlobField()
+    source_hash = peewee.TextField()
+    content_updated_at = peewee.BigIntegerField(null=True)
+    indexed_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "search_embeddings"
+
+
+MODELS.append(SearchEmbedding)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from app.runtime.ai import open_ai
 from app.runtime.d1 import open_d1
 from app.runtime.kv import open_kv
 from app.runtime.r2 import open_bucket
@@ -27,6 +28,7 @@ class BindingKind(StrEnum):
     D1 = "d1_databases"
     R2 = "r2_buckets"
     KV = "kv_namespaces"
+    AI = "ai"
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class BindingType:
         alias_key: a second key the CLI finds a binding by, as wrangler does
             (``database_name``, ``bucket_name``), or None.
         path_defaults: keys holding paths relative to bindings.toml, with their defaults.
+        single: declared as one table (``[ai]``), as wrangler declares it, not as an array
+            of tables; the Config still holds a list (of that one table).
     """
 
     kind: BindingKind
@@ -57,6 +61,11 @@ class BindingType:
     describer: Callable
     alias_key: str | None = None
     path_defaults: dict = field(default_factory=dict)
+    single: bool = False
+
+    def table_syntax(self, prefix=""):
+        """How bindings.toml opens one of these tables: ``[[d1_databases]]``, ``[ai]``."""
+        return f"[{prefix}{self.kind}]" if self.single else f"[[{prefix}{self.kind}]]"
 
     def open(self, table, config):
         """Open the binding ``table`` of ``config`` (state folder and secrets from it)."""
@@ -103,6 +112,10 @@ def _close_kv(kv):
     kv.close()
 
 
+def _close(binding):
+    binding.close()
+
+
 def _close_r2(bucket):
     # Nothing to release: the local bucket's index connection and the S3 client are per
     # process and thread already, and remade after a fork.
@@ -138,6 +151,13 @@ BINDING_TYPES = {
             frozenset({"binding", "id", "preview_id", "remote", "servers", "connect_timeout", "timeout"}),
             opener=lambda table, state_dir, secrets: open_kv(table, state_dir),
             pinger=_ping, closer=_close_kv, describer=_describe,
+        ),
+        # Pinged with one real embedding (the protocol has nothing cheaper every server answers).
+        BindingType(
+            BindingKind.AI, "AI",
+            frozenset({"binding", "remote", "url", "model", "api_key_env", "dimensions", "timeout",
+                       "connect_timeout", "batch_size"}),
+            opener=open_ai, pinger=_ping, closer=_close, describer=_describe, single=True,
         ),
     )
 }

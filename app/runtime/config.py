@@ -3,7 +3,7 @@
 The top level is the default environment. ``--env NAME`` selects ``[env.NAME]``:
 
 * ``name``, ``main``, compatibility keys and ``triggers`` are inherited from the top level;
-* bindings (``d1_databases``, ``r2_buckets``, ``kv_namespaces``) and ``vars`` are not, and
+* bindings (``d1_databases``, ``r2_buckets``, ``kv_namespaces``, ``ai``) and ``vars`` are not, and
   must be redeclared; a binding declared at the top level but missing from the selected
   environment is an error here (wrangler only warns, then serves without it);
 * an environment without its own ``name`` is named ``<name>-<env>``.
@@ -225,9 +225,7 @@ def _resolve_bindings(path, env_name, top, section, base_dir):
     seen = {}
     resolved = {}
     for kind, binding_type in BINDING_TYPES.items():
-        tables = source.get(kind, [])
-        if not isinstance(tables, list):
-            raise ConfigError(f"{where}: {kind} must be an array of tables ([[{kind}]])")
+        tables = _tables(where, binding_type, source)
         resolved[kind] = [
             _check_binding(where, binding_type, index, table, seen, base_dir)
             for index, table in enumerate(tables)
@@ -237,9 +235,22 @@ def _resolve_bindings(path, env_name, top, section, base_dir):
     return resolved
 
 
+def _tables(where, binding_type, section):
+    """The tables of ``binding_type`` in ``section``, as a list (``[ai]``: a list of that one)."""
+    kind = binding_type.kind
+    tables = section.get(kind, {} if binding_type.single else [])
+    if binding_type.single:
+        if not isinstance(tables, dict):
+            raise ConfigError(f"{where}: {kind} must be one table ({binding_type.table_syntax()})")
+        return [tables] if tables else []
+    if not isinstance(tables, list):
+        raise ConfigError(f"{where}: {kind} must be an array of tables ({binding_type.table_syntax()})")
+    return tables
+
+
 def _check_binding(where, binding_type, index, table, seen, base_dir):
     kind = binding_type.kind
-    label = f"{kind}[{index}]"
+    label = kind if binding_type.single else f"{kind}[{index}]"
     name = table.get("binding") if isinstance(table, dict) else None
     if not isinstance(name, str) or not name:
         raise ConfigError(f'{where}: {label}: "{kind}" bindings should have a string "binding" field')
@@ -255,15 +266,15 @@ def _check_binding(where, binding_type, index, table, seen, base_dir):
 
 def _require_redeclared(path, env_name, top, resolved):
     """Bindings are not inherited: each top-level one must be redeclared in the environment."""
-    for kind in BINDING_TYPES:
+    for kind, binding_type in BINDING_TYPES.items():
         declared = {t["binding"] for t in resolved[kind]}
-        for table in top.get(kind, []):
+        for table in _tables(path, binding_type, top):
             name = table.get("binding") if isinstance(table, dict) else None
             if name and name not in declared:
                 raise ConfigError(
                     f'{path} (environment {env_name}): binding "{name}" ({kind}) is declared at '
                     f"the top level but not in [env.{env_name}]; bindings are not inherited: add "
-                    f"[[env.{env_name}.{kind}]] with binding = \"{name}\""
+                    f"{binding_type.table_syntax(f'env.{env_name}.')} with binding = \"{name}\""
                 )
 
 

@@ -1,0 +1,265 @@
+"""The ``AI`` binding: an OpenAI-compatible embeddings endpoint, declared as wrangler declares Workers AI.
+
+bindings.toml names it with wrangler's one table (not an array of tables), plus the keys that
+say where the model is, since sonicpy runs on its users' servers::
+
+    [ai]
+    binding = "AI"
+    url = "http://127.0.0.1:11434/v1"      # the base URL: requests go to {url}/embeddings
+    model = "nomic-embed-text"
+    api_key_env = "AI_API_KEY"             # optional: the variable holding the key
+    dimensions = 768                       # optional: asked for, and checked in every answer
+    timeout = 30                           # optional: seconds to wait for an answer
+    connect_timeout = 5                    # optional: seconds to wait for a connection
+    batch_size = 32                        # optional: texts per request (at most 256)
+
+The protocol is ``POST {url}/embeddings`` with ``{"model", "input": [texts]}``, answered
+``{"data": [{"index", "embedding": [floats]}]}``: Ollama, OpenAI, vLLM, LocalAI and
+Cloudflare's Workers AI OpenAI-compatible endpoint all speak it. The key, when there is one,
+goes in ``Authorization: Bearer``; it is never written in a message or a log line.
+
+httpx is the HTTP client: already installed with the project (Datasette depends on it), with
+separate connect and read timeouts and a connection pool that is safe to share between a
+worker's threads. It is imported on first use, so a process that never embeds never loads it.
+"""
+
+import math
+import os
+import threading
+from urllib.parse import urlsplit, urlunsplit
+
+import msgspec
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_BATCH_SIZE = 32
+MAX_BATCH_SIZE = 256
+# An answer bigger than this is refused before it is parsed (a batch of 256 vectors of 8192
+# dimensions written as JSON floats is about 50 MiB).
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+MAX_DIMENSIONS = 16384
+_DETAIL_LENGTH = 200
+
+
+class EmbeddingUnavailable(Exception):
+    """The embeddings model could not answer (unreachable, timed out, refused, malformed)."""
+
+
+class Embedder:
+    """A client of one OpenAI-compatible embeddings endpoint: ``embed(texts)`` gives their vectors.
+
+    Args:
+        url: the base URL (``http://host:11434/v1``); requests go to ``{url}/embeddings``.
+        model: the model name sent with every request.
+        api_key: the key sent as ``Authorization: Bearer``, or None.
+        dimensions: the vectors' length, asked for and checked; None: whatever the model gives
+            (the same for every vector of an answer).
+        timeout: seconds to wait for the answer once connected.
+        connect_timeout: seconds to wait for the connection.
+        batch_size: texts per request; ``embed`` splits longer lists.
+    """
+
+    def __init__(self, url, model, api_key=None, dimensions=None, timeout=DEFAULT_TIMEOUT,
+                 connect_timeout=DEFAULT_CONNECT_TIMEOUT, batch_size=DEFAULT_BATCH_SIZE, name="AI"):
+        self.url = url.rstrip("/")
+        self.model = model
+        self.dimensions = dimensions
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.batch_size = batch_size
+        self.name = name
+        self._api_key = api_key
+        self._client = None
+        self._client_pid = None
+        self._lock = threading.Lock()
+
+    def __repr__(self):
+        return f"Embedder({self.model!r} at {display_url(self.url)!r})"
+
+    def embed(self, texts):
+        """The vectors of ``texts``, in their order: ``[[float, ...], ...]``, all of one length.
+
+        Raises:
+            EmbeddingUnavailable: the endpoint could not be reached, timed out, refused the
+                request or gave an answer of the wrong shape.
+        """
+        texts = list(texts)
+        vectors = []
+        for start in range(0, len(texts), self.batch_size):
+            vectors += self._embed_batch(texts[start:start + self.batch_size])
+        if vectors and any(len(vector) != len(vectors[0]) for vector in vectors):
+            raise self._unavailable("answered vectors of different lengths across batches")
+        return vectors
+
+    def ping(self):
+        """One real round trip: embed one word."""
+        self.embed(["ping"])
+
+    def describe(self):
+        """The model and where it is (no key, no password in the URL)."""
+        return f"{self.model} at {display_url(self.url)}"
+
+    def close(self):
+        """Release this process's connections (a new client is made on next use)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None and self._client_pid == os.getpid():
+            client.close()
+
+    # ------------------------------------------------------------ one request
+
+    def _embed_batch(self, texts):
+        import httpx
+
+        body = {"model": self.model, "input": texts}
+        if self.dimensions is not None:
+            body["dimensions"] = self.dimensions
+        try:
+            with self._http().stream("POST", f"{self.url}/embeddings", json=body, headers=self._headers()) as answer:
+                payload = self._read(answer)
+        except httpx.TimeoutException:
+            raise self._unavailable("did not answer in time") from None
+        except httpx.HTTPError as ex:
+            raise self._unavailable(f"could not be reached ({type(ex).__name__})") from None
+        return self._vectors(payload, len(texts))
+
+    def _http(self):
+        """The process's client: made on first use, and again after a fork (no shared socket)."""
+        import httpx
+
+        with self._lock:
+            if self._client is None or self._client_pid != os.getpid():
+                timeout = httpx.Timeout(self.timeout, connect=self.connect_timeout)
+                self._client = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False)
+                self._client_pid = os.getpid()
+            return self._client
+
+    def _headers(self):
+        headers = {"Accept": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    def _read(self, answer):
+        """The JSON of ``answer``, read up to ``MAX_ANSWER_BYTES``; an HTTP error becomes EmbeddingUnavailable."""
+        chunks, size = [], 0
+        for chunk in answer.iter_bytes():
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise self._unavailable(f"answered more than {MAX_ANSWER_BYTES} bytes")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        if answer.status_code != 200:
+            raise self._unavailable(f"answered HTTP {answer.status_code}{self._detail(raw)}")
+        try:
+            return msgspec.json.decode(raw)
+        except msgspec.DecodeError:
+            raise self._unavailable("answered something that is not JSON") from None
+
+    def _detail(self, raw):
+        """The error message of an error answer, short and without the key: ``": message"`` or ""."""
+        try:
+            error = msgspec.json.decode(raw).get("error")
+        except (msgspec.DecodeError, AttributeError):
+            return ""
+        message = error.get("message") if isinstance(error, dict) else error
+        return f": {self._redact(str(message))[:_DETAIL_LENGTH]}" if message else ""
+
+    def _vectors(self, payload, count):
+        """The vectors of ``payload`` in input order, checked: one per text, finite numbers, one length."""
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, list) or len(data) != count:
+            found = len(data) if isinstance(data, list) else "no"
+            raise self._unavailable(f"answered {found} vectors for {count} texts")
+        ordered = [None] * count
+        for position, item in enumerate(data):
+            index = item.get("index", position) if isinstance(item, dict) else None
+            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < count or ordered[index]:
+                raise self._unavailable("answered vectors with missing or repeated indexes")
+            ordered[index] = self._vector(item.get("embedding"))
+        lengths = {len(vector) for vector in ordered}
+        if len(lengths) != 1:
+            raise self._unavailable("answered vectors of different lengths")
+        if self.dimensions is not None and lengths != {self.dimensions}:
+            raise self._unavailable(f"answered vectors of {lengths.pop()} dimensions, not {self.dimensions}")
+        return ordered
+
+    def _vector(self, embedding):
+        if not isinstance(embedding, list) or not 0 < len(embedding) <= MAX_DIMENSIONS:
+            raise self._unavailable("answered an embedding that is not a list of numbers")
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in embedding):
+            raise self._unavailable("answered an embedding with a value that is not a finite number")
+        return [float(x) for x in embedding]
+
+    def _redact(self, text):
+        return text.replace(self._api_key, "[redacted]") if self._api_key else text
+
+    def _unavailable(self, what):
+        return EmbeddingUnavailable(f"embeddings model {self.model!r} at {display_url(self.url)} {what}")
+
+
+def display_url(url):
+    """``url`` without its user and password, for messages and the banner."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def open_ai(table, state_dir, environ):
+    """Build the Embedder an ``[ai]`` table of bindings.toml describes.
+
+    Args:
+        table: ``binding``, ``url``, ``model``; optional ``api_key_env`` (the name of the
+            variable holding the key), ``dimensions``, ``timeout``, ``connect_timeout``,
+            ``batch_size``.
+        state_dir: unused (nothing is kept locally).
+        environ: where the key's variable is looked up (the process environment over ``.dev.vars``).
+
+    Raises:
+        ValueError: a key is missing or has a value it cannot use (the message names it,
+            never the key's value).
+    """
+    name = table.get("binding") or "AI"
+    url = table.get("url")
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+        raise ValueError(f'AI binding {name!r}: url must be an http(s) base URL such as "http://127.0.0.1:11434/v1"')
+    model = table.get("model")
+    if not isinstance(model, str) or not model:
+        raise ValueError(f'AI binding {name!r}: model must name the embeddings model, e.g. "nomic-embed-text"')
+    return Embedder(
+        url, model, api_key=_api_key(name, table, environ),
+        dimensions=_whole(name, table, "dimensions", None, 1, MAX_DIMENSIONS),
+        timeout=_seconds(name, table, "timeout", DEFAULT_TIMEOUT),
+        connect_timeout=_seconds(name, table, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+        batch_size=_whole(name, table, "batch_size", DEFAULT_BATCH_SIZE, 1, MAX_BATCH_SIZE), name=name,
+    )
+
+
+def _api_key(name, table, environ):
+    variable = table.get("api_key_env")
+    if variable is None:
+        return None
+    if not isinstance(variable, str) or not variable:
+        raise ValueError(f"AI binding {name!r}: api_key_env must name an environment variable")
+    if not environ.get(variable):
+        raise ValueError(f"AI binding {name!r}: api_key_env names {variable}, which is not set")
+    return environ[variable]
+
+
+def _whole(name, table, key, default, low, high):
+    value = table.get(key, default)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"AI binding {name!r}: {key} must be a whole number from {low} to {high}, not {value!r}")
+    return value
+
+
+def _seconds(name, table, key, default):
+    value = table.get(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 600:
+        raise ValueError(f"AI binding {name!r}: {key} must be a number of seconds above 0 (at most 600), not {value!r}")
+    return float(value)

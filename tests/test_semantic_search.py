@@ -1,0 +1,352 @@
+"""Semantic search's half: the ``AI`` binding's embeddings client, the vectors in ``search_embeddings``,
+ranking by cosine, the scheduled job and ``search reindex``.
+
+The model is a real HTTP server speaking the OpenAI embeddings protocol on a loopback port
+(tests/fixtures/embeddings.py), whose vectors are hashed bags of words: texts sharing words
+are near. Its request log shows what was embedded, so a test counts the requests an
+indexing pass made.
+"""
+
+import logging
+import struct
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import cli
+from app.db.database import is_postgres
+from app.db.models import Content, SearchEmbedding, bind_models, database, new_id
+from app.runtime.ai import EmbeddingUnavailable
+from app.runtime.config import load_config
+from app.runtime.env import build_env
+from app.scheduled import eventful, index_search_embeddings, now_event, run_scheduled
+from app.services.ai_search.semantic import item_text, semantic_index_for, text_hash
+from app.services.log_buffer import flush_process_buffer
+from tests.fixtures.app import client_for
+from tests.fixtures.content import create_collection, insert_items
+from tests.fixtures.embeddings import API_KEY, DIMENSIONS, MODEL, ai_table, embed
+
+pytestmark = pytest.mark.backends
+
+KEY_VARIABLE = "TEST_AI_KEY"
+
+
+@pytest.fixture
+def env(tmp_path, stack, embeddings_server):
+    """An env of the test's stack whose ``[ai]`` binding is the test's embeddings server
+    (two texts per request, the key in ``TEST_AI_KEY``)."""
+    ai = {"url": embeddings_server.url, "api_key_env": KEY_VARIABLE, "batch_size": 2}
+    env = stack.env(tmp_path / "app", ai=ai, environ={KEY_VARIABLE: API_KEY})
+    bind_models(env.DB.db)
+    yield env
+    flush_process_buffer()
+    env.DB.db.close()
+
+
+@pytest.fixture
+def index(env):
+    return semantic_index_for(env)
+
+
+@pytest.fixture
+def author(make_user):
+    return make_user("admin")
+
+
+def add_items(collection, author, *pairs):
+    """Insert items titled and bodied by ``pairs`` (``(title, body)``); their ids in order."""
+    bodies = [body for _, body in pairs]
+    ids = insert_items(collection, author[0], len(pairs), data=lambda i: {"body": bodies[i]}, slug_prefix=new_id())
+    for content_id, (title, _) in zip(ids, pairs, strict=True):
+        Content.update(title=title).where(Content.id == content_id).execute()
+    return ids
+
+
+def vector_row(content_id):
+    return SearchEmbedding.get_or_none(SearchEmbedding.content == content_id)
+
+
+# ------------------------------------------------------------------ indexing
+
+
+def test_index_items_embeds_in_batches_and_skips_unchanged_items(index, author, embeddings_server):
+    blog = create_collection("blog")
+    ids = add_items(blog, author, ("Cats", "purr softly"), ("Dogs", "bark loudly"), ("Birds", "sing at dawn"))
+
+    assert index.index_items(ids) == 3
+    # Batches of the binding's batch_size (2): two requests, every text once.
+    assert [len(request["body"]["input"]) for request in embeddings_server.requests] == [2, 1]
+    assert sorted(embeddings_server.texts) == ["Birds sing at dawn", "Cats purr softly", "Dogs bark loudly"]
+    assert {request["body"]["model"] for request in embeddings_server.requests} == {MODEL}
+
+    assert index.index_items(ids) == 0
+    assert len(embeddings_server.requests) == 2  # nothing changed: no request
+
+
+def test_the_key_goes_as_a_bearer_token(index, author, embeddings_server):
+    ids = add_items(create_collection("blog"), author, ("Cats", "purr"))
+    index.index_items(ids)
+    assert embeddings_server.requests[0]["headers"]["Authorization"] == f"Bearer {API_KEY}"
+    assert embeddings_server.requests[0]["path"] == "/v1/embeddings"
+
+
+def test_the_vector_is_stored_as_normalised_float32_little_endian(env, index, author):
+    blog = create_collection("blog")
+    [content_id] = add_items(blog, author, ("Cats", "purr softly"))
+    index.index_items([content_id])
+    row = vector_row(content_id)
+    assert (row.collection_id, row.model, row.dimensions) == (blog.id, MODEL, DIMENSIONS)
+    assert row.source_hash == text_hash("Cats purr softly")
+    stored = struct.unpack(f"<{DIMENSIONS}f", bytes(row.vector))
+    assert stored == pytest.approx(embed("Cats purr softly"), abs=1e-6)
+    if is_postgres(env.DB.db):
+        sql = ("SELECT data_type FROM information_schema.columns"
+               " WHERE table_name = 'search_embeddings' AND column_name = 'vector'")
+        assert env.DB.db.execute_sql(sql).fetchone() == ("bytea",)
+    else:
+        assert env.DB.db.execute_sql("SELECT typeof(vector) FROM search_embeddings").fetchone() == ("blob",)
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_the_text_embedded_is_the_full_text_index_text(env, author):
+    data = {"body": "Purring", "meta": {"source": "field notes", "n": 3, "tags": ["whiskers", True, "tail"]}}
+    ids = insert_items(create_collection("blog"), author[0], 1, data=lambda i: data)
+    row = Content.get_by_id(ids[0])
+    (body,) = env.DB.db.execute_sql("SELECT body FROM content_fts_source WHERE rowid ="
+                                    " (SELECT rowid FROM content WHERE id = ?)", (ids[0],)).fetchone()
+    assert item_text(row.title, row.data) == f"{row.title} {body}" == "Item 0 Purring field notes whiskers tail"
+
+
+def test_an_edit_makes_the_item_stale_and_the_scheduled_job_embeds_it_again(env, index, author, embeddings_server):
+    client = client_for(env)
+    create_collection("blog")
+    _, headers = author
+    item = client.post_json("/api/content", {"collectionId": "blog", "title": "Cats",
+                                             "data": {"body": "purr softly"}}, headers=headers).json["data"]
+    blog_id = Content.get_by_id(item["id"]).collection_id
+
+    assert run_scheduled(now_event(), env)["index_search_embeddings"] == {"embedded": 1, "checked": 1, "removed": 0}
+    assert index.status([blog_id]) == {blog_id: {"items": 1, "indexed": 1, "stale": 0, "missing": 0}}
+
+    client.put_json(f"/api/content/{item['id']}", {"title": "Lions", "data": {"body": "roar loudly"}}, headers=headers)
+    assert index.status([blog_id]) == {blog_id: {"items": 1, "indexed": 0, "stale": 1, "missing": 0}}
+
+    assert run_scheduled(now_event(), env)["index_search_embeddings"]["embedded"] == 1
+    assert embeddings_server.texts[-1] == "Lions roar loudly"
+    assert index.status([blog_id])[blog_id]["indexed"] == 1
+    # Nothing left: the next run checks nothing and asks the model nothing.
+    assert run_scheduled(now_event(), env)["index_search_embeddings"] == {"embedded": 0, "checked": 0, "removed": 0}
+    assert len(embeddings_server.requests) == 2
+
+
+def test_a_change_that_keeps_the_text_is_checked_once_and_not_embedded(env, index, author, embeddings_server):
+    [content_id] = add_items(create_collection("blog"), author, ("Cats", "purr"))
+    index.index_items([content_id])
+    Content.update(status="archived", updated_at=Content.updated_at + 5).where(Content.id == content_id).execute()
+    assert index.index_stale() == {"embedded": 0, "checked": 1, "removed": 0}
+    assert index.index_stale() == {"embedded": 0, "checked": 0, "removed": 0}
+    assert len(embeddings_server.requests) == 1
+
+
+def test_the_scheduled_batch_is_bounded(index, author, embeddings_server):
+    add_items(create_collection("blog"), author, *[(f"Item {n}", "words") for n in range(5)])
+    assert index.index_stale(batch_size=3) == {"embedded": 3, "checked": 3, "removed": 0}
+    assert index.index_stale(batch_size=3) == {"embedded": 2, "checked": 2, "removed": 0}
+    assert len(embeddings_server.texts) == 5
+
+
+def test_deleted_content_loses_its_vector(env, index, author):
+    client = client_for(env)
+    blog = create_collection("blog")
+    _, headers = author
+    trashed, purged, kept = add_items(blog, author, ("Cats", "purr"), ("Cats too", "purr"), ("Dogs", "bark"))
+    index.index_items([trashed, purged, kept])
+
+    client.delete(f"/api/content/{trashed}", headers=headers)
+    assert trashed not in dict(index.rank("cats purr", [blog.id]))
+    assert index.index_stale() == {"embedded": 0, "checked": 0, "removed": 1}
+    assert vector_row(trashed) is None
+
+    with database.atomic():
+        Content.delete().where(Content.id == purged).execute()
+    assert vector_row(purged) is None  # ON DELETE CASCADE
+    assert [content_id for content_id, _ in index.rank("cats purr", [blog.id])] == [kept]
+
+    # Restored from the trash, it has no vector: the next run embeds it.
+    client.post(f"/api/content/{trashed}/restore", headers=headers)
+    assert index.index_stale()["embedded"] == 1
+
+
+def test_index_items_removes_the_vector_of_an_item_in_the_trash(index, author):
+    [content_id] = add_items(create_collection("blog"), author, ("Cats", "purr"))
+    index.index_items([content_id])
+    Content.update(status="deleted").where(Content.id == content_id).execute()  # SonicJS's soft delete
+    assert index.index_items([content_id]) == 0
+    assert vector_row(content_id) is None
+
+
+# ------------------------------------------------------------------ ranking and status
+
+
+def test_rank_orders_by_cosine_within_the_collections_asked(index, author):
+    blog, pages = create_collection("blog"), create_collection("pages")
+    cats, dogs, mixed = add_items(blog, author, ("Cats", "cats purr softly"), ("Dogs", "dogs bark loudly"),
+                                  ("Pets", "cats and dogs"))
+    [other] = add_items(pages, author, ("Cats", "cats purr softly"))
+    index.index_items([cats, dogs, mixed, other])
+
+    ranked = index.rank("cats purr", [blog.id])
+    assert [content_id for content_id, _ in ranked][0] == cats
+    assert {content_id for content_id, _ in ranked} == {cats, dogs, mixed}
+    scores = [score for _, score in ranked]
+    assert scores == sorted(scores, reverse=True)
+    query = embed("cats purr")
+    expected = sum(a * b for a, b in zip(query, embed("Cats cats purr softly"), strict=True))
+    assert scores[0] == pytest.approx(expected, abs=1e-5)
+
+    assert [content_id for content_id, _ in index.rank("cats purr", [blog.id], limit=1)] == [cats]
+    assert {content_id for content_id, _ in index.rank("cats purr", [blog.id, pages.id])} == {cats, dogs, mixed, other}
+    assert index.rank("cats purr", []) == []
+
+
+def test_rank_raises_when_the_model_is_down(index, author, embeddings_server):
+    blog = create_collection("blog")
+    embeddings_server.answer = 503
+    with pytest.raises(EmbeddingUnavailable, match="HTTP 503"):
+        index.rank("cats", [blog.id])
+
+
+def test_status_counts_items_indexed_stale_and_missing(index, author):
+    blog, pages = create_collection("blog"), create_collection("pages")
+    fresh, stale, _missing = add_items(blog, author, ("A", "one"), ("B", "two"), ("C", "three"))
+    add_items(pages, author, ("D", "four"))
+    trashed = add_items(blog, author, ("E", "five"))[0]
+    index.index_items([fresh, stale, trashed])
+    Content.update(title="B changed").where(Content.id == stale).execute()
+    Content.update(deleted_at=1).where(Content.id == trashed).execute()
+    assert index.status([blog.id, pages.id]) == {
+        blog.id: {"items": 3, "indexed": 1, "stale": 1, "missing": 1},
+        pages.id: {"items": 1, "indexed": 0, "stale": 0, "missing": 1},
+    }
+
+
+# ------------------------------------------------------------------ CLI and cron
+
+
+def run_cli(env, *args):
+    folder = env.config.path.parent
+    result = CliRunner().invoke(cli, [*args, "--config", str(folder / "bindings.toml"),
+                                      "--persist-to", str(folder / "state")], env={KEY_VARIABLE: API_KEY})
+    bind_models(env.DB.db)  # the command bound the models to its own connection
+    return result
+
+
+def test_search_reindex_embeds_what_changed_and_prints_counts(env, author, embeddings_server):
+    blog, pages = create_collection("blog"), create_collection("pages")
+    add_items(blog, author, ("A", "one"), ("B", "two"))
+    add_items(pages, author, ("C", "three"))
+
+    result = run_cli(env, "search", "reindex", "--collection", "blog")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == ["blog: 2 embedded", "blog: 2 items, 2 indexed, 0 stale, 0 missing"]
+
+    result = run_cli(env, "search", "reindex")
+    assert result.exit_code == 0, result.output
+    assert "blog: 0 embedded" in result.output and "pages: 1 embedded" in result.output
+    assert len(embeddings_server.texts) == 3
+
+    result = run_cli(env, "search", "status")
+    assert "pages: 1 items, 1 indexed, 0 stale, 0 missing" in result.output
+
+
+def test_search_reindex_reports_the_model_down_without_the_key(env, author, embeddings_server):
+    add_items(create_collection("blog"), author, ("A", "one"))
+    embeddings_server.answer = 401
+    result = run_cli(env, "search", "reindex")
+    assert result.exit_code == 1
+    assert "HTTP 401" in result.output and API_KEY not in result.output
+
+
+def test_search_commands_need_an_ai_binding(tmp_path, stack):
+    plain = stack.env(tmp_path / "plain")
+    result = run_cli(plain, "search", "reindex")
+    assert result.exit_code == 1
+    assert "no AI binding in" in result.output and "[ai]" in result.output
+
+
+def test_the_scheduled_job_does_nothing_without_an_ai_binding(tmp_path, stack, author):
+    plain = stack.env(tmp_path / "plain")
+    bind_models(plain.DB.db)
+    assert index_search_embeddings(now_event(), plain) == {}
+    assert "index_search_embeddings" not in eventful(run_scheduled(now_event(), plain))
+
+
+def test_the_scheduled_job_reports_the_model_down(env, author, embeddings_server):
+    add_items(create_collection("blog"), author, ("A", "one"))
+    embeddings_server.answer = 500
+    result = run_scheduled(now_event(), env)["index_search_embeddings"]
+    assert "HTTP 500" in result["error"] and API_KEY not in result["error"]
+
+
+# ------------------------------------------------------------------ the client's faults
+
+
+def embedder(tmp_path, url, environ=None, **keys):
+    path = tmp_path / "bindings.toml"
+    path.write_text('name = "site"\n' + ai_table(url, api_key_env=KEY_VARIABLE, **keys))
+    return build_env(load_config(path, environ={KEY_VARIABLE: API_KEY, **(environ or {})})).AI
+
+
+def test_vectors_come_back_in_the_inputs_order(tmp_path, embeddings_server):
+    embeddings_server.answer = "shuffled"
+    texts = ["cats purr", "dogs bark", "birds sing"]
+    assert embedder(tmp_path, embeddings_server.url).embed(texts) == [pytest.approx(embed(t)) for t in texts]
+
+
+def test_a_timeout_is_unavailable(tmp_path, embeddings_server):
+    embeddings_server.answer = "hang"
+    with pytest.raises(EmbeddingUnavailable, match="did not answer in time"):
+        embedder(tmp_path, embeddings_server.url, timeout=0.3).embed(["cats"])
+
+
+def test_an_unreachable_endpoint_is_unavailable(tmp_path, closed_embeddings_url):
+    with pytest.raises(EmbeddingUnavailable, match="could not be reached"):
+        embedder(tmp_path, closed_embeddings_url).embed(["cats"])
+
+
+def test_an_http_error_is_unavailable_and_never_shows_the_key(tmp_path, embeddings_server, caplog):
+    caplog.set_level(logging.DEBUG)
+    embeddings_server.answer = 401
+    with pytest.raises(EmbeddingUnavailable) as caught:
+        embedder(tmp_path, embeddings_server.url).embed(["cats"])
+    message = str(caught.value)
+    # The server quoted the key in its error message: it is redacted.
+    assert message.startswith(f"embeddings model '{MODEL}' at {embeddings_server.url} answered HTTP 401: ")
+    assert API_KEY not in message and "[redacted]" in message
+    assert all(API_KEY not in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize(("answer", "problem"), [
+    ("garbage", "not JSON"),
+    ("short", "answered 1 vectors for 2 texts"),
+    ("text", "not a finite number"),
+    ("ragged", "different lengths"),
+])
+def test_a_malformed_answer_is_refused(tmp_path, embeddings_server, answer, problem):
+    embeddings_server.answer = answer
+    with pytest.raises(EmbeddingUnavailable, match=problem):
+        embedder(tmp_path, embeddings_server.url).embed(["cats", "dogs"])
+
+
+def test_dimensions_are_asked_for_and_checked(tmp_path, embeddings_server):
+    with pytest.raises(EmbeddingUnavailable, match=f"answered vectors of {DIMENSIONS} dimensions, not 32"):
+        embedder(tmp_path, embeddings_server.url, dimensions=32).embed(["cats"])
+    assert embeddings_server.requests[0]["body"]["dimensions"] == 32
+    assert len(embedder(tmp_path, embeddings_server.url, dimensions=DIMENSIONS).embed(["cats"])[0]) == DIMENSIONS
+
+
+def test_a_url_with_a_password_is_described_without_it(tmp_path, embeddings_server):
+    url = embeddings_server.url.replace("http://", "http://user:secret@")
+    ai = embedder(tmp_path, url)
+    assert ai.describe() == f"{MODEL} at {embeddings_server.url}"
+    assert "secret" not in repr(ai)
