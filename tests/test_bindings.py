@@ -177,3 +177,10 @@ def test_a_type_added_to_the_registry_reaches_config_env_health_and_cli(tmp_path
     table, queue = runtime.binding("queues", "jobs")
     assert table["binding"] == "JOBS" and isinstance(queue, Queue)
     assert "   JOBS          Queue  queue JOBS" in banner_lines(runtime, "http://127.0.0.1:8787")
+
+
+def test_the_banner_names_the_ai_model_and_its_url(tmp_path, embeddings_server):
+    config_for(tmp_path, SAMPLES.items())
+    runtime = Runtime(tmp_path / "bindings.toml", None, tmp_path / "state")
+    width = max(len(table["binding"]) for table in SAMPLES.values())
+    assert f"   {'AI':<{width}}  AI  test-embed at {embeddings_server.url}" in banner_lines(runtime, "http://127.0.0.1:8787")
