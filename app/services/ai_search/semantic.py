@@ -175,10 +175,14 @@ class SemanticIndex:
 
     def _touch(self, items):
         """Record the ``updated_at`` of items whose text did not change (a status change, a
-        publication), so the scheduled job does not check them again."""
-        for item in items:
-            (SearchEmbedding.update(content_updated_at=item.updated_at)
-             .where(SearchEmbedding.content == item.id).execute())
+        publication), so the scheduled job does not check them again. One transaction: one
+        write lock on SQLite, not one per item."""
+        if not items:
+            return
+        with database.atomic():
+            for item in items:
+                (SearchEmbedding.update(content_updated_at=item.updated_at)
+                 .where(SearchEmbedding.content == item.id).execute())
 
     def _store(self, batch, vectors):
         """Upsert the vectors of ``batch`` in one transaction, for the items still live."""
