@@ -20,6 +20,7 @@ from app.db.models import PluginHook, PluginRoute, database, now_ms
 
 ACCESS_PREFIX = "access:"
 PRIORITY_FIRST, PRIORITY_DEFAULT, PRIORITY_LAST = 0, 10, 20
+INSERT_CHUNK = 100  # rows per INSERT: well under SQLite's bound-parameter limit
 
 
 @dataclass(frozen=True)
@@ -94,15 +95,20 @@ def _sync_table(model, plugin_ids, active_ids, key_fields, wanted):
     if gone:
         model.delete().where(model.id.in_(gone)).execute()
     now = now_ms()
+    new_rows = []
     for key, values in want.items():
         pid, *parts = key
         columns = {**values, "is_active": pid in active_ids}
         row = have.get(key)
         if row is None:
             fields = {field.name: part for field, part in zip(key_fields, parts)}
-            model.insert(plugin=pid, created_at=now, **fields, **columns).on_conflict_ignore().execute()
+            new_rows.append({"plugin": pid, "created_at": now, **fields, **columns})
         elif any(getattr(row, name) != value for name, value in columns.items()):
             model.update(**columns).where(model.id == row.id).execute()
+    # One statement per chunk, not per row: a fresh database gets every core plugin's rows at
+    # its first worker's first request. Ignored on conflict: another worker may be writing them.
+    for start in range(0, len(new_rows), INSERT_CHUNK):
+        model.insert_many(new_rows[start:start + INSERT_CHUNK]).on_conflict_ignore().execute()
 
 
 def set_active(plugin_id, active):
