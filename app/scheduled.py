@@ -11,6 +11,7 @@ import logging
 from app.db.models import bind_models, now_ms
 from app.db.time_travel import purge_expired_history, ship_history_to_bucket
 from app.runtime.context import ScheduledEvent
+from app.services.ai_search.history import prune as prune_searches
 from app.services.ai_search.semantic import semantic_index_for
 from app.services.content.scheduling import run_scheduled_content
 from app.services.log_config import apply_retention
@@ -55,9 +56,14 @@ def index_search_embeddings(event, env):
     return index.index_stale() if index is not None else {}
 
 
+def prune_search_history(event, env):
+    """Delete the searches recorded over ``RETENTION_DAYS`` (90) ago (the analytics read 30)."""
+    return {"search_history_pruned": prune_searches(event.scheduled_time)}
+
+
 JOBS = [
     purge_expired_logs, run_scheduled_content, sweep_media_orphans, purge_expired_history, retry_webhook_deliveries,
-    purge_sign_in_secrets, ship_history_to_bucket, index_search_embeddings,
+    purge_sign_in_secrets, ship_history_to_bucket, index_search_embeddings, prune_search_history,
 ]
 
 

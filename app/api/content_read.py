@@ -32,6 +32,7 @@ counts) is parsed once per process: its parameters and key are kept (``PARSED_KE
 strings at most) and a repeated request, the usual cached hit, parses nothing.
 """
 
+import contextlib
 import hashlib
 import math
 import re
@@ -292,8 +293,16 @@ def _pure(query):
 
 def list_params(req, scope, **kwargs):
     """``parse_list_params`` with its errors as 400 (bad parameter) or 401/403 (scope)."""
-    try:
+    with list_errors(req, scope):
         return parse_list_params(req.params, scope, **kwargs)
+
+
+@contextlib.contextmanager
+def list_errors(req, scope):
+    """A list's parameter errors raised inside as 400 (bad parameter) or 401/403 (outside
+    ``scope``), as the content list answers them; a search answers its own the same way."""
+    try:
+        yield
     except QueryError as ex:
         raise bad_request(INVALID_PARAMETERS, ex.problems) from None
     except NotPermitted as ex:

@@ -743,12 +743,27 @@ class FormSubmission(BaseModel):
         table_name = "form_submissions"
 
 
+class SearchHistory(BaseModel):
+    """One search asked of the AI Search plugin (``POST /api/search``)."""
+
+    id = peewee.TextField(primary_key=True, default=new_id)
+    query = peewee.TextField()
+    mode = peewee.TextField(default="keyword")
+    results_count = peewee.IntegerField(default=0)
+    query_time_ms = peewee.IntegerField(default=0)
+    user = peewee.ForeignKeyField(User, column_name="user_id", null=True, on_delete="SET NULL")
+    created_at = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "search_history"
+
+
 MODELS = [
     User, Collection, Media, MediaPendingObject, WorkflowState, Content, ContentCount, ContentCountedField,
     ContentValueCount, ContentMedia, ContentVersion, Workflow, WorkflowTransition, WorkflowHistory, ScheduledContent,
     ContentAssignment,
     Plugin, PluginHook, PluginRoute, PluginAsset, PluginActivity, Permission, RolePermission, ApiToken, SystemLog,
-    LogConfig, Faq, Webhook, WebhookDelivery, OtpCode, MagicLink, Form, FormSubmission,
+    LogConfig, Faq, Webhook, WebhookDelivery, OtpCode, MagicLink, Form, FormSubmission, SearchHistory,
 ]
 
 

@@ -6,6 +6,7 @@ other; the passwordless sign-ins (``otp-login``, ``magic-link-auth``) start inac
 embedder's sites) never share a plugin's state.
 """
 
+from app.services.plugins.ai_search_plugin import AISearch
 from app.services.plugins.core_auth import CoreAuth
 from app.services.plugins.core_cache import CoreCache
 from app.services.plugins.core_media import CoreMedia
@@ -18,4 +19,5 @@ from app.services.plugins.webhooks_plugin import Webhooks
 
 def core_plugins():
     """New instances of every core plugin, for one app."""
-    return [RequestLogs(), Webhooks(), CoreAuth(), CoreCache(), CoreMedia(), Email(), OtpLogin(), MagicLinkAuth()]
+    return [RequestLogs(), Webhooks(), CoreAuth(), CoreCache(), CoreMedia(), Email(), OtpLogin(), MagicLinkAuth(),
+            AISearch()]

@@ -1,0 +1,109 @@
+"""``/api/search``: the AI Search plugin's search, suggestions and analytics.
+
+Mounted by the core plugin ``ai-search`` (404 while it is inactive).
+
+* ``POST /api/search``: a search, for anyone; the caller reads exactly what ``/api/content``
+  shows them (the public: published items of active collections, no author's email), so
+  asking for drafts anonymously is a 401, as ``/api/content?status=draft`` is. Every search
+  is recorded in the search history after the response.
+* ``GET /api/search/suggest?q=``: completions, for anyone.
+* ``GET /api/search/analytics``: the last 30 days of searches, for admins (``plugins.manage``).
+"""
+
+from app.api.access import access
+from app.api.content_read import caller_scope, list_errors
+from app.api.describe import Param, describe
+from app.api.errors import read_body
+from app.api.private import no_store
+from app.api.schemas_search import AnalyticsResponse, SearchBody, SearchResponse, Suggestions
+from app.services.ai_search import history, service
+from app.services.ai_search.keyword import Filters
+
+SEARCH_NOTES = (
+    "Keyword mode is the content list's full-text search (`search=`'s syntax), best matches first. "
+    "`ai` mode ranks by meaning when the app has an `AI` binding and `ai_mode_enabled` is on; otherwise, "
+    "or when the model fails, the answer is a keyword search with `mode: keyword` and `fallback` saying why. "
+    "Callers read what `/api/content` shows them: anonymous callers see published items only."
+)
+
+
+def search_request(body):
+    """The service's SearchRequest of a validated SearchBody."""
+    given, dates = body.filters, body.filters.date_range
+    filters = Filters(
+        statuses=tuple(given.status) if given.status else None,
+        date_field=dates.field if dates else "created_at",
+        start=dates.start if dates else None, end=dates.end if dates else None,
+        author=given.author, tags=tuple(given.tags or ()),
+    )
+    collections = tuple(given.collections) if given.collections else None
+    return service.SearchRequest(query=body.query.strip(), mode=body.mode, collections=collections,
+                                 filters=filters, limit=body.limit, offset=body.offset)
+
+
+class SearchResource:
+    """``POST /api/search``."""
+
+    def __init__(self, settings, semantic_index):
+        self._settings = settings
+        self._semantic_index = semantic_index
+
+    @access(public=True)
+    @describe("Search content across collections", description=SEARCH_NOTES, body=SearchBody,
+              response=SearchResponse)
+    @no_store
+    def on_post(self, req, resp):
+        request = search_request(read_body(req, SearchBody))
+        settings, scope = self._settings(), caller_scope(req)
+        index = self._semantic_index() if request.mode == service.AI else None
+        with list_errors(req, scope):
+            answer = service.search(request, scope, settings, index)
+        if settings.enabled:
+            user = req.context.user
+            req.context.ctx.wait_until(history.record, request.query, answer["mode"], answer["total"],
+                                       answer["query_time_ms"], user.id if user is not None else None)
+        resp.media = {"success": True, "data": answer}
+
+
+class SuggestResource:
+    """``GET /api/search/suggest?q=``."""
+
+    def __init__(self, settings):
+        self._settings = settings
+
+    @access(public=True)
+    @describe("Complete a search: titles the caller may read, and queries the public asks often",
+              query=(Param("q", str, "what was typed (2 characters at least)"),), response=Suggestions)
+    @no_store
+    def on_get(self, req, resp):
+        scope = caller_scope(req)
+        user = req.context.user
+        with list_errors(req, scope):
+            found = service.suggest(req.get_param("q") or "", scope, self._settings(),
+                                    user.id if user is not None else None)
+        resp.media = {"success": True, "data": found}
+
+
+class AnalyticsResource:
+    """``GET /api/search/analytics``."""
+
+    @access("plugins.manage")
+    @describe("The searches of the last 30 days: counts by mode, the most asked, the average time",
+              response=AnalyticsResponse)
+    @no_store
+    def on_get(self, req, resp):
+        resp.media = {"success": True, "data": history.analytics()}
+
+
+def search_routes(settings, semantic_index):
+    """The routes the ``ai-search`` plugin mounts.
+
+    Args:
+        settings: returns the plugin's SearchSettings now.
+        semantic_index: returns the SemanticIndex, or None without an ``AI`` binding.
+    """
+    return [
+        ("/api/search", SearchResource(settings, semantic_index)),
+        ("/api/search/suggest", SuggestResource(settings)),
+        ("/api/search/analytics", AnalyticsResource()),
+    ]

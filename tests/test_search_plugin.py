@@ -1,0 +1,254 @@
+"""The ``ai-search`` core plugin: ``POST /api/search`` (keyword mode, the ai fallback), its
+suggestions and analytics, request-level on SQLite and PostgreSQL.
+
+A search reads what ``/api/content`` shows the same caller: anonymous callers never see a
+draft nor an author's email; editors may ask for drafts.
+"""
+
+import pytest
+
+from app.db.models import Content, SearchHistory, now_ms
+from app.runtime.context import ScheduledEvent
+from app.scheduled import prune_search_history
+from app.services.ai_search.history import DAY_MS, RETENTION_DAYS, SUGGEST_MIN_ASKED
+from app.services.ai_search.service import NO_INDEX
+from tests.fixtures.content import create_collection, insert_items
+
+pytestmark = pytest.mark.backends
+
+DOCS = [  # (slug, title, body, tags)
+    ("bikes", "Red bikes", "Red bikes and red wheels: red everywhere, the red bike guide.", ["cycling"]),
+    ("cars", "Cars", "A red car parked beside a blue one, near the old station by the river.", ["driving"]),
+    ("boats", "Boats", "Sailing boats on a calm blue sea.", ["sailing", "cycling"]),
+]
+
+
+@pytest.fixture
+def site(env, as_author):
+    """``blog`` (three published posts, one draft) and ``news`` (one published item)."""
+    author, _ = as_author
+    blog = create_collection("blog", display_name="Blog Posts")
+    for i, (slug, title, body, tags) in enumerate(DOCS):
+        insert_items(blog, author, 1, slug_prefix=slug, start=1_700_000_000_000 + i * DAY_MS, title=title,
+                     data=lambda _, body=body, tags=tags: {"body": f"<p>{body}</p>", "tags": tags})
+    insert_items(blog, author, 1, status="draft", slug_prefix="secret", title="Secret red plan",
+                 data=lambda _: {"body": "The red draft nobody may read."})
+    insert_items(create_collection("news", display_name="News"), author, 1, slug_prefix="daily", start=1_700_000_000_000 + 5 * DAY_MS,
+                 title="Daily news",
+                 data=lambda _: {"body": "News about a red balloon floating over the town square today."})
+    return author
+
+
+def search(client, query, status=200, headers=None, **body):
+    return client.post_json("/api/search", {"query": query, **body}, headers=headers or {}, status=status).json
+
+
+def slugs(answer):
+    return [result["slug"] for result in answer["data"]["results"]]
+
+
+def test_keyword_search_ranks_by_relevance(client, site):
+    answer = search(client, "red")
+    assert answer["success"] is True and answer["data"]["mode"] == "keyword"
+    assert slugs(answer)[0] == "bikes-0"  # red in its title and four times in its text
+    assert sorted(slugs(answer)) == ["bikes-0", "cars-0", "daily-0"]
+    assert answer["data"]["total"] == 3
+    first = answer["data"]["results"][0]
+    assert first["collection_name"] == "Blog Posts" and first["url"] == f"/api/content/{first['id']}"
+    assert first["snippet"].startswith("Red bikes and red wheels") and "<p>" not in first["snippet"]
+    assert first["relevance_score"] is None and first["status"] == "published"
+
+
+def test_the_search_syntax_is_the_lists(client, site):
+    assert slugs(search(client, '"blue sea"')) == ["boats-0"]
+    assert slugs(search(client, "sail*")) == ["boats-0"]
+    assert slugs(search(client, "red blue")) == ["cars-0"]
+
+
+def test_filters(client, site):
+    assert sorted(slugs(search(client, "red", filters={"collections": ["news"]}))) == ["daily-0"]
+    news_id = "col-news"
+    assert slugs(search(client, "red", filters={"collections": [news_id]})) == ["daily-0"]
+    tagged = search(client, "blue", filters={"tags": ["cycling"]})
+    assert slugs(tagged) == ["boats-0"]
+    dated = search(client, "red", filters={"collections": ["blog"], "dateRange": {
+        "start": 1_700_000_000_000 + DAY_MS, "field": "created_at"}})
+    assert slugs(dated) == ["cars-0"]
+    iso = search(client, "red", filters={"dateRange": {"end": "2023-11-14"}})
+    assert slugs(iso) == ["bikes-0"]  # 1_700_000_000_000 is 2023-11-14T22:13:20Z
+
+
+def test_author_filter(client, site, make_user):
+    other, _ = make_user("author")
+    insert_items(Content.collection.rel_model.get_by_id("col-blog"), other, 1, slug_prefix="other",
+                 title="Another red post", data=lambda _: {"body": "red"})
+    assert slugs(search(client, "red", filters={"author": other.id})) == ["other-0"]
+    assert "other-0" not in slugs(search(client, "red", filters={"author": site.id}))
+
+
+def test_pagination(client, site):
+    every = slugs(search(client, "red", limit=3))
+    first, second = search(client, "red", limit=2), search(client, "red", limit=2, offset=2)
+    assert slugs(first) + slugs(second) == every
+    assert first["data"]["total"] == second["data"]["total"] == 3
+
+
+def test_anonymous_callers_never_see_drafts_nor_emails(client, site):
+    answer = search(client, "red")
+    assert "secret-0" not in slugs(answer)
+    assert site.email not in str(answer) and "email" not in str(answer)
+    assert all(result["author_name"] == f"{site.first_name} {site.last_name}" for result in answer["data"]["results"])
+    refused = search(client, "red", status=401, filters={"status": ["draft"]})
+    assert "error" in refused  # as /api/content?status=draft answers the public
+
+
+def test_editors_may_search_drafts(client, site, as_editor):
+    _, headers = as_editor
+    answer = search(client, "red", headers=headers, filters={"status": ["draft"]})
+    assert slugs(answer) == ["secret-0"]
+    assert "secret-0" in slugs(search(client, "red", headers=headers))  # every status, as /api/content
+    assert site.email not in str(answer)
+
+
+def test_unknown_collection_is_named(client, site):
+    answer = search(client, "red", status=422, filters={"collections": ["blog", "nope"]})
+    assert "nope" in answer["error"] and answer["details"][0]["field"] == "filters.collections"
+
+
+@pytest.mark.parametrize("body", [
+    {"query": ""}, {"query": "   "}, {"query": "x" * 201}, {"query": "red", "mode": "magic"},
+    {"query": "red", "limit": 0}, {"query": "red", "limit": 101}, {"query": "red", "offset": -1},
+    {"query": "red", "offset": 10_001}, {"query": "red", "unknown": 1},
+    {"query": "red", "filters": {"status": ["deleted"]}}, {"query": "red", "filters": {"dateRange": {"field": "x"}}},
+    {"limit": 5},
+])
+def test_bad_bodies_are_422(client, site, body):
+    answer = client.post_json("/api/search", body, status=422).json
+    assert set(answer) == {"error", "details"}
+
+
+def test_a_bad_date_is_400_naming_the_field(client, site):
+    answer = search(client, "red", status=400, filters={"dateRange": {"start": "yesterday"}})
+    assert answer["details"][0]["parameter"] == "filters.dateRange.start"
+
+
+def test_disabled_search_finds_nothing(client, site, as_admin):
+    _, admin = as_admin
+    client.patch_json("/admin/api/plugins/ai-search", {"settings": {"enabled": False}}, headers=admin, status=200)
+    answer = search(client, "red")
+    assert answer["data"]["results"] == [] and answer["data"]["total"] == 0
+
+
+def test_selected_collections_narrow_every_search(client, site, as_admin):
+    _, admin = as_admin
+    client.patch_json("/admin/api/plugins/ai-search", {"settings": {"selected_collections": ["col-news"]}},
+                      headers=admin, status=200)
+    assert slugs(search(client, "red")) == ["daily-0"]
+    assert slugs(search(client, "red", filters={"collections": ["blog"]})) == []
+
+
+def test_settings_are_validated(client, site, as_admin):
+    _, admin = as_admin
+    answer = client.patch_json("/admin/api/plugins/ai-search", {"settings": {"results_limit": 5}},
+                               headers=admin, status=422).json
+    assert "results_limit" in str(answer["details"])
+    client.patch_json("/admin/api/plugins/ai-search", {"settings": {"cache_duration": 25}}, headers=admin, status=422)
+    settings = client.get("/admin/api/plugins/ai-search", headers=admin).json["data"]["settings"]
+    assert settings["results_limit"] == 20 and settings["ai_mode_enabled"] is True
+
+
+def test_results_limit_is_the_default_page_size(client, site, as_admin, as_author):
+    author, _ = as_author
+    insert_items(create_collection("many"), author, 12, data=lambda i: {"body": "green"})
+    _, admin = as_admin
+    assert len(search(client, "green")["data"]["results"]) == 12
+    client.patch_json("/admin/api/plugins/ai-search", {"settings": {"results_limit": 10}}, headers=admin, status=200)
+    answer = search(client, "green")
+    assert len(answer["data"]["results"]) == 10 and answer["data"]["total"] == 12
+
+
+def test_inactive_plugin_routes_are_404(client, site, as_admin):
+    _, admin = as_admin
+    client.post("/admin/api/plugins/ai-search/deactivate", headers=admin, status=200)
+    search(client, "red", status=404)
+    client.get("/api/search/suggest", {"q": "red"}, status=404)
+    client.get("/api/search/analytics", headers=admin, status=404)
+
+
+def test_ai_mode_falls_back_to_keywords_without_a_binding(client, site):
+    answer = search(client, "red", mode="ai")["data"]
+    assert answer["mode"] == "keyword" and answer["fallback"] == NO_INDEX
+    assert sorted(result["slug"] for result in answer["results"]) == ["bikes-0", "cars-0", "daily-0"]
+    assert "fallback" not in search(client, "red")["data"]
+
+
+def test_each_search_is_recorded(client, site, as_editor):
+    editor, headers = as_editor
+    search(client, "  red  ")
+    search(client, "blue", headers=headers, mode="ai")
+    rows = sorted(SearchHistory.select().tuples(), key=lambda row: row[1])
+    assert [(row[1], row[2], row[3], row[5]) for row in rows] == [
+        ("blue", "keyword", 2, editor.id), ("red", "keyword", 3, None)]
+    assert all(row[4] >= 0 and row[6] > 0 for row in rows)
+
+
+def suggest(client, q, headers=None):
+    return client.get("/api/search/suggest", {"q": q}, headers=headers or {}, status=200).json["data"]
+
+
+def test_suggest_titles_the_caller_may_read(client, site, as_editor):
+    assert suggest(client, "re") == ["Red bikes"]
+    assert suggest(client, "r") == []
+    assert suggest(client, "DAILY n") == ["Daily news"]
+    _, headers = as_editor
+    assert sorted(suggest(client, "se", headers)) == ["Secret red plan"]
+    assert suggest(client, "se") == []  # the draft's title is not the public's
+
+
+def test_suggest_is_empty_when_autocomplete_is_off(client, site, as_admin):
+    _, admin = as_admin
+    client.patch_json("/admin/api/plugins/ai-search", {"settings": {"autocomplete_enabled": False}},
+                      headers=admin, status=200)
+    assert suggest(client, "re") == []
+
+
+def test_past_queries_are_suggested_without_leaking_private_ones(client, site, as_editor):
+    editor, headers = as_editor
+    search(client, "secret red plan", headers=headers, filters={"status": ["draft"]})
+    for _ in range(SUGGEST_MIN_ASKED - 1):
+        search(client, "wheels")
+    assert suggest(client, "se") == [] and suggest(client, "wh") == []
+    assert suggest(client, "se", headers) == ["Secret red plan"]  # their own query (folded), and the title
+    search(client, "wheels")
+    assert suggest(client, "wh") == ["wheels"]
+    assert suggest(client, "wh", headers) == ["wheels"]
+
+
+def test_analytics_are_for_admins(client, site, as_editor, as_admin):
+    _, editor = as_editor
+    client.get("/api/search/analytics", headers=editor, status=403)
+    client.get("/api/search/analytics", status=401)
+    _, admin = as_admin
+    empty = client.get("/api/search/analytics", headers=admin, status=200).json["data"]
+    assert empty == {"total_queries": 0, "ai_queries": 0, "keyword_queries": 0, "popular_queries": [],
+                     "average_query_time": 0}
+
+
+def test_analytics_count_the_searches(client, site, as_admin):
+    _, admin = as_admin
+    search(client, "red")
+    search(client, "Red")
+    search(client, "blue", mode="ai")  # answered by keywords: counted as what answered it
+    SearchHistory.create(query="old", mode="ai", created_at=now_ms() - 31 * DAY_MS)
+    data = client.get("/api/search/analytics", headers=admin, status=200).json["data"]
+    assert (data["total_queries"], data["ai_queries"], data["keyword_queries"]) == (3, 0, 3)
+    assert data["popular_queries"] == [{"query": "red", "count": 2}, {"query": "blue", "count": 1}]
+    assert data["average_query_time"] >= 0
+
+
+def test_old_searches_are_pruned_by_the_scheduled_job(env, site):
+    now = now_ms()
+    SearchHistory.create(query="old", mode="keyword", created_at=now - (RETENTION_DAYS + 1) * DAY_MS)
+    SearchHistory.create(query="recent", mode="keyword", created_at=now - DAY_MS)
+    assert prune_search_history(ScheduledEvent("* * * * *", now), env) == {"search_history_pruned": 1}
+    assert [row.query for row in SearchHistory.select()] == ["recent"]
