@@ -113,6 +113,7 @@ def test_quiet_still_reports_errors(tmp_path):
         f"❌ {EVERY_MINUTE}: sweep_media_orphans failed: no such table: media_pending_objects",
         f"❌ {EVERY_MINUTE}: retry_webhook_deliveries failed: no such table: plugins",
         f"❌ {EVERY_MINUTE}: purge_sign_in_secrets failed: no such table: otp_codes",
+        f"❌ {EVERY_MINUTE}: prune_search_history failed: no such table: search_history",
     ]
     env.DB.db.close()
 
