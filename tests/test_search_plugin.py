@@ -153,8 +153,9 @@ def test_settings_are_validated(client, site, as_admin):
                                headers=admin, status=422).json
     assert "results_limit" in str(answer["details"])
     client.patch_json("/admin/api/plugins/ai-search", {"settings": {"cache_duration": 25}}, headers=admin, status=422)
-    settings = client.get("/admin/api/plugins/ai-search", headers=admin).json["data"]["settings"]
-    assert settings["results_limit"] == 20 and settings["ai_mode_enabled"] is True
+    plugin = client.get("/admin/api/plugins/ai-search", headers=admin).json["data"]
+    assert (plugin["status"], plugin["is_core"], plugin["display_name"]) == ("active", True, "AI Search")
+    assert plugin["settings"]["results_limit"] == 20 and plugin["settings"]["ai_mode_enabled"] is True
 
 
 def test_results_limit_is_the_default_page_size(client, site, as_admin, as_author):
@@ -214,11 +215,12 @@ def test_suggest_is_empty_when_autocomplete_is_off(client, site, as_admin):
 
 def test_past_queries_are_suggested_without_leaking_private_ones(client, site, as_editor):
     editor, headers = as_editor
-    search(client, "secret red plan", headers=headers, filters={"status": ["draft"]})
+    for _ in range(SUGGEST_MIN_ASKED):  # asked often, by a signed-in caller: still theirs alone
+        search(client, "secret", headers=headers, filters={"status": ["draft"]})
     for _ in range(SUGGEST_MIN_ASKED - 1):
         search(client, "wheels")
     assert suggest(client, "se") == [] and suggest(client, "wh") == []
-    assert suggest(client, "se", headers) == ["Secret red plan"]  # their own query (folded), and the title
+    assert suggest(client, "se", headers) == ["Secret red plan", "secret"]  # the draft's title, their own query
     search(client, "wheels")
     assert suggest(client, "wh") == ["wheels"]
     assert suggest(client, "wh", headers) == ["wheels"]

@@ -34,9 +34,10 @@ MODES = ("keyword", "ai")
 
 
 def record(query, mode, results_count, query_time_ms, user_id):
-    """Store one search (called after the response: ``ctx.wait_until``)."""
+    """Store one search (called after the response: ``ctx.wait_until``); ``query`` as the
+    search read it (trimmed), cut to ``MAX_QUERY_LENGTH``."""
     try:
-        SearchHistory.create(query=query.strip()[:MAX_QUERY_LENGTH], mode=mode, results_count=results_count,
+        SearchHistory.create(query=query[:MAX_QUERY_LENGTH], mode=mode, results_count=results_count,
                              query_time_ms=max(0, int(query_time_ms)), user=user_id)
     finally:
         db = database.obj

@@ -105,16 +105,13 @@ def _conditions(filters):
     return conditions, names
 
 
-_LIST_PARAMETERS = {"search": "query", "status": "filters.status", "collection_id": "filters.collections",
-                    "where": "filters"}
-
-
 def _body_field(parameter, names):
-    """The body field a list parameter's problem is about."""
+    """The body field a list parameter's problem is about (the filters are the only
+    parameters the body's own validation leaves to the list's parsing)."""
     found = re.match(r"where\.and\[(\d+)\]", parameter)
     if found and int(found.group(1)) < len(names):
         return names[int(found.group(1))]
-    return _LIST_PARAMETERS.get(parameter, parameter)
+    return parameter
 
 
 def run(params, scope):
