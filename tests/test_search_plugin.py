@@ -254,3 +254,18 @@ def test_old_searches_are_pruned_by_the_scheduled_job(env, site):
     SearchHistory.create(query="recent", mode="keyword", created_at=now - DAY_MS)
     assert prune_search_history(ScheduledEvent("* * * * *", now), env) == {"search_history_pruned": 1}
     assert [row.query for row in SearchHistory.select()] == ["recent"]
+
+
+def test_the_admin_settings_form_edits_the_settings(browser, signed_in_as):
+    signed_in_as("admin")
+    form = browser.get("/admin/plugins/ai-search").forms["plugin-settings"]
+    assert form["settings.results_limit"].value == "20"
+    form["settings.results_limit"] = "50"
+    form["settings.selected_collections"] = "col-news\n"
+    assert form.submit().status_int == 303
+    form = browser.get("/admin/plugins/ai-search").forms["plugin-settings"]
+    form["settings.results_limit"] = "500"
+    refused = form.submit(status=422)
+    assert "results_limit must be between 10 and 100" in refused.text
+    settings = browser.get("/admin/api/plugins/ai-search", headers={"Accept": "application/json"}).json["data"]
+    assert settings["settings"]["results_limit"] == 50 and settings["settings"]["selected_collections"] == ["col-news"]
