@@ -269,3 +269,10 @@ def test_the_admin_settings_form_edits_the_settings(browser, signed_in_as):
     assert "results_limit must be between 10 and 100" in refused.text
     settings = browser.get("/admin/api/plugins/ai-search", headers={"Accept": "application/json"}).json["data"]
     assert settings["settings"]["results_limit"] == 50 and settings["settings"]["selected_collections"] == ["col-news"]
+
+
+def test_a_query_without_a_word_finds_nothing(client, site):
+    answer = search(client, ")")["data"]
+    assert (answer["results"], answer["total"]) == ([], 0)
+    # the list it reuses: its relevance sort of such a search was a 500
+    assert client.get("/api/content", {"search": ")", "sort": "relevance"}, status=200).json["data"] == []

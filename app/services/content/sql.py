@@ -442,7 +442,9 @@ class SqlBuilder:
         weights on PostgreSQL.
         """
         if not self._searching:
-            return SQL("0")
+            # A search without a word matches nothing; its score must still be an expression:
+            # a bare integer in ORDER BY names a column by position on both databases.
+            return Cast(SQL("0"), "float8" if self.postgres else "REAL")
         if self.postgres:
             query = fn.to_tsquery(SQL("'simple'"), self.bind(tsquery(self._searching)))
             return Cast(fn.ts_rank(self._search_vector(), query), "float8")
