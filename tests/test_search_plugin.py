@@ -8,6 +8,7 @@ draft nor an author's email; editors may ask for drafts.
 import pytest
 
 from app.db.models import Content, SearchHistory, now_ms
+from app.db.time_travel.triggers import armed_tables, log_tables
 from app.runtime.context import ScheduledEvent
 from app.scheduled import prune_search_history
 from app.services.ai_search.history import DAY_MS, RETENTION_DAYS, SUGGEST_MIN_ASKED
@@ -276,3 +277,10 @@ def test_a_query_without_a_word_finds_nothing(client, site):
     assert (answer["results"], answer["total"]) == ([], 0)
     # the list it reuses: its relevance sort of such a search was a 500
     assert client.get("/api/content", {"search": ")", "sort": "relevance"}, status=200).json["data"] == []
+
+
+def test_searches_are_no_part_of_time_travel(env, site):
+    """A log of what was asked, like the request log: one row per anonymous search must not
+    write a history row too, and a restore must not rewind the analytics."""
+    assert "search_history" in log_tables(env.DB.db)
+    assert "search_history" not in armed_tables(env.DB.db) and "content" in armed_tables(env.DB.db)

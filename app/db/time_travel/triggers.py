@@ -45,8 +45,10 @@ HISTORY_TABLES = {LOG_TABLE, META_TABLE}
 # Records of what happened, never restored: the request and event log, plugin activations,
 # webhook deliveries (messages already sent outside: rewinding them would send them again
 # or forget they were sent), and the mailed sign-in codes and links (rewound, a used or
-# replaced one would sign in again, and a code's spent tries would come back).
-LOG_TABLES = frozenset({"system_logs", "plugin_activity_log", "webhook_deliveries", "otp_codes", "magic_links"})
+# replaced one would sign in again, and a code's spent tries would come back), and the
+# searches asked (one row per anonymous search: history would double each one's writes).
+LOG_TABLES = frozenset({"system_logs", "plugin_activity_log", "webhook_deliveries", "otp_codes", "magic_links",
+                        "search_history"})
 
 SQLITE_PREFIX = "d1_tt_"
 PG_TRIGGER = "d1_time_travel"
