@@ -144,11 +144,6 @@ def _semantic(index, query, scope, filters, limit, offset):
     return {"results": results, "total": len(set(order)), "mode": AI}
 
 
-def results_count(answer):
-    """How many items a search found (what its history row keeps)."""
-    return answer["total"]
-
-
 def suggest(text, scope, settings, user_id):
     """At most ``SUGGESTIONS`` completions of ``text``: titles the caller may read that start
     with it, then past queries (``history.past_queries``); [] under two characters."""
