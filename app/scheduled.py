@@ -12,7 +12,7 @@ from app.db.models import bind_models, now_ms
 from app.db.time_travel import purge_expired_history, ship_history_to_bucket
 from app.runtime.context import ScheduledEvent
 from app.services.ai_search.history import prune as prune_searches
-from app.services.ai_search.semantic import semantic_index_for
+from app.services.ai_search.semantic import EmbeddingUnavailable, semantic_index_for
 from app.services.content.scheduling import run_scheduled_content
 from app.services.log_config import apply_retention
 from app.services.media.sweep import sweep
@@ -51,9 +51,17 @@ def purge_sign_in_secrets(event, env):
 
 def index_search_embeddings(event, env):
     """With an ``AI`` binding: drop the vectors of trashed items and embed a bounded batch of
-    items without a vector or edited since theirs was made (semantic search)."""
+    items without a vector or edited since theirs was made (semantic search). A model that is
+    down is one warning line per run, not a traceback: it is an outside service, retried
+    next minute."""
     index = semantic_index_for(env)
-    return index.index_stale() if index is not None else {}
+    if index is None:
+        return {}
+    try:
+        return index.index_stale()
+    except EmbeddingUnavailable as ex:
+        log.warning("scheduled job index_search_embeddings stopped: %s", ex)
+        return {"error": str(ex)}
 
 
 def prune_search_history(event, env):

@@ -12,19 +12,34 @@
 -- gives NUMERIC affinity, which converts only text that looks like a number and leaves
 -- the bytes bound as they are, a BLOB (typeof(vector) = 'blob').
 --
--- collection_id is the item's collection when it was indexed (a moved item is stale), and
--- what a search of some collections filters on. Deleting an item deletes its row; the
+-- content_version is the item's version_number then: two writes in one millisecond share an
+-- updated_at, not a version. A row whose vector is NULL records that the model refused that
+-- text (error says why): the scheduled job does not send it again until the text changes.
+--
+-- collection_id is the item's collection when it was indexed (a moved item is stale); a
+-- search filters on the item's current collection. Deleting an item deletes its row; the
 -- indexer removes the row of an item moved to the trash.
+--
+-- search_index_state keeps the scheduled job's watermark: the newest content updated_at it
+-- has seen every item up to, so each run reads only the items edited since (by
+-- idx_content_live_updated) instead of every item.
 
 CREATE TABLE search_embeddings (
   content_id TEXT PRIMARY KEY REFERENCES content(id) ON DELETE CASCADE,
   collection_id TEXT NOT NULL,
   model TEXT NOT NULL,
   dimensions INTEGER NOT NULL,
-  vector BYTEA NOT NULL,
+  vector BYTEA,
   source_hash TEXT NOT NULL,
   content_updated_at BIGINT,
+  content_version INTEGER,
+  error TEXT,
   indexed_at BIGINT NOT NULL
 );
 
 CREATE INDEX idx_search_embeddings_collection ON search_embeddings (collection_id);
+
+CREATE TABLE search_index_state (
+  name TEXT PRIMARY KEY,
+  value BIGINT NOT NULL
+);

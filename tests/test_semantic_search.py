@@ -125,17 +125,17 @@ def test_an_edit_makes_the_item_stale_and_the_scheduled_job_embeds_it_again(env,
                                              "data": {"body": "purr softly"}}, headers=headers).json["data"]
     blog_id = Content.get_by_id(item["id"]).collection_id
 
-    assert run_scheduled(now_event(), env)["index_search_embeddings"] == {"embedded": 1, "checked": 1, "removed": 0}
-    assert index.status([blog_id]) == {blog_id: {"items": 1, "indexed": 1, "stale": 0, "missing": 0}}
+    assert run_scheduled(now_event(), env)["index_search_embeddings"] == {"embedded": 1, "checked": 1, "removed": 0, "failed": 0}
+    assert index.status([blog_id]) == {blog_id: {"items": 1, "indexed": 1, "stale": 0, "missing": 0, "failed": 0}}
 
     client.put_json(f"/api/content/{item['id']}", {"title": "Lions", "data": {"body": "roar loudly"}}, headers=headers)
-    assert index.status([blog_id]) == {blog_id: {"items": 1, "indexed": 0, "stale": 1, "missing": 0}}
+    assert index.status([blog_id]) == {blog_id: {"items": 1, "indexed": 0, "stale": 1, "missing": 0, "failed": 0}}
 
     assert run_scheduled(now_event(), env)["index_search_embeddings"]["embedded"] == 1
     assert embeddings_server.texts[-1] == "Lions roar loudly"
     assert index.status([blog_id])[blog_id]["indexed"] == 1
     # Nothing left: the next run checks nothing and asks the model nothing.
-    assert run_scheduled(now_event(), env)["index_search_embeddings"] == {"embedded": 0, "checked": 0, "removed": 0}
+    assert run_scheduled(now_event(), env)["index_search_embeddings"] == {"embedded": 0, "checked": 0, "removed": 0, "failed": 0}
     assert len(embeddings_server.requests) == 2
 
 
@@ -143,15 +143,15 @@ def test_a_change_that_keeps_the_text_is_checked_once_and_not_embedded(env, inde
     [content_id] = add_items(create_collection("blog"), author, ("Cats", "purr"))
     index.index_items([content_id])
     Content.update(status="archived", updated_at=Content.updated_at + 5).where(Content.id == content_id).execute()
-    assert index.index_stale() == {"embedded": 0, "checked": 1, "removed": 0}
-    assert index.index_stale() == {"embedded": 0, "checked": 0, "removed": 0}
+    assert index.index_stale() == {"embedded": 0, "checked": 1, "removed": 0, "failed": 0}
+    assert index.index_stale() == {"embedded": 0, "checked": 0, "removed": 0, "failed": 0}
     assert len(embeddings_server.requests) == 1
 
 
 def test_the_scheduled_batch_is_bounded(index, author, embeddings_server):
     add_items(create_collection("blog"), author, *[(f"Item {n}", "words") for n in range(5)])
-    assert index.index_stale(batch_size=3) == {"embedded": 3, "checked": 3, "removed": 0}
-    assert index.index_stale(batch_size=3) == {"embedded": 2, "checked": 2, "removed": 0}
+    assert index.index_stale(batch_size=3) == {"embedded": 3, "checked": 3, "removed": 0, "failed": 0}
+    assert index.index_stale(batch_size=3) == {"embedded": 2, "checked": 2, "removed": 0, "failed": 0}
     assert len(embeddings_server.texts) == 5
 
 
@@ -164,7 +164,7 @@ def test_deleted_content_loses_its_vector(env, index, author):
 
     client.delete(f"/api/content/{trashed}", headers=headers)
     assert trashed not in dict(index.rank("cats purr", [blog.id]))
-    assert index.index_stale() == {"embedded": 0, "checked": 0, "removed": 1}
+    assert index.index_stale() == {"embedded": 0, "checked": 0, "removed": 1, "failed": 0}
     assert vector_row(trashed) is None
 
     with database.atomic():
@@ -225,8 +225,8 @@ def test_status_counts_items_indexed_stale_and_missing(index, author):
     Content.update(title="B changed").where(Content.id == stale).execute()
     Content.update(deleted_at=1).where(Content.id == trashed).execute()
     assert index.status([blog.id, pages.id]) == {
-        blog.id: {"items": 3, "indexed": 1, "stale": 1, "missing": 1},
-        pages.id: {"items": 1, "indexed": 0, "stale": 0, "missing": 1},
+        blog.id: {"items": 3, "indexed": 1, "stale": 1, "missing": 1, "failed": 0},
+        pages.id: {"items": 1, "indexed": 0, "stale": 0, "missing": 1, "failed": 0},
     }
 
 
@@ -248,15 +248,15 @@ def test_search_reindex_embeds_what_changed_and_prints_counts(env, author, embed
 
     result = run_cli(env, "search", "reindex", "--collection", "blog")
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines() == ["blog: 2 embedded", "blog: 2 items, 2 indexed, 0 stale, 0 missing"]
+    assert result.output.splitlines() == ["blog: 2 embedded, 0 failed", "blog: 2 items, 2 indexed, 0 stale, 0 missing, 0 failed"]
 
     result = run_cli(env, "search", "reindex")
     assert result.exit_code == 0, result.output
-    assert "blog: 0 embedded" in result.output and "pages: 1 embedded" in result.output
+    assert "blog: 0 embedded, 0 failed" in result.output and "pages: 1 embedded, 0 failed" in result.output
     assert len(embeddings_server.texts) == 3
 
     result = run_cli(env, "search", "status")
-    assert "pages: 1 items, 1 indexed, 0 stale, 0 missing" in result.output
+    assert "pages: 1 items, 1 indexed, 0 stale, 0 missing, 0 failed" in result.output
 
 
 def test_search_reindex_reports_the_model_down_without_the_key(env, author, embeddings_server):

@@ -19,6 +19,13 @@ type is reported here without a change to this module. The media bucket is pinge
 the media library's guard: a hung object store then costs a health check no more than any
 media call (an open breaker reports the bucket down at once), instead of the client's full
 timeout on every probe, which would hold a worker thread per check.
+
+The ``AI`` binding (the embeddings model of semantic search) is optional to serving content:
+its check never makes the answer 503, so a model that is down does not take the content API
+out of a load balancer. Nor is the model called per probe (a billed request, rate limits, a
+hung model holding a worker): its check reports the outcome of this process's last request to
+it (``last_known``), ``down`` with the error's class when that request failed, ``ok`` when it
+succeeded or none was made yet.
 """
 
 import time
@@ -31,11 +38,36 @@ import msgspec
 from app import NAME, __version__
 from app.api.access import access
 from app.api.describe import STARTUP_FAILED, ErrorBody, describe
+from app.runtime.ai import EmbeddingUnavailable
 from app.runtime.bindings import BindingKind
 from app.services.collections import active_collection_names
 
 # Whatever a ping raises means the binding is down; its class name is reported.
 CHECK_ERRORS = (Exception,)
+# Bindings reported but not counted as down: serving content does not need them.
+OPTIONAL_KINDS = frozenset({BindingKind.AI})
+
+
+class LastKnownModel:
+    """The ``AI`` binding as ``/health`` checks it: ``ping`` raises the last request's failure
+    instead of making a request."""
+
+    def __init__(self, embedder):
+        self._embedder = embedder
+
+    def ping(self):
+        """Raise ``EmbeddingUnavailable`` when the last request to the model failed."""
+        outcome = self._embedder.last_known()
+        if outcome is not None and outcome[1] is not None:
+            raise EmbeddingUnavailable(outcome[1])
+
+    def describe(self):
+        """What the embedder describes."""
+        return self._embedder.describe()
+
+
+# The model is never called by a check: its last request's outcome is reported.
+DEFAULT_GUARDS = {BindingKind.AI: LastKnownModel}
 
 
 def probe_binding(binding_type, binding):
@@ -114,13 +146,14 @@ def bindings_to_check(env, guards, kinds=None):
 
     Args:
         guards: by ``BindingKind``, a function returning the binding as the app's own code
-            reaches it (the media bucket behind its guard); other bindings are given as they are.
+            reaches it (the media bucket behind its guard); other bindings are given as they are,
+            but for the model, checked by its last known outcome (``DEFAULT_GUARDS``).
         kinds: the ``BindingKind``s to check (None: every binding).
     """
     for name, binding_type in env.binding_types().items():
         if kinds is not None and binding_type.kind not in kinds:
             continue
-        guard = guards.get(binding_type.kind)
+        guard = guards.get(binding_type.kind) or DEFAULT_GUARDS.get(binding_type.kind)
         yield name, binding_type, guard(env.bindings[name]) if guard else env.bindings[name]
 
 
@@ -143,7 +176,7 @@ def health_report(env, guards):
         "timestamp": iso_now(),
         "bindings": checks,
     }
-    down = [name for name, check in checks.items() if check["status"] != "ok"]
+    down = [name for name, check in checks.items() if check["status"] != "ok" and check["type"] not in OPTIONAL_KINDS]
     if down:
         # A 503 carries the error envelope like every other error response.
         body["error"] = f"Binding(s) down: {', '.join(down)}"

@@ -39,7 +39,7 @@ def _echo_status(index, collections):
     for collection in collections:
         count = counts[collection.id]
         click.echo(f"{collection.name}: {count['items']} items, {count['indexed']} indexed, "
-                   f"{count['stale']} stale, {count['missing']} missing")
+                   f"{count['stale']} stale, {count['missing']} missing, {count['failed']} failed")
 
 
 @search.command("reindex")
@@ -48,18 +48,23 @@ def _echo_status(index, collections):
 def reindex(runtime, name):
     """Embed every item whose vector is missing or stale, comparing each item's text.
 
-    Items whose text did not change cost no request to the model. The scheduled job does
-    the same each minute for a bounded batch of recently edited items.
+    Items whose text did not change cost no request to the model. An item whose text the
+    model refuses (too long, empty) is counted as failed and the pass goes on; a model that
+    is down stops it (exit 1). The scheduled job does the same each minute for a bounded
+    batch of recently edited items.
 
     Example: search reindex --collection blog --env production
     """
     index, collections = _index_and_collections(runtime, name)
+    failure = None
     try:
         for collection in collections:
-            embedded = index.reindex(collection.id)
-            click.echo(f"{collection.name}: {embedded} embedded")
+            counts = index.reindex(collection.id)
+            click.echo(f"{collection.name}: {counts['embedded']} embedded, {counts['failed']} failed")
     except EmbeddingUnavailable as ex:
-        raise click.ClickException(str(ex)) from None
+        failure = str(ex)
+    if failure is not None:
+        raise click.ClickException(failure)
     _echo_status(index, collections)
 
 
@@ -67,5 +72,5 @@ def reindex(runtime, name):
 @collection_option
 @runtime_options
 def status(runtime, name):
-    """Count each collection's items, indexed, stale and missing vectors (no request to the model)."""
+    """Count each collection's items, indexed, stale, missing and failed vectors (no request to the model)."""
     _echo_status(*_index_and_collections(runtime, name))

@@ -787,9 +787,11 @@ class SearchEmbedding(BaseModel):
     collection_id = peewee.TextField()
     model = peewee.TextField()
     dimensions = peewee.IntegerField()
-    vector = peewee.BlobField()
+    vector = peewee.BlobField(null=True)  # None: the model refused this text (``error`` says why)
     source_hash = peewee.TextField()
     content_updated_at = peewee.BigIntegerField(null=True)
+    content_version = peewee.IntegerField(null=True)
+    error = peewee.TextField(null=True)
     indexed_at = peewee.BigIntegerField(default=now_ms)
 
     class Meta:
@@ -797,3 +799,16 @@ class SearchEmbedding(BaseModel):
 
 
 MODELS.append(SearchEmbedding)
+
+
+class SearchIndexState(BaseModel):
+    """A named number the semantic index keeps (the scheduled job's ``updated_at`` watermark)."""
+
+    name = peewee.TextField(primary_key=True)
+    value = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = "search_index_state"
+
+
+MODELS.append(SearchIndexState)

@@ -9,14 +9,28 @@ say where the model is, since sonicpy runs on its users' servers::
     model = "nomic-embed-text"
     api_key_env = "AI_API_KEY"             # optional: the variable holding the key
     dimensions = 768                       # optional: asked for, and checked in every answer
-    timeout = 30                           # optional: seconds to wait for an answer
+    timeout = 30                           # optional: seconds a whole request may take
     connect_timeout = 5                    # optional: seconds to wait for a connection
     batch_size = 32                        # optional: texts per request (at most 256)
+    max_input_chars = 8000                 # optional: characters of an item's text sent
 
 The protocol is ``POST {url}/embeddings`` with ``{"model", "input": [texts]}``, answered
 ``{"data": [{"index", "embedding": [floats]}]}``: Ollama, OpenAI, vLLM, LocalAI and
 Cloudflare's Workers AI OpenAI-compatible endpoint all speak it. The key, when there is one,
-goes in ``Authorization: Bearer``; it is never written in a message or a log line.
+goes in ``Authorization: Bearer``; it is never written in a message or a log line. A
+``user:password@`` in the URL is sent as Basic auth, never as part of the URL (httpx logs
+each request's URL at INFO).
+
+An answer 400, 413 or 422 says the model refused what it was sent (a text too long for it,
+an empty one): ``EmbeddingRefused``, so a caller can tell one bad text from a model that is
+down. Any other failure is ``EmbeddingUnavailable``. ``timeout`` bounds a whole request: the
+clock is checked while the answer is read, so a server trickling bytes is cut off too (one
+read still waits at most ``timeout``). The outcome of the last request is kept
+(``last_outcome``), so ``/health`` can report the model without calling it.
+
+The client ignores HTTP(S)_PROXY, NO_PROXY and SSL_CERT_FILE (``trust_env=False``): a
+model on the loopback or the private network is reached directly whatever the process's
+proxy settings; a model behind a private CA needs its certificate in the system store.
 
 httpx is the HTTP client: already installed with the project (Datasette depends on it), with
 separate connect and read timeouts and a connection pool that is safe to share between a
@@ -26,6 +40,7 @@ worker's threads. It is imported on first use, so a process that never embeds ne
 import math
 import os
 import threading
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -33,6 +48,15 @@ import msgspec
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_BATCH_SIZE = 32
+# Characters of an item's text sent to the model: about 2,000 tokens, within what common
+# embedding models read (longer texts are cut, not split into chunks).
+DEFAULT_MAX_INPUT_CHARS = 8000
+MAX_INPUT_CHARS = 1_000_000
+# The answers saying the model refused the input itself (too long, empty, malformed), not
+# that it is down, unauthorised or rate limited.
+REFUSED_STATUSES = frozenset({400, 413, 422})
+# Beyond float32: such a value cannot be stored, and squaring it overflows the norm.
+MAX_COMPONENT = 3.4e38
 MAX_BATCH_SIZE = 256
 # An answer bigger than this is refused before it is parsed (a batch of 256 vectors of 8192
 # dimensions written as JSON floats is about 50 MiB).
@@ -45,6 +69,10 @@ class EmbeddingUnavailable(Exception):
     """The embeddings model could not answer (unreachable, timed out, refused, malformed)."""
 
 
+class EmbeddingRefused(EmbeddingUnavailable):
+    """The model answered that it cannot embed what it was sent (HTTP 400, 413 or 422)."""
+
+
 class Embedder:
     """A client of one OpenAI-compatible embeddings endpoint: ``embed(texts)`` gives their vectors.
 
@@ -54,14 +82,21 @@ class Embedder:
         api_key: the key sent as ``Authorization: Bearer``, or None.
         dimensions: the vectors' length, asked for and checked; None: whatever the model gives
             (the same for every vector of an answer).
-        timeout: seconds to wait for the answer once connected.
+        timeout: seconds a whole request may take once connected (checked while reading).
         connect_timeout: seconds to wait for the connection.
         batch_size: texts per request; ``embed`` splits longer lists.
+        max_input_chars: characters of an item's text the semantic index sends.
     """
 
     def __init__(self, url, model, api_key=None, dimensions=None, timeout=DEFAULT_TIMEOUT,
-                 connect_timeout=DEFAULT_CONNECT_TIMEOUT, batch_size=DEFAULT_BATCH_SIZE, name="AI"):
-        self.url = url.rstrip("/")
+                 connect_timeout=DEFAULT_CONNECT_TIMEOUT, batch_size=DEFAULT_BATCH_SIZE, name="AI",
+                 max_input_chars=DEFAULT_MAX_INPUT_CHARS):
+        parts = urlsplit(url.rstrip("/"))
+        self.url = display_url(url.rstrip("/"))
+        self._auth = (parts.username or "", parts.password or "") if parts.username or parts.password else None
+        self.max_input_chars = max_input_chars
+        # (epoch ms, None or the error message) of the last request, for /health.
+        self.last_outcome = None
         self.model = model
         self.dimensions = dimensions
         self.timeout = timeout
@@ -95,6 +130,11 @@ class Embedder:
         """One real round trip: embed one word."""
         self.embed(["ping"])
 
+    def last_known(self):
+        """The outcome of this process's last request, without making one: ``(epoch ms, error)``,
+        error None when it succeeded; None before the first request."""
+        return self.last_outcome
+
     def describe(self):
         """The model and where it is (no key, no password in the URL)."""
         return f"{self.model} at {display_url(self.url)}"
@@ -109,18 +149,34 @@ class Embedder:
     # ------------------------------------------------------------ one request
 
     def _embed_batch(self, texts):
+        try:
+            vectors = self._request(texts)
+        except EmbeddingUnavailable as ex:
+            self.last_outcome = (_now_ms(), str(ex))
+            raise
+        self.last_outcome = (_now_ms(), None)
+        return vectors
+
+    def _request(self, texts):
         import httpx
 
         body = {"model": self.model, "input": texts}
         if self.dimensions is not None:
             body["dimensions"] = self.dimensions
+        deadline = time.monotonic() + self.timeout
+        failure = None
+        # The exception is raised outside the except clause, so it keeps no __context__ (the
+        # httpx error holds the request, whose headers hold the key).
         try:
-            with self._http().stream("POST", f"{self.url}/embeddings", json=body, headers=self._headers()) as answer:
-                payload = self._read(answer)
+            with self._http().stream("POST", f"{self.url}/embeddings", json=body, headers=self._headers(),
+                                     auth=self._auth) as answer:
+                payload = self._read(answer, deadline)
         except httpx.TimeoutException:
-            raise self._unavailable("did not answer in time") from None
+            failure = "did not answer in time"
         except httpx.HTTPError as ex:
-            raise self._unavailable(f"could not be reached ({type(ex).__name__})") from None
+            failure = f"could not be reached ({type(ex).__name__})"
+        if failure is not None:
+            raise self._unavailable(failure)
         return self._vectors(payload, len(texts))
 
     def _http(self):
@@ -140,21 +196,26 @@ class Embedder:
             headers["Authorization"] = f"Bearer {self._api_key}"
         return headers
 
-    def _read(self, answer):
-        """The JSON of ``answer``, read up to ``MAX_ANSWER_BYTES``; an HTTP error becomes EmbeddingUnavailable."""
+    def _read(self, answer, deadline):
+        """The JSON of ``answer``, read up to ``MAX_ANSWER_BYTES`` before ``deadline`` (monotonic);
+        an HTTP error becomes EmbeddingRefused or EmbeddingUnavailable."""
         chunks, size = [], 0
         for chunk in answer.iter_bytes():
             size += len(chunk)
             if size > MAX_ANSWER_BYTES:
                 raise self._unavailable(f"answered more than {MAX_ANSWER_BYTES} bytes")
+            if time.monotonic() > deadline:
+                raise self._unavailable("did not answer in time")
             chunks.append(chunk)
         raw = b"".join(chunks)
         if answer.status_code != 200:
-            raise self._unavailable(f"answered HTTP {answer.status_code}{self._detail(raw)}")
+            kind = EmbeddingRefused if answer.status_code in REFUSED_STATUSES else EmbeddingUnavailable
+            raise self._unavailable(f"answered HTTP {answer.status_code}{self._detail(raw)}", kind)
         try:
             return msgspec.json.decode(raw)
         except msgspec.DecodeError:
-            raise self._unavailable("answered something that is not JSON") from None
+            pass
+        raise self._unavailable("answered something that is not JSON")
 
     def _detail(self, raw):
         """The error message of an error answer, short and without the key: ``": message"`` or ""."""
@@ -189,13 +250,19 @@ class Embedder:
             raise self._unavailable("answered an embedding that is not a list of numbers")
         if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in embedding):
             raise self._unavailable("answered an embedding with a value that is not a finite number")
+        if any(abs(x) > MAX_COMPONENT for x in embedding):
+            raise self._unavailable("answered an embedding with a value beyond float32's range")
         return [float(x) for x in embedding]
 
     def _redact(self, text):
         return text.replace(self._api_key, "[redacted]") if self._api_key else text
 
-    def _unavailable(self, what):
-        return EmbeddingUnavailable(f"embeddings model {self.model!r} at {display_url(self.url)} {what}")
+    def _unavailable(self, what, kind=EmbeddingUnavailable):
+        return kind(f"embeddings model {self.model!r} at {display_url(self.url)} {what}")
+
+
+def _now_ms():
+    return time.time_ns() // 1_000_000
 
 
 def display_url(url):
@@ -214,7 +281,7 @@ def open_ai(table, state_dir, environ):
     Args:
         table: ``binding``, ``url``, ``model``; optional ``api_key_env`` (the name of the
             variable holding the key), ``dimensions``, ``timeout``, ``connect_timeout``,
-            ``batch_size``.
+            ``batch_size``, ``max_input_chars``.
         state_dir: unused (nothing is kept locally).
         environ: where the key's variable is looked up (the process environment over ``.dev.vars``).
 
@@ -235,6 +302,7 @@ def open_ai(table, state_dir, environ):
         timeout=_seconds(name, table, "timeout", DEFAULT_TIMEOUT),
         connect_timeout=_seconds(name, table, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
         batch_size=_whole(name, table, "batch_size", DEFAULT_BATCH_SIZE, 1, MAX_BATCH_SIZE), name=name,
+        max_input_chars=_whole(name, table, "max_input_chars", DEFAULT_MAX_INPUT_CHARS, 1, MAX_INPUT_CHARS),
     )
 
 

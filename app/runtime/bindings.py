@@ -152,11 +152,12 @@ BINDING_TYPES = {
             opener=lambda table, state_dir, secrets: open_kv(table, state_dir),
             pinger=_ping, closer=_close_kv, describer=_describe,
         ),
-        # Pinged with one real embedding (the protocol has nothing cheaper every server answers).
+        # Pinged with one real embedding (the protocol has nothing cheaper every server answers);
+        # /health reports the last request's outcome instead (app.api.health).
         BindingType(
             BindingKind.AI, "AI",
             frozenset({"binding", "remote", "url", "model", "api_key_env", "dimensions", "timeout",
-                       "connect_timeout", "batch_size"}),
+                       "connect_timeout", "batch_size", "max_input_chars"}),
             opener=open_ai, pinger=_ping, closer=_close, describer=_describe, single=True,
         ),
     )

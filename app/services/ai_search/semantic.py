@@ -1,17 +1,28 @@
 """Semantic search: content items' embedding vectors, kept in the database, ranked by cosine.
 
 The text of an item is the text the full-text index reads (``app.db.derived``): its title
-and every string value of its ``data`` at any depth (keys left out), here capped at
-``TEXT_LIMIT`` characters. Its vector, from the env's ``AI`` binding (``app.runtime.ai``),
+and every string value of its ``data`` at any depth (keys left out), here capped at the
+binding's ``max_input_chars``. Its vector, from the env's ``AI`` binding (``app.runtime.ai``),
 is stored normalised in ``search_embeddings`` as float32 little-endian with the sha256 of
-that text and the model's name: an item whose text or model changed is stale, and is
+that text, the model's name and the item's ``(updated_at, version_number)``: an item whose
+text, model, collection or (when the binding sets them) dimensions changed is stale, and is
 embedded again by ``index_items`` (every item named), ``index_stale`` (the scheduled job's
 bounded batch) or ``sonicpy search reindex``.
 
-Ranking reads the vectors of the collections searched and scores them in Python (the
-normalised vectors' dot product is their cosine): each search costs a pass over those
-vectors, about 0.1 s per 1,000 vectors of 768 dimensions on one core. It fits collections
-of some thousands of items; past tens of thousands a vector index would be needed.
+A text the model refuses (``EmbeddingRefused``: too long for it, empty) is sent again alone;
+refused alone, it is recorded as failed (a row without a vector), so later runs skip it
+until its text changes, and the items after it are still indexed. A model that is down
+(``EmbeddingUnavailable``) stops the run; the batches stored before stay.
+
+The scheduled job reads only the items edited since its watermark (less a minute's slack
+for writes committed late), through ``idx_content_live_updated``, so an idle run costs a
+few index lookups; full passes are ``search reindex``'s.
+
+Ranking reads the vectors of the collections searched, in pages of ``RANK_PAGE`` by
+content id, and scores them in Python (the normalised vectors' dot product is their
+cosine), keeping the best ``limit``: about 0.1 s per 1,000 vectors of 768 dimensions on
+one core. It fits collections of some thousands of items; past tens of thousands a vector
+index would be needed.
 """
 
 from __future__ import annotations
@@ -25,14 +36,20 @@ from array import array
 
 import peewee
 
-from app.db.models import Content, SearchEmbedding, database, now_ms
-from app.runtime.ai import EmbeddingUnavailable
+from app.db.models import Content, SearchEmbedding, SearchIndexState, database, now_ms
+from app.runtime.ai import DEFAULT_MAX_INPUT_CHARS, EmbeddingRefused, EmbeddingUnavailable
 
 __all__ = ["EmbeddingUnavailable", "SemanticIndex", "item_text", "semantic_index_for"]
 
-# Characters of an item's text sent to the model: about 2,000 tokens, within what common
-# embedding models read (longer texts are cut, not split into chunks).
-TEXT_LIMIT = 8000
+# The default cut of an item's text (the binding's max_input_chars overrides it).
+TEXT_LIMIT = DEFAULT_MAX_INPUT_CHARS
+# Vectors read per query while ranking: memory stays bounded on both databases.
+RANK_PAGE = 2000
+# The scheduled job rereads the items updated this long before its watermark: a write whose
+# transaction committed after a run, with an updated_at taken before it, is still seen.
+WATERMARK_SLACK_MS = 60_000
+_WATERMARK = "scheduled_updated_at"
+_ERROR_LENGTH = 300
 # Content ids per query (bound parameters stay far below SQLite's and PostgreSQL's limits).
 ID_CHUNK = 500
 # Items the scheduled job checks each run: a few requests to the model, so a run stays short.
@@ -57,8 +74,8 @@ class SemanticIndex:
         """``[(content_id, similarity), ...]`` of the indexed items of ``collection_ids``
         nearest to ``text``, best first, at most ``limit``.
 
-        Items in the trash are left out; an item edited since it was indexed is ranked by
-        its last vector until it is indexed again.
+        Items in the trash are left out; an item is searched in the collection it is in now;
+        an item edited since it was indexed is ranked by its last vector until it is indexed again.
 
         Raises:
             EmbeddingUnavailable: the model could not embed ``text``.
@@ -67,125 +84,222 @@ class SemanticIndex:
         if not collection_ids or limit <= 0:
             return []
         query = normalised(self.embedder.embed([text])[0])
-        rows = (SearchEmbedding.select(SearchEmbedding.content, SearchEmbedding.vector)
-                .join(Content, on=(SearchEmbedding.content == Content.id))
-                .where(SearchEmbedding.collection_id.in_(collection_ids), SearchEmbedding.model == self.model,
-                       SearchEmbedding.dimensions == len(query), _live())
-                .tuples().iterator())
-        scored = ((content_id, _dot(query, unpack(vector))) for content_id, vector in rows)
-        return [(content_id, round(score, 6)) for content_id, score in heapq.nlargest(limit, scored, key=_score)]
+        best, after = [], ""
+        while True:
+            rows = list(SearchEmbedding.select(SearchEmbedding.content, SearchEmbedding.vector)
+                        .join(Content, on=(SearchEmbedding.content == Content.id))
+                        .where(Content.collection.in_(collection_ids), SearchEmbedding.model == self.model,
+                               SearchEmbedding.dimensions == len(query), SearchEmbedding.vector.is_null(False),
+                               SearchEmbedding.content > after, _live())
+                        .order_by(SearchEmbedding.content).limit(RANK_PAGE).tuples())
+            scored = ((content_id, _dot(query, vector)) for content_id, vector in
+                      ((content_id, unpack(blob)) for content_id, blob in rows) if len(vector) == len(query))
+            best = heapq.nlargest(limit, [*best, *scored], key=_score)
+            if len(rows) < RANK_PAGE:
+                break
+            after = rows[-1][0]
+        return [(content_id, round(score, 6)) for content_id, score in best]
 
     def index_items(self, content_ids):
         """Embed and store the vectors of ``content_ids`` whose text changed; the count embedded.
 
-        An item with a fresh vector costs no request; an item in the trash (or gone) has its
-        vector removed. Each batch of the model's ``batch_size`` is stored in one transaction.
+        An item with a fresh vector (or whose text the model refused before) costs no
+        request; an item in the trash (or gone) has its vector removed. Each batch of the
+        model's ``batch_size`` is stored in one transaction.
 
         Raises:
             EmbeddingUnavailable: the model could not embed a batch (the batches before it are kept).
         """
-        ids = list(dict.fromkeys(content_ids))
-        return sum(self._index_chunk(ids[start:start + ID_CHUNK]) for start in range(0, len(ids), ID_CHUNK))
+        return self._index(content_ids)["embedded"]
 
     def index_stale(self, collection_ids=None, batch_size=SCHEDULED_BATCH):
-        """Remove the vectors of items in the trash, then index up to ``batch_size`` items of
-        ``collection_ids`` (None: every collection) without a vector, or edited, moved or
+        """Remove the vectors of items moved to the trash, then index up to ``batch_size`` items
+        of ``collection_ids`` (None: every collection) without a vector, or edited, moved or
         re-modelled since theirs was made. What the scheduled job runs each minute.
 
+        With every collection, only the items updated since the watermark (less
+        ``WATERMARK_SLACK_MS``) are read, and the watermark moves on once they are all
+        indexed; an item changed without a newer ``updated_at`` (a restore of old rows, SQL
+        by hand) waits for ``search reindex``.
+
         Returns:
-            ``{"embedded", "checked", "removed"}`` counts.
+            ``{"embedded", "checked", "removed", "failed"}`` counts.
 
         Raises:
             EmbeddingUnavailable: the model could not embed a batch.
         """
-        removed = self.remove_deleted()
-        candidates = self._candidates(collection_ids, batch_size)
-        return {"embedded": self.index_items(candidates), "checked": len(candidates), "removed": removed}
+        since = None
+        if collection_ids is None:
+            since = max(_watermark() - WATERMARK_SLACK_MS, 0)
+            newest = _newest_update()
+        removed = self.remove_deleted(since)
+        candidates = self._candidates(collection_ids, batch_size, since)
+        counts = self._index(candidates)
+        if since is not None and len(candidates) < batch_size and newest is not None:
+            _set_watermark(newest)
+        return {"embedded": counts["embedded"], "checked": len(candidates), "removed": removed,
+                "failed": counts["failed"]}
 
     def reindex(self, collection_id):
         """Index every item of ``collection_id`` whose vector is missing or stale (the text of
-        each is compared, whatever its ``updated_at``); the count embedded."""
+        each is compared, whatever its ``updated_at``); ``{"embedded", "failed"}`` counts
+        (``failed``: texts the model refused in this pass)."""
         self.remove_deleted()
         ids = [content_id for (content_id,) in Content.select(Content.id)
                .where(Content.collection == collection_id, _live()).order_by(Content.id).tuples()]
-        return self.index_items(ids)
+        return self._index(ids)
 
-    def remove_deleted(self):
-        """Delete the vectors of items moved to the trash; the count deleted."""
-        trashed = (Content.select(Content.id).join(SearchEmbedding, on=(SearchEmbedding.content == Content.id))
-                   .where(~_live()))
-        return SearchEmbedding.delete().where(SearchEmbedding.content.in_(trashed)).execute()
+    def remove_deleted(self, since=None):
+        """Delete the vectors of items moved to the trash (since ``since``, epoch ms, when given);
+        the count deleted. Two queries, each through an index of content: the trash
+        (``deleted_at``) and SonicJS's ``deleted`` status."""
+        trash = Content.deleted_at.is_null(False)
+        if since is not None:
+            trash &= Content.deleted_at >= since
+        removed = 0
+        for condition in (trash, Content.status == "deleted"):
+            gone = (Content.select(Content.id).join(SearchEmbedding, on=(SearchEmbedding.content == Content.id))
+                    .where(condition))
+            removed += SearchEmbedding.delete().where(SearchEmbedding.content.in_(gone)).execute()
+        return removed
 
     def status(self, collection_ids):
         """Per collection id: items, items indexed, items whose vector is missing or stale.
 
         Returns:
-            ``{collection_id: {"items", "indexed", "stale", "missing"}}``: live items (not in
-            the trash); those whose vector is of their current text and model; those whose
-            vector is of another text, model or collection; those without one.
+            ``{collection_id: {"items", "indexed", "stale", "missing", "failed"}}``: live items
+            (not in the trash); those whose vector is of their current text, model and
+            dimensions; those whose vector is of another text, model, dimensions or
+            collection; those without one; those whose current text the model refused.
         """
-        counts = {collection_id: {"items": 0, "indexed": 0, "stale": 0, "missing": 0}
+        counts = {collection_id: {"items": 0, "indexed": 0, "stale": 0, "missing": 0, "failed": 0}
                   for collection_id in collection_ids}
         if not counts:
             return counts
+        limit = self._text_limit()
         rows = (Content.select(Content.collection, Content.title, Content.data, SearchEmbedding.source_hash,
-                               SearchEmbedding.model, SearchEmbedding.collection_id)
+                               SearchEmbedding.model, SearchEmbedding.collection_id, SearchEmbedding.dimensions,
+                               SearchEmbedding.vector.is_null().alias("refused"))
                 .join(SearchEmbedding, peewee.JOIN.LEFT_OUTER, on=(SearchEmbedding.content == Content.id))
                 .where(Content.collection.in_(list(counts)), _live()).tuples().iterator())
-        for collection_id, title, data, source_hash, model, indexed_in in rows:
+        for collection_id, title, data, source_hash, model, indexed_in, dimensions, refused in rows:
             count = counts[collection_id]
             count["items"] += 1
             if source_hash is None:
                 count["missing"] += 1
-            elif (source_hash, model, indexed_in) == (text_hash(item_text(title, data)), self.model, collection_id):
-                count["indexed"] += 1
-            else:
+            elif not self._fresh(source_hash, model, indexed_in, dimensions,
+                                 text_hash(item_text(title, data, limit)), collection_id):
                 count["stale"] += 1
+            elif refused:
+                count["failed"] += 1
+            else:
+                count["indexed"] += 1
         return counts
 
     # ------------------------------------------------------------ indexing
 
+    def _text_limit(self):
+        return getattr(self.embedder, "max_input_chars", TEXT_LIMIT)
+
+    def _fresh(self, source_hash, model, indexed_in, dimensions, current_hash, collection_id):
+        """True when a row made from ``source_hash`` by ``model`` in ``indexed_in`` at
+        ``dimensions`` is the one the item's current text, collection and binding would make."""
+        wanted = self.embedder.dimensions
+        return ((source_hash, model, indexed_in) == (current_hash, self.model, collection_id)
+                and (wanted is None or dimensions == wanted))
+
+    def _index(self, content_ids):
+        ids = list(dict.fromkeys(content_ids))
+        totals = {"embedded": 0, "failed": 0}
+        for start in range(0, len(ids), ID_CHUNK):
+            counts = self._index_chunk(ids[start:start + ID_CHUNK])
+            totals = {key: totals[key] + counts[key] for key in totals}
+        return totals
+
     def _index_chunk(self, ids):
         items = list(Content.select(Content.id, Content.collection, Content.title, Content.data, Content.updated_at,
-                                    Content.status, Content.deleted_at).where(Content.id.in_(ids)))
+                                    Content.version_number, Content.status, Content.deleted_at)
+                     .where(Content.id.in_(ids)))
         live = [item for item in items if item.deleted_at is None and item.status != "deleted"]
         gone = set(ids) - {item.id for item in live}
         if gone:
             SearchEmbedding.delete().where(SearchEmbedding.content.in_(list(gone))).execute()
         known = {row.content_id: row for row in SearchEmbedding.select(
             SearchEmbedding.content, SearchEmbedding.source_hash, SearchEmbedding.model,
-            SearchEmbedding.collection_id, SearchEmbedding.content_updated_at,
+            SearchEmbedding.collection_id, SearchEmbedding.dimensions, SearchEmbedding.content_updated_at,
+            SearchEmbedding.content_version,
         ).where(SearchEmbedding.content.in_([item.id for item in live]))} if live else {}
+        limit = self._text_limit()
         todo, touched = [], []
         for item in live:
-            text = item_text(item.title, item.data)
+            text = item_text(item.title, item.data, limit)
             entry = (item, text, text_hash(text))
             row = known.get(item.id)
-            current = (entry[2], self.model, item.collection_id)
-            if row is None or (row.source_hash, row.model, row.collection_id) != current:
+            if row is None or not self._fresh(row.source_hash, row.model, row.collection_id, row.dimensions,
+                                              entry[2], item.collection_id):
                 todo.append(entry)
-            elif row.content_updated_at != item.updated_at:
+            elif (row.content_updated_at, row.content_version) != (item.updated_at, item.version_number):
                 touched.append(item)
         self._touch(touched)
+        counts = {"embedded": 0, "failed": 0}
         batch_size = self.embedder.batch_size
         for start in range(0, len(todo), batch_size):
-            batch = todo[start:start + batch_size]
-            self._store(batch, self.embedder.embed([text for _, text, _ in batch]))
-        return len(todo)
+            embedded, failed = self._embed_batch(todo[start:start + batch_size])
+            counts["embedded"] += embedded
+            counts["failed"] += failed
+        return counts
+
+    def _embed_batch(self, batch):
+        """Embed and store ``batch``; ``(embedded, failed)``. A batch the model refuses is sent
+        again text by text (once a one-word ping shows the model itself answers), and each text
+        refused alone is recorded as failed."""
+        try:
+            vectors = self.embedder.embed([text for _, text, _ in batch])
+        except EmbeddingRefused:
+            vectors = None
+        if vectors is not None:
+            self._store(batch, vectors)
+            return len(batch), 0
+        # A refusal of every text (a wrong model name some servers answer 400) is the
+        # model's failure, not the texts': the ping raises it and stops the run.
+        self.embedder.embed(["ping"])
+        embedded, failed = 0, 0
+        for entry in batch:
+            try:
+                vectors = self.embedder.embed([entry[1]])
+            except EmbeddingRefused as ex:
+                error = str(ex)
+            else:
+                self._store([entry], vectors)
+                embedded += 1
+                continue
+            self._store([entry], [None], error)
+            failed += 1
+        return embedded, failed
 
     def _touch(self, items):
-        """Record the ``updated_at`` of items whose text did not change (a status change, a
-        publication), so the scheduled job does not check them again. One transaction: one
-        write lock on SQLite, not one per item."""
+        """Record the ``updated_at`` and version of items whose text did not change (a status
+        change, a publication), so the scheduled job does not check them again. One
+        transaction: one write lock on SQLite, not one per item."""
         if not items:
             return
         with database.atomic():
             for item in items:
-                (SearchEmbedding.update(content_updated_at=item.updated_at)
+                (SearchEmbedding.update(content_updated_at=item.updated_at, content_version=item.version_number)
                  .where(SearchEmbedding.content == item.id).execute())
 
-    def _store(self, batch, vectors):
-        """Upsert the vectors of ``batch`` in one transaction, for the items still live."""
+    def _store(self, batch, vectors, error=None):
+        """Upsert the vectors of ``batch`` in one transaction, for the items still live (a
+        vector None records the text as refused, with ``error``). An item deleted between the
+        check and the write (PostgreSQL's foreign key refuses the row) is skipped."""
+        for _attempt in range(3):
+            try:
+                self._upsert(batch, vectors, error)
+                return
+            except peewee.IntegrityError:
+                continue  # the transaction rolled back; the next attempt no longer finds the item
+
+    def _upsert(self, batch, vectors, error):
         with database.atomic():
             ids = [item.id for item, _, _ in batch]
             still = {content_id for (content_id,) in Content.select(Content.id)
@@ -193,8 +307,11 @@ class SemanticIndex:
             now = now_ms()
             rows = [
                 {"content": item.id, "collection_id": item.collection_id, "model": self.model,
-                 "dimensions": len(vector), "vector": pack(normalised(vector)), "source_hash": source_hash,
-                 "content_updated_at": item.updated_at, "indexed_at": now}
+                 "dimensions": len(vector) if vector is not None else self.embedder.dimensions or 0,
+                 "vector": pack(normalised(vector)) if vector is not None else None,
+                 "source_hash": source_hash, "content_updated_at": item.updated_at,
+                 "content_version": item.version_number,
+                 "error": error[:_ERROR_LENGTH] if error is not None else None, "indexed_at": now}
                 for (item, _, source_hash), vector in zip(batch, vectors, strict=True) if item.id in still
             ]
             if rows:
@@ -203,22 +320,48 @@ class SemanticIndex:
                               preserve=[SearchEmbedding.collection_id, SearchEmbedding.model,
                                         SearchEmbedding.dimensions, SearchEmbedding.vector,
                                         SearchEmbedding.source_hash, SearchEmbedding.content_updated_at,
+                                        SearchEmbedding.content_version, SearchEmbedding.error,
                                         SearchEmbedding.indexed_at])
                  .execute())
 
-    def _candidates(self, collection_ids, limit):
-        """Live items without a vector, or whose vector is of another model, collection or
-        ``updated_at``: the ids of at most ``limit``, most recently updated first."""
+    def _candidates(self, collection_ids, limit, since=None):
+        """Live items (updated at or after ``since``, when given) without a vector, or whose
+        vector is of another model, dimensions, collection or ``(updated_at, version)``: the
+        ids of at most ``limit``, most recently updated first (``idx_content_live_updated``'s order)."""
         vector = SearchEmbedding
+        stale = (vector.content.is_null() | (vector.model != self.model)
+                 | (vector.collection_id != Content.collection) | vector.content_updated_at.is_null()
+                 | (vector.content_updated_at != Content.updated_at) | vector.content_version.is_null()
+                 | (vector.content_version != Content.version_number))
+        if self.embedder.dimensions is not None:
+            stale |= vector.dimensions != self.embedder.dimensions
         query = (Content.select(Content.id)
                  .join(vector, peewee.JOIN.LEFT_OUTER, on=(vector.content == Content.id))
-                 .where(_live(), vector.content.is_null() | (vector.model != self.model)
-                        | (vector.collection_id != Content.collection) | vector.content_updated_at.is_null()
-                        | (vector.content_updated_at != Content.updated_at)))
+                 .where(_live(), stale))
+        if since is not None:
+            query = query.where(Content.updated_at >= since)
         if collection_ids is not None:
             query = query.where(Content.collection.in_(list(collection_ids)))
         return [content_id for (content_id,) in
-                query.order_by(Content.updated_at.desc(), Content.id).limit(limit).tuples()]
+                query.order_by(Content.updated_at.desc(), Content.id.desc()).limit(limit).tuples()]
+
+
+def _watermark():
+    """The scheduled job's watermark: every live item updated up to it was checked (0: none yet)."""
+    row = SearchIndexState.get_or_none(SearchIndexState.name == _WATERMARK)
+    return row.value if row is not None else 0
+
+
+def _set_watermark(value):
+    (SearchIndexState.insert(name=_WATERMARK, value=value)
+     .on_conflict(conflict_target=[SearchIndexState.name], update={SearchIndexState.value: value}).execute())
+
+
+def _newest_update():
+    """The newest ``updated_at`` of a live item (one step down ``idx_content_live_updated``)."""
+    row = (Content.select(Content.updated_at).where(Content.deleted_at.is_null())
+           .order_by(Content.updated_at.desc(), Content.id.desc()).limit(1).tuples().first())
+    return row[0] if row else None
 
 
 def _live():
@@ -230,14 +373,14 @@ def _score(pair):
     return pair[1]
 
 
-def item_text(title, data):
+def item_text(title, data, limit=TEXT_LIMIT):
     """The text embedded for an item: its title and every string value of ``data`` at any
     depth, in document order (keys left out; data that is not a JSON document counts as
-    empty), as the full-text index reads it; at most ``TEXT_LIMIT`` characters."""
+    empty), as the full-text index reads it; at most ``limit`` characters."""
     parts = [title] if isinstance(title, str) and title else []
     if isinstance(data, (dict, list)):
         parts += _strings(data)
-    return " ".join(parts)[:TEXT_LIMIT]
+    return " ".join(parts)[:limit]
 
 
 def _strings(value):
@@ -259,8 +402,9 @@ def text_hash(text):
 
 
 def normalised(vector):
-    """``vector`` scaled to length 1 (a zero vector stays zero), so a dot product is a cosine."""
-    norm = math.sqrt(_dot(vector, vector))
+    """``vector`` scaled to length 1 (a zero vector stays zero), so a dot product is a cosine.
+    ``math.hypot`` scales as it sums: large values do not overflow the norm."""
+    norm = math.hypot(*vector)
     return [x / norm for x in vector] if norm else list(vector)
 
 
