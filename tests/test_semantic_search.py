@@ -8,6 +8,7 @@ indexing pass made.
 """
 
 import logging
+import re
 import struct
 
 import pytest
@@ -16,15 +17,16 @@ from click.testing import CliRunner
 from app.cli import cli
 from app.db.database import is_postgres
 from app.db.models import Content, SearchEmbedding, bind_models, database, new_id
-from app.runtime.ai import EmbeddingUnavailable
+from app.runtime.ai import MAX_ANSWER_BYTES, EmbeddingUnavailable
 from app.runtime.config import load_config
 from app.runtime.env import build_env
 from app.scheduled import eventful, index_search_embeddings, now_event, run_scheduled
-from app.services.ai_search.semantic import item_text, semantic_index_for, text_hash
+from app.services.ai_search.semantic import SemanticIndex, item_text, pack, semantic_index_for, text_hash
 from app.services.log_buffer import flush_process_buffer
-from tests.fixtures.app import client_for
+from tests.fixtures.app import client_for, record_statements
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.embeddings import API_KEY, DIMENSIONS, MODEL, ai_table, embed
+from tests.test_query_depth import plan, sorts
 
 pytestmark = pytest.mark.backends
 
@@ -314,8 +316,7 @@ def test_an_unreachable_endpoint_is_unavailable(tmp_path, closed_embeddings_url)
         embedder(tmp_path, closed_embeddings_url).embed(["cats"])
 
 
-def test_an_http_error_is_unavailable_and_never_shows_the_key(tmp_path, embeddings_server, caplog):
-    caplog.set_level(logging.DEBUG)
+def test_an_http_error_is_unavailable_and_never_shows_the_key(tmp_path, embeddings_server):
     embeddings_server.answer = 401
     with pytest.raises(EmbeddingUnavailable) as caught:
         embedder(tmp_path, embeddings_server.url).embed(["cats"])
@@ -323,7 +324,26 @@ def test_an_http_error_is_unavailable_and_never_shows_the_key(tmp_path, embeddin
     # The server quoted the key in its error message: it is redacted.
     assert message.startswith(f"embeddings model '{MODEL}' at {embeddings_server.url} answered HTTP 401: ")
     assert API_KEY not in message and "[redacted]" in message
-    assert all(API_KEY not in record.getMessage() for record in caplog.records)
+    assert caught.value.__context__ is None and caught.value.__cause__ is None
+
+
+def test_a_connection_failure_keeps_no_context_holding_the_key(tmp_path, closed_embeddings_url):
+    # httpx's error holds the request, whose headers hold the key: it must not be chained.
+    with pytest.raises(EmbeddingUnavailable) as caught:
+        embedder(tmp_path, closed_embeddings_url).embed(["cats"])
+    assert caught.value.__context__ is None
+
+
+def test_a_password_in_the_url_is_sent_as_basic_auth_and_never_logged(tmp_path, embeddings_server, caplog):
+    caplog.set_level(logging.DEBUG)
+    url = embeddings_server.url.replace("http://", "http://user:secret@")
+    path = tmp_path / "bindings.toml"
+    path.write_text('name = "site"\n' + ai_table(url))
+    build_env(load_config(path, environ={})).AI.embed(["cats"])
+    assert embeddings_server.requests[0]["headers"]["Authorization"] == "Basic dXNlcjpzZWNyZXQ="
+    httpx_lines = [record.getMessage() for record in caplog.records if record.name.startswith("httpx")]
+    assert any(embeddings_server.url in line for line in httpx_lines)  # httpx logs each request's URL
+    assert not any("secret" in record.getMessage() for record in caplog.records)
 
 
 @pytest.mark.parametrize(("answer", "problem"), [
@@ -350,3 +370,295 @@ def test_a_url_with_a_password_is_described_without_it(tmp_path, embeddings_serv
     ai = embedder(tmp_path, url)
     assert ai.describe() == f"{MODEL} at {embeddings_server.url}"
     assert "secret" not in repr(ai)
+
+
+def test_a_server_trickling_bytes_is_cut_at_the_whole_requests_timeout(tmp_path, embeddings_server):
+    embeddings_server.answer = "trickle"  # a byte every 50 ms for 3 s: no single read waits 0.5 s
+    with pytest.raises(EmbeddingUnavailable, match="did not answer in time"):
+        embedder(tmp_path, embeddings_server.url, timeout=0.5).embed(["cats"])
+
+
+def test_an_answer_over_the_size_limit_is_refused(tmp_path, embeddings_server):
+    embeddings_server.answer = "oversize"
+    with pytest.raises(EmbeddingUnavailable, match=f"answered more than {MAX_ANSWER_BYTES} bytes"):
+        embedder(tmp_path, embeddings_server.url).embed(["cats"])
+
+
+def test_a_redirect_is_not_followed(tmp_path, embeddings_server):
+    embeddings_server.answer = "redirect"
+    with pytest.raises(EmbeddingUnavailable, match="answered HTTP 307"):
+        embedder(tmp_path, embeddings_server.url).embed(["cats"])
+    assert [request["path"] for request in embeddings_server.requests] == ["/v1/embeddings"]
+
+
+def test_an_embedding_too_large_to_normalise_is_refused(tmp_path, embeddings_server):
+    embeddings_server.answer = "huge"
+    with pytest.raises(EmbeddingUnavailable, match="beyond float32"):
+        embedder(tmp_path, embeddings_server.url).embed(["cats"])
+
+
+def test_the_text_is_cut_at_the_bindings_max_input_chars(env, tmp_path, embeddings_server, author):
+    [content_id] = add_items(create_collection("blog"), author, ("Cats", "purr softly"))
+    SemanticIndex(embedder(tmp_path, embeddings_server.url, max_input_chars=9)).index_items([content_id])
+    assert embeddings_server.texts == ["Cats purr"]
+    assert vector_row(content_id).source_hash == text_hash("Cats purr")
+
+
+# ------------------------------------------------------------------ refused texts, a model down
+
+
+def test_a_text_the_model_refuses_is_recorded_and_skipped_and_the_rest_indexed(env, index, author,
+                                                                                embeddings_server):
+    blog = create_collection("blog")
+    embeddings_server.refuse = "enormous"
+    first, refused, third = add_items(blog, author, ("Cats", "purr"), ("Essay", "enormous text"), ("Dogs", "bark"))
+    assert index.index_stale() == {"embedded": 2, "checked": 3, "removed": 0, "failed": 1}
+    assert vector_row(first).vector is not None and vector_row(third).vector is not None
+    row = vector_row(refused)
+    assert row.vector is None and "HTTP 400" in row.error
+    assert index.status([blog.id])[blog.id] == {"items": 3, "indexed": 2, "stale": 0, "missing": 0, "failed": 1}
+    assert refused not in dict(index.rank("essay text", [blog.id]))
+
+    # Not sent again while its text is the same, by the cron or by index_items.
+    sent = len(embeddings_server.requests)
+    assert index.index_stale()["checked"] == 0
+    assert index.index_items([refused]) == 0
+    assert len(embeddings_server.requests) == sent
+
+    # Its text changed: embedded again.
+    Content.update(title="Short", data={"body": "note"}, updated_at=Content.updated_at + 1).where(
+        Content.id == refused).execute()
+    assert index.index_stale() == {"embedded": 1, "checked": 1, "removed": 0, "failed": 0}
+    assert vector_row(refused).vector is not None
+
+
+def test_a_model_refusing_everything_stops_the_run_without_marking_items(env, index, author, embeddings_server):
+    # A wrong model name: some servers answer 400 to every request, the ping too.
+    add_items(create_collection("blog"), author, ("Cats", "purr"))
+    embeddings_server.answer = 400
+    with pytest.raises(EmbeddingUnavailable, match="HTTP 400"):
+        index.index_stale()
+    assert SearchEmbedding.select().count() == 0
+
+
+def test_a_failure_midway_keeps_the_batches_before(env, index, author, embeddings_server):
+    ids = add_items(create_collection("blog"), author, ("A", "one"), ("B", "two"), ("C", "three"))
+    embeddings_server.fail_after = 1  # the second request (batches of 2) answers 500
+    with pytest.raises(EmbeddingUnavailable, match="HTTP 500"):
+        index.index_items(ids)
+    first_batch = set(embeddings_server.requests[0]["body"]["input"])
+    stored = {row.content_id for row in SearchEmbedding.select()}
+    assert len(stored) == 2 and {item_text(item.title, item.data) for item in Content.select().where(
+        Content.id.in_(list(stored)))} == first_batch
+
+
+def test_search_reindex_goes_on_past_refused_texts(env, author, embeddings_server):
+    blog, pages = create_collection("blog"), create_collection("pages")
+    add_items(blog, author, ("A", "one"), ("B", "enormous"))
+    add_items(pages, author, ("C", "three"))
+    embeddings_server.refuse = "enormous"
+    result = run_cli(env, "search", "reindex")
+    assert result.exit_code == 0, result.output
+    assert "blog: 1 embedded, 1 failed" in result.output and "pages: 1 embedded, 0 failed" in result.output
+    assert "blog: 2 items, 1 indexed, 0 stale, 0 missing, 1 failed" in result.output
+
+
+def test_the_scheduled_job_logs_one_line_when_the_model_is_down(env, author, embeddings_server, caplog):
+    add_items(create_collection("blog"), author, ("A", "one"))
+    embeddings_server.answer = 503
+    caplog.set_level(logging.WARNING, logger="sonicpy.scheduled")
+    assert "HTTP 503" in run_scheduled(now_event(), env)["index_search_embeddings"]["error"]
+    lines = [record for record in caplog.records if record.name == "sonicpy.scheduled"]
+    assert len(lines) == 1 and lines[0].exc_info is None and "HTTP 503" in lines[0].getMessage()
+    assert API_KEY not in lines[0].getMessage()
+
+
+# ------------------------------------------------------------------ freshness
+
+
+def test_a_change_of_dimensions_makes_every_vector_stale(env, index, author, embeddings_server, tmp_path):
+    blog = create_collection("blog")
+    ids = add_items(blog, author, ("Cats", "cats purr"), ("Dogs", "dogs bark"))
+    index.index_items(ids)
+    embeddings_server.honour_dimensions = True
+    smaller = SemanticIndex(embedder(tmp_path, embeddings_server.url, dimensions=32))
+    assert smaller.status([blog.id])[blog.id]["stale"] == 2
+    assert smaller.index_stale() == {"embedded": 2, "checked": 2, "removed": 0, "failed": 0}
+    assert {row.dimensions for row in SearchEmbedding.select()} == {32}
+    assert [content_id for content_id, _ in smaller.rank("cats purr", [blog.id])][0] == ids[0]
+    assert smaller.index_items(ids) == 0
+
+
+def test_rank_never_scores_a_vector_of_another_length(env, index, author):
+    blog = create_collection("blog")
+    good, bad = add_items(blog, author, ("Cats", "cats purr"), ("Cats", "cats purr"))
+    index.index_items([good, bad])
+    # A row claiming the model's dimensions over a shorter vector (written by hand).
+    SearchEmbedding.update(vector=pack(embed("cats purr")[:32])).where(SearchEmbedding.content == bad).execute()
+    assert [content_id for content_id, _ in index.rank("cats purr", [blog.id])] == [good]
+
+
+def test_rank_reads_only_the_models_vectors(env, index, author):
+    blog = create_collection("blog")
+    ours, theirs = add_items(blog, author, ("Cats", "cats purr"), ("Cats", "cats purr"))
+    index.index_items([ours, theirs])
+    SearchEmbedding.update(model="another-model").where(SearchEmbedding.content == theirs).execute()
+    assert [content_id for content_id, _ in index.rank("cats purr", [blog.id])] == [ours]
+    SearchEmbedding.update(dimensions=DIMENSIONS + 1).where(SearchEmbedding.content == ours).execute()
+    assert index.rank("cats purr", [blog.id]) == []
+
+
+def test_rank_reads_vectors_in_pages(env, index, author, monkeypatch):
+    monkeypatch.setattr("app.services.ai_search.semantic.RANK_PAGE", 2)
+    blog = create_collection("blog")
+    ids = add_items(blog, author, *[(f"Cats {n}", "cats purr") for n in range(5)])
+    index.index_items(ids)
+    assert sorted(content_id for content_id, _ in index.rank("cats purr", [blog.id])) == sorted(ids)
+    assert len(index.rank("cats purr", [blog.id], limit=3)) == 3
+
+
+def test_a_moved_item_is_ranked_in_its_current_collection_and_reindexed(env, index, author):
+    blog, pages = create_collection("blog"), create_collection("pages")
+    [moved] = add_items(blog, author, ("Cats", "cats purr"))
+    index.index_items([moved])
+    # Moved by SQL (an import, a restore): updated_at unchanged.
+    Content.update(collection=pages.id).where(Content.id == moved).execute()
+    assert index.rank("cats purr", [blog.id]) == []
+    assert [content_id for content_id, _ in index.rank("cats purr", [pages.id])] == [moved]
+    assert index.index_stale(collection_ids=[pages.id])["checked"] == 1
+    assert vector_row(moved).collection_id == pages.id
+
+
+def test_an_edit_in_the_same_millisecond_is_found_by_its_version(env, index, author, embeddings_server):
+    [content_id] = add_items(create_collection("blog"), author, ("Cats", "purr"))
+    index.index_stale()
+    # The next write keeps updated_at (the same millisecond) but not the version.
+    Content.update(title="Lions", version_number=Content.version_number + 1).where(
+        Content.id == content_id).execute()
+    assert index.index_stale()["embedded"] == 1
+    assert embeddings_server.texts[-1] == "Lions purr"
+
+
+def test_touching_unchanged_items_is_one_transaction(env, index, author, monkeypatch):
+    ids = add_items(create_collection("blog"), author, ("A", "one"), ("B", "two"), ("C", "three"))
+    index.index_items(ids)
+    Content.update(status="archived", updated_at=Content.updated_at + 5).where(Content.id.in_(ids)).execute()
+    db = env.DB.db
+    statements, begin = record_statements(db, monkeypatch), db.begin
+
+    def recorded_begin(*args, **kwargs):  # a transaction's BEGIN goes to the cursor, not execute_sql
+        statements.append(("BEGIN", ()))
+        return begin(*args, **kwargs)
+
+    monkeypatch.setattr(db, "begin", recorded_begin)
+    assert index.index_items(ids) == 0
+    updates = [n for n, (sql, _) in enumerate(statements) if sql.startswith('UPDATE "search_embeddings"')]
+    begins = [n for n, (sql, _) in enumerate(statements) if sql == "BEGIN"]
+    # One transaction around the three updates (one write lock on SQLite), none between them.
+    assert len(updates) == 3
+    assert [n for n in begins if n < updates[0]] and not [n for n in begins if updates[0] < n < updates[-1]]
+
+
+# ------------------------------------------------------------------ the scheduled job's watermark
+
+
+def test_the_watermark_moves_once_a_run_found_everything(env, index, author, embeddings_server):
+    from app.db.models import SearchIndexState
+
+    blog = create_collection("blog")
+    old, recent = add_items(blog, author, ("Old", "one"), ("Recent", "two"))
+    Content.update(updated_at=1_000).where(Content.id == old).execute()
+    assert index.index_stale(batch_size=1)["embedded"] == 1  # the most recent first; not drained
+    assert SearchIndexState.select().count() == 0
+    assert index.index_stale(batch_size=1)["embedded"] == 1
+    assert index.index_stale(batch_size=1)["checked"] == 0  # drained: the watermark is set
+    watermark = SearchIndexState.get().value
+    assert watermark == Content.get_by_id(recent).updated_at
+    # An item changed below the watermark (by hand, a restore of old rows) waits for reindex.
+    Content.update(title="Old changed").where(Content.id == old).execute()
+    assert index.index_stale()["checked"] == 0
+    assert index.reindex(blog.id) == {"embedded": 1, "failed": 0}
+
+
+SEEDED = 20_000
+_SEED_COLUMNS = "id, collection_id, slug, title, data, status, author_id, created_at, updated_at, deleted_at"
+# Items edited over 20,000 seconds, one in 100 in the trash: none changed since the watermark.
+SQLITE_SEED = (
+    f"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {SEEDED - 1})"
+    f" INSERT INTO content ({_SEED_COLUMNS}) SELECT 'seed' || i, ?, 'seed-' || i, 'Item ' || i, '{{}}',"
+    " 'draft', ?, 1700000000000, 1700000000000 + ((i * 7919) % 20000) * 1000,"
+    " CASE WHEN i % 100 = 7 THEN 1700000000000 END FROM n")
+POSTGRES_SEED = (
+    f"INSERT INTO content ({_SEED_COLUMNS}) SELECT 'seed' || i, %s, 'seed-' || i, 'Item ' || i, '{{}}',"
+    " 'draft', %s, 1700000000000, 1700000000000 + ((i * 7919) %% 20000) * 1000,"
+    f" CASE WHEN i %% 100 = 7 THEN 1700000000000 END FROM generate_series(0, {SEEDED - 1}) AS i")
+
+
+def reads_every_content_row(lines):
+    """SQLite: a SCAN of content (by its alias), with or without an index; PostgreSQL: a Seq Scan of it."""
+    return any(re.match(r"^SCAN (t\d+|content)\b", line) or "Seq Scan on content" in line for line in lines)
+
+
+def test_the_scheduled_jobs_queries_read_only_what_changed_through_indexes(env, index, author, monkeypatch,
+                                                                             embeddings_server):
+    from app.db.models import SearchIndexState
+
+    db = env.DB.db
+    blog = create_collection("blog")
+    with db.atomic():
+        db.execute_sql(POSTGRES_SEED if is_postgres(db) else SQLITE_SEED, (blog.id, author[0].id))
+    if is_postgres(db):
+        db.execute_sql("ANALYZE")
+    watermark = 1_700_000_000_000 + 2 * SEEDED * 1000  # past every seeded item
+    SearchIndexState.create(name="scheduled_updated_at", value=watermark)
+    [edited] = add_items(blog, author, ("Cats", "purr"))
+    Content.update(updated_at=watermark + 5000).where(Content.id == edited).execute()
+    statements = record_statements(db, monkeypatch)
+    assert index.index_stale() == {"embedded": 1, "checked": 1, "removed": 0, "failed": 0}
+    reads = [(sql, params) for sql, params in statements
+             if '"content"' in sql and sql.startswith(("SELECT", "DELETE"))]
+    plans = {sql: plan(db, sql, params) for sql, params in reads}
+    # The newest updated_at: the first entry of the live index (LIMIT 1, no sort).
+    [newest] = [lines for sql, lines in plans.items() if sql.startswith('SELECT "t1"."updated_at"')]
+    assert any("idx_content_live_updated" in line for line in newest) and not sorts(newest), newest
+    others = {sql: lines for sql, lines in plans.items() if not sql.startswith('SELECT "t1"."updated_at"')}
+    for sql, lines in others.items():
+        assert not reads_every_content_row(lines), (sql, lines)
+    # The candidates: the range since the watermark, through the live index (a sort, if any,
+    # of that range's few rows only).
+    candidates = [lines for sql, lines in others.items() if "LEFT OUTER JOIN" in sql]
+    assert len(candidates) == 1 and any("idx_content_live_updated" in line for line in candidates[0]), candidates
+    deletes = [lines for sql, lines in others.items() if sql.startswith("DELETE")]
+    assert len(deletes) == 2
+    assert any("idx_content_trash" in line for line in deletes[0]), deletes
+    # SonicJS's status: any index of content led by status (the planner picks one).
+    assert any(("INDEX" in line and "(status=?)" in line) or "Index Cond: (status =" in line
+               for line in deletes[1]), deletes
+    assert vector_row(edited) is not None
+
+
+# ------------------------------------------------------------------ /health
+
+
+def test_health_reports_the_models_last_outcome_without_calling_it_nor_failing(env, index, author,
+                                                                              embeddings_server):
+    client = client_for(env)
+    embeddings_server.answer = 503
+    body = client.get("/health", status=200).json
+    assert body["status"] == "running" and body["bindings"]["AI"]["status"] == "ok"
+    assert embeddings_server.requests == []  # a probe is no request to the model
+
+    with pytest.raises(EmbeddingUnavailable):
+        index.rank("cats", [create_collection("blog").id])
+    sent = len(embeddings_server.requests)
+    # The model is down: reported, but the content API stays in the load balancer.
+    body = client.get("/health", status=200).json
+    assert body["status"] == "running" and "error" not in body
+    assert body["bindings"]["AI"] == {"type": "ai", "status": "down", "latency_ms": body["bindings"]["AI"]["latency_ms"],
+                                      "error": "EmbeddingUnavailable"}
+    assert client.get("/api/health", status=200).json["status"] == "healthy"
+    assert len(embeddings_server.requests) == sent
+
+    embeddings_server.answer = None
+    index.rank("cats", [create_collection("pages").id])
+    assert client.get("/health", status=200).json["bindings"]["AI"]["status"] == "ok"
