@@ -247,6 +247,7 @@ def test_the_ai_table_gives_the_env_an_embedder(tmp_path):
     assert config.bindings["ai"] == [{"binding": "AI", "url": "http://127.0.0.1:11434/v1", "model": "nomic-embed-text"}]
     ai = build(path).AI
     assert (ai.url, ai.model, ai.dimensions, ai.timeout) == ("http://127.0.0.1:11434/v1", "nomic-embed-text", None, 30.0)
+    assert ai.max_input_chars == 8000
     assert ai.describe() == "nomic-embed-text at http://127.0.0.1:11434/v1"
 
 
@@ -289,6 +290,7 @@ def test_the_ai_table_is_not_inherited(tmp_path):
     ('[ai]\nbinding = "AI"\nurl = "http://host/v1"\n', "model must name"),
     ('[ai]\nbinding = "AI"\nurl = "http://host/v1"\nmodel = "m"\ntimeout = 0\n', "timeout must be a number"),
     ('[ai]\nbinding = "AI"\nurl = "http://host/v1"\nmodel = "m"\nbatch_size = 1000\n', "batch_size must be"),
+    ('[ai]\nbinding = "AI"\nurl = "http://host/v1"\nmodel = "m"\nmax_input_chars = 0\n', "max_input_chars must be"),
     ('[ai]\nbinding = "AI"\nurl = "http://host/v1"\nmodel = "m"\napi_key = "sk-x"\n', "unknown key 'api_key'"),
 ])
 def test_an_unusable_ai_table_is_named(tmp_path, table, message):

@@ -370,6 +370,8 @@ def test_a_url_with_a_password_is_described_without_it(tmp_path, embeddings_serv
     ai = embedder(tmp_path, url)
     assert ai.describe() == f"{MODEL} at {embeddings_server.url}"
     assert "secret" not in repr(ai)
+    ai.embed(["cats"])  # with a key, the key is the Authorization sent
+    assert embeddings_server.requests[0]["headers"]["Authorization"] == f"Bearer {API_KEY}"
 
 
 def test_a_server_trickling_bytes_is_cut_at_the_whole_requests_timeout(tmp_path, embeddings_server):
@@ -580,6 +582,18 @@ def test_the_watermark_moves_once_a_run_found_everything(env, index, author, emb
     assert index.reindex(blog.id) == {"embedded": 1, "failed": 0}
 
 
+
+def test_an_item_dated_in_the_future_does_not_move_the_watermark_past_now(env, index, author, embeddings_server):
+    from app.db.models import SearchIndexState, now_ms
+
+    blog = create_collection("blog")
+    [future] = add_items(blog, author, ("Future", "one"))
+    Content.update(updated_at=now_ms() + 86_400_000).where(Content.id == future).execute()
+    index.index_stale()
+    assert SearchIndexState.get().value <= now_ms()
+    [edited] = add_items(blog, author, ("Now", "two"))
+    Content.update(updated_at=now_ms()).where(Content.id == edited).execute()
+    assert index.index_stale()["embedded"] == 1
 SEEDED = 20_000
 _SEED_COLUMNS = "id, collection_id, slug, title, data, status, author_id, created_at, updated_at, deleted_at"
 # Items edited over 20,000 seconds, one in 100 in the trash: none changed since the watermark.

@@ -18,8 +18,8 @@ The protocol is ``POST {url}/embeddings`` with ``{"model", "input": [texts]}``, 
 ``{"data": [{"index", "embedding": [floats]}]}``: Ollama, OpenAI, vLLM, LocalAI and
 Cloudflare's Workers AI OpenAI-compatible endpoint all speak it. The key, when there is one,
 goes in ``Authorization: Bearer``; it is never written in a message or a log line. A
-``user:password@`` in the URL is sent as Basic auth, never as part of the URL (httpx logs
-each request's URL at INFO).
+``user:password@`` in the URL is sent as Basic auth (when there is no key), never as part of
+the URL (httpx logs each request's URL at INFO).
 
 An answer 400, 413 or 422 says the model refused what it was sent (a text too long for it,
 an empty one): ``EmbeddingRefused``, so a caller can tell one bad text from a model that is
@@ -93,7 +93,9 @@ class Embedder:
                  max_input_chars=DEFAULT_MAX_INPUT_CHARS):
         parts = urlsplit(url.rstrip("/"))
         self.url = display_url(url.rstrip("/"))
-        self._auth = (parts.username or "", parts.password or "") if parts.username or parts.password else None
+        # Credentials in the URL go as Basic auth, unless a key takes the Authorization header.
+        credentials = parts.username or parts.password
+        self._auth = (parts.username or "", parts.password or "") if credentials and not api_key else None
         self.max_input_chars = max_input_chars
         # (epoch ms, None or the error message) of the last request, for /health.
         self.last_outcome = None

@@ -136,7 +136,9 @@ class SemanticIndex:
         candidates = self._candidates(collection_ids, batch_size, since)
         counts = self._index(candidates)
         if since is not None and len(candidates) < batch_size and newest is not None:
-            _set_watermark(newest)
+            # Never past now: an item dated in the future (imported, a skewed clock) must not
+            # hide the edits made until then.
+            _set_watermark(min(newest, now_ms()))
         return {"embedded": counts["embedded"], "checked": len(candidates), "removed": removed,
                 "failed": counts["failed"]}
 
