@@ -676,3 +676,4 @@ def test_health_reports_the_models_last_outcome_without_calling_it_nor_failing(e
     embeddings_server.answer = None
     index.rank("cats", [create_collection("pages").id])
     assert client.get("/health", status=200).json["bindings"]["AI"]["status"] == "ok"
+

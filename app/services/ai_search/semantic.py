@@ -36,6 +36,7 @@ from array import array
 
 import peewee
 
+from app.db.database import is_postgres
 from app.db.models import Content, SearchEmbedding, SearchIndexState, database, now_ms
 from app.runtime.ai import DEFAULT_MAX_INPUT_CHARS, EmbeddingRefused, EmbeddingUnavailable
 
@@ -257,14 +258,17 @@ class SemanticIndex:
         refused alone is recorded as failed."""
         try:
             vectors = self.embedder.embed([text for _, text, _ in batch])
-        except EmbeddingRefused:
-            vectors = None
+        except EmbeddingRefused as ex:
+            vectors, refusal = None, ex
         if vectors is not None:
             self._store(batch, vectors)
             return len(batch), 0
         # A refusal of every text (a wrong model name some servers answer 400) is the
         # model's failure, not the texts': the ping raises it and stops the run.
         self.embedder.embed(["ping"])
+        if len(batch) == 1:
+            self._store(batch, [None], str(refusal))
+            return 0, 1
         embedded, failed = 0, 0
         for entry in batch:
             try:
@@ -292,20 +296,16 @@ class SemanticIndex:
 
     def _store(self, batch, vectors, error=None):
         """Upsert the vectors of ``batch`` in one transaction, for the items still live (a
-        vector None records the text as refused, with ``error``). An item deleted between the
-        check and the write (PostgreSQL's foreign key refuses the row) is skipped."""
-        for _attempt in range(3):
-            try:
-                self._upsert(batch, vectors, error)
-                return
-            except peewee.IntegrityError:
-                continue  # the transaction rolled back; the next attempt no longer finds the item
-
-    def _upsert(self, batch, vectors, error):
+        vector None records the text as refused, with ``error``). The check holds the items:
+        SQLite's transaction holds the write lock from its start, and PostgreSQL's ``FOR KEY
+        SHARE`` makes a concurrent delete of one wait for the commit, so none is deleted
+        between the check and the insert (which its foreign key would refuse)."""
         with database.atomic():
             ids = [item.id for item, _, _ in batch]
-            still = {content_id for (content_id,) in Content.select(Content.id)
-                     .where(Content.id.in_(ids), _live()).tuples()}
+            check = Content.select(Content.id).where(Content.id.in_(ids), _live())
+            if is_postgres(Content._meta.database):
+                check = check.for_update("FOR KEY SHARE")
+            still = {content_id for (content_id,) in check.tuples()}
             now = now_ms()
             rows = [
                 {"content": item.id, "collection_id": item.collection_id, "model": self.model,
