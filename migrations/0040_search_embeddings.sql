@@ -17,7 +17,9 @@
 -- text (error says why): the scheduled job does not send it again until the text changes.
 --
 -- collection_id is the item's collection when it was indexed (a moved item is stale); a
--- search filters on the item's current collection. Deleting an item deletes its row; the
+-- search filters on it (through the index, in content_id order for its pages of vectors)
+-- and on the item's current collection, so a moved item is found in neither until indexed
+-- again. Deleting an item deletes its row; the
 -- indexer removes the row of an item moved to the trash.
 --
 -- search_index_state keeps the scheduled job's watermark: the newest content updated_at it
@@ -37,7 +39,7 @@ CREATE TABLE search_embeddings (
   indexed_at BIGINT NOT NULL
 );
 
-CREATE INDEX idx_search_embeddings_collection ON search_embeddings (collection_id);
+CREATE INDEX idx_search_embeddings_collection ON search_embeddings (collection_id, content_id);
 
 CREATE TABLE search_index_state (
   name TEXT PRIMARY KEY,

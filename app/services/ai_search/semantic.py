@@ -75,8 +75,10 @@ class SemanticIndex:
         """``[(content_id, similarity), ...]`` of the indexed items of ``collection_ids``
         nearest to ``text``, best first, at most ``limit``.
 
-        Items in the trash are left out; an item is searched in the collection it is in now;
-        an item edited since it was indexed is ranked by its last vector until it is indexed again.
+        Items in the trash are left out, and so is an item moved to another collection since
+        it was indexed (in neither, until it is indexed again): the item's current collection
+        and its vector's are both filtered on. An item edited since it was indexed is ranked
+        by its last vector until it is indexed again.
 
         Raises:
             EmbeddingUnavailable: the model could not embed ``text``.
@@ -89,7 +91,8 @@ class SemanticIndex:
         while True:
             rows = list(SearchEmbedding.select(SearchEmbedding.content, SearchEmbedding.vector)
                         .join(Content, on=(SearchEmbedding.content == Content.id))
-                        .where(Content.collection.in_(collection_ids), SearchEmbedding.model == self.model,
+                        .where(SearchEmbedding.collection_id.in_(collection_ids),
+                               Content.collection.in_(collection_ids), SearchEmbedding.model == self.model,
                                SearchEmbedding.dimensions == len(query), SearchEmbedding.vector.is_null(False),
                                SearchEmbedding.content > after, _live())
                         .order_by(SearchEmbedding.content).limit(RANK_PAGE).tuples())
