@@ -22,7 +22,8 @@
 -- again. Deleting an item deletes its row; the
 -- indexer removes the row of an item moved to the trash.
 --
--- search_index_state keeps the scheduled job's watermark: the newest content updated_at it
+-- search_embeddings_state (derived, like search_embeddings: time travel leaves both alone)
+-- keeps the scheduled job's watermark: the newest content updated_at it
 -- has seen every item up to, so each run reads only the items edited since (by
 -- idx_content_live_updated) instead of every item.
 
@@ -41,7 +42,7 @@ CREATE TABLE search_embeddings (
 
 CREATE INDEX idx_search_embeddings_collection ON search_embeddings (collection_id, content_id);
 
-CREATE TABLE search_index_state (
+CREATE TABLE search_embeddings_state (
   name TEXT PRIMARY KEY,
   value BIGINT NOT NULL
 );

@@ -60,8 +60,9 @@ PG_VALUE_STEP = "sonicpy_content_value_step"  # an earlier install's function, d
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # matched whole (fullmatch)
 # Tables time travel leaves alone: they are recomputed by the triggers when it replays
 # content changes (the FTS5 shadow tables start with the FTS table's name). The semantic
-# search vectors too: a restored item's updated_at differs from the one its vector was made
-# for, so the indexer embeds it again, and history keeps no copy of every vector written.
+# search vectors too (and search_embeddings_state, the scheduled job's watermark): history
+# keeps no copy of every vector written, and ``sonicpy search reindex`` embeds again the
+# items a restore changed (a restored item's text or updated_at differs from its vector's).
 SEARCH_EMBEDDINGS_TABLE = "search_embeddings"
 DERIVED_PREFIXES = (COUNTS_TABLE, FTS_TABLE, content_media.TABLE, SEARCH_EMBEDDINGS_TABLE)
 

@@ -808,7 +808,7 @@ class SearchIndexState(BaseModel):
     value = peewee.BigIntegerField()
 
     class Meta:
-        table_name = "search_index_state"
+        table_name = "search_embeddings_state"
 
 
 MODELS.append(SearchIndexState)

@@ -132,9 +132,10 @@ class SemanticIndex:
         Raises:
             EmbeddingUnavailable: the model could not embed a batch.
         """
-        since = None
+        since = watermark = newest = None
         if collection_ids is None:
-            since = max(_watermark() - WATERMARK_SLACK_MS, 0)
+            watermark = _watermark()
+            since = max(watermark - WATERMARK_SLACK_MS, 0)
             newest = _newest_update()
         removed = self.remove_deleted(since)
         candidates = self._candidates(collection_ids, batch_size, since)
@@ -142,7 +143,7 @@ class SemanticIndex:
         if since is not None and len(candidates) < batch_size and newest is not None:
             # Never past now: an item dated in the future (imported, a skewed clock) must not
             # hide the edits made until then.
-            _set_watermark(min(newest, now_ms()))
+            _set_watermark(min(newest, now_ms()), watermark)
         return {"embedded": counts["embedded"], "checked": len(candidates), "removed": removed,
                 "failed": counts["failed"]}
 
@@ -157,17 +158,19 @@ class SemanticIndex:
 
     def remove_deleted(self, since=None):
         """Delete the vectors of items moved to the trash (since ``since``, epoch ms, when given);
-        the count deleted. Two queries, each through an index of content: the trash
+        the count deleted. Two reads, each through an index of content: the trash
         (``deleted_at``) and SonicJS's ``deleted`` status."""
         trash = Content.deleted_at.is_null(False)
         if since is not None:
             trash &= Content.deleted_at >= since
-        removed = 0
+        gone = set()
         for condition in (trash, Content.status == "deleted"):
-            gone = (Content.select(Content.id).join(SearchEmbedding, on=(SearchEmbedding.content == Content.id))
-                    .where(condition))
-            removed += SearchEmbedding.delete().where(SearchEmbedding.content.in_(gone)).execute()
-        return removed
+            gone.update(content_id for (content_id,) in Content.select(Content.id)
+                        .join(SearchEmbedding, on=(SearchEmbedding.content == Content.id)).where(condition).tuples())
+        # Read first, deleted only when found: an idle run takes no write lock.
+        gone = sorted(gone)
+        return sum(SearchEmbedding.delete().where(SearchEmbedding.content.in_(gone[start:start + ID_CHUNK])).execute()
+                   for start in range(0, len(gone), ID_CHUNK))
 
     def status(self, collection_ids):
         """Per collection id: items, items indexed, items whose vector is missing or stale.
@@ -357,7 +360,10 @@ def _watermark():
     return row.value if row is not None else 0
 
 
-def _set_watermark(value):
+def _set_watermark(value, current):
+    """Move the watermark to ``value`` (written only when it changed from ``current``)."""
+    if value == current:
+        return
     (SearchIndexState.insert(name=_WATERMARK, value=value)
      .on_conflict(conflict_target=[SearchIndexState.name], update={SearchIndexState.value: value}).execute())
 
