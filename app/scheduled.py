@@ -12,6 +12,7 @@ from app.db.models import bind_models, now_ms
 from app.db.time_travel import purge_expired_history, ship_history_to_bucket
 from app.runtime.context import ScheduledEvent
 from app.services.ai_search.history import prune as prune_searches
+from app.services.ai_search.scope import indexed_collections
 from app.services.ai_search.semantic import EmbeddingUnavailable, semantic_index_for
 from app.services.content.scheduling import run_scheduled_content
 from app.services.log_config import apply_retention
@@ -51,14 +52,19 @@ def purge_sign_in_secrets(event, env):
 
 def index_search_embeddings(event, env):
     """With an ``AI`` binding: drop the vectors of trashed items and embed a bounded batch of
-    items without a vector or edited since theirs was made (semantic search). A model that is
+    items without a vector or edited since theirs was made (semantic search), in the
+    collections the ``ai-search`` plugin searches, and none while it wants no vectors
+    (``app.services.ai_search.scope``). A model that is
     down is one warning line per run, not a traceback: it is an outside service, retried
     next minute."""
     index = semantic_index_for(env)
     if index is None:
         return {}
+    wanted, collection_ids = indexed_collections()
+    if not wanted:
+        return {}
     try:
-        return index.index_stale()
+        return index.index_stale(collection_ids)
     except EmbeddingUnavailable as ex:
         log.warning("scheduled job index_search_embeddings stopped: %s", ex)
         return {"error": str(ex)}

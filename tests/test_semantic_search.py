@@ -283,6 +283,36 @@ def test_the_scheduled_job_does_nothing_without_an_ai_binding(tmp_path, stack, a
     assert "index_search_embeddings" not in eventful(run_scheduled(now_event(), plain))
 
 
+@pytest.mark.parametrize("change", [
+    ("settings", {"enabled": False}), ("settings", {"ai_mode_enabled": False}), ("deactivate", None),
+], ids=["searches off", "ai mode off", "plugin inactive"])
+def test_the_scheduled_job_embeds_nothing_searches_cannot_use(env, author, embeddings_server, change):
+    """Each vector is a call to the (often paid) model: none while ai mode cannot be used."""
+    client = client_for(env)
+    _, headers = author
+    add_items(create_collection("blog"), author, ("A", "one"))
+    kind, settings = change
+    if kind == "settings":
+        client.patch_json("/admin/api/plugins/ai-search", {"settings": settings}, headers=headers, status=200)
+    else:
+        client.post("/admin/api/plugins/ai-search/deactivate", headers=headers, status=200)
+    assert run_scheduled(now_event(), env)["index_search_embeddings"] == {}
+    assert embeddings_server.requests == []
+
+
+def test_the_scheduled_job_embeds_only_the_selected_collections(env, author, embeddings_server):
+    client = client_for(env)
+    _, headers = author
+    blog, pages = create_collection("blog"), create_collection("pages")
+    [chosen] = add_items(blog, author, ("A", "one"))
+    add_items(pages, author, ("B", "two"))
+    client.patch_json("/admin/api/plugins/ai-search", {"settings": {"selected_collections": [blog.id]}},
+                      headers=headers, status=200)
+    assert run_scheduled(now_event(), env)["index_search_embeddings"]["embedded"] == 1
+    assert embeddings_server.texts == ["A one"]
+    assert vector_row(chosen) is not None
+
+
 def test_the_scheduled_job_reports_the_model_down(env, author, embeddings_server):
     add_items(create_collection("blog"), author, ("A", "one"))
     embeddings_server.answer = 500

@@ -121,10 +121,11 @@ class SemanticIndex:
         of ``collection_ids`` (None: every collection) without a vector, or edited, moved or
         re-modelled since theirs was made. What the scheduled job runs each minute.
 
-        With every collection, only the items updated since the watermark (less
-        ``WATERMARK_SLACK_MS``) are read, and the watermark moves on once they are all
-        indexed; an item changed without a newer ``updated_at`` (a restore of old rows, SQL
-        by hand) waits for ``search reindex``.
+        Only the items updated since the watermark (less ``WATERMARK_SLACK_MS``) are read,
+        and the watermark moves on once they are all indexed; an item changed without a newer
+        ``updated_at`` (a restore of old rows, SQL by hand), and the items of a collection
+        added to ``collection_ids`` later, wait for ``search reindex`` (or the admin's
+        re-index button).
 
         Returns:
             ``{"embedded", "checked", "removed", "failed"}`` counts.
@@ -132,15 +133,13 @@ class SemanticIndex:
         Raises:
             EmbeddingUnavailable: the model could not embed a batch.
         """
-        since = watermark = newest = None
-        if collection_ids is None:
-            watermark = _watermark()
-            since = max(watermark - WATERMARK_SLACK_MS, 0)
-            newest = _newest_update()
+        watermark = _watermark()
+        since = max(watermark - WATERMARK_SLACK_MS, 0)
+        newest = _newest_update()
         removed = self.remove_deleted(since)
         candidates = self._candidates(collection_ids, batch_size, since)
         counts = self._index(candidates)
-        if since is not None and len(candidates) < batch_size and newest is not None:
+        if len(candidates) < batch_size and newest is not None:
             # Never past now: an item dated in the future (imported, a skewed clock) must not
             # hide the edits made until then.
             _set_watermark(min(newest, now_ms()), watermark)
