@@ -6,6 +6,7 @@ it for a page) and adds the middleware all admin pages share (security
 headers, CSRF checks, HTML refusals: ``app.admin.pages``).
 """
 
+from app.admin import ai_search as ai_search_pages
 from app.admin import cache as cache_pages
 from app.admin.account import AccountPage
 from app.admin.assets import StaticResource
@@ -143,6 +144,7 @@ def _register_media_and_system(routes, renderer):
     routes.add_page("/admin/media/{media_id}/purge", MediaPurgeAction(library))
     routes.add_page("/admin/permissions", PermissionsPage(renderer, services.roles))
     routes.add_page("/admin/plugins", PluginsPage(renderer, services.plugins))
+    ai_search_pages.register(routes, renderer)
     routes.add_page("/admin/plugins/{name}", PluginPage(renderer, services.plugins))
     routes.add_page("/admin/plugins/{name}/activate", PluginSwitchAction(services.plugins, active=True))
     routes.add_page("/admin/plugins/{name}/deactivate", PluginSwitchAction(services.plugins, active=False))

@@ -1,0 +1,142 @@
+"""The AI Search plugin's page (``plugins.manage``): ``/admin/plugins/ai-search``.
+
+It is the plugin's page of the plugins section (the generic one's state, activation button
+and settings form, saved by the same registry call), with what SonicJS's page adds: whether
+semantic search is available (the ``AI`` binding's model, never its key), every collection
+with its items, whether it is searched and, with a binding, how much of it the semantic
+index holds, a "Re-index now" per collection, the last 30 days' analytics, and a search to
+try, answered as ``POST /api/search`` answers the signed-in user (not recorded in the
+analytics). While the plugin is inactive the page and its action answer 404, as its routes do.
+"""
+
+from urllib.parse import urlencode
+
+import falcon
+
+from app.admin.pages import redirect
+from app.admin.plugins import PluginPage, form_fields
+from app.api.access import access
+from app.api.content_read import caller_scope
+from app.api.errors import not_found
+from app.services.ai_search import history, overview, service
+from app.services.ai_search.semantic import EmbeddingUnavailable, semantic_index_for
+from app.services.ai_search.settings import settings_from
+from app.services.content.fields import QueryError
+from app.services.content.query import NotPermitted
+from app.services.errors import ServiceError
+from app.services.plugins.ai_search_plugin import NAME
+
+PAGE = f"/admin/plugins/{NAME}"
+MAX_QUERY = 200
+MODES = (service.KEYWORD, service.AI)
+
+
+class AISearchPages:
+    """What the page and its action share: the registry, the semantic index, the 404 while inactive."""
+
+    def __init__(self, registry, env):
+        self.registry = registry
+        self._env = env
+
+    def available(self):
+        """Raise a 404 while the plugin is inactive."""
+        if not self.registry.is_active(NAME):
+            raise not_found("The AI Search plugin is inactive")
+
+    def index(self):
+        """The SemanticIndex, or None without an ``AI`` binding."""
+        return semantic_index_for(self._env)
+
+    def settings(self):
+        """The plugin's SearchSettings now."""
+        return settings_from(self.registry.settings_of(NAME))
+
+
+class AISearchPage(PluginPage):
+    """``GET /admin/plugins/ai-search`` (``?q=&mode=``: a search to try); ``POST`` saves the settings."""
+
+    def __init__(self, renderer, pages):
+        super().__init__(renderer, pages.registry)
+        self._search = pages
+
+    def render(self, req, resp, plugin, status=falcon.HTTP_200, posted=None, problems=None):
+        """The page; ``posted`` and ``problems`` after a refused save."""
+        index, settings = self._search.index(), self._search.settings()
+        collections = overview.collections_overview(index, settings.selected_collections)
+        self._renderer.page(
+            req, resp, "ai_search.html", status=status, plugin=plugin, problems=problems or [],
+            fields=form_fields(plugin, self._schema(NAME), posted, problems),
+            done=_done(req), model=index.model if index is not None else None,
+            collections=collections, names={row["id"]: row["name"] for row in collections},
+            analytics=history.analytics(), trial=_trial(req, index, settings),
+        )
+
+    @access("plugins.manage")
+    def on_get(self, req, resp):
+        self._search.available()
+        super().on_get(req, resp, NAME)
+
+    @access("plugins.manage")
+    def on_post(self, req, resp):
+        self._search.available()
+        super().on_post(req, resp, NAME)
+
+
+def _done(req):
+    """What the action before this page did, from its redirect's query."""
+    if req.get_param("done"):
+        return "Settings saved."
+    collection, embedded = req.get_param("reindexed"), req.get_param("embedded")
+    if collection is None:
+        return None
+    if req.get_param("failed") == "1":
+        return (f"Re-indexing {collection} stopped: the embeddings model could not answer. "
+                "The scheduled job will retry.")
+    if embedded is not None and embedded.isdecimal():
+        return (f"{collection}: {embedded} item(s) embedded. The counts below are the index's now; "
+                f"a collection with more to index needs another press, or the scheduled job.")
+    return None
+
+
+def _trial(req, index, settings):
+    """``{query, mode, answer or error}`` of the search to try, or None when none was asked."""
+    query = (req.get_param("q") or "").strip()[:MAX_QUERY]
+    mode = req.get_param("mode") if req.get_param("mode") in MODES else service.KEYWORD
+    if not query:
+        return {"query": "", "mode": mode, "answer": None, "error": None}
+    request = service.SearchRequest(query=query, mode=mode)
+    try:
+        answer = service.search(request, caller_scope(req), settings, index if mode == service.AI else None)
+    except (QueryError, NotPermitted, ServiceError) as ex:
+        return {"query": query, "mode": mode, "answer": None, "error": str(ex) or "The search could not run"}
+    return {"query": query, "mode": mode, "answer": answer, "error": None}
+
+
+class ReindexAction:
+    """``POST /admin/plugins/ai-search/reindex/{collection_id}``: embed up to
+    ``overview.REINDEX_BATCH`` missing or stale items of the collection, then back to the page."""
+
+    def __init__(self, pages):
+        self._pages = pages
+
+    @access("plugins.manage")
+    def on_post(self, req, resp, collection_id):
+        self._pages.available()
+        index = self._pages.index()
+        if index is None:
+            raise not_found("No AI binding: the semantic index is unavailable")
+        if not overview.collection_exists(collection_id):
+            raise not_found("No collection has that id")
+        try:
+            embedded = overview.reindex_batch(index, collection_id)
+        except EmbeddingUnavailable:
+            redirect(resp, f"{PAGE}?{urlencode({'reindexed': collection_id, 'failed': 1})}")
+            return
+        redirect(resp, f"{PAGE}?{urlencode({'reindexed': collection_id, 'embedded': embedded})}")
+
+
+def register(routes, renderer):
+    """Mount the page (before ``/admin/plugins/{name}`` is matched: a literal segment wins) and its action."""
+    pages = AISearchPages(routes.services.plugins, routes.env)
+    routes.add_page(PAGE, AISearchPage(renderer, pages))
+    routes.add_page(f"{PAGE}/reindex/{{collection_id}}", ReindexAction(pages))

@@ -1,0 +1,76 @@
+"""What the AI Search admin page shows and does: the collections with their item counts,
+whether each is searched and how much of it the semantic index holds, and a bounded
+re-indexing of one collection.
+"""
+
+import peewee
+from peewee import fn
+
+from app.db.models import Collection, Content, SearchEmbedding
+from app.services.ai_search.semantic import item_text, text_hash
+
+# Items a "Re-index now" embeds at most: a few requests to the model, so the page answers
+# within seconds; what is left is embedded by pressing again or by the scheduled job.
+REINDEX_BATCH = 100
+
+
+def collections_overview(index, selected):
+    """``[{id, name, display_name, item_count, searched, index}]`` of every collection, by name.
+
+    Args:
+        index: the SemanticIndex, or None (no ``AI`` binding: ``index`` is None in each row).
+        selected: the settings' ``selected_collections`` (empty: every collection is searched).
+    """
+    rows = list(Collection.select(Collection.id, Collection.name, Collection.display_name)
+                .order_by(Collection.name).tuples())
+    ids = [row_id for row_id, _, _ in rows]
+    status = index.status(ids) if index is not None else None
+    counts = {row_id: counts["items"] for row_id, counts in status.items()} if status else _item_counts(ids)
+    return [{"id": row_id, "name": name, "display_name": display_name or name, "item_count": counts.get(row_id, 0),
+             "searched": not selected or row_id in selected, "index": status[row_id] if status else None}
+            for row_id, name, display_name in rows]
+
+
+def _item_counts(collection_ids):
+    if not collection_ids:
+        return {}
+    return dict(Content.select(Content.collection, fn.COUNT(Content.id))
+                .where(Content.collection.in_(collection_ids), _live())
+                .group_by(Content.collection).tuples())
+
+
+def collection_exists(collection_id):
+    """Whether a collection has the id ``collection_id``."""
+    return Collection.select().where(Collection.id == collection_id).exists()
+
+
+def unindexed(index, collection_id, limit):
+    """The ids of at most ``limit`` live items of ``collection_id`` whose vector is missing or
+    stale (of another text, model or collection), most recently updated first: the items
+    ``SemanticIndex.status`` counts as missing or stale."""
+    rows = (Content.select(Content.id, Content.title, Content.data, SearchEmbedding.source_hash,
+                           SearchEmbedding.model, SearchEmbedding.collection_id)
+            .join(SearchEmbedding, peewee.JOIN.LEFT_OUTER, on=(SearchEmbedding.content == Content.id))
+            .where(Content.collection == collection_id, _live())
+            .order_by(Content.updated_at.desc(), Content.id).tuples().iterator())
+    found = []
+    for content_id, title, data, source_hash, model, indexed_in in rows:
+        if (source_hash, model, indexed_in) != (text_hash(item_text(title, data)), index.model, collection_id):
+            found.append(content_id)
+            if len(found) >= limit:
+                break
+    return found
+
+
+def reindex_batch(index, collection_id, limit=REINDEX_BATCH):
+    """Embed up to ``limit`` of the missing or stale items of ``collection_id``; the count embedded.
+
+    Raises:
+        EmbeddingUnavailable: the model could not embed a batch (the batches before it are kept).
+    """
+    return index.index_items(unindexed(index, collection_id, limit))
+
+
+def _live():
+    """Content not in the trash, as the semantic index counts it."""
+    return Content.deleted_at.is_null() & (Content.status != "deleted")

@@ -1,0 +1,186 @@
+"""The AI Search plugin's admin page, ``/admin/plugins/ai-search``: who may open it, what it
+shows (the binding's model, the collections and their index, the analytics, a search to
+try), its "Re-index now" button, and its 404 while the plugin is inactive.
+
+The env's ``[ai]`` binding is the test's embeddings server (tests/fixtures/embeddings.py).
+"""
+
+import pytest
+
+from app.db.models import Content, SearchHistory, bind_models
+from app.services.ai_search.semantic import semantic_index_for
+from app.services.log_buffer import flush_process_buffer
+from tests.fixtures.admin import browser_for, csrf_token, sign_in
+from tests.fixtures.auth import hashed
+from tests.fixtures.content import create_collection, insert_items
+from tests.fixtures.embeddings import API_KEY, MODEL
+from tests.fixtures.users import create_user
+
+pytestmark = pytest.mark.backends
+
+PAGE = "/admin/plugins/ai-search"
+KEY_VARIABLE = "TEST_AI_KEY"
+
+
+@pytest.fixture
+def env(tmp_path, stack, embeddings_server):
+    """The test's stack with an ``[ai]`` binding on the embeddings server."""
+    ai = {"url": embeddings_server.url, "api_key_env": KEY_VARIABLE, "batch_size": 8, "timeout": 2}
+    env = stack.env(tmp_path / "app", ai=ai, environ={KEY_VARIABLE: API_KEY})
+    bind_models(env.DB.db)
+    yield env
+    flush_process_buffer()
+    env.DB.db.close()
+
+
+@pytest.fixture
+def site(env, make_user):
+    """``blog`` (two published items and a draft, the first two indexed) and an empty ``news``."""
+    author, _ = make_user("author")
+    blog = create_collection("blog", display_name="Blog Posts")
+    cats, dogs = insert_items(blog, author, 2, slug_prefix="pet", data=lambda i: {"body": ["cats purr", "dogs bark"][i]})
+    Content.update(title="Cats").where(Content.id == cats).execute()
+    Content.update(title="Dogs").where(Content.id == dogs).execute()
+    insert_items(blog, author, 1, status="draft", slug_prefix="draft", title="Draft cats", data=lambda _: {"body": "cats"})
+    create_collection("news")
+    semantic_index_for(env).index_items([cats, dogs])
+    return {"cats": cats, "dogs": dogs}
+
+
+def row(page, collection_id):
+    """``{column class: text}`` of a collection's row of the page."""
+    tr = page.html.find("tr", id=f"collection-{collection_id}")
+    return {td["class"][0]: td.get_text(strip=True) for td in tr.find_all("td") if td.get("class")}
+
+
+def test_who_may_open_the_page(browser, signed_in_as, env):
+    answer = browser.get(PAGE, status=303)
+    assert "/admin/login" in answer.location
+    for role in ("author", "viewer", "editor"):
+        other = browser_for(env)
+        assert sign_in(other, create_user(role, password_hash=hashed())).status_int == 303
+        other.get(PAGE, status=403)
+        other.post(f"{PAGE}/reindex/col-blog", {"csrf_token": csrf_token(other)}, status=403)
+    signed_in_as("admin")
+    assert browser.get(PAGE).status_int == 200
+
+
+def test_the_page_shows_the_model_the_collections_and_their_index(browser, signed_in_as, site, env):
+    signed_in_as("admin")
+    page = browser.get(PAGE)
+    availability = page.html.find(id="semantic-availability").get_text()
+    assert availability.startswith("Available") and MODEL in availability
+    assert API_KEY not in page.text and KEY_VARIABLE not in page.text
+    assert row(page, "col-blog") == {"items": "3", "searched": "yes", "indexed": "2", "stale": "0", "missing": "1"}
+    assert row(page, "col-news") == {"items": "0", "searched": "yes", "indexed": "0", "stale": "0", "missing": "0"}
+    assert "plugin-settings" in page.forms and "reindex-col-blog" in page.forms
+    assert page.html.find("h1").get_text() == "AI Search"
+
+    # The generic settings form is the plugin's page's own: it saves and shows what it narrows.
+    form = page.forms["plugin-settings"]
+    form["settings.selected_collections"] = "col-news\n"
+    saved = form.submit(status=303)
+    assert saved.location.endswith(f"{PAGE}?done=1")
+    page = saved.follow()
+    assert page.html.find(id="ai-search-done").get_text() == "Settings saved."
+    assert row(page, "col-blog")["searched"] == "no" and row(page, "col-news")["searched"] == "yes"
+
+
+def test_reindex_now_embeds_the_missing_and_stale_items_of_one_collection(browser, signed_in_as, site,
+                                                                          embeddings_server):
+    signed_in_as("admin")
+    Content.update(title="Lions").where(Content.id == site["cats"]).execute()  # its vector is now stale
+    page = browser.get(PAGE)
+    assert row(page, "col-blog") == {"items": "3", "searched": "yes", "indexed": "1", "stale": "1", "missing": "1"}
+    asked = len(embeddings_server.texts)
+
+    done = page.forms["reindex-col-blog"].submit(status=303).follow()
+    assert row(done, "col-blog") == {"items": "3", "searched": "yes", "indexed": "3", "stale": "0", "missing": "0"}
+    assert done.html.find(id="ai-search-done").get_text().startswith("col-blog: 2 item(s) embedded")
+    assert sorted(embeddings_server.texts[asked:]) == ["Draft cats cats", "Lions cats purr"]
+
+    # Nothing left: pressing again asks the model nothing.
+    again = done.forms["reindex-col-blog"].submit(status=303).follow()
+    assert "0 item(s) embedded" in again.html.find(id="ai-search-done").get_text()
+    assert len(embeddings_server.texts) == asked + 2
+
+
+def test_reindex_with_the_model_down_says_so(browser, signed_in_as, site, embeddings_server):
+    signed_in_as("admin")
+    page = browser.get(PAGE)
+    embeddings_server.answer = 503
+    done = page.forms["reindex-col-blog"].submit(status=303).follow()
+    assert "could not answer" in done.html.find(id="ai-search-done").get_text()
+    assert API_KEY not in done.text
+    assert row(done, "col-blog")["missing"] == "1"
+
+
+def test_reindex_needs_the_csrf_token_and_a_collection(browser, signed_in_as, site):
+    signed_in_as("admin")
+    browser.post(f"{PAGE}/reindex/col-blog", status=403)  # the session cookie alone
+    browser.post(f"{PAGE}/reindex/col-nope", {"csrf_token": csrf_token(browser)}, status=404)
+
+
+def test_the_analytics_escape_every_query(browser, signed_in_as, site):
+    signed_in_as("admin")
+    markup = '<script>alert("x")</script><b>bold</b>'
+    for mode in ("ai", "keyword", "keyword"):
+        SearchHistory.create(query=markup, mode=mode, results_count=1, query_time_ms=4)
+    page = browser.get(PAGE)
+    assert page.html.find(id="total-queries").get_text() == "3"
+    assert page.html.find(id="ai-queries").get_text() == "1"
+    assert page.html.find(id="keyword-queries").get_text() == "2"
+    assert page.html.find(id="average-time").get_text() == "4.0 ms"
+    assert markup not in page.text and "<b>bold</b>" not in page.text
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;" in page.text
+    cells = [td.get_text() for td in page.html.select("table.ai-search-popular td")]
+    assert cells == [markup.lower(), "3"]
+
+
+def test_try_a_search_as_the_signed_in_user_sees_it(browser, signed_in_as, site):
+    signed_in_as("admin")
+    form = browser.get(PAGE).forms["try-search"]
+    form["q"] = "cats purr"
+    form["mode"] = "ai"
+    page = form.submit()
+    links = [a.get_text() for a in page.html.select("#try-results li a")]
+    assert links == ["Cats", "Dogs"]  # the draft has no vector yet: ranked once indexed
+    assert "answered in ai mode" in page.html.find(id="try-results").get_text()
+    assert page.html.select("#try-results li a")[0]["href"] == f"/admin/content/blog/{site['cats']}"
+
+    form = page.forms["try-search"]
+    form["q"] = "cats"
+    form["mode"] = "keyword"
+    links = [a.get_text() for a in form.submit().html.select("#try-results li a")]
+    assert sorted(links) == ["Cats", "Draft cats"]  # an admin sees drafts, as /api/search shows them
+    assert SearchHistory.select().count() == 0  # trying is not recorded
+
+
+def test_the_page_is_404_while_the_plugin_is_inactive(browser, signed_in_as, site):
+    signed_in_as("admin")
+    page = browser.get("/admin/plugins/ai-search")
+    page.forms["plugin-deactivate"].submit(status=303)
+    browser.get(PAGE, status=404)
+    browser.post(f"{PAGE}/reindex/col-blog", {"csrf_token": csrf_token(browser)}, status=404)
+    # The plugins page still activates it, and the other plugins keep their generic page.
+    browser.post("/admin/plugins/ai-search/activate", {"csrf_token": csrf_token(browser)}, status=303)
+    assert browser.get(PAGE).status_int == 200
+    assert browser.get("/admin/plugins/core-cache").status_int == 200
+
+
+def test_without_an_ai_binding_the_page_says_so(tmp_path, stack):
+    plain = stack.env(tmp_path / "plain")
+    bind_models(plain.DB.db)
+    try:
+        author = create_user("author")
+        insert_items(create_collection("blog"), author, 2)
+        browser = browser_for(plain)
+        assert sign_in(browser, create_user("admin", password_hash=hashed())).status_int == 303
+        page = browser.get(PAGE)
+        assert page.html.find(id="semantic-availability").get_text().startswith("Unavailable")
+        assert row(page, "col-blog") == {"items": "2", "searched": "yes"}
+        assert "reindex-col-blog" not in page.forms
+        browser.post(f"{PAGE}/reindex/col-blog", {"csrf_token": csrf_token(browser)}, status=404)
+    finally:
+        flush_process_buffer()
+        plain.DB.db.close()
