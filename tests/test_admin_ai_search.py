@@ -184,3 +184,14 @@ def test_without_an_ai_binding_the_page_says_so(tmp_path, stack):
     finally:
         flush_process_buffer()
         plain.DB.db.close()
+
+
+def test_content_saved_in_the_admin_is_indexed_after_the_response(env, browser, signed_in_as, site,
+                                                                  embeddings_server):
+    signed_in_as("editor")
+    form = browser.get("/admin/content/blog/new").forms["content-form"]
+    form["title"] = "Parrots squawk"
+    form.submit(status=303)
+    assert embeddings_server.texts[-1].startswith("Parrots squawk")
+    item = Content.get(Content.title == "Parrots squawk")
+    assert semantic_index_for(env).rank("parrots squawk", ["col-blog"])[0][0] == item.id
