@@ -11,7 +11,8 @@ from app.db.models import Content, SearchHistory, bind_models
 from app.services.ai_search.semantic import semantic_index_for
 from app.services.log_buffer import flush_process_buffer
 from tests.fixtures.admin import browser_for, csrf_token, sign_in
-from tests.fixtures.auth import hashed
+from tests.fixtures.auth import PASSWORD, hashed
+from tests.fixtures.browser import WAIT_SECONDS, critical_violations, navigate, screenshot, severe_console_errors
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.embeddings import API_KEY, MODEL
 from tests.fixtures.users import create_user
@@ -195,3 +196,27 @@ def test_content_saved_in_the_admin_is_indexed_after_the_response(env, browser, 
     assert embeddings_server.texts[-1].startswith("Parrots squawk")
     item = Content.get(Content.title == "Parrots squawk")
     assert semantic_index_for(env).rank("parrots squawk", ["col-blog"])[0][0] == item.id
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_the_page_in_a_browser_has_no_critical_accessibility_violation(served_admin, chromium, site):
+    """Under the real Content-Security-Policy: no console error, and axe-core finds nothing critical."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    SearchHistory.create(query="<i>cats</i>", mode="ai", results_count=2, query_time_ms=3)
+    admin = create_user("admin", password_hash=hashed())
+    wait = WebDriverWait(chromium, WAIT_SECONDS)
+    chromium.get(served_admin + "/admin/login")
+    wait.until(ec.presence_of_element_located((By.ID, "email"))).send_keys(admin.email)
+    chromium.find_element(By.ID, "password").send_keys(PASSWORD)
+    navigate(chromium, wait, chromium.find_element(By.CSS_SELECTOR, "form[action='/admin/login'] button[type=submit]"))
+    wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Dashboard"))
+
+    chromium.get(served_admin + PAGE + "?q=cats+purr&mode=ai")
+    wait.until(ec.presence_of_element_located((By.ID, "try-results")))
+    audited = critical_violations(chromium)
+    screenshot(chromium, "admin-ai-search")
+    assert severe_console_errors(chromium) == []
+    assert audited == []
