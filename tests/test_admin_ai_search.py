@@ -8,6 +8,7 @@ The env's ``[ai]`` binding is the test's embeddings server (tests/fixtures/embed
 import pytest
 
 from app.db.models import Content, SearchHistory, bind_models
+from app.services.ai_search.overview import REINDEX_BATCH
 from app.services.ai_search.semantic import semantic_index_for
 from app.services.log_buffer import flush_process_buffer
 from tests.fixtures.admin import browser_for, csrf_token, sign_in
@@ -72,8 +73,8 @@ def test_the_page_shows_the_model_the_collections_and_their_index(browser, signe
     availability = page.html.find(id="semantic-availability").get_text()
     assert availability.startswith("Available") and MODEL in availability
     assert API_KEY not in page.text and KEY_VARIABLE not in page.text
-    assert row(page, "col-blog") == {"items": "3", "searched": "yes", "indexed": "2", "stale": "0", "missing": "1"}
-    assert row(page, "col-news") == {"items": "0", "searched": "yes", "indexed": "0", "stale": "0", "missing": "0"}
+    assert row(page, "col-blog") == {"items": "3", "searched": "yes", "indexed": "2", "stale": "0", "missing": "1", "failed": "0"}
+    assert row(page, "col-news") == {"items": "0", "searched": "yes", "indexed": "0", "stale": "0", "missing": "0", "failed": "0"}
     assert "plugin-settings" in page.forms and "reindex-col-blog" in page.forms
     assert page.html.find("h1").get_text() == "AI Search"
 
@@ -92,11 +93,11 @@ def test_reindex_now_embeds_the_missing_and_stale_items_of_one_collection(browse
     signed_in_as("admin")
     Content.update(title="Lions").where(Content.id == site["cats"]).execute()  # its vector is now stale
     page = browser.get(PAGE)
-    assert row(page, "col-blog") == {"items": "3", "searched": "yes", "indexed": "1", "stale": "1", "missing": "1"}
+    assert row(page, "col-blog") == {"items": "3", "searched": "yes", "indexed": "1", "stale": "1", "missing": "1", "failed": "0"}
     asked = len(embeddings_server.texts)
 
     done = page.forms["reindex-col-blog"].submit(status=303).follow()
-    assert row(done, "col-blog") == {"items": "3", "searched": "yes", "indexed": "3", "stale": "0", "missing": "0"}
+    assert row(done, "col-blog") == {"items": "3", "searched": "yes", "indexed": "3", "stale": "0", "missing": "0", "failed": "0"}
     assert done.html.find(id="ai-search-done").get_text().startswith("col-blog: 2 item(s) embedded")
     assert sorted(embeddings_server.texts[asked:]) == ["Draft cats cats", "Lions cats purr"]
 
@@ -104,6 +105,19 @@ def test_reindex_now_embeds_the_missing_and_stale_items_of_one_collection(browse
     again = done.forms["reindex-col-blog"].submit(status=303).follow()
     assert "0 item(s) embedded" in again.html.find(id="ai-search-done").get_text()
     assert len(embeddings_server.texts) == asked + 2
+
+
+def test_reindex_now_embeds_a_bounded_batch(browser, signed_in_as, site, embeddings_server):
+    signed_in_as("admin")
+    insert_items(Content.collection.rel_model.get_by_id("col-news"), create_user("author"), REINDEX_BATCH + 30,
+                 slug_prefix="bulk")
+    page = browser.get(PAGE)
+    asked = len(embeddings_server.texts)
+    done = page.forms["reindex-col-news"].submit(status=303).follow()
+    assert len(embeddings_server.texts) - asked == REINDEX_BATCH
+    assert row(done, "col-news")["missing"] == "30"
+    done = done.forms["reindex-col-news"].submit(status=303).follow()
+    assert row(done, "col-news")["missing"] == "0" and row(done, "col-news")["indexed"] == str(REINDEX_BATCH + 30)
 
 
 def test_reindex_with_the_model_down_says_so(browser, signed_in_as, site, embeddings_server):

@@ -91,10 +91,10 @@ def _done(req):
         return None
     if req.get_param("failed") == "1":
         return (f"Re-indexing {collection} stopped: the embeddings model could not answer. "
-                "The scheduled job will retry.")
+                "What was embedded before is kept; press again once it answers.")
     if embedded is not None and embedded.isdecimal():
         return (f"{collection}: {embedded} item(s) embedded. The counts below are the index's now; "
-                f"a collection with more to index needs another press, or the scheduled job.")
+                "press again while some are stale or missing.")
     return None
 
 
@@ -113,7 +113,7 @@ def _trial(req, index, settings):
 
 
 class ReindexAction:
-    """``POST /admin/plugins/ai-search/reindex/{collection_id}``: embed up to
+    """``POST /admin/plugins/ai-search/reindex/{collection_id}``: embed about
     ``overview.REINDEX_BATCH`` missing or stale items of the collection, then back to the page."""
 
     def __init__(self, pages):

@@ -3,15 +3,15 @@ whether each is searched and how much of it the semantic index holds, and a boun
 re-indexing of one collection.
 """
 
-import peewee
 from peewee import fn
 
-from app.db.models import Collection, Content, SearchEmbedding
-from app.services.ai_search.semantic import item_text, text_hash
+from app.db.models import Collection, Content
 
-# Items a "Re-index now" embeds at most: a few requests to the model, so the page answers
-# within seconds; what is left is embedded by pressing again or by the scheduled job.
+# Items a "Re-index now" embeds (about): a few requests to the model, so the page answers
+# within seconds; what is left is embedded by pressing again.
 REINDEX_BATCH = 100
+# Items handed to the index at once: each chunk embeds at most this many.
+REINDEX_CHUNK = 25
 
 
 def collections_overview(index, selected):
@@ -44,31 +44,26 @@ def collection_exists(collection_id):
     return Collection.select().where(Collection.id == collection_id).exists()
 
 
-def unindexed(index, collection_id, limit):
-    """The ids of at most ``limit`` live items of ``collection_id`` whose vector is missing or
-    stale (of another text, model or collection), most recently updated first: the items
-    ``SemanticIndex.status`` counts as missing or stale."""
-    rows = (Content.select(Content.id, Content.title, Content.data, SearchEmbedding.source_hash,
-                           SearchEmbedding.model, SearchEmbedding.collection_id)
-            .join(SearchEmbedding, peewee.JOIN.LEFT_OUTER, on=(SearchEmbedding.content == Content.id))
-            .where(Content.collection == collection_id, _live())
-            .order_by(Content.updated_at.desc(), Content.id).tuples().iterator())
-    found = []
-    for content_id, title, data, source_hash, model, indexed_in in rows:
-        if (source_hash, model, indexed_in) != (text_hash(item_text(title, data)), index.model, collection_id):
-            found.append(content_id)
-            if len(found) >= limit:
-                break
-    return found
-
-
 def reindex_batch(index, collection_id, limit=REINDEX_BATCH):
-    """Embed up to ``limit`` of the missing or stale items of ``collection_id``; the count embedded.
+    """Embed about ``limit`` of the missing or stale items of ``collection_id`` (at most
+    ``limit + REINDEX_CHUNK - 1``), most recently updated first; the count embedded.
+
+    The items are handed to ``SemanticIndex.index_items`` a chunk at a time, which skips those
+    whose vector is fresh (or whose text the model refused) without a request, and it stops
+    once ``limit`` are embedded.
 
     Raises:
         EmbeddingUnavailable: the model could not embed a batch (the batches before it are kept).
     """
-    return index.index_items(unindexed(index, collection_id, limit))
+    ids = [content_id for (content_id,) in Content.select(Content.id)
+           .where(Content.collection == collection_id, _live())
+           .order_by(Content.updated_at.desc(), Content.id).tuples()]
+    embedded = 0
+    for start in range(0, len(ids), REINDEX_CHUNK):
+        embedded += index.index_items(ids[start:start + REINDEX_CHUNK])
+        if embedded >= limit:
+            break
+    return embedded
 
 
 def _live():
