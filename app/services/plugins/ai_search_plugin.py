@@ -77,8 +77,8 @@ class AISearch(ReadsOwnSettings):
         """Queue the indexing of ``content`` after the response, when semantic search is on
         (an ``AI`` binding, ``enabled`` and ``ai_mode_enabled``) for its collection.
 
-        Outside a request (a scheduled publication, the CLI) nothing is queued: the
-        scheduled job indexes what is stale.
+        Without an execution context (a CLI write) nothing is queued: the scheduled job
+        indexes what is stale.
         """
         index = semantic_index_for(self._env) if self._env is not None else None
         if index is None or ctx is None:
