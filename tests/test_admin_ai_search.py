@@ -8,7 +8,7 @@ The env's ``[ai]`` binding is the test's embeddings server (tests/fixtures/embed
 import pytest
 
 from app.db.models import Content, SearchHistory, bind_models
-from app.services.ai_search.overview import REINDEX_BATCH
+from app.services.ai_search.overview import REINDEX_BATCH, REINDEX_CHECKED, REINDEX_CHUNK
 from app.services.ai_search.semantic import semantic_index_for
 from app.services.log_buffer import flush_process_buffer
 from tests.fixtures.admin import browser_for, csrf_token, sign_in
@@ -98,12 +98,13 @@ def test_reindex_now_embeds_the_missing_and_stale_items_of_one_collection(browse
 
     done = page.forms["reindex-col-blog"].submit(status=303).follow()
     assert row(done, "col-blog") == {"items": "3", "searched": "yes", "indexed": "3", "stale": "0", "missing": "0", "failed": "0"}
-    assert done.html.find(id="ai-search-done").get_text().startswith("col-blog: 2 item(s) embedded")
+    assert done.html.find(id="ai-search-done").get_text().startswith(
+        "col-blog: 3 item(s) checked, 2 embedded, 0 refused by the model.")
     assert sorted(embeddings_server.texts[asked:]) == ["Draft cats cats", "Lions cats purr"]
 
     # Nothing left: pressing again asks the model nothing.
     again = done.forms["reindex-col-blog"].submit(status=303).follow()
-    assert "0 item(s) embedded" in again.html.find(id="ai-search-done").get_text()
+    assert "3 item(s) checked, 0 embedded" in again.html.find(id="ai-search-done").get_text()
     assert len(embeddings_server.texts) == asked + 2
 
 
@@ -118,6 +119,43 @@ def test_reindex_now_embeds_a_bounded_batch(browser, signed_in_as, site, embeddi
     assert row(done, "col-news")["missing"] == "30"
     done = done.forms["reindex-col-news"].submit(status=303).follow()
     assert row(done, "col-news")["missing"] == "0" and row(done, "col-news")["indexed"] == str(REINDEX_BATCH + 30)
+
+
+def test_reindex_now_is_bounded_when_the_model_refuses_every_text(browser, signed_in_as, site, embeddings_server):
+    """Refused texts count toward the bound: one press sends a bounded number of requests
+    (each batch, a ping, then each text alone), however long the collection."""
+    signed_in_as("admin")
+    news = Content.collection.rel_model.get_by_id("col-news")
+    insert_items(news, create_user("author"), 300, slug_prefix="long", data=lambda i: {"body": f"toolong text {i}"})
+    embeddings_server.refuse = "toolong"
+    page = browser.get(PAGE)
+    asked = len(embeddings_server.requests)
+    done = page.forms["reindex-col-news"].submit(status=303).follow()
+    worked = REINDEX_BATCH + REINDEX_CHUNK - 1  # items embedded or refused, at most
+    batches = -(-worked // 8)  # the env's batch_size
+    assert len(embeddings_server.requests) - asked <= worked + 2 * batches
+    message = done.html.find(id="ai-search-done").get_text()
+    assert message.startswith(f"col-news: {REINDEX_BATCH} item(s) checked, 0 embedded, {REINDEX_BATCH} refused")
+    assert row(done, "col-news")["failed"] == str(REINDEX_BATCH)
+
+
+def test_reindex_now_checks_a_bounded_number_of_fresh_items_and_moves_on(env, browser, signed_in_as, site,
+                                                                          embeddings_server):
+    """Items whose vector is fresh cost no request but are checked: at most REINDEX_CHECKED a
+    press, the ones that look stale first, so a press reaches them past a fresh collection."""
+    signed_in_as("admin")
+    news = Content.collection.rel_model.get_by_id("col-news")
+    author = create_user("author")
+    old = insert_items(news, author, 3, slug_prefix="old")
+    Content.update(updated_at=1).where(Content.id.in_(old)).execute()  # the oldest: checked last by date
+    fresh = insert_items(news, author, REINDEX_CHECKED, slug_prefix="fresh")
+    semantic_index_for(env).index_items(fresh)
+    page = browser.get(PAGE)
+    asked = len(embeddings_server.texts)
+    done = page.forms["reindex-col-news"].submit(status=303).follow()
+    assert len(embeddings_server.texts) - asked == 3
+    assert done.html.find(id="ai-search-done").get_text().startswith(
+        f"col-news: {REINDEX_CHECKED} item(s) checked, 3 embedded, 0 refused")
 
 
 def test_reindex_with_the_model_down_says_so(browser, signed_in_as, site, embeddings_server):

@@ -86,15 +86,17 @@ def _done(req):
     """What the action before this page did, from its redirect's query."""
     if req.get_param("done"):
         return "Settings saved."
-    collection, embedded = req.get_param("reindexed"), req.get_param("embedded")
+    collection = req.get_param("reindexed")
     if collection is None:
         return None
     if req.get_param("failed") == "1":
         return (f"Re-indexing {collection} stopped: the embeddings model could not answer. "
                 "What was embedded before is kept; press again once it answers.")
-    if embedded is not None and embedded.isdecimal():
-        return (f"{collection}: {embedded} item(s) embedded. The counts below are the index's now; "
-                "press again while some are stale or missing.")
+    counts = [req.get_param(name) for name in ("checked", "embedded", "refused")]
+    if all(count is not None and count.isdecimal() for count in counts):
+        checked, embedded, refused = counts
+        return (f"{collection}: {checked} item(s) checked, {embedded} embedded, {refused} refused by the model. "
+                "The counts below are the index's now; press again while some are stale or missing.")
     return None
 
 
@@ -113,8 +115,9 @@ def _trial(req, index, settings):
 
 
 class ReindexAction:
-    """``POST /admin/plugins/ai-search/reindex/{collection_id}``: embed about
-    ``overview.REINDEX_BATCH`` missing or stale items of the collection, then back to the page."""
+    """``POST /admin/plugins/ai-search/reindex/{collection_id}``: embed a bounded batch of the
+    collection's missing or stale items (``overview.reindex_batch``), then back to the page,
+    which says how many were checked, embedded and refused."""
 
     def __init__(self, pages):
         self._pages = pages
@@ -128,11 +131,11 @@ class ReindexAction:
         if not overview.collection_exists(collection_id):
             raise not_found("No collection has that id")
         try:
-            embedded = overview.reindex_batch(index, collection_id)
+            done = overview.reindex_batch(index, collection_id)
         except EmbeddingUnavailable:
             redirect(resp, f"{PAGE}?{urlencode({'reindexed': collection_id, 'failed': 1})}")
             return
-        redirect(resp, f"{PAGE}?{urlencode({'reindexed': collection_id, 'embedded': embedded})}")
+        redirect(resp, f"{PAGE}?{urlencode({'reindexed': collection_id, **done})}")
 
 
 def register(routes, renderer):

@@ -3,14 +3,22 @@ whether each is searched and how much of it the semantic index holds, and a boun
 re-indexing of one collection.
 """
 
-from peewee import fn
+import time
 
-from app.db.models import Collection, Content
+from peewee import JOIN, Case, fn
 
-# Items a "Re-index now" embeds (about): a few requests to the model, so the page answers
-# within seconds; what is left is embedded by pressing again.
+from app.db.models import Collection, Content, SearchEmbedding
+
+# What one "Re-index now" works on, so the page answers within seconds whatever the model
+# does; what is left is handled by pressing again. Items embedded or refused (each refused
+# text costs a request of its own) count toward REINDEX_BATCH...
 REINDEX_BATCH = 100
-# Items handed to the index at once: each chunk embeds at most this many.
+# ...items checked (a fresh item costs no request, only its text's hash) toward REINDEX_CHECKED...
+REINDEX_CHECKED = 500
+# ...and no chunk starts once this many seconds have passed (one chunk may still take the
+# model's timeout per request it sends).
+REINDEX_SECONDS = 10.0
+# Items handed to the index at once: each chunk embeds or refuses at most this many.
 REINDEX_CHUNK = 25
 
 
@@ -44,26 +52,46 @@ def collection_exists(collection_id):
     return Collection.select().where(Collection.id == collection_id).exists()
 
 
-def reindex_batch(index, collection_id, limit=REINDEX_BATCH):
-    """Embed about ``limit`` of the missing or stale items of ``collection_id`` (at most
-    ``limit + REINDEX_CHUNK - 1``), most recently updated first; the count embedded.
+def reindex_batch(index, collection_id, limit=REINDEX_BATCH, checked_limit=REINDEX_CHECKED,
+                  seconds=REINDEX_SECONDS):
+    """Embed the missing or stale items of ``collection_id``, those whose vector is missing or
+    dated other than the item first, then most recently updated first, a
+    chunk of ``REINDEX_CHUNK`` at a time, until ``limit`` are embedded or refused (at most
+    ``limit + REINDEX_CHUNK - 1``), ``checked_limit`` are checked or ``seconds`` have passed.
 
-    The items are handed to ``SemanticIndex.index_items`` a chunk at a time, which skips those
-    whose vector is fresh (or whose text the model refused) without a request, and it stops
-    once ``limit`` are embedded.
+    ``SemanticIndex.index_counts`` skips the items whose vector is fresh (or whose text the
+    model refused before) without a request; a text refused now counts as work done, so a
+    model that refuses every text stops the run as soon as one that embeds them all.
+
+    Returns:
+        ``{"checked", "embedded", "refused"}`` counts.
 
     Raises:
         EmbeddingUnavailable: the model could not embed a batch (the batches before it are kept).
     """
+    vector = SearchEmbedding
+    # The items whose vector is missing, or dated other than the item, first: they are stale
+    # for sure, so each press moves on past what the presses before it embedded.
+    looks_stale = (vector.content.is_null() | (vector.model != index.model)
+                   | (vector.collection_id != Content.collection) | vector.content_updated_at.is_null()
+                   | (vector.content_updated_at != Content.updated_at) | vector.content_version.is_null()
+                   | (vector.content_version != Content.version_number))
     ids = [content_id for (content_id,) in Content.select(Content.id)
+           .join(vector, JOIN.LEFT_OUTER, on=(vector.content == Content.id))
            .where(Content.collection == collection_id, _live())
-           .order_by(Content.updated_at.desc(), Content.id).tuples()]
-    embedded = 0
+           .order_by(Case(None, [(looks_stale, 0)], 1), Content.updated_at.desc(), Content.id)
+           .limit(checked_limit).tuples()]
+    deadline = time.monotonic() + seconds
+    done = {"checked": 0, "embedded": 0, "refused": 0}
     for start in range(0, len(ids), REINDEX_CHUNK):
-        embedded += index.index_items(ids[start:start + REINDEX_CHUNK])
-        if embedded >= limit:
+        chunk = ids[start:start + REINDEX_CHUNK]
+        counts = index.index_counts(chunk)
+        done["checked"] += len(chunk)
+        done["embedded"] += counts["embedded"]
+        done["refused"] += counts["failed"]
+        if done["embedded"] + done["refused"] >= limit or time.monotonic() > deadline:
             break
-    return embedded
+    return done
 
 
 def _live():

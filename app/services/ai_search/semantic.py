@@ -114,7 +114,16 @@ class SemanticIndex:
         Raises:
             EmbeddingUnavailable: the model could not embed a batch (the batches before it are kept).
         """
-        return self._index(content_ids)["embedded"]
+        return self.index_counts(content_ids)["embedded"]
+
+    def index_counts(self, content_ids):
+        """``index_items`` with both counts: ``{"embedded", "failed"}`` (``failed``: texts the
+        model refused in this call, each recorded so later calls skip it).
+
+        Raises:
+            EmbeddingUnavailable: the model could not embed a batch (the batches before it are kept).
+        """
+        return self._index(content_ids)
 
     def index_stale(self, collection_ids=None, batch_size=SCHEDULED_BATCH):
         """Remove the vectors of items moved to the trash, then index up to ``batch_size`` items
