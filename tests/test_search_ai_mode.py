@@ -6,15 +6,18 @@ the expected similarity of an item is computed from the same vectors.
 """
 
 import logging
+import time
 
 import pytest
 
-from app.db.models import Content, bind_models
+from app.db.models import Collection, Content, SystemLog, bind_models
+from app.runtime import context
 from app.services.ai_search.semantic import semantic_index_for
 from app.services.ai_search.service import AI_OFF, MODEL_FAILED
 from app.services.log_buffer import flush_process_buffer
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.embeddings import API_KEY, embed
+from tests.fixtures.users import create_user
 
 pytestmark = pytest.mark.backends
 
@@ -178,3 +181,70 @@ def test_nothing_is_indexed_where_semantic_search_is_off(client, site, as_admin,
     client.post("/admin/api/plugins/ai-search/deactivate", headers=admin)
     create(client, admin, "news", "Crows", "crows caw")
     assert len(embeddings_server.requests) == asked + 1
+
+
+# ------------------------------------------------------------------ many saves in one request
+
+
+def drafts(count=100):
+    """``count`` unindexed drafts in ``blog``, by a new author."""
+    return insert_items(Collection.get_by_id("col-blog"), create_user("author"), count, status="draft",
+                        slug_prefix="d", data=lambda i: {"body": f"draft {i}"})
+
+
+def bulk_publish(client, headers, ids):
+    client.post_json("/api/content/bulk-action", {"action": "publish", "ids": ids}, headers=headers, status=200)
+
+
+def test_a_bulk_publish_is_indexed_in_the_models_batches(env, client, site, as_admin, embeddings_server):
+    _, admin = as_admin
+    ids = drafts()
+    asked = len(embeddings_server.requests)
+    bulk_publish(client, admin, ids)
+    sent = embeddings_server.requests[asked:]
+    assert len(sent) <= -(-len(ids) // 8)  # the env's batch_size
+    assert semantic_index_for(env).status(["col-blog"])["col-blog"]["missing"] == 0
+
+
+def test_a_bulk_publish_with_the_model_down_is_one_request_and_one_warning(client, site, as_admin,
+                                                                             embeddings_server, caplog):
+    _, admin = as_admin
+    ids = drafts()
+    embeddings_server.answer = 503
+    caplog.set_level(logging.WARNING, logger="sonicpy.ai_search")
+    asked = len(embeddings_server.requests)
+    bulk_publish(client, admin, ids)
+    assert len(embeddings_server.requests) == asked + 1
+    [record] = [r for r in caplog.records if r.name == "sonicpy.ai_search"]
+    assert "and 97 more" in record.getMessage() and "HTTP 503" in record.getMessage()
+
+
+def test_after_a_failure_saves_do_not_ask_the_model_for_a_while(env, client, site, as_admin, embeddings_server):
+    _, admin = as_admin
+    embeddings_server.answer = 503
+    asked = len(embeddings_server.requests)
+    create(client, admin, "blog", "Parrots", "parrots squawk")
+    assert len(embeddings_server.requests) == asked + 1
+    embeddings_server.answer = None  # the model is back: the scheduled job would catch up
+    owls = create(client, admin, "blog", "Owls", "owls hoot").json["data"]
+    assert len(embeddings_server.requests) == asked + 1
+    assert semantic_index_for(env).index_items([owls["id"]]) == 1  # nothing was stored for it meanwhile
+
+
+def test_a_slow_model_never_drops_the_requests_other_after_response_work(client, site, as_admin, embeddings_server,
+                                                                          monkeypatch):
+    """The after-response budget is shortened so a slow model exhausts it within the test: the
+    indexing runs after the request's log row is queued, so the row is written."""
+    _, admin = as_admin
+    ids = drafts()
+    monkeypatch.setattr(context, "WAIT_UNTIL_BUDGET_SECONDS", 0.3)
+    answer = embeddings_server.respond
+
+    def slow(path, headers, body):
+        time.sleep(0.2)
+        return answer(path, headers, body)
+
+    monkeypatch.setattr(embeddings_server, "respond", slow)
+    bulk_publish(client, admin, ids)
+    flush_process_buffer()
+    assert SystemLog.select().where(SystemLog.url == "/api/content/bulk-action").count() == 1

@@ -7,11 +7,16 @@ env has an ``AI`` binding (``app.services.ai_search``). Its settings are SonicJS
 its admin page (``app.admin.ai_search``). The routes answer 404 while the plugin is inactive.
 
 As SonicJS does, an item created, edited, published or restored is indexed at once: after
-the response (``ctx.wait_until``), its vector is made when it is missing or stale. A model
-that fails then is logged and left to the scheduled job, which indexes what is stale.
+the response (``ctx.wait_until``), its vector is made when it is missing or stale. The items
+a request saves (a bulk publish: up to 100) are indexed by ONE task, in the model's batches,
+queued to run after every other task of the request (its log row, its webhook sends) and
+bounded to ``HOOK_SECONDS``. A model that fails then is one warning line and stops the task;
+for ``BREAKER_MS`` after a failure, saves queue nothing: the scheduled job, which indexes
+what is stale, catches up.
 """
 
 import logging
+import time
 import weakref
 
 from app.db.database import release_connection
@@ -21,6 +26,12 @@ from app.services.ai_search.settings import DEFAULTS, SearchSettings, settings_f
 from app.services.plugins import PluginInfo, ReadsOwnSettings, hookimpl
 
 log = logging.getLogger("sonicpy.ai_search")
+
+# After a failed request to the model, saves do not ask it for this long (a model that is
+# down or hung would cost each save's thread its timeout): the scheduled job catches up.
+BREAKER_MS = 60_000
+# No batch of a save's indexing starts past this many seconds: the rest is the job's.
+HOOK_SECONDS = 10.0
 
 NAME = "ai-search"
 
@@ -87,19 +98,52 @@ class AISearch(ReadsOwnSettings):
         selected = settings.selected_collections
         if not (settings.enabled and settings.ai_mode_enabled and (not selected or content.collection_id in selected)):
             return
-        queued = self._queued.setdefault(ctx, set())
-        if content.id not in queued:
-            queued.add(content.id)
-            ctx.wait_until(index_item, index, content.id)
+        if model_failed_lately(index.embedder):
+            return
+        queued = self._queued.get(ctx)
+        if queued is None:
+            queued = self._queued[ctx] = set()
+            ctx.wait_until(run_last, ctx, index_queued, index, queued)
+        queued.add(content.id)
 
 
-def index_item(index, content_id):
-    """Index one item now (run after the response); a failing model is logged in one line."""
+def model_failed_lately(embedder, now_ms=None):
+    """Whether the model's last request (in this process) failed under ``BREAKER_MS`` ago."""
+    outcome = embedder.last_known()
+    if outcome is None or outcome[1] is None:
+        return False
+    now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    return now_ms - outcome[0] < BREAKER_MS
+
+
+def run_last(ctx, fn, *args):
+    """Queue ``fn(*args)`` again: the context runs what a task queues after every task queued
+    before it, so the request's log row and webhook sends (queued as it ends) go first."""
+    ctx.wait_until(fn, *args)
+
+
+def index_queued(index, content_ids, seconds=HOOK_SECONDS):
+    """Index the items a request saved (run after the response), in the model's batches, none
+    started past ``seconds``; a failing model is one log line and stops the task."""
+    ids = sorted(content_ids)
+    deadline = time.monotonic() + seconds
+    size = index.embedder.batch_size
     try:
-        index.index_items([content_id])
+        for start in range(0, len(ids), size):
+            if start and time.monotonic() > deadline:
+                log.warning("saved item(s) %s not indexed now (out of time; the scheduled job will index them)",
+                            _named(ids[start:]))
+                return
+            index.index_items(ids[start:start + size])
     except EmbeddingUnavailable as ex:
-        log.warning("content %s not indexed now (the scheduled job will retry): %s", content_id, ex)
+        log.warning("saved item(s) %s not indexed now (the scheduled job will retry): %s", _named(ids[start:]), ex)
     finally:
         db = database.obj
         if db is not None:
             release_connection(db)
+
+
+def _named(ids, shown=3):
+    """``ids`` for a log line: the first ``shown``, and how many more."""
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return ", ".join(ids[:shown]) + more
