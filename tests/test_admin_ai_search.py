@@ -158,6 +158,26 @@ def test_reindex_now_checks_a_bounded_number_of_fresh_items_and_moves_on(env, br
         f"col-news: {REINDEX_CHECKED} item(s) checked, 3 embedded, 0 refused")
 
 
+def test_reindex_now_is_only_for_the_collections_the_plugin_wants_vectors_of(browser, signed_in_as, site,
+                                                                              embeddings_server):
+    signed_in_as("admin")
+    form = browser.get(PAGE).forms["plugin-settings"]
+    form["settings.selected_collections"] = "col-blog\n"
+    page = form.submit(status=303).follow()
+    assert "reindex-col-blog" in page.forms and "reindex-col-news" not in page.forms
+    assert row(page, "col-news")["searched"] == "no"
+    asked = len(embeddings_server.requests)
+    refused = browser.post(f"{PAGE}/reindex/col-news", {"csrf_token": csrf_token(browser)}, status=409)
+    assert "not indexed" in refused.text
+
+    form = page.forms["plugin-settings"]
+    form["settings.ai_mode_enabled"] = False
+    page = form.submit(status=303).follow()
+    assert "reindex-col-blog" not in page.forms and "reindex-col-news" not in page.forms
+    browser.post(f"{PAGE}/reindex/col-blog", {"csrf_token": csrf_token(browser)}, status=409)
+    assert len(embeddings_server.requests) == asked
+
+
 def test_reindex_with_the_model_down_says_so(browser, signed_in_as, site, embeddings_server):
     signed_in_as("admin")
     page = browser.get(PAGE)

@@ -29,6 +29,8 @@ from app.services.plugins.ai_search_plugin import NAME
 PAGE = f"/admin/plugins/{NAME}"
 MAX_QUERY = 200
 MODES = (service.KEYWORD, service.AI)
+NOT_INDEXED = ("This collection is not indexed, so it cannot be re-indexed: semantic search is off (the settings' "
+               "enabled or ai_mode_enabled) or the collection is not among the selected collections.")
 
 
 class AISearchPages:
@@ -119,7 +121,8 @@ class ReindexAction:
     collection's missing or stale items (``overview.reindex_batch``), then back to the page,
     which says how many were checked, embedded and refused."""
 
-    def __init__(self, pages):
+    def __init__(self, renderer, pages):
+        self._renderer = renderer
         self._pages = pages
 
     @access("plugins.manage")
@@ -130,6 +133,12 @@ class ReindexAction:
             raise not_found("No AI binding: the semantic index is unavailable")
         if not overview.collection_exists(collection_id):
             raise not_found("No collection has that id")
+        if not overview.vectors_wanted(collection_id):
+            # Vectors cost model calls: none for what searches cannot use. Said on a page of
+            # its own: the admin's error page does not show an error's message.
+            self._renderer.page(req, resp, "error.html", status=falcon.HTTP_409, title="Not indexed",
+                                message=NOT_INDEXED)
+            return
         try:
             done = overview.reindex_batch(index, collection_id)
         except EmbeddingUnavailable:
@@ -142,4 +151,4 @@ def register(routes, renderer):
     """Mount the page (before ``/admin/plugins/{name}`` is matched: a literal segment wins) and its action."""
     pages = AISearchPages(routes.services.plugins, routes.env)
     routes.add_page(PAGE, AISearchPage(renderer, pages))
-    routes.add_page(f"{PAGE}/reindex/{{collection_id}}", ReindexAction(pages))
+    routes.add_page(f"{PAGE}/reindex/{{collection_id}}", ReindexAction(renderer, pages))

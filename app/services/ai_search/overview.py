@@ -8,6 +8,7 @@ import time
 from peewee import JOIN, Case, fn
 
 from app.db.models import Collection, Content, SearchEmbedding
+from app.services.ai_search.scope import indexed_collections
 
 # What one "Re-index now" works on, so the page answers within seconds whatever the model
 # does; what is left is handled by pressing again. Items embedded or refused (each refused
@@ -23,7 +24,8 @@ REINDEX_CHUNK = 25
 
 
 def collections_overview(index, selected):
-    """``[{id, name, display_name, item_count, searched, index}]`` of every collection, by name.
+    """``[{id, name, display_name, item_count, searched, index, vectors}]`` of every collection,
+    by name (``vectors``: whether the plugin wants its vectors, so it may be re-indexed).
 
     Args:
         index: the SemanticIndex, or None (no ``AI`` binding: ``index`` is None in each row).
@@ -32,11 +34,24 @@ def collections_overview(index, selected):
     rows = list(Collection.select(Collection.id, Collection.name, Collection.display_name)
                 .order_by(Collection.name).tuples())
     ids = [row_id for row_id, _, _ in rows]
+    scope = indexed_collections()
     status = index.status(ids) if index is not None else None
     counts = {row_id: counts["items"] for row_id, counts in status.items()} if status else _item_counts(ids)
     return [{"id": row_id, "name": name, "display_name": display_name or name, "item_count": counts.get(row_id, 0),
-             "searched": not selected or row_id in selected, "index": status[row_id] if status else None}
+             "searched": not selected or row_id in selected, "index": status[row_id] if status else None,
+             "vectors": _wanted(scope, row_id)}
             for row_id, name, display_name in rows]
+
+
+def vectors_wanted(collection_id):
+    """Whether the plugin wants vectors of ``collection_id``: it is active, ``enabled`` and
+    ``ai_mode_enabled`` are on and the collection is searched (as the scheduled job reads it)."""
+    return _wanted(indexed_collections(), collection_id)
+
+
+def _wanted(scope, collection_id):
+    wanted, collection_ids = scope
+    return wanted and (collection_ids is None or collection_id in collection_ids)
 
 
 def _item_counts(collection_ids):
