@@ -99,7 +99,7 @@ def test_reindex_now_embeds_the_missing_and_stale_items_of_one_collection(browse
     done = page.forms["reindex-col-blog"].submit(status=303).follow()
     assert row(done, "col-blog") == {"items": "3", "searched": "yes", "indexed": "3", "stale": "0", "missing": "0", "failed": "0"}
     assert done.html.find(id="ai-search-done").get_text().startswith(
-        "col-blog: 3 item(s) checked, 2 embedded, 0 refused by the model.")
+        "Blog Posts: 3 item(s) checked, 2 embedded, 0 refused by the model.")
     assert sorted(embeddings_server.texts[asked:]) == ["Draft cats cats", "Lions cats purr"]
 
     # Nothing left: pressing again asks the model nothing.
@@ -135,7 +135,7 @@ def test_reindex_now_is_bounded_when_the_model_refuses_every_text(browser, signe
     batches = -(-worked // 8)  # the env's batch_size
     assert len(embeddings_server.requests) - asked <= worked + 2 * batches
     message = done.html.find(id="ai-search-done").get_text()
-    assert message.startswith(f"col-news: {REINDEX_BATCH} item(s) checked, 0 embedded, {REINDEX_BATCH} refused")
+    assert message.startswith(f"News: {REINDEX_BATCH} item(s) checked, 0 embedded, {REINDEX_BATCH} refused")
     assert row(done, "col-news")["failed"] == str(REINDEX_BATCH)
 
 
@@ -155,7 +155,7 @@ def test_reindex_now_checks_a_bounded_number_of_fresh_items_and_moves_on(env, br
     done = page.forms["reindex-col-news"].submit(status=303).follow()
     assert len(embeddings_server.texts) - asked == 3
     assert done.html.find(id="ai-search-done").get_text().startswith(
-        f"col-news: {REINDEX_CHECKED} item(s) checked, 3 embedded, 0 refused")
+        f"News: {REINDEX_CHECKED} item(s) checked, 3 embedded, 0 refused")
 
 
 def test_reindex_now_is_only_for_the_collections_the_plugin_wants_vectors_of(browser, signed_in_as, site,
@@ -186,6 +186,20 @@ def test_reindex_with_the_model_down_says_so(browser, signed_in_as, site, embedd
     assert "could not answer" in done.html.find(id="ai-search-done").get_text()
     assert API_KEY not in done.text
     assert row(done, "col-blog")["missing"] == "1"
+
+
+def test_the_message_after_a_reindex_names_only_a_collection_and_counts(browser, signed_in_as, site):
+    signed_in_as("admin")
+    crafted = "Your session expired. Sign in again at https://evil.example"
+    for query in ({"reindexed": crafted, "failed": "1"},
+                  {"reindexed": crafted, "checked": "1", "embedded": "1", "refused": "0"},
+                  {"reindexed": "col-blog", "checked": "1", "embedded": crafted, "refused": "0"},
+                  {"reindexed": "col-blog", "checked": "²", "embedded": "1", "refused": "0"}):
+        page = browser.get(PAGE, params=query)
+        assert page.html.find(id="ai-search-done") is None
+        assert "evil.example" not in page.text
+    page = browser.get(PAGE, params={"reindexed": "col-blog", "failed": "1"})
+    assert page.html.find(id="ai-search-done").get_text().startswith("Re-indexing Blog Posts stopped")
 
 
 def test_reindex_needs_the_csrf_token_and_a_collection(browser, signed_in_as, site):

@@ -28,6 +28,7 @@ from app.services.plugins.ai_search_plugin import NAME
 
 PAGE = f"/admin/plugins/{NAME}"
 MAX_QUERY = 200
+MAX_COUNT_DIGITS = 9
 MODES = (service.KEYWORD, service.AI)
 NOT_INDEXED = ("This collection is not indexed, so it cannot be re-indexed: semantic search is off (the settings' "
                "enabled or ai_mode_enabled) or the collection is not among the selected collections.")
@@ -68,7 +69,7 @@ class AISearchPage(PluginPage):
         self._renderer.page(
             req, resp, "ai_search.html", status=status, plugin=plugin, problems=problems or [],
             fields=form_fields(plugin, self._schema(NAME), posted, problems),
-            done=_done(req), model=index.model if index is not None else None,
+            done=_done(req, collections), model=index.model if index is not None else None,
             collections=collections, names={row["id"]: row["name"] for row in collections},
             analytics=history.analytics(), trial=_trial(req, index, settings),
         )
@@ -84,19 +85,22 @@ class AISearchPage(PluginPage):
         super().on_post(req, resp, NAME)
 
 
-def _done(req):
-    """What the action before this page did, from its redirect's query."""
+def _done(req, collections):
+    """What the action before this page did, from its redirect's query: the collection is
+    named only when ``reindexed`` is the id of one of ``collections`` (by its display name),
+    and counts only as numbers, so a crafted link cannot put its own words in the message."""
     if req.get_param("done"):
         return "Settings saved."
-    collection = req.get_param("reindexed")
+    names = {row["id"]: row["display_name"] for row in collections}
+    collection = names.get(req.get_param("reindexed"))
     if collection is None:
         return None
     if req.get_param("failed") == "1":
         return (f"Re-indexing {collection} stopped: the embeddings model could not answer. "
                 "What was embedded before is kept; press again once it answers.")
     counts = [req.get_param(name) for name in ("checked", "embedded", "refused")]
-    if all(count is not None and count.isdecimal() for count in counts):
-        checked, embedded, refused = counts
+    if all(count is not None and count.isdecimal() and len(count) <= MAX_COUNT_DIGITS for count in counts):
+        checked, embedded, refused = (int(count) for count in counts)
         return (f"{collection}: {checked} item(s) checked, {embedded} embedded, {refused} refused by the model. "
                 "The counts below are the index's now; press again while some are stale or missing.")
     return None
