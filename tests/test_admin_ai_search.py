@@ -1,6 +1,6 @@
 """The AI Search plugin's admin page, ``/admin/plugins/ai-search``: who may open it, what it
 shows (the binding's model, the collections and their index, the analytics, a search to
-try), its "Re-index now" button, and its 404 while the plugin is inactive.
+try), its "Re-index now" button, and the generic plugin page while the plugin is inactive.
 
 The env's ``[ai]`` binding is the test's embeddings server (tests/fixtures/embeddings.py).
 """
@@ -243,15 +243,20 @@ def test_try_a_search_as_the_signed_in_user_sees_it(browser, signed_in_as, site)
     assert SearchHistory.select().count() == 0  # trying is not recorded
 
 
-def test_the_page_is_404_while_the_plugin_is_inactive(browser, signed_in_as, site):
+def test_while_the_plugin_is_inactive_the_page_is_the_generic_one(browser, signed_in_as, site):
     signed_in_as("admin")
     page = browser.get("/admin/plugins/ai-search")
     page.forms["plugin-deactivate"].submit(status=303)
-    browser.get(PAGE, status=404)
+    # The Plugins list links here: the generic page answers, with its Activate button.
+    page = browser.get(PAGE, status=200)
+    assert page.html.find(id="plugin-status").get_text(strip=True) == "inactive"
+    activate = page.html.find("form", action=f"{PAGE}/activate")
+    assert activate is not None and activate.find("button").get_text() == "Activate"
+    assert page.html.find(id="semantic-availability") is None and "reindex-col-blog" not in page.forms
     browser.post(f"{PAGE}/reindex/col-blog", {"csrf_token": csrf_token(browser)}, status=404)
-    # The plugins page still activates it, and the other plugins keep their generic page.
+    # Its button activates it, and the other plugins keep their generic page.
     browser.post("/admin/plugins/ai-search/activate", {"csrf_token": csrf_token(browser)}, status=303)
-    assert browser.get(PAGE).status_int == 200
+    assert browser.get(PAGE).html.find(id="semantic-availability") is not None
     assert browser.get("/admin/plugins/core-cache").status_int == 200
 
 

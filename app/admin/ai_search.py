@@ -6,7 +6,8 @@ semantic search is available (the ``AI`` binding's model, never its key), every 
 with its items, whether it is searched and, with a binding, how much of it the semantic
 index holds, a "Re-index now" per collection, the last 30 days' analytics, and a search to
 try, answered as ``POST /api/search`` answers the signed-in user (not recorded in the
-analytics). While the plugin is inactive the page and its action answer 404, as its routes do.
+analytics). While the plugin is inactive the page is the generic plugin page (its Activate
+button, its settings form) and the re-index action answers 404, as the plugin's routes do.
 """
 
 from urllib.parse import urlencode
@@ -35,14 +36,14 @@ NOT_INDEXED = ("This collection is not indexed, so it cannot be re-indexed: sema
 
 
 class AISearchPages:
-    """What the page and its action share: the registry, the semantic index, the 404 while inactive."""
+    """What the page and its action share: the registry, the semantic index, the action's 404 while inactive."""
 
     def __init__(self, registry, env):
         self.registry = registry
         self._env = env
 
     def available(self):
-        """Raise a 404 while the plugin is inactive."""
+        """Raise a 404 while the plugin is inactive (for the re-index action)."""
         if not self.registry.is_active(NAME):
             raise not_found("The AI Search plugin is inactive")
 
@@ -63,7 +64,11 @@ class AISearchPage(PluginPage):
         self._search = pages
 
     def render(self, req, resp, plugin, status=falcon.HTTP_200, posted=None, problems=None):
-        """The page; ``posted`` and ``problems`` after a refused save."""
+        """The page; ``posted`` and ``problems`` after a refused save. While the plugin is
+        inactive, the generic plugin page (its Activate button and settings form)."""
+        if not self._search.registry.is_active(NAME):
+            super().render(req, resp, plugin, status, posted, problems)
+            return
         index, settings = self._search.index(), self._search.settings()
         collections = overview.collections_overview(index, settings.selected_collections)
         self._renderer.page(
@@ -76,12 +81,10 @@ class AISearchPage(PluginPage):
 
     @access("plugins.manage")
     def on_get(self, req, resp):
-        self._search.available()
         super().on_get(req, resp, NAME)
 
     @access("plugins.manage")
     def on_post(self, req, resp):
-        self._search.available()
         super().on_post(req, resp, NAME)
 
 
