@@ -53,16 +53,17 @@ def purge_sign_in_secrets(event, env):
 def index_search_embeddings(event, env):
     """With an ``AI`` binding: drop the vectors of trashed items and embed a bounded batch of
     items without a vector or edited since theirs was made (semantic search), in the
-    collections the ``ai-search`` plugin searches, and none while it wants no vectors
-    (``app.services.ai_search.scope``). A model that is
-    down is one warning line per run, not a traceback: it is an outside service, retried
-    next minute."""
+    collections the ``ai-search`` plugin searches. While it wants no vectors
+    (``app.services.ai_search.scope``) nothing is embedded, but trashed items still lose
+    theirs (no model call: a vector kept would outlive the item it was made of). A model
+    that is down is one warning line per run, not a traceback: it is an outside service,
+    retried next minute."""
     index = semantic_index_for(env)
     if index is None:
         return {}
     wanted, collection_ids = indexed_collections()
     if not wanted:
-        return {}
+        return {"removed": index.remove_deleted()}
     try:
         return index.index_stale(collection_ids)
     except EmbeddingUnavailable as ex:

@@ -305,8 +305,23 @@ def test_the_scheduled_job_embeds_nothing_searches_cannot_use(env, author, embed
         client.patch_json("/admin/api/plugins/ai-search", {"settings": settings}, headers=headers, status=200)
     else:
         client.post("/admin/api/plugins/ai-search/deactivate", headers=headers, status=200)
-    assert run_scheduled(now_event(), env)["index_search_embeddings"] == {}
+    assert run_scheduled(now_event(), env)["index_search_embeddings"] == {"removed": 0}
     assert embeddings_server.requests == []
+
+
+def test_the_scheduled_job_removes_trashed_items_vectors_while_it_embeds_nothing(env, index, author,
+                                                                                 embeddings_server):
+    client = client_for(env)
+    _, headers = author
+    trashed, kept = add_items(create_collection("blog"), author, ("A", "one"), ("B", "two"))
+    index.index_items([trashed, kept])
+    client.patch_json("/admin/api/plugins/ai-search", {"settings": {"ai_mode_enabled": False}}, headers=headers,
+                      status=200)
+    client.delete(f"/api/content/{trashed}", headers=headers)
+    asked = len(embeddings_server.requests)
+    assert run_scheduled(now_event(), env)["index_search_embeddings"] == {"removed": 1}
+    assert vector_row(trashed) is None and vector_row(kept) is not None
+    assert len(embeddings_server.requests) == asked
 
 
 def test_the_scheduled_job_embeds_only_the_selected_collections(env, author, embeddings_server):
