@@ -6,12 +6,13 @@ The env's ``[ai]`` binding is the test's embeddings server (tests/fixtures/embed
 """
 
 import pytest
+import webob
 
-from app.db.models import Content, SearchHistory, bind_models
+from app.db.models import Content, SearchEmbedding, SearchHistory, bind_models
 from app.services.ai_search.overview import REINDEX_BATCH, REINDEX_CHECKED, REINDEX_CHUNK
 from app.services.ai_search.semantic import semantic_index_for
 from app.services.log_buffer import flush_process_buffer
-from tests.fixtures.admin import browser_for, csrf_token, sign_in
+from tests.fixtures.admin import BROWSER, browser_for, csrf_token, sign_in
 from tests.fixtures.auth import PASSWORD, hashed
 from tests.fixtures.browser import WAIT_SECONDS, critical_violations, navigate, screenshot, severe_console_errors
 from tests.fixtures.content import create_collection, insert_items
@@ -280,12 +281,21 @@ def test_without_an_ai_binding_the_page_says_so(tmp_path, stack):
 
 def test_content_saved_in_the_admin_is_indexed_after_the_response(env, browser, signed_in_as, site,
                                                                   embeddings_server):
+    """The save is called as a WSGI server calls it: its whole body is read before the
+    response is closed, and only the close (after the response) embeds the item."""
     signed_in_as("editor")
     form = browser.get("/admin/content/blog/new").forms["content-form"]
     form["title"] = "Parrots squawk"
-    form.submit(status=303)
-    assert embeddings_server.texts[-1].startswith("Parrots squawk")
-    item = Content.get(Content.title == "Parrots squawk")
+    fields = dict(form.submit_fields())
+    request = webob.Request.blank(form.action, method="POST", POST=fields, environ=dict(BROWSER))
+    request.headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
+    asked = len(embeddings_server.texts)
+    status, _, body = request.call_application(browser.app)
+    assert status.startswith("303") and b"".join(body) is not None
+    item = Content.get(Content.title == "Parrots squawk")  # saved, and the response sent...
+    assert len(embeddings_server.texts) == asked and SearchEmbedding.get_or_none(SearchEmbedding.content == item.id) is None
+    body.close()  # ...then indexed once the server closes it
+    assert embeddings_server.texts[asked:] == ["Parrots squawk"]
     assert semantic_index_for(env).rank("parrots squawk", ["col-blog"])[0][0] == item.id
 
 
