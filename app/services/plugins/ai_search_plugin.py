@@ -107,13 +107,12 @@ class AISearch(ReadsOwnSettings):
         queued.add(content.id)
 
 
-def model_failed_lately(embedder, now_ms=None):
+def model_failed_lately(embedder):
     """Whether the model's last request (in this process) failed under ``BREAKER_MS`` ago."""
     outcome = embedder.last_known()
     if outcome is None or outcome[1] is None:
         return False
-    now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    return now_ms - outcome[0] < BREAKER_MS
+    return time.time_ns() // 1_000_000 - outcome[0] < BREAKER_MS
 
 
 def run_last(ctx, fn, *args):
