@@ -486,7 +486,8 @@ def _list(params, scope, sql):
     collection = bind(params.collection_id) if params.collection_id is not None else None
     named = bind(params.collection_name) if params.collection_name is not None else None
     filters = [sql.group(group) for group in (params.where, params.filters) if group is not None]
-    searched = sql.search(params.search) if params.search else None
+    ranked = any(term.field.kind == SCORE for term in sort_terms(params.sort))
+    searched = sql.search(params.search, ranked=ranked) if params.search else None
     # The count may read the full-text index by another plan than the page (sql.search).
     counting = sql.search(params.search, counting=True) if params.search and not sql.postgres else searched
 

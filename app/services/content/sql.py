@@ -391,7 +391,7 @@ class SqlBuilder:
         """
         return contains_any_case(target, text, self.bind)
 
-    def search(self, text, counting=False):
+    def search(self, text, counting=False, ranked=False):
         """``search=``: the item's title or string values of ``data`` hold the query's terms
         (``search.py``), answered by the full-text index (``app.db.derived``).
 
@@ -410,6 +410,9 @@ class SqlBuilder:
           within its first rows, where reading every match would cost the most.
 
         The three give the same rows; ``reading_data`` adds the index to FROM for ``driven``.
+        A page sorted by relevance (``ranked``) is always ``driven``: it scores every match
+        anyway, and with the index in FROM each match's score is computed once, by the row
+        the index gives (``_relevance``), not by a MATCH of its own per row.
         """
         terms = parse_search(text)
         if not terms:
@@ -420,7 +423,7 @@ class SqlBuilder:
             self.search_plan = "tsvector"
             return Expression(self._search_vector(), "@@", fn.to_tsquery(SQL("'simple'"), self.bind(tsquery(terms))))
         match = fts5_query(terms)
-        plan = "driven" if counting else _sqlite_search_plan(match)
+        plan = "driven" if counting or ranked else _sqlite_search_plan(match)
         if not counting:
             self.search_plan = plan
         rowid = Column(Content._meta.table, "rowid")
@@ -448,6 +451,10 @@ class SqlBuilder:
         if self.postgres:
             query = fn.to_tsquery(SQL("'simple'"), self.bind(tsquery(self._searching)))
             return Cast(fn.ts_rank(self._search_vector(), query), "float8")
+        if False in self._driven:
+            # The page reads its matches from the index (``search``): the score of the row it
+            # gives, computed once per match.
+            return SQL(f'-bm25("{FTS_TABLE}", 10.0, 1.0)')
         return NodeList((SQL(f"(SELECT -bm25({FTS_TABLE}, 10.0, 1.0) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH"),
                          self.bind(fts5_query(self._searching)), SQL("AND rowid ="),
                          Column(Content._meta.table, "rowid"), SQL(")")))
