@@ -13,7 +13,8 @@ import pytest
 from app.db.models import Collection, Content, SystemLog, bind_models
 from app.runtime import context
 from app.services.ai_search.semantic import semantic_index_for
-from app.services.ai_search.service import AI_OFF, MODEL_FAILED
+from app.services.ai_search.service import AI_OFF, MAX_RANKED, MODEL_FAILED
+from app.services.content import statements
 from app.services.log_buffer import flush_process_buffer
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.embeddings import API_KEY, embed
@@ -248,3 +249,48 @@ def test_a_slow_model_never_drops_the_requests_other_after_response_work(client,
     bulk_publish(client, admin, ids)
     flush_process_buffer()
     assert SystemLog.select().where(SystemLog.url == "/api/content/bulk-action").count() == 1
+
+
+def test_items_the_caller_may_not_read_never_crowd_out_those_they_may(env, client, site, as_editor):
+    """The index ranks only what the caller may read: a thousand drafts nearer the query than
+    the published items leave the public's answer whole. Past the most ranked, the total
+    is an estimate."""
+    author = site
+    drafts = insert_items(Content.collection.rel_model.get_by_id("col-blog"), author, MAX_RANKED, status="draft",
+                          slug_prefix="near", title="Cats purr", data=lambda _: {"body": "cats purr"})
+    semantic_index_for(env).index_items(drafts)
+    public = search(client, "cats purr", mode="ai")
+    assert slugs(public) == ["cats", "pets", "dogs", "daily"] and public["total"] == 4
+    assert "total_is_estimate" not in public
+    _, headers = as_editor
+    editors = search(client, "cats purr", mode="ai", headers=headers, limit=5)
+    assert editors["total"] == MAX_RANKED and editors["total_is_estimate"] is True
+
+
+@pytest.mark.parametrize(("filters", "status"), [
+    ({"status": ["draft"]}, 401),
+    ({"dateRange": {"start": "yesterday"}}, 400),
+    ({"dateRange": {"end": "2023-13-45"}}, 400),
+])
+def test_filters_are_checked_before_the_model_is_asked(client, site, embeddings_server, filters, status):
+    """Whatever the index holds (here: a collection with nothing indexed, and every item)."""
+    create_collection("empty")
+    before = len(embeddings_server.requests)
+    for collections in (["empty"], None):
+        body = {"query": "cats purr", "mode": "ai", "filters": {**filters, "collections": collections}}
+        client.post_json("/api/search", body, status=status)
+    assert len(embeddings_server.requests) == before
+
+
+def test_ai_mode_reuses_a_few_statements_for_every_page_size(client, env, site):
+    """The ranked ids are read with IN lists padded to a power of two and a fixed LIMIT: the
+    page sizes 1 to 100 need a few statements per power of two, not two per size."""
+    author = site
+    ids = insert_items(Content.collection.rel_model.get_by_id("col-blog"), author, 120, slug_prefix="many",
+                       data=lambda i: {"body": f"cats river {i}"})
+    semantic_index_for(env).index_items(ids)
+    search(client, "cats", mode="ai", limit=1)
+    statements.clear()
+    for limit in range(1, 101):
+        assert len(search(client, "cats", mode="ai", limit=limit)["results"]) == limit
+    assert statements.stats()["stored"] <= 20, statements.stats()  # 8 padded page sizes; 200 unpadded

@@ -78,13 +78,27 @@ def list_params(scope, filters, *, query=None, limit, offset=0, ids=None, fields
                           for problem in ex.problems]) from None
     extra = []
     if several:  # bound values, as many as there are collections (the where text is bounded)
-        extra.append(Condition(_COLLECTION, "in", tuple(filters.collection_ids), "filters.collections"))
+        extra.append(Condition(_COLLECTION, "in", padded(filters.collection_ids), "filters.collections"))
     if ids is not None:
-        extra.append(Condition(_ID, "in", tuple(ids), "ids"))
+        extra.append(Condition(_ID, "in", padded(ids), "ids"))
     if extra:
         where = Group("and", tuple([parsed.where] if parsed.where is not None else []) + tuple(extra))
         parsed = dataclasses.replace(parsed, where=where)
     return parsed
+
+
+def padded(values):
+    """``values`` as a tuple whose length is a power of two, the last value repeated.
+
+    Each length of an IN list is an SQL text of its own, compiled and stored apart: padded,
+    the lists of 1 to 1,000 values take 11 statements, not 1,000. A repeated value changes
+    nothing an IN tests.
+    """
+    values = tuple(values)
+    if not values:
+        return values
+    size = 1 << (len(values) - 1).bit_length()
+    return values + (values[-1],) * (size - len(values))
 
 
 def _conditions(filters):

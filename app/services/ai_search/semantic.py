@@ -71,9 +71,13 @@ class SemanticIndex:
         """The name of the model the vectors are made with."""
         return self.embedder.model
 
-    def rank(self, text, collection_ids, limit=1000):
+    def rank(self, text, collection_ids, limit=1000, *, where=None):
         """``[(content_id, similarity), ...]`` of the indexed items of ``collection_ids``
         nearest to ``text``, best first, at most ``limit``.
+
+        ``where``, a condition over ``Content`` (a caller's visibility: statuses, author,
+        trash), leaves out the items it does not hold before they are ranked, so items the
+        caller may not read never take the place of those they may.
 
         Items in the trash are left out, and so is an item moved to another collection since
         it was indexed (in neither, until it is indexed again): the item's current collection
@@ -94,7 +98,8 @@ class SemanticIndex:
                         .where(SearchEmbedding.collection_id.in_(collection_ids),
                                Content.collection.in_(collection_ids), SearchEmbedding.model == self.model,
                                SearchEmbedding.dimensions == len(query), SearchEmbedding.vector.is_null(False),
-                               SearchEmbedding.content > after, _live())
+                               SearchEmbedding.content > after, _live(),
+                               *([where] if where is not None else []))
                         .order_by(SearchEmbedding.content).limit(RANK_PAGE).tuples())
             scored = ((content_id, _dot(query, vector)) for content_id, vector in
                       ((content_id, unpack(blob)) for content_id, blob in rows) if len(vector) == len(query))

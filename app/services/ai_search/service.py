@@ -15,7 +15,7 @@ import time
 from app.db.models import Collection
 from app.services.ai_search import history, keyword
 from app.services.ai_search.semantic import EmbeddingUnavailable
-from app.services.content.query import MAX_LIMIT
+from app.services.content.query import MAX_LIMIT, visibility
 from app.services.errors import INVALID, ServiceError
 
 KEYWORD, AI = "keyword", "ai"
@@ -72,12 +72,16 @@ def search(request, scope, settings, index):
     ids = searched_collections(request.collections, settings.selected_collections)
     filters = dataclasses.replace(request.filters, collection_ids=ids)
     limit = request.limit or settings.results_limit
+    # The filters are checked first, whatever the mode and whatever the index holds: a status
+    # the caller may not read, an invalid date, raise before the model is asked anything.
+    checked = keyword.list_params(scope, dataclasses.replace(filters, collection_ids=None),
+                                  query=request.query, limit=limit, offset=request.offset)
     answer, fallback = None, None
     if request.mode == AI:
         fallback = NO_INDEX if index is None else AI_OFF if not settings.ai_mode_enabled else None
         if fallback is None:
             try:
-                answer = _semantic(index, request.query, scope, filters, limit, request.offset)
+                answer = _semantic(index, request.query, scope, filters, checked, limit, request.offset)
             except EmbeddingUnavailable:
                 fallback = MODEL_FAILED
     if answer is None:
@@ -119,29 +123,40 @@ def _keyword(query, scope, filters, limit, offset):
     return answer
 
 
-def _semantic(index, query, scope, filters, limit, offset):
-    """The ranked items ``scope`` may read with ``filters``, in rank order, one page of them."""
+def _semantic(index, query, scope, filters, checked, limit, offset):
+    """The ranked items ``scope`` may read with ``filters``, in rank order, one page of them.
+
+    Only the items the caller may read (``checked``'s statuses, their own drafts, the trash
+    left out) are ranked, so the ``MAX_RANKED`` nearest are all readable ones; the other
+    filters (dates, author, tags) apply to those. When the index gave ``MAX_RANKED`` items,
+    more may match: ``total`` is then an estimate. Both reads have a fixed LIMIT and IN
+    lists padded (``keyword.padded``), so that they are a few statements, not one per size.
+    """
     collection_ids = filters.collection_ids
     if collection_ids == ():
         return {"results": [], "total": 0, "mode": AI}
     if collection_ids is None:
         collection_ids = tuple(row_id for (row_id,) in Collection.select(Collection.id).tuples())
-    ranked = index.rank(query, list(collection_ids), limit=MAX_RANKED)[:MAX_RANKED]
+    readable_by = visibility(scope, checked.statuses, checked.include_deleted)
+    ranked = index.rank(query, list(collection_ids), limit=MAX_RANKED, where=readable_by)[:MAX_RANKED]
     scores = dict(ranked)
     readable = set()
     if ranked:
-        params = keyword.list_params(scope, filters, limit=len(scores), ids=list(scores), fields=("id",))
+        params = keyword.list_params(scope, filters, limit=MAX_RANKED, ids=list(scores), fields=("id",))
         readable = {item["id"] for item in keyword.run(params, scope)[0]}
-    order = [content_id for content_id, _ in ranked if content_id in readable]
-    page = list(dict.fromkeys(order))[offset:offset + limit]
+    order = list(dict.fromkeys(content_id for content_id, _ in ranked if content_id in readable))
+    page = order[offset:offset + limit]
     items = {}
     if page:
-        params = keyword.list_params(scope, filters, limit=len(page), ids=page)
+        params = keyword.list_params(scope, filters, limit=MAX_RANKED, ids=page)
         items = {item["id"]: item for item in keyword.run(params, scope)[0]}
     words = keyword.query_words(query)
     results = [keyword.result_of(items[content_id], words, float(scores[content_id]))
                for content_id in page if content_id in items]
-    return {"results": results, "total": len(set(order)), "mode": AI}
+    answer = {"results": results, "total": len(order), "mode": AI}
+    if len(ranked) >= MAX_RANKED:
+        answer["total_is_estimate"] = True
+    return answer
 
 
 def suggest(text, scope, settings, user_id):
