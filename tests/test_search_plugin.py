@@ -202,6 +202,7 @@ def test_suggest_titles_the_caller_may_read(client, site, as_editor):
     assert suggest(client, "re") == ["Red bikes"]
     assert suggest(client, "r") == []
     assert suggest(client, "DAILY n") == ["Daily news"]
+    assert suggest(client, '"re*') == suggest(client, "re!") == ["Red bikes"]  # the words of q, not its signs
     _, headers = as_editor
     assert sorted(suggest(client, "se", headers)) == ["Secret red plan"]
     assert suggest(client, "se") == []  # the draft's title is not the public's

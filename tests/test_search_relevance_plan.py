@@ -46,7 +46,8 @@ def searched_plans(env, statements):
     lambda client: client.get("/api/content", {"search": "re*", "sort": "relevance", "limit": "100"}),
     lambda client: client.post_json("/api/search", {"query": "re*"}),
     lambda client: client.post_json("/api/search", {"query": "red"}),
-], ids=["content", "content-100", "search-prefix", "search-word"])
+    lambda client: client.get("/api/search/suggest", {"q": "re"}),
+], ids=["content", "content-100", "search-prefix", "search-word", "suggest"])
 def test_relevance_sort_scores_each_match_once(client, many, monkeypatch, request_of):
     statements = record_statements(many.DB.db, monkeypatch)
     request_of(client)
@@ -63,3 +64,13 @@ def test_relevance_pages_follow_each_other(client, many):
                                          "cursor": first["meta"]["nextCursor"]}).json
     whole = client.get("/api/content", {"search": "red", "sort": "relevance", "limit": "100"}).json
     assert [item["id"] for item in first["data"] + second["data"]] == [item["id"] for item in whole["data"]]
+
+
+def test_suggestions_read_titles_by_prefix_without_ranking(client, many, monkeypatch):
+    """The titles holding the prefix, in title order and bounded: no relevance computed."""
+    statements = record_statements(many.DB.db, monkeypatch)
+    assert client.get("/api/search/suggest", {"q": "re"}).json["data"] == ["Report"]
+    pages = [sql for sql, _ in statements if "ORDER BY" in sql and ("content_fts" in sql or "to_tsquery" in sql)]
+    assert pages, [sql for sql, _ in statements]
+    for sql in pages:
+        assert "bm25" not in sql and "ts_rank" not in sql and "LIMIT" in sql, sql

@@ -40,6 +40,7 @@ class Filters:
         start, end: epoch ms or ISO dates (a bare ``end`` date includes its day); None: open.
         author: the author's user id, or None.
         tags: items whose ``data.tags`` holds any of them; empty: no tag filter.
+        title_holds: items whose title holds this text (case-insensitive), or None.
     """
 
     collection_ids: tuple | None = None
@@ -49,10 +50,11 @@ class Filters:
     end: object = None
     author: str | None = None
     tags: tuple = ()
+    title_holds: str | None = None
 
 
-def list_params(scope, filters, *, query=None, limit, offset=0, ids=None, fields=None):
-    """The ListParams of a search (``query``) or of a read of ranked ``ids``, for ``scope``.
+def list_params(scope, filters, *, query=None, sort="relevance", limit, offset=0, ids=None, fields=None):
+    """The ListParams of a search (``query``, by ``sort``) or of a read of ranked ``ids``, for ``scope``.
 
     Raises:
         QueryError: a filter is invalid (its problems name the body's fields);
@@ -60,7 +62,7 @@ def list_params(scope, filters, *, query=None, limit, offset=0, ids=None, fields
     """
     params = {"limit": str(limit), "offset": str(offset)}
     if query is not None:
-        params.update(search=query, sort="relevance")
+        params.update(search=query, sort=sort)
     if filters.statuses:
         params["status"] = ",".join(filters.statuses)
     if fields:
@@ -116,6 +118,9 @@ def _conditions(filters):
     if filters.tags:
         conditions.append({"field": "data.tags", "operator": "in", "value": list(filters.tags)})
         names.append("filters.tags")
+    if filters.title_holds is not None:
+        conditions.append({"field": "title", "operator": "like", "value": filters.title_holds})
+        names.append("q")
     return conditions, names
 
 

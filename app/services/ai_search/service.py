@@ -175,14 +175,21 @@ def suggest(text, scope, settings, user_id):
 
 
 def _titles(text, scope, settings):
-    """Titles starting with ``text`` among the best full-text matches of its words (the last
-    one a prefix), of the items ``scope`` may read in the searched collections."""
+    """Titles starting with the words of ``text`` (the last one a prefix), of the items
+    ``scope`` may read in the searched collections, in title order.
+
+    The full-text index finds the items holding the words; only those whose title holds
+    the first word are read, at most ``SUGGEST_SCAN``, by title: no relevance is computed,
+    which would score every match of a short prefix.
+    """
     words = keyword.query_words(text)
     if not words:
         return []
-    filters = keyword.Filters(collection_ids=searched_collections(None, settings.selected_collections))
+    filters = keyword.Filters(collection_ids=searched_collections(None, settings.selected_collections),
+                              title_holds=words[0])
     query = " ".join([*words[:-1], words[-1] + "*"])
-    params = keyword.list_params(scope, filters, query=query, limit=SUGGEST_SCAN, fields=("title",))
-    prefix = text.casefold()
+    params = keyword.list_params(scope, filters, query=query, sort="title", limit=SUGGEST_SCAN, fields=("title",))
+    prefix = " ".join(words).casefold()
     titles = [item["title"] for item in keyword.run(params, scope)[0]]
-    return [title for title in titles if title and title.casefold().startswith(prefix)][:SUGGESTIONS]
+    return [title for title in titles
+            if title and " ".join(keyword.query_words(title)).casefold().startswith(prefix)][:SUGGESTIONS]
