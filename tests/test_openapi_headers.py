@@ -166,7 +166,9 @@ def test_only_the_rate_limited_operations_declare_the_quota_on_every_status(doc)
                ("/auth/request-password-reset", "post"), ("/auth/reset-password", "post"),
                ("/auth/accept-invitation", "post"), ("/api/tokens", "post"),
                # Forms: each post counts against the caller's address.
-               ("/forms/{name}/submit", "post"), ("/api/forms/{name}/submit", "post"), ("/forms/{name}", "post")}
+               ("/forms/{name}/submit", "post"), ("/api/forms/{name}/submit", "post"), ("/forms/{name}", "post"),
+               # AI Search: every search and suggestion counts against the caller's address.
+               ("/api/search", "post"), ("/api/search/suggest", "get"), ("/api/search/suggest", "head")}
     for path, item in doc["paths"].items():
         for method, operation in item.items():
             for status, response in operation["responses"].items():

@@ -7,13 +7,15 @@ draft nor an author's email; editors may ask for drafts.
 
 import pytest
 
-from app.db.models import Content, SearchHistory, now_ms
+from app.db.models import Content, SearchHistory, User, now_ms
 from app.db.time_travel.triggers import armed_tables, log_tables
 from app.runtime.context import ScheduledEvent
 from app.scheduled import prune_search_history
-from app.services.ai_search.history import DAY_MS, RETENTION_DAYS, SUGGEST_MIN_ASKED
+from app.services.ai_search.history import DAY_MS, RETENTION_DAYS, SUGGEST_MIN_CLIENTS
 from app.services.ai_search.service import NO_INDEX
+from tests.fixtures.auth import clocked_client
 from tests.fixtures.content import create_collection, insert_items
+from tests.test_rate_limit_headers import START, Clock, quota
 
 pytestmark = pytest.mark.backends
 
@@ -186,12 +188,15 @@ def test_ai_mode_falls_back_to_keywords_without_a_binding(client, site):
 
 def test_each_search_is_recorded(client, site, as_editor):
     editor, headers = as_editor
-    search(client, "  red  ")
-    search(client, "blue", headers=headers, mode="ai")
-    rows = sorted(SearchHistory.select().tuples(), key=lambda row: row[1])
-    assert [(row[1], row[2], row[3], row[5]) for row in rows] == [
-        ("blue", "keyword", 2, editor.id), ("red", "keyword", 3, None)]
-    assert all(row[4] >= 0 and row[6] > 0 for row in rows)
+    before = now_ms()
+    red = search(client, "  red  ")["data"]
+    blue = search(client, "blue", headers=headers, mode="ai")["data"]
+    rows = sorted(SearchHistory.select(), key=lambda row: row.query)
+    assert [(row.query, row.query_folded, row.mode, row.results_count, row.user_id, row.public) for row in rows] == [
+        ("blue", "blue", "keyword", 2, editor.id, False), ("red", "red", "keyword", 3, None, True)]
+    # the time the answer gave, and when it was asked
+    assert [row.query_time_ms for row in rows] == [blue["query_time_ms"], red["query_time_ms"]]
+    assert all(before <= row.created_at <= now_ms() for row in rows)
 
 
 def suggest(client, q, headers=None):
@@ -215,17 +220,75 @@ def test_suggest_is_empty_when_autocomplete_is_off(client, site, as_admin):
     assert suggest(client, "re") == []
 
 
+def from_address(address):
+    return {"REMOTE_ADDR": address}
+
+
+def asked_by_clients(client, query, clients, headers=None, **body):
+    """``query`` searched three times from each of ``clients`` addresses."""
+    for n in range(clients):
+        for _ in range(3):
+            client.post_json("/api/search", {"query": query, **body}, headers=headers or {},
+                             extra_environ=from_address(f"192.0.2.{n + 1}"), status=200)
+
+
 def test_past_queries_are_suggested_without_leaking_private_ones(client, site, as_editor):
     editor, headers = as_editor
-    for _ in range(SUGGEST_MIN_ASKED):  # asked often, by a signed-in caller: still theirs alone
-        search(client, "secret", headers=headers, filters={"status": ["draft"]})
-    for _ in range(SUGGEST_MIN_ASKED - 1):
-        search(client, "wheels")
+    # asked by many clients, by a signed-in editor (who reads drafts): still theirs alone
+    asked_by_clients(client, "secret", SUGGEST_MIN_CLIENTS, headers, filters={"status": ["draft"]})
+    asked_by_clients(client, "wheels", SUGGEST_MIN_CLIENTS - 1)
     assert suggest(client, "se") == [] and suggest(client, "wh") == []
     assert suggest(client, "se", headers) == ["Secret red plan", "secret"]  # the draft's title, their own query
-    search(client, "wheels")
+    client.post_json("/api/search", {"query": "wheels"}, headers={"X-Forwarded-For": "198.51.100.1"},
+                     extra_environ=from_address("192.0.2.1"))  # no proxy trusted: the same client
+    assert suggest(client, "wh") == []
+    asked_by_clients(client, "Wheels", SUGGEST_MIN_CLIENTS)
     assert suggest(client, "wh") == ["wheels"]
     assert suggest(client, "wh", headers) == ["wheels"]
+
+
+def test_one_client_cannot_plant_a_suggestion(client, site):
+    planted = "red >>> !!! $$$ ### ☠☠☠ zebra ;-)"
+    asked_by_clients(client, planted, 1)
+    client.post_json("/api/search", {"query": planted}, extra_environ=from_address("2001:db8::1"))
+    client.post_json("/api/search", {"query": planted}, extra_environ=from_address("2001:db8::2"))  # the same /64
+    assert suggest(client, "red z") == []
+    asked_by_clients(client, "red cars", SUGGEST_MIN_CLIENTS)
+    # what is suggested is the words the search read, case-folded: never the raw text
+    assert suggest(client, "RED!") == ["Red bikes", "red cars"]
+
+
+def test_searches_finding_nothing_are_never_suggested(client, site):
+    asked_by_clients(client, "zebra", SUGGEST_MIN_CLIENTS)
+    assert suggest(client, "ze") == []
+
+
+def test_a_deleted_users_private_queries_stay_private(client, site, as_editor):
+    editor, headers = as_editor
+    asked_by_clients(client, "red draft", SUGGEST_MIN_CLIENTS, headers, filters={"status": ["draft"]})
+    assert suggest(client, "red d", headers) == ["red draft"]  # found the draft: their own
+    User.delete().where(User.id == editor.id).execute()
+    assert SearchHistory.select().where(SearchHistory.user.is_null()).count() == 3 * SUGGEST_MIN_CLIENTS
+    assert suggest(client, "red d") == []
+
+
+def test_clients_are_kept_as_keyed_hashes(client, site):
+    asked_by_clients(client, "red", 2)
+    rows = list(SearchHistory.select())
+    keys = {row.client_key for row in rows}
+    assert len(keys) == 2 and all(key and "192.0.2" not in key for key in keys)
+    assert all(row.public and row.query_folded == "red" for row in rows)
+
+
+def test_queries_are_folded_alike_on_both_databases(client, env, as_author, as_admin):
+    author, _ = as_author
+    insert_items(create_collection("blog"), author, 1, data=lambda _: {"body": "Über alles"})
+    for n, query in enumerate(("Über", "über", "ÜBER")):
+        client.post_json("/api/search", {"query": query}, extra_environ=from_address(f"192.0.2.{n + 1}"))
+    assert suggest(client, "ÜB") == suggest(client, "üb") == ["über"]
+    _, admin = as_admin
+    popular = client.get("/api/search/analytics", headers=admin).json["data"]["popular_queries"]
+    assert popular == [{"query": "über", "count": 3}]
 
 
 def test_analytics_are_for_admins(client, site, as_editor, as_admin):
@@ -247,7 +310,8 @@ def test_analytics_count_the_searches(client, site, as_admin):
     data = client.get("/api/search/analytics", headers=admin, status=200).json["data"]
     assert (data["total_queries"], data["ai_queries"], data["keyword_queries"]) == (3, 0, 3)
     assert data["popular_queries"] == [{"query": "red", "count": 2}, {"query": "blue", "count": 1}]
-    assert data["average_query_time"] >= 0
+    times = [row.query_time_ms for row in SearchHistory.select().where(SearchHistory.query != "old")]
+    assert data["average_query_time"] == round(sum(times) / len(times), 1)
 
 
 def test_old_searches_are_pruned_by_the_scheduled_job(env, site):
@@ -285,3 +349,22 @@ def test_searches_are_no_part_of_time_travel(env, site):
     write a history row too, and a restore must not rewind the analytics."""
     assert "search_history" in log_tables(env.DB.db)
     assert "search_history" not in armed_tables(env.DB.db) and "content" in armed_tables(env.DB.db)
+
+
+def test_searches_and_suggestions_are_rate_limited_per_address(env, site):
+    """``PER_MINUTE`` of the window: with a 5 s window, 5 searches and 20 suggestions per
+    address; the next is a 429 saying when to come back; another address is not limited."""
+    clock = Clock()
+    client = clocked_client(env, clock, rate_limit_window_seconds=5)
+    reset = START + 5
+    for left in range(4, -1, -1):
+        assert quota(client.post_json("/api/search", {"query": "red"}, status=200)) == (5, left, reset)
+    refused = client.post_json("/api/search", {"query": "red"}, status=429)
+    assert quota(refused) == (5, 0, reset) and int(refused.headers["Retry-After"]) == 5
+    assert refused.json["error"]
+    client.post_json("/api/search", {"query": "red"}, extra_environ={"REMOTE_ADDR": "192.0.2.7"}, status=200)
+    for _ in range(20):  # suggestions have their own count
+        client.get("/api/search/suggest", {"q": "re"}, status=200)
+    assert quota(client.get("/api/search/suggest", {"q": "re"}, status=429)) == (20, 0, reset)
+    clock.now = reset
+    assert quota(client.post_json("/api/search", {"query": "red"}, status=200)) == (5, 4, reset + 5)

@@ -39,6 +39,10 @@ REMAINING = Header("X-RateLimit-Remaining", "attempts the caller has left in the
 RESET = Header("X-RateLimit-Reset", "when the current window ends, in Unix epoch seconds (on a 429, the moment "
                                     "`Retry-After` counts down to)", int)
 QUOTA_HEADERS = (LIMIT, REMAINING, RESET)
+# Actions counting every request (not failures), by address: requests allowed per minute of
+# the window (``RATE_LIMIT_WINDOW_SECONDS``), so that the limit scales with it. A search is
+# a few statements and, in ``ai`` mode, a model call; a suggestion is asked as one types.
+PER_MINUTE = {"search": 60, "search-suggest": 240}
 
 
 class Attempt(NamedTuple):
@@ -73,6 +77,15 @@ class Guard:
         self._limiter = limiter
         self._proxies = settings.trusted_proxy_count
         self._account_ceiling = settings.rate_limit_account_attempts
+        self._window = settings.rate_limit_window_seconds
+
+    def limits(self, keys, action):
+        """``{bucket: limit}`` of ``keys`` when ``action`` has its own (``PER_MINUTE``), else {}."""
+        per_minute = PER_MINUTE.get(action)
+        if per_minute is None:
+            return {}
+        limit = max(1, per_minute * self._window // 60)
+        return dict.fromkeys(keys, limit)
 
     def address(self, req):
         """What ``req``'s client address is counted under: itself for IPv4, its /64 for IPv6
@@ -104,7 +117,8 @@ class Guard:
     def acquire(self, req, action, account=None):
         """Count an ``action`` attempt from ``req``'s address (and against ``account``); 429
         (with Retry-After) when one is at its limit. The ``Attempt`` to refund."""
-        return self._count(req, Attempt(tuple(self.buckets(req, action, account)), {}))
+        keys = tuple(self.buckets(req, action, account))
+        return self._count(req, Attempt(keys, self.limits(keys, action)))
 
     def refund(self, req, attempt):
         """Give back the ``attempt`` counted: only failures count against the limit."""
@@ -116,7 +130,8 @@ class Guard:
 
     def standing(self, req, action):
         """The ``Quota`` of ``req``'s address for ``action``, counting nothing."""
-        return self._limiter.quota(*self.buckets(req, action))
+        keys = self.buckets(req, action)
+        return self._limiter.quota(*keys, limits=self.limits(keys, action))
 
     def _count(self, req, attempt):
         quota = req.context.rate_limit = self._limiter.acquire(*attempt.keys, limits=attempt.limits)
@@ -127,7 +142,8 @@ class Guard:
 
 def rate_limited(action):
     """Mark the decorated responder as guarded by the ``Guard`` for ``action`` (``login``,
-    ``register``, ``reset``, ``token``, ``sign-in-mail``, ``form-submit``): its answers carry
+    ``register``, ``reset``, ``token``, ``sign-in-mail``, ``form-submit``, ``search``,
+    ``search-suggest``): its answers carry
     the ``X-RateLimit-*`` headers, and the OpenAPI document declares them, with the 429 and
     its ``Retry-After``."""
 

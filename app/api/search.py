@@ -5,8 +5,12 @@ Mounted by the core plugin ``ai-search`` (404 while it is inactive).
 * ``POST /api/search``: a search, for anyone; the caller reads exactly what ``/api/content``
   shows them (the public: published items of active collections, no author's email), so
   asking for drafts anonymously is a 401, as ``/api/content?status=draft`` is. Every search
-  is recorded in the search history after the response.
+  is recorded in the search history after the response, with a keyed hash of the client's
+  address, never the address.
 * ``GET /api/search/suggest?q=``: completions, for anyone.
+
+Both are rate limited per client address (``search``, ``search-suggest``: ``PER_MINUTE``
+in ``rate_limits.py``), every request counted, with the ``X-RateLimit-*`` headers.
 * ``GET /api/search/analytics``: the last 30 days of searches, for admins (``plugins.manage``).
 """
 
@@ -15,10 +19,12 @@ from app.api.content_read import caller_scope, list_errors
 from app.api.describe import Param, describe
 from app.api.errors import read_body
 from app.api.private import no_store
-from app.api.schemas_search import AnalyticsResponse, SearchBody, SearchResponse, Suggestions
+from app.api.rate_limits import Guard, rate_limited
+from app.api.schemas_search import AnalyticsResponse, SearchBody, SearchFilters, SearchResponse, Suggestions
 from app.services.ai_search import history, service
 from app.services.ai_search.keyword import Filters
 
+SEARCH_ACTION, SUGGEST_ACTION = "search", "search-suggest"
 SEARCH_NOTES = (
     "Keyword mode is the content list's full-text search (`search=`'s syntax), best matches first. "
     "`ai` mode ranks by meaning when the app has an `AI` binding and `ai_mode_enabled` is on; otherwise, "
@@ -29,7 +35,8 @@ SEARCH_NOTES = (
 
 def search_request(body):
     """The service's SearchRequest of a validated SearchBody."""
-    given, dates = body.filters, body.filters.date_range
+    given = body.filters if body.filters is not None else SearchFilters()
+    dates = given.date_range
     filters = Filters(
         statuses=tuple(given.status) if given.status else None,
         date_field=dates.field if dates else "created_at",
@@ -44,15 +51,19 @@ def search_request(body):
 class SearchResource:
     """``POST /api/search``."""
 
-    def __init__(self, settings, semantic_index):
+    def __init__(self, settings, semantic_index, guard, secret):
         self._settings = settings
         self._semantic_index = semantic_index
+        self._guard = guard
+        self._secret = secret
 
     @access(public=True)
+    @rate_limited(SEARCH_ACTION)
     @describe("Search content across collections", description=SEARCH_NOTES, body=SearchBody,
               response=SearchResponse)
     @no_store
     def on_post(self, req, resp):
+        self._guard.acquire(req, SEARCH_ACTION)
         request = search_request(read_body(req, SearchBody))
         settings, scope = self._settings(), caller_scope(req)
         index = self._semantic_index() if request.mode == service.AI else None
@@ -61,21 +72,26 @@ class SearchResource:
         if settings.enabled:
             user = req.context.user
             req.context.ctx.wait_until(history.record, request.query, answer["mode"], answer["total"],
-                                       answer["query_time_ms"], user.id if user is not None else None)
+                                       answer["query_time_ms"], user.id if user is not None else None,
+                                       public=service.reads_as_public(scope),
+                                       client=history.client_key(self._secret, self._guard.address(req)))
         resp.media = {"success": True, "data": answer}
 
 
 class SuggestResource:
     """``GET /api/search/suggest?q=``."""
 
-    def __init__(self, settings):
+    def __init__(self, settings, guard):
         self._settings = settings
+        self._guard = guard
 
     @access(public=True)
+    @rate_limited(SUGGEST_ACTION)
     @describe("Complete a search: titles the caller may read, and queries the public asks often",
               query=(Param("q", str, "what was typed (2 characters at least)"),), response=Suggestions)
     @no_store
     def on_get(self, req, resp):
+        self._guard.acquire(req, SUGGEST_ACTION)
         scope = caller_scope(req)
         user = req.context.user
         with list_errors(req, scope):
@@ -95,15 +111,18 @@ class AnalyticsResource:
         resp.media = {"success": True, "data": history.analytics()}
 
 
-def search_routes(settings, semantic_index):
+def search_routes(settings, semantic_index, rate_limiter, app_settings):
     """The routes the ``ai-search`` plugin mounts.
 
     Args:
         settings: returns the plugin's SearchSettings now.
         semantic_index: returns the SemanticIndex, or None without an ``AI`` binding.
+        rate_limiter: the app's RateLimiter (the counters every worker shares).
+        app_settings: the app's Settings (its rate-limit window, proxies and secret).
     """
+    guard = Guard(rate_limiter, app_settings)
     return [
-        ("/api/search", SearchResource(settings, semantic_index)),
-        ("/api/search/suggest", SuggestResource(settings)),
+        ("/api/search", SearchResource(settings, semantic_index, guard, app_settings.jwt_secret)),
+        ("/api/search/suggest", SuggestResource(settings, guard)),
         ("/api/search/analytics", AnalyticsResource()),
     ]

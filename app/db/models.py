@@ -748,10 +748,13 @@ class SearchHistory(BaseModel):
 
     id = peewee.TextField(primary_key=True, default=new_id)
     query = peewee.TextField()
+    query_folded = peewee.TextField(default="")
     mode = peewee.TextField(default="keyword")
     results_count = peewee.IntegerField(default=0)
     query_time_ms = peewee.IntegerField(default=0)
     user = peewee.ForeignKeyField(User, column_name="user_id", null=True, on_delete="SET NULL")
+    public = peewee.BooleanField(default=False)
+    client_key = peewee.TextField(null=True)
     created_at = peewee.BigIntegerField(default=now_ms)
 
     class Meta:

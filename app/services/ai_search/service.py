@@ -159,6 +159,12 @@ def _semantic(index, query, scope, filters, checked, limit, offset):
     return answer
 
 
+def reads_as_public(scope):
+    """Whether ``scope`` reads only what the public reads (anonymous callers, viewers): its
+    searches may become suggestions for everyone (``history.past_queries``)."""
+    return not (scope.see_all or scope.see_own)
+
+
 def suggest(text, scope, settings, user_id):
     """At most ``SUGGESTIONS`` completions of ``text``: titles the caller may read that start
     with it, then past queries (``history.past_queries``); [] under two characters."""

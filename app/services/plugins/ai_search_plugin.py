@@ -59,10 +59,10 @@ class AISearch(ReadsOwnSettings):
         self._env = env
 
     @hookimpl
-    def register_routes(self, env):
+    def register_routes(self, env, settings, services):
         from app.api.search import search_routes  # the resources live with the other API modules
 
-        return search_routes(self.settings, lambda: semantic_index_for(env))
+        return search_routes(self.settings, lambda: semantic_index_for(env), services.rate_limiter, settings)
 
     def settings(self):
         """The SearchSettings now (the defaults before ``startup``)."""
