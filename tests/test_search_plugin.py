@@ -7,14 +7,17 @@ draft nor an author's email; editors may ask for drafts.
 
 import pytest
 
+from app.db.database import is_postgres
 from app.db.models import Content, SearchHistory, User, now_ms
 from app.db.time_travel.triggers import armed_tables, log_tables
 from app.runtime.context import ScheduledEvent
 from app.scheduled import prune_search_history
-from app.services.ai_search.history import DAY_MS, RETENTION_DAYS, SUGGEST_MIN_CLIENTS
+from app.services.ai_search.history import DAY_MS, PRUNE_BATCH, RETENTION_DAYS, SUGGEST_MIN_CLIENTS, prune
 from app.services.ai_search.service import NO_INDEX
+from tests.fixtures.app import record_statements
 from tests.fixtures.auth import clocked_client
 from tests.fixtures.content import create_collection, insert_items
+from tests.test_query_depth import plan
 from tests.test_rate_limit_headers import START, Clock, quota
 
 pytestmark = pytest.mark.backends
@@ -368,3 +371,41 @@ def test_searches_and_suggestions_are_rate_limited_per_address(env, site):
     assert quota(client.get("/api/search/suggest", {"q": "re"}, status=429)) == (20, 0, reset)
     clock.now = reset
     assert quota(client.post_json("/api/search", {"query": "red"}, status=200)) == (5, 4, reset + 5)
+
+
+def test_old_searches_are_pruned_in_batches(env, site, monkeypatch):
+    """A flood past the retention is deleted in statements of ``PRUNE_BATCH`` rows each, so
+    no one write holds SQLite's lock for long."""
+    old = now_ms() - (RETENTION_DAYS + 1) * DAY_MS
+    rows = [{"id": f"old-{n}", "query": "old", "query_folded": "old", "mode": "keyword", "created_at": old + n}
+            for n in range(2 * PRUNE_BATCH + 5)]
+    SearchHistory.insert_many(rows).execute()
+    SearchHistory.create(query="recent", mode="keyword", created_at=now_ms())
+    statements = record_statements(env.DB.db, monkeypatch)
+    assert prune(now_ms()) == 2 * PRUNE_BATCH + 5
+    deletes = [sql for sql, _ in statements if sql.startswith("DELETE")]
+    assert len(deletes) == 3 and all("LIMIT" in sql for sql in deletes)
+    assert [row.query for row in SearchHistory.select()] == ["recent"]
+
+
+def test_suggest_reads_past_queries_by_prefix_through_an_index(env, client, site, monkeypatch):
+    asked_by_clients(client, "red cars", SUGGEST_MIN_CLIENTS)
+    statements = record_statements(env.DB.db, monkeypatch)
+    assert suggest(client, "red c") == ["red cars"]
+    reads = [(sql, params) for sql, params in list(statements) if '"search_history"' in sql]
+    assert reads and all("LIKE" not in sql.upper() for sql, _ in reads)
+    if not is_postgres(env.DB.db):  # PostgreSQL's collation need not order by code point: no range there
+        for sql, params in reads:
+            assert any("idx_search_history" in line for line in plan(env.DB.db, sql, params)), sql
+
+
+def test_the_body_schema_says_what_is_accepted(client, site):
+    schemas = client.get("/api/openapi.json").json["components"]["schemas"]
+    query = schemas["SearchBody"]["properties"]["query"]
+    assert (query["minLength"], query["maxLength"]) == (1, 200)
+    assert "dateRange" in schemas["SearchFilters"]["properties"]
+    assert "date_range" not in schemas["SearchFilters"]["properties"]
+    assert search(client, "red", filters=None)["data"]["total"] == 3
+    for key in ("dateRange", "date_range"):
+        dated = search(client, "red", filters={key: {"start": 1_700_000_000_000 + 4 * DAY_MS}})
+        assert slugs(dated) == ["daily-0"]

@@ -25,12 +25,13 @@ class DateRange(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class SearchFilters(msgspec.Struct, forbid_unknown_fields=True):
-    """``filters`` of a search; every one given narrows it."""
+    """``filters`` of a search; every one given narrows it. ``dateRange`` is SonicJS's name
+    (``date_range`` is accepted too, as every field in either casing)."""
 
     collections: Annotated[list[Text], msgspec.Meta(max_length=MAX_FILTER_VALUES)] | None = None
     status: Annotated[list[Literal["draft", "published", "archived", "all"]],
                       msgspec.Meta(max_length=4)] | None = None
-    date_range: DateRange | None = None
+    date_range: DateRange | None = msgspec.field(default=None, name="dateRange")
     author: Text | None = None
     tags: Annotated[list[Text], msgspec.Meta(max_length=20)] | None = None
 
@@ -39,9 +40,10 @@ class SearchBody(msgspec.Struct, forbid_unknown_fields=True):
     """``POST /api/search``: ``query`` is 1 to 200 characters once trimmed (``search=``'s syntax:
     words AND-ed, ``"phrases"``, ``prefix*``); ``limit`` defaults to the settings' ``results_limit``."""
 
-    query: str
+    # The bounds apply to the trimmed text (``__post_init__``); the schema states them.
+    query: Annotated[str, msgspec.Meta(extra_json_schema={"minLength": 1, "maxLength": MAX_QUERY_LENGTH})]
     mode: Literal["keyword", "ai"] = "keyword"
-    filters: SearchFilters = msgspec.field(default_factory=SearchFilters)
+    filters: SearchFilters | None = msgspec.field(default_factory=SearchFilters)
     limit: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
     offset: Annotated[int, msgspec.Meta(ge=0, le=MAX_OFFSET)] = 0
 
