@@ -14,6 +14,7 @@ from app.runtime.context import ScheduledEvent
 from app.scheduled import prune_search_history
 from app.services.ai_search.history import DAY_MS, PRUNE_BATCH, RETENTION_DAYS, SUGGEST_MIN_CLIENTS, prune
 from app.services.ai_search.service import NO_INDEX
+from app.services.content import statements
 from tests.fixtures.app import record_statements
 from tests.fixtures.auth import clocked_client
 from tests.fixtures.content import create_collection, insert_items
@@ -409,3 +410,17 @@ def test_the_body_schema_says_what_is_accepted(client, site):
     for key in ("dateRange", "date_range"):
         dated = search(client, "red", filters={key: {"start": 1_700_000_000_000 + 4 * DAY_MS}})
         assert slugs(dated) == ["daily-0"]
+
+
+def test_collection_lists_of_any_length_share_statements(client, site):
+    """``filters.collections`` is an IN list padded to a power of two: lists of 2 to 8
+    collections compile what lists of 2, 4 and 8 do."""
+    names = ["blog", "news"] + [create_collection(f"extra{n}").name for n in range(6)]
+
+    def stored(sizes):
+        statements.clear()
+        for size in sizes:
+            assert search(client, "red", filters={"collections": names[:size]})["data"]["total"] == 3
+        return statements.stats()["stored"]
+
+    assert stored(range(2, 9)) == stored((2, 4, 8))
