@@ -17,24 +17,19 @@ from tests.fixtures.admin import BROWSER, browser_for, csrf_token, sign_in
 from tests.fixtures.auth import PASSWORD, hashed
 from tests.fixtures.browser import WAIT_SECONDS, critical_violations, navigate, screenshot, severe_console_errors
 from tests.fixtures.content import create_collection, insert_items
-from tests.fixtures.embeddings import API_KEY, MODEL
+from tests.fixtures.embeddings import API_KEY, KEY_VARIABLE, MODEL, env_with_ai
 from tests.fixtures.users import create_user
 
 pytestmark = pytest.mark.backends
 
 PAGE = "/admin/plugins/ai-search"
-KEY_VARIABLE = "TEST_AI_KEY"
 
 
 @pytest.fixture
 def env(tmp_path, stack, embeddings_server):
     """The test's stack with an ``[ai]`` binding on the embeddings server."""
-    ai = {"url": embeddings_server.url, "api_key_env": KEY_VARIABLE, "batch_size": 8, "timeout": 2}
-    env = stack.env(tmp_path / "app", ai=ai, environ={KEY_VARIABLE: API_KEY})
-    bind_models(env.DB.db)
-    yield env
-    flush_process_buffer()
-    env.DB.db.close()
+    with env_with_ai(stack, tmp_path / "app", embeddings_server, batch_size=8, timeout=2) as env:
+        yield env
 
 
 @pytest.fixture

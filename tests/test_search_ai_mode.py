@@ -10,19 +10,18 @@ import time
 
 import pytest
 
-from app.db.models import Collection, Content, SystemLog, bind_models
+from app.db.models import Collection, Content, SystemLog
 from app.runtime import context
 from app.services.ai_search.semantic import semantic_index_for
 from app.services.ai_search.service import AI_OFF, MAX_RANKED, MODEL_FAILED
 from app.services.content import statements
 from app.services.log_buffer import flush_process_buffer
 from tests.fixtures.content import create_collection, insert_items
-from tests.fixtures.embeddings import API_KEY, embed
+from tests.fixtures.embeddings import API_KEY, embed, env_with_ai
 from tests.fixtures.users import create_user
 
 pytestmark = pytest.mark.backends
 
-KEY_VARIABLE = "TEST_AI_KEY"
 DAY_MS = 24 * 3600 * 1000
 START = 1_700_000_000_000
 DOCS = [  # (slug, collection, status, title, body); item i created START + i days
@@ -37,12 +36,8 @@ DOCS = [  # (slug, collection, status, title, body); item i created START + i da
 @pytest.fixture
 def env(tmp_path, stack, embeddings_server):
     """The test's stack with an ``[ai]`` binding on the embeddings server (answers within 1 s)."""
-    ai = {"url": embeddings_server.url, "api_key_env": KEY_VARIABLE, "batch_size": 8, "timeout": 1}
-    env = stack.env(tmp_path / "app", ai=ai, environ={KEY_VARIABLE: API_KEY})
-    bind_models(env.DB.db)
-    yield env
-    flush_process_buffer()
-    env.DB.db.close()
+    with env_with_ai(stack, tmp_path / "app", embeddings_server, batch_size=8, timeout=1) as env:
+        yield env
 
 
 @pytest.fixture

@@ -22,27 +22,21 @@ from app.runtime.config import load_config
 from app.runtime.env import build_env
 from app.scheduled import eventful, index_search_embeddings, now_event, run_scheduled
 from app.services.ai_search.semantic import SemanticIndex, item_text, pack, semantic_index_for, text_hash
-from app.services.log_buffer import flush_process_buffer
 from tests.fixtures.app import client_for, record_statements
 from tests.fixtures.content import create_collection, insert_items
-from tests.fixtures.embeddings import API_KEY, DIMENSIONS, MODEL, ai_table, embed
+from tests.fixtures.embeddings import API_KEY, DIMENSIONS, KEY_VARIABLE, MODEL, ai_table, embed, env_with_ai
 from tests.test_query_depth import plan, sorts
 
 pytestmark = pytest.mark.backends
 
-KEY_VARIABLE = "TEST_AI_KEY"
 
 
 @pytest.fixture
 def env(tmp_path, stack, embeddings_server):
     """An env of the test's stack whose ``[ai]`` binding is the test's embeddings server
-    (two texts per request, the key in ``TEST_AI_KEY``)."""
-    ai = {"url": embeddings_server.url, "api_key_env": KEY_VARIABLE, "batch_size": 2}
-    env = stack.env(tmp_path / "app", ai=ai, environ={KEY_VARIABLE: API_KEY})
-    bind_models(env.DB.db)
-    yield env
-    flush_process_buffer()
-    env.DB.db.close()
+    (two texts per request)."""
+    with env_with_ai(stack, tmp_path / "app", embeddings_server, batch_size=2) as env:
+        yield env
 
 
 @pytest.fixture
