@@ -114,7 +114,7 @@ def test_list_reports_every_environment_without_creating_anything(project):
     assert default["migrations"] == {"applied": shipped} and default["size"] > 0 and default["num_tables"] > 20
     assert staging["status"] == "not created" and staging["size"] is None
     table = project.cli("d1", "list")
-    assert re.search(rf"default\s+DB\s+test-db\s+sqlite\s+[\d.]+ kB\s+\d+\s+{shipped} applied", table.output)
+    assert re.search(rf"default\s+DB\s+test-db\s+sqlite\s+[\d.]+ [kM]B\s+\d+\s+{shipped} applied", table.output)
     assert re.search(r"staging\s+DB\s+staging-db\s+sqlite\s+not created", table.output)
 
 
@@ -137,7 +137,7 @@ def test_info_prints_wranglers_fields(project):
                        " VALUES ('c1', 'a', 'A', '{}', 1, 1); UPDATE collections SET name = 'b'").exit_code == 0
     assert project.json("d1", "info", "test-db")["rows_written_24h"] == 2
     table = project.cli("d1", "info", "DB")
-    assert re.search(r"num_tables\s+\d+", table.output) and re.search(r"database_size\s+[\d.]+ kB", table.output)
+    assert re.search(r"num_tables\s+\d+", table.output) and re.search(r"database_size\s+[\d.]+ [kM]B", table.output)
 
 
 def test_info_of_a_database_not_created_yet_says_how_to_create_it(project):

@@ -367,8 +367,10 @@ def test_searches_and_suggestions_are_rate_limited_per_address(env, site):
     assert quota(refused) == (5, 0, reset) and int(refused.headers["Retry-After"]) == 5
     assert refused.json["error"]
     client.post_json("/api/search", {"query": "red"}, extra_environ={"REMOTE_ADDR": "192.0.2.7"}, status=200)
-    for _ in range(20):  # suggestions have their own count
-        client.get("/api/search/suggest", {"q": "re"}, status=200)
+    for left in range(19, 0, -1):  # suggestions have their own count
+        assert quota(client.get("/api/search/suggest", {"q": "re"}, status=200)) == (20, left, reset)
+    # A HEAD is answered by the GET's responder: counted, with the same headers.
+    assert quota(client.head("/api/search/suggest", {"q": "re"}, status=200)) == (20, 0, reset)
     assert quota(client.get("/api/search/suggest", {"q": "re"}, status=429)) == (20, 0, reset)
     clock.now = reset
     assert quota(client.post_json("/api/search", {"query": "red"}, status=200)) == (5, 4, reset + 5)

@@ -169,12 +169,13 @@ class RateLimitHeaders:
 
     def __init__(self, guard, routes):
         self._guard = guard
-        self._actions = {
-            (template, method): action
-            for template, resource, suffix in routes
-            for method, responder in responders(resource, suffix)
-            if (action := rate_limit_of(responder)) is not None
-        }
+        self._actions = {}
+        for template, resource, suffix in routes:
+            for method, responder in responders(resource, suffix):
+                if (action := rate_limit_of(responder)) is not None:
+                    self._actions[(template, method)] = action
+                    if method == "GET":  # the router answers HEAD with the GET's responder
+                        self._actions.setdefault((template, "HEAD"), action)
 
     def process_response(self, req, resp, resource, req_succeeded):
         # A request refused before routing (RequestGuard) has no template: these routes'
