@@ -14,6 +14,7 @@ import re
 
 import msgspec
 
+from app.services.ai_search.semantic import string_values
 from app.services.content.fields import QueryError, resolve_field
 from app.services.content.filters import Condition, Group
 from app.services.content.query import list_content, parse_list_params
@@ -184,15 +185,11 @@ def snippet(data, words):
 
 def plain_text(data):
     """The string values of ``data`` at any depth, markup removed, as one line of text."""
-    parts, stack, size = [], [data], 0
-    while stack and size < SNIPPET_SOURCE:
-        value = stack.pop()
-        if isinstance(value, str):
-            parts.append(value)
-            size += len(value)
-        elif isinstance(value, dict):
-            stack.extend(reversed(list(value.values())))
-        elif isinstance(value, list):
-            stack.extend(reversed(value))
+    parts, size = [], 0
+    for value in string_values(data):
+        if size >= SNIPPET_SOURCE:
+            break
+        parts.append(value)
+        size += len(value)
     text = html.unescape(_TAG.sub(" ", " ".join(parts)))
     return _SPACE.sub(" ", text).strip()[:SNIPPET_SOURCE]

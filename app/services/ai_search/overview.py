@@ -9,6 +9,7 @@ from peewee import JOIN, Case, fn
 
 from app.db.models import Collection, Content, SearchEmbedding
 from app.services.ai_search.scope import indexed_collections
+from app.services.ai_search.semantic import live
 
 # What one "Re-index now" works on, so the page answers within seconds whatever the model
 # does; what is left is handled by pressing again. Items embedded or refused (each refused
@@ -58,7 +59,7 @@ def _item_counts(collection_ids):
     if not collection_ids:
         return {}
     return dict(Content.select(Content.collection, fn.COUNT(Content.id))
-                .where(Content.collection.in_(collection_ids), _live())
+                .where(Content.collection.in_(collection_ids), live())
                 .group_by(Content.collection).tuples())
 
 
@@ -85,15 +86,12 @@ def reindex_batch(index, collection_id, limit=REINDEX_BATCH, checked_limit=REIND
         EmbeddingUnavailable: the model could not embed a batch (the batches before it are kept).
     """
     vector = SearchEmbedding
-    # The items whose vector is missing, or dated other than the item, first: they are stale
-    # for sure, so each press moves on past what the presses before it embedded.
-    looks_stale = (vector.content.is_null() | (vector.model != index.model)
-                   | (vector.collection_id != Content.collection) | vector.content_updated_at.is_null()
-                   | (vector.content_updated_at != Content.updated_at) | vector.content_version.is_null()
-                   | (vector.content_version != Content.version_number))
+    # The items that look stale (no vector, or one dated other than the item) first: they
+    # are stale for sure, so each press moves on past what the presses before it embedded.
+    looks_stale = index.looks_stale()
     ids = [content_id for (content_id,) in Content.select(Content.id)
            .join(vector, JOIN.LEFT_OUTER, on=(vector.content == Content.id))
-           .where(Content.collection == collection_id, _live())
+           .where(Content.collection == collection_id, live())
            .order_by(Case(None, [(looks_stale, 0)], 1), Content.updated_at.desc(), Content.id)
            .limit(checked_limit).tuples()]
     deadline = time.monotonic() + seconds
@@ -107,8 +105,3 @@ def reindex_batch(index, collection_id, limit=REINDEX_BATCH, checked_limit=REIND
         if done["embedded"] + done["refused"] >= limit or time.monotonic() > deadline:
             break
     return done
-
-
-def _live():
-    """Content not in the trash, as the semantic index counts it."""
-    return Content.deleted_at.is_null() & (Content.status != "deleted")

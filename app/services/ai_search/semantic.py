@@ -98,7 +98,7 @@ class SemanticIndex:
                         .where(SearchEmbedding.collection_id.in_(collection_ids),
                                Content.collection.in_(collection_ids), SearchEmbedding.model == self.model,
                                SearchEmbedding.dimensions == len(query), SearchEmbedding.vector.is_null(False),
-                               SearchEmbedding.content > after, _live(),
+                               SearchEmbedding.content > after, live(),
                                *([where] if where is not None else []))
                         .order_by(SearchEmbedding.content).limit(RANK_PAGE).tuples())
             scored = ((content_id, _dot(query, vector)) for content_id, vector in
@@ -166,7 +166,7 @@ class SemanticIndex:
         (``failed``: texts the model refused in this pass)."""
         self.remove_deleted()
         ids = [content_id for (content_id,) in Content.select(Content.id)
-               .where(Content.collection == collection_id, _live()).order_by(Content.id).tuples()]
+               .where(Content.collection == collection_id, live()).order_by(Content.id).tuples()]
         return self._index(ids)
 
     def remove_deleted(self, since=None):
@@ -203,7 +203,7 @@ class SemanticIndex:
                                SearchEmbedding.model, SearchEmbedding.collection_id, SearchEmbedding.dimensions,
                                SearchEmbedding.vector.is_null().alias("refused"))
                 .join(SearchEmbedding, peewee.JOIN.LEFT_OUTER, on=(SearchEmbedding.content == Content.id))
-                .where(Content.collection.in_(list(counts)), _live()).tuples().iterator())
+                .where(Content.collection.in_(list(counts)), live()).tuples().iterator())
         for collection_id, title, data, source_hash, model, indexed_in, dimensions, refused in rows:
             count = counts[collection_id]
             count["items"] += 1
@@ -321,7 +321,7 @@ class SemanticIndex:
         between the check and the insert (which its foreign key would refuse)."""
         with database.atomic():
             ids = [item.id for item, _, _ in batch]
-            check = Content.select(Content.id).where(Content.id.in_(ids), _live())
+            check = Content.select(Content.id).where(Content.id.in_(ids), live())
             if is_postgres(Content._meta.database):
                 check = check.for_update("FOR KEY SHARE")
             still = {content_id for (content_id,) in check.tuples()}
@@ -345,10 +345,10 @@ class SemanticIndex:
                                         SearchEmbedding.indexed_at])
                  .execute())
 
-    def _candidates(self, collection_ids, limit, since=None):
-        """Live items (updated at or after ``since``, when given) without a vector, or whose
-        vector is of another model, dimensions, collection or ``(updated_at, version)``: the
-        ids of at most ``limit``, most recently updated first (``idx_content_live_updated``'s order)."""
+    def looks_stale(self):
+        """The condition, over content LEFT JOINed to its vector, of an item whose vector is
+        missing or of another model, dimensions (when the binding sets them), collection or
+        ``(updated_at, version)``: stale without reading its text."""
         vector = SearchEmbedding
         stale = (vector.content.is_null() | (vector.model != self.model)
                  | (vector.collection_id != Content.collection) | vector.content_updated_at.is_null()
@@ -356,9 +356,16 @@ class SemanticIndex:
                  | (vector.content_version != Content.version_number))
         if self.embedder.dimensions is not None:
             stale |= vector.dimensions != self.embedder.dimensions
+        return stale
+
+    def _candidates(self, collection_ids, limit, since=None):
+        """Live items (updated at or after ``since``, when given) without a vector, or whose
+        vector is of another model, dimensions, collection or ``(updated_at, version)``: the
+        ids of at most ``limit``, most recently updated first (``idx_content_live_updated``'s order)."""
+        vector = SearchEmbedding
         query = (Content.select(Content.id)
                  .join(vector, peewee.JOIN.LEFT_OUTER, on=(vector.content == Content.id))
-                 .where(_live(), stale))
+                 .where(live(), self.looks_stale()))
         if since is not None:
             query = query.where(Content.updated_at >= since)
         if collection_ids is not None:
@@ -388,8 +395,9 @@ def _newest_update():
     return row[0] if row else None
 
 
-def _live():
-    """Content not in the trash (``deleted_at`` set, or SonicJS's ``deleted`` status in imported data)."""
+def live():
+    """The condition of content not in the trash (``deleted_at`` set, or SonicJS's ``deleted``
+    status in imported data)."""
     return Content.deleted_at.is_null() & (Content.status != "deleted")
 
 
@@ -403,21 +411,22 @@ def item_text(title, data, limit=TEXT_LIMIT):
     empty), as the full-text index reads it; at most ``limit`` characters."""
     parts = [title] if isinstance(title, str) and title else []
     if isinstance(data, (dict, list)):
-        parts += _strings(data)
+        parts += string_values(data)
     return " ".join(parts)[:limit]
 
 
-def _strings(value):
-    stack, found = [value], []
+def string_values(value):
+    """The string values of ``value`` at any depth, in document order (keys left out), one at a
+    time: a reader may stop once it has enough."""
+    stack = [value]
     while stack:
         node = stack.pop()
         if isinstance(node, str):
-            found.append(node)
+            yield node
         elif isinstance(node, dict):
             stack.extend(reversed(list(node.values())))
         elif isinstance(node, list):
             stack.extend(reversed(node))
-    return found
 
 
 def text_hash(text):
