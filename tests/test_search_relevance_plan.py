@@ -11,6 +11,8 @@ import re
 
 import pytest
 
+from app.db.database import is_postgres
+from app.db.derived import PG_SEARCH_FUNCTION
 from tests.fixtures.app import record_statements
 from tests.fixtures.content import create_collection, insert_items
 from tests.test_query_depth import plan
@@ -55,6 +57,28 @@ def test_relevance_sort_scores_each_match_once(client, many, monkeypatch, reques
     assert plans, [sql for sql, _ in statements]
     for lines in plans:
         assert not per_row_subqueries(lines), lines
+
+
+@pytest.mark.parametrize("request_of", [
+    lambda client: client.get("/api/content", {"search": "red", "sort": "relevance"}),
+    lambda client: client.get("/api/content", {"search": "red"}),
+    lambda client: client.post_json("/api/search", {"query": "red"}),
+], ids=["relevance", "list-order", "search"])
+def test_searching_reads_the_stored_words_and_never_walks_an_item_again(client, many, monkeypatch, request_of):
+    """Matching and ranking read the index's stored words: no item's data is walked again
+    (SQLite's ``json_tree``, PostgreSQL's search vector function) for a search, which would
+    cost the walk of every match's JSON per request."""
+    statements = record_statements(many.DB.db, monkeypatch)
+    request_of(client)
+    db = many.DB.db
+    searched = [(sql, params) for sql, params in list(statements) if "content_fts" in sql]
+    assert any("ORDER BY" in sql for sql, _ in searched), [sql for sql, _ in statements]
+    for sql, params in searched:
+        if is_postgres(db):  # VERBOSE shows every expression a node computes
+            lines = [row[0] for row in db.execute_sql(f"EXPLAIN (VERBOSE) {sql}", params).fetchall()]
+        else:
+            lines = plan(db, sql, params)
+        assert not [line for line in lines if PG_SEARCH_FUNCTION in line or "json_tree" in line], lines
 
 
 def test_relevance_pages_follow_each_other(client, many):

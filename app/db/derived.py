@@ -11,13 +11,14 @@
   whether a file is public is an index lookup (``app.db.content_media``, which holds its
   triggers and the rule of what names a file).
 * On PostgreSQL, NULLS LAST twins of the live-content list indexes (``PG_LIST_INDEXES``).
-* The full-text index: on SQLite an FTS5 table, ``content_fts``, whose rowids are
+* The full-text index, ``content_fts``: on SQLite an FTS5 table whose rowids are
   content's rowids and whose columns are the title and every string value of ``data``
-  (at any depth; keys are not indexed); on PostgreSQL a GIN index over
-  ``sonicpy_search_vector(title, data)``, the same text as a ``tsvector``.
+  (at any depth; keys are not indexed); on PostgreSQL a table of each content id's
+  ``sonicpy_search_vector(title, data)``, the same text as a ``tsvector``, with a GIN
+  index over it.
 
-All are maintained by triggers on ``content`` (SQLite triggers, a plpgsql trigger
-function on PostgreSQL, run at commit there; the GIN index is maintained by PostgreSQL itself), so every
+All are maintained by triggers on ``content`` (SQLite triggers, plpgsql trigger functions
+on PostgreSQL, the counts' run at commit there), so every
 write path keeps them right: the API, ``d1 execute --file`` with plain INSERTs, the JSON
 backup import and a time-travel restore (which replays changes as plain DML; the derived
 tables are therefore not tracked by time travel themselves).
@@ -26,7 +27,7 @@ They are dialect-specific, so the migration runner installs them after every app
 (``install_objects``): what is missing is created, a trigger, function or search index an
 earlier version wrote otherwise is replaced (``app.db.content_triggers``), and what was
 created or replaced is filled afresh from the rows already there (on PostgreSQL in the next
-transaction, ``refill``; PostgreSQL builds its search index itself).
+transaction, ``refill``).
 ``rebuild`` recomputes everything (after ``VACUUM`` on SQLite, which may renumber the rowids
 the search index refers to, or after writes made with the triggers dropped).
 """
@@ -318,18 +319,73 @@ END
 """
 
 
-# As PostgreSQL shows it (``content_triggers.install_pg_index``).
-PG_SEARCH_INDEX_SQL = f"CREATE INDEX {PG_SEARCH_INDEX} ON content USING gin ({PG_SEARCH_FUNCTION}(title, data))"
+# PostgreSQL's search index is a table, as SQLite's is: one stored vector per content row,
+# written by a trigger when the row's title or data change (a publish or a move leaves it
+# alone). An index over the function's expression held no vector a query could read:
+# ``ts_rank`` computed every match's vector again (the JSON walked, the words split), 0.5 s
+# for a relevance page of a word 20,000 items hold; it reads the stored one instead.
+PG_SEARCH_TABLE_SQL = f"CREATE TABLE {FTS_TABLE} (id text PRIMARY KEY, vector tsvector NOT NULL)"
+PG_SEARCH_WRITE = f"{TRIGGER_PREFIX}search_write"
+PG_SEARCH_UPDATE = f"{TRIGGER_PREFIX}search_update"
+PG_SEARCH_STEP = f"{TRIGGER_PREFIX}search"
+PG_SEARCH_STEP_SQL = f"""
+CREATE OR REPLACE FUNCTION {PG_SEARCH_STEP}() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+  IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.id IS DISTINCT FROM NEW.id) THEN
+    DELETE FROM {FTS_TABLE} WHERE id = OLD.id;
+  END IF;
+  IF TG_OP <> 'DELETE' THEN
+    INSERT INTO {FTS_TABLE} AS f (id, vector) VALUES (NEW.id, {PG_SEARCH_FUNCTION}(NEW.title, NEW.data))
+    ON CONFLICT (id) DO UPDATE SET vector = EXCLUDED.vector;
+  END IF;
+  RETURN NULL;
+END
+$body$"""
+# Not deferred: each row has its own vector row, which no other writer waits on, and the
+# writing transaction's own searches see what it wrote.
+PG_SEARCH_TRIGGERS = {
+    PG_SEARCH_WRITE: f"CREATE TRIGGER {PG_SEARCH_WRITE} AFTER INSERT OR DELETE ON content"
+                     f" FOR EACH ROW EXECUTE FUNCTION {PG_SEARCH_STEP}()",
+    PG_SEARCH_UPDATE: f"CREATE TRIGGER {PG_SEARCH_UPDATE} AFTER UPDATE OF id, title, data ON content FOR EACH ROW"
+                      " WHEN (OLD.id IS DISTINCT FROM NEW.id OR OLD.title IS DISTINCT FROM NEW.title"
+                      f" OR OLD.data IS DISTINCT FROM NEW.data) EXECUTE FUNCTION {PG_SEARCH_STEP}()",
+}
+# As PostgreSQL shows it (``content_triggers.install_pg_index``). An earlier install's index
+# of this name over content's expression is replaced by it (and so dropped). New entries
+# wait in a pending list, which every search reads whole, until it passes this many kB (the
+# default, 4 MB, took 20,000 fresh vectors: the planner then read every vector instead).
+PG_SEARCH_INDEX_SQL = (f"CREATE INDEX {PG_SEARCH_INDEX} ON {FTS_TABLE} USING gin (vector)"
+                       " WITH (gin_pending_list_limit='256')")
 
 
 def _install_pg_search(db):
-    """Create or replace the search vector function and its index. An index of another
-    definition (an earlier install's) is built again; one kept while the function was
-    replaced is rebuilt (its vectors were the old function's)."""
+    """Create or replace the search vector function, the table of vectors, its triggers and
+    its index; True when the stored vectors must be computed afresh (``rebuild``): the table
+    is new, or the function or a trigger was replaced (the vectors are an earlier rule's)."""
     replaced = _install_pg_search_function(db)
-    built = content_triggers.install_pg_index(db, PG_SEARCH_INDEX, PG_SEARCH_INDEX_SQL)
-    if replaced and not built:
-        db.execute_sql(f"REINDEX INDEX {PG_SEARCH_INDEX}")
+    created = not db.table_exists(FTS_TABLE)
+    if created:
+        db.execute_sql(PG_SEARCH_TABLE_SQL)
+    content_triggers.install_pg_index(db, PG_SEARCH_INDEX, PG_SEARCH_INDEX_SQL)
+    changed = content_triggers.install_pg_functions(db, {PG_SEARCH_STEP: PG_SEARCH_STEP_SQL})
+    made, remade = content_triggers.install(db, PG_SEARCH_TRIGGERS)
+    return bool(replaced or created or changed or made or remade)
+
+
+def _rebuild_pg_search(db):
+    """Compute every row's vector afresh (content is locked against writes by the caller).
+    DELETE rather than TRUNCATE: searches go on meanwhile, with the vectors before.
+
+    What autovacuum would do within a minute is done at once, since until then search is
+    slow: the GIN index's pending list (where it first puts a bulk insert's entries, and
+    which every search reads through) is merged into the index, and the table is sampled
+    (``ANALYZE``; without statistics the planner took 20,000 vectors for a few and read
+    every match of a word for a page of 20, 15 ms where the list's index gives it in 2).
+    """
+    db.execute_sql(f"DELETE FROM {FTS_TABLE}")
+    db.execute_sql(f"INSERT INTO {FTS_TABLE} (id, vector) SELECT id, {PG_SEARCH_FUNCTION}(title, data) FROM content")
+    db.execute_sql("SELECT gin_clean_pending_list(%s::regclass)", (PG_SEARCH_INDEX,))
+    db.execute_sql(f"ANALYZE {FTS_TABLE}")
 
 
 def _install_pg_search_function(db):
@@ -446,7 +502,7 @@ def _pg_deferred(triggers, update_when, function):
 def _install_postgres(db):
     """Install the triggers, their functions and the indexes; whether everything must be recomputed."""
     stale = bool(content_triggers.install_pg_functions(db, {PG_COUNT_FUNCTION: PG_COUNT_SQL}))
-    _install_pg_search(db)
+    stale = _install_pg_search(db) or stale
     created, replaced = content_triggers.install(
         db, _pg_deferred(PG_COUNT_TRIGGERS, _PG_COUNT_UPDATE_WHEN, PG_COUNT_FUNCTION))
     stale = stale or bool(created or replaced)
@@ -489,8 +545,8 @@ def install_objects(db):
     transaction, and what it owes is written down in this one (the counts table's comment):
     a recount lost before it committed (a killed process, a dropped connection) is owed
     again at the next install. SQLite's readers never wait for a writer. PostgreSQL's search
-    vector function goes by its version instead, and its index is rebuilt by PostgreSQL
-    (``_install_pg_search``).
+    vector function goes by its version (``_install_pg_search``): a new version's vectors
+    are computed afresh with the recount.
 
     Call inside a transaction, on a database whose migrations include 0020.
     """
@@ -556,7 +612,9 @@ def rebuild(db):
         db.execute_sql(f"INSERT INTO {COUNTS_TABLE} (collection_id, status, deleted, n)"
                        f" SELECT collection_id, status, {deleted}, COUNT(*) FROM content"
                        f" GROUP BY collection_id, status, {deleted}")
-        if not is_postgres(db):
+        if is_postgres(db):
+            _rebuild_pg_search(db)
+        else:
             _rebuild_sqlite(db)
         if db.table_exists(VALUES_TABLE):
             db.execute_sql(f"DELETE FROM {VALUES_TABLE}")

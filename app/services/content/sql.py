@@ -41,7 +41,7 @@ import msgspec
 from peewee import JOIN, SQL, Case, Cast, Column, EnclosedNodeList, Expression, NodeList, Select, Value, fn
 
 from app.db.database import is_postgres
-from app.db.derived import FTS_TABLE, PG_SEARCH_FUNCTION
+from app.db.derived import FTS_TABLE
 from app.db.models import Content, database
 from app.db.text_match import contains_any_case
 from app.services.content.fields import COLUMNS, INT, SCORE, TIME
@@ -160,7 +160,8 @@ class SqlBuilder:
     def reading_data(self, query, counting=False):
         """``query`` (FROM content) joined with the parsed documents its expressions read, if any,
         and led by the full-text index when its search condition is ``driven`` (``counting``:
-        the count's condition, else the page's)."""
+        the count's condition, else the page's; on PostgreSQL joined with the stored vectors
+        whenever it searches)."""
         if counting in self._driven:
             query = query.from_(NodeList((SQL(f'"{FTS_TABLE}" CROSS JOIN'), *query._from_list)))
         return query if self._parsed is None else query.join(self._parsed, JOIN.CROSS)
@@ -413,6 +414,8 @@ class SqlBuilder:
         A page sorted by relevance (``ranked``) is always ``driven``: it scores every match
         anyway, and with the index in FROM each match's score is computed once, by the row
         the index gives (``_relevance``), not by a MATCH of its own per row.
+
+        On PostgreSQL the stored vectors (``content_fts``) join content in every case.
         """
         terms = parse_search(text)
         if not terms:
@@ -420,8 +423,13 @@ class SqlBuilder:
             return SQL("1 = 0")
         self._searching = terms
         if self.postgres:
+            # The vectors' table joins content (``reading_data``, for the page and the count
+            # alike): the planner starts from the GIN index or from the list's own, by its
+            # statistics, and a relevance page ranks the vector it read.
             self.search_plan = "tsvector"
-            return Expression(self._search_vector(), "@@", fn.to_tsquery(SQL("'simple'"), self.bind(tsquery(terms))))
+            self._driven.update((False, True))
+            return NodeList((self._search_vector(), SQL("@@"), self._tsquery(terms), SQL("AND"),
+                             Content.id, SQL(f'= "{FTS_TABLE}".id')))
         match = fts5_query(terms)
         plan = "driven" if counting or ranked else _sqlite_search_plan(match)
         if not counting:
@@ -449,8 +457,7 @@ class SqlBuilder:
             # a bare integer in ORDER BY names a column by position on both databases.
             return Cast(SQL("0"), "float8" if self.postgres else "REAL")
         if self.postgres:
-            query = fn.to_tsquery(SQL("'simple'"), self.bind(tsquery(self._searching)))
-            return Cast(fn.ts_rank(self._search_vector(), query), "float8")
+            return Cast(fn.ts_rank(self._search_vector(), self._tsquery(self._searching)), "float8")
         if False in self._driven:
             # The page reads its matches from the index (``search``): the score of the row it
             # gives, computed once per match.
@@ -460,8 +467,10 @@ class SqlBuilder:
                          Column(Content._meta.table, "rowid"), SQL(")")))
 
     def _search_vector(self):
-        # Exactly the indexed expression, so that PostgreSQL answers from the GIN index.
-        return getattr(fn, PG_SEARCH_FUNCTION)(Content.title, Content.data)
+        return SQL(f'"{FTS_TABLE}".vector')
+
+    def _tsquery(self, terms):
+        return fn.to_tsquery(SQL("'simple'"), self.bind(tsquery(terms)))
 
     # ------------------------------------------------------------ sort terms
 
