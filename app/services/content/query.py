@@ -489,7 +489,7 @@ def _list(params, scope, sql):
     ranked = any(term.field.kind == SCORE for term in sort_terms(params.sort))
     searched = sql.search(params.search, ranked=ranked) if params.search else None
     # The count may read the full-text index by another plan than the page (sql.search).
-    counting = sql.search(params.search, counting=True) if params.search and not sql.postgres else searched
+    counting = sql.search(params.search, counting=True) if params.search else None
 
     def where(search):
         clauses = [visibility(scope, params.statuses, params.include_deleted, user)]
