@@ -70,8 +70,27 @@ class SearchResult(Closed):
     url: str
 
 
+class MediaResult(Closed):
+    """One media file found by its metadata (``index_media``); ``url`` is its ``/files`` URL."""
+
+    id: str
+    filename: str
+    original_name: str
+    mime_type: str
+    alt: str | None
+    caption: str | None
+    tags: list[str]
+    url: str
+    thumbnail_url: str | None
+    width: int | None
+    height: int | None
+    uploaded_at: Ms
+
+
 class SearchAnswer(Closed):
-    """One page of a search; ``fallback`` says why an ``ai`` search was answered by keywords."""
+    """One page of a search; ``fallback`` says why an ``ai`` search was answered by keywords.
+    With ``index_media`` on, ``media`` holds the files found (at most ``limit``, the same on
+    every page) and ``media_total`` how many of the newest 1,000 live files match."""
 
     results: list[SearchResult]
     total: int
@@ -79,6 +98,8 @@ class SearchAnswer(Closed):
     mode: Literal["keyword", "ai"]
     fallback: str | Unset = UNSET
     total_is_estimate: bool | Unset = UNSET
+    media: list[MediaResult] | Unset = UNSET
+    media_total: int | Unset = UNSET
 
 
 class SearchResponse(Closed):

@@ -68,7 +68,7 @@ class SearchResource:
         settings, scope = self._settings(), caller_scope(req)
         index = self._semantic_index() if request.mode == service.AI else None
         with list_errors(req, scope):
-            answer = service.search(request, scope, settings, index)
+            answer = service.search(request, scope, settings, index, req.context.user)
         if settings.enabled:
             user = req.context.user
             req.context.ctx.wait_until(history.record, request.query, answer["mode"], answer["total"],

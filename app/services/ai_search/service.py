@@ -14,6 +14,7 @@ import time
 
 from app.db.models import Collection
 from app.services.ai_search import history, keyword
+from app.services.ai_search.media import found_media
 from app.services.ai_search.semantic import EmbeddingUnavailable
 from app.services.content.query import MAX_LIMIT, visibility
 from app.services.errors import INVALID, ServiceError
@@ -54,14 +55,16 @@ class SearchRequest:
     offset: int = 0
 
 
-def search(request, scope, settings, index):
-    """``{results, total, query_time_ms, mode}`` (and ``fallback``, ``total_is_estimate`` when so).
+def search(request, scope, settings, index, user=None):
+    """``{results, total, query_time_ms, mode}`` (and ``fallback``, ``total_is_estimate`` when so;
+    ``media`` and ``media_total`` with ``index_media`` on).
 
     Args:
         request: the SearchRequest.
         scope: the caller's content Scope.
         settings: the plugin's SearchSettings.
         index: the SemanticIndex, or None (no ``AI`` binding).
+        user: the caller's Principal (None: anonymous), whose media files are searched.
 
     Raises:
         UnknownCollections; QueryError and NotPermitted (``keyword.list_params``).
@@ -86,6 +89,8 @@ def search(request, scope, settings, index):
                 fallback = MODEL_FAILED
     if answer is None:
         answer = _keyword(request.query, scope, filters, limit, request.offset)
+    if settings.index_media:
+        answer.update(found_media(request.query, user, limit))
     answer["query_time_ms"] = round((time.perf_counter() - started) * 1000)
     if fallback is not None:
         answer["fallback"] = fallback

@@ -3,11 +3,11 @@
 ``enabled`` false makes every search answer no results (as SonicJS does); ``ai_mode_enabled``
 false makes ``mode: "ai"`` a keyword search; ``selected_collections`` (collection ids)
 narrows what is searched, every collection when empty; ``autocomplete_enabled`` false makes
-the suggestions empty; ``results_limit`` is the page size when a search names none.
-``dismissed_collections`` (the admin's "don't ask me about this collection again" list),
-``cache_duration`` and ``index_media`` are SonicJS's, kept so its settings form validates
-and shown; they are not applied: results are never cached (they depend on who asks) and
-media is not searched.
+the suggestions empty; ``results_limit`` is the page size when a search names none;
+``index_media`` true makes a search find media files by their metadata too (``media.py``).
+``dismissed_collections`` (the admin's "don't ask me about this collection again" list) and
+``cache_duration`` are SonicJS's, kept so its settings form validates and shown; they are
+not applied: results are never cached (they depend on who asks).
 """
 
 import msgspec
@@ -28,7 +28,8 @@ class SearchSettings(msgspec.Struct, forbid_unknown_fields=True):
         autocomplete_enabled: ``/api/search/suggest`` answers suggestions.
         cache_duration: hours, 0 to 24; SonicJS's, kept, not applied.
         results_limit: the page size when a search names none, 10 to 100.
-        index_media: SonicJS's; kept, not applied (media is not searched).
+        index_media: a search also answers the media files whose name, alt, caption or tags
+            hold its words (``data.media``).
     """
 
     enabled: bool = True

@@ -1,0 +1,98 @@
+"""Media files found by a search, when the ``ai-search`` plugin's ``index_media`` is on.
+
+A file is found when every word of the query (``search=``'s words, ``parse_search``) is in
+its original name, alt text, caption or tags, in any case, as a whole word or a part of one
+(``bik`` finds ``bike.jpg``). The caller sees the files the media library shows them
+(``app.services.media.visibility``): the editorial team every file, anyone else the files
+live published content uses, plus, with ``media.read``, their own uploads. The trash is
+never searched.
+
+Cost: only the ``SCAN`` most recently uploaded live files are looked at, read in the order
+of the library's own index (``idx_media_live_uploaded``), so that no search, however many
+files a library holds, reads more rows than that; whether a file is public is asked only
+of the files whose words match (two index lookups each, ``published_condition``). Older
+files are not found. A full-text index of media (a table kept by triggers on both
+databases) would find them too, at the price of one more derived structure to keep right
+on every write path; a library's newest files are the ones a search is asked for.
+"""
+
+import functools
+import operator
+
+from peewee import fn
+
+from app.db.models import Media
+from app.db.text_match import contains_any_case
+from app.services.content.search import parse_search
+from app.services.media.visibility import READ_PERMISSION, published_condition, sees_whole_library
+
+# The newest live files a search looks at (the most rows one reads).
+SCAN = 1000
+
+
+def found_media(query, user, limit):
+    """``{media, media_total}``: at most ``limit`` files ``user`` may see whose metadata holds
+    every word of ``query``, newest first, and how many of the ``SCAN`` newest live files match.
+
+    Args:
+        query: the search text (``search=``'s syntax; a text without a word finds nothing).
+        user: the caller's Principal, or None when anonymous.
+        limit: the most files answered.
+    """
+    words = [word for term in parse_search(query) for word in term.words]
+    if not words:
+        return {"media": [], "media_total": 0}
+    where = _matching(words)
+    visible = _visible(user)
+    if visible is not None:
+        where &= visible
+    window = _newest_live()
+    matches = Media.select().where(Media.id.in_(window) & where)
+    rows = matches.order_by(Media.uploaded_at.desc(), Media.id.desc()).limit(limit)
+    return {"media": [media_result(row) for row in rows], "media_total": matches.count()}
+
+
+def _newest_live():
+    """The ids of the ``SCAN`` newest live files, read from the library's index."""
+    newest = Media.alias("newest")
+    return (newest.select(newest.id).where(newest.deleted_at.is_null())
+            .order_by(newest.uploaded_at.desc(), newest.id.desc()).limit(SCAN))
+
+
+def _matching(words):
+    """Every word in one of the file's searched fields (their text joined, NULLs as empty)."""
+    text = functools.reduce(
+        lambda joined, column: joined.concat(" ").concat(fn.COALESCE(column, "")),
+        (Media.alt, Media.caption, Media.tags), fn.COALESCE(Media.original_name, ""))
+    return functools.reduce(operator.and_, [contains_any_case(text, word) for word in words])
+
+
+def _visible(user):
+    """The condition on ``Media`` rows ``user`` may see; None: every file.
+
+    As the library's list and ``/files`` decide it: one's own uploads count only while the
+    credential grants reading media (``team_or_uploader``)."""
+    if sees_whole_library(user):
+        return None
+    if user is not None and user.can(READ_PERMISSION):
+        return published_condition() | (Media.uploaded_by == user.id)
+    return published_condition()
+
+
+def media_result(row):
+    """One file found: its metadata and its URLs (the ``/files`` URLs, which answer the caller
+    as the search did)."""
+    return {
+        "id": row.id,
+        "filename": row.filename,
+        "original_name": row.original_name,
+        "mime_type": row.mime_type,
+        "alt": row.alt,
+        "caption": row.caption,
+        "tags": row.tags if isinstance(row.tags, list) else [],
+        "url": row.public_url,
+        "thumbnail_url": row.thumbnail_url,
+        "width": row.width,
+        "height": row.height,
+        "uploaded_at": row.uploaded_at,
+    }
