@@ -8,11 +8,12 @@ beside the content results, whose pages they leave as they were.
 
 import pytest
 
-from app.db.models import Media
+from app.db.models import Media, User
 from app.services.ai_search import media as media_search
 from tests.fixtures import media as samples
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.media import upload
+from tests.fixtures.users import bearer, token_for
 from tests.fixtures.workflow import insert_content
 
 pytestmark = pytest.mark.backends
@@ -78,6 +79,7 @@ def test_files_are_found_by_name_alt_caption_and_tags(client, library):
 
 
 def test_nothing_is_searched_when_index_media_is_off(client, library):
+    assert names(search(client, "sunset")) == {"sunset-beach.png", "harbour.png"}
     set_index_media(client, library["admin"], False)
     answer = search(client, "sunset")["data"]
     assert "media" not in answer and "media_total" not in answer
@@ -123,3 +125,12 @@ def test_bad_input_is_refused_as_before(client, library):
     refused = search(client, "sunset", status=401, filters={"status": ["draft"]})
     assert "media" not in refused and "sunset" not in str(refused)
     assert search(client, ")")["data"]["media"] == []  # no word: no file
+
+
+def test_a_viewer_finds_their_own_uploads(client, library):
+    # An author made a viewer keeps seeing their own files, as in the library (media.read).
+    author = library["author"]
+    client.patch_json(f"/admin/api/users/{author.id}", {"role": "viewer"}, headers=library["admin"], status=200)
+    viewer = bearer(token_for(User.get_by_id(author.id)))
+    assert client.get("/api/media", {"search": "sunset"}, headers=viewer).json["meta"]["total"] == 3
+    assert names(search(client, "sunset", headers=viewer)) == {"sunset-beach.png", "harbour.png", "draft-sunset.png"}
