@@ -300,3 +300,24 @@ def count_plan_of(env, statements, which):
     counts = [(sql, params) for sql, params in statements if sql.startswith("SELECT COUNT(")]
     assert counts, [sql for sql, _ in statements]
     return plan(env.DB.db, *counts[which])
+
+
+def test_a_relevance_page_is_the_same_whichever_plan_reads_the_matches(deep, captured, monkeypatch):
+    """On PostgreSQL a relevance page of few matches reads their ids first and ranks their
+    vectors by id; of many, it joins the vectors: both rank alike (SQLite has one plan)."""
+    env, client = deep
+    from app.services.content import sql as sql_module
+
+    pages = {}
+    for name, driven_up_to in (("driven", 10**9), ("joined", 0)):
+        monkeypatch.setattr(sql_module, "SEARCH_DRIVEN_UP_TO", driven_up_to)
+        captured.clear()
+        limit = 40 + len(pages)  # a page size per plan: no answer comes from the cache
+        body = client.get("/api/collections/shop/content", {"search": "word7", "sort": "relevance",
+                                                            "limit": limit}).json
+        pages[name] = [item["id"] for item in body["data"]][:40]
+        page = [sql for sql, _ in captured if "ORDER BY" in sql and '"content" AS "t1"' in sql][-1]
+        if is_postgres(env.DB.db):
+            assert ("= ANY(ARRAY(" in page) == (name == "driven") and "ts_rank" in page, page
+    assert len(pages["driven"]) == 40 and pages["driven"] == pages["joined"]
+    assert set(pages["driven"]) <= {f"d{i}" for i in range(7, ROWS, 50)}

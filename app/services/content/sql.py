@@ -426,12 +426,13 @@ class SqlBuilder:
 
         On PostgreSQL the stored vectors (``content_fts``) join content (``reading_data``),
         and the planner starts from the GIN index or from the list's own by its statistics;
-        a relevance page ranks the vector it read. Except for a page in the list's order
-        whose words few rows hold (``driven``, counted first as on SQLite): the matches' ids
-        are read from the index first, once (``id = ANY(ARRAY(...))``), and their rows by
-        id. Joined, the planner priced each of those row reads with the visibility check's
-        own start-up cost, and walked the list's index instead, probing a vector per row:
-        250 ms at 1M items for a word 1,000 of them hold, 10 ms this way.
+        a relevance page ranks the vector it read. Except for a page whose words few rows
+        hold (``driven``, counted first as on SQLite): the matches' ids are read from the
+        index first, once (``id = ANY(ARRAY(...))``), then their rows (and for a relevance
+        page their vectors) by id. Joined, the planner priced each of those row reads with
+        the visibility check's own start-up cost, and walked the list's index instead,
+        probing a vector per row (250 ms at 1M items for a word 1,000 of them hold, 10 ms
+        this way), or read every vector to rank them (120 ms, 20 this way).
         """
         terms = parse_search(text)
         if not terms:
@@ -440,15 +441,19 @@ class SqlBuilder:
         self._searching = terms
         if self.postgres:
             query = self._tsquery(terms)
-            if not counting and not ranked and _pg_search_plan(tsquery(terms)) == "driven":
+            joined = (Content.id, SQL(f'= "{FTS_TABLE}".id'))
+            if not counting and _pg_search_plan(tsquery(terms)) == "driven":
                 self.search_plan = "driven"
-                return NodeList((Content.id, SQL(f"= ANY(ARRAY(SELECT id FROM {FTS_TABLE} WHERE vector @@"),
-                                 query, SQL("))")))
+                matches = NodeList((Content.id, SQL(f"= ANY(ARRAY(SELECT id FROM {FTS_TABLE} WHERE vector @@"),
+                                    query, SQL("))")))
+                if not ranked:
+                    return matches
+                self._driven.add(counting)  # the vectors to rank, read by id
+                return NodeList((matches, SQL("AND"), *joined))
             if not counting:
                 self.search_plan = "tsvector"
             self._driven.add(counting)
-            return NodeList((self._search_vector(), SQL("@@"), query, SQL("AND"), Content.id,
-                             SQL(f'= "{FTS_TABLE}".id')))
+            return NodeList((self._search_vector(), SQL("@@"), query, SQL("AND"), *joined))
         match = fts5_query(terms)
         plan = "driven" if counting or ranked else _sqlite_search_plan(match)
         if not counting:
