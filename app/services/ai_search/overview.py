@@ -1,13 +1,16 @@
-"""What the AI Search admin page shows and does: the collections with their item counts,
-whether each is searched and how much of it the semantic index holds, and a bounded
-re-indexing of one collection.
+"""What the AI Search admin page (and its JSON routes) shows and does: the collections with
+their item counts, whether each is searched and how much of it the semantic index holds, the
+collections new to search, and a bounded re-indexing of one collection.
+
+Item counts are the live items (not in the trash), read from ``content_counts`` (a few rows
+per collection, kept by triggers) rather than counted row by row.
 """
 
 import time
 
 from peewee import JOIN, Case, fn
 
-from app.db.models import Collection, Content, SearchEmbedding
+from app.db.models import Collection, Content, ContentCount, SearchEmbedding
 from app.services.ai_search.scope import indexed_collections
 from app.services.ai_search.semantic import live
 
@@ -37,7 +40,7 @@ def collections_overview(index, selected):
     ids = [row_id for row_id, _, _ in rows]
     scope = indexed_collections()
     status = index.status(ids) if index is not None else None
-    counts = {row_id: counts["items"] for row_id, counts in status.items()} if status else _item_counts(ids)
+    counts = {row_id: counts["items"] for row_id, counts in status.items()} if status else item_counts(ids)
     return [{"id": row_id, "name": name, "display_name": display_name or name, "item_count": counts.get(row_id, 0),
              "searched": not selected or row_id in selected, "index": status[row_id] if status else None,
              "vectors": _wanted(scope, row_id)}
@@ -55,12 +58,37 @@ def _wanted(scope, collection_id):
     return wanted and (collection_ids is None or collection_id in collection_ids)
 
 
-def _item_counts(collection_ids):
+def item_counts(collection_ids):
+    """``{collection_id: live items}`` of ``collection_ids`` (those without items left out),
+    summed from ``content_counts``: what ``live()`` keeps, items neither trashed nor of
+    SonicJS's ``deleted`` status."""
     if not collection_ids:
         return {}
-    return dict(Content.select(Content.collection, fn.COUNT(Content.id))
-                .where(Content.collection.in_(collection_ids), live())
-                .group_by(Content.collection).tuples())
+    counted = ContentCount
+    rows = (counted.select(counted.collection_id, fn.SUM(counted.n))
+            .where(counted.collection_id.in_(list(collection_ids)), counted.deleted == 0, counted.status != "deleted")
+            .group_by(counted.collection_id).tuples())
+    return {collection_id: int(total or 0) for collection_id, total in rows}
+
+
+def new_collections(selected, dismissed):
+    """The active collections new to search: ``[{id, name, display_name, description, item_count}]``
+    by name, those neither among ``selected`` nor ``dismissed`` (the settings' lists).
+
+    With no collection selected every collection is searched, so none is new (adding one
+    to the selection would narrow the search to it, not widen it).
+    """
+    if not selected:
+        return []
+    skipped = set(selected) | set(dismissed)
+    rows = [row for row in Collection.select(Collection.id, Collection.name, Collection.display_name,
+                                             Collection.description)
+            .where(Collection.is_active == True).order_by(Collection.name).tuples()  # noqa: E712
+            if row[0] not in skipped]
+    counts = item_counts([row[0] for row in rows])
+    return [{"id": row_id, "name": name, "display_name": display_name or name, "description": description,
+             "item_count": counts.get(row_id, 0)}
+            for row_id, name, display_name, description in rows]
 
 
 def collection_exists(collection_id):

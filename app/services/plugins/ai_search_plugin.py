@@ -1,4 +1,5 @@
-"""The ``ai-search`` core plugin: ``POST /api/search``, its suggestions and its analytics.
+"""The ``ai-search`` core plugin: ``POST /api/search``, its suggestions and its analytics, and
+its admin JSON routes (``app.api.search_admin``).
 
 Searches read content exactly as ``/api/content`` does for the same caller (published items
 only for the public), through the full-text index; ``mode: "ai"`` ranks by meaning when the
@@ -60,9 +61,15 @@ class AISearch(ReadsOwnSettings):
 
     @hookimpl
     def register_routes(self, env, settings, services):
-        from app.api.search import search_routes  # the resources live with the other API modules
+        # The resources live with the other API modules.
+        from app.api.search import search_routes
+        from app.api.search_admin import search_admin_routes
 
-        return search_routes(self.settings, lambda: semantic_index_for(env), services.rate_limiter, settings)
+        def index():
+            return semantic_index_for(env)
+
+        return [*search_routes(self.settings, index, services.rate_limiter, settings),
+                *search_admin_routes(self.settings, index)]
 
     def settings(self):
         """The SearchSettings now (the defaults before ``startup``)."""
