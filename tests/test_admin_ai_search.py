@@ -1,6 +1,7 @@
 """The AI Search plugin's admin page, ``/admin/plugins/ai-search``: who may open it, what it
 shows (the binding's model, the collections and their index, the analytics, a search to
-try), its "Re-index now" button, and the generic plugin page while the plugin is inactive.
+try), its "Re-index now" button, the new-collection notices with their "Add to search" and
+"Dismiss", and the generic plugin page while the plugin is inactive.
 
 The env's ``[ai]`` binding is the test's embeddings server (tests/fixtures/embeddings.py).
 """
@@ -205,6 +206,67 @@ def test_reindex_needs_the_csrf_token_and_a_collection(browser, signed_in_as, si
     browser.post(f"{PAGE}/reindex/col-nope", {"csrf_token": csrf_token(browser)}, status=404)
 
 
+def notices(page):
+    """``{collection id: notice text}`` of the page's new-collection notices."""
+    return {div["id"].removeprefix("new-collection-"): div.find("p").get_text(strip=True)
+            for div in page.html.select("div[id^=new-collection-]")}
+
+
+def test_new_collections_are_offered_until_added_or_dismissed(browser, signed_in_as, site, env):
+    signed_in_as("admin")
+    create_collection("pets", description="Our animals")
+    create_collection("old", is_active=False)
+    page = browser.get(PAGE)
+    assert notices(page) == {}  # nothing selected: every collection is searched, none is new
+
+    form = page.forms["plugin-settings"]
+    form["settings.selected_collections"] = "col-blog\n"
+    page = form.submit(status=303).follow()
+    assert notices(page) == {"col-news": "New collection available: 'News' (0 items) - add to search?",
+                             "col-pets": "New collection available: 'Pets' (0 items) - add to search?"}
+
+    page = page.forms["add-col-news"].submit(status=303).follow()
+    assert page.html.find(id="ai-search-done").get_text() == "News is searched now. Press its Re-index now to embed its items."
+    assert row(page, "col-news")["searched"] == "yes" and "reindex-col-news" in page.forms
+    assert list(notices(page)) == ["col-pets"]
+
+    page = page.forms["dismiss-col-pets"].submit(status=303).follow()
+    assert page.html.find(id="ai-search-done").get_text() == "Pets was dismissed: it is not offered for search again."
+    assert notices(page) == {} and row(page, "col-pets")["searched"] == "no"  # dismissed: still not searched
+    settings = page.forms["plugin-settings"]
+    assert settings["settings.selected_collections"].value.split() == ["col-blog", "col-news"]
+    assert settings["settings.dismissed_collections"].value.split() == ["col-pets"]
+    assert notices(browser.get(PAGE)) == {}
+
+
+def test_adding_to_an_empty_selection_changes_nothing(browser, signed_in_as, site):
+    """An empty selection searches every collection: adding one would narrow it to that one."""
+    signed_in_as("admin")
+    done = browser.post(f"{PAGE}/collections/col-news/add", {"csrf_token": csrf_token(browser)}, status=303).follow()
+    assert done.html.find(id="ai-search-done").get_text() == "News is searched already."
+    assert done.forms["plugin-settings"]["settings.selected_collections"].value == ""
+    assert row(done, "col-blog")["searched"] == "yes"
+
+
+def test_the_notice_actions_need_an_admin_the_csrf_token_a_collection_and_the_plugin(browser, signed_in_as,
+                                                                                     site, env):
+    for role in ("editor", "author"):
+        other = browser_for(env)
+        assert sign_in(other, create_user(role, password_hash=hashed())).status_int == 303
+        for action in ("add", "dismiss"):
+            other.post(f"{PAGE}/collections/col-news/{action}", {"csrf_token": csrf_token(other)}, status=403)
+    signed_in_as("admin")
+    for action in ("add", "dismiss"):
+        browser.post(f"{PAGE}/collections/col-news/{action}", status=403)  # the session cookie alone
+        browser.post(f"{PAGE}/collections/col-nope/{action}", {"csrf_token": csrf_token(browser)}, status=404)
+    browser.post("/admin/plugins/ai-search/deactivate", {"csrf_token": csrf_token(browser)}, status=303)
+    for action in ("add", "dismiss"):
+        browser.post(f"{PAGE}/collections/col-news/{action}", {"csrf_token": csrf_token(browser)}, status=404)
+    browser.post("/admin/plugins/ai-search/activate", {"csrf_token": csrf_token(browser)}, status=303)
+    browser.post(f"{PAGE}/collections/col-news/dismiss", {"csrf_token": csrf_token(browser)}, status=303)
+    assert browser.get(PAGE).forms["plugin-settings"]["settings.dismissed_collections"].value == "col-news"
+
+
 def test_the_analytics_escape_every_query(browser, signed_in_as, site):
     signed_in_as("admin")
     markup = '<script>alert("x")</script><b>bold</b>'
@@ -310,8 +372,15 @@ def test_the_page_in_a_browser_has_no_critical_accessibility_violation(served_ad
     navigate(chromium, wait, chromium.find_element(By.CSS_SELECTOR, "form[action='/admin/login'] button[type=submit]"))
     wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Dashboard"))
 
+    # Only blog selected: news is offered, its notice audited with the rest.
+    chromium.get(served_admin + PAGE)
+    wait.until(ec.presence_of_element_located((By.NAME, "settings.selected_collections"))).send_keys("col-blog")
+    navigate(chromium, wait, chromium.find_element(By.CSS_SELECTOR, "#plugin-settings button[type=submit]"))
+    wait.until(ec.presence_of_element_located((By.ID, "new-collection-col-news")))
+
     chromium.get(served_admin + PAGE + "?q=cats+purr&mode=ai")
     wait.until(ec.presence_of_element_located((By.ID, "try-results")))
+    assert chromium.find_element(By.ID, "add-col-news").is_displayed()
     audited = critical_violations(chromium)
     screenshot(chromium, "admin-ai-search")
     assert severe_console_errors(chromium) == []

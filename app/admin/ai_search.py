@@ -6,8 +6,14 @@ semantic search is available (the ``AI`` binding's model, never its key), every 
 with its items, whether it is searched and, with a binding, how much of it the semantic
 index holds, a "Re-index now" per collection, the last 30 days' analytics, and a search to
 try, answered as ``POST /api/search`` answers the signed-in user (not recorded in the
-analytics). While the plugin is inactive the page is the generic plugin page (its Activate
-button, its settings form) and the re-index action answers 404, as the plugin's routes do.
+analytics).
+
+SonicJS's new-collection detection: a notice per active collection neither selected for
+search nor dismissed (none while no collection is selected: every one is searched then),
+with "Add to search" (its id joins ``selected_collections``) and "Dismiss" (its id joins
+``dismissed_collections``: never offered again). While the plugin is inactive the page is
+the generic plugin page (its Activate button, its settings form) and the actions answer
+404, as the plugin's routes do.
 """
 
 from urllib.parse import urlencode
@@ -19,6 +25,7 @@ from app.admin.plugins import PluginPage, form_fields
 from app.api.access import access
 from app.api.content_read import caller_scope
 from app.api.errors import not_found
+from app.api.search_admin import NOT_INDEXED, NotIndexed, checked_for_reindex, notice_of
 from app.services.ai_search import history, overview, service
 from app.services.ai_search.semantic import EmbeddingUnavailable, semantic_index_for
 from app.services.ai_search.settings import settings_from
@@ -31,21 +38,24 @@ PAGE = f"/admin/plugins/{NAME}"
 MAX_QUERY = 200
 MAX_COUNT_DIGITS = 9
 MODES = (service.KEYWORD, service.AI)
-NOT_INDEXED = ("This collection is not indexed, so it cannot be re-indexed: semantic search is off (the settings' "
-               "enabled or ai_mode_enabled) or the collection is not among the selected collections.")
 
 
 class AISearchPages:
-    """What the page and its action share: the registry, the semantic index, the action's 404 while inactive."""
+    """What the page and its actions share: the registry, the semantic index, the actions' 404s."""
 
     def __init__(self, registry, env):
         self.registry = registry
         self._env = env
 
     def available(self):
-        """Raise a 404 while the plugin is inactive (for the re-index action)."""
+        """Raise a 404 while the plugin is inactive (for the actions)."""
         if not self.registry.is_active(NAME):
             raise not_found("The AI Search plugin is inactive")
+
+    def known(self, collection_id):
+        """Raise a 404 unless a collection has the id ``collection_id``."""
+        if not overview.collection_exists(collection_id):
+            raise not_found("No collection has that id")
 
     def index(self):
         """The SemanticIndex, or None without an ``AI`` binding."""
@@ -71,11 +81,13 @@ class AISearchPage(PluginPage):
             return
         index, settings = self._search.index(), self._search.settings()
         collections = overview.collections_overview(index, settings.selected_collections)
+        new = overview.new_collections(settings.selected_collections, settings.dismissed_collections)
         self._renderer.page(
             req, resp, "ai_search.html", status=status, plugin=plugin, problems=problems or [],
             fields=form_fields(plugin, self._schema(NAME), posted, problems),
             done=_done(req, collections), model=index.model if index is not None else None,
             collections=collections, names={row["id"]: row["name"] for row in collections},
+            new_collections=[{**row, "notice": notice_of(row)} for row in new],
             analytics=history.analytics(), trial=_trial(req, index, settings),
         )
 
@@ -95,6 +107,14 @@ def _done(req, collections):
     if req.get_param("done"):
         return "Settings saved."
     names = {row["id"]: row["display_name"] for row in collections}
+    added, dismissed = names.get(req.get_param("added")), names.get(req.get_param("dismissed"))
+    if added is not None:
+        if req.get_param("already") == "1":
+            return f"{added} is searched already."
+        later = " Press its Re-index now to embed its items." if req.get_param("indexed") == "1" else ""
+        return f"{added} is searched now.{later}"
+    if dismissed is not None:
+        return f"{dismissed} was dismissed: it is not offered for search again."
     collection = names.get(req.get_param("reindexed"))
     if collection is None:
         return None
@@ -136,13 +156,10 @@ class ReindexAction:
     def on_post(self, req, resp, collection_id):
         self._pages.available()
         index = self._pages.index()
-        if index is None:
-            raise not_found("No AI binding: the semantic index is unavailable")
-        if not overview.collection_exists(collection_id):
-            raise not_found("No collection has that id")
-        if not overview.vectors_wanted(collection_id):
-            # Vectors cost model calls: none for what searches cannot use. Said on a page of
-            # its own: the admin's error page does not show an error's message.
+        try:
+            checked_for_reindex(index, collection_id)
+        except NotIndexed:
+            # Said on a page of its own: the admin's error page does not show an error's message.
             self._renderer.page(req, resp, "error.html", status=falcon.HTTP_409, title="Not indexed",
                                 message=NOT_INDEXED)
             return
@@ -154,8 +171,50 @@ class ReindexAction:
         redirect(resp, f"{PAGE}?{urlencode({'reindexed': collection_id, **done})}")
 
 
+class AddToSearchAction:
+    """``POST /admin/plugins/ai-search/collections/{collection_id}/add``: the notice's "Add to
+    search": the collection's id joins ``selected_collections``. With none selected every
+    collection is searched already: nothing changes (adding one would narrow the search)."""
+
+    def __init__(self, pages):
+        self._pages = pages
+
+    @access("plugins.manage")
+    def on_post(self, req, resp, collection_id):
+        self._pages.available()
+        self._pages.known(collection_id)
+        selected = self._pages.settings().selected_collections
+        if not selected or collection_id in selected:
+            redirect(resp, f"{PAGE}?{urlencode({'added': collection_id, 'already': 1})}")
+            return
+        self._pages.registry.update_settings(NAME, {"selected_collections": [*selected, collection_id]},
+                                             req.context.user.id)
+        indexed = self._pages.index() is not None and overview.vectors_wanted(collection_id)
+        redirect(resp, f"{PAGE}?{urlencode({'added': collection_id, 'indexed': int(indexed)})}")
+
+
+class DismissAction:
+    """``POST /admin/plugins/ai-search/collections/{collection_id}/dismiss``: the notice's
+    "Dismiss": the collection's id joins ``dismissed_collections``, so it is never offered again."""
+
+    def __init__(self, pages):
+        self._pages = pages
+
+    @access("plugins.manage")
+    def on_post(self, req, resp, collection_id):
+        self._pages.available()
+        self._pages.known(collection_id)
+        dismissed = self._pages.settings().dismissed_collections
+        if collection_id not in dismissed:
+            self._pages.registry.update_settings(NAME, {"dismissed_collections": [*dismissed, collection_id]},
+                                                 req.context.user.id)
+        redirect(resp, f"{PAGE}?{urlencode({'dismissed': collection_id})}")
+
+
 def register(routes, renderer):
-    """Mount the page (before ``/admin/plugins/{name}`` is matched: a literal segment wins) and its action."""
+    """Mount the page (before ``/admin/plugins/{name}`` is matched: a literal segment wins) and its actions."""
     pages = AISearchPages(routes.services.plugins, routes.env)
     routes.add_page(PAGE, AISearchPage(renderer, pages))
     routes.add_page(f"{PAGE}/reindex/{{collection_id}}", ReindexAction(renderer, pages))
+    routes.add_page(f"{PAGE}/collections/{{collection_id}}/add", AddToSearchAction(pages))
+    routes.add_page(f"{PAGE}/collections/{{collection_id}}/dismiss", DismissAction(pages))

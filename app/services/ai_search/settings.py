@@ -5,9 +5,9 @@ false makes ``mode: "ai"`` a keyword search; ``selected_collections`` (collectio
 narrows what is searched, every collection when empty; ``autocomplete_enabled`` false makes
 the suggestions empty; ``results_limit`` is the page size when a search names none;
 ``index_media`` true makes a search find media files by their metadata too (``media.py``).
-``dismissed_collections`` (the admin's "don't ask me about this collection again" list) and
-``cache_duration`` are SonicJS's, kept so its settings form validates and shown; they are
-not applied: results are never cached (they depend on who asks).
+``dismissed_collections`` (ids) are the collections the admin page no longer offers for
+search (``app.admin.ai_search``). ``cache_duration`` is SonicJS's, kept so its settings form
+validates and shown; it is not applied: results are never cached (they depend on who asks).
 """
 
 import msgspec
@@ -24,7 +24,7 @@ class SearchSettings(msgspec.Struct, forbid_unknown_fields=True):
         enabled: searches answer results (false: every search is empty).
         ai_mode_enabled: ``mode: "ai"`` ranks by meaning when an ``AI`` binding exists.
         selected_collections: ids of the collections searched; empty: every collection.
-        dismissed_collections: SonicJS's; kept, not applied.
+        dismissed_collections: ids of the collections the admin page no longer offers for search.
         autocomplete_enabled: ``/api/search/suggest`` answers suggestions.
         cache_duration: hours, 0 to 24; SonicJS's, kept, not applied.
         results_limit: the page size when a search names none, 10 to 100.
