@@ -50,7 +50,8 @@ whose copy memory refused answers none).
 
 TTLs: each namespace's comes from its ``NamespacePolicy``, unless ``ttl_source`` (set by the
 ``core-cache`` plugin from its settings) names another one; it is asked when an entry is
-stored (KV, then memory), never on a memory hit.
+stored (KV, then memory), never on a memory hit. A lookup may name the TTL of the entry it
+stores instead (``get_or_load_timed``'s ``ttl``: a search's ``cache_duration``).
 
 Values must be msgspec-encodable; in KV they are stored as JSON, zlib-compressed past a
 few KiB (memcached items are limited to 1 MiB).
@@ -256,15 +257,22 @@ class ThreeTierCache:
         raw, value, source, _until, _ttl = self._lookup(namespace, key_parts, loader, defer)
         return (msgspec.json.decode(raw) if value is _UNDECODED else value), source
 
-    def get_or_load_timed(self, namespace, key_parts, loader, *, defer=None):
+    def get_or_load_timed(self, namespace, key_parts, loader, *, defer=None, ttl=None):
         """``get_or_load``, with the seconds the answer stays cached here: ``(value, source, ttl)``.
 
         ``ttl`` is, for a memory hit, what the memory entry has left; for a KV hit, the
-        namespace's TTL, which the copy just put in memory lives (KV does not say what its
-        own entry has left, so the copy is not capped by it), or None when memory refused
-        the copy (too large, or the tier off); None for a load.
+        namespace's TTL (or ``ttl``), which the copy just put in memory lives (KV does not
+        say what its own entry has left, so the copy is not capped by it), or None when
+        memory refused the copy (too large, or the tier off); None for a load.
+
+        Args:
+            ttl: seconds (at least 60) a stored entry lives instead of the namespace's: for
+                an entry whose lifetime a setting of its own sets (a search's
+                ``cache_duration``); the namespace's generations still invalidate it.
         """
-        raw, value, source, _until, ttl = self._lookup(namespace, key_parts, loader, defer)
+        if ttl is not None and ttl < MIN_TTL_SECONDS:
+            raise ValueError(f"cache entry ttl {ttl} is below KV's minimum of {MIN_TTL_SECONDS} s")
+        raw, value, source, _until, ttl = self._lookup(namespace, key_parts, loader, defer, ttl)
         return (msgspec.json.decode(raw) if value is _UNDECODED else value), source, ttl
 
     def get_or_load_shared(self, namespace, key_parts, loader):
@@ -315,9 +323,10 @@ class ThreeTierCache:
         raw, value, source, _until, ttl = self._lookup(namespace, key_parts, loader, defer)
         return (msgspec.json.encode(value) if raw is None else raw), source, ttl
 
-    def _lookup(self, namespace, key_parts, loader, defer):
+    def _lookup(self, namespace, key_parts, loader, defer, entry_ttl=None):
         """``(raw JSON or None, value or _UNDECODED, source, generations trusted until, ttl)``
-        of one lookup (``ttl``: see ``get_or_load_timed``); see ``get_or_load``."""
+        of one lookup (``ttl``: see ``get_or_load_timed``); see ``get_or_load``.
+        ``entry_ttl``: what a stored entry lives instead of the namespace's TTL."""
         policy = self.policy(namespace)
         reads = self._reads[policy.namespace]
         stamped = self._stamp(self._stamp_names[policy.namespace])
@@ -334,13 +343,13 @@ class ThreeTierCache:
         if found is not None:
             reads[1] += 1
             raw, value = found
-            ttl = self.ttl_of(policy.namespace)
+            ttl = entry_ttl or self.ttl_of(policy.namespace)
             # The TTL is what the memory copy lives; none was kept (too large, tier off): no TTL.
             return raw, value, KV, until, ttl if self.memory.put(key, raw, ttl) else None
         reads[2] += 1
         value = loader()
         raw = msgspec.json.encode(value)
-        ttl = self.ttl_of(policy.namespace)
+        ttl = entry_ttl or self.ttl_of(policy.namespace)
         if defer is None:
             self._fill(key, raw, ttl)
         else:
