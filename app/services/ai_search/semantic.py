@@ -39,6 +39,7 @@ import peewee
 from app.db.database import is_postgres
 from app.db.models import Content, SearchEmbedding, SearchIndexState, database, now_ms
 from app.runtime.ai import DEFAULT_MAX_INPUT_CHARS, EmbeddingRefused, EmbeddingUnavailable
+from app.services.cache import Namespace, invalidate, invalidate_namespaces
 
 __all__ = ["EmbeddingUnavailable", "SemanticIndex", "item_text", "semantic_index_for"]
 
@@ -61,10 +62,17 @@ _dot = getattr(math, "sumprod", None) or (lambda a, b: sum(map(operator.mul, a, 
 
 
 class SemanticIndex:
-    """The vectors of content items, embedded by the ``AI`` binding's model."""
+    """The vectors of content items, embedded by the ``AI`` binding's model.
 
-    def __init__(self, embedder):
+    Args:
+        embedder: the ``AI`` binding.
+        on_change: called, with no argument, after vectors were stored (their transaction
+            committed): cached ``ai`` searches ranked the old ones (``semantic_index_for``).
+    """
+
+    def __init__(self, embedder, on_change=None):
         self.embedder = embedder
+        self._on_change = on_change
 
     @property
     def model(self):
@@ -344,6 +352,8 @@ class SemanticIndex:
                                         SearchEmbedding.content_version, SearchEmbedding.error,
                                         SearchEmbedding.indexed_at])
                  .execute())
+        if rows and self._on_change is not None:
+            self._on_change()
 
     def looks_stale(self):
         """The condition, over content LEFT JOINed to its vector, of an item whose vector is
@@ -458,7 +468,26 @@ def unpack(blob):
     return values
 
 
-def semantic_index_for(env):
-    """The SemanticIndex over ``env``'s ``AI`` binding, or None when the env has none."""
+def semantic_index_for(env, cache=None):
+    """The SemanticIndex over ``env``'s ``AI`` binding, or None when the env has none.
+
+    Storing vectors changes what an ``ai`` search ranks, after the write that made them
+    stale has invalidated the cached searches: the index invalidates the ``content``
+    namespace again, through ``cache`` (the app's: this worker's own memory tier drops its
+    entries at once) or else through ``env``'s CACHE_KV (a job, the CLI: every worker sees
+    it within the generation TTL).
+    """
     embedder = env.get("AI")
-    return SemanticIndex(embedder) if embedder is not None else None
+    if embedder is None:
+        return None
+    return SemanticIndex(embedder, _invalidator(env, cache))
+
+
+def _invalidator(env, cache):
+    """What a SemanticIndex over ``env`` calls after storing vectors; None without a cache."""
+    if cache is not None:
+        return lambda: invalidate(cache, Namespace.CONTENT)
+    kv = env.get("CACHE_KV")
+    if kv is None:
+        return None
+    return lambda: invalidate_namespaces(kv, (Namespace.CONTENT,))
