@@ -7,29 +7,39 @@ Mounted by the core plugin ``ai-search`` (404 while it is inactive).
   asking for drafts anonymously is a 401, as ``/api/content?status=draft`` is. Every search
   is recorded in the search history after the response, with a keyed hash of the client's
   address, never the address.
-* ``GET /api/search/suggest?q=``: completions, for anyone.
+  The public's answers (anonymous callers, viewers) are kept in the read cache for the
+  settings' ``cache_duration`` hours (``app.services.ai_search.cached``), with
+  ``X-Cache-Status``, ``X-Cache-Source`` and, on a hit, ``X-Cache-TTL`` as ``/api/content``
+  sends them; a hit is recorded in the history and rate limited as any search.
+* ``GET /api/search/suggest?q=``: completions, for anyone; never cached (they follow the
+  search history, which changes with every search, and the caller's own past queries).
 
 Both are rate limited per client address (``search``, ``search-suggest``: ``PER_MINUTE``
 in ``rate_limits.py``), every request counted, with the ``X-RateLimit-*`` headers.
 * ``GET /api/search/analytics``: the last 30 days of searches, for admins (``plugins.manage``).
 """
 
+import math
+
 from app.api.access import access
 from app.api.content_read import caller_scope, list_errors
-from app.api.describe import Param, describe
+from app.api.describe import CACHE_SOURCE, CACHE_STATUS, CACHE_TTL, Param, describe
 from app.api.errors import read_body
 from app.api.private import no_store
 from app.api.rate_limits import Guard, rate_limited
 from app.api.schemas_search import AnalyticsResponse, SearchBody, SearchFilters, SearchResponse, Suggestions
-from app.services.ai_search import history, service
+from app.services.ai_search import cached, history, service
 from app.services.ai_search.keyword import Filters
+from app.services.cache import DATABASE
 
 SEARCH_ACTION, SUGGEST_ACTION = "search", "search-suggest"
 SEARCH_NOTES = (
     "Keyword mode is the content list's full-text search (`search=`'s syntax), best matches first. "
     "`ai` mode ranks by meaning when the app has an `AI` binding and `ai_mode_enabled` is on; otherwise, "
     "or when the model fails, the answer is a keyword search with `mode: keyword` and `fallback` saying why. "
-    "Callers read what `/api/content` shows them: anonymous callers see published items only."
+    "Callers read what `/api/content` shows them: anonymous callers see published items only. "
+    "The answers of anonymous callers and viewers are cached for the settings' `cache_duration` hours "
+    "(0: never), until a write changes content; `X-Cache-Status` says whether this one was."
 )
 
 
@@ -51,16 +61,17 @@ def search_request(body):
 class SearchResource:
     """``POST /api/search``."""
 
-    def __init__(self, settings, semantic_index, guard, secret):
+    def __init__(self, settings, semantic_index, guard, secret, cache=None):
         self._settings = settings
         self._semantic_index = semantic_index
         self._guard = guard
         self._secret = secret
+        self._cache = cache
 
     @access(public=True)
     @rate_limited(SEARCH_ACTION)
     @describe("Search content across collections", description=SEARCH_NOTES, body=SearchBody,
-              response=SearchResponse)
+              response=SearchResponse, headers={200: (CACHE_STATUS, CACHE_SOURCE, CACHE_TTL)})
     @no_store
     def on_post(self, req, resp):
         self._guard.acquire(req, SEARCH_ACTION)
@@ -68,14 +79,24 @@ class SearchResource:
         settings, scope = self._settings(), caller_scope(req)
         index = self._semantic_index() if request.mode == service.AI else None
         with list_errors(req, scope):
-            answer = service.search(request, scope, settings, index, req.context.user)
+            answer, source, ttl = cached.search(self._cache, request, scope, settings, index,
+                                                req.context.user, defer=req.context.ctx.wait_until)
         if settings.enabled:
             user = req.context.user
             req.context.ctx.wait_until(history.record, request.query, answer["mode"], answer["total"],
                                        answer["query_time_ms"], user.id if user is not None else None,
                                        public=service.reads_as_public(scope),
                                        client=history.client_key(self._secret, self._guard.address(req)))
+        mark_cache(resp, source, ttl)
         resp.media = {"success": True, "data": answer}
+
+
+def mark_cache(resp, source, ttl):
+    """The ``X-Cache-*`` headers of an answer from ``source`` (``ttl``: a hit's seconds left), as ``/api/content``'s."""
+    resp.set_header("X-Cache-Status", "MISS" if source == DATABASE else "HIT")
+    resp.set_header("X-Cache-Source", source)
+    if ttl is not None:
+        resp.set_header("X-Cache-TTL", str(math.ceil(ttl)))
 
 
 class SuggestResource:
@@ -111,7 +132,7 @@ class AnalyticsResource:
         resp.media = {"success": True, "data": history.analytics()}
 
 
-def search_routes(settings, semantic_index, rate_limiter, app_settings):
+def search_routes(settings, semantic_index, rate_limiter, app_settings, cache=None):
     """The routes the ``ai-search`` plugin mounts.
 
     Args:
@@ -119,10 +140,11 @@ def search_routes(settings, semantic_index, rate_limiter, app_settings):
         semantic_index: returns the SemanticIndex, or None without an ``AI`` binding.
         rate_limiter: the app's RateLimiter (the counters every worker shares).
         app_settings: the app's Settings (its rate-limit window, proxies and secret).
+        cache: the app's ThreeTierCache (None: searches are not cached).
     """
     guard = Guard(rate_limiter, app_settings)
     return [
-        ("/api/search", SearchResource(settings, semantic_index, guard, app_settings.jwt_secret)),
+        ("/api/search", SearchResource(settings, semantic_index, guard, app_settings.jwt_secret, cache)),
         ("/api/search/suggest", SuggestResource(settings, guard)),
         ("/api/search/analytics", AnalyticsResource()),
     ]

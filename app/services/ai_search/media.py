@@ -67,6 +67,11 @@ def _matching(words):
     return functools.reduce(operator.and_, [contains_any_case(text, word) for word in words])
 
 
+def sees_public_media_only(user):
+    """Whether ``user`` (None: anonymous) finds the files the public finds, and no other."""
+    return _visible(user) is not None and (user is None or not user.can(READ_PERMISSION))
+
+
 def _visible(user):
     """The condition on ``Media`` rows ``user`` may see; None: every file.
 

@@ -6,8 +6,8 @@ narrows what is searched, every collection when empty; ``autocomplete_enabled`` 
 the suggestions empty; ``results_limit`` is the page size when a search names none;
 ``index_media`` true makes a search find media files by their metadata too (``media.py``).
 ``dismissed_collections`` (ids) are the collections the admin page no longer offers for
-search (``app.admin.ai_search``). ``cache_duration`` is SonicJS's, kept so its settings form
-validates and shown; it is not applied: results are never cached (they depend on who asks).
+search (``app.admin.ai_search``). ``cache_duration`` is how many hours the public's answers
+are cached (0: never; ``cached.py``).
 """
 
 import msgspec
@@ -26,7 +26,7 @@ class SearchSettings(msgspec.Struct, forbid_unknown_fields=True):
         selected_collections: ids of the collections searched; empty: every collection.
         dismissed_collections: ids of the collections the admin page no longer offers for search.
         autocomplete_enabled: ``/api/search/suggest`` answers suggestions.
-        cache_duration: hours, 0 to 24; SonicJS's, kept, not applied.
+        cache_duration: hours the public's answers are cached, 0 (never) to 24.
         results_limit: the page size when a search names none, 10 to 100.
         index_media: a search also answers the media files whose name, alt, caption or tags
             hold its words (``data.media``).

@@ -6,6 +6,8 @@ only for the public), through the full-text index; ``mode: "ai"`` ranks by meani
 env has an ``AI`` binding (``app.services.ai_search``). Its settings are SonicJS's
 (``app.services.ai_search.settings``), edited through the generic plugin settings API and
 its admin page (``app.admin.ai_search``). The routes answer 404 while the plugin is inactive.
+The public's answers are cached for ``cache_duration`` hours (``app.services.ai_search.cached``);
+the index it builds is given the app's cache, so new vectors make them stale in this worker at once.
 
 As SonicJS does, an item created, edited, published or restored is indexed at once: after
 the response (``ctx.wait_until``), its vector is made when it is missing or stale. The items
@@ -51,6 +53,7 @@ class AISearch(ReadsOwnSettings):
     def __init__(self):
         super().__init__()
         self._env = None
+        self._cache = None
         # The items queued per request: a create that publishes fires two hooks, indexed once.
         self._queued = weakref.WeakKeyDictionary()
 
@@ -58,6 +61,7 @@ class AISearch(ReadsOwnSettings):
     def startup(self, env, services):
         self.attach(services)
         self._env = env
+        self._cache = services.cache
 
     @hookimpl
     def register_routes(self, env, settings, services):
@@ -66,9 +70,9 @@ class AISearch(ReadsOwnSettings):
         from app.api.search_admin import search_admin_routes
 
         def index():
-            return semantic_index_for(env)
+            return semantic_index_for(env, services.cache)
 
-        return [*search_routes(self.settings, index, services.rate_limiter, settings),
+        return [*search_routes(self.settings, index, services.rate_limiter, settings, services.cache),
                 *search_admin_routes(self.settings, index)]
 
     def settings(self):
@@ -98,7 +102,7 @@ class AISearch(ReadsOwnSettings):
         Without an execution context (a CLI write) nothing is queued: the scheduled job
         indexes what is stale.
         """
-        index = semantic_index_for(self._env) if self._env is not None else None
+        index = semantic_index_for(self._env, self._cache) if self._env is not None else None
         if index is None or ctx is None:
             return
         settings = self.settings()
