@@ -66,13 +66,15 @@ class SemanticIndex:
 
     Args:
         embedder: the ``AI`` binding.
-        on_change: called, with no argument, after vectors were stored (their transaction
-            committed): cached ``ai`` searches ranked the old ones (``semantic_index_for``).
+        on_change: called, with no argument, once per indexing call that stored vectors
+            (after their transactions committed, even when the model then failed): cached
+            ``ai`` searches ranked the old ones (``semantic_index_for``).
     """
 
     def __init__(self, embedder, on_change=None):
         self.embedder = embedder
         self._on_change = on_change
+        self._stores = 0  # transactions that stored rows: _index calls on_change when it grew
 
     @property
     def model(self):
@@ -241,9 +243,15 @@ class SemanticIndex:
     def _index(self, content_ids):
         ids = list(dict.fromkeys(content_ids))
         totals = {"embedded": 0, "failed": 0}
-        for start in range(0, len(ids), ID_CHUNK):
-            counts = self._index_chunk(ids[start:start + ID_CHUNK])
-            totals = {key: totals[key] + counts[key] for key in totals}
+        stores = self._stores
+        try:
+            for start in range(0, len(ids), ID_CHUNK):
+                counts = self._index_chunk(ids[start:start + ID_CHUNK])
+                totals = {key: totals[key] + counts[key] for key in totals}
+        finally:
+            # Once per call, not per batch: a bulk publish's vectors are one invalidation.
+            if self._stores != stores and self._on_change is not None:
+                self._on_change()
         return totals
 
     def _index_chunk(self, ids):
@@ -352,8 +360,8 @@ class SemanticIndex:
                                         SearchEmbedding.content_version, SearchEmbedding.error,
                                         SearchEmbedding.indexed_at])
                  .execute())
-        if rows and self._on_change is not None:
-            self._on_change()
+        if rows:
+            self._stores += 1
 
     def looks_stale(self):
         """The condition, over content LEFT JOINed to its vector, of an item whose vector is
