@@ -9,7 +9,7 @@ The env's ``[ai]`` binding is the test's embeddings server (tests/fixtures/embed
 import pytest
 import webob
 
-from app.db.models import Content, SearchEmbedding, SearchHistory, bind_models
+from app.db.models import Content, Media, SearchEmbedding, SearchHistory, bind_models
 from app.services.ai_search.history import folded
 from app.services.ai_search.overview import REINDEX_BATCH, REINDEX_CHECKED, REINDEX_CHUNK
 from app.services.ai_search.semantic import semantic_index_for
@@ -299,6 +299,22 @@ def test_try_a_search_as_the_signed_in_user_sees_it(browser, signed_in_as, site)
     links = [a.get_text() for a in form.submit().html.select("#try-results li a")]
     assert sorted(links) == ["Cats", "Draft cats"]  # an admin sees drafts, as /api/search shows them
     assert SearchHistory.select().count() == 0  # trying is not recorded
+
+
+def test_try_a_search_lists_the_media_files_it_finds(browser, signed_in_as, site):
+    """With ``index_media`` on, the files the admin's search finds are listed, linked to their
+    pages: the whole library, as the admin sees it (this draft-only file is not public)."""
+    admin = signed_in_as("admin")
+    Media.create(id="m-cat", filename="cat.png", original_name="purring-cat.png", mime_type="image/png", size=10,
+                 r2_key="uploads/cat.png", public_url="/files/uploads/cat.png", alt="A cat", uploaded_by=admin.id)
+    form = browser.get(PAGE).forms["plugin-settings"]
+    form["settings.index_media"] = True
+    form = form.submit(status=303).follow().forms["try-search"]
+    form["q"] = "purring"
+    page = form.submit()
+    files = page.html.select("#try-results ul[aria-labelledby=try-media] a")
+    assert [(a.get_text(), a["href"]) for a in files] == [("purring-cat.png", "/admin/media/m-cat")]
+    assert "Media files found (1)" in page.html.find(id="try-media").get_text()
 
 
 def test_while_the_plugin_is_inactive_the_page_is_the_generic_one(browser, signed_in_as, site):

@@ -133,4 +133,9 @@ def test_a_viewer_finds_their_own_uploads(client, library):
     client.patch_json(f"/admin/api/users/{author.id}", {"role": "viewer"}, headers=library["admin"], status=200)
     viewer = bearer(token_for(User.get_by_id(author.id)))
     assert client.get("/api/media", {"search": "sunset"}, headers=viewer).json["meta"]["total"] == 3
-    assert names(search(client, "sunset", headers=viewer)) == {"sunset-beach.png", "harbour.png", "draft-sunset.png"}
+    # The public's answer is cached first (cache_duration): the viewer, who reads content as
+    # the public does, but their own files too, is answered for themself, and the other way round.
+    public = {"sunset-beach.png", "harbour.png"}
+    assert names(search(client, "sunset")) == public
+    assert names(search(client, "sunset", headers=viewer)) == public | {"draft-sunset.png"}
+    assert names(search(client, "sunset")) == public

@@ -137,7 +137,8 @@ def _trial(req, index, settings):
         return {"query": "", "mode": mode, "answer": None, "error": None}
     request = service.SearchRequest(query=query, mode=mode)
     try:
-        answer = service.search(request, caller_scope(req), settings, index if mode == service.AI else None)
+        answer = service.search(request, caller_scope(req), settings, index if mode == service.AI else None,
+                                    req.context.user)
     except (QueryError, NotPermitted, ServiceError) as ex:
         return {"query": query, "mode": mode, "answer": None, "error": str(ex) or "The search could not run"}
     return {"query": query, "mode": mode, "answer": answer, "error": None}
