@@ -18,7 +18,7 @@ from tests.fixtures.admin import BROWSER, browser_for, csrf_token, sign_in
 from tests.fixtures.auth import PASSWORD, hashed
 from tests.fixtures.browser import WAIT_SECONDS, critical_violations, navigate, screenshot, severe_console_errors
 from tests.fixtures.content import create_collection, insert_items
-from tests.fixtures.embeddings import API_KEY, KEY_VARIABLE, MODEL, env_with_ai
+from tests.fixtures.embeddings import API_KEY, KEY_VARIABLE, MODEL, ai_env_fixture
 from tests.fixtures.users import create_user
 
 pytestmark = pytest.mark.backends
@@ -26,11 +26,8 @@ pytestmark = pytest.mark.backends
 PAGE = "/admin/plugins/ai-search"
 
 
-@pytest.fixture
-def env(tmp_path, stack, embeddings_server):
-    """The test's stack with an ``[ai]`` binding on the embeddings server."""
-    with env_with_ai(stack, tmp_path / "app", embeddings_server, batch_size=8, timeout=2) as env:
-        yield env
+# The test's stack with an ``[ai]`` binding on the test's embeddings server.
+env = ai_env_fixture(batch_size=8, timeout=2)
 
 
 @pytest.fixture

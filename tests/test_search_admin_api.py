@@ -16,7 +16,7 @@ from tests.fixtures.admin import csrf_token, sign_in
 from tests.fixtures.app import client_for
 from tests.fixtures.auth import hashed
 from tests.fixtures.content import create_collection, insert_items
-from tests.fixtures.embeddings import env_with_ai
+from tests.fixtures.embeddings import ai_env_fixture
 from tests.fixtures.users import bearer, create_user, token_for
 
 pytestmark = pytest.mark.backends
@@ -26,11 +26,8 @@ GETS = (f"{API}/settings", f"{API}/new-collections", f"{API}/status")
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
 
-@pytest.fixture
-def env(tmp_path, stack, embeddings_server):
-    """The test's stack with an ``[ai]`` binding on the embeddings server."""
-    with env_with_ai(stack, tmp_path / "app", embeddings_server, batch_size=8, timeout=2) as env:
-        yield env
+# The test's stack with an ``[ai]`` binding on the test's embeddings server.
+env = ai_env_fixture(batch_size=8, timeout=2)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from app.services.ai_search.service import AI_OFF, MAX_RANKED, MODEL_FAILED
 from app.services.content import statements
 from app.services.log_buffer import flush_process_buffer
 from tests.fixtures.content import create_collection, insert_items
-from tests.fixtures.embeddings import API_KEY, embed, env_with_ai
+from tests.fixtures.embeddings import API_KEY, ai_env_fixture, embed
 from tests.fixtures.users import create_user
 
 pytestmark = pytest.mark.backends
@@ -33,11 +33,8 @@ DOCS = [  # (slug, collection, status, title, body); item i created START + i da
 ]
 
 
-@pytest.fixture
-def env(tmp_path, stack, embeddings_server):
-    """The test's stack with an ``[ai]`` binding on the embeddings server (answers within 1 s)."""
-    with env_with_ai(stack, tmp_path / "app", embeddings_server, batch_size=8, timeout=1) as env:
-        yield env
+# The test's stack with an ``[ai]`` binding on the test's embeddings server.
+env = ai_env_fixture(batch_size=8, timeout=1)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from app.services.ai_search.service import MODEL_FAILED
 from tests.fixtures.auth import clocked_client
 from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.content import create_collection, insert_items
-from tests.fixtures.embeddings import env_with_ai
+from tests.fixtures.embeddings import ai_env_fixture
 from tests.test_rate_limit_headers import START, Clock, quota
 
 pytestmark = pytest.mark.backends
@@ -25,11 +25,8 @@ HOUR = 3600
 SETTINGS = "/admin/api/plugins/ai-search"
 
 
-@pytest.fixture
-def env(tmp_path, stack, embeddings_server):
-    """The test's stack with an ``[ai]`` binding on the embeddings server."""
-    with env_with_ai(stack, tmp_path / "app", embeddings_server, batch_size=8, timeout=1) as env:
-        yield env
+# The test's stack with an ``[ai]`` binding on the test's embeddings server.
+env = ai_env_fixture(batch_size=8, timeout=1)
 
 
 @pytest.fixture

@@ -24,19 +24,15 @@ from app.scheduled import eventful, index_search_embeddings, now_event, run_sche
 from app.services.ai_search.semantic import SemanticIndex, item_text, pack, semantic_index_for, text_hash
 from tests.fixtures.app import client_for, record_statements
 from tests.fixtures.content import create_collection, insert_items
-from tests.fixtures.embeddings import API_KEY, DIMENSIONS, KEY_VARIABLE, MODEL, ai_table, embed, env_with_ai
+from tests.fixtures.embeddings import API_KEY, DIMENSIONS, KEY_VARIABLE, MODEL, ai_env_fixture, ai_table, embed
 from tests.test_query_depth import plan, sorts
 
 pytestmark = pytest.mark.backends
 
 
 
-@pytest.fixture
-def env(tmp_path, stack, embeddings_server):
-    """An env of the test's stack whose ``[ai]`` binding is the test's embeddings server
-    (two texts per request)."""
-    with env_with_ai(stack, tmp_path / "app", embeddings_server, batch_size=2) as env:
-        yield env
+# The test's stack with an ``[ai]`` binding on the test's embeddings server (two texts per request).
+env = ai_env_fixture(batch_size=2)
 
 
 @pytest.fixture
