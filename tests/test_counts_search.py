@@ -2,6 +2,7 @@
 --file`` and bulk imports run), the API, and a time-travel restore; on SQLite and PostgreSQL."""
 
 import pytest
+from playhouse import db_url
 
 from app.db import derived
 from app.db.database import is_postgres, pg_fold_collation
@@ -208,3 +209,33 @@ def test_words_of_every_script_are_found_on_a_database_with_a_c_locale(postgres_
     finally:
         env.DB.db.close()
         postgres_server.drop_database(name)
+
+
+@pytest.mark.postgres
+def test_a_role_that_does_not_own_the_search_index_may_rebuild(postgres_server, tmp_path):
+    """Merging the GIN index's pending list is its owner's (or a superuser's) right: a role
+    that may write every table but owns none (a restore run with the app's own credentials)
+    still recomputes everything; the merge is left to autovacuum."""
+    url = postgres_server.create_database("rebuild_role")
+    env = make_env(tmp_path, database_url=url)
+    writer = None
+    try:
+        migrate(env)
+        bind_models(env.DB.db)
+        db = env.DB.db
+        insert_items(create_collection("blog"), create_user("author"), 2, data=lambda i: {"body": "omega"})
+        postgres_server.drop_role("sonicpy_writer")
+        db.execute_sql("CREATE ROLE sonicpy_writer LOGIN")
+        db.execute_sql("GRANT ALL ON ALL TABLES IN SCHEMA public TO sonicpy_writer")
+        db.execute_sql("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO sonicpy_writer")
+        db.execute_sql(f"DELETE FROM {derived.FTS_TABLE}")
+        writer = db_url.connect(url.replace("postgres@", "sonicpy_writer@"))
+        derived.rebuild(writer)
+        assert writer.execute_sql(f"SELECT count(*) FROM {derived.FTS_TABLE}").fetchone()[0] == 2
+        assert stale_vectors(db) == []
+    finally:
+        if writer is not None:
+            writer.close()
+        env.DB.db.close()
+        postgres_server.drop_database("rebuild_role")
+        postgres_server.drop_role("sonicpy_writer")

@@ -384,7 +384,10 @@ def _rebuild_pg_search(db):
     """
     db.execute_sql(f"DELETE FROM {FTS_TABLE}")
     db.execute_sql(f"INSERT INTO {FTS_TABLE} (id, vector) SELECT id, {PG_SEARCH_FUNCTION}(title, data) FROM content")
-    db.execute_sql("SELECT gin_clean_pending_list(%s::regclass)", (PG_SEARCH_INDEX,))
+    # Only the index's owner (or a superuser) may merge it: a role that may write content but
+    # does not own the index (a restore run by the app's own role) leaves that to autovacuum.
+    db.execute_sql("SELECT gin_clean_pending_list(c.oid) FROM pg_class c"
+                   " WHERE c.oid = %s::regclass AND pg_has_role(c.relowner, 'USAGE')", (PG_SEARCH_INDEX,))
     db.execute_sql(f"ANALYZE {FTS_TABLE}")
 
 
