@@ -9,7 +9,7 @@ The env's ``[ai]`` binding is the test's embeddings server (tests/fixtures/embed
 import pytest
 import webob
 
-from app.db.models import Content, Media, SearchEmbedding, SearchHistory, bind_models
+from app.db.models import Content, Media, Plugin, SearchEmbedding, SearchHistory, bind_models
 from app.services.ai_search.history import folded
 from app.services.ai_search.overview import REINDEX_BATCH, REINDEX_CHECKED, REINDEX_CHUNK
 from app.services.ai_search.semantic import semantic_index_for
@@ -17,6 +17,7 @@ from app.services.log_buffer import flush_process_buffer
 from tests.fixtures.admin import BROWSER, browser_for, csrf_token, sign_in
 from tests.fixtures.auth import PASSWORD, hashed
 from tests.fixtures.browser import WAIT_SECONDS, critical_violations, navigate, screenshot, severe_console_errors
+from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.embeddings import API_KEY, KEY_VARIABLE, MODEL, ai_env_fixture
 from tests.fixtures.users import create_user
@@ -398,3 +399,28 @@ def test_the_page_in_a_browser_has_no_critical_accessibility_violation(served_ad
     screenshot(chromium, "admin-ai-search")
     assert severe_console_errors(chromium) == []
     assert audited == []
+
+
+def test_adds_and_dismisses_on_two_workers_at_once_keep_each_other(env):
+    """Each action changes the list as the locked row holds it, not as its worker last read
+    it: two admins pressing "Add to search" (or "Dismiss") on two notices, one request on
+    each worker within the cache's generation bound, add both."""
+    for name in ("blog", "news", "pets", "shop", "misc"):
+        create_collection(name)
+    admin = create_user("admin", password_hash=hashed())
+    first, second = browser_for(env), browser_for(env)  # two workers: two apps, one CACHE_KV
+    for browser in (first, second):
+        assert sign_in(browser, admin).status_int == 303
+    tokens = {browser: csrf_token(browser) for browser in (first, second)}
+    form = first.get(PAGE).forms["plugin-settings"]
+    form["settings.selected_collections"] = "col-blog\n"
+    form.submit(status=303)
+    past_generation_bound()
+    second.get(PAGE)  # the second worker has read the settings as they are now
+    for action, ids in (("add", ("col-news", "col-pets")), ("dismiss", ("col-shop", "col-misc"))):
+        for browser, collection_id in zip((first, second), ids, strict=True):
+            browser.post(f"{PAGE}/collections/{collection_id}/{action}", {"csrf_token": tokens[browser]}, status=303)
+    stored = Plugin.get(Plugin.name == "ai-search").settings
+    assert sorted(stored["selected_collections"]) == ["col-blog", "col-news", "col-pets"]
+    assert sorted(stored["dismissed_collections"]) == ["col-misc", "col-shop"]
+

@@ -151,6 +151,11 @@ def test_a_settings_change_invalidates(client, site, as_admin):
     assert cache_status(narrowed)[0] == "MISS" and slugs(narrowed) == []
     client.patch_json(SETTINGS, {"settings": {"selected_collections": []}}, headers=admin)
     assert slugs(ask(client, "red")) == ["bikes-0", "cars-0"]
+    # A setting no answer depends on (a dismissed collection, the suggestions) keeps them.
+    client.patch_json(SETTINGS, {"settings": {"dismissed_collections": [news], "autocomplete_enabled": False}},
+                      headers=admin)
+    kept = ask(client, "red")
+    assert cache_status(kept)[0] == "HIT" and slugs(kept) == ["bikes-0", "cars-0"]
 
 
 def test_every_hit_is_a_search_in_the_analytics(client, site, as_admin):

@@ -43,9 +43,10 @@ MODES = (service.KEYWORD, service.AI)
 class AISearchPages:
     """What the page and its actions share: the registry, the semantic index, the actions' 404s."""
 
-    def __init__(self, registry, env):
+    def __init__(self, registry, env, cache=None):
         self.registry = registry
         self._env = env
+        self._cache = cache
 
     def available(self):
         """Raise a 404 while the plugin is inactive (for the actions)."""
@@ -59,7 +60,7 @@ class AISearchPages:
 
     def index(self):
         """The SemanticIndex, or None without an ``AI`` binding."""
-        return semantic_index_for(self._env)
+        return semantic_index_for(self._env, self._cache)
 
     def settings(self):
         """The plugin's SearchSettings now."""
@@ -184,12 +185,20 @@ class AddToSearchAction:
     def on_post(self, req, resp, collection_id):
         self._pages.available()
         self._pages.known(collection_id)
-        selected = self._pages.settings().selected_collections
-        if not selected or collection_id in selected:
+        added = []
+
+        def add(settings):
+            # Read from the locked row: an add or a dismiss at the same time is kept.
+            selected = settings_from(settings).selected_collections
+            if not selected or collection_id in selected:
+                return None
+            added.append(collection_id)
+            return {"selected_collections": [*selected, collection_id]}
+
+        self._pages.registry.update_settings(NAME, add, req.context.user.id)
+        if not added:
             redirect(resp, f"{PAGE}?{urlencode({'added': collection_id, 'already': 1})}")
             return
-        self._pages.registry.update_settings(NAME, {"selected_collections": [*selected, collection_id]},
-                                             req.context.user.id)
         indexed = self._pages.index() is not None and overview.vectors_wanted(collection_id)
         redirect(resp, f"{PAGE}?{urlencode({'added': collection_id, 'indexed': int(indexed)})}")
 
@@ -205,16 +214,18 @@ class DismissAction:
     def on_post(self, req, resp, collection_id):
         self._pages.available()
         self._pages.known(collection_id)
-        dismissed = self._pages.settings().dismissed_collections
-        if collection_id not in dismissed:
-            self._pages.registry.update_settings(NAME, {"dismissed_collections": [*dismissed, collection_id]},
-                                                 req.context.user.id)
+
+        def dismiss(settings):
+            dismissed = settings_from(settings).dismissed_collections
+            return None if collection_id in dismissed else {"dismissed_collections": [*dismissed, collection_id]}
+
+        self._pages.registry.update_settings(NAME, dismiss, req.context.user.id)
         redirect(resp, f"{PAGE}?{urlencode({'dismissed': collection_id})}")
 
 
 def register(routes, renderer):
     """Mount the page (before ``/admin/plugins/{name}`` is matched: a literal segment wins) and its actions."""
-    pages = AISearchPages(routes.services.plugins, routes.env)
+    pages = AISearchPages(routes.services.plugins, routes.env, routes.services.cache)
     routes.add_page(PAGE, AISearchPage(renderer, pages))
     routes.add_page(f"{PAGE}/reindex/{{collection_id}}", ReindexAction(renderer, pages))
     routes.add_page(f"{PAGE}/collections/{{collection_id}}/add", AddToSearchAction(pages))

@@ -4,7 +4,7 @@ Only answers that depend on nothing private are shared: those of callers who rea
 public reads (``service.reads_as_public``: anonymous callers, viewers; a search never shows
 an author's email). They share one entry per request as the search reads it (the trimmed
 query, mode, collections, filters, limit and offset), the settings that shaped it (a
-fingerprint of them all: a settings change starts new entries) and, in ``ai`` mode, the
+fingerprint of ``ANSWER_SETTINGS``: a change of one starts new entries) and, in ``ai`` mode, the
 model of the ``AI`` binding. Callers who also see drafts or their own items (editors,
 authors) are never answered from the cache nor fill it: their answers are made per request.
 With ``index_media`` on, neither are callers who see media the public does not (their own
@@ -52,9 +52,16 @@ class _NotStored(Exception):
         self.answer = answer
 
 
+# The settings an answer depends on: a change of one starts new entries. The others (the
+# dismissed collections, suggestions, the duration itself) leave the cached answers be.
+ANSWER_SETTINGS = ("enabled", "ai_mode_enabled", "selected_collections", "results_limit", "index_media")
+
+
 def settings_fingerprint(settings):
-    """A short digest of every one of ``settings`` (SearchSettings): a changed setting, a changed key."""
-    return hashlib.sha256(msgspec.json.encode(settings)).hexdigest()[:24]
+    """A short digest of the ``ANSWER_SETTINGS`` of ``settings`` (SearchSettings): a changed
+    setting, a changed key."""
+    shaping = {name: getattr(settings, name) for name in ANSWER_SETTINGS}
+    return hashlib.sha256(msgspec.json.encode(shaping)).hexdigest()[:24]
 
 
 def cache_key(request, settings, index):

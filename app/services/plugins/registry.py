@@ -275,6 +275,11 @@ class PluginRegistry:
         time merges into the settings this one wrote (or this one into its), never both
         into the settings they started from.
 
+        Args:
+            changes: the keys to set; or a function of the settings as they are now (read
+                from the locked row) returning them, or None to change nothing, for a change
+                that depends on them (adding an id to a list: two adds at once keep both).
+
         Raises:
             PluginNotFound, InvalidSettings.
         """
@@ -286,6 +291,10 @@ class PluginRegistry:
             row = locked(Plugin.select().where(Plugin.name == name)).get_or_none()
             if row is None:
                 raise PluginNotFound(name)
+            if callable(changes):
+                changes = changes(dict(row.settings or {}))
+                if changes is None:
+                    return self.get(name)
             merged = {**(row.settings or {}), **changes} if isinstance(changes, dict) else changes
             settings = validate_settings(schema, merged)
             Plugin.update({Plugin.settings: settings, Plugin.updated_at: now, Plugin.last_updated: now}).where(
