@@ -725,3 +725,21 @@ def test_health_reports_the_models_last_outcome_without_calling_it_nor_failing(e
     index.rank("cats", [create_collection("pages").id])
     assert client.get("/health", status=200).json["bindings"]["AI"]["status"] == "ok"
 
+
+
+def test_a_request_s_batches_and_a_re_index_s_chunks_invalidate_once(env, author):
+    """Storing vectors invalidates the cached ``ai`` answers: once per request's indexing task
+    and once per re-index press, however many model batches (two texts here) they take."""
+    from app.services.ai_search.overview import reindex_batch
+    from app.services.plugins.ai_search_plugin import index_queued
+
+    blog = create_collection("blog")
+    ids = insert_items(blog, author[0], 5, data=lambda i: {"body": f"text number {i}"})
+    changes = []
+    index = SemanticIndex(semantic_index_for(env).embedder, on_change=lambda: changes.append(True))
+    index_queued(index, ids)
+    assert len(changes) == 1 and SearchEmbedding.select().count() == 5
+    Content.update(updated_at=Content.updated_at + 1, data={"body": "changed"}).execute()
+    assert reindex_batch(index, blog.id)["embedded"] == 5 and len(changes) == 2
+    index_queued(index, ids)  # nothing stale: nothing stored, nothing invalidated
+    assert len(changes) == 2

@@ -124,12 +124,13 @@ def reindex_batch(index, collection_id, limit=REINDEX_BATCH, checked_limit=REIND
            .limit(checked_limit).tuples()]
     deadline = time.monotonic() + seconds
     done = {"checked": 0, "embedded": 0, "refused": 0}
-    for start in range(0, len(ids), REINDEX_CHUNK):
-        chunk = ids[start:start + REINDEX_CHUNK]
-        counts = index.index_counts(chunk)
-        done["checked"] += len(chunk)
-        done["embedded"] += counts["embedded"]
-        done["refused"] += counts["failed"]
-        if done["embedded"] + done["refused"] >= limit or time.monotonic() > deadline:
-            break
+    with index.one_change():
+        for start in range(0, len(ids), REINDEX_CHUNK):
+            chunk = ids[start:start + REINDEX_CHUNK]
+            counts = index.index_counts(chunk)
+            done["checked"] += len(chunk)
+            done["embedded"] += counts["embedded"]
+            done["refused"] += counts["failed"]
+            if done["embedded"] + done["refused"] >= limit or time.monotonic() > deadline:
+                break
     return done

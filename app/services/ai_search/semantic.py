@@ -27,6 +27,7 @@ index would be needed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import math
@@ -75,6 +76,23 @@ class SemanticIndex:
         self.embedder = embedder
         self._on_change = on_change
         self._stores = 0  # transactions that stored rows: _index calls on_change when it grew
+
+    @contextlib.contextmanager
+    def one_change(self):
+        """Within it, the indexing calls that store vectors call ``on_change`` once, at the end
+        (even when one raises): a request's batches, or a re-index's chunks, invalidate the
+        cache once rather than once each."""
+        on_change, stored = self._on_change, []
+        if on_change is None:
+            yield
+            return
+        self._on_change = lambda: stored.append(True)
+        try:
+            yield
+        finally:
+            self._on_change = on_change
+            if stored:
+                on_change()
 
     @property
     def model(self):

@@ -139,12 +139,13 @@ def index_queued(index, content_ids, seconds=HOOK_SECONDS):
     deadline = time.monotonic() + seconds
     size = index.embedder.batch_size
     try:
-        for start in range(0, len(ids), size):
-            if start and time.monotonic() > deadline:
-                log.warning("saved item(s) %s not indexed now (out of time; the scheduled job will index them)",
-                            _named(ids[start:]))
-                return
-            index.index_items(ids[start:start + size])
+        with index.one_change():
+            for start in range(0, len(ids), size):
+                if start and time.monotonic() > deadline:
+                    log.warning("saved item(s) %s not indexed now (out of time; the scheduled job will index them)",
+                                _named(ids[start:]))
+                    return
+                index.index_items(ids[start:start + size])
     except EmbeddingUnavailable as ex:
         log.warning("saved item(s) %s not indexed now (the scheduled job will retry): %s", _named(ids[start:]), ex)
     finally:
