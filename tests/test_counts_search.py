@@ -1,12 +1,14 @@
 """The counts and the search index follow every write path: plain SQL (what ``d1 execute
 --file`` and bulk imports run), the API, and a time-travel restore; on SQLite and PostgreSQL."""
 
+import peewee
 import pytest
 from playhouse import db_url
 
 from app.db import derived
 from app.db.database import is_postgres, pg_fold_collation
 from app.db.models import bind_models
+from app.db.pg_json import PG_JSON_FUNCTION
 from app.db.time_travel import current_bookmark, restore
 from tests.fixtures.app import client_for, make_env, migrate
 from tests.fixtures.content import create_collection, insert_items
@@ -239,3 +241,67 @@ def test_a_role_that_does_not_own_the_search_index_may_rebuild(postgres_server, 
         env.DB.db.close()
         postgres_server.drop_database("rebuild_role")
         postgres_server.drop_role("sonicpy_writer")
+
+
+def parallel_count(db, condition):
+    """``SELECT count(*) FROM content WHERE condition`` planned parallel whatever the table's size."""
+    with db.atomic():
+        for setting in ("parallel_setup_cost = 0", "parallel_tuple_cost = 0", "min_parallel_table_scan_size = 0",
+                        "max_parallel_workers_per_gather = 2"):
+            db.execute_sql(f"SET LOCAL {setting}")
+        plan = "\n".join(row[0] for row in db.execute_sql(f"EXPLAIN SELECT count(*) FROM content WHERE {condition}"))
+        return plan, db.execute_sql(f"SELECT count(*) FROM content WHERE {condition}").fetchone()[0]
+
+
+@pytest.mark.postgres
+def test_the_functions_that_read_data_never_run_in_a_parallel_plan(postgres_server, tmp_path):
+    """Both functions catch what they cannot read in an EXCEPTION block, a subtransaction,
+    which a parallel query refuses: they are PARALLEL UNSAFE, and an apply marks an earlier
+    install's PARALLEL SAFE ones so, without computing the stored vectors again."""
+    env = make_env(tmp_path, database_url=postgres_server.create_database("parallel_functions"))
+    try:
+        migrate(env)
+        bind_models(env.DB.db)
+        db = env.DB.db
+        insert_items(create_collection("blog"), create_user("author"), 3, data=lambda i: {"body": "sigma"})
+        search = f"{derived.PG_SEARCH_FUNCTION}(title, data) @@ to_tsquery('simple', 'sigma')"
+        document = f"{PG_JSON_FUNCTION}(data) IS NOT NULL"
+        for condition in (search, document):
+            plan, found = parallel_count(db, condition)
+            assert "Parallel" not in plan and found == 3, plan
+        db.execute_sql(f"ALTER FUNCTION {derived.PG_SEARCH_FUNCTION}(text, text) PARALLEL SAFE")  # as installed before
+        db.execute_sql(f"ALTER FUNCTION {PG_JSON_FUNCTION}(text) PARALLEL SAFE")
+        with pytest.raises(peewee.DatabaseError, match="subtransactions during a parallel operation"):
+            parallel_count(db, search)
+        written = db.execute_sql(f"SELECT id, xmin::text FROM {derived.FTS_TABLE} ORDER BY id").fetchall()
+        migrate(env)
+        for condition in (search, document):
+            plan, found = parallel_count(db, condition)
+            assert "Parallel" not in plan and found == 3, plan
+        assert db.execute_sql(f"SELECT id, xmin::text FROM {derived.FTS_TABLE} ORDER BY id").fetchall() == written
+    finally:
+        env.DB.db.close()
+        postgres_server.drop_database("parallel_functions")
+
+
+@pytest.mark.postgres
+def test_truncating_content_empties_what_its_rows_kept(postgres_server, tmp_path):
+    """TRUNCATE fires no row trigger: a statement trigger empties the vectors and the counts,
+    as deleting every row would; the next rows are counted and found as usual."""
+    env = make_env(tmp_path, database_url=postgres_server.create_database("truncated"))
+    try:
+        migrate(env)
+        bind_models(env.DB.db)
+        db, client = env.DB.db, client_for(env)
+        blog = create_collection("blog", {"type": "object", "properties": {"kind": {"type": "string", "indexed": True}}})
+        author = create_user("author")
+        insert_items(blog, author, 3, data=lambda i: {"body": "tau", "kind": "a"})
+        db.execute_sql("TRUNCATE content CASCADE")
+        assert stale_vectors(db) == [] and kept_counts(db) == true_counts(db) == []
+        assert db.execute_sql(f"SELECT count(*) FROM {derived.VALUES_TABLE}").fetchone()[0] == 0
+        insert_items(blog, author, 1, slug_prefix="later", data=lambda i: {"body": "tau", "kind": "a"})
+        assert found(client, "tau") == ["later-0"] and stale_vectors(db) == []
+        assert kept_counts(db) == true_counts(db) == [(blog.id, "published", 0, 1)]
+    finally:
+        env.DB.db.close()
+        postgres_server.drop_database("truncated")

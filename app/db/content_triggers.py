@@ -7,7 +7,8 @@ may hold a trigger of the same name written for an earlier rule, which installin
 alone would keep for ever: each trigger's stored definition is compared with this version's
 statement instead, and one that differs is dropped and created again, in one transaction
 (no write sees content without it). The search index's own objects (SQLite's FTS5 table and
-the view it reads, PostgreSQL's GIN index) are compared and replaced the same way.
+the view it reads, PostgreSQL's GIN index over ``content_fts``) are compared and replaced the
+same way; PostgreSQL's ``content_fts`` table itself is created when missing.
 
 * SQLite keeps a trigger's CREATE statement as it was run (``sqlite_master.sql``), which is
   compared with the statement.
@@ -132,7 +133,7 @@ _PG_INDEX = (
 
 
 def install_pg_index(db, name, statement):
-    """Create index ``name`` by ``statement`` (``CREATE INDEX name ON content ...``, written as
+    """Create index ``name`` by ``statement`` (``CREATE INDEX name ON <table> ...``, written as
     PostgreSQL shows it without the schema) when it is missing or shown otherwise.
 
     An outdated index is renamed and dropped only once its replacement is built: building

@@ -376,9 +376,10 @@ def _rebuild_pg_search(db):
     """Compute every row's vector afresh (content is locked against writes by the caller).
     DELETE rather than TRUNCATE: searches go on meanwhile, with the vectors before.
 
-    What autovacuum would do within a minute is done at once, since until then search is
-    slow: the GIN index's pending list (where it first puts a bulk insert's entries, and
-    which every search reads through) is merged into the index, and the table is sampled
+    Two things autovacuum would do within a minute are done at once, since until then
+    search is slow (the dead rows the DELETE leaves stay autovacuum's): the GIN index's
+    pending list (where it first puts a bulk insert's entries, and which every search reads
+    through) is merged into the index, and the table is sampled
     (``ANALYZE``; without statistics the planner took 20,000 vectors for a few and read
     every match of a word for a page of 20, 15 ms where the list's index gives it in 2).
     """
@@ -393,16 +394,22 @@ def _rebuild_pg_search(db):
 
 def _install_pg_search_function(db):
     """Create the search vector function, or replace an earlier install's of another version;
-    True when one was replaced."""
+    True when one was replaced (its vectors were another rule's).
+
+    PARALLEL UNSAFE: its EXCEPTION block starts a subtransaction, which a parallel query
+    refuses ("cannot start subtransactions during a parallel operation"); an earlier
+    install's PARALLEL SAFE one of this version is marked so, its vectors kept.
+    """
     collate = pg_fold_collation(db)
     found = db.execute_sql(
-        "SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        "SELECT p.prosrc, p.proparallel FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
         " WHERE p.proname = %s AND n.nspname = current_schema()", (PG_SEARCH_FUNCTION,)).fetchone()
-    if found is not None and f"-- {pg_search_version(collate)}\n" in found[0]:
+    current = found is not None and f"-- {pg_search_version(collate)}\n" in found[0]
+    if current and found[1] == "u":
         return False
     db.cursor().execute(f"CREATE OR REPLACE FUNCTION {PG_SEARCH_FUNCTION}(title text, data text) RETURNS tsvector"
-                        f" LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body${pg_search_body(collate)}$body$")
-    return found is not None
+                        f" LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE AS $body${pg_search_body(collate)}$body$")
+    return found is not None and not current
 
 
 # Constraint triggers deferred to the commit: the counter row is updated (and locked) only
@@ -494,6 +501,25 @@ PG_LIST_INDEXES = {
 }
 
 
+# TRUNCATE fires no row trigger: what the row triggers keep from content's rows is emptied
+# with them (the vectors, the counts), as a DELETE of every row would leave it.
+PG_TRUNCATE_FUNCTION = f"{TRIGGER_PREFIX}truncated"
+PG_TRUNCATE_SQL = f"""
+CREATE OR REPLACE FUNCTION {PG_TRUNCATE_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+  DELETE FROM {FTS_TABLE};
+  DELETE FROM {COUNTS_TABLE};
+  IF to_regclass('{VALUES_TABLE}') IS NOT NULL THEN
+    DELETE FROM {VALUES_TABLE};
+  END IF;
+  RETURN NULL;
+END
+$body$"""
+PG_TRUNCATE_TRIGGER = f"{TRIGGER_PREFIX}truncate"
+PG_TRUNCATE_TRIGGER_SQL = (f"CREATE TRIGGER {PG_TRUNCATE_TRIGGER} AFTER TRUNCATE ON content"
+                           f" FOR EACH STATEMENT EXECUTE FUNCTION {PG_TRUNCATE_FUNCTION}()")
+
+
 def _pg_deferred(triggers, update_when, function):
     """The CREATE statements of ``triggers`` (name -> timing), constraint triggers deferred to
     the commit calling ``function``; the UPDATE one runs ``update_when``."""
@@ -517,6 +543,9 @@ def _install_postgres(db):
         replaced = content_triggers.install(
             db, _pg_deferred(PG_VALUE_TRIGGERS, _PG_VALUE_UPDATE_WHEN, PG_VALUE_FUNCTION))[1]
         stale = stale or bool(changed or replaced)
+    # Keeps nothing of its own: a new or replaced one has nothing to recompute.
+    content_triggers.install_pg_functions(db, {PG_TRUNCATE_FUNCTION: PG_TRUNCATE_SQL})
+    content_triggers.install(db, {PG_TRUNCATE_TRIGGER: PG_TRUNCATE_TRIGGER_SQL})
     for name, statement in PG_LIST_INDEXES.items():
         content_triggers.install_pg_index(db, name, statement)
     return stale

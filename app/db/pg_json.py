@@ -4,13 +4,19 @@
 ``psql``) may hold text that is not JSON. The triggers and queries that read it as a
 document (the value counts, ``content_media``, a type change's count) call this function,
 so such a row reads as no document instead of failing the write or the statement.
+
+PARALLEL UNSAFE: the EXCEPTION block starts a subtransaction, which a parallel query
+refuses ("cannot start subtransactions during a parallel operation"), so a statement over a
+large collection would fail whenever the planner chose a parallel scan. Every install runs
+the statement again (``content_triggers.install_pg_functions``), so an earlier install's
+PARALLEL SAFE function is marked so too.
 """
 
 PG_JSON_FUNCTION = "sonicpy_json_or_null"
 
 PG_JSON_SQL = f"""
 CREATE OR REPLACE FUNCTION {PG_JSON_FUNCTION}(data text) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body$
+LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE AS $body$
 BEGIN
   RETURN data::jsonb;
 EXCEPTION WHEN others THEN
