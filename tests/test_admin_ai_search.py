@@ -424,3 +424,19 @@ def test_adds_and_dismisses_on_two_workers_at_once_keep_each_other(env):
     assert sorted(stored["selected_collections"]) == ["col-blog", "col-news", "col-pets"]
     assert sorted(stored["dismissed_collections"]) == ["col-misc", "col-shop"]
 
+
+
+def test_adding_or_dismissing_drops_the_ids_of_deleted_collections(browser, signed_in_as, site):
+    """The lists are bounded (200 ids): the ids of collections deleted since go with the next
+    add or dismiss, so they never fill them."""
+    signed_in_as("admin")
+    form = browser.get(PAGE).forms["plugin-settings"]
+    form["settings.selected_collections"] = "col-blog\ncol-gone\n"
+    form["settings.dismissed_collections"] = "col-gone\n"
+    form.submit(status=303)
+    create_collection("pets")
+    for action in ("add", "dismiss"):
+        browser.post(f"{PAGE}/collections/col-pets/{action}", {"csrf_token": csrf_token(browser)}, status=303)
+    stored = Plugin.get(Plugin.name == "ai-search").settings
+    assert stored["selected_collections"] == ["col-blog", "col-pets"]
+    assert stored["dismissed_collections"] == ["col-pets"]

@@ -193,7 +193,8 @@ class AddToSearchAction:
             if not selected or collection_id in selected:
                 return None
             added.append(collection_id)
-            return {"selected_collections": [*selected, collection_id]}
+            # Ids of deleted collections go: the lists are bounded, and they name nothing.
+            return {"selected_collections": [*overview.existing(selected), collection_id]}
 
         self._pages.registry.update_settings(NAME, add, req.context.user.id)
         if not added:
@@ -217,7 +218,9 @@ class DismissAction:
 
         def dismiss(settings):
             dismissed = settings_from(settings).dismissed_collections
-            return None if collection_id in dismissed else {"dismissed_collections": [*dismissed, collection_id]}
+            if collection_id in dismissed:
+                return None
+            return {"dismissed_collections": [*overview.existing(dismissed), collection_id]}
 
         self._pages.registry.update_settings(NAME, dismiss, req.context.user.id)
         redirect(resp, f"{PAGE}?{urlencode({'dismissed': collection_id})}")

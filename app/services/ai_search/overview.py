@@ -96,6 +96,12 @@ def collection_exists(collection_id):
     return Collection.select().where(Collection.id == collection_id).exists()
 
 
+def existing(collection_ids):
+    """``collection_ids`` without the ids no collection has any more (in their order)."""
+    found = {row for (row,) in Collection.select(Collection.id).where(Collection.id.in_(list(collection_ids))).tuples()}
+    return [collection_id for collection_id in collection_ids if collection_id in found]
+
+
 def reindex_batch(index, collection_id, limit=REINDEX_BATCH, checked_limit=REINDEX_CHECKED,
                   seconds=REINDEX_SECONDS):
     """Embed the missing or stale items of ``collection_id``, those whose vector is missing or
