@@ -10,10 +10,12 @@ import sqlite3
 import subprocess
 import sys
 
+import psycopg2
 import pytest
 from click.testing import CliRunner
 
 from app.cli import cli
+from app.db import derived
 from tests.fixtures.app import MIGRATIONS, PROJECT_ROOT, bindings_text
 
 SHIPPED = sorted(path.name for path in MIGRATIONS.glob("*.sql"))
@@ -23,11 +25,11 @@ NEXT = int(SHIPPED[-1][:4]) + 1  # the number a test migration takes, after ever
 class Project:
     """A bindings.toml whose DB binding migrates from ``folder/migrations``."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, database_url=None):
         self.migrations = folder / "migrations"
         shutil.copytree(MIGRATIONS, self.migrations)
         self.config = folder / "bindings.toml"
-        self.config.write_text(bindings_text().replace(f'migrations_dir = "{MIGRATIONS}"',
+        self.config.write_text(bindings_text(database_url=database_url).replace(f'migrations_dir = "{MIGRATIONS}"',
                                                        f'migrations_dir = "{self.migrations}"'))
         self.state = folder / "state"
 
@@ -198,3 +200,31 @@ def test_database_named_by_database_name_and_unknown_one(project):
     assert project.cli("list", "test-db").exit_code == 0
     unknown = project.cli("list", "nope")
     assert unknown.exit_code == 1 and "Couldn't find a D1 DB" in unknown.stderr
+
+
+@pytest.mark.postgres
+def test_list_tells_of_a_recount_owed_and_apply_pays_it(tmp_path, postgres_server):
+    """On PostgreSQL an apply recounts the derived tables in a transaction after its install,
+    writing down what it owes first: one killed in between leaves it owed. ``list`` says so
+    (``--check`` exits 1), and the next ``apply`` pays it."""
+    url = postgres_server.create_database("owed_recount")
+    try:
+        project = Project(tmp_path, database_url=url)
+        assert project.cli("apply", "DB").exit_code == 0
+        assert "recount" not in project.cli("list", "DB").stdout
+        conn = psycopg2.connect(url)
+        try:
+            with conn, conn.cursor() as cursor:  # what the install writes down before its recount
+                cursor.execute(f"COMMENT ON TABLE {derived.COUNTS_TABLE} IS %s", (derived._OWED_PREFIX + "all",))
+        finally:
+            conn.close()
+        listed = project.cli("list", "DB")
+        assert listed.exit_code == 0 and "✅ No migrations to apply!" in listed.stdout
+        assert "The derived tables owe a recount (all)" in listed.stdout
+        assert project.cli("list", "DB", "--check").exit_code == 1
+        assert project.cli("apply", "DB").exit_code == 0
+        assert "recount" not in project.cli("list", "DB").stdout
+        assert project.cli("list", "DB", "--check").exit_code == 0
+    finally:
+        postgres_server.drop_database("owed_recount")
+

@@ -73,14 +73,16 @@ def create(runtime, database, name):
 @migrations.command("list")
 @click.argument("database")
 @click.option("--check", is_flag=True,
-              help="Exit 1 while any migration is pending or changed since applied (for release gating).")
+              help="Exit 1 while any migration is pending or changed since applied, or a recount of the "
+                   "derived tables is owed (for release gating).")
 @location_options
 @runtime_options
 def list_migrations(runtime, database, check):
     """List DATABASE's migrations with their status (read-only).
 
     Exits 0 with migrations pending, as wrangler does; with ``--check``, exits 1 while any
-    migration is pending or was changed after being applied.
+    migration is pending or was changed after being applied, or while the recount an apply
+    owes the derived tables (counts, search vectors) is unpaid (PostgreSQL).
     """
     runner = _runner(runtime, database)
     try:
@@ -91,11 +93,22 @@ def list_migrations(runtime, database, check):
     waiting = [s for s in statuses if s.status in (PENDING, CHANGED)]
     if not waiting:
         click.echo("✅ No migrations to apply!")
-        return
-    click.echo(f"{sum(s.status == PENDING for s in statuses)} migration(s) to apply, "
-               f"{sum(s.status == CHANGED for s in statuses)} changed since applied.")
-    if check:
+    else:
+        click.echo(f"{sum(s.status == PENDING for s in statuses)} migration(s) to apply, "
+                   f"{sum(s.status == CHANGED for s in statuses)} changed since applied.")
+    owed = _owed_refill(runner)
+    if owed is not None:
+        click.echo(f"⚠️  The derived tables owe a recount ({owed}): totals, search or public media may be "
+                   "incomplete until `d1 migrations apply` runs it.")
+    if check and (waiting or owed is not None):
         sys.exit(1)
+
+
+def _owed_refill(runner):
+    try:
+        return runner.owed_refill()
+    except peewee.PeeweeException as ex:
+        _fail(ex)
 
 
 def _print_statuses(statuses):

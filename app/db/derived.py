@@ -612,6 +612,16 @@ def refill(db, needed):
             _owe(db, None)
 
 
+def owed_refill(db):
+    """The recount an install wrote down and no refill paid yet (``REFILL_ALL`` or
+    ``REFILL_MEDIA``), or None: PostgreSQL only (SQLite's is paid with its install).
+    Until it is paid, the counts, the search vectors or ``content_media`` may be incomplete;
+    the next ``install_objects`` (any ``d1 migrations apply``) owes it again and pays it."""
+    if not is_postgres(db) or not db.table_exists(COUNTS_TABLE):
+        return None
+    return _owed(db)
+
+
 def _wider(one, other):
     """The recount that covers both ``one`` and ``other``."""
     return REFILL_ALL if REFILL_ALL in (one, other) else one or other

@@ -316,6 +316,11 @@ class MigrationRunner:
         status = CHANGED if stored is not None and stored != migration.checksum else APPLIED
         return MigrationStatus(migration.name, status, applied_at, migration.checksum, stored)
 
+    def owed_refill(self):
+        """The recount of the derived tables an apply wrote down and never paid (a process
+        killed between the install and its recount), or None (``derived.owed_refill``)."""
+        return derived.owed_refill(self.db)
+
     def pending(self):
         """The migrations not applied yet, in apply order (read-only)."""
         return [status for status in self.list() if status.status == PENDING]
