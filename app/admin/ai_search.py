@@ -66,6 +66,23 @@ class AISearchPages:
         """The plugin's SearchSettings now."""
         return settings_from(self.registry.settings_of(NAME))
 
+    def append(self, key, collection_id, user_id, when=lambda ids: True):
+        """Append ``collection_id`` to the list setting ``key`` as the locked row holds it (two
+        presses at once keep both, where a list read from this worker's cache would keep
+        one), unless it is there already or ``when(list)`` is false; whether it was."""
+        appended = []
+
+        def change(stored):
+            ids = getattr(settings_from(stored), key)
+            if collection_id in ids or not when(ids):
+                return None
+            appended.append(collection_id)
+            # Ids of deleted collections go: the lists are bounded, and they name nothing.
+            return {key: [*overview.existing(ids), collection_id]}
+
+        self.registry.update_settings(NAME, change, user_id)
+        return bool(appended)
+
 
 class AISearchPage(PluginPage):
     """``GET /admin/plugins/ai-search`` (``?q=&mode=``: a search to try); ``POST`` saves the settings."""
@@ -185,19 +202,8 @@ class AddToSearchAction:
     def on_post(self, req, resp, collection_id):
         self._pages.available()
         self._pages.known(collection_id)
-        added = []
-
-        def add(settings):
-            # Read from the locked row: an add or a dismiss at the same time is kept.
-            selected = settings_from(settings).selected_collections
-            if not selected or collection_id in selected:
-                return None
-            added.append(collection_id)
-            # Ids of deleted collections go: the lists are bounded, and they name nothing.
-            return {"selected_collections": [*overview.existing(selected), collection_id]}
-
-        self._pages.registry.update_settings(NAME, add, req.context.user.id)
-        if not added:
+        # An empty selection searches every collection: appending would narrow it.
+        if not self._pages.append("selected_collections", collection_id, req.context.user.id, when=bool):
             redirect(resp, f"{PAGE}?{urlencode({'added': collection_id, 'already': 1})}")
             return
         indexed = self._pages.index() is not None and overview.vectors_wanted(collection_id)
@@ -215,14 +221,7 @@ class DismissAction:
     def on_post(self, req, resp, collection_id):
         self._pages.available()
         self._pages.known(collection_id)
-
-        def dismiss(settings):
-            dismissed = settings_from(settings).dismissed_collections
-            if collection_id in dismissed:
-                return None
-            return {"dismissed_collections": [*overview.existing(dismissed), collection_id]}
-
-        self._pages.registry.update_settings(NAME, dismiss, req.context.user.id)
+        self._pages.append("dismissed_collections", collection_id, req.context.user.id)
         redirect(resp, f"{PAGE}?{urlencode({'dismissed': collection_id})}")
 
 
