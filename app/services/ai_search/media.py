@@ -10,7 +10,7 @@ never searched.
 Cost: only the ``SCAN`` most recently uploaded live files are looked at, read in the order
 of the library's own index (``idx_media_live_uploaded``), so that no search, however many
 files a library holds, reads more rows than that; whether a file is public is asked only
-of the files whose words match (two index lookups each, ``published_condition``). Older
+of the files whose words match (two index lookups each, ``visible_condition``). Older
 files are not found. A full-text index of media (a table kept by triggers on both
 databases) would find them too, at the price of one more derived structure to keep right
 on every write path; a library's newest files are the ones a search is asked for.
@@ -24,7 +24,7 @@ from peewee import fn
 from app.db.models import Media
 from app.db.text_match import contains_any_case
 from app.services.content.search import parse_search
-from app.services.media.visibility import READ_PERMISSION, published_condition, sees_whole_library
+from app.services.media.visibility import sees_own_uploads, sees_whole_library, visible_condition
 
 # The newest live files a search looks at (the most rows one reads).
 SCAN = 1000
@@ -43,7 +43,7 @@ def found_media(query, user, limit):
     if not words:
         return {"media": [], "media_total": 0}
     where = _matching(words)
-    visible = _visible(user)
+    visible = visible_condition(user)
     if visible is not None:
         where &= visible
     window = _newest_live()
@@ -69,19 +69,7 @@ def _matching(words):
 
 def sees_public_media_only(user):
     """Whether ``user`` (None: anonymous) finds the files the public finds, and no other."""
-    return _visible(user) is not None and (user is None or not user.can(READ_PERMISSION))
-
-
-def _visible(user):
-    """The condition on ``Media`` rows ``user`` may see; None: every file.
-
-    As the library's list and ``/files`` decide it: one's own uploads count only while the
-    credential grants reading media (``team_or_uploader``)."""
-    if sees_whole_library(user):
-        return None
-    if user is not None and user.can(READ_PERMISSION):
-        return published_condition() | (Media.uploaded_by == user.id)
-    return published_condition()
+    return not sees_whole_library(user) and not sees_own_uploads(user)
 
 
 def media_result(row):

@@ -60,13 +60,20 @@ def published_condition():
     return fn.EXISTS(featured + named)
 
 
+def sees_own_uploads(user):
+    """Whether ``user`` sees the files they uploaded, published or not: while their credential
+    grants reading media (a narrowly scoped API token does not)."""
+    return user is not None and user.can(READ_PERMISSION)
+
+
 def visible_condition(user):
-    """A condition limiting ``Media`` rows to what ``user`` may see; None for the whole library."""
+    """A condition limiting ``Media`` rows to what ``user`` may see (``may_see``'s rule); None
+    for the whole library."""
     if sees_whole_library(user):
         return None
-    if user is None:
-        return published_condition()
-    return published_condition() | (Media.uploaded_by == user.id)
+    if sees_own_uploads(user):
+        return published_condition() | (Media.uploaded_by == user.id)
+    return published_condition()
 
 
 def is_published(media_id):
@@ -79,7 +86,7 @@ def team_or_uploader(user, row):
     uploader while their credential grants reading media (a narrowly scoped API token does not)."""
     if sees_whole_library(user):
         return True
-    return user is not None and row.uploaded_by_id == user.id and user.can(READ_PERMISSION)
+    return sees_own_uploads(user) and row.uploaded_by_id == user.id
 
 
 def may_see(user, row, published=None):
