@@ -212,6 +212,18 @@ def not_modified(condition, tag):
     return tag in _OPAQUE_TAG.findall(condition)
 
 
+def cache_headers(resp, source, ttl):
+    """Set the ``X-Cache-*`` headers of an answer from ``source`` (``ttl``: a hit's seconds
+    left, or None); the whole seconds sent, or None."""
+    resp.set_header("X-Cache-Status", "MISS" if source == DATABASE else "HIT")
+    resp.set_header("X-Cache-Source", source)
+    if ttl is None:
+        return None
+    ttl = math.ceil(ttl)  # a memory entry's is fractional: a live one never says 0
+    resp.set_header("X-Cache-TTL", str(ttl))
+    return ttl
+
+
 def send(req, resp, entry, source, scope, ttl=None):
     """Answer the cache entry ``entry`` (``entry_of``): its body with ``meta.timestamp``,
     ``meta.cache`` and ``meta.timing``, its ETag and the cache headers; a 304 without the body when the
@@ -219,11 +231,7 @@ def send(req, resp, entry, source, scope, ttl=None):
     tag_end = entry.index(b'"', 2)
     tag = entry[2:tag_end].decode()
     resp.set_header("ETag", f'W/"{tag}"')
-    resp.set_header("X-Cache-Status", "MISS" if source == DATABASE else "HIT")
-    resp.set_header("X-Cache-Source", source)
-    if ttl is not None:
-        ttl = math.ceil(ttl)  # a memory entry's is fractional: a live one never says 0
-        resp.set_header("X-Cache-TTL", str(ttl))
+    ttl = cache_headers(resp, source, ttl)
     if not scope.public:
         resp.set_header("Cache-Control", "private, no-store")
     condition = req.env.get("HTTP_IF_NONE_MATCH")

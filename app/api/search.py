@@ -19,10 +19,8 @@ in ``rate_limits.py``), every request counted, with the ``X-RateLimit-*`` header
 * ``GET /api/search/analytics``: the last 30 days of searches, for admins (``plugins.manage``).
 """
 
-import math
-
 from app.api.access import access
-from app.api.content_read import caller_scope, list_errors
+from app.api.content_read import cache_headers, caller_scope, list_errors
 from app.api.describe import CACHE_SOURCE, CACHE_STATUS, CACHE_TTL, Param, describe
 from app.api.errors import read_body
 from app.api.private import no_store
@@ -30,7 +28,6 @@ from app.api.rate_limits import Guard, rate_limited
 from app.api.schemas_search import AnalyticsResponse, SearchBody, SearchFilters, SearchResponse, Suggestions
 from app.services.ai_search import cached, history, service
 from app.services.ai_search.keyword import Filters
-from app.services.cache import DATABASE
 
 SEARCH_ACTION, SUGGEST_ACTION = "search", "search-suggest"
 SEARCH_NOTES = (
@@ -87,16 +84,8 @@ class SearchResource:
                                        answer["query_time_ms"], user.id if user is not None else None,
                                        public=service.reads_as_public(scope),
                                        client=history.client_key(self._secret, self._guard.address(req)))
-        mark_cache(resp, source, ttl)
+        cache_headers(resp, source, ttl)
         resp.media = {"success": True, "data": answer}
-
-
-def mark_cache(resp, source, ttl):
-    """The ``X-Cache-*`` headers of an answer from ``source`` (``ttl``: a hit's seconds left), as ``/api/content``'s."""
-    resp.set_header("X-Cache-Status", "MISS" if source == DATABASE else "HIT")
-    resp.set_header("X-Cache-Source", source)
-    if ttl is not None:
-        resp.set_header("X-Cache-TTL", str(math.ceil(ttl)))
 
 
 class SuggestResource:
