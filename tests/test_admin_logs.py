@@ -94,6 +94,10 @@ def test_an_export_refuses_a_filter_it_cannot_read(client, browser, signed_in_as
     signed_in_as("editor")
     page = browser.get(f"/admin/logs/export?{query}", status=400)
     assert page.content_type == "text/html" and "any row" not in page.text
+    shown = [item.get_text() for item in page.html.select("ul.refusal li")]
+    assert shown[0] == "Invalid query parameters"
+    assert [line.split(":")[0] for line in shown[1:]] == ["status", "start_date"]
+    assert shown[1:] == [f"{problem['parameter']}: {problem['message']}" for problem in refused["details"]]
 
 
 def test_the_export_links_leave_out_what_the_page_left_out(browser, signed_in_as):
