@@ -14,9 +14,11 @@ from click.testing import CliRunner
 from app.cli import cli
 from app.db.models import Content, bind_models
 from app.runtime.env import build_env
+from app.runtime.kv import KVNamespace
 from app.services.cache import (
     ALL_NAMESPACES,
     DATABASE,
+    EXPIRY_TAG,
     GENERATION_TTL_SECONDS,
     KV,
     MEMORY,
@@ -388,6 +390,55 @@ def test_memory_entries_expire_with_their_ttl(env):
     assert cache.get_or_load("content", ["t"], lambda: "b")[1] != MEMORY
 
 
+
+
+def aging(env):
+    """``(worker, later)``: ``worker()`` builds a fresh worker's cache (memory of its own) over
+    ``env``'s KV store, and ``later(seconds)`` moves the clocks of every one, and of KV."""
+    mono, wall = [1000.0], [float(int(time.time()))]
+    kv = KVNamespace(env.CACHE_KV.backend, clock=lambda: wall[0])
+
+    def later(seconds):
+        mono[0] += seconds
+        wall[0] += seconds
+
+    return (lambda: ThreeTierCache(kv, clock=lambda: mono[0])), later
+
+
+def test_a_kv_hit_keeps_only_what_the_kv_entry_has_left(env):
+    worker, later = aging(env)
+    assert worker().get_or_load_timed("content", ["t"], lambda: "a") == ("a", DATABASE, None)
+    later(200)
+    fresh = worker()
+    assert fresh.get_or_load_timed("content", ["t"], lambda: "b") == ("a", KV, 100)
+    later(99)
+    value, source, ttl = fresh.get_or_load_timed("content", ["t"], lambda: "b")
+    assert (value, source) == ("a", MEMORY) and 0 < ttl <= 1
+    later(1)
+    # The KV entry is gone and its memory copy with it, not a whole TTL after the KV hit.
+    assert fresh.get_or_load_timed("content", ["t"], lambda: "b") == ("b", DATABASE, None)
+
+
+def test_an_entry_with_a_ttl_of_its_own_keeps_what_it_has_left(env):
+    worker, later = aging(env)
+    hours = 3600
+    worker().get_or_load_timed("api", ["search"], lambda: "answer", ttl=2 * hours)
+    later(1.5 * hours)
+    fresh = worker()
+    assert fresh.get_or_load_timed("api", ["search"], lambda: "new", ttl=2 * hours) == ("answer", KV, hours / 2)
+    later(hours / 2)
+    assert fresh.get_or_load_timed("api", ["search"], lambda: "new", ttl=2 * hours) == ("new", DATABASE, None)
+
+
+def test_an_entry_stored_without_its_expiry_is_still_read(env):
+    cache = ThreeTierCache(env.CACHE_KV)
+    cache.get_or_load("content", ["old"], lambda: {"n": 1})
+    (key,) = cache.memory.held_keys()
+    blob = env.CACHE_KV.get(key, type="bytes")
+    assert blob[:1] == EXPIRY_TAG
+    # As versions before the expiry was stored wrote it: the tagged JSON alone.
+    env.CACHE_KV.put(key, blob[9:], expiration_ttl=300)
+    assert ThreeTierCache(env.CACHE_KV).get_or_load_timed("content", ["old"], lambda: None) == ({"n": 1}, KV, 300)
 
 
 def test_a_shared_value_is_one_object_until_a_generation_moves(env):

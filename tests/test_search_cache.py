@@ -6,6 +6,8 @@ drafts never read nor fill it. Content writes, the semantic index's new vectors 
 settings change invalidate; a hit is still a search (history, rate limits).
 """
 
+import time
+
 import pytest
 
 from app.db.models import Collection, Content, SearchHistory, now_ms
@@ -13,8 +15,9 @@ from app.runtime.context import ScheduledEvent
 from app.scheduled import index_search_embeddings
 from app.services.ai_search.semantic import semantic_index_for
 from app.services.ai_search.service import MODEL_FAILED
+from tests.fixtures.app import client_for
 from tests.fixtures.auth import clocked_client
-from tests.fixtures.cache import past_generation_bound
+from tests.fixtures.cache import past_generation_bound, with_kv_clock
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.embeddings import ai_env_fixture
 from tests.test_rate_limit_headers import START, Clock, quota
@@ -81,6 +84,18 @@ def test_the_answer_lives_cache_duration_hours(client, site, as_admin):
     client.patch_json(SETTINGS, {"settings": {"cache_duration": 24}}, headers=as_admin[1])
     ask(client, "red")
     assert 23 * HOUR < int(ask(client, "red").headers["X-Cache-TTL"]) <= 24 * HOUR
+
+
+def test_another_worker_keeps_the_answer_only_while_its_kv_entry_lives(env, site, as_admin):
+    now = [float(int(time.time()))]
+    aged = with_kv_clock(env, lambda: now[0])
+    client = client_for(aged)
+    client.patch_json(SETTINGS, {"settings": {"cache_duration": 2}}, headers=as_admin[1])
+    ask(client, "red")
+    now[0] += 1.5 * HOUR
+    # A worker that had no copy gets the KV entry's last half hour, not two more hours.
+    hit = ask(client_for(aged), "red")
+    assert cache_status(hit) == ("HIT", "kv") and hit.headers["X-Cache-TTL"] == str(HOUR // 2)
 
 
 def test_an_author_who_sees_drafts_never_shares_the_publics_entry(client, site, as_author):

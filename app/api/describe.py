@@ -190,6 +190,6 @@ CACHE_STATUS = Header("X-Cache-Status", "HIT when a cache tier answered, MISS wh
 CACHE_SOURCE = Header("X-Cache-Source", "the tier that answered (the database when the answer is never cached)",
                       Literal[MEMORY, KV, DATABASE])
 CACHE_TTL = Header("X-Cache-TTL", "on a HIT only: whole seconds the answer stays cached in this worker (a memory "
-                   "hit: what its entry has left; a KV hit: the namespace's TTL, its new memory copy's; none when "
-                   "memory did not keep the copy)", int,
+                   "hit: what its entry has left; a KV hit: what the KV entry has left, its new memory copy's; "
+                   "none when memory did not keep the copy)", int,
                    required=False)

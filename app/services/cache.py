@@ -45,8 +45,9 @@ invalidated nothing since.
 Each lookup is counted per namespace and answering tier (``reads``): plain integers of this
 process, one increment per lookup. A lookup also answers how long its entry stays cached
 here (``get_or_load_timed``, ``get_or_load_raw``): a memory hit knows its entry's expiry
-already, and a KV hit has just put its copy in memory for the namespace's TTL (a KV hit
-whose copy memory refused answers none).
+already, and a KV hit reads the KV entry's absolute expiry, stored with its value, and
+gives its memory copy only what that entry has left, so no copy outlives the KV entry it
+was made from (a KV hit whose copy memory refused answers none).
 
 TTLs: each namespace's comes from its ``NamespacePolicy``, unless ``ttl_source`` (set by the
 ``core-cache`` plugin from its settings) names another one; it is asked when an entry is
@@ -54,12 +55,15 @@ stored (KV, then memory), never on a memory hit. A lookup may name the TTL of th
 stores instead (``get_or_load_timed``'s ``ttl``: a search's ``cache_duration``).
 
 Values must be msgspec-encodable; in KV they are stored as JSON, zlib-compressed past a
-few KiB (memcached items are limited to 1 MiB).
+few KiB (memcached items are limited to 1 MiB), after their absolute expiry in epoch
+seconds (``wall_clock``: every host reads it). An entry written before the expiry was
+stored is still read; its memory copy gets the TTL, as it did then.
 """
 
 import hashlib
 import logging
 import secrets
+import struct
 import threading
 import time
 import zlib
@@ -83,6 +87,10 @@ GENERATION_PREFIX = "gen:"
 COMPRESS_OVER_BYTES = 4096
 RAW_TAG = b"j"
 ZLIB_TAG = b"z"
+# Leads an entry written with its absolute expiry (epoch seconds, a big-endian double)
+# before the tagged JSON; entries written before it (``j``/``z`` first) carry none.
+EXPIRY_TAG = b"e"
+_EXPIRY = struct.Struct(">d")
 
 # What ``_lookup`` answers for a value it did not decode (None is a value a loader may return).
 _UNDECODED = object()
@@ -162,6 +170,9 @@ class ThreeTierCache:
             them again (0: read them on every lookup); the staleness bound across workers.
         clock: monotonic seconds (tests pass a fake clock to expire memory entries, the
             kept generations and the breaker).
+        wall_clock: epoch seconds, shared by every host: the absolute expiry an entry
+            carries in KV is written and read with it; default the KV binding's own clock
+            (``kv.clock``, the one its expirations are measured with), else ``time.time``.
 
     Attributes:
         ttl_source: None, or ``ttl_source(namespace)`` returning the TTL (seconds, at least
@@ -171,10 +182,11 @@ class ThreeTierCache:
 
     def __init__(self, kv, policies=DEFAULT_POLICIES, *, memory_max_bytes=DEFAULT_MAX_BYTES,
                  memory_max_entry_bytes=DEFAULT_MAX_ENTRY_BYTES, breaker_seconds=1.0,
-                 generation_ttl=GENERATION_TTL_SECONDS, clock=time.monotonic):
+                 generation_ttl=GENERATION_TTL_SECONDS, clock=time.monotonic, wall_clock=None):
         self.kv = kv
         self.generation_ttl = generation_ttl
         self._clock = clock
+        self._wall_clock = wall_clock or getattr(kv, "clock", time.time)
         self._known = {}  # namespace -> (token, trusted until), generations read from KV
         self._epochs = {}  # namespace -> count of this process's invalidations (see _remember)
         self.memory = MemoryTier(memory_max_bytes, memory_max_entry_bytes, clock)
@@ -260,10 +272,11 @@ class ThreeTierCache:
     def get_or_load_timed(self, namespace, key_parts, loader, *, defer=None, ttl=None):
         """``get_or_load``, with the seconds the answer stays cached here: ``(value, source, ttl)``.
 
-        ``ttl`` is, for a memory hit, what the memory entry has left; for a KV hit, the
-        namespace's TTL (or ``ttl``), which the copy just put in memory lives (KV does not
-        say what its own entry has left, so the copy is not capped by it), or None when
-        memory refused the copy (too large, or the tier off); None for a load.
+        ``ttl`` is, for a memory hit, what the memory entry has left; for a KV hit, what
+        the KV entry has left (its absolute expiry is stored with it), which the copy just
+        put in memory lives too, or None when memory refused the copy (too large, or the
+        tier off); None for a load. An entry written before expiries were stored gives its
+        copy the namespace's TTL (or ``ttl``).
 
         Args:
             ttl: seconds (at least 60) a stored entry lives instead of the namespace's: for
@@ -340,11 +353,12 @@ class ThreeTierCache:
             reads[0] += 1
             return held[0], _UNDECODED, MEMORY, until, held[1]
         found = self._kv_get(key)
-        if found is not None:
+        ttl = None if found is None else self._left(found[2], entry_ttl or self.ttl_of(policy.namespace))
+        if ttl is not None:
             reads[1] += 1
-            raw, value = found
-            ttl = entry_ttl or self.ttl_of(policy.namespace)
-            # The TTL is what the memory copy lives; none was kept (too large, tier off): no TTL.
+            raw, value, _expires = found
+            # The copy expires with the KV entry, not a whole TTL after this read; none was
+            # kept (too large, tier off): no TTL.
             return raw, value, KV, until, ttl if self.memory.put(key, raw, ttl) else None
         reads[2] += 1
         value = loader()
@@ -355,6 +369,14 @@ class ThreeTierCache:
         else:
             defer(self._fill, key, raw, ttl)
         return raw, value, DATABASE, until, None
+
+    def _left(self, expires, ttl):
+        """Seconds a KV entry expiring at ``expires`` (epoch; None: not recorded) has left,
+        at most ``ttl``; None when it is already over (a host whose clock runs ahead)."""
+        if expires is None:
+            return ttl
+        left = min(expires - self._wall_clock(), ttl)
+        return left if left > 0 else None
 
     def _entry_key(self, namespace, stamp, key_parts):
         """The KV and memory key of ``key_parts`` under the generations ``stamp``.
@@ -514,7 +536,8 @@ class ThreeTierCache:
             self._known.pop(namespace, None)
 
     def _kv_get(self, key):
-        """``(raw JSON, value)`` of the KV entry ``key``, or None (missing, unreadable, KV down)."""
+        """``(raw JSON, value, expiry or None)`` of the KV entry ``key``, or None (missing,
+        unreadable, KV down)."""
         try:
             blob = self.kv.get(key, type="bytes")
         except KVError as ex:
@@ -523,9 +546,9 @@ class ThreeTierCache:
         if blob is None:
             return None
         try:
-            raw = _unpack(blob)
-            return raw, msgspec.json.decode(raw)
-        except (msgspec.DecodeError, zlib.error, ValueError) as ex:
+            raw, expires = _unpack(blob)
+            return raw, msgspec.json.decode(raw), expires
+        except (msgspec.DecodeError, zlib.error, ValueError, struct.error) as ex:
             log.warning("cache entry %s unreadable, ignored: %s", key, ex)
             return None
 
@@ -534,7 +557,7 @@ class ThreeTierCache:
         if self.breaker.is_open:
             return
         try:
-            self.kv.put(key, _pack(raw), expiration_ttl=ttl)
+            self.kv.put(key, _pack(raw, self._wall_clock() + ttl), expiration_ttl=ttl)
         except KVError as ex:
             # Too large for memcached, or KV went away: serve it, keep it nowhere.
             log.warning("cache fill of %s skipped: %s", key, ex)
@@ -546,21 +569,28 @@ def _new_generation():
     return secrets.token_hex(8)
 
 
-def _pack(raw):
-    """JSON bytes as stored in KV: tagged, and compressed when large."""
+def _pack(raw, expires):
+    """JSON bytes as stored in KV: after their expiry (epoch seconds), tagged, and
+    compressed when large."""
+    head = EXPIRY_TAG + _EXPIRY.pack(expires)
     if len(raw) > COMPRESS_OVER_BYTES:
-        return ZLIB_TAG + zlib.compress(raw, 6)
-    return RAW_TAG + raw
+        return head + ZLIB_TAG + zlib.compress(raw, 6)
+    return head + RAW_TAG + raw
 
 
 def _unpack(blob):
-    """The JSON bytes of a KV blob written by ``_pack``."""
+    """``(JSON bytes, expiry or None)`` of a KV blob written by ``_pack`` (or, without the
+    expiry, by the versions before it)."""
+    expires = None
+    if blob[:1] == EXPIRY_TAG:
+        (expires,) = _EXPIRY.unpack_from(blob, 1)
+        blob = blob[1 + _EXPIRY.size:]
     tag, body = blob[:1], blob[1:]
     if tag == ZLIB_TAG:
-        return zlib.decompress(body)
+        return zlib.decompress(body), expires
     if tag != RAW_TAG:
         raise ValueError(f"unknown cache entry tag {tag!r}")
-    return body
+    return body, expires
 
 
 def invalidate(cache, namespace):

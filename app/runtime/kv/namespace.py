@@ -88,6 +88,11 @@ class KVNamespace:
         """The storage backend (for diagnostics and backend-specific tests)."""
         return self._backend
 
+    @property
+    def clock(self):
+        """The clock, in epoch seconds, this namespace measures expirations with."""
+        return self._clock
+
     def describe(self):
         """The backend in a few words (``SQLite /path``, ``memcached host:port``)."""
         return self._backend.describe()
