@@ -14,6 +14,7 @@ from app.runtime.context import ScheduledEvent
 from app.services.ai_search.history import prune as prune_searches
 from app.services.ai_search.scope import indexed_collections
 from app.services.ai_search.semantic import EmbeddingUnavailable, semantic_index_for
+from app.services.cache_lost import replay
 from app.services.content.scheduling import run_scheduled_content
 from app.services.log_config import apply_retention
 from app.services.media.sweep import sweep
@@ -23,6 +24,15 @@ from app.services.webhooks import retry_due
 from app.settings import media_sweep_grace_seconds, settings_from_env
 
 log = logging.getLogger("sonicpy.scheduled")
+
+
+def write_lost_cache_invalidations(event, env):
+    """Write to CACHE_KV the cache invalidations it could not take when a job or the CLI
+    made them (``app.services.cache_lost``), now that it may answer again."""
+    kv = env.get("CACHE_KV")
+    if kv is None:
+        return {}
+    return {"cache_invalidations_written": len(replay(kv))}
 
 
 def purge_expired_logs(event, env):
@@ -77,6 +87,7 @@ def prune_search_history(event, env):
 
 
 JOBS = [
+    write_lost_cache_invalidations,
     purge_expired_logs, run_scheduled_content, sweep_media_orphans, purge_expired_history, retry_webhook_deliveries,
     purge_sign_in_secrets, ship_history_to_bucket, index_search_embeddings, prune_search_history,
 ]

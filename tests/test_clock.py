@@ -108,6 +108,7 @@ def test_quiet_still_reports_errors(tmp_path):
     t0 = minute_start_plus_one()
     CronClock(runtime, lines.append, now=t0, quiet=True).tick(t0 + 61)
     assert lines == [
+        f"❌ {EVERY_MINUTE}: write_lost_cache_invalidations failed: no such table: cache_invalidations",
         f"❌ {EVERY_MINUTE}: purge_expired_logs failed: no such table: log_config",
         f"❌ {EVERY_MINUTE}: run_scheduled_content failed: no such table: scheduled_content",
         f"❌ {EVERY_MINUTE}: sweep_media_orphans failed: no such table: media_pending_objects",

@@ -815,3 +815,17 @@ class SearchIndexState(BaseModel):
 
 
 MODELS.append(SearchIndexState)
+
+
+class CacheInvalidation(BaseModel):
+    """A cache namespace whose new generation CACHE_KV did not take (``app.services.cache_lost``)."""
+
+    namespace = peewee.TextField(primary_key=True)
+    bumps = peewee.IntegerField()  # recorded since one was last written: a writer deletes only what it saw
+    recorded_at = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = "cache_invalidations"
+
+
+MODELS.append(CacheInvalidation)

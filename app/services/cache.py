@@ -22,8 +22,10 @@
 * Writers bump the generation AFTER their transaction commits (``invalidate``), so a read
   that starts after the write's response sees the new data through the writer's worker
   at once and through any other within ``generation_ttl``. Writes
-  made outside the app (``d1 import``, ``d1 execute``, ``collections sync``) bump through
-  ``invalidate_namespaces`` with a cache of their own over the same CACHE_KV.
+  made outside the app (``d1 import``, ``d1 execute``, ``collections sync``, scheduled
+  publications) bump through ``invalidate_namespaces`` with a cache of their own over the
+  same CACHE_KV; ``app.services.cache_lost`` records in the database the bumps KV did not
+  take, for the next scheduled run to write.
 * Memory keeps only what KV took: a value KV refused (too large, or KV down) is served
   once and not kept, so every worker's memory holds a subset of what KV holds.
 * When KV is unreachable, the memory tier cannot be validated either: lookups go straight
@@ -620,7 +622,8 @@ def invalidate_namespaces(kv, namespaces=ALL_NAMESPACES):
 
     Returns:
         The namespaces whose bump did not reach KV (empty when all did); never raises for
-        an unreachable KV: the caller warns, and the entries expire with their TTL.
+        an unreachable KV: the caller warns, and records them
+        (``app.services.cache_lost.invalidate_or_record`` does both steps).
 
     Raises:
         ValueError: a name is not a ``Namespace``; checked before anything is bumped.

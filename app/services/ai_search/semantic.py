@@ -40,7 +40,8 @@ import peewee
 from app.db.database import is_postgres
 from app.db.models import Content, SearchEmbedding, SearchIndexState, database, now_ms
 from app.runtime.ai import DEFAULT_MAX_INPUT_CHARS, EmbeddingRefused, EmbeddingUnavailable
-from app.services.cache import Namespace, invalidate, invalidate_namespaces
+from app.services.cache import Namespace, invalidate
+from app.services.cache_lost import invalidate_or_record
 
 __all__ = ["EmbeddingUnavailable", "SemanticIndex", "item_text", "semantic_index_for"]
 
@@ -501,7 +502,7 @@ def semantic_index_for(env, cache=None):
     stale has invalidated the cached searches: the index invalidates the ``content``
     namespace again, through ``cache`` (the app's: this worker's own memory tier drops its
     entries at once) or else through ``env``'s CACHE_KV (a job, the CLI: every worker sees
-    it within the generation TTL).
+    it within the generation TTL; one KV did not take is recorded and written later).
     """
     embedder = env.get("AI")
     if embedder is None:
@@ -516,4 +517,4 @@ def _invalidator(env, cache):
     kv = env.get("CACHE_KV")
     if kv is None:
         return None
-    return lambda: invalidate_namespaces(kv, (Namespace.CONTENT,))
+    return lambda: invalidate_or_record(kv, (Namespace.CONTENT,))

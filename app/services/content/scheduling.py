@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from peewee import fn
 
 from app.db.models import Content, ScheduledContent, User, now_ms
-from app.services.cache import Namespace, ThreeTierCache
+from app.services.cache import Namespace
+from app.services.cache_lost import invalidate_or_record
 from app.services.content.locks import lock_row
 from app.services.content.workflow import (
     Forbidden,
@@ -322,9 +323,10 @@ def run_scheduled_content(event, env):
     """Cron job (``app.scheduled.JOBS``): run the schedules due at the event's time.
 
     When anything ran, the content cache generation is bumped in CACHE_KV so every worker's
-    next read misses (``cache_invalidated`` is False when KV was unreachable).
+    next read misses (``cache_invalidated`` is False when KV was unreachable: the bump is
+    then recorded, and written by a later run, ``app.services.cache_lost``).
     """
     report = run_due(env.DB.db, event.scheduled_time)
     if report["items"]:
-        report["cache_invalidated"] = ThreeTierCache(env.CACHE_KV).invalidate(Namespace.CONTENT)
+        report["cache_invalidated"] = not invalidate_or_record(env.CACHE_KV, (Namespace.CONTENT,))
     return report

@@ -1,0 +1,139 @@
+"""Cache invalidations CACHE_KV could not take, made outside a request (the CLI, a scheduled
+publication): recorded in the database, written by the next scheduled run that reaches KV.
+
+The memcached here restarts warm (its items kept in a memory file): a server that was down
+for a while and comes back with its entries and generations, so a bump it missed would
+leave them stale for their whole TTL. (A server restarted empty has forgotten the
+generations too, and nothing it serves is stale.)
+"""
+
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import cli
+from app.db.models import Content, bind_models, now_ms
+from app.runtime.context import ScheduledEvent
+from app.runtime.kv import open_kv
+from app.scheduled import run_scheduled
+from app.services.cache import ALL_NAMESPACES
+from app.services.cache_lost import invalidate_or_record, recorded, replay
+from tests.fixtures.app import client_for, env_with_copy
+from tests.fixtures.cache import past_generation_bound
+from tests.fixtures.content import create_collection, insert_items
+from tests.fixtures.users import create_user
+from tests.fixtures.workflow import insert_content, insert_schedule
+
+pytestmark = pytest.mark.backends
+
+
+@pytest.fixture
+def warm_app(tmp_path, migrated_template, memcached_factory):
+    """``(server, env, client)``: an app on SQLite and a memcached that restarts with its items."""
+    server = memcached_factory(warm=True)
+    env = env_with_copy(tmp_path / "app", migrated_template, kv_servers=[server.address])
+    bind_models(env.DB.db)
+    insert_items(create_collection("news"), create_user("editor"), 2)
+    yield server, env, client_for(env)
+    env.DB.db.close()
+
+
+def cache_source(response):
+    return response.headers["X-Cache-Status"], response.headers["X-Cache-Source"]
+
+
+def once_kv_answers(client):
+    """The first answer of ``/api/content`` not loaded for want of KV.
+
+    A worker's connection to the stopped server fails once; its breaker then keeps KV away
+    for a second. Polled: no assertion on time.
+    """
+    deadline = time.monotonic() + 15
+    while True:
+        response = client.get("/api/content")
+        if cache_source(response) != ("MISS", "database") or time.monotonic() > deadline:
+            return response
+        time.sleep(0.1)
+
+
+def titles(response):
+    return sorted(item["title"] for item in response.json["data"])
+
+
+def run_cli(env, *args):
+    folder = env.config.path.parent
+    result = CliRunner().invoke(cli, [*args, "--config", str(folder / "bindings.toml"),
+                                      "--persist-to", str(folder / "state")])
+    bind_models(env.DB.db)  # the command bound the models to its own connection
+    return result
+
+
+def cron(env):
+    return run_scheduled(ScheduledEvent("* * * * *", now_ms()), env)
+
+
+def test_a_cli_write_kv_missed_is_written_by_the_next_scheduled_run(warm_app):
+    server, env, client = warm_app
+    client.get("/api/content")
+    before = titles(client.get("/api/content"))
+
+    server.stop_saving()
+    result = run_cli(env, "d1", "execute", "DB", "--command", "UPDATE content SET title = 'While KV was down'")
+    assert result.exit_code == 0, result.output
+    lost = recorded()
+    server.start()
+
+    # KV is back with the generations the write could not replace: the worker's copy still answers.
+    stale = once_kv_answers(client)
+    assert cache_source(stale) == ("HIT", "memory") and titles(stale) == before
+    written = cron(env).get("write_lost_cache_invalidations")
+    past_generation_bound()
+    fresh = client.get("/api/content")
+    assert cache_source(fresh) == ("MISS", "database") and titles(fresh) == ["While KV was down"] * 2
+    assert titles(client_for(env).get("/api/content")) == ["While KV was down"] * 2
+    assert "CACHE_KV unreachable" in result.stderr and "until the next scheduled run reaches it" in result.stderr
+    assert lost == {str(name): 1 for name in ALL_NAMESPACES}
+    assert written == {"cache_invalidations_written": len(ALL_NAMESPACES)} and recorded() == {}
+
+
+def test_a_scheduled_publication_kv_missed_is_written_by_the_next_run(warm_app):
+    server, env, client = warm_app
+    editor = create_user("editor")
+    draft = insert_content(editor, create_collection("blog"), "draft", title="Due later")
+    insert_schedule(draft, editor)
+    client.get("/api/content")
+    assert client.get("/api/content").json["meta"]["total"] == 2
+
+    server.stop_saving()
+    report = cron(env)["run_scheduled_content"]
+    server.start()
+    assert report["completed"] == 1 and report["cache_invalidated"] is False
+    assert Content.get_by_id(draft.id).status == "published"
+    stale = once_kv_answers(client)
+    assert cache_source(stale) == ("HIT", "memory") and stale.json["meta"]["total"] == 2  # until the next run
+
+    written = cron(env).get("write_lost_cache_invalidations")
+    past_generation_bound()
+    response = client.get("/api/content")
+    assert cache_source(response) == ("MISS", "database") and response.json["meta"]["total"] == 3
+    assert written == {"cache_invalidations_written": 1}
+
+
+def test_lost_bumps_are_counted_and_written_with_the_next_ones(env, tmp_path, memcached_factory):
+    server = memcached_factory()
+    server.stop()
+    down = open_kv({"binding": "CACHE_KV", "id": "lost", "servers": [server.address]}, tmp_path)
+    assert invalidate_or_record(down, ["content"]) == ["content"]
+    assert invalidate_or_record(down, ["content", "users"]) == ["content", "users"]
+    assert invalidate_or_record(None, ["plugins"]) == ["plugins"]  # a KV binding that cannot be opened
+    assert recorded() == {"content": 2, "users": 1, "plugins": 1}
+    assert replay(down) == [] and len(recorded()) == 3
+
+    generations = ["gen:content", "gen:users", "gen:plugins", "gen:media"]
+    before = env.CACHE_KV.get(generations, type="text")
+    assert invalidate_or_record(env.CACHE_KV, ["media"]) == []
+    assert recorded() == {}
+    after = env.CACHE_KV.get(generations, type="text")
+    assert all(after[key] and after[key] != before[key] for key in generations)
+    assert replay(env.CACHE_KV) == []
