@@ -1,4 +1,4 @@
--- Migration 0041: cache invalidations CACHE_KV did not take, kept until it takes them.
+-- Migration 0042: cache invalidations CACHE_KV did not take, kept until it takes them.
 --
 -- A write made outside a request (the scheduled job, a scheduled publication, the CLI) makes
 -- the read cache stale by writing a new generation token to CACHE_KV. When CACHE_KV cannot
