@@ -337,3 +337,110 @@ def test_only_reviewers_and_publishers_list_other_peoples_assignments(client, ma
     listed(client, headers, assignee="all", status=403)
     assert listed(client, headers, assignee=author.id).json["data"] == []
     listed(client, {}, status=401)
+
+
+# --- the end of an assignment ---------------------------------------------------------------
+
+
+def move(client, item, headers, action, status=200):
+    return client.post_json(f"/api/content/{item.id}/workflow", {"action": action}, headers=headers, status=status)
+
+
+def open_assignments(client, headers):
+    return client.get("/api/workflow/analytics", headers=headers).json["data"]["assignments"]
+
+
+def test_publishing_an_item_ends_its_assignment_in_the_move(env, make_user, make_content_row):
+    client = client_for(env, webhooks_allow_private_targets=True)
+    hook = webhooks.create_webhook("http://127.0.0.1:9/hook", ["content.assigned"], True)
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    item = make_content_row(author, state="approved")
+    assign(client, item, headers, editor.id, due_at=now_ms() + DAY_MS)
+    ContentAssignment.update(due_at=now_ms() - DAY_MS).execute()  # overdue by now
+    assert open_assignments(client, headers) == {"open": 1, "overdue": 1}
+
+    move(client, item, headers, "publish")
+
+    assert assignment_rows() == []
+    assert listed(client, headers).json["data"] == []
+    assert open_assignments(client, headers) == {"open": 0, "overdue": 0}
+    assert client.get(f"/api/content/{item.id}/workflow", headers=headers).json["data"]["assignment"] is None
+    *_, moved, ended = history_rows(item.id)
+    assert (moved.from_state_id, moved.to_state_id, moved.metadata["action"]) == ("approved", "published", "publish")
+    assert (ended.from_state_id, ended.to_state_id, ended.user_id, ended.metadata) == (
+        "published", "published", editor.id,
+        {"action": "unassigned", "assignee_id": None, "due_at": None, "previous_assignee_id": editor.id,
+         "ended_by": "publish"})
+    deliveries = WebhookDelivery.select().where(WebhookDelivery.webhook == hook.id).order_by(WebhookDelivery.created_at)
+    assert [(d.payload["data"]["assignee_id"], d.payload["data"]["previous_assignee_id"]) for d in deliveries] == [
+        (editor.id, None), (None, editor.id)]
+
+
+def test_archiving_ends_an_assignment_and_unpublishing_keeps_it(client, make_user, make_content_row):
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    item = make_content_row(author, state="published")
+    assign(client, item, headers, editor.id)
+
+    move(client, item, headers, "unpublish")
+    assert [r["content"] for r in assignment_rows()] == [item.id]
+    move(client, item, headers, "publish")
+    assert assignment_rows() == []
+    assign(client, item, headers, editor.id)
+    move(client, item, headers, "archive")
+
+    assert assignment_rows() == []
+    assert [h.metadata.get("ended_by") for h in history_rows(item.id) if h.metadata["action"] == "unassigned"] == [
+        "publish", "archive"]
+
+
+def test_moves_through_review_keep_the_assignment(client, make_user, make_content_row):
+    author, author_headers = make_user("author")
+    editor, headers = make_user("editor")
+    item = make_content_row(author)
+    assign(client, item, headers, editor.id)
+
+    move(client, item, author_headers, "submit")
+    client.post_json(f"/api/content/{item.id}/workflow", {"action": "reject", "comment": "figures"}, headers=headers)
+    move(client, item, author_headers, "restore-draft")
+    move(client, item, author_headers, "submit")
+    move(client, item, headers, "approve")
+
+    assert [(r["content"], r["assignee"]) for r in assignment_rows()] == [(item.id, editor.id)]
+    assert [row["content_id"] for row in listed(client, headers).json["data"]] == [item.id]
+
+
+def test_a_status_in_an_edit_and_a_bulk_publish_end_assignments(client, make_user, make_content_row):
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    edited, first, second, kept = (make_content_row(author) for _ in range(4))
+    for item in (edited, first, second, kept):
+        assign(client, item, headers, editor.id)
+
+    client.put_json(f"/api/content/{edited.id}", {"status": "published"}, headers=headers)
+    client.post_json("/api/content/bulk-action", {"action": "publish", "ids": [first.id, second.id]}, headers=headers)
+
+    assert [r["content"] for r in assignment_rows()] == [kept.id]
+    for item in (edited, first, second):
+        assert history_rows(item.id)[-1].metadata["ended_by"] == "publish"
+
+
+def test_the_trash_ends_an_assignment_and_a_restore_does_not_bring_it_back(client, make_user, make_content_row):
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    item, bulk_item = make_content_row(author, state="pending-review"), make_content_row(author)
+    assign(client, item, headers, editor.id)
+    assign(client, bulk_item, headers, editor.id)
+
+    client.delete(f"/api/content/{item.id}", headers=headers)
+    client.post_json("/api/content/bulk-action", {"action": "delete", "ids": [bulk_item.id]}, headers=headers)
+
+    assert assignment_rows() == []
+    ended = history_rows(item.id)[-1]
+    assert (ended.to_state_id, ended.metadata["action"], ended.metadata["ended_by"]) == (
+        "pending-review", "unassigned", "deleted")
+    assert history_rows(bulk_item.id)[-1].metadata["ended_by"] == "deleted"
+    client.post(f"/api/content/{item.id}/restore", headers=headers)
+    assert assignment_rows() == []
+    assert client.get(f"/api/content/{item.id}/workflow", headers=headers).json["data"]["assignment"] is None

@@ -18,8 +18,10 @@ user who can read the item as it is now (a draft only those who may read drafts;
 published item anyone with ``content.read``); keeping an assignment unchanged checks that
 no longer. A due date must be in the future, unless it is the assignment's own, kept.
 
-An assignment stays until someone assigns the item to someone else or to nobody: a move
-does not end it, so the assignee's list shows each item with the state it is in now. An
+An assignment stays until someone assigns the item to someone else or to nobody, or the
+item is done with: a move into ``published`` or ``archived``, or the trash, ends it in the
+same transaction (``app.services.content.assignment_ends``). Moves between the review
+states keep it, so the assignee's list shows each item with the state it is in now. An
 assignment is overdue once its ``due_at`` has passed.
 """
 

@@ -12,7 +12,8 @@ A move is allowed when both of these say so:
 Each move is ONE transaction: the content row (``workflow_state_id``, ``status``,
 ``published_at``, the review columns, ``updated_at``, ``version_number``), a
 ``content_versions`` row, a ``workflow_history`` row and a ``system_logs`` row (category
-``workflow``). A move bumps ``version_number`` like an edit does, so that optimistic
+``workflow``); a move into ``published`` or ``archived`` also ends the item's assignment
+(``app.services.content.assignment_ends``). A move bumps ``version_number`` like an edit does, so that optimistic
 concurrency covers it: a client that read version N and saves with ``version_number`` N
 (or ``If-Match: "N"``) after someone published, rejected or archived the item gets a 409
 instead of silently undoing or ignoring that move. The new version's snapshot records the
@@ -46,6 +47,7 @@ from app.db.models import (
     WorkflowTransition,
     now_ms,
 )
+from app.services.content.assignment_ends import end_on_move
 from app.services.content.history import (
     at_read_version,
     next_version,
@@ -388,6 +390,7 @@ def make_move(move, user, *, comment=None, source="api", metadata=None, request_
                              {**(metadata or {}), "action": name, "source": source}, now, move.workflow.id)
     _write_log(content, name, from_state, target, user, comment, now, history, source, request_id)
     result = TransitionResult(load_content(content.id), history, name, from_state, target)
+    end_on_move(result.content, user, name, target, now)
     hooks.after_workflow_move(user, result.content, name, from_state, target)
     return result
 

@@ -56,6 +56,7 @@ from app.db.rows import columns_of, fetch_models, insert_row, insert_rows, insta
 from app.services.cache import Namespace, invalidate
 from app.services.collections import SchemaChangeInProgress
 from app.services.content import review, scheduling
+from app.services.content.assignment_ends import TRASHED, end_assignment
 from app.services.content.defaults import defaults_added, fields_with_defaults, title_default_settled
 from app.services.content.errors import (
     ContentConflict,
@@ -430,12 +431,15 @@ def check_trashable(user, content, expected_version=None):
 def trash(user, content):
     """The soft delete's writes, in the caller's transaction, for ``content`` that passed
     ``check_trashable``: its pending schedules cancelled, ``deleted_at`` set, the history
-    entry; the ``after_content_delete`` hooks once it commits. Returns the Content."""
+    entry, its assignment ended (``assignment_ends``); the ``after_content_delete`` hooks
+    once it commits. Returns the Content."""
     withdrawn = scheduling.withdraw_all(content.id, TRASHED_SCHEDULE_REASON)
     if withdrawn:
         content.scheduled_publish_at = content.scheduled_unpublish_at = None
     counted = {"cancelled_schedules": withdrawn} if withdrawn else {}
-    return _mark_deleted(user, content, now_ms(), "deleted", counted)
+    trashed = _mark_deleted(user, content, now_ms(), "deleted", counted)
+    end_assignment(trashed, user, state_of(trashed), TRASHED, trashed.updated_at)
+    return trashed
 
 
 def restore_deleted(user, content_id):
