@@ -91,9 +91,23 @@ def test_a_copys_slug_is_looked_up_among_the_copies_only(env, client, blog_colle
         client.post_json("/api/content", {"collectionId": "blog", "title": slug, "slug": slug}, headers=headers)
     statements = record_statements(env.DB.db, monkeypatch)
     assert duplicate(client, source["id"], headers).json["data"]["slug"] == "post-copy"
-    patterns = [value for sql, params in statements if "LIKE" in sql.upper()
-                for value in params if isinstance(value, str) and value.endswith("%")]
-    assert patterns == ["post-copy%"]
+    [looked_up] = [params[1:] for sql, params in statements if '"slug" IN (' in sql]
+    assert looked_up == ("post-copy", *(f"post-copy-{n}" for n in range(2, 17)))
+
+
+def test_copies_and_numbered_slugs_past_many_taken_take_the_first_free_one(client, blog_collection, as_editor):
+    editor, headers = as_editor
+    taken = ["post-copy", *(f"post-copy-{n}" for n in range(2, 60)), "post-2",
+             *(f"post-{n}" for n in range(3, 40))]
+    for slug in [*taken, "post", "POST-COPY-60", "post-copy-60x", "post-40-2"]:  # other slugs count not
+        insert_content(editor, blog_collection, slug=slug)
+    Content.delete().where(Content.slug == "post-copy-33").execute()
+
+    copy = duplicate(client, Content.get(Content.slug == "post").id, headers).json["data"]
+    assert copy["slug"] == "post-copy-33"
+    assert duplicate(client, Content.get(Content.slug == "post").id, headers).json["data"]["slug"] == "post-copy-60"
+    created = client.post_json("/api/content", {"collectionId": "blog", "title": "Post"}, headers=headers).json
+    assert created["data"]["slug"] == "post-40"
 
 
 def test_a_copy_of_a_longest_slug_and_title_stays_within_the_limits(client, pages_collection, as_editor):

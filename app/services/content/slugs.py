@@ -12,6 +12,7 @@ slug generated from the title is only a convenience, so ``free_slug`` gives it t
 free ``-2``, ``-3``... suffix instead of refusing the item.
 """
 
+import functools
 import re
 
 from app.db.models import Content
@@ -19,8 +20,10 @@ from app.db.rows import fetch_models
 from app.services.ascii_text import to_ascii
 
 MAX_SLUG_LENGTH = 200
-# Room kept for a "-<n>" suffix when a long generated slug is made unique.
-SUFFIX_ROOM = 10
+# Candidate slugs looked up per query by ``first_free``: the first batch covers a slug taken a
+# few times, each next one is twice as large, so a slug taken a thousand times costs six.
+FIRST_BATCH = 16
+MAX_BATCH = 512
 # What a duplicate's slug ends with: ``<slug>-copy``, then ``<slug>-copy-2``...
 COPY_SUFFIX = "-copy"
 _STRIP = re.compile(r"[^a-z0-9\s-]")
@@ -67,24 +70,16 @@ def free_slug(collection_id, slug, known=None):
     """``slug`` if no item of the collection holds it, else the first free ``slug-2``, ``slug-3``...
 
     Deleted items count (they keep their slug until purged). A free slug costs one lookup
-    in the unique index; a taken one, one more query fetching every slug sharing its
-    prefix, so a title used a hundred times costs no more than one used twice.
+    in the unique index; a taken one, lookups of its next candidates (``first_free``).
     """
     if slug_taken(collection_id, slug, known=known) is None:
         return slug
-    prefix = slug[:MAX_SLUG_LENGTH - SUFFIX_ROOM]
-    taken = {
-        row[0] for row in Content.select(Content.slug)
-        .where((Content.collection == collection_id) & Content.slug.startswith(prefix))
-        .tuples()
-    }
-    n = 1
-    candidate = slug
-    while candidate in taken:
-        n += 1
-        suffix = f"-{n}"
-        candidate = slug[:MAX_SLUG_LENGTH - len(suffix)].rstrip("-") + suffix
-    return candidate
+    return first_free(collection_id, lambda n: _numbered(slug, n), start=2)
+
+
+def _numbered(slug, n):
+    suffix = f"-{n}"
+    return slug[:MAX_SLUG_LENGTH - len(suffix)].rstrip("-") + suffix
 
 
 def copy_slug(slug, n):
@@ -97,26 +92,32 @@ def copy_slug(slug, n):
 def free_copy_slug(collection_id, slug):
     """The first ``copy_slug(slug, n)`` no item of the collection holds (deleted ones count).
 
-    ``slug`` is read as a create stores it (``normalize_slug``). One query fetches every
-    slug sharing the copies' prefix, however many copies there are.
+    ``slug`` is read as a create stores it (``normalize_slug``).
     """
-    stem = normalize_slug(slug) or "item"
-    prefix = copies_prefix(stem)
-    taken = {
-        row[0] for row in Content.select(Content.slug)
-        .where((Content.collection == collection_id) & Content.slug.startswith(prefix))
-        .tuples()
-    }
-    n = 1
-    while copy_slug(stem, n) in taken:
-        n += 1
-    return copy_slug(stem, n)
+    return first_free(collection_id, functools.partial(copy_slug, normalize_slug(slug) or "item"))
 
 
-def copies_prefix(stem):
-    """What every ``copy_slug(stem, n)`` starts with (``stem`` normalised): ``<stem>-copy``
-    when no "-copy-<n>" suffix of up to SUFFIX_ROOM digits cuts ``stem``; else the part of
-    ``stem`` the longest such suffix leaves, which a cut ending in a dash keeps too (the dash
-    it strips is the suffix's own)."""
-    room = MAX_SLUG_LENGTH - len(COPY_SUFFIX) - 1 - SUFFIX_ROOM
-    return stem + COPY_SUFFIX if len(stem) <= room else stem[:room]
+def first_free(collection_id, candidate, start=1):
+    """The first of ``candidate(start)``, ``candidate(start + 1)``... that no item of the
+    collection holds (deleted ones count); the candidates must differ from each other.
+
+    The candidates are looked up by equality, in batches (``FIRST_BATCH``, then twice as
+    many each time up to ``MAX_BATCH``): each lookup of (collection, slug) is a search of
+    the unique index whatever the database's collation, where a prefix pattern (``LIKE``,
+    or a range of slugs) could only be read from the collection's rows on a PostgreSQL
+    database with a linguistic collation (the index orders slugs by it, not by their
+    characters), and a slug's ``%`` or ``_`` needs no escaping. Only exact slugs count, as
+    the index compares them: a slug differing in case from a candidate leaves it free.
+    """
+    size = FIRST_BATCH
+    while True:
+        batch = [candidate(n) for n in range(start, start + size)]
+        taken = {
+            row[0] for row in Content.select(Content.slug)
+            .where((Content.collection == collection_id) & Content.slug.in_(batch))
+            .tuples()
+        }
+        free = next((slug for slug in batch if slug not in taken), None)
+        if free is not None:
+            return free
+        start, size = start + size, min(size * 2, MAX_BATCH)
