@@ -1,0 +1,55 @@
+"""The backup import finds the database's users by ``lower(email)`` and ``lower(username)``
+through the expression indexes on them (migrations 0041 and 0038), on SQLite and PostgreSQL,
+instead of reading every user.
+
+The import's own statements are captured and planned with their own parameters: EXPLAIN
+QUERY PLAN on SQLite, EXPLAIN with sequential scans off on PostgreSQL (so the plan is an
+index scan exactly when an index serves the condition).
+"""
+
+import json
+
+import pytest
+
+from app.db.database import is_postgres
+from app.services.backup import export_backup
+from app.services.backup_import import import_backup
+from tests.fixtures.app import record_statements
+
+pytestmark = [pytest.mark.usefixtures("env"), pytest.mark.backends]
+
+
+def plan(db, sql, params):
+    """The plan's lines; PostgreSQL's with sequential scans off for this statement only."""
+    if not is_postgres(db):
+        return [row[3] for row in db.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()]
+    with db.atomic():
+        db.execute_sql("SET LOCAL enable_seqscan = off")
+        return [row[0] for row in db.execute_sql(f"EXPLAIN {sql}", params).fetchall()]
+
+
+def searches(lines, index):
+    """True when the plan searches ``index`` (never reading ``users`` whole)."""
+    text = "\n".join(lines)
+    if "SCAN users" in text or "Seq Scan on users" in text:
+        return False
+    return f"USING INDEX {index} (<expr>=?)" in text or f"Index Scan using {index}" in text \
+        or f"Bitmap Index Scan on {index}" in text
+
+
+@pytest.mark.parametrize("column, index", [("email", "idx_users_email_lower"),
+                                           ("username", "idx_users_username_lower")])
+def test_the_backup_imports_user_lookups_search_the_expression_indexes(env, make_user, monkeypatch, column, index):
+    for _ in range(3):
+        make_user("editor")
+    db = env.DB.db
+    backup = export_backup(db)
+    for user in backup["data"]["users"]:
+        user["email"] = user["email"].upper()  # as a backup from elsewhere may hold them
+    statements = record_statements(db, monkeypatch)
+
+    import_backup(db, json.dumps(backup))
+
+    [(sql, params)] = [(sql, params) for sql, params in statements if f'WHERE lower("{column}") IN' in sql]
+    lines = plan(db, sql, params)
+    assert searches(lines, index), lines
