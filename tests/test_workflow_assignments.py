@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 import pytest
 
 from app.db.models import Content, ContentAssignment, WebhookDelivery, now_ms
+from app.runtime.context import ScheduledEvent
+from app.scheduled import run_scheduled
 from app.services import webhooks
 from tests.fixtures.app import client_for
-from tests.fixtures.workflow import content_row, history_rows
+from tests.fixtures.workflow import content_row, history_rows, insert_schedule
 
 pytestmark = [pytest.mark.usefixtures("env"), pytest.mark.backends]
 
@@ -444,3 +446,19 @@ def test_the_trash_ends_an_assignment_and_a_restore_does_not_bring_it_back(clien
     client.post(f"/api/content/{item.id}/restore", headers=headers)
     assert assignment_rows() == []
     assert client.get(f"/api/content/{item.id}/workflow", headers=headers).json["data"]["assignment"] is None
+
+
+def test_a_scheduled_publication_ends_the_assignment(client, env, make_user, make_content_row):
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    item = make_content_row(author, state="approved")
+    assign(client, item, headers, editor.id)
+    insert_schedule(item, editor, scheduled_at=now_ms() - 1000)
+
+    report = run_scheduled(ScheduledEvent("*/1 * * * *", now_ms()), env)["run_scheduled_content"]
+
+    assert report["completed"] == 1
+    assert assignment_rows() == []
+    ended = history_rows(item.id)[-1]
+    assert (ended.to_state_id, ended.user_id, ended.metadata["action"], ended.metadata["ended_by"]) == (
+        "published", editor.id, "unassigned", "publish")
