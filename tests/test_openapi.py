@@ -195,6 +195,23 @@ def test_operations_that_need_a_caller_name_their_refusals(doc):
     assert refusal["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
 
 
+def test_reads_that_need_a_caller_name_the_browsers_sign_in_redirect(doc):
+    """A browser navigating to a GET that needs a caller is sent to sign in instead of the 401
+    (app.api.sign_in_redirect): that 303 is declared on those GETs and HEADs, and nowhere else."""
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            needs_caller = {} not in operation["security"]
+            redirected = operation["responses"].get("303")
+            if not (needs_caller and method in ("get", "head")):
+                assert redirected is None or "sign-in" not in redirected["description"], (method, path)
+                continue
+            assert redirected is not None, (method, path)
+            assert "browser" in redirected["description"] and redirected["headers"]["Location"]["required"]
+            assert ("content" in redirected) is (method == "get"), (method, path)
+    assert doc["paths"]["/admin/api/stats"]["get"]["responses"]["303"]["content"] == {
+        "text/html": {"schema": {"type": "string"}}}
+
+
 def test_every_json_success_has_a_typed_schema(doc):
     # Only the document itself (an open object) and non-JSON bodies may go untyped.
     untyped = []

@@ -35,6 +35,25 @@ def test_a_browser_is_sent_to_sign_in_and_back(browser, path):
     assert page.forms[0]["next"].value == path
 
 
+@pytest.mark.parametrize("path", ["/admin/api/stats", "/admin/users", "/api/content?status=draft"])
+def test_the_redirect_is_a_small_html_page_linking_to_sign_in(browser, path):
+    """As servers answer a redirect: the page a browser would show if it did not follow it,
+    never an empty body labelled JSON."""
+    response = browser.get(path, status=303)
+    assert response.content_type == "text/html" and response.charset == "utf-8"
+    link = response.html.find("a")
+    assert link["href"] == response.location and link.text == response.location
+    head = browser.head(path, status=303)
+    assert head.body == b"" and head.content_type == "text/html"
+
+
+def test_the_redirect_page_escapes_the_location(browser):
+    path = "/admin/api/stats?a=1&b=%22%3E%3Cscript%3E"
+    response = browser.get(path, status=303)
+    assert "<script>" not in response.text and "&amp;reason=required" in response.text
+    assert response.html.find("a")["href"] == response.location
+
+
 def test_a_head_navigation_is_sent_to_sign_in_too(browser):
     assert browser.head("/admin/api/stats", status=303).location.startswith("/admin/login?next=")
 

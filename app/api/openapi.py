@@ -12,7 +12,9 @@ each responder of it one operation, with:
 * its body, query parameters and success response from ``@describe`` (``app.api.describe``),
   their JSON Schemas from ``msgspec.json.schema_components``;
 * every error as the ``{error, details?}`` envelope (``default`` response), ``401`` and
-  ``403`` named for every operation that needs a caller, and ``503`` for every operation,
+  ``403`` named for every operation that needs a caller, and its ``303`` to the sign-in
+  page when it is a GET or HEAD (a browser's navigation gets that instead of the 401:
+  ``app.api.sign_in_redirect``), and ``503`` for every operation,
   with ``Retry-After`` (sent when the database or the local KV store is busy, or the
   database unreachable), unless the operation answers a 503 body of its own (a health
   report, which declares the envelope and ``Retry-After`` of a worker that could not start);
@@ -37,7 +39,7 @@ import msgspec
 from app import NAME, __version__
 from app.api import d1_session
 from app.api.access import access, admin_api_path, responders, rule_of
-from app.api.describe import DATABASE_RETRY_AFTER, RETRY_AFTER, ErrorBody, describe, operation_of
+from app.api.describe import DATABASE_RETRY_AFTER, RETRY_AFTER, ErrorBody, Header, describe, operation_of
 from app.api.methods import SAFE_METHODS, head_mirrors_get
 from app.api.rate_limits import QUOTA_HEADERS, rate_limit_of
 from app.api.schemas import OpenAPIDocument
@@ -169,6 +171,23 @@ SIGNED_IN_ERRORS = {
 }
 
 
+# A GET or HEAD that needs a caller answers a browser's navigation without a session this
+# instead of its 401 (app.api.sign_in_redirect).
+SIGN_IN_REDIRECT = ("A browser opening this URL without a valid session (a GET or HEAD navigating, as "
+                    "`Sec-Fetch-Mode: navigate` says, or, without that header, an `Accept` preferring `text/html` "
+                    "to JSON; not htmx, `X-Requested-With: XMLHttpRequest`, nor a caller sending `Authorization: "
+                    "Bearer` or `X-API-Key`) is sent to the sign-in page instead of the 401: `reason=required` "
+                    "without a credential, `reason=expired` with one invalid or expired, and `next` leading back "
+                    "to the page when it is under `/admin`. The body is a short HTML page linking there.")
+SIGN_IN_LOCATION = Header("Location", "the sign-in page: `/admin/login?next=...&reason=required|expired`")
+_REDIRECTED_METHODS = frozenset({"GET", "HEAD"})
+
+
+def _sign_in_redirect(types):
+    return {"description": SIGN_IN_REDIRECT, "content": {"text/html": {"schema": {"type": "string"}}},
+            "headers": {SIGN_IN_LOCATION.name: _header(SIGN_IN_LOCATION, types)}}
+
+
 # Any operation may find the database busy or unreachable (its caller's session, the
 # plugins' state and the request log are read from it, whatever the route does).
 UNAVAILABLE = ("Service temporarily unavailable: the database is busy or unreachable, or the local KV store "
@@ -206,6 +225,8 @@ def _responses(method, operation, rule, types, limited=False, path_params=()):
     responses = {status: _success(operation, types)}
     if not rule.public:
         responses.update({code: _envelope(text, types) for code, text in SIGNED_IN_ERRORS.items()})
+        if method.upper() in _REDIRECTED_METHODS:
+            responses["303"] = _sign_in_redirect(types)
     for code, body in operation.others if operation else ():
         responses[str(code)] = _other_response(body, types)
     unavailable = responses.setdefault("503", _envelope(UNAVAILABLE, types))

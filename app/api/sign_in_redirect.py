@@ -18,8 +18,12 @@ scripts and subresources); without it, ``Accept`` does. On a JSON route ``Accept
 ``text/html`` to JSON (a tie, as ``*/*`` or no ``Accept`` at all, is JSON's); on a page (a
 resource mounted with ``Routes.add_page``, which answers HTML to whoever accepts it) naming
 ``text/html`` as acceptable is enough, as the admin's other page refusals read it.
+
+The redirect's body is a short HTML page linking to the sign-in page, as servers answer a
+redirect for a client that does not follow it: the navigation asked for HTML.
 """
 
+from html import escape
 from urllib.parse import quote
 
 import falcon
@@ -74,6 +78,13 @@ def sign_in_location(req, rejected):
     return sign_in_url(req.relative_uri, rejected)
 
 
+def redirect_page(location):
+    """The HTML body of a redirect to the sign-in page at ``location``: a link to follow."""
+    href = escape(location, quote=True)
+    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Sign in</title></head>\n'
+            f'<body><p>Sign in to continue: <a href="{href}">{href}</a></p></body></html>\n')
+
+
 class SignInRedirect:
     """Falcon's error handler of ``SignInRequired``: a redirect for a navigation, else the JSON 401.
 
@@ -89,7 +100,8 @@ class SignInRedirect:
             raise ex
         resp.status = falcon.HTTP_303
         resp.location = sign_in_location(req, ex.rejected)
-        resp.text = ""
+        resp.content_type = falcon.MEDIA_HTML
+        resp.text = redirect_page(resp.location)
         # The answer depends on the cookie and on the headers read above: no cache keeps it
         # for others. Appended: CORS appends its own ``Vary: Origin``.
         resp.set_header("Cache-Control", "no-store")
