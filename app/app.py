@@ -18,6 +18,7 @@ from app.api.cors import CORSMiddleware
 from app.api.cross_origin import CrossOriginProtection
 from app.api.d1_session import D1SessionMiddleware
 from app.api.errors import install_error_handling
+from app.api.form_error_pages import FormErrorPages
 from app.api.methods import MethodsRouter
 from app.api.metrics import MetricsMiddleware
 from app.api.middleware import PluginMiddleware, RequestContextMiddleware
@@ -111,6 +112,8 @@ def create_app(env, settings=None, services=None):
     # After authentication, before the admin's CSRF check (it reads no body); it asks
     # ``routes`` at request time which resources are pages, so pages mounted below count.
     app.add_middleware(CrossOriginProtection(settings, routes.is_page))
+    # A browser's form post refused by that check or the rate limit sees a page, not JSON.
+    app.add_middleware(FormErrorPages(services.pages))
     for module in ROUTE_MODULES:
         module.register(routes)
     services.plugins.mount_routes(routes)

@@ -185,12 +185,16 @@ def test_the_admin_pages_are_left_out_and_really_mounted(env, doc):
     assert "/admin/api/users" in doc["paths"]
 
 
+# Public routes taking a browser's HTML form: the cross-origin check's 403 is theirs too.
+FORM_POSTS = {("/auth/magic-link/verify", "post"), ("/auth/login/form", "post"), ("/auth/register/form", "post")}
+
+
 def test_operations_that_need_a_caller_name_their_refusals(doc):
     for path, item in doc["paths"].items():
         for method, operation in item.items():
             public = {} in operation["security"]
-            for status in ("401", "403"):
-                assert (status in operation["responses"]) is not public, (method, path, status)
+            assert ("401" in operation["responses"]) is not public, (method, path)
+            assert ("403" in operation["responses"]) is (not public or (path, method) in FORM_POSTS), (method, path)
     refusal = doc["paths"]["/api/content"]["post"]["responses"]["403"]
     assert refusal["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
 
@@ -210,6 +214,24 @@ def test_reads_that_need_a_caller_name_the_browsers_sign_in_redirect(doc):
             assert ("content" in redirected) is (method == "get"), (method, path)
     assert doc["paths"]["/admin/api/stats"]["get"]["responses"]["303"]["content"] == {
         "text/html": {"schema": {"type": "string"}}}
+
+
+def test_routes_taking_browser_forms_declare_their_error_pages(client, make_user):
+    """Their 403 (and a rate-limited route's 429) is the envelope, or an HTML page for a
+    browser's form (app.api.form_error_pages); no other operation answers one."""
+    _, admin = make_user("admin")
+    client.post("/admin/api/plugins/magic-link-auth/activate", headers=admin, status=200)
+    doc = client.get("/api/openapi.json").json
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            pages = {code for code, response in operation["responses"].items()
+                     if "text/html" in response.get("content", {}) and code in ("403", "429")}
+            expected = {"403", "429"} if path == "/auth/magic-link/verify" else {"403"}
+            assert pages == (expected if (path, method) in FORM_POSTS else set()), (method, path)
+            if pages:
+                assert "browser's form post" in operation["responses"]["403"]["description"]
+                assert operation["responses"]["403"]["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/ErrorBody"}
 
 
 def test_every_json_success_has_a_typed_schema(doc):

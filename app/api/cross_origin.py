@@ -117,8 +117,15 @@ def refusal(req, listed, trusted_proxy_count=0):
 
 
 def refused_cross_origin(req):
-    """Whether ``CrossOriginProtection`` refused ``req`` (the admin's error page says so)."""
+    """Whether ``req`` was refused as cross-origin (``refuse``): the error pages say so."""
     return getattr(req.context, "cross_origin_refused", False)
+
+
+def refuse(req, details):
+    """Refuse ``req`` as cross-origin: the 403 envelope with ``details`` (``refusal``'s), the
+    request marked so that an error page tells the visitor why (``refused_cross_origin``)."""
+    req.context.cross_origin_refused = True
+    raise APIError(falcon.HTTP_403, REFUSED, details)
 
 
 class CrossOriginProtection:
@@ -145,5 +152,4 @@ class CrossOriginProtection:
             return
         details = refusal(req, self._listed, self._proxies)
         if details is not None:
-            req.context.cross_origin_refused = True
-            raise APIError(falcon.HTTP_403, REFUSED, details)
+            refuse(req, details)

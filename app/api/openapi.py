@@ -18,6 +18,8 @@ each responder of it one operation, with:
   with ``Retry-After`` (sent when the database or the local KV store is busy, or the
   database unreachable), unless the operation answers a 503 body of its own (a health
   report, which declares the envelope and ``Retry-After`` of a worker that could not start);
+* on a POST of a resource taking browser forms (``app.api.form_error_pages``), its 403
+  (the cross-origin check) and, rate limited, its 429 as the envelope or an HTML page;
 * the response headers of each status from ``@describe(headers=...)``; on every response of
   a ``@rate_limited`` responder the ``X-RateLimit-*`` headers (``app.api.rate_limits``), and
   its 429 with ``Retry-After``; and on every response those sent whatever the route:
@@ -40,6 +42,7 @@ from app import NAME, __version__
 from app.api import d1_session
 from app.api.access import access, admin_api_path, responders, rule_of
 from app.api.describe import DATABASE_RETRY_AFTER, RETRY_AFTER, ErrorBody, Header, describe, operation_of
+from app.api.form_error_pages import takes_browser_forms
 from app.api.methods import SAFE_METHODS, head_mirrors_get
 from app.api.rate_limits import QUOTA_HEADERS, rate_limit_of
 from app.api.schemas import OpenAPIDocument
@@ -220,7 +223,7 @@ def _success(operation, types):
     return success
 
 
-def _responses(method, operation, rule, types, limited=False, path_params=()):
+def _responses(method, operation, rule, types, limited=False, path_params=(), forms=False):
     status = str(operation.status if operation else 200)
     responses = {status: _success(operation, types)}
     if not rule.public:
@@ -243,6 +246,8 @@ def _responses(method, operation, rule, types, limited=False, path_params=()):
                                                          _header(DATABASE_RETRY_AFTER, types))
     if limited:
         responses.setdefault("429", _envelope("Too many attempts: try again after `Retry-After` seconds", types))
+    if forms:
+        _add_form_pages(responses, limited, types)
     declared_400 = responses.get("400")
     if path_params and declared_400 is not None and "application/json" not in declared_400.get("content", {}):
         # The request guard refuses a path holding a control character before any route
@@ -265,6 +270,23 @@ def _responses(method, operation, rule, types, limited=False, path_params=()):
                 for header in QUOTA_HEADERS:
                     headers[header.name] = {**headers[header.name], "required": False}
     return responses
+
+
+# A browser's form post to a route taking HTML forms, refused before the route answered,
+# gets the error page rather than the envelope (app.api.form_error_pages).
+CROSS_ORIGIN_FORM = ("A form from another origin (its `Sec-Fetch-Site` or `Origin` says so): only this site's "
+                     "own pages may post it")
+FORM_PAGE_NOTE = (" A browser's form post (URL-encoded or multipart, preferring `text/html`, as `Sec-Fetch-Mode: "
+                  "navigate` or `Accept` says) gets an HTML page saying so instead of the envelope.")
+
+
+def _add_form_pages(responses, limited, types):
+    """Name the 403 of the cross-origin check, and with the 429 of a rate-limited route tell
+    both as the envelope or, for a browser's form, an HTML page."""
+    responses.setdefault("403", _envelope(CROSS_ORIGIN_FORM, types))
+    for code in ("403", "429") if limited else ("403",):
+        responses[code]["description"] += "." + FORM_PAGE_NOTE
+        responses[code]["content"]["text/html"] = {"schema": {"type": "string"}}
 
 
 def _own_503(operation):
@@ -344,7 +366,8 @@ def build_operation(method, path, path_params, resource, responder, types):
         "security": _security(rule),
         "parameters": _parameters(path_params, operation, types),
         "responses": _responses(method, operation, rule, types, limited=rate_limit_of(responder) is not None,
-                                path_params=path_params),
+                                path_params=path_params,
+                                forms=method.upper() == "POST" and takes_browser_forms(resource)),
     }
     if notes:
         entry["description"] = "\n\n".join(notes)

@@ -39,9 +39,9 @@ import msgspec
 from app.api.access import access
 from app.api.auth import Email, session_user, start_session
 from app.api.auth_pages import SIGN_IN_PAGE
-from app.api.cross_origin import REFUSED, listed_origins, refusal
+from app.api.cross_origin import listed_origins, refusal, refuse
 from app.api.describe import Header, Param, describe
-from app.api.errors import APIError, bad_request, read_body, require_json, unauthorized
+from app.api.errors import bad_request, read_body, require_json, unauthorized
 from app.api.private import no_store
 from app.api.rate_limits import Guard, rate_limited
 from app.api.redirects import same_site_path
@@ -210,6 +210,8 @@ def _wants_json(req):
 class LinkVerifyResource:
     """``GET /auth/magic-link/verify``: the page that signs in; ``POST``: sign in with the link's token."""
 
+    takes_browser_forms = True  # the page's button: its 403 and 429 are pages (app.api.form_error_pages)
+
     def __init__(self, links, accounts, guard, settings, pages):
         self._links = links
         self._accounts = accounts
@@ -283,7 +285,7 @@ class LinkVerifyResource:
         link its author holds (login CSRF)."""
         details = refusal(req, self._listed, self._settings.trusted_proxy_count)
         if details is not None:
-            raise APIError(falcon.HTTP_403, REFUSED, details)
+            refuse(req, details)
 
 
 def _see_other(resp, location):

@@ -43,15 +43,32 @@ _NAVIGATION_METHODS = frozenset({"GET", "HEAD"})
 _SCRIPT = "xmlhttprequest"  # ``X-Requested-With`` of jQuery and most script libraries
 _NAVIGATE = "navigate"
 _HTML = "text/html"  # falcon.MEDIA_HTML has a charset
+_FORM_TYPES = frozenset({falcon.MEDIA_URLENCODED, falcon.MEDIA_MULTIPART})
 
 
 def is_browser_navigation(req, page=False):
     """Whether ``req`` is a browser opening a page (see the module docstring); ``page``:
     whether the route answers HTML pages."""
-    if req.method not in _NAVIGATION_METHODS or req.get_header("HX-Request") is not None:
-        return False
-    if (req.get_header("X-Requested-With") or "").strip().lower() == _SCRIPT or signed_in_by_header(req):
-        return False
+    return req.method in _NAVIGATION_METHODS and not _scripted(req) and _navigates(req, page)
+
+
+def is_browser_form_post(req):
+    """Whether ``req`` is a browser sending an HTML form: a POST of a URL-encoded or multipart
+    body that navigates as ``is_browser_navigation`` reads it on a JSON route (a script's
+    ``fetch`` of a ``FormData`` says ``Sec-Fetch-Mode: cors``, and keeps JSON)."""
+    media_type = (req.content_type or "").split(";", 1)[0].strip().lower()
+    return (req.method == "POST" and media_type in _FORM_TYPES and not _scripted(req)
+            and _navigates(req, page=False))
+
+
+def _scripted(req):
+    """htmx, a script library, or an API client naming its credential in a header."""
+    return (req.get_header("HX-Request") is not None
+            or (req.get_header("X-Requested-With") or "").strip().lower() == _SCRIPT
+            or signed_in_by_header(req))
+
+
+def _navigates(req, page):
     mode = req.get_header("Sec-Fetch-Mode")
     if mode:
         return mode.strip().lower() == _NAVIGATE
