@@ -389,6 +389,37 @@ def test_the_page_post_counts_against_the_same_limit(env, admin):
     assert len(stored()) == 1
 
 
+BROWSER_FORM = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Sec-Fetch-Mode": "navigate"}
+
+
+def test_a_browsers_page_post_past_the_limit_sees_the_page_again(env, admin):
+    """With what was typed and when to try again; a script posting there keeps the envelope."""
+    client = client_for(env, rate_limit_attempts=1)
+    make_form(client, admin)
+    client.post("/forms/contact", GOOD, headers=BROWSER_FORM, status=303)
+    typed = {**GOOD, "message": "Hello again"}
+    refused = client.post("/forms/contact", typed, headers=BROWSER_FORM, status=429)
+    wait = refused.headers["Retry-After"]
+    assert refused.content_type == "text/html" and int(wait) >= 1 and refused.headers["X-RateLimit-Remaining"] == "0"
+    assert refused.html.find(attrs={"role": "alert"}).text == (
+        f"Too many attempts from this address. Try again in {'1 second' if wait == '1' else wait + ' seconds'}.")
+    form = refused.forms[0]
+    assert form["message"].value == "Hello again" and form["email"].value == "ann@example.com"
+    assert refused.headers["Content-Security-Policy"] == client.get("/forms/contact").headers["Content-Security-Policy"]
+    script = client.post("/forms/contact", GOOD, headers={**BROWSER_FORM, "Sec-Fetch-Mode": "cors"}, status=429)
+    assert script.content_type == "application/json" and script.json["details"]["retry_after"] == int(wait)
+    assert len(stored()) == 1
+
+
+def test_a_browsers_post_past_the_limit_to_an_unknown_form_gets_the_error_page(env, admin):
+    client = client_for(env, rate_limit_attempts=1)
+    make_form(client, admin)
+    client.post("/forms/contact", GOOD, headers=BROWSER_FORM, status=303)
+    refused = client.post("/forms/nothing", GOOD, headers=BROWSER_FORM, status=429)
+    assert refused.content_type == "text/html" and "Too many attempts" in refused.html.find("main").text
+    assert refused.headers["Retry-After"]
+
+
 def test_the_session_cookie_never_acts_on_a_submission_but_a_bearer_token_does(client, admin, make_user):
     make_form(client, admin)
     user, headers = make_user("viewer", email="vi@example.com")

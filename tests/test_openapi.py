@@ -216,6 +216,10 @@ def test_reads_that_need_a_caller_name_the_browsers_sign_in_redirect(doc):
         "text/html": {"schema": {"type": "string"}}}
 
 
+FORM_PAGES = {("/auth/magic-link/verify", "post"): {"403", "429"}, ("/auth/login/form", "post"): {"403"},
+              ("/auth/register/form", "post"): {"403"}, ("/forms/{name}", "post"): {"429"}}
+
+
 def test_routes_taking_browser_forms_declare_their_error_pages(client, make_user):
     """Their 403 (and a rate-limited route's 429) is the envelope, or an HTML page for a
     browser's form (app.api.form_error_pages); no other operation answers one."""
@@ -226,11 +230,10 @@ def test_routes_taking_browser_forms_declare_their_error_pages(client, make_user
         for method, operation in item.items():
             pages = {code for code, response in operation["responses"].items()
                      if "text/html" in response.get("content", {}) and code in ("403", "429")}
-            expected = {"403", "429"} if path == "/auth/magic-link/verify" else {"403"}
-            assert pages == (expected if (path, method) in FORM_POSTS else set()), (method, path)
-            if pages:
-                assert "browser's form post" in operation["responses"]["403"]["description"]
-                assert operation["responses"]["403"]["content"]["application/json"]["schema"] == {
+            assert pages == FORM_PAGES.get((path, method), set()), (method, path)
+            for code in pages:
+                assert "browser's form post" in operation["responses"][code]["description"]
+                assert operation["responses"][code]["content"]["application/json"]["schema"] == {
                     "$ref": "#/components/schemas/ErrorBody"}
 
 

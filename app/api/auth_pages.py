@@ -60,7 +60,7 @@ class FormPostRedirect:
     """``POST /auth/login/form`` and ``/auth/register/form`` (SonicJS's HTML forms): 303 to the
     sign-in page; nothing is read or signed in (see the module's docstring)."""
 
-    takes_browser_forms = True  # a browser's 403 is a page (app.api.form_error_pages)
+    browser_form_refusals = frozenset({403})  # a page for a browser (app.api.form_error_pages)
 
     @access(public=True)
     @describe("SonicJS's HTML form post: on to the sign-in page, nothing signed in", status=303, media_type=None,

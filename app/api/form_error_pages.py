@@ -2,11 +2,13 @@
 
 Some routes outside the admin's pages take a browser's form post: the page of a mailed
 sign-in link posts its button there (``/auth/magic-link/verify``), SonicJS's sign-in forms
-post to ``/auth/login/form`` and ``/auth/register/form``. A resource says so with
-``takes_browser_forms = True``. Such a post may be refused before the route answers: by the
-rate limit (429, with ``Retry-After``) or by the cross-origin check (403). The browser would
-then show the JSON envelope as text; it gets the app's error page instead (the admin's
-``error.html`` in the sign-in pages' layout), with the same status and headers.
+post to ``/auth/login/form`` and ``/auth/register/form``, a public form's page to itself
+(``/forms/{name}``). Such a post may be refused before the route answers: by the rate limit
+(429, with ``Retry-After``) or by the cross-origin check (403). The browser would then show
+the JSON envelope as text. A resource names the refusals a browser's form sees as a page
+(``browser_form_refusals = frozenset({403, 429})``): unless the route answered a page of its
+own (the public form's page shows itself again), this middleware answers the app's error page
+(the admin's ``error.html`` in the sign-in pages' layout), with the same status and headers.
 
 Whether a request gets the page is read from the request (``is_browser_form_post``: a form
 body, and a navigation that prefers HTML): a script or an API client posting to the same
@@ -18,30 +20,33 @@ import falcon
 from app.api.cross_origin import refused_cross_origin
 from app.api.sign_in_redirect import is_browser_form_post
 
-TAKES_FORMS_ATTR = "takes_browser_forms"
+REFUSALS_ATTR = "browser_form_refusals"
 TEMPLATE = "error.html"
 JSON = "application/json"
 # The refusals a visitor's form meets before its route runs (a 403 only when the
 # cross-origin check made it), and what the page says of each.
 TITLES = {403: "Forbidden", 429: "Too many requests"}
 CROSS_ORIGIN = "The form did not come from this site. Go back to the page, reload it and try again."
-TOO_MANY = "Too many attempts from this address. Try again in {wait}."
+TOO_MANY = "Too many attempts from this address. Try again in {wait}"  # a page ends the sentence
 
 
-def takes_browser_forms(resource):
-    """Whether ``resource`` takes a browser's HTML form post (see the module docstring)."""
-    return getattr(resource, TAKES_FORMS_ATTR, False)
+def browser_form_refusals(resource):
+    """The statuses (of ``TITLES``) a browser's form post to ``resource`` sees as a page."""
+    return getattr(resource, REFUSALS_ATTR, frozenset())
 
 
-def _refused_before_the_route(req, code):
-    return code == 429 or (code == 403 and refused_cross_origin(req))
+def _refused_before_the_route(req, code, refusals):
+    return code in refusals and (code == 429 or (code == 403 and refused_cross_origin(req)))
+
+
+def too_many_message(retry_after):
+    """What a page says of a 429 whose ``Retry-After`` is ``retry_after`` (None: not said)."""
+    wait = "1 second" if retry_after == "1" else f"{retry_after} seconds" if retry_after else "a moment"
+    return TOO_MANY.format(wait=wait)
 
 
 def _message(code, resp):
-    if code == 403:
-        return CROSS_ORIGIN
-    seconds = resp.get_header("Retry-After") or "a moment"
-    return TOO_MANY.format(wait="1 second" if seconds == "1" else f"{seconds} seconds")
+    return CROSS_ORIGIN if code == 403 else too_many_message(resp.get_header("Retry-After")) + "."
 
 
 class FormErrorPages:
@@ -55,10 +60,11 @@ class FormErrorPages:
         self._pages = pages
 
     def process_response(self, req, resp, resource, req_succeeded):
-        if resource is None or not takes_browser_forms(resource):
+        refusals = browser_form_refusals(resource) if resource is not None else ()
+        if not refusals:
             return
         code = falcon.http_status_to_code(resp.status)
-        if not _refused_before_the_route(req, code) or not (resp.content_type or "").startswith(JSON):
+        if not _refused_before_the_route(req, code, refusals) or not (resp.content_type or "").startswith(JSON):
             return
         if not is_browser_form_post(req):
             return

@@ -14,7 +14,9 @@
   posts to the page itself (``POST /forms/{name}``): the same checks, but a refusal the visitor can fix (a field, the
   Turnstile check) shows the page again with the messages and the values typed. That post
   takes the page's URL-encoded form only: a body that cannot be read as one shows the page
-  with a 400, any other type (JSON included) is a 415 envelope.
+  with a 400, any other type (JSON included) is a 415 envelope. A browser's post past the
+  address's limit (429) is the page again too, saying when to try again; a script's keeps
+  the envelope.
 
 Every submission counts against the caller's address (``RATE_LIMIT_ATTEMPTS`` per
 ``RATE_LIMIT_WINDOW_SECONDS``, 429 past it), whatever becomes of it. The body is bounded
@@ -40,10 +42,12 @@ from app.api.access import access
 from app.api.authentication import client_ip
 from app.api.describe import Header, describe
 from app.api.errors import APIError, payload_too_large, read_body
+from app.api.form_error_pages import too_many_message
 from app.api.private import no_store
 from app.api.rate_limits import Guard, rate_limited
 from app.api.schemas import Closed
 from app.api.schemas_forms import PublicForm, SubmitBody, Submitted, TurnstileConfig
+from app.api.sign_in_redirect import is_browser_form_post
 from app.services import form_submissions, forms, turnstile
 from app.services.errors import ServiceError
 from app.services.pattern_attribute import html_pattern
@@ -105,6 +109,16 @@ def read_post(req, form_only=False):
     values = dict(req.get_media(default_when_empty={}) or {})
     token = values.pop(TOKEN_FIELD, None)
     return None, values, token[-1] if isinstance(token, list) else token
+
+
+def _values_sent(req):
+    """The page's form values of ``req`` when its body reads as one within the bound, else none."""
+    if not _urlencoded(req) or (req.content_length or 0) > MAX_SUBMISSION_BYTES:
+        return {}
+    try:
+        return dict(req.get_media(default_when_empty={}) or {})
+    except falcon.MediaMalformedError:
+        return {}
 
 
 class Receiver:
@@ -262,6 +276,9 @@ class FormPageResource:
     """``GET /forms/{name}``: the form's page; ``POST``: send it from that page."""
 
     ignores_session_cookie = True
+    # A browser's post past the limit sees the page again (or, when the form cannot be shown,
+    # the app's error page: app.api.form_error_pages); a script keeps the envelope.
+    browser_form_refusals = frozenset({429})
 
     def __init__(self, settings, receiver):
         self._site_key = settings.turnstile_site_key
@@ -282,8 +299,9 @@ class FormPageResource:
               description="The page's URL-encoded form only: 303 once stored, as the submit route; a field's "
                           "problem (422), a refused Turnstile check or a body that is no URL-encoded form "
                           "(400) shows the page again, with the messages and the values typed when there are "
-                          "some. Other refusals (404, 413, 415 for any other body, JSON included, 429) are the "
-                          "error envelope.")
+                          "some; so does a browser's post past the address's limit (429, with `Retry-After`), "
+                          "saying when to try again. Other refusals (404, 413, 415 for any other body, JSON "
+                          "included, and a script's 429) are the error envelope.")
     @no_store
     def on_post(self, req, resp, name):
         try:
@@ -297,8 +315,24 @@ class FormPageResource:
         except falcon.MediaMalformedError:  # bytes no browser sends for a form: the page, not JSON
             self.render(resp, forms.public_form(name), status=falcon.HTTP_400, message=UNREADABLE)
             return
+        except APIError as ex:
+            if falcon.http_status_to_code(ex.status) != 429 or not is_browser_form_post(req):
+                raise
+            self._too_many(req, resp, name, ex)
+            return
         resp.status = falcon.HTTP_303
         resp.location = success_location(form)
+
+    def _too_many(self, req, resp, name, refusal):
+        """The page again for a browser's post past the address's limit: what was typed, and
+        when to try again. An unknown or inactive form keeps the 429 ``refusal``."""
+        try:
+            form = forms.public_form(name)
+        except ServiceError:
+            raise refusal from None
+        retry_after = refusal.headers.get("Retry-After")
+        self.render(resp, form, status=falcon.HTTP_429, values=_values_sent(req), message=too_many_message(retry_after))
+        resp.set_header("Retry-After", retry_after)
 
     def render(self, resp, form, status=falcon.HTTP_200, submitted=False, values=None, problems=None,
                message=None):

@@ -18,8 +18,9 @@ each responder of it one operation, with:
   with ``Retry-After`` (sent when the database or the local KV store is busy, or the
   database unreachable), unless the operation answers a 503 body of its own (a health
   report, which declares the envelope and ``Retry-After`` of a worker that could not start);
-* on a POST of a resource taking browser forms (``app.api.form_error_pages``), its 403
-  (the cross-origin check) and, rate limited, its 429 as the envelope or an HTML page;
+* on a POST of a resource taking browser forms, the refusals it names
+  (``app.api.form_error_pages``: the cross-origin check's 403, the rate limit's 429) as the
+  envelope or an HTML page;
 * the response headers of each status from ``@describe(headers=...)``; on every response of
   a ``@rate_limited`` responder the ``X-RateLimit-*`` headers (``app.api.rate_limits``), and
   its 429 with ``Retry-After``; and on every response those sent whatever the route:
@@ -42,7 +43,7 @@ from app import NAME, __version__
 from app.api import d1_session
 from app.api.access import access, admin_api_path, responders, rule_of
 from app.api.describe import DATABASE_RETRY_AFTER, RETRY_AFTER, ErrorBody, Header, describe, operation_of
-from app.api.form_error_pages import takes_browser_forms
+from app.api.form_error_pages import browser_form_refusals
 from app.api.methods import SAFE_METHODS, head_mirrors_get
 from app.api.rate_limits import QUOTA_HEADERS, rate_limit_of
 from app.api.schemas import OpenAPIDocument
@@ -197,6 +198,9 @@ UNAVAILABLE = ("Service temporarily unavailable: the database is busy or unreach
                "busy (try again after `Retry-After` seconds), or another binding is down")
 
 
+TOO_MANY = "Too many attempts: try again after `Retry-After` seconds"
+
+
 def _envelope(description, types):
     return {"description": description, "content": {"application/json": {"schema": types.ref(ErrorBody)}}}
 
@@ -223,7 +227,7 @@ def _success(operation, types):
     return success
 
 
-def _responses(method, operation, rule, types, limited=False, path_params=(), forms=False):
+def _responses(method, operation, rule, types, limited=False, path_params=(), forms=()):
     status = str(operation.status if operation else 200)
     responses = {status: _success(operation, types)}
     if not rule.public:
@@ -245,9 +249,9 @@ def _responses(method, operation, rule, types, limited=False, path_params=(), fo
         unavailable.setdefault("headers", {}).setdefault(DATABASE_RETRY_AFTER.name,
                                                          _header(DATABASE_RETRY_AFTER, types))
     if limited:
-        responses.setdefault("429", _envelope("Too many attempts: try again after `Retry-After` seconds", types))
+        responses.setdefault("429", _envelope(TOO_MANY, types))
     if forms:
-        _add_form_pages(responses, limited, types)
+        _add_form_pages(responses, forms, types)
     declared_400 = responses.get("400")
     if path_params and declared_400 is not None and "application/json" not in declared_400.get("content", {}):
         # The request guard refuses a path holding a control character before any route
@@ -280,13 +284,15 @@ FORM_PAGE_NOTE = (" A browser's form post (URL-encoded or multipart, preferring 
                   "navigate` or `Accept` says) gets an HTML page saying so instead of the envelope.")
 
 
-def _add_form_pages(responses, limited, types):
-    """Name the 403 of the cross-origin check, and with the 429 of a rate-limited route tell
-    both as the envelope or, for a browser's form, an HTML page."""
-    responses.setdefault("403", _envelope(CROSS_ORIGIN_FORM, types))
-    for code in ("403", "429") if limited else ("403",):
-        responses[code]["description"] += "." + FORM_PAGE_NOTE
-        responses[code]["content"]["text/html"] = {"schema": {"type": "string"}}
+def _add_form_pages(responses, refusals, types):
+    """Tell each of ``refusals`` (the 403 of the cross-origin check, the 429 of the rate
+    limit) as the envelope or, for a browser's form, an HTML page."""
+    for code in sorted(refusals):
+        response = responses.get(str(code))
+        if response is None:
+            response = responses[str(code)] = _envelope(CROSS_ORIGIN_FORM if code == 403 else TOO_MANY, types)
+        response["description"] += "." + FORM_PAGE_NOTE
+        response.setdefault("content", {})["text/html"] = {"schema": {"type": "string"}}
 
 
 def _own_503(operation):
@@ -367,7 +373,7 @@ def build_operation(method, path, path_params, resource, responder, types):
         "parameters": _parameters(path_params, operation, types),
         "responses": _responses(method, operation, rule, types, limited=rate_limit_of(responder) is not None,
                                 path_params=path_params,
-                                forms=method.upper() == "POST" and takes_browser_forms(resource)),
+                                forms=browser_form_refusals(resource) if method.upper() == "POST" else ()),
     }
     if notes:
         entry["description"] = "\n\n".join(notes)

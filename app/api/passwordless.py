@@ -210,7 +210,8 @@ def _wants_json(req):
 class LinkVerifyResource:
     """``GET /auth/magic-link/verify``: the page that signs in; ``POST``: sign in with the link's token."""
 
-    takes_browser_forms = True  # the page's button: its 403 and 429 are pages (app.api.form_error_pages)
+    # The page's button: a browser sees these refusals as a page (app.api.form_error_pages).
+    browser_form_refusals = frozenset({403, 429})
 
     def __init__(self, links, accounts, guard, settings, pages):
         self._links = links
