@@ -199,12 +199,17 @@ def test_operations_that_need_a_caller_name_their_refusals(doc):
     assert refusal["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
 
 
+# Public reads that refuse an anonymous caller asking for more than the public sees.
+SIGNS_IN = {"/api/content", "/api/collections/{name}/content"}
+
+
 def test_reads_that_need_a_caller_name_the_browsers_sign_in_redirect(doc):
     """A browser navigating to a GET that needs a caller is sent to sign in instead of the 401
-    (app.api.sign_in_redirect): that 303 is declared on those GETs and HEADs, and nowhere else."""
+    (app.api.sign_in_redirect): that 303 is declared on those GETs and HEADs, on the public
+    lists that refuse an anonymous caller asking for drafts, and nowhere else."""
     for path, item in doc["paths"].items():
         for method, operation in item.items():
-            needs_caller = {} not in operation["security"]
+            needs_caller = {} not in operation["security"] or path in SIGNS_IN
             redirected = operation["responses"].get("303")
             if not (needs_caller and method in ("get", "head")):
                 assert redirected is None or "sign-in" not in redirected["description"], (method, path)
@@ -214,6 +219,8 @@ def test_reads_that_need_a_caller_name_the_browsers_sign_in_redirect(doc):
             assert ("content" in redirected) is (method == "get"), (method, path)
     assert doc["paths"]["/admin/api/stats"]["get"]["responses"]["303"]["content"] == {
         "text/html": {"schema": {"type": "string"}}}
+    assert "Only when an anonymous caller asks for more than published items" in \
+        doc["paths"]["/api/content"]["get"]["responses"]["303"]["description"]
 
 
 FORM_PAGES = {("/auth/magic-link/verify", "post"): {"403", "429"}, ("/auth/login/form", "post"): {"403"},

@@ -147,12 +147,14 @@ def test_a_head_refused_for_want_of_a_caller_is_documented(client, served):
     assert "401" in served.operation("HEAD", "/admin/api/users")[1]["responses"]
 
 
-def test_a_browser_sent_to_sign_in_gets_what_the_document_declares(client, served):
+def test_a_browser_sent_to_sign_in_gets_what_the_document_declares(client, served, blog_collection):
     navigation = {"Accept": "text/html"}
-    for response in (client.get("/admin/api/users", headers=navigation, status=303),
-                     client.head("/admin/api/users", headers=navigation, status=303)):
-        assert checked(served, response) == {"location"}
-        assert served.operation(response.request.method, "/admin/api/users")[1]["responses"]["303"]
+    for path, query in (("/admin/api/users", ""), ("/api/content", "?status=draft"),
+                        ("/api/collections/blog/content", "?status=draft")):
+        for response in (client.get(path + query, headers=navigation, status=303),
+                         client.head(path + query, headers=navigation, status=303)):
+            assert checked(served, response) == {"location"}
+            assert served.operation(response.request.method, path)[1]["responses"]["303"]
 
 
 QUOTA = {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"}

@@ -210,6 +210,13 @@ def test_a_browser_asking_the_api_for_drafts_is_sent_to_sign_in(browser):
     assert browser.get("/api/content?status=draft", status=303).location == "/admin/login?reason=expired"
 
 
+def test_a_browser_asking_a_collections_list_for_drafts_is_sent_to_sign_in(browser, blog_collection):
+    response = browser.get("/api/collections/blog/content?status=draft", status=303)
+    assert response.location == "/admin/login?reason=required" and response.content_type == "text/html"
+    assert browser.get("/api/collections/blog/content?status=draft", headers={"Accept": "application/json"},
+                       status=401).json["error"].startswith("Only published content is public")
+
+
 def test_a_public_answer_says_nothing_of_sign_in(browser):
     """The Vary and no-store of a sign-in refusal stay on it: a public list stays cacheable."""
     for _ in range(2):

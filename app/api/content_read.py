@@ -61,6 +61,8 @@ LIST_NOTES = (
     "exists) may be repeated; `data.<name>` (or a bare name that is no column) names a field of the "
     "collection, and a field holding a list matches by its items."
 )
+# An anonymous list asking for more than the public sees is refused for want of a session.
+SIGNS_IN = "an anonymous caller asks for more than published items (`status=draft`, say)"
 COLLECTION_LIST_QUERY = (
     Param("limit", Annotated[int, msgspec.Meta(ge=1)], "page size (default 50, at most 1000)"),
     Param("pageSize", Annotated[int, msgspec.Meta(ge=1)], "SonicJS's name for limit (give one of the two)"),
@@ -385,7 +387,7 @@ class ContentListReader:
     @access(public=True)
     @describe(
         "List content: filter, sort, paginate", description=LIST_NOTES, query=(*CONTENT_LIST_QUERY, IF_NONE_MATCH),
-        response=ReadList[ContentListItem], others=NOT_MODIFIED, headers=READ_HEADERS,
+        response=ReadList[ContentListItem], others=NOT_MODIFIED, headers=READ_HEADERS, signs_in=SIGNS_IN,
     )
     def on_get(self, req, resp):
         scope = caller_scope(req)
@@ -416,7 +418,7 @@ class CollectionContentResource:
 
     @access(public=True)
     @describe("One collection's content", description=LIST_NOTES, query=(*COLLECTION_LIST_QUERY, IF_NONE_MATCH),
-              response=ReadList[ContentListItem], others=NOT_MODIFIED, headers=READ_HEADERS)
+              response=ReadList[ContentListItem], others=NOT_MODIFIED, headers=READ_HEADERS, signs_in=SIGNS_IN)
     def on_get(self, req, resp, name):
         scope = caller_scope(req)
 

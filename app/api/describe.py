@@ -26,6 +26,9 @@ rest sits next to the responder::
   could not start its app) with ``others={503: (Report, ErrorBody)}``;
   ``x-d1-bookmark``, which a middleware sends on any route, is declared by the document
   builder for every operation;
+* ``signs_in``: on a public operation, when it still refuses an anonymous caller for want
+  of a session (a 401 signing in would cure): a browser's GET is then sent to the sign-in
+  page, and the document declares that ``303`` (an operation needing a caller always has it);
 * a responder without ``@describe`` is still in the document, summarised by its
   resource's docstring; every error answers the ``{error, details?}`` envelope.
 """
@@ -69,6 +72,7 @@ class Operation:
     others: tuple = ()
     headers: tuple = ()  # ((status, (Header, ...)), ...)
     alternatives: tuple = ()  # other media types of the success body (a query parameter chooses)
+    signs_in: str = ""  # when a public operation refuses an anonymous caller (the sign-in redirect's case)
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ class Header:
 
 
 def describe(summary, *, description="", body=None, form=None, query=(), response=None, status=200,
-             media_type="application/json", others=None, headers=None, alternatives=()):
+             media_type="application/json", others=None, headers=None, alternatives=(), signs_in=""):
     """Record the OpenAPI facts of the decorated responder (order with ``@access`` is free).
 
     Args:
@@ -103,11 +107,13 @@ def describe(summary, *, description="", body=None, form=None, query=(), respons
         headers: ``{status: (Header, ...)}``: the response headers of each status.
         alternatives: media types the success body may be instead of ``media_type`` (an
             export's ``text/csv`` beside its JSON), each described as text.
+        signs_in: on a public operation, the case in which it refuses an anonymous caller
+            for want of a session ("asking for more than published items"), as text.
     """
     operation = Operation(summary, description, body, form, tuple(query), response, status, media_type,
                           tuple((others or {}).items()),
                           tuple((code, tuple(declared)) for code, declared in (headers or {}).items()),
-                          tuple(alternatives))
+                          tuple(alternatives), signs_in)
 
     def decorate(responder):
         setattr(responder, DESCRIBE_ATTR, operation)

@@ -187,8 +187,10 @@ SIGN_IN_LOCATION = Header("Location", "the sign-in page: `/admin/login?next=...&
 _REDIRECTED_METHODS = frozenset({"GET", "HEAD"})
 
 
-def _sign_in_redirect(types):
-    return {"description": SIGN_IN_REDIRECT, "content": {"text/html": {"schema": {"type": "string"}}},
+def _sign_in_redirect(signs_in, types):
+    """The 303 of a browser sent to sign in; ``signs_in``: when a public operation sends it."""
+    when = f" Only when {signs_in}: every other request of it is public." if signs_in else ""
+    return {"description": SIGN_IN_REDIRECT + when, "content": {"text/html": {"schema": {"type": "string"}}},
             "headers": {SIGN_IN_LOCATION.name: _header(SIGN_IN_LOCATION, types)}}
 
 
@@ -232,8 +234,9 @@ def _responses(method, operation, rule, types, limited=False, path_params=(), fo
     responses = {status: _success(operation, types)}
     if not rule.public:
         responses.update({code: _envelope(text, types) for code, text in SIGNED_IN_ERRORS.items()})
-        if method.upper() in _REDIRECTED_METHODS:
-            responses["303"] = _sign_in_redirect(types)
+    signs_in = operation.signs_in if operation and rule.public else ""
+    if (signs_in or not rule.public) and method.upper() in _REDIRECTED_METHODS:
+        responses["303"] = _sign_in_redirect(signs_in, types)
     for code, body in operation.others if operation else ():
         responses[str(code)] = _other_response(body, types)
     unavailable = responses.setdefault("503", _envelope(UNAVAILABLE, types))
