@@ -21,6 +21,10 @@ resource mounted with ``Routes.add_page``, which answers HTML to whoever accepts
 
 The redirect's body is a short HTML page linking to the sign-in page, as servers answer a
 redirect for a client that does not follow it: the navigation asked for HTML.
+
+The same reading tells a browser's HTML form post from a script's (``is_browser_form_post``:
+a POST of a URL-encoded or multipart body, read as a navigation to a JSON route), for the
+routes whose refusals of such a post are pages (``app.api.form_error_pages``).
 """
 
 from html import escape
