@@ -39,9 +39,14 @@ class Project:
             cli, ["d1", "migrations", *map(str, args), "--config", str(self.config), "--persist-to", str(self.state)],
             catch_exceptions=False)
 
+    def database_files(self):
+        """The SQLite files of the project's databases (the local KV's file, which commands that
+        write make to tell running apps, is not one)."""
+        return [path for path in self.state.rglob("*.sqlite") if path.parent.name != "kv"]
+
     def query(self, sql):
         """Rows of ``sql`` on the binding's SQLite file, read without the CLI."""
-        (path,) = self.state.rglob("*.sqlite")
+        (path,) = self.database_files()
         conn = sqlite3.connect(path)
         try:
             return conn.execute(sql).fetchall()
@@ -50,7 +55,7 @@ class Project:
 
     def tables(self):
         """Table names of the binding's database (none while no file was created)."""
-        if not any(self.state.rglob("*.sqlite")):
+        if not self.database_files():
             return set()
         return {name for (name,) in self.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
@@ -121,7 +126,7 @@ def test_usernames_differing_only_in_case_stop_apply_with_their_names(project):
     held_back = index_file.read_text()
     index_file.unlink()
     assert project.cli("apply", "DB").exit_code == 0
-    (path,) = project.state.rglob("*.sqlite")
+    (path,) = project.database_files()
     with sqlite3.connect(path) as conn:
         conn.executemany("INSERT INTO users (id, email, username, first_name, last_name, created_at, updated_at) "
                          "VALUES (?, ?, ?, '', '', 0, 0)", [("u1", "a@example.com", "admin"),

@@ -16,6 +16,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.describe import describe
+from app.services.cache import ALL_NAMESPACES, invalidate
 from app.services.migrations import apply_migrations, migration_issues, migration_state
 
 
@@ -97,10 +98,19 @@ class MigrationRunResource:
     error; the files before it stay applied, as with ``d1 migrations apply``.
     """
 
+    def __init__(self, cache):
+        self._cache = cache
+
     @access("settings.update")
     @describe("Apply the pending migrations", response=MigrationsRun)
     def on_post(self, req, resp):
-        done = apply_migrations(req.context.env)
+        try:
+            done = apply_migrations(req.context.env)
+        finally:
+            # Applied files may change rows every worker caches (a role's grants, settings):
+            # their cached answers are made stale, even when a later file failed.
+            for namespace in ALL_NAMESPACES:
+                invalidate(self._cache, namespace)
         message = f"Applied {len(done)} migration(s)" if done else "No migrations to apply"
         resp.media = {"success": True, "message": message, "applied": done}
 
@@ -109,4 +119,4 @@ def register(routes):
     """Mount the migration routes."""
     routes.add("/admin/api/migrations/status", MigrationStatusResource())
     routes.add("/admin/api/migrations/validate", MigrationValidateResource())
-    routes.add("/admin/api/migrations/run", MigrationRunResource())
+    routes.add("/admin/api/migrations/run", MigrationRunResource(routes.services.cache))

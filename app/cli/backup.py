@@ -17,8 +17,9 @@ from pathlib import Path
 
 import click
 
+from app.cli.cache_refresh import refresh_cache
 from app.cli.common import location_options, runtime_options
-from app.cli.d1 import follow_schemas, refresh_cache
+from app.cli.d1 import follow_schemas
 from app.services.backup import BackupError, encode_backup, export_backup
 from app.services.backup_import import import_backup
 from app.services.cache import Namespace

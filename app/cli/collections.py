@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
+from app.cli.cache_refresh import refresh_cache
 from app.cli.common import runtime_options
-from app.cli.d1 import refresh_cache
 from app.db.models import bind_models
 from app.runtime.bindings import BindingKind
 from app.services.cache import Namespace

@@ -12,6 +12,7 @@ import sys
 import click
 import peewee
 
+from app.cli.cache_refresh import refresh_cache
 from app.cli.common import location_options, resolve_database, runtime_options
 from app.db import time_travel
 from app.db.migrations import APPLIED, CHANGED, MISSING, PENDING, MigrationError, MigrationRunner
@@ -142,10 +143,15 @@ def apply(runtime, database, accept_changed):
     try:
         applied = runner.apply(on_progress=_print_progress, accept_changed=accept_changed)
     except (MigrationError, peewee.PeeweeException) as ex:
+        # The files before the failed one stay applied, and may have changed what apps cache.
+        refresh_cache(runtime)
         _fail(ex)
     if not applied:
         click.echo("✅ No migrations to apply!")
         return
+    # A migration may change rows running apps cache (a role's grants, settings, content):
+    # their cached answers are made stale, as after any other command that writes.
+    refresh_cache(runtime)
     click.echo(f"✅ Applied {len(applied)} migration(s).")
 
 

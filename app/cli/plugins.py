@@ -14,8 +14,8 @@ are: their hooks run as they would in the app.
 
 import click
 
+from app.cli.cache_refresh import refresh_cache
 from app.cli.common import runtime_options
-from app.cli.d1 import refresh_cache
 from app.db.models import bind_models
 from app.runtime.context import ExecutionContext
 from app.services.cache import Namespace

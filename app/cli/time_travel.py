@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 
 import click
 
+from app.cli.cache_refresh import refresh_cache
 from app.cli.common import runtime_options
-from app.cli.d1 import follow_schemas, refresh_cache
+from app.cli.d1 import follow_schemas
 from app.db import time_travel
 from app.db.time_travel import Bookmark, TimeTravelError
 from app.db.time_travel.history import LATEST_MS

@@ -19,8 +19,8 @@ import re
 import click
 import peewee
 
+from app.cli.cache_refresh import refresh_cache
 from app.cli.common import runtime_options
-from app.cli.d1 import refresh_cache
 from app.db.models import User, bind_models
 from app.services.accounts import EMAIL_PATTERN, USERNAME_RULE, AccountError, Accounts, is_username, normalize_email
 from app.services.cache import Namespace

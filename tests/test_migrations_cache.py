@@ -1,0 +1,66 @@
+"""Applying migrations makes running apps' cached answers stale, from the CLI and the API.
+
+A migration may change rows every worker caches (a role's grants, settings, content), as
+hand-written SQL through ``d1 execute`` may: a session must not keep the grants its worker
+cached before the file ran.
+"""
+
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import cli
+from app.db.models import bind_models
+from app.services.log_buffer import flush_process_buffer
+from tests.fixtures.app import MIGRATIONS, client_for
+from tests.fixtures.cache import past_generation_bound
+
+pytestmark = pytest.mark.backends
+
+STATS = "/admin/api/stats"  # content.publish: editors and admins
+REVOKE = ("DELETE FROM role_permissions WHERE role = 'editor' AND permission_id = 'perm_content_publish';\n")
+
+
+@pytest.fixture
+def env(tmp_path, stack):
+    """The suite's env, but its migrations folder holds one more file than its database
+    applied: it takes ``content.publish`` from editors."""
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, folder)
+    (folder / "9001_revoke_editor_publish.sql").write_text(REVOKE)
+    env = stack.env(tmp_path / "app", migrations_dir=folder)
+    yield env
+    flush_process_buffer()  # as the suite's env fixture: request log rows land in this database
+    env.DB.db.close()
+
+
+@pytest.fixture
+def cached_editor(env, make_user):
+    """An editor whose account and grants the app has cached; the app's client."""
+    client = client_for(env)
+    _, headers = make_user("editor")
+    for _ in range(2):
+        client.get(STATS, headers=headers, status=200)
+    return client, headers
+
+
+def test_migrations_applied_by_the_cli_reach_cached_sessions(env, cached_editor, tmp_path):
+    client, headers = cached_editor
+    folder = tmp_path / "app"
+    result = CliRunner().invoke(cli, ["d1", "migrations", "apply", "DB", "--config", str(folder / "bindings.toml"),
+                                      "--persist-to", str(folder / "state")])
+    bind_models(env.DB.db)  # the command bound the models to its own connection
+    assert result.exit_code == 0, result.output
+    assert "9001_revoke_editor_publish.sql" in result.output
+    past_generation_bound()
+    client.get(STATS, headers=headers, status=403)
+
+
+def test_migrations_applied_by_the_api_reach_cached_sessions(cached_editor, make_user):
+    client, headers = cached_editor
+    _, admin = make_user("admin")
+    applied = client.post("/admin/api/migrations/run", headers=admin, status=200).json["applied"]
+    assert applied == ["9001"]
+    past_generation_bound()
+    client.get(STATS, headers=headers, status=403)
