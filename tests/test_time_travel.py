@@ -493,8 +493,8 @@ def test_virtual_tables_are_named_as_not_restored(project):
     result = project.cli("d1", "time-travel", "info", "DB")
     assert result.exit_code == 0, result.output
     assert "Not restored (virtual tables, no history): search" in result.output
-    assert ("Left as they are (logs): magic_links, otp_codes, plugin_activity_log, search_history, system_logs, "
-            "webhook_deliveries"
+    assert ("Left as they are (logs): cache_invalidations, magic_links, otp_codes, plugin_activity_log, "
+            "search_history, system_logs, webhook_deliveries"
             in result.output)
     bookmark = project.bookmark()
     project.sql("INSERT INTO search VALUES ('kept'); DELETE FROM content WHERE id = 'p1'")

@@ -821,7 +821,10 @@ class CacheInvalidation(BaseModel):
     """A cache namespace whose new generation CACHE_KV did not take (``app.services.cache_lost``)."""
 
     namespace = peewee.TextField(primary_key=True)
-    bumps = peewee.IntegerField()  # recorded since one was last written: a writer deletes only what it saw
+    # How many were ever recorded, and how many of those a writer wrote: pending while
+    # bumps > written. Neither restarts, so a writer marks only what it read.
+    bumps = peewee.BigIntegerField()
+    written = peewee.BigIntegerField()
     recorded_at = peewee.BigIntegerField()
 
     class Meta:

@@ -11,18 +11,34 @@ unchanged: a cached hit reads no database, and stale entries last until that wri
 their TTL.
 """
 
+import logging
+
+import peewee
+
 from app.db.models import CacheInvalidation, now_ms
 from app.services.cache import invalidate_namespaces, namespace_of
+
+log = logging.getLogger("sonicpy.cache")
 
 
 def recorded():
     """``{namespace name: bumps}`` of the invalidations recorded and not written yet."""
-    return {row.namespace: row.bumps for row in CacheInvalidation.select()}
+    return {name: bumps - written for name, (bumps, written) in _pending().items()}
+
+
+def _pending():
+    """``{namespace name: (bumps, written)}`` of the namespaces with bumps to write (both
+    counts since the first was recorded; neither restarts)."""
+    rows = CacheInvalidation.select().where(CacheInvalidation.bumps > CacheInvalidation.written)
+    return {row.namespace: (row.bumps, row.written) for row in rows}
 
 
 def invalidate_or_record(kv, namespaces):
-    """Bump ``namespaces`` in ``kv`` after a committed write made outside a request, with
-    the bumps recorded earlier; record what ``kv`` did not take.
+    """Bump ``namespaces`` in ``kv`` after a committed write made outside a request; record
+    what ``kv`` did not take, or else write the bumps recorded earlier.
+
+    KV is told first: a bump never waits on the database, so a database that cannot be
+    read (a deploy whose migration has not run yet) still lets the write reach readers.
 
     Args:
         kv: the CACHE_KV binding, or None when it could not be opened (all is recorded).
@@ -31,42 +47,53 @@ def invalidate_or_record(kv, namespaces):
     Returns:
         The namespaces of ``namespaces`` whose bump did not reach KV (recorded; empty when
         all did).
+
+    Raises:
+        peewee.PeeweeException: a bump KV did not take could not be recorded either.
     """
     namespaces = [namespace_of(namespace) for namespace in namespaces]
-    earlier = recorded()
-    wanted = list(dict.fromkeys([*namespaces, *(namespace_of(name) for name in earlier)]))
-    failed = set(wanted if kv is None else invalidate_namespaces(kv, wanted))
-    for name, bumps in earlier.items():
-        if name not in failed:
-            _forget(name, bumps)
+    failed = set(namespaces if kv is None else invalidate_namespaces(kv, namespaces))
     lost = [namespace for namespace in namespaces if namespace in failed]
-    _record(lost)
+    if lost:
+        _record(lost)
+    else:
+        _replay_if_readable(kv)
     return lost
 
 
 def replay(kv):
-    """Write to ``kv`` the bumps recorded earlier; the namespaces written (their rows deleted)."""
-    earlier = recorded()
+    """Write to ``kv`` the bumps recorded earlier; the namespaces written."""
+    earlier = _pending()
     if not earlier:
         return []
     failed = set(invalidate_namespaces(kv, earlier))
     written = [name for name in earlier if name not in failed]
     for name in written:
-        _forget(name, earlier[name])
+        _forget(name, earlier[name][0])
     return written
 
 
+def _replay_if_readable(kv):
+    # KV answers: a good moment for the bumps recorded earlier. A database that cannot be
+    # read now keeps them for the scheduled job, which tries every minute.
+    try:
+        replay(kv)
+    except peewee.PeeweeException as ex:
+        log.warning("recorded cache invalidations not written now: %s", ex)
+
+
 def _forget(name, bumps):
-    # Only the bumps that were read: one recorded since (bumps moved on) is written next time.
-    (CacheInvalidation.delete()
-     .where((CacheInvalidation.namespace == name) & (CacheInvalidation.bumps == bumps))
+    # Marks as written the bumps that were read, never fewer than another writer marked: a
+    # bump recorded since (bumps moved on, and never restarts) stays pending for next time.
+    (CacheInvalidation.update(written=bumps)
+     .where((CacheInvalidation.namespace == name) & (CacheInvalidation.written < bumps))
      .execute())
 
 
 def _record(namespaces):
     now = now_ms()
     for namespace in namespaces:
-        (CacheInvalidation.insert(namespace=str(namespace), bumps=1, recorded_at=now)
+        (CacheInvalidation.insert(namespace=str(namespace), bumps=1, written=0, recorded_at=now)
          .on_conflict(conflict_target=[CacheInvalidation.namespace],
                       update={CacheInvalidation.bumps: CacheInvalidation.bumps + 1,
                               CacheInvalidation.recorded_at: now})

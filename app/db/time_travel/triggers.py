@@ -46,9 +46,11 @@ HISTORY_TABLES = {LOG_TABLE, META_TABLE}
 # webhook deliveries (messages already sent outside: rewinding them would send them again
 # or forget they were sent), and the mailed sign-in codes and links (rewound, a used or
 # replaced one would sign in again, and a code's spent tries would come back), and the
-# searches asked (one row per anonymous search: history would double each one's writes).
+# searches asked (one row per anonymous search: history would double each one's writes),
+# and the cache invalidations waiting for CACHE_KV (rewound, a pending one would be marked
+# written; a restore bumps every namespace anyway).
 LOG_TABLES = frozenset({"system_logs", "plugin_activity_log", "webhook_deliveries", "otp_codes", "magic_links",
-                        "search_history"})
+                        "search_history", "cache_invalidations"})
 
 SQLITE_PREFIX = "d1_tt_"
 PG_TRIGGER = "d1_time_travel"
