@@ -12,9 +12,11 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg2
 import pytest
 
-from tests.fixtures.app import MIGRATIONS, PROJECT_ROOT
+from app.db import derived
+from tests.fixtures.app import MIGRATIONS, PROJECT_ROOT, bindings_text
 from tests.fixtures.process import free_port, stop_process, wait_for_port
 from tests.fixtures.s3 import ACCESS_KEY_ENV, CREDENTIALS, SECRET_KEY_ENV, create_bucket
 
@@ -129,6 +131,34 @@ def test_serve_production_on_real_servers(production_config):
         }
     finally:
         stop_process(proc)
+
+
+def test_serve_warns_when_the_derived_tables_owe_a_recount(tmp_path, fresh_postgres_url):
+    # An apply killed between its install and its recount leaves PostgreSQL's search empty
+    # until the next apply: serving says so, naming that command, and serves all the same.
+    path = tmp_path / "bindings.toml"
+    path.write_text(bindings_text(database_url=fresh_postgres_url))
+    env = {k: v for k, v in os.environ.items() if k not in ("SONICPY_ENV", "JWT_SECRET")}
+    options = ["--config", str(path), "--persist-to", str(tmp_path / "state")]
+    migrate = run_cli(["d1", "migrations", "apply", "DB", *options], env)
+    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    conn = psycopg2.connect(fresh_postgres_url)
+    try:
+        with conn, conn.cursor() as cursor:  # what the install writes down before its recount
+            cursor.execute(f"COMMENT ON TABLE {derived.COUNTS_TABLE} IS %s", (derived._OWED_PREFIX + "all",))
+    finally:
+        conn.close()
+    port = free_port()
+    proc = start([sys.executable, "worker.py", "serve", *options, "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+                 env, port)
+    try:
+        assert wait_healthy(f"http://127.0.0.1:{port}")[0] == 200
+    finally:
+        stop_process(proc)
+    output = proc.stdout.read()
+    assert ("DB: the derived tables owe a recount (all): totals, search or public media may be incomplete"
+            " until it runs: run `python worker.py d1 migrations apply DB`.") in output, output
+    assert "migration(s) not applied" not in output
 
 
 def test_serve_refuses_production_without_jwt_secret(production_config):

@@ -29,7 +29,7 @@ from app.cli.clock import CronClock
 from app.cli.collection_watch import CollectionWatcher
 from app.cli.common import runtime_options
 from app.cli.devsetup import prepare_local_state
-from app.cli.startup import banner_lines, base_url, check_port, wait_until_listening
+from app.cli.startup import banner_lines, base_url, check_port, database_warnings, wait_until_listening
 from app.runtime.bindings import BindingKind
 from app.runtime.config import ConfigError
 from app.services.collection_sync import collections_dir
@@ -151,7 +151,8 @@ def _raise_stop(signum, frame):
 def serve(runtime, bind, workers, threads):
     """Serve with gunicorn for production, behind nginx (deploy/nginx.conf); see README "Production".
 
-    Run `d1 migrations apply` first, e.g. as the release step.
+    Run `d1 migrations apply` first, e.g. as the release step; serve warns (stderr) when it
+    finds migrations pending or a recount of the derived tables owed, and starts all the same.
     """
     env = _gunicorn_env(runtime)
     try:
@@ -159,6 +160,9 @@ def serve(runtime, bind, workers, threads):
     except ConfigError as ex:
         raise click.ClickException(str(ex)) from None
     runtime.open_all()  # a bad binding value stops here, not in every worker
+    for line in database_warnings(runtime):
+        click.echo(line, err=True)
+    runtime.env.close()  # gunicorn's workers connect after their fork
     command = _gunicorn_command(bind, workers, threads, JSON_LOGGER)
     os.chdir(PROJECT_ROOT)
     os.execve(sys.executable, command, env)

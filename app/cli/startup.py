@@ -1,8 +1,10 @@
-"""What ``dev`` says around starting gunicorn: a port in use before, the banner after the bind.
+"""What ``dev`` and ``serve`` say around starting gunicorn: a port in use or a database the
+migrations left unfinished before, the banner after the bind.
 
 A port that is taken is found here, before migrations and gunicorn: one line naming a
 free port to use instead, not gunicorn retrying for five seconds. The banner waits until
-gunicorn listens, so what it promises (the URL) holds when it is printed.
+gunicorn listens, so what it promises (the URL) holds when it is printed. ``serve`` does not
+migrate (a release step does): it warns when that step is owed (``database_warnings``).
 """
 
 import errno
@@ -13,8 +15,11 @@ from pathlib import Path
 
 import click
 import falcon.inspect
+import peewee
 
 from app.app import create_app
+from app.db.migrations import CHANGED, DEFAULT_TABLE, PENDING, MigrationError, MigrationRunner
+from app.runtime.bindings import BindingKind
 from app.runtime.config import ConfigError
 
 PORTS_TRIED = 20  # how far past a taken port to look for a free one to suggest
@@ -27,6 +32,38 @@ def base_url(ip, port):
     """``http://ip:port`` (an IPv6 address in brackets)."""
     host = f"[{ip}]" if ":" in ip else ip
     return f"http://{host}:{port}"
+
+
+def database_warnings(runtime):
+    """One line per DB binding whose database is not what ``d1 migrations apply`` leaves: files
+    pending or changed since applied, or a recount of the derived tables owed (an apply killed
+    between its install and its recount, on PostgreSQL: until it is paid, search may find
+    nothing, totals and public media may be wrong). Each line names the command that fixes it. A
+    database that cannot be read now is said so: the server starts all the same.
+    """
+    lines = []
+    env_option = f" --env {runtime.config.env_name}" if runtime.config.env_name else ""
+    for table in runtime.config.bindings.get(BindingKind.D1, []):
+        name = table["binding"]
+        runner = MigrationRunner(runtime.env.bindings[name].db, Path(table.get("migrations_dir", "migrations")),
+                                 table.get("migrations_table", DEFAULT_TABLE))
+        try:
+            owed, statuses = runner.owed_refill(), runner.list()
+        except (MigrationError, peewee.PeeweeException) as ex:
+            lines.append(f"⚠️  {name}: its migrations could not be checked: {str(ex).strip()}")
+            continue
+        fix = f"run `python worker.py d1 migrations apply {name}{env_option}`"
+        waiting = sum(status.status == PENDING for status in statuses)
+        changed = [status.name for status in statuses if status.status == CHANGED]
+        if waiting:
+            lines.append(f"⚠️  {name}: {waiting} migration(s) not applied: {fix}.")
+        if changed:
+            lines.append(f"⚠️  {name}: applied migration(s) changed since: {', '.join(changed)}"
+                         f" (`d1 migrations list {name}{env_option}` says more).")
+        if owed is not None:
+            lines.append(f"⚠️  {name}: the derived tables owe a recount ({owed}): totals, search or public media"
+                         f" may be incomplete until it runs: {fix}.")
+    return lines
 
 
 def _bind_error(ip, port):
