@@ -14,11 +14,13 @@ from urllib.parse import urlparse
 
 import pytest
 
+from app.db import derived
+from app.db.models import bind_models
 from app.db.time_travel import DAY_MS
-from app.db.time_travel.shipping import ship
+from app.db.time_travel.shipping import restore_from_bucket, ship
 from app.runtime.context import ScheduledEvent
 from app.scheduled import run_scheduled
-from tests.fixtures.app import env_with_copy, make_env, migrate
+from tests.fixtures.app import client_for, env_with_copy, make_env, migrate
 from tests.fixtures.s3 import ACCESS_KEY_ENV, SECRET_KEY_ENV, create_bucket
 from tests.test_time_travel import (
     Project,
@@ -427,3 +429,42 @@ def test_history_shipped_before_transactions_were_numbered_still_rebuilds(projec
     assert project.rows("SELECT COUNT(*) AS n FROM d1_changes WHERE tx IS NOT NULL") == [{"n": 0}]
     project.sql("UPDATE content SET title = 'New' WHERE id = 'p1'")
     assert project.rows("SELECT COUNT(*) AS n FROM d1_changes WHERE tx IS NOT NULL") == [{"n": 1}]
+
+
+@pytest.mark.postgres
+def test_a_rebuild_from_the_bucket_computes_each_search_vector_once(request, tmp_path):
+    # The search triggers would compute a vector for every row loaded and every change
+    # replayed, and the rebuild that follows every one again: it is left to the rebuild.
+    project = make_project(request, tmp_path, "postgres", "folder")
+    project.sql("UPDATE content SET title = 'Walrus', status = 'published' WHERE id = 'p1'")
+    project.ship()
+    project.sql("UPDATE content SET title = 'Zebra' WHERE id = 'p1'")
+    project.sql("INSERT INTO content (id, collection_id, slug, title, data, author_id, status, created_at, updated_at)"
+                " VALUES ('p3', 'c1', 'post-3', 'Added', '{\"body\": \"okapi\"}', 'u1', 'published', 2, 2)")
+    project.ship()
+    project.lose_database()
+    env = project.env()
+    db = env.DB.db
+    try:
+        with db.atomic():  # the calls this transaction made, before they are reported
+            db.execute_sql("SET LOCAL track_functions = 'pl'")
+            restore_from_bucket(db, env.HISTORY, PREFIX)
+            calls = db.execute_sql("SELECT calls FROM pg_stat_xact_user_functions WHERE funcname = %s",
+                                   (derived.PG_SEARCH_FUNCTION,)).fetchall()
+        assert calls == [(3,)]  # p1, p2, p3: once each
+        stale = db.execute_sql(
+            f"SELECT coalesce(c.id, f.id) FROM content c FULL JOIN {derived.FTS_TABLE} f ON f.id = c.id WHERE c.id IS NULL"
+            f" OR f.id IS NULL OR f.vector IS DISTINCT FROM {derived.PG_SEARCH_FUNCTION}(c.title, c.data)").fetchall()
+        assert stale == []
+        bind_models(db)
+        client = client_for(env)
+
+        def found(words):
+            return sorted(item["id"] for item in client.get("/api/content", {"search": words}).json["data"])
+
+        assert (found("zebra"), found("walrus"), found("okapi")) == (["p1"], [], ["p3"])
+        # The triggers are on again: a later write's vector is computed.
+        project.sql("UPDATE content SET title = 'Narwhal' WHERE id = 'p3'")
+        assert found("narwhal") == ["p3"]
+    finally:
+        db.close()

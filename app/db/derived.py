@@ -32,6 +32,7 @@ transaction, ``refill``).
 the search index refers to, or after writes made with the triggers dropped).
 """
 
+import contextlib
 import functools
 import json
 import re
@@ -390,6 +391,25 @@ def _rebuild_pg_search(db):
     db.execute_sql("SELECT gin_clean_pending_list(c.oid) FROM pg_class c"
                    " WHERE c.oid = %s::regclass AND pg_has_role(c.relowner, 'USAGE')", (PG_SEARCH_INDEX,))
     db.execute_sql(f"ANALYZE {FTS_TABLE}")
+
+
+@contextlib.contextmanager
+def search_vectors_deferred(db):
+    """Around a bulk write of ``content`` that ``rebuild`` follows (a restore from the bucket):
+    on PostgreSQL the search triggers are off inside the block, so each vector is computed
+    once, by the rebuild, instead of once per row written and again by the rebuild.
+
+    Disabled in the caller's transaction (``ALTER TABLE``: the table's owner, which a
+    restore's dropping of the history triggers needs already; other writers of ``content``
+    wait, readers go on). They are enabled again when the block ends; a block that raises
+    must roll the transaction back (which enables them too). SQLite: nothing changes.
+    """
+    paused = is_postgres(db) and _pg_triggers_present(db, PG_SEARCH_TRIGGERS)
+    for name in PG_SEARCH_TRIGGERS if paused else ():
+        db.execute_sql(f"ALTER TABLE content DISABLE TRIGGER {name}")
+    yield
+    for name in PG_SEARCH_TRIGGERS if paused else ():
+        db.execute_sql(f"ALTER TABLE content ENABLE TRIGGER {name}")
 
 
 def _install_pg_search_function(db):

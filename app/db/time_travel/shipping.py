@@ -296,14 +296,16 @@ def _rebuild(db, header, rows, changes):
         raise TimeTravelError(f"tables missing here: {', '.join(sorted(missing))}; run `d1 migrations apply` first")
     _lock(db, specs, "EXCLUSIVE")
     triggers.drop_triggers(db)  # the snapshot's log rows and the replayed ones are the original's
-    with _foreign_keys_deferred(db, set(header["tables"])):
+    # PostgreSQL's search vectors are left to the rebuild below, which computes each once,
+    # rather than computed for every row loaded or change replayed and then again.
+    with derived.search_vectors_deferred(db), _foreign_keys_deferred(db, set(header["tables"])):
         snapshot.clear_tables(db, header["tables"])
         for table, row in rows:
             snapshot.load_row(db, table, row)
         for change in changes:
             forward.replay(db, change, specs)
-    # Counts and the search index followed the loaded content through their own triggers;
-    # recomputing them makes them exact whatever order the rows came in.
+    # The counts followed the loaded content through their own triggers; recomputing them
+    # (and the search index) makes them exact whatever order the rows came in.
     derived.rebuild(db)
     triggers.create_triggers(db, specs)
     snapshot.reset_sequences(db)
