@@ -9,6 +9,7 @@ The env's ``[ai]`` binding is the test's embeddings server (tests/fixtures/embed
 import pytest
 import webob
 
+from app.admin.ai_search import INACTIVE
 from app.db.models import Content, Media, Plugin, SearchEmbedding, SearchHistory, bind_models
 from app.services.ai_search.history import folded
 from app.services.ai_search.overview import REINDEX_BATCH, REINDEX_CHECKED, REINDEX_CHUNK
@@ -244,6 +245,27 @@ def test_adding_to_an_empty_selection_changes_nothing(browser, signed_in_as, sit
     assert done.html.find(id="ai-search-done").get_text() == "News is searched already."
     assert done.forms["plugin-settings"]["settings.selected_collections"].value == ""
     assert row(done, "col-blog")["searched"] == "yes"
+
+
+def test_adding_an_inactive_collection_is_refused_and_writes_nothing(browser, signed_in_as, site, client, make_user):
+    """No notice offers an inactive collection: "Add to search" of one is a 400 that changes
+    no setting, said on the page to a browser and in the error envelope to an API client."""
+    signed_in_as("admin")
+    create_collection("old", display_name="Old", is_active=False)
+    form = browser.get(PAGE).forms["plugin-settings"]
+    form["settings.selected_collections"] = "col-blog\n"
+    form.submit(status=303)
+    before = Plugin.get(Plugin.name == "ai-search").settings
+
+    page = browser.post(f"{PAGE}/collections/col-old/add", {"csrf_token": csrf_token(browser)}, status=400)
+    assert page.html.find(id="ai-search-error").get_text() == INACTIVE
+    assert row(page, "col-old")["searched"] == "no"
+    answer = client.post(f"{PAGE}/collections/col-old/add", headers=make_user("admin")[1], status=400)
+    assert answer.json == {"error": INACTIVE, "details": {"collection_id": "col-old"}}
+    assert Plugin.get(Plugin.name == "ai-search").settings == before
+
+    client.post(f"{PAGE}/collections/col-news/add", headers=make_user("admin")[1], status=303)  # an active one still is
+    assert Plugin.get(Plugin.name == "ai-search").settings["selected_collections"] == ["col-blog", "col-news"]
 
 
 def test_the_notice_actions_need_an_admin_the_csrf_token_a_collection_and_the_plugin(browser, signed_in_as,

@@ -11,7 +11,9 @@ analytics).
 SonicJS's new-collection detection: a notice per active collection neither selected for
 search nor dismissed (none while no collection is selected: every one is searched then),
 with "Add to search" (its id joins ``selected_collections``) and "Dismiss" (its id joins
-``dismissed_collections``: never offered again). While the plugin is inactive the page is
+``dismissed_collections``: never offered again). An inactive collection, which no notice
+offers, is refused by "Add to search" (400, nothing written): the page says why to a
+browser, an API client gets the error envelope. While the plugin is inactive the page is
 the generic plugin page (its Activate button, its settings form) and the actions answer
 404, as the plugin's routes do.
 """
@@ -20,11 +22,11 @@ from urllib.parse import urlencode
 
 import falcon
 
-from app.admin.pages import redirect
+from app.admin.pages import redirect, wants_html
 from app.admin.plugins import PluginPage, form_fields
 from app.api.access import access
 from app.api.content_read import caller_scope
-from app.api.errors import not_found
+from app.api.errors import APIError, not_found
 from app.api.search_admin import NOT_INDEXED, NotIndexed, checked_for_reindex, notice_of
 from app.services.ai_search import history, overview, service
 from app.services.ai_search.semantic import EmbeddingUnavailable, semantic_index_for
@@ -38,6 +40,15 @@ PAGE = f"/admin/plugins/{NAME}"
 MAX_QUERY = 200
 MAX_COUNT_DIGITS = 9
 MODES = (service.KEYWORD, service.AI)
+INACTIVE = ("This collection is inactive, so it cannot be added to search: "
+            "activate it first (only active collections are offered).")
+
+
+class InactiveCollection(APIError):
+    """400: "Add to search" of a collection that is not active."""
+
+    def __init__(self, collection_id):
+        super().__init__(falcon.HTTP_400, INACTIVE, {"collection_id": collection_id})
 
 
 class AISearchPages:
@@ -91,9 +102,10 @@ class AISearchPage(PluginPage):
         super().__init__(renderer, pages.registry)
         self._search = pages
 
-    def render(self, req, resp, plugin, status=falcon.HTTP_200, posted=None, problems=None):
-        """The page; ``posted`` and ``problems`` after a refused save. While the plugin is
-        inactive, the generic plugin page (its Activate button and settings form)."""
+    def render(self, req, resp, plugin, status=falcon.HTTP_200, posted=None, problems=None, error=None):
+        """The page; ``posted`` and ``problems`` after a refused save, ``error`` after a refused
+        action. While the plugin is inactive, the generic plugin page (its Activate button and
+        settings form)."""
         if not self._search.registry.is_active(NAME):
             super().render(req, resp, plugin, status, posted, problems)
             return
@@ -106,8 +118,12 @@ class AISearchPage(PluginPage):
             done=_done(req, collections), model=index.model if index is not None else None,
             collections=collections, names={row["id"]: row["name"] for row in collections},
             new_collections=[{**row, "notice": notice_of(row)} for row in new],
-            analytics=history.analytics(), trial=_trial(req, index, settings),
+            analytics=history.analytics(), trial=_trial(req, index, settings), error=error,
         )
+
+    def refuse(self, req, resp, error):
+        """The page, answered 400 with ``error`` said at its top (an action refused, nothing written)."""
+        self.render(req, resp, self._search.registry.get(NAME), falcon.HTTP_400, error=error)
 
     @access("plugins.manage")
     def on_get(self, req, resp):
@@ -193,15 +209,23 @@ class ReindexAction:
 class AddToSearchAction:
     """``POST /admin/plugins/ai-search/collections/{collection_id}/add``: the notice's "Add to
     search": the collection's id joins ``selected_collections``. With none selected every
-    collection is searched already: nothing changes (adding one would narrow the search)."""
+    collection is searched already: nothing changes (adding one would narrow the search).
+    An inactive collection is refused with 400 (``INACTIVE``), nothing written: a browser
+    gets the page saying so, an API client the error envelope."""
 
-    def __init__(self, pages):
+    def __init__(self, page, pages):
+        self._page = page
         self._pages = pages
 
     @access("plugins.manage")
     def on_post(self, req, resp, collection_id):
         self._pages.available()
         self._pages.known(collection_id)
+        if not overview.collection_is_active(collection_id):
+            if wants_html(req):
+                self._page.refuse(req, resp, INACTIVE)
+                return
+            raise InactiveCollection(collection_id)
         # An empty selection searches every collection: appending would narrow it.
         if not self._pages.append("selected_collections", collection_id, req.context.user.id, when=bool):
             redirect(resp, f"{PAGE}?{urlencode({'added': collection_id, 'already': 1})}")
@@ -228,7 +252,8 @@ class DismissAction:
 def register(routes, renderer):
     """Mount the page (before ``/admin/plugins/{name}`` is matched: a literal segment wins) and its actions."""
     pages = AISearchPages(routes.services.plugins, routes.env, routes.services.cache)
-    routes.add_page(PAGE, AISearchPage(renderer, pages))
+    page = AISearchPage(renderer, pages)
+    routes.add_page(PAGE, page)
     routes.add_page(f"{PAGE}/reindex/{{collection_id}}", ReindexAction(renderer, pages))
-    routes.add_page(f"{PAGE}/collections/{{collection_id}}/add", AddToSearchAction(pages))
+    routes.add_page(f"{PAGE}/collections/{{collection_id}}/add", AddToSearchAction(page, pages))
     routes.add_page(f"{PAGE}/collections/{{collection_id}}/dismiss", DismissAction(pages))

@@ -96,6 +96,11 @@ def collection_exists(collection_id):
     return Collection.select().where(Collection.id == collection_id).exists()
 
 
+def collection_is_active(collection_id):
+    """Whether the collection ``collection_id`` exists and is active (only those are offered for search)."""
+    return Collection.select().where(Collection.id == collection_id, Collection.is_active == True).exists()  # noqa: E712
+
+
 def existing(collection_ids):
     """``collection_ids`` without the ids no collection has any more (in their order)."""
     found = {row for (row,) in Collection.select(Collection.id).where(Collection.id.in_(list(collection_ids))).tuples()}
