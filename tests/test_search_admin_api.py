@@ -202,3 +202,14 @@ def test_with_the_session_cookie_only_json_from_the_site_itself_reindexes(env, c
     answer = browser.post_json(post, {"collection_id": "col-blog"}, headers=SAME_ORIGIN).json
     assert answer["data"]["embedded"] == 1
     assert browser.get(f"{API}/settings", headers={"Accept": "application/json"}).json["success"] is True
+
+
+def test_no_cache_keeps_the_admins_answers(client, admin, site, browser):
+    """What these routes answer is the signed-in admin's view: no-store, by token or by cookie."""
+    for path in GETS:
+        assert client.get(path, headers=admin).headers["Cache-Control"] == "no-store"
+    assert client.post_json(f"{API}/reindex", {"collection_id": "col-blog"},
+                            headers=admin).headers["Cache-Control"] == "no-store"
+    assert sign_in(browser, create_user("admin", password_hash=hashed())).status_int == 303
+    for path in GETS:
+        assert browser.get(path, headers={"Accept": "application/json"}).headers["Cache-Control"] == "no-store"

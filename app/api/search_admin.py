@@ -15,6 +15,9 @@ cookie-authenticated one passes the cross-origin check (``app.api.cross_origin``
 * ``POST .../api/reindex`` ``{collection_id}``: the admin page's "Re-index now": a bounded
   batch embedded now (not a background job, as SonicJS starts), its counts answered.
 
+Every answer they make is ``Cache-Control: no-store``: it is the admin's view of the plugin (its
+settings, the index's state), for no shared cache to keep nor a browser to reuse.
+
 Where SonicJS answers 500 with a message, these answer the error envelope with a 4xx; its
 item counts cost a ``COUNT(*)`` per collection, these read the kept ``content_counts``.
 """
@@ -27,6 +30,7 @@ import msgspec
 from app.api.access import access
 from app.api.describe import describe, retry_after_503
 from app.api.errors import APIError, not_found, read_body, retry_later
+from app.api.private import no_store
 from app.api.schemas import Closed, SuccessOf
 from app.services.ai_search import overview
 from app.services.ai_search.semantic import EmbeddingUnavailable
@@ -132,6 +136,7 @@ class SettingsResource:
 
     @access("plugins.manage")
     @describe("The AI Search plugin's settings", response=SuccessOf[SearchSettings])
+    @no_store
     def on_get(self, req, resp):
         resp.media = {"success": True, "data": msgspec.to_builtins(self._settings())}
 
@@ -146,6 +151,7 @@ class NewCollectionsResource:
     @describe("The collections new to AI Search", response=SuccessOf[list[NewCollectionNotice]],
               description="Active collections neither among `selected_collections` nor `dismissed_collections`; "
                           "none while `selected_collections` is empty (every collection is searched then).")
+    @no_store
     def on_get(self, req, resp):
         settings = self._settings()
         found = overview.new_collections(settings.selected_collections, settings.dismissed_collections)
@@ -164,6 +170,7 @@ class StatusResource:
 
     @access("plugins.manage")
     @describe("How far the semantic index covers each collection", response=SuccessOf[dict[str, CollectionIndexStatus]])
+    @no_store
     def on_get(self, req, resp):
         rows = overview.collections_overview(self._index(), self._settings().selected_collections)
         resp.media = {"success": True, "data": {row["id"]: _status_of(row) for row in rows}}
@@ -199,6 +206,7 @@ class ReindexResource:
                           "404 without an `AI` binding or for an unknown collection; 409 when semantic search "
                           "is off or the collection is not searched; 503 when the model does not answer.",
               headers={503: (retry_after_503(", or the embeddings model did not answer"),)})
+    @no_store
     def on_post(self, req, resp):
         collection_id = read_body(req, ReindexBody).collection_id
         index = self._index()
