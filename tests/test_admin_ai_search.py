@@ -88,7 +88,9 @@ def test_the_page_shows_the_model_the_collections_and_their_index(browser, signe
 def test_reindex_now_embeds_the_missing_and_stale_items_of_one_collection(browser, signed_in_as, site,
                                                                           embeddings_server):
     signed_in_as("admin")
-    Content.update(title="Lions").where(Content.id == site["cats"]).execute()  # its vector is now stale
+    # Edited as the app edits (updated_at and version move): its vector is now stale.
+    Content.update(title="Lions", updated_at=Content.updated_at + 1,
+                   version_number=Content.version_number + 1).where(Content.id == site["cats"]).execute()
     page = browser.get(PAGE)
     assert row(page, "col-blog") == {"items": "3", "searched": "yes", "indexed": "1", "stale": "1", "missing": "1", "failed": "0"}
     asked = len(embeddings_server.texts)

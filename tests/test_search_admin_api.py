@@ -13,7 +13,7 @@ from app.services.ai_search.overview import REINDEX_BATCH
 from app.services.ai_search.semantic import semantic_index_for
 from app.services.log_buffer import flush_process_buffer
 from tests.fixtures.admin import csrf_token, sign_in
-from tests.fixtures.app import client_for
+from tests.fixtures.app import client_for, record_statements
 from tests.fixtures.auth import hashed
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.embeddings import ai_env_fixture
@@ -213,3 +213,28 @@ def test_no_cache_keeps_the_admins_answers(client, admin, site, browser):
     assert sign_in(browser, create_user("admin", password_hash=hashed())).status_int == 303
     for path in GETS:
         assert browser.get(path, headers={"Accept": "application/json"}).headers["Cache-Control"] == "no-store"
+
+
+def test_status_follows_edits_and_reads_only_the_texts_that_may_have_changed(client, admin, site, env,
+                                                                             embeddings_server, monkeypatch):
+    """An edit of an item's text makes it stale, a change of its status alone does not; the
+    status reads the text of those two only (their vector is dated other than the item), not
+    of every item: a fresh vector is known fresh by its dates."""
+    edited, unpublished = [content_id for (content_id,) in Content.select(Content.id).where(
+        Content.collection == "col-blog", Content.status == "published").order_by(Content.title).tuples()]
+    embeddings_server.answer = 503  # what the plugin embeds after each save fails: the vectors stay as they were
+    client.put_json(f"/api/content/{edited}", {"title": "Lions", "data": {"body": "lions roar"}}, headers=admin)
+    client.put_json(f"/api/content/{unpublished}", {"status": "draft"}, headers=admin)
+    assert Content.get_by_id(unpublished).status == "draft"
+
+    statements = record_statements(env.DB.db, monkeypatch)
+    blog = client.get(f"{API}/status", headers=admin).json["data"]["col-blog"]
+    assert (blog["indexed_items"], blog["stale_items"], blog["missing_items"], blog["status"]) == (1, 1, 1, "pending")
+    texts_read = [row for sql, params in list(statements) if '"data"' in sql and "search_embeddings" in sql
+                  for row in env.DB.db.execute_sql(sql, params).fetchall()]
+    assert sorted(row[1] for row in texts_read) == ["Item 1", "Lions"]
+
+    embeddings_server.answer = None
+    client.post_json(f"{API}/reindex", {"collection_id": "col-blog"}, headers=admin)
+    blog = client.get(f"{API}/status", headers=admin).json["data"]["col-blog"]
+    assert (blog["indexed_items"], blog["stale_items"], blog["missing_items"], blog["status"]) == (3, 0, 0, "completed")

@@ -223,7 +223,9 @@ def test_status_counts_items_indexed_stale_and_missing(index, author):
     add_items(pages, author, ("D", "four"))
     trashed = add_items(blog, author, ("E", "five"))[0]
     index.index_items([fresh, stale, trashed])
-    Content.update(title="B changed").where(Content.id == stale).execute()
+    # An edit moves updated_at and the version, as every write of the app does.
+    Content.update(title="B changed", updated_at=Content.updated_at + 1,
+                   version_number=Content.version_number + 1).where(Content.id == stale).execute()
     Content.update(deleted_at=1).where(Content.id == trashed).execute()
     assert index.status([blog.id, pages.id]) == {
         blog.id: {"items": 3, "indexed": 1, "stale": 1, "missing": 1, "failed": 0},

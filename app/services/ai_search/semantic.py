@@ -217,6 +217,14 @@ class SemanticIndex:
     def status(self, collection_ids):
         """Per collection id: items, items indexed, items whose vector is missing or stale.
 
+        A vector recorded at its item's current ``(updated_at, version)`` (every write of an
+        item's title or data moves them), of this model, dimensions and collection, is of the
+        item's current text: those are counted by one grouped query, without reading any
+        text. Only the items whose vector looks stale (``looks_stale``: edited since, or
+        published, whose text may be the same) have their text read and hashed. An item whose
+        text was changed without moving either (SQL by hand) counts as indexed here; a
+        re-index compares every text and embeds it.
+
         Returns:
             ``{collection_id: {"items", "indexed", "stale", "missing", "failed"}}``: live items
             (not in the trash); those whose vector is of their current text, model and
@@ -227,25 +235,43 @@ class SemanticIndex:
                   for collection_id in collection_ids}
         if not counts:
             return counts
+        vector = SearchEmbedding
+        has_vector, refused = vector.content.is_null(False), vector.vector.is_null()
+        # 1 or 0, never NULL: the rows with a vector split exactly between current and not.
+        current = peewee.Case(None, [(~self.looks_stale(), 1)], 0)
+        grouped = self._over_vectors(
+            counts, Content.collection, peewee.fn.COUNT(Content.id), rows_where(~has_vector),
+            rows_where((current == 1) & refused), rows_where((current == 1) & ~refused),
+            rows_where(has_vector & (current == 0)))
+        to_read = 0
+        for collection_id, items, *numbers in grouped.group_by(Content.collection).tuples():
+            missing, failed, indexed, dated_other = (int(number or 0) for number in numbers)
+            counts[collection_id].update(items=items, missing=missing, failed=failed, indexed=indexed)
+            to_read += dated_other
+        if not to_read:
+            return counts  # every vector is current: no text to read
         limit = self._text_limit()
-        rows = (Content.select(Content.collection, Content.title, Content.data, SearchEmbedding.source_hash,
-                               SearchEmbedding.model, SearchEmbedding.collection_id, SearchEmbedding.dimensions,
-                               SearchEmbedding.vector.is_null().alias("refused"))
-                .join(SearchEmbedding, peewee.JOIN.LEFT_OUTER, on=(SearchEmbedding.content == Content.id))
-                .where(Content.collection.in_(list(counts)), live()).tuples().iterator())
-        for collection_id, title, data, source_hash, model, indexed_in, dimensions, refused in rows:
+        rows = self._over_vectors(
+            counts, Content.collection, Content.title, Content.data, vector.source_hash, vector.model,
+            vector.collection_id, vector.dimensions, vector.vector.is_null().alias("refused"),
+        ).where(has_vector, current == 0).tuples().iterator()
+        for collection_id, title, data, source_hash, model, indexed_in, dimensions, was_refused in rows:
             count = counts[collection_id]
-            count["items"] += 1
-            if source_hash is None:
-                count["missing"] += 1
-            elif not self._fresh(source_hash, model, indexed_in, dimensions,
-                                 text_hash(item_text(title, data, limit)), collection_id):
+            if not self._fresh(source_hash, model, indexed_in, dimensions,
+                               text_hash(item_text(title, data, limit)), collection_id):
                 count["stale"] += 1
-            elif refused:
+            elif was_refused:
                 count["failed"] += 1
             else:
                 count["indexed"] += 1
         return counts
+
+    @staticmethod
+    def _over_vectors(counts, *columns):
+        """``columns`` of the live items of ``counts``' collections, LEFT JOINed to their vector."""
+        return (Content.select(*columns)
+                .join(SearchEmbedding, peewee.JOIN.LEFT_OUTER, on=(SearchEmbedding.content == Content.id))
+                .where(Content.collection.in_(list(counts)), live()))
 
     # ------------------------------------------------------------ indexing
 
@@ -430,6 +456,11 @@ def _newest_update():
     row = (Content.select(Content.updated_at).where(Content.deleted_at.is_null())
            .order_by(Content.updated_at.desc(), Content.id.desc()).limit(1).tuples().first())
     return row[0] if row else None
+
+
+def rows_where(condition):
+    """``SUM(CASE WHEN condition THEN 1 ELSE 0 END)``: the rows of a group that hold ``condition``."""
+    return peewee.fn.SUM(peewee.Case(None, [(condition, 1)], 0))
 
 
 def live():
