@@ -6,7 +6,7 @@ import pytest
 from app.db.models import Collection, Content, Media, bind_models
 from tests.fixtures import media as samples
 from tests.fixtures.app import client_for, env_with_copy, settings_for_tests
-from tests.fixtures.media import bucket_keys, upload
+from tests.fixtures.media import bucket_keys, publish_media, upload
 from tests.fixtures.s3 import create_bucket
 from tests.fixtures.users import bearer, create_user, token_for
 
@@ -77,6 +77,36 @@ def test_list_filters(client, people):
     # Every letter's case folds, on SQLite as on PostgreSQL.
     for query in ("über", "ÜBER", "éclair", "ÉCLAIR", "straße", "STRAẞE"):
         assert listed(f"search={query}") == {accented["id"]}, query
+
+
+def test_search_matches_each_tags_value(client, people):
+    """``search`` finds a text in one of a file's tags, as in its name, alt or caption: in a
+    tag's value, never in the JSON the tags are stored as (its quotes, brackets, commas)."""
+    who = people["author"]
+    cliffs = put(client, who, "cliffs.png", tags='["coast", "Summer"]')
+    pair = put(client, who, "pair.png", tags='["a b", "say \\"cheese\\"", "sun\\tset"]')
+    plain = put(client, who, "plain.png", alt="no tags here")
+    odd = put(client, who, "odd.png")
+    Media.update(tags="not json [summer").where(Media.id == odd["id"]).execute()  # written by hand
+    hand = put(client, who, "hand.png")
+    Media.update(tags='{"season": "summer"}').where(Media.id == hand["id"]).execute()  # not an array
+    headers = people["author2"][1]
+
+    def listed(query):
+        return set(ids(client.get("/api/media", params={"search": query}, headers=headers).json))
+
+    assert listed("summer") == {cliffs["id"]}  # in any case; hand-written tags hold nothing found
+    assert listed("coast") == {cliffs["id"]}
+    assert listed("a b") == {pair["id"]}  # one tag, its space included
+    assert listed('"cheese"') == listed('"') == {pair["id"]}  # a quote in a tag's value, not every tagged file
+    for syntax in ("[", "]", ",", 'coast", "summer', "\\", "tset"):
+        assert listed(syntax) == set(), syntax  # the JSON's quotes, brackets, commas and escapes
+    assert listed("plain") == {plain["id"]}
+    # A viewer finds tags among the files they may see: the published ones.
+    public = put(client, who, "public.png", tags="summer sea")
+    publish_media(public["id"])
+    seen = client.get("/api/media", params={"search": "summer"}, headers=people["viewer"][1]).json
+    assert ids(seen) == [public["id"]]
 
 
 @pytest.mark.parametrize("query", ["type=spreadsheet", "sort=random", "limit=0", "limit=101", "page=0", "page=x"])

@@ -139,3 +139,17 @@ def test_a_viewer_finds_their_own_uploads(client, library):
     assert names(search(client, "sunset")) == public
     assert names(search(client, "sunset", headers=viewer)) == public | {"draft-sunset.png"}
     assert names(search(client, "sunset")) == public
+
+
+def test_tags_are_matched_by_each_ones_value(client, library):
+    """A word is looked for in each tag's value, not in the JSON the tags are stored as: its
+    escapes (a tab is ``\\t`` there) and its separators are no tag's text."""
+    author_headers = bearer(token_for(library["author"]))
+    tabbed = upload(client, author_headers, "tabbed.png", samples.png((4, 3)), tags='["sun\\tset", "sea"]').json["file"]
+    odd = upload(client, author_headers, "odd.png", samples.png((4, 3))).json["file"]
+    Media.update(tags="not json [tset").where(Media.id == odd["id"]).execute()  # written by hand
+    admin = library["admin"]
+    assert names(search(client, "tset", admin)) == set()  # "sun\tset" in the JSON; "sun<tab>set" is the tag
+    assert names(search(client, "sea sun", admin)) == {"tabbed.png"}  # every word, in one tag or another
+    assert names(search(client, "coast summer", admin)) == {"cliffs.png"}
+    assert tabbed["tags"] == ["sun\tset", "sea"]

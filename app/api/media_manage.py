@@ -47,7 +47,7 @@ FileIds = Annotated[list[FileId], msgspec.Meta(min_length=1, max_length=MAX_BULK
 MEDIA_FILTERS = (
     Param("folder", str, "exact folder"),
     Param("type", str, "image, video, audio, document, or a MIME prefix such as image/png"),
-    Param("search", Annotated[str, msgspec.Meta(max_length=MAX_SEARCH_LENGTH)], "in name, alt and caption"),
+    Param("search", Annotated[str, msgspec.Meta(max_length=MAX_SEARCH_LENGTH)], "in name, alt, caption and tags"),
     Param("sort", str, "uploadedAt, size or name; '-' for descending (default -uploadedAt)"),
     Param("deleted", bool, "the trash instead of live files"),
 )
@@ -107,7 +107,7 @@ class MediaCollectionResource:
     """``GET /api/media``: live files, newest first, filtered and paginated.
 
     Query: ``folder`` (exact), ``type`` (image, video, audio, document, or a MIME prefix
-    such as ``image/png``), ``search`` (in original name, alt and caption), ``sort``
+    such as ``image/png``), ``search`` (in original name, alt, caption and each tag), ``sort``
     (``uploadedAt``, ``size``, ``name``; ``-`` for descending; default ``-uploadedAt``),
     ``page``, ``limit`` (1-100, default 20), ``deleted=true`` for the trash (everyone's for
     holders of ``media.delete``, otherwise one's own). Callers without ``media.upload``

@@ -1,7 +1,8 @@
 """Media files found by a search, when the ``ai-search`` plugin's ``index_media`` is on.
 
 A file is found when every word of the query (``search=``'s words, ``parse_search``) is in
-its original name, alt text, caption or tags, in any case, as a whole word or a part of one
+its original name, alt text, caption or one of its tags (each tag's value, as the media
+library's search reads them: ``tag_match``), in any case, as a whole word or a part of one
 (``bik`` finds ``bike.jpg``). The caller sees the files the media library shows them
 (``app.services.media.visibility``): the editorial team every file, anyone else the files
 live published content uses, plus, with ``media.read``, their own uploads. The trash is
@@ -19,11 +20,10 @@ on every write path; a library's newest files are the ones a search is asked for
 import functools
 import operator
 
-from peewee import fn
-
 from app.db.models import Media
 from app.db.text_match import contains_any_case
 from app.services.content.search import parse_search
+from app.services.media.tag_match import tag_contains
 from app.services.media.visibility import sees_own_uploads, sees_whole_library, visible_condition
 
 # The newest live files a search looks at (the most rows one reads).
@@ -60,11 +60,13 @@ def _newest_live():
 
 
 def _matching(words):
-    """Every word in one of the file's searched fields (their text joined, NULLs as empty)."""
-    text = functools.reduce(
-        lambda joined, column: joined.concat(" ").concat(fn.COALESCE(column, "")),
-        (Media.alt, Media.caption, Media.tags), fn.COALESCE(Media.original_name, ""))
-    return functools.reduce(operator.and_, [contains_any_case(text, word) for word in words])
+    """Every word in the file's original name, alt text or caption, or in one of its tags."""
+    return functools.reduce(operator.and_, [_holds(word) for word in words])
+
+
+def _holds(word):
+    return (contains_any_case(Media.original_name, word) | contains_any_case(Media.alt, word)
+            | contains_any_case(Media.caption, word) | tag_contains(word))
 
 
 def sees_public_media_only(user):

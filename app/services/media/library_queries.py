@@ -15,6 +15,7 @@ import peewee
 from app.db.database import locked
 from app.db.models import Media, database, now_ms
 from app.db.text_match import contains_any_case
+from app.services.media.tag_match import tag_contains
 from app.services.media.visibility import published_condition
 
 MAX_ID_LENGTH = 64
@@ -33,7 +34,8 @@ class MediaFilter:
         uploaded_by: only the uploads of this user id.
         folder: only files in this folder (exact).
         type_prefixes: only files whose MIME type starts with one of these.
-        search: only files with this text in their original name, alt or caption.
+        search: only files with this text in their original name, alt or caption, or in
+            one of their tags (``tag_match``).
         sort: a name of ``SORT_FIELDS``, prefixed with ``-`` for descending.
         visible_to: when set (a user id), only published files and that user's uploads
             (``visibility``: callers outside the editorial team).
@@ -70,7 +72,7 @@ def _conditions(filters):
         # In any case, every letter's (SQLite's LIKE folds ASCII only); % and _ match themselves.
         conditions.append(
             contains_any_case(Media.original_name, filters.search) | contains_any_case(Media.alt, filters.search)
-            | contains_any_case(Media.caption, filters.search)
+            | contains_any_case(Media.caption, filters.search) | tag_contains(filters.search)
         )
     return conditions
 
