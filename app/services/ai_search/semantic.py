@@ -222,8 +222,9 @@ class SemanticIndex:
         item's current text: those are counted by one grouped query, without reading any
         text. Only the items whose vector looks stale (``looks_stale``: edited since, or
         published, whose text may be the same) have their text read and hashed. An item whose
-        text was changed without moving either (SQL by hand) counts as indexed here; a
-        re-index compares every text and embeds it.
+        text was changed without moving either (SQL by hand), or cut otherwise by a new
+        ``max_input_chars`` of the binding, counts as indexed here, as the scheduled job
+        takes it; a re-index compares every text and embeds it.
 
         Returns:
             ``{collection_id: {"items", "indexed", "stale", "missing", "failed"}}``: live items
@@ -233,38 +234,48 @@ class SemanticIndex:
         """
         counts = {collection_id: {"items": 0, "indexed": 0, "stale": 0, "missing": 0, "failed": 0}
                   for collection_id in collection_ids}
-        if not counts:
-            return counts
-        vector = SearchEmbedding
+        if counts and self._count_current(counts):
+            self._count_compared(counts)
+        return counts
+
+    def _current(self):
+        """1 for an item whose vector is current by ``looks_stale``'s columns (no text read), else 0:
+        never NULL, so the rows with a vector split exactly between the two."""
+        return peewee.Case(None, [(~self.looks_stale(), 1)], 0)
+
+    def _count_current(self, counts):
+        """Fill in ``counts``' items, missing, and the indexed and failed whose vector is
+        current, by one grouped query; how many vectors are dated otherwise (to compare)."""
+        vector, current = SearchEmbedding, self._current()
         has_vector, refused = vector.content.is_null(False), vector.vector.is_null()
-        # 1 or 0, never NULL: the rows with a vector split exactly between current and not.
-        current = peewee.Case(None, [(~self.looks_stale(), 1)], 0)
         grouped = self._over_vectors(
             counts, Content.collection, peewee.fn.COUNT(Content.id), rows_where(~has_vector),
             rows_where((current == 1) & refused), rows_where((current == 1) & ~refused),
             rows_where(has_vector & (current == 0)))
-        to_read = 0
+        to_compare = 0
         for collection_id, items, *numbers in grouped.group_by(Content.collection).tuples():
             missing, failed, indexed, dated_other = (int(number or 0) for number in numbers)
             counts[collection_id].update(items=items, missing=missing, failed=failed, indexed=indexed)
-            to_read += dated_other
-        if not to_read:
-            return counts  # every vector is current: no text to read
-        limit = self._text_limit()
+            to_compare += dated_other
+        return to_compare
+
+    def _count_compared(self, counts):
+        """Add to ``counts`` the items whose vector is dated otherwise, by their text's hash:
+        stale, or (their text unchanged: published, moved back) failed or indexed."""
+        vector, limit = SearchEmbedding, self._text_limit()
         rows = self._over_vectors(
             counts, Content.collection, Content.title, Content.data, vector.source_hash, vector.model,
-            vector.collection_id, vector.dimensions, vector.vector.is_null().alias("refused"),
-        ).where(has_vector, current == 0).tuples().iterator()
-        for collection_id, title, data, source_hash, model, indexed_in, dimensions, was_refused in rows:
+            vector.collection_id, vector.dimensions, vector.vector.is_null(),
+        ).where(vector.content.is_null(False), self._current() == 0).tuples().iterator()
+        for collection_id, title, data, source_hash, model, indexed_in, dimensions, refused in rows:
             count = counts[collection_id]
             if not self._fresh(source_hash, model, indexed_in, dimensions,
                                text_hash(item_text(title, data, limit)), collection_id):
                 count["stale"] += 1
-            elif was_refused:
+            elif refused:
                 count["failed"] += 1
             else:
                 count["indexed"] += 1
-        return counts
 
     @staticmethod
     def _over_vectors(counts, *columns):
