@@ -10,11 +10,12 @@ never searched.
 
 Cost: only the ``SCAN`` most recently uploaded live files are looked at, read in the order
 of the library's own index (``idx_media_live_uploaded``), so that no search, however many
-files a library holds, reads more rows than that; whether a file is public is asked only
-of the files whose words match (two index lookups each, ``visible_condition``). Older
-files are not found. A full-text index of media (a table kept by triggers on both
-databases) would find them too, at the price of one more derived structure to keep right
-on every write path; a library's newest files are the ones a search is asked for.
+files a library holds, reads more rows than that (a file's tags are read from its own
+row, ``tag_match``); whether a file is public is asked only of the files whose words
+match (two index lookups each, ``visible_condition``). Older files are not found. A
+full-text index of media (a table kept by triggers on both databases) would find them too,
+at the price of one more derived structure to keep right on every write path; a library's
+newest files are the ones a search is asked for.
 """
 
 import functools
