@@ -194,7 +194,7 @@ class ReindexAction:
         try:
             checked_for_reindex(index, collection_id)
         except NotIndexed:
-            # Said on a page of its own: the admin's error page does not show an error's message.
+            # Said on a page of its own, in one sentence that says what to do.
             self._renderer.page(req, resp, "error.html", status=falcon.HTTP_409, title="Not indexed",
                                 message=NOT_INDEXED)
             return
