@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import cli
-from app.db.models import Content, bind_models, now_ms
+from app.db.models import CacheInvalidation, Content, bind_models, now_ms
 from app.runtime.context import ScheduledEvent
 from app.runtime.kv import open_kv
 from app.scheduled import run_scheduled
@@ -186,3 +186,11 @@ def test_a_scheduled_publication_bumps_kv_before_its_table_exists(env):
     assert report["completed"] == 1 and report["cache_invalidated"] is True
     assert Content.get_by_id(draft.id).status == "published"
     assert env.CACHE_KV.get("gen:content", type="text") != before
+
+
+def test_a_recorded_namespace_this_version_lacks_is_left_alone(env):
+    bind_models(env.DB.db)
+    CacheInvalidation.insert(namespace="retired", bumps=1, written=0, recorded_at=now_ms()).execute()
+    assert invalidate_or_record(None, ["content"]) == ["content"]
+    assert recorded() == {"content": 1}
+    assert replay(env.CACHE_KV) == ["content"] and recorded() == {}

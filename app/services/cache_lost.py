@@ -16,7 +16,7 @@ import logging
 import peewee
 
 from app.db.models import CacheInvalidation, now_ms
-from app.services.cache import invalidate_namespaces, namespace_of
+from app.services.cache import ALL_NAMESPACES, invalidate_namespaces, namespace_of
 
 log = logging.getLogger("sonicpy.cache")
 
@@ -29,7 +29,10 @@ def recorded():
 def _pending():
     """``{namespace name: (bumps, written)}`` of the namespaces with bumps to write (both
     counts since the first was recorded; neither restarts)."""
-    rows = CacheInvalidation.select().where(CacheInvalidation.bumps > CacheInvalidation.written)
+    # A namespace a later version no longer has is left alone: nothing reads it any more.
+    known = [str(namespace) for namespace in ALL_NAMESPACES]
+    rows = CacheInvalidation.select().where((CacheInvalidation.bumps > CacheInvalidation.written)
+                                            & CacheInvalidation.namespace.in_(known))
     return {row.namespace: (row.bumps, row.written) for row in rows}
 
 
@@ -79,7 +82,8 @@ def _replay_if_readable(kv):
     try:
         replay(kv)
     except peewee.PeeweeException as ex:
-        log.warning("recorded cache invalidations not written now: %s", ex)
+        # The text only: a record holding the exception would keep its frames' connections.
+        log.warning("recorded cache invalidations not written now: %s", str(ex).strip())
 
 
 def _forget(name, bumps):
