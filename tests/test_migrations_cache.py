@@ -57,10 +57,13 @@ def test_migrations_applied_by_the_cli_reach_cached_sessions(env, cached_editor,
     client.get(STATS, headers=headers, status=403)
 
 
-def test_migrations_applied_by_the_api_reach_cached_sessions(cached_editor, make_user):
+def test_migrations_applied_by_the_api_reach_cached_sessions(env, cached_editor, make_user):
     client, headers = cached_editor
     _, admin = make_user("admin")
     applied = client.post("/admin/api/migrations/run", headers=admin, status=200).json["applied"]
     assert applied == ["9001"]
     past_generation_bound()
     client.get(STATS, headers=headers, status=403)
+    generations = env.CACHE_KV.get(["gen:content", "gen:users"], type="text")
+    assert client.post("/admin/api/migrations/run", headers=admin, status=200).json["applied"] == []
+    assert env.CACHE_KV.get(["gen:content", "gen:users"], type="text") == generations  # nothing applied: kept

@@ -106,13 +106,19 @@ class MigrationRunResource:
     def on_post(self, req, resp):
         try:
             done = apply_migrations(req.context.env)
-        finally:
-            # Applied files may change rows every worker caches (a role's grants, settings):
-            # their cached answers are made stale, even when a later file failed.
-            for namespace in ALL_NAMESPACES:
-                invalidate(self._cache, namespace)
+        except Exception:
+            # The files before the failed one stay applied, and may have changed what apps cache.
+            self._make_cache_stale()
+            raise
+        if done:
+            # Applied files may change rows every worker caches (a role's grants, settings).
+            self._make_cache_stale()
         message = f"Applied {len(done)} migration(s)" if done else "No migrations to apply"
         resp.media = {"success": True, "message": message, "applied": done}
+
+    def _make_cache_stale(self):
+        for namespace in ALL_NAMESPACES:
+            invalidate(self._cache, namespace)
 
 
 def register(routes):
