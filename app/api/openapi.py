@@ -294,7 +294,7 @@ def _add_form_pages(responses, refusals, types):
         response = responses.get(str(code))
         if response is None:
             response = responses[str(code)] = _envelope(CROSS_ORIGIN_FORM if code == 403 else TOO_MANY, types)
-        response["description"] += "." + FORM_PAGE_NOTE
+        response["description"] = response["description"].rstrip(".") + "." + FORM_PAGE_NOTE
         response.setdefault("content", {})["text/html"] = {"schema": {"type": "string"}}
 
 
