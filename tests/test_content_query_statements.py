@@ -152,6 +152,18 @@ def test_a_list_of_the_same_shape_reuses_the_compiled_sql(site, scope, first, se
     assert reused_answer == fresh_answer
 
 
+def test_a_stored_statement_keeps_none_of_its_first_requests_values(site):
+    """Each request fills every slot: a value kept in the store would only hold memory (a
+    search's matching ids) and one caller's words."""
+    statements.clear()
+    run(site["editor"], {"search": "item", "filter[data.category][in]": "news,tech", "filter[title][like]": "item 1"})
+    stored = [param for statement in statements._statements.values() for param in statement.params]
+    assert stored and not [param for param in stored if isinstance(param, str) and
+                           any(word in param for word in ("item", "news", "tech"))]
+    assert all(param is None for statement in statements._statements.values()
+               for _, position, _ in statement.places for param in [statement.params[position]])
+
+
 def test_each_page_size_is_one_statement_on_postgresql_and_a_bound_value_on_sqlite(site):
     """PostgreSQL keeps one generic plan for a prepared statement only when it costs no more
     than planning anew, and it costs a bound LIMIT as a tenth of the matching rows: the page

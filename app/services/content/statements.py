@@ -23,7 +23,7 @@ is only reused with as many values as it was compiled with. The store holds at m
 """
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from peewee import Value
 
@@ -117,8 +117,16 @@ def prepared(key, values, build):
     statement = Statement(sql, tuple(params), places, len(values))
     reusable = all(position is not None for _, position, _ in statement.places)
     if key is not None and reusable and statement.params_for(values) == params:
-        _store(key, statement)
+        _store(key, _without_values(statement))
     return sql, params
+
+
+def _without_values(statement):
+    """``statement`` keeping none of this request's values: every request fills its slots,
+    and a stored value would only hold memory (a search's matching ids are up to 2,000)."""
+    filled = {position for _, position, _ in statement.places}
+    params = tuple(None if position in filled else param for position, param in enumerate(statement.params))
+    return replace(statement, params=params)
 
 
 def _store(key, statement):
