@@ -9,12 +9,19 @@ hand) hold nothing a search finds, on both databases alike.
 The tags are read inside an ``EXISTS`` per row the query already looks at: no other row of
 media is read, so a search bounded by an index stays bounded.
 
-* SQLite reads the values with ``json_each``, once ``json_valid`` and ``json_type`` said the
-  text is an array (nested ``CASE``: neither runs on text that is not JSON).
-* PostgreSQL 15 has no test of JSON that does not raise, so the text is cast to ``jsonb``
-  only when ``ARRAY_OF_STRINGS`` matches it, a regular expression of exactly the arrays of
-  strings ``jsonb`` accepts (its ``\\u0000`` and lone surrogates refused as it refuses them).
+Both databases take a text as tags only when ``ARRAY_OF_STRINGS`` matches it, a regular
+expression of exactly the arrays of strings PostgreSQL's ``jsonb`` accepts (its ``\\u0000``
+and lone surrogates refused as it refuses them), so both find the same files:
+
+* PostgreSQL 15 has no test of JSON that does not raise: the text is cast to ``jsonb`` only
+  once the expression matched it.
+* SQLite reads the values with ``json_each`` once the expression, a Python function
+  registered on the connection, matched. ``json_valid`` alone let a lone surrogate escape
+  through, which ``json_each`` decodes into text that is not UTF-8: the fold failed on it,
+  and with it every media search.
 """
+
+import re
 
 from peewee import SQL, Case, NodeList, fn
 
@@ -32,6 +39,14 @@ _STRING = f'"{_CHARACTER}*"'
 ARRAY_OF_STRINGS = f"^{_SPACE}\\[{_SPACE}(?:{_STRING}(?:{_SPACE},{_SPACE}{_STRING})*)?{_SPACE}\\]{_SPACE}$"
 
 
+TAGS_FUNCTION = "sonicpy_tags_array"
+_ARRAY_OF_STRINGS = re.compile(ARRAY_OF_STRINGS)
+
+
+def _is_array_of_strings(text):
+    return int(isinstance(text, str) and _ARRAY_OF_STRINGS.search(text) is not None)
+
+
 def tag_contains(text):
     """The condition, on ``Media`` rows, that one of the file's tags contains ``text`` in any case."""
     if is_postgres(database.obj):
@@ -45,11 +60,10 @@ def _postgres(text):
 
 
 def _sqlite(text):
-    strings_only = ~_exists(fn.json_each(Media.tags), "item", SQL("item.type") != "text")
-    array = Case(None, [(fn.json_valid(Media.tags),
-                         Case(None, [((fn.json_type(Media.tags) == "array") & strings_only, Media.tags)]))])
-    return _exists(fn.json_each(array), "tag",
-                   (SQL("tag.type") == "text") & contains_any_case(SQL("tag.value"), text))
+    # Registered now, before the statement that holds the condition runs (per connection).
+    database.obj.connection().create_function(TAGS_FUNCTION, 1, _is_array_of_strings, deterministic=True)
+    array = Case(None, [(getattr(fn, TAGS_FUNCTION)(Media.tags) == 1, Media.tags)])
+    return _exists(fn.json_each(array), "tag", contains_any_case(SQL("tag.value"), text))
 
 
 def _exists(rows, name, condition):
