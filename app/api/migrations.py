@@ -106,12 +106,10 @@ class MigrationRunResource:
     def on_post(self, req, resp):
         try:
             done = apply_migrations(req.context.env)
-        except Exception:
-            # The files before the failed one stay applied, and may have changed what apps cache.
-            self._make_cache_stale()
-            raise
-        if done:
-            # Applied files may change rows every worker caches (a role's grants, settings).
+        finally:
+            # What a run changes may be cached by every worker: applied files (a role's
+            # grants, settings), the files before a failed one, and even a run with none to
+            # apply, which reinstalls the derived tables' triggers and recounts them.
             self._make_cache_stale()
         message = f"Applied {len(done)} migration(s)" if done else "No migrations to apply"
         resp.media = {"success": True, "message": message, "applied": done}

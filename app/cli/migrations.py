@@ -146,12 +146,13 @@ def apply(runtime, database, accept_changed):
         # The files before the failed one stay applied, and may have changed what apps cache.
         refresh_cache(runtime)
         _fail(ex)
+    # A migration may change rows running apps cache (a role's grants, settings, content),
+    # and a run with none to apply still reinstalls the derived tables' triggers and
+    # recounts them: cached answers are made stale, as after any other command that writes.
+    refresh_cache(runtime)
     if not applied:
         click.echo("✅ No migrations to apply!")
         return
-    # A migration may change rows running apps cache (a role's grants, settings, content):
-    # their cached answers are made stale, as after any other command that writes.
-    refresh_cache(runtime)
     click.echo(f"✅ Applied {len(applied)} migration(s).")
 
 
