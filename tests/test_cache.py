@@ -9,9 +9,7 @@ import logging
 import time
 
 import pytest
-from click.testing import CliRunner
 
-from app.cli import cli
 from app.db.models import Content, bind_models
 from app.runtime.env import build_env
 from app.runtime.kv import KVNamespace
@@ -28,7 +26,7 @@ from app.services.cache import (
     invalidate,
     invalidate_namespaces,
 )
-from tests.fixtures.app import client_for, env_with_copy, make_env
+from tests.fixtures.app import client_for, env_with_copy, make_env, run_env_cli
 from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.users import bearer, create_user, token_for
@@ -390,8 +388,6 @@ def test_memory_entries_expire_with_their_ttl(env):
     assert cache.get_or_load("content", ["t"], lambda: "b")[1] != MEMORY
 
 
-
-
 def aging(env):
     """``(worker, later)``: ``worker()`` builds a fresh worker's cache (memory of its own) over
     ``env``'s KV store, and ``later(seconds)`` moves the clocks of every one, and of KV."""
@@ -492,26 +488,17 @@ def test_invalidate_accepts_a_cache_or_nothing(env):
 # ---------------------------------------------------------------- CLI writes
 
 
-def run_cli(env, *args):
-    """Run a CLI command on ``env``'s bindings.toml and state folder (as an operator would)."""
-    folder = env.config.path.parent
-    result = CliRunner().invoke(cli, [*args, "--config", str(folder / "bindings.toml"),
-                                      "--persist-to", str(folder / "state")])
-    bind_models(env.DB.db)  # the command bound the models to its own connection
-    return result
-
-
 def test_d1_execute_makes_the_running_apps_cache_stale(env, client, published):
     assert cache_headers(client.get("/api/content")) == ("MISS", "database")
     assert cache_headers(client.get("/api/content")) == ("HIT", "memory")
     before = env.CACHE_KV.get("gen:content", type="text")
 
     # A read-only statement changes nothing: the cache stays warm.
-    assert run_cli(env, "d1", "execute", "DB", "--command", "SELECT COUNT(*) FROM content").exit_code == 0
+    assert run_env_cli(env, "d1", "execute", "DB", "--command", "SELECT COUNT(*) FROM content").exit_code == 0
     assert env.CACHE_KV.get("gen:content", type="text") == before
     assert cache_headers(client.get("/api/content")) == ("HIT", "memory")
 
-    result = run_cli(env, "d1", "execute", "DB", "--command",
+    result = run_env_cli(env, "d1", "execute", "DB", "--command",
                      f"UPDATE content SET title = 'Changed by SQL' WHERE id = '{published[-1]}'")
     assert result.exit_code == 0, result.output
     past_generation_bound()
@@ -526,12 +513,12 @@ def test_d1_import_makes_the_running_apps_cache_stale(tmp_path, migrated_templat
     insert_items(create_collection("imported"), create_user("author"), 2, slug_prefix="imp")
     source.DB.db.close()
     backup = tmp_path / "backup.json"
-    assert run_cli(source, "d1", "backup", "DB", "--output", str(backup)).exit_code == 0
+    assert run_env_cli(source, "d1", "backup", "DB", "--output", str(backup)).exit_code == 0
     bind_models(env.DB.db)
     assert client.get("/api/content").json["meta"]["total"] == 3
     assert client.get("/api/collections").json["meta"]["count"] == 1
 
-    result = run_cli(env, "d1", "import", "DB", str(backup))
+    result = run_env_cli(env, "d1", "import", "DB", str(backup))
     assert result.exit_code == 0, result.output
 
     past_generation_bound()
@@ -551,7 +538,7 @@ def test_collections_sync_makes_the_running_apps_cache_stale(tmp_path, env, clie
         "name": "events", "displayName": "Events", "schema": {"type": "object", "properties": {}},
     }))
 
-    result = run_cli(env, "collections", "sync", "--dir", str(folder))
+    result = run_env_cli(env, "collections", "sync", "--dir", str(folder))
     assert result.exit_code == 0, result.output
 
     past_generation_bound()
@@ -565,7 +552,7 @@ def test_collections_sync_makes_the_running_apps_cache_stale(tmp_path, env, clie
 def test_a_cli_write_with_memcached_down_warns_and_succeeds(memcached_app):
     server, env, _, _ = memcached_app
     server.stop()
-    result = run_cli(env, "d1", "execute", "DB", "--command", "UPDATE content SET title = 'While KV is down'")
+    result = run_env_cli(env, "d1", "execute", "DB", "--command", "UPDATE content SET title = 'While KV is down'")
     assert result.exit_code == 0, result.output
     assert "🚣 1 command(s) executed successfully." in result.stdout
     assert "CACHE_KV unreachable" in result.stderr

@@ -10,16 +10,14 @@ generations too, and nothing it serves is stale.)
 import time
 
 import pytest
-from click.testing import CliRunner
 
-from app.cli import cli
 from app.db.models import CacheInvalidation, Content, bind_models, now_ms
 from app.runtime.context import ScheduledEvent
 from app.runtime.kv import open_kv
 from app.scheduled import run_scheduled
 from app.services.cache import ALL_NAMESPACES
 from app.services.cache_lost import invalidate_or_record, recorded, replay
-from tests.fixtures.app import client_for, env_with_copy
+from tests.fixtures.app import client_for, env_with_copy, run_env_cli
 from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.users import create_user
@@ -61,14 +59,6 @@ def titles(response):
     return sorted(item["title"] for item in response.json["data"])
 
 
-def run_cli(env, *args):
-    folder = env.config.path.parent
-    result = CliRunner().invoke(cli, [*args, "--config", str(folder / "bindings.toml"),
-                                      "--persist-to", str(folder / "state")])
-    bind_models(env.DB.db)  # the command bound the models to its own connection
-    return result
-
-
 def cron(env):
     return run_scheduled(ScheduledEvent("* * * * *", now_ms()), env)
 
@@ -79,7 +69,7 @@ def test_a_cli_write_kv_missed_is_written_by_the_next_scheduled_run(warm_app):
     before = titles(client.get("/api/content"))
 
     server.stop_saving()
-    result = run_cli(env, "d1", "execute", "DB", "--command", "UPDATE content SET title = 'While KV was down'")
+    result = run_env_cli(env, "d1", "execute", "DB", "--command", "UPDATE content SET title = 'While KV was down'")
     assert result.exit_code == 0, result.output
     lost = recorded()
     server.start()

@@ -4,10 +4,8 @@ stale after it commits, so no worker keeps answering with the account or grants 
 (``app.services.identity``)."""
 
 import pytest
-from click.testing import CliRunner
 
-from app.cli import cli
-from app.db.models import bind_models
+from tests.fixtures.app import run_env_cli
 from tests.fixtures.cache import past_generation_bound
 
 pytestmark = pytest.mark.backends
@@ -18,10 +16,7 @@ SCHEDULES = "/api/schedules"  # content.publish, for any role granted it
 
 def run_sql(env, *options):
     """``d1 execute DB`` on ``env``'s bindings.toml and state folder, as an operator runs it."""
-    folder = env.config.path.parent
-    result = CliRunner().invoke(cli, ["d1", "execute", "DB", *options, "--config", str(folder / "bindings.toml"),
-                                      "--persist-to", str(folder / "state")])
-    bind_models(env.DB.db)  # the command bound the models to its own connection
+    result = run_env_cli(env, "d1", "execute", "DB", *options)
     assert result.exit_code == 0, result.output
     return result
 

@@ -13,9 +13,9 @@ import re
 import pytest
 from peewee import chunked
 
-from app.db.database import is_postgres
 from app.db.models import Content, now_ms
 from tests.fixtures.app import record_statements
+from tests.fixtures.explain import plan_without_seqscan
 from tests.fixtures.workflow import insert_content
 
 pytestmark = [pytest.mark.usefixtures("env"), pytest.mark.backends]
@@ -48,15 +48,6 @@ def slug_lookups(statements):
             if sql.startswith('SELECT "t1"."slug" FROM "content"') and "WHERE" in sql]
 
 
-def plan(db, sql, params):
-    """The plan's lines; PostgreSQL's with sequential scans off for this statement only."""
-    if not is_postgres(db):
-        return [row[3] for row in db.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()]
-    with db.atomic():
-        db.execute_sql("SET LOCAL enable_seqscan = off")
-        return [row[0] for row in db.execute_sql(f"EXPLAIN {sql}", params).fetchall()]
-
-
 def searches_index_by_slug(lines):
     """True when the plan searches ``INDEX`` by collection and slug (not only the collection)."""
     text = "\n".join(lines)
@@ -78,7 +69,7 @@ def test_a_duplicates_slug_is_searched_for_in_the_index(env, client, crowded, as
     assert copy["slug"] == "post-copy-40"
     lookups = slug_lookups(statements)
     for sql, params in lookups:
-        lines = plan(env.DB.db, sql, params)
+        lines = plan_without_seqscan(env.DB.db, sql, params)
         assert searches_index_by_slug(lines), lines
     assert len(lookups) == 2  # 16 candidates, then 32
 
@@ -94,5 +85,5 @@ def test_a_titles_numbered_slug_is_searched_for_in_the_index(env, client, crowde
 
     assert created["slug"] == "news-10"
     [(sql, params)] = slug_lookups(statements)
-    lines = plan(env.DB.db, sql, params)
+    lines = plan_without_seqscan(env.DB.db, sql, params)
     assert searches_index_by_slug(lines), lines

@@ -12,11 +12,11 @@ import json
 import pytest
 from peewee import chunked
 
-from app.db.database import is_postgres
 from app.db.models import User
 from app.services.backup import export_backup
 from app.services.backup_import import import_backup
 from tests.fixtures.app import record_statements
+from tests.fixtures.explain import plan_without_seqscan
 
 pytestmark = [pytest.mark.usefixtures("env"), pytest.mark.backends]
 
@@ -33,15 +33,6 @@ def add_others(db):
         for batch in chunked(rows, 500):
             User.insert_many(batch).execute()
     db.execute_sql("ANALYZE")
-
-
-def plan(db, sql, params):
-    """The plan's lines; PostgreSQL's with sequential scans off for this statement only."""
-    if not is_postgres(db):
-        return [row[3] for row in db.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()]
-    with db.atomic():
-        db.execute_sql("SET LOCAL enable_seqscan = off")
-        return [row[0] for row in db.execute_sql(f"EXPLAIN {sql}", params).fetchall()]
 
 
 def searches(lines, index):
@@ -68,5 +59,5 @@ def test_the_backup_imports_user_lookups_search_the_expression_indexes(env, make
     import_backup(db, json.dumps(backup))
 
     [(sql, params)] = [(sql, params) for sql, params in statements if f'WHERE lower("{column}") IN' in sql]
-    lines = plan(db, sql, params)
+    lines = plan_without_seqscan(db, sql, params)
     assert searches(lines, index), lines

@@ -8,13 +8,10 @@ cached before the file ran.
 import shutil
 
 import pytest
-from click.testing import CliRunner
 
-from app.cli import cli
 from app.db.database import is_postgres
-from app.db.models import bind_models
 from app.services.log_buffer import flush_process_buffer
-from tests.fixtures.app import MIGRATIONS, client_for
+from tests.fixtures.app import MIGRATIONS, client_for, run_env_cli
 from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.users import create_user
@@ -50,10 +47,7 @@ def cached_editor(env, make_user):
 
 def test_migrations_applied_by_the_cli_reach_cached_sessions(env, cached_editor, tmp_path):
     client, headers = cached_editor
-    folder = tmp_path / "app"
-    result = CliRunner().invoke(cli, ["d1", "migrations", "apply", "DB", "--config", str(folder / "bindings.toml"),
-                                      "--persist-to", str(folder / "state")])
-    bind_models(env.DB.db)  # the command bound the models to its own connection
+    result = run_env_cli(env, "d1", "migrations", "apply", "DB")
     assert result.exit_code == 0, result.output
     assert "9001_revoke_editor_publish.sql" in result.output
     past_generation_bound()

@@ -17,6 +17,7 @@ import pytest
 from app.db.database import is_postgres
 from app.db.time_travel import history, transactions
 from tests.fixtures.app import env_with_copy, make_env, migrate, record_statements
+from tests.fixtures.explain import plan_without_seqscan
 
 INDEX = "idx_d1_changes_tx"
 UNNUMBERED, NUMBERED = 2000, 1000  # changes logged before 0033, and after it (3 to a transaction)
@@ -50,16 +51,6 @@ def upgraded_log(db):
                                     " VALUES (?, ?, ?, ?, ?, ?)"), row)
     db.execute_sql("ANALYZE")
     return first
-
-
-def plan(db, sql, params):
-    if is_postgres(db):
-        with db.atomic() as transaction:
-            db.execute_sql("SET LOCAL enable_seqscan = off")
-            lines = [row[0] for row in db.execute_sql(f"EXPLAIN {sql}", params).fetchall()]
-            transaction.rollback()
-        return lines
-    return [row[3] for row in db.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()]
 
 
 def scans(db, lines):
@@ -103,7 +94,7 @@ def test_every_lookup_of_a_transaction_still_searches_an_index(db, monkeypatch):
         transaction.rollback()
     monkeypatch.undo()
 
-    planned = {sql: plan(db, sql, params) for sql, params in sent if re.search(r"\btx\b", sql)}
+    planned = {sql: plan_without_seqscan(db, sql, params) for sql, params in sent if re.search(r"\btx\b", sql)}
     assert len(planned) == 5, list(planned)
     for sql, lines in planned.items():
         assert not scans(db, lines), (sql, lines)
