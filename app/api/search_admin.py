@@ -15,8 +15,9 @@ cookie-authenticated one passes the cross-origin check (``app.api.cross_origin``
 * ``POST .../api/reindex`` ``{collection_id}``: the admin page's "Re-index now": a bounded
   batch embedded now (not a background job, as SonicJS starts), its counts answered.
 
-Every answer they make is ``Cache-Control: no-store``: it is the admin's view of the plugin (its
-settings, the index's state), for no shared cache to keep nor a browser to reuse.
+Every answer they make with its data is ``Cache-Control: no-store``: it is the admin's view of
+the plugin (its settings, the index's state), for no shared cache to keep nor a browser to
+reuse. Refusals (the error envelope) are the app's, as on every other route.
 
 Where SonicJS answers 500 with a message, these answer the error envelope with a 4xx; its
 item counts cost a ``COUNT(*)`` per collection, these read the kept ``content_counts``.
