@@ -10,13 +10,12 @@ import sqlite3
 import subprocess
 import sys
 
-import psycopg2
 import pytest
 from click.testing import CliRunner
 
 from app.cli import cli
-from app.db import derived
 from tests.fixtures.app import MIGRATIONS, PROJECT_ROOT, bindings_text
+from tests.fixtures.postgres import leave_recount_owed
 
 SHIPPED = sorted(path.name for path in MIGRATIONS.glob("*.sql"))
 NEXT = int(SHIPPED[-1][:4]) + 1  # the number a test migration takes, after every shipped file
@@ -217,12 +216,7 @@ def test_list_tells_of_a_recount_owed_and_apply_pays_it(tmp_path, postgres_serve
         project = Project(tmp_path, database_url=url)
         assert project.cli("apply", "DB").exit_code == 0
         assert "recount" not in project.cli("list", "DB").stdout
-        conn = psycopg2.connect(url)
-        try:
-            with conn, conn.cursor() as cursor:  # what the install writes down before its recount
-                cursor.execute(f"COMMENT ON TABLE {derived.COUNTS_TABLE} IS %s", (derived._OWED_PREFIX + "all",))
-        finally:
-            conn.close()
+        leave_recount_owed(url)
         listed = project.cli("list", "DB")
         assert listed.exit_code == 0 and "✅ No migrations to apply!" in listed.stdout
         assert "The derived tables owe a recount (all)" in listed.stdout

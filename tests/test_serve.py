@@ -12,11 +12,10 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-import psycopg2
 import pytest
 
-from app.db import derived
 from tests.fixtures.app import MIGRATIONS, PROJECT_ROOT, bindings_text
+from tests.fixtures.postgres import leave_recount_owed
 from tests.fixtures.process import free_port, stop_process, wait_for_port
 from tests.fixtures.s3 import ACCESS_KEY_ENV, CREDENTIALS, SECRET_KEY_ENV, create_bucket
 
@@ -142,12 +141,7 @@ def test_serve_warns_when_the_derived_tables_owe_a_recount(tmp_path, fresh_postg
     options = ["--config", str(path), "--persist-to", str(tmp_path / "state")]
     migrate = run_cli(["d1", "migrations", "apply", "DB", *options], env)
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr
-    conn = psycopg2.connect(fresh_postgres_url)
-    try:
-        with conn, conn.cursor() as cursor:  # what the install writes down before its recount
-            cursor.execute(f"COMMENT ON TABLE {derived.COUNTS_TABLE} IS %s", (derived._OWED_PREFIX + "all",))
-    finally:
-        conn.close()
+    leave_recount_owed(fresh_postgres_url)
     port = free_port()
     proc = start([sys.executable, "worker.py", "serve", *options, "--bind", f"127.0.0.1:{port}", "--workers", "1"],
                  env, port)
