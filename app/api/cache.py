@@ -34,7 +34,7 @@ from app.api.schemas_admin import (
     Stamped,
 )
 from app.services import collections
-from app.services.cache import ALL_NAMESPACES, DATABASE, Namespace, invalidate
+from app.services.cache import ALL_NAMESPACES, DATABASE, Namespace, invalidate, invalidate_all
 
 KV_DOWN = {503: (retry_after_503(", or CACHE_KV failed (the seconds until it is tried again)"),)}
 PER_WORKER = ("memory and reads are this worker process's own, counted since it started (each worker keeps "
@@ -117,7 +117,7 @@ class PurgeResource:
     @describe("Purge every namespace, for every worker", response=SuccessOf[CachePurged])
     def on_post(self, req, resp):
         cache = _required(self._cache)
-        pending = [str(name) for name in ALL_NAMESPACES if not invalidate(cache, name)]
+        pending = invalidate_all(cache)
         resp.media = {"success": True, "data": {"purged": [str(n) for n in ALL_NAMESPACES], "pending": pending}}
 
 

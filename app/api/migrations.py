@@ -16,7 +16,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.describe import describe
-from app.services.cache import ALL_NAMESPACES, invalidate
+from app.services.cache import invalidate_all
 from app.services.migrations import apply_migrations, migration_issues, migration_state
 
 
@@ -110,13 +110,9 @@ class MigrationRunResource:
             # What a run changes may be cached by every worker: applied files (a role's
             # grants, settings), the files before a failed one, and even a run with none to
             # apply, which reinstalls the derived tables' triggers and recounts them.
-            self._make_cache_stale()
+            invalidate_all(self._cache)
         message = f"Applied {len(done)} migration(s)" if done else "No migrations to apply"
         resp.media = {"success": True, "message": message, "applied": done}
-
-    def _make_cache_stale(self):
-        for namespace in ALL_NAMESPACES:
-            invalidate(self._cache, namespace)
 
 
 def register(routes):

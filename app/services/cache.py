@@ -614,6 +614,12 @@ def invalidate(cache, namespace):
     return cache.invalidate(namespace)
 
 
+def invalidate_all(cache):
+    """``invalidate`` every namespace (a purge, or after a run of migrations); the names of
+    those whose new generation did not reach KV (retried, as ``invalidate`` says)."""
+    return [str(namespace) for namespace in ALL_NAMESPACES if not invalidate(cache, namespace)]
+
+
 def invalidate_namespaces(kv, namespaces=ALL_NAMESPACES):
     """Bump ``namespaces`` in ``kv`` for a write made outside the app (a CLI command).
 
