@@ -123,6 +123,7 @@ SQLITE_TRIGGERS = {
         "AFTER UPDATE OF title, data ON content WHEN OLD.title IS NOT NEW.title OR OLD.data IS NOT NEW.data"
         f" BEGIN {_sqlite_fts_remove('OLD')} {_sqlite_fts_add('NEW')} END"),
 }
+SQLITE_FTS_TRIGGERS = [name for name in SQLITE_TRIGGERS if name.startswith(f"{TRIGGER_PREFIX}fts_")]
 
 
 def _sqlite_value_step(row, delta):
@@ -396,20 +397,33 @@ def _rebuild_pg_search(db):
 @contextlib.contextmanager
 def search_vectors_deferred(db):
     """Around a bulk write of ``content`` that ``rebuild`` follows (a restore from the bucket):
-    on PostgreSQL the search triggers are off inside the block, so each vector is computed
+    the search index's triggers are off inside the block, so each item's words are indexed
     once, by the rebuild, instead of once per row written and again by the rebuild.
 
-    Disabled in the caller's transaction (``ALTER TABLE``: the table's owner, which a
-    restore's dropping of the history triggers needs already; other writers of ``content``
-    wait, readers go on). They are enabled again when the block ends; a block that raises
-    must roll the transaction back (which enables them too). SQLite: nothing changes.
+    Must run in the caller's transaction; a block that raises must roll it back, which
+    restores the triggers too. PostgreSQL: the triggers are disabled (``ALTER TABLE``: the
+    table's owner, which a restore's dropping of the history triggers needs already; other
+    writers of ``content`` wait, readers go on), and the counts' deferred triggers must have
+    run before the block ends (PostgreSQL refuses the ``ALTER`` while they wait; the restore's
+    foreign key check runs them). SQLite has no disabled trigger: they are
+    dropped and created again from their stored statements (so an earlier install's stay
+    as they were), its DDL being part of the transaction.
     """
-    paused = is_postgres(db) and _pg_triggers_present(db, PG_SEARCH_TRIGGERS)
-    for name in PG_SEARCH_TRIGGERS if paused else ():
-        db.execute_sql(f"ALTER TABLE content DISABLE TRIGGER {name}")
+    if is_postgres(db):
+        paused = list(PG_SEARCH_TRIGGERS) if _pg_triggers_present(db, PG_SEARCH_TRIGGERS) else []
+        for name in paused:
+            db.execute_sql(f"ALTER TABLE content DISABLE TRIGGER {name}")
+        yield
+        for name in paused:
+            db.execute_sql(f"ALTER TABLE content ENABLE TRIGGER {name}")
+        return
+    stored = db.execute_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN "
+                            f"({', '.join('?' for _ in SQLITE_FTS_TRIGGERS)})", SQLITE_FTS_TRIGGERS).fetchall()
+    for name, _sql in stored:
+        db.execute_sql(f'DROP TRIGGER "{name}"')
     yield
-    for name in PG_SEARCH_TRIGGERS if paused else ():
-        db.execute_sql(f"ALTER TABLE content ENABLE TRIGGER {name}")
+    for _name, sql in stored:
+        db.execute_sql(sql)
 
 
 def _install_pg_search_function(db):

@@ -296,8 +296,8 @@ def _rebuild(db, header, rows, changes):
         raise TimeTravelError(f"tables missing here: {', '.join(sorted(missing))}; run `d1 migrations apply` first")
     _lock(db, specs, "EXCLUSIVE")
     triggers.drop_triggers(db)  # the snapshot's log rows and the replayed ones are the original's
-    # PostgreSQL's search vectors are left to the rebuild below, which computes each once,
-    # rather than computed for every row loaded or change replayed and then again.
+    # The search index is left to the rebuild below, which indexes each item once, rather
+    # than for every row loaded or change replayed and then again.
     with derived.search_vectors_deferred(db), _foreign_keys_deferred(db, set(header["tables"])):
         snapshot.clear_tables(db, header["tables"])
         for table, row in rows:
