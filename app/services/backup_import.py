@@ -288,12 +288,14 @@ class _Importer:
 
     # lookups -----------------------------------------------------------------------------
 
-    def _rows_in(self, select_where, values):
-        """The rows of ``<select_where> IN (values)``, asked ``_IN_CHUNK`` values at a time."""
+    def _rows_in(self, select_where, values, params=()):
+        """The rows of ``<select_where> IN (values)``, asked ``_IN_CHUNK`` values at a time;
+        ``params`` fill the placeholders ``select_where`` holds."""
         p = self.db.param
         for start in range(0, len(values), _IN_CHUNK):
             chunk = values[start:start + _IN_CHUNK]
-            yield from self.db.execute_sql(f'{select_where} IN ({", ".join([p] * len(chunk))})', chunk).fetchall()
+            yield from self.db.execute_sql(f'{select_where} IN ({", ".join([p] * len(chunk))})',
+                                           (*params, *chunk)).fetchall()
 
     def _existing(self, table, column, values, key="id"):
         """``{value: key}`` for rows of ``table`` whose ``column`` is among ``values``."""
@@ -613,8 +615,7 @@ class _Importer:
         follows it); return the ids of those rows."""
         landed = self._existing("content", "id", [row["id"] for row in candidates])
         refused = [row for row in candidates if row["id"] not in landed]
-        slugs = sorted({row["slug"] for row in refused if row.get("slug") is not None})
-        held = set(self._rows_in('SELECT "collection_id", "slug" FROM "content" WHERE "slug"', slugs))
+        held = self._held_slugs({(row["collection_id"], row["slug"]) for row in refused if row.get("slug") is not None})
         for row in refused:
             if (row["collection_id"], row.get("slug")) in held:
                 why = f"the database refused it as a duplicate: its slug {row['slug']!r} is taken in its collection"
@@ -629,14 +630,25 @@ class _Importer:
         return self.users.get(user_id, user_id)
 
     def _taken_slugs(self, rows):
-        """``{(collection_id, slug)}`` already in the target for the collections of ``rows``."""
-        collection_ids = {self.collections.get(r.get("collection_id"), r.get("collection_id")) for r in rows}
-        taken = set()
-        for collection_id in collection_ids - {None}:
-            cursor = self.db.execute_sql(
-                f'SELECT slug FROM "content" WHERE collection_id = {self.db.param}', (collection_id,))
-            taken.update((collection_id, slug) for (slug,) in cursor.fetchall())
-        return taken
+        """``{(collection_id, slug)}`` already in the target among those ``rows`` bring,
+        their collections mapped to the target's."""
+        pairs = set()
+        for row in rows:
+            collection_id = self.collections.get(row.get("collection_id"), row.get("collection_id"))
+            if collection_id is not None and row.get("slug") is not None:
+                pairs.add((collection_id, row["slug"]))
+        return self._held_slugs(pairs)
+
+    def _held_slugs(self, pairs):
+        """Those of the target ``{(collection_id, slug)}`` ``pairs`` some content holds, asked
+        per collection by equality, which the unique index on the two serves (reading a
+        collection's every slug would cost as much as it is large)."""
+        slugs_by_collection = {}
+        for collection_id, slug in pairs:
+            slugs_by_collection.setdefault(collection_id, set()).add(slug)
+        select = f'SELECT "slug" FROM "content" WHERE "collection_id" = {self.db.param} AND "slug"'
+        return {(collection_id, slug) for collection_id, slugs in slugs_by_collection.items()
+                for (slug,) in self._rows_in(select, sorted(slugs), (collection_id,))}
 
 
 _MISSING = object()

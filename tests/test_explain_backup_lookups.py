@@ -1,6 +1,7 @@
 """The backup import finds the database's users by ``lower(email)`` and ``lower(username)``
-through the expression indexes on them (migrations 0041 and 0038), on SQLite and PostgreSQL,
-instead of reading every user.
+through the expression indexes on them (migrations 0041 and 0038), and the slugs its content
+brings through the unique index on ``(collection_id, slug)``, on SQLite and PostgreSQL,
+instead of reading every user or every slug of a collection.
 
 The import's own statements are captured and planned with their own parameters: EXPLAIN
 QUERY PLAN on SQLite, EXPLAIN with sequential scans off on PostgreSQL (so the plan is an
@@ -16,6 +17,7 @@ from app.db.models import User
 from app.services.backup import export_backup
 from app.services.backup_import import import_backup
 from tests.fixtures.app import record_statements
+from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.explain import plan_without_seqscan
 
 pytestmark = [pytest.mark.usefixtures("env"), pytest.mark.backends]
@@ -61,3 +63,27 @@ def test_the_backup_imports_user_lookups_search_the_expression_indexes(env, make
     [(sql, params)] = [(sql, params) for sql, params in statements if f'WHERE lower("{column}") IN' in sql]
     lines = plan_without_seqscan(db, sql, params)
     assert searches(lines, index), lines
+
+
+def test_the_backup_imports_slug_lookups_search_the_collection_slug_index(env, make_user, monkeypatch):
+    author, _ = make_user("editor")
+    db = env.DB.db
+    blog = create_collection("blog")
+    insert_items(blog, author, 2)
+    backup = export_backup(db)
+    for row in backup["data"]["content"]:
+        row["id"] += "-elsewhere"  # content new here, whose slugs this database holds
+    insert_items(blog, author, OTHERS, slug_prefix="other")
+    db.execute_sql("ANALYZE")
+    statements = record_statements(db, monkeypatch)
+
+    report = import_backup(db, json.dumps(backup))
+
+    assert [reason for reason in report.reasons if reason.startswith("content ")] == [
+        f"content {row['id']}: slug {row['slug']!r} is taken in its collection" for row in backup["data"]["content"]]
+    [(sql, params)] = [(sql, params) for sql, params in statements if 'FROM "content" WHERE "collection_id" =' in sql]
+    text = "\n".join(plan_without_seqscan(db, sql, params))
+    assert "SCAN content" not in text and "Seq Scan on content" not in text, text
+    assert ("INDEX idx_content_collection_slug (collection_id=? AND slug=?)" in text
+            or ("idx_content_collection_slug" in text and "Index Cond: ((collection_id = " in text
+                and "slug = ANY" in text)), text
