@@ -159,7 +159,8 @@ def test_conflicting_email_is_skipped_and_its_rows_follow_the_existing_user(targ
     result = target.cli("d1", "import", "DB", backup_file)
     assert result.exit_code == 0, result.output
     assert "users: 2 inserted, 1 skipped" in result.stdout
-    assert "skipped users u-early: email 'early@example.com' exists" in result.stderr
+    assert ("skipped users u-early: email 'early@example.com' belongs to user someone-else: its rows go to that user"
+            in result.stderr)
     rows = target.snapshot()
     users = {u["id"]: u for u in rows["users"]}
     assert "u-early" not in users
@@ -177,7 +178,7 @@ def test_an_email_in_another_case_is_the_same_user(source, target, tmp_path):
     _user(target, "someone-else", "early@example.com", "early-here")
     result = target.cli("d1", "import", "DB", path)
     assert result.exit_code == 0, result.output
-    assert "skipped users u-early: email 'early@example.com' exists" in result.stderr
+    assert "skipped users u-early: email 'early@example.com' belongs to user someone-else:" in result.stderr
     late = target.cli("d1", "import", "DB", path)
     assert "users: 0 inserted" in late.stdout
     emails = {u["id"]: u["email"] for u in target.snapshot()["users"]}
@@ -261,7 +262,8 @@ def test_a_second_user_of_the_backup_with_an_email_is_the_first(target, backup_f
     result = target.cli("d1", "import", "DB", _written(tmp_path, _with_a_second_early(backup_file)))
     assert result.exit_code == 0, result.output
     assert "users: 5 inserted, 1 skipped" in result.stdout and "content: 4 inserted, 0 skipped" in result.stdout
-    assert "skipped users u-copy: email 'early@example.com' exists: its rows go to that user" in result.stderr
+    assert "skipped users u-copy: email 'early@example.com' belongs to user u-early: its rows go to that user" \
+        in result.stderr
     rows = target.snapshot()
     assert {user["id"]: user["invited_by"] for user in rows["users"]} == SECOND_EARLY_USERS
     content = {row["id"]: row for row in rows["content"]}

@@ -303,7 +303,7 @@ class _Importer:
         return dict(self._rows_in(f'SELECT "{column}", "{key}" FROM "{table}" WHERE "{column}"', values))
 
     def _users_by_email(self, emails):
-        """``{email: user id}`` for the users holding ``emails`` (normalised), in this form or
+        """``{email: (user id, the email as stored)}`` for the users holding ``emails`` (normalised), in this form or
         in another case: an email stored before emails were normalised (``Admin@Example.com``)
         is the same address. SQL's ``lower()`` stands in for the normalisation, which neither
         database can do in full (SQLite has no NFKC; its ``lower()`` folds A-Z only, so a
@@ -312,8 +312,8 @@ class _Importer:
         emails = sorted({email for email in emails if email is not None})
         found = self._rows_in('SELECT lower("email"), "email", "id" FROM "users" WHERE lower("email")', emails)
         users = {}
-        for folded, _, user_id in sorted(found, key=lambda row: (row[1] != row[0], row[2])):
-            users.setdefault(folded, user_id)
+        for folded, stored, user_id in sorted(found, key=lambda row: (row[1] != row[0], row[2])):
+            users.setdefault(folded, (user_id, stored))
         return users
 
     def _held_usernames(self, usernames):
@@ -431,8 +431,9 @@ class _Importer:
             if row["id"] in by_id:
                 self.users[row["id"]] = row["id"]
             elif row.get("email") in by_email:
-                self.users[row["id"]] = by_email[row["email"]]
-                self._skip("users", row, f"email {row['email']!r} exists: its rows go to that user")
+                holder, stored = by_email[row["email"]]
+                self.users[row["id"]] = holder
+                self._skip("users", row, _email_taken(row["email"], holder, stored))
             elif isinstance(username, str) and not is_username(username):
                 # Written before the rule, or by hand: other letters than A-Z fold one way in
                 # SQLite's lower() and another in PostgreSQL's, so the index would differ.
@@ -447,8 +448,8 @@ class _Importer:
                 candidates.append(row)
                 if isinstance(username, str):
                     held.add(username.lower())
-                if row.get("email") is not None:
-                    by_email[row["email"]] = row["id"]  # a later row of this backup with it is this user
+                if row.get("email") is not None:  # a later row of this backup with it is this user
+                    by_email[row["email"]] = (row["id"], row["email"])
         invited = self._unlink_inviters(candidates)
         self._finish("users", len(rows), candidates)
         refused = self._forget_refused("users", candidates, self.users)
@@ -652,6 +653,12 @@ class _Importer:
 
 
 _MISSING = object()
+
+
+def _email_taken(email, holder, stored):
+    """Why a backup user whose ``email`` the user ``holder`` holds (written ``stored``) was skipped."""
+    written = "" if stored == email else f", stored as {stored!r}"
+    return f"email {email!r} belongs to user {holder}{written}: its rows go to that user"
 
 
 def _listing(lines):
