@@ -3,7 +3,7 @@ with a browser's Accept header; outcomes are read back from the database."""
 
 import pytest
 
-from app.db.models import ContentAssignment, now_ms
+from app.db.models import Content, ContentAssignment, now_ms
 from tests.fixtures.admin import as_a_browser_sends, csrf_headers
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import create_user
@@ -66,6 +66,33 @@ def test_a_refused_assignment_shows_the_page_with_the_reason(browser, signed_in_
 
     assert "due_at must be in the future" in page.text and page.forms["assign-form"]
     assert assignment_of(item) is None
+
+
+@pytest.mark.parametrize("state", ["published", "archived"])
+def test_an_item_done_with_shows_how_to_assign_it_instead_of_the_form(browser, signed_in_as, posts, state):
+    signed_in_as("editor")
+    item = insert_content(create_user("author"), posts, state=state)
+
+    page = browser.get(f"{LIST}/{item.id}")
+
+    assert "assign-form" not in page.forms
+    assert page.html.select_one("#assign-closed").text == (
+        f"The item is {state}: move it back to draft (or into review) to assign someone to it.")
+
+
+def test_a_form_sent_once_the_item_was_published_is_refused_with_the_reason(browser, signed_in_as, posts):
+    signed_in_as("editor")
+    author = create_user("author")
+    item = insert_content(author, posts, title="Draft post")
+    form = browser.get(f"{LIST}/{item.id}").forms["assign-form"]
+    Content.update(status="published", workflow_state="published").where(Content.id == item.id).execute()
+    form["user_id"] = author.id
+
+    page = form.submit(status=409)
+
+    assert "The item is published: move it back to draft (or a review state) before assigning it" in page.text
+    assert assignment_of(item) is None and history_rows(item.id) == []
+    assert page.html.select_one("#assign-closed") is not None
 
 
 def test_the_assign_form_needs_its_csrf_token(browser, signed_in_as, posts):

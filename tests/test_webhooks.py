@@ -23,51 +23,10 @@ from tests.fixtures.app import env_with_copy, record_statements, settings_for_te
 from tests.fixtures.conformance import ConformingTestApp
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import bearer, create_user, token_for
+from tests.fixtures.webhook_receiver import Receiver
 
 SECRET = "a-webhook-secret-of-some-length"
 MINUTE_MS = 60_000
-
-
-class Receiver:
-    """A local HTTP server recording each POST; it answers 500 to the first ``fail`` ones.
-
-    ``answer`` replaces the HTTP answer: ``"garbage"`` sends no status line, ``"trickle"``
-    sends its header lines a few tenths of a second apart for seconds on end.
-    """
-
-    def __init__(self, answer=None):
-        self.received = []
-        self.fail = 0
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.received.append((dict(self.headers), body))
-                if answer == "garbage":
-                    self.wfile.write(b"GARBAGE\r\n\r\n")
-                    return
-                if answer == "trickle":
-                    self.wfile.write(b"HTTP/1.1 200 OK\r\n")
-                    for n in range(30):
-                        time.sleep(0.3)
-                        self.wfile.write(f"X-Slow-{n}: x\r\n".encode())
-                    return
-                status = 500 if receiver.fail > 0 else 204
-                receiver.fail -= 1
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def events(self):
-        return [json.loads(body)["event"] for _, body in self.received]
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Assignments (POST /api/workflow/content/{id}/assign, GET /api/workflow/assignments): who may
 assign, who may be assigned, due dates, what is written, and who sees what."""
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +11,7 @@ from app.runtime.context import ScheduledEvent
 from app.scheduled import run_scheduled
 from app.services import webhooks
 from tests.fixtures.app import client_for
+from tests.fixtures.webhook_receiver import Receiver
 from tests.fixtures.workflow import content_row, history_rows, insert_schedule
 
 pytestmark = [pytest.mark.usefixtures("env"), pytest.mark.backends]
@@ -28,6 +30,25 @@ def listed(client, headers, status=200, **params):
 
 def assignment_rows():
     return list(ContentAssignment.select().order_by(ContentAssignment.assigned_at).dicts())
+
+
+def assigned_before_refusals(item, user):
+    """An assignment of a published or archived item, as assigning one was allowed once."""
+    ContentAssignment.insert(content=item.id, assignee=user.id, assigned_by=user.id, assigned_at=now_ms()).execute()
+
+
+@pytest.fixture
+def receiver():
+    receiver = Receiver()
+    yield receiver
+    receiver.server.shutdown()
+
+
+def received(receiver):
+    """``(event, assignee_id, previous_assignee_id, ended_by)`` of each delivery received, in order."""
+    data = [(event, json.loads(body)["data"]) for event, (_, body) in zip(receiver.events(), receiver.received)]
+    return [(event, d["id"], d.get("assignee_id"), d.get("previous_assignee_id"), d.get("ended_by"))
+            for event, d in data]
 
 
 # --- assigning ----------------------------------------------------------------------------
@@ -141,10 +162,10 @@ def test_the_assignee_must_be_an_active_user_who_can_read_the_item(client, make_
         resp = assign(client, draft, headers, user_id, status=422)
         assert resp.json["details"] == [{"field": "user_id", "message": message}], user_id
     assert assignment_rows() == [] and history_rows(draft.id) == []
-    # A published item may go to anyone who reads content, and a draft to its author.
-    assign(client, published, headers, viewer.id)
+    # A draft may go to its author; a published item to nobody, however well they read it.
     assign(client, draft, headers, author.id)
-    assert len(assignment_rows()) == 2
+    assign(client, published, headers, viewer.id, status=409)
+    assert [r["assignee"] for r in assignment_rows()] == [author.id]
 
 
 def test_an_author_cannot_replace_or_remove_someone_elses_assignment_of_their_item(client, make_user,
@@ -250,7 +271,7 @@ def test_only_the_assignee_and_those_who_see_the_review_see_the_assignment(clien
     viewer, viewer_headers = make_user("viewer")
     _, other_viewer_headers = make_user("viewer")
     item = make_content_row(author, state="published")
-    assign(client, item, headers, viewer.id)
+    assigned_before_refusals(item, viewer)
 
     mine = client.get(f"/api/content/{item.id}/workflow", headers=viewer_headers).json["data"]
     theirs = client.get(f"/api/content/{item.id}/workflow", headers=other_viewer_headers).json["data"]
@@ -271,9 +292,43 @@ def test_an_assignment_is_a_webhook_event(env, make_user, make_content_row):
 
     deliveries = WebhookDelivery.select().where(WebhookDelivery.webhook == hook.id).order_by(WebhookDelivery.created_at)
     assert [(d.event, d.payload["data"]["id"], d.payload["data"]["assignee_id"], d.payload["data"]["due_at"],
-             d.payload["data"]["previous_assignee_id"]) for d in deliveries] == [
-        ("content.assigned", item.id, editor.id, 32_000_000_000_000, None),
-        ("content.assigned", item.id, None, None, editor.id)]
+             d.payload["data"]["previous_assignee_id"], d.payload["data"]["ended_by"]) for d in deliveries] == [
+        ("content.assigned", item.id, editor.id, 32_000_000_000_000, None, None),
+        ("content.assigned", item.id, None, None, editor.id, None)]
+
+
+@pytest.mark.parametrize("state", ["published", "archived"])
+def test_an_item_done_with_is_not_assigned_until_moved_back(client, make_user, make_content_row, state):
+    author, author_headers = make_user("author")
+    editor, headers = make_user("editor")
+    item = make_content_row(author, state=state)
+    own = make_content_row(author, state=state)
+
+    refused = assign(client, item, headers, editor.id, status=409).json
+    assert refused["details"] == {"content_id": item.id, "state": state}
+    assert refused["error"].startswith(f"The item is {state}: move it back to draft (or a review state)")
+    assign(client, own, author_headers, author.id, status=409)
+    assert assignment_rows() == [] and history_rows(item.id) == []
+    # Nobody to nobody changes nothing, as on any item.
+    assert assign(client, item, headers, None).json["meta"]["action"] is None
+    # Who may not assign it hears that first.
+    _, viewer_headers = make_user("viewer")
+    assign(client, own, viewer_headers, author.id, status=404 if state == "archived" else 403)
+
+    move(client, item, headers, "unpublish" if state == "published" else "restore-draft")
+    assign(client, item, headers, editor.id)
+    assert [r["content"] for r in assignment_rows()] == [item.id]
+
+
+def test_an_assignment_from_before_the_refusal_can_still_be_removed(client, make_user, make_content_row):
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    item = make_content_row(author, state="published")
+    assigned_before_refusals(item, editor)
+
+    assign(client, item, headers, editor.id, status=409)
+    assert assign(client, item, headers, None).json["meta"]["action"] == "unassigned"
+    assert assignment_rows() == []
 
 
 # --- listing ------------------------------------------------------------------------------
@@ -318,8 +373,8 @@ def test_a_caller_lists_only_assigned_items_they_can_still_read(client, make_use
     viewer, viewer_headers = make_user("viewer")
     item = make_content_row(author, state="published")
     trashed = make_content_row(author, state="published")
-    assign(client, item, headers, viewer.id)
-    assign(client, trashed, headers, viewer.id)
+    assigned_before_refusals(item, viewer)
+    assigned_before_refusals(trashed, viewer)
     Content.update(deleted_at=now_ms()).where(Content.id == trashed.id).execute()
     assert [row["content_id"] for row in listed(client, viewer_headers).json["data"]] == [item.id]
 
@@ -383,13 +438,13 @@ def test_archiving_ends_an_assignment_and_unpublishing_keeps_it(client, make_use
     author, _ = make_user("author")
     editor, headers = make_user("editor")
     item = make_content_row(author, state="published")
-    assign(client, item, headers, editor.id)
+    assigned_before_refusals(item, editor)
 
     move(client, item, headers, "unpublish")
     assert [r["content"] for r in assignment_rows()] == [item.id]
     move(client, item, headers, "publish")
     assert assignment_rows() == []
-    assign(client, item, headers, editor.id)
+    assigned_before_refusals(item, editor)
     move(client, item, headers, "archive")
 
     assert assignment_rows() == []
@@ -462,3 +517,56 @@ def test_a_scheduled_publication_ends_the_assignment(client, env, make_user, mak
     ended = history_rows(item.id)[-1]
     assert (ended.to_state_id, ended.user_id, ended.metadata["action"], ended.metadata["ended_by"]) == (
         "published", editor.id, "unassigned", "publish")
+
+
+def test_a_publication_reaches_webhooks_before_the_end_of_its_assignment(env, receiver, make_user, make_content_row):
+    client = client_for(env, webhooks_allow_private_targets=True)
+    webhooks.create_webhook(receiver.url, ["content.published", "content.assigned"], True)
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    item = make_content_row(author, state="approved")
+    assign(client, item, headers, editor.id)
+
+    move(client, item, headers, "publish")
+
+    assert received(receiver) == [
+        ("content.assigned", item.id, editor.id, None, None),
+        ("content.published", item.id, None, None, None),
+        ("content.assigned", item.id, None, editor.id, "publish"),
+    ]
+
+
+def test_the_trash_and_a_purge_end_an_assignment_after_their_own_events(env, receiver, make_user, make_content_row):
+    client = client_for(env, webhooks_allow_private_targets=True)
+    webhooks.create_webhook(receiver.url, ["content.deleted", "content.unpublished", "content.assigned"], True)
+    author, _ = make_user("author")
+    editor, headers = make_user("editor")
+    _, admin_headers = make_user("admin")
+    trashed, purged, unassigned = (make_content_row(author) for _ in range(3))
+    assign(client, trashed, headers, editor.id)
+    assign(client, purged, headers, author.id)
+    receiver.received.clear()
+
+    client.delete(f"/api/content/{trashed.id}", headers=headers)
+    client.delete(f"/api/content/{purged.id}/purge", headers=admin_headers)
+    client.delete(f"/api/content/{unassigned.id}/purge", headers=admin_headers)
+
+    assert received(receiver) == [
+        ("content.deleted", trashed.id, None, None, None),
+        ("content.assigned", trashed.id, None, editor.id, "deleted"),
+        ("content.deleted", purged.id, None, None, None),
+        ("content.assigned", purged.id, None, author.id, "purged"),
+        ("content.deleted", unassigned.id, None, None, None),
+    ]
+    # A published item purged with an assignment from before such were refused: the
+    # unpublication, then the end.
+    published = make_content_row(author, state="published")
+    assigned_before_refusals(published, editor)
+    receiver.received.clear()
+    client.delete(f"/api/content/{published.id}/purge", headers=admin_headers)
+    assert received(receiver) == [
+        ("content.deleted", published.id, None, None, None),
+        ("content.unpublished", published.id, None, None, None),
+        ("content.assigned", published.id, None, editor.id, "purged"),
+    ]
+    assert assignment_rows() == []

@@ -5,7 +5,9 @@
   ``POST /api/workflow/content/{id}/assign``; a refusal shows the edit page with the reason.
   The form comes filled in with the assignment as it is (its assignee always among the
   choices, its due date and note), so saving it unchanged changes nothing: a due date left
-  as shown keeps its exact moment (``due_kept``), even one already past.
+  as shown keeps its exact moment (``due_kept``), even one already past. A published or
+  archived item has no form but a line saying to move it back to draft first; a form sent
+  from a page drawn before the item was published is refused (409) with that reason.
 * ``GET /admin/workflow/assignments``: the items assigned to the signed-in user that they
   can read, soonest due first, each with its state now.
 """
@@ -18,6 +20,7 @@ from app.admin.pages import one, page_number, read_form, redirect
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
 from app.services.content import assignments, workflow
+from app.services.content.assignment_ends import ENDING_STATES
 from app.services.content.query import Scope
 from app.services.pagination import pagination_meta
 
@@ -26,17 +29,25 @@ PAGE_SIZE = 20
 
 def assign_panel(user, content, roles):
     """What the edit page's assignment panel shows ``user`` for ``content``: the assignment
-    (when they may see it), whether they may change it, and whom they may choose."""
+    (when they may see it), whether they may change it, and whom they may choose.
+
+    An unassigned item done with (published, archived) cannot be assigned: instead of a
+    form that could only be refused, ``assign_closed`` names its state, for the panel to say
+    so. One still assigned (from before assigning such items was refused) keeps the form,
+    to unassign it."""
     live = content.deleted_at is None
     row = assignments.assignment_of(content.id) if live else None
     can_assign = live and assignments.may_assign(user, content, row)
-    choices = assignments.assignee_choices(content, roles) if can_assign else []
+    state = workflow.current_state(content)
+    closed = state if can_assign and row is None and state in ENDING_STATES else None
+    choices = assignments.assignee_choices(content, roles) if can_assign and not closed else []
     if can_assign and row is not None and all(person.id != row.assignee_id for person in choices):
         # Past the cap, or no longer eligible: still shown, so saving the form keeps them.
         choices.append(row.assignee)
     return {
         "assignment": row if row is not None and assignments.may_see(user, content, row) else None,
         "can_assign": can_assign,
+        "assign_closed": closed,
         "assignees": choices,
         "due_date": due_date(row.due_at) if row is not None and row.due_at is not None else "",
     }
@@ -57,7 +68,7 @@ def posted_due(form):
     return text or None
 
 
-NO_ASSIGN_PANEL = {"assignment": None, "can_assign": False, "assignees": [], "due_date": ""}
+NO_ASSIGN_PANEL = {"assignment": None, "can_assign": False, "assign_closed": None, "assignees": [], "due_date": ""}
 
 
 class ContentAssignAction:

@@ -10,6 +10,11 @@ once it commits). Moves between the review states (draft, pending-review, approv
 rejected) keep it: the assignee's part is still to come or under way. Taking the item
 back to draft, or out of the trash, does not bring an ended assignment back.
 
+An item deleted for good takes its assignment with it (ON DELETE CASCADE), its history too,
+so nothing is recorded; the hooks still hear of the end (``ended_by`` ``purged``). The
+hooks of an end run after those of what ended it (the publication, the delete), so a
+webhook receiver learns why before it learns that the assignment is over.
+
 Kept apart from ``assignments`` so that the workflow and the content writes, which that
 module builds on, can call it.
 """
@@ -22,6 +27,8 @@ from app.services.plugins import hooks
 ENDING_STATES = ("published", "archived")
 # ``ended_by`` of an assignment ended by the item going to the trash.
 TRASHED = "deleted"
+# ``ended_by`` of an assignment whose item was deleted for good.
+PURGED = "purged"
 
 
 def end_on_move(content, user, action, to_state, now):
@@ -50,6 +57,25 @@ def end_assignment(content, user, state, ended_by, now):
     metadata = {"action": "unassigned", "assignee_id": None, "due_at": None,
                 "previous_assignee_id": previous.assignee_id, "ended_by": ended_by}
     history = record_history(content, state, state, user.id, None, metadata, now)
-    hooks.after("content_assign", user=user, content=content, assignee_id=None, due_at=None,
-                previous_assignee_id=previous.assignee_id)
+    _announce_end(user, content, previous.assignee_id, ended_by)
     return history
+
+
+def assigned_to(content):
+    """The id of the user ``content`` is assigned to, or None."""
+    return (ContentAssignment.select(ContentAssignment.assignee)
+            .where(ContentAssignment.content == content.id).scalar())
+
+
+def end_on_purge(content, user, assignee_id):
+    """Announce, once the caller's transaction commits, the end of the assignment to
+    ``assignee_id`` (None: there was none) of ``content``, which that transaction deleted for
+    good: the assignment and the history went with it by cascade, so nothing is written."""
+    if assignee_id is not None:
+        _announce_end(user, content, assignee_id, PURGED)
+
+
+def _announce_end(user, content, previous_assignee_id, ended_by):
+    """The ``after_content_assign`` hooks (and so the ``content.assigned`` webhook) of an end."""
+    hooks.after("content_assign", user=user, content=content, assignee_id=None, due_at=None,
+                previous_assignee_id=previous_assignee_id, ended_by=ended_by)

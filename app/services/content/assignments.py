@@ -18,6 +18,10 @@ user who can read the item as it is now (a draft only those who may read drafts;
 published item anyone with ``content.read``); keeping an assignment unchanged checks that
 no longer. A due date must be in the future, unless it is the assignment's own, kept.
 
+An item done with (``published`` or ``archived``) is not assigned (``NotAssignable``, a
+409): an assignment asks someone to carry the item towards publication, so it is moved back
+to draft or a review state first. Unassigning it stays allowed.
+
 An assignment stays until someone assigns the item to someone else or to nobody, or the
 item is done with: a move into ``published`` or ``archived``, or the trash, ends it in the
 same transaction (``app.services.content.assignment_ends``). Moves between the review
@@ -31,12 +35,14 @@ from datetime import UTC, date, datetime, time, timedelta
 import peewee
 
 from app.db.models import Collection, Content, ContentAssignment, User, now_ms
+from app.services.content.assignment_ends import ENDING_STATES
 from app.services.content.history import record_history
 from app.services.content.query import Scope, is_visible, visibility
 from app.services.content.workflow import (
     LEGACY_DELETED_STATUS,
     Forbidden,
     Invalid,
+    WorkflowError,
     current_state,
     is_overseer,
     load_content,
@@ -59,6 +65,24 @@ class AssignResult:
     content: Content
     assignment: ContentAssignment | None
     history_id: str | None
+
+
+class NotAssignable(WorkflowError):
+    """The item is done with (published or archived): it is moved back to draft or a review
+    state before anyone is assigned to it. ``details``: ``{content_id, state}``."""
+
+    def __init__(self, content, state):
+        super().__init__(
+            f"The item is {state}: move it back to draft (or a review state) before assigning it, "
+            "since an assignment asks someone to carry an item towards publication",
+            {"content_id": content.id, "state": state})
+
+
+def check_assignable(content):
+    """NotAssignable when ``content`` is in one of the states that end an assignment."""
+    state = current_state(content)
+    if state in ENDING_STATES:
+        raise NotAssignable(content, state)
 
 
 def may_assign(user, content, assignment=None):
@@ -174,8 +198,9 @@ def assign(db, content_id, user, roles, *, assignee_id, due_at=None, note=None, 
         AssignResult.
 
     Raises:
-        NotFound (no such live item), Forbidden (``check_may_assign``), Invalid (a bad
-        assignee, due date or note; a due date or note without an assignee).
+        NotFound (no such live item), Forbidden (``check_may_assign``), NotAssignable
+        (someone assigned to an item done with), Invalid (a bad assignee, due date or note;
+        a due date or note without an assignee).
     """
     now = now if now is not None else now_ms()
     due = due_ms(due_at)
@@ -188,6 +213,8 @@ def assign(db, content_id, user, roles, *, assignee_id, due_at=None, note=None, 
         content = load_content(content_id, lock=True)
         previous = ContentAssignment.get_or_none(ContentAssignment.content == content.id)
         check_may_assign(user, content, previous)
+        if assignee_id is not None:
+            check_assignable(content)
         if previous is not None and (previous.assignee_id, previous.due_at, previous.note) == (assignee_id, due, note):
             return AssignResult(content, assignment_of(content.id), None)  # the same again: nothing changes
         if due is not None and not (previous is not None and previous.due_at == due):
@@ -210,7 +237,7 @@ def assign(db, content_id, user, roles, *, assignee_id, due_at=None, note=None, 
         history = record_history(content, state, state, user.id, note, metadata, now)
         assignment = assignment_of(content.id)
     hooks.after("content_assign", user=user, content=content, assignee_id=metadata["assignee_id"], due_at=due,
-                previous_assignee_id=metadata["previous_assignee_id"])
+                previous_assignee_id=metadata["previous_assignee_id"], ended_by=None)
     return AssignResult(content, assignment, history.id)
 
 

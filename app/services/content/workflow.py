@@ -390,8 +390,9 @@ def make_move(move, user, *, comment=None, source="api", metadata=None, request_
                              {**(metadata or {}), "action": name, "source": source}, now, move.workflow.id)
     _write_log(content, name, from_state, target, user, comment, now, history, source, request_id)
     result = TransitionResult(load_content(content.id), history, name, from_state, target)
-    end_on_move(result.content, user, name, target, now)
+    # The move's hooks first: the end of the assignment follows the publication that caused it.
     hooks.after_workflow_move(user, result.content, name, from_state, target)
+    end_on_move(result.content, user, name, target, now)
     return result
 
 

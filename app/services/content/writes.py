@@ -56,7 +56,7 @@ from app.db.rows import columns_of, fetch_models, insert_row, insert_rows, insta
 from app.services.cache import Namespace, invalidate
 from app.services.collections import SchemaChangeInProgress
 from app.services.content import review, scheduling
-from app.services.content.assignment_ends import TRASHED, end_assignment
+from app.services.content.assignment_ends import TRASHED, assigned_to, end_assignment, end_on_purge
 from app.services.content.defaults import defaults_added, fields_with_defaults, title_default_settled
 from app.services.content.errors import (
     ContentConflict,
@@ -463,12 +463,15 @@ def purge(user, content_id):
     would be, hooks included (``before_content_delete`` may veto it; ``after_content_delete``
     and, for a published item, ``after_content_unpublish`` follow): otherwise a published
     page would vanish with no event at all. One purged from the trash had its delete hooks then.
+    An assignment the item still has ends with it: its ``after_content_assign`` hooks follow
+    (``ended_by`` ``purged``), as the trash's would.
     """
     with database.atomic():
         content = load_for_write(content_id, include_deleted=True, lock=True)
         live = content.deleted_at is None
         if live:
             hooks.before("content_delete", user=user, content=content)
+        assignee_id = assigned_to(content)  # read before the cascade takes it
         ContentVersion.delete().where(ContentVersion.content == content.id).execute()
         # workflow_history, scheduled_content and content_assignments rows go by ON DELETE CASCADE.
         Content.delete().where(Content.id == content.id).execute()
@@ -476,6 +479,8 @@ def purge(user, content_id):
             hooks.after("content_delete", user=user, content=content)
             if content.status == "published":
                 hooks.after("content_unpublish", user=user, content=content)
+        # After the delete's hooks: the end of the assignment follows what ended it.
+        end_on_purge(content, user, assignee_id)
     return content.id
 
 

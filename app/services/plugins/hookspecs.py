@@ -83,8 +83,14 @@ def after_content_workflow(user, content, action, from_state, to_state, ctx):
 
 
 @hookspec
-def after_content_assign(user, content, assignee_id, due_at, previous_assignee_id, ctx):
-    """After the assignment of ``content`` changed (``assignee_id`` None: now unassigned)."""
+def after_content_assign(user, content, assignee_id, due_at, previous_assignee_id, ended_by, ctx):
+    """After the assignment of ``content`` changed (``assignee_id`` None: now unassigned).
+
+    ``ended_by`` is None for a change someone asked for (assigning, unassigning), and says
+    what ended the assignment otherwise: the workflow action that took the item into
+    ``published`` or ``archived`` (``publish``, ``archive``), ``deleted`` (the trash) or
+    ``purged`` (deleted for good, the hooks then running after the item is gone).
+    """
 
 
 @hookspec

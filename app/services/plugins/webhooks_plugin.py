@@ -79,9 +79,9 @@ class Webhooks:
                                             "from_state": from_state, "to_state": to_state})
 
     @hookimpl
-    def after_content_assign(self, content, assignee_id, due_at, previous_assignee_id, ctx):
+    def after_content_assign(self, content, assignee_id, due_at, previous_assignee_id, ended_by, ctx):
         self.emit(ctx, "content.assigned", {**content_data(content), "assignee_id": assignee_id, "due_at": due_at,
-                                            "previous_assignee_id": previous_assignee_id})
+                                            "previous_assignee_id": previous_assignee_id, "ended_by": ended_by})
 
     @hookimpl
     def after_content_publish(self, content, ctx):
