@@ -4,6 +4,7 @@ Tests marked with the ``db`` fixture run twice: once on a fresh SQLite file (the
 default, opened exactly as the DB binding opens it) and once on a fresh PostgreSQL database.
 """
 
+import json
 import re
 import shlex
 import shutil
@@ -284,6 +285,74 @@ def test_the_rename_it_suggests_is_quoted_for_the_shell_whatever_the_id(db, migr
     # What a shell would pass on: the SQL itself, its id quoted for SQL, nothing expanded.
     assert shlex.split(command) == ["sonicpy", "d1", "execute", "DB", "--command",
                                     "UPDATE users SET username = 'NEW-NAME' WHERE id = 'u''1\"$(touch x)`'"]
+
+
+ASSIGNMENTS_FILE = "0043_end_assignments_of_items_done_with.sql"
+# An assignee id as a backup may bring it: the history row's JSON must escape it.
+ODD_ASSIGNEE = 'u"\\odd'
+
+
+def add_item(db, item_id, status, state, collection="posts", deleted_at=None, assignee="u1", assigned_at=5000,
+             history=()):
+    """An item with an assignment made by u0, and history rows at the times ``history``."""
+    execute(db, "INSERT INTO content (id, collection_id, slug, title, data, status, workflow_state_id, author_id, "
+                "deleted_at, created_at, updated_at) VALUES (?, ?, ?, ?, '{}', ?, ?, 'u0', ?, 0, 0)",
+            (item_id, collection, item_id, item_id, status, state, deleted_at))
+    for number, created_at in enumerate(history):
+        execute(db, "INSERT INTO workflow_history (id, content_id, workflow_id, from_state_id, to_state_id, user_id, "
+                    "metadata, created_at) VALUES (?, ?, 'default-workflow', NULL, 'draft', 'u0', '{}', ?)",
+                (f"h-{item_id}-{number}", item_id, created_at))
+    execute(db, "INSERT INTO content_assignments (content_id, assignee_id, assigned_by, due_at, note, assigned_at) "
+                "VALUES (?, ?, 'u0', NULL, 'do it', ?)", (item_id, assignee, assigned_at))
+
+
+def test_assignments_of_items_done_with_end_recorded_and_the_others_stay(db, migrations_copy):
+    ended_file = migrations_copy / ASSIGNMENTS_FILE
+    held_back = ended_file.read_text(encoding="utf-8")
+    ended_file.unlink()
+    runner = MigrationRunner(db, migrations_copy)
+    runner.apply()
+    for number, user_id in enumerate(("u0", "u1", ODD_ASSIGNEE)):
+        execute(db, "INSERT INTO users (id, email, username, first_name, last_name, created_at, updated_at) "
+                    "VALUES (?, ?, ?, '', '', 0, 0)", (user_id, f"user{number}@example.com", f"user{number}"))
+    for name in ("posts", "pages"):
+        execute(db, "INSERT INTO collections (id, name, display_name, schema, created_at, updated_at) "
+                    "VALUES (?, ?, ?, '{}', 0, 0)", (name, name, name))
+    execute(db, "INSERT INTO workflows (id, name, collection_id, is_active, created_at, updated_at) "
+                "VALUES ('pages-flow', 'Pages', 'pages', 1, 0, 0)")
+    add_item(db, "published", "published", "published", history=(1000, 7000), assignee=ODD_ASSIGNEE)
+    add_item(db, "archived", "archived", "archived", collection="pages", history=(1000,))
+    add_item(db, "status-published", "published", "draft", history=(9000,))  # published by a status write
+    add_item(db, "trashed", "draft", "pending-review", deleted_at=8000, history=(1000,))
+    add_item(db, "legacy-deleted", "deleted", "draft")  # SonicJS's soft delete; no history at all
+    add_item(db, "in-review", "draft", "pending-review", history=(1000,))
+    add_item(db, "draft", "draft", "draft")
+    add_item(db, "status-unpublished", "draft", "published", history=(1000,))  # unpublished by a status write
+    before = rows(db, "SELECT content_id FROM content_assignments ORDER BY content_id")
+    assert len(before) == 8
+
+    ended_file.write_text(held_back, encoding="utf-8")
+    assert runner.apply() == [ASSIGNMENTS_FILE]
+
+    assert rows(db, "SELECT content_id, assignee_id, note FROM content_assignments ORDER BY content_id") == [
+        ("draft", "u1", "do it"), ("in-review", "u1", "do it"), ("status-unpublished", "u1", "do it")]
+    recorded = rows(db, "SELECT content_id, id, workflow_id, from_state_id, to_state_id, user_id, comment, metadata, "
+                        "created_at FROM workflow_history WHERE id = 'ended-0043-' || content_id ORDER BY content_id")
+    expected_states = {"archived": "archived", "legacy-deleted": "draft", "published": "published",
+                       "status-published": "published", "trashed": "pending-review"}
+    expected_times = {"archived": 1001, "legacy-deleted": 5001, "published": 7001, "status-published": 9001,
+                      "trashed": 1001}
+    assert [row[0] for row in recorded] == sorted(expected_states)
+    for content_id, history_id, workflow_id, from_state, to_state, user_id, comment, metadata, created_at in recorded:
+        assert history_id == f"ended-0043-{content_id}"
+        assert workflow_id == ("pages-flow" if content_id == "archived" else "default-workflow")
+        assert (from_state, to_state) == (expected_states[content_id],) * 2
+        assert (user_id, comment, created_at) == ("u0", None, expected_times[content_id])
+        assert json.loads(metadata) == {
+            "action": "unassigned", "assignee_id": None, "due_at": None,
+            "previous_assignee_id": ODD_ASSIGNEE if content_id == "published" else "u1", "ended_by": "migration"}
+    # The others' history is untouched.
+    assert rows(db, "SELECT COUNT(*) FROM workflow_history WHERE id <> 'ended-0043-' || content_id") == [(7,)]
 
 
 # ------------------------------------------------------------------ failures and safety
