@@ -5,7 +5,8 @@
   ISO 8601 date-time with an offset, or a date (the end of that day, UTC), in the future.
   Reviewers, publishers and admins assign any item they can read, authors their own
   (403); the assignee must be an active user who can read the item (422). 404 for an item
-  the caller cannot read, as its workflow view answers.
+  the caller cannot read, as its workflow view answers; 409 for someone assigned to an item
+  published or archived (move it back to draft first).
 * ``GET /api/workflow/assignments?assignee=me|all|<user id>&page=&limit=``: assignments of
   live items the caller can read, soonest due first (no due date last). Another user's or
   everyone's (``all``) are for reviewers, publishers and admins (403 otherwise).
