@@ -9,6 +9,9 @@ transaction of the move or the delete, as an unassignment does (its row deleted,
 once it commits). Moves between the review states (draft, pending-review, approved,
 rejected) keep it: the assignee's part is still to come or under way. Taking the item
 back to draft, or out of the trash, does not bring an ended assignment back.
+Nor can anyone assign an item already published or archived (``assignments.NotAssignable``),
+so no assignment is left waiting for an end that would not come; migration 0043 ended the
+ones opened before that rule.
 
 An item deleted for good takes its assignment with it (ON DELETE CASCADE), its history too,
 so nothing is recorded; the hooks still hear of the end (``ended_by`` ``purged``). The
