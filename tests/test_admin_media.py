@@ -272,3 +272,18 @@ def test_editors_cannot_purge(browser, signed_in_as):
     assert f"/admin/media/{row.id}/purge" not in browser.get("/admin/media?trash=1").text
     browser.post(f"/admin/media/{row.id}/purge", {"csrf_token": csrf_token(browser)}, status=403)
     assert Media.get_by_id(row.id).deleted_at is not None
+
+
+def test_sizes_read_in_the_unit_that_fits(browser, signed_in_as):
+    # 12 kB of files once read "0.0 MB" on the dashboard: each size is written in its own unit.
+    editor = signed_in_as("editor")
+    small = media_row(editor, "small.png", "image/png")
+    Media.update(size=12_300).where(Media.id == small.id).execute()
+    big = media_row(editor, "big.png", "image/png")
+    Media.update(size=2_500_000).where(Media.id == big.id).execute()
+    dashboard = browser.get("/admin")
+    assert "2.5 MB" in dashboard.text and "0.0 MB" not in dashboard.text  # 2,512,300 bytes in all
+    for view in ("grid", "list"):
+        page = browser.get(f"/admin/media?view={view}")
+        assert "12.3 kB" in page.text and "2.5 MB" in page.text
+    assert "12.3 kB" in browser.get(f"/admin/media/{small.id}").text
