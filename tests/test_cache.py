@@ -26,6 +26,7 @@ from app.services.cache import (
     invalidate,
     invalidate_namespaces,
 )
+from app.services.log_buffer import flush_process_buffer
 from tests.fixtures.app import client_for, env_with_copy, make_env, run_env_cli
 from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.content import create_collection, insert_items
@@ -225,6 +226,41 @@ def test_reads_fall_back_to_the_database_when_memcached_stops(memcached_app, cap
         seen.append(cache_headers(response))
         time.sleep(0.1)
     assert ("HIT", "memory") in seen
+
+
+@pytest.fixture(params=[True, False], ids=["restarted-with-its-items", "restarted-empty"])
+def restarting_memcached(request, tmp_path, stack, memcached_factory):
+    """``(server, env, warm)``: an app env on the test's stack over a memcached of its own,
+    which the test restarts on the same port with its items (``warm``) or empty."""
+    warm = request.param
+    server = memcached_factory(warm=warm)
+    env = stack.env(tmp_path / "restart", kv_servers=[server.address])
+    bind_models(env.DB.db)
+    insert_items(create_collection("news"), create_user("editor"), 2)
+    yield server, env, warm
+    flush_process_buffer()
+
+
+def test_the_first_request_after_memcached_restarts_reaches_it(restarting_memcached):
+    server, env, warm = restarting_memcached
+    client = client_for(env, cache_memory_max_bytes=0)  # no memory tier: every hit is read from KV
+    client.get("/api/content")
+    assert cache_headers(client.get("/api/content")) == ("HIT", "kv")
+    if warm:
+        server.stop_saving()
+    else:
+        server.stop()
+    server.start()  # the worker still holds its connection to the old process
+
+    first = client.get("/api/content")
+    assert first.status_int == 200 and first.json["meta"]["total"] == 2
+    if warm:
+        assert cache_headers(first) == ("HIT", "kv")
+    else:
+        # An empty server: loaded, and stored in KV for the next request (a failed first
+        # call would have opened the breaker, which then keeps KV away from both).
+        assert cache_headers(first) == ("MISS", "database")
+        assert cache_headers(client.get("/api/content")) == ("HIT", "kv")
 
 
 # ---------------------------------------------------------------- ThreeTierCache itself

@@ -776,6 +776,27 @@ def test_memcached_down_raises_quickly_and_recovers(memcached_factory):
     assert kv.get("k") == "back"
 
 
+@pytest.mark.parametrize("count", [1, 2], ids=["one-server", "two-servers"])
+@pytest.mark.parametrize("call", ["get", "get_many", "put", "delete"])
+def test_memcached_restarted_answers_the_first_call(memcached_factory, count, call):
+    servers = [memcached_factory() for _ in range(count)]
+    kv = _memcached_kv([server.address for server in servers])
+    keys = [f"key-{i}" for i in range(20)]  # with two servers, some live on each
+    for key in keys:
+        kv.put(key, "before")
+    for server in servers:  # same ports, empty: the client still holds the old processes' sockets
+        server.stop()
+        server.start()
+    first = {
+        "get": lambda: kv.get(keys[0]),
+        "get_many": lambda: kv.get(keys),
+        "put": lambda: kv.put(keys[0], "after"),
+        "delete": lambda: kv.delete(keys[0]),
+    }[call]()
+    assert first == (dict.fromkeys(keys) if call == "get_many" else None)
+    assert kv.get(keys[0]) == ("after" if call == "put" else None)
+
+
 @pytest.mark.parametrize("options,ceiling", [
     ({}, 1.5),
     ({"timeout": 0.2, "connect_timeout": 0.2}, 0.8),
@@ -791,6 +812,44 @@ def test_memcached_hung_server_times_out(options, ceiling):
             with pytest.raises(KVError, match="TimeoutError|timed out"):
                 call()
             assert time.monotonic() - started < ceiling
+
+
+def _accepted(listener):
+    """Connections waiting on ``listener``, each accepted and closed."""
+    listener.setblocking(False)
+    count = 0
+    while True:
+        try:
+            connection, _ = listener.accept()
+        except BlockingIOError:
+            return count
+        connection.close()
+        count += 1
+
+
+def test_memcached_hung_server_is_not_retried():
+    # A retry would wait a second timeout: each call connects once.
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+        kv = _memcached_kv([f"127.0.0.1:{hung.getsockname()[1]}"], timeout=0.2, connect_timeout=0.2)
+        for call in (lambda: kv.get("k"), lambda: kv.put("k", "v")):
+            with pytest.raises(KVError, match="TimeoutError|timed out"):
+                call()
+            assert _accepted(hung) == 1
+
+
+def test_memcached_refusal_is_not_retried(memcached_process, memcached_flush):
+    kv = _memcached_kv([memcached_flush])
+    direct = memcached_process.client()
+    try:
+        before = int(direct.stats()[b"bytes_read"])
+        with pytest.raises(KVError, match="413"):
+            kv.put("big", b"x" * (2 * MiB))
+        # The server received the value once: its answer stands.
+        assert 2 * MiB < int(direct.stats()[b"bytes_read"]) - before < 3 * MiB
+    finally:
+        direct.close()
 
 
 def test_memcached_several_servers_share_keys(memcached_factory):

@@ -24,6 +24,16 @@ How it is built:
   replies.
 * Bounded ``connect_timeout`` and ``timeout`` (0.5 s by default) so a hung server cannot
   hold a worker; ``no_delay`` because Nagle + delayed ACK adds ~30 ms per write.
+* A client keeps its connections between calls, so after memcached restarts its first call
+  runs on a socket the old server closed. pymemcache's ``RetryingClient`` runs that call
+  again, on a new connection, when it failed for that reason only (the server closed or
+  reset the connection: ``RETRIED_ERRORS``): a restarted server answers the first request.
+  Once per server: pymemcache closes the failed connection, so each retry replaces one dead
+  socket, and a bulk read spanning several restarted servers meets each of them once.
+  Nothing else is retried: a timeout (a frozen server would cost two), a refused connection
+  (the server is down, the next attempt is refused too) or the server's own answer, an
+  error or a value not stored. Every command this backend sends (get, set, delete) can run
+  twice with the same outcome.
 * Every write waits for the server's reply, and every failure (refused, timeout, closed
   connection, server error) raises ``KVError``: callers decide how to degrade. With
   several servers, HashClient's failover is turned off: it would answer silent misses and
@@ -42,6 +52,7 @@ import time
 import msgspec
 from pymemcache.client.base import Client
 from pymemcache.client.hash import HashClient
+from pymemcache.client.retrying import RetryingClient
 from pymemcache.exceptions import (
     MemcacheError,
     MemcacheServerError,
@@ -55,6 +66,10 @@ LIST_UNSUPPORTED = (
     "KV list is not supported by the memcached backend: memcached cannot enumerate keys"
 )
 MAX_MEMCACHED_KEY = 250
+# The failures of a connection the server closed (a restart, an idle-connection reaper): the
+# only ones a call is retried for, once, on a new connection (see the module docstring). A
+# closed connection is a MemcacheServerError, which is never retried otherwise.
+RETRIED_ERRORS = (MemcacheUnexpectedCloseError, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 # memcached reads an expire time above 30 days as an absolute Unix time.
 MAX_RELATIVE_EXPIRE = 30 * 24 * 3600
 _SAFE_KEY = re.compile(r"[\x21-\x7e]+")
@@ -135,13 +150,16 @@ class MemcachedBackend:
             "default_noreply": False,
         }
         if len(self.servers) == 1:
-            return Client(self.servers[0], **options)
-        # Failover off (see the module docstring): never mark a server dead (attempts
-        # never run out) and retry it on every call (a negative wait is always over), so
-        # each call reaches the key's own server or raises.
-        return HashClient(
-            self.servers, retry_attempts=sys.maxsize, retry_timeout=-1, **options
-        )
+            client = Client(self.servers[0], **options)
+        else:
+            # Failover off (see the module docstring): never mark a server dead (attempts
+            # never run out) and retry it on every call (a negative wait is always over), so
+            # each call reaches the key's own server or raises.
+            client = HashClient(
+                self.servers, retry_attempts=sys.maxsize, retry_timeout=-1, **options
+            )
+        # pymemcache closes a connection that failed, so the next attempt connects anew.
+        return RetryingClient(client, attempts=len(self.servers) + 1, retry_for=RETRIED_ERRORS)
 
     def memcached_key(self, key):
         """The memcached key under which ``key`` is stored in this namespace."""
