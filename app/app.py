@@ -32,6 +32,7 @@ from app.services import Services
 from app.services.accounts import Accounts
 from app.services.api_tokens import ApiTokens
 from app.services.cache import ThreeTierCache
+from app.services.cache_lost import record_lost_bump
 from app.services.identity import RolePermissions
 from app.services.mail import mailer_for
 from app.services.media import MediaLibrary
@@ -57,7 +58,8 @@ def build_services(env, settings):
         settings: the app's Settings.
     """
     kv = env.get("CACHE_KV")
-    cache = ThreeTierCache.from_settings(kv, settings) if kv is not None else None
+    # A bump KV refuses is recorded in the database too: the worker keeping it may exit first.
+    cache = ThreeTierCache.from_settings(kv, settings, record_lost=record_lost_bump) if kv is not None else None
     roles = RolePermissions(cache=cache)
     manager, plugin_infos = load_manager(core_plugins(), settings.plugins)
     return Services(

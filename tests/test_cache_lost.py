@@ -1,5 +1,6 @@
-"""Cache invalidations CACHE_KV could not take, made outside a request (the CLI, a scheduled
-publication): recorded in the database, written by the next scheduled run that reaches KV.
+"""Cache invalidations CACHE_KV could not take: made outside a request (the CLI, a scheduled
+publication), or in a request whose worker may exit before KV answers again. Recorded in the
+database, written by the next scheduled run that reaches KV.
 
 The memcached here restarts warm (its items kept in a memory file): a server that was down
 for a while and comes back with its entries and generations, so a bump it missed would
@@ -7,6 +8,7 @@ leave them stale for their whole TTL. (A server restarted empty has forgotten th
 generations too, and nothing it serves is stale.)
 """
 
+import logging
 import time
 
 import pytest
@@ -15,12 +17,13 @@ from app.db.models import CacheInvalidation, Content, bind_models, now_ms
 from app.runtime.context import ScheduledEvent
 from app.runtime.kv import open_kv
 from app.scheduled import run_scheduled
-from app.services.cache import ALL_NAMESPACES
-from app.services.cache_lost import invalidate_or_record, recorded, replay
-from tests.fixtures.app import client_for, env_with_copy, run_env_cli
+from app.services.cache import ALL_NAMESPACES, ThreeTierCache
+from app.services.cache_lost import invalidate_or_record, record_lost_bump, recorded, replay
+from app.services.log_buffer import flush_process_buffer
+from tests.fixtures.app import client_for, env_with_copy, record_statements, run_env_cli
 from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.content import create_collection, insert_items
-from tests.fixtures.users import create_user
+from tests.fixtures.users import bearer, create_user, token_for
 from tests.fixtures.workflow import insert_content, insert_schedule
 
 pytestmark = pytest.mark.backends
@@ -35,6 +38,19 @@ def warm_app(tmp_path, migrated_template, memcached_factory):
     insert_items(create_collection("news"), create_user("editor"), 2)
     yield server, env, client_for(env)
     env.DB.db.close()
+
+
+@pytest.fixture
+def warm_stack_app(tmp_path, stack, memcached_factory):
+    """``(server, env, item ids, editor's headers)``: an app on the test's stack (SQLite or
+    PostgreSQL) over a memcached of its own that restarts with its items."""
+    server = memcached_factory(warm=True)
+    env = stack.env(tmp_path / "app", kv_servers=[server.address])
+    bind_models(env.DB.db)
+    editor = create_user("editor")
+    ids = insert_items(create_collection("news"), editor, 2)
+    yield server, env, ids, bearer(token_for(editor))
+    flush_process_buffer()
 
 
 def cache_source(response):
@@ -111,6 +127,7 @@ def test_a_scheduled_publication_kv_missed_is_written_by_the_next_run(warm_app):
 
 
 def test_lost_bumps_are_counted_and_written_with_the_next_ones(env, tmp_path, memcached_factory):
+    bind_models(env.DB.db)
     server = memcached_factory()
     server.stop()
     down = open_kv({"binding": "CACHE_KV", "id": "lost", "servers": [server.address]}, tmp_path)
@@ -147,6 +164,7 @@ class BumpingThen:
 
 
 def test_a_bump_recorded_during_a_replay_stays_pending(env, tmp_path, memcached_factory):
+    bind_models(env.DB.db)
     server = memcached_factory()
     server.stop()
     down = open_kv({"binding": "CACHE_KV", "id": "lost", "servers": [server.address]}, tmp_path)
@@ -184,3 +202,93 @@ def test_a_recorded_namespace_this_version_lacks_is_left_alone(env):
     assert invalidate_or_record(None, ["content"]) == ["content"]
     assert recorded() == {"content": 1}
     assert replay(env.CACHE_KV) == ["content"] and recorded() == {}
+
+
+def test_a_request_write_kv_refused_is_written_by_the_next_scheduled_run(warm_stack_app, monkeypatch):
+    server, env, ids, headers = warm_stack_app
+    writer, reader = client_for(env), client_for(env)  # two workers
+    writer.get("/api/content")
+    before = titles(reader.get("/api/content"))
+    assert cache_source(reader.get("/api/content")) == ("HIT", "memory")
+
+    server.stop_saving()
+    writer.put_json(f"/api/content/{ids[0]}", {"title": "While KV was down"}, headers=headers, status=200)
+    lost = recorded()
+    # The writer's worker exits with its pending bump; KV comes back with the old generations.
+    server.start()
+    newcomer = client_for(env)
+    stale = newcomer.get("/api/content")
+    assert cache_source(stale) == ("HIT", "kv") and titles(stale) == before
+    past_generation_bound()
+    assert titles(reader.get("/api/content")) == before  # its memory, under the old generations
+
+    written = cron(env).get("write_lost_cache_invalidations")
+    past_generation_bound()
+    clients = (newcomer, reader, client_for(env))
+    fresh = [client.get("/api/content") for client in clients]
+    assert [cache_source(response) for response in fresh] == [("MISS", "database"), ("HIT", "kv"), ("HIT", "kv")]
+    assert all(titles(response) == sorted(["While KV was down", before[1]]) for response in fresh)
+    statements = record_statements(env.DB.db, monkeypatch)
+    assert all(cache_source(client.get("/api/content")) == ("HIT", "memory") for client in clients)
+    assert statements == []  # a hit reads no database, records or else
+    assert lost == {"content": 1}
+    assert written == {"cache_invalidations_written": 1} and recorded() == {}
+
+
+def test_a_request_write_whose_bump_cannot_be_recorded_still_succeeds(warm_stack_app, caplog):
+    server, env, ids, headers = warm_stack_app
+    client = client_for(env)
+    client.get("/api/content")
+    server.stop_saving()
+    # The code deployed, its migration not applied yet (renamed back after: on PostgreSQL the
+    # suite's next test empties this same database, table by table).
+    env.DB.db.execute_sql("ALTER TABLE cache_invalidations RENAME TO cache_invalidations_later")
+    try:
+        with caplog.at_level(logging.WARNING, logger="sonicpy.cache"):
+            response = client.put_json(f"/api/content/{ids[0]}", {"title": "Unrecorded"}, headers=headers)
+            created = client.post_json("/api/content", {"collectionId": "news", "title": "Also unrecorded",
+                                                        "status": "published"}, headers=headers, status=201)
+    finally:
+        env.DB.db.execute_sql("ALTER TABLE cache_invalidations_later RENAME TO cache_invalidations")
+    assert response.status_int == 200 and response.json["data"]["title"] == "Unrecorded"
+    assert Content.get_by_id(ids[0]).title == "Unrecorded"
+    assert Content.get_by_id(created.json["data"]["id"]).title == "Also unrecorded"
+    assert recorded() == {}
+    warnings = [r.getMessage() for r in caplog.records if "not recorded" in r.getMessage()]
+    assert len(warnings) == 2 and all("cache invalidation of content" in text for text in warnings)
+    # The worker still holds the bump, and writes it once KV answers again.
+    server.start()
+    answer = once_kv_answers(client)
+    assert "Unrecorded" in titles(answer) and "Also unrecorded" in titles(answer)
+
+
+def test_a_cache_records_each_bump_kv_refused_and_none_it_took(env, tmp_path, memcached_factory):
+    bind_models(env.DB.db)
+    server = memcached_factory()
+    table = {"binding": "CACHE_KV", "id": "lost", "servers": [server.address]}
+    cache = ThreeTierCache(open_kv(table, tmp_path), record_lost=record_lost_bump)
+    assert cache.invalidate("content") is True
+    assert recorded() == {}
+    server.stop()
+    assert cache.invalidate("content") is False  # refused by KV
+    assert cache.invalidate("content") is False  # kept from KV by the open breaker
+    assert cache.invalidate("users") is False
+    assert recorded() == {"content": 2, "users": 1}
+    assert cache.pending_bumps == {"content", "users"}  # the worker still writes them itself
+
+
+def test_a_recorder_that_fails_is_logged_and_the_bump_stays_pending(tmp_path, memcached_factory, caplog):
+    server = memcached_factory()
+    server.stop()
+
+    def broken(namespace):
+        raise RuntimeError(f"no record of {namespace}")
+
+    cache = ThreeTierCache(open_kv({"binding": "CACHE_KV", "id": "lost", "servers": [server.address]}, tmp_path),
+                           record_lost=broken)
+    with caplog.at_level(logging.ERROR, logger="sonicpy.cache"):
+        assert cache.invalidate("media") is False
+    assert cache.pending_bumps == {"media"}
+    assert [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR] == [
+        "cache invalidation of media not recorded; only this process will write it"]
+    assert "no record of media" in caplog.text

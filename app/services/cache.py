@@ -35,7 +35,10 @@
   instead of one per request; after it, a single caller probes KV while the others keep
   skipping it. A bump that could not be written is remembered and written by this process
   before its next lookup or invalidation that reaches KV; until then its lookups skip the
-  cache, so they never serve what the write made stale.
+  cache, so they never serve what the write made stale. The other processes do not know
+  of it, and this one may exit first: the cache's ``record_lost`` (the app's records it in
+  the database, ``app.services.cache_lost``) keeps it until the next scheduled run writes
+  it, as it keeps the bumps of writes made outside a request.
 
 A memory hit costs no hashing and no JSON work: the digest of each distinct key is kept
 (``_digests``), the generations' stamp is joined from the kept tokens, and the memory tier
@@ -175,6 +178,10 @@ class ThreeTierCache:
         wall_clock: epoch seconds, shared by every host: the absolute expiry an entry
             carries in KV is written and read with it; default the KV binding's own clock
             (``kv.clock``, the one its expirations are measured with), else ``time.time``.
+        record_lost: None, or ``record_lost(namespace)``, called after ``invalidate`` left
+            the bump of ``namespace`` pending (KV refused it, or the breaker kept it away):
+            it keeps the bump where the next scheduled run writes it, should this process
+            exit before it does. Its exceptions are logged, never raised.
 
     Attributes:
         ttl_source: None, or ``ttl_source(namespace)`` returning the TTL (seconds, at least
@@ -184,8 +191,10 @@ class ThreeTierCache:
 
     def __init__(self, kv, policies=DEFAULT_POLICIES, *, memory_max_bytes=DEFAULT_MAX_BYTES,
                  memory_max_entry_bytes=DEFAULT_MAX_ENTRY_BYTES, breaker_seconds=1.0,
-                 generation_ttl=GENERATION_TTL_SECONDS, clock=time.monotonic, wall_clock=None):
+                 generation_ttl=GENERATION_TTL_SECONDS, clock=time.monotonic, wall_clock=None,
+                 record_lost=None):
         self.kv = kv
+        self._record_lost = record_lost
         self.generation_ttl = generation_ttl
         self._clock = clock
         self._wall_clock = wall_clock or getattr(kv, "clock", time.time)
@@ -400,7 +409,8 @@ class ThreeTierCache:
         """Make every entry of ``namespace`` (and of namespaces depending on it) stale.
 
         Call it after the write's transaction has committed. It never waits on a KV the
-        breaker has given up on: the bump is then remembered and written on a later call.
+        breaker has given up on: the bump is then remembered and written on a later call,
+        and handed to ``record_lost``.
 
         Returns:
             True when KV took the new generation; False when the bump is pending (the
@@ -419,7 +429,21 @@ class ThreeTierCache:
             self._pending_bumps[namespace] = self._pending_bumps.get(namespace, 0) + 1
         if self.breaker.allow():
             self._write_pending_bumps()
-        return namespace not in self.pending_bumps
+        if namespace not in self.pending_bumps:
+            return True
+        self._keep_lost(namespace)
+        return False
+
+    def _keep_lost(self, namespace):
+        """Hand a bump KV did not take to ``record_lost``: it outlives this process."""
+        if self._record_lost is None:
+            return
+        try:
+            self._record_lost(namespace)
+        except Exception:
+            # The write has committed: failing its request now would only hide that it did.
+            # The bump still waits in this process, as it did before records existed.
+            log.exception("cache invalidation of %s not recorded; only this process will write it", namespace)
 
     def dependents(self, namespace):
         """``namespace`` and the namespaces depending on it: those whose entries its invalidation makes stale."""

@@ -1,13 +1,15 @@
 """Cache invalidations CACHE_KV could not take, kept in the database until it takes them.
 
-A write made in a request invalidates through its worker's cache, which keeps a bump KV
-refused and writes it before its next lookup (``ThreeTierCache.invalidate``). A write made
-elsewhere (a scheduled publication, the semantic index's scheduled job, a CLI command) has no
-process that lives on to retry: without a record, its bump would be dropped and the entries
-cached before it would live their whole TTL (a search's: hours). So ``invalidate_or_record``
-records in ``cache_invalidations`` what KV did not take, and the next scheduled run
-(``app.scheduled``, every minute) or CLI invalidation that reaches KV writes it. Readers are
-unchanged: a cached hit reads no database, and stale entries last until that write, not
+A write made elsewhere than in a request (a scheduled publication, the semantic index's
+scheduled job, a CLI command) has no process that lives on to retry: without a record, its
+bump would be dropped and the entries cached before it would live their whole TTL (a
+search's: hours). So ``invalidate_or_record`` records in ``cache_invalidations`` what KV did
+not take, and the next scheduled run (``app.scheduled``, every minute) or CLI invalidation
+that reaches KV writes it. A write made in a request invalidates through its worker's cache,
+which keeps a bump KV refused and writes it before its next lookup
+(``ThreeTierCache.invalidate``); that worker may exit first, and the others do not know of
+it, so the app's cache records it too (``record_lost_bump``, its ``record_lost``). Readers
+are unchanged: a cached hit reads no database, and stale entries last until that write, not
 their TTL.
 """
 
@@ -15,7 +17,7 @@ import logging
 
 import peewee
 
-from app.db.models import CacheInvalidation, now_ms
+from app.db.models import CacheInvalidation, database, now_ms
 from app.services.cache import ALL_NAMESPACES, invalidate_namespaces, namespace_of
 
 log = logging.getLogger("sonicpy.cache")
@@ -64,6 +66,23 @@ def invalidate_or_record(kv, namespaces):
     return lost
 
 
+def record_lost_bump(namespace):
+    """Record the bump of ``namespace`` a worker's cache could not write to KV after a
+    request's committed write (``ThreeTierCache``'s ``record_lost``), for the next scheduled
+    run to write.
+
+    Never raises for the database: the write has committed, and its request must not fail
+    now. A database that cannot record it (down, or a deploy whose migration has not run
+    yet) is logged; the bump then waits in that worker only, as before records existed.
+    """
+    try:
+        _record([namespace])
+    except peewee.PeeweeException as ex:
+        # The text only: a record holding the exception would keep its frames' connections.
+        log.warning("cache invalidation of %s not recorded, only its worker will write it: %s",
+                    namespace, str(ex).strip())
+
+
 def replay(kv):
     """Write to ``kv`` the bumps recorded earlier; the namespaces written."""
     earlier = _pending()
@@ -96,9 +115,12 @@ def _forget(name, bumps):
 
 def _record(namespaces):
     now = now_ms()
-    for namespace in namespaces:
-        (CacheInvalidation.insert(namespace=str(namespace), bumps=1, written=0, recorded_at=now)
-         .on_conflict(conflict_target=[CacheInvalidation.namespace],
-                      update={CacheInvalidation.bumps: CacheInvalidation.bumps + 1,
-                              CacheInvalidation.recorded_at: now})
-         .execute())
+    # One transaction: all are recorded or none, and a failure inside a caller's transaction
+    # rolls back to its savepoint instead of aborting the caller's (PostgreSQL).
+    with database.atomic():
+        for namespace in namespaces:
+            (CacheInvalidation.insert(namespace=str(namespace), bumps=1, written=0, recorded_at=now)
+             .on_conflict(conflict_target=[CacheInvalidation.namespace],
+                          update={CacheInvalidation.bumps: CacheInvalidation.bumps + 1,
+                                  CacheInvalidation.recorded_at: now})
+             .execute())
