@@ -11,6 +11,7 @@ generations too, and nothing it serves is stale.)
 import logging
 import time
 
+import peewee
 import pytest
 
 from app.db.models import CacheInvalidation, Content, bind_models, now_ms
@@ -292,3 +293,14 @@ def test_a_recorder_that_fails_is_logged_and_the_bump_stays_pending(tmp_path, me
     assert [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR] == [
         "cache invalidation of media not recorded; only this process will write it"]
     assert "no record of media" in caplog.text
+
+
+def test_bumps_recorded_together_are_recorded_all_or_none(env, stack, tmp_path, memcached_factory):
+    bind_models(env.DB.db)
+    server = memcached_factory()
+    server.stop()
+    down = open_kv({"binding": "CACHE_KV", "id": "lost", "servers": [server.address]}, tmp_path)
+    stack.refuse_inserts(env, "cache_invalidations", when="NEW.namespace = 'users'")
+    with pytest.raises(peewee.PeeweeException, match="refused"):
+        invalidate_or_record(down, ["content", "users"])
+    assert recorded() == {}  # not content alone: the CLI's warning says none was recorded
