@@ -88,7 +88,34 @@ def open_sqlite(path, cache_kib=DEFAULT_SQLITE_CACHE_KIB, memory_limit_mib=DEFAU
     })
 
 
-class SqliteDatabase(peewee.SqliteDatabase):
+class _Savepoint(peewee._savepoint):
+    """A savepoint whose rollback also drops the after-commit callbacks queued inside it.
+
+    Peewee forgets the queued callbacks only when the outermost transaction rolls back. A
+    write undone by its savepoint (a scheduled action that failed while the run's other
+    actions commit) would still run what it queued: a plugin's hooks and webhooks would
+    announce a publication that never happened.
+    """
+
+    def _begin(self):
+        super()._begin()
+        self._queued = len(self.db._state.commit_callbacks)
+
+    def rollback(self, begin=True):
+        super().rollback(begin=False)
+        del self.db._state.commit_callbacks[self._queued:]
+        if begin:
+            self._begin()
+
+
+class _SavepointCallbacks:
+    """Savepoints (``atomic()`` inside a transaction) that forget their rolled-back callbacks."""
+
+    def savepoint(self):
+        return _Savepoint(self)
+
+
+class SqliteDatabase(_SavepointCallbacks, peewee.SqliteDatabase):
     """Peewee's SQLite database, each of whose transactions reads the schema as it begins.
 
     A thread keeps its connection open between requests, with the schema it last read. When
@@ -164,7 +191,7 @@ SCHEMA_READ = "SELECT 1 FROM sqlite_master LIMIT 0"
 WRITE_LOCKS = ("IMMEDIATE", "EXCLUSIVE")
 
 
-class PostgresPool(PooledPostgresqlDatabase):
+class PostgresPool(_SavepointCallbacks, PooledPostgresqlDatabase):
     """Peewee's PostgreSQL pool, checking an idle connection it hands out without a round trip.
 
     Peewee's pool sends ``SELECT 1`` over each connection it takes from the pool, holding
