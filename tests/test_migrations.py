@@ -355,6 +355,34 @@ def test_assignments_of_items_done_with_end_recorded_and_the_others_stay(db, mig
     assert rows(db, "SELECT COUNT(*) FROM workflow_history WHERE id <> 'ended-0043-' || content_id") == [(7,)]
 
 
+def test_an_assignee_id_json_cannot_hold_unescaped_refuses_until_unassigned(db, migrations_copy):
+    ended_file = migrations_copy / ASSIGNMENTS_FILE
+    held_back = ended_file.read_text(encoding="utf-8")
+    ended_file.unlink()
+    runner = MigrationRunner(db, migrations_copy)
+    runner.apply()
+    for number, user_id in enumerate(("u0", "u\t1", "u\n2")):
+        execute(db, "INSERT INTO users (id, email, username, first_name, last_name, created_at, updated_at) "
+                    "VALUES (?, ?, ?, '', '', 0, 0)", (user_id, f"user{number}@example.com", f"user{number}"))
+    execute(db, "INSERT INTO collections (id, name, display_name, schema, created_at, updated_at) "
+                "VALUES ('posts', 'posts', 'posts', '{}', 0, 0)")
+    add_item(db, "live", "published", "published", assignee="u\t1")
+    add_item(db, "in-review", "draft", "pending-review", assignee="u\n2")  # not ended: its id stays as it is
+    ended_file.write_text(held_back, encoding="utf-8")
+
+    with pytest.raises(MigrationError) as caught:
+        runner.apply()
+    assert str(caught.value).startswith(
+        f"Migration {ASSIGNMENTS_FILE} refused: assignments whose assignee id holds a control character: "
+        "item 'live' (assignee 'u\\t1'). Unassign them")
+    assert [s.name for s in runner.pending()] == [ASSIGNMENTS_FILE]
+    assert len(rows(db, "SELECT content_id FROM content_assignments")) == 2
+
+    execute(db, "DELETE FROM content_assignments WHERE content_id = 'live'")
+    assert runner.apply() == [ASSIGNMENTS_FILE]
+    assert rows(db, "SELECT content_id, assignee_id FROM content_assignments") == [("in-review", "u\n2")]
+
+
 # ------------------------------------------------------------------ failures and safety
 
 def test_failing_migration_leaves_no_trace_and_can_be_fixed(db, migrations_copy):

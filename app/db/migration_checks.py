@@ -58,4 +58,29 @@ def _sql_text(text):
     return text.replace("'", "''")
 
 
-CHECKS = {"0038_usernames_unique_ignoring_case.sql": usernames_differing_in_case}
+# A character JSON holds only escaped, which a plain SQL REPLACE cannot escape portably.
+_CONTROL = re.compile(r"[\x00-\x1f]")
+
+
+def assignee_ids_json_cannot_hold(db):
+    """Why migration 0043 cannot record the end of every assignment: those whose assignee id
+    holds a control character (a backup may bring any text as an id), which the history row's
+    JSON, built by plain SQL, would hold unescaped; or None when there are none."""
+    # The items it ends assignments on, or a few more (a draft whose workflow state says published).
+    rows = db.execute_sql(
+        "SELECT a.content_id, a.assignee_id FROM content_assignments a JOIN content c ON c.id = a.content_id"
+        " WHERE c.deleted_at IS NOT NULL OR c.status IN ('published', 'archived', 'deleted')"
+        " OR c.workflow_state_id IN ('published', 'archived')").fetchall()
+    odd = sorted((content_id, assignee) for content_id, assignee in rows if _CONTROL.search(assignee or ""))
+    if not odd:
+        return None
+    named = "; ".join(f"item {content_id!r} (assignee {assignee!r})" for content_id, assignee in odd[:MAX_NAMED])
+    if len(odd) > MAX_NAMED:
+        named += f"; and {len(odd) - MAX_NAMED} more"
+    return (f"assignments whose assignee id holds a control character: {named}. Unassign them (the item's "
+            "page in the admin, or DELETE FROM content_assignments WHERE content_id = '...' with d1 execute), "
+            "then apply again")
+
+
+CHECKS = {"0038_usernames_unique_ignoring_case.sql": usernames_differing_in_case,
+          "0043_end_assignments_of_items_done_with.sql": assignee_ids_json_cannot_hold}

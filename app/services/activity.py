@@ -36,7 +36,8 @@ def content_activity(limit):
     )
     entries = []
     for row in rows:
-        metadata = row.metadata or {}
+        # A row written by hand may hold other JSON than an object, or none: it shows without.
+        metadata = row.metadata if isinstance(row.metadata, dict) else {}
         details = {"title": row.title, "collection_id": row.collection_ref, "from_state": row.from_state_id,
                    "to_state": row.to_state_id, "state": row.to_name, **metadata}
         if row.comment:

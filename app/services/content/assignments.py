@@ -14,9 +14,9 @@ Who may assign: reviewers and publishers (``content.review``, ``content.publish`
 admins on any item; an author (``content.update``) on their own items only, as for
 workflow moves, and only while the item is unassigned or assigned to the author: an author
 cannot replace or remove the assignment someone else holds. The assignee must be an active
-user who can read the item as it is now (a draft only those who may read drafts; a
-published item anyone with ``content.read``); keeping an assignment unchanged checks that
-no longer. A due date must be in the future, unless it is the assignment's own, kept.
+user who can read the item as it is now: as only an item not yet published can be
+assigned, one who may read drafts; keeping an assignment unchanged checks that no longer.
+A due date must be in the future, unless it is the assignment's own, kept.
 
 An item done with (``published`` or ``archived``) is not assigned (``NotAssignable``, a
 409): an assignment asks someone to carry the item towards publication, so it is moved back
