@@ -65,3 +65,17 @@ def test_a_bad_limit_is_a_400(client, as_editor, limit):
     _, headers = as_editor
     body = client.get(f"/admin/api/activity?limit={limit}", headers=headers, status=400).json
     assert body["details"][0]["parameter"] == "limit"
+
+
+@pytest.mark.parametrize("metadata", ['"a text"', "[1, 2]", "not JSON at all"])
+def test_a_history_row_written_by_hand_with_other_metadata_shows_without_it(env, client, blog_collection, as_editor,
+                                                                           metadata):
+    _, headers = as_editor
+    item = client.post_json("/api/content", {"collectionId": "blog", "title": "First", "data": {"title": "First"}},
+                            headers=headers, status=201).json["data"]
+    db = env.DB.db
+    db.execute_sql("UPDATE workflow_history SET metadata = " + db.param + " WHERE content_id = " + db.param,
+                   (metadata, item["id"]))
+    [entry] = [e for e in client.get("/admin/api/activity", headers=headers).json["data"]
+               if e["resource_id"] == item["id"]]
+    assert (entry["action"], entry["details"]["title"]) == ("moved", "First")
