@@ -6,6 +6,8 @@ unpublished work, so they are shown, like ``GET /admin/api/stats`` and
 ``GET /api/schedules`` answer them, only to holders of ``content.publish``.
 """
 
+import falcon
+
 from app.admin.pages import redirect
 from app.api.access import access
 from app.services.content.fields import TIME, Field
@@ -49,5 +51,4 @@ class RootRedirect:
 
     @access(public=True)
     def on_get(self, req, resp):
-        redirect(resp, "/admin")
-        resp.status = "302 Found"
+        redirect(resp, "/admin", falcon.HTTP_302)

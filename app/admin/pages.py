@@ -22,6 +22,7 @@ from app.api.authentication import signed_in_by_header
 from app.api.content_write import MAX_BODY_BYTES
 from app.api.cross_origin import refused_cross_origin
 from app.api.methods import SAFE_METHODS
+from app.api.redirects import redirect as redirect  # the pages' 303 (after a POST, the browser GETs the page)
 from app.api.redirects import same_site_path
 from app.api.sign_in_redirect import sign_in_url
 
@@ -115,13 +116,6 @@ class Renderer:
 
 def _no_plugin_nav(user):
     return []
-
-
-def redirect(resp, location):
-    """Answer ``303 See Other`` to ``location`` (after a POST, the browser GETs it)."""
-    resp.status = falcon.HTTP_303
-    resp.location = location
-    resp.text = ""
 
 
 def read_form(req):

@@ -19,6 +19,7 @@ import falcon
 
 from app.admin.pages import MAX_PAGE, positive_param
 from app.api.access import access
+from app.api.redirects import redirect
 
 
 @dataclass(frozen=True)
@@ -93,10 +94,8 @@ def target_of(alias, req, fields, extra=()):
 
 def moved(resp, location):
     """Answer ``308 Permanent Redirect`` to ``location``, kept by the browser for an hour."""
-    resp.status = falcon.HTTP_308
-    resp.location = location
+    redirect(resp, location, falcon.HTTP_308)
     resp.set_header("Cache-Control", REDIRECT_CACHE)
-    resp.text = ""
 
 
 class AliasRedirect:

@@ -25,7 +25,7 @@ from app.api import auth_pages
 from app.api.access import access
 from app.api.auth_pages import SIGN_IN_PAGE, page_redirect
 from app.api.authentication import COOKIE_NAME
-from app.api.describe import Header, describe
+from app.api.describe import REDIRECT_PAGE, Header, describe
 from app.api.errors import (
     bad_request,
     conflict,
@@ -38,6 +38,7 @@ from app.api.errors import (
 )
 from app.api.private import no_store
 from app.api.rate_limits import Guard, rate_limited
+from app.api.redirects import redirect
 from app.api.schemas import Me, Message, PasswordChanged, ResetRequested, Session, TokenOnly
 from app.services import users
 from app.services.accounts import (
@@ -246,14 +247,13 @@ class LogoutResource:
 
     @access(public=True)
     @describe(
-        "Sign out from a link: on to the confirmation page", status=303, media_type=None,
+        "Sign out from a link: on to the confirmation page", status=303, media_type=REDIRECT_PAGE,
         headers={303: (Header("Location", "the sign-out page"),)},
         description="Answers `303 See Other` to `/admin/logout`, whose button signs out (`POST`). "
                     "Nothing is signed out by the GET itself.",
     )
     def on_get(self, req, resp):
-        resp.status = falcon.HTTP_303
-        resp.location = LOGOUT_PAGE
+        redirect(resp, LOGOUT_PAGE)
 
     @access(public=True)
     @describe("Sign out: clear the cookie and end every session", response=Message)

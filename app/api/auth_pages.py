@@ -16,10 +16,9 @@ shows: nothing is read, nobody is signed in, the password is dropped.
 
 from urllib.parse import quote
 
-import falcon
-
 from app.api.access import access
-from app.api.describe import Header, describe
+from app.api.describe import REDIRECT_PAGE, Header, describe
+from app.api.redirects import redirect
 
 SIGN_IN_PAGE = "/admin/login"
 
@@ -31,13 +30,12 @@ _QUERY_AS_SENT = "!#$%&'()*+,/:;=?@[]~"
 
 def to_page(req, resp, page):
     """Answer ``303 See Other`` to ``page`` with the query string of ``req``."""
-    resp.status = falcon.HTTP_303
-    # Set as the header, not ``resp.location``: that one escapes the "%" of escapes the
+    # Set as sent, not through ``resp.location``: that one escapes the "%" of escapes the
     # client already made (``next=%2Fadmin`` would arrive as ``next=%252Fadmin``). The
     # WSGI server hands the query over as Latin-1 text of the bytes sent: a raw UTF-8
     # byte is escaped as that byte, not as the UTF-8 of its Latin-1 letter.
     query = quote(req.query_string.encode("latin-1"), safe=_QUERY_AS_SENT)
-    resp.set_header("Location", f"{page}?{query}" if query else page)
+    redirect(resp, f"{page}?{query}" if query else page, as_sent=True)
     # The query may hold a one-time token: no cache keeps the answer.
     resp.set_header("Cache-Control", "no-store")
 
@@ -46,7 +44,7 @@ def page_redirect(page, what):
     """An ``on_get`` responder for SonicJS's page of ``what``, answering 303 to the admin's ``page``."""
 
     @access(public=True)
-    @describe(f"SonicJS's {what} page: on to the admin's", status=303, media_type=None,
+    @describe(f"SonicJS's {what} page: on to the admin's", status=303, media_type=REDIRECT_PAGE,
               headers={303: (Header("Location", f"{page}, with the query string kept"),)},
               description=f"Answers `303 See Other` to `{page}`, keeping the query string (a `token`, "
                           "`next`), so SonicJS's links and bookmarks work.")
@@ -63,14 +61,13 @@ class FormPostRedirect:
     browser_form_refusals = frozenset({403})  # a page for a browser (app.api.form_error_pages)
 
     @access(public=True)
-    @describe("SonicJS's HTML form post: on to the sign-in page, nothing signed in", status=303, media_type=None,
-              headers={303: (Header("Location", SIGN_IN_PAGE),)},
+    @describe("SonicJS's HTML form post: on to the sign-in page, nothing signed in", status=303,
+              media_type=REDIRECT_PAGE, headers={303: (Header("Location", SIGN_IN_PAGE),)},
               description=f"Answers `303 See Other` to `{SIGN_IN_PAGE}` without reading the form: the "
                           "admin's sign-in form carries a CSRF token SonicJS's forms lack. Use "
                           "`POST /auth/login` or `POST /auth/register` (JSON) from a client of your own.")
     def on_post(self, req, resp):
-        resp.status = falcon.HTTP_303
-        resp.location = SIGN_IN_PAGE
+        redirect(resp, SIGN_IN_PAGE)
         resp.set_header("Cache-Control", "no-store")
 
 

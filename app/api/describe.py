@@ -14,7 +14,8 @@ rest sits next to the responder::
 * ``response``: the Struct of the success body (``app.api.schemas*``) and ``status``;
   ``alternatives``: other media types it may come in (a log export's ``text/csv``);
   ``others``: more statuses: ``{503: (HealthBody, ErrorBody)}`` (either JSON body), ``{206: "*/*"}`` (a
-  media type), ``{304: None}`` (no body);
+  media type), ``{304: None}`` (no body); a redirect (``app.api.redirects.redirect``) is
+  ``{303: REDIRECT_PAGE}``, or ``status=303, media_type=REDIRECT_PAGE`` when it is the answer;
 * ``headers``: the response headers each status carries, as ``Header``s:
   ``{200: (ETAG,), 429: (RETRY_AFTER,)}``; ``required=False`` for one sent only sometimes
   (its description says when). A status named only here is declared by it: an error
@@ -44,6 +45,8 @@ from app.runtime.entry import STARTUP_RETRY_AFTER_SECONDS
 from app.services.cache import DATABASE, KV, MEMORY
 
 DESCRIBE_ATTR = "__sonicpy_openapi__"
+# The body of every redirect: a short HTML page linking to its Location.
+REDIRECT_PAGE = "text/html"
 
 
 @dataclass(frozen=True)

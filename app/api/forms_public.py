@@ -40,11 +40,12 @@ import falcon
 
 from app.api.access import access
 from app.api.authentication import client_ip
-from app.api.describe import Header, describe
+from app.api.describe import REDIRECT_PAGE, Header, describe
 from app.api.errors import APIError, payload_too_large, read_body
 from app.api.form_error_pages import too_many_message
 from app.api.private import no_store
 from app.api.rate_limits import Guard, rate_limited
+from app.api.redirects import redirect
 from app.api.schemas import Closed
 from app.api.schemas_forms import PublicForm, SubmitBody, Submitted, TurnstileConfig
 from app.api.sign_in_redirect import is_browser_form_post
@@ -191,7 +192,7 @@ class SubmitResource:
 
     @access(public=True)
     @rate_limited(ACTION)
-    @describe("Send a form", body=SubmitBody, status=201, response=Submitted, others={303: None},
+    @describe("Send a form", body=SubmitBody, status=201, response=Submitted, others={303: REDIRECT_PAGE},
               headers=SEE_OTHER,
               description="JSON `{data, turnstile_token?}` answers 201; a URL-encoded form (the fields by name, "
                           f"`{TOKEN_FIELD}` for Turnstile) answers 303. 404 for an unknown or inactive form, "
@@ -202,8 +203,7 @@ class SubmitResource:
     def on_post(self, req, resp, name):
         form, submission_id, values = self._receiver.receive(req, name)
         if values is not None:
-            resp.status = falcon.HTTP_303
-            resp.location = success_location(form)
+            redirect(resp, success_location(form))
             return
         resp.status = falcon.HTTP_201
         resp.media = {"success": True, "message": form.settings.get("success_message")
@@ -294,7 +294,7 @@ class FormPageResource:
 
     @access(public=True)
     @rate_limited(ACTION)
-    @describe("Send a form from its page", media_type="text/html", others={303: None, 422: "text/html",
+    @describe("Send a form from its page", media_type="text/html", others={303: REDIRECT_PAGE, 422: "text/html",
               400: "text/html"}, headers=SEE_OTHER,
               description="The page's URL-encoded form only: 303 once stored, as the submit route; a field's "
                           "problem (422), a refused Turnstile check or a body that is no URL-encoded form "
@@ -320,8 +320,7 @@ class FormPageResource:
                 raise
             self._too_many(req, resp, name, ex)
             return
-        resp.status = falcon.HTTP_303
-        resp.location = success_location(form)
+        redirect(resp, success_location(form))
 
     def _too_many(self, req, resp, name, refusal):
         """The page again for a browser's post past the address's limit: what was typed, and

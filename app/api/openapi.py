@@ -21,6 +21,8 @@ each responder of it one operation, with:
 * on a POST of a resource taking browser forms, the refusals it names
   (``app.api.form_error_pages``: the cross-origin check's 403, the rate limit's 429) as the
   envelope or an HTML page;
+* a redirect declared as ``REDIRECT_PAGE`` as what it is: its ``Location``, and the short HTML
+  page linking there (``app.api.redirects``);
 * the response headers of each status from ``@describe(headers=...)``; on every response of
   a ``@rate_limited`` responder the ``X-RateLimit-*`` headers (``app.api.rate_limits``), and
   its 429 with ``Retry-After``; and on every response those sent whatever the route:
@@ -42,7 +44,15 @@ import msgspec
 from app import NAME, __version__
 from app.api import d1_session
 from app.api.access import access, admin_api_path, responders, rule_of
-from app.api.describe import DATABASE_RETRY_AFTER, RETRY_AFTER, ErrorBody, Header, describe, operation_of
+from app.api.describe import (
+    DATABASE_RETRY_AFTER,
+    REDIRECT_PAGE,
+    RETRY_AFTER,
+    ErrorBody,
+    Header,
+    describe,
+    operation_of,
+)
 from app.api.form_error_pages import browser_form_refusals
 from app.api.methods import SAFE_METHODS, head_mirrors_get
 from app.api.rate_limits import QUOTA_HEADERS, rate_limit_of
@@ -207,7 +217,22 @@ def _envelope(description, types):
     return {"description": description, "content": {"application/json": {"schema": types.ref(ErrorBody)}}}
 
 
-def _other_response(body, types):
+# Every redirect answers its Location with a page linking there (app.api.redirects).
+REDIRECT = ("A redirect to `Location`; the body is a short HTML page linking there, for a client that does not "
+            "follow it")
+
+
+def _is_redirect(code, media_type):
+    return 300 <= int(code) < 400 and media_type == REDIRECT_PAGE
+
+
+def _redirect():
+    return {"description": REDIRECT, "content": {REDIRECT_PAGE: {"schema": {"type": "string"}}}}
+
+
+def _other_response(code, body, types):
+    if _is_redirect(code, body):
+        return _redirect()
     if body is None:
         return {"description": "No body"}
     if isinstance(body, str):
@@ -218,6 +243,8 @@ def _other_response(body, types):
 
 
 def _success(operation, types):
+    if operation is not None and _is_redirect(operation.status, operation.media_type):
+        return _redirect()
     success = {"description": "Success"}
     if operation is None or operation.media_type == "application/json":
         schema = types.ref(operation.response) if operation and operation.response else {"type": "object"}
@@ -238,7 +265,7 @@ def _responses(method, operation, rule, types, limited=False, path_params=(), fo
     if (signs_in or not rule.public) and method.upper() in _REDIRECTED_METHODS:
         responses["303"] = _sign_in_redirect(signs_in, types)
     for code, body in operation.others if operation else ():
-        responses[str(code)] = _other_response(body, types)
+        responses[str(code)] = _other_response(code, body, types)
     unavailable = responses.setdefault("503", _envelope(UNAVAILABLE, types))
     for code, declared in operation.headers if operation else ():
         response = responses.get(str(code))

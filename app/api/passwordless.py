@@ -40,11 +40,11 @@ from app.api.access import access
 from app.api.auth import Email, session_user, start_session
 from app.api.auth_pages import SIGN_IN_PAGE
 from app.api.cross_origin import listed_origins, refusal, refuse
-from app.api.describe import Header, Param, describe
+from app.api.describe import REDIRECT_PAGE, Header, Param, describe
 from app.api.errors import bad_request, read_body, require_json, unauthorized
 from app.api.private import no_store
 from app.api.rate_limits import Guard, rate_limited
-from app.api.redirects import same_site_path
+from app.api.redirects import redirect, same_site_path
 from app.api.schemas import Closed, Session
 from app.services.passwordless import SignInCodes, SignInLinks, send_secret
 
@@ -226,7 +226,7 @@ class LinkVerifyResource:
               query=(Param("token", description="the mailed link's token", required=True),
                      Param("next", description="a path on this site to go on to once signed in "
                                                "(default `/admin`; anything else is ignored)")),
-              others={303: None}, headers={303: (Header("Location", f"{INVALID_LINK_PAGE} for a link that "
+              others={303: REDIRECT_PAGE}, headers={303: (Header("Location", f"{INVALID_LINK_PAGE} for a link that "
                                                                     "is not valid"),)},
               description="A valid link gets a page whose button posts the token to this route; the link is not "
                           "spent by opening it, so a mail scanner fetching it signs nobody in. The page names the "
@@ -246,7 +246,7 @@ class LinkVerifyResource:
 
     @access(public=True)
     @rate_limited("token")
-    @describe("Sign in with a mailed link's token", body=LinkBody, response=Session, others={303: None},
+    @describe("Sign in with a mailed link's token", body=LinkBody, response=Session, others={303: REDIRECT_PAGE},
               headers={303: (Header("Location", "`next` (a path on this site, default `/admin`) once signed in, "
                                                 f"else {INVALID_LINK_PAGE}"),)},
               description="JSON `{token}` answers the session (`{user, token}` and the cookie), or 400 "
@@ -265,20 +265,20 @@ class LinkVerifyResource:
         user = self._links.redeem(body.token)
         if user is None:
             if form:
-                _see_other(resp, INVALID_LINK_PAGE)
+                redirect(resp, INVALID_LINK_PAGE)
                 return
             raise bad_request(INVALID_LINK)
         self._guard.refund(req, attempt)
         session = sign_in(resp, user, self._accounts, self._settings)
         if form:
-            _see_other(resp, same_site_path(body.next, AFTER_SIGN_IN))
+            redirect(resp, same_site_path(body.next, AFTER_SIGN_IN))
         else:
             resp.media = session
 
     def _invalid(self, req, resp):
         if _wants_json(req):
             raise bad_request(INVALID_LINK)
-        _see_other(resp, INVALID_LINK_PAGE)
+        redirect(resp, INVALID_LINK_PAGE)
         resp.cache_control = ["no-store"]
 
     def _check_same_origin(self, req):
@@ -287,11 +287,6 @@ class LinkVerifyResource:
         details = refusal(req, self._listed, self._settings.trusted_proxy_count)
         if details is not None:
             refuse(req, details)
-
-
-def _see_other(resp, location):
-    resp.status = falcon.HTTP_303
-    resp.location = location
 
 
 def otp_routes(settings, services, policy):

@@ -1,10 +1,18 @@
-"""Where a ``next`` parameter may send a browser: only to a path on this site.
+"""Redirects: where a ``next`` parameter may send a browser, and how every redirect answers.
 
-The API's sign-in link page and the admin's pages take the same guard, so an open redirect
-closed in one is closed in both.
+``same_site_path``: only to a path on this site. The API's sign-in link page and the admin's
+pages take the same guard, so an open redirect closed in one is closed in both.
+
+``redirect``: every redirect of the app (the admin's, SonicJS's ``/auth/*`` pages, the
+sign-in redirect, a mailed link's, a form's) answers its status and ``Location`` with a small
+HTML page linking there, as servers answer a redirect for a client that does not follow it:
+a browser asked for a page, and an empty body labelled JSON is not one.
 """
 
+from html import escape
 from urllib.parse import unquote, urlsplit
+
+import falcon
 
 MAX_TARGET_LENGTH = 2000  # longer than any page of ours; a longer one is refused, not echoed
 
@@ -45,3 +53,32 @@ def _has_dot_segment(path):
     while decoded != path:
         path, decoded = decoded, unquote(decoded)
     return any(segment in (".", "..") for segment in decoded.split("/"))
+
+
+def redirect(resp, location, status=falcon.HTTP_303, lead="Continue to", title="Redirecting", as_sent=False):
+    """Answer ``status`` (``303 See Other`` unless told) to ``location``, with a small HTML
+    page linking there (``redirect_page``).
+
+    Args:
+        resp: the response.
+        location: where the browser goes.
+        status: the redirect's status.
+        lead, title: what the page says before its link, and its title.
+        as_sent: set ``location`` as the header as it is: Falcon's ``resp.location`` escapes
+            the "%" of escapes already made (a query string passed on as the client sent it).
+    """
+    resp.status = status
+    if as_sent:
+        resp.set_header("Location", location)
+    else:
+        resp.location = location
+    resp.content_type = falcon.MEDIA_HTML
+    # The link is the header's value, escaped as it was sent: the page leads where the header does.
+    resp.text = redirect_page(resp.get_header("Location"), lead, title)
+
+
+def redirect_page(location, lead="Continue to", title="Redirecting"):
+    """The HTML body of a redirect to ``location``: ``lead`` and a link to follow, escaped."""
+    href = escape(location, quote=True)
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title></head>\n'
+            f'<body><p>{escape(lead)} <a href="{href}">{href}</a></p></body></html>\n')

@@ -19,15 +19,14 @@ scripts and subresources); without it, ``Accept`` does. On a JSON route ``Accept
 resource mounted with ``Routes.add_page``, which answers HTML to whoever accepts it) naming
 ``text/html`` as acceptable is enough, as the admin's other page refusals read it.
 
-The redirect's body is a short HTML page linking to the sign-in page, as servers answer a
-redirect for a client that does not follow it: the navigation asked for HTML.
+The redirect's body is a short HTML page linking to the sign-in page, as every redirect of
+the app answers (``app.api.redirects.redirect``): the navigation asked for HTML.
 
 The same reading tells a browser's HTML form post from a script's (``is_browser_form_post``:
 a POST of a URL-encoded or multipart body, read as a navigation to a JSON route), for the
 routes whose refusals of such a post are pages (``app.api.form_error_pages``).
 """
 
-from html import escape
 from urllib.parse import quote
 
 import falcon
@@ -35,7 +34,7 @@ import falcon
 from app.api.auth_pages import SIGN_IN_PAGE
 from app.api.authentication import signed_in_by_header
 from app.api.errors import SIGN_IN_VARY, SignInRequired
-from app.api.redirects import same_site_path
+from app.api.redirects import redirect, same_site_path
 
 # The sign-in page sends a browser on to ``next`` inside the admin only (``/admin/api`` too).
 NEXT_UNDER = "/admin"
@@ -99,13 +98,6 @@ def sign_in_location(req, rejected):
     return sign_in_url(req.relative_uri, rejected)
 
 
-def redirect_page(location):
-    """The HTML body of a redirect to the sign-in page at ``location``: a link to follow."""
-    href = escape(location, quote=True)
-    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Sign in</title></head>\n'
-            f'<body><p>Sign in to continue: <a href="{href}">{href}</a></p></body></html>\n')
-
-
 class SignInRedirect:
     """Falcon's error handler of ``SignInRequired``: a redirect for a navigation, else the JSON 401.
 
@@ -119,10 +111,7 @@ class SignInRedirect:
     def __call__(self, req, resp, ex, params):
         if not is_browser_navigation(req, ex.resource is not None and self._is_page(ex.resource)):
             raise ex
-        resp.status = falcon.HTTP_303
-        resp.location = sign_in_location(req, ex.rejected)
-        resp.content_type = falcon.MEDIA_HTML
-        resp.text = redirect_page(resp.location)
+        redirect(resp, sign_in_location(req, ex.rejected), lead="Sign in to continue:", title="Sign in")
         # The answer depends on the cookie and on the headers read above: no cache keeps it
         # for others. Appended: CORS appends its own ``Vary: Origin``.
         resp.set_header("Cache-Control", "no-store")
