@@ -420,6 +420,26 @@ def test_a_browsers_post_past_the_limit_to_an_unknown_form_gets_the_error_page(e
     assert refused.headers["Retry-After"]
 
 
+@pytest.mark.parametrize("path", ["/forms/contact/submit", "/api/forms/contact/submit"])
+def test_a_browsers_form_post_to_the_submit_route_past_the_limit_gets_the_error_page(env, admin, path):
+    """With the same status, Retry-After and quota headers; JSON and a script's form keep the envelope."""
+    client = client_for(env, rate_limit_attempts=1)
+    make_form(client, admin)
+    client.post(path, GOOD, headers=BROWSER_FORM, status=303)
+    refused = client.post(path, GOOD, headers=BROWSER_FORM, status=429)
+    wait = refused.headers["Retry-After"]
+    assert refused.content_type == "text/html" and int(wait) >= 1 and refused.headers["X-RateLimit-Remaining"] == "0"
+    assert refused.headers["X-RateLimit-Limit"] == "1" and refused.headers["X-RateLimit-Reset"]
+    assert (f"Too many attempts from this address. Try again in {'1 second' if wait == '1' else wait + ' seconds'}."
+            in refused.html.find("main").text)
+    as_json = client.post_json(path, {"data": GOOD}, headers={"Accept": "application/json"}, status=429)
+    assert as_json.content_type == "application/json" and as_json.json["error"] == "Too many attempts, try again later"
+    assert as_json.headers["Retry-After"] and as_json.headers["X-RateLimit-Remaining"] == "0"
+    script = client.post(path, GOOD, headers={**BROWSER_FORM, "Sec-Fetch-Mode": "cors"}, status=429)
+    assert script.content_type == "application/json" and script.json["details"]["retry_after"] >= 1
+    assert len(stored()) == 1
+
+
 def test_the_session_cookie_never_acts_on_a_submission_but_a_bearer_token_does(client, admin, make_user):
     make_form(client, admin)
     user, headers = make_user("viewer", email="vi@example.com")

@@ -224,7 +224,8 @@ def test_reads_that_need_a_caller_name_the_browsers_sign_in_redirect(doc):
 
 
 FORM_PAGES = {("/auth/magic-link/verify", "post"): {"403", "429"}, ("/auth/login/form", "post"): {"403"},
-              ("/auth/register/form", "post"): {"403"}, ("/forms/{name}", "post"): {"429"}}
+              ("/auth/register/form", "post"): {"403"}, ("/forms/{name}", "post"): {"429"},
+              ("/forms/{name}/submit", "post"): {"429"}, ("/api/forms/{name}/submit", "post"): {"429"}}
 
 
 def test_routes_taking_browser_forms_declare_their_error_pages(client, make_user):

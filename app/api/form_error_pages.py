@@ -3,7 +3,7 @@
 Some routes outside the admin's pages take a browser's form post: the page of a mailed
 sign-in link posts its button there (``/auth/magic-link/verify``), SonicJS's sign-in forms
 post to ``/auth/login/form`` and ``/auth/register/form``, a public form's page to itself
-(``/forms/{name}``). Such a post may be refused before the route answers: by the rate limit
+(``/forms/{name}``), a page on any site to a form's submit route (``/forms/{name}/submit``). Such a post may be refused before the route answers: by the rate limit
 (429, with ``Retry-After``) or by the cross-origin check (403). The browser would then show
 the JSON envelope as text. A resource names the refusals a browser's form sees as a page
 (``browser_form_refusals = frozenset({403, 429})``): unless the route answered a page of its

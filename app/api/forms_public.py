@@ -8,7 +8,9 @@
 * ``POST /forms/{name}/submit`` and ``/api/forms/{name}/submit``: a JSON body ``{data,
   turnstile_token?}`` answers 201 ``{success, message, id}``; a URL-encoded form (a page on
   any site may post one) answers 303 to the form's redirect, or to its page saying the
-  success message. Refusals are the error envelope.
+  success message. Refusals are the error envelope, but for a browser's form post past the
+  address's limit (429): the app's error page, saying when to try again
+  (``app.api.form_error_pages``).
 * ``GET /forms/{name}``: the form as a plain HTML page (a text box carries its field's
   pattern when a browser reads it as the server does: ``pattern_attribute``), whose form
   posts to the page itself (``POST /forms/{name}``): the same checks, but a refusal the visitor can fix (a field, the
@@ -186,6 +188,9 @@ class SubmitResource:
     """``POST /forms/{name}/submit`` and ``/api/forms/{name}/submit``."""
 
     ignores_session_cookie = True
+    # A page on any site may post here: a browser past the limit sees the app's error page
+    # (app.api.form_error_pages), with the same status and headers; a script keeps the envelope.
+    browser_form_refusals = frozenset({429})
 
     def __init__(self, receiver):
         self._receiver = receiver
@@ -197,7 +202,8 @@ class SubmitResource:
               description="JSON `{data, turnstile_token?}` answers 201; a URL-encoded form (the fields by name, "
                           f"`{TOKEN_FIELD}` for Turnstile) answers 303. 404 for an unknown or inactive form, "
                           "422 with a problem per field (50 at most, then their count), 400 when Turnstile "
-                          f"refuses, 429 past the address's limit, 413 over {MAX_SUBMISSION_BYTES // 1024} KiB. "
+                          "refuses, 429 past the address's limit (a browser's form post gets a page saying when to "
+                          f"try again), 413 over {MAX_SUBMISSION_BYTES // 1024} KiB. "
                           "The session cookie is ignored.")
     @no_store
     def on_post(self, req, resp, name):
