@@ -186,7 +186,8 @@ def test_the_admin_pages_are_left_out_and_really_mounted(env, doc):
 
 
 # Public routes taking a browser's HTML form: the cross-origin check's 403 is theirs too.
-FORM_POSTS = {("/auth/magic-link/verify", "post"), ("/auth/login/form", "post"), ("/auth/register/form", "post")}
+FORM_POSTS = {("/auth/magic-link/verify", "post"), ("/auth/login/form", "post"), ("/auth/register/form", "post"),
+              ("/auth/request-password-reset", "post"), ("/auth/reset-password", "post")}
 
 
 def test_operations_that_need_a_caller_name_their_refusals(doc):
@@ -225,20 +226,25 @@ def test_reads_that_need_a_caller_name_the_browsers_sign_in_redirect(doc):
 
 FORM_PAGES = {("/auth/magic-link/verify", "post"): {"403", "429"}, ("/auth/login/form", "post"): {"403"},
               ("/auth/register/form", "post"): {"403"}, ("/forms/{name}", "post"): {"429"},
-              ("/forms/{name}/submit", "post"): {"429"}, ("/api/forms/{name}/submit", "post"): {"429"}}
+              ("/forms/{name}/submit", "post"): {"429"}, ("/api/forms/{name}/submit", "post"): {"429"},
+              ("/auth/request-password-reset", "post"): {"400", "403", "422", "429"},
+              ("/auth/reset-password", "post"): {"400", "403", "422", "429"}}
 
 
 def test_routes_taking_browser_forms_declare_their_error_pages(client, make_user):
-    """Their 403 (and a rate-limited route's 429) is the envelope, or an HTML page for a
-    browser's form (app.api.form_error_pages); no other operation answers one."""
+    """Their 403 (and a rate-limited route's 429, and the password reset's 400 and 422) is the
+    envelope, or an HTML page for a browser's form (app.api.form_error_pages); no other
+    operation answers a 403 or 429 page."""
     _, admin = make_user("admin")
     client.post("/admin/api/plugins/magic-link-auth/activate", headers=admin, status=200)
     doc = client.get("/api/openapi.json").json
     for path, item in doc["paths"].items():
         for method, operation in item.items():
             pages = {code for code, response in operation["responses"].items()
-                     if "text/html" in response.get("content", {}) and code in ("403", "429")}
+                     if "browser's form post" in response["description"]}
             assert pages == FORM_PAGES.get((path, method), set()), (method, path)
+            assert {code for code, response in operation["responses"].items()
+                    if "text/html" in response.get("content", {}) and code in ("403", "429")} <= pages
             for code in pages:
                 assert "browser's form post" in operation["responses"][code]["description"]
                 assert operation["responses"][code]["content"]["application/json"]["schema"] == {

@@ -272,7 +272,8 @@ class ForgotPasswordPage:
     """``GET /admin/forgot-password``: ask for a reset link; ``POST``: send it if the account exists.
 
     As ``POST /auth/request-password-reset``: rate-limited per IP and address, the same
-    answer whether or not the account exists, and the mail sent after the response.
+    answer whether or not the account exists, and the mail sent after the response. With
+    ``?sent=1`` (where that route sends a browser's form post) the page says the link went out.
     """
 
     def __init__(self, renderer, accounts, guard, mailer):
@@ -283,7 +284,9 @@ class ForgotPasswordPage:
 
     @access(public=True)
     def on_get(self, req, resp):
-        self._renderer.page(req, resp, "forgot_password.html", sent=None, error=None)
+        # A fixed text: a link cannot make the page say what its author likes.
+        sent = RESET_MESSAGE + "." if req.get_param("sent") == "1" else None
+        self._renderer.page(req, resp, "forgot_password.html", sent=sent, error=None)
 
     @access(public=True)
     def on_post(self, req, resp):

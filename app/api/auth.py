@@ -40,6 +40,7 @@ from app.api.private import no_store
 from app.api.rate_limits import Guard, rate_limited
 from app.api.redirects import redirect
 from app.api.schemas import Me, Message, PasswordChanged, ResetRequested, Session, TokenOnly
+from app.api.sign_in_redirect import is_browser_form_post
 from app.services import users
 from app.services.accounts import (
     MAX_PASSWORD_LENGTH,
@@ -383,8 +384,24 @@ class ChangePasswordResource:
         resp.media = {"message": "Password changed successfully", "token": start_session(resp, user, self._settings)}
 
 
+# Where a browser's form post goes once answered (``is_browser_form_post``): the admin's
+# pages of the same steps, which say what happened; and where it tries again when refused.
+RESET_SENT_PAGE = "/admin/forgot-password?sent=1"
+RESET_DONE_PAGE = f"{SIGN_IN_PAGE}?reset=1"
+FORGOT_PASSWORD_PAGE = "/admin/forgot-password"
+# A browser's form sees these refusals as the error page (app.api.form_error_pages).
+RESET_FORM_REFUSALS = frozenset({400, 403, 422, 429})
+BROWSER_FORM_NOTE = (" A browser's HTML form post (URL-encoded, preferring `text/html`, as `Sec-Fetch-Mode: "
+                     "navigate` or `Accept` says, as SonicJS's pages post) answers `303` to {page} instead, and "
+                     "its refusals (400, 403, 422, 429) are an HTML page; JSON clients and scripts keep the JSON.")
+
+
 class RequestResetResource:
-    """``POST /auth/request-password-reset``: the same 202 whether or not the email exists."""
+    """``POST /auth/request-password-reset``: the same 202 whether or not the email exists; a
+    browser's form post is sent on to the admin's page saying the link went out."""
+
+    browser_form_refusals = RESET_FORM_REFUSALS
+    browser_form_page = FORGOT_PASSWORD_PAGE
 
     def __init__(self, accounts, guard, mailer):
         self._accounts = accounts
@@ -393,7 +410,10 @@ class RequestResetResource:
 
     @access(public=True)
     @rate_limited("reset")
-    @describe("Mail a password-reset link", body=ResetRequestBody, status=202, response=ResetRequested)
+    @describe("Mail a password-reset link", body=ResetRequestBody, status=202, response=ResetRequested,
+              others={303: REDIRECT_PAGE}, headers={303: (Header("Location", RESET_SENT_PAGE),)},
+              description="The same answer whether or not an account has the email; the mail goes out after "
+                          "the response." + BROWSER_FORM_NOTE.format(page=f"`{RESET_SENT_PAGE}`"))
     def on_post(self, req, resp):
         body = read_body(req, ResetRequestBody, form_ok=True)  # SonicJS's reset page posts a form
         self._guard.acquire(req, "reset", body.email)
@@ -401,13 +421,21 @@ class RequestResetResource:
         if mail is not None:
             # After the response: the answer takes the same time whether a mail goes out or not.
             req.context.ctx.wait_until(self._mailer, mail)
+        if is_browser_form_post(req):
+            redirect(resp, RESET_SENT_PAGE)
+            return
         resp.status = falcon.HTTP_202
         resp.media = {"success": True, "message": RESET_MESSAGE}
 
 
 class ResetPasswordResource:
     """``POST /auth/reset-password``: ``{token, password}`` from the mailed link; ends every
-    session and deletes the user's API tokens."""
+    session and deletes the user's API tokens. A browser's form post is sent on to the sign-in
+    page saying the password was reset."""
+
+    browser_form_refusals = RESET_FORM_REFUSALS
+    # A refused token cannot be tried again: the visitor asks for a new link.
+    browser_form_page = FORGOT_PASSWORD_PAGE
 
     def __init__(self, accounts, guard):
         self._accounts = accounts
@@ -417,7 +445,10 @@ class ResetPasswordResource:
 
     @access(public=True)
     @rate_limited("token")
-    @describe("Set a new password with a reset token", body=ResetPasswordBody, response=Message)
+    @describe("Set a new password with a reset token", body=ResetPasswordBody, response=Message,
+              others={303: REDIRECT_PAGE}, headers={303: (Header("Location", RESET_DONE_PAGE),)},
+              description="Ends every session of the user and deletes their API tokens."
+                          + BROWSER_FORM_NOTE.format(page=f"`{RESET_DONE_PAGE}`"))
     def on_post(self, req, resp):
         # SonicJS's reset page posts a form; it signs nobody in and needs the mailed token,
         # so a form from another site can do nothing with it that its sender could not.
@@ -425,6 +456,9 @@ class ResetPasswordResource:
         _check_confirmation(body.password, body.confirm_password)
         user = redeem_token(self._guard, req, lambda: self._accounts.reset_password(body.token, body.password))
         self._guard.clear(self._guard.login_buckets(req, user.email)[1:])
+        if is_browser_form_post(req):
+            redirect(resp, RESET_DONE_PAGE)
+            return
         resp.media = {"message": "Password has been reset; sign in with the new password"}
 
 

@@ -1,14 +1,19 @@
-"""A browser's HTML form refused before its route answered: a page saying so, not JSON.
+"""A browser's HTML form refused: a page saying so, not JSON.
 
 Some routes outside the admin's pages take a browser's form post: the page of a mailed
 sign-in link posts its button there (``/auth/magic-link/verify``), SonicJS's sign-in forms
-post to ``/auth/login/form`` and ``/auth/register/form``, a public form's page to itself
-(``/forms/{name}``), a page on any site to a form's submit route (``/forms/{name}/submit``). Such a post may be refused before the route answers: by the rate limit
-(429, with ``Retry-After``) or by the cross-origin check (403). The browser would then show
-the JSON envelope as text. A resource names the refusals a browser's form sees as a page
-(``browser_form_refusals = frozenset({403, 429})``): unless the route answered a page of its
-own (the public form's page shows itself again), this middleware answers the app's error page
-(the admin's ``error.html`` in the sign-in pages' layout), with the same status and headers.
+post to ``/auth/login/form`` and ``/auth/register/form``, its password-reset pages to
+``/auth/request-password-reset`` and ``/auth/reset-password``, a public form's page to itself
+(``/forms/{name}``), a page on any site to a form's submit route (``/forms/{name}/submit``).
+Such a post may be refused before the route answers: by the rate limit (429, with
+``Retry-After``) or by the cross-origin check (403); or by the route itself, for what was
+typed (400, 422). The browser would then show the JSON envelope as text. A resource names the
+refusals a browser's form sees as a page (``browser_form_refusals = frozenset({403, 429})``):
+unless the route answered a page of its own (the public form's page shows itself again), this
+middleware answers the app's error page (the admin's ``error.html`` in the sign-in pages'
+layout), with the same status and headers. A 400 or 422 page says what the envelope says (its
+``error``, and each problem of its ``details``). Every such page links to the resource's
+``browser_form_page`` when it names one: the admin's page of the same form, to try again.
 
 Whether a request gets the page is read from the request (``is_browser_form_post``: a form
 body, and a navigation that prefers HTML): a script or an API client posting to the same
@@ -16,16 +21,20 @@ route keeps the JSON envelope. The admin's own pages answer their refusals thems
 """
 
 import falcon
+import msgspec
 
 from app.api.cross_origin import refused_cross_origin
 from app.api.sign_in_redirect import is_browser_form_post
 
 REFUSALS_ATTR = "browser_form_refusals"
+FORM_PAGE_ATTR = "browser_form_page"
 TEMPLATE = "error.html"
 JSON = "application/json"
-# The refusals a visitor's form meets before its route runs (a 403 only when the
-# cross-origin check made it), and what the page says of each.
-TITLES = {403: "Forbidden", 429: "Too many requests"}
+# The refusals a visitor's form may see as a page (a 403 only when the cross-origin check
+# made it), and the title of each.
+TITLES = {400: "Bad request", 403: "Forbidden", 422: "Invalid input", 429: "Too many requests"}
+# The route's own refusals of what was typed: the page says what the envelope says.
+OF_THE_FORM = frozenset({400, 422})
 CROSS_ORIGIN = "The form did not come from this site. Go back to the page, reload it and try again."
 TOO_MANY = "Too many attempts from this address. Try again in {wait}"  # a page ends the sentence
 
@@ -35,8 +44,8 @@ def browser_form_refusals(resource):
     return getattr(resource, REFUSALS_ATTR, frozenset())
 
 
-def _refused_before_the_route(req, code, refusals):
-    return code in refusals and (code == 429 or (code == 403 and refused_cross_origin(req)))
+def _shown_as_page(req, code, refusals):
+    return code in refusals and (code != 403 or refused_cross_origin(req))
 
 
 def too_many_message(retry_after):
@@ -49,8 +58,25 @@ def _message(code, resp):
     return CROSS_ORIGIN if code == 403 else too_many_message(resp.get_header("Retry-After")) + "."
 
 
+def _envelope_said(resp):
+    """``(error, [problem, ...])`` of the JSON envelope in ``resp``: each problem of a list of
+    ``{field, message}`` as ``field: message``, a text as itself (another shape says nothing)."""
+    try:
+        envelope = msgspec.json.decode(resp.data or b"{}")
+    except msgspec.DecodeError:
+        envelope = {}
+    if not isinstance(envelope, dict):
+        return None, []
+    details = envelope.get("details")
+    if isinstance(details, str):
+        return envelope.get("error"), [details]
+    problems = [f"{each['field']}: {each.get('message')}" if each.get("field") else str(each.get("message"))
+                for each in details if isinstance(each, dict)] if isinstance(details, list) else []
+    return envelope.get("error"), problems
+
+
 class FormErrorPages:
-    """Middleware: the error page instead of the JSON 403 or 429 of a browser's form post.
+    """Middleware: the error page instead of the JSON refusal (of ``TITLES``) of a browser's form post.
 
     Args:
         pages: the app's ``PublicPages`` (``Services.pages``), which renders the page.
@@ -64,11 +90,15 @@ class FormErrorPages:
         if not refusals:
             return
         code = falcon.http_status_to_code(resp.status)
-        if not _refused_before_the_route(req, code, refusals) or not (resp.content_type or "").startswith(JSON):
+        if not _shown_as_page(req, code, refusals) or not (resp.content_type or "").startswith(JSON):
             return
         if not is_browser_form_post(req):
             return
+        values = {"message": _message(code, resp), "retry": getattr(resource, FORM_PAGE_ATTR, None)}
+        if code in OF_THE_FORM:
+            error, values["reasons"] = _envelope_said(resp)
+            values["message"] = error or TITLES[code]
         resp.media = None
         resp.data = None
         # The status, Retry-After and the quota headers stay; the page brings its own policy.
-        self._pages.page(req, resp, TEMPLATE, status=resp.status, title=TITLES[code], message=_message(code, resp))
+        self._pages.page(req, resp, TEMPLATE, status=resp.status, title=TITLES[code], **values)

@@ -19,8 +19,8 @@ each responder of it one operation, with:
   database unreachable), unless the operation answers a 503 body of its own (a health
   report, which declares the envelope and ``Retry-After`` of a worker that could not start);
 * on a POST of a resource taking browser forms, the refusals it names
-  (``app.api.form_error_pages``: the cross-origin check's 403, the rate limit's 429) as the
-  envelope or an HTML page;
+  (``app.api.form_error_pages``: the cross-origin check's 403, the rate limit's 429, the
+  route's own 400 and 422 of what was typed) as the envelope or an HTML page;
 * a redirect declared as ``REDIRECT_PAGE`` as what it is: its ``Location``, and the short HTML
   page linking there (``app.api.redirects``);
 * the response headers of each status from ``@describe(headers=...)``; on every response of
@@ -306,21 +306,24 @@ def _responses(method, operation, rule, types, limited=False, path_params=(), fo
     return responses
 
 
-# A browser's form post to a route taking HTML forms, refused before the route answered,
-# gets the error page rather than the envelope (app.api.form_error_pages).
+# A browser's form post to a route taking HTML forms, refused, gets the error page rather
+# than the envelope (app.api.form_error_pages).
 CROSS_ORIGIN_FORM = ("A form from another origin (its `Sec-Fetch-Site` or `Origin` says so): only this site's "
                      "own pages may post it")
+# What each refusal a browser's form may see as a page is, when the operation declared it not.
+FORM_REFUSALS = {400: "The body could not be read, or a value is refused", 403: CROSS_ORIGIN_FORM,
+                 422: "A field is refused: `details` names each problem", 429: TOO_MANY}
 FORM_PAGE_NOTE = (" A browser's form post (URL-encoded or multipart, preferring `text/html`, as `Sec-Fetch-Mode: "
                   "navigate` or `Accept` says) gets an HTML page saying so instead of the envelope.")
 
 
 def _add_form_pages(responses, refusals, types):
     """Tell each of ``refusals`` (the 403 of the cross-origin check, the 429 of the rate
-    limit) as the envelope or, for a browser's form, an HTML page."""
+    limit, the route's 400 and 422) as the envelope or, for a browser's form, an HTML page."""
     for code in sorted(refusals):
         response = responses.get(str(code))
         if response is None:
-            response = responses[str(code)] = _envelope(CROSS_ORIGIN_FORM if code == 403 else TOO_MANY, types)
+            response = responses[str(code)] = _envelope(FORM_REFUSALS[code], types)
         response["description"] = response["description"].rstrip(".") + "." + FORM_PAGE_NOTE
         response.setdefault("content", {})["text/html"] = {"schema": {"type": "string"}}
 
