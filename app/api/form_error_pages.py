@@ -70,9 +70,14 @@ def _envelope_said(resp):
     details = envelope.get("details")
     if isinstance(details, str):
         return envelope.get("error"), [details]
-    problems = [f"{each['field']}: {each.get('message')}" if each.get("field") else str(each.get("message"))
-                for each in details if isinstance(each, dict)] if isinstance(details, list) else []
-    return envelope.get("error"), problems
+    listed = details if isinstance(details, list) else []
+    return envelope.get("error"), [_problem(each) for each in listed if isinstance(each, dict)]
+
+
+def _problem(detail):
+    """``field: message`` of one ``{field, message}`` detail (the message alone without a field)."""
+    message = str(detail.get("message", ""))
+    return f"{detail['field']}: {message}" if detail.get("field") else message
 
 
 class FormErrorPages:

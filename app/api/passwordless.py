@@ -226,8 +226,8 @@ class LinkVerifyResource:
               query=(Param("token", description="the mailed link's token", required=True),
                      Param("next", description="a path on this site to go on to once signed in "
                                                "(default `/admin`; anything else is ignored)")),
-              others={303: REDIRECT_PAGE}, headers={303: (Header("Location", f"{INVALID_LINK_PAGE} for a link that "
-                                                                    "is not valid"),)},
+              others={303: REDIRECT_PAGE},
+              headers={303: (Header("Location", f"{INVALID_LINK_PAGE} for a link that is not valid"),)},
               description="A valid link gets a page whose button posts the token to this route; the link is not "
                           "spent by opening it, so a mail scanner fetching it signs nobody in. The page names the "
                           "account the link signs in to (`p•••@example.com`), and says so when the visitor is "
