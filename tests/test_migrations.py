@@ -242,14 +242,20 @@ def test_usernames_are_unique_ignoring_case(db):
     add_users(db, "admin2", start=9)
 
 
-def test_usernames_differing_only_in_case_hold_the_index_back_naming_them(db, migrations_copy):
-    index_file = migrations_copy / USERNAMES_FILE
-    held_back = index_file.read_text(encoding="utf-8")
-    index_file.unlink()
+def applied_but(db, migrations_copy, name):
+    """A runner that applied every migration but ``name``, and a function giving ``name`` back."""
+    held = migrations_copy / name
+    text = held.read_text(encoding="utf-8")
+    held.unlink()
     runner = MigrationRunner(db, migrations_copy)
     runner.apply()
+    return runner, lambda: held.write_text(text, encoding="utf-8")
+
+
+def test_usernames_differing_only_in_case_hold_the_index_back_naming_them(db, migrations_copy):
+    runner, give_back = applied_but(db, migrations_copy, USERNAMES_FILE)
     add_users(db, "admin", "ADMIN", "Ed", "eD", "ed", "bob")
-    index_file.write_text(held_back, encoding="utf-8")
+    give_back()
     with pytest.raises(MigrationError) as caught:
         runner.apply()
     assert str(caught.value) == (
@@ -292,6 +298,13 @@ ASSIGNMENTS_FILE = "0043_end_assignments_of_items_done_with.sql"
 ODD_ASSIGNEE = 'u"\\odd'
 
 
+def add_users_with_ids(db, *user_ids):
+    """A user of each id (which a backup may bring as any text), with names of their own."""
+    for number, user_id in enumerate(user_ids):
+        execute(db, "INSERT INTO users (id, email, username, first_name, last_name, created_at, updated_at) "
+                    "VALUES (?, ?, ?, '', '', 0, 0)", (user_id, f"user{number}@example.com", f"user{number}"))
+
+
 def add_item(db, item_id, status, state, collection="posts", deleted_at=None, assignee="u1", assigned_at=5000,
              history=()):
     """An item with an assignment made by u0, and history rows at the times ``history``."""
@@ -307,14 +320,8 @@ def add_item(db, item_id, status, state, collection="posts", deleted_at=None, as
 
 
 def test_assignments_of_items_done_with_end_recorded_and_the_others_stay(db, migrations_copy):
-    ended_file = migrations_copy / ASSIGNMENTS_FILE
-    held_back = ended_file.read_text(encoding="utf-8")
-    ended_file.unlink()
-    runner = MigrationRunner(db, migrations_copy)
-    runner.apply()
-    for number, user_id in enumerate(("u0", "u1", ODD_ASSIGNEE)):
-        execute(db, "INSERT INTO users (id, email, username, first_name, last_name, created_at, updated_at) "
-                    "VALUES (?, ?, ?, '', '', 0, 0)", (user_id, f"user{number}@example.com", f"user{number}"))
+    runner, give_back = applied_but(db, migrations_copy, ASSIGNMENTS_FILE)
+    add_users_with_ids(db, "u0", "u1", ODD_ASSIGNEE)
     for name in ("posts", "pages"):
         execute(db, "INSERT INTO collections (id, name, display_name, schema, created_at, updated_at) "
                     "VALUES (?, ?, ?, '{}', 0, 0)", (name, name, name))
@@ -331,7 +338,7 @@ def test_assignments_of_items_done_with_end_recorded_and_the_others_stay(db, mig
     before = rows(db, "SELECT content_id FROM content_assignments ORDER BY content_id")
     assert len(before) == 8
 
-    ended_file.write_text(held_back, encoding="utf-8")
+    give_back()
     assert runner.apply() == [ASSIGNMENTS_FILE]
 
     assert rows(db, "SELECT content_id, assignee_id, note FROM content_assignments ORDER BY content_id") == [
@@ -356,19 +363,13 @@ def test_assignments_of_items_done_with_end_recorded_and_the_others_stay(db, mig
 
 
 def test_an_assignee_id_json_cannot_hold_unescaped_refuses_until_unassigned(db, migrations_copy):
-    ended_file = migrations_copy / ASSIGNMENTS_FILE
-    held_back = ended_file.read_text(encoding="utf-8")
-    ended_file.unlink()
-    runner = MigrationRunner(db, migrations_copy)
-    runner.apply()
-    for number, user_id in enumerate(("u0", "u\t1", "u\n2")):
-        execute(db, "INSERT INTO users (id, email, username, first_name, last_name, created_at, updated_at) "
-                    "VALUES (?, ?, ?, '', '', 0, 0)", (user_id, f"user{number}@example.com", f"user{number}"))
+    runner, give_back = applied_but(db, migrations_copy, ASSIGNMENTS_FILE)
+    add_users_with_ids(db, "u0", "u\t1", "u\n2")
     execute(db, "INSERT INTO collections (id, name, display_name, schema, created_at, updated_at) "
                 "VALUES ('posts', 'posts', 'posts', '{}', 0, 0)")
     add_item(db, "live", "published", "published", assignee="u\t1")
     add_item(db, "in-review", "draft", "pending-review", assignee="u\n2")  # not ended: its id stays as it is
-    ended_file.write_text(held_back, encoding="utf-8")
+    give_back()
 
     with pytest.raises(MigrationError) as caught:
         runner.apply()
