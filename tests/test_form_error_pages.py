@@ -43,7 +43,8 @@ def assert_envelope(response, status, error):
 
 @pytest.mark.parametrize("headers", [
     BROWSER_FORM,
-    {"Accept": "text/html"},  # an older browser: no Sec-Fetch-Mode, Accept says it
+    # A browser too old to send Sec-Fetch-Mode: its Accept, naming XHTML as every browser's does.
+    {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
 ])
 def test_a_link_confirm_form_from_another_site_gets_a_page(web, headers):
     refused = web.post(VERIFY, {"token": "t"}, headers={**headers, **CROSS_SITE}, status=403)
@@ -55,6 +56,7 @@ def test_a_link_confirm_form_from_another_site_gets_a_page(web, headers):
     {"Accept": "application/json"},
     {"Accept": "text/html", "Sec-Fetch-Mode": "cors"},  # a script's fetch of a form body
     {"Accept": "text/html", "X-Requested-With": "XMLHttpRequest"},
+    {"Accept": "text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2"},  # Java's HttpURLConnection
 ])
 def test_a_scripts_cross_origin_form_keeps_the_envelope(web, headers):
     refused = web.post(VERIFY, {"token": "t"}, headers={**headers, **CROSS_SITE}, status=403)

@@ -16,7 +16,10 @@ RESET = "/auth/reset-password"
 # What a browser sends with a form's POST: it navigates, and asks for HTML.
 BROWSER_FORM = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
                 "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "same-origin"}
-OLDER_BROWSER_FORM = {"Accept": "text/html"}  # no Sec-Fetch-*: Accept says it
+# A browser too old to send Sec-Fetch-*: its Accept, which names XHTML as every browser's does.
+OLDER_BROWSER_FORM = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+# Java's HttpURLConnection by default: HTML ranked first, but no browser's Accept.
+JAVA_CLIENT = {"Accept": "text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2"}
 SCRIPT_FORM = {**BROWSER_FORM, "Sec-Fetch-Mode": "cors"}  # a script's fetch of a form body
 NEW_PASSWORD = "a brand new password"
 
@@ -60,7 +63,7 @@ def test_a_browsers_reset_request_goes_on_to_the_page_saying_the_link_went_out(a
     assert plain.html.find(attrs={"role": "status"}) is None
 
 
-@pytest.mark.parametrize("headers", [{}, {"Accept": "application/json"}, SCRIPT_FORM,
+@pytest.mark.parametrize("headers", [{}, {"Accept": "application/json"}, SCRIPT_FORM, JAVA_CLIENT,
                                      {**BROWSER_FORM, "X-Requested-With": "XMLHttpRequest"}])
 def test_a_reset_request_from_a_client_or_a_script_keeps_its_json(app_client, user_with_password, outbox, headers):
     user_with_password(email="known@example.com")

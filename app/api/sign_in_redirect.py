@@ -46,6 +46,7 @@ _NAVIGATION_METHODS = frozenset({"GET", "HEAD"})
 _SCRIPT = "xmlhttprequest"  # ``X-Requested-With`` of jQuery and most script libraries
 _NAVIGATE = "navigate"
 _HTML = "text/html"  # falcon.MEDIA_HTML has a charset
+_XHTML = "application/xhtml+xml"
 _FORM_TYPES = frozenset({falcon.MEDIA_URLENCODED, falcon.MEDIA_MULTIPART})
 
 
@@ -61,7 +62,15 @@ def is_browser_form_post(req):
     ``fetch`` of a ``FormData`` says ``Sec-Fetch-Mode: cors``, and keeps JSON)."""
     media_type = (req.content_type or "").split(";", 1)[0].strip().lower()
     return (req.method == "POST" and media_type in _FORM_TYPES and not _scripted(req)
-            and _navigates(req, page=False))
+            and _navigates(req, page=False) and _posts_like_a_browser(req))
+
+
+def _posts_like_a_browser(req):
+    """A browser says so with ``Sec-Fetch-Mode``; one too old to send it still names XHTML
+    in ``Accept`` as every browser's navigation does. An HTTP library's default ``Accept``
+    never does, even one that ranks HTML first (Java's ``HttpURLConnection``: ``text/html,
+    image/gif, image/jpeg, *; q=.2, */*; q=.2``), and its form posts keep their JSON."""
+    return bool(req.get_header("Sec-Fetch-Mode")) or _XHTML in (req.accept or "").lower()
 
 
 def _scripted(req):
