@@ -2,14 +2,20 @@
 
 Served and driven with the shared browser fixtures (tests/fixtures/browser.py), as the
 other browser tests are. Checked:
-- a filter bar's labels sit over their controls, its button and status chips are whole.
+- a filter bar's labels sit over their controls, its button and status chips are whole;
+- Esc closes an open picker and gives the focus back to the button that opened it.
 """
 
 
+from app.db.models import Media
+from tests.fixtures.admin import browser_for
 from tests.fixtures.auth import hashed
+from tests.fixtures.browser import severe_console_errors
 from tests.fixtures.content import create_collection
-from tests.fixtures.users import create_user
-from tests.test_admin_browser_editing import open_page, sign_in
+from tests.fixtures.media import png
+from tests.fixtures.users import bearer, create_user, token_for
+from tests.fixtures.workflow import insert_content
+from tests.test_admin_browser_editing import by, open_page, sign_in, wait_for
 
 POSTS = {"type": "object", "properties": {
     "title": {"type": "string", "required": True},
@@ -42,3 +48,30 @@ def test_filter_labels_sit_over_their_controls_and_buttons_are_whole(served_admi
             assert abs(label_left - left) < 2 and 0 <= top - label_bottom < 16, (path, name)
         assert shown["radii"][0] == shown["radii"][1], (path, shown["radii"])
         assert all(width < 150 for width in shown["chips"]), (path, shown["chips"])
+
+
+def test_esc_closes_an_open_picker_and_focuses_its_button(env, served_admin, chromium):
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+
+    editor = create_user("editor", password_hash=hashed())
+    posts = create_collection("posts", POSTS, display_name="Posts")
+    item = insert_content(editor, posts, title="Needs a picture")
+    browser_for(env).post("/api/media/upload", upload_files=[("file", "hero.png", png((64, 48)))],
+                          headers=bearer(token_for(editor)), status=201)
+    hero = Media.get(Media.original_name == "hero.png")
+    sign_in(chromium, served_admin, editor)
+    open_page(chromium, f"{served_admin}/admin/content/posts/{item.id}", "Needs a picture")
+
+    chromium.find_element(by().ID, "f-data-hero-choose").click()
+    wait_for(chromium).until(ec.element_to_be_clickable(
+        (by().CSS_SELECTOR, f"#f-data-hero-picker [data-pick-value='{hero.id}']")))
+    search = chromium.find_element(by().ID, "f-data-hero-picker-search")
+    # The search is a row of its own above the choices, not squeezed beside them.
+    grid = chromium.find_element(by().CSS_SELECTOR, "#f-data-hero-picker .picker-grid")
+    assert grid.rect["y"] >= search.rect["y"] + search.rect["height"]
+    assert search.rect["width"] >= grid.rect["width"] - 1
+    search.send_keys(Keys.ESCAPE)
+    wait_for(chromium).until(lambda driver: not driver.find_elements(by().CSS_SELECTOR, "#f-data-hero-picker *"))
+    assert chromium.switch_to.active_element.get_attribute("id") == "f-data-hero-choose"
+    assert not severe_console_errors(chromium)

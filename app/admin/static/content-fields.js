@@ -54,6 +54,23 @@
     input.focus();
   }
 
+  // Esc closes the open picker around the focus (or, with the focus elsewhere, every open
+  // one) and gives the focus back to the button that opened it, as a dialog would.
+  function closePickers(event) {
+    const around = document.activeElement ? document.activeElement.closest(".picker") : null;
+    const open = Array.from((around || document).querySelectorAll(".picker-slot"))
+      .filter((slot) => slot.childElementCount > 0);
+    if (!open.length) {
+      return;
+    }
+    event.preventDefault(); // a search box would clear its text instead
+    open.forEach((slot) => slot.replaceChildren());
+    const opener = document.getElementById(open[0].id.replace(/-picker$/, "-choose"));
+    if (opener) {
+      opener.focus();
+    }
+  }
+
   function clearPick(id) {
     const input = document.getElementById(id);
     input.value = "";
@@ -166,6 +183,12 @@
       addListItem(target);
     } else if (target.dataset.blockAdd) {
       addBlock(target);
+    }
+  });
+
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !event.defaultPrevented) {
+      closePickers(event);
     }
   });
 })();
