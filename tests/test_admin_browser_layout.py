@@ -3,11 +3,12 @@
 Served and driven with the shared browser fixtures (tests/fixtures/browser.py), as the
 other browser tests are. Checked:
 - a filter bar's labels sit over their controls, its button and status chips are whole;
-- Esc closes an open picker and gives the focus back to the button that opened it.
+- Esc closes an open picker and gives the focus back to the button that opened it;
+- the logs table scrolls in its own box, each time on one line.
 """
 
 
-from app.db.models import Media
+from app.db.models import Media, SystemLog
 from tests.fixtures.admin import browser_for
 from tests.fixtures.auth import hashed
 from tests.fixtures.browser import severe_console_errors
@@ -75,3 +76,24 @@ def test_esc_closes_an_open_picker_and_focuses_its_button(env, served_admin, chr
     wait_for(chromium).until(lambda driver: not driver.find_elements(by().CSS_SELECTOR, "#f-data-hero-picker *"))
     assert chromium.switch_to.active_element.get_attribute("id") == "f-data-hero-choose"
     assert not severe_console_errors(chromium)
+
+
+def page_widths(driver):
+    """The page's scroll width and the layout viewport's width, in CSS pixels."""
+    return driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth];")
+
+
+def test_the_logs_table_scrolls_in_its_box_and_its_times_stay_on_one_line(served_admin, chromium):
+    admin = create_user("admin", password_hash=hashed())
+    for _ in range(3):
+        SystemLog.create(level="error", category="api", message="failed " + "x" * 300, user=admin,
+                         method="GET", url="/api/" + "long-path-" * 30, status_code=500, source="request-logs")
+    chromium.set_window_size(1366, 900)
+    sign_in(chromium, served_admin, admin)
+    open_page(chromium, served_admin + "/admin/logs", "System logs")
+    assert page_widths(chromium)[0] <= page_widths(chromium)[1]
+    times = chromium.find_elements(by().CSS_SELECTOR, "table.logs .log-link")
+    line = chromium.execute_script("return parseFloat(getComputedStyle(arguments[0]).lineHeight);", times[0])
+    assert times and all(time.rect["height"] < 1.5 * line for time in times)
+    cleanup = chromium.find_element(by().CSS_SELECTOR, "#logs-cleanup button")
+    assert cleanup.rect["width"] < chromium.find_element(by().ID, "logs-cleanup").rect["width"]
