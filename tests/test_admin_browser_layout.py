@@ -4,7 +4,8 @@ Served and driven with the shared browser fixtures (tests/fixtures/browser.py), 
 other browser tests are. Checked:
 - a filter bar's labels sit over their controls, its button and status chips are whole;
 - Esc closes an open picker and gives the focus back to the button that opened it;
-- the logs table scrolls in its own box, each time on one line.
+- the logs table scrolls in its own box, each time on one line;
+- a users row's role select is wide enough to show its value.
 """
 
 
@@ -97,3 +98,12 @@ def test_the_logs_table_scrolls_in_its_box_and_its_times_stay_on_one_line(served
     assert times and all(time.rect["height"] < 1.5 * line for time in times)
     cleanup = chromium.find_element(by().CSS_SELECTOR, "#logs-cleanup button")
     assert cleanup.rect["width"] < chromium.find_element(by().ID, "logs-cleanup").rect["width"]
+
+
+def test_the_role_select_of_a_users_row_shows_its_value(served_admin, chromium):
+    admin = create_user("admin", password_hash=hashed())
+    create_user("author")
+    sign_in(chromium, served_admin, admin)
+    open_page(chromium, served_admin + "/admin/users")
+    roles = chromium.find_elements(by().CSS_SELECTOR, "table .row-form select")
+    assert roles and all(select.rect["width"] >= 8 * 16 for select in roles)  # "author" beside the arrow
