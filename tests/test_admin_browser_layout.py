@@ -5,16 +5,21 @@ other browser tests are. Checked:
 - a filter bar's labels sit over their controls, its button and status chips are whole;
 - Esc closes an open picker and gives the focus back to the button that opened it;
 - the logs table scrolls in its own box, each time on one line;
-- a users row's role select is wide enough to show its value.
+- a users row's role select is wide enough to show its value;
+- on a phone (390 px, Chromium's mobile emulation: a headless window cannot be that narrow)
+  the pages scroll vertically only, the main navigation folds behind its Menu button and
+  an item's workflow panel comes before its form; on a wide screen the header is one row.
 """
 
+import pytest
 
 from app.db.models import Media, SystemLog
 from tests.fixtures.admin import browser_for
 from tests.fixtures.auth import hashed
-from tests.fixtures.browser import severe_console_errors
+from tests.fixtures.browser import CHROMIUM_FLAGS, severe_console_errors
 from tests.fixtures.content import create_collection
 from tests.fixtures.media import png
+from tests.fixtures.process import require_binary
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.fixtures.workflow import insert_content
 from tests.test_admin_browser_editing import by, open_page, sign_in, wait_for
@@ -107,3 +112,69 @@ def test_the_role_select_of_a_users_row_shows_its_value(served_admin, chromium):
     open_page(chromium, served_admin + "/admin/users")
     roles = chromium.find_elements(by().CSS_SELECTOR, "table .row-form select")
     assert roles and all(select.rect["width"] >= 8 * 16 for select in roles)  # "author" beside the arrow
+
+
+PHONE = {"width": 390, "height": 844, "pixelRatio": 1}
+
+
+@pytest.fixture
+def phone(tmp_path):
+    """A headless Chromium emulating a 390 px wide phone screen."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = require_binary("chromium")
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'phone-profile'}"):
+        options.add_argument(flag)
+    options.add_experimental_option("mobileEmulation", {"deviceMetrics": PHONE})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(require_binary("chromedriver")), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_on_a_phone_pages_fit_the_menu_folds_and_the_workflow_comes_first(served_admin, phone):
+    admin = create_user("admin", password_hash=hashed())
+    for n in range(3):  # each row holds a role form, whose hidden label must stay in its table
+        create_user(["author", "editor", "viewer"][n], email=f"someone.with.a.long.address{n}@example.com")
+    posts = create_collection("posts", POSTS, display_name="Posts")
+    item = insert_content(admin, posts, title="A title long enough to wrap on a phone")
+    sign_in(phone, served_admin, admin)
+
+    overflowing = {}
+    for path in ("/admin/content/posts", "/admin/users", "/admin/collections", "/admin/logs",
+                 f"/admin/content/posts/{item.id}"):
+        open_page(phone, served_admin + path)
+        # A phone widens its layout viewport to fit a page too wide, so both must stay 390.
+        if page_widths(phone) != [PHONE["width"], PHONE["width"]]:
+            overflowing[path] = page_widths(phone)
+    assert overflowing == {}, overflowing
+
+    open_page(phone, f"{served_admin}/admin/content/posts/{item.id}")
+    # The item's page: its workflow (publish) panel above the long form.
+    workflow = phone.find_element(by().ID, "workflow-form")
+    assert workflow.rect["y"] < phone.find_element(by().ID, "content-form").rect["y"]
+
+    links = phone.find_element(by().ID, "nav-links")
+    menu = phone.find_element(by().CSS_SELECTOR, ".nav-toggle")
+    assert menu.is_displayed() and menu.get_attribute("aria-expanded") == "false"
+    assert not links.is_displayed()
+    menu.click()
+    assert menu.get_attribute("aria-expanded") == "true"
+    assert phone.find_element(by().LINK_TEXT, "Users").is_displayed()
+    menu.click()
+    assert not links.is_displayed()
+    assert not severe_console_errors(phone)
+
+
+def test_on_a_wide_screen_the_header_is_one_row_and_the_menu_button_hidden(served_admin, chromium):
+    admin = create_user("admin", password_hash=hashed())
+    chromium.set_window_size(1366, 900)
+    sign_in(chromium, served_admin, admin)
+    header = chromium.find_element(by().CSS_SELECTOR, ".site-header")
+    sign_out = chromium.find_element(by().CSS_SELECTOR, "form[action='/admin/logout'] button")
+    brand = chromium.find_element(by().CSS_SELECTOR, ".site-header .brand")
+    assert not chromium.find_element(by().CSS_SELECTOR, ".nav-toggle").is_displayed()
+    assert abs(sign_out.rect["y"] + sign_out.rect["height"] / 2 - (brand.rect["y"] + brand.rect["height"] / 2)) < 8
+    assert header.rect["height"] < 90

@@ -132,3 +132,17 @@
     }
   });
 })();
+
+// The main navigation's "Menu" button (shown on narrow screens) folds the links away and
+// back. The links are folded only once this script runs (the `js` class on <html>), so
+// without script they stay in view.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+  document.addEventListener("click", (event) => {
+    const button = event.target instanceof Element ? event.target.closest(".nav-toggle") : null;
+    if (button) {
+      button.setAttribute("aria-expanded", String(button.getAttribute("aria-expanded") !== "true"));
+    }
+  });
+})();
