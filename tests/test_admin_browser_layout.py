@@ -8,7 +8,8 @@ other browser tests are. Checked:
 - a users row's role select is wide enough to show its value;
 - on a phone (390 px, Chromium's mobile emulation: a headless window cannot be that narrow)
   the pages scroll vertically only, the main navigation folds behind its Menu button and
-  an item's workflow panel comes before its form; on a wide screen the header is one row.
+  an item's workflow panel comes before its form; on a wide screen the header is one row;
+- a form marked ``data-confirm`` is sent only once its question is accepted.
 """
 
 import pytest
@@ -178,3 +179,52 @@ def test_on_a_wide_screen_the_header_is_one_row_and_the_menu_button_hidden(serve
     assert not chromium.find_element(by().CSS_SELECTOR, ".nav-toggle").is_displayed()
     assert abs(sign_out.rect["y"] + sign_out.rect["height"] / 2 - (brand.rect["y"] + brand.rect["height"] / 2)) < 8
     assert header.rect["height"] < 90
+
+
+def ask_and_answer(driver, form_id, accept):
+    """Submit form ``form_id``, wait for its confirmation question, accept or dismiss it,
+    and return the question's text."""
+    from selenium.webdriver.support import expected_conditions as ec
+
+    driver.execute_script("document.getElementById(arguments[0]).requestSubmit();", form_id)
+    alert = wait_for(driver).until(ec.alert_is_present())
+    question = alert.text
+    if accept:
+        alert.accept()
+    else:
+        alert.dismiss()
+    return question
+
+
+def test_a_form_marked_data_confirm_is_sent_only_once_its_question_is_accepted(served_admin, chromium):
+    from selenium.webdriver.support import expected_conditions as ec
+
+    admin = create_user("admin", password_hash=hashed())
+    create_collection("posts", POSTS, display_name="Posts")
+    sign_in(chromium, served_admin, admin)
+
+    # An htmx form: the content list's filter, whose answer replaces the results in place.
+    open_page(chromium, served_admin + "/admin/content/posts", "Posts")
+    chromium.execute_script("""
+        const form = document.querySelector("form.filters");
+        form.id = "asked";
+        form.dataset.confirm = "Filter the list?";
+        document.getElementById("search").value = "nothing-like-this";""")
+    assert ask_and_answer(chromium, "asked", accept=False) == "Filter the list?"
+    assert "search=" not in chromium.current_url
+    assert ask_and_answer(chromium, "asked", accept=True) == "Filter the list?"
+    wait_for(chromium).until(ec.url_contains("search=nothing-like-this"))
+
+    # A plain form: signing out.
+    chromium.execute_script("""
+        const form = document.querySelector("form[action='/admin/logout']");
+        form.id = "sign-out";
+        form.dataset.confirm = "Sign out now?";""")
+    assert ask_and_answer(chromium, "sign-out", accept=False) == "Sign out now?"
+    assert "/admin/content/posts" in chromium.current_url
+    assert chromium.find_element(by().ID, "sign-out")  # still signed in, on the same page
+    ask_and_answer(chromium, "sign-out", accept=True)
+    wait_for(chromium).until(lambda driver: "/admin/content" not in driver.current_url)
+    chromium.get(served_admin + "/admin/content/posts")
+    wait_for(chromium).until(ec.url_contains("/admin/login"))
+    assert not severe_console_errors(chromium)

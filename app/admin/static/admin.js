@@ -146,3 +146,21 @@
     }
   });
 })();
+
+// A destructive form says so with data-confirm="Question?": it is sent only once the user
+// accepts that question. Listening in the capture phase on the document runs this before
+// any listener on the form itself (htmx's among them), so a dismissed question stops both
+// a plain submission and an htmx one.
+(function () {
+  "use strict";
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-confirm")) {
+      return;
+    }
+    if (!window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+})();
