@@ -147,6 +147,8 @@ def test_on_a_phone_pages_fit_the_menu_folds_and_the_workflow_comes_first(served
     for path in ("/admin/content/posts", "/admin/users", "/admin/collections", "/admin/logs",
                  f"/admin/content/posts/{item.id}"):
         open_page(phone, served_admin + path)
+        if path == "/admin/content/posts":  # a title keeps a readable width, the table scrolls
+            assert phone.find_element(by().LINK_TEXT, item.title).rect["width"] >= 10 * 16
         # A phone widens its layout viewport to fit a page too wide, so both must stay 390.
         if page_widths(phone) != [PHONE["width"], PHONE["width"]]:
             overflowing[path] = page_widths(phone)
@@ -179,6 +181,7 @@ def test_on_a_wide_screen_the_header_is_one_row_and_the_menu_button_hidden(serve
     assert not chromium.find_element(by().CSS_SELECTOR, ".nav-toggle").is_displayed()
     assert abs(sign_out.rect["y"] + sign_out.rect["height"] / 2 - (brand.rect["y"] + brand.rect["height"] / 2)) < 8
     assert header.rect["height"] < 90
+    assert chromium.find_element(by().TAG_NAME, "h1").rect["y"] < header.rect["height"] + 40
 
 
 def ask_and_answer(driver, form_id, accept):
