@@ -79,6 +79,8 @@ def test_esc_closes_an_open_picker_and_focuses_its_button(env, served_admin, chr
     grid = chromium.find_element(by().CSS_SELECTOR, "#f-data-hero-picker .picker-grid")
     assert grid.rect["y"] >= search.rect["y"] + search.rect["height"]
     assert search.rect["width"] >= grid.rect["width"] - 1
+    cell = grid.find_element(by().TAG_NAME, "li")
+    assert cell.find_element(by().CSS_SELECTOR, ".picker-choice").rect["width"] >= cell.rect["width"] - 1
     search.send_keys(Keys.ESCAPE)
     wait_for(chromium).until(lambda driver: not driver.find_elements(by().CSS_SELECTOR, "#f-data-hero-picker *"))
     assert chromium.switch_to.active_element.get_attribute("id") == "f-data-hero-choose"
