@@ -807,8 +807,23 @@ def test_trash_restore_and_purge(browser, signed_in_as, posts):
     browser.post(f"{edit_url(item)}/purge", headers=csrf_headers(browser), status=403)
     browser.reset()
     signed_in_as("admin")
-    browser.get(edit_url(item)).forms["purge-form"].submit(status=303)
+    browser.get(edit_url(item)).forms["delete-form"].submit(status=303)
+    form = browser.get(edit_url(item)).forms["purge-form"]
+    assert "cannot be undone" in form.html.form["data-confirm"]  # the page's script asks first
+    response = form.submit(status=303)
+    assert response.location.endswith("/admin/content/posts?status=trash&purged=1")
+    assert response.follow().html.select_one("#bulk-done").text == "The item was deleted permanently."
     assert Content.get_or_none(Content.id == item.id) is None
+
+
+def test_purge_is_offered_and_taken_for_trashed_items_only(browser, signed_in_as, posts):
+    signed_in_as("admin")
+    item = insert_content(create_user("editor"), posts, title="Live", state="published", published_at=now_ms())
+    assert not browser.get(edit_url(item)).html.select("#purge-form")
+    page = browser.post(f"{edit_url(item)}/purge", headers=csrf_headers(browser), status=409)
+    assert page.content_type == "text/html" and "move it to the trash first" in page.text
+    assert Content.get_by_id(item.id).deleted_at is None
+    assert "deleted permanently" not in browser.get("/admin/content/posts?purged=2").text
 
 
 def test_authors_trash_only_their_own_items(browser, signed_in_as, posts):

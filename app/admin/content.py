@@ -48,7 +48,7 @@ from app.services.cache import Namespace, invalidate
 from app.services.collections import active_collections
 from app.services.content import bulk, copies, scheduling, workflow, writes
 from app.services.content.defaults import with_defaults
-from app.services.content.errors import ContentForbidden, ContentInvalid, ContentNotFound
+from app.services.content.errors import ContentConflict, ContentForbidden, ContentInvalid, ContentNotFound
 from app.services.content.fields import QueryError
 from app.services.content.query import (
     NotPermitted,
@@ -184,6 +184,17 @@ def bulk_done(req):
     return text
 
 
+PURGED_NOTICE = "The item was deleted permanently."
+
+
+def list_notice(req):
+    """What the list says after an action that landed on it: a bulk action's outcome
+    (``bulk_done``) or a purge's (``?purged=1``), or None."""
+    if req.get_param("purged") == "1":
+        return PURGED_NOTICE
+    return bulk_done(req)
+
+
 class ContentListPage:
     """``GET /admin/content/{collection}``."""
 
@@ -215,7 +226,7 @@ class ContentListPage:
             req, resp, "content_list.html", status=status, collection=found, items=result["data"],
             meta=result["meta"], shown=shown, sorts=SORTS, chips=chips_for(scope), error=error,
             can_create=user.can("content.create"), public_only=scope.public_shape,
-            bulk_actions=bulk_actions_for(user, shown["status"] == TRASH), done=bulk_done(req),
+            bulk_actions=bulk_actions_for(user, shown["status"] == TRASH), done=list_notice(req),
             refusal=refusal, selected=frozenset(selected), query=filters_query(shown),
         )
 
@@ -450,7 +461,7 @@ class ContentEditPage:
             fields=controls_for(collection, item, errors, user, numbering), errors=errors or {}, message=message,
             leftovers=leftover_fields(collection.schema, item["data"]),
             editable=user.can("content.update") and own_or_overseen and not deleted, deleted=deleted,
-            can_delete=user.can("content.delete") and own_or_overseen, can_purge=user.can("content.purge"),
+            can_delete=user.can("content.delete") and own_or_overseen, can_purge=user.can("content.purge") and deleted,
             can_schedule=user.can("content.publish") and not deleted,
             can_duplicate=user.can("content.create") and not deleted,
             schedules=list_schedules(status="pending", content_id=content.id)[0],
@@ -584,12 +595,22 @@ class ContentRestoreAction(_ItemWrite):
         self._apply(req, resp, collection, id, writes.restore_deleted, "/admin/content/{name}/{id}?moved=restored")
 
 
+PURGE_LIVE_REFUSAL = "Only an item in the trash can be deleted permanently: move it to the trash first."
+
+
 class ContentPurgeAction(_ItemWrite):
-    """``POST /admin/content/{collection}/{id}/purge``: delete for good (admins)."""
+    """``POST /admin/content/{collection}/{id}/purge``: delete for good (admins), from the trash only.
+
+    The API purges a live item too; the admin's button is for the trash, so that one click
+    never removes a page still in use: a live item is refused (409) and left as it is.
+    """
 
     @access("content.purge")
     def on_post(self, req, resp, collection, id):
-        self._apply(req, resp, collection, id, writes.purge, "/admin/content/{name}?purged=1")
+        _, _, content = self._edit.load(req, collection, id)
+        if content.deleted_at is None:
+            raise ContentConflict(PURGE_LIVE_REFUSAL)
+        self._apply(req, resp, collection, id, writes.purge, "/admin/content/{name}?status=trash&purged=1")
 
 
 class ContentScheduleAction:
