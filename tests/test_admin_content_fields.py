@@ -344,19 +344,38 @@ def test_reference_picker_searches_the_referenced_collection_in_the_callers_scop
     browser.get("/admin/pickers/reference/nope/author?target=f-data-author", status=404)
 
 
-def test_markdown_preview_escapes_html(browser, signed_in_as, posts):
+def test_markdown_preview_renders_markdown_and_never_a_script(browser, signed_in_as, posts):
     signed_in_as("author")
     headers = {**csrf_headers(browser), "HX-Request": "true"}
-    text = "# Title\n\n<script>alert(1)</script> [x](javascript:alert(1)) *em*"
+    # A line opening with <script> is an HTML block to its end (CommonMark): the Markdown follows.
+    text = "# Title\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1)) *em* <script>alert(2)</script>"
     response = browser.post("/admin/preview/markdown?field=data.body", {"data.body": text}, headers=headers)
     assert "<h1>Title</h1>" in response.text and "<em>em</em>" in response.text
-    assert "<script>" not in response.text and "&lt;script&gt;" in response.text
+    assert "<script" not in response.text and "alert(1)<" not in response.text and "alert(2)" not in response.text
     assert 'href="javascript' not in response.text
     browser.post("/admin/preview/markdown?field=data.body", {"data.body": "x"}, headers={"HX-Request": "true"},
                  status=403)
     for size in (200_001, MAX_FORM_BYTES + 1):  # over the preview's bound, over any form's
         browser.post("/admin/preview/markdown?field=data.body", {"data.body": "x" * size}, headers=headers,
                      status=413)
+
+
+def test_markdown_preview_renders_the_html_rich_text_holds_sanitised(browser, signed_in_as, posts):
+    signed_in_as("author")
+    headers = {**csrf_headers(browser), "HX-Request": "true"}
+    text = ('<p>Hello <strong>world</strong></p><img src="/files/a.png" onerror="alert(1)">'
+            '<a href="https://example.com" onclick="alert(2)">site</a><a href="javascript:alert(3)">bad</a>'
+            '<iframe src="https://example.com"></iframe><style>p {color: red}</style><p style="x">Styled</p>')
+    response = browser.post("/admin/preview/markdown?field=data.body", {"data.body": text}, headers=headers)
+    body = response.html.select_one(".md-preview-body")
+    assert body.select_one("p strong").text == "world" and "&lt;p&gt;" not in response.text
+    assert body.select_one("img")["src"] == "/files/a.png" and not body.select_one("img").get("onerror")
+    links = body.select("a")
+    assert [(a.text, a.get("href"), a.get("rel")) for a in links] == [
+        ("site", "https://example.com", ["noopener", "noreferrer"]), ("bad", None, ["noopener", "noreferrer"])]
+    assert not any(a.get("onclick") for a in links)
+    assert not body.select("iframe, style, script, [style]") and "color: red" not in response.text
+    assert body.select("p")[-1].text == "Styled"
 
 
 def test_pickers_need_a_session_and_the_permission(browser, posts):

@@ -5,8 +5,9 @@
   with the files the API's list would give the caller;
 * ``GET /admin/pickers/reference/{collection}/{field}?target=&search=``: content of the
   collection(s) that field references, read under the caller's Scope (``content.read``);
-* ``POST /admin/preview/markdown?field=<input name>``: that input's Markdown as HTML, with
-  raw HTML escaped and unsafe links (``javascript:``...) refused by the renderer.
+* ``POST /admin/preview/markdown?field=<input name>``: that input's Markdown as HTML, the
+  HTML it holds kept but sanitised (``render_preview``: no script, style, frame or event
+  attribute; unsafe links, ``javascript:``..., refused).
 
 Each choice is a button carrying the value and the id of the input it fills; the form's
 script copies it there. Without script the inputs take a typed id.
@@ -36,13 +37,46 @@ REFERENCE_LIMIT = "10"
 MAX_MARKDOWN = 200_000
 
 
+# What a preview keeps of the HTML rich text holds (SonicJS and API clients store rich text
+# as HTML): text structure, links and images only. Scripts, styles, frames, forms and every
+# event attribute are dropped, so the preview, inserted into the admin's page, runs nothing.
+PREVIEW_TAGS = frozenset({
+    "a", "abbr", "b", "blockquote", "br", "code", "del", "div", "em", "figcaption", "figure",
+    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol", "p",
+    "pre", "s", "small", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th",
+    "thead", "tr", "u", "ul",
+})
+PREVIEW_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "ol": {"start"},
+}
+PREVIEW_URL_SCHEMES = frozenset({"http", "https", "mailto"})
+
+
 @functools.cache
 def markdown():
-    """CommonMark with raw HTML off (what an editor typed as <script> shows as text), made by
-    the first preview a worker renders."""
+    """CommonMark with raw HTML passed through (``render_preview`` sanitises the result), made
+    by the first preview a worker renders."""
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"html": False})
+    return MarkdownIt("commonmark", {"html": True})
+
+
+def render_preview(text):
+    """``text``, Markdown or HTML or both, as sanitised HTML: markdown-it renders it with its
+    raw HTML kept, then nh3 keeps only ``PREVIEW_TAGS`` and ``PREVIEW_ATTRIBUTES`` (links to
+    ``PREVIEW_URL_SCHEMES`` or relative ones, each given ``rel="noopener noreferrer"``) and
+    drops what script and style elements hold, not only their tags."""
+    import nh3
+
+    return nh3.clean(
+        markdown().render(text), tags=set(PREVIEW_TAGS), attributes=PREVIEW_ATTRIBUTES,
+        clean_content_tags={"script", "style"}, url_schemes=set(PREVIEW_URL_SCHEMES),
+        link_rel="noopener noreferrer",
+    )
 
 
 def target_of(req):
@@ -121,4 +155,4 @@ class MarkdownPreview:
         text = one(read_form(req), req.get_param("field") or "")
         if len(text) > MAX_MARKDOWN:
             raise falcon.HTTPContentTooLarge()
-        self._renderer.page(req, resp, "_markdown_preview.html", html=markdown().render(text))
+        self._renderer.page(req, resp, "_markdown_preview.html", html=render_preview(text))
