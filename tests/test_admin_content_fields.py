@@ -454,7 +454,7 @@ def test_the_new_item_form_shows_the_declared_defaults(browser, signed_in_as, no
     assert form["data.rank"].value == "5"
     assert [box.checked for box in form.fields["data.topics"]] == [False, True]
     assert [field.value for field in form.fields["data.tags"]] == ["one", ""]
-    assert '"k"' in page.html.select_one("pre#f-data-extra").text
+    assert '"k"' in form["data.extra"].value
 
 
 def test_a_new_item_saved_as_shown_stores_the_defaults(browser, signed_in_as, notes):
@@ -1125,3 +1125,86 @@ def test_choices_next_to_a_null_are_saved_as_typed_values(browser, signed_in_as,
     form.submit(status=303)
     assert Content.get_by_id(item.id).data == {"title": "Set", "mode": "b", "word": "null", "marks": [None],
                                                "parts": [{"blockType": "part"}]}
+
+
+# ---------------------------------------------------------------- object and JSON fields
+
+JSON_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string", "required": True},
+        "meta": {"type": "json"},
+        "seo": {"type": "object", "properties": {"keywords": {"type": "array", "items": {"type": "string"}},
+                                                 "score": {"type": "number"}}},
+    },
+}
+
+
+@pytest.fixture
+def things(browser):
+    return create_collection("things", JSON_SCHEMA, display_name="Things")
+
+
+def test_object_and_json_fields_are_textareas_of_json_on_a_new_item(browser, signed_in_as, things):
+    signed_in_as("editor")
+    form = browser.get("/admin/content/things/new").forms["content-form"]
+    assert form.html.select_one("textarea#f-data-meta") and form.html.select_one("textarea#f-data-seo")
+    assert "not editable here yet" not in form.html.text
+    form["title"], form["data.meta"] = "First", '{"a": [1, 2.5, null], "b": "x"}'
+    form["data.seo"] = '{"keywords": ["cms"], "score": 3}'
+    response = form.submit(status=303)
+    item = Content.get(Content.collection == things.id)
+    assert response.location.endswith(f"/admin/content/things/{item.id}")
+    assert item.data["meta"] == {"a": [1, 2.5, None], "b": "x"} and item.data["seo"] == {"keywords": ["cms"], "score": 3}
+
+
+@pytest.mark.parametrize("typed", ["{a: 1}", "[1, 2", "NaN"])
+def test_text_that_is_not_json_is_refused_on_its_field_as_typed(browser, signed_in_as, things, typed):
+    signed_in_as("editor")
+    form = browser.get("/admin/content/things/new").forms["content-form"]
+    form["title"], form["data.meta"] = "First", typed
+    page = form.submit(status=422)
+    assert page.html.select_one("#f-data-meta-error").text.startswith("not valid JSON: ")
+    assert page.forms["content-form"]["data.meta"].value == typed
+    assert page.forms["content-form"]["title"].value == "First"
+    assert Content.select().where(Content.collection == things.id).count() == 0
+
+
+def test_an_objects_properties_are_validated_by_the_service(browser, signed_in_as, things):
+    signed_in_as("editor")
+    form = browser.get("/admin/content/things/new").forms["content-form"]
+    form["title"], form["data.seo"] = "First", '{"score": "high"}'
+    page = form.submit(status=422)
+    assert "must be a number" in page.html.select_one("#f-data-seo-error").text
+    assert json.loads(page.forms["content-form"]["data.seo"].value) == {"score": "high"}  # JSON: shown pretty
+    form["data.seo"] = '"text"'
+    assert "must be an object" in form.submit(status=422).html.select_one("#f-data-seo-error").text
+
+
+def test_editing_json_shows_it_pretty_and_saves_what_was_typed(browser, signed_in_as, things):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, things, title="T", data={"title": "T", "meta": {"n": 1, "list": ["é"]},
+                                                         "seo": {"score": 2}})
+    form = browser.get(f"/admin/content/things/{item.id}").forms["content-form"]
+    assert json.loads(form["data.meta"].value) == {"n": 1, "list": ["é"]} and "\n  " in form["data.meta"].value
+    as_a_browser_sends(form, "data.meta", "data.seo")
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data == {"title": "T", "meta": {"n": 1, "list": ["é"]}, "seo": {"score": 2}}
+    form = browser.get(f"/admin/content/things/{item.id}").forms["content-form"]
+    form["data.meta"] = '{"n": 2'
+    refused = form.submit(status=422)
+    assert "not valid JSON" in refused.html.select_one("#f-data-meta-error").text
+    assert Content.get_by_id(item.id).data["meta"] == {"n": 1, "list": ["é"]}
+    again = refused.forms["content-form"]
+    again["data.meta"], again["data.seo"] = '[true, {"k": null}]', ""
+    again.submit(status=303)
+    assert Content.get_by_id(item.id).data == {"title": "T", "meta": [True, {"k": None}]}
+
+
+def test_a_stored_null_json_is_shown_as_null_and_kept(browser, signed_in_as, things):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, things, title="T", data={"title": "T", "meta": None})
+    form = browser.get(f"/admin/content/things/{item.id}").forms["content-form"]
+    assert form["data.meta"].value == "null" and form["data.seo"].value == ""
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data == {"title": "T", "meta": None}

@@ -6,8 +6,10 @@ editor for rich text (a textarea with a toolbar and a server-rendered preview), 
 input, a checkbox, a date or datetime input, a select for choices (checkboxes for a
 multiselect), a media picker and a
 reference picker (an id input the picker fills), a repeatable list for an array of simple
-items and repeatable blocks for an array of ``blocks``. Field types the form cannot edit
-(objects, JSON, multiple media or references...) are shown read-only and keep their stored
+items and repeatable blocks for an array of ``blocks``, and a textarea of pretty-printed JSON for an
+object or a JSON field, whose text must be JSON (``blocks.UnparsedJson``; an object's
+properties are then the service's to check). Field types the form cannot edit (multiple
+media or references, arrays of objects...) are shown read-only and keep their stored
 value. A posted form becomes the API's ``data`` object: the stored data with the form's
 fields replaced, so validation, messages and writes are the service's. What nobody edited
 is stored again as it was (``blocks.posted_value``): text posted back as the form showed it
@@ -41,6 +43,7 @@ from app.admin.blocks import (
     one_value,
     posted_value,
     shown_empty,
+    typed_null,
 )
 from app.admin.choices import (
     choices_of,
@@ -71,6 +74,9 @@ CONTROLS = {
     "media": "media",
     "file": "media",
     "reference": "reference",
+    # Edited as JSON text: the service validates what it parses to (an object's properties too).
+    "object": "json",
+    "json": "json",
 }
 # Item columns the form edits itself; a schema field of the same name mirrors the column.
 COLUMN_FIELDS = ("title", "slug")
@@ -88,7 +94,7 @@ class FormField:
         name: the data key.
         label: what the label says.
         control: text, textarea, richtext, number, checkbox, date, datetime, select,
-            multiselect, media, reference, list, blocks or readonly.
+            multiselect, media, reference, list, blocks, json or readonly.
         input_type: the ``type`` of a text input (text, email, url).
         value: the value shown (a string; for a checkbox, a bool; for a select, its option's value).
         required: whether the schema requires it.
@@ -153,9 +159,14 @@ def is_plain_date(value):
     return value in ("", None) or (isinstance(value, str) and _PLAIN_DATE.fullmatch(value) is not None)
 
 
-def _shown(control, value):
+def _shown(control, value, was_set=False):
     if control == "checkbox":
         return bool(value)
+    if isinstance(value, UnparsedJson):
+        return value.text  # refused, shown again as typed
+    if control == "json":
+        # A stored null is shown as JSON writes it: posted back, it stays (``blocks.typed_null``).
+        return "" if value is None and not was_set else json.dumps(value, ensure_ascii=False, indent=2)
     if value is None or control in REPEATED_CONTROLS:
         return ""  # a list, a multiselect or blocks shows its ``items``
     if control == "readonly" or not isinstance(value, str | int | float):
@@ -184,7 +195,7 @@ def form_fields(schema, data, errors=None, picked=None, numbering=None):
             label=config.get("title") or name.replace("_", " ").capitalize(),
             control=control,
             input_type=INPUT_TYPES.get(field_type, "text"),
-            value=shown_select(config, value) if control == "select" else _shown(control, value),
+            value=shown_select(config, value) if control == "select" else _shown(control, value, name in (data or {})),
             required=name in required and control != "checkbox",
             choices=_choices(control, config, value),
             help=config.get("helpText") or config.get("description"),
@@ -210,7 +221,8 @@ def _error_of(errors, name):
         if key in errors:
             return errors[key]
     for key, message in errors.items():
-        if key.startswith((f"{FIELD_PREFIX}{name}[", f"{name}[")):
+        # An item of a list or block, or a property of an object field.
+        if key.startswith((f"{FIELD_PREFIX}{name}[", f"{name}[", f"{FIELD_PREFIX}{name}.", f"{name}.")):
             return f"{key.removeprefix(FIELD_PREFIX)}: {message}"
     return None
 
@@ -275,8 +287,10 @@ def data_from_form(schema, form, current):
         raw = one_value(form.get(FIELD_PREFIX + name))
         if kept_empty(control, raw, data.get(name), name in data, config):
             continue
+        if control == "json" and raw is None:
+            continue  # no textarea posted (a form made by hand): the stored value stays
         value = posted_value(control, raw, data.get(name), name in data, config)
-        if value is not None:
+        if value is not None or typed_null(control, raw):
             data[name] = value
         else:
             data.pop(name, None)
@@ -316,11 +330,14 @@ def unparsed_json(data):
     """``[{"field", "message"}]`` of the JSON textareas in ``data`` whose text is no JSON
     (``blocks.UnparsedJson``), worded as the service words its problems, fields included.
 
-    A JSON textarea is a block's property (``data.<field>[<n>].<property>``): only there is
-    one looked for, never inside the values themselves, which may nest deeper than a walk
-    of them could go."""
+    A JSON textarea is an object or JSON field (``data.<field>``) or a block's property
+    (``data.<field>[<n>].<property>``): only there is one looked for, never inside the values
+    themselves, which may nest deeper than a walk of them could go."""
     problems = []
     for name, blocks in (data or {}).items():
+        if isinstance(blocks, UnparsedJson):
+            problems.append({"field": f"data.{name}", "message": blocks.reason})
+            continue
         for place, block in enumerate(blocks if isinstance(blocks, list) else ()):
             for key, value in (block.items() if isinstance(block, dict) else ()):
                 if isinstance(value, UnparsedJson):
