@@ -38,13 +38,15 @@ def test_the_list_offers_boxes_and_the_actions_the_user_may_take(browser, signed
     insert_content(editor, posts, title="One")
     page = browser.get(LIST)
     form = page.forms["bulk-form"]
-    assert [option[0] for option in form["action"].options] == ["publish", "draft", "archive", "delete"]
+    assert [option[0] for option in form["action"].options] == ["", "publish", "draft", "archive", "delete"]
+    assert form["action"].value == ""  # "Choose an action": ticking and Apply alone change nothing
+    assert page.html.select_one('#bulk-action option[value="delete"]')["data-confirm"].endswith("to the trash?")
     assert page.html.select_one("#select-all")["data-select-all"] == "ids"
     assert form.fields["csrf_token"]
     assert not browser.get(f"{LIST}?status=trash").html.select("#bulk-form")  # no action takes trashed items
     browser.reset()
     insert_content(signed_in_as("author"), posts, title="Mine")
-    assert [option[0] for option in browser.get(LIST).forms["bulk-form"]["action"].options] == ["delete"]
+    assert [option[0] for option in browser.get(LIST).forms["bulk-form"]["action"].options] == ["", "delete"]
     browser.reset()
     signed_in_as("viewer")
     insert_content(editor, posts, state="published", published_at=now_ms())
@@ -76,14 +78,30 @@ def test_a_refused_bulk_action_changes_nothing_and_says_why(browser, signed_in_a
     form = browser.get(LIST).forms["bulk-form"]
     tick(form, published, draft)
     form["action"] = "archive"
-    page = form.submit(status=409)
+    response = form.submit(status=303)
+    assert response.location.startswith(f"{LIST}?sort=-updated_at&refused=archive&why=")  # the list, not the form's address
+    page = response.follow()
     refusal = page.html.select_one("#bulk-refusal").get_text(" ", strip=True)
-    assert "Nothing was changed: 1 item refused the action" in refusal
-    assert "Unfinished: Cannot archive content in state draft" in refusal
+    assert "Nothing was changed: one of the ticked items could not be archived." in refusal
+    assert "Unfinished: it cannot be archived while it is a draft." in refusal
     assert statuses(published, draft) == [("published", False), ("draft", False)]
     assert {box["value"] for box in page.html.select('input[name="ids"][checked]')} == {published.id, draft.id}
-    nothing = browser.post(f"{LIST}/bulk", {"action": "publish"}, headers=csrf_headers(browser), status=422)
-    assert "Tick the items to change first." in nothing.text
+    nothing = browser.post(f"{LIST}/bulk", {"action": "publish"}, headers=csrf_headers(browser), status=303)
+    assert "Tick the items to change first." in nothing.follow().html.select_one("#bulk-refusal").text
+    unchosen = page.forms["bulk-form"]
+    unchosen["action"] = ""
+    refused = unchosen.submit(status=303).follow()
+    assert "Choose an action to apply to the ticked items." in refused.html.select_one("#bulk-refusal").text
+    assert statuses(published, draft) == [("published", False), ("draft", False)]
+
+
+def test_the_list_reads_back_only_known_refusals(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Mine")
+    page = browser.get(f"{LIST}?refused=archive&why={item.id}:Click%20here&problem=Call%20us")
+    assert not page.html.select("#bulk-refusal")
+    page = browser.get(f"{LIST}?refused=archive&why=unknown-id:gone")
+    assert "An item you cannot open: not found" in page.html.select_one("#bulk-refusal").text
 
 
 def test_an_author_cannot_trash_others_items_in_bulk(browser, signed_in_as, posts):
@@ -91,8 +109,8 @@ def test_an_author_cannot_trash_others_items_in_bulk(browser, signed_in_as, post
     own = insert_content(author, posts, title="Mine")
     theirs = insert_content(create_user("author"), posts, title="Theirs", state="published", published_at=now_ms())
     page = browser.post(f"{LIST}/bulk", {"action": "delete", "ids": [own.id, theirs.id]},
-                        headers=csrf_headers(browser), status=409)
-    assert "Theirs: You may only change your own content" in page.text
+                        headers=csrf_headers(browser), status=303).follow()
+    assert "Theirs: you are not allowed to change this item." in page.html.select_one("#bulk-refusal").text
     assert statuses(own, theirs) == [("draft", False), ("published", False)]
 
 
@@ -122,16 +140,18 @@ def test_duplicate_from_the_edit_page_opens_the_copy(browser, signed_in_as, post
     assert Content.select().where(Content.collection == posts.id).count() == 2
 
 
-def test_the_links_of_a_refused_bulk_actions_page_lead_to_the_list(browser, signed_in_as, posts):
-    """The refusal is drawn at the form's address (``.../bulk?...``): its chips and pager
-    still lead to the list, and so does that address itself when opened again."""
+def test_a_refused_bulk_action_goes_back_to_the_list_with_its_filters(browser, signed_in_as, posts):
+    """The refusal is shown on the list with its filters; its chips and pager lead on from
+    there, and the form's address, opened, leads to the list too."""
     editor = signed_in_as("editor")
     drafts = [insert_content(editor, posts, title=f"Draft {n:02}") for n in range(25)]
     form = browser.get(f"{LIST}?status=draft&sort=title").forms["bulk-form"]
     tick(form, drafts[0])
     form["action"] = "archive"
-    refused = form.submit(status=409)
-    assert refused.request.path == f"{LIST}/bulk"
+    refused = form.submit(status=303).follow()
+    assert refused.request.path == LIST
+    assert (refused.request.GET["status"], refused.request.GET["sort"]) == ("draft", "title")
+    assert refused.html.select_one("#bulk-refusal")
     chip = refused.click(href=r"status=published")
     assert chip.request.path == LIST and chip.html.select_one("#bulk-form") is None  # no published items
     next_page = refused.click(description="Next")
@@ -148,10 +168,10 @@ def test_a_collections_bulk_form_refuses_items_of_another(browser, signed_in_as,
     own = insert_content(editor, posts, title="Post")
     elsewhere = insert_content(editor, pages, title="Page")
     page = browser.post(f"{LIST}/bulk", {"action": "publish", "ids": [own.id, elsewhere.id]},
-                        headers=csrf_headers(browser), status=409)
+                        headers=csrf_headers(browser), status=303).follow()
     refusal = page.html.select_one("#bulk-refusal").get_text(" ", strip=True)
-    assert "Nothing was changed: 1 item refused the action" in refusal
-    assert "Page: Content not found" in refusal
+    assert "Nothing was changed: one of the ticked items could not be published." in refusal
+    assert "Page: not found in this collection" in refusal
     assert statuses(own, elsewhere) == [("draft", False), ("draft", False)]
     browser.post("/admin/content/pages/bulk", {"action": "publish", "ids": [elsewhere.id]},
                  headers=csrf_headers(browser), status=303)

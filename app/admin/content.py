@@ -16,9 +16,9 @@
 * ``POST .../assign``: the item's assignment (``app.admin.assignments``);
 * ``POST /admin/content/{collection}/bulk``: the list's ticked items published, moved to
   draft, archived or moved to the trash, all or nothing (``bulk.apply``, as the API's
-  bulk action); the list's filters ride in the form's URL, so the answer, a redirect or
-  the list showing why nothing changed, keeps them (that list's links lead to the list's
-  own address, and a GET of the form's address is sent there).
+  bulk action); the list's filters ride in the form's URL, so the answer, a redirect to
+  the list saying what changed or why nothing did (``bulk_outcome``), keeps them (a GET of
+  the form's address is sent there too).
 
 Permissions are the API's: each responder's ``@access`` rule and the services' own checks
 (authors edit only their own items). Every write invalidates the content cache after it.
@@ -30,6 +30,14 @@ import falcon
 
 from app.admin.assignments import NO_ASSIGN_PANEL, assign_panel
 from app.admin.blocks import input_text, posted_back, textarea_text, whole_number
+from app.admin.bulk_outcome import (
+    BULK_DONE,
+    BULK_LABELS,
+    problem_query,
+    refusal_query,
+    refusal_shown,
+    ticked_ids,
+)
 from app.admin.forms import (
     data_from_form,
     defaults_emptied,
@@ -56,7 +64,6 @@ from app.services.content.query import (
     get_item,
     list_content,
     parse_list_params,
-    readable_titles,
 )
 from app.services.content.scheduling import list_schedules
 from app.services.content.versions import get_version
@@ -144,11 +151,6 @@ def as_you_type(search):
     return search + "*"
 
 
-# The list's bulk actions (``bulk.ACTIONS``): each one's button label and what is said once done.
-BULK_LABELS = {"publish": "Publish", "draft": "Move to draft", "archive": "Archive", "delete": "Move to trash"}
-BULK_DONE = {"publish": "published", "draft": "moved to draft", "archive": "archived", "delete": "moved to the trash"}
-
-
 def bulk_actions_for(user, trash):
     """The bulk actions the list offers ``user``: the moves to holders of ``content.publish``
     (the default workflow's moves ask for it), the trash to holders of ``content.delete``;
@@ -205,13 +207,9 @@ class ContentListPage:
     def on_get(self, req, resp, collection):
         self.render(req, resp, collection_or_404(collection))
 
-    def render(self, req, resp, found, status=falcon.HTTP_200, refusal=None, selected=()):
-        """The list of ``found``'s items as the query string asks.
-
-        Args:
-            refusal: ``(message, [reason, ...])`` of a bulk action that changed nothing.
-            selected: the ids whose boxes stay ticked (those of that bulk action).
-        """
+    def render(self, req, resp, found, status=falcon.HTTP_200):
+        """The list of ``found``'s items as the query string asks, with what a bulk action
+        that landed here says (done, or refused with the boxes it ticked still ticked)."""
         user = req.context.user
         scope = Scope.of(user)
         shown, params = list_query(req, scope)
@@ -227,15 +225,16 @@ class ContentListPage:
             meta=result["meta"], shown=shown, sorts=SORTS, chips=chips_for(scope), error=error,
             can_create=user.can("content.create"), public_only=scope.public_shape,
             bulk_actions=bulk_actions_for(user, shown["status"] == TRASH), done=list_notice(req),
-            refusal=refusal, selected=frozenset(selected), query=filters_query(shown),
+            refusal=refusal_shown(req, user), selected=frozenset(ticked_ids(req)), query=filters_query(shown),
         )
 
 
 class ContentBulkAction:
     """``POST /admin/content/{collection}/bulk``: ``action`` on the ticked ``ids``, all or nothing.
 
-    A refusal draws the list at this address; opened again (a bookmark, a copied URL), it
-    is the list with the same filters.
+    Done or refused, the answer is a redirect to the list with its filters, saying what
+    happened (``bulk_outcome``); this address opened (a bookmark of an older page) is the
+    list with the same filters too.
     """
 
     def __init__(self, list_page, cache):
@@ -253,23 +252,25 @@ class ContentBulkAction:
         found = collection_or_404(collection)
         form = read_form(req)
         action, ids = one(form, "action"), _values(form.get("ids"))
+        shown, _ = list_query(req, Scope.of(req.context.user))
+        back = f"/admin/content/{found.name}?{filters_query(shown)}&".replace("?&", "?")
+        if action not in bulk.ACTIONS:  # the empty "Choose an action" (or a forged one)
+            redirect(resp, back + problem_query("no-action", ids))
+            return
         try:
             result = bulk.apply(req.context.user, action, ids, collection_id=found.id, source="admin",
                                 request_id=req.context.request_id)
         except bulk.BulkRefused as ex:
-            # Named by title where the user may read the item; by the id they sent otherwise.
-            titles = readable_titles(Scope.of(req.context.user), [content_id for content_id, _ in ex.refusals])
-            reasons = [f"{titles.get(content_id, content_id)}: {error.message}" for content_id, error in ex.refusals]
-            self._list.render(req, resp, found, status_of(ex), (ex.message, reasons), ids)
+            redirect(resp, back + refusal_query(action, ids, ex.refusals))
             return
-        except ServiceError as ex:  # no box ticked, an unknown action, no content.delete
-            message = "Tick the items to change first." if not ids else ex.message
-            self._list.render(req, resp, found, status_of(ex), (message, []), ids)
+        except ServiceError as ex:  # no box ticked, too many, no content.delete
+            problem = ("no-items" if not ids else "too-many" if len(ids) > bulk.MAX_ITEMS
+                       else "forbidden" if isinstance(ex, ContentForbidden) else "invalid")
+            redirect(resp, back + problem_query(problem, ids[:bulk.MAX_ITEMS]))
             return
         invalidate(self._cache, Namespace.CONTENT)
-        shown, _ = list_query(req, Scope.of(req.context.user))
         done = urlencode({"done": result.action, "count": len(result.changed), "unchanged": len(result.unchanged)})
-        redirect(resp, f"/admin/content/{found.name}?{filters_query(shown)}&{done}".replace("?&", "?"))
+        redirect(resp, back + done)
 
 
 def _values(value):
