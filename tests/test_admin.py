@@ -1002,6 +1002,7 @@ def test_versions_diff_and_restore(browser, signed_in_as, posts):
     diff = browser.get(f"{edit_url(item)}/versions/1")
     changed = {row.th.contents[0].strip() for row in diff.html.select("tr.changed")}
     assert changed == {"title", "data.title", "data.views", "data.category"}
+    assert diff.html.select_one("#restore-version-form")["data-confirm"].startswith("Restore version 1?")
     response = diff.forms["restore-version-form"].submit(status=303).follow()
     assert "restored as a new version" in response.text
     restored = Content.get_by_id(item.id)
