@@ -638,9 +638,21 @@ def test_publishing_from_the_edit_page(browser, signed_in_as, posts):
     assert response.location.endswith("?moved=publish")
     page = response.follow()
     assert page.html.select_one("#item-status").text == "published"
+    assert page.html.select_one("p.message.ok").text == "Published."
     assert buttons(page) == ["archive", "unpublish"]
     saved = Content.get_by_id(item.id)
     assert saved.status == "published" and saved.published_at is not None
+
+
+def test_a_move_is_said_in_words_and_the_state_chip_stands_apart(browser, signed_in_as, posts):
+    author = signed_in_as("author")
+    item = insert_content(author, posts, title="Mine")
+    page = browser.get(edit_url(item)).forms["workflow-form"].submit("action", value="submit", status=303).follow()
+    assert page.html.select_one("p.message.ok").text == "Submitted for review."
+    meta = page.html.select_one("p.meta").get_text()
+    assert "draft pending-review version" in " ".join(meta.split())  # chips and link apart
+    assert re.search(r"pending-review</span>\s+<a ", page.text)
+    assert browser.get(f"{edit_url(item)}?moved=explode").html.select_one("p.message.ok") is None
 
 
 def test_a_move_the_workflow_lacks_is_shown_as_a_conflict(browser, signed_in_as, posts):
@@ -839,7 +851,9 @@ def test_scheduling_from_the_edit_page(browser, signed_in_as, posts):
     item = insert_content(editor, posts, title="Later")
     form = browser.get(edit_url(item)).forms["schedule-form"]
     form["action"], form["scheduled_at"], form["timezone"] = "publish", "2000-01-01T09:00", "Europe/Paris"
-    assert "scheduled_at must be in the future" in form.submit(status=422).text
+    past = form.submit(status=422)
+    assert past.html.select_one("p.message.error").text == "The time must be in the future."
+    assert "scheduled_at" not in past.html.select_one("p.message.error").text
     form["scheduled_at"], form["timezone"] = "2099-06-01T09:00", "Mars/Olympus"
     assert "Unknown time zone" in form.submit(status=422).text
     form["timezone"] = "Europe/Paris"
@@ -851,6 +865,28 @@ def test_scheduling_from_the_edit_page(browser, signed_in_as, posts):
     browser.reset()
     signed_in_as("author")
     assert not browser.get(edit_url(live)).html.select("#schedule-form")
+
+
+def test_unpublishing_is_scheduled_only_for_what_will_be_published_by_then(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    draft = insert_content(editor, posts, title="Unfinished")
+    form = browser.get(edit_url(draft)).forms["schedule-form"]
+    form["action"], form["scheduled_at"], form["timezone"] = "unpublish", "2099-06-01T09:00", "UTC"
+    refused = form.submit(status=409)
+    assert "Only a published item can be unpublished" in refused.html.select_one("p.message.error").text
+    assert ScheduledContent.select().where(ScheduledContent.content == draft.id).count() == 0
+    form["action"], form["scheduled_at"] = "publish", "2099-05-01T09:00"
+    form.submit(status=303)
+    form["action"], form["scheduled_at"] = "unpublish", "2099-04-01T09:00"  # before that publish
+    form.submit(status=409)
+    form["scheduled_at"] = "2099-06-01T09:00"  # after it: an embargo's end
+    form.submit(status=303)
+    assert sorted(row.action for row in ScheduledContent.select().where(ScheduledContent.content == draft.id)) == [
+        "publish", "unpublish"]
+    live = insert_content(editor, posts, title="Live", state="published", published_at=now_ms())
+    form = browser.get(edit_url(live)).forms["schedule-form"]
+    form["action"], form["scheduled_at"], form["timezone"] = "unpublish", "2099-06-01T09:00", "UTC"
+    form.submit(status=303)
 
 
 def test_a_refused_schedule_keeps_what_was_typed_and_a_pending_one_can_be_cancelled(browser, signed_in_as, posts):

@@ -511,11 +511,20 @@ DONE_MESSAGES = {"deleted": "Moved to the trash.", "restored": "Restored from th
                  "duplicated": "This is the new copy, a draft: edit it and save."}
 
 
+# What the edit page says after each workflow move (``workflow.ACTIONS``), in an editor's words.
+MOVED_MESSAGES = {"submit": "Submitted for review.", "approve": "Approved.",
+                  "reject": "Rejected: sent back to its author.", "publish": "Published.",
+                  "unpublish": "Unpublished: back to draft.", "archive": "Archived.",
+                  "restore-draft": "Moved back to draft."}
+
+
 def _known_action(name):
     # Only a known action is echoed back: no text of the URL's choosing on the page.
     if name in DONE_MESSAGES:
         return DONE_MESSAGES[name]
-    return f"Done: {name}." if name in workflow.ACTIONS else None
+    if name in workflow.ACTIONS:
+        return MOVED_MESSAGES.get(name, f"{name.replace('-', ' ').capitalize()}: done.")
+    return None
 
 
 class ContentWorkflowAction:
@@ -629,13 +638,44 @@ class ContentScheduleAction:
         when, zone = one(form, "scheduled_at").strip(), one(form, "timezone").strip() or "UTC"
         action = one(form, "action")
         try:
+            check_unpublish_planned(content, action, when, zone)
             scheduling.create_schedule(self._db, id, req.context.user, action, when, zone)
         except workflow.WorkflowError as ex:
-            self._edit.render(req, resp, found, item, content, status_of(ex), message=ex.message,
+            self._edit.render(req, resp, found, item, content, status_of(ex), message=schedule_message(ex),
                               schedule={"action": action, "scheduled_at": when, "timezone": zone})
             return
         invalidate(self._cache, Namespace.CONTENT)
         redirect(resp, f"/admin/content/{found.name}/{id}?moved=scheduled")
+
+
+# The API's messages about the time name its field; the form's input is "When".
+SCHEDULE_FIELD_PREFIX = "scheduled_at "
+UNPUBLISH_UNPLANNED = ("Only a published item can be unpublished: this one is not published and "
+                       "no publish is scheduled before that time. Schedule its publish first.")
+
+
+def schedule_message(error):
+    """What the schedule form says of a refused schedule: the service's message, the API's
+    field name ("scheduled_at must be in the future") read as the form's time."""
+    if error.message.startswith(SCHEDULE_FIELD_PREFIX):
+        said = "The time " + error.message.removeprefix(SCHEDULE_FIELD_PREFIX)
+        return said if said.endswith(".") else said + "."
+    return error.message
+
+
+def check_unpublish_planned(content, action, when, zone):
+    """Refuse scheduling ``unpublish`` of ``content`` when nothing will have published it
+    by then: it is not published, and no pending publish of it comes before ``when`` (in
+    ``zone``). A time that cannot be read is left for ``create_schedule`` to refuse."""
+    if action != "unpublish" or content.status == "published":
+        return
+    try:
+        at = scheduling.parse_schedule_time(when, zone)
+    except workflow.WorkflowError:
+        return
+    pending, _ = list_schedules(status="pending", content_id=content.id, action="publish", limit=100)
+    if not any(row.scheduled_at < at for row in pending):
+        raise workflow.NotAllowed(UNPUBLISH_UNPLANNED)
 
 
 class ContentScheduleCancelAction:
