@@ -386,6 +386,10 @@ def test_content_list_searches_filters_and_pages(browser, signed_in_as, posts):
     assert chips == {"draft"} and "14 items" in drafts.text
     titles = [a.text for a in browser.get("/admin/content/posts?sort=title&status=published").html.select("tbody a")]
     assert titles == sorted(titles)
+    bogus = browser.get("/admin/content/posts?status=bogus%3Cb%3E", status=400)  # said, and shown unfiltered
+    alert = bogus.html.select_one("#results p.message.error").text
+    assert "status filter is unknown" in alert and "draft, published, archived, trash" in alert
+    assert "bogus" not in bogus.text and "26 items" in bogus.text
 
 
 def test_viewers_see_published_items_read_only(browser, signed_in_as, posts):

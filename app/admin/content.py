@@ -121,6 +121,15 @@ def chips_for(scope):
     return STATUS_CHIPS if scope.public_shape else (*STATUS_CHIPS, TRASH)
 
 
+UNKNOWN_STATUS = "That status filter is unknown, so every status is shown. The statuses are: {}."
+
+
+def unknown_status(req, scope):
+    """Whether the list's URL names a status that is none of ``chips_for(scope)``."""
+    status = req.get_param("status") or ""
+    return status != "" and status not in chips_for(scope)
+
+
 def list_query(req, scope):
     """``(values shown in the filter form, parameters for parse_list_params)`` of a list request."""
     status = req.get_param("status") or ""
@@ -214,6 +223,9 @@ class ContentListPage:
         scope = Scope.of(user)
         shown, params = list_query(req, scope)
         result, error = {"data": [], "meta": {}}, None
+        if unknown_status(req, scope):
+            # Shown unfiltered, saying why: the URL's own text is never echoed on the page.
+            error, status = UNKNOWN_STATUS.format(", ".join(chips_for(scope))), falcon.HTTP_400
         try:
             result = list_content(parse_list_params(params, scope, collection_id=found.id), scope)
         except NotPermitted as ex:
