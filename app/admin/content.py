@@ -11,7 +11,8 @@
 * ``POST /admin/content/{collection}/{id}/workflow``: one workflow move
   (``workflow.transition``); the page offers exactly ``workflow.next_steps`` for the user;
 * ``POST .../delete``, ``.../restore``, ``.../purge``, ``.../schedule``: soft delete,
-  restore, purge (admins) and scheduling, through the services the API's routes use;
+  restore, purge (admins; only of an item in the trash, where the API purges live ones too)
+  and scheduling, through the services the API's routes use;
 * ``POST .../duplicate``: a draft copy (``copies.duplicate``, as the API's duplicate);
 * ``POST .../assign``: the item's assignment (``app.admin.assignments``);
 * ``POST /admin/content/{collection}/bulk``: the list's ticked items published, moved to
