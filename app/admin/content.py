@@ -25,6 +25,7 @@ Permissions are the API's: each responder's ``@access`` rule and the services' o
 (authors edit only their own items). Every write invalidates the content cache after it.
 """
 
+import functools
 from urllib.parse import urlencode
 
 import falcon
@@ -57,7 +58,7 @@ from app.services.cache import Namespace, invalidate
 from app.services.collections import active_collections
 from app.services.content import bulk, copies, scheduling, workflow, writes
 from app.services.content.defaults import with_defaults
-from app.services.content.errors import ContentConflict, ContentForbidden, ContentInvalid, ContentNotFound
+from app.services.content.errors import ContentForbidden, ContentInvalid, ContentNotFound
 from app.services.content.fields import QueryError
 from app.services.content.query import (
     NotPermitted,
@@ -618,9 +619,6 @@ class ContentRestoreAction(_ItemWrite):
         self._apply(req, resp, collection, id, writes.restore_deleted, "/admin/content/{name}/{id}?moved=restored")
 
 
-PURGE_LIVE_REFUSAL = "Only an item in the trash can be deleted permanently: move it to the trash first."
-
-
 class ContentPurgeAction(_ItemWrite):
     """``POST /admin/content/{collection}/{id}/purge``: delete for good (admins), from the trash only.
 
@@ -630,10 +628,8 @@ class ContentPurgeAction(_ItemWrite):
 
     @access("content.purge")
     def on_post(self, req, resp, collection, id):
-        _, _, content = self._edit.load(req, collection, id)
-        if content.deleted_at is None:
-            raise ContentConflict(PURGE_LIVE_REFUSAL)
-        self._apply(req, resp, collection, id, writes.purge, "/admin/content/{name}?status=trash&purged=1")
+        self._apply(req, resp, collection, id, functools.partial(writes.purge, trashed_only=True),
+                    "/admin/content/{name}?status=trash&purged=1")
 
 
 class ContentScheduleAction:

@@ -96,6 +96,8 @@ SCHEMA_RETRY_MS = 1000
 # Fields a version restore brings back (status is the workflow's, not the editor's).
 RESTORED_FIELDS = ("title", "slug", "data", "meta_title", "meta_description", "featured_image_id")
 # What a schedule cancelled by its item's soft delete says (its ``error_message``).
+# Why ``purge(..., trashed_only=True)`` refuses a live item.
+PURGE_LIVE_REFUSAL = "Only an item in the trash can be deleted permanently: move it to the trash first."
 TRASHED_SCHEDULE_REASON = "Cancelled: the item was moved to the trash; schedule it again once it is restored"
 
 
@@ -456,8 +458,11 @@ def restore_deleted(user, content_id):
         return restored
 
 
-def purge(user, content_id):
+def purge(user, content_id, *, trashed_only=False):
     """Delete content for good, with its versions, history and schedules. Returns its id.
+
+    With ``trashed_only`` (the admin's button), an item not in the trash is refused
+    (ContentConflict), checked on the locked row so a restore just before cannot slip through.
 
     An item purged without going through the trash first is deleted as a soft delete
     would be, hooks included (``before_content_delete`` may veto it; ``after_content_delete``
@@ -469,6 +474,8 @@ def purge(user, content_id):
     with database.atomic():
         content = load_for_write(content_id, include_deleted=True, lock=True)
         live = content.deleted_at is None
+        if live and trashed_only:
+            raise ContentConflict(PURGE_LIVE_REFUSAL)
         if live:
             hooks.before("content_delete", user=user, content=content)
         assignee_id = assigned_to(content)  # read before the cascade takes it
