@@ -233,3 +233,36 @@ def test_a_form_marked_data_confirm_is_sent_only_once_its_question_is_accepted(s
     chromium.get(served_admin + "/admin/content/posts")
     wait_for(chromium).until(ec.url_contains("/admin/login"))
     assert not severe_console_errors(chromium)
+
+
+def test_the_bulk_trash_is_asked_first_and_the_other_actions_are_not(served_admin, chromium):
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select
+
+    from app.db.models import Content
+
+    admin = create_user("admin", password_hash=hashed())
+    posts = create_collection("posts", POSTS, display_name="Posts")
+    item = insert_content(admin, posts, title="Keep me")
+    sign_in(chromium, served_admin, admin)
+    open_page(chromium, served_admin + "/admin/content/posts", "Posts")
+
+    def tick_and_choose(action):
+        box = chromium.find_element(by().CSS_SELECTOR, f"input[name='ids'][value='{item.id}']")
+        if not box.is_selected():
+            box.click()
+        Select(chromium.find_element(by().ID, "bulk-action")).select_by_value(action)
+
+    tick_and_choose("delete")
+    assert ask_and_answer(chromium, "bulk-form", accept=False) == "Move the ticked items to the trash?"
+    assert Content.get_by_id(item.id).deleted_at is None
+    ask_and_answer(chromium, "bulk-form", accept=True)
+    wait_for(chromium).until(lambda driver: Content.get_by_id(item.id).deleted_at is not None)
+
+    # An action that destroys nothing is sent without a question.
+    item = insert_content(admin, posts, title="Publish me")
+    open_page(chromium, served_admin + "/admin/content/posts", "Posts")
+    tick_and_choose("publish")
+    chromium.execute_script("document.getElementById('bulk-form').requestSubmit();")
+    assert not ec.alert_is_present()(chromium)
+    wait_for(chromium).until(lambda driver: Content.get_by_id(item.id).status == "published")

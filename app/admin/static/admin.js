@@ -148,17 +148,29 @@
 })();
 
 // A destructive form says so with data-confirm="Question?": it is sent only once the user
-// accepts that question. Listening in the capture phase on the document runs this before
-// any listener on the form itself (htmx's among them), so a dismissed question stops both
-// a plain submission and an htmx one.
+// accepts that question. A form whose action is picked from a list (the content list's bulk
+// actions) puts the question on the destructive option instead, asked when that option is
+// the chosen one. Listening in the capture phase on the document runs this before any
+// listener on the form itself (htmx's among them), so a dismissed question stops both a
+// plain submission and an htmx one.
 (function () {
   "use strict";
+  function question(form) {
+    if (form.hasAttribute("data-confirm")) {
+      return form.dataset.confirm;
+    }
+    for (const field of form.elements) {
+      const chosen = field instanceof HTMLSelectElement ? field.selectedOptions[0] : null;
+      if (chosen && chosen.hasAttribute("data-confirm")) {
+        return chosen.dataset.confirm;
+      }
+    }
+    return null;
+  }
   document.addEventListener("submit", (event) => {
     const form = event.target;
-    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-confirm")) {
-      return;
-    }
-    if (!window.confirm(form.dataset.confirm)) {
+    const asked = form instanceof HTMLFormElement ? question(form) : null;
+    if (asked !== null && !window.confirm(asked)) {
       event.preventDefault();
       event.stopImmediatePropagation();
     }
