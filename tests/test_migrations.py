@@ -369,6 +369,7 @@ def test_an_assignee_id_json_cannot_hold_unescaped_refuses_until_unassigned(db, 
                 "VALUES ('posts', 'posts', 'posts', '{}', 0, 0)")
     add_item(db, "live", "published", "published", assignee="u\t1")
     add_item(db, "in-review", "draft", "pending-review", assignee="u\n2")  # not ended: its id stays as it is
+    add_item(db, "unpublished", "draft", "published", assignee="u\n2")  # a draft, whatever its state says
     give_back()
 
     with pytest.raises(MigrationError) as caught:
@@ -377,11 +378,12 @@ def test_an_assignee_id_json_cannot_hold_unescaped_refuses_until_unassigned(db, 
         f"Migration {ASSIGNMENTS_FILE} refused: assignments whose assignee id holds a control character: "
         "item 'live' (assignee 'u\\t1'). Unassign them")
     assert [s.name for s in runner.pending()] == [ASSIGNMENTS_FILE]
-    assert len(rows(db, "SELECT content_id FROM content_assignments")) == 2
+    assert len(rows(db, "SELECT content_id FROM content_assignments")) == 3
 
     execute(db, "DELETE FROM content_assignments WHERE content_id = 'live'")
     assert runner.apply() == [ASSIGNMENTS_FILE]
-    assert rows(db, "SELECT content_id, assignee_id FROM content_assignments") == [("in-review", "u\n2")]
+    assert rows(db, "SELECT content_id, assignee_id FROM content_assignments ORDER BY content_id") == [
+        ("in-review", "u\n2"), ("unpublished", "u\n2")]
 
 
 # ------------------------------------------------------------------ failures and safety

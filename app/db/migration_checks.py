@@ -66,11 +66,13 @@ def assignee_ids_json_cannot_hold(db):
     """Why migration 0043 cannot record the end of every assignment: those whose assignee id
     holds a control character (a backup may bring any text as an id), which the history row's
     JSON, built by plain SQL, would hold unescaped; or None when there are none."""
-    # The items it ends assignments on, or a few more (a draft whose workflow state says published).
+    # Exactly the items it ends assignments on: trashed, or published or archived as it reads
+    # the state (a draft whose workflow state still says published is a draft).
     rows = db.execute_sql(
         "SELECT a.content_id, a.assignee_id FROM content_assignments a JOIN content c ON c.id = a.content_id"
         " WHERE c.deleted_at IS NOT NULL OR c.status IN ('published', 'archived', 'deleted')"
-        " OR c.workflow_state_id IN ('published', 'archived')").fetchall()
+        " OR ((c.status IS NULL OR c.status <> 'draft') AND c.workflow_state_id IN ('published', 'archived'))"
+        ).fetchall()
     odd = sorted((content_id, assignee) for content_id, assignee in rows if _CONTROL.search(assignee or ""))
     if not odd:
         return None
