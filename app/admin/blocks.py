@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass, field
 
 from app.admin.choices import choices_of, chosen_value, kept_current, offered, select_choices, shown_select
+from app.api.errors import nul_path
 from app.services.content.validation import MULTIPLE_TYPES
 from app.services.enums import same_value
 
@@ -365,7 +366,6 @@ def _json_value(text, raw, config):
         value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
         # A \u escape may name half a character (a lone surrogate), which no UTF-8 text holds.
         json.dumps(value, ensure_ascii=False).encode()
-        return value
     except (ValueError, RecursionError) as ex:
         kind = config.get("type")
         if kind in TEXT_VALUED_JSON_TYPES and not (kind in MULTIPLE_TYPES and config.get("multiple") is True):
@@ -373,6 +373,10 @@ def _json_value(text, raw, config):
         reason = ("nested too deeply" if isinstance(ex, RecursionError)
                   else "a \\u escape names half a character" if isinstance(ex, UnicodeEncodeError) else str(ex))
         return UnparsedJson(_lf(raw), f"not valid JSON: {reason}")
+    # A \u0000 escape makes a NUL, which the API refuses in any body: refused here alike.
+    if nul_path(value) is not None:
+        return UnparsedJson(_lf(raw), "NUL characters are not allowed")
+    return value
 
 
 def _stored_block(stored, number, discriminator, kind):

@@ -166,12 +166,30 @@ def _shown(control, value, was_set=False):
         return value.text  # refused, shown again as typed
     if control == "json":
         # A stored null is shown as JSON writes it: posted back, it stays (``blocks.typed_null``).
-        return "" if value is None and not was_set else json.dumps(value, ensure_ascii=False, indent=2)
+        return "" if value is None and not was_set else _json_text(value)
     if value is None or control in REPEATED_CONTROLS:
         return ""  # a list, a multiselect or blocks shows its ``items``
     if control == "readonly" or not isinstance(value, str | int | float):
         return json.dumps(value, ensure_ascii=False, indent=1)
     return str(value)
+
+
+# Past this many characters a JSON field is shown compact: indented, a large value (the API
+# takes 2 MiB) would be several times its size once the form URL-encodes its line breaks
+# and indentation, past what the form may send, and its item could no longer be saved.
+PRETTY_JSON_LIMIT = 64 * 1024
+
+
+def _json_text(value):
+    """``value`` as a JSON textarea shows it: indented while small, else compact (also when
+    nested deeper than the indenting encoder can go)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, indent=2)
+    except RecursionError:
+        text = None
+    if text is None or len(text) > PRETTY_JSON_LIMIT:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text
 
 
 def form_fields(schema, data, errors=None, picked=None, numbering=None):

@@ -220,7 +220,7 @@ def read_body(req, struct_type, max_bytes=MAX_JSON_BODY_BYTES, form_ok=False):
         raise payload_too_large(max_bytes)
     try:
         media = req.get_media()
-        path = _nul_path(media)
+        path = nul_path(media)
         if path is not None:
             raise field_error(path or None, "NUL characters are not allowed")
         return msgspec.convert(either_casing(media, struct_type), struct_type)
@@ -316,7 +316,7 @@ def _recase(value, kind, path):
     return value
 
 
-def _nul_path(media):
+def nul_path(media):
     """The path of the first string (or key) holding a NUL, or None (iterative: no depth limit)."""
     stack = [(media, "")]
     while stack:
