@@ -879,6 +879,9 @@ def test_unpublishing_is_scheduled_only_for_what_will_be_published_by_then(brows
     refused = form.submit(status=409)
     assert "Only a published item can be unpublished" in refused.html.select_one("p.message.error").text
     assert ScheduledContent.select().where(ScheduledContent.content == draft.id).count() == 0
+    form["scheduled_at"] = "2000-06-01T09:00"  # past: that is what is said, as for any action
+    past = form.submit(status=422)
+    assert past.html.select_one("p.message.error").text.startswith("The time must be in the future")
     form["action"], form["scheduled_at"] = "publish", "2099-05-01T09:00"
     form.submit(status=303)
     form["action"], form["scheduled_at"] = "unpublish", "2099-04-01T09:00"  # before that publish

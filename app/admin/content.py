@@ -54,6 +54,7 @@ from app.admin.picked import picked_values
 from app.admin.sonicjs_paths import content_list_target, moved
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
+from app.db.models import now_ms
 from app.services.cache import Namespace, invalidate
 from app.services.collections import active_collections
 from app.services.content import bulk, copies, scheduling, workflow, writes
@@ -675,12 +676,15 @@ def schedule_message(error):
 def check_unpublish_planned(content, action, when, zone):
     """Refuse scheduling ``unpublish`` of ``content`` when nothing will have published it
     by then: it is not published, and no pending publish of it comes before ``when`` (in
-    ``zone``). A time that cannot be read is left for ``create_schedule`` to refuse."""
+    ``zone``). A time that cannot be read, or that is past, is left for ``create_schedule``
+    to refuse, in its own words."""
     if action != "unpublish" or content.status == "published":
         return
     try:
         at = scheduling.parse_schedule_time(when, zone)
     except workflow.WorkflowError:
+        return
+    if at <= now_ms():
         return
     pending, _ = list_schedules(status="pending", content_id=content.id, action="publish", limit=100)
     if not any(row.scheduled_at < at for row in pending):

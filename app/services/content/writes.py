@@ -95,9 +95,9 @@ MAX_SCHEMA_CHANGES = 5
 SCHEMA_RETRY_MS = 1000
 # Fields a version restore brings back (status is the workflow's, not the editor's).
 RESTORED_FIELDS = ("title", "slug", "data", "meta_title", "meta_description", "featured_image_id")
-# What a schedule cancelled by its item's soft delete says (its ``error_message``).
 # Why ``purge(..., trashed_only=True)`` refuses a live item.
 PURGE_LIVE_REFUSAL = "Only an item in the trash can be deleted permanently: move it to the trash first."
+# What a schedule cancelled by its item's soft delete says (its ``error_message``).
 TRASHED_SCHEDULE_REASON = "Cancelled: the item was moved to the trash; schedule it again once it is restored"
 
 
