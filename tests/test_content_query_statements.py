@@ -254,6 +254,7 @@ def _row(**changes):
         "data": '{"views": 3, "tags": ["a"]}', "created_at": 1, "updated_at": 2, "published_at": None,
         "version_number": 1, "meta_title": None, "meta_description": "", "workflow_state_id": "draft",
         "deleted_at": None, "author_id": "u1", "author_first_name": "Ada", "author_last_name": "Lovelace",
+        "author_username": "ada",
         "author_email": "ada@example.com", "collection_name": "blog", "collection_display_name": "Blog",
         "media_id": None, "media_url": None, "media_thumbnail_url": None, "media_alt": None, "media_width": None,
         "media_height": None, "media_mime_type": None,
@@ -289,7 +290,7 @@ def test_items_from_rows_reads_rows_as_convert_row_and_item_from_row(scope, fiel
     assert [serialize.items_from_rows([row], scope, fields)[0] for row in ODD_ROWS] == expected
     assert serialize.items_from_rows(ODD_ROWS, scope, fields) == expected  # the row types now known
     items = serialize.items_from_rows(ODD_ROWS, scope)
-    assert [item["author"]["name"] for item in items[:4]] == ["Ada Lovelace", "Lovelace", "Ada", ""]
+    assert [item["author"]["name"] for item in items[:4]] == ["Ada Lovelace", "Lovelace", "Ada", "ada"]
     assert [item["data"] for item in items[5:8]] == ["not JSON", None, {"x": 1}]
     assert [items[8][key] for key in ("version_number", "published_at", "created_at")] == [2, 17, 3]
 

@@ -13,6 +13,7 @@ import falcon
 from app.admin.csrf import FIELD
 from app.admin.forms import is_plain_date
 from app.admin.pages import HTML, TEMPLATES, format_time
+from app.services.display_names import person_name
 
 # What a public page needs and no more: such a page may hold a secret (a sign-in link's
 # token, in its form), and loads no script (its template leaves base.html's ``scripts`` block
@@ -68,6 +69,7 @@ class PublicPages:
         )
         env.globals["asset"] = self.assets.url
         env.filters["datetime"] = format_time
+        env.filters["person_name"] = person_name
         env.tests["plain_date"] = is_plain_date
         return env
 

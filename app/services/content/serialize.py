@@ -3,7 +3,8 @@ query) and the item shape the API returns.
 
 The item follows SonicJS's ``{id, title, slug, status, collectionId, data, created_at,
 updated_at}`` and adds ``published_at``, ``version_number``, the SEO fields, and the joined
-``author {id, name, email?}``, ``collection {id, name, display_name}`` and
+``author {id, name, email?}`` (``name``: first and last name, else username),
+``collection {id, name, display_name}`` and
 ``featuredImage {id, url, thumbnail_url, alt, width, height, mime_type} | null`` (a
 soft-deleted image reads as null). Callers who may see unpublished content also get
 ``workflow_state_id`` and ``deleted_at``; authors' emails are shown only to callers who may
@@ -22,6 +23,7 @@ import peewee
 from peewee import JOIN
 
 from app.db.models import Collection, Content, JSONField, Media, User
+from app.services.display_names import display_name
 
 # (key in the row, selected expression), in SELECT order.
 COLUMNS = (
@@ -42,6 +44,7 @@ COLUMNS = (
     ("author_id", Content.author),
     ("author_first_name", User.first_name),
     ("author_last_name", User.last_name),
+    ("author_username", User.username),
     ("author_email", User.email),
     ("collection_name", Collection.name),
     ("collection_display_name", Collection.display_name),
@@ -180,11 +183,11 @@ def _decoded(text):
 def _item(row, data, show_email, private):
     """The item of a converted row, with ``data`` already decoded."""
     (content_id, title, slug, status, collection_id, _data, created_at, updated_at, published_at, version_number,
-     meta_title, meta_description, workflow_state_id, deleted_at, author_id, first_name, last_name, email,
+     meta_title, meta_description, workflow_state_id, deleted_at, author_id, first_name, last_name, username, email,
      collection_name, collection_display_name, media_id, media_url, media_thumbnail_url, media_alt, media_width,
      media_height, media_mime_type) = row[:WIDTH]
-    # The non-empty parts joined by a space.
-    name = f"{first_name} {last_name}" if first_name and last_name else first_name or last_name or ""
+    # Never the email here: the public reads this name too.
+    name = display_name(first_name, last_name, username)
     author = {"id": author_id, "name": name, "email": email} if show_email else {"id": author_id, "name": name}
     item = {
         "id": content_id,

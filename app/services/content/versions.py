@@ -9,6 +9,7 @@ from app.services.content.errors import ContentNotFound
 from app.services.content.history import snapshot
 from app.services.content.query import Scope
 from app.services.content.writes import load_for_write, may_edit, refuse
+from app.services.display_names import display_name
 from app.services.pagination import pagination_meta
 
 
@@ -18,7 +19,8 @@ def _version_row(row, current, full):
         "version": row.version,
         "content_id": row.content_id,
         "created_at": row.created_at,
-        "author": {"id": row.author_id, "name": f"{row.author.first_name} {row.author.last_name}".strip()},
+        "author": {"id": row.author_id, "name": display_name(row.author.first_name, row.author.last_name,
+                                                             row.author.username)},
         "is_current": row.version == current,
         "title": saved.get("title"),
         "slug": saved.get("slug"),
@@ -34,7 +36,7 @@ def _version_row(row, current, full):
 
 def _versions_query(content_id):
     return (
-        ContentVersion.select(ContentVersion, User.id, User.first_name, User.last_name)
+        ContentVersion.select(ContentVersion, User.id, User.first_name, User.last_name, User.username)
         .join(User, on=(ContentVersion.author == User.id))
         .where(ContentVersion.content == content_id)
     )
