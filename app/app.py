@@ -88,6 +88,8 @@ def create_app(env, settings=None, services=None):
     db = env.DB.db
     bind_models(db)  # the default for code outside requests; each request binds its own app's
     time_queries(db)  # query durations for /metrics
+    authentication = AuthenticationMiddleware(settings, services.roles, token_resolvers=[services.api_tokens.resolve],
+                                              cache=services.cache)
     app = falcon.App(
         middleware=[
             RequestContextMiddleware(env),
@@ -96,8 +98,7 @@ def create_app(env, settings=None, services=None):
             DatabaseMiddleware(db),
             D1SessionMiddleware(),
             PluginMiddleware(services.plugins, settings),
-            AuthenticationMiddleware(settings, services.roles, token_resolvers=[services.api_tokens.resolve],
-                                     cache=services.cache),
+            authentication,
         ],
         cors_enable=False,
         router=MethodsRouter(),  # HEAD wherever GET is, and an Allow naming every method
@@ -107,7 +108,7 @@ def create_app(env, settings=None, services=None):
     app.resp_options.media_handlers.update({falcon.MEDIA_JSON: handler})
     app.req_options.strip_url_path_trailing_slash = True
     install_error_handling(app)
-    routes = Routes(app, env, settings, services)
+    routes = Routes(app, env, settings, services, identify=authentication.identify)
     # A browser that must sign in gets the sign-in page, not a JSON 401; a page's route reads
     # its Accept as the admin's pages do (``routes.is_page``, asked at request time).
     install_sign_in_redirect(app, routes.is_page)

@@ -80,6 +80,23 @@ def test_every_page_has_the_security_headers(browser, signed_in_as, posts):
     assert " style=" not in browser.get("/admin").text
 
 
+def test_a_signed_in_users_404_page_has_the_admin_layout(browser, signed_in_as):
+    anonymous = browser.get("/admin/settings", status=404)
+    assert anonymous.html.select_one("nav") is None and anonymous.html.select_one("a[href='/admin/login']")
+    user = signed_in_as("editor")
+    for path in ("/admin/settings", "/admin/settings/general", "/admin/no/such/page"):
+        page = browser.get(path, status=404)
+        assert page.html.select_one("nav a[href='/admin/content']"), path
+        sign_out = page.html.select_one("form[action='/admin/logout'] button")
+        assert sign_out["title"] == f"Signed in as {user.email} (editor)"
+        assert page.html.select_one("main a[href='/admin']").get_text() == "Back to the dashboard"
+        assert page.html.select_one("main a[href='/admin/login']") is None
+    # An expired or forged cookie is nobody: the signed-out page.
+    browser.reset()
+    browser.set_cookie("auth_token", "not-a-token")
+    assert browser.get("/admin/settings", status=404).html.select_one("nav") is None
+
+
 def test_vendored_assets_are_served_with_long_caching(browser):
     page = browser.get("/admin/login").text
     for name in (HTMX, PICO):

@@ -304,9 +304,20 @@ def test_the_admin_page_actions_need_the_token_and_the_plugin(env, browser, sign
     browser.post("/admin/plugins/core-cache/deactivate", {"csrf_token": csrf_token(browser)}, status=303)
     browser.get("/admin/cache", status=404)
     assert browser.get("/admin/plugins/core-cache").html.select_one("#cache-page") is None
+    assert browser.get("/admin").html.select_one("nav a[href='/admin/cache']") is None
+
+
+def test_the_nav_leads_admins_to_the_cache_page_titled_cache(browser, signed_in_as, site):
+    signed_in_as("admin")
+    link = browser.get("/admin").html.select_one("nav a[href='/admin/cache']")
+    assert link.get_text(strip=True) == "Cache"
+    page = browser.get("/admin/cache")
+    assert page.html.title.get_text() == "Cache · sonicpy"
+    assert page.html.select_one("nav a[href='/admin/cache']")["aria-current"] == "page"
 
 
 def test_editors_cannot_open_the_cache_page(browser, signed_in_as):
     signed_in_as("editor")
+    assert browser.get("/admin").html.select_one("nav a[href='/admin/cache']") is None
     browser.get("/admin/cache", status=403)
     browser.post("/admin/cache/warm", {"csrf_token": csrf_token(browser)}, status=403)

@@ -67,7 +67,7 @@ def register(routes):
     """Mount the admin pages, its static files and its middleware on ``routes``."""
     services, settings = routes.services, routes.settings
     renderer = Renderer(services.pages, CsrfTokens(settings), settings)
-    routes.app.add_middleware(AdminPagesMiddleware(renderer, routes.is_page))
+    routes.app.add_middleware(AdminPagesMiddleware(renderer, routes.is_page, routes.identify))
     guard = Guard(services.rate_limiter, settings)
     cache = services.cache
     routes.add_page("/", RootRedirect())
@@ -150,9 +150,14 @@ def _register_media_and_system(routes, renderer):
     routes.add_page("/admin/plugins/{name}/deactivate", PluginSwitchAction(services.plugins, active=False))
     routes.add_page("/admin/plugins/{name}/uninstall", PluginUninstallAction(services.plugins))
     plugin_pages = PluginPages(services.plugins, collect(services.plugins, routes.env, routes.settings, services))
-    renderer.plugin_nav = plugin_pages.nav
     routes.add_page("/admin/plugins/{name}/pages/{slug}", PluginAdminPage(renderer, plugin_pages))
-    cache_pages.register(routes, renderer)
+    cache = cache_pages.register(routes, renderer)
+
+    def plugin_nav(user):
+        # The Cache page belongs to the core-cache plugin: in the nav while it is served.
+        return cache.nav(user) + plugin_pages.nav(user)
+
+    renderer.plugin_nav = plugin_nav
     routes.add_page("/admin/logs", LogsPage(renderer))
     routes.add_page("/admin/logs/export", LogsExport())
     routes.add_page("/admin/logs/cleanup", LogsCleanupAction())

@@ -31,6 +31,11 @@ class CachePages:
             raise not_found("The cache is off (no CACHE_KV binding, or the core-cache plugin is inactive)")
         return self._cache
 
+    def nav(self, user):
+        """``[(href, title)]``: the Cache page, for a ``user`` who may manage plugins while it is served."""
+        served = self._cache is not None and self._registry.is_active(PLUGIN)
+        return [(PAGE, "Cache")] if served and user is not None and user.can("plugins.manage") else []
+
 
 class CachePage:
     """``GET /admin/cache``: the stats table and the buttons."""
@@ -115,7 +120,7 @@ class CacheWarmAction:
 
 
 def register(routes, renderer):
-    """Mount the cache page and its actions."""
+    """Mount the cache page and its actions; returns their ``CachePages`` (its ``nav``)."""
     services = routes.services
     pages = CachePages(services.cache, services.plugins)
     routes.add_page(PAGE, CachePage(renderer, pages))
@@ -124,3 +129,4 @@ def register(routes, renderer):
     routes.add_page(f"{PAGE}/clear/{{namespace}}", clear, "item")
     routes.add_page(f"{PAGE}/warm", warm)
     routes.add_page(f"{PAGE}/warm/{{namespace}}", warm, "item")
+    return pages

@@ -177,11 +177,14 @@ class AdminPagesMiddleware:
     Args:
         renderer: the Renderer for the error pages.
         is_page: ``(resource) -> bool``, whether a resource answers pages (``Routes.is_page``).
+        identify: ``(req) -> None``, sets ``req.context.user`` for a path no route matched
+            (``Routes.identify``), whose 404 page a signed-in user sees in their own layout.
     """
 
-    def __init__(self, renderer, is_page):
+    def __init__(self, renderer, is_page, identify):
         self._renderer = renderer
         self._is_page = is_page
+        self._identify = identify
 
     def process_resource(self, req, resp, resource, params):
         if not serves_page(req, resource, self._is_page) or req.method in SAFE_METHODS:
@@ -221,6 +224,8 @@ class AdminPagesMiddleware:
             return
         status = resp.status if isinstance(resp.status, str) else falcon.code_to_http_status(resp.status)
         if int(status[:3]) >= 400:
+            if resource is None and req.context.user is None:
+                self._identify(req)
             self._error_page(req, resp, status, ERROR_TITLES.get(status[:3], "Something went wrong"))
 
     def _error_page(self, req, resp, status, title):

@@ -73,6 +73,13 @@ class AuthenticationMiddleware:
         self._verified = VerifiedTokens(settings)  # a session's JWT is verified once per worker
 
     def process_resource(self, req, resp, resource, params):
+        self.identify(req, resource)
+
+    def identify(self, req, resource=None):
+        """Set ``req.context.user`` (and ``credential_rejected``) from the request's credentials.
+
+        Falcon calls no ``process_resource`` for a path no route matches; the admin calls this
+        for such a path so that its 404 page shows a signed-in user their own layout."""
         credential, source = credentials_of(req)
         if not credential or (source == COOKIE and ignores_cookie(resource)):
             return

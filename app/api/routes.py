@@ -53,10 +53,13 @@ class Routes:
         env: the env of bindings.
         settings: the app's Settings.
         services: the app's Services; ``register`` hands each resource the ones it uses.
+        identify: ``(req) -> None``, sets ``req.context.user`` from the request's credentials
+            where no route matched (the authentication middleware does it for every route).
     """
 
-    def __init__(self, app, env, settings, services):
+    def __init__(self, app, env, settings, services, identify=None):
         self.app = app
+        self.identify = identify or _identify_nobody
         self.env = env
         self.settings = settings
         self.services = services
@@ -85,3 +88,7 @@ class Routes:
     def api_routes(self):
         """The ``(template, resource, suffix)`` of every route but the pages."""
         return [route for route in self.added if not self.is_page(route[1])]
+
+
+def _identify_nobody(req):
+    req.context.user = None
