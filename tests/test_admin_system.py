@@ -151,6 +151,28 @@ def test_deactivate_and_activate_through_the_registry(browser, signed_in_as):
     assert browser.get("/admin/api/plugins/request-logs", headers=JSON).json["data"]["status"] == "active"
 
 
+def test_required_plugins_say_required_instead_of_offering_deactivate(browser, signed_in_as):
+    signed_in_as("admin")
+    page = browser.get("/admin/plugins")
+    for name in ("core-auth", "core-media", "core-workflow", "email"):
+        row = page.html.select_one(f"#plugin-{name}")
+        assert row.select_one(f"form[action='/admin/plugins/{name}/deactivate']") is None, name
+        assert "Required" in row.get_text(), name
+        single = browser.get(f"/admin/plugins/{name}").html
+        assert single.select_one(f"form[action='/admin/plugins/{name}/deactivate']") is None, name
+        assert single.select_one("#plugin-required"), name
+    row = page.html.select_one("#plugin-request-logs")
+    assert row.select_one("form[action='/admin/plugins/request-logs/deactivate']") and "Required" not in row.get_text()
+    # Workflow is the app's own: its row is loaded, and it declares no settings.
+    assert "code not loaded" not in page.html.select_one("#plugin-core-workflow").get_text()
+    assert "code not loaded" in page.html.select_one("#plugin-faq-plugin").get_text()
+    workflow = browser.get("/admin/plugins/core-workflow").html
+    assert workflow.select_one("#plugin-settings") is None
+    assert workflow.select_one("#no-settings").get_text() == "This plugin has no settings."
+    browser.post("/admin/plugins/core-workflow/deactivate", {"csrf_token": csrf_token(browser)}, status=409)
+    assert Plugin.get(Plugin.name == "core-workflow").status == "active"
+
+
 def test_api_clients_switch_plugins_at_sonicjs_paths_without_a_form(browser, signed_in_as):
     """A credential in a header is the caller's own (no other site can send one), so no CSRF
     token is asked for, and the answer is SonicJS's JSON; a cookie session still needs the token."""

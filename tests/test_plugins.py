@@ -66,8 +66,11 @@ def test_list_shows_loaded_and_stored_plugins(workers, admin):
     assert by_name["sample"]["loaded"] is True and by_name["sample"]["status"] == "inactive"
     assert by_name["sample"]["version"] == "1.2.3" and by_name["sample"]["settings"] == {"greeting": "hello", "shout": False}
     assert by_name["core-auth"]["is_core"] is True and by_name["core-auth"]["loaded"] is True
-    # SonicJS's core-workflow row has no code of its own here: listed, not loaded.
-    assert by_name["core-workflow"]["is_core"] is True and by_name["core-workflow"]["loaded"] is False
+    # SonicJS's core-workflow row stands for the app's own workflow: loaded, and required.
+    assert by_name["core-workflow"]["is_core"] is True and by_name["core-workflow"]["loaded"] is True
+    assert by_name["core-workflow"]["can_deactivate"] is False
+    # SonicJS's FAQ row has no code here: listed, not loaded.
+    assert by_name["faq-plugin"]["loaded"] is False
     assert body["meta"]["total"] == len(body["data"]) and body["meta"]["page"] == 1
 
 
@@ -383,7 +386,9 @@ def check_registrations(env):
     assert not PluginHook.select().where(PluginHook.plugin == "sample", PluginHook.is_active == 1).exists()
     assert not PluginRoute.select().where(PluginRoute.plugin == "sample", PluginRoute.is_active == 1).exists()
     core = first.get("/admin/api/plugins/core-workflow", headers=admin).json["data"]
-    assert (core["loaded"], core["hooks"], core["routes"]) == (False, [], [])
+    assert (core["loaded"], core["hooks"], core["routes"]) == (True, [], [])
+    faq = first.get("/admin/api/plugins/faq-plugin", headers=admin).json["data"]
+    assert (faq["loaded"], faq["hooks"], faq["routes"]) == (False, [], [])
 
 
 def test_hooks_and_routes_are_recorded_and_follow_activation(plugin_env):

@@ -10,6 +10,7 @@ from app.services.plugins.ai_search_plugin import AISearch
 from app.services.plugins.core_auth import CoreAuth
 from app.services.plugins.core_cache import CoreCache
 from app.services.plugins.core_media import CoreMedia
+from app.services.plugins.core_workflow import CoreWorkflow
 from app.services.plugins.email_plugin import Email
 from app.services.plugins.magic_link import MagicLinkAuth
 from app.services.plugins.otp_login import OtpLogin
@@ -19,5 +20,5 @@ from app.services.plugins.webhooks_plugin import Webhooks
 
 def core_plugins():
     """New instances of every core plugin, for one app."""
-    return [RequestLogs(), Webhooks(), CoreAuth(), CoreCache(), CoreMedia(), Email(), OtpLogin(), MagicLinkAuth(),
-            AISearch()]
+    return [RequestLogs(), Webhooks(), CoreAuth(), CoreCache(), CoreMedia(), CoreWorkflow(), Email(), OtpLogin(),
+            MagicLinkAuth(), AISearch()]
