@@ -1196,7 +1196,14 @@ def test_admins_invite_change_roles_and_deactivate(browser, signed_in_as, outbox
     assert User.get_by_id(member.id).role == "editor"
     browser.post(f"/admin/users/{admin.id}/deactivate", headers=csrf_headers(browser), status=403)
     page = browser.get("/admin/users")
-    next(f for f in page.forms.values() if f.action == f"/admin/users/{member.id}/deactivate").submit(status=303)
+    # The role select is labelled; Deactivate and Cancel invitation ask the browser's confirm() first.
+    label = page.html.select_one(f"label[for='role-{member.id}']")
+    assert label.get_text() == "Role of member@example.com" and page.html.select_one(f"select#role-{member.id}")
+    deactivate = next(f for f in page.forms.values() if f.action == f"/admin/users/{member.id}/deactivate")
+    assert deactivate.html.form["data-confirm"].startswith(f"Deactivate {member.first_name} {member.last_name}?")
+    cancel = page.html.select_one(f"form[action='/admin/users/{joiner.id}/cancel']")
+    assert cancel["data-confirm"] == "Cancel the invitation of joiner@example.com? The invited account is deleted."
+    deactivate.submit(status=303)
     assert not User.get_by_id(member.id).is_active
     page = browser.get("/admin/users")
     next(f for f in page.forms.values() if f.action == f"/admin/users/{member.id}/reactivate").submit(status=303)

@@ -218,6 +218,8 @@ def test_soft_delete_trash_and_restore(browser, signed_in_as):
     row = media_row(create_user("author"), "other.png", "image/png")
     page = browser.get("/admin/media")
     delete = next(f for f in page.forms.values() if f.action == f"/admin/media/{row.id}/delete")
+    # The admin's script submits it only once the browser's confirm() is accepted.
+    assert delete.html.form["data-confirm"] == "Move other.png to the trash? It can be restored from there."
     assert delete.submit().location.endswith("/admin/media?done=deleted")
     assert Media.get_by_id(row.id).deleted_at is not None
     assert "other.png" not in browser.get("/admin/media").text
@@ -261,6 +263,7 @@ def test_admins_purge_from_the_trash_and_the_object_goes_too(env, browser, signe
     browser.post(f"/admin/media/{file['id']}/delete", {"csrf_token": csrf_token(browser)})
     trash = browser.get("/admin/media?trash=1")
     purge = next(f for f in trash.forms.values() if f.action == f"/admin/media/{file['id']}/purge")
+    assert purge.html.form["data-confirm"] == "Delete gone.png permanently? This cannot be undone."
     assert purge.submit().location.endswith("/admin/media?trash=1&done=purged")
     assert Media.get_or_none(Media.id == file["id"]) is None
     assert env.MEDIA_BUCKET.head(file["r2_key"]) is None

@@ -314,6 +314,8 @@ def test_the_nav_leads_admins_to_the_cache_page_titled_cache(browser, signed_in_
     page = browser.get("/admin/cache")
     assert page.html.title.get_text() == "Cache · sonicpy"
     assert page.html.select_one("nav a[href='/admin/cache']")["aria-current"] == "page"
+    assert page.html.select_one("#cache-purge")["data-confirm"].startswith("Clear every namespace, for every worker?")
+    assert not page.html.select_one("#cache-warm").has_attr("data-confirm")
 
 
 def test_editors_cannot_open_the_cache_page(browser, signed_in_as):
