@@ -1244,6 +1244,30 @@ def test_api_tokens_are_shown_once_scoped_and_revocable(browser, signed_in_as, p
     browser.get("/auth/me", headers=api, status=401)
 
 
+def test_a_token_without_permissions_is_refused_on_the_form(browser, signed_in_as):
+    signed_in_as("author")
+    page = browser.get("/admin/account/tokens")
+    form = page.forms["token-form"]
+    form["name"] = "no boxes ticked"
+    refused = form.submit(status=422)
+    assert [p.get_text() for p in refused.html.select("p.message.error")] == [
+        "Choose at least one permission for the token."]
+    assert refused.forms["token-form"]["name"].value == "no boxes ticked"
+    assert ApiToken.select().count() == 0
+    # Each permission is offered with what it allows.
+    labels = {box["value"]: box.parent.get_text(" ", strip=True) for box in page.html.select("input[name=permissions]")}
+    assert labels["content.read"] == "content.read View content"
+    # A name may be reused: the Created column tells the tokens apart.
+    for _ in range(2):
+        form = browser.get("/admin/account/tokens").forms["token-form"]
+        form["name"] = "ci"
+        form.set("permissions", True, index=0)
+        form.submit(status=201)
+    rows = browser.get("/admin/account/tokens").html.select("tr[id^=token-]")
+    assert [row.select("td")[0].get_text() for row in rows] == ["ci", "ci"]
+    assert all(row.select("td")[2].get_text().endswith(" UTC") for row in rows)
+
+
 def test_an_old_sign_in_confirms_the_password_to_create_a_token(browser, signed_in_as):
     """The token form asks for the current password once the sign-in is no longer recent,
     says why it refused, and counts a wrong password as a failed sign-in."""
@@ -1257,6 +1281,7 @@ def test_an_old_sign_in_confirms_the_password_to_create_a_token(browser, signed_
     assert page.html.select_one("#current_password").has_attr("required")
     form = page.forms["token-form"]
     form["name"] = "ci"
+    form.set("permissions", True, index=0)
     refused = form.submit(status=403)
     assert "enter your current password, or sign in again: your sign-in is more than 10 minutes old" in refused.text
     assert refused.html.select_one("#current_password")["aria-invalid"] == "true"
@@ -1276,7 +1301,7 @@ def test_wrong_passwords_on_the_token_form_reach_the_sign_in_limit(env, outbox):
     browser = browser_for(env, outbox, rate_limit_attempts=1)
     author = create_user("author", password_hash=hashed())
     sign_in(browser, author, status=303)
-    data = {"name": "ci", "current_password": "not the password"}
+    data = {"name": "ci", "permissions": "content.read", "current_password": "not the password"}
     browser.post("/admin/account/tokens", data, headers=csrf_headers(browser), status=422)
     limited = browser.post("/admin/account/tokens", {**data, "current_password": PASSWORD},
                            headers=csrf_headers(browser), status=429)
@@ -1317,7 +1342,7 @@ def test_others_tokens_cannot_be_revoked_from_the_page(browser, signed_in_as):
     roles = RolePermissions()
     other = create_user("editor")
     owner = Principal(id=other.id, email=other.email, role=other.role, permissions=frozenset(roles.of("editor")))
-    row, _ = ApiTokens(roles).create(owner, "theirs", [])
+    row, _ = ApiTokens(roles).create(owner, "theirs", ["content.read"])
     browser.post(f"/admin/account/tokens/{row.id}/revoke", headers=csrf_headers(browser), status=404)
     assert ApiTokens(roles).get(row.id) is not None
 

@@ -155,10 +155,18 @@ def test_an_old_sign_in_needs_the_password_to_create_a_token(app_client, user_wi
     assert ApiToken.select().where(ApiToken.user == user.id).count() == 2
 
 
+def test_a_token_without_permissions_is_refused(app_client, make_user):
+    _, headers = make_user("editor")
+    response = create_token(app_client, headers, [], status=422)
+    assert response.json == {"error": "Validation failed", "details": [
+        {"field": "permissions", "message": "Choose at least one permission for the token"}]}
+    assert ApiToken.select().count() == 0
+
+
 def test_a_recent_sign_in_is_proof_enough(app_client, user_with_password):
     user, _ = user_with_password("editor", email="recent@example.com")
-    create_token(app_client, bearer(login(app_client, "recent@example.com").json["token"]), [])
-    create_token(app_client, signed_in_ago(user, 9 * 60), [])
+    create_token(app_client, bearer(login(app_client, "recent@example.com").json["token"]), ["content.read"])
+    create_token(app_client, signed_in_ago(user, 9 * 60), ["content.read"])
 
 
 def test_a_token_without_auth_time_proves_no_recent_sign_in(app_client, user_with_password):
@@ -168,11 +176,11 @@ def test_a_token_without_auth_time_proves_no_recent_sign_in(app_client, user_wit
     legacy = bearer(jwt.encode({"sub": user.id, "email": user.email, "role": user.role, "ver": 0, "iat": now,
                                 "exp": now + 3600, "jti": "legacy"}, TEST_JWT_SECRET, algorithm="HS256"))
     app_client.get("/auth/me", headers=legacy, status=200)
-    refused = create_token(app_client, legacy, [], status=403)
+    refused = create_token(app_client, legacy, ["content.read"], status=403)
     assert refused.json["error"] == PROOF_NEEDED
     # Nor can a refresh make one of it: its iat would become the new token's auth_time.
     app_client.post("/auth/refresh", headers=legacy, status=401)
-    create_token(app_client, legacy, [], current_password=PASSWORD)
+    create_token(app_client, legacy, ["content.read"], current_password=PASSWORD)
 
 
 def test_a_wrong_password_is_refused_and_counted_as_a_failed_sign_in(env, user_with_password):
@@ -182,11 +190,11 @@ def test_a_wrong_password_is_refused_and_counted_as_a_failed_sign_in(env, user_w
     old = signed_in_ago(user, 3600)
     # Checked even after a recent sign-in: a wrong password given is never ignored.
     for headers in (recent, old):
-        refused = create_token(client, headers, [], status=422, current_password="not the password")
+        refused = create_token(client, headers, ["content.read"], status=422, current_password="not the password")
         assert refused.json == {"error": "Validation failed", "details": [
             {"field": "current_password", "message": "Current password is incorrect"}]}
     # Two failures from this address: the sign-in limit is reached, for the right password too.
-    limited = create_token(client, old, [], status=429, current_password=PASSWORD)
+    limited = create_token(client, old, ["content.read"], status=429, current_password=PASSWORD)
     assert limited.headers["X-RateLimit-Remaining"] == "0" and "Retry-After" in limited.headers
     login(client, "guessed@example.com", status=429)
     assert ApiToken.select().count() == 0
@@ -196,9 +204,9 @@ def test_the_recent_sign_in_window_is_a_setting(env, user_with_password):
     user_with_password("editor", email="always@example.com")
     client = fast_client(env, recent_sign_in_seconds=0)
     fresh = bearer(login(client, "always@example.com").json["token"])
-    refused = create_token(client, fresh, [], status=403)
+    refused = create_token(client, fresh, ["content.read"], status=403)
     assert refused.json["details"][0]["message"] == "To create an API token, enter your current password"
-    create_token(client, fresh, [], current_password=PASSWORD)
+    create_token(client, fresh, ["content.read"], current_password=PASSWORD)
 
 
 def test_a_revoked_token_stops_at_once(app_client, make_user):
@@ -379,10 +387,10 @@ def drafts_of_another_author(blog_collection, make_user):
     return draft, published
 
 
-def test_an_admins_empty_scope_token_reads_no_drafts(app_client, make_user, drafts_of_another_author):
+def test_an_admins_token_without_content_scope_reads_no_drafts(app_client, make_user, drafts_of_another_author):
     draft, _ = drafts_of_another_author
     _, admin = make_user("admin")
-    token = bearer(create_token(app_client, admin, []).json["data"]["token"])
+    token = bearer(create_token(app_client, admin, ["media.read"]).json["data"]["token"])
     # The admin's own session sees the draft: the token is what must not.
     app_client.get(f"/api/content/{draft}", headers=admin, status=200)
     assert app_client.get("/api/content?status=draft", headers=admin).json["data"]
@@ -395,7 +403,7 @@ def test_an_admins_empty_scope_token_reads_no_drafts(app_client, make_user, draf
 def test_an_admins_token_edits_only_what_its_scope_allows(app_client, make_user, drafts_of_another_author):
     draft, published = drafts_of_another_author
     _, admin = make_user("admin")
-    empty = bearer(create_token(app_client, admin, []).json["data"]["token"])
+    empty = bearer(create_token(app_client, admin, ["media.read"]).json["data"]["token"])
     app_client.put_json(f"/api/content/{published}", {"title": "taken over"}, headers=empty, status=403)
     # content.update without content.publish is an author's right: own content only.
     updater = bearer(create_token(app_client, admin, ["content.read", "content.update"]).json["data"]["token"])

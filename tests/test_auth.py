@@ -746,14 +746,14 @@ def test_the_whole_flow_on_postgresql(tmp_path, fresh_postgres_url):
         client.get("/admin/api/collections", headers=scoped, status=401)
         # Deactivation and a password change delete the user's tokens.
         viewer_session = bearer(viewer)
-        kept = bearer(client.post_json("/api/tokens", {"name": "v", "permissions": []}, headers=viewer_session,
+        kept = bearer(client.post_json("/api/tokens", {"name": "v", "permissions": ["content.read"]}, headers=viewer_session,
                                        status=201).json["data"]["token"])
         viewer_id = client.get("/auth/me", headers=kept).json["user"]["id"]
         client.patch_json(f"/admin/api/users/{viewer_id}", {"is_active": False}, headers=admin)
         client.patch_json(f"/admin/api/users/{viewer_id}", {"is_active": True}, headers=admin)
         client.get("/auth/me", headers=kept, status=401)
         viewer = login(client, "PG@example.com").json["token"]
-        kept = bearer(client.post_json("/api/tokens", {"name": "v", "permissions": []}, headers=bearer(viewer),
+        kept = bearer(client.post_json("/api/tokens", {"name": "v", "permissions": ["content.read"]}, headers=bearer(viewer),
                                        status=201).json["data"]["token"])
         client.post_json("/auth/change-password", {"current_password": PASSWORD, "new_password": "pg new password"},
                          headers=bearer(viewer))

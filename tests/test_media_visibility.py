@@ -118,7 +118,7 @@ def test_an_api_token_reads_its_owners_unpublished_files_only_with_media_read(cl
                                    headers=library["author"], status=201).json["data"]
         return {"Authorization": f"Bearer {created['token']}"}
 
-    for permissions in ([], ["content.read"]):
+    for permissions in (["content.read"], ["content.read", "content.create"]):
         client.get(record["publicUrl"], headers=token(permissions), status=404)
         client.head(record["publicUrl"], headers=token(permissions), status=404)
     assert client.get(record["publicUrl"], headers=token(["media.read"])).body == samples.png((400, 300))

@@ -13,7 +13,8 @@ from app.admin.pages import one, page_number, read_form, redirect
 from app.admin.session import refusal_message
 from app.api.access import access
 from app.api.reauth import PASSWORD_FIELD
-from app.services.api_tokens import SessionEnded, TokenRequestError, token_json
+from app.services import role_permissions
+from app.services.api_tokens import NO_PERMISSIONS, SessionEnded, TokenRequestError, token_json
 from app.services.pagination import pagination_meta
 
 MAX_NAME = 100
@@ -51,9 +52,11 @@ class TokensPage:
         user = req.context.user
         page = page_number(req)
         rows, total = self._tokens.list_for(user.id, page, PAGE_SIZE)
+        described = {row.name: row.description for row in role_permissions.permissions()}
         self._renderer.page(
             req, resp, "tokens.html", status=status, tokens=[token_json(row) for row in rows],
-            meta=pagination_meta(total, PAGE_SIZE, page), permissions=sorted(user.permissions),
+            meta=pagination_meta(total, PAGE_SIZE, page),
+            permissions=[(name, described.get(name)) for name in sorted(user.permissions)],
             created=created, errors=errors or [], name=name, chosen=set(chosen),
             revoked=req.get_param("revoked") == "1", password_error=password_error,
             recent_sign_in=self._reauth.is_recent(user),
@@ -71,9 +74,13 @@ class TokensPage:
         form = read_form(req)
         name = one(form, "name").strip()
         wanted = form_values(form.get("permissions"))
+        errors = []
         if not name or len(name) > MAX_NAME:
-            self.render(req, resp, falcon.HTTP_422, errors=[f"Give the token a name of 1 to {MAX_NAME} characters."],
-                        name=name[:MAX_NAME], chosen=wanted)
+            errors.append(f"Give the token a name of 1 to {MAX_NAME} characters.")
+        if not wanted:
+            errors.append(NO_PERMISSIONS + ".")  # the service refuses it too; said before the password is asked for
+        if errors:
+            self.render(req, resp, falcon.HTTP_422, errors=errors, name=name[:MAX_NAME], chosen=wanted)
             return
         try:
             self._reauth.require(req, user, one(form, PASSWORD_FIELD) or None, "create an API token")

@@ -20,6 +20,7 @@ from app.db.models import DAY_MS, ApiToken, Permission, User, database, now_ms
 from app.services.identity import Principal, hash_token
 
 TOKEN_PREFIX = "sp_"
+NO_PERMISSIONS = "Choose at least one permission for the token"
 # last_used_at is written at most this often per token, not on every request.
 LAST_USED_RESOLUTION_MS = 60_000
 
@@ -68,10 +69,14 @@ class ApiTokens:
 
         Raises:
             TokenRequestError: ``expires_at`` is not in the future or beyond the maximum
-                lifetime, or a permission is unknown or not held by the owner's role.
+                lifetime, no permission is given, or one is unknown or not held by the owner's role.
         """
-        expires_at = self._expiry(expires_at)
         wanted = list(dict.fromkeys(permissions))
+        if not wanted:
+            # A token without permissions may do nothing but what a signed-out visitor may:
+            # it can only be a mistake (a form sent with no box ticked).
+            raise TokenRequestError([{"field": "permissions", "message": NO_PERMISSIONS}])
+        expires_at = self._expiry(expires_at)
         known = set()
         if wanted:
             known = {p.name for p in Permission.select(Permission.name).where(Permission.name.in_(wanted))}
