@@ -7,7 +7,7 @@ import json
 import pytest
 
 from app.db.models import Collection, Content
-from tests.fixtures.admin import as_a_browser_sends
+from tests.fixtures.admin import as_a_browser_sends, csrf_token
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.users import bearer, token_for
 
@@ -43,18 +43,19 @@ def test_create_with_the_field_builder_reaches_the_database_and_the_cache(browse
     signed_in_as("admin")
     assert "events" not in public_names(browser)  # the public list is now cached
     page = browser.get("/admin/collections/new")
-    assert names_in(page) == ["title", "content", "status"], "starts with the API's default fields"
+    # The item's own status and workflow state say whether it is published: no status field.
+    assert names_in(page) == ["title", "content"], "starts with the API's default fields"
     form = page.forms["collection-form"]
     form["name"], form["display_name"] = "events", "Events"
     form["field-1.remove"] = True  # content
-    form["field-3.name"], form["field-3.type"], form["field-3.title"] = "seats", "number", "Seats"
-    form["field-3.required"] = True
-    form["field-3.position"] = "1"
-    form["field-3.options"] = '{"min": 1}'
+    form["field-2.name"], form["field-2.type"], form["field-2.title"] = "seats", "number", "Seats"
+    form["field-2.required"] = True
+    form["field-2.position"] = "1"
+    form["field-2.options"] = '{"min": 1}'
     response = form.submit(status=303)
     assert response.location.endswith("/admin/collections/events?done=created")
     stored = Collection.get(Collection.name == "events")
-    assert list(stored.schema["properties"]) == ["seats", "title", "status"]
+    assert list(stored.schema["properties"]) == ["seats", "title"]
     assert stored.schema["properties"]["seats"] == {"type": "number", "title": "Seats", "required": True, "min": 1}
     assert stored.schema["required"] == ["seats", "title"] and not stored.managed
     assert "events" in public_names(browser), "the cached list was invalidated"
@@ -66,24 +67,24 @@ def test_a_field_position_past_any_number_keeps_the_field_after_those_placed(bro
     form = browser.get("/admin/collections/new").forms["collection-form"]
     form["name"], form["display_name"] = "notes", "Notes"
     form["field-0.position"] = "9" * 5000  # more digits than Python converts
-    form["field-2.position"] = "1"
+    form["field-1.position"] = "1"
     form.submit(status=303)
-    assert list(Collection.get(Collection.name == "notes").schema["properties"]) == ["status", "content", "title"]
+    assert list(Collection.get(Collection.name == "notes").schema["properties"]) == ["content", "title"]
 
 
 def test_the_api_validation_messages_are_shown_on_their_fields(browser, signed_in_as):
     signed_in_as("admin")
     form = browser.get("/admin/collections/new").forms["collection-form"]
     form["name"], form["display_name"] = "shop", "Shop"
-    form["field-2.type"] = "select"
-    form["field-2.enum"] = ""
-    form["field-3.name"], form["field-3.type"] = "author", "reference"
+    form["field-1.type"] = "select"
+    form["field-1.enum"] = ""
+    form["field-2.name"], form["field-2.type"] = "author", "reference"
     response = form.submit(status=422)
-    assert "schema.properties.status.enum: a select field needs a non-empty enum" in response.text
-    row = response.html.select_one("#field-3-errors").text
+    assert "schema.properties.content.enum: a select field needs a non-empty enum" in response.text
+    row = response.html.select_one("#field-2-errors").text
     assert "collection: a reference field needs the collection(s) it points to" in row
     assert not Collection.select().where(Collection.name == "shop").exists()
-    assert response.forms["collection-form"]["field-3.name"].value == "author", "what was typed is kept"
+    assert response.forms["collection-form"]["field-2.name"].value == "author", "what was typed is kept"
 
 
 @pytest.mark.parametrize(("change", "expected"), [
@@ -395,14 +396,14 @@ def test_the_page_lists_exactly_the_apis_validation_details(browser, signed_in_a
     }}
     api = browser.post_json("/admin/api/collections", {"name": "shop", "display_name": "Shop", "schema": schema},
                             headers={**bearer(token_for(admin)), "Accept": "application/json"}, status=422).json
-    form = browser.get("/admin/collections/new").forms["collection-form"]
-    form["name"], form["display_name"] = "shop", "Shop"
+    form = {"csrf_token": csrf_token(browser), "name": "shop", "display_name": "Shop"}
     rows = [("title", "string", '{"pattern": "(a)\\\\1"}'), ("kind", "select", ""), ("link", "reference", ""),
             ("size", "number", '{"min": 5, "max": 1}')]
     for index, (name, kind, options) in enumerate(rows):
         form[f"field-{index}.name"], form[f"field-{index}.type"] = name, kind
         form[f"field-{index}.options"], form[f"field-{index}.enum"] = options, ""
-    page = form.submit(status=422)
+        form[f"field-{index}.position"] = str(index + 1)
+    page = browser.post("/admin/collections/new", form, status=422)
     shown = [item.text for item in page.html.select("#form-message li")]
     assert shown == [f"{detail['field']}: {detail['message']}" for detail in api["details"]]
     assert len(shown) == 4

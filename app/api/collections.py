@@ -91,15 +91,18 @@ class CollectionPatch(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def default_schema():
-    """SonicJS's schema for a collection created without one: title, content, status."""
+    """The schema of a collection created without one: title and content.
+
+    SonicJS adds a ``status`` select (draft, published, archived) too. It is left out here:
+    every item already has its status and workflow state, which publishing changes, and a
+    data field of the same name only contradicts them (an item "published" in its data while
+    it is a draft). Collections created with it keep it.
+    """
     return {
         "type": "object",
         "properties": {
             "title": {"type": "string", "title": "Title", "required": True},
             "content": {"type": "richtext", "title": "Content"},
-            "status": {
-                "type": "select", "title": "Status", "enum": ["draft", "published", "archived"], "default": "draft",
-            },
         },
         "required": ["title"],
     }
