@@ -107,21 +107,21 @@ def test_create_a_collection_with_the_field_builder(served_admin, chromium):
     wait.until(ec.presence_of_element_located((by().ID, "c-name"))).send_keys("events")
     chromium.find_element(by().ID, "c-display-name").send_keys("Events")
     row_button(chromium, "field-1-name", "remove").click()  # the default "content" field
-    chromium.find_element(by().ID, "field-3-name").send_keys("starts")
-    Select(chromium.find_element(by().ID, "field-3-type")).select_by_value("date")
+    chromium.find_element(by().ID, "field-2-name").send_keys("starts")
+    Select(chromium.find_element(by().ID, "field-2-type")).select_by_value("date")
     chromium.find_element(by().ID, "add-field").click()
-    wait.until(ec.presence_of_element_located((by().ID, "field-4-name"))).send_keys("seats")
-    Select(chromium.find_element(by().ID, "field-4-type")).select_by_value("number")
-    chromium.find_element(by().ID, "field-4-title").send_keys("Seats")
-    row_button(chromium, "field-4-name", "up").click()  # seats before starts
+    wait.until(ec.presence_of_element_located((by().ID, "field-3-name"))).send_keys("seats")
+    Select(chromium.find_element(by().ID, "field-3-type")).select_by_value("number")
+    chromium.find_element(by().ID, "field-3-title").send_keys("Seats")
+    row_button(chromium, "field-3-name", "up").click()  # seats before starts
     audited["collection editor"] = critical_violations(chromium)
     navigate(chromium, wait, chromium.find_element(by().ID, "save-collection"))
     wait.until(ec.url_contains("/admin/collections/events?done=created"))
     audited["collection saved"] = critical_violations(chromium)
 
     stored = Collection.get(Collection.name == "events")
-    assert list(stored.schema["properties"]) == ["title", "status", "seats", "starts"]
-    assert {config["type"] for config in stored.schema["properties"].values()} == {"string", "select", "number", "date"}
+    assert list(stored.schema["properties"]) == ["title", "seats", "starts"]
+    assert {config["type"] for config in stored.schema["properties"].values()} == {"string", "number", "date"}
     finish(chromium, audited, "admin-collection-builder")
 
 
