@@ -88,7 +88,7 @@ def test_the_api_validation_messages_are_shown_on_their_fields(browser, signed_i
 
 
 @pytest.mark.parametrize(("change", "expected"), [
-    ({"name": "Bad Name"}, "Expected `str` matching regex"),
+    ({"name": "Bad Name!"}, "name: A collection name must use lower-case letters, digits, - and _, up to 64 characters"),
     ({"display_name": ""}, "display_name (or displayName) is required"),
     ({"field-0.options": "{not json"}, "options: not valid JSON"),
     ({"field-0.options": "[1]"}, "options: must be a JSON object"),

@@ -116,7 +116,8 @@ def test_create_without_a_schema_gets_title_and_content_but_no_status_field(app_
 def test_invalid_names_are_422(app_client, make_user, name):
     _, admin = make_user("admin")
     response = app_client.post_json("/admin/api/collections", {"name": name, "displayName": "X"}, headers=admin, status=422)
-    assert response.json["details"][0]["field"] == "name"
+    assert response.json["details"] == [
+        {"field": "name", "message": "A collection name must use lower-case letters, digits, - and _, up to 64 characters"}]
 
 
 def test_a_name_the_admin_pages_take_is_422(app_client, make_user):

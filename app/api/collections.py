@@ -53,13 +53,13 @@ from app.api.timing import timing_json
 from app.services import collections
 from app.services.cache import DATABASE, Namespace, invalidate
 from app.services.collection_schema import (
+    NAME_REGEX,
     CollectionConfigError,
     parse_schema,
     schema_to_builtins,
 )
 from app.services.pagination import whole_list_meta
 
-NAME_PATTERN = r"^[a-z0-9_-]{1,64}(?!\n)$"  # "(?!\n)": msgspec's "$" also matches before a final "\n"
 # Containers (objects, arrays) a schema may nest: far beyond any real form, well short of
 # the recursion limit of the parser.
 MAX_SCHEMA_DEPTH = 40
@@ -68,7 +68,7 @@ SEARCHABLE_TYPES = (
 )
 CACHE_NAMESPACE = Namespace.COLLECTIONS
 
-Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
+Name = Annotated[str, msgspec.Meta(pattern=NAME_REGEX)]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 LongText = Annotated[str, msgspec.Meta(max_length=2000)]
 

@@ -52,7 +52,12 @@ FIELD_TYPES = frozenset({
 })
 CHOICE_TYPES = frozenset({"select", "multiselect", "radio"})
 MAX_PATTERN_LENGTH = 256
-NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")  # the API's rule too: a file's name is no longer
+# A collection's name, in every route and file. The API checks it with msgspec's pattern
+# (``NAME_REGEX``: "(?!\n)", since msgspec's "$" also matches before a final newline);
+# every refusal says ``NAME_RULE`` rather than the expression.
+NAME_REGEX = r"^[a-z0-9_-]{1,64}(?!\n)$"
+NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")  # fullmatch: no final newline passes either
+NAME_RULE = "use lower-case letters, digits, - and _, up to 64 characters"
 # Names the admin's own pages take: /admin/collections/new creates a collection, so a
 # collection named "new" could never be opened or edited there.
 RESERVED_NAMES = frozenset({"new"})
@@ -281,7 +286,7 @@ def check_config(config):
     """Collection-level rules: the name, the display name, fields named by list/search/sort."""
     errors = []
     if not NAME_PATTERN.fullmatch(config.name):
-        errors.append(f"name: invalid collection name {config.name!r} (1 to 64 lowercase letters, digits, _ and -)")
+        errors.append(f"name: invalid collection name {config.name!r}: {NAME_RULE}")
     elif config.name in RESERVED_NAMES:
         errors.append(f"name: {reserved_name_message(config.name)}")
     if not config.display_name.strip():
