@@ -108,6 +108,33 @@ def test_invalid_forms_are_refused_and_write_nothing(browser, signed_in_as, chan
     assert Collection.select().count() == 0
 
 
+def test_bad_options_json_is_said_on_the_options_box_not_the_name(browser, signed_in_as):
+    signed_in_as("admin")
+    form = browser.get("/admin/collections/new").forms["collection-form"]
+    form["name"], form["display_name"] = "shop", "Shop"
+    form["field-1.options"] = "{not json"
+    page = form.submit(status=422)
+    shown = [item.get_text() for item in page.html.select("#form-message li")]
+    assert shown == ["content: options: not valid JSON (Expecting property name enclosed in double quotes)"]
+    options = page.html.select_one("#field-1-options")
+    assert options["aria-invalid"] == "true"
+    assert page.html.select_one(f"#{options['aria-describedby']}").get_text().startswith("options: not valid JSON")
+    assert not page.html.select_one("#field-1-name").has_attr("aria-invalid")
+    # A key the API refuses is written in the options too: marked there.
+    form = page.forms["collection-form"]
+    form["field-1.options"] = '{"requird": true}'
+    page = form.submit(status=422)
+    assert page.html.select_one("#field-1-options")["aria-invalid"] == "true"
+    assert not page.html.select_one("#field-1-name").has_attr("aria-invalid")
+    # A field without a name: the name is what is wrong.
+    form = page.forms["collection-form"]
+    form["field-1.options"], form["field-1.name"] = "", ""
+    page = form.submit(status=422)
+    assert page.html.select_one("#field-1-name")["aria-invalid"] == "true"
+    assert not page.html.select_one("#field-1-options").has_attr("aria-invalid")
+    assert [item.get_text() for item in page.html.select("#form-message li")] == ["field 2: name: required"]
+
+
 def test_a_taken_name_is_a_conflict(browser, signed_in_as):
     signed_in_as("admin")
     create_collection("posts", SCHEMA)

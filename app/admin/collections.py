@@ -70,7 +70,10 @@ def _schema(rows):
     for row, message in problems:
         row.errors.append(message)
     if problems:
-        raise FormProblem(falcon.HTTP_422, "Validation failed")
+        # Said above the form too, by field (a new row has no name yet: its place), as the
+        # API's refusals are.
+        details = [{"field": row.name or f"field {row.index + 1}", "message": message} for row, message in problems]
+        raise FormProblem(falcon.HTTP_422, "Validation failed", details)
     return validated_schema(raw)
 
 

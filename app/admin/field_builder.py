@@ -84,6 +84,14 @@ class FieldRow:
         return any(not isinstance(value, str) or value != line
                    for value, line in zip(self.shown_enum, choice_lines(self.shown_enum)))
 
+    def errors_on(self, part):
+        """The row's messages about its input ``part`` (``name``, one of ``OWN_INPUTS`` or
+        ``options``). A message names what it is about (``name: required``, ``maxLength: ...``):
+        a key without an input of its own is written in the options' JSON, so it is theirs."""
+        own = ("name", *OWN_INPUTS)
+        return [error for error in self.errors
+                if (error.partition(":")[0] if error.partition(":")[0] in own else "options") == part]
+
     def is_blank(self):
         """True for a row nothing was typed into (the empty row the page offers)."""
         return not (self.name or self.title or self.enum.strip() or self.collection or self.options)
