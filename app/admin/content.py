@@ -124,7 +124,8 @@ def chips_for(scope):
     return STATUS_CHIPS if scope.public_shape else (*STATUS_CHIPS, TRASH)
 
 
-UNKNOWN_STATUS = "That status filter is unknown, so the list is not filtered by status. The statuses to filter by are: {}."
+UNKNOWN_STATUS = ("That status filter is unknown, so the list is not filtered by status."
+                  " The statuses to filter by are: {}.")
 
 
 def unknown_status(req, scope):
