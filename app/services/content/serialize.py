@@ -3,7 +3,8 @@ query) and the item shape the API returns.
 
 The item follows SonicJS's ``{id, title, slug, status, collectionId, data, created_at,
 updated_at}`` and adds ``published_at``, ``version_number``, the SEO fields, and the joined
-``author {id, name, email?}`` (``name``: first and last name, else username),
+``author {id, name, email?}`` (``name``: first and last name, else, to callers who may
+see unpublished content, the username),
 ``collection {id, name, display_name}`` and
 ``featuredImage {id, url, thumbnail_url, alt, width, height, mime_type} | null`` (a
 soft-deleted image reads as null). Callers who may see unpublished content also get
@@ -186,8 +187,9 @@ def _item(row, data, show_email, private):
      meta_title, meta_description, workflow_state_id, deleted_at, author_id, first_name, last_name, username, email,
      collection_name, collection_display_name, media_id, media_url, media_thumbnail_url, media_alt, media_width,
      media_height, media_mime_type) = row[:WIDTH]
-    # Never the email here: the public reads this name too.
-    name = display_name(first_name, last_name, username)
+    # Never the email here, nor to the public the username (unless chosen, it is the email's
+    # local part): those who may read unpublished content see it where the names are missing.
+    name = display_name(first_name, last_name, username if private else None)
     author = {"id": author_id, "name": name, "email": email} if show_email else {"id": author_id, "name": name}
     item = {
         "id": content_id,
