@@ -97,6 +97,23 @@ def test_a_signed_in_users_404_page_has_the_admin_layout(browser, signed_in_as):
     assert browser.get("/admin/settings", status=404).html.select_one("nav") is None
 
 
+def test_a_404_whose_visitor_cannot_be_told_is_still_the_page(browser, signed_in_as, monkeypatch):
+    # Telling who is signed in reads the database (the user row); down, the 404 is still a
+    # page, the signed-out one, never the JSON envelope.
+    import peewee
+
+    from app.api import authentication
+
+    signed_in_as("editor")
+
+    def database_down(*args, **kwargs):
+        raise peewee.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(authentication, "principal_from_jwt", database_down)
+    page = browser.get("/admin/settings", status=404)
+    assert page.content_type == "text/html" and page.html.select_one("a[href='/admin/login']")
+
+
 def test_vendored_assets_are_served_with_long_caching(browser):
     page = browser.get("/admin/login").text
     for name in (HTMX, PICO):

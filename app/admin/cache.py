@@ -33,8 +33,10 @@ class CachePages:
 
     def nav(self, user):
         """``[(href, title)]``: the Cache page, for a ``user`` who may manage plugins while it is served."""
-        served = self._cache is not None and self._registry.is_active(PLUGIN)
-        return [(PAGE, "Cache")] if served and user is not None and user.can("plugins.manage") else []
+        # Who asks first: a signed-out page (the sign-in form) reads no plugin state.
+        if user is None or not user.can("plugins.manage"):
+            return []
+        return [(PAGE, "Cache")] if self._cache is not None and self._registry.is_active(PLUGIN) else []
 
 
 class CachePage:

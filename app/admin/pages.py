@@ -9,6 +9,7 @@ page, as it does for every route; an htmx request is sent there with ``HX-Redire
 that do not ask for HTML keep the API's JSON envelope.
 """
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,6 +27,7 @@ from app.api.redirects import redirect as redirect  # the pages' 303 (after a PO
 from app.api.redirects import same_site_path
 from app.api.sign_in_redirect import sign_in_url
 
+log = logging.getLogger("sonicpy.admin")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ADMIN_PREFIX = "/admin"
 # JSON routes that live under /admin for SonicJS's sake; they keep the API's behaviour.
@@ -224,9 +226,20 @@ class AdminPagesMiddleware:
             return
         status = resp.status if isinstance(resp.status, str) else falcon.code_to_http_status(resp.status)
         if int(status[:3]) >= 400:
-            if resource is None and req.context.user is None:
-                self._identify(req)
+            if status[:3] == "404" and resource is None and req.context.user is None:
+                self._identify_for_not_found(req)
             self._error_page(req, resp, status, ERROR_TITLES.get(status[:3], "Something went wrong"))
+
+    def _identify_for_not_found(self, req):
+        """Who is signed in, for the 404 of a path no route matches (no ``process_resource``
+        ran): their own layout. Only then: other refusals before any resource (a request
+        guard's, a plugin's veto) stay as cheap as they were. Whatever this fails on (the
+        database down) leaves the signed-out page, rather than no page at all."""
+        try:
+            self._identify(req)
+        except Exception:  # the page is what matters; the error is logged
+            log.warning("could not tell who asked for a missing admin page", exc_info=True)
+            req.context.user = None
 
     def _error_page(self, req, resp, status, title):
         """Replace an error's JSON envelope with a page saying the same (its status kept)."""
