@@ -1219,7 +1219,8 @@ def test_admins_invite_change_roles_and_deactivate(browser, signed_in_as, outbox
     deactivate = next(f for f in page.forms.values() if f.action == f"/admin/users/{member.id}/deactivate")
     assert deactivate.html.form["data-confirm"].startswith(f"Deactivate {member.first_name} {member.last_name}?")
     cancel = page.html.select_one(f"form[action='/admin/users/{joiner.id}/cancel']")
-    assert cancel["data-confirm"] == "Cancel the invitation of joiner@example.com? The invited account is deleted."
+    assert cancel["data-confirm"] == ("Cancel the invitation of joiner@example.com? The invited account is deleted"
+                                      " (or kept inactive, when other records name it).")
     deactivate.submit(status=303)
     assert not User.get_by_id(member.id).is_active
     page = browser.get("/admin/users")
