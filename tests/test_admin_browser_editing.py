@@ -411,7 +411,10 @@ def test_select_all_and_a_bulk_action_in_chromium(served_admin, chromium):
     boxes = chromium.find_elements(by().CSS_SELECTOR, "input[name='ids']")
     assert len(boxes) == 3 and all(box.is_selected() for box in boxes)
     Select(chromium.find_element(by().ID, "bulk-action")).select_by_visible_text("Move to trash")
-    navigate(chromium, wait_for(chromium), chromium.find_element(by().ID, "bulk-apply"))
+    chromium.find_element(by().ID, "bulk-apply").click()
+    question = wait_for(chromium).until(ec.alert_is_present())  # the trash asks first
+    assert question.text == "Move the ticked items to the trash?"
+    question.accept()
     wait_for(chromium).until(ec.text_to_be_present_in_element((by().ID, "bulk-done"), "3 items moved to the trash."))
     assert all(Content.get_by_id(item.id).deleted_at is not None for item in items)
     finish(chromium, audited, "admin-bulk-trash")

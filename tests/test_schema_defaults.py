@@ -71,10 +71,10 @@ def test_the_field_builder_shows_the_refused_default_on_its_row(browser, signed_
     signed_in_as("admin")
     form = browser.get("/admin/collections/new").forms["collection-form"]
     form["name"], form["display_name"] = "posts", "Posts"
-    form["field-3.name"], form["field-3.type"], form["field-3.collection"] = "author", "reference", "people"
-    form["field-3.options"] = '{"default": 5}'
+    form["field-2.name"], form["field-2.type"], form["field-2.collection"] = "author", "reference", "people"
+    form["field-2.options"] = '{"default": 5}'
     page = form.submit(status=422)
-    assert "default: must be the id of a content item" in page.html.select_one("#field-3-errors").text
+    assert "default: must be the id of a content item" in page.html.select_one("#field-2-errors").text
     assert not Collection.select().where(Collection.name == "posts").exists()
 
 

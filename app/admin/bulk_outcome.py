@@ -10,7 +10,6 @@ the URL's choosing is ever on the page.
 
 from urllib.parse import urlencode
 
-from app.db.models import Content
 from app.services.content import bulk, workflow
 from app.services.content.query import Scope, readable_titles
 from app.services.errors import ErrorKind
@@ -83,7 +82,7 @@ def refusal_shown(req, user):
     if not coded:
         return None
     titles = readable_titles(Scope.of(user), [content_id for content_id, _ in coded])
-    states = {row.id: workflow.current_state(row) for row in Content.select().where(Content.id.in_(list(titles)))}
+    states = workflow.current_states(titles)
     count = len(coded)
     message = (f"Nothing was changed: {count} of the ticked items could not be {BULK_DONE[action]}."
                if count > 1 else f"Nothing was changed: one of the ticked items could not be {BULK_DONE[action]}.")

@@ -54,7 +54,6 @@ from app.admin.picked import picked_values
 from app.admin.sonicjs_paths import content_list_target, moved
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
-from app.db.models import now_ms
 from app.services.cache import Namespace, invalidate
 from app.services.collections import active_collections
 from app.services.content import bulk, copies, scheduling, workflow, writes
@@ -685,7 +684,7 @@ def check_unpublish_planned(content, action, when, zone):
         at = scheduling.parse_schedule_time(when, zone)
     except workflow.WorkflowError:
         return
-    if at <= now_ms():
+    if scheduling.is_past(at):
         return
     pending, _ = list_schedules(status="pending", content_id=content.id, action="publish", limit=100)
     if not any(row.scheduled_at < at for row in pending):

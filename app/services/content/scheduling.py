@@ -108,6 +108,11 @@ def _parse_time_text(value, zone, tz_name):
     return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
+def is_past(at_ms):
+    """Whether the epoch ms ``at_ms`` is now or past: no time a schedule may be set for."""
+    return at_ms <= now_ms()
+
+
 def create_schedule(db, content_id, user, action, scheduled_at, tz_name=None, now=None):
     """Schedule ``action`` on ``content_id`` at ``scheduled_at``; return the new row.
 

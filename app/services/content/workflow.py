@@ -149,6 +149,14 @@ def load_content(content_id, lock=False):
     return content
 
 
+def current_states(content_ids):
+    """``{id: current_state}`` of the items among ``content_ids`` that exist, in one query."""
+    ids = list(content_ids)
+    if not ids:
+        return {}
+    return {row.id: current_state(row) for row in Content.select().where(Content.id.in_(ids))}
+
+
 def current_state(content):
     """The workflow state of ``content``.
 
