@@ -4,7 +4,7 @@ page that shows who someone is (a user made without names, as `dev` makes the fi
 import pytest
 
 from app.services.display_names import display_name, person_name
-from tests.fixtures.content import create_collection
+from tests.fixtures.content import create_titled_posts
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.fixtures.workflow import insert_content
 
@@ -15,8 +15,7 @@ LIST = "/admin/content/posts"
 
 @pytest.fixture
 def posts(browser):
-    return create_collection("posts", {"type": "object", "properties": {"title": {"type": "string"}}},
-                             display_name="Posts")
+    return create_titled_posts()
 
 
 @pytest.mark.parametrize("parts, expected", [

@@ -5,7 +5,7 @@ import pytest
 
 from app.db.models import Content, ContentAssignment, now_ms
 from tests.fixtures.admin import as_a_browser_sends, csrf_headers
-from tests.fixtures.content import create_collection
+from tests.fixtures.content import create_titled_posts
 from tests.fixtures.users import create_user
 from tests.fixtures.workflow import history_rows, insert_content
 
@@ -16,8 +16,7 @@ LIST = "/admin/content/posts"
 
 @pytest.fixture
 def posts(browser):
-    return create_collection("posts", {"type": "object", "properties": {"title": {"type": "string"}}},
-                             display_name="Posts")
+    return create_titled_posts()
 
 
 def assignment_of(item):

@@ -7,6 +7,7 @@ envelope (``app.api.form_error_pages``). Every answer is checked against the Ope
 import pytest
 
 from app.db.models import bind_models
+from tests.fixtures.admin import NAVIGATION_ACCEPT
 from tests.fixtures.auth import fast_client
 from tests.fixtures.users import bearer, create_user, token_for
 
@@ -15,8 +16,7 @@ pytestmark = pytest.mark.backends
 BASE = "https://cms.example.org"
 VERIFY = "/auth/magic-link/verify"
 # What a browser sends with a form's POST: it navigates, and asks for HTML.
-BROWSER_FORM = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-                "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+BROWSER_FORM = {"Accept": NAVIGATION_ACCEPT, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
 CROSS_SITE = {"Sec-Fetch-Site": "cross-site"}
 
 
@@ -44,7 +44,7 @@ def assert_envelope(response, status, error):
 @pytest.mark.parametrize("headers", [
     BROWSER_FORM,
     # A browser too old to send Sec-Fetch-Mode: its Accept, naming XHTML as every browser's does.
-    {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+    {"Accept": NAVIGATION_ACCEPT},
 ])
 def test_a_link_confirm_form_from_another_site_gets_a_page(web, headers):
     refused = web.post(VERIFY, {"token": "t"}, headers={**headers, **CROSS_SITE}, status=403)

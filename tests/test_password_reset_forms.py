@@ -7,6 +7,7 @@ headers), while JSON clients and scripts keep exactly the JSON answers (``app.ap
 import pytest
 
 from app.api.auth import RESET_MESSAGE
+from tests.fixtures.admin import NAVIGATION_ACCEPT
 from tests.fixtures.auth import fast_client, login
 
 pytestmark = pytest.mark.backends
@@ -14,10 +15,9 @@ pytestmark = pytest.mark.backends
 REQUEST = "/auth/request-password-reset"
 RESET = "/auth/reset-password"
 # What a browser sends with a form's POST: it navigates, and asks for HTML.
-BROWSER_FORM = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-                "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "same-origin"}
+BROWSER_FORM = {"Accept": NAVIGATION_ACCEPT, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "same-origin"}
 # A browser too old to send Sec-Fetch-*: its Accept, which names XHTML as every browser's does.
-OLDER_BROWSER_FORM = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+OLDER_BROWSER_FORM = {"Accept": NAVIGATION_ACCEPT}
 # Java's HttpURLConnection by default: HTML ranked first, but no browser's Accept.
 JAVA_CLIENT = {"Accept": "text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2"}
 SCRIPT_FORM = {**BROWSER_FORM, "Sec-Fetch-Mode": "cors"}  # a script's fetch of a form body
