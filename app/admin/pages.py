@@ -15,13 +15,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import falcon
-import msgspec
 
 from app.admin.blocks import one_value, whole_number
 from app.admin.csrf import FIELD, HEADER
 from app.api.authentication import signed_in_by_header
 from app.api.content_write import MAX_BODY_BYTES
 from app.api.cross_origin import refused_cross_origin
+from app.api.errors import envelope_lines
 from app.api.methods import SAFE_METHODS
 from app.api.redirects import redirect as redirect  # the pages' 303 (after a POST, the browser GETs the page)
 from app.api.redirects import same_site_path
@@ -258,40 +258,8 @@ class AdminPagesMiddleware:
         else:
             message = "The request could not be carried out. Go back and try again."
         # 401, 403 and 404 are told in fixed words above; their envelopes add nothing to mend.
-        reasons = refusal_reasons(resp) if status[:3] not in ("401", "403", "404") and status[0] == "4" else []
+        reasons = envelope_lines(resp) if status[:3] not in ("401", "403", "404") and status[0] == "4" else []
         resp.media = None
         resp.data = None
         self._renderer.page(req, resp, "error.html", status=status, title=title, message=message,
                             reasons=reasons)
-
-
-def refusal_reasons(resp):
-    """The lines a page shows of a refused request's ``{error, details}`` envelope: its
-    reason, then one line per detail (``name: message`` for a named parameter or field).
-
-    A 4xx says what the caller can mend, and the API already tells it to any client; the
-    page shows the same words (escaped by the template) instead of leaving the editor to
-    guess which filter or field was refused.
-    """
-    try:
-        envelope = msgspec.json.decode(resp.data) if resp.data else resp.media
-    except msgspec.DecodeError:
-        return []
-    if not isinstance(envelope, dict) or not isinstance(envelope.get("error"), str):
-        return []
-    details = envelope.get("details")
-    if isinstance(details, dict):
-        details = [{"name": name, "message": text} for name, text in details.items()]
-    elif not isinstance(details, list):
-        details = [] if details is None else [details]
-    return [envelope["error"], *(_detail_line(detail) for detail in details)]
-
-
-def _detail_line(detail):
-    if not isinstance(detail, dict):
-        return str(detail)
-    name = next((detail[key] for key in ("parameter", "field", "name") if detail.get(key)), None)
-    text = detail.get("message", detail.get("error", ""))
-    if not isinstance(text, str):
-        text = msgspec.json.encode(text).decode()
-    return f"{name}: {text}" if name else text

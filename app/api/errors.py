@@ -318,6 +318,39 @@ def _recase(value, kind, path):
     return value
 
 
+def envelope_lines(resp):
+    """The lines a page shows of a refused request's ``{error, details}`` envelope: its
+    reason, then one line per detail (``name: message`` for a named parameter or field); none
+    when ``resp`` holds no envelope.
+
+    A 4xx says what the caller can mend, and the API already tells it to any client; a page
+    (the admin's, or a browser form's error page) shows the same words, escaped by its
+    template, instead of leaving the reader to guess which filter or field was refused.
+    """
+    try:
+        envelope = msgspec.json.decode(resp.data) if resp.data else resp.media
+    except msgspec.DecodeError:
+        return []
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("error"), str):
+        return []
+    details = envelope.get("details")
+    if isinstance(details, dict):
+        details = [{"name": name, "message": text} for name, text in details.items()]
+    elif not isinstance(details, list):
+        details = [] if details is None else [details]
+    return [envelope["error"], *(_detail_line(detail) for detail in details)]
+
+
+def _detail_line(detail):
+    if not isinstance(detail, dict):
+        return str(detail)
+    name = next((detail[key] for key in ("parameter", "field", "name") if detail.get(key)), None)
+    text = detail.get("message", detail.get("error", ""))
+    if not isinstance(text, str):
+        text = msgspec.json.encode(text).decode()
+    return f"{name}: {text}" if name else text
+
+
 def nul_path(media):
     """The path of the first string (or key) holding a NUL, or None (iterative: no depth limit)."""
     stack = [(media, "")]

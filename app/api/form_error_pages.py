@@ -21,9 +21,9 @@ route keeps the JSON envelope. The admin's own pages answer their refusals thems
 """
 
 import falcon
-import msgspec
 
 from app.api.cross_origin import refused_cross_origin
+from app.api.errors import envelope_lines
 from app.api.sign_in_redirect import is_browser_form_post
 
 REFUSALS_ATTR = "browser_form_refusals"
@@ -58,28 +58,6 @@ def _message(code, resp):
     return CROSS_ORIGIN if code == 403 else too_many_message(resp.get_header("Retry-After")) + "."
 
 
-def _envelope_said(resp):
-    """``(error, [problem, ...])`` of the JSON envelope in ``resp``: each problem of a list of
-    ``{field, message}`` as ``field: message``, a text as itself (another shape says nothing)."""
-    try:
-        envelope = msgspec.json.decode(resp.data or b"{}")
-    except msgspec.DecodeError:
-        envelope = {}
-    if not isinstance(envelope, dict):
-        return None, []
-    details = envelope.get("details")
-    if isinstance(details, str):
-        return envelope.get("error"), [details]
-    listed = details if isinstance(details, list) else []
-    return envelope.get("error"), [_problem(each) for each in listed if isinstance(each, dict)]
-
-
-def _problem(detail):
-    """``field: message`` of one ``{field, message}`` detail (the message alone without a field)."""
-    message = str(detail.get("message", ""))
-    return f"{detail['field']}: {message}" if detail.get("field") else message
-
-
 class FormErrorPages:
     """Middleware: the error page instead of the JSON refusal (of ``TITLES``) of a browser's form post.
 
@@ -101,8 +79,8 @@ class FormErrorPages:
             return
         values = {"message": _message(code, resp), "retry": getattr(resource, FORM_PAGE_ATTR, None)}
         if code in OF_THE_FORM:
-            error, values["reasons"] = _envelope_said(resp)
-            values["message"] = error or TITLES[code]
+            lines = envelope_lines(resp)  # the envelope's reason, then each of its details
+            values["message"], values["reasons"] = (lines[0], lines[1:]) if lines else (TITLES[code], [])
         resp.media = None
         resp.data = None
         # The status, Retry-After and the quota headers stay; the page brings its own policy.
