@@ -132,7 +132,7 @@ def test_bad_options_json_is_said_on_the_options_box_not_the_name(browser, signe
     page = form.submit(status=422)
     assert page.html.select_one("#field-1-name")["aria-invalid"] == "true"
     assert not page.html.select_one("#field-1-options").has_attr("aria-invalid")
-    assert [item.get_text() for item in page.html.select("#form-message li")] == ["field 2: name: required"]
+    assert [item.get_text() for item in page.html.select("#form-message li")] == ["Field 2: name: required"]
 
 
 def test_a_taken_name_is_a_conflict(browser, signed_in_as):
@@ -161,7 +161,7 @@ def test_edit_changes_fields_and_invalidates_the_caches(browser, signed_in_as):
     form["display_name"] = "Articles"
     form["field-2.enum"] = "news\ntech\nlife"
     form["field-1.position"], form["field-2.position"] = "3", "2"
-    form["field-3.name"], form["field-3.type"], form["field-3.collection"] = "related", "reference", "posts"
+    form["field-3.name"], form["field-3.type"], form["field-3.collection"] = "related", "reference", ["posts"]
     assert form.submit(status=303).location.endswith("/admin/collections/posts?done=saved")
     stored = Collection.get(Collection.name == "posts")
     assert stored.display_name == "Articles"
@@ -347,7 +347,7 @@ def test_an_unchanged_save_keeps_each_fields_stored_entry(browser, signed_in_as)
     assert list(moved["properties"]) == ["nick", "author"]
     assert json.dumps(moved["properties"]["author"]) == json.dumps(stored["properties"]["author"])
     form = browser.get("/admin/collections/shop").forms["collection-form"]
-    form["field-1.collection"] = "people, shop"  # author, now second: edited, so rebuilt from its inputs
+    form["field-1.collection"] = ["people", "shop"]  # author, now second: edited, so rebuilt from its inputs
     form.submit(status=303)
     assert Collection.get(Collection.name == "shop").schema["properties"]["author"]["collection"] == ["people", "shop"]
 

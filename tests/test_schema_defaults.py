@@ -69,9 +69,10 @@ def test_a_reference_or_media_default_is_saved_by_its_shape_and_each_create_look
 
 def test_the_field_builder_shows_the_refused_default_on_its_row(browser, signed_in_as):
     signed_in_as("admin")
+    create_collection("people", {"type": "object", "properties": {"name": {"type": "string"}}})
     form = browser.get("/admin/collections/new").forms["collection-form"]
     form["name"], form["display_name"] = "posts", "Posts"
-    form["field-2.name"], form["field-2.type"], form["field-2.collection"] = "author", "reference", "people"
+    form["field-2.name"], form["field-2.type"], form["field-2.collection"] = "author", "reference", ["people"]
     form["field-2.options"] = '{"default": 5}'
     page = form.submit(status=422)
     assert "default: must be the id of a content item" in page.html.select_one("#field-2-errors").text

@@ -16,7 +16,16 @@ import falcon
 import msgspec
 
 from app.admin.blocks import input_text, textarea_text
-from app.admin.field_builder import TYPES, attach_errors, blank_row, rows_from_form, rows_from_schema, schema_from_rows
+from app.admin.field_builder import (
+    SETTING_TYPES,
+    TYPE_GROUPS,
+    TYPE_LABELS,
+    attach_errors,
+    blank_row,
+    rows_from_form,
+    rows_from_schema,
+    schema_from_rows,
+)
 from app.admin.pages import one, read_form, redirect, search_of
 from app.api.access import access
 from app.api.collections import CollectionCreate, CollectionPatch, default_schema, validated_schema
@@ -64,15 +73,25 @@ def _posted(form, stored=None):
     return one(form, "name").strip(), display_name, description or None, rows
 
 
-def _schema(rows):
-    """The validated, canonical schema of ``rows``; FormProblem with the API's 422 otherwise."""
-    raw, problems = schema_from_rows(rows)
+def _collection_names():
+    """The names of every collection, active or not (a reference may point to either)."""
+    return [row.name for row in collections.list_collections(include_inactive=True)]
+
+
+def _schema(rows, own_name):
+    """The validated, canonical schema of ``rows``; FormProblem with the API's 422 otherwise.
+
+    Args:
+        own_name: the collection's name: its fields may refer to it (a post's related posts)
+            before it exists.
+    """
+    raw, problems = schema_from_rows(rows, {*_collection_names(), own_name})
     for row, message in problems:
         row.errors.append(message)
     if problems:
-        # Said above the form too, by field (a new row has no name yet: its place), as the
-        # API's refusals are.
-        details = [{"field": row.name or f"field {row.index + 1}", "message": message} for row, message in problems]
+        # Said above the form too, by field (a new row has no name yet: its place on the
+        # page, as the row's legend says), as the API's refusals are.
+        details = [{"field": row.name or f"Field {row.position}", "message": message} for row, message in problems]
         raise FormProblem(falcon.HTTP_422, "Validation failed", details)
     return validated_schema(raw)
 
@@ -127,7 +146,9 @@ class _Editor:
         shown = rows + [blank_row(rows)] if editable else rows
         self._renderer.page(
             req, resp, "collection_form.html", status=problem.status if problem else status,
-            collection=collection, values=values, rows=shown, types=TYPES, editable=editable, managed=managed,
+            collection=collection, values=values, rows=shown, type_groups=TYPE_GROUPS, type_labels=TYPE_LABELS,
+            setting_types=SETTING_TYPES, collection_names=sorted(_collection_names()),
+            editable=editable, managed=managed,
             message=problem.message if problem else None, details=details,
             can_toggle=collection is not None and not managed and user.can("collections.update"),
             done=DONE.get(req.get_param("done") or ""), template_row=blank_row(shown),
@@ -154,7 +175,7 @@ class CollectionNewPage(_Editor):
             if not display_name:
                 raise FormProblem(falcon.HTTP_422, "Validation failed", [
                     {"field": "display_name", "message": "display_name (or displayName) is required"}])
-            schema = _schema(rows)
+            schema = _schema(rows, name)
             row = collections.create_collection(body.name, display_name, description, schema,
                                                 turn_wait_ms=self._turn_wait_ms)
         except (APIError, msgspec.ValidationError, ServiceError) as ex:
@@ -186,7 +207,7 @@ class CollectionEditPage(_Editor):
             if not display_name:
                 raise FormProblem(falcon.HTTP_422, "Validation failed", [
                     {"field": "display_name", "message": "display_name cannot be empty"}])
-            changes = {"display_name": display_name, "description": description, "schema": _schema(rows)}
+            changes = {"display_name": display_name, "description": description, "schema": _schema(rows, found.name)}
             collections.update_collection(found.id, changes, turn_wait_ms=self._turn_wait_ms)
         except (APIError, msgspec.ValidationError, ServiceError) as ex:
             self.render(req, resp, values, rows, collection=found, problem=_refusal(ex))

@@ -1,16 +1,23 @@
 """The collection editor's field builder: a schema's fields as rows of form inputs, and back.
 
-Each field is one row of inputs named ``field-<n>.<part>``: its name, type, label, whether it
-is required, the choices of a select, the collection(s) a reference points to, and every
-other setting of the field as a JSON object (``{"maxLength": 80}``, an array's ``items`` or
-``blocks``...), so any field the schema supports can be built without a control per option.
+Each field is one row of inputs named ``field-<n>.<part>``: its name, type (chosen by a human
+label, ``TYPE_GROUPS``; the value posted is the type's name), label, whether it is required,
+indexed or sortable, the choices of a select, the collection(s) a reference points to, the
+common settings (``min``/``max``, ``minLength``/``maxLength``, ``placeholder``, ``helpText``:
+``SETTINGS``), and every other setting of the field as a JSON object (an array's ``items`` or
+``blocks``, a ``pattern``...), so any field the schema supports can be built without a control
+per option. Each setting input says which types it fits (``SETTING_TYPES``): the page's script
+shows only those, the page without script shows them all.
 Rows are saved in the order of their ``position`` (the browser's script keeps it in step with
 the order on screen; without script it is typed); a row marked ``remove`` is dropped.
 
 A row posted back as it was shown keeps the field's stored entry as it is, so a save changes
-only the fields that were edited. The rows only assemble the raw schema: whether it is valid
-is decided by the collections API's own validation, so the editor shows exactly the API's
-messages.
+only the fields that were edited; in an edited row, each input posted back as it was shown
+keeps its key's stored value (``1.0`` stays ``1.0``, a list of one collection stays a list).
+The rows only assemble the raw schema: whether it is valid is decided by the collections API's
+own validation, so the editor shows exactly the API's messages. The form adds only what the
+API cannot know: a number input holding no number, and a reference to a collection that does
+not exist (a target the field already had is kept, existing or not).
 
 Choices are shown one per line as the content form's options show them (``news``, ``2``,
 ``true``; as JSON where two would read alike, ``"1"`` and ``1``), and as JSON an option no
@@ -26,6 +33,7 @@ another type is written through the collections API.
 """
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -33,11 +41,44 @@ from app.admin.blocks import input_text, typed_position
 from app.admin.choices import option_texts
 from app.services.collection_schema import FIELD_TYPES
 
-ROW_PART = re.compile(r"^field-(\d{1,4})\.(name|type|title|required|enum|collection|options|position|remove)$")
+# Settings with an input of their own besides the type, label, flags, choices and collection:
+# key -> how its text is read ("number", "count": a whole number of 0 or more, "text").
+SETTINGS = {"min": "number", "max": "number", "minLength": "count", "maxLength": "count",
+            "placeholder": "text", "helpText": "text"}
+FLAGS = ("indexed", "sortable")
+ROW_PART = re.compile(r"^field-(\d{1,4})\.(name|type|title|required|enum|collection|options|position|remove|"
+                      + "|".join(SETTINGS) + "|" + "|".join(FLAGS) + ")$")
 # Keys with an input of their own; everything else a field says goes into its options.
-OWN_INPUTS = ("type", "title", "required", "enum", "collection")
+OWN_INPUTS = ("type", "title", "required", "enum", "collection", *SETTINGS, *FLAGS)
 TYPES = tuple(sorted(FIELD_TYPES))
 MAX_ROWS = 200
+
+# The type choice, grouped, each type with the label people know it by.
+TYPE_GROUPS = (
+    ("Text", (("string", "Text"), ("textarea", "Long text"), ("text", "Text (plain, as SonicJS's text)"),
+              ("slug", "Slug"), ("email", "Email"), ("url", "URL"), ("color", "Colour"))),
+    ("Rich text", (("markdown", "Rich text (Markdown)"), ("easymde", "Rich text (Markdown, EasyMDE)"),
+                   ("mdxeditor", "Rich text (Markdown, MDXEditor)"), ("richtext", "Rich text (HTML)"),
+                   ("quill", "Rich text (WYSIWYG, HTML: Quill)"),
+                   ("tinymce", "Rich text (WYSIWYG, HTML: TinyMCE)"))),
+    ("Numbers and dates", (("number", "Number"), ("integer", "Whole number"), ("date", "Date"),
+                           ("datetime", "Date and time"))),
+    ("Choices", (("boolean", "Yes/No"), ("checkbox", "Yes/No (checkbox)"), ("select", "Choice (dropdown)"),
+                 ("radio", "Choice (radio)"), ("multiselect", "Several choices"))),
+    ("Links and files", (("reference", "Reference"), ("media", "Media"), ("file", "File"))),
+    ("Structured", (("json", "JSON"), ("object", "Object"), ("array", "List (array)"))),
+)
+TYPE_LABELS = {name: label for _, types in TYPE_GROUPS for name, label in types}
+_TEXTS = ("string", "textarea", "text", "slug", "email", "url", "color", "markdown", "easymde", "mdxeditor",
+          "richtext", "quill", "tinymce")
+# Which types each input fits; an input not listed fits every type.
+SETTING_TYPES = {
+    "enum": ("select", "radio", "multiselect"),
+    "collection": ("reference",),
+    "min": ("number", "integer"), "max": ("number", "integer"),
+    "minLength": _TEXTS, "maxLength": _TEXTS,
+    "placeholder": (*_TEXTS, "number", "integer"),
+}
 
 
 @dataclass
@@ -53,7 +94,11 @@ class FieldRow:
         enum: the choices, one per line.
         shown_enum: the stored ``enum`` the choices were shown from: a line still showing
             one of its options is that option (``_enum``).
-        collection: the referenced collection(s), separated by commas.
+        collection: the referenced collection(s), in order.
+        settings: the text of each ``SETTINGS`` input (``{"min": "1.5"}``); a key is
+            missing when it was not set, or is set to a value its input cannot show (then the
+            options hold it).
+        flags: the ``FLAGS`` ticked.
         options: the field's other settings as a JSON object ("" when none).
         position: where the row goes (1-based).
         errors: messages about this field from the last save.
@@ -61,6 +106,8 @@ class FieldRow:
             posted back unchanged (``rows_from_form``).
         listed: whether the schema's ``required`` list names the field (with ``stored``:
             an unchanged row is listed there as it was).
+        shown: in a posted row, the row it was shown as (None for a new one): an input posted
+            back as shown keeps its key's stored value.
     """
 
     index: int
@@ -70,12 +117,15 @@ class FieldRow:
     required: bool = False
     enum: str = ""
     shown_enum: list = field(default_factory=list)
-    collection: str = ""
+    collection: list = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+    flags: frozenset = frozenset()
     options: str = ""
     position: int = 0
     errors: list = field(default_factory=list)
     stored: dict | None = None
     listed: bool = False
+    shown: "FieldRow | None" = None
 
     @property
     def typed_choices(self):
@@ -86,15 +136,56 @@ class FieldRow:
 
     def errors_on(self, part):
         """The row's messages about its input ``part`` (``name``, one of ``OWN_INPUTS`` or
-        ``options``). A message names what it is about (``name: required``, ``maxLength: ...``):
-        a key without an input of its own is written in the options' JSON, so it is theirs."""
-        own = ("name", *OWN_INPUTS)
-        return [error for error in self.errors
-                if (error.partition(":")[0] if error.partition(":")[0] in own else "options") == part]
+        ``options``). A message names what it is about (``name: required``, ``maxLength: ...``,
+        ``enum[2]: ...``), by its path's first key: a key without an input of its own is
+        written in the options' JSON, so it is theirs."""
+        return [error for error in self.errors if _input_of(error) == part]
+
+    def fits(self, part):
+        """Whether the input ``part`` fits the row's type (a type the builder does not know
+        fits every input: nothing says which of its settings it uses)."""
+        types = SETTING_TYPES.get(part)
+        return types is None or self.type in types or self.type not in TYPE_LABELS
 
     def is_blank(self):
         """True for a row nothing was typed into (the empty row the page offers)."""
-        return not (self.name or self.title or self.enum.strip() or self.collection or self.options)
+        return not (self.name or self.title or self.enum.strip() or self.collection or self.options
+                    or any(self.settings.values()) or self.flags)
+
+
+def _input_of(error):
+    """The input a row's message is about: the first key of its path (``enum`` of
+    ``enum[2]``, ``items`` of ``items.type``), the options when it has none of its own."""
+    key = re.match(r"[^.\[:]*", error).group(0)
+    return key if key in ("name", *OWN_INPUTS) else "options"
+
+
+def _setting_text(kind, value):
+    """The text a ``SETTINGS`` input shows for ``value``; None when it cannot show it."""
+    if kind == "text":
+        return value if isinstance(value, str) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return json.dumps(value)
+
+
+def _setting_value(key, kind, text):
+    """``(value, problem)`` of a typed ``SETTINGS`` input."""
+    if kind == "text":
+        return text, None
+    if kind == "count":
+        if re.fullmatch(r"\d{1,15}", text):
+            return int(text), None
+        return None, f"{key}: must be a whole number, 0 or more (got {text!r})"
+    if re.fullmatch(r"-?\d{1,15}", text):
+        return int(text), None
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    if number is None or not math.isfinite(number) or len(text) > 40:
+        return None, f"{key}: must be a number such as 0, 10 or 2.5 (got {text!r})"
+    return number, None
 
 
 def rows_from_schema(schema):
@@ -104,14 +195,22 @@ def rows_from_schema(schema):
     rows = []
     for index, (name, config) in enumerate((schema.get("properties") or {}).items()):
         config = config if isinstance(config, dict) else {}
-        collection = config.get("collection") or ""
-        others = {key: value for key, value in config.items() if key not in OWN_INPUTS}
+        collection = config.get("collection") or []
+        settings = {key: _setting_text(kind, config[key]) for key, kind in SETTINGS.items() if key in config}
+        settings = {key: text for key, text in settings.items() if text is not None}
+        flags = frozenset(flag for flag in FLAGS if config.get(flag) is True)
+        # A setting its input cannot show (a label that is no text, a flag that is no true)
+        # stays in the options, as it is.
+        others = {key: value for key, value in config.items()
+                  if key not in OWN_INPUTS or (key in SETTINGS and key not in settings)
+                  or (key in FLAGS and config[key] is not True)}
         enum = config.get("enum") if isinstance(config.get("enum"), list) else []
         rows.append(FieldRow(
             index=index, name=name, type=str(config.get("type") or "string"), title=config.get("title") or "",
             required=config.get("required") is True or name in required,
             enum="\n".join(choice_lines(enum)), shown_enum=enum,
-            collection=", ".join(collection) if isinstance(collection, list) else str(collection),
+            collection=[str(name) for name in collection] if isinstance(collection, list) else [str(collection)],
+            settings=settings, flags=flags,
             options=json.dumps(others, ensure_ascii=False) if others else "", position=index + 1,
             stored=config, listed=name in required,
         ))
@@ -144,7 +243,9 @@ def rows_from_form(form, stored=()):
     for key, value in form.items():
         matched = ROW_PART.match(key)
         if matched:
-            parts.setdefault(int(matched.group(1)), {})[matched.group(2)] = _text(value)
+            part = matched.group(2)
+            # The collection select may post several names; every other input posts one text.
+            parts.setdefault(int(matched.group(1)), {})[part] = _names(value) if part == "collection" else _text(value)
     rows = []
     for index, values in sorted(parts.items())[:MAX_ROWS]:
         if values.get("remove"):
@@ -156,8 +257,12 @@ def rows_from_form(form, stored=()):
             title=input_text(values.get("title", ""), before.title if before else None),
             required=bool(values.get("required")), enum=values.get("enum", ""),
             shown_enum=before.shown_enum if before else [],
-            collection=values.get("collection", "").strip(), options=values.get("options", "").strip(),
-            position=typed_position(position, 10**6 + index),
+            collection=values.get("collection", []),
+            settings={key: input_text(values.get(key, ""), before.settings.get(key) if before else None)
+                      for key in SETTINGS if values.get(key, "").strip() or (before and key in before.settings)},
+            flags=frozenset(flag for flag in FLAGS if values.get(flag)),
+            options=values.get("options", "").strip(),
+            position=typed_position(position, 10**6 + index), shown=before,
         )
         if before is not None and _settings(row) == _settings(before):
             row.stored, row.listed = before.stored, before.listed
@@ -170,9 +275,17 @@ def rows_from_form(form, stored=()):
     return rows
 
 
+def _names(value):
+    """The collection names a select posted (one, several or none), blank ones left out."""
+    values = value if isinstance(value, list) else [value]
+    return [name.strip() for name in values if isinstance(name, str) and name.strip()]
+
+
 def _settings(row):
     """What a row says of its field, as its inputs post it (the position aside)."""
-    return (row.name, row.type, row.title, row.required, _choices(row), _collections(row), row.options)
+    settings = {key: text for key, text in row.settings.items() if text}
+    return (row.name, row.type, row.title, row.required, _choices(row), row.collection, settings, row.flags,
+            row.options)
 
 
 def _spelled(line):
@@ -222,47 +335,78 @@ def _read(line):
     return line if spelled is None else spelled
 
 
-def _collections(row):
-    """The referenced collections a row names, in order."""
-    return [name.strip() for name in row.collection.split(",") if name.strip()]
-
-
-def _row_config(row):
-    """The schema entry of one row; a message instead when its options are not a JSON object.
+def _row_config(row, known_collections=None):
+    """``(schema entry, problems)`` of one row; the entry is None when a problem is the form's
+    own (options that are not a JSON object, a number that is none).
 
     A row posted back as it was shown keeps its stored entry as it is: the inputs would
     rebuild it in another shape (a list of one collection as its name, an empty label left
-    out). An edited row keeps the stored type of each choice it still lists (``_enum``).
+    out). In an edited row, each input posted back as shown keeps its key's stored value, and
+    each choice still listed its stored type (``_enum``).
     """
     if row.stored is not None:
-        return dict(row.stored), None
+        return dict(row.stored), []
     config = {}
     if row.options:
         try:
             config = json.loads(row.options)
         except ValueError as ex:
-            return None, f"options: not valid JSON ({ex.msg})"
+            return None, [f"options: not valid JSON ({ex.msg})"]
         if not isinstance(config, dict):
-            return None, 'options: must be a JSON object such as {"maxLength": 80}'
+            return None, ['options: must be a JSON object such as {"maxLength": 80}']
+    before = row.shown
+    kept = before.stored if before is not None and isinstance(before.stored, dict) else {}
     config["type"] = row.type
     if row.title:
         config["title"] = row.title
-    if row.required:
+    if before is not None and row.required == before.required:
+        # Unchanged: said where it was said (the field's own flag, the schema's list, or both).
+        if kept.get("required") is True:
+            config["required"] = True
+    elif row.required:
         config["required"] = True
+    problems = []
+    for key, kind in SETTINGS.items():
+        text = row.settings.get(key, "")
+        if before is not None and key in before.settings and text == before.settings[key] and key in kept:
+            config[key] = kept[key]
+        elif text:
+            config[key], problem = _setting_value(key, kind, text)
+            problems += [problem] if problem else []
+    for flag in FLAGS:
+        if flag in row.flags:
+            config[flag] = True
     choices = _enum(row)
     if choices:
         config["enum"] = choices
-    names = _collections(row)
-    if names:
-        config["collection"] = names[0] if len(names) == 1 else names
-    return config, None
+    shown_names = before.collection if before is not None else []
+    if row.collection and row.collection == shown_names and "collection" in kept:
+        config["collection"] = kept["collection"]
+    elif row.collection:
+        config["collection"] = row.collection[0] if len(row.collection) == 1 else list(row.collection)
+    if known_collections is not None:
+        problems += [f"collection: there is no collection named {name!r}" for name in row.collection
+                     if name not in known_collections and name not in shown_names]
+    return (None if problems else config), problems
 
 
-def schema_from_rows(rows):
+def _is_listed(row):
+    """Whether the schema's ``required`` list names the row's field."""
+    if row.stored is not None:
+        return row.listed
+    if row.shown is not None and row.required == row.shown.required:
+        return row.shown.listed
+    return row.required
+
+
+def schema_from_rows(rows, known_collections=None):
     """``(raw schema, problems)`` of the non-blank ``rows``; each problem is ``(row, message)``.
 
     Problems here are the ones only the form can have (a row without a name, a name used
-    twice, options that are not a JSON object); the schema's own rules are the API's.
+    twice, options that are not a JSON object, a number input holding no number, a reference
+    to a collection not in ``known_collections`` when given); the schema's own rules are the
+    API's. A target the field already had is kept whether or not it exists: the API takes
+    one, and a save must not refuse what nobody changed.
     """
     properties, required, problems = {}, [], []
     for row in rows:
@@ -274,12 +418,12 @@ def schema_from_rows(rows):
         if row.name in properties:
             problems.append((row, f"name: {row.name!r} is used by another field"))
             continue
-        config, problem = _row_config(row)
-        if problem:
-            problems.append((row, problem))
+        config, messages = _row_config(row, known_collections)
+        problems += [(row, message) for message in messages]
+        if config is None:
             continue
         properties[row.name] = config
-        if row.listed if row.stored is not None else row.required:
+        if _is_listed(row):
             required.append(row.name)
     schema = {"type": "object", "properties": properties}
     if required:

@@ -1,6 +1,9 @@
-// The collection editor's field builder: add, remove and reorder field rows in place.
+// The collection editor's field builder: add, remove and reorder field rows in place, and
+// show each row only the settings that fit its type.
 // Without this script the page still works: an empty row adds a field, a checkbox removes
-// one and the position inputs order them; here the buttons do it and positions follow.
+// one, the position inputs order them and every setting shows; here the buttons do it,
+// positions follow, and a setting that does not fit the type is hidden unless it holds a
+// value or a message (hidden, it would still be saved, so it is never out of sight).
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
@@ -18,14 +21,44 @@
   function renumber() {
     list.querySelectorAll("[data-field-row]").forEach((row, place) => {
       row.querySelector("[data-position]").value = String(place + 1);
+      const legend = row.querySelector("[data-place]");
+      if (legend) {
+        legend.textContent = String(place + 1);
+      }
     });
   }
+
+  function holdsSomething(setting) {
+    const control = setting.querySelector("input, textarea, select");
+    if (!control || control.getAttribute("aria-invalid") === "true") {
+      return Boolean(control);
+    }
+    return control.multiple ? control.selectedOptions.length > 0 : control.value.trim() !== "";
+  }
+
+  function showSettings(row) {
+    const select = row.querySelector("[data-type]");
+    // A type the builder has no label for (set through the API) shows every setting.
+    const known = Boolean(select.querySelector(`optgroup option[value="${CSS.escape(select.value)}"]`));
+    row.querySelectorAll("[data-setting]").forEach((setting) => {
+      const fits = !known || setting.dataset.types.split(" ").includes(select.value);
+      setting.hidden = !fits && !holdsSomething(setting);
+    });
+  }
+
+  list.querySelectorAll("[data-field-row]").forEach(showSettings);
+  list.addEventListener("change", (event) => {
+    if (event.target.matches("[data-type]")) {
+      showSettings(event.target.closest("[data-field-row]"));
+    }
+  });
 
   add.addEventListener("click", () => {
     // The template is one row; its ids and names get the next free row number.
     list.insertAdjacentHTML("beforeend", template.innerHTML.replace(/field-\d+([.-])/g, `field-${next}$1`));
     next += 1;
     renumber();
+    showSettings(list.lastElementChild);
     list.lastElementChild.querySelector("input").focus();
   });
 
