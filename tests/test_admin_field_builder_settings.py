@@ -1,0 +1,226 @@
+"""The field builder's type choice and setting inputs: labelled, grouped types; min/max,
+lengths, placeholder, help text, flags and reference targets as inputs of their own; a
+round trip that keeps every key nobody changed; each refusal marked on its input."""
+
+import json
+
+import pytest
+
+from app.admin.field_builder import SETTING_TYPES, TYPE_LABELS
+from app.db.models import Collection
+from app.services.collection_schema import FIELD_TYPES
+from tests.fixtures.content import create_collection
+from tests.fixtures.users import bearer, token_for
+
+pytestmark = pytest.mark.backends
+
+NULL_OPTION = "Expected `bool | int | float | str`, got `null`"
+
+
+def new_form(browser, name="shop"):
+    form = browser.get("/admin/collections/new").forms["collection-form"]
+    form["name"], form["display_name"] = name, name.title()
+    return form
+
+
+def stored_fields(name="shop"):
+    return Collection.get(Collection.name == name).schema["properties"]
+
+
+def marked(page, input_id):
+    return page.html.select_one(f"#{input_id}").get("aria-invalid") == "true"
+
+
+def test_types_are_chosen_by_grouped_labels_and_saved_by_name(browser, signed_in_as):
+    signed_in_as("admin")
+    page = browser.get("/admin/collections/new")
+    select = page.html.select_one("#field-0-type")
+    options = {option["value"]: option.get_text() for option in select.select("optgroup option")}
+    assert set(options) == set(FIELD_TYPES), "every type the schema takes, each once, in a group"
+    assert len(select.select("optgroup option")) == len(FIELD_TYPES)
+    assert options == {name: TYPE_LABELS[name] for name in FIELD_TYPES}
+    assert options["integer"] == "Whole number" and options["boolean"] == "Yes/No"
+    assert not select.find("option", recursive=False), "no ungrouped option for a known type"
+    form = page.forms["collection-form"]
+    form["name"], form["display_name"] = "shop", "Shop"
+    form["field-2.name"], form["field-2.type"] = "seats", "integer"
+    form.submit(status=303)
+    assert stored_fields()["seats"] == {"type": "integer"}
+
+
+def test_a_type_the_builder_does_not_know_is_shown_as_itself_and_kept(browser, signed_in_as):
+    signed_in_as("admin")
+    create_collection("odd", {"type": "object", "properties": {"pic": {"type": "picture"}}})
+    page = browser.get("/admin/collections/odd")
+    own = page.html.select_one("#field-0-type").find("option", recursive=False)
+    assert (own["value"], own.get_text(), own.has_attr("selected")) == ("picture", "picture", True)
+    form = page.forms["collection-form"]
+    assert form["field-0.type"].value == "picture"
+    form["field-0.title"] = "Picture"
+    refused = form.submit(status=422)  # the API refuses the type, on its input; the form keeps it
+    assert marked(refused, "field-0-type")
+    assert refused.forms["collection-form"]["field-0.type"].value == "picture"
+
+
+def test_the_common_settings_are_inputs_of_their_own(browser, signed_in_as):
+    signed_in_as("admin")
+    create_collection("people", {"type": "object", "properties": {"name": {"type": "string"}}})
+    form = new_form(browser)
+    assert [value for value, _, _ in form["field-0.collection"].options] == ["people"], "the existing collections"
+    form["field-0.minLength"], form["field-0.maxLength"] = "2", "80"
+    form["field-0.placeholder"], form["field-1.helpText"] = "A short title", "Before tax"
+    form["field-0.indexed"] = form["field-0.sortable"] = True
+    form["field-1.name"], form["field-1.type"] = "price", "number"
+    form["field-1.min"], form["field-1.max"] = "-1.5", "100"
+    form["field-2.name"], form["field-2.type"], form["field-2.collection"] = "owner", "reference", ["people"]
+    form.submit(status=303)
+    fields = stored_fields()
+    assert fields["title"] == {"type": "string", "title": "Title", "required": True, "placeholder": "A short title",
+                               "minLength": 2, "maxLength": 80,
+                               "indexed": True, "sortable": True}
+    assert fields["price"] == {"type": "number", "title": "Content", "helpText": "Before tax", "min": -1.5,
+                               "max": 100}
+    assert fields["owner"] == {"type": "reference", "collection": "people"}
+    page = browser.get("/admin/collections/shop")
+    shown = page.forms["collection-form"]
+    assert (shown["field-0.minLength"].value, shown["field-1.min"].value) == ("2", "-1.5")
+    assert shown["field-0.options"].value == "", "no key with an input is left in the JSON box"
+    # The help text reaches the content form, as it reads it.
+    assert "Before tax" in browser.get("/admin/content/shop/new").text
+
+
+def test_each_setting_says_the_types_it_fits_and_all_show_without_script(browser, signed_in_as):
+    signed_in_as("admin")
+    page = browser.get("/admin/collections/new")
+    row = page.html.select_one("#field-0-name").find_parent("fieldset")
+    for part, types in SETTING_TYPES.items():
+        wrapper = row.select_one(f"[data-setting='{part}']")
+        assert wrapper["data-types"].split() == list(types)
+        assert not wrapper.has_attr("hidden"), "hidden only by the script"
+
+
+UNUSUAL = {"type": "object", "required": ["code", "price"], "properties": {
+    "price": {"type": "number", "min": 1.0, "max": 10, "placeholder": " € ", "widget": "slider", "format": "money",
+              "helpText": "two  spaces", "description": "Net"},
+    "code": {"type": "string", "title": "", "minLength": 0, "pattern": "^[A-Z]+$", "indexed": True,
+             "showWhen": {"kind": "x"}, "dependsOn": "kind"},
+    "kind": {"type": "radio", "enum": [1, "1", True], "enumLabels": ["One", "Text one", "Yes"]},
+    "owner": {"type": "reference", "collection": ["people"], "multiple": True},
+    "gone": {"type": "reference", "collection": "deleted"},
+}}
+
+
+def test_a_save_keeps_every_key_nobody_changed(browser, signed_in_as):
+    admin = signed_in_as("admin")
+    create_collection("people", {"type": "object", "properties": {"name": {"type": "string"}}})
+    browser.post_json("/admin/api/collections", {"name": "shop", "displayName": "Shop", "schema": UNUSUAL},
+                      headers={**bearer(token_for(admin)), "Accept": "application/json"}, status=201)
+    before = Collection.get(Collection.name == "shop").schema
+    form = browser.get("/admin/collections/shop").forms["collection-form"]
+    assert json.loads(form["field-0.options"].value) == {"widget": "slider", "format": "money", "description": "Net"}
+    assert json.loads(form["field-1.options"].value) == {"pattern": "^[A-Z]+$", "showWhen": {"kind": "x"},
+                                                         "dependsOn": "kind"}
+    # Every row edited, each in one input: the other keys are kept as stored (1.0 stays 1.0,
+    # " € " keeps its spaces, a list of one collection stays a list, a requirement said in
+    # the schema's list stays there, typed choices keep their types).
+    form["field-0.max"] = "12"
+    form["field-1.title"] = "Code"
+    form["field-2.title"] = "Kind"
+    form["field-3.title"] = "Owner"
+    form["field-4.title"] = "Gone"
+    form.submit(status=303)
+    after = Collection.get(Collection.name == "shop").schema
+    expected = json.loads(json.dumps(before))
+    expected["properties"]["price"]["max"] = 12
+    for name, title in (("code", "Code"), ("kind", "Kind"), ("owner", "Owner"), ("gone", "Gone")):
+        expected["properties"][name]["title"] = title
+    assert sorted(after.pop("required")) == sorted(expected.pop("required"))
+    assert json.dumps(after, sort_keys=True) == json.dumps(expected, sort_keys=True)
+    assert isinstance(after["properties"]["price"]["min"], float)
+
+
+@pytest.mark.parametrize(("inputs", "input_id", "message"), [
+    ({"field-2.min": "ten"}, "field-2-min", "min: must be a number such as 0, 10 or 2.5 (got 'ten')"),
+    ({"field-2.max": "nan"}, "field-2-max", "max: must be a number"),
+    ({"field-2.min": "5", "field-2.max": "1"}, "field-2-min", "min: must not be greater than max (5 > 1)"),
+    ({"field-0.maxLength": "-1"}, "field-0-maxLength", "maxLength: must be a whole number, 0 or more"),
+    ({"field-0.minLength": "9", "field-0.maxLength": "3"}, "field-0-minLength",
+     "minLength: must not be greater than maxLength (9 > 3)"),
+])
+def test_bad_numbers_are_refused_on_their_input(browser, signed_in_as, inputs, input_id, message):
+    signed_in_as("admin")
+    form = new_form(browser)
+    form["field-2.name"], form["field-2.type"] = "price", "number"
+    for key, value in inputs.items():
+        form[key] = value
+    page = form.submit(status=422)
+    row, part = input_id.rsplit("-", 1)
+    assert message in page.html.select_one(f"#{row}-errors").get_text()
+    assert marked(page, input_id)
+    assert not marked(page, f"{row}-options")
+    assert page.forms["collection-form"][f"{row}.{part}"].value == inputs[f"{row}.{part}"], "what was typed is kept"
+    assert not Collection.select().where(Collection.name == "shop").exists()
+
+
+def test_choices_of_empty_lines_are_no_choices_and_refused_on_the_choices_input(browser, signed_in_as):
+    signed_in_as("admin")
+    form = new_form(browser)
+    form["field-2.name"], form["field-2.type"], form["field-2.enum"] = "size", "select", "\n  \n\n"
+    page = form.submit(status=422)
+    assert "enum: a select field needs a non-empty enum" in page.html.select_one("#field-2-errors").text
+    assert marked(page, "field-2-enum") and not marked(page, "field-2-options")
+    form = page.forms["collection-form"]
+    form["field-2.enum"] = "\nsmall\n\nlarge\n"
+    form.submit(status=303)
+    assert stored_fields()["size"] == {"type": "select", "enum": ["small", "large"]}
+
+
+def test_an_error_on_one_choice_marks_the_choices_not_the_other_settings(browser, signed_in_as):
+    signed_in_as("admin")
+    create_collection("nulls", {"type": "object", "properties": {"kind": {"type": "select", "enum": ["a", None]}}})
+    form = browser.get("/admin/collections/nulls").forms["collection-form"]
+    page = form.submit(status=422)
+    assert page.html.select_one("#field-0-errors").text.startswith("enum[1]: " + NULL_OPTION)
+    assert marked(page, "field-0-enum")
+    assert not marked(page, "field-0-options")
+
+
+def test_an_unknown_reference_target_is_refused_on_its_input(browser, signed_in_as):
+    signed_in_as("admin")
+    create_collection("people", {"type": "object", "properties": {"name": {"type": "string"}}})
+    form = new_form(browser)
+    form["field-2.name"], form["field-2.type"] = "owner", "reference"
+    form["field-2.collection"].force_value(["people", "ghosts"])  # a collection deleted since the page was shown
+    page = form.submit(status=422)
+    assert "collection: there is no collection named 'ghosts'" in page.html.select_one("#field-2-errors").get_text()
+    assert marked(page, "field-2-collection")
+    assert not Collection.select().where(Collection.name == "shop").exists()
+    # The collection itself may be the target, before it exists.
+    form = page.forms["collection-form"]
+    form["field-2.collection"].force_value(["shop"])
+    form.submit(status=303)
+    assert stored_fields()["owner"] == {"type": "reference", "collection": "shop"}
+
+
+def test_a_target_the_field_already_had_is_kept_existing_or_not(browser, signed_in_as):
+    signed_in_as("admin")
+    create_collection("people", {"type": "object", "properties": {"name": {"type": "string"}}})
+    create_collection("shop", {"type": "object", "properties": {"owner": {"type": "reference", "collection": "gone"}}})
+    page = browser.get("/admin/collections/shop")
+    assert page.html.select_one("#field-0-collection option[selected]").get_text() == "gone (no such collection)"
+    form = page.forms["collection-form"]
+    form["field-0.collection"] = ["gone", "people"]
+    form.submit(status=303)
+    assert stored_fields()["owner"] == {"type": "reference", "collection": ["people", "gone"]}
+
+
+def test_an_unnamed_row_is_named_by_its_place_on_the_page(browser, signed_in_as):
+    signed_in_as("admin")
+    form = new_form(browser)
+    form["field-0.remove"] = True
+    form["field-2.title"] = "Nameless"  # input number 2, second row once title is removed
+    page = form.submit(status=422)
+    assert [item.get_text() for item in page.html.select("#form-message li")] == ["Field 2: name: required"]
+    legend = page.html.select_one("#field-2-name").find_parent("fieldset").legend.get_text()
+    assert legend.split() == ["Field", "2"]
+    assert marked(page, "field-2-name")
