@@ -1,0 +1,38 @@
+"""The field builder's type-dependent settings in a real browser (Chromium via selenium): each
+row shows the settings that fit its type, and one holding a value stays in sight."""
+
+from tests.fixtures.auth import hashed
+from tests.fixtures.browser import critical_violations
+from tests.fixtures.users import create_user
+from tests.test_admin_browser_editing import by, finish, open_page, sign_in, wait_for
+
+
+def shown_settings(driver, row):
+    """The settings of row number ``row`` that are on screen."""
+    return {element.get_attribute("data-setting")
+            for element in driver.find_elements(by().CSS_SELECTOR, f"#field-{row}-name")[0]
+            .find_elements(by().XPATH, "ancestor::fieldset[@data-field-row]//*[@data-setting]")
+            if element.is_displayed()}
+
+
+def test_a_row_shows_the_settings_of_its_type(served_admin, chromium):
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select
+
+    sign_in(chromium, served_admin, create_user("admin", password_hash=hashed()))
+    open_page(chromium, served_admin + "/admin/collections/new", "New collection")
+    assert shown_settings(chromium, 0) == {"minLength", "maxLength", "placeholder"}  # title: text
+    kind = Select(chromium.find_element(by().ID, "field-2-type"))
+    kind.select_by_value("select")
+    assert shown_settings(chromium, 2) == {"enum"}
+    kind.select_by_value("reference")
+    assert shown_settings(chromium, 2) == {"collection"}
+    kind.select_by_value("integer")
+    assert shown_settings(chromium, 2) == {"min", "max", "placeholder"}
+    chromium.find_element(by().ID, "field-2-min").send_keys("3")
+    kind.select_by_value("boolean")
+    assert shown_settings(chromium, 2) == {"min"}, "a setting holding a value is never hidden"
+    chromium.find_element(by().ID, "add-field").click()
+    wait_for(chromium).until(ec.presence_of_element_located((by().ID, "field-3-name")))
+    assert shown_settings(chromium, 3) == {"minLength", "maxLength", "placeholder"}, "an added row too"
+    finish(chromium, {"collection editor": critical_violations(chromium)}, "admin-field-builder-settings")
