@@ -78,14 +78,18 @@ def _collection_names():
     return [row.name for row in collections.list_collections(include_inactive=True)]
 
 
-def _schema(rows, own_name):
+def _schema(rows, own_name, stored=None):
     """The validated, canonical schema of ``rows``; FormProblem with the API's 422 otherwise.
 
     Args:
         own_name: the collection's name: its fields may refer to it (a post's related posts)
             before it exists.
+        stored: the schema edited (None for a new collection): its ``required`` list keeps
+            its order.
     """
-    raw, problems = schema_from_rows(rows, {*_collection_names(), own_name})
+    required_order = stored.get("required") if isinstance(stored, dict) else None
+    raw, problems = schema_from_rows(rows, {*_collection_names(), own_name},
+                                     required_order if isinstance(required_order, list) else ())
     for row, message in problems:
         row.errors.append(message)
     if problems:
@@ -207,7 +211,8 @@ class CollectionEditPage(_Editor):
             if not display_name:
                 raise FormProblem(falcon.HTTP_422, "Validation failed", [
                     {"field": "display_name", "message": "display_name cannot be empty"}])
-            changes = {"display_name": display_name, "description": description, "schema": _schema(rows, found.name)}
+            schema = _schema(rows, found.name, found.schema)
+            changes = {"display_name": display_name, "description": description, "schema": schema}
             collections.update_collection(found.id, changes, turn_wait_ms=self._turn_wait_ms)
         except (APIError, msgspec.ValidationError, ServiceError) as ex:
             self.render(req, resp, values, rows, collection=found, problem=_refusal(ex))

@@ -399,8 +399,12 @@ def _is_listed(row):
     return row.required
 
 
-def schema_from_rows(rows, known_collections=None):
+def schema_from_rows(rows, known_collections=None, required_order=()):
     """``(raw schema, problems)`` of the non-blank ``rows``; each problem is ``(row, message)``.
+
+    The schema's ``required`` list keeps the order of ``required_order`` (the stored list)
+    for the names it still holds, newly required fields after them in the rows' order: a
+    save must not rewrite a list nobody changed.
 
     Problems here are the ones only the form can have (a row without a name, a name used
     twice, options that are not a JSON object, a number input holding no number, a reference
@@ -427,7 +431,8 @@ def schema_from_rows(rows, known_collections=None):
             required.append(row.name)
     schema = {"type": "object", "properties": properties}
     if required:
-        schema["required"] = required
+        stored_place = {name: place for place, name in reversed(list(enumerate(required_order)))}
+        schema["required"] = sorted(required, key=lambda name: stored_place.get(name, len(stored_place)))
     return schema, problems
 
 
