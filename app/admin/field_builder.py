@@ -50,7 +50,6 @@ ROW_PART = re.compile(r"^field-(\d{1,4})\.(name|type|title|required|enum|collect
                       + "|".join(SETTINGS) + "|" + "|".join(FLAGS) + ")$")
 # Keys with an input of their own; everything else a field says goes into its options.
 OWN_INPUTS = ("type", "title", "required", "enum", "collection", *SETTINGS, *FLAGS)
-TYPES = tuple(sorted(FIELD_TYPES))
 MAX_ROWS = 200
 
 # The type choice, grouped, each type with the label people know it by.
@@ -68,6 +67,9 @@ TYPE_GROUPS = (
     ("Links and files", (("reference", "Reference"), ("media", "Media"), ("file", "File"))),
     ("Structured", (("json", "JSON"), ("object", "Object"), ("array", "List (array)"))),
 )
+# A type the schema takes that has no label here yet is still offered, as itself.
+_UNLABELLED = sorted(FIELD_TYPES - {name for _, types in TYPE_GROUPS for name, _ in types})
+TYPE_GROUPS += (("Other", tuple((name, name) for name in _UNLABELLED)),) if _UNLABELLED else ()
 TYPE_LABELS = {name: label for _, types in TYPE_GROUPS for name, label in types}
 _TEXTS = ("string", "textarea", "text", "slug", "email", "url", "color", "markdown", "easymde", "mdxeditor",
           "richtext", "quill", "tinymce")
@@ -140,12 +142,6 @@ class FieldRow:
         ``enum[2]: ...``), by its path's first key: a key without an input of its own is
         written in the options' JSON, so it is theirs."""
         return [error for error in self.errors if _input_of(error) == part]
-
-    def fits(self, part):
-        """Whether the input ``part`` fits the row's type (a type the builder does not know
-        fits every input: nothing says which of its settings it uses)."""
-        types = SETTING_TYPES.get(part)
-        return types is None or self.type in types or self.type not in TYPE_LABELS
 
     def is_blank(self):
         """True for a row nothing was typed into (the empty row the page offers)."""
