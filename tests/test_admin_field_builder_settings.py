@@ -144,6 +144,8 @@ def test_a_save_keeps_every_key_nobody_changed(browser, signed_in_as):
 @pytest.mark.parametrize(("inputs", "input_id", "message"), [
     ({"field-2.min": "ten"}, "field-2-min", "min: must be a number such as 0, 10 or 2.5 (got 'ten')"),
     ({"field-2.max": "nan"}, "field-2-max", "max: must be a number"),
+    ({"field-2.max": "1_0"}, "field-2-max", "max: must be a number"),
+    ({"field-2.min": "1e999"}, "field-2-min", "min: must be a number"),
     ({"field-2.min": "5", "field-2.max": "1"}, "field-2-min", "min: must not be greater than max (5 > 1)"),
     ({"field-0.maxLength": "-1"}, "field-0-maxLength", "maxLength: must be a whole number, 0 or more"),
     ({"field-0.minLength": "9", "field-0.maxLength": "3"}, "field-0-minLength",

@@ -46,6 +46,7 @@ from app.services.collection_schema import FIELD_TYPES
 SETTINGS = {"min": "number", "max": "number", "minLength": "count", "maxLength": "count",
             "placeholder": "text", "helpText": "text"}
 FLAGS = ("indexed", "sortable")
+DECIMAL = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 ROW_PART = re.compile(r"^field-(\d{1,4})\.(name|type|title|required|enum|collection|options|position|remove|"
                       + "|".join(SETTINGS) + "|" + "|".join(FLAGS) + ")$")
 # Keys with an input of their own; everything else a field says goes into its options.
@@ -175,13 +176,10 @@ def _setting_value(key, kind, text):
         return None, f"{key}: must be a whole number, 0 or more (got {text!r})"
     if re.fullmatch(r"-?\d{1,15}", text):
         return int(text), None
-    try:
-        number = float(text)
-    except ValueError:
-        number = None
-    if number is None or not math.isfinite(number) or len(text) > 40:
-        return None, f"{key}: must be a number such as 0, 10 or 2.5 (got {text!r})"
-    return number, None
+    # A decimal as JSON writes one: ``float`` alone would also take "1_0", "inf" and "nan".
+    if len(text) <= 40 and DECIMAL.fullmatch(text) and math.isfinite(float(text)):
+        return float(text), None
+    return None, f"{key}: must be a number such as 0, 10 or 2.5 (got {text!r})"
 
 
 def rows_from_schema(schema):
