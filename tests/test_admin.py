@@ -237,7 +237,7 @@ def test_sign_out_ends_the_session(browser, signed_in_as):
     user = signed_in_as("editor")
     old_session = browser.cookies["auth_token"]
     response = browser.get("/admin").forms[0].submit()  # the sign-out form in the header
-    assert response.status_int == 303 and response.location.endswith("/admin/login")
+    assert response.status_int == 303 and response.location.endswith("/admin/login?signed_out=1")
     assert browser.get("/admin", status=303)
     browser.set_cookie("auth_token", old_session)
     assert browser.get("/admin", status=303), "the old session must be over"

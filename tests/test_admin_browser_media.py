@@ -126,7 +126,7 @@ def test_invite_a_user_visit_the_system_pages_and_sign_out(served_admin, chromiu
     navigate(chromium, wait, chromium.find_element(By.CSS_SELECTOR, f"a[href='/admin/users/{invited.id}']"))
     wait.until(ec.presence_of_element_located((By.ID, "user-form")))
     audited["user page"] = critical_violations(chromium)
-    navigate(chromium, wait, chromium.find_element(By.LINK_TEXT, "Profile"))
+    navigate(chromium, wait, chromium.find_element(By.CSS_SELECTOR, "nav a.nav-user"))
     wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your profile"))
     audited["profile"] = critical_violations(chromium)
 

@@ -177,7 +177,7 @@ def test_after_auth_logout_from_the_admin(env, client, admin):
     user = create_user("editor", password_hash=hashed())
     assert sign_in(browser, user).status_int == 303
     form = browser.get("/admin/logout").forms[0]
-    assert form.submit().location.endswith("/admin/login")
+    assert form.submit().location.endswith("/admin/login?signed_out=1")
     assert calls("after_auth_logout") == [user.id]
 
 

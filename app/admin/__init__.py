@@ -51,6 +51,7 @@ from app.admin.session import (
     LogoutPage,
     PasswordPage,
     ResetPasswordPage,
+    signed_in_name,
 )
 from app.admin.site_forms import register_forms
 from app.admin.sonicjs_paths import register as register_sonicjs_paths
@@ -67,6 +68,7 @@ def register(routes):
     """Mount the admin pages, its static files and its middleware on ``routes``."""
     services, settings = routes.services, routes.settings
     renderer = Renderer(services.pages, CsrfTokens(settings), settings)
+    renderer.user_name = signed_in_name(services.cache)
     routes.app.add_middleware(AdminPagesMiddleware(renderer, routes.is_page, routes.identify))
     guard = Guard(services.rate_limiter, settings)
     cache = services.cache

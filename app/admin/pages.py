@@ -108,16 +108,22 @@ class Renderer:
         self.settings = settings
         self._pages = pages
         self.plugin_nav = _no_plugin_nav  # ``(user) -> [(href, title)]``: the nav items of plugins' pages
+        self.user_name = _email_name  # ``(user) -> str``: how the nav names the signed-in user
 
     def page(self, req, resp, template, status=falcon.HTTP_200, **values):
         """Render ``template`` into ``resp`` as an HTML page with ``status``."""
         user = getattr(req.context, "user", None)
         self._pages.render(req, resp, template, status, user=user, csrf_token=self.csrf.token_for(req, resp),
-                           plugin_nav=self.plugin_nav(user), **values)
+                           plugin_nav=self.plugin_nav(user), user_name=self.user_name(user) if user else "",
+                           **values)
 
 
 def _no_plugin_nav(user):
     return []
+
+
+def _email_name(user):
+    return user.email
 
 
 def read_form(req):

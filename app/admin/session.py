@@ -7,24 +7,64 @@ sign-in rate limits, and ``start_session`` sets the same ``auth_token`` cookie a
 begun here is an API session too, and signing out ends both.
 """
 
+import logging
 import re
 
 import falcon
+import peewee
 
 from app.admin.pages import ADMIN_PREFIX, one, read_form, redirect, safe_next
 from app.api.access import access
 from app.api.auth import RESET_MESSAGE, redeem_token, sign_out, start_session
 from app.api.sign_in_redirect import REASON_EXPIRED, REASON_REQUIRED
+from app.services import users
 from app.services.accounts import EMAIL_PATTERN, MAX_EMAIL_LENGTH, InvalidCredentials, WeakPassword, is_username
+from app.services.cache import Namespace
+from app.services.display_names import person_name
+from app.services.errors import ServiceError
 
 USERNAME_MESSAGE = "A username is 3 to 50 letters, digits, dots, dashes or underscores."
 INVALID_LINK_MESSAGE = "That sign-in link is invalid, expired or already used: ask for a new one."
 EMAIL = re.compile(EMAIL_PATTERN)
+SIGNED_OUT_MESSAGE = "You have signed out."
+SIGNED_OUT_PAGE = "/admin/login?signed_out=1"  # where signing out leads: the sign-in page saying so
+log = logging.getLogger("sonicpy.admin")
 
 
 def is_email(text):
     """Whether ``text`` (as typed) is an address the accounts take: their pattern and length."""
     return EMAIL.fullmatch(text) is not None and len(text) <= MAX_EMAIL_LENGTH
+
+
+def signed_in_name(cache):
+    """``(user) -> str``: the name the nav shows for the signed-in ``user`` (``person_name``).
+
+    Read on every admin page, so kept in the ``users`` namespace (any change to a user
+    invalidates it, as it does the session's account). A database that cannot answer leaves
+    the email address the session already holds: an error page must still be drawn.
+    """
+
+    def name_of(user):
+        try:
+            if cache is None:
+                name = _load_nav_name(user.id)
+            else:
+                name = cache.get_or_load_shared(Namespace.USERS, ("nav_name", user.id),
+                                                lambda: _load_nav_name(user.id))
+        except peewee.DatabaseError:
+            log.warning("could not read the signed-in user's name", exc_info=True)
+            name = ""
+        return name or user.email
+
+    return name_of
+
+
+def _load_nav_name(user_id):
+    """``person_name`` of the user ``user_id``, read from the database ("" when there is none)."""
+    try:
+        return person_name(users.get_user(user_id))
+    except ServiceError:  # gone since the session was read: the nav falls back to the email
+        return ""
 
 
 def _refused(ex):
@@ -42,9 +82,12 @@ REASON_NOTICES = {
 
 
 def _notice(req):
-    """The sign-in page's notice: a password just reset, or why the browser was sent here."""
+    """The sign-in page's notice: a password just reset, a sign-out just done, or why the
+    browser was sent here. Each is a fixed sentence picked by a flag; nothing of the URL is shown."""
     if req.get_param("reset") == "1":
         return "Your password was reset; sign in with the new one."
+    if req.get_param("signed_out") == "1":
+        return SIGNED_OUT_MESSAGE
     return REASON_NOTICES.get(req.get_param("reason") or "")
 
 
@@ -124,7 +167,7 @@ class LogoutPage:
     @access(public=True)
     def on_post(self, req, resp):
         sign_out(req, resp, self._accounts)
-        redirect(resp, "/admin/login")
+        redirect(resp, SIGNED_OUT_PAGE)
 
 
 class PasswordPage(_SessionPage):
