@@ -32,6 +32,7 @@ from app.admin.log_config import LogConfigAction, LogConfigPage
 from app.admin.log_search import LogSearchAction
 from app.admin.logs import LogPage, LogsCleanupAction, LogsExport, LogsPage
 from app.admin.media import (
+    MediaBulkAction,
     MediaDeleteAction,
     MediaFilePage,
     MediaPage,
@@ -140,6 +141,7 @@ def _register_media_and_system(routes, renderer):
     media = MediaPage(renderer, library)
     routes.add_page("/admin/media", media)
     routes.add_page("/admin/media/upload", MediaUploadAction(media, renderer.csrf))
+    routes.add_page("/admin/media/bulk", MediaBulkAction(media))
     routes.add_page("/admin/media/{media_id}", MediaFilePage(renderer, library))
     routes.add_page("/admin/media/{media_id}/delete", MediaDeleteAction(library))
     routes.add_page("/admin/media/{media_id}/restore", MediaRestoreAction(library))

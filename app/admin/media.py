@@ -5,8 +5,14 @@ the same visibility rule (callers without ``media.upload`` see published files a
 own uploads), ``MediaLibrary.upload`` for each uploaded file, ``MediaLibrary.edit`` for a
 new folder, alt text, caption and name (one write, as the API's PATCH), ``soft_delete`` and
 ``restore``, ``purge`` (admins), with the same per-row rules (``can_update``, ``can_delete``). Folders are
-virtual, as in the API: a folder exists while a file is in it, so one is created by moving
-or uploading a file into it.
+virtual, as in the API: a folder is a name in each file's ``folder`` field and exists while
+a file is in it, so one is created by typing a new name when uploading or moving files
+(the single file's form, or the library's bulk move).
+
+Bulk actions (``MediaBulkAction``): the ticked files go to the trash, or to a folder, all
+or none. Every file is judged first (there, visible to the user, theirs to change); one
+refused file refuses the whole request and nothing is written; the write itself is one
+transaction, which a file trashed or purged meanwhile rolls back whole.
 
 Uploads: the page's script sends each dropped or chosen file in its own request (so each
 has its own progress bar and its own error) with ``Accept: application/json`` and gets the
@@ -25,11 +31,13 @@ from app.admin.pages import one, page_number, read_form, redirect, search_of, wa
 from app.api.access import access
 from app.api.authentication import signed_in_by_header
 from app.api.errors import forbidden
+from app.api.media_manage import MAX_BULK_ITEMS
 from app.api.media_upload import MULTIPLE_FILE_FIELDS, check_declared_length
 from app.api.media_upload import read_form as read_upload_form
 from app.runtime.r2 import R2Error
 from app.services.errors import ErrorKind
 from app.services.media import (
+    InvalidMedia,
     MediaConflict,
     MediaError,
     MediaInUse,
@@ -40,7 +48,7 @@ from app.services.media import (
     uploads,
     visibility,
 )
-from app.services.media.library_queries import MediaFilter, find, folders, list_media
+from app.services.media.library_queries import MediaFilter, find, folders, list_media, rows_by_id
 from app.services.media.uploads import FORM_OVERHEAD_BYTES, MAX_FILES_PER_REQUEST
 from app.services.pagination import pagination_meta
 
@@ -61,7 +69,10 @@ EDITED_FIELDS = {
     "folder": lambda row: row.folder,
 }
 DONE = {"saved": "File saved.", "deleted": "File moved to the trash.", "restored": "File restored.",
-        "purged": "File deleted permanently."}
+        "purged": "File deleted permanently.", "trashed-all": "The ticked files were moved to the trash.",
+        "moved-all": "The ticked files were moved to this folder."}
+# The library's bulk actions: each one's option label.
+BULK_ACTIONS = {"trash": "Move to the trash", "move": "Move to a folder"}
 # What the library says after a request that could not be carried out (``?problem=``).
 PROBLEMS = {
     "gone": "The file was deleted meanwhile: your changes were not saved.",
@@ -120,8 +131,9 @@ class MediaPage:
         self._renderer = renderer
         self.library = library
 
-    def render(self, req, resp, status=falcon.HTTP_200, results=None):
-        """The library page; ``results`` are the outcome of a form upload."""
+    def render(self, req, resp, status=falcon.HTTP_200, results=None, refusal=None, selected=()):
+        """The library page; ``results`` are the outcome of a form upload, ``refusal`` why a
+        bulk action was refused (``(message, [reason, ...])``), ``selected`` the ids it ticked."""
         user = req.context.user
         listing = _listing(req, user)
         rows, total = list_media(_filter(listing, user), listing["page"], PAGE_SIZE)
@@ -132,11 +144,99 @@ class MediaPage:
             folders=folders(visible_to), query=lambda **changes: query_string(listing, **changes),
             results=results, done=DONE.get(req.get_param("done")), problem=PROBLEMS.get(req.get_param("problem")),
             max_upload_mb=round(self.library.max_upload_bytes / 1024 / 1024, 1),
+            bulk_actions=_bulk_actions(user, listing), refusal=refusal, selected=frozenset(selected),
         )
 
     @access("media.read")
     def on_get(self, req, resp):
         self.render(req, resp)
+
+
+def _bulk_actions(user, listing):
+    """``{action: label}`` of the bulk actions the library offers ``user`` (none in the trash)."""
+    if listing["trash"]:
+        return {}
+    allowed = {"trash": may_delete_some(user), "move": user.can("media.update")}
+    return {action: label for action, label in BULK_ACTIONS.items() if allowed[action]}
+
+
+class MediaBulkAction:
+    """``POST /admin/media/bulk``: ``action`` (``trash`` or ``move`` to ``folder``) on the
+    ticked ``ids``, all or nothing.
+
+    Refused before any write when the action is missing, no file or too many are ticked
+    (422), the folder is blank or invalid (422), the user may not take the action at all
+    (403), or any one ticked file is gone, in the trash or not visible (409) or not the
+    user's to change (403): the library is shown again with the reason, naming the files,
+    the boxes still ticked. Done, the browser goes to the library (the folder moved to).
+    """
+
+    def __init__(self, page):
+        self._page = page
+
+    @access("media.read")
+    def on_post(self, req, resp):
+        form = read_form(req)
+        action, ids = one(form, "action"), list(dict.fromkeys(_values(form.get("ids"))))
+        folder = one(form, "folder").strip()
+        problem = self._problem(req.context.user, action, ids, folder)
+        if problem is not None:
+            status, message, reasons = problem
+            self._page.render(req, resp, status, refusal=(message, reasons), selected=ids)
+            return
+        library = self._page.library
+        try:
+            if action == "trash":
+                library.soft_delete_all(ids)
+            else:
+                library.move_all(ids, folder)
+        except InvalidMedia as ex:
+            self._page.render(req, resp, falcon.HTTP_422, refusal=(_message_of(ex), []), selected=ids)
+            return
+        except MediaConflict:
+            self._page.render(req, resp, falcon.HTTP_409, refusal=(
+                "Nothing was changed: a ticked file was moved to the trash or deleted meanwhile.", []), selected=ids)
+            return
+        listing = _listing(req, req.context.user)
+        if action == "trash":
+            redirect(resp, "/admin/media?" + query_string(listing, page="", done="trashed-all"))
+        else:
+            redirect(resp, "/admin/media?" + query_string(listing, folder=folder, page="", done="moved-all"))
+
+    def _problem(self, user, action, ids, folder):
+        """``(status, message, [reason])`` refusing the request, or None when every file may take it."""
+        if action not in BULK_ACTIONS:
+            return falcon.HTTP_422, "Choose an action to apply to the ticked files.", []
+        if not ids:
+            return falcon.HTTP_422, "Tick the files to change first.", []
+        if len(ids) > MAX_BULK_ITEMS:
+            return falcon.HTTP_422, f"Tick at most {MAX_BULK_ITEMS} files at a time.", []
+        if action == "move" and not folder:
+            return falcon.HTTP_422, "Choose the folder to move the ticked files to, or type a new one.", []
+        allowed, may = ((may_delete_some(user), can_delete) if action == "trash"
+                        else (user.can("media.update"), can_update))
+        if not allowed:
+            raise forbidden()
+        rows = rows_by_id(ids, live_only=True)
+        is_published = self._page.library.is_published
+        gone = [media_id for media_id in ids
+                if media_id not in rows or not visibility.may_see(user, rows[media_id], is_published)]
+        if gone:
+            return (falcon.HTTP_409, "Nothing was changed: some ticked files are no longer in the library.",
+                    [f"{len(gone)} of them {'is' if len(gone) == 1 else 'are'} in the trash or deleted."])
+        refused = [rows[media_id].original_name for media_id in ids if not may(user, rows[media_id])]
+        if refused:
+            verb = "move to the trash" if action == "trash" else "move"
+            return (falcon.HTTP_403, f"Nothing was changed: you may not {verb} these files of other people.",
+                    refused)
+        return None
+
+
+def _values(value):
+    """A form field's values as a list (none, one, or repeated)."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
 
 
 class MediaUploadAction:

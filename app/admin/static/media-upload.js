@@ -106,3 +106,32 @@
     if (event.dataTransfer && event.dataTransfer.files.length) { uploadAll(event.dataTransfer.files); }
   });
 }());
+
+// "Copy URL": copies a file's URL, made absolute (a URL kept relative to this site is of no
+// use pasted elsewhere), with the Clipboard API. Without it (an insecure origin, a refused
+// permission) the URL's box is selected, to copy by hand; without script the box is there,
+// selectable, and the button hidden. Listening on the document covers the library's files
+// refreshed after an upload.
+(function () {
+  "use strict";
+  function say(button, text) {
+    var label = button.dataset.label || button.textContent;
+    button.dataset.label = label;
+    button.textContent = text;
+    window.setTimeout(function () { button.textContent = label; }, 2000);
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target instanceof Element ? event.target.closest("[data-copy-url]") : null;
+    var box = button ? document.getElementById(button.dataset.copyUrl) : null;
+    if (!box) { return; }
+    var url = new URL(box.value, window.location.href).href;
+    function byHand() {
+      box.value = url;
+      box.focus();
+      box.select();
+      say(button, "Press Ctrl+C");
+    }
+    if (!navigator.clipboard || !window.isSecureContext) { byHand(); return; }
+    navigator.clipboard.writeText(url).then(function () { say(button, "Copied"); }, byHand);
+  });
+}());

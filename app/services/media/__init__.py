@@ -198,6 +198,26 @@ class MediaLibrary:
             hooks.after("media_delete", media=row, purged=False)
         return deleted
 
+    def soft_delete_all(self, ids):
+        """Soft-delete every file of ``ids`` in one transaction, or (MediaConflict) none;
+        each gets its ``after_media_delete`` hook. The caller has judged each one."""
+        deleted = library_queries.soft_delete_all(ids)
+        self.changed()
+        for row in deleted:
+            hooks.after("media_delete", media=row, purged=False)
+        return deleted
+
+    def move_all(self, ids, folder):
+        """Put every file of ``ids`` in ``folder`` in one transaction, or (MediaConflict) none.
+
+        Raises:
+            InvalidMedia: ``folder`` is not a valid folder name (checked before any write).
+        """
+        moved = library_queries.move_all(ids, storage.check_folder(folder))
+        if moved:
+            self.changed()
+        return moved
+
     def restore(self, row):
         """Undo the soft delete of ``row``; see ``storage.restore``."""
         done = storage.restore(row)

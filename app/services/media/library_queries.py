@@ -15,6 +15,7 @@ import peewee
 from app.db.database import locked
 from app.db.models import Media, database, now_ms
 from app.db.text_match import contains_any_case
+from app.services.media.errors import changed_meanwhile
 from app.services.media.tag_match import tag_contains
 from app.services.media.visibility import published_condition
 
@@ -106,6 +107,56 @@ def folders(visible_to=None):
     count = peewee.fn.COUNT(Media.id)
     query = Media.select(Media.folder, count.alias("files")).where(where).group_by(Media.folder).order_by(Media.folder)
     return [(row.folder, row.files) for row in query]
+
+
+def _lock_all_live(ids):
+    """The live rows of ``ids``, locked, inside the caller's transaction; MediaConflict
+    unless every one of them is there and live (moved to the trash or purged since the
+    caller judged them: the whole write is refused)."""
+    live = list(locked(Media.select().where(Media.id.in_(ids), Media.deleted_at.is_null())))
+    if len(live) != len(set(ids)):
+        raise changed_meanwhile()
+    return live
+
+
+def soft_delete_all(ids):
+    """Soft-delete every row of ``ids`` in one transaction, or none of them.
+
+    Returns:
+        The rows deleted, as they are now.
+
+    Raises:
+        MediaConflict: one of them is gone or in the trash already; nothing was changed.
+    """
+    stamp = now_ms()
+    with database.atomic():
+        live = _lock_all_live(ids)
+        Media.update(deleted_at=stamp, updated_at=stamp).where(Media.id.in_([row.id for row in live])).execute()
+    for row in live:
+        row.deleted_at, row.updated_at = stamp, stamp
+    return live
+
+
+def move_all(ids, folder):
+    """Put every row of ``ids`` in ``folder`` (a checked name) in one transaction, or none.
+
+    Only the rows change, as for one move: keys and URLs stay as they are. A row already in
+    ``folder`` is left as it is.
+
+    Returns:
+        The rows that changed folder, as they are now.
+
+    Raises:
+        MediaConflict: one of them is gone or in the trash; nothing was changed.
+    """
+    stamp = now_ms()
+    with database.atomic():
+        moving = [row for row in _lock_all_live(ids) if row.folder != folder]
+        if moving:
+            Media.update(folder=folder, updated_at=stamp).where(Media.id.in_([row.id for row in moving])).execute()
+    for row in moving:
+        row.folder, row.updated_at = folder, stamp
+    return moving
 
 
 def soft_delete_many(ids):
