@@ -27,7 +27,7 @@ from app.services.cache import Namespace, invalidate
 from app.services.errors import CONFLICT, NOT_FOUND, ServiceError
 from app.services.plugins import ENTRY_POINT_GROUP, PROJECT, PluginInfo, hooks, hookspecs, registrations
 from app.services.plugins.hooks import HookRunner
-from app.services.plugins.settings_schema import validate_settings
+from app.services.plugins.settings_schema import declares_no_settings, validate_settings
 
 log = logging.getLogger("sonicpy.plugins")
 
@@ -280,6 +280,9 @@ class PluginRegistry:
                 from the locked row) returning them, or None to change nothing, for a change
                 that depends on them (adding an id to a list: two adds at once keep both).
 
+        A plugin whose schema declares no settings takes none: a change is refused, and the
+        settings a database stored for it are kept, not judged.
+
         Raises:
             PluginNotFound, InvalidSettings.
         """
@@ -295,8 +298,16 @@ class PluginRegistry:
                 changes = changes(dict(row.settings or {}))
                 if changes is None:
                     return self.get(name)
-            merged = {**(row.settings or {}), **changes} if isinstance(changes, dict) else changes
-            settings = validate_settings(schema, merged)
+            stored = dict(row.settings or {})
+            if declares_no_settings(schema) and isinstance(changes, dict):
+                # Nothing can be set (the changes are judged alone), and what a database
+                # stored for it before (SonicJS's settings of the plugin) is kept as it is,
+                # never blocking the save.
+                merged = {**stored, **validate_settings(schema, changes)}
+                settings = merged
+            else:
+                merged = {**stored, **changes} if isinstance(changes, dict) else changes
+                settings = validate_settings(schema, merged)
             Plugin.update({Plugin.settings: settings, Plugin.updated_at: now, Plugin.last_updated: now}).where(
                 Plugin.id == row.id).execute()
             PluginActivity.create(plugin=row.id, action="settings", user_id=user_id, details={"keys": sorted(merged)})
@@ -323,12 +334,41 @@ class PluginRegistry:
             return
         now = now_ms()
         inserted = [info.name for info in self.infos.values() if _insert_row(info, now)]
+        reactivated = self._activate_required(now)
         self._sync_registrations()
         self._rows_ensured = True
-        if inserted:
+        if inserted or reactivated:
             self._changed()
         for name in inserted:
             self._lifecycle("on_plugin_install", name)
+        for name in reactivated:
+            self._lifecycle("on_plugin_activate", name)
+
+    def _activate_required(self, now):
+        """Activate the rows of loaded required plugins that are not active; their names.
+
+        A database may hold such a row inactive: deactivated before the plugin became
+        required (or by SonicJS, or an import). The app relies on these plugins, and
+        ``set_active`` refuses to deactivate them, so they are made active here, the one
+        place where the rows are brought in line with the code, each with an activity row
+        saying why. One transaction over the locked rows: of two workers starting at once,
+        the second finds nothing left to do.
+        """
+        required = [info.name for info in self.infos.values() if info.required]
+        if not required:
+            return []
+        with database.atomic():
+            rows = list(locked(Plugin.select(Plugin.id, Plugin.name).where(
+                Plugin.name.in_(required), Plugin.status != ACTIVE)))
+            if rows:
+                Plugin.update({Plugin.status: ACTIVE, Plugin.activated_at: now, Plugin.updated_at: now,
+                               Plugin.last_updated: now}).where(Plugin.id.in_([row.id for row in rows])).execute()
+                for row in rows:
+                    PluginActivity.create(plugin=row.id, action="activate", user_id=None,
+                                          details={"reason": "required"})
+        for row in rows:
+            log.warning("plugin %s is required and was inactive: activated", row.name)
+        return [row.name for row in rows]
 
     def _sync_registrations(self):
         """Write the loaded plugins' hooks (and routes, once mounted) to their tables."""

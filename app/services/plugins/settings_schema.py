@@ -52,6 +52,16 @@ def validate_settings(schema, settings):
         raise InvalidSettings("Validation failed", [validation_detail(ex, "settings")]) from None
 
 
+def declares_no_settings(schema):
+    """Whether ``schema`` declares a plugin with no settings at all: a Struct without fields,
+    or a dict schema without properties (None, no schema, takes any object: it is not one)."""
+    if schema is None:
+        return False
+    if isinstance(schema, dict):
+        return not schema.get("properties")
+    return not getattr(schema, "__struct_fields__", ())
+
+
 def _dict_problems(schema, settings):
     properties = schema.get("properties", {})
     for name in schema.get("required", ()):

@@ -1,0 +1,79 @@
+"""Required plugins are always active: a database holding one inactive (deactivated before
+it became required) gets it active again when the app reads its plugins, and deactivating
+one is refused with a 409 saying it is required. A required plugin without settings keeps
+whatever a database stored for it without that blocking a save."""
+
+import pytest
+
+from app.db.models import Plugin, PluginActivity
+from tests.fixtures.admin import browser_for, csrf_token, sign_in
+from tests.fixtures.app import client_for
+from tests.fixtures.auth import hashed
+from tests.fixtures.users import create_user
+
+pytestmark = pytest.mark.backends
+
+REQUIRED = ("core-auth", "core-media", "core-workflow", "email")
+
+
+@pytest.fixture
+def admin(make_user):
+    return make_user("admin")[1]
+
+
+def stored_inactive(env, *names):
+    """Rows of ``names`` as a database deactivated them before they became required (the
+    rows made by a first app, then switched off behind its back)."""
+    client_for(env).get("/health")  # any app run inserts the loaded plugins' rows
+    Plugin.update(status="inactive", activated_at=None).where(Plugin.name.in_(names)).execute()
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_a_required_plugin_stored_inactive_is_active_again(env, admin, name):
+    stored_inactive(env, name, "request-logs")
+    client = client_for(env)  # a new app: its registry reads the rows afresh
+    listed = {p["name"]: p for p in client.get("/admin/api/plugins", headers=admin).json["data"]}
+    assert (listed[name]["status"], listed[name]["can_deactivate"]) == ("active", False)
+    assert listed["request-logs"]["status"] == "inactive", "a plugin not required stays as it was stored"
+    row = Plugin.get(Plugin.name == name)
+    assert row.status == "active" and row.activated_at is not None
+    (activity,) = PluginActivity.select().where(PluginActivity.plugin == row.id, PluginActivity.action == "activate")
+    assert activity.details == {"reason": "required"} and activity.user_id is None
+    body = client.post(f"/admin/api/plugins/{name}/deactivate", headers=admin, status=409).json
+    assert body["error"] == f"The plugin {name} is required and cannot be deactivated"
+    assert Plugin.get(Plugin.name == name).status == "active"
+
+
+def test_the_reactivation_is_done_once(env, admin):
+    stored_inactive(env, "core-workflow")
+    for _ in range(2):
+        client_for(env).get("/admin/api/plugins", headers=admin)
+    row = Plugin.get(Plugin.name == "core-workflow")
+    assert PluginActivity.select().where(PluginActivity.plugin == row.id).count() == 1
+
+
+def test_the_admin_refuses_to_deactivate_a_required_plugin_saying_why(env):
+    stored_inactive(env, "core-workflow")
+    browser = browser_for(env)
+    assert sign_in(browser, create_user("admin", password_hash=hashed())).status_int == 303
+    page = browser.get("/admin/plugins/core-workflow")
+    assert page.html.select_one("#plugin-required"), "shown active and required, with no switch"
+    assert page.html.select_one("form[action='/admin/plugins/core-workflow/deactivate']") is None
+    refused = browser.post("/admin/plugins/core-workflow/deactivate", {"csrf_token": csrf_token(browser)},
+                           status=409)
+    assert "The plugin core-workflow is required and cannot be deactivated" in refused.text
+
+
+def test_stored_settings_of_a_plugin_without_settings_do_not_block_a_save(env, admin):
+    client = client_for(env)
+    client.get("/admin/api/plugins", headers=admin)
+    legacy = {"enableApprovalChains": True, "defaultWorkflow": "simple"}  # SonicJS's, say
+    Plugin.update(settings=legacy).where(Plugin.name == "core-workflow").execute()
+    client = client_for(env)
+    saved = client.patch_json("/admin/api/plugins/core-workflow", {"settings": {}}, headers=admin, status=200).json
+    assert saved["data"]["settings"] == legacy
+    # It still takes no setting of its own.
+    refused = client.patch_json("/admin/api/plugins/core-workflow", {"settings": {"anything": 1}},
+                                headers=admin, status=422).json
+    assert refused["details"][0]["field"].startswith("settings")
+    assert Plugin.get(Plugin.name == "core-workflow").settings == legacy
