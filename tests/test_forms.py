@@ -402,7 +402,7 @@ def test_a_browsers_page_post_past_the_limit_sees_the_page_again(env, admin):
     wait = refused.headers["Retry-After"]
     assert refused.content_type == "text/html" and int(wait) >= 1 and refused.headers["X-RateLimit-Remaining"] == "0"
     assert refused.html.find(attrs={"role": "alert"}).text == (
-        f"Too many attempts from this address. Try again in {'1 second' if wait == '1' else wait + ' seconds'}.")
+        f"Too many attempts. Try again in {'1 second' if wait == '1' else wait + ' seconds'}.")
     form = refused.forms[0]
     assert form["message"].value == "Hello again" and form["email"].value == "ann@example.com"
     assert refused.headers["Content-Security-Policy"] == client.get("/forms/contact").headers["Content-Security-Policy"]
@@ -430,7 +430,7 @@ def test_a_browsers_form_post_to_the_submit_route_past_the_limit_gets_the_error_
     wait = refused.headers["Retry-After"]
     assert refused.content_type == "text/html" and int(wait) >= 1 and refused.headers["X-RateLimit-Remaining"] == "0"
     assert refused.headers["X-RateLimit-Limit"] == "1" and refused.headers["X-RateLimit-Reset"]
-    assert (f"Too many attempts from this address. Try again in {'1 second' if wait == '1' else wait + ' seconds'}."
+    assert (f"Too many attempts. Try again in {'1 second' if wait == '1' else wait + ' seconds'}."
             in refused.html.find("main").text)
     as_json = client.post_json(path, {"data": GOOD}, headers={"Accept": "application/json"}, status=429)
     assert as_json.content_type == "application/json" and as_json.json["error"] == "Too many attempts, try again later"

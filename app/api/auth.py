@@ -391,8 +391,9 @@ RESET_DONE_PAGE = f"{SIGN_IN_PAGE}?reset=1"
 FORGOT_PASSWORD_PAGE = "/admin/forgot-password"
 # A browser's form sees these refusals as the error page (app.api.form_error_pages).
 RESET_FORM_REFUSALS = frozenset({400, 403, 422, 429})
-BROWSER_FORM_NOTE = (" A browser's HTML form post (URL-encoded, preferring `text/html`, as `Sec-Fetch-Mode: "
-                     "navigate` or `Accept` says, as SonicJS's pages post) answers `303` to {page} instead, and "
+BROWSER_FORM_NOTE = (" A browser's HTML form post (URL-encoded or multipart, preferring `text/html`, as "
+                     "`Sec-Fetch-Mode: navigate` or `Accept` says, as SonicJS's pages post) answers `303` to {page} "
+                     "instead, and "
                      "its refusals (400, 403, 422, 429) are an HTML page; JSON clients and scripts keep the JSON.")
 
 

@@ -46,6 +46,8 @@ log = logging.getLogger("sonicpy.errors")
 
 # Far above any form or API body this app takes; refused by its Content-Length, unread.
 MAX_JSON_BODY_BYTES = 1024 * 1024
+# The HTML forms a route reading forms (``read_body(form_ok=True)``) takes.
+FORM_TYPES = frozenset({falcon.MEDIA_URLENCODED, falcon.MEDIA_MULTIPART})
 
 
 class APIError(falcon.HTTPError):
@@ -203,8 +205,10 @@ def require_json(req):
 def read_body(req, struct_type, max_bytes=MAX_JSON_BODY_BYTES, form_ok=False):
     """The request body converted to ``struct_type`` (a msgspec Struct).
 
-    ``form_ok`` lets a route also read a URL-encoded form, for SonicJS's form routes whose
-    cross-site use harms no visitor (asking for a reset mail).
+    ``form_ok`` lets a route also read an HTML form, URL-encoded or multipart (a page's
+    ``enctype="multipart/form-data"``), for SonicJS's form routes whose cross-site use harms
+    no visitor (asking for a reset mail): a multipart form's text fields are read as a
+    URL-encoded form's are, its file parts left out.
 
     The size is checked on ``Content-Length`` before anything is read. Without that header
     Falcon's WSGI request reads no body at all (its bounded stream is bounded by the
@@ -216,12 +220,13 @@ def read_body(req, struct_type, max_bytes=MAX_JSON_BODY_BYTES, form_ok=False):
             (``require_json``); 422 when a string holds a NUL character; Falcon's 400 for
             an empty or malformed body.
     """
-    if not (form_ok and _declared_type(req) == falcon.MEDIA_URLENCODED):
+    declared = _declared_type(req)
+    if not (form_ok and declared in FORM_TYPES):
         require_json(req)
     if (req.content_length or 0) > max_bytes:
         raise payload_too_large(max_bytes)
     try:
-        media = req.get_media()
+        media = multipart_fields(req) if declared == falcon.MEDIA_MULTIPART else req.get_media()
         path = nul_path(media)
         if path is not None:
             raise field_error(path or None, "NUL characters are not allowed")
@@ -229,6 +234,27 @@ def read_body(req, struct_type, max_bytes=MAX_JSON_BODY_BYTES, form_ok=False):
     except RecursionError:
         # A body nested thousands of levels deep exhausts the decoder's stack: the client's fault.
         raise bad_request("Request body is nested too deeply") from None
+
+
+def multipart_fields(req):
+    """A multipart form's text fields as a URL-encoded form reads them: ``{name: value}``, a
+    repeated name's values in a list. File parts (those naming a ``filename``) are skipped:
+    the routes reading forms take none. The body's size was bounded before (``read_body``).
+
+    Raises:
+        APIError: 400 for a field that is not UTF-8 text; Falcon's 400 for a malformed body.
+    """
+    fields = {}
+    for part in req.get_media():
+        if part.filename is not None:
+            continue
+        try:
+            value = part.stream.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise bad_request(f"The form field {part.name} is not UTF-8 text") from None
+        held = fields.get(part.name)
+        fields[part.name] = value if held is None else [*(held if isinstance(held, list) else [held]), value]
+    return fields
 
 
 def _snake(name):

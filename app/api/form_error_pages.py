@@ -36,7 +36,9 @@ TITLES = {400: "Bad request", 403: "Forbidden", 422: "Invalid input", 429: "Too 
 # The route's own refusals of what was typed: the page says what the envelope says.
 OF_THE_FORM = frozenset({400, 422})
 CROSS_ORIGIN = "The form did not come from this site. Go back to the page, reload it and try again."
-TOO_MANY = "Too many attempts from this address. Try again in {wait}"  # a page ends the sentence
+# A limit may count the visitor's address, the account a form names (a reset request counts
+# both) or a public form's posts: the sentence fits each, and names none of them.
+TOO_MANY = "Too many attempts. Try again in {wait}"  # a page ends the sentence
 
 
 def browser_form_refusals(resource):

@@ -34,6 +34,7 @@ from app.db.text_match import contains_any_case
 from app.services.accounts import Email
 from app.services.collection_schema import (
     NAME_PATTERN,
+    NAME_RULE,
     CollectionConfigError,
     parse_schema,
     schema_to_builtins,
@@ -217,7 +218,7 @@ def check_settings(raw, turnstile_ready):
 def _identity_problems(name, display_name, description):
     problems = []
     if name is not None and not NAME_PATTERN.fullmatch(name):  # match's $ passes a final newline
-        problems.append({"field": "name", "message": "1 to 64 lowercase letters, digits, _ and -"})
+        problems.append({"field": "name", "message": f"A form name must {NAME_RULE}"})
     elif name in RESERVED_NAMES:
         problems.append({"field": "name", "message": f"{name!r} is reserved: /admin/forms/{name} is the admin's page "
                                                     "for a new form"})
