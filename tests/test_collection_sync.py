@@ -172,6 +172,33 @@ def test_editing_a_file_reports_updated(project):
     assert rows["pages"]["updated_at"] == 1
 
 
+def test_list_fields_are_stored_and_a_change_to_them_alone_is_an_update(project):
+    assert project.sync().exit_code == 0
+    rows = project.rows()
+    assert json.loads(rows["blog-posts"]["list_fields"]) == ["title", "author_name", "category", "published_date",
+                                                             "status"]
+    project.execute("UPDATE collections SET updated_at = 1")
+
+    project.edit("blog-posts", lambda data: data.update(listFields=["category", "author", "updated_at"]))
+    project.edit("pages", lambda data: data.pop("listFields"))
+    result = project.sync()
+
+    assert result.exit_code == 0, result.output
+    assert "changed: listFields" in result.output
+    assert "0 created, 2 updated, 0 unchanged" in result.output
+    rows = project.rows()
+    assert json.loads(rows["blog-posts"]["list_fields"]) == ["category", "author", "updated_at"]
+    assert rows["pages"]["list_fields"] is None  # no listFields: the default columns
+    assert rows["blog-posts"]["updated_at"] > 1
+
+
+def test_an_empty_list_fields_is_stored_as_the_default_columns(project):
+    project.edit("pages", lambda data: data.update(listFields=[]))
+    assert project.sync().exit_code == 0
+    assert project.rows()["pages"]["list_fields"] is None
+    assert "0 created, 0 updated, 2 unchanged" in project.sync().output
+
+
 def test_reordering_fields_is_an_update(project):
     assert project.sync().exit_code == 0
     project.edit("pages", lambda data: data["schema"].update(
@@ -350,10 +377,13 @@ def test_sync_on_postgres(tmp_path, fresh_postgres_url):
         report = sync_collections(collections, now=3000)
         assert report.by_name()["pages"].status == "deactivated"
         rows = env.DB.prepare("SELECT name, is_active, updated_at FROM collections ORDER BY name").all()["results"]
+        listed = env.DB.prepare("SELECT name, list_fields FROM collections ORDER BY name").all()["results"]
     finally:
         env.DB.db.close()
     assert rows == [{"name": "blog-posts", "is_active": 1, "updated_at": 1000},
                     {"name": "pages", "is_active": 0, "updated_at": 3000}]
+    for row in listed:
+        assert json.loads(row["list_fields"]) == json.loads((EXAMPLES / f"{row['name']}.json").read_text())["listFields"]
 
 
 def test_load_collection_files_shipped_examples_are_valid():
@@ -387,6 +417,8 @@ def _field(**options):
     (_config(schema={"type": "object", "properties": {}, "required": ["ghost"]}),
      "schema.required: unknown field 'ghost'"),
     (_config(listFields=["ghost"]), "listFields: unknown field 'ghost'"),
+    (_config(listFields=["title", "title"]), "listFields: lists a field more than once"),
+    (_config(listFields=["author_id"]), "listFields: unknown field 'author_id'; list the schema's fields or author"),
     (_config(defaultSortOrder="up"), "defaultSortOrder: Invalid enum value 'up'"),
     (_field(type="radio", enum=[]), "schema.properties.f.enum: a radio field needs a non-empty enum"),
     (_field(type="select", enum=["a", "a"]), "schema.properties.f.enum: lists a value more than once"),

@@ -388,6 +388,23 @@ def test_an_assignee_id_json_cannot_hold_unescaped_refuses_until_unassigned(db, 
 
 # ------------------------------------------------------------------ failures and safety
 
+LIST_FIELDS_FILE = "0044_collection_list_fields.sql"
+
+
+def test_collections_get_list_fields_null_for_the_default_columns(db, migrations_copy):
+    runner, give_back = applied_but(db, migrations_copy, LIST_FIELDS_FILE)
+    execute(db, "INSERT INTO collections (id, name, display_name, schema, created_at, updated_at) "
+                "VALUES ('c1', 'posts', 'Posts', '{}', 0, 0)")
+    assert "list_fields" not in [column.name for column in db.get_columns("collections")]
+
+    give_back()
+    assert runner.apply() == [LIST_FIELDS_FILE]
+
+    assert rows(db, "SELECT id, list_fields FROM collections") == [("c1", None)]
+    execute(db, "UPDATE collections SET list_fields = ? WHERE id = 'c1'", ('["title","author"]',))
+    assert rows(db, "SELECT list_fields FROM collections") == [('["title","author"]',)]
+
+
 def test_failing_migration_leaves_no_trace_and_can_be_fixed(db, migrations_copy):
     broken = write(migrations_copy, f"{NEXT}_widgets.sql",
                    "CREATE TABLE widgets (id TEXT PRIMARY KEY, label TEXT);\n"

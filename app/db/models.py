@@ -245,6 +245,8 @@ class Collection(BaseModel):
     schema = JSONField()
     is_active = FlagField(default=True)
     managed = FlagField(default=False)
+    # The admin content list's columns (``listFields``); None: the default columns.
+    list_fields = JSONField(null=True)
     created_at = peewee.BigIntegerField(default=now_ms)
     updated_at = peewee.BigIntegerField(default=now_ms)
 

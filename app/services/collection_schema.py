@@ -65,6 +65,10 @@ FIELD_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_INDEXED_NAME = 64
 # Content columns a collection may sort, list or search by besides its own fields.
 CONTENT_COLUMNS = frozenset({"title", "slug", "status", "created_at", "updated_at", "published_at"})
+# What ``listFields`` may name besides the schema's top-level fields: the content columns and
+# the item's author. Such a name always means the item's own column, even where the schema
+# has a field of that name too (a ``title`` or ``slug`` field mirrors the item's own).
+LIST_COLUMNS = CONTENT_COLUMNS | {"author"}
 
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 # msgspec tells a boolean from an integer, so ``true`` stays a boolean and ``1`` an integer.
@@ -291,13 +295,43 @@ def check_config(config):
         errors.append(f"name: {reserved_name_message(config.name)}")
     if not config.display_name.strip():
         errors.append("displayName: must not be empty")
+    errors += check_list_fields(config.list_fields, config.schema.properties)
     known = set(config.schema.properties) | CONTENT_COLUMNS
-    for key, names in (("listFields", config.list_fields), ("searchFields", config.search_fields),
+    for key, names in (("searchFields", config.search_fields),
                        ("defaultSort", [config.default_sort] if config.default_sort else None)):
         for name in names or ():
             if name not in known:
                 errors.append(f"{key}: unknown field {name!r}")
     return errors
+
+
+def check_list_fields(names, properties, key="listFields"):
+    """Errors of a ``listFields`` list: each name a top-level field of ``properties`` (a
+    schema's) or one of ``LIST_COLUMNS``, each once."""
+    errors = []
+    known = set(properties) | LIST_COLUMNS
+    columns = ", ".join(sorted(LIST_COLUMNS))
+    for name in names or ():
+        if name not in known:
+            errors.append(f"{key}: unknown field {name!r}; list the schema's fields or {columns}")
+    if names and has_duplicates(names):
+        errors.append(f"{key}: lists a field more than once")
+    return errors
+
+
+def known_list_fields(names, properties):
+    """The names of ``names`` that a schema of ``properties`` still knows, in order; None
+    when none is left (the default columns).
+
+    A stored list may name a field a later schema change removed, or be what a hand-written
+    row or an import holds (not even a list of names): what no longer means anything is
+    dropped, never an error.
+    """
+    if not isinstance(names, list):
+        return None
+    known = set(properties) | LIST_COLUMNS
+    kept = [name for name in names if isinstance(name, str) and name in known]
+    return list(dict.fromkeys(kept)) or None
 
 
 def check_schema(schema, path="schema"):

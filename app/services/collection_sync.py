@@ -27,8 +27,10 @@ Where SonicJS's own sync goes wrong (it rewrites unchanged rows and never remove
   ``content`` for any of them (``type_changes.lock_every_schema``).
 
 Other decisions: a file whose collection already exists unmanaged (made through the API)
-takes it over, as SonicJS does; ``icon``, ``color``, ``defaultSort``, ``listFields`` and
-``searchFields`` are validated but not stored (the table has no columns for them).
+takes it over, as SonicJS does; ``listFields`` is stored (``collections.list_fields``, NULL
+when the file has none or an empty list: the admin list's default columns) and a change to it
+alone is an update; ``icon``, ``color``, ``defaultSort`` and ``searchFields`` are validated but
+not stored (the table has no columns for them).
 """
 
 import re
@@ -310,6 +312,7 @@ def _row_values(config):
         Collection.schema: schema_to_builtins(config.schema),
         Collection.is_active: config.is_active,
         Collection.managed: config.managed,
+        Collection.list_fields: config.list_fields or None,
     }
 
 
@@ -344,6 +347,8 @@ def _changes(existing, config):
         changes.append("reactivated" if config.is_active else "deactivated by its file")
     if bool(existing.managed) != config.managed:
         changes.append("now managed by its file" if config.managed else "no longer managed")
+    if existing.list_fields != (config.list_fields or None):
+        changes.append("listFields")
     return changes
 
 
