@@ -308,3 +308,87 @@ def test_delete_refuses_collections_used_by_a_workflow(app_client, make_user):
     Workflow.insert(id="wf1", name="Blog review", collection_id=row.id).execute()
     app_client.delete(f"/admin/api/collections/{row.id}", headers=admin, status=409)
     assert Collection.get_or_none(Collection.id == row.id) is not None
+
+
+def test_list_fields_are_created_read_and_patched(app_client, make_user):
+    _, admin = make_user("admin")
+    body = {"name": "blog", "displayName": "Blog", "schema": BLOG_SCHEMA,
+            "listFields": ["title", "category", "author", "updated_at"]}
+    created = app_client.post_json("/admin/api/collections", body, headers=admin, status=201).json
+    assert created["listFields"] == ["title", "category", "author", "updated_at"]
+    url = f"/admin/api/collections/{created['id']}"
+    assert app_client.get(url, headers=admin).json["listFields"] == ["title", "category", "author", "updated_at"]
+    assert Collection.get_by_id(created["id"]).list_fields == ["title", "category", "author", "updated_at"]
+
+    patched = app_client.patch_json(url, {"listFields": ["status", "tags"]}, headers=admin).json
+    assert patched["data"]["listFields"] == ["status", "tags"]
+    # null and [] are the default columns, both stored as NULL.
+    for default in (None, []):
+        assert app_client.patch_json(url, {"listFields": default}, headers=admin).json["data"]["listFields"] is None
+        assert Collection.get_by_id(created["id"]).list_fields is None
+
+
+def test_a_collection_without_list_fields_has_the_default_columns(app_client, make_user):
+    _, admin = make_user("admin")
+    created = app_client.post_json("/admin/api/collections", {"name": "news", "displayName": "News"},
+                                   headers=admin, status=201).json
+    assert created["listFields"] is None
+    assert app_client.get(f"/admin/api/collections/{created['id']}", headers=admin).json["listFields"] is None
+
+
+@pytest.mark.parametrize("names, message", [
+    (["ghost"], "unknown field 'ghost'"),
+    (["seo.description"], "unknown field 'seo.description'"),  # top-level fields only
+    (["title", "title"], "lists a field more than once"),
+])
+def test_list_fields_naming_what_the_schema_lacks_are_422(app_client, make_user, names, message):
+    _, admin = make_user("admin")
+    row = make_collection("blog")
+    body = {"name": "other", "displayName": "Other", "schema": BLOG_SCHEMA, "listFields": names}
+    refused = app_client.post_json("/admin/api/collections", body, headers=admin, status=422).json
+    assert refused["details"][0]["field"] == "listFields" and message in refused["details"][0]["message"]
+    assert Collection.get_or_none(Collection.name == "other") is None
+    refused = app_client.patch_json(f"/admin/api/collections/{row.id}", {"listFields": names, "description": "x"},
+                                    headers=admin, status=422).json
+    assert refused["details"][0]["field"] == "listFields" and message in refused["details"][0]["message"]
+    assert (Collection.get_by_id(row.id).description, Collection.get_by_id(row.id).list_fields) == ("blog things", None)
+
+
+def test_list_fields_that_are_no_list_of_names_are_422(app_client, make_user):
+    _, admin = make_user("admin")
+    row = make_collection("blog")
+    for bad in ("title", [1], ["x" * 201]):
+        app_client.patch_json(f"/admin/api/collections/{row.id}", {"listFields": bad}, headers=admin, status=422)
+
+
+def test_a_schema_change_drops_the_removed_fields_from_the_list(app_client, make_user):
+    _, admin = make_user("admin")
+    row = make_collection("blog")
+    url = f"/admin/api/collections/{row.id}"
+    app_client.patch_json(url, {"listFields": ["category", "tags", "status"]}, headers=admin)
+    without_category = {**BLOG_SCHEMA, "properties": {k: v for k, v in BLOG_SCHEMA["properties"].items()
+                                                      if k != "category"}}
+    patched = app_client.patch_json(url, {"schema": without_category}, headers=admin).json
+    assert patched["data"]["listFields"] == ["tags", "status"]
+    assert Collection.get_by_id(row.id).list_fields == ["tags", "status"]
+    # Sent with the schema, the list is checked against that schema.
+    refused = app_client.patch_json(url, {"schema": BLOG_SCHEMA, "listFields": ["ghost"]}, headers=admin, status=422)
+    assert refused.json["details"][0]["field"] == "listFields"
+    assert app_client.patch_json(url, {"schema": BLOG_SCHEMA, "listFields": ["category"]},
+                                 headers=admin).json["data"]["listFields"] == ["category"]
+
+
+def test_a_stored_list_naming_a_gone_field_is_read_without_it(app_client, make_user):
+    _, admin = make_user("admin")
+    row = make_collection("blog")
+    Collection.update(list_fields=["ghost", "category", "category", "title"]).where(Collection.id == row.id).execute()
+    assert app_client.get(f"/admin/api/collections/{row.id}", headers=admin).json["listFields"] == ["category", "title"]
+    Collection.update(list_fields={"not": "a list"}).where(Collection.id == row.id).execute()
+    assert app_client.get(f"/admin/api/collections/{row.id}", headers=admin).json["listFields"] is None
+
+
+def test_managed_collections_refuse_list_fields_from_the_api(app_client, make_user):
+    _, admin = make_user("admin")
+    row = make_collection("docs", managed=True)
+    app_client.patch_json(f"/admin/api/collections/{row.id}", {"listFields": ["title"]}, headers=admin, status=409)
+    assert Collection.get_by_id(row.id).list_fields is None

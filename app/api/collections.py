@@ -24,6 +24,13 @@ Shapes follow SonicJS's collection routes. Choices where SonicJS leaves room:
   (``app.services.patterns``): in time linear in the value whatever the pattern (``(a+)+$``
   included), so no pattern can stall a write; a construct RE2 does not run
   (backreferences, lookaround) is refused when the collection is saved.
+* ``listFields`` (the admin content list's columns, as in a collection file) is accepted by
+  POST and PATCH and returned by GET, POST and PATCH: names of the schema's top-level fields
+  or of the item's own columns (``title``, ``slug``, ``status``, ``author``, ``created_at``,
+  ``updated_at``, ``published_at``), each once, else 422 naming ``listFields``; ``null`` or
+  ``[]`` is the default columns (returned as ``null``). A PATCH with a ``schema`` but no
+  ``listFields`` drops from the stored list the fields the schema no longer has; a name
+  whose field went some other way (a row written by hand) is left out of what GET returns.
 * A write that changes a schema (create, a ``schema`` in PATCH, delete) waits for any other
   schema change in progress (a save, ``collections sync``, a migration, an import, a
   restore) at most ``SCHEMA_TURN_WAIT_MS`` (default 5 s, PostgreSQL), then answers 503 with
@@ -71,6 +78,10 @@ CACHE_NAMESPACE = Namespace.COLLECTIONS
 Name = Annotated[str, msgspec.Meta(pattern=NAME_REGEX)]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 LongText = Annotated[str, msgspec.Meta(max_length=2000)]
+# A schema's field names have no length limit of their own; a listed one longer than this is
+# no field any real schema has.
+ListedName = Annotated[str, msgspec.Meta(max_length=200)]
+ListFields = Annotated[list[ListedName], msgspec.Meta(max_length=200)]
 
 
 class CollectionCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -80,6 +91,7 @@ class CollectionCreate(msgspec.Struct, forbid_unknown_fields=True):
     description: LongText | None = None
     schema: dict[str, Any] | None = None
     is_active: bool = True
+    listFields: ListFields | None = None
 
 
 class CollectionPatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -88,6 +100,7 @@ class CollectionPatch(msgspec.Struct, forbid_unknown_fields=True):
     description: LongText | None | msgspec.UnsetType = msgspec.UNSET
     schema: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET
+    listFields: ListFields | None | msgspec.UnsetType = msgspec.UNSET
 
 
 def default_schema():
@@ -190,7 +203,8 @@ def detail_json(row):
     return {
         "id": row.id, "name": row.name, "display_name": row.display_name, "description": row.description,
         "is_active": bool(row.is_active), "managed": bool(row.managed), "schema": _schema_of(row),
-        "created_at": row.created_at, "updated_at": row.updated_at, "fields": fields_of(row),
+        "listFields": collections.shown_list_fields(row), "created_at": row.created_at,
+        "updated_at": row.updated_at, "fields": fields_of(row),
     }
 
 
@@ -274,13 +288,13 @@ class AdminCollectionsResource:
             raise field_error("display_name", "display_name (or displayName) is required")
         schema = validated_schema(body.schema if body.schema is not None else default_schema())
         row = collections.create_collection(body.name, display_name, body.description, schema, body.is_active,
-                                            turn_wait_ms=self._turn_wait_ms)
+                                            turn_wait_ms=self._turn_wait_ms, list_fields=body.listFields)
         invalidate(self._cache, CACHE_NAMESPACE)
         resp.status = falcon.HTTP_201
         resp.media = {
             "id": row.id, "name": row.name, "displayName": row.display_name, "display_name": row.display_name,
             "description": row.description, "schema": schema, "is_active": bool(row.is_active),
-            "created_at": row.created_at,
+            "listFields": row.list_fields, "created_at": row.created_at,
         }
 
 
@@ -316,6 +330,8 @@ class AdminCollectionResource:
             changes["is_active"] = patch.is_active
         if patch.schema is not msgspec.UNSET:
             changes["schema"] = validated_schema(patch.schema)
+        if patch.listFields is not msgspec.UNSET:
+            changes["list_fields"] = patch.listFields
         if not changes:
             raise nothing_to_update()
         row = collections.update_collection(collections.find_collection(collection_id).id, changes,

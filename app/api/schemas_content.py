@@ -389,6 +389,7 @@ class CollectionDetail(Closed):
     is_active: bool
     managed: bool
     schema: dict[str, Any]
+    listFields: list[str] | None
     created_at: Ms
     updated_at: Ms
     fields: list[CollectionField]
@@ -404,6 +405,7 @@ class CollectionCreated(Closed):
     description: str | None
     schema: dict[str, Any]
     is_active: bool
+    listFields: list[str] | None
     created_at: Ms
 
 

@@ -9,7 +9,13 @@ these functions own the rules about stored rows:
 * a collection that still has content (soft-deleted items included: they still reference
   it) or that a workflow points at cannot be deleted;
 * a schema change that leaves items holding values a field's new type does not accept is
-  refused (``app.services.type_changes``), checked in the update's transaction.
+  refused (``app.services.type_changes``), checked in the update's transaction;
+* ``list_fields`` (the admin list's columns, ``listFields``) names fields of the schema it is
+  saved with, or the item's own columns (``collection_schema.LIST_COLUMNS``), each once; an
+  empty list is stored as None (the default columns). A schema change that removes a field
+  the stored list names drops that name from it in the same write (the list is left
+  meaningful, and a file or an API caller that sends the list with the schema is checked
+  against that schema instead).
 
 A schema's ``indexed``/``sortable`` fields get their indexes in the same transaction as the
 write that declares them, and lose them with the last collection declaring them
@@ -28,7 +34,7 @@ from app.db.models import Collection, Content, Workflow, database, now_ms
 from app.db.rows import columns_of, fetch_models
 from app.db.schema_turns import SchemaTurnBusy, take_schema_turn
 from app.db.text_match import contains_any_case
-from app.services.collection_schema import RESERVED_NAMES, reserved_name_message
+from app.services.collection_schema import RESERVED_NAMES, check_list_fields, known_list_fields, reserved_name_message
 from app.services.errors import CONFLICT, INVALID, NOT_FOUND, UNAVAILABLE, ServiceError
 from app.services.field_indexes import lock_for_drops, sync_field_indexes
 from app.services.type_changes import check_type_changes, for_schema_change
@@ -64,6 +70,36 @@ class SchemaChangeInProgress(ServiceError):
         super().__init__(
             "Another change to the collection schemas is in progress (a collection save, a sync, a migration, "
             "an import or a restore); nothing was changed: try again shortly", {"retry_after": self.retry_after})
+
+
+class ListFieldsInvalid(ServiceError):
+    """``listFields`` names what the schema does not know, or a name twice: 422 naming it."""
+
+    kind = INVALID
+
+    def __init__(self, errors):
+        details = [{"field": "listFields", "message": error.partition(": ")[2]} for error in errors]
+        super().__init__("Validation failed", details)
+
+
+def checked_list_fields(names, schema):
+    """``names`` to store as ``list_fields`` for ``schema``: None when empty; ListFieldsInvalid
+    when one is neither a top-level field of ``schema`` nor an item column, or is listed twice."""
+    errors = check_list_fields(names, _properties(schema))
+    if errors:
+        raise ListFieldsInvalid(errors)
+    return list(names) if names else None
+
+
+def _properties(schema):
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    return properties if isinstance(properties, dict) else {}
+
+
+def shown_list_fields(row):
+    """The list columns of the collection ``row`` as its schema still knows them (None: the
+    default columns); a name whose field is gone is dropped, never an error."""
+    return known_list_fields(row.list_fields, _properties(row.schema))
 
 
 class CollectionNameReserved(ServiceError):
@@ -139,9 +175,11 @@ def _schema_turn(wait_ms):
         raise SchemaChangeInProgress(ex.wait_ms) from ex
 
 
-def create_collection(name, display_name, description, schema, is_active=True, turn_wait_ms=None):
+def create_collection(name, display_name, description, schema, is_active=True, turn_wait_ms=None,
+                      list_fields=None):
     """Create an unmanaged collection; CollectionConflict when the name is taken,
-    CollectionNameReserved when the admin's pages take it.
+    CollectionNameReserved when the admin's pages take it, ListFieldsInvalid when
+    ``list_fields`` names what ``schema`` does not know.
 
     Args:
         turn_wait_ms: the longest wait for the schema turn (``app.db.schema_turns``), None:
@@ -149,6 +187,7 @@ def create_collection(name, display_name, description, schema, is_active=True, t
     """
     if name in RESERVED_NAMES:
         raise CollectionNameReserved(name)
+    list_fields = checked_list_fields(list_fields, schema)
     now = now_ms()
     with _schema_turn(turn_wait_ms):
         if Collection.select().where(Collection.name == name).exists():
@@ -159,14 +198,17 @@ def create_collection(name, display_name, description, schema, is_active=True, t
         row = Collection.create(
             id=f"col-{name}-{secrets.token_hex(4)}", name=name, display_name=display_name,
             description=description, schema=schema, is_active=is_active, managed=False,
-            created_at=now, updated_at=now,
+            list_fields=list_fields, created_at=now, updated_at=now,
         )
         sync_field_indexes(database.obj)
         return row
 
 
 def update_collection(collection_id, changes, turn_wait_ms=None):
-    """Apply ``changes`` (display_name, description, is_active, schema); the row as stored.
+    """Apply ``changes`` (display_name, description, is_active, schema, list_fields); the row as stored.
+
+    ``list_fields`` is checked against the schema the collection has after the write; a new
+    schema without ``list_fields`` drops from the stored list the fields it no longer has.
 
     Args:
         turn_wait_ms: with a schema, the longest wait for the schema turn (None: as long as
@@ -177,9 +219,16 @@ def update_collection(collection_id, changes, turn_wait_ms=None):
         CollectionConflict: the collection is managed by a definition file.
         FieldTypeConflict: items hold values a field's new type does not accept (nothing changes).
         SchemaChangeInProgress: ``turn_wait_ms`` passed without the turn (nothing changes).
+        ListFieldsInvalid: ``list_fields`` names what the schema does not know (nothing changes).
     """
+    changes = dict(changes)
     with _schema_turn(turn_wait_ms) if "schema" in changes else database.atomic():
         row = _writable(collection_id, schema_change="schema" in changes)
+        schema = changes.get("schema", row.schema)
+        if "list_fields" in changes:
+            changes["list_fields"] = checked_list_fields(changes["list_fields"], schema)
+        elif "schema" in changes and row.list_fields is not None:
+            changes["list_fields"] = known_list_fields(row.list_fields, _properties(schema))
         if "schema" in changes:
             lock_for_drops(database.obj, {row.id: changes["schema"]})
             check_type_changes(database.obj, row.id, row.schema, changes["schema"])
