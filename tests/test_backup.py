@@ -16,7 +16,7 @@ from app.services.field_indexes import existing_indexes
 from tests.fixtures.app import MIGRATIONS, CliProject, env_with_copy, make_env
 
 TABLES = ("users", "collections", "media", "content")
-JSON_COLUMNS = {"collections": {"schema"}, "content": {"data"}, "media": {"tags"}}
+JSON_COLUMNS = {"collections": {"schema", "list_fields"}, "content": {"data"}, "media": {"tags"}}
 
 
 class Project(CliProject):
@@ -68,6 +68,7 @@ def _seed(project):
             "INSERT INTO collections (id, name, display_name, description, schema, is_active, managed, created_at,"
             " updated_at) VALUES (?, ?, ?, NULL, ?, 1, 1, 1, 2)",
             (cid, name, name.title(), '{ "type": "object",  "properties": {"body": {"type": "richtext"}} }'))
+    project.execute("""UPDATE collections SET list_fields = '[ "body", "updated_at"]' WHERE id = 'c-news'""")
     project.execute(
         "INSERT INTO media (id, filename, original_name, mime_type, size, width, height, r2_key, public_url, tags,"
         " uploaded_by, uploaded_at) VALUES ('m1', 'a.png', 'A \"photo\".png', 'image/png', 1234, 10, 20,"
@@ -117,6 +118,9 @@ def test_backup_file_shape(source, backup_file):
     assert content["p0"]["featured_image_id"] == "m1"
     assert backup["data"]["media"][0]["tags"] == ["hero", "été"]
     assert backup["data"]["collections"][0]["schema"]["properties"]["body"]["type"] == "richtext"
+    # The list's columns, parsed as the schema is; NULL (the default columns) stays null.
+    assert {c["id"]: c["list_fields"] for c in backup["data"]["collections"]} == {
+        "c-news": ["body", "updated_at"], "c-pages": None}
     assert stat.S_IMODE(backup_file.stat().st_mode) == 0o600  # it holds password hashes
 
 
