@@ -418,7 +418,7 @@ def test_content_list_searches_filters_and_pages(browser, signed_in_as, posts):
     drafts = browser.get("/admin/content/posts?status=draft")
     chips = {chip.text for chip in drafts.html.select("tbody .chip")}
     assert chips == {"draft"} and "14 items" in drafts.text
-    titles = [a.text for a in browser.get("/admin/content/posts?sort=title&status=published").html.select("tbody a")]
+    titles = [a.text for a in browser.get("/admin/content/posts?sort=title&status=published").html.select("tbody td.col-title a")]
     assert titles == sorted(titles)
     bogus = browser.get("/admin/content/posts?status=bogus%3Cb%3E", status=400)  # said, and shown unfiltered
     alert = bogus.html.select_one("#results p.message.error").text

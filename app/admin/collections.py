@@ -26,6 +26,7 @@ from app.admin.field_builder import (
     rows_from_schema,
     schema_from_rows,
 )
+from app.admin.list_columns import UNCHANGED, column_choices, posted_list_fields
 from app.admin.pages import one, read_form, redirect, search_of
 from app.api.access import access
 from app.api.collections import CollectionCreate, CollectionPatch, default_schema, validated_schema
@@ -156,6 +157,7 @@ class _Editor:
             message=problem.message if problem else None, details=details,
             can_toggle=collection is not None and not managed and user.can("collections.update"),
             done=DONE.get(req.get_param("done") or ""), template_row=blank_row(shown),
+            list_columns=column_choices(collection, values.get("list_fields", UNCHANGED)),
         )
         if problem is not None and problem.retry_after is not None:
             resp.set_header("Retry-After", str(problem.retry_after))
@@ -171,7 +173,8 @@ class CollectionNewPage(_Editor):
 
     @access("collections.create")
     def on_post(self, req, resp):
-        name, display_name, description, rows = _posted(read_form(req))
+        form = read_form(req)
+        name, display_name, description, rows = _posted(form)
         values = {"name": name, "display_name": display_name, "description": description or ""}
         try:
             body = msgspec.convert({"name": name, "display_name": display_name, "description": description},
@@ -180,8 +183,10 @@ class CollectionNewPage(_Editor):
                 raise FormProblem(falcon.HTTP_422, "Validation failed", [
                     {"field": "display_name", "message": "display_name (or displayName) is required"}])
             schema = _schema(rows, name)
+            list_fields = posted_list_fields(form, None, schema)
+            values["list_fields"] = None if list_fields is UNCHANGED else list_fields
             row = collections.create_collection(body.name, display_name, description, schema,
-                                                turn_wait_ms=self._turn_wait_ms)
+                                                turn_wait_ms=self._turn_wait_ms, list_fields=values["list_fields"])
         except (APIError, msgspec.ValidationError, ServiceError) as ex:
             self.render(req, resp, values, rows, problem=_refusal(ex))
             return
@@ -204,7 +209,8 @@ class CollectionEditPage(_Editor):
     @access("collections.update")
     def on_post(self, req, resp, name):
         found = collection_or_404(name)
-        _, display_name, description, rows = _posted(read_form(req), found)
+        form = read_form(req)
+        _, display_name, description, rows = _posted(form, found)
         values = {"name": found.name, "display_name": display_name, "description": description or ""}
         try:
             msgspec.convert({"display_name": display_name, "description": description}, CollectionPatch)
@@ -213,6 +219,9 @@ class CollectionEditPage(_Editor):
                     {"field": "display_name", "message": "display_name cannot be empty"}])
             schema = _schema(rows, found.name, found.schema)
             changes = {"display_name": display_name, "description": description, "schema": schema}
+            list_fields = posted_list_fields(form, found.schema, changes["schema"])
+            if list_fields is not UNCHANGED:
+                changes["list_fields"] = values["list_fields"] = list_fields
             collections.update_collection(found.id, changes, turn_wait_ms=self._turn_wait_ms)
         except (APIError, msgspec.ValidationError, ServiceError) as ex:
             self.render(req, resp, values, rows, collection=found, problem=_refusal(ex))

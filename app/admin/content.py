@@ -2,7 +2,9 @@
 
 * ``GET /admin/content``: the active collections;
 * ``GET /admin/content/{collection}``: its items with search, status chips, sort and pages
-  (the API's list: ``parse_list_params`` and ``list_content`` under the caller's Scope);
+  (the API's list: ``parse_list_params`` and ``list_content`` under the caller's Scope), in
+  the collection's list columns (``app.admin.list_columns``), each row with the actions its
+  reader may take (edit, move to the trash);
 * ``GET``/``POST /admin/content/{collection}/new``: create (``writes.create_content``);
 * ``GET``/``POST /admin/content/{collection}/{id}``: view and edit (``writes.update_content``
   with the ``version_number`` the form was rendered from, so a stale save is a conflict; the
@@ -12,7 +14,8 @@
   (``workflow.transition``); the page offers exactly ``workflow.next_steps`` for the user;
 * ``POST .../delete``, ``.../restore``, ``.../purge``, ``.../schedule``: soft delete,
   restore, purge (admins; only of an item in the trash, where the API purges live ones too)
-  and scheduling, through the services the API's routes use;
+  and scheduling, through the services the API's routes use; a delete posted from the list
+  (``from=list``, the list's filters in its URL) goes back to that list;
 * ``POST .../duplicate``: a draft copy (``copies.duplicate``, as the API's duplicate);
 * ``POST .../assign``: the item's assignment (``app.admin.assignments``);
 * ``POST /admin/content/{collection}/bulk``: the list's ticked items published, moved to
@@ -26,6 +29,7 @@ Permissions are the API's: each responder's ``@access`` rule and the services' o
 """
 
 import functools
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import falcon
@@ -49,6 +53,7 @@ from app.admin.forms import (
     numbering_of,
     unparsed_json,
 )
+from app.admin.list_columns import columns_of, rows_of
 from app.admin.pages import one, page_number, read_form, redirect, search_of
 from app.admin.picked import picked_values
 from app.admin.sonicjs_paths import content_list_target, moved
@@ -199,14 +204,28 @@ def bulk_done(req):
 
 
 PURGED_NOTICE = "The item was deleted permanently."
+TRASHED_NOTICE = "The item was moved to the trash."
 
 
 def list_notice(req):
     """What the list says after an action that landed on it: a bulk action's outcome
-    (``bulk_done``) or a purge's (``?purged=1``), or None."""
+    (``bulk_done``), a purge's (``?purged=1``) or a row's move to the trash (``?trashed=1``),
+    or None."""
     if req.get_param("purged") == "1":
         return PURGED_NOTICE
+    if req.get_param("trashed") == "1":
+        return TRASHED_NOTICE
     return bulk_done(req)
+
+
+def row_actions(user, item):
+    """``{"edit": bool, "trash": bool}``: what the list's row of ``item`` offers ``user``, by
+    the rules the routes check again (``content.update``, ``content.delete``, and authors
+    only on their own items); nothing but opening it for an item in the trash."""
+    live = item.get("deleted_at") is None
+    own_or_overseen = writes.may_edit(user, SimpleNamespace(author_id=(item.get("author") or {}).get("id")))
+    return {"edit": live and own_or_overseen and user.can("content.update"),
+            "trash": live and own_or_overseen and user.can("content.delete")}
 
 
 class ContentListPage:
@@ -235,8 +254,12 @@ class ContentListPage:
             error, status = str(ex), falcon.HTTP_403
         except QueryError as ex:
             error, status = str(ex), falcon.HTTP_400
+        columns = columns_of(found)
+        rows = [(item, cells, row_actions(user, item))
+                for item, cells in rows_of(columns, result["data"], scope, user.can("media.read"))]
         self._renderer.page(
             req, resp, "content_list.html", status=status, collection=found, items=result["data"],
+            columns=columns, rows=rows,
             meta=result["meta"], shown=shown, sorts=SORTS, chips=chips_for(scope), error=error,
             can_create=user.can("content.create"), public_only=scope.public_shape,
             bulk_actions=bulk_actions_for(user, shown["status"] == TRASH), done=list_notice(req),
@@ -586,11 +609,20 @@ class _ItemWrite:
 
 
 class ContentDeleteAction(_ItemWrite):
-    """``POST /admin/content/{collection}/{id}/delete``: soft delete (the item can be restored)."""
+    """``POST /admin/content/{collection}/{id}/delete``: soft delete (the item can be restored).
+
+    Posted from the edit page, the answer is that page saying the item is in the trash;
+    from the list (``from=list``), the list again, with the filters its URL carries.
+    """
 
     @access("content.delete")
     def on_post(self, req, resp, collection, id):
-        self._apply(req, resp, collection, id, writes.soft_delete, "/admin/content/{name}/{id}?moved=deleted")
+        landing = "/admin/content/{name}/{id}?moved=deleted"
+        if one(read_form(req), "from") == "list":
+            shown, _ = list_query(req, Scope.of(req.context.user))
+            # urlencode leaves no brace in the filters: the landing stays a format string.
+            landing = f"/admin/content/{{name}}?{filters_query(shown)}&trashed=1".replace("?&", "?")
+        self._apply(req, resp, collection, id, writes.soft_delete, landing)
 
 
 class ContentDuplicateAction:
