@@ -317,6 +317,16 @@ def test_a_forged_column_is_refused_and_nothing_is_saved(browser, signed_in_as, 
     assert (stored.display_name, stored.list_fields) == ("Posts", None)
 
 
+def test_a_refused_save_shows_the_columns_as_ticked(browser, signed_in_as, posts):
+    signed_in_as("admin")
+    form = browser.get("/admin/collections/posts").forms["collection-form"]
+    form["display_name"] = ""
+    tick(form, {"views", "day"})
+    refused = form.submit(status=422)
+    assert ticked(refused) == ["day", "views"]
+    assert Collection.get_by_id(posts.id).list_fields is None
+
+
 def test_a_form_without_the_fieldset_keeps_the_columns(browser, signed_in_as, posts):
     signed_in_as("admin")
     listing(posts, "views")

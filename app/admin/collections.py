@@ -175,7 +175,8 @@ class CollectionNewPage(_Editor):
     def on_post(self, req, resp):
         form = read_form(req)
         name, display_name, description, rows = _posted(form)
-        values = {"name": name, "display_name": display_name, "description": description or ""}
+        values = {"name": name, "display_name": display_name, "description": description or "",
+                  "list_fields": posted_list_fields(form, None, None)}  # a refused form shows them again
         try:
             body = msgspec.convert({"name": name, "display_name": display_name, "description": description},
                                    CollectionCreate)
@@ -183,10 +184,9 @@ class CollectionNewPage(_Editor):
                 raise FormProblem(falcon.HTTP_422, "Validation failed", [
                     {"field": "display_name", "message": "display_name (or displayName) is required"}])
             schema = _schema(rows, name)
-            list_fields = posted_list_fields(form, None, schema)
-            values["list_fields"] = None if list_fields is UNCHANGED else list_fields
+            list_fields = None if values["list_fields"] is UNCHANGED else values["list_fields"]
             row = collections.create_collection(body.name, display_name, description, schema,
-                                                turn_wait_ms=self._turn_wait_ms, list_fields=values["list_fields"])
+                                                turn_wait_ms=self._turn_wait_ms, list_fields=list_fields)
         except (APIError, msgspec.ValidationError, ServiceError) as ex:
             self.render(req, resp, values, rows, problem=_refusal(ex))
             return
@@ -211,7 +211,8 @@ class CollectionEditPage(_Editor):
         found = collection_or_404(name)
         form = read_form(req)
         _, display_name, description, rows = _posted(form, found)
-        values = {"name": found.name, "display_name": display_name, "description": description or ""}
+        values = {"name": found.name, "display_name": display_name, "description": description or "",
+                  "list_fields": posted_list_fields(form, None, None)}  # a refused form shows them again
         try:
             msgspec.convert({"display_name": display_name, "description": description}, CollectionPatch)
             if not display_name:
@@ -221,7 +222,7 @@ class CollectionEditPage(_Editor):
             changes = {"display_name": display_name, "description": description, "schema": schema}
             list_fields = posted_list_fields(form, found.schema, changes["schema"])
             if list_fields is not UNCHANGED:
-                changes["list_fields"] = values["list_fields"] = list_fields
+                changes["list_fields"] = list_fields
             collections.update_collection(found.id, changes, turn_wait_ms=self._turn_wait_ms)
         except (APIError, msgspec.ValidationError, ServiceError) as ex:
             self.render(req, resp, values, rows, collection=found, problem=_refusal(ex))
