@@ -1,4 +1,4 @@
-"""The admin's static files: vendored htmx and Pico, and the admin's own stylesheet and script.
+"""The admin's static files: vendored htmx, Pico and Quill, and the admin's own stylesheet and script.
 
 ``GET /admin/static/{path}`` serves only the files found under ``app/admin/static`` when the
 app starts (a fixed map, so no request path ever reaches the file system). Vendored files
@@ -20,6 +20,9 @@ URL_PREFIX = "/admin/static/"
 LONG_CACHE = "public, max-age=31536000, immutable"
 HTMX = "vendor/htmx.org-2.0.4/htmx.min.js"
 PICO = "vendor/pico-2.0.6/pico.min.css"
+# The content form's HTML editor (fields of type quill or tinymce), linked only where one is.
+QUILL_JS = "vendor/quill-2.0.3/quill.js"
+QUILL_CSS = "vendor/quill-2.0.3/quill.snow.css"
 SERVED_SUFFIXES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 
