@@ -670,11 +670,13 @@ def test_a_stored_value_the_enum_does_not_list_is_shown_as_itself_and_kept(brows
     item = insert_content(editor, codes, title="Odd", data=data)
     stored = stored_json(item)
     url = f"/admin/content/codes/{item.id}"
-    names = ("data.code", "data.size", "data.free", "data.parts.0.code")
-    form = browser.get(url).forms["content-form"]
-    current = ["1 (current value, not an option)", '"1" (current value, not an option)',
-               "7 (current value, not an option)", "2 (current value, not an option)"]
+    names = ("data.code", "data.free", "data.parts.0.code")
+    page = browser.get(url)
+    form = page.forms["content-form"]
+    current = ["1 (current value, not an option)", "7 (current value, not an option)",
+               "2 (current value, not an option)"]
     assert [shown_label(form[name]) for name in names] == current
+    assert checked_radio_label(page, "data.size") == '"1" (current value, not an option)'
     assert [label for _, _, label in form["data.code"].options] == ["—", current[0], "1", "2"]
     refused = form.submit(status=422)
     assert stored_json(item) == stored
@@ -683,8 +685,10 @@ def test_a_stored_value_the_enum_does_not_list_is_shown_as_itself_and_kept(brows
 
     form = refused.forms["content-form"]
     assert [shown_label(form[name]) for name in names] == current
-    for name in ("data.code", "data.size", "data.parts.0.code"):
+    assert checked_radio_label(refused, "data.size") == '"1" (current value, not an option)'
+    for name in ("data.code", "data.parts.0.code"):
         form[name].select(text="1")
+    form["data.size"] = radio_value(refused, "data.size", "1")
     form.submit(status=303)
     assert Content.get_by_id(item.id).data == {**data, "code": "1", "size": 1,
                                                "parts": [{"blockType": "part", "code": "1"}]}
@@ -874,6 +878,20 @@ def shown_label(select):
     return marked[-1] if marked else select.options[0][2]
 
 
+def checked_radio_label(page, name):
+    """The label of the radio button named ``name`` that ``page`` shows checked (None: none is)."""
+    checked = page.html.select_one(f"input[type=radio][name='{name}'][checked]")
+    return None if checked is None else checked.parent.text.strip()
+
+
+def radio_value(page, name, label):
+    """The value of the radio button named ``name`` that ``page`` labels ``label``."""
+    for radio in page.html.select(f"input[type=radio][name='{name}']"):
+        if radio.parent.text.strip() == label:
+            return radio["value"]
+    raise AssertionError(f"no radio button of {name} is labelled {label!r}")
+
+
 def test_the_empty_text_is_a_choice_of_its_own(browser, signed_in_as, blank_choices):
     """An enum's "" is an option distinct from the select's empty option (no value): a stored
     "" shows it chosen and a stored null the empty option, an unchanged save keeps each, and
@@ -885,28 +903,32 @@ def test_the_empty_text_is_a_choice_of_its_own(browser, signed_in_as, blank_choi
     item = insert_content(editor, blank_choices, title="Blanks", data=data)
     stored = stored_json(item)
     url = f"/admin/content/blankchoices/{item.id}"
-    form = browser.get(url).forms["content-form"]
-    assert [shown_label(form[name]) for name in ("data.kind", "data.mode", "data.parts.0.kind", "data.parts.1.kind")
-            ] == ["—", "Blank", "Blank", "—"]
+    page = browser.get(url)
+    form = page.forms["content-form"]
+    assert [shown_label(form[name]) for name in ("data.kind", "data.parts.0.kind", "data.parts.1.kind")
+            ] == ["—", "Blank", "—"]
+    assert checked_radio_label(page, "data.mode") == "Blank"
     assert [option for option, _, _ in form["data.kind"].options].count("") == 1
     assert [box.checked for box in form.fields["data.marks"]] == [True, False]
     form.submit(status=303)
     assert stored_json(item) == stored
 
-    form = browser.get(url).forms["content-form"]
+    page = browser.get(url)
+    form = page.forms["content-form"]
     for name in ("data.kind", "data.parts.1.kind"):
         form[name].select(text="Blank")
-    for name in ("data.mode", "data.parts.0.kind"):
-        form[name].select(text="—")
+    form["data.parts.0.kind"].select(text="—")
+    form["data.mode"] = radio_value(page, "data.mode", "No value")
     form.fields["data.marks"][0].checked, form.fields["data.marks"][1].checked = False, True
     form.submit(status=303)
     assert Content.get_by_id(item.id).data == {
         "title": "Blanks", "kind": "", "must": "a", "marks": ["a"],
         "parts": [{"blockType": "part"}, {"blockType": "part", "kind": ""}]}
 
-    form = browser.get(url).forms["content-form"]
-    assert [shown_label(form[name]) for name in ("data.kind", "data.mode", "data.parts.1.kind")] == [
-        "Blank", "—", "Blank"]
+    page = browser.get(url)
+    form = page.forms["content-form"]
+    assert [shown_label(form[name]) for name in ("data.kind", "data.parts.1.kind")] == ["Blank", "Blank"]
+    assert checked_radio_label(page, "data.mode") == "No value"
     form["data.must"].select(text="—")
     assert "is required" in form.submit(status=422).html.select_one("#f-data-must-error").text
     assert Content.get_by_id(item.id).data["must"] == "a"

@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass, field
 
 from app.admin.choices import choices_of, chosen_value, kept_current, offered, select_choices, shown_select
+from app.admin.datetime_input import posted_datetime
 from app.api.errors import nul_path
 from app.services.content.validation import MULTIPLE_TYPES
 from app.services.enums import same_value
@@ -37,7 +38,7 @@ PROPERTY_CONTROLS = {
     "boolean": "checkbox", "checkbox": "checkbox", "select": "select", "radio": "select",
 }
 # Controls filled with multi-line text (a textarea): their line breaks come back as CRLF.
-TEXTAREA_CONTROLS = frozenset({"textarea", "richtext"})
+TEXTAREA_CONTROLS = frozenset({"textarea", "richtext", "html"})
 # Property types a block edits as JSON (the form has no control of their own for them) whose
 # values are text: text typed there without quotes is taken as that text, as an editor types
 # a date-time or an id. Any other JSON textarea refuses text that is no JSON.
@@ -342,6 +343,8 @@ def posted_value(control, raw, stored=None, was_set=False, config=None):
         return None
     if control == "number":
         return parse_number(text)
+    if control == "datetime":
+        return posted_datetime(text, stored)
     if control == "json":
         return _json_value(text, raw, config or {})
     return text

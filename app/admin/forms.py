@@ -1,9 +1,12 @@
 """The content edit form, generated from a collection's schema.
 
 Each field of the schema's ``properties`` becomes one form control by its type: text
-inputs for strings (email, url, slug, color too), a textarea for long text, a Markdown
-editor for rich text (a textarea with a toolbar and a server-rendered preview), a number
-input, a checkbox, a date or datetime input, a select for choices (checkboxes for a
+inputs for strings (email, url and slug too; a colour also gets a colour picker the script
+keeps in step with its text), a textarea for long text, a Markdown editor for rich text (a
+textarea with a toolbar and a server-rendered preview), an HTML editor for the types whose
+editor writes HTML (``quill``, ``tinymce``: Quill over a textarea that stays the value), a
+number input, a checkbox, a date input, a ``datetime-local`` input in UTC
+(``datetime_input``), a select for choices (radio buttons for a ``radio``, checkboxes for a
 multiselect), a media picker and a
 reference picker (an id input the picker fills), a repeatable list for an array of simple
 items and repeatable blocks for an array of ``blocks``, and a textarea of pretty-printed JSON for an
@@ -30,6 +33,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from app.admin.assets import QUILL_CSS, QUILL_JS
 from app.admin.blocks import (
     LIST_ITEM_CONTROLS,
     RICH_TEXT_TYPES,
@@ -53,15 +57,22 @@ from app.admin.choices import (
     shown_choices,
     shown_select,
 )
+from app.admin.datetime_input import local_value
 from app.services.content.defaults import declared_defaults
 from app.services.content.validation import schema_properties
 
 TEXT_TYPES = frozenset({"string", "text", "email", "url", "slug", "color"})
 INPUT_TYPES = {"email": "email", "url": "url", "color": "text"}
+# The editor types whose editor writes HTML: edited in the HTML editor, not as Markdown.
+HTML_TYPES = frozenset({"quill", "tinymce"})
+# The vendored files the HTML editor needs, linked only by a form that has one.
+HTML_EDITOR_ASSETS = (QUILL_CSS, QUILL_JS)
 CONTROLS = {
     **dict.fromkeys(TEXT_TYPES, "text"),
+    "color": "color",
     "textarea": "textarea",
     **dict.fromkeys(RICH_TEXT_TYPES, "richtext"),
+    **dict.fromkeys(HTML_TYPES, "html"),
     "number": "number",
     "integer": "number",
     "boolean": "checkbox",
@@ -69,7 +80,7 @@ CONTROLS = {
     "date": "date",
     "datetime": "datetime",
     "select": "select",
-    "radio": "select",
+    "radio": "radio",
     "multiselect": "multiselect",
     "media": "media",
     "file": "media",
@@ -82,6 +93,9 @@ CONTROLS = {
 COLUMN_FIELDS = ("title", "slug")
 # Controls showing their value as ``items``, one control each (``_repeated``).
 REPEATED_CONTROLS = frozenset({"list", "multiselect", "blocks"})
+# Controls of one option of ``choices``: a radio posts what a select would (its "No value"
+# button the select's empty option), so both are read alike.
+CHOICE_CONTROLS = frozenset({"select", "radio"})
 DROP_FIELD = "drop"  # the boxes of leftover values to remove (``leftover_fields``)
 FIELD_PREFIX = "data."
 
@@ -93,10 +107,13 @@ class FormField:
     Attributes:
         name: the data key.
         label: what the label says.
-        control: text, textarea, richtext, number, checkbox, date, datetime, select,
-            multiselect, media, reference, list, blocks, json or readonly.
+        control: text, color, textarea, richtext, html, number, checkbox, date, datetime,
+            select, radio, multiselect, media, reference, list, blocks, json or readonly.
         input_type: the ``type`` of a text input (text, email, url).
-        value: the value shown (a string; for a checkbox, a bool; for a select, its option's value).
+        value: the value shown (a string; for a checkbox, a bool; for a select or radio, its
+            option's value; for a datetime, in UTC as a ``datetime-local`` input takes it).
+        assets: the vendored files its control needs (``HTML_EDITOR_ASSETS``), linked by the page.
+        local: whether a datetime's value fits a ``datetime-local`` input (else a text input shows it).
         required: whether the schema requires it.
         choices: ``[(option value, label)]`` of a select or multiselect (``choices.select_choices``,
             ``choices.multiselect_choices``, ``choices.choices_of``).
@@ -121,6 +138,8 @@ class FormField:
     block_types: tuple = ()
     next_block: int = 0
     picked: dict | None = None
+    local: bool = True
+    assets: tuple = ()
 
 
 def control_of(config):
@@ -208,12 +227,17 @@ def form_fields(schema, data, errors=None, picked=None, numbering=None):
         field_type = config.get("type", "string")
         control = control_of(config)
         value = (data or {}).get(name)
+        shown = (shown_select(config, value) if control in CHOICE_CONTROLS
+                 else _shown(control, value, name in (data or {})))
+        local = local_value(shown) if control == "datetime" else None
         fields.append(FormField(
             name=name,
             label=config.get("title") or name.replace("_", " ").capitalize(),
             control=control,
             input_type=INPUT_TYPES.get(field_type, "text"),
-            value=shown_select(config, value) if control == "select" else _shown(control, value, name in (data or {})),
+            value=shown if local is None else local,
+            local=shown == "" or local is not None,
+            assets=HTML_EDITOR_ASSETS if control == "html" else (),
             required=name in required and control != "checkbox",
             choices=_choices(control, config, value),
             help=config.get("helpText") or config.get("description"),
@@ -225,8 +249,8 @@ def form_fields(schema, data, errors=None, picked=None, numbering=None):
 
 
 def _choices(control, config, value):
-    """The ``[(option value, label)]`` of a select or multiselect showing ``value``."""
-    if control == "select":
+    """The ``[(option value, label)]`` of a select, radio or multiselect showing ``value``."""
+    if control in CHOICE_CONTROLS:
         return select_choices(config, value)
     if control == "multiselect":
         return multiselect_choices(config, value)
@@ -303,6 +327,7 @@ def data_from_form(schema, form, current):
         # What was typed is trimmed; a stored value posted back unchanged is kept as it is (a
         # null or "" left empty too), and a box left unticked whose value was never set stays unset.
         raw = one_value(form.get(FIELD_PREFIX + name))
+        control = "select" if control in CHOICE_CONTROLS else control
         if kept_empty(control, raw, data.get(name), name in data, config):
             continue
         if control == "json" and raw is None:

@@ -176,3 +176,35 @@
     }
   }, true);
 })();
+
+// A form marked data-warn-unsaved asks before the page is left with changes not yet sent:
+// the browser's own "leave the page?" prompt, only when a field's value differs from what
+// the page loaded with (a change undone asks nothing), and never once the form is sent.
+// Values are compared as the form would send them, so a script that keeps a hidden field
+// in step with an editor (the content form's HTML editor) counts as a change too.
+(function () {
+  "use strict";
+  const loaded = new Map();
+  const sent = new WeakSet();
+
+  function sendable(form) {
+    return new URLSearchParams(new FormData(form)).toString();
+  }
+
+  document.querySelectorAll("form[data-warn-unsaved]").forEach((form) => loaded.set(form, sendable(form)));
+  // Bubble phase: a submission another listener stopped (a dismissed question) was not sent.
+  document.addEventListener("submit", (event) => {
+    if (event.target instanceof HTMLFormElement && !event.defaultPrevented) {
+      sent.add(event.target);
+    }
+  });
+  window.addEventListener("beforeunload", (event) => {
+    for (const [form, values] of loaded) {
+      if (!sent.has(form) && form.isConnected && sendable(form) !== values) {
+        event.preventDefault();
+        event.returnValue = ""; // browsers that show the prompt only when it is set
+        return;
+      }
+    }
+  });
+})();

@@ -30,6 +30,105 @@
     area.dispatchEvent(new Event("input", { bubbles: true }));
   }
 
+  // --- HTML editor (fields of type quill or tinymce): Quill over the field's textarea. The
+  // textarea stays the posted value: Quill's HTML is copied into it on every change (and once
+  // more before the form is sent), never on load, so an untouched field saves its stored
+  // HTML as it was, not as Quill would rewrite it. The stored HTML enters Quill through its
+  // clipboard, which parses it in a detached document: nothing in it runs or loads.
+  const HTML_TOOLBAR = [
+    [{ header: [2, 3, 4, false] }],
+    ["bold", "italic", "underline", "link"],
+    [{ list: "ordered" }, { list: "bullet" }],
+    ["blockquote", "code-block"],
+    ["clean"],
+  ];
+  const editors = [];
+
+  // Quill 2.0.3's getSemanticHTML writes every space as &nbsp; (so stored text would never
+  // wrap between words): a lone one becomes a space again, and a run alternates, starting
+  // with &nbsp;, as a browser writes spaces that must all show. A no-break space typed
+  // between two words cannot be told apart from a space, and is saved as one.
+  function plainSpaces(html) {
+    return html.replace(/(?:&nbsp;)+/g, (run) => {
+      const count = run.length / "&nbsp;".length;
+      return count === 1 ? " " : Array.from({ length: count }, (_, place) => (place % 2 ? " " : "&nbsp;")).join("");
+    });
+  }
+
+  function editorHtml(quill) {
+    return quill.getLength() <= 1 ? "" : plainSpaces(quill.getSemanticHTML());
+  }
+
+  function startHtmlEditor(holder) {
+    const area = document.getElementById(holder.dataset.htmlEditor);
+    const surface = document.createElement("div");
+    surface.className = "html-surface";
+    holder.insertBefore(surface, area);
+    const quill = new window.Quill(surface, { theme: "snow", modules: { toolbar: HTML_TOOLBAR } });
+    quill.setContents(quill.clipboard.convert({ html: area.value }), "silent");
+    // The editable area takes the textarea's name, state and description for assistive technology.
+    const editable = quill.root;
+    editable.setAttribute("role", "textbox");
+    editable.setAttribute("aria-multiline", "true");
+    editable.setAttribute("aria-labelledby", area.id + "-label");
+    for (const name of ["aria-describedby", "aria-invalid", "aria-required"]) {
+      if (area.hasAttribute(name)) {
+        editable.setAttribute(name, area.getAttribute(name));
+      }
+    }
+    // Quill's buttons carry their format's name; say it as a person would.
+    holder.querySelectorAll(".ql-toolbar button").forEach((button) => {
+      const format = Array.from(button.classList).find((name) => name.startsWith("ql-"));
+      const value = button.value ? ` ${button.value}` : "";
+      const name = `${format.slice(3).replace("-", " ")}${value}`;
+      button.setAttribute("aria-label", name.charAt(0).toUpperCase() + name.slice(1));
+    });
+    area.hidden = true;
+    const editor = { area, quill, changed: false };
+    quill.on("text-change", () => {
+      editor.changed = true;
+      area.value = editorHtml(quill);
+      area.dispatchEvent(new Event("input", { bubbles: true }));
+    });
+    editors.push(editor);
+  }
+
+  if (window.Quill) {
+    document.querySelectorAll("[data-html-editor]").forEach(startHtmlEditor);
+    // Capture phase: the value is in the textarea before anything reads the form.
+    document.addEventListener("submit", () => editors.forEach((editor) => {
+      if (editor.changed) {
+        editor.area.value = editorHtml(editor.quill);
+      }
+    }), true);
+  }
+
+  // --- Colour fields: the picker and the text box show the same colour; the text box is the
+  // value (a stored "red" stays until the picker is used), the picker writes #rrggbb.
+  function hexColour(text) {
+    const value = text.trim().toLowerCase();
+    if (/^#[0-9a-f]{6}$/.test(value)) {
+      return value;
+    }
+    return /^#[0-9a-f]{3}$/.test(value) ? "#" + Array.from(value.slice(1), (c) => c + c).join("") : null;
+  }
+
+  document.querySelectorAll("input[data-color-for]").forEach((picker) => {
+    const text = document.getElementById(picker.dataset.colorFor);
+    const follow = () => {
+      const hex = hexColour(text.value);
+      if (hex) {
+        picker.value = hex;
+      }
+    };
+    follow();
+    text.addEventListener("input", follow);
+    picker.addEventListener("input", () => {
+      text.value = picker.value;
+      text.dispatchEvent(new Event("input", { bubbles: true }));
+    });
+  });
+
   // --- Pickers: a choice fills its input and shows what was picked.
   function pick(button) {
     const input = document.getElementById(button.dataset.pickTarget);
@@ -50,21 +149,53 @@
     const label = document.createElement("span");
     label.textContent = button.dataset.pickLabel;
     shown.append(label);
-    document.getElementById(input.id + "-picker").replaceChildren();
+    const slot = document.getElementById(input.id + "-picker");
+    awaited.delete(slot); // a search still under way must not open the panel again
+    slot.replaceChildren();
     input.focus();
   }
 
+  // A picker's panel is swapped in only from the answer to the slot's latest request, and
+  // only while that request is still awaited: an answer arriving after Esc closed the panel
+  // (or cancelled its opening), or after a newer search, must not fill the slot again.
+  const awaited = new WeakMap();
+  function pickerSlot(detail) {
+    const slot = detail.target;
+    return slot instanceof Element && slot.classList.contains("picker-slot") ? slot : null;
+  }
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const slot = pickerSlot(event.detail);
+    if (slot) {
+      awaited.set(slot, event.detail.xhr);
+    }
+  });
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const slot = pickerSlot(event.detail);
+    if (!slot) {
+      return;
+    }
+    if (awaited.get(slot) === event.detail.xhr) {
+      awaited.delete(slot);
+    } else {
+      event.detail.shouldSwap = false;
+    }
+  });
+
   // Esc closes the open picker around the focus (or, with the focus elsewhere, every open
-  // one) and gives the focus back to the button that opened it, as a dialog would.
+  // one), the one still being fetched too, and gives the focus back to the button that
+  // opened it, as a dialog would.
   function closePickers(event) {
     const around = document.activeElement ? document.activeElement.closest(".picker") : null;
     const open = Array.from((around || document).querySelectorAll(".picker-slot"))
-      .filter((slot) => slot.childElementCount > 0);
+      .filter((slot) => slot.childElementCount > 0 || awaited.has(slot));
     if (!open.length) {
       return;
     }
     event.preventDefault(); // a search box would clear its text instead
-    open.forEach((slot) => slot.replaceChildren());
+    open.forEach((slot) => {
+      awaited.delete(slot);
+      slot.replaceChildren();
+    });
     const opener = document.getElementById(open[0].id.replace(/-picker$/, "-choose"));
     if (opener) {
       opener.focus();

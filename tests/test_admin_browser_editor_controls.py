@@ -1,0 +1,95 @@
+"""The content form's editor controls in a real browser (Chromium via selenium): the HTML
+editor (Quill) under the admin's Content-Security-Policy, the colour picker, the unsaved-changes
+warning and a picker's late answer.
+
+One test on purpose (each browser test costs seconds): the shared browser fixtures fail it on
+any console error (a CSP violation included) and on critical accessibility violations.
+"""
+
+from app.db.models import Collection, Content
+from tests.fixtures.auth import hashed
+from tests.fixtures.content import create_collection
+from tests.fixtures.users import create_user
+from tests.fixtures.workflow import insert_content
+from tests.test_admin_browser_editing import by, finish, navigate, open_page, sign_in, wait_for
+
+PAGES = {"type": "object", "properties": {
+    "title": {"type": "string", "required": True},
+    "body": {"type": "quill", "title": "Body"},
+    "tint": {"type": "color", "title": "Tint"},
+    "author": {"type": "reference", "collection": "people", "title": "Author"},
+}}
+
+# Whether leaving the page now would ask first: a cancelable beforeunload, as the browser sends.
+LEAVING_ASKS = """
+const event = new Event("beforeunload", {cancelable: true});
+window.dispatchEvent(event);
+return event.defaultPrevented;
+"""
+
+# Open the author picker and press Esc before its answer comes; resolves once the answer came.
+ESC_BEFORE_THE_ANSWER = """
+const done = arguments[arguments.length - 1];
+document.addEventListener("htmx:afterRequest", () => setTimeout(done, 50), {once: true});
+const opener = document.getElementById("f-data-author-choose");
+opener.focus();
+opener.click();
+document.activeElement.dispatchEvent(new KeyboardEvent("keydown", {key: "Escape", bubbles: true}));
+"""
+
+
+def test_html_editor_colour_picker_unsaved_warning_and_a_late_picker_answer(served_admin, chromium):
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+
+    wait = wait_for(chromium)
+    editor = create_user("editor", password_hash=hashed())
+    people = create_collection("people", {"type": "object", "properties": {"title": {"type": "string"}}},
+                               display_name="People")
+    insert_content(editor, people, title="Ada")
+    create_collection("pages", PAGES, display_name="Pages")
+    sign_in(chromium, served_admin, editor)
+    open_page(chromium, served_admin + "/admin/content/pages/new", "New item")
+    surface = wait.until(ec.element_to_be_clickable((by().CSS_SELECTOR, "#f-data-body-label ~ .html-editor .ql-editor")))
+    assert not chromium.find_element(by().ID, "f-data-body").is_displayed(), "Quill stands in for the textarea"
+    assert chromium.execute_script(LEAVING_ASKS) is False, "nothing changed yet"
+    audited = {"new page": finish_audit(chromium)}
+
+    surface.click()
+    surface.send_keys("Hello brave world")
+    chromium.execute_script("Quill.find(document.querySelector('.html-surface')).setSelection(6, 5)")
+    chromium.find_element(by().CSS_SELECTOR, ".ql-toolbar button.ql-bold").click()
+    body = chromium.find_element(by().ID, "f-data-body")
+    wait.until(lambda _: "<strong>brave</strong>" in body.get_property("value"))
+    assert chromium.execute_script(LEAVING_ASKS) is True, "the typed text is not saved yet"
+
+    # The picker writes #rrggbb into the text box, which stays the value.
+    chromium.execute_script("const p = document.getElementById('f-data-tint-picker');"
+                            "p.value = '#336699'; p.dispatchEvent(new Event('input'));")
+    assert chromium.find_element(by().ID, "f-data-tint").get_property("value") == "#336699"
+    tint = chromium.find_element(by().ID, "f-data-tint")
+    tint.send_keys(Keys.BACKSPACE * 7, "#abc")
+    assert chromium.find_element(by().ID, "f-data-tint-picker").get_property("value") == "#aabbcc"
+
+    # Esc before the picker's answer: the answer does not open the panel.
+    chromium.set_script_timeout(10)
+    chromium.execute_async_script(ESC_BEFORE_THE_ANSWER)
+    assert chromium.execute_script("return document.getElementById('f-data-author-picker').childElementCount") == 0
+    chromium.find_element(by().ID, "f-data-author-choose").click()  # awaited, the answer opens it
+    wait.until(ec.element_to_be_clickable((by().CSS_SELECTOR, "#f-data-author-picker .picker-choice"))).click()
+
+    chromium.find_element(by().ID, "f-title").send_keys("Welcome")
+    navigate(chromium, wait, chromium.find_element(by().ID, "save"))  # no prompt: the form was sent
+    wait.until(ec.text_to_be_present_in_element((by().TAG_NAME, "h1"), "Welcome"))
+    data = Content.get(Content.title == "Welcome").data
+    assert data["body"] == "<p>Hello <strong>brave</strong> world</p>"
+    assert data["tint"] == "#abc"
+    assert data["author"] == Content.get(Content.collection == Collection.get(Collection.name == "people").id).id
+    audited["saved page"] = finish_audit(chromium)
+    finish(chromium, audited, "admin-editor-controls")
+
+
+def finish_audit(driver):
+    from tests.fixtures.browser import critical_violations
+
+    return critical_violations(driver)
