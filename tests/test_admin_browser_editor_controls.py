@@ -18,6 +18,9 @@ PAGES = {"type": "object", "properties": {
     "body": {"type": "quill", "title": "Body"},
     "tint": {"type": "color", "title": "Tint"},
     "author": {"type": "reference", "collection": "people", "title": "Author"},
+    # Shown for the accessibility scan: the radio buttons and the datetime input.
+    "size": {"type": "radio", "enum": ["s", "l"], "enumLabels": ["Small", "Large"]},
+    "starts": {"type": "datetime"},
 }}
 
 # Whether leaving the page now would ask first: a cancelable beforeunload, as the browser sends.

@@ -42,6 +42,11 @@
     ["blockquote", "code-block"],
     ["clean"],
   ];
+  const BUTTON_NAMES = {
+    bold: "Bold", italic: "Italic", underline: "Underline", link: "Link",
+    "list ordered": "Numbered list", "list bullet": "Bulleted list",
+    blockquote: "Quote", "code-block": "Code block", clean: "Clear formatting",
+  };
   const editors = [];
 
   // Quill 2.0.3's getSemanticHTML writes every space as &nbsp; (so stored text would never
@@ -66,6 +71,9 @@
     holder.insertBefore(surface, area);
     const quill = new window.Quill(surface, { theme: "snow", modules: { toolbar: HTML_TOOLBAR } });
     quill.setContents(quill.clipboard.convert({ html: area.value }), "silent");
+    if (area.matches(":disabled")) {
+      quill.disable(); // a form the user may not save (its fieldset disabled) is read only
+    }
     // The editable area takes the textarea's name, state and description for assistive technology.
     const editable = quill.root;
     editable.setAttribute("role", "textbox");
@@ -76,13 +84,14 @@
         editable.setAttribute(name, area.getAttribute(name));
       }
     }
-    // Quill's buttons carry their format's name; say it as a person would.
+    // Quill's buttons carry only their format's name: name them as a person would.
     holder.querySelectorAll(".ql-toolbar button").forEach((button) => {
-      const format = Array.from(button.classList).find((name) => name.startsWith("ql-"));
-      const value = button.value ? ` ${button.value}` : "";
-      const name = `${format.slice(3).replace("-", " ")}${value}`;
-      button.setAttribute("aria-label", name.charAt(0).toUpperCase() + name.slice(1));
+      const format = Array.from(button.classList).find((name) => name.startsWith("ql-")).slice(3);
+      const key = button.value ? `${format} ${button.value}` : format;
+      button.setAttribute("aria-label", BUTTON_NAMES[key] || key);
+      button.title = BUTTON_NAMES[key] || key;
     });
+    holder.querySelectorAll(".ql-header .ql-picker-label").forEach((label) => label.setAttribute("aria-label", "Heading level"));
     area.hidden = true;
     const editor = { area, quill, changed: false };
     quill.on("text-change", () => {
