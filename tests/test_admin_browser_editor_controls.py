@@ -15,7 +15,7 @@ from tests.test_admin_browser_editing import by, finish, navigate, open_page, si
 
 PAGES = {"type": "object", "properties": {
     "title": {"type": "string", "required": True},
-    "body": {"type": "quill", "title": "Body"},
+    "body": {"type": "quill", "title": "Body", "required": True},
     "tint": {"type": "color", "title": "Tint"},
     "author": {"type": "reference", "collection": "people", "title": "Author"},
     # Shown for the accessibility scan: the radio buttons and the datetime input.
@@ -53,10 +53,14 @@ def test_html_editor_colour_picker_unsaved_warning_and_a_late_picker_answer(serv
     create_collection("pages", PAGES, display_name="Pages")
     sign_in(chromium, served_admin, editor)
     open_page(chromium, served_admin + "/admin/content/pages/new", "New item")
+    # Refused (title and body are required): the summary's link to the body leads into Quill.
+    navigate(chromium, wait, wait.until(ec.element_to_be_clickable((by().ID, "save"))))
+    wait.until(ec.element_to_be_clickable((by().CSS_SELECTOR, ".form-problems a[href='#f-data-body']"))).click()
+    assert chromium.execute_script("return document.activeElement.classList.contains('ql-editor')")
     surface = wait.until(ec.element_to_be_clickable((by().CSS_SELECTOR, "#f-data-body-label ~ .html-editor .ql-editor")))
     assert not chromium.find_element(by().ID, "f-data-body").is_displayed(), "Quill stands in for the textarea"
     assert chromium.execute_script(LEAVING_ASKS) is False, "nothing changed yet"
-    audited = {"new page": finish_audit(chromium)}
+    audited = {"refused new page": finish_audit(chromium)}
 
     surface.click()
     surface.send_keys("Hello brave world")
@@ -89,7 +93,7 @@ def test_html_editor_colour_picker_unsaved_warning_and_a_late_picker_answer(serv
     assert data["tint"] == "#abc"
     assert data["author"] == Content.get(Content.collection == Collection.get(Collection.name == "people").id).id
     audited["saved page"] = finish_audit(chromium)
-    finish(chromium, audited, "admin-editor-controls")
+    finish(chromium, audited, "admin-editor-controls", expected_status="422 (Unprocessable Entity)")
 
 
 def finish_audit(driver):

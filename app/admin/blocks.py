@@ -30,8 +30,9 @@ LIST_ITEM_CONTROLS = {
     "string": "text", "text": "text", "email": "text", "url": "text", "slug": "text", "color": "text",
     "number": "number", "integer": "number", "date": "date",
 }
-# Rich text and the editor types: text, edited in the content form's Markdown editor, and in
-# a plain textarea inside a block.
+# Rich text and the editor types: text, edited in the content form's Markdown editor (its
+# HTML editor for the types whose editor writes HTML, ``forms.HTML_TYPES``), and in a plain
+# textarea inside a block.
 RICH_TEXT_TYPES = frozenset({"richtext", "markdown", "quill", "mdxeditor", "tinymce", "easymde"})
 PROPERTY_CONTROLS = {
     **LIST_ITEM_CONTROLS, "textarea": "textarea", **dict.fromkeys(RICH_TEXT_TYPES, "textarea"),

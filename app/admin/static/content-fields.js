@@ -112,6 +112,18 @@
     }), true);
   }
 
+  // The refused save's links to a field lead to its input: for an HTML field, whose textarea
+  // is hidden behind Quill, to Quill's editable area.
+  document.addEventListener("click", (event) => {
+    const link = event.target instanceof Element ? event.target.closest(".form-problems a[href^='#']") : null;
+    const editor = link && editors.find((each) => `#${each.area.id}` === link.getAttribute("href"));
+    if (editor) {
+      event.preventDefault();
+      editor.quill.root.scrollIntoView({ block: "center" });
+      editor.quill.focus();
+    }
+  });
+
   // --- Colour fields: the picker and the text box show the same colour; the text box is the
   // value (a stored "red" stays until the picker is used), the picker writes #rrggbb.
   function hexColour(text) {
