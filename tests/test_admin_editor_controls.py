@@ -215,3 +215,18 @@ def test_the_content_form_asks_before_unsaved_changes_are_left(browser, signed_i
     signed_in_as("editor")
     page = browser.get("/admin/content/pages/new")
     assert page.html.select_one("form#content-form").has_attr("data-warn-unsaved")
+
+
+def test_the_html_editor_starts_from_a_cleaned_copy_and_the_textarea_keeps_the_stored_html(
+        browser, signed_in_as, pages):
+    """Quill starts from the HTML without its style and event attributes (which the page's
+    Content-Security-Policy would refuse); the textarea, the value, holds the HTML as stored."""
+    editor = signed_in_as("editor")
+    body = '<p style="color:red" onclick="alert(1)">Hi <strong>there</strong></p><script>alert(2)</script>'
+    item = insert_content(editor, pages, title="Styled", data={"title": "Styled", "mood": "calm", "body": body})
+    page = browser.get(f"/admin/content/pages/{item.id}")
+    holder = page.html.select_one("[data-html-editor='f-data-body']")
+    assert holder["data-html-start"] == "<p>Hi <strong>there</strong></p>"
+    assert page.forms["content-form"]["data.body"].value == body
+    page.forms["content-form"].submit(status=303)
+    assert Content.get_by_id(item.id).data["body"] == body

@@ -19,6 +19,7 @@ import re
 import falcon
 
 from app.admin.content import as_you_type, collection_or_404
+from app.admin.html_clean import clean_html
 from app.admin.pages import one, page_number, read_form, search_of
 from app.admin.picked import media_choice
 from app.api.access import access
@@ -37,25 +38,6 @@ REFERENCE_LIMIT = "10"
 MAX_MARKDOWN = 200_000
 
 
-# What a preview keeps of the HTML rich text holds (SonicJS and API clients store rich text
-# as HTML): text structure, links and images only. Scripts, styles, frames, forms and every
-# event attribute are dropped, so the preview, inserted into the admin's page, runs nothing.
-PREVIEW_TAGS = frozenset({
-    "a", "abbr", "b", "blockquote", "br", "code", "del", "div", "em", "figcaption", "figure",
-    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol", "p",
-    "pre", "s", "small", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th",
-    "thead", "tr", "u", "ul",
-})
-PREVIEW_ATTRIBUTES = {
-    "a": {"href", "title"},
-    "img": {"src", "alt", "title", "width", "height"},
-    "td": {"colspan", "rowspan"},
-    "th": {"colspan", "rowspan", "scope"},
-    "ol": {"start"},
-}
-PREVIEW_URL_SCHEMES = frozenset({"http", "https", "mailto"})
-
-
 @functools.cache
 def markdown():
     """CommonMark with raw HTML passed through (``render_preview`` sanitises the result), made
@@ -67,16 +49,8 @@ def markdown():
 
 def render_preview(text):
     """``text``, Markdown or HTML or both, as sanitised HTML: markdown-it renders it with its
-    raw HTML kept, then nh3 keeps only ``PREVIEW_TAGS`` and ``PREVIEW_ATTRIBUTES`` (links to
-    ``PREVIEW_URL_SCHEMES`` or relative ones, each given ``rel="noopener noreferrer"``) and
-    drops what script and style elements hold, not only their tags."""
-    import nh3
-
-    return nh3.clean(
-        markdown().render(text), tags=set(PREVIEW_TAGS), attributes=PREVIEW_ATTRIBUTES,
-        clean_content_tags={"script", "style"}, url_schemes=set(PREVIEW_URL_SCHEMES),
-        link_rel="noopener noreferrer",
-    )
+    raw HTML kept, then ``html_clean.clean_html`` keeps only what a preview may show."""
+    return clean_html(markdown().render(text))
 
 
 def target_of(req):

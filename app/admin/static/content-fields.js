@@ -33,8 +33,8 @@
   // --- HTML editor (fields of type quill or tinymce): Quill over the field's textarea. The
   // textarea stays the posted value: Quill's HTML is copied into it on every change (and once
   // more before the form is sent), never on load, so an untouched field saves its stored
-  // HTML as it was, not as Quill would rewrite it. The stored HTML enters Quill through its
-  // clipboard, which parses it in a detached document: nothing in it runs or loads.
+  // HTML as it was, not as Quill would rewrite it. Quill starts from the server's cleaned
+  // copy of that HTML (data-html-start), parsed by its clipboard in a detached document.
   const HTML_TOOLBAR = [
     [{ header: [2, 3, 4, false] }],
     ["bold", "italic", "underline", "link"],
@@ -70,7 +70,9 @@
     surface.className = "html-surface";
     holder.insertBefore(surface, area);
     const quill = new window.Quill(surface, { theme: "snow", modules: { toolbar: HTML_TOOLBAR } });
-    quill.setContents(quill.clipboard.convert({ html: area.value }), "silent");
+    // The server's cleaned copy of the stored HTML: the stored HTML's own style and event
+    // attributes would be refused by the Content-Security-Policy (and reported) when parsed.
+    quill.setContents(quill.clipboard.convert({ html: holder.dataset.htmlStart || "" }), "silent");
     if (area.matches(":disabled")) {
       quill.disable(); // a form the user may not save (its fieldset disabled) is read only
     }
