@@ -77,3 +77,19 @@ def test_stored_settings_of_a_plugin_without_settings_do_not_block_a_save(env, a
                                 headers=admin, status=422).json
     assert refused["details"][0]["field"].startswith("settings")
     assert Plugin.get(Plugin.name == "core-workflow").settings == legacy
+
+
+def test_stored_settings_sent_back_unchanged_are_no_change(env, admin):
+    """A settings form sends the whole object it read: the stored keys in it change nothing."""
+    client = client_for(env)
+    client.get("/admin/api/plugins", headers=admin)
+    legacy = {"enableApprovalChains": True, "defaultWorkflow": "simple"}
+    Plugin.update(settings=legacy).where(Plugin.name == "core-workflow").execute()
+    client = client_for(env)
+    read = client.get("/admin/api/plugins/core-workflow", headers=admin).json["data"]["settings"]
+    saved = client.patch_json("/admin/api/plugins/core-workflow", {"settings": read}, headers=admin, status=200)
+    assert saved.json["data"]["settings"] == legacy
+    # A stored key sent with another value is a change, and this plugin takes none.
+    changed = {**read, "defaultWorkflow": "advanced"}
+    client.patch_json("/admin/api/plugins/core-workflow", {"settings": changed}, headers=admin, status=422)
+    assert Plugin.get(Plugin.name == "core-workflow").settings == legacy

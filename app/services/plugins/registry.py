@@ -302,8 +302,10 @@ class PluginRegistry:
             if declares_no_settings(schema) and isinstance(changes, dict):
                 # Nothing can be set (the changes are judged alone), and what a database
                 # stored for it before (SonicJS's settings of the plugin) is kept as it is,
-                # never blocking the save.
-                merged = {**stored, **validate_settings(schema, changes)}
+                # never blocking the save: sent back unchanged, as a settings form sends the
+                # whole object it read, those keys are no change.
+                sent = {key: value for key, value in changes.items() if key not in stored or stored[key] != value}
+                merged = {**stored, **validate_settings(schema, sent)}
                 settings = merged
             else:
                 merged = {**stored, **changes} if isinstance(changes, dict) else changes
