@@ -2,6 +2,7 @@
 after signing out."""
 
 import peewee
+import pytest
 
 from app.admin import session
 from app.db.models import User
@@ -44,12 +45,16 @@ def test_the_nav_name_is_escaped(browser, signed_in_as):
     assert nav_user(page).get_text(" ", strip=True) == "Signed in as <b>Bold</b>"
 
 
-def test_a_database_that_cannot_name_the_user_leaves_the_email(browser, signed_in_as, monkeypatch):
+@pytest.mark.parametrize("error", [
+    peewee.OperationalError("unable to open database file"),
+    peewee.InterfaceError("connection already closed"),  # no DatabaseError in peewee
+])
+def test_a_database_that_cannot_name_the_user_leaves_the_email(browser, signed_in_as, monkeypatch, error):
     """The name is read for every page; a failed read still draws the page, naming the email."""
     user = signed_in_as("editor")
 
     def database_down(user_id):
-        raise peewee.OperationalError("unable to open database file")
+        raise error
 
     monkeypatch.setattr(session, "_load_nav_name", database_down)
     page = browser.get("/admin/no/such/page", status=404)

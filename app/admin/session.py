@@ -51,7 +51,7 @@ def signed_in_name(cache):
             else:
                 name = cache.get_or_load_shared(Namespace.USERS, ("nav_name", user.id),
                                                 lambda: _load_nav_name(user.id))
-        except peewee.DatabaseError:
+        except (peewee.DatabaseError, peewee.InterfaceError):  # a closed connection is no DatabaseError
             log.warning("could not read the signed-in user's name", exc_info=True)
             name = ""
         return name or user.email
