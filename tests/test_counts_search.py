@@ -8,7 +8,7 @@ from playhouse import db_url
 from app.db import derived
 from app.db.database import is_postgres, pg_fold_collation
 from app.db.models import bind_models
-from app.db.pg_json import PG_JSON_FUNCTION
+from app.db.pg_json import PG_JSON_FUNCTION, pg_strings_walk
 from app.db.time_travel import current_bookmark, restore
 from tests.fixtures.app import client_for, make_env, migrate
 from tests.fixtures.content import create_collection, insert_items
@@ -282,6 +282,36 @@ def test_the_functions_that_read_data_never_run_in_a_parallel_plan(postgres_serv
     finally:
         env.DB.db.close()
         postgres_server.drop_database("parallel_functions")
+
+
+@pytest.mark.postgres
+def test_an_earlier_walk_of_the_strings_is_replaced_and_the_vectors_kept(postgres_server, tmp_path):
+    """An install of this version whose function took the data's strings one row each
+    (``jsonb_path_query``, quadratic in their number) gets the one-pass walk at the next
+    apply: the same strings in the same order, so the stored vectors stay as they are."""
+    env = make_env(tmp_path, database_url=postgres_server.create_database("earlier_walk"))
+    try:
+        migrate(env)
+        bind_models(env.DB.db)
+        db = env.DB.db
+        insert_items(create_collection("blog"), create_user("author"), 3, data=lambda i: {"body": ["upsilon", i]})
+        body = derived.pg_search_body(pg_fold_collation(db))
+        walk = f"jsonb_array_elements_text({pg_strings_walk('data::jsonb')}) AS string"
+        assert walk in body
+        earlier = body.replace(walk, "jsonb_path_query(data::jsonb, 'strict $.**') AS item"
+                                     " WHERE jsonb_typeof(item) = 'string'").replace("string_agg(string,", "string_agg(item #>> '{}',")
+        db.execute_sql(f"CREATE OR REPLACE FUNCTION {derived.PG_SEARCH_FUNCTION}(title text, data text)"
+                       f" RETURNS tsvector LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE AS $body${earlier}$body$")
+        written = db.execute_sql(f"SELECT id, xmin::text FROM {derived.FTS_TABLE} ORDER BY id").fetchall()
+        migrate(env)
+        installed = db.execute_sql("SELECT prosrc FROM pg_proc WHERE proname = %s",
+                                   (derived.PG_SEARCH_FUNCTION,)).fetchone()[0]
+        assert installed == body
+        assert db.execute_sql(f"SELECT id, xmin::text FROM {derived.FTS_TABLE} ORDER BY id").fetchall() == written
+        assert stale_vectors(db) == []
+    finally:
+        env.DB.db.close()
+        postgres_server.drop_database("earlier_walk")
 
 
 @pytest.mark.postgres

@@ -50,7 +50,7 @@ structure). A purged file's rows are deleted once its objects are gone
 
 from app.db import content_triggers
 from app.db.database import is_postgres
-from app.db.pg_json import PG_JSON_FUNCTION, PG_JSON_SQL
+from app.db.pg_json import PG_JSON_FUNCTION, PG_JSON_SQL, pg_strings_walk
 
 TABLE = "content_media"
 # Under ``app.db.derived.TRIGGER_PREFIX``: time travel leaves them alone and dumps leave
@@ -202,12 +202,12 @@ def _pg_url_key_pattern():
 
 def _pg_named(doc):
     """The SELECT of the ids (``id``) of the files the JSON document ``doc`` names: the same
-    rule as SQLite's; ``strings`` is read by two branches and ``keys`` by two."""
+    rule as SQLite's; ``strings`` is read by two branches and ``keys`` by two. The strings
+    come as one array (``pg_strings_walk``: one row each took time quadratic in their number)."""
     thumbnail = _thumbnail_named("k.key", "strpos", lambda text, n: f"right({text}, {n})")
     return f"""
   WITH strings AS MATERIALIZED (
-    SELECT item #>> '{{}}' AS value FROM jsonb_path_query({doc}, 'strict $.**') AS item
-    WHERE jsonb_typeof(item) = 'string'
+    SELECT value FROM jsonb_array_elements_text({pg_strings_walk(doc)}) AS value
   ), urls AS (
     SELECT substring(left(part.segment, {MAX_KEY + 1}) FROM '{_pg_url_key_pattern()}') AS token
     FROM strings, unnest(string_to_array(strings.value, '{URL_MARK}')) WITH ORDINALITY AS part(segment, n)

@@ -40,7 +40,7 @@ import unicodedata
 
 from app.db import content_media, content_triggers
 from app.db.database import is_postgres, pg_fold_collation
-from app.db.pg_json import PG_JSON_FUNCTION, PG_JSON_SQL
+from app.db.pg_json import PG_JSON_FUNCTION, PG_JSON_SQL, pg_strings_walk
 
 COUNTS_TABLE = "content_counts"
 VALUES_TABLE = "content_counts_values"
@@ -311,8 +311,7 @@ DECLARE
   body text;
 BEGIN
   BEGIN
-    SELECT string_agg(item #>> '{{}}', ' ') INTO body
-    FROM jsonb_path_query(data::jsonb, 'strict $.**') AS item WHERE jsonb_typeof(item) = 'string';
+    SELECT string_agg(string, ' ') INTO body FROM jsonb_array_elements_text({pg_strings_walk('data::jsonb')}) AS string;
   EXCEPTION WHEN others THEN
     body := '';
   END;
@@ -432,14 +431,16 @@ def _install_pg_search_function(db):
 
     PARALLEL UNSAFE: its EXCEPTION block starts a subtransaction, which a parallel query
     refuses ("cannot start subtransactions during a parallel operation"); an earlier
-    install's PARALLEL SAFE one of this version is marked so, its vectors kept.
+    install's PARALLEL SAFE one of this version is marked so, its vectors kept. So is one
+    of this version walking the data's strings one row each (``pg_strings_walk``): the
+    same strings in the same order, so the same vectors.
     """
     collate = pg_fold_collation(db)
     found = db.execute_sql(
         "SELECT p.prosrc, p.proparallel FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
         " WHERE p.proname = %s AND n.nspname = current_schema()", (PG_SEARCH_FUNCTION,)).fetchone()
     current = found is not None and f"-- {pg_search_version(collate)}\n" in found[0]
-    if current and found[1] == "u":
+    if current and found[1] == "u" and pg_strings_walk("data::jsonb") in found[0]:
         return False
     db.cursor().execute(f"CREATE OR REPLACE FUNCTION {PG_SEARCH_FUNCTION}(title text, data text) RETURNS tsvector"
                         f" LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE AS $body${pg_search_body(collate)}$body$")

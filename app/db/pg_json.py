@@ -23,3 +23,10 @@ EXCEPTION WHEN others THEN
   RETURN NULL;
 END
 $body$"""
+
+def pg_strings_walk(doc):
+    """SQL for the strings of the jsonb document ``doc`` (an SQL expression), in document
+    order, as one jsonb array built in a single pass. ``jsonb_path_query`` returning them one
+    row each takes time quadratic in their number: an item holding a 120,000-row array took
+    44 s on every write."""
+    return f"jsonb_path_query_array({doc}, 'strict $.** ? (@.type() == \"string\")')"
