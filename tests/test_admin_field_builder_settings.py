@@ -215,7 +215,29 @@ def test_a_target_the_field_already_had_is_kept_existing_or_not(browser, signed_
     form = page.forms["collection-form"]
     form["field-0.collection"] = ["gone", "people"]
     form.submit(status=303)
-    assert stored_fields()["owner"] == {"type": "reference", "collection": ["people", "gone"]}
+    assert stored_fields()["owner"] == {"type": "reference", "collection": ["gone", "people"]}, "the kept one first"
+
+
+def test_an_untouched_multi_target_reference_keeps_its_order_and_other_keys(browser, signed_in_as):
+    signed_in_as("admin")
+    for name in ("posts", "authors"):
+        create_collection(name, {"type": "object", "properties": {"name": {"type": "string"}}})
+    owner = {"type": "reference", "collection": ["posts", "authors"], "title": ""}
+    create_collection("shop", {"type": "object", "properties": {"owner": owner}})
+    page = browser.get("/admin/collections/shop")
+    options = page.html.select("#field-0-collection option")
+    assert [(option["value"], option.has_attr("selected")) for option in options][:2] == [
+        ("posts", True), ("authors", True)], "the selected targets first, in their stored order"
+    page.forms["collection-form"].submit(status=303)
+    assert stored_fields()["owner"] == owner
+    assert stored_fields()["owner"]["collection"] == ["posts", "authors"]
+    # The same targets posted in another order are the stored list, in its order.
+    form = browser.get("/admin/collections/shop").forms["collection-form"]
+    form["field-0.collection"].force_value(["authors", "posts"])
+    form["field-0.helpText"] = "Who wrote it"
+    form.submit(status=303)
+    assert stored_fields()["owner"] == {**owner, "helpText": "Who wrote it"}
+    assert stored_fields()["owner"]["collection"] == ["posts", "authors"]
 
 
 def test_an_unnamed_row_is_named_by_its_place_on_the_page(browser, signed_in_as):

@@ -258,6 +258,10 @@ def rows_from_form(form, stored=()):
             options=values.get("options", "").strip(),
             position=typed_position(position, 10**6 + index), shown=before,
         )
+        if before is not None and set(row.collection) == set(before.collection):
+            # The browser posts the selected targets in page order: the same targets are the
+            # stored list, in its order.
+            row.collection = list(before.collection)
         if before is not None and _settings(row) == _settings(before):
             row.stored, row.listed = before.stored, before.listed
         rows.append(row)
@@ -351,7 +355,9 @@ def _row_config(row, known_collections=None):
     before = row.shown
     kept = before.stored if before is not None and isinstance(before.stored, dict) else {}
     config["type"] = row.type
-    if row.title:
+    if before is not None and row.title == before.title and "title" in kept:
+        config["title"] = kept["title"]  # an empty label posted back as shown stays
+    elif row.title:
         config["title"] = row.title
     if before is not None and row.required == before.required:
         # Unchanged: said where it was said (the field's own flag, the schema's list, or both).
@@ -374,7 +380,7 @@ def _row_config(row, known_collections=None):
     if choices:
         config["enum"] = choices
     shown_names = before.collection if before is not None else []
-    if row.collection and row.collection == shown_names and "collection" in kept:
+    if row.collection and set(row.collection) == set(shown_names) and "collection" in kept:
         config["collection"] = kept["collection"]
     elif row.collection:
         config["collection"] = row.collection[0] if len(row.collection) == 1 else list(row.collection)
