@@ -141,6 +141,15 @@ def test_a_save_keeps_every_key_nobody_changed(browser, signed_in_as):
     assert isinstance(after["properties"]["price"]["min"], float)
 
 
+def test_a_long_whole_number_is_kept_exactly(browser, signed_in_as):
+    signed_in_as("admin")
+    form = new_form(browser)
+    form["field-2.name"], form["field-2.type"] = "price", "number"
+    form["field-2.min"], form["field-2.max"] = "-12345678901234567", "98765432109876543210"
+    form.submit(status=303)
+    assert stored_fields()["price"] == {"type": "number", "min": -12345678901234567, "max": 98765432109876543210}
+
+
 @pytest.mark.parametrize(("inputs", "input_id", "message"), [
     ({"field-2.min": "ten"}, "field-2-min", "min: must be a number such as 0, 10 or 2.5 (got 'ten')"),
     ({"field-2.max": "nan"}, "field-2-max", "max: must be a number"),

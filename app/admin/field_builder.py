@@ -174,7 +174,8 @@ def _setting_value(key, kind, text):
         if re.fullmatch(r"\d{1,15}", text):
             return int(text), None
         return None, f"{key}: must be a whole number, 0 or more (got {text!r})"
-    if re.fullmatch(r"-?\d{1,15}", text):
+    # Any whole number is read as one: a float would round one of 16 digits or more.
+    if re.fullmatch(r"-?[0-9]{1,40}", text):
         return int(text), None
     # A decimal as JSON writes one: ``float`` alone would also take "1_0", "inf" and "nan".
     if len(text) <= 40 and DECIMAL.fullmatch(text) and math.isfinite(float(text)):
