@@ -46,8 +46,9 @@ from app.services.collection_schema import FIELD_TYPES
 SETTINGS = {"min": "number", "max": "number", "minLength": "count", "maxLength": "count",
             "placeholder": "text", "helpText": "text"}
 FLAGS = ("indexed", "sortable")
-DECIMAL = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-ROW_PART = re.compile(r"^field-(\d{1,4})\.(name|type|title|required|enum|collection|options|position|remove|"
+# Digits are ASCII ones: ``\d`` would take other scripts' digits, which int() and float() read.
+DECIMAL = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+ROW_PART = re.compile(r"^field-([0-9]{1,4})\.(name|type|title|required|enum|collection|options|position|remove|"
                       + "|".join(SETTINGS) + "|" + "|".join(FLAGS) + ")$")
 # Keys with an input of their own; everything else a field says goes into its options.
 OWN_INPUTS = ("type", "title", "required", "enum", "collection", *SETTINGS, *FLAGS)
@@ -171,7 +172,7 @@ def _setting_value(key, kind, text):
     if kind == "text":
         return text, None
     if kind == "count":
-        if re.fullmatch(r"\d{1,15}", text):
+        if re.fullmatch(r"[0-9]{1,15}", text):
             return int(text), None
         return None, f"{key}: must be a whole number, 0 or more (got {text!r})"
     # Any whole number is read as one: a float would round one of 16 digits or more.
