@@ -178,6 +178,20 @@ def test_bad_numbers_are_refused_on_their_input(browser, signed_in_as, inputs, i
     assert not Collection.select().where(Collection.name == "shop").exists()
 
 
+def test_a_bad_setting_typed_in_the_options_is_refused_on_the_options(browser, signed_in_as):
+    signed_in_as("admin")
+    form = new_form(browser)
+    form["field-2.name"], form["field-2.type"], form["field-2.options"] = "price", "number", '{"min": "abc"}'
+    page = form.submit(status=422)
+    assert "min: " in page.html.select_one("#field-2-errors").get_text()
+    assert marked(page, "field-2-options") and not marked(page, "field-2-min")
+    # Typed in its own input, the same setting is refused there.
+    form = page.forms["collection-form"]
+    form["field-2.options"], form["field-2.min"] = "", "abc"
+    page = form.submit(status=422)
+    assert marked(page, "field-2-min") and not marked(page, "field-2-options")
+
+
 def test_choices_of_empty_lines_are_no_choices_and_refused_on_the_choices_input(browser, signed_in_as):
     signed_in_as("admin")
     form = new_form(browser)

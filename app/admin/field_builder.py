@@ -143,7 +143,24 @@ class FieldRow:
         ``options``). A message names what it is about (``name: required``, ``maxLength: ...``,
         ``enum[2]: ...``), by its path's first key: a key without an input of its own is
         written in the options' JSON, so it is theirs."""
-        return [error for error in self.errors if _input_of(error) == part]
+        return [error for error in self.errors if self._input_of(error) == part]
+
+    def _input_of(self, error):
+        """The input a message is about; a key set only in the options (its own input empty)
+        is theirs, since that is where it was typed."""
+        key = _input_of(error)
+        if key in OWN_INPUTS and key != "type" and not self._holds(key) and key in _option_keys(self.options):
+            return "options"
+        return key
+
+    def _holds(self, key):
+        """Whether the row's own input for ``key`` holds a value."""
+        if key in SETTINGS:
+            return bool(str(self.settings.get(key) or "").strip())
+        if key in FLAGS:
+            return key in self.flags
+        return bool({"title": self.title, "required": self.required, "enum": self.enum.strip(),
+                     "collection": self.collection}.get(key))
 
     def is_blank(self):
         """True for a row nothing was typed into (the empty row the page offers)."""
@@ -156,6 +173,15 @@ def _input_of(error):
     ``enum[2]``, ``items`` of ``items.type``), the options when it has none of its own."""
     key = re.match(r"[^.\[:]*", error).group(0)
     return key if key in ("name", *OWN_INPUTS) else "options"
+
+
+def _option_keys(options):
+    """The keys of a row's options JSON (none when it is no JSON object)."""
+    try:
+        config = json.loads(options) if options else {}
+    except (ValueError, RecursionError):
+        return set()
+    return set(config) if isinstance(config, dict) else set()
 
 
 def _setting_text(kind, value):
