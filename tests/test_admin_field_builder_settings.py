@@ -232,6 +232,22 @@ def test_an_unknown_reference_target_is_refused_on_its_input(browser, signed_in_
     assert stored_fields()["owner"] == {"type": "reference", "collection": "shop"}
 
 
+@pytest.mark.parametrize("targets", ['"ghosts"', '["people", "ghosts"]'])
+def test_an_unknown_reference_target_typed_in_the_options_is_refused_there(browser, signed_in_as, targets):
+    signed_in_as("admin")
+    create_collection("people", {"type": "object", "properties": {"name": {"type": "string"}}})
+    form = new_form(browser)
+    form["field-2.name"], form["field-2.type"] = "owner", "reference"
+    form["field-2.options"] = f'{{"collection": {targets}}}'
+    page = form.submit(status=422)
+    assert "collection: there is no collection named 'ghosts'" in page.html.select_one("#field-2-errors").get_text()
+    assert marked(page, "field-2-options") and not marked(page, "field-2-collection")
+    form = page.forms["collection-form"]
+    form["field-2.options"] = '{"collection": ["people", "shop"]}'  # itself, before it exists
+    form.submit(status=303)
+    assert stored_fields()["owner"] == {"type": "reference", "collection": ["people", "shop"]}
+
+
 def test_a_target_the_field_already_had_is_kept_existing_or_not(browser, signed_in_as):
     signed_in_as("admin")
     create_collection("people", {"type": "object", "properties": {"name": {"type": "string"}}})

@@ -413,8 +413,11 @@ def _row_config(row, known_collections=None):
     elif row.collection:
         config["collection"] = row.collection[0] if len(row.collection) == 1 else list(row.collection)
     if known_collections is not None:
-        problems += [f"collection: there is no collection named {name!r}" for name in row.collection
-                     if name not in known_collections and name not in shown_names]
+        # The targets as saved: chosen in the select or typed in the options' JSON.
+        targets = config.get("collection")
+        targets = targets if isinstance(targets, list) else [targets]
+        problems += [f"collection: there is no collection named {name!r}" for name in targets
+                     if isinstance(name, str) and name not in known_collections and name not in shown_names]
     return (None if problems else config), problems
 
 
