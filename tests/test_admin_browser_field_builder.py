@@ -27,6 +27,9 @@ def test_a_row_shows_the_settings_of_its_type(served_admin, chromium):
     assert shown_settings(chromium, 2) == {"enum"}
     kind.select_by_value("reference")
     assert shown_settings(chromium, 2) == {"collection"}
+    chromium.find_element(by().ID, "c-name").send_keys("shop")
+    own = chromium.find_element(by().CSS_SELECTOR, "#field-2-collection option[value='shop']")
+    assert own.text == "shop (this collection)", "the name typed is a target"
     kind.select_by_value("integer")
     assert shown_settings(chromium, 2) == {"min", "max", "placeholder"}
     chromium.find_element(by().ID, "field-2-min").send_keys("3")

@@ -248,6 +248,22 @@ def test_an_unknown_reference_target_typed_in_the_options_is_refused_there(brows
     assert stored_fields()["owner"] == {"type": "reference", "collection": ["people", "shop"]}
 
 
+def test_a_new_collection_is_offered_as_its_own_target_after_a_refused_save(browser, signed_in_as):
+    signed_in_as("admin")
+    form = new_form(browser)
+    form["field-2.name"], form["field-2.type"] = "related", "reference"
+    form["field-2.collection"].force_value(["shop", "ghosts"])
+    page = form.submit(status=422)
+    labels = {option["value"]: option.get_text() for option in page.html.select("#field-2-collection option")}
+    assert labels["shop"] == "shop (this collection)", "never said to be missing"
+    assert labels["ghosts"] == "ghosts (no such collection)"
+    assert page.html.select_one("#field-0-collection option[value='shop']").get_text() == "shop (this collection)"
+    form = page.forms["collection-form"]
+    form["field-2.collection"] = ["shop"]  # a choice the page offers, no forcing
+    form.submit(status=303)
+    assert stored_fields()["related"] == {"type": "reference", "collection": "shop"}
+
+
 def test_a_target_the_field_already_had_is_kept_existing_or_not(browser, signed_in_as):
     signed_in_as("admin")
     create_collection("people", {"type": "object", "properties": {"name": {"type": "string"}}})

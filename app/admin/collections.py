@@ -149,10 +149,13 @@ class _Editor:
         details = problem.details if problem else []
         attach_errors(rows, details)
         shown = rows + [blank_row(rows)] if editable else rows
+        # A collection's fields may refer to it: a new one's posted name is offered too.
+        own_name = collection.name if collection is not None else (values.get("name") or "").strip()
+        names = sorted({*_collection_names(), *([own_name] if own_name else [])})
         self._renderer.page(
             req, resp, "collection_form.html", status=problem.status if problem else status,
             collection=collection, values=values, rows=shown, type_groups=TYPE_GROUPS, type_labels=TYPE_LABELS,
-            setting_types=SETTING_TYPES, collection_names=sorted(_collection_names()),
+            setting_types=SETTING_TYPES, collection_names=names, own_name=own_name,
             editable=editable, managed=managed,
             message=problem.message if problem else None, details=details,
             can_toggle=collection is not None and not managed and user.can("collections.update"),

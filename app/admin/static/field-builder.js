@@ -46,7 +46,32 @@
     });
   }
 
+  // A new collection's fields may refer to it: its name, as typed, is one of the targets.
+  const ownName = document.getElementById("c-name");
+  function offerOwnName(root) {
+    if (!ownName || ownName.readOnly) {
+      return;
+    }
+    const name = ownName.value.trim();
+    root.querySelectorAll("select[name$='.collection']").forEach((select) => {
+      let option = select.querySelector("option[data-own]");
+      if (!option) {
+        option = document.createElement("option");
+        option.dataset.own = "";
+        select.append(option);
+      }
+      option.value = name;
+      option.textContent = `${name} (this collection)`;
+      option.hidden = !name;
+      option.disabled = !name;
+    });
+  }
+
   list.querySelectorAll("[data-field-row]").forEach(showSettings);
+  offerOwnName(list);
+  if (ownName) {
+    ownName.addEventListener("input", () => offerOwnName(list));
+  }
   list.addEventListener("change", (event) => {
     if (event.target.matches("[data-type]")) {
       showSettings(event.target.closest("[data-field-row]"));
@@ -58,6 +83,7 @@
     list.insertAdjacentHTML("beforeend", template.innerHTML.replace(/field-\d+([.-])/g, `field-${next}$1`));
     next += 1;
     renumber();
+    offerOwnName(list.lastElementChild);
     showSettings(list.lastElementChild);
     list.lastElementChild.querySelector("input").focus();
   });
