@@ -3,6 +3,7 @@ row shows the settings that fit its type, and one holding a value stays in sight
 
 from tests.fixtures.auth import hashed
 from tests.fixtures.browser import critical_violations
+from tests.fixtures.content import create_collection
 from tests.fixtures.users import create_user
 from tests.test_admin_browser_editing import by, finish, open_page, sign_in, wait_for
 
@@ -20,6 +21,7 @@ def test_a_row_shows_the_settings_of_its_type(served_admin, chromium):
     from selenium.webdriver.support.ui import Select
 
     sign_in(chromium, served_admin, create_user("admin", password_hash=hashed()))
+    create_collection("field-0-notes", {"type": "object", "properties": {"body": {"type": "string"}}})
     open_page(chromium, served_admin + "/admin/collections/new", "New collection")
     assert shown_settings(chromium, 0) == {"minLength", "maxLength", "placeholder"}  # title: text
     kind = Select(chromium.find_element(by().ID, "field-2-type"))
@@ -38,4 +40,6 @@ def test_a_row_shows_the_settings_of_its_type(served_admin, chromium):
     chromium.find_element(by().ID, "add-field").click()
     wait_for(chromium).until(ec.presence_of_element_located((by().ID, "field-3-name")))
     assert shown_settings(chromium, 3) == {"minLength", "maxLength", "placeholder"}, "an added row too"
+    added = chromium.find_elements(by().CSS_SELECTOR, "#field-3-collection option")
+    assert "field-0-notes" in {option.get_attribute("value") for option in added}, "a name is not renumbered"
     finish(chromium, {"collection editor": critical_violations(chromium)}, "admin-field-builder-settings")

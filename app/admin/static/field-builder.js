@@ -79,8 +79,20 @@
   });
 
   add.addEventListener("click", () => {
-    // The template is one row; its ids and names get the next free row number.
-    list.insertAdjacentHTML("beforeend", template.innerHTML.replace(/field-\d+([.-])/g, `field-${next}$1`));
+    // The template is one row; the attributes naming its inputs get the next free row
+    // number, and only those: an option's value is a collection name ("field-0-notes").
+    const row = template.content.firstElementChild.cloneNode(true);
+    const numbered = /^field-[0-9]+([.-])/;
+    [row, ...row.querySelectorAll("*")].forEach((element) => {
+      ["id", "name", "for", "aria-describedby"].forEach((attribute) => {
+        const value = element.getAttribute(attribute);
+        if (value !== null) {
+          const tokens = value.split(" ").map((token) => token.replace(numbered, `field-${next}$1`));
+          element.setAttribute(attribute, tokens.join(" "));
+        }
+      });
+    });
+    list.append(row);
     next += 1;
     renumber();
     offerOwnName(list.lastElementChild);
