@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from app.admin.field_builder import SETTING_TYPES, TYPE_LABELS
 from app.db.models import Collection
 from app.services.collection_schema import FIELD_TYPES
 from tests.fixtures.content import create_collection
@@ -35,11 +34,16 @@ def test_types_are_chosen_by_grouped_labels_and_saved_by_name(browser, signed_in
     signed_in_as("admin")
     page = browser.get("/admin/collections/new")
     select = page.html.select_one("#field-0-type")
-    options = {option["value"]: option.get_text() for option in select.select("optgroup option")}
+    options = {option["value"]: (option.find_parent("optgroup")["label"], option.get_text())
+               for option in select.select("optgroup option")}
     assert set(options) == set(FIELD_TYPES), "every type the schema takes, each once, in a group"
     assert len(select.select("optgroup option")) == len(FIELD_TYPES)
-    assert options == {name: TYPE_LABELS[name] for name in FIELD_TYPES}
-    assert options["integer"] == "Whole number" and options["boolean"] == "Yes/No"
+    assert options["integer"] == ("Numbers and dates", "Whole number")
+    assert options["textarea"] == ("Text", "Long text")
+    assert options["quill"] == ("Rich text", "Rich text (WYSIWYG, HTML: Quill)")
+    assert options["boolean"] == ("Choices", "Yes/No")
+    assert options["multiselect"] == ("Choices", "Several choices")
+    assert options["reference"] == ("Links and files", "Reference")
     assert not select.find("option", recursive=False), "no ungrouped option for a known type"
     form = page.forms["collection-form"]
     form["name"], form["display_name"] = "shop", "Shop"
@@ -93,10 +97,15 @@ def test_each_setting_says_the_types_it_fits_and_all_show_without_script(browser
     signed_in_as("admin")
     page = browser.get("/admin/collections/new")
     row = page.html.select_one("#field-0-name").find_parent("fieldset")
-    for part, types in SETTING_TYPES.items():
-        wrapper = row.select_one(f"[data-setting='{part}']")
-        assert wrapper["data-types"].split() == list(types)
-        assert not wrapper.has_attr("hidden"), "hidden only by the script"
+    fits = {wrapper["data-setting"]: set(wrapper["data-types"].split()) for wrapper in row.select("[data-setting]")}
+    assert {"number", "integer"} <= fits["min"] and "string" not in fits["min"] and fits["max"] == fits["min"]
+    assert fits["enum"] == {"select", "radio", "multiselect"}
+    assert fits["collection"] == {"reference"}
+    assert {"string", "textarea", "markdown"} <= fits["maxLength"] and "number" not in fits["maxLength"]
+    assert {"string", "integer"} <= fits["placeholder"] and "boolean" not in fits["placeholder"]
+    assert "helpText" not in fits, "help text fits every type"
+    assert row.select_one("#field-0-helpText")
+    assert not any(wrapper.has_attr("hidden") for wrapper in row.select("[data-setting]")), "hidden only by the script"
 
 
 UNUSUAL = {"type": "object", "required": ["code", "price"], "properties": {
