@@ -123,6 +123,43 @@ def test_a_reference_is_named_only_where_the_reader_may_read_it(browser, signed_
     assert cells(browser.get(LIST), item) == ["Live " + item.slug, "Secret draft"]
 
 
+def test_a_datetime_too_late_to_convert_shows_as_written(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    # Valid ISO 8601, accepted by the API, yet past the last UTC moment Python can hold.
+    item = insert_content(editor, posts, title="Far", data={"starts": "9999-12-31T23:59:59-05:00"})
+    listing(posts, "title", "starts")
+    assert cells(browser.get(LIST), item) == ["Far " + item.slug, "9999-12-31T23:59:59-05:00"]
+
+
+def test_a_reference_into_a_deactivated_collection_is_named_only_for_its_managers(browser, signed_in_as, posts):
+    signed_in_as("viewer")
+    editor = create_user("editor")
+    archive = create_collection("archive", SCHEMA, is_active=False)
+    withdrawn = insert_content(editor, archive, title="Withdrawn page", state="published")
+    item = insert_content(editor, posts, title="Live", state="published", data={"related": withdrawn.id})
+    listing(posts, "title", "related")
+    assert cells(browser.get(LIST), item) == ["Live " + item.slug, withdrawn.id]
+    browser.reset()
+    signed_in_as("author")  # reads the published and their own: not this one either
+    assert cells(browser.get(LIST), item) == ["Live " + item.slug, withdrawn.id]
+    browser.reset()
+    signed_in_as("editor")  # may publish: sees every collection's content, as the API shows it
+    assert cells(browser.get(LIST), item) == ["Live " + item.slug, "Withdrawn page"]
+
+
+def test_an_id_holding_a_nul_shows_as_written_and_the_others_are_named(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    target = insert_content(editor, posts, title="Target", state="published")
+    image = Media.create(filename="c.png", original_name="c.png", mime_type="image/png", size=1, r2_key="c",
+                         public_url="/files/c", uploaded_by=editor.id)
+    odd = insert_content(editor, posts, title="Odd", data={"related": "bad\x00id", "image": "pic\x00id"})
+    fine = insert_content(editor, posts, title="Fine", data={"related": target.id, "image": image.id})
+    listing(posts, "title", "related", "image")
+    page = browser.get(LIST)  # PostgreSQL refuses NUL in a parameter: never sent
+    assert cells(page, odd)[1:] == ["bad\x00id", "pic\x00id"]
+    assert cells(page, fine)[1:] == ["Target", "c.png"]
+
+
 def test_references_and_media_are_looked_up_once_per_page_not_per_row(browser, signed_in_as, posts, monkeypatch):
     editor = signed_in_as("editor")
     image = Media.create(filename="b.png", original_name="b.png", mime_type="image/png", size=1, r2_key="b",

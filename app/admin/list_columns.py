@@ -21,9 +21,10 @@ from datetime import UTC, datetime
 import msgspec
 
 from app.admin.pages import format_time
-from app.db.models import Content, Media
 from app.services.collections import shown_list_fields
+from app.services.content.query import readable_titles
 from app.services.content.validation import schema_properties
+from app.services.media.library_queries import rows_by_id
 
 DEFAULT_COLUMNS = ("title", "status", "author", "updated_at")
 BUILT_IN_LABELS = {"title": "Title", "slug": "Slug", "status": "Status", "author": "Author",
@@ -124,7 +125,10 @@ def _datetime_text(value):
         return _cut(value)
     if moment.tzinfo is None:
         return moment.strftime("%Y-%m-%d %H:%M")
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except OverflowError:  # a valid offset time past the last UTC moment Python holds (year 9999)
+        return _cut(value)
 
 
 def _json_text(value):
@@ -137,7 +141,11 @@ def _cut(text):
 
 
 def _ids(columns, items, wanted):
-    """The ids the ``wanted`` columns' values hold across ``items``."""
+    """The ids the ``wanted`` columns' values hold across ``items``.
+
+    An id holding a NUL (written by a backup import or raw SQL) is left out: PostgreSQL
+    refuses the whole query over it, and its cell shows it as it is.
+    """
     ids = set()
     for column in columns:
         if column.field is None or not wanted(column.field):
@@ -147,30 +155,22 @@ def _ids(columns, items, wanted):
             value = data.get(column.name) if isinstance(data, dict) else None
             for one in value if isinstance(value, list) else [value]:
                 key = one.get("id") if isinstance(one, dict) else one
-                if isinstance(key, str) and key:
+                if isinstance(key, str) and key and "\x00" not in key:
                     ids.add(key)
     return sorted(ids)
 
 
 def _titles(ids, scope):
-    """``{id: title}`` of the items among ``ids`` that ``scope`` may read, in one query."""
-    if not ids:
-        return {}
-    query = Content.select(Content.id, Content.title).where(Content.id.in_(ids) & Content.deleted_at.is_null())
-    if not scope.see_all:
-        readable = Content.status == "published"
-        if scope.see_own:
-            readable |= Content.author == scope.user_id
-        query = query.where(readable)
-    return dict(query.tuples())
+    """``{id: title}`` of the items among ``ids`` that ``scope`` may read, in one query: the
+    very rule of ``GET /api/content/{id}`` (a deactivated collection's items included)."""
+    return readable_titles(scope, ids) if ids else {}
 
 
 def _file_names(ids):
     """``{id: original file name}`` of the live media files among ``ids``, in one query."""
     if not ids:
         return {}
-    query = Media.select(Media.id, Media.original_name).where(Media.id.in_(ids) & Media.deleted_at.is_null())
-    return dict(query.tuples())
+    return {media_id: row.original_name for media_id, row in rows_by_id(ids, live_only=True).items()}
 
 
 UNCHANGED = object()  # a form without the "List columns" fieldset: the columns stay as stored
