@@ -297,6 +297,26 @@ def test_a_total_counted_only_so_far_names_no_last_page(browser, signed_in_as, p
     assert page.html.select_one(".pager a[rel=next]")["href"].endswith("&page=3")
 
 
+def test_a_page_past_the_counted_ones_is_at_least_itself(browser, signed_in_as, posts, monkeypatch):
+    editor = signed_in_as("editor")
+    insert_items(posts, editor, 70, status="draft")
+    monkeypatch.setattr(query, "COUNT_LIMIT", 30)
+    page = browser.get(f"{LIST}?search=Item&page=3")  # 2 pages counted; page 3 holds items 41-60
+    assert "Page 3 of at least 3" in page.text and len(page.html.select("tbody tr")) == 20
+    assert page.html.select_one(".pager a[rel=next]")["href"].endswith("&page=4")
+
+
+def test_an_empty_page_past_an_uncounted_end_links_back(browser, signed_in_as, posts, monkeypatch):
+    editor = signed_in_as("editor")
+    insert_items(posts, editor, 70, status="draft")
+    monkeypatch.setattr(query, "COUNT_LIMIT", 30)
+    page = browser.get(f"{LIST}?search=Item&page=6")  # 70 items: 4 pages, the 6th is empty
+    assert "No items match." in page.text and "Page 6 is past the last page" in page.text
+    back = page.html.select_one(".pager a[rel=prev]")
+    assert back.text == "Back to page 2" and back["href"].endswith("&page=2")
+    assert not page.html.select(".pager a[rel=next]") and not page_numbers(page)
+
+
 # ---------------------------------------------------------------- the collection form's "List columns"
 
 
