@@ -218,6 +218,19 @@ def list_notice(req):
     return bulk_done(req)
 
 
+def landing_past_the_end(shown, meta):
+    """The last page, when an action landed on a page its own change emptied; else None.
+
+    Trashing (or purging, or bulk-moving) the only rows of the last page sends the reader back
+    to a page that is now past the end: they land on the last page instead, with the notice.
+    Only with an exact total: past a lower bound the last page is unknown.
+    """
+    if meta.get("totalIsEstimate") or shown["page"] <= 1:
+        return None
+    last = max(meta.get("pages") or 1, 1)
+    return last if shown["page"] > last else None
+
+
 def row_actions(user, item):
     """``{"edit": bool, "trash": bool}``: what the list's row of ``item`` offers ``user``, by
     the rules the routes check again (``content.update``, ``content.delete``, and authors
@@ -254,6 +267,11 @@ class ContentListPage:
             error, status = str(ex), falcon.HTTP_403
         except QueryError as ex:
             error, status = str(ex), falcon.HTTP_400
+        done = list_notice(req)
+        last = landing_past_the_end(shown, result["meta"]) if done and error is None else None
+        if last is not None:
+            redirect(resp, f"{req.path}?{urlencode({**req.params, 'page': last}, doseq=True)}")
+            return
         columns = columns_of(found)
         rows = [(item, cells, row_actions(user, item))
                 for item, cells in rows_of(columns, result["data"], scope, user.can("media.read"))]
@@ -262,7 +280,7 @@ class ContentListPage:
             columns=columns, rows=rows,
             meta=result["meta"], shown=shown, sorts=SORTS, chips=chips_for(scope), error=error,
             can_create=user.can("content.create"), public_only=scope.public_shape,
-            bulk_actions=bulk_actions_for(user, shown["status"] == TRASH), done=list_notice(req),
+            bulk_actions=bulk_actions_for(user, shown["status"] == TRASH), done=done,
             refusal=refusal_shown(req, user), selected=frozenset(ticked_ids(req)), query=filters_query(shown),
         )
 
