@@ -381,6 +381,19 @@ def test_a_field_removed_in_the_same_save_leaves_the_list(browser, signed_in_as,
     assert "views" not in stored.schema["properties"] and stored.list_fields == ["title"]
 
 
+def test_a_removed_field_named_like_an_items_own_column_leaves_that_column_listed(browser, signed_in_as, posts):
+    signed_in_as("admin")
+    schema = {**SCHEMA, "properties": {**SCHEMA["properties"], "slug": {"type": "string", "title": "Old slug"}}}
+    Collection.update(schema=schema).where(Collection.id == posts.id).execute()
+    listing(posts, "slug", "views")  # the item's own slug column, not the field
+    form = browser.get("/admin/collections/posts").forms["collection-form"]
+    row = next(key.split(".")[0] for key in form.fields if key and key.endswith(".name") and form[key].value == "slug")
+    form[f"{row}.remove"] = True
+    form.submit(status=303)
+    stored = Collection.get_by_id(posts.id)
+    assert "slug" not in stored.schema["properties"] and stored.list_fields == ["slug", "views"]
+
+
 def test_a_forged_column_is_refused_and_nothing_is_saved(browser, signed_in_as, posts):
     signed_in_as("admin")
     form = browser.get("/admin/collections/posts").forms["collection-form"]

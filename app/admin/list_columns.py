@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from app.admin.pages import format_time
+from app.services.collection_schema import LIST_COLUMNS
 from app.services.collections import shown_list_fields
 from app.services.content.query import readable_titles
 from app.services.content.validation import schema_properties
@@ -202,7 +203,8 @@ def posted_list_fields(form, stored_schema, schema):
     when the form has no "List columns" fieldset (``list_fields_shown``).
 
     A ticked field that this very save removes (a field of ``stored_schema`` that ``schema``
-    lacks) is dropped, since the editor removed it in the same form; any other name is left
+    lacks) is dropped, since the editor removed it in the same form, unless it names one of
+    the item's own columns (``LIST_COLUMNS``), which the tick means; any other name is left
     for the service to check, which refuses what the schema does not know.
     """
     if form.get("list_fields_shown") is None:
@@ -210,4 +212,5 @@ def posted_list_fields(form, stored_schema, schema):
     posted = form.get("list_fields")
     names = [posted] if isinstance(posted, str) else list(posted or ())
     removed = set(schema_properties(stored_schema) or {}) - set(schema_properties(schema) or {})
+    removed -= LIST_COLUMNS  # a field named like the item's own column: that column stays
     return [name for name in names if name not in removed] or None
