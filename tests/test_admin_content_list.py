@@ -2,6 +2,7 @@
 actions (edit, move to the trash) per role, numbered pages, and the collection form's
 "List columns" fieldset. Through the real app, with a browser's Accept header, on both databases."""
 
+import json
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
@@ -9,6 +10,7 @@ import peewee
 import pytest
 
 from app.db.models import Collection, Content, Media, now_ms
+from app.services.collection_sync import display_path, sync_collections
 from app.services.content import query
 from tests.fixtures.admin import csrf_headers
 from tests.fixtures.content import create_collection, insert_items
@@ -425,6 +427,25 @@ def test_a_form_without_the_fieldset_keeps_the_columns(browser, signed_in_as, po
     browser.post("/admin/collections/posts", fields, status=303)
     stored = Collection.get_by_id(posts.id)
     assert (stored.display_name, stored.list_fields) == ("Renamed", ["views"])
+
+
+def test_a_definition_file_listing_a_column_twice_syncs_with_it_once_and_a_note(browser, signed_in_as, tmp_path):
+    admin = signed_in_as("admin")
+    definition = {"name": "docs", "displayName": "Docs", "schema": SCHEMA,
+                  "listFields": ["title", "views", "title", "views", "day"]}
+    (tmp_path / "docs.json").write_text(json.dumps(definition))
+
+    report = sync_collections(tmp_path)
+
+    assert report.ok and report.by_name()["docs"].status == "created"
+    assert report.notes == [f"{display_path(tmp_path / 'docs.json')}: listFields: 'title', 'views' listed more "
+                            "than once; the first of each kept"]
+    docs = Collection.get(Collection.name == "docs")
+    assert docs.list_fields == ["title", "views", "day"]
+    insert_content(admin, docs, title="Doc")
+    assert headers(browser.get("/admin/content/docs")) == ["Title", "views", "Day"]
+    # (The collections API, where a person types the list, still refuses a repeated name:
+    # tests/test_collections_api.py.)
 
 
 def test_a_managed_collections_columns_are_shown_read_only(browser, signed_in_as):

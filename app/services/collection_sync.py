@@ -74,6 +74,7 @@ class CollectionFile:
 
     path: Path
     config: object  # CollectionConfig
+    notes: tuple = ()  # what the sync changed in the file's definition to accept it
 
 
 @dataclass(frozen=True)
@@ -188,11 +189,31 @@ def _load_file(path):
         return FileError(path, None, (f"{shown}: {json_error_position(data, str(ex))}",))
     except (OSError, UnicodeDecodeError) as ex:
         return FileError(path, None, (f"{shown}: cannot read: {ex}",))
+    raw, notes = _first_of_repeated_list_fields(raw, shown)
     try:
-        return CollectionFile(path, parse_collection_config(raw))
+        return CollectionFile(path, parse_collection_config(raw), notes)
     except CollectionConfigError as ex:
         name = raw.get("name") if isinstance(raw, dict) and isinstance(raw.get("name"), str) else None
         return FileError(path, name, tuple(f"{shown}: {error}" for error in ex.errors))
+
+
+def _first_of_repeated_list_fields(raw, shown):
+    """``(raw, notes)``: ``raw`` with each name of its ``listFields`` kept once (the first).
+
+    The collections API refuses a repeated name, but definition files that earlier syncs
+    accepted may hold one: a column shown twice is harmless, so the file still syncs, with a
+    note saying what was dropped, rather than failing ``collections sync`` and ``dev``.
+    """
+    names = raw.get("listFields") if isinstance(raw, dict) else None
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        return raw, ()  # not a list of names: the definition's own check says what is wrong
+    unique = list(dict.fromkeys(names))
+    if len(unique) == len(names):
+        return raw, ()
+    repeated = [name for name in unique if names.count(name) > 1]
+    note = (f"{shown}: listFields: {', '.join(map(repr, repeated))} listed more than once; "
+            "the first of each kept")
+    return {**raw, "listFields": unique}, (note,)
 
 
 _BYTE_OFFSET = re.compile(r"\s*\(byte (\d+)\)$")
@@ -241,7 +262,7 @@ def sync_collections(directory, now=None):
     """
     configs, errors = load_collection_files(directory)
     now = now_ms() if now is None else now
-    report = SyncReport()
+    report = SyncReport(notes=[note for loaded in configs for note in loaded.notes])
     for error in errors:
         label = error.name or Path(error.path).stem
         report.results.append(SyncResult(label, ERROR, "\n".join(error.messages), error.path))
