@@ -130,6 +130,23 @@ def test_a_datetime_no_datetime_local_input_can_show_is_a_text_input_and_kept(br
     assert Content.get_by_id(item.id).data["starts"] == "2026-01-31T09:30:00.123456Z"
 
 
+@pytest.mark.parametrize("stored", ["9999-12-31T23:00:00-02:00", "0001-01-01T00:30:00+01:00"])
+def test_a_datetime_past_what_utc_can_hold_is_a_text_input_and_kept(browser, signed_in_as, pages, stored):
+    """In UTC these fall in year 10000 or year 0: the page still opens, and a save keeps them."""
+    editor = signed_in_as("editor")
+    item = insert_content(editor, pages, title="Far", data={"title": "Far", "mood": "calm", "starts": stored})
+    page = browser.get(f"/admin/content/pages/{item.id}")
+    control = page.html.select_one("#f-data-starts")
+    assert (control["type"], control["value"]) == ("text", stored)
+    page.forms["content-form"].submit(status=303)
+    assert Content.get_by_id(item.id).data["starts"] == stored
+
+    form = browser.get("/admin/content/pages/new").forms["content-form"]
+    form["title"], form["data.mood"], form["data.starts"] = "Posted far", "calm", stored
+    form.submit(status=303)
+    assert Content.get(Content.title == "Posted far").data["starts"] == stored
+
+
 def test_a_datetime_that_is_none_is_refused_on_its_field(browser, signed_in_as, pages):
     signed_in_as("editor")
     form = browser.get("/admin/content/pages/new").forms["content-form"]

@@ -21,9 +21,13 @@ def _instant(text):
         return None
     try:
         moment = datetime.fromisoformat(text)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except ValueError:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        # An instant in year 0 or 10000 once in UTC ("9999-12-31T23:00:00-02:00"), which the
+        # API accepts: no datetime holds it, so it is shown in a text input and kept as typed.
+        return None
 
 
 def local_value(stored):
