@@ -58,7 +58,7 @@ from app.admin.choices import (
     shown_select,
 )
 from app.admin.datetime_input import local_value
-from app.admin.html_clean import clean_html
+from app.admin.html_clean import clean_editor_html
 from app.services.content.defaults import declared_defaults
 from app.services.content.validation import schema_properties
 
@@ -113,10 +113,10 @@ class FormField:
         input_type: the ``type`` of a text input (text, email, url).
         value: the value shown (a string; for a checkbox, a bool; for a select or radio, its
             option's value; for a datetime, in UTC as a ``datetime-local`` input takes it).
-        editor_html: what an HTML field's editor starts from: its HTML cut down to what the
-            admin's pages may hold (``html_clean.clean_html``), so no style or event attribute
-            of the stored HTML reaches the page, where the Content-Security-Policy would refuse
-            it; the textarea keeps the stored HTML, saved unchanged while nobody edits it.
+        editor_html: what an HTML field's editor starts from: its HTML without style and event
+            attributes or script (``html_clean.clean_editor_html``), which the page's
+            Content-Security-Policy would refuse, and with what Quill's formats are made of;
+            the textarea keeps the stored HTML, saved unchanged while nobody edits it.
         assets: the vendored files its control needs (``HTML_EDITOR_ASSETS``), linked by the page.
         local: whether a datetime's value fits a ``datetime-local`` input (else a text input shows it).
         required: whether the schema requires it.
@@ -244,7 +244,7 @@ def form_fields(schema, data, errors=None, picked=None, numbering=None):
             value=shown if local is None else local,
             local=shown == "" or local is not None,
             assets=HTML_EDITOR_ASSETS if control == "html" else (),
-            editor_html=clean_html(shown) if control == "html" and shown else "",
+            editor_html=clean_editor_html(shown) if control == "html" and shown else "",
             required=name in required and control != "checkbox",
             choices=_choices(control, config, value),
             help=config.get("helpText") or config.get("description"),
