@@ -1,6 +1,7 @@
 """The content form's editor controls in a real browser (Chromium via selenium): the HTML
-editor (Quill) under the admin's Content-Security-Policy, the colour picker, the unsaved-changes
-warning and a picker's late answer.
+editor (Quill) under the admin's Content-Security-Policy and its undo, the colour picker, the
+unsaved-changes warning (a refused save, an open picker, a stopped save), a picker's late
+answer, the summary's links into Quill and radio buttons, and a half-filled date-time.
 
 One test on purpose (each browser test costs seconds): the shared browser fixtures fail it on
 any console error (a CSP violation included) and on critical accessibility violations.
@@ -19,7 +20,7 @@ PAGES = {"type": "object", "properties": {
     "tint": {"type": "color", "title": "Tint"},
     "author": {"type": "reference", "collection": "people", "title": "Author"},
     # Shown for the accessibility scan: the radio buttons and the datetime input.
-    "size": {"type": "radio", "enum": ["s", "l"], "enumLabels": ["Small", "Large"]},
+    "size": {"type": "radio", "enum": ["s", "l"], "enumLabels": ["Small", "Large"], "required": True},
     "starts": {"type": "datetime"},
 }}
 
@@ -55,13 +56,16 @@ def test_html_editor_colour_picker_unsaved_warning_and_a_late_picker_answer(serv
     create_collection("pages", PAGES, display_name="Pages")
     sign_in(chromium, served_admin, editor)
     open_page(chromium, served_admin + "/admin/content/pages/new", "New item")
-    # Refused (title and body are required): the summary's link to the body leads into Quill.
+    # Refused (title, body and size are required): the summary's link to the body leads into
+    # Quill, the one to the radio buttons to the first of them.
     navigate(chromium, wait, wait.until(ec.element_to_be_clickable((by().ID, "save"))))
     wait.until(ec.element_to_be_clickable((by().CSS_SELECTOR, ".form-problems a[href='#f-data-body']"))).click()
     assert chromium.execute_script("return document.activeElement.classList.contains('ql-editor')")
+    chromium.find_element(by().CSS_SELECTOR, ".form-problems a[href='#f-data-size']").click()
+    assert chromium.execute_script("return document.activeElement.id") == "f-data-size-1"
     surface = wait.until(ec.element_to_be_clickable((by().CSS_SELECTOR, "#f-data-body-label ~ .html-editor .ql-editor")))
     assert not chromium.find_element(by().ID, "f-data-body").is_displayed(), "Quill stands in for the textarea"
-    assert chromium.execute_script(LEAVING_ASKS) is False, "nothing changed yet"
+    assert chromium.execute_script(LEAVING_ASKS) is True, "a refused save's values are stored nowhere"
     audited = {"refused new page": finish_audit(chromium)}
 
     surface.click()
@@ -87,6 +91,7 @@ def test_html_editor_colour_picker_unsaved_warning_and_a_late_picker_answer(serv
     chromium.find_element(by().ID, "f-data-author-choose").click()  # awaited, the answer opens it
     wait.until(ec.element_to_be_clickable((by().CSS_SELECTOR, "#f-data-author-picker .picker-choice"))).click()
 
+    chromium.find_element(by().ID, "f-data-size-2").click()
     chromium.find_element(by().ID, "f-title").send_keys("Welcome")
     navigate(chromium, wait, chromium.find_element(by().ID, "save"))  # no prompt: the form was sent
     wait.until(ec.text_to_be_present_in_element((by().TAG_NAME, "h1"), "Welcome"))
@@ -99,11 +104,50 @@ def test_html_editor_colour_picker_unsaved_warning_and_a_late_picker_answer(serv
     # Stored HTML with style and event attributes (an API client's): Quill shows its text and
     # the page reports no CSP violation, since Quill starts from the server's cleaned copy.
     pages = Collection.get(Collection.name == "pages")
-    styled = insert_content(editor, pages, title="Styled", data={"title": "Styled", "body": STYLED})
+    styled = insert_content(editor, pages, title="Styled", data={"title": "Styled", "body": STYLED, "size": "s"})
     open_page(chromium, f"{served_admin}/admin/content/pages/{styled.id}", "Styled")
     shown = wait.until(ec.presence_of_element_located((by().CSS_SELECTOR, ".ql-editor strong")))
     assert shown.text == "loud"
-    assert chromium.find_element(by().ID, "f-data-body").get_property("value") == STYLED
+    body = chromium.find_element(by().ID, "f-data-body")
+    assert body.get_property("value") == STYLED
+
+    # An open picker (its search box inside the form) is no change.
+    chromium.find_element(by().ID, "f-data-author-choose").click()
+    wait.until(ec.element_to_be_clickable((by().CSS_SELECTOR, "#f-data-author-picker .picker-choice")))
+    assert chromium.execute_script(LEAVING_ASKS) is False, "opening a picker changes nothing"
+
+    # Undo goes back to the stored HTML, and no further: the loaded text is not undone away.
+    surface = chromium.find_element(by().CSS_SELECTOR, ".ql-editor")
+    surface.click()
+    surface.send_keys(Keys.END, "!")
+    wait.until(lambda _: body.get_property("value") != STYLED)
+    assert chromium.execute_script(LEAVING_ASKS) is True
+    surface.send_keys(Keys.CONTROL, "z")
+    wait.until(lambda _: body.get_property("value") == STYLED)
+    assert chromium.execute_script(LEAVING_ASKS) is False, "the edit was undone"
+    surface.send_keys(Keys.CONTROL, "z")
+    assert chromium.find_element(by().CSS_SELECTOR, ".ql-editor strong").text == "loud"
+    assert body.get_property("value") == STYLED
+
+    # A half-filled date-time stops the save (it would post "" and remove the value).
+    chromium.find_element(by().ID, "f-title").send_keys(" again")
+    starts = chromium.find_element(by().ID, "f-data-starts")
+    starts.send_keys("12")
+    assert chromium.execute_script("return arguments[0].validity.badInput", starts) is True
+    chromium.find_element(by().ID, "save").click()
+    note = wait.until(ec.presence_of_element_located((by().ID, "f-data-starts-incomplete")))
+    assert note.text == "Enter a complete date and time, or clear it."
+    assert chromium.execute_script("return document.activeElement.id") == "f-data-starts"
+    assert starts.get_attribute("aria-invalid") == "true"
+    assert starts.get_attribute("aria-describedby").split() == ["f-data-starts-utc", "f-data-starts-incomplete"]
+    assert chromium.execute_script(LEAVING_ASKS) is True, "the stopped save was not sent"
+    chromium.execute_script("arguments[0].value = '2026-01-31T09:30'; arguments[0].dispatchEvent(new Event('input', {bubbles: true}));",
+                            starts)
+    assert not chromium.find_elements(by().ID, "f-data-starts-incomplete")
+    navigate(chromium, wait, chromium.find_element(by().ID, "save"))
+    wait.until(ec.text_to_be_present_in_element((by().TAG_NAME, "h1"), "Styled again"))
+    assert Content.get_by_id(styled.id).data["starts"] == "2026-01-31T09:30:00Z"
+    assert Content.get_by_id(styled.id).data["body"] == STYLED
     finish(chromium, audited, "admin-editor-controls", expected_status="422 (Unprocessable Entity)")
 
 

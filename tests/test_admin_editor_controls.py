@@ -99,6 +99,8 @@ def test_a_datetime_is_shown_in_utc_and_an_unchanged_save_keeps_its_spelling(
     control = page.html.select_one("#f-data-starts")
     assert (control["type"], control["value"]) == ("datetime-local", shown)
     assert control.find_next_sibling("span").text == "UTC"
+    assert control["aria-describedby"] == "f-data-starts-utc", "the UTC note is its description"
+    assert page.html.select_one("#f-data-starts-utc").text == "UTC"
     page.forms["content-form"].submit(status=303)
     assert Content.get_by_id(item.id).data["starts"] == stored
     # A browser posts the value back normalised (no zero seconds): the same instant.
@@ -156,6 +158,7 @@ def test_a_datetime_that_is_none_is_refused_on_its_field(browser, signed_in_as, 
     refused = form.submit(status=422)
     assert "must be an ISO 8601 date-time" in refused.html.select_one("#f-data-starts-error").text
     assert refused.html.select_one("#f-data-starts")["value"] == "tomorrow"
+    assert refused.html.select_one("#f-data-starts")["aria-describedby"] == "f-data-starts-error"
 
 
 def test_a_colour_keeps_its_text_and_has_a_picker_beside_it(browser, signed_in_as, pages):
@@ -186,6 +189,9 @@ def test_radio_fields_are_radio_buttons_with_no_value_unless_required(browser, s
     page = browser.get("/admin/content/pages/new")
     fieldset = page.html.select_one("fieldset#f-data-size")
     assert fieldset.legend.text.strip() == "Size"
+    assert fieldset["role"] == "radiogroup" and not fieldset.has_attr("aria-required")
+    assert page.html.select_one("fieldset#f-data-mood")["aria-required"] == "true"
+    assert not page.html.select("fieldset[aria-invalid]")
     assert [(label, checked) for label, _, checked in radios(page, "data.size")] == [
         ("No value", True), ("Small", False), ("Large", False)]
     assert [label for label, _, _ in radios(page, "data.mood")] == ["calm", "loud"], "required: no 'No value'"
@@ -194,6 +200,8 @@ def test_radio_fields_are_radio_buttons_with_no_value_unless_required(browser, s
     form["title"] = "Sized"
     refused = form.submit(status=422)  # the required radio was left without a choice
     assert "is required" in refused.html.select_one("#f-data-mood-error").text
+    mood = refused.html.select_one("fieldset#f-data-mood")
+    assert (mood["role"], mood["aria-invalid"], mood["aria-describedby"]) == ("radiogroup", "true", "f-data-mood-error")
     form = refused.forms["content-form"]
     form["data.mood"] = "loud"
     form["data.size"] = next(value for label, value, _ in radios(refused, "data.size") if label == "Large")
@@ -231,9 +239,20 @@ def test_a_refused_save_counts_and_links_each_field_to_fix(browser, signed_in_as
 
 def test_the_content_form_asks_before_unsaved_changes_are_left(browser, signed_in_as, pages):
     """The warning itself runs in the browser (admin.js); the form opts in by its attribute."""
-    signed_in_as("editor")
+    editor = signed_in_as("editor")
     page = browser.get("/admin/content/pages/new")
-    assert page.html.select_one("form#content-form").has_attr("data-warn-unsaved")
+    assert page.html.select_one("form#content-form")["data-warn-unsaved"] == ""
+    # A refused save shows what was typed, stored nowhere: the page starts as changed.
+    refused = page.forms["content-form"].submit(status=422)
+    assert refused.html.select_one("form#content-form")["data-warn-unsaved"] == "changed"
+
+    item = insert_content(editor, pages, title="Warned", data={"title": "Warned", "mood": "calm"})
+    page = browser.get(f"/admin/content/pages/{item.id}")
+    assert page.html.select_one("form#content-form")["data-warn-unsaved"] == ""
+    form = page.forms["content-form"]
+    form["data.starts"] = "tomorrow"
+    refused = form.submit(status=422)
+    assert refused.html.select_one("form#content-form")["data-warn-unsaved"] == "changed"
 
 
 def test_the_html_editor_starts_from_a_cleaned_copy_and_the_textarea_keeps_the_stored_html(

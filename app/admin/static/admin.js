@@ -181,17 +181,31 @@
 // the browser's own "leave the page?" prompt, only when a field's value differs from what
 // the page loaded with (a change undone asks nothing), and never once the form is sent.
 // Values are compared as the form would send them, so a script that keeps a hidden field
-// in step with an editor (the content form's HTML editor) counts as a change too.
+// in step with an editor (the content form's HTML editor) counts as a change too; a file
+// by its name and size. Controls inside a data-unsaved-ignore element (a picker's search
+// box) are tools, not values, and are left out. data-warn-unsaved="changed" (a refused
+// save shown again: what was typed is stored nowhere) asks until the form is sent.
 (function () {
   "use strict";
   const loaded = new Map();
   const sent = new WeakSet();
 
   function sendable(form) {
-    return new URLSearchParams(new FormData(form)).toString();
+    const tools = new Set();
+    const values = new Set();
+    for (const element of form.elements) {
+      if (element.name) {
+        (element.closest("[data-unsaved-ignore]") ? tools : values).add(element.name);
+      }
+    }
+    return JSON.stringify(Array.from(new FormData(form))
+      .filter(([name]) => values.has(name) || !tools.has(name))
+      .map(([name, value]) => [name, value instanceof File ? `${value.name} (${value.size} bytes)` : value]));
   }
 
-  document.querySelectorAll("form[data-warn-unsaved]").forEach((form) => loaded.set(form, sendable(form)));
+  document.querySelectorAll("form[data-warn-unsaved]").forEach((form) => {
+    loaded.set(form, form.dataset.warnUnsaved === "changed" ? null : sendable(form));
+  });
   // Bubble phase: a submission another listener stopped (a dismissed question) was not sent.
   document.addEventListener("submit", (event) => {
     if (event.target instanceof HTMLFormElement && !event.defaultPrevented) {
@@ -200,7 +214,7 @@
   });
   window.addEventListener("beforeunload", (event) => {
     for (const [form, values] of loaded) {
-      if (!sent.has(form) && form.isConnected && sendable(form) !== values) {
+      if (!sent.has(form) && form.isConnected && (values === null || sendable(form) !== values)) {
         event.preventDefault();
         event.returnValue = ""; // browsers that show the prompt only when it is set
         return;

@@ -73,6 +73,9 @@
     // The server's cleaned copy of the stored HTML: the stored HTML's own style and event
     // attributes would be refused by the Content-Security-Policy (and reported) when parsed.
     quill.setContents(quill.clipboard.convert({ html: holder.dataset.htmlStart || "" }), "silent");
+    // Loading is no edit: undo must not go back past it (to an empty editor, saved as such).
+    quill.history.clear();
+    const start = quill.getContents();
     if (area.matches(":disabled")) {
       quill.disable(); // a form the user may not save (its fieldset disabled) is read only
     }
@@ -97,8 +100,10 @@
     area.hidden = true;
     const editor = { area, quill, changed: false };
     quill.on("text-change", () => {
-      editor.changed = true;
-      area.value = editorHtml(quill);
+      // Back to what it loaded with (edits undone): the stored HTML again, not Quill's rewrite.
+      const undone = quill.getLength() === start.length() && quill.getContents().diff(start).ops.length === 0;
+      editor.changed = !undone;
+      area.value = undone ? area.defaultValue : editorHtml(quill);
       area.dispatchEvent(new Event("input", { bubbles: true }));
     });
     editors.push(editor);
@@ -115,14 +120,81 @@
   }
 
   // The refused save's links to a field lead to its input: for an HTML field, whose textarea
-  // is hidden behind Quill, to Quill's editable area.
+  // is hidden behind Quill, to Quill's editable area; for radio buttons, whose fieldset
+  // takes no focus, to the checked button (or the first).
   document.addEventListener("click", (event) => {
     const link = event.target instanceof Element ? event.target.closest(".form-problems a[href^='#']") : null;
     const editor = link && editors.find((each) => `#${each.area.id}` === link.getAttribute("href"));
+    const group = link && !editor ? document.getElementById(link.getAttribute("href").slice(1)) : null;
     if (editor) {
       event.preventDefault();
       editor.quill.root.scrollIntoView({ block: "center" });
       editor.quill.focus();
+    } else if (group && group.matches("[role=radiogroup]")) {
+      const radio = group.querySelector("input[type=radio]:checked") || group.querySelector("input[type=radio]");
+      if (radio) {
+        event.preventDefault();
+        radio.scrollIntoView({ block: "center" });
+        radio.focus();
+      }
+    }
+  });
+
+  // --- Date-times: a datetime-local input left half filled (a day without its time) posts
+  // "" (the form is novalidate, so nothing stops it), which would remove the stored value.
+  // Such a save is stopped (admin.js then does not count the form as sent) and the input
+  // says why.
+  const INCOMPLETE = "Enter a complete date and time, or clear it.";
+
+  function markIncomplete(input) {
+    const id = `${input.id}-incomplete`;
+    if (!document.getElementById(id)) {
+      const note = document.createElement("small");
+      note.id = id;
+      note.className = "field-error";
+      note.textContent = INCOMPLETE;
+      (input.closest(".datetime-utc") || input).after(note);
+      const described = (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+      input.setAttribute("aria-describedby", described.concat(id).join(" "));
+      input.dataset.incomplete = input.getAttribute("aria-invalid") || "";
+    }
+    input.setAttribute("aria-invalid", "true");
+  }
+
+  function clearIncomplete(input) {
+    const note = document.getElementById(`${input.id}-incomplete`);
+    if (!note || input.validity.badInput) {
+      return;
+    }
+    note.remove();
+    const described = input.getAttribute("aria-describedby").split(" ").filter((id) => id && id !== note.id);
+    if (described.length) {
+      input.setAttribute("aria-describedby", described.join(" "));
+    } else {
+      input.removeAttribute("aria-describedby");
+    }
+    if (input.dataset.incomplete) {
+      input.setAttribute("aria-invalid", input.dataset.incomplete); // the server's own refusal stays
+    } else {
+      input.removeAttribute("aria-invalid");
+    }
+    delete input.dataset.incomplete;
+  }
+
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    const incomplete = form instanceof HTMLFormElement
+      ? Array.from(form.querySelectorAll("input[type=datetime-local]")).filter((input) => input.validity.badInput)
+      : [];
+    if (incomplete.length) {
+      event.preventDefault();
+      incomplete.forEach(markIncomplete);
+      incomplete[0].focus();
+    }
+  }, true);
+  document.addEventListener("input", (event) => {
+    if (event.target instanceof HTMLInputElement && event.target.type === "datetime-local") {
+      clearIncomplete(event.target);
     }
   });
 
