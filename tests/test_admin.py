@@ -516,6 +516,8 @@ def test_a_stale_edit_shows_a_conflict_and_overwrites_nothing(browser, signed_in
     assert "Someone changed this item after you opened it" in response.text
     assert response.html.select_one("#f-title")["value"] == "My late change"
     assert Content.get_by_id(item.id).title == "Changed elsewhere"
+    # The typed change is stored nowhere: leaving the page warns from the start (admin.js).
+    assert response.html.select_one("form#content-form")["data-warn-unsaved"] == "changed"
     # Saving the conflict page again is refused again: the other change is never overwritten unseen.
     assert "Someone changed this item" in response.forms["content-form"].submit(status=409).text
     assert Content.get_by_id(item.id).title == "Changed elsewhere"
@@ -699,6 +701,7 @@ def test_a_move_the_workflow_lacks_is_shown_as_a_conflict(browser, signed_in_as,
     response = browser.post(f"{edit_url(item)}/workflow", {"action": "archive"}, headers=csrf_headers(browser),
                             status=409)
     assert "Cannot archive content in state draft" in response.text
+    assert response.html.select_one("form#content-form")["data-warn-unsaved"] == ""  # the stored values
     assert browser.post(f"{edit_url(item)}/workflow", {"action": "explode"}, headers=csrf_headers(browser),
                         status=422)
 

@@ -498,10 +498,12 @@ class ContentEditPage:
         return found, item, writes.load_for_write(content_id, include_deleted=True)
 
     def render(self, req, resp, collection, item, content, status=falcon.HTTP_200, errors=None, message=None,
-               schedule=None, numbering=None):
+               schedule=None, numbering=None, refused=False):
         """The edit page of ``item``, with the workflow moves the user may make now.
 
         Args:
+            refused: the form shows a refused save's typed values (a conflict's too), which
+                leaving the page would lose.
             schedule: the schedule form's values as posted (a refused schedule is shown as typed).
             numbering: how a refused form numbered its blocks (``forms.numbering_of``).
         """
@@ -524,7 +526,7 @@ class ContentEditPage:
             schedules=list_schedules(status="pending", content_id=content.id)[0],
             schedule=schedule or {"action": "publish", "scheduled_at": "", "timezone": "UTC"},
             transitions=transitions, state=workflow.current_state(content), moved=_known_action(req.get_param("moved")),
-            saved=status == falcon.HTTP_200 and req.get_param("saved") == "1",
+            saved=status == falcon.HTTP_200 and req.get_param("saved") == "1", refused=refused,
             **assign_panel(user, content, self._roles),
         )
 
@@ -554,7 +556,7 @@ class ContentEditPage:
                 shown["version_number"] = one(form, "version_number")
             message = CONFLICT_MESSAGE if conflict else ex.message
             self.render(req, resp, found, shown, content, status_of(ex), errors_by_field(ex.details), message,
-                        numbering=numbering_of(found.schema, form, opened["data"]))
+                        numbering=numbering_of(found.schema, form, opened["data"]), refused=True)
             return
         invalidate(self._cache, Namespace.CONTENT)
         redirect(resp, f"/admin/content/{found.name}/{id}?saved=1")
