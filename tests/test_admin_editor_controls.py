@@ -280,7 +280,10 @@ def test_the_html_editor_copy_keeps_what_quill_formats_are_made_of(browser, sign
         '<ol><li data-list="bullet" class="ql-indent-1 fancy" onmouseover="x()">One</li></ol>'
         '<p class="ql-align-center" style="color:red">Mid</p>'
         f'<p><img src="{image}" alt="dot"> <a href="tel:+441234567">Call</a> <a href="sms:+1555">Text</a>'
-        ' <a href="data:text/html,hi">Data</a> <a href="javascript:alert(1)">Run</a></p>'
+        ' <a href="data:text/html,hi">Data</a> <a href="javascript:alert(1)">Run</a>'
+        # A browser reads "data:" in each of these too: tabs and line breaks anywhere, controls in front.
+        ' <a href="da&#9;ta:text/html,x">Tab</a> <a href="da\nta:text/html,x">Line</a>'
+        ' <a href="&#1;data:text/html,x">Control</a> <a href="/relative">Here</a></p>'
         '<pre data-language="python">x = 1</pre><style>p { color: red }</style><script>alert(2)</script>'
     )
     item = insert_content(editor, pages, title="Rich", data={"title": "Rich", "mood": "calm", "body": body})
@@ -291,7 +294,8 @@ def test_the_html_editor_copy_keeps_what_quill_formats_are_made_of(browser, sign
     assert start.select_one("p.ql-align-center").text == "Mid"
     assert start.select_one("img")["src"] == image
     assert [(a.text, a.get("href")) for a in start.select("a")] == [
-        ("Call", "tel:+441234567"), ("Text", "sms:+1555"), ("Data", None), ("Run", None)]
+        ("Call", "tel:+441234567"), ("Text", "sms:+1555"), ("Data", None), ("Run", None),
+        ("Tab", None), ("Line", None), ("Control", None), ("Here", "/relative")]
     assert start.select_one("pre")["data-language"] == "python"
     assert not start.select("[style], [onmouseover], script, style")
     assert "alert" not in start.text and "color" not in start.text

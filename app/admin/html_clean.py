@@ -9,6 +9,8 @@ attributes); what Quill would keep and the cleaning removed, the first keystroke
 save as lost.
 """
 
+import re
+
 # What a preview keeps of the HTML rich text holds (SonicJS and API clients store rich text
 # as HTML): text structure, links and images only. Scripts, styles, frames, forms and every
 # event attribute are dropped, so the preview, inserted into the admin's page, runs nothing.
@@ -59,15 +61,29 @@ EDITOR_ATTRIBUTES = {
     "ol": {"start"},
 }
 EDITOR_URL_SCHEMES = frozenset({"http", "https", "mailto", "tel", "sms", "data"})
+EDITOR_LINK_SCHEMES = EDITOR_URL_SCHEMES - {"data"}
+
+# What a browser's URL parser ignores before reading a scheme: tabs and line breaks
+# anywhere, C0 controls and spaces in front ("da&#9;ta:" and "&#1;data:" are "data:").
+_URL_IGNORED = re.compile(r"[\t\n\r]")
+_URL_LEADING = "".join(map(chr, range(0x21)))
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+def link_scheme(href):
+    """The scheme a browser reads in ``href``, lower-cased; None for a relative link."""
+    found = _SCHEME.match(_URL_IGNORED.sub("", href).lstrip(_URL_LEADING))
+    return found.group(1).lower() if found else None
 
 
 def _editor_attribute(tag, attribute, value):
     """``value`` of ``attribute`` as the editor's copy keeps it (None drops it): only Quill's
-    own ``ql-*`` classes, and ``data:`` URLs only as an image's source."""
+    own ``ql-*`` classes, and ``data:`` URLs only as an image's source (a link's scheme is
+    read as a browser reads it, whatever hides it)."""
     if attribute == "class":
         kept = " ".join(name for name in value.split() if name.startswith("ql-"))
         return kept or None
-    if attribute == "href" and value.strip().lower().startswith("data:"):
+    if attribute == "href" and link_scheme(value) not in {None, *EDITOR_LINK_SCHEMES}:
         return None
     return value
 
