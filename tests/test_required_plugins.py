@@ -89,7 +89,8 @@ def test_stored_settings_sent_back_unchanged_are_no_change(env, admin):
     read = client.get("/admin/api/plugins/core-workflow", headers=admin).json["data"]["settings"]
     saved = client.patch_json("/admin/api/plugins/core-workflow", {"settings": read}, headers=admin, status=200)
     assert saved.json["data"]["settings"] == legacy
-    # A stored key sent with another value is a change, and this plugin takes none.
-    changed = {**read, "defaultWorkflow": "advanced"}
-    client.patch_json("/admin/api/plugins/core-workflow", {"settings": changed}, headers=admin, status=422)
+    # A stored key sent with another value is a change, and this plugin takes none: another
+    # JSON type too, though Python's == takes 1 for true.
+    for changed in ({**read, "defaultWorkflow": "advanced"}, {**read, "enableApprovalChains": 1}):
+        client.patch_json("/admin/api/plugins/core-workflow", {"settings": changed}, headers=admin, status=422)
     assert Plugin.get(Plugin.name == "core-workflow").settings == legacy

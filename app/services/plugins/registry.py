@@ -27,7 +27,7 @@ from app.services.cache import Namespace, invalidate
 from app.services.errors import CONFLICT, NOT_FOUND, ServiceError
 from app.services.plugins import ENTRY_POINT_GROUP, PROJECT, PluginInfo, hooks, hookspecs, registrations
 from app.services.plugins.hooks import HookRunner
-from app.services.plugins.settings_schema import declares_no_settings, validate_settings
+from app.services.plugins.settings_schema import declares_no_settings, same_json, validate_settings
 
 log = logging.getLogger("sonicpy.plugins")
 
@@ -304,7 +304,8 @@ class PluginRegistry:
                 # stored for it before (SonicJS's settings of the plugin) is kept as it is,
                 # never blocking the save: sent back unchanged, as a settings form sends the
                 # whole object it read, those keys are no change.
-                sent = {key: value for key, value in changes.items() if key not in stored or stored[key] != value}
+                sent = {key: value for key, value in changes.items()
+                        if key not in stored or not same_json(stored[key], value)}
                 merged = {**stored, **validate_settings(schema, sent)}
                 settings = merged
             else:

@@ -62,6 +62,12 @@ def declares_no_settings(schema):
     return not getattr(schema, "__struct_fields__", ())
 
 
+def same_json(stored, sent):
+    """Whether ``sent`` is the JSON ``stored`` is, types included: Python's ``==`` takes
+    ``1`` for ``true`` and ``1.0`` for ``1``, which JSON (and a settings form) tells apart."""
+    return msgspec.json.encode(stored, order="sorted") == msgspec.json.encode(sent, order="sorted")
+
+
 def _dict_problems(schema, settings):
     properties = schema.get("properties", {})
     for name in schema.get("required", ()):
