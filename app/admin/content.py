@@ -445,7 +445,7 @@ class ContentNewPage:
         fields = controls_for(collection, item, errors, req.context.user, numbering)
         self._renderer.page(
             req, resp, "content_form.html", status=status, collection=collection, item=item, is_new=True,
-            fields=fields, errors=errors or {}, message=message,
+            fields=fields, errors=errors or {}, message=message, refused=message is not None,
             editable=True, transitions=[], state=None, moved=None, saved=False, deleted=False, can_delete=False,
             can_purge=False, can_duplicate=False, can_schedule=False, schedules=[], leftovers=(), **NO_ASSIGN_PANEL,
         )
