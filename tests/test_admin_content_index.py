@@ -97,6 +97,20 @@ def test_an_editor_does_not_see_a_deactivated_collections_items_or_trashed_ones(
     assert recent_titles(browser.get(INDEX)) == ["Live"]
 
 
+def test_more_deactivated_collections_than_a_filter_takes_are_still_left_out(browser, signed_in_as, posts,
+                                                                              monkeypatch):
+    """Past the values one filter takes, the rest of the deactivated collections' items are
+    dropped from the page instead of the filter being refused."""
+    monkeypatch.setattr("app.admin.content.MAX_IN_VALUES", 1)
+    monkeypatch.setattr("app.services.content.values.MAX_IN_VALUES", 1)
+    editor = signed_in_as("editor")
+    insert_content(editor, posts, "draft", title="Live", updated_at=JAN_1)
+    for n, name in enumerate(("archive", "bygone")):
+        insert_content(editor, create_collection(name, is_active=False), "draft", title=name,
+                       updated_at=JAN_1 + (n + 1) * DAY)
+    assert recent_titles(browser.get(INDEX)) == ["Live"]
+
+
 def test_nothing_readable_says_so(browser, signed_in_as, posts):
     insert_content(create_user("author"), posts, "draft", title="Hidden")
     signed_in_as("viewer")
