@@ -35,6 +35,7 @@ from app.db.rows import columns_of, fetch_models
 from app.db.schema_turns import SchemaTurnBusy, take_schema_turn
 from app.db.text_match import contains_any_case
 from app.services.collection_schema import RESERVED_NAMES, check_list_fields, known_list_fields, reserved_name_message
+from app.services.content.validation import schema_properties
 from app.services.errors import CONFLICT, INVALID, NOT_FOUND, UNAVAILABLE, ServiceError
 from app.services.field_indexes import lock_for_drops, sync_field_indexes
 from app.services.type_changes import check_type_changes, for_schema_change
@@ -85,21 +86,16 @@ class ListFieldsInvalid(ServiceError):
 def checked_list_fields(names, schema):
     """``names`` to store as ``list_fields`` for ``schema``: None when empty; ListFieldsInvalid
     when one is neither a top-level field of ``schema`` nor an item column, or is listed twice."""
-    errors = check_list_fields(names, _properties(schema))
+    errors = check_list_fields(names, schema_properties(schema) or {})
     if errors:
         raise ListFieldsInvalid(errors)
     return list(names) if names else None
 
 
-def _properties(schema):
-    properties = schema.get("properties") if isinstance(schema, dict) else None
-    return properties if isinstance(properties, dict) else {}
-
-
 def shown_list_fields(row):
     """The list columns of the collection ``row`` as its schema still knows them (None: the
     default columns); a name whose field is gone is dropped, never an error."""
-    return known_list_fields(row.list_fields, _properties(row.schema))
+    return known_list_fields(row.list_fields, schema_properties(row.schema) or {})
 
 
 class CollectionNameReserved(ServiceError):
@@ -228,7 +224,7 @@ def update_collection(collection_id, changes, turn_wait_ms=None):
         if "list_fields" in changes:
             changes["list_fields"] = checked_list_fields(changes["list_fields"], schema)
         elif "schema" in changes and row.list_fields is not None:
-            changes["list_fields"] = known_list_fields(row.list_fields, _properties(schema))
+            changes["list_fields"] = known_list_fields(row.list_fields, schema_properties(schema) or {})
         if "schema" in changes:
             lock_for_drops(database.obj, {row.id: changes["schema"]})
             check_type_changes(database.obj, row.id, row.schema, changes["schema"])

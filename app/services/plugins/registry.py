@@ -306,8 +306,7 @@ class PluginRegistry:
                 # whole object it read, those keys are no change.
                 sent = {key: value for key, value in changes.items()
                         if key not in stored or not same_json(stored[key], value)}
-                merged = {**stored, **validate_settings(schema, sent)}
-                settings = merged
+                settings = merged = {**stored, **validate_settings(schema, sent)}
             else:
                 merged = {**stored, **changes} if isinstance(changes, dict) else changes
                 settings = validate_settings(schema, merged)
