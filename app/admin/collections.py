@@ -17,9 +17,6 @@ import msgspec
 
 from app.admin.blocks import input_text, textarea_text
 from app.admin.field_builder import (
-    SETTING_TYPES,
-    TYPE_GROUPS,
-    TYPE_LABELS,
     attach_errors,
     blank_row,
     rows_from_form,
@@ -154,8 +151,7 @@ class _Editor:
         names = sorted({*_collection_names(), *([own_name] if own_name else [])})
         self._renderer.page(
             req, resp, "collection_form.html", status=problem.status if problem else status,
-            collection=collection, values=values, rows=shown, type_groups=TYPE_GROUPS, type_labels=TYPE_LABELS,
-            setting_types=SETTING_TYPES, collection_names=names, own_name=own_name,
+            collection=collection, values=values, rows=shown, collection_names=names, own_name=own_name,
             editable=editable, managed=managed,
             message=problem.message if problem else None, details=details,
             can_toggle=collection is not None and not managed and user.can("collections.update"),

@@ -1,4 +1,11 @@
-"""The collection editor's field builder: a schema's fields as rows of form inputs, and back.
+"""The field builder: a schema's fields as rows of form inputs, and back.
+
+The collection editor builds a collection schema's fields with it, and the forms editor a
+form's fields. What an editor offers is its ``Builder``: the types (each form field type,
+for a form) and which parts a row has (a collection field's ``indexed`` and ``sortable``
+flags and its referenced collections; whether a schema's ``required`` list may say a field
+is required, where a form only has each field's own ``"required": true``). Every other rule
+below is the same for both.
 
 Each field is one row of inputs named ``field-<n>.<part>``: its name, type (chosen by a human
 label, ``TYPE_GROUPS``; the value posted is the type's name), label, whether it is required,
@@ -48,10 +55,6 @@ SETTINGS = {"min": "number", "max": "number", "minLength": "count", "maxLength":
 FLAGS = ("indexed", "sortable")
 # Digits are ASCII ones: ``\d`` would take other scripts' digits, which int() and float() read.
 DECIMAL = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
-ROW_PART = re.compile(r"^field-([0-9]{1,4})\.(name|type|title|required|enum|collection|options|position|remove|"
-                      + "|".join(SETTINGS) + "|" + "|".join(FLAGS) + ")$")
-# Keys with an input of their own; everything else a field says goes into its options.
-OWN_INPUTS = ("type", "title", "required", "enum", "collection", *SETTINGS, *FLAGS)
 MAX_ROWS = 200
 
 # The type choice, grouped, each type with the label people know it by.
@@ -85,6 +88,50 @@ SETTING_TYPES = {
 }
 
 
+class Builder:
+    """What one editor's rows offer.
+
+    Args:
+        type_groups: the type choice, as ``TYPE_GROUPS``; a row whose type is none of them
+            shows it as itself (a type set through the API, or one posted by hand).
+        flags: the ``FLAGS`` a row has a box for (a form has none: they are for collections).
+        references: whether a row has the referenced collections' select.
+        required_list: whether the schema's ``required`` list may say a field is required
+            (a form's fields say it only as ``"required": true``).
+
+    A key a row has no input for (a form's ``indexed``, ``collection``) is one of its
+    other settings, in the options' JSON.
+    """
+
+    def __init__(self, type_groups, flags=FLAGS, references=True, required_list=True):
+        self.type_groups = tuple((group, types) for group, types in type_groups if types)
+        self.type_labels = {name: label for _, types in self.type_groups for name, label in types}
+        self.flags = tuple(flags)
+        self.references = references
+        self.required_list = required_list
+        # Each setting's types, among the ones offered (the page's script shows a setting
+        # for those only); a part the rows do not have is left out.
+        parts = {part: types for part, types in SETTING_TYPES.items() if part != "collection" or references}
+        self.setting_types = {part: tuple(name for name in types if name in self.type_labels)
+                              for part, types in parts.items()}
+        # Keys with an input of their own; everything else a field says goes into its options.
+        self.own_inputs = ("type", "title", "required", "enum", *(("collection",) if references else ()),
+                           *SETTINGS, *self.flags)
+        self.row_part = re.compile(r"^field-([0-9]{1,4})\.(name|options|position|remove|"
+                                   + "|".join(self.own_inputs) + ")$")
+
+    def limited_to(self, types, **parts):
+        """A builder offering only ``types`` of this one's (in its groups and labels), with
+        ``parts`` (``flags``, ``references``, ``required_list``) in place of its own."""
+        groups = tuple((group, tuple((name, label) for name, label in labelled if name in types))
+                       for group, labelled in self.type_groups)
+        settings = {"flags": self.flags, "references": self.references, "required_list": self.required_list}
+        return Builder(groups, **{**settings, **parts})
+
+
+COLLECTION_FIELDS = Builder(TYPE_GROUPS)
+
+
 @dataclass
 class FieldRow:
     """One field of the builder, as its inputs show it.
@@ -112,6 +159,7 @@ class FieldRow:
             an unchanged row is listed there as it was).
         shown: in a posted row, the row it was shown as (None for a new one): an input posted
             back as shown keeps its key's stored value.
+        builder: the ``Builder`` whose inputs the row has.
     """
 
     index: int
@@ -130,6 +178,7 @@ class FieldRow:
     stored: dict | None = None
     listed: bool = False
     shown: "FieldRow | None" = None
+    builder: Builder = COLLECTION_FIELDS
 
     @property
     def typed_choices(self):
@@ -139,7 +188,7 @@ class FieldRow:
                    for value, line in zip(self.shown_enum, choice_lines(self.shown_enum)))
 
     def errors_on(self, part):
-        """The row's messages about its input ``part`` (``name``, one of ``OWN_INPUTS`` or
+        """The row's messages about its input ``part`` (``name``, one of its builder's ``own_inputs`` or
         ``options``). A message names what it is about (``name: required``, ``maxLength: ...``,
         ``enum[2]: ...``), by its path's first key: a key without an input of its own is
         written in the options' JSON, so it is theirs."""
@@ -148,8 +197,9 @@ class FieldRow:
     def _input_of(self, error):
         """The input a message is about; a key set only in the options (its own input empty)
         is theirs, since that is where it was typed."""
-        key = _input_of(error)
-        if key in OWN_INPUTS and key != "type" and not self._holds(key) and key in _option_keys(self.options):
+        own_inputs = self.builder.own_inputs
+        key = _input_of(error, own_inputs)
+        if key in own_inputs and key != "type" and not self._holds(key) and key in _option_keys(self.options):
             return "options"
         return key
 
@@ -157,7 +207,7 @@ class FieldRow:
         """Whether the row's own input for ``key`` holds a value."""
         if key in SETTINGS:
             return bool(str(self.settings.get(key) or "").strip())
-        if key in FLAGS:
+        if key in self.builder.flags:
             return key in self.flags
         return bool({"title": self.title, "required": self.required, "enum": self.enum.strip(),
                      "collection": self.collection}.get(key))
@@ -168,11 +218,12 @@ class FieldRow:
                     or any(self.settings.values()) or self.flags)
 
 
-def _input_of(error):
+def _input_of(error, own_inputs):
     """The input a row's message is about: the first key of its path (``enum`` of
-    ``enum[2]``, ``items`` of ``items.type``), the options when it has none of its own."""
+    ``enum[2]``, ``items`` of ``items.type``), the options when it has none of its own
+    among ``own_inputs``."""
     key = re.match(r"[^.\[:]*", error).group(0)
-    return key if key in ("name", *OWN_INPUTS) else "options"
+    return key if key in ("name", *own_inputs) else "options"
 
 
 def _option_keys(options):
@@ -210,22 +261,23 @@ def _setting_value(key, kind, text):
     return None, f"{key}: must be a number such as 0, 10 or 2.5 (got {text!r})"
 
 
-def rows_from_schema(schema):
-    """The builder rows of ``schema``'s fields, in their order."""
+def rows_from_schema(schema, builder=COLLECTION_FIELDS):
+    """The ``builder`` rows of ``schema``'s fields, in their order."""
     schema = schema if isinstance(schema, dict) else {}
-    required = set(schema.get("required") or [])
+    required = set(schema.get("required") or []) if builder.required_list else set()
+    own_inputs, flag_names = builder.own_inputs, builder.flags
     rows = []
     for index, (name, config) in enumerate((schema.get("properties") or {}).items()):
         config = config if isinstance(config, dict) else {}
-        collection = config.get("collection") or []
+        collection = (config.get("collection") or []) if builder.references else []
         settings = {key: _setting_text(kind, config[key]) for key, kind in SETTINGS.items() if key in config}
         settings = {key: text for key, text in settings.items() if text is not None}
-        flags = frozenset(flag for flag in FLAGS if config.get(flag) is True)
+        flags = frozenset(flag for flag in flag_names if config.get(flag) is True)
         # A setting its input cannot show (a label that is no text, a flag that is no true)
         # stays in the options, as it is.
         others = {key: value for key, value in config.items()
-                  if key not in OWN_INPUTS or (key in SETTINGS and key not in settings)
-                  or (key in FLAGS and config[key] is not True)}
+                  if key not in own_inputs or (key in SETTINGS and key not in settings)
+                  or (key in flag_names and config[key] is not True)}
         enum = config.get("enum") if isinstance(config.get("enum"), list) else []
         rows.append(FieldRow(
             index=index, name=name, type=str(config.get("type") or "string"), title=config.get("title") or "",
@@ -234,15 +286,15 @@ def rows_from_schema(schema):
             collection=[str(name) for name in collection] if isinstance(collection, list) else [str(collection)],
             settings=settings, flags=flags,
             options=json.dumps(others, ensure_ascii=False) if others else "", position=index + 1,
-            stored=config, listed=name in required,
+            stored=config, listed=name in required, builder=builder,
         ))
     return rows
 
 
-def blank_row(rows):
-    """An empty row numbered after ``rows``, for a new field."""
+def blank_row(rows, builder=COLLECTION_FIELDS):
+    """An empty ``builder`` row numbered after ``rows``, for a new field."""
     index = max((row.index for row in rows), default=-1) + 1
-    return FieldRow(index=index, position=len(rows) + 1)
+    return FieldRow(index=index, position=len(rows) + 1, builder=builder)
 
 
 def _text(value):
@@ -251,10 +303,11 @@ def _text(value):
     return value if isinstance(value, str) else ""
 
 
-def rows_from_form(form, stored=()):
+def rows_from_form(form, stored=(), builder=COLLECTION_FIELDS):
     """The rows of a posted builder form, in their chosen order, removed ones left out.
 
     Args:
+        builder: the ``Builder`` the rows were shown with: an input it has not is ignored.
         stored: the rows the form was filled with (``rows_from_schema``): a label posted
             back unchanged keeps its stored text, spaces and line breaks (which an input
             cannot hold) and all; a typed one is trimmed. A row posted back unchanged keeps
@@ -263,7 +316,7 @@ def rows_from_form(form, stored=()):
     shown = {row.index: row for row in stored}
     parts = {}
     for key, value in form.items():
-        matched = ROW_PART.match(key)
+        matched = builder.row_part.match(key)
         if matched:
             part = matched.group(2)
             # The collection select may post several names; every other input posts one text.
@@ -282,9 +335,9 @@ def rows_from_form(form, stored=()):
             collection=values.get("collection", []),
             settings={key: input_text(values.get(key, ""), before.settings.get(key) if before else None)
                       for key in SETTINGS if values.get(key, "").strip() or (before and key in before.settings)},
-            flags=frozenset(flag for flag in FLAGS if values.get(flag)),
+            flags=frozenset(flag for flag in builder.flags if values.get(flag)),
             options=values.get("options", "").strip(),
-            position=typed_position(position, 10**6 + index), shown=before,
+            position=typed_position(position, 10**6 + index), shown=before, builder=builder,
         )
         if before is not None and set(row.collection) == set(before.collection):
             # The browser posts the selected targets in page order: the same targets are the
@@ -401,7 +454,7 @@ def _row_config(row, known_collections=None):
         elif text:
             config[key], problem = _setting_value(key, kind, text)
             problems += [problem] if problem else []
-    for flag in FLAGS:
+    for flag in row.builder.flags:
         if flag in row.flags:
             config[flag] = True
     choices = _enum(row)
@@ -423,6 +476,8 @@ def _row_config(row, known_collections=None):
 
 def _is_listed(row):
     """Whether the schema's ``required`` list names the row's field."""
+    if not row.builder.required_list:
+        return False
     if row.stored is not None:
         return row.listed
     if row.shown is not None and row.required == row.shown.required:
@@ -467,15 +522,18 @@ def schema_from_rows(rows, known_collections=None, required_order=()):
     return schema, problems
 
 
-def attach_errors(rows, details, where="schema"):
+def attach_errors(rows, details, prefix="schema.properties."):
     """Put each ``{field, message}`` of the API's details also on the row of the field it names.
+
+    Args:
+        prefix: what the path of a message about a field starts with, before the field's
+            name (``fields.`` for a form's).
 
     Returns:
         The details that name no row (a collection-level one, or a field's name).
     """
     by_name = {row.name: row for row in rows if row.name}
     unplaced = []
-    prefix = f"{where}.properties."
     for detail in details:
         path = detail.get("field") or ""
         name, _, rest = path[len(prefix):].partition(".") if path.startswith(prefix) else ("", "", "")
