@@ -1,11 +1,13 @@
 """The field builder's type-dependent settings in a real browser (Chromium via selenium): each
-row shows the settings that fit its type, and one holding a value stays in sight."""
+row shows the settings that fit its type, and one holding a value stays in sight; the form
+editor's rows are added, moved and removed by the same script."""
 
+from app.db.models import Form
 from tests.fixtures.auth import hashed
-from tests.fixtures.browser import critical_violations
+from tests.fixtures.browser import critical_violations, navigate
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import create_user
-from tests.test_admin_browser_editing import by, finish, open_page, sign_in, wait_for
+from tests.test_admin_browser_editing import by, finish, open_page, row_button, sign_in, wait_for
 
 
 def shown_settings(driver, row):
@@ -43,3 +45,31 @@ def test_a_row_shows_the_settings_of_its_type(served_admin, chromium):
     added = chromium.find_elements(by().CSS_SELECTOR, "#field-3-collection option")
     assert "field-0-notes" in {option.get_attribute("value") for option in added}, "a name is not renumbered"
     finish(chromium, {"collection editor": critical_violations(chromium)}, "admin-field-builder-settings")
+
+
+def test_the_form_editor_builds_its_fields_with_the_script(served_admin, chromium):
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select
+
+    wait = wait_for(chromium)
+    sign_in(chromium, served_admin, create_user("editor", password_hash=hashed()))
+    open_page(chromium, served_admin + "/admin/forms/new", "New form")
+    chromium.find_element(by().ID, "f-name").send_keys("contact")
+    chromium.find_element(by().ID, "f-display").send_keys("Contact")
+    chromium.find_element(by().ID, "field-0-name").send_keys("email")
+    Select(chromium.find_element(by().ID, "field-0-type")).select_by_value("email")
+    chromium.find_element(by().ID, "add-field").click()
+    wait.until(ec.presence_of_element_located((by().ID, "field-1-name"))).send_keys("topic")
+    Select(chromium.find_element(by().ID, "field-1-type")).select_by_value("radio")
+    assert shown_settings(chromium, 1) == {"enum"}
+    chromium.find_element(by().ID, "field-1-enum").send_keys("sales\nsupport")
+    chromium.find_element(by().ID, "add-field").click()
+    wait.until(ec.presence_of_element_located((by().ID, "field-2-name"))).send_keys("gone")
+    row_button(chromium, "field-2-name", "remove").click()
+    row_button(chromium, "field-1-name", "up").click()  # topic before email
+    audited = {"form editor": critical_violations(chromium)}
+    navigate(chromium, wait, chromium.find_element(by().CSS_SELECTOR, "#form-editor button[type=submit]"))
+    wait.until(ec.url_contains("/admin/forms/contact?saved=1"))
+    assert Form.get(Form.name == "contact").fields == {"topic": {"type": "radio", "enum": ["sales", "support"]},
+                                                       "email": {"type": "email"}}
+    finish(chromium, audited, "admin-form-builder")

@@ -5,8 +5,9 @@ import json
 import pytest
 
 from app.db.models import Form, FormSubmission
-from app.services import forms
+from app.services import forms, role_permissions
 from tests.fixtures.admin import csrf_token
+from tests.fixtures.users import bearer, token_for
 
 pytestmark = pytest.mark.backends
 
@@ -24,26 +25,30 @@ def test_a_form_is_made_in_the_editor_and_its_problems_are_shown(browser, signed
     listing = browser.get("/admin/forms")
     assert 'href="/admin/forms"' in listing.text and "No forms yet." in listing.text
     editor = listing.click(href="/admin/forms/new")
+    assert "f-fields" not in editor.text, "no JSON text area for the fields"
     form = editor.forms["form-editor"]
     form["name"] = "contact"
     form["display_name"] = "Contact <us>"
-    form["fields"] = '{"email": {"type": "picture"}'
+    form["field-0.name"], form["field-0.type"] = "email", "email"
+    form["field-0.options"] = '{"pattern": "^[a-z@.]+$"'
     shown = form.submit(status=422)
     assert "not valid JSON" in shown.text and 'value="Contact &lt;us&gt;"' in shown.text
+    assert marked(shown, "field-0-options")
     form = shown.forms["form-editor"]
-    form["fields"] = json.dumps({"email": {"type": "picture"}, "photo": {"type": "media"}})
+    form["field-0.options"] = ""
+    form["field-0.title"] = "Your email"
     form["redirect_url"] = "javascript:alert(1)"
     shown = form.submit(status=422)
     problems = shown.html.find(id="form-problems").text
-    assert "fields.email.type" in problems and "settings.redirect_url" in problems
+    assert "settings.redirect_url" in problems and "fields" not in problems
     form = shown.forms["form-editor"]
-    form["fields"] = json.dumps(FIELDS)
     form["redirect_url"] = "/thanks"
     form["notify_emails"] = "a@example.com, b@example.com\nc@example.com"
     saved = form.submit(status=303)
     assert saved.location.endswith("/admin/forms/contact?saved=1")
     stored = Form.get(Form.name == "contact")
-    assert stored.fields == FIELDS and stored.display_name == "Contact <us>"
+    assert stored.fields == {"email": {"type": "email", "title": "Your email"}}
+    assert stored.display_name == "Contact <us>"
     assert stored.settings["notify_emails"] == ["a@example.com", "b@example.com", "c@example.com"]
     page = saved.follow()
     form = page.forms["form-editor"]
@@ -52,6 +57,162 @@ def test_a_form_is_made_in_the_editor_and_its_problems_are_shown(browser, signed
     assert Form.get(Form.name == "contact").is_active is False
     form["name"] = "new"
     assert "reserved" in form.submit(status=422).text
+
+
+def marked(page, input_id):
+    return page.html.select_one(f"#{input_id}").get("aria-invalid") == "true"
+
+
+def test_the_builder_offers_the_form_field_types_by_label_and_no_collection_parts(browser, signed_in_as):
+    signed_in_as("editor")
+    page = browser.get("/admin/forms/new")
+    select = page.html.select_one("#field-0-type")
+    options = {option["value"]: option.get_text() for option in select.select("optgroup option")}
+    assert set(options) == forms.FORM_FIELD_TYPES and len(select.select("option")) == len(forms.FORM_FIELD_TYPES)
+    assert (options["textarea"], options["integer"], options["multiselect"]) == (
+        "Long text", "Whole number", "Several choices")
+    for part in ("indexed", "sortable", "collection"):
+        assert page.html.select_one(f"#field-0-{part}") is None, part
+    assert not page.html.select("[data-setting='collection']")
+    assert page.html.select_one("#add-field") and page.html.select_one("#field-row-template")
+    form = page.forms["form-editor"]
+    form["name"], form["display_name"] = "contact", "Contact"
+    form["field-0.name"], form["field-0.type"], form["field-0.required"] = "agree", "checkbox", True
+    fields = dict(form.submit_fields())
+    # A forged flag is no input of a form's rows: ignored, as any unknown name is.
+    browser.post("/admin/forms/new", {**fields, "field-0.indexed": "1", "field-0.collection": "x"}, status=303)
+    assert Form.get(Form.name == "contact").fields == {"agree": {"type": "checkbox", "required": True}}
+
+
+def test_a_type_a_form_does_not_accept_is_refused_on_its_row(browser, signed_in_as):
+    signed_in_as("editor")
+    form = browser.get("/admin/forms/new").forms["form-editor"]
+    form["name"], form["display_name"] = "contact", "Contact"
+    form["field-0.name"], form["field-0.title"] = "photo", "Photo"
+    fields = dict(form.submit_fields())
+    refused = browser.post("/admin/forms/new", {**fields, "field-0.type": "media"}, status=422)
+    assert "fields.photo.type" in refused.html.find(id="form-problems").text
+    row_errors = refused.html.select_one("#field-0-errors").text
+    assert marked(refused, "field-0-type") and "type: a form cannot carry a 'media' field" in row_errors
+    kept = refused.forms["form-editor"]
+    assert kept["field-0.type"].value == "media" and kept["field-0.title"].value == "Photo"
+    assert Form.select().count() == 0
+
+
+def test_fields_are_added_edited_reordered_and_removed_by_rows(browser, signed_in_as):
+    signed_in_as("editor")
+    form = browser.get("/admin/forms/new").forms["form-editor"]
+    form["name"], form["display_name"] = "contact", "Contact"
+    form["field-0.name"], form["field-0.type"], form["field-0.title"] = "email", "email", "Email"
+    form["field-0.required"] = True
+    page = form.submit(status=303).follow()
+    form = page.forms["form-editor"]  # the saved row, then an empty one for the next field
+    form["field-1.name"], form["field-1.type"], form["field-1.title"] = "topic", "select", "Topic"
+    form["field-1.enum"] = "sales\nsupport"
+    page = form.submit(status=303).follow()
+    form = page.forms["form-editor"]
+    form["field-2.name"], form["field-2.type"] = "message", "textarea"
+    form["field-2.maxLength"], form["field-2.placeholder"] = "2000", "How can we help?"
+    form.submit(status=303)
+    assert Form.get(Form.name == "contact").fields == {
+        "email": {"type": "email", "title": "Email", "required": True},
+        "topic": {"type": "select", "title": "Topic", "enum": ["sales", "support"]},
+        "message": {"type": "textarea", "placeholder": "How can we help?", "maxLength": 2000},
+    }
+    form = browser.get("/admin/forms/contact").forms["form-editor"]
+    form["field-1.enum"] = "sales\nsupport\npress"
+    form["field-0.required"] = False
+    form["field-2.position"] = "1"  # the message first
+    form["field-0.remove"] = True
+    form.submit(status=303)
+    stored = Form.get(Form.name == "contact").fields
+    assert list(stored) == ["message", "topic"]
+    assert stored["topic"]["enum"] == ["sales", "support", "press"]
+    form = browser.get("/admin/forms/contact").forms["form-editor"]
+    assert [form[f"field-{index}.name"].value for index in (0, 1)] == ["message", "topic"]
+
+
+# Settings the rows have no input for, and values an input would write otherwise.
+UNUSUAL = {
+    "code": {"type": "string", "title": "Code", "default": "AB", "placeholder": "AB",
+             "pattern": "^[A-Z]+$", "maxLength": 8},
+    "size": {"type": "number", "required": True, "default": 1.0, "min": 0.5, "max": 10},
+    "kind": {"type": "radio", "enum": [1, "1", True], "enumLabels": ["One", "Text one", "Yes"]},
+    "agree": {"type": "boolean", "required": True, "helpText": "  spaces kept  "},
+}
+
+
+def test_an_untouched_save_keeps_every_field_exactly(browser, signed_in_as):
+    editor = signed_in_as("editor")
+    browser.post_json("/admin/api/forms", {"name": "odd", "display_name": "Odd", "fields": UNUSUAL},
+                      headers={**bearer(token_for(editor)), "Accept": "application/json"}, status=201)
+    before = Form.get(Form.name == "odd").fields
+    form = browser.get("/admin/forms/odd").forms["form-editor"]
+    assert json.loads(form["field-0.options"].value) == {"default": "AB", "pattern": "^[A-Z]+$"}
+    assert json.loads(form["field-2.options"].value) == {"enumLabels": ["One", "Text one", "Yes"]}
+    form.submit(status=303)
+    assert json.dumps(Form.get(Form.name == "odd").fields) == json.dumps(before), "keys, types and order kept"
+    # Each row edited in one input: every other key keeps its stored value and type.
+    form = browser.get("/admin/forms/odd").forms["form-editor"]
+    form["field-0.title"] = "Your code"
+    form["field-1.max"] = "20"
+    form["field-2.title"] = "Kind"
+    form["field-3.title"] = "I agree"
+    form.submit(status=303)
+    after = Form.get(Form.name == "odd").fields
+    assert after["code"] == {**before["code"], "title": "Your code"}
+    assert after["size"] == {**before["size"], "max": 20} and isinstance(after["size"]["default"], float)
+    assert after["kind"] == {**before["kind"], "title": "Kind"} and after["kind"]["enum"] == [1, "1", True]
+    assert after["agree"] == {**before["agree"], "title": "I agree"}
+    assert list(after) == list(before)
+
+
+def test_a_refused_save_keeps_the_rows_and_marks_each_input(browser, signed_in_as):
+    signed_in_as("editor")
+    a_form()
+    form = browser.get("/admin/forms/contact").forms["form-editor"]
+    form["field-0.title"] = "Your email"
+    form["field-1.min"] = "lots"  # the row's own problem: no number
+    form["field-2.name"], form["field-2.type"] = "code", "string"
+    form["field-2.options"] = '{"pattern": "("}'  # the service's: no pattern
+    form["field-2.position"] = "1"
+    form["redirect_url"] = "//evil.example"
+    refused = form.submit(status=422)
+    problems = refused.html.find(id="form-problems").text
+    assert "fields.message" in problems and "fields.code.pattern" in problems and "settings.redirect_url" in problems
+    assert marked(refused, "field-1-min") and marked(refused, "field-2-options")
+    assert not marked(refused, "field-0-title") and not marked(refused, "field-2-name")
+    kept = refused.forms["form-editor"]
+    assert [kept[f"field-{index}.name"].value for index in (2, 0, 1)] == ["code", "email", "message"]
+    assert [kept[f"field-{index}.position"].value for index in (2, 0, 1)] == ["1", "2", "3"]
+    assert (kept["field-0.title"].value, kept["field-1.min"].value) == ("Your email", "lots")
+    assert kept["field-2.options"].value == '{"pattern": "("}' and kept["redirect_url"].value == "//evil.example"
+    assert Form.get(Form.name == "contact").fields == FIELDS, "nothing saved"
+    kept["field-1.min"], kept["field-2.options"], kept["redirect_url"] = "", "", ""
+    kept.submit(status=303)
+    assert list(Form.get(Form.name == "contact").fields) == ["code", "email", "message"]
+
+
+def test_a_row_without_a_name_is_called_by_its_place(browser, signed_in_as):
+    signed_in_as("editor")
+    form = browser.get("/admin/forms/new").forms["form-editor"]
+    form["name"], form["display_name"] = "contact", "Contact"
+    form["field-0.title"] = "Email"
+    refused = form.submit(status=422)
+    assert "Field 1" in refused.html.find(id="form-problems").text and marked(refused, "field-0-name")
+    assert refused.forms["form-editor"]["field-0.title"].value == "Email" and Form.select().count() == 0
+
+
+def test_a_reader_sees_the_rows_without_tools(browser, signed_in_as):
+    a_form()
+    matrix = role_permissions.load()
+    role_permissions.replace({**matrix, "viewer": matrix["viewer"] | {"forms.read"}}, "admin")
+    signed_in_as("viewer")
+    page = browser.get("/admin/forms/contact")
+    assert page.html.select_one("#form-editor fieldset").has_attr("disabled")
+    assert [row.select_one("code").text for row in page.html.select("[data-field-row]")] == ["email", "message"]
+    for tool in ("#add-field", "#field-row-template", "#field-0-position", "[data-move]", "#field-2-name"):
+        assert page.html.select_one(tool) is None, tool
 
 
 def test_submissions_are_listed_shown_marked_deleted_and_exported(browser, signed_in_as):

@@ -1,21 +1,38 @@
 """Forms (``forms.read``, ``forms.manage``): the list, a form's editor, its submissions.
 
-The editor takes a form's fields as JSON in a text area, as ``POST /admin/api/forms`` does,
-and its settings as controls (the notification addresses one per line or separated by
-commas). What the service refuses is shown above the form, every problem by its path
-(``fields.email.type``), with what was typed kept. A field list that is not JSON at all is
-said so, with the position of the mistake. The rules are the API's (``app.services.forms``).
+The editor builds a form's fields with the collection editor's field builder
+(``app.admin.field_builder``), limited to what a form carries: the form field types
+(``forms.FORM_FIELD_TYPES``, by their labels), each field's name, label, ``required``
+(its own ``"required": true``), choices, minimum and maximum, lengths, placeholder, help
+text, and any other setting (``pattern``, ``default``, ``enumLabels``...) as JSON; no
+indexed or sortable flags and no referenced collections. Rows are added, removed and
+reordered in place (``field-builder.js``), or without script by an empty row, a remove box
+and positions. A row posted back as shown keeps its field exactly as stored. The settings
+are controls of their own (the notification addresses one per line or separated by commas).
+
+A save goes through the forms service, as ``POST /admin/api/forms`` does: what it refuses is
+shown above the form, every problem by its path (``fields.email.type``), and a problem
+about a field also on its row, marking the input it is about; what the rows cannot say
+(a row without a name, a name used twice, options that are no JSON object, a minimum that
+is no number) is listed with the service's problems. What was typed is kept.
 
 A submission's page shows what was sent; its status (new, read, spam) changes only by its
 buttons, never by opening it. The export is the API's (``GET /admin/api/forms/{id}/
 submissions/export``), for the same rows.
 """
 
-import json
 import re
 
 import falcon
 
+from app.admin.field_builder import (
+    COLLECTION_FIELDS,
+    attach_errors,
+    blank_row,
+    rows_from_form,
+    rows_from_schema,
+    schema_from_rows,
+)
 from app.admin.pages import one, page_number, read_form, redirect
 from app.api.access import access
 from app.api.exports import FORMATS
@@ -25,36 +42,53 @@ from app.services.pagination import pagination_meta
 
 PAGE_SIZE = 50
 _ADDRESS_SEPARATORS = re.compile(r"[\s,;]+")
+# The rows of a form's fields: its types only, each field's own "required", no flags and no
+# references (a form has neither).
+FORM_FIELDS = COLLECTION_FIELDS.limited_to(forms.FORM_FIELD_TYPES, flags=(), references=False,
+                                           required_list=False)
 
 
 def _draft(form=None):
     """The editor's values for ``form`` (a new form's when None), as the page's controls hold them."""
     if form is None:
-        return {"name": "", "display_name": "", "description": "", "is_active": True, "fields": "{}",
+        return {"name": "", "display_name": "", "description": "", "is_active": True,
                 "success_message": forms.DEFAULT_SUCCESS_MESSAGE, "redirect_url": "", "notify_emails": "",
                 "turnstile": False}
     settings = forms.form_json(form)["settings"]
     return {"name": form.name, "display_name": form.display_name, "description": form.description or "",
-            "is_active": form.is_active, "fields": json.dumps(form.fields, indent=2, ensure_ascii=False),
+            "is_active": form.is_active,
             "success_message": settings["success_message"], "redirect_url": settings["redirect_url"] or "",
             "notify_emails": "\n".join(settings["notify_emails"]), "turnstile": settings["turnstile"]}
 
 
-def _posted(req):
-    """The editor's values as posted (text as typed, boxes as booleans)."""
-    form = read_form(req)
-    draft = {name: one(form, name) for name in ("name", "display_name", "description", "fields",
-                                                 "success_message", "redirect_url", "notify_emails")}
-    draft.update(is_active=one(form, "is_active") == "1", turnstile=one(form, "turnstile") == "1")
+def _rows(form=None):
+    """The builder rows of ``form``'s fields (none for a new form)."""
+    return rows_from_schema({"properties": form.fields}, FORM_FIELDS) if form is not None else []
+
+
+def _posted(posted):
+    """The editor's values as ``posted`` (text as typed, boxes as booleans), the fields aside."""
+    draft = {name: one(posted, name) for name in ("name", "display_name", "description",
+                                                   "success_message", "redirect_url", "notify_emails")}
+    draft.update(is_active=one(posted, "is_active") == "1", turnstile=one(posted, "turnstile") == "1")
     return draft
 
 
-def _values(draft):
-    """The create or update ``draft`` stands for; InvalidForm when its fields are not JSON."""
-    try:
-        fields = json.loads(draft["fields"] or "{}")
-    except ValueError as ex:
-        raise forms.InvalidForm([{"field": "fields", "message": f"not valid JSON ({ex})"}]) from None
+def _fields(rows):
+    """``(fields, problems)`` of the builder ``rows``: the fields the rows make, and the
+    ``{field, message}`` of each problem only the rows can have (put on its row too); a row
+    with one is left out of the fields."""
+    schema, refused = schema_from_rows(rows)
+    problems = []
+    for row, message in refused:
+        row.errors.append(message)
+        # A row without a name yet is called by its place, as its legend says.
+        problems.append({"field": f"fields.{row.name}" if row.name else f"Field {row.position}", "message": message})
+    return schema["properties"], problems
+
+
+def _values(draft, fields):
+    """The create or update ``draft`` with ``fields`` stands for."""
     settings = {
         "success_message": draft["success_message"] or forms.DEFAULT_SUCCESS_MESSAGE,
         "redirect_url": draft["redirect_url"].strip() or None,
@@ -86,26 +120,38 @@ class FormEditor:
         self._renderer = renderer
         self._settings = settings
 
-    def show(self, req, resp, draft, form=None, problems=(), status=falcon.HTTP_200):
-        """Render the editor of ``draft`` (``form``: the stored one being edited, else None)."""
+    def show(self, req, resp, draft, rows, form=None, problems=(), status=falcon.HTTP_200):
+        """Render the editor of ``draft`` and the field ``rows`` (``form``: the stored one being
+        edited, else None); one who may change it also gets an empty row for a new field."""
+        can_manage = req.context.user.can(MANAGE)
+        shown = rows + [blank_row(rows, FORM_FIELDS)] if can_manage else rows
         self._renderer.page(req, resp, "site_form.html", status=status, draft=draft, form=form,
-                            problems=list(problems), can_manage=req.context.user.can(MANAGE),
+                            problems=list(problems), can_manage=can_manage, rows=shown, editable=can_manage,
+                            template_row=blank_row(shown, FORM_FIELDS),
                             turnstile_ready=turnstile_ready(self._settings))
 
     def save(self, req, resp, form=None):
         """Create (``form`` None) or update ``form`` from the post; back to its page, or the editor
-        again with the problems."""
-        draft = _posted(req)
+        again with the problems, the rows as posted."""
+        posted = read_form(req)
+        draft = _posted(posted)
+        rows = rows_from_form(posted, _rows(form), FORM_FIELDS)
+        fields, row_problems = _fields(rows)
         ready = turnstile_ready(self._settings)
+        values = _values(draft, fields)
         try:
-            values = _values(draft)
+            if row_problems:
+                # Not saved: the service's rules are checked only to list its problems too.
+                forms.prepare(values, ready, current=form)
+                raise forms.InvalidForm([])
             saved = (forms.update_form(form.id, values, ready) if form is not None
                      else forms.create_form(values, ready, req.context.user.id))
         except forms.InvalidForm as ex:
-            self.show(req, resp, draft, form, ex.details, falcon.HTTP_422)
+            attach_errors(rows, ex.details, prefix="fields.")
+            self.show(req, resp, draft, rows, form, [*row_problems, *ex.details], falcon.HTTP_422)
             return
         except forms.FormExists as ex:
-            self.show(req, resp, draft, form, [{"field": "name", "message": ex.message}], falcon.HTTP_409)
+            self.show(req, resp, draft, rows, form, [{"field": "name", "message": ex.message}], falcon.HTTP_409)
             return
         redirect(resp, f"/admin/forms/{saved.name}?saved=1")
 
@@ -115,7 +161,7 @@ class FormNewPage(FormEditor):
 
     @access(MANAGE)
     def on_get(self, req, resp):
-        self.show(req, resp, _draft())
+        self.show(req, resp, _draft(), _rows())
 
     @access(MANAGE)
     def on_post(self, req, resp):
@@ -128,7 +174,7 @@ class FormPage(FormEditor):
     @access(READ)
     def on_get(self, req, resp, name):
         form = forms.get_form(name)
-        self.show(req, resp, _draft(form), form)
+        self.show(req, resp, _draft(form), _rows(form), form)
 
     @access(MANAGE)
     def on_post(self, req, resp, name):

@@ -1,5 +1,6 @@
-// The collection editor's field builder: add, remove and reorder field rows in place, and
-// show each row only the settings that fit its type.
+// The field builder (the collection editor's and the form editor's): add, remove and reorder
+// field rows in place, and show each row only the settings that fit its type. It works on
+// the page's #field-rows, #field-row-template and #add-field, whichever editor holds them.
 // Without this script the page still works: an empty row adds a field, a checkbox removes
 // one, the position inputs order them and every setting shows; here the buttons do it,
 // positions follow, and a setting that does not fit the type is hidden unless it holds a
@@ -46,7 +47,8 @@
     });
   }
 
-  // A new collection's fields may refer to it: its name, as typed, is one of the targets.
+  // A new collection's fields may refer to it: its name, as typed, is one of the targets
+  // (a form's rows have no targets, and its page no #c-name).
   const ownName = document.getElementById("c-name");
   function offerOwnName(root) {
     if (!ownName || ownName.readOnly) {
