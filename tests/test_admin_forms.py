@@ -1,9 +1,12 @@
-"""The admin's Forms pages over WebTest: the list, the editor, submissions, export, CSRF."""
+"""The admin's Forms pages over WebTest: the list, the editor and its field builder rows, submissions,
+export, CSRF."""
 
 import json
 
 import pytest
 
+from app.admin.field_builder import rows_from_form, schema_from_rows
+from app.admin.site_forms import FORM_FIELDS
 from app.db.models import Form, FormSubmission
 from app.services import forms, role_permissions
 from tests.fixtures.admin import csrf_token
@@ -271,3 +274,13 @@ def test_viewers_and_authors_cannot_delete_a_form(browser, signed_in_as, role):
     browser.post("/admin/forms/contact", {"csrf_token": token, "name": "contact", "display_name": "X",
                                           "fields": "{}"}, status=403)
     assert Form.select().count() == 1 and FormSubmission.select().count() == 1
+
+
+def test_a_forms_rows_say_required_on_the_field_only():
+    # A form's fields have no schema-level required list: a ticked box is the field's own flag.
+    posted = {"field-0.name": "agree", "field-0.type": "checkbox", "field-0.required": "1",
+              "field-1.name": "email", "field-1.type": "email"}
+    schema, problems = schema_from_rows(rows_from_form(posted, (), FORM_FIELDS))
+    assert problems == []
+    assert schema == {"type": "object", "properties": {"agree": {"type": "checkbox", "required": True},
+                                                       "email": {"type": "email"}}}

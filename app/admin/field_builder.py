@@ -22,9 +22,10 @@ A row posted back as it was shown keeps the field's stored entry as it is, so a 
 only the fields that were edited; in an edited row, each input posted back as it was shown
 keeps its key's stored value (``1.0`` stays ``1.0``, a list of one collection stays a list).
 The rows only assemble the raw schema: whether it is valid is decided by the collections API's
-own validation, so the editor shows exactly the API's messages. The form adds only what the
-API cannot know: a number input holding no number, and a reference to a collection that does
-not exist (a target the field already had is kept, existing or not).
+own validation (a form's fields: the forms service's), so the editor shows exactly the API's
+messages. The form adds only what the API cannot know: a number input holding no number, and
+a reference to a collection that does not exist (a target the field already had is kept,
+existing or not).
 
 Choices are shown one per line as the content form's options show them (``news``, ``2``,
 ``true``; as JSON where two would read alike, ``"1"`` and ``1``), and as JSON an option no
