@@ -167,6 +167,22 @@ def test_a_name_is_checked_whole_and_the_export_names_a_safe_file(client, admin)
     assert filename.startswith("we_ird__x_y_-submissions-") and filename.endswith(".csv")
 
 
+NAME_REFUSED = {"error": "Validation failed", "details": [
+    {"field": "name", "message": "A form name must use lower-case letters, digits, - and _, up to 64 characters"}]}
+
+
+@pytest.mark.parametrize("name", ["x" * 65, "Contact", ""])
+def test_a_name_against_the_rule_is_refused_in_the_rule_s_words_on_create_and_change(client, admin, name):
+    """Too long, too short or the wrong letters: the service's rule says why, on POST and PATCH alike."""
+    assert client.post_json("/admin/api/forms", {**CONTACT, "name": name}, headers=admin, status=422).json == \
+        NAME_REFUSED
+    made = make_form(client, admin)
+    assert client.patch_json(f"/admin/api/forms/{made['id']}", {"name": name}, headers=admin, status=422).json == \
+        NAME_REFUSED
+    assert [form.name for form in Form.select()] == ["contact"]
+    assert make_form(client, admin, name="x" * 64)["name"] == "x" * 64  # the longest name the rule takes
+
+
 def test_a_form_is_found_by_its_id_before_any_name_and_no_name_looks_like_an_id(client, admin):
     refused = client.post_json("/admin/api/forms", {**CONTACT, "name": "0123456789abcdef0123456789abcdef"},
                                headers=admin, status=422).json

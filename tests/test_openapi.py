@@ -292,3 +292,20 @@ def test_public_reads_declare_their_meta_timestamp_cache_and_timing(doc, path):
 def test_content_lists_declare_sonicjs_s_page_size(doc, path):
     params = {p["name"]: p for p in doc["paths"][path]["get"]["parameters"]}
     assert params["pageSize"]["in"] == "query" and "limit" in params["pageSize"]["description"]
+
+
+@pytest.mark.parametrize(("path", "field", "rule"), [
+    ("/admin/api/forms", "name", "A form name must use lower-case letters, digits, - and _, up to 64 characters"),
+    ("/admin/api/collections", "name",
+     "A collection name must use lower-case letters, digits, - and _, up to 64 characters"),
+    ("/auth/register", "username", "A username is 3 to 50 of A-Z, a-z, 0-9, '_', '.', '-'"),
+    ("/admin/api/users", "username", "A username is 3 to 50 of A-Z, a-z, 0-9, '_', '.', '-'"),
+    ("/auth/accept-invitation", "username", "A username is 3 to 50 of A-Z, a-z, 0-9, '_', '.', '-'"),
+])
+def test_names_checked_by_their_services_state_the_rule_in_words(doc, path, field, rule):
+    """Their services check these names and refuse them in the rule's words: the document says
+    that rule, not a pattern or a length the service's refusal would contradict."""
+    ref = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    declared = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"][field]
+    declared = next((choice for choice in declared.get("anyOf", []) if choice.get("type") == "string"), declared)
+    assert declared == {"type": "string", "description": rule}

@@ -27,10 +27,10 @@ from app.admin.list_columns import UNCHANGED, column_choices, posted_list_fields
 from app.admin.pages import one, read_form, redirect, search_of
 from app.api.access import access
 from app.api.collections import CollectionCreate, CollectionPatch, default_schema, validated_schema
-from app.api.errors import SERVICE_ERROR_STATUS, APIError, readable_validation_detail
+from app.api.errors import SERVICE_ERROR_STATUS, APIError
 from app.services import collections
 from app.services.cache import Namespace, invalidate
-from app.services.errors import ServiceError
+from app.services.errors import ServiceError, validation_detail
 from app.services.type_changes import FieldTypeConflict
 
 DONE = {"created": "Collection created.", "saved": "Saved.", "activated": "Collection activated.",
@@ -103,7 +103,7 @@ def _refusal(ex):
     if isinstance(ex, APIError):
         return FormProblem(ex.status, ex.title, ex.details or [])
     if isinstance(ex, msgspec.ValidationError):
-        return FormProblem(falcon.HTTP_422, "Validation failed", [readable_validation_detail(ex)])
+        return FormProblem(falcon.HTTP_422, "Validation failed", [validation_detail(ex)])
     # Field-level details (``[{field, message}]``) are shown next to their fields; a type
     # change items refuse, on the row of each field.
     fields = ex.details if isinstance(ex.details, list) else []

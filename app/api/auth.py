@@ -44,7 +44,6 @@ from app.api.sign_in_redirect import is_browser_form_post
 from app.services import users
 from app.services.accounts import (
     MAX_PASSWORD_LENGTH,
-    USERNAME_PATTERN,
     USERNAME_RULE,
     DuplicateAccount,
     Email,
@@ -52,13 +51,16 @@ from app.services.accounts import (
     InvalidEmail,
     InvalidToken,
     WeakPassword,
+    check_username,
 )
 from app.services.cache import Namespace, invalidate
 from app.services.identity import LEAST_PRIVILEGED_ROLE, issue_jwt, issue_time, token_expiry
 from app.services.plugins import hooks
 
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
-Username = Annotated[str, msgspec.Meta(pattern=USERNAME_PATTERN)]
+# A username the client chooses: no pattern in the type, ``checked_username`` checks it once the
+# body is read, so every route refuses it in the rule's words (422 on ``username``).
+Username = Annotated[str, msgspec.Meta(description=f"A username is {USERNAME_RULE}")]
 # A username in an edit: the stored one sent back unchanged is kept even when an older install
 # took it before today's rule; the service checks a new one against the rule (422 on ``username``).
 EditedUsername = Annotated[str, msgspec.Meta(description=f"A new username is {USERNAME_RULE}")]
@@ -110,6 +112,19 @@ class AcceptInvitationBody(msgspec.Struct, forbid_unknown_fields=True):
     username: Username
     password: Password
     confirm_password: Password | None = None
+
+
+def checked_username(username):
+    """``username`` when it is None (one is derived) or obeys the rule for usernames;
+    InvalidUsername otherwise (422 on ``username``, in the rule's words).
+
+    A route calls it right after reading its body, before a token, a password, a role or
+    the per-address guard is looked at, as a pattern in the body's type was checked; the
+    accounts service checks again for its other callers.
+    """
+    if username is not None:
+        check_username(username)
+    return username
 
 
 def session_user(user):
@@ -215,6 +230,7 @@ class RegisterResource:
         if not self._accounts.registration_open():
             raise forbidden("Registration is currently disabled")
         body = read_body(req, RegisterBody)
+        checked_username(body.username)
         self._guard.acquire(req, "register", body.email)
         try:
             user = self._accounts.create_user(
@@ -501,6 +517,7 @@ class AcceptInvitationResource:
     @no_store
     def on_post(self, req, resp):
         body = read_body(req, AcceptInvitationBody)
+        checked_username(body.username)
         _check_confirmation(body.password, body.confirm_password)
         user = redeem_token(
             self._guard, req, lambda: self._accounts.accept_invitation(body.token, body.username, body.password)

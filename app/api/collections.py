@@ -60,7 +60,7 @@ from app.api.timing import timing_json
 from app.services import collections
 from app.services.cache import DATABASE, Namespace, invalidate
 from app.services.collection_schema import (
-    NAME_REGEX,
+    NAME_RULE,
     CollectionConfigError,
     parse_schema,
     schema_to_builtins,
@@ -75,7 +75,9 @@ SEARCHABLE_TYPES = (
 )
 CACHE_NAMESPACE = Namespace.COLLECTIONS
 
-Name = Annotated[str, msgspec.Meta(pattern=NAME_REGEX)]
+# No pattern of its own: the collections service checks the name (its rule, then the names
+# the admin's pages take), and its refusal says the rule in words.
+Name = Annotated[str, msgspec.Meta(description=f"A collection name must {NAME_RULE}")]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 LongText = Annotated[str, msgspec.Meta(max_length=2000)]
 # A schema's field names have no length limit of their own; a listed one longer than this is

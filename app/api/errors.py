@@ -36,9 +36,6 @@ from app.runtime.kv import KVError
 from app.runtime.outages import Outage, database_outage
 from app.runtime.r2 import R2Error
 from app.runtime.r2.guard import BucketUnavailable
-from app.services.accounts import USERNAME_PATTERN, InvalidUsername
-from app.services.collection_schema import NAME_REGEX as COLLECTION_NAME_REGEX
-from app.services.collection_schema import NAME_RULE as COLLECTION_NAME_RULE
 from app.services.errors import ErrorKind, ServiceError, validation_detail
 from app.services.plugins import HookVeto
 
@@ -417,25 +414,13 @@ def serialize_error(req, resp, ex):
     resp.data = msgspec.json.encode(body)
 
 
-# msgspec's refusals of a pattern that says little to a reader, as the services word them:
-# a body's username is then refused in the same words on every route (create, edit, register).
-READABLE_PATTERN_ERRORS = {
-    f"Expected `str` matching regex {USERNAME_PATTERN!r}": str(InvalidUsername()),
-    f"Expected `str` matching regex {COLLECTION_NAME_REGEX!r}": f"A collection name must {COLLECTION_NAME_RULE}",
-}
-
-
-def readable_validation_detail(ex):
-    """``validation_detail`` of a msgspec ValidationError, a pattern's refusal in words
-    (``READABLE_PATTERN_ERRORS``): what the API and the admin's forms show alike."""
-    detail = validation_detail(ex)
-    detail["message"] = READABLE_PATTERN_ERRORS.get(detail["message"], detail["message"])
-    return detail
-
-
 def handle_validation_error(req, resp, ex, params):
-    """msgspec validation failures are 422 with the failing field path (``a.b[0]``)."""
-    raise unprocessable("Validation failed", [readable_validation_detail(ex)])
+    """msgspec validation failures are 422 with the failing field path (``a.b[0]``).
+
+    Names whose rule a reader needs in words (usernames, collection and form names) carry
+    no pattern or length in their types: their services check them and say the rule.
+    """
+    raise unprocessable("Validation failed", [validation_detail(ex)])
 
 
 def handle_decode_error(req, resp, ex, params):

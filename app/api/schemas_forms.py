@@ -5,9 +5,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from app.api.schemas import Closed, Ms
+from app.services.collection_schema import NAME_RULE
 
 SubmissionStatus = Literal["new", "read", "spam"]
-FormName = Annotated[str, msgspec.Meta(max_length=64)]
+# No length of its own: the forms service's rule (1 to 64 characters of a set) decides, and
+# its refusal says the whole rule, as the admin's form editor shows it.
+FormName = Annotated[str, msgspec.Meta(description=f"A form name must {NAME_RULE}")]
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
 
 

@@ -19,7 +19,7 @@ import falcon
 import msgspec
 
 from app.api.access import access
-from app.api.auth import EditedUsername, Email, Name, Password, Username
+from app.api.auth import EditedUsername, Email, Name, Password, Username, checked_username
 from app.api.describe import Param, describe, paged
 from app.api.errors import conflict, field_error, forbidden, invalid_param, nothing_to_update, read_body
 from app.api.params import limit_param, page_param
@@ -197,6 +197,7 @@ class UsersResource:
     @no_store
     def on_post(self, req, resp):
         body = read_body(req, CreateUserBody)
+        checked_username(body.username)
         check_can_grant(req.context.user, body.role, "Creating a user")
         user = account_errors(lambda: self._accounts.create_user(
             body.email, body.password, body.role, body.username, body.first_name, body.last_name))

@@ -52,10 +52,8 @@ FIELD_TYPES = frozenset({
 })
 CHOICE_TYPES = frozenset({"select", "multiselect", "radio"})
 MAX_PATTERN_LENGTH = 256
-# A collection's name, in every route and file. The API checks it with msgspec's pattern
-# (``NAME_REGEX``: "(?!\n)", since msgspec's "$" also matches before a final newline);
-# every refusal says ``NAME_RULE`` rather than the expression.
-NAME_REGEX = r"^[a-z0-9_-]{1,64}(?!\n)$"
+# A collection's name (and a form's), in every route and file: every refusal says
+# ``NAME_RULE`` rather than the expression (``collection_name_problem``).
 NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")  # fullmatch: no final newline passes either
 NAME_RULE = "use lower-case letters, digits, - and _, up to 64 characters"
 # Names the admin's own pages take: /admin/collections/new creates a collection, so a
@@ -284,6 +282,15 @@ def parse_collection_config(raw):
 def reserved_name_message(name):
     """Why the collection name ``name`` (one of ``RESERVED_NAMES``) is refused."""
     return f"{name!r} is reserved: /admin/collections/{name} is the admin's page for a new collection"
+
+
+def collection_name_problem(name):
+    """Why ``name`` cannot name a collection, in the words a refusal shows, or None when it can."""
+    if not NAME_PATTERN.fullmatch(name):
+        return f"A collection name must {NAME_RULE}"
+    if name in RESERVED_NAMES:
+        return reserved_name_message(name)
+    return None
 
 
 def check_config(config):

@@ -3,7 +3,8 @@
 The schema a caller sends is validated before it reaches here (``app.services.collection_schema``);
 these functions own the rules about stored rows:
 
-* names are unique, and none is one the admin's pages take (``RESERVED_NAMES``);
+* names obey the rule for names (``NAME_RULE``), are unique, and none is one the admin's
+  pages take (``RESERVED_NAMES``);
 * managed collections (``managed = 1``, defined by a file and kept by ``collections sync``)
   are read-only: the file would overwrite any change at the next sync;
 * a collection that still has content (soft-deleted items included: they still reference
@@ -34,7 +35,7 @@ from app.db.models import Collection, Content, Workflow, database, now_ms
 from app.db.rows import columns_of, fetch_models
 from app.db.schema_turns import SchemaTurnBusy, take_schema_turn
 from app.db.text_match import contains_any_case
-from app.services.collection_schema import RESERVED_NAMES, check_list_fields, known_list_fields, reserved_name_message
+from app.services.collection_schema import check_list_fields, collection_name_problem, known_list_fields
 from app.services.content.validation import schema_properties
 from app.services.errors import CONFLICT, INVALID, NOT_FOUND, UNAVAILABLE, ServiceError
 from app.services.field_indexes import lock_for_drops, sync_field_indexes
@@ -98,13 +99,13 @@ def shown_list_fields(row):
     return known_list_fields(row.list_fields, schema_properties(row.schema) or {})
 
 
-class CollectionNameReserved(ServiceError):
-    """The name is one the admin's pages take; ``details`` names the field: 422."""
+class CollectionNameRefused(ServiceError):
+    """The name breaks the rule for names, or is one the admin's pages take; ``details``
+    names the field with the reason: 422."""
 
     kind = INVALID
 
-    def __init__(self, name):
-        message = reserved_name_message(name)
+    def __init__(self, message):
         super().__init__("Validation failed", [{"field": "name", "message": message}])
 
 
@@ -174,15 +175,17 @@ def _schema_turn(wait_ms):
 def create_collection(name, display_name, description, schema, is_active=True, turn_wait_ms=None,
                       list_fields=None):
     """Create an unmanaged collection; CollectionConflict when the name is taken,
-    CollectionNameReserved when the admin's pages take it, ListFieldsInvalid when
+    CollectionNameRefused when it breaks the rule for names or the admin's pages take it
+    (the API's body and the admin's form leave the name to this check), ListFieldsInvalid when
     ``list_fields`` names what ``schema`` does not know.
 
     Args:
         turn_wait_ms: the longest wait for the schema turn (``app.db.schema_turns``), None:
             as long as it takes; past it, SchemaChangeInProgress.
     """
-    if name in RESERVED_NAMES:
-        raise CollectionNameReserved(name)
+    problem = collection_name_problem(name)
+    if problem is not None:
+        raise CollectionNameRefused(problem)
     list_fields = checked_list_fields(list_fields, schema)
     now = now_ms()
     with _schema_turn(turn_wait_ms):
