@@ -7,8 +7,9 @@ import pytest
 
 from app.db.models import Plugin, PluginActivity
 from tests.fixtures.admin import browser_for, csrf_token, sign_in
-from tests.fixtures.app import client_for
+from tests.fixtures.app import client_for, run_env_cli
 from tests.fixtures.auth import hashed
+from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.users import create_user
 
 pytestmark = pytest.mark.backends
@@ -50,6 +51,28 @@ def test_the_reactivation_is_done_once(env, admin):
         client_for(env).get("/admin/api/plugins", headers=admin)
     row = Plugin.get(Plugin.name == "core-workflow")
     assert PluginActivity.select().where(PluginActivity.plugin == row.id).count() == 1
+
+
+def statuses(client, admin):
+    return {p["name"]: p["status"] for p in client.get("/admin/api/plugins", headers=admin).json["data"]}
+
+
+def test_a_required_plugin_switched_off_behind_a_running_app_is_active_again(env, admin):
+    """`d1 execute` writes around the plugins service: the running app, which read its rows
+    already, sees the change when the cache generation moves and makes the plugin active."""
+    client = client_for(env)
+    assert statuses(client, admin)["core-workflow"] == "active"
+    result = run_env_cli(env, "d1", "execute", "DB", "--command",
+                         "UPDATE plugins SET status = 'inactive' WHERE name IN ('core-workflow', 'core-cache')")
+    assert result.exit_code == 0, result.output
+    past_generation_bound()
+    listed = statuses(client, admin)
+    assert listed["core-workflow"] == "active"
+    assert listed["core-cache"] == "inactive", "a plugin not required stays as it was written"
+    row = Plugin.get(Plugin.name == "core-workflow")
+    assert row.status == "active"
+    (activity,) = PluginActivity.select().where(PluginActivity.plugin == row.id, PluginActivity.action == "activate")
+    assert activity.details == {"reason": "required"} and activity.user_id is None
 
 
 def test_the_admin_refuses_to_deactivate_a_required_plugin_saying_why(env):

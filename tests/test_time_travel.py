@@ -21,7 +21,8 @@ from app.runtime.context import ScheduledEvent
 from app.runtime.env import build_env
 from app.scheduled import run_scheduled
 from app.services.field_indexes import existing_indexes
-from tests.fixtures.app import MIGRATIONS, CliProject, env_with_copy, make_env, migrate
+from app.services.log_buffer import flush_process_buffer
+from tests.fixtures.app import MIGRATIONS, CliProject, client_for, env_with_copy, make_env, migrate
 from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.content import insert_items
 
@@ -910,3 +911,25 @@ def test_changes_logged_before_transactions_were_numbered_are_each_their_own(pro
     assert seq_of(project.bookmark("--timestamp", unix_seconds(first["changed_at"]))) == first["seq"]
     assert project.restore("--timestamp", unix_seconds(first["changed_at"])).exit_code == 0
     assert project.content() == {"p1": "Old", "p2": "Post 2"}
+
+
+def test_a_restore_switching_a_required_plugin_off_leaves_it_active_in_a_running_app(project):
+    """A required plugin is always active: a restore to a moment it was stored inactive is
+    followed, in a running app, by its activation once the app reads its plugins again."""
+    env = project.env()
+    client = client_for(env)
+    status = "SELECT status FROM plugins WHERE name = 'core-workflow'"
+    try:
+        client.get("/api/content", status=200)  # the app has read its plugins' rows
+        project.sql("UPDATE plugins SET status = 'inactive' WHERE name = 'core-workflow'")
+        moment = now_seconds_between_writes()
+        project.sql("UPDATE plugins SET status = 'active' WHERE name = 'core-workflow'")
+        result = project.restore("--timestamp", moment)
+        assert result.exit_code == 0, result.output
+        assert project.rows(status) == [{"status": "inactive"}]
+        past_generation_bound()
+        client.get("/api/content", status=200)
+        assert project.rows(status) == [{"status": "active"}]
+    finally:
+        flush_process_buffer()  # the app's request log rows, to this test's database
+        env.DB.db.close()

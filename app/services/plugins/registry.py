@@ -147,9 +147,28 @@ class PluginRegistry:
 
     def _read_states(self):
         self._ensure_rows()
+        states = self._cached_states()
+        if self._required_off(states):
+            # Written behind the running workers' back (`d1 execute`, a time-travel restore:
+            # each bumps the cache generations after its commit, so the states are read
+            # anew): the rows are brought in line with the code again, as on a first read.
+            self._rows_ensured = False
+            self._ensure_rows()
+            states = self._cached_states()
+        return states
+
+    def _cached_states(self):
         if self._cache is None:
             return _load_states()
         return self._cache.get_or_load_shared(Namespace.PLUGINS, ("states",), _load_states)
+
+    def _required_off(self, states):
+        """Whether ``states`` holds a loaded required plugin inactive, or without its row.
+
+        A look at the decoded states alone: no query while every required plugin is active.
+        """
+        return any(info.required and states.get(name, {}).get("status") != ACTIVE
+                   for name, info in self.infos.items())
 
     def is_active(self, name):
         """Whether plugin ``name`` is active now."""
@@ -350,10 +369,12 @@ class PluginRegistry:
         """Activate the rows of loaded required plugins that are not active; their names.
 
         A database may hold such a row inactive: deactivated before the plugin became
-        required (or by SonicJS, or an import). The app relies on these plugins, and
+        required (or by SonicJS), or switched off while the app runs by a write that goes
+        around ``set_active`` (`d1 execute`, a time-travel restore; ``_read_states`` sees it
+        when the cache generation changes). The app relies on these plugins, and
         ``set_active`` refuses to deactivate them, so they are made active here, the one
         place where the rows are brought in line with the code, each with an activity row
-        saying why. One transaction over the locked rows: of two workers starting at once,
+        saying why. One transaction over the locked rows: of two workers doing it at once,
         the second finds nothing left to do.
         """
         required = [info.name for info in self.infos.values() if info.required]
