@@ -80,6 +80,46 @@ def test_every_page_has_the_security_headers(browser, signed_in_as, posts):
     assert " style=" not in browser.get("/admin").text
 
 
+def csp_directives(response):
+    """``{directive: its sources}`` of the response's Content-Security-Policy."""
+    policy = response.headers["Content-Security-Policy"]
+    return {name: rest.strip() for name, _, rest in (part.strip().partition(" ") for part in policy.split(";"))}
+
+
+def test_the_pages_showing_content_take_https_images_and_no_other_page_does(browser, signed_in_as, posts):
+    """Stored rich text embeds images by https URL: the content form (its HTML editor) and the
+    preview show them. Nothing else of the policy changes, and no page sends its URL away."""
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Draft", data={"title": "Draft", "body": '<img src="https://a.example/x.png">'})
+    form = browser.get(edit_url(item))
+    assert form.html.find(id="f-data-body").text.strip() == '<img src="https://a.example/x.png">'
+    preview = browser.post("/admin/preview/markdown?field=data.body", {"data.body": "![x](https://a.example/x.png)"},
+                           headers={**csrf_headers(browser), "HX-Request": "true"})
+    assert 'src="https://a.example/x.png"' in preview.text
+    content_pages = {
+        "edit": form,
+        "new": browser.get("/admin/content/posts/new"),
+        "refused save": browser.post(edit_url(item), {"csrf_token": csrf_token(browser), "version_number": "1",
+                                                      "data.title": ""}, status=422),
+        "refused move": browser.post(f"{edit_url(item)}/workflow", {"action": "archive"},
+                                     headers=csrf_headers(browser), status=409),
+        "preview": preview,
+    }
+    other_pages = {
+        "dashboard": browser.get("/admin"), "content list": browser.get("/admin/content/posts"),
+        "versions": browser.get(f"{edit_url(item)}/versions"), "account": browser.get("/admin/account"),
+        "missing item": browser.get("/admin/content/posts/nothing-here", status=404),
+    }
+    default = csp_directives(other_pages["dashboard"])
+    assert default["img-src"] == "'self' data:"
+    for name, response in content_pages.items():
+        assert csp_directives(response) == {**default, "img-src": "'self' data: https:"}, name
+    for name, response in {**content_pages, **other_pages}.items():
+        assert response.headers["Referrer-Policy"] == "same-origin", name
+    for name, response in other_pages.items():
+        assert csp_directives(response) == default, name
+
+
 def test_a_signed_in_users_404_page_has_the_admin_layout(browser, signed_in_as):
     anonymous = browser.get("/admin/settings", status=404)
     assert anonymous.html.select_one("nav") is None and anonymous.html.select_one("a[href='/admin/login']")

@@ -37,23 +37,40 @@ API_PREFIX = "/admin/api/"
 MAX_FORM_BYTES = 3 * MAX_BODY_BYTES
 HTML = "text/html; charset=utf-8"
 
-# No inline script or style anywhere: scripts and styles come from /admin/static only.
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-])
+
+def page_policy(image_sources):
+    """The admin pages' Content-Security-Policy, images taken from ``image_sources``.
+
+    No inline script or style anywhere: scripts and styles come from /admin/static only.
+    """
+    return "; ".join([
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        f"img-src {image_sources}",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ])
+
+
+CONTENT_SECURITY_POLICY = page_policy("'self' data:")
+# Stored rich text embeds images by their https URL (SonicJS's editors and API clients write
+# them so): the pages showing it, the content form's HTML editor and its preview, load them
+# as the site would. Images only, over https only; the Referrer-Policy below, the same on
+# every page, sends no admin URL to another origin when one loads.
+CONTENT_PAGE_POLICY = page_policy("'self' data: https:")
+# The templates of those pages (the preview is a fragment inserted into the content form,
+# whose policy governs it there; opened by itself it answers the same one).
+CONTENT_TEMPLATES = frozenset({"content_form.html", "_markdown_preview.html"})
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+CONTENT_PAGE_HEADERS = {**SECURITY_HEADERS, "Content-Security-Policy": CONTENT_PAGE_POLICY}
 
 
 def format_time(epoch_ms):
@@ -112,6 +129,8 @@ class Renderer:
 
     def page(self, req, resp, template, status=falcon.HTTP_200, **values):
         """Render ``template`` into ``resp`` as an HTML page with ``status``."""
+        if template in CONTENT_TEMPLATES:
+            req.context.shows_content = True  # its headers: CONTENT_PAGE_HEADERS
         user = getattr(req.context, "user", None)
         self._pages.render(req, resp, template, status, user=user, csrf_token=self.csrf.token_for(req, resp),
                            plugin_nav=self.plugin_nav(user), user_name=self.user_name(user) if user else "",
@@ -219,7 +238,8 @@ class AdminPagesMiddleware:
     def process_response(self, req, resp, resource, req_succeeded):
         if not serves_page(req, resource, self._is_page):
             return
-        for name, value in SECURITY_HEADERS.items():
+        shows_content = getattr(req.context, "shows_content", False)
+        for name, value in (CONTENT_PAGE_HEADERS if shows_content else SECURITY_HEADERS).items():
             resp.set_header(name, value)
         if resp.status in (falcon.HTTP_401, 401) and req.get_header("HX-Request"):
             # A fragment asked for by htmx (a picker, a preview) once the session has ended:
