@@ -1049,21 +1049,22 @@ def test_an_emptied_blocks_json_is_removed_and_quoted_text_is_text(browser, sign
 
 def test_a_blocks_text_valued_property_in_a_json_textarea_takes_unquoted_text(browser, signed_in_as):
     """Block properties of types the form has no control of its own for, whose values are text
-    (a date-time, a media id), share the JSON textarea: text typed without quotes is that
+    (a media or reference id), share the JSON textarea: text typed without quotes is that
     text, as it always was, while a JSON property refuses it."""
     editor = signed_in_as("editor")
     collection = create_collection("events", {"type": "object", "properties": {
         "title": {"type": "string"},
         "slots": {"type": "array", "blocks": {"slot": {"properties": {
-            "starts": {"type": "datetime"}, "extra": {"type": "json"}}}}},
+            "photo": {"type": "media"}, "extra": {"type": "json"}}}}},
     }}, display_name="Events")
+    first, second = media_row(editor, "one.png"), media_row(editor, "two.png")
     item = insert_content(editor, collection, title="Meetup", data={"title": "Meetup", "slots": [
-        {"blockType": "slot", "starts": "2026-01-02T09:00:00Z"}]})
+        {"blockType": "slot", "photo": first.id}]})
     form = browser.get(f"/admin/content/events/{item.id}").forms["content-form"]
-    assert form["data.slots.0.starts"].value == '"2026-01-02T09:00:00Z"'
-    form["data.slots.0.starts"] = "2026-03-04T10:00:00Z"
+    assert form["data.slots.0.photo"].value == f'"{first.id}"'
+    form["data.slots.0.photo"] = second.id
     form.submit(status=303)
-    assert Content.get_by_id(item.id).data["slots"] == [{"blockType": "slot", "starts": "2026-03-04T10:00:00Z"}]
+    assert Content.get_by_id(item.id).data["slots"] == [{"blockType": "slot", "photo": second.id}]
 
 
 def test_a_blocks_json_nested_deep_is_taken_as_before(browser, signed_in_as, sized):

@@ -8,7 +8,10 @@ A block array (``type: array`` with ``blocks``) is one fieldset per block, its i
 ``data.<field>.<n>.<property>`` beside ``_type`` (the block type, the discriminator's
 value), ``_position`` and ``_remove``. Without script a block is added by choosing its type
 in ``data.<field>._add`` and saving; the browser's script adds, removes and reorders blocks
-in place and keeps the positions in step. A block's inputs are numbered by its place among
+in place and keeps the positions in step. A block's properties get the top-level field's
+control for the types in ``SHARED_CONTROLS`` (the HTML editor, a ``datetime-local`` input in
+UTC, a colour's text box and picker, radio buttons), shown and read by the same rules
+(``shown_control``, ``posted_value``). A block's inputs are numbered by its place among
 the stored blocks (one added on the page takes a number after them), so each posted block
 is read against the stored one it shows: what was not edited keeps its stored value. A
 refused save shows the blocks as posted, in their chosen order and under their numbers
@@ -21,7 +24,8 @@ import math
 from dataclasses import dataclass, field
 
 from app.admin.choices import choices_of, chosen_value, kept_current, offered, select_choices, shown_select
-from app.admin.datetime_input import posted_datetime
+from app.admin.datetime_input import local_value, posted_datetime
+from app.admin.html_clean import clean_editor_html
 from app.api.errors import nul_path
 from app.services.content.validation import MULTIPLE_TYPES
 from app.services.enums import same_value
@@ -30,27 +34,40 @@ LIST_ITEM_CONTROLS = {
     "string": "text", "text": "text", "email": "text", "url": "text", "slug": "text", "color": "text",
     "number": "number", "integer": "number", "date": "date",
 }
-# Rich text and the editor types: text, edited in the content form's Markdown editor (its
-# HTML editor for the types whose editor writes HTML, ``forms.HTML_TYPES``), and in a plain
-# textarea inside a block.
-RICH_TEXT_TYPES = frozenset({"richtext", "markdown", "quill", "mdxeditor", "tinymce", "easymde"})
+# The editor types whose editor writes HTML: edited in the HTML editor, not as Markdown.
+HTML_TYPES = frozenset({"quill", "tinymce"})
+# Rich text and the other editor types: text, edited in the content form's Markdown editor and
+# in a plain textarea inside a block.
+RICH_TEXT_TYPES = frozenset({"richtext", "markdown", "mdxeditor", "easymde"})
+# Types whose control is the same at the top level and inside a block: the HTML editor (Quill
+# over a textarea), a datetime-local input in UTC, a colour's text box with a picker beside
+# it, and radio buttons.
+SHARED_CONTROLS = {**dict.fromkeys(HTML_TYPES, "html"), "datetime": "datetime", "color": "color", "radio": "radio"}
+# Controls of one option of ``choices``: a radio posts what a select would (its "No value"
+# button the select's empty option), so both are read alike.
+CHOICE_CONTROLS = frozenset({"select", "radio"})
 PROPERTY_CONTROLS = {
     **LIST_ITEM_CONTROLS, "textarea": "textarea", **dict.fromkeys(RICH_TEXT_TYPES, "textarea"),
-    "boolean": "checkbox", "checkbox": "checkbox", "select": "select", "radio": "select",
+    "boolean": "checkbox", "checkbox": "checkbox", "select": "select", **SHARED_CONTROLS,
 }
+# Controls showing their value as text a person types into: the field's ``placeholder`` is theirs.
+PLACEHOLDER_CONTROLS = frozenset({"text", "textarea", "richtext", "html", "number", "color", "datetime",
+                                  "json", "list", "media", "reference"})
 # Controls filled with multi-line text (a textarea): their line breaks come back as CRLF.
 TEXTAREA_CONTROLS = frozenset({"textarea", "richtext", "html"})
 # Property types a block edits as JSON (the form has no control of their own for them) whose
 # values are text: text typed there without quotes is taken as that text, as an editor types
-# a date-time or an id. Any other JSON textarea refuses text that is no JSON.
-TEXT_VALUED_JSON_TYPES = frozenset({"datetime", "media", "file", "reference"})
+# an id. Any other JSON textarea refuses text that is no JSON.
+TEXT_VALUED_JSON_TYPES = frozenset({"media", "file", "reference"})
 DEFAULT_DISCRIMINATOR = "blockType"
 MAX_BLOCKS = 200
 
 
 @dataclass
 class BlockInput:
-    """One property of a block: its name, label, control, the value shown and why it was refused."""
+    """One property of a block: its name, label, control, the value shown and why it was refused,
+    with what ``shown_control`` adds (``local``, ``editor_html``), whether the block type
+    requires it (radio buttons then offer no "No value") and its ``placeholder``."""
 
     name: str
     label: str
@@ -58,6 +75,10 @@ class BlockInput:
     value: object = ""
     choices: tuple = ()
     error: str | None = None
+    required: bool = False
+    placeholder: str = ""
+    local: bool = True
+    editor_html: str = ""
 
 
 @dataclass(frozen=True)
@@ -188,21 +209,57 @@ def _shown(control, value):
     return str(value)
 
 
+def shown_control(control, shown):
+    """``{"value", "local", "editor_html"}`` of a control showing the text ``shown``, at the top
+    level or in a block: a datetime's value as a ``datetime-local`` input takes it, in UTC
+    (``local``: whether it can; else a text input shows it as stored), and where an HTML
+    editor starts from (its HTML cleaned of what the page's Content-Security-Policy refuses;
+    the textarea, the posted value, keeps ``shown`` itself)."""
+    local = local_value(shown) if control == "datetime" else None
+    return {"value": shown if local is None else local, "local": shown == "" or local is not None,
+            "editor_html": clean_editor_html(shown) if control == "html" and shown else ""}
+
+
+def placeholder_of(control, config):
+    """The ``placeholder`` a field's schema entry sets, for a control a person types text into; else ""."""
+    placeholder = config.get("placeholder")
+    return placeholder if control in PLACEHOLDER_CONTROLS and isinstance(placeholder, str) else ""
+
+
+def _required_properties(block):
+    """Names a block type requires, by either spelling (``required: true`` or its ``required`` list)."""
+    listed = block.get("required")
+    names = {name for name in listed if isinstance(name, str)} if isinstance(listed, list) else set()
+    return names | {name for name, config in (block.get("properties") or {}).items()
+                    if isinstance(config, dict) and config.get("required") is True}
+
+
 def _inputs(block, item):
     """The BlockInputs of ``block``'s properties, filled from ``item``."""
     inputs = []
+    required = _required_properties(block)
     for name, config in (block.get("properties") or {}).items():
         config = config if isinstance(config, dict) else {}
         control = PROPERTY_CONTROLS.get(config.get("type", "string"), "json")
         value = item.get(name)
-        select = control == "select"
+        select = control in CHOICE_CONTROLS
         shown = shown_select(config, value) if select else _shown(control, value)
         if control == "json" and value is None and name in item:
             shown = "null"  # a stored null, as JSON writes it: posted back, it stays (``typed_null``)
         inputs.append(BlockInput(name, config.get("title") or name.replace("_", " ").capitalize(), control,
-                                 shown, select_choices(config, value) if select else choices_of(config),
-                                 value.reason if isinstance(value, UnparsedJson) else None))
+                                 choices=select_choices(config, value) if select else choices_of(config),
+                                 error=value.reason if isinstance(value, UnparsedJson) else None,
+                                 required=name in required, placeholder=placeholder_of(control, config),
+                                 **shown_control(control, shown)))
     return inputs
+
+
+def has_html_property(config):
+    """Whether a block array's block types have a property edited in the HTML editor."""
+    blocks = config.get("blocks") if isinstance(config.get("blocks"), dict) else {}
+    return any(isinstance(prop, dict) and PROPERTY_CONTROLS.get(prop.get("type")) == "html"
+               for block in blocks.values() if isinstance(block, dict)
+               for prop in (block.get("properties") or {}).values())
 
 
 def block_types(config):
@@ -301,7 +358,7 @@ def kept_empty(control, raw, stored, was_set, config=None):
         was_set: whether ``stored`` was set at all: a value never set stays unset anyway.
         config: the field's schema entry (a select's enum).
     """
-    if control == "json" or (control == "select" and config is not None and offered(config, stored)):
+    if control == "json" or (control in CHOICE_CONTROLS and config is not None and offered(config, stored)):
         return False
     return was_set and shown_empty(stored) and not raw
 
@@ -328,7 +385,7 @@ def posted_value(control, raw, stored=None, was_set=False, config=None):
     """
     if control == "checkbox":
         return checkbox_value(raw, was_set)
-    if control == "select" and config is not None:
+    if control in CHOICE_CONTROLS and config is not None:
         if kept_current(config, raw, stored):
             return stored
         value = chosen_value(config, raw)

@@ -35,17 +35,22 @@ from dataclasses import dataclass, field
 
 from app.admin.assets import QUILL_CSS, QUILL_JS
 from app.admin.blocks import (
+    CHOICE_CONTROLS,
     LIST_ITEM_CONTROLS,
     RICH_TEXT_TYPES,
+    SHARED_CONTROLS,
     UnparsedJson,
     block_numbering,
     block_rows_from_form,
     blocks_shown,
     form_values,
+    has_html_property,
     kept_empty,
     list_from_form,
     one_value,
+    placeholder_of,
     posted_value,
+    shown_control,
     shown_empty,
     typed_null,
 )
@@ -57,31 +62,25 @@ from app.admin.choices import (
     shown_choices,
     shown_select,
 )
-from app.admin.datetime_input import local_value
-from app.admin.html_clean import clean_editor_html
 from app.services.content.defaults import declared_defaults
 from app.services.content.validation import schema_properties
 
 TEXT_TYPES = frozenset({"string", "text", "email", "url", "slug", "color"})
 INPUT_TYPES = {"email": "email", "url": "url", "color": "text"}
-# The editor types whose editor writes HTML: edited in the HTML editor, not as Markdown.
-HTML_TYPES = frozenset({"quill", "tinymce"})
 # The vendored files the HTML editor needs, linked only by a form that has one.
 HTML_EDITOR_ASSETS = (QUILL_CSS, QUILL_JS)
 CONTROLS = {
     **dict.fromkeys(TEXT_TYPES, "text"),
-    "color": "color",
     "textarea": "textarea",
     **dict.fromkeys(RICH_TEXT_TYPES, "richtext"),
-    **dict.fromkeys(HTML_TYPES, "html"),
+    # The HTML editor, datetime, colour and radio controls, which blocks' properties share.
+    **SHARED_CONTROLS,
     "number": "number",
     "integer": "number",
     "boolean": "checkbox",
     "checkbox": "checkbox",
     "date": "date",
-    "datetime": "datetime",
     "select": "select",
-    "radio": "radio",
     "multiselect": "multiselect",
     "media": "media",
     "file": "media",
@@ -94,9 +93,6 @@ CONTROLS = {
 COLUMN_FIELDS = ("title", "slug")
 # Controls showing their value as ``items``, one control each (``_repeated``).
 REPEATED_CONTROLS = frozenset({"list", "multiselect", "blocks"})
-# Controls of one option of ``choices``: a radio posts what a select would (its "No value"
-# button the select's empty option), so both are read alike.
-CHOICE_CONTROLS = frozenset({"select", "radio"})
 DROP_FIELD = "drop"  # the boxes of leftover values to remove (``leftover_fields``)
 FIELD_PREFIX = "data."
 
@@ -117,7 +113,9 @@ class FormField:
             attributes or script (``html_clean.clean_editor_html``), which the page's
             Content-Security-Policy would refuse, and with what Quill's formats are made of;
             the textarea keeps the stored HTML, saved unchanged while nobody edits it.
-        assets: the vendored files its control needs (``HTML_EDITOR_ASSETS``), linked by the page.
+        assets: the vendored files its control needs (``HTML_EDITOR_ASSETS``, for an HTML field
+            or blocks with an HTML property), linked by the page.
+        placeholder: the schema's ``placeholder``, for a control a person types text into.
         local: whether a datetime's value fits a ``datetime-local`` input (else a text input shows it).
         required: whether the schema requires it.
         choices: ``[(option value, label)]`` of a select or multiselect (``choices.select_choices``,
@@ -146,6 +144,7 @@ class FormField:
     local: bool = True
     assets: tuple = ()
     editor_html: str = ""
+    placeholder: str = ""
 
 
 def control_of(config):
@@ -235,16 +234,14 @@ def form_fields(schema, data, errors=None, picked=None, numbering=None):
         value = (data or {}).get(name)
         shown = (shown_select(config, value) if control in CHOICE_CONTROLS
                  else _shown(control, value, name in (data or {})))
-        local = local_value(shown) if control == "datetime" else None
         fields.append(FormField(
             name=name,
             label=config.get("title") or name.replace("_", " ").capitalize(),
             control=control,
             input_type=INPUT_TYPES.get(field_type, "text"),
-            value=shown if local is None else local,
-            local=shown == "" or local is not None,
-            assets=HTML_EDITOR_ASSETS if control == "html" else (),
-            editor_html=clean_editor_html(shown) if control == "html" and shown else "",
+            **shown_control(control, shown),
+            assets=_assets(control, config),
+            placeholder=placeholder_of(control, config),
             required=name in required and control != "checkbox",
             choices=_choices(control, config, value),
             help=config.get("helpText") or config.get("description"),
@@ -253,6 +250,14 @@ def form_fields(schema, data, errors=None, picked=None, numbering=None):
             picked=(picked or {}).get(name),
         ))
     return fields
+
+
+def _assets(control, config):
+    """The vendored files a control needs: the HTML editor's for an HTML field, and for blocks
+    whose types have an HTML property (a block added on the page starts its editor too)."""
+    if control == "html" or (control == "blocks" and has_html_property(config)):
+        return HTML_EDITOR_ASSETS
+    return ()
 
 
 def _choices(control, config, value):
@@ -334,7 +339,6 @@ def data_from_form(schema, form, current):
         # What was typed is trimmed; a stored value posted back unchanged is kept as it is (a
         # null or "" left empty too), and a box left unticked whose value was never set stays unset.
         raw = one_value(form.get(FIELD_PREFIX + name))
-        control = "select" if control in CHOICE_CONTROLS else control
         if kept_empty(control, raw, data.get(name), name in data, config):
             continue
         if control == "json" and raw is None:

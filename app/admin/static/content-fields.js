@@ -1,5 +1,7 @@
-// The content form's richer controls: the Markdown toolbar, the media and reference
-// pickers, and adding, removing and reordering list items and blocks in place.
+// The content form's richer controls: the Markdown toolbar, the HTML editor, colour pickers,
+// the media and reference pickers, and adding, removing and reordering list items and blocks
+// in place. A block added on the page gets its controls started as those loaded with the page
+// (startControls).
 // Without this script every control still works (see app/admin/forms.py): ids are typed,
 // empty rows add items, positions order blocks and checkboxes remove them.
 (function () {
@@ -69,7 +71,9 @@
     const surface = document.createElement("div");
     surface.className = "html-surface";
     holder.insertBefore(surface, area);
-    const quill = new window.Quill(surface, { theme: "snow", modules: { toolbar: HTML_TOOLBAR } });
+    const quill = new window.Quill(surface, {
+      theme: "snow", placeholder: area.placeholder, modules: { toolbar: HTML_TOOLBAR },
+    });
     // The server's cleaned copy of the stored HTML: the stored HTML's own style and event
     // attributes would be refused by the Content-Security-Policy (and reported) when parsed.
     quill.setContents(quill.clipboard.convert({ html: holder.dataset.htmlStart || "" }), "silent");
@@ -110,10 +114,10 @@
   }
 
   if (window.Quill) {
-    document.querySelectorAll("[data-html-editor]").forEach(startHtmlEditor);
-    // Capture phase: the value is in the textarea before anything reads the form.
+    // Capture phase: the value is in the textarea before anything reads the form. An editor
+    // of a block removed on the page is left alone.
     document.addEventListener("submit", () => editors.forEach((editor) => {
-      if (editor.changed) {
+      if (editor.changed && editor.area.isConnected) {
         editor.area.value = editorHtml(editor.quill);
       }
     }), true);
@@ -208,7 +212,7 @@
     return /^#[0-9a-f]{3}$/.test(value) ? "#" + Array.from(value.slice(1), (c) => c + c).join("") : null;
   }
 
-  document.querySelectorAll("input[data-color-for]").forEach((picker) => {
+  function startColourPicker(picker) {
     const text = document.getElementById(picker.dataset.colorFor);
     const follow = () => {
       const hex = hexColour(text.value);
@@ -222,7 +226,18 @@
       text.value = picker.value;
       text.dispatchEvent(new Event("input", { bubbles: true }));
     });
-  });
+  }
+
+  // The controls a script starts, inside `root`: the page at load, and each block added on
+  // it (a copy of its type's template, whose controls the page's load never saw).
+  function startControls(root) {
+    if (window.Quill) {
+      root.querySelectorAll("[data-html-editor]").forEach(startHtmlEditor);
+    }
+    root.querySelectorAll("input[data-color-for]").forEach(startColourPicker);
+  }
+
+  startControls(document);
 
   // --- Pickers: a choice fills its input and shows what was picked.
   function pick(button) {
@@ -305,6 +320,13 @@
   }
 
   // --- Repeated rows (list items and blocks): move, remove, add.
+  // A row's first control: an HTML editor's editable area stands in for its hidden textarea,
+  // and the editor's link box is no control until a link is edited.
+  function firstControl(row) {
+    return Array.from(row.querySelectorAll("input:not([type=hidden]), select, textarea, .ql-editor"))
+      .find((element) => !element.hidden && !element.closest(".ql-tooltip")) || null;
+  }
+
   function renumber(container) {
     container.querySelectorAll(":scope > [data-repeat-row]").forEach((row, place) => {
       const position = row.querySelector("[data-position]");
@@ -322,7 +344,7 @@
       const neighbour = row.nextElementSibling || row.previousElementSibling;
       row.remove();
       renumber(container);
-      const focus = neighbour && neighbour.querySelector("input:not([type=hidden]), select, textarea");
+      const focus = neighbour && firstControl(neighbour);
       if (focus) {
         focus.focus();
       }
@@ -383,10 +405,16 @@
       const number = Number(input.name.split(".").slice(-2, -1)[0]);
       next = Math.max(next, number + 1);
     });
+    // Its inputs (radio buttons' names too) and ids take the block's number: unique per block.
     container.insertAdjacentHTML("beforeend", template.innerHTML.replaceAll("__n__", String(next)));
+    const block = container.lastElementChild;
+    startControls(block);
+    if (window.htmx) {
+      window.htmx.process(block); // its HTML editor's preview button
+    }
     select.value = "";  // already added: saving must not add it again
     renumber(container);
-    const first = container.lastElementChild.querySelector("input:not([type=hidden]), select, textarea");
+    const first = firstControl(block);
     if (first) {
       first.focus();
     }
