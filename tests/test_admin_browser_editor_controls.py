@@ -1,9 +1,10 @@
 """The content form's editor controls in a real browser (Chromium via selenium): the HTML
 editor (Quill) under the admin's Content-Security-Policy and its undo, the colour picker, the
 unsaved-changes warning (a refused save, an open picker, a stopped save), a picker's late
-answer, the summary's links into Quill and radio buttons, and a half-filled date-time.
+answer, the summary's links into Quill and radio buttons, and a half-filled date-time; then
+the same controls in a block added on the page.
 
-One test on purpose (each browser test costs seconds): the shared browser fixtures fail it on
+Two tests on purpose (each browser test costs seconds): the shared browser fixtures fail it on
 any console error (a CSP violation included) and on critical accessibility violations.
 """
 
@@ -155,3 +156,67 @@ def finish_audit(driver):
     from tests.fixtures.browser import critical_violations
 
     return critical_violations(driver)
+
+
+BLOCKS = {"type": "object", "properties": {
+    "title": {"type": "string", "required": True},
+    "parts": {"type": "array", "blocks": {"part": {"label": "Part", "properties": {
+        "body": {"type": "quill", "title": "Body", "placeholder": "Write the part"},
+        "size": {"type": "radio", "enum": [1, 2], "enumLabels": ["Small", "Large"]},
+        "tint": {"type": "color"},
+        "starts": {"type": "datetime"},
+    }}}},
+}}
+
+
+def test_a_block_added_on_the_page_gets_working_controls(served_admin, chromium):
+    """The script copies the block's template: its Quill editor is started (and keeps working
+    once the block is moved), its radio buttons are a group of their own, its colour picker
+    follows its text box and a half-filled date-time in it stops the save."""
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select
+
+    wait = wait_for(chromium)
+    editor = create_user("editor", password_hash=hashed())
+    pages = create_collection("pages", BLOCKS, display_name="Pages")
+    item = insert_content(editor, pages, title="Parts", data={"title": "Parts", "parts": [
+        {"blockType": "part", "size": 1}]})
+    sign_in(chromium, served_admin, editor)
+    open_page(chromium, f"{served_admin}/admin/content/pages/{item.id}", "Parts")
+    Select(chromium.find_element(by().ID, "f-data-parts-add")).select_by_value("part")
+    chromium.find_element(by().CSS_SELECTOR, "[data-block-add='f-data-parts']").click()
+    surface = wait.until(ec.element_to_be_clickable(
+        (by().CSS_SELECTOR, "[data-html-editor='f-data-parts-b1-body'] .ql-editor")))
+    assert chromium.execute_script("return document.activeElement.closest('[data-html-editor]').dataset.htmlEditor") \
+        == "f-data-parts-b1-body", "the new block's editor has the focus"
+    assert surface.get_attribute("data-placeholder") == "Write the part"
+    assert not chromium.find_element(by().ID, "f-data-parts-b1-body").is_displayed(), "Quill stands in for it"
+    surface.send_keys("Hello block")
+    body = chromium.find_element(by().ID, "f-data-parts-b1-body")
+    wait.until(lambda _: body.get_property("value") == "<p>Hello block</p>")
+
+    chromium.find_element(by().ID, "f-data-parts-b1-size-2").click()
+    assert chromium.find_element(by().ID, "f-data-parts-b0-size-1").is_selected(), "each block's radios are its own"
+    chromium.execute_script("const p = document.getElementById('f-data-parts-b1-tint-picker');"
+                            "p.value = '#336699'; p.dispatchEvent(new Event('input'));")
+    assert chromium.find_element(by().ID, "f-data-parts-b1-tint").get_property("value") == "#336699"
+    chromium.find_element(by().CSS_SELECTOR, "fieldset.block-row:last-child [data-move='up']").click()
+    surface.send_keys(" again")
+    wait.until(lambda _: body.get_property("value") == "<p>Hello block again</p>")
+    audited = {"added block": finish_audit(chromium)}
+
+    starts = chromium.find_element(by().ID, "f-data-parts-b1-starts")
+    starts.send_keys("12")
+    chromium.find_element(by().ID, "save").click()
+    note = wait.until(ec.presence_of_element_located((by().ID, "f-data-parts-b1-starts-incomplete")))
+    assert note.text == "Enter a complete date and time, or clear it."
+    assert chromium.execute_script("return document.activeElement.id") == "f-data-parts-b1-starts"
+    chromium.execute_script("arguments[0].value = '2026-01-31T09:30';"
+                            "arguments[0].dispatchEvent(new Event('input', {bubbles: true}));", starts)
+    navigate(chromium, wait, chromium.find_element(by().ID, "save"))
+    wait.until(ec.url_contains("saved=1"))
+    assert Content.get_by_id(item.id).data["parts"] == [
+        {"blockType": "part", "body": "<p>Hello block again</p>", "size": 2, "tint": "#336699",
+         "starts": "2026-01-31T09:30:00Z"},
+        {"blockType": "part", "size": 1}]
+    finish(chromium, audited, "admin-block-controls")

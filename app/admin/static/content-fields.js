@@ -320,11 +320,11 @@
   }
 
   // --- Repeated rows (list items and blocks): move, remove, add.
-  // A row's first control: an HTML editor's editable area stands in for its hidden textarea,
-  // and the editor's link box is no control until a link is edited.
+  // A row's first control shown: an HTML editor's editable area stands in for its hidden
+  // textarea (Quill's own select and link box are hidden too until used).
   function firstControl(row) {
     return Array.from(row.querySelectorAll("input:not([type=hidden]), select, textarea, .ql-editor"))
-      .find((element) => !element.hidden && !element.closest(".ql-tooltip")) || null;
+      .find((element) => element.getClientRects().length > 0) || null;
   }
 
   function renumber(container) {
