@@ -9,11 +9,13 @@ number input, a checkbox, a date input, a ``datetime-local`` input in UTC
 (``datetime_input``), a select for choices (radio buttons for a ``radio``, checkboxes for a
 multiselect), a media picker and a
 reference picker (an id input the picker fills), a repeatable list for an array of simple
-items and repeatable blocks for an array of ``blocks``, and a textarea of pretty-printed JSON for an
+items and repeatable blocks for an array of ``blocks`` (whose HTML, datetime, colour and radio
+properties get those same controls, ``blocks.SHARED_CONTROLS``), and a textarea of pretty-printed JSON for an
 object or a JSON field, whose text must be JSON (``blocks.UnparsedJson``; an object's
 properties are then the service's to check). Field types the form cannot edit (multiple
 media or references, arrays of objects...) are shown read-only and keep their stored
-value. A posted form becomes the API's ``data`` object: the stored data with the form's
+value. A field's ``placeholder`` is shown in the controls a person types text into
+(``blocks.placeholder_of``). A posted form becomes the API's ``data`` object: the stored data with the form's
 fields replaced, so validation, messages and writes are the service's. What nobody edited
 is stored again as it was (``blocks.posted_value``): text posted back as the form showed it
 keeps its spaces and line breaks, a box left unticked whose value was never set stays
