@@ -1,7 +1,8 @@
 """The content form's editor controls in a real browser (Chromium via selenium): the HTML
 editor (Quill) under the admin's Content-Security-Policy and its undo, the colour picker, the
 unsaved-changes warning (a refused save, an open picker, a stopped save), a picker's late
-answer, the summary's links into Quill and radio buttons, and a half-filled date-time; then
+answer (the picker's id input folded away), the summary's links into Quill and radio buttons,
+and a half-filled date-time; then
 the same controls in a block added on the page.
 
 Two tests on purpose (each browser test costs seconds): the shared browser fixtures fail it on
@@ -91,6 +92,9 @@ def test_html_editor_colour_picker_unsaved_warning_and_a_late_picker_answer(serv
     assert chromium.execute_script("return document.getElementById('f-data-author-picker').childElementCount") == 0
     chromium.find_element(by().ID, "f-data-author-choose").click()  # awaited, the answer opens it
     wait.until(ec.element_to_be_clickable((by().CSS_SELECTOR, "#f-data-author-picker .picker-choice"))).click()
+    # The picker is the control: its id input, folded away, still posts the pick.
+    assert not chromium.find_element(by().ID, "f-data-author").is_displayed()
+    assert chromium.execute_script("return document.activeElement.id") == "f-data-author-choose"
 
     chromium.find_element(by().ID, "f-data-size-2").click()
     chromium.find_element(by().ID, "f-title").send_keys("Welcome")

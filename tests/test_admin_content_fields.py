@@ -272,6 +272,33 @@ def test_invalid_picks_show_the_service_message(browser, signed_in_as, posts):
     assert not Content.select().where(Content.title == "Broken").exists()
 
 
+def fold(page, name):
+    """``(open, folds with script)`` of the summary holding field ``name``'s id input."""
+    details = page.html.select_one(f"#f-data-{name}").find_parent("details", class_="picker-id")
+    return details.has_attr("open"), details.has_attr("data-fold")
+
+
+def test_a_pickers_id_input_folds_away_with_script_unless_the_picker_cannot_show_it(
+        browser, signed_in_as, posts):
+    """Without script the id input is the control, in view; the script folds it away where the
+    picker shows the value, but an id it could not find or a refused one stays in view."""
+    editor = signed_in_as("editor")
+    photo = media_row(editor, "photo.png")
+    page = browser.get("/admin/content/posts/new")
+    assert (fold(page, "hero"), fold(page, "author")) == ((True, True), (True, True))
+    assert page.html.select_one("#f-data-hero").find_previous_sibling("summary").text == "Media file id"
+
+    item = insert_content(editor, posts, data={"hero": photo.id, "author": "no-such-item"})
+    page = browser.get(f"/admin/content/posts/{item.id}")
+    assert (fold(page, "hero"), fold(page, "author")) == ((True, True), (True, False))
+    form = page.forms["content-form"]
+    assert form["data.author"].value == "no-such-item"
+    form["data.hero"], form["data.author"] = "gone", ""
+    refused = form.submit(status=422)
+    assert (fold(refused, "hero"), fold(refused, "author")) == ((True, False), (True, True))
+    assert refused.forms["content-form"]["data.hero"].value == "gone"
+
+
 @pytest.mark.parametrize("typed", ["9" * 5000, "1e999", "-Infinity", "nan"])
 def test_a_number_no_json_can_hold_is_refused_and_shown_as_typed(browser, signed_in_as, posts, typed):
     """More digits than Python converts, a float's overflow, infinity and NaN are no number

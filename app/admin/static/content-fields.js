@@ -239,7 +239,29 @@
 
   startControls(document);
 
+  // Whether `element` is shown, so it can take the focus: the content of a closed <details>
+  // keeps its boxes (it is only not painted), so that is asked apart.
+  function inView(element) {
+    return element.getClientRects().length > 0 && !element.closest("details:not([open])");
+  }
+
   // --- Pickers: a choice fills its input and shows what was picked.
+  // The picker is the control: its id input (the posted value, typed without script) folds
+  // away under its summary, unless the server left it in view (an id the picker could not
+  // show, or a refused one).
+  document.querySelectorAll("details.picker-id[data-fold]").forEach((details) => {
+    details.open = false;
+  });
+
+  // After a pick or a clear the focus goes to the id input when it is in view, else to the
+  // button that opens the picker.
+  function focusPicker(input) {
+    const target = inView(input) ? input : document.getElementById(input.id + "-choose");
+    if (target) {
+      target.focus();
+    }
+  }
+
   function pick(button) {
     const input = document.getElementById(button.dataset.pickTarget);
     if (!input) {
@@ -262,7 +284,7 @@
     const slot = document.getElementById(input.id + "-picker");
     awaited.delete(slot); // a search still under way must not open the panel again
     slot.replaceChildren();
-    input.focus();
+    focusPicker(input);
   }
 
   // A picker's panel is swapped in only from the answer to the slot's latest request, and
@@ -316,7 +338,7 @@
     const input = document.getElementById(id);
     input.value = "";
     document.getElementById(id + "-picked").replaceChildren();
-    input.focus();
+    focusPicker(input);
   }
 
   // --- Repeated rows (list items and blocks): move, remove, add.
@@ -324,7 +346,7 @@
   // textarea (Quill's own select and link box are hidden too until used).
   function firstControl(row) {
     return Array.from(row.querySelectorAll("input:not([type=hidden]), select, textarea, .ql-editor"))
-      .find((element) => element.getClientRects().length > 0) || null;
+      .find(inView) || null;
   }
 
   function renumber(container) {
