@@ -7,7 +7,7 @@ import pytest
 
 from app.db.models import Plugin, PluginActivity
 from tests.fixtures.admin import browser_for, csrf_token, sign_in
-from tests.fixtures.app import client_for, run_env_cli
+from tests.fixtures.app import client_for, record_statements, run_env_cli
 from tests.fixtures.auth import hashed
 from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.users import create_user
@@ -73,6 +73,35 @@ def test_a_required_plugin_switched_off_behind_a_running_app_is_active_again(env
     assert row.status == "active"
     (activity,) = PluginActivity.select().where(PluginActivity.plugin == row.id, PluginActivity.action == "activate")
     assert activity.details == {"reason": "required"} and activity.user_id is None
+
+
+def plugin_writes(statements):
+    """The statements of ``statements`` writing a plugin table."""
+    return [sql for sql, _ in statements
+            if sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")) and '"plugin' in sql]
+
+
+def test_a_required_plugin_whose_row_cannot_be_made_active_costs_no_write_per_request(env, admin, monkeypatch):
+    """A row renamed behind the app (`d1 execute`) leaves a required plugin without a row of
+    its name, and one cannot be inserted for it (its id is taken): the registry tries once,
+    not on every request; once the row is put right, it is made active on the next read."""
+    client = client_for(env)
+    client.get("/api/collections", status=200)
+    result = run_env_cli(env, "d1", "execute", "DB", "--command", "UPDATE plugins SET name = 'core-workflow-old', "
+                         "status = 'inactive' WHERE name = 'core-workflow'")
+    assert result.exit_code == 0, result.output
+    past_generation_bound()
+    client.get("/api/collections", status=200)  # the state read anew: the one try
+    statements = record_statements(env.DB.db, monkeypatch)
+    for _ in range(3):
+        client.get("/api/collections", status=200)
+    assert plugin_writes(statements) == []
+    result = run_env_cli(env, "d1", "execute", "DB", "--command",
+                         "UPDATE plugins SET name = 'core-workflow' WHERE name = 'core-workflow-old'")
+    assert result.exit_code == 0, result.output
+    past_generation_bound()
+    assert statuses(client, admin)["core-workflow"] == "active"
+    assert Plugin.get(Plugin.name == "core-workflow").status == "active"
 
 
 def test_the_admin_refuses_to_deactivate_a_required_plugin_saying_why(env):

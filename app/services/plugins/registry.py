@@ -123,6 +123,7 @@ class PluginRegistry:
         self.infos = infos
         self._cache = cache
         self._rows_ensured = False
+        self._left_off = None  # the states a try to activate required plugins left them off in
         self._route_owners = {}
         self._mounted_routes = None  # {plugin name: [RouteEntry]} once mount_routes ran
         self.hooks = HookRunner(manager, self.is_active, self.states)
@@ -148,13 +149,24 @@ class PluginRegistry:
     def _read_states(self):
         self._ensure_rows()
         states = self._cached_states()
-        if self._required_off(states):
+        if not self._required_off(states):
+            self._left_off = None
+            return states
+        if states != self._left_off:
             # Written behind the running workers' back (`d1 execute`, a time-travel restore:
             # each bumps the cache generations after its commit, so the states are read
             # anew): the rows are brought in line with the code again, as on a first read.
             self._rows_ensured = False
             self._ensure_rows()
             states = self._cached_states()
+            # Still off: a row the code cannot make active (renamed by hand, so its id keeps
+            # a new row out), or states cached before another worker's fix. Tried once per
+            # state read: the same state again is no reason for the writes of another try.
+            self._left_off = states if self._required_off(states) else None
+            if self._left_off is not None:
+                log.warning("required plugins still off after a try to activate them (a row renamed by "
+                            "hand, or another worker's fix not seen yet): %s",
+                            ", ".join(self._required_names_off(states)))
         return states
 
     def _cached_states(self):
@@ -167,8 +179,12 @@ class PluginRegistry:
 
         A look at the decoded states alone: no query while every required plugin is active.
         """
-        return any(info.required and states.get(name, {}).get("status") != ACTIVE
-                   for name, info in self.infos.items())
+        return next(self._required_names_off(states), None) is not None
+
+    def _required_names_off(self, states):
+        """The names of the loaded required plugins ``states`` holds inactive or without a row."""
+        return (name for name, info in self.infos.items()
+                if info.required and states.get(name, {}).get("status") != ACTIVE)
 
     def is_active(self, name):
         """Whether plugin ``name`` is active now."""
