@@ -344,6 +344,27 @@ def test_a_username_breaking_the_rule_skips_the_user_on_postgresql(backup_file, 
     assert invited == {"u-admin": None, "u-early": None}  # its inviter was not imported
 
 
+@pytest.mark.parametrize("name, problem", [
+    ("new", "is reserved"),
+    ("Bad Pages", "A collection name must use lower-case letters, digits, - and _, up to 64 characters"),
+])
+def test_a_collection_name_breaking_the_rule_skips_the_collection_and_its_content(target, backup_file, tmp_path,
+                                                                                  name, problem):
+    """A backup edited by hand (or written by another tool) may name a collection as the app
+    never would: ``new`` is the admin's own address, and other names its routes cannot hold."""
+    backup = json.loads(backup_file.read_text())
+    renamed = next(row for row in backup["data"]["collections"] if row["name"] == "pages")
+    renamed["name"] = name
+    result = target.cli("d1", "import", "DB", _written(tmp_path, backup))
+    assert result.exit_code == 0, result.output
+    assert f"skipped collections {renamed['id']}: name {name!r}: " in result.stderr
+    assert problem in result.stderr
+    assert "collections: 1 inserted, 1 skipped" in result.stdout
+    snapshot = target.snapshot()
+    assert name not in {row["name"] for row in snapshot["collections"]}
+    assert not [row for row in snapshot["content"] if row["collection_id"] == renamed["id"]]
+
+
 def test_collection_name_conflict_sends_content_to_the_existing_collection(target, backup_file):
     target.execute(
         "INSERT INTO collections (id, name, display_name, schema, is_active, managed, created_at, updated_at)"

@@ -20,6 +20,9 @@ is given with its reason (``ImportReport.reasons``):
 * a row whose unique key (user email or username in any case, collection name, media
   file key, content collection and slug) is already there;
 * a user whose username breaks ``USERNAME_PATTERN`` (written before the rule, or by hand);
+* a collection whose name breaks the collection name rule or is reserved (``new``): the
+  admin's and the API's routes could not tell it from their own words, so its content is
+  skipped too;
 * a row whose author or uploader was not imported (a user skipped or refused);
 * a content row whose slug an earlier row of the backup holds in its collection (no row
   names content, so nothing else follows);
@@ -55,6 +58,7 @@ from app.db.schema_turns import take_schema_turn
 from app.runtime.d1.errors import INT64_MAX, pg_message
 from app.services.accounts import USERNAME_RULE, is_username, normalize_email
 from app.services.backup import BACKUP_VERSION, JSON_MARKER, TEXT_MARKER, BackupError, is_marker_shaped, json_columns
+from app.services.collection_schema import collection_name_problem
 
 IMPORT_ORDER = ("users", "collections", "media", "content")
 # Content columns that mirror pending rows of scheduled_content, which backups do not hold.
@@ -532,8 +536,12 @@ class _Importer:
         by_name = self._existing("collections", "name", [r.get("name") for r in rows])
         candidates = []
         for row in rows:
+            name_problem = isinstance(row.get("name"), str) and collection_name_problem(row["name"])
             if row["id"] in by_id:
                 self.collections[row["id"]] = row["id"]
+            elif name_problem:
+                self.collections[row["id"]] = None
+                self._skip("collections", row, f"name {row['name']!r}: {name_problem}")
             elif row.get("name") in by_name:
                 self.collections[row["id"]] = by_name[row["name"]]
                 self._skip("collections", row, f"name {row['name']!r} exists: its content goes there")
