@@ -170,6 +170,39 @@ def test_an_untouched_save_keeps_every_field_exactly(browser, signed_in_as):
     assert list(after) == list(before)
 
 
+def test_a_stored_value_its_input_cannot_show_is_in_the_options_and_never_dropped(browser, signed_in_as):
+    """A label that is no text, a ``required`` that is no boolean and choices that are no list
+    (stored before the forms service checked them): each is shown as it is in its row's other
+    settings, refused by the service whether the row is edited or not, and gone only when
+    taken out of the options."""
+    signed_in_as("editor")
+    odd = {"code": {"type": "string", "title": 5}, "size": {"type": "string", "required": "yes"},
+           "kind": {"type": "select", "enum": "x"}}
+    Form.update(fields=odd).where(Form.id == a_form().id).execute()
+    form = browser.get("/admin/forms/contact").forms["form-editor"]
+    assert [json.loads(form[f"field-{index}.options"].value) for index in (0, 1, 2)] == [
+        {"title": 5}, {"required": "yes"}, {"enum": "x"}]
+    assert form["field-0.title"].value == "" and not form["field-1.required"].checked
+    for edit in ({}, {f"field-{index}.helpText": "Help" for index in (0, 1, 2)}):
+        for name, value in edit.items():
+            form[name] = value
+        refused = form.submit(status=422)
+        problems = refused.html.find(id="form-problems").text
+        assert all(path in problems for path in ("fields.code.title", "fields.size.required", "fields.kind.enum"))
+        assert all(marked(refused, f"field-{index}-options") for index in (0, 1, 2))
+        assert Form.get(Form.name == "contact").fields == odd, "nothing saved"
+        form = refused.forms["form-editor"]
+    form["field-0.options"] = ""  # the label left empty: the field has none
+    form["field-1.options"], form["field-1.required"] = "", True
+    form["field-2.options"], form["field-2.enum"] = "", "a\nb"
+    form.submit(status=303)
+    assert Form.get(Form.name == "contact").fields == {
+        "code": {"type": "string", "helpText": "Help"},
+        "size": {"type": "string", "required": True, "helpText": "Help"},
+        "kind": {"type": "select", "enum": ["a", "b"], "helpText": "Help"},
+    }
+
+
 def test_a_refused_save_keeps_the_rows_and_marks_each_input(browser, signed_in_as):
     signed_in_as("editor")
     a_form()

@@ -275,13 +275,15 @@ def rows_from_schema(schema, builder=COLLECTION_FIELDS):
         settings = {key: text for key, text in settings.items() if text is not None}
         flags = frozenset(flag for flag in flag_names if config.get(flag) is True)
         # A setting its input cannot show (a label that is no text, a flag that is no true)
-        # stays in the options, as it is.
+        # stays in the options, as it is: left out of the row, an edit would drop it.
         others = {key: value for key, value in config.items()
                   if key not in own_inputs or (key in SETTINGS and key not in settings)
-                  or (key in flag_names and config[key] is not True)}
+                  or (key in flag_names and config[key] is not True) or not _shown_as_input(key, value)}
         enum = config.get("enum") if isinstance(config.get("enum"), list) else []
+        title = config.get("title")
         rows.append(FieldRow(
-            index=index, name=name, type=str(config.get("type") or "string"), title=config.get("title") or "",
+            index=index, name=name, type=str(config.get("type") or "string"),
+            title=title if isinstance(title, str) else "",
             required=config.get("required") is True or name in required,
             enum="\n".join(choice_lines(enum)), shown_enum=enum,
             collection=[str(name) for name in collection] if isinstance(collection, list) else [str(collection)],
@@ -290,6 +292,13 @@ def rows_from_schema(schema, builder=COLLECTION_FIELDS):
             stored=config, listed=name in required, builder=builder,
         ))
     return rows
+
+
+def _shown_as_input(key, value):
+    """Whether the input of the label, ``required`` or choices can show ``value``: a text, a
+    boolean, a list (any other key's is decided by its own rule)."""
+    kinds = {"title": str, "required": bool, "enum": list}
+    return key not in kinds or isinstance(value, kinds[key])
 
 
 def blank_row(rows, builder=COLLECTION_FIELDS):
@@ -437,7 +446,7 @@ def _row_config(row, known_collections=None):
     before = row.shown
     kept = before.stored if before is not None and isinstance(before.stored, dict) else {}
     config["type"] = row.type
-    if before is not None and row.title == before.title and "title" in kept:
+    if before is not None and row.title == before.title and isinstance(kept.get("title"), str):
         config["title"] = kept["title"]  # an empty label posted back as shown stays
     elif row.title:
         config["title"] = row.title
