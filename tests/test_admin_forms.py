@@ -229,6 +229,23 @@ def test_a_refused_save_keeps_the_rows_and_marks_each_input(browser, signed_in_a
     assert list(Form.get(Form.name == "contact").fields) == ["code", "email", "message"]
 
 
+def test_a_collection_flag_typed_in_other_settings_is_marked_there(browser, signed_in_as):
+    editor = signed_in_as("editor")
+    form = browser.get("/admin/forms/new").forms["form-editor"]
+    form["name"], form["display_name"] = "contact", "Contact"
+    form["field-0.name"], form["field-0.options"] = "code", '{"indexed": true, "sortable": true}'
+    refused = form.submit(status=422)
+    problems = refused.html.find(id="form-problems").text
+    assert "fields.code.indexed" in problems and "fields.code.sortable" in problems
+    assert marked(refused, "field-0-options") and not marked(refused, "field-0-name")
+    assert Form.select().count() == 0
+    api = browser.post_json("/admin/api/forms", {"name": "contact", "display_name": "Contact",
+                                                 "fields": {"code": {"type": "string", "sortable": True}}},
+                            headers={**bearer(token_for(editor)), "Accept": "application/json"}, status=422)
+    assert api.json["details"] == [{"field": "fields.code.sortable", "message": "indexed and sortable are for "
+                                                                               "collections"}]
+
+
 def test_a_row_without_a_name_is_called_by_its_place(browser, signed_in_as):
     signed_in_as("editor")
     form = browser.get("/admin/forms/new").forms["form-editor"]

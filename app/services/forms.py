@@ -185,8 +185,10 @@ def check_fields(raw):
         # parse_schema names a field "fields.properties.<name>": here the object is the fields.
         problems += _problems(error.replace("fields.properties.", "fields.", 1) for error in ex.errors)
         raise InvalidForm(problems) from None
-    problems += [{"field": f"fields.{name}", "message": "indexed and sortable are for collections"}
-                 for name, field in schema.properties.items() if field.indexed or field.sortable]
+    # Each flag by its own path: the admin's rows mark the input a problem is about by it.
+    problems += [{"field": f"fields.{name}.{flag}", "message": "indexed and sortable are for collections"}
+                 for name, field in schema.properties.items() for flag in ("indexed", "sortable")
+                 if getattr(field, flag)]
     if problems:
         raise InvalidForm(problems)
     return schema_to_builtins(schema)["properties"]
