@@ -76,7 +76,6 @@ TYPE_GROUPS = (
 # A type the schema takes that has no label here yet is still offered, as itself.
 _UNLABELLED = sorted(FIELD_TYPES - {name for _, types in TYPE_GROUPS for name, _ in types})
 TYPE_GROUPS += (("Other", tuple((name, name) for name in _UNLABELLED)),) if _UNLABELLED else ()
-TYPE_LABELS = {name: label for _, types in TYPE_GROUPS for name, label in types}
 _TEXTS = ("string", "textarea", "text", "slug", "email", "url", "color", "markdown", "easymde", "mdxeditor",
           "richtext", "quill", "tinymce")
 # Which types each input fits; an input not listed fits every type.
