@@ -352,6 +352,24 @@ def test_an_unchanged_save_keeps_each_fields_stored_entry(browser, signed_in_as)
     assert Collection.get(Collection.name == "shop").schema["properties"]["author"]["collection"] == ["people", "shop"]
 
 
+def test_a_new_row_after_a_refusal_is_never_a_removed_field(browser, signed_in_as):
+    """After a refusal the empty row gets a row number no stored field has: a field typed into
+    it is new, not the removed field it would otherwise be read as (its choice types kept)."""
+    signed_in_as("admin")
+    create_collection("shop", {"type": "object", "properties": {
+        "title": {"type": "string"}, "size": {"type": "select", "enum": [1, 2]}}})
+    form = browser.get("/admin/collections/shop").forms["collection-form"]
+    # As the page's script posts it: the size row and the empty one taken off the page.
+    posted = {key: value for key, value in form.submit_fields() if not key.startswith(("field-1.", "field-2."))}
+    refused = browser.post("/admin/collections/shop", {**posted, "display_name": ""}, status=422)
+    form = refused.forms["collection-form"]
+    new = refused.html.select("#field-rows [data-field-row]")[-1].select_one("[name$='.name']")["name"]
+    form[new], form[new.replace(".name", ".type")], form[new.replace(".name", ".enum")] = "rating", "select", "1\n2"
+    form["display_name"] = "Shop"
+    form.submit(status=303)
+    assert Collection.get(Collection.name == "shop").schema["properties"]["rating"]["enum"] == ["1", "2"]
+
+
 def test_config_managed_collections_are_read_only(browser, signed_in_as):
     signed_in_as("admin")
     create_collection("from_file", SCHEMA, managed=True)

@@ -246,6 +246,25 @@ def test_a_collection_flag_typed_in_other_settings_is_marked_there(browser, sign
                                                                                "collections"}]
 
 
+def test_a_new_row_after_a_refusal_is_never_a_removed_field(browser, signed_in_as):
+    """The page's script takes a removed row off the page: after a refusal the empty row must
+    not reuse the removed field's row number, or a field typed into it would be read as that
+    field edited (its choices ``1`` and ``2`` numbers, as the removed field's were)."""
+    signed_in_as("editor")
+    a_form(fields={"email": {"type": "email"}, "size": {"type": "select", "enum": [1, 2], "required": True}})
+    form = browser.get("/admin/forms/contact").forms["form-editor"]
+    # As the script posts it: the size row and the empty one removed from the page.
+    posted = {key: value for key, value in form.submit_fields() if not key.startswith(("field-1.", "field-2."))}
+    refused = browser.post("/admin/forms/contact", {**posted, "redirect_url": "javascript:x"}, status=422)
+    form = refused.forms["form-editor"]
+    new = refused.html.select("#field-rows [data-field-row]")[-1].select_one("[name$='.name']")["name"]
+    form[new], form[new.replace(".name", ".type")], form[new.replace(".name", ".enum")] = "rating", "select", "1\n2"
+    form["redirect_url"] = ""
+    form.submit(status=303)
+    assert Form.get(Form.name == "contact").fields == {"email": {"type": "email"},
+                                                       "rating": {"type": "select", "enum": ["1", "2"]}}
+
+
 def test_a_row_without_a_name_is_called_by_its_place(browser, signed_in_as):
     signed_in_as("editor")
     form = browser.get("/admin/forms/new").forms["form-editor"]

@@ -145,7 +145,8 @@ class _Editor:
         editable = not managed and user.can("collections.update" if collection else "collections.create")
         details = problem.details if problem else []
         attach_errors(rows, details)
-        shown = rows + [blank_row(rows)] if editable else rows
+        stored = rows_from_schema(collection.schema) if collection is not None else ()
+        shown = rows + [blank_row(rows, stored=stored)] if editable else rows
         # A collection's fields may refer to it: a new one's posted name is offered too.
         own_name = collection.name if collection is not None else (values.get("name") or "").strip()
         names = sorted({*_collection_names(), *([own_name] if own_name else [])})

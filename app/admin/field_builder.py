@@ -300,9 +300,15 @@ def _shown_as_input(key, value):
     return key not in kinds or isinstance(value, kinds[key])
 
 
-def blank_row(rows, builder=COLLECTION_FIELDS):
-    """An empty ``builder`` row numbered after ``rows``, for a new field."""
-    index = max((row.index for row in rows), default=-1) + 1
+def blank_row(rows, builder=COLLECTION_FIELDS, stored=()):
+    """An empty ``builder`` row numbered after ``rows`` and the ``stored`` fields' rows, for a
+    new field.
+
+    A row posted is read against the stored row of its number: the empty row shown after a
+    refusal must not take the number of a stored field removed from the page, or what is
+    typed into it would be that field edited (its choices' types, its kept values).
+    """
+    index = max((row.index for row in (*rows, *stored)), default=-1) + 1
     return FieldRow(index=index, position=len(rows) + 1, builder=builder)
 
 

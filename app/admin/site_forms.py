@@ -124,7 +124,7 @@ class FormEditor:
         """Render the editor of ``draft`` and the field ``rows`` (``form``: the stored one being
         edited, else None); one who may change it also gets an empty row for a new field."""
         can_manage = req.context.user.can(MANAGE)
-        shown = rows + [blank_row(rows, FORM_FIELDS)] if can_manage else rows
+        shown = rows + [blank_row(rows, FORM_FIELDS, _rows(form))] if can_manage else rows
         self._renderer.page(req, resp, "site_form.html", status=status, draft=draft, form=form,
                             problems=list(problems), can_manage=can_manage, rows=shown, editable=can_manage,
                             template_row=blank_row(shown, FORM_FIELDS),
