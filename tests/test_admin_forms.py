@@ -275,6 +275,20 @@ def test_a_row_without_a_name_is_called_by_its_place(browser, signed_in_as):
     assert refused.forms["form-editor"]["field-0.title"].value == "Email" and Form.select().count() == 0
 
 
+def test_a_row_given_only_a_type_or_required_is_not_dropped(browser, signed_in_as):
+    signed_in_as("editor")
+    form = browser.get("/admin/forms/new").forms["form-editor"]
+    form["name"], form["display_name"] = "contact", "Contact"
+    form["field-0.type"], form["field-0.required"] = "checkbox", True  # the name forgotten
+    refused = form.submit(status=422)
+    assert "Field 1" in refused.html.find(id="form-problems").text and marked(refused, "field-0-name")
+    assert Form.select().count() == 0
+    form = refused.forms["form-editor"]
+    form["field-0.type"], form["field-0.required"] = "string", False  # the row emptied: no field
+    form.submit(status=303)
+    assert Form.get(Form.name == "contact").fields == {}
+
+
 def test_a_reader_sees_the_rows_without_tools(browser, signed_in_as):
     a_form()
     matrix = role_permissions.load()

@@ -213,9 +213,11 @@ class FieldRow:
                      "collection": self.collection}.get(key))
 
     def is_blank(self):
-        """True for a row nothing was typed into (the empty row the page offers)."""
+        """True for a row nothing was typed or chosen in (the empty row the page offers, its
+        type left at ``string``): a type chosen or the required box ticked makes a field whose
+        name is missing, never one dropped without a word."""
         return not (self.name or self.title or self.enum.strip() or self.collection or self.options
-                    or any(self.settings.values()) or self.flags)
+                    or any(self.settings.values()) or self.flags or self.required or self.type != "string")
 
 
 def _input_of(error, own_inputs):
