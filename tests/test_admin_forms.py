@@ -203,6 +203,22 @@ def test_a_stored_value_its_input_cannot_show_is_in_the_options_and_never_droppe
     }
 
 
+def test_a_stored_field_without_a_type_is_shown_without_one(browser, signed_in_as):
+    """Shown as a text field, choosing "Text" would post the row back as shown, and the
+    stored field, still without a type, would be refused again and again."""
+    signed_in_as("editor")
+    Form.update(fields={"a": {"title": "A"}}).where(Form.id == a_form().id).execute()
+    form = browser.get("/admin/forms/contact").forms["form-editor"]
+    assert form["field-0.type"].value == "" and "(no type)" in form.html.select_one("#field-0-type").text
+    refused = form.submit(status=422)
+    assert "fields.a.type: required" in refused.html.find(id="form-problems").text
+    assert marked(refused, "field-0-type")
+    form = refused.forms["form-editor"]
+    form["field-0.type"] = "string"
+    form.submit(status=303)
+    assert Form.get(Form.name == "contact").fields == {"a": {"type": "string", "title": "A"}}
+
+
 def test_a_refused_save_keeps_the_rows_and_marks_each_input(browser, signed_in_as):
     signed_in_as("editor")
     a_form()

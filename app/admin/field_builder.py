@@ -281,9 +281,11 @@ def rows_from_schema(schema, builder=COLLECTION_FIELDS):
                   if key not in own_inputs or (key in SETTINGS and key not in settings)
                   or (key in flag_names and config[key] is not True) or not _shown_as_input(key, value)}
         enum = config.get("enum") if isinstance(config.get("enum"), list) else []
-        title = config.get("title")
+        title, kind = config.get("title"), config.get("type")
         rows.append(FieldRow(
-            index=index, name=name, type=str(config.get("type") or "string"),
+            # No type (or one that is no text) is shown as none: shown as the first type, the
+            # field chosen as that type would be posted back as shown, its stored entry kept.
+            index=index, name=name, type=kind if isinstance(kind, str) else "",
             title=title if isinstance(title, str) else "",
             required=config.get("required") is True or name in required,
             enum="\n".join(choice_lines(enum)), shown_enum=enum,
@@ -296,9 +298,9 @@ def rows_from_schema(schema, builder=COLLECTION_FIELDS):
 
 
 def _shown_as_input(key, value):
-    """Whether the input of the label, ``required`` or choices can show ``value``: a text, a
-    boolean, a list (any other key's is decided by its own rule)."""
-    kinds = {"title": str, "required": bool, "enum": list}
+    """Whether the input of the type, label, ``required`` or choices can show ``value``: a
+    text, a boolean, a list (any other key's is decided by its own rule)."""
+    kinds = {"type": str, "title": str, "required": bool, "enum": list}
     return key not in kinds or isinstance(value, kinds[key])
 
 
