@@ -370,6 +370,18 @@ def test_a_new_row_after_a_refusal_is_never_a_removed_field(browser, signed_in_a
     assert Collection.get(Collection.name == "shop").schema["properties"]["rating"]["enum"] == ["1", "2"]
 
 
+def test_a_refusal_shows_one_empty_row_however_often_it_comes(browser, signed_in_as):
+    signed_in_as("admin")
+    create_collection("shop", SCHEMA)
+    page = browser.get("/admin/collections/shop")
+    for _ in range(3):
+        form = page.forms["collection-form"]
+        form["display_name"] = ""
+        page = form.submit(status=422)
+    assert names_in(page) == ["title", "body", "category"]
+    assert len(page.html.select("#field-rows [data-field-row]")) == 4, "the fields and one empty row"
+
+
 def test_config_managed_collections_are_read_only(browser, signed_in_as):
     signed_in_as("admin")
     create_collection("from_file", SCHEMA, managed=True)

@@ -305,6 +305,18 @@ def test_a_row_given_only_a_type_or_required_is_not_dropped(browser, signed_in_a
     assert Form.get(Form.name == "contact").fields == {}
 
 
+def test_a_refusal_shows_one_empty_row_however_often_it_comes(browser, signed_in_as):
+    signed_in_as("editor")
+    a_form()
+    page = browser.get("/admin/forms/contact")
+    for _ in range(3):
+        form = page.forms["form-editor"]
+        form["redirect_url"] = "javascript:x"
+        page = form.submit(status=422)
+    names = [row.select_one("[name$='.name']")["value"] for row in page.html.select("#field-rows [data-field-row]")]
+    assert names == ["email", "message", ""]
+
+
 def test_a_reader_sees_the_rows_without_tools(browser, signed_in_as):
     a_form()
     matrix = role_permissions.load()

@@ -21,6 +21,7 @@ from app.admin.field_builder import (
     blank_row,
     rows_from_form,
     rows_from_schema,
+    rows_to_show,
     schema_from_rows,
 )
 from app.admin.list_columns import UNCHANGED, column_choices, posted_list_fields
@@ -146,7 +147,7 @@ class _Editor:
         details = problem.details if problem else []
         attach_errors(rows, details)
         stored = rows_from_schema(collection.schema) if collection is not None else ()
-        shown = rows + [blank_row(rows, stored=stored)] if editable else rows
+        shown = rows_to_show(rows, stored=stored) if editable else rows
         # A collection's fields may refer to it: a new one's posted name is offered too.
         own_name = collection.name if collection is not None else (values.get("name") or "").strip()
         names = sorted({*_collection_names(), *([own_name] if own_name else [])})

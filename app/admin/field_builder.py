@@ -316,6 +316,15 @@ def blank_row(rows, builder=COLLECTION_FIELDS, stored=()):
     return FieldRow(index=index, position=len(rows) + 1, builder=builder)
 
 
+def rows_to_show(rows, builder=COLLECTION_FIELDS, stored=()):
+    """``rows`` and, unless one of them is empty already, an empty row after them for a new
+    field (``blank_row``): a refused save posts the empty row back, and another each time
+    would pile them up."""
+    if any(row.is_blank() for row in rows):
+        return list(rows)
+    return [*rows, blank_row(rows, builder, stored)]
+
+
 def _text(value):
     if isinstance(value, list):
         value = value[-1] if value else ""

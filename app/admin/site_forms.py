@@ -31,6 +31,7 @@ from app.admin.field_builder import (
     blank_row,
     rows_from_form,
     rows_from_schema,
+    rows_to_show,
     schema_from_rows,
 )
 from app.admin.pages import one, page_number, read_form, redirect
@@ -124,7 +125,7 @@ class FormEditor:
         """Render the editor of ``draft`` and the field ``rows`` (``form``: the stored one being
         edited, else None); one who may change it also gets an empty row for a new field."""
         can_manage = req.context.user.can(MANAGE)
-        shown = rows + [blank_row(rows, FORM_FIELDS, _rows(form))] if can_manage else rows
+        shown = rows_to_show(rows, FORM_FIELDS, _rows(form)) if can_manage else rows
         self._renderer.page(req, resp, "site_form.html", status=status, draft=draft, form=form,
                             problems=list(problems), can_manage=can_manage, rows=shown, editable=can_manage,
                             template_row=blank_row(shown, FORM_FIELDS),
