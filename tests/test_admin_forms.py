@@ -281,6 +281,21 @@ def test_a_new_row_after_a_refusal_is_never_a_removed_field(browser, signed_in_a
                                                        "rating": {"type": "select", "enum": ["1", "2"]}}
 
 
+def test_the_services_problem_is_put_on_the_row_it_checked_not_its_namesake(browser, signed_in_as):
+    """The second row named ``email`` is refused by the rows and never sent: the service's
+    problem with the pattern is the first row's."""
+    signed_in_as("editor")
+    form = browser.get("/admin/forms/new").forms["form-editor"]
+    form["name"], form["display_name"] = "contact", "Contact"
+    posted = {**dict(form.submit_fields()), "field-0.name": "email", "field-0.type": "email",
+              "field-0.options": '{"pattern": "("}', "field-1.name": "email", "field-1.type": "string"}
+    refused = browser.post("/admin/forms/new", posted, status=422)
+    assert marked(refused, "field-0-options") and "pattern" in refused.html.select_one("#field-0-errors").text
+    assert "pattern" not in refused.html.select_one("#field-1-errors").text
+    assert not marked(refused, "field-1-options") and marked(refused, "field-1-name")
+    assert Form.select().count() == 0
+
+
 def test_a_row_without_a_name_is_called_by_its_place(browser, signed_in_as):
     signed_in_as("editor")
     form = browser.get("/admin/forms/new").forms["form-editor"]

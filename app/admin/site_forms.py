@@ -148,7 +148,9 @@ class FormEditor:
             saved = (forms.update_form(form.id, values, ready) if form is not None
                      else forms.create_form(values, ready, req.context.user.id))
         except forms.InvalidForm as ex:
-            attach_errors(rows, ex.details, prefix="fields.")
+            # A row with a problem of its own was left out of the fields: the service's
+            # problems are the others' (a second row named "email" is not the one checked).
+            attach_errors([row for row in rows if not row.errors], ex.details, prefix="fields.")
             self.show(req, resp, draft, rows, form, [*row_problems, *ex.details], falcon.HTTP_422)
             return
         except forms.FormExists as ex:
