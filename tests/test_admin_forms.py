@@ -342,6 +342,12 @@ def test_a_reader_sees_the_rows_without_tools(browser, signed_in_as):
     assert [row.select_one("code").text for row in page.html.select("[data-field-row]")] == ["email", "message"]
     for tool in ("#add-field", "#field-row-template", "#field-0-position", "[data-move]", "#field-2-name"):
         assert page.html.select_one(tool) is None, tool
+    # The disabled inputs are no guard: the page's fields posted all the same are refused.
+    posted = {**dict(page.forms["form-editor"].submit_fields()),
+              "csrf_token": csrf_token(browser), "field-0.title": "Changed", "field-1.remove": "1"}
+    browser.post("/admin/forms/contact", posted, status=403)
+    browser.post("/admin/forms/new", {**posted, "name": "other"}, status=403)
+    assert Form.get(Form.name == "contact").fields == FIELDS and Form.select().count() == 1
 
 
 def test_submissions_are_listed_shown_marked_deleted_and_exported(browser, signed_in_as):
@@ -398,7 +404,7 @@ def test_viewers_and_authors_cannot_delete_a_form(browser, signed_in_as, role):
     token = csrf_token(browser)
     browser.post("/admin/forms/contact/delete", {"csrf_token": token}, status=403)
     browser.post("/admin/forms/contact", {"csrf_token": token, "name": "contact", "display_name": "X",
-                                          "fields": "{}"}, status=403)
+                                          "field-0.name": "other"}, status=403)
     assert Form.select().count() == 1 and FormSubmission.select().count() == 1
 
 
