@@ -296,6 +296,19 @@ def test_the_services_problem_is_put_on_the_row_it_checked_not_its_namesake(brow
     assert Form.select().count() == 0
 
 
+def test_a_problem_with_a_dotted_name_is_put_on_that_names_row(browser, signed_in_as):
+    """A name holding a dot (posted past the input's pattern) makes a path that also starts
+    with the name before the dot: the problem is the dotted name's row's, on its name."""
+    signed_in_as("editor")
+    form = browser.get("/admin/forms/new").forms["form-editor"]
+    form["name"], form["display_name"] = "contact", "Contact"
+    posted = {**dict(form.submit_fields()), "field-0.name": "a", "field-1.name": "a.b"}
+    refused = browser.post("/admin/forms/new", posted, status=422)
+    assert "fields.a.b" in refused.html.find(id="form-problems").text
+    assert marked(refused, "field-1-name") and not refused.html.select_one("#field-0-errors")
+    assert Form.select().count() == 0
+
+
 def test_a_row_without_a_name_is_called_by_its_place(browser, signed_in_as):
     signed_in_as("editor")
     form = browser.get("/admin/forms/new").forms["form-editor"]

@@ -561,13 +561,16 @@ def attach_errors(rows, details, prefix="schema.properties."):
         The details that name no row (a collection-level one, or a field's name).
     """
     by_name = {row.name: row for row in rows if row.name}
+    # The longest name first: a name holding a dot ("a.b", refused by the API) is its own
+    # row's path, not a key "b" of the row "a".
+    names = sorted(by_name, key=len, reverse=True)
     unplaced = []
     for detail in details:
         path = detail.get("field") or ""
-        name, _, rest = path[len(prefix):].partition(".") if path.startswith(prefix) else ("", "", "")
-        row = by_name.get(name)
-        if row is None:
+        within = path[len(prefix):] if path.startswith(prefix) else None
+        name = next((name for name in names if within == name or (within or "").startswith(name + ".")), None)
+        if name is None:
             unplaced.append(detail)
         else:
-            row.errors.append(f"{rest or 'name'}: {detail.get('message')}")
+            by_name[name].errors.append(f"{within[len(name) + 1:] or 'name'}: {detail.get('message')}")
     return unplaced
