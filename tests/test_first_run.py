@@ -1,5 +1,6 @@
 """What a new user meets first: the CLI wrapper, worker.py without dependencies, a quiet setup."""
 
+import os
 import subprocess
 import sys
 
@@ -51,6 +52,39 @@ def test_setup_is_silent_when_nothing_changed():
     result = run(["bash", "-c", "source scripts/setup"], cwd=PROJECT_ROOT)
     assert result.returncode == 0
     assert result.stdout == "" and result.stderr == ""
+
+
+def setup_sandbox(tmp_path):
+    """A project folder with this checkout's scripts/setup and a .venv whose python only logs
+    its arguments (to ``calls``), so what setup would install shows without pip running."""
+    project = tmp_path / "project"
+    (project / "scripts").mkdir(parents=True)
+    (project / "scripts" / "setup").write_text((SCRIPTS / "setup").read_text())
+    (project / "pyproject.toml").write_text((PROJECT_ROOT / "pyproject.toml").read_text())
+    python = project / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\necho "$*" >> "{project / "calls"}"\n')
+    python.chmod(0o755)
+    return project
+
+
+def test_the_base_setup_reuses_a_current_test_install(tmp_path):
+    # scripts/test and scripts/lint install the test extras, which hold the base install, so
+    # the CLI wrapper and scripts/dev after them run no second pip install.
+    project = setup_sandbox(tmp_path)
+    stamp = project / ".venv" / ".installed-test"
+    stamp.touch()
+    os.utime(project / "pyproject.toml", (1_000_000, 1_000_000))
+    os.utime(stamp, (2_000_000, 2_000_000))
+    result = run(["bash", "-c", "source scripts/setup"], cwd=project)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert not (project / "calls").exists()
+    # A pyproject.toml changed since that install: the base install runs, as before.
+    os.utime(project / "pyproject.toml", (3_000_000, 3_000_000))
+    result = run(["bash", "-c", "source scripts/setup"], cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert "-m pip install --progress-bar off -e ." in (project / "calls").read_text().splitlines()
+    assert (project / ".venv" / ".installed-base").exists()
 
 
 def test_the_virtualenv_is_ignored_by_git():
