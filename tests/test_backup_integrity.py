@@ -8,21 +8,19 @@ import traceback
 import peewee
 import pytest
 
-from app.db.migrations import MigrationRunner
 from app.services.backup import BackupError
 from app.services.backup_import import _failure, import_backup
-from tests.fixtures.app import MIGRATIONS, CliProject, env_with_copy, make_env
+from tests.fixtures.app import CliProject, env_with_copy, make_env
 from tests.test_backup import TABLES, Project, _parsed, _seed
 
 
 class PostgresProject(CliProject):
-    """The migrated project on a PostgreSQL database of its own, read and written as ``Project``."""
+    """The project on a migrated PostgreSQL database of its own (``migrated_postgres_url``),
+    read and written as ``Project``."""
 
     def __init__(self, folder, url):
         self.url = url
-        env = make_env(folder, database_url=url)
-        MigrationRunner(env.DB.db, MIGRATIONS).apply()
-        super().__init__(folder, env)
+        super().__init__(folder, make_env(folder, database_url=url))
 
     def _query(self, sql, params=()):
         env = make_env(self.folder, database_url=self.url)
@@ -46,7 +44,7 @@ class PostgresProject(CliProject):
 def target(request, tmp_path, migrated_template):
     """An empty migrated project to import into, on each database."""
     if request.param == "postgres":
-        return PostgresProject(tmp_path / "target", request.getfixturevalue("fresh_postgres_url"))
+        return PostgresProject(tmp_path / "target", request.getfixturevalue("migrated_postgres_url"))
     return Project(tmp_path / "target", env_with_copy(tmp_path / "target", migrated_template))
 
 
@@ -121,9 +119,9 @@ def test_a_row_the_database_refuses_is_not_printed_with_its_password_hash(target
     assert "Failing row" not in result.output
 
 
-def test_a_foreign_key_failure_names_the_missing_key(tmp_path, backup, fresh_postgres_url):
+def test_a_foreign_key_failure_names_the_missing_key(tmp_path, backup, migrated_postgres_url):
     """PostgreSQL's DETAIL for a foreign key names the key, not the row: it is kept."""
-    target = PostgresProject(tmp_path / "target", fresh_postgres_url)
+    target = PostgresProject(tmp_path / "target", migrated_postgres_url)
     target.execute("CREATE FUNCTION misdirect() RETURNS trigger LANGUAGE plpgsql AS"
                    " $$ BEGIN NEW.reviewer_id := 'ghost'; RETURN NEW; END $$")
     target.execute("CREATE TRIGGER misdirect BEFORE INSERT ON content FOR EACH ROW EXECUTE FUNCTION misdirect()")
@@ -154,10 +152,10 @@ GERMAN_NOT_NULL = ("RAISE EXCEPTION USING ERRCODE = 'not_null_violation',"
                    " DETAIL = 'Fehlgeschlagene Zeile enthält (' || {row} || ').'")
 
 
-def test_a_translated_detail_repeating_the_row_is_not_printed(tmp_path, backup, fresh_postgres_url):
+def test_a_translated_detail_repeating_the_row_is_not_printed(tmp_path, backup, migrated_postgres_url):
     """Whether PostgreSQL's DETAIL repeats the row is told by the error's SQLSTATE, not by its
     text, which the server translates: only a foreign key's DETAIL is shown."""
-    target = PostgresProject(tmp_path / "target", fresh_postgres_url)
+    target = PostgresProject(tmp_path / "target", migrated_postgres_url)
     target.execute("CREATE FUNCTION refuse_german() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
                    + GERMAN_NOT_NULL.format(row="NEW.id || ', ' || NEW.email || ', ' || NEW.password_hash")
                    + "; END $$")
