@@ -22,7 +22,7 @@ from app.runtime.env import build_env
 from app.scheduled import run_scheduled
 from app.services.field_indexes import existing_indexes
 from app.services.log_buffer import flush_process_buffer
-from tests.fixtures.app import MIGRATIONS, CliProject, client_for, env_with_copy, make_env, migrate
+from tests.fixtures.app import MIGRATIONS, CliProject, client_for, env_with_copy, make_env
 from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.content import insert_items
 
@@ -75,8 +75,7 @@ def project(request, tmp_path, migrated_template):
     if request.param == "sqlite":
         env = env_with_copy(folder, migrated_template)
     else:
-        env = make_env(folder, database_url=request.getfixturevalue("fresh_postgres_url"))
-        migrate(env)
+        env = make_env(folder, database_url=request.getfixturevalue("migrated_postgres_url"))
     project = Project(folder, env, request.param)
     project.sql("INSERT INTO users (id, email, username, first_name, last_name, role, created_at, updated_at)"
                 " VALUES ('u1', 'a@example.com', 'a', 'A', 'B', 'admin', 1, 1)")

@@ -16,7 +16,7 @@ import pytest
 
 from app.db.database import is_postgres
 from app.db.time_travel import history, transactions
-from tests.fixtures.app import env_with_copy, make_env, migrate, record_statements
+from tests.fixtures.app import env_with_copy, make_env, record_statements
 from tests.fixtures.explain import plan_without_seqscan
 
 INDEX = "idx_d1_changes_tx"
@@ -28,8 +28,7 @@ def db(request, tmp_path, migrated_template):
     if request.param == "sqlite":
         env = env_with_copy(tmp_path / "app", migrated_template)
     else:
-        env = make_env(tmp_path / "app", database_url=request.getfixturevalue("fresh_postgres_url"))
-        migrate(env)
+        env = make_env(tmp_path / "app", database_url=request.getfixturevalue("migrated_postgres_url"))
     yield env.DB.db
     env.DB.db.close()
 

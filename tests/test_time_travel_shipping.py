@@ -20,7 +20,7 @@ from app.db.time_travel import DAY_MS
 from app.db.time_travel.shipping import restore_from_bucket, ship
 from app.runtime.context import ScheduledEvent
 from app.scheduled import run_scheduled
-from tests.fixtures.app import client_for, env_with_copy, make_env, migrate
+from tests.fixtures.app import client_for, env_with_copy, make_env
 from tests.fixtures.s3 import ACCESS_KEY_ENV, SECRET_KEY_ENV, create_bucket
 from tests.test_time_travel import (
     Project,
@@ -86,9 +86,8 @@ def make_project(request, tmp_path, dialect, bucket):
         env = env_with_copy(folder, request.getfixturevalue("migrated_template"))
     else:
         postgres = request.getfixturevalue("postgres_server")
-        database_url = request.getfixturevalue("fresh_postgres_url")
+        database_url = request.getfixturevalue("migrated_postgres_url")
         env = make_env(folder, database_url=database_url)
-        migrate(env)
     project = ShippingProject(folder, env, dialect, postgres, database_url)
     s3 = request.getfixturevalue("s3_server") if bucket == "s3" else None
     text = project.config.read_text().replace('database_name = "test-db"',
