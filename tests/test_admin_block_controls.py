@@ -239,3 +239,29 @@ def test_a_datetime_text_input_takes_the_fields_placeholder_over_its_example(bro
     html = browser.get(f"/admin/content/events/{item.id}").html
     assert html.select_one("#f-data-starts")["placeholder"] == "When it starts"
     assert html.select_one("#f-data-ends")["placeholder"] == "2026-01-31T09:00:00Z"
+
+
+def test_a_blocks_required_property_is_marked_as_a_required_field_is(browser, signed_in_as):
+    """A "*" beside its label (hidden from assistive technology, which hears aria-required
+    instead), by either spelling of required, on every kind of control; none on the others."""
+    signed_in_as("editor")
+    create_collection("notes", {"type": "object", "properties": {
+        "title": {"type": "string"},
+        "parts": {"type": "array", "blocks": {"part": {"required": ["heading", "tint"], "properties": {
+            "heading": {"type": "string", "title": "Heading"},
+            "body": {"type": "quill", "title": "Body", "required": True},
+            "tint": {"type": "color", "title": "Tint"},
+            "size": {"type": "radio", "enum": ["s"], "title": "Size", "required": True},
+            "note": {"type": "textarea", "title": "Note"},
+        }}}},
+    }}, display_name="Notes")
+    template = browser.get("/admin/content/notes/new").html.select_one("template[data-block-template='f-data-parts:part']")
+    labels = {name: template.select_one(selector) for name, selector in (
+        ("heading", "label[for='f-data-parts-b__n__-heading']"), ("body", "#f-data-parts-b__n__-body-label"),
+        ("tint", "label[for='f-data-parts-b__n__-tint']"), ("size", "#f-data-parts-b__n__-size legend"),
+        ("note", "label[for='f-data-parts-b__n__-note']"))}
+    marked = {name: label.select_one("span[aria-hidden=true]") is not None for name, label in labels.items()}
+    assert marked == {"heading": True, "body": True, "tint": True, "size": True, "note": False}
+    assert labels["heading"].contents[0].strip() == "Heading", "the label, then its mark"
+    required = {name: template.select_one(f"#f-data-parts-b__n__-{name}").get("aria-required") for name in labels}
+    assert required == {"heading": "true", "body": "true", "tint": "true", "size": "true", "note": None}
