@@ -35,8 +35,9 @@
   // --- HTML editor (fields and block properties of type quill or tinymce): Quill over the
   // field's textarea. The textarea stays the posted value: Quill's HTML is copied into it on
   // every change (and once more before the form is sent), never on load, so an untouched
-  // field saves its stored HTML as it was, not as Quill would rewrite it. Quill starts from the server's cleaned
-  // copy of that HTML (data-html-start), parsed by its clipboard in a detached document.
+  // field saves its stored HTML as it was, not as Quill would rewrite it. Quill starts from
+  // the server's cleaned copy of that HTML (data-html-start), parsed by its clipboard in a
+  // detached document.
   const HTML_TOOLBAR = [
     [{ header: [2, 3, 4, false] }],
     ["bold", "italic", "underline", "link"],
