@@ -75,7 +75,7 @@ def test_pickers_lists_and_blocks_save_through_the_service(browser, signed_in_as
     response = form.submit(status=422)  # the new block's heading is required: the service says so
     assert "sections[0].heading: is required" in response.text
     form = response.forms["content-form"]
-    assert form["data.sections.0._type"].value == "text"
+    assert form["data.sections.0.-type"].value == "text"
     form["data.sections.0.heading"] = "Intro"
     form["data.sections._add"] = "quote"
     form.set("data.tags", "news", index=1)
@@ -94,10 +94,26 @@ def test_a_block_position_past_any_number_keeps_the_block_after_those_placed(bro
     sections = [{"blockType": "text", "heading": "One"}, {"blockType": "text", "heading": "Two"}]
     item = insert_content(editor, posts, data={"sections": sections})
     form = browser.get(f"/admin/content/posts/{item.id}").forms["content-form"]
-    form["data.sections.0._position"] = "9" * 5000  # more digits than Python converts
-    form["data.sections.1._position"] = "1"
+    form["data.sections.0.-position"] = "9" * 5000  # more digits than Python converts
+    form["data.sections.1.-position"] = "1"
     form.submit(status=303)
     assert [block["heading"] for block in Content.get_by_id(item.id).data["sections"]] == ["Two", "One"]
+
+
+def test_block_properties_named_like_the_blocks_own_inputs_keep_their_values(browser, signed_in_as):
+    """A property may be called ``_remove``, ``_position`` or ``_type`` (a field name may start
+    with ``_``): it must not be read as the block's remove box, position or type."""
+    schema = {"type": "object", "properties": {"title": {"type": "string"}, "parts": {"type": "array", "blocks": {
+        "p": {"label": "Part", "properties": {name: {"type": "string"} for name in ("_remove", "_position", "_type")}},
+    }}}}
+    create_collection("parts", schema, display_name="Parts")
+    editor = signed_in_as("editor")
+    parts = [{"blockType": "p", "_remove": "no", "_position": "z", "_type": "q"}, {"blockType": "p", "_position": "a"}]
+    item = insert_content(editor, Collection.get(Collection.name == "parts"), data={"parts": parts})
+    form = browser.get(f"/admin/content/parts/{item.id}").forms["content-form"]
+    assert form["data.parts.0._remove"].value == "no"
+    form.submit(status=303)
+    assert Content.get_by_id(item.id).data["parts"] == parts
 
 
 def test_blocks_are_reordered_edited_and_removed(browser, signed_in_as, posts):
@@ -107,8 +123,8 @@ def test_blocks_are_reordered_edited_and_removed(browser, signed_in_as, posts):
     item = insert_content(editor, posts, data={"sections": sections, "scores": [1, 2.5]})
     form = browser.get(f"/admin/content/posts/{item.id}").forms["content-form"]
     assert form["data.sections.1.stars"].value == "3"
-    form["data.sections.2._position"] = "1"  # Three moves to the top
-    form["data.sections.0._remove"] = True
+    form["data.sections.2.-position"] = "1"  # Three moves to the top
+    form["data.sections.0.-remove"] = True
     form["data.sections.1.boxed"] = True
     form["data.sections.1.stars"] = "4"
     form.set("data.scores", "", index=0)  # an emptied item is removed
@@ -172,7 +188,7 @@ def test_an_unchanged_save_keeps_list_items_as_stored(browser, signed_in_as, pos
 
 def block_numbers(page):
     """The numbers of the blocks of the sections field, in the order shown."""
-    return [int(box["name"].split(".")[2]) for box in page.html.select("#f-data-sections [name$='._type']")]
+    return [int(box["name"].split(".")[2]) for box in page.html.select("#f-data-sections [name$='.-type']")]
 
 
 def test_a_refused_save_shows_the_blocks_as_posted_under_their_numbers(browser, signed_in_as, posts):
@@ -184,16 +200,16 @@ def test_a_refused_save_shows_the_blocks_as_posted_under_their_numbers(browser, 
                 {"blockType": "text", "heading": "Three", "body": "x"}]
     item = insert_content(editor, posts, title="Kept", data={"title": "Kept", "sections": sections})
     form = browser.get(f"/admin/content/posts/{item.id}").forms["content-form"]
-    form["data.sections.1._position"] = "1"  # Two moves to the top
+    form["data.sections.1.-position"] = "1"  # Two moves to the top
     form["data.sections.0.heading"] = ""  # required: the save is refused
-    form["data.sections.2._remove"] = True
+    form["data.sections.2.-remove"] = True
     form["data.sections._add"] = "quote"
     refused = form.submit(status=422)
     assert "sections[1].heading: is required" in refused.text
     assert block_numbers(refused) == [1, 0, 3]
     assert refused.html.select_one("#f-data-sections [data-stored]")["data-stored"] == "4"
     form = refused.forms["content-form"]
-    assert [form[f"data.sections.{n}._position"].value for n in (1, 0, 3)] == ["1", "2", "3"]
+    assert [form[f"data.sections.{n}.-position"].value for n in (1, 0, 3)] == ["1", "2", "3"]
     assert form["data.sections.1.said"].value == "  Two  " and form["data.sections._add"].value == ""
     assert refused.html.select_one("#f-data-sections-b1-said") is not None
     form["data.sections.0.heading"] = "First"
@@ -212,7 +228,7 @@ def test_a_refused_new_item_shows_its_default_blocks_under_their_numbers(browser
     create_collection("drafts", schema)
     signed_in_as("editor")
     form = browser.get("/admin/content/drafts/new").forms["content-form"]
-    form["data.sections.0._remove"] = True
+    form["data.sections.0.-remove"] = True
     form["data.sections._add"] = "text"
     refused = form.submit(status=422)  # no title
     assert block_numbers(refused) == [1, 2]
@@ -1113,7 +1129,7 @@ def test_a_new_items_block_json_that_is_not_json_is_refused(browser, signed_in_a
     signed_in_as("editor")
     form = browser.get("/admin/content/sized/new").forms["content-form"]
     form["title"] = "Fresh"
-    fields = [*form.submit_fields(), ("data.parts.0._type", "part"), ("data.parts.0.data", typed)]
+    fields = [*form.submit_fields(), ("data.parts.0.-type", "part"), ("data.parts.0.data", typed)]
     page = browser.post("/admin/content/sized/new", fields, status=422)
     assert page.html.select_one("#f-data-parts-b0-data-error").text.startswith("not valid JSON: ")
     assert page.forms["content-form"]["data.parts.0.data"].value == typed

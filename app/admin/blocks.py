@@ -5,8 +5,9 @@ all named ``data.<field>``: the posted order is the order on screen, an emptied 
 drops its item, and the form always offers one empty input to add an item.
 
 A block array (``type: array`` with ``blocks``) is one fieldset per block, its inputs named
-``data.<field>.<n>.<property>`` beside ``_type`` (the block type, the discriminator's
-value), ``_position`` and ``_remove``. Without script a block is added by choosing its type
+``data.<field>.<n>.<property>`` beside ``-type`` (the block type, the discriminator's
+value), ``-position`` and ``-remove``: no property's name starts with ``-``, so none can
+take one of the block's own inputs. Without script a block is added by choosing its type
 in ``data.<field>._add`` and saving; the browser's script adds, removes and reorders blocks
 in place and keeps the positions in step. A block's properties get the top-level field's
 control for the types in ``SHARED_CONTROLS`` (the HTML editor, a ``datetime-local`` input in
@@ -478,12 +479,12 @@ def numbered_blocks(form, key, config, stored=None):
     posted = _posted_blocks(form, key)
     placed = []
     for number, values in posted.items():
-        if values.get("_remove"):
+        if values.get("-remove"):
             continue
-        kind = values.get("_type") or ""
+        kind = values.get("-type") or ""
         before = _stored_block(stored, number, discriminator, kind)
         item = _block_from_form(blocks, discriminator, kind, values, before)
-        position = (values.get("_position") or "").strip()
+        position = (values.get("-position") or "").strip()
         placed.append((typed_position(position, 10**6 + number), -number, item))
     numbered = [(-negated, item) for _, negated, item in sorted(placed, key=lambda entry: entry[:2])]
     added = one_value(form.get(key + "._add"))

@@ -424,7 +424,7 @@
     // Never the number of a stored block removed on the page: the server reads a block's
     // inputs against the stored block of its number, to keep what was not edited.
     let next = Math.max(container.children.length, Number(container.dataset.stored || 0));
-    container.querySelectorAll("[name$='._type']").forEach((input) => {
+    container.querySelectorAll("[name$='.-type']").forEach((input) => {
       const number = Number(input.name.split(".").slice(-2, -1)[0]);
       next = Math.max(next, number + 1);
     });
