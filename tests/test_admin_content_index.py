@@ -1,12 +1,14 @@
-"""The admin's content index: under the collections, the items last edited across them, each
-as its collection's list shows it and only where the reader may read it. Through the real
-app, with a browser's Accept header, on both databases."""
+"""The admin's content index: under the collections, every item across them, last edited
+first, filtered by collection, status and search, in numbered pages, each as its
+collection's list shows it and only where the reader may read it. Through the real app,
+with a browser's Accept header, on both databases."""
 
 import pytest
 
 from app.db.models import now_ms
+from app.services.content import query
 from tests.fixtures.content import create_collection
-from tests.fixtures.users import create_user
+from tests.fixtures.users import bearer, create_user, token_for
 from tests.fixtures.workflow import insert_content
 
 pytestmark = pytest.mark.backends
@@ -28,17 +30,34 @@ def pages(browser):
 
 def recent_rows(page):
     """``[[cell text, ...], ...]`` of the "Recently edited" table, top to bottom."""
-    section = page.html.select_one("section.recently-edited")
+    section = page.html.select_one("section.all-content")
     return [[td.get_text(" ", strip=True) for td in row.select("td")] for row in section.select("tbody tr")]
 
 
 def recent_links(page):
-    section = page.html.select_one("section.recently-edited")
+    section = page.html.select_one("section.all-content")
     return [a["href"] for a in section.select("tbody td.col-title a")]
 
 
 def recent_titles(page):
     return [row[0].split(" ")[0] for row in recent_rows(page)]
+
+
+def page_numbers(page):
+    return [a.get_text(strip=True) for a in page.html.select(".pager .page-numbers a")]
+
+
+def message(page):
+    found = page.html.select_one("section.all-content .message.error")
+    return found.get_text(strip=True) if found else None
+
+
+def count(page):
+    return page.html.select_one("section.all-content p.count").get_text(strip=True)
+
+
+def selected(page, name):
+    return page.html.select_one(f"select[name={name}] option[selected]")["value"]
 
 
 def test_an_editor_sees_items_of_every_collection_last_edited_first(browser, signed_in_as, posts, pages):
@@ -54,7 +73,7 @@ def test_an_editor_sees_items_of_every_collection_last_edited_first(browser, sig
     assert browser.get(recent_links(page)[0]).status_int == 200  # the link opens the item's edit page
 
 
-def test_the_table_holds_the_twenty_last_edited(browser, signed_in_as, posts):
+def test_the_first_page_holds_the_twenty_last_edited(browser, signed_in_as, posts):
     editor = signed_in_as("editor")
     for n in range(22):
         insert_content(editor, posts, "draft", title=f"T{n:02}", updated_at=JAN_1 + n * DAY)
@@ -101,7 +120,7 @@ def test_more_deactivated_collections_than_a_filter_takes_are_still_left_out(bro
                                                                               monkeypatch):
     """Past the values one filter takes, the rest of the deactivated collections' items are
     dropped from the page instead of the filter being refused."""
-    monkeypatch.setattr("app.admin.content.MAX_IN_VALUES", 1)
+    monkeypatch.setattr("app.admin.content_index.MAX_IN_VALUES", 1)
     monkeypatch.setattr("app.services.content.values.MAX_IN_VALUES", 1)
     editor = signed_in_as("editor")
     insert_content(editor, posts, "draft", title="Live", updated_at=JAN_1)
@@ -116,7 +135,7 @@ def test_nothing_readable_says_so(browser, signed_in_as, posts):
     signed_in_as("viewer")
     page = browser.get(INDEX)
     assert recent_rows(page) == []
-    assert "No items you can read have been edited yet." in page.html.select_one("section.recently-edited").text
+    assert "No items you can read have been edited yet." in page.html.select_one("section.all-content").text
 
 
 def test_without_collections_the_table_is_empty(browser, signed_in_as):
@@ -124,3 +143,156 @@ def test_without_collections_the_table_is_empty(browser, signed_in_as):
     page = browser.get(INDEX)
     assert "There are no collections yet." in page.text
     assert recent_rows(page) == []
+
+
+# ---------------------------------------------------------------- filters, search and pages
+
+
+def test_the_collection_filter_lists_that_collections_items_only(browser, signed_in_as, posts, pages):
+    editor = signed_in_as("editor")
+    insert_content(editor, posts, "draft", title="Post", updated_at=JAN_1 + DAY)
+    insert_content(editor, pages, "draft", title="Page1", updated_at=JAN_1)
+    insert_content(editor, pages, "published", title="Page2", updated_at=JAN_1 + 2 * DAY)
+    page = browser.get(INDEX + "?collection=pages")
+    assert recent_titles(page) == ["Page2", "Page1"]
+    assert count(page).startswith("2 items") and selected(page, "collection") == "pages"
+    options = [option["value"] for option in page.html.select("select[name=collection] option")]
+    assert options == ["", "pages", "posts"]
+    # The empty choice is every collection.
+    assert recent_titles(browser.get(INDEX + "?collection=")) == ["Page2", "Post", "Page1"]
+
+
+def test_the_status_filter_and_the_trash(browser, signed_in_as, posts, pages):
+    editor = signed_in_as("editor")
+    insert_content(editor, posts, "draft", title="Draft", updated_at=JAN_1)
+    insert_content(editor, pages, "published", title="Out", updated_at=JAN_1 + DAY)
+    insert_content(editor, pages, "archived", title="Old", updated_at=JAN_1 + 2 * DAY)
+    insert_content(editor, posts, "published", title="Binned", updated_at=JAN_1 + 3 * DAY, deleted_at=now_ms())
+    assert recent_titles(browser.get(INDEX + "?status=published")) == ["Out"]
+    assert recent_titles(browser.get(INDEX + "?status=draft")) == ["Draft"]
+    trash = browser.get(INDEX + "?status=trash")
+    assert recent_titles(trash) == ["Binned"] and selected(trash, "status") == "trash"
+    # Both filters at once.
+    assert recent_titles(browser.get(INDEX + "?status=published&collection=posts")) == []
+    assert "No items match." in browser.get(INDEX + "?status=published&collection=posts").text
+
+
+def test_search_finds_items_across_collections_as_you_type(browser, signed_in_as, posts, pages):
+    editor = signed_in_as("editor")
+    insert_content(editor, posts, "draft", title="Apple pie", updated_at=JAN_1)
+    insert_content(editor, pages, "published", title="Apple tart", updated_at=JAN_1 + DAY)
+    insert_content(editor, pages, "draft", title="Banana", updated_at=JAN_1 + 2 * DAY)
+    page = browser.get(INDEX + "?search=Appl")
+    assert recent_titles(page) == ["Apple", "Apple"]
+    assert [row[0] for row in recent_rows(page)][0].startswith("Apple tart")
+    assert page.html.select_one("input[name=search]")["value"] == "Appl"
+    assert [row[1] for row in recent_rows(browser.get(INDEX + "?search=Appl&collection=posts"))] == ["Blog posts"]
+    assert "No items match." in browser.get(INDEX + "?search=Cherry").text
+
+
+def test_numbered_pages_keep_the_filters(browser, signed_in_as, posts, pages):
+    editor = signed_in_as("editor")
+    for n in range(45):
+        insert_content(editor, posts if n % 2 else pages, "draft", title=f"T{n:02}", updated_at=JAN_1 + n * DAY)
+    first = browser.get(INDEX)
+    assert count(first).startswith("45 items") and page_numbers(first) == ["1", "2", "3"]
+    assert recent_titles(first) == [f"T{n:02}" for n in range(44, 24, -1)]
+    last = browser.get(first.html.select_one(".pager a[aria-label='Page 3']")["href"])
+    assert recent_titles(last) == [f"T{n:02}" for n in range(4, -1, -1)]
+    filtered = browser.get(INDEX + "?collection=posts&status=draft")
+    assert count(filtered).startswith("22 items")
+    following = filtered.html.select_one(".pager a[rel=next]")["href"]
+    assert "collection=posts" in following and "status=draft" in following and following.endswith("&page=2")
+    assert recent_titles(browser.get(following)) == ["T03", "T01"]
+
+
+def test_a_page_past_the_end_says_so(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    for n in range(25):
+        insert_content(editor, posts, "draft", title=f"T{n:02}", updated_at=JAN_1 + n * DAY)
+    past = browser.get(INDEX + "?page=9", status=200)
+    assert recent_rows(past) == [] and "Page 9 is past the last page (2)" in past.text
+    assert past.html.select_one(".pager a[rel=prev]")["href"].endswith("&page=2")
+    # A page that is no number is the first, as on the collection lists.
+    assert len(recent_rows(browser.get(INDEX + "?page=x"))) == 20
+
+
+def test_past_the_count_limit_the_total_is_at_least(browser, signed_in_as, posts, monkeypatch):
+    editor = signed_in_as("editor")
+    for n in range(45):
+        insert_content(editor, posts, "draft", title=f"Item {n:02}", updated_at=JAN_1 + n * DAY)
+    monkeypatch.setattr(query, "COUNT_LIMIT", 30)
+    page = browser.get(INDEX + "?search=Item&page=2")
+    assert "At least 30 items" in count(page) and "Page 2 of at least 2" in page.text
+    assert page_numbers(page) == ["1", "2"]
+    assert page.html.select_one(".pager a[rel=next]")["href"].endswith("&page=3")
+
+
+def admin_ids(page):
+    return [href.rsplit("/", 1)[1] for href in recent_links(page)]
+
+
+def api_ids(browser, user, query_string):
+    answer = browser.get("/api/content?sort=-updated_at&limit=20&" + query_string,
+                         headers={**bearer(token_for(user)), "Accept": "application/json"})
+    return [item["id"] for item in answer.json["data"]]
+
+
+def test_an_author_sees_what_the_api_shows_them(browser, signed_in_as, posts, pages):
+    other = create_user("author")
+    insert_content(other, posts, "draft", title="Theirs", updated_at=JAN_1 + 3 * DAY)
+    insert_content(other, pages, "published", title="Public", updated_at=JAN_1)
+    me = signed_in_as("author")
+    insert_content(me, pages, "draft", title="Mine", updated_at=JAN_1 + DAY)
+    insert_content(me, posts, "archived", title="Shelved", updated_at=JAN_1 + 2 * DAY)
+    insert_content(me, posts, "draft", title="Binned", updated_at=JAN_1 + 4 * DAY, deleted_at=now_ms())
+    every = browser.get(INDEX)
+    assert recent_titles(every) == ["Shelved", "Mine", "Public"]
+    assert admin_ids(every) == api_ids(browser, me, "status=all")
+    drafts = browser.get(INDEX + "?status=draft")
+    assert recent_titles(drafts) == ["Mine"] and admin_ids(drafts) == api_ids(browser, me, "status=draft")
+    assert recent_titles(browser.get(INDEX + "?status=trash")) == ["Binned"]  # their own, as on a collection's list
+    assert recent_titles(browser.get(INDEX + "?collection=posts")) == ["Shelved"]
+
+
+def test_a_viewer_filters_published_items_only(browser, signed_in_as, posts, pages):
+    author = create_user("author")
+    insert_content(author, posts, "published", title="Out", updated_at=JAN_1)
+    insert_content(author, pages, "published", title="Also", updated_at=JAN_1 + DAY)
+    insert_content(author, pages, "draft", title="Draft", updated_at=JAN_1 + 2 * DAY)
+    viewer = signed_in_as("viewer")
+    page = browser.get(INDEX)
+    assert [option["value"] for option in page.html.select("select[name=status] option")] == ["published"]
+    assert admin_ids(page) == api_ids(browser, viewer, "")
+    # A draft filter shows what a viewer may list, as a collection's list does.
+    assert recent_titles(browser.get(INDEX + "?status=draft&collection=pages")) == ["Also"]
+    trash = browser.get(INDEX + "?status=trash", status=400)
+    assert message(trash).startswith("That status filter is unknown") and recent_titles(trash) == ["Also", "Out"]
+
+
+def test_a_deactivated_collection_is_no_choice_and_not_found(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    archive = create_collection("archive", is_active=False)
+    insert_content(editor, posts, "draft", title="Live", updated_at=JAN_1)
+    insert_content(editor, archive, "draft", title="Withdrawn", updated_at=JAN_1 + DAY)
+    page = browser.get(INDEX)
+    assert "archive" not in [option["value"] for option in page.html.select("select[name=collection] option")]
+    assert count(page).startswith("1 item")
+    refused = browser.get(INDEX + "?collection=archive", status=404)
+    assert message(refused) == "That collection is unknown, so the list shows every collection."
+    assert recent_titles(refused) == ["Live"] and selected(refused, "collection") == ""
+
+
+@pytest.mark.parametrize(("query_string", "status", "said"), [
+    ("collection=nope", 404, "That collection is unknown"),
+    ("collection=%3Cb%3Enope%3C%2Fb%3E", 404, "That collection is unknown"),
+    ("status=bogus", 400, "That status filter is unknown"),
+    ("status=%3Cscript%3E", 400, "That status filter is unknown"),
+])
+def test_bad_parameters_are_said_without_echoing_them(browser, signed_in_as, posts, query_string, status, said):
+    editor = signed_in_as("editor")
+    insert_content(editor, posts, "draft", title="Live", updated_at=JAN_1)
+    page = browser.get(INDEX + "?" + query_string, status=status)
+    assert message(page).startswith(said)
+    assert "nope" not in page.text and "bogus" not in page.text and "<script>" not in page.text
+    assert page.html.select_one("form[role=search]") is not None  # the filters are there to fix it

@@ -17,7 +17,6 @@ from app.admin.content import (
     ContentDeleteAction,
     ContentDuplicateAction,
     ContentEditPage,
-    ContentIndexPage,
     ContentListPage,
     ContentNewPage,
     ContentPurgeAction,
@@ -26,6 +25,7 @@ from app.admin.content import (
     ContentScheduleCancelAction,
     ContentWorkflowAction,
 )
+from app.admin.content_index import ContentIndexPage
 from app.admin.csrf import CsrfTokens
 from app.admin.dashboard import DashboardPage, RootRedirect
 from app.admin.log_config import LogConfigAction, LogConfigPage

@@ -1,6 +1,7 @@
 """Content pages: the collections to edit, a collection's items, the create and edit forms, workflow moves.
 
-* ``GET /admin/content``: the active collections and the items last edited across them;
+* ``GET /admin/content``: the active collections and every item across them
+  (``app.admin.content_index``);
 * ``GET /admin/content/{collection}``: its items with search, status chips, sort and pages
   (the API's list: ``parse_list_params`` and ``list_content`` under the caller's Scope), in
   the collection's list columns (``app.admin.list_columns``), each row with the actions its
@@ -53,14 +54,12 @@ from app.admin.forms import (
     numbering_of,
     unparsed_json,
 )
-from app.admin.list_columns import BUILT_IN_LABELS, Column, columns_of, rows_of
+from app.admin.list_columns import columns_of, rows_of
 from app.admin.pages import one, page_number, read_form, redirect, search_of
 from app.admin.picked import picked_values
-from app.admin.sonicjs_paths import content_list_target, moved
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
 from app.services.cache import Namespace, invalidate
-from app.services.collections import active_collections, list_collections
 from app.services.content import bulk, copies, scheduling, workflow, writes
 from app.services.content.defaults import with_defaults
 from app.services.content.errors import ContentForbidden, ContentInvalid, ContentNotFound
@@ -73,7 +72,6 @@ from app.services.content.query import (
     parse_list_params,
 )
 from app.services.content.scheduling import list_schedules
-from app.services.content.values import MAX_IN_VALUES
 from app.services.content.versions import get_version
 from app.services.errors import ServiceError
 
@@ -107,55 +105,6 @@ def collection_or_404(name):
 def status_of(ex):
     """The HTTP status of a service's refusal."""
     return SERVICE_ERROR_STATUS[ex.kind]
-
-
-RECENT_SIZE = 20
-# The recent table's columns after the title and collection, written as the collection lists write them.
-RECENT_COLUMNS = tuple(Column(name, BUILT_IN_LABELS[name]) for name in ("status", "author", "updated_at"))
-
-
-def recently_edited(scope):
-    """``[(item, [cell text, ...]), ...]``: the ``RECENT_SIZE`` items of the active collections
-    that ``scope`` may read, last edited first, with the text of ``RECENT_COLUMNS``.
-
-    The list is the API's list without a collection, under the reader's Scope, so it shows
-    exactly what the collection lists show. Editors' scope also covers deactivated
-    collections, whose pages here are not found: their items are left out by naming those
-    collections (few, where the active ones may be many); past the most a filter takes,
-    the rest are dropped from the page, which may then hold fewer rows.
-    """
-    params = {"sort": "-updated_at", "limit": str(RECENT_SIZE)}
-    inactive = set()
-    if scope.see_all:
-        inactive = {collection.id for collection in list_collections(include_inactive=True)
-                    if not collection.is_active}
-        if inactive:
-            params["filter[collection_id][not_in]"] = ",".join(sorted(inactive)[:MAX_IN_VALUES])
-    result = list_content(parse_list_params(params, scope), scope)
-    items = [item for item in result["data"] if item["collection"]["id"] not in inactive]
-    return rows_of(RECENT_COLUMNS, items, scope, can_see_media=False)
-
-
-class ContentIndexPage:
-    """``GET /admin/content``: the collections, each linking to its items, and the items
-    last edited across them (``recently_edited``).
-
-    The collections show no item counts: the lists' totals come with a page query per
-    collection, and an author's (published items plus their own drafts) are counted match
-    by match rather than read from the kept counts.
-    """
-
-    def __init__(self, renderer):
-        self._renderer = renderer
-
-    @access("content.read")
-    def on_get(self, req, resp):
-        sonicjs_list = content_list_target(req, PAGE_SIZE)  # a SonicJS admin's list URL: /admin/content?model=<name>
-        if sonicjs_list is not None:
-            moved(resp, sonicjs_list)
-            return
-        self._renderer.page(req, resp, "content_index.html", collections=active_collections(),
-                            recent=recently_edited(Scope.of(req.context.user)))
 
 
 def chips_for(scope):

@@ -1,0 +1,115 @@
+"""The admin's content index, ``GET /admin/content``: the active collections, each linking to
+its items, and every item across them, filtered by collection, status and search, in
+numbered pages, last edited first.
+
+The list is the API's list (``parse_list_params`` and ``list_content``) without a collection
+or with the one picked, under the reader's Scope: it shows exactly what ``GET /api/content``
+shows them. Its status and search are read as the collection lists read theirs
+(``content.list_query``: the same statuses, Trash view and as-you-type search) and its
+refusals are theirs: a status that is none of the reader's answers 400 with the list
+unfiltered by status, a collection that is none of the active ones 404 with the list of
+every collection, both saying why without echoing the URL's text; a page past the end says
+so, with a link back.
+"""
+
+import falcon
+
+from app.admin.content import (
+    DEFAULT_SORT,
+    PAGE_SIZE,
+    UNKNOWN_STATUS,
+    chips_for,
+    list_query,
+    unknown_status,
+)
+from app.admin.list_columns import BUILT_IN_LABELS, Column, rows_of
+from app.admin.sonicjs_paths import content_list_target, moved
+from app.api.access import access
+from app.services.collections import active_collections, list_collections
+from app.services.content.fields import QueryError
+from app.services.content.query import NotPermitted, Scope, list_content, parse_list_params
+from app.services.content.values import MAX_IN_VALUES
+
+# The columns after the title and collection, written as the collection lists write them.
+ROW_COLUMNS = tuple(Column(name, BUILT_IN_LABELS[name]) for name in ("status", "author", "updated_at"))
+UNKNOWN_COLLECTION = "That collection is unknown, so the list shows every collection."
+
+
+def picked_collection(req, collections):
+    """``(collection, known)``: the one of ``collections`` the ``collection`` parameter names
+    (None for none or an empty one: every collection), and whether it named one of them."""
+    name = (req.get_param("collection") or "").strip()
+    if not name:
+        return None, True
+    found = next((collection for collection in collections if collection.name == name), None)
+    return found, found is not None
+
+
+def deactivated_collection_ids(scope):
+    """The ids of the deactivated collections whose items ``scope`` would list: an editor's
+    scope covers them, though their pages here are not found; others' leaves them out."""
+    if not scope.see_all:
+        return set()
+    return {collection.id for collection in list_collections(include_inactive=True) if not collection.is_active}
+
+
+def all_content(scope, params, collection=None):
+    """The API's list of ``params`` (``list_query``'s) under ``scope``, last edited first:
+    ``collection``'s items, else those of every active collection.
+
+    Deactivated collections' items are left out by naming those collections (few, where the
+    active ones may be many), which makes the list a filtered one: its total is counted, up
+    to the API's count limit. Past the most a filter takes, the rest are dropped from the
+    page, which may then hold fewer rows than its size (and the total counts them).
+
+    Raises:
+        NotPermitted, QueryError: as ``parse_list_params`` does.
+    """
+    params = {**params, "sort": DEFAULT_SORT}
+    inactive = set() if collection is not None else deactivated_collection_ids(scope)
+    if inactive:
+        params["filter[collection_id][not_in]"] = ",".join(sorted(inactive)[:MAX_IN_VALUES])
+    collection_id = collection.id if collection is not None else None
+    result = list_content(parse_list_params(params, scope, collection_id=collection_id), scope)
+    return {**result, "data": [item for item in result["data"] if item["collection"]["id"] not in inactive]}
+
+
+class ContentIndexPage:
+    """``GET /admin/content``: the collections, then every item across them (``all_content``).
+
+    The collections show no item counts: the lists' totals come with a page query per
+    collection, and an author's (published items plus their own drafts) are counted match
+    by match rather than read from the kept counts.
+    """
+
+    def __init__(self, renderer):
+        self._renderer = renderer
+
+    @access("content.read")
+    def on_get(self, req, resp):
+        sonicjs_list = content_list_target(req, PAGE_SIZE)  # a SonicJS admin's list URL: /admin/content?model=<name>
+        if sonicjs_list is not None:
+            moved(resp, sonicjs_list)
+            return
+        scope = Scope.of(req.context.user)
+        collections = active_collections()
+        collection, known = picked_collection(req, collections)
+        shown, params = list_query(req, scope)
+        shown.update(sort=DEFAULT_SORT, collection=collection.name if collection is not None else "")
+        result, error, status = {"data": [], "meta": {}}, None, falcon.HTTP_200
+        if not known:
+            error, status = UNKNOWN_COLLECTION, falcon.HTTP_404
+        elif unknown_status(req, scope):
+            error, status = UNKNOWN_STATUS.format(", ".join(chips_for(scope))), falcon.HTTP_400
+        try:
+            result = all_content(scope, params, collection)
+        except NotPermitted as ex:
+            error, status = str(ex), falcon.HTTP_403
+        except QueryError as ex:
+            error, status = str(ex), falcon.HTTP_400
+        self._renderer.page(
+            req, resp, "content_index.html", status=status, collections=collections, shown=shown,
+            rows=rows_of(ROW_COLUMNS, result["data"], scope, can_see_media=False), meta=result["meta"],
+            chips=chips_for(scope), public_only=scope.public_shape, error=error,
+            filtered=bool(shown["collection"] or shown["search"] or (shown["status"] and not scope.public_shape)),
+        )
