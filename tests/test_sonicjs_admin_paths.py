@@ -68,13 +68,22 @@ def test_a_redirect_is_kept_for_an_hour_only(browser, signed_in_as):
     assert browser.get("/admin/content?model=posts", status=308).headers["Cache-Control"] == "private, max-age=3600"
 
 
-@pytest.mark.parametrize("query", ["model=all", "model=all&status=all&page=2", "model=&status=draft", "model=+all+"])
-def test_sonicjs_all_models_is_our_index_of_collections(browser, signed_in_as, query):
+@pytest.mark.parametrize(("query", "ours"), [
+    ("model=all", "/admin/content"),
+    ("model=all&status=all&page=2", "/admin/content?page=2"),
+    ("model=&status=draft", "/admin/content?status=draft"),
+    ("model=+all+", "/admin/content"),
+    ("model=all&status=deleted&search=hello+world&page=3&limit=50", "/admin/content?status=trash&search=hello+world&page=6"),
+])
+def test_sonicjs_all_models_is_our_index_list_of_all_content(browser, signed_in_as, query, ours):
     """SonicJS's "All Models" (its default, in every link of its pagination) lists every
-    collection's items; the index of collections stands in for it, not a collection named all."""
+    collection's items: our index's All content list, not a collection named all, with its
+    parameters translated as a collection's list's are."""
     signed_in_as("admin")
     create_collection("posts", SCHEMA, display_name="Posts")
-    page = browser.get("/admin/content?" + query, status=200)
+    response = browser.get("/admin/content?" + query, status=308)
+    assert response.location == ours
+    page = response.follow(status=200)
     assert page.content_type == "text/html" and "Posts" in page.text
 
 

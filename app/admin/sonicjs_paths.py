@@ -62,9 +62,9 @@ CONTENT_LIST = Alias(
     values={"status": {"all": None, "deleted": "trash", "review": None, "scheduled": None}},
 )
 # SonicJS's "All Models" choice, its list's default: every collection's items in one list,
-# which we have not; our index of collections stands in for it (its status and page mean
-# nothing there).
+# which is our index's All content list, translated as a collection's list is.
 ALL_MODELS = "all"
+ALL_CONTENT = Alias("/admin/content", "/admin/content", params=CONTENT_LIST.params, values=CONTENT_LIST.values)
 SONICJS_PAGE_SIZE = 20  # SonicJS's list without a ``limit``
 
 
@@ -117,13 +117,18 @@ def our_page(req, page_size):
 
 
 def content_list_target(req, page_size):
-    """Our collection list for SonicJS's ``/admin/content?model=<name>``, or None for our index
-    (no model, or SonicJS's ``all``); ``page_size`` is our list's."""
-    model = (req.get_param("model") or "").strip()
-    if model in ("", ALL_MODELS):
+    """Our list for SonicJS's ``/admin/content?model=<name>``: the collection's, or for SonicJS's
+    ``all`` (or an empty model) our index's list of every collection's items, with our
+    parameters; None without a model (our own index's URL, whose parameters are ours).
+    ``page_size`` is our lists'."""
+    model = req.get_param("model")
+    if model is None:
         return None
     page = our_page(req, page_size)
-    return target_of(CONTENT_LIST, req, {"model": model}, [("page", page)] if page > 1 else [])
+    extra = [("page", page)] if page > 1 else []
+    if model.strip() in ("", ALL_MODELS):
+        return target_of(ALL_CONTENT, req, {}, extra)
+    return target_of(CONTENT_LIST, req, {"model": model.strip()}, extra)
 
 
 def register(routes):
