@@ -65,6 +65,7 @@ from app.services.content.defaults import with_defaults
 from app.services.content.errors import ContentForbidden, ContentInvalid, ContentNotFound
 from app.services.content.fields import QueryError
 from app.services.content.query import (
+    MAX_SEARCH_LENGTH,
     NotPermitted,
     Scope,
     get_item,
@@ -145,9 +146,10 @@ def list_query(req, scope):
 
 def as_you_type(search):
     """``search`` with its last word made a prefix (``Fir`` finds First), since the list
-    page searches while the editor types; a quoted phrase or a word already ending in ``*``
-    is left as it is."""
-    if search.endswith(("*", '"')) or not search[-1:].isalnum():
+    page searches while the editor types; a quoted phrase, a word already ending in ``*``
+    and a search as long as the API takes (one more character would be refused) are left
+    as they are."""
+    if search.endswith(("*", '"')) or not search[-1:].isalnum() or len(search) >= MAX_SEARCH_LENGTH:
         return search
     return search + "*"
 
