@@ -258,8 +258,27 @@ def test_a_collection_flag_typed_in_other_settings_is_marked_there(browser, sign
     api = browser.post_json("/admin/api/forms", {"name": "contact", "display_name": "Contact",
                                                  "fields": {"code": {"type": "string", "sortable": True}}},
                             headers={**bearer(token_for(editor)), "Accept": "application/json"}, status=422)
-    assert api.json["details"] == [{"field": "fields.code.sortable", "message": "indexed and sortable are for "
-                                                                               "collections"}]
+    assert api.json["details"] == [{"field": "fields.code.sortable", "message": forms.COLLECTIONS_ONLY}]
+
+
+@pytest.mark.parametrize("target", ["posts", ["posts"], [], ""])
+def test_a_reference_target_on_a_form_field_is_refused_at_its_own_path(browser, signed_in_as, target):
+    """A form has no references: ``collection`` is refused on any field, as the flags are,
+    through the API and in the editor, where it is typed in the row's other settings."""
+    editor = signed_in_as("editor")
+    headers = {**bearer(token_for(editor)), "Accept": "application/json"}
+    fields = {"code": {"type": "string", "collection": target}}
+    api = browser.post_json("/admin/api/forms", {"name": "contact", "display_name": "Contact", "fields": fields},
+                            headers=headers, status=422)
+    assert api.json["details"] == [{"field": "fields.code.collection", "message": forms.COLLECTIONS_ONLY}]
+    a_form()
+    browser.patch_json(f"/admin/api/forms/{Form.get().id}", {"fields": fields}, headers=headers, status=422)
+    form = browser.get("/admin/forms/contact").forms["form-editor"]
+    form["field-0.options"] = json.dumps({"collection": target})
+    refused = form.submit(status=422)
+    assert f"fields.email.collection: {forms.COLLECTIONS_ONLY}" in refused.html.find(id="form-problems").text
+    assert marked(refused, "field-0-options") and not marked(refused, "field-0-name")
+    assert Form.get().fields == FIELDS, "nothing saved"
 
 
 def test_a_new_row_after_a_refusal_is_never_a_removed_field(browser, signed_in_as):

@@ -54,6 +54,8 @@ MAX_NOTIFY_EMAILS = 10
 MAX_DISPLAY_NAME = 200
 MAX_DESCRIPTION = 2000
 DEFAULT_SUCCESS_MESSAGE = "Thank you! Your submission has been received."
+# The keys of a collection's fields a form's are refused: flags for its queries, a reference's targets.
+COLLECTIONS_ONLY = "indexed, sortable and collection are for collections"
 TURNSTILE_UNSET = "TURNSTILE_SITE_KEY and TURNSTILE_SECRET_KEY must be set before a form can use Turnstile"
 
 
@@ -185,10 +187,12 @@ def check_fields(raw):
         # parse_schema names a field "fields.properties.<name>": here the object is the fields.
         problems += _problems(error.replace("fields.properties.", "fields.", 1) for error in ex.errors)
         raise InvalidForm(problems) from None
-    # Each flag by its own path: the admin's rows mark the input a problem is about by it.
-    problems += [{"field": f"fields.{name}.{flag}", "message": "indexed and sortable are for collections"}
-                 for name, field in schema.properties.items() for flag in ("indexed", "sortable")
-                 if getattr(field, flag)]
+    # Each key by its own path: the admin's rows mark the input a problem is about by it. A
+    # form has no references, so a target is refused whatever the field's type: stored, it
+    # would be a key nothing reads.
+    problems += [{"field": f"fields.{name}.{key}", "message": COLLECTIONS_ONLY}
+                 for name, field in schema.properties.items() for key in ("indexed", "sortable", "collection")
+                 if (field.collection is not None if key == "collection" else getattr(field, key))]
     if problems:
         raise InvalidForm(problems)
     return schema_to_builtins(schema)["properties"]
