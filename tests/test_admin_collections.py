@@ -115,7 +115,8 @@ def test_bad_options_json_is_said_on_the_options_box_not_the_name(browser, signe
     form["field-1.options"] = "{not json"
     page = form.submit(status=422)
     shown = [item.get_text() for item in page.html.select("#form-message li")]
-    assert shown == ["content: options: not valid JSON (Expecting property name enclosed in double quotes)"]
+    assert shown == ["schema.properties.content: options not valid JSON (Expecting property name enclosed in "
+                     "double quotes)"]
     options = page.html.select_one("#field-1-options")
     assert options["aria-invalid"] == "true"
     assert page.html.select_one(f"#{options['aria-describedby']}").get_text().startswith("options: not valid JSON")
@@ -133,6 +134,26 @@ def test_bad_options_json_is_said_on_the_options_box_not_the_name(browser, signe
     assert page.html.select_one("#field-1-name")["aria-invalid"] == "true"
     assert not page.html.select_one("#field-1-options").has_attr("aria-invalid")
     assert [item.get_text() for item in page.html.select("#form-message li")] == ["Field 2: name: required"]
+
+
+def test_the_rows_own_problems_are_listed_by_their_paths_as_the_apis_are(browser, signed_in_as):
+    """Above the form, a problem only the rows find reads as the API's: its full path, then
+    the message; on its row, it names the input, and only the row it is about has it."""
+    signed_in_as("admin")
+    form = browser.get("/admin/collections/new").forms["collection-form"]
+    form["name"], form["display_name"] = "shop", "Shop"
+    form["field-1.type"], form["field-1.min"] = "number", "ten"
+    form["field-2.name"] = "title"  # the empty row, named as the first
+    page = form.submit(status=422)
+    assert [item.get_text() for item in page.html.select("#form-message li")] == [
+        "schema.properties.content.min: must be a number such as 0, 10 or 2.5 (got 'ten')",
+        "schema.properties.title: 'title' is used by another field"]
+    assert [item.get_text() for item in page.html.select("#field-1-errors li")] == [
+        "min: must be a number such as 0, 10 or 2.5 (got 'ten')"]
+    assert [item.get_text() for item in page.html.select("#field-2-errors li")] == [
+        "name: 'title' is used by another field"]
+    assert page.html.select_one("#field-0-errors") is None
+    assert Collection.select().count() == 0
 
 
 def test_a_taken_name_is_a_conflict(browser, signed_in_as):

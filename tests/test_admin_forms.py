@@ -328,6 +328,26 @@ def test_a_problem_with_a_dotted_name_is_put_on_that_names_row(browser, signed_i
     assert Form.select().count() == 0
 
 
+def test_the_rows_own_problems_are_listed_by_their_paths_as_the_services_are(browser, signed_in_as):
+    """A problem only the rows find reads as the service's above the form: its full path, then
+    the message (``fields.message.min: ...``); on its row, it names the input."""
+    signed_in_as("editor")
+    a_form()
+    form = browser.get("/admin/forms/contact").forms["form-editor"]
+    form["field-1.type"], form["field-1.min"] = "number", "ten"
+    form["field-2.name"], form["field-2.options"] = "email", "[1]"  # the empty row, named as the first
+    form["redirect_url"] = "javascript:x"
+    refused = form.submit(status=422)
+    assert [item.get_text() for item in refused.html.select("#form-problems li")] == [
+        "fields.message.min: must be a number such as 0, 10 or 2.5 (got 'ten')",
+        "fields.email: 'email' is used by another field",
+        f"settings.redirect_url: {forms.redirect_problem('javascript:x')}"]
+    assert [item.get_text() for item in refused.html.select("#field-1-errors li")] == [
+        "min: must be a number such as 0, 10 or 2.5 (got 'ten')"]
+    assert marked(refused, "field-1-min") and marked(refused, "field-2-name")
+    assert Form.get().fields == FIELDS, "nothing saved"
+
+
 def test_a_row_without_a_name_is_called_by_its_place(browser, signed_in_as):
     signed_in_as("editor")
     form = browser.get("/admin/forms/new").forms["form-editor"]

@@ -19,6 +19,7 @@ from app.admin.blocks import input_text, textarea_text
 from app.admin.field_builder import (
     attach_errors,
     blank_row,
+    listed_problems,
     rows_from_form,
     rows_from_schema,
     rows_to_show,
@@ -40,12 +41,13 @@ DONE = {"created": "Collection created.", "saved": "Saved.", "activated": "Colle
 
 class FormProblem(Exception):
     """A save refused: the status, a message, the API's ``{field, message}`` details, and
-    the seconds after which to try again (``Retry-After``) when the refusal says so."""
+    the seconds after which to try again (``Retry-After``) when the refusal says so;
+    ``on_rows`` when the details are the rows' own problems, on their rows already."""
 
-    def __init__(self, status, message, details=(), retry_after=None):
+    def __init__(self, status, message, details=(), retry_after=None, on_rows=False):
         super().__init__(message)
         self.status, self.message, self.details = status, message, list(details)
-        self.retry_after = retry_after
+        self.retry_after, self.on_rows = retry_after, on_rows
 
 
 def collection_or_404(name):
@@ -92,10 +94,9 @@ def _schema(rows, own_name, stored=None):
     for row, message in problems:
         row.errors.append(message)
     if problems:
-        # Said above the form too, by field (a new row has no name yet: its place on the
-        # page, as the row's legend says), as the API's refusals are.
-        details = [{"field": row.name or f"Field {row.position}", "message": message} for row, message in problems]
-        raise FormProblem(falcon.HTTP_422, "Validation failed", details)
+        # Said above the form too, by path as the API's refusals are (a new row has no name
+        # yet: its place on the page, as the row's legend says).
+        raise FormProblem(falcon.HTTP_422, "Validation failed", listed_problems(problems), on_rows=True)
     return validated_schema(raw)
 
 
@@ -145,7 +146,10 @@ class _Editor:
         managed = bool(collection is not None and collection.managed)
         editable = not managed and user.can("collections.update" if collection else "collections.create")
         details = problem.details if problem else []
-        attach_errors(rows, details)
+        if not (problem and problem.on_rows):
+            # The rows' own problems are on their rows: by their paths, a second row named
+            # as the first would put its problem on the first too.
+            attach_errors(rows, details)
         stored = rows_from_schema(collection.schema) if collection is not None else ()
         shown = rows_to_show(rows, stored=stored) if editable else rows
         # A collection's fields may refer to it: a new one's posted name is offered too.

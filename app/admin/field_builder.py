@@ -550,6 +550,32 @@ def schema_from_rows(rows, known_collections=None, required_order=()):
     return schema, problems
 
 
+def listed_problems(problems, prefix="schema.properties."):
+    """The ``{field, message}`` each of ``schema_from_rows``'s ``(row, message)`` problems is
+    listed as above the form: by its full path, then the message, as the API's own problems
+    are (``schema.properties.price.min: must be a number...``).
+
+    Args:
+        prefix: what the path of a field starts with, before its name (``fields.`` for a form's).
+
+    A problem with the name or with the options (the field's other settings as a whole) is the
+    field's, at its own path; a row without a name has no path, and is called by its place,
+    as its legend says (``Field 2``).
+    """
+    details = []
+    for row, message in problems:
+        key, _, text = message.partition(": ")
+        if not row.name:
+            details.append({"field": f"Field {row.position}", "message": message})
+        elif key == "name":
+            details.append({"field": prefix + row.name, "message": text})
+        elif key == "options":
+            details.append({"field": prefix + row.name, "message": f"options {text}"})
+        else:
+            details.append({"field": f"{prefix}{row.name}.{key}", "message": text})
+    return details
+
+
 def attach_errors(rows, details, prefix="schema.properties."):
     """Put each ``{field, message}`` of the API's details also on the row of the field it names.
 

@@ -29,6 +29,7 @@ from app.admin.field_builder import (
     COLLECTION_FIELDS,
     attach_errors,
     blank_row,
+    listed_problems,
     rows_from_form,
     rows_from_schema,
     rows_to_show,
@@ -80,12 +81,9 @@ def _fields(rows):
     ``{field, message}`` of each problem only the rows can have (put on its row too); a row
     with one is left out of the fields."""
     schema, refused = schema_from_rows(rows)
-    problems = []
     for row, message in refused:
         row.errors.append(message)
-        # A row without a name yet is called by its place, as its legend says.
-        problems.append({"field": f"fields.{row.name}" if row.name else f"Field {row.position}", "message": message})
-    return schema["properties"], problems
+    return schema["properties"], listed_problems(refused, prefix="fields.")
 
 
 def _values(draft, fields):
