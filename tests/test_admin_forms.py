@@ -348,6 +348,42 @@ def test_the_rows_own_problems_are_listed_by_their_paths_as_the_services_are(bro
     assert Form.get().fields == FIELDS, "nothing saved"
 
 
+def test_a_taken_name_is_listed_with_the_other_problems(browser, signed_in_as):
+    """A taken name is found before anything is written: with the rows' or the settings'
+    problems, it is one more in the list (422); alone, it is a conflict (409)."""
+    signed_in_as("editor")
+    a_form()
+    taken = f"name: {forms.FormExists('contact').message}"
+    form = browser.get("/admin/forms/new").forms["form-editor"]
+    form["name"], form["display_name"] = "contact", "Contact again"
+    form["field-0.name"], form["field-0.type"], form["field-0.min"] = "age", "integer", "ten"
+    refused = form.submit(status=422)
+    assert [item.get_text() for item in refused.html.select("#form-problems li")] == [
+        "fields.age.min: must be a number such as 0, 10 or 2.5 (got 'ten')", taken]
+    form = refused.forms["form-editor"]
+    form["field-0.min"], form["redirect_url"] = "1", "javascript:x"
+    refused = form.submit(status=422)
+    assert [item.get_text() for item in refused.html.select("#form-problems li")] == [
+        f"settings.redirect_url: {forms.redirect_problem('javascript:x')}", taken]
+    form = refused.forms["form-editor"]
+    form["redirect_url"] = ""
+    refused = form.submit(status=409)
+    assert [item.get_text() for item in refused.html.select("#form-problems li")] == [taken]
+    assert refused.forms["form-editor"]["field-0.min"].value == "1", "what was typed is kept"
+    assert Form.select().count() == 1
+    # Renaming a form to another's name: the same; keeping its own name is no conflict.
+    a_form(name="survey")
+    form = browser.get("/admin/forms/survey").forms["form-editor"]
+    form["name"], form["field-0.min"] = "contact", "x"
+    form["field-0.type"] = "integer"
+    refused = form.submit(status=422)
+    assert taken in [item.get_text() for item in refused.html.select("#form-problems li")]
+    form = refused.forms["form-editor"]
+    form["name"], form["field-0.min"] = "survey", "3"
+    form.submit(status=303)
+    assert Form.get(Form.name == "survey").fields["email"]["min"] == 3
+
+
 def test_a_row_without_a_name_is_called_by_its_place(browser, signed_in_as):
     signed_in_as("editor")
     form = browser.get("/admin/forms/new").forms["form-editor"]

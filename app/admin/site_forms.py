@@ -14,7 +14,8 @@ A save goes through the forms service, as ``POST /admin/api/forms`` does: what i
 shown above the form, every problem by its path (``fields.email.type``), and a problem
 about a field also on its row, marking the input it is about; what the rows cannot say
 (a row without a name, a name used twice, options that are no JSON object, a minimum that
-is no number) is listed with the service's problems. What was typed is kept.
+is no number) is listed with the service's problems, and so is a name another form has:
+every rule is checked before anything is written. What was typed is kept.
 
 A submission's page shows what was sent; its status (new, read, spam) changes only by its
 buttons, never by opening it. The export is the API's (``GET /admin/api/forms/{id}/
@@ -98,6 +99,21 @@ def _values(draft, fields):
             "description": draft["description"] or None, "settings": settings, "is_active": draft["is_active"]}
 
 
+def _service_problems(values, ready, form):
+    """The ``{field, message}`` of each rule of the forms service ``values`` break (the
+    create's, or ``form``'s update), checked without writing."""
+    try:
+        forms.prepare(values, ready, current=form)
+    except forms.InvalidForm as ex:
+        return list(ex.details)
+    return []
+
+
+def _name_conflict(name, form):
+    """The problem of ``name`` when another form than ``form`` has it (none when it is free)."""
+    return [{"field": "name", "message": forms.FormExists(name).message}] if forms.name_taken(name, form) else []
+
+
 class FormsPage:
     """``GET /admin/forms``: every form, with its submission count."""
 
@@ -131,30 +147,37 @@ class FormEditor:
 
     def save(self, req, resp, form=None):
         """Create (``form`` None) or update ``form`` from the post; back to its page, or the editor
-        again with the problems, the rows as posted."""
+        again with every problem, the rows as posted."""
         posted = read_form(req)
         draft = _posted(posted)
         rows = rows_from_form(posted, _rows(form), FORM_FIELDS)
         fields, row_problems = _fields(rows)
         ready = turnstile_ready(self._settings)
         values = _values(draft, fields)
+        # Every problem is found before anything is written, so one refusal lists them all:
+        # the rows', the service's rules, and a name another form has.
+        problems, conflict = _service_problems(values, ready, form), _name_conflict(values["name"], form)
+        if row_problems or problems or conflict:
+            # A taken name alone is a conflict (409); with anything else, one more problem.
+            status = falcon.HTTP_422 if row_problems or problems else falcon.HTTP_409
+            self.refuse(req, resp, draft, rows, form, row_problems, [*problems, *conflict], status)
+            return
         try:
-            if row_problems:
-                # Not saved: the service's rules are checked only to list its problems too.
-                forms.prepare(values, ready, current=form)
-                raise forms.InvalidForm([])
             saved = (forms.update_form(form.id, values, ready) if form is not None
                      else forms.create_form(values, ready, req.context.user.id))
-        except forms.InvalidForm as ex:
-            # A row with a problem of its own was left out of the fields: the service's
-            # problems are the others' (a second row named "email" is not the one checked).
-            attach_errors([row for row in rows if not row.errors], ex.details, prefix="fields.")
-            self.show(req, resp, draft, rows, form, [*row_problems, *ex.details], falcon.HTTP_422)
-            return
-        except forms.FormExists as ex:
-            self.show(req, resp, draft, rows, form, [{"field": "name", "message": ex.message}], falcon.HTTP_409)
+        except forms.FormExists as ex:  # taken by another save since the check
+            self.refuse(req, resp, draft, rows, form, [], [{"field": "name", "message": ex.message}],
+                        falcon.HTTP_409)
             return
         redirect(resp, f"/admin/forms/{saved.name}?saved=1")
+
+    def refuse(self, req, resp, draft, rows, form, row_problems, problems, status):
+        """The editor again, nothing saved: the rows' own problems (on their rows already)
+        and the others', each about a field put on its row too."""
+        # A row with a problem of its own was left out of the fields: the service's problems
+        # are the others' (a second row named "email" is not the one checked).
+        attach_errors([row for row in rows if not row.errors], problems, prefix="fields.")
+        self.show(req, resp, draft, rows, form, [*row_problems, *problems], status)
 
 
 class FormNewPage(FormEditor):

@@ -272,6 +272,16 @@ def create_form(values, turnstile_ready, user_id=None):
         raise FormExists(values["name"]) from None
 
 
+def name_taken(name, current=None):
+    """Whether a form other than ``current`` is named ``name``: a read, for a caller listing
+    every problem before it writes (the write still finds a name taken since by the unique
+    index, and raises FormExists)."""
+    query = Form.select().where(Form.name == name)
+    if current is not None:
+        query = query.where(Form.id != current.id)
+    return query.exists()
+
+
 def get_form(key):
     """The form whose id is ``key``, else the one whose name is; FormNotFound otherwise.
 
