@@ -156,6 +156,21 @@ def test_the_rows_own_problems_are_listed_by_their_paths_as_the_apis_are(browser
     assert Collection.select().count() == 0
 
 
+def test_a_row_numbered_past_four_digits_is_saved_not_dropped(browser, signed_in_as):
+    """A row number of five digits or more (a script counting on after a forged one) is a new
+    row given a free number, in its place."""
+    signed_in_as("admin")
+    form = browser.get("/admin/collections/new").forms["collection-form"]
+    form["name"], form["display_name"] = "shop", "Shop"
+    posted = {**dict(form.submit_fields()), "field-9999.name": "sku", "field-00000000000000000012345.name": "price",
+              "field-00000000000000000012345.type": "number", "field-10000.name": "colour",
+              "field-10000.type": "color", "field-10000.position": "1"}
+    browser.post("/admin/collections/new", posted, status=303)
+    fields = Collection.get(Collection.name == "shop").schema["properties"]
+    assert list(fields) == ["colour", "title", "content", "sku", "price"]
+    assert (fields["colour"]["type"], fields["price"]["type"]) == ("color", "number")
+
+
 def test_a_taken_name_is_a_conflict(browser, signed_in_as):
     signed_in_as("admin")
     create_collection("posts", SCHEMA)

@@ -300,6 +300,34 @@ def test_a_new_row_after_a_refusal_is_never_a_removed_field(browser, signed_in_a
                                                        "rating": {"type": "select", "enum": ["1", "2"]}}
 
 
+def test_a_row_numbered_past_four_digits_is_a_new_row_never_dropped(browser, signed_in_as):
+    """After a forged ``field-9999`` the page's empty row (and the script's next one) is
+    ``field-10000``: it is read as a new row, given a free number, whatever it follows."""
+    signed_in_as("editor")
+    a_form(fields={"size": {"type": "select", "enum": [1, 2]}, "email": {"type": "email"}})
+    form = browser.get("/admin/forms/contact").forms["form-editor"]
+    # As the script posts it: the size row and the empty one removed from the page, a forged row added.
+    posted = {key: value for key, value in form.submit_fields() if not key.startswith(("field-0.", "field-2."))}
+    refused = browser.post("/admin/forms/contact", {**posted, "field-9999.name": "topic", "field-9999.type": "string",
+                                                    "redirect_url": "javascript:x"}, status=422)
+    blank = refused.html.select("#field-rows [data-field-row]")[-1].select_one("[name$='.name']")["name"]
+    assert blank == "field-10000.name"
+    form = refused.forms["form-editor"]
+    form["field-10000.name"], form["field-10000.type"], form["field-10000.enum"] = "rating", "select", "1\n2"
+    form["redirect_url"] = ""
+    refused = browser.post("/admin/forms/contact", {**dict(form.submit_fields()), "field-10000.options": "[1]"},
+                           status=422)
+    numbers = [row.select_one("[name$='.name']")["name"] for row in refused.html.select("[data-field-row]")]
+    assert numbers == ["field-1.name", "field-9999.name", "field-2.name", "field-10000.name"], (
+        "the new row takes the first number no row has, never the removed stored field's")
+    assert "fields.rating: options must be a JSON object" in refused.html.find(id="form-problems").text
+    form = refused.forms["form-editor"]
+    form["field-2.options"] = ""
+    form.submit(status=303)
+    assert Form.get(Form.name == "contact").fields == {
+        "email": {"type": "email"}, "topic": {"type": "string"}, "rating": {"type": "select", "enum": ["1", "2"]}}
+
+
 def test_the_services_problem_is_put_on_the_row_it_checked_not_its_namesake(browser, signed_in_as):
     """The second row named ``email`` is refused by the rows and never sent: the service's
     problem with the pattern is the first row's."""

@@ -15,7 +15,9 @@ common settings (``min``/``max``, ``minLength``/``maxLength``, ``placeholder``, 
 ``blocks``, a ``pattern``...), so any field the schema supports can be built without a control
 per option. Each setting input says which types it fits (``SETTING_TYPES``): the page's script
 shows only those, the page without script shows them all.
-Rows are saved in the order of their ``position`` (the browser's script keeps it in step with
+A row's number ``<n>`` keeps it tied to the stored field it was shown as; a number past
+``ROW_NUMBER_DIGITS`` digits is a new row given a free number (``_row_indexes``), never
+dropped. Rows are saved in the order of their ``position`` (the browser's script keeps it in step with
 the order on screen; without script it is typed); a row marked ``remove`` is dropped.
 
 A row posted back as it was shown keeps the field's stored entry as it is, so a save changes
@@ -40,6 +42,7 @@ line typed into a form is text unless it names an option already there, and an o
 another type is written through the collections API.
 """
 
+import itertools
 import json
 import math
 import re
@@ -57,6 +60,9 @@ FLAGS = ("indexed", "sortable")
 # Digits are ASCII ones: ``\d`` would take other scripts' digits, which int() and float() read.
 DECIMAL = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 MAX_ROWS = 200
+# A row keeps the number its inputs are posted with up to this many digits; a longer one (a
+# script counting on past a forged number) is given a free one (``_row_indexes``).
+ROW_NUMBER_DIGITS = 4
 
 # The type choice, grouped, each type with the label people know it by.
 TYPE_GROUPS = (
@@ -117,7 +123,7 @@ class Builder:
         # Keys with an input of their own; everything else a field says goes into its options.
         self.own_inputs = ("type", "title", "required", "enum", *(("collection",) if references else ()),
                            *SETTINGS, *self.flags)
-        self.row_part = re.compile(r"^field-([0-9]{1,4})\.(name|options|position|remove|"
+        self.row_part = re.compile(r"^field-([0-9]+)\.(name|options|position|remove|"
                                    + "|".join(self.own_inputs) + ")$")
 
     def limited_to(self, types, **parts):
@@ -346,13 +352,16 @@ def rows_from_form(form, stored=(), builder=COLLECTION_FIELDS):
     for key, value in form.items():
         matched = builder.row_part.match(key)
         if matched:
-            part = matched.group(2)
+            # The number's digits, never read as an int before their length is checked.
+            number, part = matched.group(1).lstrip("0") or "0", matched.group(2)
             # The collection select may post several names; every other input posts one text.
-            parts.setdefault(int(matched.group(1)), {})[part] = _names(value) if part == "collection" else _text(value)
+            parts.setdefault(number, {})[part] = _names(value) if part == "collection" else _text(value)
+    indexes, unplaced = _row_indexes(parts, shown)
     rows = []
-    for index, values in sorted(parts.items())[:MAX_ROWS]:
+    for number, values in sorted(parts.items(), key=lambda item: (len(item[0]), item[0]))[:MAX_ROWS]:
         if values.get("remove"):
             continue
+        index = indexes[number]
         position = values.get("position", "").strip()
         before = shown.get(index)
         row = FieldRow(
@@ -365,7 +374,7 @@ def rows_from_form(form, stored=(), builder=COLLECTION_FIELDS):
                       for key in SETTINGS if values.get(key, "").strip() or (before and key in before.settings)},
             flags=frozenset(flag for flag in builder.flags if values.get(flag)),
             options=values.get("options", "").strip(),
-            position=typed_position(position, 10**6 + index), shown=before, builder=builder,
+            position=typed_position(position, unplaced[number]), shown=before, builder=builder,
         )
         if before is not None and set(row.collection) == set(before.collection):
             # The browser posts the selected targets in page order: the same targets are the
@@ -380,6 +389,26 @@ def rows_from_form(form, stored=(), builder=COLLECTION_FIELDS):
     for place, row in enumerate(rows, start=1):
         row.position = place
     return rows
+
+
+def _row_indexes(numbers, stored):
+    """``(index, unplaced position)`` by row number, of the posted row ``numbers`` (digits).
+
+    A number of up to ``ROW_NUMBER_DIGITS`` digits is the row's index. A longer one is given
+    the first number no posted row and no ``stored`` row has (a stored field removed from the
+    page included: its number would make the row that field edited), in their order: a page
+    holding a forged ``field-9999`` has its script add ``field-10000``, which is a new row,
+    not one dropped. Without a position typed, rows keep the order of their numbers.
+    """
+    indexes = {number: int(number) for number in numbers if len(number) <= ROW_NUMBER_DIGITS}
+    taken = {*indexes.values(), *stored}
+    free = (index for index in itertools.count() if index not in taken)
+    unplaced = {number: 10**6 + index for number, index in indexes.items()}
+    longer = sorted((number for number in numbers if number not in indexes), key=lambda number: (len(number), number))
+    for place, number in enumerate(longer):
+        indexes[number] = next(free)
+        unplaced[number] = 10**6 + 10**ROW_NUMBER_DIGITS + place
+    return indexes, unplaced
 
 
 def _names(value):

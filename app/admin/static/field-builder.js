@@ -14,6 +14,8 @@
   if (!list || !template || !add) {
     return;
   }
+  // New rows are numbered after the highest number on the page, whatever it is: the server
+  // reads a number past four digits (after a forged field-9999) as a new row, never drops it.
   let next = 0;
   list.querySelectorAll("[name$='.name']").forEach((input) => {
     next = Math.max(next, Number(input.name.split(".")[0].slice("field-".length)) + 1);
