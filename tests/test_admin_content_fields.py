@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from app.admin.forms import data_from_form
 from app.admin.pages import MAX_FORM_BYTES
 from app.admin.pickers import MEDIA_PAGE_SIZE
 from app.db.models import Collection, Content, Media, now_ms
@@ -1299,3 +1300,61 @@ def test_a_nul_escape_in_a_json_field_is_refused_as_the_api_refuses_it(browser, 
     assert page.html.select_one("#f-data-meta-error").text == "NUL characters are not allowed"
     assert page.forms["content-form"]["data.meta"].value == typed
     assert Content.select().where(Content.collection == things.id).count() == 0
+
+
+def hand_written(properties):
+    """A collection whose schema is written straight to the database, as the API's schema
+    check would refuse it (a type that is a list or an object, a block's list of properties)."""
+    return create_collection("odd", {"type": "object", "properties": {"title": {"type": "string"}, **properties}},
+                             display_name="Odd")
+
+
+@pytest.mark.parametrize("odd_type", [["string", "null"], {"anyOf": ["string"]}], ids=["list", "object"])
+def test_a_hand_written_type_that_is_no_text_is_shown_as_json_and_kept(browser, signed_in_as, odd_type):
+    """A block's property of such a type is a JSON textarea and a field of it is read-only,
+    a title, label or help text that is no text gives way to the name: the form answers,
+    and a save leaving it all as shown stores the data as it was."""
+    odd = hand_written({
+        "weird": {"type": odd_type, "title": {"x": 1}},
+        "note": {"type": "string", "title": 7, "helpText": ["no"]},
+        "parts": {"type": "array", "blocks": {"part": {"label": ["Part"], "properties": {
+            "heading": {"type": "string"}, "odd": {"type": odd_type, "title": 3}, "body": {"type": "quill"}}}}},
+    })
+    editor = signed_in_as("editor")
+    parts = [{"blockType": "part", "heading": "H", "odd": None}, {"blockType": "part", "heading": "I"}]
+    item = insert_content(editor, odd, title="Odd", data={"title": "Odd", "note": "n", "parts": parts})
+    stored = stored_json(item)
+    page = browser.get(f"/admin/content/odd/{item.id}")
+    html = page.html
+    assert html.select_one("textarea#f-data-parts-b0-odd").text.strip() == "null", "a JSON textarea"
+    assert html.select_one("label[for=f-data-parts-b1-odd]").text.strip() == "Odd"
+    assert html.select_one("#f-data-parts-b0-heading").find_parent("fieldset").legend.text.strip() == "part", "the type's name"
+    assert html.select_one("label[for=f-data-note]").text.strip() == "Note"
+    assert "['no']" not in page.text and "{'x': 1}" not in page.text
+    assert "data.weird" not in page.forms["content-form"].fields, "no control of its own: read-only"
+    page.forms["content-form"].submit(status=303)
+    assert stored_json(item) == stored
+    assert browser.get("/admin/content/odd/new").status_int == 200
+
+
+def test_a_hand_written_block_type_whose_properties_are_a_list_is_kept_whole(browser, signed_in_as):
+    """Its properties are unknown: the block is shown without inputs, and the form posted as
+    shown reads it back whole (the service, not the form, then judges it). A discriminator
+    that is no text is taken as the default one."""
+    odd = hand_written({"parts": {"type": "array", "discriminator": ["kind"], "blocks": {
+        "listed": {"label": "Listed", "properties": ["heading", "body"]},
+        "part": {"label": "Part", "properties": {"heading": {"type": "string"}}}}}})
+    editor = signed_in_as("editor")
+    parts = [{"blockType": "listed", "heading": "H", "body": {"a": 1}}, {"blockType": "part", "heading": "I"}]
+    item = insert_content(editor, odd, title="Odd", data={"title": "Odd", "parts": parts})
+    page = browser.get(f"/admin/content/odd/{item.id}")
+    form = page.forms["content-form"]
+    assert [name for name in form.fields if (name or "").startswith("data.parts.0.")] == [
+        "data.parts.0.-type", "data.parts.0.-position", "data.parts.0.-remove"]
+    assert form["data.parts.1.heading"].value == "I"
+    assert browser.get("/admin/content/odd/new").status_int == 200
+    posted = {}
+    for name, value in form.submit_fields():
+        posted.setdefault(name, []).append(value)
+    posted = {name: values[0] if len(values) == 1 else values for name, values in posted.items()}
+    assert data_from_form(odd.schema, posted, Content.get_by_id(item.id).data)["parts"] == parts

@@ -166,8 +166,44 @@ def parse_number(text):
 
 
 def discriminator_of(config):
-    """The key naming a block's type (``blockType`` unless the field says otherwise)."""
-    return config.get("discriminator") or DEFAULT_DISCRIMINATOR
+    """The key naming a block's type (``blockType`` unless the field names another as text)."""
+    key = config.get("discriminator")
+    return key if isinstance(key, str) and key else DEFAULT_DISCRIMINATOR
+
+
+def declared_type(config):
+    """The ``type`` a field's or property's schema entry names: ``"string"`` when it names
+    none, None when it is no text. The API's schema check refuses any other, but a schema
+    written to the database by hand may hold a list (``["string", "null"]``) or an object
+    there, which names no control and could not even be looked up (it is unhashable)."""
+    kind = config.get("type", "string")
+    return kind if isinstance(kind, str) else None
+
+
+def property_control(config):
+    """The control of a block's property: its type's, else a JSON textarea."""
+    return PROPERTY_CONTROLS.get(declared_type(config), "json")
+
+
+def text_setting(config, key):
+    """A schema entry's text setting (``title``, ``label``, ``helpText``), None when it holds
+    no text: a hand-written schema's number or object would be shown in Python's spelling."""
+    value = config.get(key)
+    return value if isinstance(value, str) else None
+
+
+def block_properties(block):
+    """A block type's ``properties``: {} where the type or its ``properties`` is no mapping
+    (a hand-written schema's list), whose properties the form then cannot know."""
+    properties = block.get("properties") if isinstance(block, dict) else None
+    return properties if isinstance(properties, dict) else {}
+
+
+def unknown_properties(block):
+    """Whether a block type's ``properties`` is set but no mapping (a hand-written schema's
+    list): the form cannot know which of a stored block's values are its properties."""
+    properties = block.get("properties") if isinstance(block, dict) else None
+    return properties is not None and not isinstance(properties, dict)
 
 
 def form_values(raw):
@@ -186,7 +222,7 @@ def list_from_form(form, key, config, stored=None):
             breaks), wherever it was moved; each stored item is claimed once.
     """
     items = config.get("items") if isinstance(config.get("items"), dict) else {}
-    numeric = items.get("type") in ("number", "integer")
+    numeric = declared_type(items) in ("number", "integer")
     unclaimed = [item for item in stored if isinstance(item, str)] if isinstance(stored, list) else []
     values = []
     for raw in form_values(form.get(key)):
@@ -229,9 +265,9 @@ def placeholder_of(control, config):
 
 def _required_properties(block):
     """Names a block type requires, by either spelling (``required: true`` or its ``required`` list)."""
-    listed = block.get("required")
+    listed = block.get("required") if isinstance(block, dict) else None
     names = {name for name in listed if isinstance(name, str)} if isinstance(listed, list) else set()
-    return names | {name for name, config in (block.get("properties") or {}).items()
+    return names | {name for name, config in block_properties(block).items()
                     if isinstance(config, dict) and config.get("required") is True}
 
 
@@ -239,15 +275,15 @@ def _inputs(block, item):
     """The BlockInputs of ``block``'s properties, filled from ``item``."""
     inputs = []
     required = _required_properties(block)
-    for name, config in (block.get("properties") or {}).items():
+    for name, config in block_properties(block).items():
         config = config if isinstance(config, dict) else {}
-        control = PROPERTY_CONTROLS.get(config.get("type", "string"), "json")
+        control = property_control(config)
         value = item.get(name)
         select = control in CHOICE_CONTROLS
         shown = shown_select(config, value) if select else _shown(control, value)
         if control == "json" and value is None and name in item:
             shown = "null"  # a stored null, as JSON writes it: posted back, it stays (``typed_null``)
-        inputs.append(BlockInput(name, config.get("title") or name.replace("_", " ").capitalize(), control,
+        inputs.append(BlockInput(name, text_setting(config, "title") or name.replace("_", " ").capitalize(), control,
                                  choices=select_choices(config, value) if select else choices_of(config),
                                  error=value.reason if isinstance(value, UnparsedJson) else None,
                                  required=name in required, placeholder=placeholder_of(control, config),
@@ -258,15 +294,15 @@ def _inputs(block, item):
 def has_html_property(config):
     """Whether a block array's block types have a property edited in the HTML editor."""
     blocks = config.get("blocks") if isinstance(config.get("blocks"), dict) else {}
-    return any(isinstance(prop, dict) and PROPERTY_CONTROLS.get(prop.get("type")) == "html"
-               for block in blocks.values() if isinstance(block, dict)
-               for prop in (block.get("properties") or {}).values())
+    return any(isinstance(prop, dict) and property_control(prop) == "html"
+               for block in blocks.values() for prop in block_properties(block).values())
 
 
 def block_types(config):
     """``[(type, label)]`` of a block array's block types."""
     blocks = config.get("blocks") if isinstance(config.get("blocks"), dict) else {}
-    return [(name, (block or {}).get("label") or name) for name, block in blocks.items()]
+    return [(name, (text_setting(block, "label") if isinstance(block, dict) else None) or name)
+            for name, block in blocks.items()]
 
 
 def blocks_shown(config, value, numbering=None):
@@ -288,10 +324,11 @@ def blocks_shown(config, value, numbering=None):
         item = item if isinstance(item, dict) else {}
         kind = str(item.get(key) or "")
         block = blocks.get(kind) if isinstance(blocks.get(kind), dict) else {}
-        rows.append(BlockRow(number, kind, block.get("label") or kind or "?", place + 1, _inputs(block, item)))
+        label = text_setting(block, "label") or kind or "?"
+        rows.append(BlockRow(number, kind, label, place + 1, _inputs(block, item)))
     # The blocks the script adds are numbered by it: "__n__" is the number it puts in.
     types = tuple(
-        (name, label, BlockRow("__n__", name, label, "", _inputs(blocks.get(name) or {}, {})))
+        (name, label, BlockRow("__n__", name, label, "", _inputs(blocks.get(name), {})))
         for name, label in block_types(config)
     )
     return rows, types, numbering.first_free
@@ -429,7 +466,7 @@ def _json_value(text, raw, config):
         # A \u escape may name half a character (a lone surrogate), which no UTF-8 text holds.
         json.dumps(value, ensure_ascii=False).encode()
     except (ValueError, RecursionError) as ex:
-        kind = config.get("type")
+        kind = declared_type(config)
         if kind in TEXT_VALUED_JSON_TYPES and not (kind in MULTIPLE_TYPES and config.get("multiple") is True):
             return text
         reason = ("nested too deeply" if isinstance(ex, RecursionError)
@@ -451,11 +488,15 @@ def _stored_block(stored, number, discriminator, kind):
 def _block_from_form(blocks, discriminator, kind, values, before):
     """One posted block of type ``kind`` from its inputs' ``values``; ``before`` is the block
     as stored (``{}`` for a new one): what was not edited keeps its stored value, and its
-    keys keep their stored order."""
+    keys keep their stored order. A block whose type declares no mapping of properties (a
+    hand-written schema's list) showed no input: it keeps every stored value."""
+    block = blocks.get(kind)
+    if unknown_properties(block):
+        return {**before, discriminator: kind}
     item = {discriminator: kind}
-    for name, prop in ((blocks.get(kind) or {}).get("properties") or {}).items():
+    for name, prop in block_properties(block).items():
         prop = prop if isinstance(prop, dict) else {}
-        control = PROPERTY_CONTROLS.get(prop.get("type", "string"), "json")
+        control = property_control(prop)
         raw = values.get(name)
         if kept_empty(control, raw, before.get(name), name in before, prop):
             item[name] = before[name]

@@ -45,6 +45,7 @@ from app.admin.blocks import (
     block_numbering,
     block_rows_from_form,
     blocks_shown,
+    declared_type,
     form_values,
     has_html_property,
     kept_empty,
@@ -54,6 +55,7 @@ from app.admin.blocks import (
     posted_value,
     shown_control,
     shown_empty,
+    text_setting,
     typed_null,
 )
 from app.admin.choices import (
@@ -150,15 +152,16 @@ class FormField:
 
 
 def control_of(config):
-    """The control of a field's schema entry."""
-    field_type = config.get("type", "string")
+    """The control of a field's schema entry (read-only for a type that is no text, which a
+    hand-written schema may hold: ``blocks.declared_type``)."""
+    field_type = declared_type(config)
     if config.get("multiple") is True and field_type in ("media", "file", "reference", "select"):
         return "readonly"
     if field_type == "array":
         if isinstance(config.get("blocks"), dict):
             return "blocks"
         items = config.get("items")
-        if items is None or (isinstance(items, dict) and items.get("type", "string") in LIST_ITEM_CONTROLS):
+        if items is None or (isinstance(items, dict) and declared_type(items) in LIST_ITEM_CONTROLS):
             return "list"
         return "readonly"
     return CONTROLS.get(field_type, "readonly")
@@ -166,7 +169,8 @@ def control_of(config):
 
 def required_names(schema):
     """Names the schema requires, by either spelling (``required: true`` or the ``required`` list)."""
-    names = set(schema.get("required") or []) if isinstance(schema, dict) else set()
+    listed = schema.get("required") if isinstance(schema, dict) else None
+    names = {name for name in listed if isinstance(name, str)} if isinstance(listed, list) else set()
     for name, config in (schema_properties(schema) or {}).items():
         if isinstance(config, dict) and config.get("required") is True:
             names.add(name)
@@ -231,22 +235,21 @@ def form_fields(schema, data, errors=None, picked=None, numbering=None):
     for name, config in (schema_properties(schema) or {}).items():
         if name in COLUMN_FIELDS or not isinstance(config, dict):
             continue
-        field_type = config.get("type", "string")
         control = control_of(config)
         value = (data or {}).get(name)
         shown = (shown_select(config, value) if control in CHOICE_CONTROLS
                  else _shown(control, value, name in (data or {})))
         fields.append(FormField(
             name=name,
-            label=config.get("title") or name.replace("_", " ").capitalize(),
+            label=text_setting(config, "title") or name.replace("_", " ").capitalize(),
             control=control,
-            input_type=INPUT_TYPES.get(field_type, "text"),
+            input_type=INPUT_TYPES.get(declared_type(config), "text"),
             **shown_control(control, shown),
             assets=_assets(control, config),
             placeholder=placeholder_of(control, config),
             required=name in required and control != "checkbox",
             choices=_choices(control, config, value),
-            help=config.get("helpText") or config.get("description"),
+            help=text_setting(config, "helpText") or text_setting(config, "description"),
             error=_error_of(errors, name),
             **_repeated(control, config, value, (numbering or {}).get(name)),
             picked=(picked or {}).get(name),
@@ -288,7 +291,7 @@ def _repeated(control, config, value, numbering):
     if control == "list":
         items = config.get("items") or {}
         return {"items": [_shown("text", item) for item in value] if isinstance(value, list) else [],
-                "item_control": LIST_ITEM_CONTROLS.get(items.get("type", "string"), "text")}
+                "item_control": LIST_ITEM_CONTROLS.get(declared_type(items), "text")}
     if control == "blocks":
         rows, types, next_block = blocks_shown(config, value, numbering)
         return {"items": rows, "block_types": types, "next_block": next_block}
