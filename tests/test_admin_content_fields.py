@@ -1358,3 +1358,28 @@ def test_a_hand_written_block_type_whose_properties_are_a_list_is_kept_whole(bro
         posted.setdefault(name, []).append(value)
     posted = {name: values[0] if len(values) == 1 else values for name, values in posted.items()}
     assert data_from_form(odd.schema, posted, Content.get_by_id(item.id).data)["parts"] == parts
+
+
+TEXT_LIKE = {"line": {"type": "string"}, "long": {"type": "textarea"}, "rich": {"type": "quill"},
+             "tint": {"type": "color"}}
+
+
+@pytest.mark.parametrize("stored", [True, {"a": [1, "é"]}, 2.5, None], ids=["boolean", "object", "number", "null"])
+def test_a_text_controls_value_that_is_no_text_is_shown_as_json(browser, signed_in_as, stored):
+    """Stored where a text belongs (a schema changed since, or data written straight to the
+    database), a value is shown as the API returns it: JSON, never in Python's spelling; a
+    save leaving it so stores that text, at the top level and in a block."""
+    odd = hand_written({**TEXT_LIKE, "parts": {"type": "array", "blocks": {"part": {"properties": TEXT_LIKE}}}})
+    editor = signed_in_as("editor")
+    values = dict.fromkeys(TEXT_LIKE, stored)
+    item = insert_content(editor, odd, title="Odd", data={"title": "Odd", **values,
+                                                          "parts": [{"blockType": "part", **values}]})
+    form = browser.get(f"/admin/content/odd/{item.id}").forms["content-form"]
+    text = "" if stored is None else json.dumps(stored, ensure_ascii=False)
+    shown = {name: form[f"data.{name}"].value.strip("\n") for name in TEXT_LIKE}
+    in_block = {name: form[f"data.parts.0.{name}"].value.strip("\n") for name in TEXT_LIKE}
+    assert (shown, in_block) == (dict.fromkeys(TEXT_LIKE, text), dict.fromkeys(TEXT_LIKE, text))
+    form.submit(status=303)
+    data = Content.get_by_id(item.id).data
+    saved = values if stored is None else dict.fromkeys(TEXT_LIKE, text)
+    assert ({name: data[name] for name in TEXT_LIKE}, data["parts"]) == (saved, [{"blockType": "part", **saved}])

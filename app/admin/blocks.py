@@ -241,9 +241,10 @@ def _shown(control, value):
         return ""
     if isinstance(value, UnparsedJson):
         return value.text
-    if control == "json" or not isinstance(value, str | int | float):
+    # Any value but text is shown as JSON, as the API returns it: ``true``, not Python's "True".
+    if control == "json" or not isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
-    return str(value)
+    return value
 
 
 def shown_control(control, shown):

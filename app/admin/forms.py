@@ -199,9 +199,11 @@ def _shown(control, value, was_set=False):
         return "" if value is None and not was_set else _json_text(value)
     if value is None or control in REPEATED_CONTROLS:
         return ""  # a list, a multiselect or blocks shows its ``items``
-    if control == "readonly" or not isinstance(value, str | int | float):
+    if control == "readonly":
         return json.dumps(value, ensure_ascii=False, indent=1)
-    return str(value)
+    # A number, boolean or object in a text control is shown as JSON, as the API returns it
+    # (``true``, ``{"a": 1}``), never in Python's spelling; on one line, as an input holds it.
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 # Past this many characters a JSON field is shown compact: indented, a large value (the API
