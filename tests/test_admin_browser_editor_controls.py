@@ -5,7 +5,7 @@ answer (the picker's id input folded away), the summary's links into Quill and r
 and a half-filled date-time; then
 the same controls in a block added on the page.
 
-Two tests on purpose (each browser test costs seconds): the shared browser fixtures fail it on
+Three tests on purpose (each browser test costs seconds): the shared browser fixtures fail it on
 any console error (a CSP violation included) and on critical accessibility violations.
 """
 
@@ -224,3 +224,25 @@ def test_a_block_added_on_the_page_gets_working_controls(served_admin, chromium)
          "starts": "2026-01-31T09:30:00Z"},
         {"blockType": "part", "size": 1}]
     finish(chromium, audited, "admin-block-controls")
+
+
+def test_a_pickers_label_button_and_focus(served_admin, chromium):
+    """The picker is the control: with its id input folded away, the field's label leads to
+    the button opening it, whose name says which field it fills."""
+    from selenium.webdriver.support import expected_conditions as ec
+
+    wait = wait_for(chromium)
+    editor = create_user("editor", password_hash=hashed())
+    people = create_collection("people", {"type": "object", "properties": {"title": {"type": "string"}}},
+                               display_name="People")
+    insert_content(editor, people, title="Ada")
+    create_collection("pages", PAGES, display_name="Pages")
+    sign_in(chromium, served_admin, editor)
+    open_page(chromium, served_admin + "/admin/content/pages/new", "New item")
+    opener = wait.until(ec.element_to_be_clickable((by().ID, "f-data-author-choose")))
+    assert opener.accessible_name == "Choose an item for Author"
+    chromium.find_element(by().CSS_SELECTOR, "label[for='f-data-author']").click()
+    assert chromium.execute_script("return document.activeElement.id") == "f-data-author-choose"
+    assert chromium.execute_script("return document.getElementById('f-data-author-picker').childElementCount") == 0
+    audited = {"picker label": finish_audit(chromium)}
+    finish(chromium, audited, "admin-picker-label")

@@ -254,6 +254,18 @@
     details.open = false;
   });
 
+  // A picker field's label is the id input's: while that input is folded away, a click on
+  // the label (which would focus an input nobody sees) leads to the button opening the picker.
+  document.addEventListener("click", (event) => {
+    const label = event.target instanceof Element ? event.target.closest("label[for]") : null;
+    const input = label ? document.getElementById(label.htmlFor) : null;
+    const opener = input && input.closest("details.picker-id") ? document.getElementById(input.id + "-choose") : null;
+    if (opener && !inView(input) && inView(opener)) {
+      event.preventDefault();
+      opener.focus();
+    }
+  });
+
   // After a pick or a clear the focus goes to the id input when it is in view, else to the
   // button that opens the picker.
   function focusPicker(input) {
