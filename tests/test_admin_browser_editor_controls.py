@@ -3,9 +3,10 @@ editor (Quill) under the admin's Content-Security-Policy and its undo, the colou
 unsaved-changes warning (a refused save, an open picker, a stopped save), a picker's late
 answer (the picker's id input folded away), the summary's links into Quill and radio buttons,
 and a half-filled date-time; then
-the same controls in a block added on the page.
+the same controls in a block added on the page; a picker's label, button and focus; the focus
+once the only block is removed.
 
-Three tests on purpose (each browser test costs seconds): the shared browser fixtures fail it on
+Four tests on purpose (each browser test costs seconds): the shared browser fixtures fail it on
 any console error (a CSP violation included) and on critical accessibility violations.
 """
 
@@ -246,3 +247,19 @@ def test_a_pickers_label_button_and_focus(served_admin, chromium):
     assert chromium.execute_script("return document.getElementById('f-data-author-picker').childElementCount") == 0
     audited = {"picker label": finish_audit(chromium)}
     finish(chromium, audited, "admin-picker-label")
+
+
+def test_removing_the_only_block_leaves_the_focus_on_adding_one(served_admin, chromium):
+    from selenium.webdriver.support import expected_conditions as ec
+
+    wait = wait_for(chromium)
+    editor = create_user("editor", password_hash=hashed())
+    pages = create_collection("pages", BLOCKS, display_name="Pages")
+    item = insert_content(editor, pages, title="Parts", data={"title": "Parts", "parts": [
+        {"blockType": "part", "size": 1}]})
+    sign_in(chromium, served_admin, editor)
+    open_page(chromium, f"{served_admin}/admin/content/pages/{item.id}", "Parts")
+    wait.until(ec.element_to_be_clickable((by().CSS_SELECTOR, "fieldset.block-row [data-move='remove']"))).click()
+    assert not chromium.find_elements(by().CSS_SELECTOR, "fieldset.block-row")
+    assert chromium.execute_script("return document.activeElement.id") == "f-data-parts-add"
+    finish(chromium, {"no block left": finish_audit(chromium)}, "admin-block-removed")

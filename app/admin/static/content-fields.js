@@ -379,7 +379,11 @@
       const neighbour = row.nextElementSibling || row.previousElementSibling;
       row.remove();
       renumber(container);
-      const focus = neighbour && firstControl(neighbour);
+      // The last row gone, the focus would be lost with it: it goes to what adds one (the
+      // "Add a block" select, the "Add an item" button).
+      const adder = container.closest("fieldset.repeat")
+        .querySelector(":scope > .block-add select, :scope > [data-list-add]");
+      const focus = (neighbour && firstControl(neighbour)) || adder;
       if (focus) {
         focus.focus();
       }
