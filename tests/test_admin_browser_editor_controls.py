@@ -246,6 +246,19 @@ def test_a_pickers_label_button_and_focus(served_admin, chromium):
     assert chromium.execute_script("return document.activeElement.id") == "f-data-author-choose"
     assert chromium.execute_script("return document.getElementById('f-data-author-picker').childElementCount") == 0
     audited = {"picker label": finish_audit(chromium)}
+
+    # An id the picker cannot show leaves the id input in view: a clear, and a pick, still
+    # give the focus back to the picker's button.
+    item = insert_content(editor, Collection.get(Collection.name == "pages"), title="Lost",
+                          data={"title": "Lost", "author": "no-such-item", "size": "s"})
+    open_page(chromium, f"{served_admin}/admin/content/pages/{item.id}", "Lost")
+    assert chromium.find_element(by().ID, "f-data-author").is_displayed()
+    chromium.find_element(by().CSS_SELECTOR, "[data-pick-clear='f-data-author']").click()
+    assert chromium.execute_script("return document.activeElement.id") == "f-data-author-choose"
+    chromium.find_element(by().ID, "f-data-author-choose").click()
+    wait.until(ec.element_to_be_clickable((by().CSS_SELECTOR, "#f-data-author-picker .picker-choice"))).click()
+    assert chromium.find_element(by().ID, "f-data-author").get_property("value") != ""
+    assert chromium.execute_script("return document.activeElement.id") == "f-data-author-choose"
     finish(chromium, audited, "admin-picker-label")
 
 

@@ -266,12 +266,13 @@
     }
   });
 
-  // After a pick or a clear the focus goes to the id input when it is in view, else to the
-  // button that opens the picker.
+  // After a pick or a clear the focus goes back to the button that opens the picker, as Esc
+  // gives it back: the id input left in view (an id the picker could not show) is no
+  // different, so the focus lands in one place whatever the value was.
   function focusPicker(input) {
-    const target = inView(input) ? input : document.getElementById(input.id + "-choose");
-    if (target) {
-      target.focus();
+    const opener = document.getElementById(input.id + "-choose");
+    if (opener) {
+      opener.focus();
     }
   }
 
