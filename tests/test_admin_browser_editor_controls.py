@@ -267,7 +267,8 @@ def test_removing_the_only_block_leaves_the_focus_on_adding_one(served_admin, ch
 
     wait = wait_for(chromium)
     editor = create_user("editor", password_hash=hashed())
-    pages = create_collection("pages", BLOCKS, display_name="Pages")
+    listed = {**BLOCKS, "properties": {**BLOCKS["properties"], "tags": {"type": "array", "items": {"type": "string"}}}}
+    pages = create_collection("pages", listed, display_name="Pages")
     item = insert_content(editor, pages, title="Parts", data={"title": "Parts", "parts": [
         {"blockType": "part", "size": 1}]})
     sign_in(chromium, served_admin, editor)
@@ -275,4 +276,7 @@ def test_removing_the_only_block_leaves_the_focus_on_adding_one(served_admin, ch
     wait.until(ec.element_to_be_clickable((by().CSS_SELECTOR, "fieldset.block-row [data-move='remove']"))).click()
     assert not chromium.find_elements(by().CSS_SELECTOR, "fieldset.block-row")
     assert chromium.execute_script("return document.activeElement.id") == "f-data-parts-add"
+    # A list's only row (its empty one) removed: the focus goes to "Add an item".
+    chromium.find_element(by().CSS_SELECTOR, "#f-data-tags [data-move='remove']").click()
+    assert chromium.execute_script("return document.activeElement.matches('#f-data-tags > [data-list-add]')")
     finish(chromium, {"no block left": finish_audit(chromium)}, "admin-block-removed")
