@@ -226,6 +226,19 @@ def test_a_page_past_the_end_says_so(browser, signed_in_as, posts):
     assert len(recent_rows(browser.get(INDEX + "?page=x"))) == 20
 
 
+def test_a_page_past_the_end_does_not_say_the_list_is_empty(browser, signed_in_as, posts):
+    """Past the last page the list holds items: only the pager speaks, saying the page is past it."""
+    editor = signed_in_as("editor")
+    for n in range(3):
+        insert_content(editor, posts, "draft", title=f"T{n}", updated_at=JAN_1 + n * DAY)
+    for query_string in ("page=2", "page=2&collection=posts", "page=2&search=T"):
+        past = browser.get(INDEX + "?" + query_string)
+        results = past.html.select_one("#results").get_text(" ", strip=True)
+        assert recent_rows(past) == [] and "Page 2 is past the last page" in results
+        assert "No items" not in results
+    assert "No items match." in browser.get(INDEX + "?search=Cherry&page=2").text
+
+
 def test_past_the_count_limit_the_total_is_at_least(browser, signed_in_as, posts, monkeypatch):
     editor = signed_in_as("editor")
     for n in range(45):
