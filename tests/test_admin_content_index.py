@@ -28,19 +28,19 @@ def pages(browser):
     return create_collection("pages", display_name="Site pages")
 
 
-def recent_rows(page):
-    """``[[cell text, ...], ...]`` of the "Recently edited" table, top to bottom."""
+def listed_rows(page):
+    """``[[cell text, ...], ...]`` of the All content table, top to bottom."""
     section = page.html.select_one("section.all-content")
     return [[td.get_text(" ", strip=True) for td in row.select("td")] for row in section.select("tbody tr")]
 
 
-def recent_links(page):
+def listed_links(page):
     section = page.html.select_one("section.all-content")
     return [a["href"] for a in section.select("tbody td.col-title a")]
 
 
-def recent_titles(page):
-    return [row[0].split(" ")[0] for row in recent_rows(page)]
+def listed_titles(page):
+    return [row[0].split(" ")[0] for row in listed_rows(page)]
 
 
 def page_numbers(page):
@@ -65,19 +65,19 @@ def test_an_editor_sees_items_of_every_collection_last_edited_first(browser, sig
     older = insert_content(editor, posts, "published", title="Older", slug="older", updated_at=JAN_1)
     newer = insert_content(editor, pages, "draft", title="Newer", slug="newer", updated_at=JAN_1 + DAY)
     page = browser.get(INDEX)
-    assert recent_rows(page) == [
+    assert listed_rows(page) == [
         ["Newer newer", "Site pages", "draft", "Ed Itor", "2026-01-02 00:00 UTC"],
         ["Older older", "Blog posts", "published", "Ed Itor", "2026-01-01 00:00 UTC"],
     ]
-    assert recent_links(page) == [f"/admin/content/pages/{newer.id}", f"/admin/content/posts/{older.id}"]
-    assert browser.get(recent_links(page)[0]).status_int == 200  # the link opens the item's edit page
+    assert listed_links(page) == [f"/admin/content/pages/{newer.id}", f"/admin/content/posts/{older.id}"]
+    assert browser.get(listed_links(page)[0]).status_int == 200  # the link opens the item's edit page
 
 
 def test_the_first_page_holds_the_twenty_last_edited(browser, signed_in_as, posts):
     editor = signed_in_as("editor")
     for n in range(22):
         insert_content(editor, posts, "draft", title=f"T{n:02}", updated_at=JAN_1 + n * DAY)
-    assert recent_titles(browser.get(INDEX)) == [f"T{n:02}" for n in range(21, 1, -1)]
+    assert listed_titles(browser.get(INDEX)) == [f"T{n:02}" for n in range(21, 1, -1)]
 
 
 def test_a_viewer_sees_published_items_only(browser, signed_in_as, posts, pages):
@@ -85,7 +85,7 @@ def test_a_viewer_sees_published_items_only(browser, signed_in_as, posts, pages)
     insert_content(author, posts, "published", title="Out", updated_at=JAN_1)
     insert_content(author, pages, "draft", title="Draft", updated_at=JAN_1 + DAY)
     signed_in_as("viewer")
-    assert recent_titles(browser.get(INDEX)) == ["Out"]
+    assert listed_titles(browser.get(INDEX)) == ["Out"]
 
 
 def test_an_author_sees_their_own_drafts_and_not_another_authors(browser, signed_in_as, posts, pages):
@@ -94,7 +94,7 @@ def test_an_author_sees_their_own_drafts_and_not_another_authors(browser, signed
     insert_content(other, pages, "published", title="Public", updated_at=JAN_1)
     me = signed_in_as("author")
     insert_content(me, pages, "draft", title="Mine", updated_at=JAN_1 + DAY)
-    assert recent_titles(browser.get(INDEX)) == ["Mine", "Public"]
+    assert listed_titles(browser.get(INDEX)) == ["Mine", "Public"]
 
 
 def test_trashed_items_and_a_deactivated_collections_are_left_out(browser, signed_in_as, posts):
@@ -104,7 +104,7 @@ def test_trashed_items_and_a_deactivated_collections_are_left_out(browser, signe
     insert_content(author, posts, "published", title="Trashed", updated_at=JAN_1 + DAY, deleted_at=now_ms())
     insert_content(author, archive, "published", title="Withdrawn", updated_at=JAN_1 + 2 * DAY)
     signed_in_as("viewer")
-    assert recent_titles(browser.get(INDEX)) == ["Live"]
+    assert listed_titles(browser.get(INDEX)) == ["Live"]
 
 
 def test_an_editor_does_not_see_a_deactivated_collections_items_or_trashed_ones(browser, signed_in_as, posts):
@@ -113,7 +113,7 @@ def test_an_editor_does_not_see_a_deactivated_collections_items_or_trashed_ones(
     insert_content(editor, posts, "draft", title="Live", updated_at=JAN_1)
     insert_content(editor, posts, "draft", title="Trashed", updated_at=JAN_1 + DAY, deleted_at=now_ms())
     insert_content(editor, archive, "draft", title="Withdrawn", updated_at=JAN_1 + 2 * DAY)
-    assert recent_titles(browser.get(INDEX)) == ["Live"]
+    assert listed_titles(browser.get(INDEX)) == ["Live"]
 
 
 def test_more_deactivated_collections_than_a_filter_takes_are_still_left_out(browser, signed_in_as, posts,
@@ -127,14 +127,14 @@ def test_more_deactivated_collections_than_a_filter_takes_are_still_left_out(bro
     for n, name in enumerate(("archive", "bygone")):
         insert_content(editor, create_collection(name, is_active=False), "draft", title=name,
                        updated_at=JAN_1 + (n + 1) * DAY)
-    assert recent_titles(browser.get(INDEX)) == ["Live"]
+    assert listed_titles(browser.get(INDEX)) == ["Live"]
 
 
 def test_nothing_readable_says_so(browser, signed_in_as, posts):
     insert_content(create_user("author"), posts, "draft", title="Hidden")
     signed_in_as("viewer")
     page = browser.get(INDEX)
-    assert recent_rows(page) == []
+    assert listed_rows(page) == []
     assert "No items you can read have been edited yet." in page.html.select_one("section.all-content").text
 
 
@@ -142,7 +142,7 @@ def test_without_collections_the_table_is_empty(browser, signed_in_as):
     signed_in_as("editor")
     page = browser.get(INDEX)
     assert "There are no collections yet." in page.text
-    assert recent_rows(page) == []
+    assert listed_rows(page) == []
 
 
 # ---------------------------------------------------------------- filters, search and pages
@@ -154,12 +154,12 @@ def test_the_collection_filter_lists_that_collections_items_only(browser, signed
     insert_content(editor, pages, "draft", title="Page1", updated_at=JAN_1)
     insert_content(editor, pages, "published", title="Page2", updated_at=JAN_1 + 2 * DAY)
     page = browser.get(INDEX + "?collection=pages")
-    assert recent_titles(page) == ["Page2", "Page1"]
+    assert listed_titles(page) == ["Page2", "Page1"]
     assert count(page).startswith("2 items") and selected(page, "collection") == "pages"
     options = [option["value"] for option in page.html.select("select[name=collection] option")]
     assert options == ["", "pages", "posts"]
     # The empty choice is every collection.
-    assert recent_titles(browser.get(INDEX + "?collection=")) == ["Page2", "Post", "Page1"]
+    assert listed_titles(browser.get(INDEX + "?collection=")) == ["Page2", "Post", "Page1"]
 
 
 def test_the_status_filter_and_the_trash(browser, signed_in_as, posts, pages):
@@ -168,12 +168,12 @@ def test_the_status_filter_and_the_trash(browser, signed_in_as, posts, pages):
     insert_content(editor, pages, "published", title="Out", updated_at=JAN_1 + DAY)
     insert_content(editor, pages, "archived", title="Old", updated_at=JAN_1 + 2 * DAY)
     insert_content(editor, posts, "published", title="Binned", updated_at=JAN_1 + 3 * DAY, deleted_at=now_ms())
-    assert recent_titles(browser.get(INDEX + "?status=published")) == ["Out"]
-    assert recent_titles(browser.get(INDEX + "?status=draft")) == ["Draft"]
+    assert listed_titles(browser.get(INDEX + "?status=published")) == ["Out"]
+    assert listed_titles(browser.get(INDEX + "?status=draft")) == ["Draft"]
     trash = browser.get(INDEX + "?status=trash")
-    assert recent_titles(trash) == ["Binned"] and selected(trash, "status") == "trash"
+    assert listed_titles(trash) == ["Binned"] and selected(trash, "status") == "trash"
     # Both filters at once.
-    assert recent_titles(browser.get(INDEX + "?status=published&collection=posts")) == []
+    assert listed_titles(browser.get(INDEX + "?status=published&collection=posts")) == []
     assert "No items match." in browser.get(INDEX + "?status=published&collection=posts").text
 
 
@@ -183,10 +183,10 @@ def test_search_finds_items_across_collections_as_you_type(browser, signed_in_as
     insert_content(editor, pages, "published", title="Apple tart", updated_at=JAN_1 + DAY)
     insert_content(editor, pages, "draft", title="Banana", updated_at=JAN_1 + 2 * DAY)
     page = browser.get(INDEX + "?search=Appl")
-    assert recent_titles(page) == ["Apple", "Apple"]
-    assert [row[0] for row in recent_rows(page)][0].startswith("Apple tart")
+    assert listed_titles(page) == ["Apple", "Apple"]
+    assert [row[0] for row in listed_rows(page)][0].startswith("Apple tart")
     assert page.html.select_one("input[name=search]")["value"] == "Appl"
-    assert [row[1] for row in recent_rows(browser.get(INDEX + "?search=Appl&collection=posts"))] == ["Blog posts"]
+    assert [row[1] for row in listed_rows(browser.get(INDEX + "?search=Appl&collection=posts"))] == ["Blog posts"]
     assert "No items match." in browser.get(INDEX + "?search=Cherry").text
 
 
@@ -196,7 +196,7 @@ def test_a_search_as_long_as_the_box_takes_is_searched_not_refused(browser, sign
     title = "a" * 199 + "b"
     insert_content(editor, posts, "draft", title=title, updated_at=JAN_1)
     page = browser.get(INDEX + "?search=" + title, status=200)
-    assert recent_titles(page) == [title]
+    assert listed_titles(page) == [title]
 
 
 def test_numbered_pages_keep_the_filters(browser, signed_in_as, posts, pages):
@@ -205,14 +205,14 @@ def test_numbered_pages_keep_the_filters(browser, signed_in_as, posts, pages):
         insert_content(editor, posts if n % 2 else pages, "draft", title=f"T{n:02}", updated_at=JAN_1 + n * DAY)
     first = browser.get(INDEX)
     assert count(first).startswith("45 items") and page_numbers(first) == ["1", "2", "3"]
-    assert recent_titles(first) == [f"T{n:02}" for n in range(44, 24, -1)]
+    assert listed_titles(first) == [f"T{n:02}" for n in range(44, 24, -1)]
     last = browser.get(first.html.select_one(".pager a[aria-label='Page 3']")["href"])
-    assert recent_titles(last) == [f"T{n:02}" for n in range(4, -1, -1)]
+    assert listed_titles(last) == [f"T{n:02}" for n in range(4, -1, -1)]
     filtered = browser.get(INDEX + "?collection=posts&status=draft")
     assert count(filtered).startswith("22 items")
     following = filtered.html.select_one(".pager a[rel=next]")["href"]
     assert "collection=posts" in following and "status=draft" in following and following.endswith("&page=2")
-    assert recent_titles(browser.get(following)) == ["T03", "T01"]
+    assert listed_titles(browser.get(following)) == ["T03", "T01"]
 
 
 def test_a_page_past_the_end_says_so(browser, signed_in_as, posts):
@@ -220,10 +220,10 @@ def test_a_page_past_the_end_says_so(browser, signed_in_as, posts):
     for n in range(25):
         insert_content(editor, posts, "draft", title=f"T{n:02}", updated_at=JAN_1 + n * DAY)
     past = browser.get(INDEX + "?page=9", status=200)
-    assert recent_rows(past) == [] and "Page 9 is past the last page (2)" in past.text
+    assert listed_rows(past) == [] and "Page 9 is past the last page (2)" in past.text
     assert past.html.select_one(".pager a[rel=prev]")["href"].endswith("&page=2")
     # A page that is no number is the first, as on the collection lists.
-    assert len(recent_rows(browser.get(INDEX + "?page=x"))) == 20
+    assert len(listed_rows(browser.get(INDEX + "?page=x"))) == 20
 
 
 def test_a_page_past_the_end_does_not_say_the_list_is_empty(browser, signed_in_as, posts):
@@ -234,7 +234,7 @@ def test_a_page_past_the_end_does_not_say_the_list_is_empty(browser, signed_in_a
     for query_string in ("page=2", "page=2&collection=posts", "page=2&search=T"):
         past = browser.get(INDEX + "?" + query_string)
         results = past.html.select_one("#results").get_text(" ", strip=True)
-        assert recent_rows(past) == [] and "Page 2 is past the last page" in results
+        assert listed_rows(past) == [] and "Page 2 is past the last page" in results
         assert "No items" not in results
     assert "No items match." in browser.get(INDEX + "?search=Cherry&page=2").text
 
@@ -251,7 +251,7 @@ def test_past_the_count_limit_the_total_is_at_least(browser, signed_in_as, posts
 
 
 def admin_ids(page):
-    return [href.rsplit("/", 1)[1] for href in recent_links(page)]
+    return [href.rsplit("/", 1)[1] for href in listed_links(page)]
 
 
 def api_ids(browser, user, query_string):
@@ -269,12 +269,12 @@ def test_an_author_sees_what_the_api_shows_them(browser, signed_in_as, posts, pa
     insert_content(me, posts, "archived", title="Shelved", updated_at=JAN_1 + 2 * DAY)
     insert_content(me, posts, "draft", title="Binned", updated_at=JAN_1 + 4 * DAY, deleted_at=now_ms())
     every = browser.get(INDEX)
-    assert recent_titles(every) == ["Shelved", "Mine", "Public"]
+    assert listed_titles(every) == ["Shelved", "Mine", "Public"]
     assert admin_ids(every) == api_ids(browser, me, "status=all")
     drafts = browser.get(INDEX + "?status=draft")
-    assert recent_titles(drafts) == ["Mine"] and admin_ids(drafts) == api_ids(browser, me, "status=draft")
-    assert recent_titles(browser.get(INDEX + "?status=trash")) == ["Binned"]  # their own, as on a collection's list
-    assert recent_titles(browser.get(INDEX + "?collection=posts")) == ["Shelved"]
+    assert listed_titles(drafts) == ["Mine"] and admin_ids(drafts) == api_ids(browser, me, "status=draft")
+    assert listed_titles(browser.get(INDEX + "?status=trash")) == ["Binned"]  # their own, as on a collection's list
+    assert listed_titles(browser.get(INDEX + "?collection=posts")) == ["Shelved"]
 
 
 def test_a_viewer_filters_published_items_only(browser, signed_in_as, posts, pages):
@@ -287,9 +287,9 @@ def test_a_viewer_filters_published_items_only(browser, signed_in_as, posts, pag
     assert [option["value"] for option in page.html.select("select[name=status] option")] == ["published"]
     assert admin_ids(page) == api_ids(browser, viewer, "")
     # A draft filter shows what a viewer may list, as a collection's list does.
-    assert recent_titles(browser.get(INDEX + "?status=draft&collection=pages")) == ["Also"]
+    assert listed_titles(browser.get(INDEX + "?status=draft&collection=pages")) == ["Also"]
     trash = browser.get(INDEX + "?status=trash", status=400)
-    assert message(trash).startswith("That status filter is unknown") and recent_titles(trash) == ["Also", "Out"]
+    assert message(trash).startswith("That status filter is unknown") and listed_titles(trash) == ["Also", "Out"]
 
 
 def test_a_deactivated_collection_is_no_choice_and_not_found(browser, signed_in_as, posts):
@@ -302,7 +302,7 @@ def test_a_deactivated_collection_is_no_choice_and_not_found(browser, signed_in_
     assert count(page).startswith("1 item")
     refused = browser.get(INDEX + "?collection=archive", status=404)
     assert message(refused) == "That collection is unknown, so the list shows every collection."
-    assert recent_titles(refused) == ["Live"] and selected(refused, "collection") == ""
+    assert listed_titles(refused) == ["Live"] and selected(refused, "collection") == ""
 
 
 @pytest.mark.parametrize(("query_string", "status", "said"), [
