@@ -123,6 +123,23 @@ def unknown_status(req, scope):
     return status != "" and status not in chips_for(scope)
 
 
+def listed_items(req, scope, load, status=falcon.HTTP_200):
+    """``(result, error, status)`` of a list page: what ``load()`` answers (empty when it
+    refuses), the message to show and the page's status. A status filter the reader has
+    no such status for is dropped and said (shown unfiltered: the URL's own text is never
+    echoed on the page); a query the service refuses is said in its words."""
+    result, error = {"data": [], "meta": {}}, None
+    if unknown_status(req, scope):
+        error, status = UNKNOWN_STATUS.format(", ".join(chips_for(scope))), falcon.HTTP_400
+    try:
+        result = load()
+    except NotPermitted as ex:
+        error, status = str(ex), falcon.HTTP_403
+    except QueryError as ex:
+        error, status = str(ex), falcon.HTTP_400
+    return result, error, status
+
+
 def list_query(req, scope):
     """``(values shown in the filter form, parameters for parse_list_params)`` of a list request."""
     status = req.get_param("status") or ""
@@ -243,16 +260,8 @@ class ContentListPage:
         user = req.context.user
         scope = Scope.of(user)
         shown, params = list_query(req, scope)
-        result, error = {"data": [], "meta": {}}, None
-        if unknown_status(req, scope):
-            # Shown unfiltered, saying why: the URL's own text is never echoed on the page.
-            error, status = UNKNOWN_STATUS.format(", ".join(chips_for(scope))), falcon.HTTP_400
-        try:
-            result = list_content(parse_list_params(params, scope, collection_id=found.id), scope)
-        except NotPermitted as ex:
-            error, status = str(ex), falcon.HTTP_403
-        except QueryError as ex:
-            error, status = str(ex), falcon.HTTP_400
+        result, error, status = listed_items(
+            req, scope, lambda: list_content(parse_list_params(params, scope, collection_id=found.id), scope), status)
         done = list_notice(req)
         last = landing_past_the_end(shown, result["meta"]) if done and error is None else None
         if last is not None:

@@ -14,20 +14,12 @@ so, with a link back.
 
 import falcon
 
-from app.admin.content import (
-    DEFAULT_SORT,
-    PAGE_SIZE,
-    UNKNOWN_STATUS,
-    chips_for,
-    list_query,
-    unknown_status,
-)
+from app.admin.content import DEFAULT_SORT, PAGE_SIZE, chips_for, list_query, listed_items
 from app.admin.list_columns import BUILT_IN_LABELS, Column, rows_of
 from app.admin.sonicjs_paths import content_list_target, moved
 from app.api.access import access
 from app.services.collections import active_collections, list_collections
-from app.services.content.fields import QueryError
-from app.services.content.query import NotPermitted, Scope, list_content, parse_list_params
+from app.services.content.query import Scope, list_content, parse_list_params
 from app.services.content.values import MAX_IN_VALUES
 
 # The columns after the title and collection, written as the collection lists write them.
@@ -96,17 +88,9 @@ class ContentIndexPage:
         collection, known = picked_collection(req, collections)
         shown, params = list_query(req, scope)
         shown.update(sort=DEFAULT_SORT, collection=collection.name if collection is not None else "")
-        result, error, status = {"data": [], "meta": {}}, None, falcon.HTTP_200
-        if not known:
+        result, error, status = listed_items(req, scope, lambda: all_content(scope, params, collection))
+        if not known:  # the filter dropped matters most: said before any other problem
             error, status = UNKNOWN_COLLECTION, falcon.HTTP_404
-        elif unknown_status(req, scope):
-            error, status = UNKNOWN_STATUS.format(", ".join(chips_for(scope))), falcon.HTTP_400
-        try:
-            result = all_content(scope, params, collection)
-        except NotPermitted as ex:
-            error, status = str(ex), falcon.HTTP_403
-        except QueryError as ex:
-            error, status = str(ex), falcon.HTTP_400
         self._renderer.page(
             req, resp, "content_index.html", status=status, collections=collections, shown=shown,
             rows=rows_of(ROW_COLUMNS, result["data"], scope, can_see_media=False), meta=result["meta"],
