@@ -101,10 +101,13 @@ def choices_of(config, single=True):
 
     A value past the last label (a schema written to the database with too few labels,
     which saving a collection refuses) is labelled with its text rather than left out:
-    an option the form does not offer would be lost by an unchanged save.
+    an option the form does not offer would be lost by an unchanged save. Such a schema's
+    ``enumLabels`` that is no list is no labels at all, and a label that is no text is
+    shown as JSON, as a stored value that is no text is.
     """
     enum = enum_of(config)
-    labels = list(config.get("enumLabels") or ())
+    labels = config.get("enumLabels")
+    labels = [label if isinstance(label, str) else _json(label) for label in labels] if isinstance(labels, list) else []
     offered = [place for place, value in enumerate(enum) if not (single and value is None)]
     texts = option_texts([enum[place] for place in offered])
     return tuple((text, labels[place] if place < len(labels) else text) for place, text in zip(offered, texts))

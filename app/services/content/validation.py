@@ -21,7 +21,15 @@ in one round trip:
   (email, url/uri, date, date-time);
 * unknown fields are rejected: ``data`` holds what the schema declares, nothing else
   (a typo must not be stored silently). A collection whose schema has no ``properties``
-  at all is free-form. Unknown field types accept any value (editor widgets come and go).
+  at all is free-form. Unknown field types accept any value (editor widgets come and go);
+* a schema written to the database by hand, past the collections API's schema check, may
+  hold shapes that check refuses. A value is refused at its path where its declaration is
+  such a shape, saying the schema needs fixing (``SCHEMA_TO_FIX``): a ``type`` that is no
+  text (a list such as ``["string", "null"]``, an object), a block type whose ``properties``
+  is no mapping, a ``discriminator`` that is no text, a ``collection`` list holding
+  something other than text. Which check such a declaration means is unknown, so no value
+  under it is stored unchecked; a field left without a value is no concern of it. A
+  ``required`` name or a ``format`` that is no text names nothing, and is ignored.
 
 References are checked after the structure, in one query per kind whatever their number.
 """
@@ -46,6 +54,7 @@ MULTIPLE_TYPES = frozenset({"reference", "media", "file", "select"})
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MAX_DEPTH = 16
+SCHEMA_TO_FIX = "the collection's schema {} (fix it with the collections API)"
 
 
 def schema_properties(schema):
@@ -98,7 +107,8 @@ def validate_data(schema, data, look_up_references=True):
 
 def _required_names(schema):
     names = schema.get("required") if isinstance(schema, dict) else None
-    return set(names) if isinstance(names, list) else set()
+    # A field's name is text: a name that is not (a list, an object) requires nothing.
+    return {name for name in names if isinstance(name, str)} if isinstance(names, list) else set()
 
 
 class _Checker:
@@ -136,6 +146,9 @@ class _Checker:
             self.fail(path, "is nested too deeply")
             return
         kind = config.get("type")
+        if kind is not None and not isinstance(kind, str):
+            self.fail(path, SCHEMA_TO_FIX.format("gives this field a type that is not text"))
+            return
         multiple = config.get("multiple") is True and kind in MULTIPLE_TYPES
         if multiple:
             if not isinstance(value, list):
@@ -174,7 +187,7 @@ class _Checker:
             except PatternError:
                 self.fail(path, "the collection schema's pattern for this field is invalid")
         fmt = config.get("format")
-        if fmt in _FORMATS and not _FORMATS[fmt](value):
+        if isinstance(fmt, str) and fmt in _FORMATS and not _FORMATS[fmt](value):
             self.fail(path, f"must be a valid {fmt}")
         return None
 
@@ -260,6 +273,9 @@ class _Checker:
         if isinstance(high, int) and len(value) > high:
             self.fail(path, f"must have at most {high} items")
         items, blocks = config.get("items"), config.get("blocks")
+        if isinstance(blocks, dict) and not isinstance(config.get("discriminator") or "", str):
+            self.fail(path, SCHEMA_TO_FIX.format("names the key of the block type with something other than text"))
+            return False
         for i, item in enumerate(value):
             if isinstance(blocks, dict):
                 self.block(config, blocks, item, f"{path}[{i}]", depth)
@@ -273,7 +289,11 @@ class _Checker:
             self.fail(path, f"must be an object whose {key} is one of: " + ", ".join(blocks))
             return
         block = blocks[item[key]] if isinstance(blocks[item[key]], dict) else {}
-        properties = {**(block.get("properties") or {}), key: {"type": "string"}}
+        declared = block.get("properties") or {}
+        if not isinstance(declared, dict):
+            self.fail(path, SCHEMA_TO_FIX.format(f"gives the block type {item[key]} properties that are not an object"))
+            return
+        properties = {**declared, key: {"type": "string"}}
         self.object(properties, _required_names(block), item, path, depth + 1)
 
     def object_field(self, config, value, path, depth):
@@ -292,6 +312,9 @@ class _Checker:
         allowed = config.get("collection")
         if isinstance(allowed, str):
             allowed = [allowed]
+        if isinstance(allowed, list) and not all(isinstance(name, str) for name in allowed):
+            self.fail(path, SCHEMA_TO_FIX.format("names its collections with something other than text"))
+            return False
         self.content_refs.append((path, value, tuple(allowed) if isinstance(allowed, list) else None))
         return None
 
@@ -347,7 +370,10 @@ def _empty_text_is_an_option(config):
     kind = config.get("type")
     enum = config.get("enum")
     listed = isinstance(enum, list) and in_enum("", enum)
-    return listed and kind != "multiselect" and not (config.get("multiple") is True and kind in MULTIPLE_TYPES)
+    if kind is not None and not isinstance(kind, str):
+        return False  # a type that is no text says nothing of its values: ``""`` is none
+    multiple = config.get("multiple") is True and kind in MULTIPLE_TYPES
+    return listed and kind != "multiselect" and not multiple
 
 
 def _is_number(value):
