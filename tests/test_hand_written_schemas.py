@@ -186,3 +186,22 @@ def test_enum_labels_that_are_no_text_are_shown_as_json(browser, signed_in_as):
     boxes = page.html.select("input[name='data.picks']")
     assert [page.html.select_one(f"label[for='{box['id']}']").text.strip() for box in boxes] == shown
     assert "{'a'" not in page.text and "None" not in page.text
+
+
+def test_the_content_list_writes_the_cells_of_broken_declarations_without_failing(browser, signed_in_as):
+    """The list's cells read the same hand-written declarations: labels that are no list or no
+    text, an enum that is no list, a type that is no text."""
+    odd = hand_written({"pick": {"type": "select", "enum": ["a", "b"], "enumLabels": [None, {"b": 1}]},
+                        "other": {"type": "radio", "enum": ["a"], "enumLabels": 5},
+                        "count": {"type": "select", "enum": 3},
+                        "weird": {"type": ["media"], "title": {"x": 1}}})
+    odd.list_fields = ["pick", "other", "count", "weird"]
+    odd.save()
+    editor = signed_in_as("editor")
+    insert_content(editor, odd, title="Odd", data={"title": "Odd", "pick": "b", "other": "a", "count": 3,
+                                                    "weird": {"id": "m"}})
+    page = browser.get("/admin/content/odd", status=200)
+    cells = [cell.get_text(" ", strip=True) for cell in page.html.select("table tbody tr td")]
+    assert '{"b":1}' in cells and "a" in cells and "3" in cells and '{"id":"m"}' in cells
+    assert "{'b'" not in page.text and "{'x'" not in page.text
+    assert "weird" in [th.get_text(strip=True) for th in page.html.select("table thead th")]

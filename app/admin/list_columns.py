@@ -57,7 +57,8 @@ def columns_of(collection):
             columns.append(Column(name, BUILT_IN_LABELS[name]))
         else:
             field = properties[name] if isinstance(properties.get(name), dict) else {}
-            columns.append(Column(name, field.get("title") or name, field))
+            title = field.get("title")
+            columns.append(Column(name, title if isinstance(title, str) and title else name, field))
     return columns
 
 
@@ -68,8 +69,8 @@ def rows_of(columns, items, scope, can_see_media):
         scope: the reader's ``Scope``: referenced items are named only where it may read them.
         can_see_media: whether the reader may see the media library (else files show their ids).
     """
-    titles = _titles(_ids(columns, items, lambda field: field.get("type") == "reference"), scope)
-    names = _file_names(_ids(columns, items, lambda field: field.get("type") in MEDIA_TYPES)) if can_see_media else {}
+    titles = _titles(_ids(columns, items, lambda field: _type_of(field) == "reference"), scope)
+    names = _file_names(_ids(columns, items, lambda field: _type_of(field) in MEDIA_TYPES)) if can_see_media else {}
     looked_up = {**titles, **names}
     return [(item, [cell_text(column, item, looked_up) for column in columns]) for item in items]
 
@@ -89,11 +90,13 @@ def field_text(field, value, looked_up):
     """A schema field's ``value`` as people read it (see the module docstring)."""
     if value is None or value == "":
         return ""
-    kind = field.get("type")
+    kind = _type_of(field)
+    if kind is None:
+        return _cut(value) if isinstance(value, str) else _json_text(value)
     if isinstance(value, list):
         return _cut(", ".join(field_text({**field, "multiple": False}, one, looked_up) for one in value
                               if one is not None and one != ""))
-    if kind in ("select", "radio", "multiselect") and field.get("enum"):
+    if kind in ("select", "radio", "multiselect") and field.get("enum") and isinstance(field["enum"], list):
         return _choice_label(field, value)
     if isinstance(value, bool):
         return "Yes" if value else "No"
@@ -110,13 +113,22 @@ def field_text(field, value, looked_up):
     return _cut(text)
 
 
+def _type_of(field):
+    """``field``'s type, or None when it is no text (a schema written past the collections
+    API's check, by SQL: its values are shown as JSON)."""
+    kind = field.get("type")
+    return kind if isinstance(kind, str) else None
+
+
 def _choice_label(field, value):
-    labels = field.get("enumLabels") or []
+    # A hand-written schema's labels that are no list are none; one that is no text is JSON.
+    labels = field.get("enumLabels") if isinstance(field.get("enumLabels"), list) else []
     for index, option in enumerate(field["enum"]):
         # One value when JSON says so, never a boolean and a number (True is not 1 here).
         if option == value and isinstance(option, bool) == isinstance(value, bool):
-            return str(labels[index]) if index < len(labels) else str(option)
-    return _cut(str(value))
+            label = labels[index] if index < len(labels) else option
+            return _cut(label) if isinstance(label, str) else _json_text(label)
+    return _cut(value) if isinstance(value, str) else _json_text(value)
 
 
 def _datetime_text(value):
