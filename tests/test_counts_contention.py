@@ -17,17 +17,18 @@ INSERT = ("INSERT INTO content (id, collection_id, slug, title, data, status, au
 
 
 @pytest.fixture
-def url(fresh_postgres_url):
-    db = open_postgres(fresh_postgres_url)
-    MigrationRunner(db, MIGRATIONS).apply()
+def url(migrated_postgres_url):
+    """A migrated database of the test's own holding a user, a collection and one draft
+    (so the counter row of ('col-a', 'draft', live) exists)."""
+    db = open_postgres(migrated_postgres_url)
     with db.atomic():
         db.execute_sql("INSERT INTO users (id, email, username, first_name, last_name, role, created_at, updated_at)"
                        " VALUES ('u-1', 'a@example.com', 'a', 'A', 'B', 'editor', 1, 1)")
         db.execute_sql("INSERT INTO collections (id, name, display_name, schema, created_at, updated_at)"
                        " VALUES ('col-a', 'a', 'A', '{}', 1, 1)")
-        db.execute_sql(INSERT, ("c-0", "s-0"))  # the counter row of ('col-a', 'draft', live) exists
+        db.execute_sql(INSERT, ("c-0", "s-0"))
     db.close_all()
-    return fresh_postgres_url
+    return migrated_postgres_url
 
 
 def _connect(url, lock_timeout_ms=None):
