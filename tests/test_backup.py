@@ -9,11 +9,10 @@ import stat
 import msgspec
 import pytest
 
-from app.db.migrations import MigrationRunner
 from app.services.backup import BackupError, export_backup
 from app.services.backup_import import import_backup
 from app.services.field_indexes import existing_indexes
-from tests.fixtures.app import MIGRATIONS, CliProject, env_with_copy, make_env
+from tests.fixtures.app import CliProject, env_with_copy, make_env
 
 TABLES = ("users", "collections", "media", "content")
 JSON_COLUMNS = {"collections": {"schema", "list_fields"}, "content": {"data"}, "media": {"tags"}}
@@ -274,10 +273,9 @@ def test_a_second_user_of_the_backup_with_an_email_is_the_first(target, backup_f
     assert content["p9"]["author_id"] == "u-early" and content["p0"]["reviewer_id"] == "u-early"
 
 
-def test_postgresql_takes_a_second_user_with_an_email_as_the_first(backup_file, tmp_path, fresh_postgres_url):
-    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
+def test_postgresql_takes_a_second_user_with_an_email_as_the_first(backup_file, tmp_path, migrated_postgres_url):
+    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
     try:
-        MigrationRunner(env.DB.db, MIGRATIONS).apply()
         report = import_backup(env.DB.db, json.dumps(_with_a_second_early(backup_file)))
         invited = dict(env.DB.db.execute_sql("SELECT id, invited_by FROM users").fetchall())
         reviewers = dict(env.DB.db.execute_sql("SELECT id, reviewer_id FROM content").fetchall())
@@ -302,11 +300,10 @@ def test_a_username_sqlite_folds_onto_a_held_one_skips_the_user(target, backup_f
     assert {row["id"]: row["reviewer_id"] for row in rows["content"]} == {"p1": None, "p2": None}
 
 
-def test_a_username_postgresql_folds_onto_a_held_one_skips_the_user(backup_file, tmp_path, fresh_postgres_url):
+def test_a_username_postgresql_folds_onto_a_held_one_skips_the_user(backup_file, tmp_path, migrated_postgres_url):
     """PostgreSQL's lower('ADMİN') is 'admin'; Python's is 'admi̇n', with a combining dot."""
-    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
+    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
     try:
-        MigrationRunner(env.DB.db, MIGRATIONS).apply()
         env.DB.db.execute_sql("INSERT INTO users (id, email, username, first_name, last_name, created_at, updated_at)"
                               " VALUES ('other', 'other@example.com', 'admin', '', '', 1, 1)")
         report = import_backup(env.DB.db, json.dumps(_edited(backup_file, **{"u-admin": "ADMİN"})))
@@ -330,10 +327,9 @@ def test_a_username_breaking_the_rule_skips_the_user_and_what_needs_it(target, b
     assert {user["id"] for user in target.snapshot()["users"]} == {"u-admin", "u-late"}
 
 
-def test_a_username_breaking_the_rule_skips_the_user_on_postgresql(backup_file, tmp_path, fresh_postgres_url):
-    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
+def test_a_username_breaking_the_rule_skips_the_user_on_postgresql(backup_file, tmp_path, migrated_postgres_url):
+    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
     try:
-        MigrationRunner(env.DB.db, MIGRATIONS).apply()
         report = import_backup(env.DB.db, json.dumps(_edited(backup_file, **{"u-late": "Late Comer"})))
         invited = dict(env.DB.db.execute_sql("SELECT id, invited_by FROM users").fetchall())
     finally:
@@ -476,13 +472,12 @@ def test_text_in_json_columns_round_trips_exactly(source, target, tmp_path):
     assert json.loads(schema) == {"type": "object", "properties": {"body": {"type": "richtext"}}}
 
 
-def test_text_in_json_columns_round_trips_through_postgres(source, tmp_path, fresh_postgres_url):
+def test_text_in_json_columns_round_trips_through_postgres(source, tmp_path, migrated_postgres_url):
     _store_odd_json_text(source)
     path = tmp_path / "odd.json"
     assert source.cli("d1", "backup", "DB", "--output", path).exit_code == 0
-    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
+    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
     try:
-        MigrationRunner(env.DB.db, MIGRATIONS).apply()
         import_backup(env.DB.db, path.read_bytes())
         stored = {key: env.DB.db.execute_sql(f"SELECT {key[2]} FROM {key[0]} WHERE id = %s", (key[1],)).fetchone()[0]
                   for key in ODD_JSON_TEXT}
@@ -493,13 +488,11 @@ def test_text_in_json_columns_round_trips_through_postgres(source, tmp_path, fre
     assert exported == json.loads(path.read_text())["data"]
 
 
-def test_an_import_into_postgresql_refreshes_the_planners_statistics(backup_file, tmp_path, fresh_postgres_url):
+def test_an_import_into_postgresql_refreshes_the_planners_statistics(backup_file, tmp_path, migrated_postgres_url):
     """PostgreSQL plans from statistics that autovacuum takes a minute after a large write;
     the import takes them at once, so the imported tables are planned as they now are."""
-    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
+    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
     try:
-        MigrationRunner(env.DB.db, MIGRATIONS).apply()
-
         def counted():
             return env.DB.db.execute_sql("SELECT reltuples FROM pg_class WHERE relname = 'content'").fetchone()[0]
 
@@ -515,7 +508,7 @@ DECLARING = {"type": "object", "properties": {"body": {"type": "richtext"},
 DECLARED_INDEXES = {"idx_content_field_n", "idx_content_sort_n"}
 
 
-def test_an_import_creates_the_declared_field_indexes(source, target, tmp_path, fresh_postgres_url):
+def test_an_import_creates_the_declared_field_indexes(source, target, tmp_path, migrated_postgres_url):
     source.execute("UPDATE collections SET schema = ? WHERE id = 'c-news'", (json.dumps(DECLARING),))
     path = tmp_path / "declaring.json"
     assert source.cli("d1", "backup", "DB", "--output", path).exit_code == 0
@@ -528,12 +521,11 @@ def test_an_import_creates_the_declared_field_indexes(source, target, tmp_path, 
         conn.close()
     assert names >= DECLARED_INDEXES
     # PostgreSQL creates them after the import's commit: not in a transaction with pending triggers.
-    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
-    MigrationRunner(env.DB.db, MIGRATIONS).apply()
+    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
     project = CliProject(tmp_path / "pg", env)
     result = project.cli("d1", "import", "DB", path)
     assert result.exit_code == 0, result.output
-    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
+    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
     try:
         assert existing_indexes(env.DB.db) == DECLARED_INDEXES
     finally:
@@ -552,10 +544,9 @@ def test_output_must_not_be_a_directory(source, tmp_path):
     assert result.exit_code == 2 and "is a directory" in result.output
 
 
-def test_sqlite_to_postgres_and_back(source, backup_file, tmp_path, fresh_postgres_url):
-    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
+def test_sqlite_to_postgres_and_back(source, backup_file, tmp_path, migrated_postgres_url):
+    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
     try:
-        MigrationRunner(env.DB.db, MIGRATIONS).apply()
         report = import_backup(env.DB.db, backup_file.read_bytes())
         assert report.inserted == {"users": 3, "collections": 2, "media": 1, "content": 3}
         again = import_backup(env.DB.db, backup_file.read_bytes())
