@@ -16,7 +16,7 @@ from app.services.identity import issue_jwt
 from app.services.passwords import PasswordHasher
 from app.services.ratelimit import Quota, RateLimiter, bucket
 from app.settings import settings_from_config
-from tests.fixtures.app import TEST_JWT_SECRET, env_with_copy, make_env, migrate, settings_for_tests
+from tests.fixtures.app import TEST_JWT_SECRET, env_with_copy, make_env, settings_for_tests
 from tests.fixtures.auth import (
     PASSWORD,
     accounts_for_tests,
@@ -717,10 +717,9 @@ def test_a_kv_outage_fails_open(tmp_path, migrated_template, memcached_factory, 
     env.DB.db.close()
 
 
-def test_the_whole_flow_on_postgresql(tmp_path, fresh_postgres_url):
+def test_the_whole_flow_on_postgresql(tmp_path, migrated_postgres_url):
     """Register, log in, tokens, users and collections against a real PostgreSQL."""
-    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
-    migrate(env)
+    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
     bind_models(env.DB.db)
     accounts_for_tests().create_admin("root@example.com", PASSWORD)
     client = fast_client(env)

@@ -13,7 +13,6 @@ import pytest
 
 from app.cli.common import Runtime
 from app.cli.devsetup import prepare_local_state
-from app.db.migrations import MigrationRunner
 from app.db.models import bind_models
 from app.services.collection_schema import (
     CollectionConfigError,
@@ -23,7 +22,6 @@ from app.services.collection_schema import (
 )
 from app.services.collection_sync import load_collection_files, sync_collections
 from tests.fixtures.app import (
-    MIGRATIONS,
     PROJECT_ROOT,
     CliProject,
     env_with_copy,
@@ -364,12 +362,11 @@ def test_function_api_timestamps(project):
     assert rows["blog-posts"]["updated_at"] == 1000
 
 
-def test_sync_on_postgres(tmp_path, fresh_postgres_url):
-    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
+def test_sync_on_postgres(tmp_path, migrated_postgres_url):
+    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
     collections = tmp_path / "collections"
     shutil.copytree(EXAMPLES, collections)
     try:
-        MigrationRunner(env.DB.db, MIGRATIONS).apply()
         bind_models(env.DB.db)
         assert sync_collections(collections, now=1000).counts()["created"] == 2
         assert sync_collections(collections, now=2000).counts()["unchanged"] == 2

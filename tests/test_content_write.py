@@ -10,7 +10,7 @@ from app.services.content import history, workflow, writes
 from app.services.content.defaults import with_defaults
 from app.services.content.slugs import MAX_SLUG_LENGTH
 from app.services.identity import Principal, RolePermissions
-from tests.fixtures.app import client_for, make_env, migrate
+from tests.fixtures.app import client_for, make_env
 from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.content import BLOG_SCHEMA, content_row, create_collection, insert_items
 from tests.fixtures.users import bearer, create_user, token_for
@@ -933,9 +933,8 @@ def test_a_title_a_before_content_create_hook_gives_is_data_title_too(probed):
 # ---------------------------------------------------------------- PostgreSQL
 
 
-def test_the_write_path_on_postgres(tmp_path, fresh_postgres_url):
-    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
-    migrate(env)
+def test_the_write_path_on_postgres(tmp_path, migrated_postgres_url):
+    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
     bind_models(env.DB.db)
     client = client_for(env)
     headers = bearer(token_for(create_user("admin")))

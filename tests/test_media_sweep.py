@@ -18,7 +18,7 @@ from app.runtime.context import ScheduledEvent
 from app.scheduled import run_scheduled
 from app.services.media import MediaConflict, MediaLibrary, pending
 from tests.fixtures import media as samples
-from tests.fixtures.app import client_for, env_with_copy, make_env, migrate, settings_for_tests
+from tests.fixtures.app import client_for, env_with_copy, make_env, settings_for_tests
 from tests.fixtures.media import bucket_keys, upload
 from tests.fixtures.s3 import create_bucket
 from tests.fixtures.s3_proxy import LOSE_ANSWER, S3FaultProxy
@@ -100,8 +100,7 @@ def site(request, tmp_path, migrated_template, s3_server):
         env = env_with_copy(folder, migrated_template, s3=proxy.endpoint_url, bucket_name=bucket_name)
     else:
         env = make_env(folder, s3=proxy.endpoint_url, bucket_name=bucket_name,
-                       database_url=request.getfixturevalue("fresh_postgres_url"))
-        migrate(env)
+                       database_url=request.getfixturevalue("migrated_postgres_url"))
     yield Site(request.param, folder, env, proxy, bucket_name)
     proxy.close()
     env.DB.db.close()

@@ -16,7 +16,7 @@ from app.services.plugins import HookVeto, PluginInfo, hookimpl
 from app.services.plugins.hooks import HookRunner
 from app.services.plugins.registry import load_manager
 from app.settings import settings_from_env
-from tests.fixtures.app import TEST_JWT_SECRET, env_with_copy, make_env, migrate
+from tests.fixtures.app import TEST_JWT_SECRET, env_with_copy, make_env
 from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.conformance import ConformingTestApp
 from tests.fixtures.content import create_collection
@@ -247,9 +247,8 @@ def plugin_env_on(request, tmp_path, migrated_template):
     if request.param == "sqlite":
         env = env_with_copy(tmp_path / "app", migrated_template, vars={"PLUGINS": SAMPLE})
     else:
-        env = make_env(tmp_path / "app", database_url=request.getfixturevalue("fresh_postgres_url"),
+        env = make_env(tmp_path / "app", database_url=request.getfixturevalue("migrated_postgres_url"),
                        vars={"PLUGINS": SAMPLE})
-        migrate(env)
     bind_models(env.DB.db)
     sample_plugin.CALLS.clear()
     yield env
@@ -395,9 +394,8 @@ def test_hooks_and_routes_are_recorded_and_follow_activation(plugin_env):
     check_registrations(plugin_env)
 
 
-def test_hooks_and_routes_are_recorded_on_postgres(tmp_path, fresh_postgres_url):
-    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url, vars={"PLUGINS": SAMPLE})
-    migrate(env)
+def test_hooks_and_routes_are_recorded_on_postgres(tmp_path, migrated_postgres_url):
+    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url, vars={"PLUGINS": SAMPLE})
     bind_models(env.DB.db)
     check_registrations(env)
     env.DB.db.close()
@@ -406,9 +404,8 @@ def test_hooks_and_routes_are_recorded_on_postgres(tmp_path, fresh_postgres_url)
 # -- PostgreSQL ------------------------------------------------------------------------------
 
 
-def test_registry_and_hooks_on_postgres(tmp_path, fresh_postgres_url):
-    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url, vars={"PLUGINS": SAMPLE})
-    migrate(env)
+def test_registry_and_hooks_on_postgres(tmp_path, migrated_postgres_url):
+    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url, vars={"PLUGINS": SAMPLE})
     bind_models(env.DB.db)
     sample_plugin.CALLS.clear()
     first, second = worker_client(env), worker_client(env)

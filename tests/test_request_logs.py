@@ -221,11 +221,10 @@ def test_retention_is_purged_by_the_cron_handler(env, web):
     assert len(api_logs(url="/api/collections")) == 1
 
 
-def test_request_logs_on_postgres(tmp_path, fresh_postgres_url):
-    from tests.fixtures.app import make_env, migrate
+def test_request_logs_on_postgres(tmp_path, migrated_postgres_url):
+    from tests.fixtures.app import make_env
 
-    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
-    migrate(env)
+    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
     bind_models(env.DB.db)
     client = client_for(env)
     user = create_user("admin")

@@ -17,7 +17,7 @@ from app.db.models import Collection, Content, ContentVersion, ScheduledContent,
 from app.runtime.context import ScheduledEvent
 from app.scheduled import run_scheduled
 from app.services.content.scheduling import run_due
-from tests.fixtures.app import PROJECT_ROOT, client_for, make_env, migrate
+from tests.fixtures.app import PROJECT_ROOT, client_for, make_env
 from tests.fixtures.busy_database import wait_for_a_lock_wait
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.fixtures.workflow import content_row, history_rows, insert_content, insert_schedule, workflow_logs
@@ -505,9 +505,8 @@ def test_a_run_that_changed_content_makes_cached_content_stale(env, make_user, m
     assert env.CACHE_KV.get("gen:content", type="text") == after
 
 
-def test_workflow_and_exactly_once_on_postgresql(tmp_path, fresh_postgres_url):
-    pg_env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
-    migrate(pg_env)
+def test_workflow_and_exactly_once_on_postgresql(tmp_path, migrated_postgres_url):
+    pg_env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
     bind_models(pg_env.DB.db)
     client = client_for(pg_env)
     try:

@@ -9,7 +9,7 @@ from app.db.models import User, bind_models
 from app.services import users
 from app.services.accounts import USERNAME_PATTERN, InvalidUsername
 from app.services.usernames import MAX_LENGTH, free_username, username_base
-from tests.fixtures.app import client_for, make_env, migrate
+from tests.fixtures.app import client_for, make_env
 from tests.fixtures.auth import PASSWORD, accounts_for_tests
 from tests.fixtures.users import bearer, create_user, token_for
 
@@ -70,9 +70,8 @@ def test_invitations_take_the_local_part_then_a_number(env):
     assert invite(client, headers, "ed@example.com")["username"] == "ed2"
 
 
-def test_registration_and_create_admin_on_postgresql(tmp_path, fresh_postgres_url):
-    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url)
-    migrate(env)
+def test_registration_and_create_admin_on_postgresql(tmp_path, migrated_postgres_url):
+    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
     bind_models(env.DB.db)
     try:
         assert accounts_for_tests().create_admin("kim@example.com", PASSWORD).username == "kim"

@@ -435,11 +435,11 @@ def test_a_down_receiver_never_fails_the_write(web, admin):
     assert {row.status for row in WebhookDelivery.select()} == {"pending"}
 
 
-def test_webhooks_on_postgres(tmp_path, fresh_postgres_url, receiver):
-    from tests.fixtures.app import make_env, migrate
+def test_webhooks_on_postgres(tmp_path, migrated_postgres_url, receiver):
+    from tests.fixtures.app import make_env
 
-    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url, vars={"WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true"})
-    migrate(env)
+    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url,
+                   vars={"WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true"})
     bind_models(env.DB.db)
     web = client_for_env(env, webhooks_allow_private_targets=True)
     admin = bearer(token_for(create_user("admin")))
