@@ -18,7 +18,7 @@ from app.services.backup_import import import_backup
 from app.services.content import query
 from app.services.content.query import COUNT_LIMIT, Scope, list_content, parse_list_params
 from app.services.field_indexes import sync_field_indexes
-from tests.fixtures.app import client_for, make_env, migrate
+from tests.fixtures.app import client_for, env_with_copy, make_env, migrate
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.users import create_user
 
@@ -29,10 +29,15 @@ SCHEMA = {"type": "object", "properties": {
 
 
 def make_site(request, kind, tmp_path, name):
-    server = request.getfixturevalue("postgres_server") if kind == "postgres" else None
-    url = server.create_database(name) if server else None
-    env = make_env(tmp_path / name, database_url=url)
-    migrate(env)
+    """``(env, drop)``: a migrated env of the test's own on ``kind``'s database (a copy of
+    the session's migrated template), and what drops it afterwards."""
+    if kind == "postgres":
+        server = request.getfixturevalue("postgres_server")
+        url = server.create_database(name, template=request.getfixturevalue("migrated_postgres_template"))
+        env = make_env(tmp_path / name, database_url=url)
+    else:
+        server = None
+        env = env_with_copy(tmp_path / name, request.getfixturevalue("migrated_template"))
     bind_models(env.DB.db)
     return env, (lambda: server.drop_database(name)) if server else (lambda: None)
 
