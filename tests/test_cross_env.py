@@ -19,7 +19,7 @@ from app.api.access import access
 from app.app import create_app
 from app.db.models import User, bind_models, database
 from app.runtime.entry import Worker
-from tests.fixtures.app import env_with_copy, make_env, migrate, settings_for_tests
+from tests.fixtures.app import env_with_copy, make_env, settings_for_tests
 from tests.fixtures.users import bearer, create_user, token_for
 
 THREADS = 4
@@ -59,11 +59,11 @@ def two_envs(request, tmp_path, migrated_template):
         envs = [env_with_copy(tmp_path / name, migrated_template) for name in ("one", "two")]
     else:
         server = request.getfixturevalue("postgres_server")
+        template = request.getfixturevalue("migrated_postgres_template")
         envs = []
         for name in ("one", "two"):
-            env = make_env(tmp_path / name, database_url=server.create_database(f"cross_env_{name}"))
-            migrate(env)
-            envs.append(env)
+            url = server.create_database(f"cross_env_{name}", template=template)
+            envs.append(make_env(tmp_path / name, database_url=url))
             request.addfinalizer(lambda name=name: server.drop_database(f"cross_env_{name}"))
     admin = seeded(envs[0], extra_users=2)
     seeded(envs[1], extra_users=7)
