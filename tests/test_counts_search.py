@@ -10,23 +10,22 @@ from app.db.database import is_postgres, pg_fold_collation
 from app.db.models import bind_models
 from app.db.pg_json import PG_JSON_FUNCTION, pg_strings_walk
 from app.db.time_travel import current_bookmark, restore
-from tests.fixtures.app import client_for, make_env, migrate
+from tests.fixtures.app import client_for, env_with_copy, make_env, migrate
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.counts import kept_counts, true_counts
 from tests.fixtures.users import create_user
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def site(request, tmp_path):
-    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
-    url = server.create_database("counts_search") if server else None
-    env = make_env(tmp_path, database_url=url)
-    migrate(env)
+def site(request, tmp_path, migrated_template):
+    """A migrated env of the test's own, on each database."""
+    if request.param == "postgres":
+        env = make_env(tmp_path, database_url=request.getfixturevalue("migrated_postgres_url"))
+    else:
+        env = env_with_copy(tmp_path, migrated_template)
     bind_models(env.DB.db)
     yield env
     env.DB.db.close()
-    if server:
-        server.drop_database("counts_search")
 
 
 def found(client, words):
@@ -65,12 +64,11 @@ def test_plain_sql_writes_keep_counts_and_search_right(site):
 
 
 @pytest.mark.postgres
-def test_a_status_change_leaves_the_stored_vector_alone(postgres_server, tmp_path):
+def test_a_status_change_leaves_the_stored_vector_alone(migrated_postgres_url, tmp_path):
     """Publishing, trashing or moving an item does not change its words: the vector's row
     is not written again (its ``xmin``, the transaction that wrote it, stays)."""
-    env = make_env(tmp_path, database_url=postgres_server.create_database("vector_writes"))
+    env = make_env(tmp_path, database_url=migrated_postgres_url)
     try:
-        migrate(env)
         bind_models(env.DB.db)
         db = env.DB.db
         insert_items(create_collection("blog"), create_user("author"), 1, status="draft", data=lambda i: {"body": "iota"})
@@ -82,7 +80,6 @@ def test_a_status_change_leaves_the_stored_vector_alone(postgres_server, tmp_pat
         assert db.execute_sql(written).fetchall() != before and stale_vectors(db) == []
     finally:
         env.DB.db.close()
-        postgres_server.drop_database("vector_writes")
 
 
 def test_a_restore_leaves_counts_and_search_right(site):
@@ -156,12 +153,11 @@ def test_words_carrying_combining_marks_are_found_whole_on_both_databases(site, 
 
 
 @pytest.mark.postgres
-def test_an_earlier_search_function_is_replaced_and_its_index_rebuilt(postgres_server, tmp_path):
+def test_an_earlier_search_function_is_replaced_and_its_index_rebuilt(migrated_postgres_url, tmp_path):
     """A database installed before words kept their marks: ``d1 migrations apply`` replaces
     the function and computes the stored vectors afresh."""
-    env = make_env(tmp_path, database_url=postgres_server.create_database("earlier_search"))
+    env = make_env(tmp_path, database_url=migrated_postgres_url)
     try:
-        migrate(env)
         bind_models(env.DB.db)
         db, client = env.DB.db, client_for(env)
         insert_items(create_collection("scripts"), create_user("author"), len(SCRIPTS),
@@ -185,7 +181,6 @@ def test_an_earlier_search_function_is_replaced_and_its_index_rebuilt(postgres_s
                               (derived.PG_SEARCH_FUNCTION,)).fetchone()[0] == derived.pg_search_body(pg_fold_collation(db))
     finally:
         env.DB.db.close()
-        postgres_server.drop_database("earlier_search")
 
 
 @pytest.mark.postgres
@@ -214,15 +209,14 @@ def test_words_of_every_script_are_found_on_a_database_with_a_c_locale(postgres_
 
 
 @pytest.mark.postgres
-def test_a_role_that_does_not_own_the_search_index_may_rebuild(postgres_server, tmp_path):
+def test_a_role_that_does_not_own_the_search_index_may_rebuild(postgres_server, migrated_postgres_url, tmp_path):
     """Merging the GIN index's pending list is its owner's (or a superuser's) right: a role
     that may write every table but owns none (a restore run with the app's own credentials)
     still recomputes everything; the merge is left to autovacuum."""
-    url = postgres_server.create_database("rebuild_role")
+    url = migrated_postgres_url
     env = make_env(tmp_path, database_url=url)
     writer = None
     try:
-        migrate(env)
         bind_models(env.DB.db)
         db = env.DB.db
         insert_items(create_collection("blog"), create_user("author"), 2, data=lambda i: {"body": "omega"})
@@ -239,7 +233,8 @@ def test_a_role_that_does_not_own_the_search_index_may_rebuild(postgres_server, 
         if writer is not None:
             writer.close()
         env.DB.db.close()
-        postgres_server.drop_database("rebuild_role")
+        # The role holds grants in the database: it goes first (the fixture's drop finds none).
+        postgres_server.drop_database(url.rsplit("/", 1)[1])
         postgres_server.drop_role("sonicpy_writer")
 
 
@@ -254,13 +249,12 @@ def parallel_count(db, condition):
 
 
 @pytest.mark.postgres
-def test_the_functions_that_read_data_never_run_in_a_parallel_plan(postgres_server, tmp_path):
+def test_the_functions_that_read_data_never_run_in_a_parallel_plan(migrated_postgres_url, tmp_path):
     """Both functions catch what they cannot read in an EXCEPTION block, a subtransaction,
     which a parallel query refuses: they are PARALLEL UNSAFE, and an apply marks an earlier
     install's PARALLEL SAFE ones so, without computing the stored vectors again."""
-    env = make_env(tmp_path, database_url=postgres_server.create_database("parallel_functions"))
+    env = make_env(tmp_path, database_url=migrated_postgres_url)
     try:
-        migrate(env)
         bind_models(env.DB.db)
         db = env.DB.db
         insert_items(create_collection("blog"), create_user("author"), 3, data=lambda i: {"body": "sigma"})
@@ -281,17 +275,15 @@ def test_the_functions_that_read_data_never_run_in_a_parallel_plan(postgres_serv
         assert db.execute_sql(f"SELECT id, xmin::text FROM {derived.FTS_TABLE} ORDER BY id").fetchall() == written
     finally:
         env.DB.db.close()
-        postgres_server.drop_database("parallel_functions")
 
 
 @pytest.mark.postgres
-def test_an_earlier_walk_of_the_strings_is_replaced_and_the_vectors_kept(postgres_server, tmp_path):
+def test_an_earlier_walk_of_the_strings_is_replaced_and_the_vectors_kept(migrated_postgres_url, tmp_path):
     """An install of this version whose function took the data's strings one row each
     (``jsonb_path_query``, quadratic in their number) gets the one-pass walk at the next
     apply: the same strings in the same order, so the stored vectors stay as they are."""
-    env = make_env(tmp_path, database_url=postgres_server.create_database("earlier_walk"))
+    env = make_env(tmp_path, database_url=migrated_postgres_url)
     try:
-        migrate(env)
         bind_models(env.DB.db)
         db = env.DB.db
         insert_items(create_collection("blog"), create_user("author"), 3, data=lambda i: {"body": ["upsilon", i]})
@@ -311,16 +303,14 @@ def test_an_earlier_walk_of_the_strings_is_replaced_and_the_vectors_kept(postgre
         assert stale_vectors(db) == []
     finally:
         env.DB.db.close()
-        postgres_server.drop_database("earlier_walk")
 
 
 @pytest.mark.postgres
-def test_truncating_content_empties_what_its_rows_kept(postgres_server, tmp_path):
+def test_truncating_content_empties_what_its_rows_kept(migrated_postgres_url, tmp_path):
     """TRUNCATE fires no row trigger: a statement trigger empties the vectors and the counts,
     as deleting every row would; the next rows are counted and found as usual."""
-    env = make_env(tmp_path, database_url=postgres_server.create_database("truncated"))
+    env = make_env(tmp_path, database_url=migrated_postgres_url)
     try:
-        migrate(env)
         bind_models(env.DB.db)
         db, client = env.DB.db, client_for(env)
         blog = create_collection("blog", {"type": "object", "properties": {"kind": {"type": "string", "indexed": True}}})
@@ -334,4 +324,3 @@ def test_truncating_content_empties_what_its_rows_kept(postgres_server, tmp_path
         assert kept_counts(db) == true_counts(db) == [(blog.id, "published", 0, 1)]
     finally:
         env.DB.db.close()
-        postgres_server.drop_database("truncated")
