@@ -205,3 +205,15 @@ def test_the_content_list_writes_the_cells_of_broken_declarations_without_failin
     assert '{"b":1}' in cells and "a" in cells and "3" in cells and '{"id":"m"}' in cells
     assert "{'b'" not in page.text and "{'x'" not in page.text
     assert "weird" in [th.get_text(strip=True) for th in page.html.select("table thead th")]
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "object", "properties": {"title": {"type": "string"}}, "required": [["title"], {"a": 1}, "title"]},
+    {"type": "object", "properties": ["title"]},
+], ids=["required-holding-lists", "properties-a-list"])
+def test_the_collection_editor_opens_a_schema_of_other_shapes(browser, signed_in_as, schema):
+    create_collection("odd", schema, display_name="Odd")
+    signed_in_as("admin")
+    page = browser.get("/admin/collections/odd", status=200)
+    names = [field["value"] for field in page.html.select("input[name$='.name']") if field.get("value")]
+    assert names == (["title"] if isinstance(schema["properties"], dict) else [])

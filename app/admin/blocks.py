@@ -28,7 +28,7 @@ from app.admin.choices import choices_of, chosen_value, kept_current, offered, s
 from app.admin.datetime_input import local_value, posted_datetime
 from app.admin.html_clean import clean_editor_html
 from app.api.errors import nul_path
-from app.services.content.validation import MULTIPLE_TYPES
+from app.services.content.validation import MULTIPLE_TYPES, listed_required
 from app.services.enums import same_value
 
 LIST_ITEM_CONTROLS = {
@@ -266,9 +266,7 @@ def placeholder_of(control, config):
 
 def _required_properties(block):
     """Names a block type requires, by either spelling (``required: true`` or its ``required`` list)."""
-    listed = block.get("required") if isinstance(block, dict) else None
-    names = {name for name in listed if isinstance(name, str)} if isinstance(listed, list) else set()
-    return names | {name for name, config in block_properties(block).items()
+    return listed_required(block) | {name for name, config in block_properties(block).items()
                     if isinstance(config, dict) and config.get("required") is True}
 
 

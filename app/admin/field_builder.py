@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from app.admin.blocks import input_text, typed_position
 from app.admin.choices import option_texts
 from app.services.collection_schema import FIELD_TYPES
+from app.services.content.validation import listed_required, schema_properties
 
 # Settings with an input of their own besides the type, label, flags, choices and collection:
 # key -> how its text is read ("number", "count": a whole number of 0 or more, "text").
@@ -272,10 +273,12 @@ def _setting_value(key, kind, text):
 def rows_from_schema(schema, builder=COLLECTION_FIELDS):
     """The ``builder`` rows of ``schema``'s fields, in their order."""
     schema = schema if isinstance(schema, dict) else {}
-    required = set(schema.get("required") or []) if builder.required_list else set()
+    # A schema written by SQL past the API's check may hold a required list or properties
+    # of other shapes: names that are no text require nothing, properties that are no object none.
+    required = listed_required(schema) if builder.required_list else set()
     own_inputs, flag_names = builder.own_inputs, builder.flags
     rows = []
-    for index, (name, config) in enumerate((schema.get("properties") or {}).items()):
+    for index, (name, config) in enumerate((schema_properties(schema) or {}).items()):
         config = config if isinstance(config, dict) else {}
         collection = (config.get("collection") or []) if builder.references else []
         settings = {key: _setting_text(kind, config[key]) for key, kind in SETTINGS.items() if key in config}

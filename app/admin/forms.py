@@ -67,7 +67,7 @@ from app.admin.choices import (
     shown_select,
 )
 from app.services.content.defaults import declared_defaults
-from app.services.content.validation import schema_properties
+from app.services.content.validation import listed_required, schema_properties
 
 TEXT_TYPES = frozenset({"string", "text", "email", "url", "slug", "color"})
 INPUT_TYPES = {"email": "email", "url": "url", "color": "text"}
@@ -169,8 +169,7 @@ def control_of(config):
 
 def required_names(schema):
     """Names the schema requires, by either spelling (``required: true`` or the ``required`` list)."""
-    listed = schema.get("required") if isinstance(schema, dict) else None
-    names = {name for name in listed if isinstance(name, str)} if isinstance(listed, list) else set()
+    names = listed_required(schema)
     for name, config in (schema_properties(schema) or {}).items():
         if isinstance(config, dict) and config.get("required") is True:
             names.add(name)

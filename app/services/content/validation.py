@@ -99,13 +99,14 @@ def validate_data(schema, data, look_up_references=True):
     if properties is None:
         return []
     checker = _Checker()
-    checker.object(properties, _required_names(schema), data, "data", 0)
+    checker.object(properties, listed_required(schema), data, "data", 0)
     if look_up_references:
         checker.check_references()
     return checker.errors
 
 
-def _required_names(schema):
+def listed_required(schema):
+    """The names ``schema``'s (or a block type's) ``required`` list gives."""
     names = schema.get("required") if isinstance(schema, dict) else None
     # A field's name is text: a name that is not (a list, an object) requires nothing.
     return {name for name in names if isinstance(name, str)} if isinstance(names, list) else set()
@@ -294,7 +295,7 @@ class _Checker:
             self.fail(path, SCHEMA_TO_FIX.format(f"gives the block type {item[key]} properties that are not an object"))
             return
         properties = {**declared, key: {"type": "string"}}
-        self.object(properties, _required_names(block), item, path, depth + 1)
+        self.object(properties, listed_required(block), item, path, depth + 1)
 
     def object_field(self, config, value, path, depth):
         if not isinstance(value, dict):
@@ -302,7 +303,7 @@ class _Checker:
             return False
         properties = config.get("properties")
         if isinstance(properties, dict):
-            self.object(properties, _required_names(config), value, path, depth + 1)
+            self.object(properties, listed_required(config), value, path, depth + 1)
         return False
 
     def reference(self, config, value, path, depth):
