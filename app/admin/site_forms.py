@@ -169,6 +169,9 @@ class FormEditor:
             self.refuse(req, resp, draft, rows, form, [], [{"field": "name", "message": ex.message}],
                         falcon.HTTP_409)
             return
+        except forms.InvalidForm as ex:  # the write checks again: a change since the check
+            self.refuse(req, resp, draft, rows, form, [], list(ex.details), falcon.HTTP_422)
+            return
         redirect(resp, f"/admin/forms/{saved.name}?saved=1")
 
     def refuse(self, req, resp, draft, rows, form, row_problems, problems, status):
