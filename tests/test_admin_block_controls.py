@@ -7,7 +7,7 @@ import json
 import pytest
 
 from app.admin.assets import QUILL_CSS, QUILL_JS
-from app.db.models import Content
+from app.db.models import Collection, Content
 from tests.fixtures.content import create_collection
 from tests.fixtures.workflow import insert_content
 
@@ -265,3 +265,15 @@ def test_a_blocks_required_property_is_marked_as_a_required_field_is(browser, si
     assert labels["heading"].contents[0].strip() == "Heading", "the label, then its mark"
     required = {name: template.select_one(f"#f-data-parts-b__n__-{name}").get("aria-required") for name in labels}
     assert required == {"heading": "true", "body": "true", "tint": "true", "size": "true", "note": None}
+
+
+def test_a_blocks_required_box_says_it_is_required(browser, signed_in_as):
+    create_collection("boxes", {"type": "object", "properties": {"title": {"type": "string"}, "parts": {
+        "type": "array", "blocks": {"part": {"properties": {"agreed": {"type": "boolean", "required": True},
+                                                            "shown": {"type": "boolean"}}}}}}}, display_name="Boxes")
+    editor = signed_in_as("editor")
+    item = insert_content(editor, Collection.get(Collection.name == "boxes"), title="B",
+                          data={"title": "B", "parts": [{"blockType": "part", "agreed": True}]})
+    html = browser.get(f"/admin/content/boxes/{item.id}").html
+    assert html.select_one("#f-data-parts-b0-agreed").get("aria-required") == "true"
+    assert html.select_one("#f-data-parts-b0-shown").get("aria-required") is None
