@@ -202,7 +202,7 @@ def test_the_content_list_writes_the_cells_of_broken_declarations_without_failin
                                                     "weird": {"id": "m"}})
     page = browser.get("/admin/content/odd", status=200)
     cells = [cell.get_text(" ", strip=True) for cell in page.html.select("table tbody tr td")]
-    assert '{"b":1}' in cells and "a" in cells and "3" in cells and '{"id":"m"}' in cells
+    assert '{"b": 1}' in cells and "a" in cells and "3" in cells and '{"id":"m"}' in cells
     assert "{'b'" not in page.text and "{'x'" not in page.text
     assert "weird" in [th.get_text(strip=True) for th in page.html.select("table thead th")]
 

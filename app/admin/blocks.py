@@ -393,7 +393,7 @@ def kept_empty(control, raw, stored, was_set, config=None):
     Args:
         raw: the posted string; None when nothing was posted (a box left unticked).
         was_set: whether ``stored`` was set at all: a value never set stays unset anyway.
-        config: the field's schema entry (a select's enum).
+        config: the field's schema entry (a select's or radio group's enum).
     """
     if control == "json" or (control in CHOICE_CONTROLS and config is not None and offered(config, stored)):
         return False
@@ -416,7 +416,7 @@ def posted_value(control, raw, stored=None, was_set=False, config=None):
         stored: the value the control was filled with: text posted back unchanged is kept
             as stored (``textarea_text``, ``input_text``).
         was_set: whether the value was set before: a box left unticked stays unset if not.
-        config: the field's schema entry: a select's option is saved as its ``enum`` value,
+        config: the field's schema entry: a select's or radio group's option is saved as its ``enum`` value,
             its option of a value the enum does not list as that value (``choices.kept_current``);
             a JSON textarea's text is parsed as its type says (``_json_value``).
     """

@@ -95,6 +95,14 @@ def option_texts(enum, spelled_out=None):
         texts = written
 
 
+def enum_labels(config):
+    """The labels a choice field's ``enumLabels`` gives, as text: none where it is no list,
+    and a label that is no text as JSON (a schema written by SQL past the API's check; the
+    API returns such values as JSON, so that is how people see them)."""
+    labels = config.get("enumLabels")
+    return [label if isinstance(label, str) else _json(label) for label in labels] if isinstance(labels, list) else []
+
+
 def choices_of(config, single=True):
     """``[(option value, label)]`` of a choice field: its ``enumLabels``, else each value's text
     (``single``: a select's, without null; else a multiselect's).
@@ -106,8 +114,7 @@ def choices_of(config, single=True):
     shown as JSON, as a stored value that is no text is.
     """
     enum = enum_of(config)
-    labels = config.get("enumLabels")
-    labels = [label if isinstance(label, str) else _json(label) for label in labels] if isinstance(labels, list) else []
+    labels = enum_labels(config)
     offered = [place for place, value in enumerate(enum) if not (single and value is None)]
     texts = option_texts([enum[place] for place in offered])
     return tuple((text, labels[place] if place < len(labels) else text) for place, text in zip(offered, texts))

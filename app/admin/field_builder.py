@@ -25,8 +25,9 @@ only the fields that were edited; in an edited row, each input posted back as it
 keeps its key's stored value (``1.0`` stays ``1.0``, a list of one collection stays a list).
 The rows only assemble the raw schema: whether it is valid is decided by the collections API's
 own validation (a form's fields: the forms service's), so the editor shows exactly the API's
-messages. The form adds only what the API cannot know: a number input holding no number, and
-a reference to a collection that does not exist (a target the field already had is kept,
+messages. The form adds only what the API cannot know: a row without a name, a name two
+rows use, other settings that are no JSON object, a number input holding no number, and a
+reference to a collection that does not exist (a target the field already had is kept,
 existing or not).
 
 Choices are shown one per line as the content form's options show them (``news``, ``2``,

@@ -122,7 +122,7 @@ class FormField:
         placeholder: the schema's ``placeholder``, for a control a person types text into.
         local: whether a datetime's value fits a ``datetime-local`` input (else a text input shows it).
         required: whether the schema requires it.
-        choices: ``[(option value, label)]`` of a select or multiselect (``choices.select_choices``,
+        choices: ``[(option value, label)]`` of a select, a radio group or a multiselect (``choices.select_choices``,
             ``choices.multiselect_choices``, ``choices.choices_of``).
         help: the schema's help text.
         error: the validation message of the last save.

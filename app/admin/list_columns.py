@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from app.admin.blocks import declared_type, text_setting
+from app.admin.choices import enum_labels
 from app.admin.pages import format_time
 from app.services.collection_schema import LIST_COLUMNS
 from app.services.collections import shown_list_fields
@@ -57,8 +59,7 @@ def columns_of(collection):
             columns.append(Column(name, BUILT_IN_LABELS[name]))
         else:
             field = properties[name] if isinstance(properties.get(name), dict) else {}
-            title = field.get("title")
-            columns.append(Column(name, title if isinstance(title, str) and title else name, field))
+            columns.append(Column(name, text_setting(field, "title") or name, field))
     return columns
 
 
@@ -69,8 +70,9 @@ def rows_of(columns, items, scope, can_see_media):
         scope: the reader's ``Scope``: referenced items are named only where it may read them.
         can_see_media: whether the reader may see the media library (else files show their ids).
     """
-    titles = _titles(_ids(columns, items, lambda field: _type_of(field) == "reference"), scope)
-    names = _file_names(_ids(columns, items, lambda field: _type_of(field) in MEDIA_TYPES)) if can_see_media else {}
+    titles = _titles(_ids(columns, items, lambda field: declared_type(field) == "reference"), scope)
+    media = _ids(columns, items, lambda field: declared_type(field) in MEDIA_TYPES) if can_see_media else set()
+    names = _file_names(media)
     looked_up = {**titles, **names}
     return [(item, [cell_text(column, item, looked_up) for column in columns]) for item in items]
 
@@ -90,7 +92,7 @@ def field_text(field, value, looked_up):
     """A schema field's ``value`` as people read it (see the module docstring)."""
     if value is None or value == "":
         return ""
-    kind = _type_of(field)
+    kind = declared_type(field)
     if kind is None:
         return _cut(value) if isinstance(value, str) else _json_text(value)
     if isinstance(value, list):
@@ -113,21 +115,12 @@ def field_text(field, value, looked_up):
     return _cut(text)
 
 
-def _type_of(field):
-    """``field``'s type, or None when it is no text (a schema written past the collections
-    API's check, by SQL: its values are shown as JSON)."""
-    kind = field.get("type")
-    return kind if isinstance(kind, str) else None
-
-
 def _choice_label(field, value):
-    # A hand-written schema's labels that are no list are none; one that is no text is JSON.
-    labels = field.get("enumLabels") if isinstance(field.get("enumLabels"), list) else []
+    labels = enum_labels(field)
     for index, option in enumerate(field["enum"]):
         # One value when JSON says so, never a boolean and a number (True is not 1 here).
-        if option == value and isinstance(option, bool) == isinstance(value, bool):
-            label = labels[index] if index < len(labels) else option
-            return _cut(label) if isinstance(label, str) else _json_text(label)
+        if option == value and isinstance(option, bool) == isinstance(value, bool) and index < len(labels):
+            return _cut(labels[index])
     return _cut(value) if isinstance(value, str) else _json_text(value)
 
 

@@ -40,9 +40,10 @@ from app.services.usernames import free_username, same_username
 
 log = logging.getLogger("sonicpy.accounts")
 
-# Patterns msgspec runs with re.search, where "$" also matches before a final "\n": "(?!\n)"
-# makes it the end of the text, and stays valid for JSON Schema (ECMA-262) in the OpenAPI
-# document, which has no "\Z".
+# msgspec runs EMAIL_PATTERN with re.search, where "$" also matches before a final "\n":
+# "(?!\n)" makes it the end of the text, and stays valid for JSON Schema (ECMA-262) in the
+# OpenAPI document, which has no "\Z". USERNAME_PATTERN is checked by ``is_username`` with
+# fullmatch (the rule's words are the refusal, not msgspec's), where the guard changes nothing.
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+(?!\n)$"
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,50}(?!\n)$"
 USERNAME_RULE = "3 to 50 of A-Z, a-z, 0-9, '_', '.', '-'"
