@@ -124,6 +124,7 @@ class PluginRegistry:
         self._cache = cache
         self._rows_ensured = False
         self._left_off = None  # the states a try to activate required plugins left them off in
+        self._all_required_on = None  # the states last found holding every required plugin active
         self._route_owners = {}
         self._mounted_routes = None  # {plugin name: [RouteEntry]} once mount_routes ran
         self.hooks = HookRunner(manager, self.is_active, self.states)
@@ -149,8 +150,12 @@ class PluginRegistry:
     def _read_states(self):
         self._ensure_rows()
         states = self._cached_states()
+        if states is self._all_required_on:
+            # The cache hands every request the same decoded states while its generation
+            # holds: checked once, not on every request of the hot path.
+            return states
         if not self._required_off(states):
-            self._left_off = None
+            self._left_off, self._all_required_on = None, states
             return states
         if states != self._left_off:
             # Written behind the running workers' back (`d1 execute`, a time-travel restore:
