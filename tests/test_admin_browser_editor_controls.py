@@ -47,11 +47,8 @@ document.activeElement.dispatchEvent(new KeyboardEvent("keydown", {key: "Escape"
 """
 
 
-def test_html_editor_colour_picker_unsaved_warning_and_a_late_picker_answer(served_admin, chromium):
-    from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support import expected_conditions as ec
-
-    wait = wait_for(chromium)
+def on_a_new_page(served_admin, chromium):
+    """An editor signed in on a new page of ``pages``, whose author picker offers Ada; the editor."""
     editor = create_user("editor", password_hash=hashed())
     people = create_collection("people", {"type": "object", "properties": {"title": {"type": "string"}}},
                                display_name="People")
@@ -59,6 +56,15 @@ def test_html_editor_colour_picker_unsaved_warning_and_a_late_picker_answer(serv
     create_collection("pages", PAGES, display_name="Pages")
     sign_in(chromium, served_admin, editor)
     open_page(chromium, served_admin + "/admin/content/pages/new", "New item")
+    return editor
+
+
+def test_html_editor_colour_picker_unsaved_warning_and_a_late_picker_answer(served_admin, chromium):
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+
+    wait = wait_for(chromium)
+    editor = on_a_new_page(served_admin, chromium)
     # Refused (title, body and size are required): the summary's link to the body leads into
     # Quill, the one to the radio buttons to the first of them.
     navigate(chromium, wait, wait.until(ec.element_to_be_clickable((by().ID, "save"))))
@@ -233,13 +239,7 @@ def test_a_pickers_label_button_and_focus(served_admin, chromium):
     from selenium.webdriver.support import expected_conditions as ec
 
     wait = wait_for(chromium)
-    editor = create_user("editor", password_hash=hashed())
-    people = create_collection("people", {"type": "object", "properties": {"title": {"type": "string"}}},
-                               display_name="People")
-    insert_content(editor, people, title="Ada")
-    create_collection("pages", PAGES, display_name="Pages")
-    sign_in(chromium, served_admin, editor)
-    open_page(chromium, served_admin + "/admin/content/pages/new", "New item")
+    editor = on_a_new_page(served_admin, chromium)
     opener = wait.until(ec.element_to_be_clickable((by().ID, "f-data-author-choose")))
     assert opener.accessible_name == "Choose an item for Author"
     chromium.find_element(by().CSS_SELECTOR, "label[for='f-data-author']").click()
