@@ -116,18 +116,23 @@ def test_an_editor_does_not_see_a_deactivated_collections_items_or_trashed_ones(
     assert listed_titles(browser.get(INDEX)) == ["Live"]
 
 
-def test_more_deactivated_collections_than_a_filter_takes_are_still_left_out(browser, signed_in_as, posts,
-                                                                              monkeypatch):
-    """Past the values one filter takes, the rest of the deactivated collections' items are
-    dropped from the page instead of the filter being refused."""
-    monkeypatch.setattr("app.admin.content_index.MAX_IN_VALUES", 1)
-    monkeypatch.setattr("app.services.content.values.MAX_IN_VALUES", 1)
+def test_with_deactivated_collections_an_editors_total_stays_exact_past_the_count_limit(
+        browser, signed_in_as, posts, monkeypatch):
+    """Deactivated collections are left out of the kept counts summed, not by a filter whose
+    matches are counted: past the count limit the total is still exact, not "At least"."""
+    monkeypatch.setattr(query, "COUNT_LIMIT", 3)
     editor = signed_in_as("editor")
-    insert_content(editor, posts, "draft", title="Live", updated_at=JAN_1)
-    for n, name in enumerate(("archive", "bygone")):
+    for n in range(5):
+        insert_content(editor, posts, "draft", title=f"T{n}", updated_at=JAN_1 + n * DAY)
+    for name in ("archive", "bygone"):
         insert_content(editor, create_collection(name, is_active=False), "draft", title=name,
-                       updated_at=JAN_1 + (n + 1) * DAY)
-    assert listed_titles(browser.get(INDEX)) == ["Live"]
+                       updated_at=JAN_1 + 9 * DAY)
+    page = browser.get(INDEX)
+    assert count(page) == "5 items, last edited first"
+    assert listed_titles(page) == ["T4", "T3", "T2", "T1", "T0"]
+    # The API's list is the editor's whole scope, deactivated collections' items with it, as before.
+    answer = browser.get("/api/content?status=all", headers={**bearer(token_for(editor)), "Accept": "application/json"})
+    assert answer.json["meta"]["total"] == 7 and "totalIsEstimate" not in answer.json["meta"]
 
 
 def test_nothing_readable_says_so(browser, signed_in_as, posts):

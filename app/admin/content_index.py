@@ -4,13 +4,15 @@ numbered pages, last edited first.
 
 The list is the API's list (``parse_list_params`` and ``list_content``) without a collection
 or with the one picked, under the reader's Scope: it shows exactly what ``GET /api/content``
-shows them. Its status and search are read as the collection lists read theirs
-(``content.list_query``: the same statuses, Trash view and as-you-type search) and its
-refusals are theirs: a status that is none of the reader's answers 400 with the list
-unfiltered by status, a collection that is none of the active ones 404 with the list of
-every collection, both saying why without echoing the URL's text; a page past the end says
-so, with a link back.
+shows them, less the deactivated collections' items an editor's scope covers there. Its
+status and search are read as the collection lists read theirs (``content.list_query``: the
+same statuses, Trash view and as-you-type search) and its refusals are theirs: a status that
+is none of the reader's answers 400 with the list unfiltered by status, a collection that is
+none of the active ones 404 with the list of every collection, both saying why without
+echoing the URL's text; a page past the end says so, with a link back.
 """
+
+import dataclasses
 
 import falcon
 
@@ -18,9 +20,8 @@ from app.admin.content import DEFAULT_SORT, PAGE_SIZE, chips_for, list_query, li
 from app.admin.list_columns import BUILT_IN_LABELS, Column, rows_of
 from app.admin.sonicjs_paths import content_list_target, moved
 from app.api.access import access
-from app.services.collections import active_collections, list_collections
+from app.services.collections import active_collections
 from app.services.content.query import Scope, list_content, parse_list_params
-from app.services.content.values import MAX_IN_VALUES
 
 # The columns after the title and collection, written as the collection lists write them.
 ROW_COLUMNS = tuple(Column(name, BUILT_IN_LABELS[name]) for name in ("status", "author", "updated_at"))
@@ -37,33 +38,21 @@ def picked_collection(req, collections):
     return found, found is not None
 
 
-def deactivated_collection_ids(scope):
-    """The ids of the deactivated collections whose items ``scope`` would list: an editor's
-    scope covers them, though their pages here are not found; others' leaves them out."""
-    if not scope.see_all:
-        return set()
-    return {collection.id for collection in list_collections(include_inactive=True) if not collection.is_active}
-
-
 def all_content(scope, params, collection=None):
     """The API's list of ``params`` (``list_query``'s) under ``scope``, last edited first:
     ``collection``'s items, else those of every active collection.
 
-    Deactivated collections' items are left out by naming those collections (few, where the
-    active ones may be many), which makes the list a filtered one: its total is counted, up
-    to the API's count limit. Past the most a filter takes, the rest are dropped from the
-    page, which may then hold fewer rows than its size (and the total counts them).
+    Deactivated collections' items, which an editor's scope covers, are left out by the
+    scope (``active_only``) rather than by a filter: the list stays an unfiltered one, whose
+    total is read from the kept counts, exact at any size.
 
     Raises:
         NotPermitted, QueryError: as ``parse_list_params`` does.
     """
     params = {**params, "sort": DEFAULT_SORT}
-    inactive = set() if collection is not None else deactivated_collection_ids(scope)
-    if inactive:
-        params["filter[collection_id][not_in]"] = ",".join(sorted(inactive)[:MAX_IN_VALUES])
     collection_id = collection.id if collection is not None else None
-    result = list_content(parse_list_params(params, scope, collection_id=collection_id), scope)
-    return {**result, "data": [item for item in result["data"] if item["collection"]["id"] not in inactive]}
+    editing = dataclasses.replace(scope, active_only=True)
+    return list_content(parse_list_params(params, editing, collection_id=collection_id), editing)
 
 
 class ContentIndexPage:

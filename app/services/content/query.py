@@ -10,6 +10,8 @@ Visibility (``Scope``):
   items (``?include_deleted=true``);
 * holders of ``content.update`` without ``content.publish`` (authors) may ask too, but
   beyond published content they see only their own items;
+* a scope may leave deactivated collections out for its managers too (``Scope.active_only``):
+  the admin's list across the collections being edited; its total is still the kept counts;
 * the public filters and sorts on the public item's columns only
   (``fields.PUBLIC_COLUMNS``): workflow, review, scheduling and deletion columns are
   unknown fields (400) to callers who cannot see drafts.
@@ -113,12 +115,15 @@ class Scope:
         see_all: any status and deleted items (``content.publish`` or admin).
         see_own: beyond published content, the caller's own items (``content.update``).
         show_email: authors' emails in items (``users.read``).
+        active_only: leave deactivated collections' items out even where ``see_all`` would
+            read them (a list across the collections being edited, as the admin's index is).
     """
 
     user_id: str | None = None
     see_all: bool = False
     see_own: bool = False
     show_email: bool = False
+    active_only: bool = False
 
     @classmethod
     def of(cls, user):
@@ -127,6 +132,12 @@ class Scope:
             return cls()
         see_all = user.is_admin or user.can("content.publish")
         return cls(user.id, see_all, not see_all and user.can("content.update"), user.can("users.read"))
+
+    @property
+    def hides_inactive(self):
+        """True when deactivated collections' items are out of reach: for all but their
+        managers (``see_all``), and for those too when the scope says ``active_only``."""
+        return self.active_only or not self.see_all
 
     @property
     def public_shape(self):
@@ -412,11 +423,11 @@ def visibility(scope, statuses=("published",), include_deleted=False, user=None)
     """
     user = scope.user_id if user is None else user
     clauses = []
-    if not scope.see_all:
+    if scope.hides_inactive:
         # A deactivated collection's content is withdrawn from everyone but its managers.
         # NOT IN the (few) inactive ones rather than IN the active ones: the planner keeps
         # choosing the content index as it would without this clause.
-        clauses.append(Content.collection.not_in(Collection.select(Collection.id).where(Collection.is_active == False)))  # noqa: E712
+        clauses.append(Content.collection.not_in(_inactive_collection_ids()))
     if statuses is not None:
         clauses.append(Content.status.in_(list(statuses)) if len(statuses) > 1 else Content.status == statuses[0])
     if scope.see_own:
@@ -426,6 +437,11 @@ def visibility(scope, statuses=("published",), include_deleted=False, user=None)
     elif scope.see_own:
         clauses.append(Content.deleted_at.is_null() | (Content.author == user))
     return _and(clauses)
+
+
+def _inactive_collection_ids():
+    """The subquery of the deactivated collections' ids (few: a list leaves them out by it)."""
+    return Collection.select(Collection.id).where(Collection.is_active == False)  # noqa: E712
 
 
 def _and(clauses):
@@ -600,6 +616,7 @@ def list_shape(params, scope, sql):
         return None  # the fallback for rows whose data is not JSON: rare, compiled each time
     return (
         "list", sql.postgres and pg_fold_collation(database.obj), sql.declared, scope.see_all, scope.see_own,
+        scope.hides_inactive,
         params.statuses, params.include_deleted,
         params.collection_id is not None, params.collection_name is not None,
         _group_shape(params.where), _group_shape(params.filters),
@@ -674,9 +691,8 @@ def _counted(params, scope):
 
     def build():
         clauses = []
-        if not scope.see_all:
-            clauses.append(ContentCount.collection_id.not_in(
-                Collection.select(Collection.id).where(Collection.is_active == False)))  # noqa: E712
+        if scope.hides_inactive:  # the kept counts of the other collections only: still exact
+            clauses.append(ContentCount.collection_id.not_in(_inactive_collection_ids()))
         if params.statuses is not None:
             clauses.append(ContentCount.status.in_(list(params.statuses)))
         if not params.include_deleted:
@@ -689,7 +705,7 @@ def _counted(params, scope):
         # LIMIT 1: the SQL Peewee's scalar() sent (the statement must stay the same).
         return ContentCount.select(fn.SUM(ContentCount.n)).where(_and(clauses)).limit(1)
 
-    shape = ("counted", is_postgres(database.obj), scope.see_all, params.statuses, params.include_deleted,
+    shape = ("counted", is_postgres(database.obj), scope.hides_inactive, params.statuses, params.include_deleted,
              collection is not None, named is not None)
     summed = execute(shape, bind.values, build)
     return int(summed.fetchone()[0] or 0)
@@ -736,12 +752,11 @@ def _counted_value(params, scope, condition):
         which = collection if collection is not None else Collection.select(Collection.id).where(
             Collection.name == named)
         pair = [tracked.collection_id == which, tracked.field == field]
-        if not scope.see_all:  # a deactivated collection's list is empty to the public: counted as such
-            pair.append(tracked.collection_id.not_in(
-                Collection.select(Collection.id).where(Collection.is_active == False)))  # noqa: E712
+        if scope.hides_inactive:  # a deactivated collection's list is empty to the public: counted as such
+            pair.append(tracked.collection_id.not_in(_inactive_collection_ids()))
         return tracked.select(summed).where(_and(pair)).limit(1)
 
-    shape = ("counted value", is_postgres(database.obj), scope.see_all, params.statuses, params.include_deleted,
+    shape = ("counted value", is_postgres(database.obj), scope.hides_inactive, params.statuses, params.include_deleted,
              collection is not None)
     row = execute(shape, bind.values, build).fetchone()
     return None if row is None else int(row[0])
@@ -815,7 +830,8 @@ def item_statement(scope, *, content_id=None, collection_name=None, slug=None):
             where = (Collection.name == keys[0]) & (Content.slug == keys[1])
         return joined_select().where(_visible_item(scope, where, user)).limit(1)
 
-    shape = ("item", is_postgres(database.obj), content_id is not None, scope.see_all, scope.see_own)
+    shape = ("item", is_postgres(database.obj), content_id is not None, scope.see_all, scope.see_own,
+             scope.hides_inactive)
     return prepared(shape, bind.values, build)
 
 
@@ -847,5 +863,5 @@ def readable_titles(scope, content_ids):
 
 def _visible_item(scope, where, user=None):
     if scope.see_all:
-        return where
+        return where & Content.collection.not_in(_inactive_collection_ids()) if scope.active_only else where
     return where & visibility(scope, None if scope.see_own else ("published",), scope.see_own, user)
