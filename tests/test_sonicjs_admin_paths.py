@@ -95,13 +95,31 @@ def test_sonicjs_all_models_is_our_index_list_of_all_content(browser, signed_in_
     ("limit=100", ""),
     ("page=0&limit=x", ""),
     ("page=60000&limit=1000", "page=999999"),  # past our last readable page: the last one
-    ("page=" + "9" * 5000, ""),  # more digits than Python converts: not a number, not a 500
-    ("page=2&limit=" + "9" * 5000, "page=2"),
+    ("page=1000000", "page=999999"),  # a page past it too, not the first
+    ("page=" + "9" * 5000, "page=999999"),  # more digits than Python converts: past it, not a 500
+    ("page=2&limit=" + "9" * 5000, "page=999999"),  # its second page starts past it as well
+    ("page=1&limit=" + "9" * 5000, ""),
+    ("page=" + "0" * 5000 + "3", "page=3"),
+    ("page=1e9", ""),  # no whole number: the first page, as before
+    ("page=-5", ""),
 ])
 def test_sonicjs_page_leads_to_our_page_holding_its_first_item(browser, signed_in_as, query, page):
     signed_in_as("admin")
     location = browser.get("/admin/content?model=posts&" + query, status=308).location
     assert location == "/admin/content/posts" + (f"?{page}" if page else "")
+
+
+def test_a_sonicjs_page_past_ours_ends_on_our_list_saying_so(browser, signed_in_as):
+    """A SonicJS page past all we number leads to our last readable page, whose list says
+    it is past the last page and links back to the last one."""
+    signed_in_as("admin")
+    create_collection("posts", SCHEMA, display_name="Posts")
+    for model, ours in (("posts", "/admin/content/posts"), ("all", "/admin/content")):
+        response = browser.get(f"/admin/content?model={model}&page=" + "9" * 40, status=308)
+        assert response.location == ours + "?page=999999"
+        pager = response.follow(status=200).html.select_one(".pager")
+        assert "Page 999999 is past the last page (1)" in pager.get_text(" ", strip=True)
+        assert pager.select_one("a[rel=prev]")["href"].endswith("page=1")
 
 
 @pytest.mark.parametrize("status", ["review", "scheduled"])

@@ -17,7 +17,8 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 import falcon
 
-from app.admin.pages import MAX_PAGE, positive_param
+from app.admin.blocks import whole_number
+from app.admin.pages import MAX_PAGE
 from app.api.access import access
 from app.api.redirects import redirect
 
@@ -66,6 +67,9 @@ CONTENT_LIST = Alias(
 ALL_MODELS = "all"
 ALL_CONTENT = Alias("/admin/content", "/admin/content", params=CONTENT_LIST.params, values=CONTENT_LIST.values)
 SONICJS_PAGE_SIZE = 20  # SonicJS's list without a ``limit``
+# SonicJS's page or limit at or past this is read as this: its items start past our last
+# readable page whatever our page size, so the redirect goes to that page, not to the first.
+BEYOND = 10**12
 
 
 def translated_query(alias, query_string):
@@ -109,11 +113,22 @@ class AliasRedirect:
         moved(resp, target_of(self._alias, req, fields))
 
 
+def sonicjs_number(req, name, default):
+    """SonicJS's positive whole number ``name`` of ``req``: ``default`` when it is missing, zero
+    or no number, and ``BEYOND`` when it is that or more, however many digits it has (more
+    than Python converts are not read)."""
+    digits = (req.get_param(name) or "").lstrip("0")
+    if not digits.isdecimal():
+        return default
+    return whole_number(digits, BEYOND) or BEYOND
+
+
 def our_page(req, page_size):
     """Our list's page (of ``page_size`` items) holding the first item of SonicJS's page of ``req``:
-    ``?page=3&limit=50`` starts at item 101, on our page 6 of 20 items."""
-    first = (positive_param(req, "page", 1) - 1) * positive_param(req, "limit", SONICJS_PAGE_SIZE)
-    return min(first // page_size + 1, MAX_PAGE - 1)  # past our last readable page: the last one
+    ``?page=3&limit=50`` starts at item 101, on our page 6 of 20 items. Past our last readable
+    page, that page: the list there says it is past its last page and links back to it."""
+    first = (sonicjs_number(req, "page", 1) - 1) * sonicjs_number(req, "limit", SONICJS_PAGE_SIZE)
+    return min(first // page_size + 1, MAX_PAGE - 1)
 
 
 def content_list_target(req, page_size):
