@@ -172,9 +172,11 @@ def finish_audit(driver):
 BLOCKS = {"type": "object", "properties": {
     "title": {"type": "string", "required": True},
     "parts": {"type": "array", "blocks": {"part": {"label": "Part", "properties": {
-        "body": {"type": "quill", "title": "Body", "placeholder": "Write the part"},
+        # "__n__" numbers a block added on the page in its names and ids only: not in its
+        # text, nor in a property's name.
+        "body": {"type": "quill", "title": "Body of part __n__", "placeholder": "Write part __n__"},
         "size": {"type": "radio", "enum": [1, 2], "enumLabels": ["Small", "Large"]},
-        "tint": {"type": "color"},
+        "tint__n__": {"type": "color", "title": "Tint __n__"},
         "starts": {"type": "datetime"},
     }}}},
 }}
@@ -200,7 +202,9 @@ def test_a_block_added_on_the_page_gets_working_controls(served_admin, chromium)
         (by().CSS_SELECTOR, "[data-html-editor='f-data-parts-b1-body'] .ql-editor")))
     assert chromium.execute_script("return document.activeElement.closest('[data-html-editor]').dataset.htmlEditor") \
         == "f-data-parts-b1-body", "the new block's editor has the focus"
-    assert surface.get_attribute("data-placeholder") == "Write the part"
+    assert surface.get_attribute("data-placeholder") == "Write part __n__"
+    assert chromium.find_element(by().ID, "f-data-parts-b1-body-label").text == "Body of part __n__ (HTML)"
+    assert chromium.find_element(by().CSS_SELECTOR, "label[for='f-data-parts-b1-tint__n__']").text == "Tint __n__"
     assert not chromium.find_element(by().ID, "f-data-parts-b1-body").is_displayed(), "Quill stands in for it"
     surface.send_keys("Hello block")
     body = chromium.find_element(by().ID, "f-data-parts-b1-body")
@@ -208,9 +212,9 @@ def test_a_block_added_on_the_page_gets_working_controls(served_admin, chromium)
 
     chromium.find_element(by().ID, "f-data-parts-b1-size-2").click()
     assert chromium.find_element(by().ID, "f-data-parts-b0-size-1").is_selected(), "each block's radios are its own"
-    chromium.execute_script("const p = document.getElementById('f-data-parts-b1-tint-picker');"
+    chromium.execute_script("const p = document.getElementById('f-data-parts-b1-tint__n__-picker');"
                             "p.value = '#336699'; p.dispatchEvent(new Event('input'));")
-    assert chromium.find_element(by().ID, "f-data-parts-b1-tint").get_property("value") == "#336699"
+    assert chromium.find_element(by().ID, "f-data-parts-b1-tint__n__").get_property("value") == "#336699"
     chromium.find_element(by().CSS_SELECTOR, "fieldset.block-row:last-child [data-move='up']").click()
     surface.send_keys(" again")
     wait.until(lambda _: body.get_property("value") == "<p>Hello block again</p>")
@@ -227,7 +231,7 @@ def test_a_block_added_on_the_page_gets_working_controls(served_admin, chromium)
     navigate(chromium, wait, chromium.find_element(by().ID, "save"))
     wait.until(ec.url_contains("saved=1"))
     assert Content.get_by_id(item.id).data["parts"] == [
-        {"blockType": "part", "body": "<p>Hello block again</p>", "size": 2, "tint": "#336699",
+        {"blockType": "part", "body": "<p>Hello block again</p>", "size": 2, "tint__n__": "#336699",
          "starts": "2026-01-31T09:30:00Z"},
         {"blockType": "part", "size": 1}]
     finish(chromium, audited, "admin-block-controls")

@@ -429,6 +429,30 @@
     input.focus();
   }
 
+  // The attributes of a block's template that carry its number: its inputs' names and ids
+  // and what refers to them (labels, ARIA, the HTML editor's preview, the colour picker).
+  // The rest is the schema's text (labels, placeholders, help, values): "__n__" there stays.
+  const NUMBERED_ATTRIBUTES = ["id", "name", "for", "aria-describedby", "aria-labelledby", "aria-controls",
+    "data-html-editor", "data-color-for", "hx-post", "hx-include", "hx-target"];
+
+  // A copy of a block's template numbered ``number``. Only the template's marks (its
+  // ``data-block-marks``: the block's name and id prefixes, each ending in "__n__") take the
+  // number, so a property named with "__n__" in it keeps its name.
+  function numberedBlock(template, number) {
+    const marks = template.dataset.blockMarks.split(" ");
+    const block = template.content.cloneNode(true);
+    block.querySelectorAll("*").forEach((element) => {
+      NUMBERED_ATTRIBUTES.forEach((attribute) => {
+        const value = element.getAttribute(attribute);
+        if (value !== null) {
+          const numbered = marks.reduce((text, mark) => text.replaceAll(mark, mark.replace(/__n__$/, number)), value);
+          element.setAttribute(attribute, numbered);
+        }
+      });
+    });
+    return block;
+  }
+
   function addBlock(button) {
     const id = button.dataset.blockAdd;
     const select = document.getElementById(id + "-add");
@@ -446,7 +470,7 @@
       next = Math.max(next, number + 1);
     });
     // Its inputs (radio buttons' names too) and ids take the block's number: unique per block.
-    container.insertAdjacentHTML("beforeend", template.innerHTML.replaceAll("__n__", String(next)));
+    container.append(numberedBlock(template, String(next)));
     const block = container.lastElementChild;
     startControls(block);
     if (window.htmx) {
