@@ -98,7 +98,8 @@ def test_a_name_that_is_another_collections_id_is_refused(app_client, make_user)
                                 status=201).json
     body = {"name": blog["id"], "displayName": "Impostor"}
     response = app_client.post_json("/admin/api/collections", body, headers=admin, status=409)
-    assert response.json["error"] == f"'{blog['id']}' is another collection's id"
+    message = f"'{blog['id']}' is another collection's id"
+    assert response.json == {"error": message, "details": [{"field": "name", "message": message}]}
     assert Collection.select().count() == 1
 
 
@@ -133,7 +134,11 @@ def test_a_name_the_admin_pages_take_is_422(app_client, make_user):
 def test_duplicate_names_and_missing_display_name(app_client, make_user):
     _, admin = make_user("admin")
     make_collection("blog")
-    app_client.post_json("/admin/api/collections", {"name": "blog", "displayName": "B"}, headers=admin, status=409)
+    taken = app_client.post_json("/admin/api/collections", {"name": "blog", "displayName": "B"}, headers=admin,
+                                 status=409).json
+    message = "A collection named 'blog' already exists"
+    assert taken == {"error": message, "details": [{"field": "name", "message": message}]}, (
+        "a taken name is named as every field's problem is, the forms' 409 alike")
     response = app_client.post_json("/admin/api/collections", {"name": "other"}, headers=admin, status=422)
     assert response.json["details"][0]["field"] == "display_name"
 

@@ -88,8 +88,10 @@ def test_a_definition_is_refused_with_every_problem_named_by_its_path(client, ad
     assert refused["details"] == [{"field": "settings.turnstile", "message": refused["details"][0]["message"]}]
     assert "TURNSTILE_SECRET_KEY" in refused["details"][0]["message"]
     make_form(client, admin)
-    assert client.post_json("/admin/api/forms", CONTACT, headers=admin, status=409).json["details"] == {
-        "field": "name"}
+    taken = "A form named 'contact' exists already"
+    # As every field's problem is given (a 422's, the users' 409s, a taken collection name).
+    assert client.post_json("/admin/api/forms", CONTACT, headers=admin, status=409).json == {
+        "error": taken, "details": [{"field": "name", "message": taken}]}
     assert client.get("/admin/api/forms", headers=admin).json["meta"]["total"] == 1
 
 

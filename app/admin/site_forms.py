@@ -111,7 +111,7 @@ def _service_problems(values, ready, form):
 
 def _name_conflict(name, form):
     """The problem of ``name`` when another form than ``form`` has it (none when it is free)."""
-    return [{"field": "name", "message": forms.FormExists(name).message}] if forms.name_taken(name, form) else []
+    return forms.FormExists(name).details if forms.name_taken(name, form) else []
 
 
 class FormsPage:
@@ -166,8 +166,7 @@ class FormEditor:
             saved = (forms.update_form(form.id, values, ready) if form is not None
                      else forms.create_form(values, ready, req.context.user.id))
         except forms.FormExists as ex:  # taken by another save since the check
-            self.refuse(req, resp, draft, rows, form, [], [{"field": "name", "message": ex.message}],
-                        falcon.HTTP_409)
+            self.refuse(req, resp, draft, rows, form, [], list(ex.details), falcon.HTTP_409)
             return
         except forms.InvalidForm as ex:  # the write checks again: a change since the check
             self.refuse(req, resp, draft, rows, form, [], list(ex.details), falcon.HTTP_422)

@@ -61,6 +61,12 @@ class CollectionConflict(ServiceError):
     kind = CONFLICT
 
 
+def _name_conflict(message):
+    """The 409 of a name another collection holds: ``details`` names the field with the
+    reason, ``[{field, message}]`` as every field's problem is given."""
+    return CollectionConflict(message, [{"field": "name", "message": message}])
+
+
 class SchemaChangeInProgress(ServiceError):
     """Another schema change (a save, ``collections sync``, a migration, an import, a restore)
     kept its turn longer than a request waits: nothing was written (503, ``Retry-After``)."""
@@ -190,10 +196,10 @@ def create_collection(name, display_name, description, schema, is_active=True, t
     now = now_ms()
     with _schema_turn(turn_wait_ms):
         if Collection.select().where(Collection.name == name).exists():
-            raise CollectionConflict(f"A collection named '{name}' already exists")
+            raise _name_conflict(f"A collection named '{name}' already exists")
         if Collection.select().where(Collection.id == name).exists():
             # Collections are found by id or name, the id first: this name would reach the other one.
-            raise CollectionConflict(f"'{name}' is another collection's id")
+            raise _name_conflict(f"'{name}' is another collection's id")
         row = Collection.create(
             id=f"col-{name}-{secrets.token_hex(4)}", name=name, display_name=display_name,
             description=description, schema=schema, is_active=is_active, managed=False,

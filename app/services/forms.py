@@ -88,12 +88,14 @@ class InvalidForm(ServiceError):
 
 
 class FormExists(ServiceError):
-    """Another form has the name already."""
+    """Another form has the name already; ``details`` is ``[{field, message}]`` on ``name``,
+    the shape of every field's problem (a 422's, and the other 409s naming a field)."""
 
     kind = CONFLICT
 
     def __init__(self, name):
-        super().__init__(f"A form named {name!r} exists already", {"field": "name"})
+        message = f"A form named {name!r} exists already"
+        super().__init__(message, [{"field": "name", "message": message}])
 
 
 # What a redirect may hold: printable ASCII, no space (anything else percent-encoded), and
