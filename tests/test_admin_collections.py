@@ -186,6 +186,34 @@ def test_the_name_new_is_refused_next_to_the_field(browser, signed_in_as):
     assert "&#39;new&#39; is reserved" in form.submit(status=422).text
 
 
+NAME_RULE = "A collection name must use lower-case letters, digits, - and _, up to 64 characters"
+
+
+@pytest.mark.parametrize(("row", "number", "row_problem"), [
+    ({"field-1.name": "", "field-1.title": "Body"}, 1, "Field 2: name: required"),  # the rows' own problem
+    ({"field-0.options": '{"requird": true}'}, 0, "schema.properties.title.requird: unknown key"),  # the API's
+], ids=["rows", "schema"])
+def test_a_bad_name_is_listed_first_with_the_fields_problems(browser, signed_in_as, row, number, row_problem):
+    """The name is checked before the fields: a bad name and a bad field are one refusal
+    listing both, the name's first; the field's problem stays on its row."""
+    signed_in_as("admin")
+    form = browser.get("/admin/collections/new").forms["collection-form"]
+    form["name"], form["display_name"] = "Bad Name", "Shop"
+    for key, value in row.items():
+        form[key] = value
+    page = form.submit(status=422)
+    listed = [item.get_text() for item in page.html.select("#form-message li")]
+    assert listed[0] == f"name: {NAME_RULE}" and len(listed) == 2 and listed[1].startswith(row_problem)
+    assert page.html.select(f"#field-{number}-errors li"), "the field's problem is on its row too"
+    form = page.forms["collection-form"]
+    assert form["name"].value == "Bad Name", "what was typed is kept"
+    form["display_name"] = ""
+    listed = [item.get_text() for item in form.submit(status=422).html.select("#form-message li")]
+    assert listed[:2] == [f"name: {NAME_RULE}", "display_name: display_name (or displayName) is required"]
+    assert len(listed) == 3 and listed[2].startswith(row_problem)
+    assert Collection.select().count() == 0
+
+
 def test_edit_changes_fields_and_invalidates_the_caches(browser, signed_in_as):
     signed_in_as("admin")
     create_collection("posts", SCHEMA, display_name="Posts")

@@ -121,6 +121,43 @@ def test_invalid_names_are_422(app_client, make_user, name):
         {"field": "name", "message": "A collection name must use lower-case letters, digits, - and _, up to 64 characters"}]
 
 
+NAME_RULE = "A collection name must use lower-case letters, digits, - and _, up to 64 characters"
+BAD_SCHEMA = {"type": "object", "properties": {"title": {"type": "sring"}}}
+
+
+@pytest.mark.parametrize("schema_first", [False, True], ids=["name-first", "schema-first"])
+def test_a_bad_name_is_reported_with_the_schemas_problems_the_names_first(app_client, make_user, schema_first):
+    """The name is checked before the schema: a bad name never hides behind a bad schema (one
+    422 lists both, the name's first), whatever order the body gives them in."""
+    _, admin = make_user("admin")
+    body = {"schema": BAD_SCHEMA, "name": "Bad Name"} if schema_first else {"name": "Bad Name", "schema": BAD_SCHEMA}
+    details = app_client.post_json("/admin/api/collections", {**body, "displayName": "X"}, headers=admin,
+                                   status=422).json["details"]
+    assert [detail["field"] for detail in details] == ["name", "schema.properties.title.type"]
+    assert details[0]["message"] == NAME_RULE
+    # With the display name missing too: name, display name, schema.
+    del body["name"]
+    details = app_client.post_json("/admin/api/collections", {**body, "name": "new"}, headers=admin,
+                                   status=422).json["details"]
+    assert [detail["field"] for detail in details] == ["name", "display_name", "schema.properties.title.type"]
+    # Each alone is still refused alone.
+    good = {"name": "blog", "displayName": "Blog"}
+    alone = app_client.post_json("/admin/api/collections", {**good, "schema": BAD_SCHEMA}, headers=admin,
+                                 status=422).json["details"]
+    assert [detail["field"] for detail in alone] == ["schema.properties.title.type"]
+    alone = app_client.post_json("/admin/api/collections", {**good, "name": "Bad Name",
+                                                            "schema": {"type": "object", "properties": {}}},
+                                 headers=admin, status=422).json["details"]
+    assert alone == [{"field": "name", "message": NAME_RULE}]
+    deep = {"type": "object", "properties": {}}
+    for _ in range(25):  # past MAX_SCHEMA_DEPTH containers
+        deep = {"type": "object", "properties": {"a": deep}}
+    nested = app_client.post_json("/admin/api/collections", {**good, "name": "Bad Name", "schema": deep},
+                                  headers=admin, status=422).json["details"]
+    assert [detail["field"] for detail in nested] == ["name", "schema"], "a schema nested too deep as well"
+    assert Collection.select().count() == 0
+
+
 def test_a_name_the_admin_pages_take_is_422(app_client, make_user):
     _, admin = make_user("admin")
     response = app_client.post_json("/admin/api/collections", {"name": "new", "displayName": "New"}, headers=admin,

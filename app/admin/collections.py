@@ -28,7 +28,13 @@ from app.admin.field_builder import (
 from app.admin.list_columns import UNCHANGED, column_choices, posted_list_fields
 from app.admin.pages import one, read_form, redirect, search_of
 from app.api.access import access
-from app.api.collections import CollectionCreate, CollectionPatch, default_schema, validated_schema
+from app.api.collections import (
+    CollectionCreate,
+    CollectionPatch,
+    create_problems,
+    default_schema,
+    validated_schema,
+)
 from app.api.errors import SERVICE_ERROR_STATUS, APIError
 from app.services import collections
 from app.services.cache import Namespace, invalidate
@@ -79,7 +85,7 @@ def _collection_names():
     return [row.name for row in collections.list_collections(include_inactive=True)]
 
 
-def _schema(rows, own_name, stored=None):
+def _schema(rows, own_name, stored=None, found=()):
     """The validated, canonical schema of ``rows``; FormProblem with the API's 422 otherwise.
 
     Args:
@@ -87,6 +93,8 @@ def _schema(rows, own_name, stored=None):
             before it exists.
         stored: the schema edited (None for a new collection): its ``required`` list keeps
             its order.
+        found: the form's other problems (a new collection's name), listed first in the
+            422, which they make even when the rows are right.
     """
     required_order = stored.get("required") if isinstance(stored, dict) else None
     raw, problems = schema_from_rows(rows, {*_collection_names(), own_name},
@@ -96,8 +104,8 @@ def _schema(rows, own_name, stored=None):
     if problems:
         # Said above the form too, by path as the API's refusals are (a new row has no name
         # yet: its place on the page, as the row's legend says).
-        raise FormProblem(falcon.HTTP_422, "Validation failed", listed_problems(problems), on_rows=True)
-    return validated_schema(raw)
+        raise FormProblem(falcon.HTTP_422, "Validation failed", [*found, *listed_problems(problems)], on_rows=True)
+    return validated_schema(raw, found=found)
 
 
 def _refusal(ex):
@@ -185,10 +193,8 @@ class CollectionNewPage(_Editor):
         try:
             body = msgspec.convert({"name": name, "display_name": display_name, "description": description},
                                    CollectionCreate)
-            if not display_name:
-                raise FormProblem(falcon.HTTP_422, "Validation failed", [
-                    {"field": "display_name", "message": "display_name (or displayName) is required"}])
-            schema = _schema(rows, name)
+            # The name's problems and the rows' in one refusal, the name's first (as the API's).
+            schema = _schema(rows, name, found=create_problems(name, display_name))
             list_fields = None if values["list_fields"] is UNCHANGED else values["list_fields"]
             row = collections.create_collection(body.name, display_name, description, schema,
                                                 turn_wait_ms=self._turn_wait_ms, list_fields=list_fields)

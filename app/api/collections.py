@@ -20,6 +20,8 @@ Shapes follow SonicJS's collection routes. Choices where SonicJS leaves room:
 * Deleting a collection that still has content, or that a workflow points at, is 409.
   Soft-deleted items count too (they still reference the collection): the message says
   how many are in the trash and that they must be purged.
+* A create's problems with its name, its display name and its schema are one 422, in that
+  order: a bad name is never hidden behind a bad schema, nor the other way round.
 * A field's regex ``pattern`` is at most 256 characters, and runs in RE2
   (``app.services.patterns``): in time linear in the value whatever the pattern (``(a+)+$``
   included), so no pattern can stall a write; a construct RE2 does not run
@@ -123,22 +125,39 @@ def default_schema():
     }
 
 
-def validated_schema(raw, where="schema"):
+DISPLAY_NAME_REQUIRED = {"field": "display_name", "message": "display_name (or displayName) is required"}
+
+
+def validated_schema(raw, where="schema", found=()):
     """The canonical form of a valid schema; else a 422 listing every problem with its path.
 
     The rules are ``app.services.collection_schema``'s, shared with ``collections sync`` and
     content validation, so the API accepts exactly what files may say.
+
+    Args:
+        found: ``{field, message}`` problems the request has besides its schema (a create's
+            name): listed first in the 422, and refused in one even when the schema is valid.
     """
     if _depth(raw) > MAX_SCHEMA_DEPTH:
-        raise field_error(where, f"the schema nests more than {MAX_SCHEMA_DEPTH} levels deep")
+        raise unprocessable("Validation failed", [
+            *found, {"field": where, "message": f"the schema nests more than {MAX_SCHEMA_DEPTH} levels deep"}])
     try:
-        return schema_to_builtins(parse_schema(raw, where))
+        schema = schema_to_builtins(parse_schema(raw, where))
     except CollectionConfigError as ex:
-        details = []
+        details = list(found)
         for error in ex.errors:
             path, _, message = error.partition(": ")
             details.append({"field": path, "message": message or error})
         raise unprocessable("Validation failed", details) from None
+    if found:
+        raise unprocessable("Validation failed", list(found))
+    return schema
+
+
+def create_problems(name, display_name):
+    """``{field, message}`` of what a create's name and display name break, the name's first:
+    checked before the schema, so one 422 lists them with the schema's own problems."""
+    return [*collections.name_problems(name), *([] if display_name else [DISPLAY_NAME_REQUIRED])]
 
 
 def _depth(value):
@@ -286,9 +305,8 @@ class AdminCollectionsResource:
     def on_post(self, req, resp):
         body = read_body(req, CollectionCreate)
         display_name = body.display_name or body.displayName
-        if not display_name:
-            raise field_error("display_name", "display_name (or displayName) is required")
-        schema = validated_schema(body.schema if body.schema is not None else default_schema())
+        schema = validated_schema(body.schema if body.schema is not None else default_schema(),
+                                  found=create_problems(body.name, display_name))
         row = collections.create_collection(body.name, display_name, body.description, schema, body.is_active,
                                             turn_wait_ms=self._turn_wait_ms, list_fields=body.listFields)
         invalidate(self._cache, CACHE_NAMESPACE)

@@ -115,6 +115,14 @@ class CollectionNameRefused(ServiceError):
         super().__init__("Validation failed", [{"field": "name", "message": message}])
 
 
+def name_problems(name):
+    """``[{field, message}]`` of what the rule for names, or the admin's pages, refuse in a
+    new collection's ``name`` (empty when it may be one): for a caller listing it with the
+    other problems of the same request, the name's first."""
+    problem = collection_name_problem(name)
+    return [] if problem is None else CollectionNameRefused(problem).details
+
+
 def active_collections():
     """The active collections, by name."""
     return list(Collection.select().where(Collection.is_active == True).order_by(Collection.name))  # noqa: E712
