@@ -2,10 +2,13 @@
 collections read-only, activate and deactivate, per role; writes checked in the database and
 through the API's cached collection list."""
 
+import html
 import json
+import re
 
 import pytest
 
+from app.admin.field_builder import MAX_ROWS
 from app.db.models import Collection, Content
 from tests.fixtures.admin import as_a_browser_sends, csrf_token
 from tests.fixtures.content import create_collection, insert_items
@@ -212,6 +215,61 @@ def test_a_bad_name_is_listed_first_with_the_fields_problems(browser, signed_in_
     assert listed[:2] == [f"name: {NAME_RULE}", "display_name: display_name (or displayName) is required"]
     assert len(listed) == 3 and listed[2].startswith(row_problem)
     assert Collection.select().count() == 0
+
+
+def many_rows(count):
+    """The inputs of ``count`` builder rows as the page posts them, each a text field ``f<n>``."""
+    return {key: value for n in range(count) for key, value in ((f"field-{n}.name", f"f{n}"),
+                                                                   (f"field-{n}.type", "string"))}
+
+
+def typed_names(page):
+    """The field names in the builder's rows, in their order (the empty rows left out); read
+    from the text: parsing a page of hundreds of rows as HTML takes seconds."""
+    return [name for name in re.findall(r'name="field-[0-9]+\.name" value="([^"]*)"', page.text) if name]
+
+
+def problems_listed(page):
+    """The lines of the problem list above the form."""
+    listed = re.search(r'<div class="message error" role="alert" id="form-message">(.*?)</div>', page.text, re.S)
+    return [html.unescape(re.sub(r"<[^>]+>", "", item)) for item in re.findall(r"<li>(.*?)</li>", listed.group(1),
+                                                                              re.S)]
+
+
+TOO_MANY = (f"schema.properties: this editor saves at most {MAX_ROWS} fields, and {MAX_ROWS + 1} were sent: "
+            "remove 1 and save again (nothing was saved)")
+
+
+def test_more_rows_than_the_editor_saves_are_refused_and_shown_again(browser, signed_in_as):
+    """A post carrying MAX_ROWS + 1 fields is refused whole (none cut off and the rest saved),
+    in the list of problems naming the limit, after the name's; every row comes back as typed."""
+    signed_in_as("admin")
+    form = {"csrf_token": csrf_token(browser), "name": "Bad Name", "display_name": "Shop",
+            **many_rows(MAX_ROWS + 1)}
+    page = browser.post("/admin/collections/new", form, status=422)
+    assert problems_listed(page) == [f"name: {NAME_RULE}", TOO_MANY]
+    assert typed_names(page) == [f"f{n}" for n in range(MAX_ROWS + 1)], "every row typed is shown again"
+    assert Collection.select().count() == 0
+    # Removed rows and the empty row count for nothing: exactly MAX_ROWS fields are saved.
+    form.update({"name": "shop", "field-0.remove": "1", f"field-{MAX_ROWS + 1}.type": "string"})
+    browser.post("/admin/collections/new", form, status=303)
+    assert list(Collection.get(Collection.name == "shop").schema["properties"]) == [
+        f"f{n}" for n in range(1, MAX_ROWS + 1)]
+
+
+def test_a_collection_with_more_fields_than_the_editor_saves_is_never_cut_short(browser, signed_in_as):
+    """A collection given more fields through the API is shown whole; saved from the editor
+    untouched, it is refused rather than stored without its last fields."""
+    signed_in_as("admin")
+    schema = {"type": "object", "properties": {f"f{n}": {"type": "string"} for n in range(MAX_ROWS + 1)}}
+    create_collection("wide", schema, display_name="Wide")
+    assert len(typed_names(browser.get("/admin/collections/wide"))) == MAX_ROWS + 1
+    # Each row as the page shows it, posted back untouched.
+    untouched = {"csrf_token": csrf_token(browser), "display_name": "Wide", **many_rows(MAX_ROWS + 1)}
+    refused = browser.post("/admin/collections/wide", untouched, status=422)
+    assert problems_listed(refused) == [TOO_MANY]
+    assert len(typed_names(refused)) == MAX_ROWS + 1
+    assert Collection.get(Collection.name == "wide").schema == schema, "nothing written"
 
 
 def test_edit_changes_fields_and_invalidates_the_caches(browser, signed_in_as):

@@ -1,11 +1,13 @@
 """The admin's Forms pages over WebTest: the list, the editor and its field builder rows, submissions,
 export, CSRF."""
 
+import html
 import json
+import re
 
 import pytest
 
-from app.admin.field_builder import rows_from_form, schema_from_rows
+from app.admin.field_builder import MAX_ROWS, rows_from_form, schema_from_rows
 from app.admin.site_forms import FORM_FIELDS
 from app.db.models import Form, FormSubmission
 from app.services import forms, role_permissions
@@ -410,6 +412,50 @@ def test_a_taken_name_is_listed_with_the_other_problems(browser, signed_in_as):
     form["name"], form["field-0.min"] = "survey", "3"
     form.submit(status=303)
     assert Form.get(Form.name == "survey").fields["email"]["min"] == 3
+
+
+def many_rows(count):
+    """The inputs of ``count`` builder rows as the page posts them, each a text field ``f<n>``."""
+    return {key: value for n in range(count) for key, value in ((f"field-{n}.name", f"f{n}"),
+                                                                   (f"field-{n}.type", "string"))}
+
+
+def typed_names(page):
+    """The field names in the builder's rows, in order (the empty rows left out); read from
+    the text: parsing a page of hundreds of rows as HTML takes seconds."""
+    return [name for name in re.findall(r'name="field-[0-9]+\.name" value="([^"]*)"', page.text) if name]
+
+
+def problems_listed(page):
+    """The lines of the problem list above the form."""
+    listed = re.search(r'<div class="message error" role="alert" id="form-problems">(.*?)</div>', page.text, re.S)
+    return [html.unescape(re.sub(r"<[^>]+>", "", item)) for item in re.findall(r"<li>(.*?)</li>", listed.group(1),
+                                                                              re.S)]
+
+
+@pytest.mark.parametrize("count", [MAX_ROWS + 1, forms.MAX_FIELDS + 1])
+def test_more_rows_than_a_form_has_are_refused_and_shown_again(browser, signed_in_as, count):
+    """A post carrying more rows than a form may have fields (the builder's MAX_ROWS + 1,
+    and the form's own limit + 1) is refused naming the form's limit, listed with the form's
+    other problems; every row typed comes back, none cut off, and nothing is written."""
+    signed_in_as("editor")
+    a_form()
+    posted = {"csrf_token": csrf_token(browser), "name": "contact", "display_name": "Again",
+              "redirect_url": "javascript:x", **many_rows(count)}
+    refused = browser.post("/admin/forms/new", posted, status=422)
+    assert problems_listed(refused) == [
+        f"fields: this editor saves at most {forms.MAX_FIELDS} fields, and {count} were sent: remove "
+        f"{count - forms.MAX_FIELDS} and save again (nothing was saved)",
+        f"settings.redirect_url: {forms.redirect_problem('javascript:x')}",
+        f"name: {forms.FormExists('contact').message}"]
+    assert typed_names(refused) == [f"f{n}" for n in range(count)], "every row typed is shown again"
+    assert Form.select().count() == 1
+    # Removed rows and the empty row count for nothing: a form of exactly its limit is saved.
+    posted.update({"name": "survey", "redirect_url": "", **{f"field-{n}.remove": "1"
+                                                          for n in range(forms.MAX_FIELDS, count)},
+                   f"field-{count}.type": "string"})
+    browser.post("/admin/forms/new", posted, status=303)
+    assert list(Form.get(Form.name == "survey").fields) == [f"f{n}" for n in range(forms.MAX_FIELDS)]
 
 
 def test_a_row_without_a_name_is_called_by_its_place(browser, signed_in_as):

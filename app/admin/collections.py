@@ -20,6 +20,7 @@ from app.admin.field_builder import (
     attach_errors,
     blank_row,
     listed_problems,
+    row_limit_problem,
     rows_from_form,
     rows_from_schema,
     rows_to_show,
@@ -86,7 +87,8 @@ def _collection_names():
 
 
 def _schema(rows, own_name, stored=None, found=()):
-    """The validated, canonical schema of ``rows``; FormProblem with the API's 422 otherwise.
+    """The validated, canonical schema of ``rows``; FormProblem with the API's 422 otherwise,
+    or the editor's own when the rows carry more fields than it saves (``MAX_ROWS``).
 
     Args:
         own_name: the collection's name: its fields may refer to it (a post's related posts)
@@ -96,6 +98,10 @@ def _schema(rows, own_name, stored=None, found=()):
         found: the form's other problems (a new collection's name), listed first in the
             422, which they make even when the rows are right.
     """
+    too_many = row_limit_problem(rows)
+    if too_many is not None:
+        # Nothing more is checked: each row is shown again as typed, and the limit says what to do.
+        raise FormProblem(falcon.HTTP_422, "Validation failed", [*found, too_many])
     required_order = stored.get("required") if isinstance(stored, dict) else None
     raw, problems = schema_from_rows(rows, {*_collection_names(), own_name},
                                      required_order if isinstance(required_order, list) else ())

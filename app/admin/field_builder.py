@@ -61,6 +61,8 @@ SETTINGS = {"min": "number", "max": "number", "minLength": "count", "maxLength":
 FLAGS = ("indexed", "sortable")
 # Digits are ASCII ones: ``\d`` would take other scripts' digits, which int() and float() read.
 DECIMAL = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+# The most fields an editor saves (a ``Builder``'s ``max_rows`` by default): a post with more
+# is refused whole, every row shown again, rather than cut short.
 MAX_ROWS = 200
 # A row keeps the number its inputs are posted with up to this many digits; a longer one (a
 # script counting on past a forged number) is given a free one (``_row_indexes``).
@@ -106,12 +108,14 @@ class Builder:
         references: whether a row has the referenced collections' select.
         required_list: whether the schema's ``required`` list may say a field is required
             (a form's fields say it only as ``"required": true``).
+        max_rows: the most fields a save may carry (``row_limit_problem``).
 
     A key a row has no input for (a form's ``indexed``, ``collection``) is one of its
     other settings, in the options' JSON.
     """
 
-    def __init__(self, type_groups, flags=FLAGS, references=True, required_list=True):
+    def __init__(self, type_groups, flags=FLAGS, references=True, required_list=True, max_rows=MAX_ROWS):
+        self.max_rows = max_rows
         self.type_groups = tuple((group, types) for group, types in type_groups if types)
         self.type_labels = {name: label for _, types in self.type_groups for name, label in types}
         self.flags = tuple(flags)
@@ -130,10 +134,11 @@ class Builder:
 
     def limited_to(self, types, **parts):
         """A builder offering only ``types`` of this one's (in its groups and labels), with
-        ``parts`` (``flags``, ``references``, ``required_list``) in place of its own."""
+        ``parts`` (``flags``, ``references``, ``required_list``, ``max_rows``) in place of its own."""
         groups = tuple((group, tuple((name, label) for name, label in labelled if name in types))
                        for group, labelled in self.type_groups)
-        settings = {"flags": self.flags, "references": self.references, "required_list": self.required_list}
+        settings = {"flags": self.flags, "references": self.references, "required_list": self.required_list,
+                    "max_rows": self.max_rows}
         return Builder(groups, **{**settings, **parts})
 
 
@@ -344,6 +349,10 @@ def _text(value):
 def rows_from_form(form, stored=(), builder=COLLECTION_FIELDS):
     """The rows of a posted builder form, in their chosen order, removed ones left out.
 
+    Every row posted is read, however many: past the builder's ``max_rows`` the save is
+    refused (``row_limit_problem``), with each of them shown again, never a row cut off. The
+    form's size limit bounds them.
+
     Args:
         builder: the ``Builder`` the rows were shown with: an input it has not is ignored.
         stored: the rows the form was filled with (``rows_from_schema``): a label posted
@@ -362,7 +371,7 @@ def rows_from_form(form, stored=(), builder=COLLECTION_FIELDS):
             parts.setdefault(number, {})[part] = _names(value) if part == "collection" else _text(value)
     indexes, unplaced = _row_indexes(parts, shown)
     rows = []
-    for number, values in sorted(parts.items(), key=lambda item: (len(item[0]), item[0]))[:MAX_ROWS]:
+    for number, values in sorted(parts.items(), key=lambda item: (len(item[0]), item[0])):
         if values.get("remove"):
             continue
         index = indexes[number]
@@ -393,6 +402,20 @@ def rows_from_form(form, stored=(), builder=COLLECTION_FIELDS):
     for place, row in enumerate(rows, start=1):
         row.position = place
     return rows
+
+
+def row_limit_problem(rows, builder=COLLECTION_FIELDS, where="schema.properties"):
+    """The ``{field, message}`` refusing ``rows`` that carry more fields than ``builder``
+    saves (``max_rows``; the empty rows count for nothing), None when they carry no more.
+
+    Args:
+        where: the path of the fields, as the problem list names it (``fields`` for a form's).
+    """
+    fields = sum(not row.is_blank() for row in rows)
+    if fields <= builder.max_rows:
+        return None
+    return {"field": where, "message": f"this editor saves at most {builder.max_rows} fields, and {fields} were "
+                                      f"sent: remove {fields - builder.max_rows} and save again (nothing was saved)"}
 
 
 def _row_indexes(numbers, stored):

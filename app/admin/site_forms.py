@@ -31,6 +31,7 @@ from app.admin.field_builder import (
     attach_errors,
     blank_row,
     listed_problems,
+    row_limit_problem,
     rows_from_form,
     rows_from_schema,
     rows_to_show,
@@ -46,9 +47,9 @@ from app.services.pagination import pagination_meta
 PAGE_SIZE = 50
 _ADDRESS_SEPARATORS = re.compile(r"[\s,;]+")
 # The rows of a form's fields: its types only, each field's own "required", no flags and no
-# references (a form has neither).
+# references (a form has neither), as many as a form may have.
 FORM_FIELDS = COLLECTION_FIELDS.limited_to(forms.FORM_FIELD_TYPES, flags=(), references=False,
-                                           required_list=False)
+                                           required_list=False, max_rows=forms.MAX_FIELDS)
 
 
 def _draft(form=None):
@@ -80,7 +81,11 @@ def _posted(posted):
 def _fields(rows):
     """``(fields, problems)`` of the builder ``rows``: the fields the rows make, and the
     ``{field, message}`` of each problem only the rows can have (put on its row too); a row
-    with one is left out of the fields."""
+    with one is left out of the fields. Rows carrying more fields than a form has are one
+    problem, and make none: the form's other parts are checked without them."""
+    too_many = row_limit_problem(rows, FORM_FIELDS, where="fields")
+    if too_many is not None:
+        return {}, [too_many]
     schema, refused = schema_from_rows(rows)
     for row, message in refused:
         row.errors.append(message)
