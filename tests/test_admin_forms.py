@@ -4,7 +4,9 @@ export, CSRF."""
 import html
 import json
 import re
+import threading
 
+import psycopg2
 import pytest
 
 from app.admin.field_builder import MAX_ROWS, rows_from_form, schema_from_rows
@@ -12,6 +14,7 @@ from app.admin.site_forms import FORM_FIELDS
 from app.db.models import Form, FormSubmission
 from app.services import forms, role_permissions
 from tests.fixtures.admin import csrf_token
+from tests.fixtures.busy_database import wait_for_a_lock_wait
 from tests.fixtures.users import bearer, token_for
 
 pytestmark = pytest.mark.backends
@@ -456,6 +459,94 @@ def test_more_rows_than_a_form_has_are_refused_and_shown_again(browser, signed_i
                    f"field-{count}.type": "string"})
     browser.post("/admin/forms/new", posted, status=303)
     assert list(Form.get(Form.name == "survey").fields) == [f"f{n}" for n in range(forms.MAX_FIELDS)]
+
+
+def _saved_while_another_takes(browser, path, posted, database, name):
+    """The editor's answer to ``posted`` when another transaction inserts a form named
+    ``name`` just before its write: uncommitted, that row escapes the editor's checks (they
+    read what is committed) and the write waits on the unique index; then the other
+    transaction commits, and the write itself is refused, as when two saves race."""
+    other = psycopg2.connect(database.url)
+    answers = []
+    save = threading.Thread(target=lambda: answers.append(browser.post(path, posted, expect_errors=True)))
+    try:
+        other.cursor().execute("INSERT INTO forms (id, name, display_name, created_at, updated_at)"
+                               " VALUES (%s, %s, 'The other save', 1, 1)", (f"racer-{name}", name))
+        save.start()
+        wait_for_a_lock_wait(save, dsn=database.url)
+        other.commit()
+    finally:
+        other.close()
+        save.join()
+    return answers[0]
+
+
+@pytest.mark.parametrize("db_backend", ["postgres"], indirect=True)
+def test_a_name_taken_by_another_save_during_the_write_shows_the_editor_again(browser, signed_in_as,
+                                                                             seeded_postgres):
+    """The editor finds every problem before it writes, the name another form has included;
+    a save taking the name after those checks is refused by the write itself (the unique
+    index: FormExists), and the editor shows itself again, a 409 naming the name, with what
+    was typed, nothing written. The other save is a real transaction of its own, holding its
+    row uncommitted until the editor's write waits on it: no part of the app is stood in for.
+    PostgreSQL only: SQLite's writes take turns, and no view shows a write waiting."""
+    signed_in_as("editor")
+    taken = f"name: {forms.FormExists('contact').message}"
+    form = browser.get("/admin/forms/new").forms["form-editor"]
+    form["name"], form["display_name"] = "contact", "Contact"
+    form["field-0.name"], form["field-0.type"], form["field-0.title"] = "email", "email", "Your email"
+    refused = _saved_while_another_takes(browser, "/admin/forms/new", dict(form.submit_fields()), seeded_postgres,
+                                         "contact")
+    assert refused.status_int == 409
+    assert [item.get_text() for item in refused.html.select("#form-problems li")] == [taken]
+    typed = refused.forms["form-editor"]
+    assert (typed["name"].value, typed["field-0.name"].value, typed["field-0.title"].value) == (
+        "contact", "email", "Your email"), "what was typed is shown again"
+    assert [(row.id, row.display_name) for row in Form.select()] == [("racer-contact", "The other save")]
+    # A rename racing another save for the new name: the same.
+    a_form(name="survey")
+    form = browser.get("/admin/forms/survey").forms["form-editor"]
+    form["name"], form["field-0.title"] = "contact-us", "Typed label"
+    refused = _saved_while_another_takes(browser, "/admin/forms/survey", dict(form.submit_fields()),
+                                         seeded_postgres, "contact-us")
+    assert refused.status_int == 409
+    assert [item.get_text() for item in refused.html.select("#form-problems li")] == [
+        f"name: {forms.FormExists('contact-us').message}"]
+    assert refused.forms["form-editor"]["field-0.title"].value == "Typed label"
+    assert Form.get(Form.name == "survey").fields == FIELDS, "nothing written"
+
+
+def test_a_form_changed_past_the_rules_during_the_save_shows_the_editor_again(browser, signed_in_as, monkeypatch):
+    """The write checks the form again against its row as stored by then (``forms.update_form``
+    merges the stored settings): a change landing after the editor's checks that leaves the
+    row breaking a rule (settings holding a key the rules do not take, as a restore or an
+    older version writes a row, unchecked) makes the write itself refuse (InvalidForm), and
+    the editor shows itself again, a 422 with what was typed, nothing written.
+
+    Nothing in the app runs between the editor's last check and the write, and the write
+    re-reads the row before any lock it could wait on: the change is made in that instant by
+    wrapping the last check, ``forms.name_taken``, which still runs and answers as it does;
+    the change is a plain write of the row, as another session's, and the write and its
+    refusal are the app's own."""
+    signed_in_as("editor")
+    stored = a_form()
+    check = forms.name_taken
+
+    def check_then_another_change(name, current=None):
+        free = check(name, current)
+        Form.update(settings={**stored.settings, "webhook": "https://hooks.example/x"}).where(
+            Form.id == stored.id).execute()
+        return free
+
+    form = browser.get("/admin/forms/contact").forms["form-editor"]
+    form["field-0.title"], form["field-2.name"] = "Typed label", "topic"
+    monkeypatch.setattr(forms, "name_taken", check_then_another_change)
+    refused = form.submit(status=422)
+    assert [item.get_text() for item in refused.html.select("#form-problems li")] == [
+        "settings: Object contains unknown field `webhook`"]
+    typed = refused.forms["form-editor"]
+    assert (typed["field-0.title"].value, typed["field-2.name"].value) == ("Typed label", "topic")
+    assert Form.get().fields == FIELDS, "nothing written"
 
 
 def test_a_row_without_a_name_is_called_by_its_place(browser, signed_in_as):
