@@ -125,6 +125,8 @@ def _refusal(ex):
     fields = ex.details if isinstance(ex.details, list) else []
     if isinstance(ex, FieldTypeConflict):
         fields = ex.field_problems()
+    # A detail saying only what the message says (a taken name's) is not said twice.
+    fields = [detail for detail in fields if not (isinstance(detail, dict) and detail.get("message") == ex.message)]
     return FormProblem(SERVICE_ERROR_STATUS[ex.kind], ex.message, fields, ex.retry_after)
 
 
