@@ -18,7 +18,9 @@ shows only those, the page without script shows them all.
 A row's number ``<n>`` keeps it tied to the stored field it was shown as; a number past
 ``ROW_NUMBER_DIGITS`` digits is a new row given a free number (``_row_indexes``), never
 dropped. Rows are saved in the order of their ``position`` (the browser's script keeps it in step with
-the order on screen; without script it is typed); a row marked ``remove`` is dropped.
+the order on screen; without script it is typed); a row marked ``remove`` is dropped. A post
+carrying more fields than the builder's ``max_rows`` is refused whole (``row_limit_problem``),
+never cut short.
 
 A row posted back as it was shown keeps the field's stored entry as it is, so a save changes
 only the fields that were edited; in an edited row, each input posted back as it was shown
