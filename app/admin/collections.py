@@ -88,7 +88,8 @@ def _collection_names():
 
 def _schema(rows, own_name, stored=None, found=()):
     """The validated, canonical schema of ``rows``; FormProblem with the API's 422 otherwise,
-    or the editor's own when the rows carry more fields than it saves (``MAX_ROWS``).
+    or the editor's own when the rows carry more fields than it saves (``MAX_ROWS``, or
+    as many as ``stored`` holds).
 
     Args:
         own_name: the collection's name: its fields may refer to it (a post's related posts)
@@ -98,7 +99,8 @@ def _schema(rows, own_name, stored=None, found=()):
         found: the form's other problems (a new collection's name), listed first in the
             422, which they make even when the rows are right.
     """
-    too_many = row_limit_problem(rows)
+    properties = stored.get("properties") if isinstance(stored, dict) else None
+    too_many = row_limit_problem(rows, stored=len(properties) if isinstance(properties, dict) else 0)
     if too_many is not None:
         # Nothing more is checked: each row is shown again as typed, and the limit says what to do.
         raise FormProblem(falcon.HTTP_422, "Validation failed", [*found, too_many])

@@ -406,18 +406,21 @@ def rows_from_form(form, stored=(), builder=COLLECTION_FIELDS):
     return rows
 
 
-def row_limit_problem(rows, builder=COLLECTION_FIELDS, where="schema.properties"):
+def row_limit_problem(rows, builder=COLLECTION_FIELDS, where="schema.properties", stored=0):
     """The ``{field, message}`` refusing ``rows`` that carry more fields than ``builder``
     saves (``max_rows``; the empty rows count for nothing), None when they carry no more.
 
     Args:
         where: the path of the fields, as the problem list names it (``fields`` for a form's).
+        stored: how many fields the edited schema holds: one given more elsewhere (the
+            collections API has no such limit) saves with as many, never refused untouched.
     """
     fields = sum(not row.is_blank() for row in rows)
-    if fields <= builder.max_rows:
+    limit = max(builder.max_rows, stored)
+    if fields <= limit:
         return None
-    return {"field": where, "message": f"this editor saves at most {builder.max_rows} fields, and {fields} were "
-                                      f"sent: remove {fields - builder.max_rows} and save again (nothing was saved)"}
+    return {"field": where, "message": f"this editor saves at most {limit} fields, and {fields} were "
+                                      f"sent: remove {fields - limit} and save again (nothing was saved)"}
 
 
 def _row_indexes(numbers, stored):
