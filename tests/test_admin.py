@@ -18,6 +18,7 @@ from app.admin import csrf
 from app.admin.assets import HTMX, LONG_CACHE, PICO
 from app.admin.pages import MAX_FORM_BYTES
 from app.db.models import ApiToken, Content, Media, ScheduledContent, User, bind_models, new_id, now_ms
+from app.services import forms
 from app.services.api_tokens import ApiTokens
 from app.services.identity import Principal, RolePermissions, issue_jwt
 from app.services.secret_keys import derived_key
@@ -1414,3 +1415,20 @@ def test_a_number_written_with_a_digit_int_refuses_is_no_number(browser, signed_
     """"²" is a digit to str.isdigit, not to int(): such a page number means the first page."""
     signed_in_as("admin")
     assert browser.get(url).status_int == 200
+
+
+# A page asked for past the last one the lists number (999999), written however long.
+PAST_NUMBERED_PAGES = ("1000000", "0" * 30 + "1000000", "9" * 5000)
+
+
+@pytest.mark.parametrize("path", ["/admin/users", "/admin/logs", "/admin/account/tokens", "/admin/forms",
+                                  "/admin/forms/contact/submissions", "/admin/media", "/admin/workflow/assignments"])
+def test_a_page_past_those_numbered_is_past_the_last_not_the_first(browser, signed_in_as, path):
+    signed_in_as("admin")
+    forms.create_form({"name": "contact", "display_name": "Contact"}, turnstile_ready=False)
+    for page in PAST_NUMBERED_PAGES:
+        past = browser.get(f"{path}?page={page}")
+        assert "Page 999999 is past the last page (1)" in past.text
+        assert past.html.select_one(".pager a[rel=prev]")["href"].endswith("page=1")
+    for not_a_page in ("x", "-3", "1e9", "0"):
+        assert "past the last page" not in browser.get(f"{path}?page={not_a_page}").text

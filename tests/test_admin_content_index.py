@@ -231,6 +231,18 @@ def test_a_page_past_the_end_says_so(browser, signed_in_as, posts):
     assert len(listed_rows(browser.get(INDEX + "?page=x"))) == 20
 
 
+def test_a_page_past_those_numbered_is_past_the_end_not_the_first(browser, signed_in_as, posts):
+    """However many digits it has, a page past the last one read (999999) is that one."""
+    editor = signed_in_as("editor")
+    for n in range(25):
+        insert_content(editor, posts, "draft", title=f"T{n:02}", updated_at=JAN_1 + n * DAY)
+    for page in ("1000000", "9" * 5000):
+        past = browser.get(INDEX + "?page=" + page, status=200)
+        assert listed_rows(past) == [] and "Page 999999 is past the last page (2)" in past.text
+        assert past.html.select_one(".pager a[rel=prev]")["href"].endswith("&page=2")
+    assert listed_titles(browser.get(INDEX + "?page=0000000002")) == [f"T{n:02}" for n in range(4, -1, -1)]
+
+
 def test_a_page_past_the_end_does_not_say_the_list_is_empty(browser, signed_in_as, posts):
     """Past the last page the list holds items: only the pager speaks, saying the page is past it."""
     editor = signed_in_as("editor")

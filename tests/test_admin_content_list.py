@@ -302,6 +302,18 @@ def test_pages_are_numbered_around_the_current_one_with_the_first_and_last(brows
     assert "past the last page (8)" in past.text and not page_numbers(past)
 
 
+def test_a_page_past_those_numbered_is_past_the_last_not_the_first(browser, signed_in_as, posts):
+    """However many digits it has, a page past the last one read (999999) is that one."""
+    editor = signed_in_as("editor")
+    insert_items(posts, editor, 21, status="draft")
+    for page in ("1000000", "1" + "0" * 5000):
+        past = browser.get(f"{LIST}?sort=title&page={page}")
+        assert "Page 999999 is past the last page (2)" in past.text and not past.html.select("tbody tr")
+        back = past.html.select_one(".pager a[rel=prev]")["href"]
+        assert back.endswith("&page=2") and "sort=title" in back
+    assert len(browser.get(f"{LIST}?page=-2").html.select("tbody tr")) == 20  # no number: the first
+
+
 def test_one_page_has_no_pager(browser, signed_in_as, posts):
     editor = signed_in_as("editor")
     insert_items(posts, editor, 3, status="draft")

@@ -346,6 +346,19 @@ def whole_number(text, limit):
     return None
 
 
+def capped_number(text, cap):
+    """``text`` as a positive whole number, ``cap`` when it is that or more however many digits
+    it has (more than Python converts are not read); None when it is zero or not written in
+    decimal digits alone.
+
+    Leading zeros are dropped before the digits are counted: ``007`` is 7.
+    """
+    digits = text.lstrip("0")
+    if not digits.isdecimal():
+        return None
+    return whole_number(digits, cap) or cap
+
+
 # A position typed past this is as if none were typed: the item keeps its place after those placed.
 MAX_POSITION = 10**18
 

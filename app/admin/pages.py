@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import falcon
 
-from app.admin.blocks import one_value, whole_number
+from app.admin.blocks import capped_number, one_value
 from app.admin.csrf import FIELD, HEADER
 from app.api.authentication import signed_in_by_header
 from app.api.content_write import MAX_BODY_BYTES
@@ -154,18 +154,16 @@ def read_form(req):
     return req.get_media(default_when_empty={}) or {}
 
 
-# The pages a list reads: a page past these is the first (no list holds a million pages).
-MAX_PAGE = 10**6
+# The last page a list reads: no list holds a million pages, so this one is past the last
+# page of every list, and a page asked for past it is read as it (its pager says it is past
+# the last page and links back there) rather than as the first.
+LAST_PAGE = 10**6 - 1
 
 
-def positive_param(req, name, default, limit=MAX_PAGE):
-    """The whole number ``name`` of ``req`` when it is positive and below ``limit``, else ``default``."""
-    return whole_number(req.get_param(name) or "", limit) or default
-
-
-def page_number(req, limit=MAX_PAGE):
-    """The 1-based ``page`` parameter (1 when missing or not a positive number below ``limit``)."""
-    return positive_param(req, "page", 1, limit)
+def page_number(req):
+    """The 1-based ``page`` parameter of a list page: 1 when it is missing, zero or not a
+    whole number, and ``LAST_PAGE`` when it is that or more, however many digits it has."""
+    return capped_number(req.get_param("page") or "", LAST_PAGE) or 1
 
 
 MAX_SEARCH = 200

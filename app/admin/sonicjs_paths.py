@@ -17,8 +17,8 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 import falcon
 
-from app.admin.blocks import whole_number
-from app.admin.pages import MAX_PAGE
+from app.admin.blocks import capped_number
+from app.admin.pages import LAST_PAGE
 from app.api.access import access
 from app.api.redirects import redirect
 
@@ -117,10 +117,7 @@ def sonicjs_number(req, name, default):
     """SonicJS's positive whole number ``name`` of ``req``: ``default`` when it is missing, zero
     or no number, and ``BEYOND`` when it is that or more, however many digits it has (more
     than Python converts are not read)."""
-    digits = (req.get_param(name) or "").lstrip("0")
-    if not digits.isdecimal():
-        return default
-    return whole_number(digits, BEYOND) or BEYOND
+    return capped_number(req.get_param(name) or "", BEYOND) or default
 
 
 def our_page(req, page_size):
@@ -128,7 +125,7 @@ def our_page(req, page_size):
     ``?page=3&limit=50`` starts at item 101, on our page 6 of 20 items. Past our last readable
     page, that page: the list there says it is past its last page and links back to it."""
     first = (sonicjs_number(req, "page", 1) - 1) * sonicjs_number(req, "limit", SONICJS_PAGE_SIZE)
-    return min(first // page_size + 1, MAX_PAGE - 1)
+    return min(first // page_size + 1, LAST_PAGE)
 
 
 def content_list_target(req, page_size):
