@@ -427,6 +427,19 @@ def test_dashboard_for_editors_counts_and_lists(browser, signed_in_as, posts):
     assert "/admin/content/posts" in page.text
 
 
+@pytest.mark.parametrize("role", ["editor", "admin"])
+def test_dashboard_leaves_deactivated_collections_out_as_all_content_does(browser, signed_in_as, posts, role):
+    user = signed_in_as(role)
+    archive = create_collection("archive", SCHEMA, display_name="Archive", is_active=False)
+    insert_content(user, posts, title="Live one", updated_at=1_000)
+    withdrawn = insert_content(user, archive, title="Withdrawn", updated_at=2_000)
+    page = browser.get("/admin")
+    assert "Live one" in page.text and "Withdrawn" not in page.text
+    assert "Withdrawn" not in browser.get("/admin/content").text
+    # Its row would lead nowhere: the item's edit page is not found, for its managers too.
+    browser.get(f"/admin/content/archive/{withdrawn.id}", status=404)
+
+
 def test_dashboard_for_authors_shows_no_totals(browser, signed_in_as, posts):
     author = signed_in_as("author")
     other = create_user("author")

@@ -12,8 +12,6 @@ none of the active ones 404 with the list of every collection, both saying why w
 echoing the URL's text; a page past the end says so, with a link back.
 """
 
-import dataclasses
-
 import falcon
 
 from app.admin.content import DEFAULT_SORT, PAGE_SIZE, chips_for, list_query, listed_items
@@ -51,7 +49,7 @@ def all_content(scope, params, collection=None):
     """
     params = {**params, "sort": DEFAULT_SORT}
     collection_id = collection.id if collection is not None else None
-    editing = dataclasses.replace(scope, active_only=True)
+    editing = scope.of_active_collections()
     return list_content(parse_list_params(params, editing, collection_id=collection_id), editing)
 
 

@@ -1,9 +1,10 @@
 """``GET /admin``: the dashboard; ``GET /``: a redirect to it.
 
-Every signed-in user sees the content they may read that changed last. The numbers
-(content by status and collection, media totals) and the pending schedules describe
-unpublished work, so they are shown, like ``GET /admin/api/stats`` and
-``GET /api/schedules`` answer them, only to holders of ``content.publish``.
+Every signed-in user sees the content they may read that changed last, in the active
+collections (as All content lists it). The numbers (content by status and collection, media
+totals) and the pending schedules describe unpublished work, so they are shown, like
+``GET /admin/api/stats`` and ``GET /api/schedules`` answer them, only to holders of
+``content.publish``.
 """
 
 import falcon
@@ -22,8 +23,13 @@ STATS_PERMISSION = "content.publish"
 
 
 def recent_changes(user, limit=RECENT_LIMIT):
-    """The ``limit`` items ``user`` may read that were edited last (any status they may see)."""
-    scope = Scope.of(user)
+    """The ``limit`` items ``user`` may read that were edited last (any status they may see).
+
+    Deactivated collections' items are left out for everyone, as All content leaves them
+    out (by the scope's ``active_only``): each row links to the item's edit page, which is
+    not found for such an item, whoever follows it.
+    """
+    scope = Scope.of(user).of_active_collections()
     statuses = ("published",) if scope.public_shape else None
     params = ListParams(statuses=statuses, sort=(SortKey(Field("updated_at", TIME), True),), limit=limit)
     return list_content(params, scope)["data"]

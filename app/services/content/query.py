@@ -47,7 +47,7 @@ would skip the items cut, the cursor does not.
 
 import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import msgspec
 import peewee
@@ -132,6 +132,12 @@ class Scope:
             return cls()
         see_all = user.is_admin or user.can("content.publish")
         return cls(user.id, see_all, not see_all and user.can("content.update"), user.can("users.read"))
+
+    def of_active_collections(self):
+        """This scope with ``active_only``: what the admin's lists across collections read,
+        where a deactivated collection's items would lead to pages its managers cannot open
+        either (its list and edit pages are not found)."""
+        return replace(self, active_only=True)
 
     @property
     def hides_inactive(self):
