@@ -9,7 +9,8 @@ import peewee
 import pytest
 
 from app.services.backup import BackupError
-from app.services.backup_import import _failure, import_backup
+from app.services.backup_import import import_backup
+from app.services.backup_import.transaction import failure_message
 from tests.fixtures.app import CliProject, env_with_copy, make_env
 from tests.test_backup import TABLES, Project, _parsed, _seed
 
@@ -168,7 +169,7 @@ def test_a_translated_detail_repeating_the_row_is_not_printed(tmp_path, backup, 
 
 
 def test_a_detail_is_kept_for_a_foreign_key_violation_only(tmp_path, fresh_postgres_url):
-    """``_failure`` on the driver's own errors: a NOT NULL violation's DETAIL, in English or
+    """``failure_message`` on the driver's own errors: a NOT NULL violation's DETAIL, in English or
     translated, is dropped; a foreign key's is kept."""
     db = make_env(tmp_path / "pg", database_url=fresh_postgres_url).DB.db
     db.execute_sql("CREATE TABLE parent (id TEXT PRIMARY KEY)")
@@ -183,7 +184,7 @@ def test_a_detail_is_kept_for_a_foreign_key_violation_only(tmp_path, fresh_postg
         for name, sql in statements.items():
             with pytest.raises(peewee.DatabaseError) as info, db.atomic():
                 db.execute_sql(sql)
-            failures[name] = _failure(info.value)
+            failures[name] = failure_message(info.value)
     finally:
         db.close()
     assert "row-1" not in failures["not null"] and "SECRET" not in failures["not null"]
