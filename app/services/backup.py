@@ -61,6 +61,11 @@ def is_marker_shaped(value):
     return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in (TEXT_MARKER, JSON_MARKER)
 
 
+def is_text_marker(value):
+    """True for ``{"$text": ...}``: a JSON column's text that is not JSON, restored verbatim."""
+    return is_marker_shaped(value) and TEXT_MARKER in value
+
+
 def _decode_json(value):
     """A JSON column's stored text as the backup holds it (see the module docstring)."""
     if not isinstance(value, str):

@@ -6,7 +6,7 @@ from typing import Any
 import msgspec
 
 from app.runtime.d1.errors import INT64_MAX
-from app.services.backup import BACKUP_VERSION, TEXT_MARKER, BackupError, is_marker_shaped, json_columns
+from app.services.backup import BACKUP_VERSION, TEXT_MARKER, BackupError, is_text_marker, json_columns
 from app.services.backup_import.tables import IMPORT_ORDER, SINGULAR
 
 # The columns rows are matched by, text or null in a backup: references and unique keys.
@@ -82,11 +82,11 @@ def _check_row(where, table, row, known, json_names):
             raise BackupError(f"{where}.{name}: must be a string or null")
     for name in json_names:
         value = row.get(name)
-        if is_marker_shaped(value) and TEXT_MARKER in value and not isinstance(value[TEXT_MARKER], str):
+        if is_text_marker(value) and not isinstance(value[TEXT_MARKER], str):
             raise BackupError(f"{where}.{name}: {TEXT_MARKER} must hold a string")
     for name, value in row.items():
         if name in json_names:  # written as JSON text, escaped, unless a marker holds the text itself
-            value = value[TEXT_MARKER] if is_marker_shaped(value) and TEXT_MARKER in value else None
+            value = value[TEXT_MARKER] if is_text_marker(value) else None
         _check_storable(f"{where}.{name}", value)
 
 

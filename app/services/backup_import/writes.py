@@ -3,7 +3,7 @@
 import msgspec
 import peewee
 
-from app.services.backup import JSON_MARKER, TEXT_MARKER, is_marker_shaped
+from app.services.backup import JSON_MARKER, TEXT_MARKER, is_marker_shaped, is_text_marker
 
 _MAX_PARAMS = 900  # parameters per INSERT (SQLite builds before 3.32 allow 999)
 _MISSING = object()  # a column the row leaves out, which takes the column's DEFAULT
@@ -50,8 +50,8 @@ def _encode(value, is_json):
     ``app.services.backup``'s docstring)."""
     if not is_json or value is None:
         return value
+    if is_text_marker(value):
+        return value[TEXT_MARKER]
     if is_marker_shaped(value):
-        if TEXT_MARKER in value:
-            return value[TEXT_MARKER]
         value = value[JSON_MARKER]
     return msgspec.json.encode(value).decode()
