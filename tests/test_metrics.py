@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app.services.metrics import statement_kind
-from tests.fixtures.app import client_for
+from tests.fixtures.app import client_for, copy_migrated_for
 from tests.fixtures.process import free_port, stop_process
-from tests.test_serve import default_env_config, run_cli, start, wait_healthy
+from tests.test_serve import default_env_config, start, wait_healthy
 
 TOKEN = "metrics-token-for-tests"
 
@@ -88,11 +88,11 @@ def worker_pids(metrics_dir):
     return {path.stem.rsplit("_", 1)[-1] for path in metrics_dir.glob("counter_*.db")}
 
 
-def test_two_gunicorn_workers_are_added_up(tmp_path):
+def test_two_gunicorn_workers_are_added_up(tmp_path, migrated_template):
     # The secret is declared, as a deployment declares it; its value comes from the process.
-    _, env = default_env_config(tmp_path, extra='\n[secrets]\nrequired = ["METRICS_TOKEN"]\n')
+    path, env = default_env_config(tmp_path, extra='\n[secrets]\nrequired = ["METRICS_TOKEN"]\n')
     env["METRICS_TOKEN"] = TOKEN
-    assert run_cli(["d1", "migrations", "apply", "DB"], env).returncode == 0
+    copy_migrated_for(path, env, migrated_template)
     port = free_port()
     server = start([sys.executable, "worker.py", "serve", "--bind", f"127.0.0.1:{port}",
                     "--workers", "2", "--threads", "2"], env, port)

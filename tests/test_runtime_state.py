@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.fixtures.app import MIGRATIONS, PROJECT_ROOT, client_for, env_with_copy, make_env
+from tests.fixtures.app import MIGRATIONS, PROJECT_ROOT, client_for, copy_migrated_for, env_with_copy, make_env
 from tests.fixtures.process import free_port, stop_process, wait_for_port
 from tests.fixtures.s3 import create_bucket
 from tests.test_serve import http_json
@@ -63,7 +63,7 @@ SHARED_LIMIT = 3
 
 
 @pytest.fixture
-def two_servers(tmp_path):
+def two_servers(tmp_path, migrated_template):
     """Two single-worker gunicorn servers on one bindings.toml and one state folder."""
     path = tmp_path / "bindings.toml"
     path.write_text(
@@ -74,9 +74,7 @@ def two_servers(tmp_path):
     )
     env = {**os.environ, "SONICPY_CONFIG": str(path), "SONICPY_PERSIST_TO": str(tmp_path / "state")}
     env.pop("SONICPY_ENV", None)
-    migrate = subprocess.run([sys.executable, "worker.py", "d1", "migrations", "apply", "DB"],
-                             cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert migrate.returncode == 0, migrate.stderr
+    copy_migrated_for(path, env, migrated_template)
     servers = []
     for _ in range(2):
         port = free_port()

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.fixtures.app import MIGRATIONS, PROJECT_ROOT, bindings_text
+from tests.fixtures.app import MIGRATIONS, PROJECT_ROOT, bindings_text, copy_migrated_for
 from tests.fixtures.postgres import leave_recount_owed
 from tests.fixtures.process import free_port, stop_process, wait_for_port
 from tests.fixtures.s3 import ACCESS_KEY_ENV, CREDENTIALS, SECRET_KEY_ENV, create_bucket
@@ -132,16 +132,14 @@ def test_serve_production_on_real_servers(production_config):
         stop_process(proc)
 
 
-def test_serve_warns_when_the_derived_tables_owe_a_recount(tmp_path, fresh_postgres_url):
+def test_serve_warns_when_the_derived_tables_owe_a_recount(tmp_path, migrated_postgres_url):
     # An apply killed between its install and its recount leaves PostgreSQL's search empty
     # until the next apply: serving says so, naming that command, and serves all the same.
     path = tmp_path / "bindings.toml"
-    path.write_text(bindings_text(database_url=fresh_postgres_url))
+    path.write_text(bindings_text(database_url=migrated_postgres_url))
     env = {k: v for k, v in os.environ.items() if k not in ("SONICPY_ENV", "JWT_SECRET")}
     options = ["--config", str(path), "--persist-to", str(tmp_path / "state")]
-    migrate = run_cli(["d1", "migrations", "apply", "DB", *options], env)
-    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
-    leave_recount_owed(fresh_postgres_url)
+    leave_recount_owed(migrated_postgres_url)
     port = free_port()
     proc = start([sys.executable, "worker.py", "serve", *options, "--bind", f"127.0.0.1:{port}", "--workers", "1"],
                  env, port)
@@ -164,13 +162,12 @@ def test_serve_refuses_production_without_jwt_secret(production_config):
     assert "JWT_SECRET is not set" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_gunicorn_worker_app_serves_the_default_env(tmp_path):
+def test_gunicorn_worker_app_serves_the_default_env(tmp_path, migrated_template):
     path = tmp_path / "bindings.toml"
     path.write_text(PRODUCTION.split("[env.production]")[0].format(migrations=MIGRATIONS))
     env = {**os.environ, "SONICPY_CONFIG": str(path), "SONICPY_PERSIST_TO": str(tmp_path / "state")}
     env.pop("SONICPY_ENV", None)
-    migrate = run_cli(["d1", "migrations", "apply", "DB"], env)
-    assert migrate.returncode == 0, migrate.stderr
+    copy_migrated_for(path, env, migrated_template)
     port = free_port()
     proc = start([sys.executable, "-m", "gunicorn", "worker:app", "--bind", f"127.0.0.1:{port}", "--workers", "2"], env, port)
     base = f"http://127.0.0.1:{port}"
@@ -250,14 +247,13 @@ def test_gunicorn_refuses_to_boot_with_a_non_numeric_var(tmp_path):
     assert "RATE_LIMIT_ATTEMPTS must be a whole number, not 'ten'" in result.stderr
 
 
-def test_a_burst_of_parallel_guesses_gets_the_limit_not_one_per_thread(tmp_path):
+def test_a_burst_of_parallel_guesses_gets_the_limit_not_one_per_thread(tmp_path, migrated_template):
     # 80 wrong passwords at once against 2 workers x 8 threads: counted after the ~100-300 ms
     # scrypt run, 21 of them got through a limit of 10. Counted first, under a lock per
     # worker, only the two processes can still race on the KV key (one round trip wide).
     limit = 5
-    _, env = default_env_config(tmp_path, f"[vars]\nRATE_LIMIT_ATTEMPTS = {limit}\n")
-    migrate = run_cli(["d1", "migrations", "apply", "DB"], env)
-    assert migrate.returncode == 0, migrate.stderr
+    path, env = default_env_config(tmp_path, f"[vars]\nRATE_LIMIT_ATTEMPTS = {limit}\n")
+    copy_migrated_for(path, env, migrated_template)
     port = free_port()
     proc = start([sys.executable, "-m", "gunicorn", "worker:app", "--bind", f"127.0.0.1:{port}",
                   "--workers", "2", "--threads", "8"], env, port)
