@@ -22,9 +22,9 @@ import urllib.request
 import pytest
 
 from app.cli.server import serve
-from tests.fixtures.app import PROJECT_ROOT
+from tests.fixtures.app import PROJECT_ROOT, copy_migrated_for
 from tests.fixtures.process import free_port, require_binary, stop_process, wait_for_port
-from tests.test_serve import default_env_config, run_cli, start, wait_healthy
+from tests.test_serve import default_env_config, start, wait_healthy
 
 NGINX_CONF = PROJECT_ROOT / "deploy" / "nginx.conf"
 SLOW_HEADERS, SLOW_BODIES = 4, 2  # twice the threads `serve` gets below
@@ -146,13 +146,12 @@ def get_json(url, timeout=20):
 
 
 @pytest.fixture(scope="module")
-def proxied(tmp_path_factory):
+def proxied(tmp_path_factory, migrated_template):
     """The port of a real nginx (deploy/nginx.conf) in front of `serve` (1 worker, 2 threads),
     which trusts one proxy's headers as the shipped production env does."""
     folder = tmp_path_factory.mktemp("served")
-    _, env = default_env_config(folder, "[vars]\nTRUSTED_PROXY_COUNT = 1\n")
-    migrate = run_cli(["d1", "migrations", "apply", "DB"], env)
-    assert migrate.returncode == 0, migrate.stderr
+    path, env = default_env_config(folder, "[vars]\nTRUSTED_PROXY_COUNT = 1\n")
+    copy_migrated_for(path, env, migrated_template)
     app_port = free_port()
     # `serve` as in production, with one worker of two threads: fewer than the slow clients.
     server = start([sys.executable, "worker.py", "serve", "--bind", f"127.0.0.1:{app_port}",
