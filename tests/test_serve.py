@@ -92,9 +92,20 @@ def start(command, env, port):
 
 
 def wait_healthy(base, timeout=30):
+    """``/health``'s ``(status, body)`` once it answers 200, or its last answer at the deadline.
+
+    A request that times out (or is refused) is asked again: workers still booting on a
+    busy machine may hold the first one past the client's timeout. Past the deadline the
+    timeout is raised, so a server that never answers fails the test.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        status, body = http_json(f"{base}/health")
+        try:
+            status, body = http_json(f"{base}/health")
+        except (TimeoutError, urllib.error.URLError):  # a timeout, while connecting or reading
+            if time.monotonic() > deadline:
+                raise
+            continue
         if status == 200 or time.monotonic() > deadline:
             return status, body
         time.sleep(0.2)
