@@ -1445,3 +1445,18 @@ def test_a_page_past_those_numbered_is_past_the_last_not_the_first(browser, sign
         assert past.html.select_one(".pager a[rel=prev]")["href"].endswith("page=1")
     for not_a_page in ("x", "-3", "1e9", "0"):
         assert "past the last page" not in browser.get(f"{path}?page={not_a_page}").text
+
+
+# Other scripts' digits are digits (int() reads them), their zeros too: "٠" (Arabic-Indic
+# zero) is no page, as "0" is, and leading ones count for nothing, as leading "0"s do.
+ZERO_WRITTEN_OTHERWISE = ("%D9%A0", "%EF%BC%90%EF%BC%90")  # ٠, ００
+SEVEN_AFTER_ZEROS = ("%D9%A0" * 8 + "%D9%A7", "%EF%BC%90" * 9 + "7")  # ٠٠٠٠٠٠٠٠٧, ０００００００００7
+
+
+@pytest.mark.parametrize("path", ["/admin/users", "/admin/content"])
+def test_a_page_written_in_another_scripts_digits_reads_as_in_ascii_ones(browser, signed_in_as, path):
+    signed_in_as("admin")
+    for zero in ZERO_WRITTEN_OTHERWISE:
+        assert "past the last page" not in browser.get(f"{path}?page={zero}").text
+    for seven in SEVEN_AFTER_ZEROS:
+        assert "Page 7 is past the last page (1)" in browser.get(f"{path}?page={seven}").text

@@ -102,6 +102,8 @@ def test_sonicjs_all_models_is_our_index_list_of_all_content(browser, signed_in_
     ("page=" + "0" * 5000 + "3", "page=3"),
     ("page=1e9", ""),  # no whole number: the first page, as before
     ("page=-5", ""),
+    ("page=%D9%A0", ""),  # an Arabic-Indic zero is zero: no page, the first
+    ("page=" + "%D9%A0" * 20 + "%D9%A3", "page=3"),  # its zeros first count for nothing, as "0"s do
 ])
 def test_sonicjs_page_leads_to_our_page_holding_its_first_item(browser, signed_in_as, query, page):
     signed_in_as("admin")

@@ -22,6 +22,7 @@ without a control of its own is a JSON textarea, whose text must be JSON (``Unpa
 
 import json
 import math
+import unicodedata
 from dataclasses import dataclass, field
 
 from app.admin.choices import choices_of, chosen_value, kept_current, offered, select_choices, shown_select
@@ -351,12 +352,14 @@ def capped_number(text, cap):
     it has (more than Python converts are not read); None when it is zero or not written in
     decimal digits alone.
 
-    Leading zeros are dropped before the digits are counted: ``007`` is 7.
+    Leading zeros are dropped before the digits are counted: ``007`` is 7. Other scripts'
+    digits, which int() reads, are read as their ASCII ones first, so their zeros are zeros
+    too: ``٠`` (an Arabic-Indic zero) is zero, not a number past ``cap``.
     """
-    digits = text.lstrip("0")
-    if not digits.isdecimal():
+    if not text.isdecimal():
         return None
-    return whole_number(digits, cap) or cap
+    digits = "".join(str(unicodedata.decimal(digit)) for digit in text).lstrip("0")
+    return (whole_number(digits, cap) or cap) if digits else None
 
 
 # A position typed past this is as if none were typed: the item keeps its place after those placed.
