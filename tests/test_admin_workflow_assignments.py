@@ -5,8 +5,8 @@ import pytest
 
 from app.db.models import Content, ContentAssignment, now_ms
 from tests.fixtures.admin import as_a_browser_sends, csrf_headers
-from tests.fixtures.content import create_titled_posts
-from tests.fixtures.users import create_user
+from tests.fixtures.content import create_collection, create_titled_posts
+from tests.fixtures.users import bearer, create_user, token_for
 from tests.fixtures.workflow import history_rows, insert_content
 
 pytestmark = pytest.mark.backends
@@ -166,6 +166,24 @@ def test_my_assignments_lists_mine_with_overdue_ones_marked(browser, signed_in_a
     assert rows[0].select_one("a")["href"] == f"{LIST}/{late.id}"
     assert rows[0].select_one(".overdue") and not rows[1].select_one(".overdue")
     assert "pending-review" in rows[0].text and "Hurry" in rows[0].text
+
+
+@pytest.mark.parametrize("role", ["editor", "admin"])
+def test_my_assignments_leave_deactivated_collections_out_as_all_content_does(browser, signed_in_as, posts, role):
+    """An item of a deactivated collection is listed nowhere in the admin, for its managers
+    too: its row would lead to an edit page that is not found."""
+    me = signed_in_as(role)
+    archive = create_collection("archive", display_name="Archive", is_active=False)
+    live = insert_content(me, posts, title="Live one")
+    withdrawn = insert_content(me, archive, title="Withdrawn one")
+    for item in (live, withdrawn):
+        ContentAssignment.create(content=item.id, assignee=me.id, assigned_by=me.id)
+    page = browser.get("/admin/workflow/assignments")
+    assert [a.text for a in page.html.select("#assignments tbody tr a")] == ["Live one"]
+    browser.get(f"/admin/content/archive/{withdrawn.id}", status=404)
+    # The API's list is the editor's whole scope, as GET /api/content is.
+    answer = browser.get("/api/workflow/assignments", headers={**bearer(token_for(me)), "Accept": "application/json"})
+    assert sorted(row["content"]["id"] for row in answer.json["data"]) == sorted([live.id, withdrawn.id])
 
 
 def test_my_assignments_is_for_signed_in_readers(browser, signed_in_as):

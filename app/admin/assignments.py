@@ -9,7 +9,7 @@
   archived item has no form but a line saying to move it back to draft first; a form sent
   from a page drawn before the item was published is refused (409) with that reason.
 * ``GET /admin/workflow/assignments``: the items assigned to the signed-in user that they
-  can read, soonest due first, each with its state now.
+  can read in the active collections, soonest due first, each with its state now.
 """
 
 from datetime import UTC, datetime
@@ -105,7 +105,10 @@ class AssignmentsPage:
     def on_get(self, req, resp):
         user = req.context.user
         page = page_number(req)
-        rows, total = assignments.list_assignments(Scope.of(user), user.id, page, PAGE_SIZE)
+        # In the active collections only, as All content and the dashboard list items: a
+        # deactivated collection's edit pages are not found, for its managers too.
+        scope = Scope.of(user).of_active_collections()
+        rows, total = assignments.list_assignments(scope, user.id, page, PAGE_SIZE)
         self._renderer.page(
             req, resp, "assignments.html", status=falcon.HTTP_200, rows=rows,
             states={row.content_id: workflow.current_state(row.content) for row in rows},
