@@ -258,6 +258,22 @@ def test_more_rows_than_the_editor_saves_are_refused_and_shown_again(browser, si
         f"f{n}" for n in range(1, MAX_ROWS + 1)]
 
 
+def test_a_post_of_more_rows_than_a_page_holds_is_refused_as_too_large(browser, signed_in_as):
+    """Every row posted is shown again on a refusal: a forged post of thousands of rows (blank
+    ones too, which save nothing) would make a page of hundreds of megabytes. Past twice the
+    rows the editor saves, no page's post, it is refused whole as a form too large."""
+    signed_in_as("admin")
+    blank = {f"field-{n}.type": "string" for n in range(2 * MAX_ROWS + 1)}
+    form = {"csrf_token": csrf_token(browser), "name": "shop", "display_name": "Shop", **blank}
+    browser.post("/admin/collections/new", form, status=413)
+    assert Collection.select().count() == 0
+    # Twice the limit is still read: the blank rows count for nothing, the one field is saved.
+    del form[f"field-{2 * MAX_ROWS}.type"]
+    form["field-0.name"] = "title"
+    browser.post("/admin/collections/new", form, status=303)
+    assert list(Collection.get(Collection.name == "shop").schema["properties"]) == ["title"]
+
+
 def test_a_collection_with_more_fields_than_the_editor_saves_is_never_cut_short(browser, signed_in_as):
     """A collection given more fields through the API is shown whole and saves untouched with
     all of them (the editor's limit grows to what is stored); one field more is refused rather

@@ -461,6 +461,17 @@ def test_more_rows_than_a_form_has_are_refused_and_shown_again(browser, signed_i
     assert list(Form.get(Form.name == "survey").fields) == [f"f{n}" for n in range(forms.MAX_FIELDS)]
 
 
+def test_a_post_of_more_rows_than_a_page_holds_is_refused_as_too_large(browser, signed_in_as):
+    """Past twice the rows the builder saves (blank ones included), a post is no page's: it
+    is refused whole as a form too large, rather than every row rendered again."""
+    signed_in_as("editor")
+    blank = {f"field-{n}.type": "string" for n in range(2 * MAX_ROWS + 1)}
+    posted = {"csrf_token": csrf_token(browser), "name": "survey", "display_name": "Survey",
+              "field-0.name": "email", **blank}
+    browser.post("/admin/forms/new", posted, status=413)
+    assert Form.select().count() == 0
+
+
 def _saved_while_another_takes(browser, path, posted, database, name):
     """The editor's answer to ``posted`` when another transaction inserts a form named
     ``name`` just before its write: uncommitted, that row escapes the editor's checks (they

@@ -20,7 +20,8 @@ A row's number ``<n>`` keeps it tied to the stored field it was shown as; a numb
 dropped. Rows are saved in the order of their ``position`` (the browser's script keeps it in step with
 the order on screen; without script it is typed); a row marked ``remove`` is dropped. A post
 carrying more fields than the builder's ``max_rows`` is refused whole (``row_limit_problem``),
-never cut short.
+never cut short; one of more rows than any page posts (``MAX_ROWS_POSTED_FACTOR``) is refused
+as too large (413), as each row would be shown again.
 
 A row posted back as it was shown keeps the field's stored entry as it is, so a save changes
 only the fields that were edited; in an edited row, each input posted back as it was shown
@@ -53,6 +54,7 @@ from dataclasses import dataclass, field
 
 from app.admin.blocks import input_text, typed_position
 from app.admin.choices import option_texts
+from app.admin.pages import FormTooLarge
 from app.services.collection_schema import FIELD_TYPES
 from app.services.content.validation import listed_required, schema_properties
 
@@ -66,6 +68,11 @@ DECIMAL = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 # The most fields an editor saves (a ``Builder``'s ``max_rows`` by default): a post with more
 # is refused whole, every row shown again, rather than cut short.
 MAX_ROWS = 200
+# A post carrying more rows than this many times ``MAX_ROWS`` (or the fields its editor
+# saves or was shown, when more), blank and removed ones included, is no page's (the script
+# adds rows one at a time): every row posted is shown again on a refusal, so it is refused as
+# a form too large before one is built.
+MAX_ROWS_POSTED_FACTOR = 2
 # A row keeps the number its inputs are posted with up to this many digits; a longer one (a
 # script counting on past a forged number) is given a free one (``_row_indexes``).
 ROW_NUMBER_DIGITS = 4
@@ -351,9 +358,14 @@ def _text(value):
 def rows_from_form(form, stored=(), builder=COLLECTION_FIELDS):
     """The rows of a posted builder form, in their chosen order, removed ones left out.
 
-    Every row posted is read, however many: past the builder's ``max_rows`` the save is
-    refused (``row_limit_problem``), with each of them shown again, never a row cut off. The
-    form's size limit bounds them.
+    Every row posted is read: past the builder's ``max_rows`` the save is refused
+    (``row_limit_problem``), with each of them shown again, never a row cut off. Past
+    ``MAX_ROWS_POSTED_FACTOR`` times ``MAX_ROWS`` (or the ``stored`` rows, when more), the
+    post is no page's and is refused whole as too large: showing each row again would
+    make a page of hundreds of megabytes.
+
+    Raises:
+        FormTooLarge: more rows posted than that (413).
 
     Args:
         builder: the ``Builder`` the rows were shown with: an input it has not is ignored.
@@ -371,6 +383,8 @@ def rows_from_form(form, stored=(), builder=COLLECTION_FIELDS):
             number, part = matched.group(1).lstrip("0") or "0", matched.group(2)
             # The collection select may post several names; every other input posts one text.
             parts.setdefault(number, {})[part] = _names(value) if part == "collection" else _text(value)
+    if len(parts) > MAX_ROWS_POSTED_FACTOR * max(MAX_ROWS, builder.max_rows, len(shown)):
+        raise FormTooLarge()
     indexes, unplaced = _row_indexes(parts, shown)
     rows = []
     for number, values in sorted(parts.items(), key=lambda item: (len(item[0]), item[0])):
