@@ -155,6 +155,10 @@ def test_a_bad_name_is_reported_with_the_schemas_problems_the_names_first(app_cl
     nested = app_client.post_json("/admin/api/collections", {**good, "name": "Bad Name", "schema": deep},
                                   headers=admin, status=422).json["details"]
     assert [detail["field"] for detail in nested] == ["name", "schema"], "a schema nested too deep as well"
+    # A display name of spaces only is none, as a PATCH and `collections sync` read it.
+    blank = app_client.post_json("/admin/api/collections", {**good, "displayName": " \t "}, headers=admin,
+                                 status=422).json["details"]
+    assert blank == [{"field": "display_name", "message": "display_name (or displayName) is required"}]
     assert Collection.select().count() == 0
 
 

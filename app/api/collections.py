@@ -156,8 +156,10 @@ def validated_schema(raw, where="schema", found=()):
 
 def create_problems(name, display_name):
     """``{field, message}`` of what a create's name and display name break, the name's first:
-    checked before the schema, so one 422 lists them with the schema's own problems."""
-    return [*collections.name_problems(name), *([] if display_name else [DISPLAY_NAME_REQUIRED])]
+    checked before the schema, so one 422 lists them with the schema's own problems. A
+    display name of spaces only is none, as a PATCH reads it."""
+    named = display_name is not None and display_name.strip()
+    return [*collections.name_problems(name), *([] if named else [DISPLAY_NAME_REQUIRED])]
 
 
 def _depth(value):
