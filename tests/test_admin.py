@@ -559,6 +559,20 @@ def test_validation_errors_are_rendered_next_to_their_fields(browser, signed_in_
     assert Content.get_by_id(item.id).title == "Valid"
 
 
+def test_a_taken_slug_is_rendered_next_to_the_slug_field(browser, signed_in_as, posts):
+    # The service's 409 names the field (``[{field: "slug", message, slug}]``): the page
+    # says why beside the input, as it does for a 422, not only at the top.
+    editor = signed_in_as("editor")
+    insert_content(editor, posts, title="Holder", slug="taken")
+    item = insert_content(editor, posts, title="Mover", slug="free")
+    form = browser.get(edit_url(item)).forms["content-form"]
+    form["slug"] = "taken"
+    response = form.submit(status=409)
+    assert response.html.select_one("#f-slug-error").text == "another item of this collection has this slug"
+    assert response.html.select_one("#f-slug")["value"] == "taken"
+    assert Content.get_by_id(item.id).slug == "free"
+
+
 def test_a_stale_edit_shows_a_conflict_and_overwrites_nothing(browser, signed_in_as, posts):
     editor = signed_in_as("editor")
     item = insert_content(editor, posts, title="Original")

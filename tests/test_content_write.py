@@ -109,7 +109,8 @@ def test_duplicate_slug_given_by_the_client_is_409(client, blog_collection, page
     create(client, headers, title="Same")
     response = create(client, headers, title="Other", slug="Same", expect=409)
     assert response.json["error"] == "A content item with this slug already exists in this collection"
-    assert response.json["details"]["slug"] == "same"
+    assert response.json["details"] == [
+        {"field": "slug", "message": "another item of this collection has this slug", "slug": "same"}]
     # Another collection may use it.
     create(client, headers, collectionId="pages", title="Same", slug="same")
     assert Content.select().where(Content.slug == "same").count() == 2
@@ -302,7 +303,8 @@ def test_duplicate_slug_on_update_is_409(client, blog_collection, as_editor):
     create(client, headers, title="Taken")
     item = create(client, headers, title="Free").json["data"]
     response = client.put_json(f"/api/content/{item['id']}", {"slug": "Taken"}, headers=headers, status=409)
-    assert response.json["details"]["slug"] == "taken"
+    assert response.json["details"] == [
+        {"field": "slug", "message": "another item of this collection has this slug", "slug": "taken"}]
     assert content_row(item["id"]).slug == "free"
 
 
@@ -325,7 +327,8 @@ def test_a_deleted_item_keeps_its_slug(client, blog_collection, as_editor):
     item = create(client, headers, title="Kept").json["data"]
     client.delete(f"/api/content/{item['id']}", headers=headers)
     response = create(client, headers, title="Kept", slug="kept", expect=409)
-    assert "restore or purge" in response.json["details"]["hint"]
+    assert response.json["details"] == [
+        {"field": "slug", "message": "a deleted item holds this slug: restore or purge it first", "slug": "kept"}]
 
 
 def test_authors_update_only_their_own_content(client, blog_collection, as_author, make_user):

@@ -260,7 +260,8 @@ def test_a_slug_taken_meanwhile_is_still_a_409_and_writes_nothing(client, blog_c
     answer = client.post_json("/api/content", {"collectionId": "blog", "title": "Again", "slug": "mine"},
                               headers=headers, status=409)
 
-    assert answer.json["details"]["slug"] == "mine"
+    assert answer.json["details"] == [
+        {"field": "slug", "message": "another item of this collection has this slug", "slug": "mine"}]
     assert (Content.select().count(), ContentVersion.select().count(), WorkflowHistory.select().count()) == before
 
 
@@ -275,5 +276,6 @@ def test_a_create_reads_its_slugs_holder_with_its_collection(client, blog_collec
     generated = client.post_json("/api/content", {"collectionId": "blog", "title": "Twice"}, headers=headers,
                                  status=201).json["data"]
 
-    assert taken["details"]["slug"] == "twice" and "deleted item" in taken["details"]["hint"]
+    assert taken["details"] == [
+        {"field": "slug", "message": "a deleted item holds this slug: restore or purge it first", "slug": "twice"}]
     assert generated["slug"] == "twice-2"

@@ -53,7 +53,7 @@ def duplicate(user, content_id, scope, request_id=None):
         except ContentConflict as ex:
             if not _slug_taken_meanwhile(ex):
                 raise
-    raise ContentConflict("Too many concurrent writers took this item's copy slugs; retry", {"field": "slug"})
+    raise writes.slug_race_lost("Too many concurrent writers took this item's copy slugs; retry")
 
 
 def copy_title(title):
@@ -82,4 +82,5 @@ def copy_fields(source, slug):
 
 def _slug_taken_meanwhile(conflict):
     """Whether a create's 409 says another item took the slug (then the next one is tried)."""
-    return isinstance(conflict.details, dict) and conflict.details.get("field") == "slug"
+    details = conflict.details if isinstance(conflict.details, list) else []
+    return any(isinstance(problem, dict) and problem.get("field") == "slug" for problem in details)

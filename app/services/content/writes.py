@@ -252,8 +252,7 @@ def create_and_read(user, collection_ref, fields, scope, request_id=None):
                 raise _slug_conflict(content.slug) from ex
             slug_clashes += 1
             if slug_clashes >= MAX_SLUG_ATTEMPTS:
-                raise ContentConflict("Too many concurrent writers took this title's slugs; retry",
-                                      {"field": "slug"}) from ex
+                raise slug_race_lost("Too many concurrent writers took this title's slugs; retry") from ex
             _prepare_new(collection, fields, content, generated)  # now sees the slug taken
 
 
@@ -550,11 +549,19 @@ def _check_slug(collection_id, slug, exclude_id, known=None):
 
 
 def _slug_conflict(slug, deleted=False):
+    """The 409 of a taken ``slug``: ``details`` is ``[{field, message, slug}]`` on ``slug``,
+    the shape of every field's problem, the message saying what frees it when a deleted
+    item holds it."""
     message = "A content item with this slug already exists in this collection"
-    details = {"field": "slug", "slug": slug}
-    if deleted:
-        details["hint"] = "a deleted item holds this slug: restore or purge it first"
-    return ContentConflict(message, details)
+    why = ("a deleted item holds this slug: restore or purge it first" if deleted
+           else "another item of this collection has this slug")
+    return ContentConflict(message, [{"field": "slug", "message": why, "slug": slug}])
+
+
+def slug_race_lost(message):
+    """The 409 of a generated slug taken by concurrent writers at every try (a create, a
+    copy): ``details`` names ``slug``, as a taken slug's does, so a caller can tell it apart."""
+    return ContentConflict(message, [{"field": "slug", "message": "taken by another write at each try; retry"}])
 
 
 def _write_update(user, content, values, metadata, workflow_id=None):
