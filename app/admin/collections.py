@@ -40,7 +40,6 @@ from app.api.errors import SERVICE_ERROR_STATUS, APIError
 from app.services import collections
 from app.services.cache import Namespace, invalidate
 from app.services.errors import ServiceError, validation_detail
-from app.services.type_changes import FieldTypeConflict
 
 DONE = {"created": "Collection created.", "saved": "Saved.", "activated": "Collection activated.",
         "deactivated": "Collection deactivated."}
@@ -122,11 +121,9 @@ def _refusal(ex):
         return FormProblem(ex.status, ex.title, ex.details or [])
     if isinstance(ex, msgspec.ValidationError):
         return FormProblem(falcon.HTTP_422, "Validation failed", [validation_detail(ex)])
-    # Field-level details (``[{field, message}]``) are shown next to their fields; a type
-    # change items refuse, on the row of each field.
+    # Field-level details (``[{field, message}]``) are shown next to their fields: a type
+    # change items refuse, on the row of each field (``schema.properties.<name>.type``).
     fields = ex.details if isinstance(ex.details, list) else []
-    if isinstance(ex, FieldTypeConflict):
-        fields = ex.field_problems()
     # A detail saying only what the message says (a taken name's) is not said twice.
     fields = [detail for detail in fields if not (isinstance(detail, dict) and detail.get("message") == ex.message)]
     return FormProblem(SERVICE_ERROR_STATUS[ex.kind], ex.message, fields, ex.retry_after)

@@ -143,10 +143,11 @@ class Conflict:
     example_ids: tuple
 
     def detail(self):
-        """The JSON of this conflict for the error's ``details``."""
-        return {"field": self.change.field, "from": self.change.before, "to": self.change.after,
-                "items": self.items, "example_ids": list(self.example_ids),
-                "accepts": kind_names(self.change.accepts)}
+        """This conflict as an item of the error's ``details``: the problem of the field's
+        ``type`` in the request's ``schema``, as a 422 names a field, and what the items hold."""
+        return {"field": f"schema.properties.{self.change.field}.type", "message": self.message(),
+                "from": self.change.before, "to": self.change.after, "items": self.items,
+                "example_ids": list(self.example_ids), "accepts": kind_names(self.change.accepts)}
 
     def message(self):
         """One sentence: the field, its old and new type, and the number of items."""
@@ -158,8 +159,8 @@ class Conflict:
 class FieldTypeConflict(ServiceError):
     """A schema save refused: items hold values a field's new type does not accept (409).
 
-    ``details`` is the first conflict's ``{field, from, to, items, example_ids, accepts}``
-    and ``conflicts``, the list of them all (one per field).
+    ``details`` lists ``{field, message, from, to, items, example_ids, accepts}``, one per
+    field, ``field`` being the path of its type in the request (``schema.properties.<name>.type``).
     """
 
     kind = CONFLICT
@@ -168,13 +169,7 @@ class FieldTypeConflict(ServiceError):
         self.conflicts = list(conflicts)
         message = "; ".join(conflict.message() for conflict in self.conflicts)
         message = message[0].upper() + message[1:] + "; change or clear those values, then save again"
-        details = {**self.conflicts[0].detail(), "conflicts": [conflict.detail() for conflict in self.conflicts]}
-        super().__init__(message, details)
-
-    def field_problems(self, where="schema"):
-        """``[{field, message}]`` naming each field's type (``schema.properties.<field>.type``)."""
-        return [{"field": f"{where}.properties.{conflict.change.field}.type", "message": conflict.message()}
-                for conflict in self.conflicts]
+        super().__init__(message, [conflict.detail() for conflict in self.conflicts])
 
 
 def accepted_kinds(config):
