@@ -294,7 +294,13 @@ def test_if_match_guards_updates_too(client, blog_collection, as_editor):
     client.put_json(f"/api/content/{item['id']}", {"title": "A"}, headers={**headers, "If-Match": '"1"'})
     client.put_json(f"/api/content/{item['id']}", {"title": "B"}, headers={**headers, "If-Match": '"1"'}, status=409)
     bad = client.put_json(f"/api/content/{item['id']}", {"title": "B"}, headers={**headers, "If-Match": "yesterday"}, status=400)
-    assert bad.json["error"] == "Invalid If-Match header"
+    assert bad.json == {"error": "Invalid If-Match header", "details": [
+        {"field": "If-Match", "message": 'expected the ETag of a read, or "<version_number>"'}]}
+    # The header and the body naming two versions: the body's field is named.
+    both = client.put_json(f"/api/content/{item['id']}", {"title": "B", "version_number": 1},
+                           headers={**headers, "If-Match": '"2"'}, status=400)
+    assert both.json == {"error": "If-Match and version_number disagree", "details": [
+        {"field": "version_number", "message": "is 1 where If-Match names 2: give one"}]}
     assert content_row(item["id"]).title == "A"
 
 

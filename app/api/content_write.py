@@ -123,11 +123,14 @@ def expected_version(req, body_version=None):
         return body_version
     match = _ETAG.match(header)
     if not match:
-        raise bad_request("Invalid If-Match header", 'expected the ETag of a read, or If-Match: "<version_number>"')
+        raise bad_request("Invalid If-Match header",
+                          [{"field": "If-Match", "message": 'expected the ETag of a read, or "<version_number>"'}])
     # An item without a version_number is tagged so: the write expects it still without one.
     version = writes.UNVERSIONED if match.group(1) == UNNUMBERED else int(match.group(1))
     if body_version is not None and body_version != version:
-        raise bad_request("If-Match and version_number disagree")
+        named = "an item without one" if version is writes.UNVERSIONED else version
+        raise bad_request("If-Match and version_number disagree", [{
+            "field": "version_number", "message": f"is {body_version} where If-Match names {named}: give one"}])
     return version
 
 
