@@ -182,7 +182,9 @@ def test_reindex_refusals(client, admin, site, embeddings_server):
 
     select(client, admin, selected_collections=["col-blog"])
     refused = client.post_json(post, {"collection_id": "col-news"}, headers=admin, status=409).json
-    assert "not indexed" in refused["error"] and refused["details"] == {"collection_id": "col-news"}
+    assert "not indexed" in refused["error"] and refused["details"] == [{
+        "field": "collection_id", "message": "names a collection semantic search keeps no vectors of",
+        "collection_id": "col-news"}]
     assert len(embeddings_server.requests) == asked  # no refusal asked the model anything
 
     embeddings_server.answer = 503

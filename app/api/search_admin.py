@@ -48,10 +48,13 @@ MODEL_DOWN = ("The embeddings model could not answer: what was embedded before i
 
 
 class NotIndexed(APIError):
-    """409: the plugin keeps no vectors of the collection, so it cannot be re-indexed."""
+    """409: the plugin keeps no vectors of the collection, so it cannot be re-indexed;
+    ``details`` names the body's ``collection_id`` as every field's problem is named."""
 
     def __init__(self, collection_id):
-        super().__init__(falcon.HTTP_409, NOT_INDEXED, {"collection_id": collection_id})
+        super().__init__(falcon.HTTP_409, NOT_INDEXED, [{
+            "field": "collection_id", "message": "names a collection semantic search keeps no vectors of",
+            "collection_id": collection_id}])
 
 
 class ReindexBody(msgspec.Struct, forbid_unknown_fields=True):
