@@ -3,6 +3,7 @@
 import re
 
 import falcon.inspect
+import jsonschema_rs
 import pytest
 from openapi_spec_validator import validate
 
@@ -141,6 +142,30 @@ def test_errors_are_the_envelope(doc):
                 continue  # never a body (test_every_get_has_a_head_twin_without_content)
             schema = operation["responses"]["default"]["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def test_the_envelope_s_details_are_the_shapes_the_api_answers(doc):
+    # Served as the document says, so the conformance check of every request-level test
+    # refuses a field's problem given as an object (as a taken slug's once was).
+    validator = jsonschema_rs.validator_for(doc["components"]["schemas"]["ErrorBody"])
+    answers = [
+        {"error": "Validation failed", "details": [{"field": "slug", "message": "is taken", "slug": "same"}]},
+        {"error": "Validation failed", "details": [{"field": None, "message": "NUL characters are not allowed"}]},
+        {"error": "Invalid query parameters", "details": [{"parameter": "limit", "message": "must be at least 1"}]},
+        {"error": "Nothing was changed", "details": [{"id": "a1", "status": 404, "error": "Content not found"}]},
+        {"error": "Malformed JSON body", "details": "JSON is malformed: invalid character (byte 0)"},
+        {"error": "Too many attempts, try again later", "details": {"retry_after": 30}},
+        {"error": "Version conflict", "details": {"current_version": 2, "your_version": None}},
+        {"error": "Not Found"},
+    ]
+    refused = [
+        {"error": "A content item with this slug already exists", "details": {"field": "slug", "slug": "same"}},
+        {"error": "Invalid query parameters", "details": {"parameter": "limit"}},
+        {"error": "Validation failed", "details": [{"field": "slug"}]},
+        {"error": "Too many attempts, try again later", "details": {"retry_after": "soon"}},
+    ]
+    assert [validator.is_valid(answer) for answer in answers] == [True] * len(answers)
+    assert [validator.is_valid(answer) for answer in refused] == [False] * len(refused)
 
 
 def test_every_get_has_a_head_twin_without_content(doc):

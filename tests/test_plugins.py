@@ -224,7 +224,8 @@ def test_hooks_run_only_while_the_plugin_is_active(workers, admin, pages):
 def test_before_hook_vetoes_with_a_clean_4xx_and_writes_nothing(workers, admin, pages):
     activate(workers[0], admin)
     response = post_content(workers[0], admin, "vetoed", status=422)
-    assert response.json == {"error": "The sample plugin refuses this title", "details": {"field": "title"}}
+    assert response.json == {"error": "The sample plugin refuses this title",
+                             "details": [{"field": "title", "message": "is reserved"}]}
     assert Content.select().where(Content.title == "vetoed").count() == 0
 
 

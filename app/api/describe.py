@@ -130,12 +130,66 @@ def operation_of(responder):
     return getattr(responder, DESCRIBE_ATTR, None)
 
 
+# The shapes ``details`` takes, as JSON Schema (msgspec cannot type a union of untagged
+# Structs, nor a Struct beside a dict). A list item that is one field's or parameter's
+# problem may carry more keys (the slug taken, the values ``allowed``), so items stay open.
+FIELD_PROBLEM = {
+    "type": "object", "required": ["field", "message"],
+    "properties": {
+        "field": {"type": ["string", "null"], "description": "the body field's path (`data.price`, `tags[0]`), or the "
+                                                            "request header at fault; null for the body as a whole"},
+        "message": {"type": "string"},
+    },
+    "description": "A body field's (or header's) problem, with any keys saying more",
+}
+PARAMETER_PROBLEM = {
+    "type": "object", "required": ["parameter", "message"],
+    "properties": {"parameter": {"type": "string"}, "message": {"type": "string"},
+                   "allowed": {"type": "array", "description": "the values it takes, when they are few"}},
+    "description": "A query parameter's problem, with any keys saying more",
+}
+ITEM_REFUSAL = {
+    "type": "object", "required": ["id", "status", "error"],
+    "properties": {"id": {"type": "string"}, "status": {"type": "integer"}, "error": {"type": "string"},
+                   "details": {"description": "that item's own details, as its single route answers them"}},
+    "description": "A bulk action's refused item: what that item's single route would answer",
+}
+DETAILS_SCHEMA = {
+    "description": (
+        "What more there is to say: a list of each field's or parameter's problem (`[{field, message, ...}]` or "
+        "`[{parameter, message, ...}]`; a bulk action's 409 lists each refused item `{id, status, error, details?}`); "
+        "a string for a problem of the request as a whole (a body that is not JSON, a path or query string "
+        "refused, a cross-origin refusal); or an object: `{retry_after, request_id?}` (429, 503), "
+        "`{request_id}` (500, a database conflict's 409, a binding's 503), `{max_bytes}` (413; an upload "
+        "adds `errors` and `summary`), `{errors, summary}` (an upload of several files refused), "
+        "`{filename, allowed}` (a file type refused), `{current_version, your_version}` (a stale version's "
+        "409), the state in the way of a 409 (`{content_count, deleted_count}`, `{contentIds}`, "
+        "`{content_id, state}`, `{from_state, to_state, allowed}`, `{status}`), the resource refused "
+        "(`{name}` of a plugin, `{collection_id}`, `{categories}` of an unknown log category, "
+        "`{migration, cause}`), or what a plugin's veto gives"),
+    "anyOf": [
+        {"type": "array", "items": {"anyOf": [FIELD_PROBLEM, PARAMETER_PROBLEM, ITEM_REFUSAL]}},
+        {"type": "string"},
+        {"type": "object", "properties": {
+            "retry_after": {"type": "integer", "minimum": 1, "description": "seconds, as `Retry-After` says"},
+            "request_id": {"type": ["string", "null"], "description": "the id the server's log line carries"},
+            "max_bytes": {"type": "integer"},
+            "current_version": {"type": ["integer", "null"]},
+            "your_version": {"type": ["integer", "null"]},
+        },
+         # A field's or parameter's problem is a list item, never an object of its own.
+         "not": {"anyOf": [{"required": ["field"]}, {"required": ["parameter"]}]}},
+    ],
+}
+
+
 class ErrorBody(msgspec.Struct, forbid_unknown_fields=True):
-    """The envelope every error answers: ``error`` says what went wrong, ``details`` (a
-    string, a list of ``{field, message}``, or an object) says more."""
+    """The envelope every error answers: ``error`` says what went wrong, ``details`` says
+    more: each field's or parameter's problem in a list, a sentence, or an object such as a
+    retry's."""
 
     error: str
-    details: Any | msgspec.UnsetType = msgspec.UNSET
+    details: Annotated[Any, msgspec.Meta(extra_json_schema=DETAILS_SCHEMA)] | msgspec.UnsetType = msgspec.UNSET
 
 
 Page = Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE, description="1-based page number")]

@@ -40,7 +40,7 @@ plugin_info = PluginInfo(
 @hookimpl
 def before_content_create(fields):
     if fields.get("title") == "vetoed":
-        raise HookVeto(422, "The sample plugin refuses this title", {"field": "title"})
+        raise HookVeto(422, "The sample plugin refuses this title", [{"field": "title", "message": "is reserved"}])
 
 
 @hookimpl
