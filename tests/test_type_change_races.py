@@ -273,7 +273,8 @@ def test_a_save_waits_for_a_write_in_flight_and_counts_its_value(app_client, adm
 
     save = saves[0].result(30)
     assert save.status_int == 409, save.text
-    assert (save.json["details"]["field"], save.json["details"]["example_ids"]) == ("price", [item])
+    [conflict] = save.json["details"]
+    assert (conflict["field"], conflict["example_ids"]) == ("schema.properties.price.type", [item])
     assert Content.get_by_id(item).data == {"title": "Item", "price": "cheap"}
     assert Collection.get_by_id(indexed_shop.id).schema == INDEXED_STRING_PRICE
     assert PRICE_INDEX in existing_indexes(db)
