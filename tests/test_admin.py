@@ -573,6 +573,20 @@ def test_a_taken_slug_is_rendered_next_to_the_slug_field(browser, signed_in_as, 
     assert Content.get_by_id(item.id).slug == "free"
 
 
+def test_a_new_item_s_taken_slug_is_said_in_the_refusal_s_words(browser, signed_in_as, posts):
+    # The new-item form leaves a 409 to the error page, which lists the envelope's details.
+    editor = signed_in_as("editor")
+    insert_content(editor, posts, title="Holder", slug="taken")
+    form = browser.get("/admin/content/posts/new").forms["content-form"]
+    form["title"] = "Another"
+    form["slug"] = "taken"
+    page = form.submit(status=409)
+    assert [line.text for line in page.html.select(".refusal li")] == [
+        "A content item with this slug already exists in this collection",
+        "slug: another item of this collection has this slug"]
+    assert not Content.select().where(Content.title == "Another").exists()
+
+
 def test_a_stale_edit_shows_a_conflict_and_overwrites_nothing(browser, signed_in_as, posts):
     editor = signed_in_as("editor")
     item = insert_content(editor, posts, title="Original")
