@@ -428,6 +428,19 @@ def test_an_unchanged_save_keeps_a_typed_enum_and_the_items_holding_it(browser, 
     assert not page.html.select("#field-0-enum-help")
 
 
+def test_a_type_change_items_refuse_is_shown_on_the_row_of_its_field(browser, signed_in_as):
+    """The service's 409 lists each field's problem on its type's path: the editor shows it on
+    that field's row, and saves nothing."""
+    item = typed_collection(signed_in_as("admin"))
+    form = browser.get("/admin/collections/sizes").forms["collection-form"]
+    form["field-1.type"] = "string"
+    page = form.submit(status=409)
+    assert page.html.select_one("#field-1-errors").text.strip() == (
+        "type: field 'size' cannot change from select (number) to string: 1 item (trashed ones counted) holds a "
+        "value it does not accept")
+    assert Collection.get(Collection.name == "sizes").schema == TYPED and Content.get_by_id(item).data["size"] == 2
+
+
 def test_an_edited_field_keeps_the_type_of_each_choice_it_still_lists(browser, signed_in_as):
     """A line still showing a stored option is that option; a line typed beside them is text."""
     item = typed_collection(signed_in_as("admin"))
