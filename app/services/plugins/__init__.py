@@ -26,7 +26,8 @@ class HookVeto(Exception):
     Args:
         status: a 4xx HTTP status code (400, 403, 409, 422...).
         message: the envelope's ``error``.
-        details: optional structured details for the envelope.
+        details: optional structured details for the envelope, in its shapes: a field's
+            problem as ``[{"field": ..., "message": ...}]``, as the API's own refusals give it.
 
     Raises:
         ValueError: ``status`` is not a 4xx code: a plugin may refuse a request, not fail it.
