@@ -70,8 +70,9 @@ def test_admins_create_active_users_who_sign_in_at_once(app_client, make_user):
 def test_creating_refuses_duplicates_and_bad_input(app_client, make_user):
     _, admin = make_user("admin")
     create_user("viewer", email="taken@example.com", username="takenname")
-    assert create(app_client, admin, email="TAKEN@example.com", status=409).json["error"] == \
-        "A user with this email already exists"
+    assert create(app_client, admin, email="TAKEN@example.com", status=409).json == {
+        "error": "A user with this email already exists",
+        "details": [{"field": "email", "message": "another user has this email"}]}
     assert create(app_client, admin, username="takenname", status=409).json["error"] == \
         "A user with this username already exists"
     weak = create(app_client, admin, password="short", status=422).json
@@ -158,7 +159,8 @@ def test_usernames_and_emails_stay_unique(app_client, make_user):
                         ({"email": "hol\u200bder@example.com"}, "A user with this email already exists"),
                         ({"username": "holder"}, "A user with this username already exists")):
         response = app_client.patch_json(f"/admin/api/users/{target.id}", body, headers=admin, status=409)
-        assert response.json["error"] == error
+        [field] = body
+        assert response.json == {"error": error, "details": [{"field": field, "message": f"another user has this {field}"}]}
     renamed = app_client.patch_json(f"/admin/api/users/{target.id}", {"username": "renamed", "first_name": "Re"},
                                     headers=admin).json["data"]
     assert renamed["username"] == "renamed" and renamed["first_name"] == "Re"
@@ -240,7 +242,8 @@ def test_a_username_differing_only_in_case_is_taken_on_every_path(app_client, ma
     }
     for path, attempt in attempts.items():
         exact = attempt("Holder").json
-        assert exact["error"] == "A user with this username already exists", path
+        assert exact == {"error": "A user with this username already exists",
+                         "details": [{"field": "username", "message": "another user has this username"}]}, path
         for variant in ("holder", "HOLDER", "hOLDEr"):
             assert attempt(variant).json == exact, (path, variant)
     assert User.select().where(User.username ** "holder").count() == 1
@@ -608,7 +611,8 @@ def test_profile_refusals(app_client, make_user):
     create_user("viewer", username="someone")
     me, headers = make_user("author")
     taken = app_client.patch_json("/auth/me", {"username": "someone"}, headers=headers, status=409)
-    assert taken.json == {"error": "A user with this username already exists"}
+    assert taken.json == {"error": "A user with this username already exists",
+                          "details": [{"field": "username", "message": "another user has this username"}]}
     app_client.patch_json("/auth/me", {}, headers=headers, status=400)
     app_client.patch_json("/auth/me", {"first_name": "Anon"}, status=401)
     token = token_with(app_client, headers, ["content.read"])

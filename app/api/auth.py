@@ -242,7 +242,7 @@ class RegisterResource:
         except InvalidEmail as ex:
             raise field_error("email", str(ex)) from None
         except DuplicateAccount as ex:
-            raise conflict(str(ex)) from None
+            raise conflict(str(ex), ex.details) from None
         hooks.after("auth_register", user=user)
         token = start_session(resp, user, self._settings)
         resp.status = falcon.HTTP_201
@@ -364,7 +364,7 @@ class MeResource:
         try:
             user = users.update_user(caller.id, changes)
         except DuplicateAccount as ex:
-            raise conflict(str(ex)) from None
+            raise conflict(str(ex), ex.details) from None
         invalidate(self._cache, Namespace.USERS)
         resp.media = {"user": me_user(user)}
 
@@ -495,7 +495,7 @@ def redeem_token(guard, req, redeem):
         raise _weak(ex) from None
     except DuplicateAccount as ex:
         guard.refund(req, attempt)
-        raise conflict(str(ex)) from None
+        raise conflict(str(ex), ex.details) from None
     guard.refund(req, attempt)
     return result
 

@@ -171,7 +171,7 @@ def account_errors(action):
     except WeakPassword as ex:
         raise field_error("password", str(ex)) from None
     except DuplicateAccount as ex:
-        raise conflict(str(ex)) from None
+        raise conflict(str(ex), ex.details) from None
 
 
 class UsersResource:

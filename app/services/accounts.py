@@ -70,7 +70,20 @@ class AccountError(Exception):
 
 
 class DuplicateAccount(AccountError):
-    """The email or username is already taken."""
+    """The email or username is already taken; ``field`` says which (None when a race left
+    it unknown), for the 409's ``details``."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
+
+    @property
+    def details(self):
+        """``[{field, message}]`` on the field taken, the shape of every field's problem (None
+        when it is unknown which)."""
+        if self.field is None:
+            return None
+        return [{"field": self.field, "message": f"another user has this {self.field}"}]
 
 
 class InvalidUsername(AccountError, ServiceError):
@@ -229,7 +242,7 @@ class Accounts:
         if existing is None:
             return self.create_user(email, password, "admin", username, first_name, last_name)
         if not update_existing:
-            raise DuplicateAccount(f"A user with email {existing.email} already exists")
+            raise DuplicateAccount(f"A user with email {existing.email} already exists", "email")
         self.check_password(password)
         self._set_password(existing.id, password, role="admin", is_active=True, invitation_token=None)
         return User.get_by_id(existing.id)
@@ -463,7 +476,7 @@ class Accounts:
                     & (User.invited_at > now - self._settings.invitation_ttl_seconds * 1000)
                 ).execute()
             except peewee.IntegrityError:
-                raise DuplicateAccount("A user with this username already exists") from None
+                raise DuplicateAccount("A user with this username already exists", "username") from None
             if consumed != 1:
                 raise InvalidToken("Invalid or expired invitation")
         self._sessions_changed()
@@ -485,9 +498,9 @@ def duplicate_account(email=None, username=None, other_than=None):
     """
     others = [User.id != other_than] if other_than is not None else []
     if email is not None and User.select().where(User.email == email, *others).exists():
-        return DuplicateAccount("A user with this email already exists")
+        return DuplicateAccount("A user with this email already exists", "email")
     if username is not None and User.select().where(same_username(username), *others).exists():
-        return DuplicateAccount("A user with this username already exists")
+        return DuplicateAccount("A user with this username already exists", "username")
     return None
 
 
