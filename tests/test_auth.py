@@ -89,7 +89,7 @@ def test_register_duplicate_email_is_a_conflict_whatever_the_case(app_client, us
     user, _ = user_with_password(email="taken@example.com")
     response = app_client.post_json("/auth/register", {"email": "TAKEN@example.com", "password": PASSWORD}, status=409)
     assert_envelope(response, 409)
-    assert response.json["details"] == [{"field": "email", "message": "another user has this email"}]
+    assert response.json["details"] == [{"field": "email", "message": "A user with this email already exists"}]
     response = app_client.post_json(
         "/auth/register", {"email": "other@example.com", "password": PASSWORD, "username": user.username}, status=409
     )

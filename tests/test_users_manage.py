@@ -72,7 +72,7 @@ def test_creating_refuses_duplicates_and_bad_input(app_client, make_user):
     create_user("viewer", email="taken@example.com", username="takenname")
     assert create(app_client, admin, email="TAKEN@example.com", status=409).json == {
         "error": "A user with this email already exists",
-        "details": [{"field": "email", "message": "another user has this email"}]}
+        "details": [{"field": "email", "message": "A user with this email already exists"}]}
     assert create(app_client, admin, username="takenname", status=409).json["error"] == \
         "A user with this username already exists"
     weak = create(app_client, admin, password="short", status=422).json
@@ -160,7 +160,7 @@ def test_usernames_and_emails_stay_unique(app_client, make_user):
                         ({"username": "holder"}, "A user with this username already exists")):
         response = app_client.patch_json(f"/admin/api/users/{target.id}", body, headers=admin, status=409)
         [field] = body
-        assert response.json == {"error": error, "details": [{"field": field, "message": f"another user has this {field}"}]}
+        assert response.json == {"error": error, "details": [{"field": field, "message": error}]}
     renamed = app_client.patch_json(f"/admin/api/users/{target.id}", {"username": "renamed", "first_name": "Re"},
                                     headers=admin).json["data"]
     assert renamed["username"] == "renamed" and renamed["first_name"] == "Re"
@@ -243,7 +243,7 @@ def test_a_username_differing_only_in_case_is_taken_on_every_path(app_client, ma
     for path, attempt in attempts.items():
         exact = attempt("Holder").json
         assert exact == {"error": "A user with this username already exists",
-                         "details": [{"field": "username", "message": "another user has this username"}]}, path
+                         "details": [{"field": "username", "message": "A user with this username already exists"}]}, path
         for variant in ("holder", "HOLDER", "hOLDEr"):
             assert attempt(variant).json == exact, (path, variant)
     assert User.select().where(User.username ** "holder").count() == 1
@@ -612,7 +612,7 @@ def test_profile_refusals(app_client, make_user):
     me, headers = make_user("author")
     taken = app_client.patch_json("/auth/me", {"username": "someone"}, headers=headers, status=409)
     assert taken.json == {"error": "A user with this username already exists",
-                          "details": [{"field": "username", "message": "another user has this username"}]}
+                          "details": [{"field": "username", "message": "A user with this username already exists"}]}
     app_client.patch_json("/auth/me", {}, headers=headers, status=400)
     app_client.patch_json("/auth/me", {"first_name": "Anon"}, status=401)
     token = token_with(app_client, headers, ["content.read"])

@@ -79,11 +79,12 @@ class DuplicateAccount(AccountError):
 
     @property
     def details(self):
-        """``[{field, message}]`` on the field taken, the shape of every field's problem (None
-        when it is unknown which)."""
+        """``[{field, message}]`` on the field taken, the shape of every field's problem, with
+        the error's own words, as a taken collection or form name says it (None when it is
+        unknown which field)."""
         if self.field is None:
             return None
-        return [{"field": self.field, "message": f"another user has this {self.field}"}]
+        return [{"field": self.field, "message": str(self)}]
 
 
 class InvalidUsername(AccountError, ServiceError):
