@@ -381,9 +381,37 @@ def test_the_rows_own_problems_are_listed_by_their_paths_as_the_services_are(bro
     assert Form.get().fields == FIELDS, "nothing saved"
 
 
+def test_a_refusal_lists_the_problems_in_the_page_s_order(browser, signed_in_as):
+    """As the collection editor does: the name's problems first, then the display name's, the
+    description's, the fields' (the rows' own, a row without a name too, before the service's)
+    and the settings'; every problem listed, and each row's own marked on it."""
+    signed_in_as("editor")
+    a_form()
+    form = browser.get("/admin/forms/contact").forms["form-editor"]
+    form["redirect_url"] = "javascript:x"
+    form["field-0.options"] = '{"indexed": true}'  # the service's problem
+    form["field-1.min"] = "lots"  # the row's own: no number
+    form["field-2.title"] = "Code"  # a row without a name
+    form["description"] = "x" * (forms.MAX_DESCRIPTION + 1)
+    form["name"], form["display_name"] = "Contact Us", ""
+    refused = form.submit(status=422)
+    listed = refused.html.select("#form-problems li")
+    assert [item.code.get_text() for item in listed] == [
+        "name", "display_name", "description", "fields.message.min", "Field 3", "fields.email.indexed",
+        "settings.redirect_url"]
+    assert listed[0].get_text().startswith("name: A form name must")
+    assert listed[-1].get_text() == f"settings.redirect_url: {forms.redirect_problem('javascript:x')}"
+    assert [item.get_text() for item in refused.html.select("#field-1-errors li")] == [
+        "min: must be a number such as 0, 10 or 2.5 (got 'lots')"]
+    assert marked(refused, "field-0-options") and marked(refused, "field-1-min") and marked(refused, "field-2-name")
+    assert not marked(refused, "field-0-name") and not marked(refused, "field-1-name")
+    assert Form.get().name == "contact" and Form.get().fields == FIELDS, "nothing saved"
+
+
 def test_a_taken_name_is_listed_with_the_other_problems(browser, signed_in_as):
     """A taken name is found before anything is written: with the rows' or the settings'
-    problems, it is one more in the list (422); alone, it is a conflict (409)."""
+    problems, it is one more in the list, the first, as the name's problems are (422);
+    alone, it is a conflict (409)."""
     signed_in_as("editor")
     a_form()
     taken = f"name: {forms.FormExists('contact').message}"
@@ -392,12 +420,12 @@ def test_a_taken_name_is_listed_with_the_other_problems(browser, signed_in_as):
     form["field-0.name"], form["field-0.type"], form["field-0.min"] = "age", "integer", "ten"
     refused = form.submit(status=422)
     assert [item.get_text() for item in refused.html.select("#form-problems li")] == [
-        "fields.age.min: must be a number such as 0, 10 or 2.5 (got 'ten')", taken]
+        taken, "fields.age.min: must be a number such as 0, 10 or 2.5 (got 'ten')"]
     form = refused.forms["form-editor"]
     form["field-0.min"], form["redirect_url"] = "1", "javascript:x"
     refused = form.submit(status=422)
     assert [item.get_text() for item in refused.html.select("#form-problems li")] == [
-        f"settings.redirect_url: {forms.redirect_problem('javascript:x')}", taken]
+        taken, f"settings.redirect_url: {forms.redirect_problem('javascript:x')}"]
     form = refused.forms["form-editor"]
     form["redirect_url"] = ""
     refused = form.submit(status=409)
@@ -447,10 +475,10 @@ def test_more_rows_than_a_form_has_are_refused_and_shown_again(browser, signed_i
               "redirect_url": "javascript:x", **many_rows(count)}
     refused = browser.post("/admin/forms/new", posted, status=422)
     assert problems_listed(refused) == [
+        f"name: {forms.FormExists('contact').message}",
         f"fields: this editor saves at most {forms.MAX_FIELDS} fields, and {count} were sent: remove "
         f"{count - forms.MAX_FIELDS} and save again (nothing was saved)",
-        f"settings.redirect_url: {forms.redirect_problem('javascript:x')}",
-        f"name: {forms.FormExists('contact').message}"]
+        f"settings.redirect_url: {forms.redirect_problem('javascript:x')}"]
     assert typed_names(refused) == [f"f{n}" for n in range(count)], "every row typed is shown again"
     assert Form.select().count() == 1
     # Removed rows and the empty row count for nothing: a form of exactly its limit is saved.

@@ -15,7 +15,10 @@ shown above the form, every problem by its path (``fields.email.type``), and a p
 about a field also on its row, marking the input it is about; what the rows cannot say
 (a row without a name, a name used twice, options that are no JSON object, a minimum that
 is no number) is listed with the service's problems, and so is a name another form has:
-every rule is checked before anything is written. What was typed is kept.
+every rule is checked before anything is written. They are listed in the page's order, as
+the collection editor lists its own: the name's first, then the display name's, the
+description's, the fields' (the rows' own before the service's) and the settings'. What was
+typed is kept.
 
 A submission's page shows what was sent; its status (new, read, spam) changes only by its
 buttons, never by opening it. The export is the API's (``GET /admin/api/forms/{id}/
@@ -50,6 +53,9 @@ _ADDRESS_SEPARATORS = re.compile(r"[\s,;]+")
 # references (a form has neither), as many as a form may have.
 FORM_FIELDS = COLLECTION_FIELDS.limited_to(forms.FORM_FIELD_TYPES, flags=(), references=False,
                                            required_list=False, max_rows=forms.MAX_FIELDS)
+# The editor's parts, in the order a refusal lists their problems: the page's, and the
+# collection editor's (the name's first, the fields' after it).
+PROBLEM_ORDER = ("name", "display_name", "description", "fields", "settings")
 
 
 def _draft(form=None):
@@ -114,6 +120,23 @@ def _service_problems(values, ready, form):
     return []
 
 
+def _part_of(problem):
+    """Where ``problem`` stands in ``PROBLEM_ORDER``, by the first step of its path
+    (``fields`` for ``fields.email.type``); a part the editor does not know comes last."""
+    part = str(problem.get("field") or "").split(".", 1)[0]
+    return PROBLEM_ORDER.index(part) if part in PROBLEM_ORDER else len(PROBLEM_ORDER)
+
+
+def _in_page_order(row_problems, problems):
+    """Every problem of a refusal, in ``PROBLEM_ORDER``: ``row_problems`` (the rows' own,
+    some named by the row's place, "Field 2", rather than a path) are the fields', before the
+    service's; ``problems`` (the service's and a taken name's) go by their paths. Problems of
+    one part keep the order they were found in."""
+    fields = PROBLEM_ORDER.index("fields")
+    ranked = [*((fields, problem) for problem in row_problems), *((_part_of(problem), problem) for problem in problems)]
+    return [problem for _, problem in sorted(ranked, key=lambda pair: pair[0])]
+
+
 def _name_conflict(name, form):
     """The problem of ``name`` when another form than ``form`` has it (none when it is free)."""
     return forms.FormExists(name).details if forms.name_taken(name, form) else []
@@ -160,7 +183,7 @@ class FormEditor:
         ready = turnstile_ready(self._settings)
         values = _values(draft, fields)
         # Every problem is found before anything is written, so one refusal lists them all:
-        # the rows', the service's rules, and a name another form has.
+        # the rows', the service's rules, and a name another form has (``_in_page_order``).
         problems, conflict = _service_problems(values, ready, form), _name_conflict(values["name"], form)
         if row_problems or problems or conflict:
             # A taken name alone is a conflict (409); with anything else, one more problem.
@@ -180,11 +203,12 @@ class FormEditor:
 
     def refuse(self, req, resp, draft, rows, form, row_problems, problems, status):
         """The editor again, nothing saved: the rows' own problems (on their rows already)
-        and the others', each about a field put on its row too."""
+        and the others', each about a field put on its row too; all listed in the page's
+        order (``_in_page_order``)."""
         # A row with a problem of its own was left out of the fields: the service's problems
         # are the others' (a second row named "email" is not the one checked).
         attach_errors([row for row in rows if not row.errors], problems, prefix="fields.")
-        self.show(req, resp, draft, rows, form, [*row_problems, *problems], status)
+        self.show(req, resp, draft, rows, form, _in_page_order(row_problems, problems), status)
 
 
 class FormNewPage(FormEditor):
