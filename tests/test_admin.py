@@ -1200,6 +1200,30 @@ def test_a_stale_version_restore_is_a_conflict(browser, signed_in_as, posts):
     assert Content.get_by_id(item.id).title == "Three" and Content.get_by_id(item.id).author_id == editor.id
 
 
+def test_a_version_whose_slug_is_taken_now_says_by_what_and_what_to_do(browser, signed_in_as, posts):
+    """The service's 409 names the slug in its details: the page says the slug's problem with
+    the slug under the refusal's message, whether another item holds it or one in the trash
+    (which the editor must restore or purge first)."""
+    editor = signed_in_as("editor")
+    form = browser.get("/admin/content/posts/new").forms["content-form"]
+    form["title"], form["slug"] = "Launch", "launch"
+    form.submit(status=303)
+    item = Content.get(Content.title == "Launch")
+    save(browser, item, slug="launch-day")
+    holder = insert_content(editor, posts, title="Holder", slug="launch")
+    refused = browser.get(f"{edit_url(item)}/versions/1").forms["restore-version-form"].submit(status=409)
+    alert = refused.html.select_one("#restore-refusal")
+    assert alert.p.text == "A content item with this slug already exists in this collection"
+    assert [line.text for line in alert.select("li")] == ['slug "launch": another item of this collection has this slug']
+    browser.get(edit_url(holder)).forms["delete-form"].submit(status=303)
+    refused = browser.get(f"{edit_url(item)}/versions/1").forms["restore-version-form"].submit(status=409)
+    assert [line.text for line in refused.html.select("#restore-refusal li")] == [
+        'slug "launch": a deleted item holds this slug: restore or purge it first']
+    assert refused.forms["restore-version-form"], "the restore can be tried again once the slug is free"
+    kept = Content.get_by_id(item.id)
+    assert (kept.slug, kept.version_number) == ("launch-day", 2)
+
+
 def test_the_versions_of_an_item_without_a_version_number_are_compared_and_restored(browser, signed_in_as, posts):
     """An item whose version_number is NULL (set by hand with SQL) lists the versions it has,
     none current; a version is compared with the item as stored and restored into it, numbering

@@ -5,7 +5,9 @@
   (title, slug, status, SEO fields and each data field), changed fields marked;
 * ``POST .../versions/{version}/restore``: bring it back as a new version
   (``writes.restore_version``, with the ``version_number`` the page showed: a stale restore
-  is a conflict, as for a save).
+  is a conflict, as for a save). A version whose slug another item holds now is refused
+  with the refusal's message and, below it, the slug's problem with the slug (whether the
+  holder is in the trash, to be restored or purged first).
 
 An item whose ``version_number`` is NULL (a row written by hand with SQL) lists the versions
 it has, none of them current; a version is compared with the item as stored, and its restore
@@ -49,6 +51,22 @@ def field_diff(old, new):
     return [{"field": name, "old": shown(a), "new": shown(b), "changed": a != b} for name, a, b in rows]
 
 
+def problem_lines(details):
+    """A line per field's problem in a refusal's ``details`` (``[{field, message}]``; details
+    of another shape give none): ``field: message``, with the value it is about when the
+    detail carries it under the field's own name (a taken slug's: ``slug "news": ...``)."""
+    if not isinstance(details, list):
+        return []
+    lines = []
+    for detail in details:
+        if not (isinstance(detail, dict) and detail.get("field") and detail.get("message")):
+            continue
+        value = detail.get(detail["field"])
+        about = f'{detail["field"]} "{value}"' if isinstance(value, str) and value else detail["field"]
+        lines.append(f"{about}: {detail['message']}")
+    return lines
+
+
 def _item(collection, content_id):
     found = collection_or_404(collection)
     content = writes.load_for_write(content_id, include_deleted=True)
@@ -78,14 +96,17 @@ class VersionPage:
         self._renderer = renderer
         self._cache = cache
 
-    def render(self, req, resp, found, content, version, status=falcon.HTTP_200, message=None):
+    def render(self, req, resp, found, content, version, status=falcon.HTTP_200, message=None, problems=()):
+        """The diff page of ``version``, with a refused restore's ``message`` and ``problems``
+        (``problem_lines``) when there is one."""
         user = req.context.user
         chosen = get_version(user, content.id, version)
         current = current_version(user, content.id)
         if chosen is None or current is None:
             raise falcon.HTTPNotFound()
         self._renderer.page(req, resp, "version.html", status=status, collection=found, content=content,
-                            chosen=chosen, diff=field_diff(chosen, current), message=message)
+                            chosen=chosen, diff=field_diff(chosen, current), message=message,
+                            problems=list(problems))
 
     @access("content.update")
     def on_get(self, req, resp, collection, id, version):
@@ -99,9 +120,13 @@ class VersionPage:
         try:
             writes.restore_version(req.context.user, id, version, expected)
         except ContentConflict as ex:
-            message = "The item changed since this page was opened; compare again before restoring."
-            self.render(req, resp, found, content, version, status_of(ex), message if "ersion" in ex.message
-                        else ex.message)
+            if "ersion" in ex.message:
+                self.render(req, resp, found, content, version, status_of(ex),
+                            "The item changed since this page was opened; compare again before restoring.")
+                return
+            # Another conflict names its field (the version's slug, taken since): what the
+            # editor has to do is in the field's own message (a trashed holder: restore or purge it).
+            self.render(req, resp, found, content, version, status_of(ex), ex.message, problem_lines(ex.details))
             return
         except ContentInvalid as ex:
             # The version no longer fits the collection's schema: say which fields and why.
