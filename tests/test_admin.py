@@ -1182,7 +1182,9 @@ def test_a_version_the_schema_no_longer_allows_says_why_it_is_not_restored(brows
     posts.schema = {**SCHEMA, "properties": {**SCHEMA["properties"], "excerpt": {"type": "textarea", "maxLength": 6}}}
     posts.save()
     refused = browser.get(f"{edit_url(item)}/versions/1").forms["restore-version-form"].submit(status=422)
-    assert "does not fit the collection" in refused.text and "data.excerpt" in refused.text
+    assert "does not fit the collection" in refused.text
+    lines = [line.get_text() for line in refused.html.select("#restore-refusal li")]
+    assert len(lines) == 1 and lines[0].startswith("data.excerpt: "), "a line per field, as a taken slug's"
     assert Content.get_by_id(item.id).version_number == 2
 
 

@@ -62,7 +62,7 @@ from app.api.errors import SERVICE_ERROR_STATUS
 from app.services.cache import Namespace, invalidate
 from app.services.content import bulk, copies, scheduling, workflow, writes
 from app.services.content.defaults import with_defaults
-from app.services.content.errors import ContentForbidden, ContentInvalid, ContentNotFound
+from app.services.content.errors import ContentForbidden, ContentInvalid, ContentNotFound, VersionConflict
 from app.services.content.fields import QueryError
 from app.services.content.query import (
     MAX_SEARCH_LENGTH,
@@ -544,7 +544,7 @@ class ContentEditPage:
             if isinstance(ex, ContentNotFound | ContentForbidden):
                 raise
             shown = {**shown_as_posted(opened, fields), "slug": one(form, "slug")}
-            conflict = status_of(ex) == falcon.HTTP_409 and "version" in ex.message.lower()
+            conflict = isinstance(ex, VersionConflict)
             if conflict:
                 # The typed values are shown with the version they were made on: saving them
                 # again is refused again, never a silent overwrite of the other change.

@@ -26,7 +26,7 @@ from app.admin.pages import one, read_form, redirect
 from app.api.access import access
 from app.services.cache import Namespace, invalidate
 from app.services.content import writes
-from app.services.content.errors import ContentConflict, ContentInvalid
+from app.services.content.errors import ContentConflict, ContentInvalid, VersionConflict
 from app.services.content.versions import current_version, get_version, list_versions
 
 LIST_LIMIT = 100
@@ -120,7 +120,7 @@ class VersionPage:
         try:
             writes.restore_version(req.context.user, id, version, expected)
         except ContentConflict as ex:
-            if "ersion" in ex.message:
+            if isinstance(ex, VersionConflict):
                 self.render(req, resp, found, content, version, status_of(ex),
                             "The item changed since this page was opened; compare again before restoring.")
                 return
@@ -129,11 +129,12 @@ class VersionPage:
             self.render(req, resp, found, content, version, status_of(ex), ex.message, problem_lines(ex.details))
             return
         except ContentInvalid as ex:
-            # The version no longer fits the collection's schema: say which fields and why.
-            reasons = "; ".join(f"{p.get('field')}: {p.get('message')}" for p in ex.details or []
-                                if isinstance(p, dict))
+            # The version no longer fits the collection's schema: say which fields and why, a
+            # line each as a taken slug's (the refusal's own words when it names none).
+            lines = problem_lines(ex.details)
             self.render(req, resp, found, content, version, status_of(ex),
-                        f"This version does not fit the collection's schema now ({reasons or ex.message}).")
+                        "This version does not fit the collection's schema now"
+                        + (":" if lines else f" ({ex.message})."), lines)
             return
         invalidate(self._cache, Namespace.CONTENT)
         redirect(resp, f"/admin/content/{found.name}/{id}?moved=version-restored")

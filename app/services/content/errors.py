@@ -25,6 +25,11 @@ class ContentConflict(ContentError):
     kind = CONFLICT
 
 
+class VersionConflict(ContentConflict):
+    """The item changed since the caller read it (a stale version), as opposed to a slug
+    or a state in the way: reading it again is what to do."""
+
+
 class ContentInvalid(ContentError):
     """Invalid fields; ``details`` is ``[{"field", "message"}]``."""
 

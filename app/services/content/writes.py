@@ -63,6 +63,7 @@ from app.services.content.errors import (
     ContentForbidden,
     ContentInvalid,
     ContentNotFound,
+    VersionConflict,
 )
 from app.services.content.history import (
     DEFAULT_WORKFLOW_ID,
@@ -348,7 +349,7 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
         user: the acting Principal.
         content_id: the content's id.
         fields: any of title, slug, status, data, featured_image_id, meta_title, meta_description.
-        expected_version: the ``version_number`` the client edited (stale: ContentConflict),
+        expected_version: the ``version_number`` the client edited (stale: VersionConflict),
             ``UNVERSIONED`` when it had none.
         metadata: extra history metadata.
         request_id: the request's id, for the log row of a status change.
@@ -527,7 +528,7 @@ def _check_editable(user, content, expected_version):
     if not may_edit(user, content):
         refuse(user, content, "You may only change your own content")
     if _stale(expected_version, content.version_number):
-        raise ContentConflict(
+        raise VersionConflict(
             "Version conflict: the content was changed since you read it",
             {"current_version": content.version_number,
              "your_version": None if expected_version is UNVERSIONED else expected_version},
@@ -585,7 +586,7 @@ def _write_update(user, content, values, metadata, workflow_id=None):
     except peewee.IntegrityError as ex:
         raise _slug_conflict(values["slug"]) from ex
     if changed != 1:
-        raise ContentConflict("Version conflict: the content was changed meanwhile; reload it and retry")
+        raise VersionConflict("Version conflict: the content was changed meanwhile; reload it and retry")
     updated = load_for_write(content.id)
     record_version(updated, user.id, now)
     to_state = state_of(updated)
