@@ -19,6 +19,7 @@ from app.services.content.fields import QueryError, resolve_field
 from app.services.content.filters import Condition, Group
 from app.services.content.query import list_content, parse_list_params
 from app.services.content.search import parse_search
+from app.services.errors import BAD_REQUEST, ServiceError
 
 SNIPPET_LENGTH = 200
 SNIPPET_LEAD = 60  # characters kept before the first match
@@ -28,6 +29,17 @@ _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 _ID = resolve_field("id", "ids")
 _COLLECTION = resolve_field("collection_id", "filters.collections")
+
+
+class InvalidFilters(ServiceError):
+    """400: a filter the body's types accept but the list cannot read (a date that is no
+    date); ``details`` is ``[{field, message, ...}]`` on the body's fields, as a 422 of the
+    same body names them: they are not the content list's query parameters it was read as."""
+
+    kind = BAD_REQUEST
+
+    def __init__(self, problems):
+        super().__init__("Invalid search filters", problems)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +70,7 @@ def list_params(scope, filters, *, query=None, sort="relevance", limit, offset=0
     """The ListParams of a search (``query``, by ``sort``) or of a read of ranked ``ids``, for ``scope``.
 
     Raises:
-        QueryError: a filter is invalid (its problems name the body's fields);
+        InvalidFilters: a filter is invalid (its problems name the body's fields);
         NotPermitted: ``filters.statuses`` asks for more than ``scope`` may read.
     """
     params = {"limit": str(limit), "offset": str(offset)}
@@ -77,8 +89,7 @@ def list_params(scope, filters, *, query=None, sort="relevance", limit, offset=0
     try:
         parsed = parse_list_params(params, scope)
     except QueryError as ex:
-        raise QueryError([{**problem, "parameter": _body_field(problem["parameter"], names)}
-                          for problem in ex.problems]) from None
+        raise InvalidFilters([_field_problem(problem, names) for problem in ex.problems]) from None
     extra = []
     if several:  # bound values, as many as there are collections (the where text is bounded)
         extra.append(Condition(_COLLECTION, "in", padded(filters.collection_ids), "filters.collections"))
@@ -123,6 +134,12 @@ def _conditions(filters):
         conditions.append({"field": "title", "operator": "like", "value": filters.title_holds})
         names.append("q")
     return conditions, names
+
+
+def _field_problem(problem, names):
+    """A list parameter's ``{parameter, message, ...}`` as the body field's ``{field, message, ...}``."""
+    found = {key: value for key, value in problem.items() if key != "parameter"}
+    return {"field": _body_field(problem["parameter"], names), **found}
 
 
 def _body_field(parameter, names):

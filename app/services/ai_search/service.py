@@ -67,7 +67,7 @@ def search(request, scope, settings, index, user=None):
         user: the caller's Principal (None: anonymous), whose media files are searched.
 
     Raises:
-        UnknownCollections; QueryError and NotPermitted (``keyword.list_params``).
+        UnknownCollections; InvalidFilters and NotPermitted (``keyword.list_params``).
     """
     started = time.perf_counter()
     if not settings.enabled:
