@@ -143,6 +143,14 @@ def test_a_bad_date_is_400_naming_the_field(client, site):
     assert not any("parameter" in problem for problem in answer["details"])
 
 
+def test_filters_too_long_as_a_list_filter_name_the_body_field(client, site):
+    # Twenty tags of a hundred escaped characters each fit the body's types but not the
+    # list's where text the filters become: the refusal names the body's filters, never
+    # the list's ``where`` the body has no field of.
+    answer = search(client, "red", status=400, filters={"tags": ["\x01" * 100] * 20})
+    assert [problem["field"] for problem in answer["details"]] == ["filters"]
+
+
 def test_disabled_search_finds_nothing(client, site, as_admin):
     _, admin = as_admin
     client.patch_json("/admin/api/plugins/ai-search", {"settings": {"enabled": False}}, headers=admin, status=200)

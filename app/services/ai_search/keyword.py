@@ -144,10 +144,13 @@ def _field_problem(problem, names):
 
 def _body_field(parameter, names):
     """The body field a list parameter's problem is about (the filters are the only
-    parameters the body's own validation leaves to the list's parsing)."""
+    parameters the body's own validation leaves to the list's parsing): one filter's
+    condition names its field, the ``where`` as a whole (its text too long) ``filters``."""
     found = re.match(r"where\.and\[(\d+)\]", parameter)
     if found and int(found.group(1)) < len(names):
         return names[int(found.group(1))]
+    if parameter == "where":
+        return "filters"
     return parameter
 
 
