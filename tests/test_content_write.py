@@ -300,7 +300,7 @@ def test_if_match_guards_updates_too(client, blog_collection, as_editor):
     both = client.put_json(f"/api/content/{item['id']}", {"title": "B", "version_number": 1},
                            headers={**headers, "If-Match": '"2"'}, status=400)
     assert both.json == {"error": "If-Match and version_number disagree", "details": [
-        {"field": "version_number", "message": "is 1 where If-Match names 2: give one"}]}
+        {"field": "version_number", "message": "is 1 where If-Match names version 2: send only one of the two"}]}
     assert content_row(item["id"]).title == "A"
 
 

@@ -128,9 +128,10 @@ def expected_version(req, body_version=None):
     # An item without a version_number is tagged so: the write expects it still without one.
     version = writes.UNVERSIONED if match.group(1) == UNNUMBERED else int(match.group(1))
     if body_version is not None and body_version != version:
-        named = "an item without one" if version is writes.UNVERSIONED else version
+        named = "an item without a version_number" if version is writes.UNVERSIONED else f"version {version}"
         raise bad_request("If-Match and version_number disagree", [{
-            "field": "version_number", "message": f"is {body_version} where If-Match names {named}: give one"}])
+            "field": "version_number",
+            "message": f"is {body_version} where If-Match names {named}: send only one of the two"}])
     return version
 
 
