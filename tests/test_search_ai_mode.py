@@ -33,8 +33,10 @@ DOCS = [  # (slug, collection, status, title, body); item i created START + i da
 ]
 
 
-# The test's stack with an ``[ai]`` binding on the test's embeddings server.
-env = ai_env_fixture(batch_size=8, timeout=1)
+# The test's stack with an ``[ai]`` binding on the test's embeddings server. The timeout is
+# what a hanging model costs a test; a second was too short for a busy 2-core machine, where
+# the server's ordinary answer came late and the indexing of the fixture failed.
+env = ai_env_fixture(batch_size=8, timeout=3)
 
 
 @pytest.fixture
