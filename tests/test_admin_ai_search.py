@@ -29,7 +29,7 @@ PAGE = "/admin/plugins/ai-search"
 
 
 # The test's stack with an ``[ai]`` binding on the test's embeddings server.
-env = ai_env_fixture(batch_size=8, timeout=2)
+env = ai_env_fixture(batch_size=8)  # the default timeout: no test here waits on a hanging model
 
 
 @pytest.fixture
