@@ -39,6 +39,7 @@ from app.api.collections import (
 from app.api.errors import SERVICE_ERROR_STATUS, APIError
 from app.services import collections
 from app.services.cache import Namespace, invalidate
+from app.services.content.validation import schema_properties
 from app.services.errors import ServiceError, validation_detail
 
 DONE = {"created": "Collection created.", "saved": "Saved.", "activated": "Collection activated.",
@@ -98,8 +99,7 @@ def _schema(rows, own_name, stored=None, found=()):
         found: the form's other problems (a new collection's name), listed first in the
             422, which they make even when the rows are right.
     """
-    properties = stored.get("properties") if isinstance(stored, dict) else None
-    too_many = row_limit_problem(rows, stored=len(properties) if isinstance(properties, dict) else 0)
+    too_many = row_limit_problem(rows, stored=len(schema_properties(stored) or {}))
     if too_many is not None:
         # Nothing more is checked: each row is shown again as typed, and the limit says what to do.
         raise FormProblem(falcon.HTTP_422, "Validation failed", [*found, too_many])
