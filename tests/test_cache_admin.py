@@ -147,7 +147,7 @@ def test_warming_one_namespace_fills_only_its_reads(client, site, admin):
 def test_a_namespace_of_per_request_entries_cannot_be_warmed(client, admin, namespace):
     body = client.post(f"/admin/api/cache/warm/{namespace}", headers=admin, status=422).json
     assert body["error"] == f"The {namespace} namespace cannot be warmed"
-    assert body["details"][0]["field"] == "namespace" and "collections, content" in body["details"][0]["message"]
+    assert body["details"][0]["parameter"] == "namespace" and "collections, content" in body["details"][0]["message"]
 
 
 # ---------------------------------------------------------------- X-Cache-TTL

@@ -174,7 +174,7 @@ class WarmResource:
         name = _namespace(namespace)
         if name not in WARMERS:
             raise unprocessable(f"The {name} namespace cannot be warmed", [{
-                "field": "namespace",
+                "parameter": "namespace",
                 "message": f"its entries are each read by a request (an item, a session, a setting); "
                            f"warmable: {', '.join(WARMERS)}",
             }])

@@ -146,7 +146,7 @@ PARAMETER_PROBLEM = {
     "type": "object", "required": ["parameter", "message"],
     "properties": {"parameter": {"type": "string"}, "message": {"type": "string"},
                    "allowed": {"type": "array", "description": "the values it takes, when they are few"}},
-    "description": "A query parameter's problem, with any keys saying more",
+    "description": "A query parameter's or path segment's problem, with any keys saying more",
 }
 ITEM_REFUSAL = {
     "type": "object", "required": ["id", "status", "error"],
