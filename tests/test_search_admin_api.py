@@ -173,7 +173,8 @@ def test_reindex_refusals(client, admin, site, embeddings_server):
     post = f"{API}/reindex"
     asked = len(embeddings_server.requests)
     assert client.post_json(post, {"collection_id": "col-nope"}, headers=admin, status=404).json == {
-        "error": "No collection has that id"}
+        "error": "No collection has that id",
+        "details": [{"field": "collection_id", "message": "names no collection", "collection_id": "col-nope"}]}
     client.post(post, "{not json", headers={**admin, "Content-Type": "application/json"}, status=400)
     for body in ({}, {"collection_id": ""}, {"collection_id": 7}, {"collection_id": "x" * 101},
                  {"collection_id": "col-blog", "extra": 1}, []):

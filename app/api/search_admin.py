@@ -47,6 +47,14 @@ MODEL_DOWN = ("The embeddings model could not answer: what was embedded before i
               "try again once it answers")
 
 
+class NoSuchCollection(APIError):
+    """404: the body's ``collection_id`` names no collection; ``details`` names the field."""
+
+    def __init__(self, collection_id):
+        super().__init__(falcon.HTTP_404, "No collection has that id", [{
+            "field": "collection_id", "message": "names no collection", "collection_id": collection_id}])
+
+
 class NotIndexed(APIError):
     """409: the plugin keeps no vectors of the collection, so it cannot be re-indexed;
     ``details`` names the body's ``collection_id`` as every field's problem is named."""
@@ -127,7 +135,7 @@ def checked_for_reindex(index, collection_id):
     if index is None:
         raise not_found(NO_BINDING)
     if not overview.collection_exists(collection_id):
-        raise not_found("No collection has that id")
+        raise NoSuchCollection(collection_id)
     if not overview.vectors_wanted(collection_id):
         raise NotIndexed(collection_id)
 
