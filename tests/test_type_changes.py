@@ -127,6 +127,24 @@ def test_each_narrowing_change_is_refused_while_values_do_not_fit(app_client, ad
     assert Collection.get_by_id(shop.id).schema == schema_with(price=old)
 
 
+@pytest.mark.parametrize("old, new, value, key", [
+    ({"type": "number"}, {"type": "string"}, 2, "type"),
+    ({"type": "select", "enum": ["a", "b"]}, {"type": "multiselect", "enum": ["a", "b"]}, "a", "type"),
+    ({"type": "reference", "collection": "shop"}, {"type": "reference", "collection": "shop", "multiple": True},
+     "an-id", "multiple"),
+    ({"type": "media", "multiple": True}, {"type": "media"}, ["m1"], "multiple"),
+    ({"type": "select", "enum": [1, 2, 3]}, {"type": "select", "enum": ["1", "2", "3"]}, 2, "enum"),
+])
+def test_a_refused_change_names_the_key_that_narrowed_the_field(app_client, admin, old, new, value, key):
+    user, headers = admin
+    shop = create_collection("shop", schema_with(price=old))
+    items_holding(shop, user, [value])
+
+    [details] = patch_schema(app_client, headers, shop, schema_with(price=new), 409).json["details"]
+
+    assert details["field"] == f"schema.properties.price.{key}"
+
+
 # (old field, new field, stored values the new type takes, or that are no value)
 ALLOWED = [
     ({"type": "string"}, {"type": "number"}, [None, ..., "", 3, 4.5]),

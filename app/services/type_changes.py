@@ -132,6 +132,7 @@ class TypeChange:
     before: str  # the old type, as ``type_label`` shows it
     after: str
     accepts: frozenset  # the JSON kinds the new type accepts
+    key: str = "type"  # the field's schema key whose change narrowed it (``changed_key``)
 
 
 @dataclass(frozen=True)
@@ -144,8 +145,9 @@ class Conflict:
 
     def detail(self):
         """This conflict as an item of the error's ``details``: the problem of the field's
-        ``type`` in the request's ``schema``, as a 422 names a field, and what the items hold."""
-        return {"field": f"schema.properties.{self.change.field}.type", "message": self.message(),
+        ``type`` (or of the key that narrowed it) in the request's ``schema``, as a 422 names
+        a field, and what the items hold."""
+        return {"field": f"schema.properties.{self.change.field}.{self.change.key}", "message": self.message(),
                 "from": self.change.before, "to": self.change.after, "items": self.items,
                 "example_ids": list(self.example_ids), "accepts": kind_names(self.change.accepts)}
 
@@ -160,7 +162,8 @@ class FieldTypeConflict(ServiceError):
     """A schema save refused: items hold values a field's new type does not accept (409).
 
     ``details`` lists ``{field, message, from, to, items, example_ids, accepts}``, one per
-    field, ``field`` being the path of its type in the request (``schema.properties.<name>.type``).
+    field, ``field`` being the path in the request of the key that narrowed it
+    (``schema.properties.<name>.type``, or ``.multiple`` or ``.enum`` when the type stayed).
     """
 
     kind = CONFLICT
@@ -228,9 +231,21 @@ def kind_names(kinds):
 def type_changes(old_schema, new_schema):
     """The fields of both schemas whose new type accepts less than the old one, in the new order."""
     before, after = schema_properties(old_schema) or {}, schema_properties(new_schema) or {}
-    return [TypeChange(name, type_label(before[name]), type_label(config), accepted_kinds(config))
+    return [TypeChange(name, type_label(before[name]), type_label(config), accepted_kinds(config),
+                       changed_key(before[name], config))
             for name, config in after.items()
             if name in before and not accepted_kinds(before[name]) <= accepted_kinds(config)]
+
+
+def changed_key(before, after):
+    """The key of a narrowed field's definition that a client changed to narrow it: ``type``,
+    or, when the type stayed, ``multiple`` (a choice or reference made a list, or a list made
+    single) or ``enum`` (a choice whose options are of other kinds now)."""
+    if not (isinstance(before, dict) and isinstance(after, dict)) or before.get("type") != after.get("type"):
+        return "type"
+    if (before.get("multiple") is True) != (after.get("multiple") is True):
+        return "multiple"
+    return "enum" if before.get("enum") != after.get("enum") else "type"
 
 
 def for_schema_change(query):
