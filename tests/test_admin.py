@@ -440,6 +440,22 @@ def test_dashboard_leaves_deactivated_collections_out_as_all_content_does(browse
     browser.get(f"/admin/content/archive/{withdrawn.id}", status=404)
 
 
+@pytest.mark.parametrize("role", ["editor", "admin"])
+def test_dashboard_marks_a_deactivated_collection_and_links_its_settings(browser, signed_in_as, posts, role):
+    user = signed_in_as(role)
+    archive = create_collection("archive", SCHEMA, display_name="Archive", is_active=False)
+    insert_content(user, archive, title="Withdrawn")
+    page = browser.get("/admin")
+    [row] = page.html.select("main tr[data-inactive]")
+    assert row.select_one("td").get_text(" ", strip=True) == "Archive inactive"
+    assert row.select("td")[1].get_text() == "1"
+    # Its content list is not found while it is inactive; its settings page reactivates it.
+    assert [a["href"] for a in row.select("a")] == ["/admin/collections/archive"]
+    browser.get("/admin/content/archive", status=404)
+    browser.get("/admin/collections/archive", status=200)
+    assert page.html.select_one("main a[href='/admin/content/posts']") is not None
+
+
 def test_dashboard_for_authors_shows_no_totals(browser, signed_in_as, posts):
     author = signed_in_as("author")
     other = create_user("author")

@@ -44,9 +44,9 @@ def test_stats_count_live_content_media_and_users(client, blog_collection, as_au
         "byStatus": {"draft": 2, "published": 3, "archived": 1},
         "deleted": 1,
         "byCollection": [
-            {"id": blog_collection.id, "name": "blog", "display_name": "Blog Posts", "count": 5},
-            {"id": news.id, "name": "news", "display_name": "News", "count": 1},
-            {"id": "col-old", "name": "old", "display_name": "Old", "count": 0},
+            {"id": blog_collection.id, "name": "blog", "display_name": "Blog Posts", "is_active": True, "count": 5},
+            {"id": news.id, "name": "news", "display_name": "News", "is_active": True, "count": 1},
+            {"id": "col-old", "name": "old", "display_name": "Old", "is_active": False, "count": 0},
         ],
     }
     assert stats["media"] == {"count": 2, "totalSize": 400, "avgSize": 200}

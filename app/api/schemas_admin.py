@@ -139,11 +139,13 @@ class FolderChecked(Closed):
 
 
 class CollectionCount(Closed):
-    """Live items of one collection."""
+    """Live items of one collection; ``is_active`` false for a deactivated one, whose items
+    the content lists leave out."""
 
     id: str
     name: str
     display_name: str
+    is_active: bool
     count: int
 
 

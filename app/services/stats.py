@@ -12,7 +12,12 @@ from app.services.content.writes import STATUSES
 
 
 def content_stats():
-    """``{total, byStatus, deleted, byCollection}`` in two grouped queries."""
+    """``{total, byStatus, deleted, byCollection}`` in two grouped queries.
+
+    Every stored item counts, a deactivated collection's too (it keeps its items, and they
+    come back with it); ``byCollection`` says which collections are active, since the
+    content pages and lists leave the others out.
+    """
     live = Content.deleted_at.is_null()
     by_status = dict.fromkeys(STATUSES, 0)
     deleted = 0
@@ -27,9 +32,10 @@ def content_stats():
         else:
             deleted += count
     per_collection = (
-        Collection.select(Collection.id, Collection.name, Collection.display_name, fn.COUNT(Content.id))
+        Collection.select(Collection.id, Collection.name, Collection.display_name, Collection.is_active,
+                          fn.COUNT(Content.id))
         .join(Content, JOIN.LEFT_OUTER, on=((Content.collection == Collection.id) & live))
-        .group_by(Collection.id, Collection.name, Collection.display_name)
+        .group_by(Collection.id, Collection.name, Collection.display_name, Collection.is_active)
         .order_by(Collection.name)
         .tuples()
     )
@@ -38,8 +44,8 @@ def content_stats():
         "byStatus": by_status,
         "deleted": deleted,
         "byCollection": [
-            {"id": cid, "name": name, "display_name": display, "count": count}
-            for cid, name, display, count in per_collection
+            {"id": cid, "name": name, "display_name": display, "is_active": bool(active), "count": count}
+            for cid, name, display, active, count in per_collection
         ],
     }
 
