@@ -79,6 +79,16 @@ def test_a_requests_secret_is_filtered_before_it_reaches_the_export(client, as_e
     exported = client.get("/admin/api/logs/export?format=json&search=/api/collections", headers=headers).json
     [entry] = [entry for entry in exported["data"] if entry["url"].startswith("/api/collections?")]
     assert entry["url"] == "/api/collections?token=[FILTERED]&apiKey=[FILTERED]&page=1"
+
+
+def test_a_secret_parameter_whose_name_is_percent_encoded_is_filtered_too(client, as_editor, held):
+    _, headers = as_editor
+    # The app reads %74oken as token; no other text of the query names a secret.
+    client.get("/api/collections?%74oken=mailed1&page=1", status=200)
+    flush_process_buffer()
+    exported = client.get("/admin/api/logs/export?format=json&search=/api/collections", headers=headers).json
+    [entry] = [entry for entry in exported["data"] if entry["url"].startswith("/api/collections?")]
+    assert entry["url"] == "/api/collections?%74oken=[FILTERED]&page=1"
     assert SystemLog.get_by_id(entry["id"]).url == entry["url"]  # filtered as written, not only as shown
     assert set(entry) == set(client.get(f"/admin/api/logs/{entry['id']}", headers=headers).json["data"])
 

@@ -91,7 +91,9 @@ class RequestInfo(NamedTuple):
 def redact_query(query):
     """``query`` (a query string without ``?``) with the value of each ``SECRET_PARAMETER``
     replaced by ``REDACTED``; the other parameters, their order and their encoding as they were."""
-    if not query or not SECRET_PARAMETER.search(query):
+    # The cheap look reads the raw text, so only a query without escapes may skip the parts:
+    # a name may be percent-encoded (``%74oken``), which the app reads as ``token``.
+    if not query or ("%" not in query and not SECRET_PARAMETER.search(query)):
         return query
     parts = query.split("&")
     for index, part in enumerate(parts):
