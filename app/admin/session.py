@@ -18,7 +18,14 @@ from app.api.access import access
 from app.api.auth import RESET_MESSAGE, redeem_token, sign_out, start_session
 from app.api.sign_in_redirect import REASON_EXPIRED, REASON_REQUIRED
 from app.services import users
-from app.services.accounts import EMAIL_PATTERN, MAX_EMAIL_LENGTH, InvalidCredentials, WeakPassword, is_username
+from app.services.accounts import (
+    EMAIL_PATTERN,
+    MAX_EMAIL_LENGTH,
+    InvalidCredentials,
+    WeakPassword,
+    is_username,
+    mail_issued,
+)
 from app.services.cache import Namespace
 from app.services.display_names import person_name
 from app.services.errors import ServiceError
@@ -344,7 +351,6 @@ class ForgotPasswordPage:
             self._renderer.page(req, resp, "forgot_password.html", status=falcon.HTTP_429, sent=None,
                                 error=_refused(ex))
             return
-        mail = self._accounts.request_password_reset(email)
-        if mail is not None:
-            req.context.ctx.wait_until(self._mailer, mail)
+        # After the response, as the API's route does (``mail_issued``).
+        req.context.ctx.wait_until(mail_issued, self._accounts.request_password_reset, self._mailer, email)
         self._renderer.page(req, resp, "forgot_password.html", sent=RESET_MESSAGE + ".", error=None)

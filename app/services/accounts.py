@@ -29,6 +29,7 @@ from typing import Annotated
 import msgspec
 import peewee
 
+from app.db.database import release_connection
 from app.db.models import User, database, now_ms
 from app.services.api_tokens import revoke_tokens_of
 from app.services.cache import Namespace, invalidate
@@ -145,6 +146,25 @@ def log_mailer(mail):
     ``mailer`` is that callable.
     """
     log.warning("%s for %s: %s", mail.subject, mail.email, mail.link)
+
+
+def mail_issued(issue, mailer, *args):
+    """Run ``issue(*args)``, a lookup of an address's account that writes a one-time secret
+    and gives the Mail carrying it (or None), then send that mail with ``mailer``.
+
+    Queued with ``ctx.wait_until`` for every address alike: the lookup and the write happen
+    after the response, so the answer takes the same time whether or not the address has
+    an account. The connection goes back to the pool before the mail is sent, so a slow
+    mail server holds none.
+    """
+    db = database.obj
+    try:
+        mail = issue(*args)
+    finally:
+        if db is not None:
+            release_connection(db)
+    if mail is not None:
+        mailer(mail)
 
 
 def normalize_email(email):

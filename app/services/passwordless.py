@@ -40,9 +40,9 @@ from dataclasses import dataclass
 
 from peewee import fn
 
-from app.db.database import locked, release_connection
+from app.db.database import locked
 from app.db.models import DAY_MS, HOUR_MS, MagicLink, OtpCode, User, database, new_id, now_ms
-from app.services.accounts import Mail, normalize_email
+from app.services.accounts import Mail, mail_issued, normalize_email
 from app.services.identity import hash_token
 from app.services.secret_keys import derived_key
 
@@ -77,20 +77,9 @@ def active_user(email):
 
 
 def send_secret(issuer, email, policy, mailer):
-    """Issue a code or link (``issuer``: SignInCodes, SignInLinks) for ``email`` and mail it.
-
-    Run after the response (``ctx.wait_until``) for every address alike: the account lookup
-    and the write happen there, so the answer takes the same time whether or not ``email``
-    has an account. The connection goes back to the pool before the mail is sent.
-    """
-    db = database.obj
-    try:
-        mail = issuer.issue(email, policy)
-    finally:
-        if db is not None:
-            release_connection(db)
-    if mail is not None:
-        mailer(mail)
+    """Issue a code or link (``issuer``: SignInCodes, SignInLinks) for ``email`` and mail it,
+    after the response, for every address alike (``mail_issued``)."""
+    mail_issued(issuer.issue, mailer, email, policy)
 
 
 def _lock_active(user_id, email=None):
