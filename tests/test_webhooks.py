@@ -260,10 +260,19 @@ def test_the_attempt_connects_to_the_address_that_was_checked(env, admin, receiv
     assert [host for host, _ in dialed] == ["93.184.216.34"] and receiver.received == []
 
 
-@pytest.mark.parametrize("url", ["http://example.com:99999/x", "http://[::1/x"])
-def test_a_malformed_url_is_a_422(web, admin, url):
+@pytest.mark.parametrize(("url", "said"), [
+    ("http://example.com:99999/x", "not a valid URL"), ("http://[::1/x", "not a valid URL"),
+    ("ftp://example.com/x", "http or https"), ("http://example.com:0/x", "port 0"),
+    ("https://user:hunter2@example.com/x", "user name or password"),
+    ("https://token@example.com/x", "user name or password"), ("https://@example.com/x", "user name or password"),
+])
+def test_a_malformed_url_is_a_422(web, admin, receiver, url, said):
     response = web.post_json("/admin/api/webhooks", {"url": url, "events": ["*"]}, headers=admin, status=422)
-    assert response.json["details"][0]["field"] == "url"
+    [problem] = response.json["details"]
+    assert problem["field"] == "url" and said in problem["message"] and "hunter2" not in response.text
+    hook = register(web, admin, receiver.url, events=["*"])
+    web.patch_json(f"/admin/api/webhooks/{hook['data']['id']}", {"url": url}, headers=admin, status=422)
+    assert [kept["url"] for kept in web.get("/admin/api/webhooks", headers=admin).json["data"]] == [receiver.url]
 
 
 def test_an_edit_that_takes_a_published_item_offline_says_so(web, admin, receiver):

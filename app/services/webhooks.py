@@ -111,13 +111,8 @@ def check_target(url, allow_private):
     Raises:
         InvalidWebhook: naming ``url``.
     """
-    try:
-        parts = urlsplit(url)
-        port = _port(parts)
-    except ValueError as ex:  # a port out of range, an unclosed [IPv6 literal
-        raise InvalidWebhook("url", f"is not a valid URL ({ex})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidWebhook("url", "must be an http or https URL")
+    parts = _parsed(url)
+    port = _port(parts)
     if allow_private:
         return parts, None
     try:
@@ -130,6 +125,34 @@ def check_target(url, allow_private):
             raise InvalidWebhook("url", f"{parts.hostname} is a private or loopback address; "
                                         "WEBHOOKS_ALLOW_PRIVATE_TARGETS allows it")
     return parts, addresses[0]
+
+
+def check_new_url(url, allow_private):
+    """``check_target`` for a URL being registered or changed to, after what only a new URL
+    is refused for: a port 0 (read as the scheme's port, which the URL does not say) and
+    credentials (``user:password@``), which would be stored and listed to every admin as
+    part of the URL and never sent: a receiver knows the sender by the signature. Endpoints
+    stored before these checks keep being delivered to."""
+    parts = _parsed(url)
+    if parts.port == 0:
+        raise InvalidWebhook("url", "port 0 is no port to connect to")
+    if "@" in parts.netloc:
+        raise InvalidWebhook("url", "must not carry a user name or password (user:password@); "
+                                    "receivers check the signature instead")
+    check_target(url, allow_private)
+
+
+def _parsed(url):
+    """The parts of ``url``; InvalidWebhook unless it is an http(s) URL with a host and a
+    port in range."""
+    try:
+        parts = urlsplit(url)
+        _port(parts)
+    except ValueError as ex:  # a port out of range, an unclosed [IPv6 literal
+        raise InvalidWebhook("url", f"is not a valid URL ({ex})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidWebhook("url", "must be an http or https URL")
+    return parts
 
 
 def _port(parts):
@@ -157,7 +180,7 @@ def create_webhook(url, events, allow_private, secret=None, active=True, descrip
     for the other changes below.
     """
     check_events(events)
-    check_target(url, allow_private)
+    check_new_url(url, allow_private)
     webhook = Webhook.create(url=url, events=list(events), secret=secret or secrets.token_urlsafe(32),
                              is_active=active, description=description, created_by=user_id)
     _changed(cache)
@@ -178,7 +201,7 @@ def update_webhook(webhook_id, changes, allow_private, cache=None):
     if "events" in changes:
         check_events(changes["events"])
     if "url" in changes:
-        check_target(changes["url"], allow_private)
+        check_new_url(changes["url"], allow_private)
     if changes:
         Webhook.update({**changes, "updated_at": now_ms()}).where(Webhook.id == webhook.id).execute()
         _changed(cache)
