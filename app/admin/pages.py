@@ -128,13 +128,14 @@ class Renderer:
         self.user_name = _email_name  # ``(user) -> str``: how the nav names the signed-in user
 
     def page(self, req, resp, template, status=falcon.HTTP_200, **values):
-        """Render ``template`` into ``resp`` as an HTML page with ``status``."""
+        """Render ``template`` into ``resp`` as an HTML page with ``status``; ``page_cap``
+        (``LAST_PAGE``) tells a list's pager which page number stands for any number past it."""
         if template in CONTENT_TEMPLATES:
             req.context.shows_content = True  # its headers: CONTENT_PAGE_HEADERS
         user = getattr(req.context, "user", None)
         self._pages.render(req, resp, template, status, user=user, csrf_token=self.csrf.token_for(req, resp),
                            plugin_nav=self.plugin_nav(user), user_name=self.user_name(user) if user else "",
-                           **values)
+                           page_cap=LAST_PAGE, **values)
 
 
 def _no_plugin_nav(user):
@@ -155,8 +156,9 @@ def read_form(req):
 
 
 # The last page a list reads: no list holds a million pages, so this one is past the last
-# page of every list, and a page asked for past it is read as it (its pager says it is past
-# the last page and links back there) rather than as the first.
+# page of every list, and a page asked for past it is read as it (its pager says the page
+# asked for is past the last page, naming no number, and links back there) rather than as
+# the first.
 LAST_PAGE = 10**6 - 1
 
 
