@@ -5,14 +5,16 @@
 // The region says the server's own words when the answer has some: the `error` of a JSON
 // `{error, details}` envelope (with each detail's parameter or field and message), or the
 // text of the `role="alert"` element of an HTML fragment the app renders for the page (such
-// as the row naming the filters POST /admin/logs/search could not read). Only text goes
+// as the row naming the filters POST /admin/logs/search could not read), or of the list
+// region a refused list filter's answer draws (see refusedListRegion). Only text goes
 // in: the fragment is parsed in a detached document (no script runs, nothing loads), its
 // script, style and template elements dropped, and its text read, so no server markup is
-// ever inserted here; swapping the fragment itself is the page's choice, through its htmx
-// responseHandling. A fragment without such an element, and a whole page (the admin's
-// error page, a proxy's), say no more than their status, so the status's own message is
-// shown for them; for a lost session, a refusal, a body too large and too many requests
-// that message wins over an envelope's words too (they say what to do).
+// ever inserted here; swapping the answer itself is the page's choice (a list region's
+// data-shows-refusals, or an htmx responseHandling). A fragment without such an element,
+// and a whole page (the admin's error page, a proxy's), say no more than their status, so
+// the status's own message is shown for them; for a lost session, a refusal, a body too
+// large and too many requests that message wins over an envelope's words too (they say
+// what to do).
 (function () {
   "use strict";
   const MAX_TEXT = 500; // a message, not a page: longer text is cut
@@ -80,7 +82,12 @@
     if (!content || isWholePage(text, content)) {
       return ""; // a whole page, not a fragment meant for this one
     }
-    const found = content.querySelector("[role=alert]");
+    return alertMessage(content);
+  }
+
+  // The text of the role="alert" element inside `container`, its list items joined by "; ".
+  function alertMessage(container) {
+    const found = container.querySelector("[role=alert]");
     if (!found) {
       return "";
     }
@@ -102,9 +109,41 @@
     return "";
   }
 
+  // A list region marked data-shows-refusals (the content lists' results) shows a filter the
+  // server refuses once the page has loaded as loading the list's URL shows it: that answer
+  // (400 or 422) is the list's page, whose region holds the list as the server could draw it
+  // and a line saying why, and its region replaces this one as a 200's does. htmx swaps no
+  // 4xx by default: only these are swapped, and only when the answer holds such a region of
+  // the same id (the admin's error page, a proxy's, hold none). Any other failure (a lost
+  // session's HX-Redirect, a refusal, a server error) leaves the list as it was. The answer
+  // stays an error, so the alert region says the region's own line as well.
+  const SHOWN_REFUSALS = [400, 422];
+  const refusalLines = new WeakMap(); // a swapped refusal's request -> its list's line
+
+  // The region a refused list request's answer draws for the page's `target`, else null. The
+  // answer is parsed in a detached document: no script runs, nothing loads.
+  function refusedListRegion(xhr, target, answer) {
+    const type = (xhr.getResponseHeader("Content-Type") || "").toLowerCase();
+    if (!SHOWN_REFUSALS.includes(xhr.status) || !type.startsWith("text/html") ||
+        !(target instanceof Element) || !target.id || !target.hasAttribute("data-shows-refusals")) {
+      return null;
+    }
+    const drawn = new DOMParser().parseFromString(answer || "", "text/html").getElementById(target.id);
+    return drawn && drawn.hasAttribute("data-shows-refusals") ? drawn : null;
+  }
+
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const detail = event.detail;
+    const drawn = refusedListRegion(detail.xhr, detail.target, detail.serverResponse);
+    if (drawn) {
+      detail.shouldSwap = true;
+      refusalLines.set(detail.xhr, alertMessage(drawn));
+    }
+  });
+
   document.addEventListener("htmx:responseError", (event) => {
     const xhr = event.detail.xhr;
-    say(serverMessage(xhr) || MESSAGES[xhr.status] ||
+    say(refusalLines.get(xhr) || serverMessage(xhr) || MESSAGES[xhr.status] ||
       `The server could not do that (HTTP ${xhr.status}). Try again, or reload the page.`);
   });
   document.addEventListener("htmx:sendError", () => {
