@@ -74,11 +74,13 @@ def test_secret_parameters_never_show_even_when_stored_unfiltered(client, as_edi
 
 def test_a_requests_secret_is_filtered_before_it_reaches_the_export(client, as_editor, held):
     _, headers = as_editor
-    client.get("/api/collections?token=mailed-secret&apiKey=k-secret&page=1", status=200)
+    client.get("/api/collections?token=mailed-secret&apiKey=k-secret&accessTokens=t-secret&pin=p-secret"
+               "&passphrase=s-secret&page=1", status=200)
     flush_process_buffer()
     exported = client.get("/admin/api/logs/export?format=json&search=/api/collections", headers=headers).json
     [entry] = [entry for entry in exported["data"] if entry["url"].startswith("/api/collections?")]
-    assert entry["url"] == "/api/collections?token=[FILTERED]&apiKey=[FILTERED]&page=1"
+    assert entry["url"] == ("/api/collections?token=[FILTERED]&apiKey=[FILTERED]&accessTokens=[FILTERED]"
+                            "&pin=[FILTERED]&passphrase=[FILTERED]&page=1")
 
 
 def test_a_secret_parameter_whose_name_is_percent_encoded_is_filtered_too(client, as_editor, held):

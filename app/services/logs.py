@@ -31,9 +31,9 @@ CATEGORIES = ("auth", "api", "workflow", "plugin", "media", "system", "security"
 # link's token, a presigned URL's signature and credential, an API key. Logs keep such a
 # parameter with its value replaced (as web frameworks filter parameters from their logs):
 # whoever may read the logs must not be able to use a link someone else was mailed.
-SECRET_WORDS = frozenset({"token", "secret", "password", "passwd", "pass", "pwd", "key", "apikey", "auth",
-                          "authorization", "signature", "sig", "credential", "credentials", "session", "sessionid",
-                          "jwt", "otp", "code"})
+SECRET_WORDS = frozenset({"token", "secret", "password", "passwd", "pass", "pwd", "passphrase", "pin", "key",
+                          "apikey", "auth", "authorization", "signature", "sig", "credential", "session",
+                          "sessionid", "jwt", "otp", "code"})  # and their plurals (``is_secret_name``)
 # A name's words: runs of letters or digits, camelCase split (X-Amz-Signature, api_key, apiKey).
 _NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 SECRET_PARAMETER = re.compile("|".join(sorted(SECRET_WORDS, key=len, reverse=True)), re.I)  # a cheap first look
@@ -104,8 +104,13 @@ def redact_query(query):
 
 
 def _names_a_secret(name):
-    """Whether a word of ``name`` is one of ``SECRET_WORDS`` (``author`` and ``zipcode`` are not)."""
-    return any(word.lower() in SECRET_WORDS for word in _NAME_WORD.findall(name))
+    """Whether a word of ``name`` is one of ``SECRET_WORDS`` or its plural (``author`` and
+    ``zipcode`` are not)."""
+    return any(_secret_word(word.lower()) for word in _NAME_WORD.findall(name))
+
+
+def _secret_word(word):
+    return word in SECRET_WORDS or (word.endswith("s") and word[:-1] in SECRET_WORDS)
 
 
 def level_of_status(status):
