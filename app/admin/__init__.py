@@ -59,6 +59,7 @@ from app.admin.sonicjs_paths import register as register_sonicjs_paths
 from app.admin.tokens import RevokeTokenAction, TokensPage
 from app.admin.user_edit import CancelInvitationAction, NewUserPage, ResendInvitationAction, UserPage
 from app.admin.users import DeactivateAction, InviteAction, ReactivateAction, RoleAction, UsersPage
+from app.admin.users_export import UsersExport
 from app.admin.versions import VersionPage, VersionsPage
 from app.api.content_versions import MAX_VERSION
 from app.api.rate_limits import Guard
@@ -119,13 +120,14 @@ def register(routes):
 
 
 def _register_users(routes, renderer):
-    """The users list and its actions, a user's page, and creating users."""
+    """The users list, its actions and its export, a user's page, and creating users."""
     services, cache = routes.services, routes.services.cache
     accounts, mailer = services.accounts, services.mailer
     users_page = UsersPage(renderer)
     routes.add_page("/admin/users", users_page)
     routes.add_page("/admin/users/invite", InviteAction(users_page, accounts, mailer, cache))
     routes.add_page("/admin/users/new", NewUserPage(renderer, accounts, cache))
+    routes.add_page("/admin/users/export", UsersExport())
     routes.add_page("/admin/users/{user_id}", UserPage(renderer, accounts, cache))
     routes.add_page("/admin/users/{user_id}/role", RoleAction(users_page, cache))
     routes.add_page("/admin/users/{user_id}/deactivate", DeactivateAction(users_page, cache))

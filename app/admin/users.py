@@ -6,14 +6,19 @@ The same services and rules as ``/admin/api/users``: listing needs ``users.read`
 their own role or deactivates themselves, and the last active admin is neither demoted nor
 deactivated (409, shown on the list). A role change or deactivation ends the user's
 sessions (the service bumps their token version). Creating, editing, resending and
-cancelling invitations are in ``app.admin.user_edit``.
+cancelling invitations are in ``app.admin.user_edit``; the list's CSV download in
+``app.admin.users_export``.
 """
+
+from typing import NamedTuple
+from urllib.parse import urlencode
 
 import falcon
 
 from app.admin.pages import one, page_number, read_form, redirect, search_of
 from app.admin.session import is_email
 from app.api.access import access
+from app.api.exports import EXPORT_LIMIT
 from app.api.users import listed_users
 from app.services import users
 from app.services.accounts import DuplicateAccount
@@ -21,8 +26,40 @@ from app.services.cache import Namespace, invalidate
 from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES
 
 PAGE_SIZE = 24
+STATES = {"active": True, "inactive": False}
 DONE = {"invited": "Invitation sent.", "role": "Role changed.", "deactivated": "User deactivated.",
         "reactivated": "User reactivated.", "resent": "Invitation sent again.", "cancelled": "Invitation cancelled."}
+
+
+class UserFilters(NamedTuple):
+    """The users list's filters as the page reads them: an unknown role or status filters
+    nothing (the page shows "All" for it), as a search of only spaces does.
+
+    Attributes:
+        search: the trimmed, bounded search text, or "".
+        role: one of ``ROLES``, or "" for every role.
+        state: "active", "inactive", or "" for both.
+    """
+
+    search: str
+    role: str
+    state: str
+
+    def selection(self):
+        """``(search, role, active)`` as ``users.list_users`` and ``users.export_users`` take them."""
+        return self.search or None, self.role or None, STATES.get(self.state)
+
+    def export_url(self):
+        """The CSV download of the users these filters select (those left empty left out)."""
+        kept = {"search": self.search, "role": self.role, "status": self.state}
+        query = urlencode({name: value for name, value in kept.items() if value})
+        return "/admin/users/export" + (f"?{query}" if query else "")
+
+
+def user_filters(req):
+    """The ``search``, ``role`` and ``status`` parameters of ``req`` as the users list reads them."""
+    role, state = req.get_param("role") or "", req.get_param("status") or ""
+    return UserFilters(search_of(req), role if role in ROLES else "", state if state in STATES else "")
 
 
 class UsersPage:
@@ -37,17 +74,15 @@ class UsersPage:
 
     def render(self, req, resp, status=falcon.HTTP_200, message=None, invite=None):
         """The users page; ``message`` is an error to show, ``invite`` the invitation form's values."""
-        search = search_of(req)
-        role, page = req.get_param("role") or "", page_number(req)
-        role = role if role in ROLES else ""
-        state = req.get_param("status") or ""
-        active = {"active": True, "inactive": False}.get(state)
-        rows, total = users.list_users(search or None, role or None, active, page, PAGE_SIZE)
+        filters, page = user_filters(req), page_number(req)
+        rows, total = users.list_users(*filters.selection(), page, PAGE_SIZE)
         pages = -(-total // PAGE_SIZE)
         self._renderer.page(
             req, resp, "users.html", status=status, users=rows,
-            meta={"total": total, "page": page, "pages": pages}, search=search, role=role, roles=ROLES,
-            state=state if active is not None else "", message=message, done=DONE.get(req.get_param("done")),
+            meta={"total": total, "page": page, "pages": pages}, search=filters.search, role=filters.role,
+            roles=ROLES, state=filters.state, export_url=filters.export_url(), export_limit=EXPORT_LIMIT,
+            message=message,
+            done=DONE.get(req.get_param("done")),
             invite=invite or {"email": "", "role": LEAST_PRIVILEGED_ROLE, "first_name": "", "last_name": ""},
         )
 

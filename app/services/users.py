@@ -68,14 +68,21 @@ def get_user(user_id):
     return user
 
 
-def list_users(search=None, role=None, active=None, page=1, limit=20):
-    """A page of users, newest first: ``(rows, total)``.
+# The lists' order: newest first, ``id`` breaking ties so that pages never overlap.
+NEWEST_FIRST = (User.created_at.desc(), User.id)
+# What an export of the list holds of each user: nothing secret (no password hash, token or
+# two-factor secret), and whether an invitation is pending rather than its token.
+EXPORTED = (User.id, User.email, User.username, User.first_name, User.last_name, User.role, User.is_active,
+            User.pending_invitation().alias("invitation_pending"), User.created_at, User.last_login_at)
+
+
+def matching_users(search=None, role=None, active=None):
+    """The query of the users the list's filters select, unordered.
 
     Args:
         search: text found in the email, username, first or last name, in any case.
         role: only users of this role.
         active: only active (True) or inactive (False) users.
-        page, limit: the 1-based page and its size.
     """
     query = User.select()
     if search:
@@ -89,9 +96,32 @@ def list_users(search=None, role=None, active=None, page=1, limit=20):
         query = query.where(User.role == role)
     if active is not None:
         query = query.where(User.is_active == active)
+    return query
+
+
+def list_users(search=None, role=None, active=None, page=1, limit=20):
+    """A page of users, newest first: ``(rows, total)``.
+
+    Args:
+        search, role, active: the filters of ``matching_users``.
+        page, limit: the 1-based page and its size.
+    """
+    query = matching_users(search, role, active)
     total = query.count()
-    rows = list(query.order_by(User.created_at.desc(), User.id).paginate(page, limit))
+    rows = list(query.order_by(*NEWEST_FIRST).paginate(page, limit))
     return rows, total
+
+
+def export_users(search, role, active, limit):
+    """Up to ``limit`` users the filters select, newest first, as dicts of the ``EXPORTED``
+    columns only: ``(rows, truncated)``.
+
+    ``truncated`` says whether more users matched: one row past ``limit`` is read to know,
+    rather than counting every match again.
+    """
+    query = matching_users(search, role, active).select(*EXPORTED).order_by(*NEWEST_FIRST)
+    rows = list(query.limit(limit + 1).dicts())
+    return rows[:limit], len(rows) > limit
 
 
 def update_user(user_id, changes, check=None):
