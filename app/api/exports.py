@@ -1,4 +1,6 @@
-"""CSV and JSON downloads: the rules the logs' and the forms' exports share.
+"""CSV and JSON downloads: the rules the logs' and the forms' exports share (the users
+list's CSV, ``app.admin.users_export``, takes its cells, row limit and truncation header
+from here too).
 
 ``format`` is ``csv`` (the default) or ``json``; anything else is a 400. A download holds at
 most ``EXPORT_LIMIT`` rows, newest first: ``X-Export-Truncated`` says ``true`` when more
