@@ -212,6 +212,20 @@ def test_limit_defaults_to_50_and_is_capped_at_1000(client, hundred):
     assert client.get("/api/content?limit=5000").json["meta"]["limit"] == 1000
 
 
+@pytest.mark.parametrize("query", ["limit=9007199254740991", "pageSize=99999999999999999999", "limit=1" + "0" * 500])
+def test_a_limit_of_any_length_is_capped_at_1000_as_sonicjs_clamps_it(client, hundred, query):
+    """A client asking for everything (JavaScript's ``Number.MAX_SAFE_INTEGER``) gets 1000
+    items, as a 5000 does, not a 400 saying its whole number is none."""
+    body = client.get(f"/api/content?{query}").json
+    assert (body["meta"]["limit"], len(body["data"])) == (1000, 100)
+
+
+def test_an_offset_of_too_many_digits_is_a_400_naming_its_bound(client, hundred):
+    response = client.get("/api/content?offset=99999999999999999999", status=400)
+    assert response.json["details"] == [{"parameter": "offset", "message": "must be at least 0 and at most 1000000000000"}]
+    assert client.get("/api/content?offset=0000000000000000095&limit=10").json["meta"]["count"] == 5
+
+
 @pytest.mark.parametrize("query, parameter", [
     ("limit=0", "limit"), ("limit=ten", "limit"), ("page=0", "page"), ("offset=-1", "offset"),
     ("limit=%C2%B2", "limit"), ("page=%C2%B2", "page"), ("offset=%C2%B2", "offset"),  # "²" is a digit int() refuses

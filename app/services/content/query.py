@@ -213,7 +213,6 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
     search = one("search")
     sort = _relevance_sort(one("sort"), search) or parse_sort(one("sort"), columns) or _default_sort(statuses)
     limit = _page_size(one("limit"), one("pageSize"))
-    limit = min(limit, MAX_LIMIT)
     offset, page, cursor = one("offset"), one("page"), one("cursor")
     if sum(value is not None for value in (offset, page, cursor)) > 1:
         fail("offset", "use only one of offset, page and cursor")
@@ -381,12 +380,14 @@ def _default_sort(statuses):
 
 
 def _page_size(limit, page_size):
-    """The page size from ``limit`` or SonicJS's ``pageSize`` (the same thing: one of them only)."""
+    """The page size from ``limit`` or SonicJS's ``pageSize`` (the same thing: one of them
+    only); a larger one than ``MAX_LIMIT`` is served as it, however many digits it has, as
+    SonicJS clamps it."""
     if limit is not None and page_size is not None:
         fail("pageSize", "use only one of limit and pageSize (the same thing)")
     if page_size is not None:
-        return _bounded_int(page_size, "pageSize", DEFAULT_LIMIT, 1, None)
-    return _bounded_int(limit, "limit", DEFAULT_LIMIT, 1, None)
+        return _bounded_int(page_size, "pageSize", DEFAULT_LIMIT, 1, None, ceiling=MAX_LIMIT)
+    return _bounded_int(limit, "limit", DEFAULT_LIMIT, 1, None, ceiling=MAX_LIMIT)
 
 
 def _flag(raw, name):
@@ -397,13 +398,19 @@ def _flag(raw, name):
     fail(name, "must be true or false")
 
 
-def _bounded_int(raw, name, default, low, high):
+def _bounded_int(raw, name, default, low, high, ceiling=None):
+    """The whole number ``raw`` within ``low`` and ``high`` (None: no upper bound), else a 400;
+    a value above ``ceiling`` is served as ``ceiling`` instead of refused."""
     if raw is None or raw == "":
         return default
-    if not raw.isdecimal() or len(raw) > 13:  # isdecimal, not isdigit: int() refuses "²"
+    if not raw.isdecimal():  # isdecimal, not isdigit: int() refuses "²"
         fail(name, "must be a whole number")
-    value = int(raw)
-    if value < low or (high is not None and value > high):
+    digits = raw.lstrip("0")
+    # A value this long is past every bound: int() is not asked to read thousands of digits.
+    value = int(digits or "0") if len(digits) <= 13 else None
+    if ceiling is not None and (value is None or value > ceiling):
+        return ceiling
+    if value is None or value < low or (high is not None and value > high):
         fail(name, f"must be at least {low}" + (f" and at most {high}" if high is not None else ""))
     return value
 
