@@ -134,6 +134,14 @@ def test_bad_bodies_are_422(client, site, body):
     assert set(answer) == {"error", "details"}
 
 
+@pytest.mark.parametrize("query", ["", "   ", "x" * 201, " " + "x" * 201])
+def test_a_blank_or_too_long_query_is_a_422_naming_query(client, site, query):
+    # Its bounds apply to the trimmed text: the refusal names the body's field as a
+    # missing query's does, never the body as a whole (``field: null``).
+    answer = client.post_json("/api/search", {"query": query}, status=422).json
+    assert [problem["field"] for problem in answer["details"]] == ["query"]
+
+
 def test_a_bad_date_is_400_naming_the_field(client, site):
     # A body field's problem is a ``field``, as a 422 of the same body names one: the
     # filters are no query parameters, though the content list's parsing reads them.

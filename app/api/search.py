@@ -22,11 +22,12 @@ in ``rate_limits.py``), every request counted, with the ``X-RateLimit-*`` header
 from app.api.access import access
 from app.api.content_read import cache_headers, caller_scope, list_errors
 from app.api.describe import CACHE_SOURCE, CACHE_STATUS, CACHE_TTL, Param, describe
-from app.api.errors import read_body
+from app.api.errors import field_error, read_body
 from app.api.private import no_store
 from app.api.rate_limits import Guard, rate_limited
 from app.api.schemas_search import AnalyticsResponse, SearchBody, SearchFilters, SearchResponse, Suggestions
 from app.services.ai_search import cached, history, service
+from app.services.ai_search.history import MAX_QUERY_LENGTH
 from app.services.ai_search.keyword import Filters
 
 SEARCH_ACTION, SUGGEST_ACTION = "search", "search-suggest"
@@ -40,6 +41,15 @@ SEARCH_NOTES = (
 )
 
 
+def trimmed_query(body):
+    """``body.query`` without the spaces around it; a 422 naming ``query`` when that leaves
+    it empty or longer than ``MAX_QUERY_LENGTH``."""
+    query = body.query.strip()
+    if not 0 < len(query) <= MAX_QUERY_LENGTH:
+        raise field_error("query", f"must be 1 to {MAX_QUERY_LENGTH} characters (spaces around it left out)")
+    return query
+
+
 def search_request(body):
     """The service's SearchRequest of a validated SearchBody."""
     given = body.filters if body.filters is not None else SearchFilters()
@@ -51,7 +61,7 @@ def search_request(body):
         author=given.author, tags=tuple(given.tags or ()),
     )
     collections = tuple(given.collections) if given.collections else None
-    return service.SearchRequest(query=body.query.strip(), mode=body.mode, collections=collections,
+    return service.SearchRequest(query=trimmed_query(body), mode=body.mode, collections=collections,
                                  filters=filters, limit=body.limit, offset=body.offset)
 
 
