@@ -360,6 +360,19 @@ def test_a_form_post_is_typed_stored_and_sent_on(client, admin):
     assert {problem["field"] for problem in problems["details"]} == {"data.message", "data.age"}
 
 
+def test_a_form_posts_whole_number_is_stored_as_its_json_submission_is(client, admin):
+    # A number field's "41" is 41, as {"data": {"rating": 41}} stores it, never 41.0 (which
+    # the export would show as "41.0"); a fraction stays a fraction.
+    make_form(client, admin, fields={**CONTACT["fields"], "rating": {"type": "number"}})
+    client.post("/forms/contact/submit", {**GOOD, "rating": "41"}, status=303)
+    client.post("/forms/contact/submit", {**GOOD, "rating": "2.5"}, status=303)
+    client.post_json("/forms/contact/submit", {"data": {**GOOD, "rating": 41}}, status=201)
+    assert [row.data["rating"] for row in stored()] == [41, 2.5, 41]
+    assert [type(row.data["rating"]) for row in stored()] == [int, float, int]
+    export = client.get("/admin/api/forms/contact/submissions/export?format=csv", headers=admin).text
+    assert sorted(row["rating"] for row in csv.DictReader(io.StringIO(export))) == ["2.5", "41", "41"]
+
+
 def test_a_filled_honeypot_is_answered_as_a_success_and_nothing_is_kept(client, admin, outbox, env):
     mailed = client_for(env, outbox)
     make_form(mailed, admin)

@@ -59,11 +59,19 @@ class InvalidSubmission(ServiceError):
 
 
 def _number(text, integer):
+    """``text`` as a number: an int when it writes a whole number (a ``number`` field's ``41``
+    is stored as a JSON submission's ``41`` is, not as ``41.0``), else a finite float; the
+    text itself when it is neither, or a fraction for an ``integer`` field."""
     try:
-        value = int(text, 10) if integer else float(text)
+        return int(text, 10)
+    except ValueError:
+        if integer:
+            return text  # left as text: validation says it must be a whole number
+    try:
+        value = float(text)
     except ValueError:
         return text  # left as text: validation says it must be a number
-    return value if integer or math.isfinite(value) else text
+    return value if math.isfinite(value) else text
 
 
 def _option(text, enum):
