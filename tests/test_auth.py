@@ -85,6 +85,16 @@ def test_register_validation_names_the_field(app_client, body, field):
     assert response.json["details"][0]["field"] == field
 
 
+@pytest.mark.parametrize("path, body", [
+    ("/auth/register", {"email": "not-an-email", "password": PASSWORD}),
+    ("/auth/login", {"email": "not-an-email", "password": PASSWORD}),
+    ("/auth/request-password-reset", {"email": "a@b"}),
+])
+def test_a_malformed_email_is_refused_in_words_not_by_quoting_the_pattern(app_client, path, body):
+    response = app_client.post_json(path, body, status=422)
+    assert response.json["details"] == [{"field": "email", "message": "must be an email address"}]
+
+
 def test_register_duplicate_email_is_a_conflict_whatever_the_case(app_client, user_with_password):
     user, _ = user_with_password(email="taken@example.com")
     response = app_client.post_json("/auth/register", {"email": "TAKEN@example.com", "password": PASSWORD}, status=409)

@@ -33,7 +33,7 @@ from app.db.database import release_connection
 from app.db.models import User, database, now_ms
 from app.services.api_tokens import revoke_tokens_of
 from app.services.cache import Namespace, invalidate
-from app.services.errors import INVALID, ServiceError
+from app.services.errors import INVALID, ServiceError, pattern_in_words
 from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES, hash_token
 from app.services.passwords import PasswordHasher
 from app.services.plugins import hooks
@@ -45,7 +45,7 @@ log = logging.getLogger("sonicpy.accounts")
 # "(?!\n)" makes it the end of the text, and stays valid for JSON Schema (ECMA-262) in the
 # OpenAPI document, which has no "\Z". USERNAME_PATTERN is checked by ``is_username`` with
 # fullmatch (the rule's words are the refusal, not msgspec's), where the guard changes nothing.
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+(?!\n)$"
+EMAIL_PATTERN = pattern_in_words(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+(?!\n)$", "must be an email address")
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,50}(?!\n)$"
 USERNAME_RULE = "3 to 50 of A-Z, a-z, 0-9, '_', '.', '-'"
 MAX_EMAIL_LENGTH = 254  # as typed, and again once normalised: NFKC can make it longer ("㎒" is "MHz")

@@ -57,6 +57,19 @@ class ServiceError(Exception):
         self.details = details
 
 
+# What a msgspec refusal of a registered pattern says instead of quoting the regex
+# ("Expected `str` matching regex '^[^@\\s]...'"), which tells a person nothing.
+_PATTERN_WORDS = {}
+_PATTERN_REFUSAL = re.compile(r"^Expected `str` matching regex (.+)$")
+
+
+def pattern_in_words(pattern, words):
+    """``pattern``, registered so that a msgspec refusal of it says ``words`` (such as "must
+    be an email address") in the ``details`` of a 422."""
+    _PATTERN_WORDS[repr(pattern)] = words  # msgspec quotes the pattern as its repr
+    return pattern
+
+
 _UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(.+)`$")
 _MISSING_FIELD = re.compile(r"^Object missing required field `(.+)`$")
 _AT = re.compile(r" - at (?:`key` in )?`\$\.?(.*)`$")
@@ -75,6 +88,9 @@ def validation_detail(ex, prefix=""):
         is_key = "`key` in" in found.group(0)
         message, path = message[: found.start()], found.group(1)
         message = f"Invalid key: {message}" if is_key else message
+    refused = _PATTERN_REFUSAL.match(message)
+    if refused:
+        message = _PATTERN_WORDS.get(refused.group(1), message)
     named = _UNKNOWN_FIELD.match(message) or _MISSING_FIELD.match(message)
     if named:
         path = f"{path}.{named.group(1)}" if path else named.group(1)
