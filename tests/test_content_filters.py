@@ -272,7 +272,10 @@ def test_search_matches_data_values_at_any_depth_never_keys(client):
     ({"filter[data.views][gt]": "abc"}, "filter[data.views][gt]", "needs a number or an ISO date"),
     ({"filter[data.views][lte]": "true"}, "filter[data.views][lte]", "needs a number or an ISO date"),
     ({"where": json.dumps({"and": [{"field": "data.views", "operator": "gte", "value": "many"}]})}, "where.and[0]",
-     "needs a number or an ISO date"),
+     'needs a number or an ISO date, not "many"'),
+    # The value as the request spells it: JSON's true, not Python's True.
+    ({"where": json.dumps({"and": [{"field": "data.views", "operator": "gt", "value": True}]})}, "where.and[0]",
+     "needs a number or an ISO date, not true"),
 ])
 def test_bad_filters_are_400_naming_parameter_and_reason(client, params, parameter, words):
     response = get(client, params, status=400)

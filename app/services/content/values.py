@@ -18,6 +18,7 @@ field whose type the schema does not declare, given anything but a number or an 
 date / date-time (``filter[data.views][gt]=abc`` compares text with numbers).
 """
 
+import json
 import math
 import re
 from datetime import UTC, date, datetime, time
@@ -146,8 +147,13 @@ def coerce_value(field, operator, raw, parameter, *, from_text, schema=None):
         if value is None:
             fail(parameter, f"{operator} needs a value")
         if field.is_data and (_field_config(schema, field) or {}).get("type") is None and not _orderable(value):
-            fail(parameter, f"{operator} on {field.name} needs a number or an ISO date, not {raw!r}")
+            fail(parameter, f"{operator} on {field.name} needs a number or an ISO date, not {_as_json(raw)}")
     return value
+
+
+def _as_json(raw):
+    """``raw`` as the request spells it: JSON (``true``, ``"abc"``), not Python (``True``)."""
+    return json.dumps(raw, ensure_ascii=False, default=str)
 
 
 def _list_items(operator, raw, parameter):
