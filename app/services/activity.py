@@ -5,11 +5,47 @@ and every plugin activation, deactivation and settings change a ``plugin_activit
 row (type ``plugin``). ``activity(limit)`` merges the newest of both, each with who did it:
 ``user``, as SonicJS names them (the user's name, else the email, else ``System`` when no
 account is known: none was recorded, or it is gone), and ``user_id``, the id recorded.
+
+``activity`` also takes ``ActivityFilters`` (a type, an action, a user, a time range) and a
+``before`` position, ``(timestamp, id)`` of the last entry of a page: the entries after it,
+for the admin's activity page and its export. The order is ``created_at`` then ``id``, newest
+first: ``id`` ends it so that no two entries compare equal and a position names one place.
+Each table is read newest first from its ``created_at`` index, as far as ``limit`` entries,
+and the two are merged, so a page costs about the same at any depth.
 """
 
-from app.db.models import Content, PluginActivity, User, WorkflowHistory, WorkflowState
+from dataclasses import dataclass
+
+from peewee import Case, Expression, fn
+
+from app.db.database import is_postgres
+from app.db.models import Content, PluginActivity, User, WorkflowHistory, WorkflowState, database
+from app.db.pg_json import PG_JSON_FUNCTION
 
 NO_USER = "System"
+TYPES = ("content", "plugin")
+MOVED = "moved"  # a content entry's action when its metadata names none
+
+
+@dataclass(frozen=True)
+class ActivityFilters:
+    """Which entries to keep; None means no filter.
+
+    Attributes:
+        type: ``content`` or ``plugin``.
+        action: the entry's ``action``, exactly.
+        user_id: the id recorded for who did it.
+        since, until: timestamp bounds in epoch milliseconds (inclusive).
+    """
+
+    type: str | None = None
+    action: str | None = None
+    user_id: str | None = None
+    since: int | None = None
+    until: int | None = None
+
+
+EVERYTHING = ActivityFilters()
 
 
 def _users(ids):
@@ -21,19 +57,64 @@ def _users(ids):
             for user_id, first, last, email in rows}
 
 
-def content_activity(limit):
-    """The ``limit`` newest content writes and workflow moves, as entries without their user."""
+def _metadata_action():
+    """SQL for a history row's ``metadata.action``, NULL when the metadata is not a JSON object
+    holding one (a row written by hand may hold other text, which must not fail the query)."""
+    metadata = WorkflowHistory.metadata
+    if is_postgres(database):
+        return Expression(getattr(fn, PG_JSON_FUNCTION)(metadata), "->>", "action")
+    # Nested: json_type fails on text that is not JSON, and SQLite's AND may read both sides.
+    in_object = Case(None, [(fn.json_type(metadata) == "object", fn.json_extract(metadata, "$.action"))], None)
+    return Case(None, [(fn.json_valid(metadata), in_object)], None)
+
+
+def _content_action_condition(action):
+    """The history rows whose entry's action is ``action`` (``moved``: those naming none)."""
+    named = _metadata_action()
+    if action == MOVED:
+        return named.is_null() | (named == "") | (named == MOVED)
+    return named == action
+
+
+def _page_conditions(model, filters, before):
+    """What both tables filter alike: the user, the time range and the position ``before``."""
+    if filters.user_id is not None:
+        yield model.user_id == filters.user_id
+    if filters.since is not None:
+        yield model.created_at >= filters.since
+    if filters.until is not None:
+        yield model.created_at <= filters.until
+    if before is not None:
+        timestamp, entry_id = before
+        # The first bound alone is the index's range; the second drops the tie's newer rows.
+        yield model.created_at <= timestamp
+        yield (model.created_at < timestamp) | (model.id < entry_id)
+
+
+def _where(query, conditions):
+    for condition in conditions:
+        query = query.where(condition)
+    return query
+
+
+def content_activity(limit, filters=EVERYTHING, before=None):
+    """The ``limit`` newest content writes and workflow moves ``filters`` keep (after
+    ``before``), as entries without their user."""
+    if filters.type not in (None, "content"):
+        return []
     to_state = WorkflowState.alias()
-    rows = (
+    query = (
         WorkflowHistory.select(WorkflowHistory, Content.title, Content.collection.alias("collection_ref"),
                                to_state.name.alias("to_name"))
         .join(Content, on=WorkflowHistory.content == Content.id)
         .switch(WorkflowHistory)
         .join(to_state, on=WorkflowHistory.to_state == to_state.id)
-        .order_by(WorkflowHistory.created_at.desc())
-        .limit(limit)
-        .objects()
     )
+    conditions = list(_page_conditions(WorkflowHistory, filters, before))
+    if filters.action is not None:
+        conditions.append(_content_action_condition(filters.action))
+    rows = (_where(query, conditions)
+            .order_by(WorkflowHistory.created_at.desc(), WorkflowHistory.id.desc()).limit(limit).objects())
     entries = []
     for row in rows:
         # A row written by hand may hold other JSON than an object, or none: it shows without.
@@ -42,25 +123,38 @@ def content_activity(limit):
                    "to_state": row.to_state_id, "state": row.to_name, **metadata}
         if row.comment:
             details["comment"] = row.comment
-        entries.append({"id": row.id, "type": "content", "action": metadata.get("action") or "moved",
+        entries.append({"id": row.id, "type": "content", "action": metadata.get("action") or MOVED,
                         "resource_id": row.content_id, "details": details, "timestamp": row.created_at or 0,
                         "user_id": row.user_id})
     return entries
 
 
-def plugin_activity(limit):
-    """The ``limit`` newest plugin changes, as entries without their user."""
-    rows = PluginActivity.select().order_by(PluginActivity.created_at.desc()).limit(limit)
+def plugin_activity(limit, filters=EVERYTHING, before=None):
+    """The ``limit`` newest plugin changes ``filters`` keep (after ``before``), as entries
+    without their user."""
+    if filters.type not in (None, "plugin"):
+        return []
+    conditions = list(_page_conditions(PluginActivity, filters, before))
+    if filters.action is not None:
+        conditions.append(PluginActivity.action == filters.action)
+    rows = (_where(PluginActivity.select(), conditions)
+            .order_by(PluginActivity.created_at.desc(), PluginActivity.id.desc()).limit(limit))
     return [{"id": row.id, "type": "plugin", "action": row.action, "resource_id": row.plugin_id,
              "details": row.details or {}, "timestamp": row.created_at, "user_id": row.user_id} for row in rows]
 
 
-def activity(limit):
-    """The ``limit`` newest entries of both logs, each with its ``user`` (a name) and ``user_id``."""
-    entries = sorted(content_activity(limit) + plugin_activity(limit), key=lambda entry: entry["timestamp"],
-                     reverse=True)[:limit]
+def position(entry):
+    """An entry's place in the feed's order, ``(timestamp, id)``: a page's ``before``."""
+    return entry["timestamp"], entry["id"]
+
+
+def activity(limit, filters=EVERYTHING, before=None):
+    """The ``limit`` newest entries of both logs ``filters`` keep, after the position ``before``
+    (``position`` of the last entry of the page before; None: from the newest), each with its
+    ``user`` (a name) and ``user_id``."""
+    entries = sorted(content_activity(limit, filters, before) + plugin_activity(limit, filters, before),
+                     key=position, reverse=True)[:limit]
     users = _users({entry["user_id"] for entry in entries if entry["user_id"]})
     for entry in entries:
         entry["user"] = users.get(entry["user_id"]) or NO_USER
     return entries
-
