@@ -6,6 +6,7 @@ it for a page) and adds the middleware all admin pages share (security
 headers, CSRF checks, HTML refusals: ``app.admin.pages``).
 """
 
+from app.admin import activity as activity_pages
 from app.admin import ai_search as ai_search_pages
 from app.admin import cache as cache_pages
 from app.admin.account import AccountPage
@@ -137,7 +138,7 @@ def _register_users(routes, renderer):
 
 
 def _register_media_and_system(routes, renderer):
-    """The media library, the permission matrix, plugins and logs."""
+    """The media library, the permission matrix, plugins, logs and activity."""
     services = routes.services
     library = services.media
     media = MediaPage(renderer, library)
@@ -172,6 +173,7 @@ def _register_media_and_system(routes, renderer):
     routes.add_page("/admin/logs/config", log_config)
     routes.add_page("/admin/logs/config/{category}", LogConfigAction(log_config))
     routes.add_page("/admin/logs/{log_id}", LogPage(renderer))
+    activity_pages.register(routes, renderer)
 
 
 def _register_collections(routes, renderer, cache):
