@@ -16,7 +16,7 @@ and the two are merged, so a page costs about the same at any depth.
 
 from dataclasses import dataclass
 
-from peewee import Case, Expression, fn
+from peewee import SQL, Case, Expression, NodeList, fn
 
 from app.db.database import is_postgres
 from app.db.models import Content, PluginActivity, User, WorkflowHistory, WorkflowState, database
@@ -76,6 +76,17 @@ def _content_action_condition(action):
     return named == action
 
 
+def _by_code_point(column):
+    """``column`` ordered and compared by code point, as Python orders the merged entries
+    (``position``): PostgreSQL's default collation may not (``a`` before ``B`` there)."""
+    return NodeList((column, SQL('COLLATE "C"'))) if is_postgres(database) else column
+
+
+def _newest_first(model):
+    """The order of ``model``'s entries: newest first, ties by id."""
+    return model.created_at.desc(), _by_code_point(model.id).desc()
+
+
 def _page_conditions(model, filters, before):
     """What both tables filter alike: the user, the time range and the position ``before``."""
     if filters.user_id is not None:
@@ -88,7 +99,7 @@ def _page_conditions(model, filters, before):
         timestamp, entry_id = before
         # The first bound alone is the index's range; the second drops the tie's newer rows.
         yield model.created_at <= timestamp
-        yield (model.created_at < timestamp) | (model.id < entry_id)
+        yield (model.created_at < timestamp) | (_by_code_point(model.id) < entry_id)
 
 
 def _where(query, conditions):
@@ -114,7 +125,7 @@ def content_activity(limit, filters=EVERYTHING, before=None):
     if filters.action is not None:
         conditions.append(_content_action_condition(filters.action))
     rows = (_where(query, conditions)
-            .order_by(WorkflowHistory.created_at.desc(), WorkflowHistory.id.desc()).limit(limit).objects())
+            .order_by(*_newest_first(WorkflowHistory)).limit(limit).objects())
     entries = []
     for row in rows:
         # A row written by hand may hold other JSON than an object, or none: it shows without.
@@ -138,7 +149,7 @@ def plugin_activity(limit, filters=EVERYTHING, before=None):
     if filters.action is not None:
         conditions.append(PluginActivity.action == filters.action)
     rows = (_where(PluginActivity.select(), conditions)
-            .order_by(PluginActivity.created_at.desc(), PluginActivity.id.desc()).limit(limit))
+            .order_by(*_newest_first(PluginActivity)).limit(limit))
     return [{"id": row.id, "type": "plugin", "action": row.action, "resource_id": row.plugin_id,
              "details": row.details or {}, "timestamp": row.created_at, "user_id": row.user_id} for row in rows]
 
