@@ -130,6 +130,8 @@ def test_the_dashboard_and_the_logs_page_link_it_for_those_who_may_see_it(browse
     signed_in_as("editor")
     assert browser.get("/admin").html.select_one("#all-activity")["href"] == PAGE
     assert browser.get("/admin/logs").html.select_one("#activity-link")["href"] == PAGE
+    # The nav has no item of its own for it: Logs, which leads there, is marked as the current one.
+    assert browser.get(PAGE).html.select_one("nav a[aria-current=page]")["href"] == "/admin/logs"
     browser.reset()
     signed_in_as("author")
     assert browser.get("/admin").html.select_one("#all-activity") is None
