@@ -36,7 +36,7 @@ PAGE_SIZE = 50
 MAX_TEXT = 200
 FILTER_NAMES = ("type", "action", "user", "start_date", "end_date")
 _ACTION = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-_BEFORE = re.compile(r"(?P<timestamp>[0-9]{1,16}):(?P<id>[^\s]{1,64})")
+_BEFORE = re.compile(r"(?P<timestamp>[0-9]{1,16}):(?P<id>.{1,200})")  # any id a row holds
 CSV_COLUMNS = ("timestamp", "type", "action", "user", "user_id", "resource_id", "title", "details")
 
 
@@ -156,7 +156,7 @@ class ActivityPage:
     def on_get(self, req, resp):
         query = page_query(query_values(req))
         filters, problems = read_filters(query)
-        before_text = (req.get_param("before") or "").strip()
+        before_text = req.get_param("before") or ""
         try:
             before = read_before(before_text)
         except Refused as ex:
@@ -179,15 +179,18 @@ class ActivityPage:
 
 
 def _export_entry(entry):
+    """An entry as the export shows it: as ``GET /admin/api/activity`` does (an ISO timestamp)."""
     return {**entry, "timestamp": iso_ms(entry["timestamp"])}
 
 
 def _csv_rows(entries):
-    def title(entry):
-        return entry["details"].get("title") if entry["type"] == "content" else None
+    """The CSV's rows: ``CSV_COLUMNS``, then each entry's, its content item's title apart."""
 
-    return [CSV_COLUMNS, *([entry[name] for name in CSV_COLUMNS[:6]] + [title(entry), entry["details"]]
-                           for entry in entries)]
+    def values(entry):
+        title = entry["details"].get("title") if entry["type"] == "content" else None
+        return {**entry, "title": title}
+
+    return [CSV_COLUMNS, *([values(entry)[name] for name in CSV_COLUMNS] for entry in entries)]
 
 
 class ActivityExport:
