@@ -14,7 +14,7 @@ import re
 import pytest
 
 from app.db.database import is_postgres
-from app.db.models import Plugin, bind_models
+from app.db.models import Plugin, PluginActivity, WorkflowHistory, bind_models
 from tests.fixtures.app import client_for, module_env, record_statements
 from tests.fixtures.content import create_collection, insert_items
 from tests.fixtures.users import bearer, create_user, token_for
@@ -52,9 +52,24 @@ def deep(request, tmp_path_factory):
         with db.atomic():
             db.execute_sql(history, (item, editor.id))
             db.execute_sql(plugins, (plugin.id,))
+            _seed_rare_user(item, plugin)
         if is_postgres(db):
             db.execute_sql("ANALYZE")
         yield env, client_for(env), bearer(token_for(editor))
+
+
+RARE_ENTRIES = 3  # of each log, by a user who did little among the many rows above
+
+
+def _seed_rare_user(item, plugin):
+    """A user with ``RARE_ENTRIES`` entries in each log, among the oldest."""
+    rare = create_user("editor", email="rare@example.com")
+    for n in range(RARE_ENTRIES):
+        WorkflowHistory.create(id=f"rare-h{n}", content=item, workflow="default-workflow", from_state="draft",
+                               to_state="draft", user=rare, metadata={"action": "updated"},
+                               created_at=1_600_000_000_000 + n)
+        PluginActivity.create(id=f"rare-a{n}", plugin=plugin, action="settings", user_id=rare.id,
+                              created_at=1_600_000_000_000 + n)
 
 
 @pytest.fixture
@@ -98,3 +113,20 @@ def test_the_first_and_an_older_page_read_each_log_from_its_time_index(deep, cap
     assert "before=" in older and len(page.html.select("table.activity tbody tr")) == 50
     for table, lines in log_plans(env, captured).items():
         assert reads_in_index_order(lines, INDEXES[table]), (table, lines)
+
+
+USER_INDEXES = {"workflow_history": "idx_workflow_history_user_created",
+                "plugin_activity_log": "idx_plugin_activity_user_created"}
+
+
+def test_a_page_of_one_users_activity_reads_that_users_entries_from_its_index(deep, captured):
+    # The user's few entries are among the oldest: read from the time index, the page would
+    # walk back through everyone's 40,000 entries before it found them. From the user's
+    # index it reads theirs only (a planner may sort those few rather than read them in order).
+    env, client, editor = deep
+    page = client.get(f"{PAGE}?user=rare@example.com", headers={**editor, "Accept": "text/html"})
+    assert len(page.html.select("table.activity tbody tr")) == 2 * RARE_ENTRIES
+    for table, lines in log_plans(env, captured).items():
+        text = "\n".join(lines)
+        assert USER_INDEXES[table] in text and INDEXES[table] not in text, (table, lines)
+        assert not re.search(r"^SCAN \w+$|Seq Scan on (workflow_history|plugin_activity_log)", text, re.M), lines
