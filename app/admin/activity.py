@@ -7,7 +7,7 @@ email address or a user id) and a UTC time range (``start_date``/``end_date``, r
 logs page reads them, ``app.api.log_filters.instant_ms``), and pages by position: "Older"
 links to the entries after the page's last one (``before``, its timestamp and id), so a
 page costs the same at any depth. A value it cannot read answers 400, naming it, with the
-list filtered by the rest (a stale ``before``: from the newest).
+list filtered by the rest (a ``before`` it cannot read: the list from the newest).
 
 Each row links its user's page for a viewer who may see users, and its content item's edit
 page while the item is live in an active collection. ``/admin/activity-logs/export`` answers

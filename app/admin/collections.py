@@ -122,7 +122,8 @@ def _refusal(ex):
     if isinstance(ex, msgspec.ValidationError):
         return FormProblem(falcon.HTTP_422, "Validation failed", [validation_detail(ex)])
     # Field-level details (``[{field, message}]``) are shown next to their fields: a type
-    # change items refuse, on the row of each field (``schema.properties.<name>.type``).
+    # change items refuse, on the row of each field (``schema.properties.<name>.type``, or
+    # ``.multiple`` or ``.enum`` when that key narrowed it).
     fields = ex.details if isinstance(ex.details, list) else []
     # A detail saying only what the message says (a taken name's) is not said twice.
     fields = [detail for detail in fields if not (isinstance(detail, dict) and detail.get("message") == ex.message)]

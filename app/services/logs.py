@@ -33,7 +33,7 @@ CATEGORIES = ("auth", "api", "workflow", "plugin", "media", "system", "security"
 # whoever may read the logs must not be able to use a link someone else was mailed.
 SECRET_WORDS = frozenset({"token", "secret", "password", "passwd", "pass", "pwd", "passphrase", "pin", "key",
                           "apikey", "auth", "authorization", "signature", "sig", "credential", "session",
-                          "sessionid", "jwt", "otp", "code"})  # and their plurals (``is_secret_name``)
+                          "sessionid", "jwt", "otp", "code"})  # and their plurals (``_names_a_secret``)
 # A name's words: runs of letters or digits, camelCase split (X-Amz-Signature, api_key, apiKey).
 _NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 SECRET_PARAMETER = re.compile("|".join(sorted(SECRET_WORDS, key=len, reverse=True)), re.I)  # a cheap first look
