@@ -201,7 +201,9 @@ def update_webhook(webhook_id, changes, allow_private, cache=None):
     if "events" in changes:
         check_events(changes["events"])
     if "url" in changes:
-        check_new_url(changes["url"], allow_private)
+        # The URL it has, sent back with the rest, is checked as before each attempt only.
+        check = check_target if changes["url"] == webhook.url else check_new_url
+        check(changes["url"], allow_private)
     if changes:
         Webhook.update({**changes, "updated_at": now_ms()}).where(Webhook.id == webhook.id).execute()
         _changed(cache)
