@@ -439,6 +439,93 @@ def test_viewers_cannot_update_and_missing_items_are_404(client, blog_collection
     assert missing.json == {"error": "Content not found"}
 
 
+# ---------------------------------------------------------------- update: the item sent back as read
+
+
+def read_back(client, headers, content_id):
+    """The item as ``GET /api/content/{id}`` answers it: what a client edits and PUTs back whole."""
+    return client.get(f"/api/content/{content_id}", headers=headers).json["data"]
+
+
+def test_an_item_put_back_whole_as_read_is_saved_and_its_read_only_keys_ignored(client, blog_collection, as_editor):
+    _, headers = as_editor
+    created = create(client, headers, data={"title": "Hello World", "views": 1, "category": "news"}).json["data"]
+    item = read_back(client, headers, created["id"])
+    assert {"id", "collectionId", "collection", "author", "created_at", "version_number"} <= item.keys()
+    item["title"] = "Edited"
+    item["data"]["views"] = 7
+    item["meta_title"] = "An SEO title"  # the read's snake_case name of metaTitle
+    # Read-only keys, whatever they hold, change nothing.
+    item.update(created_at="yesterday", updated_at=None, published_at=[1], author={"id": "someone"},
+                featuredImage="no", workflow_state_id=3, deleted_at="never")
+    item["collection"]["display_name"] = "Renamed"
+    response = client.put_json(f"/api/content/{item['id']}", item, headers=headers)
+    saved = response.json["data"]
+    assert (saved["title"], saved["data"]["views"], saved["meta_title"]) == ("Edited", 7, "An SEO title")
+    assert saved["version_number"] == 2
+    assert saved["created_at"] == created["created_at"] and saved["author"] == created["author"]
+    assert saved["collection"]["display_name"] == "Blog Posts" and saved["featuredImage"] is None
+    assert saved["deleted_at"] is None
+    assert read_back(client, headers, item["id"]) == saved
+
+
+def test_an_item_sent_back_may_name_its_collection_by_name(client, blog_collection, as_editor):
+    _, headers = as_editor
+    item = read_back(client, headers, create(client, headers).json["data"]["id"])
+    item["collectionId"] = "blog"
+    client.put_json(f"/api/content/{item['id']}", {**item, "title": "By name"}, headers=headers)
+    assert content_row(item["id"]).title == "By name"
+
+
+def test_an_item_sent_back_under_another_id_is_422_naming_id(client, blog_collection, as_editor):
+    _, headers = as_editor
+    item = read_back(client, headers, create(client, headers).json["data"]["id"])
+    other = create(client, headers, title="Other").json["data"]
+    response = client.put_json(f"/api/content/{item['id']}", {**item, "id": other["id"], "title": "Moved"},
+                               headers=headers, status=422)
+    assert response.json["details"] == [{"field": "id", "message": "is not the path's id: an item is changed at its own path"}]
+    assert content_row(item["id"]).title == "Hello World" and content_row(other["id"]).title == "Other"
+
+
+@pytest.mark.parametrize("key, value, named", [
+    ("collectionId", "pages", ["collectionId"]),
+    ("collection_id", "pages", ["collectionId"]),  # either casing, as every body field
+    ("collection", {"id": "<pages>", "name": "pages", "display_name": "Pages"}, ["collection.id", "collection.name"]),
+    ("collection", {"name": "pages"}, ["collection.name"]),
+])
+def test_an_item_sent_back_naming_another_collection_is_422(client, blog_collection, pages_collection, as_editor,
+                                                            key, value, named):
+    _, headers = as_editor
+    item = read_back(client, headers, create(client, headers).json["data"]["id"])
+    if isinstance(value, dict) and "id" in value:
+        value = {**value, "id": pages_collection.id}
+    body = {name: sent for name, sent in item.items() if name != "collectionId"} | {key: value, "title": "Moved"}
+    response = client.put_json(f"/api/content/{item['id']}", body, headers=headers, status=422)
+    assert [detail["field"] for detail in response.json["details"]] == named
+    assert "another" in response.json["details"][0]["message"]
+    assert content_row(item["id"]).title == "Hello World" and content_row(item["id"]).collection_id == blog_collection.id
+
+
+def test_an_item_sent_back_with_an_unknown_key_is_still_422(client, blog_collection, as_editor):
+    _, headers = as_editor
+    item = read_back(client, headers, create(client, headers).json["data"]["id"])
+    response = client.put_json(f"/api/content/{item['id']}", {**item, "titel": "Typo"}, headers=headers, status=422)
+    assert response.json["details"][0]["field"] == "titel"
+    assert "unknown field" in response.json["details"][0]["message"].lower()
+    # The read's meta_title is metaTitle: the two at once name one field twice.
+    both = client.put_json(f"/api/content/{item['id']}", {**item, "metaTitle": "Two"}, headers=headers, status=422)
+    assert both.json["details"] == [{"field": "meta_title", "message": "give metaTitle in one casing only"}]
+
+
+def test_an_item_sent_back_after_another_save_is_409(client, blog_collection, as_editor):
+    _, headers = as_editor
+    item = read_back(client, headers, create(client, headers).json["data"]["id"])
+    client.put_json(f"/api/content/{item['id']}", {**item, "title": "First"}, headers=headers)
+    response = client.put_json(f"/api/content/{item['id']}", {**item, "title": "Second"}, headers=headers, status=409)
+    assert response.json["details"] == {"current_version": 2, "your_version": 1}
+    assert content_row(item["id"]).title == "First"
+
+
 # ---------------------------------------------------------------- delete, restore, purge
 
 

@@ -19,6 +19,11 @@ Who may write (role_permissions of migrations 0004 and 0012):
   of an approved, published or archived item brings it back as a draft;
 * purge (``?hard=true`` or ``/purge``): ``content.purge`` (admins).
 
+An update's body may be the item as its read answers it, sent back whole (``UpdateBody``): the
+read's keys no update changes are taken and ignored, but for ``id`` and the collection, which
+must be the item's own, so that a client editing what it read never needs to pick keys out,
+while a key that is neither (a typo) is still refused.
+
 Optimistic concurrency: an update (or delete) carrying ``version_number`` in the body or
 ``If-Match`` with a version that is not the current one is a 409, never an overwrite;
 workflow moves bump ``version_number`` too, so a move made since the client read the item
@@ -31,7 +36,7 @@ invalidates the ``content`` cache namespace after its commit.
 
 import dataclasses
 import re
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import falcon
 import msgspec
@@ -39,7 +44,7 @@ import msgspec
 from app.api.access import access
 from app.api.content_read import UNNUMBERED, item_etag
 from app.api.describe import IF_MATCH, LOCATION, SCHEMA_KEPT_CHANGING, Header, Param, describe
-from app.api.errors import bad_request, forbidden, invalid_param, not_found, read_body
+from app.api.errors import bad_request, casing_aliases, field_error, forbidden, invalid_param, not_found, read_body
 from app.api.schemas import One, SuccessOf
 from app.api.schemas_content import ContentItem, Removed, SlugAvailability
 from app.services.cache import Namespace, invalidate
@@ -80,8 +85,8 @@ class CreateBody(msgspec.Struct, forbid_unknown_fields=True):
     metaDescription: str | None | Unset = msgspec.UNSET
 
 
-class UpdateBody(msgspec.Struct, forbid_unknown_fields=True):
-    """``PUT /api/content/{id}``: any subset; ``data`` replaces the data wholesale;
+class UpdateFields(msgspec.Struct, forbid_unknown_fields=True):
+    """What ``PUT /api/content/{id}`` changes: any subset; ``data`` replaces the data wholesale;
     ``featuredImageId: null`` removes the image."""
 
     title: str | None = None
@@ -91,7 +96,86 @@ class UpdateBody(msgspec.Struct, forbid_unknown_fields=True):
     featuredImageId: str | None | Unset = msgspec.UNSET
     metaTitle: str | None | Unset = msgspec.UNSET
     metaDescription: str | None | Unset = msgspec.UNSET
-    version_number: int | None = None
+    version_number: Annotated[int, msgspec.Meta(
+        description="the version the client edited: one other than the item's current one is a 409")] | None = None
+
+
+class SentCollection(msgspec.Struct):
+    """An item's ``collection`` as its read gives it, sent back: only whether it names the item's own counts."""
+
+    id: Annotated[str, msgspec.Meta(description="must be the item's collection's id")] | Unset = msgspec.UNSET
+    name: Annotated[str, msgspec.Meta(description="must be the item's collection's name")] | Unset = msgspec.UNSET
+    display_name: Annotated[Any, msgspec.Meta(description="ignored")] = msgspec.UNSET
+
+
+# The keys of an item's read (ContentItem) that no update changes, but that must still tell
+# the truth when sent back: the item's id, and its collection (an item never moves).
+CHECKED_READ_KEYS = {
+    "id": Annotated[str, msgspec.Meta(description="read-only: when sent, must be the path's `id`")] | Unset,
+    "collectionId": Annotated[str, msgspec.Meta(
+        description="read-only: when sent, must name the item's own collection (its id or name); "
+                    "an update moves no item to another collection")] | Unset,
+    "collection": Annotated[SentCollection, msgspec.Meta(
+        description="read-only: when sent, its `id` and `name` must be the item's collection's")] | Unset,
+}
+# Any other key of the read no update changes (created_at, author, featuredImage...): taken and ignored.
+IGNORED_READ_KEY = Annotated[Any, msgspec.Meta(description="read-only: accepted as a read gives it, and ignored")]
+
+
+def _read_keys_of(editable_struct, read_struct):
+    """``(name, type, default)`` of each key of ``read_struct`` that ``editable_struct`` does
+    not declare as it is named, and ``{read's name: editable field}`` of those that are an
+    editable field in the other casing (the read's ``meta_title`` is ``metaTitle``).
+
+    Derived from the read's Struct, so a key the read gains is one an item sent back may
+    carry too. The other casing is declared in its own right, so the document shows every
+    key of the read as accepted; ``edits_as_read`` folds its value into the field.
+    """
+    declared = {field.encode_name: field for field in msgspec.structs.fields(editable_struct)}
+    aliases = casing_aliases(editable_struct)
+    read_keys = [field.encode_name for field in msgspec.structs.fields(read_struct)]
+    if not CHECKED_READ_KEYS.keys() <= set(read_keys):
+        raise RuntimeError(f"checked keys missing from the read: {CHECKED_READ_KEYS.keys() - set(read_keys)}")
+    extra, casings = [], {}
+    for name in read_keys:
+        if name in declared:
+            continue
+        if name in aliases:
+            edited = declared[aliases[name]]
+            casings[name] = edited
+            described = msgspec.Meta(description=f"`{edited.encode_name}` as the read names it: send one of the two")
+            extra.append((name, Annotated[edited.type, described], edited.default))
+        else:
+            extra.append((name, CHECKED_READ_KEYS.get(name, IGNORED_READ_KEY), msgspec.UNSET))
+    return extra, casings
+
+
+_READ_KEYS, _READ_CASINGS = _read_keys_of(UpdateFields, ContentItem)
+# ``PUT /api/content/{id}``'s body: UpdateFields, plus the other keys of the item's read, so
+# that a client may PUT back the item as it read it (SonicJS ignores the keys it does not
+# read). A key in neither stays an unknown field (a typo is refused).
+UpdateBody = msgspec.defstruct("UpdateBody", _READ_KEYS, bases=(UpdateFields,), module=__name__,
+                               forbid_unknown_fields=True)
+UpdateBody.__doc__ = (
+    "``PUT /api/content/{id}``: any subset of the editable fields; ``data`` replaces the data wholesale; "
+    "``featuredImageId: null`` removes the image. The item as ``GET /api/content/{id}`` reads it may be sent "
+    "back whole: its read-only keys are ignored, but ``id`` must be the path's and ``collectionId`` and "
+    "``collection`` must name the item's own collection; ``version_number`` is the version the client edited."
+)
+
+
+def edits_as_read(body):
+    """``body`` with the values sent under the read's casing of a field (``meta_title``) moved to
+    the field (``metaTitle``); a 422 when both are sent, as for any field given in two casings."""
+    moved = {}
+    for read_name, field in _READ_CASINGS.items():
+        value = getattr(body, read_name)
+        if value is field.default:
+            continue
+        if getattr(body, field.name) is not field.default:
+            raise field_error(read_name, f"give {field.encode_name} in one casing only")
+        moved[field.name] = value
+    return msgspec.structs.replace(body, **moved) if moved else body
 
 
 BODY_FIELDS = (
@@ -202,17 +286,31 @@ class DuplicateResource:
         resp.location = f"/api/content/{content.id}"
 
 
+def _collection_refs(body):
+    """``(field, id or name)`` of each naming of the item's collection an update's body sends back."""
+    refs = [("collectionId", body.collectionId)]
+    if body.collection is not msgspec.UNSET:
+        refs += [("collection.id", body.collection.id), ("collection.name", body.collection.name)]
+    return tuple((field, ref) for field, ref in refs if ref is not msgspec.UNSET)
+
+
 class ContentItemWriter:
     """``PUT`` and ``DELETE /api/content/{id}`` (mixed into the item resource)."""
 
     @access("content.update")
     @describe("Update a content item (If-Match or version_number guards)", body=UpdateBody, query=(IF_MATCH,),
-              response=One[ContentItem], headers=ANSWERED_ITEM)
+              response=One[ContentItem], headers=ANSWERED_ITEM,
+              description="The body may be the item as `GET /api/content/{id}` answers it in `data`, edited: "
+                          "its read-only keys are ignored, but `id` must be the path's and `collectionId` and "
+                          "`collection` must name the item's own collection (422 otherwise). A key that is "
+                          "neither an editable field nor a key of the read is a 422 naming it.")
     def on_put(self, req, resp, id):
-        body = _body(req, UpdateBody)
+        body = edits_as_read(_body(req, UpdateBody))
+        if body.id is not msgspec.UNSET and body.id != id:
+            raise field_error("id", "is not the path's id: an item is changed at its own path")
         fields = _fields(body)
         writes.update_content(req.context.user, id, fields, expected_version(req, body.version_number),
-                              request_id=req.context.request_id)
+                              request_id=req.context.request_id, collection_refs=_collection_refs(body))
         invalidate(self._cache, Namespace.CONTENT)
         respond_item(req, resp, id)
 

@@ -342,7 +342,8 @@ class _Unversioned:
 UNVERSIONED = _Unversioned()
 
 
-def update_content(user, content_id, fields, expected_version=None, metadata=None, request_id=None):
+def update_content(user, content_id, fields, expected_version=None, metadata=None, request_id=None,
+                   collection_refs=()):
     """Apply ``fields`` to content ``content_id`` (PUT semantics: ``data`` replaces data).
 
     Args:
@@ -353,6 +354,9 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
             ``UNVERSIONED`` when it had none.
         metadata: extra history metadata.
         request_id: the request's id, for the log row of a status change.
+        collection_refs: ``(field, id or name)`` pairs naming the item's collection, as a
+            client sending back the item it read gives them; one naming another collection
+            is ContentInvalid (an update moves no item to another collection).
 
     A ``status`` different from the current one is a workflow move (``transition``) in
     the same transaction; with nothing else to change, the move alone is the new version.
@@ -365,6 +369,7 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
     edits = {name: value for name, value in fields.items() if name != "status"}
     seen = load_for_write(content_id)
     _check_editable(user, seen, expected_version)
+    _check_same_collection(seen.collection, collection_refs)
     values = prepare_fields(seen.collection, edits, seen.id, current=seen)
     workflow_id = workflow_id_for(seen.collection_id)
     with database.atomic():
@@ -533,6 +538,15 @@ def _check_editable(user, content, expected_version):
             {"current_version": content.version_number,
              "your_version": None if expected_version is UNVERSIONED else expected_version},
         )
+
+
+def _check_same_collection(collection, refs):
+    # No need to check again under the row's lock: an item never changes collection.
+    wrong = [field for field, ref in refs if ref not in (collection.id, collection.name)]
+    if wrong:
+        raise ContentInvalid("Validation failed", [
+            {"field": field, "message": "does not name this item's collection: an item cannot move to another one"}
+            for field in wrong])
 
 
 def _stale(expected_version, current):
