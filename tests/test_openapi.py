@@ -334,3 +334,18 @@ def test_names_checked_by_their_services_state_the_rule_in_words(doc, path, fiel
     declared = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"][field]
     declared = next((choice for choice in declared.get("anyOf", []) if choice.get("type") == "string"), declared)
     assert declared == {"type": "string", "description": rule}
+
+
+def test_an_item_as_read_is_a_body_the_update_declares(client, doc, make_user, blog_collection):
+    """A client that checks its requests against the document may PUT back the item it read."""
+    _, admin = make_user("admin")
+    created = client.post_json("/api/content", {"collectionId": "blog", "title": "Hi"}, headers=admin).json["data"]
+    item = client.get(f"/api/content/{created['id']}", headers=admin).json["data"]
+    assert "workflow_state_id" in item  # the private keys of the read too
+    body = doc["paths"]["/api/content/{id}"]["put"]["requestBody"]["content"]["application/json"]["schema"]
+    validator = jsonschema_rs.validator_for({**body, "components": doc["components"]})
+    assert validator.is_valid(item)
+    assert not validator.is_valid({**item, "titel": "a typo"})
+    properties = doc["components"]["schemas"]["UpdateBody"]["properties"]
+    assert "ignored" in properties["created_at"]["description"]
+    assert "path's `id`" in properties["id"]["description"]
