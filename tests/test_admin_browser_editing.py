@@ -17,16 +17,15 @@ from app.services.media import to_record
 from tests.fixtures.admin import browser_for
 from tests.fixtures.auth import PASSWORD, hashed
 from tests.fixtures.browser import (
-    CHROMIUM_FLAGS,
     WAIT_SECONDS,
     critical_violations,
     navigate,
     screenshot,
     severe_console_errors,
+    start_chromium,
 )
 from tests.fixtures.content import create_collection
 from tests.fixtures.media import png
-from tests.fixtures.process import require_binary
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.fixtures.workflow import insert_content
 
@@ -296,16 +295,9 @@ def test_create_edit_publish_and_schedule_with_the_rich_controls(served_admin, c
 
 
 def second_chromium(tmp_path):
-    """Another headless Chromium with a profile of its own: a second person's browser."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = require_binary("chromium")
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'second-profile'}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(require_binary("chromedriver")), options=options)
+    """Another headless Chromium with a profile of its own: a second person's browser, whose
+    cookies (its session) the ``chromium`` fixture's browser must not share."""
+    return start_chromium(tmp_path / "second-profile")
 
 
 def test_a_conflicting_edit_from_a_second_session_shows_the_conflict(served_admin, chromium, tmp_path):

@@ -17,10 +17,9 @@ import pytest
 from app.db.models import Media, SystemLog
 from tests.fixtures.admin import browser_for
 from tests.fixtures.auth import hashed
-from tests.fixtures.browser import CHROMIUM_FLAGS, severe_console_errors
+from tests.fixtures.browser import severe_console_errors, start_chromium
 from tests.fixtures.content import create_collection
 from tests.fixtures.media import png
-from tests.fixtures.process import require_binary
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.fixtures.workflow import insert_content
 from tests.test_admin_browser_editing import by, open_page, sign_in, wait_for
@@ -122,17 +121,10 @@ PHONE = {"width": 390, "height": 844, "pixelRatio": 1}
 
 @pytest.fixture
 def phone(tmp_path):
-    """A headless Chromium emulating a 390 px wide phone screen."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = require_binary("chromium")
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'phone-profile'}"):
-        options.add_argument(flag)
-    options.add_experimental_option("mobileEmulation", {"deviceMetrics": PHONE})
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(require_binary("chromedriver")), options=options)
+    """A headless Chromium emulating a 390 px wide phone screen. A browser of its own, with a
+    profile never used: chromium-driver's mobile emulation is set when the browser starts (and
+    makes a click a tap), so the ``chromium`` fixture's browser cannot become this one."""
+    driver = start_chromium(tmp_path / "phone-profile", mobileEmulation={"deviceMetrics": PHONE})
     yield driver
     driver.quit()
 
