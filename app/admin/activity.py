@@ -27,8 +27,7 @@ from app.api.errors import INVALID_PARAMETERS, bad_request
 from app.api.exports import EXPORT_LIMIT, FORMATS, send_export
 from app.api.health import iso_ms
 from app.api.log_filters import Refused, instant_ms, last_given, query_values
-from app.db.models import Collection, Content
-from app.services.activity import NO_USER, TYPES, ActivityFilters, activity, position
+from app.services.activity import NO_USER, TYPES, ActivityFilters, activity, live_items, position
 from app.services.logs import user_id_of
 
 PATH = "/admin/activity-logs"
@@ -119,18 +118,6 @@ def query_link(path, query, left_out=(), **more):
     """``path`` with the filters of ``query`` (less those named in ``left_out``) and ``more``."""
     kept = {name: value for name, value in query.items() if value and name not in left_out}
     return f"{path}?{urlencode({**kept, **more})}"
-
-
-def live_items(entries):
-    """``{content id: collection name}`` of the entries' content items that are live (not
-    deleted) in an active collection: those whose edit page a row links (one query)."""
-    ids = sorted({entry["resource_id"] for entry in entries if entry["type"] == "content"})
-    if not ids:
-        return {}
-    rows = (Content.select(Content.id, Collection.name).join(Collection, on=Content.collection == Collection.id)
-            .where(Content.id.in_(ids), Content.deleted_at.is_null(), Collection.is_active == True)  # noqa: E712
-            .tuples())
-    return dict(rows)
 
 
 def _row(entry, items, links_users):
