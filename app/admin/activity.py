@@ -17,15 +17,14 @@ filter it cannot read rather than export more than asked for.
 """
 
 import re
-from urllib.parse import urlencode
 
 import falcon
 
-from app.admin.logs import range_inputs
+from app.admin.logs import export_links, query_link, range_inputs
 from app.api.access import access
+from app.api.activity import entry_json
 from app.api.errors import INVALID_PARAMETERS, bad_request
-from app.api.exports import EXPORT_LIMIT, FORMATS, send_export
-from app.api.health import iso_ms
+from app.api.exports import EXPORT_LIMIT, send_export
 from app.api.log_filters import Refused, instant_ms, last_given, query_values
 from app.services.activity import NO_USER, TYPES, ActivityFilters, activity, live_items, position
 from app.services.logs import user_id_of
@@ -114,12 +113,6 @@ def before_param(entry):
     return f"{timestamp}:{entry_id}"
 
 
-def query_link(path, query, left_out=(), **more):
-    """``path`` with the filters of ``query`` (less those named in ``left_out``) and ``more``."""
-    kept = {name: value for name, value in query.items() if value and name not in left_out}
-    return f"{path}?{urlencode({**kept, **more})}"
-
-
 def _row(entry, items, links_users):
     """What the table shows of ``entry``: its links, where it has them."""
     known_user = entry["user_id"] and entry["user"] != NO_USER
@@ -160,14 +153,9 @@ class ActivityPage:
             types=TYPES, **range_inputs(filters),
             older=query_link(PATH, query, left_out, before=before_param(page[-1])) if older else None,
             newest=query_link(PATH, query, left_out) if before is not None else None,
-            exports={chosen: query_link(f"{PATH}/export", query, left_out, format=chosen) for chosen in FORMATS},
+            exports=export_links(query, left_out, f"{PATH}/export"),
             export_limit=EXPORT_LIMIT,
         )
-
-
-def _export_entry(entry):
-    """An entry as the export shows it: as ``GET /admin/api/activity`` does (an ISO timestamp)."""
-    return {**entry, "timestamp": iso_ms(entry["timestamp"])}
 
 
 def _csv_rows(entries):
@@ -197,7 +185,7 @@ class ActivityExport:
 
         def read(limit):
             entries = activity(limit + 1, filters)
-            return [_export_entry(entry) for entry in entries[:limit]], len(entries) > limit
+            return [entry_json(entry) for entry in entries[:limit]], len(entries) > limit
 
         send_export(req, resp, read, _csv_rows, "sonicpy-activity")
 

@@ -115,12 +115,17 @@ def range_inputs(filters):
     }
 
 
-def export_links(query, left_out=()):
-    """``{format: URL}`` of the export of what the page's filters (``query``) select: the
-    filters named in ``left_out``, which the page could not read, are not in it (the export
-    refuses them), so the file holds the rows the page lists."""
+def query_link(path, query, left_out=(), **more):
+    """``path`` with the filters of a page's ``query`` (less those named in ``left_out``) and ``more``."""
     kept = {name: value for name, value in query.items() if value and name not in left_out}
-    return {chosen: "/admin/logs/export?" + urlencode({**kept, "format": chosen}) for chosen in FORMATS}
+    return f"{path}?{urlencode({**kept, **more})}"
+
+
+def export_links(query, left_out=(), path="/admin/logs/export"):
+    """``{format: URL}`` of the export at ``path`` of what the page's filters (``query``)
+    select: the filters named in ``left_out``, which the page could not read, are not in it
+    (the export refuses them), so the file holds the rows the page lists."""
+    return {chosen: query_link(path, query, left_out, format=chosen) for chosen in FORMATS}
 
 
 def _cleaned(req):

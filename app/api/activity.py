@@ -45,6 +45,12 @@ class ActivityFeed(msgspec.Struct):
     timestamp: str
 
 
+def entry_json(entry):
+    """An entry of ``app.services.activity`` as the feed (and the admin's export) shows it: its
+    timestamp an ISO 8601 string in UTC."""
+    return {**entry, "timestamp": iso_ms(entry["timestamp"])}
+
+
 class ActivityResource:
     """``GET /admin/api/activity``."""
 
@@ -52,8 +58,7 @@ class ActivityResource:
     @describe("What happened last: content writes, workflow moves, plugin changes", response=ActivityFeed,
               query=(Param("limit", int, f"how many, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})"),))
     def on_get(self, req, resp):
-        entries = [{**entry, "timestamp": iso_ms(entry["timestamp"])}
-                   for entry in activity(limit_param(req, DEFAULT_LIMIT, MAX_LIMIT))]
+        entries = [entry_json(entry) for entry in activity(limit_param(req, DEFAULT_LIMIT, MAX_LIMIT))]
         resp.media = {"data": entries, "count": len(entries), "timestamp": iso_now()}
         resp.set_header("Cache-Control", "private, no-store")
 
