@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 
 from app.admin.users import user_filters
 from app.api.access import access
-from app.api.exports import CSV_TYPE, EXPORT_LIMIT, TRUNCATED, csv_text
-from app.api.private import no_store
+from app.api.exports import CSV_TYPE, EXPORT_LIMIT, csv_text, send_as_file
 from app.services import users
 
 COLUMNS = ("id", "email", "username", "first_name", "last_name", "role", "status", "created_at", "last_login_at")
@@ -48,15 +47,13 @@ def send_users_csv(resp, rows, truncated):
     """Answer ``rows`` as the download, saying whether the export left users out."""
     resp.content_type = CSV_TYPE
     resp.text = csv_text([COLUMNS, *map(csv_row, rows)])
-    resp.set_header("Content-Disposition", f'attachment; filename="users-{datetime.now(UTC):%Y-%m-%d}.csv"')
-    resp.set_header(TRUNCATED.name, "true" if truncated else "false")
+    send_as_file(resp, f"users-{datetime.now(UTC):%Y-%m-%d}.csv", truncated)  # no-store: people's addresses
 
 
 class UsersExport:
     """``GET /admin/users/export``."""
 
     @access("users.read")
-    @no_store  # people's names and addresses
     def on_get(self, req, resp):
         rows, truncated = users.export_users(*user_filters(req).selection(), EXPORT_LIMIT)
         send_users_csv(resp, rows, truncated)

@@ -90,7 +90,13 @@ def send_export(req, resp, read, csv_rows, name):
         meta = {"count": len(entries), "limit": EXPORT_LIMIT, "truncated": truncated,
                 "exported_at": int(now.timestamp() * 1000)}
         resp.media = {"data": entries, "meta": meta}
-    filename = _UNSAFE_IN_FILENAME.sub("_", f"{name}-{now:%Y%m%dT%H%M%SZ}.{chosen}")
+    send_as_file(resp, f"{name}-{now:%Y%m%dT%H%M%SZ}.{chosen}", truncated)
+
+
+def send_as_file(resp, filename, truncated):
+    """Make ``resp`` the download ``filename`` (only ``[A-Za-z0-9._-]`` of it reaches the
+    header), saying whether rows were left out (``truncated``), never stored by a cache."""
+    filename = _UNSAFE_IN_FILENAME.sub("_", filename)
     resp.set_header("Content-Disposition", f'attachment; filename="{filename}"')
     resp.set_header(TRUNCATED.name, "true" if truncated else "false")
     resp.cache_control = [NO_STORE]
