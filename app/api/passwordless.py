@@ -46,7 +46,8 @@ from app.api.private import no_store
 from app.api.rate_limits import Guard, rate_limited
 from app.api.redirects import redirect, same_site_path
 from app.api.schemas import Closed, Session
-from app.services.passwordless import SignInCodes, SignInLinks, send_secret
+from app.services.accounts import mail_issued
+from app.services.passwordless import SignInCodes, SignInLinks
 
 MAIL_ACTION = "sign-in-mail"
 OTP_MESSAGE = "If an account exists for this email, a sign-in code has been sent"
@@ -111,11 +112,11 @@ class MailRequestResource:
 
     def send(self, req, resp):
         """Count the request, answer 202 at once; the account lookup, the secret and the mail
-        come after the response, the same work for every address (``send_secret``)."""
+        come after the response, the same work for every address (``mail_issued``)."""
         body = read_body(req, EmailBody)
         self._guard.acquire(req, MAIL_ACTION)
         policy = self._policy()
-        req.context.ctx.wait_until(send_secret, self._issuer, body.email, policy, self._mailer)
+        req.context.ctx.wait_until(mail_issued, self._issuer.issue, self._mailer, body.email, policy)
         resp.status = falcon.HTTP_202
         resp.media = {"success": True, "message": self.message, "expiresIn": policy.expiry_minutes * 60}
 

@@ -11,8 +11,8 @@ rules they share:
   transaction), so one secret at most is live per user and plugin;
 * ``per_hour`` caps how many a user is sent in any hour, counted from the rows; past it
   nothing is sent, and the caller answers as it does for an unknown address, so the
-  answer never tells which addresses have accounts. The caller runs ``send_secret`` after
-  its response, so neither does the answer's timing;
+  answer never tells which addresses have accounts. The caller runs ``issue`` after its
+  response (``app.services.accounts.mail_issued``), so neither does the answer's timing;
 * each row keeps the user's ``token_version`` when it was issued, and works only while it
   is still the user's: what ends the user's sessions (deactivation, a new password, a
   sign-out everywhere) ends their codes and links too, and a reactivation revives none.
@@ -42,7 +42,7 @@ from peewee import fn
 
 from app.db.database import locked
 from app.db.models import DAY_MS, HOUR_MS, MagicLink, OtpCode, User, database, new_id, now_ms
-from app.services.accounts import Mail, mail_issued, normalize_email
+from app.services.accounts import Mail, normalize_email
 from app.services.identity import hash_token
 from app.services.secret_keys import derived_key
 
@@ -74,12 +74,6 @@ class LinkPolicy:
 def active_user(email):
     """The active user whose (normalised) email is ``email``, or None."""
     return User.get_or_none((User.email == normalize_email(email)) & (User.is_active == True))  # noqa: E712
-
-
-def send_secret(issuer, email, policy, mailer):
-    """Issue a code or link (``issuer``: SignInCodes, SignInLinks) for ``email`` and mail it,
-    after the response, for every address alike (``mail_issued``)."""
-    mail_issued(issuer.issue, mailer, email, policy)
 
 
 def _lock_active(user_id, email=None):
