@@ -24,7 +24,7 @@ from app.db.pg_json import PG_JSON_FUNCTION
 
 NO_USER = "System"
 TYPES = ("content", "plugin")
-MOVED = "moved"  # a content entry's action when its metadata names none
+MOVED = "moved"  # a content entry's action when its metadata names none (as a non-empty string)
 
 
 @dataclass(frozen=True)
@@ -57,23 +57,24 @@ def _users(ids):
             for user_id, first, last, email in rows}
 
 
-def _metadata_action():
-    """SQL for a history row's ``metadata.action``, NULL when the metadata is not a JSON object
-    holding one (a row written by hand may hold other text, which must not fail the query)."""
+def _named_action():
+    """SQL for a history row's ``metadata.action`` when it is a string, else NULL: the metadata
+    may be other text than a JSON object (a row written by hand), which must not fail the
+    query, and an action that is a number, null or an object names none."""
     metadata = WorkflowHistory.metadata
     if is_postgres(database):
-        return Expression(getattr(fn, PG_JSON_FUNCTION)(metadata), "->>", "action")
+        action = Expression(getattr(fn, PG_JSON_FUNCTION)(metadata), "->", "action")
+        return Case(None, [(fn.jsonb_typeof(action) == "string", Expression(action, "#>>", SQL("'{}'")))], None)
     # Nested: json_type fails on text that is not JSON, and SQLite's AND may read both sides.
-    in_object = Case(None, [(fn.json_type(metadata) == "object", fn.json_extract(metadata, "$.action"))], None)
-    return Case(None, [(fn.json_valid(metadata), in_object)], None)
+    is_text = Case(None, [(fn.json_type(metadata, "$.action") == "text", fn.json_extract(metadata, "$.action"))],
+                   None)
+    return Case(None, [(fn.json_valid(metadata), is_text)], None)
 
 
-def _content_action_condition(action):
-    """The history rows whose entry's action is ``action`` (``moved``: those naming none)."""
-    named = _metadata_action()
-    if action == MOVED:
-        return named.is_null() | (named == "") | (named == MOVED)
-    return named == action
+def _content_action():
+    """SQL for a history row's entry's ``action``: its metadata's, else ``moved``. The label a
+    row shows is read with it and the ``action`` filter compares it, so the two agree."""
+    return fn.COALESCE(fn.NULLIF(_named_action(), ""), MOVED)
 
 
 def _by_code_point(column):
@@ -116,14 +117,14 @@ def content_activity(limit, filters=EVERYTHING, before=None):
     to_state = WorkflowState.alias()
     query = (
         WorkflowHistory.select(WorkflowHistory, Content.title, Content.collection.alias("collection_ref"),
-                               to_state.name.alias("to_name"))
+                               to_state.name.alias("to_name"), _content_action().alias("entry_action"))
         .join(Content, on=WorkflowHistory.content == Content.id)
         .switch(WorkflowHistory)
         .join(to_state, on=WorkflowHistory.to_state == to_state.id)
     )
     conditions = list(_page_conditions(WorkflowHistory, filters, before))
     if filters.action is not None:
-        conditions.append(_content_action_condition(filters.action))
+        conditions.append(_content_action() == filters.action)
     rows = (_where(query, conditions)
             .order_by(*_newest_first(WorkflowHistory)).limit(limit).objects())
     entries = []
@@ -134,7 +135,7 @@ def content_activity(limit, filters=EVERYTHING, before=None):
                    "to_state": row.to_state_id, "state": row.to_name, **metadata}
         if row.comment:
             details["comment"] = row.comment
-        entries.append({"id": row.id, "type": "content", "action": metadata.get("action") or MOVED,
+        entries.append({"id": row.id, "type": "content", "action": row.entry_action,
                         "resource_id": row.content_id, "details": details, "timestamp": row.created_at or 0,
                         "user_id": row.user_id})
     return entries
