@@ -202,6 +202,20 @@ def test_a_moved_entry_is_the_one_whose_history_names_no_action(browser, signed_
     assert actions(browser.get(f"{PAGE}?action=updated")) == ["updated"]
 
 
+@pytest.mark.parametrize("metadata", ['{"action": 5}', '{"action": 0}', '{"action": false}', '{"action": null}',
+                                      '{"action": {"name": "x"}}', '{"action": ["updated"]}', '{"action": ""}'])
+def test_an_action_that_is_no_string_shows_as_moved_and_is_found_by_it(browser, signed_in_as, history, env,
+                                                                        metadata):
+    signed_in_as("editor")
+    db = env.DB.db
+    db.execute_sql("UPDATE workflow_history SET metadata = " + db.param + " WHERE created_at = " + db.param,
+                   (metadata, T0))
+    assert actions(browser.get(f"{PAGE}?type=content")) == ["updated", "moved"]
+    assert actions(browser.get(f"{PAGE}?action=moved")) == ["moved"]
+    assert actions(browser.get(f"{PAGE}?action=5")) == []
+    assert actions(browser.get(f"{PAGE}?action=updated")) == ["updated"]
+
+
 @pytest.mark.parametrize(("query", "names"), [
     ("type=everything", ["type"]),
     ("action=drop%20table", ["action"]),
@@ -210,6 +224,8 @@ def test_a_moved_entry_is_the_one_whose_history_names_no_action(browser, signed_
     ("end_date=2026-02-30", ["end_date"]),
     ("start_date=2026-01-03&end_date=2026-01-02", ["start_date", "end_date"]),
     ("before=not-a-position", ["before"]),
+    ("before=12:", ["before"]),
+    ("before=9223372036854775808:x", ["before"]),  # past a BIGINT
     ("type=x&action=!", ["type", "action"]),
 ])
 def test_a_value_it_cannot_read_is_a_400_naming_it_and_the_rest_still_filters(browser, signed_in_as, history,
@@ -254,6 +270,24 @@ def test_older_pages_follow_on_without_gaps_or_repeats_even_across_equal_times(b
     assert times == sorted(times, reverse=True)
     resources = [row.select("td")[4].get_text(strip=True) for _, row in seen]
     assert resources.count("First") == 1
+
+
+@pytest.mark.parametrize(("last_id", "last_at"), [
+    ("two\nlines", T0),
+    ("x" * 300, T0),
+    ("spaces, a colon: and +%&=#? in it", T0),
+    ("before 1970", -5 * MINUTE),  # a time written by hand
+])
+def test_the_older_link_after_any_id_or_time_a_row_holds_leads_on(browser, signed_in_as, last_id, last_at):
+    signed_in_as("editor")
+    newer = [{"id": f"n{i:02}", "created_at": T0 + (i + 1) * MINUTE} for i in range(49)]
+    older = [{"id": f"o{i:02}", "created_at": last_at - (i + 1) * MINUTE} for i in range(3)]
+    PluginActivity.insert_many([{**entry, "plugin": plugin_id(), "action": "settings", "details": None}
+                                for entry in [*newer, {"id": last_id, "created_at": last_at}, *older]]).execute()
+    page = browser.get(PAGE)
+    assert [row["data-id"] for row in page.html.select("table.activity tbody tr")][-1] == last_id
+    next_page = browser.get(page.html.select_one("#activity-older")["href"])
+    assert [row["data-id"] for row in next_page.html.select("table.activity tbody tr")] == ["o00", "o01", "o02"]
 
 
 # ---------------------------------------------------------------- the export

@@ -34,7 +34,10 @@ PAGE_SIZE = 50
 MAX_TEXT = 200
 FILTER_NAMES = ("type", "action", "user", "start_date", "end_date")
 _ACTION = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-_BEFORE = re.compile(r"(?P<timestamp>[0-9]{1,16}):(?P<id>.{1,200})")  # any id a row holds
+# A row's time and id: any id a row can hold (TEXT: a hand-written one may hold a newline, or
+# be long), so that the Older link after any entry reads back; a time that fits the column.
+_BEFORE = re.compile(r"(?P<timestamp>-?[0-9]{1,19}):(?P<id>.+)", re.DOTALL)
+_TIMESTAMPS = range(-(2**63), 2**63)  # a BIGINT's
 CSV_COLUMNS = ("timestamp", "type", "action", "user", "user_id", "resource_id", "title", "details")
 
 
@@ -102,7 +105,7 @@ def read_before(text):
     if not text:
         return None
     found = _BEFORE.fullmatch(text)
-    if found is None:
+    if found is None or int(found["timestamp"]) not in _TIMESTAMPS:
         raise Refused("must be the position an Older link names")
     return int(found["timestamp"]), found["id"]
 
