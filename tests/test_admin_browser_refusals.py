@@ -6,6 +6,7 @@ a valid filter that follows brings the filtered rows back without the line. The 
 
 import re
 
+from app.db.models import Collection
 from tests.fixtures.auth import PASSWORD, hashed
 from tests.fixtures.browser import WAIT_SECONDS, navigate, screenshot, severe_console_errors
 from tests.fixtures.content import create_collection
@@ -13,6 +14,7 @@ from tests.fixtures.users import create_user
 from tests.fixtures.workflow import insert_content
 
 REFUSED = "That status filter is unknown, so the list is not filtered by status."
+GONE = "That collection is unknown, so the list shows every collection."
 # The list region's titles, its refusal line ("" without one), and the page's alert region
 # (its text, or None while hidden), read in one go so no swap lands between them.
 READ_LIST = """
@@ -103,6 +105,34 @@ def test_a_refused_filter_shows_its_refusal_in_the_list_and_a_valid_one_restores
     # The browser and htmx each log the 400; nothing else (no CSP violation, no script error).
     errors = [entry["message"] for entry in severe_console_errors(chromium)]
     assert errors and not [message for message in errors if not re.search(r"status of 400|Error Code 400 from", message)]
+
+
+def test_a_collection_deactivated_since_the_page_loaded_shows_every_collections_items_and_is_no_choice(
+        served_admin, chromium):
+    """The content index's 404 for it is swapped in as a refusal is, and the collections it
+    offers are redrawn from it: the select says what the list shows."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    wait = WebDriverWait(chromium, WAIT_SECONDS)
+    editor = create_user("editor", password_hash=hashed())
+    posts = create_collection("posts", {"type": "object", "properties": {"title": {"type": "string"}}})
+    archive = create_collection("archive", {"type": "object", "properties": {"title": {"type": "string"}}})
+    insert_content(editor, posts, "draft", title="Live")
+    insert_content(editor, archive, "draft", title="Withdrawn")
+    sign_in(chromium, wait, served_admin, editor)
+    chromium.get(served_admin + "/admin/content")
+    wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Content"))
+    Collection.update(is_active=False).where(Collection.id == archive.id).execute()
+
+    Select(chromium.find_element(By.ID, "collection")).select_by_value("archive")
+    titles, line, said = list_when(wait, lambda titles, line, said: line.startswith(GONE) and said is not None)
+    assert titles == ["Live"] and said == line
+    choices = Select(chromium.find_element(By.ID, "collection"))
+    assert [option.get_attribute("value") for option in choices.options] == ["", "posts"]
+    assert choices.first_selected_option.get_attribute("value") == ""
+    assert "Archive" not in chromium.find_element(By.ID, "collection-links").text
 
 
 def test_a_lost_session_while_filtering_goes_to_sign_in_not_into_the_list(served_admin, chromium):

@@ -5,7 +5,7 @@ with a browser's Accept header, on both databases."""
 
 import pytest
 
-from app.db.models import now_ms
+from app.db.models import Collection, now_ms
 from app.services.content import query
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import bearer, create_user, token_for
@@ -320,6 +320,28 @@ def test_a_deactivated_collection_is_no_choice_and_not_found(browser, signed_in_
     refused = browser.get(INDEX + "?collection=archive", status=404)
     assert message(refused) == "That collection is unknown, so the list shows every collection."
     assert listed_titles(refused) == ["Live"] and selected(refused, "collection") == ""
+
+
+def test_a_collection_deactivated_since_the_page_loaded_answers_with_the_list_and_the_collections_redrawn(
+        browser, signed_in_as, posts):
+    # The page's filters ask for a collection it offered; the answer (404) is what admin.js
+    # swaps in: its list region saying why, and the collections the form redraws from it.
+    editor = signed_in_as("editor")
+    archive = create_collection("archive", display_name="Archive")
+    insert_content(editor, posts, "draft", title="Live", updated_at=JAN_1)
+    insert_content(editor, archive, "draft", title="Withdrawn", updated_at=JAN_1 + DAY)
+    form = browser.get(INDEX).html.select_one("section.all-content form[role=search]")
+    Collection.update(is_active=False).where(Collection.id == archive.id).execute()
+    answer = browser.get(INDEX + "?collection=archive", headers={"HX-Request": "true"}, status=404)
+    region = answer.html.select_one(form["hx-select"])
+    assert region.has_attr("data-shows-refusals")
+    assert region.select_one("[role=alert]").get_text(strip=True) == (
+        "That collection is unknown, so the list shows every collection.")
+    assert listed_titles(answer) == ["Live"]
+    redrawn = [answer.html.select_one(selector.strip()) for selector in form["hx-select-oob"].split(",")]
+    assert all(redrawn) and "archive" not in " ".join(str(element) for element in redrawn)
+    assert [option["value"] for option in answer.html.select("#collection option")] == ["", "posts"]
+    assert selected(answer, "collection") == ""
 
 
 @pytest.mark.parametrize(("query_string", "status", "said"), [
