@@ -9,7 +9,10 @@ status and search are read as the collection lists read theirs (``content.list_q
 same statuses, Trash view and as-you-type search) and its refusals are theirs: a status that
 is none of the reader's answers 400 with the list unfiltered by status, a collection that is
 none of the active ones 404 with the list of every collection, both saying why without
-echoing the URL's text; a page past the end says so, with a link back.
+echoing the URL's text; a page past the end says so, with a link back. Asked by the page's
+filters (htmx), both answers' list regions are swapped in as a 200's is (admin.js), so a
+collection deactivated since the page loaded shows every collection's items and says why,
+and every answer redraws the collections the page links and offers.
 """
 
 import falcon
