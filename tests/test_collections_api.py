@@ -39,6 +39,23 @@ def test_public_list_shows_active_collections_with_parsed_schema(app_client):
     assert item["name"] == "blog" and item["schema"] == BLOG_SCHEMA and item["is_active"] == 1
 
 
+PAGE_KEYS = ("count", "page", "limit", "total", "pages", "hasNext", "hasPrev")
+
+
+def test_public_list_meta_says_the_same_of_no_collections_as_of_some(app_client, make_user):
+    """A list answered whole says its length as ``limit``: 0 when it is empty, with 0 pages as
+    an empty paged list says, not a page size of 1 with nothing in it."""
+    _, admin = make_user("admin")
+    empty = app_client.get("/api/collections").json["meta"]
+    assert {key: empty[key] for key in PAGE_KEYS} == {
+        "count": 0, "page": 1, "limit": 0, "total": 0, "pages": 0, "hasNext": False, "hasPrev": False}
+    for name in ("news", "blog"):
+        app_client.post_json("/admin/api/collections", {"name": name, "displayName": name}, headers=admin, status=201)
+    some = app_client.get("/api/collections").json["meta"]
+    assert {key: some[key] for key in PAGE_KEYS} == {
+        "count": 2, "page": 1, "limit": 2, "total": 2, "pages": 1, "hasNext": False, "hasPrev": False}
+
+
 def test_public_list_is_cached_and_every_write_invalidates_it(app_client, make_user):
     _, admin = make_user("admin")
     first = app_client.get("/api/collections")

@@ -24,5 +24,10 @@ def pagination_meta(total, limit, page=None, *, has_next=None, has_prev=None):
 
 
 def whole_list_meta(count):
-    """The block of a list answered whole (one page holding every item), with ``count``."""
-    return {"count": count, **pagination_meta(count, max(count, 1), 1)}
+    """The block of a list answered whole (one page holding every item), with ``count``.
+
+    Its ``limit`` is its length, as every item fits the one page: 0 for an empty list,
+    which has 0 pages, as an empty paged list says.
+    """
+    return {"count": count, "page": 1, "limit": count, "total": count, "pages": 1 if count else 0,
+            "hasNext": False, "hasPrev": False}
