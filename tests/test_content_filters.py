@@ -255,6 +255,13 @@ def test_search_matches_data_values_at_any_depth_never_keys(client):
     ({"where": '{"and":' + "[" * 1000}, "where", "nested too deeply"),
     ({"sort": "[" * 1000}, "sort", "nested too deeply"),
     ({"where": json.dumps({"and": [{"field": "title", "op": "equals"}]})}, "where.and[0]", "unknown keys"),
+    # A condition without an operator is refused, never read as equals (filter[field]=v is).
+    ({"where": json.dumps({"and": [{"field": "title", "value": "Item 1"}]})}, "where.and[0]", "needs an operator"),
+    ({"where": json.dumps({"or": [{"field": "status", "operator": "equals", "value": "draft"},
+                                  {"and": [{"field": "title", "value": "Item 1"}]}]})},
+     "where.or[1].and[0]", "needs an operator"),
+    ({"where": json.dumps({"and": [{"field": "status", "op": "not_equals", "value": "x"}]})}, "where.and[0]",
+     "unknown keys ['op'] in a condition; it has only field, operator and value"),
     ({"where": json.dumps({"xor": []})}, "where", "unknown keys"),
     ({"where": json.dumps({"and": [{"field": "title", "operator": "near", "value": 1}]})}, "where.and[0]", "unknown operator"),
     ({"where": json.dumps({"and": [{"field": "title", "operator": "gt", "value": None}]})}, "where.and[0]", "needs a value"),

@@ -236,7 +236,7 @@ def test_integers_beyond_64_bits_are_a_400_where_a_number_is_meant(client, free,
         response = client.get(url, {parameter: value, "limit": 1}, status=400)
         assert response.json["details"] == [{"parameter": parameter, "message": "the number is out of range"}], url
     if len(value) < 100:
-        response = client.get("/api/content", {"where": f'{{"and":[{{"field":"data.n","value":{value}}}]}}'},
+        response = client.get("/api/content", {"where": f'{{"and":[{{"field":"data.n","operator":"equals","value":{value}}}]}}'},
                               status=400)
         assert response.json["details"] == [{"parameter": "where.and[0]", "message": "the number is out of range"}]
 

@@ -72,7 +72,8 @@ COLLECTION_LIST_QUERY = (
     Param("sort", str, "fields, '-' for descending: -published_at,title"),
     Param(
         "where", Annotated[str, msgspec.Meta(max_length=MAX_WHERE_LENGTH)],
-        'SonicJS\'s JSON filter: {"and": [{"field", "operator", "value"}]}',
+        'SonicJS\'s JSON filter: {"and": [{"field", "operator", "value"}], "or": [...]}; each condition needs its '
+        "operator and carries no other key (400 naming it, `where.and[0]`)",
     ),
     Param("search", Annotated[str, msgspec.Meta(min_length=1, max_length=200)], "in title and text fields"),
     Param("fields", str, "comma-separated fields to return"),

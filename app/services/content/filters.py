@@ -3,7 +3,9 @@
 Two filter grammars are accepted and may be combined (everything is ANDed):
 
 * SonicJS's ``where`` JSON: ``{"and": [{field, operator, value}, ...], "or": [...]}``;
-  a condition may itself be an ``{"and"|"or": [...]}`` group (nesting is bounded).
+  a condition may itself be an ``{"and"|"or": [...]}`` group (nesting is bounded). A
+  condition's ``operator`` is required, a left-out ``value`` is null, and any other key is
+  refused, so that a misspelt key never quietly changes the filter.
 * ``filter[field][op]=value`` query parameters (``filter[field]=value`` means equals).
 
 Fields are columns, ``data.<field>`` or a bare data name (``fields.py``); values are typed
@@ -144,9 +146,13 @@ def _parse_node(node, parameter, depth, counter, schema, columns):
         fail(parameter, "a condition must be an object {field, operator, value}")
     unknown = set(node) - {"field", "operator", "value"}
     if unknown:
-        fail(parameter, f"unknown keys {sorted(unknown)} in a condition")
+        fail(parameter, f"unknown keys {sorted(unknown)} in a condition; it has only field, operator and value")
+    if "operator" not in node:
+        # Not read as equals: a condition that lost its operator (misspelt, say) would filter
+        # by a test the client never asked for.
+        fail(parameter, f"a condition needs an operator; use one of {', '.join(sorted(set(OPERATORS.values())))}")
     field = resolve_field(node.get("field"), parameter, columns)
-    operator = canonical_operator(node.get("operator", "equals"), parameter)
+    operator = canonical_operator(node["operator"], parameter)
     value = coerce_value(field, operator, node.get("value"), parameter, from_text=False, schema=schema)
     return Condition(field, operator, value, parameter, element_filter(field, operator, schema))
 
