@@ -98,6 +98,48 @@ def test_a_write_and_a_read_answer_one_etag_which_writes_take_as_if_match(client
     assert stale.json["details"] == {"current_version": 2, "your_version": 1}
 
 
+def test_if_match_takes_a_list_of_tags_any_of_which_will_do(client, item, as_editor):
+    """RFC 9110's list: the write goes through when the item is at a version any tag names;
+    a read's weak tags match by their version, as a single one does."""
+    _, headers = as_editor
+    url = f"/api/content/{item}"
+    read = client.get(url, headers=headers).headers["ETag"]
+    assert read.startswith('W/"1-')
+    written = client.put_json(url, {"title": "First"}, headers={**headers, "If-Match": f'"7", {read}'})
+    assert version_of(written.headers["ETag"]) == 2
+    stale = client.put_json(url, {"title": "Lost"}, headers={**headers, "If-Match": f'{read}, "3", "1"'}, status=409)
+    assert stale.json["details"] == {"current_version": 2, "your_versions": [1, 3]}
+    # Empty members are skipped, as a list may have them; the body's version may be one listed.
+    client.put_json(url, {"title": "Second", "version_number": 2}, headers={**headers, "If-Match": ' , "5", "2" ,'})
+    restored = client.post(f"{url}/versions/2/restore", headers={**headers, "If-Match": '"1", "3"'})
+    assert version_of(restored.headers["ETag"]) == 4
+    assert version_of(client.put_json(url, {"title": "Any"}, headers={**headers, "If-Match": "*"}).headers["ETag"]) == 5
+    client.delete(url, headers={**headers, "If-Match": '"3", "4"'}, status=409)
+    client.delete(url, headers={**headers, "If-Match": '"4", "5"'})
+    client.put_json("/api/content/missing", {"title": "Nowhere"}, headers={**headers, "If-Match": "*"}, status=404)
+
+
+@pytest.mark.parametrize("header, message", [
+    ('"2", yesterday', 'tag 2 of the list: expected the ETag of a read, or "<version_number>"'),
+    ('*, "1"', 'tag 1 of the list: expected the ETag of a read, or "<version_number>"'),
+    (" , ", 'expected the ETag of a read, or "<version_number>"'),
+])
+def test_an_if_match_list_with_a_tag_that_is_none_is_a_400(client, item, as_editor, header, message):
+    _, headers = as_editor
+    bad = client.put_json(f"/api/content/{item}", {"title": "B"}, headers={**headers, "If-Match": header}, status=400)
+    assert bad.json == {"error": "Invalid If-Match header", "details": [{"field": "If-Match", "message": message}]}
+    assert client.get(f"/api/content/{item}").json["data"]["title"] != "B"
+
+
+def test_an_if_match_list_not_naming_the_bodys_version_is_a_400(client, item, as_editor):
+    _, headers = as_editor
+    both = client.put_json(f"/api/content/{item}", {"title": "B", "version_number": 1},
+                           headers={**headers, "If-Match": '"2", "3"'}, status=400)
+    assert both.json == {"error": "If-Match and version_number disagree", "details": [{
+        "field": "version_number",
+        "message": "is 1 where If-Match names version 2 or version 3: send only one of the two"}]}
+
+
 def test_an_item_without_a_version_number_is_tagged_so_and_written_with_that_tag(client, item, as_editor):
     # A row written by hand with SQL may hold no version_number: its tag says so, a write
     # taking it as If-Match goes through while the item is still unnumbered, and is stale after.

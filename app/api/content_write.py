@@ -28,8 +28,9 @@ Optimistic concurrency: an update (or delete) carrying ``version_number`` in the
 ``If-Match`` with a version that is not the current one is a 409, never an overwrite;
 workflow moves bump ``version_number`` too, so a move made since the client read the item
 also makes its save stale. ``If-Match`` takes the ETag of the read the client edited
-(``W/"<version_number>-<digest>"``) or ``"<version_number>"``; only the version is
-compared, so a change that bumps none (a soft delete, its restore) leaves a save current.
+(``W/"<version_number>-<digest>"``) or ``"<version_number>"``, or a comma-separated list
+of them (any one will do); only the version is compared, so a change that bumps none (a
+soft delete, its restore) leaves a save current.
 The answer's ETag is the one a read of the item by the caller answers. Every write
 invalidates the ``content`` cache namespace after its commit.
 """
@@ -53,9 +54,10 @@ from app.services.content.query import Scope, get_item
 from app.services.content.slugs import normalize_slug, slug_taken
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
-# A read's ETag (W/"<version>-<digest>", W/"n-<digest>" when the item has no version) or a
-# bare version: only the version is compared.
-_ETAG = re.compile(rf'^\s*(?:W/)?"?(\d{{1,18}}|{UNNUMBERED})(?:-[0-9a-f]{{1,64}})?"?\s*$')
+# One tag of If-Match: a read's ETag (W/"<version>-<digest>", W/"n-<digest>" when the item
+# has no version) or a bare version: only the version is compared.
+_ETAG = re.compile(rf'^(?:W/)?"?(\d{{1,18}}|{UNNUMBERED})(?:-[0-9a-f]{{1,64}})?"?$')
+NOT_AN_ETAG = 'expected the ETag of a read, or "<version_number>"'
 
 
 # The ETag a read of the item by the caller answers, to send back as If-Match.
@@ -201,22 +203,52 @@ def _body(req, struct):
 
 
 def expected_version(req, body_version=None):
-    """The version the client edited: the body's ``version_number`` or ``If-Match``."""
+    """The version the client edited: the body's ``version_number`` or ``If-Match``.
+
+    ``If-Match`` may list several tags (``"3", "4"``): the write goes through when the item is
+    at any version they name (a tuple of them is expected), and ``*`` when the item exists.
+    A read's tags are weak (``W/``) and still match by their version, the one thing of the
+    item they stand for that a write guards: refusing them, as the strong comparison RFC 9110
+    asks of If-Match would, would refuse every tag a read hands out.
+    """
     header = req.get_header("If-Match")
-    if header is None or header.strip() == "*":
+    if header is None:
         return body_version
-    match = _ETAG.match(header)
-    if not match:
-        raise bad_request("Invalid If-Match header",
-                          [{"field": "If-Match", "message": 'expected the ETag of a read, or "<version_number>"'}])
-    # An item without a version_number is tagged so: the write expects it still without one.
-    version = writes.UNVERSIONED if match.group(1) == UNNUMBERED else int(match.group(1))
-    if body_version is not None and body_version != version:
-        named = "an item without a version_number" if version is writes.UNVERSIONED else f"version {version}"
+    versions = _listed_versions(header)
+    if versions is None:
+        return body_version
+    if body_version is None:
+        return versions[0] if len(versions) == 1 else versions
+    if body_version not in versions:
+        named = " or ".join("an item without a version_number" if version is writes.UNVERSIONED
+                            else f"version {version}" for version in versions)
         raise bad_request("If-Match and version_number disagree", [{
             "field": "version_number",
             "message": f"is {body_version} where If-Match names {named}: send only one of the two"}])
-    return version
+    return body_version
+
+
+def _listed_versions(header):
+    """The versions an ``If-Match`` header names, in its order and each once; None for ``*``.
+
+    Tags are separated by commas (empty members skipped, as RFC 9110's lists allow); ``*``
+    stands alone. Anything else is a 400 naming the header.
+    """
+    tags = [tag.strip() for tag in header.split(",")]
+    tags = [tag for tag in tags if tag]
+    if tags == ["*"]:
+        return None
+    versions = []
+    for position, tag in enumerate(tags, 1):
+        match = _ETAG.match(tag)
+        if match is None:
+            where = f"tag {position} of the list: " if len(tags) > 1 else ""
+            raise bad_request("Invalid If-Match header", [{"field": "If-Match", "message": where + NOT_AN_ETAG}])
+        # An item without a version_number is tagged so: the write expects it still without one.
+        versions.append(writes.UNVERSIONED if match.group(1) == UNNUMBERED else int(match.group(1)))
+    if not versions:
+        raise bad_request("Invalid If-Match header", [{"field": "If-Match", "message": NOT_AN_ETAG}])
+    return tuple(dict.fromkeys(versions))
 
 
 def respond_item(req, resp, content_id, status=falcon.HTTP_200):

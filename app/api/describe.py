@@ -162,9 +162,10 @@ DETAILS_SCHEMA = {
         "refused, a cross-origin refusal); or an object: `{retry_after, request_id?}` (429, 503), "
         "`{request_id}` (500, a database conflict's 409, a binding's 503), `{max_bytes}` (413; an upload "
         "adds `errors` and `summary`), `{errors, summary}` (an upload of several files refused), "
-        "`{filename, allowed}` (a file type refused), `{current_version, your_version}` (a stale version's "
-        "409), the state in the way of a 409 (`{content_count, deleted_count}`, `{contentIds}`, "
-        "`{content_id, state}`, `{from_state, to_state, allowed}`, `{status}`), the resource refused "
+        "`{filename, allowed}` (a file type refused), `{current_version, your_version}` or "
+        "`{current_version, your_versions}` (a stale version's 409), the state in the way of a 409 "
+        "(`{content_count, deleted_count}`, `{contentIds}`, `{content_id, state}`, `{from_state, to_state, allowed}`, "
+        "`{status}`), the resource refused "
         "(`{name}` of a plugin, `{collection_id}`, `{categories}` of an unknown log category, "
         "`{migration, cause}`), or what a plugin's veto gives"),
     "anyOf": [
@@ -176,6 +177,8 @@ DETAILS_SCHEMA = {
             "max_bytes": {"type": "integer"},
             "current_version": {"type": ["integer", "null"]},
             "your_version": {"type": ["integer", "null"]},
+            "your_versions": {"type": "array", "items": {"type": ["integer", "null"]},
+                              "description": "the versions an If-Match list named"},
         },
          # A field's or parameter's problem is a list item, never an object of its own.
          "not": {"anyOf": [{"required": ["field"]}, {"required": ["parameter"]}]}},
@@ -208,7 +211,9 @@ def paged(default=20, maximum=100):
 
 PAGED = paged()
 IF_MATCH = Param(
-    "If-Match", str, 'the ETag of the read the client edited, or its version_number as "<n>": 409 when stale',
+    "If-Match", str, 'the ETag of the read the client edited (weak tags match by their version), or its '
+    'version_number as "<n>"; or several, separated by commas, any one of which will do; or * (the item exists): '
+    "409 when stale",
     location="header",
 )
 IF_NONE_MATCH = Param(

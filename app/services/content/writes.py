@@ -351,7 +351,8 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
         content_id: the content's id.
         fields: any of title, slug, status, data, featured_image_id, meta_title, meta_description.
         expected_version: the ``version_number`` the client edited (stale: VersionConflict),
-            ``UNVERSIONED`` when it had none.
+            ``UNVERSIONED`` when it had none, or a tuple of them when any one will do (an
+            ``If-Match`` list).
         metadata: extra history metadata.
         request_id: the request's id, for the log row of a status change.
         collection_refs: ``(field, id or name)`` pairs naming the item's collection, as a
@@ -533,11 +534,21 @@ def _check_editable(user, content, expected_version):
     if not may_edit(user, content):
         refuse(user, content, "You may only change your own content")
     if _stale(expected_version, content.version_number):
-        raise VersionConflict(
-            "Version conflict: the content was changed since you read it",
-            {"current_version": content.version_number,
-             "your_version": None if expected_version is UNVERSIONED else expected_version},
-        )
+        raise VersionConflict("Version conflict: the content was changed since you read it",
+                              {"current_version": content.version_number, **_yours(expected_version)})
+
+
+def _as_sent(version):
+    """A version as a conflict's details give it: null for ``UNVERSIONED``."""
+    return None if version is UNVERSIONED else version
+
+
+def _yours(expected_version):
+    """What a conflict's details say the client expected: ``your_version``, or ``your_versions``
+    when it named several (an ``If-Match`` list), in the order it named them."""
+    if isinstance(expected_version, tuple):
+        return {"your_versions": [_as_sent(version) for version in expected_version]}
+    return {"your_version": _as_sent(expected_version)}
 
 
 def _check_same_collection(collection, refs):
@@ -550,11 +561,13 @@ def _check_same_collection(collection, refs):
 
 
 def _stale(expected_version, current):
-    """Whether a client that read ``expected_version`` (None: it gave none) edits a stale
-    item now at ``current``: ``UNVERSIONED`` matches a NULL ``version_number`` only."""
-    if expected_version is UNVERSIONED:
-        return current is not None
-    return expected_version is not None and expected_version != current
+    """Whether a client that read ``expected_version`` (None: it gave none; a tuple: any one
+    of them) edits a stale item now at ``current``: ``UNVERSIONED`` matches a NULL
+    ``version_number`` only."""
+    if expected_version is None:
+        return False
+    accepted = expected_version if isinstance(expected_version, tuple) else (expected_version,)
+    return (UNVERSIONED if current is None else current) not in accepted
 
 
 def _check_slug(collection_id, slug, exclude_id, known=None):
