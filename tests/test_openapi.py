@@ -349,3 +349,36 @@ def test_an_item_as_read_is_a_body_the_update_declares(client, doc, make_user, b
     properties = doc["components"]["schemas"]["UpdateBody"]["properties"]
     assert "ignored" in properties["created_at"]["description"]
     assert "path's `id`" in properties["id"]["description"]
+
+
+def body_schema(doc, path, method="post"):
+    ref = doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    return doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
+
+
+def other_spelling(described):
+    """The other spelling a body property's description names (``also accepted as `x```), or None."""
+    found = re.search(r"also accepted as `([^`]+)` \(not both: a 422\)", described.get("description", ""))
+    return found and found.group(1)
+
+
+def test_body_fields_name_the_other_casing_they_are_accepted_in(client, doc, make_user, blog_collection):
+    """Every body takes its fields in camelCase and snake_case: each property says its other
+    spelling in its description (one property per value, so `required` still holds), in
+    nested Structs too, and a body sent in the spellings named is taken."""
+    create = body_schema(doc, "/api/content")
+    assert other_spelling(create["properties"]["collectionId"]) == "collection_id"
+    assert "collectionId" in create["required"] and "collection_id" not in create["properties"]
+    assert other_spelling(create["properties"]["title"]) is None  # one word: one spelling
+    users = doc["components"]["schemas"]["UserPatch"]["properties"]
+    assert other_spelling(users["first_name"]) == "firstName"
+    search = doc["components"]["schemas"]["SearchFilters"]["properties"]  # nested in the search's body
+    assert other_spelling(search["dateRange"]) == "date_range"
+    # An answer's objects are no body: they name nothing more.
+    assert not any(other_spelling(p) for p in doc["components"]["schemas"]["ContentItem"]["properties"].values())
+    _, admin = make_user("admin")
+    sent = {"collectionId": "blog", "title": "Hi", "metaTitle": "SEO", "metaDescription": "About"}
+    renamed = {other_spelling(create["properties"][key]) or key: value for key, value in sent.items()}
+    assert set(renamed) == {"collection_id", "title", "meta_title", "meta_description"}
+    created = client.post_json("/api/content", renamed, headers=admin, status=201).json["data"]
+    assert (created["meta_title"], created["meta_description"]) == ("SEO", "About")

@@ -311,6 +311,29 @@ def _nested_structs(struct_type):
     return {field.encode_name: field.type for field in info.fields if _holds_struct(field.type)}
 
 
+def casing_structs(struct_type):
+    """The Struct types whose keys ``either_casing`` reads in either casing in a body of
+    ``struct_type``: itself and the Structs its fields hold, at any depth, each once."""
+    found = {}
+
+    def walk(kind):
+        if isinstance(kind, msgspec.inspect.StructType):
+            if kind.cls not in found:
+                found[kind.cls] = None
+                for field in kind.fields:
+                    walk(field.type)
+        elif isinstance(kind, msgspec.inspect.UnionType):
+            for member in kind.types:
+                walk(member)
+        elif isinstance(kind, msgspec.inspect.DictType):
+            walk(kind.value_type)
+        elif hasattr(kind, "item_type"):
+            walk(kind.item_type)
+
+    walk(msgspec.inspect.type_info(struct_type))
+    return tuple(found)
+
+
 def _holds_struct(kind):
     if isinstance(kind, msgspec.inspect.StructType):
         return True

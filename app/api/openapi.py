@@ -10,7 +10,9 @@ each responder of it one operation, with:
   Bearer`` or ``X-API-Key``) or the ``auth_token`` cookie; the permission is named in the
   description and in ``x-permission``;
 * its body, query parameters and success response from ``@describe`` (``app.api.describe``),
-  their JSON Schemas from ``msgspec.json.schema_components``;
+  their JSON Schemas from ``msgspec.json.schema_components``; each field of a JSON body (and
+  of the objects nested in it) that ``read_body`` also takes in the other casing says so in
+  its ``description`` (``name_other_casings``);
 * every error as the ``{error, details?}`` envelope (``default`` response), ``401`` and
   ``403`` named for every operation that needs a caller, and its ``303`` to the sign-in
   page when it is a GET or HEAD (a browser's navigation gets that instead of the 401:
@@ -53,6 +55,7 @@ from app.api.describe import (
     describe,
     operation_of,
 )
+from app.api.errors import casing_aliases, casing_structs
 from app.api.form_error_pages import browser_form_refusals
 from app.api.methods import SAFE_METHODS, head_mirrors_get
 from app.api.rate_limits import QUOTA_HEADERS, rate_limit_of
@@ -134,6 +137,7 @@ class _Types:
     def __init__(self):
         self._types = [ErrorBody]
         self._index = {}
+        self._bodies = {}  # the request bodies' types, in the order named
 
     def ref(self, type_):
         """A placeholder for ``type_`` resolved by ``schemas()``."""
@@ -142,9 +146,44 @@ class _Types:
             self._types.append(type_)
         return {"$sonicpy_type": self._index[type_]}
 
+    def body_ref(self, type_):
+        """``ref`` of a request body's type, whose fields are read in either casing."""
+        self._bodies[type_] = None
+        return self.ref(type_)
+
     def schemas(self):
-        """``(schemas by index, components)``."""
-        return msgspec.json.schema_components(self._types, ref_template=REF_TEMPLATE)
+        """``(schemas by index, components)``; each property of a Struct read from a body
+        names its other spelling (``name_other_casings``)."""
+        read = dict.fromkeys(struct for body in self._bodies for struct in casing_structs(body))
+        for struct in read:
+            self.ref(struct)  # so that its component's name is known
+        schemas, components = msgspec.json.schema_components(self._types, ref_template=REF_TEMPLATE)
+        for struct in read:
+            name = schemas[self._index[struct]]["$ref"].rpartition("/")[2]
+            components[name] = name_other_casings(components[name], casing_aliases(struct))
+        return schemas, components
+
+
+def name_other_casings(schema, aliases):
+    """``schema`` (an object's) with each property that ``aliases`` (``{other casing:
+    declared name}``) gives another spelling to saying so in its ``description``.
+
+    A description rather than the other spelling as a property of its own: a client
+    generator then makes one field per value, under the declared name, whose ``required``
+    still holds; two properties would give two optional fields for one value, and a body
+    sending both is refused (422).
+    """
+    others = {}
+    for alias, name in aliases.items():
+        others.setdefault(name, []).append(alias)
+    properties = dict(schema.get("properties", {}))
+    for name, spellings in others.items():
+        if name not in properties:
+            continue
+        note = f"also accepted as {' or '.join(f'`{spelling}`' for spelling in sorted(spellings))} (not both: a 422)"
+        described = properties[name].get("description")
+        properties[name] = {**properties[name], "description": f"{described}; {note}" if described else note}
+    return {**schema, "properties": properties} if properties else schema
 
 
 def _resolve(node, schemas):
@@ -173,7 +212,7 @@ def _request_body(operation, types):
         return None
     if operation.form is not None:
         return {"required": True, "content": {"multipart/form-data": {"schema": types.ref(operation.form)}}}
-    return {"required": True, "content": {"application/json": {"schema": types.ref(operation.body)}}}
+    return {"required": True, "content": {"application/json": {"schema": types.body_ref(operation.body)}}}
 
 
 # The errors every operation that needs a caller may answer, besides its own.
