@@ -204,6 +204,54 @@ def test_apply_replaces_a_search_index_of_an_earlier_rule_and_fills_it(site, tmp
     assert found(client, "émile") == ["earlier-0"] and found(client, "zebra") == ["earlier-0", "later-0"]
 
 
+def put_markup_words_rule(db):
+    """Put back by hand the rule that indexed every string value as written, markup too
+    (the search triggers and view on SQLite, the search vector function of version 3 on
+    PostgreSQL), and fill the index by it."""
+    if is_postgres(db):
+        collate = pg_fold_collation(db)
+        earlier = derived.pg_search_body(collate).replace(derived.pg_search_text("string"), "string").replace(
+            derived.pg_search_version(collate), "sonicpy search words 3: punctuation and symbols split words;"
+            f" letters, digits, marks do not; case folded by lower() {collate or 'of the database locale'}")
+        db.execute_sql(f"CREATE OR REPLACE FUNCTION {derived.PG_SEARCH_FUNCTION}(title text, data text)"
+                       f" RETURNS tsvector LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE AS $body${earlier}$body$")
+        db.execute_sql(f"UPDATE {derived.FTS_TABLE} f SET vector = {derived.PG_SEARCH_FUNCTION}(c.title, c.data)"
+                       " FROM content c WHERE c.id = f.id")
+        return
+    as_written = derived.sqlite_search_text("t.value")
+    for name in derived.SQLITE_FTS_TRIGGERS:
+        db.execute_sql(f'DROP TRIGGER "{name}"')
+        db.execute_sql(f'CREATE TRIGGER "{name}" {derived.SQLITE_TRIGGERS[name]}'.replace(as_written, "t.value"))
+    db.execute_sql(f"DROP VIEW {derived.FTS_SOURCE}")
+    db.execute_sql(derived.SQLITE_FTS_SOURCE.replace(as_written, "t.value"))
+    db.execute_sql(f"INSERT INTO {derived.FTS_TABLE} ({derived.FTS_TABLE}) VALUES ('delete-all')")
+    db.execute_sql(f"INSERT INTO {derived.FTS_TABLE} (rowid, title, body)"
+                   f" SELECT rowid, title, body FROM {derived.FTS_SOURCE}")
+
+
+def test_apply_refills_an_index_whose_rule_indexed_markup(site, tmp_path):
+    # The rule before this version took rich text's tags and entities for words: the apply
+    # replaces it and indexes every item afresh, by the words of its text alone.
+    env, author, pages = site
+    db = env.DB.db
+    insert_items(pages, author, 1, slug_prefix="earlier",
+                 data=lambda i: {"body": '<p class="lead">zebra&nbsp;<strong>yak</strong></p>'})
+    put_markup_words_rule(db)
+    insert_items(pages, author, 1, slug_prefix="between", data=lambda i: {"body": "<em>zebra</em>"})
+    assert indexed(db, "strong") == ["earlier-0"] and indexed(db, "em") == ["between-0"]
+    assert indexed(db, "nbsp") == indexed(db, "lead") == ["earlier-0"]
+
+    apply(env, tmp_path)
+
+    for word in ("strong", "em", "nbsp", "lead", "class", "p"):
+        assert indexed(db, word) == [], word
+    assert indexed(db, "zebra") == ["between-0", "earlier-0"] and indexed(db, "yak") == ["earlier-0"]
+    insert_items(pages, author, 1, slug_prefix="later", data=lambda i: {"body": "<b>zebra</b>"})
+    assert indexed(db, "zebra") == ["between-0", "earlier-0", "later-0"] and indexed(db, "b") == []
+    client = client_for(env)
+    assert found(client, "strong") == found(client, "b") == [] and found(client, "yak") == ["earlier-0"]
+
+
 LIST_TWIN = "idx_content_live_all_published_nl"
 
 

@@ -83,14 +83,61 @@ def is_installed_on_apply(name):
 
 # ------------------------------------------------------------------ SQLite
 
-# Every string value of a row's data, space-separated; data that is not JSON (written by
-# hand) counts as empty rather than failing the write.
-_SQLITE_BODY = ("(SELECT group_concat(value, ' ') FROM json_tree(CASE WHEN json_valid({row}.data)"
-                " THEN {row}.data ELSE '{{}}' END) WHERE type = 'text')")
+# Markup is not words: in each string value (rich text is HTML, and the triggers do not
+# know which fields hold it) every tag is dropped, then the common named entities are read
+# as what they stand for, so that ``b``, ``href`` or ``nbsp`` find only the items whose text
+# says them. The same rule on both databases (``sqlite_search_text``, ``pg_search_text``):
+# the value is split at every '<'; the first piece is kept whole, every later one loses
+# everything up to and including its first '>' (one with none, a lone '<' in plain text, is
+# kept whole); the pieces are joined with spaces. Plain text holding "<...>" loses the
+# words between the two. ``&amp;`` is read last: ``&amp;lt;`` is the text "&lt;".
+# Numeric entities (``&#233;``) stay as written: decoding every one needs a number parser in
+# trigger SQL that fails on neither database for a code point one of them refuses, and
+# editors write such characters as themselves; what is left is a number word ("233").
+ENTITIES = (("&nbsp;", " "), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&#39;", "'"), ("&apos;", "'"),
+            ("&amp;", "&"))
+
+
+def _entities_read(value, text, position="instr"):
+    """SQL for ``text`` (the SQL of ``value`` with its tags dropped) with ``ENTITIES`` replaced;
+    a value without '&' (most) is spared the replacements. ``position``: SQLite's ``instr``,
+    PostgreSQL's ``strpos``."""
+    read = text
+    for entity, character in ENTITIES:
+        read = f"replace({read}, '{entity}', '{character.replace(chr(39), chr(39) * 2)}')"
+    return f"CASE WHEN {position}({value}, '&') = 0 THEN {text} ELSE {read} END"
+
+
+def _sqlite_tags_dropped(value):
+    """SQLite: ``value``'s pieces after the split at '<' (``ENTITIES``' rule), through JSON:
+    ``json_quote`` escapes quotes and control characters, never '<', so replacing each '<' by
+    '","' makes a valid array of the pieces. A value without '<' is its own text."""
+    pieces = f"json_each('[' || replace(json_quote({value}), '<', '\",\"') || ']')"
+    joined = (f"(SELECT group_concat(CASE WHEN p.key = 0 THEN p.value"
+              f" ELSE substr(p.value, instr(p.value, '>') + 1) END, ' ') FROM {pieces} AS p)")
+    return f"CASE WHEN instr({value}, '<') = 0 THEN {value} ELSE {joined} END"
+
+
+def sqlite_search_text(value):
+    """SQLite SQL for the words the index takes of the string ``value``: markup dropped (``ENTITIES``)."""
+    return _entities_read(value, _sqlite_tags_dropped(value))
+
+
+def pg_search_text(value):
+    """PostgreSQL SQL for the words the index takes of the string ``value``: SQLite's
+    (``sqlite_search_text``), the value split at '<' as an array whose pieces are numbered."""
+    pieces = f"unnest(string_to_array({value}, '<')) WITH ORDINALITY AS p(piece, n)"
+    joined = (f"(SELECT string_agg(CASE WHEN p.n = 1 THEN p.piece"
+              f" ELSE substr(p.piece, strpos(p.piece, '>') + 1) END, ' ' ORDER BY p.n) FROM {pieces})")
+    return _entities_read(value, f"CASE WHEN strpos({value}, '<') = 0 THEN {value} ELSE {joined} END", "strpos")
 
 
 def _sqlite_body(row):
-    return _SQLITE_BODY.format(row=row)
+    """SQLite SQL for every string value of ``row``'s data, markup dropped, space-separated;
+    data that is not JSON (written by hand) counts as empty rather than failing the write."""
+    document = f"CASE WHEN json_valid({row}.data) THEN {row}.data ELSE '{{}}' END"
+    return (f"(SELECT group_concat({sqlite_search_text('t.value')}, ' ') FROM json_tree({document}) AS t"
+            " WHERE t.type = 'text')")
 
 
 def _sqlite_count_step(row, delta):
@@ -258,8 +305,8 @@ def _separators():
 # replaces it and rebuilds the index. The body's character classes come from the running
 # Python's Unicode tables; a newer Python's do not make another install rebuild it. How the
 # body folds case (``pg_search_version``) is part of the mark.
-PG_SEARCH_VERSION = ("sonicpy search words 3: punctuation and symbols split words; letters, digits, marks do not;"
-                     " case folded by lower()")
+PG_SEARCH_VERSION = ("sonicpy search words 4: data's markup dropped; punctuation and symbols split words;"
+                     " letters, digits, marks do not; case folded by lower()")
 
 # Lower-case letters whose case folding is another letter: SQLite's unicode61 tokenizer folds
 # them to it (``σίσυφος`` is indexed as ``σίσυφοσ``), ``lower()`` leaves them. PostgreSQL's
@@ -288,10 +335,12 @@ def pg_search_body(collate):
     """The body of PostgreSQL's search vector function, folding case under ``collate``.
 
     The title weighs more than the data (ranking); data that is not JSON counts as empty.
-    Punctuation and symbols become spaces first, from explicit Unicode ranges (not the
-    locale's classes): PostgreSQL's parser would otherwise read "ABC-7" as the words "abc"
-    and "-7" where SQLite's tokenizer reads "abc" and "7", and ``[[:punct:]]`` would split
-    "नमस्ते" at its virama under a UTF-8 locale. Letters, digits and combining marks stay
+    Each string value of the data loses its markup as SQLite's triggers drop it
+    (``pg_search_text``); the title is plain text, taken as written. Punctuation and symbols
+    become spaces first, from explicit Unicode ranges (not the locale's classes):
+    PostgreSQL's parser would otherwise read "ABC-7" as the words "abc" and "-7" where
+    SQLite's tokenizer reads "abc" and "7", and ``[[:punct:]]`` would split "नमस्ते" at its
+    virama under a UTF-8 locale. Letters, digits and combining marks stay
     in their words, as the query's words (``app.services.content.search``) keep them.
 
     Case is folded before ``to_tsvector`` (whose own lower-casing follows the database's
@@ -311,7 +360,8 @@ DECLARE
   body text;
 BEGIN
   BEGIN
-    SELECT string_agg(string, ' ') INTO body FROM jsonb_array_elements_text({pg_strings_walk('data::jsonb')}) AS string;
+    SELECT string_agg({pg_search_text('string')}, ' ') INTO body
+    FROM jsonb_array_elements_text({pg_strings_walk('data::jsonb')}) AS string;
   EXCEPTION WHEN others THEN
     body := '';
   END;
