@@ -13,7 +13,7 @@
 * On PostgreSQL, NULLS LAST twins of the live-content list indexes (``PG_LIST_INDEXES``).
 * The full-text index, ``content_fts``: on SQLite an FTS5 table whose rowids are
   content's rowids and whose columns are the title and every string value of ``data``
-  (at any depth; keys are not indexed); on PostgreSQL a table of each content id's
+  (at any depth, its markup dropped: ``ENTITIES``; keys are not indexed); on PostgreSQL a table of each content id's
   ``sonicpy_search_vector(title, data)``, the same text as a ``tsvector``, with a GIN
   index over it.
 

@@ -487,7 +487,8 @@ def _score(pair):
 def item_text(title, data, limit=TEXT_LIMIT):
     """The text embedded for an item: its title and every string value of ``data`` at any
     depth, in document order (keys left out; data that is not a JSON document counts as
-    empty), as the full-text index reads it; at most ``limit`` characters."""
+    empty), as the full-text index reads them but with their markup (which the index drops);
+    at most ``limit`` characters."""
     parts = [title] if isinstance(title, str) and title else []
     if isinstance(data, (dict, list)):
         parts += string_values(data)
