@@ -13,9 +13,9 @@
 * On PostgreSQL, NULLS LAST twins of the live-content list indexes (``PG_LIST_INDEXES``).
 * The full-text index, ``content_fts``: on SQLite an FTS5 table whose rowids are
   content's rowids and whose columns are the title and every string value of ``data``
-  (at any depth, its markup dropped: ``ENTITIES``; keys are not indexed); on PostgreSQL a table of each content id's
-  ``sonicpy_search_vector(title, data)``, the same text as a ``tsvector``, with a GIN
-  index over it.
+  (at any depth, its markup dropped: see ``ENTITIES``; keys are not indexed); on
+  PostgreSQL a table of each content id's ``sonicpy_search_vector(title, data)``, the same
+  text as a ``tsvector``, with a GIN index over it.
 
 All are maintained by triggers on ``content`` (SQLite triggers, plpgsql trigger functions
 on PostgreSQL, the counts' run at commit there), so every
@@ -109,7 +109,7 @@ def _entities_read(value, text, position="instr"):
 
 
 def _sqlite_tags_dropped(value):
-    """SQLite: ``value``'s pieces after the split at '<' (``ENTITIES``' rule), through JSON:
+    """SQLite: ``value``'s pieces after the split at '<' (the rule above ``ENTITIES``), through JSON:
     ``json_quote`` escapes quotes and control characters, never '<', so replacing each '<' by
     '","' makes a valid array of the pieces. A value without '<' is its own text."""
     pieces = f"json_each('[' || replace(json_quote({value}), '<', '\",\"') || ']')"
