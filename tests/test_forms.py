@@ -643,6 +643,51 @@ def test_the_page_takes_its_own_form_only_and_answers_a_400_as_the_page(client, 
     assert 'action="/forms/contact"' in unreadable.text and stored() == []
 
 
+URLENCODED = {"Content-Type": "application/x-www-form-urlencoded"}
+NUL_MESSAGE = "NUL characters are not allowed"
+
+
+def test_a_nul_typed_on_the_page_shows_the_page_again_without_it(client, admin):
+    """Marked at each field holding one, with the values typed, NULs taken out: never one in the HTML."""
+    make_form(client, admin)
+    body = b"email=ann%40example.com&message=hi%00there&topic=su%00pport&x%00y=1"
+    shown = client.post("/forms/contact", body, headers={**URLENCODED, "Accept": "text/html"}, status=422)
+    assert shown.content_type == "text/html" and "\x00" not in shown.text and "&#0;" not in shown.text
+    marked = {strong["id"]: strong.text for strong in shown.html.select("strong[role=alert]")}
+    assert marked == {"message-error": NUL_MESSAGE, "topic-error": NUL_MESSAGE}
+    assert f'<p role="alert">xy: {NUL_MESSAGE}</p>' in shown.text  # a name no field has, without its NUL
+    form = shown.forms[0]
+    assert form["message"].value == "hithere" and form["email"].value == "ann@example.com"
+    assert form["topic"].value == "support"
+    assert stored() == []
+    form.submit(status=303)  # sent again as shown, it goes through
+    assert stored()[0].data == {"email": "ann@example.com", "message": "hithere", "topic": "support",
+                                "subscribe": False}
+
+
+@pytest.mark.parametrize("path", ["/forms/contact/submit", "/api/forms/contact/submit"])
+def test_a_nul_in_a_form_post_is_refused_at_data_and_its_field_as_in_json(client, admin, path):
+    make_form(client, admin)
+    as_json = client.post_json(path, {"data": {**GOOD, "message": "hi\u0000there"}}, status=422).json
+    posted = client.post(path, b"email=ann%40example.com&message=hi%00there", headers=URLENCODED, status=422).json
+    assert posted == as_json == {"error": "Validation failed",
+                                 "details": [{"field": "data.message", "message": NUL_MESSAGE}]}
+    every = client.post(path, b"message=a&message=b%00&topic=%00&x%00y=1&email=ann%40example.com",
+                        headers=URLENCODED, status=422).json["details"]
+    assert every == [{"field": name, "message": NUL_MESSAGE} for name in ("data.message", "data.topic", "data.x\x00y")]
+    assert stored() == []
+
+
+def test_a_browsers_page_post_with_a_nul_past_the_limit_sees_the_page_again(env, admin):
+    client = client_for(env, rate_limit_attempts=1)
+    make_form(client, admin)
+    client.post("/forms/contact", GOOD, headers=BROWSER_FORM, status=303)
+    refused = client.post("/forms/contact", b"email=ann%40example.com&message=hi%00there",
+                          headers={**BROWSER_FORM, **URLENCODED}, status=429)
+    assert refused.content_type == "text/html" and "\x00" not in refused.text
+    assert refused.forms[0]["message"].value == "hithere"
+
+
 @pytest.fixture(autouse=True)
 def _models(env):
     bind_models(env.DB.db)

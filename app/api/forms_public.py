@@ -8,15 +8,16 @@
 * ``POST /forms/{name}/submit`` and ``/api/forms/{name}/submit``: a JSON body ``{data,
   turnstile_token?}`` answers 201 ``{success, message, id}``; a URL-encoded form (a page on
   any site may post one) answers 303 to the form's redirect, or to its page saying the
-  success message. Refusals are the error envelope, but for a browser's form post past the
-  address's limit (429): the app's error page, saying when to try again
-  (``app.api.form_error_pages``).
+  success message. Refusals are the error envelope (a field's at ``data.<name>``, NUL in a
+  form post's included), but for a browser's form post past the address's limit (429): the
+  app's error page, saying when to try again (``app.api.form_error_pages``).
 * ``GET /forms/{name}``: the form as a plain HTML page (a text box carries its field's
   pattern when a browser reads it as the server does: ``pattern_attribute``), whose form
-  posts to the page itself (``POST /forms/{name}``): the same checks, but a refusal the visitor can fix (a field, the
-  Turnstile check) shows the page again with the messages and the values typed. That post
-  takes the page's URL-encoded form only: a body that cannot be read as one shows the page
-  with a 400, any other type (JSON included) is a 415 envelope. A browser's post past the
+  posts to the page itself (``POST /forms/{name}``): the same checks, but a refusal the
+  visitor can fix (a field, a NUL in one, the Turnstile check) shows the page again with the
+  messages and the values typed (NULs taken out). That post takes the page's URL-encoded form
+  only: a body that cannot be read as one shows the page with a 400, any other type (JSON
+  included) is a 415 envelope. A browser's post past the
   address's limit (429) is the page again too, saying when to try again; a script's keeps
   the envelope.
 
@@ -48,6 +49,7 @@ from app.api.form_error_pages import too_many_message
 from app.api.private import no_store
 from app.api.rate_limits import Guard, rate_limited
 from app.api.redirects import redirect
+from app.api.request_guard import BODY_MESSAGE, NUL, RefusedBody
 from app.api.schemas import Closed
 from app.api.schemas_forms import PublicForm, SubmitBody, Submitted, TurnstileConfig
 from app.api.sign_in_redirect import is_browser_form_post
@@ -99,6 +101,7 @@ def read_post(req, form_only=False):
     Raises:
         APIError: 413 over ``MAX_SUBMISSION_BYTES``; 415 for another type (JSON too when
             ``form_only``); 422 for a JSON body that is not ``SubmitBody``.
+        InvalidSubmission: a form holding NUL, at ``data.<name>`` of each name holding it.
         falcon.MediaMalformedError: a form body that is not URL-encoded ASCII (400).
     """
     if not _urlencoded(req):
@@ -109,19 +112,50 @@ def read_post(req, form_only=False):
         return body.data, None, body.turnstile_token
     if (req.content_length or 0) > MAX_SUBMISSION_BYTES:
         raise payload_too_large(MAX_SUBMISSION_BYTES)
-    values = dict(req.get_media(default_when_empty={}) or {})
+    try:
+        values = dict(req.get_media(default_when_empty={}) or {})
+    except RefusedBody as ex:  # refused as it was read, before Turnstile: named as the fields' own problems are
+        raise form_submissions.refusal(_nul_problems(ex.media)) from None
     token = values.pop(TOKEN_FIELD, None)
     return None, values, token[-1] if isinstance(token, list) else token
 
 
+def _texts(raw):
+    """A posted name's texts: one, or each of a repeated name's."""
+    return raw if isinstance(raw, list) else [raw]
+
+
+def _nul_problems(form):
+    """A problem at ``data.<name>`` for each name of a posted ``form`` that holds NUL or whose
+    texts do: where a JSON body's refusal names the field, and one for every such field, so
+    that the page marks each of them."""
+    return [{"field": f"data.{name}", "message": BODY_MESSAGE} for name, raw in form.items()
+            if any(NUL in text for text in [name, *_texts(raw)])]
+
+
+def _without_nul(form):
+    """A posted ``form`` with its NULs taken out of names and texts: what the page shows again
+    (a NUL is invisible where it was pasted; the visitor keeps the rest of what was typed, and
+    never gets one back in the HTML)."""
+    shown = {}
+    for name, raw in form.items():
+        texts = [text.replace(NUL, "") for text in _texts(raw)]
+        shown[name.replace(NUL, "")] = texts if isinstance(raw, list) else texts[0]
+    return shown
+
+
 def _values_sent(req):
-    """The page's form values of ``req`` when its body reads as one within the bound, else none."""
+    """The page's form values of ``req`` (without NUL) when its body reads as one within the
+    bound, else none."""
     if not _urlencoded(req) or (req.content_length or 0) > MAX_SUBMISSION_BYTES:
         return {}
     try:
-        return dict(req.get_media(default_when_empty={}) or {})
+        form = req.get_media(default_when_empty={}) or {}
+    except RefusedBody as ex:  # a NUL refused as the body was read: the rest is shown again
+        form = ex.media
     except falcon.MediaMalformedError:
         return {}
+    return _without_nul(form)
 
 
 class Receiver:
@@ -303,18 +337,18 @@ class FormPageResource:
     @describe("Send a form from its page", media_type="text/html", others={303: REDIRECT_PAGE, 422: "text/html",
               400: "text/html"}, headers=SEE_OTHER,
               description="The page's URL-encoded form only: 303 once stored, as the submit route; a field's "
-                          "problem (422), a refused Turnstile check or a body that is no URL-encoded form "
-                          "(400) shows the page again, with the messages and the values typed when there are "
-                          "some; so does a browser's post past the address's limit (429, with `Retry-After`), "
-                          "saying when to try again. Other refusals (404, 413, 415 for any other body, JSON "
-                          "included, and a script's 429) are the error envelope.")
+                          "problem (422, a NUL in one included), a refused Turnstile check or a body that is no "
+                          "URL-encoded form (400) shows the page again, with the messages and the values typed "
+                          "when there are some; so does a browser's post past the address's limit (429, with "
+                          "`Retry-After`), saying when to try again. Other refusals (404, 413, 415 for any other "
+                          "body, JSON included, and a script's 429) are the error envelope.")
     @no_store
     def on_post(self, req, resp, name):
         try:
             form, _, _ = self._receiver.receive(req, name, form_only=True)
         except (form_submissions.InvalidSubmission, turnstile.TurnstileFailed) as ex:
             form = forms.public_form(name)
-            values = req.get_media(default_when_empty={})
+            values = _values_sent(req)
             status = falcon.HTTP_422 if isinstance(ex, form_submissions.InvalidSubmission) else falcon.HTTP_400
             self.render(resp, form, status=status, values=values, problems=ex.details, message=ex.message)
             return
@@ -344,8 +378,9 @@ class FormPageResource:
         """Answer ``form``'s page: the form, or the success message; with the values and problems of a post."""
         uses_turnstile = bool(form.settings.get("turnstile"))
         errors = {}
-        for problem in problems or ():
-            errors.setdefault(problem["field"].removeprefix("data.").split(".")[0].split("[")[0], problem["message"])
+        for problem in problems or ():  # a name holding NUL is shown without it, as its values are
+            field = problem["field"].removeprefix("data.").split(".")[0].split("[")[0].replace(NUL, "")
+            errors.setdefault(field, problem["message"])
         resp.status = status
         resp.content_type = "text/html; charset=utf-8"
         resp.set_header("Content-Security-Policy", page_policy(form, uses_turnstile))

@@ -31,7 +31,7 @@ import sys
 import falcon
 import falcon.media
 
-from app.api.errors import bad_request, field_error, invalid_param
+from app.api.errors import APIError, bad_request, invalid_param
 
 # C0 controls and DEL; tab, line feed and carriage return pass (pasted search text).
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -66,6 +66,20 @@ class RequestGuard:
                 raise invalid_param(name, URL_MESSAGE)
 
 
+class RefusedBody(APIError):
+    """422 naming the field of a decoded body that holds a value no database stores
+    (``refused_value``), like any other invalid field.
+
+    It keeps the body as decoded (``media``): a route that answers with what was sent, such as
+    a form's page showing the values typed, still has them, since the request re-raises this
+    refusal on every later read of its media.
+    """
+
+    def __init__(self, path, message, media):
+        super().__init__(falcon.HTTP_422, "Validation failed", [{"field": path or None, "message": message}])
+        self.media = media
+
+
 class NulGuardedHandler(falcon.media.BaseHandler):
     """A request media handler that refuses a decoded body holding NUL (or a number past a
     double's range): 422 naming the field.
@@ -87,7 +101,7 @@ class NulGuardedHandler(falcon.media.BaseHandler):
         refused = refused_value(media)
         if refused is not None:
             path, message = refused
-            raise field_error(path or None, message)
+            raise RefusedBody(path, message, media)
         return media
 
 

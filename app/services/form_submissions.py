@@ -130,18 +130,23 @@ def _unticked_boxes(fields, data):
             and data.get(name) is False]
 
 
-def check(fields, data):
-    """``data`` when valid for ``fields``; InvalidSubmission otherwise, listing the first
-    ``MAX_PROBLEMS`` problems and then, at ``data``, how many more there are (a 64 KiB post of
-    thousands of unknown names must not be answered by a list many times its size)."""
-    problems = validate_data({"type": "object", "properties": fields}, data, look_up_references=False)
-    if isinstance(data, dict):
-        problems += _unticked_boxes(fields, data)
+def refusal(problems):
+    """InvalidSubmission listing the first ``MAX_PROBLEMS`` of ``problems`` and then, at
+    ``data``, how many more there are (a 64 KiB post of thousands of unknown names must not be
+    answered by a list many times its size)."""
     if len(problems) > MAX_PROBLEMS:
         more = len(problems) - MAX_PROBLEMS
         problems = [*problems[:MAX_PROBLEMS], {"field": "data", "message": f"and {more} more problems, not listed"}]
+    return InvalidSubmission(problems)
+
+
+def check(fields, data):
+    """``data`` when valid for ``fields``; otherwise the ``refusal`` of its problems."""
+    problems = validate_data({"type": "object", "properties": fields}, data, look_up_references=False)
+    if isinstance(data, dict):
+        problems += _unticked_boxes(fields, data)
     if problems:
-        raise InvalidSubmission(problems)
+        raise refusal(problems)
     return data
 
 
