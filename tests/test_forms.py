@@ -643,6 +643,20 @@ def test_the_page_takes_its_own_form_only_and_answers_a_400_as_the_page(client, 
     assert 'action="/forms/contact"' in unreadable.text and stored() == []
 
 
+def test_a_form_too_long_to_send_from_the_page_shows_the_page_again(client, admin):
+    """Without the values, which are never read past the bound; the submit route keeps its envelope."""
+    make_form(client, admin, fields={**CONTACT["fields"], "message": {"type": "textarea"}})  # no maxLength to hold it
+    long = {**GOOD, "message": "x" * 70_000}
+    shown = client.post("/forms/contact", long, headers={"Accept": "text/html"}, status=413)
+    assert shown.content_type == "text/html" and 'action="/forms/contact"' in shown.text
+    assert shown.html.find("p", attrs={"role": "alert"}).text == (
+        "The form is too long to send (at most 64 KiB): please shorten what you wrote and send it again.")
+    assert shown.forms[0]["email"].value == ""
+    refused = client.post("/forms/contact/submit", long, status=413)
+    assert refused.json == {"error": "Request body too large", "details": {"max_bytes": 65536}}
+    assert stored() == []
+
+
 URLENCODED = {"Content-Type": "application/x-www-form-urlencoded"}
 NUL_MESSAGE = "NUL characters are not allowed"
 

@@ -16,10 +16,10 @@
   posts to the page itself (``POST /forms/{name}``): the same checks, but a refusal the
   visitor can fix (a field, a NUL in one, the Turnstile check) shows the page again with the
   messages and the values typed (NULs taken out). That post takes the page's URL-encoded form
-  only: a body that cannot be read as one shows the page with a 400, any other type (JSON
-  included) is a 415 envelope. A browser's post past the
-  address's limit (429) is the page again too, saying when to try again; a script's keeps
-  the envelope.
+  only: a body that cannot be read as one shows the page with a 400, one over the bound with
+  a 413 (without the values, which are never read), any other type (JSON included) is a 415
+  envelope. A browser's post past the address's limit (429) is the page again too, saying
+  when to try again; a script's keeps the envelope.
 
 Every submission counts against the caller's address (``RATE_LIMIT_ATTEMPTS`` per
 ``RATE_LIMIT_WINDOW_SECONDS``, 429 past it), whatever becomes of it. The body is bounded
@@ -65,6 +65,8 @@ TURNSTILE_ORIGIN = "https://challenges.cloudflare.com"
 TURNSTILE_SCRIPT = f"{TURNSTILE_ORIGIN}/turnstile/v0/api.js"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 UNREADABLE = "The form could not be read; please send it again from this page"
+TOO_LONG = (f"The form is too long to send (at most {MAX_SUBMISSION_BYTES // 1024} KiB): please shorten what you "
+            "wrote and send it again")
 SEE_OTHER = {303: (Header("Location", "the form's redirect, else its page saying the success message"),)}
 # The types whose text box the server checks a pattern on: an <input> a browser applies
 # ``pattern`` to (a colour picker and a text area take none).
@@ -335,13 +337,15 @@ class FormPageResource:
     @access(public=True)
     @rate_limited(ACTION)
     @describe("Send a form from its page", media_type="text/html", others={303: REDIRECT_PAGE, 422: "text/html",
-              400: "text/html"}, headers=SEE_OTHER,
+              400: "text/html", 413: "text/html"}, headers=SEE_OTHER,
               description="The page's URL-encoded form only: 303 once stored, as the submit route; a field's "
                           "problem (422, a NUL in one included), a refused Turnstile check or a body that is no "
                           "URL-encoded form (400) shows the page again, with the messages and the values typed "
-                          "when there are some; so does a browser's post past the address's limit (429, with "
-                          "`Retry-After`), saying when to try again. Other refusals (404, 413, 415 for any other "
-                          "body, JSON included, and a script's 429) are the error envelope.")
+                          "when there are some; so does a form over "
+                          f"{MAX_SUBMISSION_BYTES // 1024} KiB (413, without its values, which are not read) and a "
+                          "browser's post past the address's limit (429, with `Retry-After`), saying when to try "
+                          "again. Other refusals (404, 415 for any other body, JSON included, and a script's 429) "
+                          "are the error envelope.")
     @no_store
     def on_post(self, req, resp, name):
         try:
@@ -356,7 +360,11 @@ class FormPageResource:
             self.render(resp, forms.public_form(name), status=falcon.HTTP_400, message=UNREADABLE)
             return
         except APIError as ex:
-            if falcon.http_status_to_code(ex.status) != 429 or not is_browser_form_post(req):
+            code = falcon.http_status_to_code(ex.status)
+            if code == 413:  # a form only gets so long when a visitor pastes a long text: they can shorten it
+                self.render(resp, forms.public_form(name), status=falcon.HTTP_413, message=TOO_LONG)
+                return
+            if code != 429 or not is_browser_form_post(req):
                 raise
             self._too_many(req, resp, name, ex)
             return
