@@ -36,6 +36,30 @@ PUBLIC_PAGE_HEADERS = {
 }
 
 
+@functools.cache
+def _compiled_templates():
+    """The templates compiled in this process, kept for every app's environment: an app made
+    again in the same process (each test makes its own) reads each template's code from here
+    instead of parsing and compiling it again. Jinja keys each by its name and checks its
+    source, so a changed template is compiled afresh; every environment here is made with the
+    same options, which the code depends on."""
+    import jinja2
+
+    class CompiledTemplates(jinja2.BytecodeCache):
+        def __init__(self):
+            self._code = {}
+
+        def load_bytecode(self, bucket):
+            code = self._code.get(bucket.key)
+            if code is not None:
+                bucket.bytecode_from_string(code)
+
+        def dump_bytecode(self, bucket):
+            self._code[bucket.key] = bucket.bytecode_to_string()
+
+    return CompiledTemplates()
+
+
 class PublicPages:
     """Renders the app's templates: pages outside the admin (``page``), and the admin's own
     through its ``Renderer`` (``render``).
@@ -66,6 +90,7 @@ class PublicPages:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            bytecode_cache=_compiled_templates(),
         )
         env.globals["asset"] = self.assets.url
         env.filters["datetime"] = format_time
