@@ -142,6 +142,19 @@ def test_set_email_moves_an_account_and_ends_its_sessions(project):
     assert result.exit_code == 0 and "nothing changed" in result.output
 
 
+def test_an_email_stored_with_capitals_is_found_in_any_case(project):
+    # Stored before emails were lower-cased, or brought by a backup: the same address.
+    env, options = project
+    assert create_admin(options, "--email", "boss@example.com", "--password", PASSWORD).exit_code == 0
+    db = env.DB.db
+    db.execute_sql(f'UPDATE "users" SET "email" = {db.param}', ("Boss@Example.com",))
+    result = create_admin(options, "--email", "boss@example.com", "--password", PASSWORD)
+    assert result.exit_code == 1 and "a user with email Boss@Example.com already exists" in result.output
+    result = set_email(options, "boss@example.com", "new@example.com")
+    assert result.output == "✅ Boss@Example.com is now new@example.com; its sessions have ended.\n"
+    assert User.select().count() == 1
+
+
 @pytest.mark.parametrize("args, message", [
     (["nobody@example.com", "x@example.com"], "no user has the email nobody@example.com"),
     (["a@example.com", "b@example.com"], "A user with this email already exists"),

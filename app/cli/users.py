@@ -22,7 +22,15 @@ import peewee
 from app.cli.cache_refresh import refresh_cache
 from app.cli.common import runtime_options
 from app.db.models import User, bind_models
-from app.services.accounts import EMAIL_PATTERN, USERNAME_RULE, AccountError, Accounts, is_username, normalize_email
+from app.services.accounts import (
+    EMAIL_PATTERN,
+    USERNAME_RULE,
+    AccountError,
+    Accounts,
+    account_of,
+    is_username,
+    normalize_email,
+)
 from app.services.cache import Namespace
 from app.services.errors import ServiceError
 from app.services.users import update_user
@@ -74,7 +82,7 @@ def create_admin(
     _, d1 = runtime.database(database_name)
     bind_models(d1.db)
     with _database_errors(database_name), d1.db.connection_context():
-        existing = User.get_or_none(User.email == normalize_email(email))
+        existing = account_of(normalize_email(email))
     if existing is not None and not update_existing:
         # Said before the password is asked for: it would be of no use.
         state = "" if existing.is_active else ", deactivated"
@@ -112,7 +120,7 @@ def set_email(runtime, email, new_email, database_name):
     _, d1 = runtime.database(database_name)
     bind_models(d1.db)
     with _database_errors(database_name), d1.db.connection_context():
-        user = User.get_or_none(User.email == normalize_email(email))
+        user = account_of(normalize_email(email))
         if user is None:
             raise click.ClickException(f"no user has the email {normalize_email(email)}")
         try:

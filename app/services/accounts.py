@@ -176,6 +176,30 @@ def normalize_email(email):
     return INVISIBLE_CHARACTERS.sub("", unicodedata.normalize("NFKC", email)).strip().lower()
 
 
+def same_email(address):
+    """The condition on users whose email is ``address`` (normalised) in any case.
+
+    A database may hold an email stored before emails were normalised (``Admin@Example.com``),
+    or one a backup brought: it is the same address, and it must sign in and be taken. The
+    index on ``lower(email)`` answers the condition on both databases: the normalised
+    address is compared with ``lower(email)`` as is, as the backup import asks, so on
+    PostgreSQL the comparison takes the column's collation, the index's. SQLite's ``lower()``
+    folds A-Z only, so a stored non-ASCII capital is matched on PostgreSQL alone.
+    """
+    return peewee.fn.LOWER(User.email) == address
+
+
+def account_of(address, *conditions):
+    """The user the normalised ``address`` names among those meeting ``conditions``, or None.
+
+    Two users whose emails differ only in case may both exist from before emails were
+    normalised: the one holding the address as normalised wins, then the first by id (the
+    backup import's rule), so every sign-in way and every reset reaches the same account.
+    """
+    query = User.select().where(same_email(address), *conditions)
+    return query.order_by(User.email != address, User.id).first()
+
+
 def check_email_scripts(email):
     """Raise InvalidEmail when a part of ``email`` (the local part, a domain label) mixes scripts.
 
@@ -259,7 +283,7 @@ class Accounts:
         invitation of it is withdrawn (its link would otherwise set the admin's username and
         password); otherwise it is a DuplicateAccount.
         """
-        existing = User.get_or_none(User.email == normalize_email(email))
+        existing = account_of(normalize_email(email))
         if existing is None:
             return self.create_user(email, password, "admin", username, first_name, last_name)
         if not update_existing:
@@ -296,7 +320,7 @@ class Accounts:
                 except peewee.IntegrityError:
                     # Another request took the email or the username between the check and the
                     # insert: a generated username takes the next free one, anything else is taken.
-                    if username is not None or User.select().where(User.email == fields["email"]).exists():
+                    if username is not None or User.select().where(same_email(fields["email"])).exists():
                         break
             raise duplicate_account(fields["email"], username) or DuplicateAccount(EITHER_TAKEN)
 
@@ -305,13 +329,15 @@ class Accounts:
     def authenticate(self, email, password):
         """The active user with this email and password (last login recorded), or None.
 
-        Unknown emails cost one scrypt run too, so timing does not reveal which exist.
+        Unknown emails cost one scrypt run too, so timing does not reveal which exist. Of
+        two users whose emails differ only in case, the active one ``account_of`` names
+        signs in: an old deactivated one must not shut out the other.
         """
-        user = User.get_or_none(User.email == normalize_email(email))
+        user = account_of(normalize_email(email), User.is_active == True)  # noqa: E712
         if user is None or not user.password_hash:
-            self.hasher.burn(password)
+            self.hasher.burn(password)  # the same time for an unknown or inactive account
             return None
-        if not self.hasher.verify(password, user.password_hash) or not user.is_active:
+        if not self.hasher.verify(password, user.password_hash):
             return None
         changes = {}
         if self.hasher.needs_rehash(user.password_hash):
@@ -385,17 +411,18 @@ class Accounts:
         whether the email has an account. The token is stored only while the account still
         has that address (and is active): an email change committing between the lookup and
         the write clears reset tokens, and this one must not reach the old address after it.
+        The account is the one ``authenticate`` signs in (``account_of``, among active users),
+        and the mail goes to its address as stored.
         """
-        address = normalize_email(email)
-        active_with_address = (User.email == address) & (User.is_active == True)  # noqa: E712
-        user = User.get_or_none(active_with_address)
+        active = User.is_active == True  # noqa: E712
+        user = account_of(normalize_email(email), active)
         if user is None:
             return None
         token = secrets.token_urlsafe(32)
         stored = User.update(
             password_reset_token=hash_token(token),
             password_reset_expires=now_ms() + self._settings.password_reset_ttl_seconds * 1000,
-        ).where((User.id == user.id) & active_with_address).execute()
+        ).where((User.id == user.id) & (User.email == user.email) & active).execute()
         if stored != 1:
             return None
         return Mail("password_reset", user.email, self._link("/admin/reset-password", token))
@@ -518,7 +545,7 @@ def duplicate_account(email=None, username=None, other_than=None):
     request took the email or the username in between, and the answer still says which.
     """
     others = [User.id != other_than] if other_than is not None else []
-    if email is not None and User.select().where(User.email == email, *others).exists():
+    if email is not None and User.select().where(same_email(email), *others).exists():
         return DuplicateAccount("A user with this email already exists", "email")
     if username is not None and User.select().where(same_username(username), *others).exists():
         return DuplicateAccount("A user with this username already exists", "username")

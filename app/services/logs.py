@@ -23,6 +23,7 @@ from app.db.models import SystemLog, User, database, now_ms
 from app.db.rows import fetch_one
 from app.db.text_match import contains_any_case
 from app.runtime.ids import time_ordered_id
+from app.services.accounts import account_of
 from app.services.errors import NOT_FOUND, ServiceError
 
 LEVELS = ("debug", "info", "warn", "error", "fatal")
@@ -411,7 +412,7 @@ def log_json(row):
 def user_id_of(text):
     """The id of the user with this email address or id (a filter as typed); None when there is none."""
     if "@" in text:
-        user = User.select(User.id).where(User.email == text.lower()).first()
+        user = account_of(text.lower())  # in any case: an email stored before emails were lower-cased
     else:
         user = User.select(User.id).where(User.id == text).first()
     return user.id if user else None

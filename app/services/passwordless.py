@@ -42,7 +42,7 @@ from peewee import fn
 
 from app.db.database import locked
 from app.db.models import DAY_MS, HOUR_MS, MagicLink, OtpCode, User, database, new_id, now_ms
-from app.services.accounts import Mail, normalize_email
+from app.services.accounts import Mail, account_of, normalize_email
 from app.services.identity import hash_token
 from app.services.secret_keys import derived_key
 
@@ -72,8 +72,9 @@ class LinkPolicy:
 
 
 def active_user(email):
-    """The active user whose (normalised) email is ``email``, or None."""
-    return User.get_or_none((User.email == normalize_email(email)) & (User.is_active == True))  # noqa: E712
+    """The active user whose email is ``email`` in any case (the one ``account_of`` names, as
+    a password sign-in does), or None."""
+    return account_of(normalize_email(email), User.is_active == True)  # noqa: E712
 
 
 def _lock_active(user_id, email=None):
