@@ -134,6 +134,18 @@ def test_the_logs_filter_by_an_email_stored_with_capitals_in_any_case(browser, s
     assert "legacy's request" in page.html.text
 
 
+def test_saving_the_names_of_a_user_whose_email_has_capitals_keeps_the_address(browser, signed_in_as, env):
+    legacy = legacy_user(env, email_verified=True)
+    session = bearer(token_for(legacy))
+    signed_in_as("admin")
+    body = {"email": LEGACY, "username": legacy.username, "first_name": "Renamed", "last_name": ""}
+    browser.post(f"/admin/users/{legacy.id}", body, headers=csrf_headers(browser), status=303)
+    saved = reload(legacy)
+    assert (saved.first_name, saved.email, saved.email_verified) == ("Renamed", LEGACY, True)
+    # A name is no credential: the user's sessions go on.
+    assert browser.get("/auth/me", headers=session, status=200).json["user"]["id"] == legacy.id
+
+
 # -- two users whose emails differ only in case ---------------------------------------------------
 
 

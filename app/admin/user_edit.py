@@ -140,7 +140,9 @@ def _kept(person, name, value):
     stored username is compared trimmed too: one an older install kept with spaces at an end
     comes back from the form without them, and is still the same name, left as stored."""
     if name == "email":
-        return normalize_email(value) == person.email
+        # In any case: one stored with capitals (from before emails were lower-cased) is the
+        # same address, and rewriting it would end the user's sessions and unverify it.
+        return normalize_email(value) == normalize_email(person.email)
     return name == "username" and value == (person.username or "").strip()
 
 
@@ -148,7 +150,7 @@ def _changes(person, values, password):
     """The fields the form changes: what differs from ``person``, and a password when typed."""
     changes = {name: values[name] for name in PROFILE_FIELDS[:3]
                if values[name] != getattr(person, name) and not _kept(person, name, values[name])}
-    if normalize_email(values["email"]) != person.email:
+    if not _kept(person, "email", values["email"]):
         changes["email"] = values["email"]
     if password:
         changes["password"] = password
