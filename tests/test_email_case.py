@@ -23,10 +23,10 @@ OTHER_PASSWORD = "another fine password"
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 
 
-def legacy_user(env, email=LEGACY, **fields):
+def legacy_user(env, email=LEGACY, role="viewer", **fields):
     """A user created with the address in lower case, then given ``email`` by a raw UPDATE,
     as an old database or a restored backup holds it."""
-    user = create_user("viewer", email=LOWER, password_hash=hashed(), **fields)
+    user = create_user(role, email=LOWER, password_hash=hashed(), **fields)
     db = env.DB.db
     db.execute_sql(f'UPDATE "users" SET "email" = {db.param} WHERE "id" = {db.param}', (email, user.id))
     return reload(user)
@@ -144,6 +144,23 @@ def test_saving_the_names_of_a_user_whose_email_has_capitals_keeps_the_address(b
     assert (saved.first_name, saved.email, saved.email_verified) == ("Renamed", LEGACY, True)
     # A name is no credential: the user's sessions go on.
     assert browser.get("/auth/me", headers=session, status=200).json["user"]["id"] == legacy.id
+
+
+def test_a_patch_sending_back_an_email_stored_with_capitals_keeps_it(app_client, env):
+    # A client reading a user and sending the record back, names changed.
+    legacy = legacy_user(env, role="admin", email_verified=True)
+    session = bearer(token_for(legacy))
+    admin = bearer(token_for(create_user("admin")))
+    body = {"email": LEGACY, "first_name": "Renamed"}
+    app_client.patch_json(f"/admin/api/users/{legacy.id}", body, headers=admin, status=200)
+    saved = reload(legacy)
+    assert (saved.first_name, saved.email, saved.email_verified) == ("Renamed", LEGACY, True)
+    assert app_client.get("/auth/me", headers=session, status=200).json["user"]["id"] == legacy.id
+    # Its own record too: sent back as stored, the address is no change of one's own email.
+    app_client.patch_json(f"/admin/api/users/{legacy.id}", {"email": LEGACY, "last_name": "Kept"}, headers=session,
+                          status=200)
+    app_client.patch_json(f"/admin/api/users/{legacy.id}", {"email": LOWER}, headers=session, status=403)
+    assert reload(legacy).email == LEGACY
 
 
 # -- two users whose emails differ only in case ---------------------------------------------------

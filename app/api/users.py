@@ -139,7 +139,8 @@ def check_changes(caller, target, changes):
             raise forbidden("You cannot deactivate your own account")
     if "password" in changes and own:
         raise forbidden("Change your own password with /auth/change-password")
-    if own and "email" in changes and normalize_email(changes["email"]) != target.email:
+    if own and "email" in changes and normalize_email(changes["email"]) != target.email \
+            and changes["email"] != target.email:  # sent back as stored, one with capitals is kept
         # Whoever sets the address receives the reset link: a session or token could become the account.
         raise forbidden(OWN_EMAIL, [{"field": "email", "message": OWN_EMAIL_DETAIL}])
     if {"email", "password"} & changes.keys() and not own and target.role != LEAST_PRIVILEGED_ROLE \

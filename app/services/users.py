@@ -143,7 +143,8 @@ def update_user(user_id, changes, check=None):
 
     Raises:
         UserNotFound: no such user.
-        InvalidEmail: the new email is not acceptable.
+        InvalidEmail: the new email is not acceptable. The stored one, sent back exactly
+            (one with capitals from before emails were lower-cased too), is kept as it is.
         InvalidUsername: a new username breaks ``USERNAME_PATTERN``. The stored one, sent
             back unchanged (as an edit form resubmits every field), is kept as it is, though
             an older install may have taken it before the rule.
@@ -152,6 +153,7 @@ def update_user(user_id, changes, check=None):
             invitation is still open.
         LastAdmin: the change would demote or deactivate the last active admin.
     """
+    sent_email = changes.get("email")
     if "email" in changes:
         changes = dict(changes, email=new_email(changes["email"]))
     with database.atomic():
@@ -160,6 +162,10 @@ def update_user(user_id, changes, check=None):
         if check is not None:
             check(user)
         changes = {name: value for name, value in changes.items() if getattr(user, name) != value}
+        if sent_email == user.email:
+            # Sent back as stored: one with capitals (from before emails were lower-cased) is
+            # kept, not rewritten, which would end the user's sessions and unverify it.
+            changes.pop("email", None)
         if "username" in changes:
             check_username(changes["username"])
         _check_invitation(user, changes)
