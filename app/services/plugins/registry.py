@@ -17,6 +17,7 @@ every active plugin. Uninstalling deletes what is stored about a plugin; its cod
 still loaded, installs it again at once (``uninstall``).
 """
 
+import functools
 import importlib
 import importlib.metadata
 import logging
@@ -73,15 +74,20 @@ def import_plugin(path):
     return importlib.import_module(path)
 
 
+@functools.cache
 def entry_point_plugins():
-    """``(name, object)`` of every installed ``sonicpy.plugins`` entry point that loads."""
+    """``(name, object)`` of every installed ``sonicpy.plugins`` entry point that loads.
+
+    Read once per process: listing the entry points reads every installed distribution's
+    metadata (a few ms, again for each app a process makes), and a package installed later
+    needs a restart anyway to import its code afresh."""
     found = []
     for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             found.append((entry.name, entry.load()))
         except Exception:
             log.exception("plugin entry point %s could not be loaded; skipped", entry.name)
-    return found
+    return tuple(found)
 
 
 def load_manager(core_plugins, module_paths=()):
