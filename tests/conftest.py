@@ -1,5 +1,9 @@
 """Suite-wide fixtures: real servers (memcached, S3-compatible, PostgreSQL) and app builders."""
 
+import pytest
+
+from app.services.log_buffer import flush_process_buffer
+
 pytest_plugins = [
     "tests.fixtures.embeddings",  # first: tests.fixtures.app imports it
     "tests.fixtures.memcached",
@@ -20,3 +24,11 @@ pytest_plugins = [
     "tests.fixtures.admin",
     "tests.fixtures.browser",
 ]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item):
+    """Write the request-log rows a test's apps still hold before its fixtures end: pytest
+    removes a passed test's folder, its SQLite database with it, once the test ends, and a
+    row written later would fail (an ERROR logged during some other test)."""
+    flush_process_buffer()
