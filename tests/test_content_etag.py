@@ -119,6 +119,21 @@ def test_if_match_takes_a_list_of_tags_any_of_which_will_do(client, item, as_edi
     client.put_json("/api/content/missing", {"title": "Nowhere"}, headers={**headers, "If-Match": "*"}, status=404)
 
 
+@pytest.mark.parametrize("url", ["/api/content/{id}?hard=true", "/api/content/{id}/purge"])
+def test_a_purge_takes_if_match_as_every_write_does(client, item, as_admin, as_editor, url):
+    """A purge is the item's last write: against a version the caller has not seen it is the
+    409 any write gets, and the item stays; against the item's own it goes through."""
+    _, admin = as_admin
+    _, editor = as_editor
+    client.put_json(f"/api/content/{item}", {"title": "Changed"}, headers=editor)
+    stale = client.delete(url.format(id=item), headers={**admin, "If-Match": '"1"'}, status=409)
+    assert stale.json["details"] == {"current_version": 2, "your_version": 1}
+    assert Content.get_by_id(item).title == "Changed"
+    client.delete(url.format(id=item), headers={**admin, "If-Match": 'bad'}, status=400)
+    client.delete(url.format(id=item), headers={**admin, "If-Match": '"1", "2"'})
+    assert not Content.select().where(Content.id == item).exists()
+
+
 @pytest.mark.parametrize("header, message", [
     ('"2", yesterday', 'tag 2 of the list: expected the ETag of a read, or "<version_number>"'),
     ('*, "1"', 'tag 1 of the list: expected the ETag of a read, or "<version_number>"'),

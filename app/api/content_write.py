@@ -364,7 +364,7 @@ class ContentItemWriter:
 def _purge(req, resp, content_id, cache):
     if not req.context.user.can("content.purge"):
         raise forbidden("Deleting content permanently requires the content.purge permission")
-    writes.purge(req.context.user, content_id)
+    writes.purge(req.context.user, content_id, expected_version=expected_version(req))
     invalidate(cache, Namespace.CONTENT)
     resp.media = {"success": True, "data": {"id": content_id, "purged": True}}
 
@@ -419,6 +419,6 @@ class PurgeResource:
         self._cache = cache
 
     @access("content.purge")
-    @describe("Delete an item for good", response=SuccessOf[Removed])
+    @describe("Delete an item for good", query=(IF_MATCH,), response=SuccessOf[Removed])
     def on_delete(self, req, resp, id):
         _purge(req, resp, id, self._cache)

@@ -464,8 +464,12 @@ def restore_deleted(user, content_id):
         return restored
 
 
-def purge(user, content_id, *, trashed_only=False):
+def purge(user, content_id, *, trashed_only=False, expected_version=None):
     """Delete content for good, with its versions, history and schedules. Returns its id.
+
+    With ``expected_version`` (an ``If-Match``), an item at another version is refused
+    (VersionConflict): a purge is the last write an item gets, and must not follow one the
+    caller has not seen.
 
     With ``trashed_only`` (the admin's button), an item not in the trash is refused
     (ContentConflict), checked on the locked row so a restore just before cannot slip through.
@@ -479,6 +483,7 @@ def purge(user, content_id, *, trashed_only=False):
     """
     with database.atomic():
         content = load_for_write(content_id, include_deleted=True, lock=True)
+        _check_version(content, expected_version)
         live = content.deleted_at is None
         if live and trashed_only:
             raise ContentConflict(PURGE_LIVE_REFUSAL)
@@ -533,6 +538,11 @@ def _check_editable(user, content, expected_version):
         raise ContentNotFound("Content not found")
     if not may_edit(user, content):
         refuse(user, content, "You may only change your own content")
+    _check_version(content, expected_version)
+
+
+def _check_version(content, expected_version):
+    """Refuse a write made against another version than ``content``'s (VersionConflict)."""
     if _stale(expected_version, content.version_number):
         raise VersionConflict("Version conflict: the content was changed since you read it",
                               {"current_version": content.version_number, **_yours(expected_version)})
