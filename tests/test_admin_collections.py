@@ -98,7 +98,7 @@ def test_the_api_validation_messages_are_shown_on_their_fields(browser, signed_i
     ({"field-1.name": "title"}, "name: &#39;title&#39; is used by another field"),
     ({"field-1.name": "", "field-1.title": "Body"}, "name: required"),
     ({"field-0.options": '{"requird": true}'}, "schema.properties.title.requird: unknown key"),
-    ({"description": "a\x00b"}, "Invalid input"),  # refused before any page code runs
+    ({"description": "a\x00b"}, "description: NUL characters are not allowed"),
 ])
 def test_invalid_forms_are_refused_and_write_nothing(browser, signed_in_as, change, expected):
     signed_in_as("admin")

@@ -27,7 +27,7 @@ from app.admin.field_builder import (
     schema_from_rows,
 )
 from app.admin.list_columns import UNCHANGED, column_choices, posted_list_fields
-from app.admin.pages import one, read_form, redirect, search_of
+from app.admin.pages import form_as_typed, one, read_form, redirect, search_of
 from app.api.access import access
 from app.api.collections import (
     CollectionCreate,
@@ -55,6 +55,13 @@ class FormProblem(Exception):
         super().__init__(message)
         self.status, self.message, self.details = status, message, list(details)
         self.retry_after, self.on_rows = retry_after, on_rows
+
+
+def refuse_nul(problems):
+    """A FormProblem (422) for the fields of a post that held NUL (``form_as_typed``'s
+    ``problems``): the editor shows them in its list, with the rest as typed."""
+    if problems:
+        raise FormProblem(falcon.HTTP_422, "Validation failed", problems)
 
 
 def collection_or_404(name):
@@ -194,11 +201,12 @@ class CollectionNewPage(_Editor):
 
     @access("collections.create")
     def on_post(self, req, resp):
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         name, display_name, description, rows = _posted(form)
         values = {"name": name, "display_name": display_name, "description": description or "",
                   "list_fields": posted_list_fields(form, None, None)}  # a refused form shows them again
         try:
+            refuse_nul(refused)
             body = msgspec.convert({"name": name, "display_name": display_name, "description": description},
                                    CollectionCreate)
             # The name's problems and the rows' in one refusal, the name's first (as the API's).
@@ -228,11 +236,12 @@ class CollectionEditPage(_Editor):
     @access("collections.update")
     def on_post(self, req, resp, name):
         found = collection_or_404(name)
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         _, display_name, description, rows = _posted(form, found)
         values = {"name": found.name, "display_name": display_name, "description": description or "",
                   "list_fields": posted_list_fields(form, None, None)}  # a refused form shows them again
         try:
+            refuse_nul(refused)
             msgspec.convert({"display_name": display_name, "description": description}, CollectionPatch)
             if not display_name:
                 raise FormProblem(falcon.HTTP_422, "Validation failed", [

@@ -55,7 +55,7 @@ from app.admin.forms import (
     unparsed_json,
 )
 from app.admin.list_columns import columns_of, rows_of
-from app.admin.pages import one, page_number, read_form, redirect, search_of
+from app.admin.pages import form_as_typed, one, page_number, read_form, redirect, search_of
 from app.admin.picked import picked_values
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
@@ -413,10 +413,11 @@ def as_opened(user, item, version):
     return {**item, **{name: snapshot.get(name) for name in FORM_VALUES}, "version_number": version}
 
 
-def check_typed_json(data):
-    """Refuse ``data`` holding text typed into a JSON textarea that is no JSON, as the
-    service refuses invalid data: the form shows it on its field, as typed."""
-    problems = unparsed_json(data)
+def check_typed(data, refused=()):
+    """Refuse a post whose fields held NUL (``refused``: ``form_as_typed``'s problems) or whose
+    ``data`` holds text typed into a JSON textarea that is no JSON, as the service refuses
+    invalid data: the form shows each on its field, as typed (without the NULs)."""
+    problems = [*refused, *unparsed_json(data)]
     if problems:
         raise ContentInvalid("Validation failed", problems)
 
@@ -453,14 +454,14 @@ class ContentNewPage:
     @access("content.create")
     def on_post(self, req, resp, collection):
         found = collection_or_404(collection)
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         # The form was shown with the defaults: a box left ticked or a read-only value is kept,
         # an emptied input is saved empty rather than given its default again.
         blank = new_item(found)
         fields = posted_fields(found, form, blank)
         fields["data"] = defaults_emptied(found.schema, fields["data"])
         try:
-            check_typed_json(fields["data"])
+            check_typed(fields["data"], refused)
             content = writes.create_content(req.context.user, found.id, fields, req.context.request_id)
         except ContentInvalid as ex:
             item = {**shown_as_posted(blank, fields), "slug": one(form, "slug")}
@@ -532,13 +533,13 @@ class ContentEditPage:
     @access("content.update")
     def on_post(self, req, resp, collection, id):
         found, item, content = self.load(req, collection, id)
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         version = opened_version(one(form, "version_number"))
         opened = as_opened(req.context.user, item, version)
         fields = posted_fields(found, form, opened)
         expected = writes.UNVERSIONED if version is None else version
         try:
-            check_typed_json(fields["data"])
+            check_typed(fields["data"], refused)
             writes.update_content(req.context.user, id, fields, expected, request_id=req.context.request_id)
         except ServiceError as ex:
             if isinstance(ex, ContentNotFound | ContentForbidden):

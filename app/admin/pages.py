@@ -25,6 +25,7 @@ from app.api.errors import envelope_lines
 from app.api.methods import SAFE_METHODS
 from app.api.redirects import redirect as redirect  # the pages' 303 (after a POST, the browser GETs the page)
 from app.api.redirects import same_site_path
+from app.api.request_guard import BODY_MESSAGE, NUL, RefusedBody
 from app.api.sign_in_redirect import sign_in_url
 
 log = logging.getLogger("sonicpy.admin")
@@ -147,12 +148,58 @@ def _email_name(user):
 
 
 def read_form(req):
-    """The URL-encoded body as ``{name: str or [str, ...]}`` (empty when there is none)."""
+    """The URL-encoded body as ``{name: str or [str, ...]}`` (empty when there is none).
+
+    Raises:
+        RefusedBody: a body holding NUL (the error page, 422). A form page that shows a
+            refused post again reads it with ``form_as_typed`` instead.
+    """
     if (req.content_length or 0) > MAX_FORM_BYTES:
         raise FormTooLarge()
     if not (req.content_type or "").startswith(falcon.MEDIA_URLENCODED):
         return {}
     return req.get_media(default_when_empty={}) or {}
+
+
+def form_as_typed(req):
+    """``(form, problems)``: ``read_form``'s values, and for a body holding NUL, those values
+    with their NULs taken out and a ``{field, message}`` problem for each name holding one.
+
+    For a form page that shows a refused post again, as typed: a NUL is invisible where it
+    was pasted, so the editor keeps the rest of what was typed and never gets one back in
+    the HTML. The page must refuse the save when there are problems (it shows them as a
+    service's refusal): a value without its NUL is not what was sent, and is never stored.
+    """
+    try:
+        return read_form(req), []
+    except RefusedBody as ex:
+        return without_nul(ex.media), nul_problems(ex.media)
+
+
+def _texts(raw):
+    """A posted name's texts: one, or each of a repeated name's."""
+    return raw if isinstance(raw, list) else [raw]
+
+
+def nul_problems(form):
+    """A problem for each name of a posted ``form`` that holds NUL or whose texts do (named
+    without it, as the page shows the name), so that the page marks each of them."""
+    return [{"field": name.replace(NUL, ""), "message": BODY_MESSAGE} for name, raw in form.items()
+            if any(NUL in text for text in [name, *_texts(raw)])]
+
+
+def without_nul(form):
+    """A posted ``form`` with its NULs taken out of names and texts."""
+    shown = {}
+    for name, raw in form.items():
+        texts = [text.replace(NUL, "") for text in _texts(raw)]
+        shown[name.replace(NUL, "")] = texts if isinstance(raw, list) else texts[0]
+    return shown
+
+
+def problems_in_words(problems):
+    """``problems`` (``[{field, message}]``) as one sentence, for a form that shows a single message."""
+    return "; ".join(f"{problem['field']}: {problem['message']}" for problem in problems)
 
 
 # The last page a list reads: no list holds a million pages, so this one is past the last
@@ -230,7 +277,8 @@ class AdminPagesMiddleware:
             # before it reads any file.
             return
         if token is None:
-            token = one(read_form(req), FIELD, None)
+            # A form holding NUL elsewhere is still checked here: its page shows it again.
+            token = one(form_as_typed(req)[0], FIELD, None)
         if not self._renderer.csrf.valid(req, token):
             req.context.admin_refusal = "csrf"
             raise falcon.HTTPForbidden(title="Forbidden", description="Invalid or missing CSRF token")

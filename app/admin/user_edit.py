@@ -13,7 +13,7 @@ the invitation's address is cancelled with it, and the invitee chooses the passw
 
 import falcon
 
-from app.admin.pages import one, read_form, redirect
+from app.admin.pages import form_as_typed, one, problems_in_words, redirect
 from app.admin.session import USERNAME_MESSAGE, is_email, refusal_message
 from app.admin.users import change_and_list
 from app.api.access import access
@@ -63,10 +63,10 @@ class NewUserPage:
 
     @access("users.create")
     def on_post(self, req, resp):
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         values = {name: one(form, name).strip() for name in ("email", "username", *PROFILE_FIELDS[:2], "role")}
         password = one(form, "password")
-        problem = form_problem(values) or (None if password else "Choose a password.")
+        problem = problems_in_words(refused) or form_problem(values) or (None if password else "Choose a password.")
         if problem:
             self.render(req, resp, values, problem, falcon.HTTP_422)
             return
@@ -105,10 +105,11 @@ class UserPage:
     def on_post(self, req, resp, user_id):
         caller = req.context.user
         person = users.get_user(user_id)
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         # A form without the email field (one's own page, an open invitation's) keeps the address.
         values = {name: one(form, name, person.email if name == "email" else "").strip() for name in PROFILE_FIELDS}
-        problem = form_problem(typed(person, values)) or (None if values["username"] else "Choose a username.")
+        problem = (problems_in_words(refused) or form_problem(typed(person, values))
+                   or (None if values["username"] else "Choose a username."))
         if problem:
             self.render(req, resp, person, values, problem, falcon.HTTP_422)
             return
