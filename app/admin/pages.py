@@ -25,7 +25,7 @@ from app.api.errors import envelope_lines
 from app.api.methods import SAFE_METHODS
 from app.api.redirects import redirect as redirect  # the pages' 303 (after a POST, the browser GETs the page)
 from app.api.redirects import same_site_path
-from app.api.request_guard import BODY_MESSAGE, NUL, RefusedBody
+from app.api.request_guard import RefusedBody, nul_problems, without_nul
 from app.api.sign_in_redirect import sign_in_url
 
 log = logging.getLogger("sonicpy.admin")
@@ -173,28 +173,7 @@ def form_as_typed(req):
     try:
         return read_form(req), []
     except RefusedBody as ex:
-        return without_nul(ex.media), nul_problems(ex.media)
-
-
-def _texts(raw):
-    """A posted name's texts: one, or each of a repeated name's."""
-    return raw if isinstance(raw, list) else [raw]
-
-
-def nul_problems(form):
-    """A problem for each name of a posted ``form`` that holds NUL or whose texts do (named
-    without it, as the page shows the name), so that the page marks each of them."""
-    return [{"field": name.replace(NUL, ""), "message": BODY_MESSAGE} for name, raw in form.items()
-            if any(NUL in text for text in [name, *_texts(raw)])]
-
-
-def without_nul(form):
-    """A posted ``form`` with its NULs taken out of names and texts."""
-    shown = {}
-    for name, raw in form.items():
-        texts = [text.replace(NUL, "") for text in _texts(raw)]
-        shown[name.replace(NUL, "")] = texts if isinstance(raw, list) else texts[0]
-    return shown
+        return without_nul(ex.media), nul_problems(ex.media, as_shown=True)
 
 
 def problems_in_words(problems):

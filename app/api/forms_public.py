@@ -49,7 +49,7 @@ from app.api.form_error_pages import too_many_message
 from app.api.private import no_store
 from app.api.rate_limits import Guard, rate_limited
 from app.api.redirects import redirect
-from app.api.request_guard import BODY_MESSAGE, NUL, RefusedBody
+from app.api.request_guard import NUL, RefusedBody, nul_problems, without_nul
 from app.api.schemas import Closed
 from app.api.schemas_forms import PublicForm, SubmitBody, Submitted, TurnstileConfig
 from app.api.sign_in_redirect import is_browser_form_post
@@ -117,33 +117,9 @@ def read_post(req, form_only=False):
     try:
         values = dict(req.get_media(default_when_empty={}) or {})
     except RefusedBody as ex:  # refused as it was read, before Turnstile: named as the fields' own problems are
-        raise form_submissions.refusal(_nul_problems(ex.media)) from None
+        raise form_submissions.refusal(nul_problems(ex.media, prefix="data.")) from None
     token = values.pop(TOKEN_FIELD, None)
     return None, values, token[-1] if isinstance(token, list) else token
-
-
-def _texts(raw):
-    """A posted name's texts: one, or each of a repeated name's."""
-    return raw if isinstance(raw, list) else [raw]
-
-
-def _nul_problems(form):
-    """A problem at ``data.<name>`` for each name of a posted ``form`` that holds NUL or whose
-    texts do: where a JSON body's refusal names the field, and one for every such field, so
-    that the page marks each of them."""
-    return [{"field": f"data.{name}", "message": BODY_MESSAGE} for name, raw in form.items()
-            if any(NUL in text for text in [name, *_texts(raw)])]
-
-
-def _without_nul(form):
-    """A posted ``form`` with its NULs taken out of names and texts: what the page shows again
-    (a NUL is invisible where it was pasted; the visitor keeps the rest of what was typed, and
-    never gets one back in the HTML)."""
-    shown = {}
-    for name, raw in form.items():
-        texts = [text.replace(NUL, "") for text in _texts(raw)]
-        shown[name.replace(NUL, "")] = texts if isinstance(raw, list) else texts[0]
-    return shown
 
 
 def _values_sent(req):
@@ -157,7 +133,7 @@ def _values_sent(req):
         form = ex.media
     except falcon.MediaMalformedError:
         return {}
-    return _without_nul(form)
+    return without_nul(form)
 
 
 class Receiver:

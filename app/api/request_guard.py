@@ -80,6 +80,30 @@ class RefusedBody(APIError):
         self.media = media
 
 
+def _texts(raw):
+    """A posted name's texts: one, or each of a repeated name's."""
+    return raw if isinstance(raw, list) else [raw]
+
+
+def nul_problems(form, prefix="", as_shown=False):
+    """A problem for each name of a posted ``form`` (``{name: str or [str, ...]}``) that holds
+    NUL or whose texts do, at ``prefix + name``: the name as sent, as a JSON body's refusal
+    names it, or with ``as_shown`` as a page shown again names it (without its NULs)."""
+    return [{"field": prefix + (name.replace(NUL, "") if as_shown else name), "message": BODY_MESSAGE}
+            for name, raw in form.items() if any(NUL in text for text in [name, *_texts(raw)])]
+
+
+def without_nul(form):
+    """A posted ``form`` with its NULs taken out of names and texts: what a page shows again (a
+    NUL is invisible where it was pasted; the sender keeps the rest of what was typed, and
+    never gets one back in the HTML)."""
+    shown = {}
+    for name, raw in form.items():
+        texts = [text.replace(NUL, "") for text in _texts(raw)]
+        shown[name.replace(NUL, "")] = texts if isinstance(raw, list) else texts[0]
+    return shown
+
+
 class NulGuardedHandler(falcon.media.BaseHandler):
     """A request media handler that refuses a decoded body holding NUL (or a number past a
     double's range): 422 naming the field.
