@@ -79,3 +79,23 @@ def test_a_history_row_written_by_hand_with_other_metadata_shows_without_it(env,
     [entry] = [e for e in client.get("/admin/api/activity", headers=headers).json["data"]
                if e["resource_id"] == item["id"]]
     assert (entry["action"], entry["details"]["title"]) == ("moved", "First")
+
+
+def test_a_history_rows_metadata_never_stands_in_for_the_items_own_details(env, client, blog_collection, as_editor):
+    _, headers = as_editor
+    item = client.post_json("/api/content", {"collectionId": "blog", "title": "First", "data": {"title": "First"}},
+                            headers=headers, status=201).json["data"]
+    own = next(e for e in client.get("/admin/api/activity", headers=headers).json["data"]
+               if e["resource_id"] == item["id"])["details"]
+    # A row written by hand: its metadata names keys of the item's own, and one of its own.
+    metadata = ('{"action": "updated", "title": 5, "state": "hacked", "collection_id": "other", "from_state": "x",'
+                ' "to_state": "y", "note": "kept"}')
+    db = env.DB.db
+    db.execute_sql("UPDATE workflow_history SET metadata = " + db.param + " WHERE content_id = " + db.param,
+                   (metadata, item["id"]))
+    [entry] = [e for e in client.get("/admin/api/activity", headers=headers).json["data"]
+               if e["resource_id"] == item["id"]]
+    assert entry["action"] == "updated"  # the metadata's action is still the entry's
+    items_own = ("title", "collection_id", "from_state", "to_state", "state")
+    assert {key: entry["details"][key] for key in items_own} == {key: own[key] for key in items_own}
+    assert entry["details"]["title"] == "First" and entry["details"]["note"] == "kept"

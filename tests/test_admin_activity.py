@@ -361,3 +361,15 @@ def test_pages_split_equal_times_by_id_in_code_point_order_whatever_the_collatio
         older = page.html.select_one("#activity-older")
         link = older["href"] if older else None
     assert seen == sorted(ids, reverse=True)
+
+
+def test_a_history_rows_metadata_title_is_not_shown_for_the_items(browser, signed_in_as, client, blog_collection,
+                                                                  as_editor, env):
+    signed_in_as("editor")
+    _, headers = as_editor
+    item = new_item(client, headers)
+    db = env.DB.db
+    db.execute_sql("UPDATE workflow_history SET metadata = " + db.param + " WHERE content_id = " + db.param,
+                   ('{"action": "created", "title": 5}', item["id"]))
+    [row] = rows(browser.get(f"{PAGE}?type=content"))
+    assert row[2:] == ["content", "created", "First"]

@@ -131,8 +131,10 @@ def content_activity(limit, filters=EVERYTHING, before=None):
     for row in rows:
         # A row written by hand may hold other JSON than an object, or none: it shows without.
         metadata = row.metadata if isinstance(row.metadata, dict) else {}
-        details = {"title": row.title, "collection_id": row.collection_ref, "from_state": row.from_state_id,
-                   "to_state": row.to_state_id, "state": row.to_name, **metadata}
+        # The item's own fields come last, so a metadata key of the same name (a hand-written
+        # ``title`` or ``state``) cannot stand for the item's title or the state it moved to.
+        details = {**metadata, "title": row.title, "collection_id": row.collection_ref,
+                   "from_state": row.from_state_id, "to_state": row.to_state_id, "state": row.to_name}
         if row.comment:
             details["comment"] = row.comment
         entries.append({"id": row.id, "type": "content", "action": row.entry_action,
