@@ -170,6 +170,9 @@ def actions(page):
     ("type=content&action=settings", []),
     ("user=other@example.com", ["settings"]),
     ("user=OTHER@example.com", ["settings"]),
+    # Read as sign-in reads an address: spaces around, fullwidth letters and at sign (NFKC).
+    ("user=%20other@example.com%20", ["settings"]),
+    ("user=%EF%BD%8Fther%EF%BC%A0example.com", ["settings"]),
     ("start_date=2026-01-01T00:01&end_date=2026-01-01T00:02", ["updated", "settings"]),
     ("start_date=2026-01-02", ["activate"]),
     ("end_date=2026-01-01", ["updated", "settings", "created"]),
@@ -220,6 +223,7 @@ def test_an_action_that_is_no_string_shows_as_moved_and_is_found_by_it(browser, 
     ("type=everything", ["type"]),
     ("action=drop%20table", ["action"]),
     ("user=nobody@example.com", ["user"]),
+    ("user=%EF%BC%A0", ["user"]),  # a fullwidth at sign alone: an address, of no one
     ("start_date=yesterday", ["start_date"]),
     ("end_date=2026-02-30", ["end_date"]),
     ("start_date=2026-01-03&end_date=2026-01-02", ["start_date", "end_date"]),

@@ -134,6 +134,18 @@ def test_the_logs_filter_by_an_email_stored_with_capitals_in_any_case(browser, s
     assert "legacy's request" in page.html.text
 
 
+@pytest.mark.parametrize("typed", ["%20Legacy.User@Example.com%20", "%EF%BD%8Cegacy.user%EF%BC%A0example.com"])
+def test_the_logs_filter_reads_a_typed_address_as_sign_in_reads_it(browser, signed_in_as, env, typed):
+    legacy = legacy_user(env)
+    signed_in_as("admin")
+    SystemLog.create(level="warn", category="api", message="legacy's request", created_at=T0, user=legacy.id)
+    SystemLog.create(level="warn", category="api", message="someone else's", created_at=T0)
+    page = browser.get(f"/admin/logs?until=2026-01-02T00:00&user={typed}")
+    assert "legacy's request" in page.html.text and "someone else's" not in page.html.text
+    nobody = browser.get("/admin/logs?until=2026-01-02T00:00&user=%EF%BC%A0")  # an address of no one
+    assert "legacy's request" not in nobody.html.text and "someone else's" not in nobody.html.text
+
+
 def test_saving_the_names_of_a_user_whose_email_has_capitals_keeps_the_address(browser, signed_in_as, env):
     legacy = legacy_user(env, email_verified=True)
     session = bearer(token_for(legacy))

@@ -27,7 +27,7 @@ from app.api.errors import INVALID_PARAMETERS, bad_request
 from app.api.exports import EXPORT_LIMIT, send_export
 from app.api.log_filters import Refused, instant_ms, last_given, query_values
 from app.services.activity import NO_USER, TYPES, ActivityFilters, activity, live_items, position
-from app.services.logs import user_id_of
+from app.services.logs import typed_email, user_id_of
 
 PATH = "/admin/activity-logs"
 PAGE_SIZE = 50
@@ -55,7 +55,7 @@ def _action(text):
 
 def _user(text):
     """A user id as typed, or the id of the user with this email address (which must exist)."""
-    if "@" not in text:
+    if typed_email(text) is None:
         return text  # an id matches the entries recorded with it, its account gone or not
     found = user_id_of(text)
     if found is None:

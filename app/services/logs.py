@@ -23,7 +23,7 @@ from app.db.models import SystemLog, User, database, now_ms
 from app.db.rows import fetch_one
 from app.db.text_match import contains_any_case
 from app.runtime.ids import time_ordered_id
-from app.services.accounts import account_of
+from app.services.accounts import account_of, normalize_email
 from app.services.errors import NOT_FOUND, ServiceError
 
 LEVELS = ("debug", "info", "warn", "error", "fatal")
@@ -409,10 +409,19 @@ def log_json(row):
     }
 
 
+def typed_email(text):
+    """The email address a filter ``text`` names, normalised as sign-in normalises what is
+    typed (``normalize_email``: a fullwidth letter or ``＠``, spaces around, capitals); None
+    when it names none (no ``@``): a user id, then."""
+    address = normalize_email(text)
+    return address if "@" in address else None
+
+
 def user_id_of(text):
     """The id of the user with this email address or id (a filter as typed); None when there is none."""
-    if "@" in text:
-        user = account_of(text.lower())  # in any case: an email stored before emails were lower-cased
+    address = typed_email(text)
+    if address is not None:
+        user = account_of(address)  # the account sign-in finds, an email stored in capitals too
     else:
         user = User.select(User.id).where(User.id == text).first()
     return user.id if user else None
