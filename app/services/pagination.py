@@ -29,5 +29,4 @@ def whole_list_meta(count):
     Its ``limit`` is its length, as every item fits the one page: 0 for an empty list,
     which has 0 pages, as an empty paged list says.
     """
-    return {"count": count, "page": 1, "limit": count, "total": count, "pages": 1 if count else 0,
-            "hasNext": False, "hasPrev": False}
+    return {"count": count, **pagination_meta(count, max(count, 1), 1), "limit": count}
