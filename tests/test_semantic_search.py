@@ -102,11 +102,24 @@ def test_the_vector_is_stored_as_normalised_float32_little_endian(env, index, au
 @pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
 def test_the_text_embedded_is_the_full_text_index_text(env, author):
     data = {"body": "Purring", "meta": {"source": "field notes", "n": 3, "tags": ["whiskers", True, "tail"]}}
-    ids = insert_items(create_collection("blog"), author[0], 1, data=lambda i: data)
-    row = Content.get_by_id(ids[0])
-    (body,) = env.DB.db.execute_sql("SELECT body FROM content_fts_source WHERE rowid ="
-                                    " (SELECT rowid FROM content WHERE id = ?)", (ids[0],)).fetchone()
-    assert item_text(row.title, row.data) == f"{row.title} {body}" == "Item 0 Purring field notes whiskers tail"
+    rich = {"body": '<p class="lead">Purring&nbsp;<b>loudly</b></p>', "meta": {"tags": ["&lt;tail&gt;"]}}
+    ids = insert_items(create_collection("blog"), author[0], 2, data=lambda i: (data, rich)[i])
+    texts = []
+    for content_id in ids:
+        row = Content.get_by_id(content_id)
+        (body,) = env.DB.db.execute_sql("SELECT body FROM content_fts_source WHERE rowid ="
+                                        " (SELECT rowid FROM content WHERE id = ?)", (content_id,)).fetchone()
+        assert item_text(row.title, row.data) == f"{row.title} {body}"
+        texts.append(item_text(row.title, row.data))
+    assert texts[0] == "Item 0 Purring field notes whiskers tail"
+    assert texts[1].split() == ["Item", "1", "Purring", "loudly", "<tail>"]  # the markup is not embedded
+
+
+def test_rich_text_is_embedded_without_its_markup(index, author, embeddings_server):
+    ids = add_items(create_collection("blog"), author, ("Cats", '<p>purr&nbsp;<strong class="x">softly</strong></p>'))
+    index.index_items(ids)
+    [text] = embeddings_server.texts
+    assert text.split() == ["Cats", "purr", "softly"]
 
 
 def test_an_edit_makes_the_item_stale_and_the_scheduled_job_embeds_it_again(env, index, author, embeddings_server):

@@ -98,6 +98,18 @@ ENTITIES = (("&nbsp;", " "), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&#
             ("&amp;", "&"))
 
 
+def search_text(value):
+    """The words the index takes of the string ``value``, in Python: the SQL rule above,
+    step for step (``sqlite_search_text``), for text that must read as the index reads it."""
+    if "<" in value:
+        first, *rest = value.split("<")
+        value = " ".join([first, *(piece[piece.find(">") + 1:] for piece in rest)])
+    if "&" in value:
+        for entity, character in ENTITIES:
+            value = value.replace(entity, character)
+    return value
+
+
 def _entities_read(value, text, position="instr"):
     """SQL for ``text`` (the SQL of ``value`` with its tags dropped) with ``ENTITIES`` replaced;
     a value without '&' (most) is spared the replacements. ``position``: SQLite's ``instr``,

@@ -38,6 +38,7 @@ from array import array
 import peewee
 
 from app.db.database import is_postgres
+from app.db.derived import search_text
 from app.db.models import Content, SearchEmbedding, SearchIndexState, database, now_ms
 from app.runtime.ai import DEFAULT_MAX_INPUT_CHARS, EmbeddingRefused, EmbeddingUnavailable
 from app.services.cache import Namespace, invalidate
@@ -487,11 +488,12 @@ def _score(pair):
 def item_text(title, data, limit=TEXT_LIMIT):
     """The text embedded for an item: its title and every string value of ``data`` at any
     depth, in document order (keys left out; data that is not a JSON document counts as
-    empty), as the full-text index reads them but with their markup (which the index drops);
+    empty), as the full-text index reads them: rich text's tags and common entities are not
+    what an item means, and embedding them would make every rich item near every other;
     at most ``limit`` characters."""
     parts = [title] if isinstance(title, str) and title else []
     if isinstance(data, (dict, list)):
-        parts += string_values(data)
+        parts += map(search_text, string_values(data))
     return " ".join(parts)[:limit]
 
 
