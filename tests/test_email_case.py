@@ -175,6 +175,24 @@ def test_a_patch_sending_back_an_email_stored_with_capitals_keeps_it(app_client,
     assert reload(legacy).email == LEGACY
 
 
+@pytest.mark.parametrize("stored", ["pаypal@example.com", "no-at-sign.example.com"])
+def test_an_email_stored_before_todays_rules_is_kept_when_sent_back(app_client, env, stored, browser, signed_in_as):
+    """An address today's rules refuse (mixed scripts, no '@') that an old database holds
+    is no change when sent back as stored: the names around it are saved, by the API and
+    by the edit form, and the address is left as it is."""
+    old = legacy_user(env, email=stored)
+    admin = bearer(token_for(create_user("admin")))
+    app_client.patch_json(f"/admin/api/users/{old.id}", {"email": stored, "first_name": "Renamed"}, headers=admin,
+                          status=200)
+    assert (reload(old).first_name, reload(old).email) == ("Renamed", stored)
+    problem = app_client.patch_json(f"/admin/api/users/{old.id}", {"email": f"x{stored}"}, headers=admin, status=422)
+    assert problem.json["details"][0]["field"] == "email"
+    signed_in_as("admin")
+    body = {"email": stored, "username": old.username, "first_name": "Renamed", "last_name": "Formed"}
+    browser.post(f"/admin/users/{old.id}", body, headers=csrf_headers(browser), status=303)
+    assert (reload(old).last_name, reload(old).email) == ("Formed", stored)
+
+
 # -- two users whose emails differ only in case ---------------------------------------------------
 
 

@@ -26,7 +26,7 @@ from app.api.params import limit_param, page_param
 from app.api.private import no_store
 from app.api.schemas import AdminUser, InvitationCancelled, Listed, One, UserMessage
 from app.services import users
-from app.services.accounts import DuplicateAccount, InvalidEmail, WeakPassword, normalize_email
+from app.services.accounts import DuplicateAccount, EditedEmail, InvalidEmail, WeakPassword, normalize_email
 from app.services.cache import Namespace, invalidate
 from app.services.identity import LEAST_PRIVILEGED_ROLE
 from app.services.pagination import pagination_meta
@@ -47,7 +47,7 @@ class UserPatch(msgspec.Struct, forbid_unknown_fields=True):
     first_name: Name | msgspec.UnsetType = msgspec.UNSET
     last_name: Name | msgspec.UnsetType = msgspec.UNSET
     username: EditedUsername | msgspec.UnsetType = msgspec.UNSET
-    email: Email | msgspec.UnsetType = msgspec.UNSET
+    email: EditedEmail | msgspec.UnsetType = msgspec.UNSET
     password: Password | msgspec.UnsetType = msgspec.UNSET
     role: Role | msgspec.UnsetType = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET

@@ -53,6 +53,11 @@ MAX_PASSWORD_LENGTH = 1024  # scrypt cost does not depend on it, but a cap avoid
 # An address as a body takes it (the API's sign-in and user bodies, a form's notify list):
 # one declaration, so every layer refuses the same strings with the same message.
 Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=MAX_EMAIL_LENGTH)]
+# An address in an edit of a user: the stored one sent back exactly is kept even when it
+# predates today's rules (an old database, a backup); the service checks a new one against
+# them (``edited_email``), a 422 on ``email`` in the pattern's words.
+EditedEmail = Annotated[str, msgspec.Meta(max_length=MAX_EMAIL_LENGTH,
+                                          description="A new email must be an email address")]
 # A write the database refused for a unique key that no other user holds by the time it is
 # asked again (the holder was deleted meanwhile).
 EITHER_TAKEN = "A user with this email or username already exists"
@@ -567,6 +572,14 @@ def check_username(username):
 def is_username(text):
     """Whether ``text`` is a string obeying ``USERNAME_PATTERN``."""
     return isinstance(text, str) and re.fullmatch(USERNAME_PATTERN, text) is not None
+
+
+def edited_email(email):
+    """``email`` typed as a user's new address, normalised (``new_email``); InvalidEmail in the
+    pattern's words when it is no address at all, as a body typed ``Email`` refuses it."""
+    if not re.search(EMAIL_PATTERN, email):
+        raise InvalidEmail("must be an email address")
+    return new_email(email)
 
 
 def new_email(email):

@@ -20,7 +20,7 @@ import peewee
 from app.db.database import is_postgres
 from app.db.models import User, database, now_ms
 from app.db.text_match import contains_any_case
-from app.services.accounts import EITHER_TAKEN, DuplicateAccount, check_username, duplicate_account, new_email
+from app.services.accounts import EITHER_TAKEN, DuplicateAccount, check_username, duplicate_account, edited_email
 from app.services.api_tokens import revoke_tokens_of
 from app.services.errors import CONFLICT, NOT_FOUND, ServiceError
 
@@ -153,19 +153,13 @@ def update_user(user_id, changes, check=None):
             invitation is still open.
         LastAdmin: the change would demote or deactivate the last active admin.
     """
-    sent_email = changes.get("email")
-    if "email" in changes:
-        changes = dict(changes, email=new_email(changes["email"]))
     with database.atomic():
         _keep_an_admin(user_id, changes)
         user = _locked_user(user_id)
         if check is not None:
             check(user)
+        changes = _email_normalised(user, changes)
         changes = {name: value for name, value in changes.items() if getattr(user, name) != value}
-        if sent_email == user.email:
-            # Sent back as stored: one with capitals (from before emails were lower-cased) is
-            # kept, not rewritten, which would end the user's sessions and unverify it.
-            changes.pop("email", None)
         if "username" in changes:
             check_username(changes["username"])
         _check_invitation(user, changes)
@@ -184,6 +178,19 @@ def update_user(user_id, changes, check=None):
         if deactivates or "password_hash" in changes:
             revoke_tokens_of(user.id)
     return User.get_by_id(user_id)
+
+
+def _email_normalised(user, changes):
+    """``changes`` with a new email normalised and checked (InvalidEmail), or without the
+    email when it is ``user``'s sent back exactly: one stored with capitals (from before
+    emails were lower-cased), or one today's rules refuse, is kept as it is, not rewritten
+    (which would end the user's sessions and unverify it) nor refused (which would block a
+    save of the names around it)."""
+    if "email" not in changes:
+        return changes
+    if changes["email"] == user.email:
+        return {name: value for name, value in changes.items() if name != "email"}
+    return dict(changes, email=edited_email(changes["email"]))
 
 
 def deactivate_user(user_id):
