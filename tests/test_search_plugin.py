@@ -66,6 +66,16 @@ def test_keyword_search_ranks_by_relevance(client, site):
     assert first["relevance_score"] is None and first["status"] == "published"
 
 
+def test_a_snippet_keeps_the_words_after_a_lone_angle_bracket_as_the_index_does(client, as_author):
+    author, _ = as_author
+    insert_items(create_collection("notes"), author, 1, slug_prefix="maths", title="Maths",
+                 data=lambda _: {"body": "If x < y then <b>zebra</b> &eacute;t&eacute; &amp;lt;", "x": "tail>"})
+    [found] = search(client, "zebra")["data"]["results"]
+    # The '<' before "y" opens no tag: the index finds the words after it, and the snippet shows them.
+    assert found["snippet"] == "If x < y then zebra été &lt; tail>"
+    assert search(client, "y")["data"]["results"][0]["slug"] == "maths-0"
+
+
 def test_the_search_syntax_is_the_lists(client, site):
     assert slugs(search(client, '"blue sea"')) == ["boats-0"]
     assert slugs(search(client, "sail*")) == ["boats-0"]

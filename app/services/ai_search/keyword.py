@@ -25,7 +25,9 @@ SNIPPET_LENGTH = 200
 SNIPPET_LEAD = 60  # characters kept before the first match
 # The text of ``data`` a snippet is looked for in: enough for any page, bounded for a huge one.
 SNIPPET_SOURCE = 20_000
-_TAG = re.compile(r"<[^>]*>")
+# A tag: '<', then anything but another '<', then '>'. A lone '<' in plain text ("x < y") opens
+# none, so the words after it stay, as the index keeps them.
+_TAG = re.compile(r"<[^<>]*>")
 _SPACE = re.compile(r"\s+")
 _ID = resolve_field("id", "ids")
 _COLLECTION = resolve_field("collection_id", "filters.collections")
@@ -211,5 +213,5 @@ def plain_text(data):
             break
         parts.append(value)
         size += len(value)
-    text = html.unescape(_TAG.sub(" ", " ".join(parts)))
+    text = " ".join(html.unescape(_TAG.sub(" ", part)) for part in parts)  # no tag spans two values
     return _SPACE.sub(" ", text).strip()[:SNIPPET_SOURCE]
