@@ -83,6 +83,21 @@ def test_a_deactivated_owners_tokens_stop_and_stay_dead_after_reactivation(app_c
     app_client.get("/auth/me", headers=token, status=401)
 
 
+def test_a_new_email_revokes_the_users_tokens_and_a_names_change_does_not(app_client, make_user):
+    """Whoever holds the new address can take the account (its reset mail goes there): the
+    tokens made from the old owner's sessions end with those sessions."""
+    _, admin_headers = make_user("admin")
+    owner, owner_headers = make_user("author", email="before@example.com")
+    token = bearer(create_token(app_client, owner_headers, ["collections.read"]).json["data"]["token"])
+    app_client.patch_json(f"/admin/api/users/{owner.id}", {"first_name": "Renamed", "email": "before@example.com"},
+                          headers=admin_headers, status=200)
+    app_client.get("/auth/me", headers=token, status=200)  # the address sent back as it is: no change
+    app_client.patch_json(f"/admin/api/users/{owner.id}", {"email": "after@example.com"}, headers=admin_headers,
+                          status=200)
+    app_client.get("/auth/me", headers=token, status=401)
+    assert ApiToken.select().where(ApiToken.user == owner.id).count() == 0
+
+
 def test_a_password_reset_revokes_the_users_tokens(app_client, user_with_password, outbox):
     user, headers = user_with_password("editor", email="reset-tokens@example.com")
     _, bystander = user_with_password("editor", email="bystander@example.com")

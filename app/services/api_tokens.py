@@ -9,8 +9,8 @@ stops it on the next request.
 
 A token lives no longer than the password session it was made from: every token expires
 (by default 90 days after creation; an explicit ``expires_at`` may be no further than the
-maximum lifetime), and a password change, a password reset and a deactivation delete all
-of the user's tokens (``revoke_tokens_of``), so reactivating the user revives none.
+maximum lifetime), and a password change, a password reset, a new email and a deactivation
+delete all of the user's tokens (``revoke_tokens_of``), so reactivating the user revives none.
 """
 
 import secrets

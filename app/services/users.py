@@ -3,9 +3,9 @@
 Creating accounts, passwords, resets and invitations belong to ``app.services.accounts``.
 Whoever may call what is the API's business (``users.*`` permissions); the rules here are
 about the data: a role change, a deactivation, a new email or a new password ends the
-user's sessions at once (it bumps ``token_version``); a deactivation or a new password also
-deletes the user's API tokens, so that neither reactivating the account nor the old
-password brings them back; a deactivation also withdraws an invitation token. An invitation
+user's sessions at once (it bumps ``token_version``); a deactivation, a new email or a new
+password also deletes the user's API tokens, so that neither reactivating the account nor
+the old password or address brings them back; a deactivation also withdraws an invitation token. An invitation
 is pending while the account holds its token and is not active (``User.invitation_pending``):
 an active account's leftover token holds back none of its changes. The last
 active admin can be neither demoted nor deactivated: on PostgreSQL the writes that could
@@ -137,8 +137,8 @@ def update_user(user_id, changes, check=None):
             raises to refuse. The caller's rules that depend on the row (who may set the
             credentials of a user of this role) hold even if it changed since they read it.
 
-    A new role, email or password or a deactivation ends the user's sessions; a new
-    password or a deactivation also deletes the user's API tokens; a new email is not
+    A new role, email or password or a deactivation ends the user's sessions; a new email
+    or password or a deactivation also deletes the user's API tokens; a new email is not
     verified, and a password-reset link mailed to the old one stops working.
 
     Raises:
@@ -175,7 +175,9 @@ def update_user(user_id, changes, check=None):
         if "email" in changes:
             update.update(email_verified=False, password_reset_token=None, password_reset_expires=None)
         _write(user.id, update)
-        if deactivates or "password_hash" in changes:
+        if deactivates or {"email", "password_hash"} & changes.keys():
+            # The account's credentials changed hands or may have: a token must not outlive
+            # the sessions it was made from (a role change only narrows the tokens).
             revoke_tokens_of(user.id)
     return User.get_by_id(user_id)
 
