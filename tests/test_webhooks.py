@@ -265,6 +265,8 @@ def test_the_attempt_connects_to_the_address_that_was_checked(env, admin, receiv
     ("ftp://example.com/x", "http or https"), ("http://example.com:0/x", "port 0"),
     ("https://user:hunter2@example.com/x", "user name or password"),
     ("https://token@example.com/x", "user name or password"), ("https://@example.com/x", "user name or password"),
+    ("https://example.com/x\r\nX-Injected: 1", "spaces or control characters"),
+    ("https://example.com/a b", "spaces or control characters"), ("https://example.com/\x7f", "control characters"),
 ])
 def test_a_malformed_url_is_a_422(web, admin, receiver, url, said):
     response = web.post_json("/admin/api/webhooks", {"url": url, "events": ["*"]}, headers=admin, status=422)
@@ -380,6 +382,25 @@ def test_crud_and_validation(web, admin, receiver):
                   headers=admin, status=422)
     web.delete(f"/admin/api/webhooks/{created['id']}", headers=admin, status=200)
     web.get(f"/admin/api/webhooks/{created['id']}", headers=admin, status=404)
+
+
+def test_events_are_stored_once_each_and_the_test_event_is_not_subscribed_to(web, admin, receiver):
+    twice = register(web, admin, receiver.url, events=["content.created", "media.uploaded", "content.created"])
+    assert twice["data"]["events"] == ["content.created", "media.uploaded"]
+    everything = register(web, admin, receiver.url, events=["content.created", "*"])["data"]
+    assert everything["events"] == ["*"]
+    patched = web.patch_json(f"/admin/api/webhooks/{everything['id']}", {"events": ["media.deleted"] * 2},
+                             headers=admin).json["data"]
+    assert patched["events"] == ["media.deleted"]
+    # The test button sends webhook.test to an endpoint whatever it wants: it is no event to want.
+    refused = register(web, admin, receiver.url, events=["webhook.test"], status=422)
+    assert refused["details"][0]["field"] == "events" and "webhook.test" in refused["details"][0]["message"]
+
+
+def test_a_url_with_letters_beyond_ascii_is_delivered_to_percent_encoded(web, admin, receiver):
+    register(web, admin, f"{receiver.url}/café?for=zoë")
+    publish(web, admin)
+    assert receiver.paths == ["/hook/caf%C3%A9?for=zo%C3%AB"]
 
 
 def test_inactive_endpoints_get_nothing(web, admin, receiver):

@@ -45,7 +45,7 @@ import socket
 import ssl
 import threading
 import time
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import msgspec
 
@@ -63,9 +63,10 @@ PLUGIN_NAME = "webhooks"  # the core plugin sending these deliveries (its row sa
 EVENTS = (
     "content.created", "content.updated", "content.deleted", "content.restored", "content.workflow",
     "content.assigned", "content.published", "content.unpublished", "media.uploaded", "media.deleted",
-    "user.registered", "webhook.test",
-)
+    "user.registered",
+)  # and TEST_EVENT, which the test button sends to an endpoint whatever it wants
 ALL_EVENTS = "*"
+_ASCII_PRINTABLE = "".join(map(chr, range(0x21, 0x7F)))  # kept as they are in a request target
 MAX_ATTEMPTS = 5
 BACKOFF_BASE_MS = 60_000
 TIMEOUT_SECONDS = 5
@@ -111,7 +112,11 @@ def check_target(url, allow_private):
     Raises:
         InvalidWebhook: naming ``url``.
     """
-    parts = _parsed(url)
+    return _checked_target(_parsed(url), allow_private)
+
+
+def _checked_target(parts, allow_private):
+    """``check_target`` of a URL's ``parts``."""
     port = _port(parts)
     if allow_private:
         return parts, None
@@ -132,14 +137,18 @@ def check_new_url(url, allow_private):
     is refused for: a port 0 (read as the scheme's port, which the URL does not say) and
     credentials (``user:password@``), which would be stored and listed to every admin as
     part of the URL and never sent: a receiver knows the sender by the signature. Endpoints
-    stored before these checks keep being delivered to."""
+    stored before these checks keep being delivered to. So is a space or a control character
+    anywhere in it (a line break would end the request line): no request can carry it as it
+    is, so every delivery would fail; written percent-encoded (``%20``) it goes."""
+    if any(character.isspace() or not character.isprintable() for character in url):
+        raise InvalidWebhook("url", "must not contain spaces or control characters; percent-encode them (%20)")
     parts = _parsed(url)
     if parts.port == 0:
         raise InvalidWebhook("url", "port 0 is no port to connect to")
     if "@" in parts.netloc:
         raise InvalidWebhook("url", "must not carry a user name or password (user:password@); "
                                     "receivers check the signature instead")
-    check_target(url, allow_private)
+    _checked_target(parts, allow_private)
 
 
 def _parsed(url):
@@ -155,18 +164,27 @@ def _parsed(url):
     return parts
 
 
+def request_target(parts):
+    """The path and query a request for the URL ``parts`` names: a letter beyond ASCII
+    (``/café``) percent-encoded as UTF-8, as a browser sends it; a request line is ASCII."""
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return quote(target, safe=_ASCII_PRINTABLE)
+
+
 def _port(parts):
     """The port a URL names, or its scheme's (ValueError for one out of range)."""
     return parts.port or (443 if parts.scheme == "https" else 80)
 
 
-def check_events(events):
-    """Refuse an empty list or an unknown event name."""
+def subscribed_events(events):
+    """``events`` as stored: each once, in the order given, and ``"*"`` alone when it is among
+    them (it wants every event). InvalidWebhook for an empty list or an unknown name."""
     if not events:
         raise InvalidWebhook("events", "name at least one event (or \"*\")")
     unknown = [name for name in events if name != ALL_EVENTS and name not in EVENTS]
     if unknown:
         raise InvalidWebhook("events", f"unknown events {', '.join(unknown)}; known: {', '.join(EVENTS)}")
+    return [ALL_EVENTS] if ALL_EVENTS in events else list(dict.fromkeys(events))
 
 
 # ------------------------------------------------------------------ endpoints
@@ -179,9 +197,9 @@ def create_webhook(url, events, allow_private, secret=None, active=True, descrip
     ``cache``: the app's read cache, told about the new endpoint (``any_active``); the same
     for the other changes below.
     """
-    check_events(events)
+    events = subscribed_events(events)
     check_new_url(url, allow_private)
-    webhook = Webhook.create(url=url, events=list(events), secret=secret or secrets.token_urlsafe(32),
+    webhook = Webhook.create(url=url, events=events, secret=secret or secrets.token_urlsafe(32),
                              is_active=active, description=description, created_by=user_id)
     _changed(cache)
     return webhook
@@ -199,7 +217,7 @@ def update_webhook(webhook_id, changes, allow_private, cache=None):
     """Apply ``changes`` (url, events, secret, is_active, description); the webhook as stored."""
     webhook = get_webhook(webhook_id)
     if "events" in changes:
-        check_events(changes["events"])
+        changes = dict(changes, events=subscribed_events(changes["events"]))
     if "url" in changes:
         # The URL it has, sent back with the rest, is checked as before each attempt only.
         check = check_target if changes["url"] == webhook.url else check_new_url
@@ -427,8 +445,7 @@ def _post(webhook, delivery, allow_private):
     deadline = threading.Timer(TIMEOUT_SECONDS, connection.abort)
     deadline.start()
     try:
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        connection.request("POST", path, body, headers)
+        connection.request("POST", request_target(parts), body, headers)
         status = connection.getresponse().status
     except (OSError, http.client.HTTPException, ValueError) as ex:
         status, error = None, (str(ex) or type(ex).__name__)[:MAX_ERROR_CHARS]
