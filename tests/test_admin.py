@@ -516,7 +516,7 @@ def test_viewers_see_published_items_read_only(browser, signed_in_as, posts):
 
 def test_unknown_collection_and_item_are_404_pages(browser, signed_in_as, posts):
     signed_in_as("editor")
-    assert "There is nothing here." in browser.get("/admin/content/nope", status=404).text
+    assert "No active collection has this name" in browser.get("/admin/content/nope", status=404).text
     browser.get("/admin/content/posts/no-such-id", status=404)
 
 

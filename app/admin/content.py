@@ -95,10 +95,16 @@ CONFLICT_MESSAGE = (
 )
 
 
+def active_collection(name):
+    """The active collection named ``name``, or None."""
+    found = writes.find_collection(name)
+    return found if found is not None and found.is_active and found.name == name else None
+
+
 def collection_or_404(name):
     """The active collection named ``name``."""
-    found = writes.find_collection(name)
-    if found is None or not found.is_active or found.name != name:
+    found = active_collection(name)
+    if found is None:
         raise falcon.HTTPNotFound()
     return found
 
@@ -244,15 +250,33 @@ def row_actions(user, item):
             "trash": live and own_or_overseen and user.can("content.delete")}
 
 
+# Said in place of a collection's list when no active collection has its name: the same
+# words for a deactivated collection as for an unknown one, so the page tells nobody which
+# inactive collections exist (the API's list is a 404 for them alike).
+NO_ACTIVE_COLLECTION = ("No active collection has this name: it may have been deactivated or deleted,"
+                        " so there is no list to show.")
+
+
 class ContentListPage:
-    """``GET /admin/content/{collection}``."""
+    """``GET /admin/content/{collection}``.
+
+    A name that is no active collection's answers 404 with a page whose list region says so
+    and links to All content, in place of the admin's error page: a filter or refresh sent
+    by the list after its collection was deactivated swaps that region in for the list
+    (admin.js, as for a refused filter), rather than leaving rows that no longer open.
+    """
 
     def __init__(self, renderer):
         self._renderer = renderer
 
     @access("content.read")
     def on_get(self, req, resp, collection):
-        self.render(req, resp, collection_or_404(collection))
+        found = active_collection(collection)
+        if found is None:
+            self._renderer.page(req, resp, "content_list_gone.html", status=falcon.HTTP_404,
+                                message=NO_ACTIVE_COLLECTION)
+            return
+        self.render(req, resp, found)
 
     def render(self, req, resp, found, status=falcon.HTTP_200):
         """The list of ``found``'s items as the query string asks, with what a bulk action

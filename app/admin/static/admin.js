@@ -112,13 +112,14 @@
   // A list region marked data-shows-refusals (the content lists' results) shows a filter the
   // server refuses once the page has loaded as loading the list's URL shows it: that answer
   // (400 or 422, or 404 for a collection deactivated since the page loaded) is the list's
-  // page, whose region holds the list as the server could draw it and a line saying why,
-  // and its region replaces this one as a 200's does. htmx swaps no 4xx by default: only
-  // these are swapped, and only when the answer holds such a region of the same id with
-  // such a line (the admin's error page, a proxy's, a 404 for a list that is gone hold
-  // none). Any other failure (a lost session's HX-Redirect, a refusal, a server error)
-  // leaves the list as it was. The answer stays an error, so the alert region says the
-  // region's own line as well.
+  // page, whose region holds the list as the server could draw it and a line saying why
+  // (All content's list of every collection; a collection's own list, gone, draws no rows,
+  // only the line saying the collection is not active, with a link to All content), and
+  // its region replaces this one as a 200's does. htmx swaps no 4xx by default: only these
+  // are swapped, and only when the answer holds such a region of the same id with such a
+  // line (the admin's error page, a proxy's hold none). Any other failure (a lost
+  // session's HX-Redirect, a refusal, a server error) leaves the list as it was. The
+  // answer stays an error, so the alert region says the region's own line as well.
   const SHOWN_REFUSALS = [400, 404, 422];
   const refusalLines = new WeakMap(); // a swapped refusal's request -> its list's line
 
