@@ -15,6 +15,7 @@ from tests.fixtures.workflow import insert_content
 
 REFUSED = "That status filter is unknown, so the list is not filtered by status."
 GONE = "That collection is unknown, so the list shows every collection."
+NOT_ACTIVE = "No active collection has this name: it may have been deactivated or deleted"
 # The list region's titles, its refusal line ("" without one), and the page's alert region
 # (its text, or None while hidden), read in one go so no swap lands between them.
 READ_LIST = """
@@ -133,6 +134,34 @@ def test_a_collection_deactivated_since_the_page_loaded_shows_every_collections_
     assert [option.get_attribute("value") for option in choices.options] == ["", "posts"]
     assert choices.first_selected_option.get_attribute("value") == ""
     assert "Archive" not in chromium.find_element(By.ID, "collection-links").text
+
+
+def test_a_collections_list_deactivated_since_the_page_loaded_says_so_in_place_of_its_rows(served_admin, chromium):
+    """The collection's list answers 404 with a region holding no rows, only the line saying
+    the collection is not active and a link to All content: htmx swaps it in, and the link
+    leads there."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(chromium, WAIT_SECONDS)
+    editor = create_user("editor", password_hash=hashed())
+    posts = create_collection("posts", {"type": "object", "properties": {"title": {"type": "string"}}},
+                              display_name="Posts")
+    insert_content(editor, posts, "draft", title="Drafted")
+    sign_in(chromium, wait, served_admin, editor)
+    chromium.get(served_admin + "/admin/content/posts")
+    wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Posts"))
+    list_when(wait, reads([["Drafted"], "", None]))
+    Collection.update(is_active=False).where(Collection.id == posts.id).execute()
+
+    pick_status(chromium, wait, "draft")
+    titles, line, said = list_when(wait, lambda titles, line, said: line.startswith(NOT_ACTIVE) and said is not None)
+    assert titles == [] and said == line
+    link = chromium.find_element(By.CSS_SELECTOR, "#results [role=alert] a")
+    assert link.text == "All content"
+    navigate(chromium, wait, link)
+    wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Content"))
 
 
 def test_a_lost_session_while_filtering_goes_to_sign_in_not_into_the_list(served_admin, chromium):
