@@ -61,7 +61,7 @@ def test_a_new_user_with_nul_shows_the_form_again(browser, signed_in_as):
     form["first_name"] = "Ada\x00"
     response = form.submit(status=422)
     again = shown_again(response, "new-user-form")
-    assert f"first_name: {MESSAGE}" in response.html.select_one("p.message.error").text
+    assert f"First name: {MESSAGE}" in response.html.select_one("p.message.error").text
     assert (again["first_name"].value, again["email"].value) == ("Ada", "fresh@example.com")
     assert not User.select().where(User.email == "fresh@example.com").exists()
 
@@ -73,7 +73,7 @@ def test_a_user_edit_with_nul_shows_the_form_again(browser, signed_in_as):
     form["first_name"] = "Gr\x00ace Hopper"
     response = form.submit(status=422)
     again = shown_again(response, "user-form")
-    assert f"first_name: {MESSAGE}" in response.html.select_one("p.message.error").text
+    assert f"First name: {MESSAGE}" in response.html.select_one("p.message.error").text
     assert again["first_name"].value == "Grace Hopper"
     assert User.get_by_id(member.id).first_name == "Grace"
 

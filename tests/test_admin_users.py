@@ -66,6 +66,36 @@ def test_the_new_user_form_shows_its_refusals(browser, signed_in_as):
     assert not User.select().where(User.email == "fresh@example.com").exists()
 
 
+def label_of(page, form_id, name):
+    """The words ``form_id``'s label shows for its field ``name``, less the hint in its ``<small>``."""
+    field = page.html.select_one(f"#{form_id} [name={name}]")
+    label = page.html.select_one(f"#{form_id} label[for={field['id']}]")
+    return "".join(text for text in label.find_all(string=True, recursive=False)).strip()
+
+
+def refusal_line(page):
+    return page.html.select_one("p.message.error[role=alert]").get_text(strip=True)
+
+
+def test_the_new_user_forms_refusals_name_each_field_by_its_label(browser, signed_in_as):
+    signed_in_as("admin")
+    create_user("viewer", email="taken@example.com", username="taken")
+    cases = (("first_name", "Ada\x00", 422, "First name", "NUL characters are not allowed"),
+             ("last_name", "Love\x00lace", 422, "Last name", "NUL characters are not allowed"),
+             ("password", "short", 422, "Password", "Password must be at least"),
+             ("username", "taken", 409, "Username", "A user with this username already exists"),
+             ("email", "TAKEN@example.com", 409, "Email", "A user with this email already exists"))
+    for name, value, status, label, said in cases:
+        page = browser.get("/admin/users/new")
+        assert label_of(page, "new-user-form", name) == label
+        form = page.forms["new-user-form"]
+        form["email"], form["password"] = "fresh@example.com", PASSWORD
+        form[name] = value
+        refused = form.submit(status=status)
+        assert refusal_line(refused).startswith(f"{label}: {said}"), name
+    assert not User.select().where(User.email == "fresh@example.com").exists()
+
+
 def test_creating_users_is_for_users_create_and_roles_above_viewer_for_users_roles(browser, signed_in_as):
     grant("editor", "users.create")
     signed_in_as("editor")
@@ -121,6 +151,24 @@ def test_the_edit_form_shows_its_refusals_and_keeps_what_was_typed(browser, sign
         page = form.submit(status=status)
         assert message in page.text and page.forms["user-form"]["first_name"].value == "Typed"
     assert User.get_by_id(member.id).first_name == member.first_name
+
+
+def test_the_edit_forms_refusals_name_each_field_by_its_label(browser, signed_in_as):
+    signed_in_as("admin")
+    create_user("viewer", email="holder@example.com", username="holder")
+    member = create_user("viewer", first_name="Grace")
+    cases = (("first_name", "Gr\x00ace", 422, "First name", "NUL characters are not allowed"),
+             ("username", "holder", 409, "Username", "A user with this username already exists"),
+             ("email", "HOLDER@example.com", 409, "Email", "A user with this email already exists"),
+             ("password", "short", 422, "New password", "Password must be at least"))
+    for name, value, status, label, said in cases:
+        page = browser.get(f"/admin/users/{member.id}")
+        assert label_of(page, "user-form", name) == label
+        form = page.forms["user-form"]
+        form[name] = value
+        refused = form.submit(status=status)
+        assert refusal_line(refused).startswith(f"{label}: {said}"), name
+    assert User.get_by_id(member.id).first_name == "Grace"
 
 
 def test_nobody_changes_their_own_email_or_password_on_their_page(browser, signed_in_as, outbox):

@@ -176,9 +176,16 @@ def form_as_typed(req):
         return without_nul(ex.media), nul_problems(ex.media, as_shown=True)
 
 
-def problems_in_words(problems):
-    """``problems`` (``[{field, message}]``) as one sentence, for a form that shows a single message."""
-    return "; ".join(f"{problem['field']}: {problem['message']}" for problem in problems)
+def problems_in_words(problems, labels=None):
+    """``problems`` (``[{field, message}]``) as one sentence, for a form that shows a single message.
+
+    Args:
+        labels: ``{field: label}``, the words the form shows for its fields: a problem of
+            one of them is named by its label, another (a name the form has no field for)
+            as posted.
+    """
+    labels = labels or {}
+    return "; ".join(f"{labels.get(problem['field'], problem['field'])}: {problem['message']}" for problem in problems)
 
 
 # The last page a list reads: no list holds a million pages, so this one is past the last

@@ -13,7 +13,7 @@ import re
 import falcon
 import peewee
 
-from app.admin.pages import ADMIN_PREFIX, one, read_form, redirect, safe_next
+from app.admin.pages import ADMIN_PREFIX, one, problems_in_words, read_form, redirect, safe_next
 from app.api.access import access
 from app.api.auth import RESET_MESSAGE, redeem_token, sign_out, start_session
 from app.api.sign_in_redirect import REASON_EXPIRED, REASON_REQUIRED
@@ -224,13 +224,15 @@ class PasswordPage(_SessionPage):
         return {}, None
 
 
-def refusal_message(ex):
-    """What a refusal of the API's token redemption says, with each field's message."""
+def refusal_message(ex, labels=None):
+    """What a refusal of the API's token redemption says, with each field's message, the
+    field named by its label in ``labels`` when it has one (see ``problems_in_words``)."""
     details = ex.details if isinstance(getattr(ex, "details", None), list) else []
-    messages = [f"{item.get('field')}: {item.get('message')}" for item in details if isinstance(item, dict)]
+    problems = [{"field": item.get("field"), "message": item.get("message")}
+                for item in details if isinstance(item, dict)]
     if ex.status == falcon.HTTP_429:
         return _refused(ex)
-    return "; ".join(messages) if messages else (ex.title or "The request was refused.")
+    return problems_in_words(problems, labels) if problems else (ex.title or "The request was refused.")
 
 
 def _link_form_problem(form, token, link, filled, missing):

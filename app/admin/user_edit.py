@@ -27,6 +27,12 @@ from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES
 
 MAX_NAME = 100
 PROFILE_FIELDS = ("first_name", "last_name", "username", "email")
+# The labels the forms show for their fields (their templates write them from these), and
+# so the words a refusal names a field by, as the content editor names its fields by label.
+NEW_USER_LABELS = {"email": "Email", "password": "Password", "role": "Role", "username": "Username",
+                   "first_name": "First name", "last_name": "Last name"}
+USER_LABELS = {"first_name": "First name", "last_name": "Last name", "username": "Username", "email": "Email",
+               "password": "New password"}
 DONE = {"created": "User created.", "saved": "Changes saved.", "resent": "Invitation sent again."}
 
 
@@ -55,7 +61,7 @@ class NewUserPage:
         """The form with the ``values`` typed so far and an ``error`` to show."""
         blank = {"email": "", "username": "", "first_name": "", "last_name": "", "role": LEAST_PRIVILEGED_ROLE}
         self._renderer.page(req, resp, "user_new.html", status=status, values=values or blank, roles=ROLES,
-                            error=error)
+                            error=error, labels=NEW_USER_LABELS)
 
     @access("users.create")
     def on_get(self, req, resp):
@@ -66,7 +72,8 @@ class NewUserPage:
         form, refused = form_as_typed(req)
         values = {name: one(form, name).strip() for name in ("email", "username", *PROFILE_FIELDS[:2], "role")}
         password = one(form, "password")
-        problem = problems_in_words(refused) or form_problem(values) or (None if password else "Choose a password.")
+        problem = (problems_in_words(refused, NEW_USER_LABELS) or form_problem(values)
+                   or (None if password else "Choose a password."))
         if problem:
             self.render(req, resp, values, problem, falcon.HTTP_422)
             return
@@ -76,7 +83,7 @@ class NewUserPage:
                 values["email"], password, values["role"], values["username"] or None, values["first_name"],
                 values["last_name"]))
         except falcon.HTTPError as ex:
-            self.render(req, resp, values, refusal_message(ex), ex.status)
+            self.render(req, resp, values, refusal_message(ex, NEW_USER_LABELS), ex.status)
             return
         invalidate(self._cache, Namespace.USERS)
         redirect(resp, f"/admin/users/{user.id}?done=created")
@@ -95,7 +102,7 @@ class UserPage:
         """The page of ``person``; ``values`` are the form's as typed after a refusal."""
         values = values or {name: getattr(person, name) for name in PROFILE_FIELDS}
         self._renderer.page(req, resp, "user.html", status=status, person=person, values=values, error=error,
-                            done=DONE.get(req.get_param("done")))
+                            done=DONE.get(req.get_param("done")), labels=USER_LABELS)
 
     @access("users.read")
     def on_get(self, req, resp, user_id):
@@ -108,7 +115,7 @@ class UserPage:
         form, refused = form_as_typed(req)
         # A form without the email field (one's own page, an open invitation's) keeps the address.
         values = {name: one(form, name, person.email if name == "email" else "").strip() for name in PROFILE_FIELDS}
-        problem = (problems_in_words(refused) or form_problem(typed(person, values))
+        problem = (problems_in_words(refused, USER_LABELS) or form_problem(typed(person, values))
                    or (None if values["username"] else "Choose a username."))
         if problem:
             self.render(req, resp, person, values, problem, falcon.HTTP_422)
@@ -120,7 +127,7 @@ class UserPage:
             user = account_errors(lambda: users.update_user(
                 user_id, prepared, check=lambda stored: check_changes(caller, stored, changes)))
         except falcon.HTTPError as ex:
-            self.render(req, resp, person, values, refusal_message(ex), ex.status)
+            self.render(req, resp, person, values, refusal_message(ex, USER_LABELS), ex.status)
             return
         except ServiceError as ex:  # an open invitation, say: the form again, as typed
             self.render(req, resp, person, values, ex.message, SERVICE_ERROR_STATUS[ex.kind])
