@@ -416,7 +416,128 @@ def test_a_user_who_lost_publish_rights_cannot_publish_by_schedule(env, make_use
 
     cron_at(env, now_ms())
 
-    assert ScheduledContent.get_by_id(row.id).error_message == "This transition requires the content.publish permission"
+    assert ScheduledContent.get_by_id(row.id).error_message == (
+        "The user who scheduled this action may no longer schedule it (role author lacks content.publish)")
+
+
+# --- whose rights a schedule runs with --------------------------------------------------------
+
+
+def make_token(client, headers, permissions=("content.read", "content.publish"), **extra):
+    """``(token id, Bearer headers)`` of a new API token of the user signed in by ``headers``."""
+    body = {"name": "publisher script", "permissions": list(permissions), **extra}
+    data = client.post_json("/api/tokens", body, headers=headers, status=201).json["data"]
+    return data["id"], bearer(data["token"])
+
+
+def refusal_logs(client, admin_headers, schedule_id):
+    """The system log entries saying why schedule ``schedule_id`` did not run, read as an admin does."""
+    entries = client.get("/admin/api/logs", {"category": "workflow", "source": "schedule", "level": "warn"},
+                         headers=admin_headers).json["data"]
+    return [entry for entry in entries if (entry["data"] or {}).get("schedule_id") == schedule_id]
+
+
+def assert_not_run(client, env, item, data, headers, admin_headers, reason):
+    """Run the cron at ``data``'s time: the schedule fails saying ``reason``, the item is as it
+    was, and a warning in the system log says why."""
+    before = content_row(item.id)
+    report = cron_at(env, data["scheduled_at"])
+
+    assert (report["completed"], report["failed"]) == (0, 1)
+    assert content_row(item.id) == dict(before, scheduled_publish_at=None, scheduled_unpublish_at=None)
+    assert history_rows(item.id) == [] and [log.level for log in workflow_logs(item.id)] == ["warn"]
+    failed = client.get(f"/api/schedules/{data['id']}", headers=headers).json["data"]
+    assert (failed["status"], failed["error_message"]) == ("failed", reason)
+    assert failed["executed_at"] is not None
+    [entry] = refusal_logs(client, admin_headers, data["id"])
+    assert entry["message"] == f"Scheduled {data['action']} of {item.title} not run: {reason}"
+    assert (entry["data"]["content_id"], entry["data"]["reason"]) == (item.id, reason)
+    return entry
+
+
+def test_a_schedule_made_with_a_revoked_token_does_not_run(client, env, make_user, make_content_row):
+    """Revoking a token withdraws what it may do, later included: a script's schedules stop with it."""
+    author, _ = make_user("author")
+    editor, editor_headers = make_user("editor")
+    _, admin_headers = make_user("admin")
+    item = make_content_row(author)
+    token_id, token = make_token(client, editor_headers)
+    data = schedule(client, item, token, action="publish", scheduled_at=iso_in(HOUR_MS)[0]).json["data"]
+    assert data["user"]["id"] == editor.id
+
+    client.delete(f"/api/tokens/{token_id}", headers=editor_headers, status=200)
+
+    entry = assert_not_run(client, env, item, data, editor_headers, admin_headers,
+                           "The API token this action was scheduled with has been revoked")
+    assert (entry["user_id"], entry["data"]["api_token_id"]) == (editor.id, token_id)
+    client.get(f"/api/content/{item.id}", status=404)  # still unpublished
+
+
+def test_a_schedule_made_with_a_token_that_has_expired_does_not_run(client, env, make_user, make_content_row):
+    author, _ = make_user("author")
+    _, editor_headers = make_user("editor")
+    _, admin_headers = make_user("admin")
+    item = make_content_row(author, state="published")
+    _, token = make_token(client, editor_headers, expires_at=now_ms() + 2 * HOUR_MS)
+    data = schedule(client, item, token, action="archive", scheduled_at=iso_in(HOUR_MS)[0]).json["data"]
+
+    # The runner comes round only after the token has expired (a cron that was down meanwhile).
+    data["scheduled_at"] += 2 * HOUR_MS
+    assert_not_run(client, env, item, data, editor_headers, admin_headers,
+                   "The API token this action was scheduled with has expired")
+
+
+def test_a_schedule_made_with_a_live_token_runs_with_the_token_s_rights(client, env, make_user, make_content_row):
+    author, _ = make_user("author")
+    editor, editor_headers = make_user("editor")
+    item = make_content_row(author)
+    _, token = make_token(client, editor_headers)
+    data = schedule(client, item, token, action="publish", scheduled_at=iso_in(HOUR_MS)[0]).json["data"]
+
+    assert cron_at(env, data["scheduled_at"])["completed"] == 1
+
+    assert content_row(item.id)["status"] == "published"
+    assert history_rows(item.id)[0].user_id == editor.id
+
+
+@pytest.mark.parametrize("made_with", ["session", "token"])
+@pytest.mark.parametrize("how", ["delete", "patch"])
+def test_a_schedule_of_a_deactivated_user_does_not_run(client, env, make_user, make_content_row, how, made_with):
+    author, _ = make_user("author")
+    editor, editor_headers = make_user("editor")
+    _, admin_headers = make_user("admin")
+    item = make_content_row(author)
+    maker = editor_headers if made_with == "session" else make_token(client, editor_headers)[1]
+    data = schedule(client, item, maker, action="publish", scheduled_at=iso_in(HOUR_MS)[0]).json["data"]
+
+    if how == "delete":
+        client.delete(f"/admin/api/users/{editor.id}", headers=admin_headers, status=200)
+    else:
+        client.patch_json(f"/admin/api/users/{editor.id}", {"is_active": False}, headers=admin_headers, status=200)
+
+    entry = assert_not_run(client, env, item, data, admin_headers, admin_headers,
+                           "The user who scheduled this action is no longer active")
+    assert entry["user_id"] == editor.id
+
+
+@pytest.mark.parametrize("made_with", ["session", "token"])
+def test_a_schedule_of_a_user_demoted_below_publishing_does_not_run(
+        client, env, make_user, make_content_row, made_with):
+    """The maker's role when it comes due decides: an editor made author may no longer publish by
+    schedule what they could publish when they planned it."""
+    author, _ = make_user("author")
+    editor, editor_headers = make_user("editor")
+    _, admin_headers = make_user("admin")
+    item = make_content_row(author)
+    maker = editor_headers if made_with == "session" else make_token(client, editor_headers)[1]
+    data = schedule(client, item, maker, action="publish", scheduled_at=iso_in(HOUR_MS)[0]).json["data"]
+
+    client.patch_json(f"/admin/api/users/{editor.id}", {"role": "author"}, headers=admin_headers, status=200)
+
+    reason = ("The user who scheduled this action may no longer schedule it (role author lacks content.publish)"
+              if made_with == "session" else
+              "The API token this action was scheduled with no longer grants content.publish (role author)")
+    assert_not_run(client, env, item, data, admin_headers, admin_headers, reason)
 
 
 def due_items(make_user, make_content_row, count):

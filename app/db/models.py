@@ -470,6 +470,9 @@ class ScheduledContent(BaseModel):
     scheduled_at = peewee.BigIntegerField()
     timezone = peewee.TextField(null=True, default="UTC")
     user = peewee.ForeignKeyField(User, column_name="user_id", backref="schedules")
+    # The API token the schedule was made with (None: a password session); no foreign key,
+    # since revoking deletes the token and the schedule must still know it had one.
+    api_token_id = peewee.TextField(null=True)
     status = peewee.TextField(null=True, default="pending")
     executed_at = peewee.BigIntegerField(null=True)
     error_message = peewee.TextField(null=True)

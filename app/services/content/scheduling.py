@@ -13,6 +13,18 @@ processes; on PostgreSQL the second UPDATE waits for the row lock, then sees the
 longer pending. The transition runs in a savepoint of the same transaction, so a failure is
 rolled back alone and recorded as ``failed`` with its error; a crash before the commit leaves
 the row pending (``running`` is never committed), and the next run picks it up.
+
+A schedule acts for whoever made it, with the rights they hold when it comes due, never with
+the rights they held when they made it (``_actor``): the maker must still be active and still
+hold ``content.publish`` (what making a schedule takes), and one made with an API token
+(``api_token_id``) runs with that token's permissions within the maker's current role, and
+only while the token exists and has not expired. Revoking a token, a password change or a
+deactivation (which delete the user's tokens), a demotion or the token's expiry therefore stop
+the schedules it made. They are checked when the schedule runs, not cancelled when the right
+goes: an expiry has no transaction to cancel anything in, and one rule read at one moment
+covers every way a right is lost. A schedule that does not run is ``failed`` with the reason
+in ``error_message``, and a warning in the system log (category ``workflow``, source
+``schedule``) says why, as it does for any schedule that fails.
 """
 
 import logging
@@ -21,7 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from peewee import fn
 
-from app.db.models import Content, ScheduledContent, User, now_ms
+from app.db.models import ApiToken, Content, ScheduledContent, SystemLog, User, now_ms
 from app.services.cache import Namespace
 from app.services.cache_lost import invalidate_or_record
 from app.services.content.locks import lock_row
@@ -35,6 +47,7 @@ from app.services.content.workflow import (
     transition,
 )
 from app.services.identity import Principal, RolePermissions
+from app.services.logs import log_enabled
 
 log = logging.getLogger("sonicpy.scheduling")
 
@@ -49,6 +62,8 @@ LATEST_SCHEDULE_MS = (LATEST_SCHEDULE - EPOCH) // timedelta(milliseconds=1)
 DEFAULT_TIMEZONE = "UTC"
 MAX_TIMEZONE_LENGTH = 64
 RUN_BATCH = 500
+# What making a schedule takes (``app.api.schedules``), and so what running one still takes.
+SCHEDULING_PERMISSION = "content.publish"
 
 
 def zone_of(name):
@@ -114,7 +129,10 @@ def is_past(at_ms):
 
 
 def create_schedule(db, content_id, user, action, scheduled_at, tz_name=None, now=None):
-    """Schedule ``action`` on ``content_id`` at ``scheduled_at``; return the new row.
+    """Schedule ``action`` on ``content_id`` at ``scheduled_at`` for ``user`` (a Principal); return the new row.
+
+    A ``user`` signed in with an API token has the token recorded: the schedule will run
+    with that token's rights, while it lasts (``_actor``).
 
     Raises:
         NotFound: no such content. Invalid: unknown action, bad or past time, bad zone.
@@ -130,10 +148,16 @@ def create_schedule(db, content_id, user, action, scheduled_at, tz_name=None, no
         load_content(content_id, lock=True)
         row = ScheduledContent.create(
             content=content_id, action=action, scheduled_at=when, timezone=tz_name or DEFAULT_TIMEZONE,
-            user=user.id, status="pending", created_at=now_ms(),
+            user=user.id, api_token_id=_token_of(user), status="pending", created_at=now_ms(),
         )
         sync_content_columns(content_id)
     return get_schedule(row.id)
+
+
+def _token_of(user):
+    """The id of the API token ``user`` acts with, or None for a password session (or a
+    User row, which code outside requests, the CLI's and the tests', passes as the maker)."""
+    return user.token_id if getattr(user, "via", None) == "token" else None
 
 
 def schedules_query():
@@ -261,7 +285,7 @@ def run_due(db, now):
     roles = RolePermissions()  # read fresh once per run: a demoted user cannot publish by schedule
     for schedule_id in due:
         try:
-            item = _run_one(db, schedule_id, roles)
+            item = _run_one(db, schedule_id, roles, now)
         except Exception:
             log.exception("could not run schedule %s; it stays pending", schedule_id)
             item = None
@@ -273,7 +297,7 @@ def run_due(db, now):
     return report
 
 
-def _run_one(db, schedule_id, roles):
+def _run_one(db, schedule_id, roles, now):
     """Claim and run one schedule in one transaction; None if another runner has it.
 
     The item's row is locked before the schedule's is claimed: the order every other writer
@@ -297,7 +321,7 @@ def _run_one(db, schedule_id, roles):
         try:
             with db.atomic():
                 transition(
-                    db, row.content_id, _actor(row.user_id, roles), action=row.action, source="schedule",
+                    db, row.content_id, _actor(row, roles, now), action=row.action, source="schedule",
                     metadata={"schedule_id": row.id, "scheduled_at": row.scheduled_at},
                 )
         except WorkflowError as ex:
@@ -309,6 +333,8 @@ def _run_one(db, schedule_id, roles):
         ScheduledContent.update(status=status, executed_at=now_ms(), error_message=error).where(
             ScheduledContent.id == schedule_id
         ).execute()
+        if error:
+            _log_failure(row, error)
         sync_content_columns(row.content_id)
     item = {"id": schedule_id, "content_id": row.content_id, "action": row.action, "status": status}
     if error:
@@ -316,12 +342,67 @@ def _run_one(db, schedule_id, roles):
     return item
 
 
-def _actor(user_id, roles):
-    """The Principal a schedule runs as: its creator, with the permissions their role has now."""
-    user = User.select(User.id, User.email, User.role, User.is_active).where(User.id == user_id).first()
-    if user is None or not user.is_active:
+def _actor(row, roles, now):
+    """The Principal schedule ``row`` runs as: its maker, with the rights they hold at ``now``.
+
+    Made from a password session, it acts with the maker's current role; made with an API
+    token, with that token's permissions within the maker's current role. Either way the
+    maker must still be allowed to make the schedule (``SCHEDULING_PERMISSION``): a right lost
+    since takes the schedule with it.
+
+    Raises:
+        Forbidden: saying why not: the maker is gone or deactivated, the token was revoked
+            (or deleted by a password change) or has expired, or the role (through the token,
+            when there is one) no longer grants ``SCHEDULING_PERMISSION``.
+    """
+    user = User.select(User.id, User.email, User.role, User.is_active).where(User.id == row.user_id).first()
+    if user is None:
+        raise Forbidden("The user who scheduled this action no longer exists")
+    if not user.is_active:
         raise Forbidden("The user who scheduled this action is no longer active")
-    return Principal(id=user.id, email=user.email, role=user.role, permissions=roles.of(user.role), via="schedule")
+    role_grants = roles.of(user.role)
+    if row.api_token_id is None:
+        if SCHEDULING_PERMISSION not in role_grants:
+            raise Forbidden(f"The user who scheduled this action may no longer schedule it "
+                            f"(role {user.role} lacks {SCHEDULING_PERMISSION})")
+        return Principal(id=user.id, email=user.email, role=user.role, permissions=role_grants, via="schedule")
+    granted = _token_grants(row.api_token_id, role_grants, now)
+    if SCHEDULING_PERMISSION not in granted:
+        raise Forbidden(f"The API token this action was scheduled with no longer grants {SCHEDULING_PERMISSION} "
+                        f"(role {user.role})")
+    return Principal(id=user.id, email=user.email, role=user.role, permissions=granted, via="token",
+                     token_id=row.api_token_id)
+
+
+def _token_grants(token_id, role_grants, now):
+    """What the API token ``token_id`` grants at ``now`` within ``role_grants``, as a request
+    presenting it would get (``ApiTokens.resolve``); Forbidden when it is gone or expired."""
+    token = ApiToken.select(ApiToken.permissions, ApiToken.expires_at).where(ApiToken.id == token_id).first()
+    if token is None:  # revoked, or deleted with every token of its owner (password change, deactivation)
+        raise Forbidden("The API token this action was scheduled with has been revoked")
+    if token.expires_at is not None and token.expires_at <= now:
+        raise Forbidden("The API token this action was scheduled with has expired")
+    return frozenset(token.permissions or ()) & role_grants
+
+
+def _log_failure(row, reason):
+    """Say in the system log why schedule ``row`` did not run: nobody watches the runner, and
+    a schedule's page is not where its maker's admin looks for what went wrong."""
+    if not log_enabled("workflow", "warn"):
+        return
+    title = Content.select(Content.title).where(Content.id == row.content_id).scalar()
+    SystemLog.create(
+        level="warn",
+        category="workflow",
+        message=f"Scheduled {row.action} of {title or row.content_id} not run: {reason}",
+        data={
+            "schedule_id": row.id, "content_id": row.content_id, "action": row.action,
+            "scheduled_at": row.scheduled_at, "api_token_id": row.api_token_id, "reason": reason,
+        },
+        user=row.user_id,
+        source="schedule",
+        created_at=now_ms(),
+    )
 
 
 def run_scheduled_content(event, env):
