@@ -7,7 +7,9 @@
 * ``GET    /api/schedules/{schedule_id}``.
 * ``DELETE /api/schedules/{schedule_id}``: cancel a pending schedule (409 otherwise).
 
-The cron trigger runs due schedules (``app.services.content.scheduling.run_scheduled_content``).
+The cron trigger runs due schedules (``app.services.content.scheduling.run_scheduled_content``),
+each with the rights its maker holds then: one made with an API token records the token, and
+runs only while it is neither revoked nor expired, with its permissions.
 """
 
 from datetime import UTC, datetime

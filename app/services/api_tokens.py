@@ -11,6 +11,8 @@ A token lives no longer than the password session it was made from: every token 
 (by default 90 days after creation; an explicit ``expires_at`` may be no further than the
 maximum lifetime), and a password change, a password reset, a new email and a deactivation
 delete all of the user's tokens (``revoke_tokens_of``), so reactivating the user revives none.
+Schedules made with a token keep its id and run with its rights only while it lasts
+(``app.services.content.scheduling``): revoking it stops them too.
 """
 
 import secrets
