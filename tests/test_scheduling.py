@@ -473,6 +473,25 @@ def test_a_schedule_made_with_a_revoked_token_does_not_run(client, env, make_use
     client.get(f"/api/content/{item.id}", status=404)  # still unpublished
 
 
+def test_a_token_cannot_schedule_past_its_own_expiry(client, make_user, make_content_row):
+    """Such a schedule could only fail when it came due: it is refused while someone can fix it."""
+    author, _ = make_user("author")
+    _, editor_headers = make_user("editor")
+    item = make_content_row(author)
+    expires_at = (now_ms() + 2 * HOUR_MS) // 1000 * 1000
+    _, token = make_token(client, editor_headers, expires_at=expires_at)
+
+    for when in (iso_in(3 * HOUR_MS)[0], expires_at):
+        resp = schedule(client, item, token, expect=422, action="publish", scheduled_at=when)
+        expiry = datetime.fromtimestamp(expires_at / 1000, tz=UTC).isoformat()
+        assert resp.json["details"] == [{"field": "scheduled_at", "message": (
+            f"scheduled_at is after this API token expires ({expiry}): "
+            "a schedule made with a token runs only while the token lasts")}]
+    assert ScheduledContent.select().count() == 0
+    schedule(client, item, token, action="publish", scheduled_at=expires_at - 1000)
+    schedule(client, item, editor_headers, action="archive", scheduled_at=iso_in(3 * HOUR_MS)[0])  # a session may
+
+
 def test_a_schedule_made_with_a_token_that_has_expired_does_not_run(client, env, make_user, make_content_row):
     author, _ = make_user("author")
     _, editor_headers = make_user("editor")

@@ -135,20 +135,24 @@ def create_schedule(db, content_id, user, action, scheduled_at, tz_name=None, no
     with that token's rights, while it lasts (``_actor``).
 
     Raises:
-        NotFound: no such content. Invalid: unknown action, bad or past time, bad zone.
+        NotFound: no such content. Invalid: unknown action, bad or past time, bad zone, a
+            time the API token ``user`` acts with will have expired by.
     """
     if action not in SCHEDULE_ACTIONS:
         raise Invalid("action", f"action must be one of {', '.join(SCHEDULE_ACTIONS)}")
     when = parse_schedule_time(scheduled_at, tz_name)
     if when <= (now if now is not None else now_ms()):
         raise Invalid("scheduled_at", "scheduled_at must be in the future")
+    token_id = _token_of(user)
+    if token_id is not None:
+        _check_token_lasts(token_id, when)
     with db.atomic():
         # Locked before the insert: the insert's foreign key check share-locks the content row,
         # and two such holders each waiting to lock it for the mirror columns would deadlock.
         load_content(content_id, lock=True)
         row = ScheduledContent.create(
             content=content_id, action=action, scheduled_at=when, timezone=tz_name or DEFAULT_TIMEZONE,
-            user=user.id, api_token_id=_token_of(user), status="pending", created_at=now_ms(),
+            user=user.id, api_token_id=token_id, status="pending", created_at=now_ms(),
         )
         sync_content_columns(content_id)
     return get_schedule(row.id)
@@ -158,6 +162,16 @@ def _token_of(user):
     """The id of the API token ``user`` acts with, or None for a password session (or a
     User row, which code outside requests, the CLI's and the tests', passes as the maker)."""
     return user.token_id if getattr(user, "via", None) == "token" else None
+
+
+def _check_token_lasts(token_id, when):
+    """Refuse a schedule at ``when`` that the API token ``token_id`` will not see: it would
+    come due with the token expired and fail then, long after whoever made it could fix it."""
+    expires_at = ApiToken.select(ApiToken.expires_at).where(ApiToken.id == token_id).scalar()
+    if expires_at is not None and when >= expires_at:
+        expiry = datetime.fromtimestamp(expires_at / 1000, tz=UTC).isoformat()
+        raise Invalid("scheduled_at", f"scheduled_at is after this API token expires ({expiry}): a schedule "
+                                      f"made with a token runs only while the token lasts")
 
 
 def schedules_query():
