@@ -84,7 +84,8 @@ class Principal:
         permissions: what this request may do (a token's are a subset of its owner's).
         via: how the caller authenticated: "jwt" (a password session), "token" (an API
             token, scoped to its own permissions) or "schedule" (a scheduled action run on
-            behalf of its creator, with the creator's current role).
+            behalf of its creator, with the creator's current role; one made with an API
+            token runs as that token, "token").
         token_id: the API token's id when ``via == "token"``.
         token_version: the user's ``token_version`` the session was signed with (``via ==
             "jwt"``): what a credential made from this session is checked against.
