@@ -18,7 +18,7 @@ from app.services.backup import export_backup
 from app.services.backup_import import import_backup
 from tests.fixtures.app import record_statements
 from tests.fixtures.content import create_collection, insert_items
-from tests.fixtures.explain import plan_without_seqscan
+from tests.fixtures.explain import plan_without_seqscan, slugs_in_other_collections
 
 pytestmark = [pytest.mark.usefixtures("env"), pytest.mark.backends]
 
@@ -74,6 +74,7 @@ def test_the_backup_imports_slug_lookups_search_the_collection_slug_index(env, m
     for row in backup["data"]["content"]:
         row["id"] += "-elsewhere"  # content new here, whose slugs this database holds
     insert_items(blog, author, OTHERS, slug_prefix="other")
+    slugs_in_other_collections(author, [row["slug"] for row in backup["data"]["content"]])
     db.execute_sql("ANALYZE")
     statements = record_statements(db, monkeypatch)
 

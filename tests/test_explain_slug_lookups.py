@@ -15,7 +15,7 @@ from peewee import chunked
 
 from app.db.models import Content, now_ms
 from tests.fixtures.app import record_statements
-from tests.fixtures.explain import plan_without_seqscan
+from tests.fixtures.explain import plan_without_seqscan, slugs_in_other_collections
 from tests.fixtures.workflow import insert_content
 
 pytestmark = [pytest.mark.usefixtures("env"), pytest.mark.backends]
@@ -24,11 +24,15 @@ INDEX = "idx_content_collection_slug"
 # Items of the collection besides the slugs looked up: on a table this size PostgreSQL's
 # planner prefers searching the index by slug to filtering the collection's entries.
 OTHERS = 3000
+# The slugs the tests look up, taken in other collections too: the index on slug alone
+# would find those as well (``slugs_in_other_collections``).
+LOOKED_UP = ("post", "post-copy", *(f"post-copy-{n}" for n in range(2, 61)), "news", *(f"news-{n}" for n in range(2, 41)))
 
 
 @pytest.fixture
 def crowded(env, blog_collection, as_editor):
-    """The blog collection holding ``OTHERS`` items, with the statistics of a database in use."""
+    """The blog collection holding ``OTHERS`` items, ``LOOKED_UP`` taken in other collections,
+    and the statistics of a database in use."""
     editor, _ = as_editor
     now = now_ms()
     rows = [{"id": f"other-{n}", "collection": blog_collection.id, "slug": f"other-{n}", "title": f"Other {n}",
@@ -38,6 +42,7 @@ def crowded(env, blog_collection, as_editor):
     with db.atomic():
         for batch in chunked(rows, 500):
             Content.insert_many(batch).execute()
+    slugs_in_other_collections(editor, LOOKED_UP)
     db.execute_sql("ANALYZE")
     return blog_collection
 
