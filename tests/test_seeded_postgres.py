@@ -22,13 +22,16 @@ def indexes(database):
         return dict(cursor.fetchall())
 
 
-def test_a_reset_drops_the_indexes_a_test_made_and_makes_again_those_it_dropped(seeded_postgres):
+def test_a_reset_drops_the_indexes_a_test_made_and_makes_again_those_it_dropped_or_changed(seeded_postgres):
     seeded_postgres.reset()
     migrated = indexes(seeded_postgres)
     assert "idx_content_slug" in migrated and "idx_content_field_kind" not in migrated
+    assert "DESC" not in migrated["idx_content_published"]
     try:
         seeded_postgres.execute(LEFT_BEHIND)
         seeded_postgres.execute("DROP INDEX idx_content_slug")
+        seeded_postgres.execute("DROP INDEX idx_content_published")  # and made again otherwise
+        seeded_postgres.execute("CREATE INDEX idx_content_published ON content (published_at DESC)")
     finally:
         seeded_postgres.reset()
     assert indexes(seeded_postgres) == migrated
