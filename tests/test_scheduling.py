@@ -519,15 +519,22 @@ def test_a_schedule_made_with_a_live_token_runs_with_the_token_s_rights(client, 
     assert history_rows(item.id)[0].user_id == editor.id
 
 
-@pytest.mark.parametrize("made_with", ["session", "token"])
-@pytest.mark.parametrize("how", ["delete", "patch"])
-def test_a_schedule_of_a_deactivated_user_does_not_run(client, env, make_user, make_content_row, how, made_with):
+def publish_scheduled_by_an_editor(client, make_user, make_content_row, made_with):
+    """An author's item whose publication an editor scheduled an hour ahead, with a session or
+    with an API token (``made_with``): ``(editor, admin headers, item, the schedule)``."""
     author, _ = make_user("author")
     editor, editor_headers = make_user("editor")
     _, admin_headers = make_user("admin")
     item = make_content_row(author)
     maker = editor_headers if made_with == "session" else make_token(client, editor_headers)[1]
     data = schedule(client, item, maker, action="publish", scheduled_at=iso_in(HOUR_MS)[0]).json["data"]
+    return editor, admin_headers, item, data
+
+
+@pytest.mark.parametrize("made_with", ["session", "token"])
+@pytest.mark.parametrize("how", ["delete", "patch"])
+def test_a_schedule_of_a_deactivated_user_does_not_run(client, env, make_user, make_content_row, how, made_with):
+    editor, admin_headers, item, data = publish_scheduled_by_an_editor(client, make_user, make_content_row, made_with)
 
     if how == "delete":
         client.delete(f"/admin/api/users/{editor.id}", headers=admin_headers, status=200)
@@ -544,12 +551,7 @@ def test_a_schedule_of_a_user_demoted_below_publishing_does_not_run(
         client, env, make_user, make_content_row, made_with):
     """The maker's role when it comes due decides: an editor made author may no longer publish by
     schedule what they could publish when they planned it."""
-    author, _ = make_user("author")
-    editor, editor_headers = make_user("editor")
-    _, admin_headers = make_user("admin")
-    item = make_content_row(author)
-    maker = editor_headers if made_with == "session" else make_token(client, editor_headers)[1]
-    data = schedule(client, item, maker, action="publish", scheduled_at=iso_in(HOUR_MS)[0]).json["data"]
+    editor, admin_headers, item, data = publish_scheduled_by_an_editor(client, make_user, make_content_row, made_with)
 
     client.patch_json(f"/admin/api/users/{editor.id}", {"role": "author"}, headers=admin_headers, status=200)
 
