@@ -11,6 +11,7 @@ from tests.fixtures.content import insert_items
 
 pytestmark = pytest.mark.backends
 
+NOT_AN_ETAG = 'expected the ETag of a read, or "<version_number>"'
 ITEM_TAG = re.compile(r'^W/"(\d+)-[0-9a-f]{16}"$')
 LIST_TAG = re.compile(r'^W/"[0-9a-f]{16}"$')
 
@@ -144,6 +145,28 @@ def test_an_if_match_list_with_a_tag_that_is_none_is_a_400(client, item, as_edit
     bad = client.put_json(f"/api/content/{item}", {"title": "B"}, headers={**headers, "If-Match": header}, status=400)
     assert bad.json == {"error": "Invalid If-Match header", "details": [{"field": "If-Match", "message": message}]}
     assert client.get(f"/api/content/{item}").json["data"]["title"] != "B"
+
+
+@pytest.mark.parametrize("header, message", [
+    ('"1', NOT_AN_ETAG),  # an unbalanced quote
+    ('1"', NOT_AN_ETAG),
+    ("1", NOT_AN_ETAG),  # a version without the quotes of a tag
+    ("W/", NOT_AN_ETAG),
+    ('W/"1-0a1b', NOT_AN_ETAG),
+    ('"1" "1"', NOT_AN_ETAG),  # two tags without the comma between them
+    ('"1", "1', f"tag 2 of the list: {NOT_AN_ETAG}"),
+])
+def test_an_if_match_that_is_no_entity_tag_is_a_400_even_when_its_digits_are_the_version(
+        client, item, as_editor, header, message):
+    """Only RFC 9110's grammar is read: a tag is quoted whole (``W/`` before it for a weak one),
+    and tags are separated by commas. A header read loosely could pass for the item's version."""
+    _, headers = as_editor
+    url = f"/api/content/{item}"
+    bad = client.put_json(url, {"title": "B"}, headers={**headers, "If-Match": header}, status=400)
+    assert bad.json == {"error": "Invalid If-Match header", "details": [{"field": "If-Match", "message": message}]}
+    client.delete(url, headers={**headers, "If-Match": header}, status=400)
+    stored = client.get(url, headers=headers).json["data"]
+    assert (stored["title"], stored["version_number"], stored["deleted_at"]) == ("Item 0", 1, None)
 
 
 def test_an_if_match_list_not_naming_the_bodys_version_is_a_400(client, item, as_editor):

@@ -54,9 +54,13 @@ from app.services.content.query import Scope, get_item
 from app.services.content.slugs import normalize_slug, slug_taken
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
-# One tag of If-Match: a read's ETag (W/"<version>-<digest>", W/"n-<digest>" when the item
-# has no version) or a bare version: only the version is compared.
-_ETAG = re.compile(rf'^(?:W/)?"?(\d{{1,18}}|{UNNUMBERED})(?:-[0-9a-f]{{1,64}})?"?$')
+# One member of If-Match as RFC 9110 writes an entity-tag: the opaque tag quoted whole
+# (visible ASCII but the quote, and obs-text), ``W/`` before a weak one. Nothing looser: a
+# quote left open or a second tag without its comma is a malformed header, not a version.
+_ENTITY_TAG = re.compile(r'(?:W/)?"([\x21\x23-\x7e\x80-\xff]*)"')
+# The opaque tag of a read's ETag ("<version>-<digest>", "n-<digest>" when the item has no
+# version) or a bare "<version>": only the version is compared.
+_OUR_TAG = re.compile(rf'(\d{{1,18}}|{UNNUMBERED})(?:-[0-9a-f]{{1,64}})?')
 NOT_AN_ETAG = 'expected the ETag of a read, or "<version_number>"'
 
 
@@ -231,16 +235,16 @@ def expected_version(req, body_version=None):
 def _listed_versions(header):
     """The versions an ``If-Match`` header names, in its order and each once; None for ``*``.
 
-    Tags are separated by commas (empty members skipped, as RFC 9110's lists allow); ``*``
-    stands alone. Anything else is a 400 naming the header.
+    Tags are entity-tags separated by commas (empty members skipped, as RFC 9110's lists
+    allow); ``*`` stands alone. Anything else is a 400 naming the header.
     """
-    tags = [tag.strip() for tag in header.split(",")]
-    tags = [tag for tag in tags if tag]
+    tags = _list_members(header)
     if tags == ["*"]:
         return None
     versions = []
     for position, tag in enumerate(tags, 1):
-        match = _ETAG.match(tag)
+        quoted = _ENTITY_TAG.fullmatch(tag)
+        match = _OUR_TAG.fullmatch(quoted.group(1)) if quoted else None
         if match is None:
             where = f"tag {position} of the list: " if len(tags) > 1 else ""
             raise bad_request("Invalid If-Match header", [{"field": "If-Match", "message": where + NOT_AN_ETAG}])
@@ -249,6 +253,21 @@ def _listed_versions(header):
     if not versions:
         raise bad_request("Invalid If-Match header", [{"field": "If-Match", "message": NOT_AN_ETAG}])
     return tuple(dict.fromkeys(versions))
+
+
+def _list_members(header):
+    """The members of a comma-separated header, stripped of the spaces and tabs around them,
+    empty ones left out. A comma inside quotes is part of its tag (an entity-tag may hold
+    one); a quote left open runs to the end, making its member malformed."""
+    members, start, quoted = [], 0, False
+    for at, char in enumerate(header):
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            members.append(header[start:at])
+            start = at + 1
+    members.append(header[start:])
+    return [member for member in (member.strip(" \t") for member in members) if member]
 
 
 def respond_item(req, resp, content_id, status=falcon.HTTP_200):
