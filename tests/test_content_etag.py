@@ -169,6 +169,43 @@ def test_an_if_match_that_is_no_entity_tag_is_a_400_even_when_its_digits_are_the
     assert (stored["title"], stored["version_number"], stored["deleted_at"]) == ("Item 0", 1, None)
 
 
+@pytest.mark.parametrize("header, yours", [
+    ('"abc"', []),
+    ('W/"zzz"', []),
+    ('"1-not-ours"', []),
+    ('"a,b"', []),  # a comma inside the quotes is the tag's own
+    ('"abc", "7", W/"zzz"', [7]),
+])
+def test_an_if_match_naming_no_tag_of_ours_is_stale_as_an_old_version_is(client, item, as_editor, header, yours):
+    """A well-formed tag this API never handed out (a list's, another server's) matches no
+    version: the 409 a stale tag gets, listing only the versions the header could name."""
+    _, headers = as_editor
+    url = f"/api/content/{item}"
+    stale = {"error": "Version conflict: the content was changed since you read it",
+             "details": {"current_version": 1, "your_versions": yours}}
+    assert client.put_json(url, {"title": "B"}, headers={**headers, "If-Match": header}, status=409).json == stale
+    # The body's version does not make a tag of another's match.
+    assert client.put_json(url, {"title": "B", "version_number": 1}, headers={**headers, "If-Match": '"abc"'},
+                           status=409).json["details"] == {"current_version": 1, "your_versions": []}
+    assert client.post(f"{url}/versions/1/restore", headers={**headers, "If-Match": header}, status=409).json == stale
+    assert client.delete(url, headers={**headers, "If-Match": header}, status=409).json == stale
+    stored = client.get(url, headers=headers).json["data"]
+    assert (stored["title"], stored["version_number"], stored["deleted_at"]) == ("Item 0", 1, None)
+
+
+def test_a_tag_of_ours_among_others_matches_as_it_would_alone(client, item, as_editor, as_admin):
+    _, headers = as_editor
+    _, admin = as_admin
+    url = f"/api/content/{item}"
+    read = client.get(url, headers=headers).headers["ETag"]
+    list_tag = client.get("/api/content").headers["ETag"]
+    written = client.put_json(url, {"title": "First"}, headers={**headers, "If-Match": f'"abc", {read}, {list_tag}'})
+    assert version_of(written.headers["ETag"]) == 2
+    client.put_json(url, {"title": "Second", "version_number": 2}, headers={**headers, "If-Match": 'W/"zzz", "2"'})
+    client.delete(f"{url}?hard=true", headers={**admin, "If-Match": '"3", "abc"'})
+    assert not Content.select().where(Content.id == item).exists()
+
+
 def test_an_if_match_list_not_naming_the_bodys_version_is_a_400(client, item, as_editor):
     _, headers = as_editor
     both = client.put_json(f"/api/content/{item}", {"title": "B", "version_number": 1},

@@ -30,7 +30,8 @@ workflow moves bump ``version_number`` too, so a move made since the client read
 also makes its save stale. ``If-Match`` takes the ETag of the read the client edited
 (``W/"<version_number>-<digest>"``) or ``"<version_number>"``, or a comma-separated list
 of them (any one will do); only the version is compared, so a change that bumps none (a
-soft delete, its restore) leaves a save current.
+soft delete, its restore) leaves a save current. A well-formed tag that is none of those
+matches no version (RFC 9110: it is not the item's), so it is stale, not malformed.
 The answer's ETag is the one a read of the item by the caller answers. Every write
 invalidates the ``content`` cache namespace after its commit.
 """
@@ -214,15 +215,23 @@ def expected_version(req, body_version=None):
     A read's tags are weak (``W/``) and still match by their version, the one thing of the
     item they stand for that a write guards: refusing them, as the strong comparison RFC 9110
     asks of If-Match would, would refuse every tag a read hands out.
+
+    A well-formed tag that is none of ours (a list's, another server's) matches no version,
+    as RFC 9110 counts it: the versions the header names are expected as a tuple (none
+    when it names only such tags, which no item matches, whatever the body says), so a
+    stale write's 409 lists them as ``your_versions``.
     """
     header = req.get_header("If-Match")
     if header is None:
         return body_version
-    versions = _listed_versions(header)
-    if versions is None:
+    listed = _listed_versions(header)
+    if listed is None:
         return body_version
+    versions, foreign = listed
     if body_version is None:
-        return versions[0] if len(versions) == 1 else versions
+        return versions[0] if len(versions) == 1 and not foreign else versions
+    if not versions:
+        return versions
     if body_version not in versions:
         named = " or ".join("an item without a version_number" if version is writes.UNVERSIONED
                             else f"version {version}" for version in versions)
@@ -233,7 +242,8 @@ def expected_version(req, body_version=None):
 
 
 def _listed_versions(header):
-    """The versions an ``If-Match`` header names, in its order and each once; None for ``*``.
+    """``(versions, foreign)`` of an ``If-Match`` header: the versions its tags of ours name,
+    in its order and each once, and whether it has a tag that is none of ours; None for ``*``.
 
     Tags are entity-tags separated by commas (empty members skipped, as RFC 9110's lists
     allow); ``*`` stands alone. Anything else is a 400 naming the header.
@@ -241,18 +251,21 @@ def _listed_versions(header):
     tags = _list_members(header)
     if tags == ["*"]:
         return None
-    versions = []
+    if not tags:
+        raise bad_request("Invalid If-Match header", [{"field": "If-Match", "message": NOT_AN_ETAG}])
+    versions, foreign = [], False
     for position, tag in enumerate(tags, 1):
         quoted = _ENTITY_TAG.fullmatch(tag)
-        match = _OUR_TAG.fullmatch(quoted.group(1)) if quoted else None
-        if match is None:
+        if quoted is None:
             where = f"tag {position} of the list: " if len(tags) > 1 else ""
             raise bad_request("Invalid If-Match header", [{"field": "If-Match", "message": where + NOT_AN_ETAG}])
-        # An item without a version_number is tagged so: the write expects it still without one.
-        versions.append(writes.UNVERSIONED if match.group(1) == UNNUMBERED else int(match.group(1)))
-    if not versions:
-        raise bad_request("Invalid If-Match header", [{"field": "If-Match", "message": NOT_AN_ETAG}])
-    return tuple(dict.fromkeys(versions))
+        ours = _OUR_TAG.fullmatch(quoted.group(1))
+        if ours is None:
+            foreign = True
+        else:
+            # An item without a version_number is tagged so: the write expects it still without one.
+            versions.append(writes.UNVERSIONED if ours.group(1) == UNNUMBERED else int(ours.group(1)))
+    return tuple(dict.fromkeys(versions)), foreign
 
 
 def _list_members(header):

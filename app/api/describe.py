@@ -178,7 +178,8 @@ DETAILS_SCHEMA = {
             "current_version": {"type": ["integer", "null"]},
             "your_version": {"type": ["integer", "null"]},
             "your_versions": {"type": "array", "items": {"type": ["integer", "null"]},
-                              "description": "the versions an If-Match list named"},
+                              "description": "the versions an If-Match list, or a header holding a tag of "
+                                             "another's, named (none when it named only such tags)"},
         },
          # A field's or parameter's problem is a list item, never an object of its own.
          "not": {"anyOf": [{"required": ["field"]}, {"required": ["parameter"]}]}},
@@ -213,7 +214,7 @@ PAGED = paged()
 IF_MATCH = Param(
     "If-Match", str, 'the ETag of the read the client edited (weak tags match by their version), or its '
     'version_number as "<n>"; or several, separated by commas, any one of which will do; or * (the item exists): '
-    "409 when stale",
+    "409 when stale; a tag that is not one of this API's matches no version (409 too)",
     location="header",
 )
 IF_NONE_MATCH = Param(
