@@ -277,6 +277,41 @@ def test_data_replaces_wholesale_and_is_validated(client, blog_collection, as_ed
     assert response.json["details"] == [{"field": "data.views", "message": "must be a number"}]
 
 
+def test_a_new_title_carries_into_the_data_title_that_mirrored_the_old_one(client, blog_collection, as_editor):
+    """A create fills ``data.title`` with the item's title; an update changing the title keeps
+    the two in step, the stored data's (a PUT of the title alone) or the copy a client sends
+    back unchanged, and the schema's rules for the field judge the new title."""
+    _, headers = as_editor
+    item = create(client, headers, data={"views": 1}).json["data"]
+    assert item["data"] == {"title": "Hello World", "views": 1}
+    url = f"/api/content/{item['id']}"
+    renamed = client.put_json(url, {"title": "Renamed"}, headers=headers).json["data"]
+    assert (renamed["title"], renamed["data"]) == ("Renamed", {"title": "Renamed", "views": 1})
+    assert content_row(item["id"]).data == {"title": "Renamed", "views": 1}
+    assert ContentVersion.get(content=item["id"], version=2).data["data"]["title"] == "Renamed"
+    sent_back = {**read_back(client, headers, item["id"]), "title": "Again"}
+    assert client.put_json(url, sent_back, headers=headers).json["data"]["data"] == {"title": "Again", "views": 1}
+    # BLOG_SCHEMA's title field takes 200 characters, the item's title 500.
+    too_long = client.put_json(url, {"title": "x" * 201}, headers=headers, status=422)
+    assert too_long.json["details"] == [{"field": "data.title", "message": "must be at most 200 characters long"}]
+    assert content_row(item["id"]).title == "Again"
+
+
+def test_a_data_title_set_apart_from_the_title_is_the_clients_and_stays(client, blog_collection, pages_collection,
+                                                                       as_editor):
+    _, headers = as_editor
+    item = create(client, headers, data={"title": "Its own"}).json["data"]
+    assert (item["title"], item["data"]["title"]) == ("Hello World", "Its own")
+    url = f"/api/content/{item['id']}"
+    assert client.put_json(url, {"title": "Renamed"}, headers=headers).json["data"]["data"] == {"title": "Its own"}
+    both = client.put_json(url, {"title": "Both", "data": {"title": "Apart"}}, headers=headers).json["data"]
+    assert (both["title"], both["data"]) == ("Both", {"title": "Apart"})
+    # A free-form collection declares no title field: its data is the client's alone.
+    page = create(client, headers, collectionId="pages", data={"body": "text"}).json["data"]
+    renamed = client.put_json(f"/api/content/{page['id']}", {"title": "Renamed"}, headers=headers).json["data"]
+    assert (renamed["title"], renamed["data"]) == ("Renamed", {"body": "text"})
+
+
 def test_stale_version_number_is_409_and_changes_nothing(client, blog_collection, as_editor):
     _, headers = as_editor
     item = create(client, headers).json["data"]

@@ -9,7 +9,9 @@
   ``data`` has empty data, and an update's data is taken as given;
 * ``data`` is validated against the collection schema (``validation.validate_data``);
   when the schema declares its own ``title``/``slug`` fields and ``data`` leaves them
-  empty, they are filled from the item's, so SonicJS-style schemas stay consistent.
+  empty, they are filled from the item's, so SonicJS-style schemas stay consistent; an
+  update's new ``title`` also replaces a ``data.title`` that was the old title's copy, the
+  stored one when no ``data`` is sent (``_title_followed``, ``_stored_data_retitled``).
 * ``featured_image_id`` must name a live media file.
 
 Every problem is collected and raised at once as ContentInvalid.
@@ -49,10 +51,19 @@ def prepare_fields(collection, fields, content_id, current=None, unique_slug=Non
         errors.append({"field": "title", "message": f"must be at most {MAX_TITLE_LENGTH} characters long"})
     slug = _slug(fields, data, title, content_id, current, errors, unique_slug)
     values = {"title": title, "slug": slug}
+    retitled = current is not None and fields.get("title") is not None
     if data is not None:
+        if retitled:
+            data = _title_followed(collection.schema, data, title, current)
         data = _synced(collection.schema, data, title, slug)
         errors += validate_data(collection.schema, data)
         values["data"] = data
+    elif retitled and (stored := _stored_data_retitled(collection.schema, title, current)) is not None:
+        # Only the title field changes: the rest of the stored data is not this write's, and
+        # a schema changed since it was saved must not refuse a new title for it.
+        errors += validate_data({"properties": {"title": schema_properties(collection.schema)["title"]}},
+                                {"title": title})
+        values["data"] = stored
     for name in ("meta_title", "meta_description"):
         if name in fields:
             values[name] = fields[name]
@@ -118,6 +129,33 @@ def _slug(fields, data, title, content_id, current, errors, unique_slug):
 def _saved_data_slug(current):
     saved = current.data
     return saved.get("slug") if isinstance(saved, dict) else None
+
+
+def _title_followed(schema, data, title, current):
+    """An update's ``data`` whose ``title`` follows the new ``title`` where it is the copy of
+    the current one (a client sending back the item it read, the title edited).
+
+    A create copies the item's title into the schema's own ``title`` field when ``data``
+    leaves it empty (``_synced``); a ``data.title`` still equal to the item's title is that
+    copy, not a value of its own, and an update keeps the two in step. One that differs from
+    the title is the client's, and is kept, as a create keeps it.
+    """
+    declared = "title" in (schema_properties(schema) or {})
+    if not declared or not isinstance(data, dict) or data.get("title") != current.title:
+        return data
+    return {**data, "title": title}
+
+
+def _stored_data_retitled(schema, title, current):
+    """The item's stored data with ``data.title`` following a new ``title`` sent without
+    ``data``, when it mirrored the current title or was empty (``_title_followed``, and
+    ``_synced``'s fill); None when nothing changes."""
+    stored = current.data
+    if "title" not in (schema_properties(schema) or {}) or not isinstance(stored, dict):
+        return None
+    if stored.get("title") not in (None, "", current.title) or stored.get("title") == title:
+        return None
+    return {**stored, "title": title}
 
 
 def _synced(schema, data, title, slug):

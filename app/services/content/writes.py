@@ -363,8 +363,8 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
     the same transaction; with nothing else to change, the move alone is the new version.
     The fields are validated against the row and its collection's schema as read before
     the transaction; the row locked inside it is checked again, and only a row or a schema
-    changed in between is prepared again, under the locks (an update with ``data`` holds
-    the schema first: ``locks.hold_schema``).
+    changed in between is prepared again, under the locks (an update with ``data`` or a
+    ``title``, which may change ``data.title``, holds the schema first: ``locks.hold_schema``).
     """
     status = fields.get("status")
     edits = {name: value for name, value in fields.items() if name != "status"}
@@ -374,7 +374,8 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
     values = prepare_fields(seen.collection, edits, seen.id, current=seen)
     workflow_id = workflow_id_for(seen.collection_id)
     with database.atomic():
-        if edits.get("data") is not None:
+        # A new title may be copied into data.title (prepare.py): data is written then too.
+        if edits.get("data") is not None or edits.get("title") is not None:
             hold_schema(seen.collection_id)  # before anything touches content (locks.py)
         content = load_for_write(content_id, lock=True)
         _check_editable(user, content, expected_version)
