@@ -59,6 +59,18 @@ def test_restoring_a_version_creates_a_new_one(client, edited, as_author):
     assert last.metadata == {"action": "version_restored", "restored_from": 1, "version": 4}
 
 
+def test_a_restored_version_keeps_the_data_title_it_was_saved_with(client, blog_collection, as_author):
+    """Version 1 held a data.title set apart from its title, equal to the title the item has
+    now: a restore brings back what was saved, not the rule that keeps an edited title in step."""
+    _, headers = as_author
+    item = client.post_json("/api/content", {"collectionId": "blog", "title": "One", "data": {"title": "Two"}},
+                            headers=headers, status=201).json["data"]
+    url = f"/api/content/{item['id']}"
+    client.put_json(url, {"title": "Two"}, headers=headers)
+    restored = client.post(f"{url}/versions/1/restore", headers=headers).json["data"]
+    assert (restored["title"], restored["data"]) == ("One", {"title": "Two"})
+
+
 def test_restore_respects_if_match_and_missing_versions(client, edited, as_author):
     _, headers = as_author
     stale = client.post(f"/api/content/{edited}/versions/1/restore", headers={**headers, "If-Match": '"2"'}, status=409)

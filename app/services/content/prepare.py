@@ -25,7 +25,7 @@ from app.services.content.validation import schema_properties, validate_data
 MAX_TITLE_LENGTH = 500
 
 
-def prepare_fields(collection, fields, content_id, current=None, unique_slug=None):
+def prepare_fields(collection, fields, content_id, current=None, unique_slug=None, saved=False):
     """Validated column values for a create (``current`` None) or an update of ``current``.
 
     Args:
@@ -36,6 +36,9 @@ def prepare_fields(collection, fields, content_id, current=None, unique_slug=Non
         current: the Content being updated, or None.
         unique_slug: ``slug -> free slug``, applied to a slug generated on create (never
             to one the client gave, whose clash is the caller's 409).
+        saved: whether ``fields`` are a saved version's, restored as they were: its
+            ``data.title`` is not the copy of the current title a client sends back, and
+            does not follow the version's title (``_title_followed``).
 
     Returns:
         ``{column name: value}`` for ``title``, ``slug`` and what ``fields`` holds.
@@ -53,7 +56,7 @@ def prepare_fields(collection, fields, content_id, current=None, unique_slug=Non
     values = {"title": title, "slug": slug}
     retitled = current is not None and fields.get("title") is not None
     if data is not None:
-        if retitled:
+        if retitled and not saved:
             data = _title_followed(collection.schema, data, title, current)
         data = _synced(collection.schema, data, title, slug)
         errors += validate_data(collection.schema, data)

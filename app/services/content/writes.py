@@ -410,7 +410,7 @@ def restore_version(user, content_id, version, expected_version=None):
         saved = row.data if isinstance(row.data, dict) else {}
         fields = {name: saved.get(name) for name in RESTORED_FIELDS if name in saved}
         fields["data"] = fields_the_schema_has(content.collection.schema, fields.get("data") or {})
-        values = prepare_fields(content.collection, fields, content.id, current=content)
+        values = prepare_fields(content.collection, fields, content.id, current=content, saved=True)
         if review.before_edit(database, content, user):
             content = load_for_write(content.id)
         return _write_update(user, content, values, {"action": "version_restored", "restored_from": version})
