@@ -312,6 +312,28 @@ def test_a_data_title_set_apart_from_the_title_is_the_clients_and_stays(client, 
     assert (renamed["title"], renamed["data"]) == ("Renamed", {"body": "text"})
 
 
+def test_a_new_slug_carries_into_the_data_slug_that_mirrored_the_old_one(client, env, as_editor):
+    """SonicJS's schemas repeat the slug in ``data``: a create fills it, and an update changing
+    the slug keeps the copy in step, as the title's is; a ``data.slug`` set apart stays."""
+    create_collection("docs", schema={"type": "object", "properties": {
+        "title": {"type": "string"}, "slug": {"type": "string", "maxLength": 20}}})
+    _, headers = as_editor
+    item = create(client, headers, collectionId="docs", slug="first").json["data"]
+    assert item["data"] == {"title": "Hello World", "slug": "first"}
+    url = f"/api/content/{item['id']}"
+    moved = client.put_json(url, {"slug": "second"}, headers=headers).json["data"]
+    assert (moved["slug"], moved["data"]) == ("second", {"title": "Hello World", "slug": "second"})
+    sent_back = {**read_back(client, headers, item["id"]), "slug": "third", "title": "Both"}
+    both = client.put_json(url, sent_back, headers=headers).json["data"]
+    assert (both["slug"], both["data"]) == ("third", {"title": "Both", "slug": "third"})
+    # The schema's field judges the copy: 20 characters at most.
+    too_long = client.put_json(url, {"slug": "x" * 21}, headers=headers, status=422)
+    assert too_long.json["details"] == [{"field": "data.slug", "message": "must be at most 20 characters long"}]
+    apart = client.put_json(url, {"slug": "fourth", "data": {"title": "Both", "slug": "its-own"}}, headers=headers)
+    assert (apart.json["data"]["slug"], apart.json["data"]["data"]["slug"]) == ("fourth", "its-own")
+    assert content_row(item["id"]).data == {"title": "Both", "slug": "its-own"}
+
+
 def test_stale_version_number_is_409_and_changes_nothing(client, blog_collection, as_editor):
     _, headers = as_editor
     item = create(client, headers).json["data"]

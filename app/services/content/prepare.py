@@ -10,8 +10,9 @@
 * ``data`` is validated against the collection schema (``validation.validate_data``);
   when the schema declares its own ``title``/``slug`` fields and ``data`` leaves them
   empty, they are filled from the item's, so SonicJS-style schemas stay consistent; an
-  update's new ``title`` also replaces a ``data.title`` that was the old title's copy, the
-  stored one when no ``data`` is sent (``_title_followed``, ``_stored_data_retitled``).
+  update's new ``title`` or ``slug`` also replaces a ``data.title`` or ``data.slug`` that was
+  the old one's copy, the stored one when no ``data`` is sent (``_copies_followed``,
+  ``_stored_data_followed``).
 * ``featured_image_id`` must name a live media file.
 
 Every problem is collected and raised at once as ContentInvalid.
@@ -23,6 +24,8 @@ from app.services.content.slugs import MAX_SLUG_LENGTH, normalize_slug, slug_fro
 from app.services.content.validation import schema_properties, validate_data
 
 MAX_TITLE_LENGTH = 500
+# The item's own fields a schema may repeat in ``data`` (SonicJS's schemas do): kept in step.
+COPIED = ("title", "slug")
 
 
 def prepare_fields(collection, fields, content_id, current=None, unique_slug=None, saved=False):
@@ -38,7 +41,7 @@ def prepare_fields(collection, fields, content_id, current=None, unique_slug=Non
             to one the client gave, whose clash is the caller's 409).
         saved: whether ``fields`` are a saved version's, restored as they were: its
             ``data.title`` is not the copy of the current title a client sends back, and
-            does not follow the version's title (``_title_followed``).
+            does not follow the version's title (``_copies_followed``).
 
     Returns:
         ``{column name: value}`` for ``title``, ``slug`` and what ``fields`` holds.
@@ -54,18 +57,20 @@ def prepare_fields(collection, fields, content_id, current=None, unique_slug=Non
         errors.append({"field": "title", "message": f"must be at most {MAX_TITLE_LENGTH} characters long"})
     slug = _slug(fields, data, title, content_id, current, errors, unique_slug)
     values = {"title": title, "slug": slug}
-    retitled = current is not None and fields.get("title") is not None
+    # The item's title or slug this update changes, each with its new value.
+    renamed = {} if current is None else {name: values[name] for name in COPIED if fields.get(name) is not None}
     if data is not None:
-        if retitled and not saved:
-            data = _title_followed(collection.schema, data, title, current)
+        if renamed and not saved:
+            data = _copies_followed(collection.schema, data, renamed, current)
         data = _synced(collection.schema, data, title, slug)
         errors += validate_data(collection.schema, data)
         values["data"] = data
-    elif retitled and (stored := _stored_data_retitled(collection.schema, title, current)) is not None:
-        # Only the title field changes: the rest of the stored data is not this write's, and
-        # a schema changed since it was saved must not refuse a new title for it.
-        errors += validate_data({"properties": {"title": schema_properties(collection.schema)["title"]}},
-                                {"title": title})
+    elif renamed and (stored := _stored_data_followed(collection.schema, renamed, current)) is not None:
+        # Only the copied fields change: the rest of the stored data is not this write's, and
+        # a schema changed since it was saved must not refuse a new title or slug for it.
+        changed = {name: value for name, value in stored.items() if current.data.get(name) != value}
+        properties = schema_properties(collection.schema)
+        errors += validate_data({"properties": {name: properties[name] for name in changed}}, changed)
         values["data"] = stored
     for name in ("meta_title", "meta_description"):
         if name in fields:
@@ -134,31 +139,35 @@ def _saved_data_slug(current):
     return saved.get("slug") if isinstance(saved, dict) else None
 
 
-def _title_followed(schema, data, title, current):
-    """An update's ``data`` whose ``title`` follows the new ``title`` where it is the copy of
-    the current one (a client sending back the item it read, the title edited).
+def _copies_followed(schema, data, renamed, current):
+    """An update's ``data`` whose ``title`` and ``slug`` follow the item's new ones
+    (``renamed``) where they are copies of the current ones (a client sending back the item
+    it read, the title or slug edited).
 
-    A create copies the item's title into the schema's own ``title`` field when ``data``
-    leaves it empty (``_synced``); a ``data.title`` still equal to the item's title is that
-    copy, not a value of its own, and an update keeps the two in step. One that differs from
-    the title is the client's, and is kept, as a create keeps it.
+    A create copies the item's title and slug into the schema's own ``title`` and ``slug``
+    fields when ``data`` leaves them empty (``_synced``); a data value still equal to the
+    item's is that copy, not a value of its own, and an update keeps the two in step. One
+    that differs is the client's, and is kept, as a create keeps it.
     """
-    declared = "title" in (schema_properties(schema) or {})
-    if not declared or not isinstance(data, dict) or data.get("title") != current.title:
+    properties = schema_properties(schema) or {}
+    if not isinstance(data, dict):
         return data
-    return {**data, "title": title}
+    follows = {name: value for name, value in renamed.items()
+               if name in properties and data.get(name) == getattr(current, name)}
+    return {**data, **follows} if follows else data
 
 
-def _stored_data_retitled(schema, title, current):
-    """The item's stored data with ``data.title`` following a new ``title`` sent without
-    ``data``, when it mirrored the current title or was empty (``_title_followed``, and
-    ``_synced``'s fill); None when nothing changes."""
+def _stored_data_followed(schema, renamed, current):
+    """The item's stored data with ``data.title`` and ``data.slug`` following a new title and
+    slug (``renamed``) sent without ``data``, where each mirrored the current one or was empty
+    (``_copies_followed``, and ``_synced``'s fill); None when nothing changes."""
     stored = current.data
-    if "title" not in (schema_properties(schema) or {}) or not isinstance(stored, dict):
+    properties = schema_properties(schema) or {}
+    if not isinstance(stored, dict):
         return None
-    if stored.get("title") not in (None, "", current.title) or stored.get("title") == title:
-        return None
-    return {**stored, "title": title}
+    follows = {name: value for name, value in renamed.items() if name in properties
+               and stored.get(name) in (None, "", getattr(current, name)) and stored.get(name) != value}
+    return {**stored, **follows} if follows else None
 
 
 def _synced(schema, data, title, slug):

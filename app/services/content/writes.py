@@ -79,7 +79,7 @@ from app.services.content.history import (
     workflow_id_for,
 )
 from app.services.content.locks import collection_while_unchanged, hold_schema, lock_row, schema_hold
-from app.services.content.prepare import expected_slug, prepare_fields, slug_is_given
+from app.services.content.prepare import COPIED, expected_slug, prepare_fields, slug_is_given
 from app.services.content.query import Scope, get_item, is_visible, item_of, item_statement
 from app.services.content.slugs import free_slug, slug_taken
 from app.services.content.validation import schema_properties
@@ -363,8 +363,8 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
     the same transaction; with nothing else to change, the move alone is the new version.
     The fields are validated against the row and its collection's schema as read before
     the transaction; the row locked inside it is checked again, and only a row or a schema
-    changed in between is prepared again, under the locks (an update with ``data`` or a
-    ``title``, which may change ``data.title``, holds the schema first: ``locks.hold_schema``).
+    changed in between is prepared again, under the locks (an update with ``data``, a
+    ``title`` or a ``slug``, which may change ``data``, holds the schema first: ``locks.hold_schema``).
     """
     status = fields.get("status")
     edits = {name: value for name, value in fields.items() if name != "status"}
@@ -374,8 +374,8 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
     values = prepare_fields(seen.collection, edits, seen.id, current=seen)
     workflow_id = workflow_id_for(seen.collection_id)
     with database.atomic():
-        # A new title may be copied into data.title (prepare.py): data is written then too.
-        if edits.get("data") is not None or edits.get("title") is not None:
+        # A new title or slug may be copied into data (prepare.py): data is written then too.
+        if any(edits.get(name) is not None for name in ("data", *COPIED)):
             hold_schema(seen.collection_id)  # before anything touches content (locks.py)
         content = load_for_write(content_id, lock=True)
         _check_editable(user, content, expected_version)
