@@ -6,7 +6,8 @@ of the same names written for an earlier rule. Here they are replaced by hand wi
 that do nothing: the apply replaces them, recomputes what they left wrong, and the next
 content written is counted and found. The search index itself (SQLite's FTS5 table and its
 view, PostgreSQL's GIN index) is replaced the same way. An apply that finds them current
-recomputes nothing.
+recomputes nothing. Until then ``d1 migrations list --check`` names each one an earlier rule
+made (``derived.outdated_objects``), and none once the apply replaced them.
 """
 
 import psycopg2
@@ -31,6 +32,11 @@ COUNT_WRITE = f"{derived.TRIGGER_PREFIX}count_write"  # PostgreSQL's (insert and
 VALUE_INSERT = f"{derived.TRIGGER_PREFIX}value_insert"
 VALUE_WRITE = f"{derived.TRIGGER_PREFIX}value_write"
 FTS_INSERT = f"{derived.TRIGGER_PREFIX}fts_insert"
+
+
+def outdated(db):
+    """What ``d1 migrations list --check`` finds missing or of an earlier rule (names)."""
+    return set(derived.outdated_objects(db))
 
 
 def apply(env, tmp_path):
@@ -107,8 +113,11 @@ def test_apply_replaces_a_count_trigger_and_the_search_index_s_of_an_earlier_rul
         replace_by_hand(db, FTS_INSERT, "INSERT")
     insert_items(pages, author, 1, slug_prefix="earlier", data=lambda i: {"body": "zebra"})
     assert kept_counts(db) == [] and indexed(db, "zebra") == []
+    assert outdated(db) == ({COUNT_WRITE, derived.PG_SEARCH_FUNCTION} if is_postgres(db) else {COUNT_INSERT, FTS_INSERT})
 
     apply(env, tmp_path)
+
+    assert outdated(db) == set()
 
     if is_postgres(db):
         assert definition(db, COUNT_WRITE) == (derived.PG_COUNT_FUNCTION, True)
@@ -191,8 +200,12 @@ def test_apply_replaces_a_search_index_of_an_earlier_rule_and_fills_it(site, tmp
         assert indexed(db, "émile") == [] and indexed(db, "body") == ["earlier-0"]
     else:
         assert not db.table_exists(derived.FTS_TABLE)
+    assert outdated(db) == ({derived.FTS_TABLE, derived.PG_SEARCH_INDEX, derived.PG_SEARCH_STEP, *derived.PG_SEARCH_TRIGGERS}
+                            if is_postgres(db) else {derived.FTS_TABLE, derived.FTS_SOURCE})
 
     apply(env, tmp_path)
+
+    assert outdated(db) == set()
 
     assert search_definitions(db) == current_search_definitions(db)
     assert searched_through_the_index(db)
@@ -240,8 +253,12 @@ def test_apply_refills_an_index_whose_rule_indexed_markup(site, tmp_path):
     insert_items(pages, author, 1, slug_prefix="between", data=lambda i: {"body": "<em>zebra</em>"})
     assert indexed(db, "strong") == ["earlier-0"] and indexed(db, "em") == ["between-0"]
     assert indexed(db, "nbsp") == indexed(db, "lead") == ["earlier-0"]
+    assert outdated(db) == ({derived.PG_SEARCH_FUNCTION} if is_postgres(db)
+                            else {derived.FTS_SOURCE, *derived.SQLITE_FTS_TRIGGERS})
 
     apply(env, tmp_path)
+
+    assert outdated(db) == set()
 
     for word in ("strong", "em", "nbsp", "lead", "class", "p"):
         assert indexed(db, word) == [], word
@@ -266,8 +283,11 @@ def test_apply_replaces_a_list_index_twin_of_an_earlier_rule(site, tmp_path):
                    " WHERE deleted_at IS NULL")
     shown = ("SELECT replace(indexdef, schemaname || '.', '') FROM pg_indexes WHERE indexname = %s")
     assert db.execute_sql(shown, (LIST_TWIN,)).fetchone()[0] != derived.PG_LIST_INDEXES[LIST_TWIN]
+    assert outdated(db) == {LIST_TWIN}
 
     apply(env, tmp_path)
+
+    assert outdated(db) == set()
 
     assert db.execute_sql(shown, (LIST_TWIN,)).fetchone()[0] == derived.PG_LIST_INDEXES[LIST_TWIN]
     assert db.execute_sql("SELECT count(*) FROM pg_class WHERE relname LIKE %s",
@@ -290,9 +310,11 @@ def test_apply_replaces_a_value_count_trigger_of_an_earlier_rule(site, tmp_path)
     name, events = (VALUE_WRITE, "INSERT OR DELETE") if is_postgres(db) else (VALUE_INSERT, "INSERT")
     replace_by_hand(db, name, events)
     insert_items(shop, author, 1, slug_prefix="earlier", data=lambda i: {"category": "tea"})
-    assert kept_values(db) == []
+    assert kept_values(db) == [] and outdated(db) == {name}
 
     apply(env, tmp_path)
+
+    assert outdated(db) == set()
 
     assert definition(db, name) == current(db, name, derived.PG_VALUE_FUNCTION, derived.SQLITE_VALUE_TRIGGERS)
     assert kept_values(db) == [("category", "tea", "published", 1)]
@@ -309,9 +331,11 @@ def test_apply_recomputes_the_counts_when_it_replaces_an_earlier_count_function(
     db.execute_sql(f"CREATE OR REPLACE FUNCTION {derived.PG_COUNT_FUNCTION}() RETURNS trigger LANGUAGE plpgsql"
                    " AS $body$BEGIN RETURN NULL; END$body$")
     insert_items(pages, author, 1, slug_prefix="earlier")
-    assert kept_counts(db) == []
+    assert kept_counts(db) == [] and outdated(db) == {derived.PG_COUNT_FUNCTION}
 
     apply(env, tmp_path)
+
+    assert outdated(db) == set()
 
     assert kept_counts(db) == true_counts(db) == [(pages.id, "published", 0, 1)]
     insert_items(pages, author, 1, slug_prefix="later")
@@ -330,6 +354,7 @@ def test_an_apply_that_finds_the_triggers_current_recomputes_nothing(site, tmp_p
     before = db.execute_sql(oids, ours).fetchall() if is_postgres(db) else None
     assert before or not is_postgres(db)
     db.execute_sql("DELETE FROM content_counts")
+    assert outdated(db) == set()  # wrong counts are no object missing: the check reads the catalog only
 
     apply(env, tmp_path)
 

@@ -185,9 +185,12 @@ _SQLITE_WRITTEN = f"(SELECT id, data FROM content WHERE {_WRITTEN_SINCE.format(r
 SQLITE_RELINK = f"INSERT OR IGNORE INTO {TABLE} (content_id, media_id) {_sqlite_named(_SQLITE_WRITTEN, 'content')}"
 
 
+def _sqlite_statements():
+    return {name: f'CREATE TRIGGER "{name}" {body}' for name, body in SQLITE_TRIGGERS.items()}
+
+
 def _install_sqlite(db):
-    created, replaced = content_triggers.install(
-        db, {name: f'CREATE TRIGGER "{name}" {body}' for name, body in SQLITE_TRIGGERS.items()})
+    created, replaced = content_triggers.install(db, _sqlite_statements())
     return bool(created or replaced)
 
 
@@ -254,13 +257,18 @@ PG_REBUILD = (f"INSERT INTO {TABLE} (content_id, media_id) SELECT c.id, named.id
 PG_RELINK = f"{PG_REBUILD} WHERE {_WRITTEN_SINCE.format(r='c.', p='%s')} ON CONFLICT DO NOTHING"
 
 
+# Data that is not JSON names nothing (``PG_JSON_FUNCTION``).
+PG_FUNCTIONS = {PG_JSON_FUNCTION: PG_JSON_SQL, PG_TRIGGER_FUNCTION: PG_TRIGGER_SQL}
+
+
+def _pg_trigger_statements():
+    return {name: f"CREATE TRIGGER {name} {timing} EXECUTE FUNCTION {PG_TRIGGER_FUNCTION}()"
+            for name, timing in PG_TRIGGERS.items()}
+
+
 def _install_postgres(db):
-    # Data that is not JSON names nothing (``PG_JSON_FUNCTION``).
-    changed = content_triggers.install_pg_functions(
-        db, {PG_JSON_FUNCTION: PG_JSON_SQL, PG_TRIGGER_FUNCTION: PG_TRIGGER_SQL})
-    created, replaced = content_triggers.install(db, {
-        name: f"CREATE TRIGGER {name} {timing} EXECUTE FUNCTION {PG_TRIGGER_FUNCTION}()"
-        for name, timing in PG_TRIGGERS.items()})
+    changed = content_triggers.install_pg_functions(db, PG_FUNCTIONS)
+    created, replaced = content_triggers.install(db, _pg_trigger_statements())
     return bool(changed or created or replaced)
 
 
@@ -278,6 +286,17 @@ def install(db):
     if not db.table_exists(TABLE):
         return False
     return _install_postgres(db) if is_postgres(db) else _install_sqlite(db)
+
+
+def outdated(db):
+    """The names of the triggers (and functions, on PostgreSQL) ``install`` would create or
+    replace: missing, or of an earlier rule. Reads the catalog only; nothing before migration 0032."""
+    if not db.table_exists(TABLE):
+        return []
+    if not is_postgres(db):
+        return content_triggers.outdated(db, _sqlite_statements())
+    return (content_triggers.outdated_pg_functions(db, PG_FUNCTIONS)
+            + content_triggers.outdated(db, _pg_trigger_statements()))
 
 
 def relink_written_since(db, since_ms):

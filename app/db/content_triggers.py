@@ -64,9 +64,25 @@ def install_sqlite(db, statements):
         return _install_sqlite(db, statements)
 
 
-def _install_sqlite(db, statements):
-    stored = {name: (kind, sql) for name, kind, sql in db.execute_sql(
+def outdated(db, statements):
+    """The names of ``statements`` (as ``install`` takes them; on SQLite, as ``install_sqlite``
+    does too) that ``install`` would create or make again: missing, or stored otherwise.
+    Reads the catalog only: changes nothing, takes no lock a write would."""
+    if is_postgres(db):
+        stored = _pg_shown(db, statements)
+        return [name for name, statement in statements.items() if not _pg_current(stored, name, statement)]
+    stored = _sqlite_stored(db)
+    return [name for name, statement in statements.items() if stored.get(name, (None, None))[1] != statement]
+
+
+def _sqlite_stored(db):
+    """``{name: (type, CREATE statement)}`` of SQLite's triggers, views and tables."""
+    return {name: (kind, sql) for name, kind, sql in db.execute_sql(
         "SELECT name, type, sql FROM sqlite_master WHERE type IN ('trigger', 'view', 'table')").fetchall()}
+
+
+def _install_sqlite(db, statements):
+    stored = _sqlite_stored(db)
     created, replaced = [], []
     for name, statement in statements.items():
         kind, sql = stored.get(name, (None, None))
@@ -91,13 +107,20 @@ def _pg_shown(db, names):
     return {name: (comment, shown) for name, comment, shown in db.execute_sql(_PG_TRIGGERS, (list(names),))}
 
 
+def _pg_current(stored, name, statement):
+    """Whether trigger ``name`` (in ``stored``, ``_pg_shown``'s answer) is ``statement``'s, as
+    PostgreSQL shows it now: the comment ``install`` left on it still fits."""
+    comment, shown = stored.get(name, (None, None))
+    return shown is not None and comment == _pg_label(statement, shown)
+
+
 def _install_postgres(db, statements):
     stored = _pg_shown(db, statements)
     created, replaced = [], []
     for name, statement in statements.items():
-        comment, shown = stored.get(name, (None, None))
-        if shown is not None and comment == _pg_label(statement, shown):
+        if _pg_current(stored, name, statement):
             continue
+        shown = stored.get(name, (None, None))[1]
         if shown is not None:
             db.execute_sql(f"DROP TRIGGER {name} ON {TABLE}")
         db.execute_sql(statement)
@@ -116,14 +139,31 @@ def install_pg_functions(db, statements):
 
     Call inside a transaction.
     """
-    stored = dict(db.execute_sql(
-        "SELECT p.proname, p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
-        " WHERE n.nspname = current_schema() AND p.proname = ANY(%s)", (list(statements),)).fetchall())
+    stored = _pg_bodies(db, statements)
     cursor = db.cursor()
     for statement in statements.values():
         cursor.execute(statement)  # no parameters: psycopg2 leaves the bodies alone
     return [name for name, statement in statements.items()
-            if name in stored and stored[name] != statement.split(PG_BODY_QUOTE)[1]]
+            if name in stored and stored[name] != _pg_body(statement)]
+
+
+def outdated_pg_functions(db, statements):
+    """The names of ``statements`` (as ``install_pg_functions`` takes them) whose function is
+    missing or has another body: what an install would change. Reads the catalog only."""
+    stored = _pg_bodies(db, statements)
+    return [name for name, statement in statements.items() if stored.get(name) != _pg_body(statement)]
+
+
+def _pg_bodies(db, names):
+    """``{name: stored body}`` of the functions ``names`` in the current schema."""
+    return dict(db.execute_sql(
+        "SELECT p.proname, p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = current_schema() AND p.proname = ANY(%s)", (list(names),)).fetchall())
+
+
+def _pg_body(statement):
+    """The body of a function ``statement``: what PostgreSQL stores of it (``pg_proc.prosrc``)."""
+    return statement.split(PG_BODY_QUOTE)[1]
 
 
 _PG_INDEX = (
@@ -144,7 +184,7 @@ def install_pg_index(db, name, statement):
         True when the index was built (missing or replaced), False when it was current.
     """
     found = db.execute_sql(_PG_INDEX, (name,)).fetchone()
-    if found is not None and found[0].replace(f"{found[1]}.", "") == statement:
+    if _pg_index_current(found, statement):
         return False
     outdated = f"{name}_outdated"
     if found is not None:
@@ -153,3 +193,14 @@ def install_pg_index(db, name, statement):
     if found is not None:
         db.execute_sql(f"DROP INDEX {outdated}")
     return True
+
+
+def pg_index_current(db, name, statement):
+    """Whether index ``name`` is there as ``statement`` makes it (``install_pg_index`` would
+    leave it alone). Reads the catalog only."""
+    return _pg_index_current(db.execute_sql(_PG_INDEX, (name,)).fetchone(), statement)
+
+
+def _pg_index_current(found, statement):
+    """Whether ``found`` (``_PG_INDEX``'s row, or None) is the index ``statement`` makes."""
+    return found is not None and found[0].replace(f"{found[1]}.", "") == statement

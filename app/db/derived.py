@@ -229,21 +229,32 @@ def _sqlite_statements(bodies):
     return {name: f'CREATE TRIGGER "{name}" {body}' for name, body in bodies.items()}
 
 
+SQLITE_SEARCH = {FTS_SOURCE: SQLITE_FTS_SOURCE, FTS_TABLE: SQLITE_FTS}  # the view first: the table reads it
+
+
+def _sqlite_value_statements(db):
+    """The value triggers' statements, where their table is (migration 0029); none before."""
+    return _sqlite_statements(SQLITE_VALUE_TRIGGERS) if VALUES_TABLE in _sqlite_objects(db) else {}
+
+
 def _install_sqlite(db):
     """Install the search index and the triggers; whether everything must be recomputed."""
-    present = _sqlite_objects(db)
     # An index made by another definition (columns, tokenizer, the text its view reads) is
     # replaced and filled afresh with everything else: its words may not be this version's.
-    created, replaced = content_triggers.install_sqlite(db, {FTS_SOURCE: SQLITE_FTS_SOURCE, FTS_TABLE: SQLITE_FTS})
+    created, replaced = content_triggers.install_sqlite(db, SQLITE_SEARCH)
     stale = bool(created or replaced)
     created, replaced = content_triggers.install(db, _sqlite_statements(SQLITE_TRIGGERS))
     stale = stale or bool(created or replaced)
-    if VALUES_TABLE in present:
-        # Values are counted per tracked pair: a new trigger has nothing to fill (the pairs
-        # are counted as ``track_declared`` adds them), a replaced one may have miscounted.
-        replaced = content_triggers.install(db, _sqlite_statements(SQLITE_VALUE_TRIGGERS))[1]
-        stale = stale or bool(replaced)
-    return stale
+    # Values are counted per tracked pair: a new trigger has nothing to fill (the pairs
+    # are counted as ``track_declared`` adds them), a replaced one may have miscounted.
+    replaced = content_triggers.install(db, _sqlite_value_statements(db))[1]
+    return stale or bool(replaced)
+
+
+def _outdated_sqlite(db):
+    """What ``_install_sqlite`` would create or replace (names), changing nothing."""
+    statements = {**SQLITE_SEARCH, **_sqlite_statements(SQLITE_TRIGGERS), **_sqlite_value_statements(db)}
+    return content_triggers.outdated(db, statements)
 
 
 def _rebuild_sqlite(db):
@@ -430,9 +441,12 @@ def _install_pg_search(db):
     if created:
         db.execute_sql(PG_SEARCH_TABLE_SQL)
     content_triggers.install_pg_index(db, PG_SEARCH_INDEX, PG_SEARCH_INDEX_SQL)
-    changed = content_triggers.install_pg_functions(db, {PG_SEARCH_STEP: PG_SEARCH_STEP_SQL})
+    changed = content_triggers.install_pg_functions(db, PG_SEARCH_FUNCTIONS)
     made, remade = content_triggers.install(db, PG_SEARCH_TRIGGERS)
     return bool(replaced or created or changed or made or remade)
+
+
+PG_SEARCH_FUNCTIONS = {PG_SEARCH_STEP: PG_SEARCH_STEP_SQL}
 
 
 def _rebuild_pg_search(db):
@@ -498,15 +512,31 @@ def _install_pg_search_function(db):
     same strings in the same order, so the same vectors.
     """
     collate = pg_fold_collation(db)
-    found = db.execute_sql(
-        "SELECT p.prosrc, p.proparallel FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
-        " WHERE p.proname = %s AND n.nspname = current_schema()", (PG_SEARCH_FUNCTION,)).fetchone()
-    current = found is not None and f"-- {pg_search_version(collate)}\n" in found[0]
-    if current and found[1] == "u" and pg_strings_walk("data::jsonb") in found[0]:
+    found = _pg_search_function_found(db)
+    if _pg_search_function_kept(found, collate):
         return False
     db.cursor().execute(f"CREATE OR REPLACE FUNCTION {PG_SEARCH_FUNCTION}(title text, data text) RETURNS tsvector"
                         f" LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE AS $body${pg_search_body(collate)}$body$")
-    return found is not None and not current
+    return found is not None and not _pg_search_version_is(found, collate)
+
+
+def _pg_search_function_found(db):
+    """``(body, parallel mark)`` of the search vector function, or None when it is missing."""
+    return db.execute_sql(
+        "SELECT p.prosrc, p.proparallel FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE p.proname = %s AND n.nspname = current_schema()", (PG_SEARCH_FUNCTION,)).fetchone()
+
+
+def _pg_search_version_is(found, collate):
+    """Whether the search vector function ``found`` is this version's, folding under ``collate``."""
+    return found is not None and f"-- {pg_search_version(collate)}\n" in found[0]
+
+
+def _pg_search_function_kept(found, collate):
+    """Whether an install leaves the search vector function ``found`` as it is: this version's,
+    PARALLEL UNSAFE, walking the data's strings one row each (``_install_pg_search_function``)."""
+    return (_pg_search_version_is(found, collate) and found[1] == "u"
+            and pg_strings_walk("data::jsonb") in found[0])
 
 
 # Constraint triggers deferred to the commit: the counter row is updated (and locked) only
@@ -625,27 +655,54 @@ def _pg_deferred(triggers, update_when, function):
             for name, timing in triggers.items()}
 
 
+PG_COUNT_FUNCTIONS = {PG_COUNT_FUNCTION: PG_COUNT_SQL}
+PG_VALUE_FUNCTIONS = {PG_JSON_FUNCTION: PG_JSON_SQL, PG_VALUE_ROWS: PG_VALUE_ROWS_SQL, PG_VALUE_FUNCTION: PG_VALUE_SQL}
+PG_TRUNCATE_FUNCTIONS = {PG_TRUNCATE_FUNCTION: PG_TRUNCATE_SQL}
+PG_TRUNCATE_TRIGGERS = {PG_TRUNCATE_TRIGGER: PG_TRUNCATE_TRIGGER_SQL}
+
+
+def _pg_count_triggers():
+    return _pg_deferred(PG_COUNT_TRIGGERS, _PG_COUNT_UPDATE_WHEN, PG_COUNT_FUNCTION)
+
+
+def _pg_value_triggers():
+    return _pg_deferred(PG_VALUE_TRIGGERS, _PG_VALUE_UPDATE_WHEN, PG_VALUE_FUNCTION)
+
+
 def _install_postgres(db):
     """Install the triggers, their functions and the indexes; whether everything must be recomputed."""
-    stale = bool(content_triggers.install_pg_functions(db, {PG_COUNT_FUNCTION: PG_COUNT_SQL}))
+    stale = bool(content_triggers.install_pg_functions(db, PG_COUNT_FUNCTIONS))
     stale = _install_pg_search(db) or stale
-    created, replaced = content_triggers.install(
-        db, _pg_deferred(PG_COUNT_TRIGGERS, _PG_COUNT_UPDATE_WHEN, PG_COUNT_FUNCTION))
+    created, replaced = content_triggers.install(db, _pg_count_triggers())
     stale = stale or bool(created or replaced)
     if db.table_exists(VALUES_TABLE):
-        changed = content_triggers.install_pg_functions(
-            db, {PG_JSON_FUNCTION: PG_JSON_SQL, PG_VALUE_ROWS: PG_VALUE_ROWS_SQL, PG_VALUE_FUNCTION: PG_VALUE_SQL})
+        changed = content_triggers.install_pg_functions(db, PG_VALUE_FUNCTIONS)
         db.execute_sql(f"DROP FUNCTION IF EXISTS {PG_VALUE_STEP}(text, text, text, int, int)")
         # As on SQLite, a new value trigger has nothing to fill, a replaced one may have miscounted.
-        replaced = content_triggers.install(
-            db, _pg_deferred(PG_VALUE_TRIGGERS, _PG_VALUE_UPDATE_WHEN, PG_VALUE_FUNCTION))[1]
+        replaced = content_triggers.install(db, _pg_value_triggers())[1]
         stale = stale or bool(changed or replaced)
     # Keeps nothing of its own: a new or replaced one has nothing to recompute.
-    content_triggers.install_pg_functions(db, {PG_TRUNCATE_FUNCTION: PG_TRUNCATE_SQL})
-    content_triggers.install(db, {PG_TRUNCATE_TRIGGER: PG_TRUNCATE_TRIGGER_SQL})
+    content_triggers.install_pg_functions(db, PG_TRUNCATE_FUNCTIONS)
+    content_triggers.install(db, PG_TRUNCATE_TRIGGERS)
     for name, statement in PG_LIST_INDEXES.items():
         content_triggers.install_pg_index(db, name, statement)
     return stale
+
+
+def _outdated_postgres(db):
+    """What ``_install_postgres`` would create or replace (names), changing nothing."""
+    values = db.table_exists(VALUES_TABLE)
+    functions = {**PG_COUNT_FUNCTIONS, **PG_SEARCH_FUNCTIONS, **(PG_VALUE_FUNCTIONS if values else {}),
+                 **PG_TRUNCATE_FUNCTIONS}
+    triggers = {**PG_SEARCH_TRIGGERS, **_pg_count_triggers(), **(_pg_value_triggers() if values else {}),
+                **PG_TRUNCATE_TRIGGERS}
+    indexes = {PG_SEARCH_INDEX: PG_SEARCH_INDEX_SQL, **PG_LIST_INDEXES}
+    kept = _pg_search_function_kept(_pg_search_function_found(db), pg_fold_collation(db))
+    outdated = ([] if kept else [PG_SEARCH_FUNCTION]) + ([] if db.table_exists(FTS_TABLE) else [FTS_TABLE])
+    outdated += content_triggers.outdated_pg_functions(db, functions)
+    outdated += [name for name, statement in indexes.items()
+                 if not content_triggers.pg_index_current(db, name, statement)]
+    return outdated + content_triggers.outdated(db, triggers)
 
 
 # ------------------------------------------------------------------ both
@@ -692,6 +749,23 @@ def install_objects(db):
     needed = _wider(needed, _owed(db))
     _owe(db, needed)
     return needed
+
+
+def outdated_objects(db):
+    """The names of what ``install_objects`` would create or replace (search index, triggers,
+    their functions and indexes; ``content_media``'s triggers): missing, as on a database
+    loaded from an SQL dump, or of an earlier version. Empty when every one is current, and
+    on a database before migration 0020 (its migrations are pending, which says more).
+
+    Reads the catalog only, by the comparisons the install itself makes
+    (``app.db.content_triggers``): no write, no lock a write would take, so a release check
+    may run it beside the serving app. Until a ``d1 migrations apply`` installs them, search
+    fails and the counts and public media miss every write made meanwhile.
+    """
+    if not db.table_exists(COUNTS_TABLE):
+        return []
+    outdated = _outdated_postgres(db) if is_postgres(db) else _outdated_sqlite(db)
+    return outdated + content_media.outdated(db)
 
 
 def refill(db, needed):
