@@ -3,8 +3,9 @@
 Output and exit codes follow wrangler where it has them ("✅ No migrations to apply!",
 "✅ Successfully created Migration '...'!"; ``list`` exits 0 with migrations pending), and
 are stricter where scripts need it: ``list --check`` exits 1 while anything is pending (or
-changed), so a release step can gate on it, and a failing ``apply`` prints the file,
-statement and database error and exits 1, without a traceback.
+changed, or the derived objects an apply installs are missing), so a release step can gate
+on it, and a failing ``apply`` prints the file, statement and database error and exits 1,
+without a traceback.
 """
 
 import sys
@@ -74,16 +75,19 @@ def create(runtime, database, name):
 @migrations.command("list")
 @click.argument("database")
 @click.option("--check", is_flag=True,
-              help="Exit 1 while any migration is pending or changed since applied, or a recount of the "
-                   "derived tables is owed (for release gating).")
+              help="Exit 1 while any migration is pending or changed since applied, or the derived objects "
+                   "(search index, triggers) are missing or out of date, or a recount of the derived tables "
+                   "is owed (for release gating).")
 @location_options
 @runtime_options
 def list_migrations(runtime, database, check):
     """List DATABASE's migrations with their status (read-only).
 
     Exits 0 with migrations pending, as wrangler does; with ``--check``, exits 1 while any
-    migration is pending or was changed after being applied, or while the recount an apply
-    owes the derived tables (counts, search vectors) is unpaid (PostgreSQL).
+    migration is pending or was changed after being applied, while the derived objects an
+    apply installs (search index, triggers on content) are missing or out of date (a
+    database loaded from an SQL dump has none: no migration is pending there), or while the
+    recount an apply owes the derived tables (counts, search vectors) is unpaid (PostgreSQL).
     """
     runner = _runner(runtime, database)
     try:
@@ -97,17 +101,28 @@ def list_migrations(runtime, database, check):
     else:
         click.echo(f"{sum(s.status == PENDING for s in statuses)} migration(s) to apply, "
                    f"{sum(s.status == CHANGED for s in statuses)} changed since applied.")
-    owed = _owed_refill(runner)
+    outdated = _read(runner.outdated_objects)
+    if outdated:
+        click.echo(f"⚠️  {database}: {outdated_warning(outdated)}: run `d1 migrations apply`, which installs them.")
+    owed = _read(runner.owed_refill)
     if owed is not None:
         click.echo(f"⚠️  The derived tables owe a recount ({owed}): totals, search or public media may be "
                    "incomplete until `d1 migrations apply` runs it.")
-    if check and (waiting or owed is not None):
+    if check and (waiting or outdated or owed is not None):
         sys.exit(1)
 
 
-def _owed_refill(runner):
+def outdated_warning(names):
+    """What it means that the derived objects ``names`` are missing or out of date (no command)."""
+    return (f"derived objects missing or out of date: {', '.join(names)}; until they are installed,"
+            " search fails and totals and public media miss every content write"
+            " (a database loaded from an SQL dump has none of them)")
+
+
+def _read(question):
+    """``question()`` (a read of the runner's database); a database error exits with its message."""
     try:
-        return runner.owed_refill()
+        return question()
     except peewee.PeeweeException as ex:
         _fail(ex)
 

@@ -321,6 +321,12 @@ class MigrationRunner:
         killed between the install and its recount), or None (``derived.owed_refill``)."""
         return derived.owed_refill(self.db)
 
+    def outdated_objects(self):
+        """The derived objects (search index, triggers on content) an apply would create or
+        replace: missing, as after loading an SQL dump, or an earlier version's
+        (``derived.outdated_objects``). Read-only."""
+        return derived.outdated_objects(self.db)
+
     def pending(self):
         """The migrations not applied yet, in apply order (read-only)."""
         return [status for status in self.list() if status.status == PENDING]

@@ -1,6 +1,6 @@
 """What content services raise (never HTTP errors); ``app.api.errors`` maps each kind to a status."""
 
-from app.services.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, ServiceError
+from app.services.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, UNAVAILABLE, ServiceError
 
 
 class ContentError(ServiceError):
@@ -34,3 +34,15 @@ class ContentInvalid(ContentError):
     """Invalid fields; ``details`` is ``[{"field", "message"}]``."""
 
     kind = INVALID
+
+
+class SearchIndexMissing(ContentError):
+    """A search on a database without its search index: one loaded from an SQL dump (which
+    leaves the index out) that no ``d1 migrations apply`` followed. The operator's to fix,
+    not the client's: 503, without ``Retry-After`` (nothing says when)."""
+
+    kind = UNAVAILABLE
+
+    def __init__(self):
+        super().__init__("Search is unavailable: this database has no search index yet (its operator must run "
+                         "`d1 migrations apply`)", {"reason": "search_index_missing"})

@@ -54,10 +54,11 @@ import peewee
 from peewee import SQL, Select, fn
 
 from app.db.database import is_postgres, pg_fold_collation
-from app.db.derived import VALUE_LENGTH
+from app.db.derived import FTS_TABLE, VALUE_LENGTH
 from app.db.models import Collection, Content, ContentCount, ContentCountedField, ContentValueCount, database
 from app.db.prepared import prepared_sql
 from app.services.content.cursors import decode_cursor, encode_cursor, keyset, sort_terms
+from app.services.content.errors import SearchIndexMissing
 from app.services.content.fields import PUBLIC_COLUMNS, SCORE, TIME, Field, fail, is_bare_data_name
 from app.services.content.filters import (
     Group,
@@ -488,7 +489,9 @@ def _list_readable(params, scope):
     A row whose ``data`` is not JSON (written by hand: ``d1 execute``, a restored backup)
     makes the database refuse any query reading ``data``. Such rows must not take the
     list down for everyone: the list runs again with their data read as empty, and each
-    one is logged for the operator to repair.
+    one is logged for the operator to repair. A search on a database without its search
+    index (loaded from an SQL dump, not migrated since) is refused as unavailable
+    (``SearchIndexMissing``) rather than failing as an unexpected error.
     """
     try:
         if not database.in_transaction():
@@ -496,6 +499,8 @@ def _list_readable(params, scope):
         with database.atomic():  # a savepoint: a failed statement would abort the transaction
             return _list(params, scope, builder(declared=params.declared))
     except peewee.DatabaseError:
+        if params.search and not database.table_exists(FTS_TABLE):
+            raise SearchIndexMissing() from None
         unreadable = invalid_data_rows()
         if not unreadable:
             raise
