@@ -5,15 +5,18 @@ These start real processes on free loopback ports and talk HTTP to them.
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 
 import pytest
 
+from app.db import derived
 from tests.fixtures.app import MIGRATIONS, PROJECT_ROOT, bindings_text, copy_migrated_for
 from tests.fixtures.postgres import leave_recount_owed
 from tests.fixtures.process import free_port, stop_process, wait_for_port
@@ -161,6 +164,34 @@ def test_serve_warns_when_the_derived_tables_owe_a_recount(tmp_path, migrated_po
     output = proc.stdout.read()
     assert ("DB: the derived tables owe a recount (all): totals, search or public media may be incomplete"
             " until it runs: run `python worker.py d1 migrations apply DB`.") in output, output
+    assert "migration(s) not applied" not in output
+
+
+def test_serve_warns_when_the_search_index_and_triggers_are_missing(tmp_path, migrated_template):
+    # A database loaded from an SQL dump has every migration recorded and no search index or
+    # trigger on content (the dump leaves them out): serving says so, naming the command that
+    # installs them, and serves all the same.
+    path = tmp_path / "bindings.toml"
+    path.write_text(bindings_text())
+    env = {k: v for k, v in os.environ.items() if k not in ("SONICPY_ENV", "JWT_SECRET")}
+    env["SONICPY_PERSIST_TO"] = str(tmp_path / "state")
+    copy_migrated_for(path, env, migrated_template)
+    (database,) = (tmp_path / "state").rglob("*.sqlite")
+    with closing(sqlite3.connect(database)) as conn:
+        conn.execute(f"DROP TABLE {derived.FTS_TABLE}")
+        conn.execute(f'DROP TRIGGER "{derived.TRIGGER_PREFIX}count_insert"')
+        conn.commit()
+    port = free_port()
+    proc = start([sys.executable, "worker.py", "serve", "--config", str(path), "--bind", f"127.0.0.1:{port}",
+                  "--workers", "1"], env, port)
+    try:
+        assert wait_healthy(f"http://127.0.0.1:{port}")[0] == 200
+    finally:
+        stop_process(proc)
+    output = proc.stdout.read()
+    assert (f"DB: derived objects missing or out of date: {derived.FTS_TABLE}, {derived.TRIGGER_PREFIX}count_insert;"
+            " until they are installed, search fails") in output, output
+    assert "run `python worker.py d1 migrations apply DB`." in output
     assert "migration(s) not applied" not in output
 
 

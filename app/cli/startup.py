@@ -18,6 +18,7 @@ import falcon.inspect
 import peewee
 
 from app.app import create_app
+from app.cli.migrations import outdated_warning
 from app.db.migrations import CHANGED, DEFAULT_TABLE, PENDING, MigrationError, MigrationRunner
 from app.runtime.bindings import BindingKind
 from app.runtime.config import ConfigError
@@ -36,10 +37,12 @@ def base_url(ip, port):
 
 def database_warnings(runtime):
     """One line per DB binding whose database is not what ``d1 migrations apply`` leaves: files
-    pending or changed since applied, or a recount of the derived tables owed (an apply killed
-    between its install and its recount, on PostgreSQL: until it is paid, search may find
-    nothing, totals and public media may be wrong). Each line names the command that fixes it. A
-    database that cannot be read now is said so: the server starts all the same.
+    pending or changed since applied, derived objects (search index, triggers) missing or out of
+    date (a database loaded from an SQL dump, where no migration is pending), or a recount of
+    the derived tables owed (an apply killed between its install and its recount, on
+    PostgreSQL: until it is paid, search may find nothing, totals and public media may be
+    wrong). Each line names the command that fixes it. A database that cannot be read now is
+    said so: the server starts all the same.
     """
     lines = []
     env_option = f" --env {runtime.config.env_name}" if runtime.config.env_name else ""
@@ -48,7 +51,7 @@ def database_warnings(runtime):
         runner = MigrationRunner(runtime.env.bindings[name].db, Path(table.get("migrations_dir", "migrations")),
                                  table.get("migrations_table", DEFAULT_TABLE))
         try:
-            owed, statuses = runner.owed_refill(), runner.list()
+            owed, statuses, outdated = runner.owed_refill(), runner.list(), runner.outdated_objects()
         except (MigrationError, peewee.PeeweeException) as ex:
             lines.append(f"⚠️  {name}: its migrations could not be checked: {str(ex).strip()}")
             continue
@@ -60,6 +63,8 @@ def database_warnings(runtime):
         if changed:
             lines.append(f"⚠️  {name}: applied migration(s) changed since: {', '.join(changed)}"
                          f" (`d1 migrations list {name}{env_option}` says more).")
+        if outdated:
+            lines.append(f"⚠️  {name}: {outdated_warning(outdated)}: {fix}.")
         if owed is not None:
             lines.append(f"⚠️  {name}: the derived tables owe a recount ({owed}): totals, search or public media"
                          f" may be incomplete until it runs: {fix}.")
