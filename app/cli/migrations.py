@@ -3,9 +3,9 @@
 Output and exit codes follow wrangler where it has them ("✅ No migrations to apply!",
 "✅ Successfully created Migration '...'!"; ``list`` exits 0 with migrations pending), and
 are stricter where scripts need it: ``list --check`` exits 1 while anything is pending (or
-changed, or the derived objects an apply installs are missing), so a release step can gate
-on it, and a failing ``apply`` prints the file, statement and database error and exits 1,
-without a traceback.
+changed, or the derived objects an apply installs are missing or out of date), so a release
+step can gate on it, and a failing ``apply`` prints the file, statement and database error and
+exits 1, without a traceback.
 """
 
 import sys
@@ -115,7 +115,7 @@ def list_migrations(runtime, database, check):
 def outdated_warning(names):
     """What it means that the derived objects ``names`` are missing or out of date (no command)."""
     return (f"derived objects missing or out of date: {', '.join(names)}; until they are installed,"
-            " search fails and totals and public media miss every content write"
+            " search may fail and totals and public media may miss content writes"
             " (a database loaded from an SQL dump has none of them)")
 
 
