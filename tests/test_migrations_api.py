@@ -4,6 +4,7 @@ import shutil
 
 import pytest
 
+from app.db import derived
 from app.db.migrations import MigrationRunner
 from tests.fixtures.app import MIGRATIONS, client_for
 
@@ -67,6 +68,17 @@ def test_changed_and_missing_files_are_issues(client, as_admin, own_migrations):
     assert issues == [f"{first.name} was applied but its file is gone", f"{last.name} was changed after it was applied"]
     entry = client.get("/admin/api/migrations/status", headers=headers).json["data"]["migrations"][0]
     assert (entry["status"], entry["size"]) == ("missing", None)
+
+
+def test_missing_derived_objects_are_an_issue_until_run_installs_them(client, env, as_admin, own_migrations):
+    # A database loaded from an SQL dump has every file applied and no search index.
+    _, headers = as_admin
+    env.DB.db.execute_sql(f"DROP TABLE {derived.FTS_TABLE}")
+    issues = client.get("/admin/api/migrations/validate", headers=headers).json["data"]["issues"]
+    assert len(issues) == 1 and issues[0].startswith(f"the derived objects {derived.FTS_TABLE}")
+    assert "running the migrations installs them" in issues[0]
+    assert client.post("/admin/api/migrations/run", headers=headers).json["applied"] == []
+    assert client.get("/admin/api/migrations/validate", headers=headers).json["data"] == {"valid": True, "issues": []}
 
 
 def test_reading_needs_settings_read_and_running_settings_update(client, as_editor, as_admin, env):

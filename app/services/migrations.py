@@ -63,13 +63,21 @@ ISSUES = {
 }
 
 
+OUTDATED_ISSUE = ("the derived objects {} are missing or out of date (search may fail, totals and public media "
+                  "may miss content writes): running the migrations installs them, with none pending too")
+
+
 def issues_of(runner):
-    """What keeps the database from being exactly what the files say, one sentence each."""
+    """What keeps the database from being exactly what the files say, one sentence each; and
+    derived objects (search index, triggers) an apply would install: a database loaded from
+    an SQL dump has none, with every file applied."""
     try:
         statuses = runner.list()
     except MigrationError as ex:  # the files themselves are wrong (a duplicate number)
         return [str(ex)]
-    return [ISSUES[status.status].format(status.name) for status in statuses if status.status != APPLIED]
+    issues = [ISSUES[status.status].format(status.name) for status in statuses if status.status != APPLIED]
+    outdated = runner.outdated_objects()
+    return issues + ([OUTDATED_ISSUE.format(", ".join(outdated))] if outdated else [])
 
 
 class MigrationFailed(ServiceError):
