@@ -25,6 +25,9 @@ same way; PostgreSQL's ``content_fts`` table itself is created when missing.
   index's statement can be written in: the statement is that, bar the schema PostgreSQL
   names the table (and a function) with (``install_pg_index``).
 
+``outdated`` and ``outdated_pg_functions`` (and ``pg_index_current``) make the same
+comparisons and change nothing: what an install would create or replace.
+
 What a replacement means for the data is the caller's to decide: a trigger or function
 replaced kept its rows by another rule, which may have written rows this one would not.
 """

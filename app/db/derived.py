@@ -27,7 +27,10 @@ They are dialect-specific, so the migration runner installs them after every app
 (``install_objects``): what is missing is created, a trigger, function or search index an
 earlier version wrote otherwise is replaced (``app.db.content_triggers``), and what was
 created or replaced is filled afresh from the rows already there (on PostgreSQL in the next
-transaction, ``refill``).
+transaction, ``refill``). ``outdated_objects`` tells what an install would create or replace,
+by the same comparisons, reading the catalog only: ``d1 migrations list --check`` fails and
+``serve`` warns while anything is (a database loaded from an SQL dump has none of them, and
+no migration pending).
 ``rebuild`` recomputes everything (after ``VACUUM`` on SQLite, which may renumber the rowids
 the search index refers to, or after writes made with the triggers dropped).
 """
