@@ -435,6 +435,9 @@ PG_SEARCH_INDEX_SQL = (f"CREATE INDEX {PG_SEARCH_INDEX} ON {FTS_TABLE} USING gin
                        " WITH (gin_pending_list_limit='256')")
 
 
+PG_SEARCH_FUNCTIONS = {PG_SEARCH_STEP: PG_SEARCH_STEP_SQL}
+
+
 def _install_pg_search(db):
     """Create or replace the search vector function, the table of vectors, its triggers and
     its index; True when the stored vectors must be computed afresh (``rebuild``): the table
@@ -447,9 +450,6 @@ def _install_pg_search(db):
     changed = content_triggers.install_pg_functions(db, PG_SEARCH_FUNCTIONS)
     made, remade = content_triggers.install(db, PG_SEARCH_TRIGGERS)
     return bool(replaced or created or changed or made or remade)
-
-
-PG_SEARCH_FUNCTIONS = {PG_SEARCH_STEP: PG_SEARCH_STEP_SQL}
 
 
 def _rebuild_pg_search(db):
@@ -763,12 +763,12 @@ def outdated_objects(db):
     Reads the catalog only, by the comparisons the install itself makes
     (``app.db.content_triggers``): no write, no lock a write would take, so a release check
     may run it beside the serving app. Until a ``d1 migrations apply`` installs them, search
-    fails and the counts and public media miss every write made meanwhile.
+    may fail (no index) and the counts and public media miss the writes made meanwhile.
     """
     if not db.table_exists(COUNTS_TABLE):
         return []
     outdated = _outdated_postgres(db) if is_postgres(db) else _outdated_sqlite(db)
-    return outdated + content_media.outdated(db)
+    return list(dict.fromkeys(outdated + content_media.outdated(db)))  # each once: both install the JSON reader
 
 
 def refill(db, needed):
