@@ -11,6 +11,13 @@ so a stolen session or an API token scoped to ``users.update`` would become the 
 A role, email or password change or a deactivation ends the user's sessions at once
 (``token_version``). The user JSON never carries the password hash or any token; every
 response is ``no-store`` (personal data).
+
+Giving someone the admin role (creating or inviting an admin, promoting a user) needs proof
+of the user besides (``app.api.reauth``): a sign-in within ``RECENT_SIGN_IN_SECONDS``, or
+``current_password`` in the body (an API token, which tells no sign-in time, always sends
+its owner's). Otherwise a stolen session or token could make its thief an admin account of
+their own, one that outlives the theft. A ``current_password`` that is sent is checked
+whatever the role, never ignored.
 """
 
 from typing import Literal
@@ -24,6 +31,8 @@ from app.api.describe import Param, describe, paged
 from app.api.errors import conflict, field_error, forbidden, invalid_param, nothing_to_update, read_body
 from app.api.params import limit_param, page_param
 from app.api.private import no_store
+from app.api.rate_limits import Guard, rate_limited
+from app.api.reauth import PROOF_NEEDED, Reauthentication
 from app.api.schemas import AdminUser, InvitationCancelled, Listed, One, UserMessage
 from app.services import users
 from app.services.accounts import DuplicateAccount, EditedEmail, InvalidEmail, WeakPassword, normalize_email
@@ -36,6 +45,12 @@ MAX_LIMIT = 100
 OWN_EMAIL = "You cannot change your own email"
 OWN_EMAIL_DETAIL = "Ask another admin to change it"
 DEFAULT_LIMIT = 20
+ADMIN_ROLE = "admin"
+GIVE_ADMIN = "give the admin role"
+ADMIN_PROOF = ("Giving the admin role needs a sign-in within `RECENT_SIGN_IN_SECONDS` (10 minutes by default) or "
+               f"`current_password` in the body (an API token always sends its owner's): without either, 403 "
+               f"`{PROOF_NEEDED}`; a wrong password is a 422 on `current_password`, counted as a failed sign-in "
+               "(429 past the limit).")
 USER_FILTERS = (
     Param("search", str, "in email, username and names"),
     Param("role", Role, "only this role"),
@@ -51,6 +66,7 @@ class UserPatch(msgspec.Struct, forbid_unknown_fields=True):
     password: Password | msgspec.UnsetType = msgspec.UNSET
     role: Role | msgspec.UnsetType = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET
+    current_password: Password | None = None  # the caller's: proof for a promotion to admin, not a change
 
 
 class CreateUserBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -60,6 +76,7 @@ class CreateUserBody(msgspec.Struct, forbid_unknown_fields=True):
     username: Username | None = None
     first_name: Name = ""
     last_name: Name = ""
+    current_password: Password | None = None  # the caller's: proof for the admin role
 
 
 class InviteBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -67,6 +84,7 @@ class InviteBody(msgspec.Struct, forbid_unknown_fields=True):
     role: Role = LEAST_PRIVILEGED_ROLE
     first_name: Name = ""
     last_name: Name = ""
+    current_password: Password | None = None  # the caller's: proof for the admin role
 
 
 def user_json(user):
@@ -117,6 +135,25 @@ def check_can_grant(caller, role, action):
     """403 unless ``caller`` may give ``role``: any role but viewer needs ``users.roles``."""
     if role != LEAST_PRIVILEGED_ROLE and not caller.can("users.roles"):
         raise forbidden(f"{action} with a role other than viewer requires the users.roles permission")
+
+
+def gives_admin(role, held=None):
+    """Whether giving ``role`` to a user who holds ``held`` (None: a new user) makes them an admin."""
+    return role == ADMIN_ROLE and held != ADMIN_ROLE
+
+
+def prove_to_give(reauth, req, caller, role, password, held=None):
+    """Before ``role`` is given to a user holding ``held``: ``caller``'s proof of being at the
+    keyboard (``Reauthentication.require``) when it makes them an admin; a ``password`` sent
+    is checked in any case. Returns whether the proof was asked for.
+
+    Raises:
+        APIError: 403 without proof, 422 for a wrong password, 429 past the sign-in limits.
+    """
+    if not (password or gives_admin(role, held)):
+        return False
+    reauth.require(req, caller, password, GIVE_ADMIN)
+    return True
 
 
 def check_changes(caller, target, changes):
@@ -181,9 +218,10 @@ class UsersResource:
     Writes invalidate the cache namespace ``users`` (content responses embed their authors).
     """
 
-    def __init__(self, accounts, cache):
+    def __init__(self, accounts, cache, reauth):
         self._accounts = accounts
         self._cache = cache
+        self._reauth = reauth
 
     @access("users.read")
     @describe("List users", query=paged(DEFAULT_LIMIT, MAX_LIMIT) + USER_FILTERS, response=Listed[AdminUser])
@@ -193,13 +231,15 @@ class UsersResource:
         resp.media = {"data": found, "meta": meta}
 
     @access("users.create")
+    @rate_limited("login")
     @describe("Create an active user with a password (a role other than viewer needs users.roles)",
-              body=CreateUserBody, status=201, response=UserMessage)
+              body=CreateUserBody, status=201, response=UserMessage, description=ADMIN_PROOF)
     @no_store
     def on_post(self, req, resp):
         body = read_body(req, CreateUserBody)
         checked_username(body.username)
         check_can_grant(req.context.user, body.role, "Creating a user")
+        prove_to_give(self._reauth, req, req.context.user, body.role, body.current_password)
         user = account_errors(lambda: self._accounts.create_user(
             body.email, body.password, body.role, body.username, body.first_name, body.last_name))
         invalidate(self._cache, Namespace.USERS)
@@ -213,9 +253,10 @@ class UserResource:
     Writes invalidate the cache namespace ``users`` (content responses embed their authors).
     """
 
-    def __init__(self, accounts, cache):
+    def __init__(self, accounts, cache, reauth):
         self._accounts = accounts
         self._cache = cache
+        self._reauth = reauth
 
     @access("users.read")
     @describe("One user", response=One[AdminUser])
@@ -224,22 +265,33 @@ class UserResource:
         resp.media = {"data": user_json(users.get_user(user_id))}
 
     @access("users.update")
+    @rate_limited("login")
     @describe("Update a user (role changes need users.roles; deactivation users.delete; the email or password "
-              "of a user above viewer users.roles)", body=UserPatch, response=One[AdminUser])
+              "of a user above viewer users.roles)", body=UserPatch, response=One[AdminUser],
+              description=ADMIN_PROOF)
     @no_store
     def on_patch(self, req, resp, user_id):
         patch = read_body(req, UserPatch)
         changes = {
-            name: getattr(patch, name) for name in patch.__struct_fields__ if getattr(patch, name) is not msgspec.UNSET
+            name: getattr(patch, name) for name in patch.__struct_fields__
+            if name != "current_password" and getattr(patch, name) is not msgspec.UNSET
         }
         if not changes:
             raise nothing_to_update()
         caller = req.context.user
-        check_changes(caller, users.get_user(user_id), changes)
+        target = users.get_user(user_id)
+        check_changes(caller, target, changes)
+        role = changes.get("role")
+        proven = prove_to_give(self._reauth, req, caller, role, patch.current_password, target.role)
+
+        def check(stored):
+            check_changes(caller, stored, changes)
+            if not proven:  # demoted meanwhile, the user would be promoted by this very change
+                prove_to_give(self._reauth, req, caller, role, None, stored.role)
+
         prepared = stored_changes(self._accounts, changes)
         # Checked again on the row the write sees: a promotion may commit while the password hashes.
-        user = account_errors(lambda: users.update_user(
-            user_id, prepared, check=lambda stored: check_changes(caller, stored, changes)))
+        user = account_errors(lambda: users.update_user(user_id, prepared, check=check))
         invalidate(self._cache, Namespace.USERS)
         resp.media = {"data": user_json(user)}
 
@@ -257,17 +309,20 @@ class UserResource:
 class InviteResource:
     """``POST /admin/api/users/invite``: an inactive user; the link goes to the mailer only."""
 
-    def __init__(self, accounts, mailer):
+    def __init__(self, accounts, mailer, reauth):
         self._accounts = accounts
         self._mailer = mailer
+        self._reauth = reauth
 
     @access("users.create")
-    @describe("Invite a user by email", body=InviteBody, status=201, response=UserMessage)
+    @rate_limited("login")
+    @describe("Invite a user by email", body=InviteBody, status=201, response=UserMessage, description=ADMIN_PROOF)
     @no_store
     def on_post(self, req, resp):
         caller = req.context.user
         body = read_body(req, InviteBody)
         check_can_grant(caller, body.role, "Inviting")
+        prove_to_give(self._reauth, req, caller, body.role, body.current_password)
         user, mail = account_errors(
             lambda: self._accounts.invite(body.email, body.role, caller.id, body.first_name, body.last_name))
         req.context.ctx.wait_until(self._mailer, mail)
@@ -312,9 +367,10 @@ class InvitationResource:
 
 def register(routes):
     """Mount ``/admin/api/users``."""
-    services = routes.services
+    services, settings = routes.services, routes.settings
     accounts, cache = services.accounts, services.cache
-    routes.add("/admin/api/users", UsersResource(accounts, cache))
-    routes.add("/admin/api/users/invite", InviteResource(accounts, services.mailer))
-    routes.add("/admin/api/users/{user_id}", UserResource(accounts, cache))
+    reauth = Reauthentication(accounts, Guard(services.rate_limiter, settings), settings)
+    routes.add("/admin/api/users", UsersResource(accounts, cache, reauth))
+    routes.add("/admin/api/users/invite", InviteResource(accounts, services.mailer, reauth))
+    routes.add("/admin/api/users/{user_id}", UserResource(accounts, cache, reauth))
     routes.add("/admin/api/users/{user_id}/invitation", InvitationResource(accounts, services.mailer, cache))

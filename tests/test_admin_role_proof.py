@@ -1,0 +1,148 @@
+"""Giving the admin role needs proof of the user: a recent sign-in or the current password.
+
+Creating or inviting an admin and promoting a user to admin, through ``/admin/api/users``
+and through the admin's forms: a stolen session or token must not make its thief an admin
+account of their own, one that outlives the theft.
+"""
+
+import itertools
+import time
+
+import pytest
+
+from app.api.reauth import PROOF_NEEDED
+from app.db.models import User
+from app.services.identity import issue_jwt
+from tests.fixtures.app import settings_for_tests
+from tests.fixtures.auth import PASSWORD, fast_client, login
+from tests.fixtures.users import bearer, create_user
+
+pytestmark = pytest.mark.backends
+
+OLD_SIGN_IN = "To give the admin role, enter your current password, or sign in again: your sign-in is more than " \
+              "10 minutes old"
+_emails = itertools.count(1)
+
+
+def signed_in_ago(user, seconds):
+    """Bearer headers of a session of ``user`` from a sign-in ``seconds`` ago (still valid)."""
+    return bearer(issue_jwt(user, settings_for_tests(), now=int(time.time()) - seconds))
+
+
+class Grant:
+    """One route that may give a role: ``send`` asks it to, ``given`` tells whether it did."""
+
+    def __init__(self, name, send, given):
+        self.name, self._send, self._given = name, send, given
+
+    def send(self, client, headers, role, status, **extra):
+        return self._send(client, headers, role, status, extra)
+
+    def given(self, role):
+        return self._given(role)
+
+    def __repr__(self):
+        return self.name
+
+
+def _create(client, headers, role, status, extra):
+    body = {"email": f"made{next(_emails)}@example.com", "password": PASSWORD, "role": role, **extra}
+    return client.post_json("/admin/api/users", body, headers=headers, status=status)
+
+
+def _invite(client, headers, role, status, extra):
+    body = {"email": f"invited{next(_emails)}@example.com", "role": role, **extra}
+    return client.post_json("/admin/api/users/invite", body, headers=headers, status=status)
+
+
+def _new_users_of(role):
+    return User.select().where(User.role == role, User.email.startswith("made") | User.email.startswith("invited"))
+
+
+def _promote(client, headers, role, status, extra):
+    target = User.get(User.email == "target@example.com")
+    return client.patch_json(f"/admin/api/users/{target.id}", {"role": role, **extra}, headers=headers, status=status)
+
+
+def _promoted_to(role):
+    return User.get(User.email == "target@example.com").role == role
+
+
+GRANTS = [
+    Grant("create", _create, lambda role: _new_users_of(role).exists()),
+    Grant("invite", _invite, lambda role: _new_users_of(role).exists()),
+    Grant("promote", _promote, _promoted_to),
+]
+CREATED = {"create": 201, "invite": 201, "promote": 200}
+
+
+@pytest.fixture
+def admin(user_with_password):
+    """An admin with a password, and a viewer to promote."""
+    create_user("viewer", email="target@example.com")
+    user, _ = user_with_password("admin", email="boss@example.com")
+    return user
+
+
+@pytest.mark.parametrize("grant", GRANTS, ids=repr)
+def test_a_recent_sign_in_gives_the_admin_role(app_client, admin, grant):
+    recent = bearer(login(app_client, "boss@example.com").json["token"])
+    grant.send(app_client, recent, "admin", CREATED[grant.name])
+    assert grant.given("admin")
+
+
+@pytest.mark.parametrize("grant", GRANTS, ids=repr)
+def test_an_old_sign_in_gives_the_admin_role_only_with_the_password(app_client, admin, grant):
+    old = signed_in_ago(admin, 3600)
+    refused = grant.send(app_client, old, "admin", 403)
+    assert refused.json == {"error": PROOF_NEEDED, "details": [{"field": "current_password", "message": OLD_SIGN_IN}]}
+    assert not grant.given("admin")
+    grant.send(app_client, old, "admin", CREATED[grant.name], current_password=PASSWORD)
+    assert grant.given("admin")
+
+
+@pytest.mark.parametrize("grant", GRANTS, ids=repr)
+def test_a_wrong_password_gives_nothing_and_counts_as_a_failed_sign_in(env, admin, grant):
+    client = fast_client(env, rate_limit_attempts=2)
+    old = signed_in_ago(admin, 3600)
+    for _ in range(2):
+        refused = grant.send(client, old, "admin", 422, current_password="not the password")
+        assert refused.json == {"error": "Validation failed", "details": [
+            {"field": "current_password", "message": "Current password is incorrect"}]}
+    limited = grant.send(client, old, "admin", 429, current_password=PASSWORD)
+    assert limited.headers["X-RateLimit-Remaining"] == "0" and "Retry-After" in limited.headers
+    login(client, "boss@example.com", status=429)
+    assert not grant.given("admin")
+
+
+@pytest.mark.parametrize("grant", GRANTS, ids=repr)
+@pytest.mark.parametrize("role", ["editor", "author", "viewer"])
+def test_other_roles_need_no_proof(app_client, admin, grant, role):
+    grant.send(app_client, signed_in_ago(admin, 3600), role, CREATED[grant.name])
+    assert grant.given(role)
+
+
+@pytest.mark.parametrize("grant", GRANTS, ids=repr)
+def test_an_api_token_gives_the_admin_role_only_with_its_owners_password(app_client, admin, grant):
+    """A token tells no sign-in time: it is never a recent sign-in."""
+    recent = bearer(login(app_client, "boss@example.com").json["token"])
+    body = {"name": "users", "permissions": ["users.create", "users.update", "users.roles"]}
+    token = bearer(app_client.post_json("/api/tokens", body, headers=recent, status=201).json["data"]["token"])
+    assert grant.send(app_client, token, "admin", 403).json["error"] == PROOF_NEEDED
+    assert not grant.given("admin")
+    grant.send(app_client, token, "admin", CREATED[grant.name], current_password=PASSWORD)
+    assert grant.given("admin")
+
+
+def test_an_admin_kept_admin_needs_no_proof(app_client, admin):
+    """Sending a user back with the role they hold gives nothing."""
+    other = create_user("admin", email="other-admin@example.com")
+    changed = app_client.patch_json(f"/admin/api/users/{other.id}", {"role": "admin", "first_name": "Still"},
+                                    headers=signed_in_ago(admin, 3600))
+    assert changed.json["data"]["first_name"] == "Still"
+
+
+def test_the_openapi_document_offers_current_password(app_client):
+    schemas = app_client.get("/api/openapi.json").json["components"]["schemas"]
+    for name in ("CreateUserBody", "InviteBody", "UserPatch"):
+        assert "current_password" in schemas[name]["properties"], name
