@@ -13,6 +13,7 @@ import pytest
 from app.api.reauth import PROOF_NEEDED
 from app.db.models import User
 from app.services.identity import issue_jwt
+from tests.fixtures.admin import csrf_headers
 from tests.fixtures.app import settings_for_tests
 from tests.fixtures.auth import PASSWORD, fast_client, login
 from tests.fixtures.users import bearer, create_user
@@ -146,3 +147,86 @@ def test_the_openapi_document_offers_current_password(app_client):
     schemas = app_client.get("/api/openapi.json").json["components"]["schemas"]
     for name in ("CreateUserBody", "InviteBody", "UserPatch"):
         assert "current_password" in schemas[name]["properties"], name
+
+
+# -- the admin's forms ---------------------------------------------------------------------------
+
+
+def sign_in_long_ago(browser, user):
+    """Make ``browser``'s session one of a sign-in an hour ago (still valid)."""
+    (cookie,) = (c for c in browser.cookiejar if c.name == "auth_token")
+    cookie.value = issue_jwt(user, settings_for_tests(), now=int(time.time()) - 3600)
+
+
+def test_the_new_user_form_asks_an_old_sign_in_for_the_password_to_create_an_admin(browser, signed_in_as):
+    boss = signed_in_as("admin")
+    assert not browser.get("/admin/users/new").html.select_one("#new-current-password")
+    sign_in_long_ago(browser, boss)
+    form = browser.get("/admin/users/new").forms["new-user-form"]
+    assert not form.html.select_one("#new-current-password").has_attr("required")  # other roles go without
+    form["email"], form["password"], form["role"], form["first_name"] = "made@example.com", PASSWORD, "admin", "Ma"
+    refused = form.submit(status=403)
+    assert refused.html.select_one("#new-current-password")["aria-invalid"] == "true"
+    assert refused.html.select_one("#new-current-password-error").get_text() == OLD_SIGN_IN
+    form = refused.forms["new-user-form"]
+    assert (form["email"].value, form["role"].value, form["first_name"].value) == ("made@example.com", "admin", "Ma")
+    assert not User.select().where(User.email == "made@example.com").exists()
+    form["password"], form["current_password"] = PASSWORD, "not the password"
+    wrong = form.submit(status=422)
+    assert wrong.html.select_one("#new-current-password-error").get_text() == "Current password is incorrect"
+    form = wrong.forms["new-user-form"]
+    form["password"], form["current_password"] = PASSWORD, PASSWORD
+    form.submit(status=303)
+    assert User.get(User.email == "made@example.com").role == "admin"
+    form = browser.get("/admin/users/new").forms["new-user-form"]
+    form["email"], form["password"], form["role"] = "editor@example.com", PASSWORD, "editor"
+    form.submit(status=303)
+    assert User.get(User.email == "editor@example.com").role == "editor"
+
+
+def test_the_invite_form_asks_an_old_sign_in_for_the_password_to_invite_an_admin(browser, signed_in_as):
+    boss = signed_in_as("admin")
+    assert not browser.get("/admin/users").html.select_one("#inv-current-password")
+    sign_in_long_ago(browser, boss)
+    form = browser.get("/admin/users").forms["invite-form"]
+    form["email"], form["role"], form["last_name"] = "invited@example.com", "admin", "Vited"
+    refused = form.submit(status=403)
+    assert refused.html.select_one("#inv-current-password-error").get_text() == OLD_SIGN_IN
+    assert refused.html.select_one("details").has_attr("open")
+    form = refused.forms["invite-form"]
+    assert (form["email"].value, form["role"].value, form["last_name"].value) == (
+        "invited@example.com", "admin", "Vited")
+    assert not User.select().where(User.email == "invited@example.com").exists()
+    form["current_password"] = "not the password"
+    assert "Current password is incorrect" in form.submit(status=422).text
+    form["current_password"] = PASSWORD
+    form.submit(status=303)
+    assert User.get(User.email == "invited@example.com").role == "admin"
+    form = browser.get("/admin/users").forms["invite-form"]
+    form["email"], form["role"] = "author@example.com", "author"
+    form.submit(status=303)
+    assert User.get(User.email == "author@example.com").role == "author"
+
+
+def test_the_role_change_asks_an_old_sign_in_for_the_password_to_make_an_admin(browser, signed_in_as):
+    boss = signed_in_as("admin")
+    person = create_user("viewer", email="promoted@example.com")
+    action = f"/admin/users/{person.id}/role"
+    assert not browser.get("/admin/users").html.select_one(f"#role-password-{person.id}")
+    sign_in_long_ago(browser, boss)
+    form = next(f for f in browser.get("/admin/users").forms.values() if f.action == action)
+    form["role"] = "admin"
+    refused = form.submit(status=403)
+    assert refused.html.select_one(f"#role-password-{person.id}-error").get_text() == OLD_SIGN_IN
+    form = next(f for f in refused.forms.values() if f.action == action)
+    assert form["role"].value == "admin"
+    assert User.get_by_id(person.id).role == "viewer"
+    form["current_password"] = "not the password"
+    assert "Current password is incorrect" in form.submit(status=422).text
+    assert User.get_by_id(person.id).role == "viewer"
+    form["current_password"] = PASSWORD
+    form.submit(status=303)
+    assert User.get_by_id(person.id).role == "admin"
+    other = create_user("viewer")
+    browser.post(f"/admin/users/{other.id}/role", {"role": "editor"}, headers=csrf_headers(browser), status=303)
+    assert User.get_by_id(other.id).role == "editor"

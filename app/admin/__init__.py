@@ -93,7 +93,7 @@ def register(routes):
     routes.add_page("/admin/content/{collection}", content_list)
     routes.add_page("/admin/content/{collection}/new", ContentNewPage(renderer, cache))
     routes.add_page("/admin/content/{collection}/bulk", ContentBulkAction(content_list, cache))
-    _register_users(routes, renderer)
+    _register_users(routes, renderer, reauth)
     edit = ContentEditPage(renderer, cache, services.roles)
     routes.add_page("/admin/content/{collection}/{id}", edit)
     db = routes.env.DB.db
@@ -120,14 +120,14 @@ def register(routes):
     register_sonicjs_paths(routes)  # SonicJS's admin paths of pages that are elsewhere here
 
 
-def _register_users(routes, renderer):
+def _register_users(routes, renderer, reauth):
     """The users list, its actions and its export, a user's page, and creating users."""
     services, cache = routes.services, routes.services.cache
     accounts, mailer = services.accounts, services.mailer
-    users_page = UsersPage(renderer)
+    users_page = UsersPage(renderer, reauth)
     routes.add_page("/admin/users", users_page)
     routes.add_page("/admin/users/invite", InviteAction(users_page, accounts, mailer, cache))
-    routes.add_page("/admin/users/new", NewUserPage(renderer, accounts, cache))
+    routes.add_page("/admin/users/new", NewUserPage(renderer, accounts, cache, reauth))
     routes.add_page("/admin/users/export", UsersExport())
     routes.add_page("/admin/users/{user_id}", UserPage(renderer, accounts, cache))
     routes.add_page("/admin/users/{user_id}/role", RoleAction(users_page, cache))

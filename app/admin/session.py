@@ -16,6 +16,7 @@ import peewee
 from app.admin.pages import ADMIN_PREFIX, one, problems_in_words, read_form, redirect, safe_next
 from app.api.access import access
 from app.api.auth import RESET_MESSAGE, redeem_token, sign_out, start_session
+from app.api.reauth import PASSWORD_FIELD
 from app.api.sign_in_redirect import REASON_EXPIRED, REASON_REQUIRED
 from app.services import users
 from app.services.accounts import (
@@ -233,6 +234,14 @@ def refusal_message(ex, labels=None):
     if ex.status == falcon.HTTP_429:
         return _refused(ex)
     return problems_in_words(problems, labels) if problems else (ex.title or "The request was refused.")
+
+
+def proof_refusal(ex):
+    """What a page says when the proof of the user (``app.api.reauth``) was refused: the
+    field's message (no password and no recent sign-in, or a wrong one), or how long to wait."""
+    details = ex.details if isinstance(getattr(ex, "details", None), list) else []
+    messages = [item["message"] for item in details if isinstance(item, dict) and item.get("field") == PASSWORD_FIELD]
+    return messages[0] if messages else refusal_message(ex)
 
 
 def _link_form_problem(form, token, link, filled, missing):

@@ -10,7 +10,7 @@ import falcon
 
 from app.admin.blocks import form_values
 from app.admin.pages import one, page_number, read_form, redirect
-from app.admin.session import refusal_message
+from app.admin.session import proof_refusal
 from app.api.access import access
 from app.api.reauth import PASSWORD_FIELD
 from app.services import role_permissions
@@ -24,14 +24,6 @@ PAGE_SIZE = 50
 def _password_session(user):
     if user.via != "jwt":
         raise falcon.HTTPForbidden()
-
-
-def _proof_refusal(ex):
-    """What the page says when the proof of the user was refused: the field's message (no
-    password and no recent sign-in, or a wrong one), or how long to wait."""
-    details = ex.details if isinstance(getattr(ex, "details", None), list) else []
-    messages = [item["message"] for item in details if isinstance(item, dict) and item.get("field") == PASSWORD_FIELD]
-    return messages[0] if messages else refusal_message(ex)
 
 
 class TokensPage:
@@ -85,7 +77,7 @@ class TokensPage:
         try:
             self._reauth.require(req, user, one(form, PASSWORD_FIELD) or None, "create an API token")
         except falcon.HTTPError as ex:
-            message = _proof_refusal(ex)
+            message = proof_refusal(ex)
             self.render(req, resp, ex.status, name=name, chosen=wanted, password_error=message)
             return
         try:

@@ -9,13 +9,15 @@ sessions. Nobody changes their own email or password here: one's own page shows 
 without a field (another admin changes it; whoever sets an address receives its reset link)
 and links to the password page instead. An open invitation's page has neither field either:
 the invitation's address is cancelled with it, and the invitee chooses the password.
+Creating an admin needs proof of the user, as the API does: a recent sign-in, or the current
+password, whose field the form shows once the sign-in is no longer recent.
 """
 
 import falcon
 
 from app.admin.pages import form_as_typed, one, problems_in_words, redirect
 from app.admin.session import USERNAME_MESSAGE, is_email, refusal_message
-from app.admin.users import change_and_list
+from app.admin.users import asks_password, change_and_list, proof_problem
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
 from app.api.users import account_errors, check_can_grant, check_changes, resend_invitation, stored_changes
@@ -52,16 +54,19 @@ def form_problem(values):
 class NewUserPage:
     """``GET /admin/users/new``: the form; ``POST``: create an active user with a password."""
 
-    def __init__(self, renderer, accounts, cache):
+    def __init__(self, renderer, accounts, cache, reauth):
         self._renderer = renderer
         self._accounts = accounts
         self._cache = cache
+        self._reauth = reauth
 
-    def render(self, req, resp, values=None, error=None, status=falcon.HTTP_200):
-        """The form with the ``values`` typed so far and an ``error`` to show."""
+    def render(self, req, resp, values=None, error=None, status=falcon.HTTP_200, password_error=None):
+        """The form with the ``values`` typed so far and an ``error`` to show, or the
+        ``password_error`` of its current-password field."""
         blank = {"email": "", "username": "", "first_name": "", "last_name": "", "role": LEAST_PRIVILEGED_ROLE}
         self._renderer.page(req, resp, "user_new.html", status=status, values=values or blank, roles=ROLES,
-                            error=error, labels=NEW_USER_LABELS)
+                            error=error, labels=NEW_USER_LABELS, password_error=password_error,
+                            ask_password=asks_password(self._reauth, req.context.user))
 
     @access("users.create")
     def on_get(self, req, resp):
@@ -78,6 +83,10 @@ class NewUserPage:
             self.render(req, resp, values, problem, falcon.HTTP_422)
             return
         check_can_grant(req.context.user, values["role"], "Creating a user")
+        if refused := proof_problem(self._reauth, req, values["role"], form):
+            message, status = refused
+            self.render(req, resp, values, status=status, password_error=message)
+            return
         try:
             user = account_errors(lambda: self._accounts.create_user(
                 values["email"], password, values["role"], values["username"] or None, values["first_name"],

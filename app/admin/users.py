@@ -5,7 +5,10 @@ The same services and rules as ``/admin/api/users``: listing needs ``users.read`
 ``users.roles``, deactivating ``users.delete``, reactivating ``users.update``; nobody changes
 their own role or deactivates themselves, and the last active admin is neither demoted nor
 deactivated (409, shown on the list). A role change or deactivation ends the user's
-sessions (the service bumps their token version). Creating, editing, resending and
+sessions (the service bumps their token version). Giving the admin role (inviting an admin,
+a role change to admin) needs proof of the user as ``/admin/api/users`` does: a recent
+sign-in, or the current password, whose field the forms show once the sign-in is no longer
+recent. Creating, editing, resending and
 cancelling invitations are in ``app.admin.user_edit``; the list's CSV download in
 ``app.admin.users_export``.
 """
@@ -16,16 +19,18 @@ from urllib.parse import urlencode
 import falcon
 
 from app.admin.pages import one, page_number, read_form, redirect, search_of
-from app.admin.session import is_email
+from app.admin.session import is_email, proof_refusal
 from app.api.access import access
 from app.api.exports import EXPORT_LIMIT
-from app.api.users import listed_users
+from app.api.reauth import PASSWORD_FIELD
+from app.api.users import gives_admin, listed_users, prove_to_give
 from app.services import users
 from app.services.accounts import DuplicateAccount
 from app.services.cache import Namespace, invalidate
 from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES
 
 PAGE_SIZE = 24
+NO_ROLE_CHANGE = {"id": None, "role": None, "password_error": None}  # no refused role change to show
 STATES = {"active": True, "inactive": False}
 DONE = {"invited": "Invitation sent.", "role": "Role changed.", "deactivated": "User deactivated.",
         "reactivated": "User reactivated.", "resent": "Invitation sent again.", "cancelled": "Invitation cancelled."}
@@ -62,6 +67,32 @@ def user_filters(req):
     return UserFilters(search_of(req), role if role in ROLES else "", state if state in STATES else "")
 
 
+def asks_password(reauth, user):
+    """Whether a form that may give the admin role shows the current-password field: ``user``
+    may give roles and signed in too long ago to go without it."""
+    return user.can("users.roles") and not reauth.is_recent(user)
+
+
+def proof_problem(reauth, req, role, form, held=None):
+    """``(message, status)`` when the form's proof for giving ``role`` to a user holding
+    ``held`` (None: a new one) is refused (``app.api.users.prove_to_give``), else None."""
+    try:
+        prove_to_give(reauth, req, req.context.user, role, one(form, PASSWORD_FIELD) or None, held)
+    except falcon.HTTPError as ex:
+        return proof_refusal(ex), ex.status
+    return None
+
+
+def proven_on_write(reauth, req, role, form, held):
+    """The ``check`` for ``users.update_user`` of a role change whose proof passed on ``held``:
+    without a password that was only a recent sign-in, or no need (the user was an admin), so
+    the row the write sees must not have been demoted meanwhile, or the sign-in must still be
+    recent."""
+    if one(form, PASSWORD_FIELD) or gives_admin(role, held):
+        return None
+    return lambda stored: prove_to_give(reauth, req, req.context.user, role, None, stored.role)
+
+
 class UsersPage:
     """``GET /admin/users``: accounts with search and role and status filters.
 
@@ -69,11 +100,14 @@ class UsersPage:
     users and filters of ``GET /admin/api/users``.
     """
 
-    def __init__(self, renderer):
+    def __init__(self, renderer, reauth):
         self._renderer = renderer
+        self.reauth = reauth
 
-    def render(self, req, resp, status=falcon.HTTP_200, message=None, invite=None):
-        """The users page; ``message`` is an error to show, ``invite`` the invitation form's values."""
+    def render(self, req, resp, status=falcon.HTTP_200, message=None, invite=None, role_change=None):
+        """The users page; ``message`` is an error to show, ``invite`` the invitation form's
+        values (``password_error`` the refusal of its current password), ``role_change`` a
+        refused role change: ``{"id", "role", "password_error"}``."""
         filters, page = user_filters(req), page_number(req)
         rows, total = users.list_users(*filters.selection(), page, PAGE_SIZE)
         pages = -(-total // PAGE_SIZE)
@@ -84,6 +118,7 @@ class UsersPage:
             message=message,
             done=DONE.get(req.get_param("done")),
             invite=invite or {"email": "", "role": LEAST_PRIVILEGED_ROLE, "first_name": "", "last_name": ""},
+            ask_password=asks_password(self.reauth, req.context.user), role_change=role_change or NO_ROLE_CHANGE,
         )
 
     @access("users.read")
@@ -118,6 +153,10 @@ class InviteAction:
             problem = "Choose a role."
         elif invite["role"] != LEAST_PRIVILEGED_ROLE and not caller.can("users.roles"):
             raise falcon.HTTPForbidden()
+        elif refused := proof_problem(self._page.reauth, req, invite["role"], form):
+            message, status = refused
+            self._page.render(req, resp, status, invite={**invite, "password_error": message})
+            return
         if problem is None:
             try:
                 _, mail = self._accounts.invite(invite["email"], invite["role"], caller.id,
@@ -165,12 +204,19 @@ class RoleAction:
     @access("users.roles")
     def on_post(self, req, resp, user_id):
         _not_self(req, user_id, "You cannot change your own role")
-        role = one(read_form(req), "role")
+        form = read_form(req)
+        role = one(form, "role")
         if role not in ROLES:
             self._page.render(req, resp, falcon.HTTP_422, "Choose a role.")
             return
-        change_and_list(self._page, self._cache, req, resp, lambda: users.update_user(user_id, {"role": role}),
-                        "role", users.LastAdmin)
+        held = users.get_user(user_id).role
+        if refused := proof_problem(self._page.reauth, req, role, form, held):
+            message, status = refused
+            self._page.render(req, resp, status, role_change={"id": user_id, "role": role, "password_error": message})
+            return
+        check = proven_on_write(self._page.reauth, req, role, form, held)
+        change_and_list(self._page, self._cache, req, resp,
+                        lambda: users.update_user(user_id, {"role": role}, check=check), "role", users.LastAdmin)
 
 
 class DeactivateAction:
