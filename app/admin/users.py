@@ -84,10 +84,10 @@ def proof_problem(reauth, req, role, form, held=None):
 
 
 def proven_on_write(reauth, req, role, form, held):
-    """The ``check`` for ``users.update_user`` of a role change whose proof passed on ``held``:
-    without a password that was only a recent sign-in, or no need (the user was an admin), so
-    the row the write sees must not have been demoted meanwhile, or the sign-in must still be
-    recent."""
+    """The ``check`` for ``users.update_user`` of a role change that asked for no proof, the
+    user holding ``held`` (an admin already, or the role given is not admin): were they demoted
+    before the write, this change would make them an admin, which then needs a recent
+    sign-in (no password was sent). None when the proof was asked for already."""
     if one(form, PASSWORD_FIELD) or gives_admin(role, held):
         return None
     return lambda stored: prove_to_give(reauth, req, req.context.user, role, None, stored.role)
