@@ -532,6 +532,47 @@ def test_an_import_creates_the_declared_field_indexes(source, target, tmp_path, 
         env.DB.db.close()
 
 
+UNNAMEABLE = {"type": "object", "properties": {"a-b": {"type": "string", "indexed": True, "sortable": True},
+                                               "n": {"type": "number", "indexed": True}}}
+
+
+def _indexes_of(project):
+    conn = sqlite3.connect(project.db_path)
+    try:
+        return {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'"
+                                                 " AND name LIKE 'idx_content_%'")}
+    finally:
+        conn.close()
+
+
+def test_a_flag_on_a_name_no_filter_can_write_is_imported_and_ignored(target, backup_file, tmp_path,
+                                                                      migrated_postgres_url):
+    """A backup's schema (edited by hand, or written by another tool) may flag a field whose
+    name is no ``data.<field>`` path: the collection comes in, the field gets no index, and
+    what follows the schemas afterwards (``d1 execute``) goes on."""
+    backup = json.loads(backup_file.read_text())
+    backup["data"]["collections"].append({**backup["data"]["collections"][0], "id": "col-bad", "name": "bad",
+                                          "schema": UNNAMEABLE})
+    path = _written(tmp_path, backup)
+    result = target.cli("d1", "import", "DB", path)
+    assert result.exit_code == 0, result.output
+    assert "collections: 3 inserted" in result.stdout
+    assert "bad" in {row["name"] for row in target.snapshot()["collections"]}
+    assert {name for name in _indexes_of(target) if "_field_" in name or "_sort_" in name} == {"idx_content_field_n"}
+    result = target.cli("d1", "execute", "DB", "--command", "UPDATE collections SET updated_at = 3")
+    assert result.exit_code == 0, result.output
+    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
+    project = CliProject(tmp_path / "pg", env)
+    result = project.cli("d1", "import", "DB", path)
+    assert result.exit_code == 0, result.output
+    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
+    try:
+        assert existing_indexes(env.DB.db) == {"idx_content_field_n"}
+        assert env.DB.db.execute_sql("SELECT name FROM collections WHERE id = 'col-bad'").fetchall() == [("bad",)]
+    finally:
+        env.DB.db.close()
+
+
 def test_backup_to_stdout_is_pure_json(source):
     result = source.cli("d1", "backup", "DB", "--output", "-")
     assert result.exit_code == 0

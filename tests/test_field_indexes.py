@@ -80,3 +80,25 @@ def test_an_indexed_fields_name_is_at_most_64_characters(app_client, make_user):
         "f" * 65: {"type": "string", "indexed": True}}}}
     response = app_client.post_json("/admin/api/collections", body, headers=admin, status=422)
     assert "at most 64 characters" in json.dumps(response.json["details"])
+
+
+BAD_NAME = {"type": "object", "properties": {"a-b": {"type": "string", "indexed": True, "sortable": True},
+                                             "ok": {"type": "string", "indexed": True}}}
+
+
+def test_a_flag_on_a_name_no_filter_can_write_is_ignored_and_saves_go_on(app_client, make_user, env):
+    """A schema row written by hand may flag a field whose name is no ``data.<field>`` path:
+    it gets no index, and every collection write around it answers as usual."""
+    _, admin = make_user("admin")
+    db = env.DB.db
+    db.execute_sql("INSERT INTO collections (id, name, display_name, schema, created_at, updated_at)"
+                   f" VALUES ('col-bad', 'bad', 'Bad', {db.param}, 5, 5)", (json.dumps(BAD_NAME),))
+    body = {"name": "shop", "displayName": "Shop", "schema": schema(category={"indexed": True})}
+    created = app_client.post_json("/admin/api/collections", body, headers=admin, status=201).json
+    assert existing_indexes(env.DB.db) == {"idx_content_field_category", "idx_content_field_ok"}
+    app_client.patch_json(f"/admin/api/collections/{created['id']}", {"schema": schema(price={"sortable": True})},
+                          headers=admin, status=200)
+    assert existing_indexes(env.DB.db) == {"idx_content_sort_price", "idx_content_field_ok"}
+    app_client.delete(f"/admin/api/collections/{created['id']}", headers=admin, status=200)
+    app_client.delete("/admin/api/collections/col-bad", headers=admin, status=200)
+    assert existing_indexes(env.DB.db) == set()

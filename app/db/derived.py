@@ -60,8 +60,8 @@ PG_SEARCH_INDEX = "idx_content_search"
 PG_VALUE_FUNCTION = "sonicpy_content_value_count"
 PG_VALUE_ROWS = "sonicpy_content_value_rows"
 PG_VALUE_STEP = "sonicpy_content_value_step"  # an earlier install's function, dropped
-# Fields are counted only when a list may filter on them: top-level names (the same rule as
-# a filter's data path; it also keeps SQLite's JSON paths well formed).
+# Fields are counted and indexed only when a list may filter on them: top-level names (the
+# same rule as a filter's data path; it also keeps SQLite's JSON paths well formed).
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # matched whole (fullmatch)
 # Tables time travel leaves alone: they are recomputed by the triggers when it replays
 # content changes (the FTS5 shadow tables start with the FTS table's name). The semantic
@@ -844,12 +844,18 @@ def rebuild(db):
 
 
 def declared_fields(schema):
-    """``(indexed, sortable)``: frozensets of the top-level fields ``schema`` (stored form) declares."""
+    """``(indexed, sortable)``: frozensets of the top-level fields ``schema`` (stored form) declares.
+
+    A flag on a name no filter or sort can write (``_FIELD_NAME``: ``a-b``, or past 64
+    characters) declares nothing: the API refuses such a schema, but a row written by hand or
+    imported from a backup may hold one, and neither an index nor counts can follow it.
+    """
     properties = (schema or {}).get("properties") if isinstance(schema, dict) else None
     if not isinstance(properties, dict):
         return frozenset(), frozenset()
     flagged = {flag: frozenset(name for name, field in properties.items()
-                               if isinstance(field, dict) and field.get(flag) is True)
+                               if isinstance(field, dict) and field.get(flag) is True
+                               and _FIELD_NAME.fullmatch(name))
                for flag in ("indexed", "sortable")}
     return flagged["indexed"], flagged["sortable"]
 
@@ -862,7 +868,7 @@ def declared_pairs(db):
             parsed = json.loads(schema) if isinstance(schema, (str, bytes)) else schema
         except (ValueError, RecursionError):  # a schema written by hand that is not JSON declares nothing
             continue
-        pairs |= {(collection_id, name) for name in declared_fields(parsed)[0] if _FIELD_NAME.fullmatch(name)}
+        pairs |= {(collection_id, name) for name in declared_fields(parsed)[0]}
     return pairs
 
 
