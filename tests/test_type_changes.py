@@ -200,13 +200,47 @@ def test_an_empty_collection_takes_any_change(app_client, admin):
     assert Collection.get_by_id(shop.id).schema == schema_with(price={"type": "object"})
 
 
-def test_removing_or_adding_a_field_is_never_refused(app_client, admin):
+def test_removing_a_field_or_adding_one_its_values_fit_is_never_refused(app_client, admin):
     user, headers = admin
     shop = create_collection("shop", schema_with(price={"type": "string"}))
-    insert_items(shop, user, 1, data=lambda i: {"title": "x", "price": "5", "stock": "many"})
-    # price goes (its values stay in the items), stock comes as a number over a string value.
-    patch_schema(app_client, headers, shop, schema_with(stock={"type": "number"}), 200)
-    assert Collection.get_by_id(shop.id).schema == schema_with(stock={"type": "number"})
+    insert_items(shop, user, 1, data=lambda i: {"title": "x", "price": "5", "stock": 7, "notes": ["a"]})
+    # price goes (its values stay in the items), stock comes as a number over a number, notes as json.
+    after = schema_with(stock={"type": "number"}, notes={"type": "json"}, size={"type": "string"})
+    patch_schema(app_client, headers, shop, after, 200)
+    assert Collection.get_by_id(shop.id).schema == after
+
+
+def test_a_field_removed_then_added_back_with_another_type_is_refused_as_a_type_change(app_client, admin):
+    """The items keep a removed field's values: adding it back under a type that refuses them
+    would leave them behind exactly as changing its type in one save would."""
+    _, headers = admin
+    number = {"type": "number", "indexed": True}
+    body = {"name": "shop", "displayName": "Shop", "schema": schema_with(price=number)}
+    shop = app_client.post_json("/admin/api/collections", body, headers=headers, status=201).json
+    item = app_client.post_json("/api/content", {"collectionId": "shop", "title": "Mug", "status": "published",
+                                                 "data": {"title": "Mug", "price": 5}}, headers=headers,
+                                status=201).json["data"]
+    path = f"/admin/api/collections/{shop['id']}"
+    as_string = schema_with(price={"type": "string", "indexed": True})
+    app_client.patch_json(path, {"schema": as_string}, headers=headers, status=409)
+    app_client.patch_json(path, {"schema": schema_with()}, headers=headers, status=200)
+
+    answer = app_client.patch_json(path, {"schema": as_string}, headers=headers, status=409).json
+
+    assert answer == {
+        "error": "Field 'price' cannot be added as string: 1 item (trashed ones counted) holds a value it does not "
+                 "accept; change or clear those values, then save again",
+        "details": [{"field": "schema.properties.price.type",
+                     "message": "field 'price' cannot be added as string: 1 item (trashed ones counted) holds a value "
+                                "it does not accept",
+                     "from": None, "to": "string", "items": 1, "example_ids": [item["id"]], "accepts": ["string"]}],
+    }
+    assert Collection.get_by_id(shop["id"]).schema == schema_with()
+    # Added back as what its values are, it goes through, and the item is still editable.
+    app_client.patch_json(path, {"schema": schema_with(price=number)}, headers=headers, status=200)
+    read = app_client.get(f"/api/content/{item['id']}", headers=headers).json["data"]
+    app_client.put_json(f"/api/content/{item['id']}", {"title": read["title"], "data": read["data"]},
+                        headers=headers, status=200)
 
 
 def test_data_that_is_not_json_counts_as_no_value(app_client, admin, env):
@@ -357,6 +391,24 @@ def test_collections_sync_refuses_the_file_and_syncs_the_others(tmp_path, env, m
             f"(trashed ones counted) hold a value it does not accept (ids: {shown}, ...)") in result.output
     assert Collection.get_by_id(shop.id).schema == schema_with(price={"type": "string"})
     assert Collection.get(Collection.name == "notes").schema == schema_with(body={"type": "markdown"})
+
+
+def test_collections_sync_refuses_a_file_adding_a_field_its_items_hold_otherwise(tmp_path, env, make_user):
+    user, _ = make_user("admin")
+    folder = tmp_path / "definitions"
+    folder.mkdir()
+    write_definition(folder, "shop", schema_with())
+    assert sync_collections(env, folder).exit_code == 0
+    shop = Collection.get(Collection.name == "shop")
+    [held] = items_holding(shop, user, ["5"])
+    write_definition(folder, "shop", schema_with(price={"type": "number"}))
+
+    result = sync_collections(env, folder)
+
+    assert result.exit_code == 1
+    assert (f"shop.json: schema.properties.price.type: field 'price' cannot be added as number: 1 item "
+            f"(trashed ones counted) holds a value it does not accept (ids: {held})") in result.output
+    assert Collection.get_by_id(shop.id).schema == schema_with()
 
 
 def test_the_field_builder_shows_the_refusal_on_the_fields_row(browser, signed_in_as):

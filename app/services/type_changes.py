@@ -32,12 +32,19 @@ What each field type accepts is what content validation accepts
 A value conflicts when it is present, not null, and of a JSON type the new definition does
 not accept; ``""`` and ``[]`` do not, since validation treats them as no value. Every item
 of the collection counts, drafts, archived and trashed ones too (a trashed item can be
-restored); data that is not JSON counts as having no values, as filters read it. Adding or
-removing a field is never refused, nor is a change to a type that accepts at least what
-the old one did (``integer`` -> ``number``, anything -> ``json``).
+restored); data that is not JSON counts as having no values, as filters read it.
 
-The check is one query per narrowed field: a count and a few example ids, read by the
-database (``json_type`` on SQLite, ``jsonb_typeof`` on PostgreSQL), never by loading items.
+A field the old schema does not have counts as accepting anything: items keep the values of
+a field a save removed, and may hold keys the schema never named. So adding a field is
+checked as a change from that, and refused the same way (``cannot be added as number``)
+while items hold values its type does not accept; otherwise removing the field and adding
+it back with another type, in two saves, would slip past the check. Removing a field is
+never refused, nor is a change to a type that accepts at least what the old one did
+(``integer`` -> ``number``, anything -> ``json``), nor adding a ``json`` field.
+
+The check is one query per narrowed or added field whose type does not accept everything:
+a count and a few example ids, read by the database (``json_type`` on SQLite,
+``jsonb_typeof`` on PostgreSQL), never by loading items.
 
 Concurrency: the check and the schema's update are one transaction, and no content write
 commits between them. On SQLite every write transaction holds the database's write lock
@@ -47,10 +54,10 @@ waits for its turn (``app.db.schema_turns.take_schema_turn``, an advisory lock h
 end), so saves run one after the other and each compares with the schema the last one
 left; the save also reads the collection row ``FOR NO KEY UPDATE``, against a schema
 rewritten by hand (``d1 execute``) and against the content writes that validated data
-(below). When a field narrows, the save locks ``content`` in SHARE mode before counting,
-as ``app.db.derived.track_declared`` does for the same reason: the writers in flight
-commit first and are counted, the others wait until the save commits. SHARE lets reads
-go on. (A save that will also drop a field index locks ``content`` in ACCESS EXCLUSIVE mode
+(below). When a field narrows (an added one included), the save locks ``content`` in SHARE
+mode before counting, as ``app.db.derived.track_declared`` does for the same reason: the
+writers in flight commit first and are counted, the others wait until the save commits.
+SHARE lets reads go on. (A save that will also drop a field index locks ``content`` in ACCESS EXCLUSIVE mode
 before this instead, ``field_indexes.lock_for_drops``: holding SHARE while it waits to drop,
 it would deadlock with a write that locked an item and waits for SHARE to go.) It does not
 keep two saves apart (SHARE is compatible with itself, and the same
@@ -126,10 +133,11 @@ _PG_NUMBER = "jsonb_typeof(value) = 'number'"
 
 @dataclass(frozen=True)
 class TypeChange:
-    """A top-level field whose new type accepts less than its old one did."""
+    """A top-level field whose new type accepts less than its old one did, or a field added
+    (``before`` None) whose type does not accept everything."""
 
     field: str
-    before: str  # the old type, as ``type_label`` shows it
+    before: str | None  # the old type, as ``type_label`` shows it; None: the field is new to the schema
     after: str
     accepts: frozenset  # the JSON kinds the new type accepts
     key: str = "type"  # the field's schema key whose change narrowed it (``changed_key``)
@@ -152,10 +160,12 @@ class Conflict:
                 "example_ids": list(self.example_ids), "accepts": kind_names(self.change.accepts)}
 
     def message(self):
-        """One sentence: the field, its old and new type, and the number of items."""
+        """One sentence: the field, its old (if any) and new type, and the number of items."""
         items, verb = (f"{self.items} items", "hold") if self.items != 1 else ("1 item", "holds")
-        return (f"field '{self.change.field}' cannot change from {self.change.before} to {self.change.after}: "
-                f"{items} (trashed ones counted) {verb} a value it does not accept")
+        change = self.change
+        refused = (f"cannot be added as {change.after}" if change.before is None
+                   else f"cannot change from {change.before} to {change.after}")
+        return f"field '{change.field}' {refused}: {items} (trashed ones counted) {verb} a value it does not accept"
 
 
 class FieldTypeConflict(ServiceError):
@@ -163,7 +173,8 @@ class FieldTypeConflict(ServiceError):
 
     ``details`` lists ``{field, message, from, to, items, example_ids, accepts}``, one per
     field, ``field`` being the path in the request of the key that narrowed it
-    (``schema.properties.<name>.type``, or ``.multiple`` or ``.enum`` when the type stayed).
+    (``schema.properties.<name>.type``, or ``.multiple`` or ``.enum`` when the type stayed);
+    ``from`` is None for a field the old schema did not have.
     """
 
     kind = CONFLICT
@@ -229,12 +240,25 @@ def kind_names(kinds):
 
 
 def type_changes(old_schema, new_schema):
-    """The fields of both schemas whose new type accepts less than the old one, in the new order."""
+    """The fields of ``new_schema`` that accept less than they did under ``old_schema``, in
+    the new order: a field of both whose new type accepts less than the old one, and a field
+    the old schema lacks whose type does not accept everything."""
     before, after = schema_properties(old_schema) or {}, schema_properties(new_schema) or {}
-    return [TypeChange(name, type_label(before[name]), type_label(config), accepted_kinds(config),
-                       changed_key(before[name], config))
-            for name, config in after.items()
-            if name in before and not accepted_kinds(before[name]) <= accepted_kinds(config)]
+    changes = (_narrowed(before, name, config) for name, config in after.items())
+    return [change for change in changes if change is not None]
+
+
+def _narrowed(before, name, config):
+    """The TypeChange of field ``name``, now defined by ``config``, or None when it accepts
+    at least what it did. A field ``before`` (the old properties) lacks accepted anything:
+    items keep the values of a field a save removed (adding it back must not slip a type
+    change past the check), and may hold any key the schema never named."""
+    accepts = accepted_kinds(config)
+    if name not in before:
+        return None if accepts == ANY else TypeChange(name, None, type_label(config), accepts)
+    if accepted_kinds(before[name]) <= accepts:
+        return None
+    return TypeChange(name, type_label(before[name]), type_label(config), accepts, changed_key(before[name], config))
 
 
 def changed_key(before, after):
@@ -273,7 +297,8 @@ def check_type_changes(db, collection_id, old_schema, new_schema):
 
     Call inside the save's transaction, which took its schema turn first
     (``app.db.schema_turns``), before its update, with ``old_schema`` read there
-    (``for_schema_change``). One query per narrowed field; none when no field narrows.
+    (``for_schema_change``). One query per narrowed field (``type_changes``: added ones
+    included); none when no field narrows.
 
     Raises:
         FieldTypeConflict: some item holds a value a narrowed field no longer accepts.
