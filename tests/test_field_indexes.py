@@ -86,13 +86,16 @@ BAD_NAME = {"type": "object", "properties": {"a-b": {"type": "string", "indexed"
                                              "ok": {"type": "string", "indexed": True}}}
 
 
+def write_by_hand(db, schema):
+    db.execute_sql("INSERT INTO collections (id, name, display_name, schema, created_at, updated_at)"
+                   f" VALUES ('col-bad', 'bad', 'Bad', {db.param}, 5, 5)", (json.dumps(schema),))
+
+
 def test_a_flag_on_a_name_no_filter_can_write_is_ignored_and_saves_go_on(app_client, make_user, env):
     """A schema row written by hand may flag a field whose name is no ``data.<field>`` path:
     it gets no index, and every collection write around it answers as usual."""
     _, admin = make_user("admin")
-    db = env.DB.db
-    db.execute_sql("INSERT INTO collections (id, name, display_name, schema, created_at, updated_at)"
-                   f" VALUES ('col-bad', 'bad', 'Bad', {db.param}, 5, 5)", (json.dumps(BAD_NAME),))
+    write_by_hand(env.DB.db, BAD_NAME)
     body = {"name": "shop", "displayName": "Shop", "schema": schema(category={"indexed": True})}
     created = app_client.post_json("/admin/api/collections", body, headers=admin, status=201).json
     assert existing_indexes(env.DB.db) == {"idx_content_field_category", "idx_content_field_ok"}
@@ -101,4 +104,19 @@ def test_a_flag_on_a_name_no_filter_can_write_is_ignored_and_saves_go_on(app_cli
     assert existing_indexes(env.DB.db) == {"idx_content_sort_price", "idx_content_field_ok"}
     app_client.delete(f"/admin/api/collections/{created['id']}", headers=admin, status=200)
     app_client.delete("/admin/api/collections/col-bad", headers=admin, status=200)
+    assert existing_indexes(env.DB.db) == set()
+
+
+def test_collections_sync_goes_on_beside_a_flag_on_a_name_no_filter_can_write(tmp_path, app_client, env):
+    write_by_hand(env.DB.db, BAD_NAME)
+    folder = tmp_path / "collections"
+    folder.mkdir()
+    definition = {"name": "shop", "displayName": "Shop", "schema": schema(price={"sortable": True})}
+    (folder / "shop.json").write_text(json.dumps(definition))
+    report = sync_collections(folder, now=1000)
+    assert existing_indexes(env.DB.db) == {"idx_content_sort_price", "idx_content_field_ok"}
+    assert {"created index idx_content_sort_price", "created index idx_content_field_ok"} <= set(report.notes)
+    # The indexes outlive a test's rows on PostgreSQL's reused database: dropped with the collections.
+    env.DB.db.execute_sql("DELETE FROM collections")
+    sync_field_indexes(env.DB.db)
     assert existing_indexes(env.DB.db) == set()
