@@ -16,10 +16,10 @@ Where SonicJS's own sync goes wrong (it rewrites unchanged rows and never remove
   A collection whose file is invalid is left as it is (not deactivated): the file is there,
   only broken. When an invalid file's collection name cannot even be read, no collection is
   deactivated in that run, since it might be that file's;
-* refuses, like an invalid file, a file whose schema changes a field's type while items of
-  the collection hold values the new type does not accept (``app.services.type_changes``):
-  the collection is left as it is, the message names the field, the types, the number of
-  items and some of their ids;
+* refuses, like an invalid file, a file whose schema changes a field's type, or adds one,
+  while items of the collection hold values the new type does not accept
+  (``app.services.type_changes``): the collection is left as it is, the message names the
+  field, the types, the number of items and some of their ids;
 * runs all its changes in ONE transaction, each collection inside its own savepoint: a
   database error on one collection is reported and undone alone, the others commit
   together, and two syncs (say, two ``dev`` starts) never interleave. On PostgreSQL it locks

@@ -10,7 +10,8 @@ these functions own the rules about stored rows:
 * a collection that still has content (soft-deleted items included: they still reference
   it) or that a workflow points at cannot be deleted;
 * a schema change that leaves items holding values a field's new type does not accept is
-  refused (``app.services.type_changes``), checked in the update's transaction;
+  refused (``app.services.type_changes``; a field added is checked too, as items keep a
+  removed field's values), checked in the update's transaction;
 * ``list_fields`` (the admin list's columns, ``listFields``) names fields of the schema it is
   saved with, or the item's own columns (``collection_schema.LIST_COLUMNS``), each once; an
   empty list is stored as None (the default columns). A schema change that removes a field
