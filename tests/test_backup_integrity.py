@@ -8,9 +8,10 @@ import traceback
 import peewee
 import pytest
 
-from app.services.backup import BackupError
+from app.services.backup import BackupError, is_text_marker
 from app.services.backup_import import import_backup
 from app.services.backup_import.transaction import failure_message
+from app.services.field_indexes import existing_indexes
 from tests.fixtures.app import CliProject, env_with_copy, make_env
 from tests.test_backup import TABLES, Project, _parsed, _seed
 
@@ -539,3 +540,67 @@ def test_rows_the_database_refuses_are_explained_in_one_query(target, backup, tm
     assert ("skipped media m6: the database did not take it, though no media holds its r2_key: a rule of the"
             " database's own") in result.stderr
     assert len(_lookups(statements, "r2_key")) == 2  # the keys taken before the insert, and after it
+
+
+# -- content data the declared field indexes cannot read ---------------------------------------
+
+DECLARING = {"type": "object", "properties": {"body": {"type": "richtext"}, "n": {"type": "number", "indexed": True}}}
+
+
+def _field_indexes(target):
+    """The names of the target's declared field indexes."""
+    if isinstance(target, PostgresProject):
+        env = make_env(target.folder, database_url=target.url)
+    else:
+        env = make_env(target.folder)
+    try:
+        return existing_indexes(env.DB.db)
+    finally:
+        env.DB.db.close()
+
+
+@pytest.mark.parametrize("data, problem", [
+    ({"$text": "{not json"}, "text that is not JSON"),
+    ({"$text": "plain words"}, "text that is not JSON"),
+    ({"body": ["a\x00b"]}, "JSON holding a NUL character (PostgreSQL's jsonb holds none)"),
+    ({"$text": '{"a\\u0000": 1}'}, "JSON holding a NUL character"),
+], ids=["malformed", "words", "nul", "nul in a key of $text"])
+def test_content_data_the_indexes_cannot_read_is_refused_beside_a_declared_field(target, backup, tmp_path, data,
+                                                                               problem):
+    """The index of an ``indexed`` field reads every live row's ``data`` as JSON, and is
+    created after the import's commit: such a row would leave the import half done, so the
+    backup is refused before anything is written, the row named, on both databases alike."""
+    _row(backup, "collections", "c-news")["schema"] = DECLARING
+    _row(backup, "content", "p2")["data"] = data
+    _refused(target, backup, tmp_path, f"Error: data.content[2].data: {problem}")
+    _refused(target, backup, tmp_path, "which the index of the declared field 'n' cannot read")
+    assert _field_indexes(target) == set()
+
+
+def test_content_data_that_is_not_json_is_refused_beside_a_field_the_database_declares(target, backup, tmp_path):
+    """The database's own collections declare the field: its index is already there and
+    would refuse the row mid-import; the backup is refused up front, the row named."""
+    target.execute("INSERT INTO collections (id, name, display_name, schema, created_at, updated_at)"
+                   " VALUES ('c-shop', 'shop', 'Shop', ?, 5, 5)", (json.dumps(DECLARING),))
+    assert target.cli("d1", "execute", "DB", "--command", "UPDATE collections SET updated_at = 6").exit_code == 0
+    assert _field_indexes(target) == {"idx_content_field_n"}
+    _row(backup, "content", "p0")["data"] = {"$text": "{not json"}
+    _refused(target, backup, tmp_path, "Error: data.content[0].data: text that is not JSON, which the index of"
+                                       " the declared field 'n' cannot read")
+
+
+@pytest.mark.parametrize("data", [{"$text": "{not json"}, 5, "words", [1, 2], {"$json": None}],
+                         ids=["not json, trashed", "number", "string", "list", "null"])
+def test_content_data_the_indexes_can_read_is_imported_beside_a_declared_field(target, backup, tmp_path, data):
+    """A JSON document that is not an object (the API writes objects; ``d1 execute`` may
+    write anything) has no fields, which the indexes read as absent; a trashed row is in no
+    index. Either is imported, and the indexes are created."""
+    _row(backup, "collections", "c-news")["schema"] = DECLARING
+    row = _row(backup, "content", "p2")
+    row["data"] = data
+    if is_text_marker(data):
+        row["deleted_at"] = 9
+    result = _import(target, backup, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "content: 3 inserted, 0 skipped" in result.stderr
+    assert _field_indexes(target) == {"idx_content_field_n"}

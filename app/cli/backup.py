@@ -130,8 +130,10 @@ def import_command(runtime, database, file):
     slug) are skipped, so importing twice changes nothing; an invalid file writes nothing, nor does
     one naming an author, uploader or collection that is in neither the file nor the
     database (an inviter, reviewer or featured image that is nowhere is imported as NULL,
-    and counted). After the commit, the imported collections' declared field indexes are
-    created and running apps' cached users, collections, content and media go stale.
+    and counted), nor one whose live content data a declared field index cannot read (text
+    that is not JSON) while a collection declares one. After the commit, the imported
+    collections' declared field indexes are created and running apps' cached users,
+    collections, content and media go stale.
     """
     _, d1 = runtime.database(database)
     _progress(f"🌀 Importing {file} into {database}...")

@@ -11,7 +11,11 @@ Refused before anything is written (``BackupError``, naming the rows):
 * an id held twice in one table, or a collection name twice: a database holds each once,
   so the file was edited or pieced together, and which row is meant cannot be told;
 * a required reference (author, uploader, collection) to a row in neither the backup nor
-  the database: it would fail its foreign key mid-import.
+  the database: it would fail its foreign key mid-import;
+* while a collection of the backup or the database declares a field ``indexed`` or
+  ``sortable``, a live content row whose ``data`` that field's index cannot read (text that
+  is not JSON, a NUL character PostgreSQL's jsonb refuses): the indexes are created after
+  the commit, and would fail on it with the rows already in.
 
 Skipped, so importing twice changes nothing; a row already there by id is only counted
 (a second import of a large backup would otherwise print every row), each of the others
@@ -52,6 +56,7 @@ The modules, one concern each:
 * ``tables``: the tables' order, the references between them, their unique keys;
 * ``lookups``: what the database already holds of the backup's rows;
 * ``references``: references to rows in neither the backup nor the database;
+* ``indexable``: content ``data`` the declared field indexes cannot read;
 * ``users``, ``collections``, ``media``, ``content``: each table's rules for its rows;
 * ``refusals``: the rows the database did not take, read back after the insert;
 * ``writes``: the inserts, JSON columns' markers undone;

@@ -11,6 +11,7 @@ from app.services.backup import BackupError
 from app.services.backup_import.archive import BackupFile, check_duplicates, check_rows, parse_backup
 from app.services.backup_import.collections import import_collections
 from app.services.backup_import.content import import_content
+from app.services.backup_import.indexable import check_indexed_data
 from app.services.backup_import.media import import_media
 from app.services.backup_import.references import check_references
 from app.services.backup_import.state import ImportState
@@ -42,6 +43,7 @@ def import_backup(db, source, on_progress=None):
     backup = source if isinstance(source, BackupFile) else parse_backup(source)
     columns = check_rows(db, backup)
     check_duplicates(backup)
+    check_indexed_data(db, backup)
     state = ImportState(db, columns)
     failure = None
     try:
