@@ -21,8 +21,9 @@ from app.services.backup import JSON_MARKER, TEXT_MARKER, BackupError, is_marker
 
 
 def check_indexed_data(db, backup):
-    """Refuse the backup when a live content row's ``data`` is text that is not JSON while
-    a collection of the backup or of the database declares a field index."""
+    """Refuse the backup (``BackupError``, naming the first such row) when a live content
+    row's ``data`` is one the field indexes cannot read (see the module docstring) while a
+    collection of the backup or of the database declares a field ``indexed`` or ``sortable``."""
     fields = _declared_names(db, backup)
     if not fields:
         return
