@@ -2,7 +2,9 @@
 
 Creating or inviting an admin and promoting a user to admin, through ``/admin/api/users``
 and through the admin's forms: a stolen session or token must not make its thief an admin
-account of their own, one that outlives the theft.
+account of their own, one that outlives the theft. Nor may it hand over another admin's
+account: setting an admin's email or password, or reactivating a deactivated admin, needs
+the same proof.
 """
 
 import itertools
@@ -15,13 +17,14 @@ from app.db.models import User
 from app.services.identity import issue_jwt
 from tests.fixtures.admin import csrf_headers
 from tests.fixtures.app import settings_for_tests
-from tests.fixtures.auth import PASSWORD, fast_client, login
+from tests.fixtures.auth import PASSWORD, fast_client, hashed, login
 from tests.fixtures.users import bearer, create_user
 
 pytestmark = pytest.mark.backends
 
 OLD_SIGN_IN = "To give the admin role, enter your current password, or sign in again: your sign-in is more than " \
               "10 minutes old"
+NEW_PASSWORD = "another horse battery"
 _emails = itertools.count(1)
 
 
@@ -230,3 +233,95 @@ def test_the_role_change_asks_an_old_sign_in_for_the_password_to_make_an_admin(b
     other = create_user("viewer")
     browser.post(f"/admin/users/{other.id}/role", {"role": "editor"}, headers=csrf_headers(browser), status=303)
     assert User.get_by_id(other.id).role == "editor"
+
+
+# -- handing over an admin's account ---------------------------------------------------------------
+
+
+def old_sign_in_to(action):
+    """The refusal's message on ``current_password`` for ``action`` after an old sign-in."""
+    return f"To {action}, enter your current password, or sign in again: your sign-in is more than 10 minutes old"
+
+
+class Handover:
+    """A change to another user that would hand over their account were they an admin:
+    ``change`` is the PATCH body, ``made`` tells whether it was stored on the user."""
+
+    def __init__(self, name, change, made, action, active=True):
+        self.name, self.change, self.made, self.action, self.active = name, change, made, action, active
+
+    def target(self, role):
+        """A user of ``role`` this change can be made to."""
+        return create_user(role, password_hash=hashed(), is_active=self.active)
+
+    def __repr__(self):
+        return self.name
+
+
+HANDOVERS = [
+    Handover("email", {"email": "taken-over@example.com"}, lambda user: user.email == "taken-over@example.com",
+             "set an admin's email or password"),
+    Handover("password", {"password": NEW_PASSWORD}, lambda user: user.password_hash != hashed(),
+             "set an admin's email or password"),
+    Handover("reactivate", {"is_active": True}, lambda user: user.is_active, "reactivate an admin", active=False),
+]
+
+
+def patch_user(client, headers, target, body, status):
+    return client.patch_json(f"/admin/api/users/{target.id}", body, headers=headers, status=status)
+
+
+@pytest.mark.parametrize("handover", HANDOVERS, ids=repr)
+def test_an_old_sign_in_hands_over_an_admin_only_with_the_password(app_client, admin, handover):
+    target, old = handover.target("admin"), signed_in_ago(admin, 3600)
+    refused = patch_user(app_client, old, target, handover.change, 403)
+    assert refused.json == {"error": PROOF_NEEDED, "details": [
+        {"field": "current_password", "message": old_sign_in_to(handover.action)}]}
+    assert not handover.made(User.get_by_id(target.id))
+    patch_user(app_client, old, target, {**handover.change, "current_password": PASSWORD}, 200)
+    assert handover.made(User.get_by_id(target.id))
+
+
+@pytest.mark.parametrize("handover", HANDOVERS, ids=repr)
+def test_a_recent_sign_in_hands_over_an_admin(app_client, admin, handover):
+    target = handover.target("admin")
+    recent = bearer(login(app_client, "boss@example.com").json["token"])
+    patch_user(app_client, recent, target, handover.change, 200)
+    assert handover.made(User.get_by_id(target.id))
+
+
+@pytest.mark.parametrize("handover", HANDOVERS, ids=repr)
+def test_an_api_token_hands_over_an_admin_only_with_its_owners_password(app_client, admin, handover):
+    target = handover.target("admin")
+    recent = bearer(login(app_client, "boss@example.com").json["token"])
+    body = {"name": "users", "permissions": ["users.update", "users.roles"]}
+    token = bearer(app_client.post_json("/api/tokens", body, headers=recent, status=201).json["data"]["token"])
+    assert patch_user(app_client, token, target, handover.change, 403).json["error"] == PROOF_NEEDED
+    assert not handover.made(User.get_by_id(target.id))
+    patch_user(app_client, token, target, {**handover.change, "current_password": PASSWORD}, 200)
+    assert handover.made(User.get_by_id(target.id))
+
+
+@pytest.mark.parametrize("handover", HANDOVERS, ids=repr)
+@pytest.mark.parametrize("role", ["editor", "author", "viewer"])
+def test_a_user_who_is_no_admin_is_changed_without_proof(app_client, admin, handover, role):
+    target = handover.target(role)
+    patch_user(app_client, signed_in_ago(admin, 3600), target, handover.change, 200)
+    assert handover.made(User.get_by_id(target.id))
+
+
+def test_a_change_that_makes_an_admin_and_sets_the_password_needs_the_proof_once(app_client, admin):
+    target, old = create_user("viewer", password_hash=hashed()), signed_in_ago(admin, 3600)
+    assert patch_user(app_client, old, target, {"role": "admin", "password": NEW_PASSWORD}, 403).json["details"] == [
+        {"field": "current_password", "message": OLD_SIGN_IN}]
+    patch_user(app_client, old, target, {"role": "admin", "password": NEW_PASSWORD, "current_password": PASSWORD}, 200)
+    assert User.get_by_id(target.id).role == "admin"
+
+
+def test_an_admins_email_sent_back_as_stored_and_an_active_admin_kept_active_need_no_proof(app_client, admin):
+    """An edit sending every field back sets neither credential nor reactivates anyone."""
+    target = create_user("admin", email="Kept@Example.com")
+    changed = patch_user(app_client, signed_in_ago(admin, 3600), target,
+                         {"email": "Kept@Example.com", "is_active": True, "first_name": "Same"}, 200)
+    assert changed.json["data"]["first_name"] == "Same" and User.get_by_id(target.id).email == "Kept@Example.com"
+

@@ -16,8 +16,10 @@ Giving someone the admin role (creating or inviting an admin, promoting a user) 
 of the user besides (``app.api.reauth``): a sign-in within ``RECENT_SIGN_IN_SECONDS``, or
 ``current_password`` in the body (an API token, which tells no sign-in time, always sends
 its owner's). Otherwise a stolen session or token could make its thief an admin account of
-their own, one that outlives the theft. A ``current_password`` that is sent is checked
-whatever the role, never ignored.
+their own, one that outlives the theft. So does setting the email or password of a user who
+is or would become an admin (whoever sets them signs in as that admin) and reactivating a
+deactivated admin (an account the thief may hold the credentials of). A
+``current_password`` that is sent is checked whatever the change, never ignored.
 """
 
 from typing import Literal
@@ -47,7 +49,10 @@ OWN_EMAIL_DETAIL = "Ask another admin to change it"
 DEFAULT_LIMIT = 20
 ADMIN_ROLE = "admin"
 GIVE_ADMIN = "give the admin role"
-ADMIN_PROOF = ("Giving the admin role needs a sign-in within `RECENT_SIGN_IN_SECONDS` (10 minutes by default) or "
+SET_ADMIN_CREDENTIALS = "set an admin's email or password"
+REACTIVATE_ADMIN = "reactivate an admin"
+ADMIN_PROOF = ("Giving the admin role, and (on update) setting an admin's email or password or reactivating an "
+               "admin, needs a sign-in within `RECENT_SIGN_IN_SECONDS` (10 minutes by default) or "
                f"`current_password` in the body (an API token always sends its owner's): without either, 403 "
                f"`{PROOF_NEEDED}`; a wrong password is a 422 on `current_password`, counted as a failed sign-in "
                "(429 past the limit).")
@@ -66,7 +71,7 @@ class UserPatch(msgspec.Struct, forbid_unknown_fields=True):
     password: Password | msgspec.UnsetType = msgspec.UNSET
     role: Role | msgspec.UnsetType = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET
-    current_password: Password | None = None  # the caller's: proof for a promotion to admin, not a change
+    current_password: Password | None = None  # the caller's: proof for a change to an admin's access, not a change
 
 
 class CreateUserBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -142,18 +147,51 @@ def gives_admin(role, held=None):
     return role == ADMIN_ROLE and held != ADMIN_ROLE
 
 
-def prove_to_give(reauth, req, caller, role, password, held=None):
-    """Before ``role`` is given to a user holding ``held``: ``caller``'s proof of being at the
-    keyboard (``Reauthentication.require``) when it makes them an admin; a ``password`` sent
-    is checked in any case. Returns whether the proof was asked for.
+def sets_email(target, email):
+    """Whether ``email`` (None: not sent) is a new address for ``target``: one differing only
+    in what normalising removes (case, for one stored before emails were lower-cased) is the
+    same address, whoever receives its mail."""
+    return email is not None and normalize_email(email) != normalize_email(target.email)
+
+
+def proof_needed_for(target, changes):
+    """What ``changes`` to ``target`` would do that needs proof of the user, in the words of
+    the refusal ("give the admin role"), or None.
+
+    Making them an admin does, and so does, for a user who is or would become an admin,
+    setting their email or password (whoever sets them signs in as that admin) or
+    reactivating them: each hands over an admin account.
+    """
+    role = changes.get("role")
+    if gives_admin(role, target.role):
+        return GIVE_ADMIN
+    if ADMIN_ROLE not in (target.role, role):
+        return None
+    if "password" in changes or sets_email(target, changes.get("email")):
+        return SET_ADMIN_CREDENTIALS
+    if changes.get("is_active") is True and not target.is_active:
+        return REACTIVATE_ADMIN
+    return None
+
+
+def prove(reauth, req, caller, action, password):
+    """``caller``'s proof of being at the keyboard (``Reauthentication.require``) when
+    ``action`` (the words of ``proof_needed_for``) asks for it; a ``password`` sent is checked
+    in any case. Returns whether the proof was asked for.
 
     Raises:
         APIError: 403 without proof, 422 for a wrong password, 429 past the sign-in limits.
     """
-    if not (password or gives_admin(role, held)):
+    if not (password or action):
         return False
-    reauth.require(req, caller, password, GIVE_ADMIN)
+    reauth.require(req, caller, password, action)  # no action only with a password: never said
     return True
+
+
+def prove_to_give(reauth, req, caller, role, password, held=None):
+    """Before ``role`` is given to a user holding ``held`` (None: a new user): ``prove`` when
+    it makes them an admin. Returns whether the proof was asked for."""
+    return prove(reauth, req, caller, GIVE_ADMIN if gives_admin(role, held) else None, password)
 
 
 def check_changes(caller, target, changes):
@@ -281,13 +319,12 @@ class UserResource:
         caller = req.context.user
         target = users.get_user(user_id)
         check_changes(caller, target, changes)
-        role = changes.get("role")
-        proven = prove_to_give(self._reauth, req, caller, role, patch.current_password, target.role)
+        proven = prove(self._reauth, req, caller, proof_needed_for(target, changes), patch.current_password)
 
         def check(stored):
             check_changes(caller, stored, changes)
-            if not proven:  # demoted meanwhile, the user would be promoted by this very change
-                prove_to_give(self._reauth, req, caller, role, None, stored.role)
+            if not proven:  # changed meanwhile (demoted, promoted, deactivated), the change may need it now
+                prove(self._reauth, req, caller, proof_needed_for(stored, changes), None)
 
         prepared = stored_changes(self._accounts, changes)
         # Checked again on the row the write sees: a promotion may commit while the password hashes.
