@@ -325,3 +325,73 @@ def test_an_admins_email_sent_back_as_stored_and_an_active_admin_kept_active_nee
                          {"email": "Kept@Example.com", "is_active": True, "first_name": "Same"}, 200)
     assert changed.json["data"]["first_name"] == "Same" and User.get_by_id(target.id).email == "Kept@Example.com"
 
+
+def test_the_edit_form_asks_an_old_sign_in_for_the_password_to_change_an_admins_email(browser, signed_in_as):
+    boss = signed_in_as("admin")
+    person, editor = create_user("admin", email="second@example.com"), create_user("editor")
+    assert not browser.get(f"/admin/users/{person.id}").html.select_one("#edit-current-password")
+    sign_in_long_ago(browser, boss)
+    assert not browser.get(f"/admin/users/{editor.id}").html.select_one("#edit-current-password")
+    form = browser.get(f"/admin/users/{person.id}").forms["user-form"]
+    form["first_name"] = "Renamed"
+    form.submit(status=303)  # names need no proof
+    form = browser.get(f"/admin/users/{person.id}").forms["user-form"]
+    form["email"], form["last_name"] = "taken-over@example.com", "Typed"
+    refused = form.submit(status=403)
+    assert refused.html.select_one("#edit-current-password")["aria-invalid"] == "true"
+    assert refused.html.select_one("#edit-current-password-error").get_text() == old_sign_in_to(
+        "set an admin's email or password")
+    form = refused.forms["user-form"]
+    assert (form["email"].value, form["last_name"].value) == ("taken-over@example.com", "Typed")
+    assert User.get_by_id(person.id).email == "second@example.com"
+    form["current_password"] = "not the password"
+    wrong = form.submit(status=422)
+    assert wrong.html.select_one("#edit-current-password-error").get_text() == "Current password is incorrect"
+    form = wrong.forms["user-form"]
+    form["current_password"] = PASSWORD
+    form.submit(status=303)
+    assert User.get_by_id(person.id).email == "taken-over@example.com"
+
+
+def test_the_edit_form_asks_an_old_sign_in_for_the_password_to_set_an_admins_password(browser, signed_in_as):
+    boss = signed_in_as("admin")
+    person = create_user("admin", password_hash=hashed())
+    sign_in_long_ago(browser, boss)
+    form = browser.get(f"/admin/users/{person.id}").forms["user-form"]
+    form["password"] = NEW_PASSWORD
+    refused = form.submit(status=403)
+    assert "your sign-in is more than" in refused.html.select_one("#edit-current-password-error").get_text()
+    assert User.get_by_id(person.id).password_hash == hashed()
+    form = refused.forms["user-form"]
+    form["password"], form["current_password"] = NEW_PASSWORD, PASSWORD
+    form.submit(status=303)
+    assert User.get_by_id(person.id).password_hash != hashed()
+    editor = create_user("editor", password_hash=hashed())
+    form = browser.get(f"/admin/users/{editor.id}").forms["user-form"]
+    form["password"] = NEW_PASSWORD
+    form.submit(status=303)
+    assert User.get_by_id(editor.id).password_hash != hashed()
+
+
+def test_the_list_asks_an_old_sign_in_for_the_password_to_reactivate_an_admin(browser, signed_in_as):
+    boss = signed_in_as("admin")
+    person = create_user("admin", email="resting@example.com", is_active=False)
+    action = f"/admin/users/{person.id}/reactivate"
+    assert not browser.get("/admin/users").html.select_one(f"#reactivate-password-{person.id}")
+    sign_in_long_ago(browser, boss)
+    form = next(f for f in browser.get("/admin/users").forms.values() if f.action == action)
+    refused = form.submit(status=403)
+    assert refused.html.select_one(f"#reactivate-password-{person.id}-error").get_text() == old_sign_in_to(
+        "reactivate an admin")
+    assert not User.get_by_id(person.id).is_active
+    form = next(f for f in refused.forms.values() if f.action == action)
+    form["current_password"] = "not the password"
+    assert "Current password is incorrect" in form.submit(status=422).text
+    assert not User.get_by_id(person.id).is_active
+    form["current_password"] = PASSWORD
+    form.submit(status=303)
+    assert User.get_by_id(person.id).is_active
+    other = create_user("editor", is_active=False)
+    assert not browser.get("/admin/users").html.select_one(f"#reactivate-password-{other.id}")
+    browser.post(f"/admin/users/{other.id}/reactivate", {}, headers=csrf_headers(browser), status=303)
+    assert User.get_by_id(other.id).is_active

@@ -129,10 +129,10 @@ def _register_users(routes, renderer, reauth):
     routes.add_page("/admin/users/invite", InviteAction(users_page, accounts, mailer, cache))
     routes.add_page("/admin/users/new", NewUserPage(renderer, accounts, cache, reauth))
     routes.add_page("/admin/users/export", UsersExport())
-    routes.add_page("/admin/users/{user_id}", UserPage(renderer, accounts, cache))
+    routes.add_page("/admin/users/{user_id}", UserPage(renderer, accounts, cache, reauth))
     routes.add_page("/admin/users/{user_id}/role", RoleAction(users_page, cache))
     routes.add_page("/admin/users/{user_id}/deactivate", DeactivateAction(users_page, cache))
-    routes.add_page("/admin/users/{user_id}/reactivate", ReactivateAction(cache))
+    routes.add_page("/admin/users/{user_id}/reactivate", ReactivateAction(users_page, cache))
     routes.add_page("/admin/users/{user_id}/resend", ResendInvitationAction(users_page, accounts, mailer))
     routes.add_page("/admin/users/{user_id}/cancel", CancelInvitationAction(users_page, cache))
 

@@ -9,18 +9,20 @@ sessions. Nobody changes their own email or password here: one's own page shows 
 without a field (another admin changes it; whoever sets an address receives its reset link)
 and links to the password page instead. An open invitation's page has neither field either:
 the invitation's address is cancelled with it, and the invitee chooses the password.
-Creating an admin needs proof of the user, as the API does: a recent sign-in, or the current
-password, whose field the form shows once the sign-in is no longer recent.
+Creating an admin, and setting an admin's email or password, needs proof of the user, as the
+API does: a recent sign-in, or the current password, whose field the form shows once the
+sign-in is no longer recent (on a user's page: an admin's).
 """
 
 import falcon
 
 from app.admin.pages import form_as_typed, one, problems_in_words, redirect
-from app.admin.session import USERNAME_MESSAGE, is_email, refusal_message
-from app.admin.users import asks_password, change_and_list, proof_problem
+from app.admin.session import USERNAME_MESSAGE, is_email, proof_refusal, refusal_message
+from app.admin.users import asks_password, change_and_list, change_proof_problem, change_proven_on_write, proof_problem
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
-from app.api.users import account_errors, check_can_grant, check_changes, resend_invitation, stored_changes
+from app.api.reauth import PASSWORD_FIELD
+from app.api.users import ADMIN_ROLE, account_errors, check_can_grant, check_changes, resend_invitation, stored_changes
 from app.services import users
 from app.services.accounts import is_username, normalize_email
 from app.services.cache import Namespace, invalidate
@@ -102,16 +104,21 @@ class UserPage:
     """``GET /admin/users/{user_id}``: the user's details, and the edit form for ``users.update``;
     ``POST``: save names, username, email and (when typed) a new password."""
 
-    def __init__(self, renderer, accounts, cache):
+    def __init__(self, renderer, accounts, cache, reauth):
         self._renderer = renderer
         self._accounts = accounts
         self._cache = cache
+        self._reauth = reauth
 
-    def render(self, req, resp, person, values=None, error=None, status=falcon.HTTP_200):
-        """The page of ``person``; ``values`` are the form's as typed after a refusal."""
+    def render(self, req, resp, person, values=None, error=None, status=falcon.HTTP_200, password_error=None):
+        """The page of ``person``; ``values`` are the form's as typed after a refusal, and
+        ``password_error`` the refusal of its current-password field."""
         values = values or {name: getattr(person, name) for name in PROFILE_FIELDS}
+        # Only an admin's email or password needs the proof (app.api.users.proof_needed_for).
+        ask_password = person.role == ADMIN_ROLE and not self._reauth.is_recent(req.context.user)
         self._renderer.page(req, resp, "user.html", status=status, person=person, values=values, error=error,
-                            done=DONE.get(req.get_param("done")), labels=USER_LABELS)
+                            done=DONE.get(req.get_param("done")), labels=USER_LABELS, ask_password=ask_password,
+                            password_error=password_error)
 
     @access("users.read")
     def on_get(self, req, resp, user_id):
@@ -131,18 +138,37 @@ class UserPage:
             return
         changes = _changes(person, values, one(form, "password"))
         check_changes(caller, person, changes)
+        if refused := change_proof_problem(self._reauth, req, person, changes, form):
+            message, status = refused
+            self.render(req, resp, person, values, status=status, password_error=message)
+            return
+        proven_on_write = change_proven_on_write(self._reauth, req, person, changes, form)
+
+        def check(stored):
+            check_changes(caller, stored, changes)
+            if proven_on_write:
+                proven_on_write(stored)
+
         try:
             prepared = stored_changes(self._accounts, changes)
-            user = account_errors(lambda: users.update_user(
-                user_id, prepared, check=lambda stored: check_changes(caller, stored, changes)))
+            user = account_errors(lambda: users.update_user(user_id, prepared, check=check))
         except falcon.HTTPError as ex:
-            self.render(req, resp, person, values, refusal_message(ex, USER_LABELS), ex.status)
+            if _names_password_field(ex):  # made an admin while the password hashed: asked on the field
+                self.render(req, resp, person, values, status=ex.status, password_error=proof_refusal(ex))
+            else:
+                self.render(req, resp, person, values, refusal_message(ex, USER_LABELS), ex.status)
             return
         except ServiceError as ex:  # an open invitation, say: the form again, as typed
             self.render(req, resp, person, values, ex.message, SERVICE_ERROR_STATUS[ex.kind])
             return
         invalidate(self._cache, Namespace.USERS)
         redirect(resp, f"/admin/users/{user.id}?done=saved")
+
+
+def _names_password_field(ex):
+    """Whether the refusal ``ex`` is of the caller's current password (the proof of the user)."""
+    details = ex.details if isinstance(getattr(ex, "details", None), list) else []
+    return any(isinstance(item, dict) and item.get("field") == PASSWORD_FIELD for item in details)
 
 
 def typed(person, values):

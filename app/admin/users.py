@@ -6,9 +6,9 @@ The same services and rules as ``/admin/api/users``: listing needs ``users.read`
 their own role or deactivates themselves, and the last active admin is neither demoted nor
 deactivated (409, shown on the list). A role change or deactivation ends the user's
 sessions (the service bumps their token version). Giving the admin role (inviting an admin,
-a role change to admin) needs proof of the user as ``/admin/api/users`` does: a recent
-sign-in, or the current password, whose field the forms show once the sign-in is no longer
-recent. Creating, editing, resending and
+a role change to admin) and reactivating an admin need proof of the user as
+``/admin/api/users`` does: a recent sign-in, or the current password, whose field the forms
+show once the sign-in is no longer recent. Creating, editing, resending and
 cancelling invitations are in ``app.admin.user_edit``; the list's CSV download in
 ``app.admin.users_export``.
 """
@@ -23,7 +23,7 @@ from app.admin.session import is_email, proof_refusal
 from app.api.access import access
 from app.api.exports import EXPORT_LIMIT
 from app.api.reauth import PASSWORD_FIELD
-from app.api.users import gives_admin, listed_users, prove_to_give
+from app.api.users import gives_admin, listed_users, proof_needed_for, prove, prove_to_give
 from app.services import users
 from app.services.accounts import DuplicateAccount
 from app.services.cache import Namespace, invalidate
@@ -31,6 +31,7 @@ from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES
 
 PAGE_SIZE = 24
 NO_ROLE_CHANGE = {"id": None, "role": None, "password_error": None}  # no refused role change to show
+NO_REACTIVATION = {"id": None, "password_error": None}  # no refused reactivation to show
 STATES = {"active": True, "inactive": False}
 DONE = {"invited": "Invitation sent.", "role": "Role changed.", "deactivated": "User deactivated.",
         "reactivated": "User reactivated.", "resent": "Invitation sent again.", "cancelled": "Invitation cancelled."}
@@ -76,8 +77,22 @@ def asks_password(reauth, user):
 def proof_problem(reauth, req, role, form, held=None):
     """``(message, status)`` when the form's proof for giving ``role`` to a user holding
     ``held`` (None: a new one) is refused (``app.api.users.prove_to_give``), else None."""
+    return _refused(lambda: prove_to_give(reauth, req, req.context.user, role, one(form, PASSWORD_FIELD) or None,
+                                          held))
+
+
+def change_proof_problem(reauth, req, target, changes, form):
+    """``(message, status)`` when the form's proof for making ``changes`` to ``target`` is
+    refused (``app.api.users.proof_needed_for``: an admin's email, password or reactivation),
+    else None."""
+    return _refused(lambda: prove(reauth, req, req.context.user, proof_needed_for(target, changes),
+                                  one(form, PASSWORD_FIELD) or None))
+
+
+def _refused(proof):
+    """``(message, status)`` of the refusal ``proof()`` raises, or None when it passes."""
     try:
-        prove_to_give(reauth, req, req.context.user, role, one(form, PASSWORD_FIELD) or None, held)
+        proof()
     except falcon.HTTPError as ex:
         return proof_refusal(ex), ex.status
     return None
@@ -93,6 +108,15 @@ def proven_on_write(reauth, req, role, form, held):
     return lambda stored: prove_to_give(reauth, req, req.context.user, role, None, stored.role)
 
 
+def change_proven_on_write(reauth, req, target, changes, form):
+    """The ``check`` for ``users.update_user`` of ``changes`` that asked for no proof, read on
+    ``target``: were the user made an admin or deactivated before the write, the change may
+    need it then (no password was sent). None when the proof was asked for already."""
+    if one(form, PASSWORD_FIELD) or proof_needed_for(target, changes):
+        return None
+    return lambda stored: prove(reauth, req, req.context.user, proof_needed_for(stored, changes), None)
+
+
 class UsersPage:
     """``GET /admin/users``: accounts with search and role and status filters.
 
@@ -104,10 +128,12 @@ class UsersPage:
         self._renderer = renderer
         self.reauth = reauth
 
-    def render(self, req, resp, status=falcon.HTTP_200, message=None, invite=None, role_change=None):
+    def render(self, req, resp, status=falcon.HTTP_200, message=None, invite=None, role_change=None,
+               reactivation=None):
         """The users page; ``message`` is an error to show, ``invite`` the invitation form's
         values (``password_error`` the refusal of its current password), ``role_change`` a
-        refused role change: ``{"id", "role", "password_error"}``."""
+        refused role change: ``{"id", "role", "password_error"}``, ``reactivation`` a refused
+        reactivation: ``{"id", "password_error"}``."""
         filters, page = user_filters(req), page_number(req)
         rows, total = users.list_users(*filters.selection(), page, PAGE_SIZE)
         pages = -(-total // PAGE_SIZE)
@@ -119,6 +145,8 @@ class UsersPage:
             done=DONE.get(req.get_param("done")),
             invite=invite or {"email": "", "role": LEAST_PRIVILEGED_ROLE, "first_name": "", "last_name": ""},
             ask_password=asks_password(self.reauth, req.context.user), role_change=role_change or NO_ROLE_CHANGE,
+            # Whoever may reactivate may need the proof for an admin, with users.roles or not.
+            old_sign_in=not self.reauth.is_recent(req.context.user), reactivation=reactivation or NO_REACTIVATION,
         )
 
     @access("users.read")
@@ -234,13 +262,21 @@ class DeactivateAction:
 
 
 class ReactivateAction:
-    """``POST /admin/users/{user_id}/reactivate``."""
+    """``POST /admin/users/{user_id}/reactivate``: an admin only with proof of the user (a
+    recent sign-in or ``current_password``), as ``PATCH /admin/api/users/{id}`` asks it."""
 
-    def __init__(self, cache):
+    def __init__(self, page, cache):
+        self._page = page
         self._cache = cache
 
     @access("users.update")
     def on_post(self, req, resp, user_id):
-        users.update_user(user_id, {"is_active": True})
+        form = read_form(req)
+        person, changes = users.get_user(user_id), {"is_active": True}
+        if refused := change_proof_problem(self._page.reauth, req, person, changes, form):
+            message, status = refused
+            self._page.render(req, resp, status, reactivation={"id": user_id, "password_error": message})
+            return
+        users.update_user(user_id, changes, check=change_proven_on_write(self._page.reauth, req, person, changes, form))
         invalidate(self._cache, Namespace.USERS)
         redirect(resp, "/admin/users?done=reactivated")
