@@ -9,7 +9,9 @@ the same proof.
 
 import itertools
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import psycopg2
 import pytest
 
 from app.api.reauth import PROOF_NEEDED
@@ -18,6 +20,7 @@ from app.services.identity import issue_jwt
 from tests.fixtures.admin import csrf_headers
 from tests.fixtures.app import settings_for_tests
 from tests.fixtures.auth import PASSWORD, fast_client, hashed, login
+from tests.fixtures.busy_database import wait_for_a_lock_wait
 from tests.fixtures.users import bearer, create_user
 
 pytestmark = pytest.mark.backends
@@ -324,6 +327,29 @@ def test_an_admins_email_sent_back_as_stored_and_an_active_admin_kept_active_nee
     changed = patch_user(app_client, signed_in_ago(admin, 3600), target,
                          {"email": "Kept@Example.com", "is_active": True, "first_name": "Same"}, 200)
     assert changed.json["data"]["first_name"] == "Same" and User.get_by_id(target.id).email == "Kept@Example.com"
+
+
+@pytest.mark.parametrize("db_backend", ["postgres"], indirect=True)
+def test_a_user_made_an_admin_while_their_password_is_set_needs_the_proof(app_client, admin, seeded_postgres):
+    """Checked again on the row the write reads: a promotion committed while the request
+    waits makes its new password an admin's. PostgreSQL only: there the promotion,
+    uncommitted, holds the row while the request first reads it as it was."""
+    target = create_user("editor", password_hash=hashed())
+    other = psycopg2.connect(seeded_postgres.url)
+    try:
+        other.cursor().execute("UPDATE users SET role = 'admin' WHERE id = %s", (target.id,))
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(patch_user, app_client, signed_in_ago(admin, 3600), target,
+                                 {"password": NEW_PASSWORD}, "*")
+            wait_for_a_lock_wait(dsn=seeded_postgres.url)
+            other.commit()
+            refused = answer.result()
+    finally:
+        other.close()
+    assert refused.status_int == 403
+    assert refused.json["details"] == [
+        {"field": "current_password", "message": old_sign_in_to("set an admin's email or password")}]
+    assert User.get_by_id(target.id).password_hash == hashed()
 
 
 def test_the_edit_form_asks_an_old_sign_in_for_the_password_to_change_an_admins_email(browser, signed_in_as):
