@@ -334,6 +334,16 @@ def test_a_new_slug_carries_into_the_data_slug_that_mirrored_the_old_one(client,
     assert content_row(item["id"]).data == {"title": "Both", "slug": "its-own"}
 
 
+def test_a_title_sent_back_as_it_is_leaves_the_data_alone(client, blog_collection, as_editor):
+    """Only a new title carries into ``data.title``: one sent back unchanged over an older row
+    whose copy is empty (and could not take the title: 300 characters, the field 200) saves."""
+    _, headers = as_editor
+    item = create(client, headers).json["data"]
+    Content.update(title="t" * 300, data={"views": 1}).where(Content.id == item["id"]).execute()
+    saved = client.put_json(f"/api/content/{item['id']}", {"title": "t" * 300}, headers=headers, status=200)
+    assert saved.json["data"]["data"] == {"views": 1} and content_row(item["id"]).data == {"views": 1}
+
+
 def test_stale_version_number_is_409_and_changes_nothing(client, blog_collection, as_editor):
     _, headers = as_editor
     item = create(client, headers).json["data"]

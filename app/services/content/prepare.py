@@ -57,8 +57,10 @@ def prepare_fields(collection, fields, content_id, current=None, unique_slug=Non
         errors.append({"field": "title", "message": f"must be at most {MAX_TITLE_LENGTH} characters long"})
     slug = _slug(fields, data, title, content_id, current, errors, unique_slug)
     values = {"title": title, "slug": slug}
-    # The item's title or slug this update changes, each with its new value.
-    renamed = {} if current is None else {name: values[name] for name in COPIED if fields.get(name) is not None}
+    # The item's title or slug this update changes, each with its new value (one sent back
+    # as it is changes nothing, and must not make the write rewrite or judge the data).
+    renamed = {} if current is None else {name: values[name] for name in COPIED
+                                           if fields.get(name) is not None and values[name] != getattr(current, name)}
     if data is not None:
         if renamed and not saved:
             data = _copies_followed(collection.schema, data, renamed, current)
