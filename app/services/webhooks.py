@@ -178,7 +178,10 @@ def _port(parts):
 
 def subscribed_events(events):
     """``events`` as stored: each once, in the order given, and ``"*"`` alone when it is among
-    them (it wants every event). InvalidWebhook for an empty list or an unknown name."""
+    them (it wants every event). ``TEST_EVENT`` is left out: the test button sends it to an
+    endpoint whatever it wants, and an endpoint stored when it could be listed, sent back as
+    read, must still save. InvalidWebhook for an empty list or an unknown name."""
+    events = [name for name in events if name != TEST_EVENT]
     if not events:
         raise InvalidWebhook("events", "name at least one event (or \"*\")")
     unknown = [name for name in events if name != ALL_EVENTS and name not in EVENTS]
