@@ -8,9 +8,8 @@ deactivated (409, shown on the list). A role change or deactivation ends the use
 sessions (the service bumps their token version). Giving the admin role (inviting an admin,
 a role change to admin) and reactivating an admin need proof of the user as
 ``/admin/api/users`` does: a recent sign-in, or the current password, whose field the forms
-show once the sign-in is no longer recent. Creating, editing, resending and
-cancelling invitations are in ``app.admin.user_edit``; the list's CSV download in
-``app.admin.users_export``.
+show once the sign-in is no longer recent. Creating, editing, resending and cancelling
+invitations are in ``app.admin.user_edit``; the list's CSV download in ``app.admin.users_export``.
 """
 
 from typing import NamedTuple

@@ -186,6 +186,7 @@ SQLITE_RELINK = f"INSERT OR IGNORE INTO {TABLE} (content_id, media_id) {_sqlite_
 
 
 def _sqlite_statements():
+    """``{trigger name: its CREATE TRIGGER statement}`` on SQLite."""
     return {name: f'CREATE TRIGGER "{name}" {body}' for name, body in SQLITE_TRIGGERS.items()}
 
 
@@ -262,6 +263,7 @@ PG_FUNCTIONS = {PG_JSON_FUNCTION: PG_JSON_SQL, PG_TRIGGER_FUNCTION: PG_TRIGGER_S
 
 
 def _pg_trigger_statements():
+    """``{trigger name: its CREATE TRIGGER statement}`` on PostgreSQL, each calling the one function."""
     return {name: f"CREATE TRIGGER {name} {timing} EXECUTE FUNCTION {PG_TRIGGER_FUNCTION}()"
             for name, timing in PG_TRIGGERS.items()}
 

@@ -229,6 +229,7 @@ def _sqlite_objects(db):
 
 
 def _sqlite_statements(bodies):
+    """``{trigger name: its CREATE TRIGGER statement}`` of ``{name: body}``."""
     return {name: f'CREATE TRIGGER "{name}" {body}' for name, body in bodies.items()}
 
 
@@ -665,10 +666,12 @@ PG_TRUNCATE_TRIGGERS = {PG_TRUNCATE_TRIGGER: PG_TRUNCATE_TRIGGER_SQL}
 
 
 def _pg_count_triggers():
+    """The counts' deferred trigger statements on PostgreSQL, by name."""
     return _pg_deferred(PG_COUNT_TRIGGERS, _PG_COUNT_UPDATE_WHEN, PG_COUNT_FUNCTION)
 
 
 def _pg_value_triggers():
+    """The value counts' deferred trigger statements on PostgreSQL, by name."""
     return _pg_deferred(PG_VALUE_TRIGGERS, _PG_VALUE_UPDATE_WHEN, PG_VALUE_FUNCTION)
 
 

@@ -5,10 +5,10 @@ Whoever may call what is the API's business (``users.*`` permissions); the rules
 about the data: a role change, a deactivation, a new email or a new password ends the
 user's sessions at once (it bumps ``token_version``); a deactivation, a new email or a new
 password also deletes the user's API tokens, so that neither reactivating the account nor
-the old password or address brings them back; a deactivation also withdraws an invitation token. An invitation
-is pending while the account holds its token and is not active (``User.invitation_pending``):
-an active account's leftover token holds back none of its changes. The last
-active admin can be neither demoted nor deactivated: on PostgreSQL the writes that could
+the old password or address brings them back; a deactivation also withdraws an invitation
+token. An invitation is pending while the account holds its token and is not active
+(``User.invitation_pending``): an active account's leftover token holds back none of its
+changes. The last active admin can be neither demoted nor deactivated: on PostgreSQL the writes that could
 remove an admin lock the active admins' rows first, so two admins demoting each other at
 once cannot both succeed (SQLite's write transactions take turns already); an update locks
 the user's row too, and checks the caller's rules against it (``update_user``'s ``check``),
