@@ -301,6 +301,17 @@ def test_an_admins_credentials_need_users_roles(browser, signed_in_as):
     assert User.get_by_id(other_admin.id).first_name == "Renamed"
 
 
+def test_reactivating_a_user_above_viewer_needs_users_roles(browser, signed_in_as):
+    grant("editor", "users.update")
+    signed_in_as("editor")
+    author = create_user("author", is_active=False)
+    viewer = create_user("viewer", is_active=False)
+    browser.post(f"/admin/users/{author.id}/reactivate", {}, headers=csrf_headers(browser), status=403)
+    assert not User.get_by_id(author.id).is_active
+    browser.post(f"/admin/users/{viewer.id}/reactivate", {}, headers=csrf_headers(browser), status=303)
+    assert User.get_by_id(viewer.id).is_active
+
+
 def test_an_open_invitations_page_has_no_credential_fields_and_shows_refusals(browser, signed_in_as, outbox):
     signed_in_as("admin")
     joiner = invite(browser)

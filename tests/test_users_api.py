@@ -124,6 +124,21 @@ def test_changing_a_role_needs_users_roles(app_client, make_user):
     assert reload(target).role == "viewer"
 
 
+def test_reactivating_a_user_above_viewer_needs_users_roles(app_client, make_user):
+    """Reactivating gives the account its role back: as much as giving that role."""
+    _, admin = make_user("admin")
+    editor, _ = make_user("editor")
+    viewer, _ = make_user("viewer")
+    for user in (editor, viewer):
+        app_client.patch_json(f"/admin/api/users/{user.id}", {"is_active": False}, headers=admin, status=200)
+    scoped = token_with(app_client, admin, ["users.update", "users.read"])
+    refused = app_client.patch_json(f"/admin/api/users/{editor.id}", {"is_active": True}, headers=scoped, status=403)
+    assert refused.json == {"error": "Reactivating a user above viewer requires the users.roles permission"}
+    assert not reload(editor).is_active
+    app_client.patch_json(f"/admin/api/users/{viewer.id}", {"is_active": True}, headers=scoped, status=200)
+    assert reload(viewer).is_active
+
+
 def test_nobody_changes_their_own_role_or_deactivates_themself(app_client, make_user):
     admin, headers = make_user("admin")
     response = app_client.patch_json(f"/admin/api/users/{admin.id}", {"role": "viewer"}, headers=headers, status=403)

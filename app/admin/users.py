@@ -2,7 +2,8 @@
 
 The same services and rules as ``/admin/api/users``: listing needs ``users.read``, inviting
 ``users.create`` (a role other than viewer also ``users.roles``), changing a role
-``users.roles``, deactivating ``users.delete``, reactivating ``users.update``; nobody changes
+``users.roles``, deactivating ``users.delete``, reactivating ``users.update`` (and
+``users.roles`` for a user above viewer); nobody changes
 their own role or deactivates themselves, and the last active admin is neither demoted nor
 deactivated (409, shown on the list). A role change or deactivation ends the user's
 sessions (the service bumps their token version). Giving the admin role (inviting an admin,
@@ -22,7 +23,7 @@ from app.admin.session import is_email, proof_refusal
 from app.api.access import access
 from app.api.exports import EXPORT_LIMIT
 from app.api.reauth import PASSWORD_FIELD
-from app.api.users import gives_admin, listed_users, proof_needed_for, prove, prove_to_give
+from app.api.users import check_changes, gives_admin, listed_users, proof_needed_for, prove, prove_to_give
 from app.services import users
 from app.services.accounts import DuplicateAccount
 from app.services.cache import Namespace, invalidate
@@ -272,6 +273,7 @@ class ReactivateAction:
     def on_post(self, req, resp, user_id):
         form = read_form(req)
         person, changes = users.get_user(user_id), {"is_active": True}
+        check_changes(req.context.user, person, changes)
         if refused := change_proof_problem(self._page.reauth, req, person, changes, form):
             message, status = refused
             self._page.render(req, resp, status, reactivation={"id": user_id, "password_error": message})

@@ -198,7 +198,8 @@ def check_changes(caller, target, changes):
     """403 for a change ``caller`` may not make to ``target`` (the permission to update aside).
 
     Whoever sets a user's email (then asks for a reset) or password signs in as that user,
-    so doing it to anyone above viewer takes the permission to give their role.
+    so doing it to anyone above viewer takes the permission to give their role; so does
+    reactivating such a user, which gives the role back.
     """
     own = target.id == caller.id
     if "role" in changes:
@@ -221,6 +222,10 @@ def check_changes(caller, target, changes):
     if {"email", "password"} & changes.keys() and not own and target.role != LEAST_PRIVILEGED_ROLE \
             and not caller.can("users.roles"):
         raise forbidden("Changing the email or password of a user above viewer requires the users.roles permission")
+    if changes.get("is_active") is True and not target.is_active and target.role != LEAST_PRIVILEGED_ROLE \
+            and not caller.can("users.roles"):
+        # Reactivating gives the account its role back: as much as giving that role.
+        raise forbidden("Reactivating a user above viewer requires the users.roles permission")
 
 
 def stored_changes(accounts, changes):
