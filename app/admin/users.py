@@ -3,9 +3,9 @@
 The same services and rules as ``/admin/api/users``: listing needs ``users.read``, inviting
 ``users.create`` (a role other than viewer also ``users.roles``), changing a role
 ``users.roles``, deactivating ``users.delete``, reactivating ``users.update`` (and
-``users.roles`` for a user above viewer); nobody changes
-their own role or deactivates themselves, and the last active admin is neither demoted nor
-deactivated (409, shown on the list). A role change or deactivation ends the user's
+``users.roles`` for a user above viewer); nobody changes their own role or deactivates
+themselves, and the last active admin is neither demoted nor deactivated (409, shown on
+the list). A role change or deactivation ends the user's
 sessions (the service bumps their token version). Giving the admin role (inviting an admin,
 a role change to admin) and reactivating an admin need proof of the user as
 ``/admin/api/users`` does: a recent sign-in, or the current password, whose field the forms
