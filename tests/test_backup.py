@@ -521,15 +521,20 @@ def test_an_import_creates_the_declared_field_indexes(source, target, tmp_path, 
         conn.close()
     assert names >= DECLARED_INDEXES
     # PostgreSQL creates them after the import's commit: not in a transaction with pending triggers.
-    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
-    project = CliProject(tmp_path / "pg", env)
-    result = project.cli("d1", "import", "DB", path)
-    assert result.exit_code == 0, result.output
-    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
+    env = _imported_on_postgres(tmp_path, migrated_postgres_url, path)
     try:
         assert existing_indexes(env.DB.db) == DECLARED_INDEXES
     finally:
         env.DB.db.close()
+
+
+def _imported_on_postgres(tmp_path, database_url, path):
+    """Import the backup at ``path`` into the PostgreSQL database at ``database_url`` (exit 0
+    asserted); a fresh env on it, to read what the import left."""
+    env = make_env(tmp_path / "pg", database_url=database_url)
+    result = CliProject(tmp_path / "pg", env).cli("d1", "import", "DB", path)
+    assert result.exit_code == 0, result.output
+    return make_env(tmp_path / "pg", database_url=database_url)
 
 
 UNNAMEABLE = {"type": "object", "properties": {"a-b": {"type": "string", "indexed": True, "sortable": True},
@@ -561,11 +566,7 @@ def test_a_flag_on_a_name_no_filter_can_write_is_imported_and_ignored(target, ba
     assert {name for name in _indexes_of(target) if "_field_" in name or "_sort_" in name} == {"idx_content_field_n"}
     result = target.cli("d1", "execute", "DB", "--command", "UPDATE collections SET updated_at = 3")
     assert result.exit_code == 0, result.output
-    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
-    project = CliProject(tmp_path / "pg", env)
-    result = project.cli("d1", "import", "DB", path)
-    assert result.exit_code == 0, result.output
-    env = make_env(tmp_path / "pg", database_url=migrated_postgres_url)
+    env = _imported_on_postgres(tmp_path, migrated_postgres_url, path)
     try:
         assert existing_indexes(env.DB.db) == {"idx_content_field_n"}
         assert env.DB.db.execute_sql("SELECT name FROM collections WHERE id = 'col-bad'").fetchall() == [("bad",)]
