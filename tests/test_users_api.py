@@ -162,8 +162,11 @@ def test_deactivating_through_patch_needs_users_delete_as_delete_does(app_client
     assert reload(other_admin).is_active
     app_client.patch_json(f"/admin/api/users/{other_admin.id}", {"first_name": "Renamed"}, headers=update_only)
     app_client.patch_json(f"/admin/api/users/{other_admin.id}", {"is_active": False}, headers=admin)
-    app_client.patch_json(f"/admin/api/users/{other_admin.id}", {"is_active": True}, headers=update_only)
-    assert reload(other_admin).is_active  # reactivating is users.update's
+    # Reactivating gives the admin role back: users.update alone may not (see below).
+    refused = app_client.patch_json(f"/admin/api/users/{other_admin.id}", {"is_active": True}, headers=update_only,
+                                    status=403)
+    assert refused.json == {"error": "Reactivating a user above viewer requires the users.roles permission"}
+    assert not reload(other_admin).is_active
 
 
 @pytest.mark.parametrize("body", [

@@ -5,9 +5,9 @@ The same services and rules as ``/admin/api/users``: listing needs ``users.read`
 ``users.roles``, deactivating ``users.delete``, reactivating ``users.update`` (and
 ``users.roles`` for a user above viewer); nobody changes their own role or deactivates
 themselves, and the last active admin is neither demoted nor deactivated (409, shown on
-the list). A role change or deactivation ends the user's
-sessions (the service bumps their token version). Giving the admin role (inviting an admin,
-a role change to admin) and reactivating an admin need proof of the user as
+the list). A role change or deactivation ends the user's sessions (the service bumps their
+token version). Giving the admin role (inviting an admin, a role change to admin) and
+reactivating an admin need proof of the user as
 ``/admin/api/users`` does: a recent sign-in, or the current password, whose field the forms
 show once the sign-in is no longer recent. Creating, editing, resending and cancelling
 invitations are in ``app.admin.user_edit``; the list's CSV download in ``app.admin.users_export``.
