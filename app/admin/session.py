@@ -239,9 +239,14 @@ def refusal_message(ex, labels=None):
 def proof_refusal(ex):
     """What a page says when the proof of the user (``app.api.reauth``) was refused: the
     field's message (no password and no recent sign-in, or a wrong one), or how long to wait."""
-    details = ex.details if isinstance(getattr(ex, "details", None), list) else []
-    messages = [item["message"] for item in details if isinstance(item, dict) and item.get("field") == PASSWORD_FIELD]
+    messages = password_messages(ex)
     return messages[0] if messages else refusal_message(ex)
+
+
+def password_messages(ex):
+    """The messages the refusal ``ex`` gives on the caller's current password (the proof of the user)."""
+    details = ex.details if isinstance(getattr(ex, "details", None), list) else []
+    return [item["message"] for item in details if isinstance(item, dict) and item.get("field") == PASSWORD_FIELD]
 
 
 def _link_form_problem(form, token, link, filled, missing):

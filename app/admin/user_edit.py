@@ -17,11 +17,10 @@ sign-in is no longer recent (on a user's page: an admin's).
 import falcon
 
 from app.admin.pages import form_as_typed, one, problems_in_words, redirect
-from app.admin.session import USERNAME_MESSAGE, is_email, proof_refusal, refusal_message
+from app.admin.session import USERNAME_MESSAGE, is_email, password_messages, proof_refusal, refusal_message
 from app.admin.users import asks_password, change_and_list, change_proof_problem, change_proven_on_write, proof_problem
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
-from app.api.reauth import PASSWORD_FIELD
 from app.api.users import ADMIN_ROLE, account_errors, check_can_grant, check_changes, resend_invitation, stored_changes
 from app.services import users
 from app.services.accounts import is_username, normalize_email
@@ -153,7 +152,7 @@ class UserPage:
             prepared = stored_changes(self._accounts, changes)
             user = account_errors(lambda: users.update_user(user_id, prepared, check=check))
         except falcon.HTTPError as ex:
-            if _names_password_field(ex):  # made an admin while the password hashed: asked on the field
+            if password_messages(ex):  # made an admin while the password hashed: asked on the field
                 self.render(req, resp, person, values, status=ex.status, password_error=proof_refusal(ex))
             else:
                 self.render(req, resp, person, values, refusal_message(ex, USER_LABELS), ex.status)
@@ -163,12 +162,6 @@ class UserPage:
             return
         invalidate(self._cache, Namespace.USERS)
         redirect(resp, f"/admin/users/{user.id}?done=saved")
-
-
-def _names_password_field(ex):
-    """Whether the refusal ``ex`` is of the caller's current password (the proof of the user)."""
-    details = ex.details if isinstance(getattr(ex, "details", None), list) else []
-    return any(isinstance(item, dict) and item.get("field") == PASSWORD_FIELD for item in details)
 
 
 def typed(person, values):

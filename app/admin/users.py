@@ -23,7 +23,7 @@ from app.admin.session import is_email, proof_refusal
 from app.api.access import access
 from app.api.exports import EXPORT_LIMIT
 from app.api.reauth import PASSWORD_FIELD
-from app.api.users import check_changes, gives_admin, listed_users, proof_needed_for, prove, prove_to_give
+from app.api.users import check_changes, listed_users, proof_needed_for, prove, prove_to_give
 from app.services import users
 from app.services.accounts import DuplicateAccount
 from app.services.cache import Namespace, invalidate
@@ -74,11 +74,10 @@ def asks_password(reauth, user):
     return user.can("users.roles") and not reauth.is_recent(user)
 
 
-def proof_problem(reauth, req, role, form, held=None):
-    """``(message, status)`` when the form's proof for giving ``role`` to a user holding
-    ``held`` (None: a new one) is refused (``app.api.users.prove_to_give``), else None."""
-    return _refused(lambda: prove_to_give(reauth, req, req.context.user, role, one(form, PASSWORD_FIELD) or None,
-                                          held))
+def proof_problem(reauth, req, role, form):
+    """``(message, status)`` when the form's proof for giving ``role`` to a new user is
+    refused (``app.api.users.prove_to_give``), else None."""
+    return _refused(lambda: prove_to_give(reauth, req, req.context.user, role, one(form, PASSWORD_FIELD) or None))
 
 
 def change_proof_problem(reauth, req, target, changes, form):
@@ -96,16 +95,6 @@ def _refused(proof):
     except falcon.HTTPError as ex:
         return proof_refusal(ex), ex.status
     return None
-
-
-def proven_on_write(reauth, req, role, form, held):
-    """The ``check`` for ``users.update_user`` of a role change that asked for no proof, the
-    user holding ``held`` (an admin already, or the role given is not admin): were they demoted
-    before the write, this change would make them an admin, which then needs a recent
-    sign-in (no password was sent). None when the proof was asked for already."""
-    if one(form, PASSWORD_FIELD) or gives_admin(role, held):
-        return None
-    return lambda stored: prove_to_give(reauth, req, req.context.user, role, None, stored.role)
 
 
 def change_proven_on_write(reauth, req, target, changes, form):
@@ -237,12 +226,12 @@ class RoleAction:
         if role not in ROLES:
             self._page.render(req, resp, falcon.HTTP_422, "Choose a role.")
             return
-        held = users.get_user(user_id).role
-        if refused := proof_problem(self._page.reauth, req, role, form, held):
+        person, changes = users.get_user(user_id), {"role": role}
+        if refused := change_proof_problem(self._page.reauth, req, person, changes, form):
             message, status = refused
             self._page.render(req, resp, status, role_change={"id": user_id, "role": role, "password_error": message})
             return
-        check = proven_on_write(self._page.reauth, req, role, form, held)
+        check = change_proven_on_write(self._page.reauth, req, person, changes, form)
         change_and_list(self._page, self._cache, req, resp,
                         lambda: users.update_user(user_id, {"role": role}, check=check), "role", users.LastAdmin)
 

@@ -188,10 +188,10 @@ def prove(reauth, req, caller, action, password):
     return True
 
 
-def prove_to_give(reauth, req, caller, role, password, held=None):
-    """Before ``role`` is given to a user holding ``held`` (None: a new user): ``prove`` when
-    it makes them an admin. Returns whether the proof was asked for."""
-    return prove(reauth, req, caller, GIVE_ADMIN if gives_admin(role, held) else None, password)
+def prove_to_give(reauth, req, caller, role, password):
+    """Before ``role`` is given to a new user: ``prove`` when it makes them an admin (a change
+    to an existing user asks ``proof_needed_for``). Returns whether the proof was asked for."""
+    return prove(reauth, req, caller, GIVE_ADMIN if gives_admin(role) else None, password)
 
 
 def check_changes(caller, target, changes):
