@@ -18,6 +18,7 @@ import msgspec
 
 from app.db.derived import declared_fields
 from app.services.backup import JSON_MARKER, TEXT_MARKER, BackupError, is_marker_shaped, is_text_marker
+from app.services.content.values import holds_nul
 
 
 def check_indexed_data(db, backup):
@@ -74,22 +75,7 @@ def _unreadable(data):
             return "text that is not JSON"
     else:
         parsed = _as_stored(data)
-    if _holds_nul(parsed):
+    if holds_nul(parsed):
         # SQLite reads it, but PostgreSQL's jsonb refuses the \u0000 escape: refused on both alike.
         return "JSON holding a NUL character (PostgreSQL's jsonb holds none)"
     return None
-
-
-def _holds_nul(value):
-    """True when a string or key anywhere in the parsed JSON ``value`` holds a NUL character."""
-    pending = [value]
-    while pending:  # a loop, not recursion: a deep document must not overflow the stack
-        value = pending.pop()
-        if isinstance(value, str) and "\x00" in value:
-            return True
-        if isinstance(value, dict):
-            pending.extend(value)
-            pending.extend(value.values())
-        elif isinstance(value, list):
-            pending.extend(value)
-    return False

@@ -79,12 +79,16 @@ def json_kind(value):
 
 def holds_nul(value):
     """Whether a decoded JSON value holds a NUL character anywhere (keys included)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, list):
-        return any(holds_nul(item) for item in value)
-    if isinstance(value, dict):
-        return any(holds_nul(key) or holds_nul(item) for key, item in value.items())
+    pending = [value]
+    while pending:  # a loop, not recursion: a deep document must not overflow the stack
+        value = pending.pop()
+        if isinstance(value, str) and "\x00" in value:
+            return True
+        if isinstance(value, dict):
+            pending.extend(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
     return False
 
 
