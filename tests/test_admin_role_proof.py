@@ -9,9 +9,7 @@ the same proof.
 
 import itertools
 import time
-from concurrent.futures import ThreadPoolExecutor
 
-import psycopg2
 import pytest
 
 from app.api.reauth import PROOF_NEEDED
@@ -20,7 +18,7 @@ from app.services.identity import issue_jwt
 from tests.fixtures.admin import csrf_headers
 from tests.fixtures.app import settings_for_tests
 from tests.fixtures.auth import PASSWORD, fast_client, hashed, login
-from tests.fixtures.busy_database import wait_for_a_lock_wait
+from tests.fixtures.busy_database import answer_once_committed
 from tests.fixtures.users import bearer, create_user
 
 pytestmark = pytest.mark.backends
@@ -335,17 +333,9 @@ def test_a_user_made_an_admin_while_their_password_is_set_needs_the_proof(app_cl
     waits makes its new password an admin's. PostgreSQL only: there the promotion,
     uncommitted, holds the row while the request first reads it as it was."""
     target = create_user("editor", password_hash=hashed())
-    other = psycopg2.connect(seeded_postgres.url)
-    try:
-        other.cursor().execute("UPDATE users SET role = 'admin' WHERE id = %s", (target.id,))
-        with ThreadPoolExecutor(1) as pool:
-            answer = pool.submit(patch_user, app_client, signed_in_ago(admin, 3600), target,
-                                 {"password": NEW_PASSWORD}, "*")
-            wait_for_a_lock_wait(dsn=seeded_postgres.url)
-            other.commit()
-            refused = answer.result()
-    finally:
-        other.close()
+    old = signed_in_ago(admin, 3600)
+    refused = answer_once_committed(seeded_postgres.url, "UPDATE users SET role = 'admin' WHERE id = %s", (target.id,),
+                                    lambda: patch_user(app_client, old, target, {"password": NEW_PASSWORD}, "*"))
     assert refused.status_int == 403
     assert refused.json["details"] == [
         {"field": "current_password", "message": old_sign_in_to("set an admin's email or password")}]

@@ -1,15 +1,13 @@
 """Admin pages for users beyond the list: a new user, a user's page and its edit form, resending
 and cancelling invitations, the last admin, and one's own profile (/admin/account)."""
 
-from concurrent.futures import ThreadPoolExecutor
 
-import psycopg2
 import pytest
 
 from app.db.models import Permission, RolePermission, User
 from tests.fixtures.admin import csrf_headers, sign_in
 from tests.fixtures.auth import PASSWORD, hashed
-from tests.fixtures.busy_database import wait_for_a_lock_wait
+from tests.fixtures.busy_database import answer_once_committed
 from tests.fixtures.users import bearer, create_user, token_for
 
 pytestmark = pytest.mark.backends
@@ -264,16 +262,8 @@ def test_a_profile_save_keeping_the_username_keeps_a_rename_made_meanwhile(brows
     me = signed_in_as("viewer", username="Zoë")
     form = browser.get("/admin/account").forms["profile-form"]
     form["first_name"] = "Saved"
-    other = psycopg2.connect(seeded_postgres.url)
-    try:
-        other.cursor().execute("UPDATE users SET username = %s WHERE id = %s", ("Zoé", me.id))
-        with ThreadPoolExecutor(1) as pool:
-            answer = pool.submit(form.submit, status="*")
-            wait_for_a_lock_wait(dsn=seeded_postgres.url)
-            other.commit()
-            page = answer.result()
-    finally:
-        other.close()
+    page = answer_once_committed(seeded_postgres.url, "UPDATE users SET username = %s WHERE id = %s", ("Zoé", me.id),
+                                 lambda: form.submit(status="*"))
     assert page.status_int == 303
     assert (User.get_by_id(me.id).username, User.get_by_id(me.id).first_name) == ("Zoé", "Saved")
 
