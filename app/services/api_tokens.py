@@ -151,14 +151,25 @@ class ApiTokens:
             return None
         now = now_ms()
         owner = row.user
-        if (row.expires_at is not None and row.expires_at <= now) or not owner.is_active:
+        if has_expired(row, now) or not owner.is_active:
             return None
         if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION_MS:
             ApiToken.update(last_used_at=now).where(ApiToken.id == row.id).execute()
-        granted = frozenset(row.permissions or ()) & self._roles.of(owner.role)
         return Principal(
-            id=owner.id, email=owner.email, role=owner.role, permissions=granted, via="token", token_id=row.id
+            id=owner.id, email=owner.email, role=owner.role, permissions=granted(row, self._roles.of(owner.role)),
+            via="token", token_id=row.id,
         )
+
+
+def has_expired(token, now):
+    """Whether the token row ``token`` has expired at ``now`` (epoch ms)."""
+    return token.expires_at is not None and token.expires_at <= now
+
+
+def granted(token, role_grants):
+    """What the token row ``token`` lets its holder do: its permissions within its owner's
+    current role's (``role_grants``), so a demotion narrows it at once."""
+    return frozenset(token.permissions or ()) & role_grants
 
 
 def revoke_tokens_of(user_id):

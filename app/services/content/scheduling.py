@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from peewee import fn
 
 from app.db.models import ApiToken, Content, ScheduledContent, SystemLog, User, now_ms
+from app.services.api_tokens import granted, has_expired
 from app.services.cache import Namespace
 from app.services.cache_lost import invalidate_or_record
 from app.services.content.locks import lock_row
@@ -394,9 +395,9 @@ def _token_grants(token_id, role_grants, now):
     token = ApiToken.select(ApiToken.permissions, ApiToken.expires_at).where(ApiToken.id == token_id).first()
     if token is None:  # revoked, or deleted with every token of its owner (password change, deactivation)
         raise Forbidden("The API token this action was scheduled with has been revoked")
-    if token.expires_at is not None and token.expires_at <= now:
+    if has_expired(token, now):
         raise Forbidden("The API token this action was scheduled with has expired")
-    return frozenset(token.permissions or ()) & role_grants
+    return granted(token, role_grants)
 
 
 def _log_failure(row, reason):
