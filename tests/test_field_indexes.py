@@ -7,6 +7,8 @@ import pytest
 
 from app.services.collection_sync import sync_collections
 from app.services.field_indexes import FILTER_PREFIX, NAME_BYTES, existing_indexes, index_name, sync_field_indexes
+from tests.fixtures.content import create_collection, insert_items
+from tests.fixtures.content import sync_collections as cli_sync
 
 pytestmark = pytest.mark.backends
 
@@ -119,4 +121,79 @@ def test_collections_sync_goes_on_beside_a_flag_on_a_name_no_filter_can_write(tm
     # The indexes outlive a test's rows on PostgreSQL's reused database: dropped with the collections.
     env.DB.db.execute_sql("DELETE FROM collections")
     sync_field_indexes(env.DB.db)
+    assert existing_indexes(env.DB.db) == set()
+
+
+# -- content data an index cannot read ---------------------------------------------------------
+
+UNREADABLE = ["not json {", '{"category": "a\\u0000b"}']
+
+
+def _items_with_unreadable_data(env, make_user, unreadable, readable=1, trashed=0):
+    """A plain collection ``shop`` whose items hold readable data, ``unreadable`` live ones
+    data no index can read (written by hand, as ``d1 execute`` may), and ``trashed`` deleted
+    ones such data too; returns the live unreadable ones' ids, sorted."""
+    author, _ = make_user("author")
+    shop = create_collection("shop", schema())
+    insert_items(shop, author, readable, slug_prefix="good")
+    bad = insert_items(shop, author, unreadable + trashed, slug_prefix="bad")
+    db = env.DB.db
+    for number, item_id in enumerate(bad):
+        deleted = 9 if number >= unreadable else None
+        db.execute_sql(f"UPDATE content SET data = {db.param}, deleted_at = {db.param} WHERE id = {db.param}",
+                       (UNREADABLE[number % len(UNREADABLE)], deleted, item_id))
+    return sorted(bad[:unreadable])
+
+
+def _stored_schema(db, name):
+    (text,) = db.execute_sql(f"SELECT schema FROM collections WHERE name = {db.param}", (name,)).fetchone()
+    return json.loads(text)
+
+
+def test_a_field_index_is_refused_while_items_hold_data_it_cannot_read(app_client, make_user, env):
+    """An index reads every live item's ``data`` as JSON, and the database refuses text that is
+    not JSON (and PostgreSQL a NUL character): the save is refused before anything is
+    written, with a 409 naming a few of those items, on both databases alike."""
+    _, admin = make_user("admin")
+    bad = _items_with_unreadable_data(env, make_user, unreadable=2, trashed=1)
+    response = app_client.patch_json("/admin/api/collections/col-shop", {"schema": schema(category={"indexed": True})},
+                                     headers=admin, status=409)
+    assert response.json["error"].startswith(
+        "Cannot create the index of the field 'category': 2 live content item(s) hold data no field index can read"
+        " (text that is not JSON, or a NUL character): ")
+    assert response.json["details"] == [{"field": "schema", "message": response.json["error"], "items": 2,
+                                         "example_ids": bad}]
+    assert _stored_schema(env.DB.db, "shop") == schema()
+    assert existing_indexes(env.DB.db) == set()
+    # A new collection declaring one is refused alike: the index covers every collection's items.
+    body = {"name": "outlet", "displayName": "Outlet", "schema": schema(price={"sortable": True})}
+    refused = app_client.post_json("/admin/api/collections", body, headers=admin, status=409).json
+    assert refused["details"][0]["example_ids"] == bad and "the field 'price'" in refused["error"]
+    assert app_client.get("/admin/api/collections/outlet", headers=admin, expect_errors=True).status_int == 404
+    assert existing_indexes(env.DB.db) == set()
+
+
+def test_a_field_index_refusal_names_a_few_items(app_client, make_user, env):
+    _, admin = make_user("admin")
+    bad = _items_with_unreadable_data(env, make_user, unreadable=7)
+    refused = app_client.patch_json("/admin/api/collections/col-shop", {"schema": schema(category={"indexed": True})},
+                                    headers=admin, status=409).json
+    assert refused["details"][0]["items"] == 7 and refused["details"][0]["example_ids"] == bad[:5]
+    assert refused["error"].endswith(", ".join(repr(item) for item in bad[:5]) + " and 2 more; fix or delete"
+                                     " them (or their data), then save again")
+
+
+def test_collections_sync_refuses_a_field_index_while_items_hold_data_it_cannot_read(tmp_path, app_client,
+                                                                                    make_user, env):
+    bad = _items_with_unreadable_data(env, make_user, unreadable=1)
+    folder = tmp_path / "collections"
+    folder.mkdir()
+    (folder / "outlet.json").write_text(json.dumps({"name": "outlet", "displayName": "Outlet",
+                                                     "schema": schema(category={"indexed": True})}))
+    result = cli_sync(env, folder)
+    assert result.exit_code == 1, result.output
+    assert ("Error: Cannot create the index of the field 'category': 1 live content item(s) hold data no field"
+            f" index can read (text that is not JSON, or a NUL character): {bad[0]!r}") in result.output
+    assert "nothing was changed" in result.output
+    assert env.DB.db.execute_sql("SELECT name FROM collections ORDER BY name").fetchall() == [("shop",)]
     assert existing_indexes(env.DB.db) == set()

@@ -27,6 +27,7 @@ from app.services.collection_sync import (
     display_path,
     sync_collections,
 )
+from app.services.field_indexes import UnreadableData
 
 
 @click.group()
@@ -62,13 +63,18 @@ def sync_folder(runtime, folder, echo, database="DB"):
     What ``collections sync``, ``dev``'s start and ``dev``'s file watcher all run.
 
     Raises:
-        click.ClickException: the folder does not exist.
+        click.ClickException: the folder does not exist, or a field index to create could
+            not read some items' data (nothing was changed).
     """
     bind_models(runtime.database(database)[1].db)
     try:
         report = sync_collections(folder)
     except CollectionSyncError as ex:
         raise click.ClickException(str(ex)) from None
+    except UnreadableData as ex:
+        # Raised by the index sync that ends the sync's one transaction: every file's write rolled back.
+        raise click.ClickException(f"{ex.problem}; nothing was changed: fix or delete those items (or their"
+                                   " data), then sync again") from None
     print_report(report, echo)
     if changed(report):
         # KV persists across restarts: entries cached before the files changed must go.

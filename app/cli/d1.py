@@ -22,7 +22,7 @@ from app.db.models import bind_models
 from app.db.schema_turns import take_schema_turn
 from app.db.splitter import SeveralTransactions, split_statements, without_transaction_pair
 from app.runtime.d1 import D1Error
-from app.services.field_indexes import sync_field_indexes
+from app.services.field_indexes import UnreadableData, sync_field_indexes
 
 # SQL that may add or rekey media rows (the word, in any case; media_pending_objects is another word).
 _NAMES_MEDIA = re.compile(r"\bmedia\b", re.IGNORECASE)
@@ -114,12 +114,21 @@ def execute(runtime, database, command, file, as_json):
 def follow_schemas(db):
     """Create and drop the declared field indexes and count the indexed fields' values, as a
     collections write does, for schemas changed by hand; nothing on a database that is not
-    sonicpy's (D1 runs any SQL), or one migrated before the value counts."""
+    sonicpy's (D1 runs any SQL), or one migrated before the value counts.
+
+    Raises:
+        click.ClickException: an index to create could not read some items' data; what
+            ran before stays, without the indexes.
+    """
     if db.table_exists(derived.FIELDS_TABLE):
         bind_models(db)
-        with db.atomic():
-            take_schema_turn(db)
-            sync_field_indexes(db)
+        try:
+            with db.atomic():
+                take_schema_turn(db)
+                sync_field_indexes(db)
+        except UnreadableData as ex:
+            raise click.ClickException(f"{ex.problem}; the field indexes were not changed: fix or delete those"
+                                       " items (or their data)") from None
 
 
 def follow_media(db, sql):

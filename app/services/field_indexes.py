@@ -26,10 +26,23 @@ which took its schema turn first (``app.db.schema_turns``): ``DROP INDEX`` waits
 other lock on ``content``, so two such transactions holding one each would deadlock.
 On a large table, creating an index (or counting a new field's values) takes as long as
 reading the table once.
+
+An index reads every live row's ``data`` as JSON (SQLite's ``json_extract``, PostgreSQL's
+``CAST(data AS jsonb)``), whichever collection the row is in, and the database raises on
+text that is not JSON; PostgreSQL's jsonb also refuses a NUL character (``\\u0000``),
+which SQLite reads. Such data can only have been written by hand (``d1 execute``, ``psql``)
+or restored so. Before creating an index, ``sync_field_indexes`` reads the live rows and
+refuses (``UnreadableData``, 409, naming a few) while any holds data ``data_problem``
+finds, so the write that declared the field rolls back with a reason instead of the
+database's error; a NUL is refused on SQLite too, so a database that takes an index on one
+takes it on the other. ``d1 import`` refuses a backup's rows by the same rule
+(``app.services.backup_import.indexable``).
 """
 
 import hashlib
 import re
+
+import msgspec
 
 from app.db.database import is_postgres
 from app.db.derived import declared_fields, track_declared
@@ -37,12 +50,19 @@ from app.db.models import Collection
 from app.services.content.cursors import DATA_PARTS, Term
 from app.services.content.fields import resolve_field
 from app.services.content.sql import SqlBuilder
+from app.services.content.values import holds_nul
+from app.services.errors import CONFLICT, ServiceError
+from app.services.type_changes import EXAMPLES
 
 FILTER_PREFIX = "idx_content_field_"
 SORT_PREFIX = "idx_content_sort_"
 NAME_BYTES = 63  # PostgreSQL's longest identifier
 DIGEST_CHARS = 10
 _ALIAS = re.compile(r'"t\d+"\.')
+NOT_JSON = "text that is not JSON"
+HOLDS_NUL = "JSON holding a NUL character (PostgreSQL's jsonb holds none)"
+# Live rows read per query when looking for data an index cannot read.
+_SCAN_PAGE = 1000
 
 
 def index_name(prefix, field):
@@ -142,17 +162,112 @@ def lock_for_drops(db, changed):
         db.execute_sql("LOCK TABLE content IN ACCESS EXCLUSIVE MODE")
 
 
+class UnreadableData(ServiceError):
+    """A field index cannot be created: live content rows hold data it cannot read (409).
+
+    ``details`` is ``[{field: "schema", message, items, example_ids}]``: how many rows, and
+    the first ``EXAMPLES`` ids.
+    """
+
+    kind = CONFLICT
+
+    def __init__(self, fields, items, example_ids):
+        self.problem = unreadable_message(fields, items, example_ids)
+        message = f"{self.problem}; fix or delete them (or their data), then save again"
+        super().__init__(message, [{"field": "schema", "message": message, "items": items,
+                                    "example_ids": list(example_ids)}])
+
+
+def unreadable_message(fields, items, example_ids):
+    """What refuses the indexes of ``fields`` (names): ``items`` live rows hold data they
+    cannot read, ``example_ids`` named (the others counted)."""
+    names = ", ".join(repr(name) for name in sorted(fields))
+    whose = f"the index of the field {names}" if len(fields) == 1 else f"the indexes of the fields {names}"
+    named = ", ".join(repr(item) for item in example_ids)
+    if items > len(example_ids):
+        named += f" and {items - len(example_ids)} more"
+    return (f"Cannot create {whose}: {items} live content item(s) hold data no field index can read"
+            f" (text that is not JSON, or a NUL character): {named}")
+
+
+def data_problem(document):
+    """Why the field indexes cannot read ``data`` decoded from JSON, or None when they can:
+    a NUL character anywhere (PostgreSQL's jsonb holds none). A document that is not an
+    object has no fields, which the indexes read as absent."""
+    return HOLDS_NUL if holds_nul(document) else None
+
+
+def stored_data_problem(text):
+    """Why the field indexes cannot read a row's stored ``data`` text, or None when they can."""
+    if text is None:
+        return None  # no data: every field absent
+    try:
+        document = msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return NOT_JSON
+    return data_problem(document)
+
+
+def unreadable_rows(db):
+    """``(count, the first EXAMPLES ids)`` of the live content rows whose ``data`` the field
+    indexes cannot read (``stored_data_problem``), in id order.
+
+    Reads every live row once, a page at a time (as creating an index does), and decides
+    in Python: the rule is the one ``d1 import`` applies to a backup's rows, which neither
+    database's SQL can state alike (SQLite reads a NUL, and PostgreSQL 15 has no test for
+    valid JSON that does not raise).
+    """
+    count, examples, after = 0, [], ""
+    sql = (f"SELECT id, data FROM content WHERE deleted_at IS NULL AND id > {db.param}"
+           f" ORDER BY id LIMIT {_SCAN_PAGE}")
+    while True:
+        rows = db.execute_sql(sql, (after,)).fetchall()
+        for row_id, data in rows:
+            if stored_data_problem(data):
+                count += 1
+                if len(examples) < EXAMPLES:
+                    examples.append(row_id)
+        if len(rows) < _SCAN_PAGE:
+            return count, examples
+        after = rows[-1][0]
+
+
+def refuse_unreadable_data(db, fields):
+    """Raise ``UnreadableData`` when a live content row holds data the indexes of ``fields``
+    (names about to get an index) could not read."""
+    if not fields:
+        return
+    items, examples = unreadable_rows(db)
+    if items:
+        raise UnreadableData(fields, items, examples)
+
+
+def _fields_of(index_names, schemas):
+    """The declared field names (``schemas``, stored form) whose indexes are among ``index_names``."""
+    fields = set()
+    for schema in schemas:
+        indexed, sortable = declared_fields(schema)
+        fields |= {name for name in indexed if index_name(FILTER_PREFIX, name) in index_names}
+        fields |= {name for name in sortable if index_name(SORT_PREFIX, name) in index_names}
+    return fields
+
+
 def sync_field_indexes(db):
     """Create the field indexes the collections declare, drop the others.
 
     Call inside a transaction that took its schema turn (``app.db.schema_turns``) before any
-    lock on ``content``.
+    lock on ``content``; when it raises, roll that transaction back.
 
     Returns:
         ``(created, dropped)``: sorted index names.
+
+    Raises:
+        UnreadableData: an index to create could not read a live row's data (nothing done).
     """
-    wanted = wanted_indexes(db, (schema for (schema,) in Collection.select(Collection.schema).tuples()))
+    schemas = [schema for (schema,) in Collection.select(Collection.schema).tuples()]
+    wanted = wanted_indexes(db, schemas)
     present = existing_indexes(db)
+    refuse_unreadable_data(db, _fields_of(wanted.keys() - present, schemas))
     with db.atomic():
         for name in sorted(present - wanted.keys()):
             db.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
