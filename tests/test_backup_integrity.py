@@ -3,6 +3,7 @@ from several): references to rows that are nowhere, ids and collection names hel
 user the database will not take. On SQLite and on PostgreSQL, through the real CLI."""
 
 import json
+import sqlite3
 import traceback
 
 import peewee
@@ -11,7 +12,7 @@ import pytest
 from app.services.backup import BackupError, is_text_marker
 from app.services.backup_import import import_backup
 from app.services.backup_import.transaction import failure_message
-from app.services.field_indexes import existing_indexes
+from app.services.field_indexes import existing_indexes, index_statements
 from tests.fixtures.app import CliProject, env_with_copy, make_env
 from tests.test_backup import TABLES, Project, _parsed, _seed
 
@@ -604,3 +605,73 @@ def test_content_data_the_indexes_can_read_is_imported_beside_a_declared_field(t
     assert result.exit_code == 0, result.output
     assert "content: 3 inserted, 0 skipped" in result.stderr
     assert _field_indexes(target) == {"idx_content_field_n"}
+
+
+def test_a_new_declared_field_is_refused_while_the_databases_own_content_holds_data_its_index_cannot_read(
+        target, backup, tmp_path):
+    """A row of the database, written by hand, that the index of a field the backup brings
+    cannot read: the index is created after the commit and would fail on it, so the backup
+    is refused before anything is written, the database's rows named."""
+    assert _import(target, backup, tmp_path).exit_code == 0
+    target.execute("UPDATE content SET data = 'not json {' WHERE id = 'p2'")
+    target.execute("UPDATE content SET data = '{\"body\": \"a\\u0000b\"}' WHERE id = 'p0'")
+    target.execute("UPDATE content SET data = 'not json {', deleted_at = 9 WHERE id = 'p1'")  # in no index
+    backup["data"]["collections"].append({**_row(backup, "collections", "c-news"), "id": "c-shop", "name": "shop",
+                                          "schema": DECLARING})
+    result = _import(target, backup, tmp_path)
+    assert result.exit_code == 1, result.output
+    assert ("Error: Cannot create the index of the field 'n': 2 live content item(s) hold data no field index can"
+            " read (text that is not JSON, or a NUL character): 'p0', 'p2'; the database holds them, nothing was"
+            " written") in result.output
+    assert _ids(target, "collections") == ["c-news", "c-pages"]
+    assert _field_indexes(target) == set()
+
+
+def _ids(target, table):
+    """The ids of ``table``'s rows, read without parsing anything (``snapshot`` parses data)."""
+    sql = f"SELECT id FROM {table} ORDER BY id"
+    if isinstance(target, PostgresProject):
+        return [row["id"] for row in target._query(sql)]
+    conn = sqlite3.connect(target.db_path)
+    try:
+        return [row_id for (row_id,) in conn.execute(sql)]
+    finally:
+        conn.close()
+
+
+def _on_the_next_begin(monkeypatch, action):
+    """Run ``action`` once, just before the next transaction of either database begins."""
+    pending = [action]
+    for kind in (peewee.SqliteDatabase, peewee.PostgresqlDatabase):
+        def begin(db, *args, _begin=kind.begin, **kwargs):
+            if pending:
+                pending.pop()()
+            return _begin(db, *args, **kwargs)
+        monkeypatch.setattr(kind, "begin", begin)
+
+
+def _save_a_declaring_collection(target):
+    """What a collection save declaring ``DECLARING``'s field commits: its row and the field's index."""
+    target.execute("INSERT INTO collections (id, name, display_name, schema, created_at, updated_at)"
+                   " VALUES ('c-shop', 'shop', 'Shop', ?, 5, 5)", (json.dumps(DECLARING),))
+    env = make_env(target.folder, database_url=target.url) if isinstance(target, PostgresProject) else make_env(
+        target.folder)
+    try:
+        (statement,) = index_statements(env.DB.db, {"n"}, set()).values()
+    finally:
+        env.DB.db.close()
+    target.execute(statement)
+
+
+def test_a_field_declared_as_the_import_begins_refuses_the_rows_its_index_cannot_read(target, backup, tmp_path,
+                                                                                  monkeypatch):
+    """A collection save that commits a declared field (and its index) after the import read
+    the database but before its transaction: the import reads the schemas in its transaction,
+    so the refusal is the one naming the row, not the database's error on the insert."""
+    _row(backup, "content", "p2")["data"] = {"$text": "{not json"}
+    _on_the_next_begin(monkeypatch, lambda: _save_a_declaring_collection(target))
+    result = _import(target, backup, tmp_path)
+    assert result.exit_code == 1, result.output
+    assert ("Error: data.content[2].data: text that is not JSON, which the index of the declared field 'n' cannot"
+            " read") in result.output
+    assert [row["id"] for row in target.snapshot()["content"]] == []

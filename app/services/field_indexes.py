@@ -242,13 +242,14 @@ def refuse_unreadable_data(db, fields):
         raise UnreadableData(fields, items, examples)
 
 
-def _fields_of(index_names, schemas):
-    """The declared field names (``schemas``, stored form) whose indexes are among ``index_names``."""
+def fields_lacking_index(schemas, present):
+    """The field names ``schemas`` (stored form) declare whose index is not among ``present``
+    (index names): the fields a sync would create an index for."""
     fields = set()
     for schema in schemas:
         indexed, sortable = declared_fields(schema)
-        fields |= {name for name in indexed if index_name(FILTER_PREFIX, name) in index_names}
-        fields |= {name for name in sortable if index_name(SORT_PREFIX, name) in index_names}
+        fields |= {name for name in indexed if index_name(FILTER_PREFIX, name) not in present}
+        fields |= {name for name in sortable if index_name(SORT_PREFIX, name) not in present}
     return fields
 
 
@@ -267,7 +268,7 @@ def sync_field_indexes(db):
     schemas = [schema for (schema,) in Collection.select(Collection.schema).tuples()]
     wanted = wanted_indexes(db, schemas)
     present = existing_indexes(db)
-    refuse_unreadable_data(db, _fields_of(wanted.keys() - present, schemas))
+    refuse_unreadable_data(db, fields_lacking_index(schemas, present))
     with db.atomic():
         for name in sorted(present - wanted.keys()):
             db.execute_sql(f'DROP INDEX IF EXISTS "{name}"')

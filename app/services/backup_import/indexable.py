@@ -2,32 +2,62 @@
 
 A backup may hold a JSON column's text that is not JSON (``{"$text": ...}``), restored
 verbatim, and the app reads such ``data`` as empty. But the index of a field declared
-``"indexed"`` or ``"sortable"`` (``app.services.field_indexes``) reads every live row's
-``data`` as JSON (SQLite's ``json_extract``, PostgreSQL's ``CAST(data AS jsonb)``), and
-either database raises on text that is not; PostgreSQL's jsonb also refuses a NUL
-character (``\\u0000``) in a string or key, which SQLite reads and the backup's JSON holds
-escaped, so such data is refused on both alike. The import creates the indexes its
-collections declare only after its commit (PostgreSQL cannot create one in a transaction
-whose content rows still wait for their deferred triggers), so such a row would be
-written and the index then fail: a half-done import. Refused up front instead, named as
-the other refusals name their rows. A JSON document that is not an object (a number, a
-list) has no fields, which the indexes read as absent: it is imported.
+``"indexed"`` or ``"sortable"`` reads every live row's ``data`` as JSON, and either
+database raises on text that is not, PostgreSQL also on a NUL character, so such data is
+refused on both alike (the rule is ``app.services.field_indexes``', ``data_problem``). The
+import creates the indexes its collections declare only after its commit (PostgreSQL
+cannot create one in a transaction whose content rows still wait for their deferred
+triggers), so such a row would be written and the index then fail: a half-done import.
+Refused up front instead, named as the other refusals name their rows. A JSON document
+that is not an object (a number, a list) has no fields, which the indexes read as absent:
+it is imported.
+
+The database's own live rows count too when a declared field has no index yet (one the
+backup brings, say): that index, created after the commit, reads them as well. The
+schemas are read in the import's transaction, after its schema turn, so a collection saved
+while the import was being checked is one they see.
 """
 
 import msgspec
 
 from app.db.derived import declared_fields
 from app.services.backup import JSON_MARKER, TEXT_MARKER, BackupError, is_marker_shaped, is_text_marker
-from app.services.content.values import holds_nul
+from app.services.field_indexes import (
+    data_problem,
+    existing_indexes,
+    fields_lacking_index,
+    stored_data_problem,
+    unreadable_message,
+    unreadable_rows,
+)
 
 
 def check_indexed_data(db, backup):
-    """Refuse the backup (``BackupError``, naming the first such row) when a live content
-    row's ``data`` is one the field indexes cannot read (see the module docstring) while a
-    collection of the backup or of the database declares a field ``indexed`` or ``sortable``."""
-    fields = _declared_names(db, backup)
+    """Refuse the backup (``BackupError``) when a collection of the backup or of the database
+    declares a field ``indexed`` or ``sortable`` and a live content row's ``data`` is one the
+    field indexes cannot read (see the module docstring): a row of the backup (the first
+    named), or, when such a field has no index yet, a row of the database (a few named).
+
+    Call in the import's transaction, after its schema turn and before its first write.
+    """
+    schemas = _schemas(db, backup)
+    fields = set()
+    for schema in schemas:
+        indexed, sortable = declared_fields(schema)
+        fields |= indexed | sortable
     if not fields:
         return
+    _check_backup_rows(backup, fields)
+    new = fields_lacking_index(schemas, existing_indexes(db))
+    items, examples = unreadable_rows(db) if new else (0, [])
+    if items:
+        raise BackupError(f"{unreadable_message(new, items, examples)}; the database holds them, nothing was written:"
+                          " fix or delete them (or their data), then import again")
+
+
+def _check_backup_rows(backup, fields):
+    """Refuse the backup, naming the first of its live content rows whose data the indexes
+    of ``fields`` could not read."""
     for index, row in enumerate(backup.data.content):
         problem = _unreadable(row.get("data")) if row.get("deleted_at") is None else None
         if problem:
@@ -36,16 +66,10 @@ def check_indexed_data(db, backup):
             raise BackupError(f"data.content[{index}].data: {problem}, which {whose} {names} cannot read")
 
 
-def _declared_names(db, backup):
-    """The names of the fields the backup's collections and the database's declare
-    ``indexed`` or ``sortable``."""
+def _schemas(db, backup):
+    """The schemas of the backup's collections and the database's, parsed."""
     schemas = [_as_stored(row.get("schema")) for row in backup.data.collections]
-    schemas += [_parsed(text) for (text,) in db.execute_sql("SELECT schema FROM collections").fetchall()]
-    names = set()
-    for schema in schemas:
-        indexed, sortable = declared_fields(schema)
-        names |= indexed | sortable
-    return names
+    return schemas + [_parsed(text) for (text,) in db.execute_sql("SELECT schema FROM collections").fetchall()]
 
 
 def _as_stored(value):
@@ -69,13 +93,5 @@ def _parsed(text):
 def _unreadable(data):
     """Why the indexes cannot read ``data`` (a backup's value), or None when they can."""
     if is_text_marker(data):
-        try:
-            parsed = msgspec.json.decode(data[TEXT_MARKER])
-        except msgspec.DecodeError:
-            return "text that is not JSON"
-    else:
-        parsed = _as_stored(data)
-    if holds_nul(parsed):
-        # SQLite reads it, but PostgreSQL's jsonb refuses the \u0000 escape: refused on both alike.
-        return "JSON holding a NUL character (PostgreSQL's jsonb holds none)"
-    return None
+        return stored_data_problem(data[TEXT_MARKER])
+    return data_problem(_as_stored(data))

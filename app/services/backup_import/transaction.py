@@ -43,7 +43,6 @@ def import_backup(db, source, on_progress=None):
     backup = source if isinstance(source, BackupFile) else parse_backup(source)
     columns = check_rows(db, backup)
     check_duplicates(backup)
-    check_indexed_data(db, backup)
     state = ImportState(db, columns)
     failure = None
     try:
@@ -54,6 +53,8 @@ def import_backup(db, source, on_progress=None):
                 # content in SHARE mode: taken now, before the import's own rows, a content
                 # write waiting for one of them (a slug the import took) cannot hold it off.
                 db.execute_sql("LOCK TABLE content IN SHARE MODE")
+            # Under the turn: no collection save commits a declared field after this read.
+            check_indexed_data(db, backup)
             check_references(state, backup.data)  # before the first row is written
             for table in IMPORT_ORDER:
                 _TABLE_RULES[table](state, getattr(backup.data, table))
