@@ -675,3 +675,18 @@ def test_a_field_declared_as_the_import_begins_refuses_the_rows_its_index_cannot
     assert ("Error: data.content[2].data: text that is not JSON, which the index of the declared field 'n' cannot"
             " read") in result.output
     assert [row["id"] for row in target.snapshot()["content"]] == []
+
+
+def test_d1_execute_declaring_a_field_keeps_its_sql_and_says_why_the_index_is_not_created(target, backup, tmp_path):
+    """``d1 execute`` commits its SQL before following the schemas: a declared field whose index
+    cannot read a live row's data is reported with the rows named, its index not created."""
+    assert _import(target, backup, tmp_path).exit_code == 0
+    target.execute("UPDATE content SET data = 'not json {' WHERE id = 'p2'")
+    result = target.cli("d1", "execute", "DB", "--command",
+                        "INSERT INTO collections (id, name, display_name, schema, created_at, updated_at)"
+                        f" VALUES ('c-shop', 'shop', 'Shop', '{json.dumps(DECLARING)}', 5, 5)")
+    assert result.exit_code == 1, result.output
+    assert ("Error: Cannot create the index of the field 'n': 1 live content item(s) hold data no field index can"
+            " read (text that is not JSON, or a NUL character): 'p2'; the field indexes were not changed") in result.output
+    assert _ids(target, "collections") == ["c-news", "c-pages", "c-shop"]
+    assert _field_indexes(target) == set()

@@ -131,9 +131,10 @@ def import_command(runtime, database, file):
     one naming an author, uploader or collection that is in neither the file nor the
     database (an inviter, reviewer or featured image that is nowhere is imported as NULL,
     and counted), nor one whose live content data a declared field index cannot read (text
-    that is not JSON) while a collection declares one. After the commit, the imported
-    collections' declared field indexes are created and running apps' cached users,
-    collections, content and media go stale.
+    that is not JSON, a NUL character) while a collection declares one, nor one bringing a
+    field index while the database's own live content holds such data. After the commit,
+    the imported collections' declared field indexes are created and running apps' cached
+    users, collections, content and media go stale.
     """
     _, d1 = runtime.database(database)
     _progress(f"🌀 Importing {file} into {database}...")

@@ -15,7 +15,8 @@ Refused before anything is written (``BackupError``, naming the rows):
 * while a collection of the backup or the database declares a field ``indexed`` or
   ``sortable``, a live content row whose ``data`` that field's index cannot read (text that
   is not JSON, a NUL character PostgreSQL's jsonb refuses): the indexes are created after
-  the commit, and would fail on it with the rows already in.
+  the commit, and would fail on it with the rows already in. A live row of the database's
+  own counts too while such a field has no index yet (one the backup brings).
 
 Skipped, so importing twice changes nothing; a row already there by id is only counted
 (a second import of a large backup would otherwise print every row), each of the others
