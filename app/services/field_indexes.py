@@ -213,9 +213,8 @@ def unreadable_rows(db):
     indexes cannot read (``stored_data_problem``), in id order.
 
     Reads every live row once, a page at a time (as creating an index does), and decides
-    in Python: the rule is the one ``d1 import`` applies to a backup's rows, which neither
-    database's SQL can state alike (SQLite reads a NUL, and PostgreSQL 15 has no test for
-    valid JSON that does not raise).
+    in Python by the rule ``d1 import`` applies to a backup's rows, so both databases refuse
+    the same rows (SQLite's ``json_extract`` reads a NUL that PostgreSQL's jsonb refuses).
     """
     count, examples, after = 0, [], ""
     sql = (f"SELECT id, data FROM content WHERE deleted_at IS NULL AND id > {db.param}"
