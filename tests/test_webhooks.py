@@ -320,6 +320,26 @@ def test_private_targets_are_refused_unless_allowed(env, admin, receiver):
         assert response.json["details"][0]["field"] == "url"
 
 
+# Not globally reachable, though Python 3.11 calls them global: IETF Protocol Assignments
+# (192.0.0.0/24, but for two anycast services), the IPv6 dummy and documentation prefixes and
+# SRv6's segment identifiers.
+@pytest.mark.parametrize("address", ["192.0.0.8", "192.0.0.200", "[100:0:0:1::1]", "[3fff::1]", "[5f00::1]"])
+def test_addresses_reserved_for_special_purposes_are_refused(env, admin, address):
+    strict = client_for_env(env)
+    response = strict.post_json("/admin/api/webhooks", {"url": f"http://{address}/", "events": ["*"]},
+                                headers=admin, status=422)
+    assert response.json["details"] == [{"field": "url", "message": f"{address.strip('[]')} is a private or "
+                                                                    "loopback address; "
+                                                                    "WEBHOOKS_ALLOW_PRIVATE_TARGETS allows it"}]
+
+
+@pytest.mark.parametrize("address", ["192.0.0.9", "192.0.0.10"])
+def test_the_globally_reachable_protocol_assignments_are_accepted(env, admin, address):
+    strict = client_for_env(env)
+    strict.post_json("/admin/api/webhooks", {"url": f"http://{address}/", "events": ["*"]}, headers=admin,
+                     status=201)
+
+
 # IPv6 forms Python calls global although they reach a private IPv4 address, or are never
 # routed on the internet: IPv4-compatible loopback, site-local, NAT64 and 6to4 of the
 # metadata address, Teredo with the metadata server and a private client, SIIT's

@@ -32,6 +32,21 @@ NEVER_PUBLIC = (
     IPV4_COMPATIBLE,
     IPV4_TRANSLATED,
 )
+# What the registries mark not globally reachable that Python 3.11 calls global: all of
+# 192.0.0.0/24 but its two anycast services (``GLOBAL_IN_NOT_GLOBAL``: Port Control Protocol
+# and TURN), and for IPv6 the dummy prefix, the documentation prefix and SRv6's segment
+# identifiers. (6to4's ``2002::/16``, which newer Pythons refuse whole, is not here: it is
+# public when the IPv4 address inside is, as ``is_public`` checks.)
+NOT_GLOBAL = (
+    ipaddress.ip_network("192.0.0.0/24"),
+    ipaddress.ip_network("100:0:0:1::/64"),
+    ipaddress.ip_network("3fff::/20"),
+    ipaddress.ip_network("5f00::/16"),
+)
+GLOBAL_IN_NOT_GLOBAL = (
+    ipaddress.ip_address("192.0.0.9"),
+    ipaddress.ip_address("192.0.0.10"),
+)
 # The port a proxy may write after a client's address (``192.0.2.1:5678``, ``[2001:db8::1]:443``).
 _PORT = re.compile(r":[0-9]{1,5}")
 
@@ -39,22 +54,28 @@ _PORT = re.compile(r":[0-9]{1,5}")
 def is_public(text):
     """Whether the address ``text`` (an IPv6 zone ``%...`` is ignored) is public.
 
-    Public: ``is_global`` and not multicast (no one host answers a connection to a group),
-    and for IPv6 outside ``NEVER_PUBLIC``, with every IPv4 address it embeds (IPv4-mapped,
-    6to4, Teredo's server and client, NAT64) public as well.
+    Public: ``is_global``, outside ``NOT_GLOBAL`` (but for ``GLOBAL_IN_NOT_GLOBAL``) and not
+    multicast (no one host answers a connection to a group), and for IPv6 outside
+    ``NEVER_PUBLIC``, with every IPv4 address it embeds (IPv4-mapped, 6to4, Teredo's server
+    and client, NAT64) public as well.
 
     Raises:
         ValueError: ``text`` is not an IP address.
     """
     address = ipaddress.ip_address(text.split("%")[0])
-    if address.is_multicast:
-        return False
     if address.version == 6:
         if any(address in network for network in NEVER_PUBLIC):
             return False
-        if not all(inner.is_global for inner in embedded_ipv4(address)):
+        if not all(_is_public_address(inner) for inner in embedded_ipv4(address)):
             return False
-    return address.is_global
+    return _is_public_address(address)
+
+
+def _is_public_address(address):
+    """``is_public`` of ``address`` itself, whatever address it may carry inside."""
+    if address.is_multicast or not address.is_global:
+        return False
+    return address in GLOBAL_IN_NOT_GLOBAL or not any(address in network for network in NOT_GLOBAL)
 
 
 def embedded_ipv4(address):
