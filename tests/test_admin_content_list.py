@@ -443,6 +443,7 @@ def test_a_form_without_the_fieldset_keeps_the_columns(browser, signed_in_as, po
 
 def test_a_definition_file_listing_a_column_twice_syncs_with_it_once_and_a_note(browser, signed_in_as, tmp_path):
     admin = signed_in_as("admin")
+    create_collection("posts")  # what its reference field names
     definition = {"name": "docs", "displayName": "Docs", "schema": SCHEMA,
                   "listFields": ["title", "views", "title", "views", "day"]}
     (tmp_path / "docs.json").write_text(json.dumps(definition))

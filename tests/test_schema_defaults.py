@@ -83,7 +83,7 @@ def test_collections_sync_refuses_a_default_the_field_cannot_take(tmp_path, env)
     folder = tmp_path / "definitions"
     folder.mkdir()
     for name, field in (("posts", {"type": "media", "default": 3}),
-                        ("notes", {"type": "reference", "collection": "posts", "default": "an-id-of-elsewhere"})):
+                        ("notes", {"type": "reference", "collection": "notes", "default": "an-id-of-elsewhere"})):
         definition = {"name": name, "displayName": name.title(), "schema": schema_with(field)}
         (folder / f"{name}.json").write_text(json.dumps(definition))
     result = sync_collections(env, folder)

@@ -10,7 +10,9 @@ Shapes follow SonicJS's collection routes. Choices where SonicJS leaves room:
   unknown keys, unknown field types, a ``reference`` without ``collection``, a select
   without ``enum``, a ``required`` entry that is not a property, a bad regex ``pattern``,
   a ``default`` the field cannot take are all 422 with the path of each problem. It is
-  stored in its canonical form.
+  stored in its canonical form. A ``reference`` naming a collection that does not exist
+  (nor is the one saved) is a 422 naming the field too, from the collections service,
+  which checks it against the stored collections in the write's transaction.
 * ``GET /api/collections`` is served through the three-tier cache (namespace
   ``collections``, ``X-Cache-Status``/``X-Cache-Source``/``X-Cache-TTL`` as SonicJS sends them); every
   admin write invalidates it after its transaction commits.

@@ -444,6 +444,55 @@ def _check_enum(field, path):
     return errors
 
 
+# --- referenced collections ----------------------------------------------------------------
+
+
+def reference_targets(schema, path="schema"):
+    """``(path, name)`` of each collection a reference field of ``schema`` names, at any depth
+    (in an array's items, an object's properties, a block's), ``path`` ending in
+    ``.collection``: ``("schema.properties.author.collection", "authors")``.
+
+    ``schema`` is in its canonical form (``schema_to_builtins``), as saved and as stored.
+    """
+    found = []
+    for name, field in (schema.get("properties") or {}).items():
+        found += _field_targets(field, f"{path}.properties.{name}")
+    return found
+
+
+def _field_targets(field, path):
+    if not isinstance(field, dict):
+        return []
+    found = []
+    if field.get("type") == "reference":
+        found += [(f"{path}.collection", name) for name in _names(field.get("collection"))
+                  if isinstance(name, str)]
+    if field.get("items") is not None:
+        found += _field_targets(field["items"], f"{path}.items")
+    for name, child in (field.get("properties") or {}).items():
+        found += _field_targets(child, f"{path}.properties.{name}")
+    for block, definition in (field.get("blocks") or {}).items():
+        for name, child in ((definition or {}).get("properties") or {}).items():
+            found += _field_targets(child, f"{path}.blocks.{block}.properties.{name}")
+    return found
+
+
+def unknown_reference_targets(schema, known, stored=None):
+    """``(path, name)`` of each collection a reference field of ``schema`` names that is not
+    in ``known`` (the names and ids of the collections there are), but for a target the same
+    field of the ``stored`` schema (the one saved before) had already: a referenced
+    collection deleted since is no reason to refuse a save that does not change the field.
+    Both schemas are in canonical form."""
+    kept = set(reference_targets(stored)) if isinstance(stored, dict) else set()
+    return [(path, name) for path, name in reference_targets(schema)
+            if name not in known and (path, name) not in kept]
+
+
+def unknown_reference_message(name):
+    """What a refusal says of a reference field naming ``name``, which no collection has."""
+    return f"there is no collection named {name!r}; a reference names an existing collection or its own"
+
+
 # --- patterns ------------------------------------------------------------------------------
 
 

@@ -20,6 +20,10 @@ Where SonicJS's own sync goes wrong (it rewrites unchanged rows and never remove
   while items of the collection hold values the new type does not accept
   (``app.services.type_changes``): the collection is left as it is, the message names the
   field, the types, the number of items and some of their ids;
+* refuses, like an invalid file, a file whose reference field names a collection that is
+  neither in the database (by name or id) nor defined by a valid file of the folder, nor its
+  own; a target the field already had in the stored schema is kept, as the collections API
+  keeps it;
 * runs all its changes in ONE transaction, each collection inside its own savepoint: a
   database error on one collection is reported and undone alone, the others commit
   together, and two syncs (say, two ``dev`` starts) never interleave. On PostgreSQL it locks
@@ -49,7 +53,10 @@ from app.services.collection_schema import (
     parse_collection_config,
     parse_schema,
     schema_to_builtins,
+    unknown_reference_message,
+    unknown_reference_targets,
 )
+from app.services.collections import collection_keys
 from app.services.field_indexes import lock_for_drops, sync_field_indexes
 from app.services.type_changes import FieldTypeConflict, check_type_changes, for_schema_change, lock_every_schema
 
@@ -271,8 +278,10 @@ def sync_collections(directory, now=None):
         take_schema_turn(db)
         lock_every_schema(db)  # before content: a collection's check locks it (type_changes)
         lock_for_drops(db, _schemas_changed(configs))
+        # What a reference may name: the collections there are, and those this sync creates.
+        known = collection_keys() | {loaded.config.name for loaded in configs}
         for loaded in configs:
-            report.results.append(_sync_one(db, loaded, now))
+            report.results.append(_sync_one(db, loaded, now, known))
         if any(error.name is None for error in errors):
             report.notes.append("no collection was deactivated: an invalid file's collection name "
                                 "could not be read, and it may be one of them")
@@ -292,12 +301,17 @@ def _schemas_changed(configs):
             for loaded in configs if loaded.config.name in ids}
 
 
-def _sync_one(db, loaded, now):
-    """Create, update or leave one collection, inside its own savepoint."""
+def _sync_one(db, loaded, now, known):
+    """Create, update or leave one collection, inside its own savepoint; ``known`` holds the
+    names and ids a reference field may name."""
     config, path = loaded.config, loaded.path
     try:
         with db.atomic():
             existing = for_schema_change(Collection.select().where(Collection.name == config.name)).first()
+            unknown = unknown_reference_targets(schema_to_builtins(config.schema), known,
+                                                existing.schema if existing is not None else None)
+            if unknown:
+                return SyncResult(config.name, ERROR, _unknown_targets(path, unknown), path)
             if existing is None:
                 _create(config, now)
                 return SyncResult(config.name, CREATED, f"created collection {config.display_name!r}", path)
@@ -314,6 +328,11 @@ def _sync_one(db, loaded, now):
         return SyncResult(config.name, ERROR, _type_conflicts(path, ex), path)
     except peewee.DatabaseError as ex:
         return SyncResult(config.name, ERROR, f"{display_path(path)}: database error: {str(ex).strip()}", path)
+
+
+def _unknown_targets(path, unknown):
+    """One ``"<file>: <path>: <problem>"`` line per reference target no collection has."""
+    return "\n".join(f"{display_path(path)}: {where}: {unknown_reference_message(name)}" for where, name in unknown)
 
 
 def _type_conflicts(path, ex):

@@ -18,6 +18,13 @@ these functions own the rules about stored rows:
   the stored list names drops that name from it in the same write (the list is left
   meaningful, and a file or an API caller that sends the list with the schema is checked
   against that schema instead).
+* a reference field names collections that exist (by name or id, active or not) or the
+  collection saved itself (a post's related posts), else 422 naming the field
+  (``ReferenceTargetUnknown``); a target the same field had before the save is kept
+  whether or not it exists. Deleting or deactivating a collection that other schemas
+  reference stays allowed: it has no content left when deleted, so no item points into it,
+  and the references left behind are theirs to change (a reference field then takes no
+  value, as one whose items were all deleted).
 
 A schema's ``indexed``/``sortable`` fields get their indexes in the same transaction as the
 write that declares them, and lose them with the last collection declaring them
@@ -25,7 +32,7 @@ write that declares them, and lose them with the last collection declaring them
 schema or the indexes takes its turn first (``app.db.schema_turns``), waiting at most the
 ``turn_wait_ms`` the caller gives (a web request's ``SCHEMA_TURN_WAIT_MS``): past it, the
 write is refused with nothing written (``SchemaChangeInProgress``, 503 with ``Retry-After``).
-Refusals are ServiceErrors (404, 409, 503) with a message for the client.
+Refusals are ServiceErrors (404, 409, 422, 503) with a message for the client.
 """
 
 import math
@@ -36,7 +43,13 @@ from app.db.models import Collection, Content, Workflow, database, now_ms
 from app.db.rows import columns_of, fetch_models
 from app.db.schema_turns import SchemaTurnBusy, take_schema_turn
 from app.db.text_match import contains_any_case
-from app.services.collection_schema import check_list_fields, collection_name_problem, known_list_fields
+from app.services.collection_schema import (
+    check_list_fields,
+    collection_name_problem,
+    known_list_fields,
+    unknown_reference_message,
+    unknown_reference_targets,
+)
 from app.services.content.validation import schema_properties
 from app.services.errors import CONFLICT, INVALID, NOT_FOUND, UNAVAILABLE, ServiceError
 from app.services.field_indexes import lock_for_drops, sync_field_indexes
@@ -104,6 +117,30 @@ def shown_list_fields(row):
     """The list columns of the collection ``row`` as its schema still knows them (None: the
     default columns); a name whose field is gone is dropped, never an error."""
     return known_list_fields(row.list_fields, schema_properties(row.schema) or {})
+
+
+class ReferenceTargetUnknown(ServiceError):
+    """A reference field names a collection that does not exist: 422 naming the field."""
+
+    kind = INVALID
+
+    def __init__(self, unknown):
+        details = [{"field": path, "message": unknown_reference_message(name)} for path, name in unknown]
+        super().__init__("Validation failed", details)
+
+
+def collection_keys():
+    """The names and ids of every collection, active or not: what a reference may name."""
+    return {key for row in Collection.select(Collection.id, Collection.name).tuples() for key in row}
+
+
+def check_reference_targets(schema, own, stored=None):
+    """ReferenceTargetUnknown when a reference field of ``schema`` (canonical form) names a
+    collection that does not exist and is not one of ``own`` (the name and id of the
+    collection saved), unless the same field of ``stored`` (its schema before) named it."""
+    unknown = unknown_reference_targets(schema, collection_keys() | set(own), stored)
+    if unknown:
+        raise ReferenceTargetUnknown(unknown)
 
 
 class CollectionNameRefused(ServiceError):
@@ -192,7 +229,8 @@ def create_collection(name, display_name, description, schema, is_active=True, t
     """Create an unmanaged collection; CollectionConflict when the name is taken,
     CollectionNameRefused when it breaks the rule for names or the admin's pages take it
     (the API's body and the admin's form leave the name to this check), ListFieldsInvalid when
-    ``list_fields`` names what ``schema`` does not know.
+    ``list_fields`` names what ``schema`` does not know, ReferenceTargetUnknown when a
+    reference field names a collection that does not exist (nor is this one).
 
     Args:
         turn_wait_ms: the longest wait for the schema turn (``app.db.schema_turns``), None:
@@ -209,6 +247,7 @@ def create_collection(name, display_name, description, schema, is_active=True, t
         if Collection.select().where(Collection.id == name).exists():
             # Collections are found by id or name, the id first: this name would reach the other one.
             raise _name_conflict(f"'{name}' is another collection's id")
+        check_reference_targets(schema, {name})
         row = Collection.create(
             id=f"col-{name}-{secrets.token_hex(4)}", name=name, display_name=display_name,
             description=description, schema=schema, is_active=is_active, managed=False,
@@ -231,6 +270,8 @@ def update_collection(collection_id, changes, turn_wait_ms=None):
     Raises:
         CollectionNotFound: no such collection.
         CollectionConflict: the collection is managed by a definition file.
+        ReferenceTargetUnknown: a reference field names a collection that does not exist
+            (nothing changes).
         FieldTypeConflict: items hold values a field's new type does not accept (nothing changes).
         SchemaChangeInProgress: ``turn_wait_ms`` passed without the turn (nothing changes).
         ListFieldsInvalid: ``list_fields`` names what the schema does not know (nothing changes).
@@ -244,6 +285,7 @@ def update_collection(collection_id, changes, turn_wait_ms=None):
         elif "schema" in changes and row.list_fields is not None:
             changes["list_fields"] = known_list_fields(row.list_fields, schema_properties(schema) or {})
         if "schema" in changes:
+            check_reference_targets(changes["schema"], {row.name, row.id}, row.schema)
             lock_for_drops(database.obj, {row.id: changes["schema"]})
             check_type_changes(database.obj, row.id, row.schema, changes["schema"])
         Collection.update(updated_at=now_ms(), **changes).where(Collection.id == row.id).execute()
