@@ -10,8 +10,10 @@ from playhouse.pool import PooledPostgresqlDatabase
 
 from app.app import create_app
 from app.db.database import open_database
+from app.db.models import bind_models
 from app.runtime.entry import Worker
 from tests.fixtures.app import make_env, migrate, settings_for_tests
+from tests.fixtures.users import bearer, create_user, token_for
 
 ROLE = "sonicpy_url_user"
 # Every character that has a meaning in a URL's authority, percent-encoded in the URL.
@@ -105,6 +107,25 @@ def test_an_app_on_a_url_with_an_encoded_password_and_options(tmp_path, password
     assert env.DB.prepare("SELECT current_user AS u, current_setting('application_name') AS a").first() == {
         "u": password_role, "a": "sonicpy-app",
     }
+    env.DB.db.close_all()
+
+
+def test_a_database_in_a_schema_other_than_public_is_read_where_its_search_path_puts_it(tmp_path, postgres_server,
+                                                                                           fresh_postgres_url):
+    """A role whose ``search_path`` starts with its own schema (one schema per site, say)
+    migrates into that schema, and the checks of which tables there are look there too:
+    the derived objects the migrations installed are found, none reported missing."""
+    dbname = fresh_postgres_url.rsplit("/", 1)[1]
+    _admin_execute(postgres_server, "CREATE SCHEMA site", dbname=dbname)
+    env = make_env(tmp_path / "pg", database_url=fresh_postgres_url + "?options=-c%20search_path%3Dsite")
+    migrate(env)
+    assert env.DB.prepare("SELECT current_schema() AS s").first() == {"s": "site"}
+    bind_models(env.DB.db)
+    admin = create_user("admin")
+    client = webtest.TestApp(Worker(lambda: env, lambda e: create_app(e, settings_for_tests())))
+    validation = client.get("/admin/api/migrations/validate", headers=bearer(token_for(admin)), status=200).json
+    assert validation["data"] == {"valid": True, "issues": []}
+    assert env.DB.db.table_exists("content_fts") and not env.DB.db.table_exists("pg_class")
     env.DB.db.close_all()
 
 
