@@ -8,6 +8,8 @@ that installs it; meanwhile a search answers 503 saying so, not a 500. On Postgr
 ``d1 export`` refuses) the objects are dropped by hand, as a restore that leaves them out would.
 """
 
+import json
+
 import pytest
 
 from app.db import derived
@@ -80,6 +82,10 @@ def test_a_restored_dump_fails_the_check_until_apply_installs_search_and_trigger
     restored = make_env(tmp_path / "restored")  # a new database: no migration applied
     loaded = run_env_cli(restored, "d1", "execute", "DB", "--file", dump)
     assert loaded.exit_code == 0, loaded.output
+    # The load itself says what is missing and how to install it, on stderr.
+    assert "DB: derived objects missing or out of date: " in loaded.stderr
+    assert derived.FTS_TABLE in loaded.stderr and "run `d1 migrations apply DB`, which installs them" in loaded.stderr
+    assert "derived objects" not in loaded.stdout and "command(s) executed successfully" in loaded.stdout
 
     check_fails_until_apply(restored, headers, [derived.FTS_SOURCE, derived.FTS_TABLE,
                                                 *derived.SQLITE_TRIGGERS, *derived.SQLITE_VALUE_TRIGGERS])
@@ -98,6 +104,27 @@ def test_a_postgres_database_without_the_derived_objects_fails_the_check_until_a
                                                *derived.PG_SEARCH_TRIGGERS, *derived.PG_COUNT_TRIGGERS])
     finally:
         env.DB.db.close()
+
+
+@pytest.mark.backends
+def test_sql_run_from_a_file_warns_on_stderr_when_it_leaves_derived_objects_missing(tmp_path, env):
+    script = tmp_path / "drop.sql"
+    script.write_text("UPDATE collections SET description = 'x';\n")
+    quiet = run_env_cli(env, "d1", "execute", "DB", "--file", script)
+    assert quiet.exit_code == 0 and quiet.stderr == "", quiet.output  # nothing missing: nothing said
+    db = env.DB.db
+    dropped = [next(iter(derived.PG_SEARCH_TRIGGERS if is_postgres(db) else derived.SQLITE_TRIGGERS))]
+    on_content = " ON content" if is_postgres(db) else ""
+    script.write_text(f"DROP TRIGGER {dropped[0]}{on_content};\n")
+    try:
+        loaded = run_env_cli(env, "d1", "execute", "DB", "--file", script, "--json")
+        assert loaded.exit_code == 0, loaded.output
+        assert json.loads(loaded.stdout)[0]["success"] is True  # stdout is the JSON alone
+        assert loaded.stderr.startswith(f"⚠️  DB: derived objects missing or out of date: {dropped[0]};")
+        assert loaded.stderr.rstrip().endswith("run `d1 migrations apply DB`, which installs them.")
+    finally:
+        migrate(env)  # as an apply with nothing pending: PostgreSQL's test database outlives the test
+    assert derived.outdated_objects(db) == []
 
 
 def installed(db):

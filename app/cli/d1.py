@@ -5,6 +5,12 @@ writes the database behind their back bumps the cache generations afterwards
 (``refresh_cache``), so the next read through any worker sees the change. ``execute``
 bumps every namespace when a statement changed the database (it cannot tell which
 tables mattered); reads only leave the cache alone.
+
+SQL run from a file, or that changed the database, may leave it without the derived
+objects the migrations install (search index, triggers on content, their functions): a
+``d1 export`` dump loaded into a new database has every migration recorded as applied and
+none of them. ``execute`` then says so on stderr, naming them and ``d1 migrations apply``
+(stdout, ``--json``'s included, stays the result alone).
 """
 
 import json
@@ -16,7 +22,7 @@ import click
 
 from app.cli.cache_refresh import refresh_cache
 from app.cli.common import location_options, runtime_options
-from app.cli.migrations import migrations
+from app.cli.migrations import migrations, outdated_warning
 from app.db import content_media, derived
 from app.db.models import bind_models
 from app.db.schema_turns import take_schema_turn
@@ -94,10 +100,13 @@ def execute(runtime, database, command, file, as_json):
             click.echo(json.dumps({"error": {"text": ex.message}}))
             sys.exit(1)
         raise
-    if any((result["meta"] or {}).get("changed_db") for result in results):
+    changed = any((result["meta"] or {}).get("changed_db") for result in results)
+    if changed:
         follow_schemas(db.db)
         follow_media(db.db, sql)
         refresh_cache(runtime)
+    if changed or file is not None:  # a file's DDL alone (DROP TRIGGER) changes no row
+        warn_outdated(runtime, database, db.db)
     if as_json:
         payload = [
             {"results": _rows_for_json(r["results"]), "success": True, "meta": {"duration": r["meta"]["duration"]}}
@@ -109,6 +118,16 @@ def execute(runtime, database, command, file, as_json):
         if result["results"]:
             _print_table(result["results"])
     click.echo(f"🚣 {len(results)} command(s) executed successfully.")
+
+
+def warn_outdated(runtime, database, db):
+    """Say on stderr which derived objects ``db`` lacks or holds of an earlier version
+    (``derived.outdated_objects``), and the command that installs them; nothing when none."""
+    outdated = derived.outdated_objects(db)
+    if outdated:
+        env_option = f" --env {runtime.config.env_name}" if runtime.config.env_name else ""
+        click.echo(f"⚠️  {database}: {outdated_warning(outdated)}: run `d1 migrations apply {database}{env_option}`,"
+                   " which installs them.", err=True)
 
 
 def follow_schemas(db):
