@@ -93,3 +93,14 @@ def test_collections_sync_refuses_a_file_referencing_no_collection(tmp_path, env
     write_definition(folder, "posts", schema_with(owner={"type": "reference", "collection": "authors"}))
     assert sync_collections(env, folder).exit_code == 0
     assert sorted(row.name for row in Collection.select()) == ["authors", "posts", "tags"]
+
+
+def test_a_schema_written_by_hand_before_the_save_is_no_obstacle(app_client, make_user):
+    _, admin = make_user("admin")
+    create_collection("posts", {"type": "object", "properties": {
+        "owner": {"type": "reference", "collection": 5}, "body": {"type": "array", "blocks": [1], "properties": "x"}}})
+    schema = schema_with(owner={"type": "reference", "collection": "nobody"})
+    refused = app_client.patch_json(f"{URL}/posts", {"schema": schema}, headers=admin, status=422).json
+    assert refused["details"] == [missing("schema.properties.owner.collection", "nobody")]
+    schema["properties"]["owner"]["collection"] = "posts"
+    app_client.patch_json(f"{URL}/posts", {"schema": schema}, headers=admin, status=200)

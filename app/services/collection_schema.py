@@ -455,7 +455,7 @@ def reference_targets(schema, path="schema"):
     ``schema`` is in its canonical form (``schema_to_builtins``), as saved and as stored.
     """
     found = []
-    for name, field in (schema.get("properties") or {}).items():
+    for name, field in _mapping(schema.get("properties")).items():
         found += _field_targets(field, f"{path}.properties.{name}")
     return found
 
@@ -463,18 +463,23 @@ def reference_targets(schema, path="schema"):
 def _field_targets(field, path):
     if not isinstance(field, dict):
         return []
-    found = []
-    if field.get("type") == "reference":
-        found += [(f"{path}.collection", name) for name in _names(field.get("collection"))
-                  if isinstance(name, str)]
+    targets = field.get("collection") if field.get("type") == "reference" else None
+    targets = [targets] if isinstance(targets, str) else targets if isinstance(targets, list) else []
+    found = [(f"{path}.collection", name) for name in targets if isinstance(name, str) and name]
     if field.get("items") is not None:
         found += _field_targets(field["items"], f"{path}.items")
-    for name, child in (field.get("properties") or {}).items():
+    for name, child in _mapping(field.get("properties")).items():
         found += _field_targets(child, f"{path}.properties.{name}")
-    for block, definition in (field.get("blocks") or {}).items():
-        for name, child in ((definition or {}).get("properties") or {}).items():
+    for block, definition in _mapping(field.get("blocks")).items():
+        for name, child in _mapping(_mapping(definition).get("properties")).items():
             found += _field_targets(child, f"{path}.blocks.{block}.properties.{name}")
     return found
+
+
+def _mapping(value):
+    """``value`` when it is an object, else none: a stored schema written by hand may hold
+    anything where a valid one holds an object."""
+    return value if isinstance(value, dict) else {}
 
 
 def unknown_reference_targets(schema, known, stored=None):
