@@ -26,7 +26,7 @@ from app.db.models import (
 )
 from app.runtime.context import ScheduledEvent
 from app.scheduled import run_scheduled
-from app.services.content.scheduling import run_due
+from app.services.content.scheduling import TOKEN_GONE, run_due
 from tests.fixtures.app import PROJECT_ROOT, client_for, make_env
 from tests.fixtures.busy_database import wait_for_a_lock_wait
 from tests.fixtures.users import bearer, create_user, token_for
@@ -467,10 +467,27 @@ def test_a_schedule_made_with_a_revoked_token_does_not_run(client, env, make_use
 
     client.delete(f"/api/tokens/{token_id}", headers=editor_headers, status=200)
 
-    entry = assert_not_run(client, env, item, data, editor_headers, admin_headers,
-                           "The API token this action was scheduled with has been revoked")
+    entry = assert_not_run(client, env, item, data, editor_headers, admin_headers, TOKEN_GONE)
     assert (entry["user_id"], entry["data"]["api_token_id"]) == (editor.id, token_id)
     client.get(f"/api/content/{item.id}", status=404)  # still unpublished
+
+
+def test_a_schedule_made_with_a_token_its_owners_new_password_deleted_does_not_run(
+        client, env, make_user, make_content_row):
+    """A new password deletes the user's tokens without anyone revoking them: the reason
+    says the token is gone, not that it was revoked."""
+    author, _ = make_user("author")
+    editor, editor_headers = make_user("editor")
+    _, admin_headers = make_user("admin")
+    item = make_content_row(author)
+    _, token = make_token(client, editor_headers)
+    data = schedule(client, item, token, action="publish", scheduled_at=iso_in(HOUR_MS)[0]).json["data"]
+
+    client.patch_json(f"/admin/api/users/{editor.id}", {"password": "a brand new password"}, headers=admin_headers)
+
+    assert_not_run(client, env, item, data, admin_headers, admin_headers,
+                   "The API token this action was scheduled with no longer exists: revoked, or deleted with all "
+                   "its owner's tokens by a password or email change or a deactivation")
 
 
 def test_a_token_cannot_schedule_past_its_own_expiry(client, make_user, make_content_row):

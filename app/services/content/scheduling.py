@@ -65,6 +65,9 @@ MAX_TIMEZONE_LENGTH = 64
 RUN_BATCH = 500
 # What making a schedule takes (``app.api.schedules``), and so what running one still takes.
 SCHEDULING_PERMISSION = "content.publish"
+# Why a schedule made with an API token whose row is gone does not run.
+TOKEN_GONE = ("The API token this action was scheduled with no longer exists: revoked, or deleted with all its "
+              "owner's tokens by a password or email change or a deactivation")
 
 
 def zone_of(name):
@@ -366,8 +369,8 @@ def _actor(row, roles, now):
     since takes the schedule with it.
 
     Raises:
-        Forbidden: saying why not: the maker is gone or deactivated, the token was revoked
-            (or deleted by a password change) or has expired, or the role (through the token,
+        Forbidden: saying why not: the maker is gone or deactivated, the token is gone
+            (revoked, or deleted by a password change) or has expired, or the role (through the token,
             when there is one) no longer grants ``SCHEDULING_PERMISSION``.
     """
     user = User.select(User.id, User.email, User.role, User.is_active).where(User.id == row.user_id).first()
@@ -393,8 +396,10 @@ def _token_grants(token_id, role_grants, now):
     """What the API token ``token_id`` grants at ``now`` within ``role_grants``, as a request
     presenting it would get (``ApiTokens.resolve``); Forbidden when it is gone or expired."""
     token = ApiToken.select(ApiToken.permissions, ApiToken.expires_at).where(ApiToken.id == token_id).first()
-    if token is None:  # revoked, or deleted with every token of its owner (password change, deactivation)
-        raise Forbidden("The API token this action was scheduled with has been revoked")
+    if token is None:
+        # Its row is gone, which does not tell whether its owner revoked it or a password or
+        # email change or a deactivation deleted it with all their tokens: the words say either.
+        raise Forbidden(TOKEN_GONE)
     if has_expired(token, now):
         raise Forbidden("The API token this action was scheduled with has expired")
     return granted(token, role_grants)
