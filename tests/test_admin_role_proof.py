@@ -13,9 +13,9 @@ import time
 import pytest
 
 from app.api.reauth import PROOF_NEEDED
-from app.db.models import User
+from app.db.models import User, bind_models
 from app.services.identity import issue_jwt
-from tests.fixtures.admin import csrf_headers
+from tests.fixtures.admin import browser_for, csrf_headers, sign_in
 from tests.fixtures.app import settings_for_tests
 from tests.fixtures.auth import PASSWORD, fast_client, hashed, login
 from tests.fixtures.busy_database import answer_once_committed
@@ -411,3 +411,134 @@ def test_the_list_asks_an_old_sign_in_for_the_password_to_reactivate_an_admin(br
     assert not browser.get("/admin/users").html.select_one(f"#reactivate-password-{other.id}")
     browser.post(f"/admin/users/{other.id}/reactivate", {}, headers=csrf_headers(browser), status=303)
     assert User.get_by_id(other.id).is_active
+
+
+def list_form(page, action):
+    """The form of the users list ``page`` posting to ``action``."""
+    return next(form for form in page.forms.values() if form.action == action)
+
+
+@pytest.mark.parametrize("db_backend", ["postgres"], indirect=True)
+def test_a_reactivation_that_came_to_need_the_proof_asks_for_it_on_the_list(browser, signed_in_as,
+                                                                              seeded_postgres):
+    """Refused by the write's own check (the user made an admin while the request waited),
+    the list answers as for a refusal found before the write: the field and its message.
+    PostgreSQL only, as ``test_a_user_made_an_admin_while_their_password_is_set_needs_the_proof``."""
+    boss = signed_in_as("admin")
+    person = create_user("editor", is_active=False)
+    sign_in_long_ago(browser, boss)
+    form = list_form(browser.get("/admin/users"), f"/admin/users/{person.id}/reactivate")
+    refused = answer_once_committed(seeded_postgres.url, "UPDATE users SET role = 'admin' WHERE id = %s",
+                                    (person.id,), lambda: form.submit(status="*"))
+    assert refused.status_int == 403
+    assert refused.html.select_one(f"#reactivate-password-{person.id}-error").get_text() == old_sign_in_to(
+        "reactivate an admin")
+    assert not User.get_by_id(person.id).is_active
+    form = list_form(refused, f"/admin/users/{person.id}/reactivate")
+    form["current_password"] = PASSWORD
+    form.submit(status=303)
+    assert User.get_by_id(person.id).is_active
+
+
+@pytest.mark.parametrize("db_backend", ["postgres"], indirect=True)
+def test_a_role_change_that_came_to_need_the_proof_asks_for_it_on_the_list(browser, signed_in_as, seeded_postgres):
+    """An admin's row sent back as admin gives nothing, unless they were demoted meanwhile:
+    then it makes an admin, and the write's check asks for the proof on the row's form."""
+    boss = signed_in_as("admin")
+    person = create_user("admin")
+    sign_in_long_ago(browser, boss)
+    form = list_form(browser.get("/admin/users"), f"/admin/users/{person.id}/role")
+    assert form["role"].value == "admin"
+    refused = answer_once_committed(seeded_postgres.url, "UPDATE users SET role = 'editor' WHERE id = %s",
+                                    (person.id,), lambda: form.submit(status="*"))
+    assert refused.status_int == 403
+    assert refused.html.select_one(f"#role-password-{person.id}-error").get_text() == OLD_SIGN_IN
+    assert list_form(refused, f"/admin/users/{person.id}/role")["role"].value == "admin"
+    assert User.get_by_id(person.id).role == "editor"
+
+
+def test_a_password_filled_in_for_a_change_that_needs_no_proof_is_not_read(browser, signed_in_as):
+    """Once the sign-in is old every row's role change shows the field, and a browser may
+    fill it in by itself: a wrong one refuses only the changes that need the proof."""
+    boss = signed_in_as("admin")
+    editor, resting = create_user("editor"), create_user("author", is_active=False)
+    sign_in_long_ago(browser, boss)
+    page = browser.get("/admin/users")
+    form = list_form(page, f"/admin/users/{editor.id}/role")
+    form["role"], form["current_password"] = "author", "filled in by the browser"
+    form.submit(status=303)
+    assert User.get_by_id(editor.id).role == "author"
+    headers = csrf_headers(browser)
+    browser.post(f"/admin/users/{resting.id}/reactivate", {"current_password": "filled in"}, headers=headers,
+                 status=303)
+    assert User.get_by_id(resting.id).is_active
+    form = browser.get("/admin/users").forms["invite-form"]
+    form["email"], form["role"], form["current_password"] = "author@example.com", "author", "filled in"
+    form.submit(status=303)
+    form = browser.get("/admin/users/new").forms["new-user-form"]
+    form["email"], form["password"], form["role"] = "editor@example.com", PASSWORD, "editor"
+    form["current_password"] = "filled in"
+    form.submit(status=303)
+    assert User.get(User.email == "editor@example.com").role == "editor"
+    form = list_form(browser.get("/admin/users"), f"/admin/users/{editor.id}/role")
+    form["role"], form["current_password"] = "admin", "filled in by the browser"
+    assert "Current password is incorrect" in form.submit(status=422).text  # read where it is needed
+    assert User.get_by_id(editor.id).role == "author"
+
+
+def test_a_name_saved_on_an_admins_page_does_not_read_a_password_filled_in(browser, signed_in_as):
+    boss = signed_in_as("admin")
+    person = create_user("admin")
+    sign_in_long_ago(browser, boss)
+    form = browser.get(f"/admin/users/{person.id}").forms["user-form"]
+    form["first_name"], form["current_password"] = "Renamed", "filled in by the browser"
+    form.submit(status=303)
+    assert User.get_by_id(person.id).first_name == "Renamed"
+
+
+# -- past the sign-in limits -----------------------------------------------------------------------
+
+
+def _invite_admin(browser, _boss):
+    return "/admin/users/invite", {"email": f"invited{next(_emails)}@example.com", "role": "admin"}
+
+
+def _create_admin(browser, _boss):
+    return "/admin/users/new", {"email": f"made{next(_emails)}@example.com", "password": PASSWORD, "role": "admin"}
+
+
+def _promote_on_the_list(browser, _boss):
+    return f"/admin/users/{create_user('viewer').id}/role", {"role": "admin"}
+
+
+def _reactivate_an_admin(browser, _boss):
+    return f"/admin/users/{create_user('admin', is_active=False).id}/reactivate", {}
+
+
+def _set_an_admins_email(browser, _boss):
+    person = create_user("admin")
+    return f"/admin/users/{person.id}", {"username": person.username, "email": f"new{next(_emails)}@example.com"}
+
+
+def _create_a_token(browser, _boss):
+    return "/admin/account/tokens", {"name": "script", "permissions": "content.read"}
+
+
+PROVING_FORMS = [_invite_admin, _create_admin, _promote_on_the_list, _reactivate_an_admin, _set_an_admins_email,
+                 _create_a_token]
+
+
+@pytest.mark.parametrize("proving_form", PROVING_FORMS, ids=lambda form: form.__name__.strip("_"))
+def test_a_form_past_the_sign_in_limits_says_when_to_try_again_in_retry_after(env, outbox, proving_form):
+    """As the API's 429 does: the page says the wait in words, the header for the client."""
+    browser = browser_for(env, outbox, rate_limit_attempts=1)
+    bind_models(env.DB.db)
+    boss = create_user("admin", password_hash=hashed())
+    assert sign_in(browser, boss).status_int == 303
+    action, fields = proving_form(browser, boss)
+    browser.post(action, {**fields, "current_password": "not the password"}, headers=csrf_headers(browser),
+                 status=422)
+    limited = browser.post(action, {**fields, "current_password": PASSWORD}, headers=csrf_headers(browser),
+                           status=429)
+    assert int(limited.headers["Retry-After"]) > 0
+    assert f"try again in {limited.headers['Retry-After']} seconds" in limited.text

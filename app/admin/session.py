@@ -243,6 +243,14 @@ def proof_refusal(ex):
     return messages[0] if messages else refusal_message(ex)
 
 
+def keep_retry_after(resp, ex):
+    """Give the page that shows the refusal ``ex`` its ``Retry-After`` (a 429 of the sign-in
+    limits), as the API's answer has it: the page says the wait in words, a client reads it there."""
+    retry = (ex.headers or {}).get("Retry-After")
+    if retry:
+        resp.set_header("Retry-After", retry)
+
+
 def password_messages(ex):
     """The messages the refusal ``ex`` gives on the caller's current password (the proof of the user)."""
     details = ex.details if isinstance(getattr(ex, "details", None), list) else []

@@ -10,7 +10,7 @@ import falcon
 
 from app.admin.blocks import form_values
 from app.admin.pages import one, page_number, read_form, redirect
-from app.admin.session import proof_refusal
+from app.admin.session import keep_retry_after, proof_refusal
 from app.api.access import access
 from app.api.reauth import PASSWORD_FIELD
 from app.services import role_permissions
@@ -77,6 +77,7 @@ class TokensPage:
         try:
             self._reauth.require(req, user, one(form, PASSWORD_FIELD) or None, "create an API token")
         except falcon.HTTPError as ex:
+            keep_retry_after(resp, ex)
             message = proof_refusal(ex)
             self.render(req, resp, ex.status, name=name, chosen=wanted, password_error=message)
             return

@@ -17,7 +17,14 @@ sign-in is no longer recent (on a user's page: an admin's).
 import falcon
 
 from app.admin.pages import form_as_typed, one, problems_in_words, redirect
-from app.admin.session import USERNAME_MESSAGE, is_email, password_messages, proof_refusal, refusal_message
+from app.admin.session import (
+    USERNAME_MESSAGE,
+    is_email,
+    keep_retry_after,
+    password_messages,
+    proof_refusal,
+    refusal_message,
+)
 from app.admin.users import asks_password, change_and_list, change_proof_problem, change_proven_on_write, proof_problem
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
@@ -84,7 +91,7 @@ class NewUserPage:
             self.render(req, resp, values, problem, falcon.HTTP_422)
             return
         check_can_grant(req.context.user, values["role"], "Creating a user")
-        if refused := proof_problem(self._reauth, req, values["role"], form):
+        if refused := proof_problem(self._reauth, req, resp, values["role"], form):
             message, status = refused
             self.render(req, resp, values, status=status, password_error=message)
             return
@@ -137,7 +144,7 @@ class UserPage:
             return
         changes = _changes(person, values, one(form, "password"))
         check_changes(caller, person, changes)
-        if refused := change_proof_problem(self._reauth, req, person, changes, form):
+        if refused := change_proof_problem(self._reauth, req, resp, person, changes, form):
             message, status = refused
             self.render(req, resp, person, values, status=status, password_error=message)
             return
@@ -152,6 +159,7 @@ class UserPage:
             prepared = stored_changes(self._accounts, changes)
             user = account_errors(lambda: users.update_user(user_id, prepared, check=check))
         except falcon.HTTPError as ex:
+            keep_retry_after(resp, ex)
             if password_messages(ex):  # made an admin while the password hashed: asked on the field
                 self.render(req, resp, person, values, status=ex.status, password_error=proof_refusal(ex))
             else:

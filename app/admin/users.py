@@ -9,7 +9,9 @@ the list). A role change or deactivation ends the user's sessions (the service b
 token version). Giving the admin role (inviting an admin, a role change to admin) and
 reactivating an admin need proof of the user as
 ``/admin/api/users`` does: a recent sign-in, or the current password, whose field the forms
-show once the sign-in is no longer recent. Creating, editing, resending and cancelling
+show once the sign-in is no longer recent (read only for a change that needs it: a browser
+may fill it in by itself). A refusal, found before the write or on the row the write reads,
+shows the form again with its message. Creating, editing, resending and cancelling
 invitations are in ``app.admin.user_edit``; the list's CSV download in ``app.admin.users_export``.
 """
 
@@ -19,11 +21,11 @@ from urllib.parse import urlencode
 import falcon
 
 from app.admin.pages import one, page_number, read_form, redirect, search_of
-from app.admin.session import is_email, proof_refusal
+from app.admin.session import is_email, keep_retry_after, proof_refusal
 from app.api.access import access
 from app.api.exports import EXPORT_LIMIT
 from app.api.reauth import PASSWORD_FIELD
-from app.api.users import check_changes, listed_users, proof_needed_for, prove, prove_to_give
+from app.api.users import GIVE_ADMIN, check_changes, gives_admin, listed_users, proof_needed_for, prove
 from app.services import users
 from app.services.accounts import DuplicateAccount
 from app.services.cache import Namespace, invalidate
@@ -74,36 +76,78 @@ def asks_password(reauth, user):
     return user.can("users.roles") and not reauth.is_recent(user)
 
 
-def proof_problem(reauth, req, role, form):
+def proof_problem(reauth, req, resp, role, form):
     """``(message, status)`` when the form's proof for giving ``role`` to a new user is
-    refused (``app.api.users.prove_to_give``), else None."""
-    return _refused(lambda: prove_to_give(reauth, req, req.context.user, role, one(form, PASSWORD_FIELD) or None))
+    refused (only the admin role needs it), else None."""
+    return _refused(resp, lambda: _prove_on_form(reauth, req, GIVE_ADMIN if gives_admin(role) else None, form))
 
 
-def change_proof_problem(reauth, req, target, changes, form):
+def change_proof_problem(reauth, req, resp, target, changes, form):
     """``(message, status)`` when the form's proof for making ``changes`` to ``target`` is
     refused (``app.api.users.proof_needed_for``: an admin's email, password or reactivation),
     else None."""
-    return _refused(lambda: prove(reauth, req, req.context.user, proof_needed_for(target, changes),
-                                  one(form, PASSWORD_FIELD) or None))
+    return _refused(resp, lambda: _prove_on_form(reauth, req, proof_needed_for(target, changes), form))
 
 
-def _refused(proof):
-    """``(message, status)`` of the refusal ``proof()`` raises, or None when it passes."""
+def _prove_on_form(reauth, req, action, form):
+    """``prove`` with the form's current password, read only when ``action`` needs the proof.
+
+    Once the sign-in is old a form shows the field wherever a change may need it (on every
+    row's role change: any role may be changed to admin), and a browser may fill it in by
+    itself: a wrong one it filled in must not refuse a change that needs no proof (editor to
+    author). Left unread, it tells nothing of the password either, so no guess escapes the
+    count of failed sign-ins. The API, whose client sends ``current_password`` on purpose,
+    checks one in any case.
+    """
+    password = one(form, PASSWORD_FIELD) or None
+    return prove(reauth, req, req.context.user, action, password if action else None)
+
+
+def _refused(resp, proof):
+    """``(message, status)`` of the refusal ``proof()`` raises, its ``Retry-After`` (past the
+    sign-in limits) set on ``resp``; None when it passes."""
     try:
         proof()
     except falcon.HTTPError as ex:
+        keep_retry_after(resp, ex)
         return proof_refusal(ex), ex.status
     return None
 
 
 def change_proven_on_write(reauth, req, target, changes, form):
-    """The ``check`` for ``users.update_user`` of ``changes`` that asked for no proof, read on
+    """The ``check`` for ``users.update_user`` of ``changes`` that needed no proof as read on
     ``target``: were the user made an admin or deactivated before the write, the change may
-    need it then (no password was sent). None when the proof was asked for already."""
-    if one(form, PASSWORD_FIELD) or proof_needed_for(target, changes):
+    need it then, and the form's current password, unread so far, is that proof (checked in
+    the write's transaction: only a change that came to need it while the request ran).
+    None when the proof was asked for already."""
+    if proof_needed_for(target, changes):
         return None
-    return lambda stored: prove(reauth, req, req.context.user, proof_needed_for(stored, changes), None)
+    return lambda stored: _prove_on_form(reauth, req, proof_needed_for(stored, changes), form)
+
+
+def change_with_proof(page, cache, req, resp, target, changes, form, done, shown):
+    """Make ``changes`` to ``target`` (``users.update_user``) with the proof of the user they
+    need, asked before the write and again on the row the write reads, and go back to the
+    users list saying ``done``, the ``users`` cache namespace invalidated.
+
+    Args:
+        page: the ``UsersPage`` that renders the list (a last admin's refusal: its message, 409).
+        shown: ``shown(message, status)`` shows a refusal of the proof, found before the
+            write or by it, on the form that asked for the change.
+    """
+    refused = change_proof_problem(page.reauth, req, resp, target, changes, form)
+    if refused is None:
+        check = change_proven_on_write(page.reauth, req, target, changes, form)
+        try:
+            refused = _refused(resp, lambda: users.update_user(target.id, changes, check=check))
+        except users.LastAdmin as ex:
+            page.render(req, resp, falcon.HTTP_409, ex.message)
+            return
+    if refused is not None:
+        shown(*refused)
+        return
+    invalidate(cache, Namespace.USERS)
+    redirect(resp, f"/admin/users?done={done}")
 
 
 class UsersPage:
@@ -170,7 +214,7 @@ class InviteAction:
             problem = "Choose a role."
         elif invite["role"] != LEAST_PRIVILEGED_ROLE and not caller.can("users.roles"):
             raise falcon.HTTPForbidden()
-        elif refused := proof_problem(self._page.reauth, req, invite["role"], form):
+        elif refused := proof_problem(self._page.reauth, req, resp, invite["role"], form):
             message, status = refused
             self._page.render(req, resp, status, invite={**invite, "password_error": message})
             return
@@ -226,14 +270,10 @@ class RoleAction:
         if role not in ROLES:
             self._page.render(req, resp, falcon.HTTP_422, "Choose a role.")
             return
-        person, changes = users.get_user(user_id), {"role": role}
-        if refused := change_proof_problem(self._page.reauth, req, person, changes, form):
-            message, status = refused
-            self._page.render(req, resp, status, role_change={"id": user_id, "role": role, "password_error": message})
-            return
-        check = change_proven_on_write(self._page.reauth, req, person, changes, form)
-        change_and_list(self._page, self._cache, req, resp,
-                        lambda: users.update_user(user_id, {"role": role}, check=check), "role", users.LastAdmin)
+        change_with_proof(
+            self._page, self._cache, req, resp, users.get_user(user_id), {"role": role}, form, "role",
+            lambda message, status: self._page.render(
+                req, resp, status, role_change={"id": user_id, "role": role, "password_error": message}))
 
 
 class DeactivateAction:
@@ -263,10 +303,7 @@ class ReactivateAction:
         form = read_form(req)
         person, changes = users.get_user(user_id), {"is_active": True}
         check_changes(req.context.user, person, changes)
-        if refused := change_proof_problem(self._page.reauth, req, person, changes, form):
-            message, status = refused
-            self._page.render(req, resp, status, reactivation={"id": user_id, "password_error": message})
-            return
-        users.update_user(user_id, changes, check=change_proven_on_write(self._page.reauth, req, person, changes, form))
-        invalidate(self._cache, Namespace.USERS)
-        redirect(resp, "/admin/users?done=reactivated")
+        change_with_proof(
+            self._page, self._cache, req, resp, person, changes, form, "reactivated",
+            lambda message, status: self._page.render(
+                req, resp, status, reactivation={"id": user_id, "password_error": message}))
