@@ -73,12 +73,35 @@ def _promoted_to(role):
     return User.get(User.email == "target@example.com").role == role
 
 
+UNSENT = "a link never mailed"
+
+
+def _pending_invitation(role):
+    """The pending invitation of ``role`` to resend, whose link (``UNSENT``) no resend has replaced yet."""
+    email = f"pending-{role}@example.com"
+    return User.get_or_none(User.email == email) or create_user(role, email=email, is_active=False,
+                                                                 invitation_token=UNSENT)
+
+
+def _resend(client, headers, role, status, extra):
+    target = _pending_invitation(role)
+    path = f"/admin/api/users/{target.id}/invitation"
+    if extra:
+        return client.post_json(path, extra, headers=headers, status=status)
+    return client.post(path, headers=headers, status=status)  # no body, as before it took one
+
+
+def _resent(role):
+    return _pending_invitation(role).invitation_token != UNSENT
+
+
 GRANTS = [
     Grant("create", _create, lambda role: _new_users_of(role).exists()),
     Grant("invite", _invite, lambda role: _new_users_of(role).exists()),
     Grant("promote", _promote, _promoted_to),
+    Grant("resend", _resend, _resent),
 ]
-CREATED = {"create": 201, "invite": 201, "promote": 200}
+CREATED = {"create": 201, "invite": 201, "promote": 200, "resend": 200}
 
 
 @pytest.fixture
@@ -149,8 +172,13 @@ def test_an_admin_kept_admin_needs_no_proof(app_client, admin):
 
 def test_the_openapi_document_offers_current_password(app_client):
     schemas = app_client.get("/api/openapi.json").json["components"]["schemas"]
-    for name in ("CreateUserBody", "InviteBody", "UserPatch"):
+    for name in ("CreateUserBody", "InviteBody", "UserPatch", "ResendBody"):
         assert "current_password" in schemas[name]["properties"], name
+
+
+def test_the_openapi_document_lets_a_resend_leave_its_body_out(app_client):
+    resend = app_client.get("/api/openapi.json").json["paths"]["/admin/api/users/{user_id}/invitation"]["post"]
+    assert resend["requestBody"]["required"] is False
 
 
 # -- the admin's forms ---------------------------------------------------------------------------
@@ -160,6 +188,11 @@ def sign_in_long_ago(browser, user):
     """Make ``browser``'s session one of a sign-in an hour ago (still valid)."""
     (cookie,) = (c for c in browser.cookiejar if c.name == "auth_token")
     cookie.value = issue_jwt(user, settings_for_tests(), now=int(time.time()) - 3600)
+
+
+def list_form(page, action):
+    """The form of the users list ``page`` posting to ``action``."""
+    return next(form for form in page.forms.values() if form.action == action)
 
 
 def test_the_new_user_form_asks_an_old_sign_in_for_the_password_to_create_an_admin(browser, signed_in_as):
@@ -234,6 +267,27 @@ def test_the_role_change_asks_an_old_sign_in_for_the_password_to_make_an_admin(b
     other = create_user("viewer")
     browser.post(f"/admin/users/{other.id}/role", {"role": "editor"}, headers=csrf_headers(browser), status=303)
     assert User.get_by_id(other.id).role == "editor"
+
+
+def test_the_list_asks_an_old_sign_in_for_the_password_to_resend_an_admins_invitation(browser, signed_in_as, outbox):
+    boss = signed_in_as("admin")
+    admin_invite, author_invite = _pending_invitation("admin"), _pending_invitation("author")
+    action = f"/admin/users/{admin_invite.id}/resend"
+    assert not browser.get("/admin/users").html.select_one(f"#resend-password-{admin_invite.id}")
+    sign_in_long_ago(browser, boss)
+    page = browser.get("/admin/users")
+    assert not page.html.select_one(f"#resend-password-{author_invite.id}")
+    refused = list_form(page, action).submit(status=403)
+    assert refused.html.select_one(f"#resend-password-{admin_invite.id}-error").get_text() == OLD_SIGN_IN
+    assert not _resent("admin") and outbox.tokens("invitation") == []
+    form = list_form(refused, action)
+    form["current_password"] = "not the password"
+    assert "Current password is incorrect" in form.submit(status=422).text
+    form["current_password"] = PASSWORD
+    form.submit(status=303)
+    assert _resent("admin") and len(outbox.tokens("invitation")) == 1
+    list_form(browser.get("/admin/users"), f"/admin/users/{author_invite.id}/resend").submit(status=303)
+    assert _resent("author")
 
 
 # -- handing over an admin's account ---------------------------------------------------------------
@@ -411,11 +465,6 @@ def test_the_list_asks_an_old_sign_in_for_the_password_to_reactivate_an_admin(br
     assert not browser.get("/admin/users").html.select_one(f"#reactivate-password-{other.id}")
     browser.post(f"/admin/users/{other.id}/reactivate", {}, headers=csrf_headers(browser), status=303)
     assert User.get_by_id(other.id).is_active
-
-
-def list_form(page, action):
-    """The form of the users list ``page`` posting to ``action``."""
-    return next(form for form in page.forms.values() if form.action == action)
 
 
 @pytest.mark.parametrize("db_backend", ["postgres"], indirect=True)

@@ -9,14 +9,14 @@ sessions. Nobody changes their own email or password here: one's own page shows 
 without a field (another admin changes it; whoever sets an address receives its reset link)
 and links to the password page instead. An open invitation's page has neither field either:
 the invitation's address is cancelled with it, and the invitee chooses the password.
-Creating an admin, and setting an admin's email or password, needs proof of the user, as the
-API does: a recent sign-in, or the current password, whose field the form shows once the
-sign-in is no longer recent (on a user's page: an admin's).
+Creating an admin, setting an admin's email or password and resending an admin's invitation
+need proof of the user, as the API does: a recent sign-in, or the current password, whose
+field the form shows once the sign-in is no longer recent (on a user's page: an admin's).
 """
 
 import falcon
 
-from app.admin.pages import form_as_typed, one, problems_in_words, redirect
+from app.admin.pages import form_as_typed, one, problems_in_words, read_form, redirect
 from app.admin.session import (
     USERNAME_MESSAGE,
     is_email,
@@ -28,7 +28,15 @@ from app.admin.session import (
 from app.admin.users import asks_password, change_and_list, change_proof_problem, change_proven_on_write, proof_problem
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
-from app.api.users import ADMIN_ROLE, account_errors, check_can_grant, check_changes, resend_invitation, stored_changes
+from app.api.users import (
+    ADMIN_ROLE,
+    account_errors,
+    check_can_grant,
+    check_changes,
+    invitation_to_resend,
+    resend_invitation,
+    stored_changes,
+)
 from app.services import users
 from app.services.accounts import is_username, normalize_email
 from app.services.cache import Namespace, invalidate
@@ -202,7 +210,8 @@ def _changes(person, values, password):
 
 
 class ResendInvitationAction:
-    """``POST /admin/users/{user_id}/resend``: mail a new invitation link; the old one stops working."""
+    """``POST /admin/users/{user_id}/resend``: mail a new invitation link; the old one stops
+    working. An admin's invitation needs proof of the user, as inviting an admin does."""
 
     def __init__(self, page, accounts, mailer):
         self._page = page
@@ -212,7 +221,13 @@ class ResendInvitationAction:
     @access("users.create")
     def on_post(self, req, resp, user_id):
         try:
-            _, mail = resend_invitation(self._accounts, req.context.user, user_id)
+            person = invitation_to_resend(req.context.user, user_id)
+            # Resending an admin's invitation gives the admin role, as inviting one does.
+            if refused := proof_problem(self._page.reauth, req, resp, person.role, read_form(req)):
+                message, status = refused
+                self._page.render(req, resp, status, resend={"id": user_id, "password_error": message})
+                return
+            _, mail = resend_invitation(self._accounts, user_id)
         except users.NoPendingInvitation as ex:
             self._page.render(req, resp, falcon.HTTP_409, ex.message)
             return

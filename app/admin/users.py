@@ -6,8 +6,8 @@ The same services and rules as ``/admin/api/users``: listing needs ``users.read`
 ``users.roles`` for a user above viewer); nobody changes their own role or deactivates
 themselves, and the last active admin is neither demoted nor deactivated (409, shown on
 the list). A role change or deactivation ends the user's sessions (the service bumps their
-token version). Giving the admin role (inviting an admin, a role change to admin) and
-reactivating an admin need proof of the user as
+token version). Giving the admin role (inviting an admin or resending an admin's
+invitation, a role change to admin) and reactivating an admin need proof of the user as
 ``/admin/api/users`` does: a recent sign-in, or the current password, whose field the forms
 show once the sign-in is no longer recent (read only for a change that needs it: a browser
 may fill it in by itself). A refusal, found before the write or on the row the write reads,
@@ -34,6 +34,7 @@ from app.services.identity import LEAST_PRIVILEGED_ROLE, ROLES
 PAGE_SIZE = 24
 NO_ROLE_CHANGE = {"id": None, "role": None, "password_error": None}  # no refused role change to show
 NO_REACTIVATION = {"id": None, "password_error": None}  # no refused reactivation to show
+NO_RESEND = {"id": None, "password_error": None}  # no refused resend of an admin's invitation to show
 STATES = {"active": True, "inactive": False}
 DONE = {"invited": "Invitation sent.", "role": "Role changed.", "deactivated": "User deactivated.",
         "reactivated": "User reactivated.", "resent": "Invitation sent again.", "cancelled": "Invitation cancelled."}
@@ -162,11 +163,11 @@ class UsersPage:
         self.reauth = reauth
 
     def render(self, req, resp, status=falcon.HTTP_200, message=None, invite=None, role_change=None,
-               reactivation=None):
+               reactivation=None, resend=None):
         """The users page; ``message`` is an error to show, ``invite`` the invitation form's
         values (``password_error`` the refusal of its current password), ``role_change`` a
         refused role change: ``{"id", "role", "password_error"}``, ``reactivation`` a refused
-        reactivation: ``{"id", "password_error"}``."""
+        reactivation and ``resend`` a refused resend of an invitation: ``{"id", "password_error"}``."""
         filters, page = user_filters(req), page_number(req)
         rows, total = users.list_users(*filters.selection(), page, PAGE_SIZE)
         pages = -(-total // PAGE_SIZE)
@@ -180,6 +181,7 @@ class UsersPage:
             ask_password=asks_password(self.reauth, req.context.user), role_change=role_change or NO_ROLE_CHANGE,
             # Whoever may reactivate may need the proof for an admin, with users.roles or not.
             old_sign_in=not self.reauth.is_recent(req.context.user), reactivation=reactivation or NO_REACTIVATION,
+            resend=resend or NO_RESEND,
         )
 
     @access("users.read")

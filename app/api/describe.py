@@ -76,6 +76,7 @@ class Operation:
     headers: tuple = ()  # ((status, (Header, ...)), ...)
     alternatives: tuple = ()  # other media types of the success body (a query parameter chooses)
     signs_in: str = ""  # when a public operation refuses an anonymous caller (the sign-in redirect's case)
+    optional_body: bool = False  # the JSON body may be left out
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ class Header:
 
 
 def describe(summary, *, description="", body=None, form=None, query=(), response=None, status=200,
-             media_type="application/json", others=None, headers=None, alternatives=(), signs_in=""):
+             media_type="application/json", others=None, headers=None, alternatives=(), signs_in="",
+             optional_body=False):
     """Record the OpenAPI facts of the decorated responder (order with ``@access`` is free).
 
     Args:
@@ -112,11 +114,12 @@ def describe(summary, *, description="", body=None, form=None, query=(), respons
             export's ``text/csv`` beside its JSON), each described as text.
         signs_in: on a public operation, the case in which it refuses an anonymous caller
             for want of a session ("asking for more than published items"), as text.
+        optional_body: whether a request may leave the JSON ``body`` out.
     """
     operation = Operation(summary, description, body, form, tuple(query), response, status, media_type,
                           tuple((others or {}).items()),
                           tuple((code, tuple(declared)) for code, declared in (headers or {}).items()),
-                          tuple(alternatives), signs_in)
+                          tuple(alternatives), signs_in, optional_body)
 
     def decorate(responder):
         setattr(responder, DESCRIBE_ATTR, operation)

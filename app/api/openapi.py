@@ -212,7 +212,8 @@ def _request_body(operation, types):
         return None
     if operation.form is not None:
         return {"required": True, "content": {"multipart/form-data": {"schema": types.ref(operation.form)}}}
-    return {"required": True, "content": {"application/json": {"schema": types.body_ref(operation.body)}}}
+    return {"required": not operation.optional_body,
+            "content": {"application/json": {"schema": types.body_ref(operation.body)}}}
 
 
 # The errors every operation that needs a caller may answer, besides its own.

@@ -92,6 +92,10 @@ class InviteBody(msgspec.Struct, forbid_unknown_fields=True):
     current_password: Password | None = None  # the caller's: proof for the admin role
 
 
+class ResendBody(msgspec.Struct, forbid_unknown_fields=True):
+    current_password: Password | None = None  # the caller's: proof for an admin's invitation
+
+
 def user_json(user):
     """A user as the admin API shows it: profile and status, never a hash or a token."""
     return {
@@ -372,29 +376,54 @@ class InviteResource:
         resp.media = {"data": user_json(user), "message": "Invitation sent"}
 
 
-def resend_invitation(accounts, caller, user_id):
-    """A new link for ``user_id``'s pending invitation: ``(user, Mail)``; 404, 403 or 409 otherwise."""
-    check_can_grant(caller, users.get_user(user_id).role, "Inviting")
+def invitation_to_resend(caller, user_id):
+    """The user whose pending invitation ``caller`` asks to resend, before any proof is asked:
+    404 for no such user, 403 unless ``caller`` may give its role, 409 without one pending."""
+    person = users.get_user(user_id)
+    check_can_grant(caller, person.role, "Inviting")
+    if not person.invitation_pending:
+        raise users.NoPendingInvitation()
+    return person
+
+
+def resend_invitation(accounts, user_id):
+    """A new link for ``user_id``'s pending invitation, the caller's right to it checked
+    (``invitation_to_resend``, and the proof for an admin's): ``(user, Mail)``; 409 when it is
+    no longer pending (accepted or cancelled meanwhile)."""
     renewed = accounts.reinvite(user_id)
     if renewed is None:
         raise users.NoPendingInvitation()
     return renewed
 
 
+def resend_body(req):
+    """The resend's body: none (as clients sent it before an admin's invitation asked for
+    the proof) is an empty one."""
+    return read_body(req, ResendBody) if req.content_length else ResendBody()
+
+
 class InvitationResource:
     """``POST /admin/api/users/{user_id}/invitation``: resend (a new link; the old one stops
-    working); ``DELETE``: cancel a pending invitation."""
+    working), an admin's invitation with proof of the user as inviting one; ``DELETE``:
+    cancel a pending invitation."""
 
-    def __init__(self, accounts, mailer, cache):
+    def __init__(self, accounts, mailer, cache, reauth):
         self._accounts = accounts
         self._mailer = mailer
         self._cache = cache
+        self._reauth = reauth
 
     @access("users.create")
-    @describe("Resend a pending invitation with a new link (the old one stops working)", response=UserMessage)
+    @rate_limited("login")
+    @describe("Resend a pending invitation with a new link (the old one stops working)", body=ResendBody,
+              optional_body=True, response=UserMessage,
+              description="The body may be left out. Resending an admin's invitation gives the admin role: "
+                          + ADMIN_PROOF)
     @no_store
     def on_post(self, req, resp, user_id):
-        user, mail = resend_invitation(self._accounts, req.context.user, user_id)
+        body, caller = resend_body(req), req.context.user
+        prove_to_give(self._reauth, req, caller, invitation_to_resend(caller, user_id).role, body.current_password)
+        user, mail = resend_invitation(self._accounts, user_id)
         req.context.ctx.wait_until(self._mailer, mail)
         resp.media = {"data": user_json(user), "message": "Invitation sent"}
 
@@ -415,4 +444,4 @@ def register(routes):
     routes.add("/admin/api/users", UsersResource(accounts, cache, reauth))
     routes.add("/admin/api/users/invite", InviteResource(accounts, services.mailer, reauth))
     routes.add("/admin/api/users/{user_id}", UserResource(accounts, cache, reauth))
-    routes.add("/admin/api/users/{user_id}/invitation", InvitationResource(accounts, services.mailer, cache))
+    routes.add("/admin/api/users/{user_id}/invitation", InvitationResource(accounts, services.mailer, cache, reauth))
