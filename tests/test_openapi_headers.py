@@ -177,7 +177,7 @@ def test_only_the_rate_limited_operations_declare_the_quota_on_every_status(doc)
                ("/auth/accept-invitation", "post"), ("/api/tokens", "post"),
                # The current password that giving the admin role may take counts as a sign-in.
                ("/admin/api/users", "post"), ("/admin/api/users/invite", "post"),
-               ("/admin/api/users/{user_id}", "patch"),
+               ("/admin/api/users/{user_id}", "patch"), ("/admin/api/users/{user_id}/invitation", "post"),
                # Forms: each post counts against the caller's address.
                ("/forms/{name}/submit", "post"), ("/api/forms/{name}/submit", "post"), ("/forms/{name}", "post"),
                # AI Search: every search and suggestion counts against the caller's address.
