@@ -228,9 +228,7 @@ class PasswordPage(_SessionPage):
 def refusal_message(ex, labels=None):
     """What a refusal of the API's token redemption says, with each field's message, the
     field named by its label in ``labels`` when it has one (see ``problems_in_words``)."""
-    details = ex.details if isinstance(getattr(ex, "details", None), list) else []
-    problems = [{"field": item.get("field"), "message": item.get("message")}
-                for item in details if isinstance(item, dict)]
+    problems = field_problems(ex)
     if ex.status == falcon.HTTP_429:
         return _refused(ex)
     return problems_in_words(problems, labels) if problems else (ex.title or "The request was refused.")
@@ -253,8 +251,15 @@ def keep_retry_after(resp, ex):
 
 def password_messages(ex):
     """The messages the refusal ``ex`` gives on the caller's current password (the proof of the user)."""
+    return [problem["message"] for problem in field_problems(ex)
+            if problem["field"] == PASSWORD_FIELD and problem["message"]]
+
+
+def field_problems(ex):
+    """The ``{"field", "message"}`` problems the refusal ``ex`` lists in its ``details`` (none
+    when they are no list: a 429's ``{"retry_after"}``, an error of no API route)."""
     details = ex.details if isinstance(getattr(ex, "details", None), list) else []
-    return [item["message"] for item in details if isinstance(item, dict) and item.get("field") == PASSWORD_FIELD]
+    return [{"field": item.get("field"), "message": item.get("message")} for item in details if isinstance(item, dict)]
 
 
 def _link_form_problem(form, token, link, filled, missing):
