@@ -302,6 +302,23 @@ def test_reactivating_a_user_above_viewer_needs_users_roles(browser, signed_in_a
     assert User.get_by_id(viewer.id).is_active
 
 
+@pytest.mark.parametrize("db_backend", ["postgres"], indirect=True)
+def test_reactivating_a_user_promoted_meanwhile_needs_users_roles(browser, signed_in_as, seeded_postgres):
+    """Checked again on the row the write reads, as the API checks it: reactivating gives
+    the role back. PostgreSQL only: there the promotion, uncommitted, holds the row while the
+    request first reads it as it was."""
+    grant("editor", "users.update")
+    signed_in_as("editor")
+    viewer = create_user("viewer", is_active=False)
+    form = form_for(browser.get("/admin/users"), f"/admin/users/{viewer.id}/reactivate")
+    refused = answer_once_committed(seeded_postgres.url, "UPDATE users SET role = 'author' WHERE id = %s",
+                                    (viewer.id,), lambda: form.submit(status="*"))
+    assert refused.status_int == 403
+    assert refused.html.select_one(".message.error").get_text() == (
+        "Reactivating a user above viewer requires the users.roles permission")
+    assert not User.get_by_id(viewer.id).is_active
+
+
 def test_an_open_invitations_page_has_no_credential_fields_and_shows_refusals(browser, signed_in_as, outbox):
     signed_in_as("admin")
     joiner = invite(browser)

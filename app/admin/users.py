@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import falcon
 
 from app.admin.pages import one, page_number, read_form, redirect, search_of
-from app.admin.session import is_email, keep_retry_after, proof_refusal
+from app.admin.session import is_email, keep_retry_after, password_messages, proof_refusal, refusal_message
 from app.api.access import access
 from app.api.exports import EXPORT_LIMIT
 from app.api.reauth import PASSWORD_FIELD
@@ -128,24 +128,40 @@ def change_proven_on_write(reauth, req, target, changes, form):
 
 def change_with_proof(page, cache, req, resp, target, changes, form, done, shown):
     """Make ``changes`` to ``target`` (``users.update_user``) with the proof of the user they
-    need, asked before the write and again on the row the write reads, and go back to the
-    users list saying ``done``, the ``users`` cache namespace invalidated.
+    need, asked before the write and again on the row the write reads (with the caller's
+    right to make them: ``check_changes``), and go back to the users list saying ``done``, the
+    ``users`` cache namespace invalidated.
 
     Args:
-        page: the ``UsersPage`` that renders the list (a last admin's refusal: its message, 409).
+        page: the ``UsersPage`` that renders the list (a last admin's refusal, or another
+            refusal of the write's check: its message).
         shown: ``shown(message, status)`` shows a refusal of the proof, found before the
             write or by it, on the form that asked for the change.
     """
     refused = change_proof_problem(page.reauth, req, resp, target, changes, form)
-    if refused is None:
-        check = change_proven_on_write(page.reauth, req, target, changes, form)
-        try:
-            refused = _refused(resp, lambda: users.update_user(target.id, changes, check=check))
-        except users.LastAdmin as ex:
-            page.render(req, resp, falcon.HTTP_409, ex.message)
-            return
     if refused is not None:
         shown(*refused)
+        return
+    caller, proven_on_write = req.context.user, change_proven_on_write(page.reauth, req, target, changes, form)
+
+    def check(stored):
+        # The rules that depend on the row hold on the row the write reads: a user promoted
+        # meanwhile may take users.roles to reactivate, or the proof.
+        check_changes(caller, stored, changes)
+        if proven_on_write:
+            proven_on_write(stored)
+
+    try:
+        users.update_user(target.id, changes, check=check)
+    except users.LastAdmin as ex:
+        page.render(req, resp, falcon.HTTP_409, ex.message)
+        return
+    except falcon.HTTPError as ex:
+        keep_retry_after(resp, ex)
+        if password_messages(ex) or ex.status == falcon.HTTP_429:  # the proof: asked on the form's field
+            shown(proof_refusal(ex), ex.status)
+        else:
+            page.render(req, resp, ex.status, refusal_message(ex))
         return
     invalidate(cache, Namespace.USERS)
     redirect(resp, f"/admin/users?done={done}")
