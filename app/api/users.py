@@ -12,14 +12,16 @@ A role, email or password change or a deactivation ends the user's sessions at o
 (``token_version``). The user JSON never carries the password hash or any token; every
 response is ``no-store`` (personal data).
 
-Giving someone the admin role (creating or inviting an admin, promoting a user) needs proof
-of the user besides (``app.api.reauth``): a sign-in within ``RECENT_SIGN_IN_SECONDS``, or
-``current_password`` in the body (an API token, which tells no sign-in time, always sends
-its owner's). Otherwise a stolen session or token could make its thief an admin account of
-their own, one that outlives the theft. So does setting the email or password of a user who
-is or would become an admin (whoever sets them signs in as that admin) and reactivating a
-deactivated admin (an account the thief may hold the credentials of). A
-``current_password`` that is sent is checked whatever the change, never ignored.
+Giving someone the admin role (creating or inviting an admin, resending an admin's
+invitation, promoting a user) needs proof of the user besides (``app.api.reauth``): a
+sign-in within ``RECENT_SIGN_IN_SECONDS``, or ``current_password`` in the body (an API
+token, which tells no sign-in time, always sends its owner's). Otherwise a stolen session
+or token could make its thief an admin account of their own, one that outlives the theft.
+So does setting the email or password of a user who is or would become an admin (whoever
+sets them signs in as that admin) and reactivating a deactivated admin (an account the
+thief may hold the credentials of). A ``current_password`` that is sent is checked
+whatever the change, never ignored (the admin's forms, where a browser may fill the field
+in, read it only where it is needed).
 """
 
 from typing import Literal
