@@ -261,6 +261,23 @@ def test_invalid_settings_are_shown_and_not_saved(browser, signed_in_as, rate, m
     assert Plugin.get(Plugin.name == "request-logs").settings == before
 
 
+@pytest.mark.parametrize(("plugin", "control", "value", "marked", "message"), [
+    ("core-media", "max_upload_bytes", "0", "max_upload_bytes", "max_upload_bytes must be at least 1"),
+    ("core-cache", "ttl", '{"content": 1}', "ttl", "ttl.content must be between 60"),
+    ("core-cache", "ttl", '{"content": "soon"}', "ttl", "Expected `int`"),
+])
+def test_a_refused_setting_marks_its_own_field_only(browser, signed_in_as, plugin, control, value, marked, message):
+    """The message sits by the field holding the refused value (a value inside an object: the
+    object's field), and no other field is marked invalid."""
+    signed_in_as("admin")
+    form = browser.get(f"/admin/plugins/{plugin}").forms["plugin-settings"]
+    form[f"settings.{control}"] = value
+    page = form.submit(status=422).html
+    invalid = [node["name"] for node in page.select("#plugin-settings [aria-invalid]")]
+    assert invalid == [f"settings.{marked}"]
+    assert message in page.select_one(f"#s-{marked}-error").text
+
+
 TYPED_PLUGINS = ("tests.plugins.typed_choices", "tests.plugins.typed_choices_dict", "tests.plugins.blank_choice")
 
 

@@ -12,7 +12,7 @@ import pytest
 from app.app import build_services, create_app
 from app.db.models import Content, Plugin, PluginActivity, PluginHook, PluginRoute, bind_models, database
 from app.runtime.entry import Worker
-from app.services.plugins import HookVeto, PluginInfo, hookimpl
+from app.services.plugins import HookVeto, PluginInfo, SettingError, hookimpl
 from app.services.plugins.hooks import HookRunner
 from app.services.plugins.registry import load_manager
 from app.settings import settings_from_env
@@ -165,6 +165,47 @@ def test_settings_are_validated_against_the_plugin_schema(workers, admin, settin
     response = workers[0].patch_json("/admin/api/plugins/sample", {"settings": settings}, headers=admin, status=422)
     assert response.json["details"][0]["field"] == field
     assert Plugin.get(Plugin.name == "sample").settings == {"greeting": "hello", "shout": False}
+
+
+@pytest.mark.parametrize(("plugin", "settings", "field", "message"), [
+    ("core-media", {"max_upload_bytes": 0}, "settings.max_upload_bytes", "max_upload_bytes must be at least 1"),
+    ("core-media", {"allowed_types": ["foo/bar"]}, "settings.allowed_types", "'foo/bar' is not a type"),
+    ("core-cache", {"ttl": {"content": 1}}, "settings.ttl.content", "ttl.content must be between 60"),
+    ("core-cache", {"ttl": {"nope": 600}}, "settings.ttl.nope", "unknown cache namespace 'nope'"),
+    ("core-cache", {"defaultTTL": 5}, "settings.defaultTTL", "defaultTTL must be between 60"),
+    ("ai-search", {"results_limit": 5}, "settings.results_limit", "results_limit must be between 10 and 100"),
+    ("request-logs", {"sample_rate": 2}, "settings.sample_rate", "sample_rate must be between 0 and 1"),
+    ("email", {"from_address": "nobody"}, "settings.from_address", "from_address must be an email address"),
+])
+def test_a_plugin_check_refusing_a_value_names_its_key(workers, admin, plugin, settings, field, message):
+    """A value the plugin's own check refuses is named as a wrong type is: ``settings.<key>``."""
+    path = f"/admin/api/plugins/{plugin}"
+    before = workers[0].get(path, headers=admin, status=200).json["data"]["settings"]
+    response = workers[0].patch_json(path, {"settings": settings}, headers=admin, status=422)
+    [problem] = response.json["details"]
+    assert problem["field"] == field and message in problem["message"]
+    assert Plugin.get(Plugin.name == plugin).settings == before
+
+
+def test_a_plugin_check_names_its_key_with_setting_error_else_the_settings(workers, admin):
+    """``SettingError(key, message)`` names the key; a plain ValueError, the settings as a whole."""
+    def refuse_a_greeting(settings):
+        if settings.greeting == "key":
+            raise SettingError("greeting", "greeting may not be 'key'")
+        if settings.greeting == "whole":
+            raise ValueError("greeting and shout disagree")
+
+    activate(workers[0], admin)
+    sample_plugin.VALIDATING.append(refuse_a_greeting)
+    try:
+        keyed = workers[0].patch_json("/admin/api/plugins/sample", {"settings": {"greeting": "key"}},
+                                      headers=admin, status=422)
+        whole = workers[0].patch_json("/admin/api/plugins/sample", {"settings": {"greeting": "whole"}},
+                                      headers=admin, status=422)
+    finally:
+        sample_plugin.VALIDATING.remove(refuse_a_greeting)
+    assert keyed.json["details"] == [{"field": "settings.greeting", "message": "greeting may not be 'key'"}]
+    assert whole.json["details"] == [{"field": "settings", "message": "greeting and shout disagree"}]
 
 
 def test_settings_body_must_be_an_object(workers, admin):

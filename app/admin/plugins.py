@@ -86,9 +86,19 @@ def form_fields(plugin, schema, posted=None, problems=None):
             "label": rule.get("title") or name.replace("_", " ").capitalize(),
             "value": posted.get(name, "" if control != "checkbox" else False) if posted is not None else shown,
             "choices": choices_of(_kind(rule)), "required": name in required,
-            "help": rule.get("description"), "error": errors.get(FIELD_PREFIX + name) or errors.get(WHOLE),
+            "help": rule.get("description"), "error": _error_of(errors, name) or errors.get(WHOLE),
         })
     return fields
+
+
+def _error_of(errors, name):
+    """The message of the problem with the setting ``name`` or with a value inside it
+    (``settings.ttl.content`` is the ``ttl`` field's: the form edits that object whole)."""
+    own = FIELD_PREFIX + name
+    for field, message in errors.items():
+        if field == own or (isinstance(field, str) and field.startswith((own + ".", own + "["))):
+            return message
+    return None
 
 
 def _shown(control, value):

@@ -12,6 +12,8 @@ are cached (0: never; ``cached.py``).
 
 import msgspec
 
+from app.services.plugins import SettingError
+
 MAX_COLLECTIONS = 200
 MAX_CACHE_HOURS = 24
 MIN_RESULTS_LIMIT, MAX_RESULTS_LIMIT = 10, 100
@@ -43,15 +45,16 @@ class SearchSettings(msgspec.Struct, forbid_unknown_fields=True):
 
     def __post_init__(self):
         if not 0 <= self.cache_duration <= MAX_CACHE_HOURS:
-            raise ValueError(f"cache_duration must be between 0 and {MAX_CACHE_HOURS} hours")
+            raise SettingError("cache_duration", f"cache_duration must be between 0 and {MAX_CACHE_HOURS} hours")
         if not MIN_RESULTS_LIMIT <= self.results_limit <= MAX_RESULTS_LIMIT:
-            raise ValueError(f"results_limit must be between {MIN_RESULTS_LIMIT} and {MAX_RESULTS_LIMIT}")
+            raise SettingError("results_limit",
+                               f"results_limit must be between {MIN_RESULTS_LIMIT} and {MAX_RESULTS_LIMIT}")
         for name in ("selected_collections", "dismissed_collections"):
             ids = getattr(self, name)
             if len(ids) > MAX_COLLECTIONS:
-                raise ValueError(f"{name} lists at most {MAX_COLLECTIONS} collections")
+                raise SettingError(name, f"{name} lists at most {MAX_COLLECTIONS} collections")
             if any(not isinstance(value, str) or not value or len(value) > 100 for value in ids):
-                raise ValueError(f"{name} lists collection ids (1 to 100 characters each)")
+                raise SettingError(name, f"{name} lists collection ids (1 to 100 characters each)")
 
 
 DEFAULTS = msgspec.to_builtins(SearchSettings())

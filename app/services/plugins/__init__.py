@@ -42,6 +42,24 @@ class HookVeto(Exception):
         self.details = details
 
 
+class SettingError(ValueError):
+    """Raised by a settings Struct's ``__post_init__`` to refuse one key's value: the 422
+    names ``settings.<key>`` (as a wrong type does), so a settings form can mark that field.
+
+    A plain ``ValueError`` there still refuses the settings, named only ``settings``.
+
+    Args:
+        key: the refused key, dotted below the settings object (``max_upload_bytes``, or
+            ``ttl.content`` for the ``content`` key of the ``ttl`` object).
+        message: the whole sentence the client reads; name the key in it, as it may be
+            shown away from the field.
+    """
+
+    def __init__(self, key, message):
+        super().__init__(message)
+        self.key = key
+
+
 @dataclass(frozen=True)
 class PluginInfo:
     """What a plugin says about itself (module attribute ``plugin_info``).
@@ -125,4 +143,5 @@ class ReadsOwnSettings:
         return self._registry.states().get(self.plugin_info.name)
 
 
-__all__ = ["ENTRY_POINT_GROUP", "AdminPage", "HookVeto", "PluginInfo", "ReadsOwnSettings", "hookimpl", "hookspec"]
+__all__ = ["ENTRY_POINT_GROUP", "AdminPage", "HookVeto", "PluginInfo", "ReadsOwnSettings", "SettingError", "hookimpl",
+           "hookspec"]

@@ -23,7 +23,7 @@ kept so its settings form validates; they are not applied (the memory tier's siz
 import msgspec
 
 from app.services.cache import MIN_TTL_SECONDS, Namespace
-from app.services.plugins import PluginInfo, ReadsOwnSettings, hookimpl
+from app.services.plugins import PluginInfo, ReadsOwnSettings, SettingError, hookimpl
 
 NAME = "core-cache"
 MAX_TTL_SECONDS = 30 * 24 * 3600  # memcached reads a longer expiration as an absolute time
@@ -49,7 +49,8 @@ class CacheSettings(msgspec.Struct, forbid_unknown_fields=True):
     def __post_init__(self):
         for name, seconds in self.ttl.items():
             if name not in CONFIGURABLE:
-                raise ValueError(f"ttl: unknown cache namespace {name!r} (one of {', '.join(CONFIGURABLE)})")
+                raise SettingError(f"ttl.{name}",
+                                   f"ttl: unknown cache namespace {name!r} (one of {', '.join(CONFIGURABLE)})")
             _check_ttl(f"ttl.{name}", seconds)
         if self.default_ttl is not None:
             _check_ttl("defaultTTL", self.default_ttl)
@@ -57,7 +58,7 @@ class CacheSettings(msgspec.Struct, forbid_unknown_fields=True):
 
 def _check_ttl(field, seconds):
     if not MIN_TTL_SECONDS <= seconds <= MAX_TTL_SECONDS:
-        raise ValueError(f"{field} must be between {MIN_TTL_SECONDS} and {MAX_TTL_SECONDS} seconds")
+        raise SettingError(field, f"{field} must be between {MIN_TTL_SECONDS} and {MAX_TTL_SECONDS} seconds")
 
 
 INFO = PluginInfo(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import msgspec
 
 from app.services.media import sniff
-from app.services.plugins import PluginInfo, ReadsOwnSettings, hookimpl
+from app.services.plugins import PluginInfo, ReadsOwnSettings, SettingError, hookimpl
 
 NAME = "core-media"
 KNOWN_TYPES = tuple(kind.mime for kind in sniff.ALLOWED_TYPES)
@@ -38,11 +38,11 @@ class MediaSettings(msgspec.Struct, forbid_unknown_fields=True):
 
     def __post_init__(self):
         if self.max_upload_bytes is not None and self.max_upload_bytes < 1:
-            raise ValueError("max_upload_bytes must be at least 1")
+            raise SettingError("max_upload_bytes", "max_upload_bytes must be at least 1")
         for name in self.allowed_types or ():
             if name not in KNOWN_TYPES and name not in KNOWN_FAMILIES:
-                raise ValueError(f"allowed_types: {name!r} is not a type the library recognises "
-                                 f"(one of {', '.join(KNOWN_TYPES + KNOWN_FAMILIES)})")
+                raise SettingError("allowed_types", f"allowed_types: {name!r} is not a type the library recognises "
+                                                    f"(one of {', '.join(KNOWN_TYPES + KNOWN_FAMILIES)})")
 
 
 INFO = PluginInfo(

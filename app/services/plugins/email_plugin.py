@@ -18,7 +18,7 @@ import msgspec
 
 from app.db.database import release_connection
 from app.db.models import database
-from app.services.plugins import PluginInfo, ReadsOwnSettings, hookimpl
+from app.services.plugins import PluginInfo, ReadsOwnSettings, SettingError, hookimpl
 
 NAME = "email"
 log = logging.getLogger("sonicpy.mail")
@@ -35,7 +35,7 @@ class EmailSettings(msgspec.Struct, forbid_unknown_fields=True):
 
     def __post_init__(self):
         if self.from_address is not None and not valid_from_address(self.from_address):
-            raise ValueError("from_address must be an email address, optionally as 'Name <address>'")
+            raise SettingError("from_address", "from_address must be an email address, optionally as 'Name <address>'")
 
 
 def valid_from_address(value):

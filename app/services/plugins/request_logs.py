@@ -25,7 +25,7 @@ from app.db.database import release_connection
 from app.db.models import database, now_ms
 from app.services.log_buffer import process_buffer
 from app.services.logs import insert_request_records
-from app.services.plugins import PluginInfo, hookimpl
+from app.services.plugins import PluginInfo, SettingError, hookimpl
 
 NAME = "request-logs"
 log = logging.getLogger("sonicpy.request_logs")
@@ -45,7 +45,7 @@ class RequestLogSettings(msgspec.Struct, forbid_unknown_fields=True):
 
     def __post_init__(self):
         if not 0 <= self.sample_rate <= 1:
-            raise ValueError("sample_rate must be between 0 and 1")
+            raise SettingError("sample_rate", "sample_rate must be between 0 and 1")
 
 
 INFO = PluginInfo(

@@ -2,7 +2,8 @@
 
 A plugin declares its settings (``PluginInfo.settings_schema``) as a ``msgspec.Struct``
 type (converted with ``msgspec.convert``: types, defaults, unknown keys refused when the
-Struct says ``forbid_unknown_fields``) or as a small JSON-Schema-like dict::
+Struct says ``forbid_unknown_fields``, and whatever its ``__post_init__`` refuses, by key when
+it raises ``SettingError``) or as a small JSON-Schema-like dict::
 
     {"type": "object",
      "properties": {"greeting": {"type": "string", "maxLength": 80},
@@ -18,6 +19,7 @@ import msgspec
 
 from app.services.enums import in_enum, option_text
 from app.services.errors import INVALID, ServiceError, validation_detail
+from app.services.plugins import SettingError
 
 _TYPES = {
     "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
@@ -49,7 +51,18 @@ def validate_settings(schema, settings):
     try:
         return msgspec.to_builtins(msgspec.convert(settings, schema))
     except msgspec.ValidationError as ex:  # named as the dict schemas name their problems: settings.<key>
-        raise InvalidSettings("Validation failed", [validation_detail(ex, "settings")]) from None
+        raise InvalidSettings("Validation failed", [_struct_problem(ex)]) from None
+
+
+def _struct_problem(ex):
+    """The ``{field, message}`` of a Struct's refusal. msgspec places a ``__post_init__``
+    refusal at the Struct that raised it (``settings`` itself at the top), so the key a
+    SettingError names, kept as the ValidationError's cause, is added to that place."""
+    detail = validation_detail(ex, "settings")
+    refusal = ex.__cause__
+    if isinstance(refusal, SettingError):
+        return {"field": f"{detail['field']}.{refusal.key}", "message": str(refusal)}
+    return detail
 
 
 def declares_no_settings(schema):
