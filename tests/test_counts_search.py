@@ -137,6 +137,34 @@ def test_search_ranks_by_relevance_on_request(site):
     assert refused["details"] == [{"parameter": "sort", "message": "relevance needs search="}]
 
 
+def test_relevance_is_one_sort_key_however_it_is_spelt(site):
+    """``+relevance`` and the JSON form rank as ``relevance`` does; with another key it is a
+    400 saying so, not an "unknown field"."""
+    client = client_for(site)
+    blog = create_collection("blog")
+    bodies = ["zebra zebra zebra", "one zebra among many many many other words here", "zebra and zebra"]
+    insert_items(blog, create_user("author"), 3, data=lambda i: {"body": bodies[i]})
+
+    def ranked(sort, **params):
+        answer = client.get("/api/content", {"search": "zebra", "sort": sort, **params}).json["data"]
+        return [item["slug"] for item in answer]
+
+    best_first = ranked("relevance")
+    assert sorted(best_first) == ["item-0", "item-1", "item-2"] and best_first[-1] == "item-1"
+    for spelt in ("-relevance", "+relevance", '[{"field": "relevance", "order": "desc"}]',
+                  '[{"field": "relevance"}]'):
+        assert ranked(spelt) == best_first, spelt
+    for combined in ("relevance,title", "title,relevance", "-relevance,-updated_at",
+                     '[{"field": "relevance", "order": "desc"}, {"field": "title"}]'):
+        refused = client.get("/api/content", {"search": "zebra", "sort": combined}, status=400).json
+        assert refused["details"] == [{"parameter": "sort", "message": "relevance must be the only sort key"}]
+    refused = client.get("/api/content", {"sort": "title,relevance"}, status=400).json
+    assert refused["details"] == [
+        {"parameter": "sort", "message": "relevance must be the only sort key (and needs search=)"}]
+    refused = client.get("/api/content", {"sort": '[{"field": "relevance"}]'}, status=400).json
+    assert refused["details"] == [{"parameter": "sort", "message": "relevance needs search="}]
+
+
 SCRIPTS = ["नमस्ते दुनिया", "हिन्दी भाषा", "தமிழ் மொழி", "שָׁלוֹם עולם", "Tiếng Việt", "Привет мир"]
 
 

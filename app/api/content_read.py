@@ -69,7 +69,7 @@ COLLECTION_LIST_QUERY = (
     Param("offset", Annotated[int, msgspec.Meta(ge=0)], "items to skip"),
     Param("page", Annotated[int, msgspec.Meta(ge=1)], "1-based page (instead of offset)"),
     Param("cursor", str, "meta.nextCursor of the previous page (instead of offset or page)"),
-    Param("sort", str, "fields, '-' for descending: -published_at,title"),
+    Param("sort", str, "fields, '-' for descending: -published_at,title; or relevance, alone and with search"),
     Param(
         "where", Annotated[str, msgspec.Meta(max_length=MAX_WHERE_LENGTH)],
         'SonicJS\'s JSON filter: {"and": [{"field", "operator", "value"}], "or": [...]}; each condition needs its '

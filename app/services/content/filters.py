@@ -185,8 +185,14 @@ def parse_filter_params(params, schema=None, columns=None):
 
 def parse_sort(text, columns=None):
     """Sort keys from ``-published_at,title`` or SonicJS's ``[{"field","order"}]`` JSON."""
+    return sort_keys(sort_specs(text), columns)
+
+
+def sort_specs(text):
+    """``[(name, descending)]`` as a sort parameter names them (``-published_at,title`` or
+    SonicJS's ``[{"field","order"}]`` JSON), the names not yet resolved."""
     if not text:
-        return ()
+        return []
     if text.lstrip().startswith("["):
         items = decode_json_param(text.encode(), "sort")
         specs = []
@@ -207,6 +213,11 @@ def parse_sort(text, columns=None):
             specs.append((part.lstrip("-+"), descending))
     if len(specs) > MAX_SORT_KEYS:
         fail("sort", f"at most {MAX_SORT_KEYS} sort keys")
+    return specs
+
+
+def sort_keys(specs, columns=None):
+    """The SortKeys of ``specs`` (``sort_specs``); a name that is no sortable field is a 400."""
     keys = []
     for name, descending in specs:
         field = resolve_field(name, "sort", columns)

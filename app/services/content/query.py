@@ -65,8 +65,9 @@ from app.services.content.filters import (
     SortKey,
     is_data_filter,
     parse_filter_params,
-    parse_sort,
     parse_where,
+    sort_keys,
+    sort_specs,
 )
 from app.services.content.serialize import (
     ITEM_KEYS,
@@ -212,7 +213,8 @@ def parse_list_params(params, scope, *, collection_id=None, schema=None):
     # Workflow, review, scheduling and deletion columns describe unpublished work.
     columns = PUBLIC_COLUMNS if scope.public_shape else None
     search = one("search")
-    sort = _relevance_sort(one("sort"), search) or parse_sort(one("sort"), columns) or _default_sort(statuses)
+    specs = sort_specs(one("sort"))
+    sort = _relevance_sort(specs, search) or sort_keys(specs, columns) or _default_sort(statuses)
     limit = _page_size(one("limit"), one("pageSize"))
     offset, page, cursor = one("offset"), one("page"), one("cursor")
     if sum(value is not None for value in (offset, page, cursor)) > 1:
@@ -364,10 +366,16 @@ def _statuses(raw, default):
     return tuple(sorted(set(values)))
 
 
-def _relevance_sort(raw, search):
-    """``sort=relevance``: best search matches first (ties by id); only with ``search=``."""
-    if raw is None or raw.strip() not in ("relevance", "-relevance"):
+def _relevance_sort(specs, search):
+    """``sort=relevance``: best search matches first (ties by id); only with ``search=``.
+
+    ``-relevance``, ``+relevance`` and the JSON form, either order, say the same: there is no
+    worst-first. Relevance is the only key of its sort: its pages are read by score alone.
+    """
+    if not any(name == RELEVANCE.name for name, _descending in specs):
         return None
+    if len(specs) > 1:
+        fail("sort", "relevance must be the only sort key" + ("" if search else " (and needs search=)"))
     if not search:
         fail("sort", "relevance needs search=")
     return (SortKey(RELEVANCE, True),)
