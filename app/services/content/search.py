@@ -14,6 +14,9 @@ a run as one word (``simple`` configuration, punctuation and symbols made spaces
 SQLite's ``unicode61`` tokenizer splits it at some marks, in the text and in the query's
 quoted words alike, so a whole word finds the same items on both; a part of such a word
 (``नमस`` of ``नमस्ते``) finds it on SQLite only. Text with no word at all finds nothing.
+The other numbers (category No: ``²``, ``½``) are word characters here and to SQLite, but
+PostgreSQL's parser (under a locale other than C) splits words at them, in the text and in
+the query alike: ``x²`` is ``x`` there, and ``½`` no word.
 
 Case: SQLite's tokenizer folds the query's words as it folded the text, so they reach it as
 written; PostgreSQL's words are folded as its search vector folds the text (``fold_word``).
