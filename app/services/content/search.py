@@ -17,6 +17,11 @@ quoted words alike, so a whole word finds the same items on both; a part of such
 The other numbers (category No: ``²``, ``½``) are word characters here and to SQLite, but
 PostgreSQL's parser (under a locale other than C) splits words at them, in the text and in
 the query alike: ``x²`` is ``x`` there, and ``½`` no word.
+Spaces and format characters (no-break and zero-width spaces, soft hyphens) separate
+words here and in both indexes, but for those Unicode added after 6.1 (bidi isolates), word
+characters to SQLite's tokenizer, and all of them under a C locale on PostgreSQL, whose
+parser then takes every character past ASCII for a letter. The query splits at every one:
+the joined words are what each index stores, which no query's parsing can change.
 
 Case: SQLite's tokenizer folds the query's words as it folded the text, so they reach it as
 written; PostgreSQL's words are folded as its search vector folds the text (``fold_word``).
