@@ -63,6 +63,20 @@ def test_an_update_removes_the_words_it_took_out(client, env, pages_collection, 
     assert index_matches_content(env.DB.db)
 
 
+def test_other_entities_and_a_comment_holding_a_closing_bracket_are_read_by_the_rule(client, pages_collection,
+                                                                                     as_editor):
+    """README's search syntax says so: only the common named entities, written in lower case,
+    are read as what they stand for (``&#233;`` is the word "233", ``&AMP;`` the word "amp"),
+    and a comment ends at its first '>' as a tag does, so the words after it are indexed."""
+    _, headers = as_editor
+    for slug, body in [("numeric", "<p>caf&#233;</p>"), ("named", "<p>caf&eacute;</p>"), ("upper", "fish &AMP; chips"),
+                       ("comment", "before <!-- hidden > shown --> after")]:
+        create(client, headers, slug, {"body": body})
+    answers = {word: found(client, word) for word in ("café", "caf", "233", "eacute", "amp", "hidden", "shown", "after")}
+    assert answers == {"café": [], "caf": ["named", "numeric"], "233": ["numeric"], "eacute": ["named"],
+                       "amp": ["upper"], "hidden": [], "shown": ["comment"], "after": ["comment"]}
+
+
 def index_matches_content(db):
     """Whether the search index holds exactly the words of the rows there now. SQLite's
     external-content index reads a row's text from its view when it needs it (a rebuild), so
@@ -103,7 +117,8 @@ def test_both_databases_take_the_same_text_of_a_value(env):
     db = env.DB.db
     expression = derived.pg_search_text("%s") if is_postgres(db) else derived.sqlite_search_text("?")
     values = [RICH, "alpha < beta", "a <b> c", "", "<", "x<", "<<b>>y", 'say "hi"\n<i>it</i>\\', "&amp;lt; &amp;nbsp;",
-              "é<b>ü</b>ß", "<!-- note > aside --> after", "tab\there <br/>", "a > b", "&lt;<b>&gt;</b>"]
+              "é<b>ü</b>ß", "<!-- note > aside --> after", "tab\there <br/>", "a > b", "&lt;<b>&gt;</b>",
+              "caf&#233; caf&eacute; &AMP; &Amp;lt; &#x3c;b&#62;"]
     for value in values:
         text = db.execute_sql(f"SELECT {expression}", (value,) * expression.count("%s" if is_postgres(db) else "?"))
         assert text.fetchone()[0] == derived.search_text(value), value
