@@ -292,15 +292,9 @@ def test_an_earlier_search_function_is_replaced_and_its_index_rebuilt(migrated_p
 def test_words_of_every_script_are_found_on_a_database_with_a_c_locale(postgres_server, tmp_path):
     """Under a C locale PostgreSQL's character classes know ASCII only: the search vector's
     separators are explicit Unicode ranges, so letters of other scripts stay words."""
-    from tests.fixtures.postgres import _execute_admin, _url
-
     name = "c_locale_search"
-    _execute_admin(postgres_server.port, f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"
-                                         " LC_COLLATE 'C' LC_CTYPE 'C'")
-    env = make_env(tmp_path, database_url=_url(postgres_server.port, name))
+    env = c_locale_env(postgres_server, tmp_path, name)
     try:
-        migrate(env)
-        bind_models(env.DB.db)
         # Lower case: a C locale cannot fold the case of other scripts (PostgreSQL's lower()
         # follows it), so "Привет" is stored as written while the query looks for "привет".
         texts = ["café crème", "привет мир", "東京", "नमस्ते दुनिया", "abc-7 x"]
