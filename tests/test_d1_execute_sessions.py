@@ -3,10 +3,13 @@ sessions of a running app at once: the command makes the read cache's ``users`` 
 stale after it commits, so no worker keeps answering with the account or grants it cached
 (``app.services.identity``)."""
 
+import json
+
 import pytest
 
 from tests.fixtures.app import run_env_cli
 from tests.fixtures.cache import past_generation_bound
+from tests.fixtures.content import create_collection, insert_items
 
 pytestmark = pytest.mark.backends
 
@@ -61,3 +64,21 @@ def test_a_user_deactivated_by_sql_is_signed_out_at_once(env, client, editor):
     run_sql(env, "--command", f"UPDATE users SET is_active = 0 WHERE id = '{user.id}'")
     past_generation_bound()
     assert client.get(STATS, headers=headers, status=401).json["error"] == "Invalid or expired token"
+
+
+def test_sql_whose_field_index_is_refused_still_reaches_the_sessions(env, client, editor):
+    """The SQL commits before the declared fields' indexes follow it: when an index cannot
+    read a row's data the command fails, and the caches are made stale all the same."""
+    user, headers = editor
+    news = create_collection("news")
+    (item,) = insert_items(news, user, 1)
+    declaring = json.dumps({"type": "object", "properties": {"n": {"type": "number", "indexed": True}}})
+    result = run_env_cli(
+        env, "d1", "execute", "DB", "--command",
+        f"UPDATE users SET role = 'viewer' WHERE id = '{user.id}';"
+        f" UPDATE content SET data = 'not json {{' WHERE id = '{item}';"
+        " INSERT INTO collections (id, name, display_name, schema, created_at, updated_at)"
+        f" VALUES ('c-shop', 'shop', 'Shop', '{declaring}', 5, 5)")
+    assert result.exit_code == 1 and "the field indexes were not changed" in result.output, result.output
+    past_generation_bound()
+    client.get(STATS, headers=headers, status=403)

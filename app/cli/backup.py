@@ -153,8 +153,10 @@ def import_command(runtime, database, file):
     if any(report.inserted.values()):
         # After the import's commit: PostgreSQL cannot create an index in a transaction
         # whose content rows still wait for their deferred triggers.
-        follow_schemas(d1.db)
-        refresh_cache(runtime, IMPORTED_NAMESPACES)
+        try:
+            follow_schemas(d1.db)
+        finally:  # the rows are committed whether or not the indexes could follow them
+            refresh_cache(runtime, IMPORTED_NAMESPACES)
     click.echo(f"✅ Imported: {report.summary()}")
 
 

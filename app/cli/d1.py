@@ -101,12 +101,15 @@ def execute(runtime, database, command, file, as_json):
             sys.exit(1)
         raise
     changed = any((result["meta"] or {}).get("changed_db") for result in results)
-    if changed:
-        follow_schemas(db.db)
-        follow_media(db.db, sql)
-        refresh_cache(runtime)
-    if changed or file is not None:  # a file's DDL alone (DROP TRIGGER) changes no row
-        warn_outdated(runtime, database, db.db)
+    try:
+        if changed:
+            follow_schemas(db.db)
+    finally:  # the SQL is committed whether or not the indexes could follow it
+        if changed:
+            follow_media(db.db, sql)
+            refresh_cache(runtime)
+        if changed or file is not None:  # a file's DDL alone (DROP TRIGGER) changes no row
+            warn_outdated(runtime, database, db.db)
     if as_json:
         payload = [
             {"results": _rows_for_json(r["results"]), "success": True, "meta": {"duration": r["meta"]["duration"]}}
