@@ -173,6 +173,20 @@ def test_a_field_index_is_refused_while_items_hold_data_it_cannot_read(app_clien
     assert existing_indexes(env.DB.db) == set()
 
 
+def test_json_the_databases_read_does_not_refuse_a_field_index(app_client, make_user, env):
+    """Nesting deeper than msgspec decodes and a number past a double's range are JSON both
+    databases read and index: they are no reason to refuse an index."""
+    _, admin = make_user("admin")
+    author, _ = make_user("author")
+    odd = insert_items(create_collection("shop", schema()), author, 2)
+    db = env.DB.db
+    for item_id, data in zip(odd, ['{"a": ' + "[" * 1200 + "]" * 1200 + "}", '{"category": 1e400}']):
+        db.execute_sql(f"UPDATE content SET data = {db.param} WHERE id = {db.param}", (data, item_id))
+    app_client.patch_json("/admin/api/collections/col-shop", {"schema": schema(category={"indexed": True})},
+                          headers=admin, status=200)
+    assert existing_indexes(env.DB.db) == {index_name(FILTER_PREFIX, "category")}
+
+
 def test_a_field_index_refusal_names_a_few_items(app_client, make_user, env):
     _, admin = make_user("admin")
     bad = _items_with_unreadable_data(env, make_user, unreadable=7)

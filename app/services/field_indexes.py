@@ -40,6 +40,7 @@ takes it on the other. ``d1 import`` refuses a backup's rows by the same rule
 """
 
 import hashlib
+import json
 import re
 
 import msgspec
@@ -61,6 +62,9 @@ DIGEST_CHARS = 10
 _ALIAS = re.compile(r'"t\d+"\.')
 NOT_JSON = "text that is not JSON"
 HOLDS_NUL = "JSON holding a NUL character (PostgreSQL's jsonb holds none)"
+# A NUL written in JSON text: the escape \u0000, its backslash not itself escaped (after an
+# even number of backslashes, each pair one escaped backslash).
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 # Live rows read per query when looking for data an index cannot read.
 _SCAN_PAGE = 1000
 
@@ -198,14 +202,45 @@ def data_problem(document):
 
 
 def stored_data_problem(text):
-    """Why the field indexes cannot read a row's stored ``data`` text, or None when they can."""
+    """Why the field indexes cannot read a row's stored ``data`` text, or None when they can.
+
+    The NUL is looked for in the text (``\\u0000`` whose backslash is not itself escaped),
+    which in JSON text is exactly a NUL in a key or a string, so a document too deep to
+    decode here is judged all the same.
+    """
     if text is None:
         return None  # no data: every field absent
-    try:
-        document = msgspec.json.decode(text)
-    except msgspec.DecodeError:
+    if not _reads_as_json(text):
         return NOT_JSON
-    return data_problem(document)
+    return HOLDS_NUL if _ESCAPED_NUL.search(text) else None
+
+
+def _reads_as_json(text):
+    """Whether both databases read ``text`` as JSON.
+
+    msgspec decides most texts fast. It refuses two kinds the databases read: a number past
+    a double's range (``1e400``), which the standard library's parser reads as infinity,
+    and nesting deeper than its own limit. A document deeper than the standard library's
+    recursion limit too is taken as JSON: too deep to judge here, it is left to the
+    database, as every document was before this check.
+    """
+    try:
+        msgspec.json.decode(text)
+        return True
+    except (msgspec.DecodeError, RecursionError):
+        pass
+    try:
+        json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        return True
+    except ValueError:
+        return False
+    return True
+
+
+def _refuse_constant(name):
+    """``NaN`` and ``Infinity``, which Python's parser reads and no database's JSON does."""
+    raise ValueError(f"{name} is not JSON")
 
 
 def unreadable_rows(db):
