@@ -89,7 +89,10 @@ def test_collections_sync_refuses_a_file_referencing_no_collection(tmp_path, env
     assert result.exit_code == 1
     assert ("posts.json: schema.properties.owner.collection: there is no collection named 'peeple'; a reference "
             "names an existing collection or its own") in result.output
-    assert sorted(row.name for row in Collection.select()) == ["authors", "tags"]
+    # authors names posts, whose file is refused: it is refused too, not saved naming nothing.
+    assert ("authors.json: schema.properties.posts.collection: there is no collection named 'posts'"
+            in result.output)
+    assert sorted(row.name for row in Collection.select()) == ["tags"]
     write_definition(folder, "posts", schema_with(owner={"type": "reference", "collection": "authors"}))
     assert sync_collections(env, folder).exit_code == 0
     assert sorted(row.name for row in Collection.select()) == ["authors", "posts", "tags"]

@@ -278,10 +278,7 @@ def sync_collections(directory, now=None):
         take_schema_turn(db)
         lock_every_schema(db)  # before content: a collection's check locks it (type_changes)
         lock_for_drops(db, _schemas_changed(configs))
-        # What a reference may name: the collections there are, and those this sync creates.
-        known = collection_keys() | {loaded.config.name for loaded in configs}
-        for loaded in configs:
-            report.results.append(_sync_one(db, loaded, now, known))
+        report.results.extend(_sync_files(db, configs, now))
         if any(error.name is None for error in errors):
             report.notes.append("no collection was deactivated: an invalid file's collection name "
                                 "could not be read, and it may be one of them")
@@ -291,6 +288,26 @@ def sync_collections(directory, now=None):
         created, dropped = sync_field_indexes(db)
     report.notes += [f"created index {name}" for name in created] + [f"dropped index {name}" for name in dropped]
     return report
+
+
+def _sync_files(db, configs, now):
+    """``_sync_one`` each of ``configs``; their results.
+
+    A reference may name the collections there are and those this sync creates. Which it
+    creates is known only once each file is tried: when one refers to a collection whose
+    file is then refused, the pass is rolled back and tried again without that name, so no
+    reference is saved naming a collection that was never made. Each pass leaves out one
+    name more, so it ends.
+    """
+    known = collection_keys() | {loaded.config.name for loaded in configs}
+    while True:
+        with db.atomic() as attempt:
+            results = [_sync_one(db, loaded, now, known) for loaded in configs]
+            never_made = {result.name for result in results if result.status == ERROR} - collection_keys()
+            if not never_made & known:
+                return results
+            attempt.rollback()
+        known -= never_made
 
 
 def _schemas_changed(configs):
