@@ -6,6 +6,7 @@ import pytest
 from app.db.models import Collection, Content, Media, bind_models, database
 from tests.fixtures import media as samples
 from tests.fixtures.app import client_for, env_with_copy, settings_for_tests
+from tests.fixtures.content import create_collection
 from tests.fixtures.media import bucket_keys, publish_media, upload
 from tests.fixtures.s3 import create_bucket
 from tests.fixtures.users import bearer, create_user, token_for
@@ -309,6 +310,35 @@ def test_purge_of_media_used_by_content_is_refused(client, env, people):
     assert body == {"error": "Media is used by content", "details": {"contentIds": [post.id]}}
     assert Media.get_or_none(Media.id == record["id"]) is not None
     assert bucket_keys(env) == [record["r2_key"]]
+
+
+def test_purge_of_media_named_by_content_not_in_the_trash_is_refused(client, env, people):
+    """A media field's id or a ``/files/<key>`` URL in the text of an item, a draft too, keeps
+    the file from its purge, as a featured image does; in the trash, the item lets it go."""
+    editor = people["editor"][1]
+    named, embedded = put(client, people["author"]), put(client, people["author"], "b.png")
+    create_collection("posts", {"type": "object", "properties": {"cover": {"type": "media"},
+                                                                 "body": {"type": "richtext"}}})
+    published = client.post_json("/api/content", {
+        "collectionId": "posts", "title": "P", "status": "published",
+        "data": {"cover": named["id"], "body": f'<p><img src="/files/{embedded["r2_key"]}"></p>'}},
+        headers=editor, status=201).json["data"]
+    draft = client.post_json("/api/content", {"collectionId": "posts", "title": "D", "data": {"cover": named["id"]}},
+                             headers=editor, status=201).json["data"]
+    admin = people["admin"][1]
+    body = client.delete(f"/api/media/{named['id']}/purge", headers=admin, status=409).json
+    assert body["error"] == "Media is used by content"
+    assert sorted(body["details"]["contentIds"]) == sorted([published["id"], draft["id"]])
+    body = client.delete(f"/api/media/{embedded['id']}/purge", headers=admin, status=409).json
+    assert body["details"] == {"contentIds": [published["id"]]}
+    assert len(bucket_keys(env)) == 4 and Media.select().count() == 2  # each file and its thumbnail
+    client.delete(f"/api/content/{published['id']}", headers=editor, status=200)
+    client.delete(f"/api/media/{embedded['id']}/purge", headers=admin, status=200)
+    assert client.delete(f"/api/media/{named['id']}/purge", headers=admin, status=409).json["details"] == {
+        "contentIds": [draft["id"]]}
+    client.delete(f"/api/content/{draft['id']}", headers=editor, status=200)
+    client.delete(f"/api/media/{named['id']}/purge", headers=admin, status=200)
+    assert bucket_keys(env) == [] and Media.select().count() == 0
 
 
 def test_who_may_delete(client, people):

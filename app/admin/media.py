@@ -77,7 +77,7 @@ BULK_ACTIONS = {"trash": "Move to the trash", "move": "Move to a folder"}
 PROBLEMS = {
     "gone": "The file was deleted meanwhile: your changes were not saved.",
     "purged": "The file was deleted permanently meanwhile.",
-    "in-use": "The file was not deleted: content uses it as its featured image.",
+    "in-use": "The file was not deleted: content uses it, as its featured image or in its fields or text.",
     "store": "The file was not deleted: the file store did not answer. Try again in a moment.",
 }
 

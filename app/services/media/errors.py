@@ -30,7 +30,7 @@ class InvalidMedia(MediaError):
 
 
 class MediaInUse(MediaError):
-    """The item is referenced (content's featured image) and cannot be purged: 409."""
+    """The item is used by content (its featured image, or named in its data) and cannot be purged: 409."""
 
     kind = CONFLICT
 

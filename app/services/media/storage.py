@@ -209,6 +209,10 @@ def edit(row, folder=None, changes=None):
         return Media.get_by_id(row.id)
 
 
+# A refused purge's 409 lists this many of the items using the file.
+MAX_USERS_LISTED = 20
+
+
 def purge(bucket, row):
     """Delete a media item for good: its row, then its thumbnail, then its file.
 
@@ -224,19 +228,21 @@ def purge(bucket, row):
         The row as it was deleted.
 
     Raises:
-        MediaInUse: content uses it as featured image (the row must stay for the reference).
+        MediaInUse: content uses it (``content_using``); nothing was changed.
         MediaConflict: the row was purged since it was read; nothing was changed.
         R2Error: the bucket failed; see above for what is left.
     """
-    users = [c.id for c in Content.select(Content.id).where(Content.featured_image == row.id).limit(20)]
-    if users:
-        raise MediaInUse("Media is used by content", {"contentIds": users})
     started = now_ms()
     with database.atomic():
         row = locked(Media.select().where(Media.id == row.id)).first()
         # A purge that committed since ``row`` was read has deleted the row and its objects.
         if row is None:
             raise changed_meanwhile()
+        # Asked in the purge's transaction: on SQLite no content write can name the file
+        # between this answer and the delete.
+        users = content_using(row.id)
+        if users:
+            raise MediaInUse("Media is used by content", {"contentIds": users})
         Media.delete().where(Media.id == row.id).execute()
         thumb_key = thumbnail_key_of(row)
         # Should the process die before the deletes below, the sweep finishes the purge.
@@ -253,6 +259,27 @@ def purge(bucket, row):
     pending.clear_quietly([thumb_key, row.r2_key])
     _forget_references(row.id)
     return row
+
+
+def content_using(media_id, limit=MAX_USERS_LISTED):
+    """The ids of up to ``limit`` content items whose use of file ``media_id`` forbids its purge.
+
+    Any item having it as featured image (the row must stay for that foreign key), and any
+    item not in the trash naming it in its data (``content_media``: a media field, a
+    ``/files/<key>`` URL in its text), drafts too: validation refuses new references to a
+    missing file, and a page would show a broken image. An item in the trash does not hold
+    the file back: it can be purged first, and one restored keeps its reference as stored.
+    Featured images first, each item once; both lookups read an index.
+    """
+    featured = Content.select(Content.id).where(Content.featured_image == media_id).limit(limit)
+    named = (Content.select(Content.id)
+             .join(ContentMedia, on=(ContentMedia.content_id == Content.id))
+             .where((ContentMedia.media_id == media_id) & Content.deleted_at.is_null())
+             .limit(limit))
+    users = [c.id for c in featured]
+    if len(users) < limit:
+        users += [c.id for c in named]
+    return list(dict.fromkeys(users))[:limit]
 
 
 def _forget_references(media_id):
