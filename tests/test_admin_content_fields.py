@@ -1383,3 +1383,27 @@ def test_a_text_controls_value_that_is_no_text_is_shown_as_json(browser, signed_
     data = Content.get_by_id(item.id).data
     saved = values if stored is None else dict.fromkeys(TEXT_LIKE, text)
     assert ({name: data[name] for name in TEXT_LIKE}, data["parts"]) == (saved, [{"blockType": "part", **saved}])
+
+
+def test_a_title_saved_over_a_file_and_an_item_deleted_since_keeps_their_references(browser, signed_in_as, posts):
+    """What the item names and was deleted since is no new reference: saving the form
+    unchanged there (only the title edited) keeps both as stored, where a new pick of a
+    deleted file is refused."""
+    editor = signed_in_as("editor")
+    photo = media_row(editor, "photo.png")
+    person = insert_content(editor, Collection.get(Collection.name == "people"), title="Ada")
+    item = insert_content(editor, posts, data={"title": "Before", "hero": photo.id, "author": person.id})
+    Media.update(deleted_at=now_ms()).where(Media.id == photo.id).execute()
+    Content.update(deleted_at=now_ms()).where(Content.id == person.id).execute()
+    form = browser.get(f"/admin/content/posts/{item.id}").forms["content-form"]
+    form["title"] = "After"
+    form.submit(status=303)
+    saved = Content.get_by_id(item.id)
+    assert saved.title == "After"
+    assert (saved.data["hero"], saved.data["author"]) == (photo.id, person.id)
+    other = media_row(editor, "other.png", deleted_at=now_ms())
+    form = browser.get(f"/admin/content/posts/{item.id}").forms["content-form"]
+    form["data.hero"] = other.id
+    refused = form.submit(status=422)
+    assert "which does not exist" in refused.text and other.id in refused.text
+    assert Content.get_by_id(item.id).data["hero"] == photo.id

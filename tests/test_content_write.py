@@ -948,6 +948,53 @@ def test_references_to_deleted_content_are_refused(client, blog_collection, as_e
     assert response.json["details"][0]["field"] == "data.related"
 
 
+def test_references_an_item_holds_to_what_was_deleted_since_are_kept_when_it_is_saved(client, blog_collection,
+                                                                                       as_editor):
+    """A file or an item the stored item names, moved to the trash since, refuses no write
+    that keeps the name as stored: a save as read, its data sent back, a duplicate, a
+    version restore. A new name of something gone is refused as ever."""
+    user, headers = as_editor
+    cover = add_media(user)
+    target = create(client, headers, title="Target").json["data"]
+    item = create(client, headers, title="Holder", data={"cover": cover.id, "related": target["id"]}).json["data"]
+    client.delete(f"/api/media/{cover.id}", headers=headers, status=200)
+    client.delete(f"/api/content/{target['id']}", headers=headers, status=200)
+    read = read_back(client, headers, item["id"])
+    read["title"] = "Holder, renamed"
+    saved = client.put_json(f"/api/content/{item['id']}", read, headers=headers).json["data"]
+    assert (saved["title"], saved["version_number"]) == ("Holder, renamed", 2)
+    assert (saved["data"]["cover"], saved["data"]["related"]) == (cover.id, target["id"])
+    data = {**saved["data"], "views": 3}
+    assert client.put_json(f"/api/content/{item['id']}", {"data": data}, headers=headers).json["data"]["version_number"] == 3
+    copy = client.post(f"/api/content/{item['id']}/duplicate", headers=headers, status=201).json["data"]
+    assert (copy["data"]["cover"], copy["data"]["related"]) == (cover.id, target["id"])
+    restored = client.post(f"/api/content/{item['id']}/versions/1/restore", headers=headers).json["data"]
+    assert (restored["title"], restored["data"]["cover"]) == ("Holder", cover.id)
+    gone = add_media(user, deleted=True)
+    refused = client.put_json(f"/api/content/{item['id']}", {"data": {**data, "cover": gone.id}}, headers=headers,
+                              status=422)
+    assert refused.json["details"] == [{"field": "data.cover", "message": f"references media {gone.id!r}, which does not exist"}]
+    other = create(client, headers, title="Other").json["data"]
+    client.delete(f"/api/content/{other['id']}", headers=headers, status=200)
+    refused = client.put_json(f"/api/content/{item['id']}", {"data": {**data, "related": other["id"]}}, headers=headers,
+                              status=422)
+    assert refused.json["details"][0]["field"] == "data.related"
+    assert content_row(item["id"]).data["cover"] == cover.id
+
+
+def test_a_featured_image_moved_to_the_trash_since_is_kept_by_a_save_as_read(client, blog_collection, as_editor):
+    user, headers = as_editor
+    image = add_media(user)
+    item = create(client, headers, featuredImageId=image.id).json["data"]
+    client.delete(f"/api/media/{image.id}", headers=headers, status=200)
+    read = read_back(client, headers, item["id"])
+    saved = client.put_json(f"/api/content/{item['id']}", {**read, "title": "Edited", "featuredImageId": image.id},
+                            headers=headers).json["data"]
+    assert (saved["title"], content_row(item["id"]).featured_image_id) == ("Edited", image.id)
+    gone = add_media(user, deleted=True)
+    client.put_json(f"/api/content/{item['id']}", {"featuredImageId": gone.id}, headers=headers, status=422)
+
+
 def test_free_form_collections_accept_any_object(client, pages_collection, as_editor):
     _, headers = as_editor
     item = create(client, headers, collectionId="pages", data={"anything": {"at": ["all"]}}).json["data"]

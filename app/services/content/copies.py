@@ -10,6 +10,8 @@ What it copies: the title followed by `` (copy)``, the data as it is stored but 
 values of fields the schema no longer declares (``writes.fields_the_schema_has``, as a
 version restore leaves them out: the source keeps them), the SEO fields and the featured
 image (a featured image moved to the trash since is refused as a create refuses it: 422).
+The references of its data are the source's: one naming content or a file deleted since is
+copied as the source holds it, not refused (``prepare.prepare_fields``'s ``held``).
 Its slug is the first free one of ``<slug>-copy``, ``<slug>-copy-2``...
 (``slugs.free_copy_slug``); a concurrent create taking it first sends the copy to the next
 one. A collection keeping the title and slug in its data too (SonicJS's schemas) gets the
@@ -49,7 +51,7 @@ def duplicate(user, content_id, scope, request_id=None):
     for _ in range(writes.MAX_SLUG_ATTEMPTS):
         fields = copy_fields(source, free_copy_slug(source.collection_id, source.slug))
         try:
-            return writes.create_and_read(user, source.collection_id, fields, scope, request_id)
+            return writes.create_and_read(user, source.collection_id, fields, scope, request_id, held=source.data)
         except ContentConflict as ex:
             if not _slug_taken_meanwhile(ex):
                 raise

@@ -13,7 +13,12 @@
   update's new ``title`` or ``slug`` also replaces a ``data.title`` or ``data.slug`` that was
   the old one's copy, the stored one when no ``data`` is sent (``_copies_followed``,
   ``_stored_data_followed``).
-* ``featured_image_id`` must name a live media file.
+* ``featured_image_id`` must name a live media file, unless it is the one the updated item
+  has already;
+* a reference, media or file value of ``data`` that the item already holds (``held``: the
+  updated item's stored data, a duplicated item's, a restored version's) is not refused
+  for naming content or a file deleted since (``validation.held_references``): only new
+  values are looked up, so an item sent back as read saves whatever became of what it names.
 
 Every problem is collected and raised at once as ContentInvalid.
 """
@@ -21,14 +26,14 @@ Every problem is collected and raised at once as ContentInvalid.
 from app.db.models import Media
 from app.services.content.errors import ContentInvalid
 from app.services.content.slugs import MAX_SLUG_LENGTH, normalize_slug, slug_from_title
-from app.services.content.validation import schema_properties, validate_data
+from app.services.content.validation import held_references, schema_properties, validate_data
 
 MAX_TITLE_LENGTH = 500
 # The item's own fields a schema may repeat in ``data`` (SonicJS's schemas do): kept in step.
 COPIED = ("title", "slug")
 
 
-def prepare_fields(collection, fields, content_id, current=None, unique_slug=None, saved=False):
+def prepare_fields(collection, fields, content_id, current=None, unique_slug=None, saved=False, held=None):
     """Validated column values for a create (``current`` None) or an update of ``current``.
 
     Args:
@@ -42,6 +47,8 @@ def prepare_fields(collection, fields, content_id, current=None, unique_slug=Non
         saved: whether ``fields`` are a saved version's, restored as they were: its
             ``data.title`` is not the copy of the current title a client sends back, and
             does not follow the version's title (``_copies_followed``).
+        held: stored data whose reference values ``data`` may keep though what they name
+            is gone; None: ``current``'s data (nothing on create).
 
     Returns:
         ``{column name: value}`` for ``title``, ``slug`` and what ``fields`` holds.
@@ -65,7 +72,9 @@ def prepare_fields(collection, fields, content_id, current=None, unique_slug=Non
         if renamed and not saved:
             data = _copies_followed(collection.schema, data, renamed, current)
         data = _synced(collection.schema, data, title, slug)
-        errors += validate_data(collection.schema, data)
+        if held is None and current is not None:
+            held = current.data
+        errors += validate_data(collection.schema, data, held=held_references(collection.schema, held))
         values["data"] = data
     elif renamed and (stored := _stored_data_followed(collection.schema, renamed, current)) is not None:
         # Only the copied fields change: the rest of the stored data is not this write's, and
@@ -79,7 +88,9 @@ def prepare_fields(collection, fields, content_id, current=None, unique_slug=Non
             values[name] = fields[name]
     if "featured_image_id" in fields:
         image = fields["featured_image_id"]
-        if image is not None and not Media.select().where((Media.id == image) & Media.deleted_at.is_null()).exists():
+        kept = current is not None and image == current.featured_image_id
+        live = Media.select().where((Media.id == image) & Media.deleted_at.is_null())
+        if image is not None and not kept and not live.exists():
             errors.append({"field": "featuredImageId", "message": f"no media {image!r}"})
         values["featured_image"] = image
     if errors:

@@ -32,6 +32,10 @@ in one round trip:
   ``required`` name or a ``format`` that is no text names nothing, and is ignored.
 
 References are checked after the structure, in one query per kind whatever their number.
+A reference value the item already holds (``held_references`` of its stored data) is no
+new reference: it is not refused for naming content or a file that is gone since (deleted,
+moved to the trash, purged), so an item read and sent back unchanged saves whatever became
+of what it names; only new values must name live rows.
 """
 
 import math
@@ -83,7 +87,7 @@ def schema_field_type(schema, path):
     return config.get("type") if config else None
 
 
-def validate_data(schema, data, look_up_references=True):
+def validate_data(schema, data, look_up_references=True, held=frozenset()):
     """Every problem of ``data`` against ``schema``, as ``[{"field", "message"}]`` (empty: valid).
 
     Args:
@@ -92,6 +96,9 @@ def validate_data(schema, data, look_up_references=True):
         look_up_references: whether reference, media and file values must name live rows
             (one query per kind); False checks only their shape (an id, or a list of ids
             for ``multiple``) and reads nothing.
+        held: ``held_references`` of what the item holds already: those values need not
+            name live rows (a held content reference that does must still be of the
+            collections its field allows).
     """
     if not isinstance(data, dict):
         return [{"field": "data", "message": "must be an object"}]
@@ -101,8 +108,23 @@ def validate_data(schema, data, look_up_references=True):
     checker = _Checker()
     checker.object(properties, listed_required(schema), data, "data", 0)
     if look_up_references:
-        checker.check_references()
+        checker.check_references(held)
     return checker.errors
+
+
+def held_references(schema, data):
+    """The reference values ``data`` (stored data, read as ``schema`` declares it) holds, as
+    ``{("content" or "media", id)}``: what ``validate_data(..., held=...)`` does not look up.
+
+    Read by the same walk as validation, so a value counts where the schema makes it a
+    reference, media or file value, whatever the problems of the rest of ``data``."""
+    properties = schema_properties(schema)
+    if not isinstance(data, dict) or properties is None:
+        return frozenset()
+    checker = _Checker()
+    checker.object(properties, set(), data, "data", 0)
+    return frozenset([("content", ref) for _, ref, _ in checker.content_refs]
+                     + [("media", ref) for _, ref in checker.media_refs])
 
 
 def listed_required(schema):
@@ -326,8 +348,9 @@ class _Checker:
         self.media_refs.append((path, value))
         return None
 
-    def check_references(self):
-        """Resolve collected references: one query for content, one for media."""
+    def check_references(self, held=frozenset()):
+        """Resolve collected references: one query for content, one for media; a value in
+        ``held`` (``held_references``) that names nothing live is no problem."""
         if self.content_refs:
             ids = {ref for _, ref, _ in self.content_refs}
             found = {
@@ -339,7 +362,8 @@ class _Checker:
             }
             for path, ref, allowed in self.content_refs:
                 if ref not in found:
-                    self.fail(path, f"references content {ref!r}, which does not exist")
+                    if ("content", ref) not in held:
+                        self.fail(path, f"references content {ref!r}, which does not exist")
                 elif allowed and not set(found[ref]) & set(allowed):
                     self.fail(path, "must reference content of: " + ", ".join(allowed))
         if self.media_refs:
@@ -351,7 +375,7 @@ class _Checker:
                 .tuples()
             }
             for path, ref in self.media_refs:
-                if ref not in live:
+                if ref not in live and ("media", ref) not in held:
                     self.fail(path, f"references media {ref!r}, which does not exist")
 
 

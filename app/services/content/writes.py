@@ -194,7 +194,7 @@ def create_content(user, collection_ref, fields, request_id=None):
     return create_and_read(user, collection_ref, fields, None, request_id)[0]
 
 
-def create_and_read(user, collection_ref, fields, scope, request_id=None):
+def create_and_read(user, collection_ref, fields, scope, request_id=None, held=None):
     """``create_content``, and the new item as a caller of ``scope`` reads it then:
     ``(content, get_item(scope, content_id=content.id))``.
 
@@ -206,6 +206,8 @@ def create_and_read(user, collection_ref, fields, scope, request_id=None):
 
     Args:
         scope: the reader's ``Scope``, or None to read nothing (the item is then None).
+        held: stored data the new item's ``data`` comes from (a duplicate's source's): the
+            reference values it holds are not looked up (``prepare.prepare_fields``).
     """
     content_id = new_id()
     collection, workflow_id, known = _collection_for_create(collection_ref, expected_slug(fields, content_id))
@@ -224,7 +226,7 @@ def create_and_read(user, collection_ref, fields, scope, request_id=None):
         created_at=now, updated_at=now, version_number=1,
     )
     generated = not slug_is_given(fields)
-    _prepare_new(collection, fields, content, generated, known)
+    _prepare_new(collection, fields, content, generated, known, held)
     # Each kind of refusal has its own budget, so that the answer says which one ran out.
     slug_clashes = schema_changes = 0
     while True:
@@ -241,7 +243,7 @@ def create_and_read(user, collection_ref, fields, scope, request_id=None):
                 # filled in) and written under it, or refused by it.
                 fields = defaults_added(collection.schema, changed.schema, fields)
                 collection = content.collection = changed
-                _prepare_new(collection, fields, content, generated)
+                _prepare_new(collection, fields, content, generated, held=held)
                 continue
             # A slug still free means the database refused something else (a foreign key,
             # a trigger): that error stands, its transaction rolled back. Only a concurrent
@@ -254,7 +256,7 @@ def create_and_read(user, collection_ref, fields, scope, request_id=None):
             slug_clashes += 1
             if slug_clashes >= MAX_SLUG_ATTEMPTS:
                 raise slug_race_lost("Too many concurrent writers took this title's slugs; retry") from ex
-            _prepare_new(collection, fields, content, generated)  # now sees the slug taken
+            _prepare_new(collection, fields, content, generated, held=held)  # now sees the slug taken
 
 
 def _check_writable(collection, collection_ref):
@@ -282,13 +284,14 @@ def _collection_now(collection, refusal):
     return now if now.schema_text != collection.schema_text else None
 
 
-def _prepare_new(collection, fields, content, generated, known=None):
+def _prepare_new(collection, fields, content, generated, known=None, held=None):
     """Validate ``fields`` into the new ``content`` (ContentInvalid) and check a given slug is free (409).
 
-    ``known`` (``{slug: holder or None}``, read with the collection) saves looking that slug up again.
+    ``known`` (``{slug: holder or None}``, read with the collection) saves looking that slug up
+    again; ``held`` is ``create_and_read``'s.
     """
     values = prepare_fields(collection, fields, content.id, current=None,
-                            unique_slug=lambda slug: free_slug(collection.id, slug, known))
+                            unique_slug=lambda slug: free_slug(collection.id, slug, known), held=held)
     for name, value in values.items():
         setattr(content, name, value)
     if not generated:
@@ -398,7 +401,9 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
 def restore_version(user, content_id, version, expected_version=None):
     """Bring back version ``version``'s title, slug, data and SEO fields as a NEW version.
 
-    The data is validated inside the transaction, with the schema held (``locks.hold_schema``)."""
+    The data is validated inside the transaction, with the schema held (``locks.hold_schema``);
+    its references are those the version holds, so content or files deleted since do not
+    refuse it (``prepare.prepare_fields``'s ``held``)."""
     seen = load_for_write(content_id)  # its collection, whose schema is held first
     with database.atomic():
         hold_schema(seen.collection_id)
@@ -410,7 +415,9 @@ def restore_version(user, content_id, version, expected_version=None):
         saved = row.data if isinstance(row.data, dict) else {}
         fields = {name: saved.get(name) for name in RESTORED_FIELDS if name in saved}
         fields["data"] = fields_the_schema_has(content.collection.schema, fields.get("data") or {})
-        values = prepare_fields(content.collection, fields, content.id, current=content, saved=True)
+        # What the version names was the item's: restored, it is no new reference.
+        values = prepare_fields(content.collection, fields, content.id, current=content, saved=True,
+                                held=saved.get("data"))
         if review.before_edit(database, content, user):
             content = load_for_write(content.id)
         return _write_update(user, content, values, {"action": "version_restored", "restored_from": version})
