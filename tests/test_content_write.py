@@ -15,11 +15,12 @@ from tests.fixtures.cache import past_generation_bound
 from tests.fixtures.content import BLOG_SCHEMA, content_row, create_collection, insert_items
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.fixtures.workflow import workflow_logs
-from tests.plugins import defaults_probe
+from tests.plugins import defaults_probe, update_probe
 
 pytestmark = pytest.mark.backends
 
 PROBE = "tests.plugins.defaults_probe"  # a plugin recording what before_content_create sees
+UPDATE_PROBE = "tests.plugins.update_probe"  # a plugin changing an update's fields, recording updates
 
 
 def create(client, headers, expect=201, **body):
@@ -995,6 +996,34 @@ def test_a_featured_image_moved_to_the_trash_since_is_kept_by_a_save_as_read(cli
     client.put_json(f"/api/content/{item['id']}", {"featuredImageId": gone.id}, headers=headers, status=422)
 
 
+def test_an_update_that_changes_nothing_writes_nothing(client, blog_collection, as_editor):
+    """No version, no history entry: an empty body, the item sent back as read, a value as stored."""
+    _, headers = as_editor
+    item = create(client, headers, data={"views": 1}).json["data"]
+    etag = client.get(f"/api/content/{item['id']}", headers=headers).headers["ETag"]
+    history = history_of(item["id"])
+    for body in ({}, read_back(client, headers, item["id"]), {"title": "Hello World", "status": "draft"},
+                 {"data": {"title": "Hello World", "views": 1}}):
+        response = client.put_json(f"/api/content/{item['id']}", body, headers=headers)
+        assert response.json["data"]["version_number"] == 1
+        assert response.headers["ETag"] == etag
+    assert versions_of(item["id"]) == [1] and history_of(item["id"]) == history
+    # A JSON value Python's == would take for the stored one is a change: 1.0 is no 1.
+    changed = client.put_json(f"/api/content/{item['id']}", {"data": {"title": "Hello World", "views": 1.0}},
+                              headers=headers).json["data"]
+    assert changed["version_number"] == 2
+
+
+def test_an_update_that_changes_nothing_still_checks_the_version(client, blog_collection, as_editor):
+    _, headers = as_editor
+    item = create(client, headers).json["data"]
+    client.put_json(f"/api/content/{item['id']}", {"title": "Second"}, headers=headers)
+    client.put_json(f"/api/content/{item['id']}", {}, headers={**headers, "If-Match": '"1"'}, status=409)
+    client.put_json(f"/api/content/{item['id']}", {"version_number": 1}, headers=headers, status=409)
+    current = client.put_json(f"/api/content/{item['id']}", {}, headers={**headers, "If-Match": '"2"'}).json["data"]
+    assert current["version_number"] == 2 and versions_of(item["id"]) == [1, 2]
+
+
 def test_free_form_collections_accept_any_object(client, pages_collection, as_editor):
     _, headers = as_editor
     item = create(client, headers, collectionId="pages", data={"anything": {"at": ["all"]}}).json["data"]
@@ -1138,6 +1167,42 @@ def test_a_title_a_before_content_create_hook_gives_is_data_title_too(probed):
     assert memo(data={"note": "hook titles"}) == ("Set by hook", "Hook's data", "Hook's data")
     # A hook that gives no title leaves the default as the item's title.
     assert memo(data={"note": "nothing"}) == ("Untitled memo", "Untitled memo", "Untitled memo")
+
+
+@pytest.fixture
+def update_probed(env, blog_collection, as_admin):
+    """A client of an app running the ``update-probe`` plugin, activated, and an admin's headers."""
+    _, headers = as_admin
+    client = client_for(env, plugins=(UPDATE_PROBE,))
+    client.post("/admin/api/plugins/update-probe/activate", headers=headers, status=200)
+    update_probe.UPDATED.clear()
+    return client, headers
+
+
+def test_what_a_before_content_update_hook_changes_is_validated_and_written(update_probed):
+    client, headers = update_probed
+    item = create(client, headers, data={"views": 1}).json["data"]
+    path = f"/api/content/{item['id']}"
+    views = client.put_json(path, {"data": {"excerpt": "hook views"}}, headers=headers).json["data"]
+    assert (views["data"]["views"], content_row(item["id"]).data["views"], views["version_number"]) == (7, 7, 2)
+    titled = client.put_json(path, {"data": {"excerpt": "hook title"}}, headers=headers).json["data"]
+    assert (titled["title"], content_row(item["id"]).title) == ("Set by hook", "Set by hook")
+    refused = client.put_json(path, {"data": {"excerpt": "hook views as text"}}, headers=headers, status=422)
+    assert refused.json["details"] == [{"field": "data.views", "message": "must be a number"}]
+    # A status the hook sets is not a move: the caller's status stands.
+    kept = client.put_json(path, {"data": {"excerpt": "hook status"}}, headers=headers).json["data"]
+    assert (kept["status"], kept["data"]["excerpt"], kept["version_number"]) == ("draft", "hook status", 4)
+    assert versions_of(item["id"]) == [1, 2, 3, 4]
+
+
+def test_an_update_that_changes_nothing_runs_no_after_content_update_hook(update_probed):
+    client, headers = update_probed
+    item = create(client, headers).json["data"]
+    client.put_json(f"/api/content/{item['id']}", {}, headers=headers)
+    client.put_json(f"/api/content/{item['id']}", {"title": "Hello World"}, headers=headers)
+    assert update_probe.UPDATED == []
+    client.put_json(f"/api/content/{item['id']}", {"title": "Changed"}, headers=headers)
+    assert [item["id"]] == update_probe.UPDATED
 
 
 # ---------------------------------------------------------------- PostgreSQL

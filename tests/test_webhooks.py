@@ -300,6 +300,18 @@ def test_an_edit_that_takes_a_published_item_offline_says_so(web, admin, receive
     assert sorted(receiver.events()) == ["content.unpublished", "content.updated", "content.workflow"]
 
 
+def test_an_update_that_changes_nothing_sends_no_event(web, admin, receiver):
+    create_collection("pages")
+    item = web.post_json("/api/content", {"collectionId": "pages", "title": "Same"}, headers=admin,
+                         status=201).json["data"]
+    register(web, admin, receiver.url, events=["*"])
+    web.put_json(f"/api/content/{item['id']}", {}, headers=admin, status=200)
+    web.put_json(f"/api/content/{item['id']}", {"title": "Same", "data": item["data"]}, headers=admin, status=200)
+    assert receiver.events() == []
+    web.put_json(f"/api/content/{item['id']}", {"title": "Changed"}, headers=admin, status=200)
+    assert receiver.events() == ["content.updated"]
+
+
 def test_purging_a_live_published_item_says_it_is_deleted_and_offline(web, admin, receiver):
     item_id = publish(web, admin)
     register(web, admin, receiver.url, events=["*"])

@@ -49,6 +49,7 @@ workflow's ``WorkflowError``, never HTTP errors.
 
 from contextlib import contextmanager
 
+import msgspec
 import peewee
 
 from app.db.models import Collection, Content, ContentVersion, database, new_id, now_ms
@@ -367,10 +368,20 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
     The fields are validated against the row and its collection's schema as read before
     the transaction; the row locked inside it is checked again, and only a row or a schema
     changed in between is prepared again, under the locks (an update with ``data``, a
-    ``title`` or a ``slug``, which may change ``data``, holds the schema first: ``locks.hold_schema``).
+    ``title`` or a ``slug``, which may change ``data``, holds the schema first: ``locks.hold_schema``;
+    so does any update while a ``before_content_update`` hook may add them).
+
+    The ``before_content_update`` hooks may change ``fields`` (not its ``status``: the move
+    is the caller's), as ``before_content_create``'s may: what they change is validated with
+    the rest, and written.
+
+    An update that changes nothing (no status move, every value as stored: an empty body,
+    the item sent back as read) writes nothing: no version, no history entry, no
+    ``after_content_update`` hooks; the item is returned as it is. Its ``expected_version``
+    is checked all the same.
     """
     status = fields.get("status")
-    edits = {name: value for name, value in fields.items() if name != "status"}
+    edits = _edits(fields)
     seen = load_for_write(content_id)
     _check_editable(user, seen, expected_version)
     _check_same_collection(seen.collection, collection_refs)
@@ -378,14 +389,20 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
     workflow_id = workflow_id_for(seen.collection_id)
     with database.atomic():
         # A new title or slug may be copied into data (prepare.py): data is written then too.
-        if any(edits.get(name) is not None for name in ("data", *COPIED)):
+        if _may_change_data(edits) or hooks.before_running("content_update"):
             hold_schema(seen.collection_id)  # before anything touches content (locks.py)
         content = load_for_write(content_id, lock=True)
         _check_editable(user, content, expected_version)
+        # As JSON, not a deep copy: a hook may change values nested in the fields, and data
+        # may be nested deeper than a recursive copy goes.
+        sent = _as_json(edits)
         hooks.before("content_update", user=user, content=content, fields=fields)
-        if _changed_since(seen, content):
+        edits = _edits(fields)
+        if _as_json(edits) != sent or _changed_since(seen, content):
             values = prepare_fields(content.collection, edits, content.id, current=content)
         if status is None or status == content.status:
+            if _changes_nothing(content, values):
+                return content
             if edits and review.before_edit(database, content, user, request_id):
                 content = load_for_write(content.id)
             return _write_update(user, content, values, metadata or {"action": "updated"}, workflow_id)
@@ -522,6 +539,38 @@ def fields_the_schema_has(schema, data):
 
 
 # ---------------------------------------------------------------- internals
+
+
+def _edits(fields):
+    """An update's ``fields`` but its ``status`` (a workflow move, not an edit)."""
+    return {name: value for name, value in fields.items() if name != "status"}
+
+
+def _may_change_data(edits):
+    """Whether ``edits`` may write ``data``: they send it, or a title or slug copied into it."""
+    return any(edits.get(name) is not None for name in ("data", *COPIED))
+
+
+def _as_json(value):
+    """``value`` as JSON, keys sorted: two values stored alike have the same (Python's ``==``
+    takes ``1`` for ``true`` and ``1.0`` for ``1``, which a stored document tells apart)."""
+    return msgspec.json.encode(value, order="sorted")
+
+
+def _same_json(one, other):
+    """Whether ``one`` and ``other`` are stored as the same JSON (``_as_json``)."""
+    return _as_json(one) == _as_json(other)
+
+
+def _changes_nothing(content, values):
+    """Whether writing ``values`` (``prepare_fields``'s) leaves ``content`` as it is stored.
+
+    The same idea as a title or slug sent back as it is (``prepare.py``): a value equal to
+    the stored one is no change, so an update made only of such values is no edit, and
+    bumps no version (every edit and move does)."""
+    return all(_same_json(value, getattr(content, "featured_image_id" if name == "featured_image" else name))
+               for name, value in values.items())
+
 
 
 def _changed_since(seen, content):

@@ -244,6 +244,12 @@ def before(name, **kwargs):
         scope.runner.before(name, ctx=scope.ctx, **kwargs)
 
 
+def before_running(name):
+    """Whether an active plugin of the current app implements ``before_<name>``."""
+    scope = current_scope()
+    return scope is not None and scope.runner.running("before_" + name)
+
+
 def after(name, **kwargs):
     """Run ``after_<name>`` hooks of the current app once the write commits (errors logged)."""
     scope = current_scope()

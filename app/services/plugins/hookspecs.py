@@ -49,7 +49,13 @@ def after_content_create(user, content, ctx):
 
 @hookspec
 def before_content_update(user, content, fields, ctx):
-    """Before ``content`` (as stored) is changed by ``fields``."""
+    """Before ``content`` (as stored) is changed by ``fields``.
+
+    A change the hook makes to ``fields`` is validated with the rest and written, as for
+    ``before_content_create``; a ``status`` it sets is ignored (a workflow move is the
+    caller's). An update that changes nothing, the hook's changes included, writes nothing
+    and runs no ``after_content_update``.
+    """
 
 
 @hookspec
