@@ -149,12 +149,15 @@ def test_purge_with_the_file_delete_refused_keeps_the_row_without_thumbnail(faul
 
 def test_a_purge_that_fails_keeps_the_file_public_for_the_content_naming_it(faulty, proxy, with_thumbnail):
     # The content's reference to the file (content_media) is dropped only once its objects
-    # are gone: the row put back is still named by the published content.
+    # are gone: the row put back is still named by the published content, once back from
+    # the trash (live content naming the file would refuse the purge).
     _, client, admin = faulty
     record, key, _ = with_thumbnail
-    publish_media(record["id"])
+    item = publish_media(record["id"])
+    client.delete(f"/api/content/{item.id}", headers=admin, status=200)
     proxy.fail("DELETE", "/" + key)
     client.delete(f"/api/media/{record['id']}/purge", headers=admin, status=503)
+    client.post(f"/api/content/{item.id}/restore", headers=admin, status=200)
     assert client.get(record["publicUrl"]).body == samples.png((400, 300))  # anonymous
 
 
