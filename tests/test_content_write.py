@@ -1014,6 +1014,17 @@ def test_an_update_that_changes_nothing_writes_nothing(client, blog_collection, 
     assert changed["version_number"] == 2
 
 
+def test_an_item_sent_back_as_read_with_a_new_status_is_the_move_alone(client, blog_collection, as_editor):
+    _, headers = as_editor
+    item = create(client, headers).json["data"]
+    history = history_of(item["id"])
+    moved = client.put_json(f"/api/content/{item['id']}", {**read_back(client, headers, item["id"]),
+                                                           "status": "published"}, headers=headers).json["data"]
+    assert (moved["status"], moved["version_number"]) == ("published", 2)
+    assert versions_of(item["id"]) == [1, 2]
+    assert [entry[2] for entry in history_of(item["id"])[len(history):]] == ["publish"]
+
+
 def test_an_update_that_changes_nothing_still_checks_the_version(client, blog_collection, as_editor):
     _, headers = as_editor
     item = create(client, headers).json["data"]

@@ -378,7 +378,8 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
     An update that changes nothing (no status move, every value as stored: an empty body,
     the item sent back as read) writes nothing: no version, no history entry, no
     ``after_content_update`` hooks; the item is returned as it is. Its ``expected_version``
-    is checked all the same.
+    is checked all the same. With a status move, such values make no edit: the move alone
+    is the new version.
     """
     status = fields.get("status")
     edits = _edits(fields)
@@ -387,30 +388,35 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
     _check_same_collection(seen.collection, collection_refs)
     values = prepare_fields(seen.collection, edits, seen.id, current=seen)
     workflow_id = workflow_id_for(seen.collection_id)
+    hooked = hooks.before_running("content_update")
     with database.atomic():
         # A new title or slug may be copied into data (prepare.py): data is written then too.
-        if _may_change_data(edits) or hooks.before_running("content_update"):
+        if _may_change_data(edits) or hooked:
             hold_schema(seen.collection_id)  # before anything touches content (locks.py)
         content = load_for_write(content_id, lock=True)
         _check_editable(user, content, expected_version)
         # As JSON, not a deep copy: a hook may change values nested in the fields, and data
         # may be nested deeper than a recursive copy goes.
-        sent = _as_json(edits)
+        sent = _as_json(edits) if hooked else None
         hooks.before("content_update", user=user, content=content, fields=fields)
-        edits = _edits(fields)
-        if _as_json(edits) != sent or _changed_since(seen, content):
+        if hooked and _as_json(_edits(fields)) != sent:
+            edits = _edits(fields)
             values = prepare_fields(content.collection, edits, content.id, current=content)
+        elif _changed_since(seen, content):
+            values = prepare_fields(content.collection, edits, content.id, current=content)
+        # Values sent back as stored are no edit: with a move, the move alone is the version.
+        edited = not _changes_nothing(content, values)
         if status is None or status == content.status:
-            if _changes_nothing(content, values):
+            if not edited:
                 return content
             if edits and review.before_edit(database, content, user, request_id):
                 content = load_for_write(content.id)
             return _write_update(user, content, values, metadata or {"action": "updated"}, workflow_id)
-        if edits:
+        if edited:
             review.withdraw_scheduled_publication(content, user)
-        transition(database, content.id, user, to_state=status, request_id=request_id, versioned=not edits)
+        transition(database, content.id, user, to_state=status, request_id=request_id, versioned=not edited)
         moved = load_for_write(content.id)
-        if not edits:
+        if not edited:
             return moved
         return _write_update(user, moved, values, metadata or {"action": "updated"}, workflow_id)
 
