@@ -26,7 +26,7 @@ Every problem is collected and raised at once as ContentInvalid.
 from app.db.models import Media
 from app.services.content.errors import ContentInvalid
 from app.services.content.slugs import MAX_SLUG_LENGTH, normalize_slug, slug_from_title
-from app.services.content.validation import held_references, schema_properties, validate_data
+from app.services.content.validation import schema_properties, validate_data
 
 MAX_TITLE_LENGTH = 500
 # The item's own fields a schema may repeat in ``data`` (SonicJS's schemas do): kept in step.
@@ -74,7 +74,7 @@ def prepare_fields(collection, fields, content_id, current=None, unique_slug=Non
         data = _synced(collection.schema, data, title, slug)
         if held is None and current is not None:
             held = current.data
-        errors += validate_data(collection.schema, data, held=held_references(collection.schema, held))
+        errors += validate_data(collection.schema, data, held=held)
         values["data"] = data
     elif renamed and (stored := _stored_data_followed(collection.schema, renamed, current)) is not None:
         # Only the copied fields change: the rest of the stored data is not this write's, and

@@ -32,12 +32,13 @@ in one round trip:
   ``required`` name or a ``format`` that is no text names nothing, and is ignored.
 
 References are checked after the structure, in one query per kind whatever their number.
-A reference value the item already holds (``held_references`` of its stored data) is no
+A reference value the item already holds (in its stored data, ``held_references``) is no
 new reference: it is not refused for naming content or a file that is gone since (deleted,
 moved to the trash, purged), so an item read and sent back unchanged saves whatever became
 of what it names; only new values must name live rows.
 """
 
+import functools
 import math
 import re
 from datetime import date, datetime
@@ -87,7 +88,7 @@ def schema_field_type(schema, path):
     return config.get("type") if config else None
 
 
-def validate_data(schema, data, look_up_references=True, held=frozenset()):
+def validate_data(schema, data, look_up_references=True, held=None):
     """Every problem of ``data`` against ``schema``, as ``[{"field", "message"}]`` (empty: valid).
 
     Args:
@@ -96,9 +97,9 @@ def validate_data(schema, data, look_up_references=True, held=frozenset()):
         look_up_references: whether reference, media and file values must name live rows
             (one query per kind); False checks only their shape (an id, or a list of ids
             for ``multiple``) and reads nothing.
-        held: ``held_references`` of what the item holds already: those values need not
-            name live rows (a held content reference that does must still be of the
-            collections its field allows).
+        held: the stored data ``data`` replaces (None: none): the reference values it holds
+            need not name live rows (a held content reference that does must still be of
+            the collections its field allows). Read only when a value names nothing live.
     """
     if not isinstance(data, dict):
         return [{"field": "data", "message": "must be an object"}]
@@ -108,7 +109,7 @@ def validate_data(schema, data, look_up_references=True, held=frozenset()):
     checker = _Checker()
     checker.object(properties, listed_required(schema), data, "data", 0)
     if look_up_references:
-        checker.check_references(held)
+        checker.check_references(lambda: held_references(schema, held))
     return checker.errors
 
 
@@ -348,9 +349,11 @@ class _Checker:
         self.media_refs.append((path, value))
         return None
 
-    def check_references(self, held=frozenset()):
+    def check_references(self, held=frozenset):
         """Resolve collected references: one query for content, one for media; a value in
-        ``held`` (``held_references``) that names nothing live is no problem."""
+        ``held()`` (``held_references``, asked once, only when a value names nothing live)
+        is no problem."""
+        held = functools.cache(held)
         if self.content_refs:
             ids = {ref for _, ref, _ in self.content_refs}
             found = {
@@ -362,7 +365,7 @@ class _Checker:
             }
             for path, ref, allowed in self.content_refs:
                 if ref not in found:
-                    if ("content", ref) not in held:
+                    if ("content", ref) not in held():
                         self.fail(path, f"references content {ref!r}, which does not exist")
                 elif allowed and not set(found[ref]) & set(allowed):
                     self.fail(path, "must reference content of: " + ", ".join(allowed))
@@ -375,7 +378,7 @@ class _Checker:
                 .tuples()
             }
             for path, ref in self.media_refs:
-                if ref not in live and ("media", ref) not in held:
+                if ref not in live and ("media", ref) not in held():
                     self.fail(path, f"references media {ref!r}, which does not exist")
 
 
