@@ -506,6 +506,26 @@ def test_a_role_change_that_came_to_need_the_proof_asks_for_it_on_the_list(brows
     assert User.get_by_id(person.id).role == "editor"
 
 
+@pytest.mark.parametrize("db_backend", ["postgres"], indirect=True)
+def test_an_edit_past_the_sign_in_limits_on_write_says_so_by_the_password_field(env, outbox, seeded_postgres):
+    """A 429 of the write's own proof (the user made an admin while the request waited) is
+    the current-password field's, as the refusal found before the write is, with its wait."""
+    browser = browser_for(env, outbox, rate_limit_attempts=1)
+    bind_models(env.DB.db)
+    boss, person = create_user("admin", password_hash=hashed()), create_user("editor", password_hash=hashed())
+    assert sign_in(browser, boss).status_int == 303
+    form = browser.get(f"/admin/users/{person.id}").forms["user-form"]
+    assert sign_in(browser_for(env, outbox, rate_limit_attempts=1), boss, password="wrong", status=401)
+    fields = {**dict(form.submit_fields()), "password": NEW_PASSWORD, "current_password": PASSWORD}
+    limited = answer_once_committed(seeded_postgres.url, "UPDATE users SET role = 'admin' WHERE id = %s",
+                                    (person.id,), lambda: browser.post(form.action, fields, status="*"))
+    assert limited.status_int == 429 and int(limited.headers["Retry-After"]) > 0
+    assert f"try again in {limited.headers['Retry-After']} seconds" in limited.html.select_one(
+        "#edit-current-password-error").get_text()
+    assert not limited.html.select_one("p.message.error")
+    assert User.get_by_id(person.id).password_hash == hashed()
+
+
 def test_a_password_filled_in_for_a_change_that_needs_no_proof_is_not_read(browser, signed_in_as):
     """Once the sign-in is old every row's role change shows the field, and a browser may
     fill it in by itself: a wrong one refuses only the changes that need the proof."""

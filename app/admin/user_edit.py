@@ -168,7 +168,9 @@ class UserPage:
             user = account_errors(lambda: users.update_user(user_id, prepared, check=check))
         except falcon.HTTPError as ex:
             keep_retry_after(resp, ex)
-            if password_messages(ex):  # made an admin while the password hashed: asked on the field
+            # Made an admin while the password hashed: the proof, asked on its field, as before
+            # the write (a 429 of the sign-in limits its password met included).
+            if password_messages(ex) or ex.status == falcon.HTTP_429:
                 self.render(req, resp, person, values, status=ex.status, password_error=proof_refusal(ex))
             else:
                 self.render(req, resp, person, values, refusal_message(ex, USER_LABELS), ex.status)
