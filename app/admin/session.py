@@ -13,7 +13,7 @@ import re
 import falcon
 import peewee
 
-from app.admin.pages import ADMIN_PREFIX, one, problems_in_words, read_form, redirect, safe_next
+from app.admin.pages import ADMIN_PREFIX, form_as_typed, one, problems_in_words, redirect, safe_next
 from app.api.access import access
 from app.api.auth import RESET_MESSAGE, redeem_token, sign_out, start_session
 from app.api.reauth import PASSWORD_FIELD
@@ -37,6 +37,14 @@ EMAIL = re.compile(EMAIL_PATTERN)
 SIGNED_OUT_MESSAGE = "You have signed out."
 SIGNED_OUT_PAGE = "/admin/login?signed_out=1"  # where signing out leads: the sign-in page saying so
 log = logging.getLogger("sonicpy.admin")
+# The labels each form shows for its fields (its template writes them from these), and so
+# the words its messages name a field by, as the user forms do (``problems_in_words``).
+LOGIN_LABELS = {"email": "Email", "password": "Password"}
+PASSWORD_LABELS = {"current_password": "Current password", "new_password": "New password",
+                   "confirm_password": "Repeat the new password"}
+RESET_LABELS = {"password": "New password", "confirm_password": "Repeat the new password"}
+INVITATION_LABELS = {"username": "Username", "password": "Password", "confirm_password": "Repeat the password"}
+FORGOT_LABELS = {"email": "Email"}
 
 
 def is_email(text):
@@ -121,19 +129,22 @@ class LoginPage(_SessionPage):
         # A mailed sign-in link that did not work (magic-link-auth) comes back here to say so.
         error = INVALID_LINK_MESSAGE if req.get_param("link") == "invalid" else None
         self._renderer.page(req, resp, "login.html", email="", error=error, next=safe_next(req.get_param("next")),
-                            notice=_notice(req))
+                            notice=_notice(req), labels=LOGIN_LABELS)
 
     @access(public=True)
     def on_post(self, req, resp):
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         email, password = one(form, "email").strip(), one(form, "password")
         target = safe_next(one(form, "next"))
-        error, status = self._sign_in(req, resp, email, password)
+        if refused:  # a NUL pasted: the form again, saying where, and no attempt counted
+            error, status = problems_in_words(refused, LOGIN_LABELS), falcon.HTTP_422
+        else:
+            error, status = self._sign_in(req, resp, email, password)
         if error is None:
             redirect(resp, target)
             return
         self._renderer.page(req, resp, "login.html", status=status, email=email, error=error, next=target,
-                            notice=None)
+                            notice=None, labels=LOGIN_LABELS)
 
     def _sign_in(self, req, resp, email, password):
         """Sign in; ``(None, None)`` on success, else ``(message, status)``."""
@@ -144,6 +155,7 @@ class LoginPage(_SessionPage):
             # lock someone else out by failing on purpose.
             attempt = self._guard.acquire_login(req, email)
         except falcon.HTTPError as ex:
+            keep_retry_after(resp, ex)
             return _refused(ex), falcon.HTTP_429
         user = self._accounts.authenticate(email, password)
         if user is None:
@@ -186,20 +198,27 @@ class PasswordPage(_SessionPage):
 
     @access(authenticated=True)
     def on_get(self, req, resp):
-        self._renderer.page(req, resp, "password.html", errors={}, done=req.get_param("done") == "1")
+        self._renderer.page(req, resp, "password.html", errors={}, error=None, done=req.get_param("done") == "1",
+                            labels=PASSWORD_LABELS)
 
     @access(authenticated=True)
     def on_post(self, req, resp):
         caller = req.context.user
         if caller.via != "jwt":
             raise falcon.HTTPForbidden()
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         current, new, confirm = one(form, "current_password"), one(form, "new_password"), one(form, "confirm_password")
-        errors, status = self._change(req, resp, caller, current, new, confirm)
+        if refused:  # a NUL pasted: by its field, and no attempt counted
+            errors, status = {problem["field"]: problem["message"] for problem in refused}, falcon.HTTP_422
+        else:
+            errors, status = self._change(req, resp, caller, current, new, confirm)
         if not errors:
             redirect(resp, "/admin/account/password?done=1")
             return
-        self._renderer.page(req, resp, "password.html", status=status, errors=errors, done=False)
+        # A name the form has no field for is said above it (as posted: it has no label).
+        others = [problem for problem in refused if problem["field"] not in PASSWORD_LABELS]
+        self._renderer.page(req, resp, "password.html", status=status, errors=errors, done=False,
+                            error=problems_in_words(others) or None, labels=PASSWORD_LABELS)
 
     def _change(self, req, resp, caller, current, new, confirm):
         """Change the password; ``({}, None)`` on success, else ``({field: message}, status)``."""
@@ -212,6 +231,7 @@ class PasswordPage(_SessionPage):
         try:
             attempt = self._guard.acquire_login(req, caller.email)
         except falcon.HTTPError as ex:
+            keep_retry_after(resp, ex)
             return {"current_password": _refused(ex)}, falcon.HTTP_429
         try:
             user = self._accounts.change_password(caller.id, current, new)
@@ -278,13 +298,15 @@ def _link_form_problem(form, token, link, filled, missing):
     return None
 
 
-def _redeemed(guard, req, redeem):
+def _redeemed(guard, req, resp, redeem, labels):
     """``redeem()`` as the API redeems a token (``redeem_token``: the token-guessing limit, the
-    password rules): ``(user, None, None)``, or ``(None, message, status)`` when refused."""
+    password rules): ``(user, None, None)``, or ``(None, message, status)`` when refused, a
+    field named by its label in ``labels``, and a 429's ``Retry-After`` set on ``resp``."""
     try:
         return redeem_token(guard, req, redeem), None, None
     except falcon.HTTPError as ex:
-        return None, refusal_message(ex), ex.status
+        keep_retry_after(resp, ex)
+        return None, refusal_message(ex, labels), ex.status
 
 
 class ResetPasswordPage:
@@ -301,20 +323,25 @@ class ResetPasswordPage:
 
     @access(public=True)
     def on_get(self, req, resp):
-        self._renderer.page(req, resp, "reset_password.html", token=req.get_param("token") or "", error=None)
+        self._renderer.page(req, resp, "reset_password.html", token=req.get_param("token") or "", error=None,
+                            labels=RESET_LABELS)
 
     @access(public=True)
     def on_post(self, req, resp):
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         token, password = one(form, "token")[:200], one(form, "password")
-        error, status = _link_form_problem(form, token, "email", password, "Enter a new password."), falcon.HTTP_422
+        error = problems_in_words(refused, RESET_LABELS) or _link_form_problem(
+            form, token, "email", password, "Enter a new password.")
+        status = falcon.HTTP_422
         if error is None:
-            user, error, status = _redeemed(self._guard, req, lambda: self._accounts.reset_password(token, password))
+            user, error, status = _redeemed(self._guard, req, resp,
+                                            lambda: self._accounts.reset_password(token, password), RESET_LABELS)
         if error is None:
             self._guard.clear(self._guard.login_buckets(req, user.email)[1:])
             redirect(resp, "/admin/login?reset=1")
             return
-        self._renderer.page(req, resp, "reset_password.html", status=status, token=token, error=error)
+        self._renderer.page(req, resp, "reset_password.html", status=status, token=token, error=error,
+                            labels=RESET_LABELS)
 
 
 class AcceptInvitationPage(_SessionPage):
@@ -326,25 +353,27 @@ class AcceptInvitationPage(_SessionPage):
     @access(public=True)
     def on_get(self, req, resp):
         self._renderer.page(req, resp, "accept_invitation.html", token=req.get_param("token") or "", username="",
-                            error=None)
+                            error=None, labels=INVITATION_LABELS)
 
     @access(public=True)
     def on_post(self, req, resp):
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         token, username, password = one(form, "token")[:200], one(form, "username").strip(), one(form, "password")
-        error, status = _link_form_problem(form, token, "invitation", username and password,
-                                           "Choose a username and a password."), falcon.HTTP_422
+        error = problems_in_words(refused, INVITATION_LABELS) or _link_form_problem(
+            form, token, "invitation", username and password, "Choose a username and a password.")
+        status = falcon.HTTP_422
         if error is None and not is_username(username):
             error = USERNAME_MESSAGE
         if error is None:
             user, error, status = _redeemed(
-                self._guard, req, lambda: self._accounts.accept_invitation(token, username, password))
+                self._guard, req, resp, lambda: self._accounts.accept_invitation(token, username, password),
+                INVITATION_LABELS)
         if error is None:
             start_session(resp, user, self._settings)
             redirect(resp, ADMIN_PREFIX)
             return
         self._renderer.page(req, resp, "accept_invitation.html", status=status, token=token, username=username,
-                            error=error)
+                            error=error, labels=INVITATION_LABELS)
 
 
 class ForgotPasswordPage:
@@ -365,21 +394,27 @@ class ForgotPasswordPage:
     def on_get(self, req, resp):
         # A fixed text: a link cannot make the page say what its author likes.
         sent = RESET_MESSAGE + "." if req.get_param("sent") == "1" else None
-        self._renderer.page(req, resp, "forgot_password.html", sent=sent, error=None)
+        self._renderer.page(req, resp, "forgot_password.html", sent=sent, error=None, email="",
+                            labels=FORGOT_LABELS)
 
     @access(public=True)
     def on_post(self, req, resp):
-        email = one(read_form(req), "email").strip()
-        if not is_email(email):
+        form, refused = form_as_typed(req)
+        email = one(form, "email").strip()
+        problem = problems_in_words(refused, FORGOT_LABELS) or (
+            None if is_email(email) else "Enter the email address of your account.")
+        if problem:
             self._renderer.page(req, resp, "forgot_password.html", status=falcon.HTTP_422, sent=None,
-                                error="Enter the email address of your account.")
+                                error=problem, email=email, labels=FORGOT_LABELS)
             return
         try:
             self._guard.acquire(req, "reset", email.lower())
         except falcon.HTTPError as ex:
+            keep_retry_after(resp, ex)
             self._renderer.page(req, resp, "forgot_password.html", status=falcon.HTTP_429, sent=None,
-                                error=_refused(ex))
+                                error=_refused(ex), email=email, labels=FORGOT_LABELS)
             return
         # After the response, as the API's route does (``mail_issued``).
         req.context.ctx.wait_until(mail_issued, self._accounts.request_password_reset, self._mailer, email)
-        self._renderer.page(req, resp, "forgot_password.html", sent=RESET_MESSAGE + ".", error=None)
+        self._renderer.page(req, resp, "forgot_password.html", sent=RESET_MESSAGE + ".", error=None, email="",
+                            labels=FORGOT_LABELS)
