@@ -91,14 +91,14 @@ def test_the_api_validation_messages_are_shown_on_their_fields(browser, signed_i
 
 
 @pytest.mark.parametrize(("change", "expected"), [
-    ({"name": "Bad Name!"}, "name: A collection name must use lower-case letters, digits, - and _, up to 64 characters"),
+    ({"name": "Bad Name!"}, "Name: A collection name must use lower-case letters, digits, - and _, up to 64 characters"),
     ({"display_name": ""}, "display_name (or displayName) is required"),
     ({"field-0.options": "{not json"}, "options: not valid JSON"),
     ({"field-0.options": "[1]"}, "options: must be a JSON object"),
     ({"field-1.name": "title"}, "name: &#39;title&#39; is used by another field"),
     ({"field-1.name": "", "field-1.title": "Body"}, "name: required"),
     ({"field-0.options": '{"requird": true}'}, "schema.properties.title.requird: unknown key"),
-    ({"description": "a\x00b"}, "description: NUL characters are not allowed"),
+    ({"description": "a\x00b"}, "Description: NUL characters are not allowed"),
 ])
 def test_invalid_forms_are_refused_and_write_nothing(browser, signed_in_as, change, expected):
     signed_in_as("admin")
@@ -207,13 +207,13 @@ def test_a_bad_name_is_listed_first_with_the_fields_problems(browser, signed_in_
         form[key] = value
     page = form.submit(status=422)
     listed = [item.get_text() for item in page.html.select("#form-message li")]
-    assert listed[0] == f"name: {NAME_RULE}" and len(listed) == 2 and listed[1].startswith(row_problem)
+    assert listed[0] == f"Name: {NAME_RULE}" and len(listed) == 2 and listed[1].startswith(row_problem)
     assert page.html.select(f"#field-{number}-errors li"), "the field's problem is on its row too"
     form = page.forms["collection-form"]
     assert form["name"].value == "Bad Name", "what was typed is kept"
     form["display_name"] = ""
     listed = [item.get_text() for item in form.submit(status=422).html.select("#form-message li")]
-    assert listed[:2] == [f"name: {NAME_RULE}", "display_name: display_name (or displayName) is required"]
+    assert listed[:2] == [f"Name: {NAME_RULE}", "Display name: display_name (or displayName) is required"]
     assert len(listed) == 3 and listed[2].startswith(row_problem)
     assert Collection.select().count() == 0
 
@@ -248,7 +248,7 @@ def test_more_rows_than_the_editor_saves_are_refused_and_shown_again(browser, si
     form = {"csrf_token": csrf_token(browser), "name": "Bad Name", "display_name": "Shop",
             **many_rows(MAX_ROWS + 1)}
     page = browser.post("/admin/collections/new", form, status=422)
-    assert problems_listed(page) == [f"name: {NAME_RULE}", TOO_MANY]
+    assert problems_listed(page) == [f"Name: {NAME_RULE}", TOO_MANY]
     assert typed_names(page) == [f"f{n}" for n in range(MAX_ROWS + 1)], "every row typed is shown again"
     assert Collection.select().count() == 0
     # Removed rows and the empty row count for nothing: exactly MAX_ROWS fields are saved.

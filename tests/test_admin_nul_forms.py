@@ -84,6 +84,6 @@ def test_a_collection_with_nul_shows_the_editor_again(browser, signed_in_as, pos
     form["display_name"] = "Articles\x00"
     response = form.submit(status=422)
     again = shown_again(response, "collection-form")
-    assert [li.text for li in response.html.select("#form-message li")] == [f"display_name: {MESSAGE}"]
+    assert [li.text for li in response.html.select("#form-message li")] == [f"Display name: {MESSAGE}"]
     assert again["display_name"].value == "Articles"
     assert Collection.get(Collection.name == "posts").display_name == "Posts"

@@ -42,6 +42,10 @@ from app.services.cache import Namespace, invalidate
 from app.services.content.validation import schema_properties
 from app.services.errors import ServiceError, validation_detail
 
+# The labels the editor shows for the collection's own fields (its template writes them from
+# these), and so the words its list of problems names them by, as the user forms do; a
+# field row's problem keeps its path (``schema.properties.<name>...``), as the API's.
+LABELS = {"name": "Name", "display_name": "Display name", "description": "Description"}
 DONE = {"created": "Collection created.", "saved": "Saved.", "activated": "Collection activated.",
         "deactivated": "Collection deactivated."}
 
@@ -185,7 +189,7 @@ class _Editor:
             message=problem.message if problem else None, details=details,
             can_toggle=collection is not None and not managed and user.can("collections.update"),
             done=DONE.get(req.get_param("done") or ""), template_row=blank_row(shown),
-            list_columns=column_choices(collection, values.get("list_fields", UNCHANGED)),
+            list_columns=column_choices(collection, values.get("list_fields", UNCHANGED)), labels=LABELS,
         )
         if problem is not None and problem.retry_after is not None:
             resp.set_header("Retry-After", str(problem.retry_after))
