@@ -3,7 +3,8 @@
 
 import pytest
 
-from app.db.models import Collection, Content, User
+from app.db.models import ApiToken, Collection, Content, Plugin, User
+from tests.fixtures.admin import csrf_headers
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import create_user
 from tests.fixtures.workflow import insert_content
@@ -87,3 +88,72 @@ def test_a_collection_with_nul_shows_the_editor_again(browser, signed_in_as, pos
     assert [li.text for li in response.html.select("#form-message li")] == [f"Display name: {MESSAGE}"]
     assert again["display_name"].value == "Articles"
     assert Collection.get(Collection.name == "posts").display_name == "Posts"
+
+
+def test_an_invitation_with_nul_shows_the_invite_form_again(browser, signed_in_as, outbox):
+    signed_in_as("admin")
+    form = browser.get("/admin/users").forms["invite-form"]
+    form["email"], form["first_name"] = "invitee@example.com", "Ada\x00"
+    response = form.submit(status=422)
+    again = shown_again(response, "invite-form")
+    assert response.html.select_one("p.message.error").text == f"First name: {MESSAGE}"
+    assert (again["email"].value, again["first_name"].value) == ("invitee@example.com", "Ada")
+    assert not User.select().where(User.email == "invitee@example.com").exists() and not outbox.sent
+
+
+def list_form(page, action):
+    return next(form for form in page.forms.values() if form.action == action)
+
+
+def test_a_role_change_with_nul_is_said_on_the_list(browser, signed_in_as):
+    signed_in_as("admin")
+    person = create_user("author")
+    form = list_form(browser.get("/admin/users"), f"/admin/users/{person.id}/role")
+    form["role"].force_value("editor\x00")
+    response = form.submit(status=422)
+    assert "\x00" not in response.text and "Invalid input" not in response.text
+    assert response.html.select_one("p.message.error").text == f"Role: {MESSAGE}"
+    assert User.get_by_id(person.id).role == "author"
+
+
+def test_a_reactivation_with_nul_in_the_password_is_said_by_the_field(browser, signed_in_as):
+    signed_in_as("admin")
+    person = create_user("admin", is_active=False)
+    response = browser.post(f"/admin/users/{person.id}/reactivate", {"current_password": "pass\x00word"},
+                            headers=csrf_headers(browser), status=422)
+    assert "\x00" not in response.text and "Invalid input" not in response.text
+    assert response.html.select_one(f"#reactivate-password-{person.id}-error").text == MESSAGE
+    assert not User.get_by_id(person.id).is_active
+
+
+def test_an_api_token_with_nul_shows_the_form_again(browser, signed_in_as):
+    signed_in_as("author")
+    form = browser.get("/admin/account/tokens").forms["token-form"]
+    form["name"] = "ci\x00"
+    form.set("permissions", True, index=0)
+    response = form.submit(status=422)
+    assert shown_again(response, "token-form")["name"].value == "ci"
+    assert [p.text for p in response.html.select("p.message.error")] == [f"Name: {MESSAGE}"]
+    assert ApiToken.select().count() == 0
+
+
+def test_a_profile_with_nul_shows_the_form_again(browser, signed_in_as):
+    me = signed_in_as("author")
+    form = browser.get("/admin/account").forms["profile-form"]
+    form["first_name"] = "Gr\x00ace"
+    response = form.submit(status=422)
+    assert shown_again(response, "profile-form")["first_name"].value == "Grace"
+    assert response.html.select_one("p.message.error").text == f"First name: {MESSAGE}"
+    assert User.get_by_id(me.id).first_name == me.first_name
+
+
+def test_a_plugin_setting_with_nul_is_said_by_its_field(browser, signed_in_as):
+    signed_in_as("admin")
+    before = Plugin.get(Plugin.name == "core-auth").settings
+    form = browser.get("/admin/plugins/core-auth").forms["plugin-settings"]
+    form["settings.registration"] = '{"enabled": false, "defaultRole": "view\x00er"}'
+    response = form.submit(status=422)
+    again = shown_again(response, "plugin-settings")
+    assert again["settings.registration"].value == '{"enabled": false, "defaultRole": "viewer"}'
+    assert response.html.select_one("#s-registration-error").text == MESSAGE
+    assert Plugin.get(Plugin.name == "core-auth").settings == before

@@ -8,7 +8,7 @@ fields is a credential.
 
 import falcon
 
-from app.admin.pages import one, read_form, redirect
+from app.admin.pages import form_as_typed, one, problems_in_words, redirect
 from app.admin.user_edit import form_problem, typed
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
@@ -18,6 +18,9 @@ from app.services.cache import Namespace, invalidate
 from app.services.errors import ServiceError
 
 FIELDS = ("first_name", "last_name", "username")
+# The labels the form shows for its fields (its template writes them from these), and so
+# the words a refusal names a field by, as the user forms do.
+LABELS = {"first_name": "First name", "last_name": "Last name", "username": "Username"}
 
 
 class AccountPage:
@@ -30,7 +33,7 @@ class AccountPage:
     def render(self, req, resp, values, error=None, status=falcon.HTTP_200):
         """The page with the form's ``values`` and an ``error`` to show."""
         me = users.get_user(req.context.user.id)
-        self._renderer.page(req, resp, "account.html", status=status, me=me, values=values, error=error,
+        self._renderer.page(req, resp, "account.html", status=status, me=me, values=values, error=error, labels=LABELS,
                             done=req.get_param("done") == "1")
 
     @access(authenticated=True)
@@ -43,11 +46,12 @@ class AccountPage:
         caller = req.context.user
         if caller.via != "jwt":
             raise falcon.HTTPForbidden()
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         values = {name: one(form, name).strip() for name in FIELDS}
         # Only a new username is the form's to judge: an older install's, kept, saves the names.
         typed_values = typed(users.get_user(caller.id), values)
-        problem = form_problem(typed_values) or (None if values["username"] else "Choose a username.")
+        problem = (problems_in_words(refused, LABELS) or form_problem(typed_values)
+                   or (None if values["username"] else "Choose a username."))
         if problem:
             self.render(req, resp, values, problem, falcon.HTTP_422)
             return

@@ -21,7 +21,7 @@ import falcon
 import msgspec
 
 from app.admin.choices import choices_of, chosen_value, shown_choice
-from app.admin.pages import one, read_form, redirect
+from app.admin.pages import form_as_typed, one, redirect
 from app.api.access import access
 from app.api.authentication import signed_in_by_header
 from app.services.plugins.settings_schema import InvalidSettings
@@ -222,7 +222,11 @@ class PluginPage:
     @access("plugins.manage")
     def on_post(self, req, resp, name):
         plugin = self._registry.get(name)
-        settings, posted = settings_from_form(self._schema(name), read_form(req))
+        form, refused = form_as_typed(req)
+        settings, posted = settings_from_form(self._schema(name), form)
+        if refused:  # a NUL pasted: by its field, the rest as typed, nothing saved
+            self.render(req, resp, plugin, falcon.HTTP_422, posted, refused)
+            return
         try:
             self._registry.update_settings(name, settings, req.context.user.id)
         except InvalidSettings as ex:

@@ -9,7 +9,7 @@ plaintext appears once, in the page that answers its creation, never again.
 import falcon
 
 from app.admin.blocks import form_values
-from app.admin.pages import one, page_number, read_form, redirect
+from app.admin.pages import form_as_typed, one, page_number, problems_in_words, redirect
 from app.admin.session import keep_retry_after, proof_refusal
 from app.api.access import access
 from app.api.reauth import PASSWORD_FIELD
@@ -18,6 +18,9 @@ from app.services.api_tokens import NO_PERMISSIONS, SessionEnded, TokenRequestEr
 from app.services.pagination import pagination_meta
 
 MAX_NAME = 100
+# The label the form shows for its name field (its template writes it from this), and so
+# the word a refusal names it by, as the user forms do.
+TOKEN_LABELS = {"name": "Name", "permissions": "Permissions"}
 PAGE_SIZE = 50
 
 
@@ -50,7 +53,7 @@ class TokensPage:
             meta=pagination_meta(total, PAGE_SIZE, page),
             permissions=[(name, described.get(name)) for name in sorted(user.permissions)],
             created=created, errors=errors or [], name=name, chosen=set(chosen),
-            revoked=req.get_param("revoked") == "1", password_error=password_error,
+            revoked=req.get_param("revoked") == "1", password_error=password_error, labels=TOKEN_LABELS,
             recent_sign_in=self._reauth.is_recent(user),
         )
 
@@ -63,10 +66,17 @@ class TokensPage:
     def on_post(self, req, resp):
         user = req.context.user
         _password_session(user)
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         name = one(form, "name").strip()
         wanted = form_values(form.get("permissions"))
-        errors = []
+        # A NUL pasted: said by its field (the current password's on that field), nothing made.
+        on_password = [problem["message"] for problem in refused if problem["field"] == PASSWORD_FIELD]
+        errors = [problems_in_words([problem], TOKEN_LABELS) for problem in refused
+                  if problem["field"] != PASSWORD_FIELD]
+        if on_password:
+            self.render(req, resp, falcon.HTTP_422, errors=errors, name=name[:MAX_NAME], chosen=wanted,
+                        password_error=on_password[0])
+            return
         if not name or len(name) > MAX_NAME:
             errors.append(f"Give the token a name of 1 to {MAX_NAME} characters.")
         if not wanted:

@@ -16,7 +16,7 @@ field the form shows once the sign-in is no longer recent (on a user's page: an 
 
 import falcon
 
-from app.admin.pages import form_as_typed, one, problems_in_words, read_form, redirect
+from app.admin.pages import form_as_typed, one, problems_in_words, redirect
 from app.admin.session import (
     USERNAME_MESSAGE,
     is_email,
@@ -25,7 +25,14 @@ from app.admin.session import (
     proof_refusal,
     refusal_message,
 )
-from app.admin.users import asks_password, change_and_list, change_proof_problem, change_proven_on_write, proof_problem
+from app.admin.users import (
+    asks_password,
+    change_and_list,
+    change_proof_problem,
+    change_proven_on_write,
+    nul_refused,
+    proof_problem,
+)
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
 from app.api.users import (
@@ -224,8 +231,12 @@ class ResendInvitationAction:
     def on_post(self, req, resp, user_id):
         try:
             person = invitation_to_resend(req.context.user, user_id)
+            form, refused = form_as_typed(req)
+            if nul_refused(self._page, req, resp, refused, lambda message, status: self._page.render(
+                    req, resp, status, resend={"id": user_id, "password_error": message})):
+                return
             # Resending an admin's invitation gives the admin role, as inviting one does.
-            if refused := proof_problem(self._page.reauth, req, resp, person.role, read_form(req)):
+            if refused := proof_problem(self._page.reauth, req, resp, person.role, form):
                 message, status = refused
                 self._page.render(req, resp, status, resend={"id": user_id, "password_error": message})
                 return

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 import falcon
 
-from app.admin.pages import one, page_number, read_form, redirect, search_of
+from app.admin.pages import form_as_typed, one, page_number, problems_in_words, redirect, search_of
 from app.admin.session import is_email, keep_retry_after, password_messages, proof_refusal, refusal_message
 from app.api.access import access
 from app.api.exports import EXPORT_LIMIT
@@ -36,6 +36,11 @@ NO_ROLE_CHANGE = {"id": None, "role": None, "password_error": None}  # no refuse
 NO_REACTIVATION = {"id": None, "password_error": None}  # no refused reactivation to show
 NO_RESEND = {"id": None, "password_error": None}  # no refused resend of an admin's invitation to show
 STATES = {"active": True, "inactive": False}
+# The labels the invite form shows for its fields (its template writes them from these), and
+# so the words a refusal names a field by, as the other user forms do.
+INVITE_LABELS = {"email": "Email", "role": "Role", "first_name": "First name", "last_name": "Last name"}
+# The words the list names a row's fields by (a role change's or reactivation's).
+ROW_LABELS = {"role": "Role"}
 DONE = {"invited": "Invitation sent.", "role": "Role changed.", "deactivated": "User deactivated.",
         "reactivated": "User reactivated.", "resent": "Invitation sent again.", "cancelled": "Invitation cancelled."}
 
@@ -197,7 +202,7 @@ class UsersPage:
             ask_password=asks_password(self.reauth, req.context.user), role_change=role_change or NO_ROLE_CHANGE,
             # Whoever may reactivate may need the proof for an admin, with users.roles or not.
             old_sign_in=not self.reauth.is_recent(req.context.user), reactivation=reactivation or NO_REACTIVATION,
-            resend=resend or NO_RESEND,
+            resend=resend or NO_RESEND, invite_labels=INVITE_LABELS,
         )
 
     @access("users.read")
@@ -223,10 +228,12 @@ class InviteAction:
     @access("users.create")
     def on_post(self, req, resp):
         caller = req.context.user
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         invite = {name: one(form, name).strip() for name in ("email", "role", "first_name", "last_name")}
         problem = None
-        if not is_email(invite["email"]):
+        if refused:  # a NUL pasted: said by the field's label, the rest shown as typed
+            problem = problems_in_words(refused, INVITE_LABELS)
+        elif not is_email(invite["email"]):
             problem = "Enter a valid email address."
         elif invite["role"] not in ROLES:
             problem = "Choose a role."
@@ -268,6 +275,20 @@ def change_and_list(page, cache, req, resp, change, done, refusal):
     redirect(resp, f"/admin/users?done={done}")
 
 
+def nul_refused(page, req, resp, refused, shown):
+    """Whether a row's post held NUL (``form_as_typed``'s ``refused``): then it is said on the
+    row's current-password field when that is where (``shown(message, status)``), else on the
+    list, each field by its words, and the change is not made."""
+    if not refused:
+        return False
+    on_password = [problem["message"] for problem in refused if problem["field"] == PASSWORD_FIELD]
+    if on_password:
+        shown(on_password[0], falcon.HTTP_422)
+    else:
+        page.render(req, resp, falcon.HTTP_422, problems_in_words(refused, ROW_LABELS))
+    return True
+
+
 def _not_self(req, user_id, message):
     if user_id == req.context.user.id:
         raise falcon.HTTPForbidden(title=message)
@@ -283,15 +304,19 @@ class RoleAction:
     @access("users.roles")
     def on_post(self, req, resp, user_id):
         _not_self(req, user_id, "You cannot change your own role")
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         role = one(form, "role")
+
+        def shown(message, status):
+            self._page.render(req, resp, status, role_change={"id": user_id, "role": role, "password_error": message})
+
+        if nul_refused(self._page, req, resp, refused, shown):
+            return
         if role not in ROLES:
             self._page.render(req, resp, falcon.HTTP_422, "Choose a role.")
             return
-        change_with_proof(
-            self._page, self._cache, req, resp, users.get_user(user_id), {"role": role}, form, "role",
-            lambda message, status: self._page.render(
-                req, resp, status, role_change={"id": user_id, "role": role, "password_error": message}))
+        change_with_proof(self._page, self._cache, req, resp, users.get_user(user_id), {"role": role}, form, "role",
+                          shown)
 
 
 class DeactivateAction:
@@ -318,10 +343,13 @@ class ReactivateAction:
 
     @access("users.update")
     def on_post(self, req, resp, user_id):
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         person, changes = users.get_user(user_id), {"is_active": True}
+
+        def shown(message, status):
+            self._page.render(req, resp, status, reactivation={"id": user_id, "password_error": message})
+
+        if nul_refused(self._page, req, resp, refused, shown):
+            return
         check_changes(req.context.user, person, changes)
-        change_with_proof(
-            self._page, self._cache, req, resp, person, changes, form, "reactivated",
-            lambda message, status: self._page.render(
-                req, resp, status, reactivation={"id": user_id, "password_error": message}))
+        change_with_proof(self._page, self._cache, req, resp, person, changes, form, "reactivated", shown)
