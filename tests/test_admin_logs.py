@@ -160,11 +160,22 @@ def test_a_bad_value_is_shown_beside_its_field_and_nothing_is_saved(browser, sig
     page = form.submit(status=422)
     assert "The settings of api were not saved" in page.text
     error = page.html.select_one("#c-api-error").get_text()
-    assert error.startswith("retention_days:") and message in error
+    assert error.startswith("Days kept: ") and message in error  # the field's label, as the form shows it
     assert config_form(page, "api")["retention_days"].value == typed  # what was typed, kept
     assert config_form(page, "api")["level"].value == "debug"
     row = LogConfig.get(LogConfig.category == "api")
     assert (row.level, row.retention_days) == ("info", 30)
+
+
+def test_a_value_with_nul_is_shown_beside_its_field_and_nothing_is_saved(browser, signed_in_as):
+    signed_in_as("admin")
+    form = config_form(browser.get("/admin/logs/config"), "api")
+    form["retention_days"] = "5\x00"
+    page = form.submit(status=422)
+    assert page.content_type == "text/html" and "\x00" not in page.text and "Invalid input" not in page.text
+    assert page.html.select_one("#c-api-error").get_text() == "Days kept: NUL characters are not allowed"
+    assert config_form(page, "api")["retention_days"].value == "5"
+    assert LogConfig.get(LogConfig.category == "api").retention_days == 30
 
 
 def test_setting_posts_need_the_csrf_token_and_a_known_category(browser, signed_in_as):

@@ -10,7 +10,7 @@ row every worker writes.
 import falcon
 import msgspec
 
-from app.admin.pages import one, read_form, redirect
+from app.admin.pages import form_as_typed, one, redirect
 from app.api.access import access
 from app.api.log_config import MAX_RETENTION_DAYS, WRITE_PERMISSION, LogConfigChange, changes_of
 from app.services import log_config
@@ -18,6 +18,10 @@ from app.services.errors import validation_detail
 from app.services.logs import CATEGORIES, LEVELS
 
 DONE = "Settings of {category} saved."
+# The labels each form shows for its fields (its template writes them from these), and so
+# the words its message names a field by, as the user forms do.
+LABELS = {"enabled": "Logged", "level": "Lowest level kept", "retention_days": "Days kept",
+          "max_size_mb": "Size limit (MB)"}
 
 
 def posted_values(form):
@@ -48,7 +52,7 @@ class LogConfigPage:
         self._renderer.page(
             req, resp, "log_config.html", status=status, configs=log_config.all_configs(), levels=LEVELS,
             editable=req.context.user.can(WRITE_PERMISSION), done=done, refused=refused,
-            max_retention=MAX_RETENTION_DAYS,
+            max_retention=MAX_RETENTION_DAYS, labels=LABELS,
         )
 
     @access("logs.read")
@@ -65,8 +69,10 @@ class LogConfigAction:
     @access(WRITE_PERMISSION)
     def on_post(self, req, resp, category):
         log_config.require_category(category)
-        posted = posted_values(read_form(req))
-        changes, problem = changes_from(posted)
+        form, refused = form_as_typed(req)
+        posted = posted_values(form)
+        # A NUL pasted is its field's problem, the rest shown as typed; nothing is saved.
+        changes, problem = (None, refused[0]) if refused else changes_from(posted)
         if problem is not None:
             self._page.render(req, resp, falcon.HTTP_422, {"category": category, "posted": posted, "problem": problem})
             return
