@@ -107,6 +107,18 @@ def test_a_type_a_form_does_not_accept_is_refused_on_its_row(browser, signed_in_
     assert Form.select().count() == 0
 
 
+def test_a_form_with_nul_shows_the_editor_again_saying_where(browser, signed_in_as):
+    signed_in_as("editor")
+    form = browser.get("/admin/forms/new").forms["form-editor"]
+    form["name"], form["display_name"] = "contact", "Con\x00tact"
+    form["field-0.name"], form["field-0.title"] = "email", "Email"
+    refused = form.submit(status=422)
+    assert refused.content_type == "text/html" and "\x00" not in refused.text and "Invalid input" not in refused.text
+    assert "display_name: NUL characters are not allowed" in refused.html.find(id="form-problems").text
+    assert refused.forms["form-editor"]["display_name"].value == "Contact"
+    assert Form.select().count() == 0
+
+
 def test_fields_are_added_edited_reordered_and_removed_by_rows(browser, signed_in_as):
     signed_in_as("editor")
     form = browser.get("/admin/forms/new").forms["form-editor"]

@@ -40,7 +40,7 @@ from app.admin.field_builder import (
     rows_to_show,
     schema_from_rows,
 )
-from app.admin.pages import one, page_number, read_form, redirect
+from app.admin.pages import form_as_typed, one, page_number, read_form, redirect
 from app.api.access import access
 from app.api.exports import FORMATS
 from app.api.forms import MANAGE, READ, send_submissions_export, turnstile_ready
@@ -176,7 +176,7 @@ class FormEditor:
     def save(self, req, resp, form=None):
         """Create (``form`` None) or update ``form`` from the post; back to its page, or the editor
         again with every problem, the rows as posted."""
-        posted = read_form(req)
+        posted, refused = form_as_typed(req)  # a NUL pasted: one more problem, the rest as typed
         draft = _posted(posted)
         rows = rows_from_form(posted, _rows(form), FORM_FIELDS)
         fields, row_problems = _fields(rows)
@@ -184,7 +184,8 @@ class FormEditor:
         values = _values(draft, fields)
         # Every problem is found before anything is written, so one refusal lists them all:
         # the rows', the service's rules, and a name another form has (``_in_page_order``).
-        problems, conflict = _service_problems(values, ready, form), _name_conflict(values["name"], form)
+        problems = [*refused, *_service_problems(values, ready, form)]
+        conflict = _name_conflict(values["name"], form)
         if row_problems or problems or conflict:
             # A taken name alone is a conflict (409); with anything else, one more problem.
             status = falcon.HTTP_422 if row_problems or problems else falcon.HTTP_409
