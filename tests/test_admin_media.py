@@ -149,6 +149,27 @@ def test_an_invalid_edit_is_shown_and_changes_nothing(browser, signed_in_as):
     assert row.alt is None and row.folder == "uploads"
 
 
+def test_a_refused_edit_names_the_field_by_its_label(browser, signed_in_as):
+    signed_in_as("editor")
+    [file] = script_upload(browser, "photo.png", png()).json["uploaded"]
+    form = browser.get(f"/admin/media/{file['id']}").forms["media-edit"]
+    form["alt"].force_value("a" * 1001)
+    message = form.submit(status=422).html.select_one(".message.error").get_text()
+    assert "Alt text: " in message and "alt: " not in message
+
+
+def test_an_edit_with_nul_shows_the_form_again(browser, signed_in_as):
+    signed_in_as("editor")
+    [file] = script_upload(browser, "photo.png", png()).json["uploaded"]
+    form = browser.get(f"/admin/media/{file['id']}").forms["media-edit"]
+    form["alt"] = "A red\x00 sunset"
+    response = form.submit(status=422)
+    assert response.content_type == "text/html" and "\x00" not in response.text and "Invalid input" not in response.text
+    assert response.html.select_one(".message.error").get_text() == "Alt text: NUL characters are not allowed"
+    assert response.forms["media-edit"]["alt"].value == "A red sunset"
+    assert Media.get_by_id(file["id"]).alt is None
+
+
 def test_an_unchanged_save_keeps_the_files_details_as_stored(browser, signed_in_as):
     """Details stored through the API or an import, with spaces, line breaks or a folder name
     the form would refuse, are kept exactly and nothing is written; an edited detail is

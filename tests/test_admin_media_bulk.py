@@ -128,7 +128,7 @@ def test_an_invalid_folder_name_moves_nothing(browser, signed_in_as):
     editor = signed_in_as("editor")
     row = media_row(editor, "a.png", "image/png")
     page = bulk(browser, "move", [row.id], status=422, folder="Not A Folder!")
-    assert page.html.select_one("#bulk-refusal p").get_text().startswith("Invalid folder name: folder:")
+    assert page.html.select_one("#bulk-refusal p").get_text().startswith("Invalid folder name: Folder:")  # the label it shows
     assert state(row) == [("uploads", False, "uploads/a.png")]
 
 

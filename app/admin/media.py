@@ -27,7 +27,16 @@ import falcon
 
 from app.admin.blocks import posted_back, textarea_text
 from app.admin.csrf import FIELD, HEADER
-from app.admin.pages import one, page_number, read_form, redirect, search_of, wants_html
+from app.admin.pages import (
+    form_as_typed,
+    one,
+    page_number,
+    problems_in_words,
+    read_form,
+    redirect,
+    search_of,
+    wants_html,
+)
 from app.api.access import access
 from app.api.authentication import signed_in_by_header
 from app.api.errors import forbidden
@@ -62,6 +71,9 @@ MEDIA_TYPES = {"image": ("image/",), "video": ("video/",), "audio": ("audio/",),
 RASTER_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif"})
 VIEWS = ("grid", "list")
 # The edit form's fields, each with its stored value as the form shows it.
+# The labels the file's form shows for its fields (its template writes them from these), and
+# so the words a refusal names a field by, as the user forms do.
+LABELS = {"name": "Name", "alt": "Alt text", "caption": "Caption", "folder": "Folder"}
 EDITED_FIELDS = {
     "name": lambda row: row.original_name,
     "alt": lambda row: row.alt or "",
@@ -350,6 +362,7 @@ class MediaFilePage:
             req, resp, "media_file.html", status=status, file=file, message=message,
             values={name: shown_of(row) for name, shown_of in EDITED_FIELDS.items()} | (values or {}),
             folders=[name for name, _ in folders()] if file["editable"] else [], done=DONE.get(req.get_param("done")),
+            labels=LABELS,
         )
 
     @access("media.read")
@@ -363,9 +376,12 @@ class MediaFilePage:
             raise falcon.HTTPNotFound()
         if not can_update(req.context.user, row):
             raise forbidden()
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         values = {name: one(form, name, None) for name in EDITED_FIELDS}
         values = {name: value for name, value in values.items() if value is not None}
+        if refused:  # a NUL pasted: said by its field, the rest as typed, nothing saved
+            self.render(req, resp, row, falcon.HTTP_422, problems_in_words(refused, LABELS), values)
+            return
         edited = _edited(values, row)
         try:
             # One write, all or none: a folder emptied leaves the file where it is.
@@ -425,9 +441,11 @@ def _status_of(ex):
 
 
 def _message_of(ex):
-    """A MediaError's message with its field details (``alt: at most 1000 characters``)."""
+    """A MediaError's message with its field details, each field by the label the file's form
+    shows for it (``Alt text: at most 1000 characters``)."""
     details = ex.details if isinstance(ex.details, list) else []
-    parts = [f"{d.get('field')}: {d.get('message')}" for d in details if isinstance(d, dict) and d.get("message")]
+    parts = [f"{LABELS.get(d.get('field'), d.get('field'))}: {d.get('message')}" for d in details
+             if isinstance(d, dict) and d.get("message")]
     return f"{ex.message}: {'; '.join(parts)}" if parts else ex.message
 
 
