@@ -611,3 +611,17 @@ def test_a_form_past_the_sign_in_limits_says_when_to_try_again_in_retry_after(en
                            status=429)
     assert int(limited.headers["Retry-After"]) > 0
     assert f"try again in {limited.headers['Retry-After']} seconds" in limited.text
+
+
+def test_a_resend_with_nul_in_the_password_is_said_by_the_field(browser, signed_in_as, outbox):
+    """A NUL pasted into a row's current password is that field's problem, not the error page."""
+    boss = signed_in_as("admin")
+    invited = _pending_invitation("admin")
+    sign_in_long_ago(browser, boss)
+    form = list_form(browser.get("/admin/users"), f"/admin/users/{invited.id}/resend")
+    form["current_password"] = "pass\x00word"
+    refused = form.submit(status=422)
+    assert "\x00" not in refused.text and "Invalid input" not in refused.text
+    assert refused.html.select_one(f"#resend-password-{invited.id}-error").get_text() == (
+        "NUL characters are not allowed")
+    assert outbox.tokens("invitation") == []
