@@ -13,6 +13,7 @@ import time
 import pytest
 
 from app.api.reauth import PROOF_NEEDED
+from app.api.users import ROLE_CHANGED_MEANWHILE
 from app.db.models import User, bind_models
 from app.services.identity import issue_jwt
 from tests.fixtures.admin import browser_for, csrf_headers, sign_in
@@ -625,3 +626,17 @@ def test_a_resend_with_nul_in_the_password_is_said_by_the_field(browser, signed_
     assert refused.html.select_one(f"#resend-password-{invited.id}-error").get_text() == (
         "NUL characters are not allowed")
     assert outbox.tokens("invitation") == []
+
+
+@pytest.mark.parametrize("db_backend", ["postgres"], indirect=True)
+def test_a_resend_meets_a_promotion_committed_meanwhile(app_client, admin, seeded_postgres):
+    """The link is renewed only for the role the caller's right and proof were checked for: a
+    promotion to admin committed while the resend waits is a 409 and no new link. PostgreSQL
+    only: there the promotion, uncommitted, holds the row while the request first reads it."""
+    pending = _pending_invitation("editor")
+    old = signed_in_ago(admin, 3600)
+    refused = answer_once_committed(
+        seeded_postgres.url, "UPDATE users SET role = 'admin' WHERE id = %s", (pending.id,),
+        lambda: app_client.post(f"/admin/api/users/{pending.id}/invitation", headers=old, status="*"))
+    assert (refused.status_int, refused.json["error"]) == (409, ROLE_CHANGED_MEANWHILE)
+    assert User.get_by_id(pending.id).invitation_token == UNSENT

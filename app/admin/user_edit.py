@@ -240,7 +240,7 @@ class ResendInvitationAction:
                 message, status = refused
                 self._page.render(req, resp, status, resend={"id": user_id, "password_error": message})
                 return
-            _, mail = resend_invitation(self._accounts, user_id)
+            _, mail = resend_invitation(self._accounts, person)
         except users.NoPendingInvitation as ex:
             self._page.render(req, resp, falcon.HTTP_409, ex.message)
             return

@@ -378,6 +378,9 @@ class InviteResource:
         resp.media = {"data": user_json(user), "message": "Invitation sent"}
 
 
+ROLE_CHANGED_MEANWHILE = "This invitation's role changed while it was being resent: resend it again"
+
+
 def invitation_to_resend(caller, user_id):
     """The user whose pending invitation ``caller`` asks to resend, before any proof is asked:
     404 for no such user, 403 unless ``caller`` may give its role, 409 without one pending."""
@@ -388,12 +391,15 @@ def invitation_to_resend(caller, user_id):
     return person
 
 
-def resend_invitation(accounts, user_id):
-    """A new link for ``user_id``'s pending invitation, the caller's right to it checked
-    (``invitation_to_resend``, and the proof for an admin's): ``(user, Mail)``; 409 when it is
-    no longer pending (accepted or cancelled meanwhile)."""
-    renewed = accounts.reinvite(user_id)
+def resend_invitation(accounts, person):
+    """A new link for the pending invitation of ``person`` (as ``invitation_to_resend`` read
+    it, the caller's right to its role checked, and the proof for an admin's): ``(user,
+    Mail)``; 409 when it is no longer pending (accepted or cancelled meanwhile) or its role
+    changed meanwhile, which the caller's right and proof were not checked for."""
+    renewed = accounts.reinvite(person.id, person.role)
     if renewed is None:
+        if users.get_user(person.id).invitation_pending:
+            raise users.NoPendingInvitation(ROLE_CHANGED_MEANWHILE)
         raise users.NoPendingInvitation()
     return renewed
 
@@ -424,8 +430,9 @@ class InvitationResource:
     @no_store
     def on_post(self, req, resp, user_id):
         body, caller = resend_body(req), req.context.user
-        prove_to_give(self._reauth, req, caller, invitation_to_resend(caller, user_id).role, body.current_password)
-        user, mail = resend_invitation(self._accounts, user_id)
+        person = invitation_to_resend(caller, user_id)
+        prove_to_give(self._reauth, req, caller, person.role, body.current_password)
+        user, mail = resend_invitation(self._accounts, person)
         req.context.ctx.wait_until(self._mailer, mail)
         resp.media = {"data": user_json(user), "message": "Invitation sent"}
 

@@ -479,18 +479,21 @@ class Accounts:
         )
         return user, Mail("invitation", user.email, self._link("/admin/accept-invitation", token))
 
-    def reinvite(self, user_id):
-        """A new link for ``user_id``'s pending invitation, its lifetime restarted: ``(user, Mail)``.
+    def reinvite(self, user_id, role):
+        """A new link for ``user_id``'s pending invitation to ``role``, its lifetime restarted:
+        ``(user, Mail)``.
 
         The previous link stops working. None when there is no pending invitation (accepted,
-        cancelled, never sent) or the account is active (made an admin by ``create_admin``,
-        say): its link would set an active user's username and password. The conditional
-        UPDATE decides, so a resend racing an acceptance finds the invitation gone.
+        cancelled, never sent), the account is active (made an admin by ``create_admin``,
+        say: its link would set an active user's username and password), or its role is no
+        longer ``role``, the one the caller's right and proof were checked for. The
+        conditional UPDATE decides, so a resend racing an acceptance or a role change finds
+        the invitation gone or changed.
         """
         token = secrets.token_urlsafe(32)
         now = now_ms()
         renewed = User.update(invitation_token=hash_token(token), invited_at=now, updated_at=now).where(
-            (User.id == user_id) & User.pending_invitation()
+            (User.id == user_id) & User.pending_invitation() & (User.role == role)
         ).execute()
         if renewed != 1:
             return None
