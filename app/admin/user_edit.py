@@ -21,7 +21,6 @@ from app.admin.session import (
     USERNAME_MESSAGE,
     is_email,
     keep_retry_after,
-    password_messages,
     proof_refusal,
     refusal_message,
 )
@@ -29,7 +28,8 @@ from app.admin.users import (
     asks_password,
     change_and_list,
     change_proof_problem,
-    change_proven_on_write,
+    check_on_write,
+    is_proof_refusal,
     nul_refused,
     proof_problem,
 )
@@ -163,13 +163,7 @@ class UserPage:
             message, status = refused
             self.render(req, resp, person, values, status=status, password_error=message)
             return
-        proven_on_write = change_proven_on_write(self._reauth, req, person, changes, form)
-
-        def check(stored):
-            check_changes(caller, stored, changes)
-            if proven_on_write:
-                proven_on_write(stored)
-
+        check = check_on_write(self._reauth, req, person, changes, form)
         try:
             prepared = stored_changes(self._accounts, changes)
             user = account_errors(lambda: users.update_user(user_id, prepared, check=check))
@@ -177,7 +171,7 @@ class UserPage:
             keep_retry_after(resp, ex)
             # Made an admin while the password hashed: the proof, asked on its field, as before
             # the write (a 429 of the sign-in limits its password met included).
-            if password_messages(ex) or ex.status == falcon.HTTP_429:
+            if is_proof_refusal(ex):
                 self.render(req, resp, person, values, status=ex.status, password_error=proof_refusal(ex))
             else:
                 self.render(req, resp, person, values, refusal_message(ex, USER_LABELS), ex.status)

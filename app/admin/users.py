@@ -131,6 +131,28 @@ def change_proven_on_write(reauth, req, target, changes, form):
     return lambda stored: _prove_on_form(reauth, req, proof_needed_for(stored, changes), form)
 
 
+def check_on_write(reauth, req, target, changes, form):
+    """The check ``users.update_user`` runs on the row the write reads, for ``changes`` to
+    ``target`` asked by ``req``'s user: the rules that depend on the row hold on it, so a
+    user promoted meanwhile may take ``users.roles`` to reactivate, or the proof of the user
+    (``change_proven_on_write``)."""
+    caller, proven_on_write = req.context.user, change_proven_on_write(reauth, req, target, changes, form)
+
+    def check(stored):
+        check_changes(caller, stored, changes)
+        if proven_on_write:
+            proven_on_write(stored)
+
+    return check
+
+
+def is_proof_refusal(ex):
+    """Whether the ``falcon.HTTPError`` ``ex`` refused the proof of the user (its password
+    wrong or missing, or the sign-in limit its password met), which a form shows by its
+    current-password field."""
+    return bool(password_messages(ex)) or ex.status == falcon.HTTP_429
+
+
 def change_with_proof(page, cache, req, resp, target, changes, form, done, shown):
     """Make ``changes`` to ``target`` (``users.update_user``) with the proof of the user they
     need, asked before the write and again on the row the write reads (with the caller's
@@ -147,23 +169,14 @@ def change_with_proof(page, cache, req, resp, target, changes, form, done, shown
     if refused is not None:
         shown(*refused)
         return
-    caller, proven_on_write = req.context.user, change_proven_on_write(page.reauth, req, target, changes, form)
-
-    def check(stored):
-        # The rules that depend on the row hold on the row the write reads: a user promoted
-        # meanwhile may take users.roles to reactivate, or the proof.
-        check_changes(caller, stored, changes)
-        if proven_on_write:
-            proven_on_write(stored)
-
     try:
-        users.update_user(target.id, changes, check=check)
+        users.update_user(target.id, changes, check=check_on_write(page.reauth, req, target, changes, form))
     except users.LastAdmin as ex:
         page.render(req, resp, falcon.HTTP_409, ex.message)
         return
     except falcon.HTTPError as ex:
         keep_retry_after(resp, ex)
-        if password_messages(ex) or ex.status == falcon.HTTP_429:  # the proof: asked on the form's field
+        if is_proof_refusal(ex):  # asked on the form's field
             shown(proof_refusal(ex), ex.status)
         else:
             page.render(req, resp, ex.status, refusal_message(ex))
