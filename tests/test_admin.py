@@ -1107,7 +1107,7 @@ def test_an_unchanged_save_keeps_the_line_breaks_of_single_line_text(browser, si
     form.submit(status=303)
     saved = Content.get_by_id(item.id)
     assert (saved.title, json.dumps(saved.data)) == (stored.title, json.dumps(stored.data))
-    assert saved.version_number == stored.version_number + 1  # saved, with nothing changed in it
+    assert saved.version_number == stored.version_number  # nothing changed in it: nothing written
     save(browser, item, **{"data.subtitle": "Typed"})
     assert Content.get_by_id(item.id).data["subtitle"] == "Typed"
 
@@ -1121,7 +1121,7 @@ def test_a_textareas_line_breaks_survive_the_browsers_crlf(browser, signed_in_as
     form.submit(status=303)
     stored = Content.get_by_id(item.id)
     assert (stored.data["excerpt"], stored.data["body"]) == ("one\ntwo", "# H\n\npara\n")
-    assert stored.version_number == item.version_number + 1  # saved, with nothing changed in it
+    assert stored.version_number == item.version_number  # nothing changed in it: nothing written
     form = browser.get(edit_url(item)).forms["content-form"]
     form["data.excerpt"] = "three\r\nfour"
     form.submit(status=303)
