@@ -578,7 +578,6 @@ def _changes_nothing(content, values):
                for name, value in values.items())
 
 
-
 def _changed_since(seen, content):
     """Whether the item, or its collection's schema, changed between the read ``seen`` and
     the read ``content`` made under the write's locks."""
