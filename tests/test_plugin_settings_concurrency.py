@@ -10,6 +10,7 @@ import pytest
 import webtest
 
 from app.db.models import Plugin, bind_models
+from app.services.plugins.registry import PluginRegistry
 from tests.fixtures.app import client_for
 from tests.fixtures.users import bearer, create_user, token_for
 from tests.plugins import sample_plugin
@@ -69,6 +70,16 @@ def test_two_saves_at_once_keep_both_changes(plugin_client, env, monkeypatch):
         assert second_going.wait(WAIT_SECONDS)
 
     monkeypatch.setattr(sample_plugin, "VALIDATING", [hold_the_first])
+    first_ident, changed = threading.get_ident(), PluginRegistry._changed
+
+    def answer_after_the_second(registry):
+        # The first, committed, answers only once the second has committed too: its answer
+        # must still be what it wrote.
+        changed(registry)
+        if threading.get_ident() == first_ident:
+            seconds[0].result(WAIT_SECONDS)
+
+    monkeypatch.setattr(PluginRegistry, "_changed", answer_after_the_second)
     with ThreadPoolExecutor(1) as pool:
         first = plugin_client.patch_json("/admin/api/plugins/sample", {"settings": {"greeting": "bonjour"}},
                                          headers=headers, status=200)

@@ -217,9 +217,12 @@ class PluginRegistry:
 
     def get(self, name):
         """The row of plugin ``name`` as the API shows it, with its hooks and routes; PluginNotFound otherwise."""
-        row = self._row(name)
+        return self._shown(self._row(name))
+
+    def _shown(self, row):
+        """Plugin ``row`` as the API shows it (``get``)."""
         hooks, routes = registrations.hooks_of(row.id), registrations.routes_of(row.id)
-        return {**self.describe(row), "hooks": hooks, "routes": routes, "state": self._state_of(name)}
+        return {**self.describe(row), "hooks": hooks, "routes": routes, "state": self._state_of(row.name)}
 
     def _state_of(self, name):
         """What a loaded plugin reports about itself (its ``state()`` method), else None."""
@@ -359,8 +362,11 @@ class PluginRegistry:
             Plugin.update({Plugin.settings: settings, Plugin.updated_at: now, Plugin.last_updated: now}).where(
                 Plugin.id == row.id).execute()
             PluginActivity.create(plugin=row.id, action="settings", user_id=user_id, details={"keys": sorted(merged)})
+            # Read in the transaction: the answer is what this save wrote, not a save that
+            # commits after it (which would otherwise show through a read made after the commit).
+            written = Plugin.get_by_id(row.id)
         self._changed()
-        return self.get(name)
+        return self._shown(written)
 
     def _changed(self):
         """After a committed change of the state: every worker reads it anew, this request too."""
