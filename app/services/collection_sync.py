@@ -21,9 +21,9 @@ Where SonicJS's own sync goes wrong (it rewrites unchanged rows and never remove
   (``app.services.type_changes``): the collection is left as it is, the message names the
   field, the types, the number of items and some of their ids;
 * refuses, like an invalid file, a file whose reference field names a collection that is
-  neither in the database (by name or id) nor defined by a valid file of the folder, nor its
-  own; a target the field already had in the stored schema is kept, as the collections API
-  keeps it;
+  neither in the database (by name or id) nor defined by a file of the folder that is not
+  refused itself, nor its own; a target the field already had in the stored schema is kept,
+  as the collections API keeps it;
 * runs all its changes in ONE transaction, each collection inside its own savepoint: a
   database error on one collection is reported and undone alone, the others commit
   together, and two syncs (say, two ``dev`` starts) never interleave. On PostgreSQL it locks

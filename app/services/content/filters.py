@@ -183,11 +183,6 @@ def parse_filter_params(params, schema=None, columns=None):
     return Group("and", tuple(conditions)) if conditions else None
 
 
-def parse_sort(text, columns=None):
-    """Sort keys from ``-published_at,title`` or SonicJS's ``[{"field","order"}]`` JSON."""
-    return sort_keys(sort_specs(text), columns)
-
-
 def sort_specs(text):
     """``[(name, descending)]`` as a sort parameter names them (``-published_at,title`` or
     SonicJS's ``[{"field","order"}]`` JSON), the names not yet resolved."""
