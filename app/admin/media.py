@@ -70,10 +70,10 @@ MEDIA_TYPES = {"image": ("image/",), "video": ("video/",), "audio": ("audio/",),
 # /files, which serves it as an attachment).
 RASTER_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif"})
 VIEWS = ("grid", "list")
-# The edit form's fields, each with its stored value as the form shows it.
 # The labels the file's form shows for its fields (its template writes them from these), and
 # so the words a refusal names a field by, as the user forms do.
 LABELS = {"name": "Name", "alt": "Alt text", "caption": "Caption", "folder": "Folder"}
+# The edit form's fields, each with its stored value as the form shows it.
 EDITED_FIELDS = {
     "name": lambda row: row.original_name,
     "alt": lambda row: row.alt or "",
