@@ -565,6 +565,28 @@ def test_logs_keep_no_history_and_a_restore_leaves_them(project):
         {"id": "l1", "user_id": "u1"}, {"id": "l2", "user_id": None}]
 
 
+WEBHOOK_ROW = ("INSERT INTO webhooks (id, url, events, secret, created_at, updated_at)"
+               " VALUES ('{id}', 'https://example.com/hook', '[]', 's', 1, 1)")
+DELIVERY_ROW = ("INSERT INTO webhook_deliveries (id, webhook_id, event, payload, created_at, updated_at)"
+                " VALUES ('{id}', '{webhook}', 'content.created', '{{}}', 1, 1)")
+
+
+def test_a_restore_removing_a_webhook_takes_its_deliveries_and_leaves_the_others(project):
+    project.sql(WEBHOOK_ROW.format(id="w1"))
+    bookmark = project.bookmark()
+    project.sql(WEBHOOK_ROW.format(id="w2"))
+    project.sql(DELIVERY_ROW.format(id="d1", webhook="w1"))
+    project.sql(DELIVERY_ROW.format(id="d2", webhook="w2"))
+    project.sql("DELETE FROM content WHERE id = 'p1'")
+    assert changes_of(project, "webhook_deliveries") == 0
+
+    restored = project.restore("--bookmark", bookmark)
+    assert restored.exit_code == 0, restored.output
+    assert project.rows("SELECT id FROM webhooks") == [{"id": "w1"}]
+    # The delivery of the webhook that stays is kept; the removed webhook's went with it.
+    assert project.rows("SELECT id FROM webhook_deliveries") == [{"id": "d1"}]
+
+
 def test_a_restore_revives_no_used_sign_in_link_or_code(project):
     project.sql("INSERT INTO magic_links (id, user_id, token_hash, expires_at, token_version, created_at)"
                 " VALUES ('m1', 'u1', 'h1', 9999999999999, 0, 1)")
