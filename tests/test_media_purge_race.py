@@ -11,11 +11,17 @@ moves a file and edits it is one write, all or nothing: a purge let in right aft
 PATCH's first write commits finds the whole edit there, or none of it.
 """
 
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.db.models import Media
+from app.db.database import is_postgres
+from app.db.models import Content, Media, bind_models
 from tests.fixtures import media as samples
+from tests.fixtures.content import create_collection
 from tests.fixtures.media import after_a_media_write_commits, after_the_media_read, bucket_keys, upload
 from tests.fixtures.s3_proxy import HeldPurge
 
@@ -142,3 +148,174 @@ def test_content_naming_a_file_while_a_failing_purge_runs_keeps_it_public(client
                                           "status": "published"}, headers=admin, status=201)
     assert purge.answer.status_int == 503
     client.get(record["publicUrl"], status=200)  # anonymous
+
+
+# ------------------------------------------------ a content write naming a file its purge deletes
+#
+# A purge refuses a file live content names (409); a content write refuses a new reference
+# to a file that is gone (422). Racing, one of them must lose: never a purge that went
+# through and content naming the file it deleted.
+
+HERO = {"type": "object", "properties": {"hero": {"type": "media"}}}
+
+
+@pytest.fixture
+def gallery(env):
+    """A collection with a media field, ``hero``."""
+    bind_models(env.DB.db)
+    return create_collection("gallery", HERO)
+
+
+def create_naming(file_id, how):
+    """The create body of an item in ``gallery`` naming ``file_id`` ``how``."""
+    named = {"data": {"hero": file_id}} if how == "media field" else {"featuredImageId": file_id}
+    return {"collectionId": "gallery", "title": "Names the file", **named}
+
+
+NAMING_WRITES = {
+    # name: (method, path of the write given the existing item, body given the file and how)
+    "create": ("POST", lambda item: "/api/content", lambda file_id, how: create_naming(file_id, how)),
+    "update": ("PUT", lambda item: f"/api/content/{item['id']}",
+               lambda file_id, how: {key: value for key, value in create_naming(file_id, how).items()
+                                     if key != "collectionId"}),
+}
+HOWS = ["media field", "featured image"]
+REFUSED_AT = {"media field": "data.hero", "featured image": "featuredImageId"}
+
+
+def send(client, method, path, body, headers):
+    return client.request(path, method=method, body=json.dumps(body).encode(), content_type="application/json",
+                          headers=headers, expect_errors=True)
+
+
+def names_left(file_id):
+    """The content items naming ``file_id`` as a ``hero`` or as featured image."""
+    return [item.id for item in Content.select() if item.featured_image_id == file_id
+            or (isinstance(item.data, dict) and item.data.get("hero") == file_id)]
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("write", list(NAMING_WRITES))
+def test_a_content_write_that_looked_the_file_up_before_its_purge_is_refused(client, env, admin, gallery,
+                                                                            monkeypatch, write, how):
+    # The write validates (the file is there), then the purge runs whole and finds no content
+    # using the file, then the write's transaction begins: it must look the file up again.
+    record = upload(client, admin, "a.png", samples.png((40, 30))).json["file"]
+    item = client.post_json("/api/content", {"collectionId": "gallery", "title": "Plain"}, headers=admin).json["data"]
+    method, path, body = NAMING_WRITES[write]
+    purged = []
+    done = after_the_media_read(env, monkeypatch, lambda: purged.append(
+        client.delete(f"/api/media/{record['id']}/purge", headers=admin, expect_errors=True)))
+
+    answer = send(client, method, path(item), body(record["id"], how), admin)
+
+    assert done and purged[0].status_int == 200, purged[0].text
+    assert answer.status_int == 422, answer.text
+    assert [problem["field"] for problem in answer.json["details"]] == [REFUSED_AT[how]]
+    assert Media.get_or_none(Media.id == record["id"]) is None and names_left(record["id"]) == []
+
+
+def until(condition, seconds=20):
+    """Wait until ``condition()`` holds (at most ``seconds``: the assertions after it tell)."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def meanwhile(env, monkeypatch, ran, action):
+    """Once this thread's first statement for which ``ran(sql)`` holds has run, start
+    ``action()`` on another thread (its own connection), and go on only once it waits for a
+    lock this thread holds, or is done (PostgreSQL). Returns a list that then holds its Future."""
+    db, original, owner, started = env.DB.db, env.DB.db.execute_sql, threading.get_ident(), []
+
+    def run():
+        try:
+            return action()
+        finally:
+            db.close()
+
+    def execute_sql(sql, params=None, *args, **kwargs):
+        cursor = original(sql, params, *args, **kwargs)
+        if not started and threading.get_ident() == owner and ran(sql):
+            pid = original("SELECT pg_backend_pid()").fetchone()[0]
+            waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND %s = ANY(pg_blocking_pids(pid))"
+            pool = ThreadPoolExecutor(1)
+            started.append(pool.submit(run))
+            pool.shutdown(wait=False)
+            until(lambda: started[0].done() or original(waiting, (pid,)).fetchone()[0] > 0)
+        return cursor
+
+    monkeypatch.setattr(db, "execute_sql", execute_sql)
+    return started
+
+
+def postgres_only(env):
+    if not is_postgres(env.DB.db):
+        pytest.skip("SQLite's write lock keeps every content write out of a purge's transaction")
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("write", list(NAMING_WRITES))
+def test_a_content_write_committing_between_a_purges_check_and_its_delete_is_refused(client, env, admin, gallery,
+                                                                                    monkeypatch, write, how):
+    # The purge has locked the file's row and found no content using it; a write naming the
+    # file runs now, to its end if nothing stops it. It must wait, then find the file gone.
+    postgres_only(env)
+    record = upload(client, admin, "a.png", samples.png((40, 30))).json["file"]
+    item = client.post_json("/api/content", {"collectionId": "gallery", "title": "Plain"}, headers=admin).json["data"]
+    method, path, body = NAMING_WRITES[write]
+    written = meanwhile(env, monkeypatch, lambda sql: sql.startswith("SELECT") and "content_media" in sql,
+                        lambda: send(client, method, path(item), body(record["id"], how), admin))
+
+    purged = client.delete(f"/api/media/{record['id']}/purge", headers=admin, expect_errors=True)
+
+    answer = written[0].result(30)
+    assert purged.status_int == 200, purged.text
+    assert answer.status_int == 422, answer.text
+    assert [problem["field"] for problem in answer.json["details"]] == [REFUSED_AT[how]]
+    assert Media.get_or_none(Media.id == record["id"]) is None and names_left(record["id"]) == []
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("write", list(NAMING_WRITES))
+def test_a_purge_waits_for_a_content_write_holding_the_file_and_sees_it(client, env, admin, gallery, monkeypatch,
+                                                                        write, how):
+    # The write has looked the file up again under its lock; a purge now waits for it to
+    # commit, then finds the content using the file.
+    postgres_only(env)
+    record = upload(client, admin, "a.png", samples.png((40, 30))).json["file"]
+    item = client.post_json("/api/content", {"collectionId": "gallery", "title": "Plain"}, headers=admin).json["data"]
+    method, path, body = NAMING_WRITES[write]
+    purged = meanwhile(env, monkeypatch, lambda sql: 'FROM "media"' in sql and "FOR KEY SHARE" in sql,
+                       lambda: client.delete(f"/api/media/{record['id']}/purge", headers=admin, expect_errors=True))
+
+    answer = send(client, method, path(item), body(record["id"], how), admin)
+
+    assert answer.status_int in (200, 201), answer.text
+    assert purged, "the write took no lock on the file"
+    refused = purged[0].result(30)
+    assert refused.status_int == 409, refused.text
+    written = answer.json["data"]["id"]
+    assert refused.json["details"]["contentIds"] == [written]
+    assert names_left(record["id"]) == [written]
+    client.get(record["publicUrl"], headers=admin, status=200)
+
+
+def test_a_write_naming_no_new_file_sends_no_statement_for_files(client, env, admin, gallery, monkeypatch):
+    # An update keeping the item's file reads media once, to validate it; a create naming
+    # none never: neither holds a file.
+    record = upload(client, admin, "a.png", samples.png((40, 30))).json["file"]
+    item = client.post_json("/api/content", create_naming(record["id"], "media field"), headers=admin).json["data"]
+    media_reads = []
+    original = env.DB.db.execute_sql
+
+    def execute_sql(sql, *args, **kwargs):
+        if 'FROM "media"' in sql:
+            media_reads.append(sql)
+        return original(sql, *args, **kwargs)
+
+    monkeypatch.setattr(env.DB.db, "execute_sql", execute_sql)
+    client.put_json(f"/api/content/{item['id']}", {"title": "Renamed", "data": {"hero": record["id"]}},
+                    headers=admin, status=200)
+    client.post_json("/api/content", {"collectionId": "gallery", "title": "No file"}, headers=admin, status=201)
+    assert len(media_reads) == 1 and "FOR KEY SHARE" not in media_reads[0], media_reads

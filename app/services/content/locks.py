@@ -69,11 +69,35 @@ for at the row. Such a save that would lock ``content`` in SHARE mode to count a
 drop an index (ACCESS EXCLUSIVE) takes ACCESS EXCLUSIVE first instead
 (``field_indexes.lock_for_drops``): it waits for that write to end rather than holding
 SHARE, which the write's UPDATE would wait for.
+
+A write naming a file ``data`` did not hold before (a media or file value, a featured
+image) looked it up before its transaction, and a media purge may delete it in between:
+the purge locks the file's row, finds no content using it and deletes it, while the
+write, committing meanwhile, would then name a file that is gone. So inside its
+transaction, before it writes, such a write locks those files' rows and looks them up
+again (``hold_media``), refusing the write (422, as validation does) when one is gone.
+On PostgreSQL the lock is ``FOR KEY SHARE``, which the purge's ``FOR UPDATE`` conflicts
+with: a purge that locked the row first deletes it, and the write, waiting, then finds
+it gone; a write that locked it first commits before the purge goes on to read
+``content_media``, where the purge sees the new reference and refuses (409). Moves and
+metadata edits of the file (``FOR NO KEY UPDATE``) do not wait for it. On SQLite the
+transaction's write lock orders the two. The files are locked in the order of their
+ids, so two writes and purges of several files never wait for each other in a circle.
+
+Only new references are held. A reference the write's item already holds needs no
+lock, whoever commits first: validation does not refuse it when its file is gone, so a
+purge committing before the write leaves what a purge before the whole write would (the
+item keeps naming the missing file), and one coming after sees the reference if the item
+is live. That covers an update keeping its item's files, a version restored or an item
+duplicated naming files the version or the source holds, an item restored from the
+trash, and ``/files/<key>`` URLs in text, which validation never looks up. A write that
+names no new file sends no statement for it.
 """
 
 from app.db.database import is_postgres, locked
-from app.db.models import Content, database
+from app.db.models import Content, Media, database
 from app.db.rows import Subquery, statement
+from app.services.content.errors import ContentInvalid
 
 _HOLD_SCHEMA = 'SELECT 1 FROM "collections" WHERE "id" = {p} FOR SHARE'
 # A new item's collection_id: the collection's id while its schema is still the text the
@@ -105,3 +129,23 @@ def collection_while_unchanged(collection):
     collection's id while its schema is still ``collection.schema_text`` (the stored text
     the create validated against), else NULL, which refuses the row."""
     return Subquery(_WHILE_UNCHANGED, (collection.id, collection.schema_text))
+
+
+def hold_media(named):
+    """Lock the live files ``named`` (``prepare.new_media``'s) until the transaction ends, and
+    refuse the write when one is no longer live (ContentInvalid, with its problems).
+
+    Call it inside the write's transaction, before the write, after ``hold_schema``. Nothing
+    is sent when ``named`` is empty.
+    """
+    if not named:
+        return
+    query = (Media.select(Media.id)
+             .where(Media.id.in_(sorted(named)) & Media.deleted_at.is_null())
+             .order_by(Media.id))
+    if is_postgres(database.obj):
+        query = query.for_update("FOR KEY SHARE")
+    live = {media_id for (media_id,) in query.tuples()}
+    problems = [problem for ref, absent in named.items() if ref not in live for problem in absent]
+    if problems:
+        raise ContentInvalid("Validation failed", problems)

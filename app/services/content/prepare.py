@@ -26,7 +26,13 @@ Every problem is collected and raised at once as ContentInvalid.
 from app.db.models import Media
 from app.services.content.errors import ContentInvalid
 from app.services.content.slugs import MAX_SLUG_LENGTH, normalize_slug, slug_from_title
-from app.services.content.validation import schema_properties, validate_data
+from app.services.content.validation import (
+    held_references,
+    media_references,
+    missing_media,
+    schema_properties,
+    validate_data,
+)
 
 MAX_TITLE_LENGTH = 500
 # The item's own fields a schema may repeat in ``data`` (SonicJS's schemas do): kept in step.
@@ -91,11 +97,37 @@ def prepare_fields(collection, fields, content_id, current=None, unique_slug=Non
         kept = current is not None and image == current.featured_image_id
         live = Media.select().where((Media.id == image) & Media.deleted_at.is_null())
         if image is not None and not kept and not live.exists():
-            errors.append({"field": "featuredImageId", "message": f"no media {image!r}"})
+            errors.append(_no_featured_image(image))
         values["featured_image"] = image
     if errors:
         raise ContentInvalid("Validation failed", errors)
     return values
+
+
+def new_media(collection, values, current=None, held=None):
+    """The files ``values`` (``prepare_fields``'s, given the same ``current`` and ``held``)
+    names that ``prepare_fields`` looked up, as ``{media id: [the problem of its absence]}``:
+    each media or file value of ``data`` that ``held`` (else ``current``'s data) does not
+    hold, and a featured image other than ``current``'s. A held value was not looked up
+    (it may name a file gone since), so it is not here; empty when no new file is named.
+    """
+    named = {}
+    data_refs = media_references(collection.schema, values["data"]) if "data" in values else []
+    if data_refs:
+        if held is None and current is not None:
+            held = current.data
+        kept = held_references(collection.schema, held)
+        for path, ref in data_refs:
+            if ("media", ref) not in kept:
+                named.setdefault(ref, []).append({"field": path, "message": missing_media(ref)})
+    image = values.get("featured_image")
+    if image is not None and (current is None or image != current.featured_image_id):
+        named.setdefault(image, []).append(_no_featured_image(image))
+    return named
+
+
+def _no_featured_image(image):
+    return {"field": "featuredImageId", "message": f"no media {image!r}"}
 
 
 def expected_slug(fields, content_id):

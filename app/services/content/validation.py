@@ -119,13 +119,34 @@ def held_references(schema, data):
 
     Read by the same walk as validation, so a value counts where the schema makes it a
     reference, media or file value, whatever the problems of the rest of ``data``."""
-    properties = schema_properties(schema)
-    if not isinstance(data, dict) or properties is None:
+    checker = _walked(schema, data)
+    if checker is None:
         return frozenset()
-    checker = _Checker()
-    checker.object(properties, set(), data, "data", 0)
     return frozenset([("content", ref) for _, ref, _ in checker.content_refs]
                      + [("media", ref) for _, ref in checker.media_refs])
+
+
+def media_references(schema, data):
+    """``[(path, id)]`` of the media and file values of ``data`` read as ``schema`` declares it:
+    the values ``validate_data`` looks up in ``media``, found by the same walk."""
+    checker = _walked(schema, data)
+    return [] if checker is None else checker.media_refs
+
+
+def _walked(schema, data):
+    """The ``_Checker`` that walked ``data`` as ``schema`` declares it (no required field
+    asked for, nothing looked up); None when there is nothing to walk."""
+    properties = schema_properties(schema)
+    if not isinstance(data, dict) or properties is None:
+        return None
+    checker = _Checker()
+    checker.object(properties, set(), data, "data", 0)
+    return checker
+
+
+def missing_media(ref):
+    """The problem of a media or file value ``ref`` naming no live file."""
+    return f"references media {ref!r}, which does not exist"
 
 
 def listed_required(schema):
@@ -379,7 +400,7 @@ class _Checker:
             }
             for path, ref in self.media_refs:
                 if ref not in live and ("media", ref) not in held():
-                    self.fail(path, f"references media {ref!r}, which does not exist")
+                    self.fail(path, missing_media(ref))
 
 
 def _no_value(config, value):

@@ -79,8 +79,8 @@ from app.services.content.history import (
     version_row,
     workflow_id_for,
 )
-from app.services.content.locks import collection_while_unchanged, hold_schema, lock_row, schema_hold
-from app.services.content.prepare import COPIED, expected_slug, prepare_fields, slug_is_given
+from app.services.content.locks import collection_while_unchanged, hold_media, hold_schema, lock_row, schema_hold
+from app.services.content.prepare import COPIED, expected_slug, new_media, prepare_fields, slug_is_given
 from app.services.content.query import Scope, get_item, is_visible, item_of, item_statement
 from app.services.content.slugs import free_slug, slug_taken
 from app.services.content.validation import schema_properties
@@ -227,12 +227,12 @@ def create_and_read(user, collection_ref, fields, scope, request_id=None, held=N
         created_at=now, updated_at=now, version_number=1,
     )
     generated = not slug_is_given(fields)
-    _prepare_new(collection, fields, content, generated, known, held)
+    named = _prepare_new(collection, fields, content, generated, known, held)
     # Each kind of refusal has its own budget, so that the answer says which one ran out.
     slug_clashes = schema_changes = 0
     while True:
         try:
-            return _write_new(user, collection, content, status, workflow_id, request_id, now, scope)
+            return _write_new(user, collection, content, status, workflow_id, request_id, now, scope, named)
         except peewee.IntegrityError as ex:
             changed = _collection_now(collection, ex)
             if changed is not None:
@@ -244,7 +244,7 @@ def create_and_read(user, collection_ref, fields, scope, request_id=None, held=N
                 # filled in) and written under it, or refused by it.
                 fields = defaults_added(collection.schema, changed.schema, fields)
                 collection = content.collection = changed
-                _prepare_new(collection, fields, content, generated, held=held)
+                named = _prepare_new(collection, fields, content, generated, held=held)
                 continue
             # A slug still free means the database refused something else (a foreign key,
             # a trigger): that error stands, its transaction rolled back. Only a concurrent
@@ -257,7 +257,7 @@ def create_and_read(user, collection_ref, fields, scope, request_id=None, held=N
             slug_clashes += 1
             if slug_clashes >= MAX_SLUG_ATTEMPTS:
                 raise slug_race_lost("Too many concurrent writers took this title's slugs; retry") from ex
-            _prepare_new(collection, fields, content, generated, held=held)  # now sees the slug taken
+            named = _prepare_new(collection, fields, content, generated, held=held)  # now sees the slug taken
 
 
 def _check_writable(collection, collection_ref):
@@ -286,7 +286,8 @@ def _collection_now(collection, refusal):
 
 
 def _prepare_new(collection, fields, content, generated, known=None, held=None):
-    """Validate ``fields`` into the new ``content`` (ContentInvalid) and check a given slug is free (409).
+    """Validate ``fields`` into the new ``content`` (ContentInvalid) and check a given slug is
+    free (409); the files it newly names (``prepare.new_media``), for ``_write_new`` to hold.
 
     ``known`` (``{slug: holder or None}``, read with the collection) saves looking that slug up
     again; ``held`` is ``create_and_read``'s.
@@ -297,26 +298,37 @@ def _prepare_new(collection, fields, content, generated, known=None, held=None):
         setattr(content, name, value)
     if not generated:
         _check_slug(collection.id, content.slug, None, known)
+    return new_media(collection, values, held=held)
 
 
-def _write_new(user, collection, content, status, workflow_id, request_id, now, scope):
+def _write_new(user, collection, content, status, workflow_id, request_id, now, scope, named):
     """The create's transaction: the content row, its creation entry and its version (and a
     first move); ``(content, the item as scope reads it, or None)``.
 
     The content row is written only under the schema ``content`` was validated against
     (``_new_row``); under another one the INSERT is refused (IntegrityError) and nothing
-    is written. A draft needs no move: its three rows go in through ``insert_rows`` (one
-    round trip on PostgreSQL, the collection's lock and the item's read included), and the
-    ``after`` hooks run once they are committed, as they would inside ``atomic()``.
+    is written. The files it newly names (``named``) are looked up again under their lock
+    first (``locks.hold_media``): one purged or trashed since is ContentInvalid. A draft
+    needs no move: its three rows go in through ``insert_rows`` (one round trip on
+    PostgreSQL, the collection's lock and the item's read included, when it names no new
+    file), and the ``after`` hooks run once they are committed, as they would inside ``atomic()``.
     """
     if status == "draft":
         read = None if scope is None else item_statement(scope, content_id=content.id)
-        rows = insert_rows([_new_row(collection, content), creation_row(content, user.id, now, workflow_id),
-                            version_row(content, user.id, now)], then=read, first=schema_hold(collection.id))
+        rows = [_new_row(collection, content), creation_row(content, user.id, now, workflow_id),
+                version_row(content, user.id, now)]
+        if named:
+            with database.atomic():
+                hold_schema(collection.id)
+                hold_media(named)
+                found = insert_rows(rows, then=read)
+        else:
+            found = insert_rows(rows, then=read, first=schema_hold(collection.id))
         hooks.after("content_create", user=user, content=content)
-        return content, None if scope is None else item_of(rows, scope)
+        return content, None if scope is None else item_of(found, scope)
     with database.atomic():
         hold_schema(collection.id)
+        hold_media(named)
         insert_row(*_new_row(collection, content))
         record_creation(content, user.id, now, workflow_id)
         if status != "draft":
@@ -406,6 +418,8 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
             values = prepare_fields(content.collection, edits, content.id, current=content)
         # Values sent back as stored are no edit: with a move, the move alone is the version.
         edited = not _changes_nothing(content, values)
+        if edited:
+            hold_media(new_media(content.collection, values, current=content))
         if status is None or status == content.status:
             if not edited:
                 return content
@@ -441,6 +455,7 @@ def restore_version(user, content_id, version, expected_version=None):
         # What the version names was the item's: restored, it is no new reference.
         values = prepare_fields(content.collection, fields, content.id, current=content, saved=True,
                                 held=saved.get("data"))
+        hold_media(new_media(content.collection, values, current=content, held=saved.get("data")))
         if review.before_edit(database, content, user):
             content = load_for_write(content.id)
         return _write_update(user, content, values, {"action": "version_restored", "restored_from": version})
