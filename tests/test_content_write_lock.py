@@ -76,7 +76,12 @@ def test_an_update_checks_its_fields_before_taking_the_lock(client, blog_collect
     body = {"title": "Edited", "featuredImageId": image.id, "data": {"title": "Edited"}}
     updated = client.put_json(f"/api/content/{item}", body, headers=headers, status=200).json["data"]
     statements = in_transaction()
-    assert not [sql for sql in statements if '"media"' in sql or '"workflows"' in sql], statements
+    assert not [sql for sql in statements if '"workflows"' in sql], statements
+    # The new featured image is looked up once more in it, under its lock (locks.hold_media):
+    # a purge must not delete it between the check and the write. Validation stays outside.
+    assert [sql for sql in statements if '"media"' in sql] == [
+        sql for sql in statements if sql.startswith('SELECT "t1"."id" FROM "media"') and "ORDER BY" in sql], statements
+    assert len([sql for sql in statements if '"media"' in sql]) == 1, statements
     assert updated["title"] == "Edited" and Content.get_by_id(item).featured_image_id == image.id
     assert updated["version_number"] == 2
     client.put_json(f"/api/content/{item}", {"featuredImageId": "nope"}, headers=headers, status=422)
