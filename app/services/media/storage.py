@@ -238,8 +238,12 @@ def purge(bucket, row):
         # A purge that committed since ``row`` was read has deleted the row and its objects.
         if row is None:
             raise changed_meanwhile()
-        # Asked in the purge's transaction: on SQLite no content write can name the file
-        # between this answer and the delete.
+        # Asked in the purge's transaction, the row locked: no content write can name the
+        # file anew between this answer and the delete. On SQLite the transaction's write
+        # lock keeps them out; on PostgreSQL such a write holds the row FOR KEY SHARE while
+        # it looks the file up again (``app.services.content.locks.hold_media``), so the lock
+        # above waited for one in flight, whose reference this answer sees, and one coming
+        # now waits for the delete, then finds no file and is refused.
         users = content_using(row.id)
         if users:
             raise MediaInUse("Media is used by content", {"contentIds": users})
@@ -267,8 +271,10 @@ def content_using(media_id, limit=MAX_USERS_LISTED):
     Any item having it as featured image (the row must stay for that foreign key), and any
     item not in the trash naming it in its data (``content_media``: a media field, a
     ``/files/<key>`` URL in its text), drafts too: validation refuses new references to a
-    missing file, and a page would show a broken image. An item in the trash does not hold
-    the file back: it can be purged first, and one restored keeps its reference as stored.
+    missing file (and looks them up again under the row's lock, so that no purge slips in
+    between: ``app.services.content.locks``), and a page would show a broken image. An item
+    in the trash does not hold the file back: it can be purged first, and one restored keeps
+    its reference as stored.
     Featured images first, each item once; both lookups read an index.
     """
     featured = Content.select(Content.id).where(Content.featured_image == media_id).limit(limit)
