@@ -319,3 +319,25 @@ def test_a_write_naming_no_new_file_sends_no_statement_for_files(client, env, ad
                     headers=admin, status=200)
     client.post_json("/api/content", {"collectionId": "gallery", "title": "No file"}, headers=admin, status=201)
     assert len(media_reads) == 1 and "FOR KEY SHARE" not in media_reads[0], media_reads
+
+
+def test_a_version_restore_bringing_back_a_featured_image_its_purge_deletes_is_refused(client, env, admin, gallery,
+                                                                                       monkeypatch):
+    # Version 1 had the file as featured image, the item has none now: the purge finds no
+    # content using it, and the restore, which looks the image up in its transaction (it is
+    # no longer the item's), runs then.
+    postgres_only(env)
+    record = upload(client, admin, "a.png", samples.png((40, 30))).json["file"]
+    item = client.post_json("/api/content", create_naming(record["id"], "featured image"), headers=admin).json["data"]
+    client.put_json(f"/api/content/{item['id']}", {"featuredImageId": None}, headers=admin, status=200)
+    restored = meanwhile(env, monkeypatch, lambda sql: sql.startswith("SELECT") and "content_media" in sql,
+                         lambda: client.post(f"/api/content/{item['id']}/versions/1/restore", headers=admin,
+                                             expect_errors=True))
+
+    purged = client.delete(f"/api/media/{record['id']}/purge", headers=admin, expect_errors=True)
+
+    answer = restored[0].result(30)
+    assert purged.status_int == 200, purged.text
+    assert answer.status_int == 422, answer.text
+    assert [problem["field"] for problem in answer.json["details"]] == ["featuredImageId"]
+    assert Content.get_by_id(item["id"]).version_number == 2 and names_left(record["id"]) == []
