@@ -9,6 +9,11 @@ on another thread, so on another database connection, right after the purge requ
 read the media row and before it goes on: the moment its read turns stale. A PATCH that
 moves a file and edits it is one write, all or nothing: a purge let in right after the
 PATCH's first write commits finds the whole edit there, or none of it.
+
+A content write naming the file anew races a purge of it: the write after its validation
+and before its transaction, or between the purge's check and its delete, or the purge
+while the write holds the file. One of them loses each time (the write's 422, the purge's
+409), never both going through.
 """
 
 import json

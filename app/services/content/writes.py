@@ -42,6 +42,10 @@ NULL. A write that validated ``data`` confirms in its transaction,
 before it writes, that the collection's schema is still the one it validated against, and
 validates again against the new one when a save changed it meanwhile (``locks.py``): no
 value of a field's old type is stored after the save that changed the type committed.
+Likewise a write naming a file it did not hold looks it up again in its transaction, the
+file's row locked (``locks.hold_media``): a media purge committing after validation cannot
+leave the item naming a file that is gone (the write's 422), nor go through once the
+write holds the file (the purge's 409).
 
 Services raise ``ContentError`` subclasses (``app.services.content.errors``) and the
 workflow's ``WorkflowError``, never HTTP errors.
