@@ -151,3 +151,20 @@ def test_a_create_waiting_on_an_uncommitted_slug_answers_once_it_commits(client,
         assert answer.status_int == 201, answer.text
         assert answer.json["data"]["slug"] == "same-2"
         assert slugs(free) == ["same", "same-2"]
+
+
+def test_a_slug_taken_meanwhile_by_an_item_now_in_the_trash_says_so(client, env, free, editor, monkeypatch):
+    # As a create coming second would: the 409 says what frees the slug.
+    def take_and_trash():
+        other = create(client, editor, title="Other", slug="same").json["data"]
+        return client.delete(f"/api/content/{other['id']}", headers=editor, expect_errors=True)
+
+    trashed = after_the_slug_read(env, monkeypatch, take_and_trash)
+
+    answer = create(client, editor, title="Mine", slug="same")
+
+    assert trashed and trashed[0].status_int == 200, trashed[0].text
+    assert answer.status_int == 409, answer.text
+    assert answer.json["details"] == [{"field": "slug", "slug": "same",
+                                       "message": "a deleted item holds this slug: restore or purge it first"}]
+    assert slugs(free) == ["same"]

@@ -253,11 +253,12 @@ def create_and_read(user, collection_ref, fields, scope, request_id=None, held=N
             # A slug still free means the database refused something else (a foreign key,
             # a trigger): that error stands, its transaction rolled back. Only a concurrent
             # create taking a generated slug is retried (with the next free suffix); a taken
-            # slug the client chose is its 409.
-            if slug_taken(collection.id, content.slug) is None:
+            # slug the client chose is its 409, saying what frees it as a later create's would.
+            holder = slug_taken(collection.id, content.slug)
+            if holder is None:
                 raise
             if not generated:
-                raise _slug_conflict(content.slug) from ex
+                raise _slug_conflict(content.slug, deleted=holder.deleted_at is not None) from ex
             slug_clashes += 1
             if slug_clashes >= MAX_SLUG_ATTEMPTS:
                 raise slug_race_lost("Too many concurrent writers took this title's slugs; retry") from ex
