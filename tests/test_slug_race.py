@@ -168,3 +168,46 @@ def test_a_slug_taken_meanwhile_by_an_item_now_in_the_trash_says_so(client, env,
     assert answer.json["details"] == [{"field": "slug", "slug": "same",
                                        "message": "a deleted item holds this slug: restore or purge it first"}]
     assert slugs(free) == ["same"]
+
+
+def after_the_update_checks_its_slug(env, monkeypatch, action):
+    """Run ``action()`` on another thread, to its end, once this thread's update has found its
+    new slug free, in its transaction (once); returns ``action``'s answers."""
+    db, original, owner, answers = env.DB.db, env.DB.db.execute_sql, threading.get_ident(), []
+
+    def execute_sql(sql, params=None, *args, **kwargs):
+        cursor = original(sql, params, *args, **kwargs)
+        if not answers and threading.get_ident() == owner and sql.startswith('SELECT "id", "deleted_at" FROM "content"'):
+            with ThreadPoolExecutor(1) as pool:
+                answers.append(pool.submit(on_own_connection(db, action)).result(30))
+        return cursor
+
+    monkeypatch.setattr(db, "execute_sql", execute_sql)
+    return answers
+
+
+@pytest.mark.parametrize("holder", ["live", "in the trash"])
+def test_an_update_to_a_slug_a_create_takes_meanwhile_is_a_409(client, env, free, editor, monkeypatch, holder):
+    # PostgreSQL: the update checks its slug in its transaction, and a create commits the
+    # slug before the UPDATE meets the unique index.
+    if not is_postgres(env.DB.db):
+        pytest.skip("SQLite's write lock keeps the create out of the update's transaction")
+    item = create(client, editor, title="Mine").json["data"]
+
+    def take():
+        other = create(client, editor, title="Other", slug="same").json["data"]
+        if holder == "in the trash":
+            client.delete(f"/api/content/{other['id']}", headers=editor, status=200)
+        return other
+
+    others = after_the_update_checks_its_slug(env, monkeypatch, take)
+
+    answer = client.put_json(f"/api/content/{item['id']}", {"slug": "same"}, headers=editor, expect_errors=True)
+
+    assert others, "the update checked no slug"
+    assert answer.status_int == 409, answer.text
+    message = ("another item of this collection has this slug" if holder == "live"
+               else "a deleted item holds this slug: restore or purge it first")
+    assert answer.json == {**TAKEN, "details": [{**TAKEN["details"][0], "message": message}]}
+    assert slugs(free) == ["mine", "same"]
+    assert client.get(f"/api/content/{item['id']}", headers=editor).json["data"]["version_number"] == 1

@@ -703,7 +703,13 @@ def _write_update(user, content, values, metadata, workflow_id=None):
                 .execute()
             )
     except peewee.IntegrityError as ex:
-        raise _slug_conflict(values["slug"]) from ex
+        # Another write took the slug since it was found free (PostgreSQL: a create
+        # committing meanwhile). A slug still free means something else refused the row:
+        # that error stands (the savepoint is undone, the transaction still usable).
+        holder = slug_taken(content.collection_id, values["slug"], content.id)
+        if holder is None:
+            raise
+        raise _slug_conflict(values["slug"], deleted=holder.deleted_at is not None) from ex
     if changed != 1:
         raise VersionConflict("Version conflict: the content was changed meanwhile; reload it and retry")
     updated = load_for_write(content.id)
