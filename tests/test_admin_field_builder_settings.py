@@ -243,6 +243,22 @@ def test_an_unknown_reference_target_is_refused_on_its_input(browser, signed_in_
     assert stored_fields()["owner"] == {"type": "reference", "collection": "shop"}
 
 
+def test_a_reference_target_named_by_its_id_is_accepted_as_the_api_accepts_it(browser, signed_in_as):
+    signed_in_as("admin")
+    people = create_collection("people", {"type": "object", "properties": {"name": {"type": "string"}}})
+    form = new_form(browser)
+    form["field-2.name"], form["field-2.type"] = "owner", "reference"
+    form["field-2.options"] = json.dumps({"collection": people.id})
+    form.submit(status=303)
+    assert stored_fields()["owner"] == {"type": "reference", "collection": people.id}
+    # An id chosen in the select (a page of another tool posting it) is taken too.
+    form = browser.get("/admin/collections/shop").forms["collection-form"]
+    form["field-3.name"], form["field-3.type"] = "editor", "reference"
+    form["field-3.collection"].force_value([people.id])
+    form.submit(status=303)
+    assert stored_fields()["editor"] == {"type": "reference", "collection": people.id}
+
+
 @pytest.mark.parametrize("targets", ['"ghosts"', '["people", "ghosts"]'])
 def test_an_unknown_reference_target_typed_in_the_options_is_refused_there(browser, signed_in_as, targets):
     signed_in_as("admin")

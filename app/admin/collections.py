@@ -115,7 +115,8 @@ def _schema(rows, own_name, stored=None, found=()):
         # Nothing more is checked: each row is shown again as typed, and the limit says what to do.
         raise FormProblem(falcon.HTTP_422, "Validation failed", [*found, too_many])
     required_order = stored.get("required") if isinstance(stored, dict) else None
-    raw, problems = schema_from_rows(rows, {*_collection_names(), own_name},
+    # A reference may name a collection by its name or its id, as the API takes it.
+    raw, problems = schema_from_rows(rows, {*collections.collection_keys(), own_name},
                                      required_order if isinstance(required_order, list) else ())
     for row, message in problems:
         row.errors.append(message)

@@ -30,8 +30,8 @@ The rows only assemble the raw schema: whether it is valid is decided by the col
 own validation (a form's fields: the forms service's), so the editor shows exactly the API's
 messages. The form adds only what the API cannot know: a row without a name, a name two
 rows use, other settings that are no JSON object, a number input holding no number, and a
-reference to a collection that does not exist (a target the field already had is kept,
-existing or not).
+reference to a collection that does not exist, by name or id (a target the field already had is
+kept, existing or not).
 
 Choices are shown one per line as the content form's options show them (``news``, ``2``,
 ``true``; as JSON where two would read alike, ``"1"`` and ``1``), and as JSON an option no
@@ -597,8 +597,8 @@ def schema_from_rows(rows, known_collections=None, required_order=()):
 
     Problems here are the ones only the form can have (a row without a name, a name used
     twice, options that are not a JSON object, a number input holding no number, a reference
-    to a collection not in ``known_collections`` when given); the schema's own rules are the
-    API's. A target the field already had is kept whether or not it exists: the API takes
+    to a collection not in ``known_collections`` (names and ids) when given); the schema's own
+    rules are the API's. A target the field already had is kept whether or not it exists: the API takes
     one, and a save must not refuse what nobody changed.
     """
     properties, required, problems = {}, [], []
