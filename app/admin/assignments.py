@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import falcon
 
-from app.admin.pages import one, page_number, read_form, redirect
+from app.admin.pages import form_as_typed, one, page_number, problems_in_words, redirect
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
 from app.services.content import assignments, workflow
@@ -68,6 +68,8 @@ def posted_due(form):
     return text or None
 
 
+# The labels the assign form shows for its fields, which a refusal names them by.
+ASSIGN_LABELS = {"user_id": "Who should act on it", "due_date": "Due (end of day, UTC)", "note": "Note"}
 NO_ASSIGN_PANEL = {"assignment": None, "can_assign": False, "assign_closed": None, "assignees": [], "due_date": ""}
 
 
@@ -82,7 +84,12 @@ class ContentAssignAction:
     @access("content.read")
     def on_post(self, req, resp, collection, id):
         found, item, content = self._edit.load(req, collection, id)
-        form = read_form(req)
+        form, refused = form_as_typed(req)
+        if refused:  # a NUL pasted: said by its field, the form as typed, nothing assigned
+            typed = {name: one(form, name) for name in ("user_id", "due_date", "note")}
+            self._edit.render(req, resp, found, item, content, falcon.HTTP_422,
+                              message=problems_in_words(refused, ASSIGN_LABELS), assign_typed=typed)
+            return
         assignee_id = one(form, "user_id").strip() or None
         # Nobody chosen: the due date and note shown with the assignment go with it.
         due_at, note = (posted_due(form), one(form, "note").replace("\r\n", "\n")) if assignee_id else (None, None)

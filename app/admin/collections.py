@@ -27,7 +27,7 @@ from app.admin.field_builder import (
     schema_from_rows,
 )
 from app.admin.list_columns import UNCHANGED, column_choices, posted_list_fields
-from app.admin.pages import form_as_typed, one, read_form, redirect, search_of
+from app.admin.pages import form_as_typed, one, redirect, search_of
 from app.api.access import access
 from app.api.collections import (
     CollectionCreate,
@@ -278,12 +278,16 @@ class CollectionActiveAction:
     @access("collections.update")
     def on_post(self, req, resp, name):
         found = collection_or_404(name)
-        active = one(read_form(req), "is_active") == "1"
+        form, refused = form_as_typed(req)
+        active = one(form, "is_active") == "1"
         try:
+            # A NUL in the button's form (forged: a browser sends none): the editor says so, 422.
+            refuse_nul(refused)
             collections.update_collection(found.id, {"is_active": active})
-        except ServiceError as ex:
+        except (FormProblem, ServiceError) as ex:
             values = {"name": found.name, "display_name": found.display_name, "description": found.description or ""}
-            self._edit.render(req, resp, values, rows_from_schema(found.schema), found, _refusal(ex))
+            problem = ex if isinstance(ex, FormProblem) else _refusal(ex)
+            self._edit.render(req, resp, values, rows_from_schema(found.schema), found, problem)
             return
         invalidate(self._cache, Namespace.COLLECTIONS)
         # Deactivating withdraws the collection's content from cached public reads too.

@@ -55,7 +55,7 @@ from app.admin.forms import (
     unparsed_json,
 )
 from app.admin.list_columns import columns_of, rows_of
-from app.admin.pages import form_as_typed, one, page_number, read_form, redirect, search_of
+from app.admin.pages import form_as_typed, one, page_number, problems_in_words, read_form, redirect, search_of
 from app.admin.picked import picked_values
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
@@ -467,7 +467,8 @@ class ContentNewPage:
             req, resp, "content_form.html", status=status, collection=collection, item=item, is_new=True,
             fields=fields, errors=errors or {}, message=message, refused=message is not None,
             editable=True, transitions=[], state=None, moved=None, saved=False, deleted=False, can_delete=False,
-            can_purge=False, can_duplicate=False, can_schedule=False, schedules=[], leftovers=(), **NO_ASSIGN_PANEL,
+            can_purge=False, can_duplicate=False, can_schedule=False, schedules=[], leftovers=(), comment="",
+            assign_typed=None, **NO_ASSIGN_PANEL,
         )
 
     @access("content.create")
@@ -518,7 +519,7 @@ class ContentEditPage:
         return found, item, writes.load_for_write(content_id, include_deleted=True)
 
     def render(self, req, resp, collection, item, content, status=falcon.HTTP_200, errors=None, message=None,
-               schedule=None, numbering=None, refused=False):
+               schedule=None, numbering=None, refused=False, comment="", assign_typed=None):
         """The edit page of ``item``, with the workflow moves the user may make now.
 
         Args:
@@ -526,6 +527,9 @@ class ContentEditPage:
                 leaving the page would lose.
             schedule: the schedule form's values as posted (a refused schedule is shown as typed).
             numbering: how a refused form numbered its blocks (``forms.numbering_of``).
+            comment: the workflow form's note as posted (a refused move's, shown as typed).
+            assign_typed: the assign form's ``user_id``, ``due_date`` and ``note`` as posted
+                (a refused assignment's, shown as typed); None shows the assignment as it is.
         """
         user = req.context.user
         try:
@@ -547,7 +551,7 @@ class ContentEditPage:
             schedule=schedule or {"action": "publish", "scheduled_at": "", "timezone": "UTC"},
             transitions=transitions, state=workflow.current_state(content), moved=_known_action(req.get_param("moved")),
             saved=status == falcon.HTTP_200 and req.get_param("saved") == "1", refused=refused,
-            **assign_panel(user, content, self._roles),
+            comment=comment, assign_typed=assign_typed, **assign_panel(user, content, self._roles),
         )
 
     @access("content.read")
@@ -605,6 +609,11 @@ def _known_action(name):
     return None
 
 
+# The labels the edit page's action forms show for their fields, which a refusal names them by.
+WORKFLOW_LABELS = {"action": "Action", "comment": "Note (required to reject)"}
+SCHEDULE_LABELS = {"action": "Action", "scheduled_at": "When (local time)", "timezone": "Time zone"}
+
+
 class ContentWorkflowAction:
     """``POST /admin/content/{collection}/{id}/workflow``: ``action`` and an optional ``comment``."""
 
@@ -616,8 +625,12 @@ class ContentWorkflowAction:
     @access(authenticated=True)
     def on_post(self, req, resp, collection, id):
         found, item, content = self._edit.load(req, collection, id)
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         action = one(form, "action")
+        if refused:  # a NUL pasted: said by its field, the note as typed, the item not moved
+            self._edit.render(req, resp, found, item, content, falcon.HTTP_422,
+                              message=problems_in_words(refused, WORKFLOW_LABELS), comment=one(form, "comment"))
+            return
         comment = one(form, "comment").strip() or None
         if action not in workflow.ACTIONS:
             self._edit.render(req, resp, found, item, content, falcon.HTTP_422, message=f"Unknown action {action!r}")
@@ -658,7 +671,12 @@ class ContentDeleteAction(_ItemWrite):
     @access("content.delete")
     def on_post(self, req, resp, collection, id):
         landing = "/admin/content/{name}/{id}?moved=deleted"
-        if one(read_form(req), "from") == "list":
+        form, refused = form_as_typed(req)
+        if refused:  # a NUL in the button's form (forged: a browser sends none): the edit page says so
+            found, item, content = self._edit.load(req, collection, id)
+            self._edit.render(req, resp, found, item, content, falcon.HTTP_422, message=problems_in_words(refused))
+            return
+        if one(form, "from") == "list":
             shown, _ = list_query(req, Scope.of(req.context.user))
             # urlencode leaves no brace in the filters: the landing stays a format string.
             landing = f"/admin/content/{{name}}?{filters_query(shown)}&trashed=1".replace("?&", "?")
@@ -716,9 +734,14 @@ class ContentScheduleAction:
     @access("content.publish")
     def on_post(self, req, resp, collection, id):
         found, item, content = self._edit.load(req, collection, id)
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         when, zone = one(form, "scheduled_at").strip(), one(form, "timezone").strip() or "UTC"
         action = one(form, "action")
+        if refused:  # a NUL pasted: said by its field, the rest as typed, nothing scheduled
+            self._edit.render(req, resp, found, item, content, falcon.HTTP_422,
+                              message=problems_in_words(refused, SCHEDULE_LABELS),
+                              schedule={"action": action, "scheduled_at": when, "timezone": zone})
+            return
         try:
             check_unpublish_planned(content, action, when, zone)
             scheduling.create_schedule(self._db, id, req.context.user, action, when, zone)

@@ -33,13 +33,15 @@ import msgspec
 
 from app.admin.blocks import form_values
 from app.admin.logs import filters_of, page_query
-from app.admin.pages import read_form, wants_html
+from app.admin.pages import form_as_typed, read_form, wants_html
 from app.api.access import access
 from app.api.errors import bad_request, read_body
 from app.services.logs import emails_of, export_logs, log_json
 
 SEARCH_LIMIT = 20  # SonicJS's
 INVALID_FILTERS = "Invalid search filters"
+# Said after the filter's name in the row, as its other problems are.
+NUL_MESSAGE = "must not hold a NUL character"
 
 
 class LogSearchBody(msgspec.Struct):
@@ -71,16 +73,20 @@ def body_values(body):
 
 
 def search_values(req):
-    """``page_query``'s ``given`` of the request's body, a form's or JSON's.
+    """``(given, refused)``: ``page_query``'s ``given`` of the request's body, a form's or
+    JSON's, and for a browser's or htmx's form holding NUL, a problem naming each field that
+    held one (``{parameter, message}``, as the row lists the filters it could not read).
 
     Raises:
+        RefusedBody: an API client's body holding NUL (the API's 422 naming the field).
         msgspec.ValidationError: a JSON filter of the wrong type (-> 422).
         APIError: 415 for a body neither a form nor JSON; 413 over the size allowed.
     """
     if (req.content_type or "").startswith(falcon.MEDIA_URLENCODED):
-        form = read_form(req)
-        return lambda name: form_values(form.get(name))
-    return body_values(read_body(req, LogSearchBody))
+        form, refused = form_as_typed(req) if wants_html(req) else (read_form(req), [])
+        return (lambda name: form_values(form.get(name))), [
+            {"parameter": problem["field"], "message": NUL_MESSAGE} for problem in refused]
+    return body_values(read_body(req, LogSearchBody)), []
 
 
 class LogSearchAction:
@@ -91,7 +97,11 @@ class LogSearchAction:
 
     @access("logs.read")
     def on_post(self, req, resp):
-        filters, problems = filters_of(page_query(search_values(req)))
+        given, refused = search_values(req)
+        if refused:  # a NUL pasted: the row names its filter, 422 as any body holding one; nothing searched
+            self._renderer.page(req, resp, "_log_search.html", status=falcon.HTTP_422, problems=refused)
+            return
+        filters, problems = filters_of(page_query(given))
         if problems and not wants_html(req):
             raise bad_request(INVALID_FILTERS, problems)
         if problems:

@@ -10,7 +10,7 @@ the service refuses a matrix without them.
 
 import falcon
 
-from app.admin.pages import read_form, redirect
+from app.admin.pages import form_as_typed, redirect
 from app.api.access import access
 from app.services import role_permissions
 from app.services.identity import ROLES
@@ -26,6 +26,22 @@ def grants_from_form(form):
         if sep:
             grants.setdefault(role, set()).add(name)
     return grants
+
+
+def box_label(key):
+    """The words the grid names a box by (its ``aria-label``): ``role: permission``."""
+    role, sep, name = key.partition(":")
+    return f"{role}: {name}" if sep else key
+
+
+def nul_problems_by_box(problems):
+    """``form_as_typed``'s problems of a grid post, each named by the box it came with."""
+    return [{**problem, "field": box_label(problem["field"])} for problem in problems]
+
+
+def shown_grants(grants):
+    """The boxes of a refused post as the grid shows them again: as they were ticked."""
+    return {role: frozenset(grants.get(role, ())) for role in ROLES}
 
 
 class PermissionsPage:
@@ -57,14 +73,17 @@ class PermissionsPage:
 
     @access(role_permissions.EDIT_PERMISSION)
     def on_post(self, req, resp):
-        grants = grants_from_form(read_form(req))
+        form, refused = form_as_typed(req)
+        grants = grants_from_form(form)
         # Disabled checkboxes are not posted: the protected grants are the service's to keep.
         for role in ROLES:
             grants[role] |= role_permissions.protected(role, req.context.user.role)
+        if refused:  # a NUL posted: said by the box it came with, the boxes as ticked, nothing saved
+            self.render(req, resp, shown_grants(grants), falcon.HTTP_422, nul_problems_by_box(refused))
+            return
         try:
             role_permissions.replace(grants, req.context.user.role, self._roles)
         except role_permissions.InvalidMatrix as ex:
-            shown = {role: frozenset(grants.get(role, ())) for role in ROLES}
-            self.render(req, resp, shown, falcon.HTTP_422, ex.details)
+            self.render(req, resp, shown_grants(grants), falcon.HTTP_422, ex.details)
             return
         redirect(resp, "/admin/permissions?done=1")

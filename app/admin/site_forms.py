@@ -40,7 +40,7 @@ from app.admin.field_builder import (
     rows_to_show,
     schema_from_rows,
 )
-from app.admin.pages import form_as_typed, one, page_number, read_form, redirect
+from app.admin.pages import form_as_typed, one, page_number, problems_in_words, redirect
 from app.api.access import access
 from app.api.exports import FORMATS
 from app.api.forms import MANAGE, READ, send_submissions_export, turnstile_ready
@@ -279,22 +279,36 @@ class SubmissionPage:
     def __init__(self, renderer):
         self._renderer = renderer
 
+    def render(self, req, resp, form, submission_id, status=falcon.HTTP_200, error=None):
+        """The submission's page; ``error``: why a post of its buttons changed nothing."""
+        row = form_submissions.get_submission(form, submission_id)
+        self._renderer.page(req, resp, "form_submission.html", status=status, form=form,
+                            submission=form_submissions.submission_json(row), statuses=form_submissions.STATUSES,
+                            can_manage=req.context.user.can(MANAGE), error=error)
+
     @access(READ)
     def on_get(self, req, resp, name, submission_id):
-        form = forms.get_form(name)
-        row = form_submissions.get_submission(form, submission_id)
-        self._renderer.page(req, resp, "form_submission.html", form=form,
-                            submission=form_submissions.submission_json(row), statuses=form_submissions.STATUSES,
-                            can_manage=req.context.user.can(MANAGE))
+        self.render(req, resp, forms.get_form(name), submission_id)
 
 
 class SubmissionStatusAction:
-    """``POST /admin/forms/{name}/submissions/{submission_id}/status`` (``status``)."""
+    """``POST /admin/forms/{name}/submissions/{submission_id}/status`` (``status``).
+
+    Args:
+        page: the ``SubmissionPage``, shown again when the post is refused.
+    """
+
+    def __init__(self, page):
+        self._page = page
 
     @access(MANAGE)
     def on_post(self, req, resp, name, submission_id):
         form = forms.get_form(name)
-        form_submissions.set_status(form, submission_id, one(read_form(req), "status"))
+        posted, refused = form_as_typed(req)
+        if refused:  # a NUL in the button's form (forged: a browser sends none): the page says so
+            self._page.render(req, resp, form, submission_id, falcon.HTTP_422, problems_in_words(refused))
+            return
+        form_submissions.set_status(form, submission_id, one(posted, "status"))
         redirect(resp, f"/admin/forms/{form.name}/submissions/{submission_id}")
 
 
@@ -317,6 +331,7 @@ def register_forms(routes, renderer):
     routes.add_page("/admin/forms/{name}/delete", FormDeleteAction())
     routes.add_page("/admin/forms/{name}/submissions", SubmissionsPage(renderer))
     routes.add_page("/admin/forms/{name}/submissions/export", SubmissionsExport())
-    routes.add_page("/admin/forms/{name}/submissions/{submission_id}", SubmissionPage(renderer))
-    routes.add_page("/admin/forms/{name}/submissions/{submission_id}/status", SubmissionStatusAction())
+    submission = SubmissionPage(renderer)
+    routes.add_page("/admin/forms/{name}/submissions/{submission_id}", submission)
+    routes.add_page("/admin/forms/{name}/submissions/{submission_id}/status", SubmissionStatusAction(submission))
     routes.add_page("/admin/forms/{name}/submissions/{submission_id}/delete", SubmissionDeleteAction())

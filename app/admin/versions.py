@@ -22,7 +22,7 @@ import json
 import falcon
 
 from app.admin.content import collection_or_404, expected_version, status_of
-from app.admin.pages import one, read_form, redirect
+from app.admin.pages import form_as_typed, one, problems_in_words, redirect
 from app.api.access import access
 from app.services.cache import Namespace, invalidate
 from app.services.content import writes
@@ -116,7 +116,11 @@ class VersionPage:
     @access("content.update")
     def on_post_restore(self, req, resp, collection, id, version):
         found, content = _item(collection, id)
-        expected = expected_version(one(read_form(req), "version_number"))
+        form, refused = form_as_typed(req)
+        if refused:  # a NUL in the button's form (forged: a browser sends none): the page says so
+            self.render(req, resp, found, content, version, falcon.HTTP_422, problems_in_words(refused))
+            return
+        expected = expected_version(one(form, "version_number"))
         try:
             writes.restore_version(req.context.user, id, version, expected)
         except ContentConflict as ex:
