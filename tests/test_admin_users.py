@@ -404,6 +404,18 @@ def test_editors_neither_resend_nor_cancel(browser, signed_in_as, outbox):
     assert not outbox.sent and User.get_or_none(User.id == invited.id) is not None
 
 
+def test_reactivating_an_open_invitation_is_refused_on_the_list(browser, signed_in_as):
+    admin = signed_in_as("admin")
+    invited = create_user("viewer", is_active=False, invitation_token="x" * 64, invited_by=admin.id)
+    # The list offers no Reactivate for an invitation (its invitee activates it by accepting):
+    # a post of one anyway is the list saying why, not the error page.
+    page = browser.post(f"/admin/users/{invited.id}/reactivate", {}, headers=csrf_headers(browser), status=409)
+    assert page.html.select_one("p.message.error").text == (
+        "The invitation is still pending: the user becomes active by accepting it")
+    assert "Invalid input" not in page.text and page.forms["invite-form"], "the users list itself"
+    assert not User.get_by_id(invited.id).is_active
+
+
 # -- the last admin ---------------------------------------------------------------------------------
 
 

@@ -171,7 +171,7 @@ def change_with_proof(page, cache, req, resp, target, changes, form, done, shown
         return
     try:
         users.update_user(target.id, changes, check=check_on_write(page.reauth, req, target, changes, form))
-    except users.LastAdmin as ex:
+    except (users.LastAdmin, users.InvitationPending) as ex:  # an open invitation: its invitee activates it
         page.render(req, resp, falcon.HTTP_409, ex.message)
         return
     except falcon.HTTPError as ex:
