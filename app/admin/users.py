@@ -179,7 +179,7 @@ def change_with_proof(page, cache, req, resp, target, changes, form, done, shown
         if is_proof_refusal(ex):  # asked on the form's field
             shown(proof_refusal(ex), ex.status)
         else:
-            page.render(req, resp, ex.status, refusal_message(ex))
+            page.render(req, resp, ex.status, refusal_message(ex, ROW_LABELS))
         return
     invalidate(cache, Namespace.USERS)
     redirect(resp, f"/admin/users?done={done}")
