@@ -95,6 +95,18 @@ def test_a_refused_bulk_action_changes_nothing_and_says_why(browser, signed_in_a
     assert statuses(published, draft) == [("published", False), ("draft", False)]
 
 
+def test_a_bulk_post_with_nul_is_said_on_the_list_and_changes_nothing(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Unfinished")
+    response = browser.post(f"{LIST}/bulk", {"action": "publish\x00", "ids": [item.id]},
+                            headers=csrf_headers(browser), status=303)
+    page = response.follow()
+    assert page.html.select_one("#bulk-refusal").get_text(" ", strip=True) == (
+        "The form sent a NUL character, which is not allowed: nothing was changed.")
+    assert {box["value"] for box in page.html.select('input[name="ids"][checked]')} == {item.id}
+    assert statuses(item) == [("draft", False)]
+
+
 def test_the_list_reads_back_only_known_refusals(browser, signed_in_as, posts):
     editor = signed_in_as("editor")
     item = insert_content(editor, posts, title="Mine")

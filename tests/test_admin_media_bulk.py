@@ -132,6 +132,16 @@ def test_an_invalid_folder_name_moves_nothing(browser, signed_in_as):
     assert state(row) == [("uploads", False, "uploads/a.png")]
 
 
+def test_a_folder_name_with_nul_is_said_by_its_label_and_moves_nothing(browser, signed_in_as):
+    editor = signed_in_as("editor")
+    row = media_row(editor, "a.png", "image/png")
+    page = bulk(browser, "move", [row.id], status=422, folder="trips\x00")
+    assert page.content_type == "text/html" and "\x00" not in page.text and "Invalid input" not in page.text
+    assert page.html.select_one("#bulk-refusal p").get_text() == "Folder: NUL characters are not allowed"
+    assert page.html.select_one(f"input[name=ids][value='{row.id}']").has_attr("checked"), "still ticked"
+    assert state(row) == [("uploads", False, "uploads/a.png")]
+
+
 def test_a_role_that_may_not_act_is_refused_before_any_lookup(browser, signed_in_as):
     owner = create_user("editor")
     row = media_row(owner, "a.png", "image/png")

@@ -150,3 +150,12 @@ def test_a_log_search_with_nul_answers_the_row_naming_the_filter(browser, signed
     api = browser.post("/admin/logs/search", {"search": "time\x00out"},
                        headers={**csrf_headers(browser), "Accept": "application/json"}, status=422)
     assert api.json["details"] == [{"field": "search", "message": MESSAGE}]
+
+
+def test_a_markdown_preview_with_nul_says_so_for_the_alert_region(browser, signed_in_as):
+    signed_in_as("editor")
+    response = browser.post("/admin/preview/markdown?field=data.body", {"data.body": "# Title\x00"},
+                            headers={**csrf_headers(browser), "HX-Request": "true"}, status=422)
+    said_on_the_page(response)
+    assert response.html.select_one("[role=alert]").text == MESSAGE
+    assert not response.html.select(".md-preview-body")

@@ -26,6 +26,8 @@ PROBLEMS = {
     "too-many": f"Tick at most {bulk.MAX_ITEMS} items at a time.",
     "forbidden": "You are not allowed to move these items to the trash.",
     "invalid": "These items cannot be changed together: reload the list and tick them again.",
+    # A select and boxes send no typed text: only a forged post holds a NUL.
+    "nul": "The form sent a NUL character, which is not allowed: nothing was changed.",
 }
 # Why one item refused: ``?why=<id>:<code>``, worded by ``_reason``.
 NOT_FOUND, FORBIDDEN, STATE, VETO, OTHER = "gone", "forbidden", "state", "veto", "other"

@@ -55,7 +55,7 @@ from app.admin.forms import (
     unparsed_json,
 )
 from app.admin.list_columns import columns_of, rows_of
-from app.admin.pages import form_as_typed, one, page_number, problems_in_words, read_form, redirect, search_of
+from app.admin.pages import form_as_typed, one, page_number, problems_in_words, redirect, search_of
 from app.admin.picked import picked_values
 from app.api.access import access
 from app.api.errors import SERVICE_ERROR_STATUS
@@ -325,10 +325,13 @@ class ContentBulkAction:
     @access(authenticated=True)
     def on_post(self, req, resp, collection):
         found = collection_or_404(collection)
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         action, ids = one(form, "action"), _values(form.get("ids"))
         shown, _ = list_query(req, Scope.of(req.context.user))
         back = f"/admin/content/{found.name}?{filters_query(shown)}&".replace("?&", "?")
+        if refused:  # the list says so, the boxes still ticked (without the NULs), nothing changed
+            redirect(resp, back + problem_query("nul", ids[:bulk.MAX_ITEMS]))
+            return
         if action not in bulk.ACTIONS:  # the empty "Choose an action" (or a forged one)
             redirect(resp, back + problem_query("no-action", ids))
             return

@@ -15,7 +15,8 @@ or for a browser or htmx (``wants_html``) one ``<tr>`` listing them, in place of
 error page, which names nothing and is no table row. htmx swaps no 4xx answer unless told
 to (as everywhere in the admin, its ``htmx:responseError`` is reported in the page's alert
 region, which says the row's text); a page that wants the row shown says so in its htmx
-``responseHandling``.
+``responseHandling``. A browser's or htmx's form holding NUL gets that row too, naming each
+field that held one, with the 422 the API gives any body holding one.
 
 A form is read as the page reads its query string: other fields are ignored (what htmx
 sends with a form: its named submit button, ``page``, a second ``csrf_token``) and a field

@@ -32,7 +32,6 @@ from app.admin.pages import (
     one,
     page_number,
     problems_in_words,
-    read_form,
     redirect,
     search_of,
     wants_html,
@@ -176,11 +175,12 @@ class MediaBulkAction:
     """``POST /admin/media/bulk``: ``action`` (``trash`` or ``move`` to ``folder``) on the
     ticked ``ids``, all or nothing.
 
-    Refused before any write when the action is missing, no file or too many are ticked
-    (422), the folder is blank or invalid (422), the user may not take the action at all
-    (403), or any one ticked file is gone, in the trash or not visible (409) or not the
-    user's to change (403): the library is shown again with the reason, naming the files,
-    the boxes still ticked. Done, the browser goes to the library (the folder moved to).
+    Refused before any write when a field holds NUL (422, named by its label), the action
+    is missing, no file or too many are ticked (422), the folder is blank or invalid (422),
+    the user may not take the action at all (403), or any one ticked file is gone, in the
+    trash or not visible (409) or not the user's to change (403): the library is shown again
+    with the reason, naming the files, the boxes still ticked. Done, the browser goes to the
+    library (the folder moved to).
     """
 
     def __init__(self, page):
@@ -188,9 +188,13 @@ class MediaBulkAction:
 
     @access("media.read")
     def on_post(self, req, resp):
-        form = read_form(req)
+        form, refused = form_as_typed(req)
         action, ids = one(form, "action"), list(dict.fromkeys(_values(form.get("ids"))))
         folder = one(form, "folder").strip()
+        if refused:  # a NUL pasted (the folder's name): said by its field, the boxes still ticked, nothing changed
+            self._page.render(req, resp, falcon.HTTP_422, refusal=(problems_in_words(refused, LABELS), []),
+                              selected=ids)
+            return
         problem = self._problem(req.context.user, action, ids, folder)
         if problem is not None:
             status, message, reasons = problem

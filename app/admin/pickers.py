@@ -20,7 +20,7 @@ import falcon
 
 from app.admin.content import as_you_type, collection_or_404
 from app.admin.html_clean import clean_html
-from app.admin.pages import one, page_number, read_form, search_of
+from app.admin.pages import form_as_typed, one, page_number, search_of
 from app.admin.picked import media_choice
 from app.api.access import access
 from app.services.content.fields import QueryError
@@ -126,7 +126,12 @@ class MarkdownPreview:
 
     @access(authenticated=True)
     def on_post(self, req, resp):
-        text = one(read_form(req), req.get_param("field") or "")
+        form, refused = form_as_typed(req)
+        if refused:  # a NUL pasted: said beside the field (htmx's alert region), as its save would say it
+            self._renderer.page(req, resp, "_markdown_preview.html", status=falcon.HTTP_422,
+                                refused=refused[0]["message"])
+            return
+        text = one(form, req.get_param("field") or "")
         if len(text) > MAX_MARKDOWN:
             raise falcon.HTTPContentTooLarge()
-        self._renderer.page(req, resp, "_markdown_preview.html", html=render_preview(text))
+        self._renderer.page(req, resp, "_markdown_preview.html", html=render_preview(text), refused=None)
