@@ -298,6 +298,12 @@ class MediaUploadAction:
         try:
             meta = uploads.parse_meta(form.fields)
             uploaded, errors = self._store_all(req, form, meta)
+        except InvalidMedia as ex:  # a folder its rule refuses (a NUL pasted in it among them)
+            if not wants_html(req):
+                raise
+            # The form without script: the library says why, by the field's label, nothing stored.
+            self._page.render(req, resp, falcon.HTTP_422, {"uploaded": [], "errors": [], "refused": _message_of(ex)})
+            return
         finally:
             form.close()
         errors = form.rejected + errors
