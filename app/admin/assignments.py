@@ -68,7 +68,8 @@ def posted_due(form):
     return text or None
 
 
-# The labels the assign form shows for its fields, which a refusal names them by.
+# The labels the assign form shows for its fields (the edit page's template writes them from
+# these), and so the words a refusal names a field by.
 ASSIGN_LABELS = {"user_id": "Who should act on it", "due_date": "Due (end of day, UTC)", "note": "Note"}
 NO_ASSIGN_PANEL = {"assignment": None, "can_assign": False, "assign_closed": None, "assignees": [], "due_date": ""}
 

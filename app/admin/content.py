@@ -35,7 +35,7 @@ from urllib.parse import urlencode
 
 import falcon
 
-from app.admin.assignments import NO_ASSIGN_PANEL, assign_panel
+from app.admin.assignments import ASSIGN_LABELS, NO_ASSIGN_PANEL, assign_panel
 from app.admin.blocks import input_text, posted_back, textarea_text, whole_number
 from app.admin.bulk_outcome import (
     BULK_DONE,
@@ -449,6 +449,13 @@ def check_typed(data, refused=()):
         raise ContentInvalid("Validation failed", problems)
 
 
+# The labels the edit page's action forms show for their fields (its template writes them from
+# these), and so the words a refusal names a field by, as the user forms do.
+WORKFLOW_LABELS = {"action": "Action", "comment": "Note (required to reject)"}
+SCHEDULE_LABELS = {"action": "Action", "scheduled_at": "When (local time)", "timezone": "Time zone"}
+ACTION_LABELS = {"workflow": WORKFLOW_LABELS, "schedule": SCHEDULE_LABELS, "assign": ASSIGN_LABELS}
+
+
 def new_item(collection):
     """A new item as its form first shows it: empty but for the defaults its schema declares
     (a ``title`` field's default fills the title input, as the service would fill the title)."""
@@ -471,7 +478,7 @@ class ContentNewPage:
             fields=fields, errors=errors or {}, message=message, refused=message is not None,
             editable=True, transitions=[], state=None, moved=None, saved=False, deleted=False, can_delete=False,
             can_purge=False, can_duplicate=False, can_schedule=False, schedules=[], leftovers=(), comment="",
-            assign_typed=None, **NO_ASSIGN_PANEL,
+            assign_typed=None, action_labels=ACTION_LABELS, **NO_ASSIGN_PANEL,
         )
 
     @access("content.create")
@@ -554,7 +561,8 @@ class ContentEditPage:
             schedule=schedule or {"action": "publish", "scheduled_at": "", "timezone": "UTC"},
             transitions=transitions, state=workflow.current_state(content), moved=_known_action(req.get_param("moved")),
             saved=status == falcon.HTTP_200 and req.get_param("saved") == "1", refused=refused,
-            comment=comment, assign_typed=assign_typed, **assign_panel(user, content, self._roles),
+            comment=comment, assign_typed=assign_typed, action_labels=ACTION_LABELS,
+            **assign_panel(user, content, self._roles),
         )
 
     @access("content.read")
@@ -610,11 +618,6 @@ def _known_action(name):
     if name in workflow.ACTIONS:
         return MOVED_MESSAGES.get(name, f"{name.replace('-', ' ').capitalize()}: done.")
     return None
-
-
-# The labels the edit page's action forms show for their fields, which a refusal names them by.
-WORKFLOW_LABELS = {"action": "Action", "comment": "Note (required to reject)"}
-SCHEDULE_LABELS = {"action": "Action", "scheduled_at": "When (local time)", "timezone": "Time zone"}
 
 
 class ContentWorkflowAction:
