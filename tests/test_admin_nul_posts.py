@@ -152,6 +152,25 @@ def test_a_log_search_with_nul_answers_the_row_naming_the_filter(browser, signed
     assert api.json["details"] == [{"field": "search", "message": MESSAGE}]
 
 
+def test_a_json_log_search_with_nul_or_a_huge_number_answers_the_row_naming_the_filter(browser, signed_in_as):
+    signed_in_as("admin")
+    headers = {**csrf_headers(browser), "HX-Request": "true"}
+    response = browser.post_json("/admin/logs/search", {"level": ["error"], "search": ["time\x00out"]},
+                                 headers=headers, status=422)
+    assert response.content_type == "text/html" and "\x00" not in response.text
+    row = response.html.select_one("tr.log-search-problems")
+    assert row.get_text(" ", strip=True) == (
+        "Not understood, so nothing was searched: search[0] must not hold a NUL character")
+    huge = browser.post("/admin/logs/search", '{"status": 1' + "0" * 400 + "}",
+                        headers={**headers, "Content-Type": "application/json"}, status=422)
+    assert huge.html.select_one("tr.log-search-problems").get_text(" ", strip=True) == (
+        "Not understood, so nothing was searched: status holds a number out of range")
+    # An API client keeps the API's refusal.
+    api = browser.post_json("/admin/logs/search", {"search": "time\x00out"},
+                            headers={**csrf_headers(browser), "Accept": "application/json"}, status=422)
+    assert api.json["details"] == [{"field": "search", "message": MESSAGE}]
+
+
 def test_a_markdown_preview_with_nul_says_so_for_the_alert_region(browser, signed_in_as):
     signed_in_as("editor")
     response = browser.post("/admin/preview/markdown?field=data.body", {"data.body": "# Title\x00"},

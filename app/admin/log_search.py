@@ -15,8 +15,9 @@ or for a browser or htmx (``wants_html``) one ``<tr>`` listing them, in place of
 error page, which names nothing and is no table row. htmx swaps no 4xx answer unless told
 to (as everywhere in the admin, its ``htmx:responseError`` is reported in the page's alert
 region, which says the row's text); a page that wants the row shown says so in its htmx
-``responseHandling``. A browser's or htmx's form holding NUL gets that row too, naming each
-field that held one, with the 422 the API gives any body holding one.
+``responseHandling``. A browser's or htmx's body holding NUL (a form, or htmx's json-enc JSON)
+gets that row too, naming each field that held one, with the 422 the API gives any body
+holding one.
 
 A form is read as the page reads its query string: other fields are ignored (what htmx
 sends with a form: its named submit button, ``page``, a second ``csrf_token``) and a field
@@ -37,12 +38,15 @@ from app.admin.logs import filters_of, page_query
 from app.admin.pages import form_as_typed, read_form, wants_html
 from app.api.access import access
 from app.api.errors import bad_request, read_body
+from app.api.request_guard import BODY_MESSAGE, NUMBER_MESSAGE, RefusedBody
 from app.services.logs import emails_of, export_logs, log_json
 
 SEARCH_LIMIT = 20  # SonicJS's
 INVALID_FILTERS = "Invalid search filters"
 # Said after the filter's name in the row, as its other problems are.
 NUL_MESSAGE = "must not hold a NUL character"
+# A JSON body's refusals (``refused_value``'s words) as the row says them after the filter's name.
+_ROW_WORDS = {BODY_MESSAGE: NUL_MESSAGE, NUMBER_MESSAGE: "holds a number out of range"}
 
 
 class LogSearchBody(msgspec.Struct):
@@ -75,8 +79,9 @@ def body_values(body):
 
 def search_values(req):
     """``(given, refused)``: ``page_query``'s ``given`` of the request's body, a form's or
-    JSON's, and for a browser's or htmx's form holding NUL, a problem naming each field that
-    held one (``{parameter, message}``, as the row lists the filters it could not read).
+    JSON's, and for a browser's or htmx's body holding NUL (or, in JSON, a number past what
+    a database stores), a problem naming each field that held one (``{parameter, message}``,
+    as the row lists the filters it could not read).
 
     Raises:
         RefusedBody: an API client's body holding NUL (the API's 422 naming the field).
@@ -87,7 +92,14 @@ def search_values(req):
         form, refused = form_as_typed(req) if wants_html(req) else (read_form(req), [])
         return (lambda name: form_values(form.get(name))), [
             {"parameter": problem["field"], "message": NUL_MESSAGE} for problem in refused]
-    return body_values(read_body(req, LogSearchBody)), []
+    try:
+        return body_values(read_body(req, LogSearchBody)), []
+    except RefusedBody as ex:
+        if not wants_html(req):
+            raise
+        # htmx's json-enc: the row names the filter, as for a form, not the error page.
+        return None, [{"parameter": problem["field"], "message": _ROW_WORDS.get(problem["message"], problem["message"])}
+                      for problem in ex.details]
 
 
 class LogSearchAction:
