@@ -627,6 +627,31 @@ def test_a_new_declared_field_is_refused_while_the_databases_own_content_holds_d
     assert _field_indexes(target) == set()
 
 
+@pytest.mark.parametrize("taken", ["id", "name"])
+def test_a_declared_field_of_a_backup_collection_the_import_skips_refuses_nothing(target, backup, tmp_path, taken):
+    """A backup collection whose id or name the database already holds is skipped, its
+    schema not written: the field it declares gets no index, so neither the database's
+    rows nor the backup's that such an index could not read refuse the import."""
+    assert _import(target, backup, tmp_path).exit_code == 0
+    target.execute("UPDATE content SET data = 'not json {' WHERE id = 'p2'")
+    if taken == "id":
+        _row(backup, "collections", "c-news")["schema"] = DECLARING
+    else:
+        target.execute("INSERT INTO collections (id, name, display_name, schema, created_at, updated_at)"
+                       " VALUES ('c-mine', 'shop', 'Shop', '{}', 5, 5)")
+        backup["data"]["collections"].append({**_row(backup, "collections", "c-news"), "id": "c-shop", "name": "shop",
+                                              "schema": DECLARING})
+    result = _import(target, backup, tmp_path)  # the database's own row
+    assert result.exit_code == 0, result.output
+    backup["data"]["content"].append({**_row(backup, "content", "p0"), "id": "p9", "slug": "p9",
+                                      "data": {"$text": "{not json"}})
+    result = _import(target, backup, tmp_path)  # and a row of the backup
+    assert result.exit_code == 0, result.output
+    assert "content: 1 inserted, 3 skipped" in result.stderr
+    assert _ids(target, "collections") == (["c-news", "c-pages"] if taken == "id" else ["c-mine", "c-news", "c-pages"])
+    assert _field_indexes(target) == set()
+
+
 def _ids(target, table):
     """The ids of ``table``'s rows, read without parsing anything (``snapshot`` parses data)."""
     sql = f"SELECT id FROM {table} ORDER BY id"

@@ -12,8 +12,8 @@ Refused before anything is written (``BackupError``, naming the rows):
   so the file was edited or pieced together, and which row is meant cannot be told;
 * a required reference (author, uploader, collection) to a row in neither the backup nor
   the database: it would fail its foreign key mid-import;
-* while a collection of the backup or the database declares a field ``indexed`` or
-  ``sortable``, a live content row whose ``data`` that field's index cannot read (text that
+* while a collection the backup inserts or the database holds declares a field ``indexed``
+  or ``sortable``, a live content row whose ``data`` that field's index cannot read (text that
   is not JSON, a NUL character PostgreSQL's jsonb refuses): the indexes are created after
   the commit, and would fail on it with the rows already in. A live row of the database's
   own counts too while such a field has no index yet (one the backup brings).

@@ -14,7 +14,10 @@ it is imported.
 
 The database's own live rows count too when a declared field has no index yet (one the
 backup brings, say): that index, created after the commit, reads them as well. The
-schemas are read in the import's transaction, after its schema turn, so a collection saved
+schemas are those the database will hold after the import: its own, and those of the
+backup's collections the import inserts (``collections.placements``); a backup collection
+skipped, its id or name already here, declares nothing, since its schema is not written.
+They are read in the import's transaction, after its schema turn, so a collection saved
 while the import was being checked is one they see.
 """
 
@@ -22,6 +25,7 @@ import msgspec
 
 from app.db.derived import declared_fields
 from app.services.backup import JSON_MARKER, TEXT_MARKER, BackupError, is_marker_shaped, is_text_marker
+from app.services.backup_import.collections import collections_to_insert
 from app.services.field_indexes import (
     data_problem,
     existing_indexes,
@@ -33,7 +37,7 @@ from app.services.field_indexes import (
 
 
 def check_indexed_data(db, backup):
-    """Refuse the backup (``BackupError``) when a collection of the backup or of the database
+    """Refuse the backup (``BackupError``) when a collection the backup inserts or of the database
     declares a field ``indexed`` or ``sortable`` and a live content row's ``data`` is one the
     field indexes cannot read (see the module docstring): a row of the backup (the first
     named), or, when such a field has no index yet, a row of the database (a few named).
@@ -67,8 +71,9 @@ def _check_backup_rows(backup, fields):
 
 
 def _schemas(db, backup):
-    """The schemas of the backup's collections and the database's, parsed."""
-    schemas = [_as_stored(row.get("schema")) for row in backup.data.collections]
+    """The schemas of the collections the database will hold after the import, parsed: the
+    backup's it inserts, and its own."""
+    schemas = [_as_stored(row.get("schema")) for row in collections_to_insert(db, backup.data.collections)]
     return schemas + [_parsed(text) for (text,) in db.execute_sql("SELECT schema FROM collections").fetchall()]
 
 
