@@ -565,7 +565,9 @@ def _field_indexes(target):
     ({"$text": "plain words"}, "text that is not JSON"),
     ({"body": ["a\x00b"]}, "JSON holding a NUL character (PostgreSQL's jsonb holds none)"),
     ({"$text": '{"a\\u0000": 1}'}, "JSON holding a NUL character"),
-], ids=["malformed", "words", "nul", "nul in a key of $text"])
+    ({"$text": '{"a": ' + "[" * 1200}, "text that is not JSON"),
+    ({"$text": "[" * 100_000 + "]" * 100_000}, "text that is not JSON"),
+], ids=["malformed", "words", "nul", "nul in a key of $text", "deep, never closed", "deeper than the databases read"])
 def test_content_data_the_indexes_cannot_read_is_refused_beside_a_declared_field(target, backup, tmp_path, data,
                                                                                problem):
     """The index of an ``indexed`` field reads every live row's ``data`` as JSON, and is

@@ -174,17 +174,40 @@ def test_a_field_index_is_refused_while_items_hold_data_it_cannot_read(app_clien
 
 
 def test_json_the_databases_read_does_not_refuse_a_field_index(app_client, make_user, env):
-    """Nesting deeper than msgspec decodes and a number past a double's range are JSON both
-    databases read and index: they are no reason to refuse an index."""
+    """Nesting deeper than msgspec decodes, a number past a double's range and an integer of
+    more digits than Python converts are JSON both databases read and index: they are no
+    reason to refuse an index."""
     _, admin = make_user("admin")
     author, _ = make_user("author")
-    odd = insert_items(create_collection("shop", schema()), author, 2)
+    odd = insert_items(create_collection("shop", schema()), author, 3)
     db = env.DB.db
-    for item_id, data in zip(odd, ['{"a": ' + "[" * 1200 + "]" * 1200 + "}", '{"category": 1e400}']):
+    for item_id, data in zip(odd, ['{"a": ' + "[" * 1200 + "]" * 1200 + "}", '{"category": 1e400}',
+                                   '{"price": ' + "7" * 5000 + "}"]):
         db.execute_sql(f"UPDATE content SET data = {db.param} WHERE id = {db.param}", (data, item_id))
     app_client.patch_json("/admin/api/collections/col-shop", {"schema": schema(category={"indexed": True})},
                           headers=admin, status=200)
     assert existing_indexes(env.DB.db) == {index_name(FILTER_PREFIX, "category")}
+
+
+def test_json_too_deep_to_decode_here_is_judged_by_the_database(app_client, make_user, env):
+    """Nesting deeper than Python decodes is asked of the database: a document that never
+    closes, and one nested deeper than either database reads JSON, are refused as any other
+    unreadable data (the index would fail on them), one both databases read is not."""
+    _, admin = make_user("admin")
+    author, _ = make_user("author")
+    items = insert_items(create_collection("shop", schema()), author, 3)
+    db = env.DB.db
+    unclosed, too_deep, readable = '{"a": ' + "[" * 1200, "[" * 100_000 + "]" * 100_000, "[" * 1500 + "]" * 1500
+    for item_id, data in zip(items, [unclosed, too_deep, readable]):
+        db.execute_sql(f"UPDATE content SET data = {db.param} WHERE id = {db.param}", (data, item_id))
+    refused = app_client.patch_json("/admin/api/collections/col-shop", {"schema": schema(category={"indexed": True})},
+                                    headers=admin, status=409).json
+    assert refused["details"][0]["items"] == 2 and refused["details"][0]["example_ids"] == sorted(items[:2])
+    assert existing_indexes(db) == set()
+    db.execute_sql(f"UPDATE content SET data = '{{}}' WHERE id IN ({db.param}, {db.param})", tuple(items[:2]))
+    app_client.patch_json("/admin/api/collections/col-shop", {"schema": schema(category={"indexed": True})},
+                          headers=admin, status=200)
+    assert existing_indexes(db) == {index_name(FILTER_PREFIX, "category")}
 
 
 def test_a_field_index_refusal_names_a_few_items(app_client, make_user, env):

@@ -31,23 +31,26 @@ An index reads every live row's ``data`` as JSON (SQLite's ``json_extract``, Pos
 ``CAST(data AS jsonb)``), whichever collection the row is in, and the database raises on
 text that is not JSON; PostgreSQL's jsonb also refuses a NUL character (``\\u0000``),
 which SQLite reads. Such data can only have been written by hand (``d1 execute``, ``psql``)
-or restored so. Before creating an index, ``sync_field_indexes`` reads the live rows and
-refuses (``UnreadableData``, 409, naming a few) while any holds data ``data_problem``
-finds, so the write that declared the field rolls back with a reason instead of the
-database's error; a NUL is refused on SQLite too, so a database that takes an index on one
-takes it on the other. ``d1 import`` refuses a backup's rows by the same rule
-(``app.services.backup_import.indexable``).
+or restored so. Before creating an index, ``sync_field_indexes`` asks the database for the
+live rows it cannot read (``unreadable_rows``) and refuses (``UnreadableData``, 409, naming
+a few) while there are any, so the write that declared the field rolls back with a reason
+instead of the database's error; a NUL is refused on SQLite too, so a database that takes
+an index on one takes it on the other. ``d1 import`` refuses a backup's rows by the same
+rule, decided here (``stored_data_problem``; ``app.services.backup_import.indexable``).
 """
 
 import hashlib
 import json
 import re
+import sqlite3
 
 import msgspec
+import peewee
 
 from app.db.database import is_postgres
 from app.db.derived import declared_fields, track_declared
 from app.db.models import Collection
+from app.db.pg_json import PG_JSON_FUNCTION
 from app.services.content.cursors import DATA_PARTS, Term
 from app.services.content.fields import resolve_field
 from app.services.content.sql import SqlBuilder
@@ -65,8 +68,12 @@ HOLDS_NUL = "JSON holding a NUL character (PostgreSQL's jsonb holds none)"
 # A NUL written in JSON text: the escape \u0000, its backslash not itself escaped (after an
 # even number of backslashes, each pair one escaped backslash).
 _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
-# Live rows read per query when looking for data an index cannot read.
+# Live rows read per query when looking for data an index cannot read in Python.
 _SCAN_PAGE = 1000
+# SQLite's json_valid(X) reads JSON5 from 3.42 (its RFC 8259 test, json_valid(X, 1), came in 3.45).
+_SQLITE_JSON5 = (3, 42, 0)
+_SQLITE_STRICT_FLAG = (3, 45, 0)
+_LIVE_DATA = "FROM content WHERE deleted_at IS NULL AND data IS NOT NULL"
 
 
 def index_name(prefix, field):
@@ -201,28 +208,31 @@ def data_problem(document):
     return HOLDS_NUL if holds_nul(document) else None
 
 
-def stored_data_problem(text):
+def stored_data_problem(text, db):
     """Why the field indexes cannot read a row's stored ``data`` text, or None when they can.
 
     The NUL is looked for in the text (``\\u0000`` whose backslash is not itself escaped),
     which in JSON text is exactly a NUL in a key or a string, so a document too deep to
-    decode here is judged all the same.
+    decode here is judged all the same. Whether the text is JSON is decided here, except
+    for a document too deep to decode here, which ``db`` is asked about.
     """
     if text is None:
         return None  # no data: every field absent
-    if not _reads_as_json(text):
+    if not _reads_as_json(text, db):
         return NOT_JSON
     return HOLDS_NUL if _ESCAPED_NUL.search(text) else None
 
 
-def _reads_as_json(text):
-    """Whether both databases read ``text`` as JSON.
+def _reads_as_json(text, db):
+    """Whether the databases read ``text`` as JSON (``db`` is asked about a deep document).
 
-    msgspec decides most texts fast. It refuses two kinds the databases read: a number past
-    a double's range (``1e400``), which the standard library's parser reads as infinity,
+    msgspec decides most texts fast. It refuses a few kinds the databases read: a number
+    past a double's range (``1e400``), which the standard library's parser reads as
+    infinity, an integer of more digits than Python converts (read here as its digits),
     and nesting deeper than its own limit. A document deeper than the standard library's
-    recursion limit too is taken as JSON: too deep to judge here, it is left to the
-    database, as every document was before this check.
+    recursion limit too is neither taken nor refused here: ``db`` is asked, since each
+    database reads JSON only so deep (SQLite to a fixed depth, PostgreSQL as far as its
+    stack goes), and neither reads a deep document that is not JSON.
     """
     try:
         msgspec.json.decode(text)
@@ -230,9 +240,9 @@ def _reads_as_json(text):
     except (msgspec.DecodeError, RecursionError):
         pass
     try:
-        json.loads(text, parse_constant=_refuse_constant)
+        json.loads(text, parse_constant=_refuse_constant, parse_int=str)
     except RecursionError:
-        return True
+        return _database_reads_json(db, text)
     except ValueError:
         return False
     return True
@@ -243,27 +253,101 @@ def _refuse_constant(name):
     raise ValueError(f"{name} is not JSON")
 
 
+def _database_reads_json(db, text):
+    """Whether ``db`` reads ``text`` as JSON, as its field indexes do (asked of it)."""
+    if "\x00" in text:  # a control character, JSON nowhere (and no parameter PostgreSQL takes)
+        return False
+    if is_postgres(db):
+        try:
+            with db.atomic():  # a savepoint: the cast's failure ends only it
+                db.execute_sql("SELECT CAST(%s AS jsonb)", (text,))
+        except peewee.DatabaseError:
+            return False
+        return True
+    (valid,) = db.execute_sql(f"SELECT {_sqlite_json_valid('?') or 'json_valid(?)'}", (text,)).fetchone()
+    return bool(valid)
+
+
+def _sqlite_json_valid(expression):
+    """SQL for whether SQLite reads ``expression`` as JSON (RFC 8259, no JSON5), or None
+    on the SQLite versions whose ``json_valid`` takes JSON5 and has no stricter test."""
+    if sqlite3.sqlite_version_info >= _SQLITE_STRICT_FLAG:
+        return f"json_valid({expression}, 1)"
+    if sqlite3.sqlite_version_info >= _SQLITE_JSON5:
+        return None
+    return f"json_valid({expression})"
+
+
 def unreadable_rows(db):
     """``(count, the first EXAMPLES ids)`` of the live content rows whose ``data`` the field
     indexes cannot read (``stored_data_problem``), in id order.
 
-    Reads every live row once, a page at a time (as creating an index does), and decides
-    in Python by the rule ``d1 import`` applies to a backup's rows, so both databases refuse
-    the same rows (SQLite's ``json_extract`` reads a NUL that PostgreSQL's jsonb refuses).
+    The database answers, reading every live row once as creating an index does, and
+    sends back only the rows it finds; Python reads each row only where the database
+    cannot answer exactly (``_scanned_rows``). SQLite is asked for what ``json_valid`` and
+    ``instr`` find (a NUL character in the text, or the escape ``\\u0000``, whose
+    backslash Python then checks is not itself escaped); PostgreSQL casts every live row
+    to jsonb, as its indexes do, which fails on the first row it cannot read, and only
+    then names them (``sonicpy_json_or_null``), as its jsonb refuses a NUL itself.
     """
-    count, examples, after = 0, [], ""
-    sql = (f"SELECT id, data FROM content WHERE deleted_at IS NULL AND id > {db.param}"
-           f" ORDER BY id LIMIT {_SCAN_PAGE}")
+    if is_postgres(db):
+        return _postgres_rows(db)
+    valid = _sqlite_json_valid("data")
+    return _scanned_rows(db) if valid is None else _sqlite_rows(db, valid)
+
+
+def _sqlite_rows(db, valid):
+    """``unreadable_rows`` on SQLite, ``valid`` the SQL of whether ``data`` is JSON: the
+    rows whose text is no JSON or holds a NUL character come back without their data, the
+    ones holding ``\\u0000`` with it, for Python to tell an escaped NUL from an escaped
+    backslash followed by ``u0000``."""
+    rows = db.execute_sql(
+        f"SELECT id, CASE WHEN {valid} AND instr(data, char(0)) = 0 THEN data END {_LIVE_DATA}"
+        f" AND (NOT {valid} OR instr(data, char(0)) > 0 OR instr(data, '\\u0000') > 0) ORDER BY id")
+    return _counted(row_id for row_id, readable in rows if readable is None or _ESCAPED_NUL.search(readable))
+
+
+def _postgres_rows(db):
+    """``unreadable_rows`` on PostgreSQL: nothing when every live row casts to jsonb, else
+    the rows ``sonicpy_json_or_null`` cannot read (or, without it, those Python finds)."""
+    try:
+        with db.atomic():  # a savepoint: the cast's failure ends only it
+            db.execute_sql(f"SELECT count(CAST(data AS jsonb)) {_LIVE_DATA}").fetchone()
+        return 0, []
+    except peewee.DatabaseError:
+        pass
+    (function,) = db.execute_sql(f"SELECT to_regprocedure('{PG_JSON_FUNCTION}(text)')").fetchone()
+    if function is None:  # a database loaded from a dump without the migrations' objects
+        return _scanned_rows(db)
+    rows = db.execute_sql(f"SELECT id {_LIVE_DATA} AND {PG_JSON_FUNCTION}(data) IS NULL ORDER BY id")
+    return _counted(row_id for (row_id,) in rows)
+
+
+def _scanned_rows(db):
+    """``unreadable_rows`` decided in Python: every live row read, a page at a time."""
+    return _counted(_scanned_ids(db))
+
+
+def _scanned_ids(db):
+    """The ids of the live rows ``stored_data_problem`` refuses, in id order."""
+    after = ""
+    sql = f"SELECT id, data {_LIVE_DATA} AND id > {db.param} ORDER BY id LIMIT {_SCAN_PAGE}"
     while True:
         rows = db.execute_sql(sql, (after,)).fetchall()
-        for row_id, data in rows:
-            if stored_data_problem(data):
-                count += 1
-                if len(examples) < EXAMPLES:
-                    examples.append(row_id)
+        yield from (row_id for row_id, data in rows if stored_data_problem(data, db))
         if len(rows) < _SCAN_PAGE:
-            return count, examples
+            return
         after = rows[-1][0]
+
+
+def _counted(ids):
+    """``(count, the first EXAMPLES)`` of ``ids``."""
+    count, examples = 0, []
+    for row_id in ids:
+        count += 1
+        if len(examples) < EXAMPLES:
+            examples.append(row_id)
+    return count, examples
 
 
 def refuse_unreadable_data(db, fields):

@@ -51,7 +51,7 @@ def check_indexed_data(db, backup):
         fields |= indexed | sortable
     if not fields:
         return
-    _check_backup_rows(backup, fields)
+    _check_backup_rows(db, backup, fields)
     new = fields_lacking_index(schemas, existing_indexes(db))
     items, examples = unreadable_rows(db) if new else (0, [])
     if items:
@@ -59,11 +59,11 @@ def check_indexed_data(db, backup):
                           " fix or delete them (or their data), then import again")
 
 
-def _check_backup_rows(backup, fields):
+def _check_backup_rows(db, backup, fields):
     """Refuse the backup, naming the first of its live content rows whose data the indexes
-    of ``fields`` could not read."""
+    of ``fields`` could not read in ``db``."""
     for index, row in enumerate(backup.data.content):
-        problem = _unreadable(row.get("data")) if row.get("deleted_at") is None else None
+        problem = _unreadable(db, row.get("data")) if row.get("deleted_at") is None else None
         if problem:
             names = ", ".join(repr(name) for name in sorted(fields))
             whose = "the index of the declared field" if len(fields) == 1 else "the indexes of the declared fields"
@@ -95,8 +95,8 @@ def _parsed(text):
         return None
 
 
-def _unreadable(data):
-    """Why the indexes cannot read ``data`` (a backup's value), or None when they can."""
+def _unreadable(db, data):
+    """Why the indexes of ``db`` cannot read ``data`` (a backup's value), or None when they can."""
     if is_text_marker(data):
-        return stored_data_problem(data[TEXT_MARKER])
+        return stored_data_problem(data[TEXT_MARKER], db)
     return data_problem(_as_stored(data))
