@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from app.db.database import is_postgres
 from app.services.collection_sync import sync_collections
 from app.services.field_indexes import FILTER_PREFIX, NAME_BYTES, existing_indexes, index_name, sync_field_indexes
 from tests.fixtures.content import create_collection, insert_items
@@ -208,6 +209,26 @@ def test_json_too_deep_to_decode_here_is_judged_by_the_database(app_client, make
     app_client.patch_json("/admin/api/collections/col-shop", {"schema": schema(category={"indexed": True})},
                           headers=admin, status=200)
     assert existing_indexes(db) == {index_name(FILTER_PREFIX, "category")}
+
+
+def test_json_only_sqlite_reads_refuses_a_field_index_on_postgresql_alone(app_client, make_user, env):
+    """A lone surrogate escape and a number past ``numeric``'s range are JSON SQLite indexes
+    and PostgreSQL's jsonb refuses: each database refuses what it cannot read itself, so
+    PostgreSQL answers the 409 naming them, not the error of the index's creation."""
+    _, admin = make_user("admin")
+    author, _ = make_user("author")
+    items = insert_items(create_collection("shop", schema()), author, 2)
+    db = env.DB.db
+    for item_id, data in zip(items, ['{"category": "\\ud800"}', '{"price": 1e1000000}']):
+        db.execute_sql(f"UPDATE content SET data = {db.param} WHERE id = {db.param}", (data, item_id))
+    body = {"schema": schema(category={"indexed": True})}
+    if is_postgres(db):
+        refused = app_client.patch_json("/admin/api/collections/col-shop", body, headers=admin, status=409).json
+        assert refused["details"][0]["items"] == 2 and refused["details"][0]["example_ids"] == sorted(items)
+        assert existing_indexes(db) == set()
+    else:
+        app_client.patch_json("/admin/api/collections/col-shop", body, headers=admin, status=200)
+        assert existing_indexes(db) == {index_name(FILTER_PREFIX, "category")}
 
 
 def test_a_field_index_refusal_names_a_few_items(app_client, make_user, env):
