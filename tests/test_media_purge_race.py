@@ -17,17 +17,18 @@ while the write holds the file. One of them loses each time (the write's 422, th
 """
 
 import json
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg2
 import pytest
 
 from app.db.database import is_postgres
 from app.db.models import Content, Media, bind_models
+from app.services.media import library_queries
 from tests.fixtures import media as samples
 from tests.fixtures.content import create_collection
 from tests.fixtures.media import after_a_media_write_commits, after_the_media_read, bucket_keys, upload
+from tests.fixtures.races import on_own_connection, start_after, until
 from tests.fixtures.s3_proxy import HeldPurge
 
 pytestmark = pytest.mark.backends
@@ -220,40 +221,6 @@ def test_a_content_write_that_looked_the_file_up_before_its_purge_is_refused(cli
     assert Media.get_or_none(Media.id == record["id"]) is None and names_left(record["id"]) == []
 
 
-def until(condition, seconds=20):
-    """Wait until ``condition()`` holds (at most ``seconds``: the assertions after it tell)."""
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
-def meanwhile(env, monkeypatch, ran, action):
-    """Once this thread's first statement for which ``ran(sql)`` holds has run, start
-    ``action()`` on another thread (its own connection), and go on only once it waits for a
-    lock this thread holds, or is done (PostgreSQL). Returns a list that then holds its Future."""
-    db, original, owner, started = env.DB.db, env.DB.db.execute_sql, threading.get_ident(), []
-
-    def run():
-        try:
-            return action()
-        finally:
-            db.close()
-
-    def execute_sql(sql, params=None, *args, **kwargs):
-        cursor = original(sql, params, *args, **kwargs)
-        if not started and threading.get_ident() == owner and ran(sql):
-            pid = original("SELECT pg_backend_pid()").fetchone()[0]
-            waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND %s = ANY(pg_blocking_pids(pid))"
-            pool = ThreadPoolExecutor(1)
-            started.append(pool.submit(run))
-            pool.shutdown(wait=False)
-            until(lambda: started[0].done() or original(waiting, (pid,)).fetchone()[0] > 0)
-        return cursor
-
-    monkeypatch.setattr(db, "execute_sql", execute_sql)
-    return started
-
-
 def postgres_only(env):
     if not is_postgres(env.DB.db):
         pytest.skip("SQLite's write lock keeps every content write out of a purge's transaction")
@@ -269,8 +236,8 @@ def test_a_content_write_committing_between_a_purges_check_and_its_delete_is_ref
     record = upload(client, admin, "a.png", samples.png((40, 30))).json["file"]
     item = client.post_json("/api/content", {"collectionId": "gallery", "title": "Plain"}, headers=admin).json["data"]
     method, path, body = NAMING_WRITES[write]
-    written = meanwhile(env, monkeypatch, lambda sql: sql.startswith("SELECT") and "content_media" in sql,
-                        lambda: send(client, method, path(item), body(record["id"], how), admin))
+    written = start_after(env, monkeypatch, lambda sql: sql.startswith("SELECT") and "content_media" in sql,
+                          lambda: send(client, method, path(item), body(record["id"], how), admin))
 
     purged = client.delete(f"/api/media/{record['id']}/purge", headers=admin, expect_errors=True)
 
@@ -291,8 +258,8 @@ def test_a_purge_waits_for_a_content_write_holding_the_file_and_sees_it(client, 
     record = upload(client, admin, "a.png", samples.png((40, 30))).json["file"]
     item = client.post_json("/api/content", {"collectionId": "gallery", "title": "Plain"}, headers=admin).json["data"]
     method, path, body = NAMING_WRITES[write]
-    purged = meanwhile(env, monkeypatch, lambda sql: 'FROM "media"' in sql and "FOR KEY SHARE" in sql,
-                       lambda: client.delete(f"/api/media/{record['id']}/purge", headers=admin, expect_errors=True))
+    purged = start_after(env, monkeypatch, lambda sql: 'FROM "media"' in sql and "FOR KEY SHARE" in sql,
+                         lambda: client.delete(f"/api/media/{record['id']}/purge", headers=admin, expect_errors=True))
 
     answer = send(client, method, path(item), body(record["id"], how), admin)
 
@@ -335,9 +302,9 @@ def test_a_version_restore_bringing_back_a_featured_image_its_purge_deletes_is_r
     record = upload(client, admin, "a.png", samples.png((40, 30))).json["file"]
     item = client.post_json("/api/content", create_naming(record["id"], "featured image"), headers=admin).json["data"]
     client.put_json(f"/api/content/{item['id']}", {"featuredImageId": None}, headers=admin, status=200)
-    restored = meanwhile(env, monkeypatch, lambda sql: sql.startswith("SELECT") and "content_media" in sql,
-                         lambda: client.post(f"/api/content/{item['id']}/versions/1/restore", headers=admin,
-                                             expect_errors=True))
+    restored = start_after(env, monkeypatch, lambda sql: sql.startswith("SELECT") and "content_media" in sql,
+                           lambda: client.post(f"/api/content/{item['id']}/versions/1/restore", headers=admin,
+                                               expect_errors=True))
 
     purged = client.delete(f"/api/media/{record['id']}/purge", headers=admin, expect_errors=True)
 
@@ -346,3 +313,48 @@ def test_a_version_restore_bringing_back_a_featured_image_its_purge_deletes_is_r
     assert answer.status_int == 422, answer.text
     assert [problem["field"] for problem in answer.json["details"]] == ["featuredImageId"]
     assert Content.get_by_id(item["id"]).version_number == 2 and names_left(record["id"]) == []
+
+
+# ------------------------------------------------ writes locking several files take them in one order
+
+PAIR = {"type": "object", "properties": {"a": {"type": "media"}, "b": {"type": "media"}}}
+
+
+def test_a_content_write_and_a_bulk_move_of_the_same_files_never_deadlock(client, env, admin):
+    # The content write locks the files it names in the order of their ids; the library's
+    # bulk move must too. A third session holds the lower id's row (as a purge of it in
+    # flight does) so that both wait there first; released, each takes the rows in turn.
+    postgres_only(env)
+    bind_models(env.DB.db)
+    create_collection("pair", PAIR)
+    low, high = sorted(upload(client, admin, f"{name}.png", samples.png((20, 20))).json["file"]["id"]
+                       for name in "xy")
+    # The lower id in a later folder, so that a lookup in the folder index's order meets it last.
+    client.patch_json(f"/api/media/{low}", {"folder": "zzz"}, headers=admin, status=200)
+    db = env.DB.db
+    unordered = db.execute_sql('SELECT "id" FROM "media" WHERE "id" IN (%s, %s) AND "deleted_at" IS NULL',
+                               (low, high)).fetchall()
+    assert [row[0] for row in unordered] == [high, low], "the plan reads the lower id first: no race to set up"
+    holder = psycopg2.connect(dbname=db.database, **db.connect_params)
+    try:
+        holder.cursor().execute('SELECT "id" FROM "media" WHERE "id" = %s FOR UPDATE', (low,))
+        with ThreadPoolExecutor(2) as pool:
+            written = pool.submit(on_own_connection(db, lambda: client.post_json(
+                "/api/content", {"collectionId": "pair", "title": "Both", "data": {"a": low, "b": high}},
+                headers=admin, expect_errors=True)))
+            until(lambda: waiting_on(holder) >= 1)
+            moved = pool.submit(on_own_connection(db, lambda: library_queries.move_all([low, high], "elsewhere")))
+            until(lambda: waiting_on(holder) >= 2 or moved.done())
+            holder.commit()
+            answer, rows = written.result(30), moved.result(30)
+    finally:
+        holder.close()
+    assert answer.status_int == 201, answer.text
+    assert sorted(row.id for row in rows) == [low, high]
+
+
+def waiting_on(connection):
+    """How many sessions wait for a lock (PostgreSQL), asked on ``connection``."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        return cursor.fetchone()[0]

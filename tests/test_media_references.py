@@ -8,7 +8,6 @@ and check what anonymous ``/files/<key>`` and a viewer's ``GET /api/media`` answ
 
 import json
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
@@ -24,6 +23,7 @@ from app.services.sql_dump import sql_literal
 from tests.fixtures import media as samples
 from tests.fixtures.app import client_for, run_stack_cli
 from tests.fixtures.media import upload
+from tests.fixtures.races import WAITING_FOR, until
 
 # Each test runs on SQLite and on PostgreSQL (tests/fixtures/backends.py).
 pytestmark = pytest.mark.backends
@@ -325,10 +325,7 @@ class HeldAfter:
 
     def until_someone_waits(self, seconds=20):
         """Wait until a session waits for this one (``seconds`` at most: the test's assertions tell), then resume."""
-        waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND %s = ANY(pg_blocking_pids(pid))"
-        deadline = time.monotonic() + seconds
-        while not self._original(waiting, (self._pid,)).fetchone()[0] and time.monotonic() < deadline:
-            time.sleep(0.01)
+        until(lambda: self._original(WAITING_FOR, (self._pid,)).fetchone()[0] > 0, seconds)
         self._resume.set()
 
 

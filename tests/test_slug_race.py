@@ -11,15 +11,12 @@ row inserted but not committed: the loser's INSERT then waits on the unique inde
 commit, and fails only once it is made.
 """
 
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
 from app.db.database import is_postgres
 from app.db.models import Content, bind_models
 from tests.fixtures.content import create_collection
+from tests.fixtures.races import run_after, start_after
 
 pytestmark = pytest.mark.backends
 
@@ -52,27 +49,7 @@ def slugs(collection):
 def after_the_slug_read(env, monkeypatch, action):
     """Run ``action()`` on another thread, to its end, once this thread's create has read its
     collection and who holds the slug it expects (once); returns ``action``'s answers."""
-    db, original, owner, answers = env.DB.db, env.DB.db.execute_sql, threading.get_ident(), []
-
-    def execute_sql(sql, params=None, *args, **kwargs):
-        cursor = original(sql, params, *args, **kwargs)
-        if not answers and threading.get_ident() == owner and '"slug_holder_id"' in sql:
-            with ThreadPoolExecutor(1) as pool:
-                answers.append(pool.submit(on_own_connection(db, action)).result(30))
-        return cursor
-
-    monkeypatch.setattr(db, "execute_sql", execute_sql)
-    return answers
-
-
-def on_own_connection(db, action):
-    """``action`` closing the connection of the thread it runs on when done."""
-    def run():
-        try:
-            return action()
-        finally:
-            db.close()
-    return run
+    return run_after(env, monkeypatch, lambda sql: '"slug_holder_id"' in sql, action)
 
 
 @pytest.mark.parametrize("other", ["given", "from the title"])
@@ -101,32 +78,11 @@ def test_a_title_slug_taken_after_it_was_read_free_takes_the_next(client, env, f
     assert slugs(free) == ["same-title", "same-title-2"]
 
 
-def until(condition, seconds=20):
-    """Wait until ``condition()`` holds (at most ``seconds``: the assertions after it tell)."""
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
 def while_inserted_uncommitted(env, monkeypatch, action):
     """Once this thread's create has inserted its content row, its transaction still open,
     start ``action()`` on another thread, and go on once it waits for this transaction (or
     is done). Returns a list that then holds its Future (PostgreSQL)."""
-    db, original, owner, started = env.DB.db, env.DB.db.execute_sql, threading.get_ident(), []
-    waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND %s = ANY(pg_blocking_pids(pid))"
-
-    def execute_sql(sql, params=None, *args, **kwargs):
-        cursor = original(sql, params, *args, **kwargs)
-        if not started and threading.get_ident() == owner and sql.startswith('INSERT INTO "content"'):
-            pid = original("SELECT pg_backend_pid()").fetchone()[0]
-            pool = ThreadPoolExecutor(1)
-            started.append(pool.submit(on_own_connection(db, action)))
-            pool.shutdown(wait=False)
-            until(lambda: started[0].done() or original(waiting, (pid,)).fetchone()[0] > 0)
-        return cursor
-
-    monkeypatch.setattr(db, "execute_sql", execute_sql)
-    return started
+    return start_after(env, monkeypatch, lambda sql: sql.startswith('INSERT INTO "content"'), action)
 
 
 @pytest.mark.parametrize("mine", ["given", "from the title"])
@@ -173,17 +129,7 @@ def test_a_slug_taken_meanwhile_by_an_item_now_in_the_trash_says_so(client, env,
 def after_the_update_checks_its_slug(env, monkeypatch, action):
     """Run ``action()`` on another thread, to its end, once this thread's update has found its
     new slug free, in its transaction (once); returns ``action``'s answers."""
-    db, original, owner, answers = env.DB.db, env.DB.db.execute_sql, threading.get_ident(), []
-
-    def execute_sql(sql, params=None, *args, **kwargs):
-        cursor = original(sql, params, *args, **kwargs)
-        if not answers and threading.get_ident() == owner and sql.startswith('SELECT "id", "deleted_at" FROM "content"'):
-            with ThreadPoolExecutor(1) as pool:
-                answers.append(pool.submit(on_own_connection(db, action)).result(30))
-        return cursor
-
-    monkeypatch.setattr(db, "execute_sql", execute_sql)
-    return answers
+    return run_after(env, monkeypatch, lambda sql: sql.startswith('SELECT "id", "deleted_at" FROM "content"'), action)
 
 
 @pytest.mark.parametrize("holder", ["live", "in the trash"])

@@ -9,7 +9,6 @@ SHARE mode to count, ACCESS EXCLUSIVE to drop a field index)."""
 
 import json
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -21,6 +20,7 @@ from app.services.collection_sync import sync_collections
 from app.services.content.writes import MAX_SCHEMA_CHANGES
 from app.services.field_indexes import existing_indexes, sync_field_indexes
 from tests.fixtures.content import create_collection, insert_items
+from tests.fixtures.races import blocks_someone, until
 
 pytestmark = pytest.mark.backends
 
@@ -117,19 +117,6 @@ def in_background(db, action):
 
 def backend_pid(db):
     return db.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
-
-
-def blocks_someone(db, pid):
-    """Whether a session waits for a lock the session ``pid`` holds (PostgreSQL)."""
-    sql = "SELECT count(*) FROM pg_locks WHERE NOT granted AND %s = ANY(pg_blocking_pids(pid))"
-    return db.execute_sql(sql, (pid,)).fetchone()[0] > 0
-
-
-def until(condition, seconds=20):
-    """Wait until ``condition()`` holds (at most ``seconds``: the assertions after it tell)."""
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.01)
 
 
 def items_of(collection):

@@ -79,10 +79,12 @@ again (``hold_media``), refusing the write (422, as validation does) when one is
 On PostgreSQL the lock is ``FOR KEY SHARE``, which the purge's ``FOR UPDATE`` conflicts
 with: a purge that locked the row first deletes it, and the write, waiting, then finds
 it gone; a write that locked it first commits before the purge goes on to read
-``content_media``, where the purge sees the new reference and refuses (409). Moves and
-metadata edits of the file (``FOR NO KEY UPDATE``) do not wait for it. On SQLite the
-transaction's write lock orders the two. The files are locked in the order of their
-ids, so two writes and purges of several files never wait for each other in a circle.
+``content_media``, where the purge sees the new reference and refuses (409). A move or
+metadata edit of one file (an UPDATE: ``FOR NO KEY UPDATE``) does not wait for it; the
+media library's bulk move and trash lock their rows ``FOR UPDATE`` and do. On SQLite the
+transaction's write lock orders the two. Every write locking several files (these, and
+the library's bulk actions) takes them in the order of their ids, so two of them never
+wait for each other in a circle.
 
 Only new references are held. A reference the write's item already holds needs no
 lock, whoever commits first: validation does not refuse it when its file is gone, so a
