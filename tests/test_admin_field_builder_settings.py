@@ -251,8 +251,15 @@ def test_a_reference_target_named_by_its_id_is_accepted_as_the_api_accepts_it(br
     form["field-2.options"] = json.dumps({"collection": people.id})
     form.submit(status=303)
     assert stored_fields()["owner"] == {"type": "reference", "collection": people.id}
+    # Shown again by the collection's name, not as a collection that does not exist, and
+    # that collection not offered a second time by its name.
+    page = browser.get("/admin/collections/shop")
+    options = [(option["value"], option.text, option.has_attr("selected"))
+               for option in page.html.select("#field-2-collection option")]
+    assert (people.id, f"people (by its id, {people.id})", True) in options
+    assert not any(value == "people" or "no such collection" in text for value, text, _ in options), options
     # An id chosen in the select (a page of another tool posting it) is taken too.
-    form = browser.get("/admin/collections/shop").forms["collection-form"]
+    form = page.forms["collection-form"]
     form["field-3.name"], form["field-3.type"] = "editor", "reference"
     form["field-3.collection"].force_value([people.id])
     form.submit(status=303)

@@ -92,9 +92,10 @@ def _posted(form, stored=None):
     return one(form, "name").strip(), display_name, description or None, rows
 
 
-def _collection_names():
-    """The names of every collection, active or not (a reference may point to either)."""
-    return [row.name for row in collections.list_collections(include_inactive=True)]
+def _names_by_id():
+    """``{id: name}`` of every collection, active or not (a reference may point to either,
+    by its name or its id)."""
+    return {row.id: row.name for row in collections.list_collections(include_inactive=True)}
 
 
 def _schema(rows, own_name, stored=None, found=()):
@@ -182,10 +183,12 @@ class _Editor:
         shown = rows_to_show(rows, stored=stored) if editable else rows
         # A collection's fields may refer to it: a new one's posted name is offered too.
         own_name = collection.name if collection is not None else (values.get("name") or "").strip()
-        names = sorted({*_collection_names(), *([own_name] if own_name else [])})
+        by_id = _names_by_id()
+        names = sorted({*by_id.values(), *([own_name] if own_name else [])})
         self._renderer.page(
             req, resp, "collection_form.html", status=problem.status if problem else status,
             collection=collection, values=values, rows=shown, collection_names=names, own_name=own_name,
+            names_by_id=by_id,
             editable=editable, managed=managed,
             message=problem.message if problem else None, details=details,
             can_toggle=collection is not None and not managed and user.can("collections.update"),
