@@ -94,10 +94,22 @@ def test_a_schedule_with_nul_shows_the_schedule_form_as_typed(browser, signed_in
 def test_a_move_to_the_trash_with_nul_is_said_on_the_edit_page(browser, signed_in_as, posts):
     editor = signed_in_as("editor")
     item = insert_content(editor, posts, title="Kept")
-    response = said_on_the_page(browser.post(f"{edit_url(item)}/delete", {"from": "list\x00"},
+    response = said_on_the_page(browser.post(f"{edit_url(item)}/delete", {"confirm": "yes\x00"},
                                              headers=csrf_headers(browser), status=422))
-    assert problem_said(response) == f"from: {MESSAGE}"
+    assert problem_said(response) == f"confirm: {MESSAGE}"
     assert response.forms["content-form"]["title"].value == "Kept"
+    assert Content.get_by_id(item.id).deleted_at is None
+
+
+def test_a_move_to_the_trash_from_the_list_with_nul_is_said_on_the_list(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, title="Kept")
+    response = browser.post(f"{edit_url(item)}/delete?status=draft", {"from": "list\x00"},
+                            headers=csrf_headers(browser), status=303)
+    assert response.location.endswith("/admin/content/posts?status=draft&sort=-updated_at&problem=nul")
+    listed = said_on_the_page(response.follow())
+    assert listed.html.select_one("#bulk-refusal").get_text(" ", strip=True) == (
+        "The form sent a NUL character, which is not allowed: nothing was changed.")
     assert Content.get_by_id(item.id).deleted_at is None
 
 

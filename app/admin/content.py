@@ -197,6 +197,13 @@ def filters_query(shown):
     return urlencode(kept)
 
 
+def list_back(req, name):
+    """The URL of collection ``name``'s list with the filters ``req`` carries, ready for more
+    parameters (it ends with ``?`` or ``&``): where the list's own forms come back to."""
+    shown, _ = list_query(req, Scope.of(req.context.user))
+    return f"/admin/content/{name}?{filters_query(shown)}&".replace("?&", "?")
+
+
 def bulk_done(req):
     """What the list says after a bulk action (``?done=<action>&count=<n>&unchanged=<n>``), or None.
 
@@ -327,8 +334,7 @@ class ContentBulkAction:
         found = collection_or_404(collection)
         form, refused = form_as_typed(req)
         action, ids = one(form, "action"), _values(form.get("ids"))
-        shown, _ = list_query(req, Scope.of(req.context.user))
-        back = f"/admin/content/{found.name}?{filters_query(shown)}&".replace("?&", "?")
+        back = list_back(req, found.name)
         if refused:  # the list says so, the boxes still ticked (without the NULs), nothing changed
             redirect(resp, back + problem_query("nul", ids[:bulk.MAX_ITEMS]))
             return
@@ -678,6 +684,9 @@ class ContentDeleteAction(_ItemWrite):
     def on_post(self, req, resp, collection, id):
         landing = "/admin/content/{name}/{id}?moved=deleted"
         form, refused = form_as_typed(req)
+        if refused and one(form, "from") == "list":  # forged (a browser's holds no text): the list says so
+            redirect(resp, list_back(req, collection_or_404(collection).name) + problem_query("nul", ()))
+            return
         if refused:  # a NUL in the button's form (forged: a browser sends none): the edit page says so
             found, item, content = self._edit.load(req, collection, id)
             self._edit.render(req, resp, found, item, content, falcon.HTTP_422, message=problems_in_words(refused))
