@@ -36,18 +36,23 @@ def before_edit(db, content, user, request_id=None):
     """Before ``user`` edits ``content`` (the row the write loaded): send reviewed content
     back to review if needed.
 
+    The move is not announced: the edit that follows numbers the row, and then announces
+    it (``workflow.announce``) with the row it wrote, so the move's events carry the
+    version the edit made.
+
     Returns:
-        True when the item was moved (the caller must reload it before writing).
+        The move's ``workflow.TransitionResult`` when the item was moved (the caller must
+        reload it before writing, and announce the move after), else None.
     """
     if may_publish(user):
-        return False
+        return None
     withdraw_scheduled_publication(content, user)
     state = workflow.current_state(content)
     if state not in REVIEWED_STATES:
-        return False
-    workflow.impose(db, content.id, user, REVIEW_STATE, "edited-for-review",
-                    comment=f"Edited while {state}: needs review again", request_id=request_id)
-    return True
+        return None
+    return workflow.impose(db, content.id, user, REVIEW_STATE, "edited-for-review",
+                           comment=f"Edited while {state}: needs review again", request_id=request_id,
+                           announced=False)
 
 
 def withdraw_scheduled_publication(content, user):

@@ -19,7 +19,10 @@ concurrency covers it: a client that read version N and saves with ``version_num
 instead of silently undoing or ignoring that move. The new version's snapshot records the
 state the item moved to, so ``version_number`` always names the newest version row.
 ``PUT /api/content/{id}`` and ``POST /api/content`` call ``transition`` for a status
-change inside their own transaction (``versioned=False``: the edit records the version).
+change inside their own transaction (``versioned=False``: the edit records the version;
+``announced=False``: the write ``announce``s the move once it is complete, so the move's
+hooks carry the row the whole write produced, its version, title and data, and follow the
+write's own ``after_content_create`` or ``after_content_update``).
 ``transition`` is ``plan_move`` (every check, nothing written) then ``make_move`` (the
 writes) on the locked row; a bulk action plans the moves of all its items before it makes
 any (``app.services.content.bulk``).
@@ -127,13 +130,14 @@ class Invalid(WorkflowError):
 
 @dataclass(frozen=True)
 class TransitionResult:
-    """A completed move: the content as it is now and the history row written."""
+    """A completed move: the content as it is now, the history row written and when (``made_at``)."""
 
     content: Content
     history: WorkflowHistory
     action: str
     from_state: str
     to_state: str
+    made_at: int
 
 
 def load_content(content_id, lock=False):
@@ -243,7 +247,7 @@ def next_steps(content, user, workflow=None):
 
 
 def transition(db, content_id, user, *, action=None, to_state=None, comment=None, source="api",
-               metadata=None, request_id=None, versioned=True):
+               metadata=None, request_id=None, versioned=True, announced=True):
     """Move content ``content_id`` by ``action`` (or to ``to_state``) as ``user``, in one transaction.
 
     Args:
@@ -259,6 +263,8 @@ def transition(db, content_id, user, *, action=None, to_state=None, comment=None
         versioned: bump ``version_number`` and record a content version (False only for a
             caller that records the version of the same transaction itself: a PUT or POST
             that changes the status along with the fields).
+        announced: run the move's hooks and end the assignment it ends (``announce``) now;
+            False leaves both to the caller, whose write goes on in the same transaction.
 
     Returns:
         TransitionResult.
@@ -271,7 +277,7 @@ def transition(db, content_id, user, *, action=None, to_state=None, comment=None
         content = load_content(content_id, lock=True)
         move = plan_move(content, user, _target_of(action, to_state), action=action, comment=comment)
         return make_move(move, user, comment=comment, source=source, metadata=metadata, request_id=request_id,
-                         versioned=versioned)
+                         versioned=versioned, announced=announced)
 
 
 @dataclass(frozen=True)
@@ -382,9 +388,11 @@ def _no_move(from_state, target, action, edges):
     )
 
 
-def make_move(move, user, *, comment=None, source="api", metadata=None, request_id=None, versioned=True):
+def make_move(move, user, *, comment=None, source="api", metadata=None, request_id=None, versioned=True,
+              announced=True):
     """Write the planned ``move``, inside the caller's transaction: the content row, its
-    version (``versioned``), the history and log rows; the ``after`` hooks run once it commits.
+    version (``versioned``), the history and log rows; then ``announce`` it (``announced``;
+    False: the caller does, once its own write is done).
 
     Returns:
         TransitionResult.
@@ -397,14 +405,30 @@ def make_move(move, user, *, comment=None, source="api", metadata=None, request_
     history = record_history(content, from_state, target, user.id, comment,
                              {**(metadata or {}), "action": name, "source": source}, now, move.workflow.id)
     _write_log(content, name, from_state, target, user, comment, now, history, source, request_id)
-    result = TransitionResult(load_content(content.id), history, name, from_state, target)
-    # The move's hooks first: the end of the assignment follows the publication that caused it.
-    hooks.after_workflow_move(user, result.content, name, from_state, target)
-    end_on_move(result.content, user, name, target, now)
+    result = TransitionResult(load_content(content.id), history, name, from_state, target, now)
+    if announced:
+        announce(result, user)
     return result
 
 
-def impose(db, content_id, user, target, action, *, comment=None, request_id=None):
+def announce(result, user, content=None):
+    """What follows the move ``result`` inside its transaction: its ``after`` hooks
+    (``hooks.after_workflow_move``, run once it commits), then the end of the assignment
+    it ends (``assignment_ends.end_on_move``).
+
+    Args:
+        content: the item as the write that made the move left it (default: as the move
+            did): a write that moved and edited it in one version announces the move after
+            its edit, with the edited row, so that every event of the write carries the
+            version (and title, slug and data) it produced.
+    """
+    content = result.content if content is None else content
+    # The move's hooks first: the end of the assignment follows the publication that caused it.
+    hooks.after_workflow_move(user, content, result.action, result.from_state, result.to_state)
+    end_on_move(content, user, result.action, result.to_state, result.made_at)
+
+
+def impose(db, content_id, user, target, action, *, comment=None, request_id=None, announced=True):
     """Move content to ``target`` whatever the workflow's edges say, in one transaction.
 
     For the review rule (``app.services.content.review``) only: a change by someone who
@@ -412,7 +436,7 @@ def impose(db, content_id, user, target, action, *, comment=None, request_id=Non
     workflow edge offers, since nobody may choose them. Recorded like any move (history
     row with ``action``, log row, the ``after_content_workflow`` hooks and, out of
     ``published``, ``after_content_unpublish``); ``version_number`` is left to the edit that
-    follows.
+    follows, which ``announce``s the move once it has numbered the row (``announced=False``).
 
     Returns:
         TransitionResult.
@@ -425,8 +449,9 @@ def impose(db, content_id, user, target, action, *, comment=None, request_id=Non
         history = record_history(content, from_state, target, user.id, comment,
                                  {"action": action, "source": "review-rule"}, now)
         _write_log(content, action, from_state, target, user, comment, now, history, "review-rule", request_id)
-        result = TransitionResult(load_content(content_id), history, action, from_state, target)
-        hooks.after_workflow_move(user, result.content, action, from_state, target)
+        result = TransitionResult(load_content(content_id), history, action, from_state, target, now)
+        if announced:
+            announce(result, user)
         return result
 
 

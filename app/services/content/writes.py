@@ -21,8 +21,13 @@ workflow move bumps ``version_number`` and stores a snapshot ``{title, slug, sta
 workflow_state_id, data, meta_title, meta_description, featured_image_id,
 published_at}``, so a client holding an old ``version_number`` gets a 409 whatever
 changed meanwhile. An update that also moves the status records ONE version (the move
-runs with ``versioned=False``). Soft delete sets ``deleted_at`` (status unchanged) and
-restore clears it; both are history entries; ownership is checked as for edits.
+runs with ``versioned=False``), and a create that moves out of draft keeps version 1. Such
+a write announces its move once it is complete (``workflow.announce``): its own
+``after_content_create`` or ``after_content_update`` hooks first, then the move's
+(``after_content_workflow``, ``after_content_publish``/``unpublish``), then the end of an
+assignment, each with the row the write left, so every one carries its version. Soft
+delete sets ``deleted_at`` (status unchanged) and restore clears it; both are history
+entries; ownership is checked as for edits.
 
 Edits and restores by someone who cannot publish follow ``app.services.content.review``:
 an approved or published item goes back to review before the edit is written, and a
@@ -88,7 +93,7 @@ from app.services.content.prepare import COPIED, expected_slug, new_media, prepa
 from app.services.content.query import Scope, get_item, is_visible, item_of, item_statement
 from app.services.content.slugs import free_slug, slug_taken
 from app.services.content.validation import schema_properties
-from app.services.content.workflow import transition
+from app.services.content.workflow import announce, transition
 from app.services.plugins import hooks
 
 STATUSES = ("draft", "published", "archived")
@@ -336,11 +341,13 @@ def _write_new(user, collection, content, status, workflow_id, request_id, now, 
         hold_media(named)
         insert_row(*_new_row(collection, content))
         record_creation(content, user.id, now, workflow_id)
-        if status != "draft":
-            transition(database, content.id, user, to_state=status, request_id=request_id, versioned=False)
-            content = load_for_write(content.id)
+        move = transition(database, content.id, user, to_state=status, request_id=request_id, versioned=False,
+                          announced=False)
+        content = load_for_write(content.id)
         record_version(content, user.id, now)
+        # Created before moved: a receiver hears of the item before its publication.
         hooks.after("content_create", user=user, content=content)
+        announce(move, user, content)
     return content, None if scope is None else get_item(scope, content_id=content.id)
 
 
@@ -428,16 +435,19 @@ def update_content(user, content_id, fields, expected_version=None, metadata=Non
         if status is None or status == content.status:
             if not edited:
                 return content
-            if edits and review.before_edit(database, content, user, request_id):
+            move = review.before_edit(database, content, user, request_id) if edits else None
+            if move:
                 content = load_for_write(content.id)
-            return _write_update(user, content, values, metadata or {"action": "updated"}, workflow_id)
+            return _write_update(user, content, values, metadata or {"action": "updated"}, workflow_id, move)
         if edited:
             review.withdraw_scheduled_publication(content, user)
-        transition(database, content.id, user, to_state=status, request_id=request_id, versioned=not edited)
+        # Edited too, the move is announced by the edit, which numbers the row (_write_update).
+        move = transition(database, content.id, user, to_state=status, request_id=request_id,
+                          versioned=not edited, announced=not edited)
         moved = load_for_write(content.id)
         if not edited:
             return moved
-        return _write_update(user, moved, values, metadata or {"action": "updated"}, workflow_id)
+        return _write_update(user, moved, values, metadata or {"action": "updated"}, workflow_id, move)
 
 
 def restore_version(user, content_id, version, expected_version=None):
@@ -461,9 +471,11 @@ def restore_version(user, content_id, version, expected_version=None):
         values = prepare_fields(content.collection, fields, content.id, current=content, saved=True,
                                 held=saved.get("data"))
         hold_media(new_media(content.collection, values, current=content, held=saved.get("data")))
-        if review.before_edit(database, content, user):
+        move = review.before_edit(database, content, user)
+        if move:
             content = load_for_write(content.id)
-        return _write_update(user, content, values, {"action": "version_restored", "restored_from": version})
+        return _write_update(user, content, values, {"action": "version_restored", "restored_from": version},
+                             move=move)
 
 
 def soft_delete(user, content_id, expected_version=None):
@@ -684,7 +696,11 @@ def slug_race_lost(message):
     return ContentConflict(message, [{"field": "slug", "message": "taken by another write at each try; retry"}])
 
 
-def _write_update(user, content, values, metadata, workflow_id=None):
+def _write_update(user, content, values, metadata, workflow_id=None, move=None):
+    """Write ``values`` to ``content`` (locked) as its next version, with its history entry;
+    the ``after_content_update`` hooks once it commits. ``move``: the workflow move made in
+    the same transaction and left unannounced (``workflow.announce``), announced here with
+    the row this edit numbered, after the edit's own hooks. Returns the updated Content."""
     now = now_ms()
     from_state = state_of(content)
     if values["slug"] != content.slug:
@@ -718,6 +734,8 @@ def _write_update(user, content, values, metadata, workflow_id=None):
     record_history(updated, from_state, to_state, user.id, None,
                    {**metadata, "version": updated.version_number}, now, workflow_id=workflow_id)
     hooks.after("content_update", user=user, content=updated)
+    if move is not None:
+        announce(move, user, updated)
     return updated
 
 
