@@ -1,12 +1,13 @@
-"""Every event of one content write carries the version that write produced, in one order.
+"""Every event of one content write carries the item as that write left it, in one order.
 
 A write that moves an item and edits it (a ``PUT`` with a ``status`` and changed fields, an
 author's edit of a live item under the review rule, a create published at once) records
-ONE version. Its events, the webhooks' deliveries and the plugin hooks alike, each carry
-that version and the row it holds (title, status, data), and come in the order README
-gives: the write's own (``content.created``, ``content.updated``), then the move's
-(``content.workflow``, ``content.published``/``content.unpublished``), then the end of an
-assignment the move ended.
+ONE version; an author's restore from the trash that the review rule turns into a draft
+moves the item too. The write's events, webhook deliveries and plugin hooks alike, each
+carry the row the whole write left (its version, title, status, data) and come in the
+order README gives: the write's own (``content.created``, ``content.updated``,
+``content.restored``), then the move's (``content.workflow``, ``content.published`` or
+``content.unpublished``), then the end of an assignment the move ended.
 """
 
 import json
@@ -212,3 +213,26 @@ def test_a_move_alone_in_a_put_is_its_own_version(web, admin, pages, receiver):
     assert deliveries(receiver) == [("content.workflow", 2, "published", "Page"),
                                     ("content.published", 2, "published", "Page")]
     assert [call[:2] for call in hook_calls()] == [("after_content_workflow:publish", 2), ("after_content_publish", 2)]
+
+
+def test_an_author_s_restore_from_the_trash_as_a_draft_says_draft_in_every_event(web, admin, pages, receiver):
+    """The review rule's move follows the restore in one write: its restore event says what it left, a draft."""
+    author = bearer(token_for(create_user("author")))
+    item = create(web, author)
+    web.post_json(f"/api/content/{item['id']}/workflow", {"action": "publish"}, headers=admin, status=200)
+    web.delete(f"/api/content/{item['id']}", headers=author, status=200)
+    listen(web, admin, receiver)
+
+    web.post(f"/api/content/{item['id']}/restore", headers=author, status=200)
+
+    assert web.get(f"/api/content/{item['id']}", headers=admin).json["data"]["status"] == "draft"
+    assert deliveries(receiver) == [
+        ("content.restored", 2, "draft", "Page"),
+        ("content.workflow", 2, "draft", "Page"),
+        ("content.unpublished", 2, "draft", "Page"),
+    ]
+    assert hook_calls() == [
+        ("after_content_restore", 2, "draft", "Page", "first"),
+        ("after_content_workflow:restored-as-draft", 2, "draft", "Page", "first"),
+        ("after_content_unpublish", 2, "draft", "Page", "first"),
+    ]

@@ -34,6 +34,11 @@ def after_content_update(content):
 
 
 @hookimpl
+def after_content_restore(content):
+    _record("after_content_restore", content)
+
+
+@hookimpl
 def after_content_workflow(content, action):
     _record(f"after_content_workflow:{action}", content)
 

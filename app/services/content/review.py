@@ -73,14 +73,17 @@ def after_restore(db, content, user, request_id=None):
     """After ``user`` restored ``content`` (the row the restore loaded) from the trash: a
     draft again if needed.
 
+    The move is not announced: the restore announces it after its own hooks
+    (``workflow.announce``), with the row as the whole write left it.
+
     Returns:
-        True when the item was moved.
+        The move's ``workflow.TransitionResult`` when the item was moved, else None.
     """
     if may_publish(user):
-        return False
+        return None
     state = workflow.current_state(content)
     if state not in PUBLISHER_STATES:
-        return False
-    workflow.impose(db, content.id, user, RESTORE_STATE, "restored-as-draft",
-                    comment=f"Restored from {state} by someone who cannot publish", request_id=request_id)
-    return True
+        return None
+    return workflow.impose(db, content.id, user, RESTORE_STATE, "restored-as-draft",
+                           comment=f"Restored from {state} by someone who cannot publish", request_id=request_id,
+                           announced=False)

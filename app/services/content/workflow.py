@@ -436,7 +436,9 @@ def impose(db, content_id, user, target, action, *, comment=None, request_id=Non
     workflow edge offers, since nobody may choose them. Recorded like any move (history
     row with ``action``, log row, the ``after_content_workflow`` hooks and, out of
     ``published``, ``after_content_unpublish``); ``version_number`` is left to the edit that
-    follows, which ``announce``s the move once it has numbered the row (``announced=False``).
+    follows, if any (a restore from the trash has none). ``announced=False`` leaves the
+    ``announce`` to the write the move is part of, once it is done: the edit's, with the
+    row it numbered, or the restore's, after its own hooks.
 
     Returns:
         TransitionResult.

@@ -514,16 +514,24 @@ def trash(user, content):
 
 
 def restore_deleted(user, content_id):
-    """Clear ``deleted_at`` of a soft-deleted item. Returns the Content."""
+    """Clear ``deleted_at`` of a soft-deleted item. Returns the Content.
+
+    The review rule may bring it back as a draft (``review.after_restore``): the
+    ``after_content_restore`` hooks then see the draft, and that move's hooks follow them.
+    """
     with database.atomic():
         content = load_for_write(content_id, include_deleted=True, lock=True)
         _check_editable(user, content, None)
         if content.deleted_at is None:
             raise ContentConflict("Content is not deleted")
         hooks.before("content_restore", user=user, content=content)
-        restored = _mark_deleted(user, content, None, "restored")
-        if review.after_restore(database, content, user):
+        restored = _mark_deleted(user, content, None, "restored", announced=False)
+        move = review.after_restore(database, content, user)
+        if move:
             restored = load_for_write(content.id)
+        hooks.after("content_restore", user=user, content=restored)
+        if move:
+            announce(move, user, restored)
         return restored
 
 
@@ -739,11 +747,15 @@ def _write_update(user, content, values, metadata, workflow_id=None, move=None):
     return updated
 
 
-def _mark_deleted(user, content, deleted_at, action, metadata=None):
+def _mark_deleted(user, content, deleted_at, action, metadata=None, announced=True):
+    """Set ``deleted_at`` of ``content`` (None: restore it) with its history entry; then its
+    ``after_content_delete`` or ``after_content_restore`` hooks (``announced``; False: the
+    caller runs them, once the rest of its write is done). Returns ``content``, updated."""
     now = now_ms()
     Content.update({Content.deleted_at: deleted_at, Content.updated_at: now}).where(Content.id == content.id).execute()
     content.deleted_at, content.updated_at = deleted_at, now
     state = state_of(content)
     record_history(content, state, state, user.id, None, {"action": action, **(metadata or {})}, now)
-    hooks.after("content_delete" if action == "deleted" else "content_restore", user=user, content=content)
+    if announced:
+        hooks.after("content_delete" if action == "deleted" else "content_restore", user=user, content=content)
     return content
