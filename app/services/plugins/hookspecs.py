@@ -85,7 +85,12 @@ def after_content_restore(user, content, ctx):
 
 @hookspec
 def after_content_workflow(user, content, action, from_state, to_state, ctx):
-    """After a workflow move of ``content`` (``action`` such as ``submit``, ``publish``)."""
+    """After a workflow move of ``content`` (``action`` such as ``submit``, ``publish``).
+
+    A move made within a create, an edit or a restore (a status in the write, the review
+    rule's moves) runs after that write's own ``after_content_*`` hook, with the same
+    ``content``: the row the whole write left, its version included.
+    """
 
 
 @hookspec
