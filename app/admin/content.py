@@ -457,7 +457,9 @@ def check_typed(data, refused=()):
 
 # The labels the edit page's action forms show for their fields (its template writes them from
 # these), and so the words a refusal names a field by, as the user forms do.
-WORKFLOW_LABELS = {"action": "Action", "comment": "Note (required to reject)"}
+# The move's action is the pressed button's value, which no label names: a forged NUL in it
+# is named as posted.
+WORKFLOW_LABELS = {"comment": "Note (required to reject)"}
 SCHEDULE_LABELS = {"action": "Action", "scheduled_at": "When (local time)", "timezone": "Time zone"}
 ACTION_LABELS = {"workflow": WORKFLOW_LABELS, "schedule": SCHEDULE_LABELS, "assign": ASSIGN_LABELS}
 
