@@ -28,7 +28,7 @@ from app.services.media import library_queries
 from tests.fixtures import media as samples
 from tests.fixtures.content import create_collection
 from tests.fixtures.media import after_a_media_write_commits, after_the_media_read, bucket_keys, upload
-from tests.fixtures.races import on_own_connection, start_after, until
+from tests.fixtures.races import on_own_connection, run_after, start_after, until
 from tests.fixtures.s3_proxy import HeldPurge
 
 pytestmark = pytest.mark.backends
@@ -358,3 +358,47 @@ def waiting_on(connection):
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
         return cursor.fetchone()[0]
+
+
+# ------------------------------------------------ a duplicate whose source drops the file meanwhile
+
+def trash_then_purge(client, admin, item, record):
+    """Move ``item`` to the trash, then purge the file ``record``: the two answers."""
+    trashed = client.delete(f"/api/content/{item['id']}", headers=admin, expect_errors=True)
+    return trashed, client.delete(f"/api/media/{record['id']}/purge", headers=admin, expect_errors=True)
+
+
+def test_a_duplicate_whose_source_is_trashed_and_its_file_purged_meanwhile_is_not_made(client, env, admin,
+                                                                                      gallery, monkeypatch):
+    # Between the duplicate's read of the source and its transaction, the source goes to the
+    # trash and its file is purged (nothing live names it then): the copy must not name it.
+    record = upload(client, admin, "a.png", samples.png((40, 30))).json["file"]
+    item = client.post_json("/api/content", create_naming(record["id"], "media field"), headers=admin).json["data"]
+    others = run_after(env, monkeypatch, lambda sql: '"slug" IN (' in sql,  # the copy's slug lookup
+                       lambda: trash_then_purge(client, admin, item, record))
+
+    answer = client.post(f"/api/content/{item['id']}/duplicate", headers=admin, expect_errors=True)
+
+    assert others, "the trash and the purge did not run meanwhile"
+    trashed, purged = others[0]
+    assert (trashed.status_int, purged.status_int) == (200, 200), purged.text
+    assert answer.status_int == 404, answer.text  # copied as the source is now: in the trash
+    assert names_left(record["id"]) == [item["id"]]  # the trashed source alone
+
+
+def test_a_source_held_by_its_duplicate_keeps_its_file_from_a_purge(client, env, admin, gallery, monkeypatch):
+    # PostgreSQL: the copy holds its source; a move of the source to the trash waits for the
+    # copy to commit, and the purge then finds the copy naming the file.
+    postgres_only(env)
+    record = upload(client, admin, "a.png", samples.png((40, 30))).json["file"]
+    item = client.post_json("/api/content", create_naming(record["id"], "media field"), headers=admin).json["data"]
+    holds = lambda sql: sql.startswith('SELECT "t1"."id" FROM "content"') and sql.endswith("FOR SHARE")  # noqa: E731
+    others = start_after(env, monkeypatch, holds, lambda: trash_then_purge(client, admin, item, record))
+
+    answer = client.post(f"/api/content/{item['id']}/duplicate", headers=admin, expect_errors=True)
+
+    assert others, "the copy did not hold its source"
+    trashed, purged = others[0].result(30)
+    assert answer.status_int == 201, answer.text
+    assert trashed.status_int == 200 and purged.status_int == 409, purged.text
+    assert purged.json["details"]["contentIds"] == [answer.json["data"]["id"]]

@@ -11,7 +11,10 @@ values of fields the schema no longer declares (``writes.fields_the_schema_has``
 version restore leaves them out: the source keeps them), the SEO fields and the featured
 image (a featured image moved to the trash since is refused as a create refuses it: 422).
 The references of its data are the source's: one naming content or a file deleted since is
-copied as the source holds it, not refused (``prepare.prepare_fields``'s ``held``).
+copied as the source holds it, not refused (``prepare.prepare_fields``'s ``held``). The copy
+is written only while the source is live and as it was read (``locks.hold_source``), else
+made again from the source as it is now: a file the source dropped meanwhile may have been
+purged, and the copy would name it.
 Its slug is the first free one of ``<slug>-copy``, ``<slug>-copy-2``...
 (``slugs.free_copy_slug``); a concurrent create taking it first sends the copy to the next
 one. A collection keeping the title and slug in its data too (SonicJS's schemas) gets the
@@ -21,7 +24,7 @@ copy's in the copy's data wherever they repeated the source's.
 import copy
 
 from app.services.content import writes
-from app.services.content.errors import ContentConflict, ContentNotFound
+from app.services.content.errors import ContentConflict, ContentNotFound, VersionConflict
 from app.services.content.prepare import MAX_TITLE_LENGTH
 from app.services.content.query import Scope, is_visible
 from app.services.content.slugs import free_copy_slug
@@ -45,17 +48,19 @@ def duplicate(user, content_id, scope, request_id=None):
         ContentNotFound: no such item, in the trash, or one ``user`` may not read.
         ContentInvalid, ContentConflict: as a create of the same fields would.
     """
-    source = writes.load_for_write(content_id)  # refuses items in the trash too
-    if not is_visible(Scope.of(user), source.id):
-        raise ContentNotFound("Content not found")
     for _ in range(writes.MAX_SLUG_ATTEMPTS):
+        source = writes.load_for_write(content_id)  # refuses items in the trash too
+        if not is_visible(Scope.of(user), source.id):
+            raise ContentNotFound("Content not found")
         fields = copy_fields(source, free_copy_slug(source.collection_id, source.slug))
         try:
-            return writes.create_and_read(user, source.collection_id, fields, scope, request_id, held=source.data)
+            return writes.create_and_read(user, source.collection_id, fields, scope, request_id, source=source)
+        except VersionConflict:
+            continue  # the source changed since it was read: copied as it is now (or gone: 404)
         except ContentConflict as ex:
             if not _slug_taken_meanwhile(ex):
                 raise
-    raise writes.slug_race_lost("Too many concurrent writers took this item's copy slugs; retry")
+    raise writes.slug_race_lost("Too many concurrent writers took this item's copy slugs or changed it; retry")
 
 
 def copy_title(title):

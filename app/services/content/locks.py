@@ -90,16 +90,24 @@ Only new references are held. A reference the write's item already holds needs n
 lock, whoever commits first: validation does not refuse it when its file is gone, so a
 purge committing before the write leaves what a purge before the whole write would (the
 item keeps naming the missing file), and one coming after sees the reference if the item
-is live. That covers an update keeping its item's files, a version restored or an item
-duplicated naming files the version or the source holds, an item restored from the
-trash, and ``/files/<key>`` URLs in text, which validation never looks up. A write that
-names no new file sends no statement for it.
+is live. That covers an update keeping its item's files, a version restored naming files
+the version holds, an item restored from the trash, and ``/files/<key>`` URLs in text,
+which validation never looks up. A write that names no new file sends no statement for it.
+
+A duplicate's references are its source's: a file the source names is not refused when it
+is gone. The source is read before the copy's transaction, though, and may drop the file
+meanwhile (an edit, the trash), letting a purge delete it: the copy would then name a
+file that a purge was free to delete. So the copy's transaction holds the source
+(``hold_source``: its row ``FOR SHARE`` on PostgreSQL, which an edit or a move to the
+trash waits for) and goes on only while it is live and at the version read; otherwise the
+copy is made again from the source as it is now. A purge meanwhile sees the live source
+naming the file, and refuses.
 """
 
 from app.db.database import is_postgres, locked
 from app.db.models import Content, Media, database
 from app.db.rows import Subquery, statement
-from app.services.content.errors import ContentInvalid
+from app.services.content.errors import ContentInvalid, VersionConflict
 
 _HOLD_SCHEMA = 'SELECT 1 FROM "collections" WHERE "id" = {p} FOR SHARE'
 # A new item's collection_id: the collection's id while its schema is still the text the
@@ -151,3 +159,20 @@ def hold_media(named):
     problems = [problem for ref, absent in named.items() if ref not in live for problem in absent]
     if problems:
         raise ContentInvalid("Validation failed", problems)
+
+
+def hold_source(source):
+    """Hold the item ``source`` a copy is made of until the transaction ends (``FOR SHARE``
+    on PostgreSQL; SQLite's write lock holds it), refusing the copy (VersionConflict) unless
+    the item is still live and at the version it was read at.
+
+    Call it inside the copy's transaction, after ``hold_schema`` and before ``hold_media``
+    (collections, then content, then files: the order every write takes them in).
+    """
+    version = (Content.version_number.is_null() if source.version_number is None
+               else Content.version_number == source.version_number)
+    query = Content.select(Content.id).where((Content.id == source.id) & Content.deleted_at.is_null() & version)
+    if is_postgres(database.obj):
+        query = query.for_update("FOR SHARE")
+    if query.first() is None:
+        raise VersionConflict("The item changed while it was being copied; read it again")

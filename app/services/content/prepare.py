@@ -108,8 +108,9 @@ def new_media(collection, values, current=None, held=None):
     """The files ``values`` (``prepare_fields``'s, given the same ``current`` and ``held``)
     names that ``prepare_fields`` looked up, as ``{media id: [the problem of its absence]}``:
     each media or file value of ``data`` that ``held`` (else ``current``'s data) does not
-    hold, and a featured image other than ``current``'s. A held value was not looked up
-    (it may name a file gone since), so it is not here; empty when no new file is named.
+    hold, and a featured image other than ``current``'s. A held value is not refused when
+    its file is gone (validation lets it through), so it needs no hold and is not here;
+    empty when no new file is named.
     """
     named = {}
     data_refs = media_references(collection.schema, values["data"]) if "data" in values else []

@@ -88,7 +88,14 @@ from app.services.content.history import (
     version_row,
     workflow_id_for,
 )
-from app.services.content.locks import collection_while_unchanged, hold_media, hold_schema, lock_row, schema_hold
+from app.services.content.locks import (
+    collection_while_unchanged,
+    hold_media,
+    hold_schema,
+    hold_source,
+    lock_row,
+    schema_hold,
+)
 from app.services.content.prepare import COPIED, expected_slug, new_media, prepare_fields, slug_is_given
 from app.services.content.query import Scope, get_item, is_visible, item_of, item_statement
 from app.services.content.slugs import free_slug, slug_taken
@@ -204,7 +211,7 @@ def create_content(user, collection_ref, fields, request_id=None):
     return create_and_read(user, collection_ref, fields, None, request_id)[0]
 
 
-def create_and_read(user, collection_ref, fields, scope, request_id=None, held=None):
+def create_and_read(user, collection_ref, fields, scope, request_id=None, source=None):
     """``create_content``, and the new item as a caller of ``scope`` reads it then:
     ``(content, get_item(scope, content_id=content.id))``.
 
@@ -216,9 +223,12 @@ def create_and_read(user, collection_ref, fields, scope, request_id=None, held=N
 
     Args:
         scope: the reader's ``Scope``, or None to read nothing (the item is then None).
-        held: stored data the new item's ``data`` comes from (a duplicate's source's): the
-            reference values it holds are not looked up (``prepare.prepare_fields``).
+        source: the item a duplicate copies (``fields`` come from it): the reference values
+            its ``data`` holds are not refused when gone (``prepare.prepare_fields``), and
+            the copy is written only while the source is live and unchanged
+            (``locks.hold_source``; VersionConflict otherwise).
     """
+    held = None if source is None else source.data
     content_id = new_id()
     collection, workflow_id, known = _collection_for_create(collection_ref, expected_slug(fields, content_id))
     _check_writable(collection, collection_ref)
@@ -241,7 +251,7 @@ def create_and_read(user, collection_ref, fields, scope, request_id=None, held=N
     slug_clashes = schema_changes = 0
     while True:
         try:
-            return _write_new(user, collection, content, status, workflow_id, request_id, now, scope, named)
+            return _write_new(user, collection, content, status, workflow_id, request_id, now, scope, named, source)
         except peewee.IntegrityError as ex:
             changed = _collection_now(collection, ex)
             if changed is not None:
@@ -311,25 +321,28 @@ def _prepare_new(collection, fields, content, generated, known=None, held=None):
     return new_media(collection, values, held=held)
 
 
-def _write_new(user, collection, content, status, workflow_id, request_id, now, scope, named):
+def _write_new(user, collection, content, status, workflow_id, request_id, now, scope, named, source=None):
     """The create's transaction: the content row, its creation entry and its version (and a
     first move); ``(content, the item as scope reads it, or None)``.
 
     The content row is written only under the schema ``content`` was validated against
     (``_new_row``); under another one the INSERT is refused (IntegrityError) and nothing
     is written. The files it newly names (``named``) are looked up again under their lock
-    first (``locks.hold_media``): one purged or trashed since is ContentInvalid. A draft
-    needs no move: its three rows go in through ``insert_rows`` (one round trip on
-    PostgreSQL, the collection's lock and the item's read included, when it names no new
-    file), and the ``after`` hooks run once they are committed, as they would inside ``atomic()``.
+    first (``locks.hold_media``): one purged or trashed since is ContentInvalid; a copy's
+    ``source`` is held too (``locks.hold_source``). A draft needs no move: its three rows go
+    in through ``insert_rows`` (one round trip on PostgreSQL, the collection's lock and the
+    item's read included, when it names no new file and copies nothing), and the ``after``
+    hooks run once they are committed, as they would inside ``atomic()``.
     """
     if status == "draft":
         read = None if scope is None else item_statement(scope, content_id=content.id)
         rows = [_new_row(collection, content), creation_row(content, user.id, now, workflow_id),
                 version_row(content, user.id, now)]
-        if named:
+        if named or source is not None:
             with database.atomic():
                 hold_schema(collection.id)
+                if source is not None:
+                    hold_source(source)
                 hold_media(named)
                 found = insert_rows(rows, then=read)
         else:
@@ -338,6 +351,8 @@ def _write_new(user, collection, content, status, workflow_id, request_id, now, 
         return content, None if scope is None else item_of(found, scope)
     with database.atomic():
         hold_schema(collection.id)
+        if source is not None:
+            hold_source(source)
         hold_media(named)
         insert_row(*_new_row(collection, content))
         record_creation(content, user.id, now, workflow_id)
