@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from app.admin.choices import choices_of, chosen_value, kept_current, offered, select_choices, shown_select
 from app.admin.datetime_input import local_value, posted_datetime
 from app.admin.html_clean import clean_editor_html
-from app.api.errors import nul_path
+from app.api.request_guard import refused_value
 from app.services.content.validation import MULTIPLE_TYPES, listed_required
 from app.services.enums import same_value
+from app.services.numbers import NUMBER_MESSAGE, out_of_range, posted_number
 
 LIST_ITEM_CONTROLS = {
     "string": "text", "text": "text", "email": "text", "url": "text", "slug": "text", "color": "text",
@@ -93,6 +94,12 @@ class UnparsedJson:
     reason: str
 
 
+@dataclass(frozen=True)
+class UnrangedNumber(UnparsedJson):
+    """A number typed into a number input past a double's range: refused as UnparsedJson is,
+    with the API's message for such a number in a JSON body, and shown again as typed."""
+
+
 @dataclass
 class BlockRow:
     """One block as the form shows it (``index`` numbers its inputs)."""
@@ -153,17 +160,21 @@ def checkbox_value(raw, was_set):
 
 
 def parse_number(text):
-    """``text`` as an int or a finite float; the text itself when it is neither (the service
-    says why, and a refused form shows it as typed). ``float`` reads "nan", "inf" and a whole
-    number past ``int``'s 4,300 digits as no finite number, which JSON cannot hold."""
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return _finite(text)
-    except ValueError:
+    """``text`` as a number, read as JSON writes one (``numbers.posted_number``); the text
+    itself when it writes none (the service says why, and a refused form shows it as typed);
+    an UnrangedNumber for one past a double's range, which the API refuses in any body."""
+    number = posted_number(text)
+    if number is None:
         return text
+    return UnrangedNumber(text, NUMBER_MESSAGE) if out_of_range(number) else number
+
+
+def _list_number(text):
+    """A list item's number (``parse_number``), or its text when it is past a double's range:
+    the service names each list item that is no number, where an UnrangedNumber is looked
+    for only in a field or a block's property."""
+    number = parse_number(text)
+    return text if isinstance(number, UnrangedNumber) else number
 
 
 def discriminator_of(config):
@@ -232,7 +243,7 @@ def list_from_form(form, key, config, stored=None):
             text = raw.strip() if claimed is None else unclaimed.pop(claimed)
             if text or claimed is not None:
                 values.append(text)
-    return [parse_number(value) for value in values] if numeric else values
+    return [_list_number(value) for value in values] if numeric else values
 
 
 def _shown(control, value):
@@ -487,9 +498,11 @@ def _json_value(text, raw, config):
         reason = ("nested too deeply" if isinstance(ex, RecursionError)
                   else "a \\u escape names half a character" if isinstance(ex, UnicodeEncodeError) else str(ex))
         return UnparsedJson(_lf(raw), f"not valid JSON: {reason}")
-    # A \u0000 escape makes a NUL, which the API refuses in any body: refused here alike.
-    if nul_path(value) is not None:
-        return UnparsedJson(_lf(raw), "NUL characters are not allowed")
+    # A \u0000 escape makes a NUL, and a long enough integer a number past a double's range,
+    # which the API refuses in any body: refused here alike, with its message.
+    refused = refused_value(value)
+    if refused is not None:
+        return UnparsedJson(_lf(raw), refused[1])
     return value
 
 

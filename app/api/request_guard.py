@@ -20,18 +20,19 @@ each resource that might pass one to the database:
 
 A JSON integer too large for a double (past about 1.8e308) is refused in bodies too, 422
 naming the field, as the JSON decoder refuses such a float: SQLite reads it back as
-infinity, so it would sort and page differently from PostgreSQL, which reads it exactly.
+infinity, so it would sort and page differently from PostgreSQL, which reads it exactly
+(``app.services.numbers``, whose rule also bounds the numbers typed into forms).
 
 Multipart uploads are read part by part by the media API, which checks their text fields.
 """
 
 import re
-import sys
 
 import falcon
 import falcon.media
 
 from app.api.errors import APIError, bad_request, invalid_param
+from app.services.numbers import NUMBER_MESSAGE, out_of_range
 
 # C0 controls and DEL; tab, line feed and carriage return pass (pasted search text).
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -42,8 +43,6 @@ MAYBE_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|%(?:0[0-8bcefBCEF]
 NUL = "\x00"
 URL_MESSAGE = "NUL and other control characters are not allowed"
 BODY_MESSAGE = "NUL characters are not allowed"
-NUMBER_MESSAGE = "the number is out of range"
-LARGEST_NUMBER = sys.float_info.max
 MAX_QUERY_STRING_LENGTH = 6144
 
 
@@ -131,9 +130,9 @@ class NulGuardedHandler(falcon.media.BaseHandler):
 
 def refused_value(media):
     """``(path, message)`` of the first value of ``media`` no database stores as given: a
-    string or key holding NUL, or an integer past ``LARGEST_NUMBER``; the path reads
-    ``a.b[0]`` (``""`` for the top-level value itself). None when there is none (iterative:
-    no depth limit)."""
+    string or key holding NUL, or a number past a double's range (``numbers.out_of_range``);
+    the path reads ``a.b[0]`` (``""`` for the top-level value itself). None when there is
+    none (iterative: no depth limit)."""
     stack = [(media, "")]
     while stack:
         value, path = stack.pop()
@@ -148,7 +147,7 @@ def refused_value(media):
                 stack.append((item, child))
         elif isinstance(value, list):
             stack.extend((item, f"{path}[{i}]") for i, item in enumerate(value))
-        elif type(value) is int and not -LARGEST_NUMBER <= value <= LARGEST_NUMBER:
+        elif out_of_range(value):
             return path, NUMBER_MESSAGE
     return None
 

@@ -1,11 +1,12 @@
 """What visitors send through forms: reading a post, checking it, keeping it, telling people.
 
 A browser's form post carries text only: ``from_form_post`` turns it into the values the
-fields take (a number field's text into a number, a ticked box into ``true``, a multiselect's
-repeated values into a list, an option's text into the option itself), so a post and a JSON
-body are checked by the same rules (``check``: the content validation of
-``app.services.content.validation``, and a required box must be ticked, ``true``), each
-problem naming its field as ``data.<name>``.
+fields take (a number field's text into a number, read as JSON writes one, a ticked box into
+``true``, a multiselect's repeated values into a list, an option's text into the option
+itself), so a post and a JSON body are checked by the same rules (``check``: the content
+validation of ``app.services.content.validation``, a number within a double's range as a
+JSON body's, and a required box must be ticked, ``true``), each problem naming its field as
+``data.<name>``.
 
 A submission is stored with a keyed hash of the client's address (HMAC-SHA256 under a key
 derived from the app's secret for this use alone: two submissions from one address can be
@@ -19,7 +20,6 @@ travelling in plain mail and into the log of the ``log`` mailer.
 
 import hashlib
 import hmac
-import math
 
 from app.db.models import FormSubmission, database
 from app.services.accounts import Mail
@@ -27,6 +27,7 @@ from app.services.content.validation import validate_data
 from app.services.content.values import BOOLEAN_FIELD_TYPES
 from app.services.enums import option_text
 from app.services.errors import INVALID, NOT_FOUND, ServiceError
+from app.services.numbers import NUMBER_MESSAGE, out_of_range, posted_number
 from app.services.plugins import hooks
 from app.services.secret_keys import derived_key
 
@@ -59,19 +60,15 @@ class InvalidSubmission(ServiceError):
 
 
 def _number(text, integer):
-    """``text`` as a number: an int when it writes a whole number (a ``number`` field's ``41``
-    is stored as a JSON submission's ``41`` is, not as ``41.0``), else a finite float; the
-    text itself when it is neither, or a fraction for an ``integer`` field."""
-    try:
-        return int(text, 10)
-    except ValueError:
-        if integer:
-            return text  # left as text: validation says it must be a whole number
-    try:
-        value = float(text)
-    except ValueError:
-        return text  # left as text: validation says it must be a number
-    return value if math.isfinite(value) else text
+    """``text`` as a number, read as JSON writes one (``posted_number``): an int when it writes
+    a whole number (a ``number`` field's ``41`` is stored as a JSON submission's ``41`` is, not
+    as ``41.0``), else a float; the text itself when it writes no number, or a fraction or an
+    exponent for an ``integer`` field (validation says what it must be). A number past a
+    double's range is kept as read, for ``check`` to refuse as a JSON body's is."""
+    number = posted_number(text)
+    if number is None or (integer and type(number) is not int and not out_of_range(number)):
+        return text
+    return number
 
 
 def _option(text, enum):
@@ -140,11 +137,22 @@ def refusal(problems):
     return InvalidSubmission(problems)
 
 
+def _unranged_numbers(data):
+    """A problem for each value of ``data`` that is a number past a double's range: one typed
+    into a form (``_number``), refused as the same number in a JSON body is as it is read."""
+    return [{"field": f"data.{name}", "message": NUMBER_MESSAGE} for name, value in data.items()
+            if out_of_range(value)]
+
+
 def check(fields, data):
-    """``data`` when valid for ``fields``; otherwise the ``refusal`` of its problems."""
+    """``data`` when valid for ``fields``; otherwise the ``refusal`` of its problems (a number
+    out of range named by that alone: the field's other rules cannot judge it)."""
     problems = validate_data({"type": "object", "properties": fields}, data, look_up_references=False)
     if isinstance(data, dict):
-        problems += _unticked_boxes(fields, data)
+        unranged = _unranged_numbers(data)
+        named = {problem["field"] for problem in unranged}
+        problems = [*unranged, *(problem for problem in problems if problem["field"] not in named),
+                    *_unticked_boxes(fields, data)]
     if problems:
         raise refusal(problems)
     return data
