@@ -23,10 +23,15 @@ naming the field, as the JSON decoder refuses such a float: SQLite reads it back
 infinity, so it would sort and page differently from PostgreSQL, which reads it exactly
 (``app.services.numbers``, whose rule also bounds the numbers typed into forms).
 
+A URL-encoded body is ASCII whose percent-escapes write UTF-8 text, as a browser encodes a
+form: a raw byte past ASCII, or escapes that are no UTF-8 (``%E9``, a Latin-1 "é"), are a
+malformed body (400), never text with U+FFFD put in place of what was sent.
+
 Multipart uploads are read part by part by the media API, which checks their text fields.
 """
 
 import re
+from urllib.parse import unquote_to_bytes
 
 import falcon
 import falcon.media
@@ -44,6 +49,7 @@ NUL = "\x00"
 URL_MESSAGE = "NUL and other control characters are not allowed"
 BODY_MESSAGE = "NUL characters are not allowed"
 MAX_QUERY_STRING_LENGTH = 6144
+NOT_UTF8 = "its percent-escapes must write UTF-8 text, as a browser encodes a form"
 
 
 class RequestGuard:
@@ -152,9 +158,27 @@ def refused_value(media):
     return None
 
 
+class Utf8FormHandler(falcon.media.URLEncodedFormHandler):
+    """Falcon's URL-encoded form handler, but for percent-escapes that write no UTF-8 text:
+    falcon's decoding puts U+FFFD in their place, so what was sent would be stored as other
+    text; they are a malformed body (``falcon.MediaMalformedError``, 400), as a raw byte past
+    ASCII already is."""
+
+    def _deserialize(self, body):
+        media = super()._deserialize(body)  # a raw byte past ASCII is refused there
+        try:
+            # Names, values and their separators are ASCII, which no UTF-8 sequence holds: the
+            # body decodes whole exactly when each of its names and values does.
+            unquote_to_bytes(body).decode("utf-8")
+        except UnicodeDecodeError:
+            raise falcon.MediaMalformedError("URL-encoded") from ValueError(NOT_UTF8)
+        return media
+
+
 def guard_request_bodies(app, json_handler):
-    """Decode JSON bodies with ``json_handler`` and refuse NUL in JSON and URL-encoded bodies."""
+    """Decode JSON bodies with ``json_handler`` and URL-encoded ones strictly
+    (``Utf8FormHandler``); refuse NUL in both."""
     app.req_options.media_handlers.update({
         falcon.MEDIA_JSON: NulGuardedHandler(json_handler),
-        falcon.MEDIA_URLENCODED: NulGuardedHandler(falcon.media.URLEncodedFormHandler()),
+        falcon.MEDIA_URLENCODED: NulGuardedHandler(Utf8FormHandler()),
     })
