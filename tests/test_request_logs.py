@@ -100,9 +100,11 @@ def test_a_request_refused_for_a_nul_is_logged_without_failing_the_others(web):
     # A word of the name, not a part of a word: ordinary filters stay readable.
     ("filter[author_id]=u&filter[data.zipcode]=1&keyword=x&filter[data.apiKey]=k",
      f"filter[author_id]=u&filter[data.zipcode]=1&keyword=x&filter[data.apiKey]={REDACTED}"),
-    # Plurals too; a longer word that starts with one is not one (tokenized, pinned, passes).
-    ("user_tokens=a&apiKeys=b&passwords=c&pins=d&tokenized=1&pinned=1&passes=2",
-     f"user_tokens={REDACTED}&apiKeys={REDACTED}&passwords={REDACTED}&pins={REDACTED}&tokenized=1&pinned=1&passes=2"),
+    # Plurals too ("passes" is one of "pass"); a longer word that starts with one is not one
+    # (tokenized, pinned, passed, pines).
+    ("user_tokens=a&apiKeys=b&passwords=c&pins=d&passes=e&tokenized=1&pinned=1&passed=2&pines=3",
+     f"user_tokens={REDACTED}&apiKeys={REDACTED}&passwords={REDACTED}&pins={REDACTED}&passes={REDACTED}"
+     "&tokenized=1&pinned=1&passed=2&pines=3"),
     ("token&x=1", "token&x=1"),  # no value to hide
     ("", ""),
 ])

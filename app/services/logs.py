@@ -34,9 +34,13 @@ CATEGORIES = ("auth", "api", "workflow", "plugin", "media", "system", "security"
 # whoever may read the logs must not be able to use a link someone else was mailed.
 SECRET_WORDS = frozenset({"token", "secret", "password", "passwd", "pass", "pwd", "passphrase", "pin", "key",
                           "apikey", "auth", "authorization", "signature", "sig", "credential", "session",
-                          "sessionid", "jwt", "otp", "code"})  # and their plurals (``_names_a_secret``)
-# A name's words: runs of letters or digits, camelCase split (X-Amz-Signature, api_key, apiKey).
-_NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+                          "sessionid", "jwt", "otp", "code"})
+# Their plurals: an "s" added, an "es" after a hissing end ("passes").
+SECRET_PLURALS = frozenset({word + "s" for word in SECRET_WORDS}
+                           | {word + "es" for word in SECRET_WORDS if word.endswith(("s", "x", "z", "ch", "sh"))})
+# A name's words: runs of letters or digits, camelCase split (X-Amz-Signature, api_key, apiKey),
+# an acronym's plural one word (myPINs, OTPs: not "PI" and "Ns").
+_NAME_WORD = re.compile(r"[A-Z]{2,}s(?![a-z])|[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 SECRET_PARAMETER = re.compile("|".join(sorted(SECRET_WORDS, key=len, reverse=True)), re.I)  # a cheap first look
 REDACTED = "[FILTERED]"
 NUL = "\x00"
@@ -111,7 +115,7 @@ def _names_a_secret(name):
 
 
 def _secret_word(word):
-    return word in SECRET_WORDS or (word.endswith("s") and word[:-1] in SECRET_WORDS)
+    return word in SECRET_WORDS or word in SECRET_PLURALS
 
 
 def level_of_status(status):
