@@ -69,7 +69,7 @@ class FormsResource:
     @no_store
     def on_post(self, req, resp):
         body = read_body(req, FormBody)
-        form = forms.create_form(msgspec.structs.asdict(body), turnstile_ready(self._settings), req.context.user.id)
+        form = forms.create_form(msgspec.to_builtins(body), turnstile_ready(self._settings), req.context.user.id)
         resp.status = falcon.HTTP_201
         resp.location = f"/admin/api/forms/{form.id}"
         resp.media = {"data": forms.form_json(form)}
@@ -93,7 +93,7 @@ class FormResource:
     @no_store
     def on_patch(self, req, resp, form_id):
         body = read_body(req, FormPatch)
-        changes = {name: value for name, value in msgspec.structs.asdict(body).items() if value is not msgspec.UNSET}
+        changes = msgspec.to_builtins(body)  # the fields named, settings too (UNSET is left out)
         if not changes:
             raise nothing_to_update()
         form = forms.update_form(form_id, changes, turnstile_ready(self._settings))

@@ -6,12 +6,25 @@ import msgspec
 
 from app.api.schemas import Closed, Ms
 from app.services.collection_schema import NAME_RULE
+from app.services.forms import NotifyEmails, RedirectUrl, SuccessMessage
 
 SubmissionStatus = Literal["new", "read", "spam"]
 # No length of its own: the forms service's rule (1 to 64 characters of a set) decides, and
 # its refusal says the whole rule, as the admin's form editor shows it.
 FormName = Annotated[str, msgspec.Meta(description=f"A form name must {NAME_RULE}")]
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+# The API's own object, so its keys are read in either casing and an unknown one is named
+# at ``settings.<key>``; ``msgspec.to_builtins`` gives the keys named alone (UNSET is left out).
+class FormSettingsBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A form's ``settings``: those named are set; the others keep their value (a new form's,
+    their default)."""
+
+    success_message: SuccessMessage | msgspec.UnsetType = msgspec.UNSET
+    redirect_url: RedirectUrl | None | msgspec.UnsetType = msgspec.UNSET
+    notify_emails: NotifyEmails | msgspec.UnsetType = msgspec.UNSET
+    turnstile: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class FormBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -22,7 +35,7 @@ class FormBody(msgspec.Struct, forbid_unknown_fields=True):
     display_name: Text
     fields: dict[str, Any]
     description: Text | None = None
-    settings: dict[str, Any] | None = None
+    settings: FormSettingsBody | None = None
     is_active: bool = True
 
 
@@ -33,7 +46,7 @@ class FormPatch(msgspec.Struct, forbid_unknown_fields=True):
     display_name: Text | msgspec.UnsetType = msgspec.UNSET
     description: Text | None | msgspec.UnsetType = msgspec.UNSET
     fields: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
-    settings: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    settings: FormSettingsBody | msgspec.UnsetType = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET
 
 

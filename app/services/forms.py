@@ -59,13 +59,18 @@ COLLECTIONS_ONLY = "indexed, sortable and collection are for collections"
 TURNSTILE_UNSET = "TURNSTILE_SITE_KEY and TURNSTILE_SECRET_KEY must be set before a form can use Turnstile"
 
 
+# The types of the settings' values, which the API's body declares too.
+SuccessMessage = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+RedirectUrl = Annotated[str, msgspec.Meta(max_length=2000)]
+NotifyEmails = Annotated[list[Email], msgspec.Meta(max_length=MAX_NOTIFY_EMAILS)]
+
+
 class FormSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A form's ``settings`` (all optional; stored whole, defaults filled in)."""
 
-    success_message: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)] = DEFAULT_SUCCESS_MESSAGE
-    redirect_url: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
-    notify_emails: Annotated[list[Email], msgspec.Meta(max_length=MAX_NOTIFY_EMAILS)] = msgspec.field(
-        default_factory=list)
+    success_message: SuccessMessage = DEFAULT_SUCCESS_MESSAGE
+    redirect_url: RedirectUrl | None = None
+    notify_emails: NotifyEmails = msgspec.field(default_factory=list)
     turnstile: bool = False
 
 
