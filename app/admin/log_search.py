@@ -38,8 +38,9 @@ from app.admin.logs import filters_of, page_query
 from app.admin.pages import form_as_typed, read_form, wants_html
 from app.api.access import access
 from app.api.errors import bad_request, read_body
-from app.api.request_guard import BODY_MESSAGE, NUMBER_MESSAGE, RefusedBody
+from app.api.request_guard import BODY_MESSAGE, RefusedBody
 from app.services.logs import emails_of, export_logs, log_json
+from app.services.numbers import NUMBER_MESSAGE
 
 SEARCH_LIMIT = 20  # SonicJS's
 INVALID_FILTERS = "Invalid search filters"
