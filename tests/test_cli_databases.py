@@ -183,6 +183,24 @@ def test_delete_refuses_a_database_the_selected_environment_uses_unless_forced(p
     assert {path.parent.name for path in project.state.rglob("*.sqlite")} == {"kv"}
 
 
+def test_catalog_commands_read_a_url_variable_from_the_process_environment(project, tmp_path, monkeypatch):
+    # The variable database_url_env names is the binding's own credential: read from the
+    # process environment like d1 migrations and serve read it, without declaring it a secret.
+    project.config.write_text(project.config.read_text().replace(
+        'database_id = "staging-db"', 'database_url_env = "STAGING_DB_URL"'))
+    monkeypatch.setenv("STAGING_DB_URL", f"sqlite:///{tmp_path / 'staging.sqlite'}")
+    assert project.cli("d1", "migrations", "apply", "DB", "--env", "staging").exit_code == 0
+    staging = project.json("d1", "list")[1]
+    assert (staging["status"], staging["location"]) == ("ok", str(tmp_path / "staging.sqlite"))
+    info = project.json("d1", "info", "DB", "--env", "staging")
+    assert info["num_tables"] > 20 and info["location"] == str(tmp_path / "staging.sqlite")
+    refused = project.cli("d1", "delete", "staging-db", "--yes", "--env", "staging")
+    assert refused.exit_code == 1 and "still used by binding DB of environment staging" in refused.output
+    deleted = project.cli("d1", "delete", "staging-db", "--yes")
+    assert deleted.exit_code == 0, deleted.output
+    assert not (tmp_path / "staging.sqlite").exists()
+
+
 def test_new_commands_need_a_config(tmp_path):
     result = CliRunner().invoke(cli, ["d1", "list", "--config", str(tmp_path / "none.toml")])
     assert result.exit_code == 1 and "file not found" in result.output

@@ -36,7 +36,7 @@ def state_folder(config):
 def locate_table(config, table):
     """The ``Location`` of binding ``table`` of ``config``; a clean CLI error when it has none."""
     try:
-        return catalog.locate(table, state_folder(config), config.secrets)
+        return catalog.locate(table, state_folder(config), config.credentials)
     except CatalogError as ex:
         raise click.ClickException(f"{table['binding']} ({config.env_label}): {ex}") from None
 
@@ -129,7 +129,7 @@ def describe(config, table):
         "size": None, "num_tables": None, "created_at": None, "migrations": None,
     }
     try:
-        location = catalog.locate(table, state_folder(config), config.secrets)
+        location = catalog.locate(table, state_folder(config), config.credentials)
         row.update(backend=location.backend, location=location.label)
         info = catalog.inspect(location)
     except CatalogError as ex:
@@ -222,7 +222,7 @@ def info_fields(config, table):
         "read_queries_24h": UNKNOWN,
         "write_queries_24h": UNKNOWN,
         "rows_read_24h": UNKNOWN,
-        "rows_written_24h": _rows_written_24h(catalog.locate(table, state_folder(config), config.secrets)),
+        "rows_written_24h": _rows_written_24h(catalog.locate(table, state_folder(config), config.credentials)),
         "backend": row["backend"],
         "location": row["location"],
         "migrations": migration_summary(row),
@@ -303,7 +303,7 @@ def _users(config, location):
     users = []
     for table in config.bindings.get(BindingKind.D1, []):
         try:
-            if catalog.locate(table, state_folder(config), config.secrets).key() == location.key():
+            if catalog.locate(table, state_folder(config), config.credentials).key() == location.key():
                 users.append(table["binding"])
         except CatalogError:
             continue
