@@ -201,6 +201,16 @@ def test_catalog_commands_read_a_url_variable_from_the_process_environment(proje
     assert not (tmp_path / "staging.sqlite").exists()
 
 
+def test_url_must_name_a_postgres_server(project, tmp_path):
+    for command in (("create", "blog-db"), ("delete", "blog-db", "--yes")):
+        for url in (f"sqlite:///{tmp_path / 'x.sqlite'}", "mysql://127.0.0.1:1/", "notaurl"):
+            result = project.cli("d1", *command, "--url", url)
+            assert result.exit_code == 2, result.output
+            assert "Invalid value for '--url': unsupported scheme" in result.output
+            assert "use postgresql://" in result.output and "Connection refused" not in result.output
+    assert not (tmp_path / "x.sqlite").exists() and not project.state.exists()
+
+
 def test_new_commands_need_a_config(tmp_path):
     result = CliRunner().invoke(cli, ["d1", "list", "--config", str(tmp_path / "none.toml")])
     assert result.exit_code == 1 and "file not found" in result.output

@@ -14,6 +14,7 @@ import json
 import time
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urlparse
 
 import click
 import peewee
@@ -45,12 +46,28 @@ def _fail(ex):
     raise click.ClickException(str(ex)) from None
 
 
+def postgres_server_url(ctx, param, value):
+    """``--url``'s check: only a PostgreSQL server URL, since the option names one.
+
+    Anything else would be handed to the PostgreSQL driver anyway and fail as an unrelated
+    connection error (a socket path, a refused port); a SQLite database needs no URL.
+    """
+    if value is None:
+        return None
+    scheme = urlparse(value).scheme
+    if scheme not in ("postgres", "postgresql"):
+        raise click.BadParameter(
+            f"unsupported scheme {scheme or value!r}: use postgresql://user@host:5432/ "
+            "(a SQLite database is made and found without --url)")
+    return value
+
+
 # ------------------------------------------------------------------------------ create
 
 @click.command("create")
 @click.argument("name")
 @click.option("--binding", default="DB", show_default=True, help="Binding name for the printed table.")
-@click.option("--url", "server_url", default=None,
+@click.option("--url", "server_url", default=None, callback=postgres_server_url,
               help="A PostgreSQL server (postgresql://user@host:5432/): create the database there. "
                    "Leave the password out and set PGPASSWORD instead, to keep it out of shell history.")
 @runtime_options
@@ -316,7 +333,7 @@ def _users(config, location):
 @click.option("--force", is_flag=True,
               help="Delete even when a binding of the selected environment uses it; on PostgreSQL, "
                    "end the connections still open to it.")
-@click.option("--url", "server_url", default=None,
+@click.option("--url", "server_url", default=None, callback=postgres_server_url,
               help="The PostgreSQL server holding NAME, for a database not in bindings.toml.")
 @runtime_options
 def delete(runtime, name, yes, force, server_url):
