@@ -292,3 +292,25 @@ def test_list_and_info_on_a_postgres_binding(tmp_path, fresh_postgres_url):
     assert project.cli("d1", "migrations", "apply", "DB").exit_code == 0
     info = project.json("d1", "info", "DB")
     assert info["num_tables"] > 20 and info["created_at"] == "unknown" and info["rows_written_24h"] == 0
+
+
+def test_execute_on_postgres_prints_the_servers_error_without_an_sqlite_code(tmp_path, fresh_postgres_url):
+    project = Project(tmp_path, database_url=fresh_postgres_url)
+    result = project.cli("d1", "execute", "DB", "--command",
+                         "CREATE TABLE t (a INTEGER UNIQUE); INSERT INTO t VALUES (1); INSERT INTO t VALUES (1)")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: D1_ERROR: duplicate key value violates unique constraint")
+    assert "SQLITE" not in result.output
+    as_json = project.cli("d1", "execute", "DB", "--command", "SELECT nope", "--json")
+    assert as_json.exit_code == 1 and "SQLITE" not in as_json.output
+    assert json.loads(as_json.output)["error"]["text"] == 'D1_ERROR: column "nope" does not exist'
+    # Nor when the server cannot be reached (nothing listens on port 1).
+    down = Project(tmp_path, database_url="postgresql://u:pw@127.0.0.1:1/db")
+    unreachable = down.cli("d1", "execute", "DB", "--command", "SELECT 1")
+    assert unreachable.exit_code == 1 and "Connection refused" in unreachable.output
+    assert "SQLITE" not in unreachable.output and "pw" not in unreachable.output
+
+
+def test_execute_on_sqlite_keeps_d1s_result_code(project):
+    result = project.cli("d1", "execute", "DB", "--command", "SELECT nope")
+    assert result.exit_code == 1 and result.output.rstrip().endswith(": SQLITE_ERROR")

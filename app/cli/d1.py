@@ -24,6 +24,7 @@ from app.cli.cache_refresh import refresh_cache
 from app.cli.common import location_options, runtime_options
 from app.cli.migrations import migrations, outdated_warning
 from app.db import content_media, derived
+from app.db.database import is_postgres
 from app.db.models import bind_models
 from app.db.schema_turns import take_schema_turn
 from app.db.splitter import SeveralTransactions, split_statements, without_transaction_pair
@@ -32,6 +33,8 @@ from app.services.field_indexes import UnreadableData, sync_field_indexes
 
 # SQL that may add or rekey media rows (the word, in any case; media_pending_objects is another word).
 _NAMES_MEDIA = re.compile(r"\bmedia\b", re.IGNORECASE)
+# The `: SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_UNIQUE)` a D1 error message ends with.
+_SQLITE_CODE = re.compile(r": SQLITE_[A-Z_]+(?: \(extended: SQLITE_[A-Z_]+\))?$")
 
 
 @click.group()
@@ -70,7 +73,19 @@ def _run_sql(runtime, database, command, file):
     try:
         return db.batch(statements), db, sql
     except D1Error as ex:
-        raise click.ClickException(str(ex)) from None
+        raise click.ClickException(d1_error_text(db, ex)) from None
+
+
+def d1_error_text(db, ex):
+    """What the operator reads of D1 error ``ex``: on PostgreSQL, without the SQLite code.
+
+    The binding names every error by an SQLite result code, whatever the backend, as Workers
+    code matches on those; printed after a PostgreSQL server's message, the name would send
+    the operator looking for an SQLite problem.
+    """
+    if is_postgres(db.db):
+        return _SQLITE_CODE.sub("", str(ex))
+    return str(ex)
 
 
 def _jsonable(value):
