@@ -13,6 +13,8 @@ import threading
 import time
 import urllib.request
 
+import pytest
+
 from tests.fixtures.app import MIGRATIONS, PROJECT_ROOT, bindings_text
 from tests.fixtures.process import free_port, stop_process, wait_for_port
 
@@ -88,6 +90,27 @@ def test_dev_on_a_port_in_use_says_so_in_one_line(tmp_path):
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", suggested))  # the port it names is one that was free
+
+
+@pytest.mark.parametrize("options, message", [
+    (["dev", "--port", "99999"], "Invalid value for '--port': 99999 is not in the range 1<=x<=65535."),
+    (["serve", "--bind", "127.0.0.1:99999"], "Invalid value for '--bind' / '-b': port 99999 is not in the range"),
+    (["serve", "--bind", "127.0.0.1:http"], "Invalid value for '--bind' / '-b': 'http' is not a valid port number."),
+    # No worker would ever boot: the master would listen and never answer.
+    (["serve", "--workers", "0"], "Invalid value for '--workers' / '-w': 0 is not in the range x>=1."),
+])
+def test_dev_and_serve_refuse_an_unusable_option_in_one_line(tmp_path, options, message):
+    path = tmp_path / "bindings.toml"
+    path.write_text(bindings_text())
+    port = free_port()
+    bind = [] if "--bind" in options else (["--bind", f"127.0.0.1:{port}"] if options[0] == "serve" else [])
+    result = subprocess.run(
+        [sys.executable, "worker.py", *options, *bind, "--config", str(path), "--persist-to", str(tmp_path / "state")],
+        cwd=PROJECT_ROOT, env={**dev_env(), "JWT_SECRET": "x" * 32}, capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == "" and not (tmp_path / "state").exists()  # nothing migrated or started
 
 
 class Output:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import click
+from gunicorn.util import parse_address
 
 from app.cli.clock import CronClock
 from app.cli.collection_watch import CollectionWatcher
@@ -82,9 +83,29 @@ def _gunicorn_command(bind, workers, threads, logger_class, extra=()):
     ]
 
 
+# A TCP port one can listen on (0 would be a port the system picks, no URL to print).
+PORT = click.IntRange(1, 65535)
+
+
+def gunicorn_address(ctx, param, value):
+    """``--bind``'s check: gunicorn's own reading of the address, with a port in range.
+
+    gunicorn reads a port past 65535 as a number and fails in its socket code with a
+    traceback; a port that is not a number, with its own one-line message. Both are found
+    here, before the database is opened and gunicorn started.
+    """
+    try:
+        address = parse_address(value)
+    except RuntimeError as ex:
+        raise click.BadParameter(str(ex)) from None
+    if isinstance(address, tuple) and not 1 <= address[1] <= 65535:
+        raise click.BadParameter(f"port {address[1]} is not in the range 1<=x<=65535")
+    return value
+
+
 @click.command()
 @click.option("--ip", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8787, show_default=True, type=int, help="Port to listen on.")
+@click.option("--port", default=8787, show_default=True, type=PORT, help="Port to listen on.")
 @click.option("--reload/--no-reload", default=True, show_default=True,
               help="Restart on code changes; sync collection files when they change.")
 @click.option("--crons/--no-crons", default=True, show_default=True, help="Run [triggers] crons on schedule.")
@@ -143,10 +164,11 @@ def _raise_stop(signum, frame):
 
 
 @click.command()
-@click.option("--bind", "-b", default="127.0.0.1:8000", show_default=True,
+@click.option("--bind", "-b", default="127.0.0.1:8000", show_default=True, callback=gunicorn_address,
               help="Address:port to listen on (loopback: the reverse proxy in front connects to it).")
-@click.option("--workers", "-w", default=2, show_default=True, type=int, help="Worker processes.")
-@click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
+@click.option("--workers", "-w", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Worker processes.")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(min=1), help="Threads per worker.")
 @runtime_options
 def serve(runtime, bind, workers, threads):
     """Serve with gunicorn for production, behind nginx (deploy/nginx.conf); see README "Production".
