@@ -1,6 +1,8 @@
 """`d1 studio`: Datasette on loopback for SQLite (a real subprocess, read over HTTP); advice for PostgreSQL."""
 
 import json
+import re
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -78,3 +80,13 @@ def test_studio_on_postgres_prints_read_only_commands_without_the_password(tmp_p
     assert "default_transaction_read_only=on" in result.output and "psql" in result.output
     assert "pgweb --url" in result.output and "--readonly --bind 127.0.0.1 --listen 8081" in result.output
     assert "s3cret" not in result.output and "postgres:***@" in result.output
+
+
+def test_studio_on_a_port_in_use_says_so_without_printing_a_url(project):
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        result = project.cli("d1", "studio", "DB", "--port", port)
+    assert result.exit_code == 1
+    assert re.fullmatch(rf"Error: port {port} is in use; try --port \d+\n", result.output), result.output

@@ -85,7 +85,7 @@ def _bind_error(ip, port):
 
 
 def check_port(ip, port):
-    """Stop ``dev`` with one line when ``ip:port`` cannot be listened on.
+    """Stop ``dev`` (or ``d1 studio``) with one line when ``ip:port`` cannot be listened on.
 
     Raises:
         click.ClickException: the port is in use (naming a free one to try), or the

@@ -19,6 +19,7 @@ import click
 
 from app.cli.common import runtime_options
 from app.cli.databases import locate_table
+from app.cli.startup import check_port
 from app.db import catalog
 from app.db.catalog import SQLITE, CatalogError
 from app.runtime.config import ConfigError
@@ -88,6 +89,7 @@ def studio(runtime, database, port, immutable):
         raise click.ClickException(f"{location.path} does not exist yet: `d1 migrations apply {database}` creates it")
     if importlib.util.find_spec("datasette") is None:
         raise click.ClickException("Datasette is not installed: pip install datasette")
+    check_port(HOST, port)  # else the URL printed next would be another server's
     click.echo(f"🔎 {table['binding']} read-only in Datasette: http://{HOST}:{port}/{location.path.stem}")
     click.echo("   Ctrl-C to stop.", nl=True)
     sys.stdout.flush()
