@@ -188,6 +188,15 @@ def test_scheduled_runs_the_jobs_once(project):
     assert "purge_expired_logs" in json.loads(result.output)
 
 
+def test_scheduled_on_a_database_never_migrated_is_one_line(project):
+    env = {**os.environ, "JWT_SECRET": "x" * 40}
+    result = subprocess.run([sys.executable, "worker.py", "scheduled", "--config", str(project)],
+                            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == ("Error: DB (default) has no tables yet, no migration having been applied: "
+                             "run `d1 migrations apply DB` first\n")
+
+
 def test_scheduled_validates_the_cron_expression(project):
     run("d1", "migrations", "apply", "DB", "--config", project)
     for bad in ("not a cron", "0 0 * * * *", "61 * * * *"):

@@ -211,6 +211,15 @@ def test_url_must_name_a_postgres_server(project, tmp_path):
     assert not (tmp_path / "x.sqlite").exists() and not project.state.exists()
 
 
+def test_import_into_a_database_never_migrated_says_to_migrate_it(project, tmp_path):
+    assert project.cli("d1", "migrations", "apply", "DB").exit_code == 0
+    assert project.cli("d1", "backup", "DB", "--output", tmp_path / "backup.json").exit_code == 0
+    result = project.cli("d1", "import", "DB", tmp_path / "backup.json", "--env", "staging")
+    assert result.exit_code == 1
+    assert result.output == ("Error: DB (staging) has no tables yet, no migration having been applied: "
+                             "run `d1 migrations apply DB --env staging` first\n")
+
+
 def test_new_commands_need_a_config(tmp_path):
     result = CliRunner().invoke(cli, ["d1", "list", "--config", str(tmp_path / "none.toml")])
     assert result.exit_code == 1 and "file not found" in result.output

@@ -20,6 +20,7 @@ import click
 from app.cli.cache_refresh import refresh_cache
 from app.cli.common import location_options, runtime_options
 from app.cli.d1 import follow_schemas
+from app.cli.migrations import require_migrated
 from app.services.backup import BackupError, encode_backup, export_backup
 from app.services.backup_import import import_backup
 from app.services.cache import Namespace
@@ -136,7 +137,8 @@ def import_command(runtime, database, file):
     the imported collections' declared field indexes are created and running apps' cached
     users, collections, content and media go stale.
     """
-    _, d1 = runtime.database(database)
+    table, d1 = runtime.database(database)
+    require_migrated(d1.db, table, runtime.config)
     _progress(f"🌀 Importing {file} into {database}...")
     try:
         report = import_backup(

@@ -16,7 +16,7 @@ import peewee
 from app.cli.cache_refresh import refresh_cache
 from app.cli.common import location_options, resolve_database, runtime_options
 from app.db import time_travel
-from app.db.migrations import APPLIED, CHANGED, MISSING, PENDING, MigrationError, MigrationRunner
+from app.db.migrations import APPLIED, CHANGED, DEFAULT_TABLE, MISSING, PENDING, MigrationError, MigrationRunner
 from app.db.time_travel import TimeTravelError
 
 _STATUS_LABELS = {
@@ -43,6 +43,27 @@ def _runner(runtime, database):
         return MigrationRunner(d1.db, migrations_dir, table, keep_history=time_travel.enabled(binding))
     except (MigrationError, TimeTravelError) as ex:
         raise click.ClickException(str(ex)) from None
+
+
+def require_migrated(db, table, config):
+    """Stop with one line when the database of binding ``table`` was never migrated.
+
+    Its tables do not exist yet: a command working on the app's tables would otherwise fail
+    on each one it names (``scheduled``: a traceback per job), or blame the data it was
+    given (``d1 import``: a backup's column "unknown" to a table that is not there). Only
+    the tracking table is looked for, not the migration files, which a command run from
+    another folder (system cron) may not find.
+    """
+    try:
+        migrated = db.table_exists(table.get("migrations_table", DEFAULT_TABLE))
+    except peewee.PeeweeException as ex:
+        _fail(ex)
+    if not migrated:
+        name = table["binding"]
+        env_option = f" --env {config.env_name}" if config.env_name else ""
+        raise click.ClickException(
+            f"{name} ({config.env_label}) has no tables yet, no migration having been applied: "
+            f"run `d1 migrations apply {name}{env_option}` first")
 
 
 def _fail(ex):

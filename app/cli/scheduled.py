@@ -6,6 +6,8 @@ import sys
 import click
 
 from app.cli.common import runtime_options
+from app.cli.migrations import require_migrated
+from app.runtime.bindings import BindingKind
 from app.runtime.context import ExecutionContext
 from app.runtime.cron import cron_problem
 from app.scheduled import now_event, run_scheduled
@@ -31,6 +33,9 @@ def scheduled(runtime, cron):
 
     Example: scheduled --cron "*/5 * * * *"
     """
+    table = runtime.config.binding(BindingKind.D1, "DB")
+    if table is not None:
+        require_migrated(runtime.env.bindings["DB"].db, table, runtime.config)
     results = run_scheduled(now_event(cron), runtime.env, ExecutionContext())
     click.echo(json.dumps(results, indent=2))
     if any(isinstance(r, dict) and "error" in r for r in results.values()):
