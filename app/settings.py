@@ -11,7 +11,7 @@ import secrets
 
 import msgspec
 
-from app.runtime.config import ConfigError
+from app.runtime.config import ConfigError, plugin_paths
 from app.runtime.private import PRIVATE_FILE_MODE, private_folder
 from app.services.cache_memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRY_BYTES
 from app.services.mail import MailSettings, mail_settings_from_config
@@ -167,20 +167,6 @@ class Settings(msgspec.Struct, kw_only=True):
 
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
-
-
-def plugin_paths(raw):
-    """``PLUGINS`` as a tuple of module paths: ``"a.b, c"`` or ``["a.b", "c"]``; empty names dropped.
-
-    Raises:
-        ConfigError: the value is neither a string nor a list of strings.
-    """
-    if raw is None:
-        return ()
-    names = raw.split(",") if isinstance(raw, str) else raw
-    if not isinstance(names, list | tuple) or not all(isinstance(name, str) for name in names):
-        raise ConfigError(f"PLUGINS must be a comma-separated string or a list of module paths, not {raw!r}")
-    return tuple(name.strip() for name in names if name.strip())
 
 
 def _flag(value, default):

@@ -289,6 +289,23 @@ def test_gunicorn_refuses_to_boot_with_a_non_numeric_var(tmp_path):
     assert "RATE_LIMIT_ATTEMPTS must be a whole number, not 'ten'" in result.stderr
 
 
+def test_a_plugin_module_that_cannot_be_imported_stops_start_up_naming_plugins(tmp_path):
+    # Not a 503 "retry in 5 s" on every request (health checks included) once served.
+    _, env = default_env_config(tmp_path, '[vars]\nPLUGINS = "nonexistent.mod"\n')
+    env["JWT_SECRET"] = "0123456789abcdef0123456789abcdef-xyz"
+    message = ("(environment default): PLUGINS names 'nonexistent.mod', which cannot be imported: "
+               "ModuleNotFoundError: No module named 'nonexistent'")
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "worker:app", "--bind", f"127.0.0.1:{free_port()}", "--workers", "1"],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0 and message in result.stderr
+    for args in (["serve", "--bind", f"127.0.0.1:{free_port()}"], ["plugins", "deactivate", "faq-plugin"]):
+        result = run_cli(args, env)
+        assert result.returncode == 1, args
+        assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
 def test_a_burst_of_parallel_guesses_gets_the_limit_not_one_per_thread(tmp_path, migrated_template):
     # 80 wrong passwords at once against 2 workers x 8 threads: counted after the ~100-300 ms
     # scrypt run, 21 of them got through a limit of 10. Counted first, under a lock per

@@ -25,6 +25,7 @@ without being exposed.
 Every error names the file, the environment and the key, so a startup failure says what to fix.
 """
 
+import importlib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -151,7 +152,7 @@ def load_config(path=None, env_name=None, persist_to=None, environ=None):
     vars_ = {name: environ.get(name, value) for name, value in source.get("vars", {}).items()}
     dev_vars = _load_dev_vars(base_dir, env_name)
     declared = {*dev_vars, *_required_secrets(path, env_name, source)}
-    return Config(
+    config = Config(
         path=path,
         env_name=env_name,
         name=name,
@@ -165,6 +166,45 @@ def load_config(path=None, env_name=None, persist_to=None, environ=None):
         crons=_crons(path, merged["triggers"]),
         state_dir=state_dir,
     )
+    _check_plugins(config)
+    return config
+
+
+def plugin_paths(raw):
+    """``PLUGINS`` as a tuple of module paths: ``"a.b, c"`` or ``["a.b", "c"]``; empty names dropped.
+
+    Raises:
+        ConfigError: the value is neither a string nor a list of strings.
+    """
+    if raw is None:
+        return ()
+    names = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(names, list | tuple) or not all(isinstance(name, str) for name in names):
+        raise ConfigError(f"PLUGINS must be a comma-separated string or a list of module paths, not {raw!r}")
+    return tuple(name.strip() for name in names if name.strip())
+
+
+def import_plugin_module(path):
+    """The plugin module at dotted ``path`` (an entry of ``PLUGINS``).
+
+    Raises:
+        ConfigError: it cannot be imported (a typo, a package not installed, an error in its
+            code); the message names PLUGINS and the module.
+    """
+    try:
+        return importlib.import_module(path)
+    except Exception as ex:  # noqa: BLE001 - whatever its import raised, the setting names a module that cannot load
+        raise ConfigError(f"PLUGINS names {path!r}, which cannot be imported: {type(ex).__name__}: {ex}") from None
+
+
+def _check_plugins(config):
+    """Import each module ``PLUGINS`` names, so a bad entry stops start-up (``serve``,
+    ``gunicorn worker:app``, every command) instead of failing every request's app build."""
+    try:
+        for path in plugin_paths(config.setting("PLUGINS")):
+            import_plugin_module(path)
+    except ConfigError as ex:
+        raise ConfigError(f"{config.path} (environment {config.env_label}): {ex}") from None
 
 
 def _crons(path, triggers):

@@ -24,6 +24,7 @@ import logging
 
 from app.db.database import locked
 from app.db.models import Plugin, PluginActivity, PluginAsset, PluginHook, PluginRoute, database, now_ms
+from app.runtime.config import import_plugin_module
 from app.services.cache import Namespace, invalidate
 from app.services.errors import CONFLICT, NOT_FOUND, ServiceError
 from app.services.plugins import ENTRY_POINT_GROUP, PROJECT, PluginInfo, hooks, hookspecs, registrations
@@ -70,8 +71,8 @@ def info_of(plugin, fallback_name):
 
 
 def import_plugin(path):
-    """The module at dotted ``path`` (``ImportError`` names it when it cannot be imported)."""
-    return importlib.import_module(path)
+    """The module at dotted ``path`` (a ConfigError naming PLUGINS and it when it cannot be imported)."""
+    return import_plugin_module(path)
 
 
 @functools.cache
