@@ -223,6 +223,10 @@ def open_postgres(url, max_connections=None):
         max_connections: the pool size, when the caller (not the URL) decides it.
     """
     options = {**POSTGRES_DEFAULTS, **_url_options(url)}
+    for name in ("stale_timeout", "timeout"):
+        _url_seconds(name, options[name], minimum=0)
+    _url_whole_number("max_connections", options["max_connections"], minimum=1)
+    _url_whole_number("connect_timeout", options["connect_timeout"], minimum=0)  # libpq takes whole seconds
     if max_connections is not None:
         options["max_connections"] = max_connections
     # ``?prepared_statements=false`` for a pooler that moves a session's statements between
@@ -258,10 +262,40 @@ def sqlite_url_path(url):
     return path
 
 
+# The query-string options a SQLite URL may carry (README): anything else would reach
+# sqlite3.connect and fail at the first connection, as a traceback from every command.
+SQLITE_URL_OPTIONS = {"timeout"}
+
+
 def _open_sqlite_url(url, **memory):
     path = sqlite_url_path(url)
     options = {key: value for key, value in _url_options(url).items() if key not in SQLITE_URL_PARTS}
+    unknown = sorted(set(options) - SQLITE_URL_OPTIONS)
+    if unknown:
+        raise ValueError(f"database_url option {unknown[0]!r} is not one SQLite takes "
+                         f"(it takes: {', '.join(sorted(SQLITE_URL_OPTIONS))})")
+    if "timeout" in options:
+        options["timeout"] = _url_seconds("timeout", options["timeout"], minimum=0)
     return open_sqlite(path, **memory, **options)
+
+
+def _url_seconds(name, value, minimum):
+    """A number-of-seconds option of a database URL (as playhouse parsed it), or ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise ValueError(f"database_url option {name} must be a number of seconds, at least {minimum}, "
+                         f"not {_shown(value)}")
+    return value
+
+
+def _url_whole_number(name, value, minimum):
+    """A whole-number option of a database URL (as playhouse parsed it), or ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"database_url option {name} must be a whole number, at least {minimum}, not {_shown(value)}")
+    return value
+
+
+def _shown(value):
+    return repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
 
 
 def _open_postgres_url(url, **_memory):

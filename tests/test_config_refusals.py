@@ -1,0 +1,73 @@
+"""Settings and binding values an operator can mistype: each stops every command with one line
+naming the file, the environment and the key, never a traceback or a value taken at random."""
+
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import cli
+from tests.fixtures.app import MIGRATIONS, TEST_JWT_SECRET
+
+
+def project(tmp_path, d1="", extra=""):
+    """A bindings.toml with local backends (``d1`` lines added to its D1 table, ``extra`` at the end)."""
+    path = tmp_path / "bindings.toml"
+    path.write_text(textwrap.dedent(f"""\
+        name = "refusals"
+
+        [[d1_databases]]
+        binding = "DB"
+        database_name = "refusals"
+        migrations_dir = "{MIGRATIONS}"
+        {d1}
+
+        [[kv_namespaces]]
+        binding = "CACHE_KV"
+        id = "refusals-kv"
+        """) + textwrap.dedent(extra))
+    return path
+
+
+def run(path, *args, env=None):
+    return CliRunner().invoke(cli, [*args, "--config", str(path), "--persist-to", str(path.parent / "state")],
+                              env={"JWT_SECRET": TEST_JWT_SECRET, **(env or {})})
+
+
+def refusal(result):
+    """The one error line of a refused command (and that it was refused, without a traceback)."""
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
+    [line] = result.output.strip().splitlines()
+    return line
+
+
+@pytest.mark.parametrize("query, message", [
+    ("timeot=10", "database_url option 'timeot' is not one SQLite takes (it takes: timeout)"),
+    ("foo=bar", "database_url option 'foo' is not one SQLite takes (it takes: timeout)"),
+    ("timeout=abc", "database_url option timeout must be a number of seconds, at least 0, not 'abc'"),
+    ("timeout=-5", "database_url option timeout must be a number of seconds, at least 0, not '-5'"),
+])
+def test_a_bad_sqlite_url_option_is_named(tmp_path, query, message):
+    path = project(tmp_path, d1=f'database_url = "sqlite:///{tmp_path}/db.sqlite?{query}"')
+    line = refusal(run(path, "d1", "migrations", "list", "DB"))
+    assert line == f"Error: {path} (environment default): d1_databases (DB): {message}"
+
+
+def test_a_good_sqlite_timeout_is_taken(tmp_path):
+    path = project(tmp_path, d1=f'database_url = "sqlite:///{tmp_path}/db.sqlite?timeout=2.5"')
+    result = run(path, "d1", "migrations", "list", "DB")
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("query, message", [
+    ("max_connections=abc", "database_url option max_connections must be a whole number, at least 1, not 'abc'"),
+    ("max_connections=0", "database_url option max_connections must be a whole number, at least 1, not 0"),
+    ("connect_timeout=2.5", "database_url option connect_timeout must be a whole number, at least 0, not 2.5"),
+])
+def test_a_bad_postgres_pool_option_is_named_without_the_password(tmp_path, query, message):
+    path = project(tmp_path, d1='database_url_env = "REFUSALS_DATABASE_URL"')
+    url = f"postgresql://user:hunter2secret@127.0.0.1:1/db?{query}"
+    line = refusal(run(path, "d1", "migrations", "list", "DB", env={"REFUSALS_DATABASE_URL": url}))
+    assert line == f"Error: {path} (environment default): d1_databases (DB): {message}"
+    assert "hunter2secret" not in line
