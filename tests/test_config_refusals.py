@@ -71,3 +71,39 @@ def test_a_bad_postgres_pool_option_is_named_without_the_password(tmp_path, quer
     line = refusal(run(path, "d1", "migrations", "list", "DB", env={"REFUSALS_DATABASE_URL": url}))
     assert line == f"Error: {path} (environment default): d1_databases (DB): {message}"
     assert "hunter2secret" not in line
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("max_attempts = 0", "max_attempts must be a whole number of attempts in all, at least 1, not 0"),
+    ('max_attempts = "x"', "max_attempts must be a whole number of attempts in all, at least 1, not 'x'"),
+    ("connect_timeout = -1", "connect_timeout must be a positive number of seconds, not -1"),
+    ("connect_timeout = 0", "connect_timeout must be a positive number of seconds, not 0"),
+    ('read_timeout = "abc"', "read_timeout must be a positive number of seconds, not 'abc'"),
+])
+def test_a_bad_r2_tuning_value_is_named(tmp_path, setting, message):
+    # max_attempts = 0 was a botocore traceback; a timeout of 0 or less started, then /health
+    # reported the bucket down; a string was refused without naming its key.
+    path = project(tmp_path, extra=f"""
+        [[r2_buckets]]
+        binding = "MEDIA_BUCKET"
+        bucket_name = "media"
+        endpoint_url = "http://127.0.0.1:1"
+        {setting}
+        """)
+    line = refusal(run(path, "r2", "object", "get", "MEDIA_BUCKET/x", "--file", str(tmp_path / "x")))
+    assert line == f"Error: {path} (environment default): r2_buckets (MEDIA_BUCKET): {message}"
+
+
+def test_good_r2_tuning_values_are_taken(tmp_path):
+    path = project(tmp_path, extra="""
+        [[r2_buckets]]
+        binding = "MEDIA_BUCKET"
+        bucket_name = "media"
+        endpoint_url = "http://127.0.0.1:1"
+        connect_timeout = 0.5
+        read_timeout = 1
+        max_attempts = 1
+        """)
+    result = run(path, "r2", "object", "get", "MEDIA_BUCKET/x", "--file", str(tmp_path / "x"))
+    # Taken: the command goes on to ask the store (which is not there).
+    assert result.output.startswith("Error: get: The object store did not answer"), result.output

@@ -278,6 +278,23 @@ def _process_session() -> boto3.session.Session:
     return _SESSIONS[pid]
 
 
+def _seconds(binding: Mapping, key: str, default: float) -> float:
+    """The binding's ``key`` as a positive number of seconds (botocore refuses 0 and less only
+    at the first call, which /health would report as an outage), or ValueError naming it."""
+    value = binding.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{key} must be a positive number of seconds, not {value!r:.40}")
+    return float(value)
+
+
+def _attempts(binding: Mapping) -> int:
+    """The binding's ``max_attempts``: a whole number, at least 1 (the call itself), or ValueError."""
+    value = binding.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"max_attempts must be a whole number of attempts in all, at least 1, not {value!r:.40}")
+    return value
+
+
 def _client_config(connect_timeout: float, read_timeout: float, max_attempts: int) -> Config:
     return Config(
         connect_timeout=connect_timeout,
@@ -356,9 +373,9 @@ class S3Backend:
             region_name=binding.get("region_name") or "auto",
             access_key_id=credentials[0],
             secret_access_key=credentials[1],
-            connect_timeout=float(binding.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT)),
-            read_timeout=float(binding.get("read_timeout", DEFAULT_READ_TIMEOUT)),
-            max_attempts=int(binding.get("max_attempts", DEFAULT_MAX_ATTEMPTS)),
+            connect_timeout=_seconds(binding, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+            read_timeout=_seconds(binding, "read_timeout", DEFAULT_READ_TIMEOUT),
+            max_attempts=_attempts(binding),
         )
 
     def __repr__(self) -> str:
