@@ -11,7 +11,8 @@ import secrets
 
 import msgspec
 
-from app.runtime.config import ConfigError, plugin_paths
+from app.runtime.config import ConfigError, flag_setting, plugin_paths
+from app.runtime.logs import ACCESS_LOG_VAR
 from app.runtime.private import PRIVATE_FILE_MODE, private_folder
 from app.services.cache_memory import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRY_BYTES
 from app.services.mail import MailSettings, mail_settings_from_config
@@ -166,17 +167,6 @@ class Settings(msgspec.Struct, kw_only=True):
     turnstile_verify_url: str = DEFAULT_TURNSTILE_VERIFY_URL
 
 
-TRUE_WORDS = {"1", "true", "yes", "on"}
-
-
-def _flag(value, default):
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in TRUE_WORDS
-
-
 JWT_SECRET_FILE = "jwt_secret"
 # HS256 keys shorter than the hash output (32 bytes) are guessable offline from any one
 # token (RFC 7518 section 3.2 requires at least that many); enforced in every environment.
@@ -313,7 +303,7 @@ def settings_from_config(config, **overrides):
         "session_token_ttl_seconds": int_setting(
             config, "SESSION_TOKEN_TTL_SECONDS", DEFAULT_SESSION_TOKEN_TTL_SECONDS, minimum=1),
         "recent_sign_in_seconds": int_setting(config, "RECENT_SIGN_IN_SECONDS", DEFAULT_RECENT_SIGN_IN_SECONDS),
-        "registration_enabled": _flag(get("REGISTRATION_ENABLED"), True),
+        "registration_enabled": flag_setting(config, "REGISTRATION_ENABLED", True),
         "max_upload_bytes": int_setting(config, "MEDIA_MAX_UPLOAD_BYTES", 50 * MIB, minimum=1),
         "public_base_url": get("PUBLIC_BASE_URL", "") or "",
         "cookie_secure": config.env_name is not None,
@@ -336,13 +326,16 @@ def settings_from_config(config, **overrides):
         "schema_turn_wait_ms": int_setting(config, "SCHEMA_TURN_WAIT_MS", DEFAULT_SCHEMA_TURN_WAIT_MS, minimum=1),
         "cors_allow_origins": cors_origins_setting(config),
         "plugins": plugin_paths(get("PLUGINS")),
-        "webhooks_allow_private_targets": _flag(get("WEBHOOKS_ALLOW_PRIVATE_TARGETS"), False),
+        "webhooks_allow_private_targets": flag_setting(config, "WEBHOOKS_ALLOW_PRIVATE_TARGETS", False),
         "metrics_token": get("METRICS_TOKEN") or None,
         "turnstile_site_key": get("TURNSTILE_SITE_KEY") or None,
         "turnstile_secret_key": get("TURNSTILE_SECRET_KEY") or None,
         "turnstile_verify_url": verify_url_setting(config),
     }
     values.update(overrides)
+    # Read by the logging set-up, not kept here: checked now so `serve` refuses a bad one
+    # before its server starts.
+    flag_setting(config, ACCESS_LOG_VAR, None)
     if "mail" not in values:
         values["mail"] = mail_settings_from_config(config, values["public_base_url"])
     return Settings(**values)

@@ -7,7 +7,9 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import cli
-from tests.fixtures.app import MIGRATIONS, TEST_JWT_SECRET
+from app.entrypoint import StartupError, default_worker, served_app
+from app.settings import settings_from_env
+from tests.fixtures.app import MIGRATIONS, TEST_JWT_SECRET, client_for, env_with_copy
 
 
 def project(tmp_path, d1="", extra=""):
@@ -107,3 +109,37 @@ def test_good_r2_tuning_values_are_taken(tmp_path):
     result = run(path, "r2", "object", "get", "MEDIA_BUCKET/x", "--file", str(tmp_path / "x"))
     # Taken: the command goes on to ask the store (which is not there).
     assert result.output.startswith("Error: get: The object store did not answer"), result.output
+
+
+def boot(path, monkeypatch, **variables):
+    """Load the served app as ``gunicorn worker:app`` does, over ``path`` (StartupError if refused)."""
+    monkeypatch.setenv("SONICPY_CONFIG", str(path))
+    monkeypatch.setenv("SONICPY_PERSIST_TO", str(path.parent / "state"))
+    monkeypatch.delenv("SONICPY_ENV", raising=False)
+    monkeypatch.setenv("JWT_SECRET", TEST_JWT_SECRET)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    return served_app(default_worker())
+
+
+@pytest.mark.parametrize("name, value", [
+    ("ACCESS_LOG", "maybe"),  # was read as on
+    ("REGISTRATION_ENABLED", "ture"),  # was read as off: registration closed
+    ("WEBHOOKS_ALLOW_PRIVATE_TARGETS", "yess"),
+])
+def test_a_mistyped_on_off_setting_stops_start_up_naming_it(tmp_path, monkeypatch, name, value):
+    path = project(tmp_path, extra=f'\n[vars]\n{name} = "{value}"\n')
+    with pytest.raises(StartupError) as refused:
+        boot(path, monkeypatch)
+    assert str(refused.value) == (f"sonicpy cannot start: {path} (environment default): {name} must be true or "
+                                  f"false (or 1/0, yes/no, on/off), not '{value}'")
+
+
+@pytest.mark.parametrize("value, open_", [("false", False), ("No", False), ("0", False), ("off", False),
+                                          ("true", True), ("YES", True), ("1", True), ("", True)])
+def test_each_documented_spelling_of_registration_enabled_is_taken(tmp_path, migrated_template, value, open_):
+    env = env_with_copy(tmp_path / "app", migrated_template, vars={"REGISTRATION_ENABLED": value})
+    read = settings_from_env(env, jwt_secret=TEST_JWT_SECRET)
+    client = client_for(env, registration_enabled=read.registration_enabled)
+    body = {"email": "new@example.com", "password": "correct horse battery", "username": "new"}
+    client.post_json("/auth/register", body, status=201 if open_ else 403)

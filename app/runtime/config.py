@@ -170,6 +170,32 @@ def load_config(path=None, env_name=None, persist_to=None, environ=None):
     return config
 
 
+# The spellings an on/off setting (ACCESS_LOG, REGISTRATION_ENABLED...) may have; any other
+# is refused, since a typo read as one or the other would flip it without a word.
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
+
+
+def flag_setting(config, name, default):
+    """The on/off var or secret ``name`` of ``config`` (``default`` when unset or empty).
+
+    Raises:
+        ConfigError: the value is none of true/false, 1/0, yes/no, on/off (any case); the
+            message names the file, the environment and the setting.
+    """
+    raw = config.setting(name)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return default
+    if isinstance(raw, bool):
+        return raw
+    word = str(raw).strip().lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    shown = repr(raw) if len(repr(raw)) <= 40 else repr(raw)[:37] + "..."
+    raise ConfigError(f"{config.path} (environment {config.env_label}): {name} must be true or false "
+                      f"(or 1/0, yes/no, on/off), not {shown}")
+
+
 def plugin_paths(raw):
     """``PLUGINS`` as a tuple of module paths: ``"a.b, c"`` or ``["a.b", "c"]``; empty names dropped.
 

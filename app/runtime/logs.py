@@ -33,10 +33,11 @@ import time
 import traceback
 import weakref
 
+from app.runtime.config import flag_setting
+
 ACCESS_FIELDS = ("request_id", "method", "path", "status", "duration_ms")
 ACCESS_LOGGER = "sonicpy.access"
 ACCESS_LOG_VAR = "ACCESS_LOG"
-FALSE_WORDS = {"0", "false", "no", "off"}
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JSON_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 # How long a line below WARNING may wait before it is written, and how much may wait.
@@ -281,8 +282,7 @@ def server_logs_requests():
 def access_log_enabled(config):
     """Whether ``config``'s ``ACCESS_LOG`` var keeps the per-request line; when it is not set,
     whether no server writes its own (``server_logs_requests``)."""
-    setting = getattr(config, "setting", None)
-    value = setting(ACCESS_LOG_VAR) if setting is not None else None
+    value = flag_setting(config, ACCESS_LOG_VAR, None) if hasattr(config, "setting") else None
     if value is None:
         return not _server_logs_requests[0]
-    return str(value).strip().lower() not in FALSE_WORDS
+    return value
