@@ -192,16 +192,25 @@ def resolve_jwt_secret(config):
     if not secret:
         if config.env_name is None:
             return _local_secret(config.state_dir / JWT_SECRET_FILE)
-        raise ConfigError(
-            f"{_where(config)}: secret JWT_SECRET is not set; "
-            f"set it in the process environment or in .dev.vars.{config.env_name} (e.g. {SECRET_HINT})"
-        )
+        raise ConfigError(f"{_where(config)}: {_missing_secret_advice(config, 'JWT_SECRET')}")
     if len(secret.encode("utf-8")) < MIN_JWT_SECRET_BYTES:
         raise ConfigError(
             f"{_where(config)}: secret JWT_SECRET is {len(secret.encode('utf-8'))} bytes long; "
             f"it must be at least {MIN_JWT_SECRET_BYTES} random bytes (e.g. {SECRET_HINT})"
         )
     return secret
+
+
+def _missing_secret_advice(config, name):
+    """Why secret ``name`` is missing outside the default env, and what to do about it: a process
+    variable reaches the settings only when the environment's ``[secrets] required`` names it."""
+    table = f"[env.{config.env_name}.secrets]"
+    if config.credentials.get(name):
+        return (f"secret {name} is set in the process environment but {table} does not declare it, "
+                f'and only declared names reach the app: add required = ["{name}"] there '
+                f"(secrets are not inherited from the top level), or set it in .dev.vars.{config.env_name}")
+    return (f"secret {name} is not set; declare it ({table} required = [\"{name}\"]) and set it in the "
+            f"process environment, or set it in .dev.vars.{config.env_name} (e.g. {SECRET_HINT})")
 
 
 def _local_secret(path):

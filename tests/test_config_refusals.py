@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import cli
-from app.entrypoint import StartupError, default_worker, served_app
+from app.entrypoint import StartupError, check_startup, default_worker, served_app
 from app.settings import settings_from_env
 from tests.fixtures.app import MIGRATIONS, TEST_JWT_SECRET, client_for, env_with_copy
 
@@ -143,3 +143,32 @@ def test_each_documented_spelling_of_registration_enabled_is_taken(tmp_path, mig
     client = client_for(env, registration_enabled=read.registration_enabled)
     body = {"email": "new@example.com", "password": "correct horse battery", "username": "new"}
     client.post_json("/auth/register", body, status=201 if open_ else 403)
+
+
+STAGING_WITHOUT_SECRETS = """
+    [env.staging]
+    [env.staging.vars]
+    MAILER = "log"
+
+    [[env.staging.d1_databases]]
+    binding = "DB"
+    database_name = "refusals-staging"
+
+    [[env.staging.kv_namespaces]]
+    binding = "CACHE_KV"
+    id = "refusals-kv-staging"
+    """
+
+
+def test_a_jwt_secret_set_but_not_declared_is_told_to_be_declared(tmp_path, monkeypatch):
+    # "set it in the process environment" was the advice, and it was set there already.
+    path = project(tmp_path, extra=STAGING_WITHOUT_SECRETS)
+    with pytest.raises(StartupError) as refused:
+        boot(path, monkeypatch, SONICPY_ENV="staging")
+    assert str(refused.value) == (
+        f"sonicpy cannot start: {path} (environment staging): secret JWT_SECRET is set in the process "
+        "environment but [env.staging.secrets] does not declare it, and only declared names reach the app: "
+        'add required = ["JWT_SECRET"] there (secrets are not inherited from the top level), '
+        "or set it in .dev.vars.staging")
+    path.write_text(path.read_text() + '\n[env.staging.secrets]\nrequired = ["JWT_SECRET"]\n')
+    check_startup()  # declared: the same process environment is good enough to start
