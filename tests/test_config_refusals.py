@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from app.cli import cli
 from app.entrypoint import StartupError, check_startup, default_worker, served_app
+from app.runtime.config import load_config
 from app.settings import settings_from_env
 from tests.fixtures.app import MIGRATIONS, TEST_JWT_SECRET, client_for, env_with_copy
 
@@ -172,3 +173,29 @@ def test_a_jwt_secret_set_but_not_declared_is_told_to_be_declared(tmp_path, monk
         "or set it in .dev.vars.staging")
     path.write_text(path.read_text() + '\n[env.staging.secrets]\nrequired = ["JWT_SECRET"]\n')
     check_startup()  # declared: the same process environment is good enough to start
+
+
+def test_a_bindings_toml_that_is_not_utf8_is_named(tmp_path):
+    path = project(tmp_path)
+    path.write_bytes(path.read_bytes() + b'\n[vars]\nGREETING = "caf\xe9"\n')
+    line = refusal(run(path, "d1", "migrations", "list", "DB"))
+    assert line.startswith(f"Error: {path}: not UTF-8 text (line ")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"GREETING=caf\xe9\n", "not UTF-8 text (line 2: invalid continuation byte at byte "),
+    (b"garbage line\n", "line 2 is not NAME=value (nor a # comment)"),  # was dropped with a warning
+    (b"# a comment\n\n=novalue\n", "line 4 is not NAME=value (nor a # comment)"),
+])
+def test_a_dev_vars_file_that_cannot_be_read_is_named_with_the_line(tmp_path, content, message):
+    path = project(tmp_path)
+    (tmp_path / ".dev.vars").write_bytes(b"MAILER=log\n" + content)
+    line = refusal(run(path, "d1", "migrations", "list", "DB"))
+    assert line.startswith(f"Error: {tmp_path / '.dev.vars'}: {message}"), line
+
+
+def test_comments_blank_lines_and_export_in_dev_vars_are_read(tmp_path):
+    path = project(tmp_path)
+    (tmp_path / ".dev.vars").write_text('# local\n\nexport MAILER=log\nQUOTED="two\nlines"\n')
+    config = load_config(path, environ={})
+    assert (config.secrets["MAILER"], config.secrets["QUOTED"]) == ("log", "two\nlines")

@@ -26,12 +26,14 @@ Every error names the file, the environment and the key, so a startup failure sa
 """
 
 import importlib
+import io
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 from app.runtime.bindings import BINDING_TYPES, BindingKind
 from app.runtime.cron import cron_problem
@@ -255,7 +257,7 @@ def environment_names(path=None):
 def _read_toml(path):
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            return tomllib.loads(_utf8_text(path, fh.read()))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found (pass --config or create bindings.toml)") from None
     except tomllib.TOMLDecodeError as ex:
@@ -350,8 +352,38 @@ def _load_dev_vars(base_dir, env_name):
     candidates.append(base_dir / ".dev.vars")
     for candidate in candidates:
         if candidate.is_file():
-            return {k: v for k, v in dotenv_values(candidate).items() if v is not None}
+            return _read_dev_vars(candidate)
     return {}
+
+
+def _read_dev_vars(path):
+    """The ``NAME=value`` pairs of the dotenv file ``path``.
+
+    Raises:
+        ConfigError: the file is not UTF-8 text, or a line is not ``NAME=value`` (python-dotenv
+            would drop it with a warning naming neither the file nor the name it was meant to
+            set); the message names the file and the line, never its text, which may be a secret.
+    """
+    text = _utf8_text(path, path.read_bytes())
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise ConfigError(f"{path}: line {_first_line(binding.original)} is not NAME=value (nor a # comment)")
+    return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
+
+
+def _first_line(original):
+    """The line a python-dotenv statement's text starts on (the blank lines before it count as its own)."""
+    text = original.string
+    return original.line + text[: len(text) - len(text.lstrip())].count("\n")
+
+
+def _utf8_text(path, data):
+    """``data`` (the bytes of the file ``path``) as text; ConfigError naming the file and line if not UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as ex:
+        line = data[: ex.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: not UTF-8 text (line {line}: {ex.reason} at byte {ex.start})") from None
 
 
 def _required_secrets(path, env_name, source):
