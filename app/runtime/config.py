@@ -134,7 +134,8 @@ def load_config(path=None, env_name=None, persist_to=None, environ=None):
         environ: the process environment (secrets); defaults to ``os.environ``.
 
     Raises:
-        ConfigError: the file is missing or malformed, or the environment is unusable.
+        ConfigError: the file (or its ``.dev.vars``) is missing or malformed, the environment is
+            unusable, or a module ``PLUGINS`` names cannot be imported.
     """
     path = Path(path) if path else default_config_path()
     environ = os.environ if environ is None else environ
