@@ -79,6 +79,16 @@ def test_a_required_or_unknown_plugin_is_a_clean_error(project):
     assert "veto-all" in result.output and "core-auth" in result.output
 
 
+def test_a_bad_setting_is_a_clean_error_naming_it(project):
+    env, folder = project
+    (folder / ".dev.vars").write_text("SESSION_MAX_AGE_SECONDS=abc\n")
+    result = CliRunner().invoke(cli, ["plugins", "deactivate", "veto-all", "--config", str(folder / "bindings.toml"),
+                                      "--persist-to", str(folder / "state")], env=SHELL)
+    assert result.exit_code == 1 and result.exception is not None and isinstance(result.exception, SystemExit)
+    assert result.output.startswith("Error: ") and "SESSION_MAX_AGE_SECONDS" in result.output
+    assert "Traceback" not in result.output and len(result.output.splitlines()) == 1
+
+
 def test_the_switch_is_one_transaction(project, stack):
     env, folder = project
     for name in ("lifecycle", "veto-all"):

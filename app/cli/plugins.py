@@ -17,6 +17,7 @@ import click
 from app.cli.cache_refresh import refresh_cache
 from app.cli.common import runtime_options
 from app.db.models import bind_models
+from app.runtime.config import ConfigError
 from app.runtime.context import ExecutionContext
 from app.services.cache import Namespace
 from app.services.errors import ServiceError
@@ -60,7 +61,10 @@ def _switch(runtime, name, active):
     from app.app import build_services  # the composition root, which imports every service
 
     env = runtime.open_all()
-    settings = settings_from_env(env)
+    try:
+        settings = settings_from_env(env)
+    except ConfigError as ex:  # a bad setting: one line naming it, as serve says it
+        raise click.ClickException(str(ex)) from None
     bind_models(env.DB.db)
     ctx = ExecutionContext()
     with env.DB.db.connection_context():
