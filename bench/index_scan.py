@@ -27,9 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.db.database import is_postgres  # noqa: E402
-from app.db.models import bind_models  # noqa: E402
 from app.services.field_indexes import index_statements, unreadable_rows  # noqa: E402
-from tests.fixtures.app import make_env, migrate  # noqa: E402
+from bench.query_depth import migrated_database  # noqa: E402
 from tests.fixtures.content import create_collection  # noqa: E402
 from tests.fixtures.users import create_user  # noqa: E402
 
@@ -51,13 +50,7 @@ POSTGRES_SEED = (
 
 def build(folder, items, body, database_url):
     """A migrated database holding ``items`` live items (its Peewee database)."""
-    env = make_env(folder, database_url=database_url)
-    db = env.DB.db
-    if database_url:
-        db.execute_sql("DROP SCHEMA public CASCADE")
-        db.execute_sql("CREATE SCHEMA public")
-    migrate(env)
-    bind_models(db)
+    db = migrated_database(folder, database_url)
     author = create_user("author")
     shop = create_collection("shop", SCHEMA)
     seed = POSTGRES_SEED if is_postgres(db) else SQLITE_SEED

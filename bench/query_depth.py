@@ -81,8 +81,9 @@ SHAPES = {
 }
 
 
-def build(folder, depth, database_url):
-    """A seeded, checked database of ``depth`` items: ``(its Peewee database, the collection's id)``."""
+def migrated_database(folder, database_url):
+    """A database migrated afresh in ``folder`` (``database_url``'s PostgreSQL schema emptied
+    first), the models bound to it: its Peewee database."""
     env = make_env(folder, database_url=database_url)
     db = env.DB.db
     if database_url:
@@ -90,6 +91,12 @@ def build(folder, depth, database_url):
         db.execute_sql("CREATE SCHEMA public")
     migrate(env)
     bind_models(db)
+    return db
+
+
+def build(folder, depth, database_url):
+    """A seeded, checked database of ``depth`` items: ``(its Peewee database, the collection's id)``."""
+    db = migrated_database(folder, database_url)
     author = create_user("author")
     shop = create_collection("shop", SCHEMA)
     sync_field_indexes(db)

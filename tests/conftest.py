@@ -23,6 +23,7 @@ pytest_plugins = [
     "tests.fixtures.turnstile",
     "tests.fixtures.admin",
     "tests.fixtures.browser",
+    "tests.fixtures.logs",
 ]
 
 

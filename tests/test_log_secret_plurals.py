@@ -5,23 +5,9 @@ the word itself is: ``passes`` (an "es" plural) and acronyms' plurals (``myPINs`
 import pytest
 
 from app.db.models import SystemLog
-from app.services.log_buffer import flush_process_buffer, process_buffer
-from app.services.plugins.request_logs import write_batch
+from app.services.log_buffer import flush_process_buffer
 
 pytestmark = pytest.mark.backends
-
-
-@pytest.fixture
-def held(env):
-    """Request rows wait in this process's buffer until ``flush_process_buffer``."""
-    buffer = process_buffer(write_batch)
-    saved = buffer.max_rows, buffer.max_age_ms
-    buffer.max_rows, buffer.max_age_ms = 1_000_000, 3_600_000
-    try:
-        yield buffer
-    finally:
-        buffer.max_rows, buffer.max_age_ms = saved
-        buffer.flush()
 
 
 def logged_url(client, headers, query):

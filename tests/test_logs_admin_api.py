@@ -7,8 +7,7 @@ import re
 import pytest
 
 from app.db.models import LogConfig, SystemLog, now_ms
-from app.services.log_buffer import flush_process_buffer, process_buffer
-from app.services.plugins.request_logs import write_batch
+from app.services.log_buffer import flush_process_buffer
 from tests.fixtures.app import client_for
 
 pytestmark = pytest.mark.backends
@@ -16,20 +15,6 @@ pytestmark = pytest.mark.backends
 DAY_MS = 24 * 3600 * 1000
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 FILENAME = re.compile(r'attachment; filename="sonicpy-logs-\d{8}T\d{6}Z\.(csv|json)"')
-
-
-@pytest.fixture
-def held(env):
-    """Request rows wait in this process's buffer until ``flush_process_buffer`` (its thread
-    would otherwise write them whenever a second passed)."""
-    buffer = process_buffer(write_batch)
-    saved = buffer.max_rows, buffer.max_age_ms
-    buffer.max_rows, buffer.max_age_ms = 1_000_000, 3_600_000
-    try:
-        yield buffer
-    finally:
-        buffer.max_rows, buffer.max_age_ms = saved
-        buffer.flush()  # into this test's database, while it is open
 
 
 def add_log(message, category="system", level="info", created_at=T0, **fields):
