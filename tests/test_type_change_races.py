@@ -20,7 +20,7 @@ from app.services.collection_sync import sync_collections
 from app.services.content.writes import MAX_SCHEMA_CHANGES
 from app.services.field_indexes import existing_indexes, sync_field_indexes
 from tests.fixtures.content import create_collection, insert_items
-from tests.fixtures.races import blocks_someone, until
+from tests.fixtures.races import blocks_someone, on_own_connection, until
 
 pytestmark = pytest.mark.backends
 
@@ -103,14 +103,8 @@ def save_after_the_create_reads(env, monkeypatch, app, collection, schema, heade
 
 def in_background(db, action):
     """Start ``action()`` on another thread (its own connection, closed after); its Future."""
-    def run():
-        try:
-            return action()
-        finally:
-            db.close()
-
     pool = ThreadPoolExecutor(1)
-    future = pool.submit(run)
+    future = pool.submit(on_own_connection(db, action))
     pool.shutdown(wait=False)
     return future
 
