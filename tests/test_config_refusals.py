@@ -1,6 +1,9 @@
 """Settings and binding values an operator can mistype: each stops every command with one line
 naming the file, the environment and the key, never a traceback or a value taken at random."""
 
+import os
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -127,6 +130,7 @@ def boot(path, monkeypatch, **variables):
     ("ACCESS_LOG", "maybe"),  # was read as on
     ("REGISTRATION_ENABLED", "ture"),  # was read as off: registration closed
     ("WEBHOOKS_ALLOW_PRIVATE_TARGETS", "yess"),
+    ("REGISTRATION_ENABLED", ""),  # was read as off, then as the default (open): a blank is no choice
 ])
 def test_a_mistyped_on_off_setting_stops_start_up_naming_it(tmp_path, monkeypatch, name, value):
     path = project(tmp_path, extra=f'\n[vars]\n{name} = "{value}"\n')
@@ -137,7 +141,7 @@ def test_a_mistyped_on_off_setting_stops_start_up_naming_it(tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize("value, open_", [("false", False), ("No", False), ("0", False), ("off", False),
-                                          ("true", True), ("YES", True), ("1", True), ("", True)])
+                                          ("true", True), ("YES", True), ("1", True)])
 def test_each_documented_spelling_of_registration_enabled_is_taken(tmp_path, migrated_template, value, open_):
     env = env_with_copy(tmp_path / "app", migrated_template, vars={"REGISTRATION_ENABLED": value})
     read = settings_from_env(env, jwt_secret=TEST_JWT_SECRET)
@@ -199,3 +203,17 @@ def test_comments_blank_lines_and_export_in_dev_vars_are_read(tmp_path):
     (tmp_path / ".dev.vars").write_text('# local\n\nexport MAILER=log\nQUOTED="two\nlines"\n')
     config = load_config(path, environ={})
     assert (config.secrets["MAILER"], config.secrets["QUOTED"]) == ("log", "two\nlines")
+
+
+def test_a_plugin_beside_the_project_is_found_by_the_sonicpy_command_as_by_the_served_app(tmp_path):
+    # The console script's import path holds neither the current folder nor the project's
+    # (``tests`` stands for a plugin module kept in the project, which needs no packaging):
+    # the check at start-up looks where the served app's workers do.
+    path = project(tmp_path, extra='\n[vars]\nPLUGINS = "tests.plugins.lifecycle_plugin"\n')
+    environ = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    command = [sys.executable, "-c", "import sys; sys.path.remove(''); from app.cli import main; main()",
+               "d1", "list", "--config", str(path), "--persist-to", str(tmp_path / "state")]
+    result = subprocess.run(command, cwd=tmp_path, env={**environ, "JWT_SECRET": TEST_JWT_SECRET},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "refusals" in result.stdout

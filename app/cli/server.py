@@ -32,12 +32,10 @@ from app.cli.common import runtime_options
 from app.cli.devsetup import prepare_local_state
 from app.cli.startup import banner_lines, base_url, check_port, database_warnings, wait_until_listening
 from app.runtime.bindings import BindingKind
-from app.runtime.config import ConfigError
+from app.runtime.config import PROJECT_ROOT, ConfigError
 from app.services.collection_sync import collections_dir
 from app.services.metrics import MULTIPROC_ENV
 from app.settings import settings_from_config
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _gunicorn_env(runtime):

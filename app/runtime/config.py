@@ -28,6 +28,7 @@ Every error names the file, the environment and the key, so a startup failure sa
 import importlib
 import io
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,14 +181,16 @@ FALSE_WORDS = ("false", "0", "no", "off")
 
 
 def flag_setting(config, name, default):
-    """The on/off var or secret ``name`` of ``config`` (``default`` when unset or empty).
+    """The on/off var or secret ``name`` of ``config`` (``default`` when unset).
 
     Raises:
-        ConfigError: the value is none of true/false, 1/0, yes/no, on/off (any case); the
-            message names the file, the environment and the setting.
+        ConfigError: the value is none of true/false, 1/0, yes/no, on/off (any case), an
+            empty one included (a variable set but left blank, which would otherwise either
+            flip the setting or hide the value ``[vars]`` gives); the message names the
+            file, the environment and the setting.
     """
     raw = config.setting(name)
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
+    if raw is None:
         return default
     if isinstance(raw, bool):
         return raw
@@ -213,13 +216,23 @@ def plugin_paths(raw):
     return tuple(name.strip() for name in names if name.strip())
 
 
+# The folder ``serve`` starts the served app's workers in, whose modules PLUGINS may name
+# without packaging them: the ``sonicpy`` command's import path lacks it (``python worker.py``
+# and the workers have it), so it is added before a plugin is imported, for the check and the
+# commands to find what the served app finds.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
 def import_plugin_module(path):
-    """The plugin module at dotted ``path`` (an entry of ``PLUGINS``).
+    """The plugin module at dotted ``path`` (an entry of ``PLUGINS``), looked for as the
+    served app looks for it (``PROJECT_ROOT`` on the import path).
 
     Raises:
         ConfigError: it cannot be imported (a typo, a package not installed, an error in its
             code); the message names PLUGINS and the module.
     """
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.append(str(PROJECT_ROOT))
     try:
         return importlib.import_module(path)
     except Exception as ex:  # noqa: BLE001 - whatever its import raised, the setting names a module that cannot load
