@@ -17,6 +17,7 @@ while the write holds the file. One of them loses each time (the write's 422, th
 """
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
@@ -402,3 +403,26 @@ def test_a_source_held_by_its_duplicate_keeps_its_file_from_a_purge(client, env,
     assert answer.status_int == 201, answer.text
     assert trashed.status_int == 200 and purged.status_int == 409, purged.text
     assert purged.json["details"]["contentIds"] == [answer.json["data"]["id"]]
+
+
+def test_a_duplicate_whose_source_changes_at_every_try_says_so(client, env, admin, gallery, monkeypatch):
+    # Each try reads the source, and an edit commits before the copy's transaction: after
+    # its tries the answer is the source's change, not a slug race that did not happen.
+    item = client.post_json("/api/content", {"collectionId": "gallery", "title": "Moving"}, headers=admin).json["data"]
+    db, original, owner, edits = env.DB.db, env.DB.db.execute_sql, threading.get_ident(), []
+
+    def execute_sql(sql, params=None, *args, **kwargs):
+        cursor = original(sql, params, *args, **kwargs)
+        if threading.get_ident() == owner and '"slug" IN (' in sql:  # a try's copy slug lookup
+            with ThreadPoolExecutor(1) as pool:
+                edits.append(pool.submit(on_own_connection(db, lambda: client.put_json(
+                    f"/api/content/{item['id']}", {"title": f"Moving {len(edits)}"}, headers=admin))).result(30))
+        return cursor
+
+    monkeypatch.setattr(db, "execute_sql", execute_sql)
+    answer = client.post(f"/api/content/{item['id']}/duplicate", headers=admin, expect_errors=True)
+
+    assert answer.status_int == 409, answer.text
+    assert answer.json["error"] == "The item changed while it was being copied; read it again"
+    assert len(edits) >= 2 and all(edit.status_int == 200 for edit in edits)
+    assert Content.select().count() == 1

@@ -48,7 +48,9 @@ def duplicate(user, content_id, scope, request_id=None):
         ContentNotFound: no such item, in the trash, or one ``user`` may not read.
         ContentInvalid, ContentConflict: as a create of the same fields would.
     """
-    for _ in range(writes.MAX_SLUG_ATTEMPTS):
+    # Each kind of retry has its own budget, so that the answer says which one ran out.
+    slug_clashes = source_changes = 0
+    while True:
         source = writes.load_for_write(content_id)  # refuses items in the trash too
         if not is_visible(Scope.of(user), source.id):
             raise ContentNotFound("Content not found")
@@ -56,11 +58,17 @@ def duplicate(user, content_id, scope, request_id=None):
         try:
             return writes.create_and_read(user, source.collection_id, fields, scope, request_id, source=source)
         except VersionConflict:
-            continue  # the source changed since it was read: copied as it is now (or gone: 404)
+            # The source changed since it was read: copied as it is now (or gone: 404), unless
+            # it changes at every try (the 409 saying so).
+            source_changes += 1
+            if source_changes >= writes.MAX_SLUG_ATTEMPTS:
+                raise
         except ContentConflict as ex:
             if not _slug_taken_meanwhile(ex):
                 raise
-    raise writes.slug_race_lost("Too many concurrent writers took this item's copy slugs or changed it; retry")
+            slug_clashes += 1
+            if slug_clashes >= writes.MAX_SLUG_ATTEMPTS:
+                raise writes.slug_race_lost("Too many concurrent writers took this item's copy slugs; retry") from ex
 
 
 def copy_title(title):
