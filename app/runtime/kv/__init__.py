@@ -17,6 +17,7 @@ import re
 import time
 from pathlib import Path
 
+from app.runtime.binding_values import positive_seconds
 from app.runtime.kv.local import LocalBackend
 from app.runtime.kv.memcached import DEFAULT_TIMEOUT_SECONDS, MemcachedBackend
 from app.runtime.kv.namespace import KVError, KVNamespace
@@ -71,15 +72,10 @@ def _memcached_backend(name, namespace_id, binding, servers):
         return MemcachedBackend(
             servers,
             namespace_id,
-            connect_timeout=_seconds(binding, "connect_timeout"),
-            timeout=_seconds(binding, "timeout"),
+            connect_timeout=positive_seconds(binding, "connect_timeout", DEFAULT_TIMEOUT_SECONDS),
+            timeout=positive_seconds(binding, "timeout", DEFAULT_TIMEOUT_SECONDS),
         )
     except ValueError as ex:
         raise ValueError(f"kv_namespaces binding {name}: {ex}") from None
 
 
-def _seconds(binding, key):
-    value = binding.get(key, DEFAULT_TIMEOUT_SECONDS)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{key} must be a positive number of seconds, not {value!r}")
-    return float(value)

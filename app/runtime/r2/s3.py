@@ -51,6 +51,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from app.runtime.binding_values import positive_seconds
+
 from .bucket import ListPage, PutRequest, ReadResult
 from .multipart import NO_SUCH_UPLOAD, no_such_upload
 from .objects import (
@@ -278,15 +280,6 @@ def _process_session() -> boto3.session.Session:
     return _SESSIONS[pid]
 
 
-def _seconds(binding: Mapping, key: str, default: float) -> float:
-    """The binding's ``key`` as a positive number of seconds (botocore refuses 0 and less only
-    at the first call, which /health would report as an outage), or ValueError naming it."""
-    value = binding.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{key} must be a positive number of seconds, not {value!r:.40}")
-    return float(value)
-
-
 def _attempts(binding: Mapping) -> int:
     """The binding's ``max_attempts``: a whole number, at least 1 (the call itself), or ValueError."""
     value = binding.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
@@ -373,8 +366,8 @@ class S3Backend:
             region_name=binding.get("region_name") or "auto",
             access_key_id=credentials[0],
             secret_access_key=credentials[1],
-            connect_timeout=_seconds(binding, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
-            read_timeout=_seconds(binding, "read_timeout", DEFAULT_READ_TIMEOUT),
+            connect_timeout=positive_seconds(binding, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+            read_timeout=positive_seconds(binding, "read_timeout", DEFAULT_READ_TIMEOUT),
             max_attempts=_attempts(binding),
         )
 
