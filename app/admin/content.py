@@ -694,9 +694,8 @@ class ContentDeleteAction(_ItemWrite):
             self._edit.render(req, resp, found, item, content, falcon.HTTP_422, message=problems_in_words(refused))
             return
         if one(form, "from") == "list":
-            shown, _ = list_query(req, Scope.of(req.context.user))
             # urlencode leaves no brace in the filters: the landing stays a format string.
-            landing = f"/admin/content/{{name}}?{filters_query(shown)}&trashed=1".replace("?&", "?")
+            landing = list_back(req, "{name}") + "trashed=1"
         self._apply(req, resp, collection, id, writes.soft_delete, landing)
 
 
