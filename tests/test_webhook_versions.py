@@ -236,3 +236,22 @@ def test_an_author_s_restore_from_the_trash_as_a_draft_says_draft_in_every_event
         ("after_content_workflow:restored-as-draft", 2, "draft", "Page", "first"),
         ("after_content_unpublish", 2, "draft", "Page", "first"),
     ]
+
+
+@pytest.mark.parametrize("move", ["workflow", "bulk", "put"])
+def test_a_move_made_on_its_own_gives_its_hooks_the_whole_item(web, admin, pages, move):
+    """A move with no edit (the workflow route, a bulk action, a status-only PUT) gives its
+    hooks the row with its data, as an edit's hooks get it, not the workflow columns alone."""
+    item = create(web, admin)
+    content_events_plugin.CALLS.clear()
+
+    if move == "workflow":
+        web.post_json(f"/api/content/{item['id']}/workflow", {"action": "publish"}, headers=admin, status=200)
+    elif move == "bulk":
+        web.post_json("/api/content/bulk-action", {"action": "publish", "ids": [item["id"]]}, headers=admin,
+                      status=200)
+    else:
+        web.put_json(f"/api/content/{item['id']}", {"status": "published"}, headers=admin, status=200)
+
+    assert hook_calls() == [("after_content_workflow:publish", 2, "published", "Page", "first"),
+                            ("after_content_publish", 2, "published", "Page", "first")]

@@ -130,7 +130,8 @@ class Invalid(WorkflowError):
 
 @dataclass(frozen=True)
 class TransitionResult:
-    """A completed move: the content as it is now, the history row written and when (``made_at``)."""
+    """A completed move: the content as it is now (the whole row, ``data`` included, which its
+    hooks are given), the history row written and when (``made_at``)."""
 
     content: Content
     history: WorkflowHistory
@@ -400,12 +401,13 @@ def make_move(move, user, *, comment=None, source="api", metadata=None, request_
     content, from_state, target, name = move.content, move.from_state, move.to_state, move.action
     now = now_ms()
     _update_content(content, target, user, comment, now, versioned)
+    moved = Content.get_by_id(content.id)
     if versioned:
-        record_version(Content.get_by_id(content.id), user.id, now)
+        record_version(moved, user.id, now)
     history = record_history(content, from_state, target, user.id, comment,
                              {**(metadata or {}), "action": name, "source": source}, now, move.workflow.id)
     _write_log(content, name, from_state, target, user, comment, now, history, source, request_id)
-    result = TransitionResult(load_content(content.id), history, name, from_state, target, now)
+    result = TransitionResult(moved, history, name, from_state, target, now)
     if announced:
         announce(result, user)
     return result
@@ -451,7 +453,7 @@ def impose(db, content_id, user, target, action, *, comment=None, request_id=Non
         history = record_history(content, from_state, target, user.id, comment,
                                  {"action": action, "source": "review-rule"}, now)
         _write_log(content, action, from_state, target, user, comment, now, history, "review-rule", request_id)
-        result = TransitionResult(load_content(content_id), history, action, from_state, target, now)
+        result = TransitionResult(Content.get_by_id(content_id), history, action, from_state, target, now)
         if announced:
             announce(result, user)
         return result
