@@ -11,6 +11,7 @@ import secrets
 
 import msgspec
 
+from app.runtime.binding_values import shown
 from app.runtime.config import ConfigError, flag_setting, plugin_paths
 from app.runtime.logs import ACCESS_LOG_VAR
 from app.runtime.private import PRIVATE_FILE_MODE, private_folder
@@ -242,8 +243,7 @@ def int_setting(config, name, default, minimum=0):
         return default
     value = _whole_number(raw)
     if value is None:
-        shown = repr(raw) if len(repr(raw)) <= 40 else repr(raw)[:37] + "..."
-        raise ConfigError(f"{_where(config)}: {name} must be a whole number, not {shown}")
+        raise ConfigError(f"{_where(config)}: {name} must be a whole number, not {shown(raw)}")
     if value < minimum:
         raise ConfigError(f"{_where(config)}: {name} must be at least {minimum}, not {value}")
     return value
@@ -283,7 +283,8 @@ def cors_origins_setting(config):
     bad = [origin for origin in origins if not _ORIGIN.match(origin)]
     if bad:
         raise ConfigError(
-            f"{_where(config)}: CORS_ALLOW_ORIGINS must be * or origins like https://app.example.com, not {bad[0]!r}"
+            f"{_where(config)}: CORS_ALLOW_ORIGINS must be * or origins like https://app.example.com, "
+            f"not {shown(bad[0])}"
         )
     return origins
 
@@ -292,7 +293,7 @@ def verify_url_setting(config):
     """``TURNSTILE_VERIFY_URL`` (Cloudflare's siteverify by default); ConfigError unless http(s)."""
     url = str(config.setting("TURNSTILE_VERIFY_URL") or DEFAULT_TURNSTILE_VERIFY_URL).strip()
     if not re.match(r"^https?://[^\s/]+", url):
-        raise ConfigError(f"{_where(config)}: TURNSTILE_VERIFY_URL must be an http(s) URL, not {url!r}")
+        raise ConfigError(f"{_where(config)}: TURNSTILE_VERIFY_URL must be an http(s) URL, not {shown(url)}")
     return url
 
 

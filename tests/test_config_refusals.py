@@ -100,6 +100,25 @@ def test_a_bad_r2_tuning_value_is_named(tmp_path, setting, message):
     assert line == f"Error: {path} (environment default): r2_buckets (MEDIA_BUCKET): {message}"
 
 
+LONG = "x" * 100  # a pasted blob where a number goes
+LONG_SHOWN = "'" + "x" * 36 + "..."  # its repr cut to 40 characters, the cut said
+
+
+@pytest.mark.parametrize("d1, extra, command, message", [
+    # Was cut to 40 characters with no sign of the cut.
+    ("", f'[[r2_buckets]]\nbinding = "MEDIA_BUCKET"\nbucket_name = "media"\nendpoint_url = "http://127.0.0.1:1"\n'
+         f'connect_timeout = "{LONG}"\n', ("r2", "object", "get", "MEDIA_BUCKET/x", "--file", "x"),
+     f"r2_buckets (MEDIA_BUCKET): connect_timeout must be a positive number of seconds, not {LONG_SHOWN}"),
+    # Was shown whole.
+    (f'sqlite_cache_kib = "{LONG}"', "", ("d1", "migrations", "list", "DB"),
+     f"d1_databases (DB): D1 binding 'DB': sqlite_cache_kib must be a whole number, at least 64 (got {LONG_SHOWN})"),
+])
+def test_a_long_bad_binding_value_is_shown_cut_as_every_refusal_cuts_it(tmp_path, d1, extra, command, message):
+    path = project(tmp_path, d1=d1, extra=extra)
+    line = refusal(run(path, *command))
+    assert line == f"Error: {path} (environment default): {message}"
+
+
 def test_good_r2_tuning_values_are_taken(tmp_path):
     path = project(tmp_path, extra="""
         [[r2_buckets]]

@@ -41,6 +41,7 @@ from playhouse.pool import PooledPostgresqlDatabase
 
 from app.db import tx_marks
 from app.db.prepared import PreparingConnection, psycopg2
+from app.runtime.binding_values import shown
 
 SQLITE_PRAGMAS = (
     ("journal_mode", "wal"),
@@ -258,7 +259,7 @@ def sqlite_url_path(url):
     # read it as an in-memory database and lose every write).
     path = parts.netloc + parts.path if parts.netloc else parts.path[1:]
     if not path:
-        raise ValueError(f"database_url {url!r} names no file (use sqlite:///path/to/file.sqlite)")
+        raise ValueError(f"database_url {shown(url)} names no file (use sqlite:///path/to/file.sqlite)")
     return path
 
 
@@ -283,19 +284,15 @@ def _url_seconds(name, value, minimum):
     """A number-of-seconds option of a database URL (as playhouse parsed it), or ValueError naming it."""
     if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
         raise ValueError(f"database_url option {name} must be a number of seconds, at least {minimum}, "
-                         f"not {_shown(value)}")
+                         f"not {shown(value)}")
     return value
 
 
 def _url_whole_number(name, value, minimum):
     """A whole-number option of a database URL (as playhouse parsed it), or ValueError naming it."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"database_url option {name} must be a whole number, at least {minimum}, not {_shown(value)}")
+        raise ValueError(f"database_url option {name} must be a whole number, at least {minimum}, not {shown(value)}")
     return value
-
-
-def _shown(value):
-    return repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
 
 
 def _open_postgres_url(url, **_memory):

@@ -45,6 +45,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
+from app.runtime.binding_values import shown
+
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_BATCH_SIZE = 32
@@ -324,12 +326,13 @@ def _whole(name, table, key, default, low, high):
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValueError(f"AI binding {name!r}: {key} must be a whole number from {low} to {high}, not {value!r}")
+        raise ValueError(f"AI binding {name!r}: {key} must be a whole number from {low} to {high}, not {shown(value)}")
     return value
 
 
 def _seconds(name, table, key, default):
     value = table.get(key, default)
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 600:
-        raise ValueError(f"AI binding {name!r}: {key} must be a number of seconds above 0 (at most 600), not {value!r}")
+        raise ValueError(f"AI binding {name!r}: {key} must be a number of seconds above 0 (at most 600), "
+                         f"not {shown(value)}")
     return float(value)

@@ -36,6 +36,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
+from app.runtime.binding_values import shown
 from app.runtime.bindings import BINDING_TYPES, BindingKind
 from app.runtime.cron import cron_problem
 
@@ -197,9 +198,8 @@ def flag_setting(config, name, default):
     word = str(raw).strip().lower()
     if word in TRUE_WORDS or word in FALSE_WORDS:
         return word in TRUE_WORDS
-    shown = repr(raw) if len(repr(raw)) <= 40 else repr(raw)[:37] + "..."
     raise ConfigError(f"{config.path} (environment {config.env_label}): {name} must be true or false "
-                      f"(or 1/0, yes/no, on/off), not {shown}")
+                      f"(or 1/0, yes/no, on/off), not {shown(raw)}")
 
 
 def plugin_paths(raw):
@@ -212,7 +212,7 @@ def plugin_paths(raw):
         return ()
     names = raw.split(",") if isinstance(raw, str) else raw
     if not isinstance(names, list | tuple) or not all(isinstance(name, str) for name in names):
-        raise ConfigError(f"PLUGINS must be a comma-separated string or a list of module paths, not {raw!r}")
+        raise ConfigError(f"PLUGINS must be a comma-separated string or a list of module paths, not {shown(raw)}")
     return tuple(name.strip() for name in names if name.strip())
 
 

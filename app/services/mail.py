@@ -24,6 +24,7 @@ from email.message import EmailMessage
 
 import msgspec
 
+from app.runtime.binding_values import shown
 from app.runtime.config import ConfigError
 
 log = logging.getLogger("sonicpy.mail")
@@ -160,7 +161,7 @@ def mail_settings_from_config(config, public_base_url):
                               f"{', '.join(BACKENDS)} (smtp sends real mail; log only writes links to the log)")
         backend = "log"
     if backend not in BACKENDS:
-        raise ConfigError(f"{where}: MAILER must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        raise ConfigError(f"{where}: MAILER must be one of {', '.join(BACKENDS)}, not {shown(backend)}")
     if backend == "log":
         return MailSettings(backend="log")
     return _smtp_settings(config, where, public_base_url)
@@ -170,7 +171,7 @@ def _smtp_settings(config, where, public_base_url):
     get = config.setting
     security = (get("SMTP_SECURITY") or "starttls").strip().lower()
     if security not in SECURITY_MODES:
-        raise ConfigError(f"{where}: SMTP_SECURITY must be one of {', '.join(SECURITY_MODES)}, not {security!r}")
+        raise ConfigError(f"{where}: SMTP_SECURITY must be one of {', '.join(SECURITY_MODES)}, not {shown(security)}")
     for name in ("SMTP_HOST", "MAIL_FROM"):
         if not get(name):
             raise ConfigError(f"{where}: MAILER = \"smtp\" needs {name}")
@@ -182,7 +183,7 @@ def _smtp_settings(config, where, public_base_url):
     try:
         port = int(port)
     except (TypeError, ValueError):
-        raise ConfigError(f"{where}: SMTP_PORT must be a port number, not {port!r}") from None
+        raise ConfigError(f"{where}: SMTP_PORT must be a port number, not {shown(port)}") from None
     return MailSettings(
         backend="smtp", host=get("SMTP_HOST"), port=port, security=security,
         username=get("SMTP_USERNAME") or "", password=get("SMTP_PASSWORD") or "", sender=get("MAIL_FROM"),

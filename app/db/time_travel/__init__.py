@@ -54,6 +54,7 @@ from app.db.time_travel.history import (
 from app.db.time_travel.shipping import Rebuilt, Shipped, prefix_for, reach, restore_from_bucket, ship
 from app.db.time_travel.triggers import log_tables
 from app.db.time_travel.triggers import untracked as untracked_tables
+from app.runtime.binding_values import shown
 
 DEFAULT_RETENTION_DAYS = 30
 RETENTION_KEY = "time_travel_retention_days"
@@ -73,7 +74,7 @@ def enabled(binding):
     """
     value = binding.get(ENABLED_KEY, True)
     if not isinstance(value, bool):
-        raise TimeTravelError(f"{ENABLED_KEY} must be true or false (got {value!r})")
+        raise TimeTravelError(f"{ENABLED_KEY} must be true or false (got {shown(value)})")
     return value
 
 
@@ -90,7 +91,7 @@ def _whole_number(binding, key, default, unit):
     """``binding[key]`` (``default`` when absent), a whole number of ``unit``, at least 1."""
     value = binding.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TimeTravelError(f"{key} must be a whole number of {unit}, at least 1 (got {value!r})")
+        raise TimeTravelError(f"{key} must be a whole number of {unit}, at least 1 (got {shown(value)})")
     return value
 
 
@@ -105,7 +106,7 @@ def bucket_binding(binding):
     if value is None:
         return None
     if not isinstance(value, str) or not value:
-        raise TimeTravelError(f"{BUCKET_KEY} must name an [[r2_buckets]] binding (got {value!r})")
+        raise TimeTravelError(f"{BUCKET_KEY} must name an [[r2_buckets]] binding (got {shown(value)})")
     if value == MEDIA_BUCKET:
         raise TimeTravelError(f"{BUCKET_KEY} cannot be {MEDIA_BUCKET}: `media sweep` deletes the objects no media "
                               "row names. Declare a bucket of its own ([[r2_buckets]] binding = \"HISTORY_BUCKET\")")

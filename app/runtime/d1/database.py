@@ -12,6 +12,7 @@ from app.db.database import (
     open_database,
     open_sqlite,
 )
+from app.runtime.binding_values import shown
 from app.runtime.d1.backends import PostgresBackend, SqliteBackend
 from app.runtime.d1.errors import DRIVER_ERRORS, D1DumpError, D1Error, D1ExecError, original_error
 from app.runtime.d1.guard import MAX_VALUE_BYTES
@@ -263,7 +264,7 @@ def sqlite_memory(binding):
         value = binding.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"D1 binding {binding.get('binding', 'DB')!r}: {key} must be a whole number,"
-                             f" at least {least} (got {value!r})")
+                             f" at least {least} (got {shown(value)})")
         options[argument] = value
     return options
 

@@ -17,7 +17,7 @@ import re
 import time
 from pathlib import Path
 
-from app.runtime.binding_values import positive_seconds
+from app.runtime.binding_values import positive_seconds, shown
 from app.runtime.kv.local import LocalBackend
 from app.runtime.kv.memcached import DEFAULT_TIMEOUT_SECONDS, MemcachedBackend
 from app.runtime.kv.namespace import KVError, KVNamespace
@@ -66,7 +66,7 @@ def _memcached_backend(name, namespace_id, binding, servers):
     if not isinstance(servers, list) or not servers:
         raise ValueError(
             f"kv_namespaces binding {name}: servers must be a non-empty list of "
-            f"'host:port' strings, not {servers!r}"
+            f"'host:port' strings, not {shown(servers)}"
         )
     try:
         return MemcachedBackend(

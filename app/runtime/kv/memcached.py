@@ -59,6 +59,7 @@ from pymemcache.exceptions import (
     MemcacheUnexpectedCloseError,
 )
 
+from app.runtime.binding_values import shown
 from app.runtime.kv.namespace import Entry, KVError
 
 DEFAULT_TIMEOUT_SECONDS = 0.5
@@ -92,10 +93,10 @@ _decode = msgspec.msgpack.Decoder(Envelope).decode
 def parse_server(spec):
     """``"host:port"`` -> ``(host, port)``; ValueError with the offending text otherwise."""
     if not isinstance(spec, str):
-        raise ValueError(f"memcached server must be a 'host:port' string, not {spec!r}")
+        raise ValueError(f"memcached server must be a 'host:port' string, not {shown(spec)}")
     host, sep, port = spec.rpartition(":")
     if not sep or not host or not port.isdecimal() or not 0 < int(port) < 65536:
-        raise ValueError(f"memcached server must be 'host:port', not {spec!r}")
+        raise ValueError(f"memcached server must be 'host:port', not {shown(spec)}")
     return host.strip("[]"), int(port)
 
 

@@ -51,7 +51,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from app.runtime.binding_values import positive_seconds
+from app.runtime.binding_values import positive_seconds, shown
 
 from .bucket import ListPage, PutRequest, ReadResult
 from .multipart import NO_SUCH_UPLOAD, no_such_upload
@@ -284,7 +284,7 @@ def _attempts(binding: Mapping) -> int:
     """The binding's ``max_attempts``: a whole number, at least 1 (the call itself), or ValueError."""
     value = binding.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"max_attempts must be a whole number of attempts in all, at least 1, not {value!r:.40}")
+        raise ValueError(f"max_attempts must be a whole number of attempts in all, at least 1, not {shown(value)}")
     return value
 
 
