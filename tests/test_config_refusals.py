@@ -82,9 +82,9 @@ def test_a_bad_postgres_pool_option_is_named_without_the_password(tmp_path, quer
 @pytest.mark.parametrize("setting, message", [
     ("max_attempts = 0", "max_attempts must be a whole number of attempts in all, at least 1, not 0"),
     ('max_attempts = "x"', "max_attempts must be a whole number of attempts in all, at least 1, not 'x'"),
-    ("connect_timeout = -1", "connect_timeout must be a positive number of seconds, not -1"),
-    ("connect_timeout = 0", "connect_timeout must be a positive number of seconds, not 0"),
-    ('read_timeout = "abc"', "read_timeout must be a positive number of seconds, not 'abc'"),
+    ("connect_timeout = -1", "connect_timeout must be a number of seconds, above 0, not -1"),
+    ("connect_timeout = 0", "connect_timeout must be a number of seconds, above 0, not 0"),
+    ('read_timeout = "abc"', "read_timeout must be a number of seconds, above 0, not 'abc'"),
 ])
 def test_a_bad_r2_tuning_value_is_named(tmp_path, setting, message):
     # max_attempts = 0 was a botocore traceback; a timeout of 0 or less started, then /health
@@ -108,15 +108,39 @@ LONG_SHOWN = "'" + "x" * 36 + "..."  # its repr cut to 40 characters, the cut sa
     # Was cut to 40 characters with no sign of the cut.
     ("", f'[[r2_buckets]]\nbinding = "MEDIA_BUCKET"\nbucket_name = "media"\nendpoint_url = "http://127.0.0.1:1"\n'
          f'connect_timeout = "{LONG}"\n', ("r2", "object", "get", "MEDIA_BUCKET/x", "--file", "x"),
-     f"r2_buckets (MEDIA_BUCKET): connect_timeout must be a positive number of seconds, not {LONG_SHOWN}"),
+     f"r2_buckets (MEDIA_BUCKET): connect_timeout must be a number of seconds, above 0, not {LONG_SHOWN}"),
     # Was shown whole.
     (f'sqlite_cache_kib = "{LONG}"', "", ("d1", "migrations", "list", "DB"),
-     f"d1_databases (DB): D1 binding 'DB': sqlite_cache_kib must be a whole number, at least 64 (got {LONG_SHOWN})"),
+     f"d1_databases (DB): D1 binding 'DB': sqlite_cache_kib must be a whole number, at least 64, not {LONG_SHOWN}"),
 ])
 def test_a_long_bad_binding_value_is_shown_cut_as_every_refusal_cuts_it(tmp_path, d1, extra, command, message):
     path = project(tmp_path, d1=d1, extra=extra)
     line = refusal(run(path, *command))
     assert line == f"Error: {path} (environment default): {message}"
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("timeout = 0", "timeout must be a number of seconds, above 0, not 0"),
+    ('connect_timeout = "1"', "connect_timeout must be a number of seconds, above 0, not '1'"),
+])
+def test_a_bad_kv_tuning_value_is_named(tmp_path, setting, message):
+    path = project(tmp_path, extra=f'servers = ["127.0.0.1:1"]\n{setting}\n')  # keys of the KV table
+    line = refusal(run(path, "kv", "key", "get", "x"))
+    assert line == f"Error: {path} (environment default): kv_namespaces (CACHE_KV): kv_namespaces binding CACHE_KV: " \
+                   f"{message}"
+
+
+@pytest.mark.parametrize("d1, message", [
+    ("time_travel_retention_days = 0", "time_travel_retention_days must be a whole number of days, at least 1, not 0"),
+    ('time_travel_retention_days = "30"',
+     "time_travel_retention_days must be a whole number of days, at least 1, not '30'"),
+    ("time_travel_retention_days = 1.5", "time_travel_retention_days must be a whole number of days, at least 1, "
+                                         "not 1.5"),
+])
+def test_a_bad_time_travel_setting_is_named(tmp_path, d1, message):
+    path = project(tmp_path, d1=d1)
+    line = refusal(run(path, "d1", "time-travel", "info", "DB"))
+    assert line == f"Error: DB: {message}"
 
 
 def test_good_r2_tuning_values_are_taken(tmp_path):
@@ -157,6 +181,26 @@ def test_a_mistyped_on_off_setting_stops_start_up_naming_it(tmp_path, monkeypatc
         boot(path, monkeypatch)
     assert str(refused.value) == (f"sonicpy cannot start: {path} (environment default): {name} must be true or "
                                   f"false (or 1/0, yes/no, on/off), not '{value}'")
+
+
+AI_TABLE = """
+    [ai]
+    binding = "AI"
+    url = "http://127.0.0.1:1/v1"
+    model = "m"
+    """
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("timeout = 0", "timeout must be a number of seconds, above 0 and at most 600, not 0"),
+    ("connect_timeout = 601", "connect_timeout must be a number of seconds, above 0 and at most 600, not 601"),
+    ("batch_size = 1000", "batch_size must be a whole number, at least 1 and at most 256, not 1000"),
+    ('dimensions = "768"', "dimensions must be a whole number, at least 1 and at most 16384, not '768'"),
+])
+def test_a_bad_ai_setting_is_named(tmp_path, setting, message):
+    path = project(tmp_path, extra=AI_TABLE + setting + "\n")
+    line = refusal(run(path, "search", "status"))
+    assert line == f"Error: {path} (environment default): ai (AI): AI binding 'AI': {message}"
 
 
 @pytest.mark.parametrize("value, open_", [("false", False), ("No", False), ("0", False), ("off", False),

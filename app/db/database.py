@@ -41,7 +41,7 @@ from playhouse.pool import PooledPostgresqlDatabase
 
 from app.db import tx_marks
 from app.db.prepared import PreparingConnection, psycopg2
-from app.runtime.binding_values import shown
+from app.runtime.binding_values import seconds, shown, whole_number
 
 SQLITE_PRAGMAS = (
     ("journal_mode", "wal"),
@@ -225,9 +225,9 @@ def open_postgres(url, max_connections=None):
     """
     options = {**POSTGRES_DEFAULTS, **_url_options(url)}
     for name in ("stale_timeout", "timeout"):
-        _url_seconds(name, options[name], minimum=0)
-    _url_whole_number("max_connections", options["max_connections"], minimum=1)
-    _url_whole_number("connect_timeout", options["connect_timeout"], minimum=0)  # libpq takes whole seconds
+        seconds(options, name, None, URL_OPTION, zero=True)
+    whole_number(options, "max_connections", None, URL_OPTION, least=1)
+    whole_number(options, "connect_timeout", None, URL_OPTION, least=0)  # libpq takes whole seconds
     if max_connections is not None:
         options["max_connections"] = max_connections
     # ``?prepared_statements=false`` for a pooler that moves a session's statements between
@@ -266,6 +266,8 @@ def sqlite_url_path(url):
 # The query-string options a SQLite URL may carry (README): anything else would reach
 # sqlite3.connect and fail at the first connection, as a traceback from every command.
 SQLITE_URL_OPTIONS = {"timeout"}
+# How a refusal of an option's value (as playhouse parsed it) begins.
+URL_OPTION = "database_url option "
 
 
 def _open_sqlite_url(url, **memory):
@@ -276,23 +278,8 @@ def _open_sqlite_url(url, **memory):
         raise ValueError(f"database_url option {unknown[0]!r} is not one SQLite takes "
                          f"(it takes: {', '.join(sorted(SQLITE_URL_OPTIONS))})")
     if "timeout" in options:
-        options["timeout"] = _url_seconds("timeout", options["timeout"], minimum=0)
+        options["timeout"] = seconds(options, "timeout", None, URL_OPTION, zero=True)
     return open_sqlite(path, **memory, **options)
-
-
-def _url_seconds(name, value, minimum):
-    """A number-of-seconds option of a database URL (as playhouse parsed it), or ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise ValueError(f"database_url option {name} must be a number of seconds, at least {minimum}, "
-                         f"not {shown(value)}")
-    return value
-
-
-def _url_whole_number(name, value, minimum):
-    """A whole-number option of a database URL (as playhouse parsed it), or ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"database_url option {name} must be a whole number, at least {minimum}, not {shown(value)}")
-    return value
 
 
 def _open_postgres_url(url, **_memory):

@@ -45,10 +45,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
-from app.runtime.binding_values import shown
+from app.runtime.binding_values import seconds, whole_number
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 5.0
+MAX_TIMEOUT = 600  # seconds: the longest timeout or connect_timeout the binding may set
 DEFAULT_BATCH_SIZE = 32
 # Characters of an item's text sent to the model: about 2,000 tokens, within what common
 # embedding models read (longer texts are cut, not split into chunks).
@@ -322,17 +323,10 @@ def _api_key(name, table, environ):
 
 
 def _whole(name, table, key, default, low, high):
-    value = table.get(key, default)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValueError(f"AI binding {name!r}: {key} must be a whole number from {low} to {high}, not {shown(value)}")
-    return value
+    if table.get(key, default) is None:
+        return None  # dimensions left out: the model's own
+    return whole_number(table, key, default, f"AI binding {name!r}: ", least=low, most=high)
 
 
 def _seconds(name, table, key, default):
-    value = table.get(key, default)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 600:
-        raise ValueError(f"AI binding {name!r}: {key} must be a number of seconds above 0 (at most 600), "
-                         f"not {shown(value)}")
-    return float(value)
+    return seconds(table, key, default, f"AI binding {name!r}: ", most=MAX_TIMEOUT)

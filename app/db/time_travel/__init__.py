@@ -54,7 +54,7 @@ from app.db.time_travel.history import (
 from app.db.time_travel.shipping import Rebuilt, Shipped, prefix_for, reach, restore_from_bucket, ship
 from app.db.time_travel.triggers import log_tables
 from app.db.time_travel.triggers import untracked as untracked_tables
-from app.runtime.binding_values import shown
+from app.runtime.binding_values import shown, whole_number
 
 DEFAULT_RETENTION_DAYS = 30
 RETENTION_KEY = "time_travel_retention_days"
@@ -89,10 +89,7 @@ def retention_days(binding):
 
 def _whole_number(binding, key, default, unit):
     """``binding[key]`` (``default`` when absent), a whole number of ``unit``, at least 1."""
-    value = binding.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TimeTravelError(f"{key} must be a whole number of {unit}, at least 1 (got {shown(value)})")
-    return value
+    return whole_number(binding, key, default, least=1, unit=unit, error=TimeTravelError)
 
 
 def bucket_binding(binding):

@@ -12,7 +12,7 @@ from app.db.database import (
     open_database,
     open_sqlite,
 )
-from app.runtime.binding_values import shown
+from app.runtime.binding_values import whole_number
 from app.runtime.d1.backends import PostgresBackend, SqliteBackend
 from app.runtime.d1.errors import DRIVER_ERRORS, D1DumpError, D1Error, D1ExecError, original_error
 from app.runtime.d1.guard import MAX_VALUE_BYTES
@@ -261,11 +261,8 @@ def sqlite_memory(binding):
     """
     options = {}
     for key, (argument, default, least) in SQLITE_MEMORY_KEYS.items():
-        value = binding.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ValueError(f"D1 binding {binding.get('binding', 'DB')!r}: {key} must be a whole number,"
-                             f" at least {least} (got {shown(value)})")
-        options[argument] = value
+        options[argument] = whole_number(binding, key, default, f"D1 binding {binding.get('binding', 'DB')!r}: ",
+                                         least=least)
     return options
 
 

@@ -17,7 +17,7 @@ import re
 import time
 from pathlib import Path
 
-from app.runtime.binding_values import positive_seconds, shown
+from app.runtime.binding_values import seconds, shown
 from app.runtime.kv.local import LocalBackend
 from app.runtime.kv.memcached import DEFAULT_TIMEOUT_SECONDS, MemcachedBackend
 from app.runtime.kv.namespace import KVError, KVNamespace
@@ -72,8 +72,8 @@ def _memcached_backend(name, namespace_id, binding, servers):
         return MemcachedBackend(
             servers,
             namespace_id,
-            connect_timeout=positive_seconds(binding, "connect_timeout", DEFAULT_TIMEOUT_SECONDS),
-            timeout=positive_seconds(binding, "timeout", DEFAULT_TIMEOUT_SECONDS),
+            connect_timeout=seconds(binding, "connect_timeout", DEFAULT_TIMEOUT_SECONDS),
+            timeout=seconds(binding, "timeout", DEFAULT_TIMEOUT_SECONDS),
         )
     except ValueError as ex:
         raise ValueError(f"kv_namespaces binding {name}: {ex}") from None

@@ -51,7 +51,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from app.runtime.binding_values import positive_seconds, shown
+from app.runtime.binding_values import seconds, whole_number
 
 from .bucket import ListPage, PutRequest, ReadResult
 from .multipart import NO_SUCH_UPLOAD, no_such_upload
@@ -282,10 +282,7 @@ def _process_session() -> boto3.session.Session:
 
 def _attempts(binding: Mapping) -> int:
     """The binding's ``max_attempts``: a whole number, at least 1 (the call itself), or ValueError."""
-    value = binding.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"max_attempts must be a whole number of attempts in all, at least 1, not {shown(value)}")
-    return value
+    return whole_number(binding, "max_attempts", DEFAULT_MAX_ATTEMPTS, least=1, unit="attempts in all")
 
 
 def _client_config(connect_timeout: float, read_timeout: float, max_attempts: int) -> Config:
@@ -366,8 +363,8 @@ class S3Backend:
             region_name=binding.get("region_name") or "auto",
             access_key_id=credentials[0],
             secret_access_key=credentials[1],
-            connect_timeout=positive_seconds(binding, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
-            read_timeout=positive_seconds(binding, "read_timeout", DEFAULT_READ_TIMEOUT),
+            connect_timeout=seconds(binding, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+            read_timeout=seconds(binding, "read_timeout", DEFAULT_READ_TIMEOUT),
             max_attempts=_attempts(binding),
         )
 
