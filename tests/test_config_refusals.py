@@ -85,6 +85,8 @@ def test_a_bad_postgres_pool_option_is_named_without_the_password(tmp_path, quer
     ("connect_timeout = -1", "connect_timeout must be a number of seconds, above 0, not -1"),
     ("connect_timeout = 0", "connect_timeout must be a number of seconds, above 0, not 0"),
     ('read_timeout = "abc"', "read_timeout must be a number of seconds, above 0, not 'abc'"),
+    # Was taken: every call then failed in the HTTP client ("timestamp out of range").
+    ("connect_timeout = inf", "connect_timeout must be a number of seconds, above 0, not inf"),
 ])
 def test_a_bad_r2_tuning_value_is_named(tmp_path, setting, message):
     # max_attempts = 0 was a botocore traceback; a timeout of 0 or less started, then /health
@@ -122,6 +124,8 @@ def test_a_long_bad_binding_value_is_shown_cut_as_every_refusal_cuts_it(tmp_path
 @pytest.mark.parametrize("setting, message", [
     ("timeout = 0", "timeout must be a number of seconds, above 0, not 0"),
     ('connect_timeout = "1"', "connect_timeout must be a number of seconds, above 0, not '1'"),
+    # Was taken: every command then ended in a traceback ("timestamp out of range").
+    ("connect_timeout = inf", "connect_timeout must be a number of seconds, above 0, not inf"),
 ])
 def test_a_bad_kv_tuning_value_is_named(tmp_path, setting, message):
     path = project(tmp_path, extra=f'servers = ["127.0.0.1:1"]\n{setting}\n')  # keys of the KV table

@@ -11,6 +11,8 @@ wording are the same everywhere. A refused value is echoed as ``shown`` words it
 wherever else a configuration value is refused.
 """
 
+import math
+
 # Characters of a refused value's repr an error message shows: a mistyped value is short,
 # a pasted blob or a list of hundreds would bury the line that names the key.
 SHOWN_CHARS = 40
@@ -23,10 +25,14 @@ def shown(value):
 
 
 def seconds(binding, key, default, prefix="", *, zero=False, most=None, error=ValueError):
-    """``binding[key]`` (``default`` when absent) as a number of seconds above 0 (0 or more
-    with ``zero``, at most ``most`` when given), or ``error`` naming it."""
+    """``binding[key]`` (``default`` when absent) as a finite number of seconds above 0 (0
+    or more with ``zero``, at most ``most`` when given), or ``error`` naming it.
+
+    Infinity is refused as a string is: a timeout of infinity fails at the first call (the HTTP
+    client's and memcached's sockets cannot hold it), and the AI binding refused it already.
+    """
     value = binding.get(key, default)
-    if (isinstance(value, bool) or not isinstance(value, int | float)
+    if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
             or not (value >= 0 if zero else value > 0) or (most is not None and value > most)):
         bounds = ("at least 0" if zero else "above 0") + (f" and at most {most}" if most is not None else "")
         raise error(f"{prefix}{key} must be a number of seconds, {bounds}, not {shown(value)}")
