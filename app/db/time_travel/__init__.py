@@ -74,7 +74,7 @@ def enabled(binding):
     """
     value = binding.get(ENABLED_KEY, True)
     if not isinstance(value, bool):
-        raise TimeTravelError(f"{ENABLED_KEY} must be true or false (got {shown(value)})")
+        raise TimeTravelError(f"{ENABLED_KEY} must be true or false, not {shown(value)}")
     return value
 
 
@@ -103,7 +103,7 @@ def bucket_binding(binding):
     if value is None:
         return None
     if not isinstance(value, str) or not value:
-        raise TimeTravelError(f"{BUCKET_KEY} must name an [[r2_buckets]] binding (got {shown(value)})")
+        raise TimeTravelError(f"{BUCKET_KEY} must name an [[r2_buckets]] binding, not {shown(value)}")
     if value == MEDIA_BUCKET:
         raise TimeTravelError(f"{BUCKET_KEY} cannot be {MEDIA_BUCKET}: `media sweep` deletes the objects no media "
                               "row names. Declare a bucket of its own ([[r2_buckets]] binding = \"HISTORY_BUCKET\")")
