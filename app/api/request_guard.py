@@ -25,7 +25,11 @@ infinity, so it would sort and page differently from PostgreSQL, which reads it 
 
 A URL-encoded body is ASCII whose percent-escapes write UTF-8 text, as a browser encodes a
 form: a raw byte past ASCII, or escapes that are no UTF-8 (``%E9``, a Latin-1 "é"), are a
-malformed body (400), never text with U+FFFD put in place of what was sent.
+malformed body (400), never text with U+FFFD put in place of what was sent. The query
+string follows the same rule for its escapes: a name or value whose bytes, escapes decoded,
+are no UTF-8 text is a 400 naming the parameter (by its name as sent, in ASCII, when the name
+itself is the one refused), checked before any route reads it; the message never repeats
+what was sent. Raw UTF-8 bytes pass, as before (some clients send a query unescaped).
 
 Multipart uploads are read part by part by the media API, which checks their text fields.
 """
@@ -37,6 +41,7 @@ import falcon
 import falcon.media
 
 from app.api.errors import APIError, bad_request, invalid_param
+from app.services.logs import escaped_past_ascii
 from app.services.numbers import NUMBER_MESSAGE, out_of_range
 
 # C0 controls and DEL; tab, line feed and carriage return pass (pasted search text).
@@ -50,10 +55,16 @@ URL_MESSAGE = "NUL and other control characters are not allowed"
 BODY_MESSAGE = "NUL characters are not allowed"
 MAX_QUERY_STRING_LENGTH = 6144
 NOT_UTF8 = "its percent-escapes must write UTF-8 text, as a browser encodes a form"
+QUERY_NOT_UTF8 = "its bytes and percent-escapes must write UTF-8 text, as a browser encodes a URL"
+# What can make a query string no UTF-8 text: a byte past ASCII (the WSGI server hands the
+# query over as Latin-1 text of the bytes sent) or an escape of one. A query string without
+# either needs no look at its parts.
+MAYBE_NOT_UTF8 = re.compile(r"[^\x00-\x7f]|%[89a-fA-F][0-9a-fA-F]")
 
 
 class RequestGuard:
-    """Middleware: 400 for a query string too long, or a path or query string holding a control character."""
+    """Middleware: 400 for a query string too long or not UTF-8 text, or a path or query string
+    holding a control character."""
 
     def process_request(self, req, resp):
         if len(req.query_string) > MAX_QUERY_STRING_LENGTH:
@@ -61,6 +72,9 @@ class RequestGuard:
                 "Query string too long",
                 f"a query string takes at most {MAX_QUERY_STRING_LENGTH} characters, not {len(req.query_string)}",
             )
+        refused = not_utf8_parameter(req.query_string)
+        if refused is not None:
+            raise invalid_param(refused, QUERY_NOT_UTF8)
         if CONTROL_CHARACTERS.search(req.path):
             raise bad_request("Invalid path", URL_MESSAGE)
         if not MAYBE_CONTROL.search(req.query_string):
@@ -69,6 +83,33 @@ class RequestGuard:
             values = value if isinstance(value, list) else [value]
             if any(CONTROL_CHARACTERS.search(text) for text in [name, *values]):
                 raise invalid_param(name, URL_MESSAGE)
+
+
+def not_utf8_parameter(query_string):
+    """The name of the first parameter of ``query_string`` whose name or value is no UTF-8 text
+    once its escapes are decoded (Falcon would read it with U+FFFD in place of what was sent),
+    or None. A name refused itself is given as sent (``s%E9``, a raw byte escaped): decoded
+    it would be one of those U+FFFD, and the error and its logs stay ASCII."""
+    if not MAYBE_NOT_UTF8.search(query_string):
+        return None
+    for field in query_string.split("&"):  # Falcon's separator: the names it reads
+        name, _, value = field.partition("=")
+        try:
+            decoded_name = _decoded(name)
+        except UnicodeError:
+            return escaped_past_ascii(name)
+        try:
+            _decoded(value)
+        except UnicodeError:
+            return decoded_name
+    return None
+
+
+def _decoded(part):
+    """A query string's name or value (Latin-1 text of the bytes sent) as text: its bytes,
+    escapes decoded, read as UTF-8. UnicodeError when they are no UTF-8 (or a character past
+    Latin-1 is there, which no WSGI server hands over)."""
+    return unquote_to_bytes(part.replace("+", " ").encode("latin-1")).decode("utf-8")
 
 
 class RefusedBody(APIError):
