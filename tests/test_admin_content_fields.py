@@ -316,18 +316,35 @@ def test_a_pickers_id_input_folds_away_with_script_unless_the_picker_cannot_show
     assert refused.forms["content-form"]["data.hero"].value == "gone"
 
 
-@pytest.mark.parametrize("typed", ["9" * 5000, "1e999", "-Infinity", "nan"])
-def test_a_number_no_json_can_hold_is_refused_and_shown_as_typed(browser, signed_in_as, posts, typed):
-    """More digits than Python converts, a float's overflow, infinity and NaN are no number
-    JSON holds: the field says so, and its input keeps what was typed."""
+@pytest.mark.parametrize(("typed", "message"), [
+    ("9" * 5000, "the number is out of range"),
+    ("1e999", "the number is out of range"),
+    ("-Infinity", "must be a number"),
+    ("nan", "must be a number"),
+])
+def test_a_number_no_json_can_hold_is_refused_and_shown_as_typed(browser, signed_in_as, posts, typed, message):
+    """More digits than Python converts and a float's overflow write a number past a double's
+    range, which a list's item is refused for as a number field is (and a JSON body); infinity
+    and NaN write no number. The item says which, and its input keeps what was typed."""
     signed_in_as("editor")
     form = browser.get("/admin/content/posts/new").forms["content-form"]
     form["title"] = "Huge"
     form.set("data.scores", typed, index=0)
     response = form.submit(status=422)
-    assert "scores[0]: must be a number" in response.text
+    assert f"scores[0]: {message}" in response.text
     assert response.html.select_one("#f-data-scores-1")["value"] == typed
     assert not Content.select().where(Content.title == "Huge").exists()
+
+
+def test_an_edited_lists_item_past_a_doubles_range_is_named_by_its_place(browser, signed_in_as, posts):
+    editor = signed_in_as("editor")
+    item = insert_content(editor, posts, data={"scores": [1, 2.5]})
+    form = browser.get(f"/admin/content/posts/{item.id}").forms["content-form"]
+    form.set("data.scores", "-1e999", index=1)
+    response = form.submit(status=422)
+    assert "scores[1]: the number is out of range" in response.text and "must be a number" not in response.text
+    assert [response.html.select_one(f"#f-data-scores-{n}")["value"] for n in (1, 2)] == ["1", "-1e999"]
+    assert Content.get_by_id(item.id).data["scores"] == [1, 2.5]
 
 
 def test_media_picker_lists_live_files_as_thumbnails(browser, signed_in_as, posts):

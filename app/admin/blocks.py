@@ -169,14 +169,6 @@ def parse_number(text):
     return UnrangedNumber(text, NUMBER_MESSAGE) if out_of_range(number) else number
 
 
-def _list_number(text):
-    """A list item's number (``parse_number``), or its text when it is past a double's range:
-    the service names each list item that is no number, where an UnrangedNumber is looked
-    for only in a field or a block's property."""
-    number = parse_number(text)
-    return text if isinstance(number, UnrangedNumber) else number
-
-
 def discriminator_of(config):
     """The key naming a block's type (``blockType`` unless the field names another as text)."""
     key = config.get("discriminator")
@@ -243,7 +235,7 @@ def list_from_form(form, key, config, stored=None):
             text = raw.strip() if claimed is None else unclaimed.pop(claimed)
             if text or claimed is not None:
                 values.append(text)
-    return [_list_number(value) for value in values] if numeric else values
+    return [parse_number(value) for value in values] if numeric else values
 
 
 def _shown(control, value):

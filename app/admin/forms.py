@@ -387,18 +387,21 @@ def _put(data, name, values):
 
 
 def unparsed_json(data):
-    """``[{"field", "message"}]`` of the JSON textareas in ``data`` whose text is no JSON
-    (``blocks.UnparsedJson``), worded as the service words its problems, fields included.
+    """``[{"field", "message"}]`` of the JSON textareas in ``data`` whose text is no JSON and
+    the number inputs past a double's range (``blocks.UnparsedJson``), worded as the service
+    words its problems, fields included.
 
-    A JSON textarea is an object or JSON field (``data.<field>``) or a block's property
-    (``data.<field>[<n>].<property>``): only there is one looked for, never inside the values
-    themselves, which may nest deeper than a walk of them could go."""
+    Such an input is a field (``data.<field>``), a list's item (``data.<field>[<n>]``) or a
+    block's property (``data.<field>[<n>].<property>``): only there is one looked for, never
+    inside the values themselves, which may nest deeper than a walk of them could go."""
     problems = []
     for name, blocks in (data or {}).items():
         if isinstance(blocks, UnparsedJson):
             problems.append({"field": f"data.{name}", "message": blocks.reason})
             continue
         for place, block in enumerate(blocks if isinstance(blocks, list) else ()):
+            if isinstance(block, UnparsedJson):  # a list of numbers' item
+                problems.append({"field": f"data.{name}[{place}]", "message": block.reason})
             for key, value in (block.items() if isinstance(block, dict) else ()):
                 if isinstance(value, UnparsedJson):
                     problems.append({"field": f"data.{name}[{place}].{key}", "message": value.reason})
