@@ -594,7 +594,7 @@ def test_a_form_changed_past_the_rules_during_the_save_shows_the_editor_again(br
     monkeypatch.setattr(forms, "name_taken", check_then_another_change)
     refused = form.submit(status=422)
     assert [item.get_text() for item in refused.html.select("#form-problems li")] == [
-        "settings: Object contains unknown field `webhook`"]
+        "settings.webhook: Object contains unknown field `webhook`"]
     typed = refused.forms["form-editor"]
     assert (typed["field-0.title"].value, typed["field-2.name"].value) == ("Typed label", "topic")
     assert Form.get().fields == FIELDS, "nothing written"

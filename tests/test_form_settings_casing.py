@@ -4,6 +4,8 @@ document; stored and answered as before, in snake_case."""
 
 import pytest
 
+from app.db.models import Form
+
 pytestmark = pytest.mark.backends
 
 FIELDS = {"email": {"type": "email"}}
@@ -49,6 +51,23 @@ def test_an_unknown_setting_is_named_by_its_path(client, admin, method):
         refused = client.patch_json(f"/admin/api/forms/{form_id}", {"settings": {"colour": "red"}}, headers=admin,
                                     status=422).json
     assert refused["details"] == [{"field": "settings.colour", "message": "Object contains unknown field `colour`"}]
+
+
+def test_an_unknown_key_of_a_stored_row_is_named_by_its_path_as_the_apis(client, admin):
+    """A row whose settings were written by hand is checked by the service when a change merges
+    them: its refusal names the key as the API names one sent in a body."""
+    form_id = create(client, admin, {"successMessage": "x"})["data"]["id"]
+    stored = {**SETTINGS, "colour": "red"}
+    Form.update(settings=stored).where(Form.id == form_id).execute()
+    refused = client.patch_json(f"/admin/api/forms/{form_id}", {"settings": {"successMessage": "y"}}, headers=admin,
+                                status=422).json
+    assert refused["details"] == [{"field": "settings.colour", "message": "Object contains unknown field `colour`"}]
+    assert Form.get_by_id(form_id).settings == stored
+    # The API's refusal of a wrong value in a stored row names its path too, as before.
+    Form.update(settings={**SETTINGS, "turnstile": "yes"}).where(Form.id == form_id).execute()
+    refused = client.patch_json(f"/admin/api/forms/{form_id}", {"settings": {"successMessage": "y"}}, headers=admin,
+                                status=422).json
+    assert refused["details"] == [{"field": "settings.turnstile", "message": "Expected `bool`, got `str`"}]
 
 
 def test_one_setting_in_both_casings_is_refused(client, admin):
