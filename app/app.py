@@ -23,7 +23,7 @@ from app.api.methods import MethodsRouter
 from app.api.metrics import MetricsMiddleware
 from app.api.middleware import PluginMiddleware, RequestContextMiddleware
 from app.api.rate_limits import Guard, RateLimitHeaders
-from app.api.request_guard import RequestGuard, guard_request_bodies
+from app.api.request_guard import RequestGuard, Utf8QueryRequest, guard_request_bodies
 from app.api.routes import ROUTE_MODULES, Routes
 from app.api.sign_in_redirect import install as install_sign_in_redirect
 from app.db.middleware import DatabaseMiddleware
@@ -102,6 +102,7 @@ def create_app(env, settings=None, services=None):
         ],
         cors_enable=False,
         router=MethodsRouter(),  # HEAD wherever GET is, and an Allow naming every method
+        request_type=Utf8QueryRequest,
     )
     handler = _json_handler()
     guard_request_bodies(app, handler)

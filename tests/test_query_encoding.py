@@ -93,3 +93,14 @@ def test_an_admin_page_shows_the_refusal_as_it_shows_a_bad_query(browser, signed
     assert [item.get_text() for item in listing.html.select("ul.refusal li")] == [
         "Invalid query parameters", f"s%E9arch: {MESSAGE}"]
     assert browser.get("/admin/users?search=caf%C3%A9").status_int == 200
+
+
+def test_raw_utf8_bytes_are_read_as_the_text_they_write(client, admin):
+    """A client sending the query unescaped (curl with a literal "é") is read as its escapes
+    would be, not as Latin-1 characters of the bytes (``cafÃ©``)."""
+    create_collection("posts", {"type": "object", "properties": {"x": {"type": "string"}}})
+    client.post_json("/api/content", {"collectionId": "posts", "title": "Café au lait", "data": {"x": "é"}},
+                     headers=admin, status=201)
+    for query in ("search=Caf\u00e9".encode(), "filter[data.x][equals]=\u00e9".encode()):
+        found = sent_raw(client, "/api/content", query, admin, status=200).json["data"]
+        assert [item["title"] for item in found] == ["Café au lait"], query

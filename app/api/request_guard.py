@@ -29,7 +29,8 @@ malformed body (400), never text with U+FFFD put in place of what was sent. The 
 string follows the same rule for its escapes: a name or value whose bytes, escapes decoded,
 are no UTF-8 text is a 400 naming the parameter (by its name as sent, in ASCII, when the name
 itself is the one refused), checked before any route reads it; the message never repeats
-what was sent. Raw UTF-8 bytes pass, as before (some clients send a query unescaped).
+what was sent. Raw bytes (some clients send a query unescaped) are read as their escapes
+would be (``Utf8QueryRequest``): UTF-8 text as the text it writes, other bytes refused.
 
 Multipart uploads are read part by part by the media API, which checks their text fields.
 """
@@ -83,6 +84,20 @@ class RequestGuard:
             values = value if isinstance(value, list) else [value]
             if any(CONTROL_CHARACTERS.search(text) for text in [name, *values]):
                 raise invalid_param(name, URL_MESSAGE)
+
+
+class Utf8QueryRequest(falcon.Request):
+    """A Request reading a query string's raw bytes past ASCII as the UTF-8 text they write,
+    as it reads escapes. The WSGI server hands the query over as Latin-1 text of the bytes
+    sent, which Falcon would take character by character (a raw ``café`` read as ``cafÃ©``);
+    each such byte is escaped first, so it is decoded, or refused by ``RequestGuard``, as its
+    escape would be."""
+
+    def __init__(self, env, options=None):
+        query = env.get("QUERY_STRING")
+        if query and not query.isascii():
+            env["QUERY_STRING"] = escaped_past_ascii(query)
+        super().__init__(env, options)
 
 
 def not_utf8_parameter(query_string):
