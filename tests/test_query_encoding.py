@@ -1,7 +1,7 @@
 """A query string follows the rule of a URL-encoded body: ASCII whose percent-escapes write
 UTF-8 text, as a browser encodes a URL. A name or value holding other escapes (a Latin-1
 "é", ``%E9``), or a raw byte that is no UTF-8 either, is a 400 naming the parameter, on every
-route, never read with U+FFFD in place of what was sent (app/api/request_guard.py)."""
+route, never read with U+FFFD in place of what was sent (app/api/request_guard.py); a path too."""
 
 import pytest
 import webtest
@@ -104,3 +104,23 @@ def test_raw_utf8_bytes_are_read_as_the_text_they_write(client, admin):
     for query in ("search=Caf\u00e9".encode(), "filter[data.x][equals]=\u00e9".encode()):
         found = sent_raw(client, "/api/content", query, admin, status=200).json["data"]
         assert [item["title"] for item in found] == ["Café au lait"], query
+
+
+def path_sent(client, path, headers=None, **kwargs):
+    """GET ``path`` (bytes, escapes decoded) as a WSGI server passes it: Latin-1 text of its bytes.
+    WebTest's own URL handling would refuse to build one that is no UTF-8."""
+    request = webtest.TestRequest.blank("/", headers=headers)
+    request.environ["PATH_INFO"] = path.decode("latin-1")
+    return client.do_request(request, **kwargs)
+
+
+@pytest.mark.parametrize("path", [b"/api/content/caf\xe9", b"/api/content/\xc0\xaf", b"/admin/content/caf\xff"])
+def test_a_path_whose_escapes_write_no_utf8_is_refused_as_a_query_is(client, admin, path):
+    response = path_sent(client, path, admin, status=400)
+    assert response.json == {"error": "Invalid path", "details": MESSAGE}
+
+
+def test_a_path_with_utf8_escapes_or_a_literal_replacement_character_is_read(client, admin):
+    create_collection("posts", {"type": "object", "properties": {"x": {"type": "string"}}})
+    path_sent(client, "/api/content/café".encode(), admin, status=404)  # no such item: looked up, not refused
+    path_sent(client, "/api/content/\ufffd".encode(), admin, status=404)  # U+FFFD sent as UTF-8 is text

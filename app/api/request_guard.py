@@ -30,7 +30,8 @@ string follows the same rule for its escapes: a name or value whose bytes, escap
 are no UTF-8 text is a 400 naming the parameter (by its name as sent, in ASCII, when the name
 itself is the one refused), checked before any route reads it; the message never repeats
 what was sent. Raw bytes (some clients send a query unescaped) are read as their escapes
-would be (``Utf8QueryRequest``): UTF-8 text as the text it writes, other bytes refused.
+would be (``Utf8QueryRequest``): UTF-8 text as the text it writes, other bytes refused. A path
+whose bytes, escapes decoded, are no UTF-8 text is refused too (400), never routed with U+FFFD.
 
 Multipart uploads are read part by part by the media API, which checks their text fields.
 """
@@ -56,11 +57,14 @@ URL_MESSAGE = "NUL and other control characters are not allowed"
 BODY_MESSAGE = "NUL characters are not allowed"
 MAX_QUERY_STRING_LENGTH = 6144
 NOT_UTF8 = "its percent-escapes must write UTF-8 text, as a browser encodes a form"
-QUERY_NOT_UTF8 = "its bytes and percent-escapes must write UTF-8 text, as a browser encodes a URL"
+URL_NOT_UTF8 = "its bytes and percent-escapes must write UTF-8 text, as a browser encodes a URL"
 # What can make a query string no UTF-8 text: a byte past ASCII (the WSGI server hands the
 # query over as Latin-1 text of the bytes sent) or an escape of one. A query string without
 # either needs no look at its parts.
 MAYBE_NOT_UTF8 = re.compile(r"[^\x00-\x7f]|%[89a-fA-F][0-9a-fA-F]")
+# Falcon reads a path's bytes that are no UTF-8 as this character; only a path holding it
+# needs a look at the bytes sent.
+REPLACEMENT = "\ufffd"
 
 
 class RequestGuard:
@@ -75,9 +79,11 @@ class RequestGuard:
             )
         refused = not_utf8_parameter(req.query_string)
         if refused is not None:
-            raise invalid_param(refused, QUERY_NOT_UTF8)
+            raise invalid_param(refused, URL_NOT_UTF8)
         if CONTROL_CHARACTERS.search(req.path):
             raise bad_request("Invalid path", URL_MESSAGE)
+        if REPLACEMENT in req.path and not _is_utf8(req.env.get("PATH_INFO", "")):
+            raise bad_request("Invalid path", URL_NOT_UTF8)
         if not MAYBE_CONTROL.search(req.query_string):
             return
         for name, value in req.params.items():
@@ -118,6 +124,16 @@ def not_utf8_parameter(query_string):
         except UnicodeError:
             return decoded_name
     return None
+
+
+def _is_utf8(path_info):
+    """Whether ``path_info`` (Latin-1 text of the path's bytes, escapes decoded by the WSGI
+    server) is UTF-8 text, rather than bytes Falcon would read with U+FFFD in their place."""
+    try:
+        path_info.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
 
 
 def _decoded(part):
