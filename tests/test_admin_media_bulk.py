@@ -142,6 +142,38 @@ def test_a_folder_name_with_nul_is_said_by_its_label_and_moves_nothing(browser, 
     assert state(row) == [("uploads", False, "uploads/a.png")]
 
 
+def form_as_shown(page):
+    """``(action, folder)`` the library's bulk form shows."""
+    selected = page.html.select("#bulk-action option[selected]")
+    return [o["value"] for o in selected], page.html.select_one("#bulk-folder")["value"]
+
+
+def test_every_refusal_keeps_the_action_and_folder_as_posted(browser, signed_in_as):
+    editor = signed_in_as("editor")
+    row = media_row(editor, "a.png", "image/png")
+    gone = media_row(editor, "gone.png", "image/png", deleted_at=now_ms())
+    for ids, folder, status in (
+        ([row.id], 'Bad <b>"Name"</b>', 422),  # the folder's rule
+        ([row.id], "trips\x00", 422),  # a NUL pasted: shown without it
+        ([row.id], "   ", 422),  # no folder
+        ([f"id{n}" for n in range(51)], "trips", 422),  # too many ticked
+        ([row.id, gone.id], "trips", 409),  # one in the trash
+    ):
+        page = bulk(browser, "move", ids, status=status, folder=folder)
+        assert form_as_shown(page) == (["move"], folder.replace("\x00", "")), (folder, status)
+        assert '<b>"Name"' not in page.text, "escaped"
+    page = bulk(browser, "trash", [], status=422, folder="typed")
+    assert form_as_shown(page) == (["trash"], "typed")
+    page = bulk(browser, "publish", [row.id], status=422, folder="typed")
+    assert form_as_shown(page) == ([""], "typed"), "an action the form does not offer: none chosen"
+    browser.reset()
+    author = signed_in_as("author")
+    own = media_row(author, "own.png", "image/png")
+    page = bulk(browser, "move", [own.id, row.id], status=403, folder="elsewhere")
+    assert form_as_shown(page) == (["move"], "elsewhere")
+    assert state(row, own) == [("uploads", False, "uploads/a.png"), ("uploads", False, "uploads/own.png")]
+
+
 def test_a_role_that_may_not_act_is_refused_before_any_lookup(browser, signed_in_as):
     owner = create_user("editor")
     row = media_row(owner, "a.png", "image/png")

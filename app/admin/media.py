@@ -142,9 +142,10 @@ class MediaPage:
         self._renderer = renderer
         self.library = library
 
-    def render(self, req, resp, status=falcon.HTTP_200, results=None, refusal=None, selected=()):
+    def render(self, req, resp, status=falcon.HTTP_200, results=None, refusal=None, selected=(), bulk=None):
         """The library page; ``results`` are the outcome of a form upload, ``refusal`` why a
-        bulk action was refused (``(message, [reason, ...])``), ``selected`` the ids it ticked."""
+        bulk action was refused (``(message, [reason, ...])``), ``selected`` the ids it ticked,
+        ``bulk`` the ``action`` and ``folder`` its form was sent with, shown again to correct."""
         user = req.context.user
         listing = _listing(req, user)
         rows, total = list_media(_filter(listing, user), listing["page"], PAGE_SIZE)
@@ -156,6 +157,7 @@ class MediaPage:
             results=results, done=DONE.get(req.get_param("done")), problem=PROBLEMS.get(req.get_param("problem")),
             max_upload_mb=round(self.library.max_upload_bytes / 1024 / 1024, 1),
             bulk_actions=_bulk_actions(user, listing), refusal=refusal, selected=frozenset(selected),
+            bulk=bulk or {"action": "", "folder": ""},
         )
 
     @access("media.read")
@@ -179,7 +181,8 @@ class MediaBulkAction:
     is missing, no file or too many are ticked (422), the folder is blank or invalid (422),
     the user may not take the action at all (403), or any one ticked file is gone, in the
     trash or not visible (409) or not the user's to change (403): the library is shown again
-    with the reason, naming the files, the boxes still ticked. Done, the browser goes to the
+    with the reason, naming the files, the boxes still ticked and the action and folder as
+    posted. Done, the browser goes to the
     library (the folder moved to).
     """
 
@@ -190,15 +193,21 @@ class MediaBulkAction:
     def on_post(self, req, resp):
         form, refused = form_as_typed(req)
         action, ids = one(form, "action"), list(dict.fromkeys(_values(form.get("ids"))))
-        folder = one(form, "folder").strip()
-        if refused:  # a NUL pasted (the folder's name): said by its field, the boxes still ticked, nothing changed
-            self._page.render(req, resp, falcon.HTTP_422, refusal=(problems_in_words(refused, LABELS), []),
-                              selected=ids)
+        typed_folder = one(form, "folder")
+        folder = typed_folder.strip()
+
+        def refuse(status, message, reasons=()):
+            # The library again with why, the boxes still ticked and the action and folder as
+            # posted (a NUL already taken out), to correct rather than choose and type again.
+            self._page.render(req, resp, status, refusal=(message, list(reasons)), selected=ids,
+                              bulk={"action": action, "folder": typed_folder})
+
+        if refused:  # a NUL pasted (the folder's name): said by its field, nothing changed
+            refuse(falcon.HTTP_422, problems_in_words(refused, LABELS))
             return
         problem = self._problem(req.context.user, action, ids, folder)
         if problem is not None:
-            status, message, reasons = problem
-            self._page.render(req, resp, status, refusal=(message, reasons), selected=ids)
+            refuse(*problem)
             return
         library = self._page.library
         try:
@@ -207,11 +216,10 @@ class MediaBulkAction:
             else:
                 library.move_all(ids, folder)
         except InvalidMedia as ex:
-            self._page.render(req, resp, falcon.HTTP_422, refusal=(_message_of(ex), []), selected=ids)
+            refuse(falcon.HTTP_422, _message_of(ex))
             return
         except MediaConflict:
-            self._page.render(req, resp, falcon.HTTP_409, refusal=(
-                "Nothing was changed: a ticked file was moved to the trash or deleted meanwhile.", []), selected=ids)
+            refuse(falcon.HTTP_409, "Nothing was changed: a ticked file was moved to the trash or deleted meanwhile.")
             return
         listing = _listing(req, req.context.user)
         if action == "trash":
