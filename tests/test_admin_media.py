@@ -54,14 +54,25 @@ def test_a_form_upload_without_script_stores_every_file(browser, signed_in_as):
     assert [a.text for a in listed.html.select(".folders a")][:2] == ["All files", "trips"]
 
 
-@pytest.mark.parametrize("folder", ["Not A Folder!", "trips\x00"])
+@pytest.mark.parametrize("folder", ["Not A Folder!", "trips\x00", "Trips", '<b>"Trips"</b>'])
 def test_a_form_upload_to_a_folder_refused_says_why_on_the_library(browser, signed_in_as, folder):
     signed_in_as("editor")
     response = form_upload(browser, [("files", "a.png", png())], status=422, folder=folder)
     assert response.content_type == "text/html" and "\x00" not in response.text
     assert "Invalid input" not in response.text and response.html.select_one("#upload-form")
     assert response.html.select_one("#upload-refused").text.startswith("Invalid folder name: Folder: 1 to ")
+    # The folder as typed, to correct (a NUL taken out, markup escaped).
+    assert response.html.select_one("#upload-folder")["value"] == folder.replace("\x00", "")
+    assert "<b>" not in response.text
     assert Media.select().count() == 0
+
+
+def test_a_form_upload_refused_file_by_file_keeps_the_folder_typed(browser, signed_in_as):
+    signed_in_as("editor")
+    response = form_upload(browser, [("files", "setup.exe", windows_exe())], status=415, folder="trips/2024")
+    assert response.html.select_one("#upload-folder")["value"] == "trips/2024"
+    assert browser.get("/admin/media").html.select_one("#upload-folder")["value"] == "", "the listing's folder"
+    assert browser.get("/admin/media?folder=blog").html.select_one("#upload-folder")["value"] == "blog"
 
 
 def test_a_form_upload_needs_the_token_first(browser, signed_in_as):

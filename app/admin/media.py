@@ -142,10 +142,13 @@ class MediaPage:
         self._renderer = renderer
         self.library = library
 
-    def render(self, req, resp, status=falcon.HTTP_200, results=None, refusal=None, selected=(), bulk=None):
-        """The library page; ``results`` are the outcome of a form upload, ``refusal`` why a
-        bulk action was refused (``(message, [reason, ...])``), ``selected`` the ids it ticked,
-        ``bulk`` the ``action`` and ``folder`` its form was sent with, shown again to correct."""
+    def render(self, req, resp, status=falcon.HTTP_200, results=None, refusal=None, selected=(), bulk=None,
+               upload_folder=None):
+        """The library page; ``results`` are the outcome of a form upload and ``upload_folder``
+        the folder it was sent with (shown again, to correct or upload more; default the
+        listing's folder), ``refusal`` why a bulk action was refused (``(message, [reason, ...])``),
+        ``selected`` the ids it ticked, ``bulk`` the ``action`` and ``folder`` its form was sent
+        with, shown again to correct."""
         user = req.context.user
         listing = _listing(req, user)
         rows, total = list_media(_filter(listing, user), listing["page"], PAGE_SIZE)
@@ -158,6 +161,7 @@ class MediaPage:
             max_upload_mb=round(self.library.max_upload_bytes / 1024 / 1024, 1),
             bulk_actions=_bulk_actions(user, listing), refusal=refusal, selected=frozenset(selected),
             bulk=bulk or {"action": "", "folder": ""},
+            upload_folder=listing["folder"] if upload_folder is None else upload_folder,
         )
 
     @access("media.read")
@@ -309,15 +313,18 @@ class MediaUploadAction:
         except InvalidMedia as ex:  # a folder its rule refuses (a NUL pasted in it among them)
             if not wants_html(req):
                 raise
-            # The form without script: the library says why, by the field's label, nothing stored.
-            self._page.render(req, resp, falcon.HTTP_422, {"uploaded": [], "errors": [], "refused": _message_of(ex)})
+            # The form without script: the library says why, by the field's label, nothing
+            # stored, the folder as typed to correct.
+            self._page.render(req, resp, falcon.HTTP_422, {"uploaded": [], "errors": [], "refused": _message_of(ex)},
+                              upload_folder=_typed_folder(form))
             return
         finally:
             form.close()
         errors = form.rejected + errors
         if wants_html(req):
             status = falcon.HTTP_200 if uploaded or not errors else _failure(errors, form.too_large)[0]
-            self._page.render(req, resp, status, {"uploaded": uploaded, "errors": errors})
+            self._page.render(req, resp, status, {"uploaded": uploaded, "errors": errors},
+                              upload_folder=_typed_folder(form))
             return
         if not uploaded:
             status, message = _failure(errors, form.too_large) if errors else (falcon.HTTP_400, "No files provided")
@@ -339,6 +346,12 @@ class MediaUploadAction:
                 log.error("upload of %r failed (request %s): %s", spooled.original_name, req.context.request_id, ex)
                 errors.append({"filename": spooled.original_name, "error": "Storage temporarily unavailable"})
         return uploaded, errors
+
+
+def _typed_folder(form):
+    """The upload form's folder as typed, for its box: a NUL pasted in it taken out (it is
+    invisible there, and never goes back into the page)."""
+    return (form.fields.get("folder") or "").replace("\x00", "")
 
 
 def _failure(errors, too_large):
