@@ -148,3 +148,19 @@ def test_invite_a_user_visit_the_system_pages_and_sign_out(served_admin, chromiu
     wait.until(ec.url_contains("/admin/login?next="))
     assert severe_console_errors(chromium) == []
     assert audited == {page: [] for page in audited}, audited
+
+
+def test_a_refused_upload_says_why_in_its_row(served_admin, chromium):
+    """The script's row words the server's answer: a field rule's own message."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(chromium, WAIT_SECONDS)
+    sign_in(chromium, wait, served_admin, create_user("editor", password_hash=hashed()))
+    chromium.get(served_admin + "/admin/media")
+    wait.until(ec.presence_of_element_located((By.ID, "drop-zone")))
+    chromium.execute_script(DROP_FILES, "drop-zone", [encoded("e.txt", "text/plain", b"")])
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#upload-progress li.error"))
+    assert chromium.find_element(By.CSS_SELECTOR, "#upload-progress li.error .upload-status").text == (
+        "the file is empty")

@@ -120,6 +120,17 @@ def test_unsupported_and_too_large_files_are_415_and_413(env, outbox, signed_in_
     assert Media.select().count() == 0
 
 
+def test_an_upload_refused_by_a_field_rule_says_the_rule(browser, signed_in_as):
+    """The API's reason (``details[].message``), not only its heading ("File validation failed")."""
+    signed_in_as("editor")
+    page = form_upload(browser, [("files", "e.txt", b""), ("files", "a.png", png())])
+    assert "e.txt: the file is empty" in [p.get_text() for p in page.html.select(".upload-results .message.error")]
+    answer = script_upload(browser, "e.txt", b"", status=422)
+    [error] = answer.json["details"]["errors"]
+    assert error["filename"] == "e.txt" and error["details"] == [{"field": "file", "message": "the file is empty"}]
+    assert Media.select().count() == 1
+
+
 def test_viewers_get_no_upload_form_and_are_refused(browser, signed_in_as):
     signed_in_as("viewer")
     page = browser.get("/admin/media")

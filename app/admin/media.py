@@ -323,7 +323,8 @@ class MediaUploadAction:
         errors = form.rejected + errors
         if wants_html(req):
             status = falcon.HTTP_200 if uploaded or not errors else _failure(errors, form.too_large)[0]
-            self._page.render(req, resp, status, {"uploaded": uploaded, "errors": errors},
+            shown_errors = [{**error, "reason": upload_reason(error)} for error in errors]
+            self._page.render(req, resp, status, {"uploaded": uploaded, "errors": shown_errors},
                               upload_folder=_typed_folder(form))
             return
         if not uploaded:
@@ -341,11 +342,21 @@ class MediaUploadAction:
             try:
                 uploaded.append(to_record(library.upload(bucket, spooled, meta, user_id)))
             except MediaError as ex:
-                errors.append({"filename": spooled.original_name, "error": ex.message, "kind": ex.kind})
+                errors.append({"filename": spooled.original_name, "error": ex.message, "details": ex.details,
+                               "kind": ex.kind})
             except R2Error as ex:
                 log.error("upload of %r failed (request %s): %s", spooled.original_name, req.context.request_id, ex)
                 errors.append({"filename": spooled.original_name, "error": "Storage temporarily unavailable"})
         return uploaded, errors
+
+
+def upload_reason(error):
+    """Why a file was not stored, in the user's words: its field messages (``details[].message``,
+    as ``the file is empty``), else the error itself (``File too large``). The page's script
+    words an answer's errors the same way."""
+    details = error.get("details") if isinstance(error.get("details"), list) else []
+    messages = [d["message"] for d in details if isinstance(d, dict) and isinstance(d.get("message"), str)]
+    return "; ".join(messages) or error["error"]
 
 
 def _typed_folder(form):

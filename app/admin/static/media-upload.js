@@ -12,13 +12,23 @@
   var pending = 0;
   var stored = 0;
 
+  // Why a file was not stored: its field messages ("the file is empty"), else the error
+  // itself, as the page without script words it.
+  function reasonOf(error) {
+    var details = Array.isArray(error.details) ? error.details : [];
+    var messages = details.filter(function (detail) {
+      return detail && typeof detail.message === "string";
+    }).map(function (detail) { return detail.message; });
+    return messages.length ? messages.join("; ") : error.error;
+  }
+
   function messageOf(xhr) {
     var body = null;
     try { body = JSON.parse(xhr.responseText); } catch (ignored) { body = null; }
     if (xhr.status === 413) { return "Too large: the limit is " + Math.round(form.dataset.maxBytes / 1048576) + " MB per file."; }
     if (xhr.status === 415) { return "This file type is not accepted."; }
     if (body && body.details && body.details.errors && body.details.errors.length) {
-      return body.details.errors[0].error;
+      return reasonOf(body.details.errors[0]);
     }
     if (body && body.error) { return body.error; }
     return "Upload failed (" + (xhr.status || "network error") + ").";
@@ -69,7 +79,7 @@
         item.className = "ok";
         stored += 1;
       } else {
-        status.textContent = " " + (body && body.errors && body.errors.length ? body.errors[0].error : messageOf(xhr));
+        status.textContent = " " + (body && body.errors && body.errors.length ? reasonOf(body.errors[0]) : messageOf(xhr));
         item.className = "error";
       }
       finished();
