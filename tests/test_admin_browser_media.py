@@ -11,7 +11,7 @@ violation) and each scenario saves screenshots to tests/artifacts/.
 
 import base64
 
-from app.db.models import Media, User
+from app.db.models import Media, Plugin, User
 from tests.fixtures.auth import PASSWORD, hashed
 from tests.fixtures.browser import WAIT_SECONDS, critical_violations, navigate, screenshot, severe_console_errors
 from tests.fixtures.media import png, windows_exe
@@ -151,16 +151,19 @@ def test_invite_a_user_visit_the_system_pages_and_sign_out(served_admin, chromiu
 
 
 def test_a_refused_upload_says_why_in_its_row(served_admin, chromium):
-    """The script's row words the server's answer: a field rule's own message."""
+    """The script's row words the server's answer: a field rule's own message, the limit as
+    the page words it (under 0.5 MB, once read "0 MB")."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
+    Plugin.update(settings={"max_upload_bytes": 400_000}).where(Plugin.name == "core-media").execute()
     wait = WebDriverWait(chromium, WAIT_SECONDS)
     sign_in(chromium, wait, served_admin, create_user("editor", password_hash=hashed()))
     chromium.get(served_admin + "/admin/media")
     wait.until(ec.presence_of_element_located((By.ID, "drop-zone")))
-    chromium.execute_script(DROP_FILES, "drop-zone", [encoded("e.txt", "text/plain", b"")])
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#upload-progress li.error"))
-    assert chromium.find_element(By.CSS_SELECTOR, "#upload-progress li.error .upload-status").text == (
-        "the file is empty")
+    chromium.execute_script(DROP_FILES, "drop-zone", [encoded("e.txt", "text/plain", b""),
+                                                      encoded("big.txt", "text/plain", b"x" * 500_000)])
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#upload-progress li.error")) == 2)
+    statuses = [item.text for item in chromium.find_elements(By.CSS_SELECTOR, "#upload-progress .upload-status")]
+    assert statuses == ["the file is empty", "Too large: the limit is 0.4 MB per file."]

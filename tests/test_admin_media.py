@@ -131,6 +131,18 @@ def test_an_upload_refused_by_a_field_rule_says_the_rule(browser, signed_in_as):
     assert Media.select().count() == 1
 
 
+@pytest.mark.parametrize(("limit", "words"), [(10 * 1024 * 1024, "10.0 MB"), (400_000, "0.4 MB"), (1000, "1.0 kB")])
+def test_the_upload_limit_is_worded_once_for_the_page_and_its_script(env, outbox, browser, signed_in_as, limit, words):
+    """The script's "Too large" message reads the page's words (data-max-size): one rounding,
+    and a limit under 0.05 MB reads in kB, not "0.0 MB"."""
+    signed_in_as("editor")
+    small = browser_for(env, outbox, max_upload_bytes=limit)
+    small.cookiejar = browser.cookiejar
+    form = small.get("/admin/media").html.select_one("#upload-form")
+    assert form["data-max-size"] == words
+    assert f"(at most {words} each)" in form.get_text()
+
+
 def test_viewers_get_no_upload_form_and_are_refused(browser, signed_in_as):
     signed_in_as("viewer")
     page = browser.get("/admin/media")

@@ -158,7 +158,7 @@ class MediaPage:
             meta=pagination_meta(total, PAGE_SIZE, listing["page"]), listing=listing, kinds=tuple(MEDIA_TYPES),
             folders=folders(visible_to), query=lambda **changes: query_string(listing, **changes),
             results=results, done=DONE.get(req.get_param("done")), problem=PROBLEMS.get(req.get_param("problem")),
-            max_upload_mb=round(self.library.max_upload_bytes / 1024 / 1024, 1),
+            max_upload_size=limit_in_words(self.library.max_upload_bytes),
             bulk_actions=_bulk_actions(user, listing), refusal=refusal, selected=frozenset(selected),
             bulk=bulk or {"action": "", "folder": ""},
             upload_folder=listing["folder"] if upload_folder is None else upload_folder,
@@ -167,6 +167,16 @@ class MediaPage:
     @access("media.read")
     def on_get(self, req, resp):
         self.render(req, resp)
+
+
+def limit_in_words(limit):
+    """The largest file ``limit`` (bytes) as the library words it, to 0.1 of its unit: MB
+    (MiB, as ``12.5 MB``), or kB or bytes for a limit that would read ``0.0 MB``. Worded once:
+    the page's script says the same words when a file is refused as too large."""
+    for unit, size in (("MB", 1024 * 1024), ("kB", 1024)):
+        if round(limit / size, 1) >= 0.1:
+            return f"{round(limit / size, 1)} {unit}"
+    return f"{limit} bytes"
 
 
 def _bulk_actions(user, listing):

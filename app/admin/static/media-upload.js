@@ -25,7 +25,8 @@
   function messageOf(xhr) {
     var body = null;
     try { body = JSON.parse(xhr.responseText); } catch (ignored) { body = null; }
-    if (xhr.status === 413) { return "Too large: the limit is " + Math.round(form.dataset.maxBytes / 1048576) + " MB per file."; }
+    // The limit as the page words it (data-max-size), so both say the same number.
+    if (xhr.status === 413) { return "Too large: the limit is " + form.dataset.maxSize + " per file."; }
     if (xhr.status === 415) { return "This file type is not accepted."; }
     if (body && body.details && body.details.errors && body.details.errors.length) {
       return reasonOf(body.details.errors[0]);
