@@ -152,7 +152,7 @@ def test_invite_a_user_visit_the_system_pages_and_sign_out(served_admin, chromiu
 
 def test_a_refused_upload_says_why_in_its_row(served_admin, chromium):
     """The script's row words the server's answer: a field rule's own message, the limit as
-    the page words it (under 0.5 MB, once read "0 MB")."""
+    the page words it (under 0.5 MB, once read "0 MB"), a lost session (once "Forbidden")."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -167,3 +167,12 @@ def test_a_refused_upload_says_why_in_its_row(served_admin, chromium):
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#upload-progress li.error")) == 2)
     statuses = [item.text for item in chromium.find_elements(By.CSS_SELECTOR, "#upload-progress .upload-status")]
     assert statuses == ["the file is empty", "Too large: the limit is 0.4 MB per file."]
+    # The session gone: its cookie alone (401), then every cookie (the CSRF check's 403).
+    chromium.delete_cookie("auth_token")
+    chromium.execute_script(DROP_FILES, "drop-zone", [encoded("a.png", "image/png", png())])
+    chromium.delete_all_cookies()
+    chromium.execute_script(DROP_FILES, "drop-zone", [encoded("b.png", "image/png", png())])
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#upload-progress li.error")) == 4)
+    statuses = [item.text for item in chromium.find_elements(By.CSS_SELECTOR, "#upload-progress .upload-status")]
+    assert statuses[2:] == ["Your session has ended: sign in again.",
+                            "Your session has ended or this page is out of date: reload it, and sign in again if asked."]

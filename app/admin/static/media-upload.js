@@ -22,12 +22,25 @@
     return messages.length ? messages.join("; ") : error.error;
   }
 
+  // As in admin.js, a lost session, a refusal, a file too large and too many requests are
+  // said by their status, whose words say what to do, not by the server's ("Forbidden").
+  // A 403 here is the CSRF check's (its cookie ends with the browser's session: cookies
+  // cleared, the browser restarted) or a role changed since the page was drawn, which only
+  // shows its form to those who may upload: either way the page is to be reloaded, which
+  // asks to sign in again when the session has ended.
+  var STATUS_MESSAGES = {
+    401: "Your session has ended: sign in again.",
+    403: "Your session has ended or this page is out of date: reload it, and sign in again if asked.",
+    // The limit as the page words it (data-max-size), so both say the same number.
+    413: "Too large: the limit is " + form.dataset.maxSize + " per file.",
+    415: "This file type is not accepted.",
+    429: "Too many requests: wait a moment and try again.",
+  };
+
   function messageOf(xhr) {
     var body = null;
     try { body = JSON.parse(xhr.responseText); } catch (ignored) { body = null; }
-    // The limit as the page words it (data-max-size), so both say the same number.
-    if (xhr.status === 413) { return "Too large: the limit is " + form.dataset.maxSize + " per file."; }
-    if (xhr.status === 415) { return "This file type is not accepted."; }
+    if (STATUS_MESSAGES[xhr.status]) { return STATUS_MESSAGES[xhr.status]; }
     if (body && body.details && body.details.errors && body.details.errors.length) {
       return reasonOf(body.details.errors[0]);
     }
