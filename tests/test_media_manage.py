@@ -52,6 +52,23 @@ def test_list_newest_first_with_pagination(client, people):
     assert body["data"][0]["size"] == min(r["size"] for r in records)
 
 
+def test_list_takes_an_offset_as_the_content_lists_do(client, people):
+    """``offset`` or ``page``, not both; a negative one is a 400 naming it, as ``limit=-1`` is
+    (it was left out, as a parameter the list did not know, whatever its value)."""
+    records = [put(client, people["author"], f"f{i}.txt", f"file {i}".encode()) for i in range(5)]
+    headers = people["editor"][1]
+    body = client.get("/api/media?offset=1&limit=2", headers=headers).json
+    assert ids(body) == [records[3]["id"], records[2]["id"]]
+    assert body["meta"] == {"page": 1, "limit": 2, "total": 5, "pages": 3, "hasNext": True, "hasPrev": True}
+    body = client.get("/api/media?offset=4&limit=2", headers=headers).json
+    assert ids(body) == [records[0]["id"]] and (body["meta"]["hasNext"], body["meta"]["page"]) == (False, 3)
+    for query, message in (("offset=-5", "must be at least 0"), ("offset=x", None),
+                           ("page=2&offset=1", "use only one of offset and page")):
+        refused = client.get(f"/api/media?{query}", headers=headers, status=400).json
+        [detail] = refused["details"]
+        assert detail["parameter"] == "offset" and (message is None or message in detail["message"]), refused
+
+
 def test_list_filters(client, people):
     who = people["author"]
     png = put(client, who, "Holiday.png", folder="trips", alt="Beach at noon")

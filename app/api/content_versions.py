@@ -11,8 +11,8 @@ to the workflow) as a NEW version, validated against the collection's current sc
 from app.api.access import access
 from app.api.content_write import ANSWERED_ITEM, expected_version, respond_item
 from app.api.describe import IF_MATCH, Offset, Page, Param, describe, limit_type
-from app.api.errors import invalid_param, not_found
-from app.api.params import limit_param, offset_param, page_param
+from app.api.errors import not_found
+from app.api.params import limit_param, skipped_items
 from app.api.schemas import Listed, One
 from app.api.schemas_content import ContentItem, Version, VersionSummary
 from app.services.cache import Namespace, invalidate
@@ -37,10 +37,7 @@ class VersionsResource:
     )
     def on_get(self, req, resp, id):
         limit = limit_param(req, DEFAULT_VERSION_LIMIT, VERSION_LIMIT)
-        if req.has_param("page") and req.has_param("offset"):
-            raise invalid_param("offset", "use only one of offset and page")
-        offset = (page_param(req) - 1) * limit if req.has_param("page") else offset_param(req)
-        resp.media = list_versions(req.context.user, id, limit, offset)
+        resp.media = list_versions(req.context.user, id, limit, skipped_items(req, limit))
 
 
 class VersionResource:

@@ -12,10 +12,10 @@ from typing import Annotated
 import msgspec
 
 from app.api.access import access
-from app.api.describe import STORE_CALLED, Param, describe, paged
+from app.api.describe import STORE_CALLED, Offset, Param, describe, paged
 from app.api.errors import field_error, forbidden, invalid_param, not_found, nothing_to_update, read_body
 from app.api.media_upload import named_folder
-from app.api.params import limit_param, page_param
+from app.api.params import limit_param, skipped_items
 from app.api.schemas import Listed
 from app.api.schemas_admin import BulkDeleteResult, BulkMoveResult, FileBody, FilePurged, FileRemoved, MediaFile
 from app.services.media import (
@@ -109,18 +109,24 @@ class MediaCollectionResource:
     Query: ``folder`` (exact), ``type`` (image, video, audio, document, or a MIME prefix
     such as ``image/png``), ``search`` (in original name, alt, caption and each tag), ``sort``
     (``uploadedAt``, ``size``, ``name``; ``-`` for descending; default ``-uploadedAt``),
-    ``page``, ``limit`` (1-100, default 20), ``deleted=true`` for the trash (everyone's for
+    ``limit`` (1-100, default 20), ``page`` or ``offset`` (not both: as the content lists, a
+    value out of range is a 400 naming it), ``deleted=true`` for the trash (everyone's for
     holders of ``media.delete``, otherwise one's own). Callers without ``media.upload``
     (viewers) list only files that published content uses and their own uploads.
     """
 
     @access("media.read")
-    @describe("List media files", query=paged(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE) + MEDIA_FILTERS,
+    @describe("List media files",
+              query=paged(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE) + (Param("offset", Offset),) + MEDIA_FILTERS,
               response=Listed[MediaFile])
     def on_get(self, req, resp):
-        page, limit = page_param(req), limit_param(req, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        rows, total = library_queries.list_media(_filter(req), page, limit)
-        resp.media = {"data": [to_record(row) for row in rows], "meta": pagination_meta(total, limit, page)}
+        limit = limit_param(req, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        offset = skipped_items(req, limit)
+        rows, total = library_queries.list_media_from(_filter(req), offset, limit)
+        # A page read at an offset between two page boundaries has items before it.
+        meta = pagination_meta(total, limit, offset // limit + 1, has_prev=offset > 0,
+                               has_next=offset + len(rows) < total)
+        resp.media = {"data": [to_record(row) for row in rows], "meta": meta}
 
 
 def _filter(req):

@@ -5,6 +5,8 @@ an integer in range answers 400 with the envelope naming the parameter, the same
 every list. The pagination block of the response is ``app.services.pagination.pagination_meta``.
 """
 
+from app.api.errors import invalid_param
+
 MAX_PAGE = 1_000_000
 MAX_OFFSET = 1_000_000_000
 
@@ -22,3 +24,11 @@ def limit_param(req, default, maximum):
 def offset_param(req):
     """``offset``: items to skip, from 0 to ``MAX_OFFSET``; 0 when absent."""
     return req.get_param_as_int("offset", min_value=0, max_value=MAX_OFFSET, default=0)
+
+
+def skipped_items(req, limit):
+    """The items to skip before a page of ``limit``: ``offset``, or the items of the pages
+    before ``page`` (default the first); 400 naming ``offset`` when both are given."""
+    if req.has_param("page") and req.has_param("offset"):
+        raise invalid_param("offset", "use only one of offset and page")
+    return (page_param(req) - 1) * limit if req.has_param("page") else offset_param(req)

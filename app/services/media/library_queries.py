@@ -53,9 +53,15 @@ class MediaFilter:
 
 def list_media(filters, page, limit):
     """A page of the files ``filters`` selects: ``(rows, total)``; ties broken by id, newest first."""
+    return list_media_from(filters, (page - 1) * limit, limit)
+
+
+def list_media_from(filters, offset, limit):
+    """``limit`` files ``filters`` selects after the first ``offset``: ``(rows, total)``, in
+    ``list_media``'s order."""
     where = reduce(operator.and_, _conditions(filters))
     total = Media.select().where(where).count()
-    rows = Media.select().where(where).order_by(_order(filters.sort), Media.id.desc()).paginate(page, limit)
+    rows = Media.select().where(where).order_by(_order(filters.sort), Media.id.desc()).limit(limit).offset(offset)
     return list(rows), total
 
 
