@@ -163,6 +163,26 @@ def test_patch_metadata(client, people):
     assert Media.get_by_id(record["id"]).tags == ["x", "y"]
 
 
+def test_patch_reads_a_tags_string_as_an_upload_reads_its_tags_and_the_document_says_so(client, people):
+    """A string is not refused: it is read as the upload's ``tags`` part is (comma-separated,
+    or a JSON array), one parser for both, as the OpenAPI document now says for both."""
+    who = people["author"]
+    for text, tags in (("notalist", ["notalist"]), (" bikes, red ,,bikes", ["bikes", "red"]),
+                       ('["a, b", "c"]', ["a, b", "c"]), ("", [])):
+        uploaded = put(client, who, tags=text)
+        assert uploaded["tags"] == tags, text
+        patched = client.patch_json(f"/api/media/{uploaded['id']}", {"tags": text}, headers=who[1]).json["file"]
+        assert patched["tags"] == tags, text
+    refused = client.patch_json(f"/api/media/{uploaded['id']}", {"tags": "[1]"}, headers=who[1], status=422).json
+    assert refused["details"] == [{"field": "tags", "message": "not a JSON array of strings"}]
+    schemas = client.get("/api/openapi.json").json["components"]["schemas"]
+    for form in ("UploadFields", "UploadManyFields"):
+        assert "separated by commas" in schemas[form]["properties"]["tags"]["description"]
+    patch = schemas["MediaPatch"]["properties"]["tags"]
+    assert "a list of tags, or a string of tags separated by commas" in patch["description"]
+    assert {choice.get("type") for choice in patch["anyOf"]} == {"array", "string", "null"}
+
+
 @pytest.mark.parametrize("payload, field", [
     ({"role": "admin"}, "role"), ({"alt": 5}, "alt"), ({"alt": "x" * 1001}, "alt"),
     ({"tags": ["x" * 65]}, "tags"), ({"folder": "../up"}, "folder"), ({"caption": "a\x00b"}, "caption"),

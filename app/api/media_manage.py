@@ -14,7 +14,7 @@ import msgspec
 from app.api.access import access
 from app.api.describe import STORE_CALLED, Offset, Param, describe, paged
 from app.api.errors import field_error, forbidden, invalid_param, not_found, nothing_to_update, read_body
-from app.api.media_upload import named_folder
+from app.api.media_upload import TAGS_TEXT, named_folder
 from app.api.params import limit_param, skipped_items
 from app.api.schemas import Listed
 from app.api.schemas_admin import BulkDeleteResult, BulkMoveResult, FileBody, FilePurged, FileRemoved, MediaFile
@@ -54,11 +54,17 @@ MEDIA_FILTERS = (
 
 
 class MediaPatch(msgspec.Struct, forbid_unknown_fields=True):
-    """Body of ``PATCH /api/media/{id}``: any of the fields; ``null`` clears alt/caption/tags."""
+    """Body of ``PATCH /api/media/{id}``: any of the fields; ``null`` clears alt/caption/tags.
+
+    ``tags`` is a list, or a string read as an upload's ``tags`` part is (one parser,
+    ``uploads.clean_tags``): ``"bikes, red"`` is two tags, as it is on an upload.
+    """
 
     alt: str | None | msgspec.UnsetType = msgspec.UNSET
     caption: str | None | msgspec.UnsetType = msgspec.UNSET
-    tags: list[str] | str | None | msgspec.UnsetType = msgspec.UNSET
+    tags: Annotated[list[str] | str | None, msgspec.Meta(
+        description=f"a list of tags, or a string of {TAGS_TEXT}, as an upload's tags; null clears them")
+    ] | msgspec.UnsetType = msgspec.UNSET
     folder: str | msgspec.UnsetType = msgspec.UNSET
 
 

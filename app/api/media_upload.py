@@ -7,6 +7,7 @@ declared Content-Length over the limit is refused with 413 before any byte is re
 
 import logging
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import falcon
 import msgspec
@@ -19,6 +20,12 @@ from app.runtime.r2 import R2Error
 from app.services.media import FileTooLarge, MediaError, UnsupportedType, to_record, uploads
 from app.services.media.uploads import FORM_OVERHEAD_BYTES, MAX_FILES_PER_REQUEST, META_FIELDS
 
+# How an upload's ``tags`` part is read (``uploads.clean_tags``); PATCH /api/media/{id} reads a
+# string the same way.
+TAGS_TEXT = ("tags separated by commas (`bikes, red`), or a JSON array of strings (`[\"bikes\"]`); "
+             "each trimmed, empty ones and repeats left out")
+Tags = Annotated[str, msgspec.Meta(description=TAGS_TEXT)]
+
 
 class UploadFields(msgspec.Struct):
     """The parts of ``POST /api/media/upload`` (for the OpenAPI document)."""
@@ -27,7 +34,7 @@ class UploadFields(msgspec.Struct):
     folder: str | msgspec.UnsetType = msgspec.UNSET
     alt: str | msgspec.UnsetType = msgspec.UNSET
     caption: str | msgspec.UnsetType = msgspec.UNSET
-    tags: str | msgspec.UnsetType = msgspec.UNSET
+    tags: Tags | msgspec.UnsetType = msgspec.UNSET
 
 
 class UploadManyFields(msgspec.Struct):
@@ -37,7 +44,7 @@ class UploadManyFields(msgspec.Struct):
     folder: str | msgspec.UnsetType = msgspec.UNSET
     alt: str | msgspec.UnsetType = msgspec.UNSET
     caption: str | msgspec.UnsetType = msgspec.UNSET
-    tags: str | msgspec.UnsetType = msgspec.UNSET
+    tags: Tags | msgspec.UnsetType = msgspec.UNSET
 
 log = logging.getLogger("sonicpy.media")
 
