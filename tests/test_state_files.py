@@ -2,6 +2,9 @@
 
 import os
 import stat
+import subprocess
+import sys
+import threading
 
 import pytest
 
@@ -67,3 +70,32 @@ def test_an_existing_jwt_secret_file_is_tightened(tmp_path, open_umask):
     config = load_config(tmp_path / "bindings.toml", environ={}, persist_to=state)
     assert settings_from_config(config).jwt_secret == "k" * 48
     assert (mode(state), mode(state / "jwt_secret")) == (0o700, 0o600)
+
+
+def in_another_process(path, sql):
+    """Run ``sql`` on the SQLite file ``path`` in a new process, which opens it, commits and closes
+    its only connection (what a CLI command does); the first column of the last row, or None."""
+    script = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+              "row = c.execute(sys.argv[2]).fetchone(); c.close(); print(row[0] if row else '')")
+    return subprocess.run([sys.executable, "-c", script, str(path), sql], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def test_a_thread_s_new_connection_keeps_the_locks_of_the_process_s_others(tmp_path):
+    """Opening a connection (one per thread) never closes a descriptor of the file: that drops every
+    lock the process holds on it, so another process closing its connection took itself for the last
+    user and deleted the WAL under the open ones, and what this process wrote next (a worker's cache
+    entries) no other process ever read, nor what the others wrote this one."""
+    env = make_env(tmp_path / "site")
+    env.CACHE_KV.put("first", "1")
+    path = env.CACHE_KV.backend.path
+    opened = threading.Thread(target=env.CACHE_KV.get, args=("first",))
+    opened.start()
+    opened.join()  # a second connection, as another request thread opens one
+
+    in_another_process(path, "INSERT INTO kv (key, value) VALUES ('theirs', CAST('2' AS BLOB))")
+    env.CACHE_KV.put("mine", "3")
+
+    assert env.CACHE_KV.get("theirs") == "2"
+    assert in_another_process(path, "SELECT CAST(value AS TEXT) FROM kv WHERE key = 'mine'") == "3"
+    env.DB.db.close()

@@ -49,7 +49,14 @@ def private_sqlite_file(path):
     """
     path = Path(path)
     private_folder(path.parent)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE))
+    if not path.exists():
+        # Created, never opened when it exists: closing any descriptor of a file drops every
+        # POSIX lock the process holds on it, those of its open SQLite connections included
+        # (a connection opened per thread calls this). Another process closing its last
+        # connection would then take itself for the last user and checkpoint and delete the
+        # WAL under them, splitting the database in two. A missing file has no connections.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
     for candidate in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_COMPANIONS)):
         if candidate.exists():
             _tighten(candidate, PRIVATE_FILE_MODE)
