@@ -208,6 +208,9 @@ def test_a_browser_asking_the_api_for_drafts_is_sent_to_sign_in(browser):
     assert refusal.headers["WWW-Authenticate"] == "Bearer" and refusal.headers["Cache-Control"] == "no-store"
     browser.set_cookie("auth_token", expired_token())
     assert browser.get("/api/content?status=draft", status=303).location == "/admin/login?reason=expired"
+    # A credential sent and refused is said to be so, as every other route's check says it.
+    stale = browser.get("/api/content?status=draft", headers={"Accept": "application/json"}, status=401)
+    assert stale.json["error"] == "Invalid or expired token" and stale.headers["WWW-Authenticate"] == "Bearer"
 
 
 def test_a_browser_asking_a_collections_list_for_drafts_is_sent_to_sign_in(browser, blog_collection):

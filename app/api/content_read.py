@@ -45,7 +45,7 @@ import msgspec
 
 from app.api.access import access
 from app.api.describe import CACHE_SOURCE, CACHE_STATUS, CACHE_TTL, IF_NONE_MATCH, Header, Param, describe
-from app.api.errors import INVALID_PARAMETERS, APIError, SignInRequired, bad_request, not_found
+from app.api.errors import INVALID_PARAMETERS, APIError, SignInRequired, bad_request, not_found, sign_in_required
 from app.api.schemas_content import ContentListItem, ContentRead, ReadList
 from app.api.timing import timing_json
 from app.services import collections
@@ -318,8 +318,11 @@ def list_errors(req, scope):
         raise bad_request(INVALID_PARAMETERS, ex.problems) from None
     except NotPermitted as ex:
         if scope.user_id is None:
-            # Signing in would cure it: a browser opening the URL goes to the sign-in page.
-            raise SignInRequired(str(ex), rejected=getattr(req.context, "credential_rejected", False)) from None
+            # Signing in would cure it: a browser opening the URL goes to the sign-in page. A
+            # credential sent and refused is said to be so, as every route's access check says it.
+            if getattr(req.context, "credential_rejected", False):
+                raise sign_in_required(rejected=True) from None
+            raise SignInRequired(str(ex)) from None
         if req.context.user.via == "token":
             raise APIError(
                 falcon.HTTP_403, "This API token reads published content only",
