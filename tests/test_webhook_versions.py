@@ -11,10 +11,14 @@ order README gives: the write's own (``content.created``, ``content.updated``,
 """
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
-from app.db.models import bind_models
+from app.db.models import bind_models, now_ms
+from app.runtime.context import ScheduledEvent
+from app.scheduled import run_scheduled
+from app.services.log_buffer import flush_process_buffer
 from tests.fixtures.app import client_for
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import bearer, create_user, token_for
@@ -31,6 +35,16 @@ def receiver():
     receiver = Receiver()
     yield receiver
     receiver.server.shutdown()
+
+
+@pytest.fixture
+def env(tmp_path, stack):
+    """The stack's env naming the recorder in its own PLUGINS too: the cron serves no app and
+    loads the plugins the env names."""
+    env = stack.env(tmp_path / "app", vars={"PLUGINS": RECORDER})
+    yield env
+    flush_process_buffer()
+    env.DB.db.close()
 
 
 @pytest.fixture
@@ -255,3 +269,29 @@ def test_a_move_made_on_its_own_gives_its_hooks_the_whole_item(web, admin, pages
 
     assert hook_calls() == [("after_content_workflow:publish", 2, "published", "Page", "first"),
                             ("after_content_publish", 2, "published", "Page", "first")]
+
+
+def test_a_scheduled_move_gives_its_hooks_the_whole_item(env, web, admin, pages):
+    """The cron's move is made as the workflow route's is: its hooks get the item with its data."""
+    item = create(web, admin)
+    due = (now_ms() // 1000 + 3600) * 1000
+    when = datetime.fromtimestamp(due / 1000, tz=UTC).isoformat()
+    web.post_json(f"/api/content/{item['id']}/schedule", {"action": "publish", "scheduled_at": when}, headers=admin,
+                  status=201)
+    content_events_plugin.CALLS.clear()
+
+    run_scheduled(ScheduledEvent("*/1 * * * *", due + 1000), env)
+
+    assert hook_calls() == [("after_content_workflow:publish", 2, "published", "Page", "first"),
+                            ("after_content_publish", 2, "published", "Page", "first")]
+
+
+def test_an_assignment_gives_its_hooks_the_whole_item(web, admin, pages):
+    """Assigning is no move, but its hook is given the item as a move's is, data included."""
+    item = create(web, admin)
+    editor = create_user("editor")
+    content_events_plugin.CALLS.clear()
+
+    web.post_json(f"/api/workflow/content/{item['id']}/assign", {"user_id": editor.id}, headers=admin, status=200)
+
+    assert hook_calls() == [("after_content_assign:None", 1, "draft", "Page", "first")]

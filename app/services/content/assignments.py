@@ -236,7 +236,8 @@ def assign(db, content_id, user, roles, *, assignee_id, due_at=None, note=None, 
         }
         history = record_history(content, state, state, user.id, note, metadata, now)
         assignment = assignment_of(content.id)
-    hooks.after("content_assign", user=user, content=content, assignee_id=metadata["assignee_id"], due_at=due,
+        whole = Content.get_by_id(content.id)  # its hooks get the item with its data, as a move's do
+    hooks.after("content_assign", user=user, content=whole, assignee_id=metadata["assignee_id"], due_at=due,
                 previous_assignee_id=metadata["previous_assignee_id"], ended_by=None)
     return AssignResult(content, assignment, history.id)
 
