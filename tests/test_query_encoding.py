@@ -124,3 +124,13 @@ def test_a_path_with_utf8_escapes_or_a_literal_replacement_character_is_read(cli
     create_collection("posts", {"type": "object", "properties": {"x": {"type": "string"}}})
     path_sent(client, "/api/content/café".encode(), admin, status=404)  # no such item: looked up, not refused
     path_sent(client, "/api/content/\ufffd".encode(), admin, status=404)  # U+FFFD sent as UTF-8 is text
+
+
+def test_a_raw_query_is_measured_as_sent_not_as_escaped(client, admin):
+    """The length limit counts the bytes sent: escaping a raw byte for reading makes it three."""
+    near_limit = ("q=" + "\u4e2d" * 700).encode()  # 2,102 bytes, 6,302 characters escaped; q is unknown, so ignored
+    sent_raw(client, "/api/content", near_limit, admin, status=200)
+    past_limit = ("search=" + "\u4e2d" * 2100).encode()
+    refused = sent_raw(client, "/api/content", past_limit, admin, status=400).json
+    assert refused == {"error": "Query string too long",
+                       "details": f"a query string takes at most 6144 characters, not {len(past_limit)}"}

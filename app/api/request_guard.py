@@ -43,7 +43,6 @@ import falcon
 import falcon.media
 
 from app.api.errors import APIError, bad_request, invalid_param
-from app.services.logs import escaped_past_ascii
 from app.services.numbers import NUMBER_MESSAGE, out_of_range
 
 # C0 controls and DEL; tab, line feed and carriage return pass (pasted search text).
@@ -58,10 +57,9 @@ BODY_MESSAGE = "NUL characters are not allowed"
 MAX_QUERY_STRING_LENGTH = 6144
 NOT_UTF8 = "its percent-escapes must write UTF-8 text, as a browser encodes a form"
 URL_NOT_UTF8 = "its bytes and percent-escapes must write UTF-8 text, as a browser encodes a URL"
-# What can make a query string no UTF-8 text: a byte past ASCII (the WSGI server hands the
-# query over as Latin-1 text of the bytes sent) or an escape of one. A query string without
-# either needs no look at its parts.
-MAYBE_NOT_UTF8 = re.compile(r"[^\x00-\x7f]|%[89a-fA-F][0-9a-fA-F]")
+# What can make a query string no UTF-8 text: an escape of a byte past ASCII (raw ones are
+# escaped before: ``Utf8QueryRequest``). A query string without one needs no look at its parts.
+MAYBE_NOT_UTF8 = re.compile(r"%[89a-fA-F][0-9a-fA-F]")
 # Falcon reads a path's bytes that are no UTF-8 as this character; only a path holding it
 # needs a look at the bytes sent.
 REPLACEMENT = "\ufffd"
@@ -72,10 +70,11 @@ class RequestGuard:
     holding a control character."""
 
     def process_request(self, req, resp):
-        if len(req.query_string) > MAX_QUERY_STRING_LENGTH:
+        sent = req.sent_query_length
+        if sent > MAX_QUERY_STRING_LENGTH:
             raise bad_request(
                 "Query string too long",
-                f"a query string takes at most {MAX_QUERY_STRING_LENGTH} characters, not {len(req.query_string)}",
+                f"a query string takes at most {MAX_QUERY_STRING_LENGTH} characters, not {sent}",
             )
         refused = not_utf8_parameter(req.query_string)
         if refused is not None:
@@ -99,11 +98,22 @@ class Utf8QueryRequest(falcon.Request):
     each such byte is escaped first, so it is decoded, or refused by ``RequestGuard``, as its
     escape would be."""
 
+    __slots__ = ("sent_query_length",)
+
     def __init__(self, env, options=None):
-        query = env.get("QUERY_STRING")
-        if query and not query.isascii():
+        query = env.get("QUERY_STRING", "")
+        # Its length as sent, which the guard limits: escaping a raw byte makes it three.
+        self.sent_query_length = len(query)
+        if not query.isascii():
             env["QUERY_STRING"] = escaped_past_ascii(query)
         super().__init__(env, options)
+
+
+def escaped_past_ascii(text):
+    """``text`` (Latin-1 text of the bytes sent, as the WSGI server hands a query string over)
+    with each byte past ASCII percent-escaped: what a browser would have sent, so no raw byte
+    is read, logged or shown."""
+    return "".join(char if char.isascii() else f"%{ord(char):02X}" for char in text)
 
 
 def not_utf8_parameter(query_string):

@@ -93,18 +93,11 @@ class RequestInfo(NamedTuple):
     request_id: str | None
 
 
-def escaped_past_ascii(text):
-    """``text`` (Latin-1 text of the bytes sent, as the WSGI server hands a query string over)
-    with each byte past ASCII percent-escaped: what a browser would have sent, and no raw byte
-    written where it is logged or shown."""
-    return text if text.isascii() else "".join(char if char.isascii() else f"%{ord(char):02X}" for char in text)
-
-
 def redact_query(query):
     """``query`` (a query string without ``?``) with the value of each ``SECRET_PARAMETER``
     replaced by ``REDACTED``; the other parameters, their order and their encoding as they were
-    (a raw byte past ASCII, which the request guard refuses, escaped: ``escaped_past_ascii``)."""
-    query = escaped_past_ascii(query)
+    (a request's raw bytes past ASCII are escaped before anything reads it:
+    ``app.api.request_guard.Utf8QueryRequest``)."""
     # The cheap look reads the raw text, so only a query without escapes may skip the parts:
     # a name may be percent-encoded (``%74oken``), which the app reads as ``token``.
     if not query or ("%" not in query and not SECRET_PARAMETER.search(query)):
