@@ -114,6 +114,11 @@ LONG_SHOWN = "'" + "x" * 36 + "..."  # its repr cut to 40 characters, the cut sa
     # Was shown whole.
     (f'sqlite_cache_kib = "{LONG}"', "", ("d1", "migrations", "list", "DB"),
      f"d1_databases (DB): D1 binding 'DB': sqlite_cache_kib must be a whole number, at least 64, not {LONG_SHOWN}"),
+    (f'database_id = "{LONG}/"', "", ("d1", "migrations", "list", "DB"),
+     f"d1_databases (DB): database id {LONG_SHOWN} cannot be used as a local file name"),
+    ("", f'[[r2_buckets]]\nbinding = "MEDIA_BUCKET"\nbucket_name = "{LONG}/"\n',
+     ("r2", "object", "get", "MEDIA_BUCKET/x", "--file", "x"),
+     f"r2_buckets (MEDIA_BUCKET): bucket name {LONG_SHOWN} must be letters, digits, '.', '_' or '-'"),
 ])
 def test_a_long_bad_binding_value_is_shown_cut_as_every_refusal_cuts_it(tmp_path, d1, extra, command, message):
     path = project(tmp_path, d1=d1, extra=extra)

@@ -275,7 +275,7 @@ def _open_sqlite_url(url, **memory):
     options = {key: value for key, value in _url_options(url).items() if key not in SQLITE_URL_PARTS}
     unknown = sorted(set(options) - SQLITE_URL_OPTIONS)
     if unknown:
-        raise ValueError(f"database_url option {unknown[0]!r} is not one SQLite takes "
+        raise ValueError(f"database_url option {shown(unknown[0])} is not one SQLite takes "
                          f"(it takes: {', '.join(sorted(SQLITE_URL_OPTIONS))})")
     if "timeout" in options:
         options["timeout"] = seconds(options, "timeout", None, URL_OPTION, zero=True)

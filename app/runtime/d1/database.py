@@ -12,7 +12,7 @@ from app.db.database import (
     open_database,
     open_sqlite,
 )
-from app.runtime.binding_values import whole_number
+from app.runtime.binding_values import shown, whole_number
 from app.runtime.d1.backends import PostgresBackend, SqliteBackend
 from app.runtime.d1.errors import DRIVER_ERRORS, D1DumpError, D1Error, D1ExecError, original_error
 from app.runtime.d1.guard import MAX_VALUE_BYTES
@@ -292,7 +292,7 @@ def local_file(binding, state_dir):
     name = binding.get("preview_database_id") or binding.get("database_id") or binding.get("binding", "DB")
     if not SAFE_FILE_NAME.fullmatch(name):
         # The id becomes a file name: "../x" must not write outside the state folder.
-        raise ValueError(f"database id {name!r} cannot be used as a local file name")
+        raise ValueError(f"database id {shown(name)} cannot be used as a local file name")
     return pathlib.Path(state_dir) / "d1" / f"{name}.sqlite"
 
 

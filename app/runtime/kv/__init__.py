@@ -56,7 +56,7 @@ def _file_name(name, namespace_id):
     # The id names a file: refuse anything that could leave the state folder.
     if not _FILE_NAME.fullmatch(namespace_id):
         raise ValueError(
-            f"kv_namespaces binding {name}: id {namespace_id!r} cannot name a local file "
+            f"kv_namespaces binding {name}: id {shown(namespace_id)} cannot name a local file "
             "(use letters, digits, '_', '.' and '-')"
         )
     return namespace_id

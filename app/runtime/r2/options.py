@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Optional
 
+from app.runtime.binding_values import shown
+
 from .objects import (
     BAD_DIGEST,
     INVALID_MAX_KEYS,
@@ -488,6 +490,6 @@ def check_folder_name(name: str) -> str:
         or name in (".", "..")
         or any(not (char.isascii() and (char.isalnum() or char in "._-")) for char in name)
     ):
-        raise ValueError(f"bucket name {name!r} must be letters, digits, '.', '_' or '-'")
+        raise ValueError(f"bucket name {shown(name)} must be letters, digits, '.', '_' or '-'")
     return name
 
