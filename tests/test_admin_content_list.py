@@ -395,6 +395,18 @@ def test_a_field_removed_in_the_same_save_leaves_the_list(browser, signed_in_as,
     assert "views" not in stored.schema["properties"] and stored.list_fields == ["title"]
 
 
+def test_a_field_renamed_in_the_same_save_stays_listed_by_its_new_name(browser, signed_in_as, posts):
+    """The tick was on the field, whatever it is now called: it keeps its place in the list."""
+    signed_in_as("admin")
+    listing(posts, "views", "title")
+    form = browser.get("/admin/collections/posts").forms["collection-form"]
+    row = next(key.split(".")[0] for key in form.fields if key and key.endswith(".name") and form[key].value == "views")
+    form[f"{row}.name"] = "readers"
+    form.submit(status=303)
+    stored = Collection.get_by_id(posts.id)
+    assert "readers" in stored.schema["properties"] and stored.list_fields == ["readers", "title"]
+
+
 def test_a_removed_field_named_like_an_items_own_column_leaves_that_column_listed(browser, signed_in_as, posts):
     signed_in_as("admin")
     schema = {**SCHEMA, "properties": {**SCHEMA["properties"], "slug": {"type": "string", "title": "Old slug"}}}

@@ -20,6 +20,7 @@ from app.admin.field_builder import (
     attach_errors,
     blank_row,
     listed_problems,
+    renamed_fields,
     row_limit_problem,
     rows_from_form,
     rows_from_schema,
@@ -256,7 +257,7 @@ class CollectionEditPage(_Editor):
                     {"field": "display_name", "message": "display_name cannot be empty"}])
             schema = _schema(rows, found.name, found.schema)
             changes = {"display_name": display_name, "description": description, "schema": schema}
-            list_fields = posted_list_fields(form, found.schema, changes["schema"])
+            list_fields = posted_list_fields(form, found.schema, changes["schema"], renamed_fields(rows))
             if list_fields is not UNCHANGED:
                 changes["list_fields"] = list_fields
             collections.update_collection(found.id, changes, turn_wait_ms=self._turn_wait_ms)

@@ -420,6 +420,12 @@ def rows_from_form(form, stored=(), builder=COLLECTION_FIELDS):
     return rows
 
 
+def renamed_fields(rows):
+    """``{name shown: name posted}`` of the posted ``rows`` whose field was renamed."""
+    return {row.shown.name: row.name for row in rows
+            if row.shown is not None and row.shown.name and row.name and row.name != row.shown.name}
+
+
 def row_limit_problem(rows, builder=COLLECTION_FIELDS, where="schema.properties", stored=0):
     """The ``{field, message}`` refusing ``rows`` that carry more fields than ``builder``
     saves (``max_rows``; the empty rows count for nothing), None when they carry no more.

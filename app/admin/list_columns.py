@@ -203,19 +203,23 @@ def column_choices(collection, chosen=UNCHANGED):
             + [(name, label, False) for name, label in labels.items() if name not in chosen])
 
 
-def posted_list_fields(form, stored_schema, schema):
+def posted_list_fields(form, stored_schema, schema, renamed=None):
     """The ``list_fields`` a collection form posted, for a save with ``schema``; ``UNCHANGED``
     when the form has no "List columns" fieldset (``list_fields_shown``).
 
-    A ticked field that this very save removes (a field of ``stored_schema`` that ``schema``
-    lacks) is dropped, since the editor removed it in the same form, unless it names one of
-    the item's own columns (``LIST_COLUMNS``), which the tick means; any other name is left
-    for the service to check, which refuses what the schema does not know.
+    A ticked field that this very save renames (``renamed``: ``{old name: new name}``, from
+    the field builder's rows) is listed by its new name, in its place. A ticked field that
+    this very save removes (a field of ``stored_schema`` that ``schema`` lacks) is dropped,
+    since the editor removed it in the same form. Neither touches a name of the item's own
+    columns (``LIST_COLUMNS``), which the tick means; any other name is left for the service
+    to check, which refuses what the schema does not know.
     """
     if form.get("list_fields_shown") is None:
         return UNCHANGED
     posted = form.get("list_fields")
     names = [posted] if isinstance(posted, str) else list(posted or ())
+    renamed = {old: new for old, new in (renamed or {}).items() if old not in LIST_COLUMNS}
+    names = [renamed.get(name, name) for name in names]
     removed = set(schema_properties(stored_schema) or {}) - set(schema_properties(schema) or {})
     removed -= LIST_COLUMNS  # a field named like the item's own column: that column stays
     return [name for name in names if name not in removed] or None
