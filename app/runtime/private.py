@@ -12,11 +12,13 @@ as well, in case they were made before the database file was.
 
 import contextlib
 import os
+import threading
 from pathlib import Path
 
 PRIVATE_FOLDER_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+_CREATING = threading.Lock()  # see private_sqlite_file
 
 
 def private_folder(path):
@@ -49,14 +51,16 @@ def private_sqlite_file(path):
     """
     path = Path(path)
     private_folder(path.parent)
-    if not path.exists():
-        # Created, never opened when it exists: closing any descriptor of a file drops every
-        # POSIX lock the process holds on it, those of its open SQLite connections included
-        # (a connection opened per thread calls this). Another process closing its last
-        # connection would then take itself for the last user and checkpoint and delete the
-        # WAL under them, splitting the database in two. A missing file has no connections.
-        with contextlib.suppress(FileExistsError):
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    # Created, never opened when it exists: closing any descriptor of a file drops every
+    # POSIX lock the process holds on it, those of its open SQLite connections included (a
+    # connection opened per thread calls this). Another process closing its last connection
+    # would then take itself for the last user and checkpoint and delete the WAL under them,
+    # splitting the database in two. A missing file has no connections; the lock keeps
+    # another thread of this process from connecting while the new file's descriptor is open.
+    with _CREATING:
+        if not path.exists():
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
     for candidate in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_COMPANIONS)):
         if candidate.exists():
             _tighten(candidate, PRIVATE_FILE_MODE)
