@@ -464,3 +464,20 @@ def test_adding_or_dismissing_drops_the_ids_of_deleted_collections(browser, sign
     stored = Plugin.get(Plugin.name == "ai-search").settings
     assert stored["selected_collections"] == ["col-blog", "col-pets"]
     assert stored["dismissed_collections"] == ["col-pets"]
+
+
+def test_the_settings_form_asks_before_unsaved_changes_are_left(browser, signed_in_as, site):
+    """A refused save shows the settings as typed (stored nowhere): the page starts as changed;
+    a refused action shows them as stored. The asking itself runs in the browser (admin.js)."""
+    signed_in_as("admin")
+    create_collection("old", display_name="Old", is_active=False)
+    page = browser.get(PAGE)
+    assert page.html.select_one("form#plugin-settings")["data-warn-unsaved"] == ""
+    form = page.forms["plugin-settings"]
+    form["settings.selected_collections"] = "col-blog\x00\n"
+    refused = form.submit(status=422)
+    assert row(refused, "col-blog")["searched"] == "yes", "the active plugin's own page"
+    assert refused.html.select_one("form#plugin-settings")["data-warn-unsaved"] == "changed"
+
+    page = browser.post(f"{PAGE}/collections/col-old/add", {"csrf_token": csrf_token(browser)}, status=400)
+    assert page.html.select_one("form#plugin-settings")["data-warn-unsaved"] == ""

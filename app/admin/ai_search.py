@@ -114,6 +114,7 @@ class AISearchPage(PluginPage):
         new = overview.new_collections(settings.selected_collections, settings.dismissed_collections)
         self._renderer.page(
             req, resp, "ai_search.html", status=status, plugin=plugin, problems=problems or [],
+            refused=posted is not None,
             fields=form_fields(plugin, self._schema(NAME), posted, problems),
             done=_done(req, collections), model=index.model if index is not None else None,
             collections=collections, names={row["id"]: row["name"] for row in collections},

@@ -171,7 +171,9 @@ class _Editor:
         self._cache = cache
         self._turn_wait_ms = turn_wait_ms
 
-    def render(self, req, resp, values, rows, collection=None, problem=None, status=falcon.HTTP_200):
+    def render(self, req, resp, values, rows, collection=None, problem=None, status=falcon.HTTP_200, typed=True):
+        """The editor showing ``values`` and ``rows``; after a refusal, ``problem`` says why and
+        ``typed`` whether they are what was typed (stored nowhere) or the stored collection's."""
         user = req.context.user
         managed = bool(collection is not None and collection.managed)
         editable = not managed and user.can("collections.update" if collection else "collections.create")
@@ -191,7 +193,7 @@ class _Editor:
             collection=collection, values=values, rows=shown, collection_names=names, own_name=own_name,
             names_by_id=by_id,
             editable=editable, managed=managed,
-            message=problem.message if problem else None, details=details,
+            message=problem.message if problem else None, details=details, refused=problem is not None and typed,
             can_toggle=collection is not None and not managed and user.can("collections.update"),
             done=DONE.get(req.get_param("done") or ""), template_row=blank_row(shown),
             list_columns=column_choices(collection, values.get("list_fields", UNCHANGED)), labels=LABELS,
@@ -291,7 +293,8 @@ class CollectionActiveAction:
         except (FormProblem, ServiceError) as ex:
             values = {"name": found.name, "display_name": found.display_name, "description": found.description or ""}
             problem = ex if isinstance(ex, FormProblem) else _refusal(ex)
-            self._edit.render(req, resp, values, rows_from_schema(found.schema), found, problem)
+            # The editor shows the stored collection: nothing typed in it is at stake.
+            self._edit.render(req, resp, values, rows_from_schema(found.schema), found, problem, typed=False)
             return
         invalidate(self._cache, Namespace.COLLECTIONS)
         # Deactivating withdraws the collection's content from cached public reads too.

@@ -212,6 +212,7 @@ class PluginPage:
         fields = form_fields(plugin, self._schema(plugin["name"]), posted, problems)
         self._renderer.page(
             req, resp, "plugin.html", status=status, plugin=plugin, fields=fields, problems=problems or [],
+            refused=posted is not None,
             done="Settings saved." if req.get_param("done") else None,
         )
 

@@ -134,12 +134,13 @@ class UserPage:
     def render(self, req, resp, person, values=None, error=None, status=falcon.HTTP_200, password_error=None):
         """The page of ``person``; ``values`` are the form's as typed after a refusal, and
         ``password_error`` the refusal of its current-password field."""
+        refused = values is not None  # what was typed, stored nowhere: leaving the page asks
         values = values or {name: getattr(person, name) for name in PROFILE_FIELDS}
         # Only an admin's email or password needs the proof (app.api.users.proof_needed_for).
         ask_password = person.role == ADMIN_ROLE and not self._reauth.is_recent(req.context.user)
         self._renderer.page(req, resp, "user.html", status=status, person=person, values=values, error=error,
                             done=DONE.get(req.get_param("done")), labels=USER_LABELS, ask_password=ask_password,
-                            password_error=password_error)
+                            password_error=password_error, refused=refused)
 
     @access("users.read")
     def on_get(self, req, resp, user_id):
