@@ -1,6 +1,7 @@
 """The field builder's type-dependent settings in a real browser (Chromium via selenium): each
 row shows the settings that fit its type, and one holding a value stays in sight; the form
-editor's rows are added, moved and removed by the same script."""
+editor's rows are added, moved and removed by the same script; leaving the collection editor
+asks first only while it holds changes not saved."""
 
 from app.db.models import Form
 from tests.fixtures.auth import hashed
@@ -8,6 +9,7 @@ from tests.fixtures.browser import critical_violations, navigate
 from tests.fixtures.content import create_collection
 from tests.fixtures.users import create_user
 from tests.test_admin_browser_editing import by, finish, open_page, row_button, sign_in, wait_for
+from tests.test_admin_browser_editor_controls import LEAVING_ASKS
 
 
 def shown_settings(driver, row):
@@ -73,3 +75,24 @@ def test_the_form_editor_builds_its_fields_with_the_script(served_admin, chromiu
     assert Form.get(Form.name == "contact").fields == {"topic": {"type": "radio", "enum": ["sales", "support"]},
                                                        "email": {"type": "email"}}
     finish(chromium, audited, "admin-form-builder")
+
+
+def test_the_collection_editor_asks_before_typed_fields_are_left(served_admin, chromium):
+    """The builder's script, run on load after admin.js, changes no value: an untouched page
+    leaves without a prompt; a field name typed asks; a saved page asks nothing."""
+    from selenium.webdriver.support import expected_conditions as ec
+
+    wait = wait_for(chromium)
+    sign_in(chromium, served_admin, create_user("admin", password_hash=hashed()))
+    open_page(chromium, served_admin + "/admin/collections/new", "New collection")
+    assert chromium.execute_script(LEAVING_ASKS) is False, "nothing typed yet"
+    blank = chromium.find_elements(by().CSS_SELECTOR, "#field-rows input[name$='.name']")[-1]
+    blank.send_keys("summary")
+    assert chromium.execute_script(LEAVING_ASKS) is True, "the typed field is not saved yet"
+    chromium.find_element(by().ID, "c-name").send_keys("notes")
+    chromium.find_element(by().ID, "c-display-name").send_keys("Notes")
+    navigate(chromium, wait, chromium.find_element(by().ID, "save-collection"))  # sent: no prompt
+    wait.until(ec.text_to_be_present_in_element((by().TAG_NAME, "h1"), "Notes"))
+    assert chromium.find_element(by().CSS_SELECTOR, "#field-rows input[value='summary']")
+    assert chromium.execute_script(LEAVING_ASKS) is False, "saved: nothing to lose"
+    finish(chromium, {"saved collection": critical_violations(chromium)}, "admin-collection-unsaved")

@@ -226,7 +226,9 @@
 // in step with an editor (the content form's HTML editor) counts as a change too; a file
 // by its name and size. Controls inside a data-unsaved-ignore element (a picker's search
 // box) are tools, not values, and are left out. data-warn-unsaved="changed" (a refused
-// save shown again: what was typed is stored nowhere) asks until the form is sent.
+// save shown again: what was typed is stored nowhere) asks until the form is sent. The values
+// are recorded when this script runs, before a page's own deferred scripts (field-builder.js):
+// a script that set a value on load would have to run first, or every untouched page would ask.
 (function () {
   "use strict";
   const loaded = new Map();
