@@ -1,6 +1,7 @@
 """Settings and binding values an operator can mistype: each stops every command with one line
 naming the file, the environment and the key, never a traceback or a value taken at random."""
 
+import json
 import os
 import subprocess
 import sys
@@ -102,6 +103,44 @@ def test_a_bad_r2_tuning_value_is_named(tmp_path, setting, message):
     assert line == f"Error: {path} (environment default): r2_buckets (MEDIA_BUCKET): {message}"
 
 
+@pytest.mark.parametrize("keys, message", [
+    ('endpoint_url = "http://127.0.0.1:1"', "bucket_name is required with endpoint_url"),
+    ('bucket_name = "media"\nendpoint_url = "http://127.0.0.1:1"\n'
+     'access_key_id_env = "UNSET_REFUSALS_KEY"\nsecret_access_key_env = "UNSET_REFUSALS_SECRET"',
+     "environment variable UNSET_REFUSALS_KEY is not set"),
+])
+def test_an_unusable_s3_bucket_is_refused_naming_its_binding_once(tmp_path, keys, message):
+    # Was "r2_buckets (MEDIA_BUCKET): MEDIA_BUCKET: ...": the bucket named itself as well.
+    path = project(tmp_path, extra=f'[[r2_buckets]]\nbinding = "MEDIA_BUCKET"\n{keys}\n')
+    line = refusal(run(path, "r2", "object", "get", "MEDIA_BUCKET/x", "--file", str(tmp_path / "x")))
+    assert line == f"Error: {path} (environment default): r2_buckets (MEDIA_BUCKET): {message}"
+
+
+UNSET_URL = "database_url_env names UNSET_REFUSALS_URL, which is not set"
+
+
+@pytest.mark.parametrize("command, said", [
+    (("d1", "migrations", "list", "DB"), "{path} (environment default): d1_databases (DB): " + UNSET_URL),
+    # These find the database without opening the binding; they name it themselves.
+    (("d1", "info", "DB"), f"DB (default): error: {UNSET_URL} (no location)"),
+    (("d1", "delete", "DB", "--yes"), f"DB (default): {UNSET_URL}"),
+    (("d1", "studio", "DB"), f"DB (default): {UNSET_URL}"),
+])
+def test_a_database_url_variable_left_unset_names_the_binding_once(tmp_path, command, said):
+    # Was "... (DB): D1 binding 'DB': database_url_env ...", opened or only located.
+    path = project(tmp_path, d1='database_url_env = "UNSET_REFUSALS_URL"')
+    line = refusal(run(path, *command))
+    assert line == "Error: " + said.format(path=path)
+
+
+def test_d1_list_shows_an_unset_url_variable_in_its_binding_row(tmp_path):
+    path = project(tmp_path, d1='database_url_env = "UNSET_REFUSALS_URL"')
+    result = run(path, "d1", "list", "--json")
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.output)
+    assert (row["binding"], row["status"]) == ("DB", f"error: {UNSET_URL}")
+
+
 LONG = "x" * 100  # a pasted blob where a number goes
 LONG_SHOWN = "'" + "x" * 36 + "..."  # its repr cut to 40 characters, the cut said
 
@@ -113,7 +152,7 @@ LONG_SHOWN = "'" + "x" * 36 + "..."  # its repr cut to 40 characters, the cut sa
      f"r2_buckets (MEDIA_BUCKET): connect_timeout must be a number of seconds, above 0, not {LONG_SHOWN}"),
     # Was shown whole.
     (f'sqlite_cache_kib = "{LONG}"', "", ("d1", "migrations", "list", "DB"),
-     f"d1_databases (DB): D1 binding 'DB': sqlite_cache_kib must be a whole number, at least 64, not {LONG_SHOWN}"),
+     f"d1_databases (DB): sqlite_cache_kib must be a whole number, at least 64, not {LONG_SHOWN}"),
     (f'database_id = "{LONG}/"', "", ("d1", "migrations", "list", "DB"),
      f"d1_databases (DB): database id {LONG_SHOWN} cannot be used as a local file name"),
     ("", f'[[r2_buckets]]\nbinding = "MEDIA_BUCKET"\nbucket_name = "{LONG}/"\n',
@@ -135,8 +174,7 @@ def test_a_long_bad_binding_value_is_shown_cut_as_every_refusal_cuts_it(tmp_path
 def test_a_bad_kv_tuning_value_is_named(tmp_path, setting, message):
     path = project(tmp_path, extra=f'servers = ["127.0.0.1:1"]\n{setting}\n')  # keys of the KV table
     line = refusal(run(path, "kv", "key", "get", "x"))
-    assert line == f"Error: {path} (environment default): kv_namespaces (CACHE_KV): kv_namespaces binding CACHE_KV: " \
-                   f"{message}"
+    assert line == f"Error: {path} (environment default): kv_namespaces (CACHE_KV): {message}"
 
 
 @pytest.mark.parametrize("d1, message", [
@@ -209,7 +247,7 @@ AI_TABLE = """
 def test_a_bad_ai_setting_is_named(tmp_path, setting, message):
     path = project(tmp_path, extra=AI_TABLE + setting + "\n")
     line = refusal(run(path, "search", "status"))
-    assert line == f"Error: {path} (environment default): ai (AI): AI binding 'AI': {message}"
+    assert line == f"Error: {path} (environment default): ai (AI): {message}"
 
 
 @pytest.mark.parametrize("value, open_", [("false", False), ("No", False), ("0", False), ("off", False),

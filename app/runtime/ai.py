@@ -297,36 +297,36 @@ def open_ai(table, state_dir, environ):
     name = table.get("binding") or "AI"
     url = table.get("url")
     if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-        raise ValueError(f'AI binding {name!r}: url must be an http(s) base URL such as "http://127.0.0.1:11434/v1"')
+        raise ValueError('url must be an http(s) base URL such as "http://127.0.0.1:11434/v1"')
     model = table.get("model")
     if not isinstance(model, str) or not model:
-        raise ValueError(f'AI binding {name!r}: model must name the embeddings model, e.g. "nomic-embed-text"')
+        raise ValueError('model must name the embeddings model, e.g. "nomic-embed-text"')
     return Embedder(
-        url, model, api_key=_api_key(name, table, environ),
-        dimensions=_whole(name, table, "dimensions", None, 1, MAX_DIMENSIONS),
-        timeout=_seconds(name, table, "timeout", DEFAULT_TIMEOUT),
-        connect_timeout=_seconds(name, table, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
-        batch_size=_whole(name, table, "batch_size", DEFAULT_BATCH_SIZE, 1, MAX_BATCH_SIZE), name=name,
-        max_input_chars=_whole(name, table, "max_input_chars", DEFAULT_MAX_INPUT_CHARS, 1, MAX_INPUT_CHARS),
+        url, model, api_key=_api_key(table, environ),
+        dimensions=_whole(table, "dimensions", None, 1, MAX_DIMENSIONS),
+        timeout=_seconds(table, "timeout", DEFAULT_TIMEOUT),
+        connect_timeout=_seconds(table, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+        batch_size=_whole(table, "batch_size", DEFAULT_BATCH_SIZE, 1, MAX_BATCH_SIZE), name=name,
+        max_input_chars=_whole(table, "max_input_chars", DEFAULT_MAX_INPUT_CHARS, 1, MAX_INPUT_CHARS),
     )
 
 
-def _api_key(name, table, environ):
+def _api_key(table, environ):
     variable = table.get("api_key_env")
     if variable is None:
         return None
     if not isinstance(variable, str) or not variable:
-        raise ValueError(f"AI binding {name!r}: api_key_env must name an environment variable")
+        raise ValueError("api_key_env must name an environment variable")
     if not environ.get(variable):
-        raise ValueError(f"AI binding {name!r}: api_key_env names {variable}, which is not set")
+        raise ValueError(f"api_key_env names {variable}, which is not set")
     return environ[variable]
 
 
-def _whole(name, table, key, default, low, high):
+def _whole(table, key, default, low, high):
     if table.get(key, default) is None:
         return None  # dimensions left out: the model's own
-    return whole_number(table, key, default, f"AI binding {name!r}: ", least=low, most=high)
+    return whole_number(table, key, default, least=low, most=high)
 
 
-def _seconds(name, table, key, default):
-    return seconds(table, key, default, f"AI binding {name!r}: ", most=MAX_TIMEOUT)
+def _seconds(table, key, default):
+    return seconds(table, key, default, most=MAX_TIMEOUT)

@@ -239,7 +239,7 @@ def open_d1(binding, state_dir, environ):
         db = open_sqlite(private_sqlite_file(local_file(binding, state_dir)), **memory)
     replica_urls = read_replica_urls(binding, environ)
     if replica_urls and not is_postgres(db):
-        raise ValueError(f"D1 binding {binding.get('binding', 'DB')!r}: read replicas need a PostgreSQL database_url")
+        raise ValueError("read replicas need a PostgreSQL database_url")
     replicas = [Replica(D1Database(open_database(replica_url))) for replica_url in replica_urls]
     return D1Database(db, config=binding, replicas=replicas)
 
@@ -261,8 +261,7 @@ def sqlite_memory(binding):
     """
     options = {}
     for key, (argument, default, least) in SQLITE_MEMORY_KEYS.items():
-        options[argument] = whole_number(binding, key, default, f"D1 binding {binding.get('binding', 'DB')!r}: ",
-                                         least=least)
+        options[argument] = whole_number(binding, key, default, least=least)
     return options
 
 
@@ -279,7 +278,7 @@ def read_replica_urls(binding, environ):
         urls = list(binding.get("read_replica_urls") or [])
     for url in urls:
         if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
-            raise ValueError(f"D1 binding {binding.get('binding', 'DB')!r}: read replicas must be postgresql:// URLs")
+            raise ValueError("read replicas must be postgresql:// URLs")
     return urls
 
 
@@ -309,6 +308,6 @@ def database_url(binding, environ):
         return binding["database_url"]
     if variable:
         raise ValueError(
-            f"D1 binding {binding.get('binding', 'DB')!r}: database_url_env names {variable}, which is not set"
+            f"database_url_env names {variable}, which is not set"
         )
     return None

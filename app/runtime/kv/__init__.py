@@ -40,42 +40,37 @@ def open_kv(binding, state_dir, *, clock=time.time):
         clock: epoch seconds now; tests pass a fake clock to expire keys.
 
     Raises:
-        ValueError: the table is invalid (the message names the binding).
+        ValueError: the table is invalid (the message names the key; ``open_binding`` adds
+            file, environment and binding).
     """
     name = binding.get("binding") or "CACHE_KV"
     namespace_id = str(binding.get("id") or name)
     servers = binding.get("servers")
     if servers is None:
-        backend = LocalBackend(Path(state_dir) / "kv" / f"{_file_name(name, namespace_id)}.sqlite")
+        backend = LocalBackend(Path(state_dir) / "kv" / f"{_file_name(namespace_id)}.sqlite")
     else:
-        backend = _memcached_backend(name, namespace_id, binding, servers)
+        backend = _memcached_backend(namespace_id, binding, servers)
     return KVNamespace(backend, name=name, clock=clock)
 
 
-def _file_name(name, namespace_id):
+def _file_name(namespace_id):
     # The id names a file: refuse anything that could leave the state folder.
     if not _FILE_NAME.fullmatch(namespace_id):
         raise ValueError(
-            f"kv_namespaces binding {name}: id {shown(namespace_id)} cannot name a local file "
+            f"id {shown(namespace_id)} cannot name a local file "
             "(use letters, digits, '_', '.' and '-')"
         )
     return namespace_id
 
 
-def _memcached_backend(name, namespace_id, binding, servers):
+def _memcached_backend(namespace_id, binding, servers):
     if not isinstance(servers, list) or not servers:
-        raise ValueError(
-            f"kv_namespaces binding {name}: servers must be a non-empty list of "
-            f"'host:port' strings, not {shown(servers)}"
-        )
-    try:
-        return MemcachedBackend(
-            servers,
-            namespace_id,
-            connect_timeout=seconds(binding, "connect_timeout", DEFAULT_TIMEOUT_SECONDS),
-            timeout=seconds(binding, "timeout", DEFAULT_TIMEOUT_SECONDS),
-        )
-    except ValueError as ex:
-        raise ValueError(f"kv_namespaces binding {name}: {ex}") from None
+        raise ValueError(f"servers must be a non-empty list of 'host:port' strings, not {shown(servers)}")
+    return MemcachedBackend(
+        servers,
+        namespace_id,
+        connect_timeout=seconds(binding, "connect_timeout", DEFAULT_TIMEOUT_SECONDS),
+        timeout=seconds(binding, "timeout", DEFAULT_TIMEOUT_SECONDS),
+    )
 
 

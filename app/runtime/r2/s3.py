@@ -344,18 +344,17 @@ class S3Backend:
         Raises:
             ValueError: No ``bucket_name``, or a named credential variable is not set.
         """
-        label = binding.get("binding") or "MEDIA_BUCKET"
         if not binding.get("bucket_name"):
-            raise ValueError(f"{label}: bucket_name is required with endpoint_url")
+            raise ValueError("bucket_name is required with endpoint_url")
         names = (binding.get("access_key_id_env"), binding.get("secret_access_key_env"))
         if any(names) and not all(names):
             raise ValueError(
-                f"{label}: set both access_key_id_env and secret_access_key_env, or neither"
+                "set both access_key_id_env and secret_access_key_env, or neither"
             )
         credentials = [None, None]
         for index, name in enumerate(names):
             if name and not environ.get(name):
-                raise ValueError(f"{label}: environment variable {name} is not set")
+                raise ValueError(f"environment variable {name} is not set")
             credentials[index] = environ.get(name) if name else None
         return cls(
             bucket_name=binding["bucket_name"],
