@@ -71,6 +71,15 @@ def test_the_user_edit_page_asks_and_a_refused_save_starts_as_changed(browser, s
     assert warns(form.submit(status=422), "user-form") == "changed"
 
 
+def test_the_new_user_page_asks_and_a_refused_create_starts_as_changed(browser, signed_in_as):
+    signed_in_as("admin")
+    page = browser.get("/admin/users/new")
+    assert warns(page, "new-user-form") == ""
+    form = page.forms["new-user-form"]
+    form["email"], form["password"] = "not an address", "a long enough password"
+    assert warns(form.submit(status=422), "new-user-form") == "changed"
+
+
 def test_plugin_settings_ask_and_a_refused_save_starts_as_changed(browser, signed_in_as):
     signed_in_as("admin")
     page = browser.get("/admin/plugins/core-auth")

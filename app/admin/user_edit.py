@@ -87,9 +87,10 @@ class NewUserPage:
         """The form with the ``values`` typed so far and an ``error`` to show, or the
         ``password_error`` of its current-password field."""
         blank = {"email": "", "username": "", "first_name": "", "last_name": "", "role": LEAST_PRIVILEGED_ROLE}
+        refused = values is not None  # what was typed, stored nowhere: leaving the page asks
         self._renderer.page(req, resp, "user_new.html", status=status, values=values or blank, roles=ROLES,
                             error=error, labels=NEW_USER_LABELS, password_error=password_error,
-                            ask_password=asks_password(self._reauth, req.context.user))
+                            ask_password=asks_password(self._reauth, req.context.user), refused=refused)
 
     @access("users.create")
     def on_get(self, req, resp):
