@@ -122,7 +122,7 @@ UNSET_URL = "database_url_env names UNSET_REFUSALS_URL, which is not set"
 @pytest.mark.parametrize("command, said", [
     (("d1", "migrations", "list", "DB"), "{path} (environment default): d1_databases (DB): " + UNSET_URL),
     # These find the database without opening the binding; they name it themselves.
-    (("d1", "info", "DB"), f"DB (default): error: {UNSET_URL} (no location)"),
+    (("d1", "info", "DB"), f"DB (default): {UNSET_URL}"),
     (("d1", "delete", "DB", "--yes"), f"DB (default): {UNSET_URL}"),
     (("d1", "studio", "DB"), f"DB (default): {UNSET_URL}"),
 ])

@@ -221,13 +221,19 @@ def _print_columns(header, rows):
 
 # -------------------------------------------------------------------------------- info
 
+
+def _not_described(config, table, row):
+    """``d1 info``'s one line for a database ``describe`` could not describe: why (the list's
+    ``error:`` label left out, the line is one) and where it is, when that is known."""
+    where = f" ({row['location']})" if row["location"] else ""
+    hint = "; `d1 migrations apply` creates and migrates it" if row["status"] == "not created" else ""
+    return f"{table['binding']} ({config.env_label}): {row['status'].removeprefix('error: ')}{where}{hint}"
+
 def info_fields(config, table):
     """wrangler's ``d1 info`` fields for binding ``table``; what we cannot know is "unknown"."""
     row = describe(config, table)
     if row["status"] != "ok":
-        raise click.ClickException(
-            f"{table['binding']} ({config.env_label}): {row['status']} ({row['location'] or 'no location'})"
-            + ("; `d1 migrations apply` creates and migrates it" if row["status"] == "not created" else ""))
+        raise click.ClickException(_not_described(config, table, row))
     return {
         "uuid": table.get("database_id") or UNKNOWN,
         "name": table.get("database_name") or table["binding"],
