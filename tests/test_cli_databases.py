@@ -86,6 +86,13 @@ def test_create_makes_a_sqlite_file_and_prints_the_table_to_paste(project):
     assert info["migrations"] == f"{len(list(MIGRATIONS.glob('*.sql')))} applied"
 
 
+def test_info_on_a_database_never_created_says_where_it_would_be_and_how_to_make_it(project):
+    result = project.cli("d1", "info", "DB")
+    assert result.exit_code == 1
+    where = project.state / "v3" / "d1" / "DB.sqlite"
+    assert result.output == f"Error: DB (default): not created ({where}); `d1 migrations apply` creates and migrates it\n"
+
+
 def test_create_in_an_environment_prints_that_environments_table(project):
     result = project.cli("d1", "create", "staging-two", "--env", "staging", "--binding", "OTHER")
     assert result.exit_code == 0, result.output
