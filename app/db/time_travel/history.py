@@ -26,7 +26,7 @@ import peewee
 from app.db import content_media, derived
 from app.db.models import DAY_MS
 from app.db.schema_turns import take_schema_turn
-from app.db.time_travel import transactions, triggers
+from app.db.time_travel import credentials, transactions, triggers
 from app.db.time_travel.triggers import LOG_TABLE, META_TABLE, is_postgres, quote
 from app.db.time_travel.undo import HistoryMismatch, undo_change
 
@@ -298,9 +298,11 @@ def _restore(db, bookmark, batch):
     previous = Bookmark(history.current_seq, _now_ms(db), history.log_id)
     logs = triggers.log_tables(db)
     touched = set()
+    spent = credentials.before_restore(db)
     with _foreign_keys_deferred(db, {*specs, *logs}):
         undone = _undo_after(db, specs, bookmark.seq, history.current_seq, batch, touched)
         _detach_logs(db, logs)
+        credentials.after_restore(db, spent, undone)
     # The schemas may be older now: count the values of the fields they declare indexed.
     derived.track_declared(db)
     if "media" in touched:
