@@ -229,6 +229,7 @@ def _not_described(config, table, row):
     hint = "; `d1 migrations apply` creates and migrates it" if row["status"] == "not created" else ""
     return f"{table['binding']} ({config.env_label}): {row['status'].removeprefix('error: ')}{where}{hint}"
 
+
 def info_fields(config, table):
     """wrangler's ``d1 info`` fields for binding ``table``; what we cannot know is "unknown"."""
     row = describe(config, table)

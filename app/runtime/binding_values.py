@@ -4,10 +4,10 @@ A value of the wrong kind or out of range is refused when the binding opens, nam
 key, rather than reaching the client library, which refuses it only at the first call (a
 traceback, or an outage ``/health`` reports) or not at all.
 
-Each check takes the start of its message (``prefix``: what names the binding, e.g.
-``"AI binding 'AI': "``) and the exception its callers' callers turn into one line, so a
-module keeps naming its own binding and raising its own error while the rule and its
-wording are the same everywhere. A refused value is echoed as ``shown`` words it, here and
+Each check takes the start of its message (``prefix``: what names the value where the
+binding's own name is not said around it, e.g. ``"database_url option "``) and the exception
+its callers' callers turn into one line, so a module keeps raising its own error while the
+rule and its wording are the same everywhere. A refused value is echoed as ``shown`` words it, here and
 wherever else a configuration value is refused.
 """
 
