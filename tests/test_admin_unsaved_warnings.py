@@ -18,20 +18,23 @@ def warns(page, form_id):
     return page.html.select_one(f"form#{form_id}").get("data-warn-unsaved")
 
 
+def asks_then_starts_changed(browser, path, form_id, typed):
+    """The form at ``path`` asks ("" as loaded), and a refused save of the ``typed`` inputs
+    shown again starts as changed."""
+    page = browser.get(path)
+    assert warns(page, form_id) == ""
+    form = page.forms[form_id]
+    for name, value in typed.items():
+        form[name] = value
+    assert warns(form.submit(status=422), form_id) == "changed"
+
+
 def test_the_collection_editor_asks_and_a_refused_save_starts_as_changed(browser, signed_in_as):
     signed_in_as("admin")
-    page = browser.get("/admin/collections/new")
-    assert warns(page, "collection-form") == ""
-    form = page.forms["collection-form"]
-    form["name"], form["display_name"] = "Not A Name", "Shop"
-    assert warns(form.submit(status=422), "collection-form") == "changed"
-
+    asks_then_starts_changed(browser, "/admin/collections/new", "collection-form",
+                             {"name": "Not A Name", "display_name": "Shop"})
     create_collection("posts", SCHEMA, display_name="Posts")
-    page = browser.get("/admin/collections/posts")
-    assert warns(page, "collection-form") == ""
-    form = page.forms["collection-form"]
-    form["display_name"] = ""
-    assert warns(form.submit(status=422), "collection-form") == "changed"
+    asks_then_starts_changed(browser, "/admin/collections/posts", "collection-form", {"display_name": ""})
 
 
 def test_a_refused_activation_shows_the_stored_collection_unchanged(browser, signed_in_as):
@@ -45,45 +48,26 @@ def test_a_refused_activation_shows_the_stored_collection_unchanged(browser, sig
 
 def test_the_forms_builder_asks_and_a_refused_save_starts_as_changed(browser, signed_in_as):
     signed_in_as("editor")
-    page = browser.get("/admin/forms/new")
-    assert warns(page, "form-editor") == ""
-    form = page.forms["form-editor"]
-    form["name"], form["display_name"] = "contact", "Contact"
-    form["redirect_url"] = "javascript:alert(1)"
-    assert warns(form.submit(status=422), "form-editor") == "changed"
-
+    asks_then_starts_changed(browser, "/admin/forms/new", "form-editor",
+                             {"name": "contact", "display_name": "Contact", "redirect_url": "javascript:alert(1)"})
     forms.create_form({"name": "survey", "display_name": "Survey", "fields": {"email": {"type": "email"}}},
                       turnstile_ready=False)
-    page = browser.get("/admin/forms/survey")
-    assert warns(page, "form-editor") == ""
-    form = page.forms["form-editor"]
-    form["field-0.options"] = "{not json"
-    assert warns(form.submit(status=422), "form-editor") == "changed"
+    asks_then_starts_changed(browser, "/admin/forms/survey", "form-editor", {"field-0.options": "{not json"})
 
 
 def test_the_user_edit_page_asks_and_a_refused_save_starts_as_changed(browser, signed_in_as):
     signed_in_as("admin")
     member = create_user("author", first_name="Grace")
-    page = browser.get(f"/admin/users/{member.id}")
-    assert warns(page, "user-form") == ""
-    form = page.forms["user-form"]
-    form["email"] = "not an address"
-    assert warns(form.submit(status=422), "user-form") == "changed"
+    asks_then_starts_changed(browser, f"/admin/users/{member.id}", "user-form", {"email": "not an address"})
 
 
 def test_the_new_user_page_asks_and_a_refused_create_starts_as_changed(browser, signed_in_as):
     signed_in_as("admin")
-    page = browser.get("/admin/users/new")
-    assert warns(page, "new-user-form") == ""
-    form = page.forms["new-user-form"]
-    form["email"], form["password"] = "not an address", "a long enough password"
-    assert warns(form.submit(status=422), "new-user-form") == "changed"
+    asks_then_starts_changed(browser, "/admin/users/new", "new-user-form",
+                             {"email": "not an address", "password": "a long enough password"})
 
 
 def test_plugin_settings_ask_and_a_refused_save_starts_as_changed(browser, signed_in_as):
     signed_in_as("admin")
-    page = browser.get("/admin/plugins/core-auth")
-    assert warns(page, "plugin-settings") == ""
-    form = page.forms["plugin-settings"]
-    form["settings.registration"] = "{not json"
-    assert warns(form.submit(status=422), "plugin-settings") == "changed"
+    asks_then_starts_changed(browser, "/admin/plugins/core-auth", "plugin-settings",
+                             {"settings.registration": "{not json"})
